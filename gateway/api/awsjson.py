@@ -1,0 +1,163 @@
+"""The AWS JSON 1.1 protocol on ``POST /``: one handler for every service that speaks it.
+
+A request names its operation in ``X-Amz-Target: <TargetPrefix>.<Operation>``; the body is a JSON object
+checked against botocore's service model; operations the model marks as signed need a valid SigV4
+signature from the admin credentials. Errors are rendered here, and only here, as
+``{"__type": ..., "message": ...}`` with the error's status, so handlers never build error bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from gateway.api.model import ServiceModel
+from gateway.api.sigv4 import SignedRequest, SigV4Identity, verify_sigv4
+from gateway.errors import (
+    GatehouseError,
+    InternalErrorException,
+    RequestEntityTooLarge,
+    SerializationException,
+    UnknownOperationException,
+)
+from gateway.services.container import Services
+
+log = structlog.get_logger("gateway.api")
+
+CONTENT_TYPE = "application/x-amz-json-1.1"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API call as a handler sees it."""
+
+    services: Services
+    operation: str
+    params: dict[str, Any]
+    identity: SigV4Identity | None
+    source_ip: str | None
+    request_id: str
+
+
+Handler = Callable[[Call], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class JsonService:
+    """A service on the AWS JSON wire: its model, its operations, and the signing service name."""
+
+    model: ServiceModel
+    operations: Mapping[str, Handler]
+    wire: str
+    signing_name: str
+
+
+def json_response(body: Mapping[str, Any], status: int = 200, request_id: str | None = None) -> web.Response:
+    headers = {"x-amzn-RequestId": request_id} if request_id else None
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        status=status,
+        content_type=CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+def error_response(error: GatehouseError, request_id: str) -> web.Response:
+    headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.type_name}
+    return web.Response(
+        body=json.dumps(error.to_json(), separators=(",", ":")).encode(),
+        status=error.status,
+        content_type=CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+def signed_request(request: web.Request, body: bytes) -> SignedRequest:
+    headers: dict[str, str] = {}
+    for key, value in request.headers.items():
+        lower = key.lower()
+        headers[lower] = f"{headers[lower]},{value}" if lower in headers else value
+    return SignedRequest(
+        method=request.method,
+        path=request.raw_path.split("?", 1)[0],
+        query_string=request.query_string,
+        headers=headers,
+        body=body,
+    )
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge()
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    return body
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    try:
+        params = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SerializationException("Request body is not valid JSON.") from exc
+    if not isinstance(params, dict):
+        raise SerializationException("Request body must be a JSON object.")
+    return params
+
+
+async def handle(
+    service: JsonService, services: Services, request: web.Request, target: str, body: bytes
+) -> web.Response:
+    """Run one JSON-protocol call and render its answer."""
+    request_id = str(uuid.uuid4())
+    operation = target.partition(".")[2]
+    structlog.contextvars.bind_contextvars(request_id=request_id, operation=operation)
+    started = time.perf_counter()
+    outcome = "success"
+    # Only known operation names become metric labels: the target header is the caller's to choose.
+    label = operation if operation in service.operations else "unknown"
+    try:
+        if not service.model.has_operation(operation) or operation not in service.operations:
+            raise UnknownOperationException(f"Operation {operation or target} is not supported.")
+        identity = None
+        if service.model.requires_signature(operation):
+            identity = verify_sigv4(
+                signed_request(request, body), services.admin_credentials.get, expected_service=service.signing_name
+            )
+        params = parse_json_object(body)
+        service.model.validate_input(operation, params)
+        call = Call(
+            services=services,
+            operation=operation,
+            params=params,
+            identity=identity,
+            source_ip=request.remote,
+            request_id=request_id,
+        )
+        result = await service.operations[operation](call)
+        return json_response(result, request_id=request_id)
+    except GatehouseError as error:
+        outcome = error.type_name
+        if error.status >= 500:
+            log.error("api.error", error=error.type_name, message=error.message)
+        return error_response(error, request_id)
+    except Exception:
+        # Never a stack trace on the wire; the log keeps it for the operator.
+        outcome = "InternalErrorException"
+        log.exception("api.unhandled")
+        return error_response(InternalErrorException(), request_id)
+    finally:
+        elapsed = time.perf_counter() - started
+        metrics = services.metrics
+        metrics.api_calls.labels(wire=service.wire, operation=label, outcome=outcome).inc()
+        metrics.request_latency.labels(wire=service.wire, operation=label).observe(elapsed)
+        structlog.contextvars.unbind_contextvars("request_id", "operation")

@@ -1,0 +1,647 @@
+"""The Cognito user pools API (``AWSCognitoIdentityProviderService.*``): thin handlers over the services.
+
+Each handler reads its request members (already checked against botocore's model), calls a service, and
+returns the response shape the model names. Errors are raised, never rendered here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.api.awsjson import Call, Handler, JsonService
+from gateway.api.model import ServiceModel
+from gateway.errors import InvalidParameterException, NotAuthorizedException, UserNotFoundException
+from gateway.services.auth import AuthContext
+from gateway.services.groups import group_type
+from gateway.services.pools import ClientView, PoolView
+from gateway.services.tokens import VerifiedAccessToken
+from gateway.services.users import attributes_dict, attributes_list, check_secret_hash
+from gateway.storage.base import UserRecord
+
+OPERATIONS: dict[str, Handler] = {}
+
+
+def operation(handler: Handler) -> Handler:
+    OPERATIONS[handler.__name__] = handler
+    return handler
+
+
+def cognito_idp_service() -> JsonService:
+    return JsonService(
+        model=ServiceModel.load("cognito-idp"), operations=OPERATIONS, wire="cognito-idp", signing_name="cognito-idp"
+    )
+
+
+# --- helpers -----------------------------------------------------------------------------------------------
+
+
+def encode_token(key: str | None) -> str | None:
+    """Pagination tokens are opaque to callers: a store key, base64url-wrapped."""
+    return base64.urlsafe_b64encode(key.encode()).decode() if key is not None else None
+
+
+def decode_token(token: str | None) -> str | None:
+    if token is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidParameterException("Invalid pagination token.") from exc
+
+
+async def pool_of(call: Call) -> PoolView:
+    return await call.services.pools.get_pool(call.params["UserPoolId"])
+
+
+async def client_of(call: Call) -> tuple[PoolView, ClientView]:
+    """The client a public operation names, and its pool."""
+    client = await call.services.pools.find_client(call.params["ClientId"])
+    pool = await call.services.pools.get_pool(client.pool_id)
+    return pool, client
+
+
+async def admin_user(call: Call) -> tuple[PoolView, UserRecord]:
+    pool = await pool_of(call)
+    return pool, await call.services.users.get(pool, call.params["Username"])
+
+
+async def token_user(call: Call) -> tuple[PoolView, UserRecord, VerifiedAccessToken]:
+    """The user an access token speaks for, after every check (signature, expiry, revocation, user state)."""
+    token = await call.services.tokens.verify_access_token(call.params["AccessToken"])
+    pool = await call.services.pools.get_pool(token.pool_id)
+    family = await call.services.store.get_token_family(token.origin_jti)
+    user = await call.services.store.get_user(pool.id, family.username_key) if family else None
+    if user is None or user.sub != token.sub:
+        raise NotAuthorizedException("User does not exist.")
+    if not user.enabled:
+        raise NotAuthorizedException("User is disabled.")
+    if user.tokens_valid_after and token.claims.get("iat", 0) < int(user.tokens_valid_after):
+        raise NotAuthorizedException("Access Token has been revoked")
+    return pool, user, token
+
+
+def limit_of(call: Call, key: str, default: int, maximum: int) -> int:
+    value = call.params.get(key)
+    if value is None:
+        return default
+    return max(1, min(int(value), maximum))
+
+
+def mfa_members(user: UserRecord) -> dict[str, Any]:
+    """MFA settings as GetUser/AdminGetUser report them (filled in by the sign-in security services)."""
+    result: dict[str, Any] = {}
+    mfa = user.settings.get("mfa") or {}
+    if mfa.get("preferred"):
+        result["PreferredMfaSetting"] = mfa["preferred"]
+    if mfa.get("enabled"):
+        result["UserMFASettingList"] = list(mfa["enabled"])
+    return result
+
+
+# --- pools ---------------------------------------------------------------------------------------------------
+
+
+@operation
+async def CreateUserPool(call: Call) -> dict[str, Any]:
+    pool = await call.services.pools.create_pool(call.params["PoolName"], call.params)
+    return {"UserPool": await call.services.pools.pool_type(pool)}
+
+
+@operation
+async def DescribeUserPool(call: Call) -> dict[str, Any]:
+    return {"UserPool": await call.services.pools.describe_pool(call.params["UserPoolId"])}
+
+
+@operation
+async def UpdateUserPool(call: Call) -> dict[str, Any]:
+    await call.services.pools.update_pool(call.params["UserPoolId"], call.params)
+    return {}
+
+
+@operation
+async def DeleteUserPool(call: Call) -> dict[str, Any]:
+    await call.services.pools.delete_pool(call.params["UserPoolId"])
+    call.services.tokens.keys.forget(call.params["UserPoolId"])
+    return {}
+
+
+@operation
+async def ListUserPools(call: Call) -> dict[str, Any]:
+    limit = limit_of(call, "MaxResults", 60, 60)
+    pools, next_token = await call.services.pools.list_pools(decode_token(call.params.get("NextToken")), limit)
+    result: dict[str, Any] = {
+        "UserPools": [
+            {
+                "Id": p.id,
+                "Name": p.name,
+                "LambdaConfig": p.settings.get("LambdaConfig", {}),
+                "Status": "Enabled",
+                "CreationDate": p.created_at,
+                "LastModifiedDate": p.updated_at,
+            }
+            for p in pools
+        ]
+    }
+    if next_token:
+        result["NextToken"] = encode_token(next_token)
+    return result
+
+
+@operation
+async def AddCustomAttributes(call: Call) -> dict[str, Any]:
+    await call.services.pools.add_custom_attributes(call.params["UserPoolId"], call.params["CustomAttributes"])
+    return {}
+
+
+@operation
+async def TagResource(call: Call) -> dict[str, Any]:
+    pool_id = _pool_id_from_arn(call.params["ResourceArn"])
+    await call.services.pools.set_tags(pool_id, call.params.get("Tags") or {})
+    return {}
+
+
+@operation
+async def UntagResource(call: Call) -> dict[str, Any]:
+    pool_id = _pool_id_from_arn(call.params["ResourceArn"])
+    await call.services.pools.set_tags(pool_id, None, remove=list(call.params.get("TagKeys") or []))
+    return {}
+
+
+@operation
+async def ListTagsForResource(call: Call) -> dict[str, Any]:
+    pool = await call.services.pools.get_pool(_pool_id_from_arn(call.params["ResourceArn"]))
+    return {"Tags": dict(pool.settings.get("UserPoolTags") or {})}
+
+
+def _pool_id_from_arn(arn: str) -> str:
+    prefix, _, pool_id = arn.rpartition(":userpool/")
+    if not prefix.startswith("arn:") or not pool_id:
+        raise InvalidParameterException("Invalid ResourceArn.")
+    return pool_id
+
+
+# --- clients ---------------------------------------------------------------------------------------------------
+
+
+@operation
+async def CreateUserPoolClient(call: Call) -> dict[str, Any]:
+    pools = call.services.pools
+    client = await pools.create_client(call.params["UserPoolId"], call.params["ClientName"], call.params)
+    return {"UserPoolClient": pools.client_type(client)}
+
+
+@operation
+async def DescribeUserPoolClient(call: Call) -> dict[str, Any]:
+    pools = call.services.pools
+    client = await pools.get_client(call.params["UserPoolId"], call.params["ClientId"])
+    return {"UserPoolClient": pools.client_type(client)}
+
+
+@operation
+async def UpdateUserPoolClient(call: Call) -> dict[str, Any]:
+    pools = call.services.pools
+    client = await pools.update_client(call.params["UserPoolId"], call.params["ClientId"], call.params)
+    return {"UserPoolClient": pools.client_type(client)}
+
+
+@operation
+async def DeleteUserPoolClient(call: Call) -> dict[str, Any]:
+    await call.services.pools.delete_client(call.params["UserPoolId"], call.params["ClientId"])
+    return {}
+
+
+@operation
+async def ListUserPoolClients(call: Call) -> dict[str, Any]:
+    limit = limit_of(call, "MaxResults", 60, 60)
+    clients, next_token = await call.services.pools.list_clients(
+        call.params["UserPoolId"], decode_token(call.params.get("NextToken")), limit
+    )
+    result: dict[str, Any] = {
+        "UserPoolClients": [{"ClientId": c.id, "UserPoolId": c.pool_id, "ClientName": c.name} for c in clients]
+    }
+    if next_token:
+        result["NextToken"] = encode_token(next_token)
+    return result
+
+
+# --- users: public -----------------------------------------------------------------------------------------------
+
+
+@operation
+async def SignUp(call: Call) -> dict[str, Any]:
+    pool, client = await client_of(call)
+    password = call.params.get("Password")
+    if not password:
+        raise InvalidParameterException("Password is required: passwordless sign-up is not enabled for this user pool.")
+    user, delivery = await call.services.users.sign_up(
+        pool,
+        client,
+        username=call.params["Username"],
+        password=password,
+        attributes=attributes_dict(call.params.get("UserAttributes")),
+        secret_hash_value=call.params.get("SecretHash"),
+    )
+    result: dict[str, Any] = {"UserConfirmed": user.status == "CONFIRMED", "UserSub": user.sub}
+    if delivery is not None:
+        result["CodeDeliveryDetails"] = delivery.to_json()
+    return result
+
+
+@operation
+async def ConfirmSignUp(call: Call) -> dict[str, Any]:
+    pool, client = await client_of(call)
+    await call.services.users.confirm_sign_up(
+        pool,
+        client,
+        username=call.params["Username"],
+        code=call.params["ConfirmationCode"],
+        secret_hash_value=call.params.get("SecretHash"),
+        force_alias_creation=bool(call.params.get("ForceAliasCreation")),
+    )
+    return {}
+
+
+@operation
+async def ResendConfirmationCode(call: Call) -> dict[str, Any]:
+    pool, client = await client_of(call)
+    delivery = await call.services.users.resend_confirmation_code(
+        pool, client, call.params["Username"], call.params.get("SecretHash")
+    )
+    return {"CodeDeliveryDetails": delivery.to_json()} if delivery else {}
+
+
+@operation
+async def ForgotPassword(call: Call) -> dict[str, Any]:
+    pool, client = await client_of(call)
+    delivery = await call.services.users.forgot_password(
+        pool, client, call.params["Username"], call.params.get("SecretHash")
+    )
+    return {"CodeDeliveryDetails": delivery.to_json()}
+
+
+@operation
+async def ConfirmForgotPassword(call: Call) -> dict[str, Any]:
+    pool, client = await client_of(call)
+    await call.services.users.confirm_forgot_password(
+        pool,
+        client,
+        username=call.params["Username"],
+        code=call.params["ConfirmationCode"],
+        password=call.params["Password"],
+        secret_hash_value=call.params.get("SecretHash"),
+    )
+    return {}
+
+
+@operation
+async def GetUser(call: Call) -> dict[str, Any]:
+    _, user, _ = await token_user(call)
+    return {
+        "Username": user.username,
+        "UserAttributes": attributes_list(call.services.users.all_attributes(user)),
+        **mfa_members(user),
+    }
+
+
+@operation
+async def UpdateUserAttributes(call: Call) -> dict[str, Any]:
+    pool, user, token = await token_user(call)
+    client = await call.services.pools.find_client(token.client_id)
+    deliveries = await call.services.users.update_attributes(
+        pool, user, attributes_dict(call.params["UserAttributes"]), admin=False, client=client
+    )
+    return {"CodeDeliveryDetailsList": [d.to_json() for d in deliveries]}
+
+
+@operation
+async def DeleteUserAttributes(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    await call.services.users.delete_attributes(pool, user, call.params["UserAttributeNames"], admin=False)
+    return {}
+
+
+@operation
+async def DeleteUser(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    await call.services.users.delete(pool, user)
+    return {}
+
+
+@operation
+async def ChangePassword(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    previous = call.params.get("PreviousPassword")
+    if not previous:
+        raise InvalidParameterException("PreviousPassword is required.")
+    await call.services.users.change_password(pool, user, previous, call.params["ProposedPassword"])
+    return {}
+
+
+@operation
+async def GetUserAttributeVerificationCode(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    delivery = await call.services.users.send_attribute_code(pool, user, call.params["AttributeName"])
+    return {"CodeDeliveryDetails": delivery.to_json()}
+
+
+@operation
+async def VerifyUserAttribute(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    await call.services.users.verify_attribute(pool, user, call.params["AttributeName"], call.params["Code"])
+    return {}
+
+
+@operation
+async def GlobalSignOut(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    await call.services.users.global_sign_out(pool, user)
+    return {}
+
+
+@operation
+async def RevokeToken(call: Call) -> dict[str, Any]:
+    pool, client = await client_of(call)
+    if client.secret is not None:
+        given = call.params.get("ClientSecret")
+        if not given or given != client.secret:
+            raise (
+                NotAuthorizedException("Client secret is incorrect.")
+                if given
+                else NotAuthorizedException("Client secret is required.")
+            )
+    await call.services.auth.revoke(client, call.params["Token"])
+    return {}
+
+
+# --- users: admin ------------------------------------------------------------------------------------------------
+
+
+@operation
+async def AdminCreateUser(call: Call) -> dict[str, Any]:
+    pool = await pool_of(call)
+    user = await call.services.users.admin_create_user(
+        pool,
+        username=call.params["Username"],
+        attributes=attributes_dict(call.params.get("UserAttributes")),
+        temporary_password=call.params.get("TemporaryPassword"),
+        message_action=call.params.get("MessageAction"),
+        delivery_mediums=list(call.params.get("DesiredDeliveryMediums") or []),
+        force_alias_creation=bool(call.params.get("ForceAliasCreation")),
+    )
+    return {"User": call.services.users.user_type(user)}
+
+
+@operation
+async def AdminGetUser(call: Call) -> dict[str, Any]:
+    _, user = await admin_user(call)
+    users = call.services.users
+    return {
+        "Username": user.username,
+        "UserAttributes": attributes_list(users.all_attributes(user)),
+        "UserCreateDate": user.created_at,
+        "UserLastModifiedDate": user.updated_at,
+        "Enabled": user.enabled,
+        "UserStatus": user.status,
+        **mfa_members(user),
+    }
+
+
+@operation
+async def AdminDeleteUser(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    await call.services.users.delete(pool, user)
+    return {}
+
+
+@operation
+async def AdminUpdateUserAttributes(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    await call.services.users.update_attributes(pool, user, attributes_dict(call.params["UserAttributes"]), admin=True)
+    return {}
+
+
+@operation
+async def AdminDeleteUserAttributes(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    await call.services.users.delete_attributes(pool, user, call.params["UserAttributeNames"], admin=True)
+    return {}
+
+
+@operation
+async def AdminEnableUser(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    await call.services.users.set_enabled(pool, user, True)
+    return {}
+
+
+@operation
+async def AdminDisableUser(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    await call.services.users.set_enabled(pool, user, False)
+    return {}
+
+
+@operation
+async def AdminConfirmSignUp(call: Call) -> dict[str, Any]:
+    pool = await pool_of(call)
+    await call.services.users.admin_confirm_sign_up(pool, call.params["Username"])
+    return {}
+
+
+@operation
+async def AdminSetUserPassword(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    await call.services.users.set_password(
+        pool, user, call.params["Password"], permanent=bool(call.params.get("Permanent", False))
+    )
+    return {}
+
+
+@operation
+async def AdminResetUserPassword(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    await call.services.users.admin_reset_password(pool, user)
+    return {}
+
+
+@operation
+async def AdminUserGlobalSignOut(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    await call.services.users.global_sign_out(pool, user)
+    return {}
+
+
+@operation
+async def ListUsers(call: Call) -> dict[str, Any]:
+    pool = await pool_of(call)
+    to_get = call.params.get("AttributesToGet")
+    users, next_token = await call.services.users.list_users(
+        pool,
+        filter_expr=call.params.get("Filter") or None,
+        limit=limit_of(call, "Limit", 60, 60),
+        next_token=decode_token(call.params.get("PaginationToken")),
+    )
+    result: dict[str, Any] = {"Users": [call.services.users.user_type(u, attributes_to_get=to_get) for u in users]}
+    if next_token:
+        result["PaginationToken"] = encode_token(next_token)
+    return result
+
+
+# --- groups ----------------------------------------------------------------------------------------------------
+
+
+@operation
+async def CreateGroup(call: Call) -> dict[str, Any]:
+    pool = await pool_of(call)
+    group = await call.services.groups.create(
+        pool,
+        call.params["GroupName"],
+        description=call.params.get("Description"),
+        role_arn=call.params.get("RoleArn"),
+        precedence=call.params.get("Precedence"),
+    )
+    return {"Group": group_type(group)}
+
+
+@operation
+async def GetGroup(call: Call) -> dict[str, Any]:
+    pool = await pool_of(call)
+    return {"Group": group_type(await call.services.groups.get(pool, call.params["GroupName"]))}
+
+
+@operation
+async def UpdateGroup(call: Call) -> dict[str, Any]:
+    pool = await pool_of(call)
+    changes = {k: call.params[k] for k in ("Description", "RoleArn", "Precedence") if k in call.params}
+    return {"Group": group_type(await call.services.groups.update(pool, call.params["GroupName"], changes))}
+
+
+@operation
+async def DeleteGroup(call: Call) -> dict[str, Any]:
+    pool = await pool_of(call)
+    await call.services.groups.delete(pool, call.params["GroupName"])
+    return {}
+
+
+@operation
+async def ListGroups(call: Call) -> dict[str, Any]:
+    pool = await pool_of(call)
+    groups, next_token = await call.services.groups.list_page(
+        pool, decode_token(call.params.get("NextToken")), limit_of(call, "Limit", 60, 60)
+    )
+    result: dict[str, Any] = {"Groups": [group_type(g) for g in groups]}
+    if next_token:
+        result["NextToken"] = encode_token(next_token)
+    return result
+
+
+@operation
+async def AdminAddUserToGroup(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    await call.services.groups.add_user(pool, user, call.params["GroupName"])
+    return {}
+
+
+@operation
+async def AdminRemoveUserFromGroup(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    await call.services.groups.remove_user(pool, user, call.params["GroupName"])
+    return {}
+
+
+@operation
+async def AdminListGroupsForUser(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    groups = await call.services.groups.for_user(pool, user)
+    limit = limit_of(call, "Limit", 60, 60)
+    start = int(decode_token(call.params.get("NextToken")) or 0)
+    page = groups[start : start + limit]
+    result: dict[str, Any] = {"Groups": [group_type(g) for g in page]}
+    if start + limit < len(groups):
+        result["NextToken"] = encode_token(str(start + limit))
+    return result
+
+
+@operation
+async def ListUsersInGroup(call: Call) -> dict[str, Any]:
+    pool = await pool_of(call)
+    users, next_token = await call.services.groups.members(
+        pool, call.params["GroupName"], decode_token(call.params.get("NextToken")), limit_of(call, "Limit", 60, 60)
+    )
+    result: dict[str, Any] = {"Users": [call.services.users.user_type(u) for u in users]}
+    if next_token:
+        result["NextToken"] = encode_token(next_token)
+    return result
+
+
+# --- sign-in -----------------------------------------------------------------------------------------------------
+
+
+def _auth_context(call: Call, pool: PoolView, client: ClientView, *, admin: bool) -> AuthContext:
+    return AuthContext(
+        pool=pool,
+        client=client,
+        admin=admin,
+        client_metadata=call.params.get("ClientMetadata") or {},
+        source_ip=call.source_ip,
+    )
+
+
+@operation
+async def InitiateAuth(call: Call) -> dict[str, Any]:
+    pool, client = await client_of(call)
+    ctx = _auth_context(call, pool, client, admin=False)
+    result = await call.services.auth.initiate(ctx, call.params["AuthFlow"], call.params.get("AuthParameters") or {})
+    return result.to_json()
+
+
+@operation
+async def AdminInitiateAuth(call: Call) -> dict[str, Any]:
+    pool = await pool_of(call)
+    client = await call.services.pools.get_client(pool.id, call.params["ClientId"])
+    ctx = _auth_context(call, pool, client, admin=True)
+    result = await call.services.auth.initiate(ctx, call.params["AuthFlow"], call.params.get("AuthParameters") or {})
+    return result.to_json()
+
+
+@operation
+async def RespondToAuthChallenge(call: Call) -> dict[str, Any]:
+    pool, client = await client_of(call)
+    ctx = _auth_context(call, pool, client, admin=False)
+    result = await call.services.auth.respond(
+        ctx, call.params["ChallengeName"], call.params.get("ChallengeResponses") or {}, call.params.get("Session")
+    )
+    return result.to_json()
+
+
+@operation
+async def AdminRespondToAuthChallenge(call: Call) -> dict[str, Any]:
+    pool = await pool_of(call)
+    client = await call.services.pools.get_client(pool.id, call.params["ClientId"])
+    ctx = _auth_context(call, pool, client, admin=True)
+    result = await call.services.auth.respond(
+        ctx, call.params["ChallengeName"], call.params.get("ChallengeResponses") or {}, call.params.get("Session")
+    )
+    return result.to_json()
+
+
+@operation
+async def GetTokensFromRefreshToken(call: Call) -> dict[str, Any]:
+    pool, client = await client_of(call)
+    if client.secret is not None:
+        given = call.params.get("ClientSecret")
+        if not given or given != client.secret:
+            raise NotAuthorizedException("Unable to verify secret hash for client " + client.id)
+    ctx = _auth_context(call, pool, client, admin=False)
+    result = await call.services.auth.refresh(ctx, call.params["RefreshToken"])
+    body = result.to_json()
+    body.pop("ChallengeParameters", None)
+    return body
+
+
+# Silence "unused" for helpers kept for the sign-in security operations that build on this module.
+_ = (check_secret_hash, UserNotFoundException, json, Mapping)

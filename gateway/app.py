@@ -1,0 +1,176 @@
+"""The application factory: ``create_app(settings)`` builds one Gatehouse process.
+
+State lives on the app under typed keys; the store, the message senders and the executor for CPU-heavy work
+open and close in ``cleanup_ctx``. One port serves every wire; ``POST /`` is routed by protocol (the
+``X-Amz-Target`` prefix of the AWS JSON services).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from gateway.api import awsjson
+from gateway.api.cognito_idp import cognito_idp_service
+from gateway.errors import GatehouseError, RequestEntityTooLarge, UnknownOperationException
+from gateway.metrics import Metrics
+from gateway.oauth.wellknown import SERVICES, jwks, openid_configuration
+from gateway.secretbox import SecretBox
+from gateway.services.container import Services
+from gateway.services.messaging import Messenger, OutboxSender, SmtpEmailSender, WebhookSmsSender
+from gateway.services.passwords import PasswordHasher
+from gateway.settings import Settings
+from gateway.storage.sqlite import SqliteStore
+
+log = structlog.get_logger("gateway.app")
+
+SETTINGS = web.AppKey("settings", Settings)
+JSON_SERVICES = web.AppKey("json_services", dict)
+
+
+def ensure_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
+    """Create the data dir's secret key and admin credentials on first start; return them.
+
+    Called by the parent process before any worker starts, so workers never race to create them."""
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = data_dir / "secret.key"
+    env_key = os.environ.get("GATEHOUSE_SECRET_KEY")
+    if env_key:
+        key = bytes.fromhex(env_key)
+    else:
+        if not key_file.exists():
+            _write_private(key_file, SecretBox.generate_key().hex())
+        key = bytes.fromhex(key_file.read_text().strip())
+    if settings.admin_access_key_id and settings.admin_secret_access_key:
+        return key, {settings.admin_access_key_id: settings.admin_secret_access_key.reveal()}
+    cred_file = data_dir / "admin-credentials.json"
+    if not cred_file.exists():
+        generated = {
+            "access_key_id": "GH" + secrets.token_hex(9).upper(),
+            "secret_access_key": secrets.token_urlsafe(30),
+        }
+        _write_private(cred_file, json.dumps(generated, indent=2))
+        log.warning("admin_credentials.generated", path=str(cred_file))
+    creds = json.loads(cred_file.read_text())
+    return key, {creds["access_key_id"]: creds["secret_access_key"]}
+
+
+def derive_key(key: bytes, purpose: bytes) -> bytes:
+    """A sub-key for one purpose, so no key serves two (HMAC-SHA256 as a PRF, RFC 2104)."""
+    return hmac.new(key, purpose, hashlib.sha256).digest()
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_services_ctx(metrics or Metrics()))
+    app.router.add_post("/", dispatch)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/{pool_id}/.well-known/jwks.json", jwks)
+    app.router.add_get("/{pool_id}/.well-known/openid-configuration", openid_configuration)
+    return app
+
+
+def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        key, admin_credentials = ensure_data_dir(settings)
+        box = SecretBox(key)
+        store = await SqliteStore.open(settings.database)
+        executor = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="gatehouse-cpu")
+        hasher = PasswordHasher(settings.argon2, executor)
+        outbox = OutboxSender(Path(settings.data_dir) / "outbox.jsonl")
+        email = (
+            SmtpEmailSender(
+                settings.smtp.host,
+                settings.smtp.port,
+                username=settings.smtp.username,
+                password=settings.smtp.password.reveal() if settings.smtp.password else None,
+                use_tls=settings.smtp.use_tls,
+                start_tls=settings.smtp.start_tls,
+                timeout=settings.smtp.timeout,
+            )
+            if settings.smtp
+            else outbox
+        )
+        sms = (
+            WebhookSmsSender(
+                settings.sms_webhook.url, headers=settings.sms_webhook.headers, timeout=settings.sms_webhook.timeout
+            )
+            if settings.sms_webhook
+            else outbox
+        )
+        messenger = Messenger(email, sms)
+        services = Services.build(
+            settings,
+            store,
+            metrics,
+            box,
+            hasher,
+            messenger,
+            code_key=derive_key(key, b"gatehouse one-time codes"),
+            admin_credentials=admin_credentials,
+            fake_srp_secret=derive_key(key, b"gatehouse srp decoys"),
+        )
+        app[SERVICES] = services
+        app[JSON_SERVICES] = {"AWSCognitoIdentityProviderService": cognito_idp_service()}
+        if settings.config_path is not None:
+            from gateway.config_file import apply_config, load_config
+
+            await apply_config(services, load_config(settings.config_path))
+        log.info("gateway.started", data_dir=str(settings.data_dir), issuer_base=settings.issuer_base)
+        try:
+            yield
+        finally:
+            await messenger.close()
+            await store.close()
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    return ctx
+
+
+async def dispatch(request: web.Request) -> web.Response:
+    """``POST /``: route to the AWS JSON service named by ``X-Amz-Target``."""
+    services = request.app[SERVICES]
+    target = request.headers.get("X-Amz-Target", "")
+    prefix = target.partition(".")[0]
+    json_services = request.app[JSON_SERVICES]
+    try:
+        body = await awsjson.read_body(request, request.app[SETTINGS].max_body_bytes)
+    except RequestEntityTooLarge as too_large:
+        return awsjson.error_response(too_large, "-")
+    service = json_services.get(prefix)
+    if service is None:
+        unknown: GatehouseError = UnknownOperationException(f"Operation {target or '(none)'} is not supported.")
+        return awsjson.error_response(unknown, "-")
+    return await awsjson.handle(service, services, request, target, body)
+
+
+async def health(request: web.Request) -> web.Response:
+    if SERVICES not in request.app:
+        return web.json_response({"status": "starting"}, status=503)
+    return web.json_response({"status": "ok"})
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    body, content_type = request.app[SERVICES].metrics.render()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response

@@ -1,0 +1,184 @@
+"""The ``gatehouse`` command: ``serve``, ``config check``, ``keys rotate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from gateway.settings import Settings, admin_credentials_from_env
+
+
+def _settings_from_args(args: argparse.Namespace) -> Settings:
+    settings = Settings()
+    if args.config:
+        from gateway.config_file import load_config, server_settings
+
+        settings = server_settings(load_config(Path(args.config)), settings)
+        settings = replace(settings, config_path=Path(args.config))
+    overrides: dict[str, object] = {}
+    for name in ("host", "port", "public_url", "workers"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    if args.data_dir is not None:
+        overrides["data_dir"] = Path(args.data_dir)
+    env_creds = admin_credentials_from_env()
+    if env_creds is not None:
+        overrides["admin_access_key_id"], overrides["admin_secret_access_key"] = env_creds
+    if os.environ.get("GATEHOUSE_LOG_FORMAT") == "console":
+        overrides["log_json"] = False
+    return replace(settings, **overrides)  # type: ignore[arg-type]
+
+
+def _run_worker(settings: Settings, sock: socket.socket | None) -> None:
+    from aiohttp import web
+
+    from gateway.app import create_app
+    from gateway.logging import configure_logging
+
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    app = create_app(settings)
+    if sock is not None:
+        web.run_app(app, sock=sock, print=None, access_log=None, handle_signals=True)
+    else:
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, reuse_port=True)
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = _settings_from_args(args)
+    if settings.workers > 1:
+        # prometheus_client picks its value store at import: the multi-process one must be chosen first.
+        metrics_dir = Path(settings.data_dir) / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    from gateway.app import ensure_data_dir
+    from gateway.logging import configure_logging, get_logger
+    from gateway.storage.sqlite import SqliteStore
+
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    log = get_logger("gateway.cli")
+    ensure_data_dir(settings)
+
+    async def migrate() -> None:
+        store = await SqliteStore.open(settings.database)
+        await store.close()
+
+    asyncio.run(migrate())
+    cred_note = (
+        "environment" if settings.admin_access_key_id else str(Path(settings.data_dir) / "admin-credentials.json")
+    )
+    log.info(
+        "gateway.listening",
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        admin_credentials=cred_note,
+        issuer_base=settings.issuer_base,
+    )
+    if settings.workers <= 1:
+        _run_worker(settings, None)
+        return 0
+    # N processes accept on one port (SO_REUSEPORT); each has its own event loop and shares the store.
+    context = multiprocessing.get_context("fork")
+    workers = [
+        context.Process(target=_run_worker, args=(settings, None), daemon=False) for _ in range(settings.workers)
+    ]
+    for worker in workers:
+        worker.start()
+
+    def stop(signum: int, _frame: object) -> None:
+        for worker in workers:
+            if worker.is_alive() and worker.pid:
+                os.kill(worker.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for worker in workers:
+        worker.join()
+    return 0
+
+
+def config_check(args: argparse.Namespace) -> int:
+    from gateway.config_file import ConfigError, load_config
+
+    try:
+        config = load_config(Path(args.file))
+    except ConfigError as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    print(f"{args.file}: OK ({len(config.pools)} pools)")
+    return 0
+
+
+def keys_rotate(args: argparse.Namespace) -> int:
+    from gateway.app import ensure_data_dir
+    from gateway.secretbox import SecretBox
+    from gateway.services.tokens import SigningKeys
+    from gateway.storage.sqlite import SqliteStore
+
+    settings = _settings_from_args(args)
+    key, _ = ensure_data_dir(settings)
+
+    async def rotate() -> str:
+        store = await SqliteStore.open(settings.database)
+        try:
+            if await store.get_pool(args.pool_id) is None:
+                raise SystemExit(f"no user pool {args.pool_id}")
+            return await SigningKeys(store, SecretBox(key)).rotate(args.pool_id)
+        finally:
+            await store.close()
+
+    kid = asyncio.run(rotate())
+    print(f"new signing key {kid} for {args.pool_id}; earlier keys stay published until their tokens expire")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gatehouse", description="A self-hosted, Cognito-compatible identity gateway."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def server_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="the YAML config file (pools, clients, groups, users, server settings)")
+        p.add_argument("--host")
+        p.add_argument("--port", type=int)
+        p.add_argument("--data-dir", dest="data_dir", help="where the database, keys and outbox live")
+        p.add_argument("--public-url", dest="public_url", help="the URL clients reach this server at (token issuer)")
+
+    serve_parser = commands.add_parser("serve", help="run the gateway")
+    server_options(serve_parser)
+    serve_parser.add_argument("--workers", type=int, help="processes sharing the port (SO_REUSEPORT)")
+    serve_parser.set_defaults(handler=serve)
+
+    config_parser = commands.add_parser("config", help="config file tools")
+    config_commands = config_parser.add_subparsers(dest="config_command", required=True)
+    check = config_commands.add_parser("check", help="validate a config file")
+    check.add_argument("file")
+    check.set_defaults(handler=config_check)
+
+    keys_parser = commands.add_parser("keys", help="signing key tools")
+    keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
+    rotate = keys_commands.add_parser("rotate", help="make a new signing key for a pool")
+    server_options(rotate)
+    rotate.add_argument("pool_id")
+    rotate.set_defaults(handler=keys_rotate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

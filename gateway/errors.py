@@ -1,0 +1,253 @@
+"""One exception tree for every wire.
+
+Each leaf names the Cognito error it is (``__type`` in the JSON protocol, see the ``errors`` of each
+operation in botocore's ``cognito-idp`` service model), its HTTP status, and the OAuth 2.0 ``error`` code
+(RFC 6749 §5.2) a token endpoint would answer for it. Services raise these; each wire renders them in one
+place. Nothing else builds a 4xx body by hand.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class GatehouseError(Exception):
+    """Base of every error a client may be shown."""
+
+    type_name: ClassVar[str] = "InternalErrorException"
+    status: ClassVar[int] = 400
+    oauth_error: ClassVar[str] = "invalid_request"
+    default_message: ClassVar[str] = "An error occurred."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message if message is not None else self.default_message
+        super().__init__(self.message)
+
+    def to_json(self) -> dict[str, str]:
+        """The body of the AWS JSON 1.1 protocol error: ``{"__type": ..., "message": ...}``."""
+        return {"__type": self.type_name, "message": self.message}
+
+
+class InternalErrorException(GatehouseError):
+    """Something failed inside Gatehouse; the client can retry."""
+
+    type_name = "InternalErrorException"
+    status = 500
+    oauth_error = "server_error"
+    default_message = "An internal error occurred."
+
+
+# --- protocol and authentication of the request itself -----------------------------------------------
+
+
+class SerializationException(GatehouseError):
+    """The body is not JSON, or a member has the wrong JSON type."""
+
+    type_name = "SerializationException"
+
+
+class UnknownOperationException(GatehouseError):
+    """``X-Amz-Target`` names no operation of this service."""
+
+    type_name = "UnknownOperationException"
+
+
+class MissingAuthenticationTokenException(GatehouseError):
+    """An admin operation arrived without a SigV4 signature."""
+
+    type_name = "MissingAuthenticationTokenException"
+    status = 403
+    oauth_error = "invalid_client"
+    default_message = "Missing Authentication Token"
+
+
+class UnrecognizedClientException(GatehouseError):
+    """The access key id in the signature is not known."""
+
+    type_name = "UnrecognizedClientException"
+    status = 403
+    oauth_error = "invalid_client"
+    default_message = "The security token included in the request is invalid."
+
+
+class InvalidSignatureException(GatehouseError):
+    """The signature does not match, or was made too long ago (5 minutes of clock skew allowed)."""
+
+    type_name = "InvalidSignatureException"
+    status = 403
+    oauth_error = "invalid_client"
+    default_message = (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+    )
+
+
+class IncompleteSignatureException(GatehouseError):
+    """The Authorization header is malformed."""
+
+    type_name = "IncompleteSignatureException"
+    status = 403
+    oauth_error = "invalid_client"
+
+
+class RequestEntityTooLarge(GatehouseError):
+    """The body exceeds the largest request Gatehouse reads."""
+
+    type_name = "SerializationException"
+    status = 413
+    default_message = "Request entity too large."
+
+
+# --- Cognito's errors ---------------------------------------------------------------------------------
+
+
+class InvalidParameterException(GatehouseError):
+    type_name = "InvalidParameterException"
+
+
+class ResourceNotFoundException(GatehouseError):
+    type_name = "ResourceNotFoundException"
+
+
+class NotAuthorizedException(GatehouseError):
+    type_name = "NotAuthorizedException"
+    oauth_error = "invalid_grant"
+    default_message = "Incorrect username or password."
+
+
+class UserNotFoundException(GatehouseError):
+    type_name = "UserNotFoundException"
+    default_message = "User does not exist."
+
+
+class UsernameExistsException(GatehouseError):
+    type_name = "UsernameExistsException"
+    default_message = "User already exists"
+
+
+class AliasExistsException(GatehouseError):
+    type_name = "AliasExistsException"
+    default_message = "An account with the given email already exists."
+
+
+class UserNotConfirmedException(GatehouseError):
+    type_name = "UserNotConfirmedException"
+    default_message = "User is not confirmed."
+
+
+class PasswordResetRequiredException(GatehouseError):
+    type_name = "PasswordResetRequiredException"
+    default_message = "Password reset required for the user"
+
+
+class InvalidPasswordException(GatehouseError):
+    type_name = "InvalidPasswordException"
+
+
+class PasswordHistoryPolicyViolationException(GatehouseError):
+    type_name = "PasswordHistoryPolicyViolationException"
+    default_message = "The password can't be a previously used password."
+
+
+class CodeMismatchException(GatehouseError):
+    type_name = "CodeMismatchException"
+    default_message = "Invalid verification code provided, please try again."
+
+
+class ExpiredCodeException(GatehouseError):
+    type_name = "ExpiredCodeException"
+    default_message = "Invalid code provided, please request a code again."
+
+
+class LimitExceededException(GatehouseError):
+    type_name = "LimitExceededException"
+    default_message = "Attempt limit exceeded, please try after some time."
+
+
+class TooManyRequestsException(GatehouseError):
+    type_name = "TooManyRequestsException"
+    status = 429
+    default_message = "Too many requests."
+
+
+class TooManyFailedAttemptsException(GatehouseError):
+    type_name = "TooManyFailedAttemptsException"
+
+
+class GroupExistsException(GatehouseError):
+    type_name = "GroupExistsException"
+
+
+class InvalidUserPoolConfigurationException(GatehouseError):
+    type_name = "InvalidUserPoolConfigurationException"
+
+
+class UserPoolTaggingException(GatehouseError):
+    type_name = "UserPoolTaggingException"
+
+
+class InvalidLambdaResponseException(GatehouseError):
+    type_name = "InvalidLambdaResponseException"
+
+
+class UnsupportedOperationException(GatehouseError):
+    type_name = "UnsupportedOperationException"
+
+
+class UnsupportedTokenTypeException(GatehouseError):
+    type_name = "UnsupportedTokenTypeException"
+    oauth_error = "unsupported_token_type"
+
+
+class InvalidOAuthFlowException(GatehouseError):
+    type_name = "InvalidOAuthFlowException"
+
+
+class ConcurrentModificationException(GatehouseError):
+    type_name = "ConcurrentModificationException"
+    default_message = "The resource was changed by another request; try again."
+
+
+class CodeDeliveryFailureException(GatehouseError):
+    type_name = "CodeDeliveryFailureException"
+    default_message = "Unable to deliver the verification code."
+
+
+class InvalidEmailRoleAccessPolicyException(GatehouseError):
+    type_name = "InvalidEmailRoleAccessPolicyException"
+
+
+class UnsupportedUserStateException(GatehouseError):
+    type_name = "UnsupportedUserStateException"
+
+
+class ForbiddenException(GatehouseError):
+    type_name = "ForbiddenException"
+    status = 403
+
+
+class RefreshTokenReuseException(GatehouseError):
+    type_name = "RefreshTokenReuseException"
+    oauth_error = "invalid_grant"
+    default_message = "Refresh token has been reused."
+
+
+class UnexpectedLambdaException(GatehouseError):
+    type_name = "UnexpectedLambdaException"
+
+
+class UserLambdaValidationException(GatehouseError):
+    type_name = "UserLambdaValidationException"
+
+
+class DuplicateProviderException(GatehouseError):
+    type_name = "DuplicateProviderException"
+
+
+class ScopeDoesNotExistException(GatehouseError):
+    type_name = "ScopeDoesNotExistException"
+
+
+class UnauthorizedException(GatehouseError):
+    type_name = "UnauthorizedException"
+    status = 401

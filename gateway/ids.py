@@ -1,0 +1,48 @@
+"""Identifiers in Cognito's forms: pool ids, client ids and secrets, subs, codes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+import uuid
+
+_ALNUM = string.ascii_letters + string.digits
+_CLIENT_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_pool_id(region: str) -> str:
+    """``us-east-1_AbC123xYz``: the region, an underscore and nine letters or digits, as Cognito's."""
+    return f"{region}_" + "".join(secrets.choice(_ALNUM) for _ in range(9))
+
+
+def new_client_id() -> str:
+    """26 lower-case letters and digits, as Cognito's app client ids."""
+    return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(26))
+
+
+def new_client_secret() -> str:
+    """51 characters of base32-like text, as Cognito's client secrets."""
+    return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(51))
+
+
+def new_sub() -> str:
+    return str(uuid.uuid4())
+
+
+def new_jti() -> str:
+    return str(uuid.uuid4())
+
+
+def new_code(digits: int = 6) -> str:
+    return "".join(secrets.choice(string.digits) for _ in range(digits))
+
+
+def new_opaque_token(nbytes: int = 48) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def sha256_hex(value: str) -> str:
+    """How opaque tokens, sessions and codes are kept: only their SHA-256 (they carry enough entropy, or
+    are short-lived and attempt-limited, so a slow hash would add nothing but latency)."""
+    return hashlib.sha256(value.encode()).hexdigest()

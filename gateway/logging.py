@@ -1,0 +1,73 @@
+"""Logging: structlog events as JSON lines on stderr — Gatehouse's audit trail.
+
+Every event carries ``timestamp`` (ISO 8601, UTC), ``level`` and ``event``, plus whatever was bound with
+``structlog.contextvars.bind_contextvars`` — the request middleware binds ``request_id`` there, so every
+authentication decision made while serving a request can be traced back to it. Lines that libraries write
+through the standard library's ``logging`` (aiohttp's access log, say) go through the same processors, so
+stderr stays one JSON object per line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
+
+
+def configure_logging(*, json: bool = True, level: str = "info") -> None:
+    """Set up structlog (and the standard library's root logger) once, at start-up.
+
+    ``json=False`` prints coloured key-value lines for a developer's terminal instead. ``level`` is a
+    standard level name (``debug``, ``info``, ``warning``, ``error``, ``critical``).
+    """
+    level_number = logging.getLevelNamesMapping()[level.upper()]
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Processor
+    if json:
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level_number),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # Not cached: loggers are created at import time, before configure_logging runs, and must still
+        # pick up this configuration (and a test's reconfiguration) when they are first used.
+        cache_logger_on_first_use=False,
+    )
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, _add_stdlib_logger_name],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    # force=True replaces earlier handlers, so calling this twice does not print every line twice.
+    logging.basicConfig(handlers=[handler], level=level_number, force=True)
+
+
+def _add_stdlib_logger_name(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """Name a standard-library record's logger under the same key :func:`get_logger` uses."""
+    record = event_dict.get("_record")
+    if isinstance(record, logging.LogRecord):
+        event_dict["logger_name"] = record.name
+    return event_dict
+
+
+def get_logger(name: str) -> FilteringBoundLogger:
+    """A logger whose events carry ``logger_name=name``; lazy, so it may be created at import time."""
+    # "logger_name", not "logger": structlog.get_logger reserves the keyword ``logger`` for itself.
+    logger: FilteringBoundLogger = structlog.get_logger(logger_name=name)
+    return logger

@@ -1,0 +1,104 @@
+"""Prometheus metrics, all named ``gatehouse_*``, served at ``GET /metrics``.
+
+One :class:`Metrics` object per application, holding its own :class:`CollectorRegistry` — never the
+process-global default registry — so two apps in one process (tests do this) never collide.
+
+Multi-process mode: when ``gatehouse serve`` runs several worker processes, each has its own counters,
+and a scrape reaches only one of them. prometheus_client's multiprocess mode solves this: every process
+writes its values to memory-mapped files in the directory named by the environment variable
+``PROMETHEUS_MULTIPROC_DIR``, and :meth:`Metrics.render` then reads all of them through a fresh registry
+with a :class:`~prometheus_client.multiprocess.MultiProcessCollector`, summing the processes' values. The
+variable must be set before the process imports prometheus_client (it chooses its value storage at import
+time), the directory must exist and should be emptied before the workers start, and it must not be
+shared by two unrelated deployments. Gatehouse has no gauges, so no ``mark_process_dead`` is needed.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Seconds. Most calls are a store read or two (sub-millisecond on SQLite); password hashing and SRP
+# take tens to hundreds of milliseconds; anything past 5 s is an incident, not a distribution.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """Every metric Gatehouse records, registered in ``registry``."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.multiprocess = MULTIPROC_ENV in os.environ
+        reg = self.registry
+        self.api_calls = Counter(
+            "gatehouse_api_calls",
+            "API calls answered, by wire, operation and outcome (success or the error's __type).",
+            ["wire", "operation", "outcome"],
+            registry=reg,
+        )
+        self.request_latency = Histogram(
+            "gatehouse_request_duration_seconds",
+            "Time to answer a request, by wire and operation.",
+            ["wire", "operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.sign_in_attempts = Counter(
+            "gatehouse_sign_in_attempts",
+            "Sign-in attempts, by user pool, app client and flow.",
+            ["pool", "client", "flow"],
+            registry=reg,
+        )
+        self.sign_in_successes = Counter(
+            "gatehouse_sign_in_successes",
+            "Sign-ins that ended in tokens, by user pool, app client and flow.",
+            ["pool", "client", "flow"],
+            registry=reg,
+        )
+        self.sign_in_failures = Counter(
+            "gatehouse_sign_in_failures",
+            "Sign-ins refused, by user pool, app client, flow and reason.",
+            ["pool", "client", "flow", "reason"],
+            registry=reg,
+        )
+        self.sign_ups = Counter(
+            "gatehouse_sign_ups", "Users signed up, by user pool.", ["pool"], registry=reg
+        )
+        self.confirmations = Counter(
+            "gatehouse_confirmations",
+            "Codes confirmed, by user pool and kind (sign_up, attribute, forgot_password).",
+            ["pool", "kind"],
+            registry=reg,
+        )
+        self.tokens_issued = Counter(
+            "gatehouse_tokens_issued",
+            "Tokens issued, by user pool and token_use (id, access, refresh).",
+            ["pool", "token_use"],
+            registry=reg,
+        )
+        self.codes_sent = Counter(
+            "gatehouse_codes_sent",
+            "Verification codes and invitations sent, by user pool, medium and purpose.",
+            ["pool", "medium", "purpose"],
+            registry=reg,
+        )
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition body and its content type, for ``GET /metrics``."""
+        if self.multiprocess:
+            # A fresh registry each scrape: the collector reads every process's files at collect time,
+            # and registering it in self.registry would report this process's values twice.
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # its __init__ is unannotated
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

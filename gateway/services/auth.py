@@ -1,0 +1,534 @@
+"""Signing in: the authentication flows and the challenge state machine behind them.
+
+InitiateAuth / AdminInitiateAuth start a flow; while the user owes an answer the flow returns a challenge
+(ChallengeName, ChallengeParameters and an opaque Session), and RespondToAuthChallenge /
+AdminRespondToAuthChallenge carry the answer back. Each flow and each challenge is a small handler
+registered by name, so SRP, MFA, devices, custom auth and passkeys plug in without touching the engine.
+After the password (or its equivalent) is proven, :meth:`AuthService.after_first_factor` decides what the
+user still owes (a new password now; MFA next) and otherwise issues tokens.
+
+The Session is a random value whose hash keys the server-side state in the store, so any gateway process can
+answer the next step; a session answers one response only, and expires with the client's
+AuthSessionValidity (3 minutes by default), as Cognito's do.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from gateway.errors import (
+    GatehouseError,
+    InvalidParameterException,
+    NotAuthorizedException,
+    PasswordResetRequiredException,
+    RefreshTokenReuseException,
+    UserNotConfirmedException,
+    UserNotFoundException,
+)
+from gateway.ids import new_opaque_token, sha256_hex
+from gateway.metrics import Metrics
+from gateway.secretbox import SecretBox, SecretBoxError
+from gateway.services.passwords import PasswordHasher
+from gateway.services.pools import ClientView, PoolService, PoolView
+from gateway.services.schema import required_attributes, validate_attribute_values
+from gateway.services.tokens import IssuedTokens, TokenService
+from gateway.services.users import (
+    CONFIRMED,
+    FORCE_CHANGE_PASSWORD,
+    RESET_REQUIRED,
+    UNCONFIRMED,
+    UserService,
+    check_secret_hash,
+)
+from gateway.storage.base import AuthSessionRecord, GroupRecord, RefreshTokenRecord, Store, UserRecord
+
+log = structlog.get_logger("gateway.auth")
+
+# Attributes never put in an ID token.
+_NOT_IN_ID_TOKEN = {"sub", "identities"}
+# Which ExplicitAuthFlows (new ALLOW_ names and the legacy ones) enable each flow.
+FLOW_PERMISSIONS: dict[str, set[str]] = {
+    "USER_PASSWORD_AUTH": {"ALLOW_USER_PASSWORD_AUTH", "USER_PASSWORD_AUTH"},
+    "ADMIN_USER_PASSWORD_AUTH": {"ALLOW_ADMIN_USER_PASSWORD_AUTH", "ADMIN_NO_SRP_AUTH"},
+    "ADMIN_NO_SRP_AUTH": {"ALLOW_ADMIN_USER_PASSWORD_AUTH", "ADMIN_NO_SRP_AUTH"},
+    "REFRESH_TOKEN_AUTH": {"ALLOW_REFRESH_TOKEN_AUTH"},
+    "REFRESH_TOKEN": {"ALLOW_REFRESH_TOKEN_AUTH"},
+    "USER_SRP_AUTH": {"ALLOW_USER_SRP_AUTH"},
+    "CUSTOM_AUTH": {"ALLOW_CUSTOM_AUTH", "CUSTOM_AUTH_FLOW_ONLY"},
+    "USER_AUTH": {"ALLOW_USER_AUTH"},
+}
+# Legacy clients (no ALLOW_ values) could always refresh and use SRP.
+_LEGACY_IMPLIED = {"REFRESH_TOKEN_AUTH", "REFRESH_TOKEN", "USER_SRP_AUTH"}
+ADMIN_ONLY_FLOWS = {"ADMIN_USER_PASSWORD_AUTH", "ADMIN_NO_SRP_AUTH"}
+PUBLIC_ONLY_FLOWS = {"USER_PASSWORD_AUTH"}
+MAX_CHALLENGE_FAILURES = 5
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    """Who is asking: the pool and client, whether through the admin (signed) API, and request facts."""
+
+    pool: PoolView
+    client: ClientView
+    admin: bool
+    client_metadata: Mapping[str, str] = field(default_factory=dict)
+    source_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """Either tokens or the next challenge. ``to_json`` gives InitiateAuth's response shape."""
+
+    tokens: IssuedTokens | None = None
+    challenge_name: str | None = None
+    challenge_parameters: dict[str, str] = field(default_factory=dict)
+    session: str | None = None
+    include_refresh: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        if self.tokens is not None:
+            result: dict[str, Any] = {
+                "AccessToken": self.tokens.access_token,
+                "ExpiresIn": self.tokens.expires_in,
+                "TokenType": "Bearer",
+                "IdToken": self.tokens.id_token,
+            }
+            if self.tokens.refresh_token and self.include_refresh:
+                result["RefreshToken"] = self.tokens.refresh_token
+            return {"ChallengeParameters": {}, "AuthenticationResult": result}
+        return {
+            "ChallengeName": self.challenge_name,
+            "Session": self.session,
+            "ChallengeParameters": self.challenge_parameters,
+        }
+
+
+FlowHandler = Callable[["AuthService", AuthContext, Mapping[str, str]], Awaitable[AuthResult]]
+ChallengeHandler = Callable[["AuthService", AuthContext, dict[str, Any], Mapping[str, str]], Awaitable[AuthResult]]
+
+FLOWS: dict[str, FlowHandler] = {}
+CHALLENGES: dict[str, ChallengeHandler] = {}
+
+
+def flow(*names: str) -> Callable[[FlowHandler], FlowHandler]:
+    def register(handler: FlowHandler) -> FlowHandler:
+        for name in names:
+            FLOWS[name] = handler
+        return handler
+
+    return register
+
+
+def challenge(name: str) -> Callable[[ChallengeHandler], ChallengeHandler]:
+    def register(handler: ChallengeHandler) -> ChallengeHandler:
+        CHALLENGES[name] = handler
+        return handler
+
+    return register
+
+
+class AuthService:
+    """The sign-in engine."""
+
+    def __init__(
+        self,
+        store: Store,
+        pools: PoolService,
+        users: UserService,
+        tokens: TokenService,
+        hasher: PasswordHasher,
+        box: SecretBox,
+        metrics: Metrics,
+    ) -> None:
+        self.store = store
+        self.pools = pools
+        self.users = users
+        self.tokens = tokens
+        self.hasher = hasher
+        self.box = box
+        self.metrics = metrics
+
+    # --- entry points ----------------------------------------------------------------------------------
+
+    async def initiate(self, ctx: AuthContext, flow_name: str, parameters: Mapping[str, str]) -> AuthResult:
+        handler = FLOWS.get(flow_name)
+        if handler is None:
+            raise InvalidParameterException(f"Unsupported auth flow: {flow_name}")
+        if ctx.admin and flow_name in PUBLIC_ONLY_FLOWS:
+            raise InvalidParameterException(f"Initiate Auth method not supported: {flow_name} for admin API.")
+        if not ctx.admin and flow_name in ADMIN_ONLY_FLOWS:
+            raise InvalidParameterException(f"Initiate Auth method not supported.: {flow_name}")
+        self._check_flow_enabled(ctx.client, flow_name)
+        labels = {"pool": ctx.pool.id, "client": ctx.client.id, "flow": flow_name}
+        self.metrics.sign_in_attempts.labels(**labels).inc()
+        try:
+            result = await handler(self, ctx, parameters)
+        except GatehouseError as exc:
+            self.metrics.sign_in_failures.labels(**labels, reason=exc.type_name).inc()
+            log.info("sign_in.failed", reason=exc.type_name, detail=exc.message, **labels)
+            raise
+        if result.tokens is not None:
+            self.metrics.sign_in_successes.labels(**labels).inc()
+        log.info("sign_in.step", outcome="tokens" if result.tokens else result.challenge_name, **labels)
+        return result
+
+    async def respond(
+        self, ctx: AuthContext, challenge_name: str, responses: Mapping[str, str], session: str | None
+    ) -> AuthResult:
+        handler = CHALLENGES.get(challenge_name)
+        if handler is None:
+            raise InvalidParameterException(f"Invalid challenge name: {challenge_name}")
+        if not session:
+            raise InvalidParameterException("Missing required parameter Session")
+        record = await self.store.take_auth_session(sha256_hex(session))
+        if record is None or record.expires_at < time.time():
+            raise NotAuthorizedException("Invalid session for the user, session is expired.")
+        if record.client_id != ctx.client.id or record.pool_id != ctx.pool.id:
+            raise NotAuthorizedException("Invalid session for the user.")
+        state = record.state
+        if state.get("challenge") != challenge_name:
+            raise InvalidParameterException("Invalid challenge name or session for the user.")
+        labels = {"pool": ctx.pool.id, "client": ctx.client.id, "flow": f"challenge:{challenge_name}"}
+        try:
+            result = await handler(self, ctx, state, responses)
+        except GatehouseError as exc:
+            self.metrics.sign_in_failures.labels(**labels, reason=exc.type_name).inc()
+            log.info("sign_in.challenge_failed", reason=exc.type_name, detail=exc.message, **labels)
+            # A wrong answer leaves the session usable for a few more tries, as Cognito's does; the
+            # count is kept with it so a session cannot be used to guess without limit.
+            failures = int(state.get("failures", 0)) + 1
+            if failures < MAX_CHALLENGE_FAILURES and not isinstance(exc, NotAuthorizedException):
+                record.state = {**state, "failures": failures}
+                await self.store.put_auth_session(record)
+            raise
+        if result.tokens is not None:
+            self.metrics.sign_in_successes.labels(**labels).inc()
+        log.info("sign_in.step", outcome="tokens" if result.tokens else result.challenge_name, **labels)
+        return result
+
+    def _check_flow_enabled(self, client: ClientView, flow_name: str) -> None:
+        flows = set(client.explicit_auth_flows)
+        legacy = not any(f.startswith("ALLOW_") for f in flows)
+        if flows & FLOW_PERMISSIONS.get(flow_name, set()):
+            return
+        if legacy and flow_name in _LEGACY_IMPLIED:
+            return
+        if flow_name in ("USER_PASSWORD_AUTH",):
+            raise InvalidParameterException("USER_PASSWORD_AUTH flow not enabled for this client")
+        raise InvalidParameterException("Auth flow not enabled for this client")
+
+    # --- steps shared by flows and challenges ------------------------------------------------------------
+
+    async def new_session(self, ctx: AuthContext, user: UserRecord, state: dict[str, Any]) -> str:
+        session = new_opaque_token(96)
+        await self.store.put_auth_session(
+            AuthSessionRecord(
+                session_hash=sha256_hex(session),
+                pool_id=ctx.pool.id,
+                client_id=ctx.client.id,
+                username_key=user.username_key,
+                state=state,
+                expires_at=time.time() + ctx.client.auth_session_seconds,
+            )
+        )
+        return session
+
+    async def user_for_password_sign_in(self, ctx: AuthContext, username: str) -> UserRecord | None:
+        """Resolve the username; an unknown one is reported only after equal work (timing)."""
+        return await self.users.find(ctx.pool, username)
+
+    def unknown_user_error(self, ctx: AuthContext) -> GatehouseError:
+        if ctx.client.prevent_user_existence_errors:
+            return NotAuthorizedException("Incorrect username or password.")
+        return UserNotFoundException("User does not exist.")
+
+    async def verify_password(self, ctx: AuthContext, user: UserRecord, password: str) -> None:
+        """The first factor by password, with the checks Cognito makes around it, in Cognito's order."""
+        if user.password_hash is None or not await self.hasher.verify(user.password_hash, password):
+            raise NotAuthorizedException("Incorrect username or password.")
+        if self.hasher.needs_rehash(user.password_hash):
+            await self._rehash(ctx, user, password)
+        self.check_user_can_sign_in(user)
+
+    def check_user_can_sign_in(self, user: UserRecord) -> None:
+        if not user.enabled:
+            raise NotAuthorizedException("User is disabled.")
+        if user.status == UNCONFIRMED:
+            raise UserNotConfirmedException()
+        if user.status == RESET_REQUIRED:
+            raise PasswordResetRequiredException()
+        if (
+            user.status == FORCE_CHANGE_PASSWORD
+            and user.temporary_password_expires_at is not None
+            and user.temporary_password_expires_at < time.time()
+        ):
+            raise NotAuthorizedException("Temporary password has expired and must be reset by an administrator.")
+
+    async def _rehash(self, ctx: AuthContext, user: UserRecord, password: str) -> None:
+        """Argon2 parameters changed since this hash was made: upgrade it now that we know the password."""
+        new_hash = await self.hasher.hash(password)
+        user.password_hash = new_hash
+        try:
+            await self.store.update_user(user)
+            user.version += 1
+        except GatehouseError:
+            raise
+        except Exception as exc:
+            log.info("password.rehash_skipped", pool=ctx.pool.id, username=user.username, reason=type(exc).__name__)
+        else:
+            log.info("password.rehashed", pool=ctx.pool.id, username=user.username)
+
+    async def after_first_factor(
+        self, ctx: AuthContext, user: UserRecord, *, auth_time: int | None = None
+    ) -> AuthResult:
+        """What a user owes once their password is proven: a new password, later MFA; else tokens."""
+        auth_time = auth_time or int(time.time())
+        if user.status == FORCE_CHANGE_PASSWORD:
+            attributes = {
+                k: v for k, v in user.attributes.items() if k not in ("email_verified", "phone_number_verified")
+            }
+            missing = [a for a in required_attributes(ctx.pool.schema) if not user.attributes.get(a)]
+            session = await self.new_session(
+                ctx, user, {"challenge": "NEW_PASSWORD_REQUIRED", "auth_time": auth_time, "username": user.username}
+            )
+            return AuthResult(
+                challenge_name="NEW_PASSWORD_REQUIRED",
+                challenge_parameters={
+                    "USER_ID_FOR_SRP": user.username,
+                    "requiredAttributes": json.dumps([f"userAttributes.{a}" for a in missing]),
+                    "userAttributes": json.dumps(attributes),
+                },
+                session=session,
+            )
+        return await self.issue_tokens(ctx, user, auth_time=auth_time)
+
+    async def groups_and_roles(self, pool_id: str, user: UserRecord) -> tuple[list[str], list[str], str | None]:
+        """``cognito:groups``, ``cognito:roles`` and ``cognito:preferred_role`` (the role of the group with the
+        lowest precedence; none when several share it, as Cognito documents)."""
+        groups: list[GroupRecord] = await self.store.list_groups_for_user(pool_id, user.username_key)
+        names = [g.name for g in groups]
+        with_roles = [g for g in groups if g.role_arn]
+        roles = list(dict.fromkeys(g.role_arn for g in with_roles if g.role_arn))
+        preferred = None
+        ranked = sorted((g for g in with_roles if g.precedence is not None), key=lambda g: g.precedence or 0)
+        if ranked:
+            best = ranked[0].precedence
+            tied = [g for g in ranked if g.precedence == best]
+            if len({g.role_arn for g in tied}) == 1:
+                preferred = tied[0].role_arn
+        elif len(roles) == 1:
+            preferred = roles[0]
+        return names, roles, preferred
+
+    def id_claims(self, ctx: AuthContext, user: UserRecord) -> dict[str, Any]:
+        """The user's attributes as ID token claims, limited to the client's ReadAttributes."""
+        readable = ctx.client.settings.get("ReadAttributes")
+        claims: dict[str, Any] = {}
+        for name, value in user.attributes.items():
+            if name in _NOT_IN_ID_TOKEN or (readable and name not in readable):
+                continue
+            if name in ("email_verified", "phone_number_verified"):
+                claims[name] = value == "true"
+            elif name == "updated_at":
+                claims[name] = int(float(value)) if value else value
+            else:
+                claims[name] = value
+        return claims
+
+    async def issue_tokens(
+        self, ctx: AuthContext, user: UserRecord, *, auth_time: int, origin_jti: str | None = None
+    ) -> AuthResult:
+        groups, roles, preferred = await self.groups_and_roles(ctx.pool.id, user)
+        client = ctx.client
+        tokens = await self.tokens.issue(
+            pool_id=ctx.pool.id,
+            client_id=client.id,
+            username=user.username,
+            username_key=user.username_key,
+            sub=user.sub,
+            id_claims=self.id_claims(ctx, user),
+            groups=groups,
+            roles=roles,
+            preferred_role=preferred,
+            auth_time=auth_time,
+            access_seconds=client.token_seconds("AccessToken"),
+            id_seconds=client.token_seconds("IdToken"),
+            refresh_seconds=client.token_seconds("RefreshToken"),
+            origin_jti=origin_jti,
+        )
+        self.metrics.tokens_issued.labels(pool=ctx.pool.id, token_use="id").inc()
+        self.metrics.tokens_issued.labels(pool=ctx.pool.id, token_use="access").inc()
+        if tokens.refresh_token:
+            self.metrics.tokens_issued.labels(pool=ctx.pool.id, token_use="refresh").inc()
+        log.info(
+            "tokens.issued", pool=ctx.pool.id, client=client.id, username=user.username, origin_jti=tokens.origin_jti
+        )
+        return AuthResult(tokens=tokens)
+
+    # --- refresh ---------------------------------------------------------------------------------------
+
+    async def refresh(self, ctx: AuthContext, refresh_token: str, *, rotate: bool | None = None) -> AuthResult:
+        """REFRESH_TOKEN_AUTH and GetTokensFromRefreshToken.
+
+        New ID and access tokens in the same token family. When the client rotates refresh tokens, a new
+        refresh token replaces the presented one; the old one is still honoured for the client's
+        RetryGracePeriodSeconds and then yields the same successor (so two racing refreshes end with one
+        token), and after that its reuse is refused."""
+        if not isinstance(refresh_token, str) or not refresh_token or len(refresh_token) > 4096:
+            raise NotAuthorizedException("Invalid Refresh Token")
+        record = await self.store.get_refresh_token(sha256_hex(refresh_token))
+        now = time.time()
+        if record is None or record.client_id != ctx.client.id or record.pool_id != ctx.pool.id:
+            raise NotAuthorizedException("Invalid Refresh Token")
+        if record.expires_at < now:
+            raise NotAuthorizedException("Refresh Token has expired")
+        family = await self.store.get_token_family(record.origin_jti)
+        if family is None or family.revoked:
+            raise NotAuthorizedException("Refresh Token has been revoked")
+        user = await self.store.get_user(ctx.pool.id, record.username_key)
+        if user is None:
+            raise NotAuthorizedException("Invalid Refresh Token")
+        if not user.enabled:
+            raise NotAuthorizedException("User is disabled.")
+        if user.status == RESET_REQUIRED:
+            raise PasswordResetRequiredException()
+        rotation_enabled, grace = ctx.client.rotation
+        if rotate is None:
+            rotate = rotation_enabled
+        new_refresh: str | None = None
+        if rotate:
+            new_refresh = await self._rotate(ctx, record, now, grace)
+        result = await self.issue_tokens(ctx, user, auth_time=int(family.auth_time), origin_jti=record.origin_jti)
+        assert result.tokens is not None
+        tokens = IssuedTokens(
+            id_token=result.tokens.id_token,
+            access_token=result.tokens.access_token,
+            refresh_token=new_refresh,
+            expires_in=result.tokens.expires_in,
+            origin_jti=result.tokens.origin_jti,
+        )
+        return AuthResult(tokens=tokens)
+
+    async def _rotate(self, ctx: AuthContext, record: RefreshTokenRecord, now: float, grace: int) -> str:
+        if record.replaced_by is None:
+            token = new_opaque_token()
+            successor = RefreshTokenRecord(
+                token_hash=sha256_hex(token),
+                origin_jti=record.origin_jti,
+                pool_id=record.pool_id,
+                client_id=record.client_id,
+                username_key=record.username_key,
+                created_at=now,
+                expires_at=now + ctx.client.token_seconds("RefreshToken"),
+                data={"sealed": self.box.seal(token.encode(), aad=record.token_hash.encode())},
+            )
+            if await self.store.rotate_refresh_token(record.token_hash, successor, now):
+                self.metrics.tokens_issued.labels(pool=ctx.pool.id, token_use="refresh").inc()
+                return token
+            fresh = await self.store.get_refresh_token(record.token_hash)
+            if fresh is None or fresh.replaced_by is None:
+                raise NotAuthorizedException("Invalid Refresh Token")
+            record = fresh
+        # Already rotated: within the grace period the caller gets the same successor.
+        if record.replaced_at is not None and now - record.replaced_at <= max(grace, 0) and record.replaced_by:
+            successor_record = await self.store.get_refresh_token(record.replaced_by)
+            if successor_record is not None and "sealed" in successor_record.data:
+                try:
+                    return self.box.open(successor_record.data["sealed"], aad=record.token_hash.encode()).decode()
+                except SecretBoxError:
+                    pass
+        # Reuse of a rotated token after its grace period: treat the family as compromised (RFC 9700 §4.14.2).
+        await self.store.revoke_token_family(record.origin_jti)
+        log.warning("refresh_token.reused", pool=ctx.pool.id, client=ctx.client.id, origin_jti=record.origin_jti)
+        raise RefreshTokenReuseException()
+
+    async def revoke(self, client: ClientView, refresh_token: str) -> None:
+        """RevokeToken (RFC 7009 semantics: an unknown token is not an error)."""
+        if not client.token_revocation_enabled:
+            from gateway.errors import UnsupportedOperationException
+
+            raise UnsupportedOperationException("Token revocation is not enabled for this app client.")
+        record = await self.store.get_refresh_token(sha256_hex(refresh_token))
+        if record is None:
+            return
+        if record.client_id != client.id:
+            from gateway.errors import UnauthorizedException
+
+            raise UnauthorizedException("The token was not issued to this client.")
+        await self.store.revoke_token_family(record.origin_jti)
+        log.info("token.revoked", pool=client.pool_id, client=client.id, origin_jti=record.origin_jti)
+
+
+# --- flows -------------------------------------------------------------------------------------------------
+
+
+def _required(parameters: Mapping[str, str], name: str) -> str:
+    value = parameters.get(name)
+    if not value:
+        raise InvalidParameterException(f"Missing required parameter {name}")
+    return value
+
+
+@flow("USER_PASSWORD_AUTH", "ADMIN_USER_PASSWORD_AUTH", "ADMIN_NO_SRP_AUTH")
+async def _password_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[str, str]) -> AuthResult:
+    username = _required(parameters, "USERNAME")
+    password = _required(parameters, "PASSWORD")
+    user = await service.user_for_password_sign_in(ctx, username)
+    if user is None:
+        check_secret_hash(ctx.client, username, parameters.get("SECRET_HASH"))
+        await service.hasher.dummy_verify(password)
+        raise service.unknown_user_error(ctx)
+    check_secret_hash(ctx.client, user.username, parameters.get("SECRET_HASH"), usernames=(username,))
+    await service.verify_password(ctx, user, password)
+    return await service.after_first_factor(ctx, user)
+
+
+@flow("REFRESH_TOKEN_AUTH", "REFRESH_TOKEN")
+async def _refresh_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[str, str]) -> AuthResult:
+    token = _required(parameters, "REFRESH_TOKEN")
+    if ctx.client.secret is not None:
+        # Cognito checks SECRET_HASH on refresh against the user's name (for a username-attribute pool, the
+        # sub); accept either the username or the sub as the hashed name.
+        record = await service.store.get_refresh_token(sha256_hex(token))
+        user = await service.store.get_user(ctx.pool.id, record.username_key) if record else None
+        names = (user.username, user.sub) if user else ()
+        check_secret_hash(ctx.client, names[0] if names else "", parameters.get("SECRET_HASH"), usernames=names)
+    return await service.refresh(ctx, token, rotate=False)
+
+
+# --- challenges ------------------------------------------------------------------------------------------
+
+
+@challenge("NEW_PASSWORD_REQUIRED")
+async def _new_password(
+    service: AuthService, ctx: AuthContext, state: dict[str, Any], responses: Mapping[str, str]
+) -> AuthResult:
+    user = await service.users.find(ctx.pool, str(state["username"]))
+    if user is None:
+        raise NotAuthorizedException("Invalid session for the user.")
+    given = responses.get("USERNAME")
+    if given and ctx.pool.username_key(given) != user.username_key and given not in user.attributes.values():
+        raise NotAuthorizedException("Invalid session for the user.")
+    check_secret_hash(ctx.client, user.username, responses.get("SECRET_HASH"), usernames=(given or "",))
+    password = _required(responses, "NEW_PASSWORD")
+    attributes = {k.removeprefix("userAttributes."): v for k, v in responses.items() if k.startswith("userAttributes.")}
+    missing = [a for a in required_attributes(ctx.pool.schema) if not (attributes.get(a) or user.attributes.get(a))]
+    if missing:
+        raise InvalidParameterException("Invalid attributes given, " + ", ".join(f"{a} is missing" for a in missing))
+    if attributes:
+        validate_attribute_values(ctx.pool.schema, attributes, creating=False, admin=False)
+    if user.status != FORCE_CHANGE_PASSWORD:
+        raise NotAuthorizedException("Invalid session for the user.")
+    user = await service.users.set_password(ctx.pool, user, password, permanent=True)
+    if attributes:
+        await service.users.update_attributes(ctx.pool, user, attributes, admin=False)
+        user = await service.users.get_by_key(ctx.pool.id, user.username_key)
+    if user.status != CONFIRMED:
+        raise NotAuthorizedException("Invalid session for the user.")
+    return await service.after_first_factor(ctx, user, auth_time=int(state.get("auth_time", time.time())))

@@ -1,0 +1,290 @@
+"""How verification codes and invitations reach people: email and SMS.
+
+Cognito sends a code by email or SMS for sign-up confirmation, attribute verification and forgotten
+passwords, and an invitation with a temporary password for ``AdminCreateUser``. Gatehouse does the same
+through two small protocols, :class:`EmailSender` and :class:`SmsSender`, with three implementations:
+
+- :class:`SmtpEmailSender` — real SMTP (aiosmtplib), a ``multipart/alternative`` message when HTML is given.
+- :class:`WebhookSmsSender` — POSTs ``{"to": ..., "message": ...}`` to the operator's SMS gateway.
+- :class:`OutboxSender` — both protocols at once: one JSON line per message in a local file, so a developer
+  (or a test) can read the codes without any mail or SMS infrastructure.
+
+Every delivery failure surfaces as :class:`~gateway.errors.CodeDeliveryFailureException`, the error Cognito
+answers when it cannot deliver a code; the underlying error is logged (``message.delivery_failed``) but
+never shown to the client. Templates use Cognito's placeholders (``{####}`` and ``{username}``, see the
+``VerificationMessageTemplate`` and ``InviteMessageTemplate`` shapes), filled by :func:`render_template`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html as html_lib
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage as MimeMessage
+from email.utils import formatdate, make_msgid, parseaddr
+from pathlib import Path
+from typing import NoReturn, Protocol, runtime_checkable
+
+import aiohttp
+import aiosmtplib
+from yarl import URL
+
+from gateway.errors import CodeDeliveryFailureException
+from gateway.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class EmailMessage:
+    """One email to one recipient."""
+
+    to: str
+    sender: str  # the From address, e.g. "Gatehouse <no-reply@example.com>"
+    subject: str
+    text: str
+    html: str | None = None
+
+
+@dataclass(frozen=True)
+class SmsMessage:
+    """One text message to one phone."""
+
+    to: str  # E.164, e.g. "+15555550100" (Cognito's phone_number attribute format)
+    text: str
+
+
+class EmailSender(Protocol):
+    async def send(self, message: EmailMessage) -> None:
+        """Deliver ``message`` or raise :class:`CodeDeliveryFailureException`."""
+        ...
+
+
+class SmsSender(Protocol):
+    async def send(self, message: SmsMessage) -> None:
+        """Deliver ``message`` or raise :class:`CodeDeliveryFailureException`."""
+        ...
+
+
+@runtime_checkable
+class _Closeable(Protocol):
+    async def close(self) -> None: ...
+
+
+# --- templates ----------------------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\{####\}|\{username\}")
+
+
+def render_template(
+    template: str, *, code: str | None = None, username: str | None = None, escape: bool = False
+) -> str:
+    """Fill Cognito's placeholders: ``{####}`` with ``code`` and ``{username}`` with ``username``.
+
+    A placeholder whose value is not given is left as it is. ``escape=True`` HTML-escapes the values,
+    for the HTML part of an email: usernames may contain ``<`` and ``&``.
+    """
+    values: dict[str, str] = {}
+    if code is not None:
+        values["{####}"] = code
+    if username is not None:
+        values["{username}"] = username
+
+    def substitute(match: re.Match[str]) -> str:
+        value = values.get(match.group(0))
+        if value is None:
+            return match.group(0)
+        return html_lib.escape(value) if escape else value
+
+    # One pass, so a username that itself contains "{####}" is never filled with the code.
+    return _PLACEHOLDER.sub(substitute, template)
+
+
+# --- SMTP ---------------------------------------------------------------------------------------------
+
+
+class SmtpEmailSender:
+    """Sends email through an SMTP server with aiosmtplib.
+
+    ``use_tls`` is implicit TLS (SMTPS, usually port 465); ``start_tls`` upgrades a plain connection:
+    ``None`` upgrades when the server offers STARTTLS, ``True`` requires it, ``False`` never does.
+    ``timeout`` bounds each step of the SMTP conversation, in seconds.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 25,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        use_tls: bool = False,
+        start_tls: bool | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.username = username
+        self._password = password  # private, and this class has no repr that could show it
+        self.use_tls = use_tls
+        self.start_tls = start_tls
+        self.timeout = timeout
+
+    async def send(self, message: EmailMessage) -> None:
+        try:
+            mime = _to_mime(message)
+        except ValueError as exc:
+            # The email package refuses CR/LF in headers (header injection) and malformed addresses.
+            _delivery_failed("email", message.to, exc, reason="invalid_message")
+        try:
+            await aiosmtplib.send(
+                mime,
+                hostname=self.host,
+                port=self.port,
+                username=self.username,
+                password=self._password,
+                use_tls=self.use_tls,
+                start_tls=self.start_tls,
+                timeout=self.timeout,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            # OSError covers refused connections and TimeoutError; aiosmtplib's errors carry the server's
+            # reply, never the password, but the client still sees only Cognito's generic error.
+            _delivery_failed("email", message.to, exc, reason="smtp", host=self.host, port=self.port)
+        log.info("message.sent", medium="email", to=message.to, host=self.host, port=self.port)
+
+
+def _to_mime(message: EmailMessage) -> MimeMessage:
+    mime = MimeMessage()
+    mime["From"] = message.sender
+    mime["To"] = message.to
+    mime["Subject"] = message.subject
+    mime["Date"] = formatdate(usegmt=True)
+    # An explicit domain: make_msgid() would otherwise call socket.getfqdn(), a blocking DNS lookup.
+    domain = parseaddr(message.sender)[1].rpartition("@")[2] or "gatehouse.invalid"
+    mime["Message-ID"] = make_msgid(domain=domain)
+    mime.set_content(message.text)
+    if message.html is not None:
+        mime.add_alternative(message.html, subtype="html")  # makes it multipart/alternative
+    return mime
+
+
+# --- local outbox -------------------------------------------------------------------------------------
+
+
+class OutboxSender:
+    """Writes every message as one JSON line to a file instead of sending it (both protocols).
+
+    Each line has ``kind`` (``email`` or ``sms``), ``to``, ``subject`` (``null`` for SMS), ``text`` and
+    ``time`` (ISO 8601, UTC). Meant for local development and tests: ``tail -f <data-dir>/outbox.jsonl``.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        # One writer at a time, so concurrent sends never interleave partial lines.
+        self._lock = asyncio.Lock()
+
+    async def send(self, message: EmailMessage | SmsMessage) -> None:
+        if isinstance(message, EmailMessage):
+            kind, subject = "email", message.subject
+        else:
+            kind, subject = "sms", None
+        record = {
+            "kind": kind,
+            "to": message.to,
+            "subject": subject,
+            "text": message.text,
+            "time": datetime.now(UTC).isoformat(),
+        }
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        try:
+            async with self._lock:
+                await asyncio.to_thread(self._append, line)
+        except OSError as exc:
+            _delivery_failed(kind, message.to, exc, reason="outbox", path=str(self.path))
+        # The recipient and where to look, but not the text: a code in a shared log is a leaked code.
+        log.info("message.outbox", medium=kind, to=message.to, path=str(self.path))
+
+    def _append(self, line: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # 0o600: the file holds live verification codes and temporary passwords.
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as file:
+            file.write(line)
+
+
+# --- SMS via webhook ----------------------------------------------------------------------------------
+
+
+class WebhookSmsSender:
+    """Sends SMS by POSTing ``{"to": ..., "message": ...}`` as JSON to an operator's gateway.
+
+    ``headers`` are added to every request (an API key, say) and are never logged. Any answer other than
+    2xx, a refused connection or a timeout (``timeout`` seconds for the whole request) is a delivery
+    failure. The HTTP session is created on first use, inside the running loop; :meth:`close` ends it.
+    """
+
+    def __init__(self, url: str, *, headers: Mapping[str, str] | None = None, timeout: float = 10.0) -> None:
+        self.url = url
+        self._headers = dict(headers or {})
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        # What logs may show of the URL: no credentials, no query string (tokens often live there).
+        self._log_url = str(URL(url).with_user(None).with_query(None).with_fragment(None))
+
+    async def send(self, message: SmsMessage) -> None:
+        if self._session is None:
+            # No await between the check and the assignment, so concurrent sends share one session.
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        payload = {"to": message.to, "message": message.text}
+        try:
+            async with self._session.post(self.url, json=payload, headers=self._headers) as response:
+                status = response.status
+                await response.read()  # drain, so the connection can go back to the pool
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            _delivery_failed("sms", message.to, exc, reason="webhook", url=self._log_url)
+        if not 200 <= status < 300:
+            _delivery_failed(
+                "sms", message.to, None, reason="webhook_status", url=self._log_url, status=status
+            )
+        log.info("message.sent", medium="sms", to=message.to, url=self._log_url, status=status)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+
+# --- the pair the services use ------------------------------------------------------------------------
+
+
+class Messenger:
+    """The email and SMS senders a running Gatehouse uses; :meth:`close` releases what they hold."""
+
+    def __init__(self, email: EmailSender, sms: SmsSender) -> None:
+        self.email = email
+        self.sms = sms
+
+    async def close(self) -> None:
+        closed: list[object] = []
+        for sender in (self.email, self.sms):
+            # The same object may serve both (an OutboxSender); close it once.
+            if isinstance(sender, _Closeable) and not any(sender is seen for seen in closed):
+                closed.append(sender)
+                await sender.close()
+
+
+def _delivery_failed(
+    medium: str, to: str, exc: BaseException | None, *, reason: str, **fields: object
+) -> NoReturn:
+    """Log what really went wrong, then raise the one error the client is shown."""
+    if exc is not None:
+        fields["error_type"] = type(exc).__name__
+        fields["error"] = str(exc)
+    log.warning("message.delivery_failed", medium=medium, to=to, reason=reason, **fields)
+    raise CodeDeliveryFailureException() from exc

@@ -1,0 +1,498 @@
+"""User pools and their app clients: Cognito's CreateUserPool ... DeleteUserPoolClient.
+
+A pool's and a client's settings are kept in Cognito's own shape (UserPoolType, UserPoolClientType), so
+Describe answers are the stored settings plus the computed members.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.errors import (
+    ConcurrentModificationException,
+    InvalidParameterException,
+    ResourceNotFoundException,
+)
+from gateway.ids import new_client_id, new_client_secret, new_pool_id
+from gateway.services.schema import add_custom_attributes, build_schema
+from gateway.storage.base import AlreadyExists, ClientRecord, PoolRecord, Store, VersionConflict
+
+# Members of CreateUserPool kept verbatim in the pool's settings.
+_POOL_SETTINGS = (
+    "Policies",
+    "DeletionProtection",
+    "LambdaConfig",
+    "AutoVerifiedAttributes",
+    "AliasAttributes",
+    "UsernameAttributes",
+    "SmsVerificationMessage",
+    "EmailVerificationMessage",
+    "EmailVerificationSubject",
+    "VerificationMessageTemplate",
+    "SmsAuthenticationMessage",
+    "MfaConfiguration",
+    "UserAttributeUpdateSettings",
+    "DeviceConfiguration",
+    "EmailConfiguration",
+    "SmsConfiguration",
+    "UserPoolTags",
+    "AdminCreateUserConfig",
+    "UserPoolAddOns",
+    "UsernameConfiguration",
+    "AccountRecoverySetting",
+    "UserPoolTier",
+)
+# UpdateUserPool may not change these (Cognito fixes them at creation).
+_IMMUTABLE_POOL_SETTINGS = ("AliasAttributes", "UsernameAttributes", "UsernameConfiguration")
+
+_CLIENT_SETTINGS = (
+    "RefreshTokenValidity",
+    "AccessTokenValidity",
+    "IdTokenValidity",
+    "TokenValidityUnits",
+    "ReadAttributes",
+    "WriteAttributes",
+    "ExplicitAuthFlows",
+    "SupportedIdentityProviders",
+    "CallbackURLs",
+    "LogoutURLs",
+    "DefaultRedirectURI",
+    "AllowedOAuthFlows",
+    "AllowedOAuthScopes",
+    "AllowedOAuthFlowsUserPoolClient",
+    "AnalyticsConfiguration",
+    "PreventUserExistenceErrors",
+    "EnableTokenRevocation",
+    "EnablePropagateAdditionalUserContextData",
+    "AuthSessionValidity",
+    "RefreshTokenRotation",
+)
+
+DEFAULT_PASSWORD_POLICY: dict[str, Any] = {
+    "MinimumLength": 8,
+    "RequireUppercase": True,
+    "RequireLowercase": True,
+    "RequireNumbers": True,
+    "RequireSymbols": True,
+    "TemporaryPasswordValidityDays": 7,
+}
+DEFAULT_EXPLICIT_AUTH_FLOWS = ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_CUSTOM_AUTH"]
+_UNIT_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+# (default value, default unit, minimum seconds, maximum seconds) per token, from Cognito's quotas.
+_TOKEN_LIMITS = {
+    "AccessToken": (60, "minutes", 5 * 60, 86400),
+    "IdToken": (60, "minutes", 5 * 60, 86400),
+    "RefreshToken": (30, "days", 60 * 60, 3650 * 86400),
+}
+_SETTINGS_KEY = {
+    "AccessToken": "AccessTokenValidity",
+    "IdToken": "IdTokenValidity",
+    "RefreshToken": "RefreshTokenValidity",
+}
+
+
+@dataclass(frozen=True)
+class PoolView:
+    """What services read of a pool, with Cognito's defaults filled in."""
+
+    record: PoolRecord
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.record.settings
+
+    @property
+    def password_policy(self) -> dict[str, Any]:
+        policy = (self.settings.get("Policies") or {}).get("PasswordPolicy") or {}
+        return {**DEFAULT_PASSWORD_POLICY, **policy}
+
+    @property
+    def schema(self) -> list[dict[str, Any]]:
+        return list(self.settings.get("SchemaAttributes") or [])
+
+    @property
+    def username_attributes(self) -> list[str]:
+        return list(self.settings.get("UsernameAttributes") or [])
+
+    @property
+    def alias_attributes(self) -> list[str]:
+        return list(self.settings.get("AliasAttributes") or [])
+
+    @property
+    def case_sensitive(self) -> bool:
+        return bool((self.settings.get("UsernameConfiguration") or {}).get("CaseSensitive", False))
+
+    @property
+    def auto_verified(self) -> list[str]:
+        return list(self.settings.get("AutoVerifiedAttributes") or [])
+
+    @property
+    def admin_create_user_config(self) -> dict[str, Any]:
+        return dict(self.settings.get("AdminCreateUserConfig") or {})
+
+    def username_key(self, username: str) -> str:
+        return username if self.case_sensitive else username.lower()
+
+
+@dataclass(frozen=True)
+class ClientView:
+    record: ClientRecord
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def pool_id(self) -> str:
+        return self.record.pool_id
+
+    @property
+    def secret(self) -> str | None:
+        return self.record.secret
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.record.settings
+
+    @property
+    def explicit_auth_flows(self) -> list[str]:
+        return list(self.settings.get("ExplicitAuthFlows") or DEFAULT_EXPLICIT_AUTH_FLOWS)
+
+    @property
+    def prevent_user_existence_errors(self) -> bool:
+        return bool(self.settings.get("PreventUserExistenceErrors", "ENABLED") == "ENABLED")
+
+    @property
+    def token_revocation_enabled(self) -> bool:
+        return bool(self.settings.get("EnableTokenRevocation", True))
+
+    @property
+    def rotation(self) -> tuple[bool, int]:
+        rotation = self.settings.get("RefreshTokenRotation") or {}
+        return rotation.get("Feature") == "ENABLED", int(rotation.get("RetryGracePeriodSeconds", 0))
+
+    @property
+    def auth_session_seconds(self) -> int:
+        return int(self.settings.get("AuthSessionValidity", 3)) * 60
+
+    def token_seconds(self, token: str) -> int:
+        default, default_unit, _, _ = _TOKEN_LIMITS[token]
+        value = self.settings.get(_SETTINGS_KEY[token], default)
+        unit = (self.settings.get("TokenValidityUnits") or {}).get(token, default_unit)
+        return int(value) * _UNIT_SECONDS[unit]
+
+
+def _check_token_validity(settings: Mapping[str, Any]) -> None:
+    units = settings.get("TokenValidityUnits") or {}
+    for token, (default, default_unit, low, high) in _TOKEN_LIMITS.items():
+        value = settings.get(_SETTINGS_KEY[token], default)
+        seconds = int(value) * _UNIT_SECONDS[units.get(token, default_unit)]
+        if not low <= seconds <= high:
+            raise InvalidParameterException(
+                f"{_SETTINGS_KEY[token]} must be between {low // 60} minutes and {high // 86400} days."
+                if token == "RefreshToken"
+                else f"{_SETTINGS_KEY[token]} must be between 5 minutes and 1 day."
+            )
+
+
+def _check_pool_settings(settings: Mapping[str, Any]) -> None:
+    if settings.get("AliasAttributes") and settings.get("UsernameAttributes"):
+        raise InvalidParameterException(
+            "Only one of the aliasAttributes or usernameAttributes can be set in a User Pool."
+        )
+    for alias in settings.get("AliasAttributes") or []:
+        if alias not in ("email", "phone_number", "preferred_username"):
+            raise InvalidParameterException(f"Invalid alias attribute: {alias}")
+    for attr in settings.get("UsernameAttributes") or []:
+        if attr not in ("email", "phone_number"):
+            raise InvalidParameterException(f"Invalid username attribute: {attr}")
+    policy = (settings.get("Policies") or {}).get("PasswordPolicy") or {}
+    if "MinimumLength" in policy and not 6 <= int(policy["MinimumLength"]) <= 99:
+        raise InvalidParameterException("Password minimum length must be between 6 and 99.")
+
+
+class PoolService:
+    """Pools and app clients."""
+
+    def __init__(self, store: Store, *, region: str, account_id: str) -> None:
+        self._store = store
+        self._region = region
+        self._account_id = account_id
+
+    def arn(self, pool_id: str) -> str:
+        return f"arn:aws:cognito-idp:{self._region}:{self._account_id}:userpool/{pool_id}"
+
+    # --- pools ----------------------------------------------------------------------------------------
+
+    async def create_pool(self, name: str, request: Mapping[str, Any], *, pool_id: str | None = None) -> PoolView:
+        settings: dict[str, Any] = {k: copy.deepcopy(request[k]) for k in _POOL_SETTINGS if k in request}
+        _check_pool_settings(settings)
+        settings["SchemaAttributes"] = build_schema(request.get("Schema"))
+        policies = settings.setdefault("Policies", {})
+        policies["PasswordPolicy"] = {**DEFAULT_PASSWORD_POLICY, **(policies.get("PasswordPolicy") or {})}
+        policies.setdefault("SignInPolicy", {"AllowedFirstAuthFactors": ["PASSWORD"]})
+        settings.setdefault("MfaConfiguration", "OFF")
+        settings.setdefault("DeletionProtection", "INACTIVE")
+        settings.setdefault("UsernameConfiguration", {"CaseSensitive": False})
+        settings.setdefault(
+            "AdminCreateUserConfig", {"AllowAdminCreateUserOnly": False, "UnusedAccountValidityDays": 7}
+        )
+        settings.setdefault("EmailConfiguration", {"EmailSendingAccount": "COGNITO_DEFAULT"})
+        settings.setdefault("VerificationMessageTemplate", {"DefaultEmailOption": "CONFIRM_WITH_CODE"})
+        settings.setdefault("UserPoolTier", "ESSENTIALS")
+        settings.setdefault("LambdaConfig", {})
+        now = time.time()
+        for _ in range(5):
+            record = PoolRecord(
+                id=pool_id or new_pool_id(self._region), name=name, settings=settings, created_at=now, updated_at=now
+            )
+            try:
+                await self._store.create_pool(record)
+                return PoolView(record)
+            except AlreadyExists as exc:
+                if pool_id is not None:
+                    raise InvalidParameterException(f"User pool {pool_id} already exists.") from exc
+        raise ConcurrentModificationException()
+
+    async def get_pool(self, pool_id: str) -> PoolView:
+        record = await self._store.get_pool(pool_id)
+        if record is None:
+            raise ResourceNotFoundException(f"User pool {pool_id} does not exist.")
+        return PoolView(record)
+
+    async def describe_pool(self, pool_id: str) -> dict[str, Any]:
+        pool = await self.get_pool(pool_id)
+        return await self.pool_type(pool)
+
+    async def pool_type(self, pool: PoolView) -> dict[str, Any]:
+        """The UserPoolType of a pool."""
+        record = pool.record
+        described: dict[str, Any] = copy.deepcopy(record.settings)
+        described.update(
+            {
+                "Id": record.id,
+                "Name": record.name,
+                "Arn": self.arn(record.id),
+                "Status": "Enabled",
+                "CreationDate": record.created_at,
+                "LastModifiedDate": record.updated_at,
+                "EstimatedNumberOfUsers": await self._store.count_users(record.id),
+            }
+        )
+        return described
+
+    async def update_pool(self, pool_id: str, request: Mapping[str, Any]) -> None:
+        """UpdateUserPool: members not given return to their defaults, as Cognito documents."""
+        for _ in range(5):
+            pool = await self.get_pool(pool_id)
+            record = pool.record
+            keep = {
+                k: record.settings[k] for k in ("SchemaAttributes", *_IMMUTABLE_POOL_SETTINGS) if k in record.settings
+            }
+            new_settings: dict[str, Any] = {k: copy.deepcopy(request[k]) for k in _POOL_SETTINGS if k in request}
+            new_settings.update(keep)
+            policies = new_settings.setdefault("Policies", {})
+            policies["PasswordPolicy"] = {**DEFAULT_PASSWORD_POLICY, **(policies.get("PasswordPolicy") or {})}
+            policies.setdefault("SignInPolicy", {"AllowedFirstAuthFactors": ["PASSWORD"]})
+            if "UserPoolTier" in record.settings:
+                new_settings.setdefault("UserPoolTier", record.settings["UserPoolTier"])
+            new_settings.setdefault("MfaConfiguration", "OFF")
+            new_settings.setdefault("DeletionProtection", "INACTIVE")
+            new_settings.setdefault(
+                "AdminCreateUserConfig", {"AllowAdminCreateUserOnly": False, "UnusedAccountValidityDays": 7}
+            )
+            new_settings.setdefault("EmailConfiguration", {"EmailSendingAccount": "COGNITO_DEFAULT"})
+            new_settings.setdefault("VerificationMessageTemplate", {"DefaultEmailOption": "CONFIRM_WITH_CODE"})
+            new_settings.setdefault("LambdaConfig", {})
+            _check_pool_settings(new_settings)
+            record.settings = new_settings
+            if request.get("PoolName"):
+                record.name = str(request["PoolName"])
+            record.updated_at = time.time()
+            try:
+                await self._store.update_pool(record)
+                return
+            except VersionConflict:
+                continue
+        raise ConcurrentModificationException()
+
+    async def add_custom_attributes(self, pool_id: str, attributes: list[Mapping[str, Any]]) -> None:
+        for _ in range(5):
+            pool = await self.get_pool(pool_id)
+            record = pool.record
+            record.settings["SchemaAttributes"] = add_custom_attributes(pool.schema, attributes)
+            record.updated_at = time.time()
+            try:
+                await self._store.update_pool(record)
+                return
+            except VersionConflict:
+                continue
+        raise ConcurrentModificationException()
+
+    async def delete_pool(self, pool_id: str) -> None:
+        pool = await self.get_pool(pool_id)
+        if pool.settings.get("DeletionProtection") == "ACTIVE":
+            raise InvalidParameterException(
+                "The user pool cannot be deleted because deletion protection is activated. "
+                "Deletion protection must be inactivated first."
+            )
+        await self._store.delete_pool(pool_id)
+
+    async def list_pools(self, next_token: str | None, limit: int) -> tuple[list[PoolRecord], str | None]:
+        page = await self._store.list_pools(next_token, limit)
+        return page.items, page.next_token
+
+    async def set_tags(self, pool_id: str, tags: Mapping[str, str] | None, remove: list[str] | None = None) -> None:
+        for _ in range(5):
+            pool = await self.get_pool(pool_id)
+            record = pool.record
+            current = dict(record.settings.get("UserPoolTags") or {})
+            current.update(tags or {})
+            for key in remove or []:
+                current.pop(key, None)
+            record.settings["UserPoolTags"] = current
+            try:
+                await self._store.update_pool(record)
+                return
+            except VersionConflict:
+                continue
+        raise ConcurrentModificationException()
+
+    # --- clients --------------------------------------------------------------------------------------
+
+    async def create_client(
+        self, pool_id: str, name: str, request: Mapping[str, Any], *, client_id: str | None = None
+    ) -> ClientView:
+        pool = await self.get_pool(pool_id)
+        settings = self._client_settings(pool, request)
+        secret = None
+        if request.get("ClientSecret"):
+            secret = str(request["ClientSecret"])
+        elif request.get("GenerateSecret"):
+            secret = new_client_secret()
+        now = time.time()
+        record = ClientRecord(
+            pool_id=pool_id,
+            id=client_id or new_client_id(),
+            name=name,
+            secret=secret,
+            settings=settings,
+            created_at=now,
+            updated_at=now,
+        )
+        await self._store.create_client(record)
+        return ClientView(record)
+
+    def _client_settings(self, pool: PoolView, request: Mapping[str, Any]) -> dict[str, Any]:
+        settings: dict[str, Any] = {k: copy.deepcopy(request[k]) for k in _CLIENT_SETTINGS if k in request}
+        _check_token_validity(settings)
+        settings.setdefault("RefreshTokenValidity", 30)
+        settings.setdefault("AccessTokenValidity", 60)
+        settings.setdefault("IdTokenValidity", 60)
+        units = settings.setdefault("TokenValidityUnits", {})
+        units.setdefault("AccessToken", "minutes")
+        units.setdefault("IdToken", "minutes")
+        units.setdefault("RefreshToken", "days")
+        settings.setdefault("ExplicitAuthFlows", list(DEFAULT_EXPLICIT_AUTH_FLOWS))
+        settings.setdefault("PreventUserExistenceErrors", "ENABLED")
+        settings.setdefault("EnableTokenRevocation", True)
+        settings.setdefault("EnablePropagateAdditionalUserContextData", False)
+        settings.setdefault("AuthSessionValidity", 3)
+        settings.setdefault("AllowedOAuthFlowsUserPoolClient", False)
+        if not 3 <= int(settings["AuthSessionValidity"]) <= 15:
+            raise InvalidParameterException("AuthSessionValidity must be between 3 and 15 minutes.")
+        known = {a["Name"] for a in pool.schema}
+        for key in ("ReadAttributes", "WriteAttributes"):
+            for attr in settings.get(key) or []:
+                if attr not in known:
+                    raise InvalidParameterException(f"Invalid {key}: attribute {attr} does not exist in the schema.")
+        for flow in settings["ExplicitAuthFlows"]:
+            if flow not in _KNOWN_FLOWS:
+                raise InvalidParameterException(f"Invalid ExplicitAuthFlows value: {flow}")
+        legacy = {"ADMIN_NO_SRP_AUTH", "CUSTOM_AUTH_FLOW_ONLY", "USER_PASSWORD_AUTH"}
+        flows = set(settings["ExplicitAuthFlows"])
+        if flows & legacy and any(f.startswith("ALLOW_") for f in flows):
+            raise InvalidParameterException(
+                "Explicit auth flows can be either all of ALLOW_ prefixed values or none of them."
+            )
+        return settings
+
+    async def get_client(self, pool_id: str, client_id: str) -> ClientView:
+        record = await self._store.get_client(client_id)
+        if record is None or record.pool_id != pool_id:
+            raise ResourceNotFoundException(f"User pool client {client_id} does not exist.")
+        return ClientView(record)
+
+    async def find_client(self, client_id: str) -> ClientView:
+        """Public operations name only the client; the pool follows from it."""
+        record = await self._store.get_client(client_id)
+        if record is None:
+            raise ResourceNotFoundException(f"User pool client {client_id} does not exist.")
+        return ClientView(record)
+
+    def client_type(self, client: ClientView) -> dict[str, Any]:
+        record = client.record
+        described: dict[str, Any] = copy.deepcopy(record.settings)
+        described.update(
+            {
+                "UserPoolId": record.pool_id,
+                "ClientName": record.name,
+                "ClientId": record.id,
+                "CreationDate": record.created_at,
+                "LastModifiedDate": record.updated_at,
+            }
+        )
+        if record.secret:
+            described["ClientSecret"] = record.secret
+        return described
+
+    async def update_client(self, pool_id: str, client_id: str, request: Mapping[str, Any]) -> ClientView:
+        for _ in range(5):
+            pool = await self.get_pool(pool_id)
+            client = await self.get_client(pool_id, client_id)
+            record = client.record
+            record.settings = self._client_settings(pool, request)
+            if request.get("ClientName"):
+                record.name = str(request["ClientName"])
+            record.updated_at = time.time()
+            try:
+                return ClientView(await self._store.update_client(record))
+            except VersionConflict:
+                continue
+        raise ConcurrentModificationException()
+
+    async def delete_client(self, pool_id: str, client_id: str) -> None:
+        await self.get_client(pool_id, client_id)
+        await self._store.delete_client(pool_id, client_id)
+
+    async def list_clients(
+        self, pool_id: str, next_token: str | None, limit: int
+    ) -> tuple[list[ClientRecord], str | None]:
+        await self.get_pool(pool_id)
+        page = await self._store.list_clients(pool_id, next_token, limit)
+        return page.items, page.next_token
+
+
+_KNOWN_FLOWS = {
+    "ADMIN_NO_SRP_AUTH",
+    "CUSTOM_AUTH_FLOW_ONLY",
+    "USER_PASSWORD_AUTH",
+    "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+    "ALLOW_CUSTOM_AUTH",
+    "ALLOW_USER_PASSWORD_AUTH",
+    "ALLOW_USER_SRP_AUTH",
+    "ALLOW_REFRESH_TOKEN_AUTH",
+    "ALLOW_USER_AUTH",
+}

@@ -1,0 +1,220 @@
+"""A pool's attribute schema: Cognito's standard attributes, custom attributes, and value checks.
+
+The standard set and its defaults are those DescribeUserPool returns for a new pool (OpenID Connect Core
+§5.1 standard claims plus ``sub``, ``identities`` and the ``*_verified`` flags).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from gateway.errors import InvalidParameterException
+
+_STRING = {"MinLength": "0", "MaxLength": "2048"}
+
+STANDARD_ATTRIBUTES: tuple[str, ...] = (
+    "sub",
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "email",
+    "email_verified",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+    "updated_at",
+    "identities",
+)
+
+MAX_CUSTOM_ATTRIBUTES = 50
+_CUSTOM_NAME = re.compile(r"^[\w\-]{1,20}$")
+_E164 = re.compile(r"^\+[1-9]\d{4,14}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _standard(name: str) -> dict[str, Any]:
+    if name in ("email_verified", "phone_number_verified"):
+        return {
+            "Name": name,
+            "AttributeDataType": "Boolean",
+            "DeveloperOnlyAttribute": False,
+            "Mutable": True,
+            "Required": False,
+        }
+    if name == "updated_at":
+        return {
+            "Name": name,
+            "AttributeDataType": "Number",
+            "DeveloperOnlyAttribute": False,
+            "Mutable": True,
+            "Required": False,
+            "NumberAttributeConstraints": {"MinValue": "0"},
+        }
+    constraints = dict(_STRING)
+    if name == "sub":
+        constraints = {"MinLength": "1", "MaxLength": "2048"}
+    elif name == "birthdate":
+        constraints = {"MinLength": "10", "MaxLength": "10"}
+    return {
+        "Name": name,
+        "AttributeDataType": "String",
+        "DeveloperOnlyAttribute": False,
+        "Mutable": name != "sub",
+        "Required": name == "sub",
+        "StringAttributeConstraints": constraints,
+    }
+
+
+def build_schema(requested: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """The full SchemaAttributes of a new pool from CreateUserPool's ``Schema``."""
+    schema = {name: _standard(name) for name in STANDARD_ATTRIBUTES}
+    custom: list[dict[str, Any]] = []
+    for attr in requested or ():
+        name = str(attr.get("Name", ""))
+        if name in schema:
+            merged = schema[name]
+            if name == "sub":
+                continue
+            for key in ("Required", "Mutable"):
+                if key in attr:
+                    merged[key] = bool(attr[key])
+            if "StringAttributeConstraints" in attr and merged["AttributeDataType"] == "String":
+                merged["StringAttributeConstraints"] = {
+                    **merged["StringAttributeConstraints"],
+                    **attr["StringAttributeConstraints"],
+                }
+        else:
+            custom.append(custom_attribute(attr))
+    _check_custom_count(custom)
+    return list(schema.values()) + custom
+
+
+def custom_attribute(attr: Mapping[str, Any]) -> dict[str, Any]:
+    """A custom attribute's schema entry, named ``custom:<name>`` (``dev:custom:`` if developer-only)."""
+    name = str(attr.get("Name", ""))
+    if name.startswith("custom:"):
+        name = name[len("custom:") :]
+    if not _CUSTOM_NAME.match(name):
+        raise InvalidParameterException(f"Invalid custom attribute name: {name}")
+    data_type = attr.get("AttributeDataType", "String")
+    if data_type not in ("String", "Number", "DateTime", "Boolean"):
+        raise InvalidParameterException(f"Invalid AttributeDataType for custom attribute {name}")
+    if attr.get("Required"):
+        raise InvalidParameterException("Required custom attributes are not supported currently.")
+    entry: dict[str, Any] = {
+        "Name": f"custom:{name}",
+        "AttributeDataType": data_type,
+        "DeveloperOnlyAttribute": bool(attr.get("DeveloperOnlyAttribute", False)),
+        "Mutable": bool(attr.get("Mutable", True)),
+        "Required": False,
+    }
+    if data_type == "String":
+        constraints = dict(attr.get("StringAttributeConstraints") or {})
+        entry["StringAttributeConstraints"] = {
+            "MinLength": str(constraints.get("MinLength", "0")),
+            "MaxLength": str(constraints.get("MaxLength", "2048")),
+        }
+        if int(entry["StringAttributeConstraints"]["MaxLength"]) > 2048:
+            raise InvalidParameterException("String attributes cannot have a length of more than 2048")
+    elif data_type == "Number":
+        constraints = dict(attr.get("NumberAttributeConstraints") or {})
+        entry["NumberAttributeConstraints"] = {
+            k: str(v) for k, v in constraints.items() if k in ("MinValue", "MaxValue")
+        }
+    return entry
+
+
+def _check_custom_count(custom: list[dict[str, Any]]) -> None:
+    names = [c["Name"] for c in custom]
+    if len(set(names)) != len(names):
+        raise InvalidParameterException("Duplicate custom attribute names are not allowed.")
+    if len(custom) > MAX_CUSTOM_ATTRIBUTES:
+        raise InvalidParameterException(f"A user pool can have at most {MAX_CUSTOM_ATTRIBUTES} custom attributes.")
+
+
+def add_custom_attributes(schema: list[dict[str, Any]], new: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    updated = copy.deepcopy(schema)
+    existing = {a["Name"] for a in updated}
+    additions = [custom_attribute(a) for a in new]
+    for attr in additions:
+        if attr["Name"] in existing:
+            raise InvalidParameterException(f"Existing attribute already has name {attr['Name']}.")
+    updated.extend(additions)
+    _check_custom_count([a for a in updated if a["Name"].startswith("custom:")])
+    return updated
+
+
+def schema_index(schema: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    return {str(a["Name"]): a for a in schema}
+
+
+def validate_attribute_values(
+    schema: Iterable[Mapping[str, Any]],
+    attributes: Mapping[str, str],
+    *,
+    creating: bool,
+    admin: bool,
+) -> None:
+    """Check names, mutability, types and constraints of attributes being written.
+
+    Raises InvalidParameterException with Cognito's wording for the first problem found."""
+    index = schema_index(schema)
+    for name, value in attributes.items():
+        entry = index.get(name)
+        if entry is None:
+            raise InvalidParameterException(f"Attribute does not exist in the schema: {name}")
+        if name == "sub":
+            raise InvalidParameterException("Cannot modify the non-mutable attribute sub")
+        if not creating and not entry.get("Mutable", True):
+            raise InvalidParameterException(f"Cannot modify the non-mutable attribute {name}")
+        if entry.get("DeveloperOnlyAttribute") and not admin:
+            raise InvalidParameterException(f"Cannot modify developer-only attribute {name}")
+        _check_value(name, value, entry)
+
+
+def _check_value(name: str, value: str, entry: Mapping[str, Any]) -> None:
+    data_type = entry.get("AttributeDataType", "String")
+    if data_type == "String":
+        limits = entry.get("StringAttributeConstraints") or {}
+        if len(value) > int(limits.get("MaxLength", 2048)) or len(value) < int(limits.get("MinLength", 0)):
+            raise InvalidParameterException(f"Invalid length for attribute {name}")
+        if name == "email" and value and not _EMAIL.match(value):
+            raise InvalidParameterException("Invalid email address format.")
+        if name == "phone_number" and value and not _E164.match(value):
+            raise InvalidParameterException("Invalid phone number format.")
+    elif data_type == "Boolean":
+        if value.lower() not in ("true", "false"):
+            raise InvalidParameterException(f"Invalid value for boolean attribute {name}")
+    elif data_type == "Number":
+        try:
+            number = float(value)
+        except ValueError as exc:
+            raise InvalidParameterException(f"Invalid value for number attribute {name}") from exc
+        limits = entry.get("NumberAttributeConstraints") or {}
+        if "MinValue" in limits and number < float(limits["MinValue"]):
+            raise InvalidParameterException(f"Value of attribute {name} is below its minimum")
+        if "MaxValue" in limits and number > float(limits["MaxValue"]):
+            raise InvalidParameterException(f"Value of attribute {name} is above its maximum")
+    elif data_type == "DateTime":
+        try:
+            datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise InvalidParameterException(f"Invalid value for datetime attribute {name}") from exc
+
+
+def required_attributes(schema: Iterable[Mapping[str, Any]]) -> list[str]:
+    return [str(a["Name"]) for a in schema if a.get("Required") and a["Name"] != "sub"]

@@ -1,0 +1,363 @@
+"""Tokens: RS256 JWTs shaped like Cognito's, opaque refresh tokens, per-pool signing keys.
+
+Claims follow the Cognito developer guide ("Understanding the identity (ID) token", "... access token",
+"... refresh token"); the JWS is RFC 7515 compact serialisation with RS256 (RFC 7518 §3.3), keys published
+as a JWK Set (RFC 7517) at ``/{poolId}/.well-known/jwks.json``.
+
+Keys are generated and exported with jwcrypto and kept sealed in the store. Signing and verifying on the
+hot path use the parsed ``cryptography`` key objects directly: a compact RS256 JWS is two base64url
+segments and one PKCS#1 v1.5 signature, and going through jwcrypto's general JWS machinery for each token
+would cost more than the RSA operation itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from jwcrypto import jwk
+
+from gateway.errors import NotAuthorizedException
+from gateway.ids import new_jti, new_opaque_token, sha256_hex
+from gateway.secretbox import SecretBox
+from gateway.storage.base import (
+    RefreshTokenRecord,
+    SigningKeyRecord,
+    Store,
+    TokenFamilyRecord,
+)
+
+ADMIN_SCOPE = "aws.cognito.signin.user.admin"
+# How long a cached key set is trusted before the store is asked again (another process may have rotated).
+KEY_CACHE_SECONDS = 60.0
+# Access and ID tokens live at most a day (Cognito's maximum), so a retired key is published that long.
+MAX_TOKEN_SECONDS = 24 * 3600
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _json(data: Mapping[str, Any]) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass
+class _LoadedKey:
+    kid: str
+    private: rsa.RSAPrivateKey
+    public: rsa.RSAPublicKey
+    public_jwk: dict[str, Any]
+    header_segment: str
+    active: bool
+    retired_at: float | None
+
+
+@dataclass
+class _PoolKeys:
+    loaded_at: float
+    keys: dict[str, _LoadedKey] = field(default_factory=dict)
+    active: _LoadedKey | None = None
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    id_token: str
+    access_token: str
+    refresh_token: str | None
+    expires_in: int
+    origin_jti: str
+
+
+@dataclass(frozen=True)
+class VerifiedAccessToken:
+    claims: dict[str, Any]
+    pool_id: str
+    client_id: str
+    username: str
+    sub: str
+    origin_jti: str
+    scopes: tuple[str, ...]
+
+
+class SigningKeys:
+    """A pool's signing keys: created on first use, rotated on request, cached per process."""
+
+    def __init__(self, store: Store, box: SecretBox) -> None:
+        self._store = store
+        self._box = box
+        self._cache: dict[str, _PoolKeys] = {}
+
+    def _load(self, record: SigningKeyRecord) -> _LoadedKey:
+        # Parsing a PEM/JWK costs tens of milliseconds: done once per key per process.
+        key = jwk.JWK.from_json(self._box.open(record.private_jwk, aad=record.kid.encode()).decode())
+        private = cast(rsa.RSAPrivateKey, key.get_op_key("sign"))
+        public_jwk = json.loads(key.export_public())
+        public_jwk.update({"kid": record.kid, "alg": "RS256", "use": "sig"})
+        header = b64url(_json({"kid": record.kid, "alg": "RS256"}))
+        return _LoadedKey(
+            kid=record.kid,
+            private=private,
+            public=private.public_key(),
+            public_jwk=public_jwk,
+            header_segment=header,
+            active=record.active,
+            retired_at=record.retired_at,
+        )
+
+    async def _refresh(self, pool_id: str) -> _PoolKeys:
+        records = await self._store.list_signing_keys(pool_id)
+        old = self._cache.get(pool_id)
+        pool_keys = _PoolKeys(loaded_at=time.monotonic())
+        for record in records:
+            known = old.keys.get(record.kid) if old else None
+            loaded = known if known is not None else self._load(record)
+            loaded.active, loaded.retired_at = record.active, record.retired_at
+            pool_keys.keys[record.kid] = loaded
+            if record.active and pool_keys.active is None:
+                pool_keys.active = loaded
+        self._cache[pool_id] = pool_keys
+        return pool_keys
+
+    async def _pool_keys(self, pool_id: str, *, force: bool = False) -> _PoolKeys:
+        cached = self._cache.get(pool_id)
+        if not force and cached is not None and time.monotonic() - cached.loaded_at < KEY_CACHE_SECONDS:
+            return cached
+        return await self._refresh(pool_id)
+
+    async def active_key(self, pool_id: str) -> _LoadedKey:
+        keys = await self._pool_keys(pool_id)
+        if keys.active is None:
+            await self.rotate(pool_id)
+            keys = await self._pool_keys(pool_id, force=True)
+        assert keys.active is not None
+        return keys.active
+
+    async def key_for(self, pool_id: str, kid: str) -> _LoadedKey | None:
+        keys = await self._pool_keys(pool_id)
+        if kid not in keys.keys:
+            keys = await self._pool_keys(pool_id, force=True)
+        return keys.keys.get(kid)
+
+    async def rotate(self, pool_id: str) -> str:
+        """Make a new active key; the old ones stay published until their tokens expire."""
+        key = jwk.JWK.generate(kty="RSA", size=2048)
+        kid = str(key.thumbprint())
+        now = time.time()
+        sealed = self._box.seal(key.export_private().encode(), aad=kid.encode())
+        await self._store.add_signing_key(
+            SigningKeyRecord(pool_id=pool_id, kid=kid, private_jwk=sealed, created_at=now, active=True)
+        )
+        # Drop keys retired long enough ago that no token signed with them can still be valid.
+        for record in await self._store.list_signing_keys(pool_id):
+            if record.retired_at is not None and record.retired_at + MAX_TOKEN_SECONDS < now:
+                await self._store.delete_signing_key(pool_id, record.kid)
+        await self._refresh(pool_id)
+        return kid
+
+    async def jwks(self, pool_id: str) -> dict[str, Any]:
+        await self.active_key(pool_id)
+        keys = await self._pool_keys(pool_id)
+        return {"keys": [k.public_jwk for k in keys.keys.values()]}
+
+    def forget(self, pool_id: str) -> None:
+        self._cache.pop(pool_id, None)
+
+
+def sign_jwt(key: _LoadedKey, claims: Mapping[str, Any]) -> str:
+    signing_input = key.header_segment + "." + b64url(_json(claims))
+    signature = key.private.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+    return signing_input + "." + b64url(signature)
+
+
+def _unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+    """Split a compact JWS; raise NotAuthorizedException for anything that is not one."""
+    if not isinstance(token, str) or len(token) > 16384:
+        raise NotAuthorizedException("Invalid token")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise NotAuthorizedException("Invalid token")
+    try:
+        header = json.loads(b64url_decode(parts[0]))
+        claims = json.loads(b64url_decode(parts[1]))
+        signature = b64url_decode(parts[2])
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise NotAuthorizedException("Invalid token") from exc
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise NotAuthorizedException("Invalid token")
+    return header, claims, f"{parts[0]}.{parts[1]}".encode("ascii"), signature
+
+
+class TokenService:
+    """Mints and verifies a pool's tokens and keeps refresh tokens."""
+
+    def __init__(self, store: Store, keys: SigningKeys, issuer_base: str) -> None:
+        self._store = store
+        self.keys = keys
+        self._issuer_base = issuer_base.rstrip("/")
+
+    def issuer(self, pool_id: str) -> str:
+        return f"{self._issuer_base}/{pool_id}"
+
+    async def issue(
+        self,
+        *,
+        pool_id: str,
+        client_id: str,
+        username: str,
+        username_key: str,
+        sub: str,
+        id_claims: Mapping[str, Any],
+        groups: Sequence[str],
+        roles: Sequence[str],
+        preferred_role: str | None,
+        auth_time: int,
+        access_seconds: int,
+        id_seconds: int,
+        refresh_seconds: int | None,
+        origin_jti: str | None = None,
+        scopes: Sequence[str] = (ADMIN_SCOPE,),
+        extra_access_claims: Mapping[str, Any] | None = None,
+    ) -> IssuedTokens:
+        """Sign an ID and an access token; when ``refresh_seconds`` is given and there is no
+        ``origin_jti`` yet, start a token family with a new refresh token."""
+        now = int(time.time())
+        key = await self.keys.active_key(pool_id)
+        new_family = origin_jti is None
+        origin = origin_jti or new_jti()
+        event_id = new_jti()
+        issuer = self.issuer(pool_id)
+        group_claims: dict[str, Any] = {}
+        if groups:
+            group_claims["cognito:groups"] = list(groups)
+        id_token_claims: dict[str, Any] = {"sub": sub, **group_claims}
+        if roles:
+            id_token_claims["cognito:roles"] = list(roles)
+        if preferred_role:
+            id_token_claims["cognito:preferred_role"] = preferred_role
+        id_token_claims.update(id_claims)
+        id_token_claims.update(
+            {
+                "iss": issuer,
+                "cognito:username": username,
+                "origin_jti": origin,
+                "aud": client_id,
+                "event_id": event_id,
+                "token_use": "id",
+                "auth_time": auth_time,
+                "exp": now + id_seconds,
+                "iat": now,
+                "jti": new_jti(),
+            }
+        )
+        access_claims: dict[str, Any] = {
+            "sub": sub,
+            **group_claims,
+            "iss": issuer,
+            "client_id": client_id,
+            "origin_jti": origin,
+            "event_id": event_id,
+            "token_use": "access",
+            "scope": " ".join(scopes),
+            "auth_time": auth_time,
+            "exp": now + access_seconds,
+            "iat": now,
+            "jti": new_jti(),
+            "username": username,
+        }
+        if extra_access_claims:
+            access_claims.update(extra_access_claims)
+        refresh_token: str | None = None
+        if new_family:
+            family_expiry = now + (refresh_seconds if refresh_seconds is not None else access_seconds)
+            family = TokenFamilyRecord(
+                origin_jti=origin,
+                pool_id=pool_id,
+                client_id=client_id,
+                username_key=username_key,
+                auth_time=float(auth_time),
+                created_at=float(now),
+                expires_at=float(max(family_expiry, now + access_seconds, now + id_seconds)),
+            )
+            refresh_record = None
+            if refresh_seconds is not None:
+                refresh_token = new_opaque_token()
+                refresh_record = RefreshTokenRecord(
+                    token_hash=sha256_hex(refresh_token),
+                    origin_jti=origin,
+                    pool_id=pool_id,
+                    client_id=client_id,
+                    username_key=username_key,
+                    created_at=float(now),
+                    expires_at=float(now + refresh_seconds),
+                )
+            await self._store.create_token_family(family, refresh_record)
+        return IssuedTokens(
+            id_token=sign_jwt(key, id_token_claims),
+            access_token=sign_jwt(key, access_claims),
+            refresh_token=refresh_token,
+            expires_in=access_seconds,
+            origin_jti=origin,
+        )
+
+    async def verify_jwt(self, token: str, *, pool_id: str | None = None) -> dict[str, Any]:
+        """Check signature, issuer and expiry of one of our JWTs and return its claims."""
+        header, claims, signing_input, signature = _unverified_parts(token)
+        issuer = claims.get("iss")
+        if header.get("alg") != "RS256" or not isinstance(issuer, str) or not isinstance(header.get("kid"), str):
+            raise NotAuthorizedException("Invalid token")
+        prefix = self._issuer_base + "/"
+        if not issuer.startswith(prefix):
+            raise NotAuthorizedException("Invalid token")
+        token_pool = issuer[len(prefix) :]
+        if pool_id is not None and token_pool != pool_id:
+            raise NotAuthorizedException("Invalid token")
+        key = await self.keys.key_for(token_pool, header["kid"])
+        if key is None:
+            raise NotAuthorizedException("Invalid token")
+        try:
+            key.public.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature as exc:
+            raise NotAuthorizedException("Invalid token") from exc
+        exp = claims.get("exp")
+        if not isinstance(exp, int) or exp <= time.time():
+            raise NotAuthorizedException("Access Token has expired")
+        return claims
+
+    async def verify_access_token(self, token: str, *, required_scope: str | None = ADMIN_SCOPE) -> VerifiedAccessToken:
+        """What every token-authorised operation calls: signature, expiry, ``token_use``, scope, and that
+        neither the token's family nor the user's sessions were revoked."""
+        claims = await self.verify_jwt(token)
+        if claims.get("token_use") != "access":
+            raise NotAuthorizedException("Invalid Access Token")
+        scopes = tuple(str(claims.get("scope", "")).split())
+        if required_scope is not None and required_scope not in scopes:
+            raise NotAuthorizedException("Access Token does not have required scopes")
+        origin = claims.get("origin_jti")
+        if not isinstance(origin, str):
+            raise NotAuthorizedException("Invalid Access Token")
+        family = await self._store.get_token_family(origin)
+        if family is None or family.revoked:
+            raise NotAuthorizedException("Access Token has been revoked")
+        issuer = str(claims["iss"])
+        return VerifiedAccessToken(
+            claims=claims,
+            pool_id=issuer.rsplit("/", 1)[1],
+            client_id=str(claims.get("client_id", "")),
+            username=str(claims.get("username", "")),
+            sub=str(claims.get("sub", "")),
+            origin_jti=origin,
+            scopes=scopes,
+        )

@@ -1,0 +1,907 @@
+"""Users of a pool: sign-up, confirmation, attributes, passwords, codes, admin management.
+
+Behaviour follows the Cognito API reference of each operation (SignUp, ConfirmSignUp, AdminCreateUser, ...)
+and the developer guide's "Signing up and confirming user accounts", "Managing error responses"
+(PreventUserExistenceErrors) and "User pool attributes" (usernames, aliases, verification).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from gateway.errors import (
+    AliasExistsException,
+    CodeDeliveryFailureException,
+    CodeMismatchException,
+    ConcurrentModificationException,
+    ExpiredCodeException,
+    InvalidParameterException,
+    LimitExceededException,
+    NotAuthorizedException,
+    PasswordHistoryPolicyViolationException,
+    UnsupportedUserStateException,
+    UsernameExistsException,
+    UserNotFoundException,
+)
+from gateway.ids import new_code, new_sub
+from gateway.metrics import Metrics
+from gateway.secretbox import SecretBox
+from gateway.services.messaging import EmailMessage, Messenger, SmsMessage, render_template
+from gateway.services.passwords import PasswordHasher, check_password_policy, generate_temporary_password
+from gateway.services.pools import ClientView, PoolService, PoolView
+from gateway.services.schema import required_attributes, validate_attribute_values
+from gateway.services.srp import derive_srp_verifier
+from gateway.storage.base import AlreadyExists, CodeRecord, Store, UserRecord, VersionConflict
+
+log = structlog.get_logger("gateway.users")
+
+# Cognito's code lifetimes: sign-up and attribute codes a day, password-reset codes an hour.
+CODE_SECONDS = {
+    "sign_up": 24 * 3600,
+    "attribute:email": 24 * 3600,
+    "attribute:phone_number": 24 * 3600,
+    "forgot_password": 3600,
+}
+MAX_CODE_ATTEMPTS = 5
+
+UNCONFIRMED = "UNCONFIRMED"
+CONFIRMED = "CONFIRMED"
+FORCE_CHANGE_PASSWORD = "FORCE_CHANGE_PASSWORD"
+RESET_REQUIRED = "RESET_REQUIRED"
+EXTERNAL_PROVIDER = "EXTERNAL_PROVIDER"
+
+DEFAULT_VERIFICATION_SUBJECT = "Your verification code"
+DEFAULT_VERIFICATION_MESSAGE = "Your verification code is {####}. "
+DEFAULT_INVITE_SUBJECT = "Your temporary password"
+DEFAULT_INVITE_MESSAGE = "Your username is {username} and temporary password is {####}. "
+DEFAULT_SMS_VERIFICATION = "Your verification code is {####}. "
+
+
+def secret_hash(client_id: str, client_secret: str, username: str) -> str:
+    """SECRET_HASH = Base64(HMAC-SHA256(client secret, username + client id))."""
+    digest = hmac.new(client_secret.encode(), (username + client_id).encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def check_secret_hash(client: ClientView, username: str, given: str | None, *, usernames: Sequence[str] = ()) -> None:
+    """A client with a secret must be sent SECRET_HASH; Cognito's answer when it is missing or wrong."""
+    if client.secret is None:
+        return
+    if not given:
+        raise NotAuthorizedException(f"Client {client.id} is configured with secret but SECRET_HASH was not received")
+    for name in (username, *usernames):
+        if hmac.compare_digest(secret_hash(client.id, client.secret, name), given):
+            return
+    raise NotAuthorizedException(f"Unable to verify secret hash for client {client.id}")
+
+
+def mask_email(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain[:1]}***"
+
+
+def mask_phone(phone: str) -> str:
+    return "+" + "*" * max(len(phone) - 5, 0) + phone[-4:]
+
+
+@dataclass(frozen=True)
+class CodeDelivery:
+    destination: str
+    medium: str
+    attribute: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"Destination": self.destination, "DeliveryMedium": self.medium, "AttributeName": self.attribute}
+
+
+def attributes_list(attributes: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Name": k, "Value": v} for k, v in attributes.items()]
+
+
+def attributes_dict(items: Sequence[Mapping[str, Any]] | None) -> dict[str, str]:
+    """Cognito's [{"Name":..., "Value":...}] as a dict; a later duplicate wins, as in Cognito."""
+    result: dict[str, str] = {}
+    for item in items or []:
+        result[str(item["Name"])] = str(item.get("Value", ""))
+    return result
+
+
+class UserService:
+    """Everything about a pool's users except signing in (see auth.py)."""
+
+    def __init__(
+        self,
+        store: Store,
+        pools: PoolService,
+        hasher: PasswordHasher,
+        messenger: Messenger,
+        box: SecretBox,
+        code_key: bytes,
+        metrics: Metrics,
+        *,
+        default_email_sender: str,
+    ) -> None:
+        self._store = store
+        self._pools = pools
+        self._hasher = hasher
+        self._messenger = messenger
+        self._box = box
+        self._code_key = code_key
+        self._metrics = metrics
+        self._default_sender = default_email_sender
+
+    # --- look-ups -------------------------------------------------------------------------------------
+
+    async def find(self, pool: PoolView, name: str) -> UserRecord | None:
+        """A user by username, alias (email, phone, preferred username) or sub, as Cognito resolves names."""
+        if not name:
+            return None
+        user = await self._store.get_user(pool.id, pool.username_key(name))
+        if user is not None:
+            return user
+        for attribute in (*pool.username_attributes, *pool.alias_attributes):
+            user = await self._store.get_user_by_alias(pool.id, attribute, _alias_value(attribute, name))
+            if user is not None:
+                return user
+        if pool.username_attributes:
+            return await self._store.get_user_by_sub(pool.id, name)
+        return None
+
+    async def get(self, pool: PoolView, name: str) -> UserRecord:
+        user = await self.find(pool, name)
+        if user is None:
+            raise UserNotFoundException()
+        return user
+
+    async def get_by_key(self, pool_id: str, username_key: str) -> UserRecord:
+        user = await self._store.get_user(pool_id, username_key)
+        if user is None:
+            raise UserNotFoundException()
+        return user
+
+    def user_type(self, user: UserRecord, *, attributes_to_get: Sequence[str] | None = None) -> dict[str, Any]:
+        """Cognito's UserType."""
+        attributes = {"sub": user.sub, **user.attributes}
+        if attributes_to_get is not None:
+            attributes = {k: v for k, v in attributes.items() if k in attributes_to_get}
+        return {
+            "Username": user.username,
+            "Attributes": attributes_list(attributes),
+            "UserCreateDate": user.created_at,
+            "UserLastModifiedDate": user.updated_at,
+            "Enabled": user.enabled,
+            "UserStatus": user.status,
+        }
+
+    def all_attributes(self, user: UserRecord) -> dict[str, str]:
+        return {"sub": user.sub, **user.attributes}
+
+    # --- creation -------------------------------------------------------------------------------------
+
+    def _aliases(self, pool: PoolView, attributes: Mapping[str, str]) -> dict[str, str]:
+        """The alias index entries of a user: username attributes always, alias attributes once verified
+        (preferred_username needs no verification)."""
+        aliases: dict[str, str] = {}
+        for attr in pool.username_attributes:
+            if attributes.get(attr):
+                aliases[attr] = _alias_value(attr, attributes[attr])
+        for attr in pool.alias_attributes:
+            value = attributes.get(attr)
+            if not value:
+                continue
+            if attr == "preferred_username" or attributes.get(f"{attr}_verified") == "true":
+                aliases[attr] = _alias_value(attr, value)
+        return aliases
+
+    def _name_for_new_user(self, pool: PoolView, username: str, attributes: dict[str, str]) -> str:
+        """In a pool that signs in with email or phone, the given name is that attribute and the username is
+        a generated UUID (Cognito's behaviour); otherwise the username is as given."""
+        if not pool.username_attributes:
+            if "@" in username and pool.alias_attributes and "email" in pool.alias_attributes:
+                raise (
+                    InvalidParameterException("Username should be either an email or a phone number.")
+                    if False
+                    else InvalidParameterException(
+                        "Username cannot be of email format, since user pool is configured for email alias."
+                    )
+                )
+            return username
+        if "@" in username and "email" in pool.username_attributes:
+            attributes.setdefault("email", username)
+        elif username.startswith("+") and "phone_number" in pool.username_attributes:
+            attributes.setdefault("phone_number", username)
+        else:
+            raise InvalidParameterException("Username should be either an email or a phone number.")
+        return new_sub()
+
+    async def _insert(self, pool: PoolView, user: UserRecord) -> None:
+        try:
+            await self._store.create_user(user)
+        except AlreadyExists as exc:
+            if exc.key == "username" or (exc.key.startswith("alias:") and pool.username_attributes):
+                msg = "An account with the given email already exists." if pool.username_attributes else None
+                raise UsernameExistsException(msg) from exc
+            raise AliasExistsException() from exc
+
+    async def _new_password_material(self, pool: PoolView, username: str, password: str) -> tuple[str, dict[str, Any]]:
+        """The argon2id hash and the sealed SRP verifier of a password, both computed off the event loop."""
+        loop = asyncio.get_running_loop()
+        password_hash, verifier = await asyncio.gather(
+            self._hasher.hash(password), loop.run_in_executor(None, derive_srp_verifier, pool.id, username, password)
+        )
+        sealed = self._box.seal(
+            json.dumps({"salt": verifier.salt_hex, "verifier": verifier.verifier_hex}).encode(),
+            aad=f"srp|{pool.id}|{username}".encode(),
+        )
+        return password_hash, {"srp": sealed}
+
+    async def sign_up(
+        self,
+        pool: PoolView,
+        client: ClientView,
+        *,
+        username: str,
+        password: str,
+        attributes: dict[str, str],
+        secret_hash_value: str | None,
+    ) -> tuple[UserRecord, CodeDelivery | None]:
+        check_secret_hash(client, username, secret_hash_value)
+        if pool.admin_create_user_config.get("AllowAdminCreateUserOnly"):
+            raise NotAuthorizedException("SignUp is not permitted for this user pool")
+        attributes = dict(attributes)
+        for flag in ("email_verified", "phone_number_verified"):
+            attributes.pop(flag, None)
+        validate_attribute_values(pool.schema, attributes, creating=True, admin=False)
+        self._check_writable(client, attributes)
+        name = self._name_for_new_user(pool, username, attributes)
+        missing = [a for a in required_attributes(pool.schema) if not attributes.get(a)]
+        if missing:
+            raise InvalidParameterException(
+                "Attributes did not conform to the schema: "
+                + ", ".join(f"{a}: The attribute is required" for a in missing)
+            )
+        check_password_policy(password, pool.password_policy)
+        if await self._store.get_user(pool.id, pool.username_key(name)) is not None:
+            raise UsernameExistsException()
+        password_hash, secrets = await self._new_password_material(pool, name, password)
+        now = time.time()
+        user = UserRecord(
+            pool_id=pool.id,
+            username=name,
+            username_key=pool.username_key(name),
+            sub=new_sub(),
+            status=UNCONFIRMED,
+            enabled=True,
+            attributes=attributes,
+            password_hash=password_hash,
+            created_at=now,
+            updated_at=now,
+            password_updated_at=now,
+            secrets=secrets,
+            aliases=self._aliases(pool, attributes),
+        )
+        await self._insert(pool, user)
+        self._metrics.sign_ups.labels(pool=pool.id).inc()
+        log.info("sign_up", pool=pool.id, client=client.id, username=name)
+        delivery = await self._send_verification(pool, user, purpose="sign_up")
+        return user, delivery
+
+    def _check_writable(self, client: ClientView, attributes: Mapping[str, str]) -> None:
+        writable = client.settings.get("WriteAttributes")
+        if not writable:
+            return
+        for name in attributes:
+            if name not in writable:
+                raise NotAuthorizedException(f"A client attempted to write unauthorized attribute {name}")
+
+    async def admin_create_user(
+        self,
+        pool: PoolView,
+        *,
+        username: str,
+        attributes: dict[str, str],
+        temporary_password: str | None,
+        message_action: str | None,
+        delivery_mediums: Sequence[str],
+        force_alias_creation: bool,
+    ) -> UserRecord:
+        validate_attribute_values(pool.schema, attributes, creating=True, admin=True)
+        if message_action == "RESEND":
+            return await self._resend_invitation(pool, username, delivery_mediums)
+        attributes = dict(attributes)
+        name = self._name_for_new_user(pool, username, attributes)
+        if temporary_password is not None:
+            check_password_policy(temporary_password, pool.password_policy)
+        password = temporary_password or generate_temporary_password(pool.password_policy)
+        if await self._store.get_user(pool.id, pool.username_key(name)) is not None:
+            raise UsernameExistsException()
+        if "EMAIL" in delivery_mediums and message_action != "SUPPRESS" and not attributes.get("email"):
+            raise InvalidParameterException(
+                "User has no value for the attribute email, so a message could not be sent."
+            )
+        if "SMS" in delivery_mediums and message_action != "SUPPRESS" and not attributes.get("phone_number"):
+            raise InvalidParameterException(
+                "User has no value for the attribute phone_number, so a message could not be sent."
+            )
+        password_hash, secrets = await self._new_password_material(pool, name, password)
+        now = time.time()
+        validity_days = int(pool.password_policy.get("TemporaryPasswordValidityDays", 7))
+        user = UserRecord(
+            pool_id=pool.id,
+            username=name,
+            username_key=pool.username_key(name),
+            sub=new_sub(),
+            status=FORCE_CHANGE_PASSWORD,
+            enabled=True,
+            attributes=attributes,
+            password_hash=password_hash,
+            created_at=now,
+            updated_at=now,
+            password_updated_at=now,
+            temporary_password_expires_at=now + validity_days * 86400,
+            secrets=secrets,
+            aliases=self._aliases(pool, attributes),
+        )
+        if force_alias_creation:
+            await self._release_aliases(pool, user.aliases)
+        await self._insert(pool, user)
+        log.info("admin_create_user", pool=pool.id, username=name)
+        if message_action != "SUPPRESS":
+            await self._send_invitation(pool, user, password, delivery_mediums or ["SMS"])
+        return user
+
+    async def _release_aliases(self, pool: PoolView, aliases: Mapping[str, str]) -> None:
+        """ForceAliasCreation: move an alias from the user who holds it to the new one."""
+        for attribute, value in aliases.items():
+            holder = await self._store.get_user_by_alias(pool.id, attribute, value)
+            if holder is None:
+                continue
+            holder.aliases.pop(attribute, None)
+            holder.attributes[f"{attribute}_verified"] = "false"
+            await self._store.update_user(holder)
+
+    async def _resend_invitation(self, pool: PoolView, username: str, mediums: Sequence[str]) -> UserRecord:
+        user = await self.get(pool, username)
+        if user.status != FORCE_CHANGE_PASSWORD:
+            raise UnsupportedUserStateException(
+                "Resend not possible. " + user.username + " status is not FORCE_CHANGE_PASSWORD."
+            )
+        password = generate_temporary_password(pool.password_policy)
+        validity_days = int(pool.password_policy.get("TemporaryPasswordValidityDays", 7))
+
+        async def change(u: UserRecord) -> None:
+            u.password_hash, u.secrets = await self._new_password_material(pool, u.username, password)
+            u.temporary_password_expires_at = time.time() + validity_days * 86400
+
+        user = await self._update(pool, user, change)
+        await self._send_invitation(pool, user, password, mediums or ["SMS"])
+        return user
+
+    # --- messages -------------------------------------------------------------------------------------
+
+    def _email_sender(self, pool: PoolView) -> str:
+        config = pool.settings.get("EmailConfiguration") or {}
+        return str(config.get("From") or config.get("SourceArn", "").rpartition("/")[2] or self._default_sender)
+
+    async def _send_email(self, pool: PoolView, to: str, subject: str, text: str, purpose: str) -> None:
+        await self._messenger.email.send(
+            EmailMessage(to=to, sender=self._email_sender(pool), subject=subject, text=text, html=text)
+        )
+        self._metrics.codes_sent.labels(pool=pool.id, medium="EMAIL", purpose=purpose).inc()
+
+    async def _send_sms(self, pool: PoolView, to: str, text: str, purpose: str) -> None:
+        await self._messenger.sms.send(SmsMessage(to=to, text=text))
+        self._metrics.codes_sent.labels(pool=pool.id, medium="SMS", purpose=purpose).inc()
+
+    async def _send_invitation(self, pool: PoolView, user: UserRecord, password: str, mediums: Sequence[str]) -> None:
+        template = pool.admin_create_user_config.get("InviteMessageTemplate") or {}
+        for medium in mediums:
+            if medium == "EMAIL" and user.attributes.get("email"):
+                text = render_template(
+                    template.get("EmailMessage") or DEFAULT_INVITE_MESSAGE, code=password, username=user.username
+                )
+                await self._send_email(
+                    pool,
+                    user.attributes["email"],
+                    template.get("EmailSubject") or DEFAULT_INVITE_SUBJECT,
+                    text,
+                    "invitation",
+                )
+            elif medium == "SMS" and user.attributes.get("phone_number"):
+                text = render_template(
+                    template.get("SMSMessage") or DEFAULT_INVITE_MESSAGE, code=password, username=user.username
+                )
+                await self._send_sms(pool, user.attributes["phone_number"], text, "invitation")
+
+    def _code_hash(self, pool_id: str, username_key: str, purpose: str, code: str) -> str:
+        # Keyed so a stolen database does not give the six-digit codes away by brute force.
+        message = f"{pool_id}|{username_key}|{purpose}|{code}".encode()
+        return hmac.new(self._code_key, message, hashlib.sha256).hexdigest()
+
+    async def _issue_code(
+        self, pool: PoolView, user: UserRecord, purpose: str, data: dict[str, Any] | None = None
+    ) -> str:
+        code = new_code()
+        await self._store.put_code(
+            CodeRecord(
+                pool_id=pool.id,
+                username_key=user.username_key,
+                purpose=purpose,
+                code_hash=self._code_hash(pool.id, user.username_key, purpose, code),
+                expires_at=time.time() + CODE_SECONDS.get(purpose, 24 * 3600),
+                data=data or {},
+            )
+        )
+        return code
+
+    def _verification_destination(self, pool: PoolView, user: UserRecord) -> str | None:
+        """Where a sign-up code goes: the auto-verified attribute, email preferred when both are."""
+        for attribute in ("email", "phone_number"):
+            if attribute in pool.auto_verified and user.attributes.get(attribute):
+                return attribute
+        return None
+
+    async def _send_verification(
+        self, pool: PoolView, user: UserRecord, *, purpose: str, attribute: str | None = None
+    ) -> CodeDelivery | None:
+        attribute = attribute or self._verification_destination(pool, user)
+        if attribute is None:
+            return None
+        value = user.attributes.get(attribute)
+        if not value:
+            return None
+        code = await self._issue_code(pool, user, purpose)
+        await self.deliver_code(pool, user, attribute, value, code, purpose)
+        return self.delivery_for(attribute, value)
+
+    def delivery_for(self, attribute: str, value: str) -> CodeDelivery:
+        if attribute == "email":
+            return CodeDelivery(mask_email(value), "EMAIL", "email")
+        return CodeDelivery(mask_phone(value), "SMS", attribute)
+
+    async def deliver_code(
+        self, pool: PoolView, user: UserRecord, attribute: str, value: str, code: str, purpose: str
+    ) -> None:
+        template = pool.settings.get("VerificationMessageTemplate") or {}
+        try:
+            if attribute == "email":
+                text = render_template(
+                    template.get("EmailMessage")
+                    or pool.settings.get("EmailVerificationMessage")
+                    or DEFAULT_VERIFICATION_MESSAGE,
+                    code=code,
+                    username=user.username,
+                )
+                subject = (
+                    template.get("EmailSubject")
+                    or pool.settings.get("EmailVerificationSubject")
+                    or DEFAULT_VERIFICATION_SUBJECT
+                )
+                await self._send_email(pool, value, subject, text, purpose)
+            else:
+                text = render_template(
+                    template.get("SmsMessage")
+                    or pool.settings.get("SmsVerificationMessage")
+                    or DEFAULT_SMS_VERIFICATION,
+                    code=code,
+                    username=user.username,
+                )
+                await self._send_sms(pool, value, text, purpose)
+        except CodeDeliveryFailureException:
+            log.warning("code.delivery_failed", pool=pool.id, username=user.username, purpose=purpose)
+            raise
+
+    async def _check_code(self, pool: PoolView, user: UserRecord, purpose: str, code: str) -> CodeRecord:
+        """Consume the user's code for ``purpose``; exactly one of concurrent correct answers wins."""
+        record = await self._store.get_code(pool.id, user.username_key, purpose)
+        if record is None:
+            raise ExpiredCodeException() if purpose != "forgot_password" else CodeMismatchException()
+        if record.expires_at < time.time():
+            await self._store.delete_code(pool.id, user.username_key, purpose)
+            raise ExpiredCodeException()
+        if record.attempts >= MAX_CODE_ATTEMPTS:
+            raise LimitExceededException()
+        expected = self._code_hash(pool.id, user.username_key, purpose, code)
+        if not hmac.compare_digest(expected, record.code_hash):
+            attempts = await self._store.count_code_attempt(pool.id, user.username_key, purpose)
+            if attempts >= MAX_CODE_ATTEMPTS:
+                raise LimitExceededException()
+            raise CodeMismatchException()
+        if not await self._store.consume_code(pool.id, user.username_key, purpose, expected):
+            raise ExpiredCodeException()
+        return record
+
+    # --- confirmation -----------------------------------------------------------------------------------
+
+    async def confirm_sign_up(
+        self,
+        pool: PoolView,
+        client: ClientView,
+        *,
+        username: str,
+        code: str,
+        secret_hash_value: str | None,
+        force_alias_creation: bool,
+    ) -> None:
+        user = await self.find(pool, username)
+        if user is None:
+            check_secret_hash(client, username, secret_hash_value)
+            if client.prevent_user_existence_errors:
+                raise CodeMismatchException()
+            raise UserNotFoundException("Username/client id combination not found.")
+        check_secret_hash(client, user.username, secret_hash_value, usernames=(username,))
+        if user.status != UNCONFIRMED:
+            raise NotAuthorizedException(f"User cannot be confirmed. Current status is {user.status}")
+        await self._check_code(pool, user, "sign_up", code)
+        attribute = self._verification_destination(pool, user)
+
+        async def confirm(u: UserRecord) -> None:
+            u.status = CONFIRMED
+            if attribute:
+                u.attributes[f"{attribute}_verified"] = "true"
+            u.aliases = self._aliases(pool, u.attributes)
+
+        if force_alias_creation:
+            await self._release_aliases(pool, self._aliases(pool, {**user.attributes, f"{attribute}_verified": "true"}))
+        await self._update(pool, user, confirm)
+        self._metrics.confirmations.labels(pool=pool.id, kind="sign_up").inc()
+        log.info("sign_up.confirmed", pool=pool.id, username=user.username)
+
+    async def admin_confirm_sign_up(self, pool: PoolView, username: str) -> None:
+        user = await self.get(pool, username)
+        if user.status != UNCONFIRMED:
+            raise NotAuthorizedException(f"User cannot be confirmed. Current status is {user.status}")
+
+        async def confirm(u: UserRecord) -> None:
+            u.status = CONFIRMED
+
+        await self._update(pool, user, confirm)
+        await self._store.delete_code(pool.id, user.username_key, "sign_up")
+        self._metrics.confirmations.labels(pool=pool.id, kind="sign_up").inc()
+
+    async def resend_confirmation_code(
+        self, pool: PoolView, client: ClientView, username: str, secret_hash_value: str | None
+    ) -> CodeDelivery | None:
+        user = await self.find(pool, username)
+        if user is None:
+            check_secret_hash(client, username, secret_hash_value)
+            if client.prevent_user_existence_errors:
+                return self.delivery_for("email", username if "@" in username else "user@example.com")
+            raise UserNotFoundException("Username/client id combination not found.")
+        check_secret_hash(client, user.username, secret_hash_value, usernames=(username,))
+        if user.status != UNCONFIRMED:
+            raise InvalidParameterException(f"User is already confirmed.")  # noqa: F541
+        delivery = await self._send_verification(pool, user, purpose="sign_up")
+        if delivery is None:
+            raise InvalidParameterException("Auto verification not turned on.")
+        return delivery
+
+    # --- updates ----------------------------------------------------------------------------------------
+
+    async def _update(self, pool: PoolView, user: UserRecord, change: Any) -> UserRecord:
+        """Read-modify-write with the store's optimistic version check, retried on a race."""
+        for _ in range(5):
+            await change(user)
+            user.updated_at = time.time()
+            try:
+                return await self._store.update_user(user)
+            except AlreadyExists as exc:
+                raise AliasExistsException() from exc
+            except VersionConflict:
+                fresh = await self._store.get_user(pool.id, user.username_key)
+                if fresh is None:
+                    raise UserNotFoundException() from None
+                user = fresh
+        raise ConcurrentModificationException()
+
+    async def update_attributes(
+        self,
+        pool: PoolView,
+        user: UserRecord,
+        attributes: dict[str, str],
+        *,
+        admin: bool,
+        client: ClientView | None = None,
+    ) -> list[CodeDelivery]:
+        """Admin/UpdateUserAttributes. A changed email or phone is unverified until its code is confirmed,
+        and a code is sent when the pool auto-verifies that attribute (not for admins setting *_verified)."""
+        validate_attribute_values(pool.schema, attributes, creating=False, admin=admin)
+        if not admin:
+            for flag in ("email_verified", "phone_number_verified"):
+                if flag in attributes:
+                    raise InvalidParameterException(f"Cannot modify the non-mutable attribute {flag}")
+            if client is not None:
+                self._check_writable(client, attributes)
+        changed_verifiable = [
+            a
+            for a in ("email", "phone_number")
+            if a in attributes
+            and attributes[a] != user.attributes.get(a)
+            and not (admin and attributes.get(f"{a}_verified") == "true")
+        ]
+
+        async def change(u: UserRecord) -> None:
+            u.attributes.update(attributes)
+            for attribute in changed_verifiable:
+                u.attributes[f"{attribute}_verified"] = "false"
+            u.aliases = self._aliases(pool, u.attributes)
+
+        user = await self._update(pool, user, change)
+        deliveries = []
+        for attribute in changed_verifiable:
+            if attribute in pool.auto_verified:
+                delivery = await self._send_verification(
+                    pool, user, purpose=f"attribute:{attribute}", attribute=attribute
+                )
+                if delivery:
+                    deliveries.append(delivery)
+        return deliveries
+
+    async def delete_attributes(self, pool: PoolView, user: UserRecord, names: Sequence[str], *, admin: bool) -> None:
+        index = {a["Name"]: a for a in pool.schema}
+        for name in names:
+            entry = index.get(name)
+            if entry is None:
+                raise InvalidParameterException(f"Attribute does not exist in the schema: {name}")
+            if entry.get("Required") or name == "sub":
+                raise InvalidParameterException(f"Cannot delete required attribute {name}")
+            if not entry.get("Mutable", True):
+                raise InvalidParameterException(f"Cannot modify the non-mutable attribute {name}")
+
+        async def change(u: UserRecord) -> None:
+            for name in names:
+                u.attributes.pop(name, None)
+                if name in ("email", "phone_number"):
+                    u.attributes.pop(f"{name}_verified", None)
+            u.aliases = self._aliases(pool, u.attributes)
+
+        await self._update(pool, user, change)
+
+    async def send_attribute_code(self, pool: PoolView, user: UserRecord, attribute: str) -> CodeDelivery:
+        if attribute not in ("email", "phone_number"):
+            raise InvalidParameterException("Invalid attribute name: only email and phone_number can be verified.")
+        if not user.attributes.get(attribute):
+            raise InvalidParameterException(f"User has no value for the attribute {attribute}.")
+        delivery = await self._send_verification(pool, user, purpose=f"attribute:{attribute}", attribute=attribute)
+        assert delivery is not None
+        return delivery
+
+    async def verify_attribute(self, pool: PoolView, user: UserRecord, attribute: str, code: str) -> None:
+        if attribute not in ("email", "phone_number"):
+            raise InvalidParameterException("Invalid attribute name: only email and phone_number can be verified.")
+        await self._check_code(pool, user, f"attribute:{attribute}", code)
+
+        async def change(u: UserRecord) -> None:
+            u.attributes[f"{attribute}_verified"] = "true"
+            u.aliases = self._aliases(pool, u.attributes)
+
+        await self._update(pool, user, change)
+        self._metrics.confirmations.labels(pool=pool.id, kind="attribute").inc()
+
+    async def set_enabled(self, pool: PoolView, user: UserRecord, enabled: bool) -> None:
+        async def change(u: UserRecord) -> None:
+            u.enabled = enabled
+
+        await self._update(pool, user, change)
+        if not enabled:
+            # AdminDisableUser "deactivates a user and revokes all access tokens for the user".
+            await self.global_sign_out(pool, user)
+
+    async def delete(self, pool: PoolView, user: UserRecord) -> None:
+        await self._store.delete_user(pool.id, user.username_key)
+        log.info("user.deleted", pool=pool.id, username=user.username)
+
+    async def global_sign_out(self, pool: PoolView, user: UserRecord) -> None:
+        await self._store.revoke_user_token_families(pool.id, user.username_key)
+
+        async def change(u: UserRecord) -> None:
+            u.tokens_valid_after = time.time()
+
+        await self._update(pool, user, change)
+        log.info("global_sign_out", pool=pool.id, username=user.username)
+
+    # --- passwords --------------------------------------------------------------------------------------
+
+    async def _check_history(self, pool: PoolView, user: UserRecord, password: str) -> None:
+        size = int(pool.password_policy.get("PasswordHistorySize") or 0)
+        if size <= 0:
+            return
+        previous = [h for h in [user.password_hash, *user.password_history][:size] if h]
+        results = await asyncio.gather(*(self._hasher.verify(h, password) for h in previous))
+        if any(results):
+            raise PasswordHistoryPolicyViolationException()
+
+    async def set_password(
+        self, pool: PoolView, user: UserRecord, password: str, *, permanent: bool, check_history: bool = True
+    ) -> UserRecord:
+        check_password_policy(password, pool.password_policy)
+        if check_history:
+            await self._check_history(pool, user, password)
+        password_hash, secrets = await self._new_password_material(pool, user.username, password)
+        size = int(pool.password_policy.get("PasswordHistorySize") or 0)
+        validity_days = int(pool.password_policy.get("TemporaryPasswordValidityDays", 7))
+
+        async def change(u: UserRecord) -> None:
+            if u.password_hash and size > 0:
+                u.password_history = [u.password_hash, *u.password_history][: max(size - 1, 0)]
+            u.password_hash = password_hash
+            u.secrets = {**u.secrets, **secrets}
+            u.password_updated_at = time.time()
+            if permanent:
+                u.temporary_password_expires_at = None
+                if u.status in (FORCE_CHANGE_PASSWORD, RESET_REQUIRED, UNCONFIRMED):
+                    u.status = CONFIRMED
+            else:
+                u.status = FORCE_CHANGE_PASSWORD
+                u.temporary_password_expires_at = time.time() + validity_days * 86400
+
+        return await self._update(pool, user, change)
+
+    async def change_password(self, pool: PoolView, user: UserRecord, previous: str, proposed: str) -> None:
+        if user.password_hash is None or not await self._hasher.verify(user.password_hash, previous):
+            raise NotAuthorizedException("Incorrect username or password.")
+        await self.set_password(pool, user, proposed, permanent=True)
+
+    async def forgot_password(
+        self, pool: PoolView, client: ClientView, username: str, secret_hash_value: str | None
+    ) -> CodeDelivery:
+        user = await self.find(pool, username)
+        if user is None:
+            check_secret_hash(client, username, secret_hash_value)
+            if client.prevent_user_existence_errors:
+                # A consistent, plausible answer so the response does not reveal that the user is unknown.
+                return self.delivery_for("email", username if "@" in username else f"{username}@example.com")
+            raise UserNotFoundException("Username/client id combination not found.")
+        check_secret_hash(client, user.username, secret_hash_value, usernames=(username,))
+        return await self._send_reset_code(pool, user)
+
+    def _recovery_attribute(self, pool: PoolView, user: UserRecord) -> str | None:
+        mechanisms = (pool.settings.get("AccountRecoverySetting") or {}).get("RecoveryMechanisms") or [
+            {"Name": "verified_email", "Priority": 1},
+            {"Name": "verified_phone_number", "Priority": 2},
+        ]
+        for mechanism in sorted(mechanisms, key=lambda m: int(m.get("Priority", 1))):
+            name = str(mechanism.get("Name", ""))
+            attribute = name.removeprefix("verified_")
+            if (
+                attribute in ("email", "phone_number")
+                and user.attributes.get(attribute)
+                and (user.attributes.get(f"{attribute}_verified") == "true")
+            ):
+                return attribute
+        return None
+
+    async def _send_reset_code(self, pool: PoolView, user: UserRecord) -> CodeDelivery:
+        if not user.enabled:
+            raise NotAuthorizedException("User is disabled.")
+        attribute = self._recovery_attribute(pool, user)
+        if attribute is None:
+            raise InvalidParameterException(
+                "Cannot reset password for the user as there is no registered/verified email or phone_number"
+            )
+        code = await self._issue_code(pool, user, "forgot_password")
+        value = user.attributes[attribute]
+        await self.deliver_code(pool, user, attribute, value, code, "forgot_password")
+        return self.delivery_for(attribute, value)
+
+    async def confirm_forgot_password(
+        self,
+        pool: PoolView,
+        client: ClientView,
+        *,
+        username: str,
+        code: str,
+        password: str,
+        secret_hash_value: str | None,
+    ) -> None:
+        user = await self.find(pool, username)
+        if user is None:
+            check_secret_hash(client, username, secret_hash_value)
+            if client.prevent_user_existence_errors:
+                raise CodeMismatchException()
+            raise UserNotFoundException("Username/client id combination not found.")
+        check_secret_hash(client, user.username, secret_hash_value, usernames=(username,))
+        check_password_policy(password, pool.password_policy)
+        await self._check_history(pool, user, password)
+        await self._check_code(pool, user, "forgot_password", code)
+        user = await self.set_password(pool, user, password, permanent=True, check_history=False)
+        self._metrics.confirmations.labels(pool=pool.id, kind="forgot_password").inc()
+        if user.attributes.get("email") and self._recovery_attribute(pool, user) is None:
+            pass
+        log.info("password.reset", pool=pool.id, username=user.username)
+
+    async def admin_reset_password(self, pool: PoolView, user: UserRecord) -> None:
+        async def change(u: UserRecord) -> None:
+            if u.status == UNCONFIRMED:
+                return
+            u.status = RESET_REQUIRED
+
+        await self._update(pool, user, change)
+        if user.status == RESET_REQUIRED and self._recovery_attribute(pool, user) is not None:
+            await self._send_reset_code(pool, user)
+        await self._store.revoke_user_token_families(pool.id, user.username_key)
+
+    # --- listing ----------------------------------------------------------------------------------------
+
+    async def list_users(
+        self, pool: PoolView, *, filter_expr: str | None, limit: int, next_token: str | None
+    ) -> tuple[list[UserRecord], str | None]:
+        """ListUsers with Cognito's filter syntax: ``attr = "value"`` or ``attr ^= "prefix"``."""
+        matcher = parse_user_filter(filter_expr) if filter_expr else None
+        found: list[UserRecord] = []
+        after = next_token
+        while len(found) < limit:
+            page = await self._store.list_users(pool.id, after, 60)
+            for user in page.items:
+                if matcher is None or matcher(user):
+                    found.append(user)
+                    if len(found) == limit:
+                        more = user is not page.items[-1] or page.next_token is not None
+                        return found, user.username_key if more else None
+            if page.next_token is None:
+                return found, None
+            after = page.next_token
+        return found, None
+
+
+_FILTERABLE = {
+    "username",
+    "email",
+    "phone_number",
+    "name",
+    "given_name",
+    "family_name",
+    "preferred_username",
+    "cognito:user_status",
+    "status",
+    "sub",
+}
+
+
+def parse_user_filter(expression: str) -> Any:
+    """Cognito's ListUsers filter: ``AttributeName Filter-Type "AttributeValue"`` with ``=`` or ``^=``."""
+    import re
+
+    match = re.fullmatch(r'\s*([\w:]+)\s*(\^=|=)\s*"((?:[^"\\]|\\.)*)"\s*', expression)
+    if match is None:
+        raise InvalidParameterException("Error while parsing filter.")
+    name, operator, value = match.group(1), match.group(2), match.group(3).replace('\\"', '"')
+    if name not in _FILTERABLE:
+        raise InvalidParameterException(f"Invalid search attribute: {name}")
+
+    def value_of(user: UserRecord) -> str | None:
+        if name == "username":
+            return user.username
+        if name == "cognito:user_status":
+            return user.status
+        if name == "status":
+            return "Enabled" if user.enabled else "Disabled"
+        if name == "sub":
+            return user.sub
+        return user.attributes.get(name)
+
+    def matches(user: UserRecord) -> bool:
+        current = value_of(user)
+        if current is None:
+            return False
+        if name in ("username", "email", "preferred_username"):
+            current, wanted = current.lower(), value.lower()
+        else:
+            wanted = value
+        return current == wanted if operator == "=" else current.startswith(wanted)
+
+    return matches
+
+
+def _alias_value(attribute: str, value: str) -> str:
+    return value.lower() if attribute in ("email", "preferred_username") else value

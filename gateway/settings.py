@@ -1,0 +1,97 @@
+"""Server settings: what `gatehouse serve` is started with.
+
+Settings come from the command line, the environment and the ``server:`` section of the config file, in
+that order of precedence. Secrets are wrapped in :class:`Secret` so they never show up in a repr or a log.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.services.passwords import Argon2Params
+
+
+class Secret:
+    """A string whose repr hides the value (Starlette's ``Secret``)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 25
+    username: str | None = None
+    password: Secret | None = None
+    use_tls: bool = False
+    start_tls: bool | None = None
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class SmsWebhookSettings:
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a running Gatehouse needs to know about its deployment."""
+
+    data_dir: Path = Path(".gatehouse")
+    host: str = "127.0.0.1"
+    port: int = 9229
+    public_url: str | None = None
+    workers: int = 1
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    admin_access_key_id: str | None = None
+    admin_secret_access_key: Secret | None = None
+    database_path: Path | None = None
+    argon2: Argon2Params = field(default_factory=Argon2Params)
+    smtp: SmtpSettings | None = None
+    sms_webhook: SmsWebhookSettings | None = None
+    default_email_sender: str = "no-reply@verificationemail.com"
+    max_body_bytes: int = 1024 * 1024
+    config_path: Path | None = None
+    log_json: bool = True
+    log_level: str = "info"
+
+    @property
+    def issuer_base(self) -> str:
+        """The scheme, host and port that token issuers start with (``iss`` = this + ``/{poolId}``)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def database(self) -> Path:
+        return self.database_path or self.data_dir / "gatehouse.db"
+
+
+def admin_credentials_from_env(environ: os._Environ[str] | dict[str, str] | None = None) -> tuple[str, Secret] | None:
+    env = os.environ if environ is None else environ
+    key_id = env.get("GATEHOUSE_ADMIN_ACCESS_KEY_ID")
+    secret = env.get("GATEHOUSE_ADMIN_SECRET_ACCESS_KEY")
+    if key_id and secret:
+        return key_id, Secret(secret)
+    return None

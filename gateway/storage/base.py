@@ -1,0 +1,319 @@
+"""The one Store protocol every backend implements, and the records it keeps.
+
+Services own all behaviour; a store only keeps records and enforces the few invariants that must hold under
+concurrent writers (unique usernames and aliases, single-use codes, one successor per refresh token,
+optimistic versions). Those invariants are stated per method and checked by ``tests/storage/conformance.py``,
+which every backend runs. Nothing here assumes SQLite: timestamps are float seconds since the epoch (UTC),
+structured settings travel as JSON-compatible dicts, and every method is a single atomic unit of work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+JSONDict = dict[str, Any]
+T = TypeVar("T")
+
+
+class StoreError(Exception):
+    """Base of the store's own errors; services translate them into wire errors."""
+
+
+class AlreadyExists(StoreError):
+    """A unique key is taken. ``key`` names which: "id", "name", "username", or "alias:<attribute>"."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+class VersionConflict(StoreError):
+    """The record changed since it was read (optimistic concurrency); re-read and retry."""
+
+
+class NotFound(StoreError):
+    """The record to update or delete does not exist."""
+
+
+# --- records --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PoolRecord:
+    """A user pool. ``settings`` holds Cognito's UserPoolType members (Policies, Schema, ...) as JSON."""
+
+    id: str
+    name: str
+    settings: JSONDict
+    created_at: float
+    updated_at: float
+    version: int = 0
+
+
+@dataclass
+class ClientRecord:
+    """An app client. ``settings`` holds Cognito's UserPoolClientType members except ClientSecret."""
+
+    pool_id: str
+    id: str
+    name: str
+    secret: str | None
+    settings: JSONDict
+    created_at: float
+    updated_at: float
+    version: int = 0
+
+
+@dataclass
+class UserRecord:
+    """A user of a pool.
+
+    ``username`` is the name as stored (and shown); ``username_key`` is what uniqueness and look-ups use
+    (lower-cased when the pool's usernames are case-insensitive). ``aliases`` maps an alias attribute
+    ("email", "phone_number", "preferred_username") to its normalised value; the store keeps each
+    (pool, attribute, value) unique. ``secrets`` holds sealed credential material (SRP verifier, MFA secrets)
+    that only services read; ``password_history`` holds earlier password hashes, newest first.
+    """
+
+    pool_id: str
+    username: str
+    username_key: str
+    sub: str
+    status: str
+    enabled: bool
+    attributes: dict[str, str]
+    password_hash: str | None
+    created_at: float
+    updated_at: float
+    password_updated_at: float | None = None
+    temporary_password_expires_at: float | None = None
+    tokens_valid_after: float = 0.0
+    aliases: dict[str, str] = field(default_factory=dict)
+    secrets: JSONDict = field(default_factory=dict)
+    password_history: list[str] = field(default_factory=list)
+    settings: JSONDict = field(default_factory=dict)
+    version: int = 0
+
+
+@dataclass
+class GroupRecord:
+    pool_id: str
+    name: str
+    description: str | None
+    role_arn: str | None
+    precedence: int | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass
+class CodeRecord:
+    """A one-time code (sign-up confirmation, password reset, attribute verification, ...).
+
+    One live code per (pool, username_key, purpose): issuing a new one replaces the old. Only a hash of the
+    code is kept. ``attempts`` counts wrong guesses so a code can be burned after too many.
+    """
+
+    pool_id: str
+    username_key: str
+    purpose: str
+    code_hash: str
+    expires_at: float
+    attempts: int = 0
+    data: JSONDict = field(default_factory=dict)
+
+
+@dataclass
+class AuthSessionRecord:
+    """The server side of a challenge ``Session``: only its hash is the key."""
+
+    session_hash: str
+    pool_id: str
+    client_id: str
+    username_key: str
+    state: JSONDict
+    expires_at: float
+
+
+@dataclass
+class TokenFamilyRecord:
+    """Every token minted from one authentication shares its ``origin_jti``; revoking it refuses them all."""
+
+    origin_jti: str
+    pool_id: str
+    client_id: str
+    username_key: str
+    auth_time: float
+    created_at: float
+    expires_at: float
+    revoked: bool = False
+
+
+@dataclass
+class RefreshTokenRecord:
+    """An opaque refresh token, kept as a hash. ``replaced_by`` is set once when it is rotated."""
+
+    token_hash: str
+    origin_jti: str
+    pool_id: str
+    client_id: str
+    username_key: str
+    created_at: float
+    expires_at: float
+    replaced_by: str | None = None
+    replaced_at: float | None = None
+    data: JSONDict = field(default_factory=dict)
+
+
+@dataclass
+class SigningKeyRecord:
+    """A pool's JWT signing key. ``private_jwk`` is sealed. Retired keys stay published until ``retired_at``
+    plus the longest token lifetime has passed."""
+
+    pool_id: str
+    kid: str
+    private_jwk: str
+    created_at: float
+    active: bool
+    retired_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_token: str | None
+
+
+# --- the protocol ---------------------------------------------------------------------------------------
+
+
+class Store(Protocol):
+    """Everything Gatehouse keeps. Each method is atomic; none holds a transaction across calls."""
+
+    async def close(self) -> None: ...
+
+    # server-wide key/value settings (admin key pair, secret box key id, ...)
+    async def get_meta(self, key: str) -> str | None: ...
+    async def put_meta_if_absent(self, key: str, value: str) -> str:
+        """Store ``value`` unless ``key`` is set; return what is stored (the first writer wins)."""
+        ...
+
+    # pools
+    async def create_pool(self, pool: PoolRecord) -> None:
+        """Raises AlreadyExists("id")."""
+        ...
+
+    async def get_pool(self, pool_id: str) -> PoolRecord | None: ...
+    async def update_pool(self, pool: PoolRecord) -> PoolRecord:
+        """Write if the stored version equals ``pool.version``; returns the record with version + 1.
+        Raises VersionConflict, NotFound."""
+        ...
+
+    async def delete_pool(self, pool_id: str) -> bool:
+        """Deletes the pool and everything in it (clients, users, groups, codes, tokens, keys)."""
+        ...
+
+    async def list_pools(self, after: str | None, limit: int) -> Page[PoolRecord]:
+        """Ordered by id; ``after`` is the last id of the previous page."""
+        ...
+
+    # clients
+    async def create_client(self, client: ClientRecord) -> None: ...
+    async def get_client(self, client_id: str) -> ClientRecord | None: ...
+    async def update_client(self, client: ClientRecord) -> ClientRecord:
+        """Version-checked like update_pool."""
+        ...
+
+    async def delete_client(self, pool_id: str, client_id: str) -> bool: ...
+    async def list_clients(self, pool_id: str, after: str | None, limit: int) -> Page[ClientRecord]: ...
+
+    # users
+    async def create_user(self, user: UserRecord) -> None:
+        """Raises AlreadyExists("username") or AlreadyExists("alias:<attr>"); writes nothing then."""
+        ...
+
+    async def get_user(self, pool_id: str, username_key: str) -> UserRecord | None: ...
+    async def get_user_by_sub(self, pool_id: str, sub: str) -> UserRecord | None: ...
+    async def get_user_by_alias(self, pool_id: str, attribute: str, value: str) -> UserRecord | None: ...
+    async def update_user(self, user: UserRecord) -> UserRecord:
+        """Version-checked; re-writes the alias index from ``user.aliases``. Raises VersionConflict,
+        NotFound, AlreadyExists("alias:<attr>")."""
+        ...
+
+    async def delete_user(self, pool_id: str, username_key: str) -> bool:
+        """Also drops the user's group memberships, codes, sessions, token families and refresh tokens."""
+        ...
+
+    async def list_users(self, pool_id: str, after: str | None, limit: int) -> Page[UserRecord]:
+        """Ordered by username_key."""
+        ...
+
+    async def count_users(self, pool_id: str) -> int: ...
+
+    # groups
+    async def create_group(self, group: GroupRecord) -> None:
+        """Raises AlreadyExists("name")."""
+        ...
+
+    async def get_group(self, pool_id: str, name: str) -> GroupRecord | None: ...
+    async def update_group(self, group: GroupRecord) -> None: ...
+    async def delete_group(self, pool_id: str, name: str) -> bool: ...
+    async def list_groups(self, pool_id: str, after: str | None, limit: int) -> Page[GroupRecord]: ...
+    async def add_user_to_group(self, pool_id: str, username_key: str, group: str) -> None:
+        """Idempotent."""
+        ...
+
+    async def remove_user_from_group(self, pool_id: str, username_key: str, group: str) -> None: ...
+    async def list_groups_for_user(self, pool_id: str, username_key: str) -> list[GroupRecord]: ...
+    async def list_users_in_group(
+        self, pool_id: str, group: str, after: str | None, limit: int
+    ) -> Page[UserRecord]: ...
+
+    # one-time codes
+    async def put_code(self, code: CodeRecord) -> None:
+        """Replaces any live code for the same (pool, username_key, purpose)."""
+        ...
+
+    async def get_code(self, pool_id: str, username_key: str, purpose: str) -> CodeRecord | None: ...
+    async def consume_code(self, pool_id: str, username_key: str, purpose: str, code_hash: str) -> bool:
+        """Delete the code if its hash matches; True for exactly one of any concurrent callers."""
+        ...
+
+    async def count_code_attempt(self, pool_id: str, username_key: str, purpose: str) -> int:
+        """Add one failed attempt and return the new count (0 if there is no code)."""
+        ...
+
+    async def delete_code(self, pool_id: str, username_key: str, purpose: str) -> None: ...
+
+    # challenge sessions
+    async def put_auth_session(self, session: AuthSessionRecord) -> None: ...
+    async def take_auth_session(self, session_hash: str) -> AuthSessionRecord | None:
+        """Delete and return; a session answers one challenge response only."""
+        ...
+
+    # tokens
+    async def create_token_family(self, family: TokenFamilyRecord, refresh: RefreshTokenRecord | None) -> None: ...
+    async def get_token_family(self, origin_jti: str) -> TokenFamilyRecord | None: ...
+    async def revoke_token_family(self, origin_jti: str) -> bool: ...
+    async def revoke_user_token_families(self, pool_id: str, username_key: str) -> int: ...
+    async def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None: ...
+    async def rotate_refresh_token(self, old_hash: str, new: RefreshTokenRecord, replaced_at: float) -> bool:
+        """Mark ``old_hash`` replaced by ``new.token_hash`` and insert ``new``, only if ``old_hash`` was not
+        replaced yet. True for exactly one of any concurrent callers; the others write nothing."""
+        ...
+
+    async def purge_expired(self, now: float) -> int:
+        """Delete expired codes, sessions, refresh tokens and token families; return how many rows went."""
+        ...
+
+    # signing keys
+    async def add_signing_key(self, key: SigningKeyRecord) -> None:
+        """Inserts the key; if ``key.active`` every other key of the pool is made inactive (retired now)."""
+        ...
+
+    async def list_signing_keys(self, pool_id: str) -> list[SigningKeyRecord]:
+        """Newest first."""
+        ...
+
+    async def delete_signing_key(self, pool_id: str, kid: str) -> None: ...

@@ -1,0 +1,887 @@
+"""The SQLite backend of the Store protocol (``gateway/storage/base.py``), on aiosqlite.
+
+SQLite is the single-machine default, and ``gatehouse serve --workers N`` runs several processes on one
+database file, so correctness never rests on process memory:
+
+* WAL journal (readers never block the writer), ``synchronous=NORMAL``, foreign keys on, and a 10 s busy
+  timeout so that writers from other processes queue instead of failing.
+* Every write of more than one statement runs in ``BEGIN IMMEDIATE ... COMMIT``: the write lock is taken
+  up front, because a deferred transaction that reads first and then upgrades can fail with SQLITE_BUSY
+  without waiting. A single statement is atomic by itself and runs in autocommit mode.
+* Invariants are enforced by SQL, never by reading first and writing after: unique indexes (usernames,
+  subs, aliases, one active signing key), ``UPDATE ... WHERE version = ?`` (optimistic versions), and
+  guarded UPDATE/DELETE statements whose affected rows say who won (refresh-token rotation, one-time codes,
+  challenge sessions). Affected rows are read with ``RETURNING`` where only a handful of rows can match:
+  that is the statement and its result in one trip to aiosqlite's thread instead of two.
+
+One aiosqlite connection per store. aiosqlite runs every call of a connection on one thread, in order, and
+a transaction is several such calls, so an asyncio.Lock keeps other coroutines' statements out of an open
+transaction. Reads take it too: inside someone else's transaction they would see rows that may yet be
+rolled back.
+
+The schema is ``gateway/migrations/NNNN_<name>.sql``, applied in order by :meth:`SqliteStore.open` and
+recorded in ``schema_migrations``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from importlib import resources
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import aiosqlite
+
+from gateway.storage.base import (
+    AlreadyExists,
+    AuthSessionRecord,
+    ClientRecord,
+    CodeRecord,
+    GroupRecord,
+    NotFound,
+    Page,
+    PoolRecord,
+    RefreshTokenRecord,
+    SigningKeyRecord,
+    Store,
+    TokenFamilyRecord,
+    UserRecord,
+    VersionConflict,
+)
+
+__all__ = ["BUSY_TIMEOUT_MS", "Migration", "SqliteStore", "load_migrations", "split_statements"]
+
+BUSY_TIMEOUT_MS = 10_000
+
+T = TypeVar("T")
+Params = Sequence[Any]
+# Rows are plain tuples at run time (no row_factory); aiosqlite's stubs call them sqlite3.Row.
+Row = sqlite3.Row
+
+
+# --- migrations -----------------------------------------------------------------------------------------
+
+_MIGRATION_FILE = re.compile(r"^(\d{4})_[A-Za-z0-9_]+\.sql$")
+
+_CREATE_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    applied_at DOUBLE PRECISION NOT NULL
+)"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations() -> list[Migration]:
+    """The package's ``gateway/migrations/NNNN_<name>.sql`` files, in version order."""
+    folder = resources.files("gateway").joinpath("migrations")
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_FILE.match(entry.name)
+        if match is not None:
+            found.append(Migration(int(match[1]), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda migration: migration.version)
+    versions = [migration.version for migration in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migrations must be numbered 0001, 0002, ... without gaps; found {versions}")
+    return found
+
+
+def split_statements(script: str) -> list[str]:
+    """Split an SQL script into statements.
+
+    ``executescript`` cannot be used: Python's sqlite3 commits any open transaction before running a script,
+    and a migration must run inside the transaction that checked it was not applied yet.
+    ``sqlite3.complete_statement`` knows about strings, comments and trigger bodies, so a ``;`` inside
+    them does not split.
+    """
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    leftover = [line for line in pending.splitlines() if line.strip() and not line.strip().startswith("--")]
+    if leftover:
+        raise ValueError(f"incomplete SQL statement at the end of the script: {pending.strip()!r}")
+    return statements
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    """Apply the migrations this database lacks, all in one BEGIN IMMEDIATE transaction.
+
+    The write lock is held from the check to the commit, so when several processes open a new database at
+    once the first applies everything and the others, waiting on the busy timeout, find nothing to do.
+    SQLite's DDL is transactional: a failing migration leaves no trace.
+    """
+    migrations = load_migrations()
+    await db.execute_fetchall("BEGIN IMMEDIATE")
+    try:
+        await db.execute_fetchall(_CREATE_MIGRATIONS_TABLE)
+        applied = {row[0] for row in await db.execute_fetchall("SELECT version FROM schema_migrations")}
+        unknown = applied - {migration.version for migration in migrations}
+        if unknown:
+            # A newer Gatehouse migrated this file; running older code on it could corrupt it.
+            raise RuntimeError(f"database has schema versions this Gatehouse does not know: {sorted(unknown)}")
+        for migration in migrations:
+            if migration.version in applied:
+                continue
+            for statement in split_statements(migration.sql):
+                await db.execute_fetchall(statement)
+            await db.execute_fetchall(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                (migration.version, time.time()),
+            )
+        await db.commit()
+    except BaseException:
+        await db.rollback()
+        raise
+
+
+# --- rows and records -----------------------------------------------------------------------------------
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+_loads = json.loads
+
+POOL_COLUMNS = "id, name, settings, created_at, updated_at, version"
+CLIENT_COLUMNS = "pool_id, id, name, secret, settings, created_at, updated_at, version"
+USER_COLUMNS = (
+    "pool_id, username, username_key, sub, status, enabled, attributes, password_hash, created_at, "
+    "updated_at, password_updated_at, temporary_password_expires_at, tokens_valid_after, aliases, secrets, "
+    "password_history, settings, version"
+)
+GROUP_COLUMNS = "pool_id, name, description, role_arn, precedence, created_at, updated_at"
+CODE_COLUMNS = "pool_id, username_key, purpose, code_hash, expires_at, attempts, data"
+SESSION_COLUMNS = "session_hash, pool_id, client_id, username_key, state, expires_at"
+FAMILY_COLUMNS = "origin_jti, pool_id, client_id, username_key, auth_time, created_at, expires_at, revoked"
+REFRESH_COLUMNS = (
+    "token_hash, origin_jti, pool_id, client_id, username_key, created_at, expires_at, replaced_by, replaced_at, data"
+)
+KEY_COLUMNS = "pool_id, kid, private_jwk, created_at, active, retired_at"
+
+
+def _qualified(columns: str, table: str) -> str:
+    return ", ".join(f"{table}.{column.strip()}" for column in columns.split(","))
+
+
+def _placeholders(columns: str) -> str:
+    return ", ".join("?" for _ in columns.split(","))
+
+
+def _pool_params(p: PoolRecord) -> Params:
+    return (p.id, p.name, _dumps(p.settings), p.created_at, p.updated_at, p.version)
+
+
+def _pool(r: Row) -> PoolRecord:
+    return PoolRecord(r[0], r[1], _loads(r[2]), r[3], r[4], r[5])
+
+
+def _client_params(c: ClientRecord) -> Params:
+    return (c.pool_id, c.id, c.name, c.secret, _dumps(c.settings), c.created_at, c.updated_at, c.version)
+
+
+def _client(r: Row) -> ClientRecord:
+    return ClientRecord(r[0], r[1], r[2], r[3], _loads(r[4]), r[5], r[6], r[7])
+
+
+def _user_params(u: UserRecord) -> Params:
+    return (
+        u.pool_id,
+        u.username,
+        u.username_key,
+        u.sub,
+        u.status,
+        int(u.enabled),
+        _dumps(u.attributes),
+        u.password_hash,
+        u.created_at,
+        u.updated_at,
+        u.password_updated_at,
+        u.temporary_password_expires_at,
+        u.tokens_valid_after,
+        _dumps(u.aliases),
+        _dumps(u.secrets),
+        _dumps(u.password_history),
+        _dumps(u.settings),
+        u.version,
+    )
+
+
+def _user(r: Row) -> UserRecord:
+    return UserRecord(
+        pool_id=r[0],
+        username=r[1],
+        username_key=r[2],
+        sub=r[3],
+        status=r[4],
+        enabled=bool(r[5]),
+        attributes=_loads(r[6]),
+        password_hash=r[7],
+        created_at=r[8],
+        updated_at=r[9],
+        password_updated_at=r[10],
+        temporary_password_expires_at=r[11],
+        tokens_valid_after=r[12],
+        aliases=_loads(r[13]),
+        secrets=_loads(r[14]),
+        password_history=_loads(r[15]),
+        settings=_loads(r[16]),
+        version=r[17],
+    )
+
+
+def _group_params(g: GroupRecord) -> Params:
+    return (g.pool_id, g.name, g.description, g.role_arn, g.precedence, g.created_at, g.updated_at)
+
+
+def _group(r: Row) -> GroupRecord:
+    return GroupRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+
+
+def _code(r: Row) -> CodeRecord:
+    return CodeRecord(r[0], r[1], r[2], r[3], r[4], r[5], _loads(r[6]))
+
+
+def _session(r: Row) -> AuthSessionRecord:
+    return AuthSessionRecord(r[0], r[1], r[2], r[3], _loads(r[4]), r[5])
+
+
+def _family_params(f: TokenFamilyRecord) -> Params:
+    return (
+        f.origin_jti,
+        f.pool_id,
+        f.client_id,
+        f.username_key,
+        f.auth_time,
+        f.created_at,
+        f.expires_at,
+        int(f.revoked),
+    )
+
+
+def _family(r: Row) -> TokenFamilyRecord:
+    return TokenFamilyRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]))
+
+
+def _refresh_params(t: RefreshTokenRecord) -> Params:
+    return (
+        t.token_hash,
+        t.origin_jti,
+        t.pool_id,
+        t.client_id,
+        t.username_key,
+        t.created_at,
+        t.expires_at,
+        t.replaced_by,
+        t.replaced_at,
+        _dumps(t.data),
+    )
+
+
+def _refresh(r: Row) -> RefreshTokenRecord:
+    return RefreshTokenRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], _loads(r[9]))
+
+
+def _key(r: Row) -> SigningKeyRecord:
+    return SigningKeyRecord(r[0], r[1], r[2], r[3], bool(r[4]), r[5])
+
+
+# --- SQL ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PagedQuery:
+    """A listing as two statements, first page and later pages, rather than one with ``(? IS NULL OR k > ?)``:
+    SQLite cannot turn that OR into an index range, and every page would scan from the start."""
+
+    first: str
+    after: str
+
+
+def _paged(select: str, where: str, key: str) -> _PagedQuery:
+    first_where = f" WHERE {where}" if where else ""
+    after_where = f" WHERE {where} AND {key} > ?" if where else f" WHERE {key} > ?"
+    tail = f" ORDER BY {key} LIMIT ?"
+    return _PagedQuery(select + first_where + tail, select + after_where + tail)
+
+
+_INSERT_POOL = f"INSERT INTO pools ({POOL_COLUMNS}) VALUES ({_placeholders(POOL_COLUMNS)})"
+_GET_POOL = f"SELECT {POOL_COLUMNS} FROM pools WHERE id = ?"
+_UPDATE_POOL = (
+    "UPDATE pools SET name = ?, settings = ?, created_at = ?, updated_at = ?, version = version + 1 "
+    "WHERE id = ? AND version = ? RETURNING version"
+)
+_LIST_POOLS = _paged(f"SELECT {POOL_COLUMNS} FROM pools", "", "id")
+
+_INSERT_CLIENT = f"INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ({_placeholders(CLIENT_COLUMNS)})"
+_GET_CLIENT = f"SELECT {CLIENT_COLUMNS} FROM clients WHERE id = ?"
+_UPDATE_CLIENT = (
+    "UPDATE clients SET name = ?, secret = ?, settings = ?, created_at = ?, updated_at = ?, "
+    "version = version + 1 WHERE pool_id = ? AND id = ? AND version = ? RETURNING version"
+)
+_LIST_CLIENTS = _paged(f"SELECT {CLIENT_COLUMNS} FROM clients", "pool_id = ?", "id")
+
+_INSERT_USER = f"INSERT INTO users ({USER_COLUMNS}) VALUES ({_placeholders(USER_COLUMNS)})"
+_GET_USER = f"SELECT {USER_COLUMNS} FROM users WHERE pool_id = ? AND username_key = ?"
+_GET_USER_BY_SUB = f"SELECT {USER_COLUMNS} FROM users WHERE pool_id = ? AND sub = ?"
+_GET_USER_BY_ALIAS = (
+    f"SELECT {_qualified(USER_COLUMNS, 'u')} FROM user_aliases AS a "
+    "JOIN users AS u ON u.pool_id = a.pool_id AND u.username_key = a.username_key "
+    "WHERE a.pool_id = ? AND a.attribute = ? AND a.value = ?"
+)
+_UPDATE_USER = (
+    "UPDATE users SET username = ?, sub = ?, status = ?, enabled = ?, attributes = ?, password_hash = ?, "
+    "created_at = ?, updated_at = ?, password_updated_at = ?, temporary_password_expires_at = ?, "
+    "tokens_valid_after = ?, aliases = ?, secrets = ?, password_history = ?, settings = ?, "
+    "version = version + 1 WHERE pool_id = ? AND username_key = ? AND version = ? RETURNING version"
+)
+_USER_EXISTS = "SELECT 1 FROM users WHERE pool_id = ? AND username_key = ?"
+_LIST_USERS = _paged(f"SELECT {USER_COLUMNS} FROM users", "pool_id = ?", "username_key")
+_INSERT_ALIAS = "INSERT INTO user_aliases (pool_id, attribute, value, username_key) VALUES (?, ?, ?, ?)"
+_USER_ALIASES = "SELECT attribute, value FROM user_aliases WHERE pool_id = ? AND username_key = ?"
+_DELETE_ALIAS = "DELETE FROM user_aliases WHERE pool_id = ? AND attribute = ? AND value = ?"
+
+_INSERT_GROUP = f"INSERT INTO pool_groups ({GROUP_COLUMNS}) VALUES ({_placeholders(GROUP_COLUMNS)})"
+_GET_GROUP = f"SELECT {GROUP_COLUMNS} FROM pool_groups WHERE pool_id = ? AND name = ?"
+_UPDATE_GROUP = (
+    "UPDATE pool_groups SET description = ?, role_arn = ?, precedence = ?, created_at = ?, updated_at = ? "
+    "WHERE pool_id = ? AND name = ? RETURNING 1"
+)
+_LIST_GROUPS = _paged(f"SELECT {GROUP_COLUMNS} FROM pool_groups", "pool_id = ?", "name")
+_GROUPS_FOR_USER = (
+    f"SELECT {_qualified(GROUP_COLUMNS, 'g')} FROM group_members AS m "
+    "JOIN pool_groups AS g ON g.pool_id = m.pool_id AND g.name = m.group_name "
+    "WHERE m.pool_id = ? AND m.username_key = ? ORDER BY m.group_name"
+)
+_USERS_IN_GROUP = _paged(
+    f"SELECT {_qualified(USER_COLUMNS, 'u')} FROM group_members AS m "
+    "JOIN users AS u ON u.pool_id = m.pool_id AND u.username_key = m.username_key",
+    "m.pool_id = ? AND m.group_name = ?",
+    "m.username_key",
+)
+
+_PUT_CODE = (
+    f"INSERT INTO codes ({CODE_COLUMNS}) VALUES ({_placeholders(CODE_COLUMNS)}) "
+    "ON CONFLICT (pool_id, username_key, purpose) DO UPDATE SET code_hash = excluded.code_hash, "
+    "expires_at = excluded.expires_at, attempts = excluded.attempts, data = excluded.data"
+)
+_GET_CODE = f"SELECT {CODE_COLUMNS} FROM codes WHERE pool_id = ? AND username_key = ? AND purpose = ?"
+
+_INSERT_FAMILY = f"INSERT INTO token_families ({FAMILY_COLUMNS}) VALUES ({_placeholders(FAMILY_COLUMNS)})"
+_INSERT_REFRESH = f"INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ({_placeholders(REFRESH_COLUMNS)})"
+_MARK_REPLACED = (
+    "UPDATE refresh_tokens SET replaced_by = ?, replaced_at = ? "
+    "WHERE token_hash = ? AND replaced_by IS NULL RETURNING 1"
+)
+
+# The columns of each unique constraint, as SQLite names them in "UNIQUE constraint failed: <columns>",
+# mapped to the key AlreadyExists reports.
+_POOL_UNIQUE = {"pools.id": "id"}
+_CLIENT_UNIQUE = {"clients.id": "id"}
+_USER_UNIQUE = {"users.pool_id, users.username_key": "username", "users.pool_id, users.sub": "sub"}
+_ALIAS_UNIQUE_COLUMNS = "user_aliases.pool_id, user_aliases.attribute, user_aliases.value"
+_GROUP_UNIQUE = {"pool_groups.pool_id, pool_groups.name": "name"}
+_SESSION_UNIQUE = {"auth_sessions.session_hash": "id"}
+_FAMILY_UNIQUE = {"token_families.origin_jti": "id"}
+_REFRESH_UNIQUE = {"refresh_tokens.token_hash": "id"}
+_KEY_UNIQUE = {"signing_keys.pool_id, signing_keys.kid": "id"}
+
+_UNIQUE_ERRORS = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+
+
+def _translate(exc: sqlite3.IntegrityError, unique: Mapping[str, str], parent: str) -> Exception:
+    """The store error for a constraint failure, or ``exc`` itself when it is not one we expect."""
+    if exc.sqlite_errorname in _UNIQUE_ERRORS:
+        key = unique.get(str(exc).partition("constraint failed: ")[2])
+        if key is not None:
+            return AlreadyExists(key)
+    elif exc.sqlite_errorname == "SQLITE_CONSTRAINT_FOREIGNKEY":
+        # Creating something inside a pool, user or group that does not exist.
+        return NotFound(parent)
+    return exc
+
+
+async def _insert(db: aiosqlite.Connection, sql: str, params: Params, unique: Mapping[str, str], parent: str) -> None:
+    try:
+        await db.execute_fetchall(sql, params)
+    except sqlite3.IntegrityError as exc:
+        error = _translate(exc, unique, parent)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+async def _affected(db: aiosqlite.Connection, sql: str, params: Params) -> int:
+    """Rows changed by a statement that may touch many (``RETURNING`` would ship them all back)."""
+    async with db.execute(sql, params) as cursor:
+        return cursor.rowcount
+
+
+def _check_limit(limit: int) -> None:
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+
+
+def _page(rows: Sequence[Row], limit: int, convert: Callable[[Row], T], key: Callable[[T], str]) -> Page[T]:
+    """Rows were fetched with LIMIT limit + 1: a row beyond the page means there is a next one."""
+    items = [convert(row) for row in rows[:limit]]
+    return Page(items, key(items[-1]) if len(rows) > limit else None)
+
+
+# --- the store ------------------------------------------------------------------------------------------
+
+
+class SqliteStore:
+    """:class:`~gateway.storage.base.Store` on one SQLite file (or ``":memory:"``). Create with :meth:`open`."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str]) -> SqliteStore:
+        """Connect, configure the connection and bring the schema up to date."""
+        # isolation_level=None: Python's sqlite3 must not open transactions on its own; we issue BEGIN
+        # IMMEDIATE ourselves. Every statement here is a constant string, so the statement cache holds
+        # each prepared once for the life of the connection.
+        db = await aiosqlite.connect(os.fspath(path), isolation_level=None, cached_statements=256)
+        try:
+            # The busy timeout first, so that switching to WAL waits for another process opening the file.
+            await db.execute_fetchall(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await db.execute_fetchall("PRAGMA journal_mode = WAL")
+            await db.execute_fetchall("PRAGMA synchronous = NORMAL")
+            await db.execute_fetchall("PRAGMA foreign_keys = ON")
+            await _migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db)
+
+    async def close(self) -> None:
+        async with self._lock:
+            if not self._closed:
+                self._closed = True
+                await self._db.close()
+
+    # --- plumbing ---------------------------------------------------------------------------------------
+
+    async def _fetch(self, sql: str, params: Params) -> list[Row]:
+        """One statement in autocommit mode: atomic by itself, kept out of other coroutines' transactions."""
+        async with self._lock:
+            return list(await self._db.execute_fetchall(sql, params))
+
+    async def _fetch_one(self, sql: str, params: Params, convert: Callable[[Row], T]) -> T | None:
+        rows = await self._fetch(sql, params)
+        return convert(rows[0]) if rows else None
+
+    async def _insert_one(self, sql: str, params: Params, unique: Mapping[str, str], parent: str) -> None:
+        async with self._lock:
+            await _insert(self._db, sql, params, unique, parent)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception (cancellation included)."""
+        async with self._lock:
+            try:
+                # BEGIN inside the try: if the caller is cancelled while BEGIN waits for the lock, aiosqlite's
+                # thread still runs it, and the ROLLBACK queued behind it must close that transaction.
+                await self._db.execute_fetchall("BEGIN IMMEDIATE")
+                yield self._db
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+
+    # --- server-wide metadata ---------------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        rows = await self._fetch("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    async def put_meta_if_absent(self, key: str, value: str) -> str:
+        # The no-op DO UPDATE makes RETURNING yield the stored value whoever wrote it: one atomic statement.
+        rows = await self._fetch(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = meta.value RETURNING value",
+            (key, value),
+        )
+        return str(rows[0][0])
+
+    # --- pools ------------------------------------------------------------------------------------------
+
+    async def create_pool(self, pool: PoolRecord) -> None:
+        await self._insert_one(_INSERT_POOL, _pool_params(pool), _POOL_UNIQUE, "pool")
+
+    async def get_pool(self, pool_id: str) -> PoolRecord | None:
+        return await self._fetch_one(_GET_POOL, (pool_id,), _pool)
+
+    async def update_pool(self, pool: PoolRecord) -> PoolRecord:
+        params = (pool.name, _dumps(pool.settings), pool.created_at, pool.updated_at, pool.id, pool.version)
+        async with self._lock:
+            if await self._db.execute_fetchall(_UPDATE_POOL, params):
+                return replace(pool, version=pool.version + 1)
+            # Only to choose the error: the version check itself was the UPDATE's WHERE clause.
+            exists = await self._db.execute_fetchall("SELECT 1 FROM pools WHERE id = ?", (pool.id,))
+        raise VersionConflict(pool.id) if exists else NotFound(pool.id)
+
+    async def delete_pool(self, pool_id: str) -> bool:
+        # One statement; ON DELETE CASCADE reaches every table that belongs to the pool.
+        return bool(await self._fetch("DELETE FROM pools WHERE id = ? RETURNING 1", (pool_id,)))
+
+    async def list_pools(self, after: str | None, limit: int) -> Page[PoolRecord]:
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(_LIST_POOLS.first, (limit + 1,))
+        else:
+            rows = await self._fetch(_LIST_POOLS.after, (after, limit + 1))
+        return _page(rows, limit, _pool, lambda p: p.id)
+
+    # --- clients ----------------------------------------------------------------------------------------
+
+    async def create_client(self, client: ClientRecord) -> None:
+        await self._insert_one(_INSERT_CLIENT, _client_params(client), _CLIENT_UNIQUE, "pool")
+
+    async def get_client(self, client_id: str) -> ClientRecord | None:
+        return await self._fetch_one(_GET_CLIENT, (client_id,), _client)
+
+    async def update_client(self, client: ClientRecord) -> ClientRecord:
+        params = (
+            client.name,
+            client.secret,
+            _dumps(client.settings),
+            client.created_at,
+            client.updated_at,
+            client.pool_id,
+            client.id,
+            client.version,
+        )
+        async with self._lock:
+            if await self._db.execute_fetchall(_UPDATE_CLIENT, params):
+                return replace(client, version=client.version + 1)
+            exists = await self._db.execute_fetchall(
+                "SELECT 1 FROM clients WHERE pool_id = ? AND id = ?", (client.pool_id, client.id)
+            )
+        raise VersionConflict(client.id) if exists else NotFound(client.id)
+
+    async def delete_client(self, pool_id: str, client_id: str) -> bool:
+        rows = await self._fetch("DELETE FROM clients WHERE pool_id = ? AND id = ? RETURNING 1", (pool_id, client_id))
+        return bool(rows)
+
+    async def list_clients(self, pool_id: str, after: str | None, limit: int) -> Page[ClientRecord]:
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(_LIST_CLIENTS.first, (pool_id, limit + 1))
+        else:
+            rows = await self._fetch(_LIST_CLIENTS.after, (pool_id, after, limit + 1))
+        return _page(rows, limit, _client, lambda c: c.id)
+
+    # --- users ------------------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _insert_alias(db: aiosqlite.Connection, pool_id: str, attribute: str, value: str, key: str) -> None:
+        # One statement per alias (there are at most a few) so a conflict names its attribute.
+        unique = {_ALIAS_UNIQUE_COLUMNS: f"alias:{attribute}"}
+        await _insert(db, _INSERT_ALIAS, (pool_id, attribute, value, key), unique, "user")
+
+    async def create_user(self, user: UserRecord) -> None:
+        async with self._transaction() as db:
+            await _insert(db, _INSERT_USER, _user_params(user), _USER_UNIQUE, "pool")
+            for attribute, value in sorted(user.aliases.items()):
+                await self._insert_alias(db, user.pool_id, attribute, value, user.username_key)
+
+    async def get_user(self, pool_id: str, username_key: str) -> UserRecord | None:
+        return await self._fetch_one(_GET_USER, (pool_id, username_key), _user)
+
+    async def get_user_by_sub(self, pool_id: str, sub: str) -> UserRecord | None:
+        return await self._fetch_one(_GET_USER_BY_SUB, (pool_id, sub), _user)
+
+    async def get_user_by_alias(self, pool_id: str, attribute: str, value: str) -> UserRecord | None:
+        return await self._fetch_one(_GET_USER_BY_ALIAS, (pool_id, attribute, value), _user)
+
+    async def update_user(self, user: UserRecord) -> UserRecord:
+        """Writes every field but the key (pool_id, username_key); the alias index follows ``user.aliases``."""
+        key = (user.pool_id, user.username_key)
+        row = _user_params(user)
+        # The SET list is the insert's column list minus pool_id, username_key and version.
+        params = (row[1], *row[3:17], *key, user.version)
+        async with self._transaction() as db:
+            try:
+                updated = await db.execute_fetchall(_UPDATE_USER, params)
+            except sqlite3.IntegrityError as exc:
+                error = _translate(exc, _USER_UNIQUE, "pool")
+                if error is exc:
+                    raise
+                raise error from exc
+            if not updated:
+                exists = await db.execute_fetchall(_USER_EXISTS, key)
+                raise VersionConflict(user.username_key) if exists else NotFound(user.username_key)
+            # Touch only the alias rows that change, so that an unchanged alias is never briefly free.
+            stored = {str(attribute): str(value) for attribute, value in await db.execute_fetchall(_USER_ALIASES, key)}
+            for attribute, value in sorted(stored.items()):
+                if user.aliases.get(attribute) != value:
+                    await db.execute_fetchall(_DELETE_ALIAS, (user.pool_id, attribute, value))
+            for attribute, value in sorted(user.aliases.items()):
+                if stored.get(attribute) != value:
+                    await self._insert_alias(db, user.pool_id, attribute, value, user.username_key)
+        return replace(user, version=user.version + 1)
+
+    async def delete_user(self, pool_id: str, username_key: str) -> bool:
+        key = (pool_id, username_key)
+        async with self._transaction() as db:
+            # Aliases and group memberships follow by ON DELETE CASCADE, refresh tokens with their families.
+            deleted = await db.execute_fetchall(
+                "DELETE FROM users WHERE pool_id = ? AND username_key = ? RETURNING 1", key
+            )
+            await db.execute_fetchall("DELETE FROM codes WHERE pool_id = ? AND username_key = ?", key)
+            await db.execute_fetchall("DELETE FROM auth_sessions WHERE pool_id = ? AND username_key = ?", key)
+            await db.execute_fetchall("DELETE FROM token_families WHERE pool_id = ? AND username_key = ?", key)
+        return bool(deleted)
+
+    async def list_users(self, pool_id: str, after: str | None, limit: int) -> Page[UserRecord]:
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(_LIST_USERS.first, (pool_id, limit + 1))
+        else:
+            rows = await self._fetch(_LIST_USERS.after, (pool_id, after, limit + 1))
+        return _page(rows, limit, _user, lambda u: u.username_key)
+
+    async def count_users(self, pool_id: str) -> int:
+        rows = await self._fetch("SELECT COUNT(*) FROM users WHERE pool_id = ?", (pool_id,))
+        return int(rows[0][0])
+
+    # --- groups -----------------------------------------------------------------------------------------
+
+    async def create_group(self, group: GroupRecord) -> None:
+        await self._insert_one(_INSERT_GROUP, _group_params(group), _GROUP_UNIQUE, "pool")
+
+    async def get_group(self, pool_id: str, name: str) -> GroupRecord | None:
+        return await self._fetch_one(_GET_GROUP, (pool_id, name), _group)
+
+    async def update_group(self, group: GroupRecord) -> None:
+        params = (
+            group.description,
+            group.role_arn,
+            group.precedence,
+            group.created_at,
+            group.updated_at,
+            group.pool_id,
+            group.name,
+        )
+        if not await self._fetch(_UPDATE_GROUP, params):
+            raise NotFound(group.name)
+
+    async def delete_group(self, pool_id: str, name: str) -> bool:
+        rows = await self._fetch("DELETE FROM pool_groups WHERE pool_id = ? AND name = ? RETURNING 1", (pool_id, name))
+        return bool(rows)
+
+    async def list_groups(self, pool_id: str, after: str | None, limit: int) -> Page[GroupRecord]:
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(_LIST_GROUPS.first, (pool_id, limit + 1))
+        else:
+            rows = await self._fetch(_LIST_GROUPS.after, (pool_id, after, limit + 1))
+        return _page(rows, limit, _group, lambda g: g.name)
+
+    async def add_user_to_group(self, pool_id: str, username_key: str, group: str) -> None:
+        await self._insert_one(
+            "INSERT INTO group_members (pool_id, group_name, username_key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            (pool_id, group, username_key),
+            {},
+            "user or group",
+        )
+
+    async def remove_user_from_group(self, pool_id: str, username_key: str, group: str) -> None:
+        await self._fetch(
+            "DELETE FROM group_members WHERE pool_id = ? AND group_name = ? AND username_key = ?",
+            (pool_id, group, username_key),
+        )
+
+    async def list_groups_for_user(self, pool_id: str, username_key: str) -> list[GroupRecord]:
+        return [_group(row) for row in await self._fetch(_GROUPS_FOR_USER, (pool_id, username_key))]
+
+    async def list_users_in_group(self, pool_id: str, group: str, after: str | None, limit: int) -> Page[UserRecord]:
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(_USERS_IN_GROUP.first, (pool_id, group, limit + 1))
+        else:
+            rows = await self._fetch(_USERS_IN_GROUP.after, (pool_id, group, after, limit + 1))
+        return _page(rows, limit, _user, lambda u: u.username_key)
+
+    # --- one-time codes ---------------------------------------------------------------------------------
+
+    async def put_code(self, code: CodeRecord) -> None:
+        params = (
+            code.pool_id,
+            code.username_key,
+            code.purpose,
+            code.code_hash,
+            code.expires_at,
+            code.attempts,
+            _dumps(code.data),
+        )
+        await self._insert_one(_PUT_CODE, params, {}, "pool")
+
+    async def get_code(self, pool_id: str, username_key: str, purpose: str) -> CodeRecord | None:
+        return await self._fetch_one(_GET_CODE, (pool_id, username_key, purpose), _code)
+
+    async def consume_code(self, pool_id: str, username_key: str, purpose: str, code_hash: str) -> bool:
+        # The hash is part of the DELETE's WHERE: of concurrent callers, only the one that deletes the row wins.
+        rows = await self._fetch(
+            "DELETE FROM codes WHERE pool_id = ? AND username_key = ? AND purpose = ? AND code_hash = ? RETURNING 1",
+            (pool_id, username_key, purpose, code_hash),
+        )
+        return bool(rows)
+
+    async def count_code_attempt(self, pool_id: str, username_key: str, purpose: str) -> int:
+        rows = await self._fetch(
+            "UPDATE codes SET attempts = attempts + 1 WHERE pool_id = ? AND username_key = ? AND purpose = ? "
+            "RETURNING attempts",
+            (pool_id, username_key, purpose),
+        )
+        return int(rows[0][0]) if rows else 0
+
+    async def delete_code(self, pool_id: str, username_key: str, purpose: str) -> None:
+        await self._fetch(
+            "DELETE FROM codes WHERE pool_id = ? AND username_key = ? AND purpose = ?",
+            (pool_id, username_key, purpose),
+        )
+
+    # --- challenge sessions -----------------------------------------------------------------------------
+
+    async def put_auth_session(self, session: AuthSessionRecord) -> None:
+        params = (
+            session.session_hash,
+            session.pool_id,
+            session.client_id,
+            session.username_key,
+            _dumps(session.state),
+            session.expires_at,
+        )
+        await self._insert_one(
+            f"INSERT INTO auth_sessions ({SESSION_COLUMNS}) VALUES ({_placeholders(SESSION_COLUMNS)})",
+            params,
+            _SESSION_UNIQUE,
+            "pool",
+        )
+
+    async def take_auth_session(self, session_hash: str) -> AuthSessionRecord | None:
+        # DELETE ... RETURNING: reading and removing are one statement, so a session is taken once.
+        return await self._fetch_one(
+            f"DELETE FROM auth_sessions WHERE session_hash = ? RETURNING {SESSION_COLUMNS}",
+            (session_hash,),
+            _session,
+        )
+
+    # --- tokens -----------------------------------------------------------------------------------------
+
+    async def create_token_family(self, family: TokenFamilyRecord, refresh: RefreshTokenRecord | None) -> None:
+        if refresh is None:
+            await self._insert_one(_INSERT_FAMILY, _family_params(family), _FAMILY_UNIQUE, "pool")
+            return
+        async with self._transaction() as db:
+            await _insert(db, _INSERT_FAMILY, _family_params(family), _FAMILY_UNIQUE, "pool")
+            await _insert(db, _INSERT_REFRESH, _refresh_params(refresh), _REFRESH_UNIQUE, "token family")
+
+    async def get_token_family(self, origin_jti: str) -> TokenFamilyRecord | None:
+        return await self._fetch_one(
+            f"SELECT {FAMILY_COLUMNS} FROM token_families WHERE origin_jti = ?", (origin_jti,), _family
+        )
+
+    async def revoke_token_family(self, origin_jti: str) -> bool:
+        """True if this call revoked the family; False if it is unknown or was revoked already."""
+        rows = await self._fetch(
+            "UPDATE token_families SET revoked = 1 WHERE origin_jti = ? AND revoked = 0 RETURNING 1", (origin_jti,)
+        )
+        return bool(rows)
+
+    async def revoke_user_token_families(self, pool_id: str, username_key: str) -> int:
+        """How many families this call revoked (those revoked before are not counted)."""
+        rows = await self._fetch(
+            "UPDATE token_families SET revoked = 1 WHERE pool_id = ? AND username_key = ? AND revoked = 0 RETURNING 1",
+            (pool_id, username_key),
+        )
+        return len(rows)
+
+    async def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
+        return await self._fetch_one(
+            f"SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = ?", (token_hash,), _refresh
+        )
+
+    async def rotate_refresh_token(self, old_hash: str, new: RefreshTokenRecord, replaced_at: float) -> bool:
+        async with self._transaction() as db:
+            # "replaced_by IS NULL" in the UPDATE is the whole race: SQLite serialises writers, and only the
+            # first finds the row still unreplaced. The others change nothing and insert nothing.
+            if not await db.execute_fetchall(_MARK_REPLACED, (new.token_hash, replaced_at, old_hash)):
+                return False
+            await _insert(db, _INSERT_REFRESH, _refresh_params(new), _REFRESH_UNIQUE, "token family")
+        return True
+
+    async def purge_expired(self, now: float) -> int:
+        """Deletes rows with ``expires_at <= now`` (a token is expired at its expiry instant, as JWT ``exp``),
+        and the refresh tokens of expired families."""
+        async with self._transaction() as db:
+            purged = await _affected(db, "DELETE FROM codes WHERE expires_at <= ?", (now,))
+            purged += await _affected(db, "DELETE FROM auth_sessions WHERE expires_at <= ?", (now,))
+            # Deleted explicitly rather than by cascade so that they are counted (changes() omits cascades).
+            purged += await _affected(
+                db,
+                "DELETE FROM refresh_tokens WHERE expires_at <= ? "
+                "OR origin_jti IN (SELECT origin_jti FROM token_families WHERE expires_at <= ?)",
+                (now, now),
+            )
+            purged += await _affected(db, "DELETE FROM token_families WHERE expires_at <= ?", (now,))
+        return purged
+
+    # --- signing keys -----------------------------------------------------------------------------------
+
+    async def add_signing_key(self, key: SigningKeyRecord) -> None:
+        """An active key retires the pool's active key at ``key.created_at`` (the store keeps no clock)."""
+        params = (key.pool_id, key.kid, key.private_jwk, key.created_at, int(key.active), key.retired_at)
+        async with self._transaction() as db:
+            if key.active:
+                # Keys retired earlier keep their retired_at: their publication window must not grow.
+                await db.execute_fetchall(
+                    "UPDATE signing_keys SET active = 0, retired_at = ? WHERE pool_id = ? AND active = 1",
+                    (key.created_at, key.pool_id),
+                )
+            await _insert(
+                db,
+                f"INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ({_placeholders(KEY_COLUMNS)})",
+                params,
+                _KEY_UNIQUE,
+                "pool",
+            )
+
+    async def list_signing_keys(self, pool_id: str) -> list[SigningKeyRecord]:
+        rows = await self._fetch(
+            f"SELECT {KEY_COLUMNS} FROM signing_keys WHERE pool_id = ? ORDER BY created_at DESC, kid DESC",
+            (pool_id,),
+        )
+        return [_key(row) for row in rows]
+
+    async def delete_signing_key(self, pool_id: str, kid: str) -> None:
+        await self._fetch("DELETE FROM signing_keys WHERE pool_id = ? AND kid = ?", (pool_id, kid))
+
+
+if TYPE_CHECKING:
+    # mypy proves here that SqliteStore satisfies the Store protocol, method by method.
+    def _is_a_store(store: SqliteStore) -> Store:
+        return store

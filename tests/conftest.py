@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import GatehouseServer, MailServer, smtp_config
+
+
+@pytest.fixture(scope="module")
+def mail() -> Iterator[MailServer]:
+    server = MailServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def gatehouse(tmp_path_factory: pytest.TempPathFactory, mail: MailServer) -> Iterator[GatehouseServer]:
+    """One Gatehouse per test module, delivering mail to the module's SMTP server."""
+    data_dir: Path = tmp_path_factory.mktemp("gatehouse") / "data"
+    server = GatehouseServer(data_dir, config=smtp_config(mail))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def idp(gatehouse: GatehouseServer) -> Any:
+    """boto3 cognito-idp client with the admin credentials."""
+    return gatehouse.client()
+
+
+@pytest.fixture(scope="module")
+def public_idp(gatehouse: GatehouseServer) -> Any:
+    """boto3 cognito-idp client that signs nothing, as an app in a browser or phone would be."""
+    return gatehouse.client(signed=False)

@@ -1,0 +1,169 @@
+"""Test support: a real Gatehouse server process, a real SMTP server, real clients.
+
+``GatehouseServer`` starts ``python -m gateway.cli serve`` on a free loopback port with its own data dir and
+admin credentials, and waits for ``/health``; tests talk to it over HTTP with boto3 like any user would.
+``MailServer`` is aiosmtpd on a free port; Gatehouse is configured to deliver to it.
+"""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import boto3
+from aiosmtpd.controller import Controller
+from botocore.config import Config
+
+ADMIN_KEY_ID = "AKIDGATEHOUSETEST"
+ADMIN_SECRET = "gatehouse-test-secret-key"
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class _Collector:
+    messages: list[tuple[list[str], Message]] = field(default_factory=list)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        message = email.message_from_bytes(envelope.content)
+        with self.cond:
+            self.messages.append((list(envelope.rcpt_tos), message))
+            self.cond.notify_all()
+        return "250 Message accepted for delivery"
+
+
+class MailServer:
+    """A real SMTP server collecting what Gatehouse sends."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._collector = _Collector()
+        self._controller = Controller(self._collector, hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def messages_to(self, address: str) -> list[Message]:
+        with self._collector.cond:
+            return [m for rcpts, m in self._collector.messages if address in rcpts]
+
+    def wait_for(self, address: str, *, count: int = 1, timeout: float = 10.0) -> Message:
+        """The ``count``-th message delivered to ``address``."""
+        deadline = time.monotonic() + timeout
+        with self._collector.cond:
+            while True:
+                found = [m for rcpts, m in self._collector.messages if address in rcpts]
+                if len(found) >= count:
+                    return found[count - 1]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no message #{count} for {address} within {timeout}s")
+                self._collector.cond.wait(remaining)
+
+
+def body_text(message: Message) -> str:
+    if message.is_multipart():
+        for part in message.walk():
+            if part.get_content_type() == "text/plain":
+                payload = part.get_payload(decode=True)
+                assert isinstance(payload, bytes)
+                return payload.decode()
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode()
+
+
+def code_in(message: Message) -> str:
+    match = re.search(r"\b(\d{6})\b", body_text(message))
+    assert match, body_text(message)
+    return match.group(1)
+
+
+class GatehouseServer:
+    """``gatehouse serve`` in a subprocess."""
+
+    def __init__(self, data_dir: Path, *, config: str | None = None, workers: int = 1, extra_env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config_path: Path | None = None
+        if config is not None:
+            self.config_path = data_dir.parent / f"{data_dir.name}-config.yaml"
+            self.config_path.write_text(config)
+        self.workers = workers
+        self.extra_env = extra_env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--data-dir", str(self.data_dir), "--workers", str(self.workers)]
+        if self.config_path is not None:
+            command += ["--config", str(self.config_path)]
+        env = {**os.environ, "GATEHOUSE_ADMIN_ACCESS_KEY_ID": ADMIN_KEY_ID,
+               "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY": ADMIN_SECRET, **self.extra_env}
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gatehouse exited early:\n{self.log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"gatehouse did not become healthy:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+    def client(self, service: str = "cognito-idp", *, signed: bool = True, **kwargs: Any) -> Any:
+        """A boto3 client pointed at this server (admin credentials unless ``signed`` is false)."""
+        config = Config(retries={"max_attempts": 1, "mode": "standard"})
+        if not signed:
+            from botocore import UNSIGNED
+
+            config = Config(retries={"max_attempts": 1, "mode": "standard"}, signature_version=UNSIGNED)
+        return boto3.client(
+            service, endpoint_url=self.url, region_name=REGION, aws_access_key_id=kwargs.pop("key_id", ADMIN_KEY_ID),
+            aws_secret_access_key=kwargs.pop("secret", ADMIN_SECRET), config=config, **kwargs,
+        )
+
+
+def smtp_config(mail: MailServer) -> str:
+    return f"""version: 1
+server:
+  smtp:
+    host: 127.0.0.1
+    port: {mail.port}
+pools: []
+"""
