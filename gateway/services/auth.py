@@ -492,6 +492,12 @@ async def _password_flow(service: AuthService, ctx: AuthContext, parameters: Map
 @flow("REFRESH_TOKEN_AUTH", "REFRESH_TOKEN")
 async def _refresh_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[str, str]) -> AuthResult:
     token = _required(parameters, "REFRESH_TOKEN")
+    if ctx.client.rotation[0]:
+        # "You can't authenticate with REFRESH_TOKEN_AUTH in app clients with refresh token rotation enabled."
+        raise InvalidParameterException(
+            "REFRESH_TOKEN_AUTH is not available for app clients with refresh token rotation enabled; "
+            "use GetTokensFromRefreshToken."
+        )
     if ctx.client.secret is not None:
         # Cognito checks SECRET_HASH on refresh against the user's name (for a username-attribute pool, the
         # sub); accept either the username or the sub as the hashed name.

@@ -1,0 +1,917 @@
+"""The Store conformance suite: the promises of ``gateway/storage/base.py``, checked against any backend.
+
+Every backend runs this same suite, as in Dex's ``storage/conformance``: a backend's own test module is a
+factory and nothing else (plus tests of what only that backend has, such as migrations). To run it, subclass
+:class:`StoreConformance` and provide a ``store`` fixture that yields a fresh, empty, open store and closes
+it afterwards::
+
+    # tests/storage/test_postgres.py
+    from collections.abc import AsyncIterator
+
+    import pytest
+
+    from gateway.storage.base import Store
+    from gateway.storage.postgres import PostgresStore
+    from tests.storage.conformance import StoreConformance
+
+
+    class TestPostgresConformance(StoreConformance):
+        @pytest.fixture
+        async def store(self) -> AsyncIterator[Store]:
+            store = await PostgresStore.open(EMPTY_DATABASE_DSN)
+            yield store
+            await store.close()
+
+pytest collects the inherited test methods under the subclass's name. ``StoreConformance`` is not named
+``Test*`` and this module is not ``test_*.py``, so nothing here runs on its own.
+
+What is checked is only what ``base.py`` states, plus the few points it leaves open that every backend
+must still answer alike (each marked "pinned" below): key order is by code point (PostgreSQL: ``COLLATE
+"C"``), look-ups by key are exact (case folding is the services' job), revoking reports whether this call
+revoked, a retired signing key's ``retired_at`` is the new key's ``created_at``, update_group of a missing
+group raises NotFound as the versioned updates do, and creating a user inside a missing pool raises
+NotFound rather than leaking the driver's integrity error.
+
+The concurrency tests fire N calls at one store with ``asyncio.gather``. Against one store instance they
+prove the invariant holds however a backend interleaves calls on its connection; backends that several
+processes share also race two instances in their own test module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
+
+import pytest
+
+from gateway.storage.base import (
+    AlreadyExists,
+    AuthSessionRecord,
+    ClientRecord,
+    CodeRecord,
+    GroupRecord,
+    NotFound,
+    PoolRecord,
+    RefreshTokenRecord,
+    SigningKeyRecord,
+    Store,
+    TokenFamilyRecord,
+    UserRecord,
+    VersionConflict,
+)
+
+__all__ = [
+    "POOL",
+    "T0",
+    "StoreConformance",
+    "make_client",
+    "make_code",
+    "make_family",
+    "make_group",
+    "make_pool",
+    "make_refresh",
+    "make_session",
+    "make_signing_key",
+    "make_user",
+    "outcomes",
+]
+
+T = TypeVar("T")
+
+T0 = 1_700_000_000.0
+POOL = "us-east-1_Conform01"
+OTHER_POOL = "us-east-1_Conform02"
+RACERS = 20
+
+
+# --- record builders ------------------------------------------------------------------------------------
+
+
+def make_pool(pool_id: str = POOL, **changes: Any) -> PoolRecord:
+    settings = {"Policies": {"PasswordPolicy": {"MinimumLength": 8}}, "Schema": [{"Name": "email"}]}
+    return replace(PoolRecord(pool_id, f"pool {pool_id}", settings, T0, T0), **changes)
+
+
+def make_client(client_id: str, pool_id: str = POOL, **changes: Any) -> ClientRecord:
+    settings = {"ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH"], "RefreshTokenValidity": 30}
+    return replace(ClientRecord(pool_id, client_id, f"client {client_id}", None, settings, T0, T0), **changes)
+
+
+def make_user(username: str, pool_id: str = POOL, **changes: Any) -> UserRecord:
+    """A user whose username_key is ``username`` as given; aliases are none unless passed."""
+    record = UserRecord(
+        pool_id=pool_id,
+        username=username,
+        username_key=username,
+        sub=str(uuid.uuid4()),
+        status="CONFIRMED",
+        enabled=True,
+        attributes={"email": f"{username}@example.com", "name": f"Ünïcode {username}"},
+        password_hash="$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+        created_at=T0,
+        updated_at=T0,
+    )
+    return replace(record, **changes)
+
+
+def make_group(name: str, pool_id: str = POOL, **changes: Any) -> GroupRecord:
+    return replace(GroupRecord(pool_id, name, f"the {name} group", None, None, T0, T0), **changes)
+
+
+def make_code(username_key: str, purpose: str = "signup", pool_id: str = POOL, **changes: Any) -> CodeRecord:
+    return replace(CodeRecord(pool_id, username_key, purpose, "hash-1", T0 + 3600), **changes)
+
+
+def make_session(session_hash: str, username_key: str, pool_id: str = POOL, **changes: Any) -> AuthSessionRecord:
+    state = {"challenge": "PASSWORD_VERIFIER", "srp_b": "abc123"}
+    return replace(AuthSessionRecord(session_hash, pool_id, "client-1", username_key, state, T0 + 180), **changes)
+
+
+def make_family(origin_jti: str, username_key: str, pool_id: str = POOL, **changes: Any) -> TokenFamilyRecord:
+    family = TokenFamilyRecord(origin_jti, pool_id, "client-1", username_key, T0, T0, T0 + 30 * 86400)
+    return replace(family, **changes)
+
+
+def make_refresh(token_hash: str, family: TokenFamilyRecord, **changes: Any) -> RefreshTokenRecord:
+    token = RefreshTokenRecord(
+        token_hash,
+        family.origin_jti,
+        family.pool_id,
+        family.client_id,
+        family.username_key,
+        T0,
+        family.expires_at,
+        data={"device_key": "us-east-1_dev"},
+    )
+    return replace(token, **changes)
+
+
+def make_signing_key(kid: str, created_at: float, pool_id: str = POOL, active: bool = True) -> SigningKeyRecord:
+    return SigningKeyRecord(pool_id, kid, f"sealed-jwk-{kid}", created_at, active)
+
+
+async def outcomes(calls: Sequence[Awaitable[T]]) -> list[T | BaseException]:
+    """Run ``calls`` concurrently; each result or the exception it raised."""
+    return await asyncio.gather(*calls, return_exceptions=True)
+
+
+async def _family_with_token(store: Store, origin_jti: str, username_key: str, pool_id: str = POOL) -> str:
+    family = make_family(origin_jti, username_key, pool_id)
+    token_hash = f"rt-{origin_jti}"
+    await store.create_token_family(family, make_refresh(token_hash, family))
+    return token_hash
+
+
+# --- the suite ------------------------------------------------------------------------------------------
+
+
+class StoreConformance:
+    """Subclass as ``Test<Backend>...`` and provide an async ``store`` fixture yielding a fresh empty store."""
+
+    # --- server-wide metadata -----------------------------------------------------------------------
+
+    async def test_meta_missing_key_is_none(self, store: Store) -> None:
+        assert await store.get_meta("admin_access_key_id") is None
+
+    async def test_put_meta_if_absent_first_writer_wins(self, store: Store) -> None:
+        assert await store.put_meta_if_absent("box_key_id", "first") == "first"
+        assert await store.put_meta_if_absent("box_key_id", "second") == "first"
+        assert await store.get_meta("box_key_id") == "first"
+
+    async def test_put_meta_if_absent_concurrent_writers_agree(self, store: Store) -> None:
+        results = await outcomes([store.put_meta_if_absent("k", f"v{i}") for i in range(RACERS)])
+        stored = await store.get_meta("k")
+        assert stored in {f"v{i}" for i in range(RACERS)}
+        assert results == [stored] * RACERS
+
+    # --- pools ----------------------------------------------------------------------------------------
+
+    async def test_pool_round_trip(self, store: Store) -> None:
+        pool = make_pool()
+        await store.create_pool(pool)
+        assert await store.get_pool(POOL) == pool
+        assert await store.get_pool("us-east-1_Missing") is None
+
+    async def test_create_pool_with_taken_id_raises_and_keeps_the_first(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        with pytest.raises(AlreadyExists) as raised:
+            await store.create_pool(make_pool(name="impostor"))
+        assert raised.value.key == "id"
+        stored = await store.get_pool(POOL)
+        assert stored is not None and stored.name == f"pool {POOL}"
+
+    async def test_update_pool_writes_and_bumps_version(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        changed = make_pool(name="renamed", settings={"MfaConfiguration": "ON"}, updated_at=T0 + 5)
+        updated = await store.update_pool(changed)
+        assert updated == replace(changed, version=1)
+        assert await store.get_pool(POOL) == updated
+        assert (await store.update_pool(updated)).version == 2
+
+    async def test_update_pool_with_stale_version_conflicts(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.update_pool(make_pool(name="first"))
+        with pytest.raises(VersionConflict):
+            await store.update_pool(make_pool(name="stale"))
+        stored = await store.get_pool(POOL)
+        assert stored is not None and (stored.name, stored.version) == ("first", 1)
+
+    async def test_update_missing_pool_raises_not_found(self, store: Store) -> None:
+        with pytest.raises(NotFound):
+            await store.update_pool(make_pool())
+
+    async def test_concurrent_updates_of_one_version_have_one_winner(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        results = await outcomes([store.update_pool(make_pool(name=f"n{i}")) for i in range(RACERS)])
+        winners = [r for r in results if isinstance(r, PoolRecord)]
+        assert len(winners) == 1
+        assert sum(isinstance(r, VersionConflict) for r in results) == RACERS - 1
+        assert await store.get_pool(POOL) == winners[0]
+
+    async def test_delete_pool(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        assert await store.delete_pool(POOL) is True
+        assert await store.get_pool(POOL) is None
+        assert await store.delete_pool(POOL) is False
+
+    async def test_list_pools_pages_in_id_order(self, store: Store) -> None:
+        ids = ["eu-west-1_b", "us-east-1_A", "us-east-1_a", "ap-south-1_z", "us-east-1_B"]
+        for pool_id in ids:
+            await store.create_pool(make_pool(pool_id))
+        seen: list[str] = []
+        after: str | None = None
+        for _ in range(len(ids)):
+            page = await store.list_pools(after, 2)
+            assert len(page.items) <= 2
+            seen += [p.id for p in page.items]
+            if page.next_token is None:
+                break
+            assert page.next_token == page.items[-1].id
+            after = page.next_token
+        assert seen == sorted(ids)  # pinned: code-point order ("B" < "a")
+
+    async def test_list_full_last_page_has_no_next_token(self, store: Store) -> None:
+        for pool_id in ["p1", "p2", "p3", "p4"]:
+            await store.create_pool(make_pool(pool_id))
+        first = await store.list_pools(None, 2)
+        assert first.next_token == "p2"
+        second = await store.list_pools(first.next_token, 2)
+        assert [p.id for p in second.items] == ["p3", "p4"]
+        assert second.next_token is None
+        assert await store.list_pools(None, 10) == (await store.list_pools(None, 4))
+
+    async def test_list_pools_when_empty(self, store: Store) -> None:
+        page = await store.list_pools(None, 10)
+        assert (page.items, page.next_token) == ([], None)
+
+    async def test_delete_pool_deletes_everything_in_it(self, store: Store) -> None:
+        for pool_id in (POOL, OTHER_POOL):
+            await store.create_pool(make_pool(pool_id))
+            await store.create_client(make_client(f"client-{pool_id}", pool_id))
+            await store.create_user(make_user("alice", pool_id, aliases={"email": "alice@example.com"}))
+            await store.create_group(make_group("admins", pool_id))
+            await store.add_user_to_group(pool_id, "alice", "admins")
+            await store.put_code(make_code("alice", pool_id=pool_id))
+            await store.put_auth_session(make_session(f"s-{pool_id}", "alice", pool_id))
+            await _family_with_token(store, f"jti-{pool_id}", "alice", pool_id)
+            await store.add_signing_key(make_signing_key(f"kid-{pool_id}", T0, pool_id))
+
+        assert await store.delete_pool(POOL) is True
+
+        assert await store.get_client(f"client-{POOL}") is None
+        assert (await store.list_clients(POOL, None, 10)).items == []
+        assert await store.get_user(POOL, "alice") is None
+        assert await store.get_user_by_alias(POOL, "email", "alice@example.com") is None
+        assert await store.count_users(POOL) == 0
+        assert await store.get_group(POOL, "admins") is None
+        assert await store.list_groups_for_user(POOL, "alice") == []
+        assert await store.get_code(POOL, "alice", "signup") is None
+        assert await store.take_auth_session(f"s-{POOL}") is None
+        assert await store.get_token_family(f"jti-{POOL}") is None
+        assert await store.get_refresh_token(f"rt-jti-{POOL}") is None
+        assert await store.list_signing_keys(POOL) == []
+
+        # The other pool keeps all of its own.
+        assert await store.get_client(f"client-{OTHER_POOL}") is not None
+        assert await store.get_user_by_alias(OTHER_POOL, "email", "alice@example.com") is not None
+        assert [g.name for g in await store.list_groups_for_user(OTHER_POOL, "alice")] == ["admins"]
+        assert await store.get_code(OTHER_POOL, "alice", "signup") is not None
+        assert await store.take_auth_session(f"s-{OTHER_POOL}") is not None
+        assert await store.get_refresh_token(f"rt-jti-{OTHER_POOL}") is not None
+        assert len(await store.list_signing_keys(OTHER_POOL)) == 1
+
+    # --- clients --------------------------------------------------------------------------------------
+
+    async def test_client_round_trip(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        public = make_client("public")
+        confidential = make_client("confidential", secret="s3cr3t")
+        await store.create_client(public)
+        await store.create_client(confidential)
+        assert await store.get_client("public") == public
+        assert await store.get_client("confidential") == confidential
+        assert await store.get_client("missing") is None
+
+    async def test_create_client_with_taken_id_raises(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_pool(make_pool(OTHER_POOL))
+        await store.create_client(make_client("c1"))
+        with pytest.raises(AlreadyExists) as raised:
+            await store.create_client(make_client("c1", OTHER_POOL))  # client ids are server-wide
+        assert raised.value.key == "id"
+        stored = await store.get_client("c1")
+        assert stored is not None and stored.pool_id == POOL
+
+    async def test_update_client_is_version_checked(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_client(make_client("c1"))
+        updated = await store.update_client(make_client("c1", secret="new", settings={"AllowedOAuthFlows": []}))
+        assert updated.version == 1
+        assert await store.get_client("c1") == updated
+        with pytest.raises(VersionConflict):
+            await store.update_client(make_client("c1", name="stale"))
+        with pytest.raises(NotFound):
+            await store.update_client(make_client("missing"))
+        assert await store.get_client("c1") == updated
+
+    async def test_delete_client(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_client(make_client("c1"))
+        assert await store.delete_client(OTHER_POOL, "c1") is False  # not that pool's client
+        assert await store.get_client("c1") is not None
+        assert await store.delete_client(POOL, "c1") is True
+        assert await store.get_client("c1") is None
+        assert await store.delete_client(POOL, "c1") is False
+
+    async def test_list_clients_pages_within_the_pool(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_pool(make_pool(OTHER_POOL))
+        ids = [f"client{i:02d}" for i in range(7)]
+        for client_id in reversed(ids):
+            await store.create_client(make_client(client_id))
+        await store.create_client(make_client("client00-other", OTHER_POOL))
+        pages = [await store.list_clients(POOL, None, 3)]
+        while pages[-1].next_token is not None:
+            pages.append(await store.list_clients(POOL, pages[-1].next_token, 3))
+        assert [len(p.items) for p in pages] == [3, 3, 1]
+        assert [c.id for p in pages for c in p.items] == ids
+
+    # --- users ----------------------------------------------------------------------------------------
+
+    async def test_user_round_trip_keeps_every_field(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        user = make_user(
+            "Alice",
+            username_key="alice",
+            status="FORCE_CHANGE_PASSWORD",
+            enabled=False,
+            password_hash=None,
+            password_updated_at=T0 + 1.5,
+            temporary_password_expires_at=T0 + 7 * 86400,
+            tokens_valid_after=T0 + 0.25,
+            aliases={"email": "alice@example.com", "phone_number": "+15555550100"},
+            secrets={"srp": {"salt": "00ff", "verifier": "abcd"}, "totp": None},
+            password_history=["$argon2id$old2", "$argon2id$old1"],
+            settings={"mfa": ["SOFTWARE_TOKEN_MFA"], "failed_attempts": 2},
+        )
+        await store.create_user(user)
+        assert await store.get_user(POOL, "alice") == user
+        assert await store.get_user_by_sub(POOL, user.sub) == user
+        assert await store.get_user_by_alias(POOL, "email", "alice@example.com") == user
+        assert await store.get_user_by_alias(POOL, "phone_number", "+15555550100") == user
+
+    async def test_user_look_ups_are_exact(self, store: Store) -> None:
+        """Pinned: keys compare exactly; case-insensitive pools lower-case username_key themselves."""
+        await store.create_pool(make_pool())
+        user = make_user("alice", aliases={"email": "alice@example.com"})
+        await store.create_user(user)
+        assert await store.get_user(POOL, "Alice") is None
+        assert await store.get_user(OTHER_POOL, "alice") is None
+        assert await store.get_user_by_sub(POOL, user.sub.upper()) is None
+        assert await store.get_user_by_sub(POOL, str(uuid.uuid4())) is None
+        assert await store.get_user_by_alias(POOL, "email", "ALICE@example.com") is None
+        assert await store.get_user_by_alias(POOL, "phone_number", "alice@example.com") is None
+
+    async def test_records_are_copies(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        user = make_user("alice", aliases={"email": "alice@example.com"})
+        await store.create_user(user)
+        user.attributes["name"] = "changed after create"
+        read = await store.get_user(POOL, "alice")
+        assert read is not None and read.attributes["name"] == "Ünïcode alice"
+        read.attributes["name"] = "changed after read"
+        again = await store.get_user(POOL, "alice")
+        assert again is not None and again.attributes["name"] == "Ünïcode alice"
+
+    async def test_same_username_and_alias_in_two_pools(self, store: Store) -> None:
+        for pool_id in (POOL, OTHER_POOL):
+            await store.create_pool(make_pool(pool_id))
+            await store.create_user(make_user("alice", pool_id, aliases={"email": "a@example.com"}))
+        for pool_id in (POOL, OTHER_POOL):
+            found = await store.get_user_by_alias(pool_id, "email", "a@example.com")
+            assert found is not None and found.pool_id == pool_id
+
+    async def test_create_user_in_missing_pool_writes_nothing(self, store: Store) -> None:
+        """Pinned."""
+        with pytest.raises(NotFound):
+            await store.create_user(make_user("alice"))
+        assert await store.get_user(POOL, "alice") is None
+
+    async def test_create_user_with_taken_username_writes_nothing(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        first = make_user("alice", aliases={"email": "alice@example.com"})
+        await store.create_user(first)
+        second = make_user("alice", aliases={"email": "other@example.com", "phone_number": "+15555550101"})
+        with pytest.raises(AlreadyExists) as raised:
+            await store.create_user(second)
+        assert raised.value.key == "username"
+        assert await store.get_user(POOL, "alice") == first
+        assert await store.get_user_by_sub(POOL, second.sub) is None
+        assert await store.get_user_by_alias(POOL, "email", "other@example.com") is None
+        assert await store.get_user_by_alias(POOL, "phone_number", "+15555550101") is None
+        assert await store.count_users(POOL) == 1
+
+    async def test_create_user_with_taken_alias_writes_nothing(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        first = make_user("alice", aliases={"email": "shared@example.com"})
+        await store.create_user(first)
+        # Both aliases of the newcomer sort on either side of the taken one: none of them may stay behind.
+        second = make_user(
+            "bob",
+            aliases={"email": "shared@example.com", "phone_number": "+15555550102", "address": "x"},
+        )
+        with pytest.raises(AlreadyExists) as raised:
+            await store.create_user(second)
+        assert raised.value.key == "alias:email"
+        assert await store.get_user(POOL, "bob") is None
+        assert await store.get_user_by_sub(POOL, second.sub) is None
+        assert await store.get_user_by_alias(POOL, "phone_number", "+15555550102") is None
+        assert await store.get_user_by_alias(POOL, "address", "x") is None
+        assert await store.get_user_by_alias(POOL, "email", "shared@example.com") == first
+        assert await store.get_user(POOL, "alice") == first
+        assert await store.count_users(POOL) == 1
+        # And the failed attempt left nothing that blocks bob with other aliases.
+        await store.create_user(replace(second, aliases={"phone_number": "+15555550102"}))
+
+    async def test_update_user_writes_and_bumps_version(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        user = make_user("alice")
+        await store.create_user(user)
+        changed = replace(
+            user,
+            status="RESET_REQUIRED",
+            enabled=False,
+            attributes={"email": "alice@example.com", "email_verified": "true"},
+            password_hash="$argon2id$new",
+            password_history=["$argon2id$old"],
+            secrets={"totp": "sealed"},
+            settings={"mfa_preferred": "SOFTWARE_TOKEN_MFA"},
+            tokens_valid_after=T0 + 10,
+            updated_at=T0 + 10,
+        )
+        updated = await store.update_user(changed)
+        assert updated == replace(changed, version=1)
+        assert await store.get_user(POOL, "alice") == updated
+        assert (await store.update_user(updated)).version == 2
+
+    async def test_update_user_moving_an_alias_frees_the_old_value(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        alice = make_user("alice", aliases={"email": "old@example.com", "phone_number": "+15555550103"})
+        await store.create_user(alice)
+        moved = await store.update_user(replace(alice, aliases={"email": "new@example.com"}))
+        assert await store.get_user_by_alias(POOL, "email", "old@example.com") is None
+        assert await store.get_user_by_alias(POOL, "phone_number", "+15555550103") is None
+        assert await store.get_user_by_alias(POOL, "email", "new@example.com") == moved
+        # The freed values can be taken by someone else.
+        bob = make_user("bob", aliases={"email": "old@example.com", "phone_number": "+15555550103"})
+        await store.create_user(bob)
+        assert await store.get_user_by_alias(POOL, "email", "old@example.com") == bob
+
+    async def test_update_user_to_a_taken_alias_writes_nothing(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        alice = make_user("alice", aliases={"email": "alice@example.com"})
+        bob = make_user("bob", aliases={"email": "bob@example.com"})
+        await store.create_user(alice)
+        await store.create_user(bob)
+        attempt = replace(
+            alice,
+            status="ARCHIVED",
+            aliases={"email": "bob@example.com", "phone_number": "+15555550104"},
+        )
+        with pytest.raises(AlreadyExists) as raised:
+            await store.update_user(attempt)
+        assert raised.value.key == "alias:email"
+        assert await store.get_user(POOL, "alice") == alice  # version, status and aliases untouched
+        assert await store.get_user_by_alias(POOL, "email", "alice@example.com") == alice
+        assert await store.get_user_by_alias(POOL, "email", "bob@example.com") == bob
+        assert await store.get_user_by_alias(POOL, "phone_number", "+15555550104") is None
+
+    async def test_update_user_swapping_aliases_between_attributes(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        alice = make_user("alice", aliases={"email": "a@example.com", "preferred_username": "ally"})
+        await store.create_user(alice)
+        swapped = await store.update_user(replace(alice, aliases={"email": "b@example.com", "preferred_username": "a"}))
+        assert await store.get_user_by_alias(POOL, "preferred_username", "a") == swapped
+        assert await store.get_user_by_alias(POOL, "preferred_username", "ally") is None
+        assert await store.get_user_by_alias(POOL, "email", "b@example.com") == swapped
+
+    async def test_update_user_with_stale_version_or_missing_user(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        alice = make_user("alice", aliases={"email": "alice@example.com"})
+        await store.create_user(alice)
+        current = await store.update_user(replace(alice, status="UNCONFIRMED"))
+        with pytest.raises(VersionConflict):
+            await store.update_user(replace(alice, aliases={"email": "stale@example.com"}))
+        assert await store.get_user(POOL, "alice") == current
+        assert await store.get_user_by_alias(POOL, "email", "stale@example.com") is None
+        with pytest.raises(NotFound):
+            await store.update_user(make_user("nobody"))
+        assert await store.get_user(POOL, "nobody") is None
+
+    async def test_concurrent_user_updates_of_one_version_have_one_winner(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        alice = make_user("alice")
+        await store.create_user(alice)
+        results = await outcomes(
+            [store.update_user(replace(alice, aliases={"email": f"a{i}@example.com"})) for i in range(RACERS)]
+        )
+        winners = [r for r in results if isinstance(r, UserRecord)]
+        assert len(winners) == 1
+        assert sum(isinstance(r, VersionConflict) for r in results) == RACERS - 1
+        assert await store.get_user(POOL, "alice") == winners[0]
+        found = [await store.get_user_by_alias(POOL, "email", f"a{i}@example.com") for i in range(RACERS)]
+        assert [u for u in found if u is not None] == winners
+
+    async def test_delete_user_frees_username_and_aliases(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        alice = make_user("alice", aliases={"email": "alice@example.com"})
+        await store.create_user(alice)
+        assert await store.delete_user(POOL, "alice") is True
+        assert await store.get_user(POOL, "alice") is None
+        assert await store.get_user_by_sub(POOL, alice.sub) is None
+        assert await store.get_user_by_alias(POOL, "email", "alice@example.com") is None
+        assert await store.delete_user(POOL, "alice") is False
+        await store.create_user(make_user("alice", aliases={"email": "alice@example.com"}))
+
+    async def test_delete_user_drops_everything_of_that_user(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_group(make_group("admins"))
+        for name in ("alice", "bob"):
+            await store.create_user(make_user(name))
+            await store.add_user_to_group(POOL, name, "admins")
+            await store.put_code(make_code(name, "signup"))
+            await store.put_code(make_code(name, "reset"))
+            await store.put_auth_session(make_session(f"session-{name}", name))
+            await _family_with_token(store, f"jti-{name}-1", name)
+            await _family_with_token(store, f"jti-{name}-2", name)
+
+        assert await store.delete_user(POOL, "alice") is True
+
+        assert await store.list_groups_for_user(POOL, "alice") == []
+        members = await store.list_users_in_group(POOL, "admins", None, 10)
+        assert [u.username_key for u in members.items] == ["bob"]
+        assert await store.get_code(POOL, "alice", "signup") is None
+        assert await store.get_code(POOL, "alice", "reset") is None
+        assert await store.take_auth_session("session-alice") is None
+        for n in (1, 2):
+            assert await store.get_token_family(f"jti-alice-{n}") is None
+            assert await store.get_refresh_token(f"rt-jti-alice-{n}") is None
+        # Bob keeps his.
+        assert await store.get_group(POOL, "admins") is not None
+        assert await store.get_code(POOL, "bob", "reset") is not None
+        assert await store.take_auth_session("session-bob") is not None
+        assert await store.get_token_family("jti-bob-2") is not None
+        assert await store.get_refresh_token("rt-jti-bob-2") is not None
+
+    async def test_list_users_pages_in_username_key_order(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_pool(make_pool(OTHER_POOL))
+        keys = ["carol", "Bob", "alice", "dave", "Zed", "erin", "ållan"]
+        for key in keys:
+            await store.create_user(make_user(key))
+        await store.create_user(make_user("aaron", OTHER_POOL))
+        seen: list[str] = []
+        page = await store.list_users(POOL, None, 3)
+        seen += [u.username_key for u in page.items]
+        while page.next_token is not None:
+            assert page.next_token == page.items[-1].username_key
+            page = await store.list_users(POOL, page.next_token, 3)
+            seen += [u.username_key for u in page.items]
+        assert seen == sorted(keys)  # pinned: code-point order
+        assert await store.count_users(POOL) == len(keys)
+        assert await store.count_users(OTHER_POOL) == 1
+        assert await store.count_users("us-east-1_Empty") == 0
+
+    async def test_concurrent_creates_of_one_username_have_one_winner(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        results = await outcomes([store.create_user(make_user("alice")) for _ in range(RACERS)])
+        assert results.count(None) == 1
+        losers = [r for r in results if r is not None]
+        assert len(losers) == RACERS - 1
+        assert all(isinstance(r, AlreadyExists) and r.key == "username" for r in losers)
+        assert await store.count_users(POOL) == 1
+
+    async def test_concurrent_creates_with_one_alias_have_one_winner(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        users = [make_user(f"user{i}", aliases={"email": "same@example.com"}) for i in range(RACERS)]
+        results = await outcomes([store.create_user(u) for u in users])
+        assert results.count(None) == 1
+        assert all(isinstance(r, AlreadyExists) and r.key == "alias:email" for r in results if r is not None)
+        assert await store.count_users(POOL) == 1
+        winner = users[results.index(None)]
+        assert await store.get_user_by_alias(POOL, "email", "same@example.com") == winner
+
+    # --- groups ---------------------------------------------------------------------------------------
+
+    async def test_group_round_trip_and_taken_name(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_pool(make_pool(OTHER_POOL))
+        group = make_group("admins", role_arn="arn:aws:iam::123456789012:role/Admin", precedence=1)
+        await store.create_group(group)
+        await store.create_group(make_group("admins", OTHER_POOL))
+        assert await store.get_group(POOL, "admins") == group
+        assert await store.get_group(POOL, "missing") is None
+        with pytest.raises(AlreadyExists) as raised:
+            await store.create_group(make_group("admins", description="impostor"))
+        assert raised.value.key == "name"
+        assert await store.get_group(POOL, "admins") == group
+
+    async def test_update_group(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_group(make_group("admins"))
+        changed = make_group("admins", description=None, role_arn="arn:aws:iam::1:role/R", precedence=7)
+        await store.update_group(changed)
+        assert await store.get_group(POOL, "admins") == changed
+        with pytest.raises(NotFound):  # pinned
+            await store.update_group(make_group("missing"))
+        assert await store.get_group(POOL, "missing") is None
+
+    async def test_delete_group_drops_its_memberships(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_group(make_group("admins"))
+        await store.create_group(make_group("readers"))
+        await store.add_user_to_group(POOL, "alice", "admins")
+        await store.add_user_to_group(POOL, "alice", "readers")
+        assert await store.delete_group(POOL, "admins") is True
+        assert await store.delete_group(POOL, "admins") is False
+        assert [g.name for g in await store.list_groups_for_user(POOL, "alice")] == ["readers"]
+        # Re-creating the group does not bring old members back.
+        await store.create_group(make_group("admins"))
+        assert (await store.list_users_in_group(POOL, "admins", None, 10)).items == []
+
+    async def test_list_groups_pages_in_name_order(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        names = ["writers", "Admins", "readers", "auditors", "ops"]
+        for name in names:
+            await store.create_group(make_group(name))
+        first = await store.list_groups(POOL, None, 3)
+        assert first.next_token == first.items[-1].name
+        rest = await store.list_groups(POOL, first.next_token, 3)
+        assert rest.next_token is None
+        assert [g.name for g in first.items + rest.items] == sorted(names)
+
+    async def test_group_membership(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        for name in ("readers", "admins", "writers"):
+            await store.create_group(make_group(name))
+        for key in ("carol", "alice", "bob", "dave"):
+            await store.create_user(make_user(key))
+            await store.add_user_to_group(POOL, key, "readers")
+        await store.add_user_to_group(POOL, "alice", "writers")
+        await store.add_user_to_group(POOL, "alice", "admins")
+        await store.add_user_to_group(POOL, "alice", "admins")  # idempotent
+
+        groups = await store.list_groups_for_user(POOL, "alice")
+        assert [g.name for g in groups] == ["admins", "readers", "writers"]
+        assert groups[0] == await store.get_group(POOL, "admins")
+        assert await store.list_groups_for_user(POOL, "nobody") == []
+
+        first = await store.list_users_in_group(POOL, "readers", None, 3)
+        assert [u.username_key for u in first.items] == ["alice", "bob", "carol"]
+        assert first.items[0] == await store.get_user(POOL, "alice")
+        assert first.next_token == "carol"
+        rest = await store.list_users_in_group(POOL, "readers", first.next_token, 3)
+        assert ([u.username_key for u in rest.items], rest.next_token) == (["dave"], None)
+        admins = await store.list_users_in_group(POOL, "admins", None, 10)
+        assert [u.username_key for u in admins.items] == ["alice"]
+
+        await store.remove_user_from_group(POOL, "alice", "admins")
+        await store.remove_user_from_group(POOL, "alice", "admins")  # removing a non-member is no error
+        assert [g.name for g in await store.list_groups_for_user(POOL, "alice")] == ["readers", "writers"]
+        assert (await store.list_users_in_group(POOL, "admins", None, 10)).items == []
+
+    # --- one-time codes -------------------------------------------------------------------------------
+
+    async def test_code_round_trip_and_replacement(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        code = make_code("alice", "reset", data={"delivery": "EMAIL"})
+        await store.put_code(code)
+        assert await store.get_code(POOL, "alice", "reset") == code
+        assert await store.get_code(POOL, "alice", "signup") is None
+        assert await store.count_code_attempt(POOL, "alice", "reset") == 1
+        newer = make_code("alice", "reset", code_hash="hash-2", expires_at=T0 + 7200, data={})
+        await store.put_code(newer)
+        assert await store.get_code(POOL, "alice", "reset") == newer  # attempts start again from the record's
+        assert await store.consume_code(POOL, "alice", "reset", "hash-1") is False  # the old code is dead
+
+    async def test_consume_code(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.put_code(make_code("alice", "signup"))
+        await store.put_code(make_code("alice", "verify_email"))
+        assert await store.consume_code(POOL, "alice", "signup", "wrong") is False
+        assert await store.get_code(POOL, "alice", "signup") is not None
+        assert await store.consume_code(POOL, "alice", "signup", "hash-1") is True
+        assert await store.consume_code(POOL, "alice", "signup", "hash-1") is False
+        assert await store.get_code(POOL, "alice", "signup") is None
+        assert await store.get_code(POOL, "alice", "verify_email") is not None  # per purpose
+        assert await store.consume_code(POOL, "bob", "signup", "hash-1") is False
+
+    async def test_concurrent_consumers_of_one_code_have_one_winner(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.put_code(make_code("alice"))
+        results = await outcomes([store.consume_code(POOL, "alice", "signup", "hash-1") for _ in range(RACERS)])
+        assert results.count(True) == 1
+        assert results.count(False) == RACERS - 1
+
+    async def test_count_code_attempt(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        assert await store.count_code_attempt(POOL, "alice", "signup") == 0
+        assert await store.get_code(POOL, "alice", "signup") is None  # counting creates nothing
+        await store.put_code(make_code("alice"))
+        assert await store.count_code_attempt(POOL, "alice", "signup") == 1
+        assert await store.count_code_attempt(POOL, "alice", "signup") == 2
+        results = await outcomes([store.count_code_attempt(POOL, "alice", "signup") for _ in range(RACERS)])
+        assert sorted(r for r in results if isinstance(r, int)) == list(range(3, RACERS + 3))
+        stored = await store.get_code(POOL, "alice", "signup")
+        assert stored is not None and stored.attempts == RACERS + 2
+
+    async def test_delete_code(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.put_code(make_code("alice"))
+        await store.delete_code(POOL, "alice", "signup")
+        assert await store.get_code(POOL, "alice", "signup") is None
+        await store.delete_code(POOL, "alice", "signup")  # deleting nothing is no error
+
+    # --- challenge sessions ---------------------------------------------------------------------------
+
+    async def test_take_auth_session_returns_it_once(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        session = make_session("session-1", "alice")
+        await store.put_auth_session(session)
+        assert await store.take_auth_session("session-1") == session
+        assert await store.take_auth_session("session-1") is None
+        assert await store.take_auth_session("never") is None
+
+    async def test_concurrent_takers_of_one_session_have_one_winner(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        session = make_session("session-1", "alice")
+        await store.put_auth_session(session)
+        results = await outcomes([store.take_auth_session("session-1") for _ in range(RACERS)])
+        assert results.count(None) == RACERS - 1
+        assert [r for r in results if r is not None] == [session]
+
+    # --- tokens ---------------------------------------------------------------------------------------
+
+    async def test_token_family_round_trip(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        family = make_family("jti-1", "alice")
+        token = make_refresh("rt-1", family)
+        await store.create_token_family(family, token)
+        await store.create_token_family(make_family("jti-2", "alice"), None)
+        assert await store.get_token_family("jti-1") == family
+        assert await store.get_refresh_token("rt-1") == token
+        assert await store.get_token_family("jti-2") == make_family("jti-2", "alice")
+        assert await store.get_token_family("missing") is None
+        assert await store.get_refresh_token("missing") is None
+        with pytest.raises(AlreadyExists):
+            await store.create_token_family(make_family("jti-1", "bob"), make_refresh("rt-other", family))
+        assert await store.get_token_family("jti-1") == family
+        assert await store.get_refresh_token("rt-other") is None
+
+    async def test_revoke_token_family(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await _family_with_token(store, "jti-1", "alice")
+        await _family_with_token(store, "jti-2", "alice")
+        assert await store.revoke_token_family("jti-1") is True
+        revoked = await store.get_token_family("jti-1")
+        assert revoked is not None and revoked.revoked
+        other = await store.get_token_family("jti-2")
+        assert other is not None and not other.revoked
+        assert await store.revoke_token_family("jti-1") is False  # pinned: already revoked
+        assert await store.revoke_token_family("missing") is False
+        assert await store.get_refresh_token("rt-jti-1") is not None  # kept, so that its reuse is recognised
+
+    async def test_revoke_user_token_families(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_pool(make_pool(OTHER_POOL))
+        for jti in ("a1", "a2", "a3"):
+            await _family_with_token(store, jti, "alice")
+        await _family_with_token(store, "b1", "bob")
+        await _family_with_token(store, "other-a1", "alice", OTHER_POOL)
+        await store.revoke_token_family("a3")
+        assert await store.revoke_user_token_families(POOL, "alice") == 2  # pinned: a3 was revoked already
+        for jti, revoked in [("a1", True), ("a2", True), ("a3", True), ("b1", False), ("other-a1", False)]:
+            family = await store.get_token_family(jti)
+            assert family is not None and family.revoked is revoked
+        assert await store.revoke_user_token_families(POOL, "alice") == 0
+        assert await store.revoke_user_token_families(POOL, "nobody") == 0
+
+    async def test_rotate_refresh_token(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        family = make_family("jti-1", "alice")
+        await store.create_token_family(family, make_refresh("rt-1", family))
+        successor = make_refresh("rt-2", family, created_at=T0 + 60, data={})
+        assert await store.rotate_refresh_token("rt-1", successor, T0 + 60) is True
+        old = await store.get_refresh_token("rt-1")
+        assert old is not None and (old.replaced_by, old.replaced_at) == ("rt-2", T0 + 60)
+        assert await store.get_refresh_token("rt-2") == successor
+        # The old token cannot be rotated again: the second caller writes nothing.
+        assert await store.rotate_refresh_token("rt-1", make_refresh("rt-3", family), T0 + 61) is False
+        assert await store.get_refresh_token("rt-3") is None
+        old_again = await store.get_refresh_token("rt-1")
+        assert old_again == old
+        # Nor can a token that does not exist.
+        assert await store.rotate_refresh_token("missing", make_refresh("rt-4", family), T0 + 62) is False
+        assert await store.get_refresh_token("rt-4") is None
+        # The successor rotates in its turn.
+        assert await store.rotate_refresh_token("rt-2", make_refresh("rt-5", family), T0 + 63) is True
+
+    async def test_concurrent_rotations_of_one_token_have_one_winner(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        family = make_family("jti-1", "alice")
+        await store.create_token_family(family, make_refresh("rt-0", family))
+        candidates = [make_refresh(f"rt-new-{i}", family) for i in range(RACERS)]
+        results = await outcomes([store.rotate_refresh_token("rt-0", c, T0 + 1) for c in candidates])
+        assert results.count(True) == 1
+        assert results.count(False) == RACERS - 1
+        stored = [await store.get_refresh_token(c.token_hash) for c in candidates]
+        successors = [t for t in stored if t is not None]
+        assert len(successors) == 1
+        assert successors[0] == candidates[results.index(True)]
+        old = await store.get_refresh_token("rt-0")
+        assert old is not None and old.replaced_by == successors[0].token_hash
+
+    async def test_purge_expired(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        now = T0 + 1000
+        await store.put_code(make_code("alice", "signup", expires_at=now - 1))
+        await store.put_code(make_code("alice", "reset", expires_at=now + 1))
+        await store.put_auth_session(make_session("s-old", "alice", expires_at=now - 1))
+        await store.put_auth_session(make_session("s-new", "alice", expires_at=now + 1))
+        old_family = make_family("jti-old", "alice", expires_at=now - 1)
+        await store.create_token_family(old_family, make_refresh("rt-old", old_family))
+        live_family = make_family("jti-live", "alice", expires_at=now + 86400)
+        await store.create_token_family(live_family, make_refresh("rt-live-expired", live_family, expires_at=now - 1))
+        await store.rotate_refresh_token("rt-live-expired", make_refresh("rt-live", live_family), now - 2)
+
+        # code, session, family, and two refresh tokens (the expired family's, the expired live one)
+        assert await store.purge_expired(now) == 5
+
+        assert await store.get_code(POOL, "alice", "signup") is None
+        assert await store.get_code(POOL, "alice", "reset") is not None
+        assert await store.take_auth_session("s-old") is None
+        assert await store.take_auth_session("s-new") is not None
+        assert await store.get_token_family("jti-old") is None
+        assert await store.get_refresh_token("rt-old") is None
+        assert await store.get_refresh_token("rt-live-expired") is None
+        assert await store.get_token_family("jti-live") is not None
+        assert await store.get_refresh_token("rt-live") is not None
+        assert await store.purge_expired(now) == 0
+
+    # --- signing keys ---------------------------------------------------------------------------------
+
+    async def test_signing_key_rotation(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_pool(make_pool(OTHER_POOL))
+        await store.add_signing_key(make_signing_key("k1", T0 + 1))
+        await store.add_signing_key(make_signing_key("other", T0, OTHER_POOL))
+        await store.add_signing_key(make_signing_key("k2", T0 + 2))
+        # An inactive key (published ahead of use) retires nobody.
+        await store.add_signing_key(make_signing_key("k3", T0 + 3, active=False))
+        keys = {k.kid: k for k in await store.list_signing_keys(POOL)}
+        assert (keys["k1"].active, keys["k1"].retired_at) == (False, T0 + 2)  # pinned: the new key's created_at
+        assert (keys["k2"].active, keys["k2"].retired_at) == (True, None)
+        assert (keys["k3"].active, keys["k3"].retired_at) == (False, None)
+
+        await store.add_signing_key(make_signing_key("k4", T0 + 4))
+        keys_now = await store.list_signing_keys(POOL)
+        assert [k.kid for k in keys_now] == ["k4", "k3", "k2", "k1"]  # newest first
+        by_kid = {k.kid: k for k in keys_now}
+        assert [k.kid for k in keys_now if k.active] == ["k4"]
+        assert by_kid["k2"].retired_at == T0 + 4
+        assert by_kid["k1"].retired_at == T0 + 2  # retired keys keep their retirement time
+        assert by_kid["k4"] == make_signing_key("k4", T0 + 4)
+        assert [(k.kid, k.active) for k in await store.list_signing_keys(OTHER_POOL)] == [("other", True)]
+
+        with pytest.raises(AlreadyExists):
+            await store.add_signing_key(make_signing_key("k4", T0 + 5))
+        assert [k.kid for k in await store.list_signing_keys(POOL) if k.active] == ["k4"]
+
+        await store.delete_signing_key(POOL, "k1")
+        await store.delete_signing_key(POOL, "k1")
+        assert [k.kid for k in await store.list_signing_keys(POOL)] == ["k4", "k3", "k2"]
+        assert await store.list_signing_keys("us-east-1_Empty") == []
