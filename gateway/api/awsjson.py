@@ -96,10 +96,17 @@ def signed_request(request: web.Request, body: bytes) -> SignedRequest:
 async def read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge()
-    body = await request.content.read(limit + 1)
+    # StreamReader.read(n) returns whatever has arrived (up to n), not n bytes: read until EOF, or until the
+    # limit is passed (a chunked body has no Content-Length to check up front).
+    body = bytearray()
+    while len(body) <= limit:
+        chunk = await request.content.read(limit + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
     if len(body) > limit:
         raise RequestEntityTooLarge()
-    return body
+    return bytes(body)
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:

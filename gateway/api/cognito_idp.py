@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from gateway.api.awsjson import Call, Handler, JsonService
 from gateway.api.model import ServiceModel
-from gateway.errors import InvalidParameterException, NotAuthorizedException, UserNotFoundException
+from gateway.errors import (
+    InvalidParameterException,
+    NotAuthorizedException,
+    UnauthorizedException,
+    UserNotFoundException,
+)
 from gateway.services.auth import AuthContext
 from gateway.services.groups import group_type
 from gateway.services.pools import ClientView, PoolView
@@ -108,6 +114,8 @@ def mfa_members(user: UserRecord) -> dict[str, Any]:
 @operation
 async def CreateUserPool(call: Call) -> dict[str, Any]:
     pool = await call.services.pools.create_pool(call.params["PoolName"], call.params)
+    # The first signing key is made now, so concurrent first sign-ins (in several processes) find one key.
+    await call.services.tokens.keys.rotate(pool.id)
     return {"UserPool": await call.services.pools.pool_type(pool)}
 
 
@@ -367,12 +375,10 @@ async def RevokeToken(call: Call) -> dict[str, Any]:
     pool, client = await client_of(call)
     if client.secret is not None:
         given = call.params.get("ClientSecret")
-        if not given or given != client.secret:
-            raise (
-                NotAuthorizedException("Client secret is incorrect.")
-                if given
-                else NotAuthorizedException("Client secret is required.")
-            )
+        if not given or not hmac.compare_digest(given.encode(), client.secret.encode()):
+            # RevokeToken's errors (service model) have no NotAuthorizedException: a bad client
+            # credential is UnauthorizedException, as Cognito answers ("Invalid client or secret").
+            raise UnauthorizedException("Invalid client or secret")
     await call.services.auth.revoke(client, call.params["Token"])
     return {}
 

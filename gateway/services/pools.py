@@ -221,6 +221,10 @@ def _check_pool_settings(settings: Mapping[str, Any]) -> None:
     policy = (settings.get("Policies") or {}).get("PasswordPolicy") or {}
     if "MinimumLength" in policy and not 6 <= int(policy["MinimumLength"]) <= 99:
         raise InvalidParameterException("Password minimum length must be between 6 and 99.")
+    if policy.get("TemporaryPasswordValidityDays") == 0:
+        # PasswordPolicyType: "If you submit a value of 0, Amazon Cognito treats it as a null value and sets
+        # TemporaryPasswordValidityDays to its default value."
+        policy["TemporaryPasswordValidityDays"] = DEFAULT_PASSWORD_POLICY["TemporaryPasswordValidityDays"]
 
 
 class PoolService:

@@ -12,6 +12,7 @@ would cost more than the RSA operation itself.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -99,6 +100,7 @@ class SigningKeys:
         self._store = store
         self._box = box
         self._cache: dict[str, _PoolKeys] = {}
+        self._creating: dict[str, asyncio.Lock] = {}
 
     def _load(self, record: SigningKeyRecord) -> _LoadedKey:
         # Parsing a PEM/JWK costs tens of milliseconds: done once per key per process.
@@ -140,8 +142,12 @@ class SigningKeys:
     async def active_key(self, pool_id: str) -> _LoadedKey:
         keys = await self._pool_keys(pool_id)
         if keys.active is None:
-            await self.rotate(pool_id)
-            keys = await self._pool_keys(pool_id, force=True)
+            # Concurrent first uses in this process make one key between them, not one each.
+            async with self._creating.setdefault(pool_id, asyncio.Lock()):
+                keys = await self._pool_keys(pool_id, force=True)
+                if keys.active is None:
+                    await self.rotate(pool_id)
+                    keys = await self._pool_keys(pool_id, force=True)
         assert keys.active is not None
         return keys.active
 

@@ -279,7 +279,7 @@ class UserService:
             pool_id=pool.id,
             username=name,
             username_key=pool.username_key(name),
-            sub=new_sub(),
+            sub=name if pool.username_attributes else new_sub(),  # a generated username is the sub
             status=UNCONFIRMED,
             enabled=True,
             attributes=attributes,
@@ -324,7 +324,7 @@ class UserService:
             check_password_policy(temporary_password, pool.password_policy)
         password = temporary_password or generate_temporary_password(pool.password_policy)
         if await self._store.get_user(pool.id, pool.username_key(name)) is not None:
-            raise UsernameExistsException()
+            raise UsernameExistsException("User account already exists")  # AdminCreateUser's words
         if "EMAIL" in delivery_mediums and message_action != "SUPPRESS" and not attributes.get("email"):
             raise InvalidParameterException(
                 "User has no value for the attribute email, so a message could not be sent."
@@ -340,7 +340,7 @@ class UserService:
             pool_id=pool.id,
             username=name,
             username_key=pool.username_key(name),
-            sub=new_sub(),
+            sub=name if pool.username_attributes else new_sub(),  # a generated username is the sub
             status=FORCE_CHANGE_PASSWORD,
             enabled=True,
             attributes=attributes,
@@ -894,7 +894,8 @@ def parse_user_filter(expression: str) -> Any:
         current = value_of(user)
         if current is None:
             return False
-        if name in ("username", "email", "preferred_username"):
+        if name in ("username", "email", "preferred_username", "cognito:user_status"):
+            # cognito:user_status is documented case-insensitive (ListUsers' Filter).
             current, wanted = current.lower(), value.lower()
         else:
             wanted = value

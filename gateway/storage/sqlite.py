@@ -151,6 +151,24 @@ async def _migrate(db: aiosqlite.Connection) -> None:
         raise
 
 
+async def _enable_wal(db: aiosqlite.Connection) -> None:
+    """Switch the file to WAL (a no-op once any process has: the mode is stored in the file).
+
+    The switch needs the file to itself, and when several processes open a new file at once SQLite may
+    answer SQLITE_BUSY at once rather than through the busy handler (the connections would otherwise wait on
+    each other), so the switch is retried here within the same budget as the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            await db.execute_fetchall("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorname != "SQLITE_BUSY" or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(0.01)
+
+
 # --- rows and records -----------------------------------------------------------------------------------
 
 
@@ -464,9 +482,8 @@ class SqliteStore:
         # each prepared once for the life of the connection.
         db = await aiosqlite.connect(os.fspath(path), isolation_level=None, cached_statements=256)
         try:
-            # The busy timeout first, so that switching to WAL waits for another process opening the file.
             await db.execute_fetchall(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await db.execute_fetchall("PRAGMA journal_mode = WAL")
+            await _enable_wal(db)
             await db.execute_fetchall("PRAGMA synchronous = NORMAL")
             await db.execute_fetchall("PRAGMA foreign_keys = ON")
             await _migrate(db)

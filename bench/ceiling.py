@@ -1,0 +1,239 @@
+"""Ceiling probes: the fastest an aiohttp app on this machine can serve each Gatehouse hot path.
+
+A minimal aiohttp app, built like Gatehouse is built (aiohttp's ``web.run_app``, the default asyncio event loop
+policy, the stdlib ``json`` module, N worker processes accepting on one port with SO_REUSEPORT), whose POST
+endpoints do only the cryptography each path cannot avoid and answer a fixed small JSON body:
+
+- ``/refresh``: two RSA-2048 PKCS#1 v1.5 SHA-256 signatures (REFRESH_TOKEN_AUTH signs an ID and an access token);
+- ``/getuser``: one RS256 signature verification of a fixed token (GetUser checks the access token);
+- ``/password``: one Argon2id verification at Gatehouse's default parameters, in a
+  ``ThreadPoolExecutor(max_workers=max(2, cpu_count))`` via ``run_in_executor`` (USER_PASSWORD_AUTH's verify).
+
+Each endpoint reads and parses the JSON request body (any real handler must) and ignores it. The key is
+generated once by the parent process and parsed once per worker at start, as Gatehouse parses its signing key
+once per process.
+
+    python3 bench/ceiling.py --host 127.0.0.1 --port 8081 --workers 2
+
+``GET /health`` answers 200 when the app is serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import argon2
+from aiohttp import web
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+# Gatehouse's own hash and salt sizes (gateway/services/passwords.py: RFC 9106's 256-bit tag, 128-bit salt).
+HASH_LEN = 32
+SALT_LEN = 16
+PASSWORD = "Bench-Passw0rd!"
+CONTENT_TYPE = "application/x-amz-json-1.1"
+# What every endpoint answers: small and fixed, serialised with the stdlib json module per request.
+ANSWER: dict[str, Any] = {"ok": True}
+
+
+@dataclass(frozen=True)
+class Argon2Cost:
+    memory_kib: int
+    time_cost: int
+    parallelism: int
+
+
+def gatehouse_argon2_defaults() -> Argon2Cost:
+    """Gatehouse's default Argon2id cost, read from its code so the probe follows it if it changes."""
+    repo_root = str(Path(__file__).resolve().parent.parent)
+    if repo_root not in sys.path:
+        sys.path.insert(0, repo_root)
+    from gateway.services.passwords import Argon2Params
+
+    params = Argon2Params()
+    return Argon2Cost(params.memory_kib, params.time_cost, params.parallelism)
+
+
+def argon2_hasher(cost: Argon2Cost) -> argon2.PasswordHasher:
+    return argon2.PasswordHasher(
+        time_cost=cost.time_cost,
+        memory_cost=cost.memory_kib,
+        parallelism=cost.parallelism,
+        hash_len=HASH_LEN,
+        salt_len=SALT_LEN,
+        type=argon2.Type.ID,
+    )
+
+
+def b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def signing_input(claims: dict[str, Any]) -> bytes:
+    """A JWS signing input the size of a Cognito access or ID token's."""
+    header = b64url(json.dumps({"kid": "bench", "alg": "RS256"}, separators=(",", ":")).encode())
+    payload = b64url(json.dumps(claims, separators=(",", ":")).encode())
+    return header + b"." + payload
+
+
+def sample_claims(token_use: str) -> dict[str, Any]:
+    return {
+        "sub": "8f0c3a52-51a4-4b8e-9a3e-4b7c9a1f0e21",
+        "iss": "http://127.0.0.1:8080/us-east-1_AbCdEfGhI",
+        "client_id": "4k2n5h6j7k8l9m0n1p2q3r4s5t",
+        "origin_jti": "2c1f6d9e-7a8b-4c3d-9e0f-1a2b3c4d5e6f",
+        "event_id": "3d2e7f0a-8b9c-4d1e-8f2a-3b4c5d6e7f80",
+        "token_use": token_use,
+        "scope": "aws.cognito.signin.user.admin",
+        "auth_time": 1700000000,
+        "exp": 1700003600,
+        "iat": 1700000000,
+        "jti": "4e3f8a1b-9c0d-4e2f-a3b4-c5d6e7f8a9b0",
+        "username": "bench-user",
+    }
+
+
+@dataclass(frozen=True)
+class Material:
+    """What the parent prepares once and every worker inherits."""
+
+    private_pem: bytes
+    password_hash: str
+    cost: Argon2Cost
+
+
+def prepare() -> Material:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    cost = gatehouse_argon2_defaults()
+    return Material(private_pem=pem, password_hash=argon2_hasher(cost).hash(PASSWORD), cost=cost)
+
+
+class Probe:
+    """One worker's state: the parsed key, the fixed token, the Argon2 hasher and the executor."""
+
+    def __init__(self, material: Material) -> None:
+        # Parsed once per process, as Gatehouse's SigningKeys parses a key once per process.
+        self.private = cast(rsa.RSAPrivateKey, serialization.load_pem_private_key(material.private_pem, None))
+        self.public = self.private.public_key()
+        self.id_input = signing_input(sample_claims("id"))
+        self.access_input = signing_input(sample_claims("access"))
+        self.token_input = self.access_input
+        self.token_signature = self.private.sign(self.token_input, padding.PKCS1v15(), hashes.SHA256())
+        self.hasher = argon2_hasher(material.cost)
+        self.password_hash = material.password_hash
+        self.executor: ThreadPoolExecutor | None = None
+
+    def verify_password(self) -> bool:
+        return self.hasher.verify(self.password_hash, PASSWORD)
+
+
+PROBE = web.AppKey("probe", Probe)
+
+
+async def _read_json(request: web.Request) -> None:
+    json.loads(await request.read())
+
+
+def _answer() -> web.Response:
+    return web.Response(body=json.dumps(ANSWER, separators=(",", ":")).encode(), content_type=CONTENT_TYPE)
+
+
+async def refresh(request: web.Request) -> web.Response:
+    await _read_json(request)
+    probe = request.app[PROBE]
+    probe.private.sign(probe.id_input, padding.PKCS1v15(), hashes.SHA256())
+    probe.private.sign(probe.access_input, padding.PKCS1v15(), hashes.SHA256())
+    return _answer()
+
+
+async def getuser(request: web.Request) -> web.Response:
+    await _read_json(request)
+    probe = request.app[PROBE]
+    probe.public.verify(probe.token_signature, probe.token_input, padding.PKCS1v15(), hashes.SHA256())
+    return _answer()
+
+
+async def password(request: web.Request) -> web.Response:
+    await _read_json(request)
+    probe = request.app[PROBE]
+    ok = await asyncio.get_running_loop().run_in_executor(probe.executor, probe.verify_password)
+    if not ok:
+        raise web.HTTPInternalServerError(text="argon2 verify failed")
+    return _answer()
+
+
+async def health(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def create_app(material: Material) -> web.Application:
+    app = web.Application()
+    app[PROBE] = Probe(material)
+
+    async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
+        # As gateway/app.py builds its executor for CPU-heavy work.
+        executor = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="ceiling-cpu")
+        app[PROBE].executor = executor
+        try:
+            yield
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    app.cleanup_ctx.append(executor_ctx)
+    app.router.add_post("/refresh", refresh)
+    app.router.add_post("/getuser", getuser)
+    app.router.add_post("/password", password)
+    app.router.add_get("/health", health)
+    return app
+
+
+def run_worker(material: Material, host: str, port: int) -> None:
+    # As gateway/cli.py runs each worker: the default event loop policy, reuse_port=True, no access log.
+    web.run_app(create_app(material), host=host, port=port, print=None, access_log=None, reuse_port=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    material = prepare()
+    if args.workers <= 1:
+        run_worker(material, args.host, args.port)
+        return 0
+    context = multiprocessing.get_context("fork")
+    workers = [
+        context.Process(target=run_worker, args=(material, args.host, args.port), daemon=False)
+        for _ in range(args.workers)
+    ]
+    for worker in workers:
+        worker.start()
+
+    def stop(_signum: int, _frame: object) -> None:
+        for worker in workers:
+            if worker.is_alive() and worker.pid:
+                os.kill(worker.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for worker in workers:
+        worker.join()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

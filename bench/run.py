@@ -1,0 +1,800 @@
+"""Gatehouse's throughput benchmark: the hot paths under wrk, next to ceiling probes on the same machine.
+
+    python3 bench/run.py [--seconds 10] [--connections 64] [--workers 1 2]
+
+For each worker count it starts Gatehouse (fresh temp data dir) and bench/ceiling.py with that many processes,
+seeds a pool, a client and a confirmed user with boto3, and drives each path with wrk (keep-alive, --latency)
+through the Lua scripts in bench/: InitiateAuth USER_PASSWORD_AUTH, InitiateAuth REFRESH_TOKEN_AUTH, GetUser and
+SignUp against Gatehouse, and the same scripts against the ceiling endpoints right after each Gatehouse run. It
+also measures RS256 signatures and Argon2id verifications per second in-process, prints one table with the
+issue's targets, and writes everything to bench/results/latest.json. See bench/README.md.
+
+The exit code is 0 whatever the figures say (this is a report, not a gate); 1 if the benchmark could not run;
+130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+
+ADMIN_KEY_ID = "AKIDGATEHOUSEBENCH"
+ADMIN_SECRET = "gatehouse-bench-secret-" + secrets.token_hex(8)
+REGION = "us-east-1"
+USERNAME = "bench-user"
+PASSWORD = "Bench-Passw0rd!"  # must match bench/ceiling.py's PASSWORD only for symmetry; each side checks its own
+TARGET_PREFIX = "AWSCognitoIdentityProviderService."
+CONTENT_TYPE = "application/x-amz-json-1.1"
+
+P99_OVER_P50_MAX = 3.0
+SCALING_MIN = 1.8
+SCALING_PATH = "REFRESH_TOKEN_AUTH"
+# wrk's default is 2 s; a queue of 64 connections in front of Argon2 can approach that on a small machine and
+# timed-out requests vanish from wrk's latency figures, so give every request plenty of time instead.
+WRK_TIMEOUT = "30s"
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+
+
+class BenchError(RuntimeError):
+    """The benchmark itself could not run (as opposed to figures missing a target)."""
+
+
+@dataclass(frozen=True)
+class PathSpec:
+    name: str
+    script: str
+    ceiling_endpoint: str | None
+    min_ratio: float | None
+
+
+PATHS: tuple[PathSpec, ...] = (
+    PathSpec("REFRESH_TOKEN_AUTH", "initiate_auth_refresh.lua", "/refresh", 0.8),
+    PathSpec("GetUser", "get_user.lua", "/getuser", 0.6),
+    PathSpec("USER_PASSWORD_AUTH", "initiate_auth_password.lua", "/password", 0.9),
+    PathSpec("SignUp", "sign_up.lua", None, None),
+)
+
+
+# --- wrk ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    duration_s: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: dict[str, int]
+    output: str
+
+    @property
+    def errors(self) -> int:
+        return self.non_2xx + sum(self.socket_errors.values())
+
+    def error_text(self) -> str:
+        parts = [f"non-2xx={self.non_2xx}"] if self.non_2xx else []
+        parts += [f"{kind}={count}" for kind, count in self.socket_errors.items() if count]
+        return " ".join(parts) or "0"
+
+
+_TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+def _duration_ms(text: str) -> float:
+    match = re.fullmatch(r"([0-9.]+)(us|ms|s|m|h)", text)
+    if match is None:
+        raise BenchError(f"wrk printed a latency I cannot read: {text!r}")
+    return float(match.group(1)) * _TIME_UNITS_MS[match.group(2)]
+
+
+def parse_wrk(output: str) -> WrkResult:
+    """Read wrk's --latency report: requests/sec, the 50% and 99% latencies, non-2xx and socket errors."""
+
+    def need(pattern: str) -> re.Match[str]:
+        match = re.search(pattern, output, re.MULTILINE)
+        if match is None:
+            raise BenchError(f"wrk output lacks {pattern!r}:\n{output}")
+        return match
+
+    totals = need(r"^\s*(\d+) requests in ([0-9.]+)(us|ms|s|m|h)")
+    non_2xx = re.search(r"^\s*Non-2xx or 3xx responses:\s*(\d+)", output, re.MULTILINE)
+    sockets = re.search(
+        r"^\s*Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output, re.MULTILINE
+    )
+    socket_errors = {"connect": 0, "read": 0, "write": 0, "timeout": 0}
+    if sockets is not None:
+        socket_errors = dict(zip(socket_errors, (int(g) for g in sockets.groups()), strict=True))
+    return WrkResult(
+        requests=int(totals.group(1)),
+        duration_s=_duration_ms(totals.group(2) + totals.group(3)) / 1000.0,
+        rps=float(need(r"^Requests/sec:\s*([0-9.]+)").group(1)),
+        p50_ms=_duration_ms(need(r"^\s*50%\s+(\S+)").group(1)),
+        p99_ms=_duration_ms(need(r"^\s*99%\s+(\S+)").group(1)),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=socket_errors,
+        output=output,
+    )
+
+
+def ensure_wrk() -> str:
+    """The wrk binary; installs Debian's package if it is missing."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk is not installed: apt-get install -y wrk", flush=True)
+    install = ["apt-get", "install", "-y", "wrk"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(install, env=env, timeout=600, check=False).returncode != 0:
+        print("apt-get install failed; apt-get update, then again", flush=True)
+        subprocess.run(["apt-get", "update"], env=env, timeout=600, check=False)
+        subprocess.run(install, env=env, timeout=600, check=False)
+    found = shutil.which("wrk")
+    if not found:
+        raise BenchError("wrk is not installed and apt-get could not install it")
+    return found
+
+
+@dataclass(frozen=True)
+class WrkSettings:
+    binary: str
+    seconds: int
+    warmup_seconds: int
+    connections: int
+    threads: int
+
+
+def run_wrk(settings: WrkSettings, url: str, script: str, env: dict[str, str], *, seconds: int) -> WrkResult:
+    command = [
+        settings.binary,
+        f"-t{settings.threads}",
+        f"-c{settings.connections}",
+        f"-d{seconds}s",
+        f"--timeout={WRK_TIMEOUT}",
+        "--latency",
+        "-s",
+        str(BENCH_DIR / script),
+        url,
+    ]
+    completed = subprocess.run(
+        command,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise BenchError(
+            f"wrk failed ({completed.returncode}): {' '.join(command)}\n{completed.stdout}{completed.stderr}"
+        )
+    return parse_wrk(completed.stdout)
+
+
+# --- processes ---------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A server process (and the worker processes it forks), started in a session of its own so that stopping
+    it reaches every process it made, and Ctrl-C in the terminal reaches only us."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], log_path: Path, port: int) -> None:
+        self.name = name
+        self.command = command
+        self.env = env
+        self.log_path = log_path
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.command,
+                env=self.env,
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"{self.name} exited early:\n{self.log_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise BenchError(f"{self.name} did not answer /health within {START_TIMEOUT_S:.0f}s:\n{self.log_text()}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by every process in this server's process group (Linux /proc)."""
+        if self.process is None:
+            return 0.0
+        total_ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+            # After "pid (comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+            if len(fields) > 12 and int(fields[2]) == self.process.pid:
+                total_ticks += int(fields[11]) + int(fields[12])
+        return total_ticks / os.sysconf("SC_CLK_TCK")
+
+    def wait_idle(self, *, busy_fraction: float = 0.05, interval: float = 0.25, limit: float = 20.0) -> None:
+        """Wait (at most ``limit`` s) until the server stops burning CPU: when wrk stops, requests it had in
+        flight (a queue of Argon2 jobs, say) are still being worked off and would steal CPU from the next run."""
+        deadline = time.monotonic() + limit
+        before = self.cpu_seconds()
+        quiet = 0
+        while quiet < 2 and time.monotonic() < deadline:
+            time.sleep(interval)
+            now = self.cpu_seconds()
+            quiet = quiet + 1 if now - before < busy_fraction * interval else 0
+            before = now
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        process = self.process
+        if process is None:
+            return
+        self.process = None
+        if process.poll() is None:
+            process.terminate()  # the parent forwards SIGTERM to its workers and waits for them
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=STOP_TIMEOUT_S)
+        # Any worker left behind is still in the session (= process group) this Popen created.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, 0)
+            time.sleep(0.5)
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def gatehouse_server(workers: int, data_dir: Path, log_dir: Path) -> Server:
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--workers",
+        str(workers),
+    ]
+    env = {
+        **os.environ,
+        "GATEHOUSE_ADMIN_ACCESS_KEY_ID": ADMIN_KEY_ID,
+        "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY": ADMIN_SECRET,
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    return Server(f"gatehouse (workers={workers})", command, env, log_dir / f"gatehouse-w{workers}.log", port)
+
+
+def ceiling_server(workers: int, log_dir: Path) -> Server:
+    port = free_port()
+    command = [
+        sys.executable,
+        str(BENCH_DIR / "ceiling.py"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    return Server(f"ceiling (workers={workers})", command, dict(os.environ), log_dir / f"ceiling-w{workers}.log", port)
+
+
+def drive(
+    wrk: WrkSettings, servers: list[Server], server: Server, endpoint: str, script: str, env: dict[str, str]
+) -> WrkResult:
+    """A warm-up (discarded), then the measured run, each started only once every server is idle."""
+    url = server.url + endpoint
+    if wrk.warmup_seconds > 0:
+        for each in servers:
+            each.wait_idle()
+        run_wrk(wrk, url, script, env, seconds=wrk.warmup_seconds)
+    for each in servers:
+        each.wait_idle()
+    return run_wrk(wrk, url, script, env, seconds=wrk.seconds)
+
+
+# --- seeding -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seed:
+    pool_id: str
+    client_id: str
+    access_token: str
+    refresh_token: str
+
+
+def _boto3_client(url: str, *, signed: bool) -> Any:
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    retries: Any = {"max_attempts": 1, "mode": "standard"}
+    config = Config(retries=retries) if signed else Config(retries=retries, signature_version=UNSIGNED)
+    return boto3.client(
+        "cognito-idp",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id=ADMIN_KEY_ID,
+        aws_secret_access_key=ADMIN_SECRET,
+        config=config,
+    )
+
+
+def seed(url: str) -> Seed:
+    """A pool, a public client allowed USER_PASSWORD_AUTH and refresh, a confirmed user, one sign-in."""
+    admin = _boto3_client(url, signed=True)
+    public = _boto3_client(url, signed=False)
+    pool_id = admin.create_user_pool(PoolName="bench")["UserPool"]["Id"]
+    client_id = admin.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="bench",
+        GenerateSecret=False,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+    admin.admin_create_user(UserPoolId=pool_id, Username=USERNAME, MessageAction="SUPPRESS")
+    admin.admin_set_user_password(UserPoolId=pool_id, Username=USERNAME, Password=PASSWORD, Permanent=True)
+    signed_in = public.initiate_auth(
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": USERNAME, "PASSWORD": PASSWORD}
+    )["AuthenticationResult"]
+    seeded = Seed(pool_id, client_id, signed_in["AccessToken"], signed_in["RefreshToken"])
+    # Each path once by the SDK, so a broken seed fails here with the server's own words, not as wrk's error count.
+    public.initiate_auth(
+        ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": seeded.refresh_token}
+    )
+    public.get_user(AccessToken=seeded.access_token)
+    return seeded
+
+
+def lua_env(seeded: Seed, run_id: str, endpoint: str) -> dict[str, str]:
+    """What the Lua scripts read. The ceiling probes get the very same requests (they parse and ignore them)."""
+    return {
+        "BENCH_PATH": endpoint,
+        "BENCH_RUN_ID": run_id,
+        "BENCH_USERNAME": USERNAME,
+        "BENCH_PASSWORD": PASSWORD,
+        "BENCH_CLIENT_ID": seeded.client_id,
+        "BENCH_ACCESS_TOKEN": seeded.access_token,
+        "BENCH_REFRESH_TOKEN": seeded.refresh_token,
+    }
+
+
+def check_ceiling(server: Server, endpoint: str) -> None:
+    request = urllib.request.Request(
+        server.url + endpoint,
+        data=b"{}",
+        method="POST",
+        headers={"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET_PREFIX + "Probe"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            json.loads(response.read())
+    except (urllib.error.URLError, ValueError) as exc:
+        raise BenchError(f"ceiling {endpoint} does not answer: {exc}\n{server.log_text()}") from exc
+
+
+# --- in-process figures ------------------------------------------------------------------------------------------
+
+
+def in_process_figures(loop_seconds: float = 2.0) -> dict[str, float]:
+    """RS256 signs and verifies per second, and Argon2id verifies per second, each on one thread."""
+    sys.path.insert(0, str(BENCH_DIR))
+    import ceiling  # bench/ceiling.py: the same key size, message shape and Argon2 parameters
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    material = ceiling.prepare()
+    probe = ceiling.Probe(material)
+
+    def per_second(operation: Any, max_iterations: int) -> float:
+        operation()
+        count = 0
+        started = time.perf_counter()
+        deadline = started + loop_seconds
+        while count < max_iterations and time.perf_counter() < deadline:
+            operation()
+            count += 1
+        return count / (time.perf_counter() - started)
+
+    def sign() -> None:
+        probe.private.sign(probe.access_input, padding.PKCS1v15(), hashes.SHA256())
+
+    def verify() -> None:
+        probe.public.verify(probe.token_signature, probe.token_input, padding.PKCS1v15(), hashes.SHA256())
+
+    return {
+        "rs256_sign_per_s": per_second(sign, 1_000_000),
+        "rs256_verify_per_s": per_second(verify, 10_000_000),
+        "argon2id_verify_per_s": per_second(probe.verify_password, 100_000),
+        "argon2_memory_kib": float(material.cost.memory_kib),
+        "argon2_time_cost": float(material.cost.time_cost),
+        "argon2_parallelism": float(material.cost.parallelism),
+    }
+
+
+# --- the run -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    path: str
+    workers: int
+    gatehouse: WrkResult
+    ceiling: WrkResult | None
+
+
+@dataclass
+class Report:
+    started: str
+    machine: dict[str, Any]
+    options: dict[str, Any]
+    in_process: dict[str, float] = field(default_factory=dict)
+    measurements: list[Measurement] = field(default_factory=list)
+
+
+def measure_worker_count(
+    workers: int, paths: tuple[PathSpec, ...], wrk: WrkSettings, scratch: Path, report: Report
+) -> None:
+    run_id = f"b{secrets.token_hex(4)}w{workers}"
+    data_dir = scratch / f"data-w{workers}"
+    with contextlib.ExitStack() as stack:
+        gatehouse = gatehouse_server(workers, data_dir, scratch)
+        stack.callback(gatehouse.stop)
+        ceiling = ceiling_server(workers, scratch)
+        stack.callback(ceiling.stop)
+        print(f"\n== workers={workers}: starting gatehouse and the ceiling probes", flush=True)
+        gatehouse.start()
+        ceiling.start()
+        servers = [gatehouse, ceiling]
+        seeded = seed(gatehouse.url)
+        print(f"   seeded pool {seeded.pool_id}, client {seeded.client_id}", flush=True)
+        for spec in paths:
+            result = drive(wrk, servers, gatehouse, "/", spec.script, lua_env(seeded, run_id, "/"))
+            line = f"   {spec.name:<20} gatehouse {result.rps:9.1f} req/s  p50 {result.p50_ms:8.2f} ms"
+            line += f"  p99 {result.p99_ms:8.2f} ms  errors {result.error_text()}"
+            print(line, flush=True)
+            ceiling_result = None
+            if spec.ceiling_endpoint is not None:
+                check_ceiling(ceiling, spec.ceiling_endpoint)
+                env = lua_env(seeded, run_id, spec.ceiling_endpoint)
+                ceiling_result = drive(wrk, servers, ceiling, spec.ceiling_endpoint, spec.script, env)
+                line = f"   {spec.name:<20} ceiling   {ceiling_result.rps:9.1f} req/s  p50 {ceiling_result.p50_ms:8.2f}"
+                line += f" ms  p99 {ceiling_result.p99_ms:8.2f} ms  errors {ceiling_result.error_text()}"
+                print(line, flush=True)
+            report.measurements.append(Measurement(spec.name, workers, result, ceiling_result))
+
+
+# --- the table ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    path: str
+    workers: str
+    rps: str
+    p50: str
+    p99: str
+    p99_over_p50: str
+    ceiling_rps: str
+    ratio: str
+    target: str
+    verdict: str
+    errors: str
+    passed: bool
+    valid: bool
+    values: dict[str, float | None]
+
+
+def judge(measurement: Measurement, spec: PathSpec) -> Row:
+    g, c = measurement.gatehouse, measurement.ceiling
+    tail = g.p99_ms / g.p50_ms if g.p50_ms > 0 else math.inf
+    ratio = g.rps / c.rps if c is not None and c.rps > 0 else None
+    failed: list[str] = []
+    targets: list[str] = []
+    if spec.min_ratio is not None:
+        targets.append(f">={spec.min_ratio:.1f}x ceil")
+        if ratio is None or ratio < spec.min_ratio:
+            failed.append("ratio")
+    targets.append(f"p99<={P99_OVER_P50_MAX:.0f}x p50")
+    if tail > P99_OVER_P50_MAX:
+        failed.append("p99")
+    errors = g.error_text() if c is None else f"{g.error_text()} / ceil {c.error_text()}"
+    valid = g.errors == 0 and (c is None or c.errors == 0)
+    verdict = "pass" if not failed else "FAIL(" + ",".join(failed) + ")"
+    if not valid:
+        verdict = "INVALID:errors"
+    return Row(
+        path=measurement.path,
+        workers=str(measurement.workers),
+        rps=f"{g.rps:.1f}",
+        p50=f"{g.p50_ms:.2f}",
+        p99=f"{g.p99_ms:.2f}",
+        p99_over_p50=f"{tail:.2f}",
+        ceiling_rps=f"{c.rps:.1f}" if c is not None else "-",
+        ratio=f"{ratio:.2f}x" if ratio is not None else "-",
+        target="; ".join(targets),
+        verdict=verdict,
+        errors=errors,
+        passed=valid and not failed,
+        valid=valid,
+        values={
+            "rps": g.rps,
+            "p50_ms": g.p50_ms,
+            "p99_ms": g.p99_ms,
+            "p99_over_p50": tail,
+            "ceiling_rps": c.rps if c else None,
+            "ratio": ratio,
+        },
+    )
+
+
+def scaling_row(report: Report) -> Row | None:
+    by_workers = {m.workers: m for m in report.measurements if m.path == SCALING_PATH}
+    one, two = by_workers.get(1), by_workers.get(2)
+    if one is None or two is None:
+        return None
+    ratio = two.gatehouse.rps / one.gatehouse.rps if one.gatehouse.rps > 0 else 0.0
+    ceiling_ratio = None
+    if one.ceiling is not None and two.ceiling is not None and one.ceiling.rps > 0:
+        ceiling_ratio = two.ceiling.rps / one.ceiling.rps
+    valid = one.gatehouse.errors == 0 and two.gatehouse.errors == 0
+    passed = valid and ratio >= SCALING_MIN
+    return Row(
+        path=f"{SCALING_PATH} scaling",
+        workers="2 vs 1",
+        rps=f"{two.gatehouse.rps:.1f}/{one.gatehouse.rps:.1f}",
+        p50="-",
+        p99="-",
+        p99_over_p50="-",
+        ceiling_rps=f"{ceiling_ratio:.2f}x" if ceiling_ratio is not None else "-",
+        ratio=f"{ratio:.2f}x",
+        target=f">={SCALING_MIN:.1f}x workers=1",
+        verdict=("pass" if passed else "FAIL") if valid else "INVALID:errors",
+        errors="0" if valid else "see rows above",
+        passed=passed,
+        valid=valid,
+        values={"ratio": ratio, "ceiling_ratio": ceiling_ratio},
+    )
+
+
+HEADERS = (
+    "path",
+    "workers",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "p99/p50",
+    "ceiling req/s",
+    "ratio",
+    "target",
+    "pass/FAIL",
+    "errors (gatehouse / ceiling)",
+)
+
+
+def render(rows: list[Row]) -> str:
+    cells = [list(HEADERS)] + [
+        [r.path, r.workers, r.rps, r.p50, r.p99, r.p99_over_p50, r.ceiling_rps, r.ratio, r.target, r.verdict, r.errors]
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(HEADERS))]
+    lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "loadavg_at_start": list(os.getloadavg()),
+    }
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        info["wrk"] = subprocess.run(["wrk", "--version"], capture_output=True, text=True, timeout=10).stdout.split(
+            "\n"
+        )[0]
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu_model"] = line.split(":", 1)[1].strip()
+                break
+    return info
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so the servers are stopped either way."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Gatehouse throughput benchmark (prints figures; not a test).")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured wrk seconds per path (default 10)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk keep-alive connections (default 64)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="worker counts to run every path at (default 1 2); workers 1 and 2 always run REFRESH_TOKEN_AUTH",
+    )
+    parser.add_argument("--warmup", type=float, default=1.0, help="discarded wrk seconds before each run (default 1)")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json", help="where to write the JSON")
+    args = parser.parse_args(argv)
+    if args.seconds <= 0 or args.connections < 1 or args.threads < 1 or any(w < 1 for w in args.workers):
+        parser.error("--seconds, --connections, --threads and --workers must be positive")
+    if args.connections < args.threads:
+        parser.error("wrk needs at least one connection per thread")
+    return args
+
+
+def run(args: argparse.Namespace) -> Report:
+    wrk = WrkSettings(
+        binary=ensure_wrk(),
+        seconds=max(1, math.ceil(args.seconds)),
+        warmup_seconds=math.ceil(args.warmup) if args.warmup > 0 else 0,
+        connections=args.connections,
+        threads=args.threads,
+    )
+    report = Report(
+        started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        machine=machine_info(),
+        options={
+            "seconds": wrk.seconds,
+            "warmup_seconds": wrk.warmup_seconds,
+            "connections": wrk.connections,
+            "threads": wrk.threads,
+            "workers": args.workers,
+            "wrk_timeout": WRK_TIMEOUT,
+        },
+    )
+    print(f"machine: {report.machine}", flush=True)
+    print("in-process, one thread, 2 s each: RS256 sign, RS256 verify, Argon2id verify ...", flush=True)
+    report.in_process = in_process_figures()
+    worker_counts = sorted(set(args.workers) | {1, 2})
+    with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as scratch:
+        for workers in worker_counts:
+            paths = PATHS if workers in args.workers else tuple(p for p in PATHS if p.name == SCALING_PATH)
+            measure_worker_count(workers, paths, wrk, Path(scratch), report)
+    return report
+
+
+def summarise(report: Report) -> tuple[list[Row], str]:
+    specs = {spec.name: spec for spec in PATHS}
+    order = {spec.name: index for index, spec in enumerate(PATHS)}
+    measurements = sorted(report.measurements, key=lambda m: (order[m.path], m.workers))
+    rows = [judge(m, specs[m.path]) for m in measurements]
+    scaling = scaling_row(report)
+    if scaling is not None:
+        rows.append(scaling)
+    figures = report.in_process
+    lines = [
+        "",
+        f"in-process, one core: RS256 (2048-bit) sign {figures['rs256_sign_per_s']:.0f}/s, "
+        f"verify {figures['rs256_verify_per_s']:.0f}/s; Argon2id verify "
+        f"(m={figures['argon2_memory_kib']:.0f} KiB, t={figures['argon2_time_cost']:.0f}, "
+        f"p={figures['argon2_parallelism']:.0f}) {figures['argon2id_verify_per_s']:.1f}/s",
+        f"wrk: {report.options['threads']} threads, {report.options['connections']} connections, "
+        f"{report.options['seconds']} s per run after {report.options['warmup_seconds']} s warm-up, --latency, "
+        f"timeout {WRK_TIMEOUT}; machine: {report.machine.get('cpu_count')} CPUs, "
+        f"load at start {report.machine['loadavg_at_start'][0]:.2f}",
+        "",
+        render(rows),
+    ]
+    invalid = [r for r in rows if not r.valid]
+    if invalid:
+        banner = "!" * 100
+        lines += [
+            "",
+            banner,
+            "!! ERRORS DURING THE RUN: wrk counted non-2xx responses or socket errors on "
+            + ", ".join(f"{r.path} (workers={r.workers})" for r in invalid),
+            "!! Those figures are MEANINGLESS (errors are cheap to serve). See the server logs / latest.json.",
+            banner,
+        ]
+    return rows, "\n".join(lines)
+
+
+def write_json(report: Report, rows: list[Row], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "started": report.started,
+        "machine": report.machine,
+        "options": report.options,
+        "in_process": report.in_process,
+        "measurements": [asdict(m) for m in report.measurements],
+        "table": [asdict(r) for r in rows],
+        "all_valid": all(r.valid for r in rows),
+        "all_passed": all(r.passed for r in rows),
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        with sigterm_as_interrupt():
+            report = run(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted: servers stopped", file=sys.stderr)
+        return 130
+    except (BenchError, subprocess.SubprocessError, OSError) as exc:
+        print(f"\nthe benchmark could not run: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # boto3 errors from seeding, and anything else that stops the run
+        print(f"\nthe benchmark could not run: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    rows, text = summarise(report)
+    print(text)
+    write_json(report, rows, args.output)
+    print(f"\nwritten: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1468 @@
+"""The broker's config file: server settings, user pools, app clients, groups and seed users, in YAML.
+
+A file looks like this (``config/gatehouse.example.yaml`` documents every key, ``config/schema.json`` is
+its JSON Schema for editors)::
+
+    version: 1                      # the format version; the only one so far
+    server:                         # optional: what `gatehouse serve` runs with (the command line wins)
+      port: 9229
+      admin: {access_key_id: GATEHOUSEADMIN01, secret_access_key: "${GATEHOUSE_ADMIN_SECRET}"}
+    pools:
+      - id: us-east-1_Example01     # fixed, so the tokens' issuer survives a restart with a new database
+        name: example
+        username_attributes: [email]
+        clients:
+          - {id: webapp, name: web, secret: "${WEB_CLIENT_SECRET}", explicit_auth_flows: [ALLOW_USER_SRP_AUTH]}
+        groups:
+          - {name: admins, precedence: 0, role_arn: "arn:aws:iam::000000000000:role/Admins"}
+        users:
+          - {username: admin@example.com, password: "${ADMIN_PASSWORD:-ChangeMe-123!}", groups: [admins]}
+
+Keys are Cognito's CreateUserPool / CreateUserPoolClient members in snake_case; a ``cognito:`` mapping on a
+pool or a client passes further members verbatim (in Cognito's PascalCase). Every string may use
+``${NAME}`` (the environment variable, an error if unset) or ``${NAME:-default}`` (the default when unset or
+empty, as in the shell); ``$${`` writes a literal ``${``. Unknown keys are errors, so a typo never goes
+unnoticed, and every problem of a file is reported at once, one line each, as
+``<file>: <key path>: <what was expected>, got <value>`` -- secrets (client secrets, passwords, the admin
+key, SMTP password, webhook headers) are never shown.
+
+:func:`apply_config` makes the store match the file at every start: pools, clients and groups are created
+with their fixed ids or updated to the file's settings; seed users are created once and their passwords are
+never overwritten afterwards (the user may have changed theirs). It is idempotent and safe when several
+worker processes run it at once: a create that loses a race becomes an update.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import functools
+import hmac
+import os
+import re
+import time
+import types
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, NamedTuple, TypeAlias, Union, cast, get_args, get_origin
+
+import botocore.loaders
+import structlog
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from gateway.api.model import ServiceModel
+from gateway.errors import (
+    AliasExistsException,
+    ConcurrentModificationException,
+    GatehouseError,
+    GroupExistsException,
+    InvalidParameterException,
+    InvalidPasswordException,
+    ResourceNotFoundException,
+    UsernameExistsException,
+)
+from gateway.services.container import Services
+from gateway.services.passwords import check_password_policy
+from gateway.services.pools import DEFAULT_PASSWORD_POLICY, ClientView, PoolService, PoolView
+from gateway.services.schema import STANDARD_ATTRIBUTES, build_schema, validate_attribute_values
+from gateway.services.users import FORCE_CHANGE_PASSWORD
+from gateway.settings import Secret, Settings, SmsWebhookSettings, SmtpSettings
+from gateway.storage.base import AlreadyExists, ClientRecord, PoolRecord, Store, VersionConflict
+
+__all__ = [
+    "ConfigError",
+    "GatehouseConfig",
+    "Problem",
+    "apply_config",
+    "config_json_schema",
+    "load_config",
+    "server_settings",
+]
+
+log = structlog.get_logger("gateway.config")
+
+Loc: TypeAlias = tuple[str | int, ...]
+
+
+# --- errors -------------------------------------------------------------------------------------------
+
+
+class Problem(NamedTuple):
+    """One thing wrong with a config file: where (a key path, or a line and column) and what."""
+
+    where: str
+    message: str
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; ``str()`` is one ``<file>: <where>: <message>`` line per problem."""
+
+    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        return "\n".join(
+            f"{self.source}: {p.where}: {p.message}" if p.where else f"{self.source}: {p.message}"
+            for p in self.problems
+        )
+
+
+class _Issue(NamedTuple):
+    """A problem found by a validator, at ``loc`` below the validated model; ``value`` is what was found."""
+
+    loc: Loc
+    expected: str
+    value: object = None
+    show_value: bool = True
+
+
+def _invalid(issues: Sequence[_Issue]) -> PydanticCustomError:
+    """The error a validator raises to report several problems, each at its own key path."""
+    summary = "; ".join(issue.expected for issue in issues)
+    return PydanticCustomError("gatehouse_config", "{summary}", {"summary": summary, "issues": list(issues)})
+
+
+def _expected(message: str) -> PydanticCustomError:
+    """The error a field validator raises: ``message`` says what was expected (the value is added)."""
+    return PydanticCustomError("gatehouse_config", "{summary}", {"summary": message})
+
+
+# --- value types ----------------------------------------------------------------------------------------
+
+_POOL_ID_PATTERN = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}_[0-9A-Za-z]+$"
+_CLIENT_ID_PATTERN = r"^[\w+]{1,128}$"
+_DURATION_PATTERN = r"^\s*[0-9]+\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)\s*$"
+_REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"
+_ACCOUNT_PATTERN = r"^[0-9]{12}$"
+_ACCESS_KEY_PATTERN = r"^[A-Za-z0-9]{4,128}$"
+_URL_PATTERN = r"^https?://[^\s/?#]+([/?#]\S*)?$"
+_NO_SPACE_PATTERN = r"^\S+$"
+_EMAIL_SENDER_PATTERN = r"^[^@]+@[^@\s>]+>?$"
+_ROLE_ARN_PATTERN = r"^arn:[\w-]+:iam::[0-9]{12}:role/[\w+=,.@/-]+$"
+_CUSTOM_NAME_PATTERN = r"^(custom:)?[\w-]{1,20}$"
+
+# What a value that does not match a pattern should have looked like.
+_PATTERN_HINTS = {
+    _POOL_ID_PATTERN: "expected a user pool id of the form <region>_<letters and digits>, e.g. us-east-1_Example01",
+    _CLIENT_ID_PATTERN: "expected an app client id of 1 to 128 letters, digits, '_' or '+'",
+    _DURATION_PATTERN: "expected a duration with a unit, e.g. '60 minutes', '1h', '30d', '300s'",
+    _REGION_PATTERN: "expected an AWS region name, e.g. us-east-1",
+    _ACCOUNT_PATTERN: "expected 12 digits in quotes, e.g. '000000000000'",
+    _ACCESS_KEY_PATTERN: "expected an access key id of 4 to 128 letters and digits",
+    _URL_PATTERN: "expected an http:// or https:// URL",
+    _NO_SPACE_PATTERN: "expected a name without spaces",
+    _EMAIL_SENDER_PATTERN: "expected an email address, optionally with a name: 'Example <no-reply@example.com>'",
+    _ROLE_ARN_PATTERN: "expected an IAM role ARN, e.g. arn:aws:iam::000000000000:role/Admins",
+    _CUSTOM_NAME_PATTERN: "expected a custom attribute name of 1 to 20 letters, digits, '_' or '-'",
+}
+
+_UNIT_NAMES = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_UNIT_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+
+
+def _duration(text: str) -> tuple[int, str]:
+    """``"90 minutes"`` -> ``(90, "minutes")`` (Cognito's token validity and its unit)."""
+    match = re.fullmatch(r"\s*([0-9]+)\s*([a-z]+)\s*", text)
+    assert match is not None  # the field's pattern was checked first
+    unit = match.group(2)
+    return int(match.group(1)), _UNIT_NAMES.get(unit[0], "minutes")
+
+
+def _duration_between(low: int, high: int, limits: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        amount, unit = _duration(value)
+        if not low <= amount * _UNIT_SECONDS[unit] <= high:
+            raise _expected(f"expected a duration between {limits}")
+        return value
+
+    return check
+
+
+def _digits_in_quotes(value: object) -> object:
+    # YAML reads unquoted digits as a number (and a leading zero as octal), which loses an account id's zeros.
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise _expected("expected 12 digits in quotes, e.g. '000000000000' (YAML reads unquoted digits as a number)")
+    return value
+
+
+def _on_off(value: object) -> object:
+    # YAML 1.1 reads an unquoted OFF/ON as false/true.
+    if isinstance(value, bool):
+        return "ON" if value else "OFF"
+    return value
+
+
+def _attribute_text(value: object) -> object:
+    # Cognito's attribute values are strings; let `email_verified: true` and `custom:level: 3` through.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+AttributeValue = Annotated[
+    str,
+    BeforeValidator(_attribute_text),
+    WithJsonSchema({"type": ["string", "boolean", "number"]}),
+]
+NonEmptySecret = Annotated[SecretStr, Field(min_length=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- the server: section ---------------------------------------------------------------------------------
+
+
+class AdminCredentialsConfig(_Model):
+    """The key pair that signs (SigV4) admin calls such as AdminCreateUser."""
+
+    access_key_id: str = Field(pattern=_ACCESS_KEY_PATTERN, description="The access key id admin callers use.")
+    secret_access_key: NonEmptySecret = Field(description="The secret key; use ${ENV_VAR}, never a literal.")
+
+
+class Argon2Config(_Model):
+    """Argon2id cost of password hashes (default: OWASP's minimum, 19456 KiB, 2 passes, 1 lane)."""
+
+    memory_kib: int | None = Field(None, ge=8, description="Memory per hash in KiB.")
+    time_cost: int | None = Field(None, ge=1, description="Passes over the memory.")
+    parallelism: int | None = Field(None, ge=1, le=64, description="Lanes.")
+
+
+class SmtpConfig(_Model):
+    """Send email (codes, invitations) through this SMTP server; without it they go to the data dir's outbox."""
+
+    host: str = Field(min_length=1)
+    port: int | None = Field(None, ge=1, le=65535, description="Default 25.")
+    username: str | None = None
+    password: NonEmptySecret | None = None
+    use_tls: bool | None = Field(None, description="Implicit TLS (SMTPS, usually port 465).")
+    start_tls: bool | None = Field(None, description="STARTTLS after connecting (usually port 587).")
+    timeout: float | None = Field(None, gt=0, description="Seconds.")
+
+
+class SmsWebhookConfig(_Model):
+    """Send SMS by POSTing {"to": ..., "message": ...} to this URL."""
+
+    url: str = Field(pattern=_URL_PATTERN)
+    headers: dict[str, SecretStr] | None = Field(None, description="Extra request headers (e.g. Authorization).")
+    timeout: float | None = Field(None, gt=0, description="Seconds.")
+
+
+class LogConfig(_Model):
+    level: Literal["debug", "info", "warning", "error", "critical"] | None = None
+    format: Literal["json", "console"] | None = Field(None, description="json lines (default) or console.")
+
+
+class ServerConfig(_Model):
+    """What `gatehouse serve` runs with. Command-line options and GATEHOUSE_ADMIN_* variables win over these."""
+
+    host: str | None = Field(None, min_length=1, description="Address to listen on (default 127.0.0.1).")
+    port: int | None = Field(None, ge=0, le=65535, description="Port to listen on (default 9229).")
+    public_url: str | None = Field(
+        None, pattern=_URL_PATTERN, description="The URL clients reach Gatehouse at; token issuers start with it."
+    )
+    workers: int | None = Field(None, ge=1, le=256, description="Processes sharing the port.")
+    region: str | None = Field(None, pattern=_REGION_PATTERN, description="The region in ARNs (default us-east-1).")
+    account_id: Annotated[str | None, BeforeValidator(_digits_in_quotes)] = Field(
+        None, pattern=_ACCOUNT_PATTERN, description="The account id in ARNs, quoted (default '000000000000')."
+    )
+    data_dir: Path | None = Field(None, description="Database, keys and outbox (relative to the working directory).")
+    database: Path | None = Field(None, description="The SQLite file (default <data_dir>/gatehouse.db).")
+    max_body_bytes: int | None = Field(None, ge=1024, description="Largest request body accepted.")
+    admin: AdminCredentialsConfig | None = None
+    argon2: Argon2Config | None = None
+    smtp: SmtpConfig | None = None
+    sms_webhook: SmsWebhookConfig | None = None
+    default_email_sender: str | None = Field(
+        None, pattern=_EMAIL_SENDER_PATTERN, description="From address of pools that set no email.from."
+    )
+    log: LogConfig | None = None
+
+
+# --- pools ----------------------------------------------------------------------------------------------
+
+
+class PasswordPolicyConfig(_Model):
+    """Cognito's PasswordPolicyType; a flag left out keeps Cognito's default (required)."""
+
+    minimum_length: int | None = Field(None, ge=6, le=99)
+    require_uppercase: bool | None = None
+    require_lowercase: bool | None = None
+    require_numbers: bool | None = None
+    require_symbols: bool | None = None
+    password_history_size: int | None = Field(None, ge=0, le=24)
+    temporary_password_validity_days: int | None = Field(None, ge=0, le=365)
+
+    def cognito(self) -> dict[str, Any]:
+        names = {
+            "minimum_length": "MinimumLength", "require_uppercase": "RequireUppercase",
+            "require_lowercase": "RequireLowercase", "require_numbers": "RequireNumbers",
+            "require_symbols": "RequireSymbols", "password_history_size": "PasswordHistorySize",
+            "temporary_password_validity_days": "TemporaryPasswordValidityDays",
+        }  # fmt: skip
+        return {names[k]: v for k, v in self.model_dump().items() if v is not None}
+
+
+class CustomAttributeConfig(_Model):
+    """A custom attribute (``custom:<name>`` in tokens and the API). Cognito fixes it once the pool exists."""
+
+    name: str = Field(pattern=_CUSTOM_NAME_PATTERN, description="Without or with the custom: prefix.")
+    type: Literal["String", "Number", "DateTime", "Boolean"] = "String"
+    mutable: bool = True
+    developer_only: bool = False
+    min_length: int | None = Field(None, ge=0, le=2048, description="String only.")
+    max_length: int | None = Field(None, ge=0, le=2048, description="String only.")
+    min_value: int | None = Field(None, description="Number only.")
+    max_value: int | None = Field(None, description="Number only.")
+
+    @property
+    def full_name(self) -> str:
+        return self.name if self.name.startswith("custom:") else f"custom:{self.name}"
+
+    @model_validator(mode="after")
+    def _constraints_fit_type(self) -> CustomAttributeConfig:
+        issues = []
+        for key in ("min_length", "max_length"):
+            if getattr(self, key) is not None and self.type != "String":
+                issues.append(_Issue((key,), "expected only on a String attribute", getattr(self, key)))
+        for key in ("min_value", "max_value"):
+            if getattr(self, key) is not None and self.type != "Number":
+                issues.append(_Issue((key,), "expected only on a Number attribute", getattr(self, key)))
+        if self.min_length is not None and self.max_length is not None and self.min_length > self.max_length:
+            issues.append(_Issue(("max_length",), f"expected at least min_length ({self.min_length})", self.max_length))
+        if self.min_value is not None and self.max_value is not None and self.min_value > self.max_value:
+            issues.append(_Issue(("max_value",), f"expected at least min_value ({self.min_value})", self.max_value))
+        if issues:
+            raise _invalid(issues)
+        return self
+
+    def cognito(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "Name": self.name.removeprefix("custom:"),
+            "AttributeDataType": self.type,
+            "Mutable": self.mutable,
+            "DeveloperOnlyAttribute": self.developer_only,
+        }
+        if self.type == "String" and (self.min_length is not None or self.max_length is not None):
+            entry["StringAttributeConstraints"] = {
+                k: str(v) for k, v in (("MinLength", self.min_length), ("MaxLength", self.max_length)) if v is not None
+            }
+        if self.type == "Number" and (self.min_value is not None or self.max_value is not None):
+            entry["NumberAttributeConstraints"] = {
+                k: str(v) for k, v in (("MinValue", self.min_value), ("MaxValue", self.max_value)) if v is not None
+            }
+        return entry
+
+
+def _needs(*placeholders: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        missing = [p for p in placeholders if p not in value]
+        if missing:
+            raise _expected("expected a message containing " + " and ".join(missing))
+        return value
+
+    return check
+
+
+CodeMessage = Annotated[str, AfterValidator(_needs("{####}"))]
+InviteMessage = Annotated[str, AfterValidator(_needs("{username}", "{####}"))]
+
+
+class VerificationMessageConfig(_Model):
+    """The message with a sign-up or attribute verification code; {####} is the code."""
+
+    email_subject: str | None = Field(None, min_length=1, max_length=140)
+    email_message: CodeMessage | None = Field(None, min_length=6, max_length=20000, description="Must contain {####}.")
+    sms_message: CodeMessage | None = Field(None, min_length=6, max_length=140, description="Must contain {####}.")
+
+
+class InviteMessageConfig(_Model):
+    """The invitation AdminCreateUser sends; {username} is the user name and {####} the temporary password."""
+
+    email_subject: str | None = Field(None, min_length=1, max_length=140)
+    email_message: InviteMessage | None = Field(None, min_length=6, max_length=20000)
+    sms_message: InviteMessage | None = Field(None, min_length=6, max_length=140)
+
+
+class AdminCreateUserSettings(_Model):
+    allow_admin_create_user_only: bool = Field(False, description="Refuse self sign-up (SignUp).")
+    invite: InviteMessageConfig | None = None
+
+
+class EmailSettings(_Model):
+    from_: str = Field(alias="from", pattern=_EMAIL_SENDER_PATTERN, description="The sender of the pool's email.")
+    reply_to: str | None = Field(None, pattern=_EMAIL_SENDER_PATTERN)
+
+
+class RefreshTokenRotationConfig(_Model):
+    enabled: bool = Field(description="Issue a new refresh token with every refresh and invalidate the old one.")
+    retry_grace_period_seconds: int = Field(0, ge=0, le=60, description="How long the old token still works.")
+
+
+_AUTH_FLOWS = Literal[
+    "ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_CUSTOM_AUTH",
+    "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_AUTH", "ADMIN_NO_SRP_AUTH", "CUSTOM_AUTH_FLOW_ONLY", "USER_PASSWORD_AUTH",
+]  # fmt: skip
+_LEGACY_FLOWS = frozenset({"ADMIN_NO_SRP_AUTH", "CUSTOM_AUTH_FLOW_ONLY", "USER_PASSWORD_AUTH"})
+
+# Cognito's limits on token lifetimes (the developer guide's quotas page).
+ShortTokenValidity = Annotated[
+    str, Field(pattern=_DURATION_PATTERN), AfterValidator(_duration_between(300, 86400, "5 minutes and 1 day"))
+]
+RefreshTokenValidity = Annotated[
+    str,
+    Field(pattern=_DURATION_PATTERN),
+    AfterValidator(_duration_between(3600, 3650 * 86400, "60 minutes and 3650 days")),
+]
+
+_CLIENT_RESERVED = {
+    "UserPoolId": "the pool's id",
+    "ClientName": "name:",
+    "ClientSecret": "secret:",
+    "GenerateSecret": "secret:",
+}
+_POOL_RESERVED = {"PoolName": "name:"}
+
+
+class ClientConfig(_Model):
+    """An app client (Cognito's CreateUserPoolClient) with a fixed id."""
+
+    id: str = Field(pattern=_CLIENT_ID_PATTERN, description="The client id apps are configured with; fixed.")
+    name: str = Field(min_length=1, max_length=128)
+    secret: NonEmptySecret | None = Field(None, description='Makes a confidential client; use "${ENV_VAR}".')
+    explicit_auth_flows: list[_AUTH_FLOWS] | None = None
+    access_token_validity: ShortTokenValidity | None = Field(
+        None, description="How long access tokens live, 5 minutes to 1 day (e.g. '1h'; default 60 minutes)."
+    )
+    id_token_validity: ShortTokenValidity | None = Field(
+        None, description="How long ID tokens live, 5 minutes to 1 day (default 60 minutes)."
+    )
+    refresh_token_validity: RefreshTokenValidity | None = Field(
+        None, description="How long refresh tokens live, 60 minutes to 3650 days (e.g. '30d'; the default)."
+    )
+    read_attributes: list[str] | None = None
+    write_attributes: list[str] | None = None
+    prevent_user_existence_errors: bool | None = Field(None, description="Default true (ENABLED).")
+    enable_token_revocation: bool | None = None
+    refresh_token_rotation: RefreshTokenRotationConfig | None = None
+    auth_session_validity: int | None = Field(None, ge=3, le=15, description="Minutes a sign-in session lasts.")
+    callback_urls: list[str] | None = None
+    logout_urls: list[str] | None = None
+    default_redirect_uri: str | None = None
+    allowed_oauth_flows: list[Literal["code", "implicit", "client_credentials"]] | None = None
+    allowed_oauth_scopes: list[str] | None = None
+    supported_identity_providers: list[str] | None = None
+    cognito: dict[str, Any] = Field(
+        default_factory=dict, description="Further CreateUserPoolClient members, verbatim (PascalCase)."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClientConfig:
+        issues: list[_Issue] = []
+        flows = self.explicit_auth_flows or []
+        if any(f in _LEGACY_FLOWS for f in flows) and any(f.startswith("ALLOW_") for f in flows):
+            issues.append(_Issue(("explicit_auth_flows",), "expected either only ALLOW_ flows or none of them", flows))
+        oauth = self.allowed_oauth_flows or []
+        if "client_credentials" in oauth and self.secret is None:
+            issues.append(_Issue(("secret",), "expected a secret: the client_credentials flow needs one", None, False))
+        if "client_credentials" in oauth and ({"code", "implicit"} & set(oauth)):
+            issues.append(_Issue(("allowed_oauth_flows",), "expected client_credentials alone", oauth))
+        if {"code", "implicit"} & set(oauth) and not self.callback_urls:
+            issues.append(
+                _Issue(("callback_urls",), "expected at least one URL for the code/implicit flows", None, False)
+            )
+        if self.default_redirect_uri is not None and self.default_redirect_uri not in (self.callback_urls or []):
+            issues.append(_Issue(("default_redirect_uri",), "expected one of callback_urls", self.default_redirect_uri))
+        for key in ("callback_urls", "logout_urls"):
+            for index, url in enumerate(getattr(self, key) or []):
+                if not re.match(_URL_PATTERN, url) and not re.match(r"^[a-z][a-z0-9+.-]*://\S+$", url):
+                    issues.append(_Issue((key, index), "expected a URL", url))
+        issues.extend(_escape_hatch_issues(self.cognito, "CreateUserPoolClient", _CLIENT_RESERVED))
+        if issues:
+            raise _invalid(issues)
+        return self
+
+    def cognito_request(self) -> dict[str, Any]:
+        """The CreateUserPoolClient / UpdateUserPoolClient members this client declares (never its secret)."""
+        request: dict[str, Any] = {"ClientName": self.name}
+        units: dict[str, str] = {}
+        for key, member, token in (
+            ("access_token_validity", "AccessTokenValidity", "AccessToken"),
+            ("id_token_validity", "IdTokenValidity", "IdToken"),
+            ("refresh_token_validity", "RefreshTokenValidity", "RefreshToken"),
+        ):
+            value = getattr(self, key)
+            if value is not None:
+                request[member], units[token] = _duration(value)
+        if units:
+            request["TokenValidityUnits"] = units
+        simple = {
+            "explicit_auth_flows": "ExplicitAuthFlows", "read_attributes": "ReadAttributes",
+            "write_attributes": "WriteAttributes", "enable_token_revocation": "EnableTokenRevocation",
+            "auth_session_validity": "AuthSessionValidity", "callback_urls": "CallbackURLs",
+            "logout_urls": "LogoutURLs", "default_redirect_uri": "DefaultRedirectURI",
+            "allowed_oauth_flows": "AllowedOAuthFlows", "allowed_oauth_scopes": "AllowedOAuthScopes",
+            "supported_identity_providers": "SupportedIdentityProviders",
+        }  # fmt: skip
+        for key, member in simple.items():
+            value = getattr(self, key)
+            if value is not None:
+                request[member] = copy.deepcopy(value)
+        if self.allowed_oauth_flows:
+            request["AllowedOAuthFlowsUserPoolClient"] = True
+        if self.prevent_user_existence_errors is not None:
+            request["PreventUserExistenceErrors"] = "ENABLED" if self.prevent_user_existence_errors else "LEGACY"
+        if self.refresh_token_rotation is not None:
+            request["RefreshTokenRotation"] = {
+                "Feature": "ENABLED" if self.refresh_token_rotation.enabled else "DISABLED",
+                "RetryGracePeriodSeconds": self.refresh_token_rotation.retry_grace_period_seconds,
+            }
+        return _merge_escape_hatch(request, self.cognito)
+
+
+class GroupConfig(_Model):
+    """A group; members get it in cognito:groups and, by precedence, its role in cognito:preferred_role."""
+
+    name: str = Field(min_length=1, max_length=128, pattern=_NO_SPACE_PATTERN)
+    description: str | None = Field(None, max_length=2048)
+    role_arn: str | None = Field(None, pattern=_ROLE_ARN_PATTERN)
+    precedence: int | None = Field(None, ge=0, description="Lower wins when a user's groups have roles.")
+
+
+class UserConfig(_Model):
+    """A seed user, created once: later starts never overwrite its password or attributes."""
+
+    username: str = Field(
+        min_length=1, max_length=128, pattern=_NO_SPACE_PATTERN,
+        description="In a pool with username_attributes, the email address or phone number.",
+    )  # fmt: skip
+    password: NonEmptySecret | None = Field(
+        None, description='Use "${ENV_VAR}" or "${ENV_VAR:-default}". Without one the user must reset it.'
+    )
+    temporary: bool = Field(False, description="true: must change the password at first sign-in.")
+    attributes: dict[str, AttributeValue] = Field(default_factory=dict, description="e.g. email, email_verified.")
+    groups: list[str] = Field(default_factory=list, description="Names of groups declared in this pool.")
+    enabled: bool = Field(True, description="Enforced at every start when written in the file.")
+
+
+class PoolConfig(_Model):
+    """A user pool with a fixed id, its clients, groups and seed users."""
+
+    id: str = Field(max_length=55, pattern=_POOL_ID_PATTERN, description="Fixed, so the token issuer is stable.")
+    name: str = Field(min_length=1, max_length=128)
+    password_policy: PasswordPolicyConfig | None = None
+    username_attributes: list[Literal["email", "phone_number"]] | None = Field(
+        None, description="Sign in with these instead of a user name (fixed once the pool exists)."
+    )
+    alias_attributes: list[Literal["email", "phone_number", "preferred_username"]] | None = Field(
+        None, description="Also sign in with these (fixed once the pool exists)."
+    )
+    username_case_sensitive: bool | None = Field(None, description="Default false (fixed once the pool exists).")
+    auto_verified_attributes: list[Literal["email", "phone_number"]] | None = None
+    mfa_configuration: Annotated[Literal["OFF", "ON", "OPTIONAL"], BeforeValidator(_on_off)] | None = None
+    deletion_protection: bool | None = None
+    schema_: list[CustomAttributeConfig] | None = Field(
+        None, alias="schema", description="Custom attributes; new ones are added, existing ones cannot change."
+    )
+    verification_message: VerificationMessageConfig | None = None
+    admin_create_user: AdminCreateUserSettings | None = None
+    email: EmailSettings | None = None
+    account_recovery: list[Literal["verified_email", "verified_phone_number", "admin_only"]] | None = Field(
+        None, description="Where forgot-password codes go, in order of preference."
+    )
+    tags: dict[str, str] | None = None
+    cognito: dict[str, Any] = Field(default_factory=dict, description="Further CreateUserPool members, verbatim.")
+    clients: list[ClientConfig] = Field(default_factory=list)
+    groups: list[GroupConfig] = Field(default_factory=list)
+    users: list[UserConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PoolConfig:
+        issues: list[_Issue] = []
+        if self.username_attributes and self.alias_attributes:
+            issues.append(
+                _Issue(("alias_attributes",), "expected username_attributes or alias_attributes, not both",
+                       self.alias_attributes)
+            )  # fmt: skip
+        recovery = self.account_recovery or []
+        if "admin_only" in recovery and len(recovery) > 1:
+            issues.append(_Issue(("account_recovery",), "expected admin_only alone", recovery))
+        for key in ("username_attributes", "alias_attributes", "auto_verified_attributes", "account_recovery"):
+            issues.extend(_duplicates(getattr(self, key) or [], (key,), str))
+        issues.extend(_duplicates(self.schema_ or [], ("schema",), lambda a: a.full_name, "name"))
+        issues.extend(_duplicates(self.clients, ("clients",), lambda c: c.id, "id"))
+        issues.extend(_duplicates(self.groups, ("groups",), lambda g: g.name, "name"))
+        fold: Callable[[str], str] = (lambda name: name) if self.username_case_sensitive else str.lower
+        issues.extend(_duplicates(self.users, ("users",), lambda u: fold(u.username), "username"))
+        issues.extend(_escape_hatch_issues(self.cognito, "CreateUserPool", _POOL_RESERVED))
+        schema: list[dict[str, Any]] | None = None
+        try:
+            schema = build_schema(self.cognito_request().get("Schema"))
+        except InvalidParameterException as exc:
+            issues.append(_Issue(("cognito", "Schema"), f"expected a valid Schema ({exc.message})", None, False))
+        except _EscapeHatchConflict:
+            pass  # load_config reports it (_check_cognito_request), with its path
+        known = {str(a["Name"]) for a in schema or []}
+        for index, client in enumerate(self.clients):
+            for key in ("read_attributes", "write_attributes"):
+                for position, name in enumerate(getattr(client, key) or []):
+                    if schema is not None and name not in known:
+                        issues.append(_Issue(("clients", index, key, position), _attribute_hint(known), name))
+        groups = [g.name for g in self.groups]
+        policy = {**DEFAULT_PASSWORD_POLICY, **(self.password_policy.cognito() if self.password_policy else {})}
+        for index, user in enumerate(self.users):
+            here: Loc = ("users", index)
+            for position, group in enumerate(user.groups):
+                if group not in groups:
+                    declared = ", ".join(repr(g) for g in groups) or "none declared"
+                    issues.append(
+                        _Issue(
+                            (*here, "groups", position), f"expected a group declared in this pool ({declared})", group
+                        )
+                    )
+            issues.extend(_duplicates(user.groups, (*here, "groups"), str))
+            issues.extend(self._username_issues(user, here))
+            if user.password is not None:
+                try:
+                    check_password_policy(user.password.get_secret_value(), policy)
+                except InvalidPasswordException as exc:
+                    reason = exc.message.removeprefix("Password did not conform with policy: ")
+                    issues.append(
+                        _Issue((*here, "password"), f"expected a password that meets the pool's policy ({reason})")
+                    )
+            if schema is not None:
+                for name, value in user.attributes.items():
+                    if name not in known:
+                        issues.append(_Issue((*here, "attributes", name), _attribute_hint(known), value, False))
+                        continue
+                    try:
+                        validate_attribute_values(schema, {name: value}, creating=True, admin=True)
+                    except InvalidParameterException as exc:
+                        issues.append(
+                            _Issue((*here, "attributes", name), f"expected a valid value ({exc.message})", value)
+                        )
+        if issues:
+            raise _invalid(issues)
+        return self
+
+    def _username_issues(self, user: UserConfig, here: Loc) -> list[_Issue]:
+        name = user.username
+        if self.username_attributes:
+            email_ok = "email" in self.username_attributes and "@" in name
+            phone_ok = "phone_number" in self.username_attributes and name.startswith("+")
+            if not (email_ok or phone_ok):
+                wanted = " or ".join("an email address" if a == "email" else "a phone number (+E.164)"
+                                     for a in self.username_attributes)  # fmt: skip
+                return [_Issue((*here, "username"), f"expected {wanted} (the pool's username_attributes)", name)]
+        elif "@" in name and "email" in (self.alias_attributes or []):
+            return [_Issue((*here, "username"), "expected a user name that is not an email address (email is an alias)",
+                           name)]  # fmt: skip
+        return []
+
+    def cognito_request(self) -> dict[str, Any]:
+        """The CreateUserPool members this pool declares (``PoolName`` included)."""
+        request: dict[str, Any] = {"PoolName": self.name}
+        if self.password_policy is not None:
+            request["Policies"] = {"PasswordPolicy": self.password_policy.cognito()}
+        for key, member in (
+            ("username_attributes", "UsernameAttributes"), ("alias_attributes", "AliasAttributes"),
+            ("auto_verified_attributes", "AutoVerifiedAttributes"), ("mfa_configuration", "MfaConfiguration"),
+            ("tags", "UserPoolTags"),
+        ):  # fmt: skip
+            value = getattr(self, key)
+            if value is not None:
+                request[member] = copy.deepcopy(value)
+        if self.username_case_sensitive is not None:
+            request["UsernameConfiguration"] = {"CaseSensitive": self.username_case_sensitive}
+        if self.deletion_protection is not None:
+            request["DeletionProtection"] = "ACTIVE" if self.deletion_protection else "INACTIVE"
+        if self.schema_ is not None:
+            request["Schema"] = [attribute.cognito() for attribute in self.schema_]
+        if self.verification_message is not None:
+            template: dict[str, Any] = {"DefaultEmailOption": "CONFIRM_WITH_CODE"}
+            message = self.verification_message
+            for value, member in ((message.email_subject, "EmailSubject"), (message.email_message, "EmailMessage"),
+                                  (message.sms_message, "SmsMessage")):  # fmt: skip
+                if value is not None:
+                    template[member] = value
+            request["VerificationMessageTemplate"] = template
+        if self.admin_create_user is not None:
+            admin: dict[str, Any] = {"AllowAdminCreateUserOnly": self.admin_create_user.allow_admin_create_user_only}
+            invite = self.admin_create_user.invite
+            if invite is not None:
+                admin["InviteMessageTemplate"] = {
+                    member: value
+                    for value, member in ((invite.email_subject, "EmailSubject"),
+                                          (invite.email_message, "EmailMessage"), (invite.sms_message, "SMSMessage"))
+                    if value is not None
+                }  # fmt: skip
+            request["AdminCreateUserConfig"] = admin
+        if self.email is not None:
+            email: dict[str, Any] = {"EmailSendingAccount": "DEVELOPER", "From": self.email.from_}
+            if self.email.reply_to is not None:
+                email["ReplyToEmailAddress"] = self.email.reply_to
+            request["EmailConfiguration"] = email
+        if self.account_recovery is not None:
+            request["AccountRecoverySetting"] = {
+                "RecoveryMechanisms": [{"Name": name, "Priority": i} for i, name in enumerate(self.account_recovery, 1)]
+            }
+        return _merge_escape_hatch(request, self.cognito)
+
+
+class GatehouseConfig(_Model):
+    """A Gatehouse config file."""
+
+    model_config = ConfigDict(extra="forbid", title="Gatehouse config file")
+
+    version: Literal[1] = Field(description="The config format version.")
+    server: ServerConfig | None = None
+    pools: list[PoolConfig] = Field(default_factory=list)
+
+    _source: str = PrivateAttr(default="<config>")
+
+    @property
+    def source(self) -> str:
+        """The file this config was read from (for error messages)."""
+        return self._source
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> GatehouseConfig:
+        issues = _duplicates(self.pools, ("pools",), lambda p: p.id, "id")
+        seen: dict[str, Loc] = {}
+        for p, pool in enumerate(self.pools):
+            for c, client in enumerate(pool.clients):
+                if client.id in seen and seen[client.id][1] != p:
+                    first = _format_loc(seen[client.id])
+                    issues.append(
+                        _Issue(("pools", p, "clients", c, "id"), f"expected an id not used by {first}", client.id)
+                    )
+                seen.setdefault(client.id, ("pools", p, "clients", c))
+        if issues:
+            raise _invalid(issues)
+        return self
+
+
+def _duplicates(items: Sequence[Any], loc: Loc, key: Callable[[Any], str], field: str | None = None) -> list[_Issue]:
+    seen: dict[str, int] = {}
+    issues = []
+    for index, item in enumerate(items):
+        value = key(item)
+        if value in seen:
+            where = (*loc, index, field) if field else (*loc, index)
+            issues.append(
+                _Issue(where, f"expected a value not already given at {_format_loc((*loc, seen[value]))}", value)
+            )
+        seen.setdefault(value, index)
+    return issues
+
+
+def _attribute_hint(known: set[str]) -> str:
+    custom = sorted(name for name in known if name.startswith("custom:"))
+    extra = f" or one of this pool's custom attributes ({', '.join(custom)})" if custom else " (no custom attributes)"
+    return "expected a standard attribute" + extra
+
+
+# --- the cognito: escape hatch -------------------------------------------------------------------------
+
+
+class _EscapeHatchConflict(Exception):
+    def __init__(self, loc: Loc) -> None:
+        super().__init__(loc)
+        self.loc = loc
+
+
+@functools.cache
+def _request_members(operation: str) -> frozenset[str]:
+    """The input members of a cognito-idp operation, from the service model botocore ships."""
+    raw = botocore.loaders.Loader().load_service_model("cognito-idp", "service-2")
+    shape = raw["operations"][operation]["input"]["shape"]
+    return frozenset(str(name) for name in raw["shapes"][shape]["members"])
+
+
+def _escape_hatch_issues(extra: Mapping[str, Any], operation: str, reserved: Mapping[str, str]) -> list[_Issue]:
+    """Unknown, reserved and conflicting members of a ``cognito:`` mapping."""
+    issues: list[_Issue] = []
+    members = _request_members(operation)
+    for key in extra:
+        if key in reserved:
+            issues.append(_Issue(("cognito", key), f"expected {reserved[key]} instead of this member", None, False))
+        elif key not in members:
+            close = difflib.get_close_matches(str(key), sorted(members), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            issues.append(_Issue(("cognito", key), f"unknown {operation} member{hint}", None, False))
+    return issues
+
+
+def _merge_escape_hatch(request: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(request)
+
+    def merge(target: dict[str, Any], source: Mapping[str, Any], loc: Loc) -> None:
+        for key, value in source.items():
+            if key in target and isinstance(target[key], dict) and isinstance(value, dict):
+                merge(target[key], value, (*loc, key))
+            elif key in target:
+                raise _EscapeHatchConflict((*loc, key))
+            else:
+                target[key] = copy.deepcopy(value)
+
+    merge(merged, extra, ("cognito",))
+    return merged
+
+
+def _check_cognito_request(model: PoolConfig | ClientConfig, loc: Loc) -> list[Problem]:
+    """Check the full Cognito request a pool or client makes against the AWS service model's constraints."""
+    try:
+        request = model.cognito_request()
+    except _EscapeHatchConflict as conflict:
+        where = _format_loc((*loc, *conflict.loc))
+        return [Problem(where, "expected a member the file does not already set with its own keys; set it once")]
+    if isinstance(model, PoolConfig):
+        operation = "CreateUserPool"
+    else:
+        operation = "CreateUserPoolClient"
+        request = {**request, "UserPoolId": "us-east-1_Check"}
+    try:
+        ServiceModel.load("cognito-idp").validate_input(operation, request)
+    except GatehouseError as exc:
+        where = _format_loc((*loc, "cognito") if model.cognito else loc)
+        return [Problem(where, f"expected a valid {operation} request ({exc.message})")]
+    return []
+
+
+# --- loading ---------------------------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader, except that a key given twice in one mapping is an error, not a silent
+    overwrite (the second ``clients:`` of a pool would otherwise replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> GatehouseConfig:
+    """Read, substitute ``${ENV}`` references in, and validate a config file; raise ConfigError listing every
+    problem. ``environ`` defaults to ``os.environ``."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(source, [Problem("", f"cannot read the file: {reason}")]) from None
+    try:
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: plain data only, like yaml.safe_load
+    except yaml.MarkedYAMLError as exc:
+        raise ConfigError(source, [_yaml_problem(exc)]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [Problem("", f"invalid YAML: {exc}")]) from None
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else _show(data, secret=False)
+        raise ConfigError(source, [Problem("", f"expected a mapping with at least 'version: 1', got {got}")])
+    env_problems: list[Problem] = []
+    unresolved: set[str] = set()
+    data = _substitute(data, (), os.environ if environ is None else environ, env_problems, unresolved)
+    try:
+        config = GatehouseConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = [p for p in _problems(exc) if p.where not in unresolved]
+        raise ConfigError(source, env_problems + problems) from None
+    problems = list(env_problems)
+    for p, pool in enumerate(config.pools):
+        problems += _check_cognito_request(pool, ("pools", p))
+        for c, client in enumerate(pool.clients):
+            problems += _check_cognito_request(client, ("pools", p, "clients", c))
+    if problems:
+        raise ConfigError(source, problems)
+    config._source = source
+    return config
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> Problem:
+    # Only the problem and where it is: the snippet of the line yaml would print could hold a secret.
+    mark = exc.problem_mark or exc.context_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    message = f"invalid YAML: {exc.problem or exc.context or 'syntax error'}"
+    if exc.context and exc.problem and exc.context_mark is not None:
+        message += f" ({exc.context} at line {exc.context_mark.line + 1})"
+    return Problem(where, message)
+
+
+_REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+_NAME_AND_DEFAULT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+
+
+def _substitute(value: Any, loc: Loc, environ: Mapping[str, str], problems: list[Problem], unresolved: set[str]) -> Any:
+    """``value`` with every ``${NAME}`` / ``${NAME:-default}`` in its strings replaced (keys stay as written)."""
+    if isinstance(value, dict):
+        return {k: _substitute(v, (*loc, k if isinstance(k, str) else str(k)), environ, problems, unresolved)
+                for k, v in value.items()}  # fmt: skip
+    if isinstance(value, list):
+        return [_substitute(v, (*loc, i), environ, problems, unresolved) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+    found: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token == "$${":
+            return "${"
+        body = match.group(1)
+        parsed = _NAME_AND_DEFAULT.fullmatch(body) if body is not None else None
+        if parsed is None:
+            found.append("expected ${NAME} or ${NAME:-default}, NAME being letters, digits and _ (write $${ for "
+                         "a literal ${)")  # fmt: skip
+            return token
+        name, default = parsed.group(1), parsed.group(2)
+        current = environ.get(name)
+        if default is not None and not current:
+            return default
+        if current is None:
+            found.append(f"expected environment variable {name} to be set (or a default: ${{{name}:-default}})")
+            return token
+        return current
+
+    result = _REFERENCE.sub(replace, value)
+    if found:
+        where = _format_loc(loc)
+        unresolved.add(where)
+        # The value as written holds ${...} references, not secrets; still, a secret's may hold literal text.
+        got = "" if _target(loc).secret else f", got {_show(value, secret=False)}"
+        problems.extend(Problem(where, message + got) for message in found)
+    return result
+
+
+# --- turning pydantic's errors into problems ---------------------------------------------------------------
+
+
+class _Target(NamedTuple):
+    """What the model expects at a key path: its type (None when unknown) and whether it is secret."""
+
+    annotation: Any
+    secret: bool
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _model_field(model: type[BaseModel], key: str) -> Any:
+    """The type of the field a file's key names (its alias when it has one, else its name)."""
+    for name, field in model.model_fields.items():
+        if key == (field.alias or name):
+            return field.annotation
+    return None
+
+
+def _target(loc: Loc) -> _Target:
+    annotation: Any = GatehouseConfig
+    for step in loc:
+        annotation = _unwrap(annotation)
+        origin = get_origin(annotation)
+        if _is_model(annotation) and isinstance(step, str):
+            annotation = _model_field(annotation, step)
+        elif origin is list and isinstance(step, int):
+            annotation = get_args(annotation)[0]
+        elif origin is dict and isinstance(step, str):
+            annotation = get_args(annotation)[1]
+        else:
+            annotation = None
+        if annotation is None:
+            return _Target(None, False)
+    annotation = _unwrap(annotation)
+    return _Target(annotation, _holds_secret(annotation))
+
+
+def _holds_secret(annotation: Any) -> bool:
+    annotation = _unwrap(annotation)
+    if annotation is SecretStr:
+        return True
+    if _is_model(annotation):
+        return any(_holds_secret(field.annotation) for field in annotation.model_fields.values())
+    return any(_holds_secret(arg) for arg in get_args(annotation))
+
+
+def _show(value: object, *, secret: bool) -> str:
+    """A value for an error message: never a secret, never the inside of a mapping (it may hold secrets)."""
+    if secret:
+        return "a secret (not shown)"
+    if isinstance(value, dict):
+        keys = ", ".join(repr(k) for k in list(value)[:6]) + (", ..." if len(value) > 6 else "")
+        return f"a mapping with keys {keys}" if value else "an empty mapping"
+    if isinstance(value, list) and any(isinstance(item, dict | list) for item in value):
+        return f"a list of {len(value)} items"
+    if isinstance(value, SecretStr):
+        return "a secret (not shown)"
+    text = repr(value)
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][\w:-]*$")
+
+
+def _format_loc(loc: Sequence[str | int]) -> str:
+    """``("pools", 0, "clients", 1, "id")`` -> ``pools[0].clients[1].id``."""
+    out = ""
+    for step in loc:
+        if isinstance(step, int):
+            out += f"[{step}]"
+        elif _IDENTIFIER.match(step):
+            out += f".{step}" if out else step
+        else:
+            out += f"[{step!r}]"
+    return out
+
+
+def _expectation(error: Mapping[str, Any]) -> str:
+    kind = str(error["type"])
+    ctx: Mapping[str, Any] = error.get("ctx") or {}
+    simple = {
+        "string_type": "expected a string",
+        "int_type": "expected a whole number", "int_parsing": "expected a whole number",
+        "int_from_float": "expected a whole number",
+        "float_type": "expected a number", "float_parsing": "expected a number",
+        "bool_type": "expected true or false", "bool_parsing": "expected true or false",
+        "list_type": "expected a list",
+        "dict_type": "expected a mapping (key: value lines)", "model_type": "expected a mapping (key: value lines)",
+        "model_attributes_type": "expected a mapping (key: value lines)",
+        "path_type": "expected a path", "missing": "expected this required key",
+    }  # fmt: skip
+    if kind in simple:
+        return simple[kind]
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", ""))
+        return f"expected one of {expected}" if " or " in expected else f"expected {expected}"
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        return _PATTERN_HINTS.get(pattern, f"expected a string matching {pattern}")
+    limits = {
+        "string_too_short": "expected at least {min_length} character(s)",
+        "string_too_long": "expected at most {max_length} characters",
+        "too_short": "expected at least {min_length} item(s)",
+        "too_long": "expected at most {max_length} items",
+        "greater_than_equal": "expected a number >= {ge}",
+        "greater_than": "expected a number > {gt}",
+        "less_than_equal": "expected a number <= {le}",
+        "less_than": "expected a number < {lt}",
+    }
+    if kind in limits:
+        return limits[kind].format(**ctx)
+    if kind == "gatehouse_config":
+        return str(ctx.get("summary", error["msg"]))
+    message = str(error["msg"])
+    return "expected " + message.removeprefix("Input should be ") if message.startswith("Input should be ") else message
+
+
+def _problems(exc: ValidationError) -> list[Problem]:
+    problems: list[Problem] = []
+    for error in exc.errors():
+        loc: Loc = tuple(error["loc"])
+        kind = error["type"]
+        ctx = error.get("ctx") or {}
+        if kind == "gatehouse_config" and "issues" in ctx:
+            for issue in ctx["issues"]:
+                here = (*loc, *issue.loc)
+                message = issue.expected
+                if issue.show_value:
+                    message += f", got {_show(issue.value, secret=_target(here).secret)}"
+                problems.append(Problem(_format_loc(here), message))
+        elif kind == "extra_forbidden":
+            problems.append(Problem(_format_loc(loc), _unknown_key(loc)))
+        elif kind == "missing":
+            problems.append(Problem(_format_loc(loc), "required key is missing"))
+        else:
+            got = _show(error.get("input"), secret=_target(loc).secret)
+            problems.append(Problem(_format_loc(loc), f"{_expectation(error)}, got {got}"))
+    return problems
+
+
+def _unknown_key(loc: Loc) -> str:
+    parent = _target(loc[:-1]).annotation
+    if not _is_model(parent):
+        return "unknown key"
+    allowed = [field.alias or name for name, field in parent.model_fields.items()]
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key (did you mean {close[0]!r}?)"
+    return "unknown key; expected one of " + ", ".join(allowed)
+
+
+# --- server settings and the JSON Schema --------------------------------------------------------------------
+
+
+def server_settings(config: GatehouseConfig, base: Settings) -> Settings:
+    """``base`` with the file's ``server:`` section applied (keys the file leaves out keep ``base``'s value)."""
+    server = config.server
+    if server is None:
+        return base
+    changes: dict[str, Any] = {}
+    for name in ("host", "port", "public_url", "workers", "region", "account_id", "max_body_bytes",
+                 "default_email_sender"):  # fmt: skip
+        value = getattr(server, name)
+        if value is not None:
+            changes[name] = value
+    if server.data_dir is not None:
+        changes["data_dir"] = server.data_dir
+    if server.database is not None:
+        changes["database_path"] = server.database
+    if server.admin is not None:
+        changes["admin_access_key_id"] = server.admin.access_key_id
+        changes["admin_secret_access_key"] = Secret(server.admin.secret_access_key.get_secret_value())
+    if server.argon2 is not None:
+        given = {k: v for k, v in server.argon2.model_dump().items() if v is not None}
+        changes["argon2"] = dataclasses.replace(base.argon2, **given)
+    if server.smtp is not None:
+        smtp = server.smtp
+        given = {k: v for k, v in smtp.model_dump(exclude={"password"}).items() if v is not None}
+        if smtp.password is not None:
+            given["password"] = Secret(smtp.password.get_secret_value())
+        changes["smtp"] = SmtpSettings(**given)
+    if server.sms_webhook is not None:
+        hook = server.sms_webhook
+        headers = {k: v.get_secret_value() for k, v in (hook.headers or {}).items()}
+        changes["sms_webhook"] = SmsWebhookSettings(
+            url=hook.url, headers=headers, **({"timeout": hook.timeout} if hook.timeout is not None else {})
+        )
+    if server.log is not None:
+        if server.log.level is not None:
+            changes["log_level"] = server.log.level
+        if server.log.format is not None:
+            changes["log_json"] = server.log.format == "json"
+    return dataclasses.replace(base, **changes)
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the file (``config/schema.json``), for editors' completion and checking."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **GatehouseConfig.model_json_schema()}
+
+
+# --- applying a config to the store -------------------------------------------------------------------------
+
+
+class _DryRunStore:
+    """Just enough of a Store for PoolService.create_pool / create_client to compute, without writing, the
+    settings a pool or client made from a request would have -- so apply_config can tell whether an update
+    would change anything, with Cognito's defaults filled in exactly as the service fills them."""
+
+    def __init__(self, pool: PoolRecord | None = None) -> None:
+        self._pool = pool
+
+    async def create_pool(self, pool: PoolRecord) -> None:
+        return None
+
+    async def get_pool(self, pool_id: str) -> PoolRecord | None:
+        return self._pool
+
+    async def create_client(self, client: ClientRecord) -> None:
+        return None
+
+
+# Members Cognito fixes when a pool is created (UpdateUserPool does not take them), by the key that sets them.
+_IMMUTABLE = {
+    "UsernameAttributes": "username_attributes",
+    "AliasAttributes": "alias_attributes",
+    "UsernameConfiguration": "username_case_sensitive",
+}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, taking a missing member as an empty one and lists as sets (["email", "phone_number"])."""
+    if isinstance(a, list) and isinstance(b, list):
+        return sorted(map(str, a)) == sorted(map(str, b))
+    return (a or None) == (b or None)
+
+
+class _Failure(Exception):
+    """An item could not be applied; already described in ``problems``."""
+
+
+class _Applier:
+    def __init__(self, services: Services, problems: list[Problem]) -> None:
+        self.services = services
+        self.problems = problems
+        self._dry_run = PoolService(
+            cast(Store, _DryRunStore()), region=services.settings.region, account_id=services.settings.account_id
+        )
+
+    def fail(self, loc: Loc, what: str, exc: GatehouseError | None = None, **fields: Any) -> None:
+        message = what if exc is None else f"{what}: {exc.type_name}: {exc.message}"
+        log.error("config.apply_failed", item=_format_loc(loc), error=exc.type_name if exc else None,
+                  message=message, **fields)  # fmt: skip
+        self.problems.append(Problem(_format_loc(loc), message))
+
+    async def pool(self, config: PoolConfig, loc: Loc) -> None:
+        try:
+            pool = await self._pool(config, config.cognito_request(), loc)
+        except _Failure:
+            return
+        except GatehouseError as exc:
+            self.fail(loc, f"could not apply user pool {config.id}", exc, pool=config.id)
+            return
+        for index, client in enumerate(config.clients):
+            here = (*loc, "clients", index)
+            await self._guard(self._client(pool, client, here), here, f"app client {client.id!r}")
+        for index, group in enumerate(config.groups):
+            await self._guard(self._group(pool, group), (*loc, "groups", index), f"group {group.name!r}")
+        for index, user in enumerate(config.users):
+            here = (*loc, "users", index)
+            await self._guard(self._user(pool, user), here, f"user {user.username!r}")
+
+    async def _guard(self, step: Awaitable[None], loc: Loc, what: str) -> None:
+        """Run one item's step; a failure is reported and the next item still gets its turn."""
+        try:
+            await step
+        except _Failure:
+            pass
+        except GatehouseError as exc:
+            self.fail(loc, f"could not apply {what}", exc)
+
+    # pools
+
+    async def _pool(self, config: PoolConfig, request: dict[str, Any], loc: Loc) -> PoolView:
+        pools = self.services.pools
+        try:
+            pool = await pools.get_pool(config.id)
+        except ResourceNotFoundException:
+            try:
+                created = await pools.create_pool(config.name, request, pool_id=config.id)
+                log.info("config.pool_created", pool=config.id)
+                return created
+            except InvalidParameterException:
+                # Either the request is wrong, or another process created the pool since we looked; then it
+                # is updated like any existing pool.
+                if await self.services.store.get_pool(config.id) is None:
+                    raise
+                pool = await pools.get_pool(config.id)
+        desired = (await self._dry_run.create_pool(config.name, request, pool_id=config.id)).settings
+        immutable_ok = True
+        for member, key in _IMMUTABLE.items():
+            if not _same(desired.get(member), pool.settings.get(member)):
+                immutable_ok = False
+                self.fail(
+                    (*loc, key),
+                    f"cannot change once the pool exists (Cognito fixes it at creation): the pool has "
+                    f"{_show(pool.settings.get(member), secret=False)}, the file asks for "
+                    f"{_show(desired.get(member), secret=False)}",
+                    pool=config.id,
+                )  # fmt: skip
+        pool = await self._ensure_schema(pool, desired, request, loc)
+        skip = {"SchemaAttributes", *_IMMUTABLE}
+        if "UserPoolTier" not in request:
+            skip.add("UserPoolTier")  # UpdateUserPool keeps the pool's tier when the request names none
+
+        def comparable(settings: Mapping[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in settings.items() if k not in skip}
+
+        if pool.name != config.name or comparable(desired) != comparable(pool.settings):
+            await pools.update_pool(config.id, request)
+            pool = await pools.get_pool(config.id)
+            log.info("config.pool_updated", pool=config.id)
+        if not immutable_ok:
+            raise _Failure()
+        return pool
+
+    async def _ensure_schema(
+        self, pool: PoolView, desired: Mapping[str, Any], request: Mapping[str, Any], loc: Loc
+    ) -> PoolView:
+        current = {str(a["Name"]): a for a in pool.schema}
+        wanted = {str(a["Name"]): a for a in desired.get("SchemaAttributes") or []}
+        requested = {
+            (str(a.get("Name", "")) if str(a.get("Name", "")) in STANDARD_ATTRIBUTES
+             else "custom:" + str(a.get("Name", "")).removeprefix("custom:")): (i, a)
+            for i, a in enumerate(request.get("Schema") or [])
+        }  # fmt: skip
+        additions = []
+        changed = False
+        for name, entry in wanted.items():
+            index, raw = requested.get(name, (None, None))
+            if name not in current:
+                additions.append(raw)
+            elif current[name] != entry:
+                changed = True
+                where = (*loc, "schema", index) if index is not None else (*loc, "schema")
+                self.fail(where, f"cannot change attribute {name} once the pool exists (Cognito fixes its "
+                          "type and constraints at creation)", pool=pool.id)  # fmt: skip
+        for name in current.keys() - wanted.keys():
+            log.warning("config.attribute_not_in_file", pool=pool.id, attribute=name)
+        if additions:
+            await self.services.pools.add_custom_attributes(pool.id, [a for a in additions if a is not None])
+            log.info("config.attributes_added", pool=pool.id, attributes=sorted(wanted.keys() - current.keys()))
+            pool = await self.services.pools.get_pool(pool.id)
+        if changed:
+            raise _Failure()
+        return pool
+
+    # clients
+
+    async def _client(self, pool: PoolView, config: ClientConfig, loc: Loc) -> None:
+        pools = self.services.pools
+        request = config.cognito_request()
+        secret = config.secret.get_secret_value() if config.secret is not None else None
+        current = await self._find_client(pool, config, loc)
+        if current is None:
+            create = {**request, "ClientSecret": secret} if secret is not None else request
+            try:
+                await pools.create_client(pool.id, config.name, create, client_id=config.id)
+                log.info("config.client_created", pool=pool.id, client=config.id)
+                return
+            except AlreadyExists:
+                current = await self._find_client(pool, config, loc)  # created by another process meanwhile
+                if current is None:
+                    raise _Failure() from None
+        dry_run = PoolService(cast(Store, _DryRunStore(pool.record)), region="", account_id="")
+        desired = await dry_run.create_client(pool.id, config.name, request, client_id=config.id)
+        if desired.record.name != current.record.name or desired.settings != current.settings:
+            await pools.update_client(pool.id, config.id, request)
+            log.info("config.client_updated", pool=pool.id, client=config.id)
+        if secret is None and current.secret is not None:
+            self.fail(
+                (*loc, "secret"),
+                "expected the client's secret: the client has one, and Cognito cannot make a client with a secret "
+                "public (delete the client to recreate it without one)",
+                pool=pool.id, client=config.id,
+            )  # fmt: skip
+            raise _Failure()
+        if secret is not None and not hmac.compare_digest((current.secret or "").encode(), secret.encode()):
+            await self._set_client_secret(pool.id, config.id, secret)
+            log.info("config.client_secret_updated", pool=pool.id, client=config.id)
+
+    async def _find_client(self, pool: PoolView, config: ClientConfig, loc: Loc) -> ClientView | None:
+        try:
+            return await self.services.pools.get_client(pool.id, config.id)
+        except ResourceNotFoundException:
+            other = await self.services.store.get_client(config.id)
+            if other is None:
+                return None
+            self.fail((*loc, "id"), f"expected a client id not used elsewhere: {config.id!r} is a client of pool "
+                      f"{other.pool_id}", pool=pool.id, client=config.id)  # fmt: skip
+            raise _Failure() from None
+
+    async def _set_client_secret(self, pool_id: str, client_id: str, secret: str) -> None:
+        # PoolService has no way to change a client's secret (Cognito has none either), so write the record.
+        store = self.services.store
+        for _ in range(5):
+            record = await store.get_client(client_id)
+            if record is None or record.pool_id != pool_id:
+                raise ResourceNotFoundException(f"User pool client {client_id} does not exist.")
+            record.secret = secret
+            record.updated_at = time.time()
+            try:
+                await store.update_client(record)
+                return
+            except VersionConflict:
+                continue
+        raise ConcurrentModificationException()
+
+    # groups
+
+    async def _group(self, pool: PoolView, config: GroupConfig) -> None:
+        groups = self.services.groups
+        try:
+            group = await groups.get(pool, config.name)
+        except ResourceNotFoundException:
+            try:
+                await groups.create(pool, config.name, description=config.description, role_arn=config.role_arn,
+                                    precedence=config.precedence)  # fmt: skip
+                log.info("config.group_created", pool=pool.id, group=config.name)
+                return
+            except GroupExistsException:
+                group = await groups.get(pool, config.name)
+        if (group.description, group.role_arn, group.precedence) != (
+            config.description,
+            config.role_arn,
+            config.precedence,
+        ):
+            await groups.update(pool, config.name, {"Description": config.description, "RoleArn": config.role_arn,
+                                                    "Precedence": config.precedence})  # fmt: skip
+            log.info("config.group_updated", pool=pool.id, group=config.name)
+
+    # users
+
+    async def _user(self, pool: PoolView, config: UserConfig) -> None:
+        users = self.services.users
+        password = config.password.get_secret_value() if config.password is not None else None
+        permanent = password is not None and not config.temporary
+        user = await users.find(pool, config.username)
+        created = False
+        if user is None:
+            try:
+                user = await users.admin_create_user(
+                    pool, username=config.username, attributes=dict(config.attributes), temporary_password=password,
+                    message_action="SUPPRESS", delivery_mediums=[], force_alias_creation=False,
+                )  # fmt: skip
+                created = True
+                log.info("config.user_created", pool=pool.id, username=user.username)
+            except (UsernameExistsException, AliasExistsException) as exc:
+                user = await users.find(pool, config.username)  # created by another process meanwhile?
+                if user is None:
+                    raise exc from None
+        # A new user, or one whose creation was cut short before this step, is still on the file's password
+        # (checked, so that a temporary password an admin has set since is left alone), meant to be permanent.
+        if (
+            password is not None
+            and permanent
+            and user.status == FORCE_CHANGE_PASSWORD
+            and (created or (user.password_hash and await self.services.hasher.verify(user.password_hash, password)))
+        ):
+            user = await users.set_password(pool, user, password, permanent=True, check_history=False)
+        if (created or "enabled" in config.model_fields_set) and user.enabled != config.enabled:
+            await users.set_enabled(pool, user, config.enabled)
+        for group in config.groups:
+            await self.services.groups.add_user(pool, user, group)
+
+
+async def apply_config(services: Services, config: GatehouseConfig) -> None:
+    """Make the store hold the file's pools, clients, groups and seed users.
+
+    Idempotent (a second run writes nothing) and safe to run from several processes at once. Every item that
+    cannot be applied is logged and reported; the others are still applied. Raises ConfigError at the end if
+    any failed."""
+    problems: list[Problem] = []
+    applier = _Applier(services, problems)
+    for index, pool in enumerate(config.pools):
+        await applier.pool(pool, ("pools", index))
+    if problems:
+        raise ConfigError(config.source, problems)
+    log.info("config.applied", source=config.source, pools=len(config.pools))

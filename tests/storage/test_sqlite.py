@@ -1,0 +1,371 @@
+"""The SQLite backend: the conformance suite, then what only SQLite has.
+
+The suite runs on a file database (what ``gatehouse serve`` uses, WAL and all) and on ``:memory:``. The
+SQLite-only tests cover the migrations and the multi-process promise: ``gatehouse serve --workers N``
+shares one file between processes, so the invariants must hold between connections, not just between
+coroutines sharing one (which the store's own lock already serialises). Two store instances on one file
+stand in for two processes; one test also uses real processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from gateway.storage import sqlite as sqlite_backend
+from gateway.storage.base import AlreadyExists, NotFound, Store, VersionConflict
+from gateway.storage.sqlite import Migration, SqliteStore, load_migrations, split_statements
+from tests.storage.conformance import (
+    POOL,
+    T0,
+    StoreConformance,
+    make_code,
+    make_family,
+    make_group,
+    make_pool,
+    make_refresh,
+    make_user,
+    outcomes,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class TestSqliteConformance(StoreConformance):
+    @pytest.fixture(params=["file", "memory"])
+    async def store(self, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+        path = tmp_path / "gatehouse.db" if request.param == "file" else ":memory:"
+        store = await SqliteStore.open(path)
+        yield store
+        await store.close()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "gatehouse.db"
+
+
+@pytest.fixture
+async def two_stores(db_path: Path) -> AsyncIterator[tuple[SqliteStore, SqliteStore]]:
+    """Two connections to one file, as two worker processes would have, with one pool in it."""
+    first = await SqliteStore.open(db_path)
+    second = await SqliteStore.open(db_path)
+    await first.create_pool(make_pool())
+    yield first, second
+    await first.close()
+    await second.close()
+
+
+def _pragma(path: Path, name: str) -> object:
+    with closing(sqlite3.connect(path)) as db:
+        return db.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def _migration_rows(path: Path) -> list[tuple[int, float]]:
+    with closing(sqlite3.connect(path)) as db:
+        return db.execute("SELECT version, applied_at FROM schema_migrations ORDER BY version").fetchall()
+
+
+def _tables(path: Path) -> set[str]:
+    with closing(sqlite3.connect(path)) as db:
+        return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+# --- connection settings --------------------------------------------------------------------------------
+
+
+async def test_open_configures_the_connection(db_path: Path) -> None:
+    store = await SqliteStore.open(db_path)
+    try:
+        db = store._db
+        settings = {}
+        for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout"):
+            rows = list(await db.execute_fetchall(f"PRAGMA {name}"))
+            settings[name] = rows[0][0]
+        assert settings == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1, "busy_timeout": 10_000}
+    finally:
+        await store.close()
+    assert _pragma(db_path, "journal_mode") == "wal"  # WAL is a property of the file, seen by every process
+
+
+async def test_close_is_idempotent(db_path: Path) -> None:
+    store = await SqliteStore.open(db_path)
+    await store.close()
+    await store.close()
+
+
+# --- migrations -----------------------------------------------------------------------------------------
+
+
+def test_migrations_are_packaged_and_numbered() -> None:
+    migrations = load_migrations()
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+    assert migrations[0].name == "0001_initial.sql"
+    assert all(split_statements(m.sql) for m in migrations)
+
+
+def test_split_statements_respects_strings_comments_and_triggers() -> None:
+    script = textwrap.dedent(
+        """\
+        -- a header; with a semicolon
+        CREATE TABLE t (a TEXT DEFAULT 'x;y');  -- trailing; comment
+        CREATE TRIGGER tr AFTER INSERT ON t BEGIN
+            UPDATE t SET a = 'z;' WHERE a = new.a;
+            DELETE FROM t WHERE a = 'q';
+        END;
+        /* a block; comment */ INSERT INTO t (a) VALUES ('1');
+        -- a footer
+        """
+    )
+    statements = split_statements(script)
+    assert len(statements) == 3
+    assert statements[0].startswith("-- a header") and statements[0].endswith("-- trailing; comment")
+    assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
+    with closing(sqlite3.connect(":memory:")) as db:
+        for statement in statements:
+            db.execute(statement)
+        assert db.execute("SELECT a FROM t").fetchall() == [("z;",)]
+    with pytest.raises(ValueError):
+        split_statements("CREATE TABLE t (a TEXT)")
+
+
+async def test_migrations_are_applied_once_and_reopening_is_a_no_op(db_path: Path) -> None:
+    store = await SqliteStore.open(db_path)
+    await store.create_pool(make_pool())
+    await store.close()
+    applied = _migration_rows(db_path)
+    assert [version for version, _ in applied] == [m.version for m in load_migrations()]
+    tables = _tables(db_path)
+    assert {"schema_migrations", "pools", "users", "user_aliases", "refresh_tokens"} <= tables
+
+    store = await SqliteStore.open(db_path)
+    try:
+        assert await store.get_pool(POOL) == make_pool()
+    finally:
+        await store.close()
+    assert _migration_rows(db_path) == applied  # same rows, same applied_at
+    assert _tables(db_path) == tables
+
+
+async def test_processes_opening_a_new_file_at_once_migrate_it_once(db_path: Path) -> None:
+    stores = await asyncio.gather(*(SqliteStore.open(db_path) for _ in range(6)))
+    try:
+        await stores[0].create_pool(make_pool())
+        assert all([await s.get_pool(POOL) for s in stores])
+    finally:
+        for store in stores:
+            await store.close()
+    assert [version for version, _ in _migration_rows(db_path)] == [m.version for m in load_migrations()]
+
+
+async def test_a_failing_migration_leaves_no_trace(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = Migration(len(load_migrations()) + 1, "broken.sql", "CREATE TABLE extra (x TEXT);\nSELECT no_such_fn();")
+    real = load_migrations()
+    monkeypatch.setattr(sqlite_backend, "load_migrations", lambda: [*real, broken])
+    with pytest.raises(sqlite3.OperationalError):
+        await SqliteStore.open(db_path)
+    # One transaction for the whole run: not even the good migrations stayed.
+    assert "extra" not in _tables(db_path)
+    assert "pools" not in _tables(db_path)
+
+    monkeypatch.setattr(sqlite_backend, "load_migrations", lambda: real)
+    store = await SqliteStore.open(db_path)
+    await store.close()
+    assert "pools" in _tables(db_path)
+
+
+async def test_a_database_from_a_newer_gatehouse_is_refused(db_path: Path) -> None:
+    store = await SqliteStore.open(db_path)
+    await store.close()
+    with closing(sqlite3.connect(db_path)) as db, db:
+        db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (9999, 0)")
+    with pytest.raises(RuntimeError, match="9999"):
+        await SqliteStore.open(db_path)
+
+
+# --- SQLite's own behaviour -----------------------------------------------------------------------------
+
+
+async def test_missing_parents_raise_not_found_and_write_nothing(db_path: Path) -> None:
+    store = await SqliteStore.open(db_path)
+    try:
+        with pytest.raises(NotFound):
+            await store.put_code(make_code("alice"))
+        await store.create_pool(make_pool())
+        await store.create_group(make_group("admins"))
+        with pytest.raises(NotFound):
+            await store.add_user_to_group(POOL, "nobody", "admins")
+        # A refresh token naming another family: the family insert before it is rolled back too.
+        family = make_family("jti-1", "alice")
+        stray = make_refresh("rt-1", make_family("jti-elsewhere", "alice"))
+        with pytest.raises(NotFound):
+            await store.create_token_family(family, stray)
+        assert await store.get_token_family("jti-1") is None
+    finally:
+        await store.close()
+
+
+async def test_a_failed_write_leaves_no_transaction_open(db_path: Path) -> None:
+    store = await SqliteStore.open(db_path)
+    try:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice", aliases={"email": "a@example.com"}))
+        with pytest.raises(AlreadyExists):
+            await store.create_user(make_user("bob", aliases={"email": "a@example.com"}))
+        assert not store._db.in_transaction
+        await store.create_user(make_user("bob"))
+    finally:
+        await store.close()
+
+
+async def test_writers_wait_for_another_processs_write_lock(
+    db_path: Path, two_stores: tuple[SqliteStore, SqliteStore]
+) -> None:
+    """The busy timeout: a write blocked by another connection's transaction waits, it does not fail."""
+    first, _ = two_stores
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold_write_lock() -> None:
+        with closing(sqlite3.connect(db_path, isolation_level=None)) as raw:
+            raw.execute("BEGIN IMMEDIATE")
+            held.set()
+            release.wait(5)
+            raw.execute("COMMIT")
+
+    holder = threading.Thread(target=hold_write_lock)
+    holder.start()
+    try:
+        assert await asyncio.to_thread(held.wait, 5)
+        create = asyncio.create_task(first.create_user(make_user("alice")))
+        await asyncio.sleep(0.3)
+        assert not create.done()  # waiting on the lock, not failed
+        release.set()
+        await asyncio.wait_for(create, 5)
+    finally:
+        release.set()
+        await asyncio.to_thread(holder.join)
+    assert await first.get_user(POOL, "alice") is not None
+
+
+# --- two connections, one file --------------------------------------------------------------------------
+
+
+async def test_two_instances_racing_create_user_make_one_user(two_stores: tuple[SqliteStore, SqliteStore]) -> None:
+    first, second = two_stores
+    calls = [(first, second)[i % 2].create_user(make_user("alice", aliases={"email": f"{i}@x"})) for i in range(10)]
+    results = await outcomes(calls)
+    assert results.count(None) == 1
+    assert all(isinstance(r, AlreadyExists) and r.key == "username" for r in results if r is not None)
+    assert await first.count_users(POOL) == await second.count_users(POOL) == 1
+    winner = await second.get_user(POOL, "alice")
+    assert winner is not None
+    # Only the winner's alias exists: the losers' transactions wrote nothing.
+    found = [await first.get_user_by_alias(POOL, "email", f"{i}@x") for i in range(10)]
+    assert [u for u in found if u is not None] == [winner]
+
+
+async def test_two_instances_racing_one_alias_make_one_user(two_stores: tuple[SqliteStore, SqliteStore]) -> None:
+    first, second = two_stores
+    calls = [(first, second)[i % 2].create_user(make_user(f"u{i}", aliases={"email": "same@x"})) for i in range(10)]
+    results = await outcomes(calls)
+    assert results.count(None) == 1
+    assert all(isinstance(r, AlreadyExists) and r.key == "alias:email" for r in results if r is not None)
+    assert await first.count_users(POOL) == 1
+
+
+async def test_two_instances_racing_rotation_have_one_winner(two_stores: tuple[SqliteStore, SqliteStore]) -> None:
+    first, second = two_stores
+    family = make_family("jti-1", "alice")
+    await first.create_token_family(family, make_refresh("rt-0", family))
+    candidates = [make_refresh(f"rt-{i}", family) for i in range(1, 21)]
+    results = await outcomes(
+        [(first, second)[i % 2].rotate_refresh_token("rt-0", c, T0) for i, c in enumerate(candidates)]
+    )
+    assert results.count(True) == 1
+    assert results.count(False) == len(candidates) - 1
+    stored = [await second.get_refresh_token(c.token_hash) for c in candidates]
+    assert [t for t in stored if t is not None] == [candidates[results.index(True)]]
+
+
+async def test_two_instances_racing_code_and_version(two_stores: tuple[SqliteStore, SqliteStore]) -> None:
+    first, second = two_stores
+    await first.put_code(make_code("alice"))
+    consumed = await outcomes(
+        [(first, second)[i % 2].consume_code(POOL, "alice", "signup", "hash-1") for i in range(10)]
+    )
+    assert consumed.count(True) == 1
+    updates = await outcomes([(first, second)[i % 2].update_pool(make_pool(name=f"n{i}")) for i in range(10)])
+    assert sum(not isinstance(r, BaseException) for r in updates) == 1
+    assert sum(isinstance(r, VersionConflict) for r in updates) == 9
+
+
+# --- real processes -------------------------------------------------------------------------------------
+
+_WORKER = """
+import asyncio, sys, time
+from gateway.storage.sqlite import SqliteStore
+from tests.storage.conformance import make_family, make_refresh, make_user
+
+async def main(path: str, worker: int, start: float) -> None:
+    store = await SqliteStore.open(path)
+    family = make_family("jti-1", "alice")
+    await asyncio.sleep(max(0.0, start - time.time()))
+    results = await asyncio.gather(
+        *(store.create_user(make_user("alice")) for _ in range(5)),
+        *(store.rotate_refresh_token("rt-0", make_refresh(f"rt-{worker}-{i}", family), 1.0) for i in range(5)),
+        return_exceptions=True,
+    )
+    await store.close()
+    users = sum(r is None for r in results[:5])
+    rotations = sum(r is True for r in results[5:])
+    print(users, rotations)
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3])))
+"""
+
+
+async def test_worker_processes_racing_on_one_file(db_path: Path) -> None:
+    store = await SqliteStore.open(db_path)
+    await store.create_pool(make_pool())
+    family = make_family("jti-1", "alice")
+    await store.create_token_family(family, make_refresh("rt-0", family))
+    start = time.time() + 1.5  # every worker imported and connected before the race starts
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _WORKER,
+            str(db_path),
+            str(n),
+            str(start),
+            cwd=REPO_ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for n in range(4)
+    ]
+    users = rotations = 0
+    for worker in workers:
+        out, err = await asyncio.wait_for(worker.communicate(), 60)
+        assert worker.returncode == 0, err.decode()
+        won_users, won_rotations = map(int, out.split())
+        users += won_users
+        rotations += won_rotations
+    try:
+        assert (users, rotations) == (1, 1)
+        assert await store.count_users(POOL) == 1
+        old = await store.get_refresh_token("rt-0")
+        assert old is not None and old.replaced_by is not None
+        assert await store.get_refresh_token(old.replaced_by) is not None
+    finally:
+        await store.close()
