@@ -22,10 +22,12 @@ import math
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,13 +48,15 @@ ADMIN_KEY_ID = "AKIDGATEHOUSEBENCH"
 ADMIN_SECRET = "gatehouse-bench-secret-" + secrets.token_hex(8)
 REGION = "us-east-1"
 USERNAME = "bench-user"
-PASSWORD = "Bench-Passw0rd!"  # must match bench/ceiling.py's PASSWORD only for symmetry; each side checks its own
+PASSWORD = "Bench-Passw0rd!"  # meets Cognito's default password policy
 TARGET_PREFIX = "AWSCognitoIdentityProviderService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
 
 P99_OVER_P50_MAX = 3.0
 SCALING_MIN = 1.8
 SCALING_PATH = "REFRESH_TOKEN_AUTH"
+# Above this much CPU used by processes other than the servers and wrk during a run, the report says so.
+NOISY_OTHER_CORES = 0.25
 # wrk's default is 2 s; a queue of 64 connections in front of Argon2 can approach that on a small machine and
 # timed-out requests vanish from wrk's latency figures, so give every request plenty of time instead.
 WRK_TIMEOUT = "30s"
@@ -93,6 +97,18 @@ class WrkResult:
     non_2xx: int
     socket_errors: dict[str, int]
     output: str
+    # CPU in cores (CPU seconds per second) during the measured run: the servers under test, wrk, and every
+    # other process on the machine (on a shared machine, the noise).
+    server_cores: float = 0.0
+    wrk_cores: float = 0.0
+    irq_cores: float = 0.0
+    other_cores: float = 0.0
+    rounds: int = 1
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        """Server CPU per answered request: less sensitive to other load on the machine than req/s."""
+        return 1000.0 * self.server_cores / self.rps if self.rps > 0 else math.inf
 
     @property
     def errors(self) -> int:
@@ -171,6 +187,8 @@ class WrkSettings:
 
 
 def run_wrk(settings: WrkSettings, url: str, script: str, env: dict[str, str], *, seconds: int) -> WrkResult:
+    # Every wrk invocation gets a run id of its own: its Lua counters start again from 1 (SignUp's usernames).
+    env = {**env, "BENCH_RUN_ID": f"{env.get('BENCH_RUN_ID', 'b')}-{secrets.token_hex(3)}"}
     command = [
         settings.binary,
         f"-t{settings.threads}",
@@ -195,6 +213,78 @@ def run_wrk(settings: WrkSettings, url: str, script: str, env: dict[str, str], *
             f"wrk failed ({completed.returncode}): {' '.join(command)}\n{completed.stdout}{completed.stderr}"
         )
     return parse_wrk(completed.stdout)
+
+
+def machine_cpu() -> tuple[float, float]:
+    """CPU seconds of the whole machine so far, from /proc/stat: (in processes, in interrupts). The loopback
+    traffic's TCP processing runs largely in softirq context, which is not charged to any process."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (
+        int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + steal) / tick, (irq + softirq) / tick
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def drive(
+    wrk: WrkSettings, servers: list[Server], server: Server, endpoint: str, script: str, env: dict[str, str]
+) -> WrkResult:
+    """The measured run, started once every server is idle, with the CPU it took accounted for."""
+    for each in servers:
+        each.wait_idle()
+    (busy_before, irq_before), servers_before = machine_cpu(), sum(x.cpu_seconds() for x in servers)
+    wrk_before = children_cpu()
+    started = time.monotonic()
+    result = run_wrk(wrk, server.url + endpoint, script, env, seconds=wrk.seconds)
+    elapsed = time.monotonic() - started
+    busy, irq = machine_cpu()
+    result.server_cores = (sum(x.cpu_seconds() for x in servers) - servers_before) / elapsed
+    result.wrk_cores = (children_cpu() - wrk_before) / elapsed
+    result.irq_cores = (irq - irq_before) / elapsed
+    result.other_cores = max(0.0, (busy - busy_before) / elapsed - result.server_cores - result.wrk_cores)
+    return result
+
+
+def warm_up(
+    wrk: WrkSettings, servers: list[Server], server: Server, endpoint: str, script: str, env: dict[str, str]
+) -> None:
+    if wrk.warmup_seconds > 0:
+        for each in servers:
+            each.wait_idle()
+        run_wrk(wrk, server.url + endpoint, script, env, seconds=wrk.warmup_seconds)
+
+
+def combine(results: list[WrkResult]) -> WrkResult:
+    """Several rounds of one run as one: the median of each figure, errors added up, CPU averaged."""
+    if len(results) == 1:
+        return results[0]
+    socket_errors = {kind: sum(r.socket_errors.get(kind, 0) for r in results) for kind in results[0].socket_errors}
+    return WrkResult(
+        requests=sum(r.requests for r in results),
+        duration_s=sum(r.duration_s for r in results),
+        rps=statistics.median(r.rps for r in results),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p99_ms=statistics.median(r.p99_ms for r in results),
+        non_2xx=sum(r.non_2xx for r in results),
+        socket_errors=socket_errors,
+        output="\n".join(r.output for r in results),
+        server_cores=statistics.fmean(r.server_cores for r in results),
+        wrk_cores=statistics.fmean(r.wrk_cores for r in results),
+        irq_cores=statistics.fmean(r.irq_cores for r in results),
+        other_cores=statistics.fmean(r.other_cores for r in results),
+        rounds=len(results),
+    )
+
+
+def progress(path: str, who: str, result: WrkResult) -> None:
+    line = f"   {path:<20} {who:<9} {result.rps:9.1f} req/s  p50 {result.p50_ms:8.2f} ms  p99 {result.p99_ms:8.2f} ms"
+    line += f"  cores: servers {result.server_cores:.2f} wrk {result.wrk_cores:.2f} irq {result.irq_cores:.2f}"
+    line += f" other {result.other_cores:.2f}  server CPU {result.cpu_ms_per_request:.2f} ms/req"
+    print(line + f"  errors {result.error_text()}", flush=True)
 
 
 # --- processes ---------------------------------------------------------------------------------------------------
@@ -314,7 +404,7 @@ def gatehouse_server(workers: int, data_dir: Path, log_dir: Path) -> Server:
         **os.environ,
         "GATEHOUSE_ADMIN_ACCESS_KEY_ID": ADMIN_KEY_ID,
         "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY": ADMIN_SECRET,
-        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     }
     return Server(f"gatehouse (workers={workers})", command, env, log_dir / f"gatehouse-w{workers}.log", port)
 
@@ -332,20 +422,6 @@ def ceiling_server(workers: int, log_dir: Path) -> Server:
         str(workers),
     ]
     return Server(f"ceiling (workers={workers})", command, dict(os.environ), log_dir / f"ceiling-w{workers}.log", port)
-
-
-def drive(
-    wrk: WrkSettings, servers: list[Server], server: Server, endpoint: str, script: str, env: dict[str, str]
-) -> WrkResult:
-    """A warm-up (discarded), then the measured run, each started only once every server is idle."""
-    url = server.url + endpoint
-    if wrk.warmup_seconds > 0:
-        for each in servers:
-            each.wait_idle()
-        run_wrk(wrk, url, script, env, seconds=wrk.warmup_seconds)
-    for each in servers:
-        each.wait_idle()
-    return run_wrk(wrk, url, script, env, seconds=wrk.seconds)
 
 
 # --- seeding -----------------------------------------------------------------------------------------------------
@@ -488,7 +564,7 @@ class Report:
 
 
 def measure_worker_count(
-    workers: int, paths: tuple[PathSpec, ...], wrk: WrkSettings, scratch: Path, report: Report
+    workers: int, paths: tuple[PathSpec, ...], wrk: WrkSettings, rounds: int, scratch: Path, report: Report
 ) -> None:
     run_id = f"b{secrets.token_hex(4)}w{workers}"
     data_dir = scratch / f"data-w{workers}"
@@ -504,19 +580,22 @@ def measure_worker_count(
         seeded = seed(gatehouse.url)
         print(f"   seeded pool {seeded.pool_id}, client {seeded.client_id}", flush=True)
         for spec in paths:
-            result = drive(wrk, servers, gatehouse, "/", spec.script, lua_env(seeded, run_id, "/"))
-            line = f"   {spec.name:<20} gatehouse {result.rps:9.1f} req/s  p50 {result.p50_ms:8.2f} ms"
-            line += f"  p99 {result.p99_ms:8.2f} ms  errors {result.error_text()}"
-            print(line, flush=True)
-            ceiling_result = None
+            # Each Gatehouse run is followed at once by its ceiling run, so both see the same machine.
+            pairs: list[tuple[Server, str]] = [(gatehouse, "/")]
             if spec.ceiling_endpoint is not None:
                 check_ceiling(ceiling, spec.ceiling_endpoint)
-                env = lua_env(seeded, run_id, spec.ceiling_endpoint)
-                ceiling_result = drive(wrk, servers, ceiling, spec.ceiling_endpoint, spec.script, env)
-                line = f"   {spec.name:<20} ceiling   {ceiling_result.rps:9.1f} req/s  p50 {ceiling_result.p50_ms:8.2f}"
-                line += f" ms  p99 {ceiling_result.p99_ms:8.2f} ms  errors {ceiling_result.error_text()}"
-                print(line, flush=True)
-            report.measurements.append(Measurement(spec.name, workers, result, ceiling_result))
+                pairs.append((ceiling, spec.ceiling_endpoint))
+            for server, endpoint in pairs:
+                warm_up(wrk, servers, server, endpoint, spec.script, lua_env(seeded, run_id, endpoint))
+            results: list[list[WrkResult]] = [[] for _ in pairs]
+            for _ in range(rounds):
+                for (server, endpoint), runs in zip(pairs, results, strict=True):
+                    runs.append(drive(wrk, servers, server, endpoint, spec.script, lua_env(seeded, run_id, endpoint)))
+                    progress(spec.name, "gatehouse" if server is gatehouse else "ceiling", runs[-1])
+            combined = [combine(runs) for runs in results]
+            report.measurements.append(
+                Measurement(spec.name, workers, combined[0], combined[1] if len(combined) > 1 else None)
+            )
 
 
 # --- the table ---------------------------------------------------------------------------------------------------
@@ -683,10 +762,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[1, 2],
         help="worker counts to run every path at (default 1 2); workers 1 and 2 always run REFRESH_TOKEN_AUTH",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measured runs per path, Gatehouse and its ceiling alternating; the median is reported (default 1)",
+    )
     parser.add_argument("--warmup", type=float, default=1.0, help="discarded wrk seconds before each run (default 1)")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json", help="where to write the JSON")
     args = parser.parse_args(argv)
-    if args.seconds <= 0 or args.connections < 1 or args.threads < 1 or any(w < 1 for w in args.workers):
+    if (
+        args.seconds <= 0
+        or args.rounds < 1
+        or args.connections < 1
+        or args.threads < 1
+        or any(w < 1 for w in args.workers)
+    ):
         parser.error("--seconds, --connections, --threads and --workers must be positive")
     if args.connections < args.threads:
         parser.error("wrk needs at least one connection per thread")
@@ -710,6 +801,7 @@ def run(args: argparse.Namespace) -> Report:
             "connections": wrk.connections,
             "threads": wrk.threads,
             "workers": args.workers,
+            "rounds": args.rounds,
             "wrk_timeout": WRK_TIMEOUT,
         },
     )
@@ -720,7 +812,7 @@ def run(args: argparse.Namespace) -> Report:
     with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as scratch:
         for workers in worker_counts:
             paths = PATHS if workers in args.workers else tuple(p for p in PATHS if p.name == SCALING_PATH)
-            measure_worker_count(workers, paths, wrk, Path(scratch), report)
+            measure_worker_count(workers, paths, wrk, args.rounds, Path(scratch), report)
     return report
 
 
@@ -746,6 +838,21 @@ def summarise(report: Report) -> tuple[list[Row], str]:
         "",
         render(rows),
     ]
+    runs = [
+        (f"{m.path} {who} workers={m.workers}", result)
+        for m in report.measurements
+        for who, result in (("gatehouse", m.gatehouse), ("ceiling", m.ceiling))
+        if result is not None
+    ]
+    noisy = [(label, result.other_cores) for label, result in runs if result.other_cores > NOISY_OTHER_CORES]
+    if noisy:
+        worst_label, worst_cores = max(noisy, key=lambda item: item[1])
+        lines += [
+            "",
+            f"note: other processes on this machine used more than {NOISY_OTHER_CORES:.2f} cores during "
+            f"{len(noisy)} of {len(runs)} runs (worst: {worst_cores:.2f} cores, {worst_label}); those figures carry "
+            "that noise (see the per-run 'other' cores above; --rounds 3 takes medians).",
+        ]
     invalid = [r for r in rows if not r.valid]
     if invalid:
         banner = "!" * 100
@@ -767,7 +874,14 @@ def write_json(report: Report, rows: list[Row], path: Path) -> None:
         "machine": report.machine,
         "options": report.options,
         "in_process": report.in_process,
-        "measurements": [asdict(m) for m in report.measurements],
+        "measurements": [
+            {
+                **asdict(m),
+                "gatehouse_cpu_ms_per_request": m.gatehouse.cpu_ms_per_request,
+                "ceiling_cpu_ms_per_request": m.ceiling.cpu_ms_per_request if m.ceiling else None,
+            }
+            for m in report.measurements
+        ],
         "table": [asdict(r) for r in rows],
         "all_valid": all(r.valid for r in rows),
         "all_passed": all(r.passed for r in rows),

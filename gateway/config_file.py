@@ -156,6 +156,7 @@ _NO_SPACE_PATTERN = r"^\S+$"
 _EMAIL_SENDER_PATTERN = r"^[^@]+@[^@\s>]+>?$"
 _ROLE_ARN_PATTERN = r"^arn:[\w-]+:iam::[0-9]{12}:role/[\w+=,.@/-]+$"
 _CUSTOM_NAME_PATTERN = r"^(custom:)?[\w-]{1,20}$"
+_NAME_PATTERN = r"^[\w\s+=,.@-]+$"  # Cognito's UserPoolNameType and ClientNameType
 
 # What a value that does not match a pattern should have looked like.
 _PATTERN_HINTS = {
@@ -170,6 +171,7 @@ _PATTERN_HINTS = {
     _EMAIL_SENDER_PATTERN: "expected an email address, optionally with a name: 'Example <no-reply@example.com>'",
     _ROLE_ARN_PATTERN: "expected an IAM role ARN, e.g. arn:aws:iam::000000000000:role/Admins",
     _CUSTOM_NAME_PATTERN: "expected a custom attribute name of 1 to 20 letters, digits, '_' or '-'",
+    _NAME_PATTERN: "expected a name of letters, digits, spaces and + = , . @ _ -",
 }
 
 _UNIT_NAMES = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -302,7 +304,9 @@ class ServerConfig(_Model):
 
 
 class PasswordPolicyConfig(_Model):
-    """Cognito's PasswordPolicyType; a flag left out keeps Cognito's default (required)."""
+    """Cognito's PasswordPolicyType. A key left out keeps the value of Cognito's default policy (every
+    character class required, 8 characters) -- not the API's false for a member missing from a partial
+    PasswordPolicy: writing `minimum_length: 12` must not quietly drop the other requirements."""
 
     minimum_length: int | None = Field(None, ge=6, le=99)
     require_uppercase: bool | None = None
@@ -319,7 +323,8 @@ class PasswordPolicyConfig(_Model):
             "require_symbols": "RequireSymbols", "password_history_size": "PasswordHistorySize",
             "temporary_password_validity_days": "TemporaryPasswordValidityDays",
         }  # fmt: skip
-        return {names[k]: v for k, v in self.model_dump().items() if v is not None}
+        given = {names[k]: v for k, v in self.model_dump().items() if v is not None}
+        return {**DEFAULT_PASSWORD_POLICY, **given}
 
 
 class CustomAttributeConfig(_Model):
@@ -338,8 +343,7 @@ class CustomAttributeConfig(_Model):
     def full_name(self) -> str:
         return self.name if self.name.startswith("custom:") else f"custom:{self.name}"
 
-    @model_validator(mode="after")
-    def _constraints_fit_type(self) -> CustomAttributeConfig:
+    def issues(self) -> list[_Issue]:
         issues = []
         for key in ("min_length", "max_length"):
             if getattr(self, key) is not None and self.type != "String":
@@ -351,9 +355,7 @@ class CustomAttributeConfig(_Model):
             issues.append(_Issue(("max_length",), f"expected at least min_length ({self.min_length})", self.max_length))
         if self.min_value is not None and self.max_value is not None and self.min_value > self.max_value:
             issues.append(_Issue(("max_value",), f"expected at least min_value ({self.min_value})", self.max_value))
-        if issues:
-            raise _invalid(issues)
-        return self
+        return issues
 
     def cognito(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -447,7 +449,7 @@ class ClientConfig(_Model):
     """An app client (Cognito's CreateUserPoolClient) with a fixed id."""
 
     id: str = Field(pattern=_CLIENT_ID_PATTERN, description="The client id apps are configured with; fixed.")
-    name: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=128, pattern=_NAME_PATTERN)
     secret: NonEmptySecret | None = Field(None, description='Makes a confidential client; use "${ENV_VAR}".')
     explicit_auth_flows: list[_AUTH_FLOWS] | None = None
     access_token_validity: ShortTokenValidity | None = Field(
@@ -461,7 +463,8 @@ class ClientConfig(_Model):
     )
     read_attributes: list[str] | None = None
     write_attributes: list[str] | None = None
-    prevent_user_existence_errors: bool | None = Field(None, description="Default true (ENABLED).")
+    # The file's own default (the API's is LEGACY): don't reveal which users exist unless asked to.
+    prevent_user_existence_errors: bool = Field(True, description="Default true (ENABLED; false is LEGACY).")
     enable_token_revocation: bool | None = None
     refresh_token_rotation: RefreshTokenRotationConfig | None = None
     auth_session_validity: int | None = Field(None, ge=3, le=15, description="Minutes a sign-in session lasts.")
@@ -475,8 +478,7 @@ class ClientConfig(_Model):
         default_factory=dict, description="Further CreateUserPoolClient members, verbatim (PascalCase)."
     )
 
-    @model_validator(mode="after")
-    def _consistent(self) -> ClientConfig:
+    def issues(self) -> list[_Issue]:
         issues: list[_Issue] = []
         flows = self.explicit_auth_flows or []
         if any(f in _LEGACY_FLOWS for f in flows) and any(f.startswith("ALLOW_") for f in flows):
@@ -497,9 +499,8 @@ class ClientConfig(_Model):
                 if not re.match(_URL_PATTERN, url) and not re.match(r"^[a-z][a-z0-9+.-]*://\S+$", url):
                     issues.append(_Issue((key, index), "expected a URL", url))
         issues.extend(_escape_hatch_issues(self.cognito, "CreateUserPoolClient", _CLIENT_RESERVED))
-        if issues:
-            raise _invalid(issues)
-        return self
+        issues.extend(_cognito_request_issues(self))
+        return issues
 
     def cognito_request(self) -> dict[str, Any]:
         """The CreateUserPoolClient / UpdateUserPoolClient members this client declares (never its secret)."""
@@ -529,8 +530,7 @@ class ClientConfig(_Model):
                 request[member] = copy.deepcopy(value)
         if self.allowed_oauth_flows:
             request["AllowedOAuthFlowsUserPoolClient"] = True
-        if self.prevent_user_existence_errors is not None:
-            request["PreventUserExistenceErrors"] = "ENABLED" if self.prevent_user_existence_errors else "LEGACY"
+        request["PreventUserExistenceErrors"] = "ENABLED" if self.prevent_user_existence_errors else "LEGACY"
         if self.refresh_token_rotation is not None:
             request["RefreshTokenRotation"] = {
                 "Feature": "ENABLED" if self.refresh_token_rotation.enabled else "DISABLED",
@@ -568,7 +568,7 @@ class PoolConfig(_Model):
     """A user pool with a fixed id, its clients, groups and seed users."""
 
     id: str = Field(max_length=55, pattern=_POOL_ID_PATTERN, description="Fixed, so the token issuer is stable.")
-    name: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=128, pattern=_NAME_PATTERN)
     password_policy: PasswordPolicyConfig | None = None
     username_attributes: list[Literal["email", "phone_number"]] | None = Field(
         None, description="Sign in with these instead of a user name (fixed once the pool exists)."
@@ -576,7 +576,9 @@ class PoolConfig(_Model):
     alias_attributes: list[Literal["email", "phone_number", "preferred_username"]] | None = Field(
         None, description="Also sign in with these (fixed once the pool exists)."
     )
-    username_case_sensitive: bool | None = Field(None, description="Default false (fixed once the pool exists).")
+    # The file's own default (the API's is true): AWS recommends case-insensitive user names, and the file's
+    # meaning must not change with the API's default.
+    username_case_sensitive: bool = Field(False, description="Default false (fixed once the pool exists).")
     auto_verified_attributes: list[Literal["email", "phone_number"]] | None = None
     mfa_configuration: Annotated[Literal["OFF", "ON", "OPTIONAL"], BeforeValidator(_on_off)] | None = None
     deletion_protection: bool | None = None
@@ -595,8 +597,7 @@ class PoolConfig(_Model):
     groups: list[GroupConfig] = Field(default_factory=list)
     users: list[UserConfig] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> PoolConfig:
+    def issues(self) -> list[_Issue]:
         issues: list[_Issue] = []
         if self.username_attributes and self.alias_attributes:
             issues.append(
@@ -614,13 +615,19 @@ class PoolConfig(_Model):
         fold: Callable[[str], str] = (lambda name: name) if self.username_case_sensitive else str.lower
         issues.extend(_duplicates(self.users, ("users",), lambda u: fold(u.username), "username"))
         issues.extend(_escape_hatch_issues(self.cognito, "CreateUserPool", _POOL_RESERVED))
+        issues.extend(_cognito_request_issues(self))
+        for index, attribute in enumerate(self.schema_ or []):
+            issues.extend(i._replace(loc=("schema", index, *i.loc)) for i in attribute.issues())
+        for index, client in enumerate(self.clients):
+            issues.extend(i._replace(loc=("clients", index, *i.loc)) for i in client.issues())
         schema: list[dict[str, Any]] | None = None
+        conflict = False
         try:
             schema = build_schema(self.cognito_request().get("Schema"))
         except InvalidParameterException as exc:
             issues.append(_Issue(("cognito", "Schema"), f"expected a valid Schema ({exc.message})", None, False))
         except _EscapeHatchConflict:
-            pass  # load_config reports it (_check_cognito_request), with its path
+            conflict = True  # reported by _cognito_request_issues
         known = {str(a["Name"]) for a in schema or []}
         for index, client in enumerate(self.clients):
             for key in ("read_attributes", "write_attributes"):
@@ -628,7 +635,9 @@ class PoolConfig(_Model):
                     if schema is not None and name not in known:
                         issues.append(_Issue(("clients", index, key, position), _attribute_hint(known), name))
         groups = [g.name for g in self.groups]
-        policy = {**DEFAULT_PASSWORD_POLICY, **(self.password_policy.cognito() if self.password_policy else {})}
+        # As the pool will have it (None: Cognito's default policy; a partial one from the cognito: escape hatch
+        # is read as the API reads it, which check_password_policy does too).
+        policy = self.cognito_request().get("Policies", {}).get("PasswordPolicy") if not conflict else None
         for index, user in enumerate(self.users):
             here: Loc = ("users", index)
             for position, group in enumerate(user.groups):
@@ -660,9 +669,7 @@ class PoolConfig(_Model):
                         issues.append(
                             _Issue((*here, "attributes", name), f"expected a valid value ({exc.message})", value)
                         )
-        if issues:
-            raise _invalid(issues)
-        return self
+        return issues
 
     def _username_issues(self, user: UserConfig, here: Loc) -> list[_Issue]:
         name = user.username
@@ -691,8 +698,7 @@ class PoolConfig(_Model):
             value = getattr(self, key)
             if value is not None:
                 request[member] = copy.deepcopy(value)
-        if self.username_case_sensitive is not None:
-            request["UsernameConfiguration"] = {"CaseSensitive": self.username_case_sensitive}
+        request["UsernameConfiguration"] = {"CaseSensitive": self.username_case_sensitive}
         if self.deletion_protection is not None:
             request["DeletionProtection"] = "ACTIVE" if self.deletion_protection else "INACTIVE"
         if self.schema_ is not None:
@@ -745,8 +751,12 @@ class GatehouseConfig(_Model):
         return self._source
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> GatehouseConfig:
+    def _consistent(self) -> GatehouseConfig:
+        """Checks across keys, all in one pass once every value has the right type, so that they are all
+        reported at once (a failing check in a nested model would keep its parent's from running)."""
         issues = _duplicates(self.pools, ("pools",), lambda p: p.id, "id")
+        for index, pool in enumerate(self.pools):
+            issues.extend(i._replace(loc=("pools", index, *i.loc)) for i in pool.issues())
         seen: dict[str, Loc] = {}
         for p, pool in enumerate(self.pools):
             for c, client in enumerate(pool.clients):
@@ -769,7 +779,7 @@ def _duplicates(items: Sequence[Any], loc: Loc, key: Callable[[Any], str], field
         if value in seen:
             where = (*loc, index, field) if field else (*loc, index)
             issues.append(
-                _Issue(where, f"expected a value not already given at {_format_loc((*loc, seen[value]))}", value)
+                _Issue(where, f"expected a value not already given by {_format_loc((*loc, seen[value]))}", value)
             )
         seen.setdefault(value, index)
     return issues
@@ -828,13 +838,13 @@ def _merge_escape_hatch(request: dict[str, Any], extra: Mapping[str, Any]) -> di
     return merged
 
 
-def _check_cognito_request(model: PoolConfig | ClientConfig, loc: Loc) -> list[Problem]:
-    """Check the full Cognito request a pool or client makes against the AWS service model's constraints."""
+def _cognito_request_issues(model: PoolConfig | ClientConfig) -> list[_Issue]:
+    """Check the whole Cognito request a pool or client makes against the AWS service model's constraints."""
     try:
         request = model.cognito_request()
     except _EscapeHatchConflict as conflict:
-        where = _format_loc((*loc, *conflict.loc))
-        return [Problem(where, "expected a member the file does not already set with its own keys; set it once")]
+        return [_Issue(conflict.loc, "expected a member the file does not already set with its own keys; set it once",
+                       None, False)]  # fmt: skip
     if isinstance(model, PoolConfig):
         operation = "CreateUserPool"
     else:
@@ -843,8 +853,8 @@ def _check_cognito_request(model: PoolConfig | ClientConfig, loc: Loc) -> list[P
     try:
         ServiceModel.load("cognito-idp").validate_input(operation, request)
     except GatehouseError as exc:
-        where = _format_loc((*loc, "cognito") if model.cognito else loc)
-        return [Problem(where, f"expected a valid {operation} request ({exc.message})")]
+        return [_Issue(("cognito",) if model.cognito else (), f"expected a valid {operation} request ({exc.message})",
+                       None, False)]  # fmt: skip
     return []
 
 
@@ -887,21 +897,18 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Gate
     if not isinstance(data, dict):
         got = "an empty file" if data is None else _show(data, secret=False)
         raise ConfigError(source, [Problem("", f"expected a mapping with at least 'version: 1', got {got}")])
-    env_problems: list[Problem] = []
-    unresolved: set[str] = set()
-    data = _substitute(data, (), os.environ if environ is None else environ, env_problems, unresolved)
+    located: list[tuple[Loc, Problem]] = []
+    raw = data
+    data = _substitute(data, (), os.environ if environ is None else environ, located)
+    unresolved = {loc for loc, _ in located}
     try:
         config = GatehouseConfig.model_validate(data)
     except ValidationError as exc:
-        problems = [p for p in _problems(exc) if p.where not in unresolved]
-        raise ConfigError(source, env_problems + problems) from None
-    problems = list(env_problems)
-    for p, pool in enumerate(config.pools):
-        problems += _check_cognito_request(pool, ("pools", p))
-        for c, client in enumerate(pool.clients):
-            problems += _check_cognito_request(client, ("pools", p, "clients", c))
-    if problems:
-        raise ConfigError(source, problems)
+        # A value whose ${...} could not be resolved is reported as that, not as whatever it fails next.
+        located += [(loc, problem) for loc, problem in _problems(exc) if loc not in unresolved]
+    if located:
+        located.sort(key=lambda item: _file_order(raw, item[0]))
+        raise ConfigError(source, [problem for _, problem in located])
     config._source = source
     return config
 
@@ -920,13 +927,13 @@ _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _NAME_AND_DEFAULT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
 
-def _substitute(value: Any, loc: Loc, environ: Mapping[str, str], problems: list[Problem], unresolved: set[str]) -> Any:
+def _substitute(value: Any, loc: Loc, environ: Mapping[str, str], problems: list[tuple[Loc, Problem]]) -> Any:
     """``value`` with every ``${NAME}`` / ``${NAME:-default}`` in its strings replaced (keys stay as written)."""
     if isinstance(value, dict):
-        return {k: _substitute(v, (*loc, k if isinstance(k, str) else str(k)), environ, problems, unresolved)
+        return {k: _substitute(v, (*loc, k if isinstance(k, str) else str(k)), environ, problems)
                 for k, v in value.items()}  # fmt: skip
     if isinstance(value, list):
-        return [_substitute(v, (*loc, i), environ, problems, unresolved) for i, v in enumerate(value)]
+        return [_substitute(v, (*loc, i), environ, problems) for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
         return value
     found: list[str] = []
@@ -953,10 +960,9 @@ def _substitute(value: Any, loc: Loc, environ: Mapping[str, str], problems: list
     result = _REFERENCE.sub(replace, value)
     if found:
         where = _format_loc(loc)
-        unresolved.add(where)
         # The value as written holds ${...} references, not secrets; still, a secret's may hold literal text.
-        got = "" if _target(loc).secret else f", got {_show(value, secret=False)}"
-        problems.extend(Problem(where, message + got) for message in found)
+        got = "" if _target(loc).holds_secrets else f", got {_show(value, secret=False)}"
+        problems.extend((loc, Problem(where, message + got)) for message in found)
     return result
 
 
@@ -964,10 +970,12 @@ def _substitute(value: Any, loc: Loc, environ: Mapping[str, str], problems: list
 
 
 class _Target(NamedTuple):
-    """What the model expects at a key path: its type (None when unknown) and whether it is secret."""
+    """What the model expects at a key path: its type (None when unknown), whether the value there is a
+    secret, and whether it is a mapping or list with secrets somewhere inside."""
 
     annotation: Any
     secret: bool
+    holds_secrets: bool
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -1010,9 +1018,9 @@ def _target(loc: Loc) -> _Target:
         else:
             annotation = None
         if annotation is None:
-            return _Target(None, False)
+            return _Target(None, False, False)
     annotation = _unwrap(annotation)
-    return _Target(annotation, _holds_secret(annotation))
+    return _Target(annotation, annotation is SecretStr, _holds_secret(annotation))
 
 
 def _holds_secret(annotation: Any) -> bool:
@@ -1024,19 +1032,26 @@ def _holds_secret(annotation: Any) -> bool:
     return any(_holds_secret(arg) for arg in get_args(annotation))
 
 
-def _show(value: object, *, secret: bool) -> str:
-    """A value for an error message: never a secret, never the inside of a mapping (it may hold secrets)."""
-    if secret:
+def _show(value: object, *, secret: bool, holds_secrets: bool = False) -> str:
+    """A value for an error message, never a secret: a secret is not shown, a mapping only by its keys, and
+    a list or a plain value given where secrets belong only by its kind."""
+    if secret or isinstance(value, SecretStr):
         return "a secret (not shown)"
     if isinstance(value, dict):
         keys = ", ".join(repr(k) for k in list(value)[:6]) + (", ..." if len(value) > 6 else "")
         return f"a mapping with keys {keys}" if value else "an empty mapping"
-    if isinstance(value, list) and any(isinstance(item, dict | list) for item in value):
+    if isinstance(value, list) and (holds_secrets or any(isinstance(item, dict | list) for item in value)):
         return f"a list of {len(value)} items"
-    if isinstance(value, SecretStr):
-        return "a secret (not shown)"
+    if holds_secrets and value is not None:
+        kind = {str: "string", bool: "boolean", int: "number", float: "number"}.get(type(value), "value")
+        return f"a {kind} (not shown: secrets belong here)"
     text = repr(value)
     return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _show_at(loc: Loc, value: object) -> str:
+    target = _target(loc)
+    return _show(value, secret=target.secret, holds_secrets=target.holds_secrets)
 
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][\w:-]*$")
@@ -1095,8 +1110,25 @@ def _expectation(error: Mapping[str, Any]) -> str:
     return "expected " + message.removeprefix("Input should be ") if message.startswith("Input should be ") else message
 
 
-def _problems(exc: ValidationError) -> list[Problem]:
-    problems: list[Problem] = []
+def _file_order(data: Any, loc: Loc) -> tuple[int, ...]:
+    """Where ``loc`` is in the file as read, to report problems top to bottom (a missing key after its
+    siblings)."""
+    position: list[int] = []
+    for step in loc:
+        if isinstance(data, dict):
+            keys = [k if isinstance(k, str) else str(k) for k in data]
+            index = keys.index(step) if step in keys else len(keys)
+            data = list(data.values())[index] if index < len(keys) else None
+        elif isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
+            index, data = step, data[step]
+        else:
+            index, data = 1 << 30, None
+        position.append(index)
+    return tuple(position)
+
+
+def _problems(exc: ValidationError) -> list[tuple[Loc, Problem]]:
+    problems: list[tuple[Loc, Problem]] = []
     for error in exc.errors():
         loc: Loc = tuple(error["loc"])
         kind = error["type"]
@@ -1106,15 +1138,15 @@ def _problems(exc: ValidationError) -> list[Problem]:
                 here = (*loc, *issue.loc)
                 message = issue.expected
                 if issue.show_value:
-                    message += f", got {_show(issue.value, secret=_target(here).secret)}"
-                problems.append(Problem(_format_loc(here), message))
+                    message += f", got {_show_at(here, issue.value)}"
+                problems.append((here, Problem(_format_loc(here), message)))
         elif kind == "extra_forbidden":
-            problems.append(Problem(_format_loc(loc), _unknown_key(loc)))
+            problems.append((loc, Problem(_format_loc(loc), _unknown_key(loc))))
         elif kind == "missing":
-            problems.append(Problem(_format_loc(loc), "required key is missing"))
+            problems.append((loc, Problem(_format_loc(loc), "required key is missing")))
         else:
-            got = _show(error.get("input"), secret=_target(loc).secret)
-            problems.append(Problem(_format_loc(loc), f"{_expectation(error)}, got {got}"))
+            got = _show_at(loc, error.get("input"))
+            problems.append((loc, Problem(_format_loc(loc), f"{_expectation(error)}, got {got}")))
     return problems
 
 
@@ -1207,6 +1239,15 @@ _IMMUTABLE = {
 }
 
 
+def _as_written(value: Any) -> str:
+    """A fixed pool setting as the file writes it: ``{"CaseSensitive": True}`` -> ``true``."""
+    if isinstance(value, dict) and set(value) == {"CaseSensitive"}:
+        value = value["CaseSensitive"]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if value else "none"
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equal, taking a missing member as an empty one and lists as sets (["email", "phone_number"])."""
     if isinstance(a, list) and isinstance(b, list):
@@ -1283,8 +1324,7 @@ class _Applier:
                 self.fail(
                     (*loc, key),
                     f"cannot change once the pool exists (Cognito fixes it at creation): the pool has "
-                    f"{_show(pool.settings.get(member), secret=False)}, the file asks for "
-                    f"{_show(desired.get(member), secret=False)}",
+                    f"{_as_written(pool.settings.get(member))}, the file asks for {_as_written(desired.get(member))}",
                     pool=config.id,
                 )  # fmt: skip
         pool = await self._ensure_schema(pool, desired, request, loc)
@@ -1375,6 +1415,8 @@ class _Applier:
             other = await self.services.store.get_client(config.id)
             if other is None:
                 return None
+            if other.pool_id == pool.id:
+                return ClientView(other)  # created by another process since we looked
             self.fail((*loc, "id"), f"expected a client id not used elsewhere: {config.id!r} is a client of pool "
                       f"{other.pool_id}", pool=pool.id, client=config.id)  # fmt: skip
             raise _Failure() from None

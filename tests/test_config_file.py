@@ -24,6 +24,7 @@ from gateway.secretbox import SecretBox
 from gateway.services.container import Services
 from gateway.services.messaging import Messenger, OutboxSender
 from gateway.services.passwords import Argon2Params, PasswordHasher
+from gateway.services.pools import DEFAULT_PASSWORD_POLICY
 from gateway.settings import Secret, Settings
 from gateway.storage.sqlite import SqliteStore
 
@@ -123,7 +124,8 @@ def test_environment_substitution_with_defaults(write: Write) -> None:
           default_email_sender: "${SENDER:-no-reply@example.org}"
         pools:
           - id: us-east-1_Test01
-            name: "$${NOT_A_VARIABLE} ${EMPTY:-fallback}"
+            name: test
+            tags: {note: "$${NOT_A_VARIABLE} ${EMPTY:-fallback}"}
         """
     )
     config = load_config(path, environ={"HOST": "0.0.0.0", "DOMAIN": "id.example.com", "EMPTY": ""})
@@ -132,7 +134,7 @@ def test_environment_substitution_with_defaults(write: Write) -> None:
     assert config.server.port == 9000  # the default, then validated like the literal 9000
     assert config.server.public_url == "https://id.example.com/auth"
     assert config.server.default_email_sender == "no-reply@example.org"
-    assert config.pools[0].name == "${NOT_A_VARIABLE} fallback"  # $${ is a literal ${; empty -> default
+    assert config.pools[0].tags == {"note": "${NOT_A_VARIABLE} fallback"}  # $${ is a literal ${; empty -> default
 
 
 def test_environment_defaults_to_os_environ(write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -329,8 +331,8 @@ def test_cross_reference_and_consistency_problems(write: Write) -> None:
     )
     lines = str(errors_of(path)).splitlines()
     expected = [
-        "pools[0].clients[2].id: expected a value not already given at pools[0].clients[0], got 'app'",
-        "pools[0].groups[1].name: expected a value not already given at pools[0].groups[0], got 'g'",
+        "pools[0].clients[2].id: expected a value not already given by clients[0], got 'app'",
+        "pools[0].groups[1].name: expected a value not already given by groups[0], got 'g'",
         "pools[0].clients[0].read_attributes[1]: expected a standard attribute or one of this pool's custom "
         "attributes (custom:dept), got 'custom:dpt'",
         "pools[0].users[0].username: expected an email address (the pool's username_attributes), got 'bob'",
@@ -370,7 +372,9 @@ def test_escape_hatch_members_are_checked(write: Write) -> None:
 """
     )
     lines = str(errors_of(path)).splitlines()
-    assert f"{path}: pools[0].cognito.MfaConfig: unknown CreateUserPool member (did you mean 'MfaConfiguration'?)" in lines
+    assert (
+        f"{path}: pools[0].cognito.MfaConfig: unknown CreateUserPool member (did you mean 'MfaConfiguration'?)" in lines
+    )
     assert f"{path}: pools[0].cognito.PoolName: expected name: instead of this member" in lines
     assert f"{path}: pools[0].clients[0].cognito.GenerateSecret: expected secret: instead of this member" in lines
 
@@ -392,7 +396,8 @@ def test_escape_hatch_conflicts_and_constraints(write: Write) -> None:
     )
     policies = load_config(merged, environ={}).pools[0].cognito_request()["Policies"]
     assert policies == {
-        "PasswordPolicy": {"MinimumLength": 12},
+        # A key left out of password_policy keeps Cognito's default policy's value (required), not false.
+        "PasswordPolicy": {**DEFAULT_PASSWORD_POLICY, "MinimumLength": 12},
         "SignInPolicy": {"AllowedFirstAuthFactors": ["PASSWORD"]},
     }
 
@@ -448,14 +453,29 @@ def test_secrets_never_appear_in_errors(write: Write) -> None:
     assert f"{path}: pools[0].clients[0].secrett: unknown key (did you mean 'secret'?)" in lines
     assert f"{path}: pools[1].users: expected a list, got a mapping with keys 'username', 'password'" in lines
     assert f"{path}: pools[0].users[1].password: expected a string, got a secret (not shown)" in lines
-    # Once the types are right, the password policy check still never shows the password.
-    fixed = path.read_text().replace("password: 12345", 'password: "${PASSWORD}"')
-    path.write_text(fixed)
-    message = str(errors_of(path, env))
-    assert f"{path}: pools[0].users[0].password: expected a password that meets the pool's policy " in message
-    assert "(Password not long enough), got a secret (not shown)" in message
-    for secret in SECRETS:
-        assert secret not in message
+    admin = write("version: 1\nserver:\n  admin: hunter2-admin\n", name="admin.yaml")
+    assert str(errors_of(admin)) == (
+        f"{admin}: server.admin: expected a mapping (key: value lines), got a string (not shown: secrets belong here)"
+    )
+
+
+def test_password_policy_errors_never_show_the_password(write: Write) -> None:
+    path = write(
+        MINIMAL_POOL
+        + """\
+    password_policy: {minimum_length: 40}
+    users:
+      - {username: alice, password: "${PASSWORD}"}
+      - {username: bob, password: "Hunter2-Password!", temporary: true}
+"""
+    )
+    message = str(errors_of(path, {"PASSWORD": SECRETS[1]}))
+    assert message.splitlines() == [
+        f"{path}: pools[0].users[{i}].password: expected a password that meets the pool's policy "
+        "(Password not long enough), got a secret (not shown)"
+        for i in (0, 1)
+    ]
+    assert SECRETS[1] not in message
 
 
 def test_missing_secret_variable_is_reported_without_its_value(write: Write) -> None:
@@ -716,7 +736,9 @@ async def test_changed_settings_are_applied(services: Services, write: Write) ->
         .replace("mfa_configuration: OPTIONAL", 'mfa_configuration: "OFF"')
         .replace("access_token_validity: 2h", "access_token_validity: 30 minutes")
         .replace("{name: readers, precedence: 5}", "{name: readers, precedence: 7, description: Readers}")
-        .replace("- {name: dept, max_length: 32}", "- {name: dept, max_length: 32}\n      - {name: level, type: Number}")
+        .replace(
+            "- {name: dept, max_length: 32}", "- {name: dept, max_length: 32}\n      - {name: level, type: Number}"
+        )
         .replace("    tags: {team: id}\n", "")
     )
     await apply_config(services, _load(write, changed))
@@ -751,12 +773,16 @@ async def test_fixed_settings_cannot_change(services: Services, write: Write) ->
     changed = APPLY_CONFIG.replace("username_attributes: [email]", "alias_attributes: [email]").replace(
         "- {name: dept, max_length: 32}", "- {name: dept, max_length: 64}"
     )
-    changed = changed.replace("@apply.example", "").replace("custom:dept: ops", "email: admin@apply.example")
+    for user in ("admin", "temp", "nopass"):
+        changed = changed.replace(f"username: {user}@apply.example", f"username: {user}")
     with pytest.raises(ConfigError) as caught:
         await apply_config(services, _load(write, changed))
     wheres = [p.where for p in caught.value.problems]
-    assert wheres == ["pools[0].alias_attributes", "pools[0].username_attributes", "pools[0].schema[0]"]
-    assert "cannot change once the pool exists" in caught.value.problems[0].message
+    assert wheres == ["pools[0].username_attributes", "pools[0].alias_attributes", "pools[0].schema[0]"]
+    assert caught.value.problems[0].message == (
+        "cannot change once the pool exists (Cognito fixes it at creation): the pool has ['email'], the file "
+        "asks for none"
+    )
 
 
 async def test_a_failing_item_is_named_and_the_others_still_applied(services: Services, write: Write) -> None:
@@ -773,7 +799,10 @@ async def test_a_failing_item_is_named_and_the_others_still_applied(services: Se
     """
     other = await services.pools.create_pool("other", {}, pool_id="us-east-1_Other01")
     await services.pools.create_client(other.id, "taken", {}, client_id="taken")
-    pool = await services.pools.create_pool("alias", {"AliasAttributes": ["email"]}, pool_id="us-east-1_Alias01")
+    pool = await services.pools.create_pool(
+        "alias", {"AliasAttributes": ["email"], "UsernameConfiguration": {"CaseSensitive": False}},
+        pool_id="us-east-1_Alias01",
+    )  # fmt: skip
     await services.users.admin_create_user(
         pool, username="bob", attributes={"email": "shared@example.com", "email_verified": "true"},
         temporary_password=None, message_action="SUPPRESS", delivery_mediums=[], force_alias_creation=False,
@@ -789,3 +818,32 @@ async def test_a_failing_item_is_named_and_the_others_still_applied(services: Se
     ]
     assert (await services.pools.get_client(pool.id, "free")).record.name == "free"
     assert await services.users.find(pool, "carol") is not None
+
+
+async def test_the_files_defaults_do_not_follow_the_apis(services: Services, write: Write) -> None:
+    """Keys left out mean what the file format says, whatever CreateUserPool's own defaults are."""
+    await apply_config(services, _load(write, MINIMAL_POOL + "    clients: [{id: app, name: app}]\n", {}))
+    pool = await services.pools.get_pool("us-east-1_Test01")
+    assert pool.case_sensitive is False
+    client = await services.pools.get_client(pool.id, "app")
+    assert client.prevent_user_existence_errors is True
+    partial = MINIMAL_POOL + "    password_policy: {minimum_length: 12}\n    clients: [{id: app, name: app}]\n"
+    await apply_config(services, _load(write, partial, {}))
+    pool = await services.pools.get_pool("us-east-1_Test01")
+    assert pool.password_policy["MinimumLength"] == 12
+    assert all(pool.password_policy[k] for k in ("RequireUppercase", "RequireLowercase", "RequireNumbers"))
+    assert pool.password_policy["RequireSymbols"] is True
+
+
+async def test_adopting_an_api_created_pool_names_a_differing_fixed_setting(services: Services, write: Write) -> None:
+    await services.pools.create_pool(
+        "test", {"UsernameConfiguration": {"CaseSensitive": True}}, pool_id="us-east-1_Test01"
+    )
+    path = write(MINIMAL_POOL)
+    with pytest.raises(ConfigError) as caught:
+        await apply_config(services, load_config(path, environ={}))
+    assert str(caught.value) == (
+        f"{path}: pools[0].username_case_sensitive: cannot change once the pool exists (Cognito fixes it at "
+        "creation): the pool has true, the file asks for false"
+    )
+    await apply_config(services, load_config(write(MINIMAL_POOL + "    username_case_sensitive: true\n"), environ={}))

@@ -72,6 +72,7 @@ _CLIENT_SETTINGS = (
     "RefreshTokenRotation",
 )
 
+# Cognito's policy for a pool created (or updated) without Policies.PasswordPolicy.
 DEFAULT_PASSWORD_POLICY: dict[str, Any] = {
     "MinimumLength": 8,
     "RequireUppercase": True,
@@ -80,7 +81,27 @@ DEFAULT_PASSWORD_POLICY: dict[str, Any] = {
     "RequireSymbols": True,
     "TemporaryPasswordValidityDays": 7,
 }
+# A PasswordPolicy given in part: the API's defaults for the members left out (booleans false).
+_PARTIAL_PASSWORD_POLICY: dict[str, Any] = {
+    "MinimumLength": 8,
+    "RequireUppercase": False,
+    "RequireLowercase": False,
+    "RequireNumbers": False,
+    "RequireSymbols": False,
+    "TemporaryPasswordValidityDays": 7,
+}
 DEFAULT_EXPLICIT_AUTH_FLOWS = ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_CUSTOM_AUTH"]
+
+
+def full_password_policy(policy: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A PasswordPolicyType with every member filled in as Cognito's API does: none given, Cognito's
+    default policy; given in part, the members left out take the API's defaults (Require* false,
+    MinimumLength 8, TemporaryPasswordValidityDays 7)."""
+    if policy is None:
+        return dict(DEFAULT_PASSWORD_POLICY)
+    return {**_PARTIAL_PASSWORD_POLICY, **policy}
+
+
 _UNIT_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 # (default value, default unit, minimum seconds, maximum seconds) per token, from Cognito's quotas.
 _TOKEN_LIMITS = {
@@ -115,8 +136,7 @@ class PoolView:
 
     @property
     def password_policy(self) -> dict[str, Any]:
-        policy = (self.settings.get("Policies") or {}).get("PasswordPolicy") or {}
-        return {**DEFAULT_PASSWORD_POLICY, **policy}
+        return full_password_policy((self.settings.get("Policies") or {}).get("PasswordPolicy"))
 
     @property
     def schema(self) -> list[dict[str, Any]]:
@@ -132,7 +152,7 @@ class PoolView:
 
     @property
     def case_sensitive(self) -> bool:
-        return bool((self.settings.get("UsernameConfiguration") or {}).get("CaseSensitive", False))
+        return bool((self.settings.get("UsernameConfiguration") or {}).get("CaseSensitive", True))
 
     @property
     def auto_verified(self) -> list[str]:
@@ -172,7 +192,7 @@ class ClientView:
 
     @property
     def prevent_user_existence_errors(self) -> bool:
-        return bool(self.settings.get("PreventUserExistenceErrors", "ENABLED") == "ENABLED")
+        return bool(self.settings.get("PreventUserExistenceErrors", "LEGACY") == "ENABLED")
 
     @property
     def token_revocation_enabled(self) -> bool:
@@ -245,11 +265,11 @@ class PoolService:
         _check_pool_settings(settings)
         settings["SchemaAttributes"] = build_schema(request.get("Schema"))
         policies = settings.setdefault("Policies", {})
-        policies["PasswordPolicy"] = {**DEFAULT_PASSWORD_POLICY, **(policies.get("PasswordPolicy") or {})}
+        policies["PasswordPolicy"] = full_password_policy(policies.get("PasswordPolicy"))
         policies.setdefault("SignInPolicy", {"AllowedFirstAuthFactors": ["PASSWORD"]})
         settings.setdefault("MfaConfiguration", "OFF")
         settings.setdefault("DeletionProtection", "INACTIVE")
-        settings.setdefault("UsernameConfiguration", {"CaseSensitive": False})
+        settings.setdefault("UsernameConfiguration", {"CaseSensitive": True})
         settings.setdefault(
             "AdminCreateUserConfig", {"AllowAdminCreateUserOnly": False, "UnusedAccountValidityDays": 7}
         )
@@ -308,7 +328,7 @@ class PoolService:
             new_settings: dict[str, Any] = {k: copy.deepcopy(request[k]) for k in _POOL_SETTINGS if k in request}
             new_settings.update(keep)
             policies = new_settings.setdefault("Policies", {})
-            policies["PasswordPolicy"] = {**DEFAULT_PASSWORD_POLICY, **(policies.get("PasswordPolicy") or {})}
+            policies["PasswordPolicy"] = full_password_policy(policies.get("PasswordPolicy"))
             policies.setdefault("SignInPolicy", {"AllowedFirstAuthFactors": ["PASSWORD"]})
             if "UserPoolTier" in record.settings:
                 new_settings.setdefault("UserPoolTier", record.settings["UserPoolTier"])
@@ -410,7 +430,7 @@ class PoolService:
         units.setdefault("IdToken", "minutes")
         units.setdefault("RefreshToken", "days")
         settings.setdefault("ExplicitAuthFlows", list(DEFAULT_EXPLICIT_AUTH_FLOWS))
-        settings.setdefault("PreventUserExistenceErrors", "ENABLED")
+        settings.setdefault("PreventUserExistenceErrors", "LEGACY")
         settings.setdefault("EnableTokenRevocation", True)
         settings.setdefault("EnablePropagateAdditionalUserContextData", False)
         settings.setdefault("AuthSessionValidity", 3)

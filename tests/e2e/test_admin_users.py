@@ -36,8 +36,8 @@ def attributes_of(user: dict[str, Any]) -> dict[str, str]:
     return {a["Name"]: a["Value"] for a in items}
 
 
-def make_client(idp: Any, pool_id: str) -> str:
-    client = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=AUTH_FLOWS)
+def make_client(idp: Any, pool_id: str, **settings: Any) -> str:
+    client = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=AUTH_FLOWS, **settings)
     return str(client["UserPoolClient"]["ClientId"])
 
 
@@ -115,13 +115,15 @@ def pool_id(idp: Any) -> str:
             }
         },
         Schema=[{"Name": "tier", "AttributeDataType": "String", "Mutable": True}],
+        UsernameConfiguration={"CaseSensitive": False},  # the case tests below sign in as ALICE, Alice, alice
     )
     return str(created["UserPool"]["Id"])
 
 
 @pytest.fixture(scope="module")
 def client_id(idp: Any, pool_id: str) -> str:
-    return make_client(idp, pool_id)
+    # Enumeration-resistant answers: an unknown user gets "Incorrect username or password."
+    return make_client(idp, pool_id, PreventUserExistenceErrors="ENABLED")
 
 
 # --- AdminCreateUser and the invitation --------------------------------------------------------------------
@@ -333,7 +335,7 @@ def test_resend_to_a_confirmed_user_is_refused(idp: Any, pool_id: str) -> None:
 
 def test_duplicate_username_is_refused(idp: Any, pool_id: str) -> None:
     idp.admin_create_user(UserPoolId=pool_id, Username="twin", TemporaryPassword=TEMPORARY, MessageAction="SUPPRESS")
-    for name in ("twin", "TWIN"):  # usernames are case-insensitive by default
+    for name in ("twin", "TWIN"):  # usernames are case-insensitive in this pool
         with pytest.raises(ClientError) as exc:
             idp.admin_create_user(
                 UserPoolId=pool_id, Username=name, TemporaryPassword=TEMPORARY, MessageAction="SUPPRESS"
@@ -734,7 +736,8 @@ def alias_pool(idp: Any) -> tuple[str, str]:
             PoolName="aliases", AliasAttributes=["email", "preferred_username"], AutoVerifiedAttributes=["email"]
         )["UserPool"]["Id"]
     )
-    return pool, make_client(idp, pool)
+    # Enumeration-resistant answers: an unverified email is "Incorrect username or password."
+    return pool, make_client(idp, pool, PreventUserExistenceErrors="ENABLED")
 
 
 def test_sign_in_with_verified_email_or_preferred_username(idp: Any, alias_pool: tuple[str, str]) -> None:
@@ -887,7 +890,7 @@ def test_email_username_pool_refuses_duplicates_and_non_emails(idp: Any, email_p
 # --- case sensitivity ------------------------------------------------------------------------------------
 
 
-def test_usernames_are_case_insensitive_by_default(idp: Any, pool_id: str, client_id: str) -> None:
+def test_case_insensitive_pool_matches_any_case(idp: Any, pool_id: str, client_id: str) -> None:
     create_confirmed(idp, pool_id, "alice")
     for name in ("ALICE", "Alice", "alice"):
         result = admin_sign_in(idp, pool_id, client_id, name, PASSWORD)["AuthenticationResult"]
@@ -899,7 +902,7 @@ def test_case_sensitive_pool_keeps_usernames_apart(idp: Any) -> None:
     pool = str(
         idp.create_user_pool(PoolName="case-sensitive", UsernameConfiguration={"CaseSensitive": True})["UserPool"]["Id"]
     )
-    client = make_client(idp, pool)
+    client = make_client(idp, pool, PreventUserExistenceErrors="ENABLED")
     upper = create_confirmed(idp, pool, "Bob", password=PASSWORD)
     lower = create_confirmed(idp, pool, "bob", password=NEW_PASSWORD)
     assert attributes_of(upper)["sub"] != attributes_of(lower)["sub"]

@@ -34,6 +34,7 @@ def client_id(idp: Any, pool: dict[str, Any]) -> str:
         UserPoolId=pool["Id"],
         ClientName="app",
         ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH"],
+        PreventUserExistenceErrors="ENABLED",  # an unknown user looks like a wrong password
     )
     return str(client["UserPoolClient"]["ClientId"])
 
@@ -78,7 +79,11 @@ def test_sign_up_confirm_sign_in_and_verify_tokens(
 
     code = code_in(mail.wait_for("alice@example.com"))
     with pytest.raises(ClientError) as exc:
-        public_idp.confirm_sign_up(ClientId=client_id, Username="alice@example.com", ConfirmationCode="000000" if code != "000000" else "111111")
+        public_idp.confirm_sign_up(
+            ClientId=client_id,
+            Username="alice@example.com",
+            ConfirmationCode="000000" if code != "000000" else "111111",
+        )
     assert error_code(exc) == "CodeMismatchException"
     public_idp.confirm_sign_up(ClientId=client_id, Username="alice@example.com", ConfirmationCode=code)
     user = idp.admin_get_user(UserPoolId=pool["Id"], Username="alice@example.com")
@@ -97,8 +102,11 @@ def test_sign_up_confirm_sign_in_and_verify_tokens(
     issuer = f"{gatehouse.url}/{pool['Id']}"
     keys = jwks_client(gatehouse, pool["Id"])
     id_claims = jwt.decode(
-        result["IdToken"], keys.get_signing_key_from_jwt(result["IdToken"]).key, algorithms=["RS256"],
-        audience=client_id, issuer=issuer,
+        result["IdToken"],
+        keys.get_signing_key_from_jwt(result["IdToken"]).key,
+        algorithms=["RS256"],
+        audience=client_id,
+        issuer=issuer,
     )
     assert id_claims["token_use"] == "id"
     assert id_claims["sub"] == signed_up["UserSub"]
@@ -106,8 +114,11 @@ def test_sign_up_confirm_sign_in_and_verify_tokens(
     assert id_claims["email"] == "alice@example.com" and id_claims["email_verified"] is True
     assert id_claims["custom:tier"] == "gold"
     access = jwt.decode(
-        result["AccessToken"], keys.get_signing_key_from_jwt(result["AccessToken"]).key, algorithms=["RS256"],
-        issuer=issuer, options={"verify_aud": False},
+        result["AccessToken"],
+        keys.get_signing_key_from_jwt(result["AccessToken"]).key,
+        algorithms=["RS256"],
+        issuer=issuer,
+        options={"verify_aud": False},
     )
     assert access["token_use"] == "access" and access["client_id"] == client_id
     assert access["scope"] == "aws.cognito.signin.user.admin"
@@ -149,7 +160,8 @@ def test_wrong_password_and_unknown_user_look_the_same(public_idp: Any, client_i
     for username in ("alice@example.com", "nobody@example.com"):
         with pytest.raises(ClientError) as exc:
             public_idp.initiate_auth(
-                ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+                ClientId=client_id,
+                AuthFlow="USER_PASSWORD_AUTH",
                 AuthParameters={"USERNAME": username, "PASSWORD": "Wrong-password-1"},
             )
         answers.append((error_code(exc), exc.value.response["Error"]["Message"]))

@@ -75,6 +75,17 @@ FULL_POOL: dict[str, Any] = {
 }
 
 
+# Cognito's policy for a pool created without one.
+DEFAULT_POLICY: dict[str, Any] = {
+    "MinimumLength": 8,
+    "RequireUppercase": True,
+    "RequireLowercase": True,
+    "RequireNumbers": True,
+    "RequireSymbols": True,
+    "TemporaryPasswordValidityDays": 7,
+}
+
+
 @pytest.fixture(scope="module")
 def full_pool(idp: Any) -> dict[str, Any]:
     return dict(idp.create_user_pool(**FULL_POOL)["UserPool"])
@@ -196,6 +207,62 @@ def test_username_and_alias_attributes_are_exclusive(idp: Any) -> None:
     alias_pool = idp.create_user_pool(PoolName="aliases", AliasAttributes=["email", "preferred_username"])["UserPool"]
     assert alias_pool["AliasAttributes"] == ["email", "preferred_username"]
     assert "UsernameAttributes" not in alias_pool
+
+
+def test_a_pool_without_username_configuration_is_case_sensitive(idp: Any) -> None:
+    """UsernameConfigurationType.CaseSensitive: true is "the default value"."""
+    created = idp.create_user_pool(PoolName="default-case")["UserPool"]
+    pool_id = created["Id"]
+    for described in (created, idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]):
+        assert described["UsernameConfiguration"] == {"CaseSensitive": True}
+    idp.admin_create_user(UserPoolId=pool_id, Username="Carol", MessageAction="SUPPRESS")
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="Carol")["Username"] == "Carol"
+    with pytest.raises(ClientError) as exc:
+        idp.admin_get_user(UserPoolId=pool_id, Username="carol")
+    assert error_of(exc)[0] == "UserNotFoundException"
+    # "carol" is another user name, not a duplicate of "Carol".
+    idp.admin_create_user(UserPoolId=pool_id, Username="carol", MessageAction="SUPPRESS")
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="carol")["Username"] == "carol"
+
+
+def test_password_policy_defaults(idp: Any) -> None:
+    """No PasswordPolicy: Cognito's default policy. A PasswordPolicy given in part: the members left out take
+    the API's defaults (booleans false, MinimumLength 8, TemporaryPasswordValidityDays 7)."""
+    default = idp.create_user_pool(PoolName="default-policy")["UserPool"]["Policies"]["PasswordPolicy"]
+    assert {k: default[k] for k in DEFAULT_POLICY} == DEFAULT_POLICY
+    pool_id = idp.create_user_pool(PoolName="partial-policy", Policies={"PasswordPolicy": {"MinimumLength": 10}})[
+        "UserPool"
+    ]["Id"]
+    policy = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["Policies"]["PasswordPolicy"]
+    assert {k: policy[k] for k in DEFAULT_POLICY} == {
+        "MinimumLength": 10,
+        "RequireUppercase": False,
+        "RequireLowercase": False,
+        "RequireNumbers": False,
+        "RequireSymbols": False,
+        "TemporaryPasswordValidityDays": 7,
+    }
+    idp.admin_create_user(UserPoolId=pool_id, Username="lax", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="lax", Password="alllowercase", Permanent=True)
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="lax")["UserStatus"] == "CONFIRMED"
+    with pytest.raises(ClientError) as exc:
+        idp.admin_set_user_password(UserPoolId=pool_id, Username="lax", Password="ninechars", Permanent=True)
+    assert error_of(exc) == (
+        "InvalidPasswordException",
+        "Password did not conform with policy: Password not long enough",
+    )
+    # UpdateUserPool fills a partial policy the same way.
+    idp.update_user_pool(UserPoolId=pool_id, Policies={"PasswordPolicy": {"RequireNumbers": True}})
+    policy = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["Policies"]["PasswordPolicy"]
+    assert {k: policy[k] for k in DEFAULT_POLICY} == {
+        "MinimumLength": 8,
+        "RequireUppercase": False,
+        "RequireLowercase": False,
+        "RequireNumbers": True,
+        "RequireSymbols": False,
+        "TemporaryPasswordValidityDays": 7,
+    }
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="lax", Password="lowercase8", Permanent=True)
 
 
 def test_update_user_pool(idp: Any) -> None:
@@ -551,6 +618,21 @@ def test_prevent_user_existence_errors(idp: Any, gatehouse: GatehouseServer, app
         answers[setting] = error_of(exc)
     assert answers["ENABLED"] == ("NotAuthorizedException", "Incorrect username or password.")
     assert answers["LEGACY"][0] == "UserNotFoundException"
+
+
+def test_prevent_user_existence_errors_defaults_to_legacy(
+    idp: Any, gatehouse: GatehouseServer, app_pool: str, app_user: str
+) -> None:
+    """CreateUserPoolClient's PreventUserExistenceErrors: "Defaults to LEGACY." """
+    client = idp.create_user_pool_client(
+        UserPoolId=app_pool, ClientName="existence-default", ExplicitAuthFlows=PASSWORD_FLOWS
+    )["UserPoolClient"]
+    assert client["PreventUserExistenceErrors"] == "LEGACY"
+    described = idp.describe_user_pool_client(UserPoolId=app_pool, ClientId=client["ClientId"])["UserPoolClient"]
+    assert described["PreventUserExistenceErrors"] == "LEGACY"
+    with pytest.raises(ClientError) as exc:
+        sign_in(gatehouse.client(signed=False), client["ClientId"], username="ghost")
+    assert error_of(exc)[0] == "UserNotFoundException"
 
 
 def test_token_revocation_setting(idp: Any, gatehouse: GatehouseServer, app_pool: str, app_user: str) -> None:

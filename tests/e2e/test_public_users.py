@@ -128,10 +128,12 @@ def assert_no_user(idp: Any, pool_id: str, username: str) -> None:
 
 @pytest.fixture(scope="module")
 def pool(idp: Any) -> dict[str, Any]:
-    """Usernames as given, email auto-verified, one immutable and one mutable custom attribute."""
+    """Usernames as given (case-insensitive), email auto-verified, one immutable and one mutable custom
+    attribute."""
     created = idp.create_user_pool(
         PoolName="public-users",
         AutoVerifiedAttributes=["email"],
+        UsernameConfiguration={"CaseSensitive": False},
         Schema=[
             {"Name": "employee_id", "AttributeDataType": "String", "Mutable": False},
             {"Name": "tier", "AttributeDataType": "String", "Mutable": True},
@@ -142,7 +144,10 @@ def pool(idp: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def client_id(idp: Any, pool: dict[str, Any]) -> str:
-    client = idp.create_user_pool_client(UserPoolId=pool["Id"], ClientName="app", ExplicitAuthFlows=FLOWS)
+    """An enumeration-resistant client (PreventUserExistenceErrors ENABLED)."""
+    client = idp.create_user_pool_client(
+        UserPoolId=pool["Id"], ClientName="app", ExplicitAuthFlows=FLOWS, PreventUserExistenceErrors="ENABLED"
+    )
     return str(client["UserPoolClient"]["ClientId"])
 
 
@@ -245,7 +250,7 @@ def test_sign_up_with_a_taken_username_is_refused(
     idp: Any, public_idp: Any, pool: dict[str, Any], client_id: str
 ) -> None:
     first = public_idp.sign_up(ClientId=client_id, Username="dupe", Password=PASSWORD)
-    for username in ("dupe", "DUPE"):  # usernames are case-insensitive by default
+    for username in ("dupe", "DUPE"):  # usernames are case-insensitive in this pool
         with pytest.raises(ClientError) as exc:
             public_idp.sign_up(ClientId=client_id, Username=username, Password=NEW_PASSWORD)
         assert error_code(exc) == "UsernameExistsException"
@@ -379,7 +384,7 @@ def test_confirm_sign_up_locks_after_five_wrong_codes_until_a_new_code_is_sent(
 # --- PreventUserExistenceErrors ------------------------------------------------------------------------------
 
 
-def test_unknown_users_are_not_revealed_by_default(
+def test_unknown_users_are_not_revealed_when_enabled(
     public_idp: Any, mail: MailServer, pool: dict[str, Any], client_id: str, idp: Any
 ) -> None:
     assert (

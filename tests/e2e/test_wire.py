@@ -164,6 +164,7 @@ def client_id(idp: Any, pool_id: str) -> str:
         UserPoolId=pool_id,
         ClientName="wire-app",
         ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        PreventUserExistenceErrors="ENABLED",  # an unknown user is NotAuthorizedException
     )
     return str(client["UserPoolClient"]["ClientId"])
 
