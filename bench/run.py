@@ -737,17 +737,19 @@ def machine_info() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so the servers are stopped either way."""
+def interrupts_unwind() -> Iterator[None]:
+    """Ctrl-C and SIGTERM both unwind as KeyboardInterrupt, so the servers are stopped either way (SIGINT too
+    when the shell started us with it ignored, as it does for a background job)."""
 
     def handler(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old_handler in previous.items():
+            signal.signal(sig, old_handler)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -892,7 +894,7 @@ def write_json(report: Report, rows: list[Row], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        with sigterm_as_interrupt():
+        with interrupts_unwind():
             report = run(args)
     except KeyboardInterrupt:
         print("\ninterrupted: servers stopped", file=sys.stderr)

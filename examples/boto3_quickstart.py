@@ -51,22 +51,29 @@ def read_code(address: str, timeout: float = 10.0) -> str:
 def main() -> None:
     key_id, secret = admin_credentials()
     admin = boto3.client(
-        "cognito-idp", endpoint_url=URL, region_name="us-east-1",
-        aws_access_key_id=key_id, aws_secret_access_key=secret,
+        "cognito-idp",
+        endpoint_url=URL,
+        region_name="us-east-1",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
     )
     pool = admin.create_user_pool(
         PoolName="quickstart", UsernameAttributes=["email"], AutoVerifiedAttributes=["email"]
     )["UserPool"]
     client = admin.create_user_pool_client(
-        UserPoolId=pool["Id"], ClientName="quickstart-app",
+        UserPoolId=pool["Id"],
+        ClientName="quickstart-app",
         ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     )["UserPoolClient"]
     print("pool", pool["Id"], "client", client["ClientId"])
 
     # The app's side: a client with no credentials at all, as in a browser or phone.
     app = boto3.client(
-        "cognito-idp", endpoint_url=URL, region_name="us-east-1",
-        aws_access_key_id="unused", aws_secret_access_key="unused",
+        "cognito-idp",
+        endpoint_url=URL,
+        region_name="us-east-1",
+        aws_access_key_id="unused",
+        aws_secret_access_key="unused",
     )
     email = f"user-{uuid.uuid4().hex[:8]}@example.com"
     signed_up = app.sign_up(ClientId=client["ClientId"], Username=email, Password="Quick-start-1")
@@ -74,15 +81,19 @@ def main() -> None:
     app.confirm_sign_up(ClientId=client["ClientId"], Username=email, ConfirmationCode=read_code(email))
 
     tokens = app.initiate_auth(
-        ClientId=client["ClientId"], AuthFlow="USER_PASSWORD_AUTH",
+        ClientId=client["ClientId"],
+        AuthFlow="USER_PASSWORD_AUTH",
         AuthParameters={"USERNAME": email, "PASSWORD": "Quick-start-1"},
     )["AuthenticationResult"]
 
     issuer = f"{URL}/{pool['Id']}"
     jwks = jwt.PyJWKClient(f"{issuer}/.well-known/jwks.json")
     claims = jwt.decode(
-        tokens["IdToken"], jwks.get_signing_key_from_jwt(tokens["IdToken"]).key,
-        algorithms=["RS256"], audience=client["ClientId"], issuer=issuer,
+        tokens["IdToken"],
+        jwks.get_signing_key_from_jwt(tokens["IdToken"]).key,
+        algorithms=["RS256"],
+        audience=client["ClientId"],
+        issuer=issuer,
     )
     print("ID token verified:", {k: claims[k] for k in ("sub", "email", "email_verified", "token_use")})
     print("GetUser:", app.get_user(AccessToken=tokens["AccessToken"])["UserAttributes"])

@@ -7,11 +7,14 @@ open and close in ``cleanup_ctx``. One port serves every wire; ``POST /`` is rou
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -136,14 +139,33 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
 
             await apply_config(services, load_config(settings.config_path))
         log.info("gateway.started", data_dir=str(settings.data_dir), issuer_base=settings.issuer_base)
+        purger = asyncio.create_task(_purge_expired(store))
         try:
             yield
         finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
             await messenger.close()
             await store.close()
             executor.shutdown(wait=False, cancel_futures=True)
 
     return ctx
+
+
+PURGE_INTERVAL_SECONDS = 600.0
+
+
+async def _purge_expired(store: SqliteStore) -> None:
+    """Drop expired codes, sessions and tokens now and then, so the store does not grow without bound."""
+    while True:
+        try:
+            removed = await store.purge_expired(time.time())
+            if removed:
+                log.info("store.purged", rows=removed)
+        except Exception:  # a failed purge is retried next round; serving must go on
+            log.exception("store.purge_failed")
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
 
 async def dispatch(request: web.Request) -> web.Response:

@@ -71,9 +71,7 @@ class Metrics:
             ["pool", "client", "flow", "reason"],
             registry=reg,
         )
-        self.sign_ups = Counter(
-            "gatehouse_sign_ups", "Users signed up, by user pool.", ["pool"], registry=reg
-        )
+        self.sign_ups = Counter("gatehouse_sign_ups", "Users signed up, by user pool.", ["pool"], registry=reg)
         self.confirmations = Counter(
             "gatehouse_confirmations",
             "Codes confirmed, by user pool and kind (sign_up, attribute, forgot_password).",

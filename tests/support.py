@@ -41,7 +41,7 @@ class _Collector:
     messages: list[tuple[list[str], Message]] = field(default_factory=list)
     cond: threading.Condition = field(default_factory=threading.Condition)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content)
         with self.cond:
             self.messages.append((list(envelope.rcpt_tos), message))
@@ -102,7 +102,14 @@ def code_in(message: Message) -> str:
 class GatehouseServer:
     """``gatehouse serve`` in a subprocess."""
 
-    def __init__(self, data_dir: Path, *, config: str | None = None, workers: int = 1, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        config: str | None = None,
+        workers: int = 1,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.data_dir = data_dir
         self.url = f"http://127.0.0.1:{self.port}"
@@ -116,12 +123,28 @@ class GatehouseServer:
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--data-dir", str(self.data_dir), "--workers", str(self.workers)]
+        command = [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--workers",
+            str(self.workers),
+        ]
         if self.config_path is not None:
             command += ["--config", str(self.config_path)]
-        env = {**os.environ, "GATEHOUSE_ADMIN_ACCESS_KEY_ID": ADMIN_KEY_ID,
-               "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY": ADMIN_SECRET, **self.extra_env}
+        env = {
+            **os.environ,
+            "GATEHOUSE_ADMIN_ACCESS_KEY_ID": ADMIN_KEY_ID,
+            "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY": ADMIN_SECRET,
+            **self.extra_env,
+        }
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
@@ -154,8 +177,13 @@ class GatehouseServer:
 
             config = Config(retries={"max_attempts": 1, "mode": "standard"}, signature_version=UNSIGNED)
         return boto3.client(
-            service, endpoint_url=self.url, region_name=REGION, aws_access_key_id=kwargs.pop("key_id", ADMIN_KEY_ID),
-            aws_secret_access_key=kwargs.pop("secret", ADMIN_SECRET), config=config, **kwargs,
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=kwargs.pop("key_id", ADMIN_KEY_ID),
+            aws_secret_access_key=kwargs.pop("secret", ADMIN_SECRET),
+            config=config,
+            **kwargs,
         )
 
 

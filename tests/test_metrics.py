@@ -33,15 +33,11 @@ def test_counters_appear_with_gatehouse_names_and_labels() -> None:
     metrics = Metrics()
     metrics.api_calls.labels(wire="cognito-idp", operation="InitiateAuth", outcome="success").inc()
     metrics.api_calls.labels(wire="cognito-idp", operation="InitiateAuth", outcome="success").inc()
-    metrics.api_calls.labels(
-        wire="cognito-idp", operation="InitiateAuth", outcome="NotAuthorizedException"
-    ).inc()
+    metrics.api_calls.labels(wire="cognito-idp", operation="InitiateAuth", outcome="NotAuthorizedException").inc()
     pool, client = "us-east-1_AbCdEf123", "3n4b5urk1ft4fl3mg5e62d9ado"
     metrics.sign_in_attempts.labels(pool=pool, client=client, flow="USER_PASSWORD_AUTH").inc(3)
     metrics.sign_in_successes.labels(pool=pool, client=client, flow="USER_PASSWORD_AUTH").inc(2)
-    metrics.sign_in_failures.labels(
-        pool=pool, client=client, flow="USER_PASSWORD_AUTH", reason="bad_password"
-    ).inc()
+    metrics.sign_in_failures.labels(pool=pool, client=client, flow="USER_PASSWORD_AUTH", reason="bad_password").inc()
     metrics.sign_ups.labels(pool=pool).inc()
     metrics.confirmations.labels(pool=pool, kind="sign_up").inc()
     metrics.tokens_issued.labels(pool=pool, token_use="access").inc(2)
@@ -176,10 +172,5 @@ def test_multiprocess_mode_sums_every_process(tmp_path: Path) -> None:
     assert content_type == CONTENT_TYPE_LATEST
     found = samples(body.encode())
     assert found[key("gatehouse_sign_ups_total", pool="shared-pool")] == 2.0
-    assert (
-        found[key("gatehouse_api_calls_total", wire="cognito-idp", operation="SignUp", outcome="success")]
-        == 2.0
-    )
-    assert (
-        found[key("gatehouse_request_duration_seconds_count", wire="cognito-idp", operation="SignUp")] == 2.0
-    )
+    assert found[key("gatehouse_api_calls_total", wire="cognito-idp", operation="SignUp", outcome="success")] == 2.0
+    assert found[key("gatehouse_request_duration_seconds_count", wire="cognito-idp", operation="SignUp")] == 2.0

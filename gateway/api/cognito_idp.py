@@ -372,7 +372,7 @@ async def GlobalSignOut(call: Call) -> dict[str, Any]:
 
 @operation
 async def RevokeToken(call: Call) -> dict[str, Any]:
-    pool, client = await client_of(call)
+    _, client = await client_of(call)
     if client.secret is not None:
         given = call.params.get("ClientSecret")
         if not given or not hmac.compare_digest(given.encode(), client.secret.encode()):
@@ -522,7 +522,7 @@ async def GetGroup(call: Call) -> dict[str, Any]:
 @operation
 async def UpdateGroup(call: Call) -> dict[str, Any]:
     pool = await pool_of(call)
-    changes = {k: call.params[k] for k in ("Description", "RoleArn", "Precedence") if k in call.params}
+    changes: dict[str, Any] = {k: call.params[k] for k in ("Description", "RoleArn", "Precedence") if k in call.params}
     return {"Group": group_type(await call.services.groups.update(pool, call.params["GroupName"], changes))}
 
 

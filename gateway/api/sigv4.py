@@ -168,9 +168,7 @@ def verify_sigv4(
 
     if "host" not in claimed.signed_headers:
         # Without a signed Host, a request signed for one endpoint could be replayed against another.
-        raise IncompleteSignatureException(
-            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
-        )
+        raise IncompleteSignatureException("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 
     credential = claimed.credential
     if credential.date != claimed.amz_date[:8]:
@@ -179,9 +177,7 @@ def verify_sigv4(
             f"'{credential.date}' != '{claimed.amz_date[:8]}', from '{claimed.amz_date}'."
         )
     if expected_service is not None and credential.service != expected_service:
-        raise InvalidSignatureException(
-            f"Credential should be scoped to correct service: '{expected_service}'."
-        )
+        raise InvalidSignatureException(f"Credential should be scoped to correct service: '{expected_service}'.")
 
     _check_time(claimed, _utc(now) if now is not None else datetime.now(UTC), max_skew)
 
@@ -195,9 +191,7 @@ def verify_sigv4(
     # also be checked against the body, or a signed request's body could be swapped in transit.
     declared_hash = headers.get("x-amz-content-sha256")
     if declared_hash is not None and declared_hash not in (UNSIGNED_PAYLOAD, body_hash):
-        raise InvalidSignatureException(
-            "The provided 'x-amz-content-sha256' header does not match what was computed."
-        )
+        raise InvalidSignatureException("The provided 'x-amz-content-sha256' header does not match what was computed.")
     payload_hash = declared_hash if declared_hash is not None else body_hash
 
     canonical_request = "\n".join(
@@ -273,9 +267,7 @@ def _parse_authorization_header(value: str, headers: Mapping[str, str]) -> _Sign
     ]
     amz_date = _date_from_headers(headers)
     if amz_date is None:
-        problems.append(
-            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
-        )
+        problems.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
     if problems or amz_date is None:
         raise IncompleteSignatureException(" ".join([*problems, f"Authorization={value}"]))
 
@@ -347,9 +339,7 @@ def _parse_credential(value: str) -> _Credential:
             f"Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{terminator}'."
         )
     if not re.fullmatch(r"\d{8}", date):
-        raise IncompleteSignatureException(
-            f"Credential should be scoped to a valid date (YYYYMMDD), not '{date}'."
-        )
+        raise IncompleteSignatureException(f"Credential should be scoped to a valid date (YYYYMMDD), not '{date}'.")
     return _Credential(access_key_id=access_key_id, date=date, region=region, service=service)
 
 

@@ -74,7 +74,9 @@ class GroupService:
         if not await self._store.delete_group(pool.id, name):
             raise ResourceNotFoundException("Group not found.")
 
-    async def list_page(self, pool: PoolView, next_token: str | None, limit: int) -> tuple[list[GroupRecord], str | None]:
+    async def list_page(
+        self, pool: PoolView, next_token: str | None, limit: int
+    ) -> tuple[list[GroupRecord], str | None]:
         page = await self._store.list_groups(pool.id, next_token, limit)
         return page.items, page.next_token
 

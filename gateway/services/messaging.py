@@ -249,9 +249,7 @@ class WebhookSmsSender:
         except (aiohttp.ClientError, TimeoutError) as exc:
             _delivery_failed("sms", message.to, exc, reason="webhook", url=self._log_url)
         if not 200 <= status < 300:
-            _delivery_failed(
-                "sms", message.to, None, reason="webhook_status", url=self._log_url, status=status
-            )
+            _delivery_failed("sms", message.to, None, reason="webhook_status", url=self._log_url, status=status)
         log.info("message.sent", medium="sms", to=message.to, url=self._log_url, status=status)
 
     async def close(self) -> None:
@@ -279,9 +277,7 @@ class Messenger:
                 await sender.close()
 
 
-def _delivery_failed(
-    medium: str, to: str, exc: BaseException | None, *, reason: str, **fields: object
-) -> NoReturn:
+def _delivery_failed(medium: str, to: str, exc: BaseException | None, *, reason: str, **fields: object) -> NoReturn:
     """Log what really went wrong, then raise the one error the client is shown."""
     if exc is not None:
         fields["error_type"] = type(exc).__name__

@@ -227,9 +227,7 @@ def fake_srp_verifier(pool_id: str, username: str, server_secret: bytes) -> SrpV
     pool = pool_id.encode(errors="surrogatepass")
     info = _FAKE_INFO + len(pool).to_bytes(4, "big") + pool + username.encode(errors="surrogatepass")
     # 16 bytes of salt, then 64 bytes more than N so that v is uniform modulo N.
-    okm = HKDF(algorithm=hashes.SHA256(), length=_SALT_BYTES + 384 + 64, salt=None, info=info).derive(
-        server_secret
-    )
+    okm = HKDF(algorithm=hashes.SHA256(), length=_SALT_BYTES + 384 + 64, salt=None, info=info).derive(server_secret)
     salt_hex = _pad_hex(int.from_bytes(okm[:_SALT_BYTES], "big"))
     v = int.from_bytes(okm[_SALT_BYTES:], "big") % _N or 1
     return SrpVerifier(salt_hex=salt_hex, verifier_hex=_pad_hex(v))

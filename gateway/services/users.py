@@ -293,7 +293,12 @@ class UserService:
         await self._insert(pool, user)
         self._metrics.sign_ups.labels(pool=pool.id).inc()
         log.info("sign_up", pool=pool.id, client=client.id, username=name)
-        delivery = await self._send_verification(pool, user, purpose="sign_up")
+        try:
+            delivery = await self._send_verification(pool, user, purpose="sign_up")
+        except CodeDeliveryFailureException:
+            # The caller is told the sign-up failed, so it must not half-exist: a retry must be able to succeed.
+            await self._store.delete_user(pool.id, user.username_key)
+            raise
         return user, delivery
 
     def _check_writable(self, client: ClientView, attributes: Mapping[str, str]) -> None:
@@ -357,7 +362,11 @@ class UserService:
         await self._insert(pool, user)
         log.info("admin_create_user", pool=pool.id, username=name)
         if message_action != "SUPPRESS":
-            await self._send_invitation(pool, user, password, delivery_mediums or ["SMS"])
+            try:
+                await self._send_invitation(pool, user, password, delivery_mediums or ["SMS"])
+            except CodeDeliveryFailureException:
+                await self._store.delete_user(pool.id, user.username_key)
+                raise
         return user
 
     async def _release_aliases(self, pool: PoolView, aliases: Mapping[str, str]) -> None:
@@ -457,7 +466,8 @@ class UserService:
         attribute = attribute or self._verification_destination(pool, user)
         if attribute is None:
             return None
-        value = user.attributes.get(attribute)
+        # A change waiting for verification (UserAttributeUpdateSettings) is verified at its new value.
+        value = pending_attributes(user).get(attribute) or user.attributes.get(attribute)
         if not value:
             return None
         code = await self._issue_code(pool, user, purpose)
@@ -629,11 +639,25 @@ class UserService:
             and attributes[a] != user.attributes.get(a)
             and not (admin and attributes.get(f"{a}_verified") == "true")
         ]
+        # With AttributesRequireVerificationBeforeUpdate, a verified email or phone keeps its old value (and
+        # stays a sign-in alias) until the new one is verified; the new one waits beside it.
+        update_settings = pool.settings.get("UserAttributeUpdateSettings") or {}
+        hold = set(update_settings.get("AttributesRequireVerificationBeforeUpdate") or [])
+        held: dict[str, str] = {
+            a: attributes[a]
+            for a in changed_verifiable
+            if a in hold and a in pool.auto_verified and user.attributes.get(f"{a}_verified") == "true"
+        }
+        immediate = {k: v for k, v in attributes.items() if k not in held}
 
         async def change(u: UserRecord) -> None:
-            u.attributes.update(attributes)
+            u.attributes.update(immediate)
             for attribute in changed_verifiable:
-                u.attributes[f"{attribute}_verified"] = "false"
+                if attribute not in held:
+                    u.attributes[f"{attribute}_verified"] = "false"
+            pending = {k: v for k, v in pending_attributes(u).items() if k not in attributes}
+            pending.update(held)
+            set_pending_attributes(u, pending)
             u.aliases = self._aliases(pool, u.attributes)
 
         user = await self._update(pool, user, change)
@@ -682,6 +706,10 @@ class UserService:
         await self._check_code(pool, user, f"attribute:{attribute}", code)
 
         async def change(u: UserRecord) -> None:
+            pending = pending_attributes(u)
+            if attribute in pending:
+                u.attributes[attribute] = pending.pop(attribute)
+                set_pending_attributes(u, pending)
             u.attributes[f"{attribute}_verified"] = "true"
             u.aliases = self._aliases(pool, u.attributes)
 
@@ -902,6 +930,18 @@ def parse_user_filter(expression: str) -> Any:
         return current == wanted if operator == "=" else current.startswith(wanted)
 
     return matches
+
+
+def pending_attributes(user: UserRecord) -> dict[str, str]:
+    """Attribute values waiting for verification before they replace the current ones."""
+    return dict(user.settings.get("pending_attributes") or {})
+
+
+def set_pending_attributes(user: UserRecord, pending: Mapping[str, str]) -> None:
+    if pending:
+        user.settings["pending_attributes"] = dict(pending)
+    else:
+        user.settings.pop("pending_attributes", None)
 
 
 def _alias_value(attribute: str, value: str) -> str:

@@ -156,9 +156,7 @@ def test_request_from_a_real_boto3_cognito_idp_client_verifies() -> None:
 def test_json_post_verifies() -> None:
     request = sign(cognito_post())
     assert has_signature(request)
-    assert verify_sigv4(request, lookup, expected_service=SERVICE) == SigV4Identity(
-        ACCESS_KEY, REGION, SERVICE, None
-    )
+    assert verify_sigv4(request, lookup, expected_service=SERVICE) == SigV4Identity(ACCESS_KEY, REGION, SERVICE, None)
 
 
 def test_json_post_with_session_token_returns_the_token() -> None:
@@ -276,9 +274,7 @@ def test_presigned_url_verifies() -> None:
     assert "Authorization" not in request.headers
     assert "X-Amz-Signature=" in request.query_string
     assert has_signature(request)
-    assert verify_sigv4(request, lookup, expected_service="sts") == SigV4Identity(
-        ACCESS_KEY, REGION, "sts", TOKEN
-    )
+    assert verify_sigv4(request, lookup, expected_service="sts") == SigV4Identity(ACCESS_KEY, REGION, "sts", TOKEN)
 
 
 def test_presigned_url_is_valid_until_it_expires() -> None:
@@ -442,8 +438,7 @@ def test_signature_six_minutes_old_has_expired() -> None:
     with pytest.raises(InvalidSignatureException) as excinfo:
         verify_sigv4(request, lookup, now=now)
     assert excinfo.value.message == (
-        f"Signature expired: {fmt(at)} is now earlier than {fmt(now - timedelta(minutes=5))} "
-        f"({fmt(now)} - 5 min.)"
+        f"Signature expired: {fmt(at)} is now earlier than {fmt(now - timedelta(minutes=5))} ({fmt(now)} - 5 min.)"
     )
 
 

@@ -170,9 +170,7 @@ async def test_smtp_header_injection_is_refused_before_connecting() -> None:
     with structlog.testing.capture_logs() as logs, pytest.raises(CodeDeliveryFailureException):
         await sender.send(code_email(subject="Hi\r\nBcc: victim@example.com"))
 
-    assert [entry["reason"] for entry in logs if entry["event"] == "message.delivery_failed"] == [
-        "invalid_message"
-    ]
+    assert [entry["reason"] for entry in logs if entry["event"] == "message.delivery_failed"] == ["invalid_message"]
 
 
 # --- outbox -------------------------------------------------------------------------------------------

@@ -262,12 +262,7 @@ def _forged_answer_assuming_s_is_zero(challenge: SrpServerChallenge, srp_a_hex: 
     u = aws_srp.calculate_u(big_a, int(challenge.B_hex, 16))
     key = aws_srp.compute_hkdf(bytearray.fromhex(aws_srp.pad_hex(0)), bytearray.fromhex(aws_srp.pad_hex(u)))
     timestamp = format_srp_timestamp(datetime.now(UTC))
-    msg = (
-        POOL.split("_")[1].encode()
-        + USER.encode()
-        + base64.b64decode(challenge.secret_block)
-        + timestamp.encode()
-    )
+    msg = POOL.split("_")[1].encode() + USER.encode() + base64.b64decode(challenge.secret_block) + timestamp.encode()
     signature = base64.b64encode(hmac.new(key, msg, hashlib.sha256).digest()).decode()
     return ClientAnswer(srp_a_hex, timestamp, signature, challenge.secret_block)
 
@@ -290,9 +285,7 @@ def test_a_at_or_above_n_is_rejected(verifier: SrpVerifier) -> None:
     assert not verify(replace(answer, srp_a_hex=bumped), verifier, challenge)
 
 
-@pytest.mark.parametrize(
-    "bad_a", ["", "xyz", "0x1234", "-1", " 12", "12 ", "1_000", "\uff11\uff12", "f" * 1025]
-)
+@pytest.mark.parametrize("bad_a", ["", "xyz", "0x1234", "-1", " 12", "12 ", "1_000", "\uff11\uff12", "f" * 1025])
 def test_malformed_a_is_rejected(verifier: SrpVerifier, bad_a: str) -> None:
     challenge = start_srp(verifier)
     answer = pycognito_answer(challenge)
@@ -505,6 +498,4 @@ def test_interop_with_amazon_cognito_identity_js(tmp_path: pathlib.Path) -> None
         result = json.loads(out.stdout)
         answer = ClientAnswer(result["A"], result["timestamp"], result["signature"], challenge.secret_block)
         assert verify(answer, v, challenge, username=username)
-        assert not verify(
-            replace(answer, signature=_flip_b64(answer.signature)), v, challenge, username=username
-        )
+        assert not verify(replace(answer, signature=_flip_b64(answer.signature)), v, challenge, username=username)
