@@ -128,7 +128,7 @@ def keys_rotate(args: argparse.Namespace) -> int:
     settings = _settings_from_args(args)
     key, _ = ensure_data_dir(settings)
 
-    async def rotate() -> str:
+    async def rotate() -> list[str]:
         store = await SqliteStore.open(settings.database)
         try:
             if await store.get_pool(args.pool_id) is None:
@@ -137,8 +137,11 @@ def keys_rotate(args: argparse.Namespace) -> int:
         finally:
             await store.close()
 
-    kid = asyncio.run(rotate())
-    print(f"new signing key {kid} for {args.pool_id}; earlier keys stay published until their tokens expire")
+    kids = asyncio.run(rotate())
+    print(
+        f"new signing keys {', '.join(kids)} (ID and access tokens) for {args.pool_id}; "
+        "earlier keys stay published until their tokens expire"
+    )
     return 0
 
 

@@ -109,6 +109,7 @@ class GatehouseServer:
         config: str | None = None,
         workers: int = 1,
         extra_env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
     ) -> None:
         self.port = free_port()
         self.data_dir = data_dir
@@ -119,6 +120,7 @@ class GatehouseServer:
             self.config_path.write_text(config)
         self.workers = workers
         self.extra_env = extra_env or {}
+        self.extra_args = list(extra_args or [])  # further `gatehouse serve` options, e.g. ["--public-url", URL]
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
 
@@ -139,6 +141,7 @@ class GatehouseServer:
         ]
         if self.config_path is not None:
             command += ["--config", str(self.config_path)]
+        command += self.extra_args
         env = {
             **os.environ,
             "GATEHOUSE_ADMIN_ACCESS_KEY_ID": ADMIN_KEY_ID,

@@ -157,7 +157,9 @@ CREATE TABLE signing_keys (
     created_at  DOUBLE PRECISION NOT NULL,
     active      INTEGER NOT NULL CHECK (active IN (0, 1)),
     retired_at  DOUBLE PRECISION,
+    token_use   TEXT NOT NULL DEFAULT 'id' CHECK (token_use IN ('id', 'access')),
     PRIMARY KEY (pool_id, kid)
 );
--- At most one active key per pool, whatever the writers do (partial indexes exist in PostgreSQL too).
-CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys (pool_id) WHERE active = 1;
+-- At most one active key per pool and token use, whatever the writers do (partial indexes exist in
+-- PostgreSQL too).
+CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys (pool_id, token_use) WHERE active = 1;

@@ -70,7 +70,8 @@ class _LoadedKey:
 class _PoolKeys:
     loaded_at: float
     keys: dict[str, _LoadedKey] = field(default_factory=dict)
-    active: _LoadedKey | None = None
+    # The active key for each token use ("id", "access").
+    active: dict[str, _LoadedKey] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,12 @@ class VerifiedAccessToken:
     scopes: tuple[str, ...]
 
 
+TOKEN_USES = ("id", "access")
+
+
 class SigningKeys:
-    """A pool's signing keys: created on first use, rotated on request, cached per process."""
+    """A pool's signing keys: one active key for ID tokens and one for access tokens (as Cognito signs them
+    with different keys), created with the pool, rotated on request, cached per process."""
 
     def __init__(self, store: Store, box: SecretBox) -> None:
         self._store = store
@@ -103,7 +108,8 @@ class SigningKeys:
         self._creating: dict[str, asyncio.Lock] = {}
 
     def _load(self, record: SigningKeyRecord) -> _LoadedKey:
-        # Parsing a PEM/JWK costs tens of milliseconds: done once per key per process.
+        # Parsing a JWK into a key object costs tens of milliseconds: done once per key per process, in a
+        # worker thread.
         key = jwk.JWK.from_json(self._box.open(record.private_jwk, aad=record.kid.encode()).decode())
         private = cast(rsa.RSAPrivateKey, key.get_op_key("sign"))
         public_jwk = json.loads(key.export_public())
@@ -125,11 +131,11 @@ class SigningKeys:
         pool_keys = _PoolKeys(loaded_at=time.monotonic())
         for record in records:
             known = old.keys.get(record.kid) if old else None
-            loaded = known if known is not None else self._load(record)
+            loaded = known if known is not None else await asyncio.to_thread(self._load, record)
             loaded.active, loaded.retired_at = record.active, record.retired_at
             pool_keys.keys[record.kid] = loaded
-            if record.active and pool_keys.active is None:
-                pool_keys.active = loaded
+            if record.active:
+                pool_keys.active.setdefault(record.token_use, loaded)
         self._cache[pool_id] = pool_keys
         return pool_keys
 
@@ -139,17 +145,16 @@ class SigningKeys:
             return cached
         return await self._refresh(pool_id)
 
-    async def active_key(self, pool_id: str) -> _LoadedKey:
+    async def active_key(self, pool_id: str, token_use: str = "id") -> _LoadedKey:
         keys = await self._pool_keys(pool_id)
-        if keys.active is None:
+        if token_use not in keys.active:
             # Concurrent first uses in this process make one key between them, not one each.
             async with self._creating.setdefault(pool_id, asyncio.Lock()):
                 keys = await self._pool_keys(pool_id, force=True)
-                if keys.active is None:
-                    await self.rotate(pool_id)
+                if token_use not in keys.active:
+                    await self.rotate(pool_id, uses=(token_use,))
                     keys = await self._pool_keys(pool_id, force=True)
-        assert keys.active is not None
-        return keys.active
+        return keys.active[token_use]
 
     async def key_for(self, pool_id: str, kid: str) -> _LoadedKey | None:
         keys = await self._pool_keys(pool_id)
@@ -157,24 +162,31 @@ class SigningKeys:
             keys = await self._pool_keys(pool_id, force=True)
         return keys.keys.get(kid)
 
-    async def rotate(self, pool_id: str) -> str:
-        """Make a new active key; the old ones stay published until their tokens expire."""
-        key = jwk.JWK.generate(kty="RSA", size=2048)
-        kid = str(key.thumbprint())
+    async def rotate(self, pool_id: str, uses: tuple[str, ...] = TOKEN_USES) -> list[str]:
+        """Make new active keys; the old ones stay published until their tokens expire."""
         now = time.time()
-        sealed = self._box.seal(key.export_private().encode(), aad=kid.encode())
-        await self._store.add_signing_key(
-            SigningKeyRecord(pool_id=pool_id, kid=kid, private_jwk=sealed, created_at=now, active=True)
-        )
+        kids = []
+        for token_use in uses:
+            # RSA key generation takes ~100 ms of CPU: off the event loop.
+            key = await asyncio.to_thread(jwk.JWK.generate, kty="RSA", size=2048)
+            kid = str(key.thumbprint())
+            sealed = self._box.seal(key.export_private().encode(), aad=kid.encode())
+            await self._store.add_signing_key(
+                SigningKeyRecord(
+                    pool_id=pool_id, kid=kid, private_jwk=sealed, created_at=now, active=True, token_use=token_use
+                )
+            )
+            kids.append(kid)
         # Drop keys retired long enough ago that no token signed with them can still be valid.
         for record in await self._store.list_signing_keys(pool_id):
             if record.retired_at is not None and record.retired_at + MAX_TOKEN_SECONDS < now:
                 await self._store.delete_signing_key(pool_id, record.kid)
         await self._refresh(pool_id)
-        return kid
+        return kids
 
     async def jwks(self, pool_id: str) -> dict[str, Any]:
-        await self.active_key(pool_id)
+        for token_use in TOKEN_USES:
+            await self.active_key(pool_id, token_use)
         keys = await self._pool_keys(pool_id)
         return {"keys": [k.public_jwk for k in keys.keys.values()]}
 
@@ -240,7 +252,8 @@ class TokenService:
         """Sign an ID and an access token; when ``refresh_seconds`` is given and there is no
         ``origin_jti`` yet, start a token family with a new refresh token."""
         now = int(time.time())
-        key = await self.keys.active_key(pool_id)
+        id_key = await self.keys.active_key(pool_id, "id")
+        access_key = await self.keys.active_key(pool_id, "access")
         new_family = origin_jti is None
         origin = origin_jti or new_jti()
         event_id = new_jti()
@@ -311,8 +324,8 @@ class TokenService:
                 )
             await self._store.create_token_family(family, refresh_record)
         return IssuedTokens(
-            id_token=sign_jwt(key, id_token_claims),
-            access_token=sign_jwt(key, access_claims),
+            id_token=sign_jwt(id_key, id_token_claims),
+            access_token=sign_jwt(access_key, access_claims),
             refresh_token=refresh_token,
             expires_in=access_seconds,
             origin_jti=origin,

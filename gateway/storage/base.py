@@ -169,7 +169,8 @@ class RefreshTokenRecord:
 @dataclass
 class SigningKeyRecord:
     """A pool's JWT signing key. ``private_jwk`` is sealed. Retired keys stay published until ``retired_at``
-    plus the longest token lifetime has passed."""
+    plus the longest token lifetime has passed. ``token_use`` is "id" or "access": like Cognito, a pool signs
+    its ID and access tokens with different keys, one active key for each."""
 
     pool_id: str
     kid: str
@@ -177,6 +178,7 @@ class SigningKeyRecord:
     created_at: float
     active: bool
     retired_at: float | None = None
+    token_use: str = "id"
 
 
 @dataclass(frozen=True)
@@ -309,7 +311,8 @@ class Store(Protocol):
 
     # signing keys
     async def add_signing_key(self, key: SigningKeyRecord) -> None:
-        """Inserts the key; if ``key.active`` every other key of the pool is made inactive (retired now)."""
+        """Inserts the key; if ``key.active`` the pool's other active key of the same ``token_use`` is made
+        inactive (retired at ``key.created_at``)."""
         ...
 
     async def list_signing_keys(self, pool_id: str) -> list[SigningKeyRecord]:

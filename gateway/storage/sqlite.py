@@ -192,7 +192,7 @@ FAMILY_COLUMNS = "origin_jti, pool_id, client_id, username_key, auth_time, creat
 REFRESH_COLUMNS = (
     "token_hash, origin_jti, pool_id, client_id, username_key, created_at, expires_at, replaced_by, replaced_at, data"
 )
-KEY_COLUMNS = "pool_id, kid, private_jwk, created_at, active, retired_at"
+KEY_COLUMNS = "pool_id, kid, private_jwk, created_at, active, retired_at, token_use"
 
 
 def _qualified(columns: str, table: str) -> str:
@@ -318,7 +318,7 @@ def _refresh(r: Row) -> RefreshTokenRecord:
 
 
 def _key(r: Row) -> SigningKeyRecord:
-    return SigningKeyRecord(r[0], r[1], r[2], r[3], bool(r[4]), r[5])
+    return SigningKeyRecord(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6])
 
 
 # --- SQL ------------------------------------------------------------------------------------------------
@@ -871,13 +871,14 @@ class SqliteStore:
 
     async def add_signing_key(self, key: SigningKeyRecord) -> None:
         """An active key retires the pool's active key at ``key.created_at`` (the store keeps no clock)."""
-        params = (key.pool_id, key.kid, key.private_jwk, key.created_at, int(key.active), key.retired_at)
+        params = (key.pool_id, key.kid, key.private_jwk, key.created_at, int(key.active), key.retired_at, key.token_use)
         async with self._transaction() as db:
             if key.active:
                 # Keys retired earlier keep their retired_at: their publication window must not grow.
                 await db.execute_fetchall(
-                    "UPDATE signing_keys SET active = 0, retired_at = ? WHERE pool_id = ? AND active = 1",
-                    (key.created_at, key.pool_id),
+                    "UPDATE signing_keys SET active = 0, retired_at = ? "
+                    "WHERE pool_id = ? AND token_use = ? AND active = 1",
+                    (key.created_at, key.pool_id, key.token_use),
                 )
             await _insert(
                 db,

@@ -617,7 +617,7 @@ def test_concurrent_sign_ups_for_one_username(
     assert [u["Username"] for u in listed] == ["racer"]
 
 
-def test_concurrent_first_sign_ins_make_one_signing_key(gatehouse: GatehouseServer, idp: Any) -> None:
+def test_concurrent_first_sign_ins_share_one_key_per_token_use(gatehouse: GatehouseServer, idp: Any) -> None:
     pool = idp.create_user_pool(PoolName="first-key")["UserPool"]["Id"]
     client = idp.create_user_pool_client(
         UserPoolId=pool, ClientName="k", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
@@ -627,6 +627,7 @@ def test_concurrent_first_sign_ins_make_one_signing_key(gatehouse: GatehouseServ
     clients = [gatehouse.client(signed=False) for _ in range(10)]
     barrier = threading.Barrier(len(clients))
     id_tokens: list[str] = []
+    access_tokens: list[str] = []
 
     def sign_in(client_api: Any) -> None:
         barrier.wait()
@@ -634,6 +635,7 @@ def test_concurrent_first_sign_ins_make_one_signing_key(gatehouse: GatehouseServ
             ClientId=client, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "first", "PASSWORD": PASSWORD}
         )
         id_tokens.append(result["AuthenticationResult"]["IdToken"])
+        access_tokens.append(result["AuthenticationResult"]["AccessToken"])
 
     threads = [threading.Thread(target=sign_in, args=(c,)) for c in clients]
     for thread in threads:
@@ -643,8 +645,12 @@ def test_concurrent_first_sign_ins_make_one_signing_key(gatehouse: GatehouseServ
     assert len(id_tokens) == 10
     with urllib.request.urlopen(f"{gatehouse.url}/{pool}/.well-known/jwks.json", timeout=10) as response:
         keys = json.load(response)["keys"]
-    assert len(keys) == 1
-    assert {jwt.get_unverified_header(t)["kid"] for t in id_tokens} == {keys[0]["kid"]}
+    # As in Cognito, ID and access tokens are signed with different keys: one of each, however many raced.
+    assert len(keys) == 2
+    id_kids = {jwt.get_unverified_header(t)["kid"] for t in id_tokens}
+    access_kids = {jwt.get_unverified_header(t)["kid"] for t in access_tokens}
+    assert len(id_kids) == 1 and len(access_kids) == 1 and id_kids != access_kids
+    assert id_kids | access_kids == {k["kid"] for k in keys}
 
 
 # --- metrics and health ----------------------------------------------------------------------------------------

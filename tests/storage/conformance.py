@@ -915,3 +915,19 @@ class StoreConformance:
         await store.delete_signing_key(POOL, "k1")
         assert [k.kid for k in await store.list_signing_keys(POOL)] == ["k4", "k3", "k2"]
         assert await store.list_signing_keys("us-east-1_Empty") == []
+
+    async def test_signing_keys_are_active_per_token_use(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        id_key = make_signing_key("id-1", T0)
+        access_key = replace(make_signing_key("access-1", T0 + 1), token_use="access")
+        await store.add_signing_key(id_key)
+        await store.add_signing_key(access_key)
+        # An access key retires nothing of the ID tokens' keys, and the other way round.
+        assert {(k.kid, k.token_use, k.active) for k in await store.list_signing_keys(POOL)} == {
+            ("id-1", "id", True),
+            ("access-1", "access", True),
+        }
+        await store.add_signing_key(replace(make_signing_key("access-2", T0 + 2), token_use="access"))
+        keys = {k.kid: k for k in await store.list_signing_keys(POOL)}
+        assert (keys["access-1"].active, keys["access-1"].retired_at) == (False, T0 + 2)
+        assert (keys["id-1"].active, keys["access-2"].active) == (True, True)
