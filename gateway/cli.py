@@ -35,6 +35,8 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         overrides["admin_access_key_id"], overrides["admin_secret_access_key"] = env_creds
     if os.environ.get("GATEHOUSE_LOG_FORMAT") == "console":
         overrides["log_json"] = False
+    if os.environ.get("GATEHOUSE_KEY_CACHE_SECONDS"):
+        overrides["key_cache_seconds"] = float(os.environ["GATEHOUSE_KEY_CACHE_SECONDS"])
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
 

@@ -41,7 +41,6 @@ import functools
 import hmac
 import os
 import re
-import time
 import types
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from pathlib import Path
@@ -67,7 +66,6 @@ from pydantic_core import PydanticCustomError
 from gateway.api.model import ServiceModel
 from gateway.errors import (
     AliasExistsException,
-    ConcurrentModificationException,
     GatehouseError,
     GroupExistsException,
     InvalidParameterException,
@@ -81,7 +79,7 @@ from gateway.services.pools import DEFAULT_PASSWORD_POLICY, ClientView, PoolServ
 from gateway.services.schema import STANDARD_ATTRIBUTES, build_schema, validate_attribute_values
 from gateway.services.users import FORCE_CHANGE_PASSWORD
 from gateway.settings import Secret, Settings, SmsWebhookSettings, SmtpSettings
-from gateway.storage.base import AlreadyExists, ClientRecord, PoolRecord, Store, VersionConflict
+from gateway.storage.base import AlreadyExists, ClientRecord, PoolRecord, Store
 
 __all__ = [
     "ConfigError",
@@ -1422,20 +1420,7 @@ class _Applier:
             raise _Failure() from None
 
     async def _set_client_secret(self, pool_id: str, client_id: str, secret: str) -> None:
-        # PoolService has no way to change a client's secret (Cognito has none either), so write the record.
-        store = self.services.store
-        for _ in range(5):
-            record = await store.get_client(client_id)
-            if record is None or record.pool_id != pool_id:
-                raise ResourceNotFoundException(f"User pool client {client_id} does not exist.")
-            record.secret = secret
-            record.updated_at = time.time()
-            try:
-                await store.update_client(record)
-                return
-            except VersionConflict:
-                continue
-        raise ConcurrentModificationException()
+        await self.services.pools.set_client_secret(pool_id, client_id, secret)
 
     # groups
 

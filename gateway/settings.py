@@ -74,6 +74,9 @@ class Settings:
     config_path: Path | None = None
     log_json: bool = True
     log_level: str = "info"
+    # How long a process trusts its cached signing keys before asking the store again, so that a key made by
+    # `gatehouse keys rotate` (or another process) is used within this many seconds. Env GATEHOUSE_KEY_CACHE_SECONDS.
+    key_cache_seconds: float = 60.0
 
     @property
     def issuer_base(self) -> str:

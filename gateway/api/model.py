@@ -53,6 +53,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import re
 from collections.abc import Sized
 from typing import Any, Final
 
@@ -164,13 +165,24 @@ def _translate_java_pattern(java: str) -> str:
     return "".join(out)
 
 
+# One bracket expression, repeated: matching it is linear, whatever the value, so Python's own `re` (several
+# times faster than `regex` and needing no time limit) can run it. Most of the model's patterns (tokens,
+# ids, names) are of this form.
+_SINGLE_CLASS = re.compile(r"\[(?:[^\]\\]|\\.)*\][+*]")
+
+
 @functools.cache
-def _compile_java_pattern(java: str) -> regex.Pattern[str] | None:
+def _compile_java_pattern(java: str) -> regex.Pattern[str] | re.Pattern[str] | None:
     """The compiled form of a model pattern, or None when it does not compile (the check is then skipped)."""
     try:
         translated = _translate_java_pattern(java)
     except _Untranslatable:
         translated = java
+    if _SINGLE_CLASS.fullmatch(translated) and "\\p" not in translated:
+        try:
+            return re.compile(translated)
+        except re.error:
+            pass
     try:
         return regex.compile(translated)
     except (regex.error, ValueError, OverflowError):
@@ -180,8 +192,8 @@ def _compile_java_pattern(java: str) -> regex.Pattern[str] | None:
             return None
 
 
-def _full_match(pattern: regex.Pattern[str], value: str) -> bool:
-    if len(value) <= _UNTIMED_MATCH_LENGTH:
+def _full_match(pattern: regex.Pattern[str] | re.Pattern[str], value: str) -> bool:
+    if isinstance(pattern, re.Pattern) or len(value) <= _UNTIMED_MATCH_LENGTH:
         return pattern.fullmatch(value) is not None
     try:
         return pattern.fullmatch(value, timeout=_MATCH_TIMEOUT_SECONDS) is not None

@@ -51,7 +51,9 @@ class Services:
         users = UserService(
             store, pools, hasher, messenger, box, code_key, metrics, default_email_sender=settings.default_email_sender
         )
-        tokens = TokenService(store, SigningKeys(store, box), settings.issuer_base)
+        tokens = TokenService(
+            store, SigningKeys(store, box, cache_seconds=settings.key_cache_seconds), settings.issuer_base
+        )
         auth = AuthService(store, pools, users, tokens, hasher, box, metrics)
         return cls(
             settings=settings,

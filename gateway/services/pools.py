@@ -90,6 +90,8 @@ _PARTIAL_PASSWORD_POLICY: dict[str, Any] = {
     "RequireSymbols": False,
     "TemporaryPasswordValidityDays": 7,
 }
+# How long a process trusts the pool and client settings it read (see PoolService).
+CACHE_SECONDS = 2.0
 DEFAULT_EXPLICIT_AUTH_FLOWS = ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_CUSTOM_AUTH"]
 
 
@@ -254,6 +256,10 @@ class PoolService:
         self._store = store
         self._region = region
         self._account_id = account_id
+        # Pools and clients are read by every call and change rarely: each process keeps what it read for a
+        # moment. A change made here is seen here at once; one made by another process within CACHE_SECONDS.
+        self._pools: dict[str, tuple[float, PoolView]] = {}
+        self._clients: dict[str, tuple[float, ClientView]] = {}
 
     def arn(self, pool_id: str) -> str:
         return f"arn:aws:cognito-idp:{self._region}:{self._account_id}:userpool/{pool_id}"
@@ -290,11 +296,26 @@ class PoolService:
                     raise InvalidParameterException(f"User pool {pool_id} already exists.") from exc
         raise ConcurrentModificationException()
 
-    async def get_pool(self, pool_id: str) -> PoolView:
+    async def get_pool(self, pool_id: str, *, fresh: bool = False) -> PoolView:
+        """The pool, from this process's short-lived cache unless ``fresh`` (what a writer must read: it
+        changes the record it gets)."""
+        now = time.monotonic()
+        cached = self._pools.get(pool_id)
+        if not fresh and cached is not None and now - cached[0] < CACHE_SECONDS:
+            return cached[1]
         record = await self._store.get_pool(pool_id)
         if record is None:
+            self._pools.pop(pool_id, None)
             raise ResourceNotFoundException(f"User pool {pool_id} does not exist.")
+        if not fresh:
+            self._pools[pool_id] = (now, PoolView(copy.deepcopy(record)))
         return PoolView(record)
+
+    def _forget(self, pool_id: str | None = None, client_id: str | None = None) -> None:
+        if pool_id is not None:
+            self._pools.pop(pool_id, None)
+        if client_id is not None:
+            self._clients.pop(client_id, None)
 
     async def describe_pool(self, pool_id: str) -> dict[str, Any]:
         pool = await self.get_pool(pool_id)
@@ -320,7 +341,7 @@ class PoolService:
     async def update_pool(self, pool_id: str, request: Mapping[str, Any]) -> None:
         """UpdateUserPool: members not given return to their defaults, as Cognito documents."""
         for _ in range(5):
-            pool = await self.get_pool(pool_id)
+            pool = await self.get_pool(pool_id, fresh=True)
             record = pool.record
             keep = {
                 k: record.settings[k] for k in ("SchemaAttributes", *_IMMUTABLE_POOL_SETTINGS) if k in record.settings
@@ -347,6 +368,7 @@ class PoolService:
             record.updated_at = time.time()
             try:
                 await self._store.update_pool(record)
+                self._forget(pool_id)
                 return
             except VersionConflict:
                 continue
@@ -354,12 +376,13 @@ class PoolService:
 
     async def add_custom_attributes(self, pool_id: str, attributes: list[Mapping[str, Any]]) -> None:
         for _ in range(5):
-            pool = await self.get_pool(pool_id)
+            pool = await self.get_pool(pool_id, fresh=True)
             record = pool.record
             record.settings["SchemaAttributes"] = add_custom_attributes(pool.schema, attributes)
             record.updated_at = time.time()
             try:
                 await self._store.update_pool(record)
+                self._forget(pool_id)
                 return
             except VersionConflict:
                 continue
@@ -373,6 +396,7 @@ class PoolService:
                 "Deletion protection must be inactivated first."
             )
         await self._store.delete_pool(pool_id)
+        self._forget(pool_id)
 
     async def list_pools(self, next_token: str | None, limit: int) -> tuple[list[PoolRecord], str | None]:
         page = await self._store.list_pools(next_token, limit)
@@ -380,7 +404,7 @@ class PoolService:
 
     async def set_tags(self, pool_id: str, tags: Mapping[str, str] | None, remove: list[str] | None = None) -> None:
         for _ in range(5):
-            pool = await self.get_pool(pool_id)
+            pool = await self.get_pool(pool_id, fresh=True)
             record = pool.record
             current = dict(record.settings.get("UserPoolTags") or {})
             current.update(tags or {})
@@ -389,6 +413,7 @@ class PoolService:
             record.settings["UserPoolTags"] = current
             try:
                 await self._store.update_pool(record)
+                self._forget(pool_id)
                 return
             except VersionConflict:
                 continue
@@ -453,17 +478,24 @@ class PoolService:
             )
         return settings
 
-    async def get_client(self, pool_id: str, client_id: str) -> ClientView:
-        record = await self._store.get_client(client_id)
-        if record is None or record.pool_id != pool_id:
+    async def get_client(self, pool_id: str, client_id: str, *, fresh: bool = False) -> ClientView:
+        client = await self.find_client(client_id, fresh=fresh)
+        if client.pool_id != pool_id:
             raise ResourceNotFoundException(f"User pool client {client_id} does not exist.")
-        return ClientView(record)
+        return client
 
-    async def find_client(self, client_id: str) -> ClientView:
+    async def find_client(self, client_id: str, *, fresh: bool = False) -> ClientView:
         """Public operations name only the client; the pool follows from it."""
+        now = time.monotonic()
+        cached = self._clients.get(client_id)
+        if not fresh and cached is not None and now - cached[0] < CACHE_SECONDS:
+            return cached[1]
         record = await self._store.get_client(client_id)
         if record is None:
+            self._clients.pop(client_id, None)
             raise ResourceNotFoundException(f"User pool client {client_id} does not exist.")
+        if not fresh:
+            self._clients[client_id] = (now, ClientView(copy.deepcopy(record)))
         return ClientView(record)
 
     def client_type(self, client: ClientView) -> dict[str, Any]:
@@ -485,14 +517,31 @@ class PoolService:
     async def update_client(self, pool_id: str, client_id: str, request: Mapping[str, Any]) -> ClientView:
         for _ in range(5):
             pool = await self.get_pool(pool_id)
-            client = await self.get_client(pool_id, client_id)
+            client = await self.get_client(pool_id, client_id, fresh=True)
             record = client.record
             record.settings = self._client_settings(pool, request)
             if request.get("ClientName"):
                 record.name = str(request["ClientName"])
             record.updated_at = time.time()
             try:
-                return ClientView(await self._store.update_client(record))
+                updated = ClientView(await self._store.update_client(record))
+                self._forget(client_id=client_id)
+                return updated
+            except VersionConflict:
+                continue
+        raise ConcurrentModificationException()
+
+    async def set_client_secret(self, pool_id: str, client_id: str, secret: str) -> None:
+        """Replace a client's secret (the config file's secret rotation)."""
+        for _ in range(5):
+            client = await self.get_client(pool_id, client_id, fresh=True)
+            record = client.record
+            record.secret = secret
+            record.updated_at = time.time()
+            try:
+                await self._store.update_client(record)
+                self._forget(client_id=client_id)
+                return
             except VersionConflict:
                 continue
         raise ConcurrentModificationException()
@@ -500,6 +549,7 @@ class PoolService:
     async def delete_client(self, pool_id: str, client_id: str) -> None:
         await self.get_client(pool_id, client_id)
         await self._store.delete_client(pool_id, client_id)
+        self._forget(client_id=client_id)
 
     async def list_clients(
         self, pool_id: str, next_token: str | None, limit: int

@@ -37,7 +37,8 @@ from gateway.storage.base import (
 )
 
 ADMIN_SCOPE = "aws.cognito.signin.user.admin"
-# How long a cached key set is trusted before the store is asked again (another process may have rotated).
+# How long a cached key set is trusted before the store is asked again (another process may have rotated);
+# the default of Settings.key_cache_seconds, which env GATEHOUSE_KEY_CACHE_SECONDS overrides.
 KEY_CACHE_SECONDS = 60.0
 # Access and ID tokens live at most a day (Cognito's maximum), so a retired key is published that long.
 MAX_TOKEN_SECONDS = 24 * 3600
@@ -101,9 +102,10 @@ class SigningKeys:
     """A pool's signing keys: one active key for ID tokens and one for access tokens (as Cognito signs them
     with different keys), created with the pool, rotated on request, cached per process."""
 
-    def __init__(self, store: Store, box: SecretBox) -> None:
+    def __init__(self, store: Store, box: SecretBox, *, cache_seconds: float = KEY_CACHE_SECONDS) -> None:
         self._store = store
         self._box = box
+        self._cache_seconds = cache_seconds
         self._cache: dict[str, _PoolKeys] = {}
         self._creating: dict[str, asyncio.Lock] = {}
 
@@ -141,7 +143,7 @@ class SigningKeys:
 
     async def _pool_keys(self, pool_id: str, *, force: bool = False) -> _PoolKeys:
         cached = self._cache.get(pool_id)
-        if not force and cached is not None and time.monotonic() - cached.loaded_at < KEY_CACHE_SECONDS:
+        if not force and cached is not None and time.monotonic() - cached.loaded_at < self._cache_seconds:
             return cached
         return await self._refresh(pool_id)
 
@@ -323,9 +325,16 @@ class TokenService:
                     expires_at=float(now + refresh_seconds),
                 )
             await self._store.create_token_family(family, refresh_record)
+        # RSA signing releases the GIL: the two signatures run in worker threads, side by side, and the event
+        # loop serves other requests meanwhile.
+        loop = asyncio.get_running_loop()
+        id_token, access_token = await asyncio.gather(
+            loop.run_in_executor(None, sign_jwt, id_key, id_token_claims),
+            loop.run_in_executor(None, sign_jwt, access_key, access_claims),
+        )
         return IssuedTokens(
-            id_token=sign_jwt(id_key, id_token_claims),
-            access_token=sign_jwt(access_key, access_claims),
+            id_token=id_token,
+            access_token=access_token,
             refresh_token=refresh_token,
             expires_in=access_seconds,
             origin_jti=origin,

@@ -938,8 +938,3 @@ def test_temporary_password_validity_of_zero_means_the_default(idp: Any) -> None
     client = make_client(idp, pool)
     idp.admin_create_user(UserPoolId=pool, Username="fresh", TemporaryPassword=TEMPORARY, MessageAction="SUPPRESS")
     assert admin_sign_in(idp, pool, client, "fresh", TEMPORARY)["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
-
-
-@pytest.mark.skip(reason="a temporary password lives at least a day; the server's clock is not faked")
-def test_expired_temporary_password_is_refused() -> None:
-    """Needs TemporaryPasswordValidityDays to pass in real time."""
