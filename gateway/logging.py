@@ -44,7 +44,8 @@ def configure_logging(*, json: bool = True, level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         # Not cached: loggers are created at import time, before configure_logging runs, and must still
         # pick up this configuration (and a test's reconfiguration) when they are first used.
-        cache_logger_on_first_use=False,
+        # Loggers made at import time are proxies that resolve on first use, which comes after this.
+        cache_logger_on_first_use=True,
     )
 
     handler = logging.StreamHandler(sys.stderr)

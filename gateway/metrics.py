@@ -84,12 +84,36 @@ class Metrics:
             ["pool", "token_use"],
             registry=reg,
         )
+        self._call_children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+        self._children: dict[tuple[object, ...], Counter] = {}
         self.codes_sent = Counter(
             "gatehouse_codes_sent",
             "Verification codes and invitations sent, by user pool, medium and purpose.",
             ["pool", "medium", "purpose"],
             registry=reg,
         )
+
+    def inc(self, counter: Counter, **labels: str) -> None:
+        """``counter.labels(**labels).inc()``, with the labelled child looked up once per label set."""
+        key = (id(counter), *labels.items())
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(**labels)
+        child.inc()
+
+    def call_finished(self, wire: str, operation: str, outcome: str, seconds: float) -> None:
+        """Count one API call and its latency. The labelled children are looked up once per label set:
+        ``labels()`` costs more than the increment itself, and this runs on every request."""
+        key = (wire, operation, outcome)
+        children = self._call_children.get(key)
+        if children is None:
+            children = (
+                self.api_calls.labels(wire=wire, operation=operation, outcome=outcome),
+                self.request_latency.labels(wire=wire, operation=operation),
+            )
+            self._call_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type, for ``GET /metrics``."""

@@ -8,13 +8,13 @@ signature from the admin credentials. Errors are rendered here, and only here, a
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import structlog
 from aiohttp import web
 
@@ -62,7 +62,7 @@ class JsonService:
 def json_response(body: Mapping[str, Any], status: int = 200, request_id: str | None = None) -> web.Response:
     headers = {"x-amzn-RequestId": request_id} if request_id else None
     return web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(),
+        body=orjson.dumps(body),
         status=status,
         content_type=CONTENT_TYPE,
         headers=headers,
@@ -72,7 +72,7 @@ def json_response(body: Mapping[str, Any], status: int = 200, request_id: str | 
 def error_response(error: GatehouseError, request_id: str) -> web.Response:
     headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.type_name}
     return web.Response(
-        body=json.dumps(error.to_json(), separators=(",", ":")).encode(),
+        body=orjson.dumps(error.to_json()),
         status=error.status,
         content_type=CONTENT_TYPE,
         headers=headers,
@@ -94,26 +94,21 @@ def signed_request(request: web.Request, body: bytes) -> SignedRequest:
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, refused past ``limit`` bytes (the app's client_max_size is the same limit; aiohttp
+    checks it as the body arrives, chunked bodies included)."""
     if request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge()
-    # StreamReader.read(n) returns whatever has arrived (up to n), not n bytes: read until EOF, or until the
-    # limit is passed (a chunked body has no Content-Length to check up front).
-    body = bytearray()
-    while len(body) <= limit:
-        chunk = await request.content.read(limit + 1 - len(body))
-        if not chunk:
-            break
-        body += chunk
-    if len(body) > limit:
-        raise RequestEntityTooLarge()
-    return bytes(body)
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise RequestEntityTooLarge() from exc
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        params = json.loads(body)
+        params = orjson.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SerializationException("Request body is not valid JSON.") from exc
     if not isinstance(params, dict):
@@ -165,6 +160,5 @@ async def handle(
     finally:
         elapsed = time.perf_counter() - started
         metrics = services.metrics
-        metrics.api_calls.labels(wire=service.wire, operation=label, outcome=outcome).inc()
-        metrics.request_latency.labels(wire=service.wire, operation=label).observe(elapsed)
+        metrics.call_finished(service.wire, label, outcome, elapsed)
         structlog.contextvars.unbind_contextvars("request_id", "operation")

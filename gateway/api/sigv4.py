@@ -137,6 +137,7 @@ def verify_sigv4(
     now: datetime | None = None,
     max_skew: timedelta = timedelta(minutes=5),
     expected_service: str | None = None,
+    allow_unsigned_payload: bool = False,
 ) -> SigV4Identity:
     """Verify the request's SigV4 signature and return who signed it.
 
@@ -190,6 +191,10 @@ def verify_sigv4(
     # in place of the body's hash; the signature then covers the header, not the body. So the header must
     # also be checked against the body, or a signed request's body could be swapped in transit.
     declared_hash = headers.get("x-amz-content-sha256")
+    if declared_hash == UNSIGNED_PAYLOAD and not allow_unsigned_payload:
+        # The JSON and query protocols always sign the body: a signature that leaves it out would let the
+        # body of a captured request be replaced while the signature stays valid.
+        raise InvalidSignatureException("UNSIGNED-PAYLOAD is not accepted: the request body must be signed.")
     if declared_hash is not None and declared_hash not in (UNSIGNED_PAYLOAD, body_hash):
         raise InvalidSignatureException("The provided 'x-amz-content-sha256' header does not match what was computed.")
     payload_hash = declared_hash if declared_hash is not None else body_hash

@@ -90,6 +90,8 @@ class AuthResult:
     challenge_parameters: dict[str, str] = field(default_factory=dict)
     session: str | None = None
     include_refresh: bool = True
+    # Who signed in (for the audit event); never sent on the wire.
+    username: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         if self.tokens is not None:
@@ -166,16 +168,22 @@ class AuthService:
             raise InvalidParameterException(f"Initiate Auth method not supported.: {flow_name}")
         self._check_flow_enabled(ctx.client, flow_name)
         labels = {"pool": ctx.pool.id, "client": ctx.client.id, "flow": flow_name}
-        self.metrics.sign_in_attempts.labels(**labels).inc()
+        self.metrics.inc(self.metrics.sign_in_attempts, **labels)
         try:
             result = await handler(self, ctx, parameters)
         except GatehouseError as exc:
-            self.metrics.sign_in_failures.labels(**labels, reason=exc.type_name).inc()
+            self.metrics.inc(self.metrics.sign_in_failures, **labels, reason=exc.type_name)
             log.info("sign_in.failed", reason=exc.type_name, detail=exc.message, **labels)
             raise
         if result.tokens is not None:
-            self.metrics.sign_in_successes.labels(**labels).inc()
-        log.info("sign_in.step", outcome="tokens" if result.tokens else result.challenge_name, **labels)
+            self.metrics.inc(self.metrics.sign_in_successes, **labels)
+        log.info(
+            "sign_in.step",
+            outcome="tokens" if result.tokens else result.challenge_name,
+            username=result.username,
+            origin_jti=result.tokens.origin_jti if result.tokens else None,
+            **labels,
+        )
         return result
 
     async def respond(
@@ -198,7 +206,7 @@ class AuthService:
         try:
             result = await handler(self, ctx, state, responses)
         except GatehouseError as exc:
-            self.metrics.sign_in_failures.labels(**labels, reason=exc.type_name).inc()
+            self.metrics.inc(self.metrics.sign_in_failures, **labels, reason=exc.type_name)
             log.info("sign_in.challenge_failed", reason=exc.type_name, detail=exc.message, **labels)
             # A wrong answer leaves the session usable for a few more tries, as Cognito's does; the
             # count is kept with it so a session cannot be used to guess without limit.
@@ -208,8 +216,14 @@ class AuthService:
                 await self.store.put_auth_session(record)
             raise
         if result.tokens is not None:
-            self.metrics.sign_in_successes.labels(**labels).inc()
-        log.info("sign_in.step", outcome="tokens" if result.tokens else result.challenge_name, **labels)
+            self.metrics.inc(self.metrics.sign_in_successes, **labels)
+        log.info(
+            "sign_in.step",
+            outcome="tokens" if result.tokens else result.challenge_name,
+            username=result.username,
+            origin_jti=result.tokens.origin_jti if result.tokens else None,
+            **labels,
+        )
         return result
 
     def _check_flow_enabled(self, client: ClientView, flow_name: str) -> None:
@@ -305,6 +319,7 @@ class AuthService:
                     "userAttributes": json.dumps(attributes),
                 },
                 session=session,
+                username=user.username,
             )
         return await self.issue_tokens(ctx, user, auth_time=auth_time)
 
@@ -362,14 +377,14 @@ class AuthService:
             refresh_seconds=client.token_seconds("RefreshToken"),
             origin_jti=origin_jti,
         )
-        self.metrics.tokens_issued.labels(pool=ctx.pool.id, token_use="id").inc()
-        self.metrics.tokens_issued.labels(pool=ctx.pool.id, token_use="access").inc()
+        self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="id")
+        self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="access")
         if tokens.refresh_token:
-            self.metrics.tokens_issued.labels(pool=ctx.pool.id, token_use="refresh").inc()
-        log.info(
+            self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="refresh")
+        log.debug(
             "tokens.issued", pool=ctx.pool.id, client=client.id, username=user.username, origin_jti=tokens.origin_jti
         )
-        return AuthResult(tokens=tokens)
+        return AuthResult(tokens=tokens, username=user.username)
 
     # --- refresh ---------------------------------------------------------------------------------------
 
@@ -413,7 +428,7 @@ class AuthService:
             expires_in=result.tokens.expires_in,
             origin_jti=result.tokens.origin_jti,
         )
-        return AuthResult(tokens=tokens)
+        return AuthResult(tokens=tokens, username=user.username)
 
     async def _rotate(self, ctx: AuthContext, record: RefreshTokenRecord, now: float, grace: int) -> str:
         if record.replaced_by is None:
@@ -429,7 +444,7 @@ class AuthService:
                 data={"sealed": self.box.seal(token.encode(), aad=record.token_hash.encode())},
             )
             if await self.store.rotate_refresh_token(record.token_hash, successor, now):
-                self.metrics.tokens_issued.labels(pool=ctx.pool.id, token_use="refresh").inc()
+                self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="refresh")
                 return token
             fresh = await self.store.get_refresh_token(record.token_hash)
             if fresh is None or fresh.replaced_by is None:

@@ -291,7 +291,7 @@ class UserService:
             aliases=self._aliases(pool, attributes),
         )
         await self._insert(pool, user)
-        self._metrics.sign_ups.labels(pool=pool.id).inc()
+        self._metrics.inc(self._metrics.sign_ups, pool=pool.id)
         log.info("sign_up", pool=pool.id, client=client.id, username=name)
         try:
             delivery = await self._send_verification(pool, user, purpose="sign_up")
@@ -406,11 +406,11 @@ class UserService:
         await self._messenger.email.send(
             EmailMessage(to=to, sender=self._email_sender(pool), subject=subject, text=text, html=text)
         )
-        self._metrics.codes_sent.labels(pool=pool.id, medium="EMAIL", purpose=purpose).inc()
+        self._metrics.inc(self._metrics.codes_sent, pool=pool.id, medium="EMAIL", purpose=purpose)
 
     async def _send_sms(self, pool: PoolView, to: str, text: str, purpose: str) -> None:
         await self._messenger.sms.send(SmsMessage(to=to, text=text))
-        self._metrics.codes_sent.labels(pool=pool.id, medium="SMS", purpose=purpose).inc()
+        self._metrics.inc(self._metrics.codes_sent, pool=pool.id, medium="SMS", purpose=purpose)
 
     async def _send_invitation(self, pool: PoolView, user: UserRecord, password: str, mediums: Sequence[str]) -> None:
         template = pool.admin_create_user_config.get("InviteMessageTemplate") or {}
@@ -564,7 +564,7 @@ class UserService:
         if force_alias_creation:
             await self._release_aliases(pool, self._aliases(pool, {**user.attributes, f"{attribute}_verified": "true"}))
         await self._update(pool, user, confirm)
-        self._metrics.confirmations.labels(pool=pool.id, kind="sign_up").inc()
+        self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="sign_up")
         log.info("sign_up.confirmed", pool=pool.id, username=user.username)
 
     async def admin_confirm_sign_up(self, pool: PoolView, username: str) -> None:
@@ -577,7 +577,7 @@ class UserService:
 
         await self._update(pool, user, confirm)
         await self._store.delete_code(pool.id, user.username_key, "sign_up")
-        self._metrics.confirmations.labels(pool=pool.id, kind="sign_up").inc()
+        self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="sign_up")
 
     async def resend_confirmation_code(
         self, pool: PoolView, client: ClientView, username: str, secret_hash_value: str | None
@@ -714,7 +714,7 @@ class UserService:
             u.aliases = self._aliases(pool, u.attributes)
 
         await self._update(pool, user, change)
-        self._metrics.confirmations.labels(pool=pool.id, kind="attribute").inc()
+        self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="attribute")
 
     async def set_enabled(self, pool: PoolView, user: UserRecord, enabled: bool) -> None:
         async def change(u: UserRecord) -> None:
@@ -843,7 +843,7 @@ class UserService:
         await self._check_history(pool, user, password)
         await self._check_code(pool, user, "forgot_password", code)
         user = await self.set_password(pool, user, password, permanent=True, check_history=False)
-        self._metrics.confirmations.labels(pool=pool.id, kind="forgot_password").inc()
+        self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="forgot_password")
         if user.attributes.get("email") and self._recovery_attribute(pool, user) is None:
             pass
         log.info("password.reset", pool=pool.id, username=user.username)

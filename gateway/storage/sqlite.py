@@ -26,7 +26,6 @@ recorded in ``schema_migrations``.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import sqlite3
@@ -38,6 +37,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiosqlite
+import orjson
 
 from gateway.storage.base import (
     AlreadyExists,
@@ -186,10 +186,11 @@ async def _enable_wal(db: aiosqlite.Connection) -> None:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    # orjson: every user read decodes several JSON columns, and it is several times faster than json.
+    return orjson.dumps(value).decode()
 
 
-_loads = json.loads
+_loads = orjson.loads
 
 POOL_COLUMNS = "id, name, settings, created_at, updated_at, version"
 CLIENT_COLUMNS = "pool_id, id, name, secret, settings, created_at, updated_at, version"

@@ -508,8 +508,12 @@ def test_content_sha256_header_that_lies_about_the_body_fails() -> None:
         verify_sigv4(request, lookup)
 
 
-def test_unsigned_payload_leaves_the_body_out_of_the_signature() -> None:
+def test_unsigned_payload_is_refused_unless_allowed() -> None:
     aws_request = cognito_post()
     aws_request.headers["X-Amz-Content-SHA256"] = "UNSIGNED-PAYLOAD"
     request = sign(aws_request)
-    assert verify_sigv4(replace(request, body=b"anything"), lookup).access_key_id == ACCESS_KEY
+    with pytest.raises(InvalidSignatureException, match="UNSIGNED-PAYLOAD"):
+        verify_sigv4(replace(request, body=b"anything"), lookup)
+    # Where a caller opts in, the body is outside the signature.
+    allowed = verify_sigv4(replace(request, body=b"anything"), lookup, allow_unsigned_payload=True)
+    assert allowed.access_key_id == ACCESS_KEY
