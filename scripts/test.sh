@@ -9,6 +9,16 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test,fast]'
 
+# The JavaScript client (amazon-cognito-identity-js, run by node) that the SRP tests interoperate with.
+if ! command -v npm >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+mkdir -p .cache/js
+if [ ! -d .cache/js/node_modules/amazon-cognito-identity-js ]; then
+  (cd .cache/js && npm install --silent --no-audit --no-fund --no-save amazon-cognito-identity-js@6 >/dev/null)
+fi
+export GATEHOUSE_COGNITO_JS_DIR="$PWD/.cache/js"
+
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

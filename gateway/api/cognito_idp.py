@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
-from collections.abc import Mapping
 from typing import Any
 
 from gateway.api.awsjson import Call, Handler, JsonService
@@ -19,13 +17,12 @@ from gateway.errors import (
     InvalidParameterException,
     NotAuthorizedException,
     UnauthorizedException,
-    UserNotFoundException,
 )
 from gateway.services.auth import AuthContext
 from gateway.services.groups import group_type
 from gateway.services.pools import ClientView, PoolView
 from gateway.services.tokens import VerifiedAccessToken
-from gateway.services.users import attributes_dict, attributes_list, check_secret_hash
+from gateway.services.users import attributes_dict, attributes_list
 from gateway.storage.base import UserRecord
 
 OPERATIONS: dict[str, Handler] = {}
@@ -646,7 +643,3 @@ async def GetTokensFromRefreshToken(call: Call) -> dict[str, Any]:
     body = result.to_json()
     body.pop("ChallengeParameters", None)
     return body
-
-
-# Silence "unused" for helpers kept for the sign-in security operations that build on this module.
-_ = (check_secret_hash, UserNotFoundException, json, Mapping)

@@ -204,11 +204,7 @@ def sign_jwt(key: _LoadedKey, claims: Mapping[str, Any]) -> str:
     return signing_input + "." + b64url(signature)
 
 
-# Parsed JOSE headers by their base64url text (immutable values; safe to share between requests).
-_HEADERS: dict[str, Any] = {}
-
-
-def _unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+def _unverified_parts(token: str, headers: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
     """Split a compact JWS; raise NotAuthorizedException for anything that is not one."""
     if not isinstance(token, str) or len(token) > 16384:
         raise NotAuthorizedException("Invalid token")
@@ -216,13 +212,13 @@ def _unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes
     if len(parts) != 3:
         raise NotAuthorizedException("Invalid token")
     try:
-        header = _HEADERS.get(parts[0])
+        header = headers.get(parts[0])
         if header is None:
             header = orjson.loads(b64url_decode(parts[0]))
             # A pool's tokens share a handful of headers (one per key): remember them, within bounds, since
             # anyone can send headers of their own.
-            if isinstance(header, dict) and len(_HEADERS) < 256 and len(parts[0]) < 256:
-                _HEADERS[parts[0]] = header
+            if isinstance(header, dict) and len(headers) < 256 and len(parts[0]) < 256:
+                headers[parts[0]] = header
         claims = orjson.loads(b64url_decode(parts[1]))
         signature = b64url_decode(parts[2])
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
@@ -239,6 +235,8 @@ class TokenService:
         self._store = store
         self.keys = keys
         self._issuer_base = issuer_base.rstrip("/")
+        # Parsed JOSE headers by their base64url text: a pool's tokens share one per key (never mutated).
+        self._headers: dict[str, Any] = {}
 
     def issuer(self, pool_id: str) -> str:
         return f"{self._issuer_base}/{pool_id}"
@@ -350,7 +348,7 @@ class TokenService:
 
     async def verify_jwt(self, token: str, *, pool_id: str | None = None) -> dict[str, Any]:
         """Check signature, issuer and expiry of one of our JWTs and return its claims."""
-        header, claims, signing_input, signature = _unverified_parts(token)
+        header, claims, signing_input, signature = _unverified_parts(token, self._headers)
         issuer = claims.get("iss")
         if header.get("alg") != "RS256" or not isinstance(issuer, str) or not isinstance(header.get("kid"), str):
             raise NotAuthorizedException("Invalid token")

@@ -208,12 +208,8 @@ class UserService:
         a generated UUID (Cognito's behaviour); otherwise the username is as given."""
         if not pool.username_attributes:
             if "@" in username and pool.alias_attributes and "email" in pool.alias_attributes:
-                raise (
-                    InvalidParameterException("Username should be either an email or a phone number.")
-                    if False
-                    else InvalidParameterException(
-                        "Username cannot be of email format, since user pool is configured for email alias."
-                    )
+                raise InvalidParameterException(
+                    "Username cannot be of email format, since user pool is configured for email alias."
                 )
             return username
         if "@" in username and "email" in pool.username_attributes:
@@ -590,7 +586,7 @@ class UserService:
             raise UserNotFoundException("Username/client id combination not found.")
         check_secret_hash(client, user.username, secret_hash_value, usernames=(username,))
         if user.status != UNCONFIRMED:
-            raise InvalidParameterException(f"User is already confirmed.")  # noqa: F541
+            raise InvalidParameterException("User is already confirmed.")
         delivery = await self._send_verification(pool, user, purpose="sign_up")
         if delivery is None:
             raise InvalidParameterException("Auto verification not turned on.")
@@ -844,8 +840,6 @@ class UserService:
         await self._check_code(pool, user, "forgot_password", code)
         user = await self.set_password(pool, user, password, permanent=True, check_history=False)
         self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="forgot_password")
-        if user.attributes.get("email") and self._recovery_attribute(pool, user) is None:
-            pass
         log.info("password.reset", pool=pool.id, username=user.username)
 
     async def admin_reset_password(self, pool: PoolView, user: UserRecord) -> None:
