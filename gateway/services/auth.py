@@ -175,15 +175,7 @@ class AuthService:
             self.metrics.inc(self.metrics.sign_in_failures, **labels, reason=exc.type_name)
             log.info("sign_in.failed", reason=exc.type_name, detail=exc.message, **labels)
             raise
-        if result.tokens is not None:
-            self.metrics.inc(self.metrics.sign_in_successes, **labels)
-        log.info(
-            "sign_in.step",
-            outcome="tokens" if result.tokens else result.challenge_name,
-            username=result.username,
-            origin_jti=result.tokens.origin_jti if result.tokens else None,
-            **labels,
-        )
+        self._record_step(result, labels)
         return result
 
     async def respond(
@@ -215,6 +207,11 @@ class AuthService:
                 record.state = {**state, "failures": failures}
                 await self.store.put_auth_session(record)
             raise
+        self._record_step(result, labels)
+        return result
+
+    def _record_step(self, result: AuthResult, labels: dict[str, str]) -> None:
+        """The audit event and metrics of one successful sign-in step (tokens or the next challenge)."""
         if result.tokens is not None:
             self.metrics.inc(self.metrics.sign_in_successes, **labels)
         log.info(
@@ -224,7 +221,6 @@ class AuthService:
             origin_jti=result.tokens.origin_jti if result.tokens else None,
             **labels,
         )
-        return result
 
     def _check_flow_enabled(self, client: ClientView, flow_name: str) -> None:
         flows = set(client.explicit_auth_flows)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -338,11 +338,24 @@ class PoolService:
         )
         return described
 
+    async def _change_pool(self, pool_id: str, change: Callable[[PoolRecord], None]) -> None:
+        """Read-modify-write of a pool under the store's version check, retried when another writer won."""
+        for _ in range(5):
+            record = (await self.get_pool(pool_id, fresh=True)).record
+            change(record)
+            record.updated_at = time.time()
+            try:
+                await self._store.update_pool(record)
+            except VersionConflict:
+                continue
+            self._forget(pool_id)
+            return
+        raise ConcurrentModificationException()
+
     async def update_pool(self, pool_id: str, request: Mapping[str, Any]) -> None:
         """UpdateUserPool: members not given return to their defaults, as Cognito documents."""
-        for _ in range(5):
-            pool = await self.get_pool(pool_id, fresh=True)
-            record = pool.record
+
+        def change(record: PoolRecord) -> None:
             keep = {
                 k: record.settings[k] for k in ("SchemaAttributes", *_IMMUTABLE_POOL_SETTINGS) if k in record.settings
             }
@@ -365,28 +378,14 @@ class PoolService:
             record.settings = new_settings
             if request.get("PoolName"):
                 record.name = str(request["PoolName"])
-            record.updated_at = time.time()
-            try:
-                await self._store.update_pool(record)
-                self._forget(pool_id)
-                return
-            except VersionConflict:
-                continue
-        raise ConcurrentModificationException()
+
+        await self._change_pool(pool_id, change)
 
     async def add_custom_attributes(self, pool_id: str, attributes: list[Mapping[str, Any]]) -> None:
-        for _ in range(5):
-            pool = await self.get_pool(pool_id, fresh=True)
-            record = pool.record
-            record.settings["SchemaAttributes"] = add_custom_attributes(pool.schema, attributes)
-            record.updated_at = time.time()
-            try:
-                await self._store.update_pool(record)
-                self._forget(pool_id)
-                return
-            except VersionConflict:
-                continue
-        raise ConcurrentModificationException()
+        def change(record: PoolRecord) -> None:
+            record.settings["SchemaAttributes"] = add_custom_attributes(PoolView(record).schema, attributes)
+
+        await self._change_pool(pool_id, change)
 
     async def delete_pool(self, pool_id: str) -> None:
         pool = await self.get_pool(pool_id)
@@ -403,21 +402,14 @@ class PoolService:
         return page.items, page.next_token
 
     async def set_tags(self, pool_id: str, tags: Mapping[str, str] | None, remove: list[str] | None = None) -> None:
-        for _ in range(5):
-            pool = await self.get_pool(pool_id, fresh=True)
-            record = pool.record
+        def change(record: PoolRecord) -> None:
             current = dict(record.settings.get("UserPoolTags") or {})
             current.update(tags or {})
             for key in remove or []:
                 current.pop(key, None)
             record.settings["UserPoolTags"] = current
-            try:
-                await self._store.update_pool(record)
-                self._forget(pool_id)
-                return
-            except VersionConflict:
-                continue
-        raise ConcurrentModificationException()
+
+        await self._change_pool(pool_id, change)
 
     # --- clients --------------------------------------------------------------------------------------
 

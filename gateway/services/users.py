@@ -269,23 +269,7 @@ class UserService:
         check_password_policy(password, pool.password_policy)
         if await self._store.get_user(pool.id, pool.username_key(name)) is not None:
             raise UsernameExistsException()
-        password_hash, secrets = await self._new_password_material(pool, name, password)
-        now = time.time()
-        user = UserRecord(
-            pool_id=pool.id,
-            username=name,
-            username_key=pool.username_key(name),
-            sub=name if pool.username_attributes else new_sub(),  # a generated username is the sub
-            status=UNCONFIRMED,
-            enabled=True,
-            attributes=attributes,
-            password_hash=password_hash,
-            created_at=now,
-            updated_at=now,
-            password_updated_at=now,
-            secrets=secrets,
-            aliases=self._aliases(pool, attributes),
-        )
+        user = await self._new_user(pool, name, password, attributes, status=UNCONFIRMED)
         await self._insert(pool, user)
         self._metrics.inc(self._metrics.sign_ups, pool=pool.id)
         log.info("sign_up", pool=pool.id, client=client.id, username=name)
@@ -296,6 +280,33 @@ class UserService:
             await self._store.delete_user(pool.id, user.username_key)
             raise
         return user, delivery
+
+    async def _new_user(
+        self, pool: PoolView, name: str, password: str, attributes: dict[str, str], *, status: str
+    ) -> UserRecord:
+        """A user record, not yet stored. A temporary password (FORCE_CHANGE_PASSWORD) gets the pool's
+        TemporaryPasswordValidityDays."""
+        password_hash, secrets = await self._new_password_material(pool, name, password)
+        now = time.time()
+        expires = None
+        if status == FORCE_CHANGE_PASSWORD:
+            expires = now + int(pool.password_policy.get("TemporaryPasswordValidityDays", 7)) * 86400
+        return UserRecord(
+            pool_id=pool.id,
+            username=name,
+            username_key=pool.username_key(name),
+            sub=name if pool.username_attributes else new_sub(),  # a generated username is the sub
+            status=status,
+            enabled=True,
+            attributes=attributes,
+            password_hash=password_hash,
+            created_at=now,
+            updated_at=now,
+            password_updated_at=now,
+            temporary_password_expires_at=expires,
+            secrets=secrets,
+            aliases=self._aliases(pool, attributes),
+        )
 
     def _check_writable(self, client: ClientView, attributes: Mapping[str, str]) -> None:
         writable = client.settings.get("WriteAttributes")
@@ -334,25 +345,7 @@ class UserService:
             raise InvalidParameterException(
                 "User has no value for the attribute phone_number, so a message could not be sent."
             )
-        password_hash, secrets = await self._new_password_material(pool, name, password)
-        now = time.time()
-        validity_days = int(pool.password_policy.get("TemporaryPasswordValidityDays", 7))
-        user = UserRecord(
-            pool_id=pool.id,
-            username=name,
-            username_key=pool.username_key(name),
-            sub=name if pool.username_attributes else new_sub(),  # a generated username is the sub
-            status=FORCE_CHANGE_PASSWORD,
-            enabled=True,
-            attributes=attributes,
-            password_hash=password_hash,
-            created_at=now,
-            updated_at=now,
-            password_updated_at=now,
-            temporary_password_expires_at=now + validity_days * 86400,
-            secrets=secrets,
-            aliases=self._aliases(pool, attributes),
-        )
+        user = await self._new_user(pool, name, password, attributes, status=FORCE_CHANGE_PASSWORD)
         if force_alias_creation:
             await self._release_aliases(pool, user.aliases)
         await self._insert(pool, user)
