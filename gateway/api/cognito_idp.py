@@ -76,7 +76,7 @@ async def token_user(call: Call) -> tuple[PoolView, UserRecord, VerifiedAccessTo
     """The user an access token speaks for, after every check (signature, expiry, revocation, user state)."""
     token = await call.services.tokens.verify_access_token(call.params["AccessToken"])
     pool = await call.services.pools.get_pool(token.pool_id)
-    user = await call.services.store.get_user(pool.id, token.username_key)
+    user = token.user
     if user is None or user.sub != token.sub:
         raise NotAuthorizedException("User does not exist.")
     if not user.enabled:

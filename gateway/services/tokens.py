@@ -35,6 +35,7 @@ from gateway.storage.base import (
     SigningKeyRecord,
     Store,
     TokenFamilyRecord,
+    UserRecord,
 )
 
 ADMIN_SCOPE = "aws.cognito.signin.user.admin"
@@ -95,6 +96,8 @@ class VerifiedAccessToken:
     origin_jti: str
     scopes: tuple[str, ...]
     username_key: str
+    # The user as read with the token's family (None if deleted since).
+    user: UserRecord | None = None
 
 
 TOKEN_USES = ("id", "access")
@@ -382,11 +385,12 @@ class TokenService:
         origin = claims.get("origin_jti")
         if not isinstance(origin, str):
             raise NotAuthorizedException("Invalid Access Token")
-        family = await self._store.get_token_family(origin)
+        found = await self._store.get_token_family_with_user(origin)
         issuer = str(claims["iss"])
         pool_id = issuer.rsplit("/", 1)[1]
-        if family is None or family.revoked or family.pool_id != pool_id:
+        if found is None or found[0].revoked or found[0].pool_id != pool_id:
             raise NotAuthorizedException("Access Token has been revoked")
+        family, user = found
         return VerifiedAccessToken(
             claims=claims,
             pool_id=pool_id,
@@ -396,4 +400,5 @@ class TokenService:
             origin_jti=origin,
             scopes=scopes,
             username_key=family.username_key,
+            user=user,
         )

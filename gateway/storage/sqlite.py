@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from importlib import resources
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiosqlite
 import orjson
@@ -372,6 +372,11 @@ _LIST_CLIENTS = _paged(f"SELECT {CLIENT_COLUMNS} FROM clients", "pool_id = ?", "
 
 _INSERT_USER = f"INSERT INTO users ({USER_COLUMNS}) VALUES ({_placeholders(USER_COLUMNS)})"
 _GET_USER = f"SELECT {USER_COLUMNS} FROM users WHERE pool_id = ? AND username_key = ?"
+_FAMILY_WIDTH = len(FAMILY_COLUMNS.split(","))
+_FAMILY_WITH_USER = (
+    f"SELECT {_qualified(FAMILY_COLUMNS, 'f')}, {_qualified(USER_COLUMNS, 'u')} FROM token_families AS f "
+    "LEFT JOIN users AS u ON u.pool_id = f.pool_id AND u.username_key = f.username_key WHERE f.origin_jti = ?"
+)
 _GET_USER_BY_SUB = f"SELECT {USER_COLUMNS} FROM users WHERE pool_id = ? AND sub = ?"
 _GET_USER_BY_ALIAS = (
     f"SELECT {_qualified(USER_COLUMNS, 'u')} FROM user_aliases AS a "
@@ -849,6 +854,15 @@ class SqliteStore:
         return await self._fetch_one(
             f"SELECT {FAMILY_COLUMNS} FROM token_families WHERE origin_jti = ?", (origin_jti,), _family
         )
+
+    async def get_token_family_with_user(self, origin_jti: str) -> tuple[TokenFamilyRecord, UserRecord | None] | None:
+        rows = await self._fetch(_FAMILY_WITH_USER, (origin_jti,))
+        if not rows:
+            return None
+        row = rows[0]
+        family = _family(cast(Row, row[:_FAMILY_WIDTH]))
+        user = _user(cast(Row, row[_FAMILY_WIDTH:])) if row[_FAMILY_WIDTH] is not None else None
+        return family, user
 
     async def revoke_token_family(self, origin_jti: str) -> bool:
         """True if this call revoked the family; False if it is unknown or was revoked already."""

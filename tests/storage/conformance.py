@@ -792,6 +792,20 @@ class StoreConformance:
         assert await store.get_token_family("jti-1") == family
         assert await store.get_refresh_token("rt-other") is None
 
+    async def test_token_family_with_user(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_token_family(make_family("jti-a", "alice"), None)
+        await store.create_token_family(make_family("jti-ghost", "ghost"), None)
+        found = await store.get_token_family_with_user("jti-a")
+        assert found is not None
+        family, user = found
+        assert family == make_family("jti-a", "alice")
+        assert user is not None and user.username_key == "alice" and user == await store.get_user(POOL, "alice")
+        # A family whose user is gone still answers (so the caller can refuse the token), with no user.
+        assert await store.get_token_family_with_user("jti-ghost") == (make_family("jti-ghost", "ghost"), None)
+        assert await store.get_token_family_with_user("missing") is None
+
     async def test_revoke_token_family(self, store: Store) -> None:
         await store.create_pool(make_pool())
         await _family_with_token(store, "jti-1", "alice")
