@@ -14,8 +14,15 @@ AuthSessionValidity (3 minutes by default), as Cognito's do.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import hashlib
+import hmac
 import json
+import re
+import secrets
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +44,17 @@ from gateway.secretbox import SecretBox, SecretBoxError
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.schema import required_attributes, validate_attribute_values
+from gateway.services.srp import (
+    N_HEX,
+    SrpServerChallenge,
+    SrpVerifier,
+    fake_srp_challenge,
+    fake_srp_verifier,
+    format_srp_timestamp,
+    parse_srp_timestamp,
+    start_srp,
+    verify_password_claim,
+)
 from gateway.services.tokens import IssuedTokens, TokenService
 from gateway.services.users import (
     CONFIRMED,
@@ -116,6 +134,9 @@ ChallengeHandler = Callable[["AuthService", AuthContext, dict[str, Any], Mapping
 
 FLOWS: dict[str, FlowHandler] = {}
 CHALLENGES: dict[str, ChallengeHandler] = {}
+# Challenges whose answer may come without a Session: the named response carries the session token instead
+# (Cognito sends no Session with PASSWORD_VERIFIER; its SECRET_BLOCK is the handle, and clients answer with it).
+SESSION_IN_RESPONSE: dict[str, str] = {}
 
 
 def flow(*names: str) -> Callable[[FlowHandler], FlowHandler]:
@@ -127,9 +148,11 @@ def flow(*names: str) -> Callable[[FlowHandler], FlowHandler]:
     return register
 
 
-def challenge(name: str) -> Callable[[ChallengeHandler], ChallengeHandler]:
+def challenge(name: str, *, session_in: str | None = None) -> Callable[[ChallengeHandler], ChallengeHandler]:
     def register(handler: ChallengeHandler) -> ChallengeHandler:
         CHALLENGES[name] = handler
+        if session_in is not None:
+            SESSION_IN_RESPONSE[name] = session_in
         return handler
 
     return register
@@ -147,6 +170,8 @@ class AuthService:
         hasher: PasswordHasher,
         box: SecretBox,
         metrics: Metrics,
+        *,
+        fake_srp_secret: bytes | None = None,
     ) -> None:
         self.store = store
         self.pools = pools
@@ -155,6 +180,9 @@ class AuthService:
         self.hasher = hasher
         self.box = box
         self.metrics = metrics
+        # Keys the decoy SRP challenges of unknown users; shared by every process (the app derives it from the
+        # master key) so that an unknown name gets the same SALT whichever process answers.
+        self.fake_srp_secret = fake_srp_secret if fake_srp_secret is not None else secrets.token_bytes(32)
 
     # --- entry points ----------------------------------------------------------------------------------
 
@@ -184,7 +212,9 @@ class AuthService:
         handler = CHALLENGES.get(challenge_name)
         if handler is None:
             raise InvalidParameterException(f"Invalid challenge name: {challenge_name}")
-        if not session:
+        if not session and challenge_name in SESSION_IN_RESPONSE:
+            session = responses.get(SESSION_IN_RESPONSE[challenge_name])
+        if not session or not isinstance(session, str):
             raise InvalidParameterException("Missing required parameter Session")
         record = await self.store.take_auth_session(sha256_hex(session))
         if record is None or record.expires_at < time.time():
@@ -201,9 +231,14 @@ class AuthService:
             self.metrics.inc(self.metrics.sign_in_failures, **labels, reason=exc.type_name)
             log.info("sign_in.challenge_failed", reason=exc.type_name, detail=exc.message, **labels)
             # A wrong answer leaves the session usable for a few more tries, as Cognito's does; the
-            # count is kept with it so a session cannot be used to guess without limit.
+            # count is kept with it so a session cannot be used to guess without limit. A handler marks the
+            # state "spent" once the answer was checked against a one-time secret (SRP's b): never again.
             failures = int(state.get("failures", 0)) + 1
-            if failures < MAX_CHALLENGE_FAILURES and not isinstance(exc, NotAuthorizedException):
+            if (
+                failures < MAX_CHALLENGE_FAILURES
+                and not isinstance(exc, NotAuthorizedException)
+                and not state.get("spent")
+            ):
                 record.state = {**state, "failures": failures}
                 await self.store.put_auth_session(record)
             raise
@@ -235,14 +270,24 @@ class AuthService:
 
     # --- steps shared by flows and challenges ------------------------------------------------------------
 
-    async def new_session(self, ctx: AuthContext, user: UserRecord, state: dict[str, Any]) -> str:
-        session = new_opaque_token(96)
+    async def new_session(
+        self,
+        ctx: AuthContext,
+        user: UserRecord | None,
+        state: dict[str, Any],
+        *,
+        token: str | None = None,
+        username_key: str = "",
+    ) -> str:
+        """Store ``state`` for the next step; returns the Session (``token`` if given, e.g. SRP's SECRET_BLOCK).
+        ``user`` is None for a decoy challenge, which is then filed under ``username_key``."""
+        session = token or new_opaque_token(96)
         await self.store.put_auth_session(
             AuthSessionRecord(
                 session_hash=sha256_hex(session),
                 pool_id=ctx.pool.id,
                 client_id=ctx.client.id,
-                username_key=user.username_key,
+                username_key=user.username_key if user is not None else username_key,
                 state=state,
                 expires_at=time.time() + ctx.client.auth_session_seconds,
             )
@@ -519,6 +564,124 @@ async def _refresh_flow(service: AuthService, ctx: AuthContext, parameters: Mapp
     return await service.refresh(ctx, token, rotate=False)
 
 
+# --- SRP: USER_SRP_AUTH, answered by PASSWORD_VERIFIER ---------------------------------------------------------
+
+_SRP_N = int(N_HEX, 16)
+# A is below N, i.e. at most 768 hex digits; allow leading zeros, refuse anything longer before int() parses it.
+_SRP_A_MAX_HEX_DIGITS = 1024
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+# How far the client's TIMESTAMP may be from the server's clock, either way.
+SRP_TIMESTAMP_SKEW_SECONDS = 300
+
+
+def _incorrect() -> NotAuthorizedException:
+    return NotAuthorizedException("Incorrect username or password.")
+
+
+def _srp_a(parameters: Mapping[str, str]) -> str:
+    """SRP_A as sent (hex); refused when it is not hex, absurdly long, or A % N == 0 (RFC 5054 §2.5.4)."""
+    value = _required(parameters, "SRP_A")
+    if len(value) > _SRP_A_MAX_HEX_DIGITS or not _HEX_DIGITS.fullmatch(value):
+        raise InvalidParameterException("SRP_A must be a hexadecimal number.")
+    big_a = int(value, 16)
+    if big_a % _SRP_N == 0 or big_a >= _SRP_N:
+        raise InvalidParameterException("Invalid SRP_A value.")
+    return value
+
+
+def _srp_verifier(service: AuthService, ctx: AuthContext, user: UserRecord) -> SrpVerifier | None:
+    """The user's sealed (salt, v), or None when there is none (e.g. a user imported without one)."""
+    sealed = user.secrets.get("srp")
+    if not isinstance(sealed, str):
+        return None
+    try:
+        data = json.loads(service.box.open(sealed, aad=f"srp|{ctx.pool.id}|{user.username}".encode()))
+        return SrpVerifier(salt_hex=str(data["salt"]), verifier_hex=str(data["verifier"]))
+    except (SecretBoxError, ValueError, KeyError, TypeError):
+        log.warning("srp.verifier_unreadable", pool=ctx.pool.id, username=user.username)
+        return None
+
+
+def _decoy_user_id(service: AuthService, ctx: AuthContext, given: str) -> str:
+    """USER_ID_FOR_SRP for a name that matches no user. Where a real user would be announced under another
+    name than the one typed (an email or phone in a pool that signs in with them: the username is a UUID),
+    announce a stable UUID derived from the name, so that the answer does not tell the two apart."""
+    pool = ctx.pool
+    by_alias = bool(pool.username_attributes) or (
+        ("@" in given and "email" in pool.alias_attributes)
+        or (given.startswith("+") and "phone_number" in pool.alias_attributes)
+    )
+    if not by_alias or _UUID.fullmatch(given):
+        return given
+    message = f"gatehouse/srp/decoy-user|{pool.id}|{pool.username_key(given)}".encode(errors="surrogatepass")
+    digest = hmac.new(service.fake_srp_secret, message, hashlib.sha256).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def _srp_b_aad(pool_id: str, secret_block: str) -> bytes:
+    return f"srp-b|{pool_id}|{secret_block}".encode()
+
+
+@flow("USER_SRP_AUTH")
+async def _srp_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[str, str]) -> AuthResult:
+    """The first half of SRP sign-in: the client's A in, the server's B, salt and SECRET_BLOCK out.
+
+    Nothing about the password is decided here: a wrong one, a disabled or unconfirmed user all fail at the
+    PASSWORD_VERIFIER answer, as with Cognito. An unknown user (or one without a verifier) gets a decoy
+    challenge when the client prevents user existence errors, and UserNotFoundException otherwise.
+    DEVICE_KEY is accepted and ignored until device tracking exists."""
+    username = _required(parameters, "USERNAME")
+    srp_a = _srp_a(parameters)
+    user = await service.users.find(ctx.pool, username)
+    verifier: SrpVerifier | None = None
+    if user is None:
+        check_secret_hash(ctx.client, username, parameters.get("SECRET_HASH"))
+        if not ctx.client.prevent_user_existence_errors:
+            raise service.unknown_user_error(ctx)
+    else:
+        check_secret_hash(ctx.client, user.username, parameters.get("SECRET_HASH"), usernames=(username,))
+        verifier = _srp_verifier(service, ctx, user)
+        if verifier is None:
+            log.warning("srp.no_verifier", pool=ctx.pool.id, client=ctx.client.id, username=user.username)
+            if not ctx.client.prevent_user_existence_errors:
+                raise _incorrect()
+    loop = asyncio.get_running_loop()
+    if user is not None and verifier is not None:
+        key, user_id = user.username_key, user.username
+        srp = await loop.run_in_executor(None, start_srp, verifier)
+    else:
+        key = user.username_key if user is not None else ctx.pool.username_key(username)
+        user_id = user.username if user is not None else _decoy_user_id(service, ctx, username)
+        srp = await loop.run_in_executor(None, fake_srp_challenge, ctx.pool.id, key, service.fake_srp_secret)
+    state: dict[str, Any] = {
+        "challenge": "PASSWORD_VERIFIER",
+        "username": user_id,  # the USER_ID_FOR_SRP announced, which the client's proof is bound to
+        "given": username,
+        "key": key,
+        "decoy": verifier is None,
+        "srp_a": srp_a,
+        "srp_b": srp.B_hex,
+        "b": service.box.seal(srp.b_hex.encode(), aad=_srp_b_aad(ctx.pool.id, srp.secret_block)),
+        "salt": srp.salt_hex,
+        "secret_block": srp.secret_block,
+    }
+    # Cognito's clients answer with the SECRET_BLOCK and, some of them, no Session: the block is the handle.
+    session = await service.new_session(ctx, user, state, token=srp.secret_block, username_key=key)
+    return AuthResult(
+        challenge_name="PASSWORD_VERIFIER",
+        challenge_parameters={
+            "SALT": srp.salt_hex,
+            "SECRET_BLOCK": srp.secret_block,
+            "SRP_B": srp.B_hex,
+            "USERNAME": user_id,
+            "USER_ID_FOR_SRP": user_id,
+        },
+        session=session,
+        username=user.username if user is not None and verifier is not None else None,
+    )
+
+
 # --- challenges ------------------------------------------------------------------------------------------
 
 
@@ -549,3 +712,62 @@ async def _new_password(
     if user.status != CONFIRMED:
         raise NotAuthorizedException("Invalid session for the user.")
     return await service.after_first_factor(ctx, user, auth_time=int(state.get("auth_time", time.time())))
+
+
+@challenge("PASSWORD_VERIFIER", session_in="PASSWORD_CLAIM_SECRET_BLOCK")
+async def _password_verifier(
+    service: AuthService, ctx: AuthContext, state: dict[str, Any], responses: Mapping[str, str]
+) -> AuthResult:
+    """The client's proof that it knows the password behind the verifier; single use, like the challenge."""
+    given = _required(responses, "USERNAME")
+    secret_block = _required(responses, "PASSWORD_CLAIM_SECRET_BLOCK")
+    signature = _required(responses, "PASSWORD_CLAIM_SIGNATURE")
+    timestamp = _required(responses, "TIMESTAMP")
+    announced, first = str(state["username"]), str(state["given"])
+    check_secret_hash(ctx.client, announced, responses.get("SECRET_HASH"), usernames=(first,))
+    pool = ctx.pool
+    if pool.username_key(given) not in (pool.username_key(announced), pool.username_key(first)):
+        raise _incorrect()
+    if not hmac.compare_digest(secret_block.encode(), str(state["secret_block"]).encode()):
+        raise _incorrect()
+    # The exact form the clients send ("Tue Nov 3 21:05:02 UTC 2026"); Cognito refuses a zero-padded day or
+    # a wrong weekday the same way as a wrong password.
+    when = parse_srp_timestamp(timestamp)
+    if (
+        when is None
+        or format_srp_timestamp(when) != timestamp
+        or abs(when.timestamp() - time.time()) > SRP_TIMESTAMP_SKEW_SECONDS
+    ):
+        raise _incorrect()
+    # From here the one-time b has been used: whatever happens, this challenge is over.
+    state["spent"] = True
+    try:
+        b_hex = service.box.open(str(state["b"]), aad=_srp_b_aad(pool.id, str(state["secret_block"]))).decode()
+    except SecretBoxError as exc:
+        raise _incorrect() from exc
+    srp = SrpServerChallenge(
+        b_hex=b_hex, B_hex=str(state["srp_b"]), salt_hex=str(state["salt"]), secret_block=str(state["secret_block"])
+    )
+    user = await service.store.get_user(pool.id, str(state["key"]))  # for a decoy too: the same work
+    verifier = _srp_verifier(service, ctx, user) if user is not None and not state.get("decoy") else None
+    if verifier is None:
+        # A decoy (or a user gone since): the same work against a verifier no password matches.
+        user = None
+        verifier = fake_srp_verifier(pool.id, str(state["key"]), service.fake_srp_secret)
+    proven = await asyncio.get_running_loop().run_in_executor(
+        None,
+        functools.partial(
+            verify_password_claim,
+            pool_id=pool.id,
+            username=announced,
+            verifier=verifier,
+            challenge=srp,
+            srp_a_hex=str(state["srp_a"]),
+            timestamp=timestamp,
+            claim_signature_b64=signature,
+        ),
+    )
+    if not proven or user is None:
+        raise _incorrect()
+    service.check_user_can_sign_in(user)
+    return await service.after_first_factor(ctx, user)

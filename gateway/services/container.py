@@ -54,7 +54,7 @@ class Services:
         tokens = TokenService(
             store, SigningKeys(store, box, cache_seconds=settings.key_cache_seconds), settings.issuer_base
         )
-        auth = AuthService(store, pools, users, tokens, hasher, box, metrics)
+        auth = AuthService(store, pools, users, tokens, hasher, box, metrics, fake_srp_secret=fake_srp_secret)
         return cls(
             settings=settings,
             store=store,
