@@ -56,6 +56,17 @@ def decode_token(token: str | None) -> str | None:
         raise InvalidParameterException("Invalid pagination token.") from exc
 
 
+def decode_offset(token: str | None) -> int:
+    """A token that wraps a position in a list (a page of a user's groups): a whole number, or the token is
+    invalid -- never a crash on a token the caller made up."""
+    key = decode_token(token)
+    if key is None:
+        return 0
+    if not (key.isascii() and key.isdigit() and len(key) <= 9):
+        raise InvalidParameterException("Invalid pagination token.")
+    return int(key)
+
+
 async def pool_of(call: Call) -> PoolView:
     return await call.services.pools.get_pool(call.params["UserPoolId"])
 
@@ -560,7 +571,7 @@ async def AdminListGroupsForUser(call: Call) -> dict[str, Any]:
     pool, user = await admin_user(call)
     groups = await call.services.groups.for_user(pool, user)
     limit = limit_of(call, "Limit", 60, 60)
-    start = int(decode_token(call.params.get("NextToken")) or 0)
+    start = decode_offset(call.params.get("NextToken"))
     page = groups[start : start + limit]
     result: dict[str, Any] = {"Groups": [group_type(g) for g in page]}
     if start + limit < len(groups):

@@ -17,7 +17,8 @@ checks a decoded request body the way AWS's JSON services do before any handler 
       null; Value 'abc' at 'userPoolId' failed to satisfy constraint: Member must satisfy regular expression
       pattern: [\\w-]+_[0-9a-zA-Z]+
 
-* unknown members are ignored (AWS ignores them); a JSON ``null`` member counts as absent.
+* unknown members are ignored (AWS ignores them); a JSON ``null`` member counts as absent, and is removed
+  from the body (in place), so a handler never sees ``None`` where the model allows only a value.
 
 Paths in messages (AWS's form, as Cognito answers it):
 
@@ -536,6 +537,8 @@ class _Structure(_Node):
             if item is None:
                 if name in self.required:
                     errors.append(_violation((*here, name), None, False, "Member must not be null"))
+                elif name in value:
+                    del value[name]  # null is absent: handlers must not see a None they never expect
                 continue
             present += 1
             node.check(item, here, name, errors, depth + 1)
@@ -763,7 +766,8 @@ class ServiceModel:
 
         Raises UnknownOperationException for an operation the model does not have, SerializationException
         for a body that is not an object, a wrongly typed member or too deep a nesting, and one
-        InvalidParameterException listing every constraint violation.
+        InvalidParameterException listing every constraint violation. Null structure members are removed
+        from ``params`` as it is checked (null means absent).
         """
         root = self._validators.get(operation)
         if root is None:

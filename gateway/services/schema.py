@@ -7,6 +7,7 @@ The standard set and its defaults are those DescribeUserPool returns for a new p
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -93,10 +94,9 @@ def build_schema(requested: Iterable[Mapping[str, Any]] | None) -> list[dict[str
                 if key in attr:
                     merged[key] = bool(attr[key])
             if "StringAttributeConstraints" in attr and merged["AttributeDataType"] == "String":
-                merged["StringAttributeConstraints"] = {
-                    **merged["StringAttributeConstraints"],
-                    **attr["StringAttributeConstraints"],
-                }
+                merged["StringAttributeConstraints"] = _string_constraints(
+                    name, attr["StringAttributeConstraints"] or {}, merged["StringAttributeConstraints"]
+                )
         else:
             custom.append(custom_attribute(attr))
     _check_custom_count(custom)
@@ -123,19 +123,55 @@ def custom_attribute(attr: Mapping[str, Any]) -> dict[str, Any]:
         "Required": False,
     }
     if data_type == "String":
-        constraints = dict(attr.get("StringAttributeConstraints") or {})
-        entry["StringAttributeConstraints"] = {
-            "MinLength": str(constraints.get("MinLength", "0")),
-            "MaxLength": str(constraints.get("MaxLength", "2048")),
-        }
-        if int(entry["StringAttributeConstraints"]["MaxLength"]) > 2048:
-            raise InvalidParameterException("String attributes cannot have a length of more than 2048")
+        given = attr.get("StringAttributeConstraints") or {}
+        entry["StringAttributeConstraints"] = _string_constraints(entry["Name"], given, _STRING)
     elif data_type == "Number":
-        constraints = dict(attr.get("NumberAttributeConstraints") or {})
-        entry["NumberAttributeConstraints"] = {
-            k: str(v) for k, v in constraints.items() if k in ("MinValue", "MaxValue")
-        }
+        entry["NumberAttributeConstraints"] = _number_constraints(
+            entry["Name"], attr.get("NumberAttributeConstraints") or {}
+        )
     return entry
+
+
+# The model types these constraints as free strings; they are checked here, where they enter a schema, so
+# that a later attribute write never meets a limit it cannot read.
+_MAX_DIGITS = 18
+
+
+def _string_constraints(name: str, given: Mapping[str, Any], base: Mapping[str, str]) -> dict[str, str]:
+    """StringAttributeConstraints as stored: whole-number lengths, at most 2048, MinLength <= MaxLength."""
+    lengths: dict[str, int] = {}
+    for key in ("MinLength", "MaxLength"):
+        value = given.get(key)
+        text = str(base[key] if value is None else value)
+        if not (text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS):
+            raise InvalidParameterException(f"{key} of attribute {name} must be a whole number.")
+        lengths[key] = int(text)
+    if lengths["MaxLength"] > 2048:
+        raise InvalidParameterException("String attributes cannot have a length of more than 2048")
+    if lengths["MinLength"] > lengths["MaxLength"]:
+        raise InvalidParameterException(f"MinLength of attribute {name} cannot be greater than its MaxLength.")
+    return {key: str(length) for key, length in lengths.items()}
+
+
+def _number_constraints(name: str, given: Mapping[str, Any]) -> dict[str, str]:
+    """NumberAttributeConstraints as stored: finite numbers, MinValue <= MaxValue."""
+    limits: dict[str, str] = {}
+    numbers: dict[str, float] = {}
+    for key in ("MinValue", "MaxValue"):
+        value = given.get(key)
+        if value is None:
+            continue
+        text = str(value)
+        try:
+            number = float(text) if len(text) <= 64 else math.nan
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise InvalidParameterException(f"{key} of attribute {name} must be a number.")
+        limits[key], numbers[key] = text, number
+    if len(numbers) == 2 and numbers["MinValue"] > numbers["MaxValue"]:
+        raise InvalidParameterException(f"MinValue of attribute {name} cannot be greater than its MaxValue.")
+    return limits
 
 
 def _check_custom_count(custom: list[dict[str, Any]]) -> None:
