@@ -25,6 +25,7 @@ from gateway.errors import (
     CodeMismatchException,
     ConcurrentModificationException,
     ExpiredCodeException,
+    GatehouseError,
     InvalidParameterException,
     LimitExceededException,
     NotAuthorizedException,
@@ -168,6 +169,30 @@ class UserService:
         if user is None:
             raise UserNotFoundException()
         return user
+
+    async def _named_by_client(
+        self, pool: PoolView, client: ClientView, username: str, secret_hash_value: str | None
+    ) -> UserRecord | None:
+        """The user a public operation names, once the client's SECRET_HASH checks out (computed over the name
+        as given, or the stored username, as clients differ); None when there is no such user."""
+        user = await self.find(pool, username)
+        if user is None:
+            check_secret_hash(client, username, secret_hash_value)
+            return None
+        check_secret_hash(client, user.username, secret_hash_value, usernames=(username,))
+        return user
+
+    @staticmethod
+    def _unknown_user(client: ClientView, prevented: GatehouseError | None) -> GatehouseError:
+        """What a public operation answers for an unknown user: under PreventUserExistenceErrors the same error
+        a known user with a wrong answer would get; otherwise Cognito's UserNotFoundException."""
+        if prevented is not None and client.prevent_user_existence_errors:
+            return prevented
+        return UserNotFoundException("Username/client id combination not found.")
+
+    def _decoy_delivery(self, username: str) -> CodeDelivery:
+        """A consistent, plausible delivery for an unknown user, so the answer does not reveal that it is unknown."""
+        return self.delivery_for("email", username if "@" in username else f"{username}@example.com")
 
     def user_type(self, user: UserRecord, *, attributes_to_get: Sequence[str] | None = None) -> dict[str, Any]:
         """Cognito's UserType."""
@@ -532,13 +557,9 @@ class UserService:
         secret_hash_value: str | None,
         force_alias_creation: bool,
     ) -> None:
-        user = await self.find(pool, username)
+        user = await self._named_by_client(pool, client, username, secret_hash_value)
         if user is None:
-            check_secret_hash(client, username, secret_hash_value)
-            if client.prevent_user_existence_errors:
-                raise CodeMismatchException()
-            raise UserNotFoundException("Username/client id combination not found.")
-        check_secret_hash(client, user.username, secret_hash_value, usernames=(username,))
+            raise self._unknown_user(client, CodeMismatchException())
         if user.status != UNCONFIRMED:
             raise NotAuthorizedException(f"User cannot be confirmed. Current status is {user.status}")
         await self._check_code(pool, user, "sign_up", code)
@@ -571,13 +592,11 @@ class UserService:
     async def resend_confirmation_code(
         self, pool: PoolView, client: ClientView, username: str, secret_hash_value: str | None
     ) -> CodeDelivery | None:
-        user = await self.find(pool, username)
+        user = await self._named_by_client(pool, client, username, secret_hash_value)
         if user is None:
-            check_secret_hash(client, username, secret_hash_value)
             if client.prevent_user_existence_errors:
-                return self.delivery_for("email", username if "@" in username else "user@example.com")
-            raise UserNotFoundException("Username/client id combination not found.")
-        check_secret_hash(client, user.username, secret_hash_value, usernames=(username,))
+                return self._decoy_delivery(username)
+            raise self._unknown_user(client, None)
         if user.status != UNCONFIRMED:
             raise InvalidParameterException("User is already confirmed.")
         delivery = await self._send_verification(pool, user, purpose="sign_up")
@@ -772,14 +791,11 @@ class UserService:
     async def forgot_password(
         self, pool: PoolView, client: ClientView, username: str, secret_hash_value: str | None
     ) -> CodeDelivery:
-        user = await self.find(pool, username)
+        user = await self._named_by_client(pool, client, username, secret_hash_value)
         if user is None:
-            check_secret_hash(client, username, secret_hash_value)
             if client.prevent_user_existence_errors:
-                # A consistent, plausible answer so the response does not reveal that the user is unknown.
-                return self.delivery_for("email", username if "@" in username else f"{username}@example.com")
-            raise UserNotFoundException("Username/client id combination not found.")
-        check_secret_hash(client, user.username, secret_hash_value, usernames=(username,))
+                return self._decoy_delivery(username)
+            raise self._unknown_user(client, None)
         return await self._send_reset_code(pool, user)
 
     def _recovery_attribute(self, pool: PoolView, user: UserRecord) -> str | None:
@@ -821,13 +837,9 @@ class UserService:
         password: str,
         secret_hash_value: str | None,
     ) -> None:
-        user = await self.find(pool, username)
+        user = await self._named_by_client(pool, client, username, secret_hash_value)
         if user is None:
-            check_secret_hash(client, username, secret_hash_value)
-            if client.prevent_user_existence_errors:
-                raise CodeMismatchException()
-            raise UserNotFoundException("Username/client id combination not found.")
-        check_secret_hash(client, user.username, secret_hash_value, usernames=(username,))
+            raise self._unknown_user(client, CodeMismatchException())
         check_password_policy(password, pool.password_policy)
         await self._check_history(pool, user, password)
         await self._check_code(pool, user, "forgot_password", code)
