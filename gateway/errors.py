@@ -248,6 +248,18 @@ class ScopeDoesNotExistException(GatehouseError):
     type_name = "ScopeDoesNotExistException"
 
 
+class EnableSoftwareTokenMFAException(GatehouseError):
+    """VerifySoftwareToken: the code does not match the secret being set up."""
+
+    type_name = "EnableSoftwareTokenMFAException"
+    default_message = "Code mismatch and fail enable Software Token MFA"
+
+
+class SoftwareTokenMFANotFoundException(GatehouseError):
+    type_name = "SoftwareTokenMFANotFoundException"
+    default_message = "Software Token MFA has not been enabled by the userPool."
+
+
 class UnauthorizedException(GatehouseError):
     type_name = "UnauthorizedException"
     status = 401

@@ -192,6 +192,17 @@ async def ListTagsForResource(call: Call) -> dict[str, Any]:
     return {"Tags": dict(pool.settings.get("UserPoolTags") or {})}
 
 
+@operation
+async def GetUserPoolMfaConfig(call: Call) -> dict[str, Any]:
+    return call.services.pools.mfa_config(await pool_of(call))
+
+
+@operation
+async def SetUserPoolMfaConfig(call: Call) -> dict[str, Any]:
+    pools = call.services.pools
+    return pools.mfa_config(await pools.set_mfa_config(call.params["UserPoolId"], call.params))
+
+
 def _pool_id_from_arn(arn: str) -> str:
     prefix, _, pool_id = arn.rpartition(":userpool/")
     if not prefix.startswith("arn:") or not pool_id:
@@ -377,6 +388,43 @@ async def GlobalSignOut(call: Call) -> dict[str, Any]:
     return {}
 
 
+def _token_or_session(call: Call) -> str | None:
+    """The Session of an MFA_SETUP challenge, or None when the call is authorised by its AccessToken."""
+    access, session = call.params.get("AccessToken"), call.params.get("Session")
+    if bool(access) == bool(session):
+        raise InvalidParameterException("Either AccessToken or Session is required, but not both.")
+    return str(session) if session else None
+
+
+@operation
+async def AssociateSoftwareToken(call: Call) -> dict[str, Any]:
+    session = _token_or_session(call)
+    if session is not None:
+        secret, next_session = await call.services.auth.associate_in_setup(session)
+        return {"SecretCode": secret, "Session": next_session}
+    pool, user, _ = await token_user(call)
+    return {"SecretCode": await call.services.auth.mfa.associate(pool, user)}
+
+
+@operation
+async def VerifySoftwareToken(call: Call) -> dict[str, Any]:
+    session = _token_or_session(call)
+    code, device = str(call.params["UserCode"]), call.params.get("FriendlyDeviceName")
+    if session is not None:
+        next_session = await call.services.auth.verify_in_setup(session, code, device)
+        return {"Status": "SUCCESS", "Session": next_session}
+    pool, user, _ = await token_user(call)
+    await call.services.auth.mfa.verify(pool, user, code, device, enable=False)
+    return {"Status": "SUCCESS"}
+
+
+@operation
+async def SetUserMFAPreference(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    await call.services.auth.mfa.set_preference(pool, user, call.params)
+    return {}
+
+
 @operation
 async def RevokeToken(call: Call) -> dict[str, Any]:
     _, client = await client_of(call)
@@ -421,6 +469,13 @@ async def AdminGetUser(call: Call) -> dict[str, Any]:
         "UserStatus": user.status,
         **mfa_members(user),
     }
+
+
+@operation
+async def AdminSetUserMFAPreference(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    await call.services.auth.mfa.set_preference(pool, user, call.params)
+    return {}
 
 
 @operation

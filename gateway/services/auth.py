@@ -32,6 +32,7 @@ import structlog
 from gateway.errors import (
     GatehouseError,
     InvalidParameterException,
+    InvalidUserPoolConfigurationException,
     NotAuthorizedException,
     PasswordResetRequiredException,
     RefreshTokenReuseException,
@@ -41,6 +42,7 @@ from gateway.errors import (
 from gateway.ids import new_opaque_token, sha256_hex
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox, SecretBoxError
+from gateway.services.mfa import SOFTWARE_TOKEN_MFA, MfaService
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.schema import required_attributes, validate_attribute_values
@@ -180,6 +182,7 @@ class AuthService:
         self.hasher = hasher
         self.box = box
         self.metrics = metrics
+        self.mfa = MfaService(store, box)
         # Keys the decoy SRP challenges of unknown users; shared by every process (the app derives it from the
         # master key) so that an unknown name gets the same SALT whichever process answers.
         self.fake_srp_secret = fake_srp_secret if fake_srp_secret is not None else secrets.token_bytes(32)
@@ -342,7 +345,7 @@ class AuthService:
     async def after_first_factor(
         self, ctx: AuthContext, user: UserRecord, *, auth_time: int | None = None
     ) -> AuthResult:
-        """What a user owes once their password is proven: a new password, later MFA; else tokens."""
+        """What a user owes once their password is proven: a new password, then MFA; else tokens."""
         auth_time = auth_time or int(time.time())
         if user.status == FORCE_CHANGE_PASSWORD:
             attributes = {
@@ -362,7 +365,58 @@ class AuthService:
                 session=session,
                 username=user.username,
             )
+        due = self.mfa.due(ctx.pool, user)
+        if due == "MFA_SETUP" and not ctx.pool.software_token_mfa_enabled:
+            raise InvalidUserPoolConfigurationException("MFA is required but no MFA factor is enabled.")
+        if due is not None:
+            state = {"challenge": due, "auth_time": auth_time, "username": user.username, "key": user.username_key}
+            session = await self.new_session(ctx, user, state)
+            parameters: dict[str, str] = {}
+            if due == "MFA_SETUP":
+                parameters = {"MFAS_CAN_SETUP": json.dumps([SOFTWARE_TOKEN_MFA]), "USER_ID_FOR_SRP": user.username}
+            return AuthResult(
+                challenge_name=due, challenge_parameters=parameters, session=session, username=user.username
+            )
         return await self.issue_tokens(ctx, user, auth_time=auth_time)
+
+    # --- MFA set-up inside a sign-in (the MFA_SETUP challenge's Session) ---------------------------------
+
+    async def _setup_session(self, session: str) -> tuple[AuthContext, UserRecord, AuthSessionRecord]:
+        """The sign-in an MFA_SETUP Session belongs to. The Session is taken (single use); the caller hands
+        out a new one, or puts this one back after a wrong code."""
+        record = await self.store.take_auth_session(sha256_hex(session))
+        if record is None or record.expires_at < time.time():
+            raise NotAuthorizedException("Invalid session for the user, session is expired.")
+        if record.state.get("challenge") != "MFA_SETUP":
+            await self.store.put_auth_session(record)
+            raise NotAuthorizedException("Invalid session for the user.")
+        pool = await self.pools.get_pool(record.pool_id)
+        client = await self.pools.find_client(record.client_id)
+        user = await self.store.get_user(pool.id, record.username_key)
+        if user is None:
+            raise NotAuthorizedException("Invalid session for the user.")
+        return AuthContext(pool=pool, client=client, admin=False), user, record
+
+    async def associate_in_setup(self, session: str) -> tuple[str, str]:
+        """AssociateSoftwareToken with an MFA_SETUP Session: the secret, and the Session for the next step."""
+        ctx, user, record = await self._setup_session(session)
+        secret = await self.mfa.associate(ctx.pool, user)
+        return secret, await self.new_session(ctx, user, {**record.state, "verified": False})
+
+    async def verify_in_setup(self, session: str, code: str, device_name: str | None) -> str:
+        """VerifySoftwareToken with an MFA_SETUP Session: TOTP becomes the user's factor, and the Session
+        returned completes the sign-in (RespondToAuthChallenge MFA_SETUP). A wrong code leaves the Session
+        usable for a few more tries, as a wrong challenge answer does."""
+        ctx, user, record = await self._setup_session(session)
+        try:
+            await self.mfa.verify(ctx.pool, user, code, device_name, enable=True)
+        except GatehouseError:
+            failures = int(record.state.get("failures", 0)) + 1
+            if failures < MAX_CHALLENGE_FAILURES:
+                record.state = {**record.state, "failures": failures}
+                await self.store.put_auth_session(record)
+            raise
+        return await self.new_session(ctx, user, {**record.state, "verified": True})
 
     async def groups_and_roles(self, pool_id: str, user: UserRecord) -> tuple[list[str], list[str], str | None]:
         """``cognito:groups``, ``cognito:roles`` and ``cognito:preferred_role`` (the role of the group with the
@@ -712,6 +766,46 @@ async def _new_password(
     if user.status != CONFIRMED:
         raise NotAuthorizedException("Invalid session for the user.")
     return await service.after_first_factor(ctx, user, auth_time=int(state.get("auth_time", time.time())))
+
+
+async def _challenged_user(
+    service: AuthService, ctx: AuthContext, state: dict[str, Any], responses: Mapping[str, str]
+) -> UserRecord:
+    """The user an MFA challenge was issued to, checked against the answer's USERNAME and SECRET_HASH."""
+    user = await service.store.get_user(ctx.pool.id, str(state["key"]))
+    if user is None:
+        raise NotAuthorizedException("Invalid session for the user.")
+    given = responses.get("USERNAME")
+    if given and ctx.pool.username_key(given) != user.username_key and given not in user.attributes.values():
+        raise NotAuthorizedException("Invalid session for the user.")
+    check_secret_hash(ctx.client, user.username, responses.get("SECRET_HASH"), usernames=(given or "",))
+    return user
+
+
+@challenge(SOFTWARE_TOKEN_MFA)
+async def _software_token_mfa(
+    service: AuthService, ctx: AuthContext, state: dict[str, Any], responses: Mapping[str, str]
+) -> AuthResult:
+    """The code from the user's authenticator app; a wrong one leaves the session usable for a few tries."""
+    user = await _challenged_user(service, ctx, state, responses)
+    code = _required(responses, "SOFTWARE_TOKEN_MFA_CODE")
+    user = await service.mfa.consume_code(ctx.pool, user, code)
+    service.check_user_can_sign_in(user)
+    return await service.issue_tokens(ctx, user, auth_time=int(state.get("auth_time", time.time())))
+
+
+@challenge("MFA_SETUP")
+async def _mfa_setup(
+    service: AuthService, ctx: AuthContext, state: dict[str, Any], responses: Mapping[str, str]
+) -> AuthResult:
+    """The end of MFA set-up during sign-in: the Session VerifySoftwareToken returned carries the proof."""
+    user = await _challenged_user(service, ctx, state, responses)
+    if not state.get("verified") or not service.mfa.has_verified_token(user):
+        raise InvalidParameterException(
+            "Software token MFA is not set up: call AssociateSoftwareToken and VerifySoftwareToken with the Session."
+        )
+    service.check_user_can_sign_in(user)
+    return await service.issue_tokens(ctx, user, auth_time=int(state.get("auth_time", time.time())))
 
 
 @challenge("PASSWORD_VERIFIER", session_in="PASSWORD_CLAIM_SECRET_BLOCK")

@@ -93,6 +93,9 @@ _PARTIAL_PASSWORD_POLICY: dict[str, Any] = {
 # How long a process trusts the pool and client settings it read (see PoolService).
 CACHE_SECONDS = 2.0
 DEFAULT_EXPLICIT_AUTH_FLOWS = ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_CUSTOM_AUTH"]
+# Pool settings that SetUserPoolMfaConfig owns and UserPoolType does not report (DescribeUserPool leaves them out).
+_MFA_ONLY_SETTINGS = ("SoftwareTokenMfaConfiguration",)
+MFA_CONFIGURATIONS = ("OFF", "ON", "OPTIONAL")
 
 
 def full_password_policy(policy: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -163,6 +166,15 @@ class PoolView:
     @property
     def admin_create_user_config(self) -> dict[str, Any]:
         return dict(self.settings.get("AdminCreateUserConfig") or {})
+
+    @property
+    def mfa_configuration(self) -> str:
+        """OFF, ON (every user signs in with a second factor) or OPTIONAL (those who turned one on)."""
+        return str(self.settings.get("MfaConfiguration") or "OFF")
+
+    @property
+    def software_token_mfa_enabled(self) -> bool:
+        return bool((self.settings.get("SoftwareTokenMfaConfiguration") or {}).get("Enabled"))
 
     def username_key(self, username: str) -> str:
         return username if self.case_sensitive else username.lower()
@@ -325,6 +337,8 @@ class PoolService:
         """The UserPoolType of a pool."""
         record = pool.record
         described: dict[str, Any] = copy.deepcopy(record.settings)
+        for key in _MFA_ONLY_SETTINGS:
+            described.pop(key, None)
         described.update(
             {
                 "Id": record.id,
@@ -357,7 +371,9 @@ class PoolService:
 
         def change(record: PoolRecord) -> None:
             keep = {
-                k: record.settings[k] for k in ("SchemaAttributes", *_IMMUTABLE_POOL_SETTINGS) if k in record.settings
+                k: record.settings[k]
+                for k in ("SchemaAttributes", *_IMMUTABLE_POOL_SETTINGS, *_MFA_ONLY_SETTINGS)
+                if k in record.settings
             }
             new_settings: dict[str, Any] = {k: copy.deepcopy(request[k]) for k in _POOL_SETTINGS if k in request}
             new_settings.update(keep)
@@ -380,6 +396,40 @@ class PoolService:
                 record.name = str(request["PoolName"])
 
         await self._change_pool(pool_id, change)
+
+    @staticmethod
+    def mfa_config(pool: PoolView) -> dict[str, Any]:
+        """GetUserPoolMfaConfig's answer (and SetUserPoolMfaConfig's): TOTP is the factor Gatehouse offers."""
+        return {
+            "MfaConfiguration": pool.mfa_configuration,
+            "SoftwareTokenMfaConfiguration": {"Enabled": pool.software_token_mfa_enabled},
+        }
+
+    async def set_mfa_config(self, pool_id: str, request: Mapping[str, Any]) -> PoolView:
+        """SetUserPoolMfaConfig. Members left out keep their current value. SMS and email MFA and passkeys are
+        not offered yet, so a request that configures them is refused rather than silently ignored."""
+        for member in ("SmsMfaConfiguration", "EmailMfaConfiguration", "WebAuthnConfiguration"):
+            if request.get(member):
+                raise InvalidParameterException(f"{member} is not supported by this user pool: only TOTP MFA is.")
+        mode = request.get("MfaConfiguration")
+        if mode is not None and mode not in MFA_CONFIGURATIONS:
+            raise InvalidParameterException(f"Invalid MfaConfiguration: {mode}")
+        software = request.get("SoftwareTokenMfaConfiguration")
+
+        def change(record: PoolRecord) -> None:
+            if mode is not None:
+                record.settings["MfaConfiguration"] = mode
+            if software is not None:
+                record.settings["SoftwareTokenMfaConfiguration"] = {"Enabled": bool(software.get("Enabled"))}
+            view = PoolView(record)
+            if view.mfa_configuration == "ON" and not view.software_token_mfa_enabled:
+                # Cognito refuses required MFA with no factor to satisfy it.
+                raise InvalidParameterException(
+                    "Invalid MFA configuration given, can't turn on MFA without any enabled MFA factor."
+                )
+
+        await self._change_pool(pool_id, change)
+        return await self.get_pool(pool_id, fresh=True)
 
     async def add_custom_attributes(self, pool_id: str, attributes: list[Mapping[str, Any]]) -> None:
         def change(record: PoolRecord) -> None:

@@ -96,6 +96,7 @@ SPARE_POOL_OPERATIONS: Final = frozenset(
         "CreateUserPoolClient",
         "UpdateUserPoolClient",
         "DeleteUserPoolClient",
+        "SetUserPoolMfaConfig",
     }
 )
 

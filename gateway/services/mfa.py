@@ -1,0 +1,223 @@
+"""Multi-factor authentication with software tokens (TOTP, RFC 6238), as Cognito offers it.
+
+A user sets up an authenticator app with AssociateSoftwareToken (a fresh base32 secret, shown once, kept
+sealed as ``secrets["totp_pending"]``) and proves it with VerifySoftwareToken (the secret becomes
+``secrets["totp"]``); SetUserMFAPreference then turns TOTP on for sign-in. What GetUser reports lives in
+``settings["mfa"]`` as ``{"preferred": ..., "enabled": [...]}``. Codes are 6 digits on a 30-second step,
+accepted one step either side; a step, once accepted, is never accepted again for the user: the last one used
+is kept in ``settings["totp_last_step"]`` and moved forward under the store's version check, so two racing
+submissions of one code give one success.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pyotp
+import structlog
+
+from gateway.errors import (
+    CodeMismatchException,
+    ConcurrentModificationException,
+    EnableSoftwareTokenMFAException,
+    ExpiredCodeException,
+    InvalidParameterException,
+    SoftwareTokenMFANotFoundException,
+    UserNotFoundException,
+)
+from gateway.secretbox import SecretBox, SecretBoxError
+from gateway.services.pools import PoolView
+from gateway.storage.base import Store, UserRecord, VersionConflict
+
+log = structlog.get_logger("gateway.mfa")
+
+SOFTWARE_TOKEN_MFA = "SOFTWARE_TOKEN_MFA"
+TOTP_STEP_SECONDS = 30
+TOTP_DIGITS = 6
+TOTP_SECRET_LENGTH = 32
+# How many steps either side of the server's own a code may come from (clock drift, typing time).
+TOTP_WINDOW = 1
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32(length=TOTP_SECRET_LENGTH)
+
+
+def matching_step(secret: str, code: str, now: float) -> int | None:
+    """The time step (``now // 30``, one either side) whose code is ``code``, or None."""
+    if len(code) != TOTP_DIGITS or not (code.isascii() and code.isdigit()):
+        return None
+    totp = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP_SECONDS)
+    current = int(now // TOTP_STEP_SECONDS)
+    for offset in sorted(range(-TOTP_WINDOW, TOTP_WINDOW + 1), key=abs):
+        step = current + offset
+        if hmac.compare_digest(totp.generate_otp(step).encode(), code.encode()):
+            return step
+    return None
+
+
+def _aad(pool_id: str, user: UserRecord) -> bytes:
+    return f"totp|{pool_id}|{user.username_key}".encode()
+
+
+def mfa_settings(user: UserRecord) -> dict[str, Any]:
+    """A copy of ``settings["mfa"]`` with both members present."""
+    current = user.settings.get("mfa") or {}
+    return {"preferred": current.get("preferred"), "enabled": list(current.get("enabled") or [])}
+
+
+class MfaService:
+    """Software-token MFA of the users of a pool."""
+
+    def __init__(self, store: Store, box: SecretBox) -> None:
+        self.store = store
+        self.box = box
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    def has_verified_token(self, user: UserRecord) -> bool:
+        return isinstance(user.secrets.get("totp"), str)
+
+    def due(self, pool: PoolView, user: UserRecord) -> str | None:
+        """What MFA a user owes at sign-in: SOFTWARE_TOKEN_MFA, MFA_SETUP (MFA is required and the user has
+        no factor yet), or None."""
+        mode = pool.mfa_configuration
+        if mode == "OFF":
+            return None
+        if (
+            pool.software_token_mfa_enabled
+            and self.has_verified_token(user)
+            and (mode == "ON" or SOFTWARE_TOKEN_MFA in mfa_settings(user)["enabled"])
+        ):
+            return SOFTWARE_TOKEN_MFA
+        return "MFA_SETUP" if mode == "ON" else None
+
+    def _open(self, pool: PoolView, user: UserRecord, sealed: str) -> str:
+        try:
+            return self.box.open(sealed, aad=_aad(pool.id, user)).decode()
+        except SecretBoxError as exc:
+            log.warning("totp.secret_unreadable", pool=pool.id, username=user.username)
+            raise CodeMismatchException("Invalid code received for user") from exc
+
+    async def _update(self, pool: PoolView, user: UserRecord, change: Callable[[UserRecord], None]) -> UserRecord:
+        """Read-modify-write under the store's version check; ``change`` runs again on the fresh record."""
+        for _ in range(5):
+            change(user)
+            user.updated_at = time.time()
+            try:
+                return await self.store.update_user(user)
+            except VersionConflict:
+                fresh = await self.store.get_user(pool.id, user.username_key)
+                if fresh is None:
+                    raise UserNotFoundException() from None
+                user = fresh
+        raise ConcurrentModificationException()
+
+    # --- setting up ----------------------------------------------------------------------------------
+
+    async def associate(self, pool: PoolView, user: UserRecord) -> str:
+        """AssociateSoftwareToken: a new secret, returned once and kept sealed until it is verified."""
+        if not pool.software_token_mfa_enabled:
+            raise SoftwareTokenMFANotFoundException()
+        secret = new_totp_secret()
+        sealed = self.box.seal(secret.encode(), aad=_aad(pool.id, user))
+
+        def change(u: UserRecord) -> None:
+            u.secrets = {**u.secrets, "totp_pending": sealed}
+
+        await self._update(pool, user, change)
+        log.info("totp.associated", pool=pool.id, username=user.username)
+        return secret
+
+    async def verify(
+        self, pool: PoolView, user: UserRecord, code: str, device_name: str | None, *, enable: bool
+    ) -> UserRecord:
+        """VerifySoftwareToken: the pending secret becomes the user's software token when ``code`` matches.
+        ``enable`` (the MFA_SETUP challenge) also turns TOTP on and makes it the preferred factor."""
+        if not pool.software_token_mfa_enabled:
+            raise SoftwareTokenMFANotFoundException()
+        sealed = user.secrets.get("totp_pending")
+        if not isinstance(sealed, str):
+            raise InvalidParameterException("No software token to verify: call AssociateSoftwareToken first.")
+        step = matching_step(self._open(pool, user, sealed), code, time.time())
+        if step is None:
+            raise EnableSoftwareTokenMFAException()
+
+        def change(u: UserRecord) -> None:
+            if u.secrets.get("totp_pending") != sealed:
+                # Another AssociateSoftwareToken replaced the secret meanwhile.
+                raise EnableSoftwareTokenMFAException()
+            u.secrets = {**{k: v for k, v in u.secrets.items() if k != "totp_pending"}, "totp": sealed}
+            u.settings = {**u.settings, "totp_last_step": step}
+            if device_name:
+                u.settings["totp_device_name"] = device_name
+            if enable:
+                mfa = mfa_settings(u)
+                if SOFTWARE_TOKEN_MFA not in mfa["enabled"]:
+                    mfa["enabled"].append(SOFTWARE_TOKEN_MFA)
+                mfa["preferred"] = mfa["preferred"] or SOFTWARE_TOKEN_MFA
+                u.settings["mfa"] = mfa
+
+        updated = await self._update(pool, user, change)
+        log.info("totp.verified", pool=pool.id, username=user.username)
+        return updated
+
+    async def set_preference(self, pool: PoolView, user: UserRecord, request: Mapping[str, Any]) -> UserRecord:
+        """SetUserMFAPreference / AdminSetUserMFAPreference. Only TOTP is offered: turning on another factor
+        is refused; turning TOTP on (or preferring it) needs a verified software token."""
+        for member in ("SMSMfaSettings", "EmailMfaSettings", "WebAuthnMfaSettings"):
+            other = request.get(member) or {}
+            if other.get("Enabled") or other.get("PreferredMfa"):
+                raise InvalidParameterException(f"{member}: only software token MFA is available in this user pool.")
+        settings = request.get("SoftwareTokenMfaSettings")
+        if not settings:
+            return user
+        enabled, preferred = settings.get("Enabled"), settings.get("PreferredMfa")
+        if preferred and enabled is False:
+            raise InvalidParameterException("An MFA type must be enabled to be preferred.")
+        if enabled is False and pool.mfa_configuration == "ON":
+            raise InvalidParameterException("MFA is required in this user pool: TOTP MFA can't be turned off.")
+
+        def change(u: UserRecord) -> None:
+            if (enabled or preferred) and not self.has_verified_token(u):
+                raise InvalidParameterException("User has not verified software token mfa")
+            mfa = mfa_settings(u)
+            if enabled or preferred:
+                if SOFTWARE_TOKEN_MFA not in mfa["enabled"]:
+                    mfa["enabled"].append(SOFTWARE_TOKEN_MFA)
+            elif enabled is False:
+                mfa["enabled"] = [m for m in mfa["enabled"] if m != SOFTWARE_TOKEN_MFA]
+            if preferred:
+                mfa["preferred"] = SOFTWARE_TOKEN_MFA
+            elif (preferred is False or enabled is False) and mfa["preferred"] == SOFTWARE_TOKEN_MFA:
+                mfa["preferred"] = None
+            u.settings = {**u.settings, "mfa": mfa}
+
+        updated = await self._update(pool, user, change)
+        log.info("mfa.preference_set", pool=pool.id, username=user.username, settings=mfa_settings(updated))
+        return updated
+
+    # --- signing in ----------------------------------------------------------------------------------
+
+    async def consume_code(self, pool: PoolView, user: UserRecord, code: str) -> UserRecord:
+        """The SOFTWARE_TOKEN_MFA answer: ``code`` must match the user's secret at a step later than any
+        accepted before; that step is then recorded, so the same code cannot sign in twice."""
+        sealed = user.secrets.get("totp")
+        if not isinstance(sealed, str):
+            raise SoftwareTokenMFANotFoundException("Software token MFA is not set up for the user.")
+        step = matching_step(self._open(pool, user, sealed), code, time.time())
+        if step is None:
+            raise CodeMismatchException("Invalid code received for user")
+
+        def change(u: UserRecord) -> None:
+            if u.secrets.get("totp") != sealed:
+                raise CodeMismatchException("Invalid code received for user")
+            last = u.settings.get("totp_last_step")
+            if isinstance(last, int) and step <= last:
+                raise ExpiredCodeException("Your software token has already been used once.")
+            u.settings = {**u.settings, "totp_last_step": step}
+
+        return await self._update(pool, user, change)
