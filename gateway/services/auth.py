@@ -418,10 +418,14 @@ class AuthService:
             raise
         return await self.new_session(ctx, user, {**record.state, "verified": True})
 
-    async def groups_and_roles(self, pool_id: str, user: UserRecord) -> tuple[list[str], list[str], str | None]:
+    async def groups_and_roles(
+        self, pool_id: str, user: UserRecord, groups: list[GroupRecord] | None = None
+    ) -> tuple[list[str], list[str], str | None]:
         """``cognito:groups``, ``cognito:roles`` and ``cognito:preferred_role`` (the role of the group with the
-        lowest precedence; none when several share it, as Cognito documents)."""
-        groups: list[GroupRecord] = await self.store.list_groups_for_user(pool_id, user.username_key)
+        lowest precedence; none when several share it, as Cognito documents). ``groups`` when the caller has
+        read them already."""
+        if groups is None:
+            groups = await self.store.list_groups_for_user(pool_id, user.username_key)
         names = [g.name for g in groups]
         with_roles = [g for g in groups if g.role_arn]
         roles = list(dict.fromkeys(g.role_arn for g in with_roles if g.role_arn))
@@ -452,9 +456,15 @@ class AuthService:
         return claims
 
     async def issue_tokens(
-        self, ctx: AuthContext, user: UserRecord, *, auth_time: int, origin_jti: str | None = None
+        self,
+        ctx: AuthContext,
+        user: UserRecord,
+        *,
+        auth_time: int,
+        origin_jti: str | None = None,
+        groups: list[GroupRecord] | None = None,
     ) -> AuthResult:
-        groups, roles, preferred = await self.groups_and_roles(ctx.pool.id, user)
+        group_names, roles, preferred = await self.groups_and_roles(ctx.pool.id, user, groups)
         client = ctx.client
         tokens = await self.tokens.issue(
             pool_id=ctx.pool.id,
@@ -463,7 +473,7 @@ class AuthService:
             username_key=user.username_key,
             sub=user.sub,
             id_claims=self.id_claims(ctx, user),
-            groups=groups,
+            groups=group_names,
             roles=roles,
             preferred_role=preferred,
             auth_time=auth_time,
@@ -492,16 +502,15 @@ class AuthService:
         token), and after that its reuse is refused."""
         if not isinstance(refresh_token, str) or not refresh_token or len(refresh_token) > 4096:
             raise NotAuthorizedException("Invalid Refresh Token")
-        record = await self.store.get_refresh_token(sha256_hex(refresh_token))
+        found = await self.store.get_refresh_token_with_user(sha256_hex(refresh_token))
         now = time.time()
-        if record is None or record.client_id != ctx.client.id or record.pool_id != ctx.pool.id:
+        if found is None or found[0].client_id != ctx.client.id or found[0].pool_id != ctx.pool.id:
             raise NotAuthorizedException("Invalid Refresh Token")
+        record, family, user, groups = found
         if record.expires_at < now:
             raise NotAuthorizedException("Refresh Token has expired")
-        family = await self.store.get_token_family(record.origin_jti)
-        if family is None or family.revoked:
+        if family.revoked:
             raise NotAuthorizedException("Refresh Token has been revoked")
-        user = await self.store.get_user(ctx.pool.id, record.username_key)
         if user is None:
             raise NotAuthorizedException("Invalid Refresh Token")
         if not user.enabled:
@@ -514,7 +523,9 @@ class AuthService:
         new_refresh: str | None = None
         if rotate:
             new_refresh = await self._rotate(ctx, record, now, grace)
-        result = await self.issue_tokens(ctx, user, auth_time=int(family.auth_time), origin_jti=record.origin_jti)
+        result = await self.issue_tokens(
+            ctx, user, auth_time=int(family.auth_time), origin_jti=record.origin_jti, groups=groups
+        )
         assert result.tokens is not None
         tokens = IssuedTokens(
             id_token=result.tokens.id_token,

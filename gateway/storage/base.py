@@ -305,6 +305,13 @@ class Store(Protocol):
     async def revoke_token_family(self, origin_jti: str) -> bool: ...
     async def revoke_user_token_families(self, pool_id: str, username_key: str) -> int: ...
     async def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None: ...
+    async def get_refresh_token_with_user(
+        self, token_hash: str
+    ) -> tuple[RefreshTokenRecord, TokenFamilyRecord, UserRecord | None, list[GroupRecord]] | None:
+        """The refresh token, its family, the user (None if the user is gone) and the user's groups (as
+        list_groups_for_user orders them), in one read: everything a refresh needs."""
+        ...
+
     async def rotate_refresh_token(self, old_hash: str, new: RefreshTokenRecord, replaced_at: float) -> bool:
         """Mark ``old_hash`` replaced by ``new.token_hash`` and insert ``new``, only if ``old_hash`` was not
         replaced yet. True for exactly one of any concurrent callers; the others write nothing."""

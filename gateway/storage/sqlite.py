@@ -373,6 +373,18 @@ _LIST_CLIENTS = _paged(f"SELECT {CLIENT_COLUMNS} FROM clients", "pool_id = ?", "
 _INSERT_USER = f"INSERT INTO users ({USER_COLUMNS}) VALUES ({_placeholders(USER_COLUMNS)})"
 _GET_USER = f"SELECT {USER_COLUMNS} FROM users WHERE pool_id = ? AND username_key = ?"
 _FAMILY_WIDTH = len(FAMILY_COLUMNS.split(","))
+_REFRESH_WIDTH = len(REFRESH_COLUMNS.split(","))
+# A refresh token always has its family (a foreign key); the user may be gone.
+_REFRESH_WITH_USER = (
+    f"SELECT {_qualified(REFRESH_COLUMNS, 'r')}, {_qualified(FAMILY_COLUMNS, 'f')}, {_qualified(USER_COLUMNS, 'u')}, "
+    # The groups as one JSON array of rows (PostgreSQL: json_agg), in list_groups_for_user's order.
+    f"(SELECT json_group_array(json_array({GROUP_COLUMNS})) FROM ("
+    f"SELECT {_qualified(GROUP_COLUMNS, 'g')} FROM group_members AS m "
+    "JOIN pool_groups AS g ON g.pool_id = m.pool_id AND g.name = m.group_name "
+    "WHERE m.pool_id = f.pool_id AND m.username_key = f.username_key ORDER BY m.group_name)) "
+    "FROM refresh_tokens AS r JOIN token_families AS f ON f.origin_jti = r.origin_jti "
+    "LEFT JOIN users AS u ON u.pool_id = f.pool_id AND u.username_key = f.username_key WHERE r.token_hash = ?"
+)
 _FAMILY_WITH_USER = (
     f"SELECT {_qualified(FAMILY_COLUMNS, 'f')}, {_qualified(USER_COLUMNS, 'u')} FROM token_families AS f "
     "LEFT JOIN users AS u ON u.pool_id = f.pool_id AND u.username_key = f.username_key WHERE f.origin_jti = ?"
@@ -854,6 +866,20 @@ class SqliteStore:
         return await self._fetch_one(
             f"SELECT {FAMILY_COLUMNS} FROM token_families WHERE origin_jti = ?", (origin_jti,), _family
         )
+
+    async def get_refresh_token_with_user(
+        self, token_hash: str
+    ) -> tuple[RefreshTokenRecord, TokenFamilyRecord, UserRecord | None, list[GroupRecord]] | None:
+        rows = await self._fetch(_REFRESH_WITH_USER, (token_hash,))
+        if not rows:
+            return None
+        row = rows[0]
+        token = _refresh(cast(Row, row[:_REFRESH_WIDTH]))
+        family = _family(cast(Row, row[_REFRESH_WIDTH : _REFRESH_WIDTH + _FAMILY_WIDTH]))
+        user_row = row[_REFRESH_WIDTH + _FAMILY_WIDTH : -1]
+        user = _user(cast(Row, user_row)) if user_row[0] is not None else None
+        groups = [_group(cast(Row, tuple(g))) for g in _loads(row[-1])] if user is not None else []
+        return token, family, user, groups
 
     async def get_token_family_with_user(self, origin_jti: str) -> tuple[TokenFamilyRecord, UserRecord | None] | None:
         rows = await self._fetch(_FAMILY_WITH_USER, (origin_jti,))

@@ -806,6 +806,30 @@ class StoreConformance:
         assert await store.get_token_family_with_user("jti-ghost") == (make_family("jti-ghost", "ghost"), None)
         assert await store.get_token_family_with_user("missing") is None
 
+    async def test_refresh_token_with_user(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        family = make_family("jti-r", "alice")
+        token = make_refresh("rt-r", family)
+        await store.create_token_family(family, token)
+        await store.create_group(make_group("zeta"))
+        await store.create_group(make_group("alpha"))
+        await store.add_user_to_group(POOL, "alice", "zeta")
+        await store.add_user_to_group(POOL, "alice", "alpha")
+        found = await store.get_refresh_token_with_user("rt-r")
+        assert found is not None
+        assert found[:2] == (token, family)
+        assert found[2] == await store.get_user(POOL, "alice")
+        assert found[3] == await store.list_groups_for_user(POOL, "alice")
+        assert [g.name for g in found[3]] == ["alpha", "zeta"]
+        await store.delete_user(POOL, "alice")
+        # Deleting the user drops its tokens too; a token of a user who is gone is simply not found.
+        assert await store.get_refresh_token_with_user("rt-r") is None
+        ghost = make_family("jti-g", "ghost")
+        await store.create_token_family(ghost, make_refresh("rt-g", ghost))
+        assert await store.get_refresh_token_with_user("rt-g") == (make_refresh("rt-g", ghost), ghost, None, [])
+        assert await store.get_refresh_token_with_user("missing") is None
+
     async def test_revoke_token_family(self, store: Store) -> None:
         await store.create_pool(make_pool())
         await _family_with_token(store, "jti-1", "alice")
