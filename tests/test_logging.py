@@ -1,0 +1,40 @@
+"""The audit log: JSON lines on stderr with the request id bound for the request, stdlib lines included."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+SCRIPT = """
+import logging, pathlib, structlog
+from gateway.logging import configure_logging, get_logger
+configure_logging(json=True, level="info")
+log = get_logger("gateway.test")
+log.debug("hidden")
+structlog.contextvars.bind_contextvars(request_id="req-1")
+log.info("sign_in.step", pool="us-east-1_X", path=pathlib.Path("/tmp/x"))
+structlog.contextvars.unbind_contextvars("request_id")
+logging.getLogger("aiohttp.access").warning("GET %s", "/health")
+try:
+    raise ValueError("boom")
+except ValueError:
+    log.exception("api.unhandled")
+"""
+
+
+def run_script() -> list[dict[str, object]]:
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=30, check=True)
+    return [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
+
+
+def test_events_are_json_lines_with_request_context() -> None:
+    events = run_script()
+    names = [e["event"] for e in events]
+    assert names == ["sign_in.step", "GET /health", "api.unhandled"]  # debug is filtered at info
+    step = events[0]
+    assert step["request_id"] == "req-1" and step["pool"] == "us-east-1_X" and step["level"] == "info"
+    assert step["path"] == "/tmp/x"  # values JSON cannot carry are written as text
+    assert str(step["timestamp"]).endswith("Z")
+    assert "request_id" not in events[1] and events[1]["logger_name"] == "aiohttp.access"
+    assert "ValueError: boom" in str(events[2]["exception"])
