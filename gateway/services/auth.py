@@ -15,6 +15,7 @@ AuthSessionValidity (3 minutes by default), as Cognito's do.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hashlib
 import hmac
@@ -30,6 +31,7 @@ from typing import Any
 import structlog
 
 from gateway.errors import (
+    CodeMismatchException,
     GatehouseError,
     InvalidParameterException,
     InvalidUserPoolConfigurationException,
@@ -66,7 +68,14 @@ from gateway.services.users import (
     UserService,
     check_secret_hash,
 )
-from gateway.storage.base import AuthSessionRecord, GroupRecord, RefreshTokenRecord, Store, UserRecord
+from gateway.storage.base import (
+    AuthSessionRecord,
+    GroupRecord,
+    RefreshTokenRecord,
+    Store,
+    UserRecord,
+    VersionConflict,
+)
 
 log = structlog.get_logger("gateway.auth")
 
@@ -88,6 +97,40 @@ _LEGACY_IMPLIED = {"REFRESH_TOKEN_AUTH", "REFRESH_TOKEN", "USER_SRP_AUTH"}
 ADMIN_ONLY_FLOWS = {"ADMIN_USER_PASSWORD_AUTH", "ADMIN_NO_SRP_AUTH"}
 PUBLIC_ONLY_FLOWS = {"USER_PASSWORD_AUTH"}
 MAX_CHALLENGE_FAILURES = 5
+# Cognito's lockout after failed sign-ins ("Lockout behavior for failed sign-in attempts"): after five failed
+# attempts the user is locked out for 2**(n-5) seconds (n failures so far: 1 s, then doubling) up to about
+# 15 minutes; the counter resets after a successful sign-in, or when no attempt failed for 15 minutes.
+LOCKOUT_FREE_FAILURES = 5
+LOCKOUT_MAX_SECONDS = 900.0
+LOCKOUT_RESET_SECONDS = 900.0
+LOCKED_OUT_MESSAGE = "Password attempts exceeded"
+# The metrics reason of a refusal during a lockout (others are labelled by their error type).
+LOCKED_OUT_REASON = "PasswordAttemptsExceeded"
+# Tries of the read-modify-write of the lockout state when concurrent writes keep winning the version check.
+LOCKOUT_WRITE_ATTEMPTS = 32
+
+
+def lockout_seconds(failures: int) -> float:
+    """How long ``failures`` failed sign-ins in a row lock the user out (0 before the sixth attempt)."""
+    if failures < LOCKOUT_FREE_FAILURES:
+        return 0.0
+    return min(2.0 ** min(failures - LOCKOUT_FREE_FAILURES, 16), LOCKOUT_MAX_SECONDS)
+
+
+def current_lockout(user: UserRecord, now: float) -> dict[str, Any] | None:
+    """The user's failed-sign-in record (settings["lockout"]), unless it has lapsed (15 quiet minutes)."""
+    state = user.settings.get("lockout")
+    if not isinstance(state, dict):
+        return None
+    if now - float(state.get("last_failure") or 0) > LOCKOUT_RESET_SECONDS:
+        return None
+    return state
+
+
+def _failure_reason(exc: GatehouseError) -> str:
+    if isinstance(exc, NotAuthorizedException) and exc.message == LOCKED_OUT_MESSAGE:
+        return LOCKED_OUT_REASON
+    return exc.type_name
 
 
 @dataclass(frozen=True)
@@ -203,8 +246,9 @@ class AuthService:
         try:
             result = await handler(self, ctx, parameters)
         except GatehouseError as exc:
-            self.metrics.inc(self.metrics.sign_in_failures, **labels, reason=exc.type_name)
-            log.info("sign_in.failed", reason=exc.type_name, detail=exc.message, **labels)
+            reason = _failure_reason(exc)
+            self.metrics.inc(self.metrics.sign_in_failures, **labels, reason=reason)
+            log.info("sign_in.failed", reason=reason, detail=exc.message, **labels)
             raise
         self._record_step(result, labels)
         return result
@@ -231,8 +275,9 @@ class AuthService:
         try:
             result = await handler(self, ctx, state, responses)
         except GatehouseError as exc:
-            self.metrics.inc(self.metrics.sign_in_failures, **labels, reason=exc.type_name)
-            log.info("sign_in.challenge_failed", reason=exc.type_name, detail=exc.message, **labels)
+            reason = _failure_reason(exc)
+            self.metrics.inc(self.metrics.sign_in_failures, **labels, reason=reason)
+            log.info("sign_in.challenge_failed", reason=reason, detail=exc.message, **labels)
             # A wrong answer leaves the session usable for a few more tries, as Cognito's does; the
             # count is kept with it so a session cannot be used to guess without limit. A handler marks the
             # state "spent" once the answer was checked against a one-time secret (SRP's b): never again.
@@ -307,12 +352,83 @@ class AuthService:
         return UserNotFoundException("User does not exist.")
 
     async def verify_password(self, ctx: AuthContext, user: UserRecord, password: str) -> None:
-        """The first factor by password, with the checks Cognito makes around it, in Cognito's order."""
+        """The first factor by password, with the checks Cognito makes around it, in Cognito's order. A
+        locked-out user is refused before the password is looked at; a wrong password counts a failure."""
+        self.check_lockout(ctx, user)
         if user.password_hash is None or not await self.hasher.verify(user.password_hash, password):
+            await self.record_failure(ctx, user)
             raise NotAuthorizedException("Incorrect username or password.")
         if self.hasher.needs_rehash(user.password_hash):
             await self._rehash(ctx, user, password)
         self.check_user_can_sign_in(user)
+
+    # --- lockout after failed sign-ins ----------------------------------------------------------------------
+    #
+    # The state is the user record's settings["lockout"] = {"failures", "last_failure", "locked_until"}, written
+    # with the store's version check (and retried), so failures racing in from several processes all count.
+    # Only known users are counted: an unknown name never locks out and always gets "Incorrect username or
+    # password." (keeping state for any name typed would let anyone fill the store). As with Cognito, the
+    # "Password attempts exceeded" answer does tell that a name is a real user once it has been locked out, even
+    # with PreventUserExistenceErrors; the lockout itself is what limits guessing there.
+
+    def check_lockout(self, ctx: AuthContext, user: UserRecord) -> None:
+        """Refuse a sign-in attempt during a lockout, without checking the password."""
+        now = time.time()
+        state = current_lockout(user, now)
+        if state is None or float(state.get("locked_until") or 0) <= now:
+            return
+        log.info(
+            "sign_in.locked_out",
+            pool=ctx.pool.id,
+            client=ctx.client.id,
+            username=user.username,
+            failures=state.get("failures"),
+            locked_until=state.get("locked_until"),
+        )
+        raise NotAuthorizedException(LOCKED_OUT_MESSAGE)
+
+    async def record_failure(self, ctx: AuthContext, user: UserRecord) -> None:
+        """Count one failed sign-in (a wrong password, SRP proof or MFA code); from the fifth on, lock out."""
+        for _ in range(LOCKOUT_WRITE_ATTEMPTS):
+            now = time.time()
+            state = current_lockout(user, now) or {}
+            failures = int(state.get("failures") or 0) + 1
+            seconds = lockout_seconds(failures)
+            lockout = {"failures": failures, "last_failure": now, "locked_until": now + seconds}
+            try:
+                await self.store.update_user(dataclasses.replace(user, settings={**user.settings, "lockout": lockout}))
+            except VersionConflict:
+                fresh = await self.store.get_user(ctx.pool.id, user.username_key)
+                if fresh is None:
+                    return
+                user = fresh
+                continue
+            if seconds:
+                log.info(
+                    "sign_in.lockout_started",
+                    pool=ctx.pool.id,
+                    client=ctx.client.id,
+                    username=user.username,
+                    failures=failures,
+                    seconds=seconds,
+                )
+            return
+        log.warning("sign_in.failure_not_counted", pool=ctx.pool.id, client=ctx.client.id, username=user.username)
+
+    async def clear_lockout(self, ctx: AuthContext, user: UserRecord) -> UserRecord:
+        """A successful sign-in resets the failure count."""
+        for _ in range(LOCKOUT_WRITE_ATTEMPTS):
+            if "lockout" not in user.settings:
+                return user
+            settings = {k: v for k, v in user.settings.items() if k != "lockout"}
+            try:
+                return await self.store.update_user(dataclasses.replace(user, settings=settings))
+            except VersionConflict:
+                fresh = await self.store.get_user(ctx.pool.id, user.username_key)
+                if fresh is None:
+                    return user
+                user = fresh
+        return user
 
     def check_user_can_sign_in(self, user: UserRecord) -> None:
         if not user.enabled:
@@ -377,6 +493,7 @@ class AuthService:
             return AuthResult(
                 challenge_name=due, challenge_parameters=parameters, session=session, username=user.username
             )
+        user = await self.clear_lockout(ctx, user)
         return await self.issue_tokens(ctx, user, auth_time=auth_time)
 
     # --- MFA set-up inside a sign-in (the MFA_SETUP challenge's Session) ---------------------------------
@@ -797,11 +914,18 @@ async def _challenged_user(
 async def _software_token_mfa(
     service: AuthService, ctx: AuthContext, state: dict[str, Any], responses: Mapping[str, str]
 ) -> AuthResult:
-    """The code from the user's authenticator app; a wrong one leaves the session usable for a few tries."""
+    """The code from the user's authenticator app; a wrong one leaves the session usable for a few tries, and
+    counts as a failed sign-in towards the lockout, as a wrong password does."""
     user = await _challenged_user(service, ctx, state, responses)
     code = _required(responses, "SOFTWARE_TOKEN_MFA_CODE")
-    user = await service.mfa.consume_code(ctx.pool, user, code)
+    service.check_lockout(ctx, user)
+    try:
+        user = await service.mfa.consume_code(ctx.pool, user, code)
+    except CodeMismatchException:
+        await service.record_failure(ctx, user)
+        raise
     service.check_user_can_sign_in(user)
+    user = await service.clear_lockout(ctx, user)
     return await service.issue_tokens(ctx, user, auth_time=int(state.get("auth_time", time.time())))
 
 
@@ -816,6 +940,7 @@ async def _mfa_setup(
             "Software token MFA is not set up: call AssociateSoftwareToken and VerifySoftwareToken with the Session."
         )
     service.check_user_can_sign_in(user)
+    user = await service.clear_lockout(ctx, user)
     return await service.issue_tokens(ctx, user, auth_time=int(state.get("auth_time", time.time())))
 
 
@@ -859,6 +984,8 @@ async def _password_verifier(
         # A decoy (or a user gone since): the same work against a verifier no password matches.
         user = None
         verifier = fake_srp_verifier(pool.id, str(state["key"]), service.fake_srp_secret)
+    elif user is not None:
+        service.check_lockout(ctx, user)
     proven = await asyncio.get_running_loop().run_in_executor(
         None,
         functools.partial(
@@ -873,6 +1000,8 @@ async def _password_verifier(
         ),
     )
     if not proven or user is None:
+        if user is not None:
+            await service.record_failure(ctx, user)
         raise _incorrect()
     service.check_user_can_sign_in(user)
     return await service.after_first_factor(ctx, user)

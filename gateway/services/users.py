@@ -773,6 +773,7 @@ class UserService:
             u.password_hash = password_hash
             u.secrets = {**u.secrets, **secrets}
             u.password_updated_at = time.time()
+            u.settings.pop("lockout", None)  # a new password ends a lockout after failed sign-ins
             if permanent:
                 u.temporary_password_expires_at = None
                 if u.status in (FORCE_CHANGE_PASSWORD, RESET_REQUIRED, UNCONFIRMED):
@@ -849,6 +850,7 @@ class UserService:
 
     async def admin_reset_password(self, pool: PoolView, user: UserRecord) -> None:
         async def change(u: UserRecord) -> None:
+            u.settings.pop("lockout", None)  # and so does an administrator's reset
             if u.status == UNCONFIRMED:
                 return
             u.status = RESET_REQUIRED
