@@ -9,6 +9,15 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test,fast]'
 
+# Debian packages the tests drive: headless Chromium (browser tests, through Playwright, never a downloaded
+# browser) and xmlsec1 (pysaml2's signature checks).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v xmlsec1 >/dev/null 2>&1 || missing+=(xmlsec1)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
 # The JavaScript client (amazon-cognito-identity-js, run by node) that the SRP tests interoperate with.
 if ! command -v npm >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
