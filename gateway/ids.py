@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import secrets
 import string
 import uuid
@@ -46,3 +47,19 @@ def sha256_hex(value: str) -> str:
     """How opaque tokens, sessions and codes are kept: only their SHA-256 (they carry enough entropy, or
     are short-lived and attempt-limited, so a slow hash would add nothing but latency)."""
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+class RequestIds:
+    """UUID-shaped request ids (``x-amzn-RequestId``) that cost a counter increment, not a uuid4 each.
+
+    The first four groups are random per process, the last is a per-process counter, so ids stay unique
+    across ``--workers`` processes and restarts without reading the OS's random source on every request.
+    """
+
+    def __init__(self) -> None:
+        prefix = uuid.uuid4().hex
+        self._prefix = f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{prefix[16:20]}-"
+        self._counter = itertools.count(int.from_bytes(secrets.token_bytes(3), "big") << 24)
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFF:012x}"

@@ -9,9 +9,8 @@ signature from the admin credentials. Errors are rendered here, and only here, a
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -27,6 +26,7 @@ from gateway.errors import (
     SerializationException,
     UnknownOperationException,
 )
+from gateway.ids import RequestIds
 from gateway.services.container import Services
 
 log = structlog.get_logger("gateway.api")
@@ -57,6 +57,7 @@ class JsonService:
     operations: Mapping[str, Handler]
     wire: str
     signing_name: str
+    request_ids: RequestIds = field(default_factory=RequestIds)
 
 
 def json_response(body: Mapping[str, Any], status: int = 200, request_id: str | None = None) -> web.Response:
@@ -120,7 +121,7 @@ async def handle(
     service: JsonService, services: Services, request: web.Request, target: str, body: bytes
 ) -> web.Response:
     """Run one JSON-protocol call and render its answer."""
-    request_id = str(uuid.uuid4())
+    request_id = service.request_ids.next()
     operation = target.partition(".")[2]
     structlog.contextvars.bind_contextvars(request_id=request_id, operation=operation)
     started = time.perf_counter()

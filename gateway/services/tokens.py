@@ -44,6 +44,8 @@ ADMIN_SCOPE = "aws.cognito.signin.user.admin"
 KEY_CACHE_SECONDS = 60.0
 # Access and ID tokens live at most a day (Cognito's maximum), so a retired key is published that long.
 MAX_TOKEN_SECONDS = 24 * 3600
+# Verified tokens remembered per process (a few MB at most: a token is ~1 KB).
+VERIFIED_CACHE_SIZE = 4096
 
 
 def b64url(data: bytes) -> str:
@@ -240,6 +242,8 @@ class TokenService:
         self._issuer_base = issuer_base.rstrip("/")
         # Parsed JOSE headers by their base64url text: a pool's tokens share one per key (never mutated).
         self._headers: dict[str, Any] = {}
+        # Tokens whose signature checked out: text -> (claims, pool id, exp). See verify_jwt.
+        self._verified: dict[str, tuple[dict[str, Any], str, int]] = {}
 
     def issuer(self, pool_id: str) -> str:
         return f"{self._issuer_base}/{pool_id}"
@@ -350,7 +354,21 @@ class TokenService:
         )
 
     async def verify_jwt(self, token: str, *, pool_id: str | None = None) -> dict[str, Any]:
-        """Check signature, issuer and expiry of one of our JWTs and return its claims."""
+        """Check signature, issuer and expiry of one of our JWTs and return its claims.
+
+        A client presents the same access token for up to its lifetime, so a token whose signature has been
+        verified is remembered by its exact text (bounded, oldest first out) and only its expiry and pool are
+        checked again. Revocation is never cached: callers check the store on every call.
+        """
+        known = self._verified.get(token)
+        if known is not None:
+            claims, token_pool, exp = known
+            if exp <= time.time():
+                self._verified.pop(token, None)
+                raise NotAuthorizedException("Access Token has expired")
+            if pool_id is not None and token_pool != pool_id:
+                raise NotAuthorizedException("Invalid token")
+            return dict(claims)
         header, claims, signing_input, signature = _unverified_parts(token, self._headers)
         issuer = claims.get("iss")
         if header.get("alg") != "RS256" or not isinstance(issuer, str) or not isinstance(header.get("kid"), str):
@@ -368,10 +386,13 @@ class TokenService:
             key.public.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
         except InvalidSignature as exc:
             raise NotAuthorizedException("Invalid token") from exc
-        exp = claims.get("exp")
-        if not isinstance(exp, int) or exp <= time.time():
+        expiry = claims.get("exp")
+        if not isinstance(expiry, int) or expiry <= time.time():
             raise NotAuthorizedException("Access Token has expired")
-        return claims
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[token] = (claims, token_pool, expiry)
+        return dict(claims)
 
     async def verify_access_token(self, token: str, *, required_scope: str | None = ADMIN_SCOPE) -> VerifiedAccessToken:
         """What every token-authorised operation calls: signature, expiry, ``token_use``, scope, and that
