@@ -23,6 +23,7 @@ from gateway.services.groups import group_type
 from gateway.services.pools import ClientView, PoolView
 from gateway.services.tokens import VerifiedAccessToken
 from gateway.services.users import attributes_dict, attributes_list
+from gateway.services.webauthn import PasskeyService
 from gateway.storage.base import UserRecord
 
 OPERATIONS: dict[str, Handler] = {}
@@ -709,3 +710,46 @@ async def GetTokensFromRefreshToken(call: Call) -> dict[str, Any]:
     body = result.to_json()
     body.pop("ChallengeParameters", None)
     return body
+
+
+# --- passkeys (WebAuthn) -----------------------------------------------------------------------------------------
+
+
+def _passkeys(call: Call) -> PasskeyService:
+    passwordless = call.services.auth.passwordless
+    if passwordless is None:
+        raise InvalidParameterException("Passkeys are not available.")
+    return passwordless.passkeys
+
+
+@operation
+async def StartWebAuthnRegistration(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    return {"CredentialCreationOptions": await _passkeys(call).start_registration(pool, user)}
+
+
+@operation
+async def CompleteWebAuthnRegistration(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    await _passkeys(call).complete_registration(pool, user, call.params["Credential"])
+    return {}
+
+
+@operation
+async def ListWebAuthnCredentials(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    passkeys = _passkeys(call)
+    credentials = await passkeys.list_credentials(pool, user)
+    limit = limit_of(call, "MaxResults", 20, 20)
+    start = decode_offset(call.params.get("NextToken"))
+    result: dict[str, Any] = {"Credentials": [passkeys.description(c) for c in credentials[start : start + limit]]}
+    if start + limit < len(credentials):
+        result["NextToken"] = encode_token(str(start + limit))
+    return result
+
+
+@operation
+async def DeleteWebAuthnCredential(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    await _passkeys(call).delete_credential(pool, user, call.params["CredentialId"])
+    return {}
