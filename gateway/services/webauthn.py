@@ -253,7 +253,7 @@ class PasskeyService:
             pool=pool.id,
             username=user.username,
             credential=record.credential_id,
-            fmt=verified.fmt.value,
+            fmt=str(getattr(verified.fmt, "value", verified.fmt)),
         )
         return record
 
