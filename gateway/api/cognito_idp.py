@@ -753,3 +753,11 @@ async def DeleteWebAuthnCredential(call: Call) -> dict[str, Any]:
     pool, user, _ = await token_user(call)
     await _passkeys(call).delete_credential(pool, user, call.params["CredentialId"])
     return {}
+
+
+@operation
+async def GetUserAuthFactors(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    passwordless = call.services.auth.passwordless
+    factors = await passwordless.configured_factors(pool, user) if passwordless is not None else []
+    return {"Username": user.username, "ConfiguredUserAuthFactors": factors, **mfa_members(user)}

@@ -104,6 +104,11 @@ class PasswordlessService:
         }
         return [c for c in offered if usable[c]]
 
+    async def configured_factors(self, pool: PoolView, user: UserRecord) -> list[str]:
+        """GetUserAuthFactors' ConfiguredUserAuthFactors: the AuthFactorType of each challenge the user may
+        choose in USER_AUTH sign-in."""
+        return list(dict.fromkeys(_FACTOR_OF[c] for c in await self.available(pool, user)))
+
     # --- one-time codes ----------------------------------------------------------------------------------
 
     def _code_hash(self, pool_id: str, key: str, purpose: str, nonce: str, code: str) -> str:
@@ -172,6 +177,9 @@ async def _begin(
             srp_parameters["SECRET_HASH"] = parameters["SECRET_HASH"]
         return await FLOWS["USER_SRP_AUTH"](service, ctx, srp_parameters)
     key = user.username_key if user is not None else ctx.pool.username_key(given)
+    if user is not None:
+        # No codes are sent, and no passkey ceremony starts, for a user who is locked out.
+        service.check_lockout(ctx, user)
     state: dict[str, Any] = {"challenge": name, "key": key, "given": given, "decoy": user is None}
     if name in _OTP_ATTRIBUTE:
         nonce = new_opaque_token(16)

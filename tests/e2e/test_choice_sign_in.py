@@ -214,6 +214,11 @@ def test_select_challenge_lists_the_factors_the_user_has(
     # Codes are never sent to an address or number the user has not verified.
     assert offered["gus"]["AvailableChallenges"] == ["PASSWORD", "PASSWORD_SRP"]
 
+    fay = user_auth(public_idp, client_id, USERNAME="fay", PREFERRED_CHALLENGE="PASSWORD", PASSWORD=PASSWORD)
+    factors = public_idp.get_user_auth_factors(AccessToken=fay["AuthenticationResult"]["AccessToken"])
+    assert factors["Username"] == "fay"
+    assert factors["ConfiguredUserAuthFactors"] == ["PASSWORD", "EMAIL_OTP", "SMS_OTP"]
+
     answer = respond(
         public_idp,
         client_id,
@@ -447,6 +452,12 @@ def test_wrong_codes_count_towards_the_lockout(
     assert error_of(exc) == ("NotAuthorizedException", "Password attempts exceeded")
     lockout = json.loads(user_row(gatehouse, pool_id, "olga")[16])["lockout"]
     assert lockout["failures"] == 5
+    # While locked out, no further code is sent.
+    with pytest.raises(ClientError) as exc:
+        user_auth(public_idp, client_id, USERNAME="olga", PREFERRED_CHALLENGE="EMAIL_OTP")
+    assert error_of(exc) == ("NotAuthorizedException", "Password attempts exceeded")
+    time.sleep(0.3)
+    assert len(mail.messages_to("olga@example.com")) == 2
 
 
 def test_factors_the_pool_does_not_allow_are_not_offered(

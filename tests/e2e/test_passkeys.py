@@ -255,6 +255,9 @@ def test_register_a_passkey_and_sign_in_without_a_password(
     [stored] = device.credentials()
     assert stored["isResidentCredential"] is True and stored["rpId"] == "localhost"
 
+    factors = public_idp.get_user_auth_factors(AccessToken=access)["ConfiguredUserAuthFactors"]
+    assert factors == ["PASSWORD", "WEB_AUTHN"]
+
     # Passwordless sign-in: the preferred WEB_AUTHN challenge, answered by the authenticator.
     select = public_idp.initiate_auth(ClientId=client_id, AuthFlow="USER_AUTH", AuthParameters={"USERNAME": "rosa"})
     assert select["AvailableChallenges"] == ["PASSWORD", "PASSWORD_SRP", "WEB_AUTHN"]
@@ -286,11 +289,16 @@ def test_a_packed_attestation_is_verified(
 ) -> None:
     make_user(idp, pool_id, "sami")
     access = password_sign_in(public_idp, client_id, "sami")
+    first = register(public_idp, device, access)
+    # A second passkey, on an authenticator that no longer holds the first (which the options exclude).
+    device.cdp.send("WebAuthn.clearCredentials", {"authenticatorId": device.authenticator_id})
     credential = register(public_idp, device, access, attestation="direct")
     statement = cbor2.loads(b64url(credential["response"]["attestationObject"]))
     assert statement["fmt"] == "packed" and statement["attStmt"]["sig"]
-    [listed] = public_idp.list_web_authn_credentials(AccessToken=access)["Credentials"]
-    assert listed["CredentialId"] == credential["id"]
+    page = public_idp.list_web_authn_credentials(AccessToken=access, MaxResults=1)
+    assert [c["CredentialId"] for c in page["Credentials"]] == [first["id"]]
+    rest = public_idp.list_web_authn_credentials(AccessToken=access, MaxResults=1, NextToken=page["NextToken"])
+    assert [c["CredentialId"] for c in rest["Credentials"]] == [credential["id"]] and "NextToken" not in rest
     challenge = web_authn_challenge(public_idp, client_id, "sami")
     assertion = device.get(challenge["ChallengeParameters"]["CREDENTIAL_REQUEST_OPTIONS"])
     assert signed_in_as(public_idp, answer_with(public_idp, client_id, "sami", challenge["Session"], assertion)) == (
@@ -439,6 +447,25 @@ def test_registration_refusals(public_idp: Any, idp: Any, pool_id: str, client_i
     with pytest.raises(ClientError) as exc:
         public_idp.start_web_authn_registration(AccessToken=access[:-4] + "AAAA")
     assert error_of(exc)[0] == "NotAuthorizedException"
+
+    # The relying party changed between the start and the end of a registration.
+    moved = idp.create_user_pool(
+        PoolName="moved", Policies={"SignInPolicy": {"AllowedFirstAuthFactors": ["PASSWORD", "WEB_AUTHN"]}}
+    )["UserPool"]["Id"]
+    moved_client = idp.create_user_pool_client(UserPoolId=moved, ClientName="web", ExplicitAuthFlows=FLOWS)[
+        "UserPoolClient"
+    ]["ClientId"]
+    make_user(idp, moved, "yves")
+    moved_access = password_sign_in(public_idp, moved_client, "yves")
+    options = public_idp.start_web_authn_registration(AccessToken=moved_access)["CredentialCreationOptions"]
+    credential = device.create(options)
+    idp.set_user_pool_mfa_config(UserPoolId=moved, WebAuthnConfiguration={"RelyingPartyId": "example.com"})
+    with pytest.raises(ClientError) as exc:
+        public_idp.complete_web_authn_registration(AccessToken=moved_access, Credential=credential)
+    assert error_of(exc)[0] == "WebAuthnRelyingPartyMismatchException"
+    assert public_idp.list_web_authn_credentials(AccessToken=moved_access)["Credentials"] == []
+    options = public_idp.start_web_authn_registration(AccessToken=moved_access)["CredentialCreationOptions"]
+    assert options["rp"]["id"] == "example.com"
 
     # A pool without passkeys among its sign-in factors.
     plain = idp.create_user_pool(PoolName="no-passkeys")["UserPool"]["Id"]
