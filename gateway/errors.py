@@ -290,3 +290,9 @@ class WebAuthnOriginNotAllowedException(GatehouseError):
 
 class WebAuthnCredentialNotSupportedException(GatehouseError):
     type_name = "WebAuthnCredentialNotSupportedException"
+
+
+class WebAuthnConfigurationMissingException(GatehouseError):
+    """No relying party ID can be had: none configured, and the server's public URL names no domain."""
+
+    type_name = "WebAuthnConfigurationMissingException"

@@ -60,6 +60,7 @@ from gateway.errors import (
     LimitExceededException,
     ResourceNotFoundException,
     WebAuthnChallengeNotFoundException,
+    WebAuthnConfigurationMissingException,
     WebAuthnCredentialNotSupportedException,
     WebAuthnNotEnabledException,
     WebAuthnOriginNotAllowedException,
@@ -83,6 +84,7 @@ USER_VERIFICATION = ("required", "preferred")
 FACTOR_CONFIGURATIONS = ("SINGLE_FACTOR", "MULTI_FACTOR_WITH_USER_VERIFICATION")
 # A host name (RFC 1123 labels); a relying party ID is a domain, never a URL or an address with a port.
 _HOST = re.compile(r"(?=.{1,127}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+_IP_ADDRESS = re.compile(r"[0-9.]+")
 _MAX_CREDENTIAL_JSON = 64 * 1024
 
 
@@ -160,6 +162,12 @@ class PasskeyService:
     def check_enabled(self, pool: PoolView) -> None:
         if WEB_AUTHN not in allowed_first_factors(pool):
             raise WebAuthnNotEnabledException("Passkeys are not enabled for this user pool.")
+        if not _HOST.fullmatch(self.relying_party(pool).id) or _IP_ADDRESS.fullmatch(self.relying_party(pool).id):
+            # Browsers take only a domain as relying party ID: an address such as 127.0.0.1 will not do.
+            raise WebAuthnConfigurationMissingException(
+                "Passkeys need a relying party ID: set WebAuthnConfiguration.RelyingPartyId "
+                "(SetUserPoolMfaConfig) or give the server a public URL with a domain name."
+            )
 
     # --- registration --------------------------------------------------------------------------------
 

@@ -530,3 +530,21 @@ def test_unknown_users(idp: Any, public_idp: Any, mail: MailServer, pool_id: str
     with pytest.raises(ClientError) as exc:
         user_auth(public_idp, legacy, USERNAME="nobody")
     assert error_of(exc) == ("UserNotFoundException", "User does not exist.")
+
+
+def test_passkeys_need_a_domain_as_relying_party(idp: Any, public_idp: Any, pool_id: str, client_id: str) -> None:
+    """This module's server is reached at 127.0.0.1: an address is no relying party ID, so a domain must be set."""
+    make_user(idp, pool_id, "rhea", email="rhea@example.com")
+    access = user_auth(public_idp, client_id, USERNAME="rhea", PREFERRED_CHALLENGE="PASSWORD", PASSWORD=PASSWORD)[
+        "AuthenticationResult"
+    ]["AccessToken"]
+    with pytest.raises(ClientError) as exc:
+        public_idp.start_web_authn_registration(AccessToken=access)
+    assert error_of(exc)[0] == "WebAuthnConfigurationMissingException"
+    idp.set_user_pool_mfa_config(UserPoolId=pool_id, WebAuthnConfiguration={"RelyingPartyId": "example.com"})
+    try:
+        options = public_idp.start_web_authn_registration(AccessToken=access)["CredentialCreationOptions"]
+        assert options["rp"]["id"] == "example.com"
+        assert options["user"]["name"] == "rhea"
+    finally:
+        idp.set_user_pool_mfa_config(UserPoolId=pool_id, WebAuthnConfiguration={})

@@ -356,6 +356,36 @@ def test_an_assertion_answers_its_own_challenge_once(
         assert error_of(exc) == ("NotAuthorizedException", "The passkey could not be verified.")
 
 
+def test_a_cloned_authenticator_behind_the_signature_counter_is_refused(
+    public_idp: Any, idp: Any, pool_id: str, client_id: str, device: Device
+) -> None:
+    make_user(idp, pool_id, "cleo")
+    register(public_idp, device, password_sign_in(public_idp, client_id, "cleo"))
+    challenge = web_authn_challenge(public_idp, client_id, "cleo")
+    assertion = device.get(challenge["ChallengeParameters"]["CREDENTIAL_REQUEST_OPTIONS"])
+    assert signed_in_as(public_idp, answer_with(public_idp, client_id, "cleo", challenge["Session"], assertion)) == (
+        "cleo"
+    )
+    [original] = device.credentials()
+    assert original["signCount"] >= 1
+
+    # The same key in an authenticator whose counter starts again from zero: what a cloned key looks like.
+    device.cdp.send(
+        "WebAuthn.removeCredential",
+        {"authenticatorId": device.authenticator_id, "credentialId": original["credentialId"]},
+    )
+    device.cdp.send(
+        "WebAuthn.addCredential",
+        {"authenticatorId": device.authenticator_id, "credential": {**original, "signCount": 0}},
+    )
+    challenge = web_authn_challenge(public_idp, client_id, "cleo")
+    assertion = device.get(challenge["ChallengeParameters"]["CREDENTIAL_REQUEST_OPTIONS"])
+    assert json.loads(assertion)["id"] == original["credentialId"].rstrip("=").replace("+", "-").replace("/", "_")
+    with pytest.raises(ClientError) as exc:
+        answer_with(public_idp, client_id, "cleo", challenge["Session"], assertion)
+    assert error_of(exc) == ("NotAuthorizedException", "The passkey could not be verified.")
+
+
 def test_another_origin_is_refused(
     public_idp: Any, idp: Any, pool_id: str, client_id: str, device: Device, elsewhere: str
 ) -> None:
