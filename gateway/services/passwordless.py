@@ -39,7 +39,7 @@ from gateway.errors import (
     NotAuthorizedException,
 )
 from gateway.ids import new_code, new_opaque_token
-from gateway.services.auth import FLOWS, AuthContext, AuthResult, AuthService, challenge, flow
+from gateway.services.auth import CHALLENGES, FLOWS, AuthContext, AuthResult, AuthService, challenge, flow
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolView
 from gateway.services.users import UserService, check_secret_hash, mask_email, mask_phone
@@ -180,7 +180,7 @@ async def _begin(
     if user is not None:
         # No codes are sent, and no passkey ceremony starts, for a user who is locked out.
         service.check_lockout(ctx, user)
-    state: dict[str, Any] = {"challenge": name, "key": key, "given": given, "decoy": user is None}
+    state: dict[str, Any] = {"challenge": name, "key": key, "given": given, "decoy": user is None, "first_factor": True}
     if name in _OTP_ATTRIBUTE:
         nonce = new_opaque_token(16)
         state["nonce"] = nonce
@@ -303,10 +303,17 @@ async def _one_time_code(
     return await service.after_first_factor(ctx, user)
 
 
+# Cognito names email MFA's challenge EMAIL_OTP too: a second factor's EMAIL_OTP (registered by the MFA
+# module, which the sign-in engine imports first) keeps its own handler; this one answers the first factor's.
+_MFA_EMAIL_OTP = CHALLENGES.get(EMAIL_OTP)
+
+
 @challenge(EMAIL_OTP)
 async def _email_otp(
     service: AuthService, ctx: AuthContext, state: dict[str, Any], responses: Mapping[str, str]
 ) -> AuthResult:
+    if not state.get("first_factor") and _MFA_EMAIL_OTP is not None:
+        return await _MFA_EMAIL_OTP(service, ctx, state, responses)
     return await _one_time_code(service, ctx, state, responses, EMAIL_OTP)
 
 
