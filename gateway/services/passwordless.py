@@ -148,6 +148,18 @@ class PasswordlessService:
             raise ExpiredCodeException("The code has already been used.")
 
 
+def _decoy_destination(service: AuthService, ctx: AuthContext, given: str, name: str) -> str:
+    """A masked destination for a name that matches no user, shaped like a real one and the same each time the
+    name is tried (derived from the server's decoy secret), so that it does not tell the name is unknown."""
+    message = f"gatehouse/otp/decoy|{ctx.pool.id}|{ctx.pool.username_key(given)}".encode(errors="surrogatepass")
+    digest = hmac.new(service.fake_srp_secret, message, hashlib.sha256).digest()
+    if name == EMAIL_OTP:
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        local = given.partition("@")[0][:1] if "@" in given else letters[digest[0] % 26]
+        return f"{local}***@{letters[digest[1] % 26]}***"
+    return mask_phone("+1555" + "".join(str(b % 10) for b in digest[:7]))
+
+
 def _passwordless(service: AuthService) -> PasswordlessService:
     if service.passwordless is None:
         raise InvalidParameterException("Choice-based sign-in is not available.")
@@ -187,9 +199,9 @@ async def _begin(
         if user is not None:
             destination = user.attributes[_OTP_ATTRIBUTE[name]]
             await helper.send_code(ctx, user, name, nonce)
+            masked = mask_email(destination) if name == EMAIL_OTP else mask_phone(destination)
         else:
-            destination = given
-        masked = mask_email(destination) if name == EMAIL_OTP else mask_phone(destination)
+            masked = _decoy_destination(service, ctx, given, name)
         session = await service.new_session(ctx, user, state, username_key=key)
         log.info("sign_in.code_sent", pool=ctx.pool.id, client=ctx.client.id, challenge=name, decoy=user is None)
         return AuthResult(

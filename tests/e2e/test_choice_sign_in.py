@@ -517,6 +517,12 @@ def test_unknown_users(idp: Any, public_idp: Any, mail: MailServer, pool_id: str
     assert error_of(exc) == ("NotAuthorizedException", "Incorrect username or password.")
     otp = user_auth(public_idp, client_id, USERNAME="nobody@example.com", PREFERRED_CHALLENGE="EMAIL_OTP")
     assert otp["ChallengeName"] == "EMAIL_OTP"
+    destination = otp["ChallengeParameters"]["CODE_DELIVERY_DESTINATION"]
+    assert re.fullmatch(r"n\*\*\*@[a-z]\*\*\*", destination)
+    again = user_auth(public_idp, client_id, USERNAME="nobody@example.com", PREFERRED_CHALLENGE="EMAIL_OTP")
+    assert again["ChallengeParameters"]["CODE_DELIVERY_DESTINATION"] == destination
+    texted = user_auth(public_idp, client_id, USERNAME="nobody", PREFERRED_CHALLENGE="SMS_OTP")
+    assert re.fullmatch(r"\+\*{7}\d{4}", texted["ChallengeParameters"]["CODE_DELIVERY_DESTINATION"])
     with pytest.raises(ClientError) as exc:
         respond(
             public_idp, client_id, "EMAIL_OTP", otp["Session"], USERNAME="nobody@example.com", EMAIL_OTP_CODE="12345678"
