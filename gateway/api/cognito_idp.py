@@ -20,6 +20,7 @@ from gateway.errors import (
 )
 from gateway.services.auth import AuthContext
 from gateway.services.groups import group_type
+from gateway.services.passwordless import passwordless_sign_up
 from gateway.services.pools import ClientView, PoolView
 from gateway.services.tokens import VerifiedAccessToken
 from gateway.services.users import attributes_dict, attributes_list
@@ -261,8 +262,8 @@ async def ListUserPoolClients(call: Call) -> dict[str, Any]:
 @operation
 async def SignUp(call: Call) -> dict[str, Any]:
     pool, client = await client_of(call)
-    password = call.params.get("Password")
-    if not password:
+    password = call.params.get("Password") or None
+    if password is None and not passwordless_sign_up(pool):
         raise InvalidParameterException("Password is required: passwordless sign-up is not enabled for this user pool.")
     user, delivery = await call.services.users.sign_up(
         pool,

@@ -62,6 +62,12 @@ _OTP_ANSWER = {EMAIL_OTP: "EMAIL_OTP_CODE", SMS_OTP: "SMS_OTP_CODE"}
 OTP_DIGITS = 8
 
 
+def passwordless_sign_up(pool: PoolView) -> bool:
+    """Whether SignUp may come without a Password: the pool lets users sign in with a one-time code (a passkey
+    alone would not do, as registering one needs a signed-in user)."""
+    return bool({EMAIL_OTP, SMS_OTP} & set(allowed_first_factors(pool)))
+
+
 def _required(parameters: Mapping[str, str], name: str) -> str:
     value = parameters.get(name)
     if not value or not isinstance(value, str):
@@ -369,4 +375,11 @@ async def _web_authn(
     return await service.after_first_factor(ctx, user)
 
 
-__all__ = ["EMAIL_OTP", "FIRST_FACTOR_CHALLENGES", "SELECT_CHALLENGE", "SMS_OTP", "PasswordlessService"]
+__all__ = [
+    "EMAIL_OTP",
+    "FIRST_FACTOR_CHALLENGES",
+    "SELECT_CHALLENGE",
+    "SMS_OTP",
+    "PasswordlessService",
+    "passwordless_sign_up",
+]

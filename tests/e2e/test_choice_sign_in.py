@@ -554,3 +554,47 @@ def test_passkeys_need_a_domain_as_relying_party(idp: Any, public_idp: Any, pool
         assert options["user"]["name"] == "rhea"
     finally:
         idp.set_user_pool_mfa_config(UserPoolId=pool_id, WebAuthnConfiguration={})
+
+
+def test_passwordless_sign_up_then_sign_in_with_an_emailed_code(idp: Any, public_idp: Any, mail: MailServer) -> None:
+    pool_id = new_pool(
+        idp, "passwordless-sign-up", ["EMAIL_OTP"], UsernameAttributes=["email"], AutoVerifiedAttributes=["email"]
+    )
+    client_id = new_client(idp, pool_id)
+    signed_up = public_idp.sign_up(ClientId=client_id, Username="sol@example.com")
+    assert signed_up["UserConfirmed"] is False
+    user = idp.admin_get_user(UserPoolId=pool_id, Username="sol@example.com")
+    assert user["UserStatus"] == "UNCONFIRMED"
+    confirmation = re.search(r"\b(\d{6})\b", body_text(mail.wait_for("sol@example.com", count=1)))
+    assert confirmation
+    public_idp.confirm_sign_up(ClientId=client_id, Username="sol@example.com", ConfirmationCode=confirmation.group(1))
+
+    select = user_auth(public_idp, client_id, USERNAME="sol@example.com")
+    assert select["AvailableChallenges"] == ["EMAIL_OTP"]
+    answer = respond(
+        public_idp, client_id, "SELECT_CHALLENGE", select["Session"], USERNAME="sol@example.com", ANSWER="EMAIL_OTP"
+    )
+    code = emailed_code(mail, "sol@example.com", 2)
+    done = respond(
+        public_idp, client_id, "EMAIL_OTP", answer["Session"], USERNAME="sol@example.com", EMAIL_OTP_CODE=code
+    )
+    assert signed_in_as(public_idp, done) == user["Username"]
+    # No password exists: even where the pool allows passwords, none is offered to this user.
+    idp.update_user_pool(
+        UserPoolId=pool_id,
+        AutoVerifiedAttributes=["email"],
+        Policies={"SignInPolicy": {"AllowedFirstAuthFactors": ["PASSWORD", "EMAIL_OTP"]}},
+    )
+    select = user_auth(public_idp, client_id, USERNAME="sol@example.com", PREFERRED_CHALLENGE="PASSWORD", PASSWORD="x")
+    assert (select["ChallengeName"], select["AvailableChallenges"]) == ("SELECT_CHALLENGE", ["EMAIL_OTP"])
+
+    # A pool that signs in with passwords only still wants one at sign-up.
+    password_pool = new_pool(idp, "password-sign-up", ["PASSWORD"], UsernameAttributes=["email"])
+    password_client = new_client(idp, password_pool)
+    with pytest.raises(ClientError) as exc:
+        public_idp.sign_up(ClientId=password_client, Username="tam@example.com")
+    assert error_of(exc) == (
+        "InvalidParameterException",
+        "Password is required: passwordless sign-up is not enabled for this user pool.",
+    )
+    assert idp.list_users(UserPoolId=password_pool)["Users"] == []
