@@ -263,3 +263,36 @@ class SoftwareTokenMFANotFoundException(GatehouseError):
 class UnauthorizedException(GatehouseError):
     type_name = "UnauthorizedException"
     status = 401
+
+
+# --- passkeys (WebAuthn): the errors botocore's model gives the WebAuthn operations --------------------------
+
+
+class WebAuthnNotEnabledException(GatehouseError):
+    """Passkeys are not a sign-in factor of this user pool (SignInPolicy.AllowedFirstAuthFactors)."""
+
+    type_name = "WebAuthnNotEnabledException"
+
+
+class WebAuthnChallengeNotFoundException(GatehouseError):
+    """No registration is pending (StartWebAuthnRegistration first), or it expired or was used."""
+
+    type_name = "WebAuthnChallengeNotFoundException"
+
+
+class WebAuthnRelyingPartyMismatchException(GatehouseError):
+    type_name = "WebAuthnRelyingPartyMismatchException"
+
+
+class WebAuthnOriginNotAllowedException(GatehouseError):
+    type_name = "WebAuthnOriginNotAllowedException"
+
+
+class WebAuthnCredentialNotSupportedException(GatehouseError):
+    type_name = "WebAuthnCredentialNotSupportedException"
+
+
+class WebAuthnConfigurationMissingException(GatehouseError):
+    """No relying party ID can be had: none configured, and the server's public URL names no domain."""
+
+    type_name = "WebAuthnConfigurationMissingException"

@@ -20,9 +20,11 @@ from gateway.errors import (
 )
 from gateway.services.auth import AuthContext
 from gateway.services.groups import group_type
+from gateway.services.passwordless import passwordless_sign_up
 from gateway.services.pools import ClientView, PoolView
 from gateway.services.tokens import VerifiedAccessToken
 from gateway.services.users import attributes_dict, attributes_list
+from gateway.services.webauthn import PasskeyService
 from gateway.storage.base import UserRecord
 
 OPERATIONS: dict[str, Handler] = {}
@@ -260,8 +262,8 @@ async def ListUserPoolClients(call: Call) -> dict[str, Any]:
 @operation
 async def SignUp(call: Call) -> dict[str, Any]:
     pool, client = await client_of(call)
-    password = call.params.get("Password")
-    if not password:
+    password = call.params.get("Password") or None
+    if password is None and not passwordless_sign_up(pool):
         raise InvalidParameterException("Password is required: passwordless sign-up is not enabled for this user pool.")
     user, delivery = await call.services.users.sign_up(
         pool,
@@ -709,3 +711,54 @@ async def GetTokensFromRefreshToken(call: Call) -> dict[str, Any]:
     body = result.to_json()
     body.pop("ChallengeParameters", None)
     return body
+
+
+# --- passkeys (WebAuthn) -----------------------------------------------------------------------------------------
+
+
+def _passkeys(call: Call) -> PasskeyService:
+    passwordless = call.services.auth.passwordless
+    if passwordless is None:
+        raise InvalidParameterException("Passkeys are not available.")
+    return passwordless.passkeys
+
+
+@operation
+async def StartWebAuthnRegistration(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    return {"CredentialCreationOptions": await _passkeys(call).start_registration(pool, user)}
+
+
+@operation
+async def CompleteWebAuthnRegistration(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    await _passkeys(call).complete_registration(pool, user, call.params["Credential"])
+    return {}
+
+
+@operation
+async def ListWebAuthnCredentials(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    passkeys = _passkeys(call)
+    credentials = await passkeys.list_credentials(pool, user)
+    limit = limit_of(call, "MaxResults", 20, 20)
+    start = decode_offset(call.params.get("NextToken"))
+    result: dict[str, Any] = {"Credentials": [passkeys.description(c) for c in credentials[start : start + limit]]}
+    if start + limit < len(credentials):
+        result["NextToken"] = encode_token(str(start + limit))
+    return result
+
+
+@operation
+async def DeleteWebAuthnCredential(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    await _passkeys(call).delete_credential(pool, user, call.params["CredentialId"])
+    return {}
+
+
+@operation
+async def GetUserAuthFactors(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    passwordless = call.services.auth.passwordless
+    factors = await passwordless.configured_factors(pool, user) if passwordless is not None else []
+    return {"Username": user.username, "ConfiguredUserAuthFactors": factors, **mfa_members(user)}

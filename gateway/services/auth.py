@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -76,6 +76,9 @@ from gateway.storage.base import (
     UserRecord,
     VersionConflict,
 )
+
+if TYPE_CHECKING:
+    from gateway.services.passwordless import PasswordlessService
 
 log = structlog.get_logger("gateway.auth")
 
@@ -155,6 +158,8 @@ class AuthResult:
     include_refresh: bool = True
     # Who signed in (for the audit event); never sent on the wire.
     username: str | None = None
+    # SELECT_CHALLENGE's choices (choice-based sign-in, gateway/services/passwordless.py).
+    available_challenges: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         if self.tokens is not None:
@@ -167,11 +172,14 @@ class AuthResult:
             if self.tokens.refresh_token and self.include_refresh:
                 result["RefreshToken"] = self.tokens.refresh_token
             return {"ChallengeParameters": {}, "AuthenticationResult": result}
-        return {
+        answer: dict[str, Any] = {
             "ChallengeName": self.challenge_name,
             "Session": self.session,
             "ChallengeParameters": self.challenge_parameters,
         }
+        if self.available_challenges is not None:
+            answer["AvailableChallenges"] = list(self.available_challenges)
+        return answer
 
 
 FlowHandler = Callable[["AuthService", AuthContext, Mapping[str, str]], Awaitable[AuthResult]]
@@ -226,6 +234,8 @@ class AuthService:
         self.box = box
         self.metrics = metrics
         self.mfa = MfaService(store, box)
+        # Choice-based sign-in (USER_AUTH), set by the service container.
+        self.passwordless: PasswordlessService | None = None
         # Keys the decoy SRP challenges of unknown users; shared by every process (the app derives it from the
         # master key) so that an unknown name gets the same SALT whichever process answers.
         self.fake_srp_secret = fake_srp_secret if fake_srp_secret is not None else secrets.token_bytes(32)

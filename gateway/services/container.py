@@ -9,10 +9,12 @@ from gateway.secretbox import SecretBox
 from gateway.services.auth import AuthService
 from gateway.services.groups import GroupService
 from gateway.services.messaging import Messenger
+from gateway.services.passwordless import PasswordlessService
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolService
 from gateway.services.tokens import SigningKeys, TokenService
 from gateway.services.users import UserService
+from gateway.services.webauthn import PasskeyService
 from gateway.settings import Settings
 from gateway.storage.base import Store
 
@@ -55,6 +57,9 @@ class Services:
             store, SigningKeys(store, box, cache_seconds=settings.key_cache_seconds), settings.issuer_base
         )
         auth = AuthService(store, pools, users, tokens, hasher, box, metrics, fake_srp_secret=fake_srp_secret)
+        auth.passwordless = PasswordlessService(
+            store, users, hasher, PasskeyService(store, settings.issuer_base), code_key
+        )
         return cls(
             settings=settings,
             store=store,

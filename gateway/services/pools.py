@@ -19,6 +19,7 @@ from gateway.errors import (
 )
 from gateway.ids import new_client_id, new_client_secret, new_pool_id
 from gateway.services.schema import add_custom_attributes, build_schema
+from gateway.services.webauthn import webauthn_configuration, webauthn_settings
 from gateway.storage.base import AlreadyExists, ClientRecord, PoolRecord, Store, VersionConflict
 
 # Members of CreateUserPool kept verbatim in the pool's settings.
@@ -94,7 +95,7 @@ _PARTIAL_PASSWORD_POLICY: dict[str, Any] = {
 CACHE_SECONDS = 2.0
 DEFAULT_EXPLICIT_AUTH_FLOWS = ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_CUSTOM_AUTH"]
 # Pool settings that SetUserPoolMfaConfig owns and UserPoolType does not report (DescribeUserPool leaves them out).
-_MFA_ONLY_SETTINGS = ("SoftwareTokenMfaConfiguration",)
+_MFA_ONLY_SETTINGS = ("SoftwareTokenMfaConfiguration", "WebAuthnConfiguration")
 MFA_CONFIGURATIONS = ("OFF", "ON", "OPTIONAL")
 
 
@@ -403,24 +404,30 @@ class PoolService:
         return {
             "MfaConfiguration": pool.mfa_configuration,
             "SoftwareTokenMfaConfiguration": {"Enabled": pool.software_token_mfa_enabled},
+            "WebAuthnConfiguration": webauthn_settings(pool),
         }
 
     async def set_mfa_config(self, pool_id: str, request: Mapping[str, Any]) -> PoolView:
-        """SetUserPoolMfaConfig. Members left out keep their current value. SMS and email MFA and passkeys are
-        not offered yet, so a request that configures them is refused rather than silently ignored."""
-        for member in ("SmsMfaConfiguration", "EmailMfaConfiguration", "WebAuthnConfiguration"):
+        """SetUserPoolMfaConfig. Members left out keep their current value. SMS and email MFA are not offered
+        yet, so a request that configures them is refused rather than silently ignored. WebAuthnConfiguration
+        sets the passkeys' relying party ID and user verification (gateway/services/webauthn.py)."""
+        for member in ("SmsMfaConfiguration", "EmailMfaConfiguration"):
             if request.get(member):
                 raise InvalidParameterException(f"{member} is not supported by this user pool: only TOTP MFA is.")
         mode = request.get("MfaConfiguration")
         if mode is not None and mode not in MFA_CONFIGURATIONS:
             raise InvalidParameterException(f"Invalid MfaConfiguration: {mode}")
         software = request.get("SoftwareTokenMfaConfiguration")
+        webauthn = request.get("WebAuthnConfiguration")
+        passkeys = webauthn_configuration(webauthn) if webauthn is not None else None
 
         def change(record: PoolRecord) -> None:
             if mode is not None:
                 record.settings["MfaConfiguration"] = mode
             if software is not None:
                 record.settings["SoftwareTokenMfaConfiguration"] = {"Enabled": bool(software.get("Enabled"))}
+            if passkeys is not None:
+                record.settings["WebAuthnConfiguration"] = passkeys
             view = PoolView(record)
             if view.mfa_configuration == "ON" and not view.software_token_mfa_enabled:
                 # Cognito refuses required MFA with no factor to satisfy it.

@@ -272,10 +272,11 @@ class UserService:
         client: ClientView,
         *,
         username: str,
-        password: str,
+        password: str | None,
         attributes: dict[str, str],
         secret_hash_value: str | None,
     ) -> tuple[UserRecord, CodeDelivery | None]:
+        """SignUp. ``password`` is None for a passwordless sign-up (the caller checked the pool allows one)."""
         check_secret_hash(client, username, secret_hash_value)
         if pool.admin_create_user_config.get("AllowAdminCreateUserOnly"):
             raise NotAuthorizedException("SignUp is not permitted for this user pool")
@@ -291,7 +292,8 @@ class UserService:
                 "Attributes did not conform to the schema: "
                 + ", ".join(f"{a}: The attribute is required" for a in missing)
             )
-        check_password_policy(password, pool.password_policy)
+        if password is not None:
+            check_password_policy(password, pool.password_policy)
         if await self._store.get_user(pool.id, pool.username_key(name)) is not None:
             raise UsernameExistsException()
         user = await self._new_user(pool, name, password, attributes, status=UNCONFIRMED)
@@ -307,11 +309,14 @@ class UserService:
         return user, delivery
 
     async def _new_user(
-        self, pool: PoolView, name: str, password: str, attributes: dict[str, str], *, status: str
+        self, pool: PoolView, name: str, password: str | None, attributes: dict[str, str], *, status: str
     ) -> UserRecord:
         """A user record, not yet stored. A temporary password (FORCE_CHANGE_PASSWORD) gets the pool's
-        TemporaryPasswordValidityDays."""
-        password_hash, secrets = await self._new_password_material(pool, name, password)
+        TemporaryPasswordValidityDays; a passwordless user (``password`` None) has no password material."""
+        password_hash: str | None = None
+        secrets: dict[str, Any] = {}
+        if password is not None:
+            password_hash, secrets = await self._new_password_material(pool, name, password)
         now = time.time()
         expires = None
         if status == FORCE_CHANGE_PASSWORD:
@@ -327,7 +332,7 @@ class UserService:
             password_hash=password_hash,
             created_at=now,
             updated_at=now,
-            password_updated_at=now,
+            password_updated_at=now if password is not None else None,
             temporary_password_expires_at=expires,
             secrets=secrets,
             aliases=self._aliases(pool, attributes),

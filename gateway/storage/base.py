@@ -181,6 +181,24 @@ class SigningKeyRecord:
     token_use: str = "id"
 
 
+@dataclass
+class WebAuthnCredentialRecord:
+    """A passkey a user registered (WebAuthn). ``credential_id`` and ``public_key`` (the COSE key) are
+    base64url; ``sign_count`` is the authenticator's signature counter as last seen; ``transports`` are the
+    authenticator's transport hints ("internal", "usb", ...)."""
+
+    pool_id: str
+    credential_id: str
+    username_key: str
+    public_key: str
+    sign_count: int
+    friendly_name: str
+    relying_party: str
+    attachment: str | None
+    transports: list[str]
+    created_at: float
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
@@ -332,3 +350,23 @@ class Store(Protocol):
         ...
 
     async def delete_signing_key(self, pool_id: str, kid: str) -> None: ...
+
+    # passkeys (WebAuthn credentials)
+    async def add_webauthn_credential(self, credential: WebAuthnCredentialRecord) -> None:
+        """Raises AlreadyExists("id") when the pool has the credential id already, NotFound("user") when the
+        user does not exist."""
+        ...
+
+    async def get_webauthn_credential(self, pool_id: str, credential_id: str) -> WebAuthnCredentialRecord | None: ...
+    async def list_webauthn_credentials(self, pool_id: str, username_key: str) -> list[WebAuthnCredentialRecord]:
+        """Oldest first."""
+        ...
+
+    async def update_webauthn_sign_count(self, pool_id: str, credential_id: str, seen: int, new: int) -> bool:
+        """Set the counter to ``new`` only if it is still ``seen``: True for exactly one of concurrent callers
+        (an assertion replayed in parallel signs in once)."""
+        ...
+
+    async def delete_webauthn_credential(self, pool_id: str, username_key: str, credential_id: str) -> bool:
+        """Deletes the credential if it is this user's; False when there was none."""
+        ...

