@@ -263,3 +263,9 @@ class SoftwareTokenMFANotFoundException(GatehouseError):
 class UnauthorizedException(GatehouseError):
     type_name = "UnauthorizedException"
     status = 401
+
+
+class DeviceKeyExistsException(GatehouseError):
+    """ConfirmDevice of a device key that is already confirmed."""
+
+    type_name = "DeviceKeyExistsException"

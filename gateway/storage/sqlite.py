@@ -1002,7 +1002,6 @@ class SqliteStore:
     async def delete_signing_key(self, pool_id: str, kid: str) -> None:
         await self._fetch("DELETE FROM signing_keys WHERE pool_id = ? AND kid = ?", (pool_id, kid))
 
-
     # --- devices ------------------------------------------------------------------------------------------
 
     async def create_device(self, device: DeviceRecord) -> None:
@@ -1038,6 +1037,7 @@ class SqliteStore:
         else:
             rows = await self._fetch(_LIST_DEVICES.after, (pool_id, username_key, after, limit + 1))
         return _page(rows, limit, _device, lambda d: d.device_key)
+
 
 if TYPE_CHECKING:
     # mypy proves here that SqliteStore satisfies the Store protocol, method by method.
