@@ -237,6 +237,8 @@ class MfaService:
                     mfa["preferred"] = factor
                 elif (preferred is False or enabled is False) and mfa["preferred"] == factor:
                     mfa["preferred"] = None
+            # One order whatever the order of the calls, so UserMFASettingList reads the same each time.
+            mfa["enabled"] = sorted(mfa["enabled"], key=lambda f: FACTOR_ORDER.index(f) if f in FACTOR_ORDER else 99)
             u.settings = {**u.settings, "mfa": mfa}
 
         updated = await self._update(pool, user, change)
