@@ -248,7 +248,8 @@ async def _device_srp_auth(
         "secret_block": srp.secret_block,
     }
     state["spent"] = True
-    session = await service.new_session(ctx, user, next_state)
+    # As with PASSWORD_VERIFIER, the SECRET_BLOCK is the Session: some clients answer with it and no Session.
+    session = await service.new_session(ctx, user, next_state, token=srp.secret_block)
     return AuthResult(
         challenge_name=DEVICE_PASSWORD_VERIFIER,
         challenge_parameters={
@@ -263,7 +264,7 @@ async def _device_srp_auth(
     )
 
 
-@challenge(DEVICE_PASSWORD_VERIFIER)
+@challenge(DEVICE_PASSWORD_VERIFIER, session_in="PASSWORD_CLAIM_SECRET_BLOCK")
 async def _device_password_verifier(
     service: AuthService, ctx: AuthContext, state: dict[str, Any], responses: Mapping[str, str]
 ) -> AuthResult:
