@@ -986,13 +986,8 @@ async def _password_verifier(
         or abs(when.timestamp() - time.time()) > SRP_TIMESTAMP_SKEW_SECONDS
     ):
         raise _incorrect()
-    # A device the client names must be the user's: refused before the one-time b is used, so that the client
-    # can answer again without it (amazon-cognito-identity-js forgets the key on ResourceNotFoundException).
-    device_key = responses.get("DEVICE_KEY") or state.get("device_key")
-    if device_key and not state.get("decoy"):
-        owner = await service.store.get_user(pool.id, str(state["key"]))
-        if owner is not None:
-            await service.devices.for_sign_in(pool, owner, device_key)
+    # Checked before the one-time b is used, so that the client can answer again without an unknown device.
+    device_key = await sign_in_factors.named_device(service, ctx, state, responses)
     # From here the one-time b has been used: whatever happens, this challenge is over.
     state["spent"] = True
     try:

@@ -34,6 +34,7 @@ from gateway.errors import (
     InvalidParameterException,
     InvalidUserPoolConfigurationException,
     NotAuthorizedException,
+    ResourceNotFoundException,
 )
 from gateway.services.auth import (
     SRP_TIMESTAMP_SKEW_SECONDS,
@@ -81,6 +82,25 @@ async def second_factor(
     return await mfa_challenge(
         service, ctx, user, due, auth_time=auth_time, device_key=device.device_key if device else None
     )
+
+
+async def named_device(
+    service: AuthService, ctx: AuthContext, state: dict[str, Any], responses: Mapping[str, str]
+) -> str | None:
+    """The device a PASSWORD_VERIFIER answer names (DEVICE_KEY there, or at InitiateAuth), checked to be the
+    user's. An unknown one is refused with ResourceNotFoundException and dropped from the challenge, which
+    stays open: amazon-cognito-identity-js then forgets the key and answers again without it."""
+    device_key = responses.get("DEVICE_KEY") or state.get("device_key")
+    if not device_key or state.get("decoy"):
+        return None
+    owner = await service.store.get_user(ctx.pool.id, str(state["key"]))
+    if owner is not None:
+        try:
+            await service.devices.for_sign_in(ctx.pool, owner, device_key)
+        except ResourceNotFoundException:
+            state.pop("device_key", None)
+            raise
+    return str(device_key)
 
 
 async def mfa_challenge(

@@ -472,6 +472,7 @@ const pool = new AmazonCognitoIdentity.CognitoUserPool({
   UserPoolId: p.poolId, ClientId: p.clientId, endpoint: p.endpoint, Storage: storage,
 });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let smsSeen = 0;  // SMS challenges so far, in every sign-in of this script
 
 async function smsCode(count) {
   for (let i = 0; i < 200; i++) {
@@ -494,7 +495,8 @@ function signIn(events) {
       onFailure: (err) => reject(err),
       mfaRequired: (name, params) => {
         events.push({ challenge: name, params });
-        smsCode(events.filter((e) => e.challenge === 'SMS_MFA').length + p.smsBefore)
+        smsSeen += 1;
+        smsCode(p.smsBefore + smsSeen)
           .then((code) => user.sendMFACode(code, callbacks, 'SMS_MFA'), reject);
       },
       totpRequired: (name) => { events.push({ challenge: name }); reject(new Error('unexpected TOTP')); },
@@ -515,7 +517,17 @@ function signIn(events) {
   await new Promise((resolve) => one.user.signOut(resolve));
   const second = [];
   const two = await signIn(second);
+  // The device is forgotten on the server (forgetSpecificDevice leaves the client's copy of the keys): the
+  // next sign-in names a device that no longer exists, is refused, retries without it, and is asked for MFA.
+  await new Promise((resolve, reject) => two.user.forgetSpecificDevice(deviceKey, {
+    onSuccess: resolve, onFailure: reject,
+  }));
+  await new Promise((resolve) => two.user.signOut(resolve));
+  const third = [];
+  const three = await signIn(third);
   process.stdout.write(JSON.stringify({
+    third: third.map((e) => e.challenge),
+    thirdDeviceKey: three.session.getAccessToken().decodePayload().device_key,
     ok: true,
     first: first.map((e) => e.challenge),
     firstParams: first.map((e) => e.params),
@@ -580,6 +592,10 @@ def test_amazon_cognito_identity_js_remembers_the_device_and_skips_mfa(
     # Second sign-in after signing out: no MFA at all, and the tokens name the remembered device.
     assert result["second"] == []
     assert result["secondDeviceKey"] == result["deviceKey"] and result["secondValid"] is True
-    assert len(outbox_sms(gatehouse, phone)) == request["smsBefore"] + 1
-    device = idp.admin_get_device(UserPoolId=pool_id, Username="jules", DeviceKey=result["deviceKey"])["Device"]
-    assert attributes(device)["dev:device_remembered_status"] == "remembered"
+    # Third sign-in, after the device was forgotten: MFA again, and a new device.
+    assert result["third"] == ["SMS_MFA"]
+    assert result["thirdDeviceKey"] != result["deviceKey"]
+    assert len(outbox_sms(gatehouse, phone)) == request["smsBefore"] + 2
+    listed = idp.admin_list_devices(UserPoolId=pool_id, Username="jules")["Devices"]
+    assert [d["DeviceKey"] for d in listed] == [result["thirdDeviceKey"]]
+    assert attributes(listed[0])["dev:device_remembered_status"] == "not_remembered"
