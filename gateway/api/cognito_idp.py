@@ -16,7 +16,9 @@ from gateway.api.model import ServiceModel
 from gateway.errors import (
     InvalidParameterException,
     NotAuthorizedException,
+    ResourceNotFoundException,
     UnauthorizedException,
+    UserNotFoundException,
 )
 from gateway.services.auth import AuthContext
 from gateway.services.groups import group_type
@@ -775,16 +777,25 @@ async def ForgetDevice(call: Call) -> dict[str, Any]:
     return {}
 
 
+async def _device_admin_user(call: Call) -> tuple[PoolView, UserRecord]:
+    """The named user of AdminGetDevice / AdminListDevices, whose errors (service model) have no
+    UserNotFoundException: an unknown user is a ResourceNotFoundException there."""
+    try:
+        return await admin_user(call)
+    except UserNotFoundException as exc:
+        raise ResourceNotFoundException("User does not exist.") from exc
+
+
 @operation
 async def AdminGetDevice(call: Call) -> dict[str, Any]:
-    pool, user = await admin_user(call)
+    pool, user = await _device_admin_user(call)
     devices = call.services.auth.devices
     return {"Device": devices.device_type(await devices.get(pool, user, call.params["DeviceKey"]))}
 
 
 @operation
 async def AdminListDevices(call: Call) -> dict[str, Any]:
-    pool, user = await admin_user(call)
+    pool, user = await _device_admin_user(call)
     devices = call.services.auth.devices
     found, next_key = await devices.list_page(
         pool, user, decode_token(call.params.get("PaginationToken")), limit_of(call, "Limit", 60, 60)

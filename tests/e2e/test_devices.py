@@ -376,6 +376,13 @@ def test_hostile_device_requests(gatehouse: GatehouseServer, idp: Any, public_id
         ]
         == "remembered"
     )
+    for admin_call in (
+        lambda: idp.admin_list_devices(UserPoolId=pool_id, Username="nobody"),
+        lambda: idp.admin_get_device(UserPoolId=pool_id, Username="nobody", DeviceKey=device.key),
+    ):
+        with pytest.raises(ClientError) as unknown_user:
+            admin_call()
+        assert error_of(unknown_user)[0] == "ResourceNotFoundException"
     with pytest.raises(ClientError) as no_token:
         public_idp.get_device(DeviceKey=device.key)
     assert error_of(no_token)[0] == "InvalidParameterException"
