@@ -707,7 +707,7 @@ async def GetTokensFromRefreshToken(call: Call) -> dict[str, Any]:
         if not given or given != client.secret:
             raise NotAuthorizedException("Unable to verify secret hash for client " + client.id)
     ctx = _auth_context(call, pool, client, admin=False)
-    result = await call.services.auth.refresh(ctx, call.params["RefreshToken"])
+    result = await call.services.auth.refresh(ctx, call.params["RefreshToken"], device_key=call.params.get("DeviceKey"))
     body = result.to_json()
     body.pop("ChallengeParameters", None)
     return body

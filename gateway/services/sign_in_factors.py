@@ -107,8 +107,12 @@ async def mfa_challenge(
     service: AuthService, ctx: AuthContext, user: UserRecord, due: str, *, auth_time: int, device_key: str | None
 ) -> AuthResult:
     """Issue the challenge ``due``; for SMS_MFA and EMAIL_OTP the code is sent now."""
-    state: dict[str, Any] = {"challenge": due, "auth_time": auth_time, "username": user.username}
-    state["key"] = user.username_key
+    state: dict[str, Any] = {
+        "challenge": due,
+        "auth_time": auth_time,
+        "username": user.username,
+        "key": user.username_key,
+    }
     if device_key:
         state["device_key"] = device_key
     parameters: dict[str, str] = {}

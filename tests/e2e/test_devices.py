@@ -307,6 +307,25 @@ def test_always_remembered_devices_and_admin_operations(gatehouse: GatehouseServ
     assert error_of(bad_status)[0] == "InvalidParameterException"
     assert len(idp.admin_list_devices(UserPoolId=pool_id, Username="abe")["Devices"]) == 2
 
+    # A client that rotates refresh tokens: GetTokensFromRefreshToken with the DeviceKey keeps it in the token.
+    rotating = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="rotating",
+        ExplicitAuthFlows=FLOWS,
+        RefreshTokenRotation={"Feature": "ENABLED", "RetryGracePeriodSeconds": 0},
+    )["UserPoolClient"]["ClientId"]
+    step = password_sign_in(public_idp, rotating, "abe", devices[2].key)
+    tokens = device_proof(public_idp, pool_id, rotating, step, "abe", devices[2])["AuthenticationResult"]
+    renewed = public_idp.get_tokens_from_refresh_token(
+        ClientId=rotating, RefreshToken=tokens["RefreshToken"], DeviceKey=devices[2].key
+    )
+    assert claims_of(renewed["AuthenticationResult"]["AccessToken"])["device_key"] == devices[2].key
+    with pytest.raises(ClientError) as forgotten_key:
+        public_idp.get_tokens_from_refresh_token(
+            ClientId=rotating, RefreshToken=renewed["AuthenticationResult"]["RefreshToken"], DeviceKey=devices[1].key
+        )
+    assert error_of(forgotten_key)[0] == "ResourceNotFoundException"
+
     # Deleting the user deletes the devices.
     idp.admin_delete_user(UserPoolId=pool_id, Username="abe")
     make_user(idp, pool_id, "abe", phone)
