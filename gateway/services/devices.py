@@ -232,7 +232,9 @@ class DeviceService:
         log.info("device.forgotten", pool=pool.id, username=user.username, device_key=device_key)
 
     async def signed_in(self, device: DeviceRecord, source_ip: str | None) -> None:
-        """Record a device sign-in (DeviceLastAuthenticatedDate, last_ip)."""
+        """Record a device sign-in (DeviceLastAuthenticatedDate, last_ip), on a fresh read so that a status
+        changed meanwhile is kept."""
+        device = await self.store.get_device(device.pool_id, device.device_key) or device
         device.last_authenticated_at = time.time()
         device.last_ip = source_ip or device.last_ip
         try:

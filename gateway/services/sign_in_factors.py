@@ -63,6 +63,11 @@ DEVICE_SRP_AUTH = "DEVICE_SRP_AUTH"
 DEVICE_PASSWORD_VERIFIER = "DEVICE_PASSWORD_VERIFIER"
 
 
+def _json_list(items: list[str]) -> str:
+    # Cognito's compact form: ["SMS_MFA","SOFTWARE_TOKEN_MFA"].
+    return json.dumps(items, separators=(",", ":"))
+
+
 # --- deciding ----------------------------------------------------------------------------------------------
 
 
@@ -117,11 +122,11 @@ async def mfa_challenge(
         state["device_key"] = device_key
     parameters: dict[str, str] = {}
     if due == MFA_SETUP:
-        parameters = {"MFAS_CAN_SETUP": json.dumps([SOFTWARE_TOKEN_MFA]), "USER_ID_FOR_SRP": user.username}
+        parameters = {"MFAS_CAN_SETUP": _json_list([SOFTWARE_TOKEN_MFA]), "USER_ID_FOR_SRP": user.username}
     elif due == SELECT_MFA_TYPE:
         options = service.mfa.options(ctx.pool, user)
         state["options"] = options
-        parameters = {"MFAS_CAN_CHOOSE": json.dumps(options), "USER_ID_FOR_SRP": user.username}
+        parameters = {"MFAS_CAN_CHOOSE": _json_list(options), "USER_ID_FOR_SRP": user.username}
     elif due in (SMS_MFA, EMAIL_OTP):
         sent = await service.mfa_codes.send(ctx.pool, user, due)
         state.update(sent.state)

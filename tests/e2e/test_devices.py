@@ -19,6 +19,7 @@ import subprocess
 import time
 from typing import Any
 
+import pyotp
 import pytest
 from botocore.exceptions import ClientError
 from pycognito.aws_srp import AWSSRP, generate_hash_device, long_to_hex
@@ -625,3 +626,100 @@ def test_amazon_cognito_identity_js_remembers_the_device_and_skips_mfa(
     listed = idp.admin_list_devices(UserPoolId=pool_id, Username="jules")["Devices"]
     assert [d["DeviceKey"] for d in listed] == [result["thirdDeviceKey"]]
     assert attributes(listed[0])["dev:device_remembered_status"] == "not_remembered"
+
+
+_JS_SELECT_TOTP = r"""
+const AmazonCognitoIdentity = require('amazon-cognito-identity-js');
+const p = JSON.parse(process.argv[2]);
+const data = {};
+const storage = {
+  setItem: (k, v) => { data[k] = String(v); return data[k]; },
+  getItem: (k) => (Object.prototype.hasOwnProperty.call(data, k) ? data[k] : null),
+  removeItem: (k) => { delete data[k]; },
+  clear: () => { for (const k of Object.keys(data)) delete data[k]; },
+};
+const pool = new AmazonCognitoIdentity.CognitoUserPool({
+  UserPoolId: p.poolId, ClientId: p.clientId, endpoint: p.endpoint, Storage: storage,
+});
+
+function signIn(events) {
+  const user = new AmazonCognitoIdentity.CognitoUser({ Username: p.username, Pool: pool, Storage: storage });
+  const details = new AmazonCognitoIdentity.AuthenticationDetails({ Username: p.username, Password: p.password });
+  return new Promise((resolve, reject) => {
+    const callbacks = {
+      onSuccess: (session, userConfirmationNecessary) => resolve({ user, session, userConfirmationNecessary }),
+      onFailure: (err) => reject(err),
+      selectMFAType: (name, params) => {
+        events.push({ challenge: name, params });
+        user.sendMFASelectionAnswer('SOFTWARE_TOKEN_MFA', callbacks);
+      },
+      totpRequired: (name) => {
+        events.push({ challenge: name });
+        user.sendMFACode(p.totp, callbacks, 'SOFTWARE_TOKEN_MFA');
+      },
+      mfaRequired: (name) => { events.push({ challenge: name }); reject(new Error('unexpected SMS_MFA')); },
+    };
+    user.authenticateUser(details, callbacks);
+  });
+}
+
+(async () => {
+  const first = [];
+  const one = await signIn(first);
+  await new Promise((resolve) => one.user.signOut(resolve));
+  const second = [];
+  const two = await signIn(second);
+  process.stdout.write(JSON.stringify({
+    ok: true,
+    first: first.map((e) => e.challenge),
+    choices: first[0] && first[0].params ? first[0].params.MFAS_CAN_CHOOSE : null,
+    userConfirmationNecessary: one.userConfirmationNecessary === true,
+    deviceKey: one.session.getAccessToken().decodePayload().device_key,
+    second: second.map((e) => e.challenge),
+    secondDeviceKey: two.session.getAccessToken().decodePayload().device_key,
+  }));
+})().catch((err) => process.stdout.write(JSON.stringify({ ok: false, code: err.code, message: err.message })));
+"""
+
+
+def test_amazon_cognito_identity_js_chooses_totp_and_an_always_remembered_device_skips_it(
+    tmp_path: pathlib.Path, gatehouse: GatehouseServer, idp: Any, public_idp: Any
+) -> None:
+    pool_id, client_id = make_pool(
+        idp, "devices-js-totp", {"ChallengeRequiredOnNewDevice": True, "DeviceOnlyRememberedOnUserPrompt": False}
+    )
+    idp.set_user_pool_mfa_config(UserPoolId=pool_id, SoftwareTokenMfaConfiguration={"Enabled": True})
+    make_user(idp, pool_id, "tess", "+15555550240")
+    # Turn TOTP on too (SMS is on already, neither preferred): the client must choose.
+    first = answer_sms(
+        gatehouse, public_idp, client_id, password_sign_in(public_idp, client_id, "tess"), "tess", "+15555550240"
+    )
+    access = first["AuthenticationResult"]["AccessToken"]
+    secret = public_idp.associate_software_token(AccessToken=access)["SecretCode"]
+    into = time.time() % 30
+    if into > 20:
+        time.sleep(30 - into + 0.2)
+    step = int(time.time() // 30)
+    public_idp.verify_software_token(AccessToken=access, UserCode=pyotp.TOTP(secret).generate_otp(step - 1))
+    public_idp.set_user_mfa_preference(
+        AccessToken=access,
+        SMSMfaSettings={"Enabled": True, "PreferredMfa": False},
+        SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": False},
+    )
+    sent = len(outbox_sms(gatehouse, "+15555550240"))
+    request = {
+        "endpoint": gatehouse.url,
+        "poolId": pool_id,
+        "clientId": client_id,
+        "username": "tess",
+        "password": PASSWORD,
+        "totp": pyotp.TOTP(secret).generate_otp(step),
+    }
+    result = run_node(tmp_path, _JS_SELECT_TOTP, request)
+    assert result["ok"] is True, result
+    assert result["first"] == ["SELECT_MFA_TYPE", "SOFTWARE_TOKEN_MFA"]
+    assert result["choices"] == '["SMS_MFA","SOFTWARE_TOKEN_MFA"]'
+    # Remembered at once (no user prompt), so the second sign-in asks for nothing.
+    assert result["userConfirmationNecessary"] is False
+    assert result["second"] == [] and result["secondDeviceKey"] == result["deviceKey"]
+    assert len(outbox_sms(gatehouse, "+15555550240")) == sent

@@ -436,7 +436,10 @@ def test_select_mfa_type(gatehouse: GatehouseServer, mail: MailServer, idp: Any,
 
     first = sign_in(public_idp, client_id, "chris")
     assert first["ChallengeName"] == "SELECT_MFA_TYPE"
-    assert json.loads(first["ChallengeParameters"]["MFAS_CAN_CHOOSE"]) == ["SMS_MFA", "SOFTWARE_TOKEN_MFA", "EMAIL_OTP"]
+    assert first["ChallengeParameters"] == {
+        "MFAS_CAN_CHOOSE": '["SMS_MFA","SOFTWARE_TOKEN_MFA","EMAIL_OTP"]',
+        "USER_ID_FOR_SRP": "chris",
+    }
     assert outbox_sms(gatehouse, phone) == [] and mail.messages_to(address) == []  # nothing sent before a choice
     with pytest.raises(ClientError) as bad_answer:
         answer(public_idp, client_id, "SELECT_MFA_TYPE", first["Session"], "chris", ANSWER="WEB_AUTHN")
