@@ -1,4 +1,10 @@
-"""Multi-factor authentication with software tokens (TOTP, RFC 6238), as Cognito offers it.
+"""Multi-factor authentication as Cognito offers it: which factors a user has turned on (software tokens, SMS
+and email codes), which one a sign-in asks for, and software tokens themselves (TOTP, RFC 6238).
+
+A user's factors live in ``settings["mfa"]`` (see below) and are set with SetUserMFAPreference: TOTP needs a
+verified token, SMS_MFA a phone number, EMAIL_OTP an email address, and each the pool's configuration of it.
+:meth:`MfaService.due` picks the challenge: the preferred factor, the only one, or SELECT_MFA_TYPE; the SMS and
+email codes themselves are :mod:`gateway.services.mfa_codes`.
 
 A user sets up an authenticator app with AssociateSoftwareToken (a fresh base32 secret, shown once, kept
 sealed as ``secrets["totp_pending"]``) and proves it with VerifySoftwareToken (the secret becomes

@@ -147,8 +147,9 @@ async def finish(
     """Every factor is proven: a known device still proves itself; otherwise tokens (and NewDeviceMetadata
     for a new device when the pool tracks devices)."""
     user = await service.clear_lockout(ctx, user)
-    if device is None and device_key:
-        device = await service.devices.for_sign_in(ctx.pool, user, device_key)
+    if device is None and device_key and service.devices.tracking(ctx.pool):
+        # Named at the password step; if it was forgotten since, this is a new device like any other.
+        device = await service.devices.find(ctx.pool, user, device_key)
     if device is not None:
         return await _device_challenge(service, ctx, user, device, auth_time=auth_time)
     if service.devices.tracking(ctx.pool):
