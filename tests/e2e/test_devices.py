@@ -333,6 +333,25 @@ def test_always_remembered_devices_and_admin_operations(gatehouse: GatehouseServ
     assert idp.admin_list_devices(UserPoolId=pool_id, Username="abe")["Devices"] == []
 
 
+def test_remembered_devices_still_get_mfa_unless_the_pool_lets_them_skip_it(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any
+) -> None:
+    # ChallengeRequiredOnNewDevice false: devices are tracked and remembered, but MFA is asked every time.
+    pool_id, client_id = make_pool(
+        idp, "devices-no-skip", {"ChallengeRequiredOnNewDevice": False, "DeviceOnlyRememberedOnUserPrompt": False}
+    )
+    phone = "+15555550250"
+    make_user(idp, pool_id, "moe", phone)
+    first = answer_sms(gatehouse, public_idp, client_id, password_sign_in(public_idp, client_id, "moe"), "moe", phone)
+    device, necessary = confirm(public_idp, first)
+    assert necessary is False
+    step = password_sign_in(public_idp, client_id, "moe", device.key)
+    assert step["ChallengeName"] == "SMS_MFA"
+    after_mfa = answer_sms(gatehouse, public_idp, client_id, step, "moe", phone)
+    result = device_proof(public_idp, pool_id, client_id, after_mfa, "moe", device)
+    assert claims_of(result["AuthenticationResult"]["AccessToken"])["device_key"] == device.key
+
+
 # --- hostile requests ---------------------------------------------------------------------------------------------
 
 
