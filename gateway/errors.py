@@ -296,3 +296,9 @@ class WebAuthnConfigurationMissingException(GatehouseError):
     """No relying party ID can be had: none configured, and the server's public URL names no domain."""
 
     type_name = "WebAuthnConfigurationMissingException"
+
+
+class DeviceKeyExistsException(GatehouseError):
+    """ConfirmDevice of a device key that is already confirmed."""
+
+    type_name = "DeviceKeyExistsException"

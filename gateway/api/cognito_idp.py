@@ -16,7 +16,9 @@ from gateway.api.model import ServiceModel
 from gateway.errors import (
     InvalidParameterException,
     NotAuthorizedException,
+    ResourceNotFoundException,
     UnauthorizedException,
+    UserNotFoundException,
 )
 from gateway.services.auth import AuthContext
 from gateway.services.groups import group_type
@@ -707,7 +709,7 @@ async def GetTokensFromRefreshToken(call: Call) -> dict[str, Any]:
         if not given or given != client.secret:
             raise NotAuthorizedException("Unable to verify secret hash for client " + client.id)
     ctx = _auth_context(call, pool, client, admin=False)
-    result = await call.services.auth.refresh(ctx, call.params["RefreshToken"])
+    result = await call.services.auth.refresh(ctx, call.params["RefreshToken"], device_key=call.params.get("DeviceKey"))
     body = result.to_json()
     body.pop("ChallengeParameters", None)
     return body
@@ -756,9 +758,114 @@ async def DeleteWebAuthnCredential(call: Call) -> dict[str, Any]:
     return {}
 
 
+# --- devices -------------------------------------------------------------------------------------------------
+
+
+def _device_page(call: Call, devices: list[Any], next_key: str | None, service: Any) -> dict[str, Any]:
+    result: dict[str, Any] = {"Devices": [service.device_type(d) for d in devices]}
+    if next_key:
+        result["PaginationToken"] = encode_token(next_key)
+    return result
+
+
+async def _device_token_user(call: Call) -> tuple[PoolView, UserRecord, VerifiedAccessToken]:
+    """The user of a device operation authorised by its access token (optional in the model of some)."""
+    if not call.params.get("AccessToken"):
+        raise InvalidParameterException("AccessToken is required.")
+    return await token_user(call)
+
+
+@operation
+async def ConfirmDevice(call: Call) -> dict[str, Any]:
+    pool, user, token = await token_user(call)
+    necessary = await call.services.auth.devices.confirm(
+        pool,
+        user,
+        token_device_key=token.claims.get("device_key"),
+        device_key=call.params["DeviceKey"],
+        verifier_config=call.params.get("DeviceSecretVerifierConfig"),
+        name=call.params.get("DeviceName"),
+        source_ip=call.source_ip,
+    )
+    return {"UserConfirmationNecessary": necessary}
+
+
+@operation
+async def UpdateDeviceStatus(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    devices = call.services.auth.devices
+    await devices.set_status(pool, user, call.params["DeviceKey"], call.params.get("DeviceRememberedStatus"))
+    return {}
+
+
 @operation
 async def GetUserAuthFactors(call: Call) -> dict[str, Any]:
     pool, user, _ = await token_user(call)
     passwordless = call.services.auth.passwordless
     factors = await passwordless.configured_factors(pool, user) if passwordless is not None else []
     return {"Username": user.username, "ConfiguredUserAuthFactors": factors, **mfa_members(user)}
+
+
+@operation
+async def GetDevice(call: Call) -> dict[str, Any]:
+    pool, user, _ = await _device_token_user(call)
+    devices = call.services.auth.devices
+    return {"Device": devices.device_type(await devices.get(pool, user, call.params["DeviceKey"]))}
+
+
+@operation
+async def ListDevices(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    devices = call.services.auth.devices
+    found, next_key = await devices.list_page(
+        pool, user, decode_token(call.params.get("PaginationToken")), limit_of(call, "Limit", 60, 60)
+    )
+    return _device_page(call, found, next_key, devices)
+
+
+@operation
+async def ForgetDevice(call: Call) -> dict[str, Any]:
+    pool, user, _ = await _device_token_user(call)
+    await call.services.auth.devices.forget(pool, user, call.params["DeviceKey"])
+    return {}
+
+
+async def _device_admin_user(call: Call) -> tuple[PoolView, UserRecord]:
+    """The named user of AdminGetDevice / AdminListDevices, whose errors (service model) have no
+    UserNotFoundException: an unknown user is a ResourceNotFoundException there."""
+    try:
+        return await admin_user(call)
+    except UserNotFoundException as exc:
+        raise ResourceNotFoundException("User does not exist.") from exc
+
+
+@operation
+async def AdminGetDevice(call: Call) -> dict[str, Any]:
+    pool, user = await _device_admin_user(call)
+    devices = call.services.auth.devices
+    return {"Device": devices.device_type(await devices.get(pool, user, call.params["DeviceKey"]))}
+
+
+@operation
+async def AdminListDevices(call: Call) -> dict[str, Any]:
+    pool, user = await _device_admin_user(call)
+    devices = call.services.auth.devices
+    found, next_key = await devices.list_page(
+        pool, user, decode_token(call.params.get("PaginationToken")), limit_of(call, "Limit", 60, 60)
+    )
+    return _device_page(call, found, next_key, devices)
+
+
+@operation
+async def AdminForgetDevice(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    await call.services.auth.devices.forget(pool, user, call.params["DeviceKey"])
+    return {}
+
+
+@operation
+async def AdminUpdateDeviceStatus(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    devices = call.services.auth.devices
+    await devices.set_status(pool, user, call.params["DeviceKey"], call.params.get("DeviceRememberedStatus"))
+    return {}

@@ -623,6 +623,7 @@ class _Map(_Collection):
         key_node = self.key
         value_node = self.value
         bad_key = bad_value = False
+        dropped: list[object] = []
         for key, item in value.items():
             lead = key_node.reject(key)
             if lead is not None:
@@ -635,13 +636,17 @@ class _Map(_Collection):
                 else:
                     value_node.check(item, here, (key,), errors, depth + 1)
             elif item is None:
-                bad_value = True
+                # A null scalar value counts as absent, like a null member: amazon-cognito-identity-js answers
+                # a challenge again with {"DEVICE_KEY": null} to drop a device the server no longer knows.
+                dropped.append(key)
             else:
                 lead = value_node.reject(item)
                 if lead is not None:
                     where = _wire_path((*here, (key,)))
                     raise SerializationException(f"{lead} for '{where}': expected {value_node.expected}")
                 bad_value = bad_value or bool(value_node.failures(item))
+        for key in dropped:
+            del value[key]
         # As AWS does: one message per map for its keys, one for its scalar values, naming all constraints.
         if bad_key:
             constraint = f"Map keys must satisfy constraint: [{', '.join(key_node.constraints)}]"

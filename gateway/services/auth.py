@@ -34,7 +34,6 @@ from gateway.errors import (
     CodeMismatchException,
     GatehouseError,
     InvalidParameterException,
-    InvalidUserPoolConfigurationException,
     NotAuthorizedException,
     PasswordResetRequiredException,
     RefreshTokenReuseException,
@@ -44,7 +43,9 @@ from gateway.errors import (
 from gateway.ids import new_opaque_token, sha256_hex
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox, SecretBoxError
+from gateway.services.devices import DeviceService
 from gateway.services.mfa import SOFTWARE_TOKEN_MFA, MfaService
+from gateway.services.mfa_codes import MfaCodes
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.schema import required_attributes, validate_attribute_values
@@ -160,6 +161,8 @@ class AuthResult:
     username: str | None = None
     # SELECT_CHALLENGE's choices (choice-based sign-in, gateway/services/passwordless.py).
     available_challenges: list[str] | None = None
+    # NewDeviceMetadata (DeviceKey, DeviceGroupKey) when the pool tracks devices and this one is new.
+    new_device: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         if self.tokens is not None:
@@ -171,6 +174,8 @@ class AuthResult:
             }
             if self.tokens.refresh_token and self.include_refresh:
                 result["RefreshToken"] = self.tokens.refresh_token
+            if self.new_device is not None:
+                result["NewDeviceMetadata"] = dict(self.new_device)
             return {"ChallengeParameters": {}, "AuthenticationResult": result}
         answer: dict[str, Any] = {
             "ChallengeName": self.challenge_name,
@@ -239,6 +244,8 @@ class AuthService:
         # Keys the decoy SRP challenges of unknown users; shared by every process (the app derives it from the
         # master key) so that an unknown name gets the same SALT whichever process answers.
         self.fake_srp_secret = fake_srp_secret if fake_srp_secret is not None else secrets.token_bytes(32)
+        self.devices = DeviceService(store, box, self.fake_srp_secret)
+        self.mfa_codes = MfaCodes(users, self.fake_srp_secret)
 
     # --- entry points ----------------------------------------------------------------------------------
 
@@ -469,18 +476,20 @@ class AuthService:
             log.info("password.rehashed", pool=ctx.pool.id, username=user.username)
 
     async def after_first_factor(
-        self, ctx: AuthContext, user: UserRecord, *, auth_time: int | None = None
+        self, ctx: AuthContext, user: UserRecord, *, auth_time: int | None = None, device_key: str | None = None
     ) -> AuthResult:
-        """What a user owes once their password is proven: a new password, then MFA; else tokens."""
+        """What a user owes once their password is proven: a new password, then MFA (or the proof of a
+        remembered device, ``device_key``); else tokens."""
         auth_time = auth_time or int(time.time())
         if user.status == FORCE_CHANGE_PASSWORD:
             attributes = {
                 k: v for k, v in user.attributes.items() if k not in ("email_verified", "phone_number_verified")
             }
             missing = [a for a in required_attributes(ctx.pool.schema) if not user.attributes.get(a)]
-            session = await self.new_session(
-                ctx, user, {"challenge": "NEW_PASSWORD_REQUIRED", "auth_time": auth_time, "username": user.username}
-            )
+            state = {"challenge": "NEW_PASSWORD_REQUIRED", "auth_time": auth_time, "username": user.username}
+            if device_key:
+                state["device_key"] = device_key
+            session = await self.new_session(ctx, user, state)
             return AuthResult(
                 challenge_name="NEW_PASSWORD_REQUIRED",
                 challenge_parameters={
@@ -491,20 +500,7 @@ class AuthService:
                 session=session,
                 username=user.username,
             )
-        due = self.mfa.due(ctx.pool, user)
-        if due == "MFA_SETUP" and not ctx.pool.software_token_mfa_enabled:
-            raise InvalidUserPoolConfigurationException("MFA is required but no MFA factor is enabled.")
-        if due is not None:
-            state = {"challenge": due, "auth_time": auth_time, "username": user.username, "key": user.username_key}
-            session = await self.new_session(ctx, user, state)
-            parameters: dict[str, str] = {}
-            if due == "MFA_SETUP":
-                parameters = {"MFAS_CAN_SETUP": json.dumps([SOFTWARE_TOKEN_MFA]), "USER_ID_FOR_SRP": user.username}
-            return AuthResult(
-                challenge_name=due, challenge_parameters=parameters, session=session, username=user.username
-            )
-        user = await self.clear_lockout(ctx, user)
-        return await self.issue_tokens(ctx, user, auth_time=auth_time)
+        return await sign_in_factors.second_factor(self, ctx, user, auth_time=auth_time, device_key=device_key)
 
     # --- MFA set-up inside a sign-in (the MFA_SETUP challenge's Session) ---------------------------------
 
@@ -590,6 +586,7 @@ class AuthService:
         auth_time: int,
         origin_jti: str | None = None,
         groups: list[GroupRecord] | None = None,
+        device_key: str | None = None,
     ) -> AuthResult:
         group_names, roles, preferred = await self.groups_and_roles(ctx.pool.id, user, groups)
         client = ctx.client
@@ -608,6 +605,8 @@ class AuthService:
             id_seconds=client.token_seconds("IdToken"),
             refresh_seconds=client.token_seconds("RefreshToken"),
             origin_jti=origin_jti,
+            # The device a sign-in or refresh came from (Cognito's access token claim).
+            extra_access_claims={"device_key": device_key} if device_key else None,
         )
         self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="id")
         self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="access")
@@ -620,7 +619,9 @@ class AuthService:
 
     # --- refresh ---------------------------------------------------------------------------------------
 
-    async def refresh(self, ctx: AuthContext, refresh_token: str, *, rotate: bool | None = None) -> AuthResult:
+    async def refresh(
+        self, ctx: AuthContext, refresh_token: str, *, rotate: bool | None = None, device_key: str | None = None
+    ) -> AuthResult:
         """REFRESH_TOKEN_AUTH and GetTokensFromRefreshToken.
 
         New ID and access tokens in the same token family. When the client rotates refresh tokens, a new
@@ -644,6 +645,11 @@ class AuthService:
             raise NotAuthorizedException("User is disabled.")
         if user.status == RESET_REQUIRED:
             raise PasswordResetRequiredException()
+        if device_key and self.devices.tracking(ctx.pool):
+            # A refresh from a remembered device names it (DEVICE_KEY); it must be one of the user's devices.
+            await self.devices.get(ctx.pool, user, device_key)
+        else:
+            device_key = None
         rotation_enabled, grace = ctx.client.rotation
         if rotate is None:
             rotate = rotation_enabled
@@ -651,7 +657,12 @@ class AuthService:
         if rotate:
             new_refresh = await self._rotate(ctx, record, now, grace)
         result = await self.issue_tokens(
-            ctx, user, auth_time=int(family.auth_time), origin_jti=record.origin_jti, groups=groups
+            ctx,
+            user,
+            auth_time=int(family.auth_time),
+            origin_jti=record.origin_jti,
+            groups=groups,
+            device_key=device_key,
         )
         assert result.tokens is not None
         tokens = IssuedTokens(
@@ -734,7 +745,7 @@ async def _password_flow(service: AuthService, ctx: AuthContext, parameters: Map
         raise service.unknown_user_error(ctx)
     check_secret_hash(ctx.client, user.username, parameters.get("SECRET_HASH"), usernames=(username,))
     await service.verify_password(ctx, user, password)
-    return await service.after_first_factor(ctx, user)
+    return await service.after_first_factor(ctx, user, device_key=parameters.get("DEVICE_KEY"))
 
 
 @flow("REFRESH_TOKEN_AUTH", "REFRESH_TOKEN")
@@ -753,7 +764,7 @@ async def _refresh_flow(service: AuthService, ctx: AuthContext, parameters: Mapp
         user = await service.store.get_user(ctx.pool.id, record.username_key) if record else None
         names = (user.username, user.sub) if user else ()
         check_secret_hash(ctx.client, names[0] if names else "", parameters.get("SECRET_HASH"), usernames=names)
-    return await service.refresh(ctx, token, rotate=False)
+    return await service.refresh(ctx, token, rotate=False, device_key=parameters.get("DEVICE_KEY"))
 
 
 # --- SRP: USER_SRP_AUTH, answered by PASSWORD_VERIFIER ---------------------------------------------------------
@@ -822,7 +833,7 @@ async def _srp_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[
     Nothing about the password is decided here: a wrong one, a disabled or unconfirmed user all fail at the
     PASSWORD_VERIFIER answer, as with Cognito. An unknown user (or one without a verifier) gets a decoy
     challenge when the client prevents user existence errors, and UserNotFoundException otherwise.
-    DEVICE_KEY is accepted and ignored until device tracking exists."""
+    A DEVICE_KEY is kept for the answer (which may name it too)."""
     username = _required(parameters, "USERNAME")
     srp_a = _srp_a(parameters)
     user = await service.users.find(ctx.pool, username)
@@ -858,6 +869,8 @@ async def _srp_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[
         "salt": srp.salt_hex,
         "secret_block": srp.secret_block,
     }
+    if parameters.get("DEVICE_KEY"):
+        state["device_key"] = parameters["DEVICE_KEY"]
     # Cognito's clients answer with the SECRET_BLOCK and, some of them, no Session: the block is the handle.
     session = await service.new_session(ctx, user, state, token=srp.secret_block, username_key=key)
     return AuthResult(
@@ -903,7 +916,9 @@ async def _new_password(
         user = await service.users.get_by_key(ctx.pool.id, user.username_key)
     if user.status != CONFIRMED:
         raise NotAuthorizedException("Invalid session for the user.")
-    return await service.after_first_factor(ctx, user, auth_time=int(state.get("auth_time", time.time())))
+    return await service.after_first_factor(
+        ctx, user, auth_time=int(state.get("auth_time", time.time())), device_key=state.get("device_key")
+    )
 
 
 async def _challenged_user(
@@ -935,8 +950,9 @@ async def _software_token_mfa(
         await service.record_failure(ctx, user)
         raise
     service.check_user_can_sign_in(user)
-    user = await service.clear_lockout(ctx, user)
-    return await service.issue_tokens(ctx, user, auth_time=int(state.get("auth_time", time.time())))
+    return await sign_in_factors.finish(
+        service, ctx, user, auth_time=int(state.get("auth_time", time.time())), device_key=state.get("device_key")
+    )
 
 
 @challenge("MFA_SETUP")
@@ -950,8 +966,9 @@ async def _mfa_setup(
             "Software token MFA is not set up: call AssociateSoftwareToken and VerifySoftwareToken with the Session."
         )
     service.check_user_can_sign_in(user)
-    user = await service.clear_lockout(ctx, user)
-    return await service.issue_tokens(ctx, user, auth_time=int(state.get("auth_time", time.time())))
+    return await sign_in_factors.finish(
+        service, ctx, user, auth_time=int(state.get("auth_time", time.time())), device_key=state.get("device_key")
+    )
 
 
 @challenge("PASSWORD_VERIFIER", session_in="PASSWORD_CLAIM_SECRET_BLOCK")
@@ -979,6 +996,8 @@ async def _password_verifier(
         or abs(when.timestamp() - time.time()) > SRP_TIMESTAMP_SKEW_SECONDS
     ):
         raise _incorrect()
+    # Checked before the one-time b is used, so that the client can answer again without an unknown device.
+    device_key = await sign_in_factors.named_device(service, ctx, state, responses)
     # From here the one-time b has been used: whatever happens, this challenge is over.
     state["spent"] = True
     try:
@@ -1014,4 +1033,8 @@ async def _password_verifier(
             await service.record_failure(ctx, user)
         raise _incorrect()
     service.check_user_can_sign_in(user)
-    return await service.after_first_factor(ctx, user)
+    return await service.after_first_factor(ctx, user, device_key=device_key)
+
+
+# SMS and email MFA, choosing a factor, and remembered devices: their challenges register themselves on import.
+from gateway.services import sign_in_factors  # noqa: E402

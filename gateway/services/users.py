@@ -431,6 +431,14 @@ class UserService:
         await self._messenger.sms.send(SmsMessage(to=to, text=text))
         self._metrics.inc(self._metrics.codes_sent, pool=pool.id, medium="SMS", purpose=purpose)
 
+    async def send_text(self, pool: PoolView, medium: str, to: str, text: str, *, subject: str, purpose: str) -> None:
+        """Send one message by ``medium`` (EMAIL or SMS) from the pool's sender, counted like every code sent;
+        for codes whose wording another service owns (MFA sign-in codes)."""
+        if medium == "EMAIL":
+            await self._send_email(pool, to, subject, text, purpose)
+        else:
+            await self._send_sms(pool, to, text, purpose)
+
     async def _send_invitation(self, pool: PoolView, user: UserRecord, password: str, mediums: Sequence[str]) -> None:
         template = pool.admin_create_user_config.get("InviteMessageTemplate") or {}
         for medium in mediums:

@@ -199,6 +199,23 @@ class WebAuthnCredentialRecord:
     created_at: float
 
 
+@dataclass
+class DeviceRecord:
+    """A device a user confirmed (ConfirmDevice): Cognito's device tracking. ``verifier`` is the sealed SRP
+    salt and verifier of the device's secret; ``remembered`` is the device's remembered status."""
+
+    pool_id: str
+    device_key: str
+    username_key: str
+    name: str | None
+    remembered: bool
+    verifier: str
+    created_at: float
+    updated_at: float
+    last_authenticated_at: float | None = None
+    last_ip: str | None = None
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
@@ -369,4 +386,19 @@ class Store(Protocol):
 
     async def delete_webauthn_credential(self, pool_id: str, username_key: str, credential_id: str) -> bool:
         """Deletes the credential if it is this user's; False when there was none."""
+        ...
+
+    # devices
+    async def create_device(self, device: DeviceRecord) -> None:
+        """Raises AlreadyExists("device_key") if the pool has the key, NotFound if the user does not exist."""
+        ...
+
+    async def get_device(self, pool_id: str, device_key: str) -> DeviceRecord | None: ...
+    async def update_device(self, device: DeviceRecord) -> None:
+        """Rewrites the device's name, status and timestamps (never its key, user or verifier). Raises NotFound."""
+        ...
+
+    async def delete_device(self, pool_id: str, device_key: str) -> bool: ...
+    async def list_devices(self, pool_id: str, username_key: str, after: str | None, limit: int) -> Page[DeviceRecord]:
+        """A user's devices ordered by device_key; deleting the user deletes them."""
         ...

@@ -44,6 +44,7 @@ from gateway.storage.base import (
     AuthSessionRecord,
     ClientRecord,
     CodeRecord,
+    DeviceRecord,
     GroupRecord,
     NotFound,
     Page,
@@ -504,6 +505,41 @@ def _page(rows: Sequence[Row], limit: int, convert: Callable[[Row], T], key: Cal
     """Rows were fetched with LIMIT limit + 1: a row beyond the page means there is a next one."""
     items = [convert(row) for row in rows[:limit]]
     return Page(items, key(items[-1]) if len(rows) > limit else None)
+
+
+# --- devices --------------------------------------------------------------------------------------------
+
+DEVICE_COLUMNS = (
+    "pool_id, device_key, username_key, name, remembered, verifier, created_at, updated_at, "
+    "last_authenticated_at, last_ip"
+)
+_DEVICE_UNIQUE = {"devices.pool_id, devices.device_key": "device_key"}
+_INSERT_DEVICE = f"INSERT INTO devices ({DEVICE_COLUMNS}) VALUES ({_placeholders(DEVICE_COLUMNS)})"
+_GET_DEVICE = f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pool_id = ? AND device_key = ?"
+_UPDATE_DEVICE = (
+    "UPDATE devices SET name = ?, remembered = ?, updated_at = ?, last_authenticated_at = ?, last_ip = ? "
+    "WHERE pool_id = ? AND device_key = ? RETURNING 1"
+)
+_LIST_DEVICES = _paged(f"SELECT {DEVICE_COLUMNS} FROM devices", "pool_id = ? AND username_key = ?", "device_key")
+
+
+def _device_params(d: DeviceRecord) -> Params:
+    return (
+        d.pool_id,
+        d.device_key,
+        d.username_key,
+        d.name,
+        int(d.remembered),
+        d.verifier,
+        d.created_at,
+        d.updated_at,
+        d.last_authenticated_at,
+        d.last_ip,
+    )
+
+
+def _device(r: Row) -> DeviceRecord:
+    return DeviceRecord(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8], r[9])
 
 
 # --- the store ------------------------------------------------------------------------------------------
@@ -1030,6 +1066,42 @@ class SqliteStore:
             (pool_id, username_key, credential_id),
         )
         return bool(rows)
+
+    # --- devices ------------------------------------------------------------------------------------------
+
+    async def create_device(self, device: DeviceRecord) -> None:
+        await self._insert_one(_INSERT_DEVICE, _device_params(device), _DEVICE_UNIQUE, "user")
+
+    async def get_device(self, pool_id: str, device_key: str) -> DeviceRecord | None:
+        rows = await self._fetch(_GET_DEVICE, (pool_id, device_key))
+        return _device(rows[0]) if rows else None
+
+    async def update_device(self, device: DeviceRecord) -> None:
+        params = (
+            device.name,
+            int(device.remembered),
+            device.updated_at,
+            device.last_authenticated_at,
+            device.last_ip,
+            device.pool_id,
+            device.device_key,
+        )
+        if not await self._fetch(_UPDATE_DEVICE, params):
+            raise NotFound(device.device_key)
+
+    async def delete_device(self, pool_id: str, device_key: str) -> bool:
+        rows = await self._fetch(
+            "DELETE FROM devices WHERE pool_id = ? AND device_key = ? RETURNING 1", (pool_id, device_key)
+        )
+        return bool(rows)
+
+    async def list_devices(self, pool_id: str, username_key: str, after: str | None, limit: int) -> Page[DeviceRecord]:
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(_LIST_DEVICES.first, (pool_id, username_key, limit + 1))
+        else:
+            rows = await self._fetch(_LIST_DEVICES.after, (pool_id, username_key, after, limit + 1))
+        return _page(rows, limit, _device, lambda d: d.device_key)
 
 
 if TYPE_CHECKING:

@@ -52,6 +52,7 @@ from gateway.storage.base import (
     AuthSessionRecord,
     ClientRecord,
     CodeRecord,
+    DeviceRecord,
     GroupRecord,
     NotFound,
     PoolRecord,
@@ -70,6 +71,7 @@ __all__ = [
     "StoreConformance",
     "make_client",
     "make_code",
+    "make_device",
     "make_family",
     "make_group",
     "make_pool",
@@ -152,6 +154,11 @@ def make_refresh(token_hash: str, family: TokenFamilyRecord, **changes: Any) -> 
 
 def make_signing_key(kid: str, created_at: float, pool_id: str = POOL, active: bool = True) -> SigningKeyRecord:
     return SigningKeyRecord(pool_id, kid, f"sealed-jwk-{kid}", created_at, active)
+
+
+def make_device(device_key: str, username_key: str, pool_id: str = POOL, **changes: Any) -> DeviceRecord:
+    device = DeviceRecord(pool_id, device_key, username_key, "phone", False, "sealed-verifier", T0, T0)
+    return replace(device, **changes)
 
 
 async def outcomes(calls: Sequence[Awaitable[T]]) -> list[T | BaseException]:
@@ -1025,3 +1032,72 @@ class StoreConformance:
         assert await store.update_webauthn_sign_count(POOL, "cred", 5, 6)
         stored = await store.get_webauthn_credential(POOL, "cred")
         assert stored is not None and stored.sign_count == 6
+
+    # --- devices --------------------------------------------------------------------------------------
+
+    async def test_device_round_trip_and_update(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        device = make_device("us-east-1_0d1e", "alice")
+        await store.create_device(device)
+        assert await store.get_device(POOL, "us-east-1_0d1e") == device
+        assert await store.get_device(POOL, "us-east-1_ffff") is None
+        changed = replace(
+            device, name="laptop", remembered=True, updated_at=T0 + 5, last_authenticated_at=T0 + 5, last_ip="::1"
+        )
+        await store.update_device(changed)
+        assert await store.get_device(POOL, "us-east-1_0d1e") == changed
+        with pytest.raises(NotFound):
+            await store.update_device(make_device("us-east-1_ffff", "alice"))
+
+    async def test_device_keys_are_unique_and_need_a_user(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_user(make_user("bob"))
+        await store.create_device(make_device("us-east-1_0a", "alice"))
+        with pytest.raises(AlreadyExists) as taken:
+            await store.create_device(make_device("us-east-1_0a", "bob"))
+        assert taken.value.key == "device_key"
+        assert (await store.get_device(POOL, "us-east-1_0a")) == make_device("us-east-1_0a", "alice")
+        with pytest.raises(NotFound):
+            await store.create_device(make_device("us-east-1_0b", "nobody"))
+        assert await store.get_device(POOL, "us-east-1_0b") is None
+
+    async def test_concurrent_creates_of_one_device_key_give_one(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        results = await outcomes(
+            [store.create_device(make_device("us-east-1_0c", "alice", name=f"n{i}")) for i in range(RACERS)]
+        )
+        assert sum(r is None for r in results) == 1
+        assert all(r is None or isinstance(r, AlreadyExists) for r in results)
+
+    async def test_list_devices_pages_one_users_devices_in_key_order(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_user(make_user("bob"))
+        for key in ("us-east-1_03", "us-east-1_01", "us-east-1_02"):
+            await store.create_device(make_device(key, "alice"))
+        await store.create_device(make_device("us-east-1_00", "bob"))
+        first = await store.list_devices(POOL, "alice", None, 2)
+        assert [d.device_key for d in first.items] == ["us-east-1_01", "us-east-1_02"]
+        assert first.next_token == "us-east-1_02"
+        second = await store.list_devices(POOL, "alice", first.next_token, 2)
+        assert [d.device_key for d in second.items] == ["us-east-1_03"] and second.next_token is None
+        assert (await store.list_devices(POOL, "carol", None, 10)).items == []
+
+    async def test_delete_device_and_deleting_the_user_drops_devices(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_user(make_user("bob"))
+        await store.create_device(make_device("us-east-1_a1", "alice"))
+        await store.create_device(make_device("us-east-1_a2", "alice"))
+        await store.create_device(make_device("us-east-1_b1", "bob"))
+        assert await store.delete_device(POOL, "us-east-1_a1") is True
+        assert await store.delete_device(POOL, "us-east-1_a1") is False
+        assert await store.delete_user(POOL, "alice") is True
+        assert await store.get_device(POOL, "us-east-1_a2") is None
+        assert (await store.list_devices(POOL, "alice", None, 10)).items == []
+        assert await store.get_device(POOL, "us-east-1_b1") is not None
+        assert await store.delete_pool(POOL) is True
+        assert await store.get_device(POOL, "us-east-1_b1") is None
