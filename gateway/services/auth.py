@@ -47,6 +47,7 @@ from gateway.secretbox import SecretBox, SecretBoxError
 from gateway.services.mfa import SOFTWARE_TOKEN_MFA, MfaService
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import ClientView, PoolService, PoolView
+from gateway.services.risk import RiskService
 from gateway.services.schema import required_attributes, validate_attribute_values
 from gateway.services.srp import (
     N_HEX,
@@ -142,6 +143,10 @@ class AuthContext:
     admin: bool
     client_metadata: Mapping[str, str] = field(default_factory=dict)
     source_ip: str | None = None
+    # ContextData (admin API) or UserContextData (public API), for threat protection.
+    context_data: Mapping[str, Any] | None = None
+    # What threat protection learnt during this request (see gateway/services/risk.py); empty when it is off.
+    signals: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -217,6 +222,7 @@ class AuthService:
         metrics: Metrics,
         *,
         fake_srp_secret: bytes | None = None,
+        risk: RiskService | None = None,
     ) -> None:
         self.store = store
         self.pools = pools
@@ -226,6 +232,7 @@ class AuthService:
         self.box = box
         self.metrics = metrics
         self.mfa = MfaService(store, box)
+        self.risk = risk or RiskService(store, pools, None, metrics)
         # Keys the decoy SRP challenges of unknown users; shared by every process (the app derives it from the
         # master key) so that an unknown name gets the same SALT whichever process answers.
         self.fake_srp_secret = fake_srp_secret if fake_srp_secret is not None else secrets.token_bytes(32)
@@ -244,6 +251,7 @@ class AuthService:
         labels = {"pool": ctx.pool.id, "client": ctx.client.id, "flow": flow_name}
         self.metrics.inc(self.metrics.sign_in_attempts, **labels)
         try:
+            await self.risk.screen(ctx, parameters.get("USERNAME"), self.users.find)
             result = await handler(self, ctx, parameters)
         except GatehouseError as exc:
             reason = _failure_reason(exc)
@@ -272,6 +280,7 @@ class AuthService:
         if state.get("challenge") != challenge_name:
             raise InvalidParameterException("Invalid challenge name or session for the user.")
         labels = {"pool": ctx.pool.id, "client": ctx.client.id, "flow": f"challenge:{challenge_name}"}
+        self.risk.resume(ctx, state)
         try:
             result = await handler(self, ctx, state, responses)
         except GatehouseError as exc:
@@ -330,6 +339,7 @@ class AuthService:
         """Store ``state`` for the next step; returns the Session (``token`` if given, e.g. SRP's SECRET_BLOCK).
         ``user`` is None for a decoy challenge, which is then filed under ``username_key``."""
         session = token or new_opaque_token(96)
+        await self.risk.challenge_issued(ctx, user, state)
         await self.store.put_auth_session(
             AuthSessionRecord(
                 session_hash=sha256_hex(session),
@@ -358,6 +368,7 @@ class AuthService:
         if user.password_hash is None or not await self.hasher.verify(user.password_hash, password):
             await self.record_failure(ctx, user)
             raise NotAuthorizedException("Incorrect username or password.")
+        await self.risk.check_sign_in_password(ctx, user, password)
         if self.hasher.needs_rehash(user.password_hash):
             await self._rehash(ctx, user, password)
         self.check_user_can_sign_in(user)
@@ -389,6 +400,7 @@ class AuthService:
 
     async def record_failure(self, ctx: AuthContext, user: UserRecord) -> None:
         """Count one failed sign-in (a wrong password, SRP proof or MFA code); from the fifth on, lock out."""
+        await self.risk.sign_in_failed(ctx, user)
         for _ in range(LOCKOUT_WRITE_ATTEMPTS):
             now = time.time()
             state = current_lockout(user, now) or {}
@@ -481,7 +493,10 @@ class AuthService:
                 session=session,
                 username=user.username,
             )
+        risk_mfa = await self.risk.assess_sign_in(ctx, user, self.mfa.has_verified_token(user))
         due = self.mfa.due(ctx.pool, user)
+        if due is None and risk_mfa:
+            due = SOFTWARE_TOKEN_MFA  # threat protection asks for the user's second factor
         if due == "MFA_SETUP" and not ctx.pool.software_token_mfa_enabled:
             raise InvalidUserPoolConfigurationException("MFA is required but no MFA factor is enabled.")
         if due is not None:
@@ -582,6 +597,7 @@ class AuthService:
         groups: list[GroupRecord] | None = None,
     ) -> AuthResult:
         group_names, roles, preferred = await self.groups_and_roles(ctx.pool.id, user, groups)
+        await self.risk.sign_in_passed(ctx, user)
         client = ctx.client
         tokens = await self.tokens.issue(
             pool_id=ctx.pool.id,

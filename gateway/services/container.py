@@ -11,6 +11,8 @@ from gateway.services.groups import GroupService
 from gateway.services.messaging import Messenger
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolService
+from gateway.services.ratelimit import RateLimiter
+from gateway.services.risk import RiskService
 from gateway.services.tokens import SigningKeys, TokenService
 from gateway.services.users import UserService
 from gateway.settings import Settings
@@ -32,6 +34,8 @@ class Services:
     auth: AuthService
     admin_credentials: dict[str, str]
     fake_srp_secret: bytes
+    rate_limits: RateLimiter
+    risk: RiskService
 
     @classmethod
     def build(
@@ -54,7 +58,11 @@ class Services:
         tokens = TokenService(
             store, SigningKeys(store, box, cache_seconds=settings.key_cache_seconds), settings.issuer_base
         )
-        auth = AuthService(store, pools, users, tokens, hasher, box, metrics, fake_srp_secret=fake_srp_secret)
+        risk = RiskService(store, pools, messenger, metrics, default_email_sender=settings.default_email_sender)
+        users.threats = risk
+        auth = AuthService(
+            store, pools, users, tokens, hasher, box, metrics, fake_srp_secret=fake_srp_secret, risk=risk
+        )
         return cls(
             settings=settings,
             store=store,
@@ -69,4 +77,6 @@ class Services:
             auth=auth,
             admin_credentials=admin_credentials,
             fake_srp_secret=fake_srp_secret,
+            rate_limits=RateLimiter(settings.rate_limits, metrics),
+            risk=risk,
         )

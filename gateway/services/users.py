@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -43,6 +43,9 @@ from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.schema import required_attributes, validate_attribute_values
 from gateway.services.srp import derive_srp_verifier
 from gateway.storage.base import AlreadyExists, CodeRecord, Store, UserRecord, VersionConflict
+
+if TYPE_CHECKING:
+    from gateway.services.risk import RiskService
 
 log = structlog.get_logger("gateway.users")
 
@@ -140,6 +143,8 @@ class UserService:
         self._code_key = code_key
         self._metrics = metrics
         self._default_sender = default_email_sender
+        # Threat protection's check of new passwords against breached ones (set by the container).
+        self.threats: RiskService | None = None
 
     # --- look-ups -------------------------------------------------------------------------------------
 
@@ -294,8 +299,13 @@ class UserService:
         check_password_policy(password, pool.password_policy)
         if await self._store.get_user(pool.id, pool.username_key(name)) is not None:
             raise UsernameExistsException()
+        compromised = self.threats is not None and await self.threats.screen_new_password(
+            pool, client, password, "SIGN_UP"
+        )
         user = await self._new_user(pool, name, password, attributes, status=UNCONFIRMED)
         await self._insert(pool, user)
+        if self.threats is not None:
+            await self.threats.signed_up(pool, client, user, compromised)
         self._metrics.inc(self._metrics.sign_ups, pool=pool.id)
         log.info("sign_up", pool=pool.id, client=client.id, username=name)
         try:
@@ -763,6 +773,8 @@ class UserService:
         check_password_policy(password, pool.password_policy)
         if check_history:
             await self._check_history(pool, user, password)
+        if self.threats is not None:
+            await self.threats.screen_new_password(pool, None, password, "PASSWORD_CHANGE", user)
         password_hash, secrets = await self._new_password_material(pool, user.username, password)
         size = int(pool.password_policy.get("PasswordHistorySize") or 0)
         validity_days = int(pool.password_policy.get("TemporaryPasswordValidityDays", 7))
