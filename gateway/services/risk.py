@@ -501,7 +501,7 @@ class RiskService:
             self.compromised, pool=ctx.pool.id, event="SIGN_IN", action=action if mode == ENFORCED else "AUDIT"
         )
         log.info(
-            "risk.compromised_password", pool=ctx.pool.id, username=user.username, event="SIGN_IN", blocked=enforced
+            "risk.compromised_password", pool=ctx.pool.id, username=user.username, during="SIGN_IN", blocked=enforced
         )
         if not enforced:
             return
@@ -619,7 +619,7 @@ class RiskService:
             self.metrics.inc(
                 self.compromised, pool=pool.id, event=event, action=str(action) if mode == ENFORCED else "AUDIT"
             )
-            log.info("risk.compromised_password", pool=pool.id, event=event, blocked=blocked)
+            log.info("risk.compromised_password", pool=pool.id, during=event, blocked=blocked)
         if user is not None and event == "PASSWORD_CHANGE":
             await self._record_plain(pool, client, user, "PasswordChange", "Fail" if blocked else "Pass", compromised)
         if blocked:
