@@ -851,6 +851,9 @@ class UserService:
         secret_hash_value: str | None,
     ) -> None:
         user = await self._named_by_client(pool, client, username, secret_hash_value)
+        if user is None and client.prevent_user_existence_errors:
+            # The new password is judged first for an unknown user too: the answer must not tell them apart.
+            check_password_policy(password, pool.password_policy)
         if user is None:
             raise self._unknown_user(client, CodeMismatchException())
         check_password_policy(password, pool.password_policy)
