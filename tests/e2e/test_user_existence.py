@@ -59,7 +59,7 @@ def median_seconds(call: Callable[[int], Any], samples: int = SAMPLES) -> float:
     times = []
     for n in range(samples):
         started = time.perf_counter()
-        answer(lambda n=n: call(n))  # type: ignore[misc]
+        answer(lambda n=n: call(n))
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
@@ -108,8 +108,8 @@ def test_password_sign_in_answers_and_times_alike(idp: Any, public_idp: Any, poo
     for flow in (public, admin):
         for name in users:  # back to a clean count before timing
             idp.admin_set_user_password(UserPoolId=pool_id, Username=name, Password=PASSWORD, Permanent=True)
-        known = median_seconds(lambda n, flow=flow: flow(users[n % len(users)])())  # type: ignore[misc]
-        unknown = median_seconds(lambda n, flow=flow: flow(f"ghost-{n}")())  # type: ignore[misc]
+        known = median_seconds(lambda n, flow=flow: flow(users[n % len(users)])())
+        unknown = median_seconds(lambda n, flow=flow: flow(f"ghost-{n}")())
         # An Argon2 verify takes milliseconds: an unanswered hash would show as a far smaller median.
         assert_similar(known, unknown)
 
