@@ -52,7 +52,9 @@ def per_address_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gat
     server.stop()
 
 
-def raw_call(server: GatehouseServer, operation: str, body: dict[str, Any], headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def raw_call(
+    server: GatehouseServer, operation: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     """(status, parsed body) of an unsigned call made with plain HTTP."""
     request = urllib.request.Request(
         server.url + "/",
