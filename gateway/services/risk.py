@@ -631,6 +631,11 @@ class RiskService:
         if security_mode(pool) != OFF:
             await self._record_plain(pool, client, user, "SignUp", "Pass", compromised)
 
+    async def forgot_password(self, pool: PoolView, client: ClientView, user: UserRecord) -> None:
+        """A ForgotPassword event for the user a reset code was sent to."""
+        if security_mode(pool) != OFF:
+            await self._record_plain(pool, client, user, "ForgotPassword", "Pass", False)
+
     # --- events -------------------------------------------------------------------------------------------
 
     async def _record_plain(

@@ -809,7 +809,10 @@ class UserService:
             if client.prevent_user_existence_errors:
                 return self._decoy_delivery(username)
             raise self._unknown_user(client, None)
-        return await self._send_reset_code(pool, user)
+        delivery = await self._send_reset_code(pool, user)
+        if self.threats is not None:
+            await self.threats.forgot_password(pool, client, user)
+        return delivery
 
     def _recovery_attribute(self, pool: PoolView, user: UserRecord) -> str | None:
         mechanisms = (pool.settings.get("AccountRecoverySetting") or {}).get("RecoveryMechanisms") or [

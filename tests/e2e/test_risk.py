@@ -560,6 +560,18 @@ def test_compromised_password_refused_at_sign_up_and_allowed_with_no_action(idp:
     assert clean["EventRisk"]["CompromisedCredentialsDetected"] is False
 
 
+def test_forgot_password_and_password_change_are_recorded(idp: Any, public_idp: Any) -> None:
+    pool_id, client_id = make_pool(idp, "AUDIT")
+    make_user(idp, pool_id, "uma", email="uma@example.com")
+    public_idp.forgot_password(ClientId=client_id, Username="uma")
+    public_idp.forgot_password(ClientId=client_id, Username="nobody-here")  # no user, no event
+    events = idp.admin_list_user_auth_events(UserPoolId=pool_id, Username="uma")["AuthEvents"]
+    assert [(e["EventType"], e["EventResponse"]) for e in events] == [
+        ("ForgotPassword", "Pass"),
+        ("PasswordChange", "Pass"),
+    ]
+
+
 def test_compromised_password_at_password_change_and_sign_in(idp: Any, public_idp: Any) -> None:
     pool_id, client_id = make_pool(idp, "ENFORCED", relaxed=True)
     idp.set_risk_configuration(
