@@ -47,7 +47,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -452,7 +452,12 @@ class RiskService:
             ctx.signals["facts"] = facts
         return facts
 
-    async def screen(self, ctx: AuthContext, username: str | None, find: Any) -> None:
+    async def screen(
+        self,
+        ctx: AuthContext,
+        username: str | None,
+        find: Callable[[PoolView, str], Awaitable[UserRecord | None]],
+    ) -> None:
         """Before a sign-in: addresses in BlockedIPRangeList are refused (ENFORCED) or recorded (AUDIT)."""
         mode = security_mode(ctx.pool)
         if mode == OFF:
