@@ -458,7 +458,8 @@ class RiskService:
         username: str | None,
         find: Callable[[PoolView, str], Awaitable[UserRecord | None]],
     ) -> None:
-        """Before a sign-in: addresses in BlockedIPRangeList are refused (ENFORCED) or recorded (AUDIT)."""
+        """Before a sign-in: addresses in BlockedIPRangeList are refused (ENFORCED), or marked so that the
+        sign-in's event records the decision it would have had (AUDIT)."""
         mode = security_mode(ctx.pool)
         if mode == OFF:
             return
@@ -468,21 +469,15 @@ class RiskService:
         if not _in_ranges(facts.ip, blocked):
             return
         log.info("risk.blocked_ip", pool=ctx.pool.id, client=ctx.client.id, ip=facts.ip, mode=mode)
+        ctx.signals["ip_blocked"] = True
+        if mode != ENFORCED:
+            self.metrics.inc(self.decisions, pool=ctx.pool.id, level=HIGH, action="AUDIT")
+            return
+        self.metrics.inc(self.decisions, pool=ctx.pool.id, level=HIGH, action="BLOCK")
         user = await find(ctx.pool, username) if username else None
-        enforced = mode == ENFORCED
         if user is not None:
-            await self._insert(
-                ctx,
-                user,
-                "SignIn",
-                "Fail" if enforced else "InProgress",
-                Assessment(HIGH, ("address in BlockedIPRangeList",)),
-                decision="Block",
-                action="BLOCK" if enforced else "NO_ACTION",
-            )
-        self.metrics.inc(self.decisions, pool=ctx.pool.id, level=HIGH, action="BLOCK" if enforced else "AUDIT")
-        if enforced:
-            raise NotAuthorizedException(SECURITY_REASONS_MESSAGE)
+            await self._insert(ctx, user, "SignIn", "Fail", Assessment(HIGH, ()), action="BLOCK")
+        raise NotAuthorizedException(SECURITY_REASONS_MESSAGE)
 
     def resume(self, ctx: AuthContext, state: Mapping[str, Any]) -> None:
         """A challenge answer continues the sign-in whose event its session carries."""
@@ -490,6 +485,8 @@ class RiskService:
         if event_id:
             ctx.signals["event_id"] = event_id
             ctx.signals["mfa"] = bool(state.get("risk_mfa"))
+        if state.get("risk_ip_blocked"):
+            ctx.signals["ip_blocked"] = True
 
     async def check_sign_in_password(self, ctx: AuthContext, user: UserRecord, password: str) -> None:
         """A proven password at sign-in, against the breached corpus. BLOCK (ENFORCED) resets the user."""
@@ -576,6 +573,8 @@ class RiskService:
         """A challenge follows a sign-in step: the event is InProgress, and its id travels in the session."""
         if not ctx.signals or user is None:
             return
+        if ctx.signals.get("ip_blocked"):
+            state["risk_ip_blocked"] = True
         event_id = ctx.signals.get("event_id")
         if event_id is None and "assessment" in ctx.signals:
             event_id = await self._insert(ctx, user, "SignIn", "InProgress", ctx.signals["assessment"])
@@ -679,6 +678,10 @@ class RiskService:
         now = time.time()
         facts = self._facts(ctx)
         token = str(ctx.signals.get("notified_token") or secrets.token_urlsafe(24))
+        reasons = list(assessment.reasons)
+        if ctx.signals.get("ip_blocked"):
+            decision = "Block"
+            reasons.insert(0, "address in BlockedIPRangeList")
         event = {
             "EventType": kind,
             "EventResponse": response,
@@ -692,7 +695,7 @@ class RiskService:
             ],
             "EventContextData": facts.context_json(),
             "Gatehouse": {
-                "reasons": list(assessment.reasons),
+                "reasons": reasons,
                 "action": action or ctx.signals.get("action"),
                 "client": ctx.client.id,
                 "device": facts.device,
