@@ -186,3 +186,19 @@ def test_invalid_rate_limit_config_is_refused(tmp_path: Path) -> None:
     assert "server.rate_limits.per_client.rate" in text
     assert "server.rate_limits.per_address.burst" in text
     assert "server.rate_limits.trusted_proxies[0]" in text and "CIDR" in text
+
+
+def test_rate_limits_from_the_config_file(tmp_path: Path) -> None:
+    from gateway.config_file import load_config, server_settings
+    from gateway.services.ratelimit import RateLimitSettings
+    from gateway.settings import Settings
+
+    path = tmp_path / "limits.yaml"
+    path.write_text(limited_config("{rate: 5, burst: 50}", "{rate: 0}", "[10.0.0.0/8, '2001:db8::/32']"))
+    settings = server_settings(load_config(path), Settings())
+    assert settings.rate_limits == RateLimitSettings(
+        per_client_rate=5, per_client_burst=50, per_address_rate=0, trusted_proxies=("10.0.0.0/8", "2001:db8::/32")
+    )
+    # Keys left out keep the defaults.
+    path.write_text("version: 1\nserver:\n  rate_limits: {per_address: {burst: 7}}\npools: []\n")
+    assert server_settings(load_config(path), Settings()).rate_limits == RateLimitSettings(per_address_burst=7)
