@@ -39,6 +39,7 @@ import dataclasses
 import difflib
 import functools
 import hmac
+import ipaddress
 import os
 import re
 import types
@@ -76,6 +77,7 @@ from gateway.errors import (
 from gateway.services.container import Services
 from gateway.services.passwords import check_password_policy
 from gateway.services.pools import DEFAULT_PASSWORD_POLICY, ClientView, PoolService, PoolView
+from gateway.services.ratelimit import RateLimitSettings
 from gateway.services.schema import STANDARD_ATTRIBUTES, build_schema, validate_attribute_values
 from gateway.services.users import FORCE_CHANGE_PASSWORD
 from gateway.settings import Secret, Settings, SmsWebhookSettings, SmtpSettings
@@ -272,6 +274,33 @@ class LogConfig(_Model):
     format: Literal["json", "console"] | None = Field(None, description="json lines (default) or console.")
 
 
+class TokenBucketConfig(_Model):
+    """One token bucket: ``rate`` calls a second on average, up to ``burst`` at once; rate 0 turns it off."""
+
+    rate: float | None = Field(None, ge=0, description="Tokens added a second (0: no limit).")
+    burst: int | None = Field(None, ge=1, description="Most tokens the bucket holds.")
+
+
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise _expected("expected an IP address or CIDR range, e.g. 10.0.0.0/8") from None
+    return value
+
+
+class RateLimitsConfig(_Model):
+    """Limits on unsigned Cognito calls (InitiateAuth, SignUp, ForgotPassword, ...), answered past them with
+    TooManyRequestsException. Counted in each process's memory: N workers allow up to N times these."""
+
+    per_client: TokenBucketConfig | None = Field(None, description="Per app client (default 200/s, burst 2000).")
+    per_address: TokenBucketConfig | None = Field(None, description="Per source address (default 100/s, burst 1000).")
+    trusted_proxies: list[Annotated[str, AfterValidator(_cidr)]] | None = Field(
+        None,
+        description="CIDRs of reverse proxies whose X-Forwarded-For is believed; otherwise the peer address counts.",
+    )
+
+
 class ServerConfig(_Model):
     """What `gatehouse serve` runs with. Command-line options and GATEHOUSE_ADMIN_* variables win over these."""
 
@@ -296,6 +325,7 @@ class ServerConfig(_Model):
         None, pattern=_EMAIL_SENDER_PATTERN, description="From address of pools that set no email.from."
     )
     log: LogConfig | None = None
+    rate_limits: RateLimitsConfig | None = None
 
 
 # --- pools ----------------------------------------------------------------------------------------------
@@ -1200,6 +1230,21 @@ def server_settings(config: GatehouseConfig, base: Settings) -> Settings:
             changes["log_level"] = server.log.level
         if server.log.format is not None:
             changes["log_json"] = server.log.format == "json"
+    if server.rate_limits is not None:
+        changes["rate_limits"] = _rate_limit_settings(server.rate_limits, base.rate_limits)
+    return dataclasses.replace(base, **changes)
+
+
+def _rate_limit_settings(config: RateLimitsConfig, base: RateLimitSettings) -> RateLimitSettings:
+    changes: dict[str, Any] = {}
+    for kind in ("client", "address"):
+        bucket: TokenBucketConfig | None = getattr(config, f"per_{kind}")
+        if bucket is not None and bucket.rate is not None:
+            changes[f"per_{kind}_rate"] = bucket.rate
+        if bucket is not None and bucket.burst is not None:
+            changes[f"per_{kind}_burst"] = bucket.burst
+    if config.trusted_proxies is not None:
+        changes["trusted_proxies"] = tuple(config.trusted_proxies)
     return dataclasses.replace(base, **changes)
 
 

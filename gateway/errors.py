@@ -165,8 +165,8 @@ class LimitExceededException(GatehouseError):
 
 
 class TooManyRequestsException(GatehouseError):
+    # 400, as botocore's model (no httpStatusCode) and Cognito's API reference give it, not HTTP's 429.
     type_name = "TooManyRequestsException"
-    status = 429
     default_message = "Too many requests."
 
 
@@ -302,3 +302,10 @@ class DeviceKeyExistsException(GatehouseError):
     """ConfirmDevice of a device key that is already confirmed."""
 
     type_name = "DeviceKeyExistsException"
+
+
+class UserPoolAddOnNotEnabledException(GatehouseError):
+    """Threat protection (UserPoolAddOns.AdvancedSecurityMode) is OFF for the pool."""
+
+    type_name = "UserPoolAddOnNotEnabledException"
+    default_message = "Threat protection is not enabled for this user pool."

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.services.passwords import Argon2Params
+from gateway.services.ratelimit import RateLimitSettings
 
 
 class Secret:
@@ -77,6 +78,8 @@ class Settings:
     # How long a process trusts its cached signing keys before asking the store again, so that a key made by
     # `gatehouse keys rotate` (or another process) is used within this many seconds. Env GATEHOUSE_KEY_CACHE_SECONDS.
     key_cache_seconds: float = 60.0
+    # Token buckets on unsigned calls, per app client and per source address (config file server.rate_limits).
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     @property
     def issuer_base(self) -> str:

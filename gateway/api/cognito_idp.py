@@ -660,6 +660,7 @@ def _auth_context(call: Call, pool: PoolView, client: ClientView, *, admin: bool
         admin=admin,
         client_metadata=call.params.get("ClientMetadata") or {},
         source_ip=call.source_ip,
+        context_data=call.params.get("ContextData") if admin else call.params.get("UserContextData"),
     )
 
 
@@ -748,6 +749,36 @@ async def ListWebAuthnCredentials(call: Call) -> dict[str, Any]:
     result: dict[str, Any] = {"Credentials": [passkeys.description(c) for c in credentials[start : start + limit]]}
     if start + limit < len(credentials):
         result["NextToken"] = encode_token(str(start + limit))
+    return result
+
+
+# --- threat protection -------------------------------------------------------------------------------------
+
+
+@operation
+async def SetRiskConfiguration(call: Call) -> dict[str, Any]:
+    risk = call.services.risk
+    configuration = await risk.set_configuration(call.params["UserPoolId"], call.params.get("ClientId"), call.params)
+    return {"RiskConfiguration": configuration}
+
+
+@operation
+async def DescribeRiskConfiguration(call: Call) -> dict[str, Any]:
+    risk = call.services.risk
+    return {
+        "RiskConfiguration": await risk.describe_configuration(call.params["UserPoolId"], call.params.get("ClientId"))
+    }
+
+
+@operation
+async def AdminListUserAuthEvents(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    events, next_token = await call.services.risk.list_events(
+        pool, user, decode_token(call.params.get("NextToken")), limit_of(call, "MaxResults", 60, 60)
+    )
+    result: dict[str, Any] = {"AuthEvents": events}
+    if next_token:
+        result["NextToken"] = encode_token(next_token)
     return result
 
 
@@ -864,8 +895,25 @@ async def AdminForgetDevice(call: Call) -> dict[str, Any]:
 
 
 @operation
+async def AdminUpdateAuthEventFeedback(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    await call.services.risk.set_feedback(pool, user, call.params["EventId"], call.params["FeedbackValue"], token=None)
+    return {}
+
+
+@operation
 async def AdminUpdateDeviceStatus(call: Call) -> dict[str, Any]:
     pool, user = await admin_user(call)
     devices = call.services.auth.devices
     await devices.set_status(pool, user, call.params["DeviceKey"], call.params.get("DeviceRememberedStatus"))
+    return {}
+
+
+@operation
+async def UpdateAuthEventFeedback(call: Call) -> dict[str, Any]:
+    pool = await pool_of(call)
+    user = await call.services.users.find(pool, call.params["Username"])
+    await call.services.risk.set_feedback(
+        pool, user, call.params["EventId"], call.params["FeedbackValue"], token=call.params["FeedbackToken"]
+    )
     return {}

@@ -48,6 +48,7 @@ from gateway.services.mfa import SOFTWARE_TOKEN_MFA, MfaService
 from gateway.services.mfa_codes import MfaCodes
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import ClientView, PoolService, PoolView
+from gateway.services.risk import RiskService
 from gateway.services.schema import required_attributes, validate_attribute_values
 from gateway.services.srp import (
     N_HEX,
@@ -146,6 +147,10 @@ class AuthContext:
     admin: bool
     client_metadata: Mapping[str, str] = field(default_factory=dict)
     source_ip: str | None = None
+    # ContextData (admin API) or UserContextData (public API), for threat protection.
+    context_data: Mapping[str, Any] | None = None
+    # What threat protection learnt during this request (see gateway/services/risk.py); empty when it is off.
+    signals: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -230,6 +235,7 @@ class AuthService:
         metrics: Metrics,
         *,
         fake_srp_secret: bytes | None = None,
+        risk: RiskService | None = None,
     ) -> None:
         self.store = store
         self.pools = pools
@@ -241,6 +247,7 @@ class AuthService:
         self.mfa = MfaService(store, box)
         # Choice-based sign-in (USER_AUTH), set by the service container.
         self.passwordless: PasswordlessService | None = None
+        self.risk = risk or RiskService(store, pools, None, metrics)
         # Keys the decoy SRP challenges of unknown users; shared by every process (the app derives it from the
         # master key) so that an unknown name gets the same SALT whichever process answers.
         self.fake_srp_secret = fake_srp_secret if fake_srp_secret is not None else secrets.token_bytes(32)
@@ -261,6 +268,7 @@ class AuthService:
         labels = {"pool": ctx.pool.id, "client": ctx.client.id, "flow": flow_name}
         self.metrics.inc(self.metrics.sign_in_attempts, **labels)
         try:
+            await self.risk.screen(ctx, parameters.get("USERNAME"), self.users.find)
             result = await handler(self, ctx, parameters)
         except GatehouseError as exc:
             reason = _failure_reason(exc)
@@ -289,6 +297,7 @@ class AuthService:
         if state.get("challenge") != challenge_name:
             raise InvalidParameterException("Invalid challenge name or session for the user.")
         labels = {"pool": ctx.pool.id, "client": ctx.client.id, "flow": f"challenge:{challenge_name}"}
+        self.risk.resume(ctx, state)
         try:
             result = await handler(self, ctx, state, responses)
         except GatehouseError as exc:
@@ -347,6 +356,7 @@ class AuthService:
         """Store ``state`` for the next step; returns the Session (``token`` if given, e.g. SRP's SECRET_BLOCK).
         ``user`` is None for a decoy challenge, which is then filed under ``username_key``."""
         session = token or new_opaque_token(96)
+        await self.risk.challenge_issued(ctx, user, state)
         await self.store.put_auth_session(
             AuthSessionRecord(
                 session_hash=sha256_hex(session),
@@ -375,6 +385,7 @@ class AuthService:
         if user.password_hash is None or not await self.hasher.verify(user.password_hash, password):
             await self.record_failure(ctx, user)
             raise NotAuthorizedException("Incorrect username or password.")
+        await self.risk.check_sign_in_password(ctx, user, password)
         if self.hasher.needs_rehash(user.password_hash):
             await self._rehash(ctx, user, password)
         self.check_user_can_sign_in(user)
@@ -406,6 +417,7 @@ class AuthService:
 
     async def record_failure(self, ctx: AuthContext, user: UserRecord) -> None:
         """Count one failed sign-in (a wrong password, SRP proof or MFA code); from the fifth on, lock out."""
+        await self.risk.sign_in_failed(ctx, user)
         for _ in range(LOCKOUT_WRITE_ATTEMPTS):
             now = time.time()
             state = current_lockout(user, now) or {}
@@ -500,7 +512,11 @@ class AuthService:
                 session=session,
                 username=user.username,
             )
-        return await sign_in_factors.second_factor(self, ctx, user, auth_time=auth_time, device_key=device_key)
+        # Threat protection first: a blocked sign-in stops here, whatever device or factor it could offer.
+        risk_mfa = await self.risk.assess_sign_in(ctx, user, bool(sign_in_factors.risk_factors(self, ctx, user)))
+        return await sign_in_factors.second_factor(
+            self, ctx, user, auth_time=auth_time, device_key=device_key, risk_mfa=risk_mfa
+        )
 
     # --- MFA set-up inside a sign-in (the MFA_SETUP challenge's Session) ---------------------------------
 
@@ -589,6 +605,7 @@ class AuthService:
         device_key: str | None = None,
     ) -> AuthResult:
         group_names, roles, preferred = await self.groups_and_roles(ctx.pool.id, user, groups)
+        await self.risk.sign_in_passed(ctx, user)
         client = ctx.client
         tokens = await self.tokens.issue(
             pool_id=ctx.pool.id,

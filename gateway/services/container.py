@@ -12,6 +12,8 @@ from gateway.services.messaging import Messenger
 from gateway.services.passwordless import PasswordlessService
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolService
+from gateway.services.ratelimit import RateLimiter
+from gateway.services.risk import RiskService
 from gateway.services.tokens import SigningKeys, TokenService
 from gateway.services.users import UserService
 from gateway.services.webauthn import PasskeyService
@@ -34,6 +36,8 @@ class Services:
     auth: AuthService
     admin_credentials: dict[str, str]
     fake_srp_secret: bytes
+    rate_limits: RateLimiter
+    risk: RiskService
 
     @classmethod
     def build(
@@ -56,7 +60,11 @@ class Services:
         tokens = TokenService(
             store, SigningKeys(store, box, cache_seconds=settings.key_cache_seconds), settings.issuer_base
         )
-        auth = AuthService(store, pools, users, tokens, hasher, box, metrics, fake_srp_secret=fake_srp_secret)
+        risk = RiskService(store, pools, messenger, metrics, default_email_sender=settings.default_email_sender)
+        users.threats = risk
+        auth = AuthService(
+            store, pools, users, tokens, hasher, box, metrics, fake_srp_secret=fake_srp_secret, risk=risk
+        )
         auth.passwordless = PasswordlessService(
             store, users, hasher, PasskeyService(store, settings.issuer_base), code_key
         )
@@ -74,4 +82,6 @@ class Services:
             auth=auth,
             admin_credentials=admin_credentials,
             fake_srp_secret=fake_srp_secret,
+            rate_limits=RateLimiter(settings.rate_limits, metrics),
+            risk=risk,
         )

@@ -46,7 +46,15 @@ from gateway.services.auth import (
     _srp_a,
     challenge,
 )
-from gateway.services.mfa import EMAIL_OTP, MFA_SETUP, SELECT_MFA_TYPE, SMS_MFA, SOFTWARE_TOKEN_MFA
+from gateway.services.mfa import (
+    EMAIL_OTP,
+    FACTOR_ORDER,
+    MFA_SETUP,
+    SELECT_MFA_TYPE,
+    SMS_MFA,
+    SOFTWARE_TOKEN_MFA,
+    mfa_settings,
+)
 from gateway.services.mfa_codes import ANSWER_MEMBERS
 from gateway.services.srp import (
     SrpServerChallenge,
@@ -71,15 +79,34 @@ def _json_list(items: list[str]) -> str:
 # --- deciding ----------------------------------------------------------------------------------------------
 
 
+def risk_factors(service: AuthService, ctx: AuthContext, user: UserRecord) -> list[str]:
+    """The second factors threat protection can ask this user for (MFA_IF_CONFIGURED / MFA_REQUIRED): the
+    user's preferred one first, then every factor the pool offers that the user can answer."""
+    usable = [f for f in FACTOR_ORDER if service.mfa.usable(ctx.pool, user, f)]
+    preferred = mfa_settings(user)["preferred"]
+    return sorted(usable, key=lambda f: f != preferred)
+
+
 async def second_factor(
-    service: AuthService, ctx: AuthContext, user: UserRecord, *, auth_time: int, device_key: str | None
+    service: AuthService,
+    ctx: AuthContext,
+    user: UserRecord,
+    *,
+    auth_time: int,
+    device_key: str | None,
+    risk_mfa: bool = False,
 ) -> AuthResult:
-    """What a user whose password is proven still owes: a device proof, an MFA challenge, or nothing."""
+    """What a user whose password is proven still owes: a device proof, an MFA challenge, or nothing.
+    ``risk_mfa``: threat protection asks for a second factor even where the pool's MFA settings would not."""
     device = await service.devices.for_sign_in(ctx.pool, user, device_key)
-    if device is not None and service.devices.skips_mfa(ctx.pool, device):
+    if device is not None and service.devices.skips_mfa(ctx.pool, device) and not risk_mfa:
         user = await service.clear_lockout(ctx, user)
         return await _device_challenge(service, ctx, user, device, auth_time=auth_time)
     due = service.mfa.due(ctx.pool, user)
+    if due is None and risk_mfa:
+        factors = risk_factors(service, ctx, user)
+        if factors:
+            due = factors[0]
     if due == MFA_SETUP and not ctx.pool.software_token_mfa_enabled:
         raise InvalidUserPoolConfigurationException("MFA is required but no MFA factor is enabled.")
     if due is None:

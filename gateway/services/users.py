@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -43,6 +43,9 @@ from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.schema import required_attributes, validate_attribute_values
 from gateway.services.srp import derive_srp_verifier
 from gateway.storage.base import AlreadyExists, CodeRecord, Store, UserRecord, VersionConflict
+
+if TYPE_CHECKING:
+    from gateway.services.risk import RiskService
 
 log = structlog.get_logger("gateway.users")
 
@@ -140,6 +143,8 @@ class UserService:
         self._code_key = code_key
         self._metrics = metrics
         self._default_sender = default_email_sender
+        # Threat protection's check of new passwords against breached ones (set by the container).
+        self.threats: RiskService | None = None
 
     # --- look-ups -------------------------------------------------------------------------------------
 
@@ -296,8 +301,16 @@ class UserService:
             check_password_policy(password, pool.password_policy)
         if await self._store.get_user(pool.id, pool.username_key(name)) is not None:
             raise UsernameExistsException()
+        # A passwordless sign-up (one-time codes) has no password to screen.
+        compromised = (
+            self.threats is not None
+            and password is not None
+            and await self.threats.screen_new_password(pool, client, password, "SIGN_UP")
+        )
         user = await self._new_user(pool, name, password, attributes, status=UNCONFIRMED)
         await self._insert(pool, user)
+        if self.threats is not None:
+            await self.threats.signed_up(pool, client, user, compromised)
         self._metrics.inc(self._metrics.sign_ups, pool=pool.id)
         log.info("sign_up", pool=pool.id, client=client.id, username=name)
         try:
@@ -776,6 +789,8 @@ class UserService:
         check_password_policy(password, pool.password_policy)
         if check_history:
             await self._check_history(pool, user, password)
+        if self.threats is not None:
+            await self.threats.screen_new_password(pool, None, password, "PASSWORD_CHANGE", user)
         password_hash, secrets = await self._new_password_material(pool, user.username, password)
         size = int(pool.password_policy.get("PasswordHistorySize") or 0)
         validity_days = int(pool.password_policy.get("TemporaryPasswordValidityDays", 7))
@@ -810,7 +825,10 @@ class UserService:
             if client.prevent_user_existence_errors:
                 return self._decoy_delivery(username)
             raise self._unknown_user(client, None)
-        return await self._send_reset_code(pool, user)
+        delivery = await self._send_reset_code(pool, user)
+        if self.threats is not None:
+            await self.threats.forgot_password(pool, client, user)
+        return delivery
 
     def _recovery_attribute(self, pool: PoolView, user: UserRecord) -> str | None:
         mechanisms = (pool.settings.get("AccountRecoverySetting") or {}).get("RecoveryMechanisms") or [
@@ -852,6 +870,9 @@ class UserService:
         secret_hash_value: str | None,
     ) -> None:
         user = await self._named_by_client(pool, client, username, secret_hash_value)
+        if user is None and client.prevent_user_existence_errors:
+            # The new password is judged first for an unknown user too: the answer must not tell them apart.
+            check_password_policy(password, pool.password_policy)
         if user is None:
             raise self._unknown_user(client, CodeMismatchException())
         check_password_policy(password, pool.password_policy)

@@ -216,6 +216,29 @@ class DeviceRecord:
     last_ip: str | None = None
 
 
+@dataclass
+class RiskConfigurationRecord:
+    """SetRiskConfiguration's members for a pool (``client_id`` None) or one of its app clients."""
+
+    pool_id: str
+    client_id: str | None
+    config: JSONDict
+    updated_at: float
+
+
+@dataclass
+class AuthEventRecord:
+    """One sign-in (sign-up, password change, ...) of a user, with its risk assessment. ``event`` holds the
+    AuthEventType members and the service's own notes (reasons, device and network keys) as JSON. Event ids
+    sort by time: newest first is descending ``event_id``."""
+
+    pool_id: str
+    username_key: str
+    event_id: str
+    created_at: float
+    event: JSONDict
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
@@ -401,4 +424,26 @@ class Store(Protocol):
     async def delete_device(self, pool_id: str, device_key: str) -> bool: ...
     async def list_devices(self, pool_id: str, username_key: str, after: str | None, limit: int) -> Page[DeviceRecord]:
         """A user's devices ordered by device_key; deleting the user deletes them."""
+        ...
+
+    # threat protection: risk configurations and auth events
+    async def put_risk_configuration(self, record: RiskConfigurationRecord) -> None:
+        """Insert or replace the configuration of (pool, client). Raises NotFound("pool")."""
+        ...
+
+    async def get_risk_configuration(self, pool_id: str, client_id: str | None) -> RiskConfigurationRecord | None: ...
+    async def add_auth_event(self, event: AuthEventRecord) -> None:
+        """Raises NotFound("user") when the user does not exist; the events go when their user does."""
+        ...
+
+    async def get_auth_event(self, pool_id: str, event_id: str) -> AuthEventRecord | None: ...
+    async def update_auth_event(self, event: AuthEventRecord) -> bool:
+        """Replace ``event`` (its created_at and event); False when there is no such event."""
+        ...
+
+    async def list_auth_events(
+        self, pool_id: str, username_key: str, before: str | None, limit: int
+    ) -> Page[AuthEventRecord]:
+        """The user's events, newest (highest event_id) first; ``before`` is the last event_id of the previous
+        page."""
         ...

@@ -41,6 +41,7 @@ import orjson
 
 from gateway.storage.base import (
     AlreadyExists,
+    AuthEventRecord,
     AuthSessionRecord,
     ClientRecord,
     CodeRecord,
@@ -50,6 +51,7 @@ from gateway.storage.base import (
     Page,
     PoolRecord,
     RefreshTokenRecord,
+    RiskConfigurationRecord,
     SigningKeyRecord,
     Store,
     TokenFamilyRecord,
@@ -1102,6 +1104,70 @@ class SqliteStore:
         else:
             rows = await self._fetch(_LIST_DEVICES.after, (pool_id, username_key, after, limit + 1))
         return _page(rows, limit, _device, lambda d: d.device_key)
+
+    # --- threat protection ------------------------------------------------------------------------------
+
+    async def put_risk_configuration(self, record: RiskConfigurationRecord) -> None:
+        await self._insert_one(
+            "INSERT INTO risk_configurations (pool_id, client_id, config, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (pool_id, client_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
+            (record.pool_id, record.client_id or "", _dumps(record.config), record.updated_at),
+            {},
+            "pool",
+        )
+
+    async def get_risk_configuration(self, pool_id: str, client_id: str | None) -> RiskConfigurationRecord | None:
+        rows = await self._fetch(
+            "SELECT config, updated_at FROM risk_configurations WHERE pool_id = ? AND client_id = ?",
+            (pool_id, client_id or ""),
+        )
+        if not rows:
+            return None
+        return RiskConfigurationRecord(pool_id, client_id or None, _loads(rows[0][0]), rows[0][1])
+
+    async def add_auth_event(self, event: AuthEventRecord) -> None:
+        await self._insert_one(
+            "INSERT INTO auth_events (pool_id, username_key, event_id, created_at, event) VALUES (?, ?, ?, ?, ?)",
+            (event.pool_id, event.username_key, event.event_id, event.created_at, _dumps(event.event)),
+            _AUTH_EVENT_UNIQUE,
+            "user",
+        )
+
+    async def get_auth_event(self, pool_id: str, event_id: str) -> AuthEventRecord | None:
+        return await self._fetch_one(
+            f"SELECT {_AUTH_EVENT_COLUMNS} FROM auth_events WHERE pool_id = ? AND event_id = ?",
+            (pool_id, event_id),
+            _auth_event,
+        )
+
+    async def update_auth_event(self, event: AuthEventRecord) -> bool:
+        return bool(
+            await self._fetch(
+                "UPDATE auth_events SET created_at = ?, event = ? WHERE pool_id = ? AND event_id = ? RETURNING 1",
+                (event.created_at, _dumps(event.event), event.pool_id, event.event_id),
+            )
+        )
+
+    async def list_auth_events(
+        self, pool_id: str, username_key: str, before: str | None, limit: int
+    ) -> Page[AuthEventRecord]:
+        _check_limit(limit)
+        select = f"SELECT {_AUTH_EVENT_COLUMNS} FROM auth_events WHERE pool_id = ? AND username_key = ?"
+        if before is None:
+            rows = await self._fetch(select + " ORDER BY event_id DESC LIMIT ?", (pool_id, username_key, limit + 1))
+        else:
+            rows = await self._fetch(
+                select + " AND event_id < ? ORDER BY event_id DESC LIMIT ?", (pool_id, username_key, before, limit + 1)
+            )
+        return _page(rows, limit, _auth_event, lambda e: e.event_id)
+
+
+_AUTH_EVENT_COLUMNS = "pool_id, username_key, event_id, created_at, event"
+_AUTH_EVENT_UNIQUE = {"auth_events.pool_id, auth_events.event_id": "id"}
+
+
+def _auth_event(r: Row) -> AuthEventRecord:
+    return AuthEventRecord(r[0], r[1], r[2], r[3], _loads(r[4]))
 
 
 if TYPE_CHECKING:

@@ -49,6 +49,7 @@ import pytest
 
 from gateway.storage.base import (
     AlreadyExists,
+    AuthEventRecord,
     AuthSessionRecord,
     ClientRecord,
     CodeRecord,
@@ -57,6 +58,7 @@ from gateway.storage.base import (
     NotFound,
     PoolRecord,
     RefreshTokenRecord,
+    RiskConfigurationRecord,
     SigningKeyRecord,
     Store,
     TokenFamilyRecord,
@@ -1101,3 +1103,56 @@ class StoreConformance:
         assert await store.get_device(POOL, "us-east-1_b1") is not None
         assert await store.delete_pool(POOL) is True
         assert await store.get_device(POOL, "us-east-1_b1") is None
+
+    # --- threat protection ------------------------------------------------------------------------------
+
+    async def test_risk_configuration_per_pool_and_client(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        assert await store.get_risk_configuration(POOL, None) is None
+        pool_level = RiskConfigurationRecord(POOL, None, {"RiskExceptionConfiguration": {"BlockedIPRangeList": []}}, T0)
+        await store.put_risk_configuration(pool_level)
+        client_level = RiskConfigurationRecord(POOL, "web", {"CompromisedCredentialsRiskConfiguration": {}}, T0 + 1)
+        await store.put_risk_configuration(client_level)
+        assert await store.get_risk_configuration(POOL, None) == pool_level
+        assert await store.get_risk_configuration(POOL, "web") == client_level
+        assert await store.get_risk_configuration(POOL, "other") is None
+        replaced = replace(pool_level, config={"A": [1, "ü"]}, updated_at=T0 + 2)
+        await store.put_risk_configuration(replaced)
+        assert await store.get_risk_configuration(POOL, None) == replaced
+        with pytest.raises(NotFound):
+            await store.put_risk_configuration(RiskConfigurationRecord("us-east-1_Missing", None, {}, T0))
+        await store.delete_pool(POOL)
+        assert await store.get_risk_configuration(POOL, "web") is None
+
+    async def test_auth_events_page_newest_first_and_go_with_their_user(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_user(make_user("bob"))
+        events = [
+            AuthEventRecord(POOL, "alice", f"0000-{i:04d}", T0 + i, {"EventType": "SignIn", "n": i}) for i in range(5)
+        ]
+        for event in events:
+            await store.add_auth_event(event)
+        await store.add_auth_event(AuthEventRecord(POOL, "bob", "0000-9999", T0, {"EventType": "SignUp"}))
+        with pytest.raises(AlreadyExists):
+            await store.add_auth_event(events[0])
+        with pytest.raises(NotFound):
+            await store.add_auth_event(AuthEventRecord(POOL, "nobody", "0001-0000", T0, {}))
+        first = await store.list_auth_events(POOL, "alice", None, 2)
+        assert [e.event_id for e in first.items] == ["0000-0004", "0000-0003"]
+        assert first.items[0] == events[4]
+        second = await store.list_auth_events(POOL, "alice", first.next_token, 2)
+        assert [e.event_id for e in second.items] == ["0000-0002", "0000-0001"]
+        last = await store.list_auth_events(POOL, "alice", second.next_token, 2)
+        assert [e.event_id for e in last.items] == ["0000-0000"] and last.next_token is None
+
+        changed = replace(events[1], event={**events[1].event, "EventFeedback": {"FeedbackValue": "Invalid"}})
+        assert await store.update_auth_event(changed) is True
+        assert await store.get_auth_event(POOL, "0000-0001") == changed
+        assert await store.update_auth_event(replace(changed, event_id="0000-7777")) is False
+        assert await store.get_auth_event(POOL, "0000-7777") is None
+
+        await store.delete_user(POOL, "alice")
+        assert (await store.list_auth_events(POOL, "alice", None, 10)).items == []
+        assert await store.get_auth_event(POOL, "0000-0001") is None
+        assert [e.event_id for e in (await store.list_auth_events(POOL, "bob", None, 10)).items] == ["0000-9999"]
