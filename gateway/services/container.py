@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.auth import AuthService
+from gateway.services.domains import DomainService
 from gateway.services.groups import GroupService
 from gateway.services.messaging import Messenger
+from gateway.services.oauth import OAuthService
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolService
 from gateway.services.tokens import SigningKeys, TokenService
@@ -32,6 +34,8 @@ class Services:
     auth: AuthService
     admin_credentials: dict[str, str]
     fake_srp_secret: bytes
+    domains: DomainService
+    oauth: OAuthService
 
     @classmethod
     def build(
@@ -69,4 +73,6 @@ class Services:
             auth=auth,
             admin_credentials=admin_credentials,
             fake_srp_secret=fake_srp_secret,
+            domains=DomainService(store, pools),
+            oauth=OAuthService(store, pools, auth, tokens, code_seconds=settings.oauth_code_seconds),
         )

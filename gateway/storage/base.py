@@ -374,7 +374,6 @@ class Store(Protocol):
 
     async def delete_signing_key(self, pool_id: str, kid: str) -> None: ...
 
-
     # the OAuth 2.0 provider's short-lived records
     async def put_oauth_record(self, record: OAuthRecord) -> None:
         """Insert; raises AlreadyExists("id") if (kind, key_hash) is taken, NotFound("pool") without the pool."""

@@ -992,7 +992,6 @@ class SqliteStore:
     async def delete_signing_key(self, pool_id: str, kid: str) -> None:
         await self._fetch("DELETE FROM signing_keys WHERE pool_id = ? AND kid = ?", (pool_id, kid))
 
-
     # --- the OAuth 2.0 provider's records ---------------------------------------------------------------
 
     async def put_oauth_record(self, record: OAuthRecord) -> None:

@@ -1,0 +1,279 @@
+"""A pool's hosted-UI domains, its resource servers, and the OAuth settings of its app clients.
+
+CreateUserPoolDomain / DescribeUserPoolDomain / UpdateUserPoolDomain / DeleteUserPoolDomain: a prefix domain
+(``myapp``, which Cognito serves as ``myapp.auth.<region>.amazoncognito.com``) or a custom domain
+(``auth.example.com``, with a CustomDomainConfig). Gatehouse serves one port: a request whose Host is a
+custom domain, or whose first host label is a prefix domain, is served for that domain's pool; without one,
+the pool comes from the path (``/{UserPoolId}/oauth2/...``) or from the client_id.
+
+CreateResourceServer / DescribeResourceServer / UpdateResourceServer / ListResourceServers /
+DeleteResourceServer: custom scopes, granted as ``{Identifier}/{ScopeName}``.
+
+:func:`check_client_oauth_settings` applies Cognito's rules to an app client's OAuth members.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from gateway.errors import (
+    InvalidOAuthFlowException,
+    InvalidParameterException,
+    ResourceNotFoundException,
+    ScopeDoesNotExistException,
+)
+from gateway.services.pools import PoolService
+from gateway.services.tokens import ADMIN_SCOPE
+from gateway.storage.base import AlreadyExists, DomainRecord, NotFound, ResourceServerRecord, Store
+
+STANDARD_SCOPES = ("openid", "email", "phone", "profile", ADMIN_SCOPE)
+OAUTH_FLOWS = ("code", "implicit", "client_credentials")
+# Cognito's patterns (service model): a prefix is lower-case letters, digits and hyphens.
+_PREFIX = re.compile(r"^[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?$")
+_CUSTOM = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_SCOPE_NAME = re.compile(r"^[\x21\x23-\x2E\x30-\x5B\x5D-\x7E]+$")
+_RESERVED_PREFIX_WORDS = ("aws", "amazon", "cognito")
+
+
+def is_custom_domain(domain: str) -> bool:
+    return "." in domain
+
+
+def check_redirect_uri(uri: str, member: str) -> None:
+    """Cognito's rules for CallbackURLs, LogoutURLs and DefaultRedirectURI: an absolute URI without a
+    fragment, HTTPS unless it is http://localhost (app schemes such as myapp:// are allowed)."""
+    parts = urlsplit(uri)
+    if not parts.scheme or (parts.scheme in ("http", "https") and not parts.netloc):
+        raise InvalidParameterException(f"{member} must be absolute URIs: {uri}")
+    if parts.fragment or "#" in uri:
+        raise InvalidParameterException(f"{member} must not include a fragment: {uri}")
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "[::1]", "::1"):
+        raise InvalidParameterException(f"{member} must use HTTPS unless the host is localhost: {uri}")
+    if len(uri) > 1024:
+        raise InvalidParameterException(f"{member} members must be at most 1024 characters.")
+
+
+class DomainService:
+    """Domains and resource servers of the pools."""
+
+    def __init__(self, store: Store, pools: PoolService) -> None:
+        self.store = store
+        self.pools = pools
+
+    # --- domains -----------------------------------------------------------------------------------------
+
+    async def create_domain(self, pool_id: str, domain: str, custom: Mapping[str, Any] | None) -> None:
+        await self.pools.get_pool(pool_id)
+        domain = domain.strip()
+        if custom:
+            if not _CUSTOM.match(domain):
+                raise InvalidParameterException(f"Invalid custom domain: {domain}")
+            if not custom.get("CertificateArn"):
+                raise InvalidParameterException("CustomDomainConfig.CertificateArn is required.")
+        else:
+            if not _PREFIX.match(domain):
+                raise InvalidParameterException(
+                    "Domain prefix can contain only lower-case letters, numbers, and hyphens."
+                )
+            if any(word in domain for word in _RESERVED_PREFIX_WORDS):
+                raise InvalidParameterException("Domain prefix cannot contain reserved word: aws, amazon, cognito")
+        existing = await self.store.list_pool_domains(pool_id)
+        if any(is_custom_domain(d.domain) == bool(custom) for d in existing):
+            raise InvalidParameterException(
+                f"User pool {pool_id} already has a {'custom ' if custom else ''}domain configured."
+            )
+        settings: dict[str, Any] = {"CustomDomainConfig": dict(custom)} if custom else {}
+        try:
+            await self.store.create_domain(DomainRecord(domain, pool_id, settings, time.time()))
+        except AlreadyExists as exc:
+            raise InvalidParameterException("Domain already associated with another user pool.") from exc
+
+    async def _owned(self, pool_id: str, domain: str) -> DomainRecord:
+        record = await self.store.get_domain(domain)
+        if record is None or record.pool_id != pool_id:
+            raise InvalidParameterException(f"No such domain or user pool exists: {domain}")
+        return record
+
+    def domain_description(self, record: DomainRecord, region: str, account_id: str) -> dict[str, Any]:
+        """DomainDescriptionType, as DescribeUserPoolDomain answers."""
+        custom = is_custom_domain(record.domain)
+        description: dict[str, Any] = {
+            "UserPoolId": record.pool_id,
+            "AWSAccountId": account_id,
+            "Domain": record.domain,
+            "S3Bucket": "",
+            "CloudFrontDistribution": record.domain if custom else f"{record.domain}.auth.{region}.amazoncognito.com",
+            "Version": "20240101",
+            "Status": "ACTIVE",
+            "ManagedLoginVersion": 1,
+        }
+        if custom:
+            description["CustomDomainConfig"] = record.settings.get("CustomDomainConfig") or {}
+        return description
+
+    async def describe_domain(self, domain: str) -> DomainRecord | None:
+        return await self.store.get_domain(domain)
+
+    async def update_domain(self, pool_id: str, domain: str, custom: Mapping[str, Any] | None) -> None:
+        record = await self._owned(pool_id, domain)
+        if custom:
+            if not is_custom_domain(domain):
+                raise InvalidParameterException("CustomDomainConfig applies to custom domains only.")
+            if not custom.get("CertificateArn"):
+                raise InvalidParameterException("CustomDomainConfig.CertificateArn is required.")
+            record.settings = {**record.settings, "CustomDomainConfig": dict(custom)}
+        try:
+            await self.store.update_domain(record)
+        except NotFound as exc:
+            raise InvalidParameterException(f"No such domain or user pool exists: {domain}") from exc
+
+    async def delete_domain(self, pool_id: str, domain: str) -> None:
+        await self._owned(pool_id, domain)
+        await self.store.delete_domain(domain)
+
+    async def pool_for_host(self, host: str | None) -> str | None:
+        """The pool a Host header names: a custom domain exactly, or a prefix domain as its first label."""
+        if not host:
+            return None
+        name = host.rsplit(":", 1)[0].lower() if not host.startswith("[") else host.lower()
+        record = await self.store.get_domain(name)
+        if record is None and "." in name:
+            record = await self.store.get_domain(name.split(".", 1)[0])
+            if record is not None and is_custom_domain(record.domain):
+                record = None
+        return record.pool_id if record is not None else None
+
+    # --- resource servers --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_scopes(scopes: Any) -> list[dict[str, str]]:
+        result: list[dict[str, str]] = []
+        seen: set[str] = set()
+        for scope in scopes or []:
+            name = str(scope.get("ScopeName", ""))
+            if not _SCOPE_NAME.match(name) or len(name) > 256:
+                raise InvalidParameterException(f"Invalid ScopeName: {name}")
+            if name in seen:
+                raise InvalidParameterException(f"Duplicate ScopeName: {name}")
+            seen.add(name)
+            result.append({"ScopeName": name, "ScopeDescription": str(scope.get("ScopeDescription", ""))})
+        if len(result) > 100:
+            raise InvalidParameterException("A resource server can have at most 100 scopes.")
+        return result
+
+    @staticmethod
+    def server_type(record: ResourceServerRecord) -> dict[str, Any]:
+        return {
+            "UserPoolId": record.pool_id,
+            "Identifier": record.identifier,
+            "Name": record.name,
+            "Scopes": list(record.scopes),
+        }
+
+    async def create_resource_server(
+        self, pool_id: str, identifier: str, name: str, scopes: Any
+    ) -> ResourceServerRecord:
+        await self.pools.get_pool(pool_id)
+        now = time.time()
+        record = ResourceServerRecord(pool_id, identifier, name, self._check_scopes(scopes), now, now)
+        try:
+            await self.store.create_resource_server(record)
+        except AlreadyExists as exc:
+            raise InvalidParameterException(f"{identifier} already exists in pool {pool_id}.") from exc
+        return record
+
+    async def get_resource_server(self, pool_id: str, identifier: str) -> ResourceServerRecord:
+        await self.pools.get_pool(pool_id)
+        record = await self.store.get_resource_server(pool_id, identifier)
+        if record is None:
+            raise ResourceNotFoundException(f"{identifier} does not exist in pool {pool_id}.")
+        return record
+
+    async def update_resource_server(
+        self, pool_id: str, identifier: str, name: str, scopes: Any
+    ) -> ResourceServerRecord:
+        record = await self.get_resource_server(pool_id, identifier)
+        record.name, record.scopes, record.updated_at = name, self._check_scopes(scopes), time.time()
+        try:
+            await self.store.update_resource_server(record)
+        except NotFound as exc:
+            raise ResourceNotFoundException(f"{identifier} does not exist in pool {pool_id}.") from exc
+        return record
+
+    async def delete_resource_server(self, pool_id: str, identifier: str) -> None:
+        await self.get_resource_server(pool_id, identifier)
+        await self.store.delete_resource_server(pool_id, identifier)
+
+    async def list_resource_servers(
+        self, pool_id: str, after: str | None, limit: int
+    ) -> tuple[list[ResourceServerRecord], str | None]:
+        await self.pools.get_pool(pool_id)
+        page = await self.store.list_resource_servers(pool_id, after, limit)
+        return page.items, page.next_token
+
+    async def custom_scopes(self, pool_id: str) -> set[str]:
+        scopes: set[str] = set()
+        after: str | None = None
+        while True:
+            page = await self.store.list_resource_servers(pool_id, after, 50)
+            for server in page.items:
+                scopes.update(f"{server.identifier}/{s['ScopeName']}" for s in server.scopes)
+            if page.next_token is None:
+                return scopes
+            after = page.next_token
+
+    # --- app clients' OAuth members ----------------------------------------------------------------------
+
+    async def check_client_oauth_settings(self, pool_id: str, request: Mapping[str, Any], has_secret: bool) -> None:
+        """Cognito's validation of CreateUserPoolClient / UpdateUserPoolClient's OAuth members."""
+        flows = list(request.get("AllowedOAuthFlows") or [])
+        scopes = list(request.get("AllowedOAuthScopes") or [])
+        callbacks = list(request.get("CallbackURLs") or [])
+        for flow in flows:
+            if flow not in OAUTH_FLOWS:
+                raise InvalidParameterException(f"Invalid AllowedOAuthFlows value: {flow}")
+        for uri in callbacks:
+            check_redirect_uri(str(uri), "CallbackURLs")
+        for uri in request.get("LogoutURLs") or []:
+            check_redirect_uri(str(uri), "LogoutURLs")
+        default = request.get("DefaultRedirectURI")
+        if default:
+            check_redirect_uri(str(default), "DefaultRedirectURI")
+            if default not in callbacks:
+                raise InvalidParameterException("DefaultRedirectURI must be one of the CallbackURLs.")
+        custom = [s for s in scopes if s not in STANDARD_SCOPES]
+        if custom:
+            known = await self.custom_scopes(pool_id)
+            for scope in custom:
+                if scope not in known:
+                    raise ScopeDoesNotExistException(f"Invalid scope requested: {scope}")
+        for provider in request.get("SupportedIdentityProviders") or []:
+            if not isinstance(provider, str) or not provider:
+                raise InvalidParameterException("Invalid SupportedIdentityProviders value.")
+        if not request.get("AllowedOAuthFlowsUserPoolClient"):
+            return
+        if not flows:
+            raise InvalidOAuthFlowException(
+                "AllowedOAuthFlows must be set when AllowedOAuthFlowsUserPoolClient is true."
+            )
+        if not scopes:
+            raise InvalidOAuthFlowException(
+                "AllowedOAuthScopes must be set when AllowedOAuthFlowsUserPoolClient is true."
+            )
+        if "client_credentials" in flows:
+            if not has_secret:
+                raise InvalidOAuthFlowException(
+                    "client_credentials flow can not be selected if client does not have a client secret."
+                )
+            if len(flows) > 1:
+                raise InvalidOAuthFlowException(
+                    "client_credentials flow can not be selected with code or implicit flows."
+                )
+            if not custom or len(custom) != len(scopes):
+                raise InvalidOAuthFlowException("client_credentials flow can only be used with custom scopes.")
+        elif not callbacks:
+            raise InvalidParameterException("CallbackURLs must be set for the code and implicit flows.")
