@@ -806,3 +806,23 @@ async def ListResourceServers(call: Call) -> dict[str, Any]:
     if next_token:
         result["NextToken"] = encode_token(next_token)
     return result
+
+
+@operation
+async def SetUICustomization(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    pool_id, client_id = call.params["UserPoolId"], call.params.get("ClientId")
+    record = await domains.set_ui_customization(
+        pool_id, client_id, call.params.get("CSS"), call.params.get("ImageFile")
+    )
+    base = call.services.settings.issuer_base
+    return {"UICustomization": domains.ui_customization_type(record, pool_id, client_id, base)}
+
+
+@operation
+async def GetUICustomization(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    pool_id, client_id = call.params["UserPoolId"], call.params.get("ClientId")
+    record = await domains.get_ui_customization(pool_id, client_id)
+    base = call.services.settings.issuer_base
+    return {"UICustomization": domains.ui_customization_type(record, pool_id, client_id, base)}

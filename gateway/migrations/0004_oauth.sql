@@ -40,3 +40,15 @@ CREATE TABLE resource_servers (
     updated_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (pool_id, identifier)
 );
+
+-- SetUICustomization: CSS and a logo for the hosted pages, for the whole pool (client_id 'ALL') or one client.
+CREATE TABLE ui_customizations (
+    pool_id    TEXT NOT NULL REFERENCES pools (id) ON DELETE CASCADE,
+    client_id  TEXT NOT NULL,
+    css        TEXT,
+    image      TEXT,
+    image_type TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (pool_id, client_id)
+);

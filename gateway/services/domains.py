@@ -14,6 +14,8 @@ DeleteResourceServer: custom scopes, granted as ``{Identifier}/{ScopeName}``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import time
 from collections.abc import Mapping
@@ -28,7 +30,14 @@ from gateway.errors import (
 )
 from gateway.services.pools import PoolService
 from gateway.services.tokens import ADMIN_SCOPE
-from gateway.storage.base import AlreadyExists, DomainRecord, NotFound, ResourceServerRecord, Store
+from gateway.storage.base import (
+    AlreadyExists,
+    DomainRecord,
+    NotFound,
+    ResourceServerRecord,
+    Store,
+    UICustomizationRecord,
+)
 
 STANDARD_SCOPES = ("openid", "email", "phone", "profile", ADMIN_SCOPE)
 OAUTH_FLOWS = ("code", "implicit", "client_credentials")
@@ -37,6 +46,30 @@ _PREFIX = re.compile(r"^[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?$")
 _CUSTOM = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _SCOPE_NAME = re.compile(r"^[\x21\x23-\x2E\x30-\x5B\x5D-\x7E]+$")
 _RESERVED_PREFIX_WORDS = ("aws", "amazon", "cognito")
+# The classes Cognito's hosted UI lets CSS style ("Customizing the classic hosted UI"); the hosted pages carry
+# them, and SetUICustomization refuses CSS that styles anything else.
+CUSTOMIZABLE_CLASSES = frozenset(
+    {
+        "background-customizable",
+        "banner-customizable",
+        "errorMessage-customizable",
+        "idpButton-customizable",
+        "idpButton-customizable:hover",
+        "idpDescription-customizable",
+        "inputField-customizable",
+        "inputField-customizable:focus",
+        "label-customizable",
+        "legalText-customizable",
+        "logo-customizable",
+        "redirect-customizable",
+        "socialButton-customizable",
+        "submitButton-customizable",
+        "submitButton-customizable:hover",
+        "textDescription-customizable",
+    }
+)
+_CSS_SELECTOR_CLASS = re.compile(r"\.([A-Za-z_][\w-]*(?::[a-z-]+)?)")
+ALL_CLIENTS = "ALL"
 
 
 def is_custom_domain(domain: str) -> bool:
@@ -277,3 +310,81 @@ class DomainService:
                 raise InvalidOAuthFlowException("client_credentials flow can only be used with custom scopes.")
         elif not callbacks:
             raise InvalidParameterException("CallbackURLs must be set for the code and implicit flows.")
+
+    # --- hosted UI customization -------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_css(css: str) -> None:
+        """Only Cognito's customizable classes, and nothing that reaches outside the stylesheet."""
+        lowered = css.lower()
+        if "<" in css or "@import" in lowered or "expression(" in lowered or "javascript:" in lowered:
+            raise InvalidParameterException("CSS contains content that is not allowed.")
+        for block in css.split("}"):
+            selector = block.split("{", 1)[0] if "{" in block else ""
+            for name in _CSS_SELECTOR_CLASS.findall(selector):
+                if name not in CUSTOMIZABLE_CLASSES:
+                    raise InvalidParameterException(f"CSS class {name.split(':')[0]} is not customizable.")
+
+    @staticmethod
+    def _image_type(data: bytes) -> str:
+        if data.startswith(b"\x89PNG\r\n\x1a\n"):
+            return "image/png"
+        if data.startswith(b"\xff\xd8\xff"):
+            return "image/jpeg"
+        raise InvalidParameterException("The image must be a PNG or JPEG file.")
+
+    async def set_ui_customization(
+        self, pool_id: str, client_id: str | None, css: str | None, image_b64: str | None
+    ) -> UICustomizationRecord | None:
+        """SetUICustomization for the pool (no client) or one client; neither CSS nor image clears it."""
+        await self.pools.get_pool(pool_id)
+        scope = client_id or ALL_CLIENTS
+        if client_id:
+            await self.pools.get_client(pool_id, client_id)
+        if not css and not image_b64:
+            await self.store.delete_ui_customization(pool_id, scope)
+            return None
+        if css:
+            self._check_css(css)
+        image_type = None
+        if image_b64:
+            try:
+                image_type = self._image_type(base64.b64decode(image_b64, validate=True))
+            except (binascii.Error, ValueError) as exc:
+                raise InvalidParameterException("ImageFile is not valid base64.") from exc
+        now = time.time()
+        existing = await self.store.get_ui_customization(pool_id, scope)
+        record = UICustomizationRecord(
+            pool_id, scope, css or None, image_b64 or None, image_type, existing.created_at if existing else now, now
+        )
+        await self.store.put_ui_customization(record)
+        return record
+
+    async def get_ui_customization(self, pool_id: str, client_id: str | None) -> UICustomizationRecord | None:
+        """What applies to a client: its own customization, else the pool's."""
+        await self.pools.get_pool(pool_id)
+        if client_id:
+            own = await self.store.get_ui_customization(pool_id, client_id)
+            if own is not None:
+                return own
+        return await self.store.get_ui_customization(pool_id, ALL_CLIENTS)
+
+    @staticmethod
+    def ui_customization_type(
+        record: UICustomizationRecord | None, pool_id: str, client_id: str | None, base_url: str
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = {"UserPoolId": pool_id, "ClientId": client_id or ALL_CLIENTS}
+        if record is None:
+            return result
+        result.update(
+            {
+                "CSSVersion": str(int(record.updated_at * 1000)),
+                "CreationDate": record.created_at,
+                "LastModifiedDate": record.updated_at,
+            }
+        )
+        if record.css:
+            result["CSS"] = record.css
+        if record.image:
+            result["ImageUrl"] = f"{base_url}/ui/{pool_id}/{record.client_id}/logo"
+        return result

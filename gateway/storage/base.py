@@ -222,6 +222,19 @@ class ResourceServerRecord:
     updated_at: float
 
 
+@dataclass
+class UICustomizationRecord:
+    """The hosted pages' CSS and logo for a pool (``client_id`` "ALL") or one client; ``image`` is base64."""
+
+    pool_id: str
+    client_id: str
+    css: str | None
+    image: str | None
+    image_type: str | None
+    created_at: float
+    updated_at: float
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
@@ -423,3 +436,11 @@ class Store(Protocol):
     async def list_resource_servers(self, pool_id: str, after: str | None, limit: int) -> Page[ResourceServerRecord]:
         """Ordered by identifier."""
         ...
+
+    # hosted UI customization
+    async def put_ui_customization(self, record: UICustomizationRecord) -> None:
+        """Insert or replace (keeping the first ``created_at``); raises NotFound("pool")."""
+        ...
+
+    async def get_ui_customization(self, pool_id: str, client_id: str) -> UICustomizationRecord | None: ...
+    async def delete_ui_customization(self, pool_id: str, client_id: str) -> bool: ...

@@ -55,6 +55,7 @@ from gateway.storage.base import (
     SigningKeyRecord,
     Store,
     TokenFamilyRecord,
+    UICustomizationRecord,
     UserRecord,
     VersionConflict,
 )
@@ -505,6 +506,13 @@ SERVER_COLUMNS = "pool_id, identifier, name, scopes, created_at, updated_at"
 _INSERT_OAUTH = f"INSERT INTO oauth_records ({OAUTH_COLUMNS}) VALUES ({_placeholders(OAUTH_COLUMNS)})"
 _OAUTH_UNIQUE = {"oauth_records.kind, oauth_records.key_hash": "id"}
 _LIST_SERVERS = _paged(f"SELECT {SERVER_COLUMNS} FROM resource_servers", "pool_id = ?", "identifier")
+
+
+UI_COLUMNS = "pool_id, client_id, css, image, image_type, created_at, updated_at"
+
+
+def _ui(r: Row) -> UICustomizationRecord:
+    return UICustomizationRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
 
 
 def _oauth(r: Row) -> OAuthRecord:
@@ -1125,6 +1133,41 @@ class SqliteStore:
         else:
             rows = await self._fetch(_LIST_SERVERS.after, (pool_id, after, limit + 1))
         return _page(rows, limit, _server, lambda r: r.identifier)
+
+    # --- hosted UI customization ------------------------------------------------------------------------
+
+    async def put_ui_customization(self, record: UICustomizationRecord) -> None:
+        params = (
+            record.pool_id,
+            record.client_id,
+            record.css,
+            record.image,
+            record.image_type,
+            record.created_at,
+            record.updated_at,
+        )
+        await self._insert_one(
+            f"INSERT INTO ui_customizations ({UI_COLUMNS}) VALUES ({_placeholders(UI_COLUMNS)}) "
+            "ON CONFLICT (pool_id, client_id) DO UPDATE SET css = excluded.css, image = excluded.image, "
+            "image_type = excluded.image_type, updated_at = excluded.updated_at",
+            params,
+            {},
+            "pool",
+        )
+
+    async def get_ui_customization(self, pool_id: str, client_id: str) -> UICustomizationRecord | None:
+        return await self._fetch_one(
+            f"SELECT {UI_COLUMNS} FROM ui_customizations WHERE pool_id = ? AND client_id = ?",
+            (pool_id, client_id),
+            _ui,
+        )
+
+    async def delete_ui_customization(self, pool_id: str, client_id: str) -> bool:
+        return bool(
+            await self._fetch(
+                "DELETE FROM ui_customizations WHERE pool_id = ? AND client_id = ? RETURNING 1", (pool_id, client_id)
+            )
+        )
 
 
 if TYPE_CHECKING:

@@ -12,6 +12,7 @@ or a 303.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from collections.abc import Mapping
@@ -40,6 +41,7 @@ from gateway.services.oauth import AuthorizationRequest
 from gateway.services.pools import ClientView, PoolView
 from gateway.services.schema import required_attributes
 from gateway.services.users import secret_hash
+from gateway.storage.base import UICustomizationRecord
 from gateway.ui.render import csrf_ok, error_page, page, see_other
 
 log = structlog.get_logger("gateway.ui")
@@ -65,6 +67,8 @@ class _Hosted:
     pool: PoolView
     client: ClientView
     base: str
+    custom_css_url: str | None = None
+    logo_url: str | None = None
 
 
 async def _hosted(request: web.Request) -> _Hosted:
@@ -75,11 +79,28 @@ async def _hosted(request: web.Request) -> _Hosted:
     if routed is not None and routed != auth_request.pool_id:
         raise AuthorizationPageError("This sign-in page belongs to another user pool.")
     pool, client = await oauth.client(auth_request.client_id)
-    return _Hosted(auth_request, pool, client, base_path(request))
+    base = base_path(request)
+    custom = await request.app[SERVICES].domains.get_ui_customization(pool.id, client.id)
+    css_url = logo_url = None
+    if custom is not None:
+        version = int(custom.updated_at)
+        if custom.css:
+            css_url = f"{base}/ui/{pool.id}/{custom.client_id}/custom.css?v={version}"
+        if custom.image:
+            logo_url = f"{base}/ui/{pool.id}/{custom.client_id}/logo?v={version}"
+    return _Hosted(auth_request, pool, client, base, css_url, logo_url)
 
 
 def _context(hosted: _Hosted, **values: Any) -> dict[str, Any]:
-    return {"base": hosted.base, "rid": hosted.request.id, "error": None, "notice": None, **values}
+    return {
+        "base": hosted.base,
+        "rid": hosted.request.id,
+        "error": None,
+        "notice": None,
+        "custom_css_url": hosted.custom_css_url,
+        "logo_url": hosted.logo_url,
+        **values,
+    }
 
 
 def _hosted_client(client: ClientView) -> ClientView:
@@ -515,8 +536,32 @@ async def stylesheet(request: web.Request) -> web.Response:
     )
 
 
+async def custom_css(request: web.Request) -> web.Response:
+    """SetUICustomization's CSS, served from this origin (the pages' CSP allows only 'self' styles)."""
+    record = await _customization(request)
+    if record is None or not record.css:
+        raise web.HTTPNotFound()
+    headers = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"}
+    return web.Response(text=record.css, content_type="text/css", headers=headers)
+
+
+async def logo(request: web.Request) -> web.Response:
+    record = await _customization(request)
+    if record is None or not record.image or not record.image_type:
+        raise web.HTTPNotFound()
+    headers = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"}
+    return web.Response(body=base64.b64decode(record.image), content_type=record.image_type, headers=headers)
+
+
+async def _customization(request: web.Request) -> UICustomizationRecord | None:
+    store = request.app[SERVICES].store
+    return await store.get_ui_customization(request.match_info["ui_pool"], request.match_info["scope"])
+
+
 def add_routes(app: web.Application) -> None:
     for prefix in ("", "/{pool_id}"):
+        app.router.add_get(f"{prefix}/ui/{{ui_pool}}/{{scope}}/custom.css", custom_css)
+        app.router.add_get(f"{prefix}/ui/{{ui_pool}}/{{scope}}/logo", logo)
         app.router.add_get(f"{prefix}/login", login_get)
         app.router.add_post(f"{prefix}/login", login_post)
         app.router.add_post(f"{prefix}/login/challenge", challenge_post)

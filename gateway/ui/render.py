@@ -75,7 +75,8 @@ def page(
     request: web.Request, settings: Settings, template: str, context: Mapping[str, Any], *, status: int = 200
 ) -> web.Response:
     """A rendered page with its CSRF token and the security headers."""
-    body = _ENV.get_template(template).render({**context, "csrf": csrf_token(request), "csrf_field": CSRF_FIELD})
+    values = {"custom_css_url": None, "logo_url": None, **context}
+    body = _ENV.get_template(template).render({**values, "csrf": csrf_token(request), "csrf_field": CSRF_FIELD})
     response = web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
     finish(request, response, settings)
     return response

@@ -223,3 +223,58 @@ def test_requests_are_routed_by_host_domain(gatehouse: GatehouseServer, idp: Any
     assert back.status_code == 303 and "code" in query_of(back.headers["Location"])
     wrong_path = browser.get(browser.authorize_url(client_a, prefix=f"/{second}"))
     assert wrong_path.status_code == 400
+
+
+def _png() -> bytes:
+    import io
+
+    import segno
+
+    buffer = io.BytesIO()
+    segno.make("logo").save(buffer, kind="png", scale=2)
+    return buffer.getvalue()
+
+
+def test_ui_customization_is_applied_to_the_hosted_pages(gatehouse: GatehouseServer, idp: Any) -> None:
+    pool = idp.create_user_pool(PoolName="custom-ui")["UserPool"]["Id"]
+    client = idp.create_user_pool_client(
+        UserPoolId=pool,
+        ClientName="c",
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid"],
+        CallbackURLs=[CALLBACK],
+    )["UserPoolClient"]["ClientId"]
+    css = ".submitButton-customizable { background-color: #0a7d32; }\n.banner-customizable { padding: 2px; }"
+    logo = _png()
+    set_answer = idp.set_ui_customization(UserPoolId=pool, CSS=css, ImageFile=logo)["UICustomization"]
+    assert set_answer["CSS"] == css and set_answer["ClientId"] == "ALL" and set_answer["ImageUrl"]
+    got = idp.get_ui_customization(UserPoolId=pool, ClientId=client)["UICustomization"]
+    assert got["CSS"] == css  # the pool's applies to a client without its own
+    for bad_css in (".evil { color: red }", "@import url(https://evil.example/x.css);", "</style><script>"):
+        with pytest.raises(ClientError) as refused:
+            idp.set_ui_customization(UserPoolId=pool, ClientId=client, CSS=bad_css)
+        assert _error(refused)[0] == "InvalidParameterException"
+    with pytest.raises(ClientError) as not_image:
+        idp.set_ui_customization(UserPoolId=pool, ImageFile=b"GIF89a not allowed")
+    assert _error(not_image)[0] == "InvalidParameterException"
+
+    _, challenge = pkce_pair()
+    browser = Browser(gatehouse.url)
+    page = browser.follow(
+        browser.get(browser.authorize_url(client, code_challenge=challenge, code_challenge_method="S256"))
+    )
+    assert page.status_code == 200 and "custom.css" in page.text and 'class="logo logo-customizable"' in page.text
+    css_url = page.text.split('<link rel="stylesheet" href="')[2].split('"')[0].replace("&amp;", "&")
+    served = browser.get(css_url)
+    assert served.status_code == 200 and served.text == css and served.headers["Content-Type"].startswith("text/css")
+    logo_url = page.text.split('class="logo logo-customizable" src="')[1].split('"')[0].replace("&amp;", "&")
+    image = browser.get(logo_url)
+    assert image.status_code == 200 and image.content == logo and image.headers["Content-Type"] == "image/png"
+
+    # A client's own customization wins over the pool's; clearing it brings the pool's back.
+    idp.set_ui_customization(UserPoolId=pool, ClientId=client, CSS=".label-customizable { font-weight: 400; }")
+    own = idp.get_ui_customization(UserPoolId=pool, ClientId=client)["UICustomization"]
+    assert own["ClientId"] == client and "label-customizable" in own["CSS"] and "ImageUrl" not in own
+    idp.set_ui_customization(UserPoolId=pool, ClientId=client)
+    assert idp.get_ui_customization(UserPoolId=pool, ClientId=client)["UICustomization"]["CSS"] == css

@@ -62,6 +62,7 @@ from gateway.storage.base import (
     SigningKeyRecord,
     Store,
     TokenFamilyRecord,
+    UICustomizationRecord,
     UserRecord,
     VersionConflict,
 )
@@ -1053,3 +1054,21 @@ class StoreConformance:
         assert await store.delete_resource_server(POOL, "https://api.a") is True
         assert await store.delete_resource_server(POOL, "https://api.a") is False
         assert await store.get_resource_server(POOL, "https://api.a") is None
+
+    async def test_ui_customizations_upsert_per_pool_and_client(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        pool_wide = UICustomizationRecord(POOL, "ALL", ".banner{}", None, None, T0, T0)
+        await store.put_ui_customization(pool_wide)
+        await store.put_ui_customization(UICustomizationRecord(POOL, "client-1", None, "aGk=", "image/png", T0, T0))
+        assert await store.get_ui_customization(POOL, "ALL") == pool_wide
+        await store.put_ui_customization(
+            UICustomizationRecord(POOL, "ALL", ".x{}", "aGk=", "image/png", T0 + 5, T0 + 5)
+        )
+        replaced = await store.get_ui_customization(POOL, "ALL")
+        assert replaced is not None and (replaced.css, replaced.image) == (".x{}", "aGk=")
+        assert (replaced.created_at, replaced.updated_at) == (T0, T0 + 5)  # the first creation time is kept
+        with pytest.raises(NotFound):
+            await store.put_ui_customization(UICustomizationRecord("us-east-1_Missing", "ALL", "", None, None, T0, T0))
+        assert await store.delete_ui_customization(POOL, "client-1") is True
+        assert await store.delete_ui_customization(POOL, "client-1") is False
+        assert await store.get_ui_customization(POOL, "client-1") is None
