@@ -128,7 +128,10 @@ async def CreateUserPool(call: Call) -> dict[str, Any]:
 
 @operation
 async def DescribeUserPool(call: Call) -> dict[str, Any]:
-    return {"UserPool": await call.services.pools.describe_pool(call.params["UserPoolId"])}
+    described = await call.services.pools.describe_pool(call.params["UserPoolId"])
+    for record in await call.services.store.list_pool_domains(call.params["UserPoolId"]):
+        described["CustomDomain" if "." in record.domain else "Domain"] = record.domain
+    return {"UserPool": described}
 
 
 @operation
