@@ -13,10 +13,11 @@ unproven URI).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
-from multidict import MultiMapping
+from multidict import MultiDict, MultiMapping
 
 from gateway.errors import (
     AuthorizationPageError,
@@ -52,6 +53,7 @@ _SINGLE = (
     "client_secret",
     "token",
     "token_type_hint",
+    "logout_uri",
 )
 
 
@@ -105,10 +107,15 @@ def set_sso_cookie(response: web.StreamResponse, services: Services, pool_id: st
 
 
 async def authorize(request: web.Request) -> web.Response:
+    """GET, or POST with a form body (OpenID Connect Core §3.1.2.1 asks for both)."""
     services = request.app[SERVICES]
     settings = services.settings
     oauth = services.oauth
-    query, repeated = flatten(request.query)
+    if request.method == "POST":
+        form = await request.post()
+        query, repeated = flatten(MultiDict((k, v) for k, v in form.items() if isinstance(v, str)))
+    else:
+        query, repeated = flatten(request.query)
     try:
         pool_id = await routed_pool(request)
         auth_request = await oauth.start_authorization(query, repeated=repeated, pool_id=pool_id)
@@ -122,18 +129,12 @@ async def authorize(request: web.Request) -> web.Response:
             location = await oauth.issue_authorization_code(auth_request, session.user, session.auth_time, session.amr)
             return found(request, settings, location)
         if "none" in auth_request.prompt:
-            await services.store.take_oauth_record("authorize", _hash(auth_request.id))
+            await oauth.discard_request(auth_request)
             error = LoginRequiredError("The user is not signed in.")
             return found(request, settings, oauth.error_redirect(auth_request, error))
     except AuthorizationPageError as exc:
         return error_page(request, settings, exc.message)
     return found(request, settings, f"{base_path(request)}/login?rid={auth_request.id}")
-
-
-def _hash(value: str) -> str:
-    from gateway.ids import sha256_hex
-
-    return sha256_hex(value)
 
 
 # --- JSON endpoints ---------------------------------------------------------------------------------------
@@ -226,8 +227,6 @@ async def logout(request: web.Request) -> web.Response:
     await services.oauth.end_sso(request.cookies.get(name))
     if target == "authorize":
         passed = {k: v for k, v in query.items() if k != "logout_uri"}
-        from urllib.parse import urlencode
-
         target = f"{base_path(request)}/oauth2/authorize?{urlencode(passed)}"
     response = web.Response(status=302, headers={"Location": target})
     response.del_cookie(name, path="/")
@@ -239,6 +238,7 @@ def add_routes(app: web.Application) -> None:
     """Every endpoint at Cognito's path and under ``/{UserPoolId}``."""
     for prefix in ("", "/{pool_id}"):
         app.router.add_get(f"{prefix}/oauth2/authorize", authorize)
+        app.router.add_post(f"{prefix}/oauth2/authorize", authorize)
         app.router.add_post(f"{prefix}/oauth2/token", token)
         app.router.add_get(f"{prefix}/oauth2/userInfo", userinfo)
         app.router.add_post(f"{prefix}/oauth2/userInfo", userinfo)

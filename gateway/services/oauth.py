@@ -31,7 +31,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 import structlog
 
@@ -224,8 +224,6 @@ def parse_basic_credentials(header: str | None) -> tuple[str, str] | None:
     client_id, sep, secret = decoded.partition(":")
     if not sep:
         raise InvalidClientError("Malformed Basic credentials.")
-    from urllib.parse import unquote_plus
-
     return unquote_plus(client_id), unquote_plus(secret)
 
 
@@ -364,7 +362,8 @@ class OAuthService:
         provider = query.get("identity_provider")
         idp_identifier = query.get("idp_identifier")
         if (provider and provider != "COGNITO") or idp_identifier:
-            # Federation answers these once upstream identity providers are configured.
+            # The federation hook: a broker sends the browser to the upstream IdP here, and its callback
+            # (/oauth2/idpresponse) finishes with issue_authorization_code. Until then, refused.
             raise refuse(InvalidRequestError("unsupported identity provider"))
         request = AuthorizationRequest(
             id=request.id,
@@ -404,6 +403,10 @@ class OAuthService:
         if record is None or record.expires_at <= time.time():
             raise AuthorizationPageError("This sign-in page has expired. Go back to the application and try again.")
         return AuthorizationRequest.from_record(request_id, record)
+
+    async def discard_request(self, request: AuthorizationRequest) -> None:
+        """Drop a request that was answered without a code (an error sent back to the client)."""
+        await self.store.take_oauth_record(REQUEST_KIND, sha256_hex(request.id))
 
     def issuer(self, pool_id: str) -> str:
         return self.tokens.issuer(pool_id)
@@ -778,8 +781,11 @@ class OAuthService:
             raise InvalidTokenError("The user of the access token can no longer sign in.")
         if user.tokens_valid_after and int(verified.claims.get("iat", 0)) < int(user.tokens_valid_after):
             raise InvalidTokenError("Access Token has been revoked")
-        pool = await self.pools.get_pool(verified.pool_id)
-        client = await self.pools.find_client(verified.client_id)
+        try:
+            pool = await self.pools.get_pool(verified.pool_id)
+            client = await self.pools.find_client(verified.client_id)
+        except ResourceNotFoundException as exc:
+            raise InvalidTokenError("The client of the access token no longer exists.") from exc
         attributes = self.auth.id_claims(AuthContext(pool=pool, client=client, admin=False), user)
         if ADMIN_SCOPE in verified.scopes:
             released = set(attributes)

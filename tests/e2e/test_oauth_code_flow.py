@@ -115,6 +115,7 @@ def test_authlib_code_flow_with_pkce_and_id_token(
     assert access["scope"] == "openid email" and access["client_id"] == pool.public_id
 
     info = client.get(discovery["userinfo_endpoint"]).json()
+    assert client.post(discovery["userinfo_endpoint"]).json() == info  # POST too (OpenID Connect Core §5.3.1)
     assert info["sub"] == claims["sub"] and info["email"] == "alice@example.com" and info["email_verified"] is True
     assert "name" not in info  # no profile scope
 
@@ -369,3 +370,24 @@ def test_authlib_reports_an_error_for_a_used_code(
     with pytest.raises(OAuthError) as raised:
         client.fetch_token(discovery["token_endpoint"], grant_type="authorization_code", code=code)
     assert raised.value.error == "invalid_grant"
+
+
+def test_authorize_by_post_with_identity_provider_cognito(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    browser = Browser(gatehouse.url)
+    _, challenge = pkce_pair()
+    form = {
+        "client_id": pool.public_id,
+        "response_type": "code",
+        "redirect_uri": CALLBACK,
+        "identity_provider": "COGNITO",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "state": "posted",
+    }
+    started = browser.post("/oauth2/authorize", form)
+    assert started.status_code == 302 and "/login?rid=" in started.headers["Location"]
+    back = browser.submit(browser.follow(started), {"username": "alice", "password": "Correct-Horse-9"})
+    assert back.status_code == 303 and query_of(back.headers["Location"])["state"] == "posted"
+    # Cognito's hosted UI link (/login with the OAuth parameters) starts at the authorization endpoint.
+    cognito_style = browser.get("/login?" + urlencode({k: v for k, v in form.items() if k != "identity_provider"}))
+    assert cognito_style.status_code == 302 and "/oauth2/authorize?" in cognito_style.headers["Location"]
