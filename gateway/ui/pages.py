@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,8 +27,6 @@ from aiohttp import web
 
 from gateway.errors import (
     AuthorizationPageError,
-    CodeMismatchException,
-    ExpiredCodeException,
     GatehouseError,
     NotAuthorizedException,
     PasswordResetRequiredException,
@@ -134,18 +133,19 @@ def _link(hosted: _Hosted, path: str, **params: str) -> str:
     return f"{hosted.base}{path}?" + urlencode({"rid": hosted.request.id, **params})
 
 
-def _guard(handler: Any) -> Any:
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _guard(handler: Handler) -> Handler:
     """Render a page error (a gone request, an unknown pool) as the error page."""
 
+    @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
-            response: web.StreamResponse = await handler(request)
-            return response
+            return await handler(request)
         except AuthorizationPageError as exc:
             return error_page(request, request.app[SERVICES].settings, exc.message)
 
-    wrapped.__name__ = handler.__name__
-    wrapped.__doc__ = handler.__doc__
     return wrapped
 
 
@@ -318,7 +318,7 @@ async def challenge_post(request: web.Request) -> web.StreamResponse:
         else:
             responses.update({"ANSWER": answer, f"{name}_CODE": answer})
         result = await services.auth.respond(ctx, name, responses, session)
-    except (CodeMismatchException, ExpiredCodeException, GatehouseError) as exc:
+    except GatehouseError as exc:
         if isinstance(exc, NotAuthorizedException) and "session" in exc.message.lower():
             return _login_page(
                 request, hosted, status=400, username=username, error="Your session has expired. Sign in again."
