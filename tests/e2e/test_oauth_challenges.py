@@ -4,6 +4,8 @@ and single sign-on surviving neither a global sign-out nor the user being disabl
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 import requests
 
 from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, OAuthPool, make_pool, make_user, pkce_pair, query_of
-from tests.support import GatehouseServer
+from tests.support import GatehouseServer, code_in
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +113,48 @@ def test_sso_ends_with_global_sign_out_and_disabling(gatehouse: GatehouseServer,
     assert query_of(browser.get(silent).headers["Location"])["error"] == "login_required"
     disabled = browser.submit(_start(browser, pool), {"username": "jack", "password": PASSWORD})
     assert disabled.status_code == 400 and "User is disabled." in disabled.text
+
+
+def test_sign_up_asks_for_the_pools_required_attributes(gatehouse: GatehouseServer, idp: Any, mail: Any) -> None:
+    """A pool that signs in with the email address and requires a name: the form asks for exactly those."""
+    pool_id = idp.create_user_pool(
+        PoolName="signup-attributes",
+        UsernameAttributes=["email"],
+        AutoVerifiedAttributes=["email"],
+        Schema=[
+            {"Name": "email", "AttributeDataType": "String", "Required": True, "Mutable": True},
+            {"Name": "name", "AttributeDataType": "String", "Required": True, "Mutable": True},
+        ],
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="signup",
+        GenerateSecret=True,  # the hosted pages compute SECRET_HASH themselves
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid"],
+        CallbackURLs=["https://app.example.com/callback"],
+    )["UserPoolClient"]["ClientId"]
+    browser = Browser(gatehouse.url)
+    login = browser.follow(browser.get(browser.authorize_url(client_id)))
+    link = re.search(r'<a href="([^"]+)">Sign up</a>', login.text)
+    assert link is not None
+    signup = browser.get(html.unescape(link.group(1)))
+    assert signup.status_code == 200 and ">Email</label>" in signup.text and ">Name</label>" in signup.text
+    assert 'name="attr:email"' not in signup.text  # the email is the username here
+    missing = browser.submit(signup, {"username": "mona@example.com", "password": PASSWORD, "attr:name": ""})
+    assert missing.status_code == 400 and 'role="alert"' in missing.text
+    assert 'value="mona@example.com"' in missing.text  # what was typed is kept, the password is not
+    assert PASSWORD not in missing.text
+    created = browser.submit(missing, {"username": "mona@example.com", "password": PASSWORD, "attr:name": "Mona"})
+    assert created.status_code == 303 and "/confirm?" in created.headers["Location"]
+    confirm = browser.follow(created)
+    resent = browser.submit(confirm, {"username": "mona@example.com", "code": "", "action": "resend"})
+    assert resent.status_code == 200 and "new code" in resent.text
+    code = code_in(mail.wait_for("mona@example.com", count=2))
+    done = browser.submit(resent, {"username": "mona@example.com", "code": code, "action": "confirm"})
+    assert done.status_code == 303 and "done=confirmed" in done.headers["Location"]
+    signed_in = browser.submit(browser.follow(done), {"username": "mona@example.com", "password": PASSWORD})
+    assert signed_in.status_code == 303 and "code=" in signed_in.headers["Location"]
+    user = idp.list_users(UserPoolId=pool_id)["Users"][0]
+    assert {a["Name"]: a["Value"] for a in user["Attributes"]}["name"] == "Mona"
