@@ -391,3 +391,16 @@ def test_authorize_by_post_with_identity_provider_cognito(gatehouse: GatehouseSe
     # Cognito's hosted UI link (/login with the OAuth parameters) starts at the authorization endpoint.
     cognito_style = browser.get("/login?" + urlencode({k: v for k, v in form.items() if k != "identity_provider"}))
     assert cognito_style.status_code == 302 and "/oauth2/authorize?" in cognito_style.headers["Location"]
+
+
+def test_max_age_asks_again_after_the_session_is_older(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    browser = Browser(gatehouse.url)
+    first = browser.sign_in(browser.authorize_url(pool.secret_id), "bob")
+    assert first.status_code == 303
+    recent = browser.get(browser.authorize_url(pool.secret_id, max_age="3600", prompt="none"))
+    assert "code" in query_of(recent.headers["Location"])
+    time.sleep(1.1)
+    too_old = browser.get(browser.authorize_url(pool.secret_id, max_age="0", prompt="none", state="m"))
+    assert query_of(too_old.headers["Location"])["error"] == "login_required"
+    asked = browser.follow(browser.get(browser.authorize_url(pool.secret_id, max_age="0")))
+    assert asked.status_code == 200 and 'name="password"' in asked.text
