@@ -715,8 +715,9 @@ class OAuthService:
         if form.get("scope") is not None and scopes is not None:
             # RFC 6749 §6: a narrower scope may be asked for, never a wider one.
             asked = tuple(dict.fromkeys(form["scope"].split()))
-            if any(s not in scopes for s in asked):
+            if not asked or any(s not in scopes for s in asked):
                 raise InvalidScopeError("The requested scope exceeds the original grant.")
+            scopes = asked
         ctx = AuthContext(pool=pool, client=client, admin=False)
         try:
             result = await self.auth.refresh(ctx, token, scopes=scopes)

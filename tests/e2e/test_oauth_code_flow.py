@@ -170,6 +170,18 @@ def test_confidential_client_refresh_rotation_and_revocation(
     assert access["scope"] == "openid email"  # the grant's scopes survive the refresh
     claims = _verify_id_token(discovery, refreshed["id_token"], pool.secret_id)
     assert claims["cognito:username"] == "carol"
+    # A narrower scope may be asked for (RFC 6749 §6), never a wider one.
+    narrower = client.refresh_token(
+        discovery["token_endpoint"], refresh_token=refreshed["refresh_token"], scope="openid"
+    )
+    assert jwt.decode(narrower["access_token"], options={"verify_signature": False})["scope"] == "openid"
+    wider = requests.post(
+        discovery["token_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": narrower["refresh_token"], "scope": "openid phone"},
+        auth=(pool.secret_id, pool.secret),
+        timeout=10,
+    )
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
     # The rotated-out token is refused now (no grace period) and the family is revoked (RFC 9700 §4.14.2).
     reuse = requests.post(
         discovery["token_endpoint"],
