@@ -80,6 +80,8 @@ class Settings:
     key_cache_seconds: float = 60.0
     # Token buckets on unsigned calls, per app client and per source address (config file server.rate_limits).
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    # How long an OAuth authorization code may be redeemed (Cognito: 5 minutes). Env GATEHOUSE_OAUTH_CODE_SECONDS.
+    oauth_code_seconds: float = 300.0
 
     @property
     def issuer_base(self) -> str:

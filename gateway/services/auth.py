@@ -61,7 +61,7 @@ from gateway.services.srp import (
     start_srp,
     verify_password_claim,
 )
-from gateway.services.tokens import IssuedTokens, TokenService
+from gateway.services.tokens import ADMIN_SCOPE, IssuedTokens, TokenService
 from gateway.services.users import (
     CONFIRMED,
     FORCE_CHANGE_PASSWORD,
@@ -603,6 +603,7 @@ class AuthService:
         origin_jti: str | None = None,
         groups: list[GroupRecord] | None = None,
         device_key: str | None = None,
+        scopes: tuple[str, ...] | None = None,
     ) -> AuthResult:
         group_names, roles, preferred = await self.groups_and_roles(ctx.pool.id, user, groups)
         await self.risk.sign_in_passed(ctx, user)
@@ -624,6 +625,7 @@ class AuthService:
             origin_jti=origin_jti,
             # The device a sign-in or refresh came from (Cognito's access token claim).
             extra_access_claims={"device_key": device_key} if device_key else None,
+            scopes=scopes if scopes is not None else (ADMIN_SCOPE,),
         )
         self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="id")
         self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="access")
@@ -637,7 +639,13 @@ class AuthService:
     # --- refresh ---------------------------------------------------------------------------------------
 
     async def refresh(
-        self, ctx: AuthContext, refresh_token: str, *, rotate: bool | None = None, device_key: str | None = None
+        self,
+        ctx: AuthContext,
+        refresh_token: str,
+        *,
+        rotate: bool | None = None,
+        device_key: str | None = None,
+        scopes: tuple[str, ...] | None = None,
     ) -> AuthResult:
         """REFRESH_TOKEN_AUTH and GetTokensFromRefreshToken.
 
@@ -680,6 +688,7 @@ class AuthService:
             origin_jti=record.origin_jti,
             groups=groups,
             device_key=device_key,
+            scopes=scopes,
         )
         assert result.tokens is not None
         tokens = IssuedTokens(

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.auth import AuthService
+from gateway.services.domains import DomainService
 from gateway.services.groups import GroupService
 from gateway.services.messaging import Messenger
+from gateway.services.oauth import OAuthService
 from gateway.services.passwordless import PasswordlessService
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolService
@@ -38,6 +40,8 @@ class Services:
     fake_srp_secret: bytes
     rate_limits: RateLimiter
     risk: RiskService
+    domains: DomainService
+    oauth: OAuthService
 
     @classmethod
     def build(
@@ -84,4 +88,6 @@ class Services:
             fake_srp_secret=fake_srp_secret,
             rate_limits=RateLimiter(settings.rate_limits, metrics),
             risk=risk,
+            domains=DomainService(store, pools),
+            oauth=OAuthService(store, pools, auth, tokens, code_seconds=settings.oauth_code_seconds),
         )
