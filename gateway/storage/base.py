@@ -181,6 +181,40 @@ class SigningKeyRecord:
     token_use: str = "id"
 
 
+@dataclass
+class IdentityPoolRecord:
+    """An identity pool. ``settings`` holds Cognito's IdentityPool members (all but id and name) and what
+    SetIdentityPoolRoles / SetPrincipalTagAttributeMap set (Roles, RoleMappings, PrincipalTagAttributeMaps)."""
+
+    id: str
+    name: str
+    settings: JSONDict
+    created_at: float
+    updated_at: float
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class IdentityLogin:
+    """One login linked to an identity: the provider's key (as Logins names it) and the subject there."""
+
+    provider: str
+    subject: str
+
+
+@dataclass
+class IdentityRecord:
+    """An identity of an identity pool, with the logins linked to it (none for a guest). ``disabled``: the
+    last login was unlinked, so no login reaches it any more."""
+
+    pool_id: str
+    id: str
+    created_at: float
+    updated_at: float
+    disabled: bool = False
+    logins: list[IdentityLogin] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
@@ -332,3 +366,74 @@ class Store(Protocol):
         ...
 
     async def delete_signing_key(self, pool_id: str, kid: str) -> None: ...
+
+    # identity pools (Cognito Federated Identities)
+    async def create_identity_pool(self, pool: IdentityPoolRecord) -> None:
+        """Raises AlreadyExists("id")."""
+        ...
+
+    async def get_identity_pool(self, pool_id: str) -> IdentityPoolRecord | None: ...
+    async def update_identity_pool(self, pool: IdentityPoolRecord) -> IdentityPoolRecord:
+        """Version-checked like update_pool. Raises VersionConflict, NotFound."""
+        ...
+
+    async def delete_identity_pool(self, pool_id: str) -> bool:
+        """Deletes the pool, its identities and their logins."""
+        ...
+
+    async def list_identity_pools(self, after: str | None, limit: int) -> Page[IdentityPoolRecord]:
+        """Ordered by id."""
+        ...
+
+    async def get_identity(self, identity_id: str) -> IdentityRecord | None:
+        """The identity with its logins (ordered by provider, then subject)."""
+        ...
+
+    async def find_identity_by_login(self, pool_id: str, login: IdentityLogin) -> IdentityRecord | None: ...
+    async def resolve_identity(self, new: IdentityRecord) -> IdentityRecord:
+        """The one identity that ``new.logins`` lead to, linking those not linked yet; ``new`` itself (inserted,
+        with its logins) when none is linked yet. Concurrent callers with the same login get the same identity.
+        A ``new`` without logins is always inserted (a guest). Raises AlreadyExists("login") when the logins
+        are linked to different identities, NotFound("pool"); writes nothing then."""
+        ...
+
+    async def link_logins(
+        self, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
+    ) -> IdentityRecord:
+        """Link ``logins`` to the identity (those linked to it already are kept; the identity is enabled).
+        Raises NotFound("identity"), AlreadyExists("login") when one is linked to another identity; writes
+        nothing then."""
+        ...
+
+    async def unlink_logins(
+        self, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
+    ) -> IdentityRecord:
+        """Unlink those of ``logins`` linked to the identity; with none left it is disabled.
+        Raises NotFound("identity")."""
+        ...
+
+    async def move_login(self, pool_id: str, login: IdentityLogin, identity_id: str, now: float) -> IdentityRecord:
+        """Link ``login`` to ``identity_id`` wherever it was linked before (an identity left without logins is
+        disabled); returns the receiving identity. Raises NotFound("identity")."""
+        ...
+
+    async def delete_identities(self, identity_ids: list[str]) -> list[str]:
+        """Delete the identities (and their logins); returns the ids that existed."""
+        ...
+
+    async def list_identities(
+        self, pool_id: str, after: str | None, limit: int, *, hide_disabled: bool = False
+    ) -> Page[IdentityRecord]:
+        """Ordered by id, with their logins."""
+        ...
+
+    # signing keys of issuers that are not user pools (``SigningKeyRecord.pool_id`` names the key set)
+    async def add_issuer_signing_key(self, key: SigningKeyRecord) -> None:
+        """As add_signing_key, within the key set ``key.pool_id``."""
+        ...
+
+    async def list_issuer_signing_keys(self, key_set: str) -> list[SigningKeyRecord]:
+        """Newest first."""
+        ...
+
+    async def delete_issuer_signing_key(self, key_set: str, kid: str) -> None: ...

@@ -45,6 +45,9 @@ from gateway.storage.base import (
     ClientRecord,
     CodeRecord,
     GroupRecord,
+    IdentityLogin,
+    IdentityPoolRecord,
+    IdentityRecord,
     NotFound,
     Page,
     PoolRecord,
@@ -94,8 +97,9 @@ def load_migrations() -> list[Migration]:
             found.append(Migration(int(match[1]), entry.name, entry.read_text(encoding="utf-8")))
     found.sort(key=lambda migration: migration.version)
     versions = [migration.version for migration in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"migrations must be numbered 0001, 0002, ... without gaps; found {versions}")
+    # Gaps are allowed (features developed side by side reserve their numbers); a number used twice is not.
+    if len(set(versions)) != len(versions) or (versions and versions[0] != 1):
+        raise RuntimeError(f"migrations must be numbered from 0001, each number once; found {versions}")
     return found
 
 
@@ -965,6 +969,225 @@ class SqliteStore:
 
     async def delete_signing_key(self, pool_id: str, kid: str) -> None:
         await self._fetch("DELETE FROM signing_keys WHERE pool_id = ? AND kid = ?", (pool_id, kid))
+
+    # --- identity pools -----------------------------------------------------------------------------------
+
+    async def create_identity_pool(self, pool: IdentityPoolRecord) -> None:
+        await self._insert_one(_INSERT_ID_POOL, _id_pool_params(pool), _ID_POOL_UNIQUE, "identity pool")
+
+    async def get_identity_pool(self, pool_id: str) -> IdentityPoolRecord | None:
+        return await self._fetch_one(f"SELECT {ID_POOL_COLUMNS} FROM identity_pools WHERE id = ?", (pool_id,), _id_pool)
+
+    async def update_identity_pool(self, pool: IdentityPoolRecord) -> IdentityPoolRecord:
+        params = (pool.name, _dumps(pool.settings), pool.created_at, pool.updated_at, pool.id, pool.version)
+        async with self._lock:
+            if await self._db.execute_fetchall(_UPDATE_ID_POOL, params):
+                return replace(pool, version=pool.version + 1)
+            exists = await self._db.execute_fetchall("SELECT 1 FROM identity_pools WHERE id = ?", (pool.id,))
+        raise VersionConflict(pool.id) if exists else NotFound(pool.id)
+
+    async def delete_identity_pool(self, pool_id: str) -> bool:
+        return bool(await self._fetch("DELETE FROM identity_pools WHERE id = ? RETURNING 1", (pool_id,)))
+
+    async def list_identity_pools(self, after: str | None, limit: int) -> Page[IdentityPoolRecord]:
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(_LIST_ID_POOLS.first, (limit + 1,))
+        else:
+            rows = await self._fetch(_LIST_ID_POOLS.after, (after, limit + 1))
+        return _page(rows, limit, _id_pool, lambda p: p.id)
+
+    async def get_identity(self, identity_id: str) -> IdentityRecord | None:
+        rows = await self._fetch(_GET_IDENTITY, (identity_id,))
+        return _identity(rows[0]) if rows else None
+
+    async def find_identity_by_login(self, pool_id: str, login: IdentityLogin) -> IdentityRecord | None:
+        rows = await self._fetch(_FIND_IDENTITY, (pool_id, login.provider, login.subject))
+        return _identity(rows[0]) if rows else None
+
+    async def resolve_identity(self, new: IdentityRecord) -> IdentityRecord:
+        async with self._transaction() as db:
+            owners: set[str] = set()
+            for login in new.logins:
+                rows = await db.execute_fetchall(_LOGIN_OWNER, (new.pool_id, login.provider, login.subject))
+                owners.update(str(row[0]) for row in rows)
+            if len(owners) > 1:
+                raise AlreadyExists("login")
+            if owners:
+                identity_id = owners.pop()
+                await _link(db, new.pool_id, identity_id, new.logins, new.updated_at)
+            else:
+                identity_id = new.id
+                await _insert(db, _INSERT_IDENTITY, _identity_params(new), _IDENTITY_UNIQUE, "pool")
+                await _link(db, new.pool_id, identity_id, new.logins, new.created_at)
+            rows = list(await db.execute_fetchall(_GET_IDENTITY, (identity_id,)))
+        return _identity(rows[0])
+
+    async def link_logins(
+        self, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
+    ) -> IdentityRecord:
+        async with self._transaction() as db:
+            if not await db.execute_fetchall(_IDENTITY_IN_POOL, (identity_id, pool_id)):
+                raise NotFound("identity")
+            for login in logins:
+                rows = list(await db.execute_fetchall(_LOGIN_OWNER, (pool_id, login.provider, login.subject)))
+                if rows and rows[0][0] != identity_id:
+                    raise AlreadyExists("login")
+            await _link(db, pool_id, identity_id, logins, now)
+            rows = list(await db.execute_fetchall(_GET_IDENTITY, (identity_id,)))
+        return _identity(rows[0])
+
+    async def unlink_logins(
+        self, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
+    ) -> IdentityRecord:
+        async with self._transaction() as db:
+            if not await db.execute_fetchall(_IDENTITY_IN_POOL, (identity_id, pool_id)):
+                raise NotFound("identity")
+            for login in logins:
+                await db.execute_fetchall(
+                    "DELETE FROM identity_logins WHERE pool_id = ? AND provider = ? AND subject = ? "
+                    "AND identity_id = ?",
+                    (pool_id, login.provider, login.subject, identity_id),
+                )
+            await _touch_identity(db, identity_id, now)
+            rows = list(await db.execute_fetchall(_GET_IDENTITY, (identity_id,)))
+        return _identity(rows[0])
+
+    async def move_login(self, pool_id: str, login: IdentityLogin, identity_id: str, now: float) -> IdentityRecord:
+        async with self._transaction() as db:
+            if not await db.execute_fetchall(_IDENTITY_IN_POOL, (identity_id, pool_id)):
+                raise NotFound("identity")
+            rows = list(await db.execute_fetchall(_LOGIN_OWNER, (pool_id, login.provider, login.subject)))
+            if rows and rows[0][0] != identity_id:
+                previous = str(rows[0][0])
+                await db.execute_fetchall(
+                    "DELETE FROM identity_logins WHERE pool_id = ? AND provider = ? AND subject = ?",
+                    (pool_id, login.provider, login.subject),
+                )
+                await _touch_identity(db, previous, now)
+            await _link(db, pool_id, identity_id, [login], now)
+            rows = list(await db.execute_fetchall(_GET_IDENTITY, (identity_id,)))
+        return _identity(rows[0])
+
+    async def delete_identities(self, identity_ids: list[str]) -> list[str]:
+        deleted: list[str] = []
+        async with self._transaction() as db:
+            for identity_id in identity_ids:
+                if await db.execute_fetchall("DELETE FROM identities WHERE id = ? RETURNING 1", (identity_id,)):
+                    deleted.append(identity_id)
+        return deleted
+
+    async def list_identities(
+        self, pool_id: str, after: str | None, limit: int, *, hide_disabled: bool = False
+    ) -> Page[IdentityRecord]:
+        _check_limit(limit)
+        query = _LIST_ENABLED_IDENTITIES if hide_disabled else _LIST_IDENTITIES
+        if after is None:
+            rows = await self._fetch(query.first, (pool_id, limit + 1))
+        else:
+            rows = await self._fetch(query.after, (pool_id, after, limit + 1))
+        return _page(rows, limit, _identity, lambda i: i.id)
+
+    # --- signing keys of other issuers --------------------------------------------------------------------
+
+    async def add_issuer_signing_key(self, key: SigningKeyRecord) -> None:
+        params = (key.pool_id, key.kid, key.private_jwk, key.created_at, int(key.active), key.retired_at, key.token_use)
+        async with self._transaction() as db:
+            if key.active:
+                await db.execute_fetchall(
+                    "UPDATE issuer_signing_keys SET active = 0, retired_at = ? "
+                    "WHERE key_set = ? AND token_use = ? AND active = 1",
+                    (key.created_at, key.pool_id, key.token_use),
+                )
+            await _insert(
+                db,
+                f"INSERT INTO issuer_signing_keys ({ISSUER_KEY_COLUMNS}) VALUES ({_placeholders(ISSUER_KEY_COLUMNS)})",
+                params,
+                {"issuer_signing_keys.key_set, issuer_signing_keys.kid": "id"},
+                "key set",
+            )
+
+    async def list_issuer_signing_keys(self, key_set: str) -> list[SigningKeyRecord]:
+        rows = await self._fetch(
+            f"SELECT {ISSUER_KEY_COLUMNS} FROM issuer_signing_keys WHERE key_set = ? "
+            "ORDER BY created_at DESC, kid DESC",
+            (key_set,),
+        )
+        return [_key(row) for row in rows]
+
+    async def delete_issuer_signing_key(self, key_set: str, kid: str) -> None:
+        await self._fetch("DELETE FROM issuer_signing_keys WHERE key_set = ? AND kid = ?", (key_set, kid))
+
+
+# --- identity pools: SQL and rows -------------------------------------------------------------------------
+
+ID_POOL_COLUMNS = "id, name, settings, created_at, updated_at, version"
+IDENTITY_COLUMNS = "pool_id, id, created_at, updated_at, disabled"
+ISSUER_KEY_COLUMNS = "key_set, kid, private_jwk, created_at, active, retired_at, token_use"
+_INSERT_ID_POOL = f"INSERT INTO identity_pools ({ID_POOL_COLUMNS}) VALUES ({_placeholders(ID_POOL_COLUMNS)})"
+_UPDATE_ID_POOL = (
+    "UPDATE identity_pools SET name = ?, settings = ?, created_at = ?, updated_at = ?, version = version + 1 "
+    "WHERE id = ? AND version = ? RETURNING version"
+)
+_LIST_ID_POOLS = _paged(f"SELECT {ID_POOL_COLUMNS} FROM identity_pools", "", "id")
+_ID_POOL_UNIQUE = {"identity_pools.id": "id"}
+_IDENTITY_UNIQUE = {"identities.id": "id"}
+# An identity and its logins in one row: the logins as one JSON array, ordered.
+_IDENTITY_SELECT = (
+    f"SELECT {_qualified(IDENTITY_COLUMNS, 'i')}, (SELECT json_group_array(json_array(provider, subject)) FROM "
+    "(SELECT l.provider, l.subject FROM identity_logins AS l WHERE l.identity_id = i.id "
+    "ORDER BY l.provider, l.subject)) FROM identities AS i"
+)
+_GET_IDENTITY = _IDENTITY_SELECT + " WHERE i.id = ?"
+_FIND_IDENTITY = (
+    _IDENTITY_SELECT + " WHERE i.id = (SELECT identity_id FROM identity_logins "
+    "WHERE pool_id = ? AND provider = ? AND subject = ?)"
+)
+_LIST_IDENTITIES = _paged(_IDENTITY_SELECT, "i.pool_id = ?", "i.id")
+_LIST_ENABLED_IDENTITIES = _paged(_IDENTITY_SELECT, "i.pool_id = ? AND i.disabled = 0", "i.id")
+_INSERT_IDENTITY = "INSERT INTO identities (pool_id, id, created_at, updated_at, disabled) VALUES (?, ?, ?, ?, ?)"
+_IDENTITY_IN_POOL = "SELECT 1 FROM identities WHERE id = ? AND pool_id = ?"
+_LOGIN_OWNER = "SELECT identity_id FROM identity_logins WHERE pool_id = ? AND provider = ? AND subject = ?"
+
+
+def _id_pool_params(p: IdentityPoolRecord) -> Params:
+    return (p.id, p.name, _dumps(p.settings), p.created_at, p.updated_at, p.version)
+
+
+def _id_pool(r: Row) -> IdentityPoolRecord:
+    return IdentityPoolRecord(r[0], r[1], _loads(r[2]), r[3], r[4], r[5])
+
+
+def _identity_params(i: IdentityRecord) -> Params:
+    return (i.pool_id, i.id, i.created_at, i.updated_at, int(i.disabled))
+
+
+def _identity(r: Row) -> IdentityRecord:
+    logins = [IdentityLogin(str(p), str(s)) for p, s in _loads(r[5])]
+    return IdentityRecord(r[0], r[1], r[2], r[3], bool(r[4]), logins)
+
+
+async def _link(
+    db: aiosqlite.Connection, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
+) -> None:
+    """Link logins not linked yet (the caller checked none belongs to another identity), enable the identity."""
+    for login in logins:
+        await db.execute_fetchall(
+            "INSERT INTO identity_logins (pool_id, provider, subject, identity_id, created_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (pool_id, provider, subject) DO NOTHING",
+            (pool_id, login.provider, login.subject, identity_id, now),
+        )
+    if logins:
+        await db.execute_fetchall("UPDATE identities SET updated_at = ?, disabled = 0 WHERE id = ?", (now, identity_id))
+
+
+async def _touch_identity(db: aiosqlite.Connection, identity_id: str, now: float) -> None:
+    """After logins were unlinked: disabled once none is left."""
+    await db.execute_fetchall(
+        "UPDATE identities SET updated_at = ?, disabled = CASE WHEN EXISTS "
+        "(SELECT 1 FROM identity_logins WHERE identity_id = ?) THEN disabled ELSE 1 END WHERE id = ?",
+        (now, identity_id, identity_id),
+    )
 
 
 if TYPE_CHECKING:
