@@ -23,9 +23,11 @@ import structlog
 from aiohttp import web
 
 from gateway.api import awsjson
+from gateway.api.cognito_identity import cognito_identity_service
 from gateway.api.cognito_idp import cognito_idp_service
 from gateway.errors import GatehouseError, RequestEntityTooLarge, UnknownOperationException
 from gateway.metrics import Metrics
+from gateway.oauth import identity_discovery
 from gateway.oauth.wellknown import SERVICES, jwks, openid_configuration
 from gateway.secretbox import SecretBox
 from gateway.services.container import Services
@@ -88,6 +90,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/{pool_id}/.well-known/jwks.json", jwks)
     app.router.add_get("/{pool_id}/.well-known/openid-configuration", openid_configuration)
+    identity_discovery.add_routes(app)
     return app
 
 
@@ -134,6 +137,7 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
         )
         app[SERVICES] = services
         app[JSON_SERVICES] = {"AWSCognitoIdentityProviderService": cognito_idp_service()}
+        app[JSON_SERVICES]["AWSCognitoIdentityService"] = cognito_identity_service()
         if settings.config_path is not None:
             from gateway.config_file import apply_config, load_config
 

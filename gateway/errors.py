@@ -263,3 +263,31 @@ class SoftwareTokenMFANotFoundException(GatehouseError):
 class UnauthorizedException(GatehouseError):
     type_name = "UnauthorizedException"
     status = 401
+
+
+# --- Cognito identity pools' errors (botocore's ``cognito-identity`` model) ------------------------------
+
+
+class ResourceConflictException(GatehouseError):
+    """A login is already linked to another identity."""
+
+    type_name = "ResourceConflictException"
+
+
+class InvalidIdentityPoolConfigurationException(GatehouseError):
+    """No role for the identity, or the role does not trust the identity pool."""
+
+    type_name = "InvalidIdentityPoolConfigurationException"
+    default_message = "Invalid identity pool configuration. Check assigned IAM roles for this pool."
+
+
+class ExternalServiceException(GatehouseError):
+    """A login provider could not be reached to check a token."""
+
+    type_name = "ExternalServiceException"
+
+
+class DeveloperUserAlreadyRegisteredException(GatehouseError):
+    """The developer user identifier is linked to another identity."""
+
+    type_name = "DeveloperUserAlreadyRegisteredException"

@@ -8,6 +8,8 @@ from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.auth import AuthService
 from gateway.services.groups import GroupService
+from gateway.services.identities import IdentityService, IssuerKeyStore
+from gateway.services.identity_pools import IdentityPoolService, LoginNames
 from gateway.services.messaging import Messenger
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolService
@@ -15,6 +17,9 @@ from gateway.services.tokens import SigningKeys, TokenService
 from gateway.services.users import UserService
 from gateway.settings import Settings
 from gateway.storage.base import Store
+
+# The identity service's issuer is ``{public_url}/identity`` (user pool ids always hold an underscore).
+IDENTITY_ISSUER_PATH = "identity"
 
 
 @dataclass
@@ -32,6 +37,8 @@ class Services:
     auth: AuthService
     admin_credentials: dict[str, str]
     fake_srp_secret: bytes
+    identity_pools: IdentityPoolService
+    identities: IdentityService
 
     @classmethod
     def build(
@@ -55,6 +62,17 @@ class Services:
             store, SigningKeys(store, box, cache_seconds=settings.key_cache_seconds), settings.issuer_base
         )
         auth = AuthService(store, pools, users, tokens, hasher, box, metrics, fake_srp_secret=fake_srp_secret)
+        identity_pools = IdentityPoolService(
+            store,
+            pools,
+            LoginNames(settings.issuer_base.split("://", 1)[-1]),
+            region=settings.region,
+            account_id=settings.account_id,
+        )
+        identity_keys = SigningKeys(IssuerKeyStore(store), box, cache_seconds=settings.key_cache_seconds)
+        identities = IdentityService(
+            store, identity_pools, tokens, identity_keys, f"{settings.issuer_base}/{IDENTITY_ISSUER_PATH}"
+        )
         return cls(
             settings=settings,
             store=store,
@@ -69,4 +87,6 @@ class Services:
             auth=auth,
             admin_credentials=admin_credentials,
             fake_srp_secret=fake_srp_secret,
+            identity_pools=identity_pools,
+            identities=identities,
         )

@@ -412,9 +412,11 @@ class Store(Protocol):
         Raises NotFound("identity")."""
         ...
 
-    async def move_login(self, pool_id: str, login: IdentityLogin, identity_id: str, now: float) -> IdentityRecord:
-        """Link ``login`` to ``identity_id`` wherever it was linked before (an identity left without logins is
-        disabled); returns the receiving identity. Raises NotFound("identity")."""
+    async def move_logins(
+        self, pool_id: str, logins: list[IdentityLogin], identity_id: str, now: float
+    ) -> IdentityRecord:
+        """Link ``logins`` to ``identity_id`` wherever they were linked before (an identity left without logins
+        is disabled); returns the receiving identity. Raises NotFound("identity"); writes nothing then."""
         ...
 
     async def delete_identities(self, identity_ids: list[str]) -> list[str]:

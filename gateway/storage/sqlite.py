@@ -1053,19 +1053,24 @@ class SqliteStore:
             rows = list(await db.execute_fetchall(_GET_IDENTITY, (identity_id,)))
         return _identity(rows[0])
 
-    async def move_login(self, pool_id: str, login: IdentityLogin, identity_id: str, now: float) -> IdentityRecord:
+    async def move_logins(
+        self, pool_id: str, logins: list[IdentityLogin], identity_id: str, now: float
+    ) -> IdentityRecord:
         async with self._transaction() as db:
             if not await db.execute_fetchall(_IDENTITY_IN_POOL, (identity_id, pool_id)):
                 raise NotFound("identity")
-            rows = list(await db.execute_fetchall(_LOGIN_OWNER, (pool_id, login.provider, login.subject)))
-            if rows and rows[0][0] != identity_id:
-                previous = str(rows[0][0])
-                await db.execute_fetchall(
-                    "DELETE FROM identity_logins WHERE pool_id = ? AND provider = ? AND subject = ?",
-                    (pool_id, login.provider, login.subject),
-                )
-                await _touch_identity(db, previous, now)
-            await _link(db, pool_id, identity_id, [login], now)
+            previous: set[str] = set()
+            for login in logins:
+                rows = list(await db.execute_fetchall(_LOGIN_OWNER, (pool_id, login.provider, login.subject)))
+                if rows and rows[0][0] != identity_id:
+                    previous.add(str(rows[0][0]))
+                    await db.execute_fetchall(
+                        "DELETE FROM identity_logins WHERE pool_id = ? AND provider = ? AND subject = ?",
+                        (pool_id, login.provider, login.subject),
+                    )
+            for other in sorted(previous):
+                await _touch_identity(db, other, now)
+            await _link(db, pool_id, identity_id, logins, now)
             rows = list(await db.execute_fetchall(_GET_IDENTITY, (identity_id,)))
         return _identity(rows[0])
 

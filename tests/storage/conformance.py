@@ -1086,12 +1086,12 @@ class StoreConformance:
         dev1, dev2 = IdentityLogin("dev", "u1"), IdentityLogin("dev", "u2")
         await store.resolve_identity(make_identity("us-east-1:d1", [dev1]))
         await store.resolve_identity(make_identity("us-east-1:d2", [dev2]))
-        moved = await store.move_login(ID_POOL, dev1, "us-east-1:d2", T0 + 3)
+        moved = await store.move_logins(ID_POOL, [dev1], "us-east-1:d2", T0 + 3)
         assert moved.logins == [dev1, dev2]
         source = await store.get_identity("us-east-1:d1")
         assert source is not None and source.logins == [] and source.disabled
         with pytest.raises(NotFound):
-            await store.move_login(ID_POOL, dev1, "us-east-1:gone", T0)
+            await store.move_logins(ID_POOL, [dev1], "us-east-1:gone", T0)
         assert await store.delete_identities(["us-east-1:d1", "us-east-1:gone"]) == ["us-east-1:d1"]
         assert await store.get_identity("us-east-1:d1") is None
         await store.delete_identity_pool(ID_POOL)
