@@ -1,0 +1,694 @@
+"""Identity pools through boto3's unmodified ``cognito-identity`` client against a real server.
+
+Admin operations are signed with the admin credentials; GetId, GetOpenIdToken, GetCredentialsForIdentity and
+UnlinkIdentity are sent unsigned, as an app sends them. Users sign in with ``cognito-idp`` to get the ID
+tokens used as logins. OpenID tokens are checked with PyJWT against the identity issuer's published JWKS.
+
+The spec is the Amazon Cognito Federated Identities API reference, botocore's ``cognito-identity`` model, and
+the developer guide's "Identity pools authentication flow" and "Role-based access control".
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import jwt
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from gateway.secretbox import SecretBox
+from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION, GatehouseServer
+
+PASSWORD = "Correct-horse-1"
+ROLE_AUTH = "arn:aws:iam::000000000000:role/identity-authenticated"
+ROLE_GUEST = "arn:aws:iam::000000000000:role/identity-guest"
+ROLE_ADMINS = "arn:aws:iam::000000000000:role/identity-admins"
+ROLE_READERS = "arn:aws:iam::000000000000:role/identity-readers"
+DEVELOPER = "login.example.app"
+
+
+# --- helpers -----------------------------------------------------------------------------------------------
+
+
+def error_of(call: Callable[[], Any]) -> tuple[str, str, int]:
+    with pytest.raises(ClientError) as exc:
+        call()
+    error = exc.value.response["Error"]
+    return (
+        str(error["Code"]),
+        str(error.get("Message", "")),
+        int(exc.value.response["ResponseMetadata"]["HTTPStatusCode"]),
+    )
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert isinstance(claims, dict)
+    return claims
+
+
+@dataclass
+class UserPool:
+    id: str
+    client_id: str
+    other_client_id: str
+    key: str  # the pool's name as a login provider: its issuer without the scheme
+
+    @property
+    def aws_key(self) -> str:
+        return f"cognito-idp.{REGION}.amazonaws.com/{self.id}"
+
+
+def make_user_pool(idp: Any, gatehouse: GatehouseServer, name: str) -> UserPool:
+    pool_id = str(idp.create_user_pool(PoolName=name)["UserPool"]["Id"])
+    flows = ["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    client = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=flows)
+    other = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="other", ExplicitAuthFlows=flows)
+    key = f"127.0.0.1:{gatehouse.port}/{pool_id}"
+    return UserPool(pool_id, client["UserPoolClient"]["ClientId"], other["UserPoolClient"]["ClientId"], key)
+
+
+def make_user(idp: Any, pool: UserPool, username: str) -> None:
+    idp.admin_create_user(
+        UserPoolId=pool.id, Username=username, TemporaryPassword="Temporary-pass-1", MessageAction="SUPPRESS"
+    )
+    idp.admin_set_user_password(UserPoolId=pool.id, Username=username, Password=PASSWORD, Permanent=True)
+
+
+def sign_in(idp: Any, pool: UserPool, username: str, client_id: str | None = None) -> dict[str, str]:
+    result = idp.admin_initiate_auth(
+        UserPoolId=pool.id,
+        ClientId=client_id or pool.client_id,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD},
+    )["AuthenticationResult"]
+    return dict(result)
+
+
+def id_token(idp: Any, pool: UserPool, username: str) -> str:
+    return sign_in(idp, pool, username)["IdToken"]
+
+
+def provider(pool: UserPool, *, check: bool = False, client_id: str | None = None) -> dict[str, Any]:
+    return {"ProviderName": pool.key, "ClientId": client_id or pool.client_id, "ServerSideTokenCheck": check}
+
+
+def forged(gatehouse: GatehouseServer, pool_id: str, claims: dict[str, Any]) -> str:
+    """A token signed with the pool's real ID-token key (read from the data dir, as only the operator
+    could): lets a test present a genuinely signed but expired token."""
+    box = SecretBox(bytes.fromhex((gatehouse.data_dir / "secret.key").read_text().strip()))
+    with sqlite3.connect(gatehouse.data_dir / "gatehouse.db") as db:
+        kid, sealed = db.execute(
+            "SELECT kid, private_jwk FROM signing_keys WHERE pool_id = ? AND token_use = 'id' AND active = 1",
+            (pool_id,),
+        ).fetchone()
+    key = jwt.algorithms.RSAAlgorithm.from_jwk(box.open(sealed, aad=kid.encode()).decode())
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})  # type: ignore[arg-type]
+
+
+def tampered(token: str) -> str:
+    """The same token with one claim changed and the signature kept."""
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["sub"] = "00000000-0000-0000-0000-000000000000"
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{header}.{body}.{signature}"
+
+
+# --- fixtures ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ci(gatehouse: GatehouseServer) -> Any:
+    return gatehouse.client("cognito-identity")
+
+
+@pytest.fixture(scope="module")
+def public_ci(gatehouse: GatehouseServer) -> Any:
+    return gatehouse.client("cognito-identity", signed=False)
+
+
+@pytest.fixture(scope="module")
+def raw_ci(gatehouse: GatehouseServer) -> Any:
+    """Signed, with boto3's own parameter checks off, so that the server's validation is what answers."""
+    return boto3.client(
+        "cognito-identity",
+        endpoint_url=gatehouse.url,
+        region_name=REGION,
+        aws_access_key_id=ADMIN_KEY_ID,
+        aws_secret_access_key=ADMIN_SECRET,
+        config=Config(parameter_validation=False, retries={"max_attempts": 1, "mode": "standard"}),
+    )
+
+
+@pytest.fixture(scope="module")
+def users(idp: Any, gatehouse: GatehouseServer) -> UserPool:
+    pool = make_user_pool(idp, gatehouse, "identity-users")
+    for name in ("alice", "bob", "erin", "frank", "grace", "heidi", "ivan", "judy"):
+        make_user(idp, pool, name)
+    return pool
+
+
+@pytest.fixture(scope="module")
+def partners(idp: Any, gatehouse: GatehouseServer) -> UserPool:
+    pool = make_user_pool(idp, gatehouse, "identity-partners")
+    for name in ("carol", "dave", "mallory"):
+        make_user(idp, pool, name)
+    return pool
+
+
+@pytest.fixture(scope="module")
+def identity_pool(ci: Any, users: UserPool, partners: UserPool) -> str:
+    pool = ci.create_identity_pool(
+        IdentityPoolName="app identities",
+        AllowUnauthenticatedIdentities=False,
+        CognitoIdentityProviders=[provider(users, check=True), provider(partners)],
+        DeveloperProviderName=DEVELOPER,
+    )
+    return str(pool["IdentityPoolId"])
+
+
+@pytest.fixture(scope="module")
+def guest_pool(ci: Any, users: UserPool) -> str:
+    pool = ci.create_identity_pool(
+        IdentityPoolName="guests welcome",
+        AllowUnauthenticatedIdentities=True,
+        CognitoIdentityProviders=[provider(users)],
+    )
+    return str(pool["IdentityPoolId"])
+
+
+def identity_count(ci: Any, pool_id: str) -> int:
+    return len(ci.list_identities(IdentityPoolId=pool_id, MaxResults=60)["Identities"])
+
+
+# --- identity pools ----------------------------------------------------------------------------------------
+
+
+def test_create_describe_update_list_delete(ci: Any, users: UserPool) -> None:
+    created = ci.create_identity_pool(
+        IdentityPoolName="crud pool",
+        AllowUnauthenticatedIdentities=True,
+        AllowClassicFlow=True,
+        CognitoIdentityProviders=[provider(users, check=True)],
+        SupportedLoginProviders={"accounts.google.com": "google-client-id.apps.example"},
+        OpenIdConnectProviderARNs=["arn:aws:iam::000000000000:oidc-provider/idp.example.com"],
+        SamlProviderARNs=["arn:aws:iam::000000000000:saml-provider/corp"],
+        DeveloperProviderName="dev.example",
+        IdentityPoolTags={"team": "platform"},
+    )
+    pool_id = created["IdentityPoolId"]
+    region, _, uuid_part = pool_id.partition(":")
+    assert region == REGION and len(uuid_part) == 36
+    described = ci.describe_identity_pool(IdentityPoolId=pool_id)
+    described.pop("ResponseMetadata")
+    created.pop("ResponseMetadata")
+    assert described == created
+    assert described["CognitoIdentityProviders"] == [provider(users, check=True)]
+    assert described["AllowClassicFlow"] is True and described["IdentityPoolTags"] == {"team": "platform"}
+
+    updated = ci.update_identity_pool(
+        IdentityPoolId=pool_id,
+        IdentityPoolName="crud pool renamed",
+        AllowUnauthenticatedIdentities=False,
+        CognitoIdentityProviders=[provider(users, client_id=users.other_client_id)],
+        DeveloperProviderName="dev.example",
+    )
+    assert updated["IdentityPoolName"] == "crud pool renamed"
+    assert updated["AllowUnauthenticatedIdentities"] is False and updated["AllowClassicFlow"] is False
+    assert updated["SupportedLoginProviders"] == {} and updated["IdentityPoolTags"] == {"team": "platform"}
+    assert ci.describe_identity_pool(IdentityPoolId=pool_id)["CognitoIdentityProviders"][0]["ClientId"] == (
+        users.other_client_id
+    )
+    code, message, _ = error_of(
+        lambda: ci.update_identity_pool(
+            IdentityPoolId=pool_id,
+            IdentityPoolName="x",
+            AllowUnauthenticatedIdentities=False,
+            DeveloperProviderName="another.dev",
+        )
+    )
+    assert code == "InvalidParameterException" and "DeveloperProviderName" in message
+    assert ci.describe_identity_pool(IdentityPoolId=pool_id)["DeveloperProviderName"] == "dev.example"
+
+    seen: list[str] = []
+    token: str | None = None
+    while True:
+        page = ci.list_identity_pools(MaxResults=1, **({"NextToken": token} if token else {}))
+        assert len(page["IdentityPools"]) <= 1
+        seen += [p["IdentityPoolId"] for p in page["IdentityPools"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert pool_id in seen and len(seen) == len(set(seen))
+
+    ci.delete_identity_pool(IdentityPoolId=pool_id)
+    code, message, status = error_of(lambda: ci.describe_identity_pool(IdentityPoolId=pool_id))
+    assert (code, status) == ("ResourceNotFoundException", 400) and pool_id in message
+    assert error_of(lambda: ci.delete_identity_pool(IdentityPoolId=pool_id))[0] == "ResourceNotFoundException"
+
+
+def test_validation_errors_answer_as_cognito(raw_ci: Any, ci: Any, users: UserPool) -> None:
+    before = len(ci.list_identity_pools(MaxResults=60)["IdentityPools"])
+    code, message, status = error_of(lambda: raw_ci.create_identity_pool(IdentityPoolName="no flag"))
+    assert (code, status) == ("InvalidParameterException", 400)
+    assert message == (
+        "1 validation error detected: Value null at 'allowUnauthenticatedIdentities' failed to satisfy "
+        "constraint: Member must not be null"
+    )
+    code, message, _ = error_of(
+        lambda: raw_ci.create_identity_pool(IdentityPoolName="bad/name", AllowUnauthenticatedIdentities=True)
+    )
+    assert code == "InvalidParameterException" and "identityPoolName" in message and "regular expression" in message
+    code, _, _ = error_of(
+        lambda: raw_ci.create_identity_pool(IdentityPoolName="x", AllowUnauthenticatedIdentities="yes")
+    )
+    assert code == "SerializationException"
+    bad_inputs: list[dict[str, Any]] = [
+        {"SupportedLoginProviders": {"login.evil.example": "x"}},
+        {"CognitoIdentityProviders": [{"ProviderName": "127.0.0.1:1/us-east-1_Missing1", "ClientId": "abc"}]},
+        {"CognitoIdentityProviders": [{"ProviderName": users.key, "ClientId": "notaclientofthatpool"}]},
+        {"OpenIdConnectProviderARNs": ["arn:aws:iam::000000000000:user/not-a-provider"]},
+    ]
+    for extra in bad_inputs:
+        code, _, _ = error_of(
+            lambda extra=extra: ci.create_identity_pool(
+                IdentityPoolName="invalid", AllowUnauthenticatedIdentities=False, **extra
+            )
+        )
+        assert code == "InvalidParameterException", extra
+    assert error_of(lambda: ci.describe_identity_pool(IdentityPoolId="not-an-id"))[0] == "InvalidParameterException"
+    assert len(ci.list_identity_pools(MaxResults=60)["IdentityPools"]) == before
+
+
+def test_admin_operations_need_the_admin_signature(gatehouse: GatehouseServer, public_ci: Any) -> None:
+    code, _, status = error_of(lambda: public_ci.list_identity_pools(MaxResults=10))
+    assert (code, status) == ("MissingAuthenticationTokenException", 403)
+    wrong = gatehouse.client("cognito-identity", secret="not-the-secret")
+    code, _, status = error_of(lambda: wrong.list_identity_pools(MaxResults=10))
+    assert (code, status) == ("InvalidSignatureException", 403)
+    stranger = gatehouse.client("cognito-identity", key_id="AKIDSTRANGER")
+    assert (
+        error_of(lambda: stranger.create_identity_pool(IdentityPoolName="x", AllowUnauthenticatedIdentities=True))[0]
+        == "UnrecognizedClientException"
+    )
+
+
+def test_tags(ci: Any, identity_pool: str) -> None:
+    arn = f"arn:aws:cognito-identity:{REGION}:000000000000:identitypool/{identity_pool}"
+    ci.tag_resource(ResourceArn=arn, Tags={"env": "test", "owner": "identity"})
+    assert ci.list_tags_for_resource(ResourceArn=arn)["Tags"] == {"env": "test", "owner": "identity"}
+    ci.untag_resource(ResourceArn=arn, TagKeys=["env", "absent"])
+    assert ci.list_tags_for_resource(ResourceArn=arn)["Tags"] == {"owner": "identity"}
+    assert ci.describe_identity_pool(IdentityPoolId=identity_pool)["IdentityPoolTags"] == {"owner": "identity"}
+    assert error_of(lambda: ci.list_tags_for_resource(ResourceArn="arn:aws:s3:::not-an-identity-pool"))[0] == (
+        "InvalidParameterException"
+    )
+    missing = (
+        f"arn:aws:cognito-identity:{REGION}:000000000000:identitypool/{REGION}:00000000-0000-0000-0000-000000000000"
+    )
+    assert error_of(lambda: ci.tag_resource(ResourceArn=missing, Tags={"a": "b"}))[0] == "ResourceNotFoundException"
+
+
+# --- GetId and logins --------------------------------------------------------------------------------------
+
+
+def test_get_id_is_stable_per_login(idp: Any, ci: Any, public_ci: Any, users: UserPool, identity_pool: str) -> None:
+    first = public_ci.get_id(IdentityPoolId=identity_pool, Logins={users.key: id_token(idp, users, "alice")})
+    again = public_ci.get_id(IdentityPoolId=identity_pool, Logins={users.key: id_token(idp, users, "alice")})
+    # AWS's name for the user pool (what Amplify builds) reaches the same identity.
+    aws_named = public_ci.get_id(IdentityPoolId=identity_pool, Logins={users.aws_key: id_token(idp, users, "alice")})
+    bob = public_ci.get_id(IdentityPoolId=identity_pool, Logins={users.key: id_token(idp, users, "bob")})
+    assert first["IdentityId"] == again["IdentityId"] == aws_named["IdentityId"] != bob["IdentityId"]
+    region, _, rest = first["IdentityId"].partition(":")
+    assert region == REGION and len(rest) == 36
+    described = ci.describe_identity(IdentityId=first["IdentityId"])
+    assert described["Logins"] == [users.key]
+    assert described["CreationDate"] <= described["LastModifiedDate"]
+    listed = {i["IdentityId"]: i for i in ci.list_identities(IdentityPoolId=identity_pool, MaxResults=60)["Identities"]}
+    assert listed[first["IdentityId"]]["Logins"] == [users.key]
+
+
+def test_guests_only_where_the_pool_allows_them(public_ci: Any, ci: Any, identity_pool: str, guest_pool: str) -> None:
+    before = identity_count(ci, identity_pool)
+    code, message, _ = error_of(lambda: public_ci.get_id(IdentityPoolId=identity_pool))
+    assert (
+        code == "NotAuthorizedException"
+        and message == "Unauthenticated access is not supported for this identity pool."
+    )
+    assert identity_count(ci, identity_pool) == before
+    one = public_ci.get_id(IdentityPoolId=guest_pool)["IdentityId"]
+    two = public_ci.get_id(IdentityPoolId=guest_pool)["IdentityId"]
+    assert one != two
+    token = public_ci.get_open_id_token(IdentityId=one)
+    assert token["IdentityId"] == one and claims_of(token["Token"])["amr"] == ["unauthenticated"]
+    assert ci.describe_identity(IdentityId=one)["Logins"] == []
+    # The pool stops allowing guests: the existing guest is refused too.
+    ci.update_identity_pool(
+        IdentityPoolId=guest_pool,
+        IdentityPoolName="guests welcome",
+        AllowUnauthenticatedIdentities=False,
+        CognitoIdentityProviders=ci.describe_identity_pool(IdentityPoolId=guest_pool)["CognitoIdentityProviders"],
+    )
+    try:
+        assert error_of(lambda: public_ci.get_open_id_token(IdentityId=one))[0] == "NotAuthorizedException"
+    finally:
+        ci.update_identity_pool(
+            IdentityPoolId=guest_pool,
+            IdentityPoolName="guests welcome",
+            AllowUnauthenticatedIdentities=True,
+            CognitoIdentityProviders=ci.describe_identity_pool(IdentityPoolId=guest_pool)["CognitoIdentityProviders"],
+        )
+    missing = f"{REGION}:00000000-0000-0000-0000-000000000000"
+    assert error_of(lambda: public_ci.get_id(IdentityPoolId=missing))[0] == "ResourceNotFoundException"
+    assert error_of(lambda: public_ci.get_open_id_token(IdentityId=missing))[0] == "ResourceNotFoundException"
+
+
+def test_linking_two_logins_and_conflicts(
+    idp: Any, ci: Any, public_ci: Any, users: UserPool, partners: UserPool, identity_pool: str
+) -> None:
+    erin = {users.key: id_token(idp, users, "erin")}
+    carol = {partners.key: id_token(idp, partners, "carol")}
+    identity = public_ci.get_id(IdentityPoolId=identity_pool, Logins=erin)["IdentityId"]
+    # Presenting both logins for erin's identity links carol's login to it.
+    public_ci.get_open_id_token(IdentityId=identity, Logins={**erin, **carol})
+    assert public_ci.get_id(IdentityPoolId=identity_pool, Logins=carol)["IdentityId"] == identity
+    assert sorted(ci.describe_identity(IdentityId=identity)["Logins"]) == sorted([users.key, partners.key])
+
+    dave = {partners.key: id_token(idp, partners, "dave")}
+    daves = public_ci.get_id(IdentityPoolId=identity_pool, Logins=dave)["IdentityId"]
+    assert daves != identity
+    # dave's login belongs to another identity: linking it to erin's is a conflict, and nothing changes.
+    frank = {users.key: id_token(idp, users, "frank")}
+    franks = public_ci.get_id(IdentityPoolId=identity_pool, Logins=frank)["IdentityId"]
+    code, _, _ = error_of(lambda: public_ci.get_open_id_token(IdentityId=franks, Logins={**frank, **dave}))
+    assert code == "ResourceConflictException"
+    code, _, _ = error_of(lambda: public_ci.get_id(IdentityPoolId=identity_pool, Logins={**frank, **dave}))
+    assert code == "ResourceConflictException"
+    assert ci.describe_identity(IdentityId=franks)["Logins"] == [users.key]
+    assert ci.describe_identity(IdentityId=daves)["Logins"] == [partners.key]
+
+
+def test_knowing_an_identity_id_is_not_enough(
+    idp: Any, public_ci: Any, ci: Any, users: UserPool, partners: UserPool, identity_pool: str
+) -> None:
+    victim = public_ci.get_id(IdentityPoolId=identity_pool, Logins={users.key: id_token(idp, users, "grace")})[
+        "IdentityId"
+    ]
+    code, message, _ = error_of(lambda: public_ci.get_open_id_token(IdentityId=victim))
+    assert code == "NotAuthorizedException" and victim in message
+    # Another user's valid login cannot be linked onto it, nor does it open it.
+    mallory = {partners.key: id_token(idp, partners, "mallory")}
+    code, _, _ = error_of(lambda: public_ci.get_open_id_token(IdentityId=victim, Logins=mallory))
+    assert code == "NotAuthorizedException"
+    assert ci.describe_identity(IdentityId=victim)["Logins"] == [users.key]
+
+
+def test_bad_login_tokens_are_refused(
+    gatehouse: GatehouseServer,
+    idp: Any,
+    ci: Any,
+    public_ci: Any,
+    users: UserPool,
+    partners: UserPool,
+    identity_pool: str,
+) -> None:
+    tokens = sign_in(idp, users, "heidi")
+    outsider_pool = make_user_pool(idp, gatehouse, "identity-outsiders")
+    make_user(idp, outsider_pool, "oscar")
+    now = int(time.time())
+    genuine = claims_of(tokens["IdToken"])
+    expired = forged(gatehouse, users.id, {**genuine, "iat": now - 7200, "exp": now - 3600})
+    cases: list[tuple[str, dict[str, str], str]] = [
+        ("tampered", {users.key: tampered(tokens["IdToken"])}, "signature"),
+        ("expired", {users.key: expired}, "expired"),
+        ("access token", {users.key: tokens["AccessToken"]}, "identity token"),
+        ("other client", {users.key: sign_in(idp, users, "heidi", users.other_client_id)["IdToken"]}, "audience"),
+        ("pool not configured", {outsider_pool.key: id_token(idp, outsider_pool, "oscar")}, "supported provider"),
+        ("token of another pool", {partners.key: tokens["IdToken"]}, "Issuer"),
+        ("unknown provider", {"login.unknown.example": tokens["IdToken"]}, "supported provider"),
+        ("developer login in a public call", {DEVELOPER: "heidi"}, "supported provider"),
+        ("garbage", {users.key: "not.a.jwt"}, "Invalid login token"),
+    ]
+    before = identity_count(ci, identity_pool)
+    for name, logins, expected in cases:
+        code, message, status = error_of(
+            lambda logins=logins: public_ci.get_id(IdentityPoolId=identity_pool, Logins=logins)
+        )
+        assert (code, status) == ("NotAuthorizedException", 400), name
+        assert expected in message, (name, message)
+    assert identity_count(ci, identity_pool) == before
+    # The genuine token works; once the user signs out everywhere, ServerSideTokenCheck refuses it.
+    public_ci.get_id(IdentityPoolId=identity_pool, Logins={users.key: tokens["IdToken"]})
+    idp.admin_user_global_sign_out(UserPoolId=users.id, Username="heidi")
+    code, message, _ = error_of(
+        lambda: public_ci.get_id(IdentityPoolId=identity_pool, Logins={users.key: tokens["IdToken"]})
+    )
+    assert code == "NotAuthorizedException" and "revoked" in message
+
+
+# --- OpenID tokens ---------------------------------------------------------------------------------------------
+
+
+def test_open_id_token_verifies_against_the_identity_jwks(
+    gatehouse: GatehouseServer, idp: Any, public_ci: Any, users: UserPool, identity_pool: str
+) -> None:
+    with urllib.request.urlopen(f"{gatehouse.url}/identity/.well-known/openid-configuration") as response:
+        discovery = json.load(response)
+    issuer = f"{gatehouse.url}/identity"
+    assert discovery["issuer"] == issuer and discovery["jwks_uri"] == f"{issuer}/.well-known/jwks.json"
+    logins = {users.key: id_token(idp, users, "ivan")}
+    identity = public_ci.get_id(IdentityPoolId=identity_pool, Logins=logins)["IdentityId"]
+    answer = public_ci.get_open_id_token(IdentityId=identity, Logins=logins)
+    keys = jwt.PyJWKClient(discovery["jwks_uri"])
+    token = answer["Token"]
+    claims = jwt.decode(
+        token, keys.get_signing_key_from_jwt(token).key, algorithms=["RS256"], audience=identity_pool, issuer=issuer
+    )
+    sub = claims_of(logins[users.key])["sub"]
+    assert claims["sub"] == identity == answer["IdentityId"]
+    assert claims["amr"] == ["authenticated", users.key, f"{users.key}:CognitoSignIn:{sub}"]
+    assert claims["exp"] - claims["iat"] == 600
+    assert claims["https://cognito-identity.amazonaws.com/identity-pool-arn"].endswith(f":identitypool/{identity_pool}")
+    # A user pool's keys are not the identity issuer's: its tokens do not verify there.
+    with pytest.raises(jwt.exceptions.PyJWKClientError):
+        keys.get_signing_key_from_jwt(logins[users.key])
+
+
+# --- developer identities ----------------------------------------------------------------------------------
+
+
+def test_developer_identities(gatehouse: GatehouseServer, ci: Any, public_ci: Any, identity_pool: str) -> None:
+    first = ci.get_open_id_token_for_developer_identity(
+        IdentityPoolId=identity_pool, Logins={DEVELOPER: "user-1"}, TokenDuration=3600, PrincipalTags={"dept": "ops"}
+    )
+    identity = first["IdentityId"]
+    claims = claims_of(first["Token"])
+    assert claims["sub"] == identity and claims["aud"] == identity_pool
+    assert claims["amr"] == ["authenticated", DEVELOPER, f"{DEVELOPER}:{identity_pool}:user-1"]
+    assert claims["exp"] - claims["iat"] == 3600
+    assert claims["https://aws.amazon.com/tags"] == {"principal_tags": {"dept": ["ops"]}}
+    again = ci.get_open_id_token_for_developer_identity(IdentityPoolId=identity_pool, Logins={DEVELOPER: "user-1"})
+    assert again["IdentityId"] == identity
+    assert claims_of(again["Token"])["exp"] - claims_of(again["Token"])["iat"] == 900
+    # Linking a second developer user to the identity, then looking it up both ways.
+    ci.get_open_id_token_for_developer_identity(
+        IdentityPoolId=identity_pool, IdentityId=identity, Logins={DEVELOPER: "user-2"}
+    )
+    found = ci.lookup_developer_identity(IdentityPoolId=identity_pool, DeveloperUserIdentifier="user-2")
+    assert found["IdentityId"] == identity and found["DeveloperUserIdentifierList"] == ["user-1", "user-2"]
+    page = ci.lookup_developer_identity(IdentityPoolId=identity_pool, IdentityId=identity, MaxResults=1)
+    assert page["DeveloperUserIdentifierList"] == ["user-1"]
+    rest = ci.lookup_developer_identity(
+        IdentityPoolId=identity_pool, IdentityId=identity, MaxResults=1, NextToken=page["NextToken"]
+    )
+    assert rest["DeveloperUserIdentifierList"] == ["user-2"] and "NextToken" not in rest
+    assert (
+        error_of(lambda: ci.lookup_developer_identity(IdentityPoolId=identity_pool, DeveloperUserIdentifier="nobody"))[
+            0
+        ]
+        == "ResourceNotFoundException"
+    )
+
+    other = ci.get_open_id_token_for_developer_identity(IdentityPoolId=identity_pool, Logins={DEVELOPER: "user-3"})[
+        "IdentityId"
+    ]
+    code, _, _ = error_of(
+        lambda: ci.get_open_id_token_for_developer_identity(
+            IdentityPoolId=identity_pool, IdentityId=identity, Logins={DEVELOPER: "user-3"}
+        )
+    )
+    assert code == "DeveloperUserAlreadyRegisteredException"
+    merged = ci.merge_developer_identities(
+        IdentityPoolId=identity_pool,
+        DeveloperProviderName=DEVELOPER,
+        SourceUserIdentifier="user-3",
+        DestinationUserIdentifier="user-1",
+    )
+    assert merged["IdentityId"] == identity
+    assert (
+        ci.lookup_developer_identity(IdentityPoolId=identity_pool, DeveloperUserIdentifier="user-3")["IdentityId"]
+        == identity
+    )
+    assert ci.describe_identity(IdentityId=other)["Logins"] == []
+    hidden = ci.list_identities(IdentityPoolId=identity_pool, MaxResults=60, HideDisabled=True)["Identities"]
+    assert other not in {i["IdentityId"] for i in hidden}
+
+    ci.unlink_developer_identity(
+        IdentityId=identity,
+        IdentityPoolId=identity_pool,
+        DeveloperProviderName=DEVELOPER,
+        DeveloperUserIdentifier="user-2",
+    )
+    assert ci.lookup_developer_identity(IdentityPoolId=identity_pool, IdentityId=identity)[
+        "DeveloperUserIdentifierList"
+    ] == ["user-1", "user-3"]
+    code, _, _ = error_of(
+        lambda: ci.unlink_developer_identity(
+            IdentityId=identity,
+            IdentityPoolId=identity_pool,
+            DeveloperProviderName="other.dev",
+            DeveloperUserIdentifier="user-1",
+        )
+    )
+    assert code == "ResourceNotFoundException"
+
+    # The app proves the identity with the developer token under cognito-identity.amazonaws.com.
+    proof = {"cognito-identity.amazonaws.com": first["Token"]}
+    opened = public_ci.get_open_id_token(IdentityId=identity, Logins=proof)
+    assert claims_of(opened["Token"])["amr"][0] == "authenticated"
+    assert error_of(lambda: public_ci.get_open_id_token(IdentityId=other, Logins=proof))[0] == "NotAuthorizedException"
+    short = ci.get_open_id_token_for_developer_identity(
+        IdentityPoolId=identity_pool, Logins={DEVELOPER: "user-1"}, TokenDuration=1
+    )["Token"]
+    time.sleep(2.1)
+    code, message, _ = error_of(
+        lambda: public_ci.get_open_id_token(IdentityId=identity, Logins={"cognito-identity.amazonaws.com": short})
+    )
+    assert code == "NotAuthorizedException" and "expired" in message
+    # Developer operations are admin operations.
+    assert (
+        error_of(
+            lambda: public_ci.get_open_id_token_for_developer_identity(
+                IdentityPoolId=identity_pool, Logins={DEVELOPER: "x"}
+            )
+        )[0]
+        == "MissingAuthenticationTokenException"
+    )
+
+
+def test_unlink_identity(
+    idp: Any, ci: Any, public_ci: Any, users: UserPool, partners: UserPool, identity_pool: str
+) -> None:
+    judy = {users.key: id_token(idp, users, "judy")}
+    carol = {partners.key: id_token(idp, partners, "carol")}
+    identity = public_ci.get_id(IdentityPoolId=identity_pool, Logins=judy)["IdentityId"]
+    # Without one of the identity's own logins nothing is unlinked.
+    code, _, _ = error_of(
+        lambda: public_ci.unlink_identity(IdentityId=identity, Logins=carol, LoginsToRemove=[users.key])
+    )
+    assert code == "NotAuthorizedException"
+    assert ci.describe_identity(IdentityId=identity)["Logins"] == [users.key]
+    public_ci.unlink_identity(IdentityId=identity, Logins=judy, LoginsToRemove=[users.aws_key])
+    described = ci.describe_identity(IdentityId=identity)
+    assert described["Logins"] == []
+    # The unlinked login is new again: it gets a new identity; the old one is disabled.
+    assert public_ci.get_id(IdentityPoolId=identity_pool, Logins=judy)["IdentityId"] != identity
+    hidden = ci.list_identities(IdentityPoolId=identity_pool, MaxResults=60, HideDisabled=True)["Identities"]
+    assert identity not in {i["IdentityId"] for i in hidden}
+    assert error_of(lambda: public_ci.get_open_id_token(IdentityId=identity))[0] == "NotAuthorizedException"
+
+
+def test_list_and_delete_identities(ci: Any, public_ci: Any, guest_pool: str) -> None:
+    made = {public_ci.get_id(IdentityPoolId=guest_pool)["IdentityId"] for _ in range(3)}
+    seen: list[str] = []
+    token: str | None = None
+    while True:
+        page = ci.list_identities(IdentityPoolId=guest_pool, MaxResults=2, **({"NextToken": token} if token else {}))
+        assert page["IdentityPoolId"] == guest_pool and len(page["Identities"]) <= 2
+        seen += [i["IdentityId"] for i in page["Identities"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert made <= set(seen) and seen == sorted(seen)
+    result = ci.delete_identities(IdentityIdsToDelete=sorted(made))
+    assert result["UnprocessedIdentityIds"] == []
+    for identity in made:
+        assert (
+            error_of(lambda identity=identity: ci.describe_identity(IdentityId=identity))[0]
+            == "ResourceNotFoundException"
+        )
+
+
+# --- roles and principal tags ------------------------------------------------------------------------------
+
+
+def test_roles_and_role_mappings_round_trip(ci: Any, users: UserPool, partners: UserPool, identity_pool: str) -> None:
+    mappings = {
+        f"{users.key}:{users.client_id}": {
+            "Type": "Rules",
+            "AmbiguousRoleResolution": "AuthenticatedRole",
+            "RulesConfiguration": {
+                "Rules": [
+                    {"Claim": "cognito:groups", "MatchType": "Contains", "Value": "admins", "RoleARN": ROLE_ADMINS},
+                    {"Claim": "email", "MatchType": "StartsWith", "Value": "reader", "RoleARN": ROLE_READERS},
+                ]
+            },
+        },
+        f"{partners.aws_key}:{partners.client_id}": {"Type": "Token", "AmbiguousRoleResolution": "Deny"},
+    }
+    ci.set_identity_pool_roles(
+        IdentityPoolId=identity_pool,
+        Roles={"authenticated": ROLE_AUTH, "unauthenticated": ROLE_GUEST},
+        RoleMappings=mappings,
+    )
+    roles = ci.get_identity_pool_roles(IdentityPoolId=identity_pool)
+    assert roles["Roles"] == {"authenticated": ROLE_AUTH, "unauthenticated": ROLE_GUEST}
+    assert roles["RoleMappings"] == mappings
+    code, message, _ = error_of(
+        lambda: ci.set_identity_pool_roles(
+            IdentityPoolId=identity_pool, Roles={"authenticated": "my-role-that-is-not-an-arn"}
+        )
+    )
+    assert code == "NotAuthorizedException" and message == "Access to Role 'my-role-that-is-not-an-arn' is forbidden."
+    bad_mappings: list[dict[str, Any]] = [
+        {f"{users.key}:{users.client_id}": {"Type": "Rules", "AmbiguousRoleResolution": "Deny"}},
+        {"login.unknown.example": {"Type": "Token", "AmbiguousRoleResolution": "Deny"}},
+        {f"{users.key}:{users.client_id}": {"Type": "Token"}},
+    ]
+    for bad in bad_mappings:
+        code, _, _ = error_of(
+            lambda bad=bad: ci.set_identity_pool_roles(
+                IdentityPoolId=identity_pool, Roles={"authenticated": ROLE_AUTH}, RoleMappings=bad
+            )
+        )
+        assert code == "InvalidParameterException", bad
+    assert ci.get_identity_pool_roles(IdentityPoolId=identity_pool)["RoleMappings"] == mappings
+
+
+def test_principal_tag_attribute_map(ci: Any, users: UserPool, identity_pool: str) -> None:
+    assert (
+        ci.get_principal_tag_attribute_map(IdentityPoolId=identity_pool, IdentityProviderName=users.key)["UseDefaults"]
+        is False
+    )
+    answer = ci.set_principal_tag_attribute_map(
+        IdentityPoolId=identity_pool, IdentityProviderName=users.key, UseDefaults=True, PrincipalTags={"mail": "email"}
+    )
+    assert (answer["UseDefaults"], answer["PrincipalTags"]) == (True, {"mail": "email"})
+    got = ci.get_principal_tag_attribute_map(IdentityPoolId=identity_pool, IdentityProviderName=users.aws_key)
+    assert (got["UseDefaults"], got["PrincipalTags"]) == (True, {"mail": "email"})
+    code, _, _ = error_of(
+        lambda: ci.set_principal_tag_attribute_map(
+            IdentityPoolId=identity_pool, IdentityProviderName="login.unknown.example", UseDefaults=True
+        )
+    )
+    assert code == "InvalidParameterException"
