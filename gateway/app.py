@@ -134,6 +134,7 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
             code_key=derive_key(key, b"gatehouse one-time codes"),
             admin_credentials=admin_credentials,
             fake_srp_secret=derive_key(key, b"gatehouse srp decoys"),
+            sts_key=derive_key(key, b"gatehouse sts credentials"),
         )
         app[SERVICES] = services
         app[JSON_SERVICES] = {"AWSCognitoIdentityProviderService": cognito_idp_service()}
@@ -151,6 +152,7 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
             await messenger.close()
+            await services.web_identity.close()
             await store.close()
             executor.shutdown(wait=False, cancel_futures=True)
 

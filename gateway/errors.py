@@ -265,6 +265,77 @@ class UnauthorizedException(GatehouseError):
     status = 401
 
 
+# --- IAM and STS (AWS query protocol; ``type_name`` is the error ``Code`` in botocore's iam/sts models) ---
+
+
+class NoSuchEntityException(GatehouseError):
+    type_name = "NoSuchEntity"
+    status = 404
+
+
+class EntityAlreadyExistsException(GatehouseError):
+    type_name = "EntityAlreadyExists"
+    status = 409
+
+
+class DeleteConflictException(GatehouseError):
+    type_name = "DeleteConflict"
+    status = 409
+
+
+class InvalidInputException(GatehouseError):
+    type_name = "InvalidInput"
+
+
+class IamLimitExceededException(GatehouseError):
+    type_name = "LimitExceeded"
+    status = 409
+
+
+class MalformedPolicyDocumentException(GatehouseError):
+    type_name = "MalformedPolicyDocument"
+
+
+class ValidationError(GatehouseError):
+    """A query-protocol input failed the model's constraints (the query wire's InvalidParameterException)."""
+
+    type_name = "ValidationError"
+
+
+class AccessDeniedException(GatehouseError):
+    """STS/IAM ``AccessDenied``: the trust policy or an identity policy does not allow the call."""
+
+    type_name = "AccessDenied"
+    status = 403
+
+
+class InvalidIdentityTokenException(GatehouseError):
+    type_name = "InvalidIdentityToken"
+
+
+class ExpiredTokenException(GatehouseError):
+    type_name = "ExpiredTokenException"
+
+
+class IDPRejectedClaimException(GatehouseError):
+    type_name = "IDPRejectedClaim"
+    status = 403
+
+
+class IDPCommunicationErrorException(GatehouseError):
+    type_name = "IDPCommunicationError"
+
+
+class PackedPolicyTooLargeException(GatehouseError):
+    type_name = "PackedPolicyTooLarge"
+
+
+class InvalidActionException(GatehouseError):
+    """The query protocol's unknown ``Action``."""
+
+    type_name = "InvalidAction"
+
+
 # --- Cognito identity pools' errors (botocore's ``cognito-identity`` model) ------------------------------
 
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.auth import AuthService
+from gateway.services.credentials import CredentialService
 from gateway.services.groups import GroupService
+from gateway.services.iam import IamService
 from gateway.services.identities import IdentityService, IssuerKeyStore
 from gateway.services.identity_pools import IdentityPoolService, LoginNames
 from gateway.services.messaging import Messenger
@@ -15,6 +17,7 @@ from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolService
 from gateway.services.tokens import SigningKeys, TokenService
 from gateway.services.users import UserService
+from gateway.services.web_identity import WebIdentityVerifier
 from gateway.settings import Settings
 from gateway.storage.base import Store
 
@@ -37,6 +40,9 @@ class Services:
     auth: AuthService
     admin_credentials: dict[str, str]
     fake_srp_secret: bytes
+    iam: IamService
+    credentials: CredentialService
+    web_identity: WebIdentityVerifier
     identity_pools: IdentityPoolService
     identities: IdentityService
 
@@ -53,6 +59,7 @@ class Services:
         code_key: bytes,
         admin_credentials: dict[str, str],
         fake_srp_secret: bytes,
+        sts_key: bytes | None = None,
     ) -> Services:
         pools = PoolService(store, region=settings.region, account_id=settings.account_id)
         users = UserService(
@@ -62,6 +69,10 @@ class Services:
             store, SigningKeys(store, box, cache_seconds=settings.key_cache_seconds), settings.issuer_base
         )
         auth = AuthService(store, pools, users, tokens, hasher, box, metrics, fake_srp_secret=fake_srp_secret)
+        iam = IamService(store, account_id=settings.account_id)
+        # Without a key (a throwaway test container) credentials live only as long as this process.
+        credentials = CredentialService(iam, sts_key or SecretBox.generate_key(), account_id=settings.account_id)
+        web_identity = WebIdentityVerifier(iam, tokens, settings.issuer_base)
         identity_pools = IdentityPoolService(
             store,
             pools,
@@ -87,6 +98,9 @@ class Services:
             auth=auth,
             admin_credentials=admin_credentials,
             fake_srp_secret=fake_srp_secret,
+            iam=iam,
+            credentials=credentials,
+            web_identity=web_identity,
             identity_pools=identity_pools,
             identities=identities,
         )

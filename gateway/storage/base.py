@@ -367,6 +367,45 @@ class Store(Protocol):
 
     async def delete_signing_key(self, pool_id: str, kid: str) -> None: ...
 
+    # IAM roles with their inline policies, and IAM OIDC providers (the STS and IAM wires). Roles are keyed by
+    # ``name_key``, the lower-cased name; ``get_role`` returns the role with every inline policy in one read,
+    # since verifying a request made with temporary credentials needs both.
+    async def create_role(self, role: RoleRecord) -> None:
+        """Raises AlreadyExists("name") or AlreadyExists("id") (role_id)."""
+        ...
+
+    async def get_role(self, name_key: str) -> RoleRecord | None: ...
+    async def update_role(self, role: RoleRecord) -> None:
+        """Replace the role's own fields (not its inline policies). Raises NotFound."""
+        ...
+
+    async def delete_role(self, name_key: str) -> bool:
+        """Deletes the role and its inline policies."""
+        ...
+
+    async def list_roles(self, after: str | None, limit: int) -> Page[RoleRecord]:
+        """In ``name_key`` order; ``after`` is the previous page's last ``name_key``."""
+        ...
+
+    async def put_role_policy(self, name_key: str, policy_name: str, document: str) -> None:
+        """Create or replace an inline policy. Raises NotFound("role")."""
+        ...
+
+    async def delete_role_policy(self, name_key: str, policy_name: str) -> bool: ...
+    async def create_oidc_provider(self, provider: OidcProviderRecord) -> None:
+        """Raises AlreadyExists("url")."""
+        ...
+
+    async def get_oidc_provider(self, url: str) -> OidcProviderRecord | None: ...
+    async def update_oidc_provider(self, provider: OidcProviderRecord) -> None:
+        """Raises NotFound."""
+        ...
+
+    async def delete_oidc_provider(self, url: str) -> bool: ...
+    async def list_oidc_providers(self) -> list[OidcProviderRecord]:
+        """Every provider, in ``url`` order (IAM lists them unpaginated)."""
+        ...
+
     # identity pools (Cognito Federated Identities)
     async def create_identity_pool(self, pool: IdentityPoolRecord) -> None:
         """Raises AlreadyExists("id")."""
@@ -439,3 +478,35 @@ class Store(Protocol):
         ...
 
     async def delete_issuer_signing_key(self, key_set: str, kid: str) -> None: ...
+
+
+@dataclass
+class RoleRecord:
+    """An IAM role. ``assume_role_policy`` is its trust policy (JSON text); ``policies`` maps each inline
+    policy's name to its document (filled by ``get_role``; ignored by ``create_role``/``update_role``)."""
+
+    name: str
+    name_key: str
+    role_id: str
+    path: str
+    assume_role_policy: str
+    description: str | None
+    max_session_duration: int
+    tags: dict[str, str]
+    created_at: float
+    policies: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class OidcProviderRecord:
+    """An IAM OpenID Connect provider. ``url`` is the issuer without its scheme (``host/path``), as its ARN
+    and condition keys name it; ``jwks_url``, when set, is where its signing keys are fetched from instead
+    of the issuer's discovery document."""
+
+    url: str
+    issuer_url: str
+    client_ids: list[str]
+    thumbprints: list[str]
+    tags: dict[str, str]
+    created_at: float
+    jwks_url: str | None = None

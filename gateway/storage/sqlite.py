@@ -49,9 +49,11 @@ from gateway.storage.base import (
     IdentityPoolRecord,
     IdentityRecord,
     NotFound,
+    OidcProviderRecord,
     Page,
     PoolRecord,
     RefreshTokenRecord,
+    RoleRecord,
     SigningKeyRecord,
     Store,
     TokenFamilyRecord,
@@ -97,9 +99,9 @@ def load_migrations() -> list[Migration]:
             found.append(Migration(int(match[1]), entry.name, entry.read_text(encoding="utf-8")))
     found.sort(key=lambda migration: migration.version)
     versions = [migration.version for migration in found]
-    # Gaps are allowed (features developed side by side reserve their numbers); a number used twice is not.
-    if len(set(versions)) != len(versions) or (versions and versions[0] != 1):
-        raise RuntimeError(f"migrations must be numbered from 0001, each number once; found {versions}")
+    # Gaps are allowed (features add their numbered migrations independently); a number used twice is not.
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"migrations must have distinct numbers; found {versions}")
     return found
 
 
@@ -496,6 +498,89 @@ def _page(rows: Sequence[Row], limit: int, convert: Callable[[Row], T], key: Cal
     """Rows were fetched with LIMIT limit + 1: a row beyond the page means there is a next one."""
     items = [convert(row) for row in rows[:limit]]
     return Page(items, key(items[-1]) if len(rows) > limit else None)
+
+
+# --- IAM rows (migration 0006) --------------------------------------------------------------------------
+
+ROLE_COLUMNS = "name_key, name, role_id, path, assume_role_policy, description, max_session_duration, tags, created_at"
+OIDC_COLUMNS = "url, issuer_url, client_ids, thumbprints, tags, jwks_url, created_at"
+# The role and all its inline policies in one read (a JSON object of name -> document).
+_ROLE_SELECT = (
+    f"SELECT {_qualified(ROLE_COLUMNS, 'r')}, "
+    "(SELECT json_group_object(p.policy_name, p.document) FROM iam_role_policies AS p "
+    "WHERE p.role_name_key = r.name_key) FROM iam_roles AS r"
+)
+_GET_ROLE = _ROLE_SELECT + " WHERE r.name_key = ?"
+_LIST_ROLES = _paged(_ROLE_SELECT, "", "r.name_key")
+_INSERT_ROLE = f"INSERT INTO iam_roles ({ROLE_COLUMNS}) VALUES ({_placeholders(ROLE_COLUMNS)})"
+_UPDATE_ROLE = (
+    "UPDATE iam_roles SET name = ?, role_id = ?, path = ?, assume_role_policy = ?, description = ?, "
+    "max_session_duration = ?, tags = ?, created_at = ? WHERE name_key = ? RETURNING 1"
+)
+_PUT_ROLE_POLICY = (
+    "INSERT INTO iam_role_policies (role_name_key, policy_name, document) VALUES (?, ?, ?) "
+    "ON CONFLICT (role_name_key, policy_name) DO UPDATE SET document = excluded.document"
+)
+_INSERT_OIDC = f"INSERT INTO iam_oidc_providers ({OIDC_COLUMNS}) VALUES ({_placeholders(OIDC_COLUMNS)})"
+_UPDATE_OIDC = (
+    "UPDATE iam_oidc_providers SET issuer_url = ?, client_ids = ?, thumbprints = ?, tags = ?, jwks_url = ?, "
+    "created_at = ? WHERE url = ? RETURNING 1"
+)
+_ROLE_UNIQUE = {"iam_roles.name_key": "name", "iam_roles.role_id": "id"}
+_OIDC_UNIQUE = {"iam_oidc_providers.url": "url"}
+
+
+def _role_params(r: RoleRecord) -> Params:
+    return (
+        r.name_key,
+        r.name,
+        r.role_id,
+        r.path,
+        r.assume_role_policy,
+        r.description,
+        r.max_session_duration,
+        _dumps(r.tags),
+        r.created_at,
+    )
+
+
+def _role(r: Row) -> RoleRecord:
+    return RoleRecord(
+        name=r[1],
+        name_key=r[0],
+        role_id=r[2],
+        path=r[3],
+        assume_role_policy=r[4],
+        description=r[5],
+        max_session_duration=r[6],
+        tags=_loads(r[7]),
+        created_at=r[8],
+        policies=_loads(r[9]) if r[9] else {},
+    )
+
+
+def _oidc_params(p: OidcProviderRecord) -> Params:
+    return (
+        p.url,
+        p.issuer_url,
+        _dumps(p.client_ids),
+        _dumps(p.thumbprints),
+        _dumps(p.tags),
+        p.jwks_url,
+        p.created_at,
+    )
+
+
+def _oidc(r: Row) -> OidcProviderRecord:
+    return OidcProviderRecord(
+        url=r[0],
+        issuer_url=r[1],
+        client_ids=_loads(r[2]),
+        thumbprints=_loads(r[3]),
+        tags=_loads(r[4]),
+        jwks_url=r[5],
+        created_at=r[6],
+    )
 
 
 # --- the store ------------------------------------------------------------------------------------------
@@ -969,6 +1054,59 @@ class SqliteStore:
 
     async def delete_signing_key(self, pool_id: str, kid: str) -> None:
         await self._fetch("DELETE FROM signing_keys WHERE pool_id = ? AND kid = ?", (pool_id, kid))
+
+    # --- IAM roles and OIDC providers ---------------------------------------------------------------------
+
+    async def create_role(self, role: RoleRecord) -> None:
+        await self._insert_one(_INSERT_ROLE, _role_params(role), _ROLE_UNIQUE, "role")
+
+    async def get_role(self, name_key: str) -> RoleRecord | None:
+        return await self._fetch_one(_GET_ROLE, (name_key,), _role)
+
+    async def update_role(self, role: RoleRecord) -> None:
+        params = (*_role_params(role)[1:], role.name_key)
+        if not await self._fetch(_UPDATE_ROLE, params):
+            raise NotFound(role.name_key)
+
+    async def delete_role(self, name_key: str) -> bool:
+        return bool(await self._fetch("DELETE FROM iam_roles WHERE name_key = ? RETURNING 1", (name_key,)))
+
+    async def list_roles(self, after: str | None, limit: int) -> Page[RoleRecord]:
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(_LIST_ROLES.first, (limit + 1,))
+        else:
+            rows = await self._fetch(_LIST_ROLES.after, (after, limit + 1))
+        return _page(rows, limit, _role, lambda r: r.name_key)
+
+    async def put_role_policy(self, name_key: str, policy_name: str, document: str) -> None:
+        async with self._lock:
+            await _insert(self._db, _PUT_ROLE_POLICY, (name_key, policy_name, document), {}, "role")
+
+    async def delete_role_policy(self, name_key: str, policy_name: str) -> bool:
+        rows = await self._fetch(
+            "DELETE FROM iam_role_policies WHERE role_name_key = ? AND policy_name = ? RETURNING 1",
+            (name_key, policy_name),
+        )
+        return bool(rows)
+
+    async def create_oidc_provider(self, provider: OidcProviderRecord) -> None:
+        await self._insert_one(_INSERT_OIDC, _oidc_params(provider), _OIDC_UNIQUE, "provider")
+
+    async def get_oidc_provider(self, url: str) -> OidcProviderRecord | None:
+        return await self._fetch_one(f"SELECT {OIDC_COLUMNS} FROM iam_oidc_providers WHERE url = ?", (url,), _oidc)
+
+    async def update_oidc_provider(self, provider: OidcProviderRecord) -> None:
+        params = (*_oidc_params(provider)[1:], provider.url)
+        if not await self._fetch(_UPDATE_OIDC, params):
+            raise NotFound(provider.url)
+
+    async def delete_oidc_provider(self, url: str) -> bool:
+        return bool(await self._fetch("DELETE FROM iam_oidc_providers WHERE url = ? RETURNING 1", (url,)))
+
+    async def list_oidc_providers(self) -> list[OidcProviderRecord]:
+        rows = await self._fetch(f"SELECT {OIDC_COLUMNS} FROM iam_oidc_providers ORDER BY url", ())
+        return [_oidc(row) for row in rows]
 
     # --- identity pools -----------------------------------------------------------------------------------
 

@@ -985,6 +985,96 @@ class StoreConformance:
         assert (keys["access-1"].active, keys["access-1"].retired_at) == (False, T0 + 2)
         assert (keys["id-1"].active, keys["access-2"].active) == (True, True)
 
+    # --- IAM roles and OIDC providers -----------------------------------------------------------------
+
+    async def test_roles_with_inline_policies(self, store: Store) -> None:
+        from gateway.storage.base import RoleRecord
+
+        def role(name: str, role_id: str) -> RoleRecord:
+            return RoleRecord(
+                name=name,
+                name_key=name.lower(),
+                role_id=role_id,
+                path="/app/",
+                assume_role_policy='{"Statement": []}',
+                description="d",
+                max_session_duration=3600,
+                tags={"team": "a"},
+                created_at=T0,
+            )
+
+        await store.create_role(role("Reader", "AROA1"))
+        with pytest.raises(AlreadyExists) as by_name:
+            await store.create_role(role("READER", "AROA2"))
+        assert by_name.value.key == "name"
+        with pytest.raises(AlreadyExists) as by_id:
+            await store.create_role(role("Other", "AROA1"))
+        assert by_id.value.key == "id"
+
+        assert await store.get_role("reader") == role("Reader", "AROA1")
+        assert await store.get_role("Reader") is None  # look-ups are exact; folding is the service's job
+        await store.put_role_policy("reader", "p1", '{"v": 1}')
+        await store.put_role_policy("reader", "p2", '{"v": 2}')
+        await store.put_role_policy("reader", "p1", '{"v": 3}')  # replaces
+        found = await store.get_role("reader")
+        assert found is not None and found.policies == {"p1": '{"v": 3}', "p2": '{"v": 2}'}
+        with pytest.raises(NotFound):
+            await store.put_role_policy("nobody", "p1", "{}")
+
+        updated = replace(role("Reader", "AROA1"), assume_role_policy='{"x": 1}', max_session_duration=7200)
+        await store.update_role(updated)
+        found = await store.get_role("reader")
+        assert found is not None and (found.assume_role_policy, found.max_session_duration) == ('{"x": 1}', 7200)
+        assert found.policies == {"p1": '{"v": 3}', "p2": '{"v": 2}'}  # untouched by update_role
+        with pytest.raises(NotFound):
+            await store.update_role(role("Ghost", "AROA9"))
+
+        for index in range(3):
+            await store.create_role(role(f"r{index}", f"AROAR{index}"))
+        first = await store.list_roles(None, 2)
+        assert [r.name_key for r in first.items] == ["r0", "r1"] and first.next_token == "r1"
+        second = await store.list_roles(first.next_token, 2)
+        assert [r.name_key for r in second.items] == ["r2", "reader"] and second.next_token is None
+        assert second.items[1].policies == {"p1": '{"v": 3}', "p2": '{"v": 2}'}
+
+        assert await store.delete_role_policy("reader", "p2") is True
+        assert await store.delete_role_policy("reader", "p2") is False
+        assert await store.delete_role("reader") is True
+        assert await store.delete_role("reader") is False
+        assert await store.get_role("reader") is None
+        # Its inline policies went with it: a new role of that name starts without any.
+        await store.create_role(role("Reader", "AROA3"))
+        found = await store.get_role("reader")
+        assert found is not None and found.policies == {}
+
+    async def test_oidc_providers(self, store: Store) -> None:
+        from gateway.storage.base import OidcProviderRecord
+
+        record = OidcProviderRecord(
+            url="idp.example.com/tenant",
+            issuer_url="https://idp.example.com/tenant",
+            client_ids=["a", "b"],
+            thumbprints=["0" * 40],
+            tags={"k": "v"},
+            created_at=T0,
+        )
+        await store.create_oidc_provider(record)
+        with pytest.raises(AlreadyExists) as exists:
+            await store.create_oidc_provider(record)
+        assert exists.value.key == "url"
+        assert await store.get_oidc_provider("idp.example.com/tenant") == record
+        assert await store.get_oidc_provider("idp.example.com") is None
+        changed = replace(record, client_ids=["c"], jwks_url="http://keys.example/jwks")
+        await store.update_oidc_provider(changed)
+        assert await store.get_oidc_provider("idp.example.com/tenant") == changed
+        with pytest.raises(NotFound):
+            await store.update_oidc_provider(replace(record, url="nowhere"))
+        await store.create_oidc_provider(replace(record, url="a.example"))
+        assert [p.url for p in await store.list_oidc_providers()] == ["a.example", "idp.example.com/tenant"]
+        assert await store.delete_oidc_provider("a.example") is True
+        assert await store.delete_oidc_provider("a.example") is False
+        assert [p.url for p in await store.list_oidc_providers()] == ["idp.example.com/tenant"]
+
     # --- identity pools -------------------------------------------------------------------------------
 
     async def test_identity_pool_round_trip_update_list_delete(self, store: Store) -> None:

@@ -109,7 +109,8 @@ async def test_close_is_idempotent(db_path: Path) -> None:
 def test_migrations_are_packaged_and_numbered() -> None:
     migrations = load_migrations()
     versions = [m.version for m in migrations]
-    assert versions[0] == 1 and versions == sorted(set(versions))
+    # Increasing and distinct; gaps are allowed (features number their migrations independently).
+    assert versions == sorted(set(versions))
     assert migrations[0].name == "0001_initial.sql"
     assert all(split_statements(m.sql) for m in migrations)
 
