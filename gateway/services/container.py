@@ -11,6 +11,7 @@ from gateway.services.credentials import CredentialService
 from gateway.services.groups import GroupService
 from gateway.services.iam import IamService
 from gateway.services.identities import IdentityService, IssuerKeyStore
+from gateway.services.identity_credentials import IdentityCredentials
 from gateway.services.identity_pools import IdentityPoolService, LoginNames
 from gateway.services.messaging import Messenger
 from gateway.services.passwords import PasswordHasher
@@ -84,6 +85,7 @@ class Services:
         identities = IdentityService(
             store, identity_pools, tokens, identity_keys, f"{settings.issuer_base}/{IDENTITY_ISSUER_PATH}"
         )
+        IdentityCredentials(iam, credentials, identities).install(web_identity)
         return cls(
             settings=settings,
             store=store,

@@ -1,0 +1,85 @@
+"""Temporary credentials for identity pool identities, through Gatehouse's IAM and STS services.
+
+* Enhanced flow (GetCredentialsForIdentity): once the identity is authenticated and its role chosen
+  (:meth:`gateway.services.identities.IdentityService.grant`), the role's trust policy is evaluated as STS's
+  AssumeRoleWithWebIdentity evaluates it for the identity's OpenID token -- federated principal
+  ``cognito-identity.amazonaws.com``, condition keys ``cognito-identity.amazonaws.com:aud`` (the identity
+  pool id), ``:sub`` (the identity id) and ``:amr`` -- and one-hour credentials are minted for the session
+  ``CognitoIdentityCredentials``, as Cognito does. A role that does not exist or does not trust the pool is
+  Cognito's InvalidIdentityPoolConfigurationException.
+* Basic ("classic") flow: the identity issuer is registered with STS's web identity verifier, so
+  AssumeRoleWithWebIdentity accepts an OpenID token from GetOpenIdToken -- only for identity pools with
+  AllowClassicFlow, as Cognito's "Identity pools authentication flow" describes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from gateway.errors import (
+    ExpiredTokenException,
+    InvalidIdentityPoolConfigurationException,
+    InvalidIdentityTokenException,
+    NotAuthorizedException,
+)
+from gateway.services.credentials import CredentialService
+from gateway.services.iam import COGNITO_IDENTITY_PROVIDER, IamService, WebIdentity
+from gateway.services.identities import CredentialsGrant, IdentityService
+from gateway.services.web_identity import WebIdentityVerifier
+
+SESSION_NAME: Final = "CognitoIdentityCredentials"
+SESSION_SECONDS: Final = 3600
+
+
+class IdentityCredentials:
+    """The :class:`~gateway.services.identities.CredentialsIssuer` backed by IAM roles and STS sessions."""
+
+    def __init__(self, iam: IamService, credentials: CredentialService, identities: IdentityService) -> None:
+        self._iam = iam
+        self._credentials = credentials
+        self._identities = identities
+
+    def install(self, web_identity: WebIdentityVerifier) -> None:
+        """Make GetCredentialsForIdentity mint credentials, and let STS take the identity issuer's tokens."""
+        self._identities.credentials = self
+        web_identity.register_issuer(self._identities.issuer, self.verify_classic, provider=COGNITO_IDENTITY_PROVIDER)
+
+    async def credentials_for(self, grant: CredentialsGrant) -> dict[str, Any]:
+        role = await self._iam.find_role_by_arn(grant.role.role_arn)
+        if role is None:
+            raise InvalidIdentityPoolConfigurationException()
+        identity = WebIdentity(
+            provider=COGNITO_IDENTITY_PROVIDER,
+            subject=grant.identity_id,
+            audience=(grant.pool.id,),
+            amr=tuple(str(entry) for entry in grant.claims.get("amr") or ()),
+        )
+        if not self._iam.trust_allows(role, identity, request_tags=grant.principal_tags or None):
+            raise InvalidIdentityPoolConfigurationException()
+        minted = await self._credentials.mint(
+            role,
+            session_name=SESSION_NAME,
+            identity_id=grant.identity_id,
+            principal_tags=grant.principal_tags,
+            duration_seconds=min(SESSION_SECONDS, role.max_session_duration),
+            web_identity=identity,
+        )
+        return {
+            "AccessKeyId": minted.access_key_id,
+            "SecretKey": minted.secret_access_key,
+            "SessionToken": minted.session_token,
+            "Expiration": minted.expiration.timestamp(),
+        }
+
+    async def verify_classic(self, token: str) -> dict[str, Any]:
+        """STS's check of an identity pool OpenID token (the basic flow): valid, and from a pool that allows
+        the basic flow. Raises STS's errors (InvalidIdentityToken, ExpiredTokenException)."""
+        try:
+            claims = await self._identities.verify_open_id_token(token)
+        except NotAuthorizedException as exc:
+            if "expired" in exc.message:
+                raise ExpiredTokenException("Token expired.") from exc
+            raise InvalidIdentityTokenException(exc.message) from exc
+        if not await self._identities.classic_flow_allowed(str(claims.get("aud"))):
+            raise InvalidIdentityTokenException("Basic (classic) flow is not enabled for this identity pool.")
+        return claims
