@@ -361,6 +361,38 @@ class IamService:
             return trust.evaluate(tag_request) is Decision.ALLOW
         return True
 
+    def trust_allows_principals(
+        self,
+        role: Role,
+        principals: Sequence[str],
+        *,
+        action: str = "sts:AssumeRole",
+        request_tags: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Whether the trust policy lets an AWS principal (``arn:aws:iam::<account>:root``, an assumed-role
+        ARN...) assume the role (``Principal: {"AWS": ...}``), tagging the session if tags are passed."""
+        context: dict[str, ContextValue] = {
+            "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "aws:EpochTime": str(int(time.time())),
+            "aws:PrincipalAccount": self.account_id,
+        }
+        if principals:
+            context["aws:PrincipalArn"] = principals[0]
+        for key, value in (request_tags or {}).items():
+            context[f"aws:RequestTag/{key}"] = value
+        if request_tags:
+            context["aws:TagKeys"] = list(request_tags)
+        principal = {"AWS": list(principals)}
+        trust = role.trust_policy
+        if trust.evaluate(Request(action=action, resource=role.arn, context=context, principal=principal)) is not (
+            Decision.ALLOW
+        ):
+            return False
+        if request_tags:
+            tag_request = Request(action=TAG_SESSION, resource=role.arn, context=context, principal=principal)
+            return trust.evaluate(tag_request) is Decision.ALLOW
+        return True
+
     # --- OIDC providers ---------------------------------------------------------------------------------
 
     async def create_oidc_provider(

@@ -1,0 +1,138 @@
+"""The STS wire (AWS query protocol): AssumeRoleWithWebIdentity, AssumeRole and GetCallerIdentity.
+
+Behaviour follows the STS API Reference. AssumeRoleWithWebIdentity is unsigned, as in AWS: the web identity
+token is the credential. It is validated (:mod:`gateway.services.web_identity`), the role's trust policy is
+evaluated against the token's claims as AWS does (``<provider>:aud``, ``:sub``, ``:amr``; principal
+``Federated``), and temporary credentials are minted (:mod:`gateway.services.credentials`). A role that does
+not exist and a trust policy that does not allow the caller are the same ``AccessDenied``, so the answer
+does not reveal which roles exist.
+
+AssumeRole is signed: by the admin credentials (the account's root, principal ``arn:aws:iam::<account>:root``)
+or by a role session (role chaining, principal the assumed-role ARN); the trust policy decides.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.api.awsquery import QueryCall, QueryHandler, QueryService
+from gateway.errors import AccessDeniedException, ValidationError
+from gateway.services.credentials import TemporaryCredentials
+from gateway.services.iam import Role
+
+
+def _credentials(creds: TemporaryCredentials) -> dict[str, Any]:
+    return {
+        "AccessKeyId": creds.access_key_id,
+        "SecretAccessKey": creds.secret_access_key,
+        "SessionToken": creds.session_token,
+        "Expiration": creds.expiration,
+    }
+
+
+def _no_managed_policies(params: dict[str, Any]) -> None:
+    if params.get("PolicyArns"):
+        # Gatehouse has inline role policies and session policies, but no managed policies to name.
+        raise ValidationError("Managed session policies (PolicyArns) are not supported; pass Policy instead.")
+
+
+def _denied(action: str) -> AccessDeniedException:
+    return AccessDeniedException(f"Not authorized to perform {action}")
+
+
+async def assume_role_with_web_identity(call: QueryCall) -> dict[str, Any]:
+    p = call.params
+    services = call.services
+    _no_managed_policies(p)
+    verified = await services.web_identity.verify(p["WebIdentityToken"])
+    role: Role | None = await services.iam.find_role_by_arn(p["RoleArn"])
+    if role is None or not services.iam.trust_allows(
+        role, verified.identity, request_tags=verified.principal_tags, extra_context=_source_context(call)
+    ):
+        raise _denied("sts:AssumeRoleWithWebIdentity")
+    creds = await services.credentials.mint(
+        role,
+        session_name=p["RoleSessionName"],
+        identity_id=verified.identity.subject,
+        source_identity=verified.source_identity,
+        principal_tags=verified.principal_tags,
+        session_policy=p.get("Policy"),
+        duration_seconds=p.get("DurationSeconds", 3600),
+        web_identity=verified.identity,
+    )
+    result: dict[str, Any] = {
+        "Credentials": _credentials(creds),
+        "SubjectFromWebIdentityToken": verified.identity.subject,
+        "AssumedRoleUser": {"AssumedRoleId": creds.assumed_role_id, "Arn": creds.assumed_role_arn},
+        "Provider": verified.issuer,
+        "Audience": verified.identity.audience[0],
+    }
+    if creds.packed_policy_size is not None:
+        result["PackedPolicySize"] = creds.packed_policy_size
+    if verified.source_identity is not None:
+        result["SourceIdentity"] = verified.source_identity
+    return result
+
+
+def _source_context(call: QueryCall) -> dict[str, Any]:
+    return {"aws:SourceIp": call.source_ip} if call.source_ip else {}
+
+
+async def assume_role(call: QueryCall) -> dict[str, Any]:
+    p = call.params
+    services = call.services
+    _no_managed_policies(p)
+    account = services.iam.account_id
+    if call.caller is not None:
+        principals = [call.caller.assumed_role_arn, call.caller.role_arn]
+        tags = dict(call.caller.principal_tags)
+    else:
+        principals = [f"arn:aws:iam::{account}:root", account]
+        tags = {}
+    for tag in p.get("Tags", []):
+        tags[str(tag["Key"])] = str(tag["Value"])
+    role = await services.iam.find_role_by_arn(p["RoleArn"])
+    if role is None or not services.iam.trust_allows_principals(
+        role, principals, request_tags={str(t["Key"]): str(t["Value"]) for t in p.get("Tags", [])}
+    ):
+        who = call.caller.assumed_role_arn if call.caller is not None else f"arn:aws:iam::{account}:root"
+        raise AccessDeniedException(
+            f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {p['RoleArn']}"
+        )
+    creds = await services.credentials.mint(
+        role,
+        session_name=p["RoleSessionName"],
+        identity_id=call.caller.identity_id if call.caller is not None else None,
+        source_identity=p.get("SourceIdentity") or (call.caller.source_identity if call.caller else None),
+        principal_tags=tags,
+        session_policy=p.get("Policy"),
+        duration_seconds=p.get("DurationSeconds", 3600),
+    )
+    result: dict[str, Any] = {
+        "Credentials": _credentials(creds),
+        "AssumedRoleUser": {"AssumedRoleId": creds.assumed_role_id, "Arn": creds.assumed_role_arn},
+    }
+    if creds.packed_policy_size is not None:
+        result["PackedPolicySize"] = creds.packed_policy_size
+    return result
+
+
+async def get_caller_identity(call: QueryCall) -> dict[str, Any]:
+    account = call.services.iam.account_id
+    if call.caller is not None:
+        return {"UserId": call.caller.user_id, "Account": account, "Arn": call.caller.assumed_role_arn}
+    return {"UserId": call.admin_key_id or "", "Account": account, "Arn": f"arn:aws:iam::{account}:root"}
+
+
+OPERATIONS: dict[str, QueryHandler] = {
+    "AssumeRoleWithWebIdentity": assume_role_with_web_identity,
+    "AssumeRole": assume_role,
+    "GetCallerIdentity": get_caller_identity,
+}
+
+
+def sts_service() -> QueryService:
+    # No permission is needed to ask who you are; AssumeRole is decided by the target role's trust policy.
+    return QueryService(
+        name="sts", operations=OPERATIONS, open_to_sessions=frozenset({"GetCallerIdentity", "AssumeRole"})
+    )
