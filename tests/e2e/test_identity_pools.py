@@ -692,3 +692,227 @@ def test_principal_tag_attribute_map(ci: Any, users: UserPool, identity_pool: st
         )
     )
     assert code == "InvalidParameterException"
+
+
+# --- credentials (enhanced and basic flows, through Gatehouse's IAM and STS) ----------------------------------
+
+
+def trust(pool_id: str, amr: str) -> str:
+    """A role trust policy as the Cognito console writes it for an identity pool."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+                    "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
+                    "Condition": {
+                        "StringEquals": {"cognito-identity.amazonaws.com:aud": pool_id},
+                        "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": amr},
+                    },
+                }
+            ],
+        }
+    )
+
+
+@dataclass
+class CredentialsSetup:
+    pool_id: str
+    roles: dict[str, str]  # name -> ARN
+
+
+@pytest.fixture(scope="module")
+def iam(gatehouse: GatehouseServer) -> Any:
+    return gatehouse.client("iam")
+
+
+@pytest.fixture(scope="module")
+def setup(idp: Any, ci: Any, iam: Any, users: UserPool, partners: UserPool) -> CredentialsSetup:
+    pool_id = ci.create_identity_pool(
+        IdentityPoolName="credentials",
+        AllowUnauthenticatedIdentities=True,
+        CognitoIdentityProviders=[provider(users), provider(partners)],
+    )["IdentityPoolId"]
+    other_pool = ci.create_identity_pool(IdentityPoolName="another pool", AllowUnauthenticatedIdentities=True)
+    roles = {}
+    for name, amr, for_pool in [
+        ("cred-authenticated", "authenticated", pool_id),
+        ("cred-guest", "unauthenticated", pool_id),
+        ("cred-admins", "authenticated", pool_id),
+        ("cred-readers", "authenticated", pool_id),
+        ("cred-editors", "authenticated", pool_id),
+        ("cred-untrusting", "authenticated", other_pool["IdentityPoolId"]),
+    ]:
+        roles[name] = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust(for_pool, amr))["Role"]["Arn"]
+    idp.create_group(UserPoolId=users.id, GroupName="admins")
+    make_user(idp, users, "ken")
+    idp.admin_add_user_to_group(UserPoolId=users.id, Username="ken", GroupName="admins")
+    idp.admin_create_user(
+        UserPoolId=users.id,
+        Username="lena",
+        TemporaryPassword="Temporary-pass-1",
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": "reader-lena@example.com"}],
+    )
+    idp.admin_set_user_password(UserPoolId=users.id, Username="lena", Password=PASSWORD, Permanent=True)
+    make_user(idp, users, "max")
+    # Partners carry roles in their tokens (cognito:roles / cognito:preferred_role) through groups.
+    idp.create_group(UserPoolId=partners.id, GroupName="editors", RoleArn=roles["cred-editors"], Precedence=1)
+    idp.create_group(UserPoolId=partners.id, GroupName="readers", RoleArn=roles["cred-readers"], Precedence=2)
+    make_user(idp, partners, "nina")
+    idp.admin_add_user_to_group(UserPoolId=partners.id, Username="nina", GroupName="editors")
+    idp.admin_add_user_to_group(UserPoolId=partners.id, Username="nina", GroupName="readers")
+    make_user(idp, partners, "otto")
+    ci.set_identity_pool_roles(
+        IdentityPoolId=pool_id,
+        Roles={"authenticated": roles["cred-authenticated"], "unauthenticated": roles["cred-guest"]},
+        RoleMappings={
+            f"{users.aws_key}:{users.client_id}": {
+                "Type": "Rules",
+                "AmbiguousRoleResolution": "AuthenticatedRole",
+                "RulesConfiguration": {
+                    "Rules": [
+                        {
+                            "Claim": "cognito:groups",
+                            "MatchType": "Contains",
+                            "Value": "admin",
+                            "RoleARN": roles["cred-admins"],
+                        },
+                        {
+                            "Claim": "email",
+                            "MatchType": "StartsWith",
+                            "Value": "reader-",
+                            "RoleARN": roles["cred-readers"],
+                        },
+                    ]
+                },
+            },
+            f"{partners.key}:{partners.client_id}": {"Type": "Token", "AmbiguousRoleResolution": "Deny"},
+        },
+    )
+    return CredentialsSetup(pool_id, roles)
+
+
+def caller(gatehouse: GatehouseServer, credentials: dict[str, Any]) -> dict[str, Any]:
+    """Who STS says the credentials are (GetCallerIdentity signed with them)."""
+    sts = boto3.client(
+        "sts",
+        endpoint_url=gatehouse.url,
+        region_name=REGION,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretKey"],
+        aws_session_token=credentials["SessionToken"],
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+    return dict(sts.get_caller_identity())
+
+
+def credentials_for(public_ci: Any, pool_id: str, logins: dict[str, str], **extra: Any) -> dict[str, Any]:
+    identity = public_ci.get_id(IdentityPoolId=pool_id, Logins=logins)["IdentityId"]
+    answer = public_ci.get_credentials_for_identity(IdentityId=identity, Logins=logins, **extra)
+    assert answer["IdentityId"] == identity
+    return dict(answer["Credentials"])
+
+
+def test_credentials_follow_the_role_mapping_rules(
+    gatehouse: GatehouseServer, idp: Any, public_ci: Any, users: UserPool, setup: CredentialsSetup
+) -> None:
+    expected = {"ken": "cred-admins", "lena": "cred-readers", "max": "cred-authenticated"}
+    for username, role in expected.items():
+        credentials = credentials_for(public_ci, setup.pool_id, {users.key: id_token(idp, users, username)})
+        assert credentials["AccessKeyId"].startswith("ASIA") and len(credentials["SecretKey"]) == 40
+        remaining = credentials["Expiration"].timestamp() - time.time()
+        assert 3500 < remaining <= 3600
+        who = caller(gatehouse, credentials)
+        assert who["Arn"] == f"arn:aws:sts::000000000000:assumed-role/{role}/CognitoIdentityCredentials", username
+
+
+def test_credentials_from_token_roles_and_custom_role_arn(
+    gatehouse: GatehouseServer, idp: Any, public_ci: Any, partners: UserPool, setup: CredentialsSetup
+) -> None:
+    nina = {partners.key: id_token(idp, partners, "nina")}
+    # cognito:preferred_role: the group with the lowest precedence.
+    assert caller(gatehouse, credentials_for(public_ci, setup.pool_id, nina))["Arn"].endswith(
+        "/cred-editors/CognitoIdentityCredentials"
+    )
+    chosen = credentials_for(public_ci, setup.pool_id, nina, CustomRoleArn=setup.roles["cred-readers"])
+    assert caller(gatehouse, chosen)["Arn"].endswith("/cred-readers/CognitoIdentityCredentials")
+    identity = public_ci.get_id(IdentityPoolId=setup.pool_id, Logins=nina)["IdentityId"]
+    code, _, _ = error_of(
+        lambda: public_ci.get_credentials_for_identity(
+            IdentityId=identity, Logins=nina, CustomRoleArn=setup.roles["cred-admins"]
+        )
+    )
+    assert code == "NotAuthorizedException"
+    # otto's token names no role and the mapping denies ambiguity.
+    otto = {partners.key: id_token(idp, partners, "otto")}
+    otto_id = public_ci.get_id(IdentityPoolId=setup.pool_id, Logins=otto)["IdentityId"]
+    code, message, _ = error_of(lambda: public_ci.get_credentials_for_identity(IdentityId=otto_id, Logins=otto))
+    assert code == "NotAuthorizedException" and "ambiguous role mapping" in message
+
+
+def test_guest_credentials_and_untrusted_roles(
+    gatehouse: GatehouseServer, ci: Any, public_ci: Any, setup: CredentialsSetup
+) -> None:
+    guest = public_ci.get_id(IdentityPoolId=setup.pool_id)["IdentityId"]
+    credentials = public_ci.get_credentials_for_identity(IdentityId=guest)["Credentials"]
+    assert caller(gatehouse, credentials)["Arn"].endswith("/cred-guest/CognitoIdentityCredentials")
+    # The guest role only trusts unauthenticated identities; the authenticated role only authenticated ones.
+    ci.set_identity_pool_roles(
+        IdentityPoolId=setup.pool_id,
+        Roles={"authenticated": setup.roles["cred-authenticated"], "unauthenticated": setup.roles["cred-untrusting"]},
+    )
+    try:
+        code, _, _ = error_of(lambda: public_ci.get_credentials_for_identity(IdentityId=guest))
+        assert code == "InvalidIdentityPoolConfigurationException"
+        ci.set_identity_pool_roles(
+            IdentityPoolId=setup.pool_id,
+            Roles={"unauthenticated": setup.roles["cred-authenticated"]},
+        )
+        code, _, _ = error_of(lambda: public_ci.get_credentials_for_identity(IdentityId=guest))
+        assert code == "InvalidIdentityPoolConfigurationException"
+        ci.set_identity_pool_roles(
+            IdentityPoolId=setup.pool_id,
+            Roles={"unauthenticated": "arn:aws:iam::000000000000:role/no-such-role"},
+        )
+        code, _, _ = error_of(lambda: public_ci.get_credentials_for_identity(IdentityId=guest))
+        assert code == "InvalidIdentityPoolConfigurationException"
+    finally:
+        ci.set_identity_pool_roles(
+            IdentityPoolId=setup.pool_id,
+            Roles={"authenticated": setup.roles["cred-authenticated"], "unauthenticated": setup.roles["cred-guest"]},
+        )
+    # Forged session tokens do not pass STS.
+    forged_credentials = {**credentials, "SessionToken": credentials["SessionToken"][:-4] + "AAAA"}
+    with pytest.raises(ClientError):
+        caller(gatehouse, forged_credentials)
+
+
+def test_classic_flow_only_where_allowed(gatehouse: GatehouseServer, ci: Any, public_ci: Any, iam: Any) -> None:
+    sts = gatehouse.client("sts", signed=False)
+    pools = {}
+    for allowed in (True, False):
+        pool_id = ci.create_identity_pool(
+            IdentityPoolName=f"classic {allowed}", AllowUnauthenticatedIdentities=True, AllowClassicFlow=allowed
+        )["IdentityPoolId"]
+        role = iam.create_role(
+            RoleName=f"classic-{allowed}", AssumeRolePolicyDocument=trust(pool_id, "unauthenticated")
+        )
+        pools[allowed] = (pool_id, role["Role"]["Arn"])
+    pool_id, role_arn = pools[True]
+    identity = public_ci.get_id(IdentityPoolId=pool_id)["IdentityId"]
+    token = public_ci.get_open_id_token(IdentityId=identity)["Token"]
+    answer = sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="classic", WebIdentityToken=token)
+    assert answer["SubjectFromWebIdentityToken"] == identity
+    assert caller(gatehouse, {**answer["Credentials"], "SecretKey": answer["Credentials"]["SecretAccessKey"]})[
+        "Arn"
+    ].endswith("/classic-True/classic")
+    pool_id, role_arn = pools[False]
+    identity = public_ci.get_id(IdentityPoolId=pool_id)["IdentityId"]
+    token = public_ci.get_open_id_token(IdentityId=identity)["Token"]
+    code, message, _ = error_of(
+        lambda: sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="classic", WebIdentityToken=token)
+    )
+    assert code == "InvalidIdentityToken" and "classic" in message
