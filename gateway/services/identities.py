@@ -26,7 +26,7 @@ import base64
 import binascii
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,7 +43,13 @@ from gateway.errors import (
     ResourceConflictException,
     ResourceNotFoundException,
 )
-from gateway.services.identity_pools import IdentityPoolService, IdentityPoolView, RoleChoice, choose_role
+from gateway.services.identity_pools import (
+    IdentityPoolService,
+    IdentityPoolView,
+    RoleChoice,
+    choose_role,
+    oidc_provider_host,
+)
 from gateway.services.tokens import SigningKeys, TokenService, sign_jwt
 from gateway.storage.base import (
     AlreadyExists,
@@ -120,6 +126,11 @@ class CredentialsGrant:
     principal_tags: dict[str, str]
 
 
+# Checks a token from a registered IAM OIDC provider; answers the provider's name as IAM keys it (the issuer
+# without the scheme) and the verified claims, or raises NotAuthorizedException / ExternalServiceException.
+ExternalVerify = Callable[[str], Awaitable[tuple[str, dict[str, Any]]]]
+
+
 class CredentialsIssuer(Protocol):
     """Mints temporary credentials for a grant: STS's AssumeRoleWithWebIdentity with the grant's token, after
     the role's trust policy admits it. Answers the Credentials shape (AccessKeyId, SecretKey, SessionToken,
@@ -158,6 +169,8 @@ class IdentityService:
         self.login_name = self.issuer.split("://", 1)[-1]
         # Set once the server can mint temporary credentials (the STS service).
         self.credentials: CredentialsIssuer | None = None
+        # Set once IAM OIDC providers can be checked (STS's web identity verifier).
+        self.external: ExternalVerify | None = None
 
     # --- the identity issuer -------------------------------------------------------------------------------
 
@@ -250,7 +263,21 @@ class IdentityService:
         user_pool_id = self.pools.names.user_pool_of(key)
         if user_pool_id is not None:
             return await self._verify_user_pool_login(pool, key, user_pool_id, token)
+        if key in {oidc_provider_host(arn) for arn in pool.oidc_provider_arns} and self.external is not None:
+            return await self._verify_external_login(key, token)
         raise NotAuthorizedException(UNSUPPORTED_PROVIDER)
+
+    async def _verify_external_login(self, key: str, token: str) -> VerifiedLogin:
+        """A token of a registered IAM OIDC provider (OpenIdConnectProviderARNs): checked against the
+        provider's JWKS, its ``aud`` one of the provider's client ids."""
+        assert self.external is not None
+        name, claims = await self.external(token)
+        if name != key:
+            raise NotAuthorizedException("Invalid login token. Issuer doesn't match providerName")
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
+        return VerifiedLogin(provider=key, subject=sub, claims=claims, mapping_keys=(key,), amr=(key, f"{key}:{sub}"))
 
     async def _verify_user_pool_login(
         self, pool: IdentityPoolView, key: str, user_pool_id: str, token: str

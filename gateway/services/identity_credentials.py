@@ -18,6 +18,8 @@ from typing import Any, Final
 
 from gateway.errors import (
     ExpiredTokenException,
+    ExternalServiceException,
+    IDPCommunicationErrorException,
     InvalidIdentityPoolConfigurationException,
     InvalidIdentityTokenException,
     NotAuthorizedException,
@@ -38,11 +40,30 @@ class IdentityCredentials:
         self._iam = iam
         self._credentials = credentials
         self._identities = identities
+        self._web_identity: WebIdentityVerifier | None = None
 
     def install(self, web_identity: WebIdentityVerifier) -> None:
-        """Make GetCredentialsForIdentity mint credentials, and let STS take the identity issuer's tokens."""
+        """Make GetCredentialsForIdentity mint credentials, let identity pools take logins from IAM OIDC
+        providers, and let STS take the identity issuer's tokens."""
+        self._web_identity = web_identity
         self._identities.credentials = self
+        self._identities.external = self.verify_external
         web_identity.register_issuer(self._identities.issuer, self.verify_classic, provider=COGNITO_IDENTITY_PROVIDER)
+
+    async def verify_external(self, token: str) -> tuple[str, dict[str, Any]]:
+        """A login token from an IAM OIDC provider, checked as STS checks web identity tokens (the provider's
+        JWKS, ``aud`` among its client ids, expiry); STS's errors become Cognito's."""
+        if self._web_identity is None:
+            raise NotAuthorizedException("Token is not from a supported provider of this identity pool.")
+        try:
+            verified = await self._web_identity.verify(token)
+        except ExpiredTokenException as exc:
+            raise NotAuthorizedException("Invalid login token. Token expired.") from exc
+        except IDPCommunicationErrorException as exc:
+            raise ExternalServiceException("The identity provider could not be reached to check the token.") from exc
+        except (InvalidIdentityTokenException, NotAuthorizedException) as exc:
+            raise NotAuthorizedException(f"Invalid login token. {exc.message}") from exc
+        return verified.identity.provider, verified.claims
 
     async def credentials_for(self, grant: CredentialsGrant) -> dict[str, Any]:
         role = await self._iam.find_role_by_arn(grant.role.role_arn)

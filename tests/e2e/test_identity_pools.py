@@ -13,10 +13,12 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -24,9 +26,10 @@ import jwt
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.secretbox import SecretBox
-from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION, GatehouseServer
+from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION, GatehouseServer, free_port
 
 PASSWORD = "Correct-horse-1"
 ROLE_AUTH = "arn:aws:iam::000000000000:role/identity-authenticated"
@@ -916,3 +919,93 @@ def test_classic_flow_only_where_allowed(gatehouse: GatehouseServer, ci: Any, pu
         lambda: sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="classic", WebIdentityToken=token)
     )
     assert code == "InvalidIdentityToken" and "classic" in message
+
+
+# --- logins from an IAM OIDC provider (OpenIdConnectProviderARNs) --------------------------------------------
+
+
+class FakeOidcIdp:
+    """An OpenID provider on a loopback port: discovery document and JWKS over real HTTP, RS256 tokens."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}/idp"
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        idp = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/idp/.well-known/openid-configuration":
+                    body: dict[str, Any] = {"issuer": idp.issuer, "jwks_uri": f"{idp.issuer}/keys"}
+                elif self.path == "/idp/keys":
+                    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(idp.key.public_key()))
+                    body = {"keys": [{**public, "kid": "k1", "alg": "RS256", "use": "sig"}]}
+                else:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def name(self) -> str:
+        return self.issuer.split("://", 1)[1]
+
+    def token(self, *, key: Any = None, **claims: Any) -> str:
+        now = int(time.time())
+        body = {"iss": self.issuer, "sub": "oidc-user-1", "aud": "oidc-app", "iat": now, "exp": now + 600, **claims}
+        return jwt.encode(body, key or self.key, algorithm="RS256", headers={"kid": "k1"})
+
+
+@pytest.fixture(scope="module")
+def oidc_idp() -> Iterator[FakeOidcIdp]:
+    fake = FakeOidcIdp()
+    fake.thread.start()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+def test_logins_from_an_iam_oidc_provider(
+    gatehouse: GatehouseServer, ci: Any, public_ci: Any, iam: Any, oidc_idp: FakeOidcIdp
+) -> None:
+    arn = iam.create_open_id_connect_provider(
+        Url=oidc_idp.issuer, ClientIDList=["oidc-app"], ThumbprintList=["0" * 40]
+    )["OpenIDConnectProviderArn"]
+    assert arn.endswith(f":oidc-provider/{oidc_idp.name}")
+    pool_id = ci.create_identity_pool(
+        IdentityPoolName="oidc logins", AllowUnauthenticatedIdentities=False, OpenIdConnectProviderARNs=[arn]
+    )["IdentityPoolId"]
+    role = iam.create_role(RoleName="oidc-users", AssumeRolePolicyDocument=trust(pool_id, "authenticated"))["Role"]
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": role["Arn"]})
+    logins = {oidc_idp.name: oidc_idp.token()}
+    identity = public_ci.get_id(IdentityPoolId=pool_id, Logins=logins)["IdentityId"]
+    assert public_ci.get_id(IdentityPoolId=pool_id, Logins={oidc_idp.name: oidc_idp.token()})["IdentityId"] == identity
+    assert ci.describe_identity(IdentityId=identity)["Logins"] == [oidc_idp.name]
+    token = public_ci.get_open_id_token(IdentityId=identity, Logins=logins)["Token"]
+    assert claims_of(token)["amr"] == ["authenticated", oidc_idp.name, f"{oidc_idp.name}:oidc-user-1"]
+    credentials = public_ci.get_credentials_for_identity(IdentityId=identity, Logins=logins)["Credentials"]
+    assert caller(gatehouse, credentials)["Arn"].endswith("/oidc-users/CognitoIdentityCredentials")
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    refused = {
+        "another audience": oidc_idp.token(aud="not-a-client"),
+        "expired": oidc_idp.token(iat=int(time.time()) - 7200, exp=int(time.time()) - 3600),
+        "another key": oidc_idp.token(key=other_key),
+    }
+    before = identity_count(ci, pool_id)
+    for name, bad in refused.items():
+        code, message, _ = error_of(
+            lambda bad=bad: public_ci.get_id(IdentityPoolId=pool_id, Logins={oidc_idp.name: bad})
+        )
+        assert code == "NotAuthorizedException" and message.startswith("Invalid login token."), name
+    assert identity_count(ci, pool_id) == before
