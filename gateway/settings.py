@@ -77,6 +77,9 @@ class Settings:
     # How long a process trusts its cached signing keys before asking the store again, so that a key made by
     # `gatehouse keys rotate` (or another process) is used within this many seconds. Env GATEHOUSE_KEY_CACHE_SECONDS.
     key_cache_seconds: float = 60.0
+    # Identity pools' public login providers' endpoints (JSON, see gateway/services/social_logins.py), for a
+    # local stand-in or a proxy. Env GATEHOUSE_SOCIAL_ENDPOINTS.
+    social_endpoints: str | None = None
 
     @property
     def issuer_base(self) -> str:

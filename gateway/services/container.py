@@ -16,6 +16,7 @@ from gateway.services.identity_pools import IdentityPoolService, LoginNames
 from gateway.services.messaging import Messenger
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolService
+from gateway.services.social_logins import SocialLogins, endpoints_from_json
 from gateway.services.tokens import SigningKeys, TokenService
 from gateway.services.users import UserService
 from gateway.services.web_identity import WebIdentityVerifier
@@ -83,7 +84,12 @@ class Services:
         )
         identity_keys = SigningKeys(IssuerKeyStore(store), box, cache_seconds=settings.key_cache_seconds)
         identities = IdentityService(
-            store, identity_pools, tokens, identity_keys, f"{settings.issuer_base}/{IDENTITY_ISSUER_PATH}"
+            store,
+            identity_pools,
+            tokens,
+            identity_keys,
+            f"{settings.issuer_base}/{IDENTITY_ISSUER_PATH}",
+            social=SocialLogins(endpoints_from_json(settings.social_endpoints)),
         )
         IdentityCredentials(iam, credentials, identities).install(web_identity)
         return cls(

@@ -50,6 +50,7 @@ from gateway.services.identity_pools import (
     choose_role,
     oidc_provider_host,
 )
+from gateway.services.social_logins import SocialLogins
 from gateway.services.tokens import SigningKeys, TokenService, sign_jwt
 from gateway.storage.base import (
     AlreadyExists,
@@ -158,7 +159,14 @@ class IdentityService:
     """Identities, their logins and the identity issuer's OpenID tokens."""
 
     def __init__(
-        self, store: Store, pools: IdentityPoolService, user_pool_tokens: TokenService, keys: SigningKeys, issuer: str
+        self,
+        store: Store,
+        pools: IdentityPoolService,
+        user_pool_tokens: TokenService,
+        keys: SigningKeys,
+        issuer: str,
+        *,
+        social: SocialLogins | None = None,
     ) -> None:
         self._store = store
         self.pools = pools
@@ -171,6 +179,7 @@ class IdentityService:
         self.credentials: CredentialsIssuer | None = None
         # Set once IAM OIDC providers can be checked (STS's web identity verifier).
         self.external: ExternalVerify | None = None
+        self.social = social
 
     # --- the identity issuer -------------------------------------------------------------------------------
 
@@ -263,6 +272,16 @@ class IdentityService:
         user_pool_id = self.pools.names.user_pool_of(key)
         if user_pool_id is not None:
             return await self._verify_user_pool_login(pool, key, user_pool_id, token)
+        app_ids = pool.supported_logins.get(key)
+        if app_ids is not None and self.social is not None and self.social.supports(key):
+            social = await self.social.verify(key, token, app_ids)
+            return VerifiedLogin(
+                provider=key,
+                subject=social.subject,
+                claims=social.claims,
+                mapping_keys=(key,),
+                amr=(key, f"{key}:{social.subject}"),
+            )
         if key in {oidc_provider_host(arn) for arn in pool.oidc_provider_arns} and self.external is not None:
             return await self._verify_external_login(key, token)
         raise NotAuthorizedException(UNSUPPORTED_PROVIDER)
