@@ -24,7 +24,10 @@ from typing import Any
 import boto3
 import jwt
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials as BotoCredentials
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -1009,3 +1012,59 @@ def test_logins_from_an_iam_oidc_provider(
         )
         assert code == "NotAuthorizedException" and message.startswith("Invalid login token."), name
     assert identity_count(ci, pool_id) == before
+
+
+def verify_session(gatehouse: GatehouseServer, credentials: dict[str, Any], **ask: Any) -> dict[str, Any]:
+    """What ``POST /gatehouse/verify`` says about a request signed with the credentials."""
+    url = "https://files.example.com/photos/a.jpg"
+    request = AWSRequest(method="GET", url=url)
+    SigV4Auth(
+        BotoCredentials(credentials["AccessKeyId"], credentials["SecretKey"], credentials["SessionToken"]), "s3", REGION
+    ).add_auth(request)
+    # The signature covers the host, which AWSRequest leaves out of its headers until it is sent.
+    headers = {"Host": "files.example.com", **dict(request.headers.items())}
+    question = {"method": "GET", "url": url, "headers": headers, "body": "", **ask}
+    http_request = urllib.request.Request(
+        gatehouse.url + "/gatehouse/verify",
+        data=json.dumps(question).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(http_request, timeout=5) as response:
+        answer = json.loads(response.read())
+    assert isinstance(answer, dict)
+    return answer
+
+
+def test_principal_tags_become_session_tags(
+    gatehouse: GatehouseServer, idp: Any, ci: Any, iam: Any, public_ci: Any, users: UserPool
+) -> None:
+    pool_id = ci.create_identity_pool(
+        IdentityPoolName="tagged sessions",
+        AllowUnauthenticatedIdentities=False,
+        CognitoIdentityProviders=[provider(users)],
+    )["IdentityPoolId"]
+    tagging = iam.create_role(RoleName="tagged", AssumeRolePolicyDocument=trust(pool_id, "authenticated"))["Role"]
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": tagging["Arn"]})
+    ci.set_principal_tag_attribute_map(
+        IdentityPoolId=pool_id,
+        IdentityProviderName=users.key,
+        UseDefaults=True,
+        PrincipalTags={"who": "cognito:username"},
+    )
+    logins = {users.key: id_token(idp, users, "max")}
+    sub = claims_of(logins[users.key])["sub"]
+    credentials = credentials_for(public_ci, pool_id, logins)
+    principal = verify_session(gatehouse, credentials)["Principal"]
+    assert principal["PrincipalTags"] == {"username": sub, "client": users.client_id, "who": "max"}
+    assert principal["IdentityId"] == public_ci.get_id(IdentityPoolId=pool_id, Logins=logins)["IdentityId"]
+    # A role whose trust policy does not allow sts:TagSession cannot take tagged sessions.
+    untagged_trust = json.loads(trust(pool_id, "authenticated"))
+    untagged_trust["Statement"][0]["Action"] = "sts:AssumeRoleWithWebIdentity"
+    strict = iam.create_role(RoleName="no-tags", AssumeRolePolicyDocument=json.dumps(untagged_trust))["Role"]
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": strict["Arn"]})
+    identity = public_ci.get_id(IdentityPoolId=pool_id, Logins=logins)["IdentityId"]
+    code, _, _ = error_of(lambda: public_ci.get_credentials_for_identity(IdentityId=identity, Logins=logins))
+    assert code == "InvalidIdentityPoolConfigurationException"
+    ci.set_principal_tag_attribute_map(IdentityPoolId=pool_id, IdentityProviderName=users.key, UseDefaults=False)
+    untagged = public_ci.get_credentials_for_identity(IdentityId=identity, Logins=logins)["Credentials"]
+    assert verify_session(gatehouse, untagged)["Principal"]["PrincipalTags"] == {}
