@@ -10,6 +10,8 @@
 * Basic ("classic") flow: the identity issuer is registered with STS's web identity verifier, so
   AssumeRoleWithWebIdentity accepts an OpenID token from GetOpenIdToken -- only for identity pools with
   AllowClassicFlow, as Cognito's "Identity pools authentication flow" describes.
+* Logins from IAM OIDC providers (OpenIdConnectProviderARNs): checked by STS's web identity verifier, and an
+  identity pool may name only providers registered in IAM.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Final
 from gateway.errors import (
     ExpiredTokenException,
     ExternalServiceException,
+    GatehouseError,
     IDPCommunicationErrorException,
     InvalidIdentityPoolConfigurationException,
     InvalidIdentityTokenException,
@@ -48,7 +51,15 @@ class IdentityCredentials:
         self._web_identity = web_identity
         self._identities.credentials = self
         self._identities.external = self.verify_external
+        self._identities.pools.oidc_provider_exists = self.oidc_provider_exists
         web_identity.register_issuer(self._identities.issuer, self.verify_classic, provider=COGNITO_IDENTITY_PROVIDER)
+
+    async def oidc_provider_exists(self, arn: str) -> bool:
+        try:
+            await self._iam.get_oidc_provider(arn)
+        except GatehouseError:  # NoSuchEntity, or an ARN of another account
+            return False
+        return True
 
     async def verify_external(self, token: str) -> tuple[str, dict[str, Any]]:
         """A login token from an IAM OIDC provider, checked as STS checks web identity tokens (the provider's

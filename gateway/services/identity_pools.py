@@ -18,7 +18,7 @@ import copy
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,6 +187,8 @@ class IdentityPoolService:
         self.names = names
         self.region = region
         self.account_id = account_id
+        # Set once IAM is there: whether an IAM OIDC provider ARN names a registered provider.
+        self.oidc_provider_exists: Callable[[str], Awaitable[bool]] | None = None
 
     def arn(self, pool_id: str) -> str:
         return f"arn:aws:cognito-identity:{self.region}:{self.account_id}:identitypool/{pool_id}"
@@ -381,7 +383,8 @@ class IdentityPoolService:
             if client.pool_id != pool_id:
                 raise InvalidParameterException(f"Invalid Cognito Identity Provider: {name}:{client_id}")
         for arn in settings.get("OpenIdConnectProviderARNs") or []:
-            if oidc_provider_host(arn) is None:
+            exists = self.oidc_provider_exists
+            if oidc_provider_host(arn) is None or (exists is not None and not await exists(arn)):
                 raise InvalidParameterException(f"Invalid OpenIdConnectProviderARN: {arn}")
         for arn in settings.get("SamlProviderARNs") or []:
             if not _SAML_PROVIDER_ARN.fullmatch(arn):

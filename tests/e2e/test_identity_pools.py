@@ -200,7 +200,8 @@ def identity_count(ci: Any, pool_id: str) -> int:
 # --- identity pools ----------------------------------------------------------------------------------------
 
 
-def test_create_describe_update_list_delete(ci: Any, users: UserPool) -> None:
+def test_create_describe_update_list_delete(ci: Any, iam: Any, users: UserPool) -> None:
+    iam.create_open_id_connect_provider(Url="https://idp.example.com", ClientIDList=["app"], ThumbprintList=["0" * 40])
     created = ci.create_identity_pool(
         IdentityPoolName="crud pool",
         AllowUnauthenticatedIdentities=True,
@@ -284,6 +285,7 @@ def test_validation_errors_answer_as_cognito(raw_ci: Any, ci: Any, users: UserPo
         {"CognitoIdentityProviders": [{"ProviderName": "127.0.0.1:1/us-east-1_Missing1", "ClientId": "abc"}]},
         {"CognitoIdentityProviders": [{"ProviderName": users.key, "ClientId": "notaclientofthatpool"}]},
         {"OpenIdConnectProviderARNs": ["arn:aws:iam::000000000000:user/not-a-provider"]},
+        {"OpenIdConnectProviderARNs": ["arn:aws:iam::000000000000:oidc-provider/unregistered.example.com"]},
     ]
     for extra in bad_inputs:
         code, _, _ = error_of(
