@@ -1070,3 +1070,28 @@ def test_principal_tags_become_session_tags(
     ci.set_principal_tag_attribute_map(IdentityPoolId=pool_id, IdentityProviderName=users.key, UseDefaults=False)
     untagged = public_ci.get_credentials_for_identity(IdentityId=identity, Logins=logins)["Credentials"]
     assert verify_session(gatehouse, untagged)["Principal"]["PrincipalTags"] == {}
+
+
+def test_developer_identity_credentials(gatehouse: GatehouseServer, ci: Any, iam: Any, public_ci: Any) -> None:
+    pool_id = ci.create_identity_pool(
+        IdentityPoolName="developer credentials", AllowUnauthenticatedIdentities=False, DeveloperProviderName=DEVELOPER
+    )["IdentityPoolId"]
+    role = iam.create_role(RoleName="developer-users", AssumeRolePolicyDocument=trust(pool_id, DEVELOPER))["Role"]
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": role["Arn"]})
+    answer = ci.get_open_id_token_for_developer_identity(IdentityPoolId=pool_id, Logins={DEVELOPER: "dev-user-9"})
+    credentials = public_ci.get_credentials_for_identity(
+        IdentityId=answer["IdentityId"], Logins={"cognito-identity.amazonaws.com": answer["Token"]}
+    )["Credentials"]
+    assert caller(gatehouse, credentials)["Arn"].endswith("/developer-users/CognitoIdentityCredentials")
+    # The identity issuer's own name (its issuer without the scheme) works as the login key too.
+    own_name = f"127.0.0.1:{gatehouse.port}/identity"
+    again = public_ci.get_credentials_for_identity(IdentityId=answer["IdentityId"], Logins={own_name: answer["Token"]})
+    assert again["IdentityId"] == answer["IdentityId"]
+    # A token of another identity pool does not open this one's identities.
+    other = ci.get_open_id_token_for_developer_identity(IdentityPoolId=pool_id, Logins={DEVELOPER: "dev-user-10"})
+    code, _, _ = error_of(
+        lambda: public_ci.get_credentials_for_identity(
+            IdentityId=answer["IdentityId"], Logins={"cognito-identity.amazonaws.com": other["Token"]}
+        )
+    )
+    assert code == "NotAuthorizedException"
