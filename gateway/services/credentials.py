@@ -45,6 +45,7 @@ Design (the session token carries everything; verification needs one store read)
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import time
@@ -164,8 +165,7 @@ class CredentialService:
 
     def secret_for(self, access_key_id: str) -> str:
         """The secret access key of a temporary access key id (recomputed, never stored)."""
-        digest = hmac.new(self._secret_key, access_key_id.encode("utf-8", "surrogateescape"), hashlib.sha256)
-        return _b64(digest.digest())[:40]
+        return _b64(hmac.digest(self._secret_key, access_key_id.encode("utf-8", "surrogateescape"), "sha256"))[:40]
 
     async def mint(
         self,
@@ -348,7 +348,7 @@ class CredentialService:
             if lowered.startswith(("aws:principal", "aws:userid", "aws:username", "aws:federatedprovider")):
                 continue
             keys[name] = value
-        now = time.time()
+        now = int(time.time())
         keys.update(ctx.web_identity_keys)
         keys.update(
             {
@@ -356,9 +356,9 @@ class CredentialService:
                 "aws:PrincipalAccount": ctx.account_id,
                 "aws:PrincipalType": "AssumedRole",
                 "aws:userid": ctx.user_id,
-                "aws:TokenIssueTime": ctx.issued_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-                "aws:EpochTime": str(int(now)),
+                "aws:TokenIssueTime": _iso(int(ctx.issued_at.timestamp())),
+                "aws:CurrentTime": _iso(now),
+                "aws:EpochTime": str(now),
                 "aws:MultiFactorAuthPresent": "false",
             }
         )
@@ -382,6 +382,12 @@ class CredentialService:
         request = Request(action=action, resource=resource, context=self.request_context(ctx, context))
         session: Sequence[Policy] | None = (ctx.session_policy,) if ctx.session_policy is not None else None
         return evaluate_allowed(ctx.role_policies, request, session)
+
+
+@functools.lru_cache(maxsize=64)
+def _iso(epoch: int) -> str:
+    """ISO 8601 UTC to the second (aws:CurrentTime), formatted once per second rather than per request."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def _security_token(request: SignedRequest) -> str | None:
