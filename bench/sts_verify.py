@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,13 +27,11 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gateway.api.sigv4 import SignedRequest  # noqa: E402
-from gateway.secretbox import SecretBox  # noqa: E402
-from gateway.services.credentials import CredentialService  # noqa: E402
-from gateway.services.iam import COGNITO_IDENTITY_PROVIDER, IamService, WebIdentity  # noqa: E402
-from gateway.storage.sqlite import SqliteStore  # noqa: E402
+from gateway.api.sigv4 import SignedRequest
+from gateway.secretbox import SecretBox
+from gateway.services.credentials import CredentialService
+from gateway.services.iam import COGNITO_IDENTITY_PROVIDER, IamService, WebIdentity
+from gateway.storage.sqlite import SqliteStore
 
 TARGET_PER_SECOND = 5000
 ACCOUNT = "000000000000"
