@@ -30,11 +30,13 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
 from gateway.errors import GatehouseError
+from gateway.services.aws_passthrough import AwsStsPassthrough
 from gateway.services.container import Services
 from gateway.services.policy import PolicyError, parse_policy
+from gateway.settings import Secret
 
 __all__ = ["IamConfig", "OidcProviderConfig", "RoleConfig", "apply_iam_config"]
 
@@ -88,17 +90,36 @@ class RoleConfig(_Model):
     tags: dict[str, str] = Field(default_factory=dict, max_length=50)
 
 
+class AwsConfig(_Model):
+    """Where passthrough roles (tagged gatehouse:aws-role-arn) get real AWS credentials."""
+
+    sts_endpoint_url: str = Field(
+        "https://sts.amazonaws.com", pattern=r"^https?://\S+$", description="The AWS STS endpoint."
+    )
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
+    access_key_id: str = Field(pattern=r"^[A-Z0-9]{16,128}$", description="AWS credentials Gatehouse calls STS with.")
+    secret_access_key: SecretStr = Field(description='Use "${ENV_VAR}", never a literal.')
+
+
 class IamConfig(_Model):
     """IAM roles and OIDC providers for Gatehouse's STS and identity pools."""
 
     oidc_providers: list[OidcProviderConfig] = Field(default_factory=list)
     roles: list[RoleConfig] = Field(default_factory=list)
+    aws: AwsConfig | None = Field(None, description="AWS STS for passthrough roles.")
 
 
 async def apply_iam_config(services: Services, config: IamConfig) -> list[tuple[str, str]]:
     """Make the store hold the declared providers and roles; returns (key path, problem) for each failure."""
     problems: list[tuple[str, str]] = []
     iam = services.iam
+    if config.aws is not None:
+        services.credentials.passthrough = AwsStsPassthrough(
+            config.aws.sts_endpoint_url,
+            config.aws.region,
+            config.aws.access_key_id,
+            Secret(config.aws.secret_access_key.get_secret_value()),
+        )
     for index, provider in enumerate(config.oidc_providers):
         try:
             await iam.put_oidc_provider(

@@ -334,3 +334,10 @@ class InvalidActionException(GatehouseError):
     """The query protocol's unknown ``Action``."""
 
     type_name = "InvalidAction"
+
+
+class ServiceUnavailableException(GatehouseError):
+    """An upstream service Gatehouse depends on for this call (AWS STS, for passthrough roles) is unreachable."""
+
+    type_name = "ServiceUnavailable"
+    status = 503
