@@ -22,6 +22,14 @@ Interface (what other services call)::
     ctx = await services.credentials.verify_request(method, url, headers, body)   # -> CallerContext
     services.credentials.is_allowed(ctx, "s3:GetObject", "arn:aws:s3:::bucket/key", {"aws:SourceIp": ip})
 
+For identity pools: GetCredentialsForIdentity builds the identity's
+``WebIdentity(provider=COGNITO_IDENTITY_PROVIDER, subject=<identity id>, audience=(<identity pool id>,),
+amr=("authenticated", <login provider>) or ("unauthenticated",))``, checks
+``services.iam.trust_allows(role, web_identity)`` (AccessDenied if not) and calls ``mint``. So that STS's
+AssumeRoleWithWebIdentity accepts the pool's GetOpenIdToken tokens, their issuer registers once at start:
+``services.web_identity.register_issuer(issuer, verify, provider=COGNITO_IDENTITY_PROVIDER)``, where ``verify``
+is an ``async (token) -> claims`` raising InvalidIdentityTokenException / ExpiredTokenException.
+
 A role tagged ``gatehouse:aws-role-arn`` is a passthrough role: ``mint`` returns credentials from a real AWS
 STS (:mod:`gateway.services.aws_passthrough`) for the AWS role the tag names.
 
