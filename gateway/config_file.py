@@ -64,6 +64,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from gateway.api.model import ServiceModel
+from gateway.config_iam import IamConfig, apply_iam_config
 from gateway.errors import (
     AliasExistsException,
     GatehouseError,
@@ -740,6 +741,7 @@ class GatehouseConfig(_Model):
     version: Literal[1] = Field(description="The config format version.")
     server: ServerConfig | None = None
     pools: list[PoolConfig] = Field(default_factory=list)
+    iam: IamConfig | None = Field(None, description="IAM roles and OIDC providers (STS, identity pools).")
 
     _source: str = PrivateAttr(default="<config>")
 
@@ -1490,6 +1492,8 @@ async def apply_config(services: Services, config: GatehouseConfig) -> None:
     applier = _Applier(services, problems)
     for index, pool in enumerate(config.pools):
         await applier.pool(pool, ("pools", index))
+    if config.iam is not None:
+        problems.extend(Problem(where, message) for where, message in await apply_iam_config(services, config.iam))
     if problems:
         raise ConfigError(config.source, problems)
     log.info("config.applied", source=config.source, pools=len(config.pools))

@@ -336,6 +336,11 @@ class InvalidActionException(GatehouseError):
     type_name = "InvalidAction"
 
 
+class ServiceUnavailableException(GatehouseError):
+    """An upstream service Gatehouse depends on for this call (AWS STS, for passthrough roles) is unreachable."""
+
+    type_name = "ServiceUnavailable"
+    status = 503
 # --- Cognito identity pools' errors (botocore's ``cognito-identity`` model) ------------------------------
 
 

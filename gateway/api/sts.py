@@ -15,10 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
+
 from gateway.api.awsquery import QueryCall, QueryHandler, QueryService
-from gateway.errors import AccessDeniedException, ValidationError
+from gateway.errors import AccessDeniedException, GatehouseError, ValidationError
 from gateway.services.credentials import TemporaryCredentials
 from gateway.services.iam import Role
+
+log = structlog.get_logger("gateway.sts")
 
 
 def _credentials(creds: TemporaryCredentials) -> dict[str, Any]:
@@ -44,11 +48,22 @@ async def assume_role_with_web_identity(call: QueryCall) -> dict[str, Any]:
     p = call.params
     services = call.services
     _no_managed_policies(p)
-    verified = await services.web_identity.verify(p["WebIdentityToken"])
+    try:
+        verified = await services.web_identity.verify(p["WebIdentityToken"])
+    except GatehouseError as exc:
+        log.info("sts.web_identity_rejected", role=p["RoleArn"], error=exc.type_name, detail=exc.message)
+        raise
     role: Role | None = await services.iam.find_role_by_arn(p["RoleArn"])
     if role is None or not services.iam.trust_allows(
         role, verified.identity, request_tags=verified.principal_tags, extra_context=_source_context(call)
     ):
+        log.info(
+            "sts.assume_role_denied",
+            role=p["RoleArn"],
+            provider=verified.identity.provider,
+            subject=verified.identity.subject,
+            reason="no such role" if role is None else "trust policy",
+        )
         raise _denied("sts:AssumeRoleWithWebIdentity")
     creds = await services.credentials.mint(
         role,
@@ -59,6 +74,15 @@ async def assume_role_with_web_identity(call: QueryCall) -> dict[str, Any]:
         session_policy=p.get("Policy"),
         duration_seconds=p.get("DurationSeconds", 3600),
         web_identity=verified.identity,
+    )
+    log.info(
+        "sts.assumed_role",
+        role=role.arn,
+        session=p["RoleSessionName"],
+        provider=verified.identity.provider,
+        subject=verified.identity.subject,
+        access_key_id=creds.access_key_id,
+        expires=int(creds.expiration.timestamp()),
     )
     result: dict[str, Any] = {
         "Credentials": _credentials(creds),
@@ -96,6 +120,7 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
         role, principals, request_tags={str(t["Key"]): str(t["Value"]) for t in p.get("Tags", [])}
     ):
         who = call.caller.assumed_role_arn if call.caller is not None else f"arn:aws:iam::{account}:root"
+        log.info("sts.assume_role_denied", role=p["RoleArn"], caller=who, reason="trust policy")
         raise AccessDeniedException(
             f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {p['RoleArn']}"
         )
@@ -107,6 +132,14 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
         principal_tags=tags,
         session_policy=p.get("Policy"),
         duration_seconds=p.get("DurationSeconds", 3600),
+    )
+    log.info(
+        "sts.assumed_role",
+        role=role.arn,
+        session=p["RoleSessionName"],
+        caller=principals[0],
+        access_key_id=creds.access_key_id,
+        expires=int(creds.expiration.timestamp()),
     )
     result: dict[str, Any] = {
         "Credentials": _credentials(creds),

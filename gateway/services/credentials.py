@@ -22,6 +22,17 @@ Interface (what other services call)::
     ctx = await services.credentials.verify_request(method, url, headers, body)   # -> CallerContext
     services.credentials.is_allowed(ctx, "s3:GetObject", "arn:aws:s3:::bucket/key", {"aws:SourceIp": ip})
 
+For identity pools: GetCredentialsForIdentity builds the identity's
+``WebIdentity(provider=COGNITO_IDENTITY_PROVIDER, subject=<identity id>, audience=(<identity pool id>,),
+amr=("authenticated", <login provider>) or ("unauthenticated",))``, checks
+``services.iam.trust_allows(role, web_identity)`` (AccessDenied if not) and calls ``mint``. So that STS's
+AssumeRoleWithWebIdentity accepts the pool's GetOpenIdToken tokens, their issuer registers once at start:
+``services.web_identity.register_issuer(issuer, verify, provider=COGNITO_IDENTITY_PROVIDER)``, where ``verify``
+is an ``async (token) -> claims`` raising InvalidIdentityTokenException / ExpiredTokenException.
+
+A role tagged ``gatehouse:aws-role-arn`` is a passthrough role: ``mint`` returns credentials from a real AWS
+STS (:mod:`gateway.services.aws_passthrough`) for the AWS role the tag names.
+
 A role's trust policy is checked with :meth:`gateway.services.iam.IamService.trust_allows` before minting;
 ``mint`` itself does not check trust (identity pools and STS each decide who may assume what).
 
@@ -45,6 +56,7 @@ Design (the session token carries everything; verification needs one store read)
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import time
@@ -61,10 +73,12 @@ from gateway.api.sigv4 import SignedRequest, SigV4Identity, verify_sigv4
 from gateway.errors import (
     GatehouseError,
     PackedPolicyTooLargeException,
+    ServiceUnavailableException,
     UnrecognizedClientException,
     ValidationError,
 )
 from gateway.secretbox import SecretBox, SecretBoxError
+from gateway.services.aws_passthrough import AWS_ROLE_TAG, AwsStsPassthrough
 from gateway.services.iam import IamService, Role, WebIdentity, check_policy, new_unique_id, parsed_policy
 from gateway.services.policy import ContextValue, Policy, Request
 from gateway.services.policy import is_allowed as evaluate_allowed
@@ -159,13 +173,14 @@ class CredentialService:
         self._box = SecretBox(hmac.new(key, b"gatehouse sts session tokens", hashlib.sha256).digest())
         self.account_id = account_id
         self._max_skew_seconds = max_skew_seconds
+        # Set from the config file's iam.aws: where passthrough roles get their credentials.
+        self.passthrough: AwsStsPassthrough | None = None
 
     # --- minting ----------------------------------------------------------------------------------------
 
     def secret_for(self, access_key_id: str) -> str:
         """The secret access key of a temporary access key id (recomputed, never stored)."""
-        digest = hmac.new(self._secret_key, access_key_id.encode("utf-8", "surrogateescape"), hashlib.sha256)
-        return _b64(digest.digest())[:40]
+        return _b64(hmac.digest(self._secret_key, access_key_id.encode("utf-8", "surrogateescape"), "sha256"))[:40]
 
     async def mint(
         self,
@@ -203,6 +218,11 @@ class CredentialService:
                 )
             check_policy(session_policy)
             packed = max(1, round(100 * len(session_policy) / MAX_SESSION_POLICY_CHARS))
+        aws_role_arn = role.tags.get(AWS_ROLE_TAG)
+        if aws_role_arn is not None:
+            return await self._from_aws(
+                aws_role_arn, session_name, duration_seconds, session_policy, principal_tags, source_identity
+            )
         now = int(time.time())
         expires = now + duration_seconds
         access_key_id = new_unique_id("ASIA")[:20]
@@ -234,6 +254,38 @@ class CredentialService:
             assumed_role_arn=self._assumed_role_arn(role.name, session_name),
             assumed_role_id=f"{role.role_id}:{session_name}",
             packed_policy_size=packed,
+        )
+
+    async def _from_aws(
+        self,
+        aws_role_arn: str,
+        session_name: str,
+        duration_seconds: int,
+        session_policy: str | None,
+        principal_tags: Mapping[str, str] | None,
+        source_identity: str | None,
+    ) -> TemporaryCredentials:
+        """A passthrough role (tagged ``gatehouse:aws-role-arn``): AWS STS mints the credentials."""
+        if self.passthrough is None:
+            raise ServiceUnavailableException(
+                "This role stands for an AWS role, but no AWS STS endpoint is configured (config file iam.aws)."
+            )
+        aws = await self.passthrough.assume_role(
+            aws_role_arn,
+            session_name=session_name,
+            duration_seconds=duration_seconds,
+            session_policy=session_policy,
+            tags=principal_tags or {},
+            source_identity=source_identity,
+        )
+        return TemporaryCredentials(
+            access_key_id=aws.access_key_id,
+            secret_access_key=aws.secret_access_key,
+            session_token=aws.session_token,
+            expiration=aws.expiration,
+            assumed_role_arn=aws.assumed_role_arn,
+            assumed_role_id=aws.assumed_role_id,
+            packed_policy_size=aws.packed_policy_size,
         )
 
     def _assumed_role_arn(self, role_name: str, session_name: str) -> str:
@@ -348,7 +400,7 @@ class CredentialService:
             if lowered.startswith(("aws:principal", "aws:userid", "aws:username", "aws:federatedprovider")):
                 continue
             keys[name] = value
-        now = time.time()
+        now = int(time.time())
         keys.update(ctx.web_identity_keys)
         keys.update(
             {
@@ -356,9 +408,9 @@ class CredentialService:
                 "aws:PrincipalAccount": ctx.account_id,
                 "aws:PrincipalType": "AssumedRole",
                 "aws:userid": ctx.user_id,
-                "aws:TokenIssueTime": ctx.issued_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-                "aws:EpochTime": str(int(now)),
+                "aws:TokenIssueTime": _iso(int(ctx.issued_at.timestamp())),
+                "aws:CurrentTime": _iso(now),
+                "aws:EpochTime": str(now),
                 "aws:MultiFactorAuthPresent": "false",
             }
         )
@@ -382,6 +434,12 @@ class CredentialService:
         request = Request(action=action, resource=resource, context=self.request_context(ctx, context))
         session: Sequence[Policy] | None = (ctx.session_policy,) if ctx.session_policy is not None else None
         return evaluate_allowed(ctx.role_policies, request, session)
+
+
+@functools.lru_cache(maxsize=64)
+def _iso(epoch: int) -> str:
+    """ISO 8601 UTC to the second (aws:CurrentTime), formatted once per second rather than per request."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def _security_token(request: SignedRequest) -> str | None:

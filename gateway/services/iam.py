@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 
+import structlog
+
 from gateway.errors import (
     DeleteConflictException,
     EntityAlreadyExistsException,
@@ -45,6 +47,8 @@ __all__ = [
     "WebIdentity",
     "parsed_policy",
 ]
+
+log = structlog.get_logger("gateway.iam")
 
 COGNITO_IDENTITY_PROVIDER: Final = "cognito-identity.amazonaws.com"
 # Providers AWS trusts without an IAM OIDC provider; their principal is the name itself, not an ARN.
@@ -212,6 +216,7 @@ class IamService:
             await self._store.create_role(record)
         except AlreadyExists as exc:
             raise EntityAlreadyExistsException(f"Role with name {name} already exists.") from exc
+        log.info("iam.role_created", role=name, role_id=record.role_id)
         return _role(record, self.account_id)
 
     async def update_role(
@@ -295,6 +300,8 @@ class IamService:
             raise DeleteConflictException("Cannot delete entity, must delete policies first.")
         if not await self._store.delete_role(name.lower()):
             raise _no_role(name)
+        # Every session of the role is refused from now on (credentials carry the role's unique id).
+        log.info("iam.role_deleted", role=role.name, role_id=role.role_id)
 
     async def put_role_policy(self, role_name: str, policy_name: str, document: str) -> None:
         """IAM PutRolePolicy (create or replace an inline policy)."""
@@ -309,6 +316,7 @@ class IamService:
             await self._store.put_role_policy(role.name.lower(), policy_name, document)
         except NotFound as exc:
             raise _no_role(role_name) from exc
+        log.info("iam.role_policy_put", role=role.name, policy=policy_name)
 
     async def get_role_policy(self, role_name: str, policy_name: str) -> tuple[Role, str]:
         role = await self.get_role(role_name)
@@ -321,6 +329,7 @@ class IamService:
         await self.get_role(role_name)
         if not await self._store.delete_role_policy(role_name.lower(), policy_name):
             raise NoSuchEntityException(f"The role policy with name {policy_name} cannot be found.")
+        log.info("iam.role_policy_deleted", role=role_name, policy=policy_name)
 
     async def list_role_policies(
         self, role_name: str, *, marker: str | None = None, max_items: int = 100

@@ -408,10 +408,12 @@ class _Statement:
         return all(condition.holds(request) for condition in self.conditions)
 
     def _action_matches(self, action: str) -> bool:
+        # Action patterns are kept lower-cased (see _parse_statement): one lower() here, then plain matching.
+        lowered = action.lower()
         if self.actions is not None:
-            return any(_glob_match(pattern, action, ignore_case=True) for pattern in self.actions)
+            return any(_glob_match(pattern, lowered) for pattern in self.actions)
         assert self.not_actions is not None
-        return not any(_glob_match(pattern, action, ignore_case=True) for pattern in self.not_actions)
+        return not any(_glob_match(pattern, lowered) for pattern in self.not_actions)
 
     def _resource_matches(self, request: Request) -> bool:
         if self.resources is None and self.not_resources is None:
@@ -573,8 +575,8 @@ def _parse_statement(raw: Any, substitute: bool, resource_policy: bool) -> _Stat
     return _Statement(
         sid=sid,
         effect=Decision.ALLOW if effect == "Allow" else Decision.DENY,
-        actions=actions,
-        not_actions=not_actions,
+        actions=tuple(a.lower() for a in actions) if actions is not None else None,
+        not_actions=tuple(a.lower() for a in not_actions) if not_actions is not None else None,
         resources=resources,
         not_resources=not_resources,
         principals=principals,

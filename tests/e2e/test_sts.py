@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,65 +26,22 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support import REGION, GatehouseServer, free_port
+from tests.oidc_fake import FakeOidcProvider
+from tests.support import REGION, GatehouseServer
 
 ACCOUNT = "000000000000"
 PASSWORD = "Correct-horse-1"
 
 
-# --- an external OpenID provider: a real HTTP server with its discovery document and JWKS ------------------
-
-
-class FakeOidcProvider:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.issuer = f"http://127.0.0.1:{self.port}/tenant"
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.kid = "key-1"
-        self.jwks_requests = 0
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/tenant/.well-known/openid-configuration":
-                    body = {"issuer": provider.issuer, "jwks_uri": f"{provider.issuer}/jwks.json"}
-                elif self.path == "/tenant/jwks.json":
-                    provider.jwks_requests += 1
-                    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(provider.key.public_key()))
-                    body = {"keys": [{**public, "kid": provider.kid, "alg": "RS256", "use": "sig"}]}
-                else:
-                    self.send_response(404)
-                    self.end_headers()
-                    return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def token(self, *, key: Any = None, **claims: Any) -> str:
-        now = int(time.time())
-        body = {"iss": self.issuer, "sub": "ext-user-1", "aud": "ext-app", "iat": now, "exp": now + 600, **claims}
-        return jwt.encode(body, key or self.key, algorithm="RS256", headers={"kid": self.kid})
+# --- fixtures ----------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def oidc() -> Iterator[FakeOidcProvider]:
     provider = FakeOidcProvider()
-    provider.thread.start()
+    provider.start()
     yield provider
-    provider.server.shutdown()
-    provider.server.server_close()
-
-
-# --- fixtures ----------------------------------------------------------------------------------------------
+    provider.stop()
 
 
 @pytest.fixture(scope="module")

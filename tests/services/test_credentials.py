@@ -279,3 +279,47 @@ async def test_other_key_cannot_open_tokens(services: tuple[IamService, Credenti
         elsewhere.open_session_token(creds.access_key_id, creds.session_token)
     with pytest.raises((InvalidSignatureException, UnrecognizedClientException)):
         await elsewhere.verify_request("GET", URL, sign(creds), b"")
+
+
+async def test_presigned_url_with_temporary_credentials(services: tuple[IamService, CredentialService]) -> None:
+    from botocore.auth import SigV4QueryAuth
+
+    iam, credentials = services
+    role = await iam.create_role("Photos", TRUST)
+    creds = await credentials.mint(role, session_name="presign", web_identity=identity())
+    request = AWSRequest(method="GET", url=URL)
+    SigV4QueryAuth(
+        Credentials(creds.access_key_id, creds.secret_access_key, creds.session_token), "s3", "us-east-1", expires=60
+    ).add_auth(request)
+    ctx = await credentials.verify_request("GET", request.url, {"Host": "files.example.com"}, b"")
+    assert ctx.session_name == "presign"
+    with pytest.raises(InvalidSignatureException):
+        await credentials.verify_request(
+            "GET", request.url.replace("versionId=3", "versionId=4"), {"Host": "files.example.com"}, b""
+        )
+
+
+async def test_revoking_older_sessions_with_a_token_issue_time_deny(
+    services: tuple[IamService, CredentialService],
+) -> None:
+    """IAM's documented way to revoke a role's active sessions: a Deny on aws:TokenIssueTime before now."""
+    iam, credentials = services
+    role = await iam.create_role("Photos", TRUST)
+    await iam.put_role_policy("Photos", "home", HOME)
+    old = await credentials.mint(role, session_name="old", web_identity=identity())
+    cutoff = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+    revoke = {
+        "Version": "2012-10-17",
+        "Statement": {
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}},
+        },
+    }
+    own = "arn:aws:s3:::photos/us-east-1:sub-1/x.jpg"
+    before = await credentials.verify_request("GET", URL, sign(old), b"")
+    assert credentials.is_allowed(before, "s3:GetObject", own)
+    await iam.put_role_policy("Photos", "AWSRevokeOlderSessions", json.dumps(revoke))
+    after = await credentials.verify_request("GET", URL, sign(old), b"")
+    assert not credentials.is_allowed(after, "s3:GetObject", own)
