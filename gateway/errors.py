@@ -341,6 +341,8 @@ class ServiceUnavailableException(GatehouseError):
 
     type_name = "ServiceUnavailable"
     status = 503
+
+
 # --- Cognito identity pools' errors (botocore's ``cognito-identity`` model) ------------------------------
 
 
