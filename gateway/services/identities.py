@@ -31,12 +31,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
+import structlog
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from gateway.errors import (
     DeveloperUserAlreadyRegisteredException,
+    ExternalServiceException,
+    GatehouseError,
     InternalErrorException,
     InvalidParameterException,
     NotAuthorizedException,
@@ -60,6 +63,8 @@ from gateway.storage.base import (
     SigningKeyRecord,
     Store,
 )
+
+log = structlog.get_logger("gateway.identities")
 
 KEY_SET = "cognito-identity"
 # The Logins key under which one of our own OpenID tokens proves an identity (as on AWS).
@@ -251,7 +256,11 @@ class IdentityService:
         developer user identifier instead of a token."""
         verified = []
         for key in sorted(logins):
-            verified.append(await self._verify_login(pool, key, logins[key], developer=developer))
+            try:
+                verified.append(await self._verify_login(pool, key, logins[key], developer=developer))
+            except (NotAuthorizedException, ExternalServiceException) as exc:
+                log.info("identity.login_refused", pool=pool.id, provider=key, reason=exc.message)
+                raise
         return verified
 
     async def _verify_login(self, pool: IdentityPoolView, key: str, token: str, *, developer: bool) -> VerifiedLogin:
@@ -402,6 +411,9 @@ class IdentityService:
         try:
             return await self._store.link_logins(pool.id, identity.id, new, time.time())
         except AlreadyExists as exc:
+            log.info(
+                "identity.link_conflict", pool=pool.id, identity=identity.id, providers=[v.provider for v in logins]
+            )
             if any(v.developer for v in logins):
                 raise DeveloperUserAlreadyRegisteredException(
                     "The developer user identifier is already registered with another identity."
@@ -416,16 +428,20 @@ class IdentityService:
         verified = await self.verify_logins(pool, logins)
         if not verified:
             if not pool.allow_unauthenticated:
+                log.info("identity.guest_refused", pool=pool.id)
                 raise NotAuthorizedException("Unauthenticated access is not supported for this identity pool.")
-            return (await self._resolve(pool, [])).id
-        proven = {v.proves for v in verified if v.proves is not None}
-        linkable = [v for v in verified if v.proves is None]
-        if proven:
+            identity = await self._resolve(pool, [])
+        else:
+            proven = {v.proves for v in verified if v.proves is not None}
+            linkable = [v for v in verified if v.proves is None]
             if len(proven) > 1:
                 raise NotAuthorizedException(LOGINS_DO_NOT_MATCH)
-            _, identity = await self.identity(proven.pop())
-            return (await self._link(pool, identity, linkable)).id
-        return (await self._resolve(pool, linkable)).id
+            if proven:
+                identity = await self._link(pool, (await self.identity(proven.pop()))[1], linkable)
+            else:
+                identity = await self._resolve(pool, linkable)
+        log.info("identity.resolved", pool=pool.id, identity=identity.id, providers=[v.provider for v in verified])
+        return identity.id
 
     async def authenticate(
         self, identity_id: str, logins: Mapping[str, str]
@@ -434,21 +450,26 @@ class IdentityService:
         logins (new logins are linked to it), or as a guest."""
         pool, identity = await self.identity(identity_id)
         verified = await self.verify_logins(pool, logins)
+
+        def refuse(message: str) -> NotAuthorizedException:
+            log.info("identity.access_refused", pool=pool.id, identity=identity_id, reason=message)
+            return NotAuthorizedException(message)
+
         if not verified:
             if identity.logins or identity.disabled:
-                raise NotAuthorizedException(f"Access to Identity '{identity_id}' is forbidden.")
+                raise refuse(f"Access to Identity '{identity_id}' is forbidden.")
             if not pool.allow_unauthenticated:
-                raise NotAuthorizedException("Unauthenticated access is not supported for this identity pool.")
+                raise refuse("Unauthenticated access is not supported for this identity pool.")
             return pool, identity, []
         if identity.disabled:
-            raise NotAuthorizedException(f"Access to Identity '{identity_id}' is forbidden.")
+            raise refuse(f"Access to Identity '{identity_id}' is forbidden.")
         if any(v.proves is not None and v.proves != identity.id for v in verified):
-            raise NotAuthorizedException(LOGINS_DO_NOT_MATCH)
+            raise refuse(LOGINS_DO_NOT_MATCH)
         linkable = [v for v in verified if v.proves is None]
         # Knowing an identity id is not enough: an identity with logins is reached only with one of them.
         known = any(v.proves == identity.id for v in verified) or any(v.login in identity.logins for v in linkable)
         if identity.logins and not known:
-            raise NotAuthorizedException(LOGINS_DO_NOT_MATCH)
+            raise refuse(LOGINS_DO_NOT_MATCH)
         identity = await self._link(pool, identity, linkable)
         return pool, identity, verified
 
@@ -495,6 +516,7 @@ class IdentityService:
                 raise ResourceConflictException("Logins belong to different identities.") from exc
         tags = {**self.principal_tags(pool, verified), **(principal_tags or {})}
         token, _ = await self.mint(pool, identity.id, self.amr(verified), duration or DEVELOPER_TOKEN_SECONDS, tags)
+        log.info("identity.developer_token_issued", pool=pool.id, identity=identity.id)
         return identity.id, token
 
     async def grant(self, identity_id: str, logins: Mapping[str, str], custom_role_arn: str | None) -> CredentialsGrant:
@@ -504,13 +526,17 @@ class IdentityService:
         mapped = [v for v in verified if v.mapping_keys]
         mapping_keys = tuple(key for v in mapped for key in v.mapping_keys)
         claims: Mapping[str, Any] = mapped[0].claims if mapped else {}
-        role = choose_role(
-            pool,
-            authenticated=bool(verified),
-            mapping_keys=mapping_keys,
-            claims=claims,
-            custom_role_arn=custom_role_arn,
-        )
+        try:
+            role = choose_role(
+                pool,
+                authenticated=bool(verified),
+                mapping_keys=mapping_keys,
+                claims=claims,
+                custom_role_arn=custom_role_arn,
+            )
+        except GatehouseError as exc:
+            log.info("identity.role_refused", pool=pool.id, identity=identity.id, reason=exc.message)
+            raise
         tags = self.principal_tags(pool, verified)
         token, token_claims = await self.mint(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
         return CredentialsGrant(identity.id, pool, role, bool(verified), token, token_claims, tags)
@@ -522,7 +548,14 @@ class IdentityService:
         grant = await self.grant(identity_id, logins, custom_role_arn)
         if self.credentials is None:
             raise InternalErrorException("Temporary credentials are not available on this server.")
-        return grant.identity_id, await self.credentials.credentials_for(grant)
+        labels = {"pool": grant.pool.id, "identity": grant.identity_id, "role": grant.role.role_arn}
+        try:
+            credentials = await self.credentials.credentials_for(grant)
+        except GatehouseError as exc:
+            log.info("identity.credentials_refused", reason=exc.type_name, **labels)
+            raise
+        log.info("identity.credentials_issued", authenticated=grant.authenticated, **labels)
+        return grant.identity_id, credentials
 
     async def unlink_identity(self, identity_id: str, logins: Mapping[str, str], remove: Sequence[str]) -> None:
         """UnlinkIdentity: the caller proves the identity with its logins; the named providers' logins go.
@@ -536,6 +569,7 @@ class IdentityService:
             names.add(self.pools.names.user_pool_name(user_pool_id) if user_pool_id else name)
         gone = [login for login in identity.logins if login.provider in names]
         await self._store.unlink_logins(pool.id, identity.id, gone, time.time())
+        log.info("identity.unlinked", pool=pool.id, identity=identity.id, providers=sorted(names))
 
     # --- administration --------------------------------------------------------------------------------------
 
@@ -611,6 +645,7 @@ class IdentityService:
             merged = await self._store.move_logins(pool.id, list(origin.logins), target.id, time.time())
         except NotFound as exc:
             raise ResourceNotFoundException("The destination identity no longer exists.") from exc
+        log.info("identity.merged", pool=pool.id, source=origin.id, destination=merged.id)
         return merged.id
 
     async def unlink_developer_identity(self, identity_id: str, pool_id: str, provider: str, user: str) -> None:
