@@ -189,7 +189,8 @@ class IdentityService:
     # --- the identity issuer -------------------------------------------------------------------------------
 
     async def jwks(self) -> dict[str, Any]:
-        return await self.keys.jwks(KEY_SET, uses=("id",))
+        # Read fresh: with several processes, the first uses of the issuer may each have made a key.
+        return await self.keys.jwks(KEY_SET, uses=("id",), fresh=True)
 
     async def mint(
         self,

@@ -200,10 +200,12 @@ class SigningKeys:
         await self._refresh(pool_id)
         return kids
 
-    async def jwks(self, pool_id: str, uses: tuple[str, ...] = TOKEN_USES) -> dict[str, Any]:
+    async def jwks(self, pool_id: str, uses: tuple[str, ...] = TOKEN_USES, *, fresh: bool = False) -> dict[str, Any]:
+        """The public keys; ``fresh``: as the store has them now, not as this process last read them (another
+        process may have made a key since)."""
         for token_use in uses:
             await self.active_key(pool_id, token_use)
-        keys = await self._pool_keys(pool_id)
+        keys = await self._pool_keys(pool_id, force=fresh)
         return {"keys": [k.public_jwk for k in keys.keys.values()]}
 
     def forget(self, pool_id: str) -> None:
