@@ -177,3 +177,34 @@ def test_malformed_query_requests(gatehouse: GatehouseServer) -> None:
     assert status == 403 and "<Code>MissingAuthenticationToken</Code>" in text
     status, text = post(b"\xff\xfe")
     assert status == 400 and "<Code>" in text
+
+
+def test_update_trust_tags_and_provider_client_ids(iam: Any) -> None:
+    iam.create_role(RoleName="Changing", AssumeRolePolicyDocument=json.dumps(TRUST), Tags=[{"Key": "a", "Value": "1"}])
+    new_trust = json.loads(json.dumps(TRUST))
+    new_trust["Statement"][0]["Condition"]["StringEquals"]["cognito-identity.amazonaws.com:aud"] = "us-east-1:other"
+    iam.update_assume_role_policy(RoleName="Changing", PolicyDocument=json.dumps(new_trust))
+    iam.update_role(RoleName="Changing", Description="now described", MaxSessionDuration=10800)
+    role = iam.get_role(RoleName="Changing")["Role"]
+    assert role["AssumeRolePolicyDocument"] == new_trust
+    assert (role["Description"], role["MaxSessionDuration"]) == ("now described", 10800)
+    with pytest.raises(iam.exceptions.MalformedPolicyDocumentException):
+        iam.update_assume_role_policy(RoleName="Changing", PolicyDocument='{"Statement": "no"}')
+    assert iam.get_role(RoleName="Changing")["Role"]["AssumeRolePolicyDocument"] == new_trust  # unchanged
+
+    iam.tag_role(RoleName="Changing", Tags=[{"Key": "b", "Value": "2"}, {"Key": "a", "Value": "3"}])
+    assert iam.list_role_tags(RoleName="Changing")["Tags"] == [{"Key": "a", "Value": "3"}, {"Key": "b", "Value": "2"}]
+    iam.untag_role(RoleName="Changing", TagKeys=["a", "missing"])
+    assert iam.list_role_tags(RoleName="Changing")["Tags"] == [{"Key": "b", "Value": "2"}]
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.tag_role(RoleName="Missing", Tags=[{"Key": "b", "Value": "2"}])
+
+    arn = iam.create_open_id_connect_provider(Url="https://changing.example.com", ClientIDList=["one"])[
+        "OpenIDConnectProviderArn"
+    ]
+    iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="two")
+    iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="two")  # idempotent
+    iam.remove_client_id_from_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="one")
+    iam.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=arn, ThumbprintList=["b" * 40])
+    got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert (got["ClientIDList"], got["ThumbprintList"]) == (["two"], ["b" * 40])
