@@ -228,9 +228,13 @@ OPERATIONS: dict[str, QueryHandler] = {
 }
 
 
-def _resource(services: Services, operation: str, params: Mapping[str, Any]) -> str:
+async def _resource(services: Services, operation: str, params: Mapping[str, Any]) -> str:
     """The ARN an IAM call acts on, for a session's policy check (IAM's resource types per action)."""
     if "RoleName" in params:
+        # An existing role's ARN carries its path; a role being created has the path it asks for.
+        role = await services.iam.find_role(str(params["RoleName"]))
+        if role is not None:
+            return role.arn
         return services.iam.role_arn(str(params["RoleName"]), str(params.get("Path", "/")))
     if "OpenIDConnectProviderArn" in params:
         return str(params["OpenIDConnectProviderArn"])
