@@ -484,3 +484,25 @@ def test_role_chaining(
     with pytest.raises(ClientError) as refused:
         session_sts.assume_role(RoleArn=stranger["Role"]["Arn"], RoleSessionName="second")
     assert error_of(refused) == ("AccessDenied", 403)
+
+
+def test_unreachable_identity_provider(iam: Any, sts: Any) -> None:
+    from tests.support import free_port
+
+    issuer = f"http://127.0.0.1:{free_port()}/gone"  # nothing listens there
+    provider = issuer.split("://", 1)[1]
+    iam.create_open_id_connect_provider(Url=issuer, ClientIDList=["app"])
+    role_arn = iam.create_role(RoleName="gone-users", AssumeRolePolicyDocument=trust_for(provider, "app"))["Role"][
+        "Arn"
+    ]
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+    token = jwt.encode(
+        {"iss": issuer, "sub": "u", "aud": "app", "iat": now, "exp": now + 300},
+        key,
+        algorithm="RS256",
+        headers={"kid": "k"},
+    )
+    with pytest.raises(ClientError) as unreachable:
+        sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="s1", WebIdentityToken=token)
+    assert error_of(unreachable) == ("IDPCommunicationError", 400)
