@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.oidc_fake import FakeOidcProvider
-from tests.support import REGION, GatehouseServer
+from tests.support import REGION, GatehouseServer, free_port
 
 ACCOUNT = "000000000000"
 PASSWORD = "Correct-horse-1"
@@ -487,8 +487,6 @@ def test_role_chaining(
 
 
 def test_unreachable_identity_provider(iam: Any, sts: Any) -> None:
-    from tests.support import free_port
-
     issuer = f"http://127.0.0.1:{free_port()}/gone"  # nothing listens there
     provider = issuer.split("://", 1)[1]
     iam.create_open_id_connect_provider(Url=issuer, ClientIDList=["app"])
