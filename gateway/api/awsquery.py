@@ -58,6 +58,8 @@ from gateway.services.credentials import CallerContext
 log = structlog.get_logger("gateway.api")
 
 FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
+# More form fields than this are refused before parsing them all (IAM's largest inputs use a few hundred).
+_MAX_FIELDS: Final = 2000
 XML_CONTENT_TYPE: Final = "text/xml"
 
 # Errors of the shared tree whose query-protocol code differs from their JSON ``__type``.
@@ -89,7 +91,7 @@ class QueryCall:
 
 QueryHandler = Callable[[QueryCall], Awaitable[dict[str, Any]]]
 # For a session's IAM calls: the resource an operation acts on, from its parameters.
-ResourceOf = Callable[[Services, str, Mapping[str, Any]], str]
+ResourceOf = Callable[[Services, str, Mapping[str, Any]], Awaitable[str]]
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,10 @@ def parse_form(body: bytes) -> list[tuple[str, str]]:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValidationError("The request body is not UTF-8.") from exc
-    return parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=2000)
+    try:
+        return parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=_MAX_FIELDS)
+    except ValueError as exc:  # more fields than any operation's input could use
+        raise ValidationError(f"The request has more than {_MAX_FIELDS} parameters.") from exc
 
 
 def _tree(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -371,7 +376,7 @@ async def authenticate(
         ctx = await services.credentials.verify_signed(signed, expected_service=service.name)
         if operation in service.open_to_sessions:
             return None, ctx
-        resource = service.session_resource(services, operation, params) if service.session_resource else "*"
+        resource = await service.session_resource(services, operation, params) if service.session_resource else "*"
         if not services.credentials.is_allowed(ctx, f"{service.name}:{operation}", resource):
             raise AccessDeniedException(
                 f"User: {ctx.assumed_role_arn} is not authorized to perform: {service.name}:{operation} "

@@ -143,6 +143,66 @@ async def delete_oidc_provider(call: QueryCall) -> dict[str, Any]:
     return {}
 
 
+async def update_assume_role_policy(call: QueryCall) -> dict[str, Any]:
+    p = call.params
+    await call.services.iam.update_role(p["RoleName"], assume_role_policy=p["PolicyDocument"])
+    return {}
+
+
+async def update_role(call: QueryCall) -> dict[str, Any]:
+    p = call.params
+    await call.services.iam.update_role(
+        p["RoleName"], description=p.get("Description"), max_session_duration=p.get("MaxSessionDuration")
+    )
+    return {}
+
+
+async def tag_role(call: QueryCall) -> dict[str, Any]:
+    await call.services.iam.tag_role(call.params["RoleName"], _tag_map(call.params))
+    return {}
+
+
+async def untag_role(call: QueryCall) -> dict[str, Any]:
+    await call.services.iam.untag_role(call.params["RoleName"], call.params["TagKeys"])
+    return {}
+
+
+async def list_role_tags(call: QueryCall) -> dict[str, Any]:
+    p = call.params
+    role = await call.services.iam.get_role(p["RoleName"])
+    keys = sorted(key for key in role.tags if p.get("Marker") is None or key > p["Marker"])
+    page = keys[: p.get("MaxItems", 100)]
+    result: dict[str, Any] = {"Tags": [{"Key": k, "Value": role.tags[k]} for k in page]}
+    result["IsTruncated"] = len(keys) > len(page)
+    if result["IsTruncated"]:
+        result["Marker"] = page[-1]
+    return result
+
+
+async def add_client_id(call: QueryCall) -> dict[str, Any]:
+    p = call.params
+    await call.services.iam.change_oidc_provider(p["OpenIDConnectProviderArn"], add_client_id=p["ClientID"])
+    return {}
+
+
+async def remove_client_id(call: QueryCall) -> dict[str, Any]:
+    p = call.params
+    await call.services.iam.change_oidc_provider(p["OpenIDConnectProviderArn"], remove_client_id=p["ClientID"])
+    return {}
+
+
+async def update_thumbprints(call: QueryCall) -> dict[str, Any]:
+    p = call.params
+    await call.services.iam.change_oidc_provider(p["OpenIDConnectProviderArn"], thumbprints=p["ThumbprintList"])
+    return {}
+
+
+async def tag_oidc_provider(call: QueryCall) -> dict[str, Any]:
+    p = call.params
+    await call.services.iam.change_oidc_provider(p["OpenIDConnectProviderArn"], tags=_tag_map(p))
+    return {}
+
+
 OPERATIONS: dict[str, QueryHandler] = {
     "CreateRole": create_role,
     "GetRole": get_role,
@@ -156,12 +216,25 @@ OPERATIONS: dict[str, QueryHandler] = {
     "GetOpenIDConnectProvider": get_oidc_provider,
     "ListOpenIDConnectProviders": list_oidc_providers,
     "DeleteOpenIDConnectProvider": delete_oidc_provider,
+    "UpdateAssumeRolePolicy": update_assume_role_policy,
+    "UpdateRole": update_role,
+    "TagRole": tag_role,
+    "UntagRole": untag_role,
+    "ListRoleTags": list_role_tags,
+    "AddClientIDToOpenIDConnectProvider": add_client_id,
+    "RemoveClientIDFromOpenIDConnectProvider": remove_client_id,
+    "UpdateOpenIDConnectProviderThumbprint": update_thumbprints,
+    "TagOpenIDConnectProvider": tag_oidc_provider,
 }
 
 
-def _resource(services: Services, operation: str, params: Mapping[str, Any]) -> str:
+async def _resource(services: Services, operation: str, params: Mapping[str, Any]) -> str:
     """The ARN an IAM call acts on, for a session's policy check (IAM's resource types per action)."""
     if "RoleName" in params:
+        # An existing role's ARN carries its path; a role being created has the path it asks for.
+        role = await services.iam.find_role(str(params["RoleName"]))
+        if role is not None:
+            return role.arn
         return services.iam.role_arn(str(params["RoleName"]), str(params.get("Path", "/")))
     if "OpenIDConnectProviderArn" in params:
         return str(params["OpenIDConnectProviderArn"])

@@ -107,19 +107,31 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
     services = call.services
     _no_managed_policies(p)
     account = services.iam.account_id
-    if call.caller is not None:
-        principals = [call.caller.assumed_role_arn, call.caller.role_arn]
-        tags = dict(call.caller.principal_tags)
-    else:
-        principals = [f"arn:aws:iam::{account}:root", account]
-        tags = {}
-    for tag in p.get("Tags", []):
-        tags[str(tag["Key"])] = str(tag["Value"])
+    root = [f"arn:aws:iam::{account}:root", account]
+    requested = {str(t["Key"]): str(t["Value"]) for t in p.get("Tags", [])}
+    caller = call.caller
+    # A chained session gets the tags asked for now (earlier session tags pass on only when transitive, and
+    # Gatehouse does not mark any as transitive).
+    tags = requested
     role = await services.iam.find_role_by_arn(p["RoleArn"])
-    if role is None or not services.iam.trust_allows_principals(
-        role, principals, request_tags={str(t["Key"]): str(t["Value"]) for t in p.get("Tags", [])}
-    ):
-        who = call.caller.assumed_role_arn if call.caller is not None else f"arn:aws:iam::{account}:root"
+    if role is None:
+        allowed = False
+    elif caller is None:
+        # The admin credentials are the account's root.
+        allowed = services.iam.trust_allows_principals(role, root, request_tags=requested)
+    else:
+        # Role chaining (IAM User Guide, "Cross account / same account role trust"): a trust policy naming the
+        # session or its role is enough; one naming only the account also needs the session's own policies
+        # to allow sts:AssumeRole on the target role.
+        direct = [caller.assumed_role_arn, caller.role_arn]
+        allowed = services.iam.trust_allows_principals(role, direct, request_tags=requested) or (
+            services.iam.trust_allows_principals(
+                role, root, request_tags=requested, principal_arn=caller.assumed_role_arn
+            )
+            and services.credentials.is_allowed(caller, "sts:AssumeRole", role.arn)
+        )
+    if role is None or not allowed:
+        who = caller.assumed_role_arn if caller is not None else f"arn:aws:iam::{account}:root"
         log.info("sts.assume_role_denied", role=p["RoleArn"], caller=who, reason="trust policy")
         raise AccessDeniedException(
             f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {p['RoleArn']}"
@@ -127,8 +139,9 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
     creds = await services.credentials.mint(
         role,
         session_name=p["RoleSessionName"],
-        identity_id=call.caller.identity_id if call.caller is not None else None,
-        source_identity=p.get("SourceIdentity") or (call.caller.source_identity if call.caller else None),
+        identity_id=caller.identity_id if caller is not None else None,
+        # A source identity, once set, stays with every chained session (AWS: it cannot be changed).
+        source_identity=(caller.source_identity if caller is not None else None) or p.get("SourceIdentity"),
         principal_tags=tags,
         session_policy=p.get("Policy"),
         duration_seconds=p.get("DurationSeconds", 3600),
@@ -137,7 +150,7 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
         "sts.assumed_role",
         role=role.arn,
         session=p["RoleSessionName"],
-        caller=principals[0],
+        caller=caller.assumed_role_arn if caller is not None else root[0],
         access_key_id=creds.access_key_id,
         expires=int(creds.expiration.timestamp()),
     )

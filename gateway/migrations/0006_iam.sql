@@ -33,3 +33,19 @@ CREATE TABLE iam_oidc_providers (
     jwks_url   TEXT,
     created_at DOUBLE PRECISION NOT NULL
 );
+
+-- IAM SAML providers (AssumeRoleWithSAML): the IdP's metadata document, keyed by the provider's name.
+CREATE TABLE iam_saml_providers (
+    name       TEXT PRIMARY KEY,
+    metadata   TEXT NOT NULL,
+    tags       TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+
+-- SAML assertions already exchanged for credentials: an assertion is accepted once (until it expires).
+CREATE TABLE iam_saml_assertions_used (
+    assertion_key TEXT PRIMARY KEY,
+    expires_at    DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX iam_saml_assertions_used_expiry ON iam_saml_assertions_used (expires_at);

@@ -251,6 +251,16 @@ class IamService:
             raise _no_role(name) from exc
         return await self.get_role(name)
 
+    async def tag_role(self, name: str, tags: Mapping[str, str]) -> None:
+        """IAM TagRole: add or overwrite tags."""
+        role = await self.get_role(name)
+        await self.update_role(name, tags={**role.tags, **tags})
+
+    async def untag_role(self, name: str, keys: Sequence[str]) -> None:
+        """IAM UntagRole: remove tags by key (keys not present are ignored, as in IAM)."""
+        role = await self.get_role(name)
+        await self.update_role(name, tags={k: v for k, v in role.tags.items() if k not in set(keys)})
+
     async def find_role(self, name: str) -> Role | None:
         record = await self._store.get_role(name.lower())
         return _role(record, self.account_id) if record is not None else None
@@ -377,16 +387,18 @@ class IamService:
         *,
         action: str = "sts:AssumeRole",
         request_tags: Mapping[str, str] | None = None,
+        principal_arn: str | None = None,
     ) -> bool:
         """Whether the trust policy lets an AWS principal (``arn:aws:iam::<account>:root``, an assumed-role
-        ARN...) assume the role (``Principal: {"AWS": ...}``), tagging the session if tags are passed."""
+        ARN...) assume the role (``Principal: {"AWS": ...}``), tagging the session if tags are passed.
+        ``principal_arn`` is the caller's ARN for ``aws:PrincipalArn`` (default: the first of ``principals``)."""
         context: dict[str, ContextValue] = {
             "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "aws:EpochTime": str(int(time.time())),
             "aws:PrincipalAccount": self.account_id,
         }
-        if principals:
-            context["aws:PrincipalArn"] = principals[0]
+        if principal_arn is not None or principals:
+            context["aws:PrincipalArn"] = principal_arn or principals[0]
         for key, value in (request_tags or {}).items():
             context[f"aws:RequestTag/{key}"] = value
         if request_tags:
@@ -456,6 +468,35 @@ class IamService:
         existing.issuer_url = url.rstrip("/")
         await self._store.update_oidc_provider(existing)
         return oidc_provider_arn(self.account_id, existing.url)
+
+    async def change_oidc_provider(
+        self,
+        arn: str,
+        *,
+        add_client_id: str | None = None,
+        remove_client_id: str | None = None,
+        thumbprints: Sequence[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """AddClientIDToOpenIDConnectProvider, RemoveClientIDFromOpenIDConnectProvider (absent ids are ignored),
+        UpdateOpenIDConnectProviderThumbprint and TagOpenIDConnectProvider."""
+        record = await self.get_oidc_provider(arn)
+        if add_client_id is not None and add_client_id not in record.client_ids:
+            if len(record.client_ids) >= MAX_OIDC_CLIENT_IDS:
+                raise IamLimitExceededException("Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: 100")
+            record.client_ids.append(add_client_id)
+        if remove_client_id is not None:
+            record.client_ids = [c for c in record.client_ids if c != remove_client_id]
+        if thumbprints is not None:
+            if len(thumbprints) > MAX_OIDC_THUMBPRINTS:
+                raise IamLimitExceededException("Cannot exceed quota for ThumbprintsPerOpenIdConnectProvider: 5")
+            record.thumbprints = list(thumbprints)
+        if tags is not None:
+            record.tags = {**record.tags, **tags}
+        try:
+            await self._store.update_oidc_provider(record)
+        except NotFound as exc:
+            raise NoSuchEntityException(f"OpenIDConnect Provider not found for arn {arn}") from exc
 
     def _provider_key(self, arn: str) -> str:
         prefix = f"arn:aws:iam::{self.account_id}:oidc-provider/"

@@ -49,6 +49,7 @@ ALLOWED_ALGS: Final = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES
 TAGS_CLAIM: Final = "https://aws.amazon.com/tags"
 SOURCE_IDENTITY_CLAIM: Final = "https://aws.amazon.com/source_identity"
 MAX_TOKEN_CHARS: Final = 20000
+MAX_DOCUMENT_BYTES: Final = 1024 * 1024
 # Clock skew allowed on exp / nbf / iat.
 LEEWAY_SECONDS: Final = 60
 
@@ -271,7 +272,10 @@ class WebIdentityVerifier:
         async with self._session.get(url, allow_redirects=False) as response:
             if response.status != 200:
                 raise ValueError(f"HTTP {response.status}")
-            body = await response.read()
+            # A key set or discovery document is a few kilobytes; never buffer an unbounded answer.
+            body = await response.content.read(MAX_DOCUMENT_BYTES + 1)
+            if len(body) > MAX_DOCUMENT_BYTES:
+                raise ValueError("document too large")
         document = orjson.loads(body)
         if not isinstance(document, dict):
             raise ValueError("not a JSON object")

@@ -406,6 +406,26 @@ class Store(Protocol):
         """Every provider, in ``url`` order (IAM lists them unpaginated)."""
         ...
 
+    async def create_saml_provider(self, provider: SamlProviderRecord) -> None:
+        """Raises AlreadyExists("name")."""
+        ...
+
+    async def get_saml_provider(self, name: str) -> SamlProviderRecord | None: ...
+    async def update_saml_provider(self, provider: SamlProviderRecord) -> None:
+        """Replace its metadata, tags and updated_at. Raises NotFound."""
+        ...
+
+    async def delete_saml_provider(self, name: str) -> bool: ...
+    async def list_saml_providers(self) -> list[SamlProviderRecord]:
+        """Every provider, in ``name`` order."""
+        ...
+
+    async def use_saml_assertion(self, assertion_key: str, expires_at: float, now: float) -> bool:
+        """Record that an assertion was used; False if it already was (and has not expired by ``now``). Atomic:
+        of concurrent calls with one key, exactly one gets True. Expired markers are dropped by purge_expired
+        or replaced here."""
+        ...
+
     # identity pools (Cognito Federated Identities)
     async def create_identity_pool(self, pool: IdentityPoolRecord) -> None:
         """Raises AlreadyExists("id")."""
@@ -510,3 +530,14 @@ class OidcProviderRecord:
     tags: dict[str, str]
     created_at: float
     jwks_url: str | None = None
+
+
+@dataclass
+class SamlProviderRecord:
+    """An IAM SAML provider: the IdP's SAML 2.0 metadata document (entity id, signing certificates)."""
+
+    name: str
+    metadata: str
+    tags: dict[str, str]
+    created_at: float
+    updated_at: float

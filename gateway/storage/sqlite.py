@@ -54,6 +54,7 @@ from gateway.storage.base import (
     PoolRecord,
     RefreshTokenRecord,
     RoleRecord,
+    SamlProviderRecord,
     SigningKeyRecord,
     Store,
     TokenFamilyRecord,
@@ -583,6 +584,21 @@ def _oidc(r: Row) -> OidcProviderRecord:
     )
 
 
+SAML_COLUMNS = "name, metadata, tags, created_at, updated_at"
+_INSERT_SAML = f"INSERT INTO iam_saml_providers ({SAML_COLUMNS}) VALUES ({_placeholders(SAML_COLUMNS)})"
+_UPDATE_SAML = "UPDATE iam_saml_providers SET metadata = ?, tags = ?, updated_at = ? WHERE name = ? RETURNING 1"
+_SAML_UNIQUE = {"iam_saml_providers.name": "name"}
+_USE_ASSERTION = (
+    "INSERT INTO iam_saml_assertions_used (assertion_key, expires_at) VALUES (?, ?) "
+    "ON CONFLICT (assertion_key) DO UPDATE SET expires_at = excluded.expires_at "
+    "WHERE iam_saml_assertions_used.expires_at <= ? RETURNING 1"
+)
+
+
+def _saml(r: Row) -> SamlProviderRecord:
+    return SamlProviderRecord(name=r[0], metadata=r[1], tags=_loads(r[2]), created_at=r[3], updated_at=r[4])
+
+
 # --- the store ------------------------------------------------------------------------------------------
 
 
@@ -1022,6 +1038,7 @@ class SqliteStore:
                 (now, now),
             )
             purged += await _affected(db, "DELETE FROM token_families WHERE expires_at <= ?", (now,))
+            purged += await _affected(db, "DELETE FROM iam_saml_assertions_used WHERE expires_at <= ?", (now,))
         return purged
 
     # --- signing keys -----------------------------------------------------------------------------------
@@ -1107,6 +1124,31 @@ class SqliteStore:
     async def list_oidc_providers(self) -> list[OidcProviderRecord]:
         rows = await self._fetch(f"SELECT {OIDC_COLUMNS} FROM iam_oidc_providers ORDER BY url", ())
         return [_oidc(row) for row in rows]
+
+    async def create_saml_provider(self, provider: SamlProviderRecord) -> None:
+        params = (provider.name, provider.metadata, _dumps(provider.tags), provider.created_at, provider.updated_at)
+        await self._insert_one(_INSERT_SAML, params, _SAML_UNIQUE, "provider")
+
+    async def get_saml_provider(self, name: str) -> SamlProviderRecord | None:
+        return await self._fetch_one(f"SELECT {SAML_COLUMNS} FROM iam_saml_providers WHERE name = ?", (name,), _saml)
+
+    async def update_saml_provider(self, provider: SamlProviderRecord) -> None:
+        params = (provider.metadata, _dumps(provider.tags), provider.updated_at, provider.name)
+        if not await self._fetch(_UPDATE_SAML, params):
+            raise NotFound(provider.name)
+
+    async def delete_saml_provider(self, name: str) -> bool:
+        return bool(await self._fetch("DELETE FROM iam_saml_providers WHERE name = ? RETURNING 1", (name,)))
+
+    async def list_saml_providers(self) -> list[SamlProviderRecord]:
+        rows = await self._fetch(f"SELECT {SAML_COLUMNS} FROM iam_saml_providers ORDER BY name", ())
+        return [_saml(row) for row in rows]
+
+    async def use_saml_assertion(self, assertion_key: str, expires_at: float, now: float) -> bool:
+        # One statement: a new key inserts; a key whose marker has expired is taken over; a live one is left
+        # alone and RETURNING yields nothing. SQLite serialises writers, so one caller wins.
+        rows = await self._fetch(_USE_ASSERTION, (assertion_key, expires_at, now))
+        return bool(rows)
 
     # --- identity pools -----------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -142,6 +143,42 @@ def test_oidc_providers(iam: Any) -> None:
         iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
 
 
+def test_hostile_list_indexes_and_types(gatehouse: GatehouseServer) -> None:
+    """Form fields botocore would never send: a non-numeric list index, a non-numeric integer."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION
+
+    def signed_post(body: str) -> tuple[int, str]:
+        request = AWSRequest(
+            method="POST",
+            url=gatehouse.url + "/",
+            data=body.encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+        )
+        SigV4Auth(Credentials(ADMIN_KEY_ID, ADMIN_SECRET), "iam", REGION).add_auth(request)
+        prepared = request.prepare()
+        http = urllib.request.Request(prepared.url, data=prepared.body, headers=dict(prepared.headers.items()))
+        try:
+            with urllib.request.urlopen(http, timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    trust = urllib.parse.quote(json.dumps(TRUST))
+    base = f"Action=CreateRole&Version=2010-05-08&RoleName=Hostile&AssumeRolePolicyDocument={trust}"
+    status, text = signed_post(base + "&Tags.member.x.Key=a&Tags.member.x.Value=b")
+    assert status == 400 and "<Code>ValidationError</Code>" in text
+    status, text = signed_post(base + "&MaxSessionDuration=lots")
+    assert status == 400 and "<Code>ValidationError</Code>" in text
+    status, text = signed_post("Action=ListRoles&Version=2010-05-08&MaxItems=0")
+    assert status == 400 and "<Code>ValidationError</Code>" in text
+    status, _ = signed_post("Action=GetRole&Version=2010-05-08&RoleName=Hostile")
+    assert status == 404  # nothing was created
+
+
 def test_unsigned_and_forged_calls_are_refused(gatehouse: GatehouseServer) -> None:
     unsigned = gatehouse.client("iam", signed=False)
     with pytest.raises(ClientError) as missing:
@@ -177,3 +214,36 @@ def test_malformed_query_requests(gatehouse: GatehouseServer) -> None:
     assert status == 403 and "<Code>MissingAuthenticationToken</Code>" in text
     status, text = post(b"\xff\xfe")
     assert status == 400 and "<Code>" in text
+    status, text = post(b"&".join(b"a%d=1" % i for i in range(3000)) + b"&Action=ListRoles&Version=2010-05-08")
+    assert status == 400 and "<Code>ValidationError</Code>" in text
+
+
+def test_update_trust_tags_and_provider_client_ids(iam: Any) -> None:
+    iam.create_role(RoleName="Changing", AssumeRolePolicyDocument=json.dumps(TRUST), Tags=[{"Key": "a", "Value": "1"}])
+    new_trust = json.loads(json.dumps(TRUST))
+    new_trust["Statement"][0]["Condition"]["StringEquals"]["cognito-identity.amazonaws.com:aud"] = "us-east-1:other"
+    iam.update_assume_role_policy(RoleName="Changing", PolicyDocument=json.dumps(new_trust))
+    iam.update_role(RoleName="Changing", Description="now described", MaxSessionDuration=10800)
+    role = iam.get_role(RoleName="Changing")["Role"]
+    assert role["AssumeRolePolicyDocument"] == new_trust
+    assert (role["Description"], role["MaxSessionDuration"]) == ("now described", 10800)
+    with pytest.raises(iam.exceptions.MalformedPolicyDocumentException):
+        iam.update_assume_role_policy(RoleName="Changing", PolicyDocument='{"Statement": "no"}')
+    assert iam.get_role(RoleName="Changing")["Role"]["AssumeRolePolicyDocument"] == new_trust  # unchanged
+
+    iam.tag_role(RoleName="Changing", Tags=[{"Key": "b", "Value": "2"}, {"Key": "a", "Value": "3"}])
+    assert iam.list_role_tags(RoleName="Changing")["Tags"] == [{"Key": "a", "Value": "3"}, {"Key": "b", "Value": "2"}]
+    iam.untag_role(RoleName="Changing", TagKeys=["a", "missing"])
+    assert iam.list_role_tags(RoleName="Changing")["Tags"] == [{"Key": "b", "Value": "2"}]
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.tag_role(RoleName="Missing", Tags=[{"Key": "b", "Value": "2"}])
+
+    arn = iam.create_open_id_connect_provider(Url="https://changing.example.com", ClientIDList=["one"])[
+        "OpenIDConnectProviderArn"
+    ]
+    iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="two")
+    iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="two")  # idempotent
+    iam.remove_client_id_from_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="one")
+    iam.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=arn, ThumbprintList=["b" * 40])
+    got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert (got["ClientIDList"], got["ThumbprintList"]) == (["two"], ["b" * 40])

@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.oidc_fake import FakeOidcProvider
-from tests.support import REGION, GatehouseServer
+from tests.support import REGION, GatehouseServer, free_port
 
 ACCOUNT = "000000000000"
 PASSWORD = "Correct-horse-1"
@@ -97,6 +97,7 @@ HOME_POLICY = {
     "Version": "2012-10-17",
     "Statement": [
         {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/chain-allowed"},
         {
             "Effect": "Allow",
             "Action": ["s3:GetObject", "s3:PutObject"],
@@ -443,3 +444,63 @@ def test_admin_get_caller_identity_and_assume_role(gatehouse: GatehouseServer, i
     with pytest.raises(ClientError) as missing:
         unsigned.assume_role(RoleArn=arn, RoleSessionName="xx")
     assert error_of(missing) == ("MissingAuthenticationToken", 403)
+
+
+def test_role_chaining(
+    gatehouse: GatehouseServer, iam: Any, sts: Any, public_idp: Any, pool: dict[str, str], role: dict[str, Any]
+) -> None:
+    """A web-identity session assumes a second role: allowed when the second role's trust names the first
+    role, or names the account and the session's own policy allows sts:AssumeRole on it."""
+    creds = sts.assume_role_with_web_identity(
+        RoleArn=role["Arn"], RoleSessionName="first", WebIdentityToken=id_token(public_idp, pool)
+    )["Credentials"]
+    session_sts = session_client(gatehouse, "sts", creds)
+
+    def trust(principal: str) -> str:
+        return json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}],
+            }
+        )
+
+    named = iam.create_role(RoleName="chain-named", AssumeRolePolicyDocument=trust(role["Arn"]))["Role"]["Arn"]
+    answer = session_sts.assume_role(RoleArn=named, RoleSessionName="second")
+    assert answer["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/chain-named/second"
+    second = session_client(gatehouse, "sts", answer["Credentials"]).get_caller_identity()
+    assert second["Arn"] == answer["AssumedRoleUser"]["Arn"]
+
+    account_only = iam.create_role(
+        RoleName="chain-account", AssumeRolePolicyDocument=trust(f"arn:aws:iam::{ACCOUNT}:root")
+    )["Role"]["Arn"]
+    with pytest.raises(ClientError) as denied:
+        session_sts.assume_role(RoleArn=account_only, RoleSessionName="second")
+    assert error_of(denied) == ("AccessDenied", 403)  # app-users' policy does not allow sts:AssumeRole
+    allowed = iam.create_role(RoleName="chain-allowed", AssumeRolePolicyDocument=trust(f"arn:aws:iam::{ACCOUNT}:root"))[
+        "Role"
+    ]["Arn"]
+    assert session_sts.assume_role(RoleArn=allowed, RoleSessionName="third")["Credentials"]["AccessKeyId"]
+    stranger = iam.create_role(RoleName="chain-none", AssumeRolePolicyDocument=trust("arn:aws:iam::111111111111:root"))
+    with pytest.raises(ClientError) as refused:
+        session_sts.assume_role(RoleArn=stranger["Role"]["Arn"], RoleSessionName="second")
+    assert error_of(refused) == ("AccessDenied", 403)
+
+
+def test_unreachable_identity_provider(iam: Any, sts: Any) -> None:
+    issuer = f"http://127.0.0.1:{free_port()}/gone"  # nothing listens there
+    provider = issuer.split("://", 1)[1]
+    iam.create_open_id_connect_provider(Url=issuer, ClientIDList=["app"])
+    role_arn = iam.create_role(RoleName="gone-users", AssumeRolePolicyDocument=trust_for(provider, "app"))["Role"][
+        "Arn"
+    ]
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+    token = jwt.encode(
+        {"iss": issuer, "sub": "u", "aud": "app", "iat": now, "exp": now + 300},
+        key,
+        algorithm="RS256",
+        headers={"kid": "k"},
+    )
+    with pytest.raises(ClientError) as unreachable:
+        sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="s1", WebIdentityToken=token)
+    assert error_of(unreachable) == ("IDPCommunicationError", 400)

@@ -1075,6 +1075,39 @@ class StoreConformance:
         assert await store.delete_oidc_provider("a.example") is False
         assert [p.url for p in await store.list_oidc_providers()] == ["idp.example.com/tenant"]
 
+    async def test_saml_providers(self, store: Store) -> None:
+        from gateway.storage.base import SamlProviderRecord
+
+        record = SamlProviderRecord(name="corp", metadata="<md/>", tags={"k": "v"}, created_at=T0, updated_at=T0)
+        await store.create_saml_provider(record)
+        with pytest.raises(AlreadyExists) as exists:
+            await store.create_saml_provider(record)
+        assert exists.value.key == "name"
+        assert await store.get_saml_provider("corp") == record
+        assert await store.get_saml_provider("CORP") is None
+        changed = replace(record, metadata="<md2/>", updated_at=T0 + 1)
+        await store.update_saml_provider(changed)
+        assert await store.get_saml_provider("corp") == changed
+        with pytest.raises(NotFound):
+            await store.update_saml_provider(replace(record, name="ghost"))
+        await store.create_saml_provider(replace(record, name="another"))
+        assert [p.name for p in await store.list_saml_providers()] == ["another", "corp"]
+        assert await store.delete_saml_provider("another") is True
+        assert await store.delete_saml_provider("another") is False
+
+    async def test_saml_assertions_are_used_once(self, store: Store) -> None:
+        assert await store.use_saml_assertion("a1", T0 + 10, T0) is True
+        assert await store.use_saml_assertion("a1", T0 + 10, T0 + 1) is False
+        assert await store.use_saml_assertion("a2", T0 + 10, T0) is True
+        # Once its marker has expired the key is free again (the assertion itself has expired by then).
+        assert await store.use_saml_assertion("a1", T0 + 30, T0 + 10) is True
+        assert await store.use_saml_assertion("a1", T0 + 30, T0 + 11) is False
+        # Concurrent uses of one key: exactly one wins.
+        results = await asyncio.gather(*(store.use_saml_assertion("race", T0 + 10, T0) for _ in range(8)))
+        assert sorted(results) == [False] * 7 + [True]
+        assert await store.purge_expired(T0 + 31) >= 2
+        assert await store.use_saml_assertion("a2", T0 + 50, T0 + 31) is True
+
     # --- identity pools -------------------------------------------------------------------------------
 
     async def test_identity_pool_round_trip_update_list_delete(self, store: Store) -> None:
