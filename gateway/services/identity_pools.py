@@ -27,10 +27,11 @@ from gateway.errors import (
     InvalidIdentityPoolConfigurationException,
     InvalidParameterException,
     NotAuthorizedException,
+    ResourceConflictException,
     ResourceNotFoundException,
 )
 from gateway.services.pools import PoolService
-from gateway.storage.base import IdentityPoolRecord, Store, VersionConflict
+from gateway.storage.base import AlreadyExists, IdentityPoolRecord, Store, VersionConflict
 
 # The public providers SupportedLoginProviders may name (the API reference's list).
 SOCIAL_PROVIDERS = frozenset(
@@ -195,18 +196,22 @@ class IdentityPoolService:
 
     # --- CRUD ----------------------------------------------------------------------------------------
 
-    async def create(self, params: Mapping[str, Any]) -> IdentityPoolView:
+    async def create(self, params: Mapping[str, Any], *, pool_id: str | None = None) -> IdentityPoolView:
+        """CreateIdentityPool; ``pool_id``: a fixed id (the config file's), ResourceConflictException if taken."""
         settings = {key: copy.deepcopy(params[key]) for key in _POOL_MEMBERS if key in params}
         await self._check(settings)
         now = time.time()
         record = IdentityPoolRecord(
-            id=new_identity_pool_id(self.region),
+            id=pool_id or new_identity_pool_id(self.region),
             name=str(params["IdentityPoolName"]),
             settings=settings,
             created_at=now,
             updated_at=now,
         )
-        await self._store.create_identity_pool(record)
+        try:
+            await self._store.create_identity_pool(record)
+        except AlreadyExists as exc:
+            raise ResourceConflictException(f"IdentityPool '{record.id}' already exists.") from exc
         return IdentityPoolView(record)
 
     async def get(self, pool_id: str) -> IdentityPoolView:
