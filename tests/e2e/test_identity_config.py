@@ -4,16 +4,22 @@ updated when the file changes, usable end to end; bad entries refused at load wi
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
+import jwt
 import pytest
 from botocore.config import Config
 
 from gateway.config_file import ConfigError, load_config
-from tests.support import REGION, GatehouseServer
+from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION, GatehouseServer
 
 POOL_ID = "us-east-1_Config01"
 CLIENT_ID = "configapp0000000000000001"
@@ -71,7 +77,13 @@ identity_pools:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatehouseServer]:
     # Two worker processes apply the file at once at every start: a create that loses the race must not fail.
-    gatehouse = GatehouseServer(tmp_path_factory.mktemp("identity-config") / "data", config=config(), workers=2)
+    # Signing keys are trusted from cache for 1 s (not 60 s), so a rotation shows at once.
+    gatehouse = GatehouseServer(
+        tmp_path_factory.mktemp("identity-config") / "data",
+        config=config(),
+        workers=2,
+        extra_env={"GATEHOUSE_KEY_CACHE_SECONDS": "1"},
+    )
     gatehouse.start()
     yield gatehouse
     gatehouse.stop()
@@ -158,3 +170,44 @@ def test_bad_entries_are_refused_at_load(tmp_path: Path, change: Any, where: str
     with pytest.raises(ConfigError) as caught:
         load_config(path, environ={})
     assert any(problem.where.startswith(where) for problem in caught.value.problems), caught.value.problems
+
+
+def test_keys_rotate_identity_while_the_server_runs(server: GatehouseServer) -> None:
+    ci = server.client("cognito-identity")
+    public = server.client("cognito-identity", signed=False)
+
+    def developer_token() -> dict[str, Any]:
+        answer = ci.get_open_id_token_for_developer_identity(
+            IdentityPoolId=IDENTITY_POOL, Logins={"login.config.app": "rotating-user"}
+        )
+        return dict(answer)
+
+    def published() -> set[str]:
+        with urllib.request.urlopen(f"{server.url}/identity/.well-known/jwks.json", timeout=10) as response:
+            return {key["kid"] for key in json.load(response)["keys"]}
+
+    first = developer_token()
+    old_kid = jwt.get_unverified_header(first["Token"])["kid"]
+    rotated = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "keys", "rotate", "--data-dir", str(server.data_dir), "identity"],
+        env={
+            **os.environ,
+            "GATEHOUSE_ADMIN_ACCESS_KEY_ID": ADMIN_KEY_ID,
+            "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY": ADMIN_SECRET,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    deadline = time.monotonic() + 15
+    new_kid = old_kid
+    while new_kid == old_kid and time.monotonic() < deadline:
+        time.sleep(0.25)
+        new_kid = jwt.get_unverified_header(developer_token()["Token"])["kid"]
+    assert new_kid != old_kid and new_kid in rotated.stdout
+    assert {old_kid, new_kid} <= published()
+    # The token signed before the rotation still proves its identity.
+    proof = {"cognito-identity.amazonaws.com": first["Token"]}
+    assert public.get_open_id_token(IdentityId=first["IdentityId"], Logins=proof)["IdentityId"] == first["IdentityId"]
