@@ -13,6 +13,7 @@ from gateway.services.iam import IamService
 from gateway.services.messaging import Messenger
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolService
+from gateway.services.saml_federation import SamlVerifier
 from gateway.services.tokens import SigningKeys, TokenService
 from gateway.services.users import UserService
 from gateway.services.web_identity import WebIdentityVerifier
@@ -38,6 +39,7 @@ class Services:
     iam: IamService
     credentials: CredentialService
     web_identity: WebIdentityVerifier
+    saml: SamlVerifier
 
     @classmethod
     def build(
@@ -83,4 +85,5 @@ class Services:
             iam=iam,
             credentials=credentials,
             web_identity=web_identity,
+            saml=SamlVerifier(),
         )
