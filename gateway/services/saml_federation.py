@@ -25,15 +25,13 @@ import calendar
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from defusedxml import ElementTree as SafeElementTree
-from saml2 import BINDING_HTTP_POST, time_util
-from saml2.client import Saml2Client
-from saml2.config import SPConfig
-from saml2.response import ResponseLifetimeExceed
 
 from gateway.errors import ExpiredTokenException, InvalidIdentityTokenException, InvalidInputException
 
@@ -47,9 +45,11 @@ SESSION_NAME_ATTRIBUTE: Final = ATTRIBUTE_PREFIX + "RoleSessionName"
 SESSION_DURATION_ATTRIBUTE: Final = ATTRIBUTE_PREFIX + "SessionDuration"
 SOURCE_IDENTITY_ATTRIBUTE: Final = ATTRIBUTE_PREFIX + "SourceIdentity"
 PRINCIPAL_TAG_PREFIX: Final = ATTRIBUTE_PREFIX + "PrincipalTag:"
+CLOCK_SKEW_SECONDS: Final = 60
 MAX_RESPONSE_CHARS: Final = 100_000  # STS's limit on SAMLAssertion (base64)
 XMLSEC_BINARY: Final = os.environ.get("GATEHOUSE_XMLSEC1", "/usr/bin/xmlsec1")
 _MD: Final = "{urn:oasis:names:tc:SAML:2.0:metadata}"
+_SAML: Final = "{urn:oasis:names:tc:SAML:2.0:assertion}"
 _DS: Final = "{http://www.w3.org/2000/09/xmldsig#}"
 _SUBJECT_TYPES: Final = {
     "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent": "persistent",
@@ -111,10 +111,15 @@ class SamlVerifier:
     """Verifies SAML Responses against IAM SAML providers' metadata (one pysaml2 client per provider version)."""
 
     def __init__(self) -> None:
-        self._clients: dict[tuple[str, float], Saml2Client] = {}
+        self._clients: dict[tuple[str, float], Any] = {}
         self._lock = threading.Lock()
 
-    def _client(self, name: str, updated_at: float, metadata: str) -> Saml2Client:
+    def _client(self, name: str, updated_at: float, metadata: str) -> Any:
+        # pysaml2 is imported on first use: it is heavy, and most deployments never see a SAML assertion.
+        from saml2 import BINDING_HTTP_POST
+        from saml2.client import Saml2Client
+        from saml2.config import SPConfig
+
         key = (name, updated_at)
         with self._lock:
             client = self._clients.get(key)
@@ -136,8 +141,8 @@ class SamlVerifier:
                                 "want_assertions_or_response_signed": True,
                             }
                         },
-                        # Accept 60 s of clock skew on NotBefore / NotOnOrAfter.
-                        "accepted_time_diff": 60,
+                        # Accept clock skew on NotBefore / NotOnOrAfter.
+                        "accepted_time_diff": CLOCK_SKEW_SECONDS,
                     }
                 )
                 client = Saml2Client(config=config)
@@ -154,14 +159,25 @@ class SamlVerifier:
             raise InvalidIdentityTokenException("The SAML assertion is too long.")
         try:
             xml = base64.b64decode(saml_response, validate=False)
-            SafeElementTree.fromstring(xml)  # refuse DTDs and entity tricks before pysaml2 parses anything
+            parsed = SafeElementTree.fromstring(xml)  # refuse DTDs and entity tricks before pysaml2 parses anything
         except (binascii.Error, ValueError) as exc:
             raise InvalidIdentityTokenException("The SAML assertion is not base64.") from exc
         except Exception as exc:  # defusedxml's ParseError and its refusals of DTDs and entities
             raise InvalidIdentityTokenException("The SAML assertion is not well-formed XML.") from exc
-        return await asyncio.to_thread(self._verify, name, updated_at, metadata, saml_response)
+        try:
+            return await asyncio.to_thread(self._verify, name, updated_at, metadata, saml_response)
+        except InvalidIdentityTokenException:
+            # pysaml2 reports a lapsed NotOnOrAfter as just "Condition not OK"; say "expired" when that is why
+            # (read from the unverified XML, so a forged assertion learns only what it says itself).
+            expiry = _stated_expiry(parsed)
+            if expiry is not None and expiry + CLOCK_SKEW_SECONDS <= time.time():
+                raise ExpiredTokenException("The SAML assertion has expired.") from None
+            raise
 
     def _verify(self, name: str, updated_at: float, metadata: str, saml_response: str) -> SamlAssertion:
+        from saml2 import BINDING_HTTP_POST
+        from saml2.validate import ResponseLifetimeExceed
+
         client = self._client(name, updated_at, metadata)
         try:
             response = client.parse_authn_request_response(saml_response, BINDING_HTTP_POST)
@@ -172,6 +188,15 @@ class SamlVerifier:
         if response is None or response.assertion is None:
             raise InvalidIdentityTokenException("The SAML response holds no assertion.")
         assertion = response.assertion
+        # pysaml2 checks the Recipient only when given conversation info; checked here in any case (SAML
+        # Profiles §4.1.4.2: a bearer assertion's Recipient is where it may be presented).
+        confirmations = assertion.subject.subject_confirmation if assertion.subject is not None else []
+        recipients = [c.subject_confirmation_data.recipient for c in confirmations if c.subject_confirmation_data]
+        if not recipients or any(recipient != AWS_SAML_ENDPOINT for recipient in recipients):
+            raise InvalidIdentityTokenException("The SAML assertion's Recipient is not " + AWS_SAML_ENDPOINT)
+        destination = response.response.destination
+        if destination is not None and destination != AWS_SAML_ENDPOINT:
+            raise InvalidIdentityTokenException("The SAML response's Destination is not " + AWS_SAML_ENDPOINT)
         name_id = response.name_id
         if name_id is None or not name_id.text:
             raise InvalidIdentityTokenException("The SAML assertion has no subject NameID.")
@@ -188,6 +213,8 @@ class SamlVerifier:
 
 def _not_on_or_after(assertion: Any) -> float:
     """The assertion's end of validity: the Conditions' NotOnOrAfter, else the SubjectConfirmationData's."""
+    from saml2 import time_util
+
     candidates = []
     if assertion.conditions is not None and assertion.conditions.not_on_or_after:
         candidates.append(assertion.conditions.not_on_or_after)
@@ -198,6 +225,19 @@ def _not_on_or_after(assertion: Any) -> float:
     if not candidates:
         raise InvalidIdentityTokenException("The SAML assertion has no NotOnOrAfter.")
     return float(min(calendar.timegm(time_util.str_to_time(value)) for value in candidates))
+
+
+def _stated_expiry(root: Any) -> float | None:
+    """The earliest Conditions NotOnOrAfter the XML states (unverified), or None."""
+    found = []
+    for conditions in root.iter(f"{_SAML}Conditions"):
+        value = conditions.get("NotOnOrAfter")
+        if value:
+            try:
+                found.append(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+            except ValueError:
+                continue
+    return min(found) if found else None
 
 
 def _attributes(assertion: Any) -> dict[str, list[str]]:
