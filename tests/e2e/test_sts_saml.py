@@ -5,6 +5,7 @@ attribute that does not name the role, and a trust policy that does not match.""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from typing import Any
@@ -163,6 +164,10 @@ def test_refused_assertions(sts: Any, saml_idp: FakeAwsSamlIdP, setup: dict[str,
             "InvalidIdentityToken",
         ),
         "not base64 XML": ("bm90IHhtbA==", "InvalidIdentityToken"),
+        "external entity": (
+            base64.b64encode(b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>').decode(),
+            "InvalidIdentityToken",
+        ),
     }
     for name, (assertion, code) in cases.items():
         with pytest.raises(ClientError) as refused:
