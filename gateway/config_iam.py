@@ -7,6 +7,9 @@
         - url: https://login.example.com/realm      # the issuer (``iss``) of the provider's tokens
           client_ids: [my-app]                      # accepted ``aud`` values
           jwks_url: https://login.example.com/keys  # optional: where its keys are (default: its discovery doc)
+      saml_providers:                               # for AssumeRoleWithSAML
+        - name: corp
+          metadata: "${CORP_IDP_METADATA}"          # the IdP's metadata XML
       roles:
         - name: app-users
           path: /                                   # optional
@@ -27,14 +30,16 @@ loaded, so a malformed one is reported with its key path before anything is appl
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
-from gateway.errors import GatehouseError
+from gateway.errors import EntityAlreadyExistsException, GatehouseError, NoSuchEntityException
 from gateway.services.aws_passthrough import AwsStsPassthrough
 from gateway.services.container import Services
+from gateway.services.iam import IamService
 from gateway.services.policy import PolicyError, parse_policy
 from gateway.settings import Secret
 
@@ -101,10 +106,18 @@ class AwsConfig(_Model):
     secret_access_key: SecretStr = Field(description='Use "${ENV_VAR}", never a literal.')
 
 
+class SamlProviderConfig(_Model):
+    """An IAM SAML provider whose signed assertions AssumeRoleWithSAML accepts."""
+
+    name: str = Field(pattern=r"^[\w._-]{1,128}$")
+    metadata: str = Field(min_length=1000, description="The IdP's SAML 2.0 metadata document (XML).")
+
+
 class IamConfig(_Model):
     """IAM roles and OIDC providers for Gatehouse's STS and identity pools."""
 
     oidc_providers: list[OidcProviderConfig] = Field(default_factory=list)
+    saml_providers: list[SamlProviderConfig] = Field(default_factory=list)
     roles: list[RoleConfig] = Field(default_factory=list)
     aws: AwsConfig | None = Field(None, description="AWS STS for passthrough roles.")
 
@@ -122,45 +135,82 @@ async def apply_iam_config(services: Services, config: IamConfig) -> list[tuple[
         )
     for index, provider in enumerate(config.oidc_providers):
         try:
+            await _apply_provider(iam, provider)
+        except GatehouseError as exc:
+            problems.append((f"iam.oidc_providers[{index}]", f"{exc.type_name}: {exc.message}"))
+    for index, saml in enumerate(config.saml_providers):
+        try:
+            await _apply_saml_provider(iam, saml)
+        except GatehouseError as exc:
+            problems.append((f"iam.saml_providers[{index}]", f"{exc.type_name}: {exc.message}"))
+    for index, role in enumerate(config.roles):
+        try:
+            await _apply_role(iam, role)
+        except GatehouseError as exc:
+            problems.append((f"iam.roles[{index}]", f"{exc.type_name}: {exc.message}"))
+    return problems
+
+
+# Several worker processes apply the file at once: a create that loses the race becomes an update, and a
+# removal someone else already made is not a failure.
+
+
+async def _apply_provider(iam: IamService, provider: OidcProviderConfig) -> None:
+    for _ in range(2):
+        try:
             await iam.put_oidc_provider(
                 provider.url,
                 client_ids=provider.client_ids,
                 thumbprints=provider.thumbprints,
                 jwks_url=provider.jwks_url,
             )
-        except GatehouseError as exc:
-            problems.append((f"iam.oidc_providers[{index}]", f"{exc.type_name}: {exc.message}"))
-    for index, role in enumerate(config.roles):
+            return
+        except EntityAlreadyExistsException:
+            continue  # created meanwhile by another process: the second round updates it
+
+
+async def _apply_saml_provider(iam: IamService, saml: SamlProviderConfig) -> None:
+    arn = iam.saml_provider_arn(saml.name)
+    existing = await iam.find_saml_provider(arn)
+    if existing is None:
         try:
-            existing = await iam.find_role(role.name)
-            if existing is None:
-                await iam.create_role(
-                    role.name,
-                    role.trust_policy,
-                    path=role.path,
-                    description=role.description,
-                    max_session_duration=role.max_session_duration,
-                    tags=role.tags,
-                )
-                existing = await iam.get_role(role.name)
-            elif (
-                existing.assume_role_policy != role.trust_policy
-                or existing.description != role.description
-                or existing.max_session_duration != role.max_session_duration
-                or existing.tags != role.tags
-            ):
-                existing = await iam.update_role(
-                    role.name,
-                    assume_role_policy=role.trust_policy,
-                    description=role.description,
-                    max_session_duration=role.max_session_duration,
-                    tags=role.tags,
-                )
-            for name, document in role.policies.items():
-                if existing.policy_documents.get(name) != document:
-                    await iam.put_role_policy(role.name, name, document)
-            for name in set(existing.policy_documents) - set(role.policies):
-                await iam.delete_role_policy(role.name, name)
-        except GatehouseError as exc:
-            problems.append((f"iam.roles[{index}]", f"{exc.type_name}: {exc.message}"))
-    return problems
+            await iam.create_saml_provider(saml.name, saml.metadata)
+            return
+        except EntityAlreadyExistsException:
+            existing = await iam.get_saml_provider(arn)
+    if existing.metadata != saml.metadata:
+        await iam.update_saml_provider(arn, saml.metadata)
+
+
+async def _apply_role(iam: IamService, role: RoleConfig) -> None:
+    existing = await iam.find_role(role.name)
+    if existing is None:
+        with contextlib.suppress(EntityAlreadyExistsException):
+            await iam.create_role(
+                role.name,
+                role.trust_policy,
+                path=role.path,
+                description=role.description,
+                max_session_duration=role.max_session_duration,
+                tags=role.tags,
+            )
+        existing = await iam.get_role(role.name)
+    if (
+        existing.assume_role_policy != role.trust_policy
+        or existing.description != role.description
+        or existing.max_session_duration != role.max_session_duration
+        or existing.tags != role.tags
+    ):
+        existing = await iam.update_role(
+            role.name,
+            assume_role_policy=role.trust_policy,
+            description=role.description,
+            max_session_duration=role.max_session_duration,
+            tags=role.tags,
+        )
+    for name, document in role.policies.items():
+        if existing.policy_documents.get(name) != document:
+            await iam.put_role_policy(role.name, name, document)
+    for name in set(existing.policy_documents) - set(role.policies):
+        with contextlib.suppress(NoSuchEntityException):
+            await iam.delete_role_policy(role.name, name)

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from gateway.api.awsquery import QueryCall, QueryHandler, QueryService
+from gateway.errors import InvalidInputException
 from gateway.services.container import Services
 from gateway.services.iam import Role
 
@@ -203,6 +204,47 @@ async def tag_oidc_provider(call: QueryCall) -> dict[str, Any]:
     return {}
 
 
+async def create_saml_provider(call: QueryCall) -> dict[str, Any]:
+    p = call.params
+    tags = _tag_map(p)
+    arn = await call.services.iam.create_saml_provider(p["Name"], p["SAMLMetadataDocument"], tags=tags)
+    result: dict[str, Any] = {"SAMLProviderArn": arn}
+    if tags:
+        result["Tags"] = _tags(tags)
+    return result
+
+
+async def get_saml_provider(call: QueryCall) -> dict[str, Any]:
+    record = await call.services.iam.get_saml_provider(call.params["SAMLProviderArn"])
+    result: dict[str, Any] = {"SAMLMetadataDocument": record.metadata, "CreateDate": record.created_at}
+    if record.tags:
+        result["Tags"] = _tags(record.tags)
+    return result
+
+
+async def list_saml_providers(call: QueryCall) -> dict[str, Any]:
+    iam = call.services.iam
+    return {
+        "SAMLProviderList": [
+            {"Arn": iam.saml_provider_arn(r.name), "CreateDate": r.created_at} for r in await iam.list_saml_providers()
+        ]
+    }
+
+
+async def update_saml_provider(call: QueryCall) -> dict[str, Any]:
+    p = call.params
+    if "SAMLMetadataDocument" not in p:
+        raise InvalidInputException("SAMLMetadataDocument is required: it is the only change Gatehouse supports.")
+    return {
+        "SAMLProviderArn": await call.services.iam.update_saml_provider(p["SAMLProviderArn"], p["SAMLMetadataDocument"])
+    }
+
+
+async def delete_saml_provider(call: QueryCall) -> dict[str, Any]:
+    await call.services.iam.delete_saml_provider(call.params["SAMLProviderArn"])
+    return {}
+
+
 OPERATIONS: dict[str, QueryHandler] = {
     "CreateRole": create_role,
     "GetRole": get_role,
@@ -225,6 +267,11 @@ OPERATIONS: dict[str, QueryHandler] = {
     "RemoveClientIDFromOpenIDConnectProvider": remove_client_id,
     "UpdateOpenIDConnectProviderThumbprint": update_thumbprints,
     "TagOpenIDConnectProvider": tag_oidc_provider,
+    "CreateSAMLProvider": create_saml_provider,
+    "GetSAMLProvider": get_saml_provider,
+    "ListSAMLProviders": list_saml_providers,
+    "UpdateSAMLProvider": update_saml_provider,
+    "DeleteSAMLProvider": delete_saml_provider,
 }
 
 
@@ -238,6 +285,8 @@ async def _resource(services: Services, operation: str, params: Mapping[str, Any
         return services.iam.role_arn(str(params["RoleName"]), str(params.get("Path", "/")))
     if "OpenIDConnectProviderArn" in params:
         return str(params["OpenIDConnectProviderArn"])
+    if "SAMLProviderArn" in params:
+        return str(params["SAMLProviderArn"])
     return "*"
 
 

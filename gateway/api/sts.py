@@ -1,4 +1,4 @@
-"""The STS wire (AWS query protocol): AssumeRoleWithWebIdentity, AssumeRole and GetCallerIdentity.
+"""The STS wire (AWS query protocol): AssumeRoleWithWebIdentity, AssumeRoleWithSAML, AssumeRole, GetCallerIdentity.
 
 Behaviour follows the STS API Reference. AssumeRoleWithWebIdentity is unsigned, as in AWS: the web identity
 token is the credential. It is validated (:mod:`gateway.services.web_identity`), the role's trust policy is
@@ -7,22 +7,39 @@ evaluated against the token's claims as AWS does (``<provider>:aud``, ``:sub``, 
 not exist and a trust policy that does not allow the caller are the same ``AccessDenied``, so the answer
 does not reveal which roles exist.
 
+AssumeRoleWithSAML (unsigned too) takes a signed SAML Response meant for AWS from an IdP registered as an IAM
+SAML provider (:mod:`gateway.services.saml_federation`); the Role attribute must name the (role, provider)
+pair asked for, the trust policy sees ``SAML:aud``, ``SAML:iss``, ``SAML:sub`` ..., and an assertion is
+exchanged once.
+
 AssumeRole is signed: by the admin credentials (the account's root, principal ``arn:aws:iam::<account>:root``)
 or by a role session (role chaining, principal the assumed-role ARN); the trust policy decides.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import re
+import time
+from typing import Any, Final
 
 import structlog
 
 from gateway.api.awsquery import QueryCall, QueryHandler, QueryService
-from gateway.errors import AccessDeniedException, GatehouseError, ValidationError
+from gateway.errors import AccessDeniedException, GatehouseError, InvalidIdentityTokenException, ValidationError
 from gateway.services.credentials import TemporaryCredentials
 from gateway.services.iam import Role
+from gateway.services.saml_federation import (
+    SESSION_DURATION_ATTRIBUTE,
+    SESSION_NAME_ATTRIBUTE,
+    SOURCE_IDENTITY_ATTRIBUTE,
+    saml_context_keys,
+)
 
 log = structlog.get_logger("gateway.sts")
+
+# RoleSessionName's constraint in the STS model (2 to 64 of these characters).
+SESSION_NAME_PATTERN: Final = re.compile(r"[\w+=,.@-]{2,64}")
 
 
 def _credentials(creds: TemporaryCredentials) -> dict[str, Any]:
@@ -95,6 +112,83 @@ async def assume_role_with_web_identity(call: QueryCall) -> dict[str, Any]:
         result["PackedPolicySize"] = creds.packed_policy_size
     if verified.source_identity is not None:
         result["SourceIdentity"] = verified.source_identity
+    return result
+
+
+async def assume_role_with_saml(call: QueryCall) -> dict[str, Any]:
+    """STS AssumeRoleWithSAML: a signed SAML Response from an IdP registered as an IAM SAML provider."""
+    p = call.params
+    services = call.services
+    _no_managed_policies(p)
+    provider = await services.iam.find_saml_provider(p["PrincipalArn"])
+    if provider is None:
+        log.info("sts.saml_rejected", provider=p["PrincipalArn"], error="no such provider")
+        raise InvalidIdentityTokenException(f"SAML provider {p['PrincipalArn']} does not exist in this account.")
+    try:
+        assertion = await services.saml.verify(
+            provider.name, provider.updated_at, provider.metadata, p["SAMLAssertion"]
+        )
+        session_name = assertion.single(SESSION_NAME_ATTRIBUTE)
+        if session_name is None or not SESSION_NAME_PATTERN.fullmatch(session_name):
+            raise InvalidIdentityTokenException("The SAML assertion has no valid RoleSessionName attribute.")
+        # One exchange per assertion: a captured Response cannot be used again (the marker outlives it).
+        key = hashlib.sha256(f"{assertion.issuer}\n{assertion.assertion_id}".encode()).hexdigest()
+        if not await services.store.use_saml_assertion(key, assertion.not_on_or_after + 60, time.time()):
+            raise InvalidIdentityTokenException("The SAML assertion has already been used.")
+    except GatehouseError as exc:
+        log.info("sts.saml_rejected", provider=p["PrincipalArn"], error=exc.type_name, detail=exc.message)
+        raise
+    keys = saml_context_keys(assertion, account_id=services.iam.account_id, provider_name=provider.name)
+    tags = assertion.principal_tags()
+    role = await services.iam.find_role_by_arn(p["RoleArn"])
+    allowed = (
+        role is not None
+        and (p["RoleArn"], p["PrincipalArn"]) in assertion.role_pairs()
+        and services.iam.trust_allows_federated(
+            role, p["PrincipalArn"], keys, action="sts:AssumeRoleWithSAML", request_tags=tags
+        )
+    )
+    if role is None or not allowed:
+        log.info("sts.assume_role_denied", role=p["RoleArn"], provider=p["PrincipalArn"], subject=assertion.subject)
+        raise _denied("sts:AssumeRoleWithSAML")
+    duration = int(p.get("DurationSeconds", 3600))
+    asserted = assertion.single(SESSION_DURATION_ATTRIBUTE)
+    if asserted is not None and asserted.isdigit():
+        # The IdP's SessionDuration and the caller's DurationSeconds: the shorter one applies.
+        duration = min(duration, int(asserted)) if "DurationSeconds" in p else int(asserted)
+    source_identity = assertion.single(SOURCE_IDENTITY_ATTRIBUTE)
+    creds = await services.credentials.mint(
+        role,
+        session_name=session_name,
+        identity_id=assertion.subject,
+        source_identity=source_identity,
+        principal_tags=tags,
+        session_policy=p.get("Policy"),
+        duration_seconds=duration,
+        federation_keys=keys,
+    )
+    log.info(
+        "sts.assumed_role",
+        role=role.arn,
+        session=session_name,
+        provider=p["PrincipalArn"],
+        subject=assertion.subject,
+        access_key_id=creds.access_key_id,
+        expires=int(creds.expiration.timestamp()),
+    )
+    result: dict[str, Any] = {
+        "Credentials": _credentials(creds),
+        "AssumedRoleUser": {"AssumedRoleId": creds.assumed_role_id, "Arn": creds.assumed_role_arn},
+        "Subject": assertion.subject,
+        "SubjectType": assertion.subject_type,
+        "Issuer": assertion.issuer,
+        "Audience": keys["SAML:aud"],
+        "NameQualifier": keys["SAML:namequalifier"],
+    }
+    if creds.packed_policy_size is not None:
+        result["PackedPolicySize"] = creds.packed_policy_size
+    if source_identity is not None:
+        result["SourceIdentity"] = source_identity
     return result
 
 
@@ -172,6 +266,7 @@ async def get_caller_identity(call: QueryCall) -> dict[str, Any]:
 
 OPERATIONS: dict[str, QueryHandler] = {
     "AssumeRoleWithWebIdentity": assume_role_with_web_identity,
+    "AssumeRoleWithSAML": assume_role_with_saml,
     "AssumeRole": assume_role,
     "GetCallerIdentity": get_caller_identity,
 }

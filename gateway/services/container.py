@@ -16,6 +16,7 @@ from gateway.services.identity_pools import IdentityPoolService, LoginNames
 from gateway.services.messaging import Messenger
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolService
+from gateway.services.saml_federation import SamlVerifier
 from gateway.services.social_logins import SocialLogins, endpoints_from_json
 from gateway.services.tokens import SigningKeys, TokenService
 from gateway.services.users import UserService
@@ -45,6 +46,7 @@ class Services:
     iam: IamService
     credentials: CredentialService
     web_identity: WebIdentityVerifier
+    saml: SamlVerifier
     identity_pools: IdentityPoolService
     identities: IdentityService
 
@@ -109,6 +111,7 @@ class Services:
             iam=iam,
             credentials=credentials,
             web_identity=web_identity,
+            saml=SamlVerifier(),
             identity_pools=identity_pools,
             identities=identities,
         )

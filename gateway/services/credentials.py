@@ -193,6 +193,7 @@ class CredentialService:
         session_policy: str | None = None,
         duration_seconds: int = 3600,
         web_identity: WebIdentity | None = None,
+        federation_keys: Mapping[str, ContextValue] | None = None,
     ) -> TemporaryCredentials:
         """Temporary credentials for ``role``. Raises ValidationError for an unknown role ARN,
         ValidationError for a duration outside 900..MaxSessionDuration, MalformedPolicyDocument and
@@ -242,8 +243,12 @@ class CredentialService:
             claims["tags"] = dict(principal_tags)
         if session_policy is not None:
             claims["pol"] = session_policy
+        federation: dict[str, ContextValue] = dict(federation_keys or {})
         if web_identity is not None:
-            claims["wi"] = web_identity.context_keys(self.account_id)
+            federation.update(web_identity.context_keys(self.account_id))
+        if federation:
+            # The federated identity's condition keys (<provider>:sub, SAML:sub ...), for later policy checks.
+            claims["wi"] = federation
         plaintext = zlib.compress(orjson.dumps(claims), 9)
         token = self._box.seal(plaintext, aad=access_key_id.encode("ascii"))
         return TemporaryCredentials(

@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.oidc_fake import FakeOidcProvider
+from tests.saml_idp_fake import FakeAwsSamlIdP
 from tests.support import GatehouseServer
 
 ACCOUNT = "000000000000"
@@ -23,6 +24,9 @@ def oidc() -> Iterator[FakeOidcProvider]:
     provider.start()
     yield provider
     provider.stop()
+
+
+SAML_METADATA = FakeAwsSamlIdP(entity_id="https://idp.config.example/saml").metadata_xml()
 
 
 def config_for(oidc: FakeOidcProvider, *, extra_policy: bool) -> str:
@@ -56,6 +60,9 @@ iam:
     - url: {oidc.issuer}
       client_ids: [ext-app]
       jwks_url: {oidc.other_jwks_url}
+  saml_providers:
+    - name: corp
+      metadata: {json.dumps(SAML_METADATA)}
   roles:
     - name: external-readers
       max_session_duration: 7200
@@ -68,7 +75,8 @@ iam:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, oidc: FakeOidcProvider) -> Iterator[GatehouseServer]:
     data_dir: Path = tmp_path_factory.mktemp("iam-config") / "data"
-    gatehouse = GatehouseServer(data_dir, config=config_for(oidc, extra_policy=True))
+    # Two worker processes apply the file at once: creates that lose the race must become updates.
+    gatehouse = GatehouseServer(data_dir, config=config_for(oidc, extra_policy=True), workers=2)
     gatehouse.start()
     yield gatehouse
     gatehouse.stop()
@@ -83,6 +91,8 @@ def test_declared_role_and_provider(server: GatehouseServer, oidc: FakeOidcProvi
     assert "${" + oidc.issuer.split("://", 1)[1] + ":sub}" in read["Statement"][0]["Resource"]
     provider_arn = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{oidc.issuer.split('://', 1)[1]}"
     assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider_arn)["ClientIDList"] == ["ext-app"]
+    saml = iam.get_saml_provider(SAMLProviderArn=f"arn:aws:iam::{ACCOUNT}:saml-provider/corp")
+    assert "https://idp.config.example/saml" in saml["SAMLMetadataDocument"]
 
     sts = server.client("sts", signed=False)
     answer = sts.assume_role_with_web_identity(
