@@ -12,6 +12,7 @@
           - {user_pool: us-east-1_Example01, client_id: exampleapp000000000000001, server_side_token_check: true}
         supported_login_providers: {accounts.google.com: example-app.apps.googleusercontent.com}
         openid_connect_provider_arns: ["arn:aws:iam::000000000000:oidc-provider/login.example.com/realms/example"]
+        saml_provider_arns: ["arn:aws:iam::000000000000:saml-provider/corp"]
         roles: {authenticated: "arn:aws:iam::000000000000:role/ExampleReaders"}
         role_mappings:                       # Cognito's RoleMapping, verbatim (PascalCase)
           "cognito-idp.us-east-1.amazonaws.com/us-east-1_Example01:exampleapp000000000000001":
@@ -70,6 +71,7 @@ class IdentityPoolConfig(_Model):
     cognito_identity_providers: list[CognitoProviderConfig] = Field(default_factory=list)
     supported_login_providers: dict[str, str] = Field(default_factory=dict, description="Provider -> app id.")
     openid_connect_provider_arns: list[str] = Field(default_factory=list, description="Registered IAM providers.")
+    saml_provider_arns: list[str] = Field(default_factory=list, description="Registered IAM SAML providers.")
     roles: dict[str, str] | None = Field(None, description="authenticated / unauthenticated -> role ARN.")
     role_mappings: dict[str, dict[str, Any]] | None = Field(None, description="Cognito's RoleMapping, verbatim.")
     principal_tags: dict[str, PrincipalTagsConfig] = Field(default_factory=dict)
@@ -86,6 +88,7 @@ class IdentityPoolConfig(_Model):
             "AllowClassicFlow": self.allow_classic_flow,
             "SupportedLoginProviders": dict(self.supported_login_providers),
             "OpenIdConnectProviderARNs": list(self.openid_connect_provider_arns),
+            "SamlProviderARNs": list(self.saml_provider_arns),
             "CognitoIdentityProviders": [
                 {
                     "ProviderName": f"cognito-idp.{self.region()}.amazonaws.com/{p.user_pool}",

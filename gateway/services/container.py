@@ -93,7 +93,8 @@ class Services:
             f"{settings.issuer_base}/{IDENTITY_ISSUER_PATH}",
             social=SocialLogins(endpoints_from_json(settings.social_endpoints)),
         )
-        IdentityCredentials(iam, credentials, identities).install(web_identity)
+        saml = SamlVerifier()
+        IdentityCredentials(iam, credentials, identities).install(web_identity, saml)
         return cls(
             settings=settings,
             store=store,
@@ -111,7 +112,7 @@ class Services:
             iam=iam,
             credentials=credentials,
             web_identity=web_identity,
-            saml=SamlVerifier(),
+            saml=saml,
             identity_pools=identity_pools,
             identities=identities,
         )

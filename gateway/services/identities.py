@@ -41,6 +41,7 @@ from gateway.errors import (
     ExternalServiceException,
     GatehouseError,
     InternalErrorException,
+    InvalidIdentityPoolConfigurationException,
     InvalidParameterException,
     NotAuthorizedException,
     ResourceConflictException,
@@ -112,6 +113,8 @@ class VerifiedLogin:
     amr: tuple[str, ...] = ()
     proves: str | None = None
     developer: bool = False
+    # A SAML login: the roles its assertion offers (the pool's roles and mappings do not apply to it).
+    saml_roles: tuple[str, ...] | None = None
 
     @property
     def login(self) -> IdentityLogin:
@@ -135,6 +138,20 @@ class CredentialsGrant:
 # Checks a token from a registered IAM OIDC provider; answers the provider's name as IAM keys it (the issuer
 # without the scheme) and the verified claims, or raises NotAuthorizedException / ExternalServiceException.
 ExternalVerify = Callable[[str], Awaitable[tuple[str, dict[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class SamlLogin:
+    """A verified SAML Response of an IAM SAML provider: its subject (NameID) and the roles its Role attribute
+    pairs with that provider."""
+
+    subject: str
+    roles: tuple[str, ...]
+    claims: dict[str, Any] = field(default_factory=dict)
+
+
+# Checks a base64 SAML Response for an IAM SAML provider ARN, or raises NotAuthorizedException.
+SamlVerify = Callable[[str, str], Awaitable[SamlLogin]]
 
 
 class CredentialsIssuer(Protocol):
@@ -184,6 +201,8 @@ class IdentityService:
         self.credentials: CredentialsIssuer | None = None
         # Set once IAM OIDC providers can be checked (STS's web identity verifier).
         self.external: ExternalVerify | None = None
+        # Set once IAM SAML providers' Responses can be checked.
+        self.saml: SamlVerify | None = None
         self.social = social
 
     # --- the identity issuer -------------------------------------------------------------------------------
@@ -291,6 +310,15 @@ class IdentityService:
                 claims=social.claims,
                 mapping_keys=(key,),
                 amr=(key, f"{key}:{social.subject}"),
+            )
+        if key in pool.saml_provider_arns and self.saml is not None:
+            saml = await self.saml(key, token)
+            return VerifiedLogin(
+                provider=key,
+                subject=saml.subject,
+                claims=saml.claims,
+                amr=(key, f"{key}:{saml.subject}"),
+                saml_roles=saml.roles,
             )
         if key in {oidc_provider_host(arn) for arn in pool.oidc_provider_arns} and self.external is not None:
             return await self._verify_external_login(key, token)
@@ -524,6 +552,12 @@ class IdentityService:
         """GetCredentialsForIdentity up to the role: authenticate, choose the role, and mint the OpenID token
         that STS exchanges for the role's credentials."""
         pool, identity, verified = await self.authenticate(identity_id, logins)
+        saml = next((v for v in verified if v.saml_roles is not None), None)
+        if saml is not None:
+            role = self._saml_role(pool, identity, saml, custom_role_arn)
+            tags = self.principal_tags(pool, verified)
+            token, token_claims = await self.mint(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
+            return CredentialsGrant(identity.id, pool, role, True, token, token_claims, tags)
         mapped = [v for v in verified if v.mapping_keys]
         mapping_keys = tuple(key for v in mapped for key in v.mapping_keys)
         claims: Mapping[str, Any] = mapped[0].claims if mapped else {}
@@ -541,6 +575,25 @@ class IdentityService:
         tags = self.principal_tags(pool, verified)
         token, token_claims = await self.mint(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
         return CredentialsGrant(identity.id, pool, role, bool(verified), token, token_claims, tags)
+
+    @staticmethod
+    def _saml_role(
+        pool: IdentityPoolView, identity: IdentityRecord, login: VerifiedLogin, custom_role_arn: str | None
+    ) -> RoleChoice:
+        """A SAML login's role comes from its assertion: the CustomRoleArn among the roles it offers, or its
+        only role ("CustomRoleArn ... when multiple roles were received ... for example, a SAML-based identity
+        provider", GetCredentialsForIdentity)."""
+        roles = login.saml_roles or ()
+        if custom_role_arn is not None:
+            if custom_role_arn not in roles:
+                log.info("identity.role_refused", pool=pool.id, identity=identity.id, reason="not in the assertion")
+                raise NotAuthorizedException(f"Access to Role '{custom_role_arn}' is forbidden.")
+            return RoleChoice(custom_role_arn, login.provider)
+        if len(roles) == 1:
+            return RoleChoice(roles[0], login.provider)
+        if not roles:
+            raise InvalidIdentityPoolConfigurationException("The SAML assertion offers no role for this provider.")
+        raise InvalidParameterException("The SAML assertion offers several roles: choose one with CustomRoleArn.")
 
     async def credentials_for_identity(
         self, identity_id: str, logins: Mapping[str, str], custom_role_arn: str | None

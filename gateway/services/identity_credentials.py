@@ -29,7 +29,8 @@ from gateway.errors import (
 )
 from gateway.services.credentials import CredentialService
 from gateway.services.iam import COGNITO_IDENTITY_PROVIDER, IamService, WebIdentity
-from gateway.services.identities import CredentialsGrant, IdentityService
+from gateway.services.identities import CredentialsGrant, IdentityService, SamlLogin
+from gateway.services.saml_federation import SamlVerifier
 from gateway.services.web_identity import WebIdentityVerifier
 
 SESSION_NAME: Final = "CognitoIdentityCredentials"
@@ -44,22 +45,51 @@ class IdentityCredentials:
         self._credentials = credentials
         self._identities = identities
         self._web_identity: WebIdentityVerifier | None = None
+        self._saml: SamlVerifier | None = None
 
-    def install(self, web_identity: WebIdentityVerifier) -> None:
+    def install(self, web_identity: WebIdentityVerifier, saml: SamlVerifier | None = None) -> None:
         """Make GetCredentialsForIdentity mint credentials, let identity pools take logins from IAM OIDC
         providers, and let STS take the identity issuer's tokens."""
         self._web_identity = web_identity
+        self._saml = saml
         self._identities.credentials = self
         self._identities.external = self.verify_external
-        self._identities.pools.oidc_provider_exists = self.oidc_provider_exists
+        self._identities.pools.provider_exists = self.provider_exists
+        self._identities.saml = self.verify_saml
         web_identity.register_issuer(self._identities.issuer, self.verify_classic, provider=COGNITO_IDENTITY_PROVIDER)
 
-    async def oidc_provider_exists(self, arn: str) -> bool:
+    async def provider_exists(self, arn: str) -> bool:
+        """Whether an IAM OIDC or SAML provider ARN names a registered provider."""
+        if ":saml-provider/" in arn:
+            return await self._iam.find_saml_provider(arn) is not None
         try:
             await self._iam.get_oidc_provider(arn)
         except GatehouseError:  # NoSuchEntity, or an ARN of another account
             return False
         return True
+
+    async def verify_saml(self, provider_arn: str, saml_response: str) -> SamlLogin:
+        """A login with a SAML Response of an IAM SAML provider, checked as AssumeRoleWithSAML checks it
+        (signature against the provider's metadata, audience, recipient, lifetime). Unlike STS it is not
+        one-use: an app sends the same Logins to GetId and then GetCredentialsForIdentity."""
+        if self._saml is None:
+            raise NotAuthorizedException("Token is not from a supported provider of this identity pool.")
+        provider = await self._iam.find_saml_provider(provider_arn)
+        if provider is None:
+            raise NotAuthorizedException("Invalid login token. The SAML provider does not exist.")
+        try:
+            assertion = await self._saml.verify(provider.name, provider.updated_at, provider.metadata, saml_response)
+        except ExpiredTokenException as exc:
+            raise NotAuthorizedException("Invalid login token. Token expired.") from exc
+        except InvalidIdentityTokenException as exc:
+            raise NotAuthorizedException(f"Invalid login token. {exc.message}") from exc
+        roles = tuple(role for role, provider_of in assertion.role_pairs() if provider_of == provider_arn)
+        claims = {
+            "sub": assertion.subject,
+            "iss": assertion.issuer,
+            **{k: v[0] for k, v in assertion.attributes.items() if v},
+        }
+        return SamlLogin(assertion.subject, roles, claims)
 
     async def verify_external(self, token: str) -> tuple[str, dict[str, Any]]:
         """A login token from an IAM OIDC provider, checked as STS checks web identity tokens (the provider's

@@ -142,6 +142,10 @@ class IdentityPoolView:
         return list(self.settings.get("OpenIdConnectProviderARNs") or [])
 
     @property
+    def saml_provider_arns(self) -> list[str]:
+        return list(self.settings.get("SamlProviderARNs") or [])
+
+    @property
     def roles(self) -> dict[str, str]:
         return dict(self.settings.get("Roles") or {})
 
@@ -163,7 +167,7 @@ class IdentityPoolView:
             "SupportedLoginProviders": self.supported_logins,
             "OpenIdConnectProviderARNs": self.oidc_provider_arns,
             "CognitoIdentityProviders": self.cognito_providers,
-            "SamlProviderARNs": list(self.settings.get("SamlProviderARNs") or []),
+            "SamlProviderARNs": self.saml_provider_arns,
             "IdentityPoolTags": self.tags,
         }
         if self.developer_provider:
@@ -188,8 +192,8 @@ class IdentityPoolService:
         self.names = names
         self.region = region
         self.account_id = account_id
-        # Set once IAM is there: whether an IAM OIDC provider ARN names a registered provider.
-        self.oidc_provider_exists: Callable[[str], Awaitable[bool]] | None = None
+        # Set once IAM is there: whether an IAM OIDC or SAML provider ARN names a registered provider.
+        self.provider_exists: Callable[[str], Awaitable[bool]] | None = None
 
     def arn(self, pool_id: str) -> str:
         return f"arn:aws:cognito-identity:{self.region}:{self.account_id}:identitypool/{pool_id}"
@@ -333,6 +337,7 @@ class IdentityPoolService:
         names = set(self._provider_names(provider))
         configured = {str(p.get("ProviderName", "")) for p in pool.cognito_providers}
         configured |= set(pool.supported_logins) | {oidc_provider_host(a) or "" for a in pool.oidc_provider_arns}
+        configured |= set(pool.saml_provider_arns)
         expanded = {n for name in configured if name for n in self._provider_names(name)}
         return bool(names & expanded)
 
@@ -387,12 +392,12 @@ class IdentityPoolService:
                 raise InvalidParameterException(f"Invalid Cognito Identity Provider: {name}:{client_id}") from exc
             if client.pool_id != pool_id:
                 raise InvalidParameterException(f"Invalid Cognito Identity Provider: {name}:{client_id}")
+        exists = self.provider_exists
         for arn in settings.get("OpenIdConnectProviderARNs") or []:
-            exists = self.oidc_provider_exists
             if oidc_provider_host(arn) is None or (exists is not None and not await exists(arn)):
                 raise InvalidParameterException(f"Invalid OpenIdConnectProviderARN: {arn}")
         for arn in settings.get("SamlProviderARNs") or []:
-            if not _SAML_PROVIDER_ARN.fullmatch(arn):
+            if not _SAML_PROVIDER_ARN.fullmatch(arn) or (exists is not None and not await exists(arn)):
                 raise InvalidParameterException(f"Invalid SamlProviderARN: {arn}")
         if len(settings.get("IdentityPoolTags") or {}) > 50:
             raise InvalidParameterException("An identity pool can have at most 50 tags.")

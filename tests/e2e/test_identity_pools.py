@@ -32,6 +32,7 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.secretbox import SecretBox
+from tests.saml_idp_fake import FakeAwsSamlIdP, tamper
 from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION, GatehouseServer, free_port
 
 PASSWORD = "Correct-horse-1"
@@ -134,6 +135,11 @@ def tampered(token: str) -> str:
 
 
 @pytest.fixture(scope="module")
+def saml_idp() -> FakeAwsSamlIdP:
+    return FakeAwsSamlIdP()
+
+
+@pytest.fixture(scope="module")
 def ci(gatehouse: GatehouseServer) -> Any:
     return gatehouse.client("cognito-identity")
 
@@ -200,8 +206,9 @@ def identity_count(ci: Any, pool_id: str) -> int:
 # --- identity pools ----------------------------------------------------------------------------------------
 
 
-def test_create_describe_update_list_delete(ci: Any, iam: Any, users: UserPool) -> None:
+def test_create_describe_update_list_delete(ci: Any, iam: Any, users: UserPool, saml_idp: FakeAwsSamlIdP) -> None:
     iam.create_open_id_connect_provider(Url="https://idp.example.com", ClientIDList=["app"], ThumbprintList=["0" * 40])
+    iam.create_saml_provider(Name="corp", SAMLMetadataDocument=saml_idp.metadata_xml())
     created = ci.create_identity_pool(
         IdentityPoolName="crud pool",
         AllowUnauthenticatedIdentities=True,
@@ -286,6 +293,7 @@ def test_validation_errors_answer_as_cognito(raw_ci: Any, ci: Any, users: UserPo
         {"CognitoIdentityProviders": [{"ProviderName": users.key, "ClientId": "notaclientofthatpool"}]},
         {"OpenIdConnectProviderARNs": ["arn:aws:iam::000000000000:user/not-a-provider"]},
         {"OpenIdConnectProviderARNs": ["arn:aws:iam::000000000000:oidc-provider/unregistered.example.com"]},
+        {"SamlProviderARNs": ["arn:aws:iam::000000000000:saml-provider/unregistered"]},
     ]
     for extra in bad_inputs:
         code, _, _ = error_of(
@@ -1100,3 +1108,63 @@ def test_developer_identity_credentials(gatehouse: GatehouseServer, ci: Any, iam
         )
     )
     assert code == "NotAuthorizedException"
+
+
+# --- logins from an IAM SAML provider (SamlProviderARNs) ------------------------------------------------------
+
+
+def saml_roles(provider_arn: str, *roles: str) -> dict[str, list[str]]:
+    return {"https://aws.amazon.com/SAML/Attributes/Role": [f"{role},{provider_arn}" for role in roles]}
+
+
+def test_logins_from_an_iam_saml_provider(
+    gatehouse: GatehouseServer, ci: Any, iam: Any, public_ci: Any, saml_idp: FakeAwsSamlIdP
+) -> None:
+    provider_arn = "arn:aws:iam::000000000000:saml-provider/corp"
+    if provider_arn not in [p["Arn"] for p in iam.list_saml_providers()["SAMLProviderList"]]:
+        iam.create_saml_provider(Name="corp", SAMLMetadataDocument=saml_idp.metadata_xml())
+    pool_id = ci.create_identity_pool(
+        IdentityPoolName="saml logins", AllowUnauthenticatedIdentities=False, SamlProviderARNs=[provider_arn]
+    )["IdentityPoolId"]
+    arns = {
+        name: iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust(pool_id, provider_arn))["Role"]["Arn"]
+        for name in ("saml-staff", "saml-auditors")
+    }
+    one_role = {provider_arn: saml_idp.response(saml_roles(provider_arn, arns["saml-staff"]))}
+    identity = public_ci.get_id(IdentityPoolId=pool_id, Logins=one_role)["IdentityId"]
+    fresh = {provider_arn: saml_idp.response(saml_roles(provider_arn, arns["saml-staff"]))}
+    assert public_ci.get_id(IdentityPoolId=pool_id, Logins=fresh)["IdentityId"] == identity
+    assert ci.describe_identity(IdentityId=identity)["Logins"] == [provider_arn]
+    # The role is the assertion's, not the pool's (which has none).
+    credentials = public_ci.get_credentials_for_identity(IdentityId=identity, Logins=one_role)["Credentials"]
+    assert caller(gatehouse, credentials)["Arn"].endswith("/saml-staff/CognitoIdentityCredentials")
+
+    two_roles = {provider_arn: saml_idp.response(saml_roles(provider_arn, arns["saml-staff"], arns["saml-auditors"]))}
+    code, _, _ = error_of(lambda: public_ci.get_credentials_for_identity(IdentityId=identity, Logins=two_roles))
+    assert code == "InvalidParameterException"
+    chosen = public_ci.get_credentials_for_identity(
+        IdentityId=identity, Logins=two_roles, CustomRoleArn=arns["saml-auditors"]
+    )["Credentials"]
+    assert caller(gatehouse, chosen)["Arn"].endswith("/saml-auditors/CognitoIdentityCredentials")
+    code, _, _ = error_of(
+        lambda: public_ci.get_credentials_for_identity(
+            IdentityId=identity, Logins=one_role, CustomRoleArn=arns["saml-auditors"]
+        )
+    )
+    assert code == "NotAuthorizedException"
+
+    before = identity_count(ci, pool_id)
+    stranger = FakeAwsSamlIdP(entity_id="https://idp.corp.example/saml")
+    refused = {
+        "tampered": tamper(one_role[provider_arn], "ann@corp.example", "eve@corp.example"),
+        "signed by another key": saml_idp.response(saml_roles(provider_arn, arns["saml-staff"]), signer=stranger),
+        "expired": saml_idp.response(saml_roles(provider_arn, arns["saml-staff"]), lifetime=-120),
+        "for another audience": saml_idp.response(saml_roles(provider_arn, arns["saml-staff"]), audience="urn:x"),
+        "not SAML": "bm90IHNhbWw=",
+    }
+    for name, bad in refused.items():
+        code, message, _ = error_of(
+            lambda bad=bad: public_ci.get_id(IdentityPoolId=pool_id, Logins={provider_arn: bad})
+        )
+        assert code == "NotAuthorizedException" and message.startswith("Invalid login token."), (name, message)
+    assert identity_count(ci, pool_id) == before
