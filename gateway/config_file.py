@@ -65,6 +65,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from gateway.api.model import ServiceModel
+from gateway.config_iam import IamConfig, apply_iam_config
+from gateway.config_identity_pools import IdentityPoolConfig, apply_identity_pool_config
 from gateway.errors import (
     AliasExistsException,
     GatehouseError,
@@ -770,6 +772,10 @@ class GatehouseConfig(_Model):
     version: Literal[1] = Field(description="The config format version.")
     server: ServerConfig | None = None
     pools: list[PoolConfig] = Field(default_factory=list)
+    iam: IamConfig | None = Field(None, description="IAM roles and OIDC providers (STS, identity pools).")
+    identity_pools: list[IdentityPoolConfig] = Field(
+        default_factory=list, description="Identity pools (Cognito Federated Identities) with fixed ids."
+    )
 
     _source: str = PrivateAttr(default="<config>")
 
@@ -1535,6 +1541,11 @@ async def apply_config(services: Services, config: GatehouseConfig) -> None:
     applier = _Applier(services, problems)
     for index, pool in enumerate(config.pools):
         await applier.pool(pool, ("pools", index))
+    if config.iam is not None:
+        problems.extend(Problem(where, message) for where, message in await apply_iam_config(services, config.iam))
+    # After user pools and IAM: identity pools name their clients and roles.
+    found = await apply_identity_pool_config(services, config.identity_pools)
+    problems.extend(Problem(where, message) for where, message in found)
     if problems:
         raise ConfigError(config.source, problems)
     log.info("config.applied", source=config.source, pools=len(config.pools))

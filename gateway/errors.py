@@ -265,6 +265,112 @@ class UnauthorizedException(GatehouseError):
     status = 401
 
 
+# --- IAM and STS (AWS query protocol; ``type_name`` is the error ``Code`` in botocore's iam/sts models) ---
+
+
+class NoSuchEntityException(GatehouseError):
+    type_name = "NoSuchEntity"
+    status = 404
+
+
+class EntityAlreadyExistsException(GatehouseError):
+    type_name = "EntityAlreadyExists"
+    status = 409
+
+
+class DeleteConflictException(GatehouseError):
+    type_name = "DeleteConflict"
+    status = 409
+
+
+class InvalidInputException(GatehouseError):
+    type_name = "InvalidInput"
+
+
+class IamLimitExceededException(GatehouseError):
+    type_name = "LimitExceeded"
+    status = 409
+
+
+class MalformedPolicyDocumentException(GatehouseError):
+    type_name = "MalformedPolicyDocument"
+
+
+class ValidationError(GatehouseError):
+    """A query-protocol input failed the model's constraints (the query wire's InvalidParameterException)."""
+
+    type_name = "ValidationError"
+
+
+class AccessDeniedException(GatehouseError):
+    """STS/IAM ``AccessDenied``: the trust policy or an identity policy does not allow the call."""
+
+    type_name = "AccessDenied"
+    status = 403
+
+
+class InvalidIdentityTokenException(GatehouseError):
+    type_name = "InvalidIdentityToken"
+
+
+class ExpiredTokenException(GatehouseError):
+    type_name = "ExpiredTokenException"
+
+
+class IDPRejectedClaimException(GatehouseError):
+    type_name = "IDPRejectedClaim"
+    status = 403
+
+
+class IDPCommunicationErrorException(GatehouseError):
+    type_name = "IDPCommunicationError"
+
+
+class PackedPolicyTooLargeException(GatehouseError):
+    type_name = "PackedPolicyTooLarge"
+
+
+class InvalidActionException(GatehouseError):
+    """The query protocol's unknown ``Action``."""
+
+    type_name = "InvalidAction"
+
+
+class ServiceUnavailableException(GatehouseError):
+    """An upstream service Gatehouse depends on for this call (AWS STS, for passthrough roles) is unreachable."""
+
+    type_name = "ServiceUnavailable"
+    status = 503
+
+
+# --- Cognito identity pools' errors (botocore's ``cognito-identity`` model) ------------------------------
+
+
+class ResourceConflictException(GatehouseError):
+    """A login is already linked to another identity."""
+
+    type_name = "ResourceConflictException"
+
+
+class InvalidIdentityPoolConfigurationException(GatehouseError):
+    """No role for the identity, or the role does not trust the identity pool."""
+
+    type_name = "InvalidIdentityPoolConfigurationException"
+    default_message = "Invalid identity pool configuration. Check assigned IAM roles for this pool."
+
+
+class ExternalServiceException(GatehouseError):
+    """A login provider could not be reached to check a token."""
+
+    type_name = "ExternalServiceException"
+
+
+class DeveloperUserAlreadyRegisteredException(GatehouseError):
+    """The developer user identifier is linked to another identity."""
+
+    type_name = "DeveloperUserAlreadyRegisteredException"
+
+
 # --- the OAuth 2.0 wire's own errors (RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, OpenID Connect Core §3.1.2.6) --
 #
 # Raised by the authorization server (gateway/services/oauth.py) and rendered by gateway/oauth as a redirect

@@ -82,6 +82,9 @@ class Settings:
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     # How long an OAuth authorization code may be redeemed (Cognito: 5 minutes). Env GATEHOUSE_OAUTH_CODE_SECONDS.
     oauth_code_seconds: float = 300.0
+    # Identity pools' public login providers' endpoints (JSON, see gateway/services/social_logins.py), for a
+    # local stand-in or a proxy. Env GATEHOUSE_SOCIAL_ENDPOINTS.
+    social_endpoints: str | None = None
 
     @property
     def issuer_base(self) -> str:

@@ -731,7 +731,8 @@ class ServiceModel:
 
     def __init__(self, model: Any, raw: dict[str, Any]) -> None:
         self._model = model
-        self._target_prefix = str(raw["metadata"]["targetPrefix"])
+        # Query-protocol services (iam, sts) have no X-Amz-Target prefix.
+        self._target_prefix = str(raw["metadata"].get("targetPrefix", ""))
         operations: dict[str, Any] = raw["operations"]
         self._operations = frozenset(operations)
         self._unsigned = frozenset(

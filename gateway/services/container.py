@@ -7,8 +7,13 @@ from dataclasses import dataclass
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.auth import AuthService
+from gateway.services.credentials import CredentialService
 from gateway.services.domains import DomainService
 from gateway.services.groups import GroupService
+from gateway.services.iam import IamService
+from gateway.services.identities import IdentityService, IssuerKeyStore
+from gateway.services.identity_credentials import IdentityCredentials
+from gateway.services.identity_pools import IdentityPoolService, LoginNames
 from gateway.services.messaging import Messenger
 from gateway.services.oauth import OAuthService
 from gateway.services.passwordless import PasswordlessService
@@ -16,11 +21,17 @@ from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolService
 from gateway.services.ratelimit import RateLimiter
 from gateway.services.risk import RiskService
+from gateway.services.saml_federation import SamlVerifier
+from gateway.services.social_logins import SocialLogins, endpoints_from_json
 from gateway.services.tokens import SigningKeys, TokenService
 from gateway.services.users import UserService
+from gateway.services.web_identity import WebIdentityVerifier
 from gateway.services.webauthn import PasskeyService
 from gateway.settings import Settings
 from gateway.storage.base import Store
+
+# The identity service's issuer is ``{public_url}/identity`` (user pool ids always hold an underscore).
+IDENTITY_ISSUER_PATH = "identity"
 
 
 @dataclass
@@ -42,6 +53,12 @@ class Services:
     risk: RiskService
     domains: DomainService
     oauth: OAuthService
+    iam: IamService
+    credentials: CredentialService
+    web_identity: WebIdentityVerifier
+    saml: SamlVerifier
+    identity_pools: IdentityPoolService
+    identities: IdentityService
 
     @classmethod
     def build(
@@ -56,6 +73,7 @@ class Services:
         code_key: bytes,
         admin_credentials: dict[str, str],
         fake_srp_secret: bytes,
+        sts_key: bytes | None = None,
     ) -> Services:
         pools = PoolService(store, region=settings.region, account_id=settings.account_id)
         users = UserService(
@@ -72,6 +90,28 @@ class Services:
         auth.passwordless = PasswordlessService(
             store, users, hasher, PasskeyService(store, settings.issuer_base), code_key
         )
+        iam = IamService(store, account_id=settings.account_id)
+        # Without a key (a throwaway test container) credentials live only as long as this process.
+        credentials = CredentialService(iam, sts_key or SecretBox.generate_key(), account_id=settings.account_id)
+        web_identity = WebIdentityVerifier(iam, tokens, settings.issuer_base)
+        identity_pools = IdentityPoolService(
+            store,
+            pools,
+            LoginNames(settings.issuer_base.split("://", 1)[-1]),
+            region=settings.region,
+            account_id=settings.account_id,
+        )
+        identity_keys = SigningKeys(IssuerKeyStore(store), box, cache_seconds=settings.key_cache_seconds)
+        identities = IdentityService(
+            store,
+            identity_pools,
+            tokens,
+            identity_keys,
+            f"{settings.issuer_base}/{IDENTITY_ISSUER_PATH}",
+            social=SocialLogins(endpoints_from_json(settings.social_endpoints)),
+        )
+        saml = SamlVerifier()
+        IdentityCredentials(iam, credentials, identities).install(web_identity, saml)
         return cls(
             settings=settings,
             store=store,
@@ -90,4 +130,10 @@ class Services:
             risk=risk,
             domains=DomainService(store, pools),
             oauth=OAuthService(store, pools, auth, tokens, code_seconds=settings.oauth_code_seconds),
+            iam=iam,
+            credentials=credentials,
+            web_identity=web_identity,
+            saml=saml,
+            identity_pools=identity_pools,
+            identities=identities,
         )

@@ -20,7 +20,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import orjson
 from cryptography.exceptions import InvalidSignature
@@ -106,11 +106,20 @@ class VerifiedAccessToken:
 TOKEN_USES = ("id", "access")
 
 
+class SigningKeyStore(Protocol):
+    """Where a key set lives: a user pool's in the Store itself; other issuers' (the identity service's)
+    through an adapter over the Store's issuer keys."""
+
+    async def add_signing_key(self, key: SigningKeyRecord) -> None: ...
+    async def list_signing_keys(self, pool_id: str) -> list[SigningKeyRecord]: ...
+    async def delete_signing_key(self, pool_id: str, kid: str) -> None: ...
+
+
 class SigningKeys:
     """A pool's signing keys: one active key for ID tokens and one for access tokens (as Cognito signs them
     with different keys), created with the pool, rotated on request, cached per process."""
 
-    def __init__(self, store: Store, box: SecretBox, *, cache_seconds: float = KEY_CACHE_SECONDS) -> None:
+    def __init__(self, store: SigningKeyStore, box: SecretBox, *, cache_seconds: float = KEY_CACHE_SECONDS) -> None:
         self._store = store
         self._box = box
         self._cache_seconds = cache_seconds
@@ -194,10 +203,12 @@ class SigningKeys:
         await self._refresh(pool_id)
         return kids
 
-    async def jwks(self, pool_id: str) -> dict[str, Any]:
-        for token_use in TOKEN_USES:
+    async def jwks(self, pool_id: str, uses: tuple[str, ...] = TOKEN_USES, *, fresh: bool = False) -> dict[str, Any]:
+        """The public keys; ``fresh``: as the store has them now, not as this process last read them (another
+        process may have made a key since)."""
+        for token_use in uses:
             await self.active_key(pool_id, token_use)
-        keys = await self._pool_keys(pool_id)
+        keys = await self._pool_keys(pool_id, force=fresh)
         return {"keys": [k.public_jwk for k in keys.keys.values()]}
 
     def forget(self, pool_id: str) -> None:

@@ -182,6 +182,40 @@ class SigningKeyRecord:
 
 
 @dataclass
+class IdentityPoolRecord:
+    """An identity pool. ``settings`` holds Cognito's IdentityPool members (all but id and name) and what
+    SetIdentityPoolRoles / SetPrincipalTagAttributeMap set (Roles, RoleMappings, PrincipalTagAttributeMaps)."""
+
+    id: str
+    name: str
+    settings: JSONDict
+    created_at: float
+    updated_at: float
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class IdentityLogin:
+    """One login linked to an identity: the provider's key (as Logins names it) and the subject there."""
+
+    provider: str
+    subject: str
+
+
+@dataclass
+class IdentityRecord:
+    """An identity of an identity pool, with the logins linked to it (none for a guest). ``disabled``: the
+    last login was unlinked, so no login reaches it any more."""
+
+    pool_id: str
+    id: str
+    created_at: float
+    updated_at: float
+    disabled: bool = False
+    logins: list[IdentityLogin] = field(default_factory=list)
+
+
+@dataclass
 class OAuthRecord:
     """A short-lived record of the OAuth 2.0 provider, kept under (``kind``, ``key_hash``): an authorization
     request, an authorization code, a single sign-on session, the grant behind a token family. ``key_hash``
@@ -559,3 +593,178 @@ class Store(Protocol):
         """The user's events, newest (highest event_id) first; ``before`` is the last event_id of the previous
         page."""
         ...
+
+    # IAM roles with their inline policies, and IAM OIDC providers (the STS and IAM wires). Roles are keyed by
+    # ``name_key``, the lower-cased name; ``get_role`` returns the role with every inline policy in one read,
+    # since verifying a request made with temporary credentials needs both.
+    async def create_role(self, role: RoleRecord) -> None:
+        """Raises AlreadyExists("name") or AlreadyExists("id") (role_id)."""
+        ...
+
+    async def get_role(self, name_key: str) -> RoleRecord | None: ...
+    async def update_role(self, role: RoleRecord) -> None:
+        """Replace the role's own fields (not its inline policies). Raises NotFound."""
+        ...
+
+    async def delete_role(self, name_key: str) -> bool:
+        """Deletes the role and its inline policies."""
+        ...
+
+    async def list_roles(self, after: str | None, limit: int) -> Page[RoleRecord]:
+        """In ``name_key`` order; ``after`` is the previous page's last ``name_key``."""
+        ...
+
+    async def put_role_policy(self, name_key: str, policy_name: str, document: str) -> None:
+        """Create or replace an inline policy. Raises NotFound("role")."""
+        ...
+
+    async def delete_role_policy(self, name_key: str, policy_name: str) -> bool: ...
+    async def create_oidc_provider(self, provider: OidcProviderRecord) -> None:
+        """Raises AlreadyExists("url")."""
+        ...
+
+    async def get_oidc_provider(self, url: str) -> OidcProviderRecord | None: ...
+    async def update_oidc_provider(self, provider: OidcProviderRecord) -> None:
+        """Raises NotFound."""
+        ...
+
+    async def delete_oidc_provider(self, url: str) -> bool: ...
+    async def list_oidc_providers(self) -> list[OidcProviderRecord]:
+        """Every provider, in ``url`` order (IAM lists them unpaginated)."""
+        ...
+
+    async def create_saml_provider(self, provider: SamlProviderRecord) -> None:
+        """Raises AlreadyExists("name")."""
+        ...
+
+    async def get_saml_provider(self, name: str) -> SamlProviderRecord | None: ...
+    async def update_saml_provider(self, provider: SamlProviderRecord) -> None:
+        """Replace its metadata, tags and updated_at. Raises NotFound."""
+        ...
+
+    async def delete_saml_provider(self, name: str) -> bool: ...
+    async def list_saml_providers(self) -> list[SamlProviderRecord]:
+        """Every provider, in ``name`` order."""
+        ...
+
+    async def use_saml_assertion(self, assertion_key: str, expires_at: float, now: float) -> bool:
+        """Record that an assertion was used; False if it already was (and has not expired by ``now``). Atomic:
+        of concurrent calls with one key, exactly one gets True. Expired markers are dropped by purge_expired
+        or replaced here."""
+        ...
+
+    # identity pools (Cognito Federated Identities)
+    async def create_identity_pool(self, pool: IdentityPoolRecord) -> None:
+        """Raises AlreadyExists("id")."""
+        ...
+
+    async def get_identity_pool(self, pool_id: str) -> IdentityPoolRecord | None: ...
+    async def update_identity_pool(self, pool: IdentityPoolRecord) -> IdentityPoolRecord:
+        """Version-checked like update_pool. Raises VersionConflict, NotFound."""
+        ...
+
+    async def delete_identity_pool(self, pool_id: str) -> bool:
+        """Deletes the pool, its identities and their logins."""
+        ...
+
+    async def list_identity_pools(self, after: str | None, limit: int) -> Page[IdentityPoolRecord]:
+        """Ordered by id."""
+        ...
+
+    async def get_identity(self, identity_id: str) -> IdentityRecord | None:
+        """The identity with its logins (ordered by provider, then subject)."""
+        ...
+
+    async def find_identity_by_login(self, pool_id: str, login: IdentityLogin) -> IdentityRecord | None: ...
+    async def resolve_identity(self, new: IdentityRecord) -> IdentityRecord:
+        """The one identity that ``new.logins`` lead to, linking those not linked yet; ``new`` itself (inserted,
+        with its logins) when none is linked yet. Concurrent callers with the same login get the same identity.
+        A ``new`` without logins is always inserted (a guest). Raises AlreadyExists("login") when the logins
+        are linked to different identities, NotFound("pool"); writes nothing then."""
+        ...
+
+    async def link_logins(
+        self, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
+    ) -> IdentityRecord:
+        """Link ``logins`` to the identity (those linked to it already are kept; the identity is enabled).
+        Raises NotFound("identity"), AlreadyExists("login") when one is linked to another identity; writes
+        nothing then."""
+        ...
+
+    async def unlink_logins(
+        self, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
+    ) -> IdentityRecord:
+        """Unlink those of ``logins`` linked to the identity; with none left it is disabled.
+        Raises NotFound("identity")."""
+        ...
+
+    async def move_logins(
+        self, pool_id: str, logins: list[IdentityLogin], identity_id: str, now: float
+    ) -> IdentityRecord:
+        """Link ``logins`` to ``identity_id`` wherever they were linked before (an identity left without logins
+        is disabled); returns the receiving identity. Raises NotFound("identity"); writes nothing then."""
+        ...
+
+    async def delete_identities(self, identity_ids: list[str]) -> list[str]:
+        """Delete the identities (and their logins); returns the ids that existed."""
+        ...
+
+    async def list_identities(
+        self, pool_id: str, after: str | None, limit: int, *, hide_disabled: bool = False
+    ) -> Page[IdentityRecord]:
+        """Ordered by id, with their logins."""
+        ...
+
+    # signing keys of issuers that are not user pools (``SigningKeyRecord.pool_id`` names the key set)
+    async def add_issuer_signing_key(self, key: SigningKeyRecord) -> None:
+        """As add_signing_key, within the key set ``key.pool_id``."""
+        ...
+
+    async def list_issuer_signing_keys(self, key_set: str) -> list[SigningKeyRecord]:
+        """Newest first."""
+        ...
+
+    async def delete_issuer_signing_key(self, key_set: str, kid: str) -> None: ...
+
+
+@dataclass
+class RoleRecord:
+    """An IAM role. ``assume_role_policy`` is its trust policy (JSON text); ``policies`` maps each inline
+    policy's name to its document (filled by ``get_role``; ignored by ``create_role``/``update_role``)."""
+
+    name: str
+    name_key: str
+    role_id: str
+    path: str
+    assume_role_policy: str
+    description: str | None
+    max_session_duration: int
+    tags: dict[str, str]
+    created_at: float
+    policies: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class OidcProviderRecord:
+    """An IAM OpenID Connect provider. ``url`` is the issuer without its scheme (``host/path``), as its ARN
+    and condition keys name it; ``jwks_url``, when set, is where its signing keys are fetched from instead
+    of the issuer's discovery document."""
+
+    url: str
+    issuer_url: str
+    client_ids: list[str]
+    thumbprints: list[str]
+    tags: dict[str, str]
+    created_at: float
+    jwks_url: str | None = None
+
+
+@dataclass
+class SamlProviderRecord:
+    """An IAM SAML provider: the IdP's SAML 2.0 metadata document (entity id, signing certificates)."""
+
+    name: str
+    metadata: str
+    tags: dict[str, str]
+    created_at: float
+    updated_at: float

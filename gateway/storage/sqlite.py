@@ -48,13 +48,19 @@ from gateway.storage.base import (
     DeviceRecord,
     DomainRecord,
     GroupRecord,
+    IdentityLogin,
+    IdentityPoolRecord,
+    IdentityRecord,
     NotFound,
     OAuthRecord,
+    OidcProviderRecord,
     Page,
     PoolRecord,
     RefreshTokenRecord,
     ResourceServerRecord,
     RiskConfigurationRecord,
+    RoleRecord,
+    SamlProviderRecord,
     SigningKeyRecord,
     Store,
     TokenFamilyRecord,
@@ -511,6 +517,104 @@ def _page(rows: Sequence[Row], limit: int, convert: Callable[[Row], T], key: Cal
     """Rows were fetched with LIMIT limit + 1: a row beyond the page means there is a next one."""
     items = [convert(row) for row in rows[:limit]]
     return Page(items, key(items[-1]) if len(rows) > limit else None)
+
+
+# --- IAM rows (migration 0006) --------------------------------------------------------------------------
+
+ROLE_COLUMNS = "name_key, name, role_id, path, assume_role_policy, description, max_session_duration, tags, created_at"
+OIDC_COLUMNS = "url, issuer_url, client_ids, thumbprints, tags, jwks_url, created_at"
+# The role and all its inline policies in one read (a JSON object of name -> document).
+_ROLE_SELECT = (
+    f"SELECT {_qualified(ROLE_COLUMNS, 'r')}, "
+    "(SELECT json_group_object(p.policy_name, p.document) FROM iam_role_policies AS p "
+    "WHERE p.role_name_key = r.name_key) FROM iam_roles AS r"
+)
+_GET_ROLE = _ROLE_SELECT + " WHERE r.name_key = ?"
+_LIST_ROLES = _paged(_ROLE_SELECT, "", "r.name_key")
+_INSERT_ROLE = f"INSERT INTO iam_roles ({ROLE_COLUMNS}) VALUES ({_placeholders(ROLE_COLUMNS)})"
+_UPDATE_ROLE = (
+    "UPDATE iam_roles SET name = ?, role_id = ?, path = ?, assume_role_policy = ?, description = ?, "
+    "max_session_duration = ?, tags = ?, created_at = ? WHERE name_key = ? RETURNING 1"
+)
+_PUT_ROLE_POLICY = (
+    "INSERT INTO iam_role_policies (role_name_key, policy_name, document) VALUES (?, ?, ?) "
+    "ON CONFLICT (role_name_key, policy_name) DO UPDATE SET document = excluded.document"
+)
+_INSERT_OIDC = f"INSERT INTO iam_oidc_providers ({OIDC_COLUMNS}) VALUES ({_placeholders(OIDC_COLUMNS)})"
+_UPDATE_OIDC = (
+    "UPDATE iam_oidc_providers SET issuer_url = ?, client_ids = ?, thumbprints = ?, tags = ?, jwks_url = ?, "
+    "created_at = ? WHERE url = ? RETURNING 1"
+)
+_ROLE_UNIQUE = {"iam_roles.name_key": "name", "iam_roles.role_id": "id"}
+_OIDC_UNIQUE = {"iam_oidc_providers.url": "url"}
+
+
+def _role_params(r: RoleRecord) -> Params:
+    return (
+        r.name_key,
+        r.name,
+        r.role_id,
+        r.path,
+        r.assume_role_policy,
+        r.description,
+        r.max_session_duration,
+        _dumps(r.tags),
+        r.created_at,
+    )
+
+
+def _role(r: Row) -> RoleRecord:
+    return RoleRecord(
+        name=r[1],
+        name_key=r[0],
+        role_id=r[2],
+        path=r[3],
+        assume_role_policy=r[4],
+        description=r[5],
+        max_session_duration=r[6],
+        tags=_loads(r[7]),
+        created_at=r[8],
+        policies=_loads(r[9]) if r[9] else {},
+    )
+
+
+def _oidc_params(p: OidcProviderRecord) -> Params:
+    return (
+        p.url,
+        p.issuer_url,
+        _dumps(p.client_ids),
+        _dumps(p.thumbprints),
+        _dumps(p.tags),
+        p.jwks_url,
+        p.created_at,
+    )
+
+
+def _oidc(r: Row) -> OidcProviderRecord:
+    return OidcProviderRecord(
+        url=r[0],
+        issuer_url=r[1],
+        client_ids=_loads(r[2]),
+        thumbprints=_loads(r[3]),
+        tags=_loads(r[4]),
+        jwks_url=r[5],
+        created_at=r[6],
+    )
+
+
+SAML_COLUMNS = "name, metadata, tags, created_at, updated_at"
+_INSERT_SAML = f"INSERT INTO iam_saml_providers ({SAML_COLUMNS}) VALUES ({_placeholders(SAML_COLUMNS)})"
+_UPDATE_SAML = "UPDATE iam_saml_providers SET metadata = ?, tags = ?, updated_at = ? WHERE name = ? RETURNING 1"
+_SAML_UNIQUE = {"iam_saml_providers.name": "name"}
+_USE_ASSERTION = (
+    "INSERT INTO iam_saml_assertions_used (assertion_key, expires_at) VALUES (?, ?) "
+    "ON CONFLICT (assertion_key) DO UPDATE SET expires_at = excluded.expires_at "
+    "WHERE iam_saml_assertions_used.expires_at <= ? RETURNING 1"
+)
+
+
+def _saml(r: Row) -> SamlProviderRecord:
+    return SamlProviderRecord(name=r[0], metadata=r[1], tags=_loads(r[2]), created_at=r[3], updated_at=r[4])
 
 
 OAUTH_COLUMNS = "kind, key_hash, pool_id, client_id, username_key, data, expires_at, used_at, replayed"
@@ -1015,6 +1119,7 @@ class SqliteStore:
             )
             purged += await _affected(db, "DELETE FROM token_families WHERE expires_at <= ?", (now,))
             purged += await _affected(db, "DELETE FROM oauth_records WHERE expires_at <= ?", (now,))
+            purged += await _affected(db, "DELETE FROM iam_saml_assertions_used WHERE expires_at <= ?", (now,))
         return purged
 
     # --- signing keys -----------------------------------------------------------------------------------
@@ -1047,6 +1152,237 @@ class SqliteStore:
 
     async def delete_signing_key(self, pool_id: str, kid: str) -> None:
         await self._fetch("DELETE FROM signing_keys WHERE pool_id = ? AND kid = ?", (pool_id, kid))
+
+    # --- IAM roles and OIDC providers ---------------------------------------------------------------------
+
+    async def create_role(self, role: RoleRecord) -> None:
+        await self._insert_one(_INSERT_ROLE, _role_params(role), _ROLE_UNIQUE, "role")
+
+    async def get_role(self, name_key: str) -> RoleRecord | None:
+        return await self._fetch_one(_GET_ROLE, (name_key,), _role)
+
+    async def update_role(self, role: RoleRecord) -> None:
+        params = (*_role_params(role)[1:], role.name_key)
+        if not await self._fetch(_UPDATE_ROLE, params):
+            raise NotFound(role.name_key)
+
+    async def delete_role(self, name_key: str) -> bool:
+        return bool(await self._fetch("DELETE FROM iam_roles WHERE name_key = ? RETURNING 1", (name_key,)))
+
+    async def list_roles(self, after: str | None, limit: int) -> Page[RoleRecord]:
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(_LIST_ROLES.first, (limit + 1,))
+        else:
+            rows = await self._fetch(_LIST_ROLES.after, (after, limit + 1))
+        return _page(rows, limit, _role, lambda r: r.name_key)
+
+    async def put_role_policy(self, name_key: str, policy_name: str, document: str) -> None:
+        async with self._lock:
+            await _insert(self._db, _PUT_ROLE_POLICY, (name_key, policy_name, document), {}, "role")
+
+    async def delete_role_policy(self, name_key: str, policy_name: str) -> bool:
+        rows = await self._fetch(
+            "DELETE FROM iam_role_policies WHERE role_name_key = ? AND policy_name = ? RETURNING 1",
+            (name_key, policy_name),
+        )
+        return bool(rows)
+
+    async def create_oidc_provider(self, provider: OidcProviderRecord) -> None:
+        await self._insert_one(_INSERT_OIDC, _oidc_params(provider), _OIDC_UNIQUE, "provider")
+
+    async def get_oidc_provider(self, url: str) -> OidcProviderRecord | None:
+        return await self._fetch_one(f"SELECT {OIDC_COLUMNS} FROM iam_oidc_providers WHERE url = ?", (url,), _oidc)
+
+    async def update_oidc_provider(self, provider: OidcProviderRecord) -> None:
+        params = (*_oidc_params(provider)[1:], provider.url)
+        if not await self._fetch(_UPDATE_OIDC, params):
+            raise NotFound(provider.url)
+
+    async def delete_oidc_provider(self, url: str) -> bool:
+        return bool(await self._fetch("DELETE FROM iam_oidc_providers WHERE url = ? RETURNING 1", (url,)))
+
+    async def list_oidc_providers(self) -> list[OidcProviderRecord]:
+        rows = await self._fetch(f"SELECT {OIDC_COLUMNS} FROM iam_oidc_providers ORDER BY url", ())
+        return [_oidc(row) for row in rows]
+
+    async def create_saml_provider(self, provider: SamlProviderRecord) -> None:
+        params = (provider.name, provider.metadata, _dumps(provider.tags), provider.created_at, provider.updated_at)
+        await self._insert_one(_INSERT_SAML, params, _SAML_UNIQUE, "provider")
+
+    async def get_saml_provider(self, name: str) -> SamlProviderRecord | None:
+        return await self._fetch_one(f"SELECT {SAML_COLUMNS} FROM iam_saml_providers WHERE name = ?", (name,), _saml)
+
+    async def update_saml_provider(self, provider: SamlProviderRecord) -> None:
+        params = (provider.metadata, _dumps(provider.tags), provider.updated_at, provider.name)
+        if not await self._fetch(_UPDATE_SAML, params):
+            raise NotFound(provider.name)
+
+    async def delete_saml_provider(self, name: str) -> bool:
+        return bool(await self._fetch("DELETE FROM iam_saml_providers WHERE name = ? RETURNING 1", (name,)))
+
+    async def list_saml_providers(self) -> list[SamlProviderRecord]:
+        rows = await self._fetch(f"SELECT {SAML_COLUMNS} FROM iam_saml_providers ORDER BY name", ())
+        return [_saml(row) for row in rows]
+
+    async def use_saml_assertion(self, assertion_key: str, expires_at: float, now: float) -> bool:
+        # One statement: a new key inserts; a key whose marker has expired is taken over; a live one is left
+        # alone and RETURNING yields nothing. SQLite serialises writers, so one caller wins.
+        rows = await self._fetch(_USE_ASSERTION, (assertion_key, expires_at, now))
+        return bool(rows)
+
+    # --- identity pools -----------------------------------------------------------------------------------
+
+    async def create_identity_pool(self, pool: IdentityPoolRecord) -> None:
+        await self._insert_one(_INSERT_ID_POOL, _id_pool_params(pool), _ID_POOL_UNIQUE, "identity pool")
+
+    async def get_identity_pool(self, pool_id: str) -> IdentityPoolRecord | None:
+        return await self._fetch_one(f"SELECT {ID_POOL_COLUMNS} FROM identity_pools WHERE id = ?", (pool_id,), _id_pool)
+
+    async def update_identity_pool(self, pool: IdentityPoolRecord) -> IdentityPoolRecord:
+        params = (pool.name, _dumps(pool.settings), pool.created_at, pool.updated_at, pool.id, pool.version)
+        async with self._lock:
+            if await self._db.execute_fetchall(_UPDATE_ID_POOL, params):
+                return replace(pool, version=pool.version + 1)
+            exists = await self._db.execute_fetchall("SELECT 1 FROM identity_pools WHERE id = ?", (pool.id,))
+        raise VersionConflict(pool.id) if exists else NotFound(pool.id)
+
+    async def delete_identity_pool(self, pool_id: str) -> bool:
+        return bool(await self._fetch("DELETE FROM identity_pools WHERE id = ? RETURNING 1", (pool_id,)))
+
+    async def list_identity_pools(self, after: str | None, limit: int) -> Page[IdentityPoolRecord]:
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(_LIST_ID_POOLS.first, (limit + 1,))
+        else:
+            rows = await self._fetch(_LIST_ID_POOLS.after, (after, limit + 1))
+        return _page(rows, limit, _id_pool, lambda p: p.id)
+
+    async def get_identity(self, identity_id: str) -> IdentityRecord | None:
+        rows = await self._fetch(_GET_IDENTITY, (identity_id,))
+        return _identity(rows[0]) if rows else None
+
+    async def find_identity_by_login(self, pool_id: str, login: IdentityLogin) -> IdentityRecord | None:
+        rows = await self._fetch(_FIND_IDENTITY, (pool_id, login.provider, login.subject))
+        return _identity(rows[0]) if rows else None
+
+    async def resolve_identity(self, new: IdentityRecord) -> IdentityRecord:
+        async with self._transaction() as db:
+            owners: set[str] = set()
+            for login in new.logins:
+                rows = await db.execute_fetchall(_LOGIN_OWNER, (new.pool_id, login.provider, login.subject))
+                owners.update(str(row[0]) for row in rows)
+            if len(owners) > 1:
+                raise AlreadyExists("login")
+            if owners:
+                identity_id = owners.pop()
+                await _link(db, new.pool_id, identity_id, new.logins, new.updated_at)
+            else:
+                identity_id = new.id
+                await _insert(db, _INSERT_IDENTITY, _identity_params(new), _IDENTITY_UNIQUE, "pool")
+                await _link(db, new.pool_id, identity_id, new.logins, new.created_at)
+            rows = list(await db.execute_fetchall(_GET_IDENTITY, (identity_id,)))
+        return _identity(rows[0])
+
+    async def link_logins(
+        self, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
+    ) -> IdentityRecord:
+        async with self._transaction() as db:
+            if not await db.execute_fetchall(_IDENTITY_IN_POOL, (identity_id, pool_id)):
+                raise NotFound("identity")
+            for login in logins:
+                rows = list(await db.execute_fetchall(_LOGIN_OWNER, (pool_id, login.provider, login.subject)))
+                if rows and rows[0][0] != identity_id:
+                    raise AlreadyExists("login")
+            await _link(db, pool_id, identity_id, logins, now)
+            rows = list(await db.execute_fetchall(_GET_IDENTITY, (identity_id,)))
+        return _identity(rows[0])
+
+    async def unlink_logins(
+        self, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
+    ) -> IdentityRecord:
+        async with self._transaction() as db:
+            if not await db.execute_fetchall(_IDENTITY_IN_POOL, (identity_id, pool_id)):
+                raise NotFound("identity")
+            for login in logins:
+                await db.execute_fetchall(
+                    "DELETE FROM identity_logins WHERE pool_id = ? AND provider = ? AND subject = ? "
+                    "AND identity_id = ?",
+                    (pool_id, login.provider, login.subject, identity_id),
+                )
+            await _touch_identity(db, identity_id, now)
+            rows = list(await db.execute_fetchall(_GET_IDENTITY, (identity_id,)))
+        return _identity(rows[0])
+
+    async def move_logins(
+        self, pool_id: str, logins: list[IdentityLogin], identity_id: str, now: float
+    ) -> IdentityRecord:
+        async with self._transaction() as db:
+            if not await db.execute_fetchall(_IDENTITY_IN_POOL, (identity_id, pool_id)):
+                raise NotFound("identity")
+            previous: set[str] = set()
+            for login in logins:
+                rows = list(await db.execute_fetchall(_LOGIN_OWNER, (pool_id, login.provider, login.subject)))
+                if rows and rows[0][0] != identity_id:
+                    previous.add(str(rows[0][0]))
+                    await db.execute_fetchall(
+                        "DELETE FROM identity_logins WHERE pool_id = ? AND provider = ? AND subject = ?",
+                        (pool_id, login.provider, login.subject),
+                    )
+            for other in sorted(previous):
+                await _touch_identity(db, other, now)
+            await _link(db, pool_id, identity_id, logins, now)
+            rows = list(await db.execute_fetchall(_GET_IDENTITY, (identity_id,)))
+        return _identity(rows[0])
+
+    async def delete_identities(self, identity_ids: list[str]) -> list[str]:
+        deleted: list[str] = []
+        async with self._transaction() as db:
+            for identity_id in identity_ids:
+                if await db.execute_fetchall("DELETE FROM identities WHERE id = ? RETURNING 1", (identity_id,)):
+                    deleted.append(identity_id)
+        return deleted
+
+    async def list_identities(
+        self, pool_id: str, after: str | None, limit: int, *, hide_disabled: bool = False
+    ) -> Page[IdentityRecord]:
+        _check_limit(limit)
+        query = _LIST_ENABLED_IDENTITIES if hide_disabled else _LIST_IDENTITIES
+        if after is None:
+            rows = await self._fetch(query.first, (pool_id, limit + 1))
+        else:
+            rows = await self._fetch(query.after, (pool_id, after, limit + 1))
+        return _page(rows, limit, _identity, lambda i: i.id)
+
+    # --- signing keys of other issuers --------------------------------------------------------------------
+
+    async def add_issuer_signing_key(self, key: SigningKeyRecord) -> None:
+        params = (key.pool_id, key.kid, key.private_jwk, key.created_at, int(key.active), key.retired_at, key.token_use)
+        async with self._transaction() as db:
+            if key.active:
+                await db.execute_fetchall(
+                    "UPDATE issuer_signing_keys SET active = 0, retired_at = ? "
+                    "WHERE key_set = ? AND token_use = ? AND active = 1",
+                    (key.created_at, key.pool_id, key.token_use),
+                )
+            await _insert(
+                db,
+                f"INSERT INTO issuer_signing_keys ({ISSUER_KEY_COLUMNS}) VALUES ({_placeholders(ISSUER_KEY_COLUMNS)})",
+                params,
+                {"issuer_signing_keys.key_set, issuer_signing_keys.kid": "id"},
+                "key set",
+            )
+
+    async def list_issuer_signing_keys(self, key_set: str) -> list[SigningKeyRecord]:
+        rows = await self._fetch(
+            f"SELECT {ISSUER_KEY_COLUMNS} FROM issuer_signing_keys WHERE key_set = ? "
+            "ORDER BY created_at DESC, kid DESC",
+            (key_set,),
+        )
+        return [_key(row) for row in rows]
+
+    async def delete_issuer_signing_key(self, key_set: str, kid: str) -> None:
+        await self._fetch("DELETE FROM issuer_signing_keys WHERE key_set = ? AND kid = ?", (key_set, kid))
 
     # --- the OAuth 2.0 provider's records ---------------------------------------------------------------
 
@@ -1361,6 +1697,77 @@ class SqliteStore:
                 select + " AND event_id < ? ORDER BY event_id DESC LIMIT ?", (pool_id, username_key, before, limit + 1)
             )
         return _page(rows, limit, _auth_event, lambda e: e.event_id)
+
+
+# --- identity pools: SQL and rows -------------------------------------------------------------------------
+
+ID_POOL_COLUMNS = "id, name, settings, created_at, updated_at, version"
+IDENTITY_COLUMNS = "pool_id, id, created_at, updated_at, disabled"
+ISSUER_KEY_COLUMNS = "key_set, kid, private_jwk, created_at, active, retired_at, token_use"
+_INSERT_ID_POOL = f"INSERT INTO identity_pools ({ID_POOL_COLUMNS}) VALUES ({_placeholders(ID_POOL_COLUMNS)})"
+_UPDATE_ID_POOL = (
+    "UPDATE identity_pools SET name = ?, settings = ?, created_at = ?, updated_at = ?, version = version + 1 "
+    "WHERE id = ? AND version = ? RETURNING version"
+)
+_LIST_ID_POOLS = _paged(f"SELECT {ID_POOL_COLUMNS} FROM identity_pools", "", "id")
+_ID_POOL_UNIQUE = {"identity_pools.id": "id"}
+_IDENTITY_UNIQUE = {"identities.id": "id"}
+# An identity and its logins in one row: the logins as one JSON array, ordered.
+_IDENTITY_SELECT = (
+    f"SELECT {_qualified(IDENTITY_COLUMNS, 'i')}, (SELECT json_group_array(json_array(provider, subject)) FROM "
+    "(SELECT l.provider, l.subject FROM identity_logins AS l WHERE l.identity_id = i.id "
+    "ORDER BY l.provider, l.subject)) FROM identities AS i"
+)
+_GET_IDENTITY = _IDENTITY_SELECT + " WHERE i.id = ?"
+_FIND_IDENTITY = (
+    _IDENTITY_SELECT + " WHERE i.id = (SELECT identity_id FROM identity_logins "
+    "WHERE pool_id = ? AND provider = ? AND subject = ?)"
+)
+_LIST_IDENTITIES = _paged(_IDENTITY_SELECT, "i.pool_id = ?", "i.id")
+_LIST_ENABLED_IDENTITIES = _paged(_IDENTITY_SELECT, "i.pool_id = ? AND i.disabled = 0", "i.id")
+_INSERT_IDENTITY = "INSERT INTO identities (pool_id, id, created_at, updated_at, disabled) VALUES (?, ?, ?, ?, ?)"
+_IDENTITY_IN_POOL = "SELECT 1 FROM identities WHERE id = ? AND pool_id = ?"
+_LOGIN_OWNER = "SELECT identity_id FROM identity_logins WHERE pool_id = ? AND provider = ? AND subject = ?"
+
+
+def _id_pool_params(p: IdentityPoolRecord) -> Params:
+    return (p.id, p.name, _dumps(p.settings), p.created_at, p.updated_at, p.version)
+
+
+def _id_pool(r: Row) -> IdentityPoolRecord:
+    return IdentityPoolRecord(r[0], r[1], _loads(r[2]), r[3], r[4], r[5])
+
+
+def _identity_params(i: IdentityRecord) -> Params:
+    return (i.pool_id, i.id, i.created_at, i.updated_at, int(i.disabled))
+
+
+def _identity(r: Row) -> IdentityRecord:
+    logins = [IdentityLogin(str(p), str(s)) for p, s in _loads(r[5])]
+    return IdentityRecord(r[0], r[1], r[2], r[3], bool(r[4]), logins)
+
+
+async def _link(
+    db: aiosqlite.Connection, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
+) -> None:
+    """Link logins not linked yet (the caller checked none belongs to another identity), enable the identity."""
+    for login in logins:
+        await db.execute_fetchall(
+            "INSERT INTO identity_logins (pool_id, provider, subject, identity_id, created_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (pool_id, provider, subject) DO NOTHING",
+            (pool_id, login.provider, login.subject, identity_id, now),
+        )
+    if logins:
+        await db.execute_fetchall("UPDATE identities SET updated_at = ?, disabled = 0 WHERE id = ?", (now, identity_id))
+
+
+async def _touch_identity(db: aiosqlite.Connection, identity_id: str, now: float) -> None:
+    """After logins were unlinked: disabled once none is left."""
+    await db.execute_fetchall(
+        "UPDATE identities SET updated_at = ?, disabled = CASE WHEN EXISTS "
+        "(SELECT 1 FROM identity_logins WHERE identity_id = ?) THEN disabled ELSE 1 END WHERE id = ?",
+        (now, identity_id, identity_id),
+    )
 
 
 _AUTH_EVENT_COLUMNS = "pool_id, username_key, event_id, created_at, event"

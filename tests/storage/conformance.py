@@ -56,6 +56,9 @@ from gateway.storage.base import (
     DeviceRecord,
     DomainRecord,
     GroupRecord,
+    IdentityLogin,
+    IdentityPoolRecord,
+    IdentityRecord,
     NotFound,
     OAuthRecord,
     PoolRecord,
@@ -160,6 +163,18 @@ def make_refresh(token_hash: str, family: TokenFamilyRecord, **changes: Any) -> 
 
 def make_signing_key(kid: str, created_at: float, pool_id: str = POOL, active: bool = True) -> SigningKeyRecord:
     return SigningKeyRecord(pool_id, kid, f"sealed-jwk-{kid}", created_at, active)
+
+
+ID_POOL = "us-east-1:0a0b0c0d-0000-4000-8000-000000000001"
+
+
+def make_identity_pool(pool_id: str = ID_POOL, **changes: Any) -> IdentityPoolRecord:
+    settings = {"AllowUnauthenticatedIdentities": False, "IdentityPoolTags": {"team": "ünï"}}
+    return replace(IdentityPoolRecord(pool_id, f"identity pool {pool_id[-4:]}", settings, T0, T0), **changes)
+
+
+def make_identity(identity_id: str, logins: list[IdentityLogin], pool_id: str = ID_POOL) -> IdentityRecord:
+    return IdentityRecord(pool_id, identity_id, T0, T0, False, list(logins))
 
 
 def make_device(device_key: str, username_key: str, pool_id: str = POOL, **changes: Any) -> DeviceRecord:
@@ -983,6 +998,271 @@ class StoreConformance:
         keys = {k.kid: k for k in await store.list_signing_keys(POOL)}
         assert (keys["access-1"].active, keys["access-1"].retired_at) == (False, T0 + 2)
         assert (keys["id-1"].active, keys["access-2"].active) == (True, True)
+
+    # --- IAM roles and OIDC providers -----------------------------------------------------------------
+
+    async def test_roles_with_inline_policies(self, store: Store) -> None:
+        from gateway.storage.base import RoleRecord
+
+        def role(name: str, role_id: str) -> RoleRecord:
+            return RoleRecord(
+                name=name,
+                name_key=name.lower(),
+                role_id=role_id,
+                path="/app/",
+                assume_role_policy='{"Statement": []}',
+                description="d",
+                max_session_duration=3600,
+                tags={"team": "a"},
+                created_at=T0,
+            )
+
+        await store.create_role(role("Reader", "AROA1"))
+        with pytest.raises(AlreadyExists) as by_name:
+            await store.create_role(role("READER", "AROA2"))
+        assert by_name.value.key == "name"
+        with pytest.raises(AlreadyExists) as by_id:
+            await store.create_role(role("Other", "AROA1"))
+        assert by_id.value.key == "id"
+
+        assert await store.get_role("reader") == role("Reader", "AROA1")
+        assert await store.get_role("Reader") is None  # look-ups are exact; folding is the service's job
+        await store.put_role_policy("reader", "p1", '{"v": 1}')
+        await store.put_role_policy("reader", "p2", '{"v": 2}')
+        await store.put_role_policy("reader", "p1", '{"v": 3}')  # replaces
+        found = await store.get_role("reader")
+        assert found is not None and found.policies == {"p1": '{"v": 3}', "p2": '{"v": 2}'}
+        with pytest.raises(NotFound):
+            await store.put_role_policy("nobody", "p1", "{}")
+
+        updated = replace(role("Reader", "AROA1"), assume_role_policy='{"x": 1}', max_session_duration=7200)
+        await store.update_role(updated)
+        found = await store.get_role("reader")
+        assert found is not None and (found.assume_role_policy, found.max_session_duration) == ('{"x": 1}', 7200)
+        assert found.policies == {"p1": '{"v": 3}', "p2": '{"v": 2}'}  # untouched by update_role
+        with pytest.raises(NotFound):
+            await store.update_role(role("Ghost", "AROA9"))
+
+        for index in range(3):
+            await store.create_role(role(f"r{index}", f"AROAR{index}"))
+        first = await store.list_roles(None, 2)
+        assert [r.name_key for r in first.items] == ["r0", "r1"] and first.next_token == "r1"
+        second = await store.list_roles(first.next_token, 2)
+        assert [r.name_key for r in second.items] == ["r2", "reader"] and second.next_token is None
+        assert second.items[1].policies == {"p1": '{"v": 3}', "p2": '{"v": 2}'}
+
+        assert await store.delete_role_policy("reader", "p2") is True
+        assert await store.delete_role_policy("reader", "p2") is False
+        assert await store.delete_role("reader") is True
+        assert await store.delete_role("reader") is False
+        assert await store.get_role("reader") is None
+        # Its inline policies went with it: a new role of that name starts without any.
+        await store.create_role(role("Reader", "AROA3"))
+        found = await store.get_role("reader")
+        assert found is not None and found.policies == {}
+
+    async def test_oidc_providers(self, store: Store) -> None:
+        from gateway.storage.base import OidcProviderRecord
+
+        record = OidcProviderRecord(
+            url="idp.example.com/tenant",
+            issuer_url="https://idp.example.com/tenant",
+            client_ids=["a", "b"],
+            thumbprints=["0" * 40],
+            tags={"k": "v"},
+            created_at=T0,
+        )
+        await store.create_oidc_provider(record)
+        with pytest.raises(AlreadyExists) as exists:
+            await store.create_oidc_provider(record)
+        assert exists.value.key == "url"
+        assert await store.get_oidc_provider("idp.example.com/tenant") == record
+        assert await store.get_oidc_provider("idp.example.com") is None
+        changed = replace(record, client_ids=["c"], jwks_url="http://keys.example/jwks")
+        await store.update_oidc_provider(changed)
+        assert await store.get_oidc_provider("idp.example.com/tenant") == changed
+        with pytest.raises(NotFound):
+            await store.update_oidc_provider(replace(record, url="nowhere"))
+        await store.create_oidc_provider(replace(record, url="a.example"))
+        assert [p.url for p in await store.list_oidc_providers()] == ["a.example", "idp.example.com/tenant"]
+        assert await store.delete_oidc_provider("a.example") is True
+        assert await store.delete_oidc_provider("a.example") is False
+        assert [p.url for p in await store.list_oidc_providers()] == ["idp.example.com/tenant"]
+
+    async def test_saml_providers(self, store: Store) -> None:
+        from gateway.storage.base import SamlProviderRecord
+
+        record = SamlProviderRecord(name="corp", metadata="<md/>", tags={"k": "v"}, created_at=T0, updated_at=T0)
+        await store.create_saml_provider(record)
+        with pytest.raises(AlreadyExists) as exists:
+            await store.create_saml_provider(record)
+        assert exists.value.key == "name"
+        assert await store.get_saml_provider("corp") == record
+        assert await store.get_saml_provider("CORP") is None
+        changed = replace(record, metadata="<md2/>", updated_at=T0 + 1)
+        await store.update_saml_provider(changed)
+        assert await store.get_saml_provider("corp") == changed
+        with pytest.raises(NotFound):
+            await store.update_saml_provider(replace(record, name="ghost"))
+        await store.create_saml_provider(replace(record, name="another"))
+        assert [p.name for p in await store.list_saml_providers()] == ["another", "corp"]
+        assert await store.delete_saml_provider("another") is True
+        assert await store.delete_saml_provider("another") is False
+
+    async def test_saml_assertions_are_used_once(self, store: Store) -> None:
+        assert await store.use_saml_assertion("a1", T0 + 10, T0) is True
+        assert await store.use_saml_assertion("a1", T0 + 10, T0 + 1) is False
+        assert await store.use_saml_assertion("a2", T0 + 10, T0) is True
+        # Once its marker has expired the key is free again (the assertion itself has expired by then).
+        assert await store.use_saml_assertion("a1", T0 + 30, T0 + 10) is True
+        assert await store.use_saml_assertion("a1", T0 + 30, T0 + 11) is False
+        # Concurrent uses of one key: exactly one wins.
+        results = await asyncio.gather(*(store.use_saml_assertion("race", T0 + 10, T0) for _ in range(8)))
+        assert sorted(results) == [False] * 7 + [True]
+        assert await store.purge_expired(T0 + 31) >= 2
+        assert await store.use_saml_assertion("a2", T0 + 50, T0 + 31) is True
+
+    # --- identity pools -------------------------------------------------------------------------------
+
+    async def test_identity_pool_round_trip_update_list_delete(self, store: Store) -> None:
+        pool = make_identity_pool()
+        await store.create_identity_pool(pool)
+        assert await store.get_identity_pool(ID_POOL) == pool
+        assert await store.get_identity_pool("us-east-1:00000000-0000-0000-0000-000000000000") is None
+        with pytest.raises(AlreadyExists) as raised:
+            await store.create_identity_pool(make_identity_pool(name="impostor"))
+        assert raised.value.key == "id"
+        updated = await store.update_identity_pool(replace(pool, name="renamed", settings={"AllowClassicFlow": True}))
+        assert updated.version == 1 and await store.get_identity_pool(ID_POOL) == updated
+        with pytest.raises(VersionConflict):
+            await store.update_identity_pool(replace(pool, name="stale"))
+        with pytest.raises(NotFound):
+            await store.update_identity_pool(make_identity_pool("us-east-1:ffffffff-0000-0000-0000-000000000000"))
+        others = [f"us-east-1:{i}0000000-0000-0000-0000-000000000000" for i in range(1, 4)]
+        for other in others:
+            await store.create_identity_pool(make_identity_pool(other))
+        first = await store.list_identity_pools(None, 2)
+        second = await store.list_identity_pools(first.next_token, 2)
+        assert [p.id for p in first.items + second.items] == sorted([ID_POOL, *others])
+        assert second.next_token is None
+        assert await store.delete_identity_pool(ID_POOL) is True
+        assert await store.get_identity_pool(ID_POOL) is None
+        assert await store.delete_identity_pool(ID_POOL) is False
+
+    async def test_resolve_identity_maps_one_login_to_one_identity(self, store: Store) -> None:
+        await store.create_identity_pool(make_identity_pool())
+        alice = IdentityLogin("idp.example/pool", "alice")
+        first = await store.resolve_identity(make_identity("us-east-1:a1", [alice]))
+        assert (first.id, first.logins, first.disabled) == ("us-east-1:a1", [alice], False)
+        again = await store.resolve_identity(make_identity("us-east-1:a2", [alice]))
+        assert again.id == "us-east-1:a1"
+        assert await store.get_identity("us-east-1:a2") is None
+        found = await store.find_identity_by_login(ID_POOL, alice)
+        assert found is not None and found.id == "us-east-1:a1"
+        assert await store.find_identity_by_login(ID_POOL, IdentityLogin("idp.example/pool", "bob")) is None
+
+    async def test_resolve_identity_links_new_logins_and_refuses_two_owners(self, store: Store) -> None:
+        await store.create_identity_pool(make_identity_pool())
+        alice, google, bob = (IdentityLogin("p", "alice"), IdentityLogin("g", "123"), IdentityLogin("p", "bob"))
+        await store.resolve_identity(make_identity("us-east-1:a1", [alice]))
+        linked = await store.resolve_identity(make_identity("us-east-1:x", [alice, google]))
+        assert linked.id == "us-east-1:a1" and linked.logins == [google, alice]  # ordered by provider
+        await store.resolve_identity(make_identity("us-east-1:b1", [bob]))
+        with pytest.raises(AlreadyExists) as raised:
+            await store.resolve_identity(make_identity("us-east-1:y", [alice, bob]))
+        assert raised.value.key == "login"
+        assert await store.get_identity("us-east-1:y") is None
+        b1 = await store.get_identity("us-east-1:b1")
+        assert b1 is not None and b1.logins == [bob]
+
+    async def test_resolve_identity_concurrent_first_logins_agree(self, store: Store) -> None:
+        await store.create_identity_pool(make_identity_pool())
+        login = IdentityLogin("p", "carol")
+        results = await outcomes(
+            [store.resolve_identity(make_identity(f"us-east-1:c{i}", [login])) for i in range(RACERS)]
+        )
+        ids = {r.id for r in results if isinstance(r, IdentityRecord)}
+        assert len(ids) == 1
+        assert len((await store.list_identities(ID_POOL, None, 60)).items) == 1
+
+    async def test_guests_are_separate_identities(self, store: Store) -> None:
+        await store.create_identity_pool(make_identity_pool())
+        a = await store.resolve_identity(make_identity("us-east-1:g1", []))
+        b = await store.resolve_identity(make_identity("us-east-1:g2", []))
+        assert (a.id, b.id) == ("us-east-1:g1", "us-east-1:g2") and a.logins == []
+        with pytest.raises(NotFound):
+            await store.resolve_identity(make_identity("us-east-1:g3", [], pool_id="us-east-1:missing"))
+
+    async def test_link_unlink_and_disable(self, store: Store) -> None:
+        await store.create_identity_pool(make_identity_pool())
+        alice, google, bob = (IdentityLogin("p", "alice"), IdentityLogin("g", "1"), IdentityLogin("p", "bob"))
+        await store.resolve_identity(make_identity("us-east-1:a1", [alice]))
+        await store.resolve_identity(make_identity("us-east-1:b1", [bob]))
+        linked = await store.link_logins(ID_POOL, "us-east-1:a1", [google], T0 + 5)
+        assert linked.logins == [google, alice] and linked.updated_at == T0 + 5
+        with pytest.raises(AlreadyExists):
+            await store.link_logins(ID_POOL, "us-east-1:a1", [bob], T0 + 6)
+        with pytest.raises(NotFound):
+            await store.link_logins(ID_POOL, "us-east-1:nobody", [IdentityLogin("p", "z")], T0)
+        with pytest.raises(NotFound):
+            await store.link_logins("us-east-1:other", "us-east-1:a1", [IdentityLogin("p", "z")], T0)
+        after = await store.unlink_logins(ID_POOL, "us-east-1:a1", [google, bob], T0 + 7)
+        assert after.logins == [alice] and after.disabled is False
+        b1 = await store.get_identity("us-east-1:b1")
+        assert b1 is not None and b1.logins == [bob]  # another identity's login is not unlinked
+        emptied = await store.unlink_logins(ID_POOL, "us-east-1:a1", [alice], T0 + 8)
+        assert emptied.logins == [] and emptied.disabled is True
+        assert [i.id for i in (await store.list_identities(ID_POOL, None, 60, hide_disabled=True)).items] == [
+            "us-east-1:b1"
+        ]
+        relinked = await store.link_logins(ID_POOL, "us-east-1:a1", [alice], T0 + 9)
+        assert relinked.disabled is False
+
+    async def test_move_login_and_delete_identities(self, store: Store) -> None:
+        await store.create_identity_pool(make_identity_pool())
+        dev1, dev2 = IdentityLogin("dev", "u1"), IdentityLogin("dev", "u2")
+        await store.resolve_identity(make_identity("us-east-1:d1", [dev1]))
+        await store.resolve_identity(make_identity("us-east-1:d2", [dev2]))
+        moved = await store.move_logins(ID_POOL, [dev1], "us-east-1:d2", T0 + 3)
+        assert moved.logins == [dev1, dev2]
+        source = await store.get_identity("us-east-1:d1")
+        assert source is not None and source.logins == [] and source.disabled
+        with pytest.raises(NotFound):
+            await store.move_logins(ID_POOL, [dev1], "us-east-1:gone", T0)
+        assert await store.delete_identities(["us-east-1:d1", "us-east-1:gone"]) == ["us-east-1:d1"]
+        assert await store.get_identity("us-east-1:d1") is None
+        await store.delete_identity_pool(ID_POOL)
+        assert await store.get_identity("us-east-1:d2") is None
+        assert await store.find_identity_by_login(ID_POOL, dev2) is None
+
+    async def test_list_identities_pages_in_id_order(self, store: Store) -> None:
+        await store.create_identity_pool(make_identity_pool())
+        ids = [f"us-east-1:{n}" for n in ("c", "a", "d", "b", "e")]
+        for identity_id in ids:
+            await store.resolve_identity(make_identity(identity_id, [IdentityLogin("p", identity_id)]))
+        seen: list[str] = []
+        after: str | None = None
+        while True:
+            page = await store.list_identities(ID_POOL, after, 2)
+            seen += [i.id for i in page.items]
+            assert all(i.logins for i in page.items)
+            if page.next_token is None:
+                break
+            after = page.next_token
+        assert seen == sorted(ids)
+
+    async def test_issuer_signing_keys(self, store: Store) -> None:
+        await store.add_issuer_signing_key(make_signing_key("k1", T0, pool_id="identity"))
+        await store.add_issuer_signing_key(make_signing_key("k2", T0 + 2, pool_id="identity"))
+        await store.add_issuer_signing_key(make_signing_key("x1", T0, pool_id="other"))
+        keys = await store.list_issuer_signing_keys("identity")
+        assert [(k.kid, k.active, k.retired_at) for k in keys] == [("k2", True, None), ("k1", False, T0 + 2)]
+        with pytest.raises(AlreadyExists):
+            await store.add_issuer_signing_key(make_signing_key("k2", T0 + 3, pool_id="identity"))
+        await store.delete_issuer_signing_key("identity", "k1")
+        assert [k.kid for k in await store.list_issuer_signing_keys("identity")] == ["k2"]
+        assert [k.kid for k in await store.list_issuer_signing_keys("other")] == ["x1"]
+        assert await store.list_signing_keys("identity") == []
 
     # --- the OAuth 2.0 provider's records -----------------------------------------------------------
 
