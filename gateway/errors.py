@@ -263,3 +263,11 @@ class SoftwareTokenMFANotFoundException(GatehouseError):
 class UnauthorizedException(GatehouseError):
     type_name = "UnauthorizedException"
     status = 401
+
+
+class UnsupportedIdentityProviderException(GatehouseError):
+    type_name = "UnsupportedIdentityProviderException"
+
+
+class OperationNotEnabledException(GatehouseError):
+    type_name = "OperationNotEnabledException"
