@@ -23,6 +23,7 @@ import structlog
 from aiohttp import web
 
 from gateway.api import awsjson
+from gateway.api import identity_providers as _identity_provider_operations  # noqa: F401  (registers them)
 from gateway.api.cognito_idp import cognito_idp_service
 from gateway.errors import GatehouseError, RequestEntityTooLarge, UnknownOperationException
 from gateway.metrics import Metrics
@@ -147,6 +148,7 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
             await messenger.close()
+            await services.federation.close()
             await store.close()
             executor.shutdown(wait=False, cancel_futures=True)
 

@@ -271,3 +271,17 @@ class UnsupportedIdentityProviderException(GatehouseError):
 
 class OperationNotEnabledException(GatehouseError):
     type_name = "OperationNotEnabledException"
+
+
+class UpstreamIdentityError(NotAuthorizedException):
+    """A federated sign-in was refused: the upstream IdP's answer, or the state it came back with, did not hold.
+
+    ``reason`` is a short token for the audit log; the message shown to clients says nothing more specific.
+    """
+
+    oauth_error = "invalid_request"
+    default_message = "The sign-in through the identity provider could not be completed."
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.auth import AuthService
+from gateway.services.federation import FederationService
 from gateway.services.groups import GroupService
+from gateway.services.identity_providers import IdentityProviderService
 from gateway.services.messaging import Messenger
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolService
@@ -32,6 +34,8 @@ class Services:
     auth: AuthService
     admin_credentials: dict[str, str]
     fake_srp_secret: bytes
+    identity_providers: IdentityProviderService
+    federation: FederationService
 
     @classmethod
     def build(
@@ -55,6 +59,8 @@ class Services:
             store, SigningKeys(store, box, cache_seconds=settings.key_cache_seconds), settings.issuer_base
         )
         auth = AuthService(store, pools, users, tokens, hasher, box, metrics, fake_srp_secret=fake_srp_secret)
+        identity_providers = IdentityProviderService(store, pools, box)
+        federation = FederationService(store, pools, identity_providers, box, public_url=settings.issuer_base)
         return cls(
             settings=settings,
             store=store,
@@ -69,4 +75,6 @@ class Services:
             auth=auth,
             admin_credentials=admin_credentials,
             fake_srp_secret=fake_srp_secret,
+            identity_providers=identity_providers,
+            federation=federation,
         )
