@@ -316,3 +316,35 @@ def test_link_and_disable_provider_for_user(idp: Any, pool_id: str) -> None:
     with pytest.raises(ClientError) as no_provider:
         idp.admin_disable_provider_for_user(UserPoolId=pool_id, User={**source, "ProviderName": "Nope"})
     assert error_of(no_provider)[0] == "ResourceNotFoundException"
+
+
+def test_linked_user_id_token_carries_identities(idp: Any, pool_id: str) -> None:
+    import jwt
+
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="app",
+        ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(UserPoolId=pool_id, Username="linked-bob", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="linked-bob", Password="Correct-horse-1!", Permanent=True)
+    idp.admin_link_provider_for_user(
+        UserPoolId=pool_id,
+        DestinationUser={"ProviderName": "Cognito", "ProviderAttributeValue": "linked-bob"},
+        SourceUser={
+            "ProviderName": "Corp",
+            "ProviderAttributeName": "Cognito_Subject",
+            "ProviderAttributeValue": "corp-42",
+        },
+    )
+    tokens = idp.admin_initiate_auth(
+        UserPoolId=pool_id,
+        ClientId=client_id,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "linked-bob", "PASSWORD": "Correct-horse-1!"},
+    )["AuthenticationResult"]
+    claims = jwt.decode(tokens["IdToken"], options={"verify_signature": False})
+    (identity,) = claims["identities"]
+    assert identity["userId"] == "corp-42" and identity["providerName"] == "Corp" and identity["providerType"] == "OIDC"
+    assert identity["primary"] == "true" and identity["dateCreated"].isdigit()
+    assert identity["issuer"] == "https://idp.example"
