@@ -9,6 +9,11 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test,fast]'
 
+# xmlsec1: pysaml2 signs, verifies and decrypts SAML messages with it.
+if ! command -v xmlsec1 >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq xmlsec1 >/dev/null
+fi
+
 # The JavaScript client (amazon-cognito-identity-js, run by node) that the SRP tests interoperate with.
 if ! command -v npm >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
