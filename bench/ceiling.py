@@ -6,6 +6,9 @@ SO_REUSEPORT), whose POST endpoints do only the cryptography each path cannot av
 
 - ``/refresh``: two RSA-2048 PKCS#1 v1.5 SHA-256 signatures (REFRESH_TOKEN_AUTH signs an ID and an access token);
 - ``/getuser``: one RS256 signature verification of a fixed token (GetUser checks the access token);
+- ``/token_refresh``: a form body read, then two signatures (``/oauth2/token`` with ``grant_type=refresh_token``);
+- ``/token_client``: a form body read, then one signature (``grant_type=client_credentials``: an access token only);
+- ``/userinfo``: ``GET`` with a bearer token, one verification (``/oauth2/userInfo``);
 - ``/password``: one Argon2id verification at Gatehouse's default parameters, in a
   ``ThreadPoolExecutor(max_workers=max(2, cpu_count))`` via ``run_in_executor`` (USER_PASSWORD_AUTH's verify).
 
@@ -176,6 +179,27 @@ async def password(request: web.Request) -> web.Response:
     return _answer()
 
 
+async def token_refresh(request: web.Request) -> web.Response:
+    await request.post()
+    probe = request.app[PROBE]
+    probe.private.sign(probe.id_input, padding.PKCS1v15(), hashes.SHA256())
+    probe.private.sign(probe.access_input, padding.PKCS1v15(), hashes.SHA256())
+    return _answer()
+
+
+async def token_client(request: web.Request) -> web.Response:
+    await request.post()
+    probe = request.app[PROBE]
+    probe.private.sign(probe.access_input, padding.PKCS1v15(), hashes.SHA256())
+    return _answer()
+
+
+async def userinfo(request: web.Request) -> web.Response:
+    probe = request.app[PROBE]
+    probe.public.verify(probe.token_signature, probe.token_input, padding.PKCS1v15(), hashes.SHA256())
+    return _answer()
+
+
 async def health(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -197,6 +221,10 @@ def create_app(material: Material) -> web.Application:
     app.router.add_post("/refresh", refresh)
     app.router.add_post("/getuser", getuser)
     app.router.add_post("/password", password)
+    app.router.add_post("/token_refresh", token_refresh)
+    app.router.add_post("/token_client", token_client)
+    app.router.add_get("/userinfo", userinfo)
+    app.router.add_post("/userinfo", userinfo)  # the start-up check POSTs; userInfo answers both
     app.router.add_get("/health", health)
     return app
 

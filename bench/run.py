@@ -74,6 +74,8 @@ class PathSpec:
     script: str
     ceiling_endpoint: str | None
     min_ratio: float | None
+    # Where the script is sent on Gatehouse (the Cognito JSON wire is POST /).
+    gatehouse_endpoint: str = "/"
 
 
 PATHS: tuple[PathSpec, ...] = (
@@ -81,6 +83,9 @@ PATHS: tuple[PathSpec, ...] = (
     PathSpec("GetUser", "get_user.lua", "/getuser", 0.6),
     PathSpec("USER_PASSWORD_AUTH", "initiate_auth_password.lua", "/password", 0.9),
     PathSpec("SignUp", "sign_up.lua", None, None),
+    PathSpec("oauth2/token refresh_token", "oauth_token_refresh.lua", "/token_refresh", None, "/oauth2/token"),
+    PathSpec("oauth2/token client_credentials", "oauth_client_credentials.lua", "/token_client", None, "/oauth2/token"),
+    PathSpec("oauth2/userInfo", "oauth_userinfo.lua", "/userinfo", None, "/oauth2/userInfo"),
 )
 
 
@@ -433,6 +438,9 @@ class Seed:
     client_id: str
     access_token: str
     refresh_token: str
+    # For the /oauth2 paths: a client_credentials client (HTTP Basic value) and an access token with openid.
+    machine_basic: str = ""
+    openid_access_token: str = ""
 
 
 def _boto3_client(url: str, *, signed: bool) -> Any:
@@ -474,6 +482,109 @@ def seed(url: str) -> Seed:
         ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": seeded.refresh_token}
     )
     public.get_user(AccessToken=seeded.access_token)
+    return seed_oauth(url, admin, seeded)
+
+
+def seed_oauth(url: str, admin: Any, seeded: Seed) -> Seed:
+    """A client_credentials client with a resource-server scope, and an openid access token got through the
+    hosted UI (authorize, the sign-in form, the code exchange with PKCE), for the /oauth2 paths."""
+    import base64
+    import hashlib
+    import html
+    import urllib.parse
+
+    import requests
+
+    admin.create_resource_server(
+        UserPoolId=seeded.pool_id,
+        Identifier="https://bench.api",
+        Name="bench",
+        Scopes=[{"ScopeName": "read", "ScopeDescription": "read"}],
+    )
+    machine = admin.create_user_pool_client(
+        UserPoolId=seeded.pool_id,
+        ClientName="bench-machine",
+        GenerateSecret=True,
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["client_credentials"],
+        AllowedOAuthScopes=["https://bench.api/read"],
+    )["UserPoolClient"]
+    callback = "https://bench.invalid/callback"
+    web_client = admin.create_user_pool_client(
+        UserPoolId=seeded.pool_id,
+        ClientName="bench-web",
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email"],
+        CallbackURLs=[callback],
+    )["UserPoolClient"]["ClientId"]
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    http = requests.Session()
+    query = urllib.parse.urlencode(
+        {
+            "client_id": web_client,
+            "response_type": "code",
+            "redirect_uri": callback,
+            "scope": "openid email",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    login = http.get(f"{url}/oauth2/authorize?{query}", timeout=30)
+    action = html.unescape(re.search(r'<form method="post" action="([^"]+)"', login.text).group(1))  # type: ignore[union-attr]
+    csrf = re.search(r'name="_csrf" value="([^"]+)"', login.text).group(1)  # type: ignore[union-attr]
+    back = http.post(
+        url + action,
+        data={"_csrf": csrf, "username": USERNAME, "password": PASSWORD},
+        allow_redirects=False,
+        timeout=30,
+    )
+    code = urllib.parse.parse_qs(urllib.parse.urlsplit(back.headers["Location"]).query)["code"][0]
+    token = http.post(
+        f"{url}/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": web_client,
+            "code": code,
+            "redirect_uri": callback,
+            "code_verifier": verifier,
+        },
+        timeout=30,
+    )
+    token.raise_for_status()
+    basic = base64.b64encode(f"{machine['ClientId']}:{machine['ClientSecret']}".encode()).decode()
+    seeded = Seed(
+        seeded.pool_id,
+        seeded.client_id,
+        seeded.access_token,
+        seeded.refresh_token,
+        machine_basic=basic,
+        openid_access_token=token.json()["access_token"],
+    )
+    # Each /oauth2 path once, so a broken seed fails here.
+    for method, path, kwargs in (
+        (
+            "POST",
+            "/oauth2/token",
+            {
+                "data": {
+                    "grant_type": "refresh_token",
+                    "client_id": seeded.client_id,
+                    "refresh_token": seeded.refresh_token,
+                }
+            },
+        ),
+        (
+            "POST",
+            "/oauth2/token",
+            {"data": {"grant_type": "client_credentials"}, "headers": {"Authorization": f"Basic {basic}"}},
+        ),
+        ("GET", "/oauth2/userInfo", {"headers": {"Authorization": f"Bearer {seeded.openid_access_token}"}}),
+    ):
+        answer = requests.request(method, url + path, timeout=30, **kwargs)  # type: ignore[arg-type]
+        if answer.status_code != 200:
+            raise BenchError(f"{method} {path} answered {answer.status_code}: {answer.text}")
     return seeded
 
 
@@ -487,6 +598,8 @@ def lua_env(seeded: Seed, run_id: str, endpoint: str) -> dict[str, str]:
         "BENCH_CLIENT_ID": seeded.client_id,
         "BENCH_ACCESS_TOKEN": seeded.access_token,
         "BENCH_REFRESH_TOKEN": seeded.refresh_token,
+        "BENCH_MACHINE_BASIC": seeded.machine_basic,
+        "BENCH_OPENID_ACCESS_TOKEN": seeded.openid_access_token,
     }
 
 
@@ -581,7 +694,7 @@ def measure_worker_count(
         print(f"   seeded pool {seeded.pool_id}, client {seeded.client_id}", flush=True)
         for spec in paths:
             # Each Gatehouse run is followed at once by its ceiling run, so both see the same machine.
-            pairs: list[tuple[Server, str]] = [(gatehouse, "/")]
+            pairs: list[tuple[Server, str]] = [(gatehouse, spec.gatehouse_endpoint)]
             if spec.ceiling_endpoint is not None:
                 check_ceiling(ceiling, spec.ceiling_endpoint)
                 pairs.append((ceiling, spec.ceiling_endpoint))
@@ -772,6 +885,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--warmup", type=float, default=1.0, help="discarded wrk seconds before each run (default 1)")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json", help="where to write the JSON")
+    parser.add_argument(
+        "--paths",
+        nargs="+",
+        choices=[spec.name for spec in PATHS],
+        default=None,
+        metavar="PATH",
+        help="only these paths (default: all); names as in the table, e.g. 'oauth2/userInfo'",
+    )
     args = parser.parse_args(argv)
     if (
         args.seconds <= 0
@@ -810,10 +931,12 @@ def run(args: argparse.Namespace) -> Report:
     print(f"machine: {report.machine}", flush=True)
     print("in-process, one thread, 2 s each: RS256 sign, RS256 verify, Argon2id verify ...", flush=True)
     report.in_process = in_process_figures()
-    worker_counts = sorted(set(args.workers) | {1, 2})
+    chosen = tuple(p for p in PATHS if args.paths is None or p.name in args.paths)
+    scaling = any(p.name == SCALING_PATH for p in chosen)
+    worker_counts = sorted(set(args.workers) | ({1, 2} if scaling else set()))
     with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as scratch:
         for workers in worker_counts:
-            paths = PATHS if workers in args.workers else tuple(p for p in PATHS if p.name == SCALING_PATH)
+            paths = chosen if workers in args.workers else tuple(p for p in chosen if p.name == SCALING_PATH)
             measure_worker_count(workers, paths, wrk, args.rounds, Path(scratch), report)
     return report
 

@@ -27,6 +27,7 @@ from gateway.api import identity_providers as _identity_provider_operations  # n
 from gateway.api.cognito_idp import cognito_idp_service
 from gateway.errors import GatehouseError, RequestEntityTooLarge, UnknownOperationException
 from gateway.metrics import Metrics
+from gateway.oauth import endpoints as oauth_endpoints
 from gateway.oauth.wellknown import SERVICES, jwks, openid_configuration
 from gateway.secretbox import SecretBox
 from gateway.services.container import Services
@@ -34,6 +35,7 @@ from gateway.services.messaging import Messenger, OutboxSender, SmtpEmailSender,
 from gateway.services.passwords import PasswordHasher
 from gateway.settings import Settings
 from gateway.storage.sqlite import SqliteStore
+from gateway.ui import pages as hosted_pages
 
 log = structlog.get_logger("gateway.app")
 
@@ -89,6 +91,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/{pool_id}/.well-known/jwks.json", jwks)
     app.router.add_get("/{pool_id}/.well-known/openid-configuration", openid_configuration)
+    oauth_endpoints.add_routes(app)
+    hosted_pages.add_routes(app)
     return app
 
 

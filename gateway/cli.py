@@ -37,6 +37,8 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         overrides["log_json"] = False
     if os.environ.get("GATEHOUSE_KEY_CACHE_SECONDS"):
         overrides["key_cache_seconds"] = float(os.environ["GATEHOUSE_KEY_CACHE_SECONDS"])
+    if os.environ.get("GATEHOUSE_OAUTH_CODE_SECONDS"):
+        overrides["oauth_code_seconds"] = float(os.environ["GATEHOUSE_OAUTH_CODE_SECONDS"])
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
 

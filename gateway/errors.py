@@ -285,3 +285,101 @@ class UpstreamIdentityError(NotAuthorizedException):
     def __init__(self, reason: str, message: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+# --- the OAuth 2.0 wire's own errors (RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, OpenID Connect Core §3.1.2.6) --
+#
+# Raised by the authorization server (gateway/services/oauth.py) and rendered by gateway/oauth as a redirect
+# with ``error`` (authorization endpoint) or a JSON body (token, userInfo, revocation endpoints). Their Cognito
+# ``__type`` is what the same fault would be called on the JSON wire.
+
+
+class OAuthError(GatehouseError):
+    """Base of the OAuth wire's errors; ``oauth_error`` is the RFC's ``error`` code."""
+
+    type_name = "InvalidParameterException"
+    oauth_error = "invalid_request"
+
+
+class InvalidRequestError(OAuthError):
+    """The request is missing a required parameter, includes an unsupported value or a repeated parameter."""
+
+
+class InvalidClientError(OAuthError):
+    """Client authentication failed (unknown client, no or wrong client authentication, several methods)."""
+
+    type_name = "NotAuthorizedException"
+    status = 401
+    oauth_error = "invalid_client"
+
+
+class InvalidGrantError(OAuthError):
+    """The authorization code or refresh token is invalid, expired, revoked, replayed, or was issued to
+    another client or redirect URI, or the PKCE verifier does not match."""
+
+    type_name = "NotAuthorizedException"
+    oauth_error = "invalid_grant"
+
+
+class UnauthorizedClientError(OAuthError):
+    """The client may not use this grant or response type."""
+
+    type_name = "InvalidOAuthFlowException"
+    oauth_error = "unauthorized_client"
+
+
+class UnsupportedGrantTypeError(OAuthError):
+    oauth_error = "unsupported_grant_type"
+
+
+class UnsupportedResponseTypeError(OAuthError):
+    oauth_error = "unsupported_response_type"
+
+
+class InvalidScopeError(OAuthError):
+    type_name = "ScopeDoesNotExistException"
+    oauth_error = "invalid_scope"
+
+
+class AccessDeniedError(OAuthError):
+    type_name = "NotAuthorizedException"
+    oauth_error = "access_denied"
+
+
+class LoginRequiredError(OAuthError):
+    """``prompt=none`` and nobody is signed in (OpenID Connect Core §3.1.2.6)."""
+
+    type_name = "NotAuthorizedException"
+    oauth_error = "login_required"
+
+
+class InvalidTokenError(OAuthError):
+    """The bearer token is missing, malformed, expired or revoked (RFC 6750 §3.1)."""
+
+    type_name = "NotAuthorizedException"
+    status = 401
+    oauth_error = "invalid_token"
+
+
+class InsufficientScopeError(OAuthError):
+    """The bearer token lacks the scope the resource needs (RFC 6750 §3.1)."""
+
+    type_name = "NotAuthorizedException"
+    status = 403
+    oauth_error = "insufficient_scope"
+
+
+class UnsupportedTokenTypeError(OAuthError):
+    """RFC 7009 §2.2.1: the server does not revoke this kind of token (or revocation is off for the client)."""
+
+    type_name = "UnsupportedTokenTypeException"
+    oauth_error = "unsupported_token_type"
+
+
+class AuthorizationPageError(GatehouseError):
+    """An authorization request that must not be answered by a redirect (unknown client, redirect URI not
+    registered, pool mismatch, an expired sign-in page): RFC 6749 §4.1.2.1 says to inform the user and
+    never redirect. Rendered as an HTML page."""
+
+    type_name = "InvalidParameterException"
+    oauth_error = "invalid_request"

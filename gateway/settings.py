@@ -77,6 +77,8 @@ class Settings:
     # How long a process trusts its cached signing keys before asking the store again, so that a key made by
     # `gatehouse keys rotate` (or another process) is used within this many seconds. Env GATEHOUSE_KEY_CACHE_SECONDS.
     key_cache_seconds: float = 60.0
+    # How long an OAuth authorization code may be redeemed (Cognito: 5 minutes). Env GATEHOUSE_OAUTH_CODE_SECONDS.
+    oauth_code_seconds: float = 300.0
 
     @property
     def issuer_base(self) -> str:

@@ -9,9 +9,13 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test,fast]'
 
-# xmlsec1: pysaml2 signs, verifies and decrypts SAML messages with it.
-if ! command -v xmlsec1 >/dev/null 2>&1; then
-  apt-get update -qq && apt-get install -y -qq xmlsec1 >/dev/null
+# Debian packages the tests drive: headless Chromium (browser tests, through Playwright, never a downloaded
+# browser) and xmlsec1 (pysaml2's signature checks).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v xmlsec1 >/dev/null 2>&1 || missing+=(xmlsec1)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # The JavaScript client (amazon-cognito-identity-js, run by node) that the SRP tests interoperate with.

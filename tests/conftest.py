@@ -37,3 +37,12 @@ def idp(gatehouse: GatehouseServer) -> Any:
 def public_idp(gatehouse: GatehouseServer) -> Any:
     """boto3 cognito-idp client that signs nothing, as an app in a browser or phone would be."""
     return gatehouse.client(signed=False)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright (one browser per module; a fresh context per test)."""
+    from tests.browser import launch_chromium
+
+    with launch_chromium() as chromium:
+        yield chromium

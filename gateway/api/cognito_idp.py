@@ -128,7 +128,10 @@ async def CreateUserPool(call: Call) -> dict[str, Any]:
 
 @operation
 async def DescribeUserPool(call: Call) -> dict[str, Any]:
-    return {"UserPool": await call.services.pools.describe_pool(call.params["UserPoolId"])}
+    described = await call.services.pools.describe_pool(call.params["UserPoolId"])
+    for record in await call.services.store.list_pool_domains(call.params["UserPoolId"]):
+        described["CustomDomain" if "." in record.domain else "Domain"] = record.domain
+    return {"UserPool": described}
 
 
 @operation
@@ -216,6 +219,11 @@ def _pool_id_from_arn(arn: str) -> str:
 @operation
 async def CreateUserPoolClient(call: Call) -> dict[str, Any]:
     pools = call.services.pools
+    await call.services.domains.check_client_oauth_settings(
+        call.params["UserPoolId"],
+        call.params,
+        bool(call.params.get("GenerateSecret") or call.params.get("ClientSecret")),
+    )
     client = await pools.create_client(call.params["UserPoolId"], call.params["ClientName"], call.params)
     return {"UserPoolClient": pools.client_type(client)}
 
@@ -230,6 +238,10 @@ async def DescribeUserPoolClient(call: Call) -> dict[str, Any]:
 @operation
 async def UpdateUserPoolClient(call: Call) -> dict[str, Any]:
     pools = call.services.pools
+    existing = await pools.get_client(call.params["UserPoolId"], call.params["ClientId"])
+    await call.services.domains.check_client_oauth_settings(
+        call.params["UserPoolId"], call.params, existing.secret is not None
+    )
     client = await pools.update_client(call.params["UserPoolId"], call.params["ClientId"], call.params)
     return {"UserPoolClient": pools.client_type(client)}
 
@@ -709,3 +721,111 @@ async def GetTokensFromRefreshToken(call: Call) -> dict[str, Any]:
     body = result.to_json()
     body.pop("ChallengeParameters", None)
     return body
+
+
+# --- hosted UI domains and resource servers (gateway/services/domains.py) -------------------------------------
+
+
+@operation
+async def CreateUserPoolDomain(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    domain, pool_id = call.params["Domain"], call.params["UserPoolId"]
+    await domains.create_domain(pool_id, domain, call.params.get("CustomDomainConfig"))
+    record = await domains.describe_domain(domain)
+    assert record is not None
+    settings = call.services.settings
+    described = domains.domain_description(record, settings.region, settings.account_id)
+    return {"CloudFrontDomain": described["CloudFrontDistribution"], "ManagedLoginVersion": 1}
+
+
+@operation
+async def DescribeUserPoolDomain(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    record = await domains.describe_domain(call.params["Domain"])
+    if record is None:
+        # Cognito answers an unknown domain with an empty description rather than an error.
+        return {"DomainDescription": {}}
+    settings = call.services.settings
+    return {"DomainDescription": domains.domain_description(record, settings.region, settings.account_id)}
+
+
+@operation
+async def UpdateUserPoolDomain(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    domain, pool_id = call.params["Domain"], call.params["UserPoolId"]
+    await domains.update_domain(pool_id, domain, call.params.get("CustomDomainConfig"))
+    record = await domains.describe_domain(domain)
+    assert record is not None
+    settings = call.services.settings
+    described = domains.domain_description(record, settings.region, settings.account_id)
+    return {"CloudFrontDomain": described["CloudFrontDistribution"], "ManagedLoginVersion": 1}
+
+
+@operation
+async def DeleteUserPoolDomain(call: Call) -> dict[str, Any]:
+    await call.services.domains.delete_domain(call.params["UserPoolId"], call.params["Domain"])
+    return {}
+
+
+@operation
+async def CreateResourceServer(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    record = await domains.create_resource_server(
+        call.params["UserPoolId"], call.params["Identifier"], call.params["Name"], call.params.get("Scopes")
+    )
+    return {"ResourceServer": domains.server_type(record)}
+
+
+@operation
+async def DescribeResourceServer(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    record = await domains.get_resource_server(call.params["UserPoolId"], call.params["Identifier"])
+    return {"ResourceServer": domains.server_type(record)}
+
+
+@operation
+async def UpdateResourceServer(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    record = await domains.update_resource_server(
+        call.params["UserPoolId"], call.params["Identifier"], call.params["Name"], call.params.get("Scopes")
+    )
+    return {"ResourceServer": domains.server_type(record)}
+
+
+@operation
+async def DeleteResourceServer(call: Call) -> dict[str, Any]:
+    await call.services.domains.delete_resource_server(call.params["UserPoolId"], call.params["Identifier"])
+    return {}
+
+
+@operation
+async def ListResourceServers(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    limit = limit_of(call, "MaxResults", 50, 50)
+    servers, next_token = await domains.list_resource_servers(
+        call.params["UserPoolId"], decode_token(call.params.get("NextToken")), limit
+    )
+    result: dict[str, Any] = {"ResourceServers": [domains.server_type(s) for s in servers]}
+    if next_token:
+        result["NextToken"] = encode_token(next_token)
+    return result
+
+
+@operation
+async def SetUICustomization(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    pool_id, client_id = call.params["UserPoolId"], call.params.get("ClientId")
+    record = await domains.set_ui_customization(
+        pool_id, client_id, call.params.get("CSS"), call.params.get("ImageFile")
+    )
+    base = call.services.settings.issuer_base
+    return {"UICustomization": domains.ui_customization_type(record, pool_id, client_id, base)}
+
+
+@operation
+async def GetUICustomization(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    pool_id, client_id = call.params["UserPoolId"], call.params.get("ClientId")
+    record = await domains.get_ui_customization(pool_id, client_id)
+    base = call.services.settings.issuer_base
+    return {"UICustomization": domains.ui_customization_type(record, pool_id, client_id, base)}

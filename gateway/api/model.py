@@ -141,6 +141,12 @@ def _translate_class(java: str, start: int) -> tuple[int, str]:
     return i + 1, "(?:" + "|".join(alternatives) + ")"
 
 
+# Model patterns that contradict the model's own documentation, checked by the service instead:
+# DomainType allows prefixes only, yet its documentation (and Cognito) take custom domains like
+# auth.example.com in the same member (gateway/services/domains.py checks both forms).
+_PATTERNS_NOT_ENFORCED = frozenset({"DomainType"})
+
+
 def _translate_java_pattern(java: str) -> str:
     """Java regex -> ``regex`` syntax, keeping Java's ASCII meaning of \\w \\d \\s and their negations."""
     out: list[str] = []
@@ -696,7 +702,8 @@ class _Builder:
             mapping.secret = secret or mapping.key.secret or mapping.value.secret
             return mapping
         if type_name == "string":
-            node = _String(secret, meta.get("min"), meta.get("max"), meta.get("pattern"), meta.get("enum"))
+            pattern = None if shape.name in _PATTERNS_NOT_ENFORCED else meta.get("pattern")
+            node = _String(secret, meta.get("min"), meta.get("max"), pattern, meta.get("enum"))
         elif type_name == "blob":
             node = _Blob(secret, meta.get("min"), meta.get("max"))
         elif type_name in ("integer", "long", "double", "float"):

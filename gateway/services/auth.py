@@ -59,7 +59,7 @@ from gateway.services.srp import (
     start_srp,
     verify_password_claim,
 )
-from gateway.services.tokens import IssuedTokens, TokenService
+from gateway.services.tokens import ADMIN_SCOPE, IssuedTokens, TokenService
 from gateway.services.users import (
     CONFIRMED,
     FORCE_CHANGE_PASSWORD,
@@ -581,6 +581,7 @@ class AuthService:
         auth_time: int,
         origin_jti: str | None = None,
         groups: list[GroupRecord] | None = None,
+        scopes: tuple[str, ...] | None = None,
     ) -> AuthResult:
         group_names, roles, preferred = await self.groups_and_roles(ctx.pool.id, user, groups)
         client = ctx.client
@@ -599,6 +600,7 @@ class AuthService:
             id_seconds=client.token_seconds("IdToken"),
             refresh_seconds=client.token_seconds("RefreshToken"),
             origin_jti=origin_jti,
+            scopes=scopes if scopes is not None else (ADMIN_SCOPE,),
         )
         self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="id")
         self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="access")
@@ -611,7 +613,14 @@ class AuthService:
 
     # --- refresh ---------------------------------------------------------------------------------------
 
-    async def refresh(self, ctx: AuthContext, refresh_token: str, *, rotate: bool | None = None) -> AuthResult:
+    async def refresh(
+        self,
+        ctx: AuthContext,
+        refresh_token: str,
+        *,
+        rotate: bool | None = None,
+        scopes: tuple[str, ...] | None = None,
+    ) -> AuthResult:
         """REFRESH_TOKEN_AUTH and GetTokensFromRefreshToken.
 
         New ID and access tokens in the same token family. When the client rotates refresh tokens, a new
@@ -642,7 +651,7 @@ class AuthService:
         if rotate:
             new_refresh = await self._rotate(ctx, record, now, grace)
         result = await self.issue_tokens(
-            ctx, user, auth_time=int(family.auth_time), origin_jti=record.origin_jti, groups=groups
+            ctx, user, auth_time=int(family.auth_time), origin_jti=record.origin_jti, groups=groups, scopes=scopes
         )
         assert result.tokens is not None
         tokens = IssuedTokens(

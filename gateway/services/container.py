@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.auth import AuthService
+from gateway.services.domains import DomainService
 from gateway.services.federation import FederationService
 from gateway.services.groups import GroupService
 from gateway.services.identity_providers import IdentityProviderService
 from gateway.services.messaging import Messenger
+from gateway.services.oauth import OAuthService
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolService
 from gateway.services.tokens import SigningKeys, TokenService
@@ -36,6 +38,8 @@ class Services:
     fake_srp_secret: bytes
     identity_providers: IdentityProviderService
     federation: FederationService
+    domains: DomainService
+    oauth: OAuthService
 
     @classmethod
     def build(
@@ -77,4 +81,6 @@ class Services:
             fake_srp_secret=fake_srp_secret,
             identity_providers=identity_providers,
             federation=federation,
+            domains=DomainService(store, pools),
+            oauth=OAuthService(store, pools, auth, tokens, code_seconds=settings.oauth_code_seconds),
         )

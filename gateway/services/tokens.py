@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -263,14 +264,19 @@ class TokenService:
         origin_jti: str | None = None,
         scopes: Sequence[str] = (ADMIN_SCOPE,),
         extra_access_claims: Mapping[str, Any] | None = None,
+        new_family_id: str | None = None,
+        at_hash: bool = False,
     ) -> IssuedTokens:
         """Sign an ID and an access token; when ``refresh_seconds`` is given and there is no
-        ``origin_jti`` yet, start a token family with a new refresh token."""
+        ``origin_jti`` yet, start a token family with a new refresh token. ``new_family_id`` names the new
+        family when the caller must know it beforehand (an authorization code records it, so that a replayed
+        code can revoke what the first redemption got); ``at_hash`` adds the access token's hash to the ID
+        token (OpenID Connect Core §3.1.3.6)."""
         now = int(time.time())
         id_key = await self.keys.active_key(pool_id, "id")
         access_key = await self.keys.active_key(pool_id, "access")
         new_family = origin_jti is None
-        origin = origin_jti or new_jti()
+        origin = origin_jti or new_family_id or new_jti()
         event_id = new_jti()
         issuer = self.issuer(pool_id)
         group_claims: dict[str, Any] = {}
@@ -343,9 +349,13 @@ class TokenService:
         # Signed on the event loop: an RSA-2048 signature takes ~0.2 ms, less than handing it to a thread
         # costs once the GIL is contended (measured: worker-thread signing made every SQLite read and
         # os.urandom call on the loop wait for the GIL, and raised CPU per refresh by half).
+        access_token = sign_jwt(access_key, access_claims)
+        if at_hash:
+            # The left half of the SHA-256 of the token's ASCII, base64url (RS256 uses SHA-256).
+            id_token_claims["at_hash"] = b64url(hashlib.sha256(access_token.encode("ascii")).digest()[:16])
         return IssuedTokens(
             id_token=sign_jwt(id_key, id_token_claims),
-            access_token=sign_jwt(access_key, access_claims),
+            access_token=access_token,
             refresh_token=refresh_token,
             expires_in=access_seconds,
             origin_jti=origin,

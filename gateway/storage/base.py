@@ -181,6 +181,60 @@ class SigningKeyRecord:
     token_use: str = "id"
 
 
+@dataclass
+class OAuthRecord:
+    """A short-lived record of the OAuth 2.0 provider, kept under (``kind``, ``key_hash``): an authorization
+    request, an authorization code, a single sign-on session, the grant behind a token family. ``key_hash``
+    is the SHA-256 of what the holder presents. ``used_at`` is set by the first use (use_oauth_record);
+    ``replayed`` by any later one."""
+
+    kind: str
+    key_hash: str
+    pool_id: str
+    client_id: str
+    username_key: str
+    data: JSONDict
+    expires_at: float
+    used_at: float | None = None
+    replayed: bool = False
+
+
+@dataclass
+class DomainRecord:
+    """A user pool domain: a prefix (``myapp``) or a custom domain (``auth.example.com``). ``settings``
+    holds CustomDomainConfig and the like as JSON."""
+
+    domain: str
+    pool_id: str
+    settings: JSONDict
+    created_at: float
+
+
+@dataclass
+class ResourceServerRecord:
+    """A resource server of a pool: ``scopes`` is Cognito's list of {ScopeName, ScopeDescription}."""
+
+    pool_id: str
+    identifier: str
+    name: str
+    scopes: list[dict[str, str]]
+    created_at: float
+    updated_at: float
+
+
+@dataclass
+class UICustomizationRecord:
+    """The hosted pages' CSS and logo for a pool (``client_id`` "ALL") or one client; ``image`` is base64."""
+
+    pool_id: str
+    client_id: str
+    css: str | None
+    image: str | None
+    image_type: str | None
+    created_at: float
+    updated_at: float
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
@@ -332,6 +386,64 @@ class Store(Protocol):
         ...
 
     async def delete_signing_key(self, pool_id: str, kid: str) -> None: ...
+
+    # the OAuth 2.0 provider's short-lived records
+    async def put_oauth_record(self, record: OAuthRecord) -> None:
+        """Insert; raises AlreadyExists("id") if (kind, key_hash) is taken, NotFound("pool") without the pool."""
+        ...
+
+    async def get_oauth_record(self, kind: str, key_hash: str) -> OAuthRecord | None: ...
+    async def take_oauth_record(self, kind: str, key_hash: str) -> OAuthRecord | None:
+        """Delete and return: of any concurrent callers, exactly one gets the record."""
+        ...
+
+    async def use_oauth_record(self, kind: str, key_hash: str, now: float) -> tuple[OAuthRecord, bool] | None:
+        """Mark the record used. Returns it with True for the first use (exactly one of any concurrent
+        callers, which set ``used_at = now``); any later call sets ``replayed`` and returns False."""
+        ...
+
+    async def delete_oauth_records(self, pool_id: str, username_key: str, kind: str) -> int:
+        """Delete a user's records of one kind (e.g. every sign-on session); return how many went."""
+        ...
+
+    # user pool domains
+    async def create_domain(self, domain: DomainRecord) -> None:
+        """Raises AlreadyExists("domain"), NotFound("pool")."""
+        ...
+
+    async def get_domain(self, domain: str) -> DomainRecord | None: ...
+    async def list_pool_domains(self, pool_id: str) -> list[DomainRecord]:
+        """Ordered by domain."""
+        ...
+
+    async def update_domain(self, domain: DomainRecord) -> None:
+        """Replace the settings; raises NotFound."""
+        ...
+
+    async def delete_domain(self, domain: str) -> bool: ...
+
+    # resource servers
+    async def create_resource_server(self, server: ResourceServerRecord) -> None:
+        """Raises AlreadyExists("identifier"), NotFound("pool")."""
+        ...
+
+    async def get_resource_server(self, pool_id: str, identifier: str) -> ResourceServerRecord | None: ...
+    async def update_resource_server(self, server: ResourceServerRecord) -> None:
+        """Replace name and scopes; raises NotFound."""
+        ...
+
+    async def delete_resource_server(self, pool_id: str, identifier: str) -> bool: ...
+    async def list_resource_servers(self, pool_id: str, after: str | None, limit: int) -> Page[ResourceServerRecord]:
+        """Ordered by identifier."""
+        ...
+
+    # hosted UI customization
+    async def put_ui_customization(self, record: UICustomizationRecord) -> None:
+        """Insert or replace (keeping the first ``created_at``); raises NotFound("pool")."""
+        ...
+
+    async def get_ui_customization(self, pool_id: str, client_id: str) -> UICustomizationRecord | None: ...
+    async def delete_ui_customization(self, pool_id: str, client_id: str) -> bool: ...
 
     # federation: identity providers (Create/Describe/Update/Delete/ListIdentityProviders)
     async def create_identity_provider(self, provider: IdentityProviderRecord) -> None:

@@ -44,17 +44,21 @@ from gateway.storage.base import (
     AuthSessionRecord,
     ClientRecord,
     CodeRecord,
+    DomainRecord,
     FederationRequestRecord,
     GroupRecord,
     IdentityProviderRecord,
     NotFound,
+    OAuthRecord,
     Page,
     PoolRecord,
     ProviderLinkRecord,
     RefreshTokenRecord,
+    ResourceServerRecord,
     SigningKeyRecord,
     Store,
     TokenFamilyRecord,
+    UICustomizationRecord,
     UserRecord,
     VersionConflict,
 )
@@ -97,9 +101,9 @@ def load_migrations() -> list[Migration]:
             found.append(Migration(int(match[1]), entry.name, entry.read_text(encoding="utf-8")))
     found.sort(key=lambda migration: migration.version)
     versions = [migration.version for migration in found]
-    # Numbers are unique and start at 0001; gaps are allowed (migrations written on parallel branches keep the
-    # numbers they were given, and _migrate applies every version a database lacks, whatever its place).
-    if len(set(versions)) != len(versions) or (versions and versions[0] != 1):
+    # Numbers are unique and start at 0001; gaps are allowed, so that features developed side by side can
+    # each reserve a number.
+    if not versions or versions[0] != 1 or len(set(versions)) != len(versions):
         raise RuntimeError(f"migrations must be numbered uniquely from 0001; found {versions}")
     return found
 
@@ -497,6 +501,33 @@ def _page(rows: Sequence[Row], limit: int, convert: Callable[[Row], T], key: Cal
     """Rows were fetched with LIMIT limit + 1: a row beyond the page means there is a next one."""
     items = [convert(row) for row in rows[:limit]]
     return Page(items, key(items[-1]) if len(rows) > limit else None)
+
+
+OAUTH_COLUMNS = "kind, key_hash, pool_id, client_id, username_key, data, expires_at, used_at, replayed"
+DOMAIN_COLUMNS = "domain, pool_id, settings, created_at"
+SERVER_COLUMNS = "pool_id, identifier, name, scopes, created_at, updated_at"
+_INSERT_OAUTH = f"INSERT INTO oauth_records ({OAUTH_COLUMNS}) VALUES ({_placeholders(OAUTH_COLUMNS)})"
+_OAUTH_UNIQUE = {"oauth_records.kind, oauth_records.key_hash": "id"}
+_LIST_SERVERS = _paged(f"SELECT {SERVER_COLUMNS} FROM resource_servers", "pool_id = ?", "identifier")
+
+
+UI_COLUMNS = "pool_id, client_id, css, image, image_type, created_at, updated_at"
+
+
+def _ui(r: Row) -> UICustomizationRecord:
+    return UICustomizationRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+
+
+def _oauth(r: Row) -> OAuthRecord:
+    return OAuthRecord(r[0], r[1], r[2], r[3], r[4], _loads(r[5]), r[6], r[7], bool(r[8]))
+
+
+def _domain(r: Row) -> DomainRecord:
+    return DomainRecord(r[0], r[1], _loads(r[2]), r[3])
+
+
+def _server(r: Row) -> ResourceServerRecord:
+    return ResourceServerRecord(r[0], r[1], r[2], _loads(r[3]), r[4], r[5])
 
 
 # --- the store ------------------------------------------------------------------------------------------
@@ -940,6 +971,7 @@ class SqliteStore:
             purged += await _affected(db, "DELETE FROM token_families WHERE expires_at <= ?", (now,))
             purged += await _affected(db, "DELETE FROM federation_requests WHERE expires_at <= ?", (now,))
             purged += await _affected(db, "DELETE FROM seen_assertions WHERE expires_at <= ?", (now,))
+            purged += await _affected(db, "DELETE FROM oauth_records WHERE expires_at <= ?", (now,))
         return purged
 
     # --- signing keys -----------------------------------------------------------------------------------
@@ -972,6 +1004,175 @@ class SqliteStore:
 
     async def delete_signing_key(self, pool_id: str, kid: str) -> None:
         await self._fetch("DELETE FROM signing_keys WHERE pool_id = ? AND kid = ?", (pool_id, kid))
+
+    # --- the OAuth 2.0 provider's records ---------------------------------------------------------------
+
+    async def put_oauth_record(self, record: OAuthRecord) -> None:
+        params = (
+            record.kind,
+            record.key_hash,
+            record.pool_id,
+            record.client_id,
+            record.username_key,
+            _dumps(record.data),
+            record.expires_at,
+            record.used_at,
+            int(record.replayed),
+        )
+        await self._insert_one(_INSERT_OAUTH, params, _OAUTH_UNIQUE, "pool")
+
+    async def get_oauth_record(self, kind: str, key_hash: str) -> OAuthRecord | None:
+        return await self._fetch_one(
+            f"SELECT {OAUTH_COLUMNS} FROM oauth_records WHERE kind = ? AND key_hash = ?", (kind, key_hash), _oauth
+        )
+
+    async def take_oauth_record(self, kind: str, key_hash: str) -> OAuthRecord | None:
+        return await self._fetch_one(
+            f"DELETE FROM oauth_records WHERE kind = ? AND key_hash = ? RETURNING {OAUTH_COLUMNS}",
+            (kind, key_hash),
+            _oauth,
+        )
+
+    async def use_oauth_record(self, kind: str, key_hash: str, now: float) -> tuple[OAuthRecord, bool] | None:
+        # "used_at IS NULL" in the UPDATE decides the race: writers are serialised, and only the first finds it.
+        first = await self._fetch_one(
+            f"UPDATE oauth_records SET used_at = ? WHERE kind = ? AND key_hash = ? AND used_at IS NULL "
+            f"RETURNING {OAUTH_COLUMNS}",
+            (now, kind, key_hash),
+            _oauth,
+        )
+        if first is not None:
+            return first, True
+        later = await self._fetch_one(
+            f"UPDATE oauth_records SET replayed = 1 WHERE kind = ? AND key_hash = ? RETURNING {OAUTH_COLUMNS}",
+            (kind, key_hash),
+            _oauth,
+        )
+        return (later, False) if later is not None else None
+
+    async def delete_oauth_records(self, pool_id: str, username_key: str, kind: str) -> int:
+        rows = await self._fetch(
+            "DELETE FROM oauth_records WHERE pool_id = ? AND username_key = ? AND kind = ? RETURNING 1",
+            (pool_id, username_key, kind),
+        )
+        return len(rows)
+
+    # --- user pool domains ------------------------------------------------------------------------------
+
+    async def create_domain(self, domain: DomainRecord) -> None:
+        params = (domain.domain, domain.pool_id, _dumps(domain.settings), domain.created_at)
+        await self._insert_one(
+            f"INSERT INTO user_pool_domains ({DOMAIN_COLUMNS}) VALUES ({_placeholders(DOMAIN_COLUMNS)})",
+            params,
+            {"user_pool_domains.domain": "domain"},
+            "pool",
+        )
+
+    async def get_domain(self, domain: str) -> DomainRecord | None:
+        return await self._fetch_one(
+            f"SELECT {DOMAIN_COLUMNS} FROM user_pool_domains WHERE domain = ?", (domain,), _domain
+        )
+
+    async def list_pool_domains(self, pool_id: str) -> list[DomainRecord]:
+        rows = await self._fetch(
+            f"SELECT {DOMAIN_COLUMNS} FROM user_pool_domains WHERE pool_id = ? ORDER BY domain", (pool_id,)
+        )
+        return [_domain(row) for row in rows]
+
+    async def update_domain(self, domain: DomainRecord) -> None:
+        rows = await self._fetch(
+            "UPDATE user_pool_domains SET settings = ? WHERE domain = ? RETURNING 1",
+            (_dumps(domain.settings), domain.domain),
+        )
+        if not rows:
+            raise NotFound("domain")
+
+    async def delete_domain(self, domain: str) -> bool:
+        return bool(await self._fetch("DELETE FROM user_pool_domains WHERE domain = ? RETURNING 1", (domain,)))
+
+    # --- resource servers -------------------------------------------------------------------------------
+
+    async def create_resource_server(self, server: ResourceServerRecord) -> None:
+        params = (
+            server.pool_id,
+            server.identifier,
+            server.name,
+            _dumps(server.scopes),
+            server.created_at,
+            server.updated_at,
+        )
+        await self._insert_one(
+            f"INSERT INTO resource_servers ({SERVER_COLUMNS}) VALUES ({_placeholders(SERVER_COLUMNS)})",
+            params,
+            {"resource_servers.pool_id, resource_servers.identifier": "identifier"},
+            "pool",
+        )
+
+    async def get_resource_server(self, pool_id: str, identifier: str) -> ResourceServerRecord | None:
+        return await self._fetch_one(
+            f"SELECT {SERVER_COLUMNS} FROM resource_servers WHERE pool_id = ? AND identifier = ?",
+            (pool_id, identifier),
+            _server,
+        )
+
+    async def update_resource_server(self, server: ResourceServerRecord) -> None:
+        rows = await self._fetch(
+            "UPDATE resource_servers SET name = ?, scopes = ?, updated_at = ? "
+            "WHERE pool_id = ? AND identifier = ? RETURNING 1",
+            (server.name, _dumps(server.scopes), server.updated_at, server.pool_id, server.identifier),
+        )
+        if not rows:
+            raise NotFound("resource server")
+
+    async def delete_resource_server(self, pool_id: str, identifier: str) -> bool:
+        return bool(
+            await self._fetch(
+                "DELETE FROM resource_servers WHERE pool_id = ? AND identifier = ? RETURNING 1", (pool_id, identifier)
+            )
+        )
+
+    async def list_resource_servers(self, pool_id: str, after: str | None, limit: int) -> Page[ResourceServerRecord]:
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(_LIST_SERVERS.first, (pool_id, limit + 1))
+        else:
+            rows = await self._fetch(_LIST_SERVERS.after, (pool_id, after, limit + 1))
+        return _page(rows, limit, _server, lambda r: r.identifier)
+
+    # --- hosted UI customization ------------------------------------------------------------------------
+
+    async def put_ui_customization(self, record: UICustomizationRecord) -> None:
+        params = (
+            record.pool_id,
+            record.client_id,
+            record.css,
+            record.image,
+            record.image_type,
+            record.created_at,
+            record.updated_at,
+        )
+        await self._insert_one(
+            f"INSERT INTO ui_customizations ({UI_COLUMNS}) VALUES ({_placeholders(UI_COLUMNS)}) "
+            "ON CONFLICT (pool_id, client_id) DO UPDATE SET css = excluded.css, image = excluded.image, "
+            "image_type = excluded.image_type, updated_at = excluded.updated_at",
+            params,
+            {},
+            "pool",
+        )
+
+    async def get_ui_customization(self, pool_id: str, client_id: str) -> UICustomizationRecord | None:
+        return await self._fetch_one(
+            f"SELECT {UI_COLUMNS} FROM ui_customizations WHERE pool_id = ? AND client_id = ?",
+            (pool_id, client_id),
+            _ui,
+        )
+
+    async def delete_ui_customization(self, pool_id: str, client_id: str) -> bool:
+        return bool(
+            await self._fetch(
+                "DELETE FROM ui_customizations WHERE pool_id = ? AND client_id = ? RETURNING 1", (pool_id, client_id)
+            )
+        )
 
     # --- federation -------------------------------------------------------------------------------------
 

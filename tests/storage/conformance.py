@@ -52,16 +52,20 @@ from gateway.storage.base import (
     AuthSessionRecord,
     ClientRecord,
     CodeRecord,
+    DomainRecord,
     FederationRequestRecord,
     GroupRecord,
     IdentityProviderRecord,
     NotFound,
+    OAuthRecord,
     PoolRecord,
     ProviderLinkRecord,
     RefreshTokenRecord,
+    ResourceServerRecord,
     SigningKeyRecord,
     Store,
     TokenFamilyRecord,
+    UICustomizationRecord,
     UserRecord,
     VersionConflict,
 )
@@ -972,6 +976,105 @@ class StoreConformance:
         keys = {k.kid: k for k in await store.list_signing_keys(POOL)}
         assert (keys["access-1"].active, keys["access-1"].retired_at) == (False, T0 + 2)
         assert (keys["id-1"].active, keys["access-2"].active) == (True, True)
+
+    # --- the OAuth 2.0 provider's records -----------------------------------------------------------
+
+    async def test_oauth_records_get_take_and_use_once(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        record = OAuthRecord("code", "h1", POOL, "client-1", "alice", {"scopes": ["openid"]}, T0 + 300)
+        await store.put_oauth_record(record)
+        with pytest.raises(AlreadyExists):
+            await store.put_oauth_record(record)
+        with pytest.raises(NotFound):
+            await store.put_oauth_record(replace(record, key_hash="h2", pool_id="us-east-1_Missing"))
+        assert await store.get_oauth_record("code", "h1") == record
+        assert await store.get_oauth_record("sso", "h1") is None  # the kind is part of the key
+
+        results = await outcomes([store.use_oauth_record("code", "h1", T0 + i) for i in range(RACERS)])
+        firsts = [r for r in results if isinstance(r, tuple) and r[1]]
+        assert len(firsts) == 1 and all(isinstance(r, tuple) for r in results)
+        stored = await store.get_oauth_record("code", "h1")
+        assert stored is not None and stored.replayed and stored.used_at == firsts[0][0].used_at
+        assert await store.use_oauth_record("code", "missing", T0) is None
+
+        taken = await outcomes([store.take_oauth_record("code", "h1") for _ in range(RACERS)])
+        assert len([t for t in taken if isinstance(t, OAuthRecord)]) == 1
+        assert await store.get_oauth_record("code", "h1") is None
+
+    async def test_oauth_records_of_a_user_are_deleted_by_kind_and_purged(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        for i, (kind, user) in enumerate([("sso", "alice"), ("sso", "alice"), ("sso", "bob"), ("code", "alice")]):
+            await store.put_oauth_record(OAuthRecord(kind, f"k{i}", POOL, "c", user, {}, T0 + 10 * i))
+        assert await store.delete_oauth_records(POOL, "alice", "sso") == 2
+        assert await store.get_oauth_record("sso", "k2") is not None
+        assert await store.get_oauth_record("code", "k3") is not None
+        assert await store.purge_expired(T0 + 25) >= 1  # k2 (expires T0+20) goes, k3 (T0+30) stays
+        assert await store.get_oauth_record("sso", "k2") is None
+        assert await store.get_oauth_record("code", "k3") is not None
+
+    async def test_domains_are_unique_and_belong_to_a_pool(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_pool(make_pool(OTHER_POOL))
+        domain = DomainRecord("myapp", POOL, {}, T0)
+        await store.create_domain(domain)
+        await store.create_domain(DomainRecord("auth.example.com", POOL, {"CertificateArn": "arn:x"}, T0))
+        with pytest.raises(AlreadyExists) as taken:
+            await store.create_domain(DomainRecord("myapp", OTHER_POOL, {}, T0))
+        assert taken.value.key == "domain"
+        with pytest.raises(NotFound):
+            await store.create_domain(DomainRecord("nopool", "us-east-1_Missing", {}, T0))
+        assert await store.get_domain("myapp") == domain
+        assert await store.get_domain("MYAPP") is None  # pinned: exact look-up
+        assert [d.domain for d in await store.list_pool_domains(POOL)] == ["auth.example.com", "myapp"]
+        await store.update_domain(DomainRecord("auth.example.com", POOL, {"CertificateArn": "arn:y"}, T0))
+        updated = await store.get_domain("auth.example.com")
+        assert updated is not None and updated.settings == {"CertificateArn": "arn:y"}
+        with pytest.raises(NotFound):
+            await store.update_domain(DomainRecord("nothere", POOL, {}, T0))
+        assert await store.delete_domain("myapp") is True
+        assert await store.delete_domain("myapp") is False
+        await store.delete_pool(POOL)
+        assert await store.get_domain("auth.example.com") is None
+
+    async def test_resource_servers_crud_and_pages(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        scopes = [{"ScopeName": "read", "ScopeDescription": "Read"}]
+        for identifier in ("https://api.b", "https://api.a", "https://api.c"):
+            await store.create_resource_server(ResourceServerRecord(POOL, identifier, "api", scopes, T0, T0))
+        with pytest.raises(AlreadyExists) as taken:
+            await store.create_resource_server(ResourceServerRecord(POOL, "https://api.a", "x", [], T0, T0))
+        assert taken.value.key == "identifier"
+        first = await store.list_resource_servers(POOL, None, 2)
+        assert [r.identifier for r in first.items] == ["https://api.a", "https://api.b"]
+        assert first.next_token == "https://api.b"
+        rest = await store.list_resource_servers(POOL, first.next_token, 2)
+        assert [r.identifier for r in rest.items] == ["https://api.c"] and rest.next_token is None
+        await store.update_resource_server(ResourceServerRecord(POOL, "https://api.a", "renamed", [], T0, T0 + 1))
+        got = await store.get_resource_server(POOL, "https://api.a")
+        assert got is not None and (got.name, got.scopes, got.updated_at) == ("renamed", [], T0 + 1)
+        with pytest.raises(NotFound):
+            await store.update_resource_server(ResourceServerRecord(POOL, "https://none", "x", [], T0, T0))
+        assert await store.delete_resource_server(POOL, "https://api.a") is True
+        assert await store.delete_resource_server(POOL, "https://api.a") is False
+        assert await store.get_resource_server(POOL, "https://api.a") is None
+
+    async def test_ui_customizations_upsert_per_pool_and_client(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        pool_wide = UICustomizationRecord(POOL, "ALL", ".banner{}", None, None, T0, T0)
+        await store.put_ui_customization(pool_wide)
+        await store.put_ui_customization(UICustomizationRecord(POOL, "client-1", None, "aGk=", "image/png", T0, T0))
+        assert await store.get_ui_customization(POOL, "ALL") == pool_wide
+        await store.put_ui_customization(
+            UICustomizationRecord(POOL, "ALL", ".x{}", "aGk=", "image/png", T0 + 5, T0 + 5)
+        )
+        replaced = await store.get_ui_customization(POOL, "ALL")
+        assert replaced is not None and (replaced.css, replaced.image) == (".x{}", "aGk=")
+        assert (replaced.created_at, replaced.updated_at) == (T0, T0 + 5)  # the first creation time is kept
+        with pytest.raises(NotFound):
+            await store.put_ui_customization(UICustomizationRecord("us-east-1_Missing", "ALL", "", None, None, T0, T0))
+        assert await store.delete_ui_customization(POOL, "client-1") is True
+        assert await store.delete_ui_customization(POOL, "client-1") is False
+        assert await store.get_ui_customization(POOL, "client-1") is None
 
     # --- federation: identity providers, links, upstream requests, replay markers --------------------------
 

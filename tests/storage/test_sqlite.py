@@ -169,7 +169,9 @@ async def test_processes_opening_a_new_file_at_once_migrate_it_once(db_path: Pat
 
 
 async def test_a_failing_migration_leaves_no_trace(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    broken = Migration(len(load_migrations()) + 1, "broken.sql", "CREATE TABLE extra (x TEXT);\nSELECT no_such_fn();")
+    broken = Migration(
+        load_migrations()[-1].version + 1, "broken.sql", "CREATE TABLE extra (x TEXT);\nSELECT no_such_fn();"
+    )
     real = load_migrations()
     monkeypatch.setattr(sqlite_backend, "load_migrations", lambda: [*real, broken])
     with pytest.raises(sqlite3.OperationalError):
