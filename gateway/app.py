@@ -28,6 +28,7 @@ from gateway.api.cognito_idp import cognito_idp_service
 from gateway.errors import GatehouseError, RequestEntityTooLarge, UnknownOperationException
 from gateway.metrics import Metrics
 from gateway.oauth import endpoints as oauth_endpoints
+from gateway.oauth import federation as federation_endpoints
 from gateway.oauth.wellknown import SERVICES, jwks, openid_configuration
 from gateway.secretbox import SecretBox
 from gateway.services.container import Services
@@ -92,6 +93,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.router.add_get("/{pool_id}/.well-known/jwks.json", jwks)
     app.router.add_get("/{pool_id}/.well-known/openid-configuration", openid_configuration)
     oauth_endpoints.add_routes(app)
+    federation_endpoints.add_routes(app)
     hosted_pages.add_routes(app)
     return app
 

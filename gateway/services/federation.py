@@ -35,6 +35,7 @@ import aiohttp
 import structlog
 
 from gateway.errors import (
+    GatehouseError,
     InvalidParameterException,
     LimitExceededException,
     NotAuthorizedException,
@@ -84,6 +85,16 @@ class UpstreamRedirect:
     url: str
     method: Literal["GET", "POST"] = "GET"
     form: Mapping[str, str] = field(default_factory=dict)
+
+
+class FederationCallbackError(Exception):
+    """A callback whose state was ours but whose sign-in failed; ``resume`` lets the caller answer the request
+    that started it (an OAuth error redirect) rather than show a dead end."""
+
+    def __init__(self, error: GatehouseError, resume: dict[str, Any]) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.resume = resume
 
 
 @dataclass(frozen=True)
@@ -312,8 +323,17 @@ class FederationService:
         return request
 
     async def complete_redirect(self, params: Mapping[str, str]) -> FederatedSignIn:
-        """``/oauth2/idpresponse``: the callback of an OAuth 2.0 / OIDC provider (query or form_post)."""
+        """``/oauth2/idpresponse``: the callback of an OAuth 2.0 / OIDC provider (query or form_post).
+
+        A bad state raises UpstreamIdentityError; once the state is known, any failure is a
+        :class:`FederationCallbackError` carrying the caller's ``resume`` data, so the request can be answered."""
         request = await self._take(params.get("state"))
+        try:
+            return await self._complete_redirect(request, params)
+        except GatehouseError as exc:
+            raise FederationCallbackError(exc, dict(request.data.get("resume") or {})) from exc
+
+    async def _complete_redirect(self, request: FederationRequestRecord, params: Mapping[str, str]) -> FederatedSignIn:
         record = await self._provider_of(request)
         connector = await self._connector(record)
         if not isinstance(connector, RedirectConnector) or "nonce" not in request.data:
@@ -329,8 +349,15 @@ class FederationService:
         return await self._finish(request, record, identity)
 
     async def complete_saml(self, form: Mapping[str, str]) -> FederatedSignIn:
-        """``/saml2/idpresponse``: a SAML Response posted back with the RelayState we sent."""
+        """``/saml2/idpresponse``: a SAML Response posted back with the RelayState we sent (errors as
+        :meth:`complete_redirect`)."""
         request = await self._take(form.get("RelayState"))
+        try:
+            return await self._complete_saml(request, form)
+        except GatehouseError as exc:
+            raise FederationCallbackError(exc, dict(request.data.get("resume") or {})) from exc
+
+    async def _complete_saml(self, request: FederationRequestRecord, form: Mapping[str, str]) -> FederatedSignIn:
         record = await self._provider_of(request)
         connector = await self._connector(record)
         if not isinstance(connector, SamlConnector) or "request_id" not in request.data:
@@ -600,3 +627,25 @@ class FederationService:
                 if fresh is None:
                     return
                 user = fresh
+
+
+async def federated_provider(
+    store: Store,
+    pool_id: str,
+    client_settings: Mapping[str, Any],
+    identity_provider: str | None,
+    idp_identifier: str | None,
+) -> str:
+    """The provider an authorization request names, by ``identity_provider`` or ``idp_identifier``
+    (Cognito's authorize endpoint); it must exist in the pool and be one of the client's
+    SupportedIdentityProviders."""
+    if identity_provider:
+        record = await store.get_identity_provider(pool_id, identity_provider)
+    else:
+        record = await store.get_identity_provider_by_identifier(pool_id, idp_identifier or "")
+    if record is None:
+        raise InvalidParameterException("The identity provider does not exist in this user pool.")
+    supported = client_settings.get("SupportedIdentityProviders") or []
+    if record.name not in supported:
+        raise InvalidParameterException(f"The client does not support the identity provider {record.name}.")
+    return record.name

@@ -13,7 +13,7 @@ import pytest
 
 from gateway.errors import NotAuthorizedException, UpstreamIdentityError
 from gateway.secretbox import SecretBox
-from gateway.services.federation import EXTERNAL_PROVIDER, FederationService
+from gateway.services.federation import EXTERNAL_PROVIDER, FederationCallbackError, FederationService
 from gateway.services.identity_providers import IdentityProviderService
 from gateway.services.pools import PoolService, PoolView
 from gateway.storage.base import GroupRecord, UserRecord
@@ -149,12 +149,14 @@ async def test_refused_id_token_stores_nothing(broker: Broker, google: FakeGoogl
     params = await browser(redirect.url)
     google.id_token_mode = mode
     try:
-        with pytest.raises(UpstreamIdentityError) as refused:
+        with pytest.raises(FederationCallbackError) as refused:
             await broker.fed.complete_redirect(params)
     finally:
         google.id_token_mode = None
-    assert refused.value.reason.startswith("id_token_")
-    assert isinstance(refused.value, NotAuthorizedException)
+    error = refused.value.error
+    assert isinstance(error, UpstreamIdentityError) and error.reason.startswith("id_token_")
+    assert isinstance(error, NotAuthorizedException)
+    assert refused.value.resume == {}
     assert await broker.users() == []
 
 
@@ -202,8 +204,11 @@ async def test_disabled_external_user_cannot_sign_in(broker: Broker, google: Fak
             "ProviderAttributeValue": google.user["sub"],
         },
     )
-    with pytest.raises(NotAuthorizedException, match="disabled"):
+    with pytest.raises(FederationCallbackError) as refused:
         await sign_in_google(broker)
+    assert isinstance(refused.value.error, NotAuthorizedException)
+    assert refused.value.error.message == "User is disabled."
+    assert refused.value.resume == {"request_id": "req-1"}
 
 
 async def test_group_rules_follow_upstream_memberships(broker: Broker, corp: FakeOIDC) -> None:
@@ -270,6 +275,6 @@ async def test_saml_round_trip_through_the_broker(broker: Broker) -> None:
         # The SAML callback does not accept a redirect provider's state, and the other way round.
         redirect = await broker.fed.begin(pool_id, "CorpSAML", resume={})
         form = await browser(redirect.url)
-        with pytest.raises(UpstreamIdentityError) as wrong:
+        with pytest.raises(FederationCallbackError) as wrong:
             await broker.fed.complete_redirect({"state": form["RelayState"], "code": "x"})
-        assert wrong.value.reason == "wrong_callback"
+        assert isinstance(wrong.value.error, UpstreamIdentityError) and wrong.value.error.reason == "wrong_callback"
