@@ -348,3 +348,43 @@ def test_linked_user_id_token_carries_identities(idp: Any, pool_id: str) -> None
     assert identity["userId"] == "corp-42" and identity["providerName"] == "Corp" and identity["providerType"] == "OIDC"
     assert identity["primary"] == "true" and identity["dateCreated"].isdigit()
     assert identity["issuer"] == "https://idp.example"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {"op": "create_identity_provider", "ProviderName": "X1", "ProviderType": "SAML",
+         "ProviderDetails": {"MetadataFile": "<" * 5000}},
+        {"op": "create_identity_provider", "ProviderName": "X2", "ProviderType": "SAML",
+         "ProviderDetails": {"MetadataURL": "javascript:alert(1)"}},
+        {"op": "create_identity_provider", "ProviderName": "X3", "ProviderType": "SAML",
+         "ProviderDetails": {"MetadataFile": "<x/>", "IDPInit": "maybe"}},
+        {"op": "create_identity_provider", "ProviderName": "X4", "ProviderType": "OIDC",
+         "ProviderDetails": {"client_id": "a", "client_secret": "b", "authorize_scopes": "openid",
+                             "attributes_request_method": "GET", "oidc_issuer": "https://x"},
+         "IdpIdentifiers": ["dup", "dup"]},
+        {"op": "create_identity_provider", "ProviderName": "X5", "ProviderType": "OIDC",
+         "ProviderDetails": {"client_id": "a", "client_secret": "b", "authorize_scopes": "openid",
+                             "attributes_request_method": "GET", "oidc_issuer": "https://x"},
+         "AttributeMapping": {"sub": "sub"}},
+        {"op": "create_identity_provider", "ProviderName": "Cognito", "ProviderType": "OIDC",
+         "ProviderDetails": {"client_id": "a", "client_secret": "b", "authorize_scopes": "openid",
+                             "attributes_request_method": "GET", "oidc_issuer": "https://x"}},
+        {"op": "list_identity_providers", "NextToken": "bm90LWEtcmVhbC1rZXk="},
+        {"op": "admin_link_provider_for_user", "DestinationUser": {"ProviderName": "Google"},
+         "SourceUser": {"ProviderName": "Cognito"}},
+        {"op": "admin_disable_provider_for_user", "User": {"ProviderName": "Cognito", "ProviderAttributeValue": "x"}},
+    ],
+)  # fmt: skip
+def test_hostile_inputs_get_a_4xx(idp: Any, pool_id: str, call: dict[str, Any]) -> None:
+    params = {k: v for k, v in call.items() if k != "op"}
+    before = {p["ProviderName"] for p in idp.list_identity_providers(UserPoolId=pool_id)["Providers"]}
+    try:
+        getattr(idp, call["op"])(UserPoolId=pool_id, **params)
+    except ClientError as exc:
+        status = exc.response["ResponseMetadata"]["HTTPStatusCode"]
+        assert 400 <= status < 500 and exc.response["Error"]["Code"] != "InternalErrorException"
+    else:
+        assert call["op"] == "list_identity_providers"  # a made-up page key reads as "after that name"
+    after = {p["ProviderName"] for p in idp.list_identity_providers(UserPoolId=pool_id)["Providers"]}
+    assert after == before
