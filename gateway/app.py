@@ -23,7 +23,6 @@ import structlog
 from aiohttp import web
 
 from gateway.api import awsjson
-from gateway.api import identity_providers as _identity_provider_operations  # noqa: F401  (registers them)
 from gateway.api.cognito_idp import cognito_idp_service
 from gateway.errors import GatehouseError, RequestEntityTooLarge, UnknownOperationException
 from gateway.metrics import Metrics

@@ -829,3 +829,7 @@ async def GetUICustomization(call: Call) -> dict[str, Any]:
     record = await domains.get_ui_customization(pool_id, client_id)
     base = call.services.settings.issuer_base
     return {"UICustomization": domains.ui_customization_type(record, pool_id, client_id, base)}
+
+
+# The identity-provider operations live in their own module and register themselves in OPERATIONS.
+from gateway.api import identity_providers as _identity_providers  # noqa: E402, F401
