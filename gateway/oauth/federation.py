@@ -11,6 +11,7 @@ the client as an OAuth error redirect (RFC 6749 §4.1.2.1).
 from __future__ import annotations
 
 import html
+import secrets
 from collections.abc import Mapping
 
 import structlog
@@ -19,13 +20,20 @@ from aiohttp import web
 from gateway.errors import AccessDeniedError, AuthorizationPageError, GatehouseError, UpstreamIdentityError
 from gateway.oauth.endpoints import set_sso_cookie
 from gateway.oauth.wellknown import SERVICES
-from gateway.services.federation import FederatedSignIn, FederationCallbackError, UpstreamRedirect
+from gateway.services.federation import (
+    REQUEST_SECONDS,
+    FederatedSignIn,
+    FederationCallbackError,
+    UpstreamRedirect,
+)
 from gateway.services.oauth import AuthorizationRequest
-from gateway.ui.render import error_page, finish, found, see_other
+from gateway.ui.render import error_page, finish, found, secure_cookies, see_other
 
 log = structlog.get_logger("gateway.oauth.federation")
 
 AMR_FEDERATED = ("fed",)
+# A random id of the browser that starts a federated sign-in; the callback must come from the same browser.
+BROWSER_COOKIE = "gatehouse_federation"
 
 
 def upstream_response(request: web.Request, redirect: UpstreamRedirect) -> web.Response:
@@ -49,17 +57,45 @@ def upstream_response(request: web.Request, redirect: UpstreamRedirect) -> web.R
     return response
 
 
+def _browser_id(request: web.Request) -> str | None:
+    value = request.cookies.get(BROWSER_COOKIE)
+    return value if value and 20 <= len(value) <= 100 else None
+
+
+def _check_browser(request: web.Request) -> bool:
+    """Whether the callback can be held to the browser cookie. A cross-site POST (Apple's form_post, SAML's
+    HTTP-POST binding) carries only a SameSite=None cookie, which browsers accept only with Secure: over plain
+    HTTP (local development) such callbacks cannot be bound, and are not."""
+    return request.method == "GET" or secure_cookies(request.app[SERVICES].settings)
+
+
 async def begin(request: web.Request, auth_request: AuthorizationRequest) -> web.Response:
     """The authorization endpoint's federated branch (``auth_request.identity_provider`` is resolved)."""
     services = request.app[SERVICES]
+    browser = _browser_id(request) or secrets.token_urlsafe(32)
     try:
         redirect = await services.federation.begin(
-            auth_request.pool_id, str(auth_request.identity_provider), resume={"request_id": auth_request.id}
+            auth_request.pool_id,
+            str(auth_request.identity_provider),
+            resume={"request_id": auth_request.id},
+            browser=browser,
         )
     except GatehouseError as exc:
         await services.oauth.discard_request(auth_request)
         return found(request, services.settings, services.oauth.error_redirect(auth_request, exc))
-    return upstream_response(request, redirect)
+    response = upstream_response(request, redirect)
+    secure = secure_cookies(services.settings)
+    response.set_cookie(
+        BROWSER_COOKIE,
+        browser,
+        max_age=REQUEST_SECONDS,
+        httponly=True,
+        secure=secure,
+        # None (with Secure) so that form_post and SAML POST callbacks, which are cross-site, still carry it.
+        samesite="None" if secure else "Lax",
+        path="/",
+    )
+    return response
 
 
 async def _params(request: web.Request) -> dict[str, str]:
@@ -101,9 +137,13 @@ async def _complete(request: web.Request, params: Mapping[str, str], *, saml: bo
     services = request.app[SERVICES]
     try:
         if saml:
-            outcome = await services.federation.complete_saml(params)
+            outcome = await services.federation.complete_saml(
+                params, browser=_browser_id(request), check_browser=_check_browser(request)
+            )
         else:
-            outcome = await services.federation.complete_redirect(params)
+            outcome = await services.federation.complete_redirect(
+                params, browser=_browser_id(request), check_browser=_check_browser(request)
+            )
         return await _answer(request, outcome)
     except FederationCallbackError as failure:
         return await _failed(request, failure)

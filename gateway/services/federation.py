@@ -267,13 +267,20 @@ class FederationService:
 
     # --- the sign-in round trip ------------------------------------------------------------------------------
 
-    async def begin(self, pool_id: str, provider_name: str, *, resume: Mapping[str, Any]) -> UpstreamRedirect:
-        """Start a sign-in at ``provider_name``; ``resume`` comes back with the callback's result."""
+    async def begin(
+        self, pool_id: str, provider_name: str, *, resume: Mapping[str, Any], browser: str | None = None
+    ) -> UpstreamRedirect:
+        """Start a sign-in at ``provider_name``; ``resume`` comes back with the callback's result.
+
+        ``browser`` is a secret the caller keeps in the user agent (a cookie): the callback must show it again,
+        so that a state cannot be completed in another browser (login CSRF, RFC 6749 §10.12)."""
         record = await self._idps.get(pool_id, provider_name)
         connector = await self._connector(record)
         state = new_opaque_token(32)
         state_hash = sha256_hex(state)
         data: dict[str, Any] = {"resume": dict(resume)}
+        if browser is not None:
+            data["browser"] = sha256_hex(browser)
         try:
             if isinstance(connector, RedirectConnector):
                 nonce = new_opaque_token(24)
@@ -312,7 +319,7 @@ class FederationService:
         log.info("federation.begin", pool=pool_id, provider=provider_name)
         return redirect
 
-    async def _take(self, state: str | None) -> FederationRequestRecord:
+    async def _take(self, state: str | None, browser: str | None, check_browser: bool) -> FederationRequestRecord:
         if not isinstance(state, str) or not state or len(state) > 512:
             raise UpstreamIdentityError("state_missing", "The sign-in state is missing.")
         request = await self._store.take_federation_request(sha256_hex(state))
@@ -320,14 +327,20 @@ class FederationService:
             raise UpstreamIdentityError("state_unknown", "The sign-in state is unknown or was used already.")
         if request.expires_at <= time.time():
             raise UpstreamIdentityError("state_expired", "The sign-in took too long; start again.")
+        bound = request.data.get("browser")
+        if check_browser and bound is not None and (browser is None or sha256_hex(browser) != bound):
+            log.warning("federation.refused", pool=request.pool_id, provider=request.provider_name, reason="browser")
+            raise UpstreamIdentityError("browser_mismatch", "This sign-in was started in another browser.")
         return request
 
-    async def complete_redirect(self, params: Mapping[str, str]) -> FederatedSignIn:
+    async def complete_redirect(
+        self, params: Mapping[str, str], *, browser: str | None = None, check_browser: bool = True
+    ) -> FederatedSignIn:
         """``/oauth2/idpresponse``: the callback of an OAuth 2.0 / OIDC provider (query or form_post).
 
         A bad state raises UpstreamIdentityError; once the state is known, any failure is a
         :class:`FederationCallbackError` carrying the caller's ``resume`` data, so the request can be answered."""
-        request = await self._take(params.get("state"))
+        request = await self._take(params.get("state"), browser, check_browser)
         try:
             return await self._complete_redirect(request, params)
         except GatehouseError as exc:
@@ -348,10 +361,12 @@ class FederationService:
             raise UpstreamIdentityError(exc.reason) from exc
         return await self._finish(request, record, identity)
 
-    async def complete_saml(self, form: Mapping[str, str]) -> FederatedSignIn:
+    async def complete_saml(
+        self, form: Mapping[str, str], *, browser: str | None = None, check_browser: bool = True
+    ) -> FederatedSignIn:
         """``/saml2/idpresponse``: a SAML Response posted back with the RelayState we sent (errors as
         :meth:`complete_redirect`)."""
-        request = await self._take(form.get("RelayState"))
+        request = await self._take(form.get("RelayState"), browser, check_browser)
         try:
             return await self._complete_saml(request, form)
         except GatehouseError as exc:

@@ -281,3 +281,22 @@ def test_unsupported_or_unknown_provider_is_refused(gatehouse: GatehouseServer, 
         assert response.status_code == 302
         answer = query_of(response.headers["Location"])
         assert response.headers["Location"].startswith(CALLBACK) and answer["error"] == "invalid_request"
+
+
+def test_callback_in_another_browser_is_refused(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, google: FakeGoogle
+) -> None:
+    """Login CSRF: the attacker starts a sign-in with their own upstream account and has the victim's browser
+    complete the callback. The callback is bound to the browser that started it."""
+    before = usernames(idp, pool_id)
+    google.user = {**google.user, "sub": "attacker-1"}
+    attacker = Flow(gatehouse, client_id)
+    first = attacker.http.get(attacker.authorize_url(identity_provider="Google"), allow_redirects=False)
+    assert "gatehouse_federation" in first.cookies
+    upstream = attacker.http.get(first.headers["Location"], allow_redirects=False)
+    callback = upstream.headers["Location"]
+    victim = requests.Session()
+    response = victim.get(callback, allow_redirects=False)
+    assert response.status_code == 400 and "another browser" in response.text
+    assert not any(c.name.startswith("gatehouse_sso") for c in victim.cookies)
+    assert usernames(idp, pool_id) == before

@@ -278,3 +278,20 @@ async def test_saml_round_trip_through_the_broker(broker: Broker) -> None:
         with pytest.raises(FederationCallbackError) as wrong:
             await broker.fed.complete_redirect({"state": form["RelayState"], "code": "x"})
         assert isinstance(wrong.value.error, UpstreamIdentityError) and wrong.value.error.reason == "wrong_callback"
+
+
+async def test_callback_from_another_browser_is_refused(broker: Broker, google: FakeGoogle) -> None:
+    await add_google(broker, google)
+    redirect = await broker.fed.begin(broker.pool.id, "Google", resume={}, browser="browser-of-the-victim-123")
+    params = await browser(redirect.url)
+    with pytest.raises(UpstreamIdentityError) as refused:
+        await broker.fed.complete_redirect(params, browser="browser-of-the-attacker-9")
+    assert refused.value.reason == "browser_mismatch"
+    assert await broker.users() == []
+    redirect = await broker.fed.begin(broker.pool.id, "Google", resume={}, browser="browser-of-the-victim-123")
+    params = await browser(redirect.url)
+    with pytest.raises(UpstreamIdentityError):
+        await broker.fed.complete_redirect(params)  # no cookie at all
+    redirect = await broker.fed.begin(broker.pool.id, "Google", resume={}, browser="browser-of-the-victim-123")
+    result = await broker.fed.complete_redirect(await browser(redirect.url), browser="browser-of-the-victim-123")
+    assert result.user.username.startswith("Google_")
