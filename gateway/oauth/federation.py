@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import secrets
 from collections.abc import Mapping
+from urllib.parse import urlencode
 
 import structlog
 from aiohttp import web
@@ -27,6 +28,7 @@ from gateway.services.federation import (
     UpstreamRedirect,
 )
 from gateway.services.oauth import AuthorizationRequest
+from gateway.services.pools import ClientView
 from gateway.ui.render import error_page, finish, found, secure_cookies, see_other
 
 log = structlog.get_logger("gateway.oauth.federation")
@@ -169,3 +171,26 @@ def add_routes(app: web.Application) -> None:
         app.router.add_get(f"{prefix}/oauth2/idpresponse", idpresponse)
         app.router.add_post(f"{prefix}/oauth2/idpresponse", idpresponse)
         app.router.add_post(f"{prefix}/saml2/idpresponse", saml2_idpresponse)
+
+
+def provider_buttons(base: str, auth_request: AuthorizationRequest, client: ClientView) -> list[dict[str, str]]:
+    """The hosted sign-in page's "Sign in with ..." links: one per external provider the client supports, each
+    the same authorization request sent again with ``identity_provider`` (as Cognito's hosted UI does)."""
+    buttons = []
+    for name in client.settings.get("SupportedIdentityProviders") or []:
+        if name == "COGNITO":
+            continue
+        params = {
+            "response_type": auth_request.response_type,
+            "client_id": auth_request.client_id,
+            "redirect_uri": auth_request.redirect_uri,
+            "scope": " ".join(auth_request.scopes),
+            "state": auth_request.state,
+            "nonce": auth_request.nonce,
+            "code_challenge": auth_request.code_challenge,
+            "code_challenge_method": auth_request.code_challenge_method,
+            "identity_provider": name,
+        }
+        query = urlencode({k: v for k, v in params.items() if v is not None})
+        buttons.append({"name": str(name), "url": f"{base}/oauth2/authorize?{query}"})
+    return buttons

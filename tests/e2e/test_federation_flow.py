@@ -300,3 +300,30 @@ def test_callback_in_another_browser_is_refused(
     assert response.status_code == 400 and "another browser" in response.text
     assert not any(c.name.startswith("gatehouse_sso") for c in victim.cookies)
     assert usernames(idp, pool_id) == before
+
+
+def test_hosted_login_page_offers_the_clients_providers(
+    gatehouse: GatehouseServer, pool_id: str, client_id: str, google: FakeGoogle
+) -> None:
+    import html as html_lib
+    import re
+
+    google.user = {**google.user, "sub": "110169484474386276334"}
+    flow = Flow(gatehouse, client_id)
+    first = flow.http.get(flow.authorize_url(), allow_redirects=False)
+    page = flow.http.get(gatehouse.url + first.headers["Location"], allow_redirects=False)
+    assert page.status_code == 200 and 'name="password"' in page.text
+    links = {
+        name: html_lib.unescape(url)
+        for url, name in re.findall(
+            r'<a class="idpButton-customizable" href="([^"]+)">Sign in with ([^<]+)</a>', page.text
+        )
+    }
+    assert set(links) == {"Google", "SignInWithApple", "Corp", "CorpSAML"}
+    assert query_of(links["Google"])["code_challenge"] == flow.challenge
+    response = flow.run(gatehouse.url + links["Google"])
+    assert response.status_code == 303
+    answer = query_of(response.headers["Location"])
+    assert answer["state"] == "app-state-1"
+    claims = verified_id_token(gatehouse, pool_id, client_id, flow.tokens(answer["code"])["id_token"])
+    assert claims["cognito:username"] == "Google_110169484474386276334"
