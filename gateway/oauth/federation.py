@@ -36,6 +36,8 @@ log = structlog.get_logger("gateway.oauth.federation")
 AMR_FEDERATED = ("fed",)
 # A random id of the browser that starts a federated sign-in; the callback must come from the same browser.
 BROWSER_COOKIE = "gatehouse_federation"
+# How the sign-in page names the social providers whose Cognito name is not what people call them.
+_LABELS = {"SignInWithApple": "Apple", "LoginWithAmazon": "Amazon"}
 
 
 def upstream_response(request: web.Request, redirect: UpstreamRedirect) -> web.Response:
@@ -192,5 +194,5 @@ def provider_buttons(base: str, auth_request: AuthorizationRequest, client: Clie
             "identity_provider": name,
         }
         query = urlencode({k: v for k, v in params.items() if v is not None})
-        buttons.append({"name": str(name), "url": f"{base}/oauth2/authorize?{query}"})
+        buttons.append({"name": _LABELS.get(name, str(name)), "url": f"{base}/oauth2/authorize?{query}"})
     return buttons

@@ -319,7 +319,8 @@ def test_hosted_login_page_offers_the_clients_providers(
             r'<a class="idpButton-customizable" href="([^"]+)">Sign in with ([^<]+)</a>', page.text
         )
     }
-    assert set(links) == {"Google", "SignInWithApple", "Corp", "CorpSAML"}
+    assert set(links) == {"Google", "Apple", "Corp", "CorpSAML"}
+    assert query_of(links["Apple"])["identity_provider"] == "SignInWithApple"
     assert query_of(links["Google"])["code_challenge"] == flow.challenge
     response = flow.run(gatehouse.url + links["Google"])
     assert response.status_code == 303
