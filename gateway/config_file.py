@@ -739,6 +739,12 @@ class PoolConfig(_Model):
                             _Issue((*here, "attributes", name), f"expected a valid value ({exc.message})", value)
                         )
         issues.extend(_duplicates(self.identity_providers, ("identity_providers",), lambda p: p.name, "name"))
+        providers = ["COGNITO", *(p.name for p in self.identity_providers)]
+        for index, client in enumerate(self.clients):
+            for position, name in enumerate(client.supported_identity_providers or []):
+                if name not in providers:
+                    expected = "expected COGNITO or an identity provider declared in this pool"
+                    issues.append(_Issue(("clients", index, "supported_identity_providers", position), expected, name))
         for index, provider in enumerate(self.identity_providers):
             found = provider.issues(groups, known if schema is not None else None)
             issues.extend(i._replace(loc=("identity_providers", index, *i.loc)) for i in found)
@@ -1354,6 +1360,10 @@ class _Applier:
         except GatehouseError as exc:
             self.fail(loc, f"could not apply user pool {config.id}", exc, pool=config.id)
             return
+        # Providers first: a client's supported_identity_providers must name existing ones.
+        for index, provider in enumerate(config.identity_providers):
+            here = (*loc, "identity_providers", index)
+            await self._guard(self._identity_provider(pool, provider), here, f"identity provider {provider.name!r}")
         for index, client in enumerate(config.clients):
             here = (*loc, "clients", index)
             await self._guard(self._client(pool, client, here), here, f"app client {client.id!r}")
@@ -1362,9 +1372,6 @@ class _Applier:
         for index, user in enumerate(config.users):
             here = (*loc, "users", index)
             await self._guard(self._user(pool, user), here, f"user {user.username!r}")
-        for index, provider in enumerate(config.identity_providers):
-            here = (*loc, "identity_providers", index)
-            await self._guard(self._identity_provider(pool, provider), here, f"identity provider {provider.name!r}")
 
     async def _guard(self, step: Awaitable[None], loc: Loc, what: str) -> None:
         """Run one item's step; a failure is reported and the next item still gets its turn."""

@@ -123,3 +123,19 @@ def test_provider_checks_that_need_the_pool(tmp_path: Path) -> None:
     assert "identity_providers[2].name: expected Google (the name of a Google provider)" in text
     assert "identity_providers[2].details.client_secret: expected client_secret as its own key" in text
     assert "hidden-value-123" not in text and "literal-secret-in-details" not in text
+
+
+def test_clients_may_name_only_declared_providers(tmp_path: Path) -> None:
+    path = tmp_path / "gatehouse.yaml"
+    path.write_text(
+        BASE.replace(
+            "    identity_providers:\n",
+            "    clients:\n      - {id: spa, name: spa, supported_identity_providers: [COGNITO, Corp, Ghost]}\n"
+            "    identity_providers:\n"
+            '      - {name: Corp, type: SAML, details: {MetadataURL: "https://idp.example/md"}}\n',
+        )
+    )
+    with pytest.raises(ConfigError) as failed:
+        load_config(path, environ={})
+    problems = [p.where for p in failed.value.problems]
+    assert problems == ["pools[0].clients[0].supported_identity_providers[2]"]
