@@ -388,3 +388,14 @@ def test_hostile_inputs_get_a_4xx(idp: Any, pool_id: str, call: dict[str, Any]) 
         assert call["op"] == "list_identity_providers"  # a made-up page key reads as "after that name"
     after = {p["ProviderName"] for p in idp.list_identity_providers(UserPoolId=pool_id)["Providers"]}
     assert after == before
+
+
+def test_clients_may_only_support_existing_providers(idp: Any, pool_id: str) -> None:
+    with pytest.raises(ClientError) as refused:
+        idp.create_user_pool_client(UserPoolId=pool_id, ClientName="x", SupportedIdentityProviders=["COGNITO", "Nope"])
+    code, message = error_of(refused)
+    assert code == "InvalidParameterException" and "Nope" in message
+    client = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="y", SupportedIdentityProviders=["COGNITO", "Google"]
+    )["UserPoolClient"]
+    assert client["SupportedIdentityProviders"] == ["COGNITO", "Google"]
