@@ -13,13 +13,19 @@ from __future__ import annotations
 import html
 import secrets
 from collections.abc import Mapping
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import structlog
 from aiohttp import web
 
-from gateway.errors import AccessDeniedError, AuthorizationPageError, GatehouseError, UpstreamIdentityError
-from gateway.oauth.endpoints import set_sso_cookie
+from gateway.errors import (
+    AccessDeniedError,
+    AuthorizationPageError,
+    GatehouseError,
+    InvalidRequestError,
+    UpstreamIdentityError,
+)
+from gateway.oauth.endpoints import routed_pool, set_sso_cookie
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.federation import (
     REQUEST_SECONDS,
@@ -27,7 +33,7 @@ from gateway.services.federation import (
     FederationCallbackError,
     UpstreamRedirect,
 )
-from gateway.services.oauth import AuthorizationRequest
+from gateway.services.oauth import AuthorizationRedirectError, AuthorizationRequest
 from gateway.services.pools import ClientView
 from gateway.ui.render import error_page, finish, found, secure_cookies, see_other
 
@@ -164,8 +170,40 @@ async def idpresponse(request: web.Request) -> web.Response:
 
 
 async def saml2_idpresponse(request: web.Request) -> web.Response:
-    """``/saml2/idpresponse``: the SAML assertion consumer service (HTTP-POST binding)."""
-    return await _complete(request, await _params(request), saml=True)
+    """``/saml2/idpresponse``: the SAML assertion consumer service (HTTP-POST binding). A RelayState that holds
+    authorization request parameters (client_id, redirect_uri, ...) rather than our state is IdP-initiated
+    sign-in, as Cognito takes it ("The IdP SAML assertion endpoint")."""
+    params = await _params(request)
+    relay = dict(parse_qsl(params.get("RelayState", ""), keep_blank_values=True))
+    if "client_id" in relay:
+        return await _idp_initiated(request, params.get("SAMLResponse", ""), relay)
+    return await _complete(request, params, saml=True)
+
+
+async def _idp_initiated(request: web.Request, saml_response: str, relay: dict[str, str]) -> web.Response:
+    services = request.app[SERVICES]
+    settings = services.settings
+    oauth = services.oauth
+    try:
+        auth_request = await oauth.start_authorization(relay, pool_id=await routed_pool(request))
+    except AuthorizationPageError as exc:
+        return error_page(request, settings, exc.message)
+    except AuthorizationRedirectError as exc:
+        return see_other(request, settings, oauth.error_redirect(exc.request, exc.error))
+    if not auth_request.identity_provider or auth_request.identity_provider == "COGNITO":
+        await oauth.discard_request(auth_request)
+        error = InvalidRequestError("IdP-initiated sign-in must name its identity provider.")
+        return see_other(request, settings, oauth.error_redirect(auth_request, error))
+    try:
+        outcome = await services.federation.complete_idp_initiated(
+            auth_request.pool_id,
+            auth_request.identity_provider,
+            saml_response,
+            resume={"request_id": auth_request.id},
+        )
+        return await _answer(request, outcome)
+    except FederationCallbackError as failure:
+        return await _failed(request, failure)
 
 
 def add_routes(app: web.Application) -> None:

@@ -388,6 +388,29 @@ class FederationService:
             raise UpstreamIdentityError(exc.reason) from exc
         return await self._finish(request, record, identity)
 
+    async def complete_idp_initiated(
+        self, pool_id: str, provider_name: str, saml_response: str, *, resume: Mapping[str, Any]
+    ) -> FederatedSignIn:
+        """``/saml2/idpresponse`` without a request of ours: IdP-initiated sign-in, allowed only when the
+        provider's IDPInit is true (the connector checks), with every other check of a Response still applied
+        and replays refused by assertion id. Errors as :meth:`complete_redirect`."""
+        request = FederationRequestRecord(
+            state_hash="", pool_id=pool_id, provider_name=provider_name, data={"resume": dict(resume)}, expires_at=0
+        )
+        try:
+            record = await self._provider_of(request)
+            connector = await self._connector(record)
+            if not isinstance(connector, SamlConnector):
+                raise UpstreamIdentityError("wrong_callback")
+            try:
+                identity = await connector.complete(saml_response, expected_request_id=None, acs_url=self.acs_url)
+            except UpstreamError as exc:
+                log.warning("federation.refused", pool=pool_id, provider=record.name, reason=exc.reason)
+                raise UpstreamIdentityError(exc.reason) from exc
+            return await self._finish(request, record, identity)
+        except GatehouseError as exc:
+            raise FederationCallbackError(exc, dict(resume)) from exc
+
     async def _provider_of(self, request: FederationRequestRecord) -> IdentityProviderRecord:
         record = await self._store.get_identity_provider(request.pool_id, request.provider_name)
         if record is None:

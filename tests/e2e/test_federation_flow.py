@@ -328,3 +328,52 @@ def test_hosted_login_page_offers_the_clients_providers(
     assert answer["state"] == "app-state-1"
     claims = verified_id_token(gatehouse, pool_id, client_id, flow.tokens(answer["code"])["id_token"])
     assert claims["cognito:username"] == "Google_110169484474386276334"
+
+
+def test_idp_initiated_saml(gatehouse: GatehouseServer, idp: Any, pool_id: str, saml_idp: FakeSamlIdP) -> None:
+    """The IdP posts an unsolicited Response with the authorization parameters in RelayState: accepted only for
+    a provider with IDPInit, and only once."""
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="CorpPortal", ProviderType="SAML",
+        ProviderDetails={"MetadataURL": f"{saml_idp.url}/metadata", "IDPInit": "true"},
+        AttributeMapping={"email": "email"},
+    )  # fmt: skip
+    client = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="portal-app", GenerateSecret=True, AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email"], CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["CorpPortal", "CorpSAML"],
+    )["UserPoolClient"]  # fmt: skip
+    saml_idp.user = {**saml_idp.user, "name_id": "portal-user@corp.example"}
+
+    def post(provider: str, saml_response: str) -> requests.Response:
+        relay = urlencode(
+            {"response_type": "code", "client_id": client["ClientId"], "redirect_uri": CALLBACK,
+             "identity_provider": provider, "scope": "openid email"}
+        )  # fmt: skip
+        return requests.post(
+            f"{gatehouse.url}/saml2/idpresponse",
+            data={"SAMLResponse": saml_response, "RelayState": relay},
+            allow_redirects=False,
+        )
+
+    unsolicited = saml_idp.response(None)
+    response = post("CorpPortal", unsolicited)
+    assert response.status_code == 303, response.text
+    code = query_of(response.headers["Location"])["code"]
+    tokens = requests.post(
+        f"{gatehouse.url}/oauth2/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK},
+        auth=(client["ClientId"], client["ClientSecret"]),
+    ).json()
+    claims = verified_id_token(gatehouse, pool_id, client["ClientId"], tokens["id_token"])
+    assert claims["cognito:username"] == "CorpPortal_portal-user@corp.example"
+    # The same assertion again is a replay.
+    replay = post("CorpPortal", unsolicited)
+    assert replay.status_code == 303 and query_of(replay.headers["Location"])["error"] == "invalid_request"
+    # A provider without IDPInit refuses unsolicited responses, and no user is made.
+    saml_idp.user = {**saml_idp.user, "name_id": "nobody@corp.example"}
+    before = usernames(idp, pool_id)
+    refused = post("CorpSAML", saml_idp.response(None, encrypt=True))
+    assert refused.status_code == 303 and query_of(refused.headers["Location"])["error"] == "invalid_request"
+    assert usernames(idp, pool_id) == before
+    saml_idp.user = {**saml_idp.user, "name_id": "ann@corp.example"}
