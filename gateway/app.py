@@ -31,6 +31,7 @@ from gateway.api.verify import verify_handler
 from gateway.errors import GatehouseError, RequestEntityTooLarge, UnknownOperationException
 from gateway.metrics import Metrics
 from gateway.oauth import endpoints as oauth_endpoints
+from gateway.oauth import federation as federation_endpoints
 from gateway.oauth import identity_discovery
 from gateway.oauth.wellknown import SERVICES, jwks, openid_configuration
 from gateway.secretbox import SecretBox
@@ -99,6 +100,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.router.add_get("/{pool_id}/.well-known/jwks.json", jwks)
     app.router.add_get("/{pool_id}/.well-known/openid-configuration", openid_configuration)
     oauth_endpoints.add_routes(app)
+    federation_endpoints.add_routes(app)
     hosted_pages.add_routes(app)
     identity_discovery.add_routes(app)
     return app
@@ -164,6 +166,7 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
                 await purger
             await messenger.close()
             await services.web_identity.close()
+            await services.federation.close()
             await store.close()
             executor.shutdown(wait=False, cancel_futures=True)
 

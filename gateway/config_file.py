@@ -69,6 +69,7 @@ from gateway.config_iam import IamConfig, apply_iam_config
 from gateway.config_identity_pools import IdentityPoolConfig, apply_identity_pool_config
 from gateway.errors import (
     AliasExistsException,
+    DuplicateProviderException,
     GatehouseError,
     GroupExistsException,
     InvalidParameterException,
@@ -594,6 +595,73 @@ class UserConfig(_Model):
     enabled: bool = Field(True, description="Enforced at every start when written in the file.")
 
 
+class GroupRuleConfig(_Model):
+    """A claim -> group rule: users whose upstream claim (or SAML attribute) matches are in ``group``; users
+    whose claim no longer matches are taken out of it at their next sign-in."""
+
+    claim: str = Field(min_length=1, max_length=256, description="An upstream claim or SAML attribute name.")
+    match: Literal["equals", "contains", "starts-with", "regex"] = "equals"
+    value: str = Field(min_length=1, max_length=1024)
+    group: str = Field(min_length=1, max_length=128, description="A group declared in this pool.")
+
+
+class IdentityProviderConfig(_Model):
+    """An external IdP of the pool (Cognito's CreateIdentityProvider). ``details`` holds Cognito's
+    ProviderDetails keys verbatim, except the secrets, which have their own keys here."""
+
+    name: str = Field(min_length=1, max_length=32, pattern=r"^[^_\s][^\s]*$",
+                      description="Social providers are named after their type (Google, Facebook, ...).")  # fmt: skip
+    type: Literal["Google", "Facebook", "SignInWithApple", "LoginWithAmazon", "OIDC", "SAML"]
+    details: dict[str, str] = Field(
+        default_factory=dict, description="ProviderDetails: client_id, authorize_scopes, oidc_issuer, MetadataURL ..."
+    )
+    client_secret: NonEmptySecret | None = Field(None, description='Use "${ENV_VAR}".')
+    private_key: NonEmptySecret | None = Field(None, description="Sign in with Apple's .p8 key; use ${ENV_VAR}.")
+    attribute_mapping: dict[str, str] = Field(default_factory=dict, description="Pool attribute: upstream claim.")
+    idp_identifiers: list[str] = Field(default_factory=list, max_length=50)
+    group_rules: list[GroupRuleConfig] = Field(default_factory=list)
+
+    def provider_details(self) -> dict[str, str]:
+        details = dict(self.details)
+        for key in ("client_secret", "private_key"):
+            secret = getattr(self, key)
+            if secret is not None:
+                details[key] = secret.get_secret_value()
+        return details
+
+    def issues(self, groups: Sequence[str], known: set[str] | None) -> list[_Issue]:
+        from gateway.services.identity_providers import SOCIAL_TYPES, check_group_rules
+        from providers.base import ProviderConfigError
+        from providers.registry import connector_class
+
+        issues: list[_Issue] = []
+        if self.type in SOCIAL_TYPES and self.name != self.type:
+            issues.append(_Issue(("name",), f"expected {self.type} (the name of a {self.type} provider)", self.name))
+        for key in ("client_secret", "private_key"):
+            if key in self.details:
+                issues.append(_Issue(("details", key), f"expected {key} as its own key (a secret), not in details",
+                                     None, False))  # fmt: skip
+        if not issues:
+            try:
+                connector_class(self.type).complete_details(self.provider_details())
+            except ProviderConfigError as exc:
+                issues.append(_Issue(("details",), f"expected valid ProviderDetails ({exc})", None, False))
+        try:
+            check_group_rules([rule.model_dump() for rule in self.group_rules])
+        except InvalidParameterException as exc:
+            issues.append(_Issue(("group_rules",), f"expected valid group rules ({exc.message})", None, False))
+        for index, rule in enumerate(self.group_rules):
+            if rule.group not in groups:
+                declared = ", ".join(repr(g) for g in groups) or "none declared"
+                issues.append(_Issue(("group_rules", index, "group"),
+                                     f"expected a group declared in this pool ({declared})", rule.group))  # fmt: skip
+        for name in self.attribute_mapping:
+            if known is not None and name != "username" and name not in known:
+                issues.append(_Issue(("attribute_mapping", name), _attribute_hint(known), name))
+        issues.extend(_duplicates(self.idp_identifiers, ("idp_identifiers",), str))
+        return issues
+
+
 class PoolConfig(_Model):
     """A user pool with a fixed id, its clients, groups and seed users."""
 
@@ -626,6 +694,9 @@ class PoolConfig(_Model):
     clients: list[ClientConfig] = Field(default_factory=list)
     groups: list[GroupConfig] = Field(default_factory=list)
     users: list[UserConfig] = Field(default_factory=list)
+    identity_providers: list[IdentityProviderConfig] = Field(
+        default_factory=list, description="External IdPs (Google, Facebook, Apple, Amazon, OIDC, SAML)."
+    )
 
     def issues(self) -> list[_Issue]:
         issues: list[_Issue] = []
@@ -699,6 +770,16 @@ class PoolConfig(_Model):
                         issues.append(
                             _Issue((*here, "attributes", name), f"expected a valid value ({exc.message})", value)
                         )
+        issues.extend(_duplicates(self.identity_providers, ("identity_providers",), lambda p: p.name, "name"))
+        providers = ["COGNITO", *(p.name for p in self.identity_providers)]
+        for index, client in enumerate(self.clients):
+            for position, name in enumerate(client.supported_identity_providers or []):
+                if name not in providers:
+                    expected = "expected COGNITO or an identity provider declared in this pool"
+                    issues.append(_Issue(("clients", index, "supported_identity_providers", position), expected, name))
+        for index, provider in enumerate(self.identity_providers):
+            found = provider.issues(groups, known if schema is not None else None)
+            issues.extend(i._replace(loc=("identity_providers", index, *i.loc)) for i in found)
         return issues
 
     def _username_issues(self, user: UserConfig, here: Loc) -> list[_Issue]:
@@ -1330,6 +1411,10 @@ class _Applier:
         except GatehouseError as exc:
             self.fail(loc, f"could not apply user pool {config.id}", exc, pool=config.id)
             return
+        # Providers first: a client's supported_identity_providers must name existing ones.
+        for index, provider in enumerate(config.identity_providers):
+            here = (*loc, "identity_providers", index)
+            await self._guard(self._identity_provider(pool, provider), here, f"identity provider {provider.name!r}")
         for index, client in enumerate(config.clients):
             here = (*loc, "clients", index)
             await self._guard(self._client(pool, client, here), here, f"app client {client.id!r}")
@@ -1529,6 +1614,37 @@ class _Applier:
             await users.set_enabled(pool, user, config.enabled)
         for group in config.groups:
             await self.services.groups.add_user(pool, user, group)
+
+    # identity providers
+
+    async def _identity_provider(self, pool: PoolView, config: IdentityProviderConfig) -> None:
+        """Create the provider, or update it to the file's settings when they differ."""
+        idps = self.services.identity_providers
+        rules = [rule.model_dump() for rule in config.group_rules]
+        try:
+            record = await idps.get(pool.id, config.name)
+        except ResourceNotFoundException:
+            try:
+                await idps.create(pool.id, config.name, config.type, config.provider_details(),
+                                  config.attribute_mapping, config.idp_identifiers, group_rules=rules)  # fmt: skip
+                log.info("config.identity_provider_created", pool=pool.id, provider=config.name)
+                return
+            except DuplicateProviderException:
+                record = await idps.get(pool.id, config.name)
+        if record.provider_type != config.type:
+            raise InvalidParameterException(f"provider {config.name} exists with type {record.provider_type}")
+        wanted = {**config.attribute_mapping}
+        wanted.setdefault("username", record.attribute_mapping.get("username", ""))
+        stored = idps.details(record)
+        if (
+            any(stored.get(k) != v for k, v in config.provider_details().items())
+            or record.attribute_mapping != wanted
+            or record.idp_identifiers != config.idp_identifiers
+            or (record.settings.get("group_rules") or []) != rules
+        ):
+            await idps.update(pool.id, config.name, config.provider_details(), config.attribute_mapping,
+                              config.idp_identifiers, group_rules=rules)  # fmt: skip
+            log.info("config.identity_provider_updated", pool=pool.id, provider=config.name)
 
 
 async def apply_config(services: Services, config: GatehouseConfig) -> None:

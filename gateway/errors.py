@@ -371,6 +371,28 @@ class DeveloperUserAlreadyRegisteredException(GatehouseError):
     type_name = "DeveloperUserAlreadyRegisteredException"
 
 
+class UnsupportedIdentityProviderException(GatehouseError):
+    type_name = "UnsupportedIdentityProviderException"
+
+
+class OperationNotEnabledException(GatehouseError):
+    type_name = "OperationNotEnabledException"
+
+
+class UpstreamIdentityError(NotAuthorizedException):
+    """A federated sign-in was refused: the upstream IdP's answer, or the state it came back with, did not hold.
+
+    ``reason`` is a short token for the audit log; the message shown to clients says nothing more specific.
+    """
+
+    oauth_error = "invalid_request"
+    default_message = "The sign-in through the identity provider could not be completed."
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 # --- the OAuth 2.0 wire's own errors (RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, OpenID Connect Core §3.1.2.6) --
 #
 # Raised by the authorization server (gateway/services/oauth.py) and rendered by gateway/oauth as a redirect

@@ -1037,3 +1037,7 @@ async def UpdateAuthEventFeedback(call: Call) -> dict[str, Any]:
         pool, user, call.params["EventId"], call.params["FeedbackValue"], token=call.params["FeedbackToken"]
     )
     return {}
+
+
+# The identity-provider operations live in their own module and register themselves in OPERATIONS.
+from gateway.api import identity_providers as _identity_providers  # noqa: E402, F401

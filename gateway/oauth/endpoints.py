@@ -123,6 +123,10 @@ async def authorize(request: web.Request) -> web.Response:
         return error_page(request, settings, exc.message)
     except AuthorizationRedirectError as exc:
         return found(request, settings, oauth.error_redirect(exc.request, exc.error))
+    if auth_request.identity_provider and auth_request.identity_provider != "COGNITO":
+        from gateway.oauth import federation  # here: that module builds on this one
+
+        return await federation.begin(request, auth_request)
     session = await current_session(request, auth_request.pool_id)
     try:
         if session is not None and not oauth.needs_login(auth_request, session):

@@ -85,7 +85,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger("gateway.auth")
 
 # Attributes never put in an ID token.
-_NOT_IN_ID_TOKEN = {"sub", "identities"}
+# ``identities`` is in the ID token (federated and linked users), shaped by tokens.identities_claim.
+_NOT_IN_ID_TOKEN = {"sub"}
 # Which ExplicitAuthFlows (new ALLOW_ names and the legacy ones) enable each flow.
 FLOW_PERMISSIONS: dict[str, set[str]] = {
     "USER_PASSWORD_AUTH": {"ALLOW_USER_PASSWORD_AUTH", "USER_PASSWORD_AUTH"},

@@ -9,11 +9,13 @@ from gateway.secretbox import SecretBox
 from gateway.services.auth import AuthService
 from gateway.services.credentials import CredentialService
 from gateway.services.domains import DomainService
+from gateway.services.federation import FederationService
 from gateway.services.groups import GroupService
 from gateway.services.iam import IamService
 from gateway.services.identities import IdentityService, IssuerKeyStore
 from gateway.services.identity_credentials import IdentityCredentials
 from gateway.services.identity_pools import IdentityPoolService, LoginNames
+from gateway.services.identity_providers import IdentityProviderService
 from gateway.services.messaging import Messenger
 from gateway.services.oauth import OAuthService
 from gateway.services.passwordless import PasswordlessService
@@ -51,6 +53,8 @@ class Services:
     fake_srp_secret: bytes
     rate_limits: RateLimiter
     risk: RiskService
+    identity_providers: IdentityProviderService
+    federation: FederationService
     domains: DomainService
     oauth: OAuthService
     iam: IamService
@@ -112,6 +116,8 @@ class Services:
         )
         saml = SamlVerifier()
         IdentityCredentials(iam, credentials, identities).install(web_identity, saml)
+        identity_providers = IdentityProviderService(store, pools, box)
+        federation = FederationService(store, pools, identity_providers, box, public_url=settings.issuer_base)
         return cls(
             settings=settings,
             store=store,
@@ -128,6 +134,8 @@ class Services:
             fake_srp_secret=fake_srp_secret,
             rate_limits=RateLimiter(settings.rate_limits, metrics),
             risk=risk,
+            identity_providers=identity_providers,
+            federation=federation,
             domains=DomainService(store, pools),
             oauth=OAuthService(store, pools, auth, tokens, code_seconds=settings.oauth_code_seconds),
             iam=iam,

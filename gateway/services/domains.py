@@ -287,6 +287,9 @@ class DomainService:
         for provider in request.get("SupportedIdentityProviders") or []:
             if not isinstance(provider, str) or not provider:
                 raise InvalidParameterException("Invalid SupportedIdentityProviders value.")
+            # Cognito: every provider but COGNITO must be one of the pool's identity providers.
+            if provider != "COGNITO" and await self.store.get_identity_provider(pool_id, provider) is None:
+                raise InvalidParameterException(f"The provider {provider} does not exist for User Pool {pool_id}")
         if not request.get("AllowedOAuthFlowsUserPoolClient"):
             return
         if not flows:

@@ -53,6 +53,7 @@ from gateway.errors import (
 )
 from gateway.ids import new_jti, new_opaque_token, sha256_hex
 from gateway.services.auth import AuthContext, AuthService
+from gateway.services.federation import federated_provider
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.tokens import ADMIN_SCOPE, IssuedTokens, TokenService, sign_jwt
 from gateway.storage.base import OAuthRecord, Store, UserRecord
@@ -362,9 +363,12 @@ class OAuthService:
         provider = query.get("identity_provider")
         idp_identifier = query.get("idp_identifier")
         if (provider and provider != "COGNITO") or idp_identifier:
-            # The federation hook: a broker sends the browser to the upstream IdP here, and its callback
-            # (/oauth2/idpresponse) finishes with issue_authorization_code. Until then, refused.
-            raise refuse(InvalidRequestError("unsupported identity provider"))
+            # Federation: the endpoint sends the browser to this upstream IdP, and its callback
+            # (/oauth2/idpresponse, /saml2/idpresponse) finishes with issue_authorization_code.
+            try:
+                provider = await federated_provider(self.store, pool.id, client.settings, provider, idp_identifier)
+            except GatehouseError as exc:
+                raise refuse(InvalidRequestError(exc.message)) from exc
         request = AuthorizationRequest(
             id=request.id,
             pool_id=pool.id,

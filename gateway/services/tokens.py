@@ -303,6 +303,8 @@ class TokenService:
         if preferred_role:
             id_token_claims["cognito:preferred_role"] = preferred_role
         id_token_claims.update(id_claims)
+        if isinstance(id_token_claims.get("identities"), str):
+            id_token_claims["identities"] = identities_claim(id_token_claims["identities"])
         id_token_claims.update(
             {
                 "iss": issuer,
@@ -444,3 +446,23 @@ class TokenService:
             username_key=family.username_key,
             user=user,
         )
+
+
+def identities_claim(attribute: str) -> list[dict[str, Any]]:
+    """The ``identities`` attribute (a JSON list) as Cognito puts it in ID tokens: each linked identity with
+    ``primary`` and ``dateCreated`` as strings ("Understanding the identity (ID) token")."""
+    try:
+        entries = json.loads(attribute)
+    except ValueError:
+        return []
+    claim = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        shaped = dict(entry)
+        if isinstance(shaped.get("primary"), bool):
+            shaped["primary"] = "true" if shaped["primary"] else "false"
+        if isinstance(shaped.get("dateCreated"), int):
+            shaped["dateCreated"] = str(shaped["dateCreated"])
+        claim.append(shaped)
+    return claim

@@ -726,6 +726,63 @@ class Store(Protocol):
 
     async def delete_issuer_signing_key(self, key_set: str, kid: str) -> None: ...
 
+    # federation: identity providers (Create/Describe/Update/Delete/ListIdentityProviders)
+    async def create_identity_provider(self, provider: IdentityProviderRecord) -> None:
+        """Raises AlreadyExists("name"), AlreadyExists("identifier") (an IdpIdentifier another provider of the
+        pool holds) or NotFound("pool"); writes nothing then."""
+        ...
+
+    async def get_identity_provider(self, pool_id: str, name: str) -> IdentityProviderRecord | None: ...
+    async def get_identity_provider_by_identifier(
+        self, pool_id: str, identifier: str
+    ) -> IdentityProviderRecord | None: ...
+    async def update_identity_provider(self, provider: IdentityProviderRecord) -> IdentityProviderRecord:
+        """Version-checked like update_pool; re-writes the identifier index from ``idp_identifiers``.
+        Raises VersionConflict, NotFound, AlreadyExists("identifier")."""
+        ...
+
+    async def delete_identity_provider(self, pool_id: str, name: str) -> bool:
+        """Also drops the provider's identifiers and the links to it."""
+        ...
+
+    async def list_identity_providers(
+        self, pool_id: str, after: str | None, limit: int
+    ) -> Page[IdentityProviderRecord]:
+        """Ordered by name."""
+        ...
+
+    # federation: links of upstream identities to pool users (AdminLinkProviderForUser)
+    async def put_provider_link(self, link: ProviderLinkRecord) -> None:
+        """Raises AlreadyExists("link") when the upstream identity is linked already, NotFound("user")."""
+        ...
+
+    async def get_provider_link(
+        self, pool_id: str, provider_name: str, attribute_name: str, attribute_value: str
+    ) -> ProviderLinkRecord | None: ...
+    async def list_provider_links(self, pool_id: str, username_key: str) -> list[ProviderLinkRecord]:
+        """A user's links, ordered by (provider_name, attribute_name, attribute_value)."""
+        ...
+
+    async def delete_provider_link(
+        self, pool_id: str, provider_name: str, attribute_name: str, attribute_value: str
+    ) -> ProviderLinkRecord | None:
+        """Delete and return the link (None if there was none)."""
+        ...
+
+    # federation: upstream sign-ins in flight, and replay protection
+    async def put_federation_request(self, request: FederationRequestRecord) -> None:
+        """Raises AlreadyExists("id") if the state hash is taken."""
+        ...
+
+    async def take_federation_request(self, state_hash: str) -> FederationRequestRecord | None:
+        """Delete and return; a state answers one upstream callback only (expired ones included: the caller
+        checks ``expires_at``)."""
+        ...
+
+    async def mark_assertion_seen(self, key: str, expires_at: float) -> bool:
+        """Record ``key`` until ``expires_at``; True for exactly one of any callers with the same key."""
+        ...
+
 
 @dataclass
 class RoleRecord:
@@ -768,3 +825,45 @@ class SamlProviderRecord:
     tags: dict[str, str]
     created_at: float
     updated_at: float
+
+
+@dataclass
+class IdentityProviderRecord:
+    """An external IdP of a pool. ``details`` is Cognito's ProviderDetails with secret values sealed by the
+    services; ``settings`` holds Gatehouse's own data about it (claim -> group rules)."""
+
+    pool_id: str
+    name: str
+    provider_type: str
+    details: dict[str, str]
+    attribute_mapping: dict[str, str]
+    idp_identifiers: list[str]
+    created_at: float
+    updated_at: float
+    settings: JSONDict = field(default_factory=dict)
+    version: int = 0
+
+
+@dataclass
+class ProviderLinkRecord:
+    """An upstream identity that signs in as an existing pool user (AdminLinkProviderForUser's SourceUser ->
+    DestinationUser)."""
+
+    pool_id: str
+    provider_name: str
+    attribute_name: str
+    attribute_value: str
+    username_key: str
+    created_at: float
+
+
+@dataclass
+class FederationRequestRecord:
+    """An upstream sign-in in flight: what the callback must match (nonce, PKCE verifier, SAML request id)
+    and what the caller asked to resume with. Keyed by the hash of the state sent upstream."""
+
+    state_hash: str
+    pool_id: str
+    provider_name: str
+    data: JSONDict
+    expires_at: float

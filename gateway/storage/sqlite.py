@@ -47,15 +47,18 @@ from gateway.storage.base import (
     CodeRecord,
     DeviceRecord,
     DomainRecord,
+    FederationRequestRecord,
     GroupRecord,
     IdentityLogin,
     IdentityPoolRecord,
+    IdentityProviderRecord,
     IdentityRecord,
     NotFound,
     OAuthRecord,
     OidcProviderRecord,
     Page,
     PoolRecord,
+    ProviderLinkRecord,
     RefreshTokenRecord,
     ResourceServerRecord,
     RiskConfigurationRecord,
@@ -1118,6 +1121,8 @@ class SqliteStore:
                 (now, now),
             )
             purged += await _affected(db, "DELETE FROM token_families WHERE expires_at <= ?", (now,))
+            purged += await _affected(db, "DELETE FROM federation_requests WHERE expires_at <= ?", (now,))
+            purged += await _affected(db, "DELETE FROM seen_assertions WHERE expires_at <= ?", (now,))
             purged += await _affected(db, "DELETE FROM oauth_records WHERE expires_at <= ?", (now,))
             purged += await _affected(db, "DELETE FROM iam_saml_assertions_used WHERE expires_at <= ?", (now,))
         return purged
@@ -1698,6 +1703,157 @@ class SqliteStore:
             )
         return _page(rows, limit, _auth_event, lambda e: e.event_id)
 
+    # --- federation -------------------------------------------------------------------------------------
+
+    async def create_identity_provider(self, provider: IdentityProviderRecord) -> None:
+        async with self._transaction() as db:
+            await _insert(db, _INSERT_IDP, _idp_params(provider), _IDP_UNIQUE, "pool")
+            for identifier in provider.idp_identifiers:
+                await _insert(
+                    db,
+                    _INSERT_IDP_IDENTIFIER,
+                    (provider.pool_id, identifier, provider.name),
+                    _IDENTIFIER_UNIQUE,
+                    "pool",
+                )
+
+    async def get_identity_provider(self, pool_id: str, name: str) -> IdentityProviderRecord | None:
+        return await self._fetch_one(
+            f"SELECT {IDP_COLUMNS} FROM identity_providers WHERE pool_id = ? AND name = ?", (pool_id, name), _idp
+        )
+
+    async def get_identity_provider_by_identifier(self, pool_id: str, identifier: str) -> IdentityProviderRecord | None:
+        return await self._fetch_one(
+            f"SELECT {_qualified(IDP_COLUMNS, 'p')} FROM idp_identifiers i JOIN identity_providers p "
+            "ON p.pool_id = i.pool_id AND p.name = i.provider_name WHERE i.pool_id = ? AND i.identifier = ?",
+            (pool_id, identifier),
+            _idp,
+        )
+
+    async def update_identity_provider(self, provider: IdentityProviderRecord) -> IdentityProviderRecord:
+        key = (provider.pool_id, provider.name)
+        params = (
+            provider.provider_type,
+            _dumps(provider.details),
+            _dumps(provider.attribute_mapping),
+            _dumps(provider.idp_identifiers),
+            _dumps(provider.settings),
+            provider.created_at,
+            provider.updated_at,
+            *key,
+            provider.version,
+        )
+        async with self._transaction() as db:
+            updated = await db.execute_fetchall(
+                "UPDATE identity_providers SET provider_type = ?, details = ?, attribute_mapping = ?, "
+                "idp_identifiers = ?, settings = ?, created_at = ?, updated_at = ?, version = version + 1 "
+                "WHERE pool_id = ? AND name = ? AND version = ? RETURNING 1",
+                params,
+            )
+            if not updated:
+                exists = await db.execute_fetchall(
+                    "SELECT 1 FROM identity_providers WHERE pool_id = ? AND name = ?", key
+                )
+                raise VersionConflict(provider.name) if exists else NotFound(provider.name)
+            await db.execute_fetchall("DELETE FROM idp_identifiers WHERE pool_id = ? AND provider_name = ?", key)
+            for identifier in provider.idp_identifiers:
+                await _insert(
+                    db,
+                    _INSERT_IDP_IDENTIFIER,
+                    (provider.pool_id, identifier, provider.name),
+                    _IDENTIFIER_UNIQUE,
+                    "pool",
+                )
+        return replace(provider, version=provider.version + 1)
+
+    async def delete_identity_provider(self, pool_id: str, name: str) -> bool:
+        async with self._transaction() as db:
+            # Identifiers follow by ON DELETE CASCADE; links name the provider without a foreign key.
+            deleted = await db.execute_fetchall(
+                "DELETE FROM identity_providers WHERE pool_id = ? AND name = ? RETURNING 1", (pool_id, name)
+            )
+            await db.execute_fetchall(
+                "DELETE FROM provider_links WHERE pool_id = ? AND provider_name = ?", (pool_id, name)
+            )
+        return bool(deleted)
+
+    async def list_identity_providers(
+        self, pool_id: str, after: str | None, limit: int
+    ) -> Page[IdentityProviderRecord]:
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(_LIST_IDPS.first, (pool_id, limit + 1))
+        else:
+            rows = await self._fetch(_LIST_IDPS.after, (pool_id, after, limit + 1))
+        return _page(rows, limit, _idp, lambda p: p.name)
+
+    async def put_provider_link(self, link: ProviderLinkRecord) -> None:
+        await self._insert_one(
+            f"INSERT INTO provider_links ({LINK_COLUMNS}) VALUES ({_placeholders(LINK_COLUMNS)})",
+            (
+                link.pool_id,
+                link.provider_name,
+                link.attribute_name,
+                link.attribute_value,
+                link.username_key,
+                link.created_at,
+            ),
+            _LINK_UNIQUE,
+            "user",
+        )
+
+    async def get_provider_link(
+        self, pool_id: str, provider_name: str, attribute_name: str, attribute_value: str
+    ) -> ProviderLinkRecord | None:
+        return await self._fetch_one(
+            f"SELECT {LINK_COLUMNS} FROM provider_links WHERE pool_id = ? AND provider_name = ? "
+            "AND attribute_name = ? AND attribute_value = ?",
+            (pool_id, provider_name, attribute_name, attribute_value),
+            _provider_link,
+        )
+
+    async def list_provider_links(self, pool_id: str, username_key: str) -> list[ProviderLinkRecord]:
+        rows = await self._fetch(
+            f"SELECT {LINK_COLUMNS} FROM provider_links WHERE pool_id = ? AND username_key = ? "
+            "ORDER BY provider_name, attribute_name, attribute_value",
+            (pool_id, username_key),
+        )
+        return [_provider_link(row) for row in rows]
+
+    async def delete_provider_link(
+        self, pool_id: str, provider_name: str, attribute_name: str, attribute_value: str
+    ) -> ProviderLinkRecord | None:
+        return await self._fetch_one(
+            "DELETE FROM provider_links WHERE pool_id = ? AND provider_name = ? AND attribute_name = ? "
+            f"AND attribute_value = ? RETURNING {LINK_COLUMNS}",
+            (pool_id, provider_name, attribute_name, attribute_value),
+            _provider_link,
+        )
+
+    async def put_federation_request(self, request: FederationRequestRecord) -> None:
+        await self._insert_one(
+            "INSERT INTO federation_requests (state_hash, pool_id, provider_name, data, expires_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (request.state_hash, request.pool_id, request.provider_name, _dumps(request.data), request.expires_at),
+            {"federation_requests.state_hash": "id"},
+            "pool",
+        )
+
+    async def take_federation_request(self, state_hash: str) -> FederationRequestRecord | None:
+        return await self._fetch_one(
+            "DELETE FROM federation_requests WHERE state_hash = ? "
+            "RETURNING state_hash, pool_id, provider_name, data, expires_at",
+            (state_hash,),
+            lambda r: FederationRequestRecord(r[0], r[1], r[2], _loads(r[3]), r[4]),
+        )
+
+    async def mark_assertion_seen(self, key: str, expires_at: float) -> bool:
+        rows = await self._fetch(
+            "INSERT INTO seen_assertions (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING RETURNING 1",
+            (key, expires_at),
+        )
+        return bool(rows)
+
 
 # --- identity pools: SQL and rows -------------------------------------------------------------------------
 
@@ -1776,6 +1932,56 @@ _AUTH_EVENT_UNIQUE = {"auth_events.pool_id, auth_events.event_id": "id"}
 
 def _auth_event(r: Row) -> AuthEventRecord:
     return AuthEventRecord(r[0], r[1], r[2], r[3], _loads(r[4]))
+
+
+IDP_COLUMNS = (
+    "pool_id, name, provider_type, details, attribute_mapping, idp_identifiers, settings, created_at, updated_at, "
+    "version"
+)
+LINK_COLUMNS = "pool_id, provider_name, attribute_name, attribute_value, username_key, created_at"
+_INSERT_IDP = f"INSERT INTO identity_providers ({IDP_COLUMNS}) VALUES ({_placeholders(IDP_COLUMNS)})"
+_INSERT_IDP_IDENTIFIER = "INSERT INTO idp_identifiers (pool_id, identifier, provider_name) VALUES (?, ?, ?)"
+_IDP_UNIQUE = {"identity_providers.pool_id, identity_providers.name": "name"}
+_IDENTIFIER_UNIQUE = {"idp_identifiers.pool_id, idp_identifiers.identifier": "identifier"}
+_LINK_UNIQUE = {
+    "provider_links.pool_id, provider_links.provider_name, provider_links.attribute_name, "
+    "provider_links.attribute_value": "link"
+}
+_LIST_IDPS = _paged(f"SELECT {IDP_COLUMNS} FROM identity_providers", "pool_id = ?", "name")
+
+
+def _idp_params(p: IdentityProviderRecord) -> Params:
+    return (
+        p.pool_id,
+        p.name,
+        p.provider_type,
+        _dumps(p.details),
+        _dumps(p.attribute_mapping),
+        _dumps(p.idp_identifiers),
+        _dumps(p.settings),
+        p.created_at,
+        p.updated_at,
+        p.version,
+    )
+
+
+def _idp(r: Row) -> IdentityProviderRecord:
+    return IdentityProviderRecord(
+        pool_id=r[0],
+        name=r[1],
+        provider_type=r[2],
+        details=_loads(r[3]),
+        attribute_mapping=_loads(r[4]),
+        idp_identifiers=_loads(r[5]),
+        settings=_loads(r[6]),
+        created_at=r[7],
+        updated_at=r[8],
+        version=r[9],
+    )
+
+
+def _provider_link(r: Row) -> ProviderLinkRecord:
+    return ProviderLinkRecord(*r)
 
 
 if TYPE_CHECKING:

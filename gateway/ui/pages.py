@@ -34,6 +34,7 @@ from gateway.errors import (
     UserNotFoundException,
 )
 from gateway.oauth.endpoints import base_path, routed_pool, set_sso_cookie
+from gateway.oauth.federation import provider_buttons
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.auth import AuthContext, AuthResult
 from gateway.services.oauth import AuthorizationRequest
@@ -164,6 +165,8 @@ def _login_page(request: web.Request, hosted: _Hosted, *, status: int = 200, **v
     settings = request.app[SERVICES].settings
     can_sign_up = not hosted.pool.admin_create_user_config.get("AllowAdminCreateUserOnly")
     values.setdefault("username", hosted.request.login_hint or "")
+    values.setdefault("providers", provider_buttons(hosted.base, hosted.request, hosted.client))
+    values.setdefault("password_sign_in", _cognito_allowed(hosted.client))
     return page(request, settings, "login.html", _context(hosted, can_sign_up=can_sign_up, **values), status=status)
 
 
@@ -178,7 +181,7 @@ async def login_get(request: web.Request) -> web.Response:
     if redirect is not None:
         return redirect
     hosted = await _hosted(request)
-    if not _cognito_allowed(hosted.client):
+    if not _cognito_allowed(hosted.client) and not provider_buttons(hosted.base, hosted.request, hosted.client):
         raise AuthorizationPageError("This application does not allow signing in with a username and password.")
     notice = {
         "confirmed": "Your account is confirmed. Sign in to continue.",

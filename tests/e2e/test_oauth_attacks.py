@@ -139,7 +139,8 @@ def test_bad_authorization_requests_redirect_with_an_error(
     got = query_of(location.replace("#", "?", 1)) if "#" in location else query_of(location)
     assert got["error"] == error and got["state"] == "st" and got["iss"] == pool.issuer
     if "identity_provider" in params:
-        assert got["error_description"] == "unsupported identity provider"
+        # The pool has no provider named Google (federation: tests/e2e/test_federation_flow.py).
+        assert got["error_description"] == "The identity provider does not exist in this user pool."
 
 
 def test_repeated_parameters_are_refused(gatehouse: GatehouseServer, pool: OAuthPool) -> None:

@@ -55,13 +55,16 @@ from gateway.storage.base import (
     CodeRecord,
     DeviceRecord,
     DomainRecord,
+    FederationRequestRecord,
     GroupRecord,
     IdentityLogin,
     IdentityPoolRecord,
+    IdentityProviderRecord,
     IdentityRecord,
     NotFound,
     OAuthRecord,
     PoolRecord,
+    ProviderLinkRecord,
     RefreshTokenRecord,
     ResourceServerRecord,
     RiskConfigurationRecord,
@@ -1539,3 +1542,126 @@ class StoreConformance:
         assert (await store.list_auth_events(POOL, "alice", None, 10)).items == []
         assert await store.get_auth_event(POOL, "0000-0001") is None
         assert [e.event_id for e in (await store.list_auth_events(POOL, "bob", None, 10)).items] == ["0000-9999"]
+
+    # --- federation: identity providers, links, upstream requests, replay markers --------------------------
+
+    async def test_identity_provider_round_trip_and_identifier_lookup(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        provider = make_identity_provider("Corp", idp_identifiers=["corp.example", "Corp-1"])
+        await store.create_identity_provider(provider)
+        assert await store.get_identity_provider(POOL, "Corp") == provider
+        assert await store.get_identity_provider(POOL, "corp") is None  # pinned: names are exact
+        assert await store.get_identity_provider_by_identifier(POOL, "corp.example") == provider
+        assert await store.get_identity_provider_by_identifier(POOL, "nope") is None
+        assert await store.get_identity_provider(OTHER_POOL, "Corp") is None
+
+    async def test_identity_provider_unique_name_and_identifiers(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_identity_provider(make_identity_provider("Corp", idp_identifiers=["corp.example"]))
+        with pytest.raises(AlreadyExists) as taken:
+            await store.create_identity_provider(make_identity_provider("Corp"))
+        assert taken.value.key == "name"
+        with pytest.raises(AlreadyExists) as clash:
+            await store.create_identity_provider(make_identity_provider("Other", idp_identifiers=["corp.example"]))
+        assert clash.value.key == "identifier"
+        # The failed create wrote nothing.
+        assert await store.get_identity_provider(POOL, "Other") is None
+        with pytest.raises(NotFound):
+            await store.create_identity_provider(make_identity_provider("Corp", pool_id="us-east-1_Missing"))
+
+    async def test_update_identity_provider_rewrites_identifiers_and_checks_version(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        provider = make_identity_provider("Corp", idp_identifiers=["a.example"])
+        await store.create_identity_provider(provider)
+        await store.create_identity_provider(make_identity_provider("Other", idp_identifiers=["b.example"]))
+        updated = await store.update_identity_provider(
+            replace(provider, idp_identifiers=["c.example"], details={"client_id": "x"}, updated_at=T0 + 5)
+        )
+        assert updated.version == provider.version + 1
+        assert await store.get_identity_provider_by_identifier(POOL, "a.example") is None
+        assert (await store.get_identity_provider_by_identifier(POOL, "c.example")) == updated
+        with pytest.raises(VersionConflict):
+            await store.update_identity_provider(replace(provider, updated_at=T0 + 6))
+        with pytest.raises(AlreadyExists) as clash:
+            await store.update_identity_provider(replace(updated, idp_identifiers=["b.example"]))
+        assert clash.value.key == "identifier"
+        assert await store.get_identity_provider(POOL, "Corp") == updated
+        with pytest.raises(NotFound):
+            await store.update_identity_provider(make_identity_provider("Ghost"))
+
+    async def test_list_and_delete_identity_providers(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        for name in ("Zed", "Alpha", "Mid"):
+            await store.create_identity_provider(make_identity_provider(name, idp_identifiers=[f"{name}.id"]))
+        first = await store.list_identity_providers(POOL, None, 2)
+        assert [p.name for p in first.items] == ["Alpha", "Mid"]
+        second = await store.list_identity_providers(POOL, first.next_token, 2)
+        assert ([p.name for p in second.items], second.next_token) == (["Zed"], None)
+        await store.put_provider_link(ProviderLinkRecord(POOL, "Mid", "Cognito_Subject", "123", "alice", T0))
+        assert await store.delete_identity_provider(POOL, "Mid") is True
+        assert await store.delete_identity_provider(POOL, "Mid") is False
+        assert await store.get_identity_provider_by_identifier(POOL, "Mid.id") is None
+        assert await store.get_provider_link(POOL, "Mid", "Cognito_Subject", "123") is None
+
+    async def test_provider_links(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_user(make_user("bob"))
+        link = ProviderLinkRecord(POOL, "Google", "Cognito_Subject", "1001", "alice", T0)
+        await store.put_provider_link(link)
+        await store.put_provider_link(ProviderLinkRecord(POOL, "Corp", "email", "a@corp.example", "alice", T0))
+        with pytest.raises(AlreadyExists) as taken:
+            await store.put_provider_link(replace(link, username_key="bob"))
+        assert taken.value.key == "link"
+        with pytest.raises(NotFound):
+            await store.put_provider_link(replace(link, attribute_value="2002", username_key="ghost"))
+        assert await store.get_provider_link(POOL, "Google", "Cognito_Subject", "1001") == link
+        assert [x.provider_name for x in await store.list_provider_links(POOL, "alice")] == ["Corp", "Google"]
+        assert await store.list_provider_links(POOL, "bob") == []
+        assert await store.delete_provider_link(POOL, "Google", "Cognito_Subject", "1001") == link
+        assert await store.delete_provider_link(POOL, "Google", "Cognito_Subject", "1001") is None
+        # Deleting the user drops its links.
+        await store.delete_user(POOL, "alice")
+        assert await store.get_provider_link(POOL, "Corp", "email", "a@corp.example") is None
+
+    async def test_federation_request_is_taken_once(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        request = FederationRequestRecord("state-hash-1", POOL, "Google", {"nonce": "n-1"}, T0 + 600)
+        await store.put_federation_request(request)
+        with pytest.raises(AlreadyExists):
+            await store.put_federation_request(request)
+        results = await outcomes([store.take_federation_request("state-hash-1") for _ in range(RACERS)])
+        assert [r for r in results if r is not None] == [request]
+        assert await store.take_federation_request("state-hash-1") is None
+
+    async def test_assertion_marker_has_one_first_use(self, store: Store) -> None:
+        results = await outcomes([store.mark_assertion_seen("saml:_abc", T0 + 300) for _ in range(RACERS)])
+        assert results.count(True) == 1
+        assert results.count(False) == RACERS - 1
+        assert await store.mark_assertion_seen("saml:_other", T0 + 300) is True
+
+    async def test_purge_drops_expired_federation_rows(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.put_federation_request(FederationRequestRecord("old", POOL, "Google", {}, T0))
+        await store.put_federation_request(FederationRequestRecord("new", POOL, "Google", {}, T0 + 1000))
+        await store.mark_assertion_seen("old-assertion", T0)
+        assert await store.purge_expired(T0 + 1) >= 2
+        assert await store.take_federation_request("old") is None
+        assert await store.take_federation_request("new") is not None
+        assert await store.mark_assertion_seen("old-assertion", T0 + 500) is True
+
+
+def make_identity_provider(name: str, pool_id: str = POOL, **changes: Any) -> IdentityProviderRecord:
+    record = IdentityProviderRecord(
+        pool_id=pool_id,
+        name=name,
+        provider_type="OIDC",
+        details={"client_id": "abc", "client_secret": "sealed-secret", "oidc_issuer": "https://idp.example"},
+        attribute_mapping={"email": "email", "username": "sub"},
+        idp_identifiers=[],
+        created_at=T0,
+        updated_at=T0,
+        settings={"group_rules": [{"claim": "groups", "match": "equals", "value": "a", "group": "A"}]},
+    )
+    return replace(record, **changes)
