@@ -7,6 +7,7 @@ from aiohttp import web
 
 from gateway.errors import ResourceNotFoundException
 from gateway.services.container import Services
+from gateway.services.oauth import SCOPE_CLAIMS
 from gateway.services.tokens import ADMIN_SCOPE
 
 SERVICES = web.AppKey("services", Services)
@@ -67,25 +68,8 @@ async def openid_configuration(request: web.Request) -> web.Response:
             "token_use",
             "cognito:username",
             "cognito:groups",
-            "email",
-            "email_verified",
-            "phone_number",
-            "phone_number_verified",
-            "name",
-            "given_name",
-            "family_name",
-            "middle_name",
-            "nickname",
-            "preferred_username",
-            "profile",
-            "picture",
-            "website",
-            "gender",
-            "birthdate",
-            "zoneinfo",
-            "locale",
-            "updated_at",
-            "address",
+            # The standard claims the scopes release (OpenID Connect Core §5.4), as userInfo releases them.
+            *dict.fromkeys(claim for claims in SCOPE_CLAIMS.values() for claim in claims),
         ],
     }
     return web.json_response(document, headers={"Cache-Control": "public, max-age=300"})

@@ -96,22 +96,6 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
         "address",
     ),
 }
-_SINGLE_VALUED = (
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-    "prompt",
-    "max_age",
-    "identity_provider",
-    "idp_identifier",
-    "login_hint",
-    "response_mode",
-)
 
 
 @dataclass(frozen=True)
