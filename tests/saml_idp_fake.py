@@ -8,15 +8,10 @@ changed before the IdP signs, so the signature is genuine and only the content i
 from __future__ import annotations
 
 import base64
-import datetime
 import os
 import tempfile
 import time
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
 from saml2.config import IdPConfig
 from saml2.metadata import entity_descriptor
@@ -25,6 +20,8 @@ from saml2.server import Server
 from saml2.sigver import pre_signature_part
 from saml2.time_util import instant
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
+
+from tests.fakes.certs import key_and_cert
 
 XMLSEC = "/usr/bin/xmlsec1"
 AWS_ENTITY = "urn:amazon:webservices"
@@ -38,26 +35,6 @@ AWS_SP_METADATA = (
     f'<md:AssertionConsumerService Binding="{BINDING_HTTP_POST}" Location="{AWS_ACS}" index="1"/>'
     "</md:SPSSODescriptor></md:EntityDescriptor>"
 )
-
-
-def key_and_cert(common_name: str) -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 class FakeAwsSamlIdP:
