@@ -10,16 +10,16 @@ SO_REUSEPORT), whose POST endpoints do only the cryptography each path cannot av
   ``ThreadPoolExecutor(max_workers=max(2, cpu_count))`` via ``run_in_executor`` (USER_PASSWORD_AUTH's verify);
 - ``/srp``: both requests of an SRP sign-in (USER_SRP_AUTH), told apart by ``X-Amz-Target`` as Gatehouse tells
   them: ``InitiateAuth`` picks b and computes B = (k*v + g^b) mod N for a fixed verifier and answers the
-  PASSWORD_VERIFIER challenge (SALT, SRP_B, SECRET_BLOCK, USERNAME, USER_ID_FOR_SRP, Session), keeping b in a dict
-  keyed by the SECRET_BLOCK; ``RespondToAuthChallenge`` takes that entry out (single use), checks TIMESTAMP's form
-  and age, computes u, S and K and checks PASSWORD_CLAIM_SIGNATURE, then makes two RSA-2048 signatures (the ID and
-  access tokens) and answers them (with a fixed refresh token). The SRP arithmetic is ``gateway.services.srp``'s (``start_srp``, ``verify_password_claim``,
-  gmpy2 when installed), the very functions Gatehouse calls, done inline: gmpy2 holds the GIL, so a thread would
-  add a hop and no parallelism.
+  PASSWORD_VERIFIER challenge (SALT, SRP_B, SECRET_BLOCK, USERNAME, USER_ID_FOR_SRP, Session), keeping b in a
+  dict keyed by the SECRET_BLOCK; ``RespondToAuthChallenge`` takes that entry out (single use), checks
+  TIMESTAMP's form and age, computes u, S and K and checks PASSWORD_CLAIM_SIGNATURE, then makes two RSA-2048
+  signatures (the ID and access tokens) and answers them (with a fixed refresh token). The SRP arithmetic is
+  ``gateway.services.srp``'s (``start_srp``, ``verify_password_claim``, gmpy2 when installed), the very
+  functions Gatehouse calls, done inline: gmpy2 holds the GIL, so a thread would add a hop and no parallelism.
 
-Each endpoint reads and parses the JSON request body (any real handler must) and ignores it (``/srp`` uses it). The key is
-generated once by the parent process and parsed once per worker at start, as Gatehouse parses its signing key
-once per process.
+Each endpoint reads and parses the JSON request body (any real handler must); only ``/srp`` uses it. The key
+is generated once by the parent process and parsed once per worker at start, as Gatehouse parses its signing
+key once per process.
 
     python3 bench/ceiling.py --host 127.0.0.1 --port 8081 --workers 2
 
@@ -149,9 +149,7 @@ def prepare() -> Material:
 
     # Derived once, as Gatehouse derives a user's verifier once when the password is set.
     verifier = derive_srp_verifier(SRP_POOL_ID, SRP_USERNAME, PASSWORD)
-    return Material(
-        private_pem=pem, password_hash=argon2_hasher(cost).hash(PASSWORD), cost=cost, srp_verifier=verifier
-    )
+    return Material(private_pem=pem, password_hash=argon2_hasher(cost).hash(PASSWORD), cost=cost, srp_verifier=verifier)
 
 
 class Probe:

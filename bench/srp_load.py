@@ -49,7 +49,7 @@ from typing import Any
 
 import aiohttp
 import orjson
-from pycognito.aws_srp import G_HEX, N_HEX, AWSSRP, calculate_u, compute_hkdf, hash_sha256, hex_hash, pad_hex
+from pycognito.aws_srp import AWSSRP, G_HEX, N_HEX, calculate_u, compute_hkdf, hash_sha256, hex_hash, pad_hex
 
 try:
     import gmpy2  # type: ignore[import-untyped, import-not-found, unused-ignore]
@@ -221,6 +221,25 @@ async def sign_in(session: aiohttp.ClientSession, config: LoadConfig, client: Sr
         raise SignInError("no-tokens", json.dumps(result)[:300])
 
 
+async def sign_in_once(config: LoadConfig) -> None:
+    """One sign-in on a fresh connection (a check before a measured run); raises SignInError if it fails."""
+    client = SrpClient(config.pool_id, config.password)
+    initiate = _initiate_body(config, client)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=config.timeout)) as session:
+        await sign_in(session, config, client, initiate)
+
+
+def _initiate_body(config: LoadConfig, client: SrpClient) -> bytes:
+    """The InitiateAuth body: the same for every sign-in of one connection (its A is fixed)."""
+    return orjson.dumps(
+        {
+            "AuthFlow": "USER_SRP_AUTH",
+            "ClientId": config.client_id,
+            "AuthParameters": {"USERNAME": config.username, "SRP_A": client.srp_a_hex},
+        }
+    )
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float:
     """Nearest-rank percentile (as wrk's --latency reports them)."""
     if not sorted_values:
@@ -256,13 +275,7 @@ class _Window:
 
 async def _loop(config: LoadConfig, window: _Window, stop: asyncio.Event) -> None:
     client = SrpClient(config.pool_id, config.password)
-    initiate = orjson.dumps(
-        {
-            "AuthFlow": "USER_SRP_AUTH",
-            "ClientId": config.client_id,
-            "AuthParameters": {"USERNAME": config.username, "SRP_A": client.srp_a_hex},
-        }
-    )
+    initiate = _initiate_body(config, client)
     # One keep-alive connection per loop: both requests of a sign-in reach the same server process.
     connector = aiohttp.TCPConnector(limit=1, force_close=False)
     timeout = aiohttp.ClientTimeout(total=config.timeout)
