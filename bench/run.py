@@ -119,15 +119,23 @@ class WrkResult:
     rounds: int = 1
     # What drove the run: "wrk", or "srp_load" (bench/srp_load.py, whose CPU then counts as wrk_cores).
     load_generator: str = "wrk"
+    # Set when several rounds are combined: the median of the rounds' own figures (each round's CPU over that
+    # round's requests; mean cores over median req/s would mix rounds).
+    median_cpu_ms_per_request: float | None = None
+    median_client_cpu_ms_per_request: float | None = None
 
     @property
     def cpu_ms_per_request(self) -> float:
         """Server CPU per answered request: less sensitive to other load on the machine than req/s."""
+        if self.median_cpu_ms_per_request is not None:
+            return self.median_cpu_ms_per_request
         return 1000.0 * self.server_cores / self.rps if self.rps > 0 else math.inf
 
     @property
     def client_cpu_ms_per_request(self) -> float:
         """The load generator's CPU per answered request (an SRP client does real arithmetic per sign-in)."""
+        if self.median_client_cpu_ms_per_request is not None:
+            return self.median_client_cpu_ms_per_request
         return 1000.0 * self.wrk_cores / self.rps if self.rps > 0 else math.inf
 
     @property
@@ -298,6 +306,8 @@ def combine(results: list[WrkResult]) -> WrkResult:
         other_cores=statistics.fmean(r.other_cores for r in results),
         rounds=len(results),
         load_generator=results[0].load_generator,
+        median_cpu_ms_per_request=statistics.median(r.cpu_ms_per_request for r in results),
+        median_client_cpu_ms_per_request=statistics.median(r.client_cpu_ms_per_request for r in results),
     )
 
 
