@@ -6,6 +6,9 @@ SO_REUSEPORT), whose POST endpoints do only the cryptography each path cannot av
 
 - ``/refresh``: two RSA-2048 PKCS#1 v1.5 SHA-256 signatures (REFRESH_TOKEN_AUTH signs an ID and an access token);
 - ``/getuser``: one RS256 signature verification of a fixed token (GetUser checks the access token);
+- ``/token_refresh``: a form body read, then two signatures (``/oauth2/token`` with ``grant_type=refresh_token``);
+- ``/token_client``: a form body read, then one signature (``grant_type=client_credentials``: an access token only);
+- ``/userinfo``: ``GET`` with a bearer token, one verification (``/oauth2/userInfo``);
 - ``/password``: one Argon2id verification at Gatehouse's default parameters, in a
   ``ThreadPoolExecutor(max_workers=max(2, cpu_count))`` via ``run_in_executor`` (USER_PASSWORD_AUTH's verify);
 - ``/srp``: both requests of an SRP sign-in (USER_SRP_AUTH), told apart by ``X-Amz-Target`` as Gatehouse tells
@@ -17,9 +20,10 @@ SO_REUSEPORT), whose POST endpoints do only the cryptography each path cannot av
   ``gateway.services.srp``'s (``start_srp``, ``verify_password_claim``, gmpy2 when installed), the very
   functions Gatehouse calls, done inline: gmpy2 holds the GIL, so a thread would add a hop and no parallelism.
 
-Each endpoint reads and parses the JSON request body (any real handler must); only ``/srp`` uses it. The key
-is generated once by the parent process and parsed once per worker at start, as Gatehouse parses its signing
-key once per process.
+The Cognito-wire endpoints read and parse the JSON request body (any real handler must); only ``/srp`` uses
+it. The ``/oauth2/token`` probes read the form body instead, and ``/userinfo`` has none to read. The key is
+generated once by the parent process and parsed once per worker at start, as Gatehouse parses its signing key
+once per process.
 
     python3 bench/ceiling.py --host 127.0.0.1 --port 8081 --workers 2
 
@@ -278,6 +282,27 @@ async def srp(request: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps({"AuthenticationResult": result}), content_type=CONTENT_TYPE)
 
 
+async def token_refresh(request: web.Request) -> web.Response:
+    await request.post()
+    probe = request.app[PROBE]
+    probe.private.sign(probe.id_input, padding.PKCS1v15(), hashes.SHA256())
+    probe.private.sign(probe.access_input, padding.PKCS1v15(), hashes.SHA256())
+    return _answer()
+
+
+async def token_client(request: web.Request) -> web.Response:
+    await request.post()
+    probe = request.app[PROBE]
+    probe.private.sign(probe.access_input, padding.PKCS1v15(), hashes.SHA256())
+    return _answer()
+
+
+async def userinfo(request: web.Request) -> web.Response:
+    probe = request.app[PROBE]
+    probe.public.verify(probe.token_signature, probe.token_input, padding.PKCS1v15(), hashes.SHA256())
+    return _answer()
+
+
 async def health(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -300,6 +325,10 @@ def create_app(material: Material) -> web.Application:
     app.router.add_post("/getuser", getuser)
     app.router.add_post("/password", password)
     app.router.add_post("/srp", srp)
+    app.router.add_post("/token_refresh", token_refresh)
+    app.router.add_post("/token_client", token_client)
+    app.router.add_get("/userinfo", userinfo)
+    app.router.add_post("/userinfo", userinfo)  # the start-up check POSTs; userInfo answers both
     app.router.add_get("/health", health)
     return app
 

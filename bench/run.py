@@ -4,8 +4,9 @@
 
 For each worker count it starts Gatehouse (fresh temp data dir) and bench/ceiling.py with that many processes,
 seeds a pool, a client and a confirmed user with boto3, and drives each path with wrk (keep-alive, --latency)
-through the Lua scripts in bench/: InitiateAuth USER_PASSWORD_AUTH, InitiateAuth REFRESH_TOKEN_AUTH, GetUser and
-SignUp against Gatehouse, and the same scripts against the ceiling endpoints right after each Gatehouse run.
+through the Lua scripts in bench/: InitiateAuth USER_PASSWORD_AUTH, InitiateAuth REFRESH_TOKEN_AUTH, GetUser,
+SignUp, /oauth2/token (refresh_token, client_credentials) and /oauth2/userInfo against Gatehouse, and the same
+scripts against the ceiling endpoints right after each Gatehouse run.
 USER_SRP_AUTH (both round trips) is driven by bench/srp_load.py, against Gatehouse and the ceiling's /srp probe;
 USER_PASSWORD_AUTH on a pool with MFA OPTIONAL is compared with the plain pool's, back to back. It also measures
 RS256 signatures, Argon2id verifications and the SRP server steps per second in-process, prints one table with
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import json
 import math
@@ -81,6 +83,8 @@ class PathSpec:
     script: str | None  # the wrk Lua script; None for USER_SRP_AUTH, which bench/srp_load.py drives
     ceiling_endpoint: str | None
     min_ratio: float | None
+    # Where the script is sent on Gatehouse (the Cognito JSON wire is POST /).
+    gatehouse_endpoint: str = "/"
     # Compared with Gatehouse's own USER_PASSWORD_AUTH on the plain pool instead of a ceiling probe.
     vs_plain_pool: bool = False
 
@@ -94,6 +98,21 @@ PATHS: tuple[PathSpec, ...] = (
     PathSpec(SRP_PATH, None, "/srp", 0.8),
     PathSpec(MFA_PATH, "initiate_auth_password.lua", None, 0.95, vs_plain_pool=True),
     PathSpec("SignUp", "sign_up.lua", None, None),
+    PathSpec(
+        "oauth2/token refresh_token",
+        "oauth_token_refresh.lua",
+        "/token_refresh",
+        None,
+        gatehouse_endpoint="/oauth2/token",
+    ),
+    PathSpec(
+        "oauth2/token client_credentials",
+        "oauth_client_credentials.lua",
+        "/token_client",
+        None,
+        gatehouse_endpoint="/oauth2/token",
+    ),
+    PathSpec("oauth2/userInfo", "oauth_userinfo.lua", "/userinfo", None, gatehouse_endpoint="/oauth2/userInfo"),
 )
 
 
@@ -312,7 +331,10 @@ def combine(results: list[WrkResult]) -> WrkResult:
 
 
 def progress(path: str, who: str, result: WrkResult) -> None:
-    line = f"   {path:<20} {who:<9} {result.rps:9.1f} req/s  p50 {result.p50_ms:8.2f} ms  p99 {result.p99_ms:8.2f} ms"
+    width = max(len(spec.name) for spec in PATHS)
+    line = (
+        f"   {path:<{width}} {who:<9} {result.rps:9.1f} req/s  p50 {result.p50_ms:8.2f} ms  p99 {result.p99_ms:8.2f} ms"
+    )
     line += f"  cores: servers {result.server_cores:.2f} {result.load_generator} {result.wrk_cores:.2f}"
     line += f" irq {result.irq_cores:.2f} other {result.other_cores:.2f}"
     line += f"  server CPU {result.cpu_ms_per_request:.2f} ms/req"
@@ -501,6 +523,12 @@ def gatehouse_server(workers: int, data_dir: Path, log_dir: Path) -> Server:
         "--workers",
         str(workers),
     ]
+    # Throughput is the measure here: one address and one app client send thousands of calls a second, which
+    # the default rate limits (server.rate_limits) would rightly refuse. Turn them off for the benchmark.
+    log_dir.mkdir(parents=True, exist_ok=True)
+    config = log_dir / "gatehouse-bench.yaml"
+    config.write_text("version: 1\nserver:\n  rate_limits:\n    per_client: {rate: 0}\n    per_address: {rate: 0}\n")
+    command += ["--config", str(config)]
     env = {
         **os.environ,
         "GATEHOUSE_ADMIN_ACCESS_KEY_ID": ADMIN_KEY_ID,
@@ -537,6 +565,9 @@ class Seed:
     # A second pool with TOTP MFA enabled and OPTIONAL, the same user (who has no MFA), and its client.
     mfa_pool_id: str = ""
     mfa_client_id: str = ""
+    # For the /oauth2 paths: a client_credentials client (HTTP Basic value) and an access token with openid.
+    machine_basic: str = ""
+    openid_access_token: str = ""
 
 
 def _boto3_client(url: str, *, signed: bool) -> Any:
@@ -608,6 +639,102 @@ def seed(url: str) -> Seed:
         "Enabled"
     ):
         raise BenchError(f"the MFA pool is not TOTP-enabled and OPTIONAL: {mfa_config}")
+    return seed_oauth(url, admin, seeded)
+
+
+def seed_oauth(url: str, admin: Any, seeded: Seed) -> Seed:
+    """A client_credentials client with a resource-server scope, and an openid access token got through the
+    hosted UI (authorize, the sign-in form, the code exchange with PKCE), for the /oauth2 paths."""
+    import base64
+    import hashlib
+    import html
+    import urllib.parse
+
+    import requests
+
+    admin.create_resource_server(
+        UserPoolId=seeded.pool_id,
+        Identifier="https://bench.api",
+        Name="bench",
+        Scopes=[{"ScopeName": "read", "ScopeDescription": "read"}],
+    )
+    machine = admin.create_user_pool_client(
+        UserPoolId=seeded.pool_id,
+        ClientName="bench-machine",
+        GenerateSecret=True,
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["client_credentials"],
+        AllowedOAuthScopes=["https://bench.api/read"],
+    )["UserPoolClient"]
+    callback = "https://bench.invalid/callback"
+    web_client = admin.create_user_pool_client(
+        UserPoolId=seeded.pool_id,
+        ClientName="bench-web",
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email"],
+        CallbackURLs=[callback],
+    )["UserPoolClient"]["ClientId"]
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    http = requests.Session()
+    query = urllib.parse.urlencode(
+        {
+            "client_id": web_client,
+            "response_type": "code",
+            "redirect_uri": callback,
+            "scope": "openid email",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    login = http.get(f"{url}/oauth2/authorize?{query}", timeout=30)
+    action = html.unescape(re.search(r'<form method="post" action="([^"]+)"', login.text).group(1))  # type: ignore[union-attr]
+    csrf = re.search(r'name="_csrf" value="([^"]+)"', login.text).group(1)  # type: ignore[union-attr]
+    back = http.post(
+        url + action,
+        data={"_csrf": csrf, "username": USERNAME, "password": PASSWORD},
+        allow_redirects=False,
+        timeout=30,
+    )
+    code = urllib.parse.parse_qs(urllib.parse.urlsplit(back.headers["Location"]).query)["code"][0]
+    token = http.post(
+        f"{url}/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": web_client,
+            "code": code,
+            "redirect_uri": callback,
+            "code_verifier": verifier,
+        },
+        timeout=30,
+    )
+    token.raise_for_status()
+    basic = base64.b64encode(f"{machine['ClientId']}:{machine['ClientSecret']}".encode()).decode()
+    seeded = dataclasses.replace(seeded, machine_basic=basic, openid_access_token=token.json()["access_token"])
+    # Each /oauth2 path once, so a broken seed fails here.
+    for method, path, kwargs in (
+        (
+            "POST",
+            "/oauth2/token",
+            {
+                "data": {
+                    "grant_type": "refresh_token",
+                    "client_id": seeded.client_id,
+                    "refresh_token": seeded.refresh_token,
+                }
+            },
+        ),
+        (
+            "POST",
+            "/oauth2/token",
+            {"data": {"grant_type": "client_credentials"}, "headers": {"Authorization": f"Basic {basic}"}},
+        ),
+        ("GET", "/oauth2/userInfo", {"headers": {"Authorization": f"Bearer {seeded.openid_access_token}"}}),
+    ):
+        answer = requests.request(method, url + path, timeout=30, **kwargs)  # type: ignore[arg-type]
+        if answer.status_code != 200:
+            raise BenchError(f"{method} {path} answered {answer.status_code}: {answer.text}")
     return seeded
 
 
@@ -621,6 +748,8 @@ def lua_env(seeded: Seed, run_id: str, endpoint: str, client_id: str | None = No
         "BENCH_CLIENT_ID": client_id or seeded.client_id,
         "BENCH_ACCESS_TOKEN": seeded.access_token,
         "BENCH_REFRESH_TOKEN": seeded.refresh_token,
+        "BENCH_MACHINE_BASIC": seeded.machine_basic,
+        "BENCH_OPENID_ACCESS_TOKEN": seeded.openid_access_token,
     }
 
 
@@ -790,10 +919,10 @@ def run_targets(spec: PathSpec, gatehouse: Server, ceiling: Server, seeded: Seed
 
     if spec.vs_plain_pool:
         return [
-            Target("gatehouse", gatehouse, "/", seeded.mfa_client_id, seeded.mfa_pool_id),
-            Target("plain", gatehouse, "/", seeded.client_id, seeded.pool_id),
+            Target("gatehouse", gatehouse, spec.gatehouse_endpoint, seeded.mfa_client_id, seeded.mfa_pool_id),
+            Target("plain", gatehouse, spec.gatehouse_endpoint, seeded.client_id, seeded.pool_id),
         ]
-    targets = [Target("gatehouse", gatehouse, "/", seeded.client_id, seeded.pool_id)]
+    targets = [Target("gatehouse", gatehouse, spec.gatehouse_endpoint, seeded.client_id, seeded.pool_id)]
     if spec.ceiling_endpoint is not None:
         # The ceiling's SRP probe has a verifier of its own, derived under its own pool id.
         targets.append(Target("ceiling", ceiling, spec.ceiling_endpoint, seeded.client_id, probe.SRP_POOL_ID))

@@ -15,17 +15,24 @@ import json
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import structlog
 from aiohttp import web
 
-from gateway.api import awsjson
+from gateway.api import awsjson, awsquery
+from gateway.api.cognito_identity import cognito_identity_service
 from gateway.api.cognito_idp import cognito_idp_service
+from gateway.api.iam import iam_service
+from gateway.api.sts import sts_service
+from gateway.api.verify import verify_handler
 from gateway.errors import GatehouseError, RequestEntityTooLarge, UnknownOperationException
 from gateway.metrics import Metrics
+from gateway.oauth import endpoints as oauth_endpoints
+from gateway.oauth import federation as federation_endpoints
+from gateway.oauth import identity_discovery
 from gateway.oauth.wellknown import SERVICES, jwks, openid_configuration
 from gateway.secretbox import SecretBox
 from gateway.services.container import Services
@@ -33,11 +40,14 @@ from gateway.services.messaging import Messenger, OutboxSender, SmtpEmailSender,
 from gateway.services.passwords import PasswordHasher
 from gateway.settings import Settings
 from gateway.storage.sqlite import SqliteStore
+from gateway.ui import pages as hosted_pages
 
 log = structlog.get_logger("gateway.app")
 
 SETTINGS = web.AppKey("settings", Settings)
 JSON_SERVICES = web.AppKey("json_services", dict)
+# The AWS query-protocol services (IAM, STS) by signing name.
+QUERY_SERVICES: web.AppKey[Mapping[str, awsquery.QueryService]] = web.AppKey("query_services")
 
 
 def ensure_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
@@ -84,10 +94,15 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_services_ctx(metrics or Metrics()))
     app.router.add_post("/", dispatch)
+    app.router.add_post("/gatehouse/verify", verify_handler)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/{pool_id}/.well-known/jwks.json", jwks)
     app.router.add_get("/{pool_id}/.well-known/openid-configuration", openid_configuration)
+    oauth_endpoints.add_routes(app)
+    federation_endpoints.add_routes(app)
+    hosted_pages.add_routes(app)
+    identity_discovery.add_routes(app)
     return app
 
 
@@ -131,9 +146,12 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
             code_key=derive_key(key, b"gatehouse one-time codes"),
             admin_credentials=admin_credentials,
             fake_srp_secret=derive_key(key, b"gatehouse srp decoys"),
+            sts_key=derive_key(key, b"gatehouse sts credentials"),
         )
         app[SERVICES] = services
         app[JSON_SERVICES] = {"AWSCognitoIdentityProviderService": cognito_idp_service()}
+        app[JSON_SERVICES]["AWSCognitoIdentityService"] = cognito_identity_service()
+        app[QUERY_SERVICES] = {"iam": iam_service(), "sts": sts_service()}
         if settings.config_path is not None:
             from gateway.config_file import apply_config, load_config
 
@@ -147,6 +165,8 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
             await messenger.close()
+            await services.web_identity.close()
+            await services.federation.close()
             await store.close()
             executor.shutdown(wait=False, cancel_futures=True)
 
@@ -169,7 +189,7 @@ async def _purge_expired(store: SqliteStore) -> None:
 
 
 async def dispatch(request: web.Request) -> web.Response:
-    """``POST /``: route to the AWS JSON service named by ``X-Amz-Target``."""
+    """``POST /``: route to the AWS JSON service named by ``X-Amz-Target``, or to the query protocol."""
     services = request.app[SERVICES]
     target = request.headers.get("X-Amz-Target", "")
     prefix = target.partition(".")[0]
@@ -178,6 +198,9 @@ async def dispatch(request: web.Request) -> web.Response:
         body = await awsjson.read_body(request, request.app[SETTINGS].max_body_bytes)
     except RequestEntityTooLarge as too_large:
         return awsjson.error_response(too_large, "-")
+    if not target and awsquery.is_query_request(request):
+        # IAM and STS: a form body with Action=... (the AWS query protocol).
+        return await awsquery.handle(request.app[QUERY_SERVICES], services, request, body)
     service = json_services.get(prefix)
     if service is None:
         unknown: GatehouseError = UnknownOperationException(f"Operation {target or '(none)'} is not supported.")

@@ -37,6 +37,10 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         overrides["log_json"] = False
     if os.environ.get("GATEHOUSE_KEY_CACHE_SECONDS"):
         overrides["key_cache_seconds"] = float(os.environ["GATEHOUSE_KEY_CACHE_SECONDS"])
+    if os.environ.get("GATEHOUSE_OAUTH_CODE_SECONDS"):
+        overrides["oauth_code_seconds"] = float(os.environ["GATEHOUSE_OAUTH_CODE_SECONDS"])
+    if os.environ.get("GATEHOUSE_SOCIAL_ENDPOINTS"):
+        overrides["social_endpoints"] = os.environ["GATEHOUSE_SOCIAL_ENDPOINTS"]
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
 
@@ -124,6 +128,9 @@ def config_check(args: argparse.Namespace) -> int:
 def keys_rotate(args: argparse.Namespace) -> int:
     from gateway.app import ensure_data_dir
     from gateway.secretbox import SecretBox
+    from gateway.services.container import IDENTITY_ISSUER_PATH
+    from gateway.services.identities import KEY_SET as IDENTITY_KEY_SET
+    from gateway.services.identities import IssuerKeyStore
     from gateway.services.tokens import SigningKeys
     from gateway.storage.sqlite import SqliteStore
 
@@ -133,6 +140,9 @@ def keys_rotate(args: argparse.Namespace) -> int:
     async def rotate() -> list[str]:
         store = await SqliteStore.open(settings.database)
         try:
+            if args.pool_id == IDENTITY_ISSUER_PATH:
+                # The identity pools' issuer ({public_url}/identity) signs OpenID tokens with one key set.
+                return await SigningKeys(IssuerKeyStore(store), SecretBox(key)).rotate(IDENTITY_KEY_SET, uses=("id",))
             if await store.get_pool(args.pool_id) is None:
                 raise SystemExit(f"no user pool {args.pool_id}")
             return await SigningKeys(store, SecretBox(key)).rotate(args.pool_id)
@@ -140,8 +150,9 @@ def keys_rotate(args: argparse.Namespace) -> int:
             await store.close()
 
     kids = asyncio.run(rotate())
+    what = "identity pools' OpenID tokens" if args.pool_id == IDENTITY_ISSUER_PATH else "ID and access tokens"
     print(
-        f"new signing keys {', '.join(kids)} (ID and access tokens) for {args.pool_id}; "
+        f"new signing keys {', '.join(kids)} ({what}) for {args.pool_id}; "
         "earlier keys stay published until their tokens expire"
     )
     return 0
@@ -175,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
     rotate = keys_commands.add_parser("rotate", help="make a new signing key for a pool")
     server_options(rotate)
-    rotate.add_argument("pool_id")
+    rotate.add_argument("pool_id", help='a user pool id, or "identity" for the identity pools\' OpenID tokens')
     rotate.set_defaults(handler=keys_rotate)
     return parser
 

@@ -39,6 +39,7 @@ import dataclasses
 import difflib
 import functools
 import hmac
+import ipaddress
 import os
 import re
 import types
@@ -64,8 +65,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from gateway.api.model import ServiceModel
+from gateway.config_iam import IamConfig, apply_iam_config
+from gateway.config_identity_pools import IdentityPoolConfig, apply_identity_pool_config
 from gateway.errors import (
     AliasExistsException,
+    DuplicateProviderException,
     GatehouseError,
     GroupExistsException,
     InvalidParameterException,
@@ -76,6 +80,7 @@ from gateway.errors import (
 from gateway.services.container import Services
 from gateway.services.passwords import check_password_policy
 from gateway.services.pools import DEFAULT_PASSWORD_POLICY, ClientView, PoolService, PoolView
+from gateway.services.ratelimit import RateLimitSettings
 from gateway.services.schema import STANDARD_ATTRIBUTES, build_schema, validate_attribute_values
 from gateway.services.users import FORCE_CHANGE_PASSWORD
 from gateway.settings import Secret, Settings, SmsWebhookSettings, SmtpSettings
@@ -272,6 +277,33 @@ class LogConfig(_Model):
     format: Literal["json", "console"] | None = Field(None, description="json lines (default) or console.")
 
 
+class TokenBucketConfig(_Model):
+    """One token bucket: ``rate`` calls a second on average, up to ``burst`` at once; rate 0 turns it off."""
+
+    rate: float | None = Field(None, ge=0, description="Tokens added a second (0: no limit).")
+    burst: int | None = Field(None, ge=1, description="Most tokens the bucket holds.")
+
+
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise _expected("expected an IP address or CIDR range, e.g. 10.0.0.0/8") from None
+    return value
+
+
+class RateLimitsConfig(_Model):
+    """Limits on unsigned Cognito calls (InitiateAuth, SignUp, ForgotPassword, ...), answered past them with
+    TooManyRequestsException. Counted in each process's memory: N workers allow up to N times these."""
+
+    per_client: TokenBucketConfig | None = Field(None, description="Per app client (default 200/s, burst 2000).")
+    per_address: TokenBucketConfig | None = Field(None, description="Per source address (default 100/s, burst 1000).")
+    trusted_proxies: list[Annotated[str, AfterValidator(_cidr)]] | None = Field(
+        None,
+        description="CIDRs of reverse proxies whose X-Forwarded-For is believed; otherwise the peer address counts.",
+    )
+
+
 class ServerConfig(_Model):
     """What `gatehouse serve` runs with. Command-line options and GATEHOUSE_ADMIN_* variables win over these."""
 
@@ -296,6 +328,7 @@ class ServerConfig(_Model):
         None, pattern=_EMAIL_SENDER_PATTERN, description="From address of pools that set no email.from."
     )
     log: LogConfig | None = None
+    rate_limits: RateLimitsConfig | None = None
 
 
 # --- pools ----------------------------------------------------------------------------------------------
@@ -562,6 +595,73 @@ class UserConfig(_Model):
     enabled: bool = Field(True, description="Enforced at every start when written in the file.")
 
 
+class GroupRuleConfig(_Model):
+    """A claim -> group rule: users whose upstream claim (or SAML attribute) matches are in ``group``; users
+    whose claim no longer matches are taken out of it at their next sign-in."""
+
+    claim: str = Field(min_length=1, max_length=256, description="An upstream claim or SAML attribute name.")
+    match: Literal["equals", "contains", "starts-with", "regex"] = "equals"
+    value: str = Field(min_length=1, max_length=1024)
+    group: str = Field(min_length=1, max_length=128, description="A group declared in this pool.")
+
+
+class IdentityProviderConfig(_Model):
+    """An external IdP of the pool (Cognito's CreateIdentityProvider). ``details`` holds Cognito's
+    ProviderDetails keys verbatim, except the secrets, which have their own keys here."""
+
+    name: str = Field(min_length=1, max_length=32, pattern=r"^[^_\s][^\s]*$",
+                      description="Social providers are named after their type (Google, Facebook, ...).")  # fmt: skip
+    type: Literal["Google", "Facebook", "SignInWithApple", "LoginWithAmazon", "OIDC", "SAML"]
+    details: dict[str, str] = Field(
+        default_factory=dict, description="ProviderDetails: client_id, authorize_scopes, oidc_issuer, MetadataURL ..."
+    )
+    client_secret: NonEmptySecret | None = Field(None, description='Use "${ENV_VAR}".')
+    private_key: NonEmptySecret | None = Field(None, description="Sign in with Apple's .p8 key; use ${ENV_VAR}.")
+    attribute_mapping: dict[str, str] = Field(default_factory=dict, description="Pool attribute: upstream claim.")
+    idp_identifiers: list[str] = Field(default_factory=list, max_length=50)
+    group_rules: list[GroupRuleConfig] = Field(default_factory=list)
+
+    def provider_details(self) -> dict[str, str]:
+        details = dict(self.details)
+        for key in ("client_secret", "private_key"):
+            secret = getattr(self, key)
+            if secret is not None:
+                details[key] = secret.get_secret_value()
+        return details
+
+    def issues(self, groups: Sequence[str], known: set[str] | None) -> list[_Issue]:
+        from gateway.services.identity_providers import SOCIAL_TYPES, check_group_rules
+        from providers.base import ProviderConfigError
+        from providers.registry import connector_class
+
+        issues: list[_Issue] = []
+        if self.type in SOCIAL_TYPES and self.name != self.type:
+            issues.append(_Issue(("name",), f"expected {self.type} (the name of a {self.type} provider)", self.name))
+        for key in ("client_secret", "private_key"):
+            if key in self.details:
+                issues.append(_Issue(("details", key), f"expected {key} as its own key (a secret), not in details",
+                                     None, False))  # fmt: skip
+        if not issues:
+            try:
+                connector_class(self.type).complete_details(self.provider_details())
+            except ProviderConfigError as exc:
+                issues.append(_Issue(("details",), f"expected valid ProviderDetails ({exc})", None, False))
+        try:
+            check_group_rules([rule.model_dump() for rule in self.group_rules])
+        except InvalidParameterException as exc:
+            issues.append(_Issue(("group_rules",), f"expected valid group rules ({exc.message})", None, False))
+        for index, rule in enumerate(self.group_rules):
+            if rule.group not in groups:
+                declared = ", ".join(repr(g) for g in groups) or "none declared"
+                issues.append(_Issue(("group_rules", index, "group"),
+                                     f"expected a group declared in this pool ({declared})", rule.group))  # fmt: skip
+        for name in self.attribute_mapping:
+            if known is not None and name != "username" and name not in known:
+                issues.append(_Issue(("attribute_mapping", name), _attribute_hint(known), name))
+        issues.extend(_duplicates(self.idp_identifiers, ("idp_identifiers",), str))
+        return issues
+
+
 class PoolConfig(_Model):
     """A user pool with a fixed id, its clients, groups and seed users."""
 
@@ -594,6 +694,9 @@ class PoolConfig(_Model):
     clients: list[ClientConfig] = Field(default_factory=list)
     groups: list[GroupConfig] = Field(default_factory=list)
     users: list[UserConfig] = Field(default_factory=list)
+    identity_providers: list[IdentityProviderConfig] = Field(
+        default_factory=list, description="External IdPs (Google, Facebook, Apple, Amazon, OIDC, SAML)."
+    )
 
     def issues(self) -> list[_Issue]:
         issues: list[_Issue] = []
@@ -667,6 +770,16 @@ class PoolConfig(_Model):
                         issues.append(
                             _Issue((*here, "attributes", name), f"expected a valid value ({exc.message})", value)
                         )
+        issues.extend(_duplicates(self.identity_providers, ("identity_providers",), lambda p: p.name, "name"))
+        providers = ["COGNITO", *(p.name for p in self.identity_providers)]
+        for index, client in enumerate(self.clients):
+            for position, name in enumerate(client.supported_identity_providers or []):
+                if name not in providers:
+                    expected = "expected COGNITO or an identity provider declared in this pool"
+                    issues.append(_Issue(("clients", index, "supported_identity_providers", position), expected, name))
+        for index, provider in enumerate(self.identity_providers):
+            found = provider.issues(groups, known if schema is not None else None)
+            issues.extend(i._replace(loc=("identity_providers", index, *i.loc)) for i in found)
         return issues
 
     def _username_issues(self, user: UserConfig, here: Loc) -> list[_Issue]:
@@ -740,6 +853,10 @@ class GatehouseConfig(_Model):
     version: Literal[1] = Field(description="The config format version.")
     server: ServerConfig | None = None
     pools: list[PoolConfig] = Field(default_factory=list)
+    iam: IamConfig | None = Field(None, description="IAM roles and OIDC providers (STS, identity pools).")
+    identity_pools: list[IdentityPoolConfig] = Field(
+        default_factory=list, description="Identity pools (Cognito Federated Identities) with fixed ids."
+    )
 
     _source: str = PrivateAttr(default="<config>")
 
@@ -1200,6 +1317,21 @@ def server_settings(config: GatehouseConfig, base: Settings) -> Settings:
             changes["log_level"] = server.log.level
         if server.log.format is not None:
             changes["log_json"] = server.log.format == "json"
+    if server.rate_limits is not None:
+        changes["rate_limits"] = _rate_limit_settings(server.rate_limits, base.rate_limits)
+    return dataclasses.replace(base, **changes)
+
+
+def _rate_limit_settings(config: RateLimitsConfig, base: RateLimitSettings) -> RateLimitSettings:
+    changes: dict[str, Any] = {}
+    for kind in ("client", "address"):
+        bucket: TokenBucketConfig | None = getattr(config, f"per_{kind}")
+        if bucket is not None and bucket.rate is not None:
+            changes[f"per_{kind}_rate"] = bucket.rate
+        if bucket is not None and bucket.burst is not None:
+            changes[f"per_{kind}_burst"] = bucket.burst
+    if config.trusted_proxies is not None:
+        changes["trusted_proxies"] = tuple(config.trusted_proxies)
     return dataclasses.replace(base, **changes)
 
 
@@ -1279,6 +1411,10 @@ class _Applier:
         except GatehouseError as exc:
             self.fail(loc, f"could not apply user pool {config.id}", exc, pool=config.id)
             return
+        # Providers first: a client's supported_identity_providers must name existing ones.
+        for index, provider in enumerate(config.identity_providers):
+            here = (*loc, "identity_providers", index)
+            await self._guard(self._identity_provider(pool, provider), here, f"identity provider {provider.name!r}")
         for index, client in enumerate(config.clients):
             here = (*loc, "clients", index)
             await self._guard(self._client(pool, client, here), here, f"app client {client.id!r}")
@@ -1479,6 +1615,37 @@ class _Applier:
         for group in config.groups:
             await self.services.groups.add_user(pool, user, group)
 
+    # identity providers
+
+    async def _identity_provider(self, pool: PoolView, config: IdentityProviderConfig) -> None:
+        """Create the provider, or update it to the file's settings when they differ."""
+        idps = self.services.identity_providers
+        rules = [rule.model_dump() for rule in config.group_rules]
+        try:
+            record = await idps.get(pool.id, config.name)
+        except ResourceNotFoundException:
+            try:
+                await idps.create(pool.id, config.name, config.type, config.provider_details(),
+                                  config.attribute_mapping, config.idp_identifiers, group_rules=rules)  # fmt: skip
+                log.info("config.identity_provider_created", pool=pool.id, provider=config.name)
+                return
+            except DuplicateProviderException:
+                record = await idps.get(pool.id, config.name)
+        if record.provider_type != config.type:
+            raise InvalidParameterException(f"provider {config.name} exists with type {record.provider_type}")
+        wanted = {**config.attribute_mapping}
+        wanted.setdefault("username", record.attribute_mapping.get("username", ""))
+        stored = idps.details(record)
+        if (
+            any(stored.get(k) != v for k, v in config.provider_details().items())
+            or record.attribute_mapping != wanted
+            or record.idp_identifiers != config.idp_identifiers
+            or (record.settings.get("group_rules") or []) != rules
+        ):
+            await idps.update(pool.id, config.name, config.provider_details(), config.attribute_mapping,
+                              config.idp_identifiers, group_rules=rules)  # fmt: skip
+            log.info("config.identity_provider_updated", pool=pool.id, provider=config.name)
+
 
 async def apply_config(services: Services, config: GatehouseConfig) -> None:
     """Make the store hold the file's pools, clients, groups and seed users.
@@ -1490,6 +1657,11 @@ async def apply_config(services: Services, config: GatehouseConfig) -> None:
     applier = _Applier(services, problems)
     for index, pool in enumerate(config.pools):
         await applier.pool(pool, ("pools", index))
+    if config.iam is not None:
+        problems.extend(Problem(where, message) for where, message in await apply_iam_config(services, config.iam))
+    # After user pools and IAM: identity pools name their clients and roles.
+    found = await apply_identity_pool_config(services, config.identity_pools)
+    problems.extend(Problem(where, message) for where, message in found)
     if problems:
         raise ConfigError(config.source, problems)
     log.info("config.applied", source=config.source, pools=len(config.pools))

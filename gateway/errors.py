@@ -165,8 +165,8 @@ class LimitExceededException(GatehouseError):
 
 
 class TooManyRequestsException(GatehouseError):
+    # 400, as botocore's model (no httpStatusCode) and Cognito's API reference give it, not HTTP's 429.
     type_name = "TooManyRequestsException"
-    status = 429
     default_message = "Too many requests."
 
 
@@ -263,3 +263,275 @@ class SoftwareTokenMFANotFoundException(GatehouseError):
 class UnauthorizedException(GatehouseError):
     type_name = "UnauthorizedException"
     status = 401
+
+
+# --- IAM and STS (AWS query protocol; ``type_name`` is the error ``Code`` in botocore's iam/sts models) ---
+
+
+class NoSuchEntityException(GatehouseError):
+    type_name = "NoSuchEntity"
+    status = 404
+
+
+class EntityAlreadyExistsException(GatehouseError):
+    type_name = "EntityAlreadyExists"
+    status = 409
+
+
+class DeleteConflictException(GatehouseError):
+    type_name = "DeleteConflict"
+    status = 409
+
+
+class InvalidInputException(GatehouseError):
+    type_name = "InvalidInput"
+
+
+class IamLimitExceededException(GatehouseError):
+    type_name = "LimitExceeded"
+    status = 409
+
+
+class MalformedPolicyDocumentException(GatehouseError):
+    type_name = "MalformedPolicyDocument"
+
+
+class ValidationError(GatehouseError):
+    """A query-protocol input failed the model's constraints (the query wire's InvalidParameterException)."""
+
+    type_name = "ValidationError"
+
+
+class AccessDeniedException(GatehouseError):
+    """STS/IAM ``AccessDenied``: the trust policy or an identity policy does not allow the call."""
+
+    type_name = "AccessDenied"
+    status = 403
+
+
+class InvalidIdentityTokenException(GatehouseError):
+    type_name = "InvalidIdentityToken"
+
+
+class ExpiredTokenException(GatehouseError):
+    type_name = "ExpiredTokenException"
+
+
+class IDPRejectedClaimException(GatehouseError):
+    type_name = "IDPRejectedClaim"
+    status = 403
+
+
+class IDPCommunicationErrorException(GatehouseError):
+    type_name = "IDPCommunicationError"
+
+
+class PackedPolicyTooLargeException(GatehouseError):
+    type_name = "PackedPolicyTooLarge"
+
+
+class InvalidActionException(GatehouseError):
+    """The query protocol's unknown ``Action``."""
+
+    type_name = "InvalidAction"
+
+
+class ServiceUnavailableException(GatehouseError):
+    """An upstream service Gatehouse depends on for this call (AWS STS, for passthrough roles) is unreachable."""
+
+    type_name = "ServiceUnavailable"
+    status = 503
+
+
+# --- Cognito identity pools' errors (botocore's ``cognito-identity`` model) ------------------------------
+
+
+class ResourceConflictException(GatehouseError):
+    """A login is already linked to another identity."""
+
+    type_name = "ResourceConflictException"
+
+
+class InvalidIdentityPoolConfigurationException(GatehouseError):
+    """No role for the identity, or the role does not trust the identity pool."""
+
+    type_name = "InvalidIdentityPoolConfigurationException"
+    default_message = "Invalid identity pool configuration. Check assigned IAM roles for this pool."
+
+
+class ExternalServiceException(GatehouseError):
+    """A login provider could not be reached to check a token."""
+
+    type_name = "ExternalServiceException"
+
+
+class DeveloperUserAlreadyRegisteredException(GatehouseError):
+    """The developer user identifier is linked to another identity."""
+
+    type_name = "DeveloperUserAlreadyRegisteredException"
+
+
+class UnsupportedIdentityProviderException(GatehouseError):
+    type_name = "UnsupportedIdentityProviderException"
+
+
+class OperationNotEnabledException(GatehouseError):
+    type_name = "OperationNotEnabledException"
+
+
+class UpstreamIdentityError(NotAuthorizedException):
+    """A federated sign-in was refused: the upstream IdP's answer, or the state it came back with, did not hold.
+
+    ``reason`` is a short token for the audit log; the message shown to clients says nothing more specific.
+    """
+
+    oauth_error = "invalid_request"
+    default_message = "The sign-in through the identity provider could not be completed."
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# --- the OAuth 2.0 wire's own errors (RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, OpenID Connect Core §3.1.2.6) --
+#
+# Raised by the authorization server (gateway/services/oauth.py) and rendered by gateway/oauth as a redirect
+# with ``error`` (authorization endpoint) or a JSON body (token, userInfo, revocation endpoints). Their Cognito
+# ``__type`` is what the same fault would be called on the JSON wire.
+
+
+class OAuthError(GatehouseError):
+    """Base of the OAuth wire's errors; ``oauth_error`` is the RFC's ``error`` code."""
+
+    type_name = "InvalidParameterException"
+    oauth_error = "invalid_request"
+
+
+class InvalidRequestError(OAuthError):
+    """The request is missing a required parameter, includes an unsupported value or a repeated parameter."""
+
+
+class InvalidClientError(OAuthError):
+    """Client authentication failed (unknown client, no or wrong client authentication, several methods)."""
+
+    type_name = "NotAuthorizedException"
+    status = 401
+    oauth_error = "invalid_client"
+
+
+class InvalidGrantError(OAuthError):
+    """The authorization code or refresh token is invalid, expired, revoked, replayed, or was issued to
+    another client or redirect URI, or the PKCE verifier does not match."""
+
+    type_name = "NotAuthorizedException"
+    oauth_error = "invalid_grant"
+
+
+class UnauthorizedClientError(OAuthError):
+    """The client may not use this grant or response type."""
+
+    type_name = "InvalidOAuthFlowException"
+    oauth_error = "unauthorized_client"
+
+
+class UnsupportedGrantTypeError(OAuthError):
+    oauth_error = "unsupported_grant_type"
+
+
+class UnsupportedResponseTypeError(OAuthError):
+    oauth_error = "unsupported_response_type"
+
+
+class InvalidScopeError(OAuthError):
+    type_name = "ScopeDoesNotExistException"
+    oauth_error = "invalid_scope"
+
+
+class AccessDeniedError(OAuthError):
+    type_name = "NotAuthorizedException"
+    oauth_error = "access_denied"
+
+
+class LoginRequiredError(OAuthError):
+    """``prompt=none`` and nobody is signed in (OpenID Connect Core §3.1.2.6)."""
+
+    type_name = "NotAuthorizedException"
+    oauth_error = "login_required"
+
+
+class InvalidTokenError(OAuthError):
+    """The bearer token is missing, malformed, expired or revoked (RFC 6750 §3.1)."""
+
+    type_name = "NotAuthorizedException"
+    status = 401
+    oauth_error = "invalid_token"
+
+
+class InsufficientScopeError(OAuthError):
+    """The bearer token lacks the scope the resource needs (RFC 6750 §3.1)."""
+
+    type_name = "NotAuthorizedException"
+    status = 403
+    oauth_error = "insufficient_scope"
+
+
+class UnsupportedTokenTypeError(OAuthError):
+    """RFC 7009 §2.2.1: the server does not revoke this kind of token (or revocation is off for the client)."""
+
+    type_name = "UnsupportedTokenTypeException"
+    oauth_error = "unsupported_token_type"
+
+
+class AuthorizationPageError(GatehouseError):
+    """An authorization request that must not be answered by a redirect (unknown client, redirect URI not
+    registered, pool mismatch, an expired sign-in page): RFC 6749 §4.1.2.1 says to inform the user and
+    never redirect. Rendered as an HTML page."""
+
+    type_name = "InvalidParameterException"
+    oauth_error = "invalid_request"
+
+
+# --- passkeys (WebAuthn): the errors botocore's model gives the WebAuthn operations --------------------------
+
+
+class WebAuthnNotEnabledException(GatehouseError):
+    """Passkeys are not a sign-in factor of this user pool (SignInPolicy.AllowedFirstAuthFactors)."""
+
+    type_name = "WebAuthnNotEnabledException"
+
+
+class WebAuthnChallengeNotFoundException(GatehouseError):
+    """No registration is pending (StartWebAuthnRegistration first), or it expired or was used."""
+
+    type_name = "WebAuthnChallengeNotFoundException"
+
+
+class WebAuthnRelyingPartyMismatchException(GatehouseError):
+    type_name = "WebAuthnRelyingPartyMismatchException"
+
+
+class WebAuthnOriginNotAllowedException(GatehouseError):
+    type_name = "WebAuthnOriginNotAllowedException"
+
+
+class WebAuthnCredentialNotSupportedException(GatehouseError):
+    type_name = "WebAuthnCredentialNotSupportedException"
+
+
+class WebAuthnConfigurationMissingException(GatehouseError):
+    """No relying party ID can be had: none configured, and the server's public URL names no domain."""
+
+    type_name = "WebAuthnConfigurationMissingException"
+
+
+class DeviceKeyExistsException(GatehouseError):
+    """ConfirmDevice of a device key that is already confirmed."""
+
+    type_name = "DeviceKeyExistsException"
+
+
+class UserPoolAddOnNotEnabledException(GatehouseError):
+    """Threat protection (UserPoolAddOns.AdvancedSecurityMode) is OFF for the pool."""
+
+    type_name = "UserPoolAddOnNotEnabledException"
+    default_message = "Threat protection is not enabled for this user pool."

@@ -124,3 +124,7 @@ class Metrics:
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # its __init__ is unannotated
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def counter(self, name: str, documentation: str, labels: list[str]) -> Counter:
+        """A further ``gatehouse_*`` counter in this registry, for a service that owns its own metrics."""
+        return Counter(name, documentation, labels, registry=self.registry)

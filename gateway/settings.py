@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.services.passwords import Argon2Params
+from gateway.services.ratelimit import RateLimitSettings
 
 
 class Secret:
@@ -77,6 +78,13 @@ class Settings:
     # How long a process trusts its cached signing keys before asking the store again, so that a key made by
     # `gatehouse keys rotate` (or another process) is used within this many seconds. Env GATEHOUSE_KEY_CACHE_SECONDS.
     key_cache_seconds: float = 60.0
+    # Token buckets on unsigned calls, per app client and per source address (config file server.rate_limits).
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    # How long an OAuth authorization code may be redeemed (Cognito: 5 minutes). Env GATEHOUSE_OAUTH_CODE_SECONDS.
+    oauth_code_seconds: float = 300.0
+    # Identity pools' public login providers' endpoints (JSON, see gateway/services/social_logins.py), for a
+    # local stand-in or a proxy. Env GATEHOUSE_SOCIAL_ENDPOINTS.
+    social_endpoints: str | None = None
 
     @property
     def issuer_base(self) -> str:

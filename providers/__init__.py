@@ -1,6 +1,6 @@
 """Upstream identity provider connectors (Google, Facebook, Apple, Amazon, OIDC, SAML).
 
-Each connector will implement the capability interfaces of ``providers/base.py`` and return one normalised
-``Identity``; the gateway's federation broker never names a provider (see DESIGN.md). Federation is not built
-yet: this package is where it lands.
+Each connector implements a capability interface of ``providers/base.py`` (redirect-based or SAML) and returns
+one normalised ``Identity``; ``providers/registry.py`` maps Cognito's ProviderType to its connector. The
+gateway's federation broker (``gateway/services/federation.py``) never names a provider (see DESIGN.md).
 """

@@ -137,13 +137,17 @@ async def handle(
                 signed_request(request, body), services.admin_credentials.get, expected_service=service.signing_name
             )
         params = parse_json_object(body)
+        source_ip = services.rate_limits.address_of(request.remote, request.headers)
+        if identity is None:
+            # Unsigned calls are throttled before any work, a malformed one included.
+            services.rate_limits.check(operation, params, source_ip)
         service.model.validate_input(operation, params)
         call = Call(
             services=services,
             operation=operation,
             params=params,
             identity=identity,
-            source_ip=request.remote,
+            source_ip=source_ip,
             request_id=request_id,
         )
         result = await service.operations[operation](call)

@@ -16,13 +16,17 @@ from gateway.api.model import ServiceModel
 from gateway.errors import (
     InvalidParameterException,
     NotAuthorizedException,
+    ResourceNotFoundException,
     UnauthorizedException,
+    UserNotFoundException,
 )
 from gateway.services.auth import AuthContext
 from gateway.services.groups import group_type
+from gateway.services.passwordless import passwordless_sign_up
 from gateway.services.pools import ClientView, PoolView
 from gateway.services.tokens import VerifiedAccessToken
 from gateway.services.users import attributes_dict, attributes_list
+from gateway.services.webauthn import PasskeyService
 from gateway.storage.base import UserRecord
 
 OPERATIONS: dict[str, Handler] = {}
@@ -128,7 +132,10 @@ async def CreateUserPool(call: Call) -> dict[str, Any]:
 
 @operation
 async def DescribeUserPool(call: Call) -> dict[str, Any]:
-    return {"UserPool": await call.services.pools.describe_pool(call.params["UserPoolId"])}
+    described = await call.services.pools.describe_pool(call.params["UserPoolId"])
+    for record in await call.services.store.list_pool_domains(call.params["UserPoolId"]):
+        described["CustomDomain" if "." in record.domain else "Domain"] = record.domain
+    return {"UserPool": described}
 
 
 @operation
@@ -216,6 +223,11 @@ def _pool_id_from_arn(arn: str) -> str:
 @operation
 async def CreateUserPoolClient(call: Call) -> dict[str, Any]:
     pools = call.services.pools
+    await call.services.domains.check_client_oauth_settings(
+        call.params["UserPoolId"],
+        call.params,
+        bool(call.params.get("GenerateSecret") or call.params.get("ClientSecret")),
+    )
     client = await pools.create_client(call.params["UserPoolId"], call.params["ClientName"], call.params)
     return {"UserPoolClient": pools.client_type(client)}
 
@@ -230,6 +242,10 @@ async def DescribeUserPoolClient(call: Call) -> dict[str, Any]:
 @operation
 async def UpdateUserPoolClient(call: Call) -> dict[str, Any]:
     pools = call.services.pools
+    existing = await pools.get_client(call.params["UserPoolId"], call.params["ClientId"])
+    await call.services.domains.check_client_oauth_settings(
+        call.params["UserPoolId"], call.params, existing.secret is not None
+    )
     client = await pools.update_client(call.params["UserPoolId"], call.params["ClientId"], call.params)
     return {"UserPoolClient": pools.client_type(client)}
 
@@ -260,8 +276,8 @@ async def ListUserPoolClients(call: Call) -> dict[str, Any]:
 @operation
 async def SignUp(call: Call) -> dict[str, Any]:
     pool, client = await client_of(call)
-    password = call.params.get("Password")
-    if not password:
+    password = call.params.get("Password") or None
+    if password is None and not passwordless_sign_up(pool):
         raise InvalidParameterException("Password is required: passwordless sign-up is not enabled for this user pool.")
     user, delivery = await call.services.users.sign_up(
         pool,
@@ -656,6 +672,7 @@ def _auth_context(call: Call, pool: PoolView, client: ClientView, *, admin: bool
         admin=admin,
         client_metadata=call.params.get("ClientMetadata") or {},
         source_ip=call.source_ip,
+        context_data=call.params.get("ContextData") if admin else call.params.get("UserContextData"),
     )
 
 
@@ -705,7 +722,322 @@ async def GetTokensFromRefreshToken(call: Call) -> dict[str, Any]:
         if not given or given != client.secret:
             raise NotAuthorizedException("Unable to verify secret hash for client " + client.id)
     ctx = _auth_context(call, pool, client, admin=False)
-    result = await call.services.auth.refresh(ctx, call.params["RefreshToken"])
+    result = await call.services.auth.refresh(ctx, call.params["RefreshToken"], device_key=call.params.get("DeviceKey"))
     body = result.to_json()
     body.pop("ChallengeParameters", None)
     return body
+
+
+# --- hosted UI domains and resource servers (gateway/services/domains.py) -------------------------------------
+
+
+@operation
+async def CreateUserPoolDomain(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    domain, pool_id = call.params["Domain"], call.params["UserPoolId"]
+    await domains.create_domain(pool_id, domain, call.params.get("CustomDomainConfig"))
+    record = await domains.describe_domain(domain)
+    assert record is not None
+    settings = call.services.settings
+    described = domains.domain_description(record, settings.region, settings.account_id)
+    return {"CloudFrontDomain": described["CloudFrontDistribution"], "ManagedLoginVersion": 1}
+
+
+@operation
+async def DescribeUserPoolDomain(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    record = await domains.describe_domain(call.params["Domain"])
+    if record is None:
+        # Cognito answers an unknown domain with an empty description rather than an error.
+        return {"DomainDescription": {}}
+    settings = call.services.settings
+    return {"DomainDescription": domains.domain_description(record, settings.region, settings.account_id)}
+
+
+@operation
+async def UpdateUserPoolDomain(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    domain, pool_id = call.params["Domain"], call.params["UserPoolId"]
+    await domains.update_domain(pool_id, domain, call.params.get("CustomDomainConfig"))
+    record = await domains.describe_domain(domain)
+    assert record is not None
+    settings = call.services.settings
+    described = domains.domain_description(record, settings.region, settings.account_id)
+    return {"CloudFrontDomain": described["CloudFrontDistribution"], "ManagedLoginVersion": 1}
+
+
+@operation
+async def DeleteUserPoolDomain(call: Call) -> dict[str, Any]:
+    await call.services.domains.delete_domain(call.params["UserPoolId"], call.params["Domain"])
+    return {}
+
+
+@operation
+async def CreateResourceServer(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    record = await domains.create_resource_server(
+        call.params["UserPoolId"], call.params["Identifier"], call.params["Name"], call.params.get("Scopes")
+    )
+    return {"ResourceServer": domains.server_type(record)}
+
+
+@operation
+async def DescribeResourceServer(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    record = await domains.get_resource_server(call.params["UserPoolId"], call.params["Identifier"])
+    return {"ResourceServer": domains.server_type(record)}
+
+
+@operation
+async def UpdateResourceServer(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    record = await domains.update_resource_server(
+        call.params["UserPoolId"], call.params["Identifier"], call.params["Name"], call.params.get("Scopes")
+    )
+    return {"ResourceServer": domains.server_type(record)}
+
+
+@operation
+async def DeleteResourceServer(call: Call) -> dict[str, Any]:
+    await call.services.domains.delete_resource_server(call.params["UserPoolId"], call.params["Identifier"])
+    return {}
+
+
+@operation
+async def ListResourceServers(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    limit = limit_of(call, "MaxResults", 50, 50)
+    servers, next_token = await domains.list_resource_servers(
+        call.params["UserPoolId"], decode_token(call.params.get("NextToken")), limit
+    )
+    result: dict[str, Any] = {"ResourceServers": [domains.server_type(s) for s in servers]}
+    if next_token:
+        result["NextToken"] = encode_token(next_token)
+    return result
+
+
+@operation
+async def SetUICustomization(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    pool_id, client_id = call.params["UserPoolId"], call.params.get("ClientId")
+    record = await domains.set_ui_customization(
+        pool_id, client_id, call.params.get("CSS"), call.params.get("ImageFile")
+    )
+    base = call.services.settings.issuer_base
+    return {"UICustomization": domains.ui_customization_type(record, pool_id, client_id, base)}
+
+
+@operation
+async def GetUICustomization(call: Call) -> dict[str, Any]:
+    domains = call.services.domains
+    pool_id, client_id = call.params["UserPoolId"], call.params.get("ClientId")
+    record = await domains.get_ui_customization(pool_id, client_id)
+    base = call.services.settings.issuer_base
+    return {"UICustomization": domains.ui_customization_type(record, pool_id, client_id, base)}
+
+
+# --- passkeys (WebAuthn) -----------------------------------------------------------------------------------------
+
+
+def _passkeys(call: Call) -> PasskeyService:
+    passwordless = call.services.auth.passwordless
+    if passwordless is None:
+        raise InvalidParameterException("Passkeys are not available.")
+    return passwordless.passkeys
+
+
+@operation
+async def StartWebAuthnRegistration(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    return {"CredentialCreationOptions": await _passkeys(call).start_registration(pool, user)}
+
+
+@operation
+async def CompleteWebAuthnRegistration(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    await _passkeys(call).complete_registration(pool, user, call.params["Credential"])
+    return {}
+
+
+@operation
+async def ListWebAuthnCredentials(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    passkeys = _passkeys(call)
+    credentials = await passkeys.list_credentials(pool, user)
+    limit = limit_of(call, "MaxResults", 20, 20)
+    start = decode_offset(call.params.get("NextToken"))
+    result: dict[str, Any] = {"Credentials": [passkeys.description(c) for c in credentials[start : start + limit]]}
+    if start + limit < len(credentials):
+        result["NextToken"] = encode_token(str(start + limit))
+    return result
+
+
+# --- threat protection -------------------------------------------------------------------------------------
+
+
+@operation
+async def SetRiskConfiguration(call: Call) -> dict[str, Any]:
+    risk = call.services.risk
+    configuration = await risk.set_configuration(call.params["UserPoolId"], call.params.get("ClientId"), call.params)
+    return {"RiskConfiguration": configuration}
+
+
+@operation
+async def DescribeRiskConfiguration(call: Call) -> dict[str, Any]:
+    risk = call.services.risk
+    return {
+        "RiskConfiguration": await risk.describe_configuration(call.params["UserPoolId"], call.params.get("ClientId"))
+    }
+
+
+@operation
+async def AdminListUserAuthEvents(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    events, next_token = await call.services.risk.list_events(
+        pool, user, decode_token(call.params.get("NextToken")), limit_of(call, "MaxResults", 60, 60)
+    )
+    result: dict[str, Any] = {"AuthEvents": events}
+    if next_token:
+        result["NextToken"] = encode_token(next_token)
+    return result
+
+
+@operation
+async def DeleteWebAuthnCredential(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    await _passkeys(call).delete_credential(pool, user, call.params["CredentialId"])
+    return {}
+
+
+# --- devices -------------------------------------------------------------------------------------------------
+
+
+def _device_page(call: Call, devices: list[Any], next_key: str | None, service: Any) -> dict[str, Any]:
+    result: dict[str, Any] = {"Devices": [service.device_type(d) for d in devices]}
+    if next_key:
+        result["PaginationToken"] = encode_token(next_key)
+    return result
+
+
+async def _device_token_user(call: Call) -> tuple[PoolView, UserRecord, VerifiedAccessToken]:
+    """The user of a device operation authorised by its access token (optional in the model of some)."""
+    if not call.params.get("AccessToken"):
+        raise InvalidParameterException("AccessToken is required.")
+    return await token_user(call)
+
+
+@operation
+async def ConfirmDevice(call: Call) -> dict[str, Any]:
+    pool, user, token = await token_user(call)
+    necessary = await call.services.auth.devices.confirm(
+        pool,
+        user,
+        token_device_key=token.claims.get("device_key"),
+        device_key=call.params["DeviceKey"],
+        verifier_config=call.params.get("DeviceSecretVerifierConfig"),
+        name=call.params.get("DeviceName"),
+        source_ip=call.source_ip,
+    )
+    return {"UserConfirmationNecessary": necessary}
+
+
+@operation
+async def UpdateDeviceStatus(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    devices = call.services.auth.devices
+    await devices.set_status(pool, user, call.params["DeviceKey"], call.params.get("DeviceRememberedStatus"))
+    return {}
+
+
+@operation
+async def GetUserAuthFactors(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    passwordless = call.services.auth.passwordless
+    factors = await passwordless.configured_factors(pool, user) if passwordless is not None else []
+    return {"Username": user.username, "ConfiguredUserAuthFactors": factors, **mfa_members(user)}
+
+
+@operation
+async def GetDevice(call: Call) -> dict[str, Any]:
+    pool, user, _ = await _device_token_user(call)
+    devices = call.services.auth.devices
+    return {"Device": devices.device_type(await devices.get(pool, user, call.params["DeviceKey"]))}
+
+
+@operation
+async def ListDevices(call: Call) -> dict[str, Any]:
+    pool, user, _ = await token_user(call)
+    devices = call.services.auth.devices
+    found, next_key = await devices.list_page(
+        pool, user, decode_token(call.params.get("PaginationToken")), limit_of(call, "Limit", 60, 60)
+    )
+    return _device_page(call, found, next_key, devices)
+
+
+@operation
+async def ForgetDevice(call: Call) -> dict[str, Any]:
+    pool, user, _ = await _device_token_user(call)
+    await call.services.auth.devices.forget(pool, user, call.params["DeviceKey"])
+    return {}
+
+
+async def _device_admin_user(call: Call) -> tuple[PoolView, UserRecord]:
+    """The named user of AdminGetDevice / AdminListDevices, whose errors (service model) have no
+    UserNotFoundException: an unknown user is a ResourceNotFoundException there."""
+    try:
+        return await admin_user(call)
+    except UserNotFoundException as exc:
+        raise ResourceNotFoundException("User does not exist.") from exc
+
+
+@operation
+async def AdminGetDevice(call: Call) -> dict[str, Any]:
+    pool, user = await _device_admin_user(call)
+    devices = call.services.auth.devices
+    return {"Device": devices.device_type(await devices.get(pool, user, call.params["DeviceKey"]))}
+
+
+@operation
+async def AdminListDevices(call: Call) -> dict[str, Any]:
+    pool, user = await _device_admin_user(call)
+    devices = call.services.auth.devices
+    found, next_key = await devices.list_page(
+        pool, user, decode_token(call.params.get("PaginationToken")), limit_of(call, "Limit", 60, 60)
+    )
+    return _device_page(call, found, next_key, devices)
+
+
+@operation
+async def AdminForgetDevice(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    await call.services.auth.devices.forget(pool, user, call.params["DeviceKey"])
+    return {}
+
+
+@operation
+async def AdminUpdateAuthEventFeedback(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    await call.services.risk.set_feedback(pool, user, call.params["EventId"], call.params["FeedbackValue"], token=None)
+    return {}
+
+
+@operation
+async def AdminUpdateDeviceStatus(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    devices = call.services.auth.devices
+    await devices.set_status(pool, user, call.params["DeviceKey"], call.params.get("DeviceRememberedStatus"))
+    return {}
+
+
+@operation
+async def UpdateAuthEventFeedback(call: Call) -> dict[str, Any]:
+    pool = await pool_of(call)
+    user = await call.services.users.find(pool, call.params["Username"])
+    await call.services.risk.set_feedback(
+        pool, user, call.params["EventId"], call.params["FeedbackValue"], token=call.params["FeedbackToken"]
+    )
+    return {}
+
+
+# The identity-provider operations live in their own module and register themselves in OPERATIONS.
+from gateway.api import identity_providers as _identity_providers  # noqa: E402, F401

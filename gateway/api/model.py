@@ -141,6 +141,12 @@ def _translate_class(java: str, start: int) -> tuple[int, str]:
     return i + 1, "(?:" + "|".join(alternatives) + ")"
 
 
+# Model patterns that contradict the model's own documentation, checked by the service instead:
+# DomainType allows prefixes only, yet its documentation (and Cognito) take custom domains like
+# auth.example.com in the same member (gateway/services/domains.py checks both forms).
+_PATTERNS_NOT_ENFORCED = frozenset({"DomainType"})
+
+
 def _translate_java_pattern(java: str) -> str:
     """Java regex -> ``regex`` syntax, keeping Java's ASCII meaning of \\w \\d \\s and their negations."""
     out: list[str] = []
@@ -623,6 +629,7 @@ class _Map(_Collection):
         key_node = self.key
         value_node = self.value
         bad_key = bad_value = False
+        dropped: list[object] = []
         for key, item in value.items():
             lead = key_node.reject(key)
             if lead is not None:
@@ -635,13 +642,17 @@ class _Map(_Collection):
                 else:
                     value_node.check(item, here, (key,), errors, depth + 1)
             elif item is None:
-                bad_value = True
+                # A null scalar value counts as absent, like a null member: amazon-cognito-identity-js answers
+                # a challenge again with {"DEVICE_KEY": null} to drop a device the server no longer knows.
+                dropped.append(key)
             else:
                 lead = value_node.reject(item)
                 if lead is not None:
                     where = _wire_path((*here, (key,)))
                     raise SerializationException(f"{lead} for '{where}': expected {value_node.expected}")
                 bad_value = bad_value or bool(value_node.failures(item))
+        for key in dropped:
+            del value[key]
         # As AWS does: one message per map for its keys, one for its scalar values, naming all constraints.
         if bad_key:
             constraint = f"Map keys must satisfy constraint: [{', '.join(key_node.constraints)}]"
@@ -696,7 +707,8 @@ class _Builder:
             mapping.secret = secret or mapping.key.secret or mapping.value.secret
             return mapping
         if type_name == "string":
-            node = _String(secret, meta.get("min"), meta.get("max"), meta.get("pattern"), meta.get("enum"))
+            pattern = None if shape.name in _PATTERNS_NOT_ENFORCED else meta.get("pattern")
+            node = _String(secret, meta.get("min"), meta.get("max"), pattern, meta.get("enum"))
         elif type_name == "blob":
             node = _Blob(secret, meta.get("min"), meta.get("max"))
         elif type_name in ("integer", "long", "double", "float"):
@@ -719,7 +731,8 @@ class ServiceModel:
 
     def __init__(self, model: Any, raw: dict[str, Any]) -> None:
         self._model = model
-        self._target_prefix = str(raw["metadata"]["targetPrefix"])
+        # Query-protocol services (iam, sts) have no X-Amz-Target prefix.
+        self._target_prefix = str(raw["metadata"].get("targetPrefix", ""))
         operations: dict[str, Any] = raw["operations"]
         self._operations = frozenset(operations)
         self._unsigned = frozenset(

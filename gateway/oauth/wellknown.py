@@ -31,20 +31,30 @@ async def openid_configuration(request: web.Request) -> web.Response:
     except ResourceNotFoundException:
         return web.json_response({"message": "User pool does not exist"}, status=404)
     issuer = services.tokens.issuer(pool_id)
-    base = services.settings.issuer_base
+    # The endpoints under the issuer's path are the ones this document can promise for this pool (the
+    # same endpoints also answer at Cognito's paths on the pool's domain).
     document = {
         "issuer": issuer,
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "authorization_endpoint": f"{base}/oauth2/authorize",
-        "token_endpoint": f"{base}/oauth2/token",
-        "userinfo_endpoint": f"{base}/oauth2/userInfo",
-        "revocation_endpoint": f"{base}/oauth2/revoke",
-        "end_session_endpoint": f"{base}/logout",
-        "response_types_supported": ["code"],
+        "authorization_endpoint": f"{issuer}/oauth2/authorize",
+        "token_endpoint": f"{issuer}/oauth2/token",
+        "userinfo_endpoint": f"{issuer}/oauth2/userInfo",
+        "revocation_endpoint": f"{issuer}/oauth2/revoke",
+        "end_session_endpoint": f"{issuer}/logout",
+        "response_types_supported": ["code", "token"],
+        "response_modes_supported": ["query", "fragment"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "implicit"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": ["openid", "email", "phone", "profile", ADMIN_SCOPE],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
         "claims_supported": [
             "sub",
             "iss",
@@ -52,6 +62,8 @@ async def openid_configuration(request: web.Request) -> web.Response:
             "exp",
             "iat",
             "auth_time",
+            "nonce",
+            "at_hash",
             "token_use",
             "cognito:username",
             "cognito:groups",
@@ -62,8 +74,18 @@ async def openid_configuration(request: web.Request) -> web.Response:
             "name",
             "given_name",
             "family_name",
+            "middle_name",
+            "nickname",
+            "preferred_username",
+            "profile",
+            "picture",
+            "website",
+            "gender",
+            "birthdate",
+            "zoneinfo",
+            "locale",
+            "updated_at",
+            "address",
         ],
-        "code_challenge_methods_supported": ["S256"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
     }
     return web.json_response(document, headers={"Cache-Control": "public, max-age=300"})

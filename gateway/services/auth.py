@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -34,7 +34,6 @@ from gateway.errors import (
     CodeMismatchException,
     GatehouseError,
     InvalidParameterException,
-    InvalidUserPoolConfigurationException,
     NotAuthorizedException,
     PasswordResetRequiredException,
     RefreshTokenReuseException,
@@ -44,9 +43,12 @@ from gateway.errors import (
 from gateway.ids import new_opaque_token, sha256_hex
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox, SecretBoxError
+from gateway.services.devices import DeviceService
 from gateway.services.mfa import SOFTWARE_TOKEN_MFA, MfaService
+from gateway.services.mfa_codes import MfaCodes
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import ClientView, PoolService, PoolView
+from gateway.services.risk import RiskService
 from gateway.services.schema import required_attributes, validate_attribute_values
 from gateway.services.srp import (
     N_HEX,
@@ -59,7 +61,7 @@ from gateway.services.srp import (
     start_srp,
     verify_password_claim,
 )
-from gateway.services.tokens import IssuedTokens, TokenService
+from gateway.services.tokens import ADMIN_SCOPE, IssuedTokens, TokenService
 from gateway.services.users import (
     CONFIRMED,
     FORCE_CHANGE_PASSWORD,
@@ -77,10 +79,14 @@ from gateway.storage.base import (
     VersionConflict,
 )
 
+if TYPE_CHECKING:
+    from gateway.services.passwordless import PasswordlessService
+
 log = structlog.get_logger("gateway.auth")
 
 # Attributes never put in an ID token.
-_NOT_IN_ID_TOKEN = {"sub", "identities"}
+# ``identities`` is in the ID token (federated and linked users), shaped by tokens.identities_claim.
+_NOT_IN_ID_TOKEN = {"sub"}
 # Which ExplicitAuthFlows (new ALLOW_ names and the legacy ones) enable each flow.
 FLOW_PERMISSIONS: dict[str, set[str]] = {
     "USER_PASSWORD_AUTH": {"ALLOW_USER_PASSWORD_AUTH", "USER_PASSWORD_AUTH"},
@@ -142,6 +148,10 @@ class AuthContext:
     admin: bool
     client_metadata: Mapping[str, str] = field(default_factory=dict)
     source_ip: str | None = None
+    # ContextData (admin API) or UserContextData (public API), for threat protection.
+    context_data: Mapping[str, Any] | None = None
+    # What threat protection learnt during this request (see gateway/services/risk.py); empty when it is off.
+    signals: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -155,6 +165,10 @@ class AuthResult:
     include_refresh: bool = True
     # Who signed in (for the audit event); never sent on the wire.
     username: str | None = None
+    # SELECT_CHALLENGE's choices (choice-based sign-in, gateway/services/passwordless.py).
+    available_challenges: list[str] | None = None
+    # NewDeviceMetadata (DeviceKey, DeviceGroupKey) when the pool tracks devices and this one is new.
+    new_device: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         if self.tokens is not None:
@@ -166,12 +180,17 @@ class AuthResult:
             }
             if self.tokens.refresh_token and self.include_refresh:
                 result["RefreshToken"] = self.tokens.refresh_token
+            if self.new_device is not None:
+                result["NewDeviceMetadata"] = dict(self.new_device)
             return {"ChallengeParameters": {}, "AuthenticationResult": result}
-        return {
+        answer: dict[str, Any] = {
             "ChallengeName": self.challenge_name,
             "Session": self.session,
             "ChallengeParameters": self.challenge_parameters,
         }
+        if self.available_challenges is not None:
+            answer["AvailableChallenges"] = list(self.available_challenges)
+        return answer
 
 
 FlowHandler = Callable[["AuthService", AuthContext, Mapping[str, str]], Awaitable[AuthResult]]
@@ -217,6 +236,7 @@ class AuthService:
         metrics: Metrics,
         *,
         fake_srp_secret: bytes | None = None,
+        risk: RiskService | None = None,
     ) -> None:
         self.store = store
         self.pools = pools
@@ -226,9 +246,14 @@ class AuthService:
         self.box = box
         self.metrics = metrics
         self.mfa = MfaService(store, box)
+        # Choice-based sign-in (USER_AUTH), set by the service container.
+        self.passwordless: PasswordlessService | None = None
+        self.risk = risk or RiskService(store, pools, None, metrics)
         # Keys the decoy SRP challenges of unknown users; shared by every process (the app derives it from the
         # master key) so that an unknown name gets the same SALT whichever process answers.
         self.fake_srp_secret = fake_srp_secret if fake_srp_secret is not None else secrets.token_bytes(32)
+        self.devices = DeviceService(store, box, self.fake_srp_secret)
+        self.mfa_codes = MfaCodes(users, self.fake_srp_secret)
 
     # --- entry points ----------------------------------------------------------------------------------
 
@@ -244,6 +269,7 @@ class AuthService:
         labels = {"pool": ctx.pool.id, "client": ctx.client.id, "flow": flow_name}
         self.metrics.inc(self.metrics.sign_in_attempts, **labels)
         try:
+            await self.risk.screen(ctx, parameters.get("USERNAME"), self.users.find)
             result = await handler(self, ctx, parameters)
         except GatehouseError as exc:
             reason = _failure_reason(exc)
@@ -272,6 +298,7 @@ class AuthService:
         if state.get("challenge") != challenge_name:
             raise InvalidParameterException("Invalid challenge name or session for the user.")
         labels = {"pool": ctx.pool.id, "client": ctx.client.id, "flow": f"challenge:{challenge_name}"}
+        self.risk.resume(ctx, state)
         try:
             result = await handler(self, ctx, state, responses)
         except GatehouseError as exc:
@@ -330,6 +357,7 @@ class AuthService:
         """Store ``state`` for the next step; returns the Session (``token`` if given, e.g. SRP's SECRET_BLOCK).
         ``user`` is None for a decoy challenge, which is then filed under ``username_key``."""
         session = token or new_opaque_token(96)
+        await self.risk.challenge_issued(ctx, user, state)
         await self.store.put_auth_session(
             AuthSessionRecord(
                 session_hash=sha256_hex(session),
@@ -358,6 +386,7 @@ class AuthService:
         if user.password_hash is None or not await self.hasher.verify(user.password_hash, password):
             await self.record_failure(ctx, user)
             raise NotAuthorizedException("Incorrect username or password.")
+        await self.risk.check_sign_in_password(ctx, user, password)
         if self.hasher.needs_rehash(user.password_hash):
             await self._rehash(ctx, user, password)
         self.check_user_can_sign_in(user)
@@ -389,6 +418,7 @@ class AuthService:
 
     async def record_failure(self, ctx: AuthContext, user: UserRecord) -> None:
         """Count one failed sign-in (a wrong password, SRP proof or MFA code); from the fifth on, lock out."""
+        await self.risk.sign_in_failed(ctx, user)
         for _ in range(LOCKOUT_WRITE_ATTEMPTS):
             now = time.time()
             state = current_lockout(user, now) or {}
@@ -459,18 +489,20 @@ class AuthService:
             log.info("password.rehashed", pool=ctx.pool.id, username=user.username)
 
     async def after_first_factor(
-        self, ctx: AuthContext, user: UserRecord, *, auth_time: int | None = None
+        self, ctx: AuthContext, user: UserRecord, *, auth_time: int | None = None, device_key: str | None = None
     ) -> AuthResult:
-        """What a user owes once their password is proven: a new password, then MFA; else tokens."""
+        """What a user owes once their password is proven: a new password, then MFA (or the proof of a
+        remembered device, ``device_key``); else tokens."""
         auth_time = auth_time or int(time.time())
         if user.status == FORCE_CHANGE_PASSWORD:
             attributes = {
                 k: v for k, v in user.attributes.items() if k not in ("email_verified", "phone_number_verified")
             }
             missing = [a for a in required_attributes(ctx.pool.schema) if not user.attributes.get(a)]
-            session = await self.new_session(
-                ctx, user, {"challenge": "NEW_PASSWORD_REQUIRED", "auth_time": auth_time, "username": user.username}
-            )
+            state = {"challenge": "NEW_PASSWORD_REQUIRED", "auth_time": auth_time, "username": user.username}
+            if device_key:
+                state["device_key"] = device_key
+            session = await self.new_session(ctx, user, state)
             return AuthResult(
                 challenge_name="NEW_PASSWORD_REQUIRED",
                 challenge_parameters={
@@ -481,20 +513,11 @@ class AuthService:
                 session=session,
                 username=user.username,
             )
-        due = self.mfa.due(ctx.pool, user)
-        if due == "MFA_SETUP" and not ctx.pool.software_token_mfa_enabled:
-            raise InvalidUserPoolConfigurationException("MFA is required but no MFA factor is enabled.")
-        if due is not None:
-            state = {"challenge": due, "auth_time": auth_time, "username": user.username, "key": user.username_key}
-            session = await self.new_session(ctx, user, state)
-            parameters: dict[str, str] = {}
-            if due == "MFA_SETUP":
-                parameters = {"MFAS_CAN_SETUP": json.dumps([SOFTWARE_TOKEN_MFA]), "USER_ID_FOR_SRP": user.username}
-            return AuthResult(
-                challenge_name=due, challenge_parameters=parameters, session=session, username=user.username
-            )
-        user = await self.clear_lockout(ctx, user)
-        return await self.issue_tokens(ctx, user, auth_time=auth_time)
+        # Threat protection first: a blocked sign-in stops here, whatever device or factor it could offer.
+        risk_mfa = await self.risk.assess_sign_in(ctx, user, bool(sign_in_factors.risk_factors(self, ctx, user)))
+        return await sign_in_factors.second_factor(
+            self, ctx, user, auth_time=auth_time, device_key=device_key, risk_mfa=risk_mfa
+        )
 
     # --- MFA set-up inside a sign-in (the MFA_SETUP challenge's Session) ---------------------------------
 
@@ -580,8 +603,11 @@ class AuthService:
         auth_time: int,
         origin_jti: str | None = None,
         groups: list[GroupRecord] | None = None,
+        device_key: str | None = None,
+        scopes: tuple[str, ...] | None = None,
     ) -> AuthResult:
         group_names, roles, preferred = await self.groups_and_roles(ctx.pool.id, user, groups)
+        await self.risk.sign_in_passed(ctx, user)
         client = ctx.client
         tokens = await self.tokens.issue(
             pool_id=ctx.pool.id,
@@ -598,6 +624,9 @@ class AuthService:
             id_seconds=client.token_seconds("IdToken"),
             refresh_seconds=client.token_seconds("RefreshToken"),
             origin_jti=origin_jti,
+            # The device a sign-in or refresh came from (Cognito's access token claim).
+            extra_access_claims={"device_key": device_key} if device_key else None,
+            scopes=scopes if scopes is not None else (ADMIN_SCOPE,),
         )
         self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="id")
         self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="access")
@@ -610,7 +639,15 @@ class AuthService:
 
     # --- refresh ---------------------------------------------------------------------------------------
 
-    async def refresh(self, ctx: AuthContext, refresh_token: str, *, rotate: bool | None = None) -> AuthResult:
+    async def refresh(
+        self,
+        ctx: AuthContext,
+        refresh_token: str,
+        *,
+        rotate: bool | None = None,
+        device_key: str | None = None,
+        scopes: tuple[str, ...] | None = None,
+    ) -> AuthResult:
         """REFRESH_TOKEN_AUTH and GetTokensFromRefreshToken.
 
         New ID and access tokens in the same token family. When the client rotates refresh tokens, a new
@@ -634,6 +671,11 @@ class AuthService:
             raise NotAuthorizedException("User is disabled.")
         if user.status == RESET_REQUIRED:
             raise PasswordResetRequiredException()
+        if device_key and self.devices.tracking(ctx.pool):
+            # A refresh from a remembered device names it (DEVICE_KEY); it must be one of the user's devices.
+            await self.devices.get(ctx.pool, user, device_key)
+        else:
+            device_key = None
         rotation_enabled, grace = ctx.client.rotation
         if rotate is None:
             rotate = rotation_enabled
@@ -641,7 +683,13 @@ class AuthService:
         if rotate:
             new_refresh = await self._rotate(ctx, record, now, grace)
         result = await self.issue_tokens(
-            ctx, user, auth_time=int(family.auth_time), origin_jti=record.origin_jti, groups=groups
+            ctx,
+            user,
+            auth_time=int(family.auth_time),
+            origin_jti=record.origin_jti,
+            groups=groups,
+            device_key=device_key,
+            scopes=scopes,
         )
         assert result.tokens is not None
         tokens = IssuedTokens(
@@ -724,7 +772,7 @@ async def _password_flow(service: AuthService, ctx: AuthContext, parameters: Map
         raise service.unknown_user_error(ctx)
     check_secret_hash(ctx.client, user.username, parameters.get("SECRET_HASH"), usernames=(username,))
     await service.verify_password(ctx, user, password)
-    return await service.after_first_factor(ctx, user)
+    return await service.after_first_factor(ctx, user, device_key=parameters.get("DEVICE_KEY"))
 
 
 @flow("REFRESH_TOKEN_AUTH", "REFRESH_TOKEN")
@@ -743,7 +791,7 @@ async def _refresh_flow(service: AuthService, ctx: AuthContext, parameters: Mapp
         user = await service.store.get_user(ctx.pool.id, record.username_key) if record else None
         names = (user.username, user.sub) if user else ()
         check_secret_hash(ctx.client, names[0] if names else "", parameters.get("SECRET_HASH"), usernames=names)
-    return await service.refresh(ctx, token, rotate=False)
+    return await service.refresh(ctx, token, rotate=False, device_key=parameters.get("DEVICE_KEY"))
 
 
 # --- SRP: USER_SRP_AUTH, answered by PASSWORD_VERIFIER ---------------------------------------------------------
@@ -812,7 +860,7 @@ async def _srp_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[
     Nothing about the password is decided here: a wrong one, a disabled or unconfirmed user all fail at the
     PASSWORD_VERIFIER answer, as with Cognito. An unknown user (or one without a verifier) gets a decoy
     challenge when the client prevents user existence errors, and UserNotFoundException otherwise.
-    DEVICE_KEY is accepted and ignored until device tracking exists."""
+    A DEVICE_KEY is kept for the answer (which may name it too)."""
     username = _required(parameters, "USERNAME")
     srp_a = _srp_a(parameters)
     user = await service.users.find(ctx.pool, username)
@@ -848,6 +896,8 @@ async def _srp_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[
         "salt": srp.salt_hex,
         "secret_block": srp.secret_block,
     }
+    if parameters.get("DEVICE_KEY"):
+        state["device_key"] = parameters["DEVICE_KEY"]
     # Cognito's clients answer with the SECRET_BLOCK and, some of them, no Session: the block is the handle.
     session = await service.new_session(ctx, user, state, token=srp.secret_block, username_key=key)
     return AuthResult(
@@ -893,7 +943,9 @@ async def _new_password(
         user = await service.users.get_by_key(ctx.pool.id, user.username_key)
     if user.status != CONFIRMED:
         raise NotAuthorizedException("Invalid session for the user.")
-    return await service.after_first_factor(ctx, user, auth_time=int(state.get("auth_time", time.time())))
+    return await service.after_first_factor(
+        ctx, user, auth_time=int(state.get("auth_time", time.time())), device_key=state.get("device_key")
+    )
 
 
 async def _challenged_user(
@@ -925,8 +977,9 @@ async def _software_token_mfa(
         await service.record_failure(ctx, user)
         raise
     service.check_user_can_sign_in(user)
-    user = await service.clear_lockout(ctx, user)
-    return await service.issue_tokens(ctx, user, auth_time=int(state.get("auth_time", time.time())))
+    return await sign_in_factors.finish(
+        service, ctx, user, auth_time=int(state.get("auth_time", time.time())), device_key=state.get("device_key")
+    )
 
 
 @challenge("MFA_SETUP")
@@ -940,8 +993,9 @@ async def _mfa_setup(
             "Software token MFA is not set up: call AssociateSoftwareToken and VerifySoftwareToken with the Session."
         )
     service.check_user_can_sign_in(user)
-    user = await service.clear_lockout(ctx, user)
-    return await service.issue_tokens(ctx, user, auth_time=int(state.get("auth_time", time.time())))
+    return await sign_in_factors.finish(
+        service, ctx, user, auth_time=int(state.get("auth_time", time.time())), device_key=state.get("device_key")
+    )
 
 
 @challenge("PASSWORD_VERIFIER", session_in="PASSWORD_CLAIM_SECRET_BLOCK")
@@ -969,6 +1023,8 @@ async def _password_verifier(
         or abs(when.timestamp() - time.time()) > SRP_TIMESTAMP_SKEW_SECONDS
     ):
         raise _incorrect()
+    # Checked before the one-time b is used, so that the client can answer again without an unknown device.
+    device_key = await sign_in_factors.named_device(service, ctx, state, responses)
     # From here the one-time b has been used: whatever happens, this challenge is over.
     state["spent"] = True
     try:
@@ -1004,4 +1060,8 @@ async def _password_verifier(
             await service.record_failure(ctx, user)
         raise _incorrect()
     service.check_user_can_sign_in(user)
-    return await service.after_first_factor(ctx, user)
+    return await service.after_first_factor(ctx, user, device_key=device_key)
+
+
+# SMS and email MFA, choosing a factor, and remembered devices: their challenges register themselves on import.
+from gateway.services import sign_in_factors  # noqa: E402

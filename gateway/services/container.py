@@ -7,14 +7,33 @@ from dataclasses import dataclass
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.auth import AuthService
+from gateway.services.credentials import CredentialService
+from gateway.services.domains import DomainService
+from gateway.services.federation import FederationService
 from gateway.services.groups import GroupService
+from gateway.services.iam import IamService
+from gateway.services.identities import IdentityService, IssuerKeyStore
+from gateway.services.identity_credentials import IdentityCredentials
+from gateway.services.identity_pools import IdentityPoolService, LoginNames
+from gateway.services.identity_providers import IdentityProviderService
 from gateway.services.messaging import Messenger
+from gateway.services.oauth import OAuthService
+from gateway.services.passwordless import PasswordlessService
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolService
+from gateway.services.ratelimit import RateLimiter
+from gateway.services.risk import RiskService
+from gateway.services.saml_federation import SamlVerifier
+from gateway.services.social_logins import SocialLogins, endpoints_from_json
 from gateway.services.tokens import SigningKeys, TokenService
 from gateway.services.users import UserService
+from gateway.services.web_identity import WebIdentityVerifier
+from gateway.services.webauthn import PasskeyService
 from gateway.settings import Settings
 from gateway.storage.base import Store
+
+# The identity service's issuer is ``{public_url}/identity`` (user pool ids always hold an underscore).
+IDENTITY_ISSUER_PATH = "identity"
 
 
 @dataclass
@@ -32,6 +51,18 @@ class Services:
     auth: AuthService
     admin_credentials: dict[str, str]
     fake_srp_secret: bytes
+    rate_limits: RateLimiter
+    risk: RiskService
+    identity_providers: IdentityProviderService
+    federation: FederationService
+    domains: DomainService
+    oauth: OAuthService
+    iam: IamService
+    credentials: CredentialService
+    web_identity: WebIdentityVerifier
+    saml: SamlVerifier
+    identity_pools: IdentityPoolService
+    identities: IdentityService
 
     @classmethod
     def build(
@@ -46,6 +77,7 @@ class Services:
         code_key: bytes,
         admin_credentials: dict[str, str],
         fake_srp_secret: bytes,
+        sts_key: bytes | None = None,
     ) -> Services:
         pools = PoolService(store, region=settings.region, account_id=settings.account_id)
         users = UserService(
@@ -54,7 +86,38 @@ class Services:
         tokens = TokenService(
             store, SigningKeys(store, box, cache_seconds=settings.key_cache_seconds), settings.issuer_base
         )
-        auth = AuthService(store, pools, users, tokens, hasher, box, metrics, fake_srp_secret=fake_srp_secret)
+        risk = RiskService(store, pools, messenger, metrics, default_email_sender=settings.default_email_sender)
+        users.threats = risk
+        auth = AuthService(
+            store, pools, users, tokens, hasher, box, metrics, fake_srp_secret=fake_srp_secret, risk=risk
+        )
+        auth.passwordless = PasswordlessService(
+            store, users, hasher, PasskeyService(store, settings.issuer_base), code_key
+        )
+        iam = IamService(store, account_id=settings.account_id)
+        # Without a key (a throwaway test container) credentials live only as long as this process.
+        credentials = CredentialService(iam, sts_key or SecretBox.generate_key(), account_id=settings.account_id)
+        web_identity = WebIdentityVerifier(iam, tokens, settings.issuer_base)
+        identity_pools = IdentityPoolService(
+            store,
+            pools,
+            LoginNames(settings.issuer_base.split("://", 1)[-1]),
+            region=settings.region,
+            account_id=settings.account_id,
+        )
+        identity_keys = SigningKeys(IssuerKeyStore(store), box, cache_seconds=settings.key_cache_seconds)
+        identities = IdentityService(
+            store,
+            identity_pools,
+            tokens,
+            identity_keys,
+            f"{settings.issuer_base}/{IDENTITY_ISSUER_PATH}",
+            social=SocialLogins(endpoints_from_json(settings.social_endpoints)),
+        )
+        saml = SamlVerifier()
+        IdentityCredentials(iam, credentials, identities).install(web_identity, saml)
+        identity_providers = IdentityProviderService(store, pools, box)
+        federation = FederationService(store, pools, identity_providers, box, public_url=settings.issuer_base)
         return cls(
             settings=settings,
             store=store,
@@ -69,4 +132,16 @@ class Services:
             auth=auth,
             admin_credentials=admin_credentials,
             fake_srp_secret=fake_srp_secret,
+            rate_limits=RateLimiter(settings.rate_limits, metrics),
+            risk=risk,
+            identity_providers=identity_providers,
+            federation=federation,
+            domains=DomainService(store, pools),
+            oauth=OAuthService(store, pools, auth, tokens, code_seconds=settings.oauth_code_seconds),
+            iam=iam,
+            credentials=credentials,
+            web_identity=web_identity,
+            saml=saml,
+            identity_pools=identity_pools,
+            identities=identities,
         )

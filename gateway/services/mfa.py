@@ -1,4 +1,10 @@
-"""Multi-factor authentication with software tokens (TOTP, RFC 6238), as Cognito offers it.
+"""Multi-factor authentication as Cognito offers it: which factors a user has turned on (software tokens, SMS
+and email codes), which one a sign-in asks for, and software tokens themselves (TOTP, RFC 6238).
+
+A user's factors live in ``settings["mfa"]`` (see below) and are set with SetUserMFAPreference: TOTP needs a
+verified token, SMS_MFA a phone number, EMAIL_OTP an email address, and each the pool's configuration of it.
+:meth:`MfaService.due` picks the challenge: the preferred factor, the only one, or SELECT_MFA_TYPE; the SMS and
+email codes themselves are :mod:`gateway.services.mfa_codes`.
 
 A user sets up an authenticator app with AssociateSoftwareToken (a fresh base32 secret, shown once, kept
 sealed as ``secrets["totp_pending"]``) and proves it with VerifySoftwareToken (the secret becomes
@@ -35,6 +41,19 @@ from gateway.storage.base import Store, UserRecord, VersionConflict
 log = structlog.get_logger("gateway.mfa")
 
 SOFTWARE_TOKEN_MFA = "SOFTWARE_TOKEN_MFA"
+SMS_MFA = "SMS_MFA"
+EMAIL_OTP = "EMAIL_OTP"
+SELECT_MFA_TYPE = "SELECT_MFA_TYPE"
+MFA_SETUP = "MFA_SETUP"
+# The order in which factors are offered (MFAS_CAN_CHOOSE) and, when MFA is required and the user turned
+# none on, tried: a factor the pool offers and the user can receive.
+FACTOR_ORDER = (SMS_MFA, SOFTWARE_TOKEN_MFA, EMAIL_OTP)
+# SetUserMFAPreference's member for each factor.
+PREFERENCE_MEMBERS = {
+    SOFTWARE_TOKEN_MFA: "SoftwareTokenMfaSettings",
+    SMS_MFA: "SMSMfaSettings",
+    EMAIL_OTP: "EmailMfaSettings",
+}
 TOTP_STEP_SECONDS = 30
 TOTP_DIGITS = 6
 TOTP_SECRET_LENGTH = 32
@@ -81,19 +100,42 @@ class MfaService:
     def has_verified_token(self, user: UserRecord) -> bool:
         return isinstance(user.secrets.get("totp"), str)
 
+    def usable(self, pool: PoolView, user: UserRecord, factor: str) -> bool:
+        """Whether the pool offers ``factor`` and the user could answer it (a verified token, a phone number,
+        an email address)."""
+        if factor == SOFTWARE_TOKEN_MFA:
+            return pool.software_token_mfa_enabled and self.has_verified_token(user)
+        if factor == SMS_MFA:
+            return pool.sms_mfa_enabled and bool(user.attributes.get("phone_number"))
+        if factor == EMAIL_OTP:
+            return pool.email_mfa_enabled and bool(user.attributes.get("email"))
+        return False
+
+    def options(self, pool: PoolView, user: UserRecord) -> list[str]:
+        """The factors a user may be asked for: those turned on (SetUserMFAPreference) that still work; when
+        the pool requires MFA and the user turned none on, every factor the user can receive, as Cognito
+        then sends an SMS or email code to users with a phone or address."""
+        if pool.mfa_configuration == "OFF":
+            return []
+        enabled = mfa_settings(user)["enabled"]
+        chosen = [f for f in FACTOR_ORDER if f in enabled and self.usable(pool, user, f)]
+        if not chosen and pool.mfa_configuration == "ON":
+            chosen = [f for f in FACTOR_ORDER if self.usable(pool, user, f)]
+        return chosen
+
     def due(self, pool: PoolView, user: UserRecord) -> str | None:
-        """What MFA a user owes at sign-in: SOFTWARE_TOKEN_MFA, MFA_SETUP (MFA is required and the user has
-        no factor yet), or None."""
-        mode = pool.mfa_configuration
-        if mode == "OFF":
-            return None
-        if (
-            pool.software_token_mfa_enabled
-            and self.has_verified_token(user)
-            and (mode == "ON" or SOFTWARE_TOKEN_MFA in mfa_settings(user)["enabled"])
-        ):
-            return SOFTWARE_TOKEN_MFA
-        return "MFA_SETUP" if mode == "ON" else None
+        """What MFA a user owes at sign-in: one factor's challenge (the preferred one, or the only one),
+        SELECT_MFA_TYPE (several, none preferred), MFA_SETUP (MFA is required and the user has no factor
+        yet), or None."""
+        options = self.options(pool, user)
+        if not options:
+            return MFA_SETUP if pool.mfa_configuration == "ON" else None
+        preferred = mfa_settings(user)["preferred"]
+        if preferred in options:
+            return str(preferred)
+        if len(options) == 1:
+            return options[0]
+        return SELECT_MFA_TYPE
 
     def _open(self, pool: PoolView, user: UserRecord, sealed: str) -> str:
         try:
@@ -166,39 +208,60 @@ class MfaService:
         return updated
 
     async def set_preference(self, pool: PoolView, user: UserRecord, request: Mapping[str, Any]) -> UserRecord:
-        """SetUserMFAPreference / AdminSetUserMFAPreference. Only TOTP is offered: turning on another factor
-        is refused; turning TOTP on (or preferring it) needs a verified software token."""
-        for member in ("SMSMfaSettings", "EmailMfaSettings", "WebAuthnMfaSettings"):
-            other = request.get(member) or {}
-            if other.get("Enabled") or other.get("PreferredMfa"):
-                raise InvalidParameterException(f"{member}: only software token MFA is available in this user pool.")
-        settings = request.get("SoftwareTokenMfaSettings")
-        if not settings:
+        """SetUserMFAPreference / AdminSetUserMFAPreference with SoftwareTokenMfaSettings, SMSMfaSettings and
+        EmailMfaSettings: each turns its factor on or off and may make it the preferred one. Turning a factor
+        on needs the pool to offer it and the user to be able to receive it (a verified software token, a
+        phone number, an email address); while the pool requires MFA none can be turned off."""
+        if (request.get("WebAuthnMfaSettings") or {}).get("Enabled"):
+            raise InvalidParameterException("WebAuthnMfaSettings: passkey MFA is not available in this user pool.")
+        wanted: dict[str, tuple[bool | None, bool | None]] = {}
+        for factor, member in PREFERENCE_MEMBERS.items():
+            settings = request.get(member)
+            if not settings:
+                continue
+            enabled, preferred = settings.get("Enabled"), settings.get("PreferredMfa")
+            if preferred and enabled is False:
+                raise InvalidParameterException("An MFA type must be enabled to be preferred.")
+            if enabled is False and pool.mfa_configuration == "ON":
+                raise InvalidParameterException(f"MFA is required in this user pool: {factor} can't be turned off.")
+            wanted[factor] = (enabled, preferred)
+        if sum(bool(p) for _, p in wanted.values()) > 1:
+            raise InvalidParameterException("Only one MFA type can be preferred.")
+        if not wanted:
             return user
-        enabled, preferred = settings.get("Enabled"), settings.get("PreferredMfa")
-        if preferred and enabled is False:
-            raise InvalidParameterException("An MFA type must be enabled to be preferred.")
-        if enabled is False and pool.mfa_configuration == "ON":
-            raise InvalidParameterException("MFA is required in this user pool: TOTP MFA can't be turned off.")
 
         def change(u: UserRecord) -> None:
-            if (enabled or preferred) and not self.has_verified_token(u):
-                raise InvalidParameterException("User has not verified software token mfa")
             mfa = mfa_settings(u)
-            if enabled or preferred:
-                if SOFTWARE_TOKEN_MFA not in mfa["enabled"]:
-                    mfa["enabled"].append(SOFTWARE_TOKEN_MFA)
-            elif enabled is False:
-                mfa["enabled"] = [m for m in mfa["enabled"] if m != SOFTWARE_TOKEN_MFA]
-            if preferred:
-                mfa["preferred"] = SOFTWARE_TOKEN_MFA
-            elif (preferred is False or enabled is False) and mfa["preferred"] == SOFTWARE_TOKEN_MFA:
-                mfa["preferred"] = None
+            for factor, (enabled, preferred) in wanted.items():
+                if enabled or preferred:
+                    self._check_can_enable(pool, u, factor)
+                    if factor not in mfa["enabled"]:
+                        mfa["enabled"].append(factor)
+                elif enabled is False:
+                    mfa["enabled"] = [m for m in mfa["enabled"] if m != factor]
+                if preferred:
+                    mfa["preferred"] = factor
+                elif (preferred is False or enabled is False) and mfa["preferred"] == factor:
+                    mfa["preferred"] = None
+            # One order whatever the order of the calls, so UserMFASettingList reads the same each time.
+            mfa["enabled"] = sorted(mfa["enabled"], key=lambda f: FACTOR_ORDER.index(f) if f in FACTOR_ORDER else 99)
             u.settings = {**u.settings, "mfa": mfa}
 
         updated = await self._update(pool, user, change)
         log.info("mfa.preference_set", pool=pool.id, username=user.username, settings=mfa_settings(updated))
         return updated
+
+    def _check_can_enable(self, pool: PoolView, user: UserRecord, factor: str) -> None:
+        if factor == SOFTWARE_TOKEN_MFA:
+            if not self.has_verified_token(user):
+                raise InvalidParameterException("User has not verified software token mfa")
+            return
+        offered = pool.sms_mfa_enabled if factor == SMS_MFA else pool.email_mfa_enabled
+        if not offered:
+            raise InvalidParameterException(f"{factor} is not enabled for this user pool.")
+        if not self.usable(pool, user, factor):
+            # Cognito's words when the user has no phone number (SMS) or email address (EMAIL_OTP).
+            raise InvalidParameterException(f"User does not have delivery config set to turn on {factor}")
 
     # --- signing in ----------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from gateway.errors import (
 )
 from gateway.ids import new_client_id, new_client_secret, new_pool_id
 from gateway.services.schema import add_custom_attributes, build_schema
+from gateway.services.webauthn import webauthn_configuration, webauthn_settings
 from gateway.storage.base import AlreadyExists, ClientRecord, PoolRecord, Store, VersionConflict
 
 # Members of CreateUserPool kept verbatim in the pool's settings.
@@ -94,7 +95,12 @@ _PARTIAL_PASSWORD_POLICY: dict[str, Any] = {
 CACHE_SECONDS = 2.0
 DEFAULT_EXPLICIT_AUTH_FLOWS = ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_CUSTOM_AUTH"]
 # Pool settings that SetUserPoolMfaConfig owns and UserPoolType does not report (DescribeUserPool leaves them out).
-_MFA_ONLY_SETTINGS = ("SoftwareTokenMfaConfiguration",)
+_MFA_ONLY_SETTINGS = (
+    "SoftwareTokenMfaConfiguration",
+    "SmsMfaConfiguration",
+    "EmailMfaConfiguration",
+    "WebAuthnConfiguration",
+)
 MFA_CONFIGURATIONS = ("OFF", "ON", "OPTIONAL")
 
 
@@ -175,6 +181,22 @@ class PoolView:
     @property
     def software_token_mfa_enabled(self) -> bool:
         return bool((self.settings.get("SoftwareTokenMfaConfiguration") or {}).get("Enabled"))
+
+    @property
+    def sms_mfa_enabled(self) -> bool:
+        """SMS MFA is offered once SetUserPoolMfaConfig gave an SmsMfaConfiguration."""
+        return isinstance(self.settings.get("SmsMfaConfiguration"), dict)
+
+    @property
+    def email_mfa_enabled(self) -> bool:
+        """Email MFA (EMAIL_OTP) is offered once SetUserPoolMfaConfig gave an EmailMfaConfiguration."""
+        return isinstance(self.settings.get("EmailMfaConfiguration"), dict)
+
+    @property
+    def device_configuration(self) -> dict[str, Any] | None:
+        """The pool's DeviceConfiguration; device tracking is on when it names any member, as in Cognito."""
+        config = self.settings.get("DeviceConfiguration")
+        return dict(config) if isinstance(config, dict) and config else None
 
     def username_key(self, username: str) -> str:
         return username if self.case_sensitive else username.lower()
@@ -399,30 +421,45 @@ class PoolService:
 
     @staticmethod
     def mfa_config(pool: PoolView) -> dict[str, Any]:
-        """GetUserPoolMfaConfig's answer (and SetUserPoolMfaConfig's): TOTP is the factor Gatehouse offers."""
-        return {
+        """GetUserPoolMfaConfig's answer (and SetUserPoolMfaConfig's): the mode and each factor's configuration."""
+        config: dict[str, Any] = {
             "MfaConfiguration": pool.mfa_configuration,
             "SoftwareTokenMfaConfiguration": {"Enabled": pool.software_token_mfa_enabled},
+            "WebAuthnConfiguration": webauthn_settings(pool),
         }
+        for member in ("SmsMfaConfiguration", "EmailMfaConfiguration"):
+            if isinstance(pool.settings.get(member), dict):
+                config[member] = copy.deepcopy(pool.settings[member])
+        return config
 
     async def set_mfa_config(self, pool_id: str, request: Mapping[str, Any]) -> PoolView:
-        """SetUserPoolMfaConfig. Members left out keep their current value. SMS and email MFA and passkeys are
-        not offered yet, so a request that configures them is refused rather than silently ignored."""
-        for member in ("SmsMfaConfiguration", "EmailMfaConfiguration", "WebAuthnConfiguration"):
-            if request.get(member):
-                raise InvalidParameterException(f"{member} is not supported by this user pool: only TOTP MFA is.")
+        """SetUserPoolMfaConfig. Members left out keep their current value; an SmsMfaConfiguration or
+        EmailMfaConfiguration turns that factor on, and an empty one (``{}``) turns it off. WebAuthnConfiguration
+        sets the passkeys' relying party ID and user verification (gateway/services/webauthn.py)."""
+        factors = {m: request[m] for m in ("SmsMfaConfiguration", "EmailMfaConfiguration") if m in request}
         mode = request.get("MfaConfiguration")
         if mode is not None and mode not in MFA_CONFIGURATIONS:
             raise InvalidParameterException(f"Invalid MfaConfiguration: {mode}")
         software = request.get("SoftwareTokenMfaConfiguration")
+        webauthn = request.get("WebAuthnConfiguration")
+        passkeys = webauthn_configuration(webauthn) if webauthn is not None else None
 
         def change(record: PoolRecord) -> None:
             if mode is not None:
                 record.settings["MfaConfiguration"] = mode
             if software is not None:
                 record.settings["SoftwareTokenMfaConfiguration"] = {"Enabled": bool(software.get("Enabled"))}
+            if passkeys is not None:
+                record.settings["WebAuthnConfiguration"] = passkeys
+            for member, factor in factors.items():
+                if factor:
+                    record.settings[member] = copy.deepcopy(dict(factor))
+                else:
+                    record.settings.pop(member, None)
             view = PoolView(record)
-            if view.mfa_configuration == "ON" and not view.software_token_mfa_enabled:
+            if view.mfa_configuration == "ON" and not (
+                view.software_token_mfa_enabled or view.sms_mfa_enabled or view.email_mfa_enabled
+            ):
                 # Cognito refuses required MFA with no factor to satisfy it.
                 raise InvalidParameterException(
                     "Invalid MFA configuration given, can't turn on MFA without any enabled MFA factor."

@@ -56,6 +56,7 @@ __all__ = [
     "format_srp_timestamp",
     "parse_srp_timestamp",
     "start_srp",
+    "verify_device_claim",
     "verify_password_claim",
 ]
 
@@ -257,6 +258,55 @@ def verify_password_claim(
     sure the challenge is used once and that ``timestamp`` is recent (see :func:`parse_srp_timestamp`).
     Every client-supplied malformation (bad hex, bad base64, out-of-range A) yields False.
     """
+    return _verify_claim(
+        group=_pool_name(pool_id),
+        username=username,
+        verifier=verifier,
+        challenge=challenge,
+        srp_a_hex=srp_a_hex,
+        timestamp=timestamp,
+        claim_signature_b64=claim_signature_b64,
+    )
+
+
+def verify_device_claim(
+    *,
+    device_group_key: str,
+    device_key: str,
+    verifier: SrpVerifier,
+    challenge: SrpServerChallenge,
+    srp_a_hex: str,
+    timestamp: str,
+    claim_signature_b64: str,
+) -> bool:
+    """Whether a DEVICE_PASSWORD_VERIFIER signature proves the client holds the device's secret.
+
+    Device SRP is the same protocol with the device group key in the place of the pool name and the device key
+    in the place of the username (amazon-cognito-identity-js ``getDeviceResponse``: ``new
+    AuthenticationHelper(deviceGroupKey)``, x over ``deviceGroupKey | deviceKey ":" randomPassword``, the
+    signature over ``deviceGroupKey | deviceKey | SECRET_BLOCK | TIMESTAMP``); ``verifier`` is what the client
+    sent to ConfirmDevice."""
+    return _verify_claim(
+        group=device_group_key,
+        username=device_key,
+        verifier=verifier,
+        challenge=challenge,
+        srp_a_hex=srp_a_hex,
+        timestamp=timestamp,
+        claim_signature_b64=claim_signature_b64,
+    )
+
+
+def _verify_claim(
+    *,
+    group: str,
+    username: str,
+    verifier: SrpVerifier,
+    challenge: SrpServerChallenge,
+    srp_a_hex: str,
+    timestamp: str,
+    claim_signature_b64: str,
+) -> bool:
     if len(srp_a_hex) > _MAX_A_HEX_DIGITS or not _HEX.fullmatch(srp_a_hex):
         return False
     big_a = int(srp_a_hex, 16)
@@ -280,12 +330,7 @@ def verify_password_claim(
     ).derive(bytes.fromhex(_pad_hex(s)))
 
     try:
-        message = (
-            _pool_name(pool_id).encode()
-            + username.encode()
-            + base64.b64decode(challenge.secret_block)
-            + timestamp.encode()
-        )
+        message = group.encode() + username.encode() + base64.b64decode(challenge.secret_block) + timestamp.encode()
         claimed = base64.b64decode(claim_signature_b64, validate=True)
     except (binascii.Error, UnicodeEncodeError):
         return False

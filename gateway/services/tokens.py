@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import orjson
 from cryptography.exceptions import InvalidSignature
@@ -105,11 +106,20 @@ class VerifiedAccessToken:
 TOKEN_USES = ("id", "access")
 
 
+class SigningKeyStore(Protocol):
+    """Where a key set lives: a user pool's in the Store itself; other issuers' (the identity service's)
+    through an adapter over the Store's issuer keys."""
+
+    async def add_signing_key(self, key: SigningKeyRecord) -> None: ...
+    async def list_signing_keys(self, pool_id: str) -> list[SigningKeyRecord]: ...
+    async def delete_signing_key(self, pool_id: str, kid: str) -> None: ...
+
+
 class SigningKeys:
     """A pool's signing keys: one active key for ID tokens and one for access tokens (as Cognito signs them
     with different keys), created with the pool, rotated on request, cached per process."""
 
-    def __init__(self, store: Store, box: SecretBox, *, cache_seconds: float = KEY_CACHE_SECONDS) -> None:
+    def __init__(self, store: SigningKeyStore, box: SecretBox, *, cache_seconds: float = KEY_CACHE_SECONDS) -> None:
         self._store = store
         self._box = box
         self._cache_seconds = cache_seconds
@@ -193,10 +203,12 @@ class SigningKeys:
         await self._refresh(pool_id)
         return kids
 
-    async def jwks(self, pool_id: str) -> dict[str, Any]:
-        for token_use in TOKEN_USES:
+    async def jwks(self, pool_id: str, uses: tuple[str, ...] = TOKEN_USES, *, fresh: bool = False) -> dict[str, Any]:
+        """The public keys; ``fresh``: as the store has them now, not as this process last read them (another
+        process may have made a key since)."""
+        for token_use in uses:
             await self.active_key(pool_id, token_use)
-        keys = await self._pool_keys(pool_id)
+        keys = await self._pool_keys(pool_id, force=fresh)
         return {"keys": [k.public_jwk for k in keys.keys.values()]}
 
     def forget(self, pool_id: str) -> None:
@@ -267,14 +279,19 @@ class TokenService:
         origin_jti: str | None = None,
         scopes: Sequence[str] = (ADMIN_SCOPE,),
         extra_access_claims: Mapping[str, Any] | None = None,
+        new_family_id: str | None = None,
+        at_hash: bool = False,
     ) -> IssuedTokens:
         """Sign an ID and an access token; when ``refresh_seconds`` is given and there is no
-        ``origin_jti`` yet, start a token family with a new refresh token."""
+        ``origin_jti`` yet, start a token family with a new refresh token. ``new_family_id`` names the new
+        family when the caller must know it beforehand (an authorization code records it, so that a replayed
+        code can revoke what the first redemption got); ``at_hash`` adds the access token's hash to the ID
+        token (OpenID Connect Core §3.1.3.6)."""
         now = int(time.time())
         id_key = await self.keys.active_key(pool_id, "id")
         access_key = await self.keys.active_key(pool_id, "access")
         new_family = origin_jti is None
-        origin = origin_jti or new_jti()
+        origin = origin_jti or new_family_id or new_jti()
         event_id = new_jti()
         issuer = self.issuer(pool_id)
         group_claims: dict[str, Any] = {}
@@ -286,6 +303,8 @@ class TokenService:
         if preferred_role:
             id_token_claims["cognito:preferred_role"] = preferred_role
         id_token_claims.update(id_claims)
+        if isinstance(id_token_claims.get("identities"), str):
+            id_token_claims["identities"] = identities_claim(id_token_claims["identities"])
         id_token_claims.update(
             {
                 "iss": issuer,
@@ -345,9 +364,13 @@ class TokenService:
         # Signed on the event loop: an RSA-2048 signature takes ~0.2 ms, less than handing it to a thread
         # costs once the GIL is contended (measured: worker-thread signing made every SQLite read and
         # os.urandom call on the loop wait for the GIL, and raised CPU per refresh by half).
+        access_token = sign_jwt(access_key, access_claims)
+        if at_hash:
+            # The left half of the SHA-256 of the token's ASCII, base64url (RS256 uses SHA-256).
+            id_token_claims["at_hash"] = b64url(hashlib.sha256(access_token.encode("ascii")).digest()[:16])
         return IssuedTokens(
             id_token=sign_jwt(id_key, id_token_claims),
-            access_token=sign_jwt(access_key, access_claims),
+            access_token=access_token,
             refresh_token=refresh_token,
             expires_in=access_seconds,
             origin_jti=origin,
@@ -423,3 +446,23 @@ class TokenService:
             username_key=family.username_key,
             user=user,
         )
+
+
+def identities_claim(attribute: str) -> list[dict[str, Any]]:
+    """The ``identities`` attribute (a JSON list) as Cognito puts it in ID tokens: each linked identity with
+    ``primary`` and ``dateCreated`` as strings ("Understanding the identity (ID) token")."""
+    try:
+        entries = json.loads(attribute)
+    except ValueError:
+        return []
+    claim = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        shaped = dict(entry)
+        if isinstance(shaped.get("primary"), bool):
+            shaped["primary"] = "true" if shaped["primary"] else "false"
+        if isinstance(shaped.get("dateCreated"), int):
+            shaped["dateCreated"] = str(shaped["dateCreated"])
+        claim.append(shaped)
+    return claim

@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -43,6 +43,9 @@ from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.schema import required_attributes, validate_attribute_values
 from gateway.services.srp import derive_srp_verifier
 from gateway.storage.base import AlreadyExists, CodeRecord, Store, UserRecord, VersionConflict
+
+if TYPE_CHECKING:
+    from gateway.services.risk import RiskService
 
 log = structlog.get_logger("gateway.users")
 
@@ -140,6 +143,8 @@ class UserService:
         self._code_key = code_key
         self._metrics = metrics
         self._default_sender = default_email_sender
+        # Threat protection's check of new passwords against breached ones (set by the container).
+        self.threats: RiskService | None = None
 
     # --- look-ups -------------------------------------------------------------------------------------
 
@@ -272,10 +277,11 @@ class UserService:
         client: ClientView,
         *,
         username: str,
-        password: str,
+        password: str | None,
         attributes: dict[str, str],
         secret_hash_value: str | None,
     ) -> tuple[UserRecord, CodeDelivery | None]:
+        """SignUp. ``password`` is None for a passwordless sign-up (the caller checked the pool allows one)."""
         check_secret_hash(client, username, secret_hash_value)
         if pool.admin_create_user_config.get("AllowAdminCreateUserOnly"):
             raise NotAuthorizedException("SignUp is not permitted for this user pool")
@@ -291,11 +297,20 @@ class UserService:
                 "Attributes did not conform to the schema: "
                 + ", ".join(f"{a}: The attribute is required" for a in missing)
             )
-        check_password_policy(password, pool.password_policy)
+        if password is not None:
+            check_password_policy(password, pool.password_policy)
         if await self._store.get_user(pool.id, pool.username_key(name)) is not None:
             raise UsernameExistsException()
+        # A passwordless sign-up (one-time codes) has no password to screen.
+        compromised = (
+            self.threats is not None
+            and password is not None
+            and await self.threats.screen_new_password(pool, client, password, "SIGN_UP")
+        )
         user = await self._new_user(pool, name, password, attributes, status=UNCONFIRMED)
         await self._insert(pool, user)
+        if self.threats is not None:
+            await self.threats.signed_up(pool, client, user, compromised)
         self._metrics.inc(self._metrics.sign_ups, pool=pool.id)
         log.info("sign_up", pool=pool.id, client=client.id, username=name)
         try:
@@ -307,11 +322,14 @@ class UserService:
         return user, delivery
 
     async def _new_user(
-        self, pool: PoolView, name: str, password: str, attributes: dict[str, str], *, status: str
+        self, pool: PoolView, name: str, password: str | None, attributes: dict[str, str], *, status: str
     ) -> UserRecord:
         """A user record, not yet stored. A temporary password (FORCE_CHANGE_PASSWORD) gets the pool's
-        TemporaryPasswordValidityDays."""
-        password_hash, secrets = await self._new_password_material(pool, name, password)
+        TemporaryPasswordValidityDays; a passwordless user (``password`` None) has no password material."""
+        password_hash: str | None = None
+        secrets: dict[str, Any] = {}
+        if password is not None:
+            password_hash, secrets = await self._new_password_material(pool, name, password)
         now = time.time()
         expires = None
         if status == FORCE_CHANGE_PASSWORD:
@@ -327,7 +345,7 @@ class UserService:
             password_hash=password_hash,
             created_at=now,
             updated_at=now,
-            password_updated_at=now,
+            password_updated_at=now if password is not None else None,
             temporary_password_expires_at=expires,
             secrets=secrets,
             aliases=self._aliases(pool, attributes),
@@ -425,6 +443,14 @@ class UserService:
     async def _send_sms(self, pool: PoolView, to: str, text: str, purpose: str) -> None:
         await self._messenger.sms.send(SmsMessage(to=to, text=text))
         self._metrics.inc(self._metrics.codes_sent, pool=pool.id, medium="SMS", purpose=purpose)
+
+    async def send_text(self, pool: PoolView, medium: str, to: str, text: str, *, subject: str, purpose: str) -> None:
+        """Send one message by ``medium`` (EMAIL or SMS) from the pool's sender, counted like every code sent;
+        for codes whose wording another service owns (MFA sign-in codes)."""
+        if medium == "EMAIL":
+            await self._send_email(pool, to, subject, text, purpose)
+        else:
+            await self._send_sms(pool, to, text, purpose)
 
     async def _send_invitation(self, pool: PoolView, user: UserRecord, password: str, mediums: Sequence[str]) -> None:
         template = pool.admin_create_user_config.get("InviteMessageTemplate") or {}
@@ -763,6 +789,8 @@ class UserService:
         check_password_policy(password, pool.password_policy)
         if check_history:
             await self._check_history(pool, user, password)
+        if self.threats is not None:
+            await self.threats.screen_new_password(pool, None, password, "PASSWORD_CHANGE", user)
         password_hash, secrets = await self._new_password_material(pool, user.username, password)
         size = int(pool.password_policy.get("PasswordHistorySize") or 0)
         validity_days = int(pool.password_policy.get("TemporaryPasswordValidityDays", 7))
@@ -797,7 +825,10 @@ class UserService:
             if client.prevent_user_existence_errors:
                 return self._decoy_delivery(username)
             raise self._unknown_user(client, None)
-        return await self._send_reset_code(pool, user)
+        delivery = await self._send_reset_code(pool, user)
+        if self.threats is not None:
+            await self.threats.forgot_password(pool, client, user)
+        return delivery
 
     def _recovery_attribute(self, pool: PoolView, user: UserRecord) -> str | None:
         mechanisms = (pool.settings.get("AccountRecoverySetting") or {}).get("RecoveryMechanisms") or [
@@ -839,6 +870,9 @@ class UserService:
         secret_hash_value: str | None,
     ) -> None:
         user = await self._named_by_client(pool, client, username, secret_hash_value)
+        if user is None and client.prevent_user_existence_errors:
+            # The new password is judged first for an unknown user too: the answer must not tell them apart.
+            check_password_policy(password, pool.password_policy)
         if user is None:
             raise self._unknown_user(client, CodeMismatchException())
         check_password_policy(password, pool.password_policy)

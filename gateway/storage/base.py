@@ -181,6 +181,152 @@ class SigningKeyRecord:
     token_use: str = "id"
 
 
+@dataclass
+class IdentityPoolRecord:
+    """An identity pool. ``settings`` holds Cognito's IdentityPool members (all but id and name) and what
+    SetIdentityPoolRoles / SetPrincipalTagAttributeMap set (Roles, RoleMappings, PrincipalTagAttributeMaps)."""
+
+    id: str
+    name: str
+    settings: JSONDict
+    created_at: float
+    updated_at: float
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class IdentityLogin:
+    """One login linked to an identity: the provider's key (as Logins names it) and the subject there."""
+
+    provider: str
+    subject: str
+
+
+@dataclass
+class IdentityRecord:
+    """An identity of an identity pool, with the logins linked to it (none for a guest). ``disabled``: the
+    last login was unlinked, so no login reaches it any more."""
+
+    pool_id: str
+    id: str
+    created_at: float
+    updated_at: float
+    disabled: bool = False
+    logins: list[IdentityLogin] = field(default_factory=list)
+
+
+@dataclass
+class OAuthRecord:
+    """A short-lived record of the OAuth 2.0 provider, kept under (``kind``, ``key_hash``): an authorization
+    request, an authorization code, a single sign-on session, the grant behind a token family. ``key_hash``
+    is the SHA-256 of what the holder presents. ``used_at`` is set by the first use (use_oauth_record);
+    ``replayed`` by any later one."""
+
+    kind: str
+    key_hash: str
+    pool_id: str
+    client_id: str
+    username_key: str
+    data: JSONDict
+    expires_at: float
+    used_at: float | None = None
+    replayed: bool = False
+
+
+@dataclass
+class DomainRecord:
+    """A user pool domain: a prefix (``myapp``) or a custom domain (``auth.example.com``). ``settings``
+    holds CustomDomainConfig and the like as JSON."""
+
+    domain: str
+    pool_id: str
+    settings: JSONDict
+    created_at: float
+
+
+@dataclass
+class ResourceServerRecord:
+    """A resource server of a pool: ``scopes`` is Cognito's list of {ScopeName, ScopeDescription}."""
+
+    pool_id: str
+    identifier: str
+    name: str
+    scopes: list[dict[str, str]]
+    created_at: float
+    updated_at: float
+
+
+@dataclass
+class UICustomizationRecord:
+    """The hosted pages' CSS and logo for a pool (``client_id`` "ALL") or one client; ``image`` is base64."""
+
+    pool_id: str
+    client_id: str
+    css: str | None
+    image: str | None
+    image_type: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass
+class WebAuthnCredentialRecord:
+    """A passkey a user registered (WebAuthn). ``credential_id`` and ``public_key`` (the COSE key) are
+    base64url; ``sign_count`` is the authenticator's signature counter as last seen; ``transports`` are the
+    authenticator's transport hints ("internal", "usb", ...)."""
+
+    pool_id: str
+    credential_id: str
+    username_key: str
+    public_key: str
+    sign_count: int
+    friendly_name: str
+    relying_party: str
+    attachment: str | None
+    transports: list[str]
+    created_at: float
+
+
+@dataclass
+class DeviceRecord:
+    """A device a user confirmed (ConfirmDevice): Cognito's device tracking. ``verifier`` is the sealed SRP
+    salt and verifier of the device's secret; ``remembered`` is the device's remembered status."""
+
+    pool_id: str
+    device_key: str
+    username_key: str
+    name: str | None
+    remembered: bool
+    verifier: str
+    created_at: float
+    updated_at: float
+    last_authenticated_at: float | None = None
+    last_ip: str | None = None
+
+
+@dataclass
+class RiskConfigurationRecord:
+    """SetRiskConfiguration's members for a pool (``client_id`` None) or one of its app clients."""
+
+    pool_id: str
+    client_id: str | None
+    config: JSONDict
+    updated_at: float
+
+
+@dataclass
+class AuthEventRecord:
+    """One sign-in (sign-up, password change, ...) of a user, with its risk assessment. ``event`` holds the
+    AuthEventType members and the service's own notes (reasons, device and network keys) as JSON. Event ids
+    sort by time: newest first is descending ``event_id``."""
+
+    pool_id: str
+    username_key: str
+    event_id: str
+    created_at: float
+    event: JSONDict
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
@@ -332,3 +478,392 @@ class Store(Protocol):
         ...
 
     async def delete_signing_key(self, pool_id: str, kid: str) -> None: ...
+
+    # the OAuth 2.0 provider's short-lived records
+    async def put_oauth_record(self, record: OAuthRecord) -> None:
+        """Insert; raises AlreadyExists("id") if (kind, key_hash) is taken, NotFound("pool") without the pool."""
+        ...
+
+    async def get_oauth_record(self, kind: str, key_hash: str) -> OAuthRecord | None: ...
+    async def take_oauth_record(self, kind: str, key_hash: str) -> OAuthRecord | None:
+        """Delete and return: of any concurrent callers, exactly one gets the record."""
+        ...
+
+    async def use_oauth_record(self, kind: str, key_hash: str, now: float) -> tuple[OAuthRecord, bool] | None:
+        """Mark the record used. Returns it with True for the first use (exactly one of any concurrent
+        callers, which set ``used_at = now``); any later call sets ``replayed`` and returns False."""
+        ...
+
+    async def delete_oauth_records(self, pool_id: str, username_key: str, kind: str) -> int:
+        """Delete a user's records of one kind (e.g. every sign-on session); return how many went."""
+        ...
+
+    # user pool domains
+    async def create_domain(self, domain: DomainRecord) -> None:
+        """Raises AlreadyExists("domain"), NotFound("pool")."""
+        ...
+
+    async def get_domain(self, domain: str) -> DomainRecord | None: ...
+    async def list_pool_domains(self, pool_id: str) -> list[DomainRecord]:
+        """Ordered by domain."""
+        ...
+
+    async def update_domain(self, domain: DomainRecord) -> None:
+        """Replace the settings; raises NotFound."""
+        ...
+
+    async def delete_domain(self, domain: str) -> bool: ...
+
+    # resource servers
+    async def create_resource_server(self, server: ResourceServerRecord) -> None:
+        """Raises AlreadyExists("identifier"), NotFound("pool")."""
+        ...
+
+    async def get_resource_server(self, pool_id: str, identifier: str) -> ResourceServerRecord | None: ...
+    async def update_resource_server(self, server: ResourceServerRecord) -> None:
+        """Replace name and scopes; raises NotFound."""
+        ...
+
+    async def delete_resource_server(self, pool_id: str, identifier: str) -> bool: ...
+    async def list_resource_servers(self, pool_id: str, after: str | None, limit: int) -> Page[ResourceServerRecord]:
+        """Ordered by identifier."""
+        ...
+
+    # hosted UI customization
+    async def put_ui_customization(self, record: UICustomizationRecord) -> None:
+        """Insert or replace (keeping the first ``created_at``); raises NotFound("pool")."""
+        ...
+
+    async def get_ui_customization(self, pool_id: str, client_id: str) -> UICustomizationRecord | None: ...
+    async def delete_ui_customization(self, pool_id: str, client_id: str) -> bool: ...
+
+    # passkeys (WebAuthn credentials)
+    async def add_webauthn_credential(self, credential: WebAuthnCredentialRecord) -> None:
+        """Raises AlreadyExists("id") when the pool has the credential id already, NotFound("user") when the
+        user does not exist."""
+        ...
+
+    async def get_webauthn_credential(self, pool_id: str, credential_id: str) -> WebAuthnCredentialRecord | None: ...
+    async def list_webauthn_credentials(self, pool_id: str, username_key: str) -> list[WebAuthnCredentialRecord]:
+        """Oldest first."""
+        ...
+
+    async def update_webauthn_sign_count(self, pool_id: str, credential_id: str, seen: int, new: int) -> bool:
+        """Set the counter to ``new`` only if it is still ``seen``: True for exactly one of concurrent callers
+        (an assertion replayed in parallel signs in once)."""
+        ...
+
+    async def delete_webauthn_credential(self, pool_id: str, username_key: str, credential_id: str) -> bool:
+        """Deletes the credential if it is this user's; False when there was none."""
+        ...
+
+    # devices
+    async def create_device(self, device: DeviceRecord) -> None:
+        """Raises AlreadyExists("device_key") if the pool has the key, NotFound if the user does not exist."""
+        ...
+
+    async def get_device(self, pool_id: str, device_key: str) -> DeviceRecord | None: ...
+    async def update_device(self, device: DeviceRecord) -> None:
+        """Rewrites the device's name, status and timestamps (never its key, user or verifier). Raises NotFound."""
+        ...
+
+    async def delete_device(self, pool_id: str, device_key: str) -> bool: ...
+    async def list_devices(self, pool_id: str, username_key: str, after: str | None, limit: int) -> Page[DeviceRecord]:
+        """A user's devices ordered by device_key; deleting the user deletes them."""
+        ...
+
+    # threat protection: risk configurations and auth events
+    async def put_risk_configuration(self, record: RiskConfigurationRecord) -> None:
+        """Insert or replace the configuration of (pool, client). Raises NotFound("pool")."""
+        ...
+
+    async def get_risk_configuration(self, pool_id: str, client_id: str | None) -> RiskConfigurationRecord | None: ...
+    async def add_auth_event(self, event: AuthEventRecord) -> None:
+        """Raises NotFound("user") when the user does not exist; the events go when their user does."""
+        ...
+
+    async def get_auth_event(self, pool_id: str, event_id: str) -> AuthEventRecord | None: ...
+    async def update_auth_event(self, event: AuthEventRecord) -> bool:
+        """Replace ``event`` (its created_at and event); False when there is no such event."""
+        ...
+
+    async def list_auth_events(
+        self, pool_id: str, username_key: str, before: str | None, limit: int
+    ) -> Page[AuthEventRecord]:
+        """The user's events, newest (highest event_id) first; ``before`` is the last event_id of the previous
+        page."""
+        ...
+
+    # IAM roles with their inline policies, and IAM OIDC providers (the STS and IAM wires). Roles are keyed by
+    # ``name_key``, the lower-cased name; ``get_role`` returns the role with every inline policy in one read,
+    # since verifying a request made with temporary credentials needs both.
+    async def create_role(self, role: RoleRecord) -> None:
+        """Raises AlreadyExists("name") or AlreadyExists("id") (role_id)."""
+        ...
+
+    async def get_role(self, name_key: str) -> RoleRecord | None: ...
+    async def update_role(self, role: RoleRecord) -> None:
+        """Replace the role's own fields (not its inline policies). Raises NotFound."""
+        ...
+
+    async def delete_role(self, name_key: str) -> bool:
+        """Deletes the role and its inline policies."""
+        ...
+
+    async def list_roles(self, after: str | None, limit: int) -> Page[RoleRecord]:
+        """In ``name_key`` order; ``after`` is the previous page's last ``name_key``."""
+        ...
+
+    async def put_role_policy(self, name_key: str, policy_name: str, document: str) -> None:
+        """Create or replace an inline policy. Raises NotFound("role")."""
+        ...
+
+    async def delete_role_policy(self, name_key: str, policy_name: str) -> bool: ...
+    async def create_oidc_provider(self, provider: OidcProviderRecord) -> None:
+        """Raises AlreadyExists("url")."""
+        ...
+
+    async def get_oidc_provider(self, url: str) -> OidcProviderRecord | None: ...
+    async def update_oidc_provider(self, provider: OidcProviderRecord) -> None:
+        """Raises NotFound."""
+        ...
+
+    async def delete_oidc_provider(self, url: str) -> bool: ...
+    async def list_oidc_providers(self) -> list[OidcProviderRecord]:
+        """Every provider, in ``url`` order (IAM lists them unpaginated)."""
+        ...
+
+    async def create_saml_provider(self, provider: SamlProviderRecord) -> None:
+        """Raises AlreadyExists("name")."""
+        ...
+
+    async def get_saml_provider(self, name: str) -> SamlProviderRecord | None: ...
+    async def update_saml_provider(self, provider: SamlProviderRecord) -> None:
+        """Replace its metadata, tags and updated_at. Raises NotFound."""
+        ...
+
+    async def delete_saml_provider(self, name: str) -> bool: ...
+    async def list_saml_providers(self) -> list[SamlProviderRecord]:
+        """Every provider, in ``name`` order."""
+        ...
+
+    async def use_saml_assertion(self, assertion_key: str, expires_at: float, now: float) -> bool:
+        """Record that an assertion was used; False if it already was (and has not expired by ``now``). Atomic:
+        of concurrent calls with one key, exactly one gets True. Expired markers are dropped by purge_expired
+        or replaced here."""
+        ...
+
+    # identity pools (Cognito Federated Identities)
+    async def create_identity_pool(self, pool: IdentityPoolRecord) -> None:
+        """Raises AlreadyExists("id")."""
+        ...
+
+    async def get_identity_pool(self, pool_id: str) -> IdentityPoolRecord | None: ...
+    async def update_identity_pool(self, pool: IdentityPoolRecord) -> IdentityPoolRecord:
+        """Version-checked like update_pool. Raises VersionConflict, NotFound."""
+        ...
+
+    async def delete_identity_pool(self, pool_id: str) -> bool:
+        """Deletes the pool, its identities and their logins."""
+        ...
+
+    async def list_identity_pools(self, after: str | None, limit: int) -> Page[IdentityPoolRecord]:
+        """Ordered by id."""
+        ...
+
+    async def get_identity(self, identity_id: str) -> IdentityRecord | None:
+        """The identity with its logins (ordered by provider, then subject)."""
+        ...
+
+    async def find_identity_by_login(self, pool_id: str, login: IdentityLogin) -> IdentityRecord | None: ...
+    async def resolve_identity(self, new: IdentityRecord) -> IdentityRecord:
+        """The one identity that ``new.logins`` lead to, linking those not linked yet; ``new`` itself (inserted,
+        with its logins) when none is linked yet. Concurrent callers with the same login get the same identity.
+        A ``new`` without logins is always inserted (a guest). Raises AlreadyExists("login") when the logins
+        are linked to different identities, NotFound("pool"); writes nothing then."""
+        ...
+
+    async def link_logins(
+        self, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
+    ) -> IdentityRecord:
+        """Link ``logins`` to the identity (those linked to it already are kept; the identity is enabled).
+        Raises NotFound("identity"), AlreadyExists("login") when one is linked to another identity; writes
+        nothing then."""
+        ...
+
+    async def unlink_logins(
+        self, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
+    ) -> IdentityRecord:
+        """Unlink those of ``logins`` linked to the identity; with none left it is disabled.
+        Raises NotFound("identity")."""
+        ...
+
+    async def move_logins(
+        self, pool_id: str, logins: list[IdentityLogin], identity_id: str, now: float
+    ) -> IdentityRecord:
+        """Link ``logins`` to ``identity_id`` wherever they were linked before (an identity left without logins
+        is disabled); returns the receiving identity. Raises NotFound("identity"); writes nothing then."""
+        ...
+
+    async def delete_identities(self, identity_ids: list[str]) -> list[str]:
+        """Delete the identities (and their logins); returns the ids that existed."""
+        ...
+
+    async def list_identities(
+        self, pool_id: str, after: str | None, limit: int, *, hide_disabled: bool = False
+    ) -> Page[IdentityRecord]:
+        """Ordered by id, with their logins."""
+        ...
+
+    # signing keys of issuers that are not user pools (``SigningKeyRecord.pool_id`` names the key set)
+    async def add_issuer_signing_key(self, key: SigningKeyRecord) -> None:
+        """As add_signing_key, within the key set ``key.pool_id``."""
+        ...
+
+    async def list_issuer_signing_keys(self, key_set: str) -> list[SigningKeyRecord]:
+        """Newest first."""
+        ...
+
+    async def delete_issuer_signing_key(self, key_set: str, kid: str) -> None: ...
+
+    # federation: identity providers (Create/Describe/Update/Delete/ListIdentityProviders)
+    async def create_identity_provider(self, provider: IdentityProviderRecord) -> None:
+        """Raises AlreadyExists("name"), AlreadyExists("identifier") (an IdpIdentifier another provider of the
+        pool holds) or NotFound("pool"); writes nothing then."""
+        ...
+
+    async def get_identity_provider(self, pool_id: str, name: str) -> IdentityProviderRecord | None: ...
+    async def get_identity_provider_by_identifier(
+        self, pool_id: str, identifier: str
+    ) -> IdentityProviderRecord | None: ...
+    async def update_identity_provider(self, provider: IdentityProviderRecord) -> IdentityProviderRecord:
+        """Version-checked like update_pool; re-writes the identifier index from ``idp_identifiers``.
+        Raises VersionConflict, NotFound, AlreadyExists("identifier")."""
+        ...
+
+    async def delete_identity_provider(self, pool_id: str, name: str) -> bool:
+        """Also drops the provider's identifiers and the links to it."""
+        ...
+
+    async def list_identity_providers(
+        self, pool_id: str, after: str | None, limit: int
+    ) -> Page[IdentityProviderRecord]:
+        """Ordered by name."""
+        ...
+
+    # federation: links of upstream identities to pool users (AdminLinkProviderForUser)
+    async def put_provider_link(self, link: ProviderLinkRecord) -> None:
+        """Raises AlreadyExists("link") when the upstream identity is linked already, NotFound("user")."""
+        ...
+
+    async def get_provider_link(
+        self, pool_id: str, provider_name: str, attribute_name: str, attribute_value: str
+    ) -> ProviderLinkRecord | None: ...
+    async def list_provider_links(self, pool_id: str, username_key: str) -> list[ProviderLinkRecord]:
+        """A user's links, ordered by (provider_name, attribute_name, attribute_value)."""
+        ...
+
+    async def delete_provider_link(
+        self, pool_id: str, provider_name: str, attribute_name: str, attribute_value: str
+    ) -> ProviderLinkRecord | None:
+        """Delete and return the link (None if there was none)."""
+        ...
+
+    # federation: upstream sign-ins in flight, and replay protection
+    async def put_federation_request(self, request: FederationRequestRecord) -> None:
+        """Raises AlreadyExists("id") if the state hash is taken."""
+        ...
+
+    async def take_federation_request(self, state_hash: str) -> FederationRequestRecord | None:
+        """Delete and return; a state answers one upstream callback only (expired ones included: the caller
+        checks ``expires_at``)."""
+        ...
+
+    async def mark_assertion_seen(self, key: str, expires_at: float) -> bool:
+        """Record ``key`` until ``expires_at``; True for exactly one of any callers with the same key."""
+        ...
+
+
+@dataclass
+class RoleRecord:
+    """An IAM role. ``assume_role_policy`` is its trust policy (JSON text); ``policies`` maps each inline
+    policy's name to its document (filled by ``get_role``; ignored by ``create_role``/``update_role``)."""
+
+    name: str
+    name_key: str
+    role_id: str
+    path: str
+    assume_role_policy: str
+    description: str | None
+    max_session_duration: int
+    tags: dict[str, str]
+    created_at: float
+    policies: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class OidcProviderRecord:
+    """An IAM OpenID Connect provider. ``url`` is the issuer without its scheme (``host/path``), as its ARN
+    and condition keys name it; ``jwks_url``, when set, is where its signing keys are fetched from instead
+    of the issuer's discovery document."""
+
+    url: str
+    issuer_url: str
+    client_ids: list[str]
+    thumbprints: list[str]
+    tags: dict[str, str]
+    created_at: float
+    jwks_url: str | None = None
+
+
+@dataclass
+class SamlProviderRecord:
+    """An IAM SAML provider: the IdP's SAML 2.0 metadata document (entity id, signing certificates)."""
+
+    name: str
+    metadata: str
+    tags: dict[str, str]
+    created_at: float
+    updated_at: float
+
+
+@dataclass
+class IdentityProviderRecord:
+    """An external IdP of a pool. ``details`` is Cognito's ProviderDetails with secret values sealed by the
+    services; ``settings`` holds Gatehouse's own data about it (claim -> group rules)."""
+
+    pool_id: str
+    name: str
+    provider_type: str
+    details: dict[str, str]
+    attribute_mapping: dict[str, str]
+    idp_identifiers: list[str]
+    created_at: float
+    updated_at: float
+    settings: JSONDict = field(default_factory=dict)
+    version: int = 0
+
+
+@dataclass
+class ProviderLinkRecord:
+    """An upstream identity that signs in as an existing pool user (AdminLinkProviderForUser's SourceUser ->
+    DestinationUser)."""
+
+    pool_id: str
+    provider_name: str
+    attribute_name: str
+    attribute_value: str
+    username_key: str
+    created_at: float
+
+
+@dataclass
+class FederationRequestRecord:
+    """An upstream sign-in in flight: what the callback must match (nonce, PKCE verifier, SAML request id)
+    and what the caller asked to resume with. Keyed by the hash of the state sent upstream."""
+
+    state_hash: str
+    pool_id: str
+    provider_name: str
+    data: JSONDict
+    expires_at: float

@@ -41,19 +41,36 @@ import orjson
 
 from gateway.storage.base import (
     AlreadyExists,
+    AuthEventRecord,
     AuthSessionRecord,
     ClientRecord,
     CodeRecord,
+    DeviceRecord,
+    DomainRecord,
+    FederationRequestRecord,
     GroupRecord,
+    IdentityLogin,
+    IdentityPoolRecord,
+    IdentityProviderRecord,
+    IdentityRecord,
     NotFound,
+    OAuthRecord,
+    OidcProviderRecord,
     Page,
     PoolRecord,
+    ProviderLinkRecord,
     RefreshTokenRecord,
+    ResourceServerRecord,
+    RiskConfigurationRecord,
+    RoleRecord,
+    SamlProviderRecord,
     SigningKeyRecord,
     Store,
     TokenFamilyRecord,
+    UICustomizationRecord,
     UserRecord,
     VersionConflict,
+    WebAuthnCredentialRecord,
 )
 
 __all__ = ["BUSY_TIMEOUT_MS", "Migration", "SqliteStore", "load_migrations", "split_statements"]
@@ -94,8 +111,9 @@ def load_migrations() -> list[Migration]:
             found.append(Migration(int(match[1]), entry.name, entry.read_text(encoding="utf-8")))
     found.sort(key=lambda migration: migration.version)
     versions = [migration.version for migration in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"migrations must be numbered 0001, 0002, ... without gaps; found {versions}")
+    # Numbers only ascend and never repeat; gaps are allowed (features are numbered as they are planned).
+    if not versions or versions[0] != 1 or len(set(versions)) != len(versions):
+        raise RuntimeError(f"migrations must be numbered from 0001, each number once; found {versions}")
     return found
 
 
@@ -451,6 +469,16 @@ _SESSION_UNIQUE = {"auth_sessions.session_hash": "id"}
 _FAMILY_UNIQUE = {"token_families.origin_jti": "id"}
 _REFRESH_UNIQUE = {"refresh_tokens.token_hash": "id"}
 _KEY_UNIQUE = {"signing_keys.pool_id, signing_keys.kid": "id"}
+_WEBAUTHN_UNIQUE = {"webauthn_credentials.pool_id, webauthn_credentials.credential_id": "id"}
+WEBAUTHN_COLUMNS = (
+    "pool_id, credential_id, username_key, public_key, sign_count, friendly_name, relying_party, attachment, "
+    "transports, created_at"
+)
+
+
+def _webauthn(r: Row) -> WebAuthnCredentialRecord:
+    return WebAuthnCredentialRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _loads(r[8]), r[9])
+
 
 _UNIQUE_ERRORS = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
 
@@ -492,6 +520,166 @@ def _page(rows: Sequence[Row], limit: int, convert: Callable[[Row], T], key: Cal
     """Rows were fetched with LIMIT limit + 1: a row beyond the page means there is a next one."""
     items = [convert(row) for row in rows[:limit]]
     return Page(items, key(items[-1]) if len(rows) > limit else None)
+
+
+# --- IAM rows (migration 0006) --------------------------------------------------------------------------
+
+ROLE_COLUMNS = "name_key, name, role_id, path, assume_role_policy, description, max_session_duration, tags, created_at"
+OIDC_COLUMNS = "url, issuer_url, client_ids, thumbprints, tags, jwks_url, created_at"
+# The role and all its inline policies in one read (a JSON object of name -> document).
+_ROLE_SELECT = (
+    f"SELECT {_qualified(ROLE_COLUMNS, 'r')}, "
+    "(SELECT json_group_object(p.policy_name, p.document) FROM iam_role_policies AS p "
+    "WHERE p.role_name_key = r.name_key) FROM iam_roles AS r"
+)
+_GET_ROLE = _ROLE_SELECT + " WHERE r.name_key = ?"
+_LIST_ROLES = _paged(_ROLE_SELECT, "", "r.name_key")
+_INSERT_ROLE = f"INSERT INTO iam_roles ({ROLE_COLUMNS}) VALUES ({_placeholders(ROLE_COLUMNS)})"
+_UPDATE_ROLE = (
+    "UPDATE iam_roles SET name = ?, role_id = ?, path = ?, assume_role_policy = ?, description = ?, "
+    "max_session_duration = ?, tags = ?, created_at = ? WHERE name_key = ? RETURNING 1"
+)
+_PUT_ROLE_POLICY = (
+    "INSERT INTO iam_role_policies (role_name_key, policy_name, document) VALUES (?, ?, ?) "
+    "ON CONFLICT (role_name_key, policy_name) DO UPDATE SET document = excluded.document"
+)
+_INSERT_OIDC = f"INSERT INTO iam_oidc_providers ({OIDC_COLUMNS}) VALUES ({_placeholders(OIDC_COLUMNS)})"
+_UPDATE_OIDC = (
+    "UPDATE iam_oidc_providers SET issuer_url = ?, client_ids = ?, thumbprints = ?, tags = ?, jwks_url = ?, "
+    "created_at = ? WHERE url = ? RETURNING 1"
+)
+_ROLE_UNIQUE = {"iam_roles.name_key": "name", "iam_roles.role_id": "id"}
+_OIDC_UNIQUE = {"iam_oidc_providers.url": "url"}
+
+
+def _role_params(r: RoleRecord) -> Params:
+    return (
+        r.name_key,
+        r.name,
+        r.role_id,
+        r.path,
+        r.assume_role_policy,
+        r.description,
+        r.max_session_duration,
+        _dumps(r.tags),
+        r.created_at,
+    )
+
+
+def _role(r: Row) -> RoleRecord:
+    return RoleRecord(
+        name=r[1],
+        name_key=r[0],
+        role_id=r[2],
+        path=r[3],
+        assume_role_policy=r[4],
+        description=r[5],
+        max_session_duration=r[6],
+        tags=_loads(r[7]),
+        created_at=r[8],
+        policies=_loads(r[9]) if r[9] else {},
+    )
+
+
+def _oidc_params(p: OidcProviderRecord) -> Params:
+    return (
+        p.url,
+        p.issuer_url,
+        _dumps(p.client_ids),
+        _dumps(p.thumbprints),
+        _dumps(p.tags),
+        p.jwks_url,
+        p.created_at,
+    )
+
+
+def _oidc(r: Row) -> OidcProviderRecord:
+    return OidcProviderRecord(
+        url=r[0],
+        issuer_url=r[1],
+        client_ids=_loads(r[2]),
+        thumbprints=_loads(r[3]),
+        tags=_loads(r[4]),
+        jwks_url=r[5],
+        created_at=r[6],
+    )
+
+
+SAML_COLUMNS = "name, metadata, tags, created_at, updated_at"
+_INSERT_SAML = f"INSERT INTO iam_saml_providers ({SAML_COLUMNS}) VALUES ({_placeholders(SAML_COLUMNS)})"
+_UPDATE_SAML = "UPDATE iam_saml_providers SET metadata = ?, tags = ?, updated_at = ? WHERE name = ? RETURNING 1"
+_SAML_UNIQUE = {"iam_saml_providers.name": "name"}
+_USE_ASSERTION = (
+    "INSERT INTO iam_saml_assertions_used (assertion_key, expires_at) VALUES (?, ?) "
+    "ON CONFLICT (assertion_key) DO UPDATE SET expires_at = excluded.expires_at "
+    "WHERE iam_saml_assertions_used.expires_at <= ? RETURNING 1"
+)
+
+
+def _saml(r: Row) -> SamlProviderRecord:
+    return SamlProviderRecord(name=r[0], metadata=r[1], tags=_loads(r[2]), created_at=r[3], updated_at=r[4])
+
+
+OAUTH_COLUMNS = "kind, key_hash, pool_id, client_id, username_key, data, expires_at, used_at, replayed"
+DOMAIN_COLUMNS = "domain, pool_id, settings, created_at"
+SERVER_COLUMNS = "pool_id, identifier, name, scopes, created_at, updated_at"
+_INSERT_OAUTH = f"INSERT INTO oauth_records ({OAUTH_COLUMNS}) VALUES ({_placeholders(OAUTH_COLUMNS)})"
+_OAUTH_UNIQUE = {"oauth_records.kind, oauth_records.key_hash": "id"}
+_LIST_SERVERS = _paged(f"SELECT {SERVER_COLUMNS} FROM resource_servers", "pool_id = ?", "identifier")
+
+
+UI_COLUMNS = "pool_id, client_id, css, image, image_type, created_at, updated_at"
+
+
+def _ui(r: Row) -> UICustomizationRecord:
+    return UICustomizationRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+
+
+def _oauth(r: Row) -> OAuthRecord:
+    return OAuthRecord(r[0], r[1], r[2], r[3], r[4], _loads(r[5]), r[6], r[7], bool(r[8]))
+
+
+def _domain(r: Row) -> DomainRecord:
+    return DomainRecord(r[0], r[1], _loads(r[2]), r[3])
+
+
+def _server(r: Row) -> ResourceServerRecord:
+    return ResourceServerRecord(r[0], r[1], r[2], _loads(r[3]), r[4], r[5])
+
+
+# --- devices --------------------------------------------------------------------------------------------
+
+DEVICE_COLUMNS = (
+    "pool_id, device_key, username_key, name, remembered, verifier, created_at, updated_at, "
+    "last_authenticated_at, last_ip"
+)
+_DEVICE_UNIQUE = {"devices.pool_id, devices.device_key": "device_key"}
+_INSERT_DEVICE = f"INSERT INTO devices ({DEVICE_COLUMNS}) VALUES ({_placeholders(DEVICE_COLUMNS)})"
+_GET_DEVICE = f"SELECT {DEVICE_COLUMNS} FROM devices WHERE pool_id = ? AND device_key = ?"
+_UPDATE_DEVICE = (
+    "UPDATE devices SET name = ?, remembered = ?, updated_at = ?, last_authenticated_at = ?, last_ip = ? "
+    "WHERE pool_id = ? AND device_key = ? RETURNING 1"
+)
+_LIST_DEVICES = _paged(f"SELECT {DEVICE_COLUMNS} FROM devices", "pool_id = ? AND username_key = ?", "device_key")
+
+
+def _device_params(d: DeviceRecord) -> Params:
+    return (
+        d.pool_id,
+        d.device_key,
+        d.username_key,
+        d.name,
+        int(d.remembered),
+        d.verifier,
+        d.created_at,
+        d.updated_at,
+        d.last_authenticated_at,
+        d.last_ip,
+    )
+
+
+def _device(r: Row) -> DeviceRecord:
+    return DeviceRecord(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8], r[9])
 
 
 # --- the store ------------------------------------------------------------------------------------------
@@ -933,6 +1121,10 @@ class SqliteStore:
                 (now, now),
             )
             purged += await _affected(db, "DELETE FROM token_families WHERE expires_at <= ?", (now,))
+            purged += await _affected(db, "DELETE FROM federation_requests WHERE expires_at <= ?", (now,))
+            purged += await _affected(db, "DELETE FROM seen_assertions WHERE expires_at <= ?", (now,))
+            purged += await _affected(db, "DELETE FROM oauth_records WHERE expires_at <= ?", (now,))
+            purged += await _affected(db, "DELETE FROM iam_saml_assertions_used WHERE expires_at <= ?", (now,))
         return purged
 
     # --- signing keys -----------------------------------------------------------------------------------
@@ -965,6 +1157,831 @@ class SqliteStore:
 
     async def delete_signing_key(self, pool_id: str, kid: str) -> None:
         await self._fetch("DELETE FROM signing_keys WHERE pool_id = ? AND kid = ?", (pool_id, kid))
+
+    # --- IAM roles and OIDC providers ---------------------------------------------------------------------
+
+    async def create_role(self, role: RoleRecord) -> None:
+        await self._insert_one(_INSERT_ROLE, _role_params(role), _ROLE_UNIQUE, "role")
+
+    async def get_role(self, name_key: str) -> RoleRecord | None:
+        return await self._fetch_one(_GET_ROLE, (name_key,), _role)
+
+    async def update_role(self, role: RoleRecord) -> None:
+        params = (*_role_params(role)[1:], role.name_key)
+        if not await self._fetch(_UPDATE_ROLE, params):
+            raise NotFound(role.name_key)
+
+    async def delete_role(self, name_key: str) -> bool:
+        return bool(await self._fetch("DELETE FROM iam_roles WHERE name_key = ? RETURNING 1", (name_key,)))
+
+    async def list_roles(self, after: str | None, limit: int) -> Page[RoleRecord]:
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(_LIST_ROLES.first, (limit + 1,))
+        else:
+            rows = await self._fetch(_LIST_ROLES.after, (after, limit + 1))
+        return _page(rows, limit, _role, lambda r: r.name_key)
+
+    async def put_role_policy(self, name_key: str, policy_name: str, document: str) -> None:
+        async with self._lock:
+            await _insert(self._db, _PUT_ROLE_POLICY, (name_key, policy_name, document), {}, "role")
+
+    async def delete_role_policy(self, name_key: str, policy_name: str) -> bool:
+        rows = await self._fetch(
+            "DELETE FROM iam_role_policies WHERE role_name_key = ? AND policy_name = ? RETURNING 1",
+            (name_key, policy_name),
+        )
+        return bool(rows)
+
+    async def create_oidc_provider(self, provider: OidcProviderRecord) -> None:
+        await self._insert_one(_INSERT_OIDC, _oidc_params(provider), _OIDC_UNIQUE, "provider")
+
+    async def get_oidc_provider(self, url: str) -> OidcProviderRecord | None:
+        return await self._fetch_one(f"SELECT {OIDC_COLUMNS} FROM iam_oidc_providers WHERE url = ?", (url,), _oidc)
+
+    async def update_oidc_provider(self, provider: OidcProviderRecord) -> None:
+        params = (*_oidc_params(provider)[1:], provider.url)
+        if not await self._fetch(_UPDATE_OIDC, params):
+            raise NotFound(provider.url)
+
+    async def delete_oidc_provider(self, url: str) -> bool:
+        return bool(await self._fetch("DELETE FROM iam_oidc_providers WHERE url = ? RETURNING 1", (url,)))
+
+    async def list_oidc_providers(self) -> list[OidcProviderRecord]:
+        rows = await self._fetch(f"SELECT {OIDC_COLUMNS} FROM iam_oidc_providers ORDER BY url", ())
+        return [_oidc(row) for row in rows]
+
+    async def create_saml_provider(self, provider: SamlProviderRecord) -> None:
+        params = (provider.name, provider.metadata, _dumps(provider.tags), provider.created_at, provider.updated_at)
+        await self._insert_one(_INSERT_SAML, params, _SAML_UNIQUE, "provider")
+
+    async def get_saml_provider(self, name: str) -> SamlProviderRecord | None:
+        return await self._fetch_one(f"SELECT {SAML_COLUMNS} FROM iam_saml_providers WHERE name = ?", (name,), _saml)
+
+    async def update_saml_provider(self, provider: SamlProviderRecord) -> None:
+        params = (provider.metadata, _dumps(provider.tags), provider.updated_at, provider.name)
+        if not await self._fetch(_UPDATE_SAML, params):
+            raise NotFound(provider.name)
+
+    async def delete_saml_provider(self, name: str) -> bool:
+        return bool(await self._fetch("DELETE FROM iam_saml_providers WHERE name = ? RETURNING 1", (name,)))
+
+    async def list_saml_providers(self) -> list[SamlProviderRecord]:
+        rows = await self._fetch(f"SELECT {SAML_COLUMNS} FROM iam_saml_providers ORDER BY name", ())
+        return [_saml(row) for row in rows]
+
+    async def use_saml_assertion(self, assertion_key: str, expires_at: float, now: float) -> bool:
+        # One statement: a new key inserts; a key whose marker has expired is taken over; a live one is left
+        # alone and RETURNING yields nothing. SQLite serialises writers, so one caller wins.
+        rows = await self._fetch(_USE_ASSERTION, (assertion_key, expires_at, now))
+        return bool(rows)
+
+    # --- identity pools -----------------------------------------------------------------------------------
+
+    async def create_identity_pool(self, pool: IdentityPoolRecord) -> None:
+        await self._insert_one(_INSERT_ID_POOL, _id_pool_params(pool), _ID_POOL_UNIQUE, "identity pool")
+
+    async def get_identity_pool(self, pool_id: str) -> IdentityPoolRecord | None:
+        return await self._fetch_one(f"SELECT {ID_POOL_COLUMNS} FROM identity_pools WHERE id = ?", (pool_id,), _id_pool)
+
+    async def update_identity_pool(self, pool: IdentityPoolRecord) -> IdentityPoolRecord:
+        params = (pool.name, _dumps(pool.settings), pool.created_at, pool.updated_at, pool.id, pool.version)
+        async with self._lock:
+            if await self._db.execute_fetchall(_UPDATE_ID_POOL, params):
+                return replace(pool, version=pool.version + 1)
+            exists = await self._db.execute_fetchall("SELECT 1 FROM identity_pools WHERE id = ?", (pool.id,))
+        raise VersionConflict(pool.id) if exists else NotFound(pool.id)
+
+    async def delete_identity_pool(self, pool_id: str) -> bool:
+        return bool(await self._fetch("DELETE FROM identity_pools WHERE id = ? RETURNING 1", (pool_id,)))
+
+    async def list_identity_pools(self, after: str | None, limit: int) -> Page[IdentityPoolRecord]:
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(_LIST_ID_POOLS.first, (limit + 1,))
+        else:
+            rows = await self._fetch(_LIST_ID_POOLS.after, (after, limit + 1))
+        return _page(rows, limit, _id_pool, lambda p: p.id)
+
+    async def get_identity(self, identity_id: str) -> IdentityRecord | None:
+        rows = await self._fetch(_GET_IDENTITY, (identity_id,))
+        return _identity(rows[0]) if rows else None
+
+    async def find_identity_by_login(self, pool_id: str, login: IdentityLogin) -> IdentityRecord | None:
+        rows = await self._fetch(_FIND_IDENTITY, (pool_id, login.provider, login.subject))
+        return _identity(rows[0]) if rows else None
+
+    async def resolve_identity(self, new: IdentityRecord) -> IdentityRecord:
+        async with self._transaction() as db:
+            owners: set[str] = set()
+            for login in new.logins:
+                rows = await db.execute_fetchall(_LOGIN_OWNER, (new.pool_id, login.provider, login.subject))
+                owners.update(str(row[0]) for row in rows)
+            if len(owners) > 1:
+                raise AlreadyExists("login")
+            if owners:
+                identity_id = owners.pop()
+                await _link(db, new.pool_id, identity_id, new.logins, new.updated_at)
+            else:
+                identity_id = new.id
+                await _insert(db, _INSERT_IDENTITY, _identity_params(new), _IDENTITY_UNIQUE, "pool")
+                await _link(db, new.pool_id, identity_id, new.logins, new.created_at)
+            rows = list(await db.execute_fetchall(_GET_IDENTITY, (identity_id,)))
+        return _identity(rows[0])
+
+    async def link_logins(
+        self, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
+    ) -> IdentityRecord:
+        async with self._transaction() as db:
+            if not await db.execute_fetchall(_IDENTITY_IN_POOL, (identity_id, pool_id)):
+                raise NotFound("identity")
+            for login in logins:
+                rows = list(await db.execute_fetchall(_LOGIN_OWNER, (pool_id, login.provider, login.subject)))
+                if rows and rows[0][0] != identity_id:
+                    raise AlreadyExists("login")
+            await _link(db, pool_id, identity_id, logins, now)
+            rows = list(await db.execute_fetchall(_GET_IDENTITY, (identity_id,)))
+        return _identity(rows[0])
+
+    async def unlink_logins(
+        self, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
+    ) -> IdentityRecord:
+        async with self._transaction() as db:
+            if not await db.execute_fetchall(_IDENTITY_IN_POOL, (identity_id, pool_id)):
+                raise NotFound("identity")
+            for login in logins:
+                await db.execute_fetchall(
+                    "DELETE FROM identity_logins WHERE pool_id = ? AND provider = ? AND subject = ? "
+                    "AND identity_id = ?",
+                    (pool_id, login.provider, login.subject, identity_id),
+                )
+            await _touch_identity(db, identity_id, now)
+            rows = list(await db.execute_fetchall(_GET_IDENTITY, (identity_id,)))
+        return _identity(rows[0])
+
+    async def move_logins(
+        self, pool_id: str, logins: list[IdentityLogin], identity_id: str, now: float
+    ) -> IdentityRecord:
+        async with self._transaction() as db:
+            if not await db.execute_fetchall(_IDENTITY_IN_POOL, (identity_id, pool_id)):
+                raise NotFound("identity")
+            previous: set[str] = set()
+            for login in logins:
+                rows = list(await db.execute_fetchall(_LOGIN_OWNER, (pool_id, login.provider, login.subject)))
+                if rows and rows[0][0] != identity_id:
+                    previous.add(str(rows[0][0]))
+                    await db.execute_fetchall(
+                        "DELETE FROM identity_logins WHERE pool_id = ? AND provider = ? AND subject = ?",
+                        (pool_id, login.provider, login.subject),
+                    )
+            for other in sorted(previous):
+                await _touch_identity(db, other, now)
+            await _link(db, pool_id, identity_id, logins, now)
+            rows = list(await db.execute_fetchall(_GET_IDENTITY, (identity_id,)))
+        return _identity(rows[0])
+
+    async def delete_identities(self, identity_ids: list[str]) -> list[str]:
+        deleted: list[str] = []
+        async with self._transaction() as db:
+            for identity_id in identity_ids:
+                if await db.execute_fetchall("DELETE FROM identities WHERE id = ? RETURNING 1", (identity_id,)):
+                    deleted.append(identity_id)
+        return deleted
+
+    async def list_identities(
+        self, pool_id: str, after: str | None, limit: int, *, hide_disabled: bool = False
+    ) -> Page[IdentityRecord]:
+        _check_limit(limit)
+        query = _LIST_ENABLED_IDENTITIES if hide_disabled else _LIST_IDENTITIES
+        if after is None:
+            rows = await self._fetch(query.first, (pool_id, limit + 1))
+        else:
+            rows = await self._fetch(query.after, (pool_id, after, limit + 1))
+        return _page(rows, limit, _identity, lambda i: i.id)
+
+    # --- signing keys of other issuers --------------------------------------------------------------------
+
+    async def add_issuer_signing_key(self, key: SigningKeyRecord) -> None:
+        params = (key.pool_id, key.kid, key.private_jwk, key.created_at, int(key.active), key.retired_at, key.token_use)
+        async with self._transaction() as db:
+            if key.active:
+                await db.execute_fetchall(
+                    "UPDATE issuer_signing_keys SET active = 0, retired_at = ? "
+                    "WHERE key_set = ? AND token_use = ? AND active = 1",
+                    (key.created_at, key.pool_id, key.token_use),
+                )
+            await _insert(
+                db,
+                f"INSERT INTO issuer_signing_keys ({ISSUER_KEY_COLUMNS}) VALUES ({_placeholders(ISSUER_KEY_COLUMNS)})",
+                params,
+                {"issuer_signing_keys.key_set, issuer_signing_keys.kid": "id"},
+                "key set",
+            )
+
+    async def list_issuer_signing_keys(self, key_set: str) -> list[SigningKeyRecord]:
+        rows = await self._fetch(
+            f"SELECT {ISSUER_KEY_COLUMNS} FROM issuer_signing_keys WHERE key_set = ? "
+            "ORDER BY created_at DESC, kid DESC",
+            (key_set,),
+        )
+        return [_key(row) for row in rows]
+
+    async def delete_issuer_signing_key(self, key_set: str, kid: str) -> None:
+        await self._fetch("DELETE FROM issuer_signing_keys WHERE key_set = ? AND kid = ?", (key_set, kid))
+
+    # --- the OAuth 2.0 provider's records ---------------------------------------------------------------
+
+    async def put_oauth_record(self, record: OAuthRecord) -> None:
+        params = (
+            record.kind,
+            record.key_hash,
+            record.pool_id,
+            record.client_id,
+            record.username_key,
+            _dumps(record.data),
+            record.expires_at,
+            record.used_at,
+            int(record.replayed),
+        )
+        await self._insert_one(_INSERT_OAUTH, params, _OAUTH_UNIQUE, "pool")
+
+    async def get_oauth_record(self, kind: str, key_hash: str) -> OAuthRecord | None:
+        return await self._fetch_one(
+            f"SELECT {OAUTH_COLUMNS} FROM oauth_records WHERE kind = ? AND key_hash = ?", (kind, key_hash), _oauth
+        )
+
+    async def take_oauth_record(self, kind: str, key_hash: str) -> OAuthRecord | None:
+        return await self._fetch_one(
+            f"DELETE FROM oauth_records WHERE kind = ? AND key_hash = ? RETURNING {OAUTH_COLUMNS}",
+            (kind, key_hash),
+            _oauth,
+        )
+
+    async def use_oauth_record(self, kind: str, key_hash: str, now: float) -> tuple[OAuthRecord, bool] | None:
+        # "used_at IS NULL" in the UPDATE decides the race: writers are serialised, and only the first finds it.
+        first = await self._fetch_one(
+            f"UPDATE oauth_records SET used_at = ? WHERE kind = ? AND key_hash = ? AND used_at IS NULL "
+            f"RETURNING {OAUTH_COLUMNS}",
+            (now, kind, key_hash),
+            _oauth,
+        )
+        if first is not None:
+            return first, True
+        later = await self._fetch_one(
+            f"UPDATE oauth_records SET replayed = 1 WHERE kind = ? AND key_hash = ? RETURNING {OAUTH_COLUMNS}",
+            (kind, key_hash),
+            _oauth,
+        )
+        return (later, False) if later is not None else None
+
+    async def delete_oauth_records(self, pool_id: str, username_key: str, kind: str) -> int:
+        rows = await self._fetch(
+            "DELETE FROM oauth_records WHERE pool_id = ? AND username_key = ? AND kind = ? RETURNING 1",
+            (pool_id, username_key, kind),
+        )
+        return len(rows)
+
+    # --- user pool domains ------------------------------------------------------------------------------
+
+    async def create_domain(self, domain: DomainRecord) -> None:
+        params = (domain.domain, domain.pool_id, _dumps(domain.settings), domain.created_at)
+        await self._insert_one(
+            f"INSERT INTO user_pool_domains ({DOMAIN_COLUMNS}) VALUES ({_placeholders(DOMAIN_COLUMNS)})",
+            params,
+            {"user_pool_domains.domain": "domain"},
+            "pool",
+        )
+
+    async def get_domain(self, domain: str) -> DomainRecord | None:
+        return await self._fetch_one(
+            f"SELECT {DOMAIN_COLUMNS} FROM user_pool_domains WHERE domain = ?", (domain,), _domain
+        )
+
+    async def list_pool_domains(self, pool_id: str) -> list[DomainRecord]:
+        rows = await self._fetch(
+            f"SELECT {DOMAIN_COLUMNS} FROM user_pool_domains WHERE pool_id = ? ORDER BY domain", (pool_id,)
+        )
+        return [_domain(row) for row in rows]
+
+    async def update_domain(self, domain: DomainRecord) -> None:
+        rows = await self._fetch(
+            "UPDATE user_pool_domains SET settings = ? WHERE domain = ? RETURNING 1",
+            (_dumps(domain.settings), domain.domain),
+        )
+        if not rows:
+            raise NotFound("domain")
+
+    async def delete_domain(self, domain: str) -> bool:
+        return bool(await self._fetch("DELETE FROM user_pool_domains WHERE domain = ? RETURNING 1", (domain,)))
+
+    # --- resource servers -------------------------------------------------------------------------------
+
+    async def create_resource_server(self, server: ResourceServerRecord) -> None:
+        params = (
+            server.pool_id,
+            server.identifier,
+            server.name,
+            _dumps(server.scopes),
+            server.created_at,
+            server.updated_at,
+        )
+        await self._insert_one(
+            f"INSERT INTO resource_servers ({SERVER_COLUMNS}) VALUES ({_placeholders(SERVER_COLUMNS)})",
+            params,
+            {"resource_servers.pool_id, resource_servers.identifier": "identifier"},
+            "pool",
+        )
+
+    async def get_resource_server(self, pool_id: str, identifier: str) -> ResourceServerRecord | None:
+        return await self._fetch_one(
+            f"SELECT {SERVER_COLUMNS} FROM resource_servers WHERE pool_id = ? AND identifier = ?",
+            (pool_id, identifier),
+            _server,
+        )
+
+    async def update_resource_server(self, server: ResourceServerRecord) -> None:
+        rows = await self._fetch(
+            "UPDATE resource_servers SET name = ?, scopes = ?, updated_at = ? "
+            "WHERE pool_id = ? AND identifier = ? RETURNING 1",
+            (server.name, _dumps(server.scopes), server.updated_at, server.pool_id, server.identifier),
+        )
+        if not rows:
+            raise NotFound("resource server")
+
+    async def delete_resource_server(self, pool_id: str, identifier: str) -> bool:
+        return bool(
+            await self._fetch(
+                "DELETE FROM resource_servers WHERE pool_id = ? AND identifier = ? RETURNING 1", (pool_id, identifier)
+            )
+        )
+
+    async def list_resource_servers(self, pool_id: str, after: str | None, limit: int) -> Page[ResourceServerRecord]:
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(_LIST_SERVERS.first, (pool_id, limit + 1))
+        else:
+            rows = await self._fetch(_LIST_SERVERS.after, (pool_id, after, limit + 1))
+        return _page(rows, limit, _server, lambda r: r.identifier)
+
+    # --- hosted UI customization ------------------------------------------------------------------------
+
+    async def put_ui_customization(self, record: UICustomizationRecord) -> None:
+        params = (
+            record.pool_id,
+            record.client_id,
+            record.css,
+            record.image,
+            record.image_type,
+            record.created_at,
+            record.updated_at,
+        )
+        await self._insert_one(
+            f"INSERT INTO ui_customizations ({UI_COLUMNS}) VALUES ({_placeholders(UI_COLUMNS)}) "
+            "ON CONFLICT (pool_id, client_id) DO UPDATE SET css = excluded.css, image = excluded.image, "
+            "image_type = excluded.image_type, updated_at = excluded.updated_at",
+            params,
+            {},
+            "pool",
+        )
+
+    async def get_ui_customization(self, pool_id: str, client_id: str) -> UICustomizationRecord | None:
+        return await self._fetch_one(
+            f"SELECT {UI_COLUMNS} FROM ui_customizations WHERE pool_id = ? AND client_id = ?",
+            (pool_id, client_id),
+            _ui,
+        )
+
+    async def delete_ui_customization(self, pool_id: str, client_id: str) -> bool:
+        return bool(
+            await self._fetch(
+                "DELETE FROM ui_customizations WHERE pool_id = ? AND client_id = ? RETURNING 1", (pool_id, client_id)
+            )
+        )
+
+    # --- passkeys -----------------------------------------------------------------------------------------
+
+    async def add_webauthn_credential(self, credential: WebAuthnCredentialRecord) -> None:
+        c = credential
+        params = (
+            c.pool_id,
+            c.credential_id,
+            c.username_key,
+            c.public_key,
+            c.sign_count,
+            c.friendly_name,
+            c.relying_party,
+            c.attachment,
+            _dumps(c.transports),
+            c.created_at,
+        )
+        await self._insert_one(
+            f"INSERT INTO webauthn_credentials ({WEBAUTHN_COLUMNS}) VALUES ({_placeholders(WEBAUTHN_COLUMNS)})",
+            params,
+            _WEBAUTHN_UNIQUE,
+            "user",
+        )
+
+    async def get_webauthn_credential(self, pool_id: str, credential_id: str) -> WebAuthnCredentialRecord | None:
+        return await self._fetch_one(
+            f"SELECT {WEBAUTHN_COLUMNS} FROM webauthn_credentials WHERE pool_id = ? AND credential_id = ?",
+            (pool_id, credential_id),
+            _webauthn,
+        )
+
+    async def list_webauthn_credentials(self, pool_id: str, username_key: str) -> list[WebAuthnCredentialRecord]:
+        rows = await self._fetch(
+            f"SELECT {WEBAUTHN_COLUMNS} FROM webauthn_credentials WHERE pool_id = ? AND username_key = ? "
+            "ORDER BY created_at, credential_id",
+            (pool_id, username_key),
+        )
+        return [_webauthn(row) for row in rows]
+
+    async def update_webauthn_sign_count(self, pool_id: str, credential_id: str, seen: int, new: int) -> bool:
+        rows = await self._fetch(
+            "UPDATE webauthn_credentials SET sign_count = ? WHERE pool_id = ? AND credential_id = ? "
+            "AND sign_count = ? RETURNING 1",
+            (new, pool_id, credential_id, seen),
+        )
+        return bool(rows)
+
+    async def delete_webauthn_credential(self, pool_id: str, username_key: str, credential_id: str) -> bool:
+        rows = await self._fetch(
+            "DELETE FROM webauthn_credentials WHERE pool_id = ? AND username_key = ? AND credential_id = ? RETURNING 1",
+            (pool_id, username_key, credential_id),
+        )
+        return bool(rows)
+
+    # --- devices ------------------------------------------------------------------------------------------
+
+    async def create_device(self, device: DeviceRecord) -> None:
+        await self._insert_one(_INSERT_DEVICE, _device_params(device), _DEVICE_UNIQUE, "user")
+
+    async def get_device(self, pool_id: str, device_key: str) -> DeviceRecord | None:
+        rows = await self._fetch(_GET_DEVICE, (pool_id, device_key))
+        return _device(rows[0]) if rows else None
+
+    async def update_device(self, device: DeviceRecord) -> None:
+        params = (
+            device.name,
+            int(device.remembered),
+            device.updated_at,
+            device.last_authenticated_at,
+            device.last_ip,
+            device.pool_id,
+            device.device_key,
+        )
+        if not await self._fetch(_UPDATE_DEVICE, params):
+            raise NotFound(device.device_key)
+
+    async def delete_device(self, pool_id: str, device_key: str) -> bool:
+        rows = await self._fetch(
+            "DELETE FROM devices WHERE pool_id = ? AND device_key = ? RETURNING 1", (pool_id, device_key)
+        )
+        return bool(rows)
+
+    async def list_devices(self, pool_id: str, username_key: str, after: str | None, limit: int) -> Page[DeviceRecord]:
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(_LIST_DEVICES.first, (pool_id, username_key, limit + 1))
+        else:
+            rows = await self._fetch(_LIST_DEVICES.after, (pool_id, username_key, after, limit + 1))
+        return _page(rows, limit, _device, lambda d: d.device_key)
+
+    # --- threat protection ------------------------------------------------------------------------------
+
+    async def put_risk_configuration(self, record: RiskConfigurationRecord) -> None:
+        await self._insert_one(
+            "INSERT INTO risk_configurations (pool_id, client_id, config, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (pool_id, client_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
+            (record.pool_id, record.client_id or "", _dumps(record.config), record.updated_at),
+            {},
+            "pool",
+        )
+
+    async def get_risk_configuration(self, pool_id: str, client_id: str | None) -> RiskConfigurationRecord | None:
+        rows = await self._fetch(
+            "SELECT config, updated_at FROM risk_configurations WHERE pool_id = ? AND client_id = ?",
+            (pool_id, client_id or ""),
+        )
+        if not rows:
+            return None
+        return RiskConfigurationRecord(pool_id, client_id or None, _loads(rows[0][0]), rows[0][1])
+
+    async def add_auth_event(self, event: AuthEventRecord) -> None:
+        await self._insert_one(
+            "INSERT INTO auth_events (pool_id, username_key, event_id, created_at, event) VALUES (?, ?, ?, ?, ?)",
+            (event.pool_id, event.username_key, event.event_id, event.created_at, _dumps(event.event)),
+            _AUTH_EVENT_UNIQUE,
+            "user",
+        )
+
+    async def get_auth_event(self, pool_id: str, event_id: str) -> AuthEventRecord | None:
+        return await self._fetch_one(
+            f"SELECT {_AUTH_EVENT_COLUMNS} FROM auth_events WHERE pool_id = ? AND event_id = ?",
+            (pool_id, event_id),
+            _auth_event,
+        )
+
+    async def update_auth_event(self, event: AuthEventRecord) -> bool:
+        return bool(
+            await self._fetch(
+                "UPDATE auth_events SET created_at = ?, event = ? WHERE pool_id = ? AND event_id = ? RETURNING 1",
+                (event.created_at, _dumps(event.event), event.pool_id, event.event_id),
+            )
+        )
+
+    async def list_auth_events(
+        self, pool_id: str, username_key: str, before: str | None, limit: int
+    ) -> Page[AuthEventRecord]:
+        _check_limit(limit)
+        select = f"SELECT {_AUTH_EVENT_COLUMNS} FROM auth_events WHERE pool_id = ? AND username_key = ?"
+        if before is None:
+            rows = await self._fetch(select + " ORDER BY event_id DESC LIMIT ?", (pool_id, username_key, limit + 1))
+        else:
+            rows = await self._fetch(
+                select + " AND event_id < ? ORDER BY event_id DESC LIMIT ?", (pool_id, username_key, before, limit + 1)
+            )
+        return _page(rows, limit, _auth_event, lambda e: e.event_id)
+
+    # --- federation -------------------------------------------------------------------------------------
+
+    async def create_identity_provider(self, provider: IdentityProviderRecord) -> None:
+        async with self._transaction() as db:
+            await _insert(db, _INSERT_IDP, _idp_params(provider), _IDP_UNIQUE, "pool")
+            for identifier in provider.idp_identifiers:
+                await _insert(
+                    db,
+                    _INSERT_IDP_IDENTIFIER,
+                    (provider.pool_id, identifier, provider.name),
+                    _IDENTIFIER_UNIQUE,
+                    "pool",
+                )
+
+    async def get_identity_provider(self, pool_id: str, name: str) -> IdentityProviderRecord | None:
+        return await self._fetch_one(
+            f"SELECT {IDP_COLUMNS} FROM identity_providers WHERE pool_id = ? AND name = ?", (pool_id, name), _idp
+        )
+
+    async def get_identity_provider_by_identifier(self, pool_id: str, identifier: str) -> IdentityProviderRecord | None:
+        return await self._fetch_one(
+            f"SELECT {_qualified(IDP_COLUMNS, 'p')} FROM idp_identifiers i JOIN identity_providers p "
+            "ON p.pool_id = i.pool_id AND p.name = i.provider_name WHERE i.pool_id = ? AND i.identifier = ?",
+            (pool_id, identifier),
+            _idp,
+        )
+
+    async def update_identity_provider(self, provider: IdentityProviderRecord) -> IdentityProviderRecord:
+        key = (provider.pool_id, provider.name)
+        params = (
+            provider.provider_type,
+            _dumps(provider.details),
+            _dumps(provider.attribute_mapping),
+            _dumps(provider.idp_identifiers),
+            _dumps(provider.settings),
+            provider.created_at,
+            provider.updated_at,
+            *key,
+            provider.version,
+        )
+        async with self._transaction() as db:
+            updated = await db.execute_fetchall(
+                "UPDATE identity_providers SET provider_type = ?, details = ?, attribute_mapping = ?, "
+                "idp_identifiers = ?, settings = ?, created_at = ?, updated_at = ?, version = version + 1 "
+                "WHERE pool_id = ? AND name = ? AND version = ? RETURNING 1",
+                params,
+            )
+            if not updated:
+                exists = await db.execute_fetchall(
+                    "SELECT 1 FROM identity_providers WHERE pool_id = ? AND name = ?", key
+                )
+                raise VersionConflict(provider.name) if exists else NotFound(provider.name)
+            await db.execute_fetchall("DELETE FROM idp_identifiers WHERE pool_id = ? AND provider_name = ?", key)
+            for identifier in provider.idp_identifiers:
+                await _insert(
+                    db,
+                    _INSERT_IDP_IDENTIFIER,
+                    (provider.pool_id, identifier, provider.name),
+                    _IDENTIFIER_UNIQUE,
+                    "pool",
+                )
+        return replace(provider, version=provider.version + 1)
+
+    async def delete_identity_provider(self, pool_id: str, name: str) -> bool:
+        async with self._transaction() as db:
+            # Identifiers follow by ON DELETE CASCADE; links name the provider without a foreign key.
+            deleted = await db.execute_fetchall(
+                "DELETE FROM identity_providers WHERE pool_id = ? AND name = ? RETURNING 1", (pool_id, name)
+            )
+            await db.execute_fetchall(
+                "DELETE FROM provider_links WHERE pool_id = ? AND provider_name = ?", (pool_id, name)
+            )
+        return bool(deleted)
+
+    async def list_identity_providers(
+        self, pool_id: str, after: str | None, limit: int
+    ) -> Page[IdentityProviderRecord]:
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(_LIST_IDPS.first, (pool_id, limit + 1))
+        else:
+            rows = await self._fetch(_LIST_IDPS.after, (pool_id, after, limit + 1))
+        return _page(rows, limit, _idp, lambda p: p.name)
+
+    async def put_provider_link(self, link: ProviderLinkRecord) -> None:
+        await self._insert_one(
+            f"INSERT INTO provider_links ({LINK_COLUMNS}) VALUES ({_placeholders(LINK_COLUMNS)})",
+            (
+                link.pool_id,
+                link.provider_name,
+                link.attribute_name,
+                link.attribute_value,
+                link.username_key,
+                link.created_at,
+            ),
+            _LINK_UNIQUE,
+            "user",
+        )
+
+    async def get_provider_link(
+        self, pool_id: str, provider_name: str, attribute_name: str, attribute_value: str
+    ) -> ProviderLinkRecord | None:
+        return await self._fetch_one(
+            f"SELECT {LINK_COLUMNS} FROM provider_links WHERE pool_id = ? AND provider_name = ? "
+            "AND attribute_name = ? AND attribute_value = ?",
+            (pool_id, provider_name, attribute_name, attribute_value),
+            _provider_link,
+        )
+
+    async def list_provider_links(self, pool_id: str, username_key: str) -> list[ProviderLinkRecord]:
+        rows = await self._fetch(
+            f"SELECT {LINK_COLUMNS} FROM provider_links WHERE pool_id = ? AND username_key = ? "
+            "ORDER BY provider_name, attribute_name, attribute_value",
+            (pool_id, username_key),
+        )
+        return [_provider_link(row) for row in rows]
+
+    async def delete_provider_link(
+        self, pool_id: str, provider_name: str, attribute_name: str, attribute_value: str
+    ) -> ProviderLinkRecord | None:
+        return await self._fetch_one(
+            "DELETE FROM provider_links WHERE pool_id = ? AND provider_name = ? AND attribute_name = ? "
+            f"AND attribute_value = ? RETURNING {LINK_COLUMNS}",
+            (pool_id, provider_name, attribute_name, attribute_value),
+            _provider_link,
+        )
+
+    async def put_federation_request(self, request: FederationRequestRecord) -> None:
+        await self._insert_one(
+            "INSERT INTO federation_requests (state_hash, pool_id, provider_name, data, expires_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (request.state_hash, request.pool_id, request.provider_name, _dumps(request.data), request.expires_at),
+            {"federation_requests.state_hash": "id"},
+            "pool",
+        )
+
+    async def take_federation_request(self, state_hash: str) -> FederationRequestRecord | None:
+        return await self._fetch_one(
+            "DELETE FROM federation_requests WHERE state_hash = ? "
+            "RETURNING state_hash, pool_id, provider_name, data, expires_at",
+            (state_hash,),
+            lambda r: FederationRequestRecord(r[0], r[1], r[2], _loads(r[3]), r[4]),
+        )
+
+    async def mark_assertion_seen(self, key: str, expires_at: float) -> bool:
+        rows = await self._fetch(
+            "INSERT INTO seen_assertions (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING RETURNING 1",
+            (key, expires_at),
+        )
+        return bool(rows)
+
+
+# --- identity pools: SQL and rows -------------------------------------------------------------------------
+
+ID_POOL_COLUMNS = "id, name, settings, created_at, updated_at, version"
+IDENTITY_COLUMNS = "pool_id, id, created_at, updated_at, disabled"
+ISSUER_KEY_COLUMNS = "key_set, kid, private_jwk, created_at, active, retired_at, token_use"
+_INSERT_ID_POOL = f"INSERT INTO identity_pools ({ID_POOL_COLUMNS}) VALUES ({_placeholders(ID_POOL_COLUMNS)})"
+_UPDATE_ID_POOL = (
+    "UPDATE identity_pools SET name = ?, settings = ?, created_at = ?, updated_at = ?, version = version + 1 "
+    "WHERE id = ? AND version = ? RETURNING version"
+)
+_LIST_ID_POOLS = _paged(f"SELECT {ID_POOL_COLUMNS} FROM identity_pools", "", "id")
+_ID_POOL_UNIQUE = {"identity_pools.id": "id"}
+_IDENTITY_UNIQUE = {"identities.id": "id"}
+# An identity and its logins in one row: the logins as one JSON array, ordered.
+_IDENTITY_SELECT = (
+    f"SELECT {_qualified(IDENTITY_COLUMNS, 'i')}, (SELECT json_group_array(json_array(provider, subject)) FROM "
+    "(SELECT l.provider, l.subject FROM identity_logins AS l WHERE l.identity_id = i.id "
+    "ORDER BY l.provider, l.subject)) FROM identities AS i"
+)
+_GET_IDENTITY = _IDENTITY_SELECT + " WHERE i.id = ?"
+_FIND_IDENTITY = (
+    _IDENTITY_SELECT + " WHERE i.id = (SELECT identity_id FROM identity_logins "
+    "WHERE pool_id = ? AND provider = ? AND subject = ?)"
+)
+_LIST_IDENTITIES = _paged(_IDENTITY_SELECT, "i.pool_id = ?", "i.id")
+_LIST_ENABLED_IDENTITIES = _paged(_IDENTITY_SELECT, "i.pool_id = ? AND i.disabled = 0", "i.id")
+_INSERT_IDENTITY = "INSERT INTO identities (pool_id, id, created_at, updated_at, disabled) VALUES (?, ?, ?, ?, ?)"
+_IDENTITY_IN_POOL = "SELECT 1 FROM identities WHERE id = ? AND pool_id = ?"
+_LOGIN_OWNER = "SELECT identity_id FROM identity_logins WHERE pool_id = ? AND provider = ? AND subject = ?"
+
+
+def _id_pool_params(p: IdentityPoolRecord) -> Params:
+    return (p.id, p.name, _dumps(p.settings), p.created_at, p.updated_at, p.version)
+
+
+def _id_pool(r: Row) -> IdentityPoolRecord:
+    return IdentityPoolRecord(r[0], r[1], _loads(r[2]), r[3], r[4], r[5])
+
+
+def _identity_params(i: IdentityRecord) -> Params:
+    return (i.pool_id, i.id, i.created_at, i.updated_at, int(i.disabled))
+
+
+def _identity(r: Row) -> IdentityRecord:
+    logins = [IdentityLogin(str(p), str(s)) for p, s in _loads(r[5])]
+    return IdentityRecord(r[0], r[1], r[2], r[3], bool(r[4]), logins)
+
+
+async def _link(
+    db: aiosqlite.Connection, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
+) -> None:
+    """Link logins not linked yet (the caller checked none belongs to another identity), enable the identity."""
+    for login in logins:
+        await db.execute_fetchall(
+            "INSERT INTO identity_logins (pool_id, provider, subject, identity_id, created_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (pool_id, provider, subject) DO NOTHING",
+            (pool_id, login.provider, login.subject, identity_id, now),
+        )
+    if logins:
+        await db.execute_fetchall("UPDATE identities SET updated_at = ?, disabled = 0 WHERE id = ?", (now, identity_id))
+
+
+async def _touch_identity(db: aiosqlite.Connection, identity_id: str, now: float) -> None:
+    """After logins were unlinked: disabled once none is left."""
+    await db.execute_fetchall(
+        "UPDATE identities SET updated_at = ?, disabled = CASE WHEN EXISTS "
+        "(SELECT 1 FROM identity_logins WHERE identity_id = ?) THEN disabled ELSE 1 END WHERE id = ?",
+        (now, identity_id, identity_id),
+    )
+
+
+_AUTH_EVENT_COLUMNS = "pool_id, username_key, event_id, created_at, event"
+_AUTH_EVENT_UNIQUE = {"auth_events.pool_id, auth_events.event_id": "id"}
+
+
+def _auth_event(r: Row) -> AuthEventRecord:
+    return AuthEventRecord(r[0], r[1], r[2], r[3], _loads(r[4]))
+
+
+IDP_COLUMNS = (
+    "pool_id, name, provider_type, details, attribute_mapping, idp_identifiers, settings, created_at, updated_at, "
+    "version"
+)
+LINK_COLUMNS = "pool_id, provider_name, attribute_name, attribute_value, username_key, created_at"
+_INSERT_IDP = f"INSERT INTO identity_providers ({IDP_COLUMNS}) VALUES ({_placeholders(IDP_COLUMNS)})"
+_INSERT_IDP_IDENTIFIER = "INSERT INTO idp_identifiers (pool_id, identifier, provider_name) VALUES (?, ?, ?)"
+_IDP_UNIQUE = {"identity_providers.pool_id, identity_providers.name": "name"}
+_IDENTIFIER_UNIQUE = {"idp_identifiers.pool_id, idp_identifiers.identifier": "identifier"}
+_LINK_UNIQUE = {
+    "provider_links.pool_id, provider_links.provider_name, provider_links.attribute_name, "
+    "provider_links.attribute_value": "link"
+}
+_LIST_IDPS = _paged(f"SELECT {IDP_COLUMNS} FROM identity_providers", "pool_id = ?", "name")
+
+
+def _idp_params(p: IdentityProviderRecord) -> Params:
+    return (
+        p.pool_id,
+        p.name,
+        p.provider_type,
+        _dumps(p.details),
+        _dumps(p.attribute_mapping),
+        _dumps(p.idp_identifiers),
+        _dumps(p.settings),
+        p.created_at,
+        p.updated_at,
+        p.version,
+    )
+
+
+def _idp(r: Row) -> IdentityProviderRecord:
+    return IdentityProviderRecord(
+        pool_id=r[0],
+        name=r[1],
+        provider_type=r[2],
+        details=_loads(r[3]),
+        attribute_mapping=_loads(r[4]),
+        idp_identifiers=_loads(r[5]),
+        settings=_loads(r[6]),
+        created_at=r[7],
+        updated_at=r[8],
+        version=r[9],
+    )
+
+
+def _provider_link(r: Row) -> ProviderLinkRecord:
+    return ProviderLinkRecord(*r)
 
 
 if TYPE_CHECKING:

@@ -357,7 +357,8 @@ def test_public_url_is_the_issuer(tmp_path: Path) -> None:
         discovery = get_json(f"{gatehouse.url}/{pool_id}/.well-known/openid-configuration")
         assert discovery["issuer"] == issuer
         assert discovery["jwks_uri"] == f"{issuer}/.well-known/jwks.json"
-        assert discovery["token_endpoint"] == f"{public_url}/oauth2/token"
+        # The endpoints live under the issuer: the pool is in the path (docs/oauth.md).
+        assert discovery["token_endpoint"] == f"{issuer}/oauth2/token"
 
         tokens = tokens_of(public_idp, client_id, "liam")
         # The keys are fetched from where this test reaches the server; the issuer is the public one.

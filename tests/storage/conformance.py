@@ -49,18 +49,32 @@ import pytest
 
 from gateway.storage.base import (
     AlreadyExists,
+    AuthEventRecord,
     AuthSessionRecord,
     ClientRecord,
     CodeRecord,
+    DeviceRecord,
+    DomainRecord,
+    FederationRequestRecord,
     GroupRecord,
+    IdentityLogin,
+    IdentityPoolRecord,
+    IdentityProviderRecord,
+    IdentityRecord,
     NotFound,
+    OAuthRecord,
     PoolRecord,
+    ProviderLinkRecord,
     RefreshTokenRecord,
+    ResourceServerRecord,
+    RiskConfigurationRecord,
     SigningKeyRecord,
     Store,
     TokenFamilyRecord,
+    UICustomizationRecord,
     UserRecord,
     VersionConflict,
+    WebAuthnCredentialRecord,
 )
 
 __all__ = [
@@ -69,6 +83,7 @@ __all__ = [
     "StoreConformance",
     "make_client",
     "make_code",
+    "make_device",
     "make_family",
     "make_group",
     "make_pool",
@@ -151,6 +166,23 @@ def make_refresh(token_hash: str, family: TokenFamilyRecord, **changes: Any) -> 
 
 def make_signing_key(kid: str, created_at: float, pool_id: str = POOL, active: bool = True) -> SigningKeyRecord:
     return SigningKeyRecord(pool_id, kid, f"sealed-jwk-{kid}", created_at, active)
+
+
+ID_POOL = "us-east-1:0a0b0c0d-0000-4000-8000-000000000001"
+
+
+def make_identity_pool(pool_id: str = ID_POOL, **changes: Any) -> IdentityPoolRecord:
+    settings = {"AllowUnauthenticatedIdentities": False, "IdentityPoolTags": {"team": "ünï"}}
+    return replace(IdentityPoolRecord(pool_id, f"identity pool {pool_id[-4:]}", settings, T0, T0), **changes)
+
+
+def make_identity(identity_id: str, logins: list[IdentityLogin], pool_id: str = ID_POOL) -> IdentityRecord:
+    return IdentityRecord(pool_id, identity_id, T0, T0, False, list(logins))
+
+
+def make_device(device_key: str, username_key: str, pool_id: str = POOL, **changes: Any) -> DeviceRecord:
+    device = DeviceRecord(pool_id, device_key, username_key, "phone", False, "sealed-verifier", T0, T0)
+    return replace(device, **changes)
 
 
 async def outcomes(calls: Sequence[Awaitable[T]]) -> list[T | BaseException]:
@@ -969,3 +1001,667 @@ class StoreConformance:
         keys = {k.kid: k for k in await store.list_signing_keys(POOL)}
         assert (keys["access-1"].active, keys["access-1"].retired_at) == (False, T0 + 2)
         assert (keys["id-1"].active, keys["access-2"].active) == (True, True)
+
+    # --- IAM roles and OIDC providers -----------------------------------------------------------------
+
+    async def test_roles_with_inline_policies(self, store: Store) -> None:
+        from gateway.storage.base import RoleRecord
+
+        def role(name: str, role_id: str) -> RoleRecord:
+            return RoleRecord(
+                name=name,
+                name_key=name.lower(),
+                role_id=role_id,
+                path="/app/",
+                assume_role_policy='{"Statement": []}',
+                description="d",
+                max_session_duration=3600,
+                tags={"team": "a"},
+                created_at=T0,
+            )
+
+        await store.create_role(role("Reader", "AROA1"))
+        with pytest.raises(AlreadyExists) as by_name:
+            await store.create_role(role("READER", "AROA2"))
+        assert by_name.value.key == "name"
+        with pytest.raises(AlreadyExists) as by_id:
+            await store.create_role(role("Other", "AROA1"))
+        assert by_id.value.key == "id"
+
+        assert await store.get_role("reader") == role("Reader", "AROA1")
+        assert await store.get_role("Reader") is None  # look-ups are exact; folding is the service's job
+        await store.put_role_policy("reader", "p1", '{"v": 1}')
+        await store.put_role_policy("reader", "p2", '{"v": 2}')
+        await store.put_role_policy("reader", "p1", '{"v": 3}')  # replaces
+        found = await store.get_role("reader")
+        assert found is not None and found.policies == {"p1": '{"v": 3}', "p2": '{"v": 2}'}
+        with pytest.raises(NotFound):
+            await store.put_role_policy("nobody", "p1", "{}")
+
+        updated = replace(role("Reader", "AROA1"), assume_role_policy='{"x": 1}', max_session_duration=7200)
+        await store.update_role(updated)
+        found = await store.get_role("reader")
+        assert found is not None and (found.assume_role_policy, found.max_session_duration) == ('{"x": 1}', 7200)
+        assert found.policies == {"p1": '{"v": 3}', "p2": '{"v": 2}'}  # untouched by update_role
+        with pytest.raises(NotFound):
+            await store.update_role(role("Ghost", "AROA9"))
+
+        for index in range(3):
+            await store.create_role(role(f"r{index}", f"AROAR{index}"))
+        first = await store.list_roles(None, 2)
+        assert [r.name_key for r in first.items] == ["r0", "r1"] and first.next_token == "r1"
+        second = await store.list_roles(first.next_token, 2)
+        assert [r.name_key for r in second.items] == ["r2", "reader"] and second.next_token is None
+        assert second.items[1].policies == {"p1": '{"v": 3}', "p2": '{"v": 2}'}
+
+        assert await store.delete_role_policy("reader", "p2") is True
+        assert await store.delete_role_policy("reader", "p2") is False
+        assert await store.delete_role("reader") is True
+        assert await store.delete_role("reader") is False
+        assert await store.get_role("reader") is None
+        # Its inline policies went with it: a new role of that name starts without any.
+        await store.create_role(role("Reader", "AROA3"))
+        found = await store.get_role("reader")
+        assert found is not None and found.policies == {}
+
+    async def test_oidc_providers(self, store: Store) -> None:
+        from gateway.storage.base import OidcProviderRecord
+
+        record = OidcProviderRecord(
+            url="idp.example.com/tenant",
+            issuer_url="https://idp.example.com/tenant",
+            client_ids=["a", "b"],
+            thumbprints=["0" * 40],
+            tags={"k": "v"},
+            created_at=T0,
+        )
+        await store.create_oidc_provider(record)
+        with pytest.raises(AlreadyExists) as exists:
+            await store.create_oidc_provider(record)
+        assert exists.value.key == "url"
+        assert await store.get_oidc_provider("idp.example.com/tenant") == record
+        assert await store.get_oidc_provider("idp.example.com") is None
+        changed = replace(record, client_ids=["c"], jwks_url="http://keys.example/jwks")
+        await store.update_oidc_provider(changed)
+        assert await store.get_oidc_provider("idp.example.com/tenant") == changed
+        with pytest.raises(NotFound):
+            await store.update_oidc_provider(replace(record, url="nowhere"))
+        await store.create_oidc_provider(replace(record, url="a.example"))
+        assert [p.url for p in await store.list_oidc_providers()] == ["a.example", "idp.example.com/tenant"]
+        assert await store.delete_oidc_provider("a.example") is True
+        assert await store.delete_oidc_provider("a.example") is False
+        assert [p.url for p in await store.list_oidc_providers()] == ["idp.example.com/tenant"]
+
+    async def test_saml_providers(self, store: Store) -> None:
+        from gateway.storage.base import SamlProviderRecord
+
+        record = SamlProviderRecord(name="corp", metadata="<md/>", tags={"k": "v"}, created_at=T0, updated_at=T0)
+        await store.create_saml_provider(record)
+        with pytest.raises(AlreadyExists) as exists:
+            await store.create_saml_provider(record)
+        assert exists.value.key == "name"
+        assert await store.get_saml_provider("corp") == record
+        assert await store.get_saml_provider("CORP") is None
+        changed = replace(record, metadata="<md2/>", updated_at=T0 + 1)
+        await store.update_saml_provider(changed)
+        assert await store.get_saml_provider("corp") == changed
+        with pytest.raises(NotFound):
+            await store.update_saml_provider(replace(record, name="ghost"))
+        await store.create_saml_provider(replace(record, name="another"))
+        assert [p.name for p in await store.list_saml_providers()] == ["another", "corp"]
+        assert await store.delete_saml_provider("another") is True
+        assert await store.delete_saml_provider("another") is False
+
+    async def test_saml_assertions_are_used_once(self, store: Store) -> None:
+        assert await store.use_saml_assertion("a1", T0 + 10, T0) is True
+        assert await store.use_saml_assertion("a1", T0 + 10, T0 + 1) is False
+        assert await store.use_saml_assertion("a2", T0 + 10, T0) is True
+        # Once its marker has expired the key is free again (the assertion itself has expired by then).
+        assert await store.use_saml_assertion("a1", T0 + 30, T0 + 10) is True
+        assert await store.use_saml_assertion("a1", T0 + 30, T0 + 11) is False
+        # Concurrent uses of one key: exactly one wins.
+        results = await asyncio.gather(*(store.use_saml_assertion("race", T0 + 10, T0) for _ in range(8)))
+        assert sorted(results) == [False] * 7 + [True]
+        assert await store.purge_expired(T0 + 31) >= 2
+        assert await store.use_saml_assertion("a2", T0 + 50, T0 + 31) is True
+
+    # --- identity pools -------------------------------------------------------------------------------
+
+    async def test_identity_pool_round_trip_update_list_delete(self, store: Store) -> None:
+        pool = make_identity_pool()
+        await store.create_identity_pool(pool)
+        assert await store.get_identity_pool(ID_POOL) == pool
+        assert await store.get_identity_pool("us-east-1:00000000-0000-0000-0000-000000000000") is None
+        with pytest.raises(AlreadyExists) as raised:
+            await store.create_identity_pool(make_identity_pool(name="impostor"))
+        assert raised.value.key == "id"
+        updated = await store.update_identity_pool(replace(pool, name="renamed", settings={"AllowClassicFlow": True}))
+        assert updated.version == 1 and await store.get_identity_pool(ID_POOL) == updated
+        with pytest.raises(VersionConflict):
+            await store.update_identity_pool(replace(pool, name="stale"))
+        with pytest.raises(NotFound):
+            await store.update_identity_pool(make_identity_pool("us-east-1:ffffffff-0000-0000-0000-000000000000"))
+        others = [f"us-east-1:{i}0000000-0000-0000-0000-000000000000" for i in range(1, 4)]
+        for other in others:
+            await store.create_identity_pool(make_identity_pool(other))
+        first = await store.list_identity_pools(None, 2)
+        second = await store.list_identity_pools(first.next_token, 2)
+        assert [p.id for p in first.items + second.items] == sorted([ID_POOL, *others])
+        assert second.next_token is None
+        assert await store.delete_identity_pool(ID_POOL) is True
+        assert await store.get_identity_pool(ID_POOL) is None
+        assert await store.delete_identity_pool(ID_POOL) is False
+
+    async def test_resolve_identity_maps_one_login_to_one_identity(self, store: Store) -> None:
+        await store.create_identity_pool(make_identity_pool())
+        alice = IdentityLogin("idp.example/pool", "alice")
+        first = await store.resolve_identity(make_identity("us-east-1:a1", [alice]))
+        assert (first.id, first.logins, first.disabled) == ("us-east-1:a1", [alice], False)
+        again = await store.resolve_identity(make_identity("us-east-1:a2", [alice]))
+        assert again.id == "us-east-1:a1"
+        assert await store.get_identity("us-east-1:a2") is None
+        found = await store.find_identity_by_login(ID_POOL, alice)
+        assert found is not None and found.id == "us-east-1:a1"
+        assert await store.find_identity_by_login(ID_POOL, IdentityLogin("idp.example/pool", "bob")) is None
+
+    async def test_resolve_identity_links_new_logins_and_refuses_two_owners(self, store: Store) -> None:
+        await store.create_identity_pool(make_identity_pool())
+        alice, google, bob = (IdentityLogin("p", "alice"), IdentityLogin("g", "123"), IdentityLogin("p", "bob"))
+        await store.resolve_identity(make_identity("us-east-1:a1", [alice]))
+        linked = await store.resolve_identity(make_identity("us-east-1:x", [alice, google]))
+        assert linked.id == "us-east-1:a1" and linked.logins == [google, alice]  # ordered by provider
+        await store.resolve_identity(make_identity("us-east-1:b1", [bob]))
+        with pytest.raises(AlreadyExists) as raised:
+            await store.resolve_identity(make_identity("us-east-1:y", [alice, bob]))
+        assert raised.value.key == "login"
+        assert await store.get_identity("us-east-1:y") is None
+        b1 = await store.get_identity("us-east-1:b1")
+        assert b1 is not None and b1.logins == [bob]
+
+    async def test_resolve_identity_concurrent_first_logins_agree(self, store: Store) -> None:
+        await store.create_identity_pool(make_identity_pool())
+        login = IdentityLogin("p", "carol")
+        results = await outcomes(
+            [store.resolve_identity(make_identity(f"us-east-1:c{i}", [login])) for i in range(RACERS)]
+        )
+        ids = {r.id for r in results if isinstance(r, IdentityRecord)}
+        assert len(ids) == 1
+        assert len((await store.list_identities(ID_POOL, None, 60)).items) == 1
+
+    async def test_guests_are_separate_identities(self, store: Store) -> None:
+        await store.create_identity_pool(make_identity_pool())
+        a = await store.resolve_identity(make_identity("us-east-1:g1", []))
+        b = await store.resolve_identity(make_identity("us-east-1:g2", []))
+        assert (a.id, b.id) == ("us-east-1:g1", "us-east-1:g2") and a.logins == []
+        with pytest.raises(NotFound):
+            await store.resolve_identity(make_identity("us-east-1:g3", [], pool_id="us-east-1:missing"))
+
+    async def test_link_unlink_and_disable(self, store: Store) -> None:
+        await store.create_identity_pool(make_identity_pool())
+        alice, google, bob = (IdentityLogin("p", "alice"), IdentityLogin("g", "1"), IdentityLogin("p", "bob"))
+        await store.resolve_identity(make_identity("us-east-1:a1", [alice]))
+        await store.resolve_identity(make_identity("us-east-1:b1", [bob]))
+        linked = await store.link_logins(ID_POOL, "us-east-1:a1", [google], T0 + 5)
+        assert linked.logins == [google, alice] and linked.updated_at == T0 + 5
+        with pytest.raises(AlreadyExists):
+            await store.link_logins(ID_POOL, "us-east-1:a1", [bob], T0 + 6)
+        with pytest.raises(NotFound):
+            await store.link_logins(ID_POOL, "us-east-1:nobody", [IdentityLogin("p", "z")], T0)
+        with pytest.raises(NotFound):
+            await store.link_logins("us-east-1:other", "us-east-1:a1", [IdentityLogin("p", "z")], T0)
+        after = await store.unlink_logins(ID_POOL, "us-east-1:a1", [google, bob], T0 + 7)
+        assert after.logins == [alice] and after.disabled is False
+        b1 = await store.get_identity("us-east-1:b1")
+        assert b1 is not None and b1.logins == [bob]  # another identity's login is not unlinked
+        emptied = await store.unlink_logins(ID_POOL, "us-east-1:a1", [alice], T0 + 8)
+        assert emptied.logins == [] and emptied.disabled is True
+        assert [i.id for i in (await store.list_identities(ID_POOL, None, 60, hide_disabled=True)).items] == [
+            "us-east-1:b1"
+        ]
+        relinked = await store.link_logins(ID_POOL, "us-east-1:a1", [alice], T0 + 9)
+        assert relinked.disabled is False
+
+    async def test_move_login_and_delete_identities(self, store: Store) -> None:
+        await store.create_identity_pool(make_identity_pool())
+        dev1, dev2 = IdentityLogin("dev", "u1"), IdentityLogin("dev", "u2")
+        await store.resolve_identity(make_identity("us-east-1:d1", [dev1]))
+        await store.resolve_identity(make_identity("us-east-1:d2", [dev2]))
+        moved = await store.move_logins(ID_POOL, [dev1], "us-east-1:d2", T0 + 3)
+        assert moved.logins == [dev1, dev2]
+        source = await store.get_identity("us-east-1:d1")
+        assert source is not None and source.logins == [] and source.disabled
+        with pytest.raises(NotFound):
+            await store.move_logins(ID_POOL, [dev1], "us-east-1:gone", T0)
+        assert await store.delete_identities(["us-east-1:d1", "us-east-1:gone"]) == ["us-east-1:d1"]
+        assert await store.get_identity("us-east-1:d1") is None
+        await store.delete_identity_pool(ID_POOL)
+        assert await store.get_identity("us-east-1:d2") is None
+        assert await store.find_identity_by_login(ID_POOL, dev2) is None
+
+    async def test_list_identities_pages_in_id_order(self, store: Store) -> None:
+        await store.create_identity_pool(make_identity_pool())
+        ids = [f"us-east-1:{n}" for n in ("c", "a", "d", "b", "e")]
+        for identity_id in ids:
+            await store.resolve_identity(make_identity(identity_id, [IdentityLogin("p", identity_id)]))
+        seen: list[str] = []
+        after: str | None = None
+        while True:
+            page = await store.list_identities(ID_POOL, after, 2)
+            seen += [i.id for i in page.items]
+            assert all(i.logins for i in page.items)
+            if page.next_token is None:
+                break
+            after = page.next_token
+        assert seen == sorted(ids)
+
+    async def test_issuer_signing_keys(self, store: Store) -> None:
+        await store.add_issuer_signing_key(make_signing_key("k1", T0, pool_id="identity"))
+        await store.add_issuer_signing_key(make_signing_key("k2", T0 + 2, pool_id="identity"))
+        await store.add_issuer_signing_key(make_signing_key("x1", T0, pool_id="other"))
+        keys = await store.list_issuer_signing_keys("identity")
+        assert [(k.kid, k.active, k.retired_at) for k in keys] == [("k2", True, None), ("k1", False, T0 + 2)]
+        with pytest.raises(AlreadyExists):
+            await store.add_issuer_signing_key(make_signing_key("k2", T0 + 3, pool_id="identity"))
+        await store.delete_issuer_signing_key("identity", "k1")
+        assert [k.kid for k in await store.list_issuer_signing_keys("identity")] == ["k2"]
+        assert [k.kid for k in await store.list_issuer_signing_keys("other")] == ["x1"]
+        assert await store.list_signing_keys("identity") == []
+
+    # --- the OAuth 2.0 provider's records -----------------------------------------------------------
+
+    async def test_oauth_records_get_take_and_use_once(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        record = OAuthRecord("code", "h1", POOL, "client-1", "alice", {"scopes": ["openid"]}, T0 + 300)
+        await store.put_oauth_record(record)
+        with pytest.raises(AlreadyExists):
+            await store.put_oauth_record(record)
+        with pytest.raises(NotFound):
+            await store.put_oauth_record(replace(record, key_hash="h2", pool_id="us-east-1_Missing"))
+        assert await store.get_oauth_record("code", "h1") == record
+        assert await store.get_oauth_record("sso", "h1") is None  # the kind is part of the key
+
+        results = await outcomes([store.use_oauth_record("code", "h1", T0 + i) for i in range(RACERS)])
+        firsts = [r for r in results if isinstance(r, tuple) and r[1]]
+        assert len(firsts) == 1 and all(isinstance(r, tuple) for r in results)
+        stored = await store.get_oauth_record("code", "h1")
+        assert stored is not None and stored.replayed and stored.used_at == firsts[0][0].used_at
+        assert await store.use_oauth_record("code", "missing", T0) is None
+
+        taken = await outcomes([store.take_oauth_record("code", "h1") for _ in range(RACERS)])
+        assert len([t for t in taken if isinstance(t, OAuthRecord)]) == 1
+        assert await store.get_oauth_record("code", "h1") is None
+
+    async def test_oauth_records_of_a_user_are_deleted_by_kind_and_purged(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        for i, (kind, user) in enumerate([("sso", "alice"), ("sso", "alice"), ("sso", "bob"), ("code", "alice")]):
+            await store.put_oauth_record(OAuthRecord(kind, f"k{i}", POOL, "c", user, {}, T0 + 10 * i))
+        assert await store.delete_oauth_records(POOL, "alice", "sso") == 2
+        assert await store.get_oauth_record("sso", "k2") is not None
+        assert await store.get_oauth_record("code", "k3") is not None
+        assert await store.purge_expired(T0 + 25) >= 1  # k2 (expires T0+20) goes, k3 (T0+30) stays
+        assert await store.get_oauth_record("sso", "k2") is None
+        assert await store.get_oauth_record("code", "k3") is not None
+
+    async def test_domains_are_unique_and_belong_to_a_pool(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_pool(make_pool(OTHER_POOL))
+        domain = DomainRecord("myapp", POOL, {}, T0)
+        await store.create_domain(domain)
+        await store.create_domain(DomainRecord("auth.example.com", POOL, {"CertificateArn": "arn:x"}, T0))
+        with pytest.raises(AlreadyExists) as taken:
+            await store.create_domain(DomainRecord("myapp", OTHER_POOL, {}, T0))
+        assert taken.value.key == "domain"
+        with pytest.raises(NotFound):
+            await store.create_domain(DomainRecord("nopool", "us-east-1_Missing", {}, T0))
+        assert await store.get_domain("myapp") == domain
+        assert await store.get_domain("MYAPP") is None  # pinned: exact look-up
+        assert [d.domain for d in await store.list_pool_domains(POOL)] == ["auth.example.com", "myapp"]
+        await store.update_domain(DomainRecord("auth.example.com", POOL, {"CertificateArn": "arn:y"}, T0))
+        updated = await store.get_domain("auth.example.com")
+        assert updated is not None and updated.settings == {"CertificateArn": "arn:y"}
+        with pytest.raises(NotFound):
+            await store.update_domain(DomainRecord("nothere", POOL, {}, T0))
+        assert await store.delete_domain("myapp") is True
+        assert await store.delete_domain("myapp") is False
+        await store.delete_pool(POOL)
+        assert await store.get_domain("auth.example.com") is None
+
+    async def test_resource_servers_crud_and_pages(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        scopes = [{"ScopeName": "read", "ScopeDescription": "Read"}]
+        for identifier in ("https://api.b", "https://api.a", "https://api.c"):
+            await store.create_resource_server(ResourceServerRecord(POOL, identifier, "api", scopes, T0, T0))
+        with pytest.raises(AlreadyExists) as taken:
+            await store.create_resource_server(ResourceServerRecord(POOL, "https://api.a", "x", [], T0, T0))
+        assert taken.value.key == "identifier"
+        first = await store.list_resource_servers(POOL, None, 2)
+        assert [r.identifier for r in first.items] == ["https://api.a", "https://api.b"]
+        assert first.next_token == "https://api.b"
+        rest = await store.list_resource_servers(POOL, first.next_token, 2)
+        assert [r.identifier for r in rest.items] == ["https://api.c"] and rest.next_token is None
+        await store.update_resource_server(ResourceServerRecord(POOL, "https://api.a", "renamed", [], T0, T0 + 1))
+        got = await store.get_resource_server(POOL, "https://api.a")
+        assert got is not None and (got.name, got.scopes, got.updated_at) == ("renamed", [], T0 + 1)
+        with pytest.raises(NotFound):
+            await store.update_resource_server(ResourceServerRecord(POOL, "https://none", "x", [], T0, T0))
+        assert await store.delete_resource_server(POOL, "https://api.a") is True
+        assert await store.delete_resource_server(POOL, "https://api.a") is False
+        assert await store.get_resource_server(POOL, "https://api.a") is None
+
+    async def test_ui_customizations_upsert_per_pool_and_client(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        pool_wide = UICustomizationRecord(POOL, "ALL", ".banner{}", None, None, T0, T0)
+        await store.put_ui_customization(pool_wide)
+        await store.put_ui_customization(UICustomizationRecord(POOL, "client-1", None, "aGk=", "image/png", T0, T0))
+        assert await store.get_ui_customization(POOL, "ALL") == pool_wide
+        await store.put_ui_customization(
+            UICustomizationRecord(POOL, "ALL", ".x{}", "aGk=", "image/png", T0 + 5, T0 + 5)
+        )
+        replaced = await store.get_ui_customization(POOL, "ALL")
+        assert replaced is not None and (replaced.css, replaced.image) == (".x{}", "aGk=")
+        assert (replaced.created_at, replaced.updated_at) == (T0, T0 + 5)  # the first creation time is kept
+        with pytest.raises(NotFound):
+            await store.put_ui_customization(UICustomizationRecord("us-east-1_Missing", "ALL", "", None, None, T0, T0))
+        assert await store.delete_ui_customization(POOL, "client-1") is True
+        assert await store.delete_ui_customization(POOL, "client-1") is False
+        assert await store.get_ui_customization(POOL, "client-1") is None
+
+    # --- passkeys -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _passkey(credential_id: str, username_key: str, created_at: float = T0) -> WebAuthnCredentialRecord:
+        return WebAuthnCredentialRecord(
+            POOL,
+            credential_id,
+            username_key,
+            "pQECAyYgASFY",
+            0,
+            "My key",
+            "example.com",
+            "platform",
+            ["internal"],
+            created_at,
+        )
+
+    async def test_webauthn_credentials_round_trip_and_belong_to_their_user(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("ana"))
+        await store.create_user(make_user("bo"))
+        first, second = self._passkey("cred-B", "ana", T0), self._passkey("cred-A", "ana", T0 + 1)
+        await store.add_webauthn_credential(first)
+        await store.add_webauthn_credential(second)
+        await store.add_webauthn_credential(self._passkey("cred-C", "bo"))
+        assert await store.get_webauthn_credential(POOL, "cred-B") == first
+        assert await store.get_webauthn_credential(POOL, "cred-b") is None  # pinned: exact look-up
+        assert await store.get_webauthn_credential(OTHER_POOL, "cred-B") is None
+        assert await store.list_webauthn_credentials(POOL, "ana") == [first, second]  # oldest first
+        with pytest.raises(AlreadyExists) as raised:
+            await store.add_webauthn_credential(self._passkey("cred-B", "bo"))
+        assert raised.value.key == "id"
+        with pytest.raises(NotFound):
+            await store.add_webauthn_credential(self._passkey("cred-D", "nobody"))
+        # Another user cannot delete it; its owner can, once.
+        assert not await store.delete_webauthn_credential(POOL, "bo", "cred-B")
+        assert await store.delete_webauthn_credential(POOL, "ana", "cred-B")
+        assert not await store.delete_webauthn_credential(POOL, "ana", "cred-B")
+        assert [c.credential_id for c in await store.list_webauthn_credentials(POOL, "ana")] == ["cred-A"]
+        # Deleting the user takes their passkeys.
+        await store.delete_user(POOL, "ana")
+        assert await store.get_webauthn_credential(POOL, "cred-A") is None
+        assert [c.credential_id for c in await store.list_webauthn_credentials(POOL, "bo")] == ["cred-C"]
+
+    async def test_webauthn_sign_count_moves_once_under_racing_writers(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("ana"))
+        await store.add_webauthn_credential(self._passkey("cred", "ana"))
+        results = await outcomes([store.update_webauthn_sign_count(POOL, "cred", 0, 5) for _ in range(RACERS)])
+        assert results.count(True) == 1 and results.count(False) == RACERS - 1
+        assert not await store.update_webauthn_sign_count(POOL, "cred", 0, 6)
+        assert await store.update_webauthn_sign_count(POOL, "cred", 5, 6)
+        stored = await store.get_webauthn_credential(POOL, "cred")
+        assert stored is not None and stored.sign_count == 6
+
+    # --- devices --------------------------------------------------------------------------------------
+
+    async def test_device_round_trip_and_update(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        device = make_device("us-east-1_0d1e", "alice")
+        await store.create_device(device)
+        assert await store.get_device(POOL, "us-east-1_0d1e") == device
+        assert await store.get_device(POOL, "us-east-1_ffff") is None
+        changed = replace(
+            device, name="laptop", remembered=True, updated_at=T0 + 5, last_authenticated_at=T0 + 5, last_ip="::1"
+        )
+        await store.update_device(changed)
+        assert await store.get_device(POOL, "us-east-1_0d1e") == changed
+        with pytest.raises(NotFound):
+            await store.update_device(make_device("us-east-1_ffff", "alice"))
+
+    async def test_device_keys_are_unique_and_need_a_user(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_user(make_user("bob"))
+        await store.create_device(make_device("us-east-1_0a", "alice"))
+        with pytest.raises(AlreadyExists) as taken:
+            await store.create_device(make_device("us-east-1_0a", "bob"))
+        assert taken.value.key == "device_key"
+        assert (await store.get_device(POOL, "us-east-1_0a")) == make_device("us-east-1_0a", "alice")
+        with pytest.raises(NotFound):
+            await store.create_device(make_device("us-east-1_0b", "nobody"))
+        assert await store.get_device(POOL, "us-east-1_0b") is None
+
+    async def test_concurrent_creates_of_one_device_key_give_one(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        results = await outcomes(
+            [store.create_device(make_device("us-east-1_0c", "alice", name=f"n{i}")) for i in range(RACERS)]
+        )
+        assert sum(r is None for r in results) == 1
+        assert all(r is None or isinstance(r, AlreadyExists) for r in results)
+
+    async def test_list_devices_pages_one_users_devices_in_key_order(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_user(make_user("bob"))
+        for key in ("us-east-1_03", "us-east-1_01", "us-east-1_02"):
+            await store.create_device(make_device(key, "alice"))
+        await store.create_device(make_device("us-east-1_00", "bob"))
+        first = await store.list_devices(POOL, "alice", None, 2)
+        assert [d.device_key for d in first.items] == ["us-east-1_01", "us-east-1_02"]
+        assert first.next_token == "us-east-1_02"
+        second = await store.list_devices(POOL, "alice", first.next_token, 2)
+        assert [d.device_key for d in second.items] == ["us-east-1_03"] and second.next_token is None
+        assert (await store.list_devices(POOL, "carol", None, 10)).items == []
+
+    async def test_delete_device_and_deleting_the_user_drops_devices(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_user(make_user("bob"))
+        await store.create_device(make_device("us-east-1_a1", "alice"))
+        await store.create_device(make_device("us-east-1_a2", "alice"))
+        await store.create_device(make_device("us-east-1_b1", "bob"))
+        assert await store.delete_device(POOL, "us-east-1_a1") is True
+        assert await store.delete_device(POOL, "us-east-1_a1") is False
+        assert await store.delete_user(POOL, "alice") is True
+        assert await store.get_device(POOL, "us-east-1_a2") is None
+        assert (await store.list_devices(POOL, "alice", None, 10)).items == []
+        assert await store.get_device(POOL, "us-east-1_b1") is not None
+        assert await store.delete_pool(POOL) is True
+        assert await store.get_device(POOL, "us-east-1_b1") is None
+
+    # --- threat protection ------------------------------------------------------------------------------
+
+    async def test_risk_configuration_per_pool_and_client(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        assert await store.get_risk_configuration(POOL, None) is None
+        pool_level = RiskConfigurationRecord(POOL, None, {"RiskExceptionConfiguration": {"BlockedIPRangeList": []}}, T0)
+        await store.put_risk_configuration(pool_level)
+        client_level = RiskConfigurationRecord(POOL, "web", {"CompromisedCredentialsRiskConfiguration": {}}, T0 + 1)
+        await store.put_risk_configuration(client_level)
+        assert await store.get_risk_configuration(POOL, None) == pool_level
+        assert await store.get_risk_configuration(POOL, "web") == client_level
+        assert await store.get_risk_configuration(POOL, "other") is None
+        replaced = replace(pool_level, config={"A": [1, "ü"]}, updated_at=T0 + 2)
+        await store.put_risk_configuration(replaced)
+        assert await store.get_risk_configuration(POOL, None) == replaced
+        with pytest.raises(NotFound):
+            await store.put_risk_configuration(RiskConfigurationRecord("us-east-1_Missing", None, {}, T0))
+        await store.delete_pool(POOL)
+        assert await store.get_risk_configuration(POOL, "web") is None
+
+    async def test_auth_events_page_newest_first_and_go_with_their_user(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_user(make_user("bob"))
+        events = [
+            AuthEventRecord(POOL, "alice", f"0000-{i:04d}", T0 + i, {"EventType": "SignIn", "n": i}) for i in range(5)
+        ]
+        for event in events:
+            await store.add_auth_event(event)
+        await store.add_auth_event(AuthEventRecord(POOL, "bob", "0000-9999", T0, {"EventType": "SignUp"}))
+        with pytest.raises(AlreadyExists):
+            await store.add_auth_event(events[0])
+        with pytest.raises(NotFound):
+            await store.add_auth_event(AuthEventRecord(POOL, "nobody", "0001-0000", T0, {}))
+        first = await store.list_auth_events(POOL, "alice", None, 2)
+        assert [e.event_id for e in first.items] == ["0000-0004", "0000-0003"]
+        assert first.items[0] == events[4]
+        second = await store.list_auth_events(POOL, "alice", first.next_token, 2)
+        assert [e.event_id for e in second.items] == ["0000-0002", "0000-0001"]
+        last = await store.list_auth_events(POOL, "alice", second.next_token, 2)
+        assert [e.event_id for e in last.items] == ["0000-0000"] and last.next_token is None
+
+        changed = replace(events[1], event={**events[1].event, "EventFeedback": {"FeedbackValue": "Invalid"}})
+        assert await store.update_auth_event(changed) is True
+        assert await store.get_auth_event(POOL, "0000-0001") == changed
+        assert await store.update_auth_event(replace(changed, event_id="0000-7777")) is False
+        assert await store.get_auth_event(POOL, "0000-7777") is None
+
+        await store.delete_user(POOL, "alice")
+        assert (await store.list_auth_events(POOL, "alice", None, 10)).items == []
+        assert await store.get_auth_event(POOL, "0000-0001") is None
+        assert [e.event_id for e in (await store.list_auth_events(POOL, "bob", None, 10)).items] == ["0000-9999"]
+
+    # --- federation: identity providers, links, upstream requests, replay markers --------------------------
+
+    async def test_identity_provider_round_trip_and_identifier_lookup(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        provider = make_identity_provider("Corp", idp_identifiers=["corp.example", "Corp-1"])
+        await store.create_identity_provider(provider)
+        assert await store.get_identity_provider(POOL, "Corp") == provider
+        assert await store.get_identity_provider(POOL, "corp") is None  # pinned: names are exact
+        assert await store.get_identity_provider_by_identifier(POOL, "corp.example") == provider
+        assert await store.get_identity_provider_by_identifier(POOL, "nope") is None
+        assert await store.get_identity_provider(OTHER_POOL, "Corp") is None
+
+    async def test_identity_provider_unique_name_and_identifiers(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_identity_provider(make_identity_provider("Corp", idp_identifiers=["corp.example"]))
+        with pytest.raises(AlreadyExists) as taken:
+            await store.create_identity_provider(make_identity_provider("Corp"))
+        assert taken.value.key == "name"
+        with pytest.raises(AlreadyExists) as clash:
+            await store.create_identity_provider(make_identity_provider("Other", idp_identifiers=["corp.example"]))
+        assert clash.value.key == "identifier"
+        # The failed create wrote nothing.
+        assert await store.get_identity_provider(POOL, "Other") is None
+        with pytest.raises(NotFound):
+            await store.create_identity_provider(make_identity_provider("Corp", pool_id="us-east-1_Missing"))
+
+    async def test_update_identity_provider_rewrites_identifiers_and_checks_version(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        provider = make_identity_provider("Corp", idp_identifiers=["a.example"])
+        await store.create_identity_provider(provider)
+        await store.create_identity_provider(make_identity_provider("Other", idp_identifiers=["b.example"]))
+        updated = await store.update_identity_provider(
+            replace(provider, idp_identifiers=["c.example"], details={"client_id": "x"}, updated_at=T0 + 5)
+        )
+        assert updated.version == provider.version + 1
+        assert await store.get_identity_provider_by_identifier(POOL, "a.example") is None
+        assert (await store.get_identity_provider_by_identifier(POOL, "c.example")) == updated
+        with pytest.raises(VersionConflict):
+            await store.update_identity_provider(replace(provider, updated_at=T0 + 6))
+        with pytest.raises(AlreadyExists) as clash:
+            await store.update_identity_provider(replace(updated, idp_identifiers=["b.example"]))
+        assert clash.value.key == "identifier"
+        assert await store.get_identity_provider(POOL, "Corp") == updated
+        with pytest.raises(NotFound):
+            await store.update_identity_provider(make_identity_provider("Ghost"))
+
+    async def test_list_and_delete_identity_providers(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        for name in ("Zed", "Alpha", "Mid"):
+            await store.create_identity_provider(make_identity_provider(name, idp_identifiers=[f"{name}.id"]))
+        first = await store.list_identity_providers(POOL, None, 2)
+        assert [p.name for p in first.items] == ["Alpha", "Mid"]
+        second = await store.list_identity_providers(POOL, first.next_token, 2)
+        assert ([p.name for p in second.items], second.next_token) == (["Zed"], None)
+        await store.put_provider_link(ProviderLinkRecord(POOL, "Mid", "Cognito_Subject", "123", "alice", T0))
+        assert await store.delete_identity_provider(POOL, "Mid") is True
+        assert await store.delete_identity_provider(POOL, "Mid") is False
+        assert await store.get_identity_provider_by_identifier(POOL, "Mid.id") is None
+        assert await store.get_provider_link(POOL, "Mid", "Cognito_Subject", "123") is None
+
+    async def test_provider_links(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_user(make_user("bob"))
+        link = ProviderLinkRecord(POOL, "Google", "Cognito_Subject", "1001", "alice", T0)
+        await store.put_provider_link(link)
+        await store.put_provider_link(ProviderLinkRecord(POOL, "Corp", "email", "a@corp.example", "alice", T0))
+        with pytest.raises(AlreadyExists) as taken:
+            await store.put_provider_link(replace(link, username_key="bob"))
+        assert taken.value.key == "link"
+        with pytest.raises(NotFound):
+            await store.put_provider_link(replace(link, attribute_value="2002", username_key="ghost"))
+        assert await store.get_provider_link(POOL, "Google", "Cognito_Subject", "1001") == link
+        assert [x.provider_name for x in await store.list_provider_links(POOL, "alice")] == ["Corp", "Google"]
+        assert await store.list_provider_links(POOL, "bob") == []
+        assert await store.delete_provider_link(POOL, "Google", "Cognito_Subject", "1001") == link
+        assert await store.delete_provider_link(POOL, "Google", "Cognito_Subject", "1001") is None
+        # Deleting the user drops its links.
+        await store.delete_user(POOL, "alice")
+        assert await store.get_provider_link(POOL, "Corp", "email", "a@corp.example") is None
+
+    async def test_federation_request_is_taken_once(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        request = FederationRequestRecord("state-hash-1", POOL, "Google", {"nonce": "n-1"}, T0 + 600)
+        await store.put_federation_request(request)
+        with pytest.raises(AlreadyExists):
+            await store.put_federation_request(request)
+        results = await outcomes([store.take_federation_request("state-hash-1") for _ in range(RACERS)])
+        assert [r for r in results if r is not None] == [request]
+        assert await store.take_federation_request("state-hash-1") is None
+
+    async def test_assertion_marker_has_one_first_use(self, store: Store) -> None:
+        results = await outcomes([store.mark_assertion_seen("saml:_abc", T0 + 300) for _ in range(RACERS)])
+        assert results.count(True) == 1
+        assert results.count(False) == RACERS - 1
+        assert await store.mark_assertion_seen("saml:_other", T0 + 300) is True
+
+    async def test_purge_drops_expired_federation_rows(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.put_federation_request(FederationRequestRecord("old", POOL, "Google", {}, T0))
+        await store.put_federation_request(FederationRequestRecord("new", POOL, "Google", {}, T0 + 1000))
+        await store.mark_assertion_seen("old-assertion", T0)
+        assert await store.purge_expired(T0 + 1) >= 2
+        assert await store.take_federation_request("old") is None
+        assert await store.take_federation_request("new") is not None
+        assert await store.mark_assertion_seen("old-assertion", T0 + 500) is True
+
+
+def make_identity_provider(name: str, pool_id: str = POOL, **changes: Any) -> IdentityProviderRecord:
+    record = IdentityProviderRecord(
+        pool_id=pool_id,
+        name=name,
+        provider_type="OIDC",
+        details={"client_id": "abc", "client_secret": "sealed-secret", "oidc_issuer": "https://idp.example"},
+        attribute_mapping={"email": "email", "username": "sub"},
+        idp_identifiers=[],
+        created_at=T0,
+        updated_at=T0,
+        settings={"group_rules": [{"claim": "groups", "match": "equals", "value": "a", "group": "A"}]},
+    )
+    return replace(record, **changes)

@@ -1,0 +1,439 @@
+"""The AWS query protocol on ``POST /``: the wire of IAM and STS.
+
+A request is a form-encoded body (``application/x-www-form-urlencoded``) with ``Action=<Operation>``,
+``Version=<apiVersion>`` and the input's members flattened into dotted names as botocore's
+``QuerySerializer`` writes them (``Tags.member.1.Key``, ``Map.entry.1.key``). The answer is XML in the
+service's namespace::
+
+    <CreateRoleResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
+      <CreateRoleResult>...</CreateRoleResult>
+      <ResponseMetadata><RequestId>...</RequestId></ResponseMetadata>
+    </CreateRoleResponse>
+
+and an error is ``<ErrorResponse><Error><Type>Sender</Type><Code>...</Code><Message>...</Message></Error>
+<RequestId>...</RequestId></ErrorResponse>`` with the error's HTTP status (the ``error`` traits of botocore's
+model). Everything operation-specific comes from botocore's ``iam`` and ``sts`` service models: the input
+shape the form is read with (then checked by :mod:`gateway.api.model`'s validator), the output shape the XML
+is written from, which operations are unsigned.
+
+Routing: a request for ``POST /`` with a form body and no ``X-Amz-Target`` comes here. The service is the
+SigV4 credential scope's (``.../iam/aws4_request`` or ``.../sts/...``); an unsigned request (STS's
+AssumeRoleWithWebIdentity) is routed by its ``Version`` or, failing that, by which service has the Action.
+
+Signed operations accept the admin credentials, or temporary credentials from Gatehouse's STS (with
+``X-Amz-Security-Token``); a session may call an IAM operation only if its policies allow ``iam:<Action>``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
+
+import botocore.loaders
+import botocore.model
+import structlog
+from aiohttp import web
+
+from gateway.api.awsjson import signed_request
+from gateway.api.model import ServiceModel
+from gateway.api.sigv4 import SignedRequest, verify_sigv4
+from gateway.errors import (
+    AccessDeniedException,
+    GatehouseError,
+    InternalErrorException,
+    InvalidActionException,
+    InvalidParameterException,
+    ValidationError,
+)
+from gateway.services.container import Services
+from gateway.services.credentials import CallerContext
+
+log = structlog.get_logger("gateway.api")
+
+FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
+# More form fields than this are refused before parsing them all (IAM's largest inputs use a few hundred).
+_MAX_FIELDS: Final = 2000
+XML_CONTENT_TYPE: Final = "text/xml"
+
+# Errors of the shared tree whose query-protocol code differs from their JSON ``__type``.
+_QUERY_CODES: Final = {
+    "InvalidParameterException": "ValidationError",
+    "InvalidSignatureException": "SignatureDoesNotMatch",
+    "UnrecognizedClientException": "InvalidClientTokenId",
+    "IncompleteSignatureException": "IncompleteSignature",
+    "MissingAuthenticationTokenException": "MissingAuthenticationToken",
+    "InternalErrorException": "InternalFailure",
+    "SerializationException": "MalformedInput",
+    "UnknownOperationException": "InvalidAction",
+}
+
+
+@dataclass(frozen=True)
+class QueryCall:
+    """One query-protocol call as a handler sees it."""
+
+    services: Services
+    operation: str
+    params: dict[str, Any]
+    # The admin access key id, or None; for a call signed with temporary credentials, ``caller`` says who.
+    admin_key_id: str | None
+    caller: CallerContext | None
+    source_ip: str | None
+    request_id: str
+
+
+QueryHandler = Callable[[QueryCall], Awaitable[dict[str, Any]]]
+# For a session's IAM calls: the resource an operation acts on, from its parameters.
+ResourceOf = Callable[[Services, str, Mapping[str, Any]], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class QueryService:
+    name: str  # botocore's service name and the SigV4 signing name: "iam", "sts"
+    operations: Mapping[str, QueryHandler]
+    # Operations a temporary-credential session may call when its policies allow "<name>:<Action>" (IAM);
+    # STS's GetCallerIdentity needs no permission (AWS: "no permissions are required").
+    session_resource: ResourceOf | None = None
+    open_to_sessions: frozenset[str] = frozenset()
+
+    @property
+    def model(self) -> ServiceModel:
+        return ServiceModel.load(self.name)
+
+    @property
+    def shapes(self) -> botocore.model.ServiceModel:
+        return _botocore_model(self.name)
+
+    @property
+    def namespace(self) -> str:
+        return str(self.shapes.metadata["xmlNamespace"])
+
+    @property
+    def version(self) -> str:
+        return str(self.shapes.api_version)
+
+
+@functools.cache
+def _botocore_model(name: str) -> botocore.model.ServiceModel:
+    raw = botocore.loaders.Loader().load_service_model(name, "service-2")
+    return botocore.model.ServiceModel(raw, service_name=name)
+
+
+def is_query_request(request: web.Request) -> bool:
+    return request.content_type == FORM_CONTENT_TYPE and "X-Amz-Target" not in request.headers
+
+
+# --- reading the form ----------------------------------------------------------------------------------
+
+
+def parse_form(body: bytes) -> list[tuple[str, str]]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError("The request body is not UTF-8.") from exc
+    try:
+        return parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=_MAX_FIELDS)
+    except ValueError as exc:  # more fields than any operation's input could use
+        raise ValidationError(f"The request has more than {_MAX_FIELDS} parameters.") from exc
+
+
+def _tree(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in ("Action", "Version"):
+            continue
+        node = root
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {} if child is None or child == "" else {"": child}
+                node[part] = child
+            node = child
+        last = parts[-1]
+        if isinstance(node.get(last), dict):
+            node[last][""] = value
+        else:
+            node[last] = value
+    return root
+
+
+def _path(parent: str, name: str) -> str:
+    lowered = name[:1].lower() + name[1:]
+    return f"{parent}.{lowered}" if parent else lowered
+
+
+def _convert(shape: botocore.model.Shape, node: Any, where: str) -> Any:
+    """The form's value(s) for one shape, as the JSON validator expects them (numbers, booleans, lists...)."""
+    kind = shape.type_name
+    if kind == "structure":
+        if not isinstance(node, dict):
+            raise ValidationError(f"Value at '{where}' failed to satisfy constraint: Member must be a structure")
+        out: dict[str, Any] = {}
+        for member_name, member in shape.members.items():
+            wire = member.serialization.get("name", member_name)
+            if wire in node:
+                out[member_name] = _convert(member, node[wire], _path(where, member_name))
+        return out
+    if kind == "list":
+        if node == "":
+            return []
+        if not isinstance(node, dict):
+            raise ValidationError(f"Value at '{where}' failed to satisfy constraint: Member must be a list")
+        items = node if shape.serialization.get("flattened") else node.get("member", {})
+        if not isinstance(items, dict):
+            return []
+        return [_convert(shape.member, items[index], where) for index in _indexes(items, where)]
+    if kind == "map":
+        if node == "":
+            return {}
+        entries = node.get("entry", {}) if isinstance(node, dict) else {}
+        key_name = shape.key.serialization.get("name", "key")
+        value_name = shape.value.serialization.get("name", "value")
+        result: dict[str, Any] = {}
+        for index in _indexes(entries, where):
+            entry = entries[index]
+            if isinstance(entry, dict) and key_name in entry and value_name in entry:
+                result[str(entry[key_name])] = _convert(shape.value, entry[value_name], where)
+        return result
+    if isinstance(node, dict):
+        node = node.get("", "")
+    text = str(node)
+    if kind in ("integer", "long"):
+        try:
+            return int(text)
+        except ValueError as exc:
+            raise ValidationError(
+                f"Value '{text}' at '{where}' failed to satisfy constraint: Member must be a number"
+            ) from exc
+    if kind in ("float", "double"):
+        try:
+            return float(text)
+        except ValueError as exc:
+            raise ValidationError(
+                f"Value '{text}' at '{where}' failed to satisfy constraint: Member must be a number"
+            ) from exc
+    if kind == "boolean":
+        if text.lower() not in ("true", "false"):
+            raise ValidationError(f"Value '{text}' at '{where}' failed to satisfy constraint: Member must be a boolean")
+        return text.lower() == "true"
+    return text
+
+
+def _indexes(items: Mapping[str, Any], where: str) -> list[str]:
+    try:
+        ordered = sorted(items, key=int)
+    except ValueError as exc:
+        raise ValidationError(f"Value at '{where}' failed to satisfy constraint: list indexes must be numbers") from exc
+    return ordered
+
+
+def read_params(service: QueryService, operation: str, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """The operation's input from the form, typed and checked against the model (ValidationError)."""
+    shape = service.shapes.operation_model(operation).input_shape
+    params: dict[str, Any] = _convert(shape, _tree(pairs), "") if shape is not None else {}
+    try:
+        service.model.validate_input(operation, params)
+    except InvalidParameterException as exc:
+        raise ValidationError(exc.message) from exc
+    return params
+
+
+# --- writing XML -----------------------------------------------------------------------------------------
+
+
+def _timestamp(value: Any) -> str:
+    moment = value.astimezone(UTC) if isinstance(value, datetime) else datetime.fromtimestamp(float(value), UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _xml(shape: botocore.model.Shape, value: Any, out: list[str]) -> None:
+    kind = shape.type_name
+    if kind == "structure":
+        for member_name, member in shape.members.items():
+            if member_name not in value or value[member_name] is None:
+                continue
+            wire = member.serialization.get("name", member_name)
+            if member.type_name == "list" and member.serialization.get("flattened"):
+                for item in value[member_name]:
+                    out.append(f"<{wire}>")
+                    _xml(member.member, item, out)
+                    out.append(f"</{wire}>")
+                continue
+            out.append(f"<{wire}>")
+            _xml(member, value[member_name], out)
+            out.append(f"</{wire}>")
+    elif kind == "list":
+        name = shape.member.serialization.get("name", "member")
+        for item in value:
+            out.append(f"<{name}>")
+            _xml(shape.member, item, out)
+            out.append(f"</{name}>")
+    elif kind == "map":
+        for key, item in value.items():
+            out.append("<entry><key>" + escape(str(key)) + "</key><value>")
+            _xml(shape.value, item, out)
+            out.append("</value></entry>")
+    elif kind == "timestamp":
+        out.append(_timestamp(value))
+    elif kind == "boolean":
+        out.append("true" if value else "false")
+    else:
+        out.append(escape(str(value)))
+
+
+def xml_response(service: QueryService, operation: str, result: Mapping[str, Any], request_id: str) -> web.Response:
+    op = service.shapes.operation_model(operation)
+    parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<{operation}Response xmlns="{service.namespace}">']
+    if op.output_shape is not None:
+        wrapper = op.output_shape.serialization.get("resultWrapper", f"{operation}Result")
+        parts.append(f"<{wrapper}>")
+        _xml(op.output_shape, result, parts)
+        parts.append(f"</{wrapper}>")
+    parts.append(f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{operation}Response>")
+    return web.Response(
+        body="".join(parts).encode("utf-8"),
+        content_type=XML_CONTENT_TYPE,
+        charset="utf-8",
+        headers={"x-amzn-RequestId": request_id},
+    )
+
+
+def error_code(error: GatehouseError) -> str:
+    return _QUERY_CODES.get(error.type_name, error.type_name)
+
+
+def error_response(error: GatehouseError, request_id: str, namespace: str) -> web.Response:
+    fault = "Receiver" if error.status >= 500 else "Sender"
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="{namespace}"><Error><Type>{fault}</Type>'
+        f"<Code>{escape(error_code(error))}</Code><Message>{escape(error.message)}</Message></Error>"
+        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+    )
+    return web.Response(
+        body=body.encode("utf-8"),
+        status=error.status,
+        content_type=XML_CONTENT_TYPE,
+        charset="utf-8",
+        headers={"x-amzn-RequestId": request_id},
+    )
+
+
+# --- routing and authentication --------------------------------------------------------------------------
+
+
+def _signing_service(signed: SignedRequest) -> str | None:
+    """The service of the SigV4 credential scope (``AKID/date/region/<service>/aws4_request``), if any."""
+    credential: str | None = None
+    for name, value in signed.headers.items():
+        if name.lower() == "authorization":
+            for part in value.replace(",", " ").split():
+                if part.startswith("Credential="):
+                    credential = part[len("Credential=") :]
+    if credential is None:
+        for key, value in parse_qsl(signed.query_string):
+            if key == "X-Amz-Credential":
+                credential = value
+    if credential is None:
+        return None
+    pieces = credential.split("/")
+    return pieces[3] if len(pieces) == 5 else None
+
+
+def route(
+    services_by_name: Mapping[str, QueryService], signed: SignedRequest, action: str, version: str
+) -> QueryService:
+    scoped = _signing_service(signed)
+    if scoped is not None and scoped in services_by_name:
+        return services_by_name[scoped]
+    for service in services_by_name.values():
+        if version and version == service.version:
+            return service
+    for service in services_by_name.values():
+        if action in service.operations:
+            return service
+    raise InvalidActionException(f"Could not find operation {action or '(none)'}.")
+
+
+def _is_temporary(signed: SignedRequest) -> bool:
+    if any(name.lower() == "x-amz-security-token" for name in signed.headers):
+        return True
+    return "X-Amz-Security-Token=" in signed.query_string
+
+
+async def authenticate(
+    services: Services, service: QueryService, operation: str, params: Mapping[str, Any], signed: SignedRequest
+) -> tuple[str | None, CallerContext | None]:
+    """Admin credentials, or a temporary-credential session allowed to make this call."""
+    if _is_temporary(signed):
+        ctx = await services.credentials.verify_signed(signed, expected_service=service.name)
+        if operation in service.open_to_sessions:
+            return None, ctx
+        resource = await service.session_resource(services, operation, params) if service.session_resource else "*"
+        if not services.credentials.is_allowed(ctx, f"{service.name}:{operation}", resource):
+            raise AccessDeniedException(
+                f"User: {ctx.assumed_role_arn} is not authorized to perform: {service.name}:{operation} "
+                f"on resource: {resource} because no identity-based policy allows the "
+                f"{service.name}:{operation} action"
+            )
+        return None, ctx
+    identity = verify_sigv4(signed, services.admin_credentials.get, expected_service=service.name)
+    return identity.access_key_id, None
+
+
+async def handle(
+    services_by_name: Mapping[str, QueryService], services: Services, request: web.Request, body: bytes
+) -> web.Response:
+    """Run one query-protocol call and render its answer."""
+    request_id = str(uuid.uuid4())
+    started = time.perf_counter()
+    signed = signed_request(request, body)
+    namespace = next(iter(services_by_name.values())).namespace
+    outcome = "success"
+    label = "unknown"
+    wire = "query"
+    try:
+        pairs = parse_form(body)
+        fields = dict(pairs)
+        action = fields.get("Action", "")
+        service = route(services_by_name, signed, action, fields.get("Version", ""))
+        namespace, wire = service.namespace, service.name
+        if action not in service.operations or not service.model.has_operation(action):
+            raise InvalidActionException(f"Could not find operation {action or '(none)'} for version {service.version}")
+        label = action
+        structlog.contextvars.bind_contextvars(request_id=request_id, operation=action)
+        params = read_params(service, action, pairs)
+        admin_key_id: str | None = None
+        caller: CallerContext | None = None
+        if service.model.requires_signature(action):
+            admin_key_id, caller = await authenticate(services, service, action, params, signed)
+        call = QueryCall(
+            services=services,
+            operation=action,
+            params=params,
+            admin_key_id=admin_key_id,
+            caller=caller,
+            source_ip=request.remote,
+            request_id=request_id,
+        )
+        result = await service.operations[action](call)
+        return xml_response(service, action, result, request_id)
+    except GatehouseError as error:
+        outcome = error_code(error)
+        if error.status >= 500:
+            log.error("api.error", error=outcome, message=error.message)
+        return error_response(error, request_id, namespace)
+    except Exception:
+        outcome = "InternalFailure"
+        log.exception("api.unhandled")
+        return error_response(InternalErrorException(), request_id, namespace)
+    finally:
+        services.metrics.call_finished(wire, label, outcome, time.perf_counter() - started)
+        structlog.contextvars.unbind_contextvars("request_id", "operation")

@@ -1,0 +1,279 @@
+"""The STS wire (AWS query protocol): AssumeRoleWithWebIdentity, AssumeRoleWithSAML, AssumeRole, GetCallerIdentity.
+
+Behaviour follows the STS API Reference. AssumeRoleWithWebIdentity is unsigned, as in AWS: the web identity
+token is the credential. It is validated (:mod:`gateway.services.web_identity`), the role's trust policy is
+evaluated against the token's claims as AWS does (``<provider>:aud``, ``:sub``, ``:amr``; principal
+``Federated``), and temporary credentials are minted (:mod:`gateway.services.credentials`). A role that does
+not exist and a trust policy that does not allow the caller are the same ``AccessDenied``, so the answer
+does not reveal which roles exist.
+
+AssumeRoleWithSAML (unsigned too) takes a signed SAML Response meant for AWS from an IdP registered as an IAM
+SAML provider (:mod:`gateway.services.saml_federation`); the Role attribute must name the (role, provider)
+pair asked for, the trust policy sees ``SAML:aud``, ``SAML:iss``, ``SAML:sub`` ..., and an assertion is
+exchanged once.
+
+AssumeRole is signed: by the admin credentials (the account's root, principal ``arn:aws:iam::<account>:root``)
+or by a role session (role chaining, principal the assumed-role ARN); the trust policy decides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from typing import Any, Final
+
+import structlog
+
+from gateway.api.awsquery import QueryCall, QueryHandler, QueryService
+from gateway.errors import AccessDeniedException, GatehouseError, InvalidIdentityTokenException, ValidationError
+from gateway.services.credentials import TemporaryCredentials
+from gateway.services.iam import Role
+from gateway.services.saml_federation import (
+    SESSION_DURATION_ATTRIBUTE,
+    SESSION_NAME_ATTRIBUTE,
+    SOURCE_IDENTITY_ATTRIBUTE,
+    saml_context_keys,
+)
+
+log = structlog.get_logger("gateway.sts")
+
+# RoleSessionName's constraint in the STS model (2 to 64 of these characters).
+SESSION_NAME_PATTERN: Final = re.compile(r"[\w+=,.@-]{2,64}")
+
+
+def _credentials(creds: TemporaryCredentials) -> dict[str, Any]:
+    return {
+        "AccessKeyId": creds.access_key_id,
+        "SecretAccessKey": creds.secret_access_key,
+        "SessionToken": creds.session_token,
+        "Expiration": creds.expiration,
+    }
+
+
+def _no_managed_policies(params: dict[str, Any]) -> None:
+    if params.get("PolicyArns"):
+        # Gatehouse has inline role policies and session policies, but no managed policies to name.
+        raise ValidationError("Managed session policies (PolicyArns) are not supported; pass Policy instead.")
+
+
+def _denied(action: str) -> AccessDeniedException:
+    return AccessDeniedException(f"Not authorized to perform {action}")
+
+
+async def assume_role_with_web_identity(call: QueryCall) -> dict[str, Any]:
+    p = call.params
+    services = call.services
+    _no_managed_policies(p)
+    try:
+        verified = await services.web_identity.verify(p["WebIdentityToken"])
+    except GatehouseError as exc:
+        log.info("sts.web_identity_rejected", role=p["RoleArn"], error=exc.type_name, detail=exc.message)
+        raise
+    role: Role | None = await services.iam.find_role_by_arn(p["RoleArn"])
+    if role is None or not services.iam.trust_allows(
+        role, verified.identity, request_tags=verified.principal_tags, extra_context=_source_context(call)
+    ):
+        log.info(
+            "sts.assume_role_denied",
+            role=p["RoleArn"],
+            provider=verified.identity.provider,
+            subject=verified.identity.subject,
+            reason="no such role" if role is None else "trust policy",
+        )
+        raise _denied("sts:AssumeRoleWithWebIdentity")
+    creds = await services.credentials.mint(
+        role,
+        session_name=p["RoleSessionName"],
+        identity_id=verified.identity.subject,
+        source_identity=verified.source_identity,
+        principal_tags=verified.principal_tags,
+        session_policy=p.get("Policy"),
+        duration_seconds=p.get("DurationSeconds", 3600),
+        web_identity=verified.identity,
+    )
+    log.info(
+        "sts.assumed_role",
+        role=role.arn,
+        session=p["RoleSessionName"],
+        provider=verified.identity.provider,
+        subject=verified.identity.subject,
+        access_key_id=creds.access_key_id,
+        expires=int(creds.expiration.timestamp()),
+    )
+    result: dict[str, Any] = {
+        "Credentials": _credentials(creds),
+        "SubjectFromWebIdentityToken": verified.identity.subject,
+        "AssumedRoleUser": {"AssumedRoleId": creds.assumed_role_id, "Arn": creds.assumed_role_arn},
+        "Provider": verified.issuer,
+        "Audience": verified.identity.audience[0],
+    }
+    if creds.packed_policy_size is not None:
+        result["PackedPolicySize"] = creds.packed_policy_size
+    if verified.source_identity is not None:
+        result["SourceIdentity"] = verified.source_identity
+    return result
+
+
+async def assume_role_with_saml(call: QueryCall) -> dict[str, Any]:
+    """STS AssumeRoleWithSAML: a signed SAML Response from an IdP registered as an IAM SAML provider."""
+    p = call.params
+    services = call.services
+    _no_managed_policies(p)
+    provider = await services.iam.find_saml_provider(p["PrincipalArn"])
+    if provider is None:
+        log.info("sts.saml_rejected", provider=p["PrincipalArn"], error="no such provider")
+        raise InvalidIdentityTokenException(f"SAML provider {p['PrincipalArn']} does not exist in this account.")
+    try:
+        assertion = await services.saml.verify(
+            provider.name, provider.updated_at, provider.metadata, p["SAMLAssertion"]
+        )
+        session_name = assertion.single(SESSION_NAME_ATTRIBUTE)
+        if session_name is None or not SESSION_NAME_PATTERN.fullmatch(session_name):
+            raise InvalidIdentityTokenException("The SAML assertion has no valid RoleSessionName attribute.")
+        # One exchange per assertion: a captured Response cannot be used again (the marker outlives it).
+        key = hashlib.sha256(f"{assertion.issuer}\n{assertion.assertion_id}".encode()).hexdigest()
+        if not await services.store.use_saml_assertion(key, assertion.not_on_or_after + 60, time.time()):
+            raise InvalidIdentityTokenException("The SAML assertion has already been used.")
+    except GatehouseError as exc:
+        log.info("sts.saml_rejected", provider=p["PrincipalArn"], error=exc.type_name, detail=exc.message)
+        raise
+    keys = saml_context_keys(assertion, account_id=services.iam.account_id, provider_name=provider.name)
+    tags = assertion.principal_tags()
+    role = await services.iam.find_role_by_arn(p["RoleArn"])
+    allowed = (
+        role is not None
+        and (p["RoleArn"], p["PrincipalArn"]) in assertion.role_pairs()
+        and services.iam.trust_allows_federated(
+            role, p["PrincipalArn"], keys, action="sts:AssumeRoleWithSAML", request_tags=tags
+        )
+    )
+    if role is None or not allowed:
+        log.info("sts.assume_role_denied", role=p["RoleArn"], provider=p["PrincipalArn"], subject=assertion.subject)
+        raise _denied("sts:AssumeRoleWithSAML")
+    duration = int(p.get("DurationSeconds", 3600))
+    asserted = assertion.single(SESSION_DURATION_ATTRIBUTE)
+    if asserted is not None and asserted.isdigit():
+        # The IdP's SessionDuration and the caller's DurationSeconds: the shorter one applies.
+        duration = min(duration, int(asserted)) if "DurationSeconds" in p else int(asserted)
+    source_identity = assertion.single(SOURCE_IDENTITY_ATTRIBUTE)
+    creds = await services.credentials.mint(
+        role,
+        session_name=session_name,
+        identity_id=assertion.subject,
+        source_identity=source_identity,
+        principal_tags=tags,
+        session_policy=p.get("Policy"),
+        duration_seconds=duration,
+        federation_keys=keys,
+    )
+    log.info(
+        "sts.assumed_role",
+        role=role.arn,
+        session=session_name,
+        provider=p["PrincipalArn"],
+        subject=assertion.subject,
+        access_key_id=creds.access_key_id,
+        expires=int(creds.expiration.timestamp()),
+    )
+    result: dict[str, Any] = {
+        "Credentials": _credentials(creds),
+        "AssumedRoleUser": {"AssumedRoleId": creds.assumed_role_id, "Arn": creds.assumed_role_arn},
+        "Subject": assertion.subject,
+        "SubjectType": assertion.subject_type,
+        "Issuer": assertion.issuer,
+        "Audience": keys["SAML:aud"],
+        "NameQualifier": keys["SAML:namequalifier"],
+    }
+    if creds.packed_policy_size is not None:
+        result["PackedPolicySize"] = creds.packed_policy_size
+    if source_identity is not None:
+        result["SourceIdentity"] = source_identity
+    return result
+
+
+def _source_context(call: QueryCall) -> dict[str, Any]:
+    return {"aws:SourceIp": call.source_ip} if call.source_ip else {}
+
+
+async def assume_role(call: QueryCall) -> dict[str, Any]:
+    p = call.params
+    services = call.services
+    _no_managed_policies(p)
+    account = services.iam.account_id
+    root = [f"arn:aws:iam::{account}:root", account]
+    requested = {str(t["Key"]): str(t["Value"]) for t in p.get("Tags", [])}
+    caller = call.caller
+    # A chained session gets the tags asked for now (earlier session tags pass on only when transitive, and
+    # Gatehouse does not mark any as transitive).
+    tags = requested
+    role = await services.iam.find_role_by_arn(p["RoleArn"])
+    if role is None:
+        allowed = False
+    elif caller is None:
+        # The admin credentials are the account's root.
+        allowed = services.iam.trust_allows_principals(role, root, request_tags=requested)
+    else:
+        # Role chaining (IAM User Guide, "Cross account / same account role trust"): a trust policy naming the
+        # session or its role is enough; one naming only the account also needs the session's own policies
+        # to allow sts:AssumeRole on the target role.
+        direct = [caller.assumed_role_arn, caller.role_arn]
+        allowed = services.iam.trust_allows_principals(role, direct, request_tags=requested) or (
+            services.iam.trust_allows_principals(
+                role, root, request_tags=requested, principal_arn=caller.assumed_role_arn
+            )
+            and services.credentials.is_allowed(caller, "sts:AssumeRole", role.arn)
+        )
+    if role is None or not allowed:
+        who = caller.assumed_role_arn if caller is not None else f"arn:aws:iam::{account}:root"
+        log.info("sts.assume_role_denied", role=p["RoleArn"], caller=who, reason="trust policy")
+        raise AccessDeniedException(
+            f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {p['RoleArn']}"
+        )
+    creds = await services.credentials.mint(
+        role,
+        session_name=p["RoleSessionName"],
+        identity_id=caller.identity_id if caller is not None else None,
+        # A source identity, once set, stays with every chained session (AWS: it cannot be changed).
+        source_identity=(caller.source_identity if caller is not None else None) or p.get("SourceIdentity"),
+        principal_tags=tags,
+        session_policy=p.get("Policy"),
+        duration_seconds=p.get("DurationSeconds", 3600),
+    )
+    log.info(
+        "sts.assumed_role",
+        role=role.arn,
+        session=p["RoleSessionName"],
+        caller=caller.assumed_role_arn if caller is not None else root[0],
+        access_key_id=creds.access_key_id,
+        expires=int(creds.expiration.timestamp()),
+    )
+    result: dict[str, Any] = {
+        "Credentials": _credentials(creds),
+        "AssumedRoleUser": {"AssumedRoleId": creds.assumed_role_id, "Arn": creds.assumed_role_arn},
+    }
+    if creds.packed_policy_size is not None:
+        result["PackedPolicySize"] = creds.packed_policy_size
+    return result
+
+
+async def get_caller_identity(call: QueryCall) -> dict[str, Any]:
+    account = call.services.iam.account_id
+    if call.caller is not None:
+        return {"UserId": call.caller.user_id, "Account": account, "Arn": call.caller.assumed_role_arn}
+    return {"UserId": call.admin_key_id or "", "Account": account, "Arn": f"arn:aws:iam::{account}:root"}
+
+
+OPERATIONS: dict[str, QueryHandler] = {
+    "AssumeRoleWithWebIdentity": assume_role_with_web_identity,
+    "AssumeRoleWithSAML": assume_role_with_saml,
+    "AssumeRole": assume_role,
+    "GetCallerIdentity": get_caller_identity,
+}
+
+
+def sts_service() -> QueryService:
+    # No permission is needed to ask who you are; AssumeRole is decided by the target role's trust policy.
+    return QueryService(
+        name="sts", operations=OPERATIONS, open_to_sessions=frozenset({"GetCallerIdentity", "AssumeRole"})
+    )

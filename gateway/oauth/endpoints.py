@@ -1,0 +1,250 @@
+"""The OAuth 2.0 / OpenID Connect wire: Cognito's user pool endpoints.
+
+``GET /oauth2/authorize`` (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2), ``POST /oauth2/token`` (§3.2),
+``GET|POST /oauth2/userInfo`` (OpenID Connect Core §5.3), ``POST /oauth2/revoke`` (RFC 7009) and
+``GET /logout`` (Cognito's logout endpoint). Each is also served under ``/{UserPoolId}/...`` (the paths the
+pool's discovery document names) and on a pool's domain (Host header). Handlers are thin: the work is in
+``gateway/services/oauth.py``; errors become a redirect with ``error`` (authorization endpoint, once the
+redirect URI is proven), a JSON body with ``error`` and ``error_description`` (RFC 6749 §5.2; 401 with
+``WWW-Authenticate`` for client and bearer-token failures), or an HTML page (never a redirect to an
+unproven URI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urlencode
+
+import orjson
+from aiohttp import web
+from multidict import MultiDict, MultiMapping
+
+from gateway.errors import (
+    AuthorizationPageError,
+    GatehouseError,
+    InvalidRequestError,
+    LoginRequiredError,
+    ResourceNotFoundException,
+)
+from gateway.oauth.wellknown import SERVICES
+from gateway.services.container import Services
+from gateway.services.oauth import SSO_SECONDS, AuthorizationRedirectError, SsoSession
+from gateway.ui.render import error_page, finish, found, secure_cookies
+
+# Parameters that must not repeat (RFC 6749 §3.1, §3.2).
+_SINGLE = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "max_age",
+    "identity_provider",
+    "idp_identifier",
+    "login_hint",
+    "grant_type",
+    "code",
+    "code_verifier",
+    "refresh_token",
+    "client_secret",
+    "token",
+    "token_type_hint",
+    "logout_uri",
+)
+
+
+def sso_cookie_name(pool_id: str) -> str:
+    return f"gatehouse_sso_{pool_id}"
+
+
+def base_path(request: web.Request) -> str:
+    """The path prefix the request came in under: ``/{UserPoolId}`` or nothing."""
+    pool_id = request.match_info.get("pool_id")
+    return f"/{pool_id}" if pool_id else ""
+
+
+async def routed_pool(request: web.Request) -> str | None:
+    """The pool the request is addressed to by its path or its Host (a pool domain); None when neither."""
+    services = request.app[SERVICES]
+    pool_id = request.match_info.get("pool_id")
+    if pool_id:
+        try:
+            await services.pools.get_pool(pool_id)
+        except ResourceNotFoundException as exc:
+            raise AuthorizationPageError("This user pool does not exist.") from exc
+        return pool_id
+    return await services.domains.pool_for_host(request.headers.get("Host"))
+
+
+def flatten(values: MultiMapping[str]) -> tuple[dict[str, str], list[str]]:
+    """The first value of each parameter, and the names of single-valued ones that were repeated."""
+    flat = {key: values[key] for key in values}
+    repeated = [key for key in _SINGLE if len(values.getall(key, [])) > 1]
+    return flat, repeated
+
+
+async def current_session(request: web.Request, pool_id: str) -> SsoSession | None:
+    return await request.app[SERVICES].oauth.sso_session(pool_id, request.cookies.get(sso_cookie_name(pool_id)))
+
+
+def set_sso_cookie(response: web.StreamResponse, services: Services, pool_id: str, token: str) -> None:
+    response.set_cookie(
+        sso_cookie_name(pool_id),
+        token,
+        max_age=SSO_SECONDS,
+        httponly=True,
+        samesite="Lax",
+        secure=secure_cookies(services.settings),
+        path="/",
+    )
+
+
+# --- /oauth2/authorize ------------------------------------------------------------------------------------
+
+
+async def authorize(request: web.Request) -> web.Response:
+    """GET, or POST with a form body (OpenID Connect Core §3.1.2.1 asks for both)."""
+    services = request.app[SERVICES]
+    settings = services.settings
+    oauth = services.oauth
+    if request.method == "POST":
+        form = await request.post()
+        query, repeated = flatten(MultiDict((k, v) for k, v in form.items() if isinstance(v, str)))
+    else:
+        query, repeated = flatten(request.query)
+    try:
+        pool_id = await routed_pool(request)
+        auth_request = await oauth.start_authorization(query, repeated=repeated, pool_id=pool_id)
+    except AuthorizationPageError as exc:
+        return error_page(request, settings, exc.message)
+    except AuthorizationRedirectError as exc:
+        return found(request, settings, oauth.error_redirect(exc.request, exc.error))
+    if auth_request.identity_provider and auth_request.identity_provider != "COGNITO":
+        from gateway.oauth import federation  # here: that module builds on this one
+
+        return await federation.begin(request, auth_request)
+    session = await current_session(request, auth_request.pool_id)
+    try:
+        if session is not None and not oauth.needs_login(auth_request, session):
+            location = await oauth.issue_authorization_code(auth_request, session.user, session.auth_time, session.amr)
+            return found(request, settings, location)
+        if "none" in auth_request.prompt:
+            await oauth.discard_request(auth_request)
+            error = LoginRequiredError("The user is not signed in.")
+            return found(request, settings, oauth.error_redirect(auth_request, error))
+    except AuthorizationPageError as exc:
+        return error_page(request, settings, exc.message)
+    return found(request, settings, f"{base_path(request)}/login?rid={auth_request.id}")
+
+
+# --- JSON endpoints ---------------------------------------------------------------------------------------
+
+
+def json_response(body: object, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    """RFC 6749 §5.1: JSON, never cached."""
+    response = web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=dict(headers or {})
+    )
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def oauth_error_response(error: GatehouseError, *, bearer: bool = False) -> web.Response:
+    """RFC 6749 §5.2 (and RFC 6750 §3 for bearer-token failures)."""
+    headers: dict[str, str] = {}
+    description = error.message.replace('"', "'")
+    if bearer and error.status in (401, 403):
+        headers["WWW-Authenticate"] = f'Bearer error="{error.oauth_error}", error_description="{description}"'
+    elif error.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="gatehouse", charset="UTF-8"'
+    return json_response(
+        {"error": error.oauth_error, "error_description": error.message}, status=error.status, headers=headers
+    )
+
+
+async def _form(request: web.Request) -> tuple[dict[str, str], list[str]]:
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise InvalidRequestError("The body must be application/x-www-form-urlencoded.")
+    form = await request.post()
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    repeated = [k for k in _SINGLE if len(form.getall(k, [])) > 1]
+    return values, repeated
+
+
+async def token(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    try:
+        form, repeated = await _form(request)
+        if repeated:
+            raise InvalidRequestError(f"Parameter {repeated[0]} was given more than once.")
+        body = await services.oauth.token(form, request.headers.get("Authorization"))
+    except GatehouseError as exc:
+        return oauth_error_response(exc)
+    return json_response(body)
+
+
+async def userinfo(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    access_token = value.strip() if scheme.lower() == "bearer" else None
+    try:
+        claims = await services.oauth.userinfo(access_token)
+    except GatehouseError as exc:
+        return oauth_error_response(exc, bearer=True)
+    return json_response(claims)
+
+
+async def revoke(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    try:
+        form, repeated = await _form(request)
+        if repeated:
+            raise InvalidRequestError(f"Parameter {repeated[0]} was given more than once.")
+        await services.oauth.revoke(form, request.headers.get("Authorization"))
+    except GatehouseError as exc:
+        return oauth_error_response(exc)
+    return json_response({})
+
+
+# --- /logout ----------------------------------------------------------------------------------------------
+
+
+async def logout(request: web.Request) -> web.Response:
+    """Cognito's logout endpoint: ends the hosted UI session, then sends the browser to a registered
+    ``logout_uri``, or (``redirect_uri`` + ``response_type``) to a new sign-in."""
+    services = request.app[SERVICES]
+    settings = services.settings
+    query, repeated = flatten(request.query)
+    try:
+        if repeated or ("logout_uri" in request.query and len(request.query.getall("logout_uri")) > 1):
+            raise AuthorizationPageError("Each parameter may be given only once.")
+        pool, target = await services.oauth.logout_target(query, pool_id=await routed_pool(request))
+    except AuthorizationPageError as exc:
+        return error_page(request, settings, exc.message)
+    name = sso_cookie_name(pool.id)
+    await services.oauth.end_sso(request.cookies.get(name))
+    if target == "authorize":
+        passed = {k: v for k, v in query.items() if k != "logout_uri"}
+        target = f"{base_path(request)}/oauth2/authorize?{urlencode(passed)}"
+    response = web.Response(status=302, headers={"Location": target})
+    response.del_cookie(name, path="/")
+    finish(request, response, settings)
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    """Every endpoint at Cognito's path and under ``/{UserPoolId}``."""
+    for prefix in ("", "/{pool_id}"):
+        app.router.add_get(f"{prefix}/oauth2/authorize", authorize)
+        app.router.add_post(f"{prefix}/oauth2/authorize", authorize)
+        app.router.add_post(f"{prefix}/oauth2/token", token)
+        app.router.add_get(f"{prefix}/oauth2/userInfo", userinfo)
+        app.router.add_post(f"{prefix}/oauth2/userInfo", userinfo)
+        app.router.add_post(f"{prefix}/oauth2/revoke", revoke)
+        app.router.add_get(f"{prefix}/logout", logout)

@@ -1,0 +1,458 @@
+"""Temporary credentials: minted by Gatehouse's STS (and identity pools), verified by anything they are sent to.
+
+Interface (what other services call)::
+
+    creds = await services.credentials.mint(
+        role,                          # a Role (IamService.get_role / find_role_by_arn) or a role ARN
+        session_name="CognitoIdentityCredentials",
+        identity_id="us-east-1:1234...",   # identity-pool identity id (or None)
+        source_identity=None,          # STS SourceIdentity (or None)
+        principal_tags={"team": "a"},  # session tags: aws:PrincipalTag/<key> in policies
+        session_policy=None,           # a policy JSON text; the session may do only what it AND the role allow
+        duration_seconds=3600,         # 900 .. role.max_session_duration (ValidationError otherwise)
+        web_identity=WebIdentity(...), # the verified token's provider/sub/aud/amr: condition keys later
+    )
+    creds.access_key_id        # "ASIA" + 16 characters
+    creds.secret_access_key    # 40 characters
+    creds.session_token        # sealed, self-contained (see below)
+    creds.expiration           # aware UTC datetime
+    creds.assumed_role_arn     # arn:aws:sts::<account>:assumed-role/<role name>/<session name>
+    creds.assumed_role_id      # <role id AROA...>:<session name>
+
+    ctx = await services.credentials.verify_request(method, url, headers, body)   # -> CallerContext
+    services.credentials.is_allowed(ctx, "s3:GetObject", "arn:aws:s3:::bucket/key", {"aws:SourceIp": ip})
+
+For identity pools: GetCredentialsForIdentity builds the identity's
+``WebIdentity(provider=COGNITO_IDENTITY_PROVIDER, subject=<identity id>, audience=(<identity pool id>,),
+amr=("authenticated", <login provider>) or ("unauthenticated",))``, checks
+``services.iam.trust_allows(role, web_identity)`` (AccessDenied if not) and calls ``mint``. So that STS's
+AssumeRoleWithWebIdentity accepts the pool's GetOpenIdToken tokens, their issuer registers once at start:
+``services.web_identity.register_issuer(issuer, verify, provider=COGNITO_IDENTITY_PROVIDER)``, where ``verify``
+is an ``async (token) -> claims`` raising InvalidIdentityTokenException / ExpiredTokenException.
+
+A role tagged ``gatehouse:aws-role-arn`` is a passthrough role: ``mint`` returns credentials from a real AWS
+STS (:mod:`gateway.services.aws_passthrough`) for the AWS role the tag names.
+
+A role's trust policy is checked with :meth:`gateway.services.iam.IamService.trust_allows` before minting;
+``mint`` itself does not check trust (identity pools and STS each decide who may assume what).
+
+Design (the session token carries everything; verification needs one store read):
+
+* The access key id is ``ASIA`` + 80 random bits in base32, as AWS's temporary keys look.
+* The secret access key is never stored: it is ``base64(HMAC-SHA256(K_secret, access_key_id))[:40]``, so
+  Gatehouse recomputes it from the key id alone (K_secret is derived from the data dir's secret key).
+* The session token is an AES-256-GCM sealed box (:mod:`gateway.secretbox`, key K_token derived from the
+  same secret) of the session's claims: role ARN and unique id, session name, identity id, source identity,
+  principal tags, session policy, web-identity condition keys, issue and expiry times. The access key id is
+  the box's associated data, so a token cannot be paired with another key id; any change to the token fails
+  authentication.
+* Verifying a request: open the token (no I/O), recompute the secret, check the SigV4 signature
+  (:mod:`gateway.api.sigv4`), check expiry, then read the role once: a deleted role -- or a role deleted and
+  created again under the same name, which gets a new unique id -- refuses the credentials, as AWS does.
+* Permissions (:meth:`CredentialService.is_allowed`): the role's inline policies, intersected with the
+  session policy when there is one; an explicit deny wins (:mod:`gateway.services.policy`).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import time
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+from urllib.parse import unquote_plus, urlsplit
+
+import orjson
+
+from gateway.api.sigv4 import SignedRequest, SigV4Identity, verify_sigv4
+from gateway.errors import (
+    GatehouseError,
+    PackedPolicyTooLargeException,
+    ServiceUnavailableException,
+    UnrecognizedClientException,
+    ValidationError,
+)
+from gateway.secretbox import SecretBox, SecretBoxError
+from gateway.services.aws_passthrough import AWS_ROLE_TAG, AwsStsPassthrough
+from gateway.services.iam import IamService, Role, WebIdentity, check_policy, new_unique_id, parsed_policy
+from gateway.services.policy import ContextValue, Policy, Request
+from gateway.services.policy import is_allowed as evaluate_allowed
+
+__all__ = [
+    "CallerContext",
+    "CredentialService",
+    "ExpiredSecurityToken",
+    "TemporaryCredentials",
+]
+
+MIN_DURATION_SECONDS: Final = 900
+# A session policy's packed size limit (AWS: 2,048 characters of plain text policy).
+MAX_SESSION_POLICY_CHARS: Final = 2048
+_TOKEN_VERSION: Final = 1
+
+
+class ExpiredSecurityToken(GatehouseError):
+    """A request signed with temporary credentials that have expired (AWS's ``ExpiredToken``)."""
+
+    type_name = "ExpiredToken"
+    status = 403
+    default_message = "The security token included in the request is expired"
+
+
+@dataclass(frozen=True)
+class TemporaryCredentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expiration: datetime
+    assumed_role_arn: str
+    assumed_role_id: str
+    # Session policy size as a percentage of the allowed maximum (STS PackedPolicySize).
+    packed_policy_size: int | None = None
+
+
+@dataclass(frozen=True)
+class CallerContext:
+    """Who signed a request with temporary credentials, and what their session carries."""
+
+    access_key_id: str
+    account_id: str
+    role_arn: str
+    role_name: str
+    role_id: str
+    session_name: str
+    assumed_role_arn: str
+    user_id: str  # AROA...:session name (aws:userid)
+    identity_id: str | None
+    source_identity: str | None
+    principal_tags: dict[str, str]
+    issued_at: datetime
+    expiration: datetime
+    web_identity_keys: dict[str, ContextValue]
+    session_policy: Policy | None
+    role_policies: tuple[Policy, ...]
+    region: str = ""
+    service: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready summary (the verify endpoint's answer)."""
+        return {
+            "Account": self.account_id,
+            "Arn": self.assumed_role_arn,
+            "UserId": self.user_id,
+            "RoleArn": self.role_arn,
+            "RoleSessionName": self.session_name,
+            "IdentityId": self.identity_id,
+            "SourceIdentity": self.source_identity,
+            "PrincipalTags": self.principal_tags,
+            "AccessKeyId": self.access_key_id,
+            "IssuedAt": self.issued_at.isoformat().replace("+00:00", "Z"),
+            "Expiration": self.expiration.isoformat().replace("+00:00", "Z"),
+            "Region": self.region,
+            "Service": self.service,
+        }
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class CredentialService:
+    """Mints and verifies temporary credentials for IAM roles."""
+
+    def __init__(self, iam: IamService, key: bytes, *, account_id: str, max_skew_seconds: float = 300.0) -> None:
+        self._iam = iam
+        # Two sub-keys of one secret, so neither serves two purposes (HMAC-SHA256 as a PRF, RFC 2104).
+        self._secret_key = hmac.new(key, b"gatehouse sts secret access keys", hashlib.sha256).digest()
+        self._box = SecretBox(hmac.new(key, b"gatehouse sts session tokens", hashlib.sha256).digest())
+        self.account_id = account_id
+        self._max_skew_seconds = max_skew_seconds
+        # Set from the config file's iam.aws: where passthrough roles get their credentials.
+        self.passthrough: AwsStsPassthrough | None = None
+
+    # --- minting ----------------------------------------------------------------------------------------
+
+    def secret_for(self, access_key_id: str) -> str:
+        """The secret access key of a temporary access key id (recomputed, never stored)."""
+        return _b64(hmac.digest(self._secret_key, access_key_id.encode("utf-8", "surrogateescape"), "sha256"))[:40]
+
+    async def mint(
+        self,
+        role: Role | str,
+        *,
+        session_name: str,
+        identity_id: str | None = None,
+        source_identity: str | None = None,
+        principal_tags: Mapping[str, str] | None = None,
+        session_policy: str | None = None,
+        duration_seconds: int = 3600,
+        web_identity: WebIdentity | None = None,
+        federation_keys: Mapping[str, ContextValue] | None = None,
+    ) -> TemporaryCredentials:
+        """Temporary credentials for ``role``. Raises ValidationError for an unknown role ARN,
+        ValidationError for a duration outside 900..MaxSessionDuration, MalformedPolicyDocument and
+        PackedPolicyTooLarge for a bad session policy."""
+        if isinstance(role, str):
+            found = await self._iam.find_role_by_arn(role)
+            if found is None:
+                raise ValidationError(f"Role {role} does not exist.")
+            role = found
+        if duration_seconds < MIN_DURATION_SECONDS:
+            raise ValidationError(
+                f"1 validation error detected: Value '{duration_seconds}' at 'durationSeconds' failed to satisfy "
+                f"constraint: Member must have value greater than or equal to {MIN_DURATION_SECONDS}"
+            )
+        if duration_seconds > role.max_session_duration:
+            raise ValidationError("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+        packed: int | None = None
+        if session_policy is not None:
+            if len(session_policy) > MAX_SESSION_POLICY_CHARS:
+                raise PackedPolicyTooLargeException(
+                    "Packed size of session policy is larger than the maximum allowed "
+                    f"({MAX_SESSION_POLICY_CHARS} characters)."
+                )
+            check_policy(session_policy)
+            packed = max(1, round(100 * len(session_policy) / MAX_SESSION_POLICY_CHARS))
+        aws_role_arn = role.tags.get(AWS_ROLE_TAG)
+        if aws_role_arn is not None:
+            return await self._from_aws(
+                aws_role_arn, session_name, duration_seconds, session_policy, principal_tags, source_identity
+            )
+        now = int(time.time())
+        expires = now + duration_seconds
+        access_key_id = new_unique_id("ASIA")[:20]
+        claims: dict[str, Any] = {
+            "v": _TOKEN_VERSION,
+            "arn": role.arn,
+            "rid": role.role_id,
+            "sn": session_name,
+            "iat": now,
+            "exp": expires,
+        }
+        if identity_id is not None:
+            claims["iid"] = identity_id
+        if source_identity is not None:
+            claims["src"] = source_identity
+        if principal_tags:
+            claims["tags"] = dict(principal_tags)
+        if session_policy is not None:
+            claims["pol"] = session_policy
+        federation: dict[str, ContextValue] = dict(federation_keys or {})
+        if web_identity is not None:
+            federation.update(web_identity.context_keys(self.account_id))
+        if federation:
+            # The federated identity's condition keys (<provider>:sub, SAML:sub ...), for later policy checks.
+            claims["wi"] = federation
+        plaintext = zlib.compress(orjson.dumps(claims), 9)
+        token = self._box.seal(plaintext, aad=access_key_id.encode("ascii"))
+        return TemporaryCredentials(
+            access_key_id=access_key_id,
+            secret_access_key=self.secret_for(access_key_id),
+            session_token=token,
+            expiration=datetime.fromtimestamp(expires, UTC),
+            assumed_role_arn=self._assumed_role_arn(role.name, session_name),
+            assumed_role_id=f"{role.role_id}:{session_name}",
+            packed_policy_size=packed,
+        )
+
+    async def _from_aws(
+        self,
+        aws_role_arn: str,
+        session_name: str,
+        duration_seconds: int,
+        session_policy: str | None,
+        principal_tags: Mapping[str, str] | None,
+        source_identity: str | None,
+    ) -> TemporaryCredentials:
+        """A passthrough role (tagged ``gatehouse:aws-role-arn``): AWS STS mints the credentials."""
+        if self.passthrough is None:
+            raise ServiceUnavailableException(
+                "This role stands for an AWS role, but no AWS STS endpoint is configured (config file iam.aws)."
+            )
+        aws = await self.passthrough.assume_role(
+            aws_role_arn,
+            session_name=session_name,
+            duration_seconds=duration_seconds,
+            session_policy=session_policy,
+            tags=principal_tags or {},
+            source_identity=source_identity,
+        )
+        return TemporaryCredentials(
+            access_key_id=aws.access_key_id,
+            secret_access_key=aws.secret_access_key,
+            session_token=aws.session_token,
+            expiration=aws.expiration,
+            assumed_role_arn=aws.assumed_role_arn,
+            assumed_role_id=aws.assumed_role_id,
+            packed_policy_size=aws.packed_policy_size,
+        )
+
+    def _assumed_role_arn(self, role_name: str, session_name: str) -> str:
+        return f"arn:aws:sts::{self.account_id}:assumed-role/{role_name}/{session_name}"
+
+    # --- verifying --------------------------------------------------------------------------------------
+
+    def open_session_token(self, access_key_id: str, session_token: str) -> dict[str, Any]:
+        """The claims sealed in a session token for this key id; UnrecognizedClient if it is not one of ours,
+        was altered, or belongs to another key id."""
+        if not access_key_id.startswith("ASIA") or len(session_token) > 8192:
+            raise UnrecognizedClientException()
+        try:
+            raw = self._box.open(session_token, aad=access_key_id.encode("utf-8", "surrogateescape"))
+            claims = orjson.loads(zlib.decompress(raw))
+        except (SecretBoxError, zlib.error, orjson.JSONDecodeError) as exc:
+            raise UnrecognizedClientException() from exc
+        if not isinstance(claims, dict) or claims.get("v") != _TOKEN_VERSION:
+            raise UnrecognizedClientException()
+        return claims
+
+    async def verify_signed(
+        self, request: SignedRequest, *, expected_service: str | None = None, now: float | None = None
+    ) -> CallerContext:
+        """Check a request signed with temporary credentials (SigV4 + X-Amz-Security-Token) and say who it is.
+
+        Raises MissingAuthenticationToken / IncompleteSignature / InvalidSignature (bad or absent
+        signature), UnrecognizedClient (no, altered or foreign session token; role deleted), ExpiredToken."""
+        opened: dict[str, dict[str, Any]] = {}
+        token_of: dict[str, str | None] = {"token": _security_token(request)}
+
+        def lookup(access_key_id: str) -> str | None:
+            token = token_of["token"]
+            if token is None:
+                return None
+            opened["claims"] = self.open_session_token(access_key_id, token)
+            return self.secret_for(access_key_id)
+
+        moment = datetime.fromtimestamp(now, UTC) if now is not None else None
+        identity = verify_sigv4(
+            request,
+            lookup,
+            now=moment,
+            max_skew=timedelta(seconds=self._max_skew_seconds),
+            expected_service=expected_service,
+        )
+        claims = opened["claims"]
+        return await self._context(identity, claims, now if now is not None else time.time())
+
+    async def verify_request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        expected_service: str | None = None,
+    ) -> CallerContext:
+        """:meth:`verify_signed` for a request given as method, full URL (as sent), headers and body."""
+        parts = urlsplit(url)
+        request = SignedRequest(
+            method=method,
+            path=parts.path or "/",
+            query_string=parts.query,
+            headers=headers,
+            body=body,
+        )
+        return await self.verify_signed(request, expected_service=expected_service)
+
+    async def _context(self, identity: SigV4Identity, claims: dict[str, Any], now: float) -> CallerContext:
+        expires = float(claims["exp"])
+        if now >= expires:
+            raise ExpiredSecurityToken()
+        role = await self._iam.find_role_by_arn(str(claims["arn"]))
+        if role is None or role.role_id != claims.get("rid"):
+            # Deleted (or deleted and re-created): AWS refuses the credentials as invalid.
+            raise UnrecognizedClientException()
+        policy_text = claims.get("pol")
+        session_name = str(claims["sn"])
+        return CallerContext(
+            access_key_id=identity.access_key_id,
+            account_id=self.account_id,
+            role_arn=role.arn,
+            role_name=role.name,
+            role_id=role.role_id,
+            session_name=session_name,
+            assumed_role_arn=self._assumed_role_arn(role.name, session_name),
+            user_id=f"{role.role_id}:{session_name}",
+            identity_id=claims.get("iid"),
+            source_identity=claims.get("src"),
+            principal_tags=dict(claims.get("tags") or {}),
+            issued_at=datetime.fromtimestamp(float(claims["iat"]), UTC),
+            expiration=datetime.fromtimestamp(expires, UTC),
+            web_identity_keys=dict(claims.get("wi") or {}),
+            session_policy=parsed_policy(policy_text) if isinstance(policy_text, str) else None,
+            role_policies=role.policies,
+            region=identity.region,
+            service=identity.service,
+        )
+
+    # --- authorising ------------------------------------------------------------------------------------
+
+    def request_context(
+        self, ctx: CallerContext, context: Mapping[str, ContextValue] | None = None
+    ) -> dict[str, ContextValue]:
+        """The condition keys of a request by this caller: what the caller passes (``aws:SourceIp``, resource
+        keys...) overlaid with what only Gatehouse may say (principal, session and web-identity keys)."""
+        keys: dict[str, ContextValue] = {}
+        for name, value in (context or {}).items():
+            lowered = name.lower()
+            # The caller describes the request, never the principal.
+            if lowered.startswith(("aws:principal", "aws:userid", "aws:username", "aws:federatedprovider")):
+                continue
+            keys[name] = value
+        now = int(time.time())
+        keys.update(ctx.web_identity_keys)
+        keys.update(
+            {
+                "aws:PrincipalArn": ctx.role_arn,
+                "aws:PrincipalAccount": ctx.account_id,
+                "aws:PrincipalType": "AssumedRole",
+                "aws:userid": ctx.user_id,
+                "aws:TokenIssueTime": _iso(int(ctx.issued_at.timestamp())),
+                "aws:CurrentTime": _iso(now),
+                "aws:EpochTime": str(now),
+                "aws:MultiFactorAuthPresent": "false",
+            }
+        )
+        if ctx.source_identity is not None:
+            keys["aws:SourceIdentity"] = ctx.source_identity
+        if ctx.principal_tags:
+            keys["aws:PrincipalTagKeys"] = list(ctx.principal_tags)
+        for tag, value in ctx.principal_tags.items():
+            keys[f"aws:PrincipalTag/{tag}"] = value
+        return keys
+
+    def is_allowed(
+        self,
+        ctx: CallerContext,
+        action: str,
+        resource: str = "*",
+        context: Mapping[str, ContextValue] | None = None,
+    ) -> bool:
+        """May this caller perform ``action`` on ``resource``? The role's inline policies, intersected with the
+        session policy if the session has one; an explicit deny anywhere refuses."""
+        request = Request(action=action, resource=resource, context=self.request_context(ctx, context))
+        session: Sequence[Policy] | None = (ctx.session_policy,) if ctx.session_policy is not None else None
+        return evaluate_allowed(ctx.role_policies, request, session)
+
+
+@functools.lru_cache(maxsize=64)
+def _iso(epoch: int) -> str:
+    """ISO 8601 UTC to the second (aws:CurrentTime), formatted once per second rather than per request."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _security_token(request: SignedRequest) -> str | None:
+    for name, value in request.headers.items():
+        if name.lower() == "x-amz-security-token":
+            return value
+    for component in request.query_string.split("&"):
+        name, _, value = component.partition("=")
+        if name == "X-Amz-Security-Token":
+            return unquote_plus(value)
+    return None

@@ -1,0 +1,689 @@
+"""The federation broker: upstream sign-ins in, pool users out. It never names a provider.
+
+What a wire calls (the hosted UI's ``/oauth2/authorize?identity_provider=X``, ``/oauth2/idpresponse``,
+``/saml2/idpresponse``):
+
+* :meth:`FederationService.begin` -- start a sign-in at a pool's provider; returns where to send the browser.
+  The state, nonce, PKCE verifier (and SAML request id) are kept in the store under the state's hash, so any
+  process may receive the callback, and each state answers one callback only.
+* :meth:`FederationService.complete_redirect` / :meth:`complete_saml` -- take the callback, have the connector
+  verify it, and sign the identity in: returns the user and the caller's ``resume`` data (the authorization
+  request to continue with).
+
+Signing in follows Cognito ("Adding user pool sign-in through a third party", "Linking federated users",
+"Specifying identity provider attribute mappings"): the user is named ``<ProviderName>_<subject>`` with status
+EXTERNAL_PROVIDER, unless an AdminLinkProviderForUser link sends the identity to an existing user;
+AttributeMapping is applied on every sign-in; the ``identities`` attribute holds the linked identities as
+Cognito stores them (JSON list of userId, providerName, providerType, issuer, primary, dateCreated). Claim ->
+group rules then make the user's group memberships follow the upstream's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import aiohttp
+import structlog
+
+from gateway.errors import (
+    GatehouseError,
+    InvalidParameterException,
+    LimitExceededException,
+    NotAuthorizedException,
+    ResourceNotFoundException,
+    UpstreamIdentityError,
+    UserNotFoundException,
+)
+from gateway.ids import new_opaque_token, new_sub, sha256_hex
+from gateway.secretbox import SecretBox
+from gateway.services.identity_providers import COGNITO_PROVIDER, SOCIAL_TYPES, IdentityProviderService, rule_matches
+from gateway.services.pools import PoolService, PoolView
+from gateway.services.schema import schema_index
+from gateway.storage.base import (
+    AlreadyExists,
+    FederationRequestRecord,
+    IdentityProviderRecord,
+    NotFound,
+    ProviderLinkRecord,
+    Store,
+    UserRecord,
+    VersionConflict,
+)
+from providers.base import (
+    Connector,
+    ConnectorContext,
+    Identity,
+    RedirectConnector,
+    SamlConnector,
+    UpstreamError,
+)
+from providers.registry import open_connector
+from providers.saml import cognito_sp_entity_id
+
+log = structlog.get_logger("gateway.federation")
+
+EXTERNAL_PROVIDER = "EXTERNAL_PROVIDER"
+# How long a browser may take at the upstream IdP before the state is refused.
+REQUEST_SECONDS = 600
+MAX_LINKS_PER_USER = 5
+SUBJECT_ATTRIBUTE = "Cognito_Subject"
+
+
+@dataclass(frozen=True)
+class UpstreamRedirect:
+    """Where to send the browser: a GET of ``url``, or (SAML HTTP-POST binding) a form posted to it."""
+
+    url: str
+    method: Literal["GET", "POST"] = "GET"
+    form: Mapping[str, str] = field(default_factory=dict)
+
+
+class FederationCallbackError(Exception):
+    """A callback whose state was ours but whose sign-in failed; ``resume`` lets the caller answer the request
+    that started it (an OAuth error redirect) rather than show a dead end."""
+
+    def __init__(self, error: GatehouseError, resume: dict[str, Any]) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.resume = resume
+
+
+@dataclass(frozen=True)
+class FederatedSignIn:
+    pool: PoolView
+    user: UserRecord
+    identity: Identity
+    provider_name: str
+    resume: dict[str, Any]
+    auth_time: int
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _claim_text(value: Any) -> str | None:
+    """An upstream claim as a user pool attribute value (Cognito stores strings)."""
+    if value is None or isinstance(value, dict):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        parts = [_claim_text(v) for v in value]
+        return ",".join(p for p in parts if p is not None)
+    return str(value)
+
+
+def identities_of(user: UserRecord) -> list[dict[str, Any]]:
+    raw = user.attributes.get("identities")
+    if not raw:
+        return []
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        return []
+    return [entry for entry in found if isinstance(entry, dict)] if isinstance(found, list) else []
+
+
+def _with_identity(user: UserRecord, record: IdentityProviderRecord, subject: str, issuer: str | None) -> str:
+    entries = identities_of(user)
+    for entry in entries:
+        if entry.get("providerName") == record.name and entry.get("userId") == subject:
+            return json.dumps(entries, separators=(",", ":"))
+    entries.append(
+        {
+            "userId": subject,
+            "providerName": record.name,
+            "providerType": record.provider_type,
+            "issuer": issuer,
+            "primary": not entries,
+            "dateCreated": int(time.time() * 1000),
+        }
+    )
+    return json.dumps(entries, separators=(",", ":"))
+
+
+def _generate_sp_key_pair(common_name: str) -> dict[str, str]:
+    """The SAML SP's RSA key and self-signed certificate (what Cognito's GetSigningCertificate shows)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    return {
+        "key": key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+        "cert": cert.public_bytes(serialization.Encoding.PEM).decode(),
+    }
+
+
+class FederationService:
+    def __init__(
+        self,
+        store: Store,
+        pools: PoolService,
+        idps: IdentityProviderService,
+        box: SecretBox,
+        *,
+        public_url: str,
+        executor: Executor | None = None,
+    ) -> None:
+        self._store = store
+        self._pools = pools
+        self._idps = idps
+        self._box = box
+        self._public_url = public_url.rstrip("/")
+        self._executor = executor
+        self._http: aiohttp.ClientSession | None = None
+        self._connectors: dict[tuple[str, str], tuple[tuple[int, float], Connector]] = {}
+        self._sp_keys: dict[str, dict[str, str]] = {}
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    @property
+    def callback_url(self) -> str:
+        """Cognito's redirect URI registered at OAuth / OIDC providers."""
+        return f"{self._public_url}/oauth2/idpresponse"
+
+    @property
+    def acs_url(self) -> str:
+        """Cognito's SAML assertion consumer service URL."""
+        return f"{self._public_url}/saml2/idpresponse"
+
+    # --- connectors ----------------------------------------------------------------------------------------
+
+    async def sp_key_pair(self, pool_id: str) -> dict[str, str]:
+        """The pool's SAML SP key pair, made once and kept sealed in the store (every process uses the same)."""
+        cached = self._sp_keys.get(pool_id)
+        if cached is not None:
+            return cached
+        meta_key = f"saml_sp:{pool_id}"
+        stored = await self._store.get_meta(meta_key)
+        if stored is None:
+            pair = await asyncio.get_running_loop().run_in_executor(
+                self._executor, _generate_sp_key_pair, cognito_sp_entity_id(pool_id)
+            )
+            sealed = self._box.seal(json.dumps(pair).encode(), aad=meta_key.encode())
+            stored = await self._store.put_meta_if_absent(meta_key, sealed)
+        keys: dict[str, str] = json.loads(self._box.open(stored, aad=meta_key.encode()))
+        self._sp_keys[pool_id] = keys
+        return keys
+
+    async def signing_certificate(self, pool_id: str) -> str:
+        """GetSigningCertificate: the base64 body of the pool's SAML SP certificate."""
+        await self._pools.get_pool(pool_id)
+        pem = (await self.sp_key_pair(pool_id))["cert"]
+        return "".join(line for line in pem.strip().splitlines() if not line.startswith("-----"))
+
+    async def _connector(self, record: IdentityProviderRecord) -> Connector:
+        key = (record.pool_id, record.name)
+        version = (record.version, record.updated_at)
+        cached = self._connectors.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        sp = await self.sp_key_pair(record.pool_id) if record.provider_type == "SAML" else {}
+        context = ConnectorContext(
+            http=self._http,
+            executor=self._executor,
+            mark_once=self._store.mark_assertion_seen,
+            sp_entity_id=cognito_sp_entity_id(record.pool_id),
+            sp_key_pem=sp.get("key"),
+            sp_cert_pem=sp.get("cert"),
+        )
+        wanted = [claim for attribute, claim in record.attribute_mapping.items() if attribute != "username"]
+        connector = open_connector(
+            record.provider_type, record.name, self._idps.details(record), context, wanted_claims=wanted
+        )
+        self._connectors[key] = (version, connector)
+        return connector
+
+    # --- the sign-in round trip ------------------------------------------------------------------------------
+
+    async def begin(
+        self, pool_id: str, provider_name: str, *, resume: Mapping[str, Any], browser: str | None = None
+    ) -> UpstreamRedirect:
+        """Start a sign-in at ``provider_name``; ``resume`` comes back with the callback's result.
+
+        ``browser`` is a secret the caller keeps in the user agent (a cookie): the callback must show it again,
+        so that a state cannot be completed in another browser (login CSRF, RFC 6749 §10.12)."""
+        record = await self._idps.get(pool_id, provider_name)
+        connector = await self._connector(record)
+        state = new_opaque_token(32)
+        state_hash = sha256_hex(state)
+        data: dict[str, Any] = {"resume": dict(resume)}
+        if browser is not None:
+            data["browser"] = sha256_hex(browser)
+        try:
+            if isinstance(connector, RedirectConnector):
+                nonce = new_opaque_token(24)
+                verifier = new_opaque_token(48)
+                challenge = _b64url(hashlib.sha256(verifier.encode()).digest())
+                url = await connector.authorization_url(
+                    state=state, nonce=nonce, code_challenge=challenge, redirect_uri=self.callback_url
+                )
+                data.update(
+                    nonce=nonce,
+                    code_verifier=self._box.seal(verifier.encode(), aad=state_hash.encode()),
+                    redirect_uri=self.callback_url,
+                )
+                redirect = UpstreamRedirect(url=url)
+            elif isinstance(connector, SamlConnector):
+                request = await connector.authn_request(relay_state=state, acs_url=self.acs_url)
+                data.update(request_id=request.request_id, acs_url=self.acs_url)
+                if request.binding == "post":
+                    redirect = UpstreamRedirect(url=request.url, method="POST", form=request.form)
+                else:
+                    redirect = UpstreamRedirect(url=request.url)
+            else:  # pragma: no cover - the registry only holds the two capabilities
+                raise InvalidParameterException(f"Provider {provider_name} cannot be signed in to.")
+        except UpstreamError as exc:
+            log.warning("federation.begin_failed", pool=pool_id, provider=provider_name, reason=exc.reason)
+            raise UpstreamIdentityError(exc.reason) from exc
+        await self._store.put_federation_request(
+            FederationRequestRecord(
+                state_hash=state_hash,
+                pool_id=pool_id,
+                provider_name=provider_name,
+                data=data,
+                expires_at=time.time() + REQUEST_SECONDS,
+            )
+        )
+        log.info("federation.begin", pool=pool_id, provider=provider_name)
+        return redirect
+
+    async def _take(self, state: str | None, browser: str | None, check_browser: bool) -> FederationRequestRecord:
+        if not isinstance(state, str) or not state or len(state) > 512:
+            raise UpstreamIdentityError("state_missing", "The sign-in state is missing.")
+        request = await self._store.take_federation_request(sha256_hex(state))
+        if request is None:
+            raise UpstreamIdentityError("state_unknown", "The sign-in state is unknown or was used already.")
+        if request.expires_at <= time.time():
+            raise UpstreamIdentityError("state_expired", "The sign-in took too long; start again.")
+        bound = request.data.get("browser")
+        if check_browser and bound is not None and (browser is None or sha256_hex(browser) != bound):
+            log.warning("federation.refused", pool=request.pool_id, provider=request.provider_name, reason="browser")
+            raise UpstreamIdentityError("browser_mismatch", "This sign-in was started in another browser.")
+        return request
+
+    async def complete_redirect(
+        self, params: Mapping[str, str], *, browser: str | None = None, check_browser: bool = True
+    ) -> FederatedSignIn:
+        """``/oauth2/idpresponse``: the callback of an OAuth 2.0 / OIDC provider (query or form_post).
+
+        A bad state raises UpstreamIdentityError; once the state is known, any failure is a
+        :class:`FederationCallbackError` carrying the caller's ``resume`` data, so the request can be answered."""
+        request = await self._take(params.get("state"), browser, check_browser)
+        try:
+            return await self._complete_redirect(request, params)
+        except GatehouseError as exc:
+            raise FederationCallbackError(exc, dict(request.data.get("resume") or {})) from exc
+
+    async def _complete_redirect(self, request: FederationRequestRecord, params: Mapping[str, str]) -> FederatedSignIn:
+        record = await self._provider_of(request)
+        connector = await self._connector(record)
+        if not isinstance(connector, RedirectConnector) or "nonce" not in request.data:
+            raise UpstreamIdentityError("wrong_callback")
+        verifier = self._box.open(request.data["code_verifier"], aad=request.state_hash.encode()).decode()
+        try:
+            identity = await connector.complete(
+                params, nonce=request.data["nonce"], code_verifier=verifier, redirect_uri=request.data["redirect_uri"]
+            )
+        except UpstreamError as exc:
+            log.warning("federation.refused", pool=request.pool_id, provider=record.name, reason=exc.reason)
+            raise UpstreamIdentityError(exc.reason) from exc
+        return await self._finish(request, record, identity)
+
+    async def complete_saml(
+        self, form: Mapping[str, str], *, browser: str | None = None, check_browser: bool = True
+    ) -> FederatedSignIn:
+        """``/saml2/idpresponse``: a SAML Response posted back with the RelayState we sent (errors as
+        :meth:`complete_redirect`)."""
+        request = await self._take(form.get("RelayState"), browser, check_browser)
+        try:
+            return await self._complete_saml(request, form)
+        except GatehouseError as exc:
+            raise FederationCallbackError(exc, dict(request.data.get("resume") or {})) from exc
+
+    async def _complete_saml(self, request: FederationRequestRecord, form: Mapping[str, str]) -> FederatedSignIn:
+        record = await self._provider_of(request)
+        connector = await self._connector(record)
+        if not isinstance(connector, SamlConnector) or "request_id" not in request.data:
+            raise UpstreamIdentityError("wrong_callback")
+        try:
+            identity = await connector.complete(
+                form.get("SAMLResponse", ""),
+                expected_request_id=request.data["request_id"],
+                acs_url=request.data["acs_url"],
+            )
+        except UpstreamError as exc:
+            log.warning("federation.refused", pool=request.pool_id, provider=record.name, reason=exc.reason)
+            raise UpstreamIdentityError(exc.reason) from exc
+        return await self._finish(request, record, identity)
+
+    async def complete_idp_initiated(
+        self, pool_id: str, provider_name: str, saml_response: str, *, resume: Mapping[str, Any]
+    ) -> FederatedSignIn:
+        """``/saml2/idpresponse`` without a request of ours: IdP-initiated sign-in, allowed only when the
+        provider's IDPInit is true (the connector checks), with every other check of a Response still applied
+        and replays refused by assertion id. Errors as :meth:`complete_redirect`."""
+        request = FederationRequestRecord(
+            state_hash="", pool_id=pool_id, provider_name=provider_name, data={"resume": dict(resume)}, expires_at=0
+        )
+        try:
+            record = await self._provider_of(request)
+            connector = await self._connector(record)
+            if not isinstance(connector, SamlConnector):
+                raise UpstreamIdentityError("wrong_callback")
+            try:
+                identity = await connector.complete(saml_response, expected_request_id=None, acs_url=self.acs_url)
+            except UpstreamError as exc:
+                log.warning("federation.refused", pool=pool_id, provider=record.name, reason=exc.reason)
+                raise UpstreamIdentityError(exc.reason) from exc
+            return await self._finish(request, record, identity)
+        except GatehouseError as exc:
+            raise FederationCallbackError(exc, dict(resume)) from exc
+
+    async def _provider_of(self, request: FederationRequestRecord) -> IdentityProviderRecord:
+        record = await self._store.get_identity_provider(request.pool_id, request.provider_name)
+        if record is None:
+            raise UpstreamIdentityError("provider_gone", "The identity provider no longer exists.")
+        return record
+
+    async def _finish(
+        self, request: FederationRequestRecord, record: IdentityProviderRecord, identity: Identity
+    ) -> FederatedSignIn:
+        pool = await self._pools.get_pool(request.pool_id)
+        user = await self.sign_in(pool, record, identity)
+        log.info("federation.signed_in", pool=pool.id, provider=record.name, username=user.username)
+        return FederatedSignIn(
+            pool=pool,
+            user=user,
+            identity=identity,
+            provider_name=record.name,
+            resume=dict(request.data.get("resume") or {}),
+            auth_time=int(time.time()),
+        )
+
+    # --- identity -> user ------------------------------------------------------------------------------
+
+    def mapped_attributes(self, pool: PoolView, record: IdentityProviderRecord, identity: Identity) -> dict[str, str]:
+        """AttributeMapping applied to the upstream claims; values the pool's schema refuses are left out."""
+        schema = schema_index(pool.schema)
+        mapped: dict[str, str] = {}
+        for attribute, claim in record.attribute_mapping.items():
+            if attribute in ("username", "sub", "identities") or attribute not in schema:
+                continue
+            value = _claim_text(identity.claims.get(claim))
+            if value is None:
+                continue
+            if attribute in ("email_verified", "phone_number_verified"):
+                value = value.lower()
+            limit = int(schema[attribute].get("StringAttributeConstraints", {}).get("MaxLength", 2048) or 2048)
+            if len(value) > limit:
+                log.warning("federation.attribute_dropped", pool=pool.id, attribute=attribute, reason="too_long")
+                continue
+            mapped[attribute] = value
+        return mapped
+
+    async def _linked_user(
+        self, pool: PoolView, record: IdentityProviderRecord, identity: Identity, mapped: Mapping[str, str]
+    ) -> UserRecord | None:
+        candidates = [(SUBJECT_ATTRIBUTE, identity.subject)] + [(k, v) for k, v in sorted(mapped.items())]
+        for attribute, value in candidates:
+            link = await self._store.get_provider_link(pool.id, record.name, attribute, value)
+            if link is not None:
+                return await self._store.get_user(pool.id, link.username_key)
+        return None
+
+    async def sign_in(self, pool: PoolView, record: IdentityProviderRecord, identity: Identity) -> UserRecord:
+        mapped = self.mapped_attributes(pool, record, identity)
+        linked = await self._linked_user(pool, record, identity, mapped)
+        if linked is not None:
+            # A linked (usually native) user keeps its own attributes; only its identities learn this one.
+            user = await self._update(pool, linked, {}, record, identity)
+        else:
+            user = await self._external_user(pool, record, identity, mapped)
+        if not user.enabled:
+            raise NotAuthorizedException("User is disabled.")
+        await self._apply_group_rules(pool, record, identity, user)
+        return user
+
+    async def _external_user(
+        self, pool: PoolView, record: IdentityProviderRecord, identity: Identity, mapped: dict[str, str]
+    ) -> UserRecord:
+        username = f"{record.name}_{identity.subject}"
+        key = pool.username_key(username)
+        for _ in range(3):
+            existing = await self._store.get_user(pool.id, key)
+            if existing is not None:
+                return await self._update(pool, existing, mapped, record, identity)
+            now = time.time()
+            user = UserRecord(
+                pool_id=pool.id,
+                username=username,
+                username_key=key,
+                sub=new_sub(),
+                status=EXTERNAL_PROVIDER,
+                enabled=True,
+                attributes={**mapped},
+                password_hash=None,
+                created_at=now,
+                updated_at=now,
+            )
+            user.attributes["identities"] = _with_identity(user, record, identity.subject, identity.issuer)
+            try:
+                await self._store.create_user(user)
+            except AlreadyExists:
+                continue  # another sign-in of the same identity won the race; update what it made
+            return user
+        raise UpstreamIdentityError("user_race")
+
+    async def _update(
+        self,
+        pool: PoolView,
+        user: UserRecord,
+        mapped: Mapping[str, str],
+        record: IdentityProviderRecord,
+        identity: Identity,
+    ) -> UserRecord:
+        for _ in range(5):
+            attributes = {**user.attributes, **mapped}
+            attributes["identities"] = _with_identity(user, record, identity.subject, identity.issuer)
+            if attributes == user.attributes:
+                return user
+            user.attributes = attributes
+            user.updated_at = time.time()
+            try:
+                return await self._store.update_user(user)
+            except VersionConflict:
+                fresh = await self._store.get_user(pool.id, user.username_key)
+                if fresh is None:
+                    break
+                user = fresh
+            except (NotFound, AlreadyExists):
+                break
+        raise UpstreamIdentityError("user_update_failed")
+
+    async def _apply_group_rules(
+        self, pool: PoolView, record: IdentityProviderRecord, identity: Identity, user: UserRecord
+    ) -> None:
+        rules = record.settings.get("group_rules") or []
+        if not rules:
+            return
+        claims = dict(identity.claims)
+        if identity.groups and "groups" not in claims:
+            claims["groups"] = list(identity.groups)
+        targets = {rule["group"] for rule in rules}
+        matched = {rule["group"] for rule in rules if rule_matches(rule, claims)}
+        current = {group.name for group in await self._store.list_groups_for_user(pool.id, user.username_key)}
+        for group in sorted(matched - current):
+            try:
+                await self._store.add_user_to_group(pool.id, user.username_key, group)
+            except NotFound:
+                log.warning("federation.group_missing", pool=pool.id, provider=record.name, group=group)
+        for group in sorted((targets - matched) & current):
+            await self._store.remove_user_from_group(pool.id, user.username_key, group)
+
+    # --- AdminLinkProviderForUser / AdminDisableProviderForUser ------------------------------------------
+
+    async def _source_provider(self, pool_id: str, name: str | None, attribute: str | None) -> IdentityProviderRecord:
+        if not name or name == COGNITO_PROVIDER:
+            raise InvalidParameterException("SourceUser must be a user of an external identity provider.")
+        record = await self._store.get_identity_provider(pool_id, name)
+        if record is None:
+            raise InvalidParameterException(f"Identity provider {name} does not exist in the user pool.")
+        if not attribute:
+            raise InvalidParameterException("ProviderAttributeName is required.")
+        if record.provider_type in SOCIAL_TYPES and attribute != SUBJECT_ATTRIBUTE:
+            raise InvalidParameterException(
+                f"ProviderAttributeName must be {SUBJECT_ATTRIBUTE} for {record.provider_type}."
+            )
+        return record
+
+    async def link(self, pool_id: str, destination: Mapping[str, str], source: Mapping[str, str]) -> None:
+        pool = await self._pools.get_pool(pool_id)
+        if destination.get("ProviderName") != COGNITO_PROVIDER or not destination.get("ProviderAttributeValue"):
+            raise InvalidParameterException("DestinationUser must name a user of the pool (ProviderName Cognito).")
+        record = await self._source_provider(pool_id, source.get("ProviderName"), source.get("ProviderAttributeName"))
+        value = source.get("ProviderAttributeValue")
+        if not value:
+            raise InvalidParameterException("SourceUser ProviderAttributeValue is required.")
+        target = await self._store.get_user(pool.id, pool.username_key(destination["ProviderAttributeValue"]))
+        if target is None:
+            target = await self._store.get_user_by_alias(pool.id, "email", destination["ProviderAttributeValue"])
+        if target is None:
+            raise UserNotFoundException("User does not exist.")
+        attribute = str(source["ProviderAttributeName"])
+        if attribute == SUBJECT_ATTRIBUTE:
+            existing = await self._store.get_user(pool.id, pool.username_key(f"{record.name}_{value}"))
+            if existing is not None and existing.username_key != target.username_key:
+                raise InvalidParameterException(
+                    "Merging is not currently supported, provide a SourceUser that has not been linked yet."
+                )
+        if len(await self._store.list_provider_links(pool.id, target.username_key)) >= MAX_LINKS_PER_USER:
+            raise LimitExceededException("A user can be linked to at most 5 federated identities.")
+        try:
+            await self._store.put_provider_link(
+                ProviderLinkRecord(pool.id, record.name, attribute, value, target.username_key, time.time())
+            )
+        except AlreadyExists as exc:
+            raise InvalidParameterException("SourceUser is already linked to a user.") from exc
+        except NotFound as exc:
+            raise UserNotFoundException("User does not exist.") from exc
+        if attribute == SUBJECT_ATTRIBUTE:
+            issuer = record.details.get("oidc_issuer")
+            await self._update(pool, target, {}, record, Identity(record.name, record.provider_type, issuer, value))
+        log.info("federation.linked", pool=pool.id, provider=record.name, username=target.username)
+
+    async def disable(self, pool_id: str, user: Mapping[str, str]) -> None:
+        pool = await self._pools.get_pool(pool_id)
+        name, attribute, value = (
+            user.get("ProviderName"),
+            user.get("ProviderAttributeName"),
+            user.get("ProviderAttributeValue"),
+        )
+        if name == COGNITO_PROVIDER:
+            raise InvalidParameterException("Deactivating a native user's password sign-in is not supported here.")
+        if name is None or await self._store.get_identity_provider(pool.id, name) is None:
+            raise ResourceNotFoundException(f"Identity provider {name} does not exist in the user pool.")
+        if not attribute or not value:
+            raise InvalidParameterException("ProviderAttributeName and ProviderAttributeValue are required.")
+        link = await self._store.delete_provider_link(pool.id, name, attribute, value)
+        if link is not None:
+            target = await self._store.get_user(pool.id, link.username_key)
+            if target is not None:
+                await self._drop_identity(pool, target, name, value)
+            log.info("federation.unlinked", pool=pool.id, provider=name)
+            return
+        if attribute != SUBJECT_ATTRIBUTE:
+            raise UserNotFoundException("User does not exist.")
+        external = await self._store.get_user(pool.id, pool.username_key(f"{name}_{value}"))
+        if external is None:
+            raise UserNotFoundException("User does not exist.")
+        # The external profile stays (its sub and groups remain auditable) but can no longer sign in.
+        for _ in range(5):
+            external.enabled = False
+            external.updated_at = time.time()
+            try:
+                await self._store.update_user(external)
+                break
+            except VersionConflict:
+                fresh = await self._store.get_user(pool.id, external.username_key)
+                if fresh is None:
+                    break
+                external = fresh
+        await self._store.revoke_user_token_families(pool.id, external.username_key)
+        log.info("federation.disabled", pool=pool.id, provider=name, username=external.username)
+
+    async def _drop_identity(self, pool: PoolView, user: UserRecord, provider: str, subject: str) -> None:
+        for _ in range(5):
+            entries = [
+                e for e in identities_of(user) if not (e.get("providerName") == provider and e.get("userId") == subject)
+            ]
+            attributes = dict(user.attributes)
+            if entries:
+                attributes["identities"] = json.dumps(entries, separators=(",", ":"))
+            else:
+                attributes.pop("identities", None)
+            if attributes == user.attributes:
+                return
+            user.attributes = attributes
+            user.updated_at = time.time()
+            try:
+                await self._store.update_user(user)
+                return
+            except VersionConflict:
+                fresh = await self._store.get_user(pool.id, user.username_key)
+                if fresh is None:
+                    return
+                user = fresh
+
+
+async def federated_provider(
+    store: Store,
+    pool_id: str,
+    client_settings: Mapping[str, Any],
+    identity_provider: str | None,
+    idp_identifier: str | None,
+) -> str:
+    """The provider an authorization request names, by ``identity_provider`` or ``idp_identifier``
+    (Cognito's authorize endpoint); it must exist in the pool and be one of the client's
+    SupportedIdentityProviders."""
+    if identity_provider:
+        record = await store.get_identity_provider(pool_id, identity_provider)
+    else:
+        record = await store.get_identity_provider_by_identifier(pool_id, idp_identifier or "")
+    if record is None:
+        raise InvalidParameterException("The identity provider does not exist in this user pool.")
+    supported = client_settings.get("SupportedIdentityProviders") or []
+    if record.name not in supported:
+        raise InvalidParameterException(f"The client does not support the identity provider {record.name}.")
+    return record.name

@@ -1,0 +1,609 @@
+"""IAM roles, their inline policies, IAM OpenID Connect providers, and trust-policy checks.
+
+What the IAM wire (``gateway/api/iam.py``), the config file, STS and identity pools share. Behaviour follows
+the IAM API Reference (CreateRole, GetRole, ListRoles, DeleteRole, PutRolePolicy, GetRolePolicy,
+DeleteRolePolicy, ListRolePolicies, CreateOpenIDConnectProvider and friends) and the IAM User Guide
+("IAM identifiers": ARNs ``arn:aws:iam::<account>:role/<path><name>`` and unique ids ``AROA...``; "Role trust
+policies"; "Available keys for AWS web identity federation").
+
+For other services (identity pools, STS) the entry points are:
+
+* :meth:`IamService.find_role_by_arn` / :meth:`IamService.get_role` -- look up a role (``None`` / NoSuchEntity);
+* :meth:`IamService.trust_allows` -- does the role's trust policy let this web identity assume it? The
+  identity is a :class:`WebIdentity`: its provider (``cognito-identity.amazonaws.com`` or an OIDC issuer's
+  ``host/path``), ``sub``, ``aud`` and ``amr``; they become the condition keys ``<provider>:sub``,
+  ``<provider>:aud`` and ``<provider>:amr`` exactly as AWS names them, and the principal is
+  ``{"Federated": "cognito-identity.amazonaws.com"}`` or the provider's ARN
+  ``arn:aws:iam::<account>:oidc-provider/<host/path>``.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import urlsplit
+
+import structlog
+
+from gateway.errors import (
+    DeleteConflictException,
+    EntityAlreadyExistsException,
+    IamLimitExceededException,
+    InvalidInputException,
+    MalformedPolicyDocumentException,
+    NoSuchEntityException,
+)
+from gateway.services.policy import ContextValue, Decision, Policy, PolicyError, Request, parse_policy
+from gateway.services.saml_federation import check_metadata
+from gateway.storage.base import AlreadyExists, NotFound, OidcProviderRecord, RoleRecord, SamlProviderRecord, Store
+
+__all__ = [
+    "COGNITO_IDENTITY_PROVIDER",
+    "IamService",
+    "Role",
+    "WebIdentity",
+    "parsed_policy",
+]
+
+log = structlog.get_logger("gateway.iam")
+
+COGNITO_IDENTITY_PROVIDER: Final = "cognito-identity.amazonaws.com"
+# Providers AWS trusts without an IAM OIDC provider; their principal is the name itself, not an ARN.
+WELL_KNOWN_PROVIDERS: Final = frozenset(
+    {COGNITO_IDENTITY_PROVIDER, "accounts.google.com", "graph.facebook.com", "www.amazon.com"}
+)
+ASSUME_ROLE_WITH_WEB_IDENTITY: Final = "sts:AssumeRoleWithWebIdentity"
+TAG_SESSION: Final = "sts:TagSession"
+DEFAULT_MAX_SESSION_SECONDS: Final = 3600
+# IAM quotas (IAM User Guide, "IAM and AWS STS quotas").
+MAX_INLINE_POLICY_BYTES_PER_ROLE: Final = 10240
+MAX_ROLE_TAGS: Final = 50
+MAX_OIDC_CLIENT_IDS: Final = 100
+MAX_OIDC_THUMBPRINTS: Final = 5
+_ID_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def new_unique_id(prefix: str) -> str:
+    """An IAM unique id: a four-letter type prefix (``AROA`` role, ``ASIA`` temporary key) and 17 characters
+    of base32 (85 random bits)."""
+    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(17))
+
+
+@functools.lru_cache(maxsize=2048)
+def parsed_policy(text: str, resource_policy: bool = False) -> Policy:
+    """Parse a stored policy document once per process (documents were checked when they were stored)."""
+    return parse_policy(text, resource_policy=resource_policy)
+
+
+def check_policy(text: str, *, resource_policy: bool = False) -> Policy:
+    """Parse a policy document given by a caller; MalformedPolicyDocument if it is not valid."""
+    try:
+        return parsed_policy(text, resource_policy)
+    except PolicyError as exc:
+        raise MalformedPolicyDocumentException(str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class Role:
+    """An IAM role as services use it: its ARN, trust policy and inline policies, parsed."""
+
+    name: str
+    role_id: str
+    path: str
+    arn: str
+    assume_role_policy: str
+    description: str | None
+    max_session_duration: int
+    tags: dict[str, str]
+    created_at: float
+    policy_documents: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def trust_policy(self) -> Policy:
+        return parsed_policy(self.assume_role_policy, True)
+
+    @property
+    def policies(self) -> tuple[Policy, ...]:
+        """The inline (identity) policies, parsed."""
+        return tuple(parsed_policy(text) for _, text in sorted(self.policy_documents.items()))
+
+
+@dataclass(frozen=True)
+class WebIdentity:
+    """A verified web identity (an OpenID token's claims) as a trust policy sees it.
+
+    ``provider`` is ``cognito-identity.amazonaws.com`` for identity-pool tokens, otherwise the issuer URL
+    without its scheme (``host/path``), as IAM names an OIDC provider. ``extra`` adds more
+    ``<provider>:<key>`` condition keys (e.g. ``email`` for accounts.google.com, ``oaud``).
+    """
+
+    provider: str
+    subject: str
+    audience: tuple[str, ...]
+    amr: tuple[str, ...] = ()
+    extra: Mapping[str, ContextValue] = field(default_factory=dict)
+
+    def federated_principal(self, account_id: str) -> str:
+        if self.provider in WELL_KNOWN_PROVIDERS:
+            return self.provider
+        return oidc_provider_arn(account_id, self.provider)
+
+    def context_keys(self, account_id: str) -> dict[str, ContextValue]:
+        """The condition keys AWS sets for a web identity ("Available keys for AWS web identity federation")."""
+        keys: dict[str, ContextValue] = {
+            f"{self.provider}:sub": self.subject,
+            "aws:FederatedProvider": self.federated_principal(account_id),
+        }
+        if self.audience:
+            keys[f"{self.provider}:aud"] = self.audience[0] if len(self.audience) == 1 else list(self.audience)
+        if self.amr:
+            keys[f"{self.provider}:amr"] = list(self.amr)
+        for name, value in self.extra.items():
+            keys[f"{self.provider}:{name}"] = value
+        return keys
+
+
+def oidc_provider_arn(account_id: str, url: str) -> str:
+    return f"arn:aws:iam::{account_id}:oidc-provider/{url}"
+
+
+def provider_url(issuer: str) -> str:
+    """An issuer URL as IAM keys an OIDC provider: without ``https://`` and without a trailing ``/``."""
+    parts = urlsplit(issuer if "://" in issuer else f"https://{issuer}")
+    return (parts.netloc + parts.path).rstrip("/")
+
+
+def _role(record: RoleRecord, account_id: str) -> Role:
+    return Role(
+        name=record.name,
+        role_id=record.role_id,
+        path=record.path,
+        arn=f"arn:aws:iam::{account_id}:role{record.path}{record.name}",
+        assume_role_policy=record.assume_role_policy,
+        description=record.description,
+        max_session_duration=record.max_session_duration,
+        tags=dict(record.tags),
+        created_at=record.created_at,
+        policy_documents=dict(record.policies),
+    )
+
+
+def _check_tags(tags: Mapping[str, str]) -> None:
+    if len(tags) > MAX_ROLE_TAGS:
+        raise IamLimitExceededException(f"Cannot exceed quota for TagsPerRole: {MAX_ROLE_TAGS}.")
+
+
+class IamService:
+    """Roles and OIDC providers of Gatehouse's one account (``settings.account_id``)."""
+
+    def __init__(self, store: Store, *, account_id: str) -> None:
+        self._store = store
+        self.account_id = account_id
+
+    # --- roles ------------------------------------------------------------------------------------------
+
+    def role_arn(self, name: str, path: str = "/") -> str:
+        return f"arn:aws:iam::{self.account_id}:role{path}{name}"
+
+    async def create_role(
+        self,
+        name: str,
+        assume_role_policy: str,
+        *,
+        path: str = "/",
+        description: str | None = None,
+        max_session_duration: int = DEFAULT_MAX_SESSION_SECONDS,
+        tags: Mapping[str, str] | None = None,
+    ) -> Role:
+        """IAM CreateRole. Raises EntityAlreadyExists, MalformedPolicyDocument, LimitExceeded."""
+        check_policy(assume_role_policy, resource_policy=True)
+        _check_tags(tags or {})
+        record = RoleRecord(
+            name=name,
+            name_key=name.lower(),
+            role_id=new_unique_id("AROA"),
+            path=path,
+            assume_role_policy=assume_role_policy,
+            description=description,
+            max_session_duration=max_session_duration,
+            tags=dict(tags or {}),
+            created_at=time.time(),
+        )
+        try:
+            await self._store.create_role(record)
+        except AlreadyExists as exc:
+            raise EntityAlreadyExistsException(f"Role with name {name} already exists.") from exc
+        log.info("iam.role_created", role=name, role_id=record.role_id)
+        return _role(record, self.account_id)
+
+    async def update_role(
+        self,
+        name: str,
+        *,
+        assume_role_policy: str | None = None,
+        description: str | None = None,
+        max_session_duration: int | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Role:
+        """Change a role's own fields (UpdateAssumeRolePolicy, UpdateRole, a re-applied config file)."""
+        role = await self.get_role(name)
+        if assume_role_policy is not None:
+            check_policy(assume_role_policy, resource_policy=True)
+        if tags is not None:
+            _check_tags(tags)
+        record = RoleRecord(
+            name=role.name,
+            name_key=role.name.lower(),
+            role_id=role.role_id,
+            path=role.path,
+            assume_role_policy=assume_role_policy if assume_role_policy is not None else role.assume_role_policy,
+            description=description if description is not None else role.description,
+            max_session_duration=max_session_duration or role.max_session_duration,
+            tags=dict(tags) if tags is not None else role.tags,
+            created_at=role.created_at,
+        )
+        try:
+            await self._store.update_role(record)
+        except NotFound as exc:
+            raise _no_role(name) from exc
+        return await self.get_role(name)
+
+    async def tag_role(self, name: str, tags: Mapping[str, str]) -> None:
+        """IAM TagRole: add or overwrite tags."""
+        role = await self.get_role(name)
+        await self.update_role(name, tags={**role.tags, **tags})
+
+    async def untag_role(self, name: str, keys: Sequence[str]) -> None:
+        """IAM UntagRole: remove tags by key (keys not present are ignored, as in IAM)."""
+        role = await self.get_role(name)
+        await self.update_role(name, tags={k: v for k, v in role.tags.items() if k not in set(keys)})
+
+    async def find_role(self, name: str) -> Role | None:
+        record = await self._store.get_role(name.lower())
+        return _role(record, self.account_id) if record is not None else None
+
+    async def get_role(self, name: str) -> Role:
+        """IAM GetRole; NoSuchEntity if there is no such role."""
+        role = await self.find_role(name)
+        if role is None:
+            raise _no_role(name)
+        return role
+
+    async def find_role_by_arn(self, arn: str) -> Role | None:
+        """The role an ARN names, or ``None`` (another account, a wrong path, or no such role)."""
+        prefix = f"arn:aws:iam::{self.account_id}:role/"
+        if not arn.startswith(prefix):
+            return None
+        path_and_name = "/" + arn[len(prefix) :]
+        path, _, name = path_and_name.rpartition("/")
+        role = await self.find_role(name) if name else None
+        if role is None or role.path != path + "/" or role.name != name:
+            return None
+        return role
+
+    async def list_roles(
+        self, *, path_prefix: str = "/", marker: str | None = None, max_items: int = 100
+    ) -> tuple[list[Role], str | None]:
+        """IAM ListRoles: roles whose path starts with ``path_prefix``, in name order; returns the next marker."""
+        found: list[Role] = []
+        after = marker
+        while len(found) < max_items:
+            page = await self._store.list_roles(after, max_items)
+            for record in page.items:
+                if record.path.startswith(path_prefix):
+                    found.append(_role(record, self.account_id))
+                    if len(found) == max_items:
+                        more = record is not page.items[-1] or page.next_token is not None
+                        return found, record.name_key if more else None
+            if page.next_token is None:
+                return found, None
+            after = page.next_token
+        return found, None
+
+    async def delete_role(self, name: str) -> None:
+        """IAM DeleteRole: a role with inline policies cannot be deleted (DeleteConflict), as in IAM."""
+        role = await self.get_role(name)
+        if role.policy_documents:
+            raise DeleteConflictException("Cannot delete entity, must delete policies first.")
+        if not await self._store.delete_role(name.lower()):
+            raise _no_role(name)
+        # Every session of the role is refused from now on (credentials carry the role's unique id).
+        log.info("iam.role_deleted", role=role.name, role_id=role.role_id)
+
+    async def put_role_policy(self, role_name: str, policy_name: str, document: str) -> None:
+        """IAM PutRolePolicy (create or replace an inline policy)."""
+        check_policy(document)
+        role = await self.get_role(role_name)
+        others = sum(len(text) for key, text in role.policy_documents.items() if key != policy_name)
+        if others + len(document) > MAX_INLINE_POLICY_BYTES_PER_ROLE:
+            raise IamLimitExceededException(
+                f"Maximum policy size of {MAX_INLINE_POLICY_BYTES_PER_ROLE} bytes exceeded for role {role.name}"
+            )
+        try:
+            await self._store.put_role_policy(role.name.lower(), policy_name, document)
+        except NotFound as exc:
+            raise _no_role(role_name) from exc
+        log.info("iam.role_policy_put", role=role.name, policy=policy_name)
+
+    async def get_role_policy(self, role_name: str, policy_name: str) -> tuple[Role, str]:
+        role = await self.get_role(role_name)
+        document = role.policy_documents.get(policy_name)
+        if document is None:
+            raise NoSuchEntityException(f"The role policy with name {policy_name} cannot be found.")
+        return role, document
+
+    async def delete_role_policy(self, role_name: str, policy_name: str) -> None:
+        await self.get_role(role_name)
+        if not await self._store.delete_role_policy(role_name.lower(), policy_name):
+            raise NoSuchEntityException(f"The role policy with name {policy_name} cannot be found.")
+        log.info("iam.role_policy_deleted", role=role_name, policy=policy_name)
+
+    async def list_role_policies(
+        self, role_name: str, *, marker: str | None = None, max_items: int = 100
+    ) -> tuple[list[str], str | None]:
+        role = await self.get_role(role_name)
+        names = sorted(name for name in role.policy_documents if marker is None or name > marker)
+        page = names[:max_items]
+        return page, page[-1] if len(names) > max_items else None
+
+    # --- trust ------------------------------------------------------------------------------------------
+
+    def trust_allows(
+        self,
+        role: Role,
+        identity: WebIdentity,
+        *,
+        action: str = ASSUME_ROLE_WITH_WEB_IDENTITY,
+        request_tags: Mapping[str, str] | None = None,
+        extra_context: Mapping[str, ContextValue] | None = None,
+    ) -> bool:
+        """Whether the role's trust policy allows ``identity`` to assume it (and, with session tags, to tag the
+        session: ``sts:TagSession``, as AWS requires for tags passed in a web identity token)."""
+        context: dict[str, ContextValue] = dict(extra_context or {})
+        context.update(identity.context_keys(self.account_id))
+        context["aws:CurrentTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        context["aws:EpochTime"] = str(int(time.time()))
+        for key, value in (request_tags or {}).items():
+            context[f"aws:RequestTag/{key}"] = value
+        if request_tags:
+            context["aws:TagKeys"] = list(request_tags)
+        principal = {"Federated": [identity.federated_principal(self.account_id)]}
+        trust = role.trust_policy
+        decision = trust.evaluate(Request(action=action, resource=role.arn, context=context, principal=principal))
+        if decision is not Decision.ALLOW:
+            return False
+        if request_tags:
+            tag_request = Request(action=TAG_SESSION, resource=role.arn, context=context, principal=principal)
+            return trust.evaluate(tag_request) is Decision.ALLOW
+        return True
+
+    def trust_allows_principals(
+        self,
+        role: Role,
+        principals: Sequence[str],
+        *,
+        action: str = "sts:AssumeRole",
+        request_tags: Mapping[str, str] | None = None,
+        principal_arn: str | None = None,
+    ) -> bool:
+        """Whether the trust policy lets an AWS principal (``arn:aws:iam::<account>:root``, an assumed-role
+        ARN...) assume the role (``Principal: {"AWS": ...}``), tagging the session if tags are passed.
+        ``principal_arn`` is the caller's ARN for ``aws:PrincipalArn`` (default: the first of ``principals``)."""
+        context: dict[str, ContextValue] = {
+            "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "aws:EpochTime": str(int(time.time())),
+            "aws:PrincipalAccount": self.account_id,
+        }
+        if principal_arn is not None or principals:
+            context["aws:PrincipalArn"] = principal_arn or principals[0]
+        for key, value in (request_tags or {}).items():
+            context[f"aws:RequestTag/{key}"] = value
+        if request_tags:
+            context["aws:TagKeys"] = list(request_tags)
+        principal = {"AWS": list(principals)}
+        trust = role.trust_policy
+        if trust.evaluate(Request(action=action, resource=role.arn, context=context, principal=principal)) is not (
+            Decision.ALLOW
+        ):
+            return False
+        if request_tags:
+            tag_request = Request(action=TAG_SESSION, resource=role.arn, context=context, principal=principal)
+            return trust.evaluate(tag_request) is Decision.ALLOW
+        return True
+
+    # --- OIDC providers ---------------------------------------------------------------------------------
+
+    async def create_oidc_provider(
+        self,
+        url: str,
+        *,
+        client_ids: Sequence[str] = (),
+        thumbprints: Sequence[str] = (),
+        tags: Mapping[str, str] | None = None,
+        jwks_url: str | None = None,
+    ) -> str:
+        """IAM CreateOpenIDConnectProvider; returns the provider's ARN.
+
+        AWS insists on ``https://``; Gatehouse also takes ``http://`` issuers (a local IdP in development or
+        CI), and ``jwks_url`` (a Gatehouse extension, from the config file) names where the provider's keys are
+        fetched instead of its discovery document."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
+            raise InvalidInputException("Invalid Open ID Connect Provider URL")
+        if len(client_ids) > MAX_OIDC_CLIENT_IDS:
+            raise IamLimitExceededException("Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: 100")
+        if len(thumbprints) > MAX_OIDC_THUMBPRINTS:
+            raise IamLimitExceededException("Cannot exceed quota for ThumbprintsPerOpenIdConnectProvider: 5")
+        key = provider_url(url)
+        record = OidcProviderRecord(
+            url=key,
+            issuer_url=url.rstrip("/"),
+            client_ids=list(dict.fromkeys(client_ids)),
+            thumbprints=list(thumbprints),
+            tags=dict(tags or {}),
+            created_at=time.time(),
+            jwks_url=jwks_url,
+        )
+        try:
+            await self._store.create_oidc_provider(record)
+        except AlreadyExists as exc:
+            raise EntityAlreadyExistsException(f"Provider with url {url} already exists.") from exc
+        return oidc_provider_arn(self.account_id, key)
+
+    async def put_oidc_provider(
+        self, url: str, *, client_ids: Sequence[str], thumbprints: Sequence[str] = (), jwks_url: str | None = None
+    ) -> str:
+        """Create or replace a provider (the config file's declarative form)."""
+        existing = await self._store.get_oidc_provider(provider_url(url))
+        if existing is None:
+            return await self.create_oidc_provider(
+                url, client_ids=client_ids, thumbprints=thumbprints, jwks_url=jwks_url
+            )
+        existing.client_ids = list(dict.fromkeys(client_ids))
+        existing.thumbprints = list(thumbprints)
+        existing.jwks_url = jwks_url
+        existing.issuer_url = url.rstrip("/")
+        await self._store.update_oidc_provider(existing)
+        return oidc_provider_arn(self.account_id, existing.url)
+
+    async def change_oidc_provider(
+        self,
+        arn: str,
+        *,
+        add_client_id: str | None = None,
+        remove_client_id: str | None = None,
+        thumbprints: Sequence[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """AddClientIDToOpenIDConnectProvider, RemoveClientIDFromOpenIDConnectProvider (absent ids are ignored),
+        UpdateOpenIDConnectProviderThumbprint and TagOpenIDConnectProvider."""
+        record = await self.get_oidc_provider(arn)
+        if add_client_id is not None and add_client_id not in record.client_ids:
+            if len(record.client_ids) >= MAX_OIDC_CLIENT_IDS:
+                raise IamLimitExceededException("Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: 100")
+            record.client_ids.append(add_client_id)
+        if remove_client_id is not None:
+            record.client_ids = [c for c in record.client_ids if c != remove_client_id]
+        if thumbprints is not None:
+            if len(thumbprints) > MAX_OIDC_THUMBPRINTS:
+                raise IamLimitExceededException("Cannot exceed quota for ThumbprintsPerOpenIdConnectProvider: 5")
+            record.thumbprints = list(thumbprints)
+        if tags is not None:
+            record.tags = {**record.tags, **tags}
+        try:
+            await self._store.update_oidc_provider(record)
+        except NotFound as exc:
+            raise NoSuchEntityException(f"OpenIDConnect Provider not found for arn {arn}") from exc
+
+    def _provider_key(self, arn: str) -> str:
+        prefix = f"arn:aws:iam::{self.account_id}:oidc-provider/"
+        if not arn.startswith(prefix):
+            raise InvalidInputException(f"Invalid ARN: {arn}")
+        return arn[len(prefix) :]
+
+    async def get_oidc_provider(self, arn: str) -> OidcProviderRecord:
+        record = await self._store.get_oidc_provider(self._provider_key(arn))
+        if record is None:
+            raise NoSuchEntityException(f"OpenIDConnect Provider not found for arn {arn}")
+        return record
+
+    async def find_oidc_provider(self, issuer: str) -> OidcProviderRecord | None:
+        """The registered provider for a token's ``iss``, or ``None``."""
+        return await self._store.get_oidc_provider(provider_url(issuer))
+
+    async def list_oidc_providers(self) -> list[str]:
+        return [oidc_provider_arn(self.account_id, r.url) for r in await self._store.list_oidc_providers()]
+
+    async def delete_oidc_provider(self, arn: str) -> None:
+        if not await self._store.delete_oidc_provider(self._provider_key(arn)):
+            raise NoSuchEntityException(f"OpenIDConnect Provider not found for arn {arn}")
+
+    # --- SAML providers ---------------------------------------------------------------------------------
+
+    def saml_provider_arn(self, name: str) -> str:
+        return f"arn:aws:iam::{self.account_id}:saml-provider/{name}"
+
+    def _saml_name(self, arn: str) -> str:
+        prefix = f"arn:aws:iam::{self.account_id}:saml-provider/"
+        if not arn.startswith(prefix) or not arn[len(prefix) :]:
+            raise InvalidInputException(f"Invalid ARN: {arn}")
+        return arn[len(prefix) :]
+
+    async def create_saml_provider(self, name: str, metadata: str, *, tags: Mapping[str, str] | None = None) -> str:
+        """IAM CreateSAMLProvider: the metadata must describe an IdP with a signing certificate."""
+        check_metadata(metadata)
+        now = time.time()
+        record = SamlProviderRecord(name=name, metadata=metadata, tags=dict(tags or {}), created_at=now, updated_at=now)
+        try:
+            await self._store.create_saml_provider(record)
+        except AlreadyExists as exc:
+            raise EntityAlreadyExistsException(f"SAMLProvider {name} already exists.") from exc
+        log.info("iam.saml_provider_created", provider=name)
+        return self.saml_provider_arn(name)
+
+    async def get_saml_provider(self, arn: str) -> SamlProviderRecord:
+        record = await self.find_saml_provider(arn)
+        if record is None:
+            raise NoSuchEntityException(f"Manifest not found for arn {arn}")
+        return record
+
+    async def find_saml_provider(self, arn: str) -> SamlProviderRecord | None:
+        prefix = f"arn:aws:iam::{self.account_id}:saml-provider/"
+        if not arn.startswith(prefix):
+            return None
+        return await self._store.get_saml_provider(arn[len(prefix) :])
+
+    async def update_saml_provider(self, arn: str, metadata: str) -> str:
+        record = await self.get_saml_provider(arn)
+        check_metadata(metadata)
+        record.metadata = metadata
+        record.updated_at = time.time()
+        try:
+            await self._store.update_saml_provider(record)
+        except NotFound as exc:
+            raise NoSuchEntityException(f"Manifest not found for arn {arn}") from exc
+        return arn
+
+    async def list_saml_providers(self) -> list[SamlProviderRecord]:
+        return await self._store.list_saml_providers()
+
+    async def delete_saml_provider(self, arn: str) -> None:
+        if not await self._store.delete_saml_provider(self._saml_name(arn)):
+            raise NoSuchEntityException(f"Manifest not found for arn {arn}")
+
+    def trust_allows_federated(
+        self,
+        role: Role,
+        federated_principal: str,
+        context_keys: Mapping[str, ContextValue],
+        *,
+        action: str,
+        request_tags: Mapping[str, str] | None = None,
+    ) -> bool:
+        """The trust check of any federated principal (a SAML provider's ARN, for AssumeRoleWithSAML)."""
+        context: dict[str, ContextValue] = dict(context_keys)
+        context["aws:CurrentTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        context["aws:EpochTime"] = str(int(time.time()))
+        context["aws:FederatedProvider"] = federated_principal
+        for key, value in (request_tags or {}).items():
+            context[f"aws:RequestTag/{key}"] = value
+        if request_tags:
+            context["aws:TagKeys"] = list(request_tags)
+        principal = {"Federated": [federated_principal]}
+        trust = role.trust_policy
+        if trust.evaluate(Request(action=action, resource=role.arn, context=context, principal=principal)) is not (
+            Decision.ALLOW
+        ):
+            return False
+        if request_tags:
+            tag_request = Request(action=TAG_SESSION, resource=role.arn, context=context, principal=principal)
+            return trust.evaluate(tag_request) is Decision.ALLOW
+        return True
+
+
+def _no_role(name: str) -> NoSuchEntityException:
+    return NoSuchEntityException(f"The role with name {name} cannot be found.")

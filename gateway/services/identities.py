@@ -1,0 +1,711 @@
+"""Identities of identity pools: logins checked, linked and unlinked, OpenID tokens, developer identities.
+
+Follows the Amazon Cognito Federated Identities API reference (GetId, GetOpenIdToken,
+GetOpenIdTokenForDeveloperIdentity, GetCredentialsForIdentity, UnlinkIdentity, Lookup/Merge/Unlink developer
+identities) and the developer guide's "Identity pools authentication flow".
+
+* A login is a provider's name and a token (or, for the pool's developer provider in signed calls, a
+  developer user identifier). Every token is verified here before it counts: a Gatehouse user pool's ID
+  token in-process with that pool's keys (signature, issuer, ``aud`` = a configured ClientId, expiry, and
+  when ServerSideTokenCheck is set that its sign-in was not revoked); one of the identity service's own
+  OpenID tokens (login ``cognito-identity.amazonaws.com``, as developer-authenticated identities use it)
+  against the identity issuer's keys.
+* A login (provider, subject) belongs to at most one identity of a pool, so the same login always finds
+  the same identity; several logins may share one identity. A login linked to another identity is a
+  ResourceConflictException.
+* An identity that has logins is reached only with one of them (knowing an identity id is not enough); a
+  guest identity only while the pool allows unauthenticated identities.
+* OpenID tokens are RS256 JWTs from the identity issuer ``{public_url}/identity`` (discovery and JWKS under
+  ``/identity/.well-known/``), shaped like Cognito's: ``aud`` = identity pool id, ``sub`` = identity id,
+  ``amr`` = ``["authenticated", <provider>, <provider>:...:<subject>, ...]`` or ``["unauthenticated"]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+import structlog
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from gateway.errors import (
+    DeveloperUserAlreadyRegisteredException,
+    ExternalServiceException,
+    GatehouseError,
+    InternalErrorException,
+    InvalidIdentityPoolConfigurationException,
+    InvalidParameterException,
+    NotAuthorizedException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+)
+from gateway.services.identity_pools import (
+    IdentityPoolService,
+    IdentityPoolView,
+    RoleChoice,
+    choose_role,
+    oidc_provider_host,
+)
+from gateway.services.social_logins import SocialLogins
+from gateway.services.tokens import SigningKeys, TokenService, sign_jwt
+from gateway.storage.base import (
+    AlreadyExists,
+    IdentityLogin,
+    IdentityRecord,
+    NotFound,
+    SigningKeyRecord,
+    Store,
+)
+
+log = structlog.get_logger("gateway.identities")
+
+KEY_SET = "cognito-identity"
+# The Logins key under which one of our own OpenID tokens proves an identity (as on AWS).
+COGNITO_IDENTITY_LOGIN = "cognito-identity.amazonaws.com"
+# GetOpenIdToken's tokens live 10 minutes; GetOpenIdTokenForDeveloperIdentity's 15 unless TokenDuration says.
+OPEN_ID_TOKEN_SECONDS = 600
+DEVELOPER_TOKEN_SECONDS = 900
+# "The number of linked logins is limited to 20" (MergeDeveloperIdentities).
+MAX_LINKED_LOGINS = 20
+POOL_ARN_CLAIM = "https://cognito-identity.amazonaws.com/identity-pool-arn"
+TAGS_CLAIM = "https://aws.amazon.com/tags"
+UNSUPPORTED_PROVIDER = "Token is not from a supported provider of this identity pool."
+LOGINS_DO_NOT_MATCH = "Logins don't match. Please include at least one valid login for this identity or identity pool."
+
+
+class IssuerKeyStore:
+    """The Store's issuer key sets, as SigningKeys reads and writes a pool's keys."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def add_signing_key(self, key: SigningKeyRecord) -> None:
+        await self._store.add_issuer_signing_key(key)
+
+    async def list_signing_keys(self, pool_id: str) -> list[SigningKeyRecord]:
+        return await self._store.list_issuer_signing_keys(pool_id)
+
+    async def delete_signing_key(self, pool_id: str, kid: str) -> None:
+        await self._store.delete_issuer_signing_key(pool_id, kid)
+
+
+@dataclass(frozen=True)
+class VerifiedLogin:
+    """A login whose token checked out.
+
+    ``provider``/``subject``: what is linked to the identity. ``mapping_keys``: the RoleMappings keys that
+    apply to it. ``amr``: the entries it adds to an OpenID token's ``amr``. ``proves``: for one of our own
+    OpenID tokens, the identity it was issued to (such a login is not linked, it only authenticates).
+    """
+
+    provider: str
+    subject: str
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    mapping_keys: tuple[str, ...] = ()
+    amr: tuple[str, ...] = ()
+    proves: str | None = None
+    developer: bool = False
+    # A SAML login: the roles its assertion offers (the pool's roles and mappings do not apply to it).
+    saml_roles: tuple[str, ...] | None = None
+
+    @property
+    def login(self) -> IdentityLogin:
+        return IdentityLogin(self.provider, self.subject)
+
+
+@dataclass(frozen=True)
+class CredentialsGrant:
+    """What GetCredentialsForIdentity decided before credentials are minted: the identity, the role, and an
+    OpenID token of the identity issuer for it (the web identity STS checks the role's trust policy with)."""
+
+    identity_id: str
+    pool: IdentityPoolView
+    role: RoleChoice
+    authenticated: bool
+    token: str
+    claims: dict[str, Any]
+    principal_tags: dict[str, str]
+
+
+# Checks a token from a registered IAM OIDC provider; answers the provider's name as IAM keys it (the issuer
+# without the scheme) and the verified claims, or raises NotAuthorizedException / ExternalServiceException.
+ExternalVerify = Callable[[str], Awaitable[tuple[str, dict[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class SamlLogin:
+    """A verified SAML Response of an IAM SAML provider: its subject (NameID) and the roles its Role attribute
+    pairs with that provider."""
+
+    subject: str
+    roles: tuple[str, ...]
+    claims: dict[str, Any] = field(default_factory=dict)
+
+
+# Checks a base64 SAML Response for an IAM SAML provider ARN, or raises NotAuthorizedException.
+SamlVerify = Callable[[str, str], Awaitable[SamlLogin]]
+
+
+class CredentialsIssuer(Protocol):
+    """Mints temporary credentials for a grant: STS's AssumeRoleWithWebIdentity with the grant's token, after
+    the role's trust policy admits it. Answers the Credentials shape (AccessKeyId, SecretKey, SessionToken,
+    Expiration)."""
+
+    async def credentials_for(self, grant: CredentialsGrant) -> dict[str, Any]: ...
+
+
+def _unverified_jwt(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+    parts = token.split(".")
+    if len(parts) != 3 or len(token) > 16384:
+        raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
+    try:
+        header = orjson.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
+        claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        signature = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.") from exc
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
+    return header, claims, f"{parts[0]}.{parts[1]}".encode("ascii"), signature
+
+
+class IdentityService:
+    """Identities, their logins and the identity issuer's OpenID tokens."""
+
+    def __init__(
+        self,
+        store: Store,
+        pools: IdentityPoolService,
+        user_pool_tokens: TokenService,
+        keys: SigningKeys,
+        issuer: str,
+        *,
+        social: SocialLogins | None = None,
+    ) -> None:
+        self._store = store
+        self.pools = pools
+        self._user_pool_tokens = user_pool_tokens
+        self.keys = keys
+        self.issuer = issuer.rstrip("/")
+        # The identity issuer without the scheme: a second name for COGNITO_IDENTITY_LOGIN.
+        self.login_name = self.issuer.split("://", 1)[-1]
+        # Set once the server can mint temporary credentials (the STS service).
+        self.credentials: CredentialsIssuer | None = None
+        # Set once IAM OIDC providers can be checked (STS's web identity verifier).
+        self.external: ExternalVerify | None = None
+        # Set once IAM SAML providers' Responses can be checked.
+        self.saml: SamlVerify | None = None
+        self.social = social
+
+    # --- the identity issuer -------------------------------------------------------------------------------
+
+    async def jwks(self) -> dict[str, Any]:
+        # Read fresh: with several processes, the first uses of the issuer may each have made a key.
+        return await self.keys.jwks(KEY_SET, uses=("id",), fresh=True)
+
+    async def mint(
+        self,
+        pool: IdentityPoolView,
+        identity_id: str,
+        amr: Sequence[str],
+        seconds: int,
+        principal_tags: Mapping[str, str] | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """Sign an OpenID token for an identity."""
+        key = await self.keys.active_key(KEY_SET, "id")
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "sub": identity_id,
+            "aud": pool.id,
+            "amr": list(amr),
+            "iss": self.issuer,
+            POOL_ARN_CLAIM: self.pools.arn(pool.id),
+            "exp": now + seconds,
+            "iat": now,
+            "jti": str(uuid.uuid4()),
+        }
+        if principal_tags:
+            # Session tags as AssumeRoleWithWebIdentity reads them from a web identity token.
+            claims[TAGS_CLAIM] = {"principal_tags": {k: [v] for k, v in principal_tags.items()}}
+        return sign_jwt(key, claims), claims
+
+    async def verify_open_id_token(self, token: str, *, pool_id: str | None = None) -> dict[str, Any]:
+        """Check one of our OpenID tokens (signature, issuer, expiry, and audience when ``pool_id`` is given)
+        and return its claims. What STS calls for AssumeRoleWithWebIdentity with such a token."""
+        header, claims, signing_input, signature = _unverified_jwt(token)
+        kid = header.get("kid")
+        if header.get("alg") != "RS256" or not isinstance(kid, str) or claims.get("iss") != self.issuer:
+            raise NotAuthorizedException("Invalid login token. Issuer doesn't match providerName")
+        key = await self.keys.key_for(KEY_SET, kid)
+        if key is None:
+            raise NotAuthorizedException("Invalid login token. Token signature invalid.")
+        try:
+            key.public.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature as exc:
+            raise NotAuthorizedException("Invalid login token. Token signature invalid.") from exc
+        exp = claims.get("exp")
+        if not isinstance(exp, int) or exp <= time.time():
+            raise NotAuthorizedException("Invalid login token. Token expired.")
+        if pool_id is not None and claims.get("aud") != pool_id:
+            raise NotAuthorizedException("Invalid login token. Incorrect token audience.")
+        if not isinstance(claims.get("sub"), str):
+            raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
+        return claims
+
+    async def classic_flow_allowed(self, pool_id: str) -> bool:
+        """Whether STS may exchange this pool's OpenID tokens itself (the basic, "classic" flow)."""
+        try:
+            return (await self.pools.get(pool_id)).allow_classic_flow
+        except ResourceNotFoundException:
+            return False
+
+    # --- logins --------------------------------------------------------------------------------------------
+
+    async def verify_logins(
+        self, pool: IdentityPoolView, logins: Mapping[str, str], *, developer: bool = False
+    ) -> list[VerifiedLogin]:
+        """Verify every login; ``developer``: the call is signed, so the pool's developer provider may name a
+        developer user identifier instead of a token."""
+        verified = []
+        for key in sorted(logins):
+            try:
+                verified.append(await self._verify_login(pool, key, logins[key], developer=developer))
+            except (NotAuthorizedException, ExternalServiceException) as exc:
+                log.info("identity.login_refused", pool=pool.id, provider=key, reason=exc.message)
+                raise
+        return verified
+
+    async def _verify_login(self, pool: IdentityPoolView, key: str, token: str, *, developer: bool) -> VerifiedLogin:
+        if developer and pool.developer_provider and key == pool.developer_provider:
+            return VerifiedLogin(
+                provider=key,
+                subject=token,
+                mapping_keys=(key,),
+                amr=(key, f"{key}:{pool.id}:{token}"),
+                developer=True,
+            )
+        if key in (COGNITO_IDENTITY_LOGIN, self.login_name):
+            claims = await self.verify_open_id_token(token, pool_id=pool.id)
+            amr = tuple(str(a) for a in claims.get("amr") or () if a != "authenticated")
+            if "authenticated" not in (claims.get("amr") or ()):
+                raise NotAuthorizedException("Invalid login token. The token is not an authenticated identity's.")
+            return VerifiedLogin(provider=key, subject=claims["sub"], claims=claims, amr=amr, proves=claims["sub"])
+        user_pool_id = self.pools.names.user_pool_of(key)
+        if user_pool_id is not None:
+            return await self._verify_user_pool_login(pool, key, user_pool_id, token)
+        app_ids = pool.supported_logins.get(key)
+        if app_ids is not None and self.social is not None and self.social.supports(key):
+            social = await self.social.verify(key, token, app_ids)
+            return VerifiedLogin(
+                provider=key,
+                subject=social.subject,
+                claims=social.claims,
+                mapping_keys=(key,),
+                amr=(key, f"{key}:{social.subject}"),
+            )
+        if key in pool.saml_provider_arns and self.saml is not None:
+            saml = await self.saml(key, token)
+            return VerifiedLogin(
+                provider=key,
+                subject=saml.subject,
+                claims=saml.claims,
+                amr=(key, f"{key}:{saml.subject}"),
+                saml_roles=saml.roles,
+            )
+        if key in {oidc_provider_host(arn) for arn in pool.oidc_provider_arns} and self.external is not None:
+            return await self._verify_external_login(key, token)
+        raise NotAuthorizedException(UNSUPPORTED_PROVIDER)
+
+    async def _verify_external_login(self, key: str, token: str) -> VerifiedLogin:
+        """A token of a registered IAM OIDC provider (OpenIdConnectProviderARNs): checked against the
+        provider's JWKS, its ``aud`` one of the provider's client ids."""
+        assert self.external is not None
+        name, claims = await self.external(token)
+        if name != key:
+            raise NotAuthorizedException("Invalid login token. Issuer doesn't match providerName")
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
+        return VerifiedLogin(provider=key, subject=sub, claims=claims, mapping_keys=(key,), amr=(key, f"{key}:{sub}"))
+
+    async def _verify_user_pool_login(
+        self, pool: IdentityPoolView, key: str, user_pool_id: str, token: str
+    ) -> VerifiedLogin:
+        names = self.pools.names
+        entries = [p for p in pool.cognito_providers if names.user_pool_of(str(p.get("ProviderName"))) == user_pool_id]
+        if not entries:
+            raise NotAuthorizedException(UNSUPPORTED_PROVIDER)
+        _, unverified, _, _ = _unverified_jwt(token)
+        if unverified.get("iss") != self._user_pool_tokens.issuer(user_pool_id):
+            raise NotAuthorizedException("Invalid login token. Issuer doesn't match providerName")
+        try:
+            claims = await self._user_pool_tokens.verify_jwt(token, pool_id=user_pool_id)
+        except NotAuthorizedException as exc:
+            if "expired" in exc.message:
+                raise NotAuthorizedException("Invalid login token. Token expired.") from exc
+            raise NotAuthorizedException("Invalid login token. Token signature invalid.") from exc
+        if claims.get("token_use") != "id":
+            raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
+        audience = claims.get("aud")
+        entry = next((e for e in entries if e.get("ClientId") == audience), None)
+        if entry is None:
+            raise NotAuthorizedException("Invalid login token. Incorrect token audience.")
+        sub = claims.get("sub")
+        if not isinstance(sub, str):
+            raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
+        if entry.get("ServerSideTokenCheck"):
+            await self._check_not_revoked(claims)
+        canonical = names.user_pool_name(user_pool_id)
+        mapping_keys = tuple(f"{n}:{audience}" for n in names.user_pool_names(user_pool_id, self.pools.region))
+        return VerifiedLogin(
+            provider=canonical,
+            subject=sub,
+            claims=claims,
+            mapping_keys=mapping_keys,
+            amr=(canonical, f"{canonical}:CognitoSignIn:{sub}"),
+        )
+
+    async def _check_not_revoked(self, claims: Mapping[str, Any]) -> None:
+        """ServerSideTokenCheck: the sign-in the token came from is still live, and so is its user."""
+        origin = claims.get("origin_jti")
+        found = await self._store.get_token_family_with_user(origin) if isinstance(origin, str) else None
+        if found is None or found[0].revoked:
+            raise NotAuthorizedException("Invalid login token. Token has been revoked.")
+        user = found[1]
+        if user is None or not user.enabled or user.sub != claims.get("sub"):
+            raise NotAuthorizedException("Invalid login token. Token has been revoked.")
+        if user.tokens_valid_after and int(claims.get("iat", 0)) < int(user.tokens_valid_after):
+            raise NotAuthorizedException("Invalid login token. Token has been revoked.")
+
+    def principal_tags(self, pool: IdentityPoolView, verified: Sequence[VerifiedLogin]) -> dict[str, str]:
+        """Session tags from the pool's attribute map for the provider signed in with ("Using attributes for
+        access control"): the defaults map ``username`` to ``sub`` and ``client`` to ``aud``."""
+        tags: dict[str, str] = {}
+        for login in verified:
+            if login.developer or login.proves is not None:
+                continue
+            entry = self.pools.principal_tag_map(pool, login.provider)
+            mapping: dict[str, str] = {}
+            if entry.get("UseDefaults"):
+                mapping.update({"username": "sub", "client": "aud"})
+            mapping.update(entry.get("PrincipalTags") or {})
+            for tag, claim in mapping.items():
+                value = login.claims.get(claim)
+                if isinstance(value, str | int | float) and not isinstance(value, bool):
+                    tags[tag] = str(value)
+        return tags
+
+    # --- identities ----------------------------------------------------------------------------------------
+
+    def _new(self, pool: IdentityPoolView, logins: Sequence[VerifiedLogin]) -> IdentityRecord:
+        now = time.time()
+        return IdentityRecord(
+            pool_id=pool.id,
+            id=f"{pool.region}:{uuid.uuid4()}",
+            created_at=now,
+            updated_at=now,
+            logins=[login.login for login in logins],
+        )
+
+    async def identity(self, identity_id: str) -> tuple[IdentityPoolView, IdentityRecord]:
+        record = await self._store.get_identity(identity_id)
+        if record is None:
+            raise ResourceNotFoundException(f"Identity '{identity_id}' not found.")
+        return await self.pools.get(record.pool_id), record
+
+    async def _resolve(self, pool: IdentityPoolView, logins: Sequence[VerifiedLogin]) -> IdentityRecord:
+        try:
+            return await self._store.resolve_identity(self._new(pool, logins))
+        except AlreadyExists as exc:
+            raise ResourceConflictException("Logins belong to different identities.") from exc
+        except NotFound as exc:
+            raise ResourceNotFoundException(f"IdentityPool '{pool.id}' not found.") from exc
+
+    async def _link(
+        self, pool: IdentityPoolView, identity: IdentityRecord, logins: Sequence[VerifiedLogin]
+    ) -> IdentityRecord:
+        new = [v.login for v in logins if v.login not in identity.logins]
+        if not new:
+            return identity
+        if len(identity.logins) + len(new) > MAX_LINKED_LOGINS:
+            raise InvalidParameterException(f"An identity can have at most {MAX_LINKED_LOGINS} linked logins.")
+        try:
+            return await self._store.link_logins(pool.id, identity.id, new, time.time())
+        except AlreadyExists as exc:
+            log.info(
+                "identity.link_conflict", pool=pool.id, identity=identity.id, providers=[v.provider for v in logins]
+            )
+            if any(v.developer for v in logins):
+                raise DeveloperUserAlreadyRegisteredException(
+                    "The developer user identifier is already registered with another identity."
+                ) from exc
+            raise ResourceConflictException("The login is already linked to another identity.") from exc
+        except NotFound as exc:
+            raise ResourceNotFoundException(f"Identity '{identity.id}' not found.") from exc
+
+    async def get_id(self, pool_id: str, logins: Mapping[str, str]) -> str:
+        """GetId: the identity of these logins (made on first sight), or a new guest identity."""
+        pool = await self.pools.get(pool_id)
+        verified = await self.verify_logins(pool, logins)
+        if not verified:
+            if not pool.allow_unauthenticated:
+                log.info("identity.guest_refused", pool=pool.id)
+                raise NotAuthorizedException("Unauthenticated access is not supported for this identity pool.")
+            identity = await self._resolve(pool, [])
+        else:
+            proven = {v.proves for v in verified if v.proves is not None}
+            linkable = [v for v in verified if v.proves is None]
+            if len(proven) > 1:
+                raise NotAuthorizedException(LOGINS_DO_NOT_MATCH)
+            if proven:
+                identity = await self._link(pool, (await self.identity(proven.pop()))[1], linkable)
+            else:
+                identity = await self._resolve(pool, linkable)
+        log.info("identity.resolved", pool=pool.id, identity=identity.id, providers=[v.provider for v in verified])
+        return identity.id
+
+    async def authenticate(
+        self, identity_id: str, logins: Mapping[str, str]
+    ) -> tuple[IdentityPoolView, IdentityRecord, list[VerifiedLogin]]:
+        """What GetOpenIdToken and GetCredentialsForIdentity share: the identity, reached with one of its
+        logins (new logins are linked to it), or as a guest."""
+        pool, identity = await self.identity(identity_id)
+        verified = await self.verify_logins(pool, logins)
+
+        def refuse(message: str) -> NotAuthorizedException:
+            log.info("identity.access_refused", pool=pool.id, identity=identity_id, reason=message)
+            return NotAuthorizedException(message)
+
+        if not verified:
+            if identity.logins or identity.disabled:
+                raise refuse(f"Access to Identity '{identity_id}' is forbidden.")
+            if not pool.allow_unauthenticated:
+                raise refuse("Unauthenticated access is not supported for this identity pool.")
+            return pool, identity, []
+        if identity.disabled:
+            raise refuse(f"Access to Identity '{identity_id}' is forbidden.")
+        if any(v.proves is not None and v.proves != identity.id for v in verified):
+            raise refuse(LOGINS_DO_NOT_MATCH)
+        linkable = [v for v in verified if v.proves is None]
+        # Knowing an identity id is not enough: an identity with logins is reached only with one of them.
+        known = any(v.proves == identity.id for v in verified) or any(v.login in identity.logins for v in linkable)
+        if identity.logins and not known:
+            raise refuse(LOGINS_DO_NOT_MATCH)
+        identity = await self._link(pool, identity, linkable)
+        return pool, identity, verified
+
+    @staticmethod
+    def amr(verified: Sequence[VerifiedLogin]) -> list[str]:
+        if not verified:
+            return ["unauthenticated"]
+        entries = ["authenticated"]
+        for login in verified:
+            entries += [a for a in login.amr if a not in entries]
+        return entries
+
+    async def get_open_id_token(self, identity_id: str, logins: Mapping[str, str]) -> tuple[str, str]:
+        pool, identity, verified = await self.authenticate(identity_id, logins)
+        tags = self.principal_tags(pool, verified)
+        token, _ = await self.mint(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
+        return identity.id, token
+
+    async def get_open_id_token_for_developer_identity(
+        self,
+        pool_id: str,
+        identity_id: str | None,
+        logins: Mapping[str, str],
+        principal_tags: Mapping[str, str] | None,
+        duration: int | None,
+    ) -> tuple[str, str]:
+        pool = await self.pools.get(pool_id)
+        if not pool.developer_provider:
+            raise InvalidParameterException("The identity pool has no DeveloperProviderName.")
+        verified = await self.verify_logins(pool, logins, developer=True)
+        if not verified:
+            raise InvalidParameterException("Logins must name at least one login.")
+        if any(v.proves is not None for v in verified):
+            raise NotAuthorizedException(UNSUPPORTED_PROVIDER)
+        if identity_id is not None:
+            identity_pool, identity = await self.identity(identity_id)
+            if identity_pool.id != pool.id:
+                raise ResourceNotFoundException(f"Identity '{identity_id}' not found.")
+            identity = await self._link(pool, identity, verified)
+        else:
+            try:
+                identity = await self._store.resolve_identity(self._new(pool, verified))
+            except AlreadyExists as exc:
+                raise ResourceConflictException("Logins belong to different identities.") from exc
+        tags = {**self.principal_tags(pool, verified), **(principal_tags or {})}
+        token, _ = await self.mint(pool, identity.id, self.amr(verified), duration or DEVELOPER_TOKEN_SECONDS, tags)
+        log.info("identity.developer_token_issued", pool=pool.id, identity=identity.id)
+        return identity.id, token
+
+    async def grant(self, identity_id: str, logins: Mapping[str, str], custom_role_arn: str | None) -> CredentialsGrant:
+        """GetCredentialsForIdentity up to the role: authenticate, choose the role, and mint the OpenID token
+        that STS exchanges for the role's credentials."""
+        pool, identity, verified = await self.authenticate(identity_id, logins)
+        saml = next((v for v in verified if v.saml_roles is not None), None)
+        if saml is not None:
+            role = self._saml_role(pool, identity, saml, custom_role_arn)
+            tags = self.principal_tags(pool, verified)
+            token, token_claims = await self.mint(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
+            return CredentialsGrant(identity.id, pool, role, True, token, token_claims, tags)
+        mapped = [v for v in verified if v.mapping_keys]
+        mapping_keys = tuple(key for v in mapped for key in v.mapping_keys)
+        claims: Mapping[str, Any] = mapped[0].claims if mapped else {}
+        try:
+            role = choose_role(
+                pool,
+                authenticated=bool(verified),
+                mapping_keys=mapping_keys,
+                claims=claims,
+                custom_role_arn=custom_role_arn,
+            )
+        except GatehouseError as exc:
+            log.info("identity.role_refused", pool=pool.id, identity=identity.id, reason=exc.message)
+            raise
+        tags = self.principal_tags(pool, verified)
+        token, token_claims = await self.mint(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
+        return CredentialsGrant(identity.id, pool, role, bool(verified), token, token_claims, tags)
+
+    @staticmethod
+    def _saml_role(
+        pool: IdentityPoolView, identity: IdentityRecord, login: VerifiedLogin, custom_role_arn: str | None
+    ) -> RoleChoice:
+        """A SAML login's role comes from its assertion: the CustomRoleArn among the roles it offers, or its
+        only role ("CustomRoleArn ... when multiple roles were received ... for example, a SAML-based identity
+        provider", GetCredentialsForIdentity)."""
+        roles = login.saml_roles or ()
+        if custom_role_arn is not None:
+            if custom_role_arn not in roles:
+                log.info("identity.role_refused", pool=pool.id, identity=identity.id, reason="not in the assertion")
+                raise NotAuthorizedException(f"Access to Role '{custom_role_arn}' is forbidden.")
+            return RoleChoice(custom_role_arn, login.provider)
+        if len(roles) == 1:
+            return RoleChoice(roles[0], login.provider)
+        if not roles:
+            raise InvalidIdentityPoolConfigurationException("The SAML assertion offers no role for this provider.")
+        raise InvalidParameterException("The SAML assertion offers several roles: choose one with CustomRoleArn.")
+
+    async def credentials_for_identity(
+        self, identity_id: str, logins: Mapping[str, str], custom_role_arn: str | None
+    ) -> tuple[str, dict[str, Any]]:
+        """GetCredentialsForIdentity: the grant, exchanged for the role's temporary credentials."""
+        grant = await self.grant(identity_id, logins, custom_role_arn)
+        if self.credentials is None:
+            raise InternalErrorException("Temporary credentials are not available on this server.")
+        labels = {"pool": grant.pool.id, "identity": grant.identity_id, "role": grant.role.role_arn}
+        try:
+            credentials = await self.credentials.credentials_for(grant)
+        except GatehouseError as exc:
+            log.info("identity.credentials_refused", reason=exc.type_name, **labels)
+            raise
+        log.info("identity.credentials_issued", authenticated=grant.authenticated, **labels)
+        return grant.identity_id, credentials
+
+    async def unlink_identity(self, identity_id: str, logins: Mapping[str, str], remove: Sequence[str]) -> None:
+        """UnlinkIdentity: the caller proves the identity with its logins; the named providers' logins go.
+        Removing the last login leaves the identity disabled (unreachable), as in Cognito."""
+        pool, identity, verified = await self.authenticate(identity_id, logins)
+        if not verified:
+            raise NotAuthorizedException(LOGINS_DO_NOT_MATCH)
+        names = set()
+        for name in remove:
+            user_pool_id = self.pools.names.user_pool_of(name)
+            names.add(self.pools.names.user_pool_name(user_pool_id) if user_pool_id else name)
+        gone = [login for login in identity.logins if login.provider in names]
+        await self._store.unlink_logins(pool.id, identity.id, gone, time.time())
+        log.info("identity.unlinked", pool=pool.id, identity=identity.id, providers=sorted(names))
+
+    # --- administration --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def description(identity: IdentityRecord) -> dict[str, Any]:
+        providers = list(dict.fromkeys(login.provider for login in identity.logins))
+        return {
+            "IdentityId": identity.id,
+            "Logins": providers,
+            "CreationDate": identity.created_at,
+            "LastModifiedDate": identity.updated_at,
+        }
+
+    async def list_identities(
+        self, pool_id: str, after: str | None, limit: int, *, hide_disabled: bool
+    ) -> tuple[list[IdentityRecord], str | None]:
+        await self.pools.get(pool_id)
+        page = await self._store.list_identities(pool_id, after, limit, hide_disabled=hide_disabled)
+        return page.items, page.next_token
+
+    async def delete(self, identity_ids: Sequence[str]) -> list[str]:
+        return await self._store.delete_identities(list(identity_ids))
+
+    async def _developer_pool(self, pool_id: str, provider: str | None = None) -> tuple[IdentityPoolView, str]:
+        pool = await self.pools.get(pool_id)
+        developer = pool.developer_provider
+        if not developer:
+            raise ResourceNotFoundException("The identity pool has no DeveloperProviderName.")
+        if provider is not None and provider != developer:
+            raise ResourceNotFoundException(f"DeveloperProviderName '{provider}' is not this identity pool's.")
+        return pool, developer
+
+    async def lookup_developer_identity(
+        self, pool_id: str, identity_id: str | None, user: str | None
+    ) -> tuple[str, list[str]]:
+        """LookupDeveloperIdentity: an identity and its developer user identifiers, found by either."""
+        pool, developer = await self._developer_pool(pool_id)
+        if identity_id is None and user is None:
+            raise InvalidParameterException("Either IdentityId or DeveloperUserIdentifier must be given.")
+        identity: IdentityRecord | None
+        if user is not None:
+            identity = await self._store.find_identity_by_login(pool.id, IdentityLogin(developer, user))
+            if identity is None:
+                raise ResourceNotFoundException("The developer user identifier is not registered.")
+            if identity_id is not None and identity.id != identity_id:
+                raise ResourceConflictException("The developer user identifier belongs to another identity.")
+        else:
+            assert identity_id is not None
+            identity_pool, identity = await self.identity(identity_id)
+            if identity_pool.id != pool.id:
+                raise ResourceNotFoundException(f"Identity '{identity_id}' not found.")
+        return identity.id, [login.subject for login in identity.logins if login.provider == developer]
+
+    async def merge_developer_identities(self, pool_id: str, provider: str, source: str, destination: str) -> str:
+        """MergeDeveloperIdentities: the source user's identity's logins move to the destination user's
+        identity; a public provider linked to both as different users is a conflict."""
+        pool, developer = await self._developer_pool(pool_id, provider)
+        target = await self._store.find_identity_by_login(pool.id, IdentityLogin(developer, destination))
+        origin = await self._store.find_identity_by_login(pool.id, IdentityLogin(developer, source))
+        if target is None or origin is None:
+            raise ResourceNotFoundException("The developer user identifier is not registered.")
+        if origin.id == target.id:
+            return target.id
+        target_providers = {login.provider: login.subject for login in target.logins if login.provider != developer}
+        for login in origin.logins:
+            if login.provider in target_providers and target_providers[login.provider] != login.subject:
+                raise ResourceConflictException(
+                    f"Both users are linked to {login.provider} as different users and cannot be merged."
+                )
+        if len({*target.logins, *origin.logins}) > MAX_LINKED_LOGINS:
+            raise InvalidParameterException(f"An identity can have at most {MAX_LINKED_LOGINS} linked logins.")
+        try:
+            merged = await self._store.move_logins(pool.id, list(origin.logins), target.id, time.time())
+        except NotFound as exc:
+            raise ResourceNotFoundException("The destination identity no longer exists.") from exc
+        log.info("identity.merged", pool=pool.id, source=origin.id, destination=merged.id)
+        return merged.id
+
+    async def unlink_developer_identity(self, identity_id: str, pool_id: str, provider: str, user: str) -> None:
+        pool, developer = await self._developer_pool(pool_id, provider)
+        identity_pool, identity = await self.identity(identity_id)
+        login = IdentityLogin(developer, user)
+        if identity_pool.id != pool.id or login not in identity.logins:
+            raise ResourceNotFoundException("The developer user identifier is not linked to this identity.")
+        await self._store.unlink_logins(pool.id, identity.id, [login], time.time())

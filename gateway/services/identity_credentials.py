@@ -1,0 +1,147 @@
+"""Temporary credentials for identity pool identities, through Gatehouse's IAM and STS services.
+
+* Enhanced flow (GetCredentialsForIdentity): once the identity is authenticated and its role chosen
+  (:meth:`gateway.services.identities.IdentityService.grant`), the role's trust policy is evaluated as STS's
+  AssumeRoleWithWebIdentity evaluates it for the identity's OpenID token -- federated principal
+  ``cognito-identity.amazonaws.com``, condition keys ``cognito-identity.amazonaws.com:aud`` (the identity
+  pool id), ``:sub`` (the identity id) and ``:amr`` -- and one-hour credentials are minted for the session
+  ``CognitoIdentityCredentials``, as Cognito does. A role that does not exist or does not trust the pool is
+  Cognito's InvalidIdentityPoolConfigurationException.
+* Basic ("classic") flow: the identity issuer is registered with STS's web identity verifier, so
+  AssumeRoleWithWebIdentity accepts an OpenID token from GetOpenIdToken -- only for identity pools with
+  AllowClassicFlow, as Cognito's "Identity pools authentication flow" describes.
+* Logins from IAM OIDC providers (OpenIdConnectProviderARNs): checked by STS's web identity verifier, and an
+  identity pool may name only providers registered in IAM.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from gateway.errors import (
+    ExpiredTokenException,
+    ExternalServiceException,
+    GatehouseError,
+    IDPCommunicationErrorException,
+    InvalidIdentityPoolConfigurationException,
+    InvalidIdentityTokenException,
+    NotAuthorizedException,
+)
+from gateway.services.credentials import CredentialService
+from gateway.services.iam import COGNITO_IDENTITY_PROVIDER, IamService, WebIdentity
+from gateway.services.identities import CredentialsGrant, IdentityService, SamlLogin
+from gateway.services.saml_federation import SamlVerifier
+from gateway.services.web_identity import WebIdentityVerifier
+
+SESSION_NAME: Final = "CognitoIdentityCredentials"
+SESSION_SECONDS: Final = 3600
+
+
+class IdentityCredentials:
+    """The :class:`~gateway.services.identities.CredentialsIssuer` backed by IAM roles and STS sessions."""
+
+    def __init__(self, iam: IamService, credentials: CredentialService, identities: IdentityService) -> None:
+        self._iam = iam
+        self._credentials = credentials
+        self._identities = identities
+        self._web_identity: WebIdentityVerifier | None = None
+        self._saml: SamlVerifier | None = None
+
+    def install(self, web_identity: WebIdentityVerifier, saml: SamlVerifier | None = None) -> None:
+        """Make GetCredentialsForIdentity mint credentials, let identity pools take logins from IAM OIDC
+        providers, and let STS take the identity issuer's tokens."""
+        self._web_identity = web_identity
+        self._saml = saml
+        self._identities.credentials = self
+        self._identities.external = self.verify_external
+        self._identities.pools.provider_exists = self.provider_exists
+        self._identities.saml = self.verify_saml
+        web_identity.register_issuer(self._identities.issuer, self.verify_classic, provider=COGNITO_IDENTITY_PROVIDER)
+
+    async def provider_exists(self, arn: str) -> bool:
+        """Whether an IAM OIDC or SAML provider ARN names a registered provider."""
+        if ":saml-provider/" in arn:
+            return await self._iam.find_saml_provider(arn) is not None
+        try:
+            await self._iam.get_oidc_provider(arn)
+        except GatehouseError:  # NoSuchEntity, or an ARN of another account
+            return False
+        return True
+
+    async def verify_saml(self, provider_arn: str, saml_response: str) -> SamlLogin:
+        """A login with a SAML Response of an IAM SAML provider, checked as AssumeRoleWithSAML checks it
+        (signature against the provider's metadata, audience, recipient, lifetime). Unlike STS it is not
+        one-use: an app sends the same Logins to GetId and then GetCredentialsForIdentity."""
+        if self._saml is None:
+            raise NotAuthorizedException("Token is not from a supported provider of this identity pool.")
+        provider = await self._iam.find_saml_provider(provider_arn)
+        if provider is None:
+            raise NotAuthorizedException("Invalid login token. The SAML provider does not exist.")
+        try:
+            assertion = await self._saml.verify(provider.name, provider.updated_at, provider.metadata, saml_response)
+        except ExpiredTokenException as exc:
+            raise NotAuthorizedException("Invalid login token. Token expired.") from exc
+        except InvalidIdentityTokenException as exc:
+            raise NotAuthorizedException(f"Invalid login token. {exc.message}") from exc
+        roles = tuple(role for role, provider_of in assertion.role_pairs() if provider_of == provider_arn)
+        claims = {
+            "sub": assertion.subject,
+            "iss": assertion.issuer,
+            **{k: v[0] for k, v in assertion.attributes.items() if v},
+        }
+        return SamlLogin(assertion.subject, roles, claims)
+
+    async def verify_external(self, token: str) -> tuple[str, dict[str, Any]]:
+        """A login token from an IAM OIDC provider, checked as STS checks web identity tokens (the provider's
+        JWKS, ``aud`` among its client ids, expiry); STS's errors become Cognito's."""
+        if self._web_identity is None:
+            raise NotAuthorizedException("Token is not from a supported provider of this identity pool.")
+        try:
+            verified = await self._web_identity.verify(token)
+        except ExpiredTokenException as exc:
+            raise NotAuthorizedException("Invalid login token. Token expired.") from exc
+        except IDPCommunicationErrorException as exc:
+            raise ExternalServiceException("The identity provider could not be reached to check the token.") from exc
+        except (InvalidIdentityTokenException, NotAuthorizedException) as exc:
+            raise NotAuthorizedException(f"Invalid login token. {exc.message}") from exc
+        return verified.identity.provider, verified.claims
+
+    async def credentials_for(self, grant: CredentialsGrant) -> dict[str, Any]:
+        role = await self._iam.find_role_by_arn(grant.role.role_arn)
+        if role is None:
+            raise InvalidIdentityPoolConfigurationException()
+        identity = WebIdentity(
+            provider=COGNITO_IDENTITY_PROVIDER,
+            subject=grant.identity_id,
+            audience=(grant.pool.id,),
+            amr=tuple(str(entry) for entry in grant.claims.get("amr") or ()),
+        )
+        if not self._iam.trust_allows(role, identity, request_tags=grant.principal_tags or None):
+            raise InvalidIdentityPoolConfigurationException()
+        minted = await self._credentials.mint(
+            role,
+            session_name=SESSION_NAME,
+            identity_id=grant.identity_id,
+            principal_tags=grant.principal_tags,
+            duration_seconds=min(SESSION_SECONDS, role.max_session_duration),
+            web_identity=identity,
+        )
+        return {
+            "AccessKeyId": minted.access_key_id,
+            "SecretKey": minted.secret_access_key,
+            "SessionToken": minted.session_token,
+            "Expiration": minted.expiration.timestamp(),
+        }
+
+    async def verify_classic(self, token: str) -> dict[str, Any]:
+        """STS's check of an identity pool OpenID token (the basic flow): valid, and from a pool that allows
+        the basic flow. Raises STS's errors (InvalidIdentityToken, ExpiredTokenException)."""
+        try:
+            claims = await self._identities.verify_open_id_token(token)
+        except NotAuthorizedException as exc:
+            if "expired" in exc.message:
+                raise ExpiredTokenException("Token expired.") from exc
+            raise InvalidIdentityTokenException(exc.message) from exc
+        if not await self._identities.classic_flow_allowed(str(claims.get("aud"))):
+            raise InvalidIdentityTokenException("Basic (classic) flow is not enabled for this identity pool.")
+        return claims

@@ -1,0 +1,301 @@
+"""A pool's external identity providers: CreateIdentityProvider ... GetIdentityProviderByIdentifier.
+
+Behaviour follows the Cognito API reference of each operation and the ProviderDetails table of
+CreateIdentityProvider: each ProviderType's connector checks its keys and fills in the computed ones
+(authorize_url, token_url, attributes_url, jwks_uri, ...), every one of which may be overridden. Social
+providers are named after their type (``Google``, ``Facebook``, ``SignInWithApple``, ``LoginWithAmazon``);
+AttributeMapping always maps ``username`` to the provider's subject claim (Cognito adds it when absent).
+
+Secrets in ProviderDetails (client secrets, Apple's private key) are sealed at rest with the server's secret
+box, bound to their pool, provider and key; Apple's private key is never described back.
+
+Claim -> group rules (Gatehouse's own, set from the config file) live with the provider: each rule reads an
+upstream claim or SAML attribute, matches it (equals / contains / starts-with / regex) and names a pool group.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import regex
+
+from gateway.errors import (
+    ConcurrentModificationException,
+    DuplicateProviderException,
+    InvalidParameterException,
+    ResourceNotFoundException,
+)
+from gateway.secretbox import SecretBox
+from gateway.services.pools import PoolService, PoolView
+from gateway.storage.base import AlreadyExists, IdentityProviderRecord, NotFound, Store, VersionConflict
+from providers.base import ProviderConfigError
+from providers.registry import connector_class
+
+SOCIAL_TYPES = frozenset({"Google", "Facebook", "SignInWithApple", "LoginWithAmazon"})
+MATCH_TYPES = ("equals", "contains", "starts-with", "regex")
+REGEX_TIMEOUT_SECONDS = 0.05
+MAX_GROUP_RULES = 100
+# Cognito's reserved name of the pool itself as a "provider" (AdminDisableProviderForUser).
+COGNITO_PROVIDER = "Cognito"
+
+
+def _aad(pool_id: str, name: str, key: str) -> bytes:
+    return f"idp:{pool_id}:{name}:{key}".encode()
+
+
+def check_group_rules(rules: Any) -> list[dict[str, str]]:
+    """Validate claim -> group rules: ``[{"claim", "match", "value", "group"}]``; raises InvalidParameterException."""
+    if not isinstance(rules, list) or len(rules) > MAX_GROUP_RULES:
+        raise InvalidParameterException(f"Group rules must be a list of at most {MAX_GROUP_RULES} rules.")
+    checked = []
+    for index, rule in enumerate(rules):
+        if not isinstance(rule, Mapping) or set(rule) - {"claim", "match", "value", "group"}:
+            raise InvalidParameterException(f"Group rule {index} must have claim, match, value and group only.")
+        claim, match, value, group = (rule.get(k) for k in ("claim", "match", "value", "group"))
+        if not all(isinstance(x, str) and x for x in (claim, value, group)):
+            raise InvalidParameterException(f"Group rule {index} needs non-empty claim, value and group.")
+        match = match or "equals"
+        if match not in MATCH_TYPES:
+            raise InvalidParameterException(f"Group rule {index}: match must be one of {', '.join(MATCH_TYPES)}.")
+        if match == "regex":
+            try:
+                regex.compile(str(value))
+            except regex.error as exc:
+                raise InvalidParameterException(f"Group rule {index}: value is not a valid regex.") from exc
+        checked.append({"claim": str(claim), "match": str(match), "value": str(value), "group": str(group)})
+    return checked
+
+
+def rule_matches(rule: Mapping[str, str], claims: Mapping[str, Any]) -> bool:
+    """Whether any value of the rule's claim matches (a claim may be a string, a list, a bool or a number)."""
+    raw = claims.get(rule["claim"])
+    values = raw if isinstance(raw, list) else [raw]
+    wanted, match = rule["value"], rule["match"]
+    for value in values:
+        if value is None or isinstance(value, dict):
+            continue
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        if match == "equals" and text == wanted:
+            return True
+        if match == "contains" and wanted in text:
+            return True
+        if match == "starts-with" and text.startswith(wanted):
+            return True
+        if match == "regex":
+            try:
+                if regex.search(wanted, text, timeout=REGEX_TIMEOUT_SECONDS):
+                    return True
+            except TimeoutError:
+                continue  # a pathological pattern never stalls a sign-in; it simply does not match
+    return False
+
+
+class IdentityProviderService:
+    def __init__(self, store: Store, pools: PoolService, box: SecretBox) -> None:
+        self._store = store
+        self._pools = pools
+        self._box = box
+
+    # --- validation --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_name(name: str, provider_type: str) -> None:
+        if provider_type in SOCIAL_TYPES and name != provider_type:
+            raise InvalidParameterException(f"ProviderName for {provider_type} must be {provider_type}.")
+        if provider_type not in SOCIAL_TYPES and (name in SOCIAL_TYPES or name == COGNITO_PROVIDER):
+            raise InvalidParameterException(f"ProviderName {name} is reserved.")
+
+    @staticmethod
+    def _complete_details(provider_type: str, details: Mapping[str, str]) -> dict[str, str]:
+        try:
+            cls = connector_class(provider_type)
+        except ProviderConfigError as exc:
+            raise InvalidParameterException(str(exc)) from exc
+        try:
+            return cls.complete_details(details)
+        except ProviderConfigError as exc:
+            raise InvalidParameterException(str(exc)) from exc
+
+    @staticmethod
+    def _check_mapping(pool: PoolView, provider_type: str, mapping: Mapping[str, str]) -> dict[str, str]:
+        known = {entry["Name"] for entry in pool.schema} | {"username"}
+        checked: dict[str, str] = {}
+        for attribute, claim in mapping.items():
+            if attribute == "sub":
+                raise InvalidParameterException("sub cannot be mapped; it is the pool's own identifier.")
+            if attribute not in known:
+                raise InvalidParameterException(f"Attribute {attribute} does not exist in the user pool schema.")
+            if not isinstance(claim, str) or not claim:
+                raise InvalidParameterException(f"AttributeMapping of {attribute} must name an upstream attribute.")
+            checked[attribute] = claim
+        # Cognito maps the user name to the provider's subject unless told otherwise.
+        checked.setdefault("username", connector_class(provider_type).subject_claim)
+        return checked
+
+    @staticmethod
+    def _check_identifiers(identifiers: Sequence[str]) -> list[str]:
+        if len(set(identifiers)) != len(identifiers):
+            raise InvalidParameterException("Duplicate identifier in IdpIdentifiers.")
+        return list(identifiers)
+
+    # --- sealing -----------------------------------------------------------------------------------------
+
+    def _seal(self, pool_id: str, name: str, provider_type: str, details: Mapping[str, str]) -> dict[str, str]:
+        secret_keys = connector_class(provider_type).secret_keys
+        return {
+            key: self._box.seal(value.encode(), aad=_aad(pool_id, name, key)) if key in secret_keys else value
+            for key, value in details.items()
+        }
+
+    def details(self, record: IdentityProviderRecord) -> dict[str, str]:
+        """ProviderDetails in the clear (for connectors; never logged)."""
+        secret_keys = connector_class(record.provider_type).secret_keys
+        return {
+            key: self._box.open(value, aad=_aad(record.pool_id, record.name, key)).decode()
+            if key in secret_keys
+            else value
+            for key, value in record.details.items()
+        }
+
+    # --- operations --------------------------------------------------------------------------------------
+
+    async def get(self, pool_id: str, name: str) -> IdentityProviderRecord:
+        await self._pools.get_pool(pool_id)
+        record = await self._store.get_identity_provider(pool_id, name)
+        if record is None:
+            raise ResourceNotFoundException(f"Identity provider {name} does not exist.")
+        return record
+
+    async def create(
+        self,
+        pool_id: str,
+        name: str,
+        provider_type: str,
+        details: Mapping[str, str],
+        attribute_mapping: Mapping[str, str] | None = None,
+        idp_identifiers: Sequence[str] | None = None,
+        *,
+        group_rules: Any = None,
+    ) -> IdentityProviderRecord:
+        pool = await self._pools.get_pool(pool_id)
+        self._check_name(name, provider_type)
+        completed = self._complete_details(provider_type, details)
+        mapping = self._check_mapping(pool, provider_type, attribute_mapping or {})
+        identifiers = self._check_identifiers(idp_identifiers or [])
+        now = time.time()
+        record = IdentityProviderRecord(
+            pool_id=pool_id,
+            name=name,
+            provider_type=provider_type,
+            details=self._seal(pool_id, name, provider_type, completed),
+            attribute_mapping=mapping,
+            idp_identifiers=identifiers,
+            created_at=now,
+            updated_at=now,
+            settings={"group_rules": check_group_rules(group_rules)} if group_rules else {},
+        )
+        try:
+            await self._store.create_identity_provider(record)
+        except AlreadyExists as exc:
+            if exc.key == "identifier":
+                raise InvalidParameterException("Duplicate identifier in the user pool.") from exc
+            raise DuplicateProviderException(
+                f"A provider with the name {name} already exists in this user pool."
+            ) from exc
+        except NotFound as exc:
+            raise ResourceNotFoundException(f"User pool {pool_id} does not exist.") from exc
+        return record
+
+    async def update(
+        self,
+        pool_id: str,
+        name: str,
+        details: Mapping[str, str] | None = None,
+        attribute_mapping: Mapping[str, str] | None = None,
+        idp_identifiers: Sequence[str] | None = None,
+        *,
+        group_rules: Any = None,
+    ) -> IdentityProviderRecord:
+        """UpdateIdentityProvider: given ProviderDetails keys replace the stored ones (keys left out keep their
+        values, so a describe-then-update round trip keeps Apple's undescribed private key); computed keys are
+        worked out again."""
+        pool = await self._pools.get_pool(pool_id)
+        for _ in range(5):
+            record = await self.get(pool_id, name)
+            changed = replace(record, updated_at=time.time())
+            if details is not None:
+                current = self.details(record)
+                if record.provider_type == "SAML" and ({"MetadataFile", "MetadataURL"} & set(details)):
+                    for key in ("MetadataFile", "MetadataURL", "SSORedirectBindingURI", "SSOPostBindingURI"):
+                        current.pop(key, None)
+                    for key in ("SLORedirectBindingURI", "SLOPostBindingURI"):
+                        current.pop(key, None)
+                completed = self._complete_details(record.provider_type, {**current, **details})
+                changed.details = self._seal(pool_id, name, record.provider_type, completed)
+            if attribute_mapping is not None:
+                changed.attribute_mapping = self._check_mapping(pool, record.provider_type, attribute_mapping)
+            if idp_identifiers is not None:
+                changed.idp_identifiers = self._check_identifiers(idp_identifiers)
+            if group_rules is not None:
+                changed.settings = {**changed.settings, "group_rules": check_group_rules(group_rules)}
+            try:
+                return await self._store.update_identity_provider(changed)
+            except AlreadyExists as exc:
+                raise InvalidParameterException("Duplicate identifier in the user pool.") from exc
+            except VersionConflict:
+                continue
+            except NotFound as exc:
+                raise ResourceNotFoundException(f"Identity provider {name} does not exist.") from exc
+        raise ConcurrentModificationException()
+
+    async def delete(self, pool_id: str, name: str) -> None:
+        await self._pools.get_pool(pool_id)
+        if not await self._store.delete_identity_provider(pool_id, name):
+            raise ResourceNotFoundException(f"Identity provider {name} does not exist.")
+
+    async def list_page(
+        self, pool_id: str, after: str | None, limit: int
+    ) -> tuple[list[IdentityProviderRecord], str | None]:
+        await self._pools.get_pool(pool_id)
+        page = await self._store.list_identity_providers(pool_id, after, limit)
+        return page.items, page.next_token
+
+    async def by_identifier(self, pool_id: str, identifier: str) -> IdentityProviderRecord:
+        await self._pools.get_pool(pool_id)
+        record = await self._store.get_identity_provider_by_identifier(pool_id, identifier)
+        if record is None:
+            raise ResourceNotFoundException(f"Identity provider with identifier {identifier} does not exist.")
+        return record
+
+    # --- wire shapes -------------------------------------------------------------------------------------
+
+    def provider_type(
+        self, record: IdentityProviderRecord, *, extra_details: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Cognito's IdentityProviderType."""
+        hidden = connector_class(record.provider_type).hidden_keys
+        details = {k: v for k, v in self.details(record).items() if k not in hidden}
+        details.update(extra_details or {})
+        return {
+            "UserPoolId": record.pool_id,
+            "ProviderName": record.name,
+            "ProviderType": record.provider_type,
+            "ProviderDetails": details,
+            "AttributeMapping": dict(record.attribute_mapping),
+            "IdpIdentifiers": list(record.idp_identifiers),
+            "LastModifiedDate": record.updated_at,
+            "CreationDate": record.created_at,
+        }
+
+    @staticmethod
+    def description(record: IdentityProviderRecord) -> dict[str, Any]:
+        """Cognito's ProviderDescription (ListIdentityProviders)."""
+        return {
+            "ProviderName": record.name,
+            "ProviderType": record.provider_type,
+            "LastModifiedDate": record.updated_at,
+            "CreationDate": record.created_at,
+        }

@@ -1,0 +1,114 @@
+"""Sign-in codes sent by SMS (``SMS_MFA``) and email (``EMAIL_OTP``), as Cognito's MFA sends them.
+
+When a sign-in owes one of these factors, a fresh random six-digit code goes to the user's ``phone_number`` or
+``email`` through the messenger (the SMS webhook or outbox, SMTP), worded by the pool's SmsMfaConfiguration
+``SmsAuthenticationMessage`` or EmailMfaConfiguration ``Message``/``Subject`` (``{####}`` is the code). The
+challenge tells the client where the code went, masked as Cognito masks it (``CODE_DELIVERY_DESTINATION``
+``+*******0100`` or ``a***@e***``, ``CODE_DELIVERY_DELIVERY_MEDIUM`` ``SMS`` or ``EMAIL``).
+
+Only a keyed hash of the code is kept, in the challenge's server-side session, bound to the pool, the user and
+that session (a per-challenge nonce), so a code answers only the sign-in it was sent for. Single use follows
+from the session: the store hands a session to exactly one response (``take_auth_session``). Cognito's SMS
+MFA codes are valid for 3 minutes; email codes here for 5.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from gateway.errors import CodeMismatchException, ExpiredCodeException, InvalidParameterException
+from gateway.ids import new_code
+from gateway.services.messaging import render_template
+from gateway.services.mfa import EMAIL_OTP, SMS_MFA
+from gateway.services.pools import PoolView
+from gateway.services.users import UserService, mask_email, mask_phone
+from gateway.storage.base import UserRecord
+
+log = structlog.get_logger("gateway.mfa_codes")
+
+CODE_SECONDS = {SMS_MFA: 180, EMAIL_OTP: 300}
+# The answer's member for each factor (RespondToAuthChallenge ChallengeResponses).
+ANSWER_MEMBERS = {SMS_MFA: "SMS_MFA_CODE", EMAIL_OTP: "EMAIL_OTP_CODE"}
+DEFAULT_SMS_MESSAGE = "Your authentication code is {####}. "
+DEFAULT_EMAIL_SUBJECT = "Your sign-in code"
+DEFAULT_EMAIL_MESSAGE = "Your sign-in code is {####}. "
+_MEDIUM = {SMS_MFA: "SMS", EMAIL_OTP: "EMAIL"}
+_ATTRIBUTE = {SMS_MFA: "phone_number", EMAIL_OTP: "email"}
+
+
+@dataclass(frozen=True)
+class SentCode:
+    """What the challenge keeps (``state``) and shows (``parameters``) of a code just sent."""
+
+    state: dict[str, Any]
+    parameters: dict[str, str]
+
+
+class MfaCodes:
+    """Sends and checks SMS and email sign-in codes."""
+
+    def __init__(self, users: UserService, secret: bytes) -> None:
+        self._users = users
+        # Its own key, derived from the server-wide secret, so a stolen database does not give codes away.
+        self._key = hmac.new(secret, b"gatehouse/mfa-code/v1", hashlib.sha256).digest()
+
+    def _hash(self, pool_id: str, username_key: str, factor: str, nonce: str, code: str) -> str:
+        message = f"{pool_id}|{username_key}|{factor}|{nonce}|{code}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    @staticmethod
+    def delivery_parameters(factor: str, destination: str) -> dict[str, str]:
+        masked = mask_phone(destination) if factor == SMS_MFA else mask_email(destination)
+        return {"CODE_DELIVERY_DELIVERY_MEDIUM": _MEDIUM[factor], "CODE_DELIVERY_DESTINATION": masked}
+
+    async def send(self, pool: PoolView, user: UserRecord, factor: str) -> SentCode:
+        """Send a new code for ``factor`` (SMS_MFA or EMAIL_OTP) to the user."""
+        destination = user.attributes.get(_ATTRIBUTE[factor])
+        if not destination:
+            raise InvalidParameterException(f"User does not have delivery config set to turn on {factor}")
+        code = new_code()
+        nonce = secrets.token_urlsafe(16)
+        if factor == SMS_MFA:
+            config = pool.settings.get("SmsMfaConfiguration") or {}
+            template = config.get("SmsAuthenticationMessage") or pool.settings.get("SmsAuthenticationMessage")
+            text = render_template(template or DEFAULT_SMS_MESSAGE, code=code, username=user.username)
+            subject = ""
+        else:
+            config = pool.settings.get("EmailMfaConfiguration") or {}
+            text = render_template(config.get("Message") or DEFAULT_EMAIL_MESSAGE, code=code, username=user.username)
+            subject = str(config.get("Subject") or DEFAULT_EMAIL_SUBJECT)
+        await self._users.send_text(
+            pool, _MEDIUM[factor], destination, text, subject=subject, purpose=f"mfa:{factor.lower()}"
+        )
+        log.info("mfa_code.sent", pool=pool.id, username=user.username, factor=factor)
+        return SentCode(
+            state={
+                "code_hash": self._hash(pool.id, user.username_key, factor, nonce, code),
+                "code_nonce": nonce,
+                "code_expires_at": time.time() + CODE_SECONDS[factor],
+            },
+            parameters=self.delivery_parameters(factor, destination),
+        )
+
+    def check(self, pool: PoolView, user: UserRecord, factor: str, state: dict[str, Any], code: str) -> None:
+        """The answer to an SMS_MFA or EMAIL_OTP challenge: the code sent for this very challenge, in time.
+        An expired code ends the challenge (it is marked spent); a wrong one may be tried again."""
+        expected = state.get("code_hash")
+        nonce = state.get("code_nonce")
+        if not isinstance(expected, str) or not isinstance(nonce, str):
+            raise CodeMismatchException("Invalid code received for user")
+        if float(state.get("code_expires_at") or 0) < time.time():
+            state["spent"] = True
+            raise ExpiredCodeException("Your code has expired, please sign in again.")
+        if not (len(code) <= 16 and code.isascii() and code.isdigit()):
+            raise CodeMismatchException("Invalid code received for user")
+        given = self._hash(pool.id, user.username_key, factor, nonce, code)
+        if not hmac.compare_digest(given, expected):
+            raise CodeMismatchException("Invalid code received for user")

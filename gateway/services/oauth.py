@@ -1,0 +1,861 @@
+"""The OAuth 2.0 authorization server and OpenID Provider behind ``/oauth2/*``, ``/logout`` and the hosted UI.
+
+Modelled on Cognito's user pool endpoints (authorize, token, userInfo, revoke, logout) and held to RFC 6749
+(OAuth 2.0), RFC 7636 (PKCE: S256 only), RFC 7009 (revocation), RFC 9207 (``iss`` in every authorization
+response), RFC 9700 (security BCP: exact redirect URIs, single-use codes whose replay revokes what they
+issued, PKCE for public clients) and OpenID Connect Core 1.0 (nonce, at_hash, auth_time, prompt, userinfo).
+
+The small interface the hosted UI and the federation broker use:
+
+* :meth:`OAuthService.start_authorization` checks an authorization request and stores it (a single-use
+  :class:`AuthorizationRequest`, found again with :meth:`OAuthService.load_request` by its id);
+* :meth:`OAuthService.issue_authorization_code` (request, user, auth_time, amr) -> the redirect URL that
+  carries the code (or, for a client that enabled the implicit flow, the tokens) back to the client;
+* :meth:`OAuthService.error_redirect` (request, error) -> the redirect URL carrying an OAuth error;
+* :meth:`OAuthService.start_sso` / :meth:`OAuthService.sso_session` / :meth:`OAuthService.end_sso`: the
+  hosted UI's single sign-on session, so a second client of the pool signs in without a password.
+
+Stored records (``Store.put_oauth_record``): kind ``authorize`` (the request, keyed by the SHA-256 of its
+id), ``code`` (keyed by the SHA-256 of the code), ``sso`` (keyed by the SHA-256 of the cookie) and
+``grant`` (the scopes behind a token family, keyed by its ``origin_jti``, so a refresh keeps them).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
+
+import structlog
+
+from gateway.errors import (
+    AuthorizationPageError,
+    GatehouseError,
+    InsufficientScopeError,
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    InvalidTokenError,
+    NotAuthorizedException,
+    ResourceNotFoundException,
+    UnauthorizedClientError,
+    UnsupportedGrantTypeError,
+    UnsupportedResponseTypeError,
+    UnsupportedTokenTypeError,
+)
+from gateway.ids import new_jti, new_opaque_token, sha256_hex
+from gateway.services.auth import AuthContext, AuthService
+from gateway.services.federation import federated_provider
+from gateway.services.pools import ClientView, PoolService, PoolView
+from gateway.services.tokens import ADMIN_SCOPE, IssuedTokens, TokenService, sign_jwt
+from gateway.storage.base import OAuthRecord, Store, UserRecord
+
+log = structlog.get_logger("gateway.oauth")
+
+REQUEST_KIND = "authorize"
+CODE_KIND = "code"
+SSO_KIND = "sso"
+GRANT_KIND = "grant"
+
+STANDARD_SCOPES = ("openid", "email", "phone", "profile", ADMIN_SCOPE)
+# How long a browser may take to sign in after /oauth2/authorize (the hosted pages carry the request's id).
+REQUEST_SECONDS = 3600
+# Cognito's managed login session cookie lasts one hour.
+SSO_SECONDS = 3600
+# RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is 43 characters; §4.1: a verifier is 43-128 unreserved chars.
+_S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
+_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
+_PROMPTS = {"none", "login", "consent", "select_account"}
+# OpenID Connect Core §5.4: the claims each standard scope asks for.
+SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
+    "email": ("email", "email_verified"),
+    "phone": ("phone_number", "phone_number_verified"),
+    "profile": (
+        "name",
+        "family_name",
+        "given_name",
+        "middle_name",
+        "nickname",
+        "preferred_username",
+        "profile",
+        "picture",
+        "website",
+        "gender",
+        "birthdate",
+        "zoneinfo",
+        "locale",
+        "updated_at",
+        "address",
+    ),
+}
+_SINGLE_VALUED = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "max_age",
+    "identity_provider",
+    "idp_identifier",
+    "login_hint",
+    "response_mode",
+)
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """A checked authorization request (RFC 6749 §4.1.1), stored until a user signs in for it."""
+
+    id: str
+    pool_id: str
+    client_id: str
+    redirect_uri: str
+    response_type: str
+    scopes: tuple[str, ...]
+    state: str | None = None
+    nonce: str | None = None
+    code_challenge: str | None = None
+    code_challenge_method: str | None = None
+    prompt: tuple[str, ...] = ()
+    max_age: int | None = None
+    identity_provider: str | None = None
+    idp_identifier: str | None = None
+    login_hint: str | None = None
+    created_at: float = field(default_factory=time.time)
+
+    @property
+    def fragment(self) -> bool:
+        """Implicit-flow responses travel in the fragment (RFC 6749 §4.2.2)."""
+        return self.response_type == "token"
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "redirect_uri": self.redirect_uri,
+            "response_type": self.response_type,
+            "scopes": list(self.scopes),
+            "state": self.state,
+            "nonce": self.nonce,
+            "code_challenge": self.code_challenge,
+            "code_challenge_method": self.code_challenge_method,
+            "prompt": list(self.prompt),
+            "max_age": self.max_age,
+            "identity_provider": self.identity_provider,
+            "idp_identifier": self.idp_identifier,
+            "login_hint": self.login_hint,
+            "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_record(cls, request_id: str, record: OAuthRecord) -> AuthorizationRequest:
+        d = record.data
+        return cls(
+            id=request_id,
+            pool_id=record.pool_id,
+            client_id=record.client_id,
+            redirect_uri=str(d["redirect_uri"]),
+            response_type=str(d["response_type"]),
+            scopes=tuple(d["scopes"]),
+            state=d.get("state"),
+            nonce=d.get("nonce"),
+            code_challenge=d.get("code_challenge"),
+            code_challenge_method=d.get("code_challenge_method"),
+            prompt=tuple(d.get("prompt") or ()),
+            max_age=d.get("max_age"),
+            identity_provider=d.get("identity_provider"),
+            idp_identifier=d.get("idp_identifier"),
+            login_hint=d.get("login_hint"),
+            created_at=float(d.get("created_at") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class SsoSession:
+    """Who is signed in to the hosted UI of a pool in this browser."""
+
+    pool_id: str
+    user: UserRecord
+    auth_time: int
+    amr: tuple[str, ...]
+
+
+class AuthorizationRedirectError(Exception):
+    """An OAuth error to send back to the client's (verified) redirect URI."""
+
+    def __init__(self, request: AuthorizationRequest, error: GatehouseError) -> None:
+        super().__init__(error.message)
+        self.request = request
+        self.error = error
+
+
+def add_parameters(uri: str, parameters: Mapping[str, str | None], *, fragment: bool = False) -> str:
+    """``uri`` with ``parameters`` added to its query (kept as registered, RFC 6749 §3.1.2) or fragment."""
+    values = {k: v for k, v in parameters.items() if v is not None}
+    parts = urlsplit(uri)
+    if fragment:
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, urlencode(values)))
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(values.items())
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def s256(verifier: str) -> str:
+    """RFC 7636 §4.2: BASE64URL-ENCODE(SHA256(ASCII(code_verifier)))."""
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
+
+
+def parse_basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """client_secret_basic (RFC 6749 §2.3.1): id and secret, each form-urlencoded, in HTTP Basic."""
+    if not header or header[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidClientError("Malformed Basic credentials.") from exc
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise InvalidClientError("Malformed Basic credentials.")
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+class OAuthService:
+    """The authorization server of every pool."""
+
+    def __init__(
+        self,
+        store: Store,
+        pools: PoolService,
+        auth: AuthService,
+        tokens: TokenService,
+        *,
+        code_seconds: float = 300.0,
+    ) -> None:
+        self.store = store
+        self.pools = pools
+        self.auth = auth
+        self.tokens = tokens
+        self.code_seconds = code_seconds
+
+    # --- clients -----------------------------------------------------------------------------------------
+
+    async def client(self, client_id: str | None, *, pool_id: str | None = None) -> tuple[PoolView, ClientView]:
+        """The client an authorization request or a hosted page names; a page error when unknown, or when
+        the request came in through another pool's domain or path."""
+        if not client_id or len(client_id) > 128:
+            raise AuthorizationPageError("The request is missing a valid client_id.")
+        try:
+            client = await self.pools.find_client(client_id)
+            pool = await self.pools.get_pool(client.pool_id)
+        except ResourceNotFoundException as exc:
+            raise AuthorizationPageError("The client_id is not known.") from exc
+        if pool_id is not None and pool.id != pool_id:
+            raise AuthorizationPageError("The client_id is not a client of this user pool.")
+        return pool, client
+
+    @staticmethod
+    def allowed_scopes(client: ClientView) -> list[str]:
+        return list(client.settings.get("AllowedOAuthScopes") or [])
+
+    @staticmethod
+    def allowed_flows(client: ClientView) -> list[str]:
+        if not client.settings.get("AllowedOAuthFlowsUserPoolClient"):
+            return []
+        return list(client.settings.get("AllowedOAuthFlows") or [])
+
+    # --- the authorization endpoint ------------------------------------------------------------------------
+
+    async def start_authorization(
+        self, query: Mapping[str, str], *, repeated: Sequence[str] = (), pool_id: str | None = None
+    ) -> AuthorizationRequest:
+        """Check an authorization request (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2.1) and store it.
+
+        Until the client and its redirect URI are proven the answer is an :class:`AuthorizationPageError`
+        (never a redirect); after that, an :class:`AuthorizationRedirectError`. ``repeated`` names the
+        parameters that came more than once."""
+        pool, client = await self.client(query.get("client_id"), pool_id=pool_id)
+        redirect_uri = query.get("redirect_uri") or ""
+        callbacks = list(client.settings.get("CallbackURLs") or [])
+        if "redirect_uri" in repeated or "client_id" in repeated:
+            raise AuthorizationPageError("The client_id and redirect_uri parameters may be given only once.")
+        if not redirect_uri:
+            default = client.settings.get("DefaultRedirectURI")
+            if not default:
+                raise AuthorizationPageError("The request is missing redirect_uri.")
+            redirect_uri = str(default)
+        # Exact string comparison (RFC 9700 §4.1.3): no prefix, case or path games.
+        if redirect_uri not in callbacks:
+            raise AuthorizationPageError("The redirect_uri is not registered for this client.")
+        response_type = query.get("response_type") or ""
+        request = AuthorizationRequest(
+            id=new_opaque_token(24),
+            pool_id=pool.id,
+            client_id=client.id,
+            redirect_uri=redirect_uri,
+            response_type=response_type,
+            scopes=(),
+            state=query.get("state"),
+        )
+
+        def refuse(error: GatehouseError) -> AuthorizationRedirectError:
+            return AuthorizationRedirectError(request, error)
+
+        if repeated:
+            raise refuse(InvalidRequestError(f"Parameter {repeated[0]} was given more than once."))
+        flows = self.allowed_flows(client)
+        if not response_type:
+            raise refuse(InvalidRequestError("response_type is required."))
+        if response_type not in ("code", "token"):
+            raise refuse(UnsupportedResponseTypeError(f"Unsupported response_type: {response_type}"))
+        needed = "code" if response_type == "code" else "implicit"
+        if needed not in flows:
+            raise refuse(UnauthorizedClientError(f"The client is not allowed the {needed} flow."))
+        allowed = self.allowed_scopes(client)
+        if query.get("scope") is None:
+            scopes = [s for s in allowed if s in STANDARD_SCOPES or "/" in s]
+        else:
+            requested = list(dict.fromkeys(query["scope"].split()))
+            scopes = [s for s in requested if s in allowed]
+        if not scopes:
+            raise refuse(InvalidScopeError("None of the requested scopes is allowed for this client."))
+        if any(s in scopes for s in ("email", "phone", "profile")) and "openid" not in scopes:
+            # Cognito: the email, phone and profile scopes need openid.
+            scopes = [s for s in scopes if s not in ("email", "phone", "profile")]
+            if not scopes:
+                raise refuse(InvalidScopeError("The email, phone and profile scopes need the openid scope."))
+        challenge = query.get("code_challenge")
+        method = query.get("code_challenge_method")
+        if response_type == "code":
+            if method is not None and method != "S256":
+                raise refuse(InvalidRequestError("code_challenge_method must be S256."))
+            if challenge is not None:
+                if method is None:
+                    # RFC 7636 §4.3 would default to "plain", which is refused (RFC 9700 §2.1.1).
+                    raise refuse(InvalidRequestError("code_challenge_method must be S256."))
+                if not _S256_CHALLENGE.fullmatch(challenge):
+                    raise refuse(InvalidRequestError("code_challenge is not a valid S256 challenge."))
+            elif method is not None:
+                raise refuse(InvalidRequestError("code_challenge is required with code_challenge_method."))
+            elif client.secret is None:
+                raise refuse(InvalidRequestError("PKCE (code_challenge with S256) is required for public clients."))
+        prompt = tuple((query.get("prompt") or "").split())
+        if any(p not in _PROMPTS for p in prompt) or ("none" in prompt and len(prompt) > 1):
+            raise refuse(InvalidRequestError("Unsupported prompt value."))
+        max_age: int | None = None
+        if query.get("max_age") is not None:
+            text = query["max_age"]
+            if not (text.isascii() and text.isdigit() and len(text) <= 9):
+                raise refuse(InvalidRequestError("max_age must be a whole number of seconds."))
+            max_age = int(text)
+        nonce = query.get("nonce")
+        for name, value in (("state", request.state), ("nonce", nonce), ("login_hint", query.get("login_hint"))):
+            if value is not None and len(value) > 2048:
+                raise refuse(InvalidRequestError(f"{name} is too long."))
+        provider = query.get("identity_provider")
+        idp_identifier = query.get("idp_identifier")
+        if (provider and provider != "COGNITO") or idp_identifier:
+            # Federation: the endpoint sends the browser to this upstream IdP, and its callback
+            # (/oauth2/idpresponse, /saml2/idpresponse) finishes with issue_authorization_code.
+            try:
+                provider = await federated_provider(self.store, pool.id, client.settings, provider, idp_identifier)
+            except GatehouseError as exc:
+                raise refuse(InvalidRequestError(exc.message)) from exc
+        request = AuthorizationRequest(
+            id=request.id,
+            pool_id=pool.id,
+            client_id=client.id,
+            redirect_uri=redirect_uri,
+            response_type=response_type,
+            scopes=tuple(scopes),
+            state=request.state,
+            nonce=nonce,
+            code_challenge=challenge,
+            code_challenge_method=method,
+            prompt=prompt,
+            max_age=max_age,
+            identity_provider=provider,
+            idp_identifier=idp_identifier,
+            login_hint=query.get("login_hint"),
+        )
+        await self.store.put_oauth_record(
+            OAuthRecord(
+                kind=REQUEST_KIND,
+                key_hash=sha256_hex(request.id),
+                pool_id=pool.id,
+                client_id=client.id,
+                username_key="",
+                data=request.to_data(),
+                expires_at=time.time() + REQUEST_SECONDS,
+            )
+        )
+        return request
+
+    async def load_request(self, request_id: str | None) -> AuthorizationRequest:
+        """The stored authorization request a hosted page carries; a page error when it is gone."""
+        if not request_id or len(request_id) > 128:
+            raise AuthorizationPageError("This sign-in page has expired. Go back to the application and try again.")
+        record = await self.store.get_oauth_record(REQUEST_KIND, sha256_hex(request_id))
+        if record is None or record.expires_at <= time.time():
+            raise AuthorizationPageError("This sign-in page has expired. Go back to the application and try again.")
+        return AuthorizationRequest.from_record(request_id, record)
+
+    async def discard_request(self, request: AuthorizationRequest) -> None:
+        """Drop a request that was answered without a code (an error sent back to the client)."""
+        await self.store.take_oauth_record(REQUEST_KIND, sha256_hex(request.id))
+
+    def issuer(self, pool_id: str) -> str:
+        return self.tokens.issuer(pool_id)
+
+    def error_redirect(self, request: AuthorizationRequest, error: GatehouseError) -> str:
+        """The redirect carrying an OAuth error to the client (RFC 6749 §4.1.2.1), with ``iss`` (RFC 9207)."""
+        return add_parameters(
+            request.redirect_uri,
+            {
+                "error": error.oauth_error,
+                "error_description": error.message,
+                "state": request.state,
+                "iss": self.issuer(request.pool_id),
+            },
+            fragment=request.fragment,
+        )
+
+    def needs_login(self, request: AuthorizationRequest, session: SsoSession | None) -> bool:
+        """Whether the user must sign in again for this request despite (or for want of) a session."""
+        if session is None or session.pool_id != request.pool_id or "login" in request.prompt:
+            return True
+        return request.max_age is not None and session.auth_time + request.max_age < time.time()
+
+    async def issue_authorization_code(
+        self, request: AuthorizationRequest, user: UserRecord, auth_time: int, amr: Sequence[str] = ("pwd",)
+    ) -> str:
+        """Answer ``request`` for ``user``, signed in at ``auth_time`` by the methods ``amr`` (RFC 8176):
+        the redirect URL carrying a code (RFC 6749 §4.1.2) or, for the implicit flow, the tokens (§4.2.2).
+
+        The request is used up here (single use), whoever calls first."""
+        record = await self.store.take_oauth_record(REQUEST_KIND, sha256_hex(request.id))
+        if record is None or record.expires_at <= time.time():
+            raise AuthorizationPageError("This sign-in page has expired. Go back to the application and try again.")
+        iss = self.issuer(request.pool_id)
+        if request.response_type == "token":
+            pool, client = await self.client(request.client_id)
+            tokens = await self._issue_user_tokens(
+                pool, client, user, scopes=request.scopes, auth_time=auth_time, nonce=request.nonce, refresh=False
+            )
+            log.info("oauth.implicit_issued", pool=pool.id, client=client.id, username=user.username)
+            return add_parameters(
+                request.redirect_uri,
+                {
+                    "access_token": tokens.access_token,
+                    "id_token": tokens.id_token if "openid" in request.scopes else None,
+                    "token_type": "Bearer",
+                    "expires_in": str(tokens.expires_in),
+                    "state": request.state,
+                    "iss": iss,
+                },
+                fragment=True,
+            )
+        code = new_opaque_token(32)
+        await self.store.put_oauth_record(
+            OAuthRecord(
+                kind=CODE_KIND,
+                key_hash=sha256_hex(code),
+                pool_id=request.pool_id,
+                client_id=request.client_id,
+                username_key=user.username_key,
+                data={
+                    "redirect_uri": request.redirect_uri,
+                    "scopes": list(request.scopes),
+                    "nonce": request.nonce,
+                    "code_challenge": request.code_challenge,
+                    "code_challenge_method": request.code_challenge_method,
+                    "auth_time": int(auth_time),
+                    "amr": list(amr),
+                    "sub": user.sub,
+                    # The token family the redemption will start, named now so a replay can revoke it.
+                    "origin_jti": new_jti(),
+                },
+                expires_at=time.time() + self.code_seconds,
+            )
+        )
+        log.info("oauth.code_issued", pool=request.pool_id, client=request.client_id, username=user.username)
+        return add_parameters(request.redirect_uri, {"code": code, "state": request.state, "iss": iss})
+
+    # --- single sign-on ----------------------------------------------------------------------------------
+
+    async def start_sso(self, pool_id: str, user: UserRecord, auth_time: int, amr: Sequence[str]) -> str:
+        """A new hosted-UI session for ``user``; returns the cookie value (only its hash is kept)."""
+        token = new_opaque_token(32)
+        await self.store.put_oauth_record(
+            OAuthRecord(
+                kind=SSO_KIND,
+                key_hash=sha256_hex(token),
+                pool_id=pool_id,
+                client_id="",
+                username_key=user.username_key,
+                data={"auth_time": int(auth_time), "amr": list(amr), "created_at": time.time()},
+                expires_at=time.time() + SSO_SECONDS,
+            )
+        )
+        return token
+
+    async def sso_session(self, pool_id: str, token: str | None) -> SsoSession | None:
+        """The session behind a cookie, if it is live, of this pool, and its user may still sign in (not
+        disabled, deleted, or signed out everywhere since)."""
+        if not token or len(token) > 256:
+            return None
+        record = await self.store.get_oauth_record(SSO_KIND, sha256_hex(token))
+        if record is None or record.pool_id != pool_id or record.expires_at <= time.time():
+            return None
+        user = await self.store.get_user(pool_id, record.username_key)
+        if user is None or not user.enabled or user.status != "CONFIRMED":
+            return None
+        if user.tokens_valid_after and float(record.data.get("created_at", 0)) < user.tokens_valid_after:
+            return None
+        return SsoSession(pool_id, user, int(record.data["auth_time"]), tuple(record.data.get("amr") or ()))
+
+    async def end_sso(self, token: str | None) -> None:
+        if token and len(token) <= 256:
+            await self.store.take_oauth_record(SSO_KIND, sha256_hex(token))
+
+    # --- tokens ------------------------------------------------------------------------------------------
+
+    async def _issue_user_tokens(
+        self,
+        pool: PoolView,
+        client: ClientView,
+        user: UserRecord,
+        *,
+        scopes: Sequence[str],
+        auth_time: int,
+        nonce: str | None,
+        refresh: bool,
+        family_id: str | None = None,
+    ) -> IssuedTokens:
+        ctx = AuthContext(pool=pool, client=client, admin=False)
+        groups, roles, preferred = await self.auth.groups_and_roles(pool.id, user)
+        id_claims = self.auth.id_claims(ctx, user)
+        if nonce is not None:
+            id_claims["nonce"] = nonce
+        family = family_id or new_jti()
+        refresh_seconds = client.token_seconds("RefreshToken") if refresh else None
+        # The scopes behind the family, so that a refresh grants the same (kept as long as the family).
+        lifetime = refresh_seconds or max(client.token_seconds("AccessToken"), client.token_seconds("IdToken"))
+        await self.store.put_oauth_record(
+            OAuthRecord(
+                kind=GRANT_KIND,
+                key_hash=family,
+                pool_id=pool.id,
+                client_id=client.id,
+                username_key=user.username_key,
+                data={"scopes": list(scopes)},
+                expires_at=time.time() + lifetime,
+            )
+        )
+        tokens = await self.tokens.issue(
+            pool_id=pool.id,
+            client_id=client.id,
+            username=user.username,
+            username_key=user.username_key,
+            sub=user.sub,
+            id_claims=id_claims,
+            groups=groups,
+            roles=roles,
+            preferred_role=preferred,
+            auth_time=auth_time,
+            access_seconds=client.token_seconds("AccessToken"),
+            id_seconds=client.token_seconds("IdToken"),
+            refresh_seconds=refresh_seconds,
+            scopes=tuple(scopes),
+            new_family_id=family,
+            at_hash=True,
+        )
+        metrics = self.auth.metrics
+        metrics.inc(metrics.tokens_issued, pool=pool.id, token_use="access")
+        metrics.inc(metrics.tokens_issued, pool=pool.id, token_use="id")
+        if tokens.refresh_token:
+            metrics.inc(metrics.tokens_issued, pool=pool.id, token_use="refresh")
+        return tokens
+
+    async def authenticate_client(
+        self, form: Mapping[str, str], authorization: str | None
+    ) -> tuple[PoolView, ClientView]:
+        """Client authentication at the token and revocation endpoints (RFC 6749 §2.3): client_secret_basic
+        or client_secret_post for confidential clients (never both), the client_id alone for public ones."""
+        basic = parse_basic_credentials(authorization)
+        if basic is not None and ("client_secret" in form):
+            raise InvalidRequestError("Use one client authentication method only.")
+        if basic is not None:
+            client_id, secret = basic
+            if form.get("client_id") and form["client_id"] != client_id:
+                raise InvalidClientError("client_id does not match the client authentication.")
+        else:
+            client_id, secret = form.get("client_id") or "", form.get("client_secret") or ""
+        if not client_id:
+            raise InvalidClientError("Client authentication is required.")
+        try:
+            client = await self.pools.find_client(client_id)
+            pool = await self.pools.get_pool(client.pool_id)
+        except ResourceNotFoundException as exc:
+            raise InvalidClientError("Client authentication failed.") from exc
+        if client.secret is not None:
+            if not secret or not hmac.compare_digest(secret.encode(), client.secret.encode()):
+                raise InvalidClientError("Client authentication failed.")
+        elif secret:
+            raise InvalidClientError("Client authentication failed.")
+        return pool, client
+
+    async def token(self, form: Mapping[str, str], authorization: str | None) -> dict[str, Any]:
+        """The token endpoint (RFC 6749 §3.2): the response body for one grant."""
+        grant_type = form.get("grant_type")
+        if not grant_type:
+            raise InvalidRequestError("grant_type is required.")
+        pool, client = await self.authenticate_client(form, authorization)
+        if grant_type == "authorization_code":
+            return await self._code_grant(pool, client, form)
+        if grant_type == "refresh_token":
+            return await self._refresh_grant(pool, client, form)
+        if grant_type == "client_credentials":
+            return await self._client_credentials_grant(pool, client, form)
+        raise UnsupportedGrantTypeError(f"Unsupported grant_type: {grant_type}")
+
+    async def _code_grant(self, pool: PoolView, client: ClientView, form: Mapping[str, str]) -> dict[str, Any]:
+        """RFC 6749 §4.1.3 with RFC 7636 §4.6. A code is redeemed once; redeeming it again revokes the
+        tokens the first redemption issued (RFC 6749 §4.1.2, RFC 9700 §4.2.4)."""
+        if "code" not in self.allowed_flows(client):
+            raise UnauthorizedClientError("The client is not allowed the code flow.")
+        code = form.get("code")
+        if not code or len(code) > 256:
+            raise InvalidRequestError("code is required.")
+        key = sha256_hex(code)
+        record = await self.store.get_oauth_record(CODE_KIND, key)
+        if record is None or record.pool_id != pool.id:
+            raise InvalidGrantError("Invalid authorization code.")
+        if record.used_at is not None:
+            await self._code_replayed(record, key)
+        data = record.data
+        if record.client_id != client.id:
+            raise InvalidGrantError("The authorization code was issued to another client.")
+        if record.expires_at <= time.time():
+            raise InvalidGrantError("The authorization code has expired.")
+        if form.get("redirect_uri") != data["redirect_uri"]:
+            raise InvalidGrantError("redirect_uri does not match the authorization request.")
+        verifier = form.get("code_verifier")
+        challenge = data.get("code_challenge")
+        if challenge is not None:
+            if not verifier or not _VERIFIER.fullmatch(verifier):
+                raise InvalidGrantError("A valid code_verifier is required.")
+            if not hmac.compare_digest(s256(verifier), str(challenge)):
+                raise InvalidGrantError("code_verifier does not match the code_challenge.")
+        elif verifier is not None:
+            raise InvalidGrantError("No code_challenge was sent with the authorization request.")
+        used = await self.store.use_oauth_record(CODE_KIND, key, time.time())
+        if used is None:
+            raise InvalidGrantError("Invalid authorization code.")
+        if not used[1]:
+            await self._code_replayed(used[0], key)
+        user = await self.store.get_user(pool.id, record.username_key)
+        if user is None or user.sub != data.get("sub") or not user.enabled:
+            raise InvalidGrantError("The user of the authorization code can no longer sign in.")
+        scopes = tuple(data["scopes"])
+        family = str(data["origin_jti"])
+        tokens = await self._issue_user_tokens(
+            pool,
+            client,
+            user,
+            scopes=scopes,
+            auth_time=int(data["auth_time"]),
+            nonce=data.get("nonce"),
+            refresh=True,
+            family_id=family,
+        )
+        # A replay that raced this redemption found no family to revoke yet: look again now that it exists.
+        after = await self.store.get_oauth_record(CODE_KIND, key)
+        if after is not None and after.replayed:
+            await self.store.revoke_token_family(family)
+        log.info("oauth.code_redeemed", pool=pool.id, client=client.id, username=user.username, origin_jti=family)
+        return self._token_response(tokens, scopes)
+
+    async def _code_replayed(self, record: OAuthRecord, key: str) -> None:
+        await self.store.use_oauth_record(CODE_KIND, key, time.time())
+        family = str(record.data.get("origin_jti"))
+        revoked = await self.store.revoke_token_family(family)
+        log.warning("oauth.code_replayed", pool=record.pool_id, client=record.client_id, revoked=revoked)
+        raise InvalidGrantError("The authorization code has already been used.")
+
+    @staticmethod
+    def _token_response(tokens: IssuedTokens, scopes: Sequence[str] | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"access_token": tokens.access_token}
+        if scopes is None or "openid" in scopes:
+            body["id_token"] = tokens.id_token
+        if tokens.refresh_token:
+            body["refresh_token"] = tokens.refresh_token
+        body["token_type"] = "Bearer"
+        body["expires_in"] = tokens.expires_in
+        return body
+
+    async def _refresh_grant(self, pool: PoolView, client: ClientView, form: Mapping[str, str]) -> dict[str, Any]:
+        """RFC 6749 §6 through the sign-in engine's refresh (rotation per the client's setting); the
+        access token keeps the scopes of the original grant."""
+        token = form.get("refresh_token")
+        if not token:
+            raise InvalidRequestError("refresh_token is required.")
+        if len(token) > 4096:
+            raise InvalidGrantError("Invalid refresh token.")
+        stored = await self.store.get_refresh_token(sha256_hex(token))
+        scopes: tuple[str, ...] | None = None
+        if stored is not None:
+            grant = await self.store.get_oauth_record(GRANT_KIND, stored.origin_jti)
+            if grant is not None:
+                scopes = tuple(grant.data.get("scopes") or ())
+        if form.get("scope") is not None and scopes is not None:
+            # RFC 6749 §6: a narrower scope may be asked for, never a wider one.
+            asked = tuple(dict.fromkeys(form["scope"].split()))
+            if not asked or any(s not in scopes for s in asked):
+                raise InvalidScopeError("The requested scope exceeds the original grant.")
+            scopes = asked
+        ctx = AuthContext(pool=pool, client=client, admin=False)
+        try:
+            result = await self.auth.refresh(ctx, token, scopes=scopes)
+        except NotAuthorizedException as exc:
+            raise InvalidGrantError(exc.message) from exc
+        except GatehouseError as exc:
+            if exc.oauth_error == "invalid_grant":
+                raise InvalidGrantError(exc.message) from exc
+            raise
+        assert result.tokens is not None
+        return self._token_response(result.tokens, scopes)
+
+    async def _client_credentials_grant(
+        self, pool: PoolView, client: ClientView, form: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """RFC 6749 §4.4: an access token for the client itself, with resource-server scopes only."""
+        if client.secret is None or "client_credentials" not in self.allowed_flows(client):
+            raise UnauthorizedClientError("The client is not allowed the client_credentials flow.")
+        custom = [s for s in self.allowed_scopes(client) if "/" in s]
+        if form.get("scope") is None:
+            scopes = custom
+        else:
+            asked = list(dict.fromkeys(form["scope"].split()))
+            if any(s not in custom for s in asked):
+                raise InvalidScopeError("A requested scope is not allowed for this client.")
+            scopes = asked
+        if not scopes:
+            raise InvalidScopeError("The client has no scopes for the client_credentials flow.")
+        now = int(time.time())
+        seconds = client.token_seconds("AccessToken")
+        key = await self.tokens.keys.active_key(pool.id, "access")
+        claims = {
+            "sub": client.id,
+            "token_use": "access",
+            "scope": " ".join(scopes),
+            "auth_time": now,
+            "iss": self.issuer(pool.id),
+            "exp": now + seconds,
+            "iat": now,
+            "version": 2,
+            "jti": new_jti(),
+            "client_id": client.id,
+        }
+        self.auth.metrics.inc(self.auth.metrics.tokens_issued, pool=pool.id, token_use="access")
+        log.info("oauth.client_credentials", pool=pool.id, client=client.id, scopes=scopes)
+        return {"access_token": sign_jwt(key, claims), "token_type": "Bearer", "expires_in": seconds}
+
+    # --- userInfo ----------------------------------------------------------------------------------------
+
+    async def userinfo(self, access_token: str | None) -> dict[str, Any]:
+        """OpenID Connect Core §5.3: the claims the access token's scopes release."""
+        if not access_token:
+            raise InvalidTokenError("A bearer access token is required.")
+        try:
+            verified = await self.tokens.verify_access_token(access_token, required_scope=None)
+        except NotAuthorizedException as exc:
+            raise InvalidTokenError(exc.message) from exc
+        if "openid" not in verified.scopes:
+            raise InsufficientScopeError("The access token lacks the openid scope.")
+        user = verified.user
+        if user is None or user.sub != verified.sub or not user.enabled:
+            raise InvalidTokenError("The user of the access token can no longer sign in.")
+        if user.tokens_valid_after and int(verified.claims.get("iat", 0)) < int(user.tokens_valid_after):
+            raise InvalidTokenError("Access Token has been revoked")
+        try:
+            pool = await self.pools.get_pool(verified.pool_id)
+            client = await self.pools.find_client(verified.client_id)
+        except ResourceNotFoundException as exc:
+            raise InvalidTokenError("The client of the access token no longer exists.") from exc
+        attributes = self.auth.id_claims(AuthContext(pool=pool, client=client, admin=False), user)
+        if ADMIN_SCOPE in verified.scopes:
+            released = set(attributes)
+        else:
+            released = {c for s in verified.scopes for c in SCOPE_CLAIMS.get(s, ())}
+        claims: dict[str, Any] = {"sub": user.sub}
+        claims.update({k: v for k, v in attributes.items() if k in released})
+        claims["username"] = user.username
+        return claims
+
+    # --- revocation --------------------------------------------------------------------------------------
+
+    async def revoke(self, form: Mapping[str, str], authorization: str | None) -> None:
+        """RFC 7009 §2.1: revoke a refresh token (and with it the tokens of its family). An unknown or
+        invalid token is not an error (§2.2); a token of another client is refused."""
+        token = form.get("token")
+        if not token:
+            raise InvalidRequestError("token is required.")
+        _, client = await self.authenticate_client(form, authorization)
+        if not client.token_revocation_enabled:
+            raise UnsupportedTokenTypeError("Token revocation is not enabled for this client.")
+        hint = form.get("token_type_hint")
+        if hint is not None and hint not in ("refresh_token", "access_token"):
+            raise UnsupportedTokenTypeError(f"Unsupported token_type_hint: {hint}")
+        if token.count(".") == 2:
+            # An access token: revoke its family if it is ours, valid, and this client's (RFC 7009 §2).
+            try:
+                claims = await self.tokens.verify_jwt(token)
+            except NotAuthorizedException:
+                return
+            if claims.get("client_id", claims.get("aud")) != client.id:
+                raise UnauthorizedClientError("The token was not issued to this client.")
+            origin = claims.get("origin_jti")
+            if isinstance(origin, str):
+                await self.store.revoke_token_family(origin)
+            return
+        if len(token) > 4096:
+            return
+        record = await self.store.get_refresh_token(sha256_hex(token))
+        if record is None:
+            return
+        if record.client_id != client.id:
+            raise UnauthorizedClientError("The token was not issued to this client.")
+        await self.store.revoke_token_family(record.origin_jti)
+        log.info("oauth.revoked", pool=client.pool_id, client=client.id, origin_jti=record.origin_jti)
+
+    # --- logout ------------------------------------------------------------------------------------------
+
+    async def logout_target(self, query: Mapping[str, str], *, pool_id: str | None = None) -> tuple[PoolView, str]:
+        """Where ``/logout`` sends the browser once the session is gone (Cognito's two forms): ``logout_uri``
+        registered in LogoutURLs, or ``redirect_uri`` (registered in CallbackURLs) with ``response_type``,
+        which starts a new sign-in. Anything else is refused with a page, never redirected."""
+        pool, client = await self.client(query.get("client_id"), pool_id=pool_id)
+        logout_uri = query.get("logout_uri")
+        if logout_uri is not None:
+            if logout_uri not in (client.settings.get("LogoutURLs") or []):
+                raise AuthorizationPageError("The logout_uri is not registered for this client.")
+            return pool, logout_uri
+        redirect_uri = query.get("redirect_uri")
+        if redirect_uri is not None and query.get("response_type"):
+            if redirect_uri not in (client.settings.get("CallbackURLs") or []):
+                raise AuthorizationPageError("The redirect_uri is not registered for this client.")
+            return pool, "authorize"
+        raise AuthorizationPageError("The request needs logout_uri, or redirect_uri and response_type.")
+
+
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(32)

@@ -1,0 +1,385 @@
+"""Choice-based sign-in: the USER_AUTH flow, SELECT_CHALLENGE, and the passwordless first factors.
+
+Cognito's "choice-based authentication" (InitiateAuth / AdminInitiateAuth with ``AuthFlow=USER_AUTH``): the
+client names a ``USERNAME`` and, optionally, a ``PREFERRED_CHALLENGE``. When the preferred challenge is one the
+user can take it starts at once; otherwise the answer is ``SELECT_CHALLENGE`` with ``AvailableChallenges``, and
+the client answers ``ANSWER=<challenge>`` plus that challenge's parameters:
+
+=============  ======================================================================================
+PASSWORD       ``PASSWORD``: checked as USER_PASSWORD_AUTH checks it
+PASSWORD_SRP   ``SRP_A``: the PASSWORD_VERIFIER challenge of USER_SRP_AUTH follows
+EMAIL_OTP      a one-time code is emailed; answered with ``EMAIL_OTP_CODE``
+SMS_OTP        a one-time code is texted; answered with ``SMS_OTP_CODE``
+WEB_AUTHN      ``CREDENTIAL_REQUEST_OPTIONS`` go out; answered with the assertion as ``CREDENTIAL``
+=============  ======================================================================================
+
+What a user may choose is the pool's ``SignInPolicy.AllowedFirstAuthFactors`` (PASSWORD covers PASSWORD and
+PASSWORD_SRP) narrowed to what the user has: a password, a verified email, a verified phone number, a passkey.
+One-time codes are eight digits, kept only as a keyed hash in the store's one-time codes (bound to the
+challenge that sent them), used once, expiring with the challenge session; a wrong code counts towards the
+lockout as a wrong password does. An unknown user, when the client prevents user existence errors, is
+offered the pool's factors and fails at the answer, as SRP's decoy challenges do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from gateway.errors import (
+    CodeMismatchException,
+    ExpiredCodeException,
+    InvalidParameterException,
+    NotAuthorizedException,
+)
+from gateway.ids import new_code, new_opaque_token
+from gateway.services.auth import CHALLENGES, FLOWS, AuthContext, AuthResult, AuthService, challenge, flow
+from gateway.services.passwords import PasswordHasher
+from gateway.services.pools import PoolView
+from gateway.services.users import UserService, check_secret_hash, mask_email, mask_phone
+from gateway.services.webauthn import WEB_AUTHN, PasskeyRejected, PasskeyService, allowed_first_factors
+from gateway.storage.base import CodeRecord, Store, UserRecord
+
+log = structlog.get_logger("gateway.passwordless")
+
+SELECT_CHALLENGE = "SELECT_CHALLENGE"
+EMAIL_OTP = "EMAIL_OTP"
+SMS_OTP = "SMS_OTP"
+# The challenges of choice-based sign-in, in the order they are offered.
+FIRST_FACTOR_CHALLENGES = ("PASSWORD", "PASSWORD_SRP", EMAIL_OTP, SMS_OTP, WEB_AUTHN)
+# The AllowedFirstAuthFactors value that enables each challenge.
+_FACTOR_OF = {"PASSWORD": "PASSWORD", "PASSWORD_SRP": "PASSWORD", EMAIL_OTP: EMAIL_OTP, SMS_OTP: SMS_OTP}
+_FACTOR_OF[WEB_AUTHN] = WEB_AUTHN
+# Where each one-time-code challenge sends its code, and the answer that carries it back.
+_OTP_ATTRIBUTE = {EMAIL_OTP: "email", SMS_OTP: "phone_number"}
+_OTP_ANSWER = {EMAIL_OTP: "EMAIL_OTP_CODE", SMS_OTP: "SMS_OTP_CODE"}
+OTP_DIGITS = 8
+
+
+def passwordless_sign_up(pool: PoolView) -> bool:
+    """Whether SignUp may come without a Password: the pool lets users sign in with a one-time code (a passkey
+    alone would not do, as registering one needs a signed-in user)."""
+    return bool({EMAIL_OTP, SMS_OTP} & set(allowed_first_factors(pool)))
+
+
+def _required(parameters: Mapping[str, str], name: str) -> str:
+    value = parameters.get(name)
+    if not value or not isinstance(value, str):
+        raise InvalidParameterException(f"Missing required parameter {name}")
+    return value
+
+
+def _invalid_session() -> NotAuthorizedException:
+    return NotAuthorizedException("Invalid session for the user.")
+
+
+class PasswordlessService:
+    """What the USER_AUTH challenges need beyond the sign-in engine: codes, their delivery, passkeys."""
+
+    def __init__(
+        self, store: Store, users: UserService, hasher: PasswordHasher, passkeys: PasskeyService, code_key: bytes
+    ) -> None:
+        self.store = store
+        self.users = users
+        self.hasher = hasher
+        self.passkeys = passkeys
+        self._code_key = code_key
+
+    async def available(self, pool: PoolView, user: UserRecord | None) -> list[str]:
+        """The challenges ``user`` may choose (for None, a decoy: every challenge the pool allows)."""
+        allowed = set(allowed_first_factors(pool))
+        offered = [c for c in FIRST_FACTOR_CHALLENGES if _FACTOR_OF[c] in allowed]
+        if user is None:
+            return offered
+        has_passkey = WEB_AUTHN in offered and bool(
+            await self.store.list_webauthn_credentials(pool.id, user.username_key)
+        )
+        usable = {
+            "PASSWORD": user.password_hash is not None,
+            "PASSWORD_SRP": isinstance(user.secrets.get("srp"), str),
+            EMAIL_OTP: bool(user.attributes.get("email")) and user.attributes.get("email_verified") == "true",
+            SMS_OTP: bool(user.attributes.get("phone_number"))
+            and user.attributes.get("phone_number_verified") == "true",
+            WEB_AUTHN: has_passkey,
+        }
+        return [c for c in offered if usable[c]]
+
+    async def configured_factors(self, pool: PoolView, user: UserRecord) -> list[str]:
+        """GetUserAuthFactors' ConfiguredUserAuthFactors: the AuthFactorType of each challenge the user may
+        choose in USER_AUTH sign-in."""
+        return list(dict.fromkeys(_FACTOR_OF[c] for c in await self.available(pool, user)))
+
+    # --- one-time codes ----------------------------------------------------------------------------------
+
+    def _code_hash(self, pool_id: str, key: str, purpose: str, nonce: str, code: str) -> str:
+        # Keyed, and bound to the challenge (nonce) that sent it: a code answers that challenge only.
+        message = f"sign-in|{pool_id}|{key}|{purpose}|{nonce}|{code}".encode()
+        return hmac.new(self._code_key, message, hashlib.sha256).hexdigest()
+
+    async def send_code(self, ctx: AuthContext, user: UserRecord, name: str, nonce: str) -> None:
+        attribute = _OTP_ATTRIBUTE[name]
+        code = new_code(OTP_DIGITS)
+        purpose = f"sign_in:{name}"
+        await self.store.put_code(
+            CodeRecord(
+                pool_id=ctx.pool.id,
+                username_key=user.username_key,
+                purpose=purpose,
+                code_hash=self._code_hash(ctx.pool.id, user.username_key, purpose, nonce, code),
+                expires_at=time.time() + ctx.client.auth_session_seconds,
+                data={"nonce": nonce},
+            )
+        )
+        await self.users.deliver_code(ctx.pool, user, attribute, user.attributes[attribute], code, purpose)
+
+    async def check_code(self, ctx: AuthContext, user: UserRecord, name: str, nonce: str, code: str) -> None:
+        """Consume the code ``name`` sent for the challenge ``nonce``; exactly one correct answer wins."""
+        purpose = f"sign_in:{name}"
+        record = await self.store.get_code(ctx.pool.id, user.username_key, purpose)
+        if record is None or record.data.get("nonce") != nonce:
+            raise ExpiredCodeException("The code has expired or was replaced by a newer one.")
+        if record.expires_at < time.time():
+            await self.store.delete_code(ctx.pool.id, user.username_key, purpose)
+            raise ExpiredCodeException("The code has expired.")
+        expected = self._code_hash(ctx.pool.id, user.username_key, purpose, nonce, code)
+        if not hmac.compare_digest(expected, record.code_hash):
+            raise CodeMismatchException("Invalid code received for user")
+        if not await self.store.consume_code(ctx.pool.id, user.username_key, purpose, expected):
+            raise ExpiredCodeException("The code has already been used.")
+
+
+def _decoy_destination(service: AuthService, ctx: AuthContext, given: str, name: str) -> str:
+    """A masked destination for a name that matches no user, shaped like a real one and the same each time the
+    name is tried (derived from the server's decoy secret), so that it does not tell the name is unknown."""
+    message = f"gatehouse/otp/decoy|{ctx.pool.id}|{ctx.pool.username_key(given)}".encode(errors="surrogatepass")
+    digest = hmac.new(service.fake_srp_secret, message, hashlib.sha256).digest()
+    if name == EMAIL_OTP:
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        local = given.partition("@")[0][:1] if "@" in given else letters[digest[0] % 26]
+        return f"{local}***@{letters[digest[1] % 26]}***"
+    return mask_phone("+1555" + "".join(str(b % 10) for b in digest[:7]))
+
+
+def _passwordless(service: AuthService) -> PasswordlessService:
+    if service.passwordless is None:
+        raise InvalidParameterException("Choice-based sign-in is not available.")
+    return service.passwordless
+
+
+async def _begin(
+    service: AuthService,
+    ctx: AuthContext,
+    user: UserRecord | None,
+    given: str,
+    name: str,
+    parameters: Mapping[str, str],
+) -> AuthResult:
+    """Start (or, for PASSWORD, complete) the first factor ``name``, already known to be available."""
+    helper = _passwordless(service)
+    if name == "PASSWORD":
+        password = _required(parameters, "PASSWORD")
+        if user is None:
+            await service.hasher.dummy_verify(password)
+            raise service.unknown_user_error(ctx)
+        await service.verify_password(ctx, user, password)
+        return await service.after_first_factor(ctx, user)
+    if name == "PASSWORD_SRP":
+        srp_parameters = {"USERNAME": given, "SRP_A": _required(parameters, "SRP_A")}
+        if parameters.get("SECRET_HASH"):
+            srp_parameters["SECRET_HASH"] = parameters["SECRET_HASH"]
+        return await FLOWS["USER_SRP_AUTH"](service, ctx, srp_parameters)
+    key = user.username_key if user is not None else ctx.pool.username_key(given)
+    if user is not None:
+        # No codes are sent, and no passkey ceremony starts, for a user who is locked out.
+        service.check_lockout(ctx, user)
+    state: dict[str, Any] = {"challenge": name, "key": key, "given": given, "decoy": user is None, "first_factor": True}
+    if name in _OTP_ATTRIBUTE:
+        nonce = new_opaque_token(16)
+        state["nonce"] = nonce
+        if user is not None:
+            destination = user.attributes[_OTP_ATTRIBUTE[name]]
+            await helper.send_code(ctx, user, name, nonce)
+            masked = mask_email(destination) if name == EMAIL_OTP else mask_phone(destination)
+        else:
+            masked = _decoy_destination(service, ctx, given, name)
+        session = await service.new_session(ctx, user, state, username_key=key)
+        log.info("sign_in.code_sent", pool=ctx.pool.id, client=ctx.client.id, challenge=name, decoy=user is None)
+        return AuthResult(
+            challenge_name=name,
+            challenge_parameters={
+                "CODE_DELIVERY_DELIVERY_MEDIUM": "EMAIL" if name == EMAIL_OTP else "SMS",
+                "CODE_DELIVERY_DESTINATION": masked,
+            },
+            session=session,
+            username=user.username if user is not None else None,
+        )
+    # WEB_AUTHN
+    webauthn_challenge = secrets.token_bytes(32)
+    credentials = await helper.store.list_webauthn_credentials(ctx.pool.id, key) if user is not None else []
+    state["webauthn_challenge"] = webauthn_challenge.hex()
+    session = await service.new_session(ctx, user, state, username_key=key)
+    options = helper.passkeys.request_options(ctx.pool, credentials, webauthn_challenge)
+    return AuthResult(
+        challenge_name=WEB_AUTHN,
+        challenge_parameters={"CREDENTIAL_REQUEST_OPTIONS": options},
+        session=session,
+        username=user.username if user is not None else None,
+    )
+
+
+@flow("USER_AUTH")
+async def _user_auth(service: AuthService, ctx: AuthContext, parameters: Mapping[str, str]) -> AuthResult:
+    """InitiateAuth USER_AUTH: the preferred challenge when the user can take it, else SELECT_CHALLENGE."""
+    helper = _passwordless(service)
+    username = _required(parameters, "USERNAME")
+    preferred = parameters.get("PREFERRED_CHALLENGE")
+    if preferred is not None and preferred not in FIRST_FACTOR_CHALLENGES:
+        raise InvalidParameterException(f"Invalid PREFERRED_CHALLENGE: {preferred}")
+    user = await service.users.find(ctx.pool, username)
+    if user is None:
+        check_secret_hash(ctx.client, username, parameters.get("SECRET_HASH"))
+        if not ctx.client.prevent_user_existence_errors:
+            raise service.unknown_user_error(ctx)
+    else:
+        check_secret_hash(ctx.client, user.username, parameters.get("SECRET_HASH"), usernames=(username,))
+    available = await helper.available(ctx.pool, user)
+    if not available:
+        raise NotAuthorizedException("The user has no sign-in method that this user pool allows.")
+    if preferred in available:
+        return await _begin(service, ctx, user, username, preferred, parameters)
+    key = user.username_key if user is not None else ctx.pool.username_key(username)
+    state = {
+        "challenge": SELECT_CHALLENGE,
+        "key": key,
+        "given": username,
+        "decoy": user is None,
+        "available": available,
+    }
+    session = await service.new_session(ctx, user, state, username_key=key)
+    return AuthResult(
+        challenge_name=SELECT_CHALLENGE,
+        challenge_parameters={},
+        session=session,
+        available_challenges=available,
+        username=user.username if user is not None else None,
+    )
+
+
+async def _session_user(
+    service: AuthService, ctx: AuthContext, state: dict[str, Any], responses: Mapping[str, str]
+) -> UserRecord | None:
+    """The user a choice-based challenge belongs to (None for a decoy), checked against the answer's USERNAME
+    and SECRET_HASH: a Session answers for the user it was issued to only."""
+    given, first = responses.get("USERNAME"), str(state["given"])
+    pool = ctx.pool
+    user = None if state.get("decoy") else await service.store.get_user(pool.id, str(state["key"]))
+    if not state.get("decoy") and user is None:
+        raise _invalid_session()
+    if given:
+        known = (pool.username_key(first), str(state["key"]))
+        if pool.username_key(given) not in known and (user is None or given not in user.attributes.values()):
+            raise _invalid_session()
+    check_secret_hash(
+        ctx.client, user.username if user else first, responses.get("SECRET_HASH"), usernames=(given or first,)
+    )
+    return user
+
+
+@challenge(SELECT_CHALLENGE)
+async def _select_challenge(
+    service: AuthService, ctx: AuthContext, state: dict[str, Any], responses: Mapping[str, str]
+) -> AuthResult:
+    answer = _required(responses, "ANSWER")
+    if answer not in state.get("available", []):
+        raise InvalidParameterException(f"{answer} is not an available challenge for this user.")
+    user = await _session_user(service, ctx, state, responses)
+    # The choice is made: this Session is spent whatever the chosen challenge answers.
+    state["spent"] = True
+    return await _begin(service, ctx, user, str(state["given"]), answer, responses)
+
+
+async def _one_time_code(
+    service: AuthService, ctx: AuthContext, state: dict[str, Any], responses: Mapping[str, str], name: str
+) -> AuthResult:
+    code = _required(responses, _OTP_ANSWER[name])
+    user = await _session_user(service, ctx, state, responses)
+    if user is None:
+        raise CodeMismatchException("Invalid code received for user")
+    service.check_lockout(ctx, user)
+    try:
+        await _passwordless(service).check_code(ctx, user, name, str(state["nonce"]), code)
+    except CodeMismatchException:
+        await service.record_failure(ctx, user)
+        raise
+    service.check_user_can_sign_in(user)
+    return await service.after_first_factor(ctx, user)
+
+
+# Cognito names email MFA's challenge EMAIL_OTP too: a second factor's EMAIL_OTP (registered by the MFA
+# module, which the sign-in engine imports first) keeps its own handler; this one answers the first factor's.
+_MFA_EMAIL_OTP = CHALLENGES.get(EMAIL_OTP)
+
+
+@challenge(EMAIL_OTP)
+async def _email_otp(
+    service: AuthService, ctx: AuthContext, state: dict[str, Any], responses: Mapping[str, str]
+) -> AuthResult:
+    if not state.get("first_factor") and _MFA_EMAIL_OTP is not None:
+        return await _MFA_EMAIL_OTP(service, ctx, state, responses)
+    return await _one_time_code(service, ctx, state, responses, EMAIL_OTP)
+
+
+@challenge(SMS_OTP)
+async def _sms_otp(
+    service: AuthService, ctx: AuthContext, state: dict[str, Any], responses: Mapping[str, str]
+) -> AuthResult:
+    return await _one_time_code(service, ctx, state, responses, SMS_OTP)
+
+
+@challenge(WEB_AUTHN)
+async def _web_authn(
+    service: AuthService, ctx: AuthContext, state: dict[str, Any], responses: Mapping[str, str]
+) -> AuthResult:
+    """The passkey's assertion. Any answer uses the challenge up; a refused one counts as a failed sign-in."""
+    credential = _required(responses, "CREDENTIAL")
+    user = await _session_user(service, ctx, state, responses)
+    state["spent"] = True
+    refused = NotAuthorizedException("The passkey could not be verified.")
+    if user is None:
+        raise refused
+    service.check_lockout(ctx, user)
+    helper = _passwordless(service)
+    try:
+        record, user_verified = await helper.passkeys.verify_assertion(
+            ctx.pool, user, credential, bytes.fromhex(str(state["webauthn_challenge"]))
+        )
+    except PasskeyRejected as exc:
+        log.info(
+            "sign_in.passkey_refused", pool=ctx.pool.id, client=ctx.client.id, username=user.username, reason=str(exc)
+        )
+        await service.record_failure(ctx, user)
+        raise refused from exc
+    service.check_user_can_sign_in(user)
+    log.info("sign_in.passkey", pool=ctx.pool.id, username=user.username, credential=record.credential_id)
+    multi_factor = (ctx.pool.settings.get("WebAuthnConfiguration") or {}).get("FactorConfiguration")
+    if multi_factor == "MULTI_FACTOR_WITH_USER_VERIFICATION" and user_verified:
+        # A passkey with user verification is possession and inherence at once: no further MFA is owed.
+        user = await service.clear_lockout(ctx, user)
+        return await service.issue_tokens(ctx, user, auth_time=int(time.time()))
+    return await service.after_first_factor(ctx, user)
+
+
+__all__ = [
+    "EMAIL_OTP",
+    "FIRST_FACTOR_CHALLENGES",
+    "SELECT_CHALLENGE",
+    "SMS_OTP",
+    "PasswordlessService",
+    "passwordless_sign_up",
+]

@@ -1,0 +1,823 @@
+"""Threat protection: Cognito's advanced security features, computed from signals a person can follow.
+
+A pool turns it on with ``UserPoolAddOns.AdvancedSecurityMode``: ``AUDIT`` assesses and records every sign-in
+and never changes its outcome; ``ENFORCED`` also applies the actions of the pool's (or the app client's) risk
+configuration (SetRiskConfiguration / DescribeRiskConfiguration):
+
+* **Account takeover** (``AccountTakeoverRiskConfiguration``): each sign-in whose password (or SRP proof) is
+  right gets a risk level from these signals, each recorded as a reason on the user's auth event:
+
+  - *new device*: the device fingerprint (a hash of ``EncodedData``, else of the ``User-Agent`` in
+    ContextData's headers) was never seen in this user's earlier successful sign-ins;
+  - *new network*: neither was the address's network (its /24, or /48 for IPv6);
+  - *failure velocity*: failed attempts on the account in the last 15 minutes (3 or more, 10 or more);
+  - *impossible travel*: the location (CloudFront-Viewer-Latitude/-Longitude headers in ContextData) is
+    farther from the last successful sign-in's than a flight could have gone since.
+
+  Points: a new device 1, a new network 1, 3+ recent failures 1 (10+: 2), impossible travel 3; 0 is Low,
+  1 Medium, 2 or more High. A user's first sign-in has nothing to compare with, so it is never "new". The
+  level's EventAction decides: NO_ACTION, MFA_IF_CONFIGURED (a TOTP challenge if the user has TOTP),
+  MFA_REQUIRED (a TOTP challenge, or refused when the user has none), BLOCK (refused); ``Notify`` sends the
+  NotifyConfiguration's email template through the messenger.
+* **Compromised credentials** (``CompromisedCredentialsRiskConfiguration``): a password from the breached
+  passwords corpus (:mod:`gateway.services.breached`) at sign-in (USER_PASSWORD_AUTH and
+  ADMIN_USER_PASSWORD_AUTH: SRP never shows the password), sign-up and password changes. BLOCK refuses a new
+  password with InvalidPasswordException ("Provided password cannot be used for security reasons.") and, at
+  sign-in, sets the user to RESET_REQUIRED and answers PasswordResetRequiredException, as Cognito documents.
+* **IP exceptions** (``RiskExceptionConfiguration``): addresses in BlockedIPRangeList are always refused;
+  SkippedIPRangeList addresses are never scored.
+
+Every sign-in attempt of an existing user of such a pool is one auth event (AdminListUserAuthEvents), updated
+as its challenges are answered; feedback (AdminUpdateAuthEventFeedback, UpdateAuthEventFeedback with the
+FeedbackToken from the notification email) marks a device and network as the user's own (Valid) or as an
+attacker's (Invalid: never trusted afterwards). Pools with the mode OFF pay one dict look-up per sign-in.
+
+The IP address scored is ContextData.IpAddress for the admin API (the end user's address as the app server
+saw it), UserContextData.IpAddress for public calls of clients with EnablePropagateAdditionalUserContextData
+(Cognito's rule), and otherwise the caller's own address.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import ipaddress
+import math
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+import structlog
+
+from gateway.errors import (
+    CodeDeliveryFailureException,
+    InvalidParameterException,
+    InvalidPasswordException,
+    NotAuthorizedException,
+    PasswordResetRequiredException,
+    ResourceNotFoundException,
+    UserNotFoundException,
+    UserPoolAddOnNotEnabledException,
+)
+from gateway.ids import sha256_hex
+from gateway.metrics import Metrics
+from gateway.services.breached import BreachedPasswords
+from gateway.services.messaging import EmailMessage, Messenger
+from gateway.services.pools import ClientView, PoolService, PoolView
+from gateway.storage.base import AuthEventRecord, NotFound, RiskConfigurationRecord, Store, UserRecord, VersionConflict
+
+if TYPE_CHECKING:
+    from gateway.services.auth import AuthContext
+
+log = structlog.get_logger("gateway.risk")
+
+OFF, AUDIT, ENFORCED = "OFF", "AUDIT", "ENFORCED"
+LOW, MEDIUM, HIGH = "Low", "Medium", "High"
+COMPROMISED_EVENTS: Final = ("SIGN_IN", "PASSWORD_CHANGE", "SIGN_UP")
+SECURITY_REASONS_MESSAGE: Final = "Unable to login because of security reasons."
+COMPROMISED_PASSWORD_MESSAGE: Final = "Provided password cannot be used for security reasons."
+# How long a process trusts the risk configuration it read (as PoolService does pools).
+CACHE_SECONDS: Final = 2.0
+FAILURE_WINDOW_SECONDS: Final = 900.0
+HISTORY_EVENTS: Final = 50
+# Faster than an airliner, over a distance that geolocation error cannot explain.
+IMPOSSIBLE_SPEED_KMH: Final = 900.0
+IMPOSSIBLE_MIN_KM: Final = 500.0
+_EARTH_RADIUS_KM: Final = 6371.0
+
+
+def security_mode(pool: PoolView) -> str:
+    """UserPoolAddOns.AdvancedSecurityMode: OFF, AUDIT or ENFORCED."""
+    add_ons = pool.settings.get("UserPoolAddOns")
+    if not add_ons:
+        return OFF
+    return str(add_ons.get("AdvancedSecurityMode") or OFF)
+
+
+def new_event_id(now: float) -> str:
+    """A UUID version 7 (RFC 9562 §5.7): 48 bits of milliseconds first, so ids sort by creation time."""
+    value = (int(now * 1000) & ((1 << 48) - 1)) << 80
+    value |= int.from_bytes(os.urandom(10), "big") & ((1 << 80) - 1)
+    value &= ~(0xF << 76)
+    value |= 0x7 << 76  # version
+    value &= ~(0x3 << 62)
+    value |= 0x2 << 62  # variant
+    return str(uuid.UUID(int=value))
+
+
+# --- the signals of one sign-in ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignInFacts:
+    """What is known of where a sign-in comes from."""
+
+    ip: str | None = None
+    network: str | None = None
+    device: str | None = None
+    device_name: str | None = None
+    city: str | None = None
+    country: str | None = None
+    timezone: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+    def context_json(self) -> dict[str, str]:
+        """EventContextDataType."""
+        members = {
+            "IpAddress": self.ip,
+            "DeviceName": self.device_name,
+            "City": self.city,
+            "Country": self.country,
+            "Timezone": self.timezone,
+        }
+        return {k: v for k, v in members.items() if v}
+
+
+def _network(ip: str | None) -> str | None:
+    if not ip:
+        return None
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return None
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        number = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return number if number is not None and math.isfinite(number) else None
+
+
+def facts_from_context(context: Mapping[str, Any] | None, ip: str | None) -> SignInFacts:
+    """The facts in ContextData / UserContextData (HttpHeaders only in the former), for address ``ip``."""
+    context = context or {}
+    headers: dict[str, str] = {}
+    for header in context.get("HttpHeaders") or []:
+        if isinstance(header, Mapping) and header.get("headerName"):
+            headers[str(header["headerName"]).lower()] = str(header.get("headerValue") or "")[:512]
+    encoded = context.get("EncodedData")
+    agent = headers.get("user-agent")
+    fingerprint = encoded or agent
+    latitude = _float(headers.get("cloudfront-viewer-latitude"))
+    longitude = _float(headers.get("cloudfront-viewer-longitude"))
+    if latitude is None or longitude is None or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        latitude = longitude = None
+    return SignInFacts(
+        ip=ip,
+        network=_network(ip),
+        device=sha256_hex(str(fingerprint))[:32] if fingerprint else None,
+        device_name=(agent or ("Device " + sha256_hex(str(encoded))[:8] if encoded else None)),
+        city=headers.get("cloudfront-viewer-city"),
+        country=headers.get("cloudfront-viewer-country"),
+        timezone=headers.get("cloudfront-viewer-time-zone"),
+        latitude=latitude,
+        longitude=longitude,
+    )
+
+
+def _distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance (haversine)."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * _EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+@dataclass(frozen=True)
+class Assessment:
+    level: str
+    reasons: tuple[str, ...]
+
+
+def _notes(event: AuthEventRecord) -> dict[str, Any]:
+    notes = event.event.get("Gatehouse")
+    return notes if isinstance(notes, dict) else {}
+
+
+def _trusted(event: AuthEventRecord) -> bool:
+    """A sign-in whose device and network count as the user's own: it passed, or was confirmed as valid,
+    and nobody said it was not the user."""
+    feedback = (event.event.get("EventFeedback") or {}).get("FeedbackValue")
+    if feedback == "Invalid":
+        return False
+    return feedback == "Valid" or (
+        event.event.get("EventType") == "SignIn" and event.event.get("EventResponse") == "Pass"
+    )
+
+
+def assess(facts: SignInFacts, history: Sequence[AuthEventRecord], now: float) -> Assessment:
+    """The risk level of a sign-in and the reasons for it, from the user's recent events (newest first)."""
+    points = 0
+    reasons: list[str] = []
+    trusted = [e for e in history if _trusted(e)]
+    if trusted:
+        devices = {_notes(e).get("device") for e in trusted}
+        if facts.device and facts.device not in devices:
+            points += 1
+            reasons.append(f"new device ({facts.device_name or 'unknown'})")
+        networks = {_notes(e).get("network") for e in trusted}
+        if facts.network and facts.network not in networks:
+            points += 1
+            reasons.append(f"new network ({facts.network})")
+    failures = sum(
+        1 for e in history if e.event.get("EventResponse") == "Fail" and now - e.created_at <= FAILURE_WINDOW_SECONDS
+    )
+    if failures >= 3:
+        points += 2 if failures >= 10 else 1
+        reasons.append(f"{failures} failed attempts in the last {int(FAILURE_WINDOW_SECONDS // 60)} minutes")
+    if facts.latitude is not None and facts.longitude is not None:
+        located = next((e for e in trusted if _notes(e).get("lat") is not None), None)
+        if located is not None:
+            notes = _notes(located)
+            km = _distance_km((float(notes["lat"]), float(notes["lon"])), (facts.latitude, facts.longitude))
+            hours = max(now - located.created_at, 1.0) / 3600
+            if km >= IMPOSSIBLE_MIN_KM and km / hours > IMPOSSIBLE_SPEED_KMH:
+                points += 3
+                reasons.append(f"impossible travel ({km:.0f} km in {hours * 60:.0f} minutes)")
+    level = HIGH if points >= 2 else MEDIUM if points == 1 else LOW
+    return Assessment(level, tuple(reasons))
+
+
+# --- the risk configuration --------------------------------------------------------------------------------
+
+_CONFIG_MEMBERS: Final = (
+    "CompromisedCredentialsRiskConfiguration",
+    "AccountTakeoverRiskConfiguration",
+    "RiskExceptionConfiguration",
+)
+_NOTIFY_EMAIL_FOR: Final = {
+    "BLOCK": "BlockEmail",
+    "MFA_IF_CONFIGURED": "MfaEmail",
+    "MFA_REQUIRED": "MfaEmail",
+    "NO_ACTION": "NoActionEmail",
+}
+
+
+def _cidrs(values: Sequence[str], member: str) -> list[str]:
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise InvalidParameterException(f"Invalid IP range in {member}: {value!r} is not a CIDR block.") from None
+    return list(values)
+
+
+def validate_risk_configuration(request: Mapping[str, Any]) -> dict[str, Any]:
+    """The members of a SetRiskConfiguration request to keep, after the checks the model cannot make."""
+    config: dict[str, Any] = {k: copy.deepcopy(request[k]) for k in _CONFIG_MEMBERS if request.get(k) is not None}
+    exceptions = config.get("RiskExceptionConfiguration")
+    if exceptions is not None:
+        for member in ("BlockedIPRangeList", "SkippedIPRangeList"):
+            if member in exceptions:
+                _cidrs(exceptions[member], member)
+    takeover = config.get("AccountTakeoverRiskConfiguration")
+    if takeover is not None:
+        actions = takeover.get("Actions") or {}
+        if not any(actions.get(level) for level in ("LowAction", "MediumAction", "HighAction")):
+            raise InvalidParameterException("AccountTakeoverRiskConfiguration.Actions must set at least one action.")
+        notifying = [
+            level for level in ("LowAction", "MediumAction", "HighAction") if (actions.get(level) or {}).get("Notify")
+        ]
+        notify = takeover.get("NotifyConfiguration")
+        if notifying and notify is None:
+            raise InvalidParameterException(f"NotifyConfiguration is required when {notifying[0]} notifies the user.")
+        for level in notifying:
+            email = _NOTIFY_EMAIL_FOR[actions[level]["EventAction"]]
+            if notify is not None and not notify.get(email):
+                action = actions[level]["EventAction"]
+                raise InvalidParameterException(
+                    f"NotifyConfiguration.{email} is required when {level} is {action} with Notify."
+                )
+        if notify is not None:
+            for email in ("BlockEmail", "MfaEmail", "NoActionEmail"):
+                template = notify.get(email)
+                if template is not None and not (template.get("TextBody") or template.get("HtmlBody")):
+                    raise InvalidParameterException(f"NotifyConfiguration.{email} needs a TextBody or an HtmlBody.")
+    credentials = config.get("CompromisedCredentialsRiskConfiguration")
+    if credentials is not None and "EventFilter" in credentials:
+        if not credentials["EventFilter"]:
+            raise InvalidParameterException("EventFilter must name at least one event when given.")
+        credentials["EventFilter"] = list(dict.fromkeys(credentials["EventFilter"]))
+    return config
+
+
+def _action(config: Mapping[str, Any], level: str) -> tuple[str, bool]:
+    """The account-takeover EventAction and Notify for a risk level (NO_ACTION when not configured)."""
+    actions = (config.get("AccountTakeoverRiskConfiguration") or {}).get("Actions") or {}
+    action = actions.get(f"{level}Action") or {}
+    return str(action.get("EventAction") or "NO_ACTION"), bool(action.get("Notify"))
+
+
+def _compromised_action(config: Mapping[str, Any], event: str) -> str | None:
+    """BLOCK or NO_ACTION when passwords are checked at ``event`` (SIGN_IN, SIGN_UP, PASSWORD_CHANGE), else None.
+    Without a configuration passwords are still checked and recorded, with no action (the filter defaults to
+    every event, as the API documents)."""
+    credentials = config.get("CompromisedCredentialsRiskConfiguration")
+    if credentials is None:
+        return "NO_ACTION"
+    if event not in (credentials.get("EventFilter") or COMPROMISED_EVENTS):
+        return None
+    return str((credentials.get("Actions") or {}).get("EventAction") or "NO_ACTION")
+
+
+def _in_ranges(ip: str | None, ranges: Sequence[str] | None) -> bool:
+    if not ip or not ranges:
+        return False
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return False
+    for cidr in ranges:
+        try:
+            if address in ipaddress.ip_network(cidr, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+# --- the service ------------------------------------------------------------------------------------------
+
+
+class RiskService:
+    """Risk configurations, risk decisions at sign-in, compromised passwords and auth events."""
+
+    def __init__(
+        self,
+        store: Store,
+        pools: PoolService,
+        messenger: Messenger | None,
+        metrics: Metrics,
+        *,
+        breached: BreachedPasswords | None = None,
+        default_email_sender: str = "no-reply@verificationemail.com",
+    ) -> None:
+        self.store = store
+        self.pools = pools
+        self.messenger = messenger
+        self.metrics = metrics
+        self.breached = breached or BreachedPasswords()
+        self.default_email_sender = default_email_sender
+        self._configs: dict[tuple[str, str], tuple[float, dict[str, Any], float | None]] = {}
+        self.decisions = metrics.counter(
+            "gatehouse_risk_decisions",
+            "Sign-ins assessed by threat protection, by user pool, risk level and the action taken.",
+            ["pool", "level", "action"],
+        )
+        self.compromised = metrics.counter(
+            "gatehouse_compromised_credentials",
+            "Passwords found in the breached-passwords corpus, by user pool, event and action.",
+            ["pool", "event", "action"],
+        )
+
+    # --- configuration ---------------------------------------------------------------------------------
+
+    async def _stored(self, pool_id: str, client_id: str | None) -> tuple[dict[str, Any], float | None]:
+        key = (pool_id, client_id or "")
+        now = time.monotonic()
+        cached = self._configs.get(key)
+        if cached is not None and now - cached[0] < CACHE_SECONDS:
+            return cached[1], cached[2]
+        record = await self.store.get_risk_configuration(pool_id, client_id)
+        config, updated = (record.config, record.updated_at) if record is not None else ({}, None)
+        self._configs[key] = (now, config, updated)
+        return config, updated
+
+    async def effective(self, pool_id: str, client_id: str | None) -> tuple[dict[str, Any], float | None]:
+        """The client's configuration when it has one, else the pool's."""
+        if client_id:
+            config, updated = await self._stored(pool_id, client_id)
+            if config:
+                return config, updated
+        return await self._stored(pool_id, None)
+
+    async def set_configuration(
+        self, pool_id: str, client_id: str | None, request: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """SetRiskConfiguration: replaces the pool's (or the client's) configuration; no member at all clears it."""
+        await self.pools.get_pool(pool_id)
+        if client_id:
+            await self.pools.get_client(pool_id, client_id)
+        config = validate_risk_configuration(request)
+        now = time.time()
+        try:
+            await self.store.put_risk_configuration(RiskConfigurationRecord(pool_id, client_id or None, config, now))
+        except NotFound as exc:
+            raise ResourceNotFoundException(f"User pool {pool_id} does not exist.") from exc
+        self._configs.pop((pool_id, client_id or ""), None)
+        log.info("risk.configuration_set", pool=pool_id, client=client_id, members=sorted(config))
+        return self._configuration_type(pool_id, client_id, config, now)
+
+    async def describe_configuration(self, pool_id: str, client_id: str | None) -> dict[str, Any]:
+        await self.pools.get_pool(pool_id)
+        if client_id:
+            await self.pools.get_client(pool_id, client_id)
+        config, updated = await self.effective(pool_id, client_id)
+        return self._configuration_type(pool_id, client_id, config, updated)
+
+    @staticmethod
+    def _configuration_type(
+        pool_id: str, client_id: str | None, config: Mapping[str, Any], updated: float | None
+    ) -> dict[str, Any]:
+        """RiskConfigurationType."""
+        result: dict[str, Any] = {"UserPoolId": pool_id, **copy.deepcopy(dict(config))}
+        if client_id:
+            result["ClientId"] = client_id
+        if updated is not None:
+            result["LastModifiedDate"] = updated
+        return result
+
+    # --- sign-in hooks (called by the auth service; each returns at once for pools with the mode OFF) ---
+
+    def _address(self, ctx: AuthContext) -> str | None:
+        context = ctx.context_data or {}
+        given = context.get("IpAddress")
+        if given and (ctx.admin or ctx.client.settings.get("EnablePropagateAdditionalUserContextData")):
+            return str(given)
+        return ctx.source_ip
+
+    def _facts(self, ctx: AuthContext) -> SignInFacts:
+        facts = ctx.signals.get("facts")
+        if not isinstance(facts, SignInFacts):
+            facts = facts_from_context(ctx.context_data, self._address(ctx))
+            ctx.signals["facts"] = facts
+        return facts
+
+    async def screen(
+        self,
+        ctx: AuthContext,
+        username: str | None,
+        find: Callable[[PoolView, str], Awaitable[UserRecord | None]],
+    ) -> None:
+        """Before a sign-in: addresses in BlockedIPRangeList are refused (ENFORCED), or marked so that the
+        sign-in's event records the decision it would have had (AUDIT)."""
+        mode = security_mode(ctx.pool)
+        if mode == OFF:
+            return
+        config, _ = await self.effective(ctx.pool.id, ctx.client.id)
+        facts = self._facts(ctx)
+        blocked = (config.get("RiskExceptionConfiguration") or {}).get("BlockedIPRangeList")
+        if not _in_ranges(facts.ip, blocked):
+            return
+        log.info("risk.blocked_ip", pool=ctx.pool.id, client=ctx.client.id, ip=facts.ip, mode=mode)
+        ctx.signals["ip_blocked"] = True
+        if mode != ENFORCED:
+            self.metrics.inc(self.decisions, pool=ctx.pool.id, level=HIGH, action="AUDIT")
+            return
+        self.metrics.inc(self.decisions, pool=ctx.pool.id, level=HIGH, action="BLOCK")
+        user = await find(ctx.pool, username) if username else None
+        if user is not None:
+            await self._insert(ctx, user, "SignIn", "Fail", Assessment(HIGH, ()), action="BLOCK")
+        raise NotAuthorizedException(SECURITY_REASONS_MESSAGE)
+
+    def resume(self, ctx: AuthContext, state: Mapping[str, Any]) -> None:
+        """A challenge answer continues the sign-in whose event its session carries."""
+        event_id = state.get("risk_event")
+        if event_id:
+            ctx.signals["event_id"] = event_id
+            ctx.signals["mfa"] = bool(state.get("risk_mfa"))
+        if state.get("risk_ip_blocked"):
+            ctx.signals["ip_blocked"] = True
+
+    async def check_sign_in_password(self, ctx: AuthContext, user: UserRecord, password: str) -> None:
+        """A proven password at sign-in, against the breached corpus. BLOCK (ENFORCED) resets the user."""
+        mode = security_mode(ctx.pool)
+        if mode == OFF:
+            return
+        config, _ = await self.effective(ctx.pool.id, ctx.client.id)
+        action = _compromised_action(config, "SIGN_IN")
+        if action is None or not await self.breached.is_compromised(password):
+            return
+        ctx.signals["compromised"] = True
+        enforced = mode == ENFORCED and action == "BLOCK"
+        self.metrics.inc(
+            self.compromised, pool=ctx.pool.id, event="SIGN_IN", action=action if mode == ENFORCED else "AUDIT"
+        )
+        log.info(
+            "risk.compromised_password", pool=ctx.pool.id, username=user.username, during="SIGN_IN", blocked=enforced
+        )
+        if not enforced:
+            return
+        await self._reset_required(user)
+        await self._insert(
+            ctx, user, "SignIn", "Fail", Assessment(HIGH, ("compromised password",)), decision="Block", action="BLOCK"
+        )
+        raise PasswordResetRequiredException()
+
+    async def _reset_required(self, user: UserRecord) -> None:
+        for _ in range(5):
+            try:
+                await self.store.update_user(dataclasses.replace(user, status="RESET_REQUIRED", updated_at=time.time()))
+                return
+            except VersionConflict:
+                fresh = await self.store.get_user(user.pool_id, user.username_key)
+                if fresh is None:
+                    return
+                user = fresh
+
+    async def assess_sign_in(self, ctx: AuthContext, user: UserRecord, has_totp: bool) -> bool:
+        """Once the first factor is proven: the risk level and its action. True when the user must answer a
+        TOTP challenge because of the risk; raises NotAuthorizedException when the sign-in is blocked."""
+        mode = security_mode(ctx.pool)
+        if mode == OFF:
+            return False
+        if "event_id" in ctx.signals:  # a later step of a sign-in already assessed
+            return bool(ctx.signals.get("mfa"))
+        config, _ = await self.effective(ctx.pool.id, ctx.client.id)
+        facts = self._facts(ctx)
+        now = time.time()
+        skipped = (config.get("RiskExceptionConfiguration") or {}).get("SkippedIPRangeList")
+        if _in_ranges(facts.ip, skipped):
+            assessment = Assessment(LOW, ("address in SkippedIPRangeList: not scored",))
+        else:
+            history = await self.store.list_auth_events(ctx.pool.id, user.username_key, None, HISTORY_EVENTS)
+            assessment = assess(facts, history.items, now)
+        action, notify = _action(config, assessment.level)
+        ctx.signals["assessment"] = assessment
+        log.info(
+            "risk.assessed",
+            pool=ctx.pool.id,
+            client=ctx.client.id,
+            username=user.username,
+            level=assessment.level,
+            reasons=list(assessment.reasons),
+            action=action,
+            mode=mode,
+        )
+        if mode != ENFORCED:
+            self.metrics.inc(self.decisions, pool=ctx.pool.id, level=assessment.level, action="AUDIT")
+            ctx.signals["action"] = "NO_ACTION"
+            return False
+        self.metrics.inc(self.decisions, pool=ctx.pool.id, level=assessment.level, action=action)
+        ctx.signals["action"] = action
+        blocked = action == "BLOCK" or (action == "MFA_REQUIRED" and not has_totp)
+        if notify:
+            await self._notify(ctx, user, config, "BLOCK" if blocked else action, facts, now)
+        if blocked:
+            await self._insert(ctx, user, "SignIn", "Fail", assessment, action=action)
+            raise NotAuthorizedException(SECURITY_REASONS_MESSAGE)
+        mfa = action in ("MFA_REQUIRED", "MFA_IF_CONFIGURED") and has_totp
+        ctx.signals["mfa"] = mfa
+        return mfa
+
+    async def challenge_issued(self, ctx: AuthContext, user: UserRecord | None, state: dict[str, Any]) -> None:
+        """A challenge follows a sign-in step: the event is InProgress, and its id travels in the session."""
+        if not ctx.signals or user is None:
+            return
+        if ctx.signals.get("ip_blocked"):
+            state["risk_ip_blocked"] = True
+        event_id = ctx.signals.get("event_id")
+        if event_id is None and "assessment" in ctx.signals:
+            event_id = await self._insert(ctx, user, "SignIn", "InProgress", ctx.signals["assessment"])
+        if event_id is not None:
+            state["risk_event"] = event_id
+            state["risk_mfa"] = bool(ctx.signals.get("mfa"))
+
+    async def sign_in_passed(self, ctx: AuthContext, user: UserRecord) -> None:
+        """Tokens issued: the sign-in's event is Pass."""
+        if not ctx.signals:
+            return
+        event_id = ctx.signals.get("event_id")
+        if event_id is not None:
+            await self._update(ctx.pool.id, str(event_id), "Pass", "Success")
+        elif "assessment" in ctx.signals:
+            await self._insert(ctx, user, "SignIn", "Pass", ctx.signals["assessment"])
+
+    async def sign_in_failed(self, ctx: AuthContext, user: UserRecord) -> None:
+        """A wrong password, SRP proof or MFA code of an existing user."""
+        if security_mode(ctx.pool) == OFF:
+            return
+        event_id = ctx.signals.get("event_id")
+        if event_id is not None:
+            await self._update(ctx.pool.id, str(event_id), "Fail", "Failure")
+            return
+        facts = self._facts(ctx)
+        history = await self.store.list_auth_events(ctx.pool.id, user.username_key, None, HISTORY_EVENTS)
+        await self._insert(ctx, user, "SignIn", "Fail", assess(facts, history.items, time.time()), password_ok=False)
+
+    # --- passwords outside sign-in -------------------------------------------------------------------------
+
+    async def screen_new_password(
+        self, pool: PoolView, client: ClientView | None, password: str, event: str, user: UserRecord | None = None
+    ) -> bool:
+        """A password being chosen (SIGN_UP, PASSWORD_CHANGE), against the breached corpus: True when it is in
+        it; InvalidPasswordException when the configuration blocks it (ENFORCED). A password change of an
+        existing ``user`` is recorded as a PasswordChange event."""
+        mode = security_mode(pool)
+        if mode == OFF:
+            return False
+        config, _ = await self.effective(pool.id, client.id if client else None)
+        action = _compromised_action(config, event)
+        compromised = action is not None and await self.breached.is_compromised(password)
+        blocked = compromised and mode == ENFORCED and action == "BLOCK"
+        if compromised:
+            self.metrics.inc(
+                self.compromised, pool=pool.id, event=event, action=str(action) if mode == ENFORCED else "AUDIT"
+            )
+            log.info("risk.compromised_password", pool=pool.id, during=event, blocked=blocked)
+        if user is not None and event == "PASSWORD_CHANGE":
+            await self._record_plain(pool, client, user, "PasswordChange", "Fail" if blocked else "Pass", compromised)
+        if blocked:
+            raise InvalidPasswordException(COMPROMISED_PASSWORD_MESSAGE)
+        return compromised
+
+    async def signed_up(self, pool: PoolView, client: ClientView, user: UserRecord, compromised: bool) -> None:
+        """A SignUp event for the new user."""
+        if security_mode(pool) != OFF:
+            await self._record_plain(pool, client, user, "SignUp", "Pass", compromised)
+
+    async def forgot_password(self, pool: PoolView, client: ClientView, user: UserRecord) -> None:
+        """A ForgotPassword event for the user a reset code was sent to."""
+        if security_mode(pool) != OFF:
+            await self._record_plain(pool, client, user, "ForgotPassword", "Pass", False)
+
+    # --- events -------------------------------------------------------------------------------------------
+
+    async def _record_plain(
+        self, pool: PoolView, client: ClientView | None, user: UserRecord, kind: str, response: str, compromised: bool
+    ) -> None:
+        now = time.time()
+        event = {
+            "EventType": kind,
+            "EventResponse": response,
+            "EventRisk": {
+                "RiskDecision": "Block" if response == "Fail" else "NoRisk",
+                "RiskLevel": HIGH if compromised else LOW,
+                "CompromisedCredentialsDetected": compromised,
+            },
+            "ChallengeResponses": [],
+            "EventContextData": {},
+            "Gatehouse": {
+                "reasons": ["compromised password"] if compromised else [],
+                "client": client.id if client else None,
+            },
+        }
+        await self._add(AuthEventRecord(pool.id, user.username_key, new_event_id(now), now, event))
+
+    async def _insert(
+        self,
+        ctx: AuthContext,
+        user: UserRecord,
+        kind: str,
+        response: str,
+        assessment: Assessment,
+        *,
+        decision: str | None = None,
+        action: str | None = None,
+        password_ok: bool = True,
+    ) -> str:
+        now = time.time()
+        facts = self._facts(ctx)
+        token = str(ctx.signals.get("notified_token") or secrets.token_urlsafe(24))
+        reasons = list(assessment.reasons)
+        if ctx.signals.get("ip_blocked"):
+            decision = "Block"
+            reasons.insert(0, "address in BlockedIPRangeList")
+        event = {
+            "EventType": kind,
+            "EventResponse": response,
+            "EventRisk": {
+                "RiskDecision": decision or ("AccountTakeover" if assessment.reasons else "NoRisk"),
+                "RiskLevel": assessment.level,
+                "CompromisedCredentialsDetected": bool(ctx.signals.get("compromised")),
+            },
+            "ChallengeResponses": [
+                {"ChallengeName": "Password", "ChallengeResponse": "Success" if password_ok else "Failure"}
+            ],
+            "EventContextData": facts.context_json(),
+            "Gatehouse": {
+                "reasons": reasons,
+                "action": action or ctx.signals.get("action"),
+                "client": ctx.client.id,
+                "device": facts.device,
+                "network": facts.network,
+                "lat": facts.latitude,
+                "lon": facts.longitude,
+                "feedback_token": sha256_hex(token),
+            },
+        }
+        event_id = str(ctx.signals.get("pending_event_id") or new_event_id(now))
+        await self._add(AuthEventRecord(ctx.pool.id, user.username_key, event_id, now, event))
+        ctx.signals["event_id"] = event_id
+        return event_id
+
+    async def _add(self, record: AuthEventRecord) -> None:
+        try:
+            await self.store.add_auth_event(record)
+        except NotFound:
+            log.info("risk.event_without_user", pool=record.pool_id)
+
+    async def _update(self, pool_id: str, event_id: str, response: str, mfa: str) -> None:
+        record = await self.store.get_auth_event(pool_id, event_id)
+        if record is None:
+            return
+        record.event["EventResponse"] = response
+        record.event.setdefault("ChallengeResponses", []).append({"ChallengeName": "Mfa", "ChallengeResponse": mfa})
+        await self.store.update_auth_event(record)
+
+    @staticmethod
+    def auth_event_type(record: AuthEventRecord) -> dict[str, Any]:
+        """AuthEventType, plus the reasons for its risk level (EventRisk.RiskReasons: Gatehouse's own member,
+        which SDKs ignore)."""
+        event = record.event
+        result: dict[str, Any] = {
+            "EventId": record.event_id,
+            "EventType": event.get("EventType", "SignIn"),
+            "CreationDate": record.created_at,
+            "EventResponse": event.get("EventResponse", "Pass"),
+            "EventRisk": {**event.get("EventRisk", {}), "RiskReasons": list(_notes(record).get("reasons") or [])},
+            "ChallengeResponses": list(event.get("ChallengeResponses") or []),
+            "EventContextData": dict(event.get("EventContextData") or {}),
+        }
+        if event.get("EventFeedback"):
+            result["EventFeedback"] = dict(event["EventFeedback"])
+        return result
+
+    def _require_enabled(self, pool: PoolView) -> None:
+        if security_mode(pool) == OFF:
+            raise UserPoolAddOnNotEnabledException()
+
+    async def list_events(
+        self, pool: PoolView, user: UserRecord, before: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """AdminListUserAuthEvents."""
+        self._require_enabled(pool)
+        page = await self.store.list_auth_events(pool.id, user.username_key, before, limit)
+        return [self.auth_event_type(e) for e in page.items], page.next_token
+
+    async def set_feedback(
+        self, pool: PoolView, user: UserRecord | None, event_id: str, value: str, *, token: str | None
+    ) -> None:
+        """AdminUpdateAuthEventFeedback (``token`` None) and UpdateAuthEventFeedback (the FeedbackToken)."""
+        self._require_enabled(pool)
+        record = await self.store.get_auth_event(pool.id, event_id)
+        if user is None or record is None or record.username_key != user.username_key:
+            if token is not None:
+                raise NotAuthorizedException("Invalid feedback token or event.")
+            if user is None:
+                raise UserNotFoundException()
+            raise ResourceNotFoundException("Auth event not found.")
+        if token is not None:
+            expected = _notes(record).get("feedback_token")
+            if not isinstance(expected, str) or not secrets.compare_digest(expected, sha256_hex(token)):
+                raise NotAuthorizedException("Invalid feedback token or event.")
+        record.event["EventFeedback"] = {
+            "FeedbackValue": value,
+            "Provider": "USER" if token is not None else "ADMIN",
+            "FeedbackDate": time.time(),
+        }
+        await self.store.update_auth_event(record)
+        log.info("risk.feedback", pool=pool.id, username=user.username, event_id=event_id, value=value)
+
+    # --- notifications ------------------------------------------------------------------------------------
+
+    async def _notify(
+        self, ctx: AuthContext, user: UserRecord, config: Mapping[str, Any], action: str, facts: SignInFacts, now: float
+    ) -> None:
+        """The NotifyConfiguration email for ``action``, to the user's email, through the messenger. The
+        event is made first so the email can carry its id and feedback token."""
+        notify = (config.get("AccountTakeoverRiskConfiguration") or {}).get("NotifyConfiguration") or {}
+        template = notify.get(_NOTIFY_EMAIL_FOR.get(action, "NoActionEmail"))
+        to = user.attributes.get("email")
+        if not template or not to or self.messenger is None:
+            return
+        # The event id is fixed now so the email can name it; the event is written with it.
+        event_id = new_event_id(now)
+        ctx.signals["pending_event_id"] = event_id
+        token = secrets.token_urlsafe(24)
+        values = {
+            "{username}": user.username,
+            "{ip-address}": facts.ip or "",
+            "{city}": facts.city or "",
+            "{country}": facts.country or "",
+            "{device-name}": facts.device_name or "",
+            "{login-time}": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "{event-id}": event_id,
+            "{feedback-token}": token,
+        }
+
+        def render(text: str) -> str:
+            for placeholder, value in values.items():
+                text = text.replace(placeholder, value)
+            return text
+
+        sender = notify.get("From") or str(notify.get("SourceArn", "")).rpartition("/")[2] or self.default_email_sender
+        text = render(str(template.get("TextBody") or template.get("HtmlBody") or ""))
+        html = render(str(template["HtmlBody"])) if template.get("HtmlBody") else None
+        try:
+            await self.messenger.email.send(
+                EmailMessage(to=to, sender=sender, subject=str(template.get("Subject", "")), text=text, html=html)
+            )
+        except CodeDeliveryFailureException:  # a lost notification must not change the sign-in's outcome
+            log.warning("risk.notify_failed", pool=ctx.pool.id, username=user.username)
+            return
+        ctx.signals["notified_token"] = token

@@ -1,0 +1,579 @@
+"""The hosted UI: ``/login``, ``/signup``, ``/confirm``, ``/forgotPassword``, ``/confirmForgotPassword``.
+
+Server-rendered pages (no scripts) for one stored authorization request, carried as ``rid``. Signing in goes
+through the same challenge engine as InitiateAuth (gateway/services/auth.py) with the password flow, as
+Cognito's managed login does whatever the client's ExplicitAuthFlows: NEW_PASSWORD_REQUIRED,
+SOFTWARE_TOKEN_MFA and MFA_SETUP (TOTP enrolment with a QR code) have their own forms, and any other
+challenge is asked for with one generic answer field. Once the engine answers with tokens, the tokens are
+revoked unseen (the sign-in is the browser's, not an app's), a single sign-on session starts, and the
+authorization request is answered with a code. Every POST checks the CSRF token and answers with a page
+or a 303.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import functools
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import pyotp
+import segno
+import structlog
+from aiohttp import web
+
+from gateway.errors import (
+    AuthorizationPageError,
+    GatehouseError,
+    NotAuthorizedException,
+    PasswordResetRequiredException,
+    UserNotConfirmedException,
+    UserNotFoundException,
+)
+from gateway.oauth.endpoints import base_path, routed_pool, set_sso_cookie
+from gateway.oauth.federation import provider_buttons
+from gateway.oauth.wellknown import SERVICES
+from gateway.services.auth import AuthContext, AuthResult
+from gateway.services.oauth import AuthorizationRequest
+from gateway.services.pools import ClientView, PoolView
+from gateway.services.schema import required_attributes
+from gateway.services.users import secret_hash
+from gateway.storage.base import UICustomizationRecord
+from gateway.ui.render import csrf_ok, error_page, page, see_other
+
+log = structlog.get_logger("gateway.ui")
+
+# The hosted UI signs in with the password flow, as Cognito's managed login does.
+_HOSTED_FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+_MFA_CHALLENGES = {"SOFTWARE_TOKEN_MFA", "MFA_SETUP", "SMS_MFA", "EMAIL_OTP"}
+_INCORRECT = "Incorrect username or password."
+_FIELD_LABELS = {
+    "email": ("Email", "email", "email"),
+    "phone_number": ("Phone number", "tel", "tel"),
+    "name": ("Name", "text", "name"),
+    "given_name": ("Given name", "text", "given-name"),
+    "family_name": ("Family name", "text", "family-name"),
+    "birthdate": ("Birth date", "text", "bday"),
+    "preferred_username": ("Preferred username", "text", "nickname"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Hosted:
+    request: AuthorizationRequest
+    pool: PoolView
+    client: ClientView
+    base: str
+    custom_css_url: str | None = None
+    logo_url: str | None = None
+
+
+async def _hosted(request: web.Request) -> _Hosted:
+    """The authorization request a page belongs to, its pool and client (a page error when gone)."""
+    oauth = request.app[SERVICES].oauth
+    auth_request = await oauth.load_request(request.query.get("rid"))
+    routed = await routed_pool(request)
+    if routed is not None and routed != auth_request.pool_id:
+        raise AuthorizationPageError("This sign-in page belongs to another user pool.")
+    pool, client = await oauth.client(auth_request.client_id)
+    base = base_path(request)
+    custom = await request.app[SERVICES].domains.get_ui_customization(pool.id, client.id)
+    css_url = logo_url = None
+    if custom is not None:
+        version = int(custom.updated_at)
+        if custom.css:
+            css_url = f"{base}/ui/{pool.id}/{custom.client_id}/custom.css?v={version}"
+        if custom.image:
+            logo_url = f"{base}/ui/{pool.id}/{custom.client_id}/logo?v={version}"
+    return _Hosted(auth_request, pool, client, base, css_url, logo_url)
+
+
+def _context(hosted: _Hosted, **values: Any) -> dict[str, Any]:
+    return {
+        "base": hosted.base,
+        "rid": hosted.request.id,
+        "error": None,
+        "notice": None,
+        "custom_css_url": hosted.custom_css_url,
+        "logo_url": hosted.logo_url,
+        **values,
+    }
+
+
+def _hosted_client(client: ClientView) -> ClientView:
+    settings = {**client.settings, "ExplicitAuthFlows": list(_HOSTED_FLOWS)}
+    return ClientView(dataclasses.replace(client.record, settings=settings))
+
+
+def _secret_hash(client: ClientView, username: str) -> str | None:
+    return secret_hash(client.id, client.secret, username) if client.secret else None
+
+
+def _ctx(request: web.Request, hosted: _Hosted) -> AuthContext:
+    return AuthContext(pool=hosted.pool, client=_hosted_client(hosted.client), admin=False, source_ip=request.remote)
+
+
+async def _form(request: web.Request) -> dict[str, str] | None:
+    """The posted form, or None when its CSRF token is missing or wrong."""
+    form = await request.post()
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    return values if csrf_ok(request, values) else None
+
+
+def _csrf_refused(request: web.Request) -> web.Response:
+    settings = request.app[SERVICES].settings
+    return error_page(
+        request, settings, "This form has expired or was not sent from this site. Go back and try again.", status=403
+    )
+
+
+def _link(hosted: _Hosted, path: str, **params: str) -> str:
+    return f"{hosted.base}{path}?" + urlencode({"rid": hosted.request.id, **params})
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _guard(handler: Handler) -> Handler:
+    """Render a page error (a gone request, an unknown pool) as the error page."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except AuthorizationPageError as exc:
+            return error_page(request, request.app[SERVICES].settings, exc.message)
+
+    return wrapped
+
+
+async def _cognito_style(request: web.Request) -> web.Response | None:
+    """``/login?client_id=...&redirect_uri=...`` (Cognito's hosted UI link): start at the authorize endpoint."""
+    if request.query.get("rid") is None and request.query.get("client_id"):
+        location = f"{base_path(request)}/oauth2/authorize?{request.query_string}"
+        return web.Response(status=302, headers={"Location": location})
+    return None
+
+
+# --- /login -----------------------------------------------------------------------------------------------
+
+
+def _login_page(request: web.Request, hosted: _Hosted, *, status: int = 200, **values: Any) -> web.Response:
+    settings = request.app[SERVICES].settings
+    can_sign_up = not hosted.pool.admin_create_user_config.get("AllowAdminCreateUserOnly")
+    values.setdefault("username", hosted.request.login_hint or "")
+    values.setdefault("providers", provider_buttons(hosted.base, hosted.request, hosted.client))
+    values.setdefault("password_sign_in", _cognito_allowed(hosted.client))
+    return page(request, settings, "login.html", _context(hosted, can_sign_up=can_sign_up, **values), status=status)
+
+
+def _cognito_allowed(client: ClientView) -> bool:
+    providers = client.settings.get("SupportedIdentityProviders")
+    return providers is None or "COGNITO" in providers
+
+
+@_guard
+async def login_get(request: web.Request) -> web.Response:
+    redirect = await _cognito_style(request)
+    if redirect is not None:
+        return redirect
+    hosted = await _hosted(request)
+    if not _cognito_allowed(hosted.client) and not provider_buttons(hosted.base, hosted.request, hosted.client):
+        raise AuthorizationPageError("This application does not allow signing in with a username and password.")
+    notice = {
+        "confirmed": "Your account is confirmed. Sign in to continue.",
+        "reset": "Your password has been changed. Sign in to continue.",
+    }.get(request.query.get("done", ""))
+    return _login_page(request, hosted, notice=notice)
+
+
+@_guard
+async def login_post(request: web.Request) -> web.StreamResponse:
+    form = await _form(request)
+    if form is None:
+        return _csrf_refused(request)
+    hosted = await _hosted(request)
+    if not _cognito_allowed(hosted.client):
+        raise AuthorizationPageError("This application does not allow signing in with a username and password.")
+    username, password = form.get("username", "").strip(), form.get("password", "")
+    if not username or not password:
+        return _login_page(request, hosted, status=400, username=username, error="Enter your username and password.")
+    auth = request.app[SERVICES].auth
+    parameters = {"USERNAME": username, "PASSWORD": password}
+    hashed = _secret_hash(hosted.client, username)
+    if hashed:
+        parameters["SECRET_HASH"] = hashed
+    try:
+        result = await auth.initiate(_ctx(request, hosted), "USER_PASSWORD_AUTH", parameters)
+    except UserNotConfirmedException:
+        return see_other(request, request.app[SERVICES].settings, _link(hosted, "/confirm", username=username))
+    except PasswordResetRequiredException:
+        return see_other(
+            request, request.app[SERVICES].settings, _link(hosted, "/forgotPassword", username=username, why="reset")
+        )
+    except (UserNotFoundException, NotAuthorizedException) as exc:
+        shown = exc.message if exc.message in ("Password attempts exceeded", "User is disabled.") else _INCORRECT
+        return _login_page(request, hosted, status=400, username=username, error=shown)
+    except GatehouseError as exc:
+        return _login_page(request, hosted, status=400, username=username, error=exc.message)
+    return await _next_step(request, hosted, result, username, amr=("pwd",))
+
+
+async def _next_step(
+    request: web.Request, hosted: _Hosted, result: AuthResult, username: str, *, amr: tuple[str, ...]
+) -> web.StreamResponse:
+    """Tokens: the sign-in is complete. A challenge: its form."""
+    if result.tokens is not None:
+        return await _signed_in(request, hosted, result, amr)
+    name = result.challenge_name or ""
+    session = result.session or ""
+    if name == "MFA_SETUP":
+        auth = request.app[SERVICES].auth
+        secret, session = await auth.associate_in_setup(session)
+        return _challenge_page(request, hosted, name, session, username, secret=secret)
+    return _challenge_page(request, hosted, name, session, username, parameters=result.challenge_parameters)
+
+
+def _challenge_page(
+    request: web.Request,
+    hosted: _Hosted,
+    name: str,
+    session: str,
+    username: str,
+    *,
+    secret: str | None = None,
+    parameters: Mapping[str, str] | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> web.Response:
+    settings = request.app[SERVICES].settings
+    code_field = {
+        "name": "code",
+        "label": "Code",
+        "type": "text",
+        "autocomplete": "one-time-code",
+        "inputmode": "numeric",
+    }
+    values: dict[str, Any] = {
+        "challenge": name,
+        "session": session,
+        "username": username,
+        "qr_svg": None,
+        "secret": None,
+        "intro": None,
+    }
+    if name == "NEW_PASSWORD_REQUIRED":
+        fields = [{"name": "new_password", "label": "New password", "type": "password", "autocomplete": "new-password"}]
+        try:
+            required = json.loads((parameters or {}).get("requiredAttributes") or "[]")
+        except ValueError:
+            required = []
+        for attribute in required:
+            short = str(attribute).removeprefix("userAttributes.")
+            label, kind, complete = _FIELD_LABELS.get(short, (short.replace("_", " ").capitalize(), "text", "on"))
+            fields.append({"name": f"attr:{short}", "label": label, "type": kind, "autocomplete": complete})
+        values.update(heading="Change your password", intro="You must choose a new password to continue.")
+        values.update(fields=fields, button="Change password")
+    elif name == "SOFTWARE_TOKEN_MFA":
+        values.update(heading="Enter your authentication code", fields=[code_field], button="Sign in")
+        values["intro"] = "Enter the 6-digit code from your authenticator app."
+    elif name == "MFA_SETUP":
+        assert secret is not None
+        uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=hosted.pool.name)
+        qr = segno.make(uri, error="m")
+        values.update(heading="Set up an authenticator app", fields=[code_field], button="Verify and sign in")
+        values.update(secret=secret, qr_svg=qr.svg_inline(scale=4, title="QR code for your authenticator app"))
+        values["intro"] = "Scan the QR code with an authenticator app, then enter the 6-digit code it shows."
+    else:
+        values.update(heading="Verify it's you", fields=[dict(code_field, label="Answer")], button="Continue")
+        values["intro"] = f"Answer the {name.replace('_', ' ').lower()} challenge to continue."
+    return page(request, settings, "challenge.html", _context(hosted, error=error, **values), status=status)
+
+
+@_guard
+async def challenge_post(request: web.Request) -> web.StreamResponse:
+    form = await _form(request)
+    if form is None:
+        return _csrf_refused(request)
+    hosted = await _hosted(request)
+    services = request.app[SERVICES]
+    name, session, username = form.get("challenge", ""), form.get("session", ""), form.get("username", "")
+    answer = form.get("code", "").strip()
+    responses: dict[str, str] = {"USERNAME": username}
+    hashed = _secret_hash(hosted.client, username)
+    if hashed:
+        responses["SECRET_HASH"] = hashed
+    ctx = _ctx(request, hosted)
+    secret = form.get("secret")
+    try:
+        if name == "NEW_PASSWORD_REQUIRED":
+            responses["NEW_PASSWORD"] = form.get("new_password", "")
+            for key, value in form.items():
+                if key.startswith("attr:"):
+                    responses[f"userAttributes.{key[5:]}"] = value
+        elif name == "SOFTWARE_TOKEN_MFA":
+            responses["SOFTWARE_TOKEN_MFA_CODE"] = answer
+        elif name == "MFA_SETUP":
+            session = await services.auth.verify_in_setup(session, answer, "Authenticator")
+        else:
+            responses.update({"ANSWER": answer, f"{name}_CODE": answer})
+        result = await services.auth.respond(ctx, name, responses, session)
+    except GatehouseError as exc:
+        if isinstance(exc, NotAuthorizedException) and "session" in exc.message.lower():
+            return _login_page(
+                request, hosted, status=400, username=username, error="Your session has expired. Sign in again."
+            )
+        message = exc.message
+        if name == "MFA_SETUP" and "Code mismatch" in message:
+            message = "That code is not right. Enter the code your authenticator app shows now."
+        if isinstance(exc, NotAuthorizedException):
+            return _login_page(request, hosted, status=400, username=username, error=message)
+        return _challenge_page(
+            request,
+            hosted,
+            name,
+            session,
+            username,
+            secret=secret,
+            error=message,
+            status=400,
+            parameters=None,
+        )
+    amr = ("pwd", "otp", "mfa") if name in _MFA_CHALLENGES else ("pwd",)
+    return await _next_step(request, hosted, result, username, amr=amr)
+
+
+async def _signed_in(
+    request: web.Request, hosted: _Hosted, result: AuthResult, amr: tuple[str, ...]
+) -> web.StreamResponse:
+    """The engine issued tokens: revoke them unseen, start the SSO session, answer the request."""
+    services = request.app[SERVICES]
+    assert result.tokens is not None
+    origin = result.tokens.origin_jti
+    family = await services.store.get_token_family(origin)
+    await services.store.revoke_token_family(origin)
+    user = await services.store.get_user(hosted.pool.id, family.username_key) if family else None
+    if family is None or user is None:
+        raise AuthorizationPageError("Signing in failed. Go back to the application and try again.")
+    auth_time = int(family.auth_time)
+    token = await services.oauth.start_sso(hosted.pool.id, user, auth_time, amr)
+    location = await services.oauth.issue_authorization_code(hosted.request, user, auth_time, amr)
+    log.info("hosted_ui.signed_in", pool=hosted.pool.id, client=hosted.client.id, username=user.username)
+    response = see_other(request, services.settings, location)
+    set_sso_cookie(response, services, hosted.pool.id, token)
+    return response
+
+
+# --- /signup and /confirm ---------------------------------------------------------------------------------
+
+
+def _signup_fields(pool: PoolView) -> tuple[str, list[dict[str, str]]]:
+    by_email = "email" in pool.username_attributes
+    label = "Email" if by_email else ("Phone number" if "phone_number" in pool.username_attributes else "Username")
+    fields = []
+    for name in required_attributes(pool.schema):
+        if by_email and name == "email":
+            continue
+        text, kind, complete = _FIELD_LABELS.get(name, (name.replace("_", " ").capitalize(), "text", "on"))
+        fields.append({"name": name, "label": text, "type": kind, "autocomplete": complete})
+    return label, fields
+
+
+@_guard
+async def signup_get(request: web.Request) -> web.Response:
+    redirect = await _cognito_style(request)
+    if redirect is not None:
+        return redirect
+    hosted = await _hosted(request)
+    label, fields = _signup_fields(hosted.pool)
+    settings = request.app[SERVICES].settings
+    context = _context(hosted, username_label=label, attributes=fields, values={})
+    return page(request, settings, "signup.html", context)
+
+
+@_guard
+async def signup_post(request: web.Request) -> web.StreamResponse:
+    form = await _form(request)
+    if form is None:
+        return _csrf_refused(request)
+    hosted = await _hosted(request)
+    services = request.app[SERVICES]
+    label, fields = _signup_fields(hosted.pool)
+    username = form.get("username", "").strip()
+    attributes = {f["name"]: form.get(f"attr:{f['name']}", "").strip() for f in fields}
+    if "email" in hosted.pool.username_attributes:
+        attributes["email"] = username
+    try:
+        user, _ = await services.users.sign_up(
+            hosted.pool,
+            hosted.client,
+            username=username,
+            password=form.get("password", ""),
+            attributes={k: v for k, v in attributes.items() if v},
+            secret_hash_value=_secret_hash(hosted.client, username),
+        )
+    except GatehouseError as exc:
+        context = _context(hosted, username_label=label, attributes=fields, values=form, error=exc.message)
+        return page(request, services.settings, "signup.html", context, status=400)
+    if user.status == "CONFIRMED":
+        return see_other(request, services.settings, _link(hosted, "/login", done="confirmed"))
+    return see_other(request, services.settings, _link(hosted, "/confirm", username=username))
+
+
+@_guard
+async def confirm_get(request: web.Request) -> web.Response:
+    hosted = await _hosted(request)
+    settings = request.app[SERVICES].settings
+    notice = "We have sent a code by email. Enter it below to confirm your account."
+    context = _context(hosted, username=request.query.get("username", ""), notice=notice)
+    return page(request, settings, "confirm.html", context)
+
+
+@_guard
+async def confirm_post(request: web.Request) -> web.StreamResponse:
+    form = await _form(request)
+    if form is None:
+        return _csrf_refused(request)
+    hosted = await _hosted(request)
+    services = request.app[SERVICES]
+    username = form.get("username", "").strip()
+    hashed = _secret_hash(hosted.client, username)
+    try:
+        if form.get("action") == "resend":
+            await services.users.resend_confirmation_code(hosted.pool, hosted.client, username, hashed)
+            context = _context(hosted, username=username, notice="We have sent you a new code.")
+            return page(request, services.settings, "confirm.html", context)
+        await services.users.confirm_sign_up(
+            hosted.pool,
+            hosted.client,
+            username=username,
+            code=form.get("code", "").strip(),
+            secret_hash_value=hashed,
+            force_alias_creation=False,
+        )
+    except GatehouseError as exc:
+        context = _context(hosted, username=username, error=exc.message)
+        return page(request, services.settings, "confirm.html", context, status=400)
+    return see_other(request, services.settings, _link(hosted, "/login", done="confirmed"))
+
+
+# --- /forgotPassword and /confirmForgotPassword ----------------------------------------------------------
+
+
+@_guard
+async def forgot_get(request: web.Request) -> web.Response:
+    redirect = await _cognito_style(request)
+    if redirect is not None:
+        return redirect
+    hosted = await _hosted(request)
+    notice = "Your password must be reset before you can sign in." if request.query.get("why") == "reset" else None
+    context = _context(hosted, username=request.query.get("username", ""), notice=notice)
+    return page(request, request.app[SERVICES].settings, "forgot.html", context)
+
+
+@_guard
+async def forgot_post(request: web.Request) -> web.StreamResponse:
+    form = await _form(request)
+    if form is None:
+        return _csrf_refused(request)
+    hosted = await _hosted(request)
+    services = request.app[SERVICES]
+    username = form.get("username", "").strip()
+    try:
+        await services.users.forgot_password(
+            hosted.pool, hosted.client, username, _secret_hash(hosted.client, username)
+        )
+    except UserNotFoundException:
+        pass  # the page does not tell who has an account
+    except GatehouseError as exc:
+        context = _context(hosted, username=username, error=exc.message)
+        return page(request, services.settings, "forgot.html", context, status=400)
+    return see_other(request, services.settings, _link(hosted, "/confirmForgotPassword", username=username))
+
+
+@_guard
+async def reset_get(request: web.Request) -> web.Response:
+    hosted = await _hosted(request)
+    notice = "If the account exists, we have sent a code. Enter it with your new password."
+    context = _context(hosted, username=request.query.get("username", ""), notice=notice)
+    return page(request, request.app[SERVICES].settings, "reset.html", context)
+
+
+@_guard
+async def reset_post(request: web.Request) -> web.StreamResponse:
+    form = await _form(request)
+    if form is None:
+        return _csrf_refused(request)
+    hosted = await _hosted(request)
+    services = request.app[SERVICES]
+    username = form.get("username", "").strip()
+    try:
+        await services.users.confirm_forgot_password(
+            hosted.pool,
+            hosted.client,
+            username=username,
+            code=form.get("code", "").strip(),
+            password=form.get("password", ""),
+            secret_hash_value=_secret_hash(hosted.client, username),
+        )
+    except UserNotFoundException:
+        context = _context(hosted, username=username, error="Invalid verification code provided, please try again.")
+        return page(request, services.settings, "reset.html", context, status=400)
+    except GatehouseError as exc:
+        context = _context(hosted, username=username, error=exc.message)
+        return page(request, services.settings, "reset.html", context, status=400)
+    return see_other(request, services.settings, _link(hosted, "/login", done="reset"))
+
+
+async def stylesheet(request: web.Request) -> web.Response:
+    from importlib import resources
+
+    css = resources.files("gateway.ui").joinpath("static/gatehouse.css").read_text(encoding="utf-8")
+    return web.Response(
+        text=css,
+        content_type="text/css",
+        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def custom_css(request: web.Request) -> web.Response:
+    """SetUICustomization's CSS, served from this origin (the pages' CSP allows only 'self' styles)."""
+    record = await _customization(request)
+    if record is None or not record.css:
+        raise web.HTTPNotFound()
+    headers = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"}
+    return web.Response(text=record.css, content_type="text/css", headers=headers)
+
+
+async def logo(request: web.Request) -> web.Response:
+    record = await _customization(request)
+    if record is None or not record.image or not record.image_type:
+        raise web.HTTPNotFound()
+    headers = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"}
+    return web.Response(body=base64.b64decode(record.image), content_type=record.image_type, headers=headers)
+
+
+async def _customization(request: web.Request) -> UICustomizationRecord | None:
+    store = request.app[SERVICES].store
+    return await store.get_ui_customization(request.match_info["ui_pool"], request.match_info["scope"])
+
+
+def add_routes(app: web.Application) -> None:
+    for prefix in ("", "/{pool_id}"):
+        app.router.add_get(f"{prefix}/ui/{{ui_pool}}/{{scope}}/custom.css", custom_css)
+        app.router.add_get(f"{prefix}/ui/{{ui_pool}}/{{scope}}/logo", logo)
+        app.router.add_get(f"{prefix}/login", login_get)
+        app.router.add_post(f"{prefix}/login", login_post)
+        app.router.add_post(f"{prefix}/login/challenge", challenge_post)
+        app.router.add_get(f"{prefix}/signup", signup_get)
+        app.router.add_post(f"{prefix}/signup", signup_post)
+        app.router.add_get(f"{prefix}/confirm", confirm_get)
+        app.router.add_post(f"{prefix}/confirm", confirm_post)
+        app.router.add_get(f"{prefix}/forgotPassword", forgot_get)
+        app.router.add_post(f"{prefix}/forgotPassword", forgot_post)
+        app.router.add_get(f"{prefix}/confirmForgotPassword", reset_get)
+        app.router.add_post(f"{prefix}/confirmForgotPassword", reset_post)
+        app.router.add_get(f"{prefix}/static/gatehouse.css", stylesheet)

@@ -1,0 +1,238 @@
+"""Generic OpenID Connect relying party: discovery, the code flow, and ID token validation.
+
+OpenID Connect Core 1.0 §3.1.3.7 (ID token validation): the signature is checked with a key from the issuer's
+JWKS, against an allow-list of asymmetric algorithms (never ``none``, never HMAC with a public key);
+``iss`` equals the configured issuer exactly, ``aud`` contains our client id (and ``azp`` is ours when there are
+several audiences), ``exp`` is in the future, and ``nonce`` equals the one we sent. OpenID Connect Discovery 1.0
+§4 fills in endpoints the ProviderDetails leave out, and the discovered ``issuer`` must equal the configured one
+(§4.3). Userinfo (§5.3) is read when an attributes URL is known; its ``sub`` must match the ID token's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from jwcrypto import jwk, jws
+from jwcrypto.common import JWException
+
+from providers.base import Identity, ProviderConfigError, UpstreamError
+from providers.oauth2 import OAuth2Connector, require
+
+__all__ = ["ALLOWED_ALGS", "OIDCConnector", "verify_id_token"]
+
+# Asymmetric JWS algorithms only (RFC 7518 §3.1): a relying party never shares an HMAC key with the IdP here.
+ALLOWED_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"})
+CLOCK_SKEW_SECONDS = 60
+# An unknown kid triggers one JWKS re-fetch (key rotation), at most this often.
+JWKS_REFETCH_SECONDS = 5.0
+JWKS_CACHE_SECONDS = 3600.0
+
+
+def _b64_json(segment: str) -> Any:
+    import base64
+
+    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
+def verify_id_token(
+    token: str,
+    keys: jwk.JWKSet,
+    *,
+    issuers: frozenset[str],
+    client_id: str,
+    nonce: str | None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Validate an ID token per OIDC Core §3.1.3.7 and return its claims, or raise UpstreamError."""
+    if not isinstance(token, str) or token.count(".") != 2 or len(token) > 16384:
+        raise UpstreamError("id_token_malformed")
+    try:
+        header = _b64_json(token.split(".", 1)[0])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UpstreamError("id_token_malformed") from exc
+    if not isinstance(header, dict):
+        raise UpstreamError("id_token_malformed")
+    alg = header.get("alg")
+    if alg not in ALLOWED_ALGS:
+        raise UpstreamError("id_token_alg", f"algorithm {str(alg)[:20]!r} is not allowed")
+    kid = header.get("kid")
+    candidates = [k for k in keys["keys"] if kid is None or k.get("kid") == kid]
+    candidates = [k for k in candidates if k.get("kty") in ("RSA", "EC")]
+    if not candidates:
+        raise UpstreamError("id_token_key", "no key of the issuer matches the token's kid")
+    payload: bytes | None = None
+    for key in candidates:
+        signed = jws.JWS()
+        signed.allowed_algs = sorted(ALLOWED_ALGS)
+        try:
+            signed.deserialize(token)
+            signed.verify(key, alg=alg)
+        except (JWException, ValueError, TypeError):
+            continue
+        payload = signed.payload
+        break
+    if payload is None:
+        raise UpstreamError("id_token_signature", "the signature does not verify with the issuer's keys")
+    try:
+        claims = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UpstreamError("id_token_malformed") from exc
+    if not isinstance(claims, dict):
+        raise UpstreamError("id_token_malformed")
+    check_claims(claims, issuers=issuers, client_id=client_id, nonce=nonce, now=now)
+    return claims
+
+
+def check_claims(
+    claims: Mapping[str, Any], *, issuers: frozenset[str], client_id: str, nonce: str | None, now: float | None = None
+) -> None:
+    now = time.time() if now is None else now
+    if claims.get("iss") not in issuers:
+        raise UpstreamError("id_token_iss", "issuer mismatch")
+    aud = claims.get("aud")
+    audiences = aud if isinstance(aud, list) else [aud]
+    if client_id not in audiences:
+        raise UpstreamError("id_token_aud", "audience mismatch")
+    if len(audiences) > 1 and claims.get("azp") != client_id:
+        raise UpstreamError("id_token_aud", "azp mismatch")
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or isinstance(exp, bool) or exp + CLOCK_SKEW_SECONDS < now:
+        raise UpstreamError("id_token_expired")
+    iat = claims.get("iat")
+    if isinstance(iat, int | float) and not isinstance(iat, bool) and iat - CLOCK_SKEW_SECONDS > now:
+        raise UpstreamError("id_token_iat", "issued in the future")
+    if nonce is not None and claims.get("nonce") != nonce:
+        raise UpstreamError("id_token_nonce", "nonce mismatch")
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub or len(sub) > 255:
+        raise UpstreamError("id_token_sub")
+
+
+def _truthy(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
+class OIDCConnector(OAuth2Connector):
+    """Any OpenID Connect provider (Cognito's ``OIDC`` ProviderType)."""
+
+    provider_type: ClassVar[str] = "OIDC"
+    required_keys: ClassVar[tuple[str, ...]] = (
+        "client_id",
+        "client_secret",
+        "authorize_scopes",
+        "oidc_issuer",
+        "attributes_request_method",
+    )
+    # The claim that carries group memberships when the IdP sends one.
+    groups_claim: ClassVar[str] = "groups"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keys: jwk.JWKSet | None = None
+        self._keys_at = 0.0
+        self._discovered = False
+
+    @classmethod
+    def complete_details(cls, details: Mapping[str, str]) -> dict[str, str]:
+        completed = super().complete_details(details)
+        require(completed, "oidc_issuer")
+        if "openid" not in completed["authorize_scopes"].replace(",", " ").split():
+            raise ProviderConfigError("ProviderDetails authorize_scopes must include openid.")
+        completed.setdefault("attributes_url_add_attributes", "false")
+        return completed
+
+    def issuers(self) -> frozenset[str]:
+        return frozenset({self.details["oidc_issuer"]})
+
+    async def prepare(self) -> None:
+        """OIDC Discovery, once, for the endpoints ProviderDetails leave out."""
+        wanted = ("authorize_url", "token_url", "jwks_uri")
+        if self._discovered or all(self.details.get(k) for k in wanted):
+            return
+        issuer = self.details["oidc_issuer"]
+        config = await self.fetch_json(
+            "GET", issuer.rstrip("/") + "/.well-known/openid-configuration", what="discovery"
+        )
+        if config.get("issuer") != issuer:
+            raise UpstreamError("discovery_issuer", "the discovered issuer differs from oidc_issuer")
+        for key, member in (
+            ("authorize_url", "authorization_endpoint"),
+            ("token_url", "token_endpoint"),
+            ("jwks_uri", "jwks_uri"),
+            ("attributes_url", "userinfo_endpoint"),
+        ):
+            if not self.details.get(key) and isinstance(config.get(member), str):
+                self.details[key] = config[member]
+        if not all(self.details.get(k) for k in wanted):
+            raise UpstreamError("discovery_incomplete")
+        self._discovered = True
+
+    async def keys(self, *, refresh: bool = False) -> jwk.JWKSet:
+        now = time.monotonic()
+        stale = now - self._keys_at > JWKS_CACHE_SECONDS
+        if self._keys is None or stale or (refresh and now - self._keys_at > JWKS_REFETCH_SECONDS):
+            body = await self.fetch_json("GET", self.details["jwks_uri"], what="jwks")
+            try:
+                self._keys = jwk.JWKSet.from_json(json.dumps(body))
+            except (JWException, ValueError, TypeError) as exc:
+                raise UpstreamError("jwks_invalid") from exc
+            self._keys_at = now
+        return self._keys
+
+    async def verify(self, id_token: str, nonce: str | None) -> dict[str, Any]:
+        keys = await self.keys()
+        options = {"issuers": self.issuers(), "client_id": self.details["client_id"], "nonce": nonce}
+        try:
+            return verify_id_token(id_token, keys, **options)  # type: ignore[arg-type]
+        except UpstreamError as error:
+            if error.reason != "id_token_key":
+                raise
+        # A kid we do not know: the issuer may have rotated its keys since we fetched them.
+        return verify_id_token(id_token, await self.keys(refresh=True), **options)  # type: ignore[arg-type]
+
+    async def userinfo(self, access_token: str) -> dict[str, Any]:
+        url = self.details.get("attributes_url")
+        if not url:
+            return {}
+        method = self.details.get("attributes_request_method", "GET")
+        headers = {"Authorization": f"Bearer {access_token}"}
+        return await self.fetch_json(method, url, headers=headers, what="userinfo")
+
+    async def complete(
+        self, params: Mapping[str, str], *, nonce: str, code_verifier: str, redirect_uri: str
+    ) -> Identity:
+        code = self.callback_code(params)
+        tokens = await self.exchange_code(code, code_verifier=code_verifier, redirect_uri=redirect_uri)
+        id_token = tokens.get("id_token")
+        if not isinstance(id_token, str):
+            raise UpstreamError("no_id_token", "the token response has no id_token")
+        claims = await self.verify(id_token, nonce)
+        extra = await self.userinfo(str(tokens["access_token"]))
+        if extra:
+            if extra.get("sub") != claims["sub"]:
+                raise UpstreamError("userinfo_sub", "userinfo is about another subject")
+            claims = {**extra, **claims}
+        return self.identity(claims)
+
+    def identity(self, claims: Mapping[str, Any]) -> Identity:
+        groups = claims.get(self.groups_claim)
+        if isinstance(groups, str):
+            groups = [groups]
+        return Identity(
+            provider=self.name,
+            provider_type=self.provider_type,
+            issuer=str(claims.get("iss")) if claims.get("iss") else None,
+            subject=str(claims[self.subject_claim]),
+            email=claims.get("email") if isinstance(claims.get("email"), str) else None,
+            email_verified=_truthy(claims.get("email_verified")),
+            name=claims.get("name") if isinstance(claims.get("name"), str) else None,
+            groups=tuple(str(g) for g in groups) if isinstance(groups, list) else (),
+            claims=claims,
+        )

@@ -1,0 +1,392 @@
+"""SAML 2.0 service provider (Web Browser SSO profile) on pysaml2.
+
+What Cognito's SAML ProviderDetails mean here: ``MetadataFile`` (inline XML) or ``MetadataURL`` (fetched) name
+the IdP; ``RequestSigningAlgorithm: rsa-sha256`` signs our AuthnRequests (HTTP-Redirect binding: the query
+signature of SAML Bindings §3.4.4.1; HTTP-POST: an enveloped XML signature); ``EncryptedResponses: true``
+publishes our encryption certificate and refuses plaintext assertions; ``IDPInit: true`` admits IdP-initiated
+responses (no InResponseTo); ``IDPSignout`` is recorded.
+
+Checks on every Response (SAML Core §2, Profiles §4.1.4.3), by pysaml2 and then again here on the parsed
+result: the assertion is signed by a key in the IdP's metadata (a signature on the Response alone is not
+enough when it does not cover the assertion; pysaml2 verifies each signature against the node its Reference
+names, which is what defeats signature wrapping); the Response's Destination and the SubjectConfirmation's
+Recipient are our ACS URL; the Audience is our entity id; InResponseTo is the request we sent; the Conditions'
+NotBefore / NotOnOrAfter hold (60 s of clock skew); and the assertion's ID has not been seen before (the
+store's one-use marker, shared by every process). XML is parsed with defusedxml (no DTDs, no entities).
+
+pysaml2 shells out to xmlsec1 and parses XML synchronously; every call to it runs in the executor.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import calendar
+import os
+import tempfile
+import threading
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+from defusedxml import ElementTree as SafeElementTree
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, time_util
+from saml2.client import Saml2Client
+from saml2.config import SPConfig
+from saml2.saml import NAMEID_FORMAT_UNSPECIFIED
+from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA256
+
+from providers.base import Identity, ProviderConfigError, SamlConnector, SamlRequest, UpstreamError
+from providers.oauth2 import check_url
+
+__all__ = ["SAMLConnector", "cognito_sp_entity_id"]
+
+XMLSEC_BINARY = os.environ.get("GATEHOUSE_XMLSEC1", "/usr/bin/xmlsec1")
+CLOCK_SKEW_SECONDS = 60
+MAX_SAML_RESPONSE_BYTES = 512 * 1024
+_SIG_ALGS = {"rsa-sha256": SIG_RSA_SHA256, "rsa-sha1": SIG_RSA_SHA1}
+_BOOLEAN_KEYS = ("IDPInit", "IDPSignout", "EncryptedResponses")
+
+
+def cognito_sp_entity_id(pool_id: str) -> str:
+    """Cognito's SP entity id for a pool, which IdPs are configured with."""
+    return f"urn:amazon:cognito:sp:{pool_id}"
+
+
+def _flag(details: Mapping[str, str], key: str) -> bool:
+    return details.get(key, "false").lower() == "true"
+
+
+class SAMLConnector(SamlConnector):
+    provider_type: ClassVar[str] = "SAML"
+
+    @classmethod
+    def complete_details(cls, details: Mapping[str, str]) -> dict[str, str]:
+        completed = {k: v for k, v in details.items() if v is not None}
+        has_file, has_url = bool(completed.get("MetadataFile")), bool(completed.get("MetadataURL"))
+        if has_file == has_url:
+            raise ProviderConfigError("ProviderDetails needs exactly one of MetadataFile and MetadataURL.")
+        check_url(completed, "MetadataURL")
+        for key in _BOOLEAN_KEYS:
+            if key in completed and completed[key].lower() not in ("true", "false"):
+                raise ProviderConfigError(f"ProviderDetails {key} must be true or false.")
+            if key in completed:
+                completed[key] = completed[key].lower()
+        algorithm = completed.get("RequestSigningAlgorithm")
+        if algorithm is not None and algorithm not in _SIG_ALGS:
+            raise ProviderConfigError("ProviderDetails RequestSigningAlgorithm must be rsa-sha256.")
+        if has_file:
+            endpoints = idp_endpoints(completed["MetadataFile"])
+            completed.update(endpoints)
+        return completed
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[str, Saml2Client] = {}
+        self._lock = threading.Lock()
+        self._workdir: str | None = None
+        self._metadata: str | None = self.details.get("MetadataFile")
+
+    # --- configuration --------------------------------------------------------------------------------------
+
+    async def _metadata_xml(self) -> str:
+        if self._metadata is None:
+            url = self.details["MetadataURL"]
+            try:
+                async with self.context.http.get(url, allow_redirects=False) as response:
+                    raw = await response.content.read(MAX_SAML_RESPONSE_BYTES + 1)
+                    status = response.status
+            except Exception as exc:  # aiohttp's and the OS's errors alike: the IdP is unreachable
+                raise UpstreamError("metadata_unreachable", type(exc).__name__) from exc
+            if status != 200 or len(raw) > MAX_SAML_RESPONSE_BYTES:
+                raise UpstreamError("metadata_unreachable", f"HTTP {status}")
+            self._metadata = raw.decode("utf-8", "replace")
+        return self._metadata
+
+    def _key_files(self) -> tuple[str, str]:
+        if self.context.sp_key_pem is None or self.context.sp_cert_pem is None:
+            raise UpstreamError("sp_key_missing", "no SAML SP key pair is configured")
+        if self._workdir is None:
+            # pysaml2 and xmlsec1 read keys from files; private to this process and user.
+            self._workdir = tempfile.mkdtemp(prefix="gatehouse-saml-")
+            for name, text in (("sp.key", self.context.sp_key_pem), ("sp.crt", self.context.sp_cert_pem)):
+                fd = os.open(os.path.join(self._workdir, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(text)
+        return os.path.join(self._workdir, "sp.key"), os.path.join(self._workdir, "sp.crt")
+
+    def _client(self, metadata: str, acs_url: str) -> Saml2Client:
+        """One pysaml2 client per ACS URL (built in the executor: it parses metadata and keys)."""
+        with self._lock:
+            client = self._clients.get(acs_url)
+            if client is not None:
+                return client
+            key_file, cert_file = self._key_files()
+            encrypted = _flag(self.details, "EncryptedResponses")
+            config: dict[str, Any] = {
+                "entityid": self.context.sp_entity_id,
+                "xmlsec_binary": XMLSEC_BINARY,
+                "key_file": key_file,
+                "cert_file": cert_file,
+                "encryption_keypairs": [{"key_file": key_file, "cert_file": cert_file}],
+                "metadata": {"inline": [metadata]},
+                "accepted_time_diff": CLOCK_SKEW_SECONDS,
+                "allow_unknown_attributes": True,
+                "service": {
+                    "sp": {
+                        "endpoints": {"assertion_consumer_service": [(acs_url, BINDING_HTTP_POST)]},
+                        "authn_requests_signed": "RequestSigningAlgorithm" in self.details,
+                        "want_assertions_signed": True,
+                        "want_response_signed": False,
+                        "want_assertions_or_response_signed": True,
+                        "allow_unsolicited": _flag(self.details, "IDPInit"),
+                        "name_id_format": NAMEID_FORMAT_UNSPECIFIED,
+                        "name_id_format_allow_create": True,
+                        "requested_attribute_name_format": None,
+                    }
+                },
+            }
+            if encrypted:
+                config["service"]["sp"]["want_assertions_encrypted"] = True
+            sp_config = SPConfig()
+            try:
+                sp_config.load(config)
+            except Exception as exc:  # pysaml2 raises bare exceptions for unusable metadata
+                raise UpstreamError("metadata_invalid", type(exc).__name__) from exc
+            client = Saml2Client(config=sp_config)
+            if not client.metadata.identity_providers():
+                raise UpstreamError("metadata_invalid", "the metadata names no IdP")
+            self._clients[acs_url] = client
+            return client
+
+    def _idp_entity_id(self, client: Saml2Client) -> str:
+        return str(client.metadata.identity_providers()[0])
+
+    # --- AuthnRequest ------------------------------------------------------------------------------------
+
+    async def authn_request(self, *, relay_state: str, acs_url: str) -> SamlRequest:
+        metadata = await self._metadata_xml()
+        return await self.context.run_blocking(self._authn_request, metadata, relay_state, acs_url)
+
+    def _authn_request(self, metadata: str, relay_state: str, acs_url: str) -> SamlRequest:
+        client = self._client(metadata, acs_url)
+        idp = self._idp_entity_id(client)
+        sign_alg = _SIG_ALGS.get(self.details.get("RequestSigningAlgorithm", ""))
+        # Prefer HTTP-Redirect (Cognito's choice); HTTP-POST when that is all the IdP offers.
+        binding: Literal["redirect", "post"] = "redirect"
+        try:
+            destination = client.sso_location(idp, BINDING_HTTP_REDIRECT)
+        except Exception:  # pysaml2 raises a bare Exception when the binding is not offered
+            destination = client.sso_location(idp, BINDING_HTTP_POST)
+            binding = "post"
+        if binding == "redirect":
+            request_id, request = client.create_authn_request(
+                destination, binding=BINDING_HTTP_POST, sign=False, nameid_format=NAMEID_FORMAT_UNSPECIFIED
+            )
+            info = client.apply_binding(
+                BINDING_HTTP_REDIRECT,
+                str(request),
+                destination,
+                relay_state,
+                sign=sign_alg is not None,
+                sigalg=sign_alg,
+            )
+            location = dict(info["headers"])["Location"]
+            return SamlRequest(request_id=str(request_id), binding="redirect", url=str(location))
+        request_id, request = client.create_authn_request(
+            destination,
+            binding=BINDING_HTTP_POST,
+            sign=sign_alg is not None,
+            sign_alg=sign_alg,
+            digest_alg=DIGEST_SHA256,
+            nameid_format=NAMEID_FORMAT_UNSPECIFIED,
+        )
+        encoded = base64.b64encode(str(request).encode()).decode()
+        return SamlRequest(
+            request_id=str(request_id),
+            binding="post",
+            url=str(destination),
+            form={"SAMLRequest": encoded, "RelayState": relay_state},
+        )
+
+    # --- Response ----------------------------------------------------------------------------------------
+
+    async def complete(self, saml_response: str, *, expected_request_id: str | None, acs_url: str) -> Identity:
+        if not isinstance(saml_response, str) or not saml_response or len(saml_response) > MAX_SAML_RESPONSE_BYTES:
+            raise UpstreamError("saml_malformed", "no SAMLResponse")
+        if expected_request_id is None and not _flag(self.details, "IDPInit"):
+            raise UpstreamError("saml_unsolicited", "IdP-initiated sign-in is not enabled")
+        metadata = await self._metadata_xml()
+        identity, assertion_id, expires_at = await self.context.run_blocking(
+            self._verify, metadata, saml_response, expected_request_id, acs_url
+        )
+        if not await self.context.mark_once(f"saml:{self.context.sp_entity_id}:{assertion_id}", expires_at):
+            raise UpstreamError("saml_replay", "the assertion was used before")
+        return identity
+
+    def _verify(
+        self, metadata: str, saml_response: str, expected_request_id: str | None, acs_url: str
+    ) -> tuple[Identity, str, float]:
+        try:
+            xml = base64.b64decode(saml_response, validate=False)
+        except (binascii.Error, ValueError) as exc:
+            raise UpstreamError("saml_malformed", "not base64") from exc
+        try:
+            # defusedxml refuses DTDs, entity declarations and external references before pysaml2 sees it.
+            root = SafeElementTree.fromstring(xml, forbid_dtd=True)
+        except Exception as exc:  # defusedxml's DTDForbidden / EntitiesForbidden and ParseError alike
+            raise UpstreamError("saml_malformed", type(exc).__name__) from exc
+        client = self._client(metadata, acs_url)
+        outstanding = {expected_request_id: acs_url} if expected_request_id else {}
+        try:
+            response = client.parse_authn_request_response(saml_response, BINDING_HTTP_POST, outstanding=outstanding)
+        except Exception as exc:  # pysaml2 signals every refusal (signature, time, status ...) by raising
+            raise UpstreamError("saml_invalid", type(exc).__name__) from exc
+        if response is None:
+            raise UpstreamError("saml_invalid", "the response did not verify")
+        plain = root.find(f"{_SAML}Assertion") is not None
+        if _flag(self.details, "EncryptedResponses") and (plain or root.find(f"{_SAML}EncryptedAssertion") is None):
+            raise UpstreamError("saml_not_encrypted", "the assertion was not encrypted")
+        self._check(response, expected_request_id, acs_url)
+        assertion = response.assertion
+        name_id = response.name_id
+        if name_id is None or not (name_id.text or "").strip():
+            raise UpstreamError("saml_invalid", "no NameID")
+        attributes = _attributes(assertion)
+        claims: dict[str, Any] = {**attributes, "NameID": name_id.text.strip()}
+        if name_id.format:
+            claims["NameIDFormat"] = name_id.format
+        issuer = response.issuer()
+        conditions = assertion.conditions
+        expires_at = _epoch(conditions.not_on_or_after) if conditions is not None and conditions.not_on_or_after else 0
+        expires_at = max(expires_at, _now() + 300) + CLOCK_SKEW_SECONDS
+        email = _first(
+            attributes, "email", "mail", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
+        )
+        name = _first(attributes, "name", "displayName", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name")
+        groups = attributes.get("groups") or attributes.get("http://schemas.xmlsoap.org/claims/Group") or []
+        identity = Identity(
+            provider=self.name,
+            provider_type=self.provider_type,
+            issuer=issuer,
+            subject=name_id.text.strip(),
+            email=email,
+            name=name,
+            groups=tuple(groups if isinstance(groups, list) else [groups]),
+            claims=claims,
+        )
+        return identity, str(assertion.id), float(expires_at)
+
+    def _check(self, response: Any, expected_request_id: str | None, acs_url: str) -> None:
+        """What pysaml2 lets pass that Web Browser SSO requires (defence in depth on its parsed result)."""
+        message = response.response
+        if message.destination is not None and message.destination != acs_url:
+            raise UpstreamError("saml_destination")
+        if message.signature is not None and message.destination is None:
+            # SAML Bindings §3.5.5.2: a signed Response sent by POST must carry its Destination.
+            raise UpstreamError("saml_destination")
+        if expected_request_id is not None and message.in_response_to != expected_request_id:
+            raise UpstreamError("saml_in_response_to")
+        if expected_request_id is None and message.in_response_to:
+            raise UpstreamError("saml_in_response_to")
+        assertion = response.assertion
+        if assertion is None or (assertion.signature is None and message.signature is None):
+            raise UpstreamError("saml_unsigned")
+        conditions = assertion.conditions
+        audiences = [
+            (a.text or "").strip()
+            for restriction in (conditions.audience_restriction if conditions is not None else [])
+            for a in restriction.audience
+        ]
+        if self.context.sp_entity_id not in audiences:
+            raise UpstreamError("saml_audience")
+        now = _now()
+        if conditions is not None:
+            if conditions.not_before and _epoch(conditions.not_before) - CLOCK_SKEW_SECONDS > now:
+                raise UpstreamError("saml_not_yet_valid")
+            if conditions.not_on_or_after and _epoch(conditions.not_on_or_after) + CLOCK_SKEW_SECONDS <= now:
+                raise UpstreamError("saml_expired")
+        bearer = [
+            sc.subject_confirmation_data
+            for sc in (assertion.subject.subject_confirmation if assertion.subject is not None else [])
+            if sc.method == "urn:oasis:names:tc:SAML:2.0:cm:bearer" and sc.subject_confirmation_data is not None
+        ]
+        if not bearer:
+            raise UpstreamError("saml_subject_confirmation")
+        for data in bearer:
+            if data.recipient != acs_url:
+                raise UpstreamError("saml_recipient")
+            if expected_request_id is not None and data.in_response_to not in (None, expected_request_id):
+                raise UpstreamError("saml_in_response_to")
+            if data.not_on_or_after and _epoch(data.not_on_or_after) + CLOCK_SKEW_SECONDS <= now:
+                raise UpstreamError("saml_expired")
+
+    async def sp_metadata(self, *, acs_url: str) -> str:
+        from saml2.metadata import entity_descriptor
+
+        metadata = await self._metadata_xml()
+
+        def build() -> str:
+            client = self._client(metadata, acs_url)
+            return str(entity_descriptor(client.config))
+
+        return await self.context.run_blocking(build)
+
+
+def _now() -> float:
+    return float(calendar.timegm(time_util.time_in_a_while().timetuple()))
+
+
+def _epoch(instant: str) -> float:
+    return float(calendar.timegm(time_util.str_to_time(instant)))
+
+
+def _attributes(assertion: Any) -> dict[str, Any]:
+    """The assertion's attributes by their Name as sent (Cognito's AttributeMapping names them so); one value
+    as a string, several as a list."""
+    found: dict[str, Any] = {}
+    for statement in assertion.attribute_statement or []:
+        for attribute in statement.attribute or []:
+            values = [str(v.text).strip() for v in attribute.attribute_value or [] if v.text is not None]
+            if not attribute.name or not values:
+                continue
+            found[attribute.name] = values[0] if len(values) == 1 else values
+            if attribute.friendly_name and attribute.friendly_name not in found:
+                found[attribute.friendly_name] = found[attribute.name]
+    return found
+
+
+def _first(attributes: Mapping[str, Any], *names: str) -> str | None:
+    for name in names:
+        value = attributes.get(name)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+_MD = "{urn:oasis:names:tc:SAML:2.0:metadata}"
+_SAML = "{urn:oasis:names:tc:SAML:2.0:assertion}"
+
+
+def idp_endpoints(metadata: str) -> dict[str, str]:
+    """SSORedirectBindingURI / SLORedirectBindingURI (what Cognito's Describe shows) from IdP metadata;
+    refuses metadata that is not an IdP's (parsed with defusedxml)."""
+    try:
+        root = SafeElementTree.fromstring(metadata.encode(), forbid_dtd=True)
+    except Exception as exc:  # ParseError and defusedxml's refusals alike
+        raise ProviderConfigError("ProviderDetails MetadataFile is not well-formed SAML metadata.") from exc
+    descriptors = root.findall(f".//{_MD}IDPSSODescriptor")
+    if not descriptors:
+        raise ProviderConfigError("ProviderDetails MetadataFile describes no IdP (no IDPSSODescriptor).")
+    found: dict[str, str] = {}
+    for element, key in (("SingleSignOnService", "SSO"), ("SingleLogoutService", "SLO")):
+        for service in descriptors[0].findall(f"{_MD}{element}"):
+            binding = service.get("Binding", "")
+            if binding == BINDING_HTTP_REDIRECT:
+                found[f"{key}RedirectBindingURI"] = service.get("Location", "")
+            elif binding == BINDING_HTTP_POST:
+                found.setdefault(f"{key}PostBindingURI", service.get("Location", ""))
+    if "SSORedirectBindingURI" not in found and "SSOPostBindingURI" not in found:
+        raise ProviderConfigError("ProviderDetails MetadataFile names no SingleSignOnService.")
+    return found

@@ -1,0 +1,147 @@
+"""Passthrough roles: Gatehouse decides who may assume the role, a real AWS STS API (moto's server, started
+locally) mints the credentials, and those credentials work against that AWS endpoint."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.support import REGION, GatehouseServer, free_port
+
+MOTO_ACCOUNT = "123456789012"
+MOTO_KEY = "AKIAGATEHOUSEMOTO01"
+MOTO_SECRET = "moto-secret-key"
+PASSWORD = "Correct-horse-1"
+
+
+@pytest.fixture(scope="module")
+def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    executable = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+    if not Path(executable).exists():
+        pytest.skip("moto[server] is not installed")
+    port = free_port()
+    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
+    process = subprocess.Popen([executable, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def gatehouse_aws(tmp_path_factory: pytest.TempPathFactory, moto_url: str) -> Iterator[GatehouseServer]:
+    config = f"""version: 1
+iam:
+  aws:
+    sts_endpoint_url: {moto_url}
+    region: {REGION}
+    access_key_id: {MOTO_KEY}
+    secret_access_key: "${{MOTO_SECRET}}"
+"""
+    data_dir: Path = tmp_path_factory.mktemp("passthrough") / "data"
+    server = GatehouseServer(data_dir, config=config, extra_env={"MOTO_SECRET": MOTO_SECRET})
+    server.start()
+    yield server
+    server.stop()
+
+
+def aws_client(service: str, url: str, key: str, secret: str, token: str | None = None) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def test_passthrough_role_gets_aws_credentials(gatehouse_aws: GatehouseServer, moto_url: str) -> None:
+    # The AWS side: a role in "AWS" (moto) that Gatehouse's AWS principal may assume.
+    aws_iam = aws_client("iam", moto_url, MOTO_KEY, MOTO_SECRET)
+    aws_trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{MOTO_ACCOUNT}:root"},
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+            }
+        ],
+    }
+    aws_role_arn = aws_iam.create_role(RoleName="real-readers", AssumeRolePolicyDocument=json.dumps(aws_trust))["Role"][
+        "Arn"
+    ]
+
+    # The Gatehouse side: a pool whose ID tokens may assume a role standing for the AWS one.
+    idp = gatehouse_aws.client()
+    pool_id = idp.create_user_pool(PoolName="aws")["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(UserPoolId=pool_id, Username="carol", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="carol", Password=PASSWORD, Permanent=True)
+    provider = f"127.0.0.1:{gatehouse_aws.port}/{pool_id}"
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": f"arn:aws:iam::000000000000:oidc-provider/{provider}"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {f"{provider}:aud": client_id}},
+            }
+        ],
+    }
+    iam = gatehouse_aws.client("iam")
+    role_arn = iam.create_role(
+        RoleName="readers",
+        AssumeRolePolicyDocument=json.dumps(trust),
+        Tags=[{"Key": "gatehouse:aws-role-arn", "Value": aws_role_arn}],
+    )["Role"]["Arn"]
+    token = gatehouse_aws.client(signed=False).initiate_auth(
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "carol", "PASSWORD": PASSWORD}
+    )["AuthenticationResult"]["IdToken"]
+
+    sts = gatehouse_aws.client("sts", signed=False)
+    answer = sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="carol-aws", WebIdentityToken=token)
+    creds = answer["Credentials"]
+    assert answer["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{MOTO_ACCOUNT}:assumed-role/real-readers/carol-aws"
+
+    # They are AWS's credentials: the AWS endpoint knows who they are.
+    me = aws_client("sts", moto_url, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    assert me.get_caller_identity()["Arn"] == f"arn:aws:sts::{MOTO_ACCOUNT}:assumed-role/real-readers/carol-aws"
+
+    # Gatehouse's trust policy still decides: a token of another client is refused before AWS is asked.
+    other_client = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="other",
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+    other_token = gatehouse_aws.client(signed=False).initiate_auth(
+        ClientId=other_client, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "carol", "PASSWORD": PASSWORD}
+    )["AuthenticationResult"]["IdToken"]
+    with pytest.raises(ClientError) as denied:
+        sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="carol-aws", WebIdentityToken=other_token)
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"

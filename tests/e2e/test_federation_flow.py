@@ -1,0 +1,379 @@
+"""Federated sign-in end to end over HTTP: ``/oauth2/authorize?identity_provider=X`` -> the upstream (fake
+Google, Sign in with Apple, a discovery-configured OIDC provider, pysaml2's IdP) -> ``/oauth2/idpresponse`` or
+``/saml2/idpresponse`` -> a code at the client's redirect URI -> tokens from ``/oauth2/token``, verified against
+the pool's JWKS. And the refusals: tampered state, an ID token signed by another key, the user declining
+upstream, a provider the client does not support -- each answered without creating a user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt
+import pytest
+import requests
+
+from tests.e2e.oauth_support import CALLBACK, pkce_pair, query_of
+from tests.fakes.oauth import FakeApple, FakeGoogle, FakeOIDC
+from tests.fakes.saml import FakeSamlIdP
+from tests.providers.conftest import form_fields
+from tests.support import GatehouseServer
+
+
+@pytest.fixture(scope="module")
+def google() -> Iterator[FakeGoogle]:
+    with FakeGoogle() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def apple() -> Iterator[FakeApple]:
+    with FakeApple() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def corp() -> Iterator[FakeOIDC]:
+    with FakeOIDC() as server:
+        server.user = {"sub": "emp-1", "email": "emp@corp.example", "groups": ["corp-admins"]}
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pool_id(idp: Any) -> str:
+    return str(idp.create_user_pool(PoolName="federated-flow")["UserPool"]["Id"])
+
+
+@pytest.fixture(scope="module")
+def saml_idp(gatehouse: GatehouseServer, idp: Any, pool_id: str) -> Iterator[FakeSamlIdP]:
+    certificate = idp.get_signing_certificate(UserPoolId=pool_id)["Certificate"]
+    cert_pem = "-----BEGIN CERTIFICATE-----\n" + certificate + "\n-----END CERTIFICATE-----\n"
+    with FakeSamlIdP(
+        sp_entity_id=f"urn:amazon:cognito:sp:{pool_id}",
+        acs_url=f"{gatehouse.url}/saml2/idpresponse",
+        sp_cert_pem=cert_pem,
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client_id(
+    idp: Any, pool_id: str, google: FakeGoogle, apple: FakeApple, corp: FakeOIDC, saml_idp: FakeSamlIdP
+) -> str:
+    idp.create_group(UserPoolId=pool_id, GroupName="admins")
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="Google", ProviderType="Google",
+        ProviderDetails=google.provider_details(), AttributeMapping={"email": "email", "name": "name"},
+    )  # fmt: skip
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="SignInWithApple", ProviderType="SignInWithApple",
+        ProviderDetails=apple.provider_details(), AttributeMapping={"email": "email", "given_name": "given_name"},
+    )  # fmt: skip
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="Corp", ProviderType="OIDC",
+        ProviderDetails={"client_id": corp.client_id, "client_secret": corp.client_secret,
+                         "authorize_scopes": "openid email", "oidc_issuer": corp.issuer,
+                         "attributes_request_method": "GET"},
+        AttributeMapping={"email": "email"}, IdpIdentifiers=["corp.example"],
+    )  # fmt: skip
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="CorpSAML", ProviderType="SAML",
+        ProviderDetails={"MetadataURL": f"{saml_idp.url}/metadata", "RequestSigningAlgorithm": "rsa-sha256",
+                         "EncryptedResponses": "true"},
+        AttributeMapping={"email": "email"},
+    )  # fmt: skip
+    saml_idp.encrypt = True
+    client = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="spa",
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email", "profile"],
+        CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["COGNITO", "Google", "SignInWithApple", "Corp", "CorpSAML"],
+    )
+    return str(client["UserPoolClient"]["ClientId"])
+
+
+class Flow:
+    """A browser without scripts: follows redirects and submits auto-posting forms by hand."""
+
+    def __init__(self, gatehouse: GatehouseServer, client_id: str) -> None:
+        self.gatehouse = gatehouse
+        self.client_id = client_id
+        self.http = requests.Session()
+        self.verifier, self.challenge = pkce_pair()
+
+    def authorize_url(self, **extra: str) -> str:
+        params = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": CALLBACK,
+            "scope": "openid email profile",
+            "state": "app-state-1",
+            "code_challenge": self.challenge,
+            "code_challenge_method": "S256",
+            **extra,
+        }
+        return f"{self.gatehouse.url}/oauth2/authorize?{urlencode(params)}"
+
+    def run(self, url: str, *, tamper: Any = None) -> requests.Response:
+        """Follow the round trip until it leaves for the client's redirect URI (or stops on a page)."""
+        response = self.http.get(url, allow_redirects=False)
+        for _ in range(10):
+            if response.is_redirect:
+                location = response.headers["Location"]
+                if location.startswith(CALLBACK):
+                    return response
+                if tamper is not None and "/oauth2/idpresponse" in location:
+                    location = tamper(location)
+                response = self.http.get(location, allow_redirects=False)
+                continue
+            fields = form_fields(response.text)
+            action = response.text.split('action="', 1)[1].split('"', 1)[0] if 'action="' in response.text else None
+            if response.status_code != 200 or not fields or action is None:
+                return response
+            response = self.http.post(action.replace("&amp;", "&"), data=fields, allow_redirects=False)
+        raise AssertionError("too many steps")
+
+    def tokens(self, code: str) -> dict[str, Any]:
+        reply = self.http.post(
+            f"{self.gatehouse.url}/oauth2/token",
+            data={
+                "grant_type": "authorization_code",
+                "client_id": self.client_id,
+                "code": code,
+                "redirect_uri": CALLBACK,
+                "code_verifier": self.verifier,
+            },
+        )
+        assert reply.status_code == 200, reply.text
+        return dict(reply.json())
+
+
+def verified_id_token(gatehouse: GatehouseServer, pool_id: str, client_id: str, token: str) -> dict[str, Any]:
+    keys = jwt.PyJWKClient(f"{gatehouse.url}/{pool_id}/.well-known/jwks.json")
+    return dict(
+        jwt.decode(
+            token,
+            keys.get_signing_key_from_jwt(token).key,
+            algorithms=["RS256"],
+            audience=client_id,
+            issuer=f"{gatehouse.url}/{pool_id}",
+        )
+    )
+
+
+def usernames(idp: Any, pool_id: str) -> set[str]:
+    return {u["Username"] for u in idp.list_users(UserPoolId=pool_id)["Users"]}
+
+
+def test_google_end_to_end(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, google: FakeGoogle
+) -> None:
+    flow = Flow(gatehouse, client_id)
+    response = flow.run(flow.authorize_url(identity_provider="Google"))
+    assert response.status_code == 303, response.text
+    answer = query_of(response.headers["Location"])
+    assert answer["state"] == "app-state-1" and "code" in answer
+    sent = google.authorize_requests[-1]
+    assert sent["redirect_uri"] == f"{gatehouse.url}/oauth2/idpresponse" and sent["client_id"] == google.client_id
+    tokens = flow.tokens(answer["code"])
+    claims = verified_id_token(gatehouse, pool_id, client_id, tokens["id_token"])
+    assert claims["cognito:username"] == "Google_110169484474386276334"
+    assert claims["email"] == "ann@gmail.example" and claims["name"] == "Ann Example"
+    (identity,) = claims["identities"]
+    assert (identity["providerName"], identity["providerType"], identity["userId"]) == (
+        "Google", "Google", "110169484474386276334",
+    )  # fmt: skip
+    user = idp.admin_get_user(UserPoolId=pool_id, Username="Google_110169484474386276334")
+    assert user["UserStatus"] == "EXTERNAL_PROVIDER"
+
+
+def test_apple_form_post_end_to_end(gatehouse: GatehouseServer, pool_id: str, client_id: str, apple: FakeApple) -> None:
+    flow = Flow(gatehouse, client_id)
+    response = flow.run(flow.authorize_url(identity_provider="SignInWithApple"))
+    assert response.status_code == 303, response.text
+    tokens = flow.tokens(query_of(response.headers["Location"])["code"])
+    claims = verified_id_token(gatehouse, pool_id, client_id, tokens["id_token"])
+    assert claims["cognito:username"] == "SignInWithApple_001234.abcdef.0987"
+    assert claims["given_name"] == "Ann"  # from the first-login user JSON
+    assert apple.client_secrets[-1]["header"]["alg"] == "ES256"
+
+
+def test_oidc_by_idp_identifier_with_discovery(gatehouse: GatehouseServer, pool_id: str, client_id: str) -> None:
+    flow = Flow(gatehouse, client_id)
+    response = flow.run(flow.authorize_url(idp_identifier="corp.example"))
+    assert response.status_code == 303, response.text
+    claims = verified_id_token(
+        gatehouse, pool_id, client_id, flow.tokens(query_of(response.headers["Location"])["code"])["id_token"]
+    )
+    assert claims["cognito:username"] == "Corp_emp-1" and claims["email"] == "emp@corp.example"
+
+
+def test_saml_end_to_end_with_encrypted_assertions(
+    gatehouse: GatehouseServer, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    flow = Flow(gatehouse, client_id)
+    response = flow.run(flow.authorize_url(identity_provider="CorpSAML"))
+    assert response.status_code == 303, response.text
+    seen = saml_idp.authn_requests[-1]
+    assert seen["signed"] and seen["issuer"] == f"urn:amazon:cognito:sp:{pool_id}"
+    claims = verified_id_token(
+        gatehouse, pool_id, client_id, flow.tokens(query_of(response.headers["Location"])["code"])["id_token"]
+    )
+    assert claims["cognito:username"] == "CorpSAML_ann@corp.example" and claims["email"] == "ann@corp.example"
+
+
+def test_tampered_state_gets_a_page_and_no_user(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, google: FakeGoogle
+) -> None:
+    before = usernames(idp, pool_id)
+    google.user = {**google.user, "sub": "tamper-1"}
+    flow = Flow(gatehouse, client_id)
+    response = flow.run(
+        flow.authorize_url(identity_provider="Google"), tamper=lambda url: url.replace("state=", "state=x")
+    )
+    assert response.status_code == 400 and "text/html" in response.headers["Content-Type"]
+    assert "Traceback" not in response.text
+    assert usernames(idp, pool_id) == before
+
+
+def test_id_token_signed_by_another_key_is_an_error_redirect(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, google: FakeGoogle
+) -> None:
+    before = usernames(idp, pool_id)
+    google.user = {**google.user, "sub": "forged-1"}
+    google.id_token_mode = "other_key"
+    try:
+        flow = Flow(gatehouse, client_id)
+        response = flow.run(flow.authorize_url(identity_provider="Google"))
+    finally:
+        google.id_token_mode = None
+    assert response.status_code == 303
+    answer = query_of(response.headers["Location"])
+    assert answer["error"] == "invalid_request" and answer["state"] == "app-state-1" and "code" not in answer
+    assert usernames(idp, pool_id) == before
+
+
+def test_declined_upstream_is_access_denied(gatehouse: GatehouseServer, client_id: str, google: FakeGoogle) -> None:
+    flow = Flow(gatehouse, client_id)
+    first = flow.http.get(flow.authorize_url(identity_provider="Google"), allow_redirects=False)
+    state = query_of(first.headers["Location"])["state"]
+    response = flow.http.get(
+        f"{gatehouse.url}/oauth2/idpresponse?{urlencode({'error': 'access_denied', 'state': state})}",
+        allow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert query_of(response.headers["Location"])["error"] == "access_denied"
+
+
+def test_unsupported_or_unknown_provider_is_refused(gatehouse: GatehouseServer, idp: Any, pool_id: str) -> None:
+    other = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="cognito-only", AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid"], CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["COGNITO"],
+    )["UserPoolClient"]["ClientId"]  # fmt: skip
+    flow = Flow(gatehouse, other)
+    for extra in ({"identity_provider": "Google"}, {"identity_provider": "Nobody"}, {"idp_identifier": "nope.example"}):
+        response = flow.http.get(flow.authorize_url(**extra), allow_redirects=False)
+        assert response.status_code == 302
+        answer = query_of(response.headers["Location"])
+        assert response.headers["Location"].startswith(CALLBACK) and answer["error"] == "invalid_request"
+
+
+def test_callback_in_another_browser_is_refused(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, google: FakeGoogle
+) -> None:
+    """Login CSRF: the attacker starts a sign-in with their own upstream account and has the victim's browser
+    complete the callback. The callback is bound to the browser that started it."""
+    before = usernames(idp, pool_id)
+    google.user = {**google.user, "sub": "attacker-1"}
+    attacker = Flow(gatehouse, client_id)
+    first = attacker.http.get(attacker.authorize_url(identity_provider="Google"), allow_redirects=False)
+    assert "gatehouse_federation" in first.cookies
+    upstream = attacker.http.get(first.headers["Location"], allow_redirects=False)
+    callback = upstream.headers["Location"]
+    victim = requests.Session()
+    response = victim.get(callback, allow_redirects=False)
+    assert response.status_code == 400 and "another browser" in response.text
+    assert not any(c.name.startswith("gatehouse_sso") for c in victim.cookies)
+    assert usernames(idp, pool_id) == before
+
+
+def test_hosted_login_page_offers_the_clients_providers(
+    gatehouse: GatehouseServer, pool_id: str, client_id: str, google: FakeGoogle
+) -> None:
+    import html as html_lib
+    import re
+
+    google.user = {**google.user, "sub": "110169484474386276334"}
+    flow = Flow(gatehouse, client_id)
+    first = flow.http.get(flow.authorize_url(), allow_redirects=False)
+    page = flow.http.get(gatehouse.url + first.headers["Location"], allow_redirects=False)
+    assert page.status_code == 200 and 'name="password"' in page.text
+    links = {
+        name: html_lib.unescape(url)
+        for url, name in re.findall(
+            r'<a class="idpButton-customizable" href="([^"]+)">Sign in with ([^<]+)</a>', page.text
+        )
+    }
+    assert set(links) == {"Google", "Apple", "Corp", "CorpSAML"}
+    assert query_of(links["Apple"])["identity_provider"] == "SignInWithApple"
+    assert query_of(links["Google"])["code_challenge"] == flow.challenge
+    response = flow.run(gatehouse.url + links["Google"])
+    assert response.status_code == 303
+    answer = query_of(response.headers["Location"])
+    assert answer["state"] == "app-state-1"
+    claims = verified_id_token(gatehouse, pool_id, client_id, flow.tokens(answer["code"])["id_token"])
+    assert claims["cognito:username"] == "Google_110169484474386276334"
+
+
+def test_idp_initiated_saml(gatehouse: GatehouseServer, idp: Any, pool_id: str, saml_idp: FakeSamlIdP) -> None:
+    """The IdP posts an unsolicited Response with the authorization parameters in RelayState: accepted only for
+    a provider with IDPInit, and only once."""
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="CorpPortal", ProviderType="SAML",
+        ProviderDetails={"MetadataURL": f"{saml_idp.url}/metadata", "IDPInit": "true"},
+        AttributeMapping={"email": "email"},
+    )  # fmt: skip
+    client = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="portal-app", GenerateSecret=True, AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email"], CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["CorpPortal", "CorpSAML"],
+    )["UserPoolClient"]  # fmt: skip
+    saml_idp.user = {**saml_idp.user, "name_id": "portal-user@corp.example"}
+
+    def post(provider: str, saml_response: str) -> requests.Response:
+        relay = urlencode(
+            {"response_type": "code", "client_id": client["ClientId"], "redirect_uri": CALLBACK,
+             "identity_provider": provider, "scope": "openid email"}
+        )  # fmt: skip
+        return requests.post(
+            f"{gatehouse.url}/saml2/idpresponse",
+            data={"SAMLResponse": saml_response, "RelayState": relay},
+            allow_redirects=False,
+        )
+
+    unsolicited = saml_idp.response(None)
+    response = post("CorpPortal", unsolicited)
+    assert response.status_code == 303, response.text
+    code = query_of(response.headers["Location"])["code"]
+    tokens = requests.post(
+        f"{gatehouse.url}/oauth2/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK},
+        auth=(client["ClientId"], client["ClientSecret"]),
+    ).json()
+    claims = verified_id_token(gatehouse, pool_id, client["ClientId"], tokens["id_token"])
+    assert claims["cognito:username"] == "CorpPortal_portal-user@corp.example"
+    # The same assertion again is a replay.
+    replay = post("CorpPortal", unsolicited)
+    assert replay.status_code == 303 and query_of(replay.headers["Location"])["error"] == "invalid_request"
+    # A provider without IDPInit refuses unsolicited responses, and no user is made.
+    saml_idp.user = {**saml_idp.user, "name_id": "nobody@corp.example"}
+    before = usernames(idp, pool_id)
+    refused = post("CorpSAML", saml_idp.response(None, encrypt=True))
+    assert refused.status_code == 303 and query_of(refused.headers["Location"])["error"] == "invalid_request"
+    assert usernames(idp, pool_id) == before
+    saml_idp.user = {**saml_idp.user, "name_id": "ann@corp.example"}

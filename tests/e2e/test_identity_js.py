@@ -1,0 +1,156 @@
+"""The AWS SDK for JavaScript's identity pool credentials provider against Gatehouse.
+
+``fromCognitoIdentityPool`` (``@aws-sdk/credential-provider-cognito-identity``, what Amplify and browser apps
+use) runs unmodified in node, pointed at Gatehouse: it calls GetId and GetCredentialsForIdentity itself, and
+the credentials it returns are then used with boto3's STS client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.support import REGION, GatehouseServer
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+PACKAGE = pathlib.Path("node_modules") / "@aws-sdk" / "credential-provider-cognito-identity"
+PASSWORD = "Correct-horse-1"
+
+_JS: str = r"""
+const { fromCognitoIdentityPool } = require("@aws-sdk/credential-provider-cognito-identity");
+const { CognitoIdentityClient } = require("@aws-sdk/client-cognito-identity");
+const p = JSON.parse(process.argv[2]);
+const client = new CognitoIdentityClient({
+  region: p.region,
+  endpoint: p.endpoint,
+  // Unsigned operations only: the SDK must not need AWS credentials of its own.
+  credentials: { accessKeyId: "unused", secretAccessKey: "unused" },
+});
+const options = { client, identityPoolId: p.identityPoolId };
+if (p.logins) options.logins = p.logins;
+if (p.customRoleArn) options.customRoleArn = p.customRoleArn;
+fromCognitoIdentityPool(options)()
+  .then((c) => console.log(JSON.stringify({
+    ok: true, identityId: c.identityId, accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey,
+    sessionToken: c.sessionToken, expiration: c.expiration && c.expiration.toISOString() })))
+  .catch((e) => console.log(JSON.stringify({ ok: false, name: e.name, message: e.message })));
+"""
+
+
+def js_dir() -> pathlib.Path:
+    candidates = [os.environ.get("GATEHOUSE_COGNITO_JS_DIR"), str(REPO / ".cache" / "js")]
+    for candidate in candidates:
+        if candidate and (pathlib.Path(candidate) / PACKAGE).is_dir():
+            return pathlib.Path(candidate)
+    pytest.fail(
+        "@aws-sdk/credential-provider-cognito-identity is not installed: run scripts/test.sh, or `npm install "
+        "--no-save @aws-sdk/credential-provider-cognito-identity@3 @aws-sdk/client-cognito-identity@3` in .cache/js"
+    )
+
+
+def run_js(tmp_path: pathlib.Path, **request: Any) -> dict[str, Any]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (scripts/test.sh installs it)")
+    modules = js_dir() / "node_modules"
+    script = tmp_path / "identity_pool.js"
+    script.write_text(_JS)
+    out = subprocess.run(
+        [node, str(script), json.dumps({"region": REGION, **request})],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NODE_PATH": str(modules)},
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def trust(pool_id: str, amr: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {"cognito-identity.amazonaws.com:aud": pool_id},
+                        "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": amr},
+                    },
+                }
+            ],
+        }
+    )
+
+
+def caller_arn(gatehouse: GatehouseServer, result: dict[str, Any]) -> str:
+    sts = boto3.client(
+        "sts",
+        endpoint_url=gatehouse.url,
+        region_name=REGION,
+        aws_access_key_id=result["accessKeyId"],
+        aws_secret_access_key=result["secretAccessKey"],
+        aws_session_token=result["sessionToken"],
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+    return str(sts.get_caller_identity()["Arn"])
+
+
+def test_js_sdk_gets_credentials_for_guests_and_signed_in_users(
+    tmp_path: pathlib.Path, gatehouse: GatehouseServer, idp: Any
+) -> None:
+    ci = gatehouse.client("cognito-identity")
+    iam = gatehouse.client("iam")
+    user_pool = idp.create_user_pool(PoolName="js-identity")["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=user_pool, ClientName="web", ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(UserPoolId=user_pool, Username="web-user", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=user_pool, Username="web-user", Password=PASSWORD, Permanent=True)
+    id_token = idp.admin_initiate_auth(
+        UserPoolId=user_pool,
+        ClientId=client_id,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "web-user", "PASSWORD": PASSWORD},
+    )["AuthenticationResult"]["IdToken"]
+    pool_id = ci.create_identity_pool(
+        IdentityPoolName="js sdk",
+        AllowUnauthenticatedIdentities=True,
+        CognitoIdentityProviders=[{"ProviderName": f"127.0.0.1:{gatehouse.port}/{user_pool}", "ClientId": client_id}],
+    )["IdentityPoolId"]
+    roles = {
+        kind: iam.create_role(RoleName=f"js-{kind}", AssumeRolePolicyDocument=trust(pool_id, kind))["Role"]["Arn"]
+        for kind in ("authenticated", "unauthenticated")
+    }
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles=roles)
+
+    guest = run_js(tmp_path, endpoint=gatehouse.url, identityPoolId=pool_id)
+    assert guest["ok"] is True, guest
+    assert guest["identityId"].startswith(f"{REGION}:") and guest["expiration"]
+    assert caller_arn(gatehouse, guest).endswith("/js-unauthenticated/CognitoIdentityCredentials")
+
+    # The key Amplify builds for a user pool is AWS's name for it; Gatehouse's pool answers to it.
+    aws_key = f"cognito-idp.{REGION}.amazonaws.com/{user_pool}"
+    signed_in = run_js(tmp_path, endpoint=gatehouse.url, identityPoolId=pool_id, logins={aws_key: id_token})
+    assert signed_in["ok"] is True, signed_in
+    assert caller_arn(gatehouse, signed_in).endswith("/js-authenticated/CognitoIdentityCredentials")
+    again = run_js(tmp_path, endpoint=gatehouse.url, identityPoolId=pool_id, logins={aws_key: id_token})
+    assert again["identityId"] == signed_in["identityId"] != guest["identityId"]
+
+    refused = run_js(tmp_path, endpoint=gatehouse.url, identityPoolId=pool_id, logins={aws_key: id_token + "x"})
+    assert (refused["ok"], refused["name"]) == (False, "NotAuthorizedException")
+    with pytest.raises(ClientError):
+        caller_arn(gatehouse, {**signed_in, "sessionToken": signed_in["sessionToken"][:-2] + "xx"})

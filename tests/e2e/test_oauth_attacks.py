@@ -1,0 +1,286 @@
+"""Hostile and malformed requests against the authorization and token endpoints, after the OpenID
+conformance suite's Basic OP negative tests and RFC 9700: redirect-URI games, open redirects, code replay
+(sequential and 20 at once), PKCE downgrade / plain / missing, a code presented by another client or with
+another redirect URI or verifier, expired codes, missing CSRF tokens, repeated parameters. Every refusal is
+the right OAuth error or an HTML page, never a redirect to an unregistered URI and never a 500."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import requests
+
+from tests.e2e.oauth_support import CALLBACK, Browser, OAuthPool, make_pool, make_user, pkce_pair, query_of
+from tests.support import GatehouseServer
+
+CODE_SECONDS = 3
+
+
+@pytest.fixture(scope="module")
+def gatehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatehouseServer]:
+    """A server whose authorization codes live a few seconds, so expiry can be tested."""
+    data_dir: Path = tmp_path_factory.mktemp("gatehouse") / "data"
+    server = GatehouseServer(data_dir, extra_env={"GATEHOUSE_OAUTH_CODE_SECONDS": str(CODE_SECONDS)})
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def pool(gatehouse: GatehouseServer, idp: Any) -> OAuthPool:
+    created = make_pool(idp, gatehouse.url, "attacks")
+    make_user(idp, created.pool_id, "alice")
+    return created
+
+
+def _code(gatehouse: GatehouseServer, pool: OAuthPool, client_id: str, **params: str) -> str:
+    browser = Browser(gatehouse.url)
+    back = browser.sign_in(browser.authorize_url(client_id, **params), "alice")
+    assert back.status_code == 303, back.text
+    return query_of(back.headers["Location"])["code"]
+
+
+def _redeem(gatehouse: GatehouseServer, pool: OAuthPool, code: str, **extra: str) -> requests.Response:
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, **extra}
+    return requests.post(f"{gatehouse.url}/oauth2/token", data=data, auth=(pool.secret_id, pool.secret), timeout=20)
+
+
+def _userinfo(gatehouse: GatehouseServer, access_token: str) -> int:
+    headers = {"Authorization": f"Bearer {access_token}"}
+    return requests.get(f"{gatehouse.url}/oauth2/userInfo", headers=headers, timeout=10).status_code
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        CALLBACK + "/extra",  # extra path
+        CALLBACK + "x",  # suffix
+        CALLBACK[:-1],  # prefix
+        CALLBACK.replace("callback", "CALLBACK"),  # case
+        CALLBACK.replace("https://", "http://"),  # scheme downgrade
+        CALLBACK + "?next=https://evil.example",  # extra parameter
+        CALLBACK + "#frag",
+        "https://app.example.com.evil.example/callback",
+        "https://evil.example/callback",  # open redirect
+        "https://app.example.com@evil.example/callback",
+        "//evil.example/callback",
+        "",
+    ],
+)
+def test_redirect_uri_games_get_a_page_never_a_redirect(
+    gatehouse: GatehouseServer, pool: OAuthPool, redirect_uri: str
+) -> None:
+    _, challenge = pkce_pair()
+    query = {
+        "client_id": pool.public_id,
+        "response_type": "code",
+        "redirect_uri": redirect_uri,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "state": "s",
+    }
+    response = requests.get(f"{gatehouse.url}/oauth2/authorize?{urlencode(query)}", allow_redirects=False, timeout=10)
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "redirect_uri" in response.text and "Traceback" not in response.text
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_unknown_or_missing_client_gets_a_page(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    for client_id in ("nosuchclient", "", "x" * 500):
+        query = urlencode({"client_id": client_id, "response_type": "code", "redirect_uri": CALLBACK})
+        response = requests.get(f"{gatehouse.url}/oauth2/authorize?{query}", allow_redirects=False, timeout=10)
+        assert response.status_code == 400 and "Location" not in response.headers
+        assert "client_id" in response.text
+    # A client reached through another pool's path.
+    other = requests.get(
+        f"{gatehouse.url}/us-east-1_Nope12345/oauth2/authorize?client_id={pool.public_id}",
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert other.status_code == 400 and "Location" not in other.headers
+
+
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [
+        ({}, "invalid_request"),  # public client without PKCE
+        ({"code_challenge": "a" * 43, "code_challenge_method": "plain"}, "invalid_request"),
+        ({"code_challenge": "a" * 43}, "invalid_request"),  # would default to plain
+        ({"code_challenge": "short", "code_challenge_method": "S256"}, "invalid_request"),
+        ({"code_challenge_method": "S256"}, "invalid_request"),
+        ({"response_type": "token"}, "unauthorized_client"),
+        ({"response_type": "id_token"}, "unsupported_response_type"),
+        ({"response_type": ""}, "invalid_request"),
+        ({"scope": "phone"}, "invalid_scope"),
+        ({"prompt": "none login"}, "invalid_request"),
+        (
+            {"identity_provider": "Google", "code_challenge": "a" * 43, "code_challenge_method": "S256"},
+            "invalid_request",
+        ),
+        ({"max_age": "-1"}, "invalid_request"),
+    ],
+)
+def test_bad_authorization_requests_redirect_with_an_error(
+    gatehouse: GatehouseServer, pool: OAuthPool, params: dict[str, str], error: str
+) -> None:
+    query = {"client_id": pool.public_id, "response_type": "code", "redirect_uri": CALLBACK, "state": "st", **params}
+    response = requests.get(f"{gatehouse.url}/oauth2/authorize?{urlencode(query)}", allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    location = response.headers["Location"]
+    assert location.startswith(CALLBACK)
+    got = query_of(location.replace("#", "?", 1)) if "#" in location else query_of(location)
+    assert got["error"] == error and got["state"] == "st" and got["iss"] == pool.issuer
+    if "identity_provider" in params:
+        # The pool has no provider named Google (federation: tests/e2e/test_federation_flow.py).
+        assert got["error_description"] == "The identity provider does not exist in this user pool."
+
+
+def test_repeated_parameters_are_refused(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    _, challenge = pkce_pair()
+    query = urlencode(
+        [
+            ("client_id", pool.public_id),
+            ("response_type", "code"),
+            ("redirect_uri", CALLBACK),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+            ("state", "a"),
+            ("state", "b"),
+        ]
+    )
+    response = requests.get(f"{gatehouse.url}/oauth2/authorize?{query}", allow_redirects=False, timeout=10)
+    assert response.status_code == 302 and query_of(response.headers["Location"])["error"] == "invalid_request"
+    twice = requests.post(
+        f"{gatehouse.url}/oauth2/token",
+        data=[("grant_type", "authorization_code"), ("code", "a"), ("code", "b")],
+        auth=(pool.secret_id, pool.secret),
+        timeout=10,
+    )
+    assert twice.status_code == 400 and twice.json()["error"] == "invalid_request"
+
+
+def test_a_replayed_code_fails_and_revokes_what_it_issued(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    code = _code(gatehouse, pool, pool.secret_id)
+    first = _redeem(gatehouse, pool, code)
+    assert first.status_code == 200
+    tokens = first.json()
+    assert _userinfo(gatehouse, tokens["access_token"]) == 200
+    second = _redeem(gatehouse, pool, code)
+    assert second.status_code == 400 and second.json()["error"] == "invalid_grant"
+    assert _userinfo(gatehouse, tokens["access_token"]) == 401
+    refresh = requests.post(
+        f"{gatehouse.url}/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=(pool.secret_id, pool.secret),
+        timeout=10,
+    )
+    assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
+
+
+def test_twenty_concurrent_redemptions_yield_one_success(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    code = _code(gatehouse, pool, pool.secret_id)
+    with ThreadPoolExecutor(max_workers=20) as pool_of_threads:
+        responses = list(pool_of_threads.map(lambda _: _redeem(gatehouse, pool, code), range(20)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [400] * 19
+    assert all(r.json()["error"] == "invalid_grant" for r in responses if r.status_code == 400)
+    # The replays revoked the one success's tokens.
+    winner = next(r for r in responses if r.status_code == 200).json()
+    assert _userinfo(gatehouse, winner["access_token"]) == 401
+
+
+def test_code_is_bound_to_client_redirect_uri_and_verifier(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    verifier, challenge = pkce_pair()
+    code = _code(gatehouse, pool, pool.public_id, code_challenge=challenge, code_challenge_method="S256")
+    public = {"grant_type": "authorization_code", "code": code, "client_id": pool.public_id}
+    url = f"{gatehouse.url}/oauth2/token"
+    cases = [
+        {**public, "redirect_uri": CALLBACK},  # no verifier
+        {**public, "redirect_uri": CALLBACK, "code_verifier": pkce_pair()[0]},  # another verifier
+        {**public, "redirect_uri": CALLBACK, "code_verifier": "short"},
+        {**public, "redirect_uri": "http://localhost:8080/cb", "code_verifier": verifier},  # another registered URI
+        {**public, "code_verifier": verifier},  # no redirect_uri
+    ]
+    for data in cases:
+        refused = requests.post(url, data=data, timeout=10)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant", data
+    # Another client (the confidential one) presenting the public client's code.
+    stolen = _redeem(gatehouse, pool, code, code_verifier=verifier)
+    assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
+    # None of those used it up: the right client with the right verifier still gets its tokens.
+    ok = requests.post(url, data={**public, "redirect_uri": CALLBACK, "code_verifier": verifier}, timeout=10)
+    assert ok.status_code == 200 and ok.json()["access_token"]
+
+
+def test_pkce_downgrade_a_verifier_for_a_code_without_challenge(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    code = _code(gatehouse, pool, pool.secret_id)  # confidential: PKCE optional, none sent
+    refused = _redeem(gatehouse, pool, code, code_verifier=pkce_pair()[0])
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+
+
+def test_expired_code(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    code = _code(gatehouse, pool, pool.secret_id)
+    time.sleep(CODE_SECONDS + 0.5)
+    expired = _redeem(gatehouse, pool, code)
+    assert expired.status_code == 400 and expired.json()["error"] == "invalid_grant"
+    assert "expired" in expired.json()["error_description"]
+
+
+def test_made_up_codes_and_malformed_bodies(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    for code in ("", "nope", "x" * 5000, "' OR 1=1 --"):
+        response = _redeem(gatehouse, pool, code)
+        assert response.status_code == 400 and response.json()["error"] in ("invalid_grant", "invalid_request")
+    as_json = requests.post(
+        f"{gatehouse.url}/oauth2/token", json={"grant_type": "client_credentials"}, auth=(pool.secret_id, pool.secret)
+    )
+    assert as_json.status_code == 400 and as_json.json()["error"] == "invalid_request"
+    bad_basic = requests.post(
+        f"{gatehouse.url}/oauth2/token",
+        data={"grant_type": "authorization_code", "code": "x"},
+        headers={"Authorization": "Basic !!!notbase64"},
+    )
+    assert bad_basic.status_code == 401 and bad_basic.json()["error"] == "invalid_client"
+
+
+def test_login_form_without_csrf_token_is_refused(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    browser = Browser(gatehouse.url)
+    _, challenge = pkce_pair()
+    page = browser.follow(
+        browser.get(browser.authorize_url(pool.public_id, code_challenge=challenge, code_challenge_method="S256"))
+    )
+    assert page.status_code == 200
+    action = browser.form_action(page)
+    for fields in ({}, {"_csrf": "forged-token-that-does-not-match-the-cookie"}):
+        refused = browser.post(action, {"username": "alice", "password": "Correct-Horse-9", **fields})
+        assert refused.status_code == 403 and "Location" not in refused.headers
+    # A cross-site form: the right-looking field but no cookie.
+    stranger = requests.post(
+        f"{gatehouse.url}{action}",
+        data={"username": "alice", "password": "Correct-Horse-9", **browser.form_fields(page)},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert stranger.status_code == 403
+    # With the token, the same browser signs in (303, never 307).
+    ok = browser.submit(page, {"username": "alice", "password": "Correct-Horse-9"})
+    assert ok.status_code == 303 and ok.headers["Location"].startswith(CALLBACK)
+
+
+def test_wrong_password_is_said_plainly(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    browser = Browser(gatehouse.url)
+    _, challenge = pkce_pair()
+    url = browser.authorize_url(pool.public_id, code_challenge=challenge, code_challenge_method="S256")
+    for username in ("alice", "nobody-here"):
+        page = browser.sign_in(url, username, "wrong-password-1A!")
+        assert page.status_code == 400 and "Incorrect username or password." in page.text
+        assert "Traceback" not in page.text
+    gone = browser.get("/login?rid=made-up-request")
+    assert gone.status_code == 400 and "expired" in gone.text

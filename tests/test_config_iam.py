@@ -1,0 +1,79 @@
+"""The config file's ``iam:`` section: what loads, and what is refused with its key path."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gateway.config_file import ConfigError, load_config
+
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Federated": "cognito-identity.amazonaws.com"}, "Action": "sts:*"}],
+}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "gatehouse.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_roles_and_providers_load(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f"""\
+        version: 1
+        iam:
+          oidc_providers:
+            - {{url: "https://idp.example.com/t", client_ids: [app], jwks_url: "https://idp.example.com/keys"}}
+          roles:
+            - name: readers
+              trust_policy: {json.dumps(TRUST)}
+              policies:
+                home: '{{"Version": "2012-10-17", "Statement": {{"Effect": "Allow", "Action": "s3:GetObject",
+                        "Resource": "arn:aws:s3:::b/$${{aws:username}}/*"}}}}'
+              tags: {{team: a}}
+        """,
+    )
+    config = load_config(path, environ={})
+    assert config.iam is not None
+    role = config.iam.roles[0]
+    assert json.loads(role.trust_policy) == TRUST  # a YAML mapping becomes its JSON text
+    assert "${aws:username}" in role.policies["home"]  # $${ is a literal ${
+    assert (role.path, role.max_session_duration, role.tags) == ("/", 3600, {"team": "a"})
+    assert config.iam.oidc_providers[0].jwks_url == "https://idp.example.com/keys"
+
+
+def test_malformed_policies_and_values_are_reported_with_their_paths(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        iam:
+          oidc_providers:
+            - {url: "ftp://idp.example.com", client_ids: []}
+          roles:
+            - name: "has space"
+              max_session_duration: 60
+              trust_policy: {Statement: {Effect: Allow, Action: "sts:AssumeRole"}}
+              policies:
+                bad: {Statement: {Effect: Maybe, Action: "s3:*", Resource: "*"}}
+        """,
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    text = str(caught.value)
+    for where in (
+        "iam.oidc_providers[0].url",
+        "iam.oidc_providers[0].client_ids",
+        "iam.roles[0].name",
+        "iam.roles[0].max_session_duration",
+        "iam.roles[0].trust_policy",
+        "iam.roles[0].policies.bad",
+    ):
+        assert where in text, (where, text)
+    assert "Principal" in text and "Effect" in text
