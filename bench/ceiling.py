@@ -10,9 +10,18 @@ SO_REUSEPORT), whose POST endpoints do only the cryptography each path cannot av
 - ``/token_client``: a form body read, then one signature (``grant_type=client_credentials``: an access token only);
 - ``/userinfo``: ``GET`` with a bearer token, one verification (``/oauth2/userInfo``);
 - ``/password``: one Argon2id verification at Gatehouse's default parameters, in a
-  ``ThreadPoolExecutor(max_workers=max(2, cpu_count))`` via ``run_in_executor`` (USER_PASSWORD_AUTH's verify).
+  ``ThreadPoolExecutor(max_workers=max(2, cpu_count))`` via ``run_in_executor`` (USER_PASSWORD_AUTH's verify);
+- ``/srp``: both requests of an SRP sign-in (USER_SRP_AUTH), told apart by ``X-Amz-Target`` as Gatehouse tells
+  them: ``InitiateAuth`` picks b and computes B = (k*v + g^b) mod N for a fixed verifier and answers the
+  PASSWORD_VERIFIER challenge (SALT, SRP_B, SECRET_BLOCK, USERNAME, USER_ID_FOR_SRP, Session), keeping b in a
+  dict keyed by the SECRET_BLOCK; ``RespondToAuthChallenge`` takes that entry out (single use), checks
+  TIMESTAMP's form and age, computes u, S and K and checks PASSWORD_CLAIM_SIGNATURE, then makes two RSA-2048
+  signatures (the ID and access tokens) and answers them (with a fixed refresh token). The SRP arithmetic is
+  ``gateway.services.srp``'s (``start_srp``, ``verify_password_claim``, gmpy2 when installed), the very
+  functions Gatehouse calls, done inline: gmpy2 holds the GIL, so a thread would add a hop and no parallelism.
 
-Each endpoint reads and parses the JSON request body (any real handler must) and ignores it. The key is
+The Cognito-wire endpoints read and parse the JSON request body (any real handler must); only ``/srp`` uses
+it. The ``/oauth2/token`` probes read the form body instead, and ``/userinfo`` has none to read. The key is
 generated once by the parent process and parsed once per worker at start, as Gatehouse parses its signing key
 once per process.
 
@@ -31,11 +40,12 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import argon2
 import orjson
@@ -43,10 +53,20 @@ from aiohttp import web
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+if TYPE_CHECKING:
+    from gateway.services.srp import SrpServerChallenge, SrpVerifier
+
 # Gatehouse's own hash and salt sizes (gateway/services/passwords.py: RFC 9106's 256-bit tag, 128-bit salt).
 HASH_LEN = 32
 SALT_LEN = 16
 PASSWORD = "Bench-Passw0rd!"
+# The SRP probe's fixed identity: the load generator derives x from the same pool id, user and password.
+SRP_POOL_ID = "us-east-1_CeilingProbe"
+SRP_USERNAME = "bench-user"
+# Gatehouse's freshness window for TIMESTAMP (gateway/services/auth.py: SRP_TIMESTAMP_SKEW_SECONDS).
+SRP_TIMESTAMP_SKEW_SECONDS = 300
+TARGET_PREFIX = "AWSCognitoIdentityProviderService."
+REFRESH_TOKEN = "r" * 64  # the length of Gatehouse's opaque refresh tokens (48 random bytes, base64url)
 CONTENT_TYPE = "application/x-amz-json-1.1"
 # What every endpoint answers: small and fixed, serialised with orjson per request.
 ANSWER: dict[str, Any] = {"ok": True}
@@ -59,11 +79,16 @@ class Argon2Cost:
     parallelism: int
 
 
-def gatehouse_argon2_defaults() -> Argon2Cost:
-    """Gatehouse's default Argon2id cost, read from its code so the probe follows it if it changes."""
+def _import_gateway() -> None:
+    """Make the repository's gateway package importable when this file is run as a script."""
     repo_root = str(Path(__file__).resolve().parent.parent)
     if repo_root not in sys.path:
         sys.path.insert(0, repo_root)
+
+
+def gatehouse_argon2_defaults() -> Argon2Cost:
+    """Gatehouse's default Argon2id cost, read from its code so the probe follows it if it changes."""
+    _import_gateway()
     from gateway.services.passwords import Argon2Params
 
     params = Argon2Params()
@@ -116,13 +141,19 @@ class Material:
     private_pem: bytes
     password_hash: str
     cost: Argon2Cost
+    srp_verifier: SrpVerifier
 
 
 def prepare() -> Material:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     cost = gatehouse_argon2_defaults()
-    return Material(private_pem=pem, password_hash=argon2_hasher(cost).hash(PASSWORD), cost=cost)
+    _import_gateway()
+    from gateway.services.srp import derive_srp_verifier
+
+    # Derived once, as Gatehouse derives a user's verifier once when the password is set.
+    verifier = derive_srp_verifier(SRP_POOL_ID, SRP_USERNAME, PASSWORD)
+    return Material(private_pem=pem, password_hash=argon2_hasher(cost).hash(PASSWORD), cost=cost, srp_verifier=verifier)
 
 
 class Probe:
@@ -139,6 +170,9 @@ class Probe:
         self.hasher = argon2_hasher(material.cost)
         self.password_hash = material.password_hash
         self.executor: ThreadPoolExecutor | None = None
+        self.srp_verifier = material.srp_verifier
+        # SRP_A and the challenge of each open SRP sign-in, by SECRET_BLOCK (Gatehouse files them by it too).
+        self.srp_sessions: dict[str, tuple[str, SrpServerChallenge]] = {}
 
     def verify_password(self) -> bool:
         return self.hasher.verify(self.password_hash, PASSWORD)
@@ -177,6 +211,75 @@ async def password(request: web.Request) -> web.Response:
     if not ok:
         raise web.HTTPInternalServerError(text="argon2 verify failed")
     return _answer()
+
+
+def _bad_request(message: str) -> web.Response:
+    return web.Response(status=400, body=orjson.dumps({"__type": "NotAuthorizedException", "message": message}))
+
+
+async def srp(request: web.Request) -> web.Response:
+    """Both requests of USER_SRP_AUTH: InitiateAuth (B) and RespondToAuthChallenge (the proof, then tokens)."""
+    from gateway.services.srp import (
+        format_srp_timestamp,
+        parse_srp_timestamp,
+        start_srp,
+        verify_password_claim,
+    )
+
+    body = orjson.loads(await request.read())
+    probe = request.app[PROBE]
+    if request.headers.get("X-Amz-Target") == TARGET_PREFIX + "InitiateAuth":
+        srp_a = str(body["AuthParameters"]["SRP_A"])
+        challenge = start_srp(probe.srp_verifier)
+        probe.srp_sessions[challenge.secret_block] = (srp_a, challenge)
+        answer = {
+            "ChallengeName": "PASSWORD_VERIFIER",
+            "ChallengeParameters": {
+                "SALT": challenge.salt_hex,
+                "SECRET_BLOCK": challenge.secret_block,
+                "SRP_B": challenge.B_hex,
+                "USERNAME": SRP_USERNAME,
+                "USER_ID_FOR_SRP": SRP_USERNAME,
+            },
+            "Session": challenge.secret_block,
+        }
+        return web.Response(body=orjson.dumps(answer), content_type=CONTENT_TYPE)
+    responses = body["ChallengeResponses"]
+    entry = probe.srp_sessions.pop(str(responses["PASSWORD_CLAIM_SECRET_BLOCK"]), None)
+    if entry is None:
+        return _bad_request("Invalid session.")
+    srp_a, challenge = entry
+    timestamp = str(responses["TIMESTAMP"])
+    when = parse_srp_timestamp(timestamp)
+    if (
+        when is None
+        or format_srp_timestamp(when) != timestamp
+        or abs(when.timestamp() - time.time()) > SRP_TIMESTAMP_SKEW_SECONDS
+    ):
+        return _bad_request("Incorrect username or password.")
+    proven = verify_password_claim(
+        pool_id=SRP_POOL_ID,
+        username=SRP_USERNAME,
+        verifier=probe.srp_verifier,
+        challenge=challenge,
+        srp_a_hex=srp_a,
+        timestamp=timestamp,
+        claim_signature_b64=str(responses["PASSWORD_CLAIM_SIGNATURE"]),
+    )
+    if not proven:
+        return _bad_request("Incorrect username or password.")
+    id_signature = probe.private.sign(probe.id_input, padding.PKCS1v15(), hashes.SHA256())
+    access_signature = probe.private.sign(probe.access_input, padding.PKCS1v15(), hashes.SHA256())
+    # The two signed tokens and a fixed refresh token: an answer of the size Gatehouse's is, and one a client
+    # can tell from a failure.
+    result = {
+        "AccessToken": (probe.access_input + b"." + b64url(access_signature)).decode(),
+        "ExpiresIn": 3600,
+        "IdToken": (probe.id_input + b"." + b64url(id_signature)).decode(),
+        "RefreshToken": REFRESH_TOKEN,
+        "TokenType": "Bearer",
+    }
+    return web.Response(body=orjson.dumps({"AuthenticationResult": result}), content_type=CONTENT_TYPE)
 
 
 async def token_refresh(request: web.Request) -> web.Response:
@@ -221,6 +324,7 @@ def create_app(material: Material) -> web.Application:
     app.router.add_post("/refresh", refresh)
     app.router.add_post("/getuser", getuser)
     app.router.add_post("/password", password)
+    app.router.add_post("/srp", srp)
     app.router.add_post("/token_refresh", token_refresh)
     app.router.add_post("/token_client", token_client)
     app.router.add_get("/userinfo", userinfo)

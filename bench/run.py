@@ -4,10 +4,13 @@
 
 For each worker count it starts Gatehouse (fresh temp data dir) and bench/ceiling.py with that many processes,
 seeds a pool, a client and a confirmed user with boto3, and drives each path with wrk (keep-alive, --latency)
-through the Lua scripts in bench/: InitiateAuth USER_PASSWORD_AUTH, InitiateAuth REFRESH_TOKEN_AUTH, GetUser and
-SignUp against Gatehouse, and the same scripts against the ceiling endpoints right after each Gatehouse run. It
-also measures RS256 signatures and Argon2id verifications per second in-process, prints one table with the
-issue's targets, and writes everything to bench/results/latest.json. See bench/README.md.
+through the Lua scripts in bench/: InitiateAuth USER_PASSWORD_AUTH, InitiateAuth REFRESH_TOKEN_AUTH, GetUser,
+SignUp, /oauth2/token (refresh_token, client_credentials) and /oauth2/userInfo against Gatehouse, and the same
+scripts against the ceiling endpoints right after each Gatehouse run.
+USER_SRP_AUTH (both round trips) is driven by bench/srp_load.py, against Gatehouse and the ceiling's /srp probe;
+USER_PASSWORD_AUTH on a pool with MFA OPTIONAL is compared with the plain pool's, back to back. It also measures
+RS256 signatures, Argon2id verifications and the SRP server steps per second in-process, prints one table with
+the issue's targets, and writes everything to bench/results/latest.json. See bench/README.md.
 
 The exit code is 0 whatever the figures say (this is a report, not a gate); 1 if the benchmark could not run;
 130 on Ctrl-C.
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import datetime
 import json
 import math
 import os
@@ -34,7 +39,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -42,6 +47,10 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
+# bench/ceiling.py and bench/srp_load.py are imported as modules; gateway from the repository.
+for _path in (str(BENCH_DIR), str(REPO_ROOT)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 RESULTS_DIR = BENCH_DIR / "results"
 
 ADMIN_KEY_ID = "AKIDGATEHOUSEBENCH"
@@ -71,21 +80,39 @@ class BenchError(RuntimeError):
 @dataclass(frozen=True)
 class PathSpec:
     name: str
-    script: str
+    script: str | None  # the wrk Lua script; None for USER_SRP_AUTH, which bench/srp_load.py drives
     ceiling_endpoint: str | None
     min_ratio: float | None
     # Where the script is sent on Gatehouse (the Cognito JSON wire is POST /).
     gatehouse_endpoint: str = "/"
+    # Compared with Gatehouse's own USER_PASSWORD_AUTH on the plain pool instead of a ceiling probe.
+    vs_plain_pool: bool = False
 
 
+SRP_PATH = "USER_SRP_AUTH"
+MFA_PATH = "USER_PASSWORD_AUTH_MFA_OPTIONAL"
 PATHS: tuple[PathSpec, ...] = (
     PathSpec("REFRESH_TOKEN_AUTH", "initiate_auth_refresh.lua", "/refresh", 0.8),
     PathSpec("GetUser", "get_user.lua", "/getuser", 0.6),
     PathSpec("USER_PASSWORD_AUTH", "initiate_auth_password.lua", "/password", 0.9),
+    PathSpec(SRP_PATH, None, "/srp", 0.8),
+    PathSpec(MFA_PATH, "initiate_auth_password.lua", None, 0.95, vs_plain_pool=True),
     PathSpec("SignUp", "sign_up.lua", None, None),
-    PathSpec("oauth2/token refresh_token", "oauth_token_refresh.lua", "/token_refresh", None, "/oauth2/token"),
-    PathSpec("oauth2/token client_credentials", "oauth_client_credentials.lua", "/token_client", None, "/oauth2/token"),
-    PathSpec("oauth2/userInfo", "oauth_userinfo.lua", "/userinfo", None, "/oauth2/userInfo"),
+    PathSpec(
+        "oauth2/token refresh_token",
+        "oauth_token_refresh.lua",
+        "/token_refresh",
+        None,
+        gatehouse_endpoint="/oauth2/token",
+    ),
+    PathSpec(
+        "oauth2/token client_credentials",
+        "oauth_client_credentials.lua",
+        "/token_client",
+        None,
+        gatehouse_endpoint="/oauth2/token",
+    ),
+    PathSpec("oauth2/userInfo", "oauth_userinfo.lua", "/userinfo", None, gatehouse_endpoint="/oauth2/userInfo"),
 )
 
 
@@ -109,11 +136,26 @@ class WrkResult:
     irq_cores: float = 0.0
     other_cores: float = 0.0
     rounds: int = 1
+    # What drove the run: "wrk", or "srp_load" (bench/srp_load.py, whose CPU then counts as wrk_cores).
+    load_generator: str = "wrk"
+    # Set when several rounds are combined: the median of the rounds' own figures (each round's CPU over that
+    # round's requests; mean cores over median req/s would mix rounds).
+    median_cpu_ms_per_request: float | None = None
+    median_client_cpu_ms_per_request: float | None = None
 
     @property
     def cpu_ms_per_request(self) -> float:
         """Server CPU per answered request: less sensitive to other load on the machine than req/s."""
+        if self.median_cpu_ms_per_request is not None:
+            return self.median_cpu_ms_per_request
         return 1000.0 * self.server_cores / self.rps if self.rps > 0 else math.inf
+
+    @property
+    def client_cpu_ms_per_request(self) -> float:
+        """The load generator's CPU per answered request (an SRP client does real arithmetic per sign-in)."""
+        if self.median_client_cpu_ms_per_request is not None:
+            return self.median_client_cpu_ms_per_request
+        return 1000.0 * self.wrk_cores / self.rps if self.rps > 0 else math.inf
 
     @property
     def errors(self) -> int:
@@ -282,14 +324,90 @@ def combine(results: list[WrkResult]) -> WrkResult:
         irq_cores=statistics.fmean(r.irq_cores for r in results),
         other_cores=statistics.fmean(r.other_cores for r in results),
         rounds=len(results),
+        load_generator=results[0].load_generator,
+        median_cpu_ms_per_request=statistics.median(r.cpu_ms_per_request for r in results),
+        median_client_cpu_ms_per_request=statistics.median(r.client_cpu_ms_per_request for r in results),
     )
 
 
 def progress(path: str, who: str, result: WrkResult) -> None:
-    line = f"   {path:<20} {who:<9} {result.rps:9.1f} req/s  p50 {result.p50_ms:8.2f} ms  p99 {result.p99_ms:8.2f} ms"
-    line += f"  cores: servers {result.server_cores:.2f} wrk {result.wrk_cores:.2f} irq {result.irq_cores:.2f}"
-    line += f" other {result.other_cores:.2f}  server CPU {result.cpu_ms_per_request:.2f} ms/req"
+    width = max(len(spec.name) for spec in PATHS)
+    line = (
+        f"   {path:<{width}} {who:<9} {result.rps:9.1f} req/s  p50 {result.p50_ms:8.2f} ms  p99 {result.p99_ms:8.2f} ms"
+    )
+    line += f"  cores: servers {result.server_cores:.2f} {result.load_generator} {result.wrk_cores:.2f}"
+    line += f" irq {result.irq_cores:.2f} other {result.other_cores:.2f}"
+    line += f"  server CPU {result.cpu_ms_per_request:.2f} ms/req"
+    if result.load_generator != "wrk":
+        line += f"  client CPU {result.client_cpu_ms_per_request:.2f} ms/req"
     print(line + f"  errors {result.error_text()}", flush=True)
+
+
+# --- USER_SRP_AUTH: bench/srp_load.py --------------------------------------------------------------------------
+
+
+def drive_srp(wrk: WrkSettings, servers: list[Server], url: str, client_id: str, pool_id: str) -> WrkResult:
+    """One srp_load run (its warm-up, then the measured seconds), started once every server is idle, with the CPU
+    of the measured seconds accounted for as drive() does for wrk. The load generator runs in this process, so
+    its CPU is this process's."""
+    import asyncio
+
+    import srp_load
+
+    for each in servers:
+        each.wait_idle()
+    marks: dict[str, tuple[float, float, float]] = {}
+
+    def mark(name: str) -> Callable[[], None]:
+        def take() -> None:
+            busy, irq = machine_cpu()
+            marks[name] = (busy, irq, sum(x.cpu_seconds() for x in servers))
+
+        return take
+
+    config = srp_load.LoadConfig(
+        url=url,
+        client_id=client_id,
+        pool_id=pool_id,
+        username=USERNAME,
+        password=PASSWORD,
+        concurrency=wrk.connections,
+        seconds=float(wrk.seconds),
+        warmup=float(wrk.warmup_seconds),
+        timeout=float(WRK_TIMEOUT.removesuffix("s")),
+    )
+    load = asyncio.run(srp_load.run_load(config, on_measure_start=mark("start"), on_measure_end=mark("end")))
+    (busy_before, irq_before, servers_before), (busy, irq, servers_after) = marks["start"], marks["end"]
+    http = {kind: count for kind, count in load.errors.items() if kind.startswith("http-")}
+    result = WrkResult(
+        requests=load.sign_ins,
+        duration_s=load.seconds,
+        rps=load.sign_ins_per_s,
+        p50_ms=load.p50_ms if load.sign_ins else math.inf,
+        p99_ms=load.p99_ms if load.sign_ins else math.inf,
+        non_2xx=sum(http.values()),
+        socket_errors={kind: count for kind, count in load.errors.items() if kind not in http},
+        output=json.dumps(load.summary()),
+        load_generator="srp_load",
+    )
+    result.server_cores = (servers_after - servers_before) / load.seconds
+    result.wrk_cores = load.client_cores
+    result.irq_cores = (irq - irq_before) / load.seconds
+    result.other_cores = max(0.0, (busy - busy_before) / load.seconds - result.server_cores - result.wrk_cores)
+    return result
+
+
+def check_srp(url: str, client_id: str, pool_id: str) -> None:
+    """One SRP sign-in through srp_load's own client before a measured run, so a mismatch fails loudly here."""
+    import asyncio
+
+    import srp_load
+
+    config = srp_load.LoadConfig(url=url, client_id=client_id, pool_id=pool_id, username=USERNAME, password=PASSWORD)
+    try:
+        asyncio.run(srp_load.sign_in_once(config))
+    except srp_load.SignInError as exc:
+        raise BenchError(f"an SRP sign-in at {url} failed: {exc}") from exc
 
 
 # --- processes ---------------------------------------------------------------------------------------------------
@@ -444,6 +562,9 @@ class Seed:
     client_id: str
     access_token: str
     refresh_token: str
+    # A second pool with TOTP MFA enabled and OPTIONAL, the same user (who has no MFA), and its client.
+    mfa_pool_id: str = ""
+    mfa_client_id: str = ""
     # For the /oauth2 paths: a client_credentials client (HTTP Basic value) and an access token with openid.
     machine_basic: str = ""
     openid_access_token: str = ""
@@ -466,28 +587,58 @@ def _boto3_client(url: str, *, signed: bool) -> Any:
     )
 
 
-def seed(url: str) -> Seed:
-    """A pool, a public client allowed USER_PASSWORD_AUTH and refresh, a confirmed user, one sign-in."""
-    admin = _boto3_client(url, signed=True)
-    public = _boto3_client(url, signed=False)
-    pool_id = admin.create_user_pool(PoolName="bench")["UserPool"]["Id"]
+def _seed_pool(admin: Any, name: str) -> tuple[str, str]:
+    """A pool, a public client allowed USER_PASSWORD_AUTH, USER_SRP_AUTH and refresh, and a confirmed user."""
+    pool_id = admin.create_user_pool(PoolName=name)["UserPool"]["Id"]
     client_id = admin.create_user_pool_client(
         UserPoolId=pool_id,
-        ClientName="bench",
+        ClientName=name,
         GenerateSecret=False,
-        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     )["UserPoolClient"]["ClientId"]
     admin.admin_create_user(UserPoolId=pool_id, Username=USERNAME, MessageAction="SUPPRESS")
     admin.admin_set_user_password(UserPoolId=pool_id, Username=USERNAME, Password=PASSWORD, Permanent=True)
+    return pool_id, client_id
+
+
+def seed(url: str) -> Seed:
+    """Two pools (plain; TOTP MFA enabled and OPTIONAL), each with a public client and a confirmed user without
+    MFA; one sign-in, and each path once by an SDK."""
+    from pycognito.aws_srp import AWSSRP
+
+    admin = _boto3_client(url, signed=True)
+    public = _boto3_client(url, signed=False)
+    pool_id, client_id = _seed_pool(admin, "bench")
+    mfa_pool_id, mfa_client_id = _seed_pool(admin, "bench-mfa")
+    admin.set_user_pool_mfa_config(
+        UserPoolId=mfa_pool_id, SoftwareTokenMfaConfiguration={"Enabled": True}, MfaConfiguration="OPTIONAL"
+    )
     signed_in = public.initiate_auth(
         ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": USERNAME, "PASSWORD": PASSWORD}
     )["AuthenticationResult"]
-    seeded = Seed(pool_id, client_id, signed_in["AccessToken"], signed_in["RefreshToken"])
+    seeded = Seed(pool_id, client_id, signed_in["AccessToken"], signed_in["RefreshToken"], mfa_pool_id, mfa_client_id)
     # Each path once by the SDK, so a broken seed fails here with the server's own words, not as wrk's error count.
     public.initiate_auth(
         ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": seeded.refresh_token}
     )
     public.get_user(AccessToken=seeded.access_token)
+    # SRP by pycognito itself (boto3 underneath), independent of srp_load's client.
+    srp_tokens = AWSSRP(USERNAME, PASSWORD, pool_id, client_id, client=public).authenticate_user()
+    if not srp_tokens.get("AuthenticationResult", {}).get("AccessToken"):
+        raise BenchError(f"USER_SRP_AUTH by pycognito gave no tokens: {srp_tokens}")
+    # A user without MFA in an MFA OPTIONAL pool signs in with the password alone: tokens, no challenge.
+    mfa_answer = public.initiate_auth(
+        ClientId=mfa_client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": USERNAME, "PASSWORD": PASSWORD},
+    )
+    if "AuthenticationResult" not in mfa_answer:
+        raise BenchError(f"the MFA OPTIONAL pool challenged a user without MFA: {mfa_answer.get('ChallengeName')}")
+    mfa_config = admin.get_user_pool_mfa_config(UserPoolId=mfa_pool_id)
+    if mfa_config.get("MfaConfiguration") != "OPTIONAL" or not mfa_config.get("SoftwareTokenMfaConfiguration", {}).get(
+        "Enabled"
+    ):
+        raise BenchError(f"the MFA pool is not TOTP-enabled and OPTIONAL: {mfa_config}")
     return seed_oauth(url, admin, seeded)
 
 
@@ -560,14 +711,7 @@ def seed_oauth(url: str, admin: Any, seeded: Seed) -> Seed:
     )
     token.raise_for_status()
     basic = base64.b64encode(f"{machine['ClientId']}:{machine['ClientSecret']}".encode()).decode()
-    seeded = Seed(
-        seeded.pool_id,
-        seeded.client_id,
-        seeded.access_token,
-        seeded.refresh_token,
-        machine_basic=basic,
-        openid_access_token=token.json()["access_token"],
-    )
+    seeded = dataclasses.replace(seeded, machine_basic=basic, openid_access_token=token.json()["access_token"])
     # Each /oauth2 path once, so a broken seed fails here.
     for method, path, kwargs in (
         (
@@ -594,14 +738,14 @@ def seed_oauth(url: str, admin: Any, seeded: Seed) -> Seed:
     return seeded
 
 
-def lua_env(seeded: Seed, run_id: str, endpoint: str) -> dict[str, str]:
+def lua_env(seeded: Seed, run_id: str, endpoint: str, client_id: str | None = None) -> dict[str, str]:
     """What the Lua scripts read. The ceiling probes get the very same requests (they parse and ignore them)."""
     return {
         "BENCH_PATH": endpoint,
         "BENCH_RUN_ID": run_id,
         "BENCH_USERNAME": USERNAME,
         "BENCH_PASSWORD": PASSWORD,
-        "BENCH_CLIENT_ID": seeded.client_id,
+        "BENCH_CLIENT_ID": client_id or seeded.client_id,
         "BENCH_ACCESS_TOKEN": seeded.access_token,
         "BENCH_REFRESH_TOKEN": seeded.refresh_token,
         "BENCH_MACHINE_BASIC": seeded.machine_basic,
@@ -627,11 +771,13 @@ def check_ceiling(server: Server, endpoint: str) -> None:
 
 
 def in_process_figures(loop_seconds: float = 2.0) -> dict[str, float]:
-    """RS256 signs and verifies per second, and Argon2id verifies per second, each on one thread."""
-    sys.path.insert(0, str(BENCH_DIR))
+    """RS256 signs and verifies per second, Argon2id verifies per second, and SRP's two server steps per second
+    (gateway.services.srp: start_srp, verify_password_claim), each on one thread."""
     import ceiling  # bench/ceiling.py: the same key size, message shape and Argon2 parameters
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
+
+    from gateway.services import srp
 
     material = ceiling.prepare()
     probe = ceiling.Probe(material)
@@ -652,10 +798,32 @@ def in_process_figures(loop_seconds: float = 2.0) -> dict[str, float]:
     def verify() -> None:
         probe.public.verify(probe.token_signature, probe.token_input, padding.PKCS1v15(), hashes.SHA256())
 
+    challenge = srp.start_srp(material.srp_verifier)
+    client_a = f"{pow(2, secrets.randbits(256), int(srp.N_HEX, 16)):x}"
+    timestamp = srp.format_srp_timestamp(datetime.datetime.now(datetime.UTC))
+
+    def srp_start() -> None:
+        srp.start_srp(material.srp_verifier)
+
+    def srp_verify() -> None:
+        # A wrong signature costs the same as a right one: the comparison is the last, constant-time step.
+        srp.verify_password_claim(
+            pool_id=ceiling.SRP_POOL_ID,
+            username=ceiling.SRP_USERNAME,
+            verifier=material.srp_verifier,
+            challenge=challenge,
+            srp_a_hex=client_a,
+            timestamp=timestamp,
+            claim_signature_b64="AAAA",
+        )
+
     return {
         "rs256_sign_per_s": per_second(sign, 1_000_000),
         "rs256_verify_per_s": per_second(verify, 10_000_000),
         "argon2id_verify_per_s": per_second(probe.verify_password, 100_000),
+        "srp_start_per_s": per_second(srp_start, 1_000_000),
+        "srp_verify_per_s": per_second(srp_verify, 1_000_000),
+        "srp_gmpy2": float(srp.HAVE_GMPY2),
         "argon2_memory_kib": float(material.cost.memory_kib),
         "argon2_time_cost": float(material.cost.time_cost),
         "argon2_parallelism": float(material.cost.parallelism),
@@ -697,24 +865,68 @@ def measure_worker_count(
         ceiling.start()
         servers = [gatehouse, ceiling]
         seeded = seed(gatehouse.url)
-        print(f"   seeded pool {seeded.pool_id}, client {seeded.client_id}", flush=True)
+        print(
+            f"   seeded pool {seeded.pool_id}, client {seeded.client_id}; MFA OPTIONAL pool {seeded.mfa_pool_id}, "
+            f"client {seeded.mfa_client_id}",
+            flush=True,
+        )
         for spec in paths:
-            # Each Gatehouse run is followed at once by its ceiling run, so both see the same machine.
-            pairs: list[tuple[Server, str]] = [(gatehouse, spec.gatehouse_endpoint)]
-            if spec.ceiling_endpoint is not None:
-                check_ceiling(ceiling, spec.ceiling_endpoint)
-                pairs.append((ceiling, spec.ceiling_endpoint))
-            for server, endpoint in pairs:
-                warm_up(wrk, servers, server, endpoint, spec.script, lua_env(seeded, run_id, endpoint))
-            results: list[list[WrkResult]] = [[] for _ in pairs]
+            # Each Gatehouse run is followed at once by its ceiling run (or, for the MFA row, by the plain pool's
+            # run), so both see the same machine.
+            targets = run_targets(spec, gatehouse, ceiling, seeded)
+            for target in targets:
+                if spec.script is None:
+                    check_srp(target.url, target.client_id, target.pool_id)
+                elif target.who == "ceiling":
+                    check_ceiling(ceiling, target.endpoint)
+            if spec.script is not None:
+                for target in targets:
+                    env = lua_env(seeded, run_id, target.endpoint, target.client_id)
+                    warm_up(wrk, servers, target.server, target.endpoint, spec.script, env)
+            results: list[list[WrkResult]] = [[] for _ in targets]
             for _ in range(rounds):
-                for (server, endpoint), runs in zip(pairs, results, strict=True):
-                    runs.append(drive(wrk, servers, server, endpoint, spec.script, lua_env(seeded, run_id, endpoint)))
-                    progress(spec.name, "gatehouse" if server is gatehouse else "ceiling", runs[-1])
+                for target, runs in zip(targets, results, strict=True):
+                    if spec.script is None:
+                        # srp_load warms up within each run (its connections and a stay open).
+                        runs.append(drive_srp(wrk, servers, target.url, target.client_id, target.pool_id))
+                    else:
+                        env = lua_env(seeded, run_id, target.endpoint, target.client_id)
+                        runs.append(drive(wrk, servers, target.server, target.endpoint, spec.script, env))
+                    progress(spec.name, target.who, runs[-1])
             combined = [combine(runs) for runs in results]
             report.measurements.append(
                 Measurement(spec.name, workers, combined[0], combined[1] if len(combined) > 1 else None)
             )
+
+
+@dataclass(frozen=True)
+class Target:
+    """One side of a row: Gatehouse, or what it is compared with (the ceiling probe, or the plain pool)."""
+
+    who: str
+    server: Server
+    endpoint: str
+    client_id: str
+    pool_id: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url + self.endpoint
+
+
+def run_targets(spec: PathSpec, gatehouse: Server, ceiling: Server, seeded: Seed) -> list[Target]:
+    import ceiling as probe
+
+    if spec.vs_plain_pool:
+        return [
+            Target("gatehouse", gatehouse, spec.gatehouse_endpoint, seeded.mfa_client_id, seeded.mfa_pool_id),
+            Target("plain", gatehouse, spec.gatehouse_endpoint, seeded.client_id, seeded.pool_id),
+        ]
+    targets = [Target("gatehouse", gatehouse, spec.gatehouse_endpoint, seeded.client_id, seeded.pool_id)]
+    if spec.ceiling_endpoint is not None:
+        # The ceiling's SRP probe has a verifier of its own, derived under its own pool id.
+        targets.append(Target("ceiling", ceiling, spec.ceiling_endpoint, seeded.client_id, probe.SRP_POOL_ID))
+    return targets
 
 
 # --- the table ---------------------------------------------------------------------------------------------------
@@ -730,6 +942,7 @@ class Row:
     p99_over_p50: str
     ceiling_rps: str
     ratio: str
+    cpu_ratio: str
     target: str
     verdict: str
     errors: str
@@ -742,16 +955,23 @@ def judge(measurement: Measurement, spec: PathSpec) -> Row:
     g, c = measurement.gatehouse, measurement.ceiling
     tail = g.p99_ms / g.p50_ms if g.p50_ms > 0 else math.inf
     ratio = g.rps / c.rps if c is not None and c.rps > 0 else None
+    # The same comparison by server CPU per answered request, which other load on the machine disturbs far less.
+    cpu_ratio = (
+        c.cpu_ms_per_request / g.cpu_ms_per_request
+        if c is not None and 0 < g.cpu_ms_per_request < math.inf and c.cpu_ms_per_request < math.inf
+        else None
+    )
     failed: list[str] = []
     targets: list[str] = []
     if spec.min_ratio is not None:
-        targets.append(f">={spec.min_ratio:.1f}x ceil")
+        targets.append(f">={spec.min_ratio:.2g}x " + ("plain" if spec.vs_plain_pool else "ceil"))
         if ratio is None or ratio < spec.min_ratio:
             failed.append("ratio")
     targets.append(f"p99<={P99_OVER_P50_MAX:.0f}x p50")
     if tail > P99_OVER_P50_MAX:
         failed.append("p99")
-    errors = g.error_text() if c is None else f"{g.error_text()} / ceil {c.error_text()}"
+    other = "plain" if spec.vs_plain_pool else "ceil"
+    errors = g.error_text() if c is None else f"{g.error_text()} / {other} {c.error_text()}"
     valid = g.errors == 0 and (c is None or c.errors == 0)
     verdict = "pass" if not failed else "FAIL(" + ",".join(failed) + ")"
     if not valid:
@@ -765,6 +985,7 @@ def judge(measurement: Measurement, spec: PathSpec) -> Row:
         p99_over_p50=f"{tail:.2f}",
         ceiling_rps=f"{c.rps:.1f}" if c is not None else "-",
         ratio=f"{ratio:.2f}x" if ratio is not None else "-",
+        cpu_ratio=f"{cpu_ratio:.2f}x" if cpu_ratio is not None else "-",
         target="; ".join(targets),
         verdict=verdict,
         errors=errors,
@@ -777,6 +998,7 @@ def judge(measurement: Measurement, spec: PathSpec) -> Row:
             "p99_over_p50": tail,
             "ceiling_rps": c.rps if c else None,
             "ratio": ratio,
+            "cpu_ratio": cpu_ratio,
         },
     )
 
@@ -801,6 +1023,7 @@ def scaling_row(report: Report) -> Row | None:
         p99_over_p50="-",
         ceiling_rps=f"{ceiling_ratio:.2f}x" if ceiling_ratio is not None else "-",
         ratio=f"{ratio:.2f}x",
+        cpu_ratio="-",
         target=f">={SCALING_MIN:.1f}x workers=1",
         verdict=("pass" if passed else "FAIL") if valid else "INVALID:errors",
         errors="0" if valid else "see rows above",
@@ -817,17 +1040,31 @@ HEADERS = (
     "p50 ms",
     "p99 ms",
     "p99/p50",
-    "ceiling req/s",
+    "ceiling/plain req/s",
     "ratio",
+    "CPU ratio",
     "target",
     "pass/FAIL",
-    "errors (gatehouse / ceiling)",
+    "errors (gatehouse / ceiling or plain)",
 )
 
 
 def render(rows: list[Row]) -> str:
     cells = [list(HEADERS)] + [
-        [r.path, r.workers, r.rps, r.p50, r.p99, r.p99_over_p50, r.ceiling_rps, r.ratio, r.target, r.verdict, r.errors]
+        [
+            r.path,
+            r.workers,
+            r.rps,
+            r.p50,
+            r.p99,
+            r.p99_over_p50,
+            r.ceiling_rps,
+            r.ratio,
+            r.cpu_ratio,
+            r.target,
+            r.verdict,
+            r.errors,
+        ]
         for r in rows
     ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(HEADERS))]
@@ -895,9 +1132,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--paths",
         nargs="+",
         choices=[spec.name for spec in PATHS],
-        default=None,
+        default=[spec.name for spec in PATHS],
         metavar="PATH",
-        help="only these paths (default: all); names as in the table, e.g. 'oauth2/userInfo'",
+        help="the rows to run (default: all): " + ", ".join(spec.name for spec in PATHS),
     )
     args = parser.parse_args(argv)
     if (
@@ -932,17 +1169,18 @@ def run(args: argparse.Namespace) -> Report:
             "workers": args.workers,
             "rounds": args.rounds,
             "wrk_timeout": WRK_TIMEOUT,
+            "paths": args.paths,
         },
     )
     print(f"machine: {report.machine}", flush=True)
-    print("in-process, one thread, 2 s each: RS256 sign, RS256 verify, Argon2id verify ...", flush=True)
+    print("in-process, one thread, 2 s each: RS256 sign, RS256 verify, Argon2id verify, SRP steps ...", flush=True)
     report.in_process = in_process_figures()
-    chosen = tuple(p for p in PATHS if args.paths is None or p.name in args.paths)
-    scaling = any(p.name == SCALING_PATH for p in chosen)
-    worker_counts = sorted(set(args.workers) | ({1, 2} if scaling else set()))
+    selected = tuple(spec for spec in PATHS if spec.name in args.paths)
+    # Workers 1 and 2 are needed for the scaling row, when its path is among those asked for.
+    worker_counts = sorted(set(args.workers) | ({1, 2} if SCALING_PATH in args.paths else set()))
     with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as scratch:
         for workers in worker_counts:
-            paths = chosen if workers in args.workers else tuple(p for p in chosen if p.name == SCALING_PATH)
+            paths = selected if workers in args.workers else tuple(p for p in selected if p.name == SCALING_PATH)
             measure_worker_count(workers, paths, wrk, args.rounds, Path(scratch), report)
     return report
 
@@ -961,7 +1199,9 @@ def summarise(report: Report) -> tuple[list[Row], str]:
         f"in-process, one core: RS256 (2048-bit) sign {figures['rs256_sign_per_s']:.0f}/s, "
         f"verify {figures['rs256_verify_per_s']:.0f}/s; Argon2id verify "
         f"(m={figures['argon2_memory_kib']:.0f} KiB, t={figures['argon2_time_cost']:.0f}, "
-        f"p={figures['argon2_parallelism']:.0f}) {figures['argon2id_verify_per_s']:.1f}/s",
+        f"p={figures['argon2_parallelism']:.0f}) {figures['argon2id_verify_per_s']:.1f}/s; SRP (3072-bit, "
+        f"{'gmpy2' if figures['srp_gmpy2'] else 'Python pow'}) B {figures['srp_start_per_s']:.0f}/s, "
+        f"proof check {figures['srp_verify_per_s']:.0f}/s",
         f"wrk: {report.options['threads']} threads, {report.options['connections']} connections, "
         f"{report.options['seconds']} s per run after {report.options['warmup_seconds']} s warm-up, --latency, "
         f"timeout {WRK_TIMEOUT}; machine: {report.machine.get('cpu_count')} CPUs, "
@@ -972,7 +1212,7 @@ def summarise(report: Report) -> tuple[list[Row], str]:
     runs = [
         (f"{m.path} {who} workers={m.workers}", result)
         for m in report.measurements
-        for who, result in (("gatehouse", m.gatehouse), ("ceiling", m.ceiling))
+        for who, result in (("gatehouse", m.gatehouse), ("plain" if m.path == MFA_PATH else "ceiling", m.ceiling))
         if result is not None
     ]
     noisy = [(label, result.other_cores) for label, result in runs if result.other_cores > NOISY_OTHER_CORES]
@@ -983,6 +1223,17 @@ def summarise(report: Report) -> tuple[list[Row], str]:
             f"note: other processes on this machine used more than {NOISY_OTHER_CORES:.2f} cores during "
             f"{len(noisy)} of {len(runs)} runs (worst: {worst_cores:.2f} cores, {worst_label}); those figures carry "
             "that noise (see the per-run 'other' cores above; --rounds 3 takes medians).",
+        ]
+    for m in measurements:
+        if m.gatehouse.load_generator == "wrk" or m.ceiling is None:
+            continue
+        g, c = m.gatehouse, m.ceiling
+        lines += [
+            "",
+            f"{m.path} workers={m.workers}: the load generator's own CPU per sign-in {g.client_cpu_ms_per_request:.2f}"
+            f" ms (gatehouse run) / {c.client_cpu_ms_per_request:.2f} ms (ceiling run), {g.wrk_cores:.2f} / "
+            f"{c.wrk_cores:.2f} cores; server CPU per sign-in {g.cpu_ms_per_request:.2f} ms / "
+            f"{c.cpu_ms_per_request:.2f} ms (ceiling/gatehouse {c.cpu_ms_per_request / g.cpu_ms_per_request:.2f}x).",
         ]
     invalid = [r for r in rows if not r.valid]
     if invalid:
@@ -1010,6 +1261,8 @@ def write_json(report: Report, rows: list[Row], path: Path) -> None:
                 **asdict(m),
                 "gatehouse_cpu_ms_per_request": m.gatehouse.cpu_ms_per_request,
                 "ceiling_cpu_ms_per_request": m.ceiling.cpu_ms_per_request if m.ceiling else None,
+                "gatehouse_client_cpu_ms_per_request": m.gatehouse.client_cpu_ms_per_request,
+                "ceiling_client_cpu_ms_per_request": m.ceiling.client_cpu_ms_per_request if m.ceiling else None,
             }
             for m in report.measurements
         ],
