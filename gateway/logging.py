@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 
@@ -65,8 +66,21 @@ def configure_logging(*, json: bool = True, level: str = "info") -> None:
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, stdlib_renderer],
         )
     )
+    handler.addFilter(_client_errors_are_warnings)
     # force=True replaces earlier handlers, so calling this twice does not print every line twice.
     logging.basicConfig(handlers=[handler], level=level_number, force=True)
+
+
+def _client_errors_are_warnings(record: logging.LogRecord) -> bool:
+    """aiohttp logs a request it could not parse (a line too long, a bad header: its 400 answers) at error
+    level with a traceback. That is the client's fault, not the server's: logged as a warning, without the
+    traceback, so error level keeps meaning that Gatehouse itself failed."""
+    if record.name == "aiohttp.server" and record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        # The client's bytes may hold "%": the message is formatted here, once, with no arguments left.
+        record.msg, record.args = f"{record.getMessage()}: {record.exc_info[1]}", ()
+        record.exc_info = None
+    return True
 
 
 def _orjson_dumps(value: Any, **_: Any) -> bytes:

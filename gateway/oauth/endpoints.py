@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
-from multidict import MultiDict, MultiMapping
+from multidict import MultiMapping
 
 from gateway.errors import (
     AuthorizationPageError,
@@ -26,6 +26,7 @@ from gateway.errors import (
     LoginRequiredError,
     ResourceNotFoundException,
 )
+from gateway.oauth.forms import read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.container import Services
 from gateway.services.oauth import SSO_SECONDS, AuthorizationRedirectError, SsoSession
@@ -112,8 +113,7 @@ async def authorize(request: web.Request) -> web.Response:
     settings = services.settings
     oauth = services.oauth
     if request.method == "POST":
-        form = await request.post()
-        query, repeated = flatten(MultiDict((k, v) for k, v in form.items() if isinstance(v, str)))
+        query, repeated = flatten(await read_form(request))
     else:
         query, repeated = flatten(request.query)
     try:
@@ -170,8 +170,8 @@ def oauth_error_response(error: GatehouseError, *, bearer: bool = False) -> web.
 async def _form(request: web.Request) -> tuple[dict[str, str], list[str]]:
     if request.content_type != "application/x-www-form-urlencoded":
         raise InvalidRequestError("The body must be application/x-www-form-urlencoded.")
-    form = await request.post()
-    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    form = await read_form(request)
+    values = dict(form)
     repeated = [k for k in _SINGLE if len(form.getall(k, [])) > 1]
     return values, repeated
 

@@ -26,6 +26,7 @@ from gateway.errors import (
     UpstreamIdentityError,
 )
 from gateway.oauth.endpoints import routed_pool, set_sso_cookie
+from gateway.oauth.forms import read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.federation import (
     REQUEST_SECONDS,
@@ -110,8 +111,7 @@ async def begin(request: web.Request, auth_request: AuthorizationRequest) -> web
 
 async def _params(request: web.Request) -> dict[str, str]:
     if request.method == "POST":
-        form = await request.post()
-        return {k: v for k, v in form.items() if isinstance(v, str)}
+        return dict(await read_form(request))
     return dict(request.query)
 
 

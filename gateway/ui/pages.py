@@ -35,6 +35,7 @@ from gateway.errors import (
 )
 from gateway.oauth.endpoints import base_path, routed_pool, set_sso_cookie
 from gateway.oauth.federation import provider_buttons
+from gateway.oauth.forms import read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.auth import AuthContext, AuthResult
 from gateway.services.oauth import AuthorizationRequest
@@ -118,8 +119,7 @@ def _ctx(request: web.Request, hosted: _Hosted) -> AuthContext:
 
 async def _form(request: web.Request) -> dict[str, str] | None:
     """The posted form, or None when its CSRF token is missing or wrong."""
-    form = await request.post()
-    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    values = dict(await read_form(request))
     return values if csrf_ok(request, values) else None
 
 
