@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, pkce_pair, query_of
+from tests.e2e.test_mfa_sms_email import outbox_sms
 from tests.e2e.test_oauth_browser import _App, _shot
 from tests.e2e.test_passkeys import CREATE, origin_of
 from tests.support import GatehouseServer, MailServer, body_text, smtp_config
@@ -304,3 +305,31 @@ def test_email_code_page_in_the_browser(
         _exchange(gatehouse, pool, app.callbacks[0], verifier)
     finally:
         context.close()
+
+
+def test_texted_code_as_the_first_factor(gatehouse: GatehouseServer, idp: Any) -> None:
+    sms_pool = Pool(idp, "hosted-sms-otp", ["PASSWORD", "SMS_OTP"])
+    phone = "+15555550190"
+    idp.admin_create_user(
+        UserPoolId=sms_pool.id,
+        Username="ulla",
+        UserAttributes=[
+            {"Name": "phone_number", "Value": phone},
+            {"Name": "phone_number_verified", "Value": "true"},
+        ],
+        MessageAction="SUPPRESS",
+    )
+    idp.admin_set_user_password(UserPoolId=sms_pool.id, Username="ulla", Password=PASSWORD, Permanent=True)
+    browser, login = _login_page(gatehouse, sms_pool)
+    assert "Text me a sign-in code" in login.text and "Sign in with a passkey" not in login.text
+    page = browser.submit(login, {"username": "ulla", "method": "SMS_OTP"})
+    assert page.status_code == 200 and "Enter the code we texted you" in page.text, page.text
+    texts = outbox_sms(gatehouse, phone)
+    assert len(texts) == 1
+    match = re.search(r"\b(\d{6,8})\b", texts[0])
+    assert match
+    wrong = browser.submit(page, {"code": "0" * len(match.group(1))})
+    assert wrong.status_code == 400 and "That code is not right" in wrong.text
+    _clean(wrong)
+    done = browser.submit(wrong, {"code": match.group(1)})
+    assert done.status_code == 303 and done.headers["Location"].startswith(CALLBACK), done.text
