@@ -211,3 +211,20 @@ def test_sms_mfa_in_the_browser(gatehouse: GatehouseServer, idp: Any, pool: OAut
         assert tokens["id_token"]
     finally:
         context.close()
+
+
+def test_no_passkey_option_without_a_domain_to_be_the_relying_party(gatehouse: GatehouseServer, idp: Any) -> None:
+    """This server's public URL is an IP address, which browsers refuse as a relying party ID: the passkey
+    option is not shown (and not accepted), while the emailed code, also allowed, is."""
+    made = make_pool(
+        idp,
+        gatehouse.url,
+        "hosted-no-rp",
+        Policies={"SignInPolicy": {"AllowedFirstAuthFactors": ["PASSWORD", "WEB_AUTHN", "EMAIL_OTP"]}},
+    )
+    browser = Browser(gatehouse.url)
+    login = browser.follow(browser.get(browser.authorize_url(made.secret_id)))
+    assert "Email me a sign-in code" in login.text and "Sign in with a passkey" not in login.text
+    refused = browser.submit(login, {"username": "anyone", "method": "WEB_AUTHN"})
+    assert refused.status_code == 400 and "Choose a way to sign in." in refused.text
+    _clean(refused)
