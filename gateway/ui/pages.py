@@ -246,7 +246,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
 
 
 async def _passwordless_start(request: web.Request, hosted: _Hosted, username: str, method: str) -> web.StreamResponse:
-    """ "Sign in with a passkey" / "Email me a code": USER_AUTH with that PREFERRED_CHALLENGE."""
+    """A passwordless button (passkey, emailed or texted code): USER_AUTH with that PREFERRED_CHALLENGE."""
     if method not in first_factor_methods(request.app[SERVICES], hosted.pool):
         return _login_page(request, hosted, status=400, username=username, error="Choose a way to sign in.")
     if not username:
