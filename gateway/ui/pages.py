@@ -1,10 +1,14 @@
 """The hosted UI: ``/login``, ``/signup``, ``/confirm``, ``/forgotPassword``, ``/confirmForgotPassword``.
 
-Server-rendered pages (no scripts) for one stored authorization request, carried as ``rid``. Signing in goes
-through the same challenge engine as InitiateAuth (gateway/services/auth.py) with the password flow, as
-Cognito's managed login does whatever the client's ExplicitAuthFlows: NEW_PASSWORD_REQUIRED,
-SOFTWARE_TOKEN_MFA and MFA_SETUP (TOTP enrolment with a QR code) have their own forms, and any other
-challenge is asked for with one generic answer field. Once the engine answers with tokens, the tokens are
+Server-rendered pages for one stored authorization request, carried as ``rid``. Signing in goes through the
+same challenge engine as InitiateAuth (gateway/services/auth.py) with the password flow, as Cognito's managed
+login does whatever the client's ExplicitAuthFlows; when the pool's SignInPolicy.AllowedFirstAuthFactors
+allows them, the login page also offers a passkey (WEB_AUTHN) and a one-time code by email or SMS, started
+with the USER_AUTH flow (gateway/ui/sign_in_methods.py). Every challenge has its form: NEW_PASSWORD_REQUIRED,
+SOFTWARE_TOKEN_MFA, MFA_SETUP (TOTP enrolment with a QR code), SMS_MFA and EMAIL_OTP (a code sent now),
+SELECT_MFA_TYPE (one button per factor), WEB_AUTHN (the one page with a script, gateway/ui/static/passkey.js,
+which calls navigator.credentials.get); device challenges never arise, as the pages name no device. Any
+other challenge is asked for with one generic answer field. Once the engine answers with tokens, the tokens are
 revoked unseen (the sign-in is the browser's, not an app's), a single sign-on session starts, and the
 authorization request is answered with a code. Every POST checks the CSRF token and answers with a page
 or a 303.
@@ -27,6 +31,8 @@ from aiohttp import web
 
 from gateway.errors import (
     AuthorizationPageError,
+    CodeMismatchException,
+    ExpiredCodeException,
     GatehouseError,
     NotAuthorizedException,
     PasswordResetRequiredException,
@@ -44,11 +50,23 @@ from gateway.services.schema import required_attributes
 from gateway.services.users import secret_hash
 from gateway.storage.base import UICustomizationRecord
 from gateway.ui.render import csrf_ok, error_page, page, see_other
+from gateway.ui.sign_in_methods import (
+    ANSWER_FIELD,
+    CHOICE_LABELS,
+    CODE_CHALLENGES,
+    amr_after,
+    code_intro,
+    first_factor_methods,
+    method_buttons,
+    open_factor,
+    parse_choices,
+    seal_factor,
+)
 
 log = structlog.get_logger("gateway.ui")
 
 # The hosted UI signs in with the password flow, as Cognito's managed login does.
-_HOSTED_FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+_HOSTED_FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_AUTH"]
 _MFA_CHALLENGES = {"SOFTWARE_TOKEN_MFA", "MFA_SETUP", "SMS_MFA", "EMAIL_OTP"}
 _INCORRECT = "Incorrect username or password."
 _FIELD_LABELS = {
@@ -167,6 +185,8 @@ def _login_page(request: web.Request, hosted: _Hosted, *, status: int = 200, **v
     values.setdefault("username", hosted.request.login_hint or "")
     values.setdefault("providers", provider_buttons(hosted.base, hosted.request, hosted.client))
     values.setdefault("password_sign_in", _cognito_allowed(hosted.client))
+    methods = first_factor_methods(request.app[SERVICES], hosted.pool) if values["password_sign_in"] else []
+    values.setdefault("methods", method_buttons(methods))
     return page(request, settings, "login.html", _context(hosted, can_sign_up=can_sign_up, **values), status=status)
 
 
@@ -199,6 +219,9 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     if not _cognito_allowed(hosted.client):
         raise AuthorizationPageError("This application does not allow signing in with a username and password.")
     username, password = form.get("username", "").strip(), form.get("password", "")
+    method = form.get("method")
+    if method:
+        return await _passwordless_start(request, hosted, username, method)
     if not username or not password:
         return _login_page(request, hosted, status=400, username=username, error="Enter your username and password.")
     auth = request.app[SERVICES].auth
@@ -222,8 +245,45 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     return await _next_step(request, hosted, result, username, amr=("pwd",))
 
 
+async def _passwordless_start(request: web.Request, hosted: _Hosted, username: str, method: str) -> web.StreamResponse:
+    """A passwordless button (passkey, emailed or texted code): USER_AUTH with that PREFERRED_CHALLENGE."""
+    if method not in first_factor_methods(request.app[SERVICES], hosted.pool):
+        return _login_page(request, hosted, status=400, username=username, error="Choose a way to sign in.")
+    if not username:
+        return _login_page(request, hosted, status=400, username=username, error="Enter your username.")
+    parameters = {"USERNAME": username, "PREFERRED_CHALLENGE": method}
+    hashed = _secret_hash(hosted.client, username)
+    if hashed:
+        parameters["SECRET_HASH"] = hashed
+    unavailable = {
+        "WEB_AUTHN": "There is no passkey for this account here. Sign in with your password.",
+        "EMAIL_OTP": "This account cannot get a sign-in code by email. Sign in with your password.",
+        "SMS_OTP": "This account cannot get a sign-in code by text message. Sign in with your password.",
+    }[method]
+    try:
+        result = await request.app[SERVICES].auth.initiate(_ctx(request, hosted), "USER_AUTH", parameters)
+    except (UserNotFoundException, NotAuthorizedException) as exc:
+        shown = exc.message if exc.message in ("Password attempts exceeded", "User is disabled.") else unavailable
+        return _login_page(request, hosted, status=400, username=username, error=shown)
+    except UserNotConfirmedException:
+        return see_other(request, request.app[SERVICES].settings, _link(hosted, "/confirm", username=username))
+    except GatehouseError as exc:
+        return _login_page(request, hosted, status=400, username=username, error=exc.message)
+    if result.challenge_name == "SELECT_CHALLENGE":
+        # The user cannot take the chosen factor (no passkey, no verified address).
+        return _login_page(request, hosted, status=400, username=username, error=unavailable)
+    factor = seal_factor(request.app[SERVICES], hosted.request.id, username, method)
+    return await _next_step(request, hosted, result, username, amr=amr_after(method, None), factor=factor)
+
+
 async def _next_step(
-    request: web.Request, hosted: _Hosted, result: AuthResult, username: str, *, amr: tuple[str, ...]
+    request: web.Request,
+    hosted: _Hosted,
+    result: AuthResult,
+    username: str,
+    *,
+    amr: tuple[str, ...],
+    factor: str | None = None,
 ) -> web.StreamResponse:
     """Tokens: the sign-in is complete. A challenge: its form."""
     if result.tokens is not None:
@@ -233,8 +293,10 @@ async def _next_step(
     if name == "MFA_SETUP":
         auth = request.app[SERVICES].auth
         secret, session = await auth.associate_in_setup(session)
-        return _challenge_page(request, hosted, name, session, username, secret=secret)
-    return _challenge_page(request, hosted, name, session, username, parameters=result.challenge_parameters)
+        return _challenge_page(request, hosted, name, session, username, secret=secret, factor=factor)
+    return _challenge_page(
+        request, hosted, name, session, username, parameters=result.challenge_parameters, factor=factor
+    )
 
 
 def _challenge_page(
@@ -248,8 +310,11 @@ def _challenge_page(
     parameters: Mapping[str, str] | None = None,
     error: str | None = None,
     status: int = 200,
+    factor: str | None = None,
+    extra: Mapping[str, str] | None = None,
 ) -> web.Response:
     settings = request.app[SERVICES].settings
+    extra = dict(extra or {})
     code_field = {
         "name": "code",
         "label": "Code",
@@ -264,6 +329,11 @@ def _challenge_page(
         "qr_svg": None,
         "secret": None,
         "intro": None,
+        "factor": factor,
+        "choices": [],
+        "passkey_options": None,
+        "extra": extra,
+        "scripts": False,
     }
     if name == "NEW_PASSWORD_REQUIRED":
         fields = [{"name": "new_password", "label": "New password", "type": "password", "autocomplete": "new-password"}]
@@ -287,10 +357,29 @@ def _challenge_page(
         values.update(heading="Set up an authenticator app", fields=[code_field], button="Verify and sign in")
         values.update(secret=secret, qr_svg=qr.svg_inline(scale=4, title="QR code for your authenticator app"))
         values["intro"] = "Scan the QR code with an authenticator app, then enter the 6-digit code it shows."
+    elif name in CODE_CHALLENGES:
+        destination = (parameters or {}).get("CODE_DELIVERY_DESTINATION") or extra.get("destination", "")
+        extra["destination"] = destination
+        heading, intro = code_intro(name, destination)
+        values.update(heading=heading, intro=intro, fields=[code_field], button="Sign in")
+    elif name == "SELECT_MFA_TYPE":
+        choices = parse_choices((parameters or {}).get("MFAS_CAN_CHOOSE") or extra.get("choices", ""))
+        extra["choices"] = json.dumps(choices)
+        values.update(heading="Choose how to verify it's you", fields=[], button=None)
+        values["choices"] = [{"value": c, "label": CHOICE_LABELS[c]} for c in choices]
+        values["intro"] = "Your account has more than one way to prove it's you. Choose one."
+    elif name == "WEB_AUTHN":
+        options = (parameters or {}).get("CREDENTIAL_REQUEST_OPTIONS") or extra.get("options", "")
+        extra["options"] = options
+        values.update(heading="Sign in with a passkey", fields=[], button="Use my passkey", scripts=True)
+        values["passkey_options"] = options
+        values["intro"] = "Use the passkey on this device or your security key when your browser asks."
     else:
         values.update(heading="Verify it's you", fields=[dict(code_field, label="Answer")], button="Continue")
         values["intro"] = f"Answer the {name.replace('_', ' ').lower()} challenge to continue."
-    return page(request, settings, "challenge.html", _context(hosted, error=error, **values), status=status)
+    scripts = bool(values.pop("scripts"))
+    context = _context(hosted, error=error, **values)
+    return page(request, settings, "challenge.html", context, status=status, scripts=scripts)
 
 
 @_guard
@@ -308,6 +397,9 @@ async def challenge_post(request: web.Request) -> web.StreamResponse:
         responses["SECRET_HASH"] = hashed
     ctx = _ctx(request, hosted)
     secret = form.get("secret")
+    method = open_factor(services, hosted.request.id, username, form.get("factor"))
+    factor = form.get("factor") if method else None
+    extra = {k: form[k] for k in ("destination", "choices", "options") if form.get(k)}
     try:
         if name == "NEW_PASSWORD_REQUIRED":
             responses["NEW_PASSWORD"] = form.get("new_password", "")
@@ -318,6 +410,17 @@ async def challenge_post(request: web.Request) -> web.StreamResponse:
             responses["SOFTWARE_TOKEN_MFA_CODE"] = answer
         elif name == "MFA_SETUP":
             session = await services.auth.verify_in_setup(session, answer, "Authenticator")
+        elif name in ANSWER_FIELD:
+            responses[ANSWER_FIELD[name]] = answer
+        elif name == "SELECT_MFA_TYPE":
+            responses["ANSWER"] = form.get("choice", "")
+        elif name == "WEB_AUTHN":
+            credential = form.get("credential", "")
+            if not credential:
+                return _login_page(
+                    request, hosted, status=400, username=username, error="Your passkey was not used. Try again."
+                )
+            responses["CREDENTIAL"] = credential
         else:
             responses.update({"ANSWER": answer, f"{name}_CODE": answer})
         result = await services.auth.respond(ctx, name, responses, session)
@@ -329,7 +432,17 @@ async def challenge_post(request: web.Request) -> web.StreamResponse:
         message = exc.message
         if name == "MFA_SETUP" and "Code mismatch" in message:
             message = "That code is not right. Enter the code your authenticator app shows now."
-        if isinstance(exc, NotAuthorizedException):
+        elif isinstance(exc, CodeMismatchException):
+            message = "That code is not right. Check the code and try again."
+        elif isinstance(exc, ExpiredCodeException):
+            return _login_page(
+                request, hosted, status=400, username=username, error="That code has expired. Sign in again."
+            )
+        elif name == "WEB_AUTHN":
+            message = "Your passkey could not be verified. Sign in again, or sign in with your password."
+        elif name == "SELECT_MFA_TYPE":
+            message = "Choose one of the ways shown."
+        if isinstance(exc, NotAuthorizedException) or name == "WEB_AUTHN":
             return _login_page(request, hosted, status=400, username=username, error=message)
         return _challenge_page(
             request,
@@ -341,9 +454,14 @@ async def challenge_post(request: web.Request) -> web.StreamResponse:
             error=message,
             status=400,
             parameters=None,
+            factor=factor,
+            extra=extra,
         )
-    amr = ("pwd", "otp", "mfa") if name in _MFA_CHALLENGES else ("pwd",)
-    return await _next_step(request, hosted, result, username, amr=amr)
+    if method is not None:
+        amr = amr_after(method, name)
+    else:
+        amr = ("pwd", "otp", "mfa") if name in _MFA_CHALLENGES else ("pwd",)
+    return await _next_step(request, hosted, result, username, amr=amr, factor=factor)
 
 
 async def _signed_in(
@@ -577,3 +695,16 @@ def add_routes(app: web.Application) -> None:
         app.router.add_get(f"{prefix}/confirmForgotPassword", reset_get)
         app.router.add_post(f"{prefix}/confirmForgotPassword", reset_post)
         app.router.add_get(f"{prefix}/static/gatehouse.css", stylesheet)
+        app.router.add_get(f"{prefix}/static/passkey.js", passkey_script)
+
+
+async def passkey_script(request: web.Request) -> web.Response:
+    """The WEB_AUTHN page's script, from this origin (the page's CSP allows ``script-src 'self'`` only)."""
+    from importlib import resources
+
+    js = resources.files("gateway.ui").joinpath("static/passkey.js").read_text(encoding="utf-8")
+    return web.Response(
+        text=js,
+        content_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )

@@ -1,6 +1,7 @@
 """Rendering the hosted pages: Jinja2 templates (autoescaped), security headers, cookies and CSRF tokens.
 
-Every page is sent with ``Content-Security-Policy`` (no scripts at all, ``frame-ancestors 'none'``),
+Every page is sent with ``Content-Security-Policy`` (no scripts, ``frame-ancestors 'none'``; the passkey page
+alone may load scripts from this origin, ``script-src 'self'``),
 ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer`` and ``Cache-Control: no-store``. Forms carry a
 CSRF token checked by double submission: the same random value in an HttpOnly, SameSite=Lax cookie and in
 a hidden field (OWASP's "double submit cookie"); a cross-site form cannot read or set the cookie.
@@ -61,10 +62,17 @@ def csrf_ok(request: web.Request, form: Mapping[str, str]) -> bool:
     return bool(cookie) and hmac.compare_digest(cookie.encode(), given.encode())
 
 
-def finish(request: web.Request, response: web.StreamResponse, settings: Settings) -> web.StreamResponse:
-    """Add the security headers and, if one was made for this request, the CSRF cookie."""
+def finish(
+    request: web.Request, response: web.StreamResponse, settings: Settings, *, scripts: bool = False
+) -> web.StreamResponse:
+    """Add the security headers and, if one was made for this request, the CSRF cookie. ``scripts``: the page
+    loads scripts from this origin (``script-src 'self'``; never inline)."""
     for name, value in SECURITY_HEADERS.items():
         response.headers[name] = value
+    if scripts:
+        response.headers["Content-Security-Policy"] = SECURITY_HEADERS["Content-Security-Policy"].replace(
+            "default-src 'none';", "default-src 'none'; script-src 'self';"
+        )
     new = request.get("gatehouse_new_csrf")
     if new is not None:
         response.set_cookie(CSRF_COOKIE, new, httponly=True, samesite="Lax", secure=secure_cookies(settings), path="/")
@@ -72,13 +80,19 @@ def finish(request: web.Request, response: web.StreamResponse, settings: Setting
 
 
 def page(
-    request: web.Request, settings: Settings, template: str, context: Mapping[str, Any], *, status: int = 200
+    request: web.Request,
+    settings: Settings,
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    status: int = 200,
+    scripts: bool = False,
 ) -> web.Response:
     """A rendered page with its CSRF token and the security headers."""
     values = {"custom_css_url": None, "logo_url": None, **context}
     body = _ENV.get_template(template).render({**values, "csrf": csrf_token(request), "csrf_field": CSRF_FIELD})
     response = web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
-    finish(request, response, settings)
+    finish(request, response, settings, scripts=scripts)
     return response
 
 
