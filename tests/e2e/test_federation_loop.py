@@ -1,8 +1,9 @@
 """Blocking calls stay off the event loop, proven: the federated callback paths (OIDC with discovery, JWKS and
 an RS256 ID token; SAML with a signed AuthnRequest, metadata and an encrypted, signed assertion through
-xmlsec1) run against a Gatehouse whose loop is in asyncio debug mode with a 50 ms slow-callback threshold
-(``GATEHOUSE_SLOW_CALLBACK_SECONDS``). asyncio logs ``Executing <Handle ...> took N seconds`` for any callback
-that held the loop longer; the test fails if the server's log shows one during the flows.
+xmlsec1, and SAML single logout) run against a Gatehouse whose loop is in asyncio debug mode with a 50 ms
+slow-callback threshold (``GATEHOUSE_SLOW_CALLBACK_SECONDS``). asyncio logs ``Executing <Handle ...> took N
+seconds`` for any callback that held the loop longer; the test fails if the server's log shows one during the
+flows.
 
 A positive control shows the detector works: a handler that blocks with ``time.sleep`` on a loop set up by the
 same watch is reported.
@@ -16,13 +17,14 @@ import re
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.loop_watch import ENV, loop_watch_ctx
-from tests.e2e.oauth_support import query_of
+from tests.e2e.oauth_support import LOGOUT, query_of
 from tests.e2e.test_federation_flow import Flow, verified_id_token
 from tests.fakes.oauth import FakeOIDC
 from tests.fakes.saml import FakeSamlIdP
@@ -78,14 +80,14 @@ def client_id(idp: Any, pool_id: str, corp: FakeOIDC, saml_idp: FakeSamlIdP) -> 
     idp.create_identity_provider(
         UserPoolId=pool_id, ProviderName="CorpSAML", ProviderType="SAML",
         ProviderDetails={"MetadataURL": f"{saml_idp.url}/metadata", "RequestSigningAlgorithm": "rsa-sha256",
-                         "EncryptedResponses": "true"},
+                         "EncryptedResponses": "true", "IDPSignout": "true"},
         AttributeMapping={"email": "email"},
     )  # fmt: skip
     return str(
         idp.create_user_pool_client(
             UserPoolId=pool_id, ClientName="spa", AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
             AllowedOAuthScopes=["openid", "email"], CallbackURLs=["https://app.example.com/callback"],
-            SupportedIdentityProviders=["Corp", "CorpSAML"],
+            LogoutURLs=[LOGOUT], SupportedIdentityProviders=["Corp", "CorpSAML"],
         )["UserPoolClient"]["ClientId"]
     )  # fmt: skip
 
@@ -98,7 +100,7 @@ def test_the_watch_is_on(gatehouse: GatehouseServer) -> None:
     assert "loop_watch.enabled" in log_text(gatehouse)
 
 
-def test_oidc_and_saml_callbacks_never_hold_the_loop(gatehouse: GatehouseServer, pool_id: str, client_id: str) -> None:
+def test_oidc_and_saml_flows_never_hold_the_loop(gatehouse: GatehouseServer, pool_id: str, client_id: str) -> None:
     start = len(log_text(gatehouse))
     names = {"Corp": "Corp_emp-7", "CorpSAML": "CorpSAML_ann@corp.example"}
     for _ in range(3):  # first sign-ins (discovery, metadata, user creation) and repeat ones
@@ -109,6 +111,13 @@ def test_oidc_and_saml_callbacks_never_hold_the_loop(gatehouse: GatehouseServer,
             tokens = flow.tokens(query_of(response.headers["Location"])["code"])
             claims = verified_id_token(gatehouse, pool_id, client_id, tokens["id_token"])
             assert claims["cognito:username"] == username
+            if provider == "CorpSAML":
+                # Single logout too: a signed LogoutRequest out, the IdP's signed LogoutResponse verified.
+                query = urlencode({"client_id": client_id, "logout_uri": LOGOUT})
+                to_idp = flow.http.get(f"{gatehouse.url}/logout?{query}", allow_redirects=False)
+                back = flow.http.get(to_idp.headers["Location"], allow_redirects=False)
+                done = flow.http.get(back.headers["Location"], allow_redirects=False)
+                assert done.headers["Location"] == LOGOUT
     during = log_text(gatehouse)[start:]
     assert not SLOW.findall(during), "\n".join(SLOW.findall(during))
 
