@@ -47,6 +47,8 @@ XMLSEC_BINARY = os.environ.get("GATEHOUSE_XMLSEC1", "/usr/bin/xmlsec1")
 CLOCK_SKEW_SECONDS = 60
 MAX_SAML_RESPONSE_BYTES = 512 * 1024
 _SIG_ALGS = {"rsa-sha256": SIG_RSA_SHA256, "rsa-sha1": SIG_RSA_SHA1}
+Binding = Literal["redirect", "post"]
+_BINDINGS = {"redirect": BINDING_HTTP_REDIRECT, "post": BINDING_HTTP_POST}
 _BOOLEAN_KEYS = ("IDPInit", "IDPSignout", "EncryptedResponses")
 
 
@@ -153,7 +155,10 @@ class SAMLConnector(SamlConnector):
                     "sp": {
                         "endpoints": {
                             "assertion_consumer_service": [(acs_url, BINDING_HTTP_POST)],
-                            "single_logout_service": [(slo_url(acs_url), BINDING_HTTP_REDIRECT)],
+                            "single_logout_service": [
+                                (slo_url(acs_url), BINDING_HTTP_REDIRECT),
+                                (slo_url(acs_url), BINDING_HTTP_POST),
+                            ],
                         },
                         "authn_requests_signed": "RequestSigningAlgorithm" in self.details,
                         "want_assertions_signed": True,
@@ -391,22 +396,24 @@ class SAMLConnector(SamlConnector):
         )
         return SamlRequest(request_id=str(request_id), binding="redirect", url=str(dict(info["headers"])["Location"]))
 
-    async def check_logout_response(self, params: Mapping[str, str], *, expected_request_id: str, acs_url: str) -> None:
-        """The IdP's LogoutResponse to our request: signed by the IdP (query signature), in response to it,
-        and successful; raises UpstreamError otherwise."""
+    async def check_logout_response(
+        self, params: Mapping[str, str], *, binding: Binding, expected_request_id: str, acs_url: str
+    ) -> None:
+        """The IdP's LogoutResponse to our request (HTTP-POST, as Cognito asks of IdPs, or HTTP-Redirect):
+        signed by the IdP, in response to it, and successful; raises UpstreamError otherwise."""
         metadata = await self._metadata_xml()
         await self.context.run_blocking(
-            self._check_logout_response, metadata, dict(params), expected_request_id, acs_url
+            self._check_logout_response, metadata, dict(params), binding, expected_request_id, acs_url
         )
 
     def _check_logout_response(
-        self, metadata: str, params: dict[str, str], expected_request_id: str, acs_url: str
+        self, metadata: str, params: dict[str, str], binding: Binding, expected_request_id: str, acs_url: str
     ) -> None:
         client = self._client(metadata, acs_url)
         idp = self._idp_entity_id(client)
-        _require_redirect_signature(client, idp, params, "SAMLResponse")
+        _require_signed(client, idp, params, "SAMLResponse", binding)
         try:
-            response = client.parse_logout_request_response(params["SAMLResponse"], BINDING_HTTP_REDIRECT)
+            response = client.parse_logout_request_response(params["SAMLResponse"], _BINDINGS[binding])
         except Exception as exc:  # pysaml2 signals every refusal by raising
             raise UpstreamError("saml_logout_invalid", type(exc).__name__) from exc
         if response is None:
@@ -421,17 +428,21 @@ class SAMLConnector(SamlConnector):
         if message.status is None or message.status.status_code.value != STATUS_SUCCESS:
             raise UpstreamError("saml_logout_failed", "the IdP did not sign the user out")
 
-    async def handle_logout_request(self, params: Mapping[str, str], *, acs_url: str) -> LogoutRequestInfo:
-        """An IdP-initiated LogoutRequest (HTTP-Redirect binding): verified, with our signed success answer."""
+    async def handle_logout_request(
+        self, params: Mapping[str, str], *, binding: Binding, acs_url: str
+    ) -> LogoutRequestInfo:
+        """An IdP-initiated LogoutRequest: verified, with our signed success answer (HTTP-Redirect)."""
         metadata = await self._metadata_xml()
-        return await self.context.run_blocking(self._handle_logout_request, metadata, dict(params), acs_url)
+        return await self.context.run_blocking(self._handle_logout_request, metadata, dict(params), binding, acs_url)
 
-    def _handle_logout_request(self, metadata: str, params: dict[str, str], acs_url: str) -> LogoutRequestInfo:
+    def _handle_logout_request(
+        self, metadata: str, params: dict[str, str], binding: Binding, acs_url: str
+    ) -> LogoutRequestInfo:
         client = self._client(metadata, acs_url)
         idp = self._idp_entity_id(client)
-        _require_redirect_signature(client, idp, params, "SAMLRequest")
+        _require_signed(client, idp, params, "SAMLRequest", binding)
         try:
-            parsed = client.parse_logout_request(params["SAMLRequest"], BINDING_HTTP_REDIRECT)
+            parsed = client.parse_logout_request(params["SAMLRequest"], _BINDINGS[binding])
         except Exception as exc:  # pysaml2 signals every refusal by raising
             raise UpstreamError("saml_logout_invalid", type(exc).__name__) from exc
         if parsed is None:
@@ -478,13 +489,34 @@ class SAMLConnector(SamlConnector):
         return await self.context.run_blocking(build)
 
 
-def _require_redirect_signature(client: Saml2Client, idp: str, params: Mapping[str, str], kind: str) -> None:
-    """SAML Bindings §3.4.4.1: the query signature over ``kind``, RelayState and SigAlg, by one of the IdP's
-    signing keys from its metadata. Unsigned logout messages are refused (anyone could send them)."""
-    if not params.get(kind) or not params.get("Signature") or not params.get("SigAlg"):
-        raise UpstreamError("saml_logout_unsigned")
+def _require_signed(client: Saml2Client, idp: str, params: Mapping[str, str], kind: str, binding: Binding) -> None:
+    """A logout message signed by one of the IdP's signing keys from its metadata; unsigned ones are refused
+    (anyone could send them). HTTP-Redirect: the query signature (SAML Bindings §3.4.4.1); HTTP-POST: an
+    enveloped XML signature on the message itself (§3.5.5.2)."""
+    if not params.get(kind):
+        raise UpstreamError("saml_logout_invalid")
     if len(params[kind]) > MAX_SAML_RESPONSE_BYTES:
         raise UpstreamError("saml_malformed")
+    if binding == "post":
+        try:
+            xml = base64.b64decode(params[kind], validate=False)
+            root = SafeElementTree.fromstring(xml, forbid_dtd=True)
+        except Exception as exc:  # bad base64, not XML, or defusedxml's refusals
+            raise UpstreamError("saml_malformed", type(exc).__name__) from exc
+        if root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is None:
+            raise UpstreamError("saml_logout_unsigned")
+        check = (
+            client.sec.correctly_signed_logout_response
+            if kind == "SAMLResponse"
+            else client.sec.correctly_signed_logout_request
+        )
+        try:
+            check(xml.decode(), must=True)
+        except Exception as exc:  # pysaml2's SignatureError and xmlsec1 failures alike
+            raise UpstreamError("saml_logout_signature", type(exc).__name__) from exc
+        return
+    if not params.get("Signature") or not params.get("SigAlg"):
+        raise UpstreamError("saml_logout_unsigned")
     message = {k: params[k] for k in (kind, "RelayState", "SigAlg", "Signature") if k in params}
     try:
         certs = client.metadata.certs(idp, "idpsso", "signing")

@@ -3,12 +3,13 @@ as Cognito's "Signing out SAML users with single sign-out" describes.
 
 * SP-initiated: ``/logout`` ends the hosted-UI session here, then (instead of going straight to the app's
   ``logout_uri``) sends the browser to the IdP with a signed LogoutRequest naming the NameID and SessionIndex of
-  the sign-in. The IdP's LogoutResponse comes back to ``/saml2/logout``; once it verifies (the IdP's query
-  signature, InResponseTo our request, Success) the browser goes on to the ``logout_uri``. The pending request is
-  kept as a one-use record under the RelayState's hash, for ten minutes.
-* IdP-initiated: the IdP sends a signed LogoutRequest through the browser to ``/saml2/logout``; every hosted-UI
-  session of this browser that the request names (the IdP, NameID and, when given, SessionIndex) ends, and the
-  browser goes back to the IdP with a signed LogoutResponse.
+  the sign-in. The IdP's LogoutResponse comes back to ``/saml2/logout`` (HTTP-POST, as Cognito asks of IdPs,
+  or HTTP-Redirect); once it verifies (the IdP's signature, InResponseTo our request, Success) the browser goes
+  on to the ``logout_uri``. The pending request is kept as a one-use record under the RelayState's hash, for
+  ten minutes.
+* IdP-initiated: the IdP sends a signed LogoutRequest through the browser to ``/saml2/logout`` (either
+  binding); every hosted-UI session of this browser that the request names (the IdP, NameID and, when given,
+  SessionIndex) ends, and the browser goes back to the IdP with a signed LogoutResponse.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from gateway.services.federation import FederationService
 from gateway.services.oauth import OAuthService, SsoSession
 from gateway.storage.base import OAuthRecord, Store
 from providers.base import UpstreamError
-from providers.saml import SAMLConnector
+from providers.saml import Binding, SAMLConnector
 
 log = structlog.get_logger("gateway.services.saml_logout")
 
@@ -118,7 +119,7 @@ class SamlLogoutService:
         log.info("saml_logout.sent", pool=session.pool_id, provider=upstream["provider"])
         return request.url
 
-    async def finish(self, params: Mapping[str, str]) -> str:
+    async def finish(self, params: Mapping[str, str], *, binding: Binding) -> str:
         """The IdP's LogoutResponse: where the browser goes now (the ``logout_uri`` given to ``/logout``)."""
         relay_state = params.get("RelayState") or ""
         record = await self._store.take_oauth_record(LOGOUT_KIND, _hash(relay_state)) if relay_state else None
@@ -129,7 +130,10 @@ class SamlLogoutService:
             raise AuthorizationPageError("The identity provider no longer exists.")
         try:
             await connector.check_logout_response(
-                params, expected_request_id=str(record.data["request_id"]), acs_url=self._federation.acs_url
+                params,
+                binding=binding,
+                expected_request_id=str(record.data["request_id"]),
+                acs_url=self._federation.acs_url,
             )
         except UpstreamError as exc:
             log.warning("saml_logout.response_refused", pool=record.pool_id, reason=exc.reason)
@@ -137,7 +141,9 @@ class SamlLogoutService:
         log.info("saml_logout.completed", pool=record.pool_id, provider=record.data["provider"])
         return str(record.data["then"])
 
-    async def idp_initiated(self, params: Mapping[str, str], sessions: Iterable[tuple[str, SsoSession]]) -> IdpLogout:
+    async def idp_initiated(
+        self, params: Mapping[str, str], sessions: Iterable[tuple[str, SsoSession]], *, binding: Binding
+    ) -> IdpLogout:
         """A LogoutRequest from an IdP, arriving with this browser's sessions (cookie value, session). The
         request is checked against the IdP of each session it could end; the first that verifies decides."""
         candidates = [
@@ -151,7 +157,7 @@ class SamlLogoutService:
             if connector is None:
                 continue
             try:
-                info = await connector.handle_logout_request(params, acs_url=self._federation.acs_url)
+                info = await connector.handle_logout_request(params, binding=binding, acs_url=self._federation.acs_url)
             except UpstreamError:
                 continue
             ended = []

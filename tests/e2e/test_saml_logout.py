@@ -8,6 +8,8 @@ unsigned or failed messages -- an HTML page, and nothing signed out that should 
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -18,6 +20,7 @@ import requests
 from tests.e2e.oauth_support import CALLBACK, LOGOUT, query_of
 from tests.e2e.test_federation_flow import Flow
 from tests.fakes.saml import FakeSamlIdP
+from tests.providers.conftest import form_fields
 from tests.support import GatehouseServer
 
 
@@ -95,6 +98,36 @@ def test_logout_signs_out_at_the_idp_and_then_returns_to_the_app(
     replay = flow.http.get(back, allow_redirects=False)
     assert replay.status_code == 400 and "text/html" in replay.headers["Content-Type"]
     assert "Traceback" not in replay.text
+
+
+def test_logout_response_by_http_post(gatehouse: GatehouseServer, client_id: str, saml_idp: FakeSamlIdP) -> None:
+    """Cognito asks IdPs to send the LogoutResponse by HTTP-POST: an XML-signed message in an auto-posted
+    form. Accepted once; the same message altered after signing is refused."""
+    saml_idp.logout_binding = "post"
+    try:
+        flow = signed_in(gatehouse, client_id)
+        page = flow.http.get(logout(gatehouse, flow, client_id).headers["Location"], allow_redirects=False)
+        forged_flow = signed_in(gatehouse, client_id)
+        forged_page = forged_flow.http.get(
+            logout(gatehouse, forged_flow, client_id).headers["Location"], allow_redirects=False
+        )
+    finally:
+        saml_idp.logout_binding = "redirect"
+    fields = form_fields(page.text)
+    assert set(fields) == {"SAMLResponse", "RelayState"}
+    done = flow.http.post(f"{gatehouse.url}/saml2/logout", data=fields, allow_redirects=False)
+    assert done.status_code == 303 and done.headers["Location"] == LOGOUT
+    forged = form_fields(forged_page.text)
+    xml = base64.b64decode(forged["SAMLResponse"]).decode()
+    assert "StatusCode" in xml and "Signature>" in xml
+    forged["SAMLResponse"] = base64.b64encode(xml.replace("Success", "Success ", 1).encode()).decode()
+    refused = forged_flow.http.post(f"{gatehouse.url}/saml2/logout", data=forged, allow_redirects=False)
+    assert refused.status_code == 400 and "Location" not in refused.headers
+    unsigned = re.sub(r"<(\w+:)?Signature[ >].*?</(\w+:)?Signature>", "", xml, flags=re.S)
+    assert "Signature>" not in unsigned
+    forged["SAMLResponse"] = base64.b64encode(unsigned.encode()).decode()
+    refused = forged_flow.http.post(f"{gatehouse.url}/saml2/logout", data=forged, allow_redirects=False)
+    assert refused.status_code == 400 and "Location" not in refused.headers
 
 
 def test_without_idp_signout_logout_stays_local(

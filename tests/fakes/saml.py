@@ -62,6 +62,7 @@ def sp_metadata(entity_id: str, acs_url: str, cert_pem: str) -> str:
         f'<md:KeyDescriptor use="signing">{key_info}</md:KeyDescriptor>'
         f'<md:KeyDescriptor use="encryption">{key_info}</md:KeyDescriptor>'
         f'<md:SingleLogoutService Binding="{BINDING_HTTP_REDIRECT}" Location="{slo_of(acs_url)}"/>'
+        f'<md:SingleLogoutService Binding="{BINDING_HTTP_POST}" Location="{slo_of(acs_url)}"/>'
         f'<md:AssertionConsumerService Binding="{BINDING_HTTP_POST}" Location="{acs_url}" index="0"/>'
         "</md:SPSSODescriptor></md:EntityDescriptor>"
     )
@@ -87,6 +88,8 @@ class FakeSamlIdP(ThreadedApp):
         self.logout_requests: list[dict[str, Any]] = []
         # Single logout: "Success", or another SAML status code the IdP answers LogoutRequests with.
         self.logout_status: str | None = None
+        # How the LogoutResponse goes back: "redirect" (query-signed) or "post" (XML-signed, auto-posted form).
+        self.logout_binding = "redirect"
         self.encrypt = False
         self._dir = tempfile.mkdtemp(prefix="fake-idp-")
         for name, text in (("idp.key", self.key_pem), ("idp.crt", self.cert_pem)):
@@ -158,6 +161,20 @@ class FakeSamlIdP(ThreadedApp):
             from saml2.samlp import Status, StatusCode
 
             status = Status(status_code=StatusCode(value=self.logout_status))
+        if self.logout_binding == "post":
+            signed = self.server.create_logout_response(
+                message, [BINDING_HTTP_POST], status=status, sign=True, sign_alg=SIG_RSA_SHA256,
+                digest_alg=DIGEST_SHA256,
+            )  # fmt: skip
+            encoded = base64.b64encode(str(signed).encode()).decode()
+            page = (
+                f'<html><body onload="document.forms[0].submit()"><form method="post" '
+                f'action="{html.escape(slo_of(self.acs_url))}">'
+                f'<input type="hidden" name="SAMLResponse" value="{html.escape(encoded)}">'
+                f'<input type="hidden" name="RelayState" value="{html.escape(query.get("RelayState", ""))}">'
+                "</form></body></html>"
+            )
+            return web.Response(text=page, content_type="text/html")
         response = self.server.create_logout_response(message, [BINDING_HTTP_REDIRECT], status=status, sign=False)
         info = self.server.apply_binding(
             BINDING_HTTP_REDIRECT,
