@@ -100,34 +100,43 @@ def test_logout_signs_out_at_the_idp_and_then_returns_to_the_app(
     assert "Traceback" not in replay.text
 
 
-def test_logout_response_by_http_post(gatehouse: GatehouseServer, client_id: str, saml_idp: FakeSamlIdP) -> None:
-    """Cognito asks IdPs to send the LogoutResponse by HTTP-POST: an XML-signed message in an auto-posted
-    form. Accepted once; the same message altered after signing is refused."""
+def _posted_logout(gatehouse: GatehouseServer, client_id: str, saml_idp: FakeSamlIdP) -> tuple[Flow, dict[str, str]]:
+    """Sign in, /logout, and the fields of the IdP's auto-posting LogoutResponse form."""
     saml_idp.logout_binding = "post"
     try:
         flow = signed_in(gatehouse, client_id)
         page = flow.http.get(logout(gatehouse, flow, client_id).headers["Location"], allow_redirects=False)
-        forged_flow = signed_in(gatehouse, client_id)
-        forged_page = forged_flow.http.get(
-            logout(gatehouse, forged_flow, client_id).headers["Location"], allow_redirects=False
-        )
     finally:
         saml_idp.logout_binding = "redirect"
     fields = form_fields(page.text)
     assert set(fields) == {"SAMLResponse", "RelayState"}
+    return flow, fields
+
+
+def test_logout_response_by_http_post(gatehouse: GatehouseServer, client_id: str, saml_idp: FakeSamlIdP) -> None:
+    """Cognito asks IdPs to send the LogoutResponse by HTTP-POST: an XML-signed message in an auto-posted
+    form. Accepted; the message altered after signing, or with its signature cut out, is refused."""
+    flow, fields = _posted_logout(gatehouse, client_id, saml_idp)
     done = flow.http.post(f"{gatehouse.url}/saml2/logout", data=fields, allow_redirects=False)
     assert done.status_code == 303 and done.headers["Location"] == LOGOUT
-    forged = form_fields(forged_page.text)
-    xml = base64.b64decode(forged["SAMLResponse"]).decode()
-    assert "StatusCode" in xml and "Signature>" in xml
-    forged["SAMLResponse"] = base64.b64encode(xml.replace("Success", "Success ", 1).encode()).decode()
-    refused = forged_flow.http.post(f"{gatehouse.url}/saml2/logout", data=forged, allow_redirects=False)
-    assert refused.status_code == 400 and "Location" not in refused.headers
-    unsigned = re.sub(r"<(\w+:)?Signature[ >].*?</(\w+:)?Signature>", "", xml, flags=re.S)
-    assert "Signature>" not in unsigned
-    forged["SAMLResponse"] = base64.b64encode(unsigned.encode()).decode()
-    refused = forged_flow.http.post(f"{gatehouse.url}/saml2/logout", data=forged, allow_redirects=False)
-    assert refused.status_code == 400 and "Location" not in refused.headers
+
+    def altered(xml: str) -> str:
+        return xml.replace("status:Success", "status:Success ", 1)
+
+    def unsigned(xml: str) -> str:
+        stripped = re.sub(r"<(\w+:)?Signature[ >].*?</(\w+:)?Signature>", "", xml, flags=re.S)
+        assert "Signature>" not in stripped
+        return stripped
+
+    for mangle, reason in ((altered, "saml_logout_signature"), (unsigned, "saml_logout_unsigned")):
+        flow, fields = _posted_logout(gatehouse, client_id, saml_idp)
+        xml = base64.b64decode(fields["SAMLResponse"]).decode()
+        assert "status:Success" in xml and "Signature>" in xml
+        fields["SAMLResponse"] = base64.b64encode(mangle(xml).encode()).decode()
+        log_start = len(gatehouse.log_path.read_text())
+        refused = flow.http.post(f"{gatehouse.url}/saml2/logout", data=fields, allow_redirects=False)
+        assert refused.status_code == 400 and "Location" not in refused.headers
+        assert f'"reason":"{reason}"' in gatehouse.log_path.read_text()[log_start:]
 
 
 def test_without_idp_signout_logout_stays_local(
