@@ -171,3 +171,72 @@ def test_a_client_without_bs_callback_is_refused_upstream(
     page = walk(http, http.get(url, allow_redirects=False, timeout=10), CALLBACK)
     assert page.status_code == 400 and "text/html" in page.headers["Content-Type"]
     assert page.url.startswith(server_a.url) and "Traceback" not in page.text
+
+
+def test_pool_a_groups_become_pool_b_groups_through_config(
+    tmp_path_factory: pytest.TempPathFactory, server_a: GatehouseServer, setup: dict[str, Any]
+) -> None:
+    """The chained provider declared in B's config file, with a group rule on A's ``cognito:groups`` claim: a
+    member of A's ``admins`` lands in B's ``upstream-admins``; after leaving it at A, the next sign-in takes the
+    group away at B."""
+    idp_a = server_a.client()
+    idp_a.create_group(UserPoolId=setup["pool_a"], GroupName="admins")
+    idp_a.admin_add_user_to_group(UserPoolId=setup["pool_a"], Username="alice", GroupName="admins")
+    server_c = GatehouseServer(tmp_path_factory.mktemp("chain-c") / "data", config="version: 1\npools: []\n")
+    broker = idp_a.create_user_pool_client(
+        UserPoolId=setup["pool_a"], ClientName="pool-c-broker", GenerateSecret=True,
+        AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email", "profile"], CallbackURLs=[f"{server_c.url}/oauth2/idpresponse"],
+        SupportedIdentityProviders=["COGNITO"],
+    )["UserPoolClient"]  # fmt: skip
+    assert server_c.config_path is not None
+    server_c.config_path.write_text(f"""\
+version: 1
+pools:
+  - id: us-east-1_ChainC001
+    name: chained
+    groups: [{{name: upstream-admins}}]
+    clients:
+      - id: chainapp00000000000000001
+        name: app
+        callback_urls: ["{CALLBACK}"]
+        allowed_oauth_flows: [code]
+        allowed_oauth_scopes: [openid, email, profile]
+        supported_identity_providers: [PoolA]
+    identity_providers:
+      - name: PoolA
+        type: OIDC
+        details: {{client_id: {broker["ClientId"]}, authorize_scopes: openid email profile,
+                  oidc_issuer: "{server_a.url}/{setup["pool_a"]}", attributes_request_method: GET}}
+        client_secret: "${{POOL_A_SECRET}}"
+        attribute_mapping: {{email: email}}
+        group_rules:
+          - {{claim: "cognito:groups", match: equals, value: admins, group: upstream-admins}}
+""")
+    server_c.extra_env = {"POOL_A_SECRET": broker["ClientSecret"]}
+    server_c.start()
+    try:
+
+        def sign_in() -> dict[str, Any]:
+            verifier, challenge = pkce_pair()
+            browser = Browser(server_a.url)
+            url = start(server_c, "chainapp00000000000000001", challenge)
+            login = walk(browser.http, browser.http.get(url, allow_redirects=False, timeout=10), CALLBACK)
+            back = browser.submit(login, {"username": "alice", "password": PASSWORD})
+            done = walk(browser.http, back, CALLBACK)
+            code = query_of(done.headers["Location"])["code"]
+            tokens = requests.post(
+                f"{server_c.url}/oauth2/token",
+                data={"grant_type": "authorization_code", "client_id": "chainapp00000000000000001", "code": code,
+                      "redirect_uri": CALLBACK, "code_verifier": verifier},
+                timeout=10,
+            ).json()  # fmt: skip
+            return verified_id_token(server_c, "us-east-1_ChainC001", "chainapp00000000000000001", tokens["id_token"])
+
+        claims = sign_in()
+        assert claims["cognito:username"] == f"PoolA_{setup['sub_a']}"
+        assert claims["cognito:groups"] == ["upstream-admins"]
+        idp_a.admin_remove_user_from_group(UserPoolId=setup["pool_a"], Username="alice", GroupName="admins")
+        assert "cognito:groups" not in sign_in()
+    finally:
+        server_c.stop()
