@@ -29,6 +29,7 @@ from gateway.api.iam import iam_service
 from gateway.api.sts import sts_service
 from gateway.api.verify import verify_handler
 from gateway.errors import GatehouseError, RequestEntityTooLarge, UnknownOperationException
+from gateway.loop_watch import loop_watch_ctx
 from gateway.metrics import Metrics
 from gateway.oauth import endpoints as oauth_endpoints
 from gateway.oauth import federation as federation_endpoints
@@ -93,6 +94,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_services_ctx(metrics or Metrics()))
+    app.cleanup_ctx.append(loop_watch_ctx)
     app.router.add_post("/", dispatch)
     app.router.add_post("/gatehouse/verify", verify_handler)
     app.router.add_get("/health", health)

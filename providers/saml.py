@@ -26,30 +26,50 @@ import os
 import tempfile
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from defusedxml import ElementTree as SafeElementTree
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, time_util
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
-from saml2.saml import NAMEID_FORMAT_UNSPECIFIED
+from saml2.saml import NAMEID_FORMAT_UNSPECIFIED, NameID
+from saml2.samlp import STATUS_SUCCESS
+from saml2.sigver import verify_redirect_signature
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA256
 
 from providers.base import Identity, ProviderConfigError, SamlConnector, SamlRequest, UpstreamError
 from providers.oauth2 import check_url
 
-__all__ = ["SAMLConnector", "cognito_sp_entity_id"]
+__all__ = ["LogoutRequestInfo", "SAMLConnector", "cognito_sp_entity_id", "slo_url"]
 
 XMLSEC_BINARY = os.environ.get("GATEHOUSE_XMLSEC1", "/usr/bin/xmlsec1")
 CLOCK_SKEW_SECONDS = 60
 MAX_SAML_RESPONSE_BYTES = 512 * 1024
 _SIG_ALGS = {"rsa-sha256": SIG_RSA_SHA256, "rsa-sha1": SIG_RSA_SHA1}
+Binding = Literal["redirect", "post"]
+_BINDINGS = {"redirect": BINDING_HTTP_REDIRECT, "post": BINDING_HTTP_POST}
 _BOOLEAN_KEYS = ("IDPInit", "IDPSignout", "EncryptedResponses")
 
 
 def cognito_sp_entity_id(pool_id: str) -> str:
     """Cognito's SP entity id for a pool, which IdPs are configured with."""
     return f"urn:amazon:cognito:sp:{pool_id}"
+
+
+def slo_url(acs_url: str) -> str:
+    """Our single logout endpoint (``/saml2/logout``), beside the ACS (``/saml2/idpresponse``)."""
+    return acs_url.rsplit("/saml2/idpresponse", 1)[0] + "/saml2/logout"
+
+
+@dataclass(frozen=True)
+class LogoutRequestInfo:
+    """A verified IdP-initiated LogoutRequest: whom it signs out, and where our answer goes."""
+
+    issuer: str
+    name_id: str
+    session_indexes: tuple[str, ...]
+    response_url: str  # the signed LogoutResponse, HTTP-Redirect binding
 
 
 def _flag(details: Mapping[str, str], key: str) -> bool:
@@ -133,7 +153,13 @@ class SAMLConnector(SamlConnector):
                 "allow_unknown_attributes": True,
                 "service": {
                     "sp": {
-                        "endpoints": {"assertion_consumer_service": [(acs_url, BINDING_HTTP_POST)]},
+                        "endpoints": {
+                            "assertion_consumer_service": [(acs_url, BINDING_HTTP_POST)],
+                            "single_logout_service": [
+                                (slo_url(acs_url), BINDING_HTTP_REDIRECT),
+                                (slo_url(acs_url), BINDING_HTTP_POST),
+                            ],
+                        },
                         "authn_requests_signed": "RequestSigningAlgorithm" in self.details,
                         "want_assertions_signed": True,
                         "want_response_signed": False,
@@ -255,6 +281,10 @@ class SAMLConnector(SamlConnector):
         claims: dict[str, Any] = {**attributes, "NameID": name_id.text.strip()}
         if name_id.format:
             claims["NameIDFormat"] = name_id.format
+        session_index = _session_index(assertion)
+        if session_index:
+            # Single logout names the IdP session it ends (SAML Profiles §4.4.4.1).
+            claims["SessionIndex"] = session_index
         issuer = response.issuer()
         conditions = assertion.conditions
         expires_at = _epoch(conditions.not_on_or_after) if conditions is not None and conditions.not_on_or_after else 0
@@ -320,6 +350,133 @@ class SAMLConnector(SamlConnector):
             if data.not_on_or_after and _epoch(data.not_on_or_after) + CLOCK_SKEW_SECONDS <= now:
                 raise UpstreamError("saml_expired")
 
+    # --- single logout (SAML Profiles §4.4, HTTP-Redirect binding) -------------------------------------------
+
+    async def logout_request(
+        self,
+        *,
+        name_id: str,
+        name_id_format: str | None,
+        session_index: str | None,
+        relay_state: str,
+        acs_url: str,
+    ) -> SamlRequest | None:
+        """A signed LogoutRequest for the IdP's SingleLogoutService (None when its metadata names none)."""
+        metadata = await self._metadata_xml()
+        return await self.context.run_blocking(
+            self._logout_request, metadata, name_id, name_id_format, session_index, relay_state, acs_url
+        )
+
+    def _logout_request(
+        self,
+        metadata: str,
+        name_id: str,
+        name_id_format: str | None,
+        session_index: str | None,
+        relay_state: str,
+        acs_url: str,
+    ) -> SamlRequest | None:
+        client = self._client(metadata, acs_url)
+        idp = self._idp_entity_id(client)
+        try:
+            destination = client.metadata.single_logout_service(idp, BINDING_HTTP_REDIRECT, "idpsso")[0]["location"]
+        except Exception:  # pysaml2 raises bare exceptions when the IdP offers no such endpoint
+            return None
+        request_id, request = client.create_logout_request(
+            destination,
+            idp,
+            name_id=NameID(text=name_id, format=name_id_format),
+            session_indexes=[session_index] if session_index else None,
+            sign=False,
+            expire=time_util.in_a_while(minutes=5),
+        )
+        # SAML Profiles §4.4.3.1: the request must be authenticated; the redirect binding signs the query.
+        info = client.apply_binding(
+            BINDING_HTTP_REDIRECT, str(request), destination, relay_state, sign=True, sigalg=SIG_RSA_SHA256
+        )
+        return SamlRequest(request_id=str(request_id), binding="redirect", url=str(dict(info["headers"])["Location"]))
+
+    async def check_logout_response(
+        self, params: Mapping[str, str], *, binding: Binding, expected_request_id: str, acs_url: str
+    ) -> None:
+        """The IdP's LogoutResponse to our request (HTTP-POST, as Cognito asks of IdPs, or HTTP-Redirect):
+        signed by the IdP, in response to it, and successful; raises UpstreamError otherwise."""
+        metadata = await self._metadata_xml()
+        await self.context.run_blocking(
+            self._check_logout_response, metadata, dict(params), binding, expected_request_id, acs_url
+        )
+
+    def _check_logout_response(
+        self, metadata: str, params: dict[str, str], binding: Binding, expected_request_id: str, acs_url: str
+    ) -> None:
+        client = self._client(metadata, acs_url)
+        idp = self._idp_entity_id(client)
+        _require_signed(client, idp, params, "SAMLResponse", binding)
+        try:
+            response = client.parse_logout_request_response(params["SAMLResponse"], _BINDINGS[binding])
+        except Exception as exc:  # pysaml2 signals every refusal by raising
+            raise UpstreamError("saml_logout_invalid", type(exc).__name__) from exc
+        if response is None:
+            raise UpstreamError("saml_logout_invalid")
+        message = response.response
+        if message.in_response_to != expected_request_id:
+            raise UpstreamError("saml_in_response_to")
+        if message.issuer is None or (message.issuer.text or "").strip() != idp:
+            raise UpstreamError("saml_logout_issuer")
+        if message.destination is not None and message.destination != slo_url(acs_url):
+            raise UpstreamError("saml_destination")
+        if message.status is None or message.status.status_code.value != STATUS_SUCCESS:
+            raise UpstreamError("saml_logout_failed", "the IdP did not sign the user out")
+
+    async def handle_logout_request(
+        self, params: Mapping[str, str], *, binding: Binding, acs_url: str
+    ) -> LogoutRequestInfo:
+        """An IdP-initiated LogoutRequest: verified, with our signed success answer (HTTP-Redirect)."""
+        metadata = await self._metadata_xml()
+        return await self.context.run_blocking(self._handle_logout_request, metadata, dict(params), binding, acs_url)
+
+    def _handle_logout_request(
+        self, metadata: str, params: dict[str, str], binding: Binding, acs_url: str
+    ) -> LogoutRequestInfo:
+        client = self._client(metadata, acs_url)
+        idp = self._idp_entity_id(client)
+        _require_signed(client, idp, params, "SAMLRequest", binding)
+        try:
+            parsed = client.parse_logout_request(params["SAMLRequest"], _BINDINGS[binding])
+        except Exception as exc:  # pysaml2 signals every refusal by raising
+            raise UpstreamError("saml_logout_invalid", type(exc).__name__) from exc
+        if parsed is None:
+            raise UpstreamError("saml_logout_invalid")
+        message = parsed.message
+        issuer = (message.issuer.text or "").strip() if message.issuer is not None else ""
+        if issuer != idp:
+            raise UpstreamError("saml_logout_issuer")
+        if message.destination is not None and message.destination != slo_url(acs_url):
+            raise UpstreamError("saml_destination")
+        if message.not_on_or_after and _epoch(message.not_on_or_after) + CLOCK_SKEW_SECONDS <= _now():
+            raise UpstreamError("saml_expired")
+        if message.name_id is None or not (message.name_id.text or "").strip():
+            raise UpstreamError("saml_logout_invalid", "no NameID")
+        indexes = tuple((si.text or "").strip() for si in message.session_index or [] if si.text)
+        response = client.create_logout_response(message, [BINDING_HTTP_REDIRECT], sign=False)
+        destination = client.metadata.single_logout_service(idp, BINDING_HTTP_REDIRECT, "idpsso")[0]
+        location = destination.get("response_location") or destination["location"]
+        info = client.apply_binding(
+            BINDING_HTTP_REDIRECT,
+            str(response),
+            location,
+            params.get("RelayState", ""),
+            response=True,
+            sign=True,
+            sigalg=SIG_RSA_SHA256,
+        )
+        return LogoutRequestInfo(
+            issuer=issuer,
+            name_id=message.name_id.text.strip(),
+            session_indexes=indexes,
+            response_url=str(dict(info["headers"])["Location"]),
+        )
+
     async def sp_metadata(self, *, acs_url: str) -> str:
         from saml2.metadata import entity_descriptor
 
@@ -330,6 +487,51 @@ class SAMLConnector(SamlConnector):
             return str(entity_descriptor(client.config))
 
         return await self.context.run_blocking(build)
+
+
+def _require_signed(client: Saml2Client, idp: str, params: Mapping[str, str], kind: str, binding: Binding) -> None:
+    """A logout message signed by one of the IdP's signing keys from its metadata; unsigned ones are refused
+    (anyone could send them). HTTP-Redirect: the query signature (SAML Bindings §3.4.4.1); HTTP-POST: an
+    enveloped XML signature on the message itself (§3.5.5.2)."""
+    if not params.get(kind):
+        raise UpstreamError("saml_logout_invalid")
+    if len(params[kind]) > MAX_SAML_RESPONSE_BYTES:
+        raise UpstreamError("saml_malformed")
+    if binding == "post":
+        try:
+            xml = base64.b64decode(params[kind], validate=False)
+            root = SafeElementTree.fromstring(xml, forbid_dtd=True)
+        except Exception as exc:  # bad base64, not XML, or defusedxml's refusals
+            raise UpstreamError("saml_malformed", type(exc).__name__) from exc
+        if root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is None:
+            raise UpstreamError("saml_logout_unsigned")
+        check = (
+            client.sec.correctly_signed_logout_response
+            if kind == "SAMLResponse"
+            else client.sec.correctly_signed_logout_request
+        )
+        try:
+            check(xml.decode(), must=True)
+        except Exception as exc:  # pysaml2's SignatureError and xmlsec1 failures alike
+            raise UpstreamError("saml_logout_signature", type(exc).__name__) from exc
+        return
+    if not params.get("Signature") or not params.get("SigAlg"):
+        raise UpstreamError("saml_logout_unsigned")
+    message = {k: params[k] for k in (kind, "RelayState", "SigAlg", "Signature") if k in params}
+    try:
+        certs = client.metadata.certs(idp, "idpsso", "signing")
+        verified = any(verify_redirect_signature(message, client.sec.sec_backend, cert) for _, cert in certs)
+    except Exception as exc:  # unsupported algorithm, bad base64, a key that does not load
+        raise UpstreamError("saml_logout_signature", type(exc).__name__) from exc
+    if not verified:
+        raise UpstreamError("saml_logout_signature")
+
+
+def _session_index(assertion: Any) -> str | None:
+    for statement in assertion.authn_statement or []:
+        if statement.session_index:
+            return str(statement.session_index)
+    return None
 
 
 def _now() -> float:

@@ -228,10 +228,15 @@ async def logout(request: web.Request) -> web.Response:
     except AuthorizationPageError as exc:
         return error_page(request, settings, exc.message)
     name = sso_cookie_name(pool.id)
+    session = await current_session(request, pool.id)
     await services.oauth.end_sso(request.cookies.get(name))
     if target == "authorize":
         passed = {k: v for k, v in query.items() if k != "logout_uri"}
         target = f"{base_path(request)}/oauth2/authorize?{urlencode(passed)}"
+    # A session from a SAML IdP with IDPSignout: sign out there too, then come back to the target.
+    from gateway.oauth import saml_logout
+
+    target = await saml_logout.begin(request, session, target) or target
     response = web.Response(status=302, headers={"Location": target})
     response.del_cookie(name, path="/")
     finish(request, response, settings)

@@ -25,6 +25,7 @@ from gateway.errors import (
     InvalidRequestError,
     UpstreamIdentityError,
 )
+from gateway.oauth import saml_logout
 from gateway.oauth.endpoints import routed_pool, set_sso_cookie
 from gateway.oauth.forms import read_form
 from gateway.oauth.wellknown import SERVICES
@@ -36,6 +37,7 @@ from gateway.services.federation import (
 )
 from gateway.services.oauth import AuthorizationRedirectError, AuthorizationRequest
 from gateway.services.pools import ClientView
+from gateway.services.saml_logout import upstream_of
 from gateway.ui.render import error_page, finish, found, secure_cookies, see_other
 
 log = structlog.get_logger("gateway.oauth.federation")
@@ -118,7 +120,11 @@ async def _params(request: web.Request) -> dict[str, str]:
 async def _answer(request: web.Request, outcome: FederatedSignIn) -> web.Response:
     services = request.app[SERVICES]
     auth_request = await services.oauth.load_request(outcome.resume.get("request_id"))
-    token = await services.oauth.start_sso(outcome.pool.id, outcome.user, outcome.auth_time, AMR_FEDERATED)
+    identity = outcome.identity
+    upstream = upstream_of(outcome.provider_name, identity.provider_type, identity.issuer, identity.claims)
+    token = await services.oauth.start_sso(
+        outcome.pool.id, outcome.user, outcome.auth_time, AMR_FEDERATED, upstream=upstream or None
+    )
     location = await services.oauth.issue_authorization_code(
         auth_request, outcome.user, outcome.auth_time, AMR_FEDERATED
     )
@@ -207,6 +213,7 @@ async def _idp_initiated(request: web.Request, saml_response: str, relay: dict[s
 
 
 def add_routes(app: web.Application) -> None:
+    saml_logout.add_routes(app)
     for prefix in ("", "/{pool_id}"):
         app.router.add_get(f"{prefix}/oauth2/idpresponse", idpresponse)
         app.router.add_post(f"{prefix}/oauth2/idpresponse", idpresponse)

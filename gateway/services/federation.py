@@ -241,6 +241,13 @@ class FederationService:
         pem = (await self.sp_key_pair(pool_id))["cert"]
         return "".join(line for line in pem.strip().splitlines() if not line.startswith("-----"))
 
+    async def provider_connector(self, pool_id: str, name: str) -> tuple[IdentityProviderRecord, Connector] | None:
+        """The provider record and its connector (single logout needs both), or None if it is gone."""
+        record = await self._store.get_identity_provider(pool_id, name)
+        if record is None:
+            return None
+        return record, await self._connector(record)
+
     async def _connector(self, record: IdentityProviderRecord) -> Connector:
         key = (record.pool_id, record.name)
         version = (record.version, record.updated_at)

@@ -172,6 +172,9 @@ class SsoSession:
     user: UserRecord
     auth_time: int
     amr: tuple[str, ...]
+    # For a federated sign-in that single logout may end upstream: the provider and whom it named (SAML's
+    # NameID and SessionIndex), as kept by start_sso.
+    upstream: dict[str, Any] | None = None
 
 
 class AuthorizationRedirectError(Exception):
@@ -475,9 +478,20 @@ class OAuthService:
 
     # --- single sign-on ----------------------------------------------------------------------------------
 
-    async def start_sso(self, pool_id: str, user: UserRecord, auth_time: int, amr: Sequence[str]) -> str:
+    async def start_sso(
+        self,
+        pool_id: str,
+        user: UserRecord,
+        auth_time: int,
+        amr: Sequence[str],
+        *,
+        upstream: Mapping[str, Any] | None = None,
+    ) -> str:
         """A new hosted-UI session for ``user``; returns the cookie value (only its hash is kept)."""
         token = new_opaque_token(32)
+        data: dict[str, Any] = {"auth_time": int(auth_time), "amr": list(amr), "created_at": time.time()}
+        if upstream:
+            data["upstream"] = dict(upstream)
         await self.store.put_oauth_record(
             OAuthRecord(
                 kind=SSO_KIND,
@@ -485,7 +499,7 @@ class OAuthService:
                 pool_id=pool_id,
                 client_id="",
                 username_key=user.username_key,
-                data={"auth_time": int(auth_time), "amr": list(amr), "created_at": time.time()},
+                data=data,
                 expires_at=time.time() + SSO_SECONDS,
             )
         )
@@ -500,11 +514,19 @@ class OAuthService:
         if record is None or record.pool_id != pool_id or record.expires_at <= time.time():
             return None
         user = await self.store.get_user(pool_id, record.username_key)
-        if user is None or not user.enabled or user.status != "CONFIRMED":
+        # Federated users (EXTERNAL_PROVIDER) keep their hosted-UI session like the pool's own.
+        if user is None or not user.enabled or user.status not in ("CONFIRMED", "EXTERNAL_PROVIDER"):
             return None
         if user.tokens_valid_after and float(record.data.get("created_at", 0)) < user.tokens_valid_after:
             return None
-        return SsoSession(pool_id, user, int(record.data["auth_time"]), tuple(record.data.get("amr") or ()))
+        upstream = record.data.get("upstream")
+        return SsoSession(
+            pool_id,
+            user,
+            int(record.data["auth_time"]),
+            tuple(record.data.get("amr") or ()),
+            upstream=dict(upstream) if isinstance(upstream, dict) else None,
+        )
 
     async def end_sso(self, token: str | None) -> None:
         if token and len(token) <= 256:

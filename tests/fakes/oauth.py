@@ -55,6 +55,8 @@ class FakeOAuth(ThreadedApp):
         self.access_tokens: dict[str, dict[str, Any]] = {}
         self.authorize_requests: list[dict[str, str]] = []
         self.token_requests: list[dict[str, str]] = []
+        # When true, the person "declines" at the consent screen: the answer is error=access_denied.
+        self.decline = False
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get(self.authorize_path, self.authorize)
@@ -74,6 +76,8 @@ class FakeOAuth(ThreadedApp):
             return web.json_response({"error": "invalid_request"}, status=400)
         if params.get("code_challenge_method") != "S256" or not params.get("code_challenge"):
             return web.json_response({"error": "invalid_request", "error_description": "PKCE required"}, status=400)
+        if self.decline:
+            return self.answer(params["redirect_uri"], {"error": "access_denied", "state": params.get("state", "")})
         code = secrets.token_urlsafe(16)
         self.codes[code] = {**params, "user": dict(self.user)}
         return self.answer(params["redirect_uri"], {"code": code, "state": params.get("state", "")})

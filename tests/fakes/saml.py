@@ -42,6 +42,11 @@ ASSERTION = "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"
 RESPONSE = "urn:oasis:names:tc:SAML:2.0:protocol:Response"
 
 
+def slo_of(acs_url: str) -> str:
+    """The SP's single logout endpoint beside its ACS (Gatehouse's ``/saml2/logout``)."""
+    return acs_url.rsplit("/saml2/idpresponse", 1)[0] + "/saml2/logout"
+
+
 def sp_metadata(entity_id: str, acs_url: str, cert_pem: str) -> str:
     """Minimal SP metadata: the ACS, and the SP's certificate for signing and encryption."""
     cert = cert_body(cert_pem)
@@ -56,6 +61,8 @@ def sp_metadata(entity_id: str, acs_url: str, cert_pem: str) -> str:
         'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
         f'<md:KeyDescriptor use="signing">{key_info}</md:KeyDescriptor>'
         f'<md:KeyDescriptor use="encryption">{key_info}</md:KeyDescriptor>'
+        f'<md:SingleLogoutService Binding="{BINDING_HTTP_REDIRECT}" Location="{slo_of(acs_url)}"/>'
+        f'<md:SingleLogoutService Binding="{BINDING_HTTP_POST}" Location="{slo_of(acs_url)}"/>'
         f'<md:AssertionConsumerService Binding="{BINDING_HTTP_POST}" Location="{acs_url}" index="0"/>'
         "</md:SPSSODescriptor></md:EntityDescriptor>"
     )
@@ -78,6 +85,11 @@ class FakeSamlIdP(ThreadedApp):
             },
         }
         self.authn_requests: list[dict[str, Any]] = []
+        self.logout_requests: list[dict[str, Any]] = []
+        # Single logout: "Success", or another SAML status code the IdP answers LogoutRequests with.
+        self.logout_status: str | None = None
+        # How the LogoutResponse goes back: "redirect" (query-signed) or "post" (XML-signed, auto-posted form).
+        self.logout_binding = "redirect"
         self.encrypt = False
         self._dir = tempfile.mkdtemp(prefix="fake-idp-")
         for name, text in (("idp.key", self.key_pem), ("idp.crt", self.cert_pem)):
@@ -117,7 +129,86 @@ class FakeSamlIdP(ThreadedApp):
         app.router.add_get("/metadata", self.metadata)
         app.router.add_get("/sso/redirect", self.sso_redirect)
         app.router.add_post("/sso/post", self.sso_post)
+        app.router.add_get("/slo", self.slo)
         return app
+
+    async def slo(self, request: web.Request) -> web.Response:
+        """The SP's LogoutRequest (signature checked against the SP certificate); answered with a signed
+        LogoutResponse back to the SP's SingleLogoutService."""
+        query = request.query
+        try:
+            parsed = self.server.parse_logout_request(
+                query.get("SAMLRequest", ""),
+                BINDING_HTTP_REDIRECT,
+                relay_state=query.get("RelayState"),
+                sigalg=query.get("SigAlg"),
+                signature=query.get("Signature"),
+            )
+        except Exception as exc:  # pysaml2 refuses a bad or badly signed request by raising
+            return web.Response(text=f"refused: {type(exc).__name__}", status=400)
+        message = parsed.message
+        self.logout_requests.append(
+            {
+                "id": message.id,
+                "name_id": message.name_id.text if message.name_id is not None else None,
+                "session_index": [si.text for si in message.session_index or []],
+                "issuer": message.issuer.text if message.issuer is not None else None,
+                "signed": "Signature" in query,
+            }
+        )
+        status = None
+        if self.logout_status is not None:
+            from saml2.samlp import Status, StatusCode
+
+            status = Status(status_code=StatusCode(value=self.logout_status))
+        if self.logout_binding == "post":
+            signed = self.server.create_logout_response(
+                message, [BINDING_HTTP_POST], status=status, sign=True, sign_alg=SIG_RSA_SHA256,
+                digest_alg=DIGEST_SHA256,
+            )  # fmt: skip
+            encoded = base64.b64encode(str(signed).encode()).decode()
+            page = (
+                f'<html><body onload="document.forms[0].submit()"><form method="post" '
+                f'action="{html.escape(slo_of(self.acs_url))}">'
+                f'<input type="hidden" name="SAMLResponse" value="{html.escape(encoded)}">'
+                f'<input type="hidden" name="RelayState" value="{html.escape(query.get("RelayState", ""))}">'
+                "</form></body></html>"
+            )
+            return web.Response(text=page, content_type="text/html")
+        response = self.server.create_logout_response(message, [BINDING_HTTP_REDIRECT], status=status, sign=False)
+        info = self.server.apply_binding(
+            BINDING_HTTP_REDIRECT,
+            str(response),
+            slo_of(self.acs_url),
+            query.get("RelayState", ""),
+            response=True,
+            sign=True,
+            sigalg=SIG_RSA_SHA256,
+        )
+        raise web.HTTPFound(dict(info["headers"])["Location"])
+
+    def logout_request_url(self, name_id: str, session_index: str | None, *, sign: bool = True) -> str:
+        """An IdP-initiated LogoutRequest to the SP, HTTP-Redirect binding (query-signed unless ``sign`` is
+        false)."""
+        from saml2.time_util import in_a_while
+
+        _, request = self.server.create_logout_request(
+            slo_of(self.acs_url),
+            self.sp_entity_id,
+            name_id=NameID(format=NAMEID_FORMAT_PERSISTENT, text=name_id),
+            session_indexes=[session_index] if session_index else None,
+            sign=False,
+            expire=in_a_while(minutes=5),
+        )
+        info = self.server.apply_binding(
+            BINDING_HTTP_REDIRECT,
+            str(request),
+            slo_of(self.acs_url),
+            "idp-relay",
+            sign=sign,
+            sigalg=SIG_RSA_SHA256 if sign else None,
+        )
+        return str(dict(info["headers"])["Location"])
 
     async def metadata(self, request: web.Request) -> web.Response:
         return web.Response(text=self.metadata_xml(), content_type="application/samlmetadata+xml")

@@ -1,0 +1,77 @@
+"""``/saml2/logout``: Cognito's SAML single logout endpoint (HTTP-POST or HTTP-Redirect binding). A
+``SAMLResponse`` is the IdP's answer to the LogoutRequest ``/logout`` sent; a ``SAMLRequest`` is an
+IdP-initiated logout. The work is done by gateway/services/saml_logout.py; failures are HTML pages (there is no
+client request to answer)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.errors import AuthorizationPageError
+from gateway.oauth.wellknown import SERVICES
+from gateway.services.oauth import SsoSession
+from gateway.services.saml_logout import SamlLogoutService
+from gateway.ui.render import error_page, finish
+from providers.saml import Binding
+
+SSO_COOKIE_PREFIX = "gatehouse_sso_"
+
+
+def saml_logout_service(request: web.Request) -> SamlLogoutService:
+    services = request.app[SERVICES]
+    return SamlLogoutService(services.federation, services.oauth, services.store)
+
+
+async def begin(request: web.Request, session: SsoSession | None, then: str) -> str | None:
+    """Called by ``/logout`` once the local session has ended: the IdP's logout URL when the session came
+    from a SAML IdP with IDPSignout, else None."""
+    if session is None or not session.upstream:
+        return None
+    return await saml_logout_service(request).begin(session, then)
+
+
+def _redirect(request: web.Request, location: str, *, status: int = 302) -> web.Response:
+    response = web.Response(status=status, headers={"Location": location})
+    finish(request, response, request.app[SERVICES].settings)
+    return response
+
+
+def _after(binding: Binding) -> int:
+    """303 after a POST, so the browser GETs the next page (never re-POSTs); 302 otherwise."""
+    return 303 if binding == "post" else 302
+
+
+async def saml2_logout(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    binding: Binding = "redirect"
+    if request.method == "POST":
+        binding = "post"
+        form = await request.post()
+        params = {k: v for k, v in form.items() if isinstance(v, str)}
+    else:
+        params = {k: v for k, v in request.query.items() if isinstance(v, str)}
+    logout = saml_logout_service(request)
+    try:
+        if "SAMLResponse" in params:
+            return _redirect(request, await logout.finish(params, binding=binding), status=_after(binding))
+        if "SAMLRequest" in params:
+            sessions = []
+            for name, token in request.cookies.items():
+                if name.startswith(SSO_COOKIE_PREFIX):
+                    session = await services.oauth.sso_session(name[len(SSO_COOKIE_PREFIX) :], token)
+                    if session is not None:
+                        sessions.append((token, session))
+            outcome = await logout.idp_initiated(params, sessions, binding=binding)
+            response = _redirect(request, outcome.response_url, status=_after(binding))
+            for pool_id in outcome.ended:
+                response.del_cookie(f"{SSO_COOKIE_PREFIX}{pool_id}", path="/")
+            return response
+        raise AuthorizationPageError("A SAML logout message is required.")
+    except AuthorizationPageError as exc:
+        return error_page(request, services.settings, exc.message)
+
+
+def add_routes(app: web.Application) -> None:
+    for prefix in ("", "/{pool_id}"):
+        app.router.add_get(f"{prefix}/saml2/logout", saml2_logout)
+        app.router.add_post(f"{prefix}/saml2/logout", saml2_logout)

@@ -1,0 +1,175 @@
+"""SAML single logout (SAML Profiles §4.4) for users who signed in through a SAML IdP with ``IDPSignout: true``,
+as Cognito's "Signing out SAML users with single sign-out" describes.
+
+* SP-initiated: ``/logout`` ends the hosted-UI session here, then (instead of going straight to the app's
+  ``logout_uri``) sends the browser to the IdP with a signed LogoutRequest naming the NameID and SessionIndex of
+  the sign-in. The IdP's LogoutResponse comes back to ``/saml2/logout`` (HTTP-POST, as Cognito asks of IdPs,
+  or HTTP-Redirect); once it verifies (the IdP's signature, InResponseTo our request, Success) the browser goes
+  on to the ``logout_uri``. The pending request is kept as a one-use record under the RelayState's hash, for
+  ten minutes.
+* IdP-initiated: the IdP sends a signed LogoutRequest through the browser to ``/saml2/logout`` (either
+  binding); every hosted-UI session of this browser that the request names (the IdP, NameID and, when given,
+  SessionIndex) ends, and the browser goes back to the IdP with a signed LogoutResponse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from gateway.errors import AuthorizationPageError
+from gateway.services.federation import FederationService
+from gateway.services.oauth import OAuthService, SsoSession
+from gateway.storage.base import OAuthRecord, Store
+from providers.base import UpstreamError
+from providers.saml import Binding, SAMLConnector
+
+log = structlog.get_logger("gateway.services.saml_logout")
+
+LOGOUT_KIND = "saml_logout"
+LOGOUT_SECONDS = 600.0
+
+
+def upstream_of(
+    provider_name: str, provider_type: str, issuer: str | None, claims: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What a hosted-UI session remembers of a SAML sign-in, for single logout later (empty for others)."""
+    if provider_type != "SAML" or not isinstance(claims.get("NameID"), str):
+        return {}
+    upstream: dict[str, Any] = {
+        "provider": provider_name,
+        "type": "SAML",
+        "issuer": issuer,
+        "name_id": claims["NameID"],
+    }
+    for key, claim in (("name_id_format", "NameIDFormat"), ("session_index", "SessionIndex")):
+        if isinstance(claims.get(claim), str):
+            upstream[key] = claims[claim]
+    return upstream
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IdpLogout:
+    """An IdP-initiated logout, verified: where the browser goes next, and which sessions it ended."""
+
+    response_url: str
+    ended: tuple[str, ...]  # pool ids
+
+
+class SamlLogoutService:
+    def __init__(self, federation: FederationService, oauth: OAuthService, store: Store) -> None:
+        self._federation = federation
+        self._oauth = oauth
+        self._store = store
+
+    async def _saml_connector(self, pool_id: str, name: str) -> SAMLConnector | None:
+        found = await self._federation.provider_connector(pool_id, name)
+        if found is None:
+            return None
+        record, connector = found
+        if not isinstance(connector, SAMLConnector) or record.details.get("IDPSignout", "false") != "true":
+            return None
+        return connector
+
+    async def begin(self, session: SsoSession, then: str) -> str | None:
+        """For a session signed in through a SAML IdP with IDPSignout: the IdP's logout URL carrying our
+        LogoutRequest (the browser comes back to ``then`` afterwards). None when there is nothing to do
+        upstream, or the IdP cannot be reached (the local sign-out stands either way)."""
+        upstream = session.upstream or {}
+        if upstream.get("type") != "SAML" or not upstream.get("provider"):
+            return None
+        connector = await self._saml_connector(session.pool_id, str(upstream["provider"]))
+        if connector is None:
+            return None
+        relay_state = secrets.token_urlsafe(32)
+        try:
+            request = await connector.logout_request(
+                name_id=str(upstream["name_id"]),
+                name_id_format=upstream.get("name_id_format"),
+                session_index=upstream.get("session_index"),
+                relay_state=relay_state,
+                acs_url=self._federation.acs_url,
+            )
+        except UpstreamError as exc:
+            log.warning("saml_logout.request_failed", pool=session.pool_id, reason=exc.reason)
+            return None
+        if request is None:
+            return None
+        await self._store.put_oauth_record(
+            OAuthRecord(
+                kind=LOGOUT_KIND,
+                key_hash=_hash(relay_state),
+                pool_id=session.pool_id,
+                client_id="",
+                username_key=session.user.username_key,
+                data={"request_id": request.request_id, "provider": upstream["provider"], "then": then},
+                expires_at=time.time() + LOGOUT_SECONDS,
+            )
+        )
+        log.info("saml_logout.sent", pool=session.pool_id, provider=upstream["provider"])
+        return request.url
+
+    async def finish(self, params: Mapping[str, str], *, binding: Binding) -> str:
+        """The IdP's LogoutResponse: where the browser goes now (the ``logout_uri`` given to ``/logout``)."""
+        relay_state = params.get("RelayState") or ""
+        record = await self._store.take_oauth_record(LOGOUT_KIND, _hash(relay_state)) if relay_state else None
+        if record is None or record.expires_at <= time.time():
+            raise AuthorizationPageError("This sign-out is unknown or has expired.")
+        connector = await self._saml_connector(record.pool_id, str(record.data["provider"]))
+        if connector is None:
+            raise AuthorizationPageError("The identity provider no longer exists.")
+        try:
+            await connector.check_logout_response(
+                params,
+                binding=binding,
+                expected_request_id=str(record.data["request_id"]),
+                acs_url=self._federation.acs_url,
+            )
+        except UpstreamError as exc:
+            log.warning("saml_logout.response_refused", pool=record.pool_id, reason=exc.reason)
+            raise AuthorizationPageError("The identity provider's sign-out answer was refused.") from exc
+        log.info("saml_logout.completed", pool=record.pool_id, provider=record.data["provider"])
+        return str(record.data["then"])
+
+    async def idp_initiated(
+        self, params: Mapping[str, str], sessions: Iterable[tuple[str, SsoSession]], *, binding: Binding
+    ) -> IdpLogout:
+        """A LogoutRequest from an IdP, arriving with this browser's sessions (cookie value, session). The
+        request is checked against the IdP of each session it could end; the first that verifies decides."""
+        candidates = [
+            (token, session)
+            for token, session in sessions
+            if (session.upstream or {}).get("type") == "SAML" and (session.upstream or {}).get("provider")
+        ]
+        for _token, session in candidates:
+            upstream = session.upstream or {}
+            connector = await self._saml_connector(session.pool_id, str(upstream["provider"]))
+            if connector is None:
+                continue
+            try:
+                info = await connector.handle_logout_request(params, binding=binding, acs_url=self._federation.acs_url)
+            except UpstreamError:
+                continue
+            ended = []
+            for other_token, other in candidates:
+                theirs = other.upstream or {}
+                if (
+                    theirs.get("issuer") == info.issuer
+                    and theirs.get("name_id") == info.name_id
+                    and (not info.session_indexes or theirs.get("session_index") in info.session_indexes)
+                ):
+                    await self._oauth.end_sso(other_token)
+                    ended.append(other.pool_id)
+            log.info("saml_logout.idp_initiated", issuer=info.issuer, ended=len(ended))
+            return IdpLogout(info.response_url, tuple(ended))
+        raise AuthorizationPageError("The sign-out request could not be verified.")

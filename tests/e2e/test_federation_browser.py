@@ -1,0 +1,185 @@
+"""Federated sign-in in a real browser (Debian's Chromium through Playwright): on the hosted ``/login`` page a
+person clicks "Sign in with Google", the fake Google answers, and the browser lands on the app's callback with a
+code the test redeems for tokens; and a SAML sign-in where pysaml2's IdP answers with its auto-submitting
+HTTP-POST form, which the browser posts to ``/saml2/idpresponse`` by itself (scripts on)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import requests
+from aiohttp import web
+
+from tests.e2e.oauth_support import pkce_pair, query_of
+from tests.e2e.test_federation_flow import usernames, verified_id_token
+from tests.fakes.oauth import FakeGoogle
+from tests.fakes.saml import FakeSamlIdP
+from tests.fakes.server import ThreadedApp
+from tests.support import GatehouseServer
+
+
+@pytest.fixture(scope="module")
+def google() -> Iterator[FakeGoogle]:
+    with FakeGoogle() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def app() -> Iterator[App]:
+    with App() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pool_id(idp: Any) -> str:
+    return str(idp.create_user_pool(PoolName="federation-browser")["UserPool"]["Id"])
+
+
+@pytest.fixture(scope="module")
+def saml_idp(gatehouse: GatehouseServer, idp: Any, pool_id: str) -> Iterator[FakeSamlIdP]:
+    certificate = idp.get_signing_certificate(UserPoolId=pool_id)["Certificate"]
+    with FakeSamlIdP(
+        sp_entity_id=f"urn:amazon:cognito:sp:{pool_id}",
+        acs_url=f"{gatehouse.url}/saml2/idpresponse",
+        sp_cert_pem=f"-----BEGIN CERTIFICATE-----\n{certificate}\n-----END CERTIFICATE-----\n",
+    ) as server:
+        server.encrypt = True
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client_id(idp: Any, pool_id: str, google: FakeGoogle, saml_idp: FakeSamlIdP, app: App) -> str:
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="Google", ProviderType="Google", ProviderDetails=google.provider_details(),
+        AttributeMapping={"email": "email", "name": "name"},
+    )  # fmt: skip
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="CorpSAML", ProviderType="SAML",
+        ProviderDetails={"MetadataURL": f"{saml_idp.url}/metadata", "RequestSigningAlgorithm": "rsa-sha256",
+                         "EncryptedResponses": "true"},
+        AttributeMapping={"email": "email"},
+    )  # fmt: skip
+    return str(
+        idp.create_user_pool_client(
+            UserPoolId=pool_id, ClientName="browser-app", AllowedOAuthFlowsUserPoolClient=True,
+            AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email", "profile"], CallbackURLs=[app.callback],
+            SupportedIdentityProviders=["COGNITO", "Google", "CorpSAML"],
+        )["UserPoolClient"]["ClientId"]
+    )  # fmt: skip
+
+
+class App(ThreadedApp):
+    """The app at its redirect URI, a real HTTP server: what the browser brings back is answered and kept.
+    (Playwright does not route requests reached through a redirect chain, so the app cannot be a route.)"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.callback = f"{self.url}/callback"
+        self.callbacks: list[str] = []
+
+    def build(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/callback", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.callbacks.append(str(request.url))
+        return web.Response(text="<h1>Back at the app</h1>", content_type="text/html")
+
+
+def authorize_url(gatehouse: GatehouseServer, app: App, client_id: str, challenge: str, **extra: str) -> str:
+    query = {
+        "client_id": client_id, "response_type": "code", "redirect_uri": app.callback, "scope": "openid email profile",
+        "state": "browser-state", "code_challenge": challenge, "code_challenge_method": "S256", **extra,
+    }  # fmt: skip
+    return f"{gatehouse.url}/oauth2/authorize?{urlencode(query)}"
+
+
+def redeem(gatehouse: GatehouseServer, app: App, client_id: str, callback: str, verifier: str) -> dict[str, Any]:
+    answer = query_of(callback)
+    assert answer["state"] == "browser-state", callback
+    reply = requests.post(
+        f"{gatehouse.url}/oauth2/token",
+        data={"grant_type": "authorization_code", "client_id": client_id, "code": answer["code"],
+              "redirect_uri": app.callback, "code_verifier": verifier},
+        timeout=10,
+    )  # fmt: skip
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
+def test_sign_in_with_google_button(
+    gatehouse: GatehouseServer, idp: Any, browser: Any, app: App, pool_id: str, client_id: str, google: FakeGoogle
+) -> None:
+    verifier, challenge = pkce_pair()
+    seen = len(app.callbacks)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(authorize_url(gatehouse, app, client_id, challenge))
+        assert "/login" in page.url and page.locator('input[name="password"]').count() == 1
+        with page.expect_request(lambda request: request.url.startswith(app.callback)):
+            page.click("text=Sign in with Google")
+        page.wait_for_load_state()
+        assert page.locator("h1").inner_text() == "Back at the app"
+    finally:
+        context.close()
+    assert len(app.callbacks) == seen + 1
+    callback = app.callbacks[-1]
+    assert google.authorize_requests[-1]["redirect_uri"] == f"{gatehouse.url}/oauth2/idpresponse"
+    tokens = redeem(gatehouse, app, client_id, callback, verifier)
+    claims = verified_id_token(gatehouse, pool_id, client_id, tokens["id_token"])
+    assert claims["cognito:username"] == "Google_110169484474386276334" and claims["email"] == "ann@gmail.example"
+    assert claims["identities"][0]["providerName"] == "Google"
+
+
+def test_saml_sign_in_in_the_browser(
+    gatehouse: GatehouseServer, browser: Any, app: App, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    verifier, challenge = pkce_pair()
+    seen = len(app.callbacks)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(authorize_url(gatehouse, app, client_id, challenge))
+        # The IdP's page posts the Response by itself (onload): the browser ends at the app.
+        with page.expect_request(lambda request: request.url.startswith(app.callback), timeout=20000):
+            page.click("text=Sign in with CorpSAML")
+        page.wait_for_load_state()
+    finally:
+        context.close()
+    assert len(app.callbacks) == seen + 1
+    callback = app.callbacks[-1]
+    assert saml_idp.authn_requests[-1]["signed"]
+    tokens = redeem(gatehouse, app, client_id, callback, verifier)
+    claims = verified_id_token(gatehouse, pool_id, client_id, tokens["id_token"])
+    assert claims["cognito:username"] == "CorpSAML_ann@corp.example" and claims["email"] == "ann@corp.example"
+
+
+def test_declining_at_google_brings_the_browser_back_with_an_error(
+    gatehouse: GatehouseServer, idp: Any, browser: Any, app: App, pool_id: str, client_id: str, google: FakeGoogle
+) -> None:
+    """A person who declines at the upstream lands on the app with ``error=access_denied``, and no user is
+    made."""
+    before = usernames(idp, pool_id)
+    _, challenge = pkce_pair()
+    seen = len(app.callbacks)
+    context = browser.new_context()
+    google.decline = True
+    try:
+        page = context.new_page()
+        page.goto(authorize_url(gatehouse, app, client_id, challenge))
+        with page.expect_request(lambda request: request.url.startswith(app.callback)):
+            page.click("text=Sign in with Google")
+        page.wait_for_load_state()
+    finally:
+        google.decline = False
+        context.close()
+    assert len(app.callbacks) == seen + 1
+    callback = app.callbacks[-1]
+    answer = query_of(callback)
+    assert answer["error"] == "access_denied" and "code" not in answer and answer["state"] == "browser-state"
+    assert usernames(idp, pool_id) == before

@@ -1,0 +1,216 @@
+"""SAML single logout with pysaml2's IdP (SAML Profiles §4.4, HTTP-Redirect binding).
+
+For a user signed in through a SAML provider with ``IDPSignout: true``, ``/logout`` ends the hosted-UI session
+and sends the browser to the IdP with a signed LogoutRequest (NameID and SessionIndex of the sign-in); the IdP's
+signed LogoutResponse comes back to ``/saml2/logout`` and the browser goes on to the app's ``logout_uri``. An
+IdP-initiated LogoutRequest at ``/saml2/logout`` ends the session it names. Refused: tampered, replayed,
+unsigned or failed messages -- an HTML page, and nothing signed out that should not be."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pytest
+import requests
+
+from tests.e2e.oauth_support import CALLBACK, LOGOUT, query_of
+from tests.e2e.test_federation_flow import Flow
+from tests.fakes.saml import FakeSamlIdP
+from tests.providers.conftest import form_fields
+from tests.support import GatehouseServer
+
+
+@pytest.fixture(scope="module")
+def pool_id(idp: Any) -> str:
+    return str(idp.create_user_pool(PoolName="saml-logout")["UserPool"]["Id"])
+
+
+@pytest.fixture(scope="module")
+def saml_idp(gatehouse: GatehouseServer, idp: Any, pool_id: str) -> Iterator[FakeSamlIdP]:
+    certificate = idp.get_signing_certificate(UserPoolId=pool_id)["Certificate"]
+    with FakeSamlIdP(
+        sp_entity_id=f"urn:amazon:cognito:sp:{pool_id}",
+        acs_url=f"{gatehouse.url}/saml2/idpresponse",
+        sp_cert_pem=f"-----BEGIN CERTIFICATE-----\n{certificate}\n-----END CERTIFICATE-----\n",
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client_id(idp: Any, pool_id: str, saml_idp: FakeSamlIdP) -> str:
+    for name, signout in (("CorpSLO", "true"), ("CorpLocal", "false")):
+        idp.create_identity_provider(
+            UserPoolId=pool_id, ProviderName=name, ProviderType="SAML",
+            ProviderDetails={"MetadataURL": f"{saml_idp.url}/metadata", "RequestSigningAlgorithm": "rsa-sha256",
+                             "IDPSignout": signout},
+            AttributeMapping={"email": "email"},
+        )  # fmt: skip
+    return str(
+        idp.create_user_pool_client(
+            UserPoolId=pool_id, ClientName="app", AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
+            AllowedOAuthScopes=["openid", "email"], CallbackURLs=[CALLBACK], LogoutURLs=[LOGOUT],
+            SupportedIdentityProviders=["CorpSLO", "CorpLocal"],
+        )["UserPoolClient"]["ClientId"]
+    )  # fmt: skip
+
+
+def signed_in(gatehouse: GatehouseServer, client_id: str, provider: str = "CorpSLO") -> Flow:
+    flow = Flow(gatehouse, client_id)
+    response = flow.run(flow.authorize_url(identity_provider=provider, scope="openid email"))
+    assert response.status_code == 303 and "code" in query_of(response.headers["Location"]), response.text
+    assert has_session(flow)
+    return flow
+
+
+def has_session(flow: Flow) -> bool:
+    """Whether the hosted UI still knows this browser: a new authorization is answered at once (single
+    sign-on) instead of showing the login page."""
+    response = flow.http.get(flow.authorize_url(scope="openid email"), allow_redirects=False)
+    return response.headers.get("Location", "").startswith(CALLBACK)
+
+
+def logout(gatehouse: GatehouseServer, flow: Flow, client_id: str) -> requests.Response:
+    query = urlencode({"client_id": client_id, "logout_uri": LOGOUT})
+    return flow.http.get(f"{gatehouse.url}/logout?{query}", allow_redirects=False)
+
+
+def test_logout_signs_out_at_the_idp_and_then_returns_to_the_app(
+    gatehouse: GatehouseServer, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    flow = signed_in(gatehouse, client_id)
+    first = logout(gatehouse, flow, client_id)
+    assert first.status_code == 302 and first.headers["Location"].startswith(f"{saml_idp.url}/slo?")
+    assert not has_session(flow)  # ended here before the IdP is even asked
+    at_idp = flow.http.get(first.headers["Location"], allow_redirects=False)
+    assert at_idp.status_code == 302, at_idp.text
+    seen = saml_idp.logout_requests[-1]
+    assert seen["signed"] and seen["name_id"] == "ann@corp.example" and seen["session_index"]
+    assert seen["issuer"] == saml_idp.sp_entity_id
+    back = at_idp.headers["Location"]
+    assert back.startswith(f"{gatehouse.url}/saml2/logout?") and "SAMLResponse=" in back
+    done = flow.http.get(back, allow_redirects=False)
+    assert done.status_code == 302 and done.headers["Location"] == LOGOUT
+    # The same LogoutResponse again: its pending request is gone.
+    replay = flow.http.get(back, allow_redirects=False)
+    assert replay.status_code == 400 and "text/html" in replay.headers["Content-Type"]
+    assert "Traceback" not in replay.text
+
+
+def _posted_logout(gatehouse: GatehouseServer, client_id: str, saml_idp: FakeSamlIdP) -> tuple[Flow, dict[str, str]]:
+    """Sign in, /logout, and the fields of the IdP's auto-posting LogoutResponse form."""
+    saml_idp.logout_binding = "post"
+    try:
+        flow = signed_in(gatehouse, client_id)
+        page = flow.http.get(logout(gatehouse, flow, client_id).headers["Location"], allow_redirects=False)
+    finally:
+        saml_idp.logout_binding = "redirect"
+    fields = form_fields(page.text)
+    assert set(fields) == {"SAMLResponse", "RelayState"}
+    return flow, fields
+
+
+def test_logout_response_by_http_post(gatehouse: GatehouseServer, client_id: str, saml_idp: FakeSamlIdP) -> None:
+    """Cognito asks IdPs to send the LogoutResponse by HTTP-POST: an XML-signed message in an auto-posted
+    form. Accepted; the message altered after signing, or with its signature cut out, is refused."""
+    flow, fields = _posted_logout(gatehouse, client_id, saml_idp)
+    done = flow.http.post(f"{gatehouse.url}/saml2/logout", data=fields, allow_redirects=False)
+    assert done.status_code == 303 and done.headers["Location"] == LOGOUT
+
+    def altered(xml: str) -> str:
+        return xml.replace("status:Success", "status:Success ", 1)
+
+    def unsigned(xml: str) -> str:
+        stripped = re.sub(r"<(\w+:)?Signature[ >].*?</(\w+:)?Signature>", "", xml, flags=re.S)
+        assert "Signature>" not in stripped
+        return stripped
+
+    for mangle, reason in ((altered, "saml_logout_signature"), (unsigned, "saml_logout_unsigned")):
+        flow, fields = _posted_logout(gatehouse, client_id, saml_idp)
+        xml = base64.b64decode(fields["SAMLResponse"]).decode()
+        assert "status:Success" in xml and "Signature>" in xml
+        fields["SAMLResponse"] = base64.b64encode(mangle(xml).encode()).decode()
+        log_start = len(gatehouse.log_path.read_text())
+        refused = flow.http.post(f"{gatehouse.url}/saml2/logout", data=fields, allow_redirects=False)
+        assert refused.status_code == 400 and "Location" not in refused.headers
+        assert f'"reason":"{reason}"' in gatehouse.log_path.read_text()[log_start:]
+
+
+def test_without_idp_signout_logout_stays_local(
+    gatehouse: GatehouseServer, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    before = len(saml_idp.logout_requests)
+    flow = signed_in(gatehouse, client_id, "CorpLocal")
+    response = logout(gatehouse, flow, client_id)
+    assert response.status_code == 302 and response.headers["Location"] == LOGOUT
+    assert not has_session(flow) and len(saml_idp.logout_requests) == before
+
+
+def _tamper_signature(url: str) -> str:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    signature = query["Signature"]
+    query["Signature"] = ("A" if signature[0] != "A" else "B") + signature[1:]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+
+
+def _without(url: str, *names: str) -> str:
+    parts = urlsplit(url)
+    query = {k: v for k, v in parse_qsl(parts.query) if k not in names}
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+
+
+def test_forged_or_failed_logout_responses_are_refused(
+    gatehouse: GatehouseServer, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    for mangle in (_tamper_signature, lambda url: _without(url, "Signature", "SigAlg")):
+        flow = signed_in(gatehouse, client_id)
+        at_idp = flow.http.get(logout(gatehouse, flow, client_id).headers["Location"], allow_redirects=False)
+        refused = flow.http.get(mangle(at_idp.headers["Location"]), allow_redirects=False)
+        assert refused.status_code == 400 and "text/html" in refused.headers["Content-Type"]
+        assert "Location" not in refused.headers and "Traceback" not in refused.text
+    saml_idp.logout_status = "urn:oasis:names:tc:SAML:2.0:status:Responder"
+    try:
+        flow = signed_in(gatehouse, client_id)
+        at_idp = flow.http.get(logout(gatehouse, flow, client_id).headers["Location"], allow_redirects=False)
+        failed = flow.http.get(at_idp.headers["Location"], allow_redirects=False)
+    finally:
+        saml_idp.logout_status = None
+    assert failed.status_code == 400 and "sign-out" in failed.text
+
+
+def test_idp_initiated_logout_ends_the_session(
+    gatehouse: GatehouseServer, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    flow = signed_in(gatehouse, client_id)
+    # Unsigned, or about someone else, or another IdP session: this browser stays signed in.
+    unsigned = flow.http.get(saml_idp.logout_request_url("ann@corp.example", None, sign=False), allow_redirects=False)
+    assert unsigned.status_code == 400 and "text/html" in unsigned.headers["Content-Type"]
+    tampered = flow.http.get(
+        _tamper_signature(saml_idp.logout_request_url("ann@corp.example", None)), allow_redirects=False
+    )
+    assert tampered.status_code == 400
+    other = flow.http.get(saml_idp.logout_request_url("bob@corp.example", None), allow_redirects=False)
+    assert other.status_code == 302 and other.headers["Location"].startswith(f"{saml_idp.url}/slo?")
+    elsewhere = flow.http.get(
+        saml_idp.logout_request_url("ann@corp.example", "_no_such_session"), allow_redirects=False
+    )
+    assert elsewhere.status_code == 302
+    assert has_session(flow)
+    # The real thing: signed by the IdP, naming this user; answered with a signed LogoutResponse.
+    response = flow.http.get(saml_idp.logout_request_url("ann@corp.example", None), allow_redirects=False)
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location.startswith(f"{saml_idp.url}/slo?") and "SAMLResponse=" in location and "Signature=" in location
+    assert query_of(location)["RelayState"] == "idp-relay"
+    assert not has_session(flow)
+
+
+def test_saml2_logout_without_a_message_is_a_page(gatehouse: GatehouseServer) -> None:
+    for query in ("", "?SAMLResponse=x&RelayState=nothing", "?SAMLRequest=%%%"):
+        response = requests.get(f"{gatehouse.url}/saml2/logout{query}", allow_redirects=False, timeout=10)
+        assert response.status_code == 400 and "text/html" in response.headers["Content-Type"], query
+        assert "Traceback" not in response.text
