@@ -5,12 +5,15 @@
 For each worker count it starts Gatehouse (fresh temp data dir) and bench/ceiling.py with that many processes,
 seeds a pool, a client and a confirmed user with boto3, and drives each path with wrk (keep-alive, --latency)
 through the Lua scripts in bench/: InitiateAuth USER_PASSWORD_AUTH, InitiateAuth REFRESH_TOKEN_AUTH, GetUser,
-SignUp, /oauth2/token (refresh_token, client_credentials) and /oauth2/userInfo against Gatehouse, and the same
-scripts against the ceiling endpoints right after each Gatehouse run.
-USER_SRP_AUTH (both round trips) is driven by bench/srp_load.py, against Gatehouse and the ceiling's /srp probe;
+SignUp, /oauth2/token (refresh_token, client_credentials), /oauth2/userInfo, the hosted sign-in page and identity
+pools' GetId + GetCredentialsForIdentity against Gatehouse, and the same scripts against the ceiling endpoints
+right after each Gatehouse run.
+USER_SRP_AUTH (both round trips) is driven by bench/srp_load.py, against Gatehouse and the ceiling's /srp probe,
+and the authorization code flow (authorize with the SSO cookie, then the exchange) by bench/code_load.py;
 USER_PASSWORD_AUTH on a pool with MFA OPTIONAL is compared with the plain pool's, back to back. It also measures
-RS256 signatures, Argon2id verifications and the SRP server steps per second in-process, prints one table with
-the issue's targets, and writes everything to bench/results/latest.json. See bench/README.md.
+RS256 signatures, Argon2id verifications, the SRP server steps and (bench/sts_verify.py) temporary-credential
+SigV4 verifications per second in-process, prints one table with the issue's targets, and writes everything to
+bench/results/latest.json. See bench/README.md.
 
 The exit code is 0 whatever the figures say (this is a report, not a gate); 1 if the benchmark could not run;
 130 on Ctrl-C.
