@@ -9,6 +9,17 @@ SO_REUSEPORT), whose POST endpoints do only the cryptography each path cannot av
 - ``/token_refresh``: a form body read, then two signatures (``/oauth2/token`` with ``grant_type=refresh_token``);
 - ``/token_client``: a form body read, then one signature (``grant_type=client_credentials``: an access token only);
 - ``/userinfo``: ``GET`` with a bearer token, one verification (``/oauth2/userInfo``);
+- ``/authorize`` and ``/token_code``: the authorization code flow of a browser that already holds a single
+  sign-on cookie. ``GET /authorize`` hashes the cookie (SHA-256, as Gatehouse keys its sessions by the hash),
+  compares it with the one session it knows, draws a random code, keeps the PKCE challenge under it in a dict
+  and answers 302 to the redirect URI with the code; ``POST /token_code`` reads the form, takes the code out
+  (single use), checks the PKCE S256 verifier (one SHA-256) and makes two signatures (ID and access token);
+- ``/hello``: a hello-world ``GET`` handler answering a small fixed HTML page (the hosted sign-in page);
+- ``/identity``: identity pools' GetId and GetCredentialsForIdentity, told apart by ``X-Amz-Target``. GetId
+  answers a fixed identity id; GetCredentialsForIdentity makes one RS256 verification (the login's ID token)
+  and mints credentials as ``gateway.services.credentials`` does: a random ``ASIA`` key id, the secret key
+  as an HMAC-SHA256 of it, and the session token as zlib-compressed claims sealed with AES-256-GCM
+  (``gateway.secretbox.SecretBox``) bound to the key id;
 - ``/password``: one Argon2id verification at Gatehouse's default parameters, in a
   ``ThreadPoolExecutor(max_workers=max(2, cpu_count))`` via ``run_in_executor`` (USER_PASSWORD_AUTH's verify);
 - ``/srp``: both requests of an SRP sign-in (USER_SRP_AUTH), told apart by ``X-Amz-Target`` as Gatehouse tells
@@ -35,17 +46,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import multiprocessing
 import os
+import secrets
 import signal
 import sys
 import time
+import zlib
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlencode
 
 import argon2
 import orjson
@@ -70,6 +86,12 @@ REFRESH_TOKEN = "r" * 64  # the length of Gatehouse's opaque refresh tokens (48 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 # What every endpoint answers: small and fixed, serialised with orjson per request.
 ANSWER: dict[str, Any] = {"ok": True}
+# The single sign-on cookie /authorize accepts (the load generator is given it, as it is given Gatehouse's).
+SSO_COOKIE_NAME = "gatehouse_sso_ceiling"
+SSO_COOKIE_VALUE = "c" * 43  # the length of Gatehouse's cookie values (32 random bytes, base64url)
+IDENTITY_ID = "us-east-1:0f0f0f0f-1111-2222-3333-444444444444"
+IDENTITY_TARGET_PREFIX = "AWSCognitoIdentityService."
+HELLO = b"<!doctype html><title>hello</title><p>Hello, world.</p>"
 
 
 @dataclass(frozen=True)
@@ -173,6 +195,16 @@ class Probe:
         self.srp_verifier = material.srp_verifier
         # SRP_A and the challenge of each open SRP sign-in, by SECRET_BLOCK (Gatehouse files them by it too).
         self.srp_sessions: dict[str, tuple[str, SrpServerChallenge]] = {}
+        # The one single sign-on session /authorize knows, by the hash of its cookie; open codes' PKCE challenges.
+        self.sso_hash = hashlib.sha256(SSO_COOKIE_VALUE.encode()).hexdigest()
+        self.codes: dict[str, str] = {}
+        # Temporary credentials, minted as gateway.services.credentials mints them (two sub-keys of one secret).
+        _import_gateway()
+        from gateway.secretbox import SecretBox
+
+        root = secrets.token_bytes(32)
+        self.credential_secret = hmac.new(root, b"secret access keys", hashlib.sha256).digest()
+        self.credential_box = SecretBox(hmac.new(root, b"session tokens", hashlib.sha256).digest())
 
     def verify_password(self) -> bool:
         return self.hasher.verify(self.password_hash, PASSWORD)
@@ -303,6 +335,80 @@ async def userinfo(request: web.Request) -> web.Response:
     return _answer()
 
 
+async def authorize(request: web.Request) -> web.Response:
+    """GET /oauth2/authorize of a browser with a single sign-on session: a code, without a password."""
+    probe = request.app[PROBE]
+    query = request.query
+    cookie = request.cookies.get(SSO_COOKIE_NAME, "")
+    if not hmac.compare_digest(hashlib.sha256(cookie.encode()).hexdigest(), probe.sso_hash):
+        return web.Response(status=400, text="no session")
+    code = secrets.token_urlsafe(32)
+    probe.codes[code] = query["code_challenge"]
+    location = query["redirect_uri"] + "?" + urlencode({"code": code, "state": query.get("state", "")})
+    return web.Response(status=302, headers={"Location": location})
+
+
+async def token_code(request: web.Request) -> web.Response:
+    """POST /oauth2/token grant_type=authorization_code: the code taken out, PKCE S256 checked, two tokens."""
+    form = await request.post()
+    probe = request.app[PROBE]
+    challenge = probe.codes.pop(str(form.get("code", "")), None)
+    verifier = str(form.get("code_verifier", ""))
+    if challenge is None or b64url(hashlib.sha256(verifier.encode()).digest()).decode() != challenge:
+        return web.Response(status=400, body=orjson.dumps({"error": "invalid_grant"}), content_type="application/json")
+    id_signature = probe.private.sign(probe.id_input, padding.PKCS1v15(), hashes.SHA256())
+    access_signature = probe.private.sign(probe.access_input, padding.PKCS1v15(), hashes.SHA256())
+    answer = {
+        "id_token": (probe.id_input + b"." + b64url(id_signature)).decode(),
+        "access_token": (probe.access_input + b"." + b64url(access_signature)).decode(),
+        "refresh_token": REFRESH_TOKEN,
+        "expires_in": 3600,
+        "token_type": "Bearer",
+    }
+    return web.Response(body=orjson.dumps(answer), content_type="application/json")
+
+
+async def hello(_request: web.Request) -> web.Response:
+    return web.Response(body=HELLO, content_type="text/html")
+
+
+async def identity(request: web.Request) -> web.Response:
+    """Identity pools: GetId (a fixed identity) and GetCredentialsForIdentity (one verification, one mint)."""
+    await _read_json(request)
+    probe = request.app[PROBE]
+    if request.headers.get("X-Amz-Target") != IDENTITY_TARGET_PREFIX + "GetCredentialsForIdentity":
+        return web.Response(body=orjson.dumps({"IdentityId": IDENTITY_ID}), content_type=CONTENT_TYPE)
+    probe.public.verify(probe.token_signature, probe.token_input, padding.PKCS1v15(), hashes.SHA256())
+    now = int(time.time())
+    access_key_id = "ASIA" + base64.b32encode(secrets.token_bytes(10)).decode()[:16]
+    claims = {
+        "v": 1,
+        "arn": "arn:aws:iam::000000000000:role/bench-authenticated",
+        "rid": "AROAABCDEFGHIJKLMNOPQ",
+        "sn": "CognitoIdentityCredentials",
+        "iat": now,
+        "exp": now + 3600,
+        "iid": IDENTITY_ID,
+        "wi": {
+            "cognito-identity.amazonaws.com:sub": IDENTITY_ID,
+            "cognito-identity.amazonaws.com:aud": "us-east-1:11111111-2222-3333-4444-555555555555",
+            "cognito-identity.amazonaws.com:amr": ["authenticated", "127.0.0.1/us-east-1_AbCdEfGhI"],
+        },
+    }
+    token = probe.credential_box.seal(zlib.compress(orjson.dumps(claims), 9), aad=access_key_id.encode())
+    secret = base64.b64encode(hmac.digest(probe.credential_secret, access_key_id.encode(), "sha256")).decode()[:40]
+    answer = {
+        "IdentityId": IDENTITY_ID,
+        "Credentials": {
+            "AccessKeyId": access_key_id,
+            "SecretKey": secret,
+            "SessionToken": token,
+            "Expiration": now + 3600,
+        },
+    }
+    return web.Response(body=orjson.dumps(answer), content_type=CONTENT_TYPE)
+
+
 async def health(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -329,6 +435,11 @@ def create_app(material: Material) -> web.Application:
     app.router.add_post("/token_client", token_client)
     app.router.add_get("/userinfo", userinfo)
     app.router.add_post("/userinfo", userinfo)  # the start-up check POSTs; userInfo answers both
+    app.router.add_get("/authorize", authorize)
+    app.router.add_post("/token_code", token_code)
+    app.router.add_get("/hello", hello)
+    app.router.add_post("/hello", hello)  # the start-up check POSTs
+    app.router.add_post("/identity", identity)
     app.router.add_get("/health", health)
     return app
 

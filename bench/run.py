@@ -5,12 +5,15 @@
 For each worker count it starts Gatehouse (fresh temp data dir) and bench/ceiling.py with that many processes,
 seeds a pool, a client and a confirmed user with boto3, and drives each path with wrk (keep-alive, --latency)
 through the Lua scripts in bench/: InitiateAuth USER_PASSWORD_AUTH, InitiateAuth REFRESH_TOKEN_AUTH, GetUser,
-SignUp, /oauth2/token (refresh_token, client_credentials) and /oauth2/userInfo against Gatehouse, and the same
-scripts against the ceiling endpoints right after each Gatehouse run.
-USER_SRP_AUTH (both round trips) is driven by bench/srp_load.py, against Gatehouse and the ceiling's /srp probe;
+SignUp, /oauth2/token (refresh_token, client_credentials), /oauth2/userInfo, the hosted sign-in page and identity
+pools' GetId + GetCredentialsForIdentity against Gatehouse, and the same scripts against the ceiling endpoints
+right after each Gatehouse run.
+USER_SRP_AUTH (both round trips) is driven by bench/srp_load.py, against Gatehouse and the ceiling's /srp probe,
+and the authorization code flow (authorize with the SSO cookie, then the exchange) by bench/code_load.py;
 USER_PASSWORD_AUTH on a pool with MFA OPTIONAL is compared with the plain pool's, back to back. It also measures
-RS256 signatures, Argon2id verifications and the SRP server steps per second in-process, prints one table with
-the issue's targets, and writes everything to bench/results/latest.json. See bench/README.md.
+RS256 signatures, Argon2id verifications, the SRP server steps and (bench/sts_verify.py) temporary-credential
+SigV4 verifications per second in-process, prints one table with the issue's targets, and writes everything to
+bench/results/latest.json. See bench/README.md.
 
 The exit code is 0 whatever the figures say (this is a report, not a gate); 1 if the benchmark could not run;
 130 on Ctrl-C.
@@ -39,7 +42,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -59,6 +62,8 @@ REGION = "us-east-1"
 USERNAME = "bench-user"
 PASSWORD = "Bench-Passw0rd!"  # meets Cognito's default password policy
 TARGET_PREFIX = "AWSCognitoIdentityProviderService."
+# The code client's one callback URL (never visited: the load generators read the code off the redirect).
+CALLBACK = "https://bench.invalid/callback"
 CONTENT_TYPE = "application/x-amz-json-1.1"
 
 P99_OVER_P50_MAX = 3.0
@@ -80,39 +85,54 @@ class BenchError(RuntimeError):
 @dataclass(frozen=True)
 class PathSpec:
     name: str
-    script: str | None  # the wrk Lua script; None for USER_SRP_AUTH, which bench/srp_load.py drives
+    script: str | None  # the wrk Lua script; None for the rows another driver measures
     ceiling_endpoint: str | None
     min_ratio: float | None
     # Where the script is sent on Gatehouse (the Cognito JSON wire is POST /).
     gatehouse_endpoint: str = "/"
     # Compared with Gatehouse's own USER_PASSWORD_AUTH on the plain pool instead of a ceiling probe.
     vs_plain_pool: bool = False
+    # What measures the row: "wrk" (script), "srp_load" (bench/srp_load.py), "code_load" (bench/code_load.py),
+    # or "in_process" (bench/sts_verify.py, once, with an absolute target instead of a ceiling).
+    driver: str = "wrk"
 
 
 SRP_PATH = "USER_SRP_AUTH"
 MFA_PATH = "USER_PASSWORD_AUTH_MFA_OPTIONAL"
+CODE_PATH = "oauth2/token authorization_code"
+LOGIN_PATH = "hosted login page GET"
+IDENTITY_PATH = "GetId+GetCredentialsForIdentity"
+STS_PATH = "SigV4 temporary credentials"
+STS_MIN_PER_SECOND = 5000.0
 PATHS: tuple[PathSpec, ...] = (
     PathSpec("REFRESH_TOKEN_AUTH", "initiate_auth_refresh.lua", "/refresh", 0.8),
     PathSpec("GetUser", "get_user.lua", "/getuser", 0.6),
     PathSpec("USER_PASSWORD_AUTH", "initiate_auth_password.lua", "/password", 0.9),
-    PathSpec(SRP_PATH, None, "/srp", 0.8),
+    PathSpec(SRP_PATH, None, "/srp", 0.8, driver="srp_load"),
     PathSpec(MFA_PATH, "initiate_auth_password.lua", None, 0.95, vs_plain_pool=True),
     PathSpec("SignUp", "sign_up.lua", None, None),
     PathSpec(
         "oauth2/token refresh_token",
         "oauth_token_refresh.lua",
         "/token_refresh",
-        None,
+        0.8,
         gatehouse_endpoint="/oauth2/token",
     ),
     PathSpec(
         "oauth2/token client_credentials",
         "oauth_client_credentials.lua",
         "/token_client",
-        None,
+        0.8,
         gatehouse_endpoint="/oauth2/token",
     ),
     PathSpec("oauth2/userInfo", "oauth_userinfo.lua", "/userinfo", None, gatehouse_endpoint="/oauth2/userInfo"),
+    # Both steps of the code flow (authorize with the SSO cookie, then the exchange) per iteration; the token
+    # endpoints are Target.token_endpoint. Gatehouse's authorize is under the pool's path, as discovery names it.
+    PathSpec(CODE_PATH, None, "/authorize", 0.7, gatehouse_endpoint="/{pool}/oauth2/authorize", driver="code_load"),
+    # Gatehouse's endpoint is the seeded /{pool}/login?rid=... (Seed.login_path).
+    PathSpec(LOGIN_PATH, "hosted_login.lua", "/hello", 0.5, gatehouse_endpoint="/{pool}/login"),
+    PathSpec(IDENTITY_PATH, "identity_credentials.lua", "/identity", 0.6),
+    PathSpec(STS_PATH, None, None, None, driver="in_process"),
 )
 
 
@@ -350,20 +370,7 @@ def drive_srp(wrk: WrkSettings, servers: list[Server], url: str, client_id: str,
     """One srp_load run (its warm-up, then the measured seconds), started once every server is idle, with the CPU
     of the measured seconds accounted for as drive() does for wrk. The load generator runs in this process, so
     its CPU is this process's."""
-    import asyncio
-
     import srp_load
-
-    for each in servers:
-        each.wait_idle()
-    marks: dict[str, tuple[float, float, float]] = {}
-
-    def mark(name: str) -> Callable[[], None]:
-        def take() -> None:
-            busy, irq = machine_cpu()
-            marks[name] = (busy, irq, sum(x.cpu_seconds() for x in servers))
-
-        return take
 
     config = srp_load.LoadConfig(
         url=url,
@@ -376,7 +383,71 @@ def drive_srp(wrk: WrkSettings, servers: list[Server], url: str, client_id: str,
         warmup=float(wrk.warmup_seconds),
         timeout=float(WRK_TIMEOUT.removesuffix("s")),
     )
-    load = asyncio.run(srp_load.run_load(config, on_measure_start=mark("start"), on_measure_end=mark("end")))
+    return drive_python(
+        servers, "srp_load", lambda start, end: srp_load.run_load(config, on_measure_start=start, on_measure_end=end)
+    )
+
+
+def drive_code(wrk: WrkSettings, servers: list[Server], target: Target) -> WrkResult:
+    """One code_load run against ``target`` (authorize with its cookie, then the exchange at its token endpoint)."""
+    import code_load
+
+    config = code_load_config(target, wrk)
+    return drive_python(
+        servers, "code_load", lambda start, end: code_load.run_load(config, on_measure_start=start, on_measure_end=end)
+    )
+
+
+def code_load_config(target: Target, wrk: WrkSettings | None = None) -> Any:
+    import code_load
+
+    return code_load.FlowConfig(
+        authorize_url=target.url,
+        token_url=target.server.url + target.token_endpoint,
+        client_id=target.client_id,
+        redirect_uri=CALLBACK,
+        cookie=target.cookie,
+        concurrency=wrk.connections if wrk else 1,
+        seconds=float(wrk.seconds) if wrk else 1.0,
+        warmup=float(wrk.warmup_seconds) if wrk else 0.0,
+        timeout=float(WRK_TIMEOUT.removesuffix("s")),
+    )
+
+
+def check_code(target: Target) -> None:
+    """One code flow through code_load's own client before a measured run, so a mismatch fails loudly here."""
+    import asyncio
+
+    import code_load
+    import srp_load
+
+    try:
+        asyncio.run(code_load.flow_once(code_load_config(target)))
+    except srp_load.SignInError as exc:
+        raise BenchError(f"a code flow at {target.url} failed: {exc}") from exc
+
+
+def drive_python(
+    servers: list[Server],
+    generator: str,
+    start_load: Callable[[Callable[[], None], Callable[[], None]], Coroutine[Any, Any, Any]],
+) -> WrkResult:
+    """A load generator that runs in this process (srp_load, code_load: each returns srp_load.LoadResult), started
+    once every server is idle, with the CPU of its measured seconds accounted for as drive() does for wrk."""
+    import asyncio
+
+    for each in servers:
+        each.wait_idle()
+    marks: dict[str, tuple[float, float, float]] = {}
+
+    def mark(name: str) -> Callable[[], None]:
+        def take() -> None:
+            busy, irq = machine_cpu()
+            marks[name] = (busy, irq, sum(x.cpu_seconds() for x in servers))
+
+        return take
+
+    load = asyncio.run(start_load(mark("start"), mark("end")))
     (busy_before, irq_before, servers_before), (busy, irq, servers_after) = marks["start"], marks["end"]
     http = {kind: count for kind, count in load.errors.items() if kind.startswith("http-")}
     result = WrkResult(
@@ -388,7 +459,7 @@ def drive_srp(wrk: WrkSettings, servers: list[Server], url: str, client_id: str,
         non_2xx=sum(http.values()),
         socket_errors={kind: count for kind, count in load.errors.items() if kind not in http},
         output=json.dumps(load.summary()),
-        load_generator="srp_load",
+        load_generator=generator,
     )
     result.server_cores = (servers_after - servers_before) / load.seconds
     result.wrk_cores = load.client_cores
@@ -568,6 +639,17 @@ class Seed:
     # For the /oauth2 paths: a client_credentials client (HTTP Basic value) and an access token with openid.
     machine_basic: str = ""
     openid_access_token: str = ""
+    # For the code flow: the code client and the hosted UI's single sign-on cookie ("name=value").
+    web_client_id: str = ""
+    sso_cookie: str = ""
+    # The hosted sign-in page of one stored authorization request: /{UserPoolId}/login?rid=...
+    login_path: str = ""
+    # For identity pools: the user's ID token, the pool's name as a login provider, the identity pool and the
+    # user's identity in it.
+    id_token: str = ""
+    login_provider: str = ""
+    identity_pool_id: str = ""
+    identity_id: str = ""
 
 
 def _boto3_client(url: str, *, signed: bool) -> Any:
@@ -616,7 +698,15 @@ def seed(url: str) -> Seed:
     signed_in = public.initiate_auth(
         ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": USERNAME, "PASSWORD": PASSWORD}
     )["AuthenticationResult"]
-    seeded = Seed(pool_id, client_id, signed_in["AccessToken"], signed_in["RefreshToken"], mfa_pool_id, mfa_client_id)
+    seeded = Seed(
+        pool_id,
+        client_id,
+        signed_in["AccessToken"],
+        signed_in["RefreshToken"],
+        mfa_pool_id,
+        mfa_client_id,
+        id_token=signed_in["IdToken"],
+    )
     # Each path once by the SDK, so a broken seed fails here with the server's own words, not as wrk's error count.
     public.initiate_auth(
         ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": seeded.refresh_token}
@@ -639,7 +729,7 @@ def seed(url: str) -> Seed:
         "Enabled"
     ):
         raise BenchError(f"the MFA pool is not TOTP-enabled and OPTIONAL: {mfa_config}")
-    return seed_oauth(url, admin, seeded)
+    return seed_identity(url, seed_oauth(url, admin, seeded))
 
 
 def seed_oauth(url: str, admin: Any, seeded: Seed) -> Seed:
@@ -666,7 +756,7 @@ def seed_oauth(url: str, admin: Any, seeded: Seed) -> Seed:
         AllowedOAuthFlows=["client_credentials"],
         AllowedOAuthScopes=["https://bench.api/read"],
     )["UserPoolClient"]
-    callback = "https://bench.invalid/callback"
+    callback = CALLBACK
     web_client = admin.create_user_pool_client(
         UserPoolId=seeded.pool_id,
         ClientName="bench-web",
@@ -711,7 +801,23 @@ def seed_oauth(url: str, admin: Any, seeded: Seed) -> Seed:
     )
     token.raise_for_status()
     basic = base64.b64encode(f"{machine['ClientId']}:{machine['ClientSecret']}".encode()).decode()
-    seeded = dataclasses.replace(seeded, machine_basic=basic, openid_access_token=token.json()["access_token"])
+    cookie_name = f"gatehouse_sso_{seeded.pool_id}"
+    sso = http.cookies.get(cookie_name)
+    if not sso:
+        raise BenchError(f"the hosted-UI sign-in set no {cookie_name} cookie")
+    # A stored authorization request whose sign-in page is rendered for every GET (a browser without a session).
+    fresh = requests.get(f"{url}/{seeded.pool_id}/oauth2/authorize?{query}", timeout=30)
+    page = urllib.parse.urlsplit(fresh.url)
+    if fresh.status_code != 200 or not page.path.endswith("/login") or "<form" not in fresh.text:
+        raise BenchError(f"no sign-in page at {fresh.url}: {fresh.status_code} {fresh.text[:300]}")
+    seeded = dataclasses.replace(
+        seeded,
+        machine_basic=basic,
+        openid_access_token=token.json()["access_token"],
+        web_client_id=web_client,
+        sso_cookie=f"{cookie_name}={sso}",
+        login_path=f"{page.path}?{page.query}",
+    )
     # Each /oauth2 path once, so a broken seed fails here.
     for method, path, kwargs in (
         (
@@ -738,6 +844,63 @@ def seed_oauth(url: str, admin: Any, seeded: Seed) -> Seed:
     return seeded
 
 
+def seed_identity(url: str, seeded: Seed) -> Seed:
+    """An identity pool trusting the plain pool's public client, whose authenticated role's trust policy allows
+    its identities (as the Cognito console writes it), and the user's identity in it; then GetId and
+    GetCredentialsForIdentity once with boto3, unsigned as an app sends them."""
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    def client(service: str, *, signed: bool) -> Any:
+        retries: Any = {"max_attempts": 1, "mode": "standard"}
+        config = Config(retries=retries) if signed else Config(retries=retries, signature_version=UNSIGNED)
+        return boto3.client(
+            service,
+            endpoint_url=url,
+            region_name=REGION,
+            aws_access_key_id=ADMIN_KEY_ID,
+            aws_secret_access_key=ADMIN_SECRET,
+            config=config,
+        )
+
+    # The pool's name as a login provider: its issuer without the scheme.
+    provider = f"{url.split('://', 1)[1]}/{seeded.pool_id}"
+    identities = client("cognito-identity", signed=True)
+    identity_pool_id = identities.create_identity_pool(
+        IdentityPoolName="bench",
+        AllowUnauthenticatedIdentities=False,
+        CognitoIdentityProviders=[{"ProviderName": provider, "ClientId": seeded.client_id}],
+    )["IdentityPoolId"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {"cognito-identity.amazonaws.com:aud": identity_pool_id},
+                    "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "authenticated"},
+                },
+            }
+        ],
+    }
+    role = client("iam", signed=True).create_role(
+        RoleName="bench-authenticated", AssumeRolePolicyDocument=json.dumps(trust)
+    )["Role"]["Arn"]
+    identities.set_identity_pool_roles(IdentityPoolId=identity_pool_id, Roles={"authenticated": role})
+    public = client("cognito-identity", signed=False)
+    logins = {provider: seeded.id_token}
+    identity_id = public.get_id(IdentityPoolId=identity_pool_id, Logins=logins)["IdentityId"]
+    answer = public.get_credentials_for_identity(IdentityId=identity_id, Logins=logins)
+    if not answer.get("Credentials", {}).get("SessionToken"):
+        raise BenchError(f"GetCredentialsForIdentity gave no credentials: {answer}")
+    return dataclasses.replace(
+        seeded, login_provider=provider, identity_pool_id=identity_pool_id, identity_id=identity_id
+    )
+
+
 def lua_env(seeded: Seed, run_id: str, endpoint: str, client_id: str | None = None) -> dict[str, str]:
     """What the Lua scripts read. The ceiling probes get the very same requests (they parse and ignore them)."""
     return {
@@ -750,6 +913,10 @@ def lua_env(seeded: Seed, run_id: str, endpoint: str, client_id: str | None = No
         "BENCH_REFRESH_TOKEN": seeded.refresh_token,
         "BENCH_MACHINE_BASIC": seeded.machine_basic,
         "BENCH_OPENID_ACCESS_TOKEN": seeded.openid_access_token,
+        "BENCH_IDENTITY_POOL_ID": seeded.identity_pool_id,
+        "BENCH_IDENTITY_ID": seeded.identity_id,
+        "BENCH_LOGIN_PROVIDER": seeded.login_provider,
+        "BENCH_ID_TOKEN": seeded.id_token,
     }
 
 
@@ -762,7 +929,10 @@ def check_ceiling(server: Server, endpoint: str) -> None:
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            json.loads(response.read())
+            body = response.read()
+            # Every probe answers JSON but the hello-world page.
+            if "json" in response.headers.get("Content-Type", ""):
+                json.loads(body)
     except (urllib.error.URLError, ValueError) as exc:
         raise BenchError(f"ceiling {endpoint} does not answer: {exc}\n{server.log_text()}") from exc
 
@@ -875,8 +1045,10 @@ def measure_worker_count(
             # run), so both see the same machine.
             targets = run_targets(spec, gatehouse, ceiling, seeded)
             for target in targets:
-                if spec.script is None:
+                if spec.driver == "srp_load":
                     check_srp(target.url, target.client_id, target.pool_id)
+                elif spec.driver == "code_load":
+                    check_code(target)
                 elif target.who == "ceiling":
                     check_ceiling(ceiling, target.endpoint)
             if spec.script is not None:
@@ -886,10 +1058,13 @@ def measure_worker_count(
             results: list[list[WrkResult]] = [[] for _ in targets]
             for _ in range(rounds):
                 for target, runs in zip(targets, results, strict=True):
-                    if spec.script is None:
+                    if spec.driver == "srp_load":
                         # srp_load warms up within each run (its connections and a stay open).
                         runs.append(drive_srp(wrk, servers, target.url, target.client_id, target.pool_id))
+                    elif spec.driver == "code_load":
+                        runs.append(drive_code(wrk, servers, target))
                     else:
+                        assert spec.script is not None
                         env = lua_env(seeded, run_id, target.endpoint, target.client_id)
                         runs.append(drive(wrk, servers, target.server, target.endpoint, spec.script, env))
                     progress(spec.name, target.who, runs[-1])
@@ -908,6 +1083,9 @@ class Target:
     endpoint: str
     client_id: str
     pool_id: str
+    # The code flow's second step (its token endpoint on the same server) and the SSO cookie its first sends.
+    token_endpoint: str = ""
+    cookie: str = ""
 
     @property
     def url(self) -> str:
@@ -922,7 +1100,30 @@ def run_targets(spec: PathSpec, gatehouse: Server, ceiling: Server, seeded: Seed
             Target("gatehouse", gatehouse, spec.gatehouse_endpoint, seeded.mfa_client_id, seeded.mfa_pool_id),
             Target("plain", gatehouse, spec.gatehouse_endpoint, seeded.client_id, seeded.pool_id),
         ]
-    targets = [Target("gatehouse", gatehouse, spec.gatehouse_endpoint, seeded.client_id, seeded.pool_id)]
+    if spec.driver == "code_load":
+        assert spec.ceiling_endpoint is not None
+        return [
+            Target(
+                "gatehouse",
+                gatehouse,
+                spec.gatehouse_endpoint.replace("{pool}", seeded.pool_id),
+                seeded.web_client_id,
+                seeded.pool_id,
+                token_endpoint="/oauth2/token",
+                cookie=seeded.sso_cookie,
+            ),
+            Target(
+                "ceiling",
+                ceiling,
+                spec.ceiling_endpoint,
+                seeded.web_client_id,
+                seeded.pool_id,
+                token_endpoint="/token_code",
+                cookie=f"{probe.SSO_COOKIE_NAME}={probe.SSO_COOKIE_VALUE}",
+            ),
+        ]
+    endpoint = seeded.login_path if spec.name == LOGIN_PATH else spec.gatehouse_endpoint
+    targets = [Target("gatehouse", gatehouse, endpoint, seeded.client_id, seeded.pool_id)]
     if spec.ceiling_endpoint is not None:
         # The ceiling's SRP probe has a verifier of its own, derived under its own pool id.
         targets.append(Target("ceiling", ceiling, spec.ceiling_endpoint, seeded.client_id, probe.SRP_POOL_ID))
@@ -1175,14 +1376,56 @@ def run(args: argparse.Namespace) -> Report:
     print(f"machine: {report.machine}", flush=True)
     print("in-process, one thread, 2 s each: RS256 sign, RS256 verify, Argon2id verify, SRP steps ...", flush=True)
     report.in_process = in_process_figures()
-    selected = tuple(spec for spec in PATHS if spec.name in args.paths)
+    if STS_PATH in args.paths:
+        print(f"in-process, one thread, {wrk.seconds} s: {STS_PATH} (bench/sts_verify.py) ...", flush=True)
+        report.in_process["sts_verify_per_s"] = sts_verify_per_second(float(wrk.seconds))
+    selected = tuple(spec for spec in PATHS if spec.name in args.paths and spec.driver != "in_process")
     # Workers 1 and 2 are needed for the scaling row, when its path is among those asked for.
     worker_counts = sorted(set(args.workers) | ({1, 2} if SCALING_PATH in args.paths else set()))
     with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as scratch:
         for workers in worker_counts:
             paths = selected if workers in args.workers else tuple(p for p in selected if p.name == SCALING_PATH)
+            if not paths:
+                continue
             measure_worker_count(workers, paths, wrk, args.rounds, Path(scratch), report)
     return report
+
+
+def sts_verify_per_second(seconds: float) -> float:
+    """bench/sts_verify.py's figure: SigV4 verifications of requests signed with temporary credentials, with the
+    role's policy evaluated, per second on one thread (its audit events silenced, as its main() does)."""
+    import asyncio
+    import logging
+
+    import structlog
+    import sts_verify
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    return asyncio.run(sts_verify.run(seconds, 1000))
+
+
+def sts_row(report: Report) -> Row | None:
+    rate = report.in_process.get("sts_verify_per_s")
+    if rate is None:
+        return None
+    passed = rate >= STS_MIN_PER_SECOND
+    return Row(
+        path=STS_PATH,
+        workers="in-process",
+        rps=f"{rate:.1f}",
+        p50="-",
+        p99="-",
+        p99_over_p50="-",
+        ceiling_rps="-",
+        ratio="-",
+        cpu_ratio="-",
+        target=f">={STS_MIN_PER_SECOND:.0f}/s per core",
+        verdict="pass" if passed else "FAIL",
+        errors="0",
+        passed=passed,
+        valid=True,
+        values={"rps": rate},
+    )
 
 
 def summarise(report: Report) -> tuple[list[Row], str]:
@@ -1193,6 +1436,9 @@ def summarise(report: Report) -> tuple[list[Row], str]:
     scaling = scaling_row(report)
     if scaling is not None:
         rows.append(scaling)
+    sts = sts_row(report)
+    if sts is not None:
+        rows.append(sts)
     figures = report.in_process
     lines = [
         "",
@@ -1230,9 +1476,10 @@ def summarise(report: Report) -> tuple[list[Row], str]:
         g, c = m.gatehouse, m.ceiling
         lines += [
             "",
-            f"{m.path} workers={m.workers}: the load generator's own CPU per sign-in {g.client_cpu_ms_per_request:.2f}"
+            f"{m.path} workers={m.workers}: the load generator's ({g.load_generator}) own CPU per sign-in or flow "
+            f"{g.client_cpu_ms_per_request:.2f}"
             f" ms (gatehouse run) / {c.client_cpu_ms_per_request:.2f} ms (ceiling run), {g.wrk_cores:.2f} / "
-            f"{c.wrk_cores:.2f} cores; server CPU per sign-in {g.cpu_ms_per_request:.2f} ms / "
+            f"{c.wrk_cores:.2f} cores; server CPU per sign-in or flow {g.cpu_ms_per_request:.2f} ms / "
             f"{c.cpu_ms_per_request:.2f} ms (ceiling/gatehouse {c.cpu_ms_per_request / g.cpu_ms_per_request:.2f}x).",
         ]
     invalid = [r for r in rows if not r.valid]
