@@ -126,6 +126,7 @@ class PasswordlessService:
         attribute = _OTP_ATTRIBUTE[name]
         code = new_code(OTP_DIGITS)
         purpose = f"sign_in:{name}"
+        await self.users.limit_code_send(ctx.pool, user.username_key, purpose)
         await self.store.put_code(
             CodeRecord(
                 pool_id=ctx.pool.id,
