@@ -89,6 +89,7 @@ class Services:
         )
         risk = RiskService(store, pools, messenger, metrics, default_email_sender=settings.default_email_sender)
         users.threats = risk
+        risk.public_url = settings.issuer_base
         users.code_sends = CodeSendLimiter(store, settings.code_send_limits, metrics)
         auth = AuthService(
             store, pools, users, tokens, hasher, box, metrics, fake_srp_secret=fake_srp_secret, risk=risk
