@@ -165,3 +165,25 @@ def test_sms_mfa_sign_in_past_the_limit(
         public_idp.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters=params)
     assert error_of(exc) == ("TooManyRequestsException", MESSAGE, 400)
     assert sms_count(gatehouse, phone) == LIMIT
+
+
+def test_passwordless_codes_past_the_limit_known_or_unknown(idp: Any, public_idp: Any, mail: MailServer) -> None:
+    pool_id = idp.create_user_pool(
+        PoolName="limited-otp", Policies={"SignInPolicy": {"AllowedFirstAuthFactors": ["PASSWORD", "EMAIL_OTP"]}}
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="app",
+        ExplicitAuthFlows=["ALLOW_USER_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        PreventUserExistenceErrors="ENABLED",
+    )["UserPoolClient"]["ClientId"]
+    make_user(idp, pool_id, "otter", email="otter@example.com", email_verified="true")
+    for name in ("otter", "unknown-otter"):
+        params = {"USERNAME": name, "PREFERRED_CHALLENGE": "EMAIL_OTP"}
+        for _ in range(LIMIT):
+            challenge = public_idp.initiate_auth(ClientId=client_id, AuthFlow="USER_AUTH", AuthParameters=params)
+            assert challenge["ChallengeName"] == "EMAIL_OTP"
+        with pytest.raises(ClientError) as exc:
+            public_idp.initiate_auth(ClientId=client_id, AuthFlow="USER_AUTH", AuthParameters=params)
+        assert error_of(exc) == ("TooManyRequestsException", MESSAGE, 400)
+    assert len(mail.messages_to("otter@example.com")) == LIMIT
