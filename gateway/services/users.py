@@ -39,6 +39,7 @@ from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.code_limits import CodeSendLimiter, unknown_user_key
 from gateway.services.messaging import EmailMessage, Messenger, SmsMessage, render_template
+from gateway.services.mfa_legacy import mfa_options
 from gateway.services.passwords import PasswordHasher, check_password_policy, generate_temporary_password
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.schema import required_attributes, validate_attribute_values
@@ -214,6 +215,7 @@ class UserService:
             "UserLastModifiedDate": user.updated_at,
             "Enabled": user.enabled,
             "UserStatus": user.status,
+            **mfa_options(user),
         }
 
     def all_attributes(self, user: UserRecord) -> dict[str, str]:

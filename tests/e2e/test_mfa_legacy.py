@@ -46,6 +46,9 @@ def test_admin_set_user_settings_turns_sms_mfa_on_and_off(idp: Any, pool: tuple[
     user = idp.admin_get_user(UserPoolId=pool_id, Username="legacy-admin")
     assert user["MFAOptions"] == [SMS, EMAIL]
     assert user["UserMFASettingList"] == ["SMS_MFA", "EMAIL_OTP"]
+    # ListUsers' UserType carries them too.
+    listed = idp.list_users(UserPoolId=pool_id, Filter='username = "legacy-admin"')["Users"]
+    assert [u["MFAOptions"] for u in listed] == [[SMS, EMAIL]]
 
     idp.admin_set_user_settings(UserPoolId=pool_id, Username="legacy-admin", MFAOptions=[])
     user = idp.admin_get_user(UserPoolId=pool_id, Username="legacy-admin")
