@@ -41,6 +41,7 @@ from gateway.services.messaging import Messenger, OutboxSender, SmtpEmailSender,
 from gateway.services.passwords import PasswordHasher
 from gateway.settings import Settings
 from gateway.storage.sqlite import SqliteStore
+from gateway.ui import feedback as feedback_page
 from gateway.ui import pages as hosted_pages
 
 log = structlog.get_logger("gateway.app")
@@ -104,6 +105,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     oauth_endpoints.add_routes(app)
     federation_endpoints.add_routes(app)
     hosted_pages.add_routes(app)
+    feedback_page.add_routes(app)
     identity_discovery.add_routes(app)
     return app
 

@@ -67,6 +67,16 @@ from pydantic_core import PydanticCustomError
 from gateway.api.model import ServiceModel
 from gateway.config_iam import IamConfig, apply_iam_config
 from gateway.config_identity_pools import IdentityPoolConfig, apply_identity_pool_config
+from gateway.config_sign_in import (
+    CodeSendLimitsConfig,
+    DevicesConfig,
+    MfaConfig,
+    SignInConfig,
+    ThreatProtectionConfig,
+    apply_sign_in_security,
+    code_send_limit_settings,
+    sign_in_request_members,
+)
 from gateway.errors import (
     AliasExistsException,
     DuplicateProviderException,
@@ -329,6 +339,7 @@ class ServerConfig(_Model):
     )
     log: LogConfig | None = None
     rate_limits: RateLimitsConfig | None = None
+    code_send_limits: CodeSendLimitsConfig | None = None
 
 
 # --- pools ----------------------------------------------------------------------------------------------
@@ -697,9 +708,19 @@ class PoolConfig(_Model):
     identity_providers: list[IdentityProviderConfig] = Field(
         default_factory=list, description="External IdPs (Google, Facebook, Apple, Amazon, OIDC, SAML)."
     )
+    # Sign-in security (gateway/config_sign_in.py).
+    mfa: MfaConfig | None = Field(None, description="MFA mode and factors (software token, SMS, email).")
+    devices: DevicesConfig | None = Field(None, description="Device tracking (DeviceConfiguration).")
+    sign_in: SignInConfig | None = Field(None, description="First factors of USER_AUTH sign-in, and passkeys.")
+    threat_protection: ThreatProtectionConfig | None = Field(
+        None, description="Threat protection (AdvancedSecurityMode) and the pool's risk configuration."
+    )
 
     def issues(self) -> list[_Issue]:
         issues: list[_Issue] = []
+        if self.mfa is not None and self.mfa_configuration is not None:
+            issues.append(_Issue(("mfa_configuration",), "expected mfa or mfa_configuration, not both",
+                                 self.mfa_configuration))  # fmt: skip
         if self.username_attributes and self.alias_attributes:
             issues.append(
                 _Issue(("alias_attributes",), "expected username_attributes or alias_attributes, not both",
@@ -842,6 +863,12 @@ class PoolConfig(_Model):
             request["AccountRecoverySetting"] = {
                 "RecoveryMechanisms": [{"Name": name, "Priority": i} for i, name in enumerate(self.account_recovery, 1)]
             }
+        for member, value in sign_in_request_members(self.mfa, self.devices, self.sign_in,
+                                                     self.threat_protection).items():  # fmt: skip
+            if isinstance(value, dict) and isinstance(request.get(member), dict):
+                request[member] = {**request[member], **value}
+            else:
+                request[member] = value
         return _merge_escape_hatch(request, self.cognito)
 
 
@@ -1319,6 +1346,8 @@ def server_settings(config: GatehouseConfig, base: Settings) -> Settings:
             changes["log_json"] = server.log.format == "json"
     if server.rate_limits is not None:
         changes["rate_limits"] = _rate_limit_settings(server.rate_limits, base.rate_limits)
+    if server.code_send_limits is not None:
+        changes["code_send_limits"] = code_send_limit_settings(server.code_send_limits, base.code_send_limits)
     return dataclasses.replace(base, **changes)
 
 
@@ -1362,6 +1391,8 @@ class _DryRunStore:
 
 
 # Members Cognito fixes when a pool is created (UpdateUserPool does not take them), by the key that sets them.
+_MFA_ONLY_SETTINGS = ("SoftwareTokenMfaConfiguration", "SmsMfaConfiguration", "EmailMfaConfiguration",
+                      "WebAuthnConfiguration")  # fmt: skip
 _IMMUTABLE = {
     "UsernameAttributes": "username_attributes",
     "AliasAttributes": "alias_attributes",
@@ -1411,6 +1442,9 @@ class _Applier:
         except GatehouseError as exc:
             self.fail(loc, f"could not apply user pool {config.id}", exc, pool=config.id)
             return
+        sign_in_security = apply_sign_in_security(self.services, pool, config.mfa, config.sign_in,
+                                                  config.threat_protection)  # fmt: skip
+        await self._guard(sign_in_security, loc, "the sign-in security of user pool " + config.id)
         # Providers first: a client's supported_identity_providers must name existing ones.
         for index, provider in enumerate(config.identity_providers):
             here = (*loc, "identity_providers", index)
@@ -1462,7 +1496,8 @@ class _Applier:
                     pool=config.id,
                 )  # fmt: skip
         pool = await self._ensure_schema(pool, desired, request, loc)
-        skip = {"SchemaAttributes", *_IMMUTABLE}
+        # SetUserPoolMfaConfig's settings are applied on their own (config_sign_in), not by UpdateUserPool.
+        skip = {"SchemaAttributes", *_IMMUTABLE, *_MFA_ONLY_SETTINGS}
         if "UserPoolTier" not in request:
             skip.add("UserPoolTier")  # UpdateUserPool keeps the pool's tier when the request names none
 

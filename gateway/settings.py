@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.services.code_limits import CodeSendLimitSettings
 from gateway.services.passwords import Argon2Params
 from gateway.services.ratelimit import RateLimitSettings
 
@@ -85,6 +86,8 @@ class Settings:
     # Identity pools' public login providers' endpoints (JSON, see gateway/services/social_logins.py), for a
     # local stand-in or a proxy. Env GATEHOUSE_SOCIAL_ENDPOINTS.
     social_endpoints: str | None = None
+    # The per-user limit on SMS and email codes sent (config file server.code_send_limits).
+    code_send_limits: CodeSendLimitSettings = field(default_factory=CodeSendLimitSettings)
 
     @property
     def issuer_base(self) -> str:

@@ -22,6 +22,7 @@ from gateway.errors import (
 )
 from gateway.services.auth import AuthContext
 from gateway.services.groups import group_type
+from gateway.services.mfa_legacy import mfa_options
 from gateway.services.passwordless import passwordless_sign_up
 from gateway.services.pools import ClientView, PoolView
 from gateway.services.tokens import VerifiedAccessToken
@@ -346,6 +347,7 @@ async def GetUser(call: Call) -> dict[str, Any]:
         "Username": user.username,
         "UserAttributes": attributes_list(call.services.users.all_attributes(user)),
         **mfa_members(user),
+        **mfa_options(user),
     }
 
 
@@ -484,6 +486,7 @@ async def AdminGetUser(call: Call) -> dict[str, Any]:
         "Enabled": user.enabled,
         "UserStatus": user.status,
         **mfa_members(user),
+        **mfa_options(user),
     }
 
 
@@ -1041,3 +1044,4 @@ async def UpdateAuthEventFeedback(call: Call) -> dict[str, Any]:
 
 # The identity-provider operations live in their own module and register themselves in OPERATIONS.
 from gateway.api import identity_providers as _identity_providers  # noqa: E402, F401
+from gateway.api import legacy_mfa as _legacy_mfa  # noqa: E402, F401

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.auth import AuthService
+from gateway.services.code_limits import CodeSendLimiter
 from gateway.services.credentials import CredentialService
 from gateway.services.domains import DomainService
 from gateway.services.federation import FederationService
@@ -88,6 +89,8 @@ class Services:
         )
         risk = RiskService(store, pools, messenger, metrics, default_email_sender=settings.default_email_sender)
         users.threats = risk
+        risk.public_url = settings.issuer_base
+        users.code_sends = CodeSendLimiter(store, settings.code_send_limits, metrics)
         auth = AuthService(
             store, pools, users, tokens, hasher, box, metrics, fake_srp_secret=fake_srp_secret, risk=risk
         )

@@ -73,6 +73,7 @@ class MfaCodes:
         destination = user.attributes.get(_ATTRIBUTE[factor])
         if not destination:
             raise InvalidParameterException(f"User does not have delivery config set to turn on {factor}")
+        await self._users.limit_code_send(pool, user.username_key, f"mfa:{factor.lower()}")
         code = new_code()
         nonce = secrets.token_urlsafe(16)
         if factor == SMS_MFA:

@@ -40,6 +40,7 @@ from gateway.errors import (
 )
 from gateway.ids import new_code, new_opaque_token
 from gateway.services.auth import CHALLENGES, FLOWS, AuthContext, AuthResult, AuthService, challenge, flow
+from gateway.services.code_limits import unknown_user_key
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolView
 from gateway.services.users import UserService, check_secret_hash, mask_email, mask_phone
@@ -126,6 +127,7 @@ class PasswordlessService:
         attribute = _OTP_ATTRIBUTE[name]
         code = new_code(OTP_DIGITS)
         purpose = f"sign_in:{name}"
+        await self.users.limit_code_send(ctx.pool, user.username_key, purpose)
         await self.store.put_code(
             CodeRecord(
                 pool_id=ctx.pool.id,
@@ -207,6 +209,8 @@ async def _begin(
             await helper.send_code(ctx, user, name, nonce)
             masked = mask_email(destination) if name == EMAIL_OTP else mask_phone(destination)
         else:
+            # The name asked for is limited as a user would be, so the limit does not tell it is unknown.
+            await helper.users.limit_code_send(ctx.pool, unknown_user_key(given), f"sign_in:{name}")
             masked = _decoy_destination(service, ctx, given, name)
         session = await service.new_session(ctx, user, state, username_key=key)
         log.info("sign_in.code_sent", pool=ctx.pool.id, client=ctx.client.id, challenge=name, decoy=user is None)

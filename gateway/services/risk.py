@@ -69,6 +69,7 @@ from gateway.metrics import Metrics
 from gateway.services.breached import BreachedPasswords
 from gateway.services.messaging import EmailMessage, Messenger
 from gateway.services.pools import ClientView, PoolService, PoolView
+from gateway.services.risk_feedback import FEEDBACK_VALUES, feedback_link
 from gateway.storage.base import AuthEventRecord, NotFound, RiskConfigurationRecord, Store, UserRecord, VersionConflict
 
 if TYPE_CHECKING:
@@ -367,6 +368,8 @@ class RiskService:
         self.metrics = metrics
         self.breached = breached or BreachedPasswords()
         self.default_email_sender = default_email_sender
+        # Where the notification emails' feedback links point (set by the container: the public URL).
+        self.public_url: str | None = None
         self._configs: dict[tuple[str, str], tuple[float, dict[str, Any], float | None]] = {}
         self.decisions = metrics.counter(
             "gatehouse_risk_decisions",
@@ -804,6 +807,10 @@ class RiskService:
             "{event-id}": event_id,
             "{feedback-token}": token,
         }
+        if self.public_url is not None:
+            for answer in FEEDBACK_VALUES:
+                link = feedback_link(self.public_url, ctx.pool.id, user.username, event_id, token, answer)
+                values[f"{{one-click-link-{answer}}}"] = link
 
         def render(text: str) -> str:
             for placeholder, value in values.items():

@@ -37,7 +37,9 @@ from gateway.errors import (
 from gateway.ids import new_code, new_sub
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
+from gateway.services.code_limits import CodeSendLimiter, unknown_user_key
 from gateway.services.messaging import EmailMessage, Messenger, SmsMessage, render_template
+from gateway.services.mfa_legacy import mfa_options
 from gateway.services.passwords import PasswordHasher, check_password_policy, generate_temporary_password
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.schema import required_attributes, validate_attribute_values
@@ -145,6 +147,8 @@ class UserService:
         self._default_sender = default_email_sender
         # Threat protection's check of new passwords against breached ones (set by the container).
         self.threats: RiskService | None = None
+        # The per-user limit on codes sent (gateway/services/code_limits.py; set by the container).
+        self.code_sends: CodeSendLimiter | None = None
 
     # --- look-ups -------------------------------------------------------------------------------------
 
@@ -211,6 +215,7 @@ class UserService:
             "UserLastModifiedDate": user.updated_at,
             "Enabled": user.enabled,
             "UserStatus": user.status,
+            **mfa_options(user),
         }
 
     def all_attributes(self, user: UserRecord) -> dict[str, str]:
@@ -444,6 +449,11 @@ class UserService:
         await self._messenger.sms.send(SmsMessage(to=to, text=text))
         self._metrics.inc(self._metrics.codes_sent, pool=pool.id, medium="SMS", purpose=purpose)
 
+    async def limit_code_send(self, pool: PoolView, key: str, purpose: str) -> None:
+        """Take one code from the user's send budget (code_limits), or raise the limit's error."""
+        if self.code_sends is not None:
+            await self.code_sends.take(pool.id, key, purpose)
+
     async def send_text(self, pool: PoolView, medium: str, to: str, text: str, *, subject: str, purpose: str) -> None:
         """Send one message by ``medium`` (EMAIL or SMS) from the pool's sender, counted like every code sent;
         for codes whose wording another service owns (MFA sign-in codes)."""
@@ -621,10 +631,13 @@ class UserService:
         user = await self._named_by_client(pool, client, username, secret_hash_value)
         if user is None:
             if client.prevent_user_existence_errors:
+                await self.limit_code_send(pool, unknown_user_key(username), "sign_up")
                 return self._decoy_delivery(username)
             raise self._unknown_user(client, None)
         if user.status != UNCONFIRMED:
             raise InvalidParameterException("User is already confirmed.")
+        if self._verification_destination(pool, user) is not None:
+            await self.limit_code_send(pool, user.username_key, "sign_up")
         delivery = await self._send_verification(pool, user, purpose="sign_up")
         if delivery is None:
             raise InvalidParameterException("Auto verification not turned on.")
@@ -730,6 +743,7 @@ class UserService:
             raise InvalidParameterException("Invalid attribute name: only email and phone_number can be verified.")
         if not user.attributes.get(attribute):
             raise InvalidParameterException(f"User has no value for the attribute {attribute}.")
+        await self.limit_code_send(pool, user.username_key, f"attribute:{attribute}")
         delivery = await self._send_verification(pool, user, purpose=f"attribute:{attribute}", attribute=attribute)
         assert delivery is not None
         return delivery
@@ -823,8 +837,11 @@ class UserService:
         user = await self._named_by_client(pool, client, username, secret_hash_value)
         if user is None:
             if client.prevent_user_existence_errors:
+                await self.limit_code_send(pool, unknown_user_key(username), "forgot_password")
                 return self._decoy_delivery(username)
             raise self._unknown_user(client, None)
+        if user.enabled and self._recovery_attribute(pool, user) is not None:
+            await self.limit_code_send(pool, user.username_key, "forgot_password")
         delivery = await self._send_reset_code(pool, user)
         if self.threats is not None:
             await self.threats.forgot_password(pool, client, user)

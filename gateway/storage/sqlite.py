@@ -1014,6 +1014,24 @@ class SqliteStore:
             (pool_id, username_key, purpose),
         )
 
+    async def take_code_send(self, pool_id: str, key: str, now: float, expires_at: float, limit: int) -> bool:
+        async with self._transaction() as db:
+            await _affected(
+                db,
+                "DELETE FROM code_sends WHERE pool_id = ? AND username_key = ? AND expires_at <= ?",
+                (pool_id, key, now),
+            )
+            # One statement: the count and the insert see the same rows (and BEGIN IMMEDIATE holds the lock).
+            return (
+                await _affected(
+                    db,
+                    "INSERT INTO code_sends (pool_id, username_key, sent_at, expires_at) SELECT ?, ?, ?, ? "
+                    "WHERE (SELECT COUNT(*) FROM code_sends WHERE pool_id = ? AND username_key = ?) < ?",
+                    (pool_id, key, now, expires_at, pool_id, key, limit),
+                )
+                == 1
+            )
+
     # --- challenge sessions -----------------------------------------------------------------------------
 
     async def put_auth_session(self, session: AuthSessionRecord) -> None:
@@ -1125,6 +1143,7 @@ class SqliteStore:
             purged += await _affected(db, "DELETE FROM seen_assertions WHERE expires_at <= ?", (now,))
             purged += await _affected(db, "DELETE FROM oauth_records WHERE expires_at <= ?", (now,))
             purged += await _affected(db, "DELETE FROM iam_saml_assertions_used WHERE expires_at <= ?", (now,))
+            purged += await _affected(db, "DELETE FROM code_sends WHERE expires_at <= ?", (now,))
         return purged
 
     # --- signing keys -----------------------------------------------------------------------------------

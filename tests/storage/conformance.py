@@ -788,6 +788,25 @@ class StoreConformance:
         assert await store.get_code(POOL, "alice", "signup") is None
         await store.delete_code(POOL, "alice", "signup")  # deleting nothing is no error
 
+    async def test_take_code_send_counts_up_to_the_limit_per_user(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        for _ in range(3):
+            assert await store.take_code_send(POOL, "alice", T0, T0 + 900, 3) is True
+        assert await store.take_code_send(POOL, "alice", T0 + 1, T0 + 901, 3) is False
+        assert await store.take_code_send(POOL, "alice", T0 + 2, T0 + 902, 3) is False  # refusals count nothing
+        assert await store.take_code_send(POOL, "bob", T0 + 2, T0 + 902, 3) is True  # per user
+        # The first three expire at T0 + 900: then the user may be sent codes again.
+        assert await store.take_code_send(POOL, "alice", T0 + 899, T0 + 1799, 3) is False
+        assert await store.take_code_send(POOL, "alice", T0 + 900, T0 + 1800, 3) is True
+        assert await store.take_code_send(POOL, "alice", T0 + 901, T0 + 1801, 1) is False  # the new one counts
+        assert await store.purge_expired(T0 + 10_000) >= 2
+
+    async def test_take_code_send_racers_never_exceed_the_limit(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        results = await outcomes([store.take_code_send(POOL, "alice", T0, T0 + 60, 5) for _ in range(RACERS)])
+        assert results.count(True) == 5
+        assert results.count(False) == RACERS - 5
+
     # --- challenge sessions ---------------------------------------------------------------------------
 
     async def test_take_auth_session_returns_it_once(self, store: Store) -> None:
