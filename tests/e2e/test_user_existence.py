@@ -21,8 +21,11 @@ from tests.support import GatehouseServer
 PASSWORD = "Known-password-1"
 WRONG = "Wrong-password-2"
 FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH"]
-# The median of one kind of attempt may be at most this many times the other's.
+# The median of one kind of attempt may be at most this many times the other's, or differ by at most SLACK:
+# on a shared machine a few milliseconds of store writes swing both ways, while what would tell users apart
+# (an Argon2 verification, ~20 ms; an SMTP round trip) stays well above it.
 RATIO = 2.5
+SLACK = 0.008
 SAMPLES = 12
 
 
@@ -65,7 +68,10 @@ def median_seconds(call: Callable[[int], Any], samples: int = SAMPLES) -> float:
 
 
 def assert_similar(known: float, unknown: float) -> None:
-    assert known / RATIO <= unknown <= known * RATIO, f"known {known * 1000:.1f} ms, unknown {unknown * 1000:.1f} ms"
+    close = abs(known - unknown) <= SLACK
+    assert close or known / RATIO <= unknown <= known * RATIO, (
+        f"known {known * 1000:.1f} ms, unknown {unknown * 1000:.1f} ms"
+    )
 
 
 def known_users(idp: Any, pool_id: str, prefix: str, count: int) -> list[str]:
