@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.auth import AuthService
+from gateway.services.branding import BrandingService
 from gateway.services.credentials import CredentialService
 from gateway.services.domains import DomainService
 from gateway.services.federation import FederationService
@@ -63,6 +64,7 @@ class Services:
     saml: SamlVerifier
     identity_pools: IdentityPoolService
     identities: IdentityService
+    branding: BrandingService
 
     @classmethod
     def build(
@@ -144,4 +146,5 @@ class Services:
             saml=saml,
             identity_pools=identity_pools,
             identities=identities,
+            branding=BrandingService(store, pools),
         )

@@ -789,8 +789,7 @@ class Store(Protocol):
         taken, NotFound("client") when the pool or client does not exist."""
         ...
 
-    async def get_managed_login_branding(self, pool_id: str, branding_id: str) -> ManagedLoginBrandingRecord | None:
-        ...
+    async def get_managed_login_branding(self, pool_id: str, branding_id: str) -> ManagedLoginBrandingRecord | None: ...
 
     async def get_managed_login_branding_by_client(
         self, pool_id: str, client_id: str
