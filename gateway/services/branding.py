@@ -23,9 +23,14 @@ from typing import Any
 
 import structlog
 
-from gateway.errors import InvalidParameterException, ManagedLoginBrandingExistsException, ResourceNotFoundException
+from gateway.errors import (
+    ConcurrentModificationException,
+    InvalidParameterException,
+    ManagedLoginBrandingExistsException,
+    ResourceNotFoundException,
+)
 from gateway.services.pools import PoolService
-from gateway.storage.base import AlreadyExists, ManagedLoginBrandingRecord, NotFound, Store
+from gateway.storage.base import AlreadyExists, ManagedLoginBrandingRecord, NotFound, Store, VersionConflict
 
 log = structlog.get_logger("gateway.branding")
 
@@ -192,9 +197,29 @@ class BrandingService:
         return await self.store.get_managed_login_branding_by_client(pool_id, client_id)
 
     async def update(self, pool_id: str, branding_id: str, request: Mapping[str, Any]) -> ManagedLoginBrandingRecord:
-        """UpdateManagedLoginBranding: what the request names changes, the rest is kept."""
-        record = await self.get(pool_id, branding_id)
+        """UpdateManagedLoginBranding: what the request names changes, the rest is kept. The merge is
+        redone on the fresh style when another update got there first (the store's version check)."""
         defaults, settings, assets = self._request_parts(request)
+        for _ in range(5):
+            record = await self.get(pool_id, branding_id)
+            self._apply(record, defaults, settings, assets)
+            try:
+                written = await self.store.update_managed_login_branding(record)
+            except VersionConflict:
+                continue
+            except NotFound as exc:
+                raise ResourceNotFoundException(f"Managed login branding {branding_id} does not exist.") from exc
+            log.info("branding.updated", pool=pool_id, branding=branding_id)
+            return written
+        raise ConcurrentModificationException()
+
+    @staticmethod
+    def _apply(
+        record: ManagedLoginBrandingRecord,
+        defaults: bool,
+        settings: dict[str, Any] | None,
+        assets: list[dict[str, Any]] | None,
+    ) -> None:
         if defaults:
             record.use_cognito_provided_values, record.settings, record.assets = True, None, []
         else:
@@ -210,12 +235,6 @@ class BrandingService:
                 record.assets = list(by_slot.values())
                 record.use_cognito_provided_values = False
         record.updated_at = time.time()
-        try:
-            await self.store.update_managed_login_branding(record)
-        except NotFound as exc:
-            raise ResourceNotFoundException(f"Managed login branding {branding_id} does not exist.") from exc
-        log.info("branding.updated", pool=pool_id, branding=branding_id)
-        return record
 
     async def delete(self, pool_id: str, branding_id: str) -> None:
         await self.pools.get_pool(pool_id)

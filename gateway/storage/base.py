@@ -794,8 +794,9 @@ class Store(Protocol):
     async def get_managed_login_branding_by_client(
         self, pool_id: str, client_id: str
     ) -> ManagedLoginBrandingRecord | None: ...
-    async def update_managed_login_branding(self, record: ManagedLoginBrandingRecord) -> None:
-        """Writes settings, assets, the flag and ``updated_at`` (never the ids or ``created_at``); raises
+    async def update_managed_login_branding(self, record: ManagedLoginBrandingRecord) -> ManagedLoginBrandingRecord:
+        """Writes settings, assets, the flag and ``updated_at`` (never the ids or ``created_at``) if the stored
+        version equals ``record.version``; returns the record with version + 1. Raises VersionConflict,
         NotFound("branding")."""
         ...
 
@@ -903,3 +904,4 @@ class ManagedLoginBrandingRecord:
     assets: list[JSONDict]
     created_at: float
     updated_at: float
+    version: int = 0

@@ -1868,6 +1868,7 @@ class SqliteStore:
             _dumps(r.assets),
             r.created_at,
             r.updated_at,
+            r.version,
         )
         await self._insert_one(_INSERT_BRANDING, params, _BRANDING_UNIQUE, "client")
 
@@ -1887,22 +1888,25 @@ class SqliteStore:
             _branding,
         )
 
-    async def update_managed_login_branding(self, record: ManagedLoginBrandingRecord) -> None:
+    async def update_managed_login_branding(self, record: ManagedLoginBrandingRecord) -> ManagedLoginBrandingRecord:
         r = record
-        rows = await self._fetch(
-            "UPDATE managed_login_brandings SET use_cognito_provided_values = ?, settings = ?, assets = ?, "
-            "updated_at = ? WHERE pool_id = ? AND id = ? RETURNING 1",
-            (
-                int(r.use_cognito_provided_values),
-                None if r.settings is None else _dumps(r.settings),
-                _dumps(r.assets),
-                r.updated_at,
-                r.pool_id,
-                r.branding_id,
-            ),
+        params = (
+            int(r.use_cognito_provided_values),
+            None if r.settings is None else _dumps(r.settings),
+            _dumps(r.assets),
+            r.updated_at,
+            r.pool_id,
+            r.branding_id,
+            r.version,
         )
-        if not rows:
-            raise NotFound("branding")
+        async with self._lock:
+            if await self._db.execute_fetchall(_UPDATE_BRANDING, params):
+                return replace(r, version=r.version + 1)
+            # Only to choose the error: the version check itself was the UPDATE's WHERE clause.
+            exists = await self._db.execute_fetchall(
+                "SELECT 1 FROM managed_login_brandings WHERE pool_id = ? AND id = ?", (r.pool_id, r.branding_id)
+            )
+        raise VersionConflict(r.branding_id) if exists else NotFound("branding")
 
     async def delete_managed_login_branding(self, pool_id: str, branding_id: str) -> bool:
         return bool(
@@ -2043,9 +2047,15 @@ def _provider_link(r: Row) -> ProviderLinkRecord:
 
 # --- managed login branding: SQL and rows (migration 0013) ---------------------------------------------------
 
-BRANDING_COLUMNS = "id, pool_id, client_id, use_cognito_provided_values, settings, assets, created_at, updated_at"
+BRANDING_COLUMNS = (
+    "id, pool_id, client_id, use_cognito_provided_values, settings, assets, created_at, updated_at, version"
+)
 _INSERT_BRANDING = (
     f"INSERT INTO managed_login_brandings ({BRANDING_COLUMNS}) VALUES ({_placeholders(BRANDING_COLUMNS)})"
+)
+_UPDATE_BRANDING = (
+    "UPDATE managed_login_brandings SET use_cognito_provided_values = ?, settings = ?, assets = ?, updated_at = ?, "
+    "version = version + 1 WHERE pool_id = ? AND id = ? AND version = ? RETURNING 1"
 )
 _BRANDING_UNIQUE = {"managed_login_brandings.id": "id", "managed_login_brandings.client_id": "client"}
 
@@ -2060,6 +2070,7 @@ def _branding(r: Row) -> ManagedLoginBrandingRecord:
         assets=_loads(r[5]),
         created_at=r[6],
         updated_at=r[7],
+        version=r[8],
     )
 
 

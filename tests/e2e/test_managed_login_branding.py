@@ -11,6 +11,7 @@ import struct
 import uuid
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -384,3 +385,35 @@ def test_page_header_logo_and_svg_are_served_safely(gatehouse: GatehouseServer, 
     policy = served.headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "sandbox" in policy and "script-src" not in policy
     assert base64.b64encode(svg).decode() not in page  # the page links the image, it does not inline it
+
+
+def test_concurrent_updates_lose_no_asset(gatehouse: GatehouseServer, idp: Any, pool: OAuthPool) -> None:
+    client = _new_client(idp, pool.pool_id, "concurrent")
+    branding_id = idp.create_managed_login_branding(UserPoolId=pool.pool_id, ClientId=client, Settings={})[
+        "ManagedLoginBranding"
+    ]["ManagedLoginBrandingId"]
+    categories = ["EMAIL_GRAPHIC", "SMS_GRAPHIC", "AUTH_APP_GRAPHIC", "PASSWORD_GRAPHIC", "PASSKEY_GRAPHIC"]
+    categories += ["PAGE_FOOTER_LOGO"]
+
+    def update(category: str) -> str | None:
+        own = gatehouse.client()  # a client per thread
+        try:
+            own.update_managed_login_branding(
+                UserPoolId=pool.pool_id,
+                ManagedLoginBrandingId=branding_id,
+                Settings={category: True},
+                Assets=[_asset(category, RED_LOGO)],
+            )
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ConcurrentModificationException"
+            return None
+        return category
+
+    with ThreadPoolExecutor(max_workers=len(categories)) as pool_of_threads:
+        done = [c for c in pool_of_threads.map(update, categories) if c is not None]
+    assert done  # at least one update went through
+    final = idp.describe_managed_login_branding(UserPoolId=pool.pool_id, ManagedLoginBrandingId=branding_id)
+    style = final["ManagedLoginBranding"]
+    # Every update that was answered with success is in the style: none overwrote another's merge.
+    assert {a["Category"] for a in style["Assets"]} >= set(done)
+    assert {k for k, v in style["Settings"].items() if v is True} >= set(done)

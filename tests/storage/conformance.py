@@ -1681,8 +1681,13 @@ class StoreConformance:
         record = make_branding("b-1", "client-1", settings={"a": 1})
         await store.create_managed_login_branding(record)
         changed = replace(record, use_cognito_provided_values=True, settings=None, assets=[], updated_at=T0 + 9)
-        await store.update_managed_login_branding(changed)
-        assert await store.get_managed_login_branding(POOL, "b-1") == changed
+        written = await store.update_managed_login_branding(changed)
+        assert written == replace(changed, version=record.version + 1)
+        assert await store.get_managed_login_branding(POOL, "b-1") == written
+        # A write based on the version before is refused, and changes nothing.
+        with pytest.raises(VersionConflict):
+            await store.update_managed_login_branding(replace(changed, settings={"lost": True}))
+        assert await store.get_managed_login_branding(POOL, "b-1") == written
         with pytest.raises(NotFound):
             await store.update_managed_login_branding(make_branding("b-missing", "client-1"))
         assert await store.delete_managed_login_branding(OTHER_POOL, "b-1") is False
@@ -1691,6 +1696,19 @@ class StoreConformance:
         assert await store.get_managed_login_branding(POOL, "b-1") is None
         # The client may have a new style once its old one is gone.
         await store.create_managed_login_branding(make_branding("b-2", "client-1"))
+
+    async def test_concurrent_managed_login_branding_updates_one_wins(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_client(make_client("client-1"))
+        record = make_branding("b-1", "client-1")
+        await store.create_managed_login_branding(record)
+        results = await asyncio.gather(
+            *(store.update_managed_login_branding(replace(record, settings={"n": n})) for n in range(5)),
+            return_exceptions=True,
+        )
+        winners = [r for r in results if isinstance(r, ManagedLoginBrandingRecord)]
+        assert len(winners) == 1 and all(isinstance(r, VersionConflict) for r in results if r not in winners)
+        assert await store.get_managed_login_branding(POOL, "b-1") == winners[0]
 
     async def test_managed_login_branding_goes_with_its_client_and_pool(self, store: Store) -> None:
         await store.create_pool(make_pool())
