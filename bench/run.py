@@ -1400,8 +1400,13 @@ def sts_verify_per_second(seconds: float) -> float:
     import structlog
     import sts_verify
 
+    # Silenced for the measurement only: the process's own logging (a test run's, say) is left as it was.
+    previous = structlog.get_config()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    return asyncio.run(sts_verify.run(seconds, 1000))
+    try:
+        return asyncio.run(sts_verify.run(seconds, 1000))
+    finally:
+        structlog.configure(**previous)
 
 
 def sts_row(report: Report) -> Row | None:

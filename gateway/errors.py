@@ -535,3 +535,9 @@ class UserPoolAddOnNotEnabledException(GatehouseError):
 
     type_name = "UserPoolAddOnNotEnabledException"
     default_message = "Threat protection is not enabled for this user pool."
+
+
+class ManagedLoginBrandingExistsException(GatehouseError):
+    """CreateManagedLoginBranding for an app client that already has a branding style."""
+
+    type_name = "ManagedLoginBrandingExistsException"

@@ -1045,3 +1045,22 @@ async def UpdateAuthEventFeedback(call: Call) -> dict[str, Any]:
 # The identity-provider operations live in their own module and register themselves in OPERATIONS.
 from gateway.api import identity_providers as _identity_providers  # noqa: E402, F401
 from gateway.api import legacy_mfa as _legacy_mfa  # noqa: E402, F401
+
+
+@operation
+async def AdminGetUserAuthFactors(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    passwordless = call.services.auth.passwordless
+    factors = await passwordless.configured_factors(pool, user) if passwordless is not None else []
+    return {"Username": user.username, "ConfiguredUserAuthFactors": factors, **mfa_members(user)}
+
+
+@operation
+async def AdminDeleteSoftwareToken(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    await call.services.auth.mfa.delete_software_token(pool, user)
+    return {}
+
+
+# The managed login branding operations live in their own module and register themselves in OPERATIONS.
+from gateway.api import branding as _branding  # noqa: E402, F401

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.auth import AuthService
+from gateway.services.branding import BrandingService
 from gateway.services.code_limits import CodeSendLimiter
 from gateway.services.credentials import CredentialService
 from gateway.services.domains import DomainService
@@ -64,6 +65,7 @@ class Services:
     saml: SamlVerifier
     identity_pools: IdentityPoolService
     identities: IdentityService
+    branding: BrandingService
 
     @classmethod
     def build(
@@ -147,4 +149,5 @@ class Services:
             saml=saml,
             identity_pools=identity_pools,
             identities=identities,
+            branding=BrandingService(store, pools),
         )

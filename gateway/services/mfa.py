@@ -284,3 +284,26 @@ class MfaService:
             u.settings = {**u.settings, "totp_last_step": step}
 
         return await self._update(pool, user, change)
+
+    # --- removing -----------------------------------------------------------------------------------
+
+    async def delete_software_token(self, pool: PoolView, user: UserRecord) -> UserRecord:
+        """AdminDeleteSoftwareToken: the user's software token goes (the verified secret, a pending one, the
+        last accepted step, the device name) and so does TOTP in their MFA settings and preference; other
+        factors stay. The user may AssociateSoftwareToken again; a pool that requires MFA asks for
+        MFA_SETUP at the next sign-in when nothing else is left."""
+
+        def change(u: UserRecord) -> None:
+            u.secrets = {k: v for k, v in u.secrets.items() if k not in ("totp", "totp_pending")}
+            settings = {k: v for k, v in u.settings.items() if k not in ("totp_last_step", "totp_device_name")}
+            mfa = mfa_settings(u)
+            if mfa["enabled"] or mfa["preferred"] or "mfa" in u.settings:
+                mfa["enabled"] = [f for f in mfa["enabled"] if f != SOFTWARE_TOKEN_MFA]
+                if mfa["preferred"] == SOFTWARE_TOKEN_MFA:
+                    mfa["preferred"] = None
+                settings["mfa"] = mfa
+            u.settings = settings
+
+        updated = await self._update(pool, user, change)
+        log.info("totp.deleted", pool=pool.id, username=user.username)
+        return updated

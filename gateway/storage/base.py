@@ -788,6 +788,27 @@ class Store(Protocol):
         """Record ``key`` until ``expires_at``; True for exactly one of any callers with the same key."""
         ...
 
+    # managed login branding: one style per app client
+    async def create_managed_login_branding(self, record: ManagedLoginBrandingRecord) -> None:
+        """Raises AlreadyExists("client") when the client has a style, AlreadyExists("id") when the id is
+        taken, NotFound("client") when the pool or client does not exist."""
+        ...
+
+    async def get_managed_login_branding(self, pool_id: str, branding_id: str) -> ManagedLoginBrandingRecord | None: ...
+
+    async def get_managed_login_branding_by_client(
+        self, pool_id: str, client_id: str
+    ) -> ManagedLoginBrandingRecord | None: ...
+    async def update_managed_login_branding(self, record: ManagedLoginBrandingRecord) -> ManagedLoginBrandingRecord:
+        """Writes settings, assets, the flag and ``updated_at`` (never the ids or ``created_at``) if the stored
+        version equals ``record.version``; returns the record with version + 1. Raises VersionConflict,
+        NotFound("branding")."""
+        ...
+
+    async def delete_managed_login_branding(self, pool_id: str, branding_id: str) -> bool:
+        """True if this call deleted it. Deleting the client or the pool deletes its style too."""
+        ...
+
 
 @dataclass
 class RoleRecord:
@@ -872,3 +893,20 @@ class FederationRequestRecord:
     provider_name: str
     data: JSONDict
     expires_at: float
+
+
+@dataclass
+class ManagedLoginBrandingRecord:
+    """A managed login branding style of one app client (CreateManagedLoginBranding). ``settings`` is the
+    style's JSON document (None when none was given); ``assets`` are Cognito's AssetType objects as on the
+    wire (Category, ColorMode, Extension, Bytes as base64, ResourceId)."""
+
+    pool_id: str
+    branding_id: str
+    client_id: str
+    use_cognito_provided_values: bool
+    settings: JSONDict | None
+    assets: list[JSONDict]
+    created_at: float
+    updated_at: float
+    version: int = 0

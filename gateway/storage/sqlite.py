@@ -53,6 +53,7 @@ from gateway.storage.base import (
     IdentityPoolRecord,
     IdentityProviderRecord,
     IdentityRecord,
+    ManagedLoginBrandingRecord,
     NotFound,
     OAuthRecord,
     OidcProviderRecord,
@@ -1873,6 +1874,66 @@ class SqliteStore:
         )
         return bool(rows)
 
+    # --- managed login branding ---------------------------------------------------------------------------
+
+    async def create_managed_login_branding(self, record: ManagedLoginBrandingRecord) -> None:
+        r = record
+        params = (
+            r.branding_id,
+            r.pool_id,
+            r.client_id,
+            int(r.use_cognito_provided_values),
+            None if r.settings is None else _dumps(r.settings),
+            _dumps(r.assets),
+            r.created_at,
+            r.updated_at,
+            r.version,
+        )
+        await self._insert_one(_INSERT_BRANDING, params, _BRANDING_UNIQUE, "client")
+
+    async def get_managed_login_branding(self, pool_id: str, branding_id: str) -> ManagedLoginBrandingRecord | None:
+        return await self._fetch_one(
+            f"SELECT {BRANDING_COLUMNS} FROM managed_login_brandings WHERE pool_id = ? AND id = ?",
+            (pool_id, branding_id),
+            _branding,
+        )
+
+    async def get_managed_login_branding_by_client(
+        self, pool_id: str, client_id: str
+    ) -> ManagedLoginBrandingRecord | None:
+        return await self._fetch_one(
+            f"SELECT {BRANDING_COLUMNS} FROM managed_login_brandings WHERE pool_id = ? AND client_id = ?",
+            (pool_id, client_id),
+            _branding,
+        )
+
+    async def update_managed_login_branding(self, record: ManagedLoginBrandingRecord) -> ManagedLoginBrandingRecord:
+        r = record
+        params = (
+            int(r.use_cognito_provided_values),
+            None if r.settings is None else _dumps(r.settings),
+            _dumps(r.assets),
+            r.updated_at,
+            r.pool_id,
+            r.branding_id,
+            r.version,
+        )
+        async with self._lock:
+            if await self._db.execute_fetchall(_UPDATE_BRANDING, params):
+                return replace(r, version=r.version + 1)
+            # Only to choose the error: the version check itself was the UPDATE's WHERE clause.
+            exists = await self._db.execute_fetchall(
+                "SELECT 1 FROM managed_login_brandings WHERE pool_id = ? AND id = ?", (r.pool_id, r.branding_id)
+            )
+        raise VersionConflict(r.branding_id) if exists else NotFound("branding")
+
+    async def delete_managed_login_branding(self, pool_id: str, branding_id: str) -> bool:
+        return bool(
+            await self._fetch(
+                "DELETE FROM managed_login_brandings WHERE pool_id = ? AND id = ? RETURNING 1", (pool_id, branding_id)
+            )
+        )
+
 
 # --- identity pools: SQL and rows -------------------------------------------------------------------------
 
@@ -2001,6 +2062,35 @@ def _idp(r: Row) -> IdentityProviderRecord:
 
 def _provider_link(r: Row) -> ProviderLinkRecord:
     return ProviderLinkRecord(*r)
+
+
+# --- managed login branding: SQL and rows (migration 0013) ---------------------------------------------------
+
+BRANDING_COLUMNS = (
+    "id, pool_id, client_id, use_cognito_provided_values, settings, assets, created_at, updated_at, version"
+)
+_INSERT_BRANDING = (
+    f"INSERT INTO managed_login_brandings ({BRANDING_COLUMNS}) VALUES ({_placeholders(BRANDING_COLUMNS)})"
+)
+_UPDATE_BRANDING = (
+    "UPDATE managed_login_brandings SET use_cognito_provided_values = ?, settings = ?, assets = ?, updated_at = ?, "
+    "version = version + 1 WHERE pool_id = ? AND id = ? AND version = ? RETURNING 1"
+)
+_BRANDING_UNIQUE = {"managed_login_brandings.id": "id", "managed_login_brandings.client_id": "client"}
+
+
+def _branding(r: Row) -> ManagedLoginBrandingRecord:
+    return ManagedLoginBrandingRecord(
+        pool_id=r[1],
+        branding_id=r[0],
+        client_id=r[2],
+        use_cognito_provided_values=bool(r[3]),
+        settings=None if r[4] is None else _loads(r[4]),
+        assets=_loads(r[5]),
+        created_at=r[6],
+        updated_at=r[7],
+        version=r[8],
+    )
 
 
 if TYPE_CHECKING:

@@ -49,6 +49,7 @@ from gateway.services.pools import ClientView, PoolView
 from gateway.services.schema import required_attributes
 from gateway.services.users import secret_hash
 from gateway.storage.base import UICustomizationRecord
+from gateway.ui.branding import branding_logo, branding_logo_url
 from gateway.ui.render import csrf_ok, error_page, page, see_other
 from gateway.ui.sign_in_methods import (
     ANSWER_FIELD,
@@ -107,6 +108,8 @@ async def _hosted(request: web.Request) -> _Hosted:
             css_url = f"{base}/ui/{pool.id}/{custom.client_id}/custom.css?v={version}"
         if custom.image:
             logo_url = f"{base}/ui/{pool.id}/{custom.client_id}/logo?v={version}"
+    # A managed login branding style's logo, when the client's style has one, takes the logo's place.
+    logo_url = await branding_logo_url(request.app[SERVICES], pool.id, client.id, base) or logo_url
     return _Hosted(auth_request, pool, client, base, css_url, logo_url)
 
 
@@ -683,6 +686,7 @@ def add_routes(app: web.Application) -> None:
     for prefix in ("", "/{pool_id}"):
         app.router.add_get(f"{prefix}/ui/{{ui_pool}}/{{scope}}/custom.css", custom_css)
         app.router.add_get(f"{prefix}/ui/{{ui_pool}}/{{scope}}/logo", logo)
+        app.router.add_get(f"{prefix}/ui/{{ui_pool}}/branding/{{branding_id}}/logo", branding_logo)
         app.router.add_get(f"{prefix}/login", login_get)
         app.router.add_post(f"{prefix}/login", login_post)
         app.router.add_post(f"{prefix}/login/challenge", challenge_post)

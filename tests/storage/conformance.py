@@ -61,6 +61,7 @@ from gateway.storage.base import (
     IdentityPoolRecord,
     IdentityProviderRecord,
     IdentityRecord,
+    ManagedLoginBrandingRecord,
     NotFound,
     OAuthRecord,
     PoolRecord,
@@ -1670,6 +1671,76 @@ class StoreConformance:
         assert await store.take_federation_request("new") is not None
         assert await store.mark_assertion_seen("old-assertion", T0 + 500) is True
 
+    # --- managed login branding -----------------------------------------------------------------------
+
+    async def test_managed_login_branding_round_trip_one_per_client(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_client(make_client("client-1"))
+        await store.create_client(make_client("client-2"))
+        logo = {"Category": "FORM_LOGO", "ColorMode": "LIGHT", "Extension": "PNG", "Bytes": "aGk="}
+        record = make_branding("b-1", "client-1", settings={"components": {"form": {"borderRadius": 8}}}, assets=[logo])
+        await store.create_managed_login_branding(record)
+        assert await store.get_managed_login_branding(POOL, "b-1") == record
+        assert await store.get_managed_login_branding_by_client(POOL, "client-1") == record
+        assert await store.get_managed_login_branding(OTHER_POOL, "b-1") is None  # pinned: within its pool
+        assert await store.get_managed_login_branding_by_client(POOL, "client-2") is None
+        with pytest.raises(AlreadyExists) as exists:
+            await store.create_managed_login_branding(make_branding("b-2", "client-1"))
+        assert exists.value.args[0] == "client"
+        with pytest.raises(AlreadyExists) as taken:
+            await store.create_managed_login_branding(make_branding("b-1", "client-2"))
+        assert taken.value.args[0] == "id"
+        with pytest.raises(NotFound):
+            await store.create_managed_login_branding(make_branding("b-3", "no-such-client"))
+        assert await store.get_managed_login_branding_by_client(POOL, "client-2") is None
+
+    async def test_managed_login_branding_update_and_delete(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_client(make_client("client-1"))
+        record = make_branding("b-1", "client-1", settings={"a": 1})
+        await store.create_managed_login_branding(record)
+        changed = replace(record, use_cognito_provided_values=True, settings=None, assets=[], updated_at=T0 + 9)
+        written = await store.update_managed_login_branding(changed)
+        assert written == replace(changed, version=record.version + 1)
+        assert await store.get_managed_login_branding(POOL, "b-1") == written
+        # A write based on the version before is refused, and changes nothing.
+        with pytest.raises(VersionConflict):
+            await store.update_managed_login_branding(replace(changed, settings={"lost": True}))
+        assert await store.get_managed_login_branding(POOL, "b-1") == written
+        with pytest.raises(NotFound):
+            await store.update_managed_login_branding(make_branding("b-missing", "client-1"))
+        assert await store.delete_managed_login_branding(OTHER_POOL, "b-1") is False
+        assert await store.delete_managed_login_branding(POOL, "b-1") is True
+        assert await store.delete_managed_login_branding(POOL, "b-1") is False
+        assert await store.get_managed_login_branding(POOL, "b-1") is None
+        # The client may have a new style once its old one is gone.
+        await store.create_managed_login_branding(make_branding("b-2", "client-1"))
+
+    async def test_concurrent_managed_login_branding_updates_one_wins(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_client(make_client("client-1"))
+        record = make_branding("b-1", "client-1")
+        await store.create_managed_login_branding(record)
+        results = await asyncio.gather(
+            *(store.update_managed_login_branding(replace(record, settings={"n": n})) for n in range(5)),
+            return_exceptions=True,
+        )
+        winners = [r for r in results if isinstance(r, ManagedLoginBrandingRecord)]
+        assert len(winners) == 1 and all(isinstance(r, VersionConflict) for r in results if r not in winners)
+        assert await store.get_managed_login_branding(POOL, "b-1") == winners[0]
+
+    async def test_managed_login_branding_goes_with_its_client_and_pool(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_client(make_client("client-1"))
+        await store.create_client(make_client("client-2"))
+        await store.create_managed_login_branding(make_branding("b-1", "client-1"))
+        await store.create_managed_login_branding(make_branding("b-2", "client-2"))
+        assert await store.delete_client(POOL, "client-1") is True
+        assert await store.get_managed_login_branding(POOL, "b-1") is None
+        assert await store.get_managed_login_branding(POOL, "b-2") is not None
+        assert await store.delete_pool(POOL) is True
+        assert await store.get_managed_login_branding(POOL, "b-2") is None
+
 
 def make_identity_provider(name: str, pool_id: str = POOL, **changes: Any) -> IdentityProviderRecord:
     record = IdentityProviderRecord(
@@ -1683,4 +1754,9 @@ def make_identity_provider(name: str, pool_id: str = POOL, **changes: Any) -> Id
         updated_at=T0,
         settings={"group_rules": [{"claim": "groups", "match": "equals", "value": "a", "group": "A"}]},
     )
+    return replace(record, **changes)
+
+
+def make_branding(branding_id: str, client_id: str, pool_id: str = POOL, **changes: Any) -> ManagedLoginBrandingRecord:
+    record = ManagedLoginBrandingRecord(pool_id, branding_id, client_id, False, None, [], T0, T0)
     return replace(record, **changes)
