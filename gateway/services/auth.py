@@ -14,9 +14,7 @@ AuthSessionValidity (3 minutes by default), as Cognito's do.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import functools
 import hashlib
 import hmac
 import json
@@ -803,6 +801,11 @@ _HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 # How far the client's TIMESTAMP may be from the server's clock, either way.
 SRP_TIMESTAMP_SKEW_SECONDS = 300
+# _SRP_INLINE: the SRP exponentiations run on the event loop, not in the thread pool. GMP's modexp through
+# gmpy2 (its default context, allow_release_gil=False) and CPython's own pow() both hold the GIL for the whole
+# exponentiation, so in a worker thread they stop the event loop just the same, and run no more in parallel;
+# the hand-off to the thread and back only added CPU (two per sign-in, with GIL contention on each wake-up).
+# Several cores are used by running several worker processes (`serve --workers N`).
 
 
 def _incorrect() -> NotAuthorizedException:
@@ -876,14 +879,14 @@ async def _srp_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[
             log.warning("srp.no_verifier", pool=ctx.pool.id, client=ctx.client.id, username=user.username)
             if not ctx.client.prevent_user_existence_errors:
                 raise _incorrect()
-    loop = asyncio.get_running_loop()
+    # B is computed on the event loop (see _SRP_INLINE): one ~1.5 ms exponentiation that holds the GIL.
     if user is not None and verifier is not None:
         key, user_id = user.username_key, user.username
-        srp = await loop.run_in_executor(None, start_srp, verifier)
+        srp = start_srp(verifier)
     else:
         key = user.username_key if user is not None else ctx.pool.username_key(username)
         user_id = user.username if user is not None else _decoy_user_id(service, ctx, username)
-        srp = await loop.run_in_executor(None, fake_srp_challenge, ctx.pool.id, key, service.fake_srp_secret)
+        srp = fake_srp_challenge(ctx.pool.id, key, service.fake_srp_secret)
     state: dict[str, Any] = {
         "challenge": "PASSWORD_VERIFIER",
         "username": user_id,  # the USER_ID_FOR_SRP announced, which the client's proof is bound to
@@ -1042,18 +1045,15 @@ async def _password_verifier(
         verifier = fake_srp_verifier(pool.id, str(state["key"]), service.fake_srp_secret)
     elif user is not None:
         service.check_lockout(ctx, user)
-    proven = await asyncio.get_running_loop().run_in_executor(
-        None,
-        functools.partial(
-            verify_password_claim,
-            pool_id=pool.id,
-            username=announced,
-            verifier=verifier,
-            challenge=srp,
-            srp_a_hex=str(state["srp_a"]),
-            timestamp=timestamp,
-            claim_signature_b64=signature,
-        ),
+    # Inline, as start_srp is (see _SRP_INLINE).
+    proven = verify_password_claim(
+        pool_id=pool.id,
+        username=announced,
+        verifier=verifier,
+        challenge=srp,
+        srp_a_hex=str(state["srp_a"]),
+        timestamp=timestamp,
+        claim_signature_b64=signature,
     )
     if not proven or user is None:
         if user is not None:

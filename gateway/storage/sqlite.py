@@ -152,6 +152,32 @@ def _open_reader(path: str | os.PathLike[str]) -> sqlite3.Connection | None:
     return reader
 
 
+# SQLite's answers when another connection holds the write lock (or a checkpoint holds the WAL index): with
+# busy_timeout 0 they come at once and nothing was written, so the statement can be run again elsewhere.
+_BUSY_ERRORS = frozenset({"SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY", "SQLITE_LOCKED"})
+# Commits on the event-loop writer between two passive checkpoints run on aiosqlite's thread (the writer's own
+# automatic checkpoint is off: it would copy the WAL into the database and fsync on the event loop).
+WAL_CHECKPOINT_EVERY = 500
+
+
+def _open_writer(path: str | os.PathLike[str]) -> sqlite3.Connection | None:
+    """A second writing connection for the hot single-row writes, run on the event loop (see
+    :meth:`SqliteStore._write_transaction`); none for an in-memory database, which it could not see."""
+    name = os.fspath(path)
+    if name == ":memory:" or name.startswith("file::memory:") or "mode=memory" in name:
+        return None
+    writer = sqlite3.connect(name, isolation_level=None, check_same_thread=False, cached_statements=256)
+    # Never wait on the event loop: when another process is writing, the write goes to aiosqlite's thread,
+    # which waits there (BUSY_TIMEOUT_MS).
+    writer.execute("PRAGMA busy_timeout = 0")
+    # Per-connection settings, as the main connection has them: no fsync per commit in WAL mode (the same
+    # durability as every other write), and foreign keys enforced.
+    writer.execute("PRAGMA synchronous = NORMAL")
+    writer.execute("PRAGMA foreign_keys = ON")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    return writer
+
+
 async def _migrate(db: aiosqlite.Connection) -> None:
     """Apply the migrations this database lacks, all in one BEGIN IMMEDIATE transaction.
 
@@ -454,6 +480,8 @@ _GET_CODE = f"SELECT {CODE_COLUMNS} FROM codes WHERE pool_id = ? AND username_ke
 
 _INSERT_FAMILY = f"INSERT INTO token_families ({FAMILY_COLUMNS}) VALUES ({_placeholders(FAMILY_COLUMNS)})"
 _INSERT_REFRESH = f"INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ({_placeholders(REFRESH_COLUMNS)})"
+_INSERT_SESSION = f"INSERT INTO auth_sessions ({SESSION_COLUMNS}) VALUES ({_placeholders(SESSION_COLUMNS)})"
+_TAKE_SESSION = f"DELETE FROM auth_sessions WHERE session_hash = ? RETURNING {SESSION_COLUMNS}"
 _MARK_REPLACED = (
     "UPDATE refresh_tokens SET replaced_by = ?, replaced_at = ? "
     "WHERE token_hash = ? AND replaced_by IS NULL RETURNING 1"
@@ -499,6 +527,29 @@ def _translate(exc: sqlite3.IntegrityError, unique: Mapping[str, str], parent: s
 async def _insert(db: aiosqlite.Connection, sql: str, params: Params, unique: Mapping[str, str], parent: str) -> None:
     try:
         await db.execute_fetchall(sql, params)
+    except sqlite3.IntegrityError as exc:
+        error = _translate(exc, unique, parent)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+def _commit_or_roll_back(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Finish the transaction ``conn`` has begun: ``work`` then ``COMMIT``, or ``ROLLBACK`` if either fails."""
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _insert_sync(conn: sqlite3.Connection, sql: str, params: Params, unique: Mapping[str, str], parent: str) -> None:
+    """:func:`_insert` on the writer's own thread (inside :meth:`SqliteStore._write_transaction`)."""
+    try:
+        conn.execute(sql, params)
     except sqlite3.IntegrityError as exc:
         error = _translate(exc, unique, parent)
         if error is exc:
@@ -689,11 +740,19 @@ def _device(r: Row) -> DeviceRecord:
 class SqliteStore:
     """:class:`~gateway.storage.base.Store` on one SQLite file (or ``":memory:"``). Create with :meth:`open`."""
 
-    def __init__(self, db: aiosqlite.Connection, reader: sqlite3.Connection | None = None) -> None:
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        reader: sqlite3.Connection | None = None,
+        writer: sqlite3.Connection | None = None,
+    ) -> None:
         self._db = db
         self._reader = reader
         self._lock = asyncio.Lock()
         self._closed = False
+        self._writer = writer
+        self._writes_since_checkpoint = 0
+        self._checkpoint: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> SqliteStore:
@@ -711,7 +770,7 @@ class SqliteStore:
         except BaseException:
             await db.close()
             raise
-        return cls(db, _open_reader(path))
+        return cls(db, _open_reader(path), _open_writer(path))
 
     async def close(self) -> None:
         async with self._lock:
@@ -720,6 +779,8 @@ class SqliteStore:
                 await self._db.close()
                 if self._reader is not None:
                     self._reader.close()
+                if self._writer is not None:
+                    self._writer.close()
 
     # --- plumbing ---------------------------------------------------------------------------------------
 
@@ -760,6 +821,58 @@ class SqliteStore:
             except BaseException:
                 await self._db.rollback()
                 raise
+
+    async def _write_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` inside ``BEGIN IMMEDIATE`` ... ``COMMIT``, for the small writes every sign-in makes (a
+        challenge session stored and taken, a token family and its refresh token).
+
+        It runs on the event loop, on a writing connection of its own that never waits: such a write takes
+        tens of microseconds, less than handing it to aiosqlite's thread and back (two wake-ups, and the GIL
+        passed back and forth). When another process holds the write lock, ``BEGIN`` fails at once and the
+        same transaction runs on aiosqlite's thread instead, where waiting is harmless. ``work`` must not
+        await. The store lock is held throughout, so no transaction of the main connection is open meanwhile.
+        """
+        async with self._lock:
+            writer = self._writer
+            if writer is not None:
+                try:
+                    writer.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorname not in _BUSY_ERRORS:
+                        raise
+                else:
+                    result = _commit_or_roll_back(writer, work)
+                    self._after_loop_write()
+                    return result
+
+            # aiosqlite's own connection, used only from its thread (where this runs), as its methods do.
+            def run() -> T:
+                conn: sqlite3.Connection = self._db._conn
+                conn.execute("BEGIN IMMEDIATE")
+                return _commit_or_roll_back(conn, work)
+
+            # Queued as one function: a cancelled caller cannot leave the transaction half done.
+            queued: T = await self._db._execute(run)  # type: ignore[no-untyped-call]
+            return queued
+
+    def _after_loop_write(self) -> None:
+        """Every WAL_CHECKPOINT_EVERY commits of the event-loop writer, a passive checkpoint on aiosqlite's
+        thread keeps the WAL file from growing (that writer's automatic checkpoint is off)."""
+        self._writes_since_checkpoint += 1
+        if self._writes_since_checkpoint < WAL_CHECKPOINT_EVERY or self._checkpoint is not None:
+            return
+        self._writes_since_checkpoint = 0
+        self._checkpoint = asyncio.get_running_loop().create_task(self._run_checkpoint())
+
+    async def _run_checkpoint(self) -> None:
+        try:
+            async with self._lock:
+                if not self._closed:
+                    await self._db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass  # a checkpoint that could not run now is retried after the next round of writes
+        finally:
+            self._checkpoint = None
 
     # --- server-wide metadata ---------------------------------------------------------------------------
 
@@ -1044,30 +1157,34 @@ class SqliteStore:
             _dumps(session.state),
             session.expires_at,
         )
-        await self._insert_one(
-            f"INSERT INTO auth_sessions ({SESSION_COLUMNS}) VALUES ({_placeholders(SESSION_COLUMNS)})",
-            params,
-            _SESSION_UNIQUE,
-            "pool",
-        )
+
+        def insert(conn: sqlite3.Connection) -> None:
+            _insert_sync(conn, _INSERT_SESSION, params, _SESSION_UNIQUE, "pool")
+
+        await self._write_transaction(insert)
 
     async def take_auth_session(self, session_hash: str) -> AuthSessionRecord | None:
-        # DELETE ... RETURNING: reading and removing are one statement, so a session is taken once.
-        return await self._fetch_one(
-            f"DELETE FROM auth_sessions WHERE session_hash = ? RETURNING {SESSION_COLUMNS}",
-            (session_hash,),
-            _session,
-        )
+        # DELETE ... RETURNING: reading and removing are one statement, so a session is taken once, whichever
+        # connection or process runs it.
+        def take(conn: sqlite3.Connection) -> list[Row]:
+            return conn.execute(_TAKE_SESSION, (session_hash,)).fetchall()
+
+        rows = await self._write_transaction(take)
+        return _session(rows[0]) if rows else None
 
     # --- tokens -----------------------------------------------------------------------------------------
 
     async def create_token_family(self, family: TokenFamilyRecord, refresh: RefreshTokenRecord | None) -> None:
-        if refresh is None:
-            await self._insert_one(_INSERT_FAMILY, _family_params(family), _FAMILY_UNIQUE, "pool")
-            return
-        async with self._transaction() as db:
-            await _insert(db, _INSERT_FAMILY, _family_params(family), _FAMILY_UNIQUE, "pool")
-            await _insert(db, _INSERT_REFRESH, _refresh_params(refresh), _REFRESH_UNIQUE, "token family")
+        family_params = _family_params(family)
+        refresh_params = _refresh_params(refresh) if refresh is not None else None
+
+        def insert_both(conn: sqlite3.Connection) -> None:
+            _insert_sync(conn, _INSERT_FAMILY, family_params, _FAMILY_UNIQUE, "pool")
+            if refresh_params is not None:
+                _insert_sync(conn, _INSERT_REFRESH, refresh_params, _REFRESH_UNIQUE, "token family")
+
+        # Every sign-in that issues tokens comes through here: one transaction.
+        await self._write_transaction(insert_both)
 
     async def get_token_family(self, origin_jti: str) -> TokenFamilyRecord | None:
         return await self._fetch_one(

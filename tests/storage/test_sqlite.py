@@ -33,6 +33,7 @@ from tests.storage.conformance import (
     make_group,
     make_pool,
     make_refresh,
+    make_session,
     make_user,
     outcomes,
 )
@@ -370,5 +371,102 @@ async def test_worker_processes_racing_on_one_file(db_path: Path) -> None:
         old = await store.get_refresh_token("rt-0")
         assert old is not None and old.replaced_by is not None
         assert await store.get_refresh_token(old.replaced_by) is not None
+    finally:
+        await store.close()
+
+
+# --- the event-loop writer (challenge sessions, token families) ----------------------------------------------
+
+
+async def test_a_session_is_taken_once_across_connections(two_stores: tuple[SqliteStore, SqliteStore]) -> None:
+    first, second = two_stores
+    await first.create_user(make_user("alice"))
+    hashes = [f"race-{i}" for i in range(40)]
+    for session_hash in hashes:
+        await first.put_auth_session(make_session(session_hash, "alice"))
+    for session_hash in hashes:
+        # Both "processes" answer the same challenge at once: one gets the session, the other nothing.
+        taken = await asyncio.gather(
+            first.take_auth_session(session_hash),
+            second.take_auth_session(session_hash),
+            first.take_auth_session(session_hash),
+            second.take_auth_session(session_hash),
+        )
+        assert sum(record is not None for record in taken) == 1
+    assert await first.take_auth_session(hashes[0]) is None
+
+
+async def test_hot_writes_wait_for_another_processs_write_off_the_event_loop(db_path: Path) -> None:
+    store = await SqliteStore.open(db_path)
+    try:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        with closing(sqlite3.connect(db_path, isolation_level=None)) as other:
+            other.execute("PRAGMA busy_timeout = 5000")
+            other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            other.execute("UPDATE users SET status = 'CONFIRMED' WHERE username_key = 'alice'")
+            put = asyncio.create_task(store.put_auth_session(make_session("held", "alice")))
+            started = time.monotonic()
+            ticks = 0
+            while time.monotonic() - started < 0.3:
+                await asyncio.sleep(0.01)
+                ticks += 1
+            # The write waits (on aiosqlite's thread), and the event loop kept running meanwhile.
+            assert not put.done()
+            assert ticks >= 10
+            other.execute("COMMIT")
+            await asyncio.wait_for(put, 10)
+        taken = await store.take_auth_session("held")
+        assert taken is not None and taken.username_key == "alice"
+        assert await store.take_auth_session("held") is None
+    finally:
+        await store.close()
+
+
+async def test_a_failed_family_insert_leaves_nothing(db_path: Path) -> None:
+    store = await SqliteStore.open(db_path)
+    try:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        first = make_family("family-1", "alice")
+        await store.create_token_family(first, make_refresh("refresh-1", first))
+        second = make_family("family-2", "alice")
+        with pytest.raises(AlreadyExists):
+            # The refresh token's hash is taken: the family inserted just before it is rolled back with it.
+            await store.create_token_family(second, make_refresh("refresh-1", second))
+        assert await store.get_token_family("family-2") is None
+        with pytest.raises(NotFound):
+            orphan = make_family("family-3", "alice", pool_id="us-east-1_Missing")
+            await store.create_token_family(orphan, make_refresh("refresh-3", orphan))
+        assert await store.get_token_family("family-3") is None
+        assert await store.get_refresh_token("refresh-3") is None
+        # And the writer is usable afterwards.
+        third = make_family("family-4", "alice")
+        await store.create_token_family(third, make_refresh("refresh-4", third))
+        assert (await store.get_refresh_token("refresh-4")) is not None
+    finally:
+        await store.close()
+
+
+async def test_event_loop_writes_keep_the_wal_bounded(db_path: Path) -> None:
+    """The event-loop writer never checkpoints itself; the store checkpoints on aiosqlite's thread every
+    WAL_CHECKPOINT_EVERY of its commits, so the WAL stops growing."""
+    every = sqlite_backend.WAL_CHECKPOINT_EVERY
+    wal = db_path.with_name(db_path.name + "-wal")
+    store = await SqliteStore.open(db_path)
+    try:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        early_size = 0
+        for i in range(4 * every):
+            await store.put_auth_session(make_session(f"s-{i}", "alice"))
+            if i % 10 == 0:
+                await asyncio.sleep(0)  # as a server's event loop does between requests
+            if i == every - 10:
+                early_size = wal.stat().st_size
+        await asyncio.sleep(0.2)
+        assert early_size > 0
+        assert wal.stat().st_size < 2 * early_size
+        assert await store.take_auth_session(f"s-{4 * every - 1}") is not None
     finally:
         await store.close()
