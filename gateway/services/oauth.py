@@ -451,9 +451,7 @@ class OAuthService:
         if stored:
             record = await self.store.take_oauth_record(REQUEST_KIND, sha256_hex(request.id))
             if record is None or record.expires_at <= time.time():
-                raise AuthorizationPageError(
-                    "This sign-in page has expired. Go back to the application and try again."
-                )
+                raise AuthorizationPageError("This sign-in page has expired. Go back to the application and try again.")
         iss = self.issuer(request.pool_id)
         if request.response_type == "token":
             pool, client = await self.client(request.client_id)
@@ -580,9 +578,7 @@ class OAuthService:
         family = family_id or new_jti()
         refresh_seconds = client.token_seconds("RefreshToken") if refresh else None
         if not family_stored:
-            await self.store.put_oauth_record(
-                self._grant_record(pool, client, user, family, scopes, refresh_seconds)
-            )
+            await self.store.put_oauth_record(self._grant_record(pool, client, user, family, scopes, refresh_seconds))
         tokens = await self.tokens.issue(
             pool_id=pool.id,
             client_id=client.id,

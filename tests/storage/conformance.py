@@ -1299,7 +1299,8 @@ class StoreConformance:
         for i in range(RACERS):
             family = make_family(f"fam-{i}", "alice")
             grant = OAuthRecord("grant", f"fam-{i}", POOL, "client-1", "alice", {"scopes": ["openid"]}, T0 + 900)
-            racers.append(store.redeem_oauth_record("code", "c1", T0 + i, grant, family, make_refresh(f"r-{i}", family)))
+            refresh = make_refresh(f"r-{i}", family)
+            racers.append(store.redeem_oauth_record("code", "c1", T0 + i, grant, family, refresh))
         results = await outcomes(racers)
         assert all(isinstance(r, tuple) for r in results)
         firsts = [i for i, r in enumerate(results) if isinstance(r, tuple) and r[1]]
@@ -1307,15 +1308,15 @@ class StoreConformance:
         won = firsts[0]
         # Only the winner's family, refresh token and grant record exist; the losers stored nothing.
         for i in range(RACERS):
-            family = await store.get_token_family(f"fam-{i}")
-            refresh = await store.get_refresh_token(f"r-{i}")
-            grant = await store.get_oauth_record("grant", f"fam-{i}")
+            found_family = await store.get_token_family(f"fam-{i}")
+            found_refresh = await store.get_refresh_token(f"r-{i}")
+            found_grant = await store.get_oauth_record("grant", f"fam-{i}")
             if i == won:
-                assert family == make_family(f"fam-{i}", "alice")
-                assert refresh is not None and refresh.origin_jti == f"fam-{i}"
-                assert grant is not None and grant.data == {"scopes": ["openid"]}
+                assert found_family == make_family(f"fam-{i}", "alice")
+                assert found_refresh is not None and found_refresh.origin_jti == f"fam-{i}"
+                assert found_grant is not None and found_grant.data == {"scopes": ["openid"]}
             else:
-                assert family is None and refresh is None and grant is None
+                assert found_family is None and found_refresh is None and found_grant is None
         stored = await store.get_oauth_record("code", "c1")
         assert stored is not None and stored.replayed and stored.used_at == T0 + won
         family = make_family("fam-x", "alice")
