@@ -356,15 +356,20 @@ class IdentityService:
         entries = [p for p in pool.cognito_providers if names.user_pool_of(str(p.get("ProviderName"))) == user_pool_id]
         if not entries:
             raise NotAuthorizedException(UNSUPPORTED_PROVIDER)
-        _, unverified, _, _ = _unverified_jwt(token)
-        if unverified.get("iss") != self._user_pool_tokens.issuer(user_pool_id):
-            raise NotAuthorizedException("Invalid login token. Issuer doesn't match providerName")
+        issuer = self._user_pool_tokens.issuer(user_pool_id)
         try:
             claims = await self._user_pool_tokens.verify_jwt(token, pool_id=user_pool_id)
         except NotAuthorizedException as exc:
+            # Which check failed, in the order Cognito reports them: the token's form, its issuer, its expiry,
+            # else its signature. (Parsed again only on this failure path.)
+            _, unverified, _, _ = _unverified_jwt(token)
+            if unverified.get("iss") != issuer:
+                raise NotAuthorizedException("Invalid login token. Issuer doesn't match providerName") from exc
             if "expired" in exc.message:
                 raise NotAuthorizedException("Invalid login token. Token expired.") from exc
             raise NotAuthorizedException("Invalid login token. Token signature invalid.") from exc
+        if claims.get("iss") != issuer:
+            raise NotAuthorizedException("Invalid login token. Issuer doesn't match providerName")
         if claims.get("token_use") != "id":
             raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
         audience = claims.get("aud")
