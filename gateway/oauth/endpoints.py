@@ -118,7 +118,8 @@ async def authorize(request: web.Request) -> web.Response:
         query, repeated = flatten(request.query)
     try:
         pool_id = await routed_pool(request)
-        auth_request = await oauth.start_authorization(query, repeated=repeated, pool_id=pool_id)
+        # Checked only: a request answered at once (single sign-on, prompt=none) is never stored.
+        auth_request = await oauth.start_authorization(query, repeated=repeated, pool_id=pool_id, save=False)
     except AuthorizationPageError as exc:
         return error_page(request, settings, exc.message)
     except AuthorizationRedirectError as exc:
@@ -126,18 +127,21 @@ async def authorize(request: web.Request) -> web.Response:
     if auth_request.identity_provider and auth_request.identity_provider != "COGNITO":
         from gateway.oauth import federation  # here: that module builds on this one
 
+        await oauth.save_request(auth_request)
         return await federation.begin(request, auth_request)
     session = await current_session(request, auth_request.pool_id)
     try:
         if session is not None and not oauth.needs_login(auth_request, session):
-            location = await oauth.issue_authorization_code(auth_request, session.user, session.auth_time, session.amr)
+            location = await oauth.issue_authorization_code(
+                auth_request, session.user, session.auth_time, session.amr, stored=False
+            )
             return found(request, settings, location)
         if "none" in auth_request.prompt:
-            await oauth.discard_request(auth_request)
             error = LoginRequiredError("The user is not signed in.")
             return found(request, settings, oauth.error_redirect(auth_request, error))
     except AuthorizationPageError as exc:
         return error_page(request, settings, exc.message)
+    await oauth.save_request(auth_request)
     return found(request, settings, f"{base_path(request)}/login?rid={auth_request.id}")
 
 

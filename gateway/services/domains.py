@@ -28,7 +28,7 @@ from gateway.errors import (
     ResourceNotFoundException,
     ScopeDoesNotExistException,
 )
-from gateway.services.pools import PoolService
+from gateway.services.pools import CACHE_SECONDS, PoolService
 from gateway.services.tokens import ADMIN_SCOPE
 from gateway.storage.base import (
     AlreadyExists,
@@ -96,6 +96,10 @@ class DomainService:
     def __init__(self, store: Store, pools: PoolService) -> None:
         self.store = store
         self.pools = pools
+        # The hosted pages read a client's UI customization on every render and it changes rarely: each
+        # process keeps what it read for CACHE_SECONDS, as PoolService keeps pools and clients (a change made
+        # here is seen here at once; one made by another process within CACHE_SECONDS). It only styles a page.
+        self._page_customizations: dict[tuple[str, str], tuple[float, UICustomizationRecord | None]] = {}
 
     # --- domains -----------------------------------------------------------------------------------------
 
@@ -346,6 +350,7 @@ class DomainService:
             await self.pools.get_client(pool_id, client_id)
         if not css and not image_b64:
             await self.store.delete_ui_customization(pool_id, scope)
+            self._page_customizations.clear()
             return None
         if css:
             self._check_css(css)
@@ -361,6 +366,7 @@ class DomainService:
             pool_id, scope, css or None, image_b64 or None, image_type, existing.created_at if existing else now, now
         )
         await self.store.put_ui_customization(record)
+        self._page_customizations.clear()
         return record
 
     async def get_ui_customization(self, pool_id: str, client_id: str | None) -> UICustomizationRecord | None:
@@ -371,6 +377,16 @@ class DomainService:
             if own is not None:
                 return own
         return await self.store.get_ui_customization(pool_id, ALL_CLIENTS)
+
+    async def page_customization(self, pool_id: str, client_id: str) -> UICustomizationRecord | None:
+        """:meth:`get_ui_customization` for a hosted page, from this process's short-lived cache."""
+        now = time.monotonic()
+        cached = self._page_customizations.get((pool_id, client_id))
+        if cached is not None and now - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        record = await self.get_ui_customization(pool_id, client_id)
+        self._page_customizations[(pool_id, client_id)] = (now, record)
+        return record
 
     @staticmethod
     def ui_customization_type(

@@ -19,6 +19,7 @@ For other services (identity pools, STS) the entry points are:
 
 from __future__ import annotations
 
+import base64
 import functools
 import secrets
 import time
@@ -70,7 +71,9 @@ _ID_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 def new_unique_id(prefix: str) -> str:
     """An IAM unique id: a four-letter type prefix (``AROA`` role, ``ASIA`` temporary key) and 17 characters
     of base32 (85 random bits)."""
-    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(17))
+    # Base32's alphabet is _ID_ALPHABET: 17 characters of 11 random bytes are 85 uniform random bits, drawn in
+    # one call (17 secrets.choice calls cost more than the rest of minting temporary credentials).
+    return prefix + base64.b32encode(secrets.token_bytes(11)).decode("ascii")[:17]
 
 
 @functools.lru_cache(maxsize=2048)

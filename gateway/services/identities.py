@@ -123,14 +123,15 @@ class VerifiedLogin:
 
 @dataclass(frozen=True)
 class CredentialsGrant:
-    """What GetCredentialsForIdentity decided before credentials are minted: the identity, the role, and an
-    OpenID token of the identity issuer for it (the web identity STS checks the role's trust policy with)."""
+    """What GetCredentialsForIdentity decided before credentials are minted: the identity, the role, and the
+    claims of an OpenID token of the identity issuer for it (the web identity STS checks the role's trust
+    policy with). The token itself is never signed: it would only be handed from one service to the next
+    in this process, and its claims are what the trust policy is evaluated against."""
 
     identity_id: str
     pool: IdentityPoolView
     role: RoleChoice
     authenticated: bool
-    token: str
     claims: dict[str, Any]
     principal_tags: dict[str, str]
 
@@ -221,6 +222,18 @@ class IdentityService:
     ) -> tuple[str, dict[str, Any]]:
         """Sign an OpenID token for an identity."""
         key = await self.keys.active_key(KEY_SET, "id")
+        claims = self.open_id_claims(pool, identity_id, amr, seconds, principal_tags)
+        return sign_jwt(key, claims), claims
+
+    def open_id_claims(
+        self,
+        pool: IdentityPoolView,
+        identity_id: str,
+        amr: Sequence[str],
+        seconds: int,
+        principal_tags: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The claims of an OpenID token for an identity (what :meth:`mint` signs)."""
         now = int(time.time())
         claims: dict[str, Any] = {
             "sub": identity_id,
@@ -235,7 +248,7 @@ class IdentityService:
         if principal_tags:
             # Session tags as AssumeRoleWithWebIdentity reads them from a web identity token.
             claims[TAGS_CLAIM] = {"principal_tags": {k: [v] for k, v in principal_tags.items()}}
-        return sign_jwt(key, claims), claims
+        return claims
 
     async def verify_open_id_token(self, token: str, *, pool_id: str | None = None) -> dict[str, Any]:
         """Check one of our OpenID tokens (signature, issuer, expiry, and audience when ``pool_id`` is given)
@@ -343,15 +356,20 @@ class IdentityService:
         entries = [p for p in pool.cognito_providers if names.user_pool_of(str(p.get("ProviderName"))) == user_pool_id]
         if not entries:
             raise NotAuthorizedException(UNSUPPORTED_PROVIDER)
-        _, unverified, _, _ = _unverified_jwt(token)
-        if unverified.get("iss") != self._user_pool_tokens.issuer(user_pool_id):
-            raise NotAuthorizedException("Invalid login token. Issuer doesn't match providerName")
+        issuer = self._user_pool_tokens.issuer(user_pool_id)
         try:
             claims = await self._user_pool_tokens.verify_jwt(token, pool_id=user_pool_id)
         except NotAuthorizedException as exc:
+            # Which check failed, in the order Cognito reports them: the token's form, its issuer, its expiry,
+            # else its signature. (Parsed again only on this failure path.)
+            _, unverified, _, _ = _unverified_jwt(token)
+            if unverified.get("iss") != issuer:
+                raise NotAuthorizedException("Invalid login token. Issuer doesn't match providerName") from exc
             if "expired" in exc.message:
                 raise NotAuthorizedException("Invalid login token. Token expired.") from exc
             raise NotAuthorizedException("Invalid login token. Token signature invalid.") from exc
+        if claims.get("iss") != issuer:
+            raise NotAuthorizedException("Invalid login token. Issuer doesn't match providerName")
         if claims.get("token_use") != "id":
             raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
         audience = claims.get("aud")
@@ -421,6 +439,18 @@ class IdentityService:
             raise ResourceNotFoundException(f"Identity '{identity_id}' not found.")
         return await self.pools.get(record.pool_id), record
 
+    async def _linked(self, pool: IdentityPoolView, logins: Sequence[VerifiedLogin]) -> IdentityRecord | None:
+        """The enabled identity every one of these logins is already linked to, found with reads only (a
+        returning user's GetId, the common case), or None: then :meth:`_resolve` decides in a write
+        transaction (a new login, logins of several identities, or a race with another writer)."""
+        found: IdentityRecord | None = None
+        for login in logins:
+            record = await self._store.find_identity_by_login(pool.id, login.login)
+            if record is None or record.disabled or (found is not None and record.id != found.id):
+                return None
+            found = record
+        return found
+
     async def _resolve(self, pool: IdentityPoolView, logins: Sequence[VerifiedLogin]) -> IdentityRecord:
         try:
             return await self._store.resolve_identity(self._new(pool, logins))
@@ -468,7 +498,7 @@ class IdentityService:
             if proven:
                 identity = await self._link(pool, (await self.identity(proven.pop()))[1], linkable)
             else:
-                identity = await self._resolve(pool, linkable)
+                identity = await self._linked(pool, linkable) or await self._resolve(pool, linkable)
         log.info("identity.resolved", pool=pool.id, identity=identity.id, providers=[v.provider for v in verified])
         return identity.id
 
@@ -549,15 +579,15 @@ class IdentityService:
         return identity.id, token
 
     async def grant(self, identity_id: str, logins: Mapping[str, str], custom_role_arn: str | None) -> CredentialsGrant:
-        """GetCredentialsForIdentity up to the role: authenticate, choose the role, and mint the OpenID token
-        that STS exchanges for the role's credentials."""
+        """GetCredentialsForIdentity up to the role: authenticate, choose the role, and make the claims of the
+        OpenID token that STS would exchange for the role's credentials (unsigned: see CredentialsGrant)."""
         pool, identity, verified = await self.authenticate(identity_id, logins)
         saml = next((v for v in verified if v.saml_roles is not None), None)
         if saml is not None:
             role = self._saml_role(pool, identity, saml, custom_role_arn)
             tags = self.principal_tags(pool, verified)
-            token, token_claims = await self.mint(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
-            return CredentialsGrant(identity.id, pool, role, True, token, token_claims, tags)
+            token_claims = self.open_id_claims(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
+            return CredentialsGrant(identity.id, pool, role, True, token_claims, tags)
         mapped = [v for v in verified if v.mapping_keys]
         mapping_keys = tuple(key for v in mapped for key in v.mapping_keys)
         claims: Mapping[str, Any] = mapped[0].claims if mapped else {}
@@ -573,8 +603,8 @@ class IdentityService:
             log.info("identity.role_refused", pool=pool.id, identity=identity.id, reason=exc.message)
             raise
         tags = self.principal_tags(pool, verified)
-        token, token_claims = await self.mint(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
-        return CredentialsGrant(identity.id, pool, role, bool(verified), token, token_claims, tags)
+        token_claims = self.open_id_claims(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
+        return CredentialsGrant(identity.id, pool, role, bool(verified), token_claims, tags)
 
     @staticmethod
     def _saml_role(

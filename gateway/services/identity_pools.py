@@ -30,7 +30,7 @@ from gateway.errors import (
     ResourceConflictException,
     ResourceNotFoundException,
 )
-from gateway.services.pools import PoolService
+from gateway.services.pools import CACHE_SECONDS, PoolService
 from gateway.storage.base import AlreadyExists, IdentityPoolRecord, Store, VersionConflict
 
 # The public providers SupportedLoginProviders may name (the API reference's list).
@@ -194,6 +194,10 @@ class IdentityPoolService:
         self.account_id = account_id
         # Set once IAM is there: whether an IAM OIDC or SAML provider ARN names a registered provider.
         self.provider_exists: Callable[[str], Awaitable[bool]] | None = None
+        # GetId and GetCredentialsForIdentity read the pool on every call and it changes rarely: each process
+        # keeps what it read for CACHE_SECONDS, as PoolService does for user pools. A change made here is
+        # seen here at once; one made by another process within CACHE_SECONDS. Writers read fresh.
+        self._cache: dict[str, tuple[float, IdentityPoolView]] = {}
 
     def arn(self, pool_id: str) -> str:
         return f"arn:aws:cognito-identity:{self.region}:{self.account_id}:identitypool/{pool_id}"
@@ -218,11 +222,19 @@ class IdentityPoolService:
             raise ResourceConflictException(f"IdentityPool '{record.id}' already exists.") from exc
         return IdentityPoolView(record)
 
-    async def get(self, pool_id: str) -> IdentityPoolView:
+    async def get(self, pool_id: str, *, fresh: bool = False) -> IdentityPoolView:
+        """The pool, from this process's short-lived cache unless ``fresh`` (what a writer must read)."""
+        now = time.monotonic()
+        cached = self._cache.get(pool_id)
+        if not fresh and cached is not None and now - cached[0] < CACHE_SECONDS:
+            return cached[1]
         record = await self._store.get_identity_pool(pool_id)
         if record is None:
+            self._cache.pop(pool_id, None)
             raise ResourceNotFoundException(f"IdentityPool '{pool_id}' not found.")
-        return IdentityPoolView(record)
+        view = IdentityPoolView(record)
+        self._cache[pool_id] = (now, view)
+        return view
 
     async def update(self, params: Mapping[str, Any]) -> IdentityPoolView:
         """UpdateIdentityPool replaces the pool's configuration with the one given (members left out are
@@ -243,6 +255,7 @@ class IdentityPoolService:
         return await self._modify(params["IdentityPoolId"], change, check=True)
 
     async def delete(self, pool_id: str) -> None:
+        self._cache.pop(pool_id, None)
         if not await self._store.delete_identity_pool(pool_id):
             raise ResourceNotFoundException(f"IdentityPool '{pool_id}' not found.")
 
@@ -407,16 +420,18 @@ class IdentityPoolService:
     ) -> IdentityPoolView:
         """Read, change, write if nobody wrote in between; retried a few times, then reported."""
         for _ in range(5):
-            current = await self.get(pool_id)
+            current = await self.get(pool_id, fresh=True)
             record = copy.deepcopy(current.record)
             change(record)
             if check:
                 await self._check(record.settings)
             record.updated_at = time.time()
             try:
-                return IdentityPoolView(await self._store.update_identity_pool(record))
+                view = IdentityPoolView(await self._store.update_identity_pool(record))
             except VersionConflict:
                 continue
+            self._cache[pool_id] = (time.monotonic(), view)
+            return view
         raise ConcurrentModificationException()
 
 

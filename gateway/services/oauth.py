@@ -23,6 +23,7 @@ id), ``code`` (keyed by the SHA-256 of the code), ``sso`` (keyed by the SHA-256 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import re
@@ -56,7 +57,7 @@ from gateway.services.auth import AuthContext, AuthService
 from gateway.services.federation import federated_provider
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.tokens import ADMIN_SCOPE, IssuedTokens, TokenService, sign_jwt
-from gateway.storage.base import OAuthRecord, Store, UserRecord
+from gateway.storage.base import OAuthRecord, RefreshTokenRecord, Store, TokenFamilyRecord, UserRecord
 
 log = structlog.get_logger("gateway.oauth")
 
@@ -262,13 +263,19 @@ class OAuthService:
     # --- the authorization endpoint ------------------------------------------------------------------------
 
     async def start_authorization(
-        self, query: Mapping[str, str], *, repeated: Sequence[str] = (), pool_id: str | None = None
+        self,
+        query: Mapping[str, str],
+        *,
+        repeated: Sequence[str] = (),
+        pool_id: str | None = None,
+        save: bool = True,
     ) -> AuthorizationRequest:
         """Check an authorization request (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2.1) and store it.
 
         Until the client and its redirect URI are proven the answer is an :class:`AuthorizationPageError`
         (never a redirect); after that, an :class:`AuthorizationRedirectError`. ``repeated`` names the
-        parameters that came more than once."""
+        parameters that came more than once. ``save=False`` checks only: the caller answers the request at
+        once (a live single sign-on session) or stores it with :meth:`save_request` when a page needs it."""
         pool, client = await self.client(query.get("client_id"), pool_id=pool_id)
         redirect_uri = query.get("redirect_uri") or ""
         callbacks = list(client.settings.get("CallbackURLs") or [])
@@ -373,18 +380,23 @@ class OAuthService:
             idp_identifier=idp_identifier,
             login_hint=query.get("login_hint"),
         )
+        if save:
+            await self.save_request(request)
+        return request
+
+    async def save_request(self, request: AuthorizationRequest) -> None:
+        """Store a checked request for the pages that answer it later (single use, REQUEST_SECONDS)."""
         await self.store.put_oauth_record(
             OAuthRecord(
                 kind=REQUEST_KIND,
                 key_hash=sha256_hex(request.id),
-                pool_id=pool.id,
-                client_id=client.id,
+                pool_id=request.pool_id,
+                client_id=request.client_id,
                 username_key="",
                 data=request.to_data(),
                 expires_at=time.time() + REQUEST_SECONDS,
             )
         )
-        return request
 
     async def load_request(self, request_id: str | None) -> AuthorizationRequest:
         """The stored authorization request a hosted page carries; a page error when it is gone."""
@@ -422,15 +434,24 @@ class OAuthService:
         return request.max_age is not None and session.auth_time + request.max_age < time.time()
 
     async def issue_authorization_code(
-        self, request: AuthorizationRequest, user: UserRecord, auth_time: int, amr: Sequence[str] = ("pwd",)
+        self,
+        request: AuthorizationRequest,
+        user: UserRecord,
+        auth_time: int,
+        amr: Sequence[str] = ("pwd",),
+        *,
+        stored: bool = True,
     ) -> str:
         """Answer ``request`` for ``user``, signed in at ``auth_time`` by the methods ``amr`` (RFC 8176):
         the redirect URL carrying a code (RFC 6749 §4.1.2) or, for the implicit flow, the tokens (§4.2.2).
 
-        The request is used up here (single use), whoever calls first."""
-        record = await self.store.take_oauth_record(REQUEST_KIND, sha256_hex(request.id))
-        if record is None or record.expires_at <= time.time():
-            raise AuthorizationPageError("This sign-in page has expired. Go back to the application and try again.")
+        A stored request is used up here (single use), whoever calls first. ``stored=False``: the request
+        was checked by this same call of the authorization endpoint and never stored, so there is nothing
+        to use up (and no one else can hold its id)."""
+        if stored:
+            record = await self.store.take_oauth_record(REQUEST_KIND, sha256_hex(request.id))
+            if record is None or record.expires_at <= time.time():
+                raise AuthorizationPageError("This sign-in page has expired. Go back to the application and try again.")
         iss = self.issuer(request.pool_id)
         if request.response_type == "token":
             pool, client = await self.client(request.client_id)
@@ -545,7 +566,10 @@ class OAuthService:
         nonce: str | None,
         refresh: bool,
         family_id: str | None = None,
+        family_stored: bool = False,
     ) -> IssuedTokens:
+        """Sign the tokens of a grant. ``family_stored``: the caller already stored the family ``family_id``
+        with its grant record and refresh token (:meth:`_code_grant`), so only the signing is left."""
         ctx = AuthContext(pool=pool, client=client, admin=False)
         groups, roles, preferred = await self.auth.groups_and_roles(pool.id, user)
         id_claims = self.auth.id_claims(ctx, user)
@@ -553,19 +577,8 @@ class OAuthService:
             id_claims["nonce"] = nonce
         family = family_id or new_jti()
         refresh_seconds = client.token_seconds("RefreshToken") if refresh else None
-        # The scopes behind the family, so that a refresh grants the same (kept as long as the family).
-        lifetime = refresh_seconds or max(client.token_seconds("AccessToken"), client.token_seconds("IdToken"))
-        await self.store.put_oauth_record(
-            OAuthRecord(
-                kind=GRANT_KIND,
-                key_hash=family,
-                pool_id=pool.id,
-                client_id=client.id,
-                username_key=user.username_key,
-                data={"scopes": list(scopes)},
-                expires_at=time.time() + lifetime,
-            )
-        )
+        if not family_stored:
+            await self.store.put_oauth_record(self._grant_record(pool, client, user, family, scopes, refresh_seconds))
         tokens = await self.tokens.issue(
             pool_id=pool.id,
             client_id=client.id,
@@ -581,6 +594,8 @@ class OAuthService:
             id_seconds=client.token_seconds("IdToken"),
             refresh_seconds=refresh_seconds,
             scopes=tuple(scopes),
+            # With the family stored, issue() signs only (no second family, no refresh token of its own).
+            origin_jti=family if family_stored else None,
             new_family_id=family,
             at_hash=True,
         )
@@ -590,6 +605,27 @@ class OAuthService:
         if tokens.refresh_token:
             metrics.inc(metrics.tokens_issued, pool=pool.id, token_use="refresh")
         return tokens
+
+    @staticmethod
+    def _grant_record(
+        pool: PoolView,
+        client: ClientView,
+        user: UserRecord,
+        family: str,
+        scopes: Sequence[str],
+        refresh_seconds: int | None,
+    ) -> OAuthRecord:
+        """The scopes behind a token family, so that a refresh grants the same (kept as long as the family)."""
+        lifetime = refresh_seconds or max(client.token_seconds("AccessToken"), client.token_seconds("IdToken"))
+        return OAuthRecord(
+            kind=GRANT_KIND,
+            key_hash=family,
+            pool_id=pool.id,
+            client_id=client.id,
+            username_key=user.username_key,
+            data={"scopes": list(scopes)},
+            expires_at=time.time() + lifetime,
+        )
 
     async def authenticate_client(
         self, form: Mapping[str, str], authorization: str | None
@@ -663,30 +699,58 @@ class OAuthService:
                 raise InvalidGrantError("code_verifier does not match the code_challenge.")
         elif verifier is not None:
             raise InvalidGrantError("No code_challenge was sent with the authorization request.")
-        used = await self.store.use_oauth_record(CODE_KIND, key, time.time())
-        if used is None:
-            raise InvalidGrantError("Invalid authorization code.")
-        if not used[1]:
-            await self._code_replayed(used[0], key)
         user = await self.store.get_user(pool.id, record.username_key)
         if user is None or user.sub != data.get("sub") or not user.enabled:
             raise InvalidGrantError("The user of the authorization code can no longer sign in.")
         scopes = tuple(data["scopes"])
         family = str(data["origin_jti"])
+        auth_time = int(data["auth_time"])
+        # The code is used up, and the family its tokens belong to started, in one transaction: a replay
+        # either wins the code (and this redemption fails) or finds the family and revokes it.
+        now = time.time()
+        refresh_seconds = client.token_seconds("RefreshToken")
+        access_seconds = client.token_seconds("AccessToken")
+        refresh_token = new_opaque_token()
+        used = await self.store.redeem_oauth_record(
+            CODE_KIND,
+            key,
+            now,
+            self._grant_record(pool, client, user, family, scopes, refresh_seconds),
+            TokenFamilyRecord(
+                origin_jti=family,
+                pool_id=pool.id,
+                client_id=client.id,
+                username_key=user.username_key,
+                auth_time=float(auth_time),
+                created_at=float(int(now)),
+                expires_at=float(int(now) + max(refresh_seconds, access_seconds, client.token_seconds("IdToken"))),
+            ),
+            RefreshTokenRecord(
+                token_hash=sha256_hex(refresh_token),
+                origin_jti=family,
+                pool_id=pool.id,
+                client_id=client.id,
+                username_key=user.username_key,
+                created_at=float(int(now)),
+                expires_at=float(int(now) + refresh_seconds),
+            ),
+        )
+        if used is None:
+            raise InvalidGrantError("Invalid authorization code.")
+        if not used[1]:
+            await self._code_replayed(used[0], key)
         tokens = await self._issue_user_tokens(
             pool,
             client,
             user,
             scopes=scopes,
-            auth_time=int(data["auth_time"]),
+            auth_time=auth_time,
             nonce=data.get("nonce"),
             refresh=True,
             family_id=family,
+            family_stored=True,
         )
-        # A replay that raced this redemption found no family to revoke yet: look again now that it exists.
-        after = await self.store.get_oauth_record(CODE_KIND, key)
-        if after is not None and after.replayed:
-            await self.store.revoke_token_family(family)
+        tokens = dataclasses.replace(tokens, refresh_token=refresh_token)
         log.info("oauth.code_redeemed", pool=pool.id, client=client.id, username=user.username, origin_jti=family)
         return self._token_response(tokens, scopes)
 

@@ -499,6 +499,20 @@ class Store(Protocol):
         callers, which set ``used_at = now``); any later call sets ``replayed`` and returns False."""
         ...
 
+    async def redeem_oauth_record(
+        self,
+        kind: str,
+        key_hash: str,
+        now: float,
+        grant: OAuthRecord,
+        family: TokenFamilyRecord,
+        refresh: RefreshTokenRecord | None,
+    ) -> tuple[OAuthRecord, bool] | None:
+        """:meth:`use_oauth_record`, and on the first use, in the same transaction, store ``grant`` and start
+        the token family ``family`` (with its refresh token): whoever sees the record used also finds the
+        family to revoke. A later use stores nothing. Raises NotFound("pool")."""
+        ...
+
     async def delete_oauth_records(self, pool_id: str, username_key: str, kind: str) -> int:
         """Delete a user's records of one kind (e.g. every sign-on session); return how many went."""
         ...

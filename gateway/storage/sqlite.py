@@ -691,6 +691,28 @@ def _oauth(r: Row) -> OAuthRecord:
     return OAuthRecord(r[0], r[1], r[2], r[3], r[4], _loads(r[5]), r[6], r[7], bool(r[8]))
 
 
+def _oauth_params(record: OAuthRecord) -> Params:
+    return (
+        record.kind,
+        record.key_hash,
+        record.pool_id,
+        record.client_id,
+        record.username_key,
+        _dumps(record.data),
+        record.expires_at,
+        record.used_at,
+        int(record.replayed),
+    )
+
+
+# "used_at IS NULL" decides a race: writers are serialised, and only the first finds it.
+_USE_OAUTH = (
+    f"UPDATE oauth_records SET used_at = ? WHERE kind = ? AND key_hash = ? AND used_at IS NULL "
+    f"RETURNING {OAUTH_COLUMNS}"
+)
+_REPLAY_OAUTH = f"UPDATE oauth_records SET replayed = 1 WHERE kind = ? AND key_hash = ? RETURNING {OAUTH_COLUMNS}"
+
+
 def _domain(r: Row) -> DomainRecord:
     return DomainRecord(r[0], r[1], _loads(r[2]), r[3])
 
@@ -1529,18 +1551,7 @@ class SqliteStore:
     # --- the OAuth 2.0 provider's records ---------------------------------------------------------------
 
     async def put_oauth_record(self, record: OAuthRecord) -> None:
-        params = (
-            record.kind,
-            record.key_hash,
-            record.pool_id,
-            record.client_id,
-            record.username_key,
-            _dumps(record.data),
-            record.expires_at,
-            record.used_at,
-            int(record.replayed),
-        )
-        await self._insert_one(_INSERT_OAUTH, params, _OAUTH_UNIQUE, "pool")
+        await self._insert_one(_INSERT_OAUTH, _oauth_params(record), _OAUTH_UNIQUE, "pool")
 
     async def get_oauth_record(self, kind: str, key_hash: str) -> OAuthRecord | None:
         return await self._fetch_one(
@@ -1570,6 +1581,50 @@ class SqliteStore:
             _oauth,
         )
         return (later, False) if later is not None else None
+
+    async def redeem_oauth_record(
+        self,
+        kind: str,
+        key_hash: str,
+        now: float,
+        grant: OAuthRecord,
+        family: TokenFamilyRecord,
+        refresh: RefreshTokenRecord | None,
+    ) -> tuple[OAuthRecord, bool] | None:
+        def redeem(conn: sqlite3.Connection) -> tuple[list[Row], bool]:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = conn.execute(_USE_OAUTH, (now, kind, key_hash)).fetchall()
+                first = bool(rows)
+                if first:
+                    conn.execute(_INSERT_OAUTH, _oauth_params(grant))
+                    conn.execute(_INSERT_FAMILY, _family_params(family))
+                    if refresh is not None:
+                        conn.execute(_INSERT_REFRESH, _refresh_params(refresh))
+                else:
+                    rows = conn.execute(_REPLAY_OAUTH, (kind, key_hash)).fetchall()
+                conn.execute("COMMIT")
+                return rows, first
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        try:
+            rows, first = await self._on_writer_thread(redeem)
+        except sqlite3.IntegrityError as exc:
+            error = _translate(exc, {**_OAUTH_UNIQUE, **_FAMILY_UNIQUE, **_REFRESH_UNIQUE}, "pool")
+            if error is exc:
+                raise
+            raise error from exc
+        return (_oauth(rows[0]), first) if rows else None
+
+    async def _on_writer_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` with the writer connection on aiosqlite's thread, under the lock: a transaction of
+        several statements in one hand-off to that thread instead of one per statement (each costs the
+        event loop a queue put and a wake-up). ``work`` must commit or roll back what it begins."""
+        async with self._lock:
+            result: T = await self._db._execute(work, self._db._conn)  # type: ignore[no-untyped-call]
+        return result
 
     async def delete_oauth_records(self, pool_id: str, username_key: str, kind: str) -> int:
         rows = await self._fetch(

@@ -100,7 +100,7 @@ async def _hosted(request: web.Request) -> _Hosted:
         raise AuthorizationPageError("This sign-in page belongs to another user pool.")
     pool, client = await oauth.client(auth_request.client_id)
     base = base_path(request)
-    custom = await request.app[SERVICES].domains.get_ui_customization(pool.id, client.id)
+    custom = await request.app[SERVICES].domains.page_customization(pool.id, client.id)
     css_url = logo_url = None
     if custom is not None:
         version = int(custom.updated_at)

@@ -37,6 +37,9 @@ _ENV = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    # The templates ship inside the package and never change while the server runs: compile each once,
+    # instead of checking its file's modification time on every render.
+    auto_reload=False,
 )
 
 

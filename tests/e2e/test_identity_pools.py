@@ -165,7 +165,7 @@ def raw_ci(gatehouse: GatehouseServer) -> Any:
 @pytest.fixture(scope="module")
 def users(idp: Any, gatehouse: GatehouseServer) -> UserPool:
     pool = make_user_pool(idp, gatehouse, "identity-users")
-    for name in ("alice", "bob", "erin", "frank", "grace", "heidi", "ivan", "judy"):
+    for name in ("alice", "bob", "erin", "frank", "grace", "heidi", "ivan", "judy", "kim"):
         make_user(idp, pool, name)
     return pool
 
@@ -173,7 +173,7 @@ def users(idp: Any, gatehouse: GatehouseServer) -> UserPool:
 @pytest.fixture(scope="module")
 def partners(idp: Any, gatehouse: GatehouseServer) -> UserPool:
     pool = make_user_pool(idp, gatehouse, "identity-partners")
-    for name in ("carol", "dave", "mallory"):
+    for name in ("carol", "dave", "mallory", "oscar"):
         make_user(idp, pool, name)
     return pool
 
@@ -387,6 +387,32 @@ def test_guests_only_where_the_pool_allows_them(public_ci: Any, ci: Any, identit
     missing = f"{REGION}:00000000-0000-0000-0000-000000000000"
     assert error_of(lambda: public_ci.get_id(IdentityPoolId=missing))[0] == "ResourceNotFoundException"
     assert error_of(lambda: public_ci.get_open_id_token(IdentityId=missing))[0] == "ResourceNotFoundException"
+
+
+def test_a_returning_login_changes_nothing_and_a_new_one_is_linked(
+    idp: Any, ci: Any, public_ci: Any, users: UserPool, partners: UserPool, identity_pool: str
+) -> None:
+    kim = {users.key: id_token(idp, users, "kim")}
+    identity = public_ci.get_id(IdentityPoolId=identity_pool, Logins=kim)["IdentityId"]
+    before = {k: v for k, v in ci.describe_identity(IdentityId=identity).items() if k != "ResponseMetadata"}
+    count = identity_count(ci, identity_pool)
+    # GetId for a login already linked answers the same identity and writes nothing.
+    for _ in range(3):
+        assert public_ci.get_id(IdentityPoolId=identity_pool, Logins=kim)["IdentityId"] == identity
+    after = {k: v for k, v in ci.describe_identity(IdentityId=identity).items() if k != "ResponseMetadata"}
+    assert after == before  # LastModifiedDate included
+    assert identity_count(ci, identity_pool) == count
+    # The same login with one never seen before: the new one is linked to kim's identity.
+    oscar = {partners.key: id_token(idp, partners, "oscar")}
+    assert public_ci.get_id(IdentityPoolId=identity_pool, Logins={**kim, **oscar})["IdentityId"] == identity
+    assert sorted(ci.describe_identity(IdentityId=identity)["Logins"]) == sorted([users.key, partners.key])
+    assert public_ci.get_id(IdentityPoolId=identity_pool, Logins=oscar)["IdentityId"] == identity
+    assert identity_count(ci, identity_pool) == count
+    # A tampered token for a linked login is still refused: the read-only path comes after verification.
+    code, _, _ = error_of(
+        lambda: public_ci.get_id(IdentityPoolId=identity_pool, Logins={users.key: tampered(kim[users.key])})
+    )
+    assert code == "NotAuthorizedException"
 
 
 def test_linking_two_logins_and_conflicts(

@@ -1311,6 +1311,50 @@ class StoreConformance:
         assert len([t for t in taken if isinstance(t, OAuthRecord)]) == 1
         assert await store.get_oauth_record("code", "h1") is None
 
+    async def test_oauth_record_redeemed_once_with_its_token_family(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.put_oauth_record(OAuthRecord("code", "c1", POOL, "client-1", "alice", {}, T0 + 300))
+        racers = []
+        for i in range(RACERS):
+            family = make_family(f"fam-{i}", "alice")
+            grant = OAuthRecord("grant", f"fam-{i}", POOL, "client-1", "alice", {"scopes": ["openid"]}, T0 + 900)
+            refresh = make_refresh(f"r-{i}", family)
+            racers.append(store.redeem_oauth_record("code", "c1", T0 + i, grant, family, refresh))
+        results = await outcomes(racers)
+        assert all(isinstance(r, tuple) for r in results)
+        firsts = [i for i, r in enumerate(results) if isinstance(r, tuple) and r[1]]
+        assert len(firsts) == 1
+        won = firsts[0]
+        # Only the winner's family, refresh token and grant record exist; the losers stored nothing.
+        for i in range(RACERS):
+            found_family = await store.get_token_family(f"fam-{i}")
+            found_refresh = await store.get_refresh_token(f"r-{i}")
+            found_grant = await store.get_oauth_record("grant", f"fam-{i}")
+            if i == won:
+                assert found_family == make_family(f"fam-{i}", "alice")
+                assert found_refresh is not None and found_refresh.origin_jti == f"fam-{i}"
+                assert found_grant is not None and found_grant.data == {"scopes": ["openid"]}
+            else:
+                assert found_family is None and found_refresh is None and found_grant is None
+        stored = await store.get_oauth_record("code", "c1")
+        assert stored is not None and stored.replayed and stored.used_at == T0 + won
+        family = make_family("fam-x", "alice")
+        grant = OAuthRecord("grant", "fam-x", POOL, "client-1", "alice", {}, T0 + 900)
+        assert await store.redeem_oauth_record("code", "missing", T0, grant, family, None) is None
+        assert await store.get_token_family("fam-x") is None
+
+        # A failure inside the transaction leaves the code unused.
+        await store.put_oauth_record(OAuthRecord("code", "c2", POOL, "client-1", "alice", {}, T0 + 300))
+        lost = make_family("fam-y", "alice", pool_id="us-east-1_Missing")
+        with pytest.raises(NotFound):
+            await store.redeem_oauth_record("code", "c2", T0, replace(grant, key_hash="fam-y"), lost, None)
+        unused = await store.get_oauth_record("code", "c2")
+        assert unused is not None and unused.used_at is None and not unused.replayed
+        assert await store.get_oauth_record("grant", "fam-y") is None
+        redeemed = await store.redeem_oauth_record("code", "c2", T0, grant, family, None)
+        assert redeemed is not None and redeemed[1] and await store.get_token_family("fam-x") is not None
+
     async def test_oauth_records_of_a_user_are_deleted_by_kind_and_purged(self, store: Store) -> None:
         await store.create_pool(make_pool())
         for i, (kind, user) in enumerate([("sso", "alice"), ("sso", "alice"), ("sso", "bob"), ("code", "alice")]):
