@@ -1592,39 +1592,25 @@ class SqliteStore:
         refresh: RefreshTokenRecord | None,
     ) -> tuple[OAuthRecord, bool] | None:
         def redeem(conn: sqlite3.Connection) -> tuple[list[Row], bool]:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                rows = conn.execute(_USE_OAUTH, (now, kind, key_hash)).fetchall()
-                first = bool(rows)
-                if first:
-                    conn.execute(_INSERT_OAUTH, _oauth_params(grant))
-                    conn.execute(_INSERT_FAMILY, _family_params(family))
-                    if refresh is not None:
-                        conn.execute(_INSERT_REFRESH, _refresh_params(refresh))
-                else:
-                    rows = conn.execute(_REPLAY_OAUTH, (kind, key_hash)).fetchall()
-                conn.execute("COMMIT")
-                return rows, first
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            rows = conn.execute(_USE_OAUTH, (now, kind, key_hash)).fetchall()
+            first = bool(rows)
+            if first:
+                conn.execute(_INSERT_OAUTH, _oauth_params(grant))
+                conn.execute(_INSERT_FAMILY, _family_params(family))
+                if refresh is not None:
+                    conn.execute(_INSERT_REFRESH, _refresh_params(refresh))
+            else:
+                rows = conn.execute(_REPLAY_OAUTH, (kind, key_hash)).fetchall()
+            return rows, first
 
         try:
-            rows, first = await self._on_writer_thread(redeem)
+            rows, first = await self._write_transaction(redeem)
         except sqlite3.IntegrityError as exc:
             error = _translate(exc, {**_OAUTH_UNIQUE, **_FAMILY_UNIQUE, **_REFRESH_UNIQUE}, "pool")
             if error is exc:
                 raise
             raise error from exc
         return (_oauth(rows[0]), first) if rows else None
-
-    async def _on_writer_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` with the writer connection on aiosqlite's thread, under the lock: a transaction of
-        several statements in one hand-off to that thread instead of one per statement (each costs the
-        event loop a queue put and a wake-up). ``work`` must commit or roll back what it begins."""
-        async with self._lock:
-            result: T = await self._db._execute(work, self._db._conn)  # type: ignore[no-untyped-call]
-        return result
 
     async def delete_oauth_records(self, pool_id: str, username_key: str, kind: str) -> int:
         rows = await self._fetch(
