@@ -671,7 +671,8 @@ class OAuthService:
 
     async def _code_grant(self, pool: PoolView, client: ClientView, form: Mapping[str, str]) -> dict[str, Any]:
         """RFC 6749 §4.1.3 with RFC 7636 §4.6. A code is redeemed once; redeeming it again revokes the
-        tokens the first redemption issued (RFC 6749 §4.1.2, RFC 9700 §4.2.4)."""
+        tokens the first redemption issued (RFC 6749 §4.1.2, RFC 9700 §4.2.4); a wrong redirect_uri or
+        code_verifier from the code's own client uses it up too (see :meth:`_burn_code`)."""
         if "code" not in self.allowed_flows(client):
             raise UnauthorizedClientError("The client is not allowed the code flow.")
         code = form.get("code")
@@ -688,17 +689,9 @@ class OAuthService:
             raise InvalidGrantError("The authorization code was issued to another client.")
         if record.expires_at <= time.time():
             raise InvalidGrantError("The authorization code has expired.")
-        if form.get("redirect_uri") != data["redirect_uri"]:
-            raise InvalidGrantError("redirect_uri does not match the authorization request.")
-        verifier = form.get("code_verifier")
-        challenge = data.get("code_challenge")
-        if challenge is not None:
-            if not verifier or not _VERIFIER.fullmatch(verifier):
-                raise InvalidGrantError("A valid code_verifier is required.")
-            if not hmac.compare_digest(s256(verifier), str(challenge)):
-                raise InvalidGrantError("code_verifier does not match the code_challenge.")
-        elif verifier is not None:
-            raise InvalidGrantError("No code_challenge was sent with the authorization request.")
+        refusal = _binding_refusal(form, data)
+        if refusal is not None:
+            await self._burn_code(record, key, refusal)
         user = await self.store.get_user(pool.id, record.username_key)
         if user is None or user.sub != data.get("sub") or not user.enabled:
             raise InvalidGrantError("The user of the authorization code can no longer sign in.")
@@ -753,6 +746,22 @@ class OAuthService:
         tokens = dataclasses.replace(tokens, refresh_token=refresh_token)
         log.info("oauth.code_redeemed", pool=pool.id, client=client.id, username=user.username, origin_jti=family)
         return self._token_response(tokens, scopes)
+
+    async def _burn_code(self, record: OAuthRecord, key: str, refusal: str) -> None:
+        """A redemption by the code's own client failed its bindings (redirect_uri, PKCE): the code is used
+        up, so a stolen code cannot be tried again with guessed verifiers (RFC 9700 §2.1.1 and §4.8, OAuth 2.1
+        §4.1.3). No tokens were issued for it, so there is nothing to revoke; a redemption that wins a race
+        with this one keeps its tokens.
+
+        Who can burn a code: only a caller that passed client authentication as the client the code was
+        issued to (a confidential client's secret; a public client's id, which anyone holding the code can
+        send, but anyone holding a public client's code could already race the client to redeem it, so
+        burning gives a thief nothing new and takes away further guesses). Another client's attempt, even in
+        the same pool, and an unknown pool never burn it (checked before this is reached), so no other
+        application can deny the user's sign-in by presenting codes it should never have had."""
+        await self.store.use_oauth_record(CODE_KIND, key, time.time())
+        log.warning("oauth.code_burned", pool=record.pool_id, client=record.client_id, reason=refusal)
+        raise InvalidGrantError(refusal)
 
     async def _code_replayed(self, record: OAuthRecord, key: str) -> None:
         await self.store.use_oauth_record(CODE_KIND, key, time.time())
@@ -929,3 +938,21 @@ class OAuthService:
 
 def new_csrf_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def _binding_refusal(form: Mapping[str, str], data: Mapping[str, Any]) -> str | None:
+    """Why a token request does not match its code's authorization request (RFC 6749 §4.1.3: the same
+    redirect_uri; RFC 7636 §4.6: a code_verifier whose S256 is the code_challenge; RFC 9700 §2.1.1: no
+    code_verifier for a code issued without a code_challenge, a PKCE downgrade), or None when it does."""
+    if form.get("redirect_uri") != data["redirect_uri"]:
+        return "redirect_uri does not match the authorization request."
+    verifier = form.get("code_verifier")
+    challenge = data.get("code_challenge")
+    if challenge is not None:
+        if not verifier or not _VERIFIER.fullmatch(verifier):
+            return "A valid code_verifier is required."
+        if not hmac.compare_digest(s256(verifier), str(challenge)):
+            return "code_verifier does not match the code_challenge."
+    elif verifier is not None:
+        return "No code_challenge was sent with the authorization request."
+    return None

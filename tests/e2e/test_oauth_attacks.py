@@ -1,7 +1,7 @@
 """Hostile and malformed requests against the authorization and token endpoints, after the OpenID
 conformance suite's Basic OP negative tests and RFC 9700: redirect-URI games, open redirects, code replay
 (sequential and 20 at once), PKCE downgrade / plain / missing, a code presented by another client or with
-another redirect URI or verifier, expired codes, missing CSRF tokens, repeated parameters. Every refusal is
+another redirect URI or verifier (which burns it when its own client sends it), expired codes, missing CSRF tokens, repeated parameters. Every refusal is
 the right OAuth error or an HTML page, never a redirect to an unregistered URI and never a 500."""
 
 from __future__ import annotations
@@ -197,26 +197,84 @@ def test_twenty_concurrent_redemptions_yield_one_success(gatehouse: GatehouseSer
     assert _userinfo(gatehouse, winner["access_token"]) == 401
 
 
-def test_code_is_bound_to_client_redirect_uri_and_verifier(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+def _public_code(gatehouse: GatehouseServer, pool: OAuthPool) -> tuple[str, str]:
     verifier, challenge = pkce_pair()
-    code = _code(gatehouse, pool, pool.public_id, code_challenge=challenge, code_challenge_method="S256")
-    public = {"grant_type": "authorization_code", "code": code, "client_id": pool.public_id}
-    url = f"{gatehouse.url}/oauth2/token"
-    cases = [
-        {**public, "redirect_uri": CALLBACK},  # no verifier
-        {**public, "redirect_uri": CALLBACK, "code_verifier": pkce_pair()[0]},  # another verifier
-        {**public, "redirect_uri": CALLBACK, "code_verifier": "short"},
-        {**public, "redirect_uri": "http://localhost:8080/cb", "code_verifier": verifier},  # another registered URI
-        {**public, "code_verifier": verifier},  # no redirect_uri
-    ]
-    for data in cases:
-        refused = requests.post(url, data=data, timeout=10)
-        assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant", data
-    # Another client (the confidential one) presenting the public client's code.
+    return _code(gatehouse, pool, pool.public_id, code_challenge=challenge, code_challenge_method="S256"), verifier
+
+
+def _redeem_public(gatehouse: GatehouseServer, pool: OAuthPool, code: str, **extra: str) -> requests.Response:
+    data = {"grant_type": "authorization_code", "code": code, "client_id": pool.public_id, **extra}
+    return requests.post(f"{gatehouse.url}/oauth2/token", data=data, timeout=10)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        pytest.param({"redirect_uri": CALLBACK}, id="no-verifier"),
+        pytest.param({"redirect_uri": CALLBACK, "code_verifier": "guess"}, id="another-verifier"),
+        pytest.param({"redirect_uri": CALLBACK, "code_verifier": "short"}, id="malformed-verifier"),
+        pytest.param({"redirect_uri": "http://localhost:8080/cb", "code_verifier": "right"}, id="another-uri"),
+        pytest.param({"code_verifier": "right"}, id="no-redirect-uri"),
+    ],
+)
+def test_a_failed_redemption_by_the_codes_client_burns_the_code(
+    gatehouse: GatehouseServer, pool: OAuthPool, wrong: dict[str, str]
+) -> None:
+    """RFC 9700 §2.1.1 / §4.8: a stolen code cannot be retried with guessed verifiers."""
+    code, verifier = _public_code(gatehouse, pool)
+    guessed = pkce_pair()[0]
+    extra = {k: {"right": verifier, "guess": guessed}.get(v, v) for k, v in wrong.items()}
+    refused = _redeem_public(gatehouse, pool, code, **extra)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant", extra
+    # The right verifier and redirect URI come too late: the code is used up, and no tokens are issued.
+    late = _redeem_public(gatehouse, pool, code, redirect_uri=CALLBACK, code_verifier=verifier)
+    assert late.status_code == 400 and late.json()["error"] == "invalid_grant"
+    assert "access_token" not in late.json()
+
+
+def test_a_confidential_clients_code_is_burnt_by_a_wrong_redirect_uri(
+    gatehouse: GatehouseServer, pool: OAuthPool
+) -> None:
+    code = _code(gatehouse, pool, pool.secret_id)
+    refused = _redeem(gatehouse, pool, code, redirect_uri="http://localhost:8080/cb")
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    late = _redeem(gatehouse, pool, code)
+    assert late.status_code == 400 and late.json()["error"] == "invalid_grant"
+
+
+def test_another_clients_attempt_does_not_burn_the_code(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    """Only the code's own (authenticated) client can use it up: another application presenting it, with or
+    without the right verifier, and a caller failing client authentication leave it to its client."""
+    code, verifier = _public_code(gatehouse, pool)
+    # Another client (the confidential one) presenting the public client's code, with every binding right.
     stolen = _redeem(gatehouse, pool, code, code_verifier=verifier)
     assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
-    # None of those used it up: the right client with the right verifier still gets its tokens.
-    ok = requests.post(url, data={**public, "redirect_uri": CALLBACK, "code_verifier": verifier}, timeout=10)
+    wrong_too = _redeem(gatehouse, pool, code, code_verifier=pkce_pair()[0], redirect_uri="http://localhost:8080/cb")
+    assert wrong_too.status_code == 400 and wrong_too.json()["error"] == "invalid_grant"
+    # A caller that fails client authentication as that confidential client never reaches the code.
+    forged = requests.post(
+        f"{gatehouse.url}/oauth2/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, "code_verifier": "x" * 43},
+        auth=(pool.secret_id, "not-the-secret"),
+        timeout=10,
+    )
+    assert forged.status_code in (400, 401) and forged.json()["error"] == "invalid_client"
+    ok = _redeem_public(gatehouse, pool, code, redirect_uri=CALLBACK, code_verifier=verifier)
+    assert ok.status_code == 200 and ok.json()["access_token"]
+
+
+def test_a_confidential_code_survives_a_caller_without_the_secret(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    code = _code(gatehouse, pool, pool.secret_id)
+    for auth in ((pool.secret_id, "wrong"), (pool.public_id, "")):
+        response = requests.post(
+            f"{gatehouse.url}/oauth2/token",
+            data={"grant_type": "authorization_code", "code": code, "redirect_uri": "http://localhost:8080/cb"},
+            auth=auth,
+            timeout=10,
+        )
+        assert response.status_code in (400, 401), response.text
+        assert response.json()["error"] in ("invalid_client", "invalid_grant")
+    ok = _redeem(gatehouse, pool, code)
     assert ok.status_code == 200 and ok.json()["access_token"]
 
 
@@ -224,6 +282,8 @@ def test_pkce_downgrade_a_verifier_for_a_code_without_challenge(gatehouse: Gateh
     code = _code(gatehouse, pool, pool.secret_id)  # confidential: PKCE optional, none sent
     refused = _redeem(gatehouse, pool, code, code_verifier=pkce_pair()[0])
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    # A downgrade attempt is a failed redemption like any other: the code is used up.
+    assert _redeem(gatehouse, pool, code).json()["error"] == "invalid_grant"
 
 
 def test_expired_code(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
