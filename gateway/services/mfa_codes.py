@@ -68,9 +68,10 @@ class MfaCodes:
         masked = mask_phone(destination) if factor == SMS_MFA else mask_email(destination)
         return {"CODE_DELIVERY_DELIVERY_MEDIUM": _MEDIUM[factor], "CODE_DELIVERY_DESTINATION": masked}
 
-    async def send(self, pool: PoolView, user: UserRecord, factor: str) -> SentCode:
-        """Send a new code for ``factor`` (SMS_MFA or EMAIL_OTP) to the user."""
-        destination = user.attributes.get(_ATTRIBUTE[factor])
+    async def send(self, pool: PoolView, user: UserRecord, factor: str, *, destination: str | None = None) -> SentCode:
+        """Send a new code for ``factor`` (SMS_MFA or EMAIL_OTP) to the user; to ``destination`` instead of
+        the user's own address while the user sets email MFA up (MFA_SETUP, gateway/services/mfa_setup.py)."""
+        destination = destination or user.attributes.get(_ATTRIBUTE[factor])
         if not destination:
             raise InvalidParameterException(f"User does not have delivery config set to turn on {factor}")
         await self._users.limit_code_send(pool, user.username_key, f"mfa:{factor.lower()}")

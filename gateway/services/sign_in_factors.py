@@ -9,7 +9,7 @@ Cognito does ("Adding MFA to a user pool", "Working with user devices"):
    factor on): the preferred factor's challenge (``SMS_MFA`` or ``EMAIL_OTP`` with a code sent now, or
    ``SOFTWARE_TOKEN_MFA``), the only factor's, or ``SELECT_MFA_TYPE`` listing ``MFAS_CAN_CHOOSE`` when there
    are several and none is preferred (answered with ``ANSWER``); ``MFA_SETUP`` when MFA is required and the
-   user has none;
+   user has none, listing every factor the pool enables (set-up by email: gateway/services/mfa_setup.py);
 3. then :func:`finish`: a known device proves itself (``DEVICE_SRP_AUTH`` then ``DEVICE_PASSWORD_VERIFIER``,
    SRP with the device's secret); otherwise tokens, with ``NewDeviceMetadata`` when the pool tracks devices.
 
@@ -52,7 +52,6 @@ from gateway.services.mfa import (
     MFA_SETUP,
     SELECT_MFA_TYPE,
     SMS_MFA,
-    SOFTWARE_TOKEN_MFA,
     mfa_settings,
 )
 from gateway.services.mfa_codes import ANSWER_MEMBERS
@@ -107,7 +106,7 @@ async def second_factor(
         factors = risk_factors(service, ctx, user)
         if factors:
             due = factors[0]
-    if due == MFA_SETUP and not ctx.pool.software_token_mfa_enabled:
+    if due == MFA_SETUP and not mfa_setup.setup_factors(ctx.pool):
         raise InvalidUserPoolConfigurationException("MFA is required but no MFA factor is enabled.")
     if due is None:
         return await finish(service, ctx, user, auth_time=auth_time, device=device)
@@ -149,7 +148,8 @@ async def mfa_challenge(
         state["device_key"] = device_key
     parameters: dict[str, str] = {}
     if due == MFA_SETUP:
-        parameters = {"MFAS_CAN_SETUP": _json_list([SOFTWARE_TOKEN_MFA]), "USER_ID_FOR_SRP": user.username}
+        # Every factor the pool enables (gateway/services/mfa_setup.py says how each is set up).
+        parameters = {"MFAS_CAN_SETUP": _json_list(mfa_setup.setup_factors(ctx.pool)), "USER_ID_FOR_SRP": user.username}
     elif due == SELECT_MFA_TYPE:
         options = service.mfa.options(ctx.pool, user)
         state["options"] = options
@@ -217,6 +217,9 @@ async def _code_challenge(
     # The code was right: this challenge is over whatever follows.
     state["spent"] = True
     service.check_user_can_sign_in(user)
+    if factor == EMAIL_OTP and state.get(mfa_setup.SETUP_EMAIL):
+        # MFA_SETUP by email: the address is proven; email MFA becomes the user's factor.
+        user = await mfa_setup.complete_email_setup(service, ctx, user, str(state[mfa_setup.SETUP_EMAIL]))
     return await finish(
         service,
         ctx,
@@ -369,3 +372,7 @@ async def _device_password_verifier(
     await service.devices.signed_in(device, ctx.source_ip)
     auth_time = int(state.get("auth_time") or time.time())
     return await service.issue_tokens(ctx, user, auth_time=auth_time, device_key=device_key)
+
+
+# Setting up email MFA inside MFA_SETUP (registers its MFA_SETUP handler over auth.py's on import).
+from gateway.services import mfa_setup  # noqa: E402

@@ -493,11 +493,12 @@ def test_required_mfa_sends_a_code_to_users_without_a_preference(
     with pytest.raises(ClientError) as off:
         idp.admin_set_user_mfa_preference(UserPoolId=pool_id, Username="rosa", SMSMfaSettings={"Enabled": False})
     assert error_of(off)[0] == "InvalidParameterException"
-    # A user with no phone cannot satisfy required SMS MFA: the pool's configuration is at fault.
+    # A user with no phone is asked to set SMS MFA up (Cognito: add a phone_number, then sign in again;
+    # tests/e2e/test_mfa_setup.py).
     make_user(idp, pool_id, "nophone")
-    with pytest.raises(ClientError) as unsatisfiable:
-        sign_in(public_idp, client_id, "nophone")
-    assert error_of(unsatisfiable)[0] == "InvalidUserPoolConfigurationException"
+    setup = sign_in(public_idp, client_id, "nophone")
+    assert setup["ChallengeName"] == "MFA_SETUP"
+    assert setup["ChallengeParameters"]["MFAS_CAN_SETUP"] == '["SMS_MFA"]'
 
 
 def test_optional_mfa_without_a_factor_turned_on_signs_in(
