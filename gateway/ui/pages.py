@@ -5,13 +5,13 @@ same challenge engine as InitiateAuth (gateway/services/auth.py) with the passwo
 login does whatever the client's ExplicitAuthFlows; when the pool's SignInPolicy.AllowedFirstAuthFactors
 allows them, the login page also offers a passkey (WEB_AUTHN) and a one-time code by email or SMS, started
 with the USER_AUTH flow (gateway/ui/sign_in_methods.py). Every challenge has its form: NEW_PASSWORD_REQUIRED,
-SOFTWARE_TOKEN_MFA, MFA_SETUP (TOTP enrolment with a QR code), SMS_MFA and EMAIL_OTP (a code sent now),
-SELECT_MFA_TYPE (one button per factor), WEB_AUTHN (the one page with a script, gateway/ui/static/passkey.js,
-which calls navigator.credentials.get); device challenges never arise, as the pages name no device. Any
-other challenge is asked for with one generic answer field. Once the engine answers with tokens, the tokens are
-revoked unseen (the sign-in is the browser's, not an app's), a single sign-on session starts, and the
-authorization request is answered with a code. Every POST checks the CSRF token and answers with a page
-or a 303.
+SOFTWARE_TOKEN_MFA, MFA_SETUP (an authenticator app with a QR code, or email: gateway/ui/mfa_setup.py), SMS_MFA
+and EMAIL_OTP (a code sent now), SELECT_MFA_TYPE (one button per factor), WEB_AUTHN (the one page with a script,
+gateway/ui/static/passkey.js, which calls navigator.credentials.get); device challenges never arise, as the
+pages name no device. Any other challenge is asked for with one generic answer field. Once the engine answers
+with tokens, the tokens are revoked unseen (the sign-in is the browser's, not an app's), a single sign-on
+session starts, and the authorization request is answered with a code. Every POST checks the CSRF token and
+answers with a page or a 303.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from gateway.services.pools import ClientView, PoolView
 from gateway.services.schema import required_attributes
 from gateway.services.users import secret_hash
 from gateway.storage.base import UICustomizationRecord
+from gateway.ui import mfa_setup as setup_pages
 from gateway.ui.branding import branding_logo, branding_logo_url
 from gateway.ui.render import csrf_ok, error_page, page, see_other
 from gateway.ui.sign_in_methods import (
@@ -294,6 +295,15 @@ async def _next_step(
     name = result.challenge_name or ""
     session = result.session or ""
     if name == "MFA_SETUP":
+        offered = setup_pages.setup_choices(result.challenge_parameters.get("MFAS_CAN_SETUP"))
+        if not offered:
+            return _login_page(request, hosted, status=400, username=username, error=setup_pages.NO_SETUP_HERE)
+        if offered == ["EMAIL_OTP"]:
+            extra = {"setup": setup_pages.EMAIL, "choices": json.dumps(offered)}
+            return _challenge_page(request, hosted, name, session, username, factor=factor, extra=extra)
+        if len(offered) > 1:
+            extra = {"setup": setup_pages.CHOOSE, "choices": json.dumps(offered)}
+            return _challenge_page(request, hosted, name, session, username, factor=factor, extra=extra)
         auth = request.app[SERVICES].auth
         secret, session = await auth.associate_in_setup(session)
         return _challenge_page(request, hosted, name, session, username, secret=secret, factor=factor)
@@ -353,6 +363,15 @@ def _challenge_page(
     elif name == "SOFTWARE_TOKEN_MFA":
         values.update(heading="Enter your authentication code", fields=[code_field], button="Sign in")
         values["intro"] = "Enter the 6-digit code from your authenticator app."
+    elif name == "MFA_SETUP" and extra.get("setup") == setup_pages.CHOOSE:
+        offered = setup_pages.setup_choices(extra.get("choices"))
+        values.update(heading="Add a second step to your sign-in", fields=[], button=None)
+        values["choices"] = [{"value": c, "label": setup_pages.SETUP_LABELS[c]} for c in offered]
+        values["intro"] = "Your account needs a second way to prove it's you each time you sign in. Choose one."
+    elif name == "MFA_SETUP" and extra.get("setup") == setup_pages.EMAIL:
+        email_field = {"name": "email", "label": "Email address", "type": "email", "autocomplete": "email"}
+        values.update(heading="Get sign-in codes by email", fields=[email_field], button="Send code")
+        values["intro"] = "Enter your email address. We'll send a code to it now, and each time you sign in."
     elif name == "MFA_SETUP":
         assert secret is not None
         uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=hosted.pool.name)
@@ -402,7 +421,7 @@ async def challenge_post(request: web.Request) -> web.StreamResponse:
     secret = form.get("secret")
     method = open_factor(services, hosted.request.id, username, form.get("factor"))
     factor = form.get("factor") if method else None
-    extra = {k: form[k] for k in ("destination", "choices", "options") if form.get(k)}
+    extra = {k: form[k] for k in ("destination", "choices", "options", "setup") if form.get(k)}
     try:
         if name == "NEW_PASSWORD_REQUIRED":
             responses["NEW_PASSWORD"] = form.get("new_password", "")
@@ -411,6 +430,10 @@ async def challenge_post(request: web.Request) -> web.StreamResponse:
                     responses[f"userAttributes.{key[5:]}"] = value
         elif name == "SOFTWARE_TOKEN_MFA":
             responses["SOFTWARE_TOKEN_MFA_CODE"] = answer
+        elif name == "MFA_SETUP" and extra.get("setup") == setup_pages.CHOOSE:
+            return await _setup_chosen(request, hosted, session, username, form.get("choice", ""), factor, extra)
+        elif name == "MFA_SETUP" and extra.get("setup") == setup_pages.EMAIL:
+            responses["EMAIL"] = form.get("email", "").strip()
         elif name == "MFA_SETUP":
             session = await services.auth.verify_in_setup(session, answer, "Authenticator")
         elif name in ANSWER_FIELD:
@@ -445,6 +468,8 @@ async def challenge_post(request: web.Request) -> web.StreamResponse:
             message = "Your passkey could not be verified. Sign in again, or sign in with your password."
         elif name == "SELECT_MFA_TYPE":
             message = "Choose one of the ways shown."
+        elif name == "MFA_SETUP" and extra.get("setup") == setup_pages.EMAIL and "email" in message.lower():
+            message = f"{message} Check the email address and try again."
         if isinstance(exc, NotAuthorizedException) or name == "WEB_AUTHN":
             return _login_page(request, hosted, status=400, username=username, error=message)
         return _challenge_page(
@@ -465,6 +490,37 @@ async def challenge_post(request: web.Request) -> web.StreamResponse:
     else:
         amr = ("pwd", "otp", "mfa") if name in _MFA_CHALLENGES else ("pwd",)
     return await _next_step(request, hosted, result, username, amr=amr, factor=factor)
+
+
+async def _setup_chosen(
+    request: web.Request,
+    hosted: _Hosted,
+    session: str,
+    username: str,
+    choice: str,
+    factor: str | None,
+    extra: dict[str, str],
+) -> web.Response:
+    """The MFA_SETUP choice page's answer: the authenticator app's QR code, or the email address form. Choosing
+    changes nothing on the server; the sign-in's own checks come with the set-up itself."""
+    offered = setup_pages.setup_choices(extra.get("choices"))
+    if choice not in offered:
+        return _challenge_page(
+            request,
+            hosted,
+            "MFA_SETUP",
+            session,
+            username,
+            error="Choose one of the ways shown.",
+            status=400,
+            factor=factor,
+            extra=extra,
+        )
+    if choice == "EMAIL_OTP":
+        extra = {**extra, "setup": setup_pages.EMAIL}
+        return _challenge_page(request, hosted, "MFA_SETUP", session, username, factor=factor, extra=extra)
+    secret, session = await request.app[SERVICES].auth.associate_in_setup(session)
+    return _challenge_page(request, hosted, "MFA_SETUP", session, username, secret=secret, factor=factor)
 
 
 async def _signed_in(

@@ -1,8 +1,9 @@
 """Hostile and malformed requests against the authorization and token endpoints, after the OpenID
 conformance suite's Basic OP negative tests and RFC 9700: redirect-URI games, open redirects, code replay
 (sequential and 20 at once), PKCE downgrade / plain / missing, a code presented by another client or with
-another redirect URI or verifier (which burns it when its own client sends it), expired codes, missing CSRF tokens, repeated parameters. Every refusal is
-the right OAuth error or an HTML page, never a redirect to an unregistered URI and never a 500."""
+another redirect URI or verifier (which uses it up when its own client sends it), expired codes, missing CSRF
+tokens, repeated parameters. Every refusal is the right OAuth error or an HTML page, never a redirect to an
+unregistered URI and never a 500."""
 
 from __future__ import annotations
 
