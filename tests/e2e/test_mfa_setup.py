@@ -303,3 +303,50 @@ def test_sms_setup_is_adding_a_phone_and_signing_in_again(
     tokens_of(
         answer(public_idp, client_id, "SMS_MFA", again["Session"], "bea", SMS_MFA_CODE=sms_code(gatehouse, phone, 1))
     )
+
+
+def test_an_address_the_user_already_has(mail: MailServer, idp: Any, public_idp: Any, email_pool: Any) -> None:
+    """Only the user's own address may be named once they have one (here an administrator adds it while the
+    set-up is open): a password alone must not move the second factor to another mailbox."""
+    pool_id, client_id = email_pool
+    make_user(idp, pool_id, "cora")
+    first = sign_in(public_idp, client_id, "cora")
+    assert first["ChallengeName"] == "MFA_SETUP"
+    idp.admin_update_user_attributes(
+        UserPoolId=pool_id, Username="cora", UserAttributes=[{"Name": "email", "Value": "cora@example.com"}]
+    )
+    with pytest.raises(ClientError) as elsewhere:
+        setup_email(public_idp, client_id, first["Session"], "cora", "attacker@example.net")
+    assert error_of(elsewhere)[0] == "InvalidParameterException"
+    assert mail.messages_to("attacker@example.net") == []
+    sent = setup_email(public_idp, client_id, first["Session"], "cora", "CORA@example.com")
+    tokens_of(
+        answer(
+            public_idp,
+            client_id,
+            "EMAIL_OTP",
+            sent["Session"],
+            "cora",
+            EMAIL_OTP_CODE=email_code(mail, "CORA@example.com", 1),
+        )
+    )
+    assert mfa_view(idp, pool_id, "cora") == (["EMAIL_OTP"], "EMAIL_OTP")
+    assert attributes(idp, pool_id, "cora")["email_verified"] == "true"
+
+
+def test_an_address_changed_while_the_code_was_out(
+    mail: MailServer, idp: Any, public_idp: Any, email_pool: Any
+) -> None:
+    pool_id, client_id = email_pool
+    make_user(idp, pool_id, "dina")
+    first = sign_in(public_idp, client_id, "dina")
+    sent = setup_email(public_idp, client_id, first["Session"], "dina", "dina@example.com")
+    code = email_code(mail, "dina@example.com", 1)
+    idp.admin_update_user_attributes(
+        UserPoolId=pool_id, Username="dina", UserAttributes=[{"Name": "email", "Value": "dina@work.example"}]
+    )
+    with pytest.raises(ClientError) as moved:
+        answer(public_idp, client_id, "EMAIL_OTP", sent["Session"], "dina", EMAIL_OTP_CODE=code)
+    assert error_of(moved)[0] == "NotAuthorizedException"
+    assert attributes(idp, pool_id, "dina")["email"] == "dina@work.example"
+    assert mfa_view(idp, pool_id, "dina") == (None, None)
