@@ -816,6 +816,7 @@ class UserService:
             u.secrets = {**u.secrets, **secrets}
             u.password_updated_at = time.time()
             u.settings.pop("lockout", None)  # a new password ends a lockout after failed sign-ins
+            u.settings.pop("password_sign_in_disabled", None)  # and gives back password sign-in
             if permanent:
                 u.temporary_password_expires_at = None
                 if u.status in (FORCE_CHANGE_PASSWORD, RESET_REQUIRED, UNCONFIRMED):
@@ -840,6 +841,8 @@ class UserService:
                 await self.limit_code_send(pool, unknown_user_key(username), "forgot_password")
                 return self._decoy_delivery(username)
             raise self._unknown_user(client, None)
+        if user.settings.get("password_sign_in_disabled"):  # AdminDisableProviderForUser(Cognito)
+            raise NotAuthorizedException("Password sign-in is disabled for this user.")
         if user.enabled and self._recovery_attribute(pool, user) is not None:
             await self.limit_code_send(pool, user.username_key, "forgot_password")
         delivery = await self._send_reset_code(pool, user)
