@@ -71,6 +71,10 @@ def check_group_rules(rules: Any) -> list[dict[str, str]]:
         claim, match, value, group = (rule.get(k) for k in ("claim", "match", "value", "group"))
         if not all(isinstance(x, str) and x for x in (claim, value, group)):
             raise InvalidParameterException(f"Group rule {index} needs non-empty claim, value and group.")
+        if len(str(claim)) > 256 or len(str(value)) > 1024 or len(str(group)) > 128:
+            raise InvalidParameterException(
+                f"Group rule {index}: claim, value and group may be at most 256, 1024 and 128 characters long."
+            )
         match = match or "equals"
         if match not in MATCH_TYPES:
             raise InvalidParameterException(f"Group rule {index}: match must be one of {', '.join(MATCH_TYPES)}.")
@@ -78,7 +82,7 @@ def check_group_rules(rules: Any) -> list[dict[str, str]]:
             try:
                 regex.compile(str(value))
             except regex.error as exc:
-                raise InvalidParameterException(f"Group rule {index}: value is not a valid regex.") from exc
+                raise InvalidParameterException(f"Group rule {index}: value is not a valid regex ({exc}).") from exc
         checked.append({"claim": str(claim), "match": str(match), "value": str(value), "group": str(group)})
     return checked
 

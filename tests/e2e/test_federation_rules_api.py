@@ -172,6 +172,8 @@ BAD_RULES = [
     (rules_json({"claim": "groups", "value": "x", "group": "nosuch"}), "group nosuch does not exist"),
     (rules_json({"claim": "groups", "value": "x"}), "needs non-empty claim, value and group"),
     (json.dumps([{"claim": "groups", "value": "x", "group": "admins", "role": "y"}]), "claim, match, value and group"),
+    (rules_json({"claim": "groups", "value": "x" * 1025, "group": "admins"}), "at most 256, 1024 and 128"),
+    (json.dumps([{"claim": "groups", "value": "x", "group": "admins"}] * 101), "at most 100 rules"),
 ]
 
 
