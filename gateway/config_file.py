@@ -1656,6 +1656,7 @@ class _Applier:
                 user = await users.admin_create_user(
                     pool, username=config.username, attributes=dict(config.attributes), temporary_password=password,
                     message_action="SUPPRESS", delivery_mediums=[], force_alias_creation=False,
+                    run_hooks=False,  # the file's own users are not sign-ups
                 )  # fmt: skip
                 created = True
                 log.info("config.user_created", pool=pool.id, username=user.username)

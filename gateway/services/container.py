@@ -127,6 +127,7 @@ class Services:
         federation = FederationService(store, pools, identity_providers, box, public_url=settings.issuer_base)
         hooks = HookRegistry()
         federation.hooks = hooks
+        users.hooks = hooks
         return cls(
             settings=settings,
             store=store,

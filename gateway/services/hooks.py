@@ -3,7 +3,8 @@ same events to Lambda-style functions).
 
 PreSignUp ("Pre sign-up Lambda trigger" in the Cognito developer guide): called immediately before a new user
 is created -- for federation, before the first sign-in of an upstream identity creates ``<Provider>_<subject>``
-(``triggerSource`` ``PreSignUp_ExternalProvider``). The event is Cognito's::
+(``triggerSource`` ``PreSignUp_ExternalProvider``); for the pool's own users, before SignUp
+(``PreSignUp_SignUp``) and AdminCreateUser (``PreSignUp_AdminCreateUser``) store one. The event is Cognito's::
 
     {"version": "1", "triggerSource": ..., "region": ..., "userPoolId": ..., "userName": ...,
      "callerContext": {"awsSdkVersion": ..., "clientId": ...},
@@ -156,6 +157,38 @@ class HookRegistry:
             auto_verify_email=response.get("autoVerifyEmail") is True,
             auto_verify_phone=response.get("autoVerifyPhone") is True,
         )
+
+    async def native_pre_sign_up(
+        self,
+        pool: PoolView,
+        store: Store,
+        trigger_source: str,
+        username: str,
+        attributes: Mapping[str, str],
+        *,
+        client_id: str | None = None,
+        client_metadata: Mapping[str, str] | None = None,
+        validation_data: Mapping[str, str] | None = None,
+    ) -> tuple[dict[str, str], bool]:
+        """PreSignUp for SignUp (``PreSignUp_SignUp``) and AdminCreateUser (``PreSignUp_AdminCreateUser``): the
+        attributes to create the user with (``email_verified`` / ``phone_number_verified`` set when the hooks
+        auto-verify them) and whether they auto-confirm the user."""
+        event = pre_sign_up_event(
+            pool,
+            trigger_source,
+            username,
+            attributes,
+            client_id=client_id,
+            client_metadata=client_metadata,
+            validation_data=validation_data,
+        )
+        outcome = await self.run_pre_sign_up(event, PreSignUpContext(pool=pool, store=store))
+        checked = dict(attributes)
+        if outcome.auto_verify_email and checked.get("email"):
+            checked["email_verified"] = "true"
+        if outcome.auto_verify_phone and checked.get("phone_number"):
+            checked["phone_number_verified"] = "true"
+        return checked, outcome.auto_confirm_user
 
 
 # --- the built-in policy ------------------------------------------------------------------------------------

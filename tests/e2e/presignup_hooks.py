@@ -2,7 +2,8 @@
 
 ``corp_only`` is a plain function, as a Lambda handler is: it runs in a worker thread, writes each event it gets
 to ``$GATEHOUSE_TEST_HOOK_EVENTS`` (one JSON line each, so the test can check the event's shape), refuses
-anyone whose email is not at corp.example and auto-verifies the email of the others."""
+anyone whose email is not at corp.example, auto-verifies the email of the others and auto-confirms self
+sign-ups."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ def corp_only(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not email.endswith("@corp.example"):
         raise ValueError("Only corp.example accounts may sign up")
     event["response"]["autoVerifyEmail"] = True
+    if event["triggerSource"] == "PreSignUp_SignUp":
+        event["response"]["autoConfirmUser"] = True
     return event
 
 

@@ -6,6 +6,8 @@ pool's PreSignUp hooks before its user is created.
   an unverified upstream email, or a native user whose email is unverified, is not linked.
 * A Python hook named in the config file (tests/e2e/presignup_hooks.py) gets Cognito's event, can refuse (the
   app gets ``error_description=PreSignUp failed with error ...`` and no user is stored) or auto-verify the email.
+* The same hook runs for native sign-ups: SignUp (``PreSignUp_SignUp``, auto-confirmed by the hook) and
+  AdminCreateUser (``PreSignUp_AdminCreateUser``), refusing with ``UserLambdaValidationException``.
 * AdminDisableProviderForUser with ProviderName Cognito takes a native user's password sign-in away (every
   password flow), while the linked Google sign-in still lands on the user.
 """
@@ -95,6 +97,7 @@ pools:
         allowed_oauth_scopes: [openid, email]
         callback_urls: ["{CALLBACK}"]
         supported_identity_providers: [Corp]
+      - {{id: signup2, name: signup2, explicit_auth_flows: [ALLOW_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH]}}
     identity_providers:
       - name: Corp
         type: OIDC
@@ -268,3 +271,58 @@ def test_a_hook_can_auto_verify_and_runs_once_per_new_user(
     # The user exists now: a later sign-in is not a sign-up, and the hook is not asked again.
     federated_sign_in(gatehouse, HOOKED_POOL, "spa2", "Corp")
     assert len(read_events(events_file)) == before + 1
+
+
+def test_the_hook_runs_for_self_sign_up(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, events_file: Path
+) -> None:
+    with pytest.raises(ClientError) as refused:
+        public_idp.sign_up(
+            ClientId="signup2", Username="eve", Password="Eve-Password-123",
+            UserAttributes=[{"Name": "email", "Value": "eve@evil.example"}],
+        )  # fmt: skip
+    error = refused.value.response["Error"]
+    assert error["Code"] == "UserLambdaValidationException"
+    assert error["Message"] == "PreSignUp failed with error Only corp.example accounts may sign up."
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "eve" not in usernames(idp, HOOKED_POOL)
+
+    answer = public_idp.sign_up(
+        ClientId="signup2", Username="carol", Password="Carol-Password-123",
+        UserAttributes=[{"Name": "email", "Value": "carol@corp.example"}],
+        ClientMetadata={"source": "e2e"}, ValidationData=[{"Name": "invite", "Value": "abc"}],
+    )  # fmt: skip
+    assert answer["UserConfirmed"] is True and "CodeDeliveryDetails" not in answer
+    user = idp.admin_get_user(UserPoolId=HOOKED_POOL, Username="carol")
+    assert user["UserStatus"] == "CONFIRMED"
+    assert {a["Name"]: a["Value"] for a in user["UserAttributes"]}["email_verified"] == "true"
+    signed_in = public_idp.initiate_auth(
+        ClientId="signup2", AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "carol", "PASSWORD": "Carol-Password-123"},
+    )  # fmt: skip
+    assert signed_in["AuthenticationResult"]["IdToken"]
+    event = read_events(events_file)[-1]
+    assert event["triggerSource"] == "PreSignUp_SignUp" and event["userName"] == "carol"
+    assert event["callerContext"]["clientId"] == "signup2"
+    assert event["request"]["clientMetadata"] == {"source": "e2e"}
+    assert event["request"]["validationData"] == {"invite": "abc"}
+    assert event["request"]["userAttributes"] == {"email": "carol@corp.example"}
+
+
+def test_the_hook_runs_for_admin_create_user(gatehouse: GatehouseServer, idp: Any, events_file: Path) -> None:
+    with pytest.raises(ClientError) as refused:
+        idp.admin_create_user(
+            UserPoolId=HOOKED_POOL, Username="mallory", MessageAction="SUPPRESS",
+            UserAttributes=[{"Name": "email", "Value": "mallory@evil.example"}],
+        )  # fmt: skip
+    assert refused.value.response["Error"]["Code"] == "UserLambdaValidationException"
+    assert "mallory" not in usernames(idp, HOOKED_POOL)
+    created = idp.admin_create_user(
+        UserPoolId=HOOKED_POOL, Username="dave", MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": "dave@corp.example"}],
+    )["User"]  # fmt: skip
+    assert created["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+    assert {a["Name"]: a["Value"] for a in created["Attributes"]}["email_verified"] == "true"
+    event = read_events(events_file)[-1]
+    assert event["triggerSource"] == "PreSignUp_AdminCreateUser" and event["userName"] == "dave"
+    assert event["callerContext"]["clientId"] == "CLIENT_ID_NOT_APPLICABLE"
