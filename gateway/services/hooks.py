@@ -47,6 +47,7 @@ PRE_SIGN_UP_EXTERNAL_PROVIDER = "PreSignUp_ExternalProvider"
 PRE_SIGN_UP_SIGN_UP = "PreSignUp_SignUp"
 PRE_SIGN_UP_ADMIN_CREATE_USER = "PreSignUp_AdminCreateUser"
 EXTERNAL_PROVIDER_STATUS = "EXTERNAL_PROVIDER"
+HOOK_SECONDS = 5.0
 _CALLABLE_SPEC = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
 
 
@@ -113,7 +114,8 @@ class HookRegistry:
     """The hooks of a running Gatehouse: built once per process (the config file is applied in every process,
     so every process holds the same hooks)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, timeout_seconds: float = HOOK_SECONDS) -> None:
+        self.timeout_seconds = timeout_seconds
         self._pre_sign_up: list[PreSignUpHook] = [link_by_verified_email]
         self._pool_pre_sign_up: dict[str, list[PreSignUpHook]] = {}
 
@@ -136,9 +138,14 @@ class HookRegistry:
         ``PreSignUp failed with error <message>.``"""
         for hook in self.pre_sign_up_hooks(context.pool.id):
             try:
-                await hook(event, context)
+                # Cognito gives a trigger 5 seconds; a sign-in must not hang on a hook either.
+                async with asyncio.timeout(self.timeout_seconds):
+                    await hook(event, context)
             except Exception as exc:
-                message = exc.message if isinstance(exc, GatehouseError) else str(exc)
+                if isinstance(exc, TimeoutError):
+                    message = f"the hook did not answer within {self.timeout_seconds:g} seconds"
+                else:
+                    message = exc.message if isinstance(exc, GatehouseError) else str(exc)
                 log.warning(
                     "hooks.pre_sign_up_refused",
                     pool=context.pool.id,

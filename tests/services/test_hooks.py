@@ -3,6 +3,7 @@ the broker running them before a first federated sign-in creates its user (a rea
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -115,3 +116,16 @@ async def test_verified_email_linking_needs_a_pool_that_signs_in_with_email(brok
         await broker.idps.update(broker.pool.id, "Google", {"gatehouse_link_by_verified_email": "true"})
     record = await broker.idps.get(broker.pool.id, "Google")
     assert "link_by_verified_email" not in record.settings
+
+
+async def test_a_hook_that_hangs_is_cut_off(broker: Broker) -> None:
+    async def hang(event: dict[str, Any], context: PreSignUpContext) -> None:
+        await asyncio.sleep(10)
+
+    assert HookRegistry().timeout_seconds == 5.0  # as Cognito's trigger timeout
+    registry = HookRegistry(timeout_seconds=0.05)
+    registry.add_pre_sign_up(hang)
+    event = pre_sign_up_event(broker.pool, "PreSignUp_SignUp", "x", {})
+    with pytest.raises(UserLambdaValidationException) as error:
+        await registry.run_pre_sign_up(event, PreSignUpContext(pool=broker.pool, store=broker.store))
+    assert error.value.message == "PreSignUp failed with error the hook did not answer within 0.05 seconds."
