@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
@@ -67,7 +67,7 @@ class Services:
     identity_pools: IdentityPoolService
     identities: IdentityService
     branding: BrandingService
-    hooks: HookRegistry = field(default_factory=HookRegistry)
+    hooks: HookRegistry
 
     @classmethod
     def build(

@@ -53,6 +53,10 @@ async def apply_rules(
     if not rules and not granted:
         return user
     matched = matched_groups(rules, claims)
+    # A deleted provider's rules hold nothing any more (what they granted stays, as if made by hand).
+    gone = {name for name in grants if name != provider and await store.get_identity_provider(pool_id, name) is None}
+    for name in gone:
+        del grants[name]
     others = set().union(*(groups for name, groups in grants.items() if name != provider))
     current = {group.name for group in await store.list_groups_for_user(pool_id, user.username_key)}
     now_granted: set[str] = set()
@@ -80,7 +84,7 @@ async def apply_rules(
             added=sorted(now_granted - granted),
             removed=sorted(granted - now_granted),
         )
-    return await _record(store, user, provider, now_granted)
+    return await _record(store, user, provider, now_granted, gone)
 
 
 async def forget_grant(store: Store, user: UserRecord, group: str) -> None:
@@ -113,12 +117,14 @@ def _with_grants(user: UserRecord, grants: Mapping[str, set[str]]) -> UserRecord
     return user
 
 
-async def _record(store: Store, user: UserRecord, provider: str, groups: set[str]) -> UserRecord:
+async def _record(store: Store, user: UserRecord, provider: str, groups: set[str], gone: set[str]) -> UserRecord:
+    """Store ``groups`` as ``provider``'s grants, forgetting those of the deleted providers ``gone``."""
     for _ in range(5):
-        grants = grants_of(user)
-        if grants.get(provider, set()) == groups:
-            return user
+        current = grants_of(user)
+        grants = {name: held for name, held in current.items() if name not in gone and name != provider}
         grants[provider] = groups
+        if {k: v for k, v in grants.items() if v} == {k: v for k, v in current.items() if v}:
+            return user
         try:
             return await store.update_user(_with_grants(user, grants))
         except VersionConflict:
