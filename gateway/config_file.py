@@ -616,6 +616,17 @@ class GroupRuleConfig(_Model):
     group: str = Field(min_length=1, max_length=128, description="A group declared in this pool.")
 
 
+class PoolHooksConfig(_Model):
+    """Python callables run at Cognito's trigger points (gateway/services/hooks.py), loaded from the config file
+    only, in every process. Each takes ``(event, context)`` with Cognito's event and may be ``async``."""
+
+    pre_sign_up: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$",
+        description='PreSignUp, as "package.module:function"; raising refuses the sign-up.',
+    )
+
+
 class IdentityProviderConfig(_Model):
     """An external IdP of the pool (Cognito's CreateIdentityProvider). ``details`` holds Cognito's
     ProviderDetails keys verbatim, except the secrets, which have their own keys here."""
@@ -631,6 +642,11 @@ class IdentityProviderConfig(_Model):
     attribute_mapping: dict[str, str] = Field(default_factory=dict, description="Pool attribute: upstream claim.")
     idp_identifiers: list[str] = Field(default_factory=list, max_length=50)
     group_rules: list[GroupRuleConfig] = Field(default_factory=list)
+    link_by_verified_email: bool = Field(
+        False,
+        description="A first sign-in whose upstream email is verified lands on the native user with that verified "
+        "email (the pool must sign in with email).",
+    )
 
     def provider_details(self) -> dict[str, str]:
         details = dict(self.details)
@@ -652,6 +668,10 @@ class IdentityProviderConfig(_Model):
             if key in self.details:
                 issues.append(_Issue(("details", key), f"expected {key} as its own key (a secret), not in details",
                                      None, False))  # fmt: skip
+        for key in self.details:
+            if key.startswith("gatehouse_"):
+                expected = "expected group_rules / link_by_verified_email as their own keys (gatehouse_* is the API's)"
+                issues.append(_Issue(("details", key), expected, None, False))
         if not issues:
             try:
                 connector_class(self.type).complete_details(self.provider_details())
@@ -715,6 +735,7 @@ class PoolConfig(_Model):
     threat_protection: ThreatProtectionConfig | None = Field(
         None, description="Threat protection (AdvancedSecurityMode) and the pool's risk configuration."
     )
+    hooks: PoolHooksConfig | None = Field(None, description="Python hooks called at Cognito's trigger points.")
 
     def issues(self) -> list[_Issue]:
         issues: list[_Issue] = []
@@ -801,6 +822,11 @@ class PoolConfig(_Model):
         for index, provider in enumerate(self.identity_providers):
             found = provider.issues(groups, known if schema is not None else None)
             issues.extend(i._replace(loc=("identity_providers", index, *i.loc)) for i in found)
+            signs_in_with_email = "email" in [*(self.username_attributes or []), *(self.alias_attributes or [])]
+            if provider.link_by_verified_email and not signs_in_with_email:
+                issues.append(_Issue(("identity_providers", index, "link_by_verified_email"),
+                                     "expected a pool that signs in with email (username_attributes or "
+                                     "alias_attributes holding email)", True))  # fmt: skip
         return issues
 
     def _username_issues(self, user: UserConfig, here: Loc) -> list[_Issue]:
@@ -1449,6 +1475,7 @@ class _Applier:
         for index, provider in enumerate(config.identity_providers):
             here = (*loc, "identity_providers", index)
             await self._guard(self._identity_provider(pool, provider), here, f"identity provider {provider.name!r}")
+        self._hooks(pool, config, loc)
         for index, client in enumerate(config.clients):
             here = (*loc, "clients", index)
             await self._guard(self._client(pool, client, here), here, f"app client {client.id!r}")
@@ -1629,6 +1656,7 @@ class _Applier:
                 user = await users.admin_create_user(
                     pool, username=config.username, attributes=dict(config.attributes), temporary_password=password,
                     message_action="SUPPRESS", delivery_mediums=[], force_alias_creation=False,
+                    run_hooks=False,  # the file's own users are not sign-ups
                 )  # fmt: skip
                 created = True
                 log.info("config.user_created", pool=pool.id, username=user.username)
@@ -1650,6 +1678,21 @@ class _Applier:
         for group in config.groups:
             await self.services.groups.add_user(pool, user, group)
 
+    # hooks
+
+    def _hooks(self, pool: PoolView, config: PoolConfig, loc: Loc) -> None:
+        """Load the pool's configured hooks into this process's registry (the file's replace any before)."""
+        from gateway.services.hooks import PreSignUpHook, load_callable
+
+        found: list[PreSignUpHook] = []
+        spec = config.hooks.pre_sign_up if config.hooks is not None else None
+        if spec is not None:
+            try:
+                found.append(load_callable(spec))
+            except ValueError as exc:
+                self.fail((*loc, "hooks", "pre_sign_up"), f"could not load the hook {spec}: {exc}", pool=pool.id)
+        self.services.hooks.set_pool_pre_sign_up(pool.id, found)
+
     # identity providers
 
     async def _identity_provider(self, pool: PoolView, config: IdentityProviderConfig) -> None:
@@ -1661,7 +1704,8 @@ class _Applier:
         except ResourceNotFoundException:
             try:
                 await idps.create(pool.id, config.name, config.type, config.provider_details(),
-                                  config.attribute_mapping, config.idp_identifiers, group_rules=rules)  # fmt: skip
+                                  config.attribute_mapping, config.idp_identifiers, group_rules=rules,
+                                  link_by_verified_email=config.link_by_verified_email)  # fmt: skip
                 log.info("config.identity_provider_created", pool=pool.id, provider=config.name)
                 return
             except DuplicateProviderException:
@@ -1676,9 +1720,11 @@ class _Applier:
             or record.attribute_mapping != wanted
             or record.idp_identifiers != config.idp_identifiers
             or (record.settings.get("group_rules") or []) != rules
+            or bool(record.settings.get("link_by_verified_email")) != config.link_by_verified_email
         ):
             await idps.update(pool.id, config.name, config.provider_details(), config.attribute_mapping,
-                              config.idp_identifiers, group_rules=rules)  # fmt: skip
+                              config.idp_identifiers, group_rules=rules,
+                              link_by_verified_email=config.link_by_verified_email)  # fmt: skip
             log.info("config.identity_provider_updated", pool=pool.id, provider=config.name)
 
 

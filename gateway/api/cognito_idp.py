@@ -287,6 +287,8 @@ async def SignUp(call: Call) -> dict[str, Any]:
         password=password,
         attributes=attributes_dict(call.params.get("UserAttributes")),
         secret_hash_value=call.params.get("SecretHash"),
+        client_metadata=call.params.get("ClientMetadata"),
+        validation_data=attributes_dict(call.params.get("ValidationData")),
     )
     result: dict[str, Any] = {"UserConfirmed": user.status == "CONFIRMED", "UserSub": user.sub}
     if delivery is not None:
@@ -470,6 +472,8 @@ async def AdminCreateUser(call: Call) -> dict[str, Any]:
         message_action=call.params.get("MessageAction"),
         delivery_mediums=list(call.params.get("DesiredDeliveryMediums") or []),
         force_alias_creation=bool(call.params.get("ForceAliasCreation")),
+        client_metadata=call.params.get("ClientMetadata"),
+        validation_data=attributes_dict(call.params.get("ValidationData")),
     )
     return {"User": call.services.users.user_type(user)}
 

@@ -90,7 +90,7 @@ async def begin(request: web.Request, auth_request: AuthorizationRequest) -> web
         redirect = await services.federation.begin(
             auth_request.pool_id,
             str(auth_request.identity_provider),
-            resume={"request_id": auth_request.id},
+            resume={"request_id": auth_request.id, "client_id": auth_request.client_id},
             browser=browser,
         )
     except GatehouseError as exc:
@@ -205,7 +205,7 @@ async def _idp_initiated(request: web.Request, saml_response: str, relay: dict[s
             auth_request.pool_id,
             auth_request.identity_provider,
             saml_response,
-            resume={"request_id": auth_request.id},
+            resume={"request_id": auth_request.id, "client_id": auth_request.client_id},
         )
         return await _answer(request, outcome)
     except FederationCallbackError as failure:

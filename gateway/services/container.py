@@ -13,6 +13,7 @@ from gateway.services.credentials import CredentialService
 from gateway.services.domains import DomainService
 from gateway.services.federation import FederationService
 from gateway.services.groups import GroupService
+from gateway.services.hooks import HookRegistry
 from gateway.services.iam import IamService
 from gateway.services.identities import IdentityService, IssuerKeyStore
 from gateway.services.identity_credentials import IdentityCredentials
@@ -66,6 +67,7 @@ class Services:
     identity_pools: IdentityPoolService
     identities: IdentityService
     branding: BrandingService
+    hooks: HookRegistry
 
     @classmethod
     def build(
@@ -123,6 +125,9 @@ class Services:
         IdentityCredentials(iam, credentials, identities).install(web_identity, saml)
         identity_providers = IdentityProviderService(store, pools, box)
         federation = FederationService(store, pools, identity_providers, box, public_url=settings.issuer_base)
+        hooks = HookRegistry()
+        federation.hooks = hooks
+        users.hooks = hooks
         return cls(
             settings=settings,
             store=store,
@@ -150,4 +155,5 @@ class Services:
             identity_pools=identity_pools,
             identities=identities,
             branding=BrandingService(store, pools),
+            hooks=hooks,
         )

@@ -15,7 +15,11 @@ Signing in follows Cognito ("Adding user pool sign-in through a third party", "L
 EXTERNAL_PROVIDER, unless an AdminLinkProviderForUser link sends the identity to an existing user;
 AttributeMapping is applied on every sign-in; the ``identities`` attribute holds the linked identities as
 Cognito stores them (JSON list of userId, providerName, providerType, issuer, primary, dateCreated). Claim ->
-group rules then make the user's group memberships follow the upstream's.
+group rules then make the user's group memberships follow the upstream's (gateway/services/rule_groups.py).
+
+Before an identity's first sign-in creates its user, the PreSignUp hooks run (gateway/services/hooks.py,
+``PreSignUp_ExternalProvider``): they may refuse, set autoVerifyEmail / autoVerifyPhone, or link the identity to
+an existing user, whom the sign-in then lands on.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import aiohttp
 import structlog
 
 from gateway.errors import (
+    ConcurrentModificationException,
     GatehouseError,
     InvalidParameterException,
     LimitExceededException,
@@ -45,7 +50,9 @@ from gateway.errors import (
 )
 from gateway.ids import new_opaque_token, new_sub, sha256_hex
 from gateway.secretbox import SecretBox
-from gateway.services.identity_providers import COGNITO_PROVIDER, SOCIAL_TYPES, IdentityProviderService, rule_matches
+from gateway.services import rule_groups
+from gateway.services.hooks import PRE_SIGN_UP_EXTERNAL_PROVIDER, HookRegistry, PreSignUpContext, pre_sign_up_event
+from gateway.services.identity_providers import COGNITO_PROVIDER, SOCIAL_TYPES, IdentityProviderService
 from gateway.services.pools import PoolService, PoolView
 from gateway.services.schema import schema_index
 from gateway.storage.base import (
@@ -76,6 +83,8 @@ EXTERNAL_PROVIDER = "EXTERNAL_PROVIDER"
 REQUEST_SECONDS = 600
 MAX_LINKS_PER_USER = 5
 SUBJECT_ATTRIBUTE = "Cognito_Subject"
+# User settings flag: AdminDisableProviderForUser(Cognito) took the user's password sign-in away.
+PASSWORD_DISABLED = "password_sign_in_disabled"
 
 
 @dataclass(frozen=True)
@@ -200,6 +209,8 @@ class FederationService:
         self._http: aiohttp.ClientSession | None = None
         self._connectors: dict[tuple[str, str], tuple[tuple[int, float], Connector]] = {}
         self._sp_keys: dict[str, dict[str, str]] = {}
+        # The container shares its registry here; a bare service (tests) has the built-in hooks only.
+        self.hooks = HookRegistry()
 
     async def close(self) -> None:
         if self._http is not None:
@@ -428,7 +439,9 @@ class FederationService:
         self, request: FederationRequestRecord, record: IdentityProviderRecord, identity: Identity
     ) -> FederatedSignIn:
         pool = await self._pools.get_pool(request.pool_id)
-        user = await self.sign_in(pool, record, identity)
+        resume = request.data.get("resume") or {}
+        client_id = resume.get("client_id") if isinstance(resume.get("client_id"), str) else None
+        user = await self.sign_in(pool, record, identity, client_id=client_id)
         log.info("federation.signed_in", pool=pool.id, provider=record.name, username=user.username)
         return FederatedSignIn(
             pool=pool,
@@ -470,9 +483,15 @@ class FederationService:
                 return await self._store.get_user(pool.id, link.username_key)
         return None
 
-    async def sign_in(self, pool: PoolView, record: IdentityProviderRecord, identity: Identity) -> UserRecord:
+    async def sign_in(
+        self, pool: PoolView, record: IdentityProviderRecord, identity: Identity, *, client_id: str | None = None
+    ) -> UserRecord:
         mapped = self.mapped_attributes(pool, record, identity)
         linked = await self._linked_user(pool, record, identity, mapped)
+        if linked is None and await self._store.get_user(pool.id, self._external_key(pool, record, identity)) is None:
+            mapped = await self._pre_sign_up(pool, record, identity, mapped, client_id)
+            # A hook may have linked the identity (as a PreSignUp Lambda calling AdminLinkProviderForUser does).
+            linked = await self._linked_user(pool, record, identity, mapped)
         if linked is not None:
             # A linked (usually native) user keeps its own attributes; only its identities learn this one.
             user = await self._update(pool, linked, {}, record, identity)
@@ -480,8 +499,44 @@ class FederationService:
             user = await self._external_user(pool, record, identity, mapped)
         if not user.enabled:
             raise NotAuthorizedException("User is disabled.")
-        await self._apply_group_rules(pool, record, identity, user)
-        return user
+        return await self._apply_group_rules(pool, record, identity, user)
+
+    @staticmethod
+    def _external_key(pool: PoolView, record: IdentityProviderRecord, identity: Identity) -> str:
+        return pool.username_key(f"{record.name}_{identity.subject}")
+
+    async def _pre_sign_up(
+        self,
+        pool: PoolView,
+        record: IdentityProviderRecord,
+        identity: Identity,
+        mapped: dict[str, str],
+        client_id: str | None,
+    ) -> dict[str, str]:
+        """Run the PreSignUp hooks for an identity's first sign-in; returns the attributes to create it with."""
+        event = pre_sign_up_event(
+            pool, PRE_SIGN_UP_EXTERNAL_PROVIDER, f"{record.name}_{identity.subject}", mapped, client_id=client_id
+        )
+
+        async def link(username: str) -> None:
+            await self.link(
+                pool.id,
+                {"ProviderName": COGNITO_PROVIDER, "ProviderAttributeValue": username},
+                {
+                    "ProviderName": record.name,
+                    "ProviderAttributeName": SUBJECT_ATTRIBUTE,
+                    "ProviderAttributeValue": identity.subject,
+                },
+            )
+
+        context = PreSignUpContext(pool=pool, store=self._store, provider=record, identity=identity, linker=link)
+        outcome = await self.hooks.run_pre_sign_up(event, context)
+        attributes = dict(mapped)
+        if outcome.auto_verify_email and "email" in attributes:
+            attributes["email_verified"] = "true"
+        if outcome.auto_verify_phone and "phone_number" in attributes:
+            attributes["phone_number_verified"] = "true"
+        return attributes
 
     async def _external_user(
         self, pool: PoolView, record: IdentityProviderRecord, identity: Identity, mapped: dict[str, str]
@@ -541,23 +596,12 @@ class FederationService:
 
     async def _apply_group_rules(
         self, pool: PoolView, record: IdentityProviderRecord, identity: Identity, user: UserRecord
-    ) -> None:
+    ) -> UserRecord:
         rules = record.settings.get("group_rules") or []
-        if not rules:
-            return
         claims = dict(identity.claims)
         if identity.groups and "groups" not in claims:
             claims["groups"] = list(identity.groups)
-        targets = {rule["group"] for rule in rules}
-        matched = {rule["group"] for rule in rules if rule_matches(rule, claims)}
-        current = {group.name for group in await self._store.list_groups_for_user(pool.id, user.username_key)}
-        for group in sorted(matched - current):
-            try:
-                await self._store.add_user_to_group(pool.id, user.username_key, group)
-            except NotFound:
-                log.warning("federation.group_missing", pool=pool.id, provider=record.name, group=group)
-        for group in sorted((targets - matched) & current):
-            await self._store.remove_user_from_group(pool.id, user.username_key, group)
+        return await rule_groups.apply_rules(self._store, pool.id, record.name, rules, claims, user)
 
     # --- AdminLinkProviderForUser / AdminDisableProviderForUser ------------------------------------------
 
@@ -618,7 +662,8 @@ class FederationService:
             user.get("ProviderAttributeValue"),
         )
         if name == COGNITO_PROVIDER:
-            raise InvalidParameterException("Deactivating a native user's password sign-in is not supported here.")
+            await self._disable_password_sign_in(pool, attribute, value)
+            return
         if name is None or await self._store.get_identity_provider(pool.id, name) is None:
             raise ResourceNotFoundException(f"Identity provider {name} does not exist in the user pool.")
         if not attribute or not value:
@@ -649,6 +694,38 @@ class FederationService:
                 external = fresh
         await self._store.revoke_user_token_families(pool.id, external.username_key)
         log.info("federation.disabled", pool=pool.id, provider=name, username=external.username)
+
+    async def _disable_password_sign_in(self, pool: PoolView, attribute: str | None, value: str | None) -> None:
+        """AdminDisableProviderForUser with ProviderName Cognito: "If the user that you want to deactivate is an
+        Amazon Cognito user pools native username + password user, they can't use their password to sign in"
+        (ProviderAttributeName Cognito_Subject, ProviderAttributeValue the user's username). The password (and its
+        SRP verifier) is dropped, so every password flow refuses it; linked identities still sign in. A reset code
+        already sent is void, and self-service ForgotPassword stays refused; an administrator's
+        AdminSetUserPassword gives the user a password again."""
+        if attribute != SUBJECT_ATTRIBUTE:
+            raise InvalidParameterException(f"ProviderAttributeName must be {SUBJECT_ATTRIBUTE} for Cognito.")
+        if not value:
+            raise InvalidParameterException("ProviderAttributeValue must be the user's username.")
+        user = await self._store.get_user(pool.id, pool.username_key(value))
+        if user is None:
+            raise UserNotFoundException("User does not exist.")
+        for _ in range(5):
+            user.password_hash = None
+            user.secrets = {k: v for k, v in user.secrets.items() if k != "srp"}
+            user.settings = {**{k: v for k, v in user.settings.items() if k != "lockout"}, PASSWORD_DISABLED: True}
+            user.updated_at = time.time()
+            try:
+                await self._store.update_user(user)
+                break
+            except VersionConflict:
+                fresh = await self._store.get_user(pool.id, user.username_key)
+                if fresh is None:
+                    raise UserNotFoundException("User does not exist.") from None
+                user = fresh
+        else:
+            raise ConcurrentModificationException()
+        await self._store.delete_code(pool.id, user.username_key, "forgot_password")
+        log.info("federation.password_sign_in_disabled", pool=pool.id, username=user.username)
 
     async def _drop_identity(self, pool: PoolView, user: UserRecord, provider: str, subject: str) -> None:
         for _ in range(5):

@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.errors import GroupExistsException, ResourceNotFoundException
 from gateway.services.pools import PoolView
+from gateway.services.rule_groups import forget_grant
 from gateway.storage.base import AlreadyExists, GroupRecord, Store, UserRecord
 
 
@@ -83,6 +84,8 @@ class GroupService:
     async def add_user(self, pool: PoolView, user: UserRecord, name: str) -> None:
         await self.get(pool, name)
         await self._store.add_user_to_group(pool.id, user.username_key, name)
+        # Added by hand: a claim -> group rule that granted it before may no longer take it away.
+        await forget_grant(self._store, user, name)
 
     async def remove_user(self, pool: PoolView, user: UserRecord, name: str) -> None:
         await self.get(pool, name)

@@ -9,12 +9,17 @@ AttributeMapping always maps ``username`` to the provider's subject claim (Cogni
 Secrets in ProviderDetails (client secrets, Apple's private key) are sealed at rest with the server's secret
 box, bound to their pool, provider and key; Apple's private key is never described back.
 
-Claim -> group rules (Gatehouse's own, set from the config file) live with the provider: each rule reads an
+Claim -> group rules (Gatehouse's own) live with the provider, in the record's ``settings``: each rule reads an
 upstream claim or SAML attribute, matches it (equals / contains / starts-with / regex) and names a pool group.
+The config file sets them (``group_rules:``); the Cognito API sets and shows them as the Gatehouse-specific
+ProviderDetails key ``gatehouse_group_rules`` (a JSON list), so an unmodified SDK can manage them. Likewise
+``gatehouse_link_by_verified_email`` ("true" / "false", the config file's ``link_by_verified_email``) turns on the
+built-in PreSignUp policy that links a first federated sign-in to the native user with the same verified email.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -40,10 +45,19 @@ REGEX_TIMEOUT_SECONDS = 0.05
 MAX_GROUP_RULES = 100
 # Cognito's reserved name of the pool itself as a "provider" (AdminDisableProviderForUser).
 COGNITO_PROVIDER = "Cognito"
+# Gatehouse's own ProviderDetails keys: kept in the record's settings, never given to a connector.
+GATEHOUSE_DETAIL_PREFIX = "gatehouse_"
+GROUP_RULES_DETAIL = "gatehouse_group_rules"
+LINK_BY_EMAIL_DETAIL = "gatehouse_link_by_verified_email"
 
 
 def _aad(pool_id: str, name: str, key: str) -> bytes:
     return f"idp:{pool_id}:{name}:{key}".encode()
+
+
+def _without_empty(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings without Gatehouse provider settings that are off (no rules, no linking)."""
+    return {k: v for k, v in settings.items() if v or k not in ("group_rules", "link_by_verified_email")}
 
 
 def check_group_rules(rules: Any) -> list[dict[str, str]]:
@@ -57,6 +71,10 @@ def check_group_rules(rules: Any) -> list[dict[str, str]]:
         claim, match, value, group = (rule.get(k) for k in ("claim", "match", "value", "group"))
         if not all(isinstance(x, str) and x for x in (claim, value, group)):
             raise InvalidParameterException(f"Group rule {index} needs non-empty claim, value and group.")
+        if len(str(claim)) > 256 or len(str(value)) > 1024 or len(str(group)) > 128:
+            raise InvalidParameterException(
+                f"Group rule {index}: claim, value and group may be at most 256, 1024 and 128 characters long."
+            )
         match = match or "equals"
         if match not in MATCH_TYPES:
             raise InvalidParameterException(f"Group rule {index}: match must be one of {', '.join(MATCH_TYPES)}.")
@@ -64,7 +82,7 @@ def check_group_rules(rules: Any) -> list[dict[str, str]]:
             try:
                 regex.compile(str(value))
             except regex.error as exc:
-                raise InvalidParameterException(f"Group rule {index}: value is not a valid regex.") from exc
+                raise InvalidParameterException(f"Group rule {index}: value is not a valid regex ({exc}).") from exc
         checked.append({"claim": str(claim), "match": str(match), "value": str(value), "group": str(group)})
     return checked
 
@@ -141,6 +159,63 @@ class IdentityProviderService:
             raise InvalidParameterException("Duplicate identifier in IdpIdentifiers.")
         return list(identifiers)
 
+    async def _gatehouse_settings(
+        self, pool: PoolView, details: Mapping[str, str]
+    ) -> tuple[dict[str, str], dict[str, Any]]:
+        """Split Gatehouse's own ``gatehouse_*`` keys off ProviderDetails and check them: the rest goes to the
+        connector, these to the record's settings. Groups named by rules must exist in the pool."""
+        cognito = {k: v for k, v in details.items() if not k.startswith(GATEHOUSE_DETAIL_PREFIX)}
+        settings: dict[str, Any] = {}
+        for key, value in details.items():
+            if not key.startswith(GATEHOUSE_DETAIL_PREFIX):
+                continue
+            if key == GROUP_RULES_DETAIL:
+                settings["group_rules"] = await self._api_group_rules(pool, value)
+            elif key == LINK_BY_EMAIL_DETAIL:
+                if value not in ("true", "false"):
+                    raise InvalidParameterException(f"ProviderDetails {LINK_BY_EMAIL_DETAIL} must be true or false.")
+                settings["link_by_verified_email"] = value == "true"
+            else:
+                known = f"{GROUP_RULES_DETAIL}, {LINK_BY_EMAIL_DETAIL}"
+                raise InvalidParameterException(f"Unknown Gatehouse ProviderDetails key {key} (known: {known}).")
+        return cognito, settings
+
+    async def _api_group_rules(self, pool: PoolView, value: str) -> list[dict[str, str]]:
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise InvalidParameterException(
+                f"ProviderDetails {GROUP_RULES_DETAIL} must be a JSON list of rules ({exc.msg} at {exc.pos})."
+            ) from exc
+        rules = check_group_rules(parsed)
+        for index, rule in enumerate(rules):
+            if await self._store.get_group(pool.id, rule["group"]) is None:
+                raise InvalidParameterException(
+                    f"Group rule {index}: group {rule['group']} does not exist in the user pool."
+                )
+        return rules
+
+    @staticmethod
+    def _check_link_by_email(pool: PoolView, settings: Mapping[str, Any]) -> None:
+        # Only where emails are unique (a sign-in name) is "the native user with this email" one user.
+        signs_in_with_email = "email" in (*pool.username_attributes, *pool.alias_attributes)
+        if settings.get("link_by_verified_email") and not signs_in_with_email:
+            raise InvalidParameterException(
+                "Linking by verified email needs a user pool that signs in with email "
+                "(UsernameAttributes or AliasAttributes holding email)."
+            )
+
+    @staticmethod
+    def gatehouse_details(record: IdentityProviderRecord) -> dict[str, str]:
+        """The record's Gatehouse settings as the ``gatehouse_*`` ProviderDetails keys they are set with."""
+        shown: dict[str, str] = {}
+        rules = record.settings.get("group_rules")
+        if rules:
+            shown[GROUP_RULES_DETAIL] = json.dumps(rules, separators=(",", ":"))
+        if record.settings.get("link_by_verified_email"):
+            shown[LINK_BY_EMAIL_DETAIL] = "true"
+        return shown
+
     # --- sealing -----------------------------------------------------------------------------------------
 
     def _seal(self, pool_id: str, name: str, provider_type: str, details: Mapping[str, str]) -> dict[str, str]:
@@ -179,9 +254,18 @@ class IdentityProviderService:
         idp_identifiers: Sequence[str] | None = None,
         *,
         group_rules: Any = None,
+        link_by_verified_email: bool | None = None,
     ) -> IdentityProviderRecord:
+        """CreateIdentityProvider. ``group_rules`` / ``link_by_verified_email`` come from the config file; the API
+        gives the same as ``gatehouse_*`` ProviderDetails keys (whose groups must exist in the pool)."""
         pool = await self._pools.get_pool(pool_id)
         self._check_name(name, provider_type)
+        details, settings = await self._gatehouse_settings(pool, details)
+        if group_rules:
+            settings["group_rules"] = check_group_rules(group_rules)
+        if link_by_verified_email is not None:
+            settings["link_by_verified_email"] = link_by_verified_email
+        self._check_link_by_email(pool, settings)
         completed = self._complete_details(provider_type, details)
         mapping = self._check_mapping(pool, provider_type, attribute_mapping or {})
         identifiers = self._check_identifiers(idp_identifiers or [])
@@ -195,7 +279,7 @@ class IdentityProviderService:
             idp_identifiers=identifiers,
             created_at=now,
             updated_at=now,
-            settings={"group_rules": check_group_rules(group_rules)} if group_rules else {},
+            settings=_without_empty(settings),
         )
         try:
             await self._store.create_identity_provider(record)
@@ -218,11 +302,20 @@ class IdentityProviderService:
         idp_identifiers: Sequence[str] | None = None,
         *,
         group_rules: Any = None,
+        link_by_verified_email: bool | None = None,
     ) -> IdentityProviderRecord:
         """UpdateIdentityProvider: given ProviderDetails keys replace the stored ones (keys left out keep their
         values, so a describe-then-update round trip keeps Apple's undescribed private key); computed keys are
-        worked out again."""
+        worked out again. The ``gatehouse_*`` keys replace the settings they carry (``"[]"`` clears the rules)."""
         pool = await self._pools.get_pool(pool_id)
+        settings: dict[str, Any] = {}
+        if details is not None:
+            details, settings = await self._gatehouse_settings(pool, details)
+        if group_rules is not None:
+            settings["group_rules"] = check_group_rules(group_rules)
+        if link_by_verified_email is not None:
+            settings["link_by_verified_email"] = link_by_verified_email
+        self._check_link_by_email(pool, settings)
         for _ in range(5):
             record = await self.get(pool_id, name)
             changed = replace(record, updated_at=time.time())
@@ -239,8 +332,8 @@ class IdentityProviderService:
                 changed.attribute_mapping = self._check_mapping(pool, record.provider_type, attribute_mapping)
             if idp_identifiers is not None:
                 changed.idp_identifiers = self._check_identifiers(idp_identifiers)
-            if group_rules is not None:
-                changed.settings = {**changed.settings, "group_rules": check_group_rules(group_rules)}
+            if settings:
+                changed.settings = _without_empty({**changed.settings, **settings})
             try:
                 return await self._store.update_identity_provider(changed)
             except AlreadyExists as exc:
@@ -278,6 +371,7 @@ class IdentityProviderService:
         """Cognito's IdentityProviderType."""
         hidden = connector_class(record.provider_type).hidden_keys
         details = {k: v for k, v in self.details(record).items() if k not in hidden}
+        details.update(self.gatehouse_details(record))
         details.update(extra_details or {})
         return {
             "UserPoolId": record.pool_id,

@@ -38,6 +38,7 @@ from gateway.ids import new_code, new_sub
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.code_limits import CodeSendLimiter, unknown_user_key
+from gateway.services.hooks import PRE_SIGN_UP_ADMIN_CREATE_USER, PRE_SIGN_UP_SIGN_UP, HookRegistry
 from gateway.services.messaging import EmailMessage, Messenger, SmsMessage, render_template
 from gateway.services.mfa_legacy import mfa_options
 from gateway.services.passwords import PasswordHasher, check_password_policy, generate_temporary_password
@@ -147,6 +148,8 @@ class UserService:
         self._default_sender = default_email_sender
         # Threat protection's check of new passwords against breached ones (set by the container).
         self.threats: RiskService | None = None
+        # PreSignUp hooks (gateway/services/hooks.py; set by the container).
+        self.hooks: HookRegistry | None = None
         # The per-user limit on codes sent (gateway/services/code_limits.py; set by the container).
         self.code_sends: CodeSendLimiter | None = None
 
@@ -285,6 +288,8 @@ class UserService:
         password: str | None,
         attributes: dict[str, str],
         secret_hash_value: str | None,
+        client_metadata: Mapping[str, str] | None = None,
+        validation_data: Mapping[str, str] | None = None,
     ) -> tuple[UserRecord, CodeDelivery | None]:
         """SignUp. ``password`` is None for a passwordless sign-up (the caller checked the pool allows one)."""
         check_secret_hash(client, username, secret_hash_value)
@@ -312,12 +317,20 @@ class UserService:
             and password is not None
             and await self.threats.screen_new_password(pool, client, password, "SIGN_UP")
         )
-        user = await self._new_user(pool, name, password, attributes, status=UNCONFIRMED)
+        auto_confirm = False
+        if self.hooks is not None:
+            attributes, auto_confirm = await self.hooks.native_pre_sign_up(
+                pool, self._store, PRE_SIGN_UP_SIGN_UP, name, attributes,
+                client_id=client.id, client_metadata=client_metadata, validation_data=validation_data,
+            )  # fmt: skip
+        user = await self._new_user(pool, name, password, attributes, status=CONFIRMED if auto_confirm else UNCONFIRMED)
         await self._insert(pool, user)
         if self.threats is not None:
             await self.threats.signed_up(pool, client, user, compromised)
         self._metrics.inc(self._metrics.sign_ups, pool=pool.id)
         log.info("sign_up", pool=pool.id, client=client.id, username=name)
+        if auto_confirm:  # a PreSignUp hook confirmed the user: there is no code to send
+            return user, None
         try:
             delivery = await self._send_verification(pool, user, purpose="sign_up")
         except CodeDeliveryFailureException:
@@ -374,6 +387,9 @@ class UserService:
         message_action: str | None,
         delivery_mediums: Sequence[str],
         force_alias_creation: bool,
+        client_metadata: Mapping[str, str] | None = None,
+        validation_data: Mapping[str, str] | None = None,
+        run_hooks: bool = True,
     ) -> UserRecord:
         validate_attribute_values(pool.schema, attributes, creating=True, admin=True)
         if message_action == "RESEND":
@@ -393,6 +409,11 @@ class UserService:
             raise InvalidParameterException(
                 "User has no value for the attribute phone_number, so a message could not be sent."
             )
+        if self.hooks is not None and run_hooks:
+            attributes, _ = await self.hooks.native_pre_sign_up(
+                pool, self._store, PRE_SIGN_UP_ADMIN_CREATE_USER, name, attributes,
+                client_metadata=client_metadata, validation_data=validation_data,
+            )  # fmt: skip
         user = await self._new_user(pool, name, password, attributes, status=FORCE_CHANGE_PASSWORD)
         if force_alias_creation:
             await self._release_aliases(pool, user.aliases)
@@ -816,6 +837,7 @@ class UserService:
             u.secrets = {**u.secrets, **secrets}
             u.password_updated_at = time.time()
             u.settings.pop("lockout", None)  # a new password ends a lockout after failed sign-ins
+            u.settings.pop("password_sign_in_disabled", None)  # and gives back password sign-in
             if permanent:
                 u.temporary_password_expires_at = None
                 if u.status in (FORCE_CHANGE_PASSWORD, RESET_REQUIRED, UNCONFIRMED):
@@ -840,6 +862,8 @@ class UserService:
                 await self.limit_code_send(pool, unknown_user_key(username), "forgot_password")
                 return self._decoy_delivery(username)
             raise self._unknown_user(client, None)
+        if user.settings.get("password_sign_in_disabled"):  # AdminDisableProviderForUser(Cognito)
+            raise NotAuthorizedException("Password sign-in is disabled for this user.")
         if user.enabled and self._recovery_attribute(pool, user) is not None:
             await self.limit_code_send(pool, user.username_key, "forgot_password")
         delivery = await self._send_reset_code(pool, user)

@@ -4,6 +4,7 @@ the tokens following it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,18 @@ def test_groups_follow_the_upstream(gatehouse: GatehouseServer, corp: FakeOIDC) 
     assert claims["cognito:groups"] == ["engineers"] and "cognito:roles" not in claims
     listed = gatehouse.client().admin_list_groups_for_user(UserPoolId=POOL, Username="Corp_emp-9")["Groups"]
     assert [g["GroupName"] for g in listed] == ["engineers"]
+
+
+def test_config_rules_are_described_as_the_api_sets_them(gatehouse: GatehouseServer) -> None:
+    """The file's group_rules and the API's gatehouse_group_rules are the same stored data."""
+    idp = gatehouse.client()
+    described = idp.describe_identity_provider(UserPoolId=POOL, ProviderName="Corp")["IdentityProvider"]
+    details = described["ProviderDetails"]
+    assert json.loads(details["gatehouse_group_rules"]) == [
+        {"claim": "groups", "match": "equals", "value": "corp-admins", "group": "admins"},
+        {"claim": "groups", "match": "starts-with", "value": "eng-", "group": "engineers"},
+    ]
+    # Sent back through the API unchanged, the rules stay what the file says.
+    idp.update_identity_provider(UserPoolId=POOL, ProviderName="Corp", ProviderDetails=details)
+    again = idp.describe_identity_provider(UserPoolId=POOL, ProviderName="Corp")["IdentityProvider"]
+    assert again["ProviderDetails"]["gatehouse_group_rules"] == details["gatehouse_group_rules"]
