@@ -40,6 +40,7 @@ from gateway.errors import (
 )
 from gateway.services.policy import ContextValue, Decision, Policy, PolicyError, Request, parse_policy
 from gateway.services.saml_federation import check_metadata
+from gateway.services.short_cache import ShortCache
 from gateway.storage.base import AlreadyExists, NotFound, OidcProviderRecord, RoleRecord, SamlProviderRecord, Store
 
 __all__ = [
@@ -66,6 +67,8 @@ MAX_ROLE_TAGS: Final = 50
 MAX_OIDC_CLIENT_IDS: Final = 100
 MAX_OIDC_THUMBPRINTS: Final = 5
 _ID_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+# How long a role read for GetCredentialsForIdentity is reused (as long as user and identity pools are).
+ROLE_CACHE_SECONDS: Final = 2.0
 
 
 def new_unique_id(prefix: str) -> str:
@@ -186,6 +189,9 @@ class IamService:
     def __init__(self, store: Store, *, account_id: str) -> None:
         self._store = store
         self.account_id = account_id
+        # GetCredentialsForIdentity reads its role on every call: find_role_by_arn(cached=True) keeps what it
+        # read for CACHE_SECONDS (the trust policy is still evaluated on every call). Role writes here drop it.
+        self._roles: ShortCache[str, Role] = ShortCache(ROLE_CACHE_SECONDS)
 
     # --- roles ------------------------------------------------------------------------------------------
 
@@ -216,6 +222,7 @@ class IamService:
             tags=dict(tags or {}),
             created_at=time.time(),
         )
+        self._roles.clear()
         try:
             await self._store.create_role(record)
         except AlreadyExists as exc:
@@ -249,6 +256,7 @@ class IamService:
             tags=dict(tags) if tags is not None else role.tags,
             created_at=role.created_at,
         )
+        self._roles.clear()
         try:
             await self._store.update_role(record)
         except NotFound as exc:
@@ -265,9 +273,19 @@ class IamService:
         role = await self.get_role(name)
         await self.update_role(name, tags={k: v for k, v in role.tags.items() if k not in set(keys)})
 
-    async def find_role(self, name: str) -> Role | None:
-        record = await self._store.get_role(name.lower())
-        return _role(record, self.account_id) if record is not None else None
+    async def find_role(self, name: str, *, cached: bool = False) -> Role | None:
+        """The role, or ``None``; ``cached``: from this process's short-lived cache (see ``__init__``)."""
+        key = name.lower()
+        if cached:
+            role = self._roles.get(key)
+            if role is not None:
+                return role
+        record = await self._store.get_role(key)
+        if record is None:
+            return None
+        role = _role(record, self.account_id)
+        self._roles.put(key, role)
+        return role
 
     async def get_role(self, name: str) -> Role:
         """IAM GetRole; NoSuchEntity if there is no such role."""
@@ -276,14 +294,14 @@ class IamService:
             raise _no_role(name)
         return role
 
-    async def find_role_by_arn(self, arn: str) -> Role | None:
+    async def find_role_by_arn(self, arn: str, *, cached: bool = False) -> Role | None:
         """The role an ARN names, or ``None`` (another account, a wrong path, or no such role)."""
         prefix = f"arn:aws:iam::{self.account_id}:role/"
         if not arn.startswith(prefix):
             return None
         path_and_name = "/" + arn[len(prefix) :]
         path, _, name = path_and_name.rpartition("/")
-        role = await self.find_role(name) if name else None
+        role = await self.find_role(name, cached=cached) if name else None
         if role is None or role.path != path + "/" or role.name != name:
             return None
         return role
@@ -312,6 +330,7 @@ class IamService:
         role = await self.get_role(name)
         if role.policy_documents:
             raise DeleteConflictException("Cannot delete entity, must delete policies first.")
+        self._roles.clear()
         if not await self._store.delete_role(name.lower()):
             raise _no_role(name)
         # Every session of the role is refused from now on (credentials carry the role's unique id).
@@ -326,6 +345,7 @@ class IamService:
             raise IamLimitExceededException(
                 f"Maximum policy size of {MAX_INLINE_POLICY_BYTES_PER_ROLE} bytes exceeded for role {role.name}"
             )
+        self._roles.clear()
         try:
             await self._store.put_role_policy(role.name.lower(), policy_name, document)
         except NotFound as exc:
@@ -341,6 +361,7 @@ class IamService:
 
     async def delete_role_policy(self, role_name: str, policy_name: str) -> None:
         await self.get_role(role_name)
+        self._roles.clear()
         if not await self._store.delete_role_policy(role_name.lower(), policy_name):
             raise NoSuchEntityException(f"The role policy with name {policy_name} cannot be found.")
         log.info("iam.role_policy_deleted", role=role_name, policy=policy_name)
