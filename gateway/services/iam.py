@@ -19,7 +19,6 @@ For other services (identity pools, STS) the entry points are:
 
 from __future__ import annotations
 
-import base64
 import functools
 import secrets
 import time
@@ -67,6 +66,8 @@ MAX_ROLE_TAGS: Final = 50
 MAX_OIDC_CLIENT_IDS: Final = 100
 MAX_OIDC_THUMBPRINTS: Final = 5
 _ID_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+# Byte value -> the letter its low 5 bits choose (bytes.translate's table).
+_ID_TABLE: Final = bytes(ord(_ID_ALPHABET[value & 31]) for value in range(256))
 # How long a role read for GetCredentialsForIdentity is reused (as long as user and identity pools are).
 ROLE_CACHE_SECONDS: Final = 2.0
 
@@ -74,9 +75,10 @@ ROLE_CACHE_SECONDS: Final = 2.0
 def new_unique_id(prefix: str) -> str:
     """An IAM unique id: a four-letter type prefix (``AROA`` role, ``ASIA`` temporary key) and 17 characters
     of base32 (85 random bits)."""
-    # Base32's alphabet is _ID_ALPHABET: 17 characters of 11 random bytes are 85 uniform random bits, drawn in
-    # one call (17 secrets.choice calls cost more than the rest of minting temporary credentials).
-    return prefix + base64.b32encode(secrets.token_bytes(11)).decode("ascii")[:17]
+    # 17 random bytes drawn in one call, each mapped by its low 5 bits to one of the 32 letters (256 is a
+    # multiple of 32, so every letter is equally likely): 85 uniform random bits, as 17 secrets.choice calls
+    # would give, at a fraction of their cost (and of base64.b32encode's, which is written in Python).
+    return prefix + secrets.token_bytes(17).translate(_ID_TABLE).decode("ascii")
 
 
 @functools.lru_cache(maxsize=2048)

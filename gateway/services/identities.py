@@ -213,6 +213,11 @@ class IdentityService:
         # made here drops both; one made by another process is seen once the entry is that old.
         self._identities: ShortCache[str, IdentityRecord] = ShortCache(IDENTITY_CACHE_SECONDS)
         self._by_login: ShortCache[tuple[str, str, str], str] = ShortCache(IDENTITY_CACHE_SECONDS)
+        # An app sends the same Logins to GetId and then GetCredentialsForIdentity: a user pool login checked
+        # against a pool's configuration is remembered (with that configuration, for as long as the pool is
+        # cached) until the token expires. Revocation (ServerSideTokenCheck) is checked on every call.
+        self._user_pool_logins: ShortCache[tuple[str, str, str], tuple[IdentityPoolView, VerifiedLogin, int, bool]]
+        self._user_pool_logins = ShortCache(IDENTITY_CACHE_SECONDS)
 
     def _forget(self) -> None:
         """Drop the cached identities (after any identity write of this process)."""
@@ -365,6 +370,26 @@ class IdentityService:
     async def _verify_user_pool_login(
         self, pool: IdentityPoolView, key: str, user_pool_id: str, token: str
     ) -> VerifiedLogin:
+        cache_key = (pool.id, key, token)
+        known = self._user_pool_logins.get(cache_key)
+        if known is not None:
+            checked_with, login, expires, server_side_check = known
+            if checked_with is pool and expires > time.time():
+                if server_side_check:
+                    await self._check_not_revoked(login.claims)
+                return login
+            self._user_pool_logins.drop(cache_key)
+        login, server_side_check = await self._check_user_pool_login(pool, key, user_pool_id, token)
+        expires = login.claims.get("exp")
+        if isinstance(expires, int):
+            self._user_pool_logins.put(cache_key, (pool, login, expires, server_side_check))
+        return login
+
+    async def _check_user_pool_login(
+        self, pool: IdentityPoolView, key: str, user_pool_id: str, token: str
+    ) -> tuple[VerifiedLogin, bool]:
+        """A user pool's ID token checked in full; answers the login and whether the pool's entry for its
+        client asks for ServerSideTokenCheck (already done here)."""
         names = self.pools.names
         entries = [p for p in pool.cognito_providers if names.user_pool_of(str(p.get("ProviderName"))) == user_pool_id]
         if not entries:
@@ -392,17 +417,19 @@ class IdentityService:
         sub = claims.get("sub")
         if not isinstance(sub, str):
             raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
-        if entry.get("ServerSideTokenCheck"):
+        server_side_check = bool(entry.get("ServerSideTokenCheck"))
+        if server_side_check:
             await self._check_not_revoked(claims)
         canonical = names.user_pool_name(user_pool_id)
         mapping_keys = tuple(f"{n}:{audience}" for n in names.user_pool_names(user_pool_id, self.pools.region))
-        return VerifiedLogin(
+        login = VerifiedLogin(
             provider=canonical,
             subject=sub,
             claims=claims,
             mapping_keys=mapping_keys,
             amr=(canonical, f"{canonical}:CognitoSignIn:{sub}"),
         )
+        return login, server_side_check
 
     async def _check_not_revoked(self, claims: Mapping[str, Any]) -> None:
         """ServerSideTokenCheck: the sign-in the token came from is still live, and so is its user."""
