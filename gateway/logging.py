@@ -28,11 +28,9 @@ def configure_logging(*, json: bool = True, level: str = "info") -> None:
     standard level name (``debug``, ``info``, ``warning``, ``error``, ``critical``).
     """
     level_number = logging.getLevelNamesMapping()[level.upper()]
-    shared: list[Processor] = [
-        _merge_contextvars,
-        structlog.processors.add_log_level,
-        _iso_utc_timestamp,
-    ]
+    # Every sign-in writes an audit event, so the per-event work is kept to two processors: one that adds
+    # what structlog's merge_contextvars, add_log_level and TimeStamper add, one that renders.
+    shared: list[Processor] = [_stamp]
     renderer: Processor
     stdlib_renderer: Processor
     logger_factory: Any
@@ -47,12 +45,7 @@ def configure_logging(*, json: bool = True, level: str = "info") -> None:
         renderer = stdlib_renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
         logger_factory = structlog.PrintLoggerFactory(file=sys.stderr)
     structlog.configure(
-        processors=[
-            *shared,
-            structlog.processors.StackInfoRenderer(),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, _render_exceptions, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level_number),
         logger_factory=logger_factory,
         # Not cached: loggers are created at import time, before configure_logging runs, and must still
@@ -114,6 +107,26 @@ def _iso_utc_timestamp(logger: WrappedLogger, method_name: str, event_dict: Even
     if _second[0] != second:
         _second[0], _second[1] = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
     event_dict["timestamp"] = f"{_second[1]}.{min(int((now - second) * 1_000_000), 999_999):06d}Z"
+    return event_dict
+
+
+def _stamp(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """The request's bound context, ``level`` and ``timestamp``, in that order (as the three structlog
+    processors it stands for would add them)."""
+    _merge_contextvars(logger, method_name, event_dict)
+    structlog.processors.add_log_level(logger, method_name, event_dict)
+    return _iso_utc_timestamp(logger, method_name, event_dict)
+
+
+_stack_info = structlog.processors.StackInfoRenderer()
+
+
+def _render_exceptions(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """structlog's StackInfoRenderer and format_exc_info, run only for an event that asks for them."""
+    if "stack_info" in event_dict:
+        event_dict = _stack_info(logger, method_name, event_dict)
+    if "exc_info" in event_dict:
+        event_dict = structlog.processors.format_exc_info(logger, method_name, event_dict)
     return event_dict
 
 

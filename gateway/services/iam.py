@@ -20,7 +20,6 @@ For other services (identity pools, STS) the entry points are:
 from __future__ import annotations
 
 import functools
-import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from gateway.errors import (
     MalformedPolicyDocumentException,
     NoSuchEntityException,
 )
+from gateway.ids import random_bytes
 from gateway.services.policy import ContextValue, Decision, Policy, PolicyError, Request, parse_policy
 from gateway.services.saml_federation import check_metadata
 from gateway.services.short_cache import ShortCache
@@ -75,10 +75,10 @@ ROLE_CACHE_SECONDS: Final = 2.0
 def new_unique_id(prefix: str) -> str:
     """An IAM unique id: a four-letter type prefix (``AROA`` role, ``ASIA`` temporary key) and 17 characters
     of base32 (85 random bits)."""
-    # 17 random bytes drawn in one call, each mapped by its low 5 bits to one of the 32 letters (256 is a
+    # 17 random bytes (from the OS CSPRNG), each mapped by its low 5 bits to one of the 32 letters (256 is a
     # multiple of 32, so every letter is equally likely): 85 uniform random bits, as 17 secrets.choice calls
     # would give, at a fraction of their cost (and of base64.b32encode's, which is written in Python).
-    return prefix + secrets.token_bytes(17).translate(_ID_TABLE).decode("ascii")
+    return prefix + random_bytes(17).translate(_ID_TABLE).decode("ascii")
 
 
 @functools.lru_cache(maxsize=2048)

@@ -47,6 +47,7 @@ from gateway.errors import (
     ResourceConflictException,
     ResourceNotFoundException,
 )
+from gateway.ids import random_uuid
 from gateway.services.identity_pools import (
     IdentityPoolService,
     IdentityPoolView,
@@ -261,7 +262,7 @@ class IdentityService:
             POOL_ARN_CLAIM: self.pools.arn(pool.id),
             "exp": now + seconds,
             "iat": now,
-            "jti": str(uuid.uuid4()),
+            "jti": random_uuid(),
         }
         if principal_tags:
             # Session tags as AssumeRoleWithWebIdentity reads them from a web identity token.
