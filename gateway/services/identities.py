@@ -381,9 +381,9 @@ class IdentityService:
                 return login
             self._user_pool_logins.drop(cache_key)
         login, server_side_check = await self._check_user_pool_login(pool, key, user_pool_id, token)
-        expires = login.claims.get("exp")
-        if isinstance(expires, int):
-            self._user_pool_logins.put(cache_key, (pool, login, expires, server_side_check))
+        expiry = login.claims.get("exp")
+        if isinstance(expiry, int):
+            self._user_pool_logins.put(cache_key, (pool, login, expiry, server_side_check))
         return login
 
     async def _check_user_pool_login(
