@@ -23,7 +23,7 @@ import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import structlog
@@ -70,6 +70,18 @@ _ID_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _ID_TABLE: Final = bytes(ord(_ID_ALPHABET[value & 31]) for value in range(256))
 # How long a role read for GetCredentialsForIdentity is reused (as long as user and identity pools are).
 ROLE_CACHE_SECONDS: Final = 2.0
+
+
+_clock: list[Any] = [-1, ("", "")]
+
+
+def _current_time() -> tuple[str, str]:
+    """``aws:CurrentTime`` (ISO 8601, UTC) and ``aws:EpochTime``, formatted once per second."""
+    now = int(time.time())
+    if _clock[0] != now:
+        _clock[0], _clock[1] = now, (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)), str(now))
+    current: tuple[str, str] = _clock[1]
+    return current
 
 
 def new_unique_id(prefix: str) -> str:
@@ -391,8 +403,7 @@ class IamService:
         session: ``sts:TagSession``, as AWS requires for tags passed in a web identity token)."""
         context: dict[str, ContextValue] = dict(extra_context or {})
         context.update(identity.context_keys(self.account_id))
-        context["aws:CurrentTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        context["aws:EpochTime"] = str(int(time.time()))
+        context["aws:CurrentTime"], context["aws:EpochTime"] = _current_time()
         for key, value in (request_tags or {}).items():
             context[f"aws:RequestTag/{key}"] = value
         if request_tags:
