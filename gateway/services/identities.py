@@ -47,6 +47,7 @@ from gateway.errors import (
     ResourceConflictException,
     ResourceNotFoundException,
 )
+from gateway.ids import random_uuid
 from gateway.services.identity_pools import (
     IdentityPoolService,
     IdentityPoolView,
@@ -54,6 +55,7 @@ from gateway.services.identity_pools import (
     choose_role,
     oidc_provider_host,
 )
+from gateway.services.short_cache import ShortCache
 from gateway.services.social_logins import SocialLogins
 from gateway.services.tokens import SigningKeys, TokenService, sign_jwt
 from gateway.storage.base import (
@@ -75,6 +77,8 @@ OPEN_ID_TOKEN_SECONDS = 600
 DEVELOPER_TOKEN_SECONDS = 900
 # "The number of linked logins is limited to 20" (MergeDeveloperIdentities).
 MAX_LINKED_LOGINS = 20
+# How long a process reuses an identity it read (as long as it reuses identity pools).
+IDENTITY_CACHE_SECONDS = 2.0
 POOL_ARN_CLAIM = "https://cognito-identity.amazonaws.com/identity-pool-arn"
 TAGS_CLAIM = "https://aws.amazon.com/tags"
 UNSUPPORTED_PROVIDER = "Token is not from a supported provider of this identity pool."
@@ -205,6 +209,21 @@ class IdentityService:
         # Set once IAM SAML providers' Responses can be checked.
         self.saml: SamlVerify | None = None
         self.social = social
+        # GetId and GetCredentialsForIdentity read the identity on every call: each process keeps what it read
+        # for IDENTITY_CACHE_SECONDS (by id, and the id by login), as identity pools are kept. Every write
+        # made here drops both; one made by another process is seen once the entry is that old.
+        self._identities: ShortCache[str, IdentityRecord] = ShortCache(IDENTITY_CACHE_SECONDS)
+        self._by_login: ShortCache[tuple[str, str, str], str] = ShortCache(IDENTITY_CACHE_SECONDS)
+        # An app sends the same Logins to GetId and then GetCredentialsForIdentity: a user pool login checked
+        # against a pool's configuration is remembered (with that configuration, for as long as the pool is
+        # cached) until the token expires. Revocation (ServerSideTokenCheck) is checked on every call.
+        self._user_pool_logins: ShortCache[tuple[str, str, str], tuple[IdentityPoolView, VerifiedLogin, int, bool]]
+        self._user_pool_logins = ShortCache(IDENTITY_CACHE_SECONDS)
+
+    def _forget(self) -> None:
+        """Drop the cached identities (after any identity write of this process)."""
+        self._identities.clear()
+        self._by_login.clear()
 
     # --- the identity issuer -------------------------------------------------------------------------------
 
@@ -243,7 +262,7 @@ class IdentityService:
             POOL_ARN_CLAIM: self.pools.arn(pool.id),
             "exp": now + seconds,
             "iat": now,
-            "jti": str(uuid.uuid4()),
+            "jti": random_uuid(),
         }
         if principal_tags:
             # Session tags as AssumeRoleWithWebIdentity reads them from a web identity token.
@@ -352,6 +371,26 @@ class IdentityService:
     async def _verify_user_pool_login(
         self, pool: IdentityPoolView, key: str, user_pool_id: str, token: str
     ) -> VerifiedLogin:
+        cache_key = (pool.id, key, token)
+        known = self._user_pool_logins.get(cache_key)
+        if known is not None:
+            checked_with, login, expires, server_side_check = known
+            if checked_with is pool and expires > time.time():
+                if server_side_check:
+                    await self._check_not_revoked(login.claims)
+                return login
+            self._user_pool_logins.drop(cache_key)
+        login, server_side_check = await self._check_user_pool_login(pool, key, user_pool_id, token)
+        expiry = login.claims.get("exp")
+        if isinstance(expiry, int):
+            self._user_pool_logins.put(cache_key, (pool, login, expiry, server_side_check))
+        return login
+
+    async def _check_user_pool_login(
+        self, pool: IdentityPoolView, key: str, user_pool_id: str, token: str
+    ) -> tuple[VerifiedLogin, bool]:
+        """A user pool's ID token checked in full; answers the login and whether the pool's entry for its
+        client asks for ServerSideTokenCheck (already done here)."""
         names = self.pools.names
         entries = [p for p in pool.cognito_providers if names.user_pool_of(str(p.get("ProviderName"))) == user_pool_id]
         if not entries:
@@ -379,17 +418,19 @@ class IdentityService:
         sub = claims.get("sub")
         if not isinstance(sub, str):
             raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
-        if entry.get("ServerSideTokenCheck"):
+        server_side_check = bool(entry.get("ServerSideTokenCheck"))
+        if server_side_check:
             await self._check_not_revoked(claims)
         canonical = names.user_pool_name(user_pool_id)
         mapping_keys = tuple(f"{n}:{audience}" for n in names.user_pool_names(user_pool_id, self.pools.region))
-        return VerifiedLogin(
+        login = VerifiedLogin(
             provider=canonical,
             subject=sub,
             claims=claims,
             mapping_keys=mapping_keys,
             amr=(canonical, f"{canonical}:CognitoSignIn:{sub}"),
         )
+        return login, server_side_check
 
     async def _check_not_revoked(self, claims: Mapping[str, Any]) -> None:
         """ServerSideTokenCheck: the sign-in the token came from is still live, and so is its user."""
@@ -433,10 +474,18 @@ class IdentityService:
             logins=[login.login for login in logins],
         )
 
-    async def identity(self, identity_id: str) -> tuple[IdentityPoolView, IdentityRecord]:
+    async def identity(self, identity_id: str, *, cached: bool = False) -> tuple[IdentityPoolView, IdentityRecord]:
+        """The identity and its pool; ``cached``: the identity from this process's short-lived cache."""
+        record = self._identities.get(identity_id) if cached else None
+        if record is not None:
+            try:
+                return await self.pools.get(record.pool_id), record
+            except ResourceNotFoundException:
+                self._forget()  # the pool is gone: read again, so the answer names what is missing
         record = await self._store.get_identity(identity_id)
         if record is None:
             raise ResourceNotFoundException(f"Identity '{identity_id}' not found.")
+        self._identities.put(identity_id, record)
         return await self.pools.get(record.pool_id), record
 
     async def _linked(self, pool: IdentityPoolView, logins: Sequence[VerifiedLogin]) -> IdentityRecord | None:
@@ -445,13 +494,28 @@ class IdentityService:
         transaction (a new login, logins of several identities, or a race with another writer)."""
         found: IdentityRecord | None = None
         for login in logins:
-            record = await self._store.find_identity_by_login(pool.id, login.login)
+            record = await self._find_by_login(pool.id, login.login)
             if record is None or record.disabled or (found is not None and record.id != found.id):
                 return None
             found = record
         return found
 
+    async def _find_by_login(self, pool_id: str, login: IdentityLogin) -> IdentityRecord | None:
+        """The identity a login is linked to, through the short-lived cache."""
+        key = (pool_id, login.provider, login.subject)
+        identity_id = self._by_login.get(key)
+        if identity_id is not None:
+            record = self._identities.get(identity_id)
+            if record is not None and record.pool_id == pool_id and login in record.logins:
+                return record
+        record = await self._store.find_identity_by_login(pool_id, login)
+        if record is not None:
+            self._identities.put(record.id, record)
+            self._by_login.put(key, record.id)
+        return record
+
     async def _resolve(self, pool: IdentityPoolView, logins: Sequence[VerifiedLogin]) -> IdentityRecord:
+        self._forget()
         try:
             return await self._store.resolve_identity(self._new(pool, logins))
         except AlreadyExists as exc:
@@ -467,6 +531,7 @@ class IdentityService:
             return identity
         if len(identity.logins) + len(new) > MAX_LINKED_LOGINS:
             raise InvalidParameterException(f"An identity can have at most {MAX_LINKED_LOGINS} linked logins.")
+        self._forget()
         try:
             return await self._store.link_logins(pool.id, identity.id, new, time.time())
         except AlreadyExists as exc:
@@ -503,11 +568,12 @@ class IdentityService:
         return identity.id
 
     async def authenticate(
-        self, identity_id: str, logins: Mapping[str, str]
+        self, identity_id: str, logins: Mapping[str, str], *, cached: bool = True
     ) -> tuple[IdentityPoolView, IdentityRecord, list[VerifiedLogin]]:
         """What GetOpenIdToken and GetCredentialsForIdentity share: the identity, reached with one of its
-        logins (new logins are linked to it), or as a guest."""
-        pool, identity = await self.identity(identity_id)
+        logins (new logins are linked to it), or as a guest. ``cached``: the identity may come from this
+        process's short-lived cache (a writer that acts on its logins reads it fresh)."""
+        pool, identity = await self.identity(identity_id, cached=cached)
         verified = await self.verify_logins(pool, logins)
 
         def refuse(message: str) -> NotAuthorizedException:
@@ -569,6 +635,7 @@ class IdentityService:
                 raise ResourceNotFoundException(f"Identity '{identity_id}' not found.")
             identity = await self._link(pool, identity, verified)
         else:
+            self._forget()
             try:
                 identity = await self._store.resolve_identity(self._new(pool, verified))
             except AlreadyExists as exc:
@@ -644,7 +711,7 @@ class IdentityService:
     async def unlink_identity(self, identity_id: str, logins: Mapping[str, str], remove: Sequence[str]) -> None:
         """UnlinkIdentity: the caller proves the identity with its logins; the named providers' logins go.
         Removing the last login leaves the identity disabled (unreachable), as in Cognito."""
-        pool, identity, verified = await self.authenticate(identity_id, logins)
+        pool, identity, verified = await self.authenticate(identity_id, logins, cached=False)
         if not verified:
             raise NotAuthorizedException(LOGINS_DO_NOT_MATCH)
         names = set()
@@ -652,6 +719,7 @@ class IdentityService:
             user_pool_id = self.pools.names.user_pool_of(name)
             names.add(self.pools.names.user_pool_name(user_pool_id) if user_pool_id else name)
         gone = [login for login in identity.logins if login.provider in names]
+        self._forget()
         await self._store.unlink_logins(pool.id, identity.id, gone, time.time())
         log.info("identity.unlinked", pool=pool.id, identity=identity.id, providers=sorted(names))
 
@@ -675,6 +743,7 @@ class IdentityService:
         return page.items, page.next_token
 
     async def delete(self, identity_ids: Sequence[str]) -> list[str]:
+        self._forget()
         return await self._store.delete_identities(list(identity_ids))
 
     async def _developer_pool(self, pool_id: str, provider: str | None = None) -> tuple[IdentityPoolView, str]:
@@ -725,6 +794,7 @@ class IdentityService:
                 )
         if len({*target.logins, *origin.logins}) > MAX_LINKED_LOGINS:
             raise InvalidParameterException(f"An identity can have at most {MAX_LINKED_LOGINS} linked logins.")
+        self._forget()
         try:
             merged = await self._store.move_logins(pool.id, list(origin.logins), target.id, time.time())
         except NotFound as exc:
@@ -738,4 +808,5 @@ class IdentityService:
         login = IdentityLogin(developer, user)
         if identity_pool.id != pool.id or login not in identity.logins:
             raise ResourceNotFoundException("The developer user identifier is not linked to this identity.")
+        self._forget()
         await self._store.unlink_logins(pool.id, identity.id, [login], time.time())

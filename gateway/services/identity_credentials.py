@@ -107,7 +107,7 @@ class IdentityCredentials:
         return verified.identity.provider, verified.claims
 
     async def credentials_for(self, grant: CredentialsGrant) -> dict[str, Any]:
-        role = await self._iam.find_role_by_arn(grant.role.role_arn)
+        role = await self._iam.find_role_by_arn(grant.role.role_arn, cached=True)
         if role is None:
             raise InvalidIdentityPoolConfigurationException()
         identity = WebIdentity(

@@ -191,6 +191,8 @@ def _scalar_text(value: ContextValue) -> str:
 def _values_of(value: ContextValue | None) -> list[str] | None:
     if value is None:
         return None
+    if type(value) is str:  # the common case, first
+        return [value]
     if isinstance(value, str | int | float | bool):
         return [_scalar_text(value)]
     return [_scalar_text(item) for item in value]
@@ -356,7 +358,7 @@ class _Condition:
         matched = any(self.op.match(p, value) for value in present for p in policy_values)
         return not matched if self.op.negated else matched
 
-    def _holds_for_set(self, present: list[str], policy_values: list[str]) -> bool:
+    def _holds_for_set(self, present: Sequence[str], policy_values: Sequence[str]) -> bool:
         assert self.op is not None
         op = self.op
 
@@ -370,9 +372,9 @@ class _Condition:
         # ForAnyValue: at least one value; an empty or missing set is false.
         return any(one(value) for value in present)
 
-    def _policy_values(self, request: Request) -> list[str]:
+    def _policy_values(self, request: Request) -> Sequence[str]:
         if not self.substitute:
-            return list(self.values)
+            return self.values
         resolved = []
         for value in self.values:
             try:

@@ -1,0 +1,44 @@
+"""A per-process cache of store reads that live a couple of seconds, for records read on every call of a hot
+path and changed rarely (identities, IAM roles), as :class:`~gateway.services.pools.PoolService` keeps pools.
+
+What this process writes it drops at once (its writers call :meth:`ShortCache.clear`); what another process
+writes is seen once the entry is older than ``seconds``. Bounded: when full, the oldest entry goes first.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class ShortCache(Generic[K, V]):
+    """Entries of at most ``seconds`` age, at most ``size`` of them."""
+
+    def __init__(self, seconds: float, size: int = 4096) -> None:
+        self._seconds = seconds
+        self._size = size
+        self._entries: dict[K, tuple[float, V]] = {}
+
+    def get(self, key: K) -> V | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if time.monotonic() - entry[0] >= self._seconds:
+            self._entries.pop(key, None)
+            return None
+        return entry[1]
+
+    def put(self, key: K, value: V) -> None:
+        entries = self._entries
+        if key not in entries and len(entries) >= self._size:
+            entries.pop(next(iter(entries)))
+        entries[key] = (time.monotonic(), value)
+
+    def drop(self, key: K) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
