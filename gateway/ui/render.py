@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import jinja2
+import markupsafe
 from aiohttp import web
+from multidict import CIMultiDict
 
 from gateway.settings import Settings
 
@@ -30,6 +32,15 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+
+# The headers of every page, ready to copy into a response (a page's own Content-Type and cookie are added).
+_PAGE_HEADERS = CIMultiDict({"Content-Type": "text/html; charset=utf-8", **SECURITY_HEADERS})
+_SCRIPT_CSP = SECURITY_HEADERS["Content-Security-Policy"].replace(
+    "default-src 'none';", "default-src 'none'; script-src 'self';"
+)
+# What a page is rendered with in place of its CSRF token, to be cut out and replaced by each browser's own
+# token (see render_parts): random, so no page text can contain it.
+_CSRF_STAND_IN = "csrf" + secrets.token_hex(24)
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("gateway.ui", "templates"),
@@ -73,13 +84,41 @@ def finish(
     for name, value in SECURITY_HEADERS.items():
         response.headers[name] = value
     if scripts:
-        response.headers["Content-Security-Policy"] = SECURITY_HEADERS["Content-Security-Policy"].replace(
-            "default-src 'none';", "default-src 'none'; script-src 'self';"
-        )
+        response.headers["Content-Security-Policy"] = _SCRIPT_CSP
     new = request.get("gatehouse_new_csrf")
     if new is not None:
-        response.set_cookie(CSRF_COOKIE, new, httponly=True, samesite="Lax", secure=secure_cookies(settings), path="/")
+        response.headers.add("Set-Cookie", _csrf_cookie(new, settings))
     return response
+
+
+def _csrf_cookie(token: str, settings: Settings) -> str:
+    """The CSRF cookie's Set-Cookie value, as ``response.set_cookie`` would write it (RFC 6265 §4.1), without
+    building a Morsel per response: the token is URL-safe base64, which needs no quoting."""
+    secure = "; Secure" if secure_cookies(settings) else ""
+    return f"{CSRF_COOKIE}={token}; HttpOnly; Path=/; SameSite=Lax{secure}"
+
+
+def render_parts(template: str, context: Mapping[str, Any]) -> tuple[bytes, ...]:
+    """A page rendered without its CSRF token: the encoded text cut where the token goes. Everything else on a
+    page is the same for every browser, so the parts can be kept and joined around each browser's token."""
+    values = {"custom_css_url": None, "logo_url": None, **context}
+    text = _ENV.get_template(template).render({**values, "csrf": _CSRF_STAND_IN, "csrf_field": CSRF_FIELD})
+    return tuple(part.encode() for part in text.split(_CSRF_STAND_IN))
+
+
+def page_from_parts(
+    request: web.Request, settings: Settings, parts: tuple[bytes, ...], *, status: int = 200, scripts: bool = False
+) -> web.Response:
+    """The page :func:`render_parts` cut, with this browser's CSRF token (escaped, as the template would have
+    escaped it: a token from a cookie is the browser's text), the security headers and the CSRF cookie."""
+    token = csrf_token(request)
+    headers = _PAGE_HEADERS.copy()
+    if scripts:
+        headers["Content-Security-Policy"] = _SCRIPT_CSP
+    if request.get("gatehouse_new_csrf") is not None:
+        headers.add("Set-Cookie", _csrf_cookie(token, settings))
+    body = str(markupsafe.escape(token)).encode().join(parts)
+    return web.Response(body=body, status=status, headers=headers)
 
 
 def page(
@@ -92,11 +131,7 @@ def page(
     scripts: bool = False,
 ) -> web.Response:
     """A rendered page with its CSRF token and the security headers."""
-    values = {"custom_css_url": None, "logo_url": None, **context}
-    body = _ENV.get_template(template).render({**values, "csrf": csrf_token(request), "csrf_field": CSRF_FIELD})
-    response = web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
-    finish(request, response, settings, scripts=scripts)
-    return response
+    return page_from_parts(request, settings, render_parts(template, context), status=status, scripts=scripts)
 
 
 def error_page(request: web.Request, settings: Settings, message: str, *, status: int = 400) -> web.Response:
