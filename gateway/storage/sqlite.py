@@ -1630,6 +1630,12 @@ class SqliteStore:
             raise error from exc
         return (_oauth(rows[0]), first) if rows else None
 
+    async def oauth_record_expiry(self, kind: str, key_hash: str) -> float | None:
+        rows = await self._fetch(
+            "SELECT expires_at FROM oauth_records WHERE kind = ? AND key_hash = ?", (kind, key_hash)
+        )
+        return float(rows[0][0]) if rows else None
+
     async def delete_oauth_records(self, pool_id: str, username_key: str, kind: str) -> int:
         rows = await self._fetch(
             "DELETE FROM oauth_records WHERE pool_id = ? AND username_key = ? AND kind = ? RETURNING 1",

@@ -91,10 +91,11 @@ class _Hosted:
     logo_url: str | None = None
 
 
-async def _hosted(request: web.Request) -> _Hosted:
-    """The authorization request a page belongs to, its pool and client (a page error when gone)."""
+async def _hosted(request: web.Request, known: AuthorizationRequest | None = None) -> _Hosted:
+    """The authorization request a page belongs to, its pool and client (a page error when gone). ``known``:
+    the request as this process read it before (see OAuthService.load_request)."""
     oauth = request.app[SERVICES].oauth
-    auth_request = await oauth.load_request(request.query.get("rid"))
+    auth_request = await oauth.load_request(request.query.get("rid"), known=known)
     routed = await routed_pool(request)
     if routed is not None and routed != auth_request.pool_id:
         raise AuthorizationPageError("This sign-in page belongs to another user pool.")
@@ -214,7 +215,7 @@ class _CachedLogin:
         return (
             mine.pool is hosted.pool
             and mine.client is hosted.client
-            and mine.request == hosted.request
+            and (mine.request is hosted.request or mine.request == hosted.request)
             and mine.base == hosted.base
             and mine.custom_css_url == hosted.custom_css_url
             and mine.logo_url == hosted.logo_url
@@ -254,7 +255,9 @@ async def login_get(request: web.Request) -> web.Response:
     redirect = await _cognito_style(request)
     if redirect is not None:
         return redirect
-    hosted = await _hosted(request)
+    rid = request.query.get("rid")
+    cached = request.app[LOGIN_PAGES].get(rid) if rid else None
+    hosted = await _hosted(request, cached.hosted.request if cached is not None else None)
     if not _cognito_allowed(hosted.client) and not provider_buttons(hosted.base, hosted.request, hosted.client):
         raise AuthorizationPageError("This application does not allow signing in with a username and password.")
     notice = {
