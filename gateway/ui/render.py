@@ -144,12 +144,22 @@ def error_page(request: web.Request, settings: Settings, message: str, *, status
 def see_other(request: web.Request, settings: Settings, location: str) -> web.Response:
     """303 See Other: after a form POST the browser GETs the next page (never 307, which would re-POST the
     credentials to wherever the next page is, RFC 9700 §4.12)."""
-    response = web.Response(status=303, headers={"Location": location})
-    finish(request, response, settings)
-    return response
+    return _redirect(request, settings, 303, location)
 
 
 def found(request: web.Request, settings: Settings, location: str) -> web.Response:
-    response = web.Response(status=302, headers={"Location": location})
-    finish(request, response, settings)
-    return response
+    return _redirect(request, settings, 302, location)
+
+
+_REDIRECT_HEADERS = CIMultiDict(SECURITY_HEADERS)
+
+
+def _redirect(request: web.Request, settings: Settings, status: int, location: str) -> web.Response:
+    """A redirect with the security headers and, if one was made for this request, the CSRF cookie (what
+    :func:`finish` adds, from headers made once)."""
+    headers = _REDIRECT_HEADERS.copy()
+    headers["Location"] = location
+    new = request.get("gatehouse_new_csrf")
+    if new is not None:
+        headers.add("Set-Cookie", _csrf_cookie(new, settings))
+    return web.Response(status=status, headers=headers)
