@@ -153,10 +153,10 @@ _JSON_HEADERS = CIMultiDict({"Content-Type": "application/json", "Cache-Control"
 
 def json_response(body: object, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     """RFC 6749 §5.1: JSON, never cached."""
-    all_headers = _JSON_HEADERS.copy()
+    response = web.Response(body=orjson.dumps(body), status=status, headers=_JSON_HEADERS)  # copied by the response
     if headers:
-        all_headers.update(headers)
-    return web.Response(body=orjson.dumps(body), status=status, headers=all_headers)
+        response.headers.update(headers)
+    return response
 
 
 def oauth_error_response(error: GatehouseError, *, bearer: bool = False) -> web.Response:

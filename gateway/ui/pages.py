@@ -94,14 +94,15 @@ class _Hosted:
 async def _hosted(request: web.Request, known: AuthorizationRequest | None = None) -> _Hosted:
     """The authorization request a page belongs to, its pool and client (a page error when gone). ``known``:
     the request as this process read it before (see OAuthService.load_request)."""
-    oauth = request.app[SERVICES].oauth
+    services = request.app[SERVICES]
+    oauth = services.oauth
     auth_request = await oauth.load_request(request.query.get("rid"), known=known)
     routed = await routed_pool(request)
     if routed is not None and routed != auth_request.pool_id:
         raise AuthorizationPageError("This sign-in page belongs to another user pool.")
     pool, client = await oauth.client(auth_request.client_id)
     base = base_path(request)
-    custom = await request.app[SERVICES].domains.page_customization(pool.id, client.id)
+    custom = await services.domains.page_customization(pool.id, client.id)
     css_url = logo_url = None
     if custom is not None:
         version = int(custom.updated_at)
@@ -110,7 +111,7 @@ async def _hosted(request: web.Request, known: AuthorizationRequest | None = Non
         if custom.image:
             logo_url = f"{base}/ui/{pool.id}/{custom.client_id}/logo?v={version}"
     # A managed login branding style's logo, when the client's style has one, takes the logo's place.
-    logo_url = await branding_logo_url(request.app[SERVICES], pool.id, client.id, base) or logo_url
+    logo_url = await branding_logo_url(services, pool.id, client.id, base) or logo_url
     return _Hosted(auth_request, pool, client, base, css_url, logo_url)
 
 
@@ -260,11 +261,15 @@ async def login_get(request: web.Request) -> web.Response:
     hosted = await _hosted(request, cached.hosted.request if cached is not None else None)
     if not _cognito_allowed(hosted.client) and not provider_buttons(hosted.base, hosted.request, hosted.client):
         raise AuthorizationPageError("This application does not allow signing in with a username and password.")
-    notice = {
-        "confirmed": "Your account is confirmed. Sign in to continue.",
-        "reset": "Your password has been changed. Sign in to continue.",
-    }.get(request.query.get("done", ""))
+    notice = _NOTICES.get(request.query.get("done", ""))
     return _login_get_page(request, hosted, notice)
+
+
+# What /login?done=... says above the form.
+_NOTICES = {
+    "confirmed": "Your account is confirmed. Sign in to continue.",
+    "reset": "Your password has been changed. Sign in to continue.",
+}
 
 
 @_guard

@@ -19,6 +19,7 @@ import markupsafe
 from aiohttp import web
 from multidict import CIMultiDict
 
+from gateway.ids import new_opaque_token
 from gateway.settings import Settings
 
 CSRF_COOKIE = "gatehouse_csrf"
@@ -38,6 +39,7 @@ _PAGE_HEADERS = CIMultiDict({"Content-Type": "text/html; charset=utf-8", **SECUR
 _SCRIPT_CSP = SECURITY_HEADERS["Content-Security-Policy"].replace(
     "default-src 'none';", "default-src 'none'; script-src 'self';"
 )
+_SCRIPT_PAGE_HEADERS = CIMultiDict({**_PAGE_HEADERS, "Content-Security-Policy": _SCRIPT_CSP})
 # What a page is rendered with in place of its CSRF token, to be cut out and replaced by each browser's own
 # token (see render_parts): random, so no page text can contain it.
 _CSRF_STAND_IN = "csrf" + secrets.token_hex(24)
@@ -60,12 +62,14 @@ def secure_cookies(settings: Settings) -> bool:
 
 def csrf_token(request: web.Request) -> str:
     """The browser's CSRF token: the cookie's value, or a new one (set on the response by :func:`page`)."""
-    existing = request.cookies.get(CSRF_COOKIE)
-    if existing and 20 <= len(existing) <= 100:
-        return existing
+    # The cookies are parsed only when the header names ours: most page views come without it.
+    if CSRF_COOKIE in request.headers.get("Cookie", ""):
+        existing = request.cookies.get(CSRF_COOKIE)
+        if existing and 20 <= len(existing) <= 100:
+            return existing
     token: str | None = request.get("gatehouse_new_csrf")
     if token is None:
-        token = secrets.token_urlsafe(32)
+        token = new_opaque_token(32)
         request["gatehouse_new_csrf"] = token
     return token
 
@@ -112,16 +116,16 @@ def page_from_parts(
     """The page :func:`render_parts` cut, with this browser's CSRF token (escaped, as the template would have
     escaped it: a token from a cookie is the browser's text), the security headers and the CSRF cookie."""
     token = csrf_token(request)
-    headers = _PAGE_HEADERS.copy()
-    if scripts:
-        headers["Content-Security-Policy"] = _SCRIPT_CSP
-    if request.get("gatehouse_new_csrf") is not None:
-        # Made here (URL-safe base64): nothing to escape.
-        headers.add("Set-Cookie", _csrf_cookie(token, settings))
-        value = token.encode()
-    else:
-        value = str(markupsafe.escape(token)).encode()
-    return web.Response(body=value.join(parts), status=status, headers=headers)
+    new = request.get("gatehouse_new_csrf") is not None
+    # Made here (URL-safe base64), the token needs no escaping.
+    value = token.encode() if new else str(markupsafe.escape(token)).encode()
+    # The response copies the headers it is given.
+    response = web.Response(
+        body=value.join(parts), status=status, headers=_SCRIPT_PAGE_HEADERS if scripts else _PAGE_HEADERS
+    )
+    if new:
+        response.headers.add("Set-Cookie", _csrf_cookie(token, settings))
+    return response
 
 
 def page(
@@ -157,9 +161,9 @@ _REDIRECT_HEADERS = CIMultiDict(SECURITY_HEADERS)
 def _redirect(request: web.Request, settings: Settings, status: int, location: str) -> web.Response:
     """A redirect with the security headers and, if one was made for this request, the CSRF cookie (what
     :func:`finish` adds, from headers made once)."""
-    headers = _REDIRECT_HEADERS.copy()
-    headers["Location"] = location
+    response = web.Response(status=status, headers=_REDIRECT_HEADERS)  # copied by the response
+    response.headers["Location"] = location
     new = request.get("gatehouse_new_csrf")
     if new is not None:
-        headers.add("Set-Cookie", _csrf_cookie(new, settings))
-    return web.Response(status=status, headers=headers)
+        response.headers.add("Set-Cookie", _csrf_cookie(new, settings))
+    return response
