@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.web_urldispatcher import (
     AbstractResource,
     DynamicResource,
+    ResourceRoute,
     UrlDispatcher,
     UrlMappingMatchInfo,
     _InfoDict,
@@ -33,6 +34,16 @@ class PoolRoutes(AbstractResource):
     def __init__(self, by_rest: dict[str, DynamicResource]) -> None:
         super().__init__()
         self._by_rest = by_rest
+        # Each rest's routes by method and the methods it allows, read at the first request (routes are all
+        # added by then: the router is frozen when the app starts).
+        self._routes: dict[str, tuple[dict[str, ResourceRoute], set[str]]] | None = None
+
+    def _route_table(self) -> dict[str, tuple[dict[str, ResourceRoute], set[str]]]:
+        table = {}
+        for rest, resource in self._by_rest.items():
+            routes = {route.method: route for route in resource if isinstance(route, ResourceRoute)}
+            table[rest] = (routes, set(routes))
+        return table
 
     @property
     def canonical(self) -> str:
@@ -45,11 +56,26 @@ class PoolRoutes(AbstractResource):
         path = request.rel_url.path_safe
         # "/<pool>/<rest>": the rest after the second slash.
         slash = path.find("/", 1)
-        if slash > 1:
-            resource = self._by_rest.get(path[slash + 1 :])
-            if resource is not None:
-                return await resource.resolve(request)
-        return None, set()
+        if slash <= 1:
+            return None, set()
+        rest = path[slash + 1 :]
+        table = self._routes if self._routes is not None else self._route_table()
+        self._routes = table
+        found = table.get(rest)
+        if found is None:
+            return None, set()
+        pool_id = path[1:slash]
+        if "{" in pool_id or "}" in pool_id:
+            # Not a {pool_id} aiohttp would match ([^{}/]+): its own resource says so.
+            return await self._by_rest[rest].resolve(request)
+        routes, allowed = found
+        route = routes.get(request.method) or routes.get(hdrs.METH_ANY)
+        if route is None:
+            return None, allowed
+        # The variable as DynamicResource decodes it from the path (only %2F and %25 are left encoded).
+        if "%" in pool_id:
+            pool_id = pool_id.replace("%2F", "/").replace("%25", "%")
+        return UrlMappingMatchInfo({"pool_id": pool_id}, route), allowed
 
     def add_prefix(self, prefix: str) -> None:
         raise NotImplementedError("not for sub-applications")
