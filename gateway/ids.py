@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import itertools
 import os
 import secrets
 import string
-import threading
 import uuid
 
 _ALNUM = string.ascii_letters + string.digits
@@ -34,46 +32,10 @@ def new_sub() -> str:
     return str(uuid.uuid4())
 
 
-class _RandomBytes:
-    """The OS's CSPRNG (``os.urandom``, as ``secrets`` uses) read 4 KiB at a time and handed out in slices, each
-    byte once: the tokens and ids every request makes would otherwise cost a system call each. A lock keeps two
-    threads from taking the same slice; a forked child drops what its parent read (``os.register_at_fork``),
-    so no two processes hand out the same bytes."""
-
-    _CHUNK = 4096
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._buffer = b""
-        self._used = 0
-
-    def take(self, n: int) -> bytes:
-        if n > self._CHUNK:
-            return os.urandom(n)
-        with self._lock:
-            start = self._used
-            if start + n > len(self._buffer):
-                self._buffer, start = os.urandom(self._CHUNK), 0
-            self._used = start + n
-            return self._buffer[start : start + n]
-
-    def forget(self) -> None:
-        self._buffer, self._used = b"", 0
-
-
-_RANDOM = _RandomBytes()
-os.register_at_fork(after_in_child=_RANDOM.forget)
-
-
-def random_bytes(n: int) -> bytes:
-    """``n`` bytes from the OS's CSPRNG (see :class:`_RandomBytes`), for secrets and ids."""
-    return _RANDOM.take(n)
-
-
 def new_jti() -> str:
     """A random (version 4) UUID in its text form, as ``str(uuid.uuid4())`` writes it (RFC 9562 §5.4), made
     without a UUID object: every token carries one, and building the object costs more than the randomness."""
-    raw = bytearray(random_bytes(16))
+    raw = bytearray(os.urandom(16))
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC's variant
     h = raw.hex()
@@ -85,8 +47,7 @@ def new_code(digits: int = 6) -> str:
 
 
 def new_opaque_token(nbytes: int = 48) -> str:
-    """``secrets.token_urlsafe(nbytes)``: URL-safe base64 of ``nbytes`` random bytes, without padding."""
-    return base64.urlsafe_b64encode(random_bytes(nbytes)).rstrip(b"=").decode("ascii")
+    return secrets.token_urlsafe(nbytes)
 
 
 def sha256_hex(value: str) -> str:
