@@ -77,6 +77,7 @@ def random_uuid() -> str:
 
 
 def new_jti() -> str:
+    """A token id: a random UUID from the shared buffer (see :func:`random_uuid`)."""
     return random_uuid()
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
-from multidict import MultiMapping
+from multidict import CIMultiDict, MultiMapping
 
 from gateway.errors import (
     AuthorizationPageError,
@@ -148,13 +148,14 @@ async def authorize(request: web.Request) -> web.Response:
 # --- JSON endpoints ---------------------------------------------------------------------------------------
 
 
+_JSON_HEADERS = CIMultiDict({"Content-Type": "application/json", "Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
 def json_response(body: object, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     """RFC 6749 §5.1: JSON, never cached."""
-    response = web.Response(
-        body=orjson.dumps(body), status=status, content_type="application/json", headers=dict(headers or {})
-    )
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
+    response = web.Response(body=orjson.dumps(body), status=status, headers=_JSON_HEADERS)  # copied by the response
+    if headers:
+        response.headers.update(headers)
     return response
 
 

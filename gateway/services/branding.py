@@ -29,7 +29,7 @@ from gateway.errors import (
     ManagedLoginBrandingExistsException,
     ResourceNotFoundException,
 )
-from gateway.services.pools import PoolService
+from gateway.services.pools import CACHE_SECONDS, PoolService
 from gateway.storage.base import AlreadyExists, ManagedLoginBrandingRecord, NotFound, Store, VersionConflict
 
 log = structlog.get_logger("gateway.branding")
@@ -132,6 +132,10 @@ class BrandingService:
     def __init__(self, store: Store, pools: PoolService) -> None:
         self.store = store
         self.pools = pools
+        # Each client's style (or None) as the hosted pages last read it, with when (time.monotonic()): every
+        # page view asks, and a style changes rarely. A change made here clears it at once; one made by
+        # another process is seen within CACHE_SECONDS, as pools and clients are (gateway/services/pools.py).
+        self._for_client: dict[tuple[str, str], tuple[float, ManagedLoginBrandingRecord | None]] = {}
 
     @staticmethod
     def _request_parts(
@@ -174,6 +178,7 @@ class BrandingService:
         except NotFound as exc:
             # The client (or pool) was deleted while the style was being made.
             raise ResourceNotFoundException(f"User pool client {client_id} does not exist.") from exc
+        self._for_client.clear()
         log.info("branding.created", pool=pool_id, client=client_id, branding=record.branding_id)
         return record
 
@@ -193,8 +198,18 @@ class BrandingService:
         return record
 
     async def find_for_client(self, pool_id: str, client_id: str) -> ManagedLoginBrandingRecord | None:
-        """The client's style for the hosted pages, or None (no errors: a page without a style is plain)."""
-        return await self.store.get_managed_login_branding_by_client(pool_id, client_id)
+        """The client's style for the hosted pages, or None (no errors: a page without a style is plain).
+        From this process's short-lived cache: the record is shared, and must not be changed."""
+        key = (pool_id, client_id)
+        now = time.monotonic()
+        cached = self._for_client.get(key)
+        if cached is not None and now - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        record = await self.store.get_managed_login_branding_by_client(pool_id, client_id)
+        if len(self._for_client) >= 4096:
+            self._for_client.clear()
+        self._for_client[key] = (now, record)
+        return record
 
     async def update(self, pool_id: str, branding_id: str, request: Mapping[str, Any]) -> ManagedLoginBrandingRecord:
         """UpdateManagedLoginBranding: what the request names changes, the rest is kept. The merge is
@@ -209,6 +224,7 @@ class BrandingService:
                 continue
             except NotFound as exc:
                 raise ResourceNotFoundException(f"Managed login branding {branding_id} does not exist.") from exc
+            self._for_client.clear()
             log.info("branding.updated", pool=pool_id, branding=branding_id)
             return written
         raise ConcurrentModificationException()
@@ -240,6 +256,7 @@ class BrandingService:
         await self.pools.get_pool(pool_id)
         if not await self.store.delete_managed_login_branding(pool_id, branding_id):
             raise ResourceNotFoundException(f"Managed login branding {branding_id} does not exist.")
+        self._for_client.clear()
         log.info("branding.deleted", pool=pool_id, branding=branding_id)
 
     @staticmethod

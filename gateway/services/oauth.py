@@ -398,10 +398,20 @@ class OAuthService:
             )
         )
 
-    async def load_request(self, request_id: str | None) -> AuthorizationRequest:
-        """The stored authorization request a hosted page carries; a page error when it is gone."""
+    async def load_request(
+        self, request_id: str | None, *, known: AuthorizationRequest | None = None
+    ) -> AuthorizationRequest:
+        """The stored authorization request a hosted page carries; a page error when it is gone.
+
+        ``known``: the request as the caller read it before. A stored request never changes, so when it is
+        the one asked for, only whether it is still stored and unexpired is read."""
         if not request_id or len(request_id) > 128:
             raise AuthorizationPageError("This sign-in page has expired. Go back to the application and try again.")
+        if known is not None and known.id == request_id:
+            expires_at = await self.store.oauth_record_expiry(REQUEST_KIND, sha256_hex(request_id))
+            if expires_at is None or expires_at <= time.time():
+                raise AuthorizationPageError("This sign-in page has expired. Go back to the application and try again.")
+            return known
         record = await self.store.get_oauth_record(REQUEST_KIND, sha256_hex(request_id))
         if record is None or record.expires_at <= time.time():
             raise AuthorizationPageError("This sign-in page has expired. Go back to the application and try again.")

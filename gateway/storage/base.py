@@ -517,6 +517,11 @@ class Store(Protocol):
         """Delete a user's records of one kind (e.g. every sign-on session); return how many went."""
         ...
 
+    async def oauth_record_expiry(self, kind: str, key_hash: str) -> float | None:
+        """The ``expires_at`` of a record, or None when there is none: whether a record whose contents the
+        caller already holds (they never change under their key) is still there, without reading it all."""
+        ...
+
     # user pool domains
     async def create_domain(self, domain: DomainRecord) -> None:
         """Raises AlreadyExists("domain"), NotFound("pool")."""

@@ -877,6 +877,24 @@ class SqliteStore:
             queued: T = await self._db._execute(run)  # type: ignore[no-untyped-call]
             return queued
 
+    async def _insert_on_loop(self, sql: str, params: Params, unique: Mapping[str, str], parent: str) -> None:
+        """One INSERT, atomic by itself (autocommit), on the event-loop writer as :meth:`_write_transaction`
+        runs its work: for the rows every authorization makes (a code, a stored request, a session). When
+        another process holds the write lock the INSERT fails at once, having written nothing, and runs on
+        aiosqlite's thread instead, where waiting is harmless."""
+        async with self._lock:
+            writer = self._writer
+            if writer is not None:
+                try:
+                    _insert_sync(writer, sql, params, unique, parent)
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorname not in _BUSY_ERRORS:
+                        raise
+                else:
+                    self._after_loop_write()
+                    return
+            await _insert(self._db, sql, params, unique, parent)
+
     def _after_loop_write(self) -> None:
         """Every WAL_CHECKPOINT_EVERY commits of the event-loop writer, a passive checkpoint on aiosqlite's
         thread keeps the WAL file from growing (that writer's automatic checkpoint is off)."""
@@ -1551,7 +1569,7 @@ class SqliteStore:
     # --- the OAuth 2.0 provider's records ---------------------------------------------------------------
 
     async def put_oauth_record(self, record: OAuthRecord) -> None:
-        await self._insert_one(_INSERT_OAUTH, _oauth_params(record), _OAUTH_UNIQUE, "pool")
+        await self._insert_on_loop(_INSERT_OAUTH, _oauth_params(record), _OAUTH_UNIQUE, "pool")
 
     async def get_oauth_record(self, kind: str, key_hash: str) -> OAuthRecord | None:
         return await self._fetch_one(
@@ -1611,6 +1629,12 @@ class SqliteStore:
                 raise
             raise error from exc
         return (_oauth(rows[0]), first) if rows else None
+
+    async def oauth_record_expiry(self, kind: str, key_hash: str) -> float | None:
+        rows = await self._fetch(
+            "SELECT expires_at FROM oauth_records WHERE kind = ? AND key_hash = ?", (kind, key_hash)
+        )
+        return float(rows[0][0]) if rows else None
 
     async def delete_oauth_records(self, pool_id: str, username_key: str, kind: str) -> int:
         rows = await self._fetch(

@@ -51,7 +51,7 @@ from gateway.services.users import secret_hash
 from gateway.storage.base import UICustomizationRecord
 from gateway.ui import mfa_setup as setup_pages
 from gateway.ui.branding import branding_logo, branding_logo_url
-from gateway.ui.render import csrf_ok, error_page, page, see_other
+from gateway.ui.render import csrf_ok, error_page, page, page_from_parts, render_parts, see_other
 from gateway.ui.sign_in_methods import (
     ANSWER_FIELD,
     CHOICE_LABELS,
@@ -92,16 +92,18 @@ class _Hosted:
     logo_url: str | None = None
 
 
-async def _hosted(request: web.Request) -> _Hosted:
-    """The authorization request a page belongs to, its pool and client (a page error when gone)."""
-    oauth = request.app[SERVICES].oauth
-    auth_request = await oauth.load_request(request.query.get("rid"))
+async def _hosted(request: web.Request, known: AuthorizationRequest | None = None) -> _Hosted:
+    """The authorization request a page belongs to, its pool and client (a page error when gone). ``known``:
+    the request as this process read it before (see OAuthService.load_request)."""
+    services = request.app[SERVICES]
+    oauth = services.oauth
+    auth_request = await oauth.load_request(request.query.get("rid"), known=known)
     routed = await routed_pool(request)
     if routed is not None and routed != auth_request.pool_id:
         raise AuthorizationPageError("This sign-in page belongs to another user pool.")
     pool, client = await oauth.client(auth_request.client_id)
     base = base_path(request)
-    custom = await request.app[SERVICES].domains.page_customization(pool.id, client.id)
+    custom = await services.domains.page_customization(pool.id, client.id)
     css_url = logo_url = None
     if custom is not None:
         version = int(custom.updated_at)
@@ -110,7 +112,7 @@ async def _hosted(request: web.Request) -> _Hosted:
         if custom.image:
             logo_url = f"{base}/ui/{pool.id}/{custom.client_id}/logo?v={version}"
     # A managed login branding style's logo, when the client's style has one, takes the logo's place.
-    logo_url = await branding_logo_url(request.app[SERVICES], pool.id, client.id, base) or logo_url
+    logo_url = await branding_logo_url(services, pool.id, client.id, base) or logo_url
     return _Hosted(auth_request, pool, client, base, css_url, logo_url)
 
 
@@ -185,13 +187,64 @@ async def _cognito_style(request: web.Request) -> web.Response | None:
 
 def _login_page(request: web.Request, hosted: _Hosted, *, status: int = 200, **values: Any) -> web.Response:
     settings = request.app[SERVICES].settings
-    can_sign_up = not hosted.pool.admin_create_user_config.get("AllowAdminCreateUserOnly")
+    values = _login_values(request, hosted, **values)
+    return page(request, settings, "login.html", _context(hosted, **values), status=status)
+
+
+def _login_values(request: web.Request, hosted: _Hosted, **values: Any) -> dict[str, Any]:
+    """The sign-in page's template values: ``values``, and what the pool, client and request say."""
+    values["can_sign_up"] = not hosted.pool.admin_create_user_config.get("AllowAdminCreateUserOnly")
     values.setdefault("username", hosted.request.login_hint or "")
     values.setdefault("providers", provider_buttons(hosted.base, hosted.request, hosted.client))
     values.setdefault("password_sign_in", _cognito_allowed(hosted.client))
     methods = first_factor_methods(request.app[SERVICES], hosted.pool) if values["password_sign_in"] else []
     values.setdefault("methods", method_buttons(methods))
-    return page(request, settings, "login.html", _context(hosted, can_sign_up=can_sign_up, **values), status=status)
+    return values
+
+
+@dataclasses.dataclass(frozen=True)
+class _CachedLogin:
+    """A rendered sign-in page (without its CSRF token) and what it was rendered from."""
+
+    hosted: _Hosted
+    notice: str | None
+    parts: tuple[bytes, ...]
+
+    def fits(self, hosted: _Hosted, notice: str | None) -> bool:
+        # The pool and client by identity: the objects of the pool service's short-lived cache, replaced when
+        # it reads them again, so a changed pool or client renders anew. The rest by value.
+        mine = self.hosted
+        return (
+            mine.pool is hosted.pool
+            and mine.client is hosted.client
+            and (mine.request is hosted.request or mine.request == hosted.request)
+            and mine.base == hosted.base
+            and mine.custom_css_url == hosted.custom_css_url
+            and mine.logo_url == hosted.logo_url
+            and self.notice == notice
+        )
+
+
+# The sign-in pages of this process by request id: a stored request's page is the same for every browser but
+# for the CSRF token, and a browser without a session GETs it again and again.
+LOGIN_PAGES: web.AppKey[dict[str, _CachedLogin]] = web.AppKey("gatehouse_login_pages", dict)
+_LOGIN_PAGES_MAX = 1024
+
+
+def _login_get_page(request: web.Request, hosted: _Hosted, notice: str | None) -> web.Response:
+    """The sign-in page as :func:`_login_page` renders it for a GET, rendered once per request id (and pool,
+    client and branding as this process last read them) and joined around each browser's CSRF token. The
+    request itself is read from the store on every GET, so a page whose request is used up or expired is
+    never served from here."""
+    pages = request.app[LOGIN_PAGES]
+    cached = pages.get(hosted.request.id)
+    if cached is None or not cached.fits(hosted, notice):
+        values = _login_values(request, hosted, notice=notice)
+        parts = render_parts("login.html", _context(hosted, **values))
+        if len(pages) >= _LOGIN_PAGES_MAX:
+            pages.clear()
+        cached = pages[hosted.request.id] = _CachedLogin(hosted, notice, parts)
+    return page_from_parts(request, request.app[SERVICES].settings, cached.parts)
 
 
 def _cognito_allowed(client: ClientView) -> bool:
@@ -204,14 +257,20 @@ async def login_get(request: web.Request) -> web.Response:
     redirect = await _cognito_style(request)
     if redirect is not None:
         return redirect
-    hosted = await _hosted(request)
+    rid = request.query.get("rid")
+    cached = request.app[LOGIN_PAGES].get(rid) if rid else None
+    hosted = await _hosted(request, cached.hosted.request if cached is not None else None)
     if not _cognito_allowed(hosted.client) and not provider_buttons(hosted.base, hosted.request, hosted.client):
         raise AuthorizationPageError("This application does not allow signing in with a username and password.")
-    notice = {
-        "confirmed": "Your account is confirmed. Sign in to continue.",
-        "reset": "Your password has been changed. Sign in to continue.",
-    }.get(request.query.get("done", ""))
-    return _login_page(request, hosted, notice=notice)
+    notice = _NOTICES.get(request.query.get("done", ""))
+    return _login_get_page(request, hosted, notice)
+
+
+# What /login?done=... says above the form.
+_NOTICES = {
+    "confirmed": "Your account is confirmed. Sign in to continue.",
+    "reset": "Your password has been changed. Sign in to continue.",
+}
 
 
 @_guard
@@ -739,6 +798,7 @@ async def _customization(request: web.Request) -> UICustomizationRecord | None:
 
 
 def add_routes(app: web.Application) -> None:
+    app[LOGIN_PAGES] = {}
     for prefix in ("", "/{pool_id}"):
         app.router.add_get(f"{prefix}/ui/{{ui_pool}}/{{scope}}/custom.css", custom_css)
         app.router.add_get(f"{prefix}/ui/{{ui_pool}}/{{scope}}/logo", logo)

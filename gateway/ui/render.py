@@ -15,8 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import jinja2
+import markupsafe
 from aiohttp import web
+from multidict import CIMultiDict
 
+from gateway.ids import new_opaque_token
 from gateway.settings import Settings
 
 CSRF_COOKIE = "gatehouse_csrf"
@@ -30,6 +33,16 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+
+# The headers of every page, ready to copy into a response (a page's own Content-Type and cookie are added).
+_PAGE_HEADERS = CIMultiDict({"Content-Type": "text/html; charset=utf-8", **SECURITY_HEADERS})
+_SCRIPT_CSP = SECURITY_HEADERS["Content-Security-Policy"].replace(
+    "default-src 'none';", "default-src 'none'; script-src 'self';"
+)
+_SCRIPT_PAGE_HEADERS = CIMultiDict({**_PAGE_HEADERS, "Content-Security-Policy": _SCRIPT_CSP})
+# What a page is rendered with in place of its CSRF token, to be cut out and replaced by each browser's own
+# token (see render_parts): random, so no page text can contain it.
+_CSRF_STAND_IN = "csrf" + secrets.token_hex(24)
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("gateway.ui", "templates"),
@@ -49,12 +62,14 @@ def secure_cookies(settings: Settings) -> bool:
 
 def csrf_token(request: web.Request) -> str:
     """The browser's CSRF token: the cookie's value, or a new one (set on the response by :func:`page`)."""
-    existing = request.cookies.get(CSRF_COOKIE)
-    if existing and 20 <= len(existing) <= 100:
-        return existing
+    # The cookies are parsed only when the header names ours: most page views come without it.
+    if CSRF_COOKIE in request.headers.get("Cookie", ""):
+        existing = request.cookies.get(CSRF_COOKIE)
+        if existing and 20 <= len(existing) <= 100:
+            return existing
     token: str | None = request.get("gatehouse_new_csrf")
     if token is None:
-        token = secrets.token_urlsafe(32)
+        token = new_opaque_token(32)
         request["gatehouse_new_csrf"] = token
     return token
 
@@ -73,12 +88,43 @@ def finish(
     for name, value in SECURITY_HEADERS.items():
         response.headers[name] = value
     if scripts:
-        response.headers["Content-Security-Policy"] = SECURITY_HEADERS["Content-Security-Policy"].replace(
-            "default-src 'none';", "default-src 'none'; script-src 'self';"
-        )
+        response.headers["Content-Security-Policy"] = _SCRIPT_CSP
     new = request.get("gatehouse_new_csrf")
     if new is not None:
-        response.set_cookie(CSRF_COOKIE, new, httponly=True, samesite="Lax", secure=secure_cookies(settings), path="/")
+        response.headers.add("Set-Cookie", _csrf_cookie(new, settings))
+    return response
+
+
+def _csrf_cookie(token: str, settings: Settings) -> str:
+    """The CSRF cookie's Set-Cookie value, as ``response.set_cookie`` would write it (RFC 6265 §4.1), without
+    building a Morsel per response: the token is URL-safe base64, which needs no quoting."""
+    secure = "; Secure" if secure_cookies(settings) else ""
+    return f"{CSRF_COOKIE}={token}; HttpOnly; Path=/; SameSite=Lax{secure}"
+
+
+def render_parts(template: str, context: Mapping[str, Any]) -> tuple[bytes, ...]:
+    """A page rendered without its CSRF token: the encoded text cut where the token goes. Everything else on a
+    page is the same for every browser, so the parts can be kept and joined around each browser's token."""
+    values = {"custom_css_url": None, "logo_url": None, **context}
+    text = _ENV.get_template(template).render({**values, "csrf": _CSRF_STAND_IN, "csrf_field": CSRF_FIELD})
+    return tuple(part.encode() for part in text.split(_CSRF_STAND_IN))
+
+
+def page_from_parts(
+    request: web.Request, settings: Settings, parts: tuple[bytes, ...], *, status: int = 200, scripts: bool = False
+) -> web.Response:
+    """The page :func:`render_parts` cut, with this browser's CSRF token (escaped, as the template would have
+    escaped it: a token from a cookie is the browser's text), the security headers and the CSRF cookie."""
+    token = csrf_token(request)
+    new = request.get("gatehouse_new_csrf") is not None
+    # Made here (URL-safe base64), the token needs no escaping.
+    value = token.encode() if new else str(markupsafe.escape(token)).encode()
+    # The response copies the headers it is given.
+    response = web.Response(
+        body=value.join(parts), status=status, headers=_SCRIPT_PAGE_HEADERS if scripts else _PAGE_HEADERS
+    )
+    if new:
+        response.headers.add("Set-Cookie", _csrf_cookie(token, settings))
     return response
 
 
@@ -92,11 +138,7 @@ def page(
     scripts: bool = False,
 ) -> web.Response:
     """A rendered page with its CSRF token and the security headers."""
-    values = {"custom_css_url": None, "logo_url": None, **context}
-    body = _ENV.get_template(template).render({**values, "csrf": csrf_token(request), "csrf_field": CSRF_FIELD})
-    response = web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
-    finish(request, response, settings, scripts=scripts)
-    return response
+    return page_from_parts(request, settings, render_parts(template, context), status=status, scripts=scripts)
 
 
 def error_page(request: web.Request, settings: Settings, message: str, *, status: int = 400) -> web.Response:
@@ -106,12 +148,22 @@ def error_page(request: web.Request, settings: Settings, message: str, *, status
 def see_other(request: web.Request, settings: Settings, location: str) -> web.Response:
     """303 See Other: after a form POST the browser GETs the next page (never 307, which would re-POST the
     credentials to wherever the next page is, RFC 9700 §4.12)."""
-    response = web.Response(status=303, headers={"Location": location})
-    finish(request, response, settings)
-    return response
+    return _redirect(request, settings, 303, location)
 
 
 def found(request: web.Request, settings: Settings, location: str) -> web.Response:
-    response = web.Response(status=302, headers={"Location": location})
-    finish(request, response, settings)
+    return _redirect(request, settings, 302, location)
+
+
+_REDIRECT_HEADERS = CIMultiDict(SECURITY_HEADERS)
+
+
+def _redirect(request: web.Request, settings: Settings, status: int, location: str) -> web.Response:
+    """A redirect with the security headers and, if one was made for this request, the CSRF cookie (what
+    :func:`finish` adds, from headers made once)."""
+    response = web.Response(status=status, headers=_REDIRECT_HEADERS)  # copied by the response
+    response.headers["Location"] = location
+    new = request.get("gatehouse_new_csrf")
+    if new is not None:
+        response.headers.add("Set-Cookie", _csrf_cookie(new, settings))
     return response

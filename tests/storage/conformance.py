@@ -1299,6 +1299,8 @@ class StoreConformance:
             await store.put_oauth_record(replace(record, key_hash="h2", pool_id="us-east-1_Missing"))
         assert await store.get_oauth_record("code", "h1") == record
         assert await store.get_oauth_record("sso", "h1") is None  # the kind is part of the key
+        assert await store.oauth_record_expiry("code", "h1") == T0 + 300
+        assert await store.oauth_record_expiry("sso", "h1") is None
 
         results = await outcomes([store.use_oauth_record("code", "h1", T0 + i) for i in range(RACERS)])
         firsts = [r for r in results if isinstance(r, tuple) and r[1]]
@@ -1310,6 +1312,7 @@ class StoreConformance:
         taken = await outcomes([store.take_oauth_record("code", "h1") for _ in range(RACERS)])
         assert len([t for t in taken if isinstance(t, OAuthRecord)]) == 1
         assert await store.get_oauth_record("code", "h1") is None
+        assert await store.oauth_record_expiry("code", "h1") is None
 
     async def test_oauth_record_redeemed_once_with_its_token_family(self, store: Store) -> None:
         await store.create_pool(make_pool())

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from gateway.storage import sqlite as sqlite_backend
-from gateway.storage.base import AlreadyExists, NotFound, Store, VersionConflict
+from gateway.storage.base import AlreadyExists, NotFound, OAuthRecord, Store, VersionConflict
 from gateway.storage.sqlite import Migration, SqliteStore, load_migrations, split_statements
 from tests.storage.conformance import (
     POOL,
@@ -468,5 +468,37 @@ async def test_event_loop_writes_keep_the_wal_bounded(db_path: Path) -> None:
         assert early_size > 0
         assert wal.stat().st_size < 2 * early_size
         assert await store.take_auth_session(f"s-{4 * every - 1}") is not None
+    finally:
+        await store.close()
+
+
+async def test_oauth_records_are_written_on_the_loop_or_wait_for_another_processs_lock(db_path: Path) -> None:
+    """put_oauth_record: written at once on the event-loop writer; while another process holds the write
+    lock, queued on aiosqlite's thread (the event loop keeps running), then written; a taken key is refused
+    either way."""
+    store = await SqliteStore.open(db_path)
+    try:
+        await store.create_pool(make_pool())
+        await store.put_oauth_record(OAuthRecord("code", "k1", POOL, "client-1", "alice", {"n": 1}, T0 + 300))
+        assert await store.oauth_record_expiry("code", "k1") == T0 + 300
+        with closing(sqlite3.connect(db_path, isolation_level=None)) as other:
+            other.execute("PRAGMA busy_timeout = 5000")
+            other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            put = asyncio.create_task(
+                store.put_oauth_record(OAuthRecord("code", "k2", POOL, "client-1", "alice", {}, T0 + 300))
+            )
+            started = time.monotonic()
+            ticks = 0
+            while time.monotonic() - started < 0.3:
+                await asyncio.sleep(0.01)
+                ticks += 1
+            assert not put.done() and ticks >= 10
+            other.execute("COMMIT")
+            await asyncio.wait_for(put, 10)
+        assert await store.get_oauth_record("code", "k2") is not None
+        with pytest.raises(AlreadyExists):
+            await store.put_oauth_record(OAuthRecord("code", "k1", POOL, "client-1", "bob", {}, T0 + 300))
+        record = await store.get_oauth_record("code", "k1")
+        assert record is not None and record.username_key == "alice" and record.data == {"n": 1}
     finally:
         await store.close()
