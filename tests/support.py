@@ -172,6 +172,15 @@ class GatehouseServer:
                 self.process.wait()
         self._log.close()
 
+    def log_text(self) -> str:
+        """The server's log up to now. Its lines reach the file one event-loop iteration after the response
+        that caused them (gateway/logging.py batches writes), so a /health round trip, which the loop can
+        only serve after that iteration, comes first. With several workers, read it after stop()."""
+        if self.process is not None and self.process.poll() is None:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=10):
+                pass
+        return self.log_path.read_text(errors="replace")
+
     def client(self, service: str = "cognito-idp", *, signed: bool = True, **kwargs: Any) -> Any:
         """A boto3 client pointed at this server (admin credentials unless ``signed`` is false)."""
         config = Config(retries={"max_attempts": 1, "mode": "standard"})

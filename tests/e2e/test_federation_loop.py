@@ -93,7 +93,7 @@ def client_id(idp: Any, pool_id: str, corp: FakeOIDC, saml_idp: FakeSamlIdP) -> 
 
 
 def log_text(server: GatehouseServer) -> str:
-    return server.log_path.read_text(errors="replace")
+    return server.log_text()
 
 
 def test_the_watch_is_on(gatehouse: GatehouseServer) -> None:

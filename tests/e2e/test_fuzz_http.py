@@ -454,6 +454,6 @@ def test_afterwards_the_bystander_signs_in_and_nothing_changed(world: Fixture, i
     assert tokens.status_code == 200 and tokens.json()["id_token"]
     after = idp.describe_user_pool_client(UserPoolId=world.pool.pool_id, ClientId=world.pool.secret_id)
     assert after["UserPoolClient"] == world.client_before
-    log = world.server.log_path.read_text(errors="replace").splitlines()
+    log = world.server.log_text().splitlines()
     assert [line for line in log if '"level": "error"' in line or '"level":"error"' in line] == []
     assert [line for line in log if "Traceback" in line or "unhandled" in line] == []

@@ -490,10 +490,10 @@ def test_bad_login_tokens_are_refused(
         assert expected in message, (name, message)
     assert identity_count(ci, identity_pool) == before
     # Each refusal is in the audit trail, with its reason and never the token.
-    events = [json.loads(line) for line in gatehouse.log_path.read_text().splitlines() if line.startswith("{")]
+    events = [json.loads(line) for line in gatehouse.log_text().splitlines() if line.startswith("{")]
     refusals = [e for e in events if e.get("event") == "identity.login_refused" and e.get("pool") == identity_pool]
     assert len(refusals) >= len(cases) and any("expired" in e["reason"] for e in refusals)
-    assert tokens["IdToken"].split(".")[2] not in gatehouse.log_path.read_text()
+    assert tokens["IdToken"].split(".")[2] not in gatehouse.log_text()
     # The genuine token works; once the user signs out everywhere, ServerSideTokenCheck refuses it.
     public_ci.get_id(IdentityPoolId=identity_pool, Logins={users.key: tokens["IdToken"]})
     idp.admin_user_global_sign_out(UserPoolId=users.id, Username="heidi")
