@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.oauth import FakeAmazon, FakeApple, FakeFacebook, FakeGoogle
 from tests.support import GatehouseServer, MailServer, smtp_config
 
 
@@ -46,3 +47,30 @@ def browser() -> Iterator[Any]:
 
     with launch_chromium() as chromium:
         yield chromium
+
+
+# --- Fake social upstreams (one per module; tests that need another set-up define their own) ----------------
+
+
+@pytest.fixture(scope="module")
+def google() -> Iterator[FakeGoogle]:
+    with FakeGoogle() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def apple() -> Iterator[FakeApple]:
+    with FakeApple() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def facebook() -> Iterator[FakeFacebook]:
+    with FakeFacebook() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def amazon() -> Iterator[FakeAmazon]:
+    with FakeAmazon() as server:
+        yield server
