@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from pycognito.aws_srp import AWSSRP, long_to_hex
 
 from tests.e2e import test_devices as devices
+from tests.e2e.mfa_support import outbox_sms
 from tests.e2e.test_mfa_sms_email import (
     EMAIL_CONFIG,
     SMS_CONFIG,
@@ -28,7 +29,6 @@ from tests.e2e.test_mfa_sms_email import (
     make_pool,
     make_user,
     not_the,
-    outbox_sms,
     sign_in,
     tokens_of,
 )

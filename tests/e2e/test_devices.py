@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import pathlib
 import re
-import shutil
-import subprocess
 import time
 from typing import Any
 
@@ -24,13 +21,13 @@ import pytest
 from botocore.exceptions import ClientError
 from pycognito.aws_srp import AWSSRP, generate_hash_device, long_to_hex
 
+from tests.e2e.mfa_support import outbox_sms, run_node, sms_code
 from tests.support import GatehouseServer
 
 PASSWORD = "Device-password-1"
 FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
 SMS_CONFIG = {"SmsAuthenticationMessage": "Your code is {####}"}
 OPT_IN = {"ChallengeRequiredOnNewDevice": True, "DeviceOnlyRememberedOnUserPrompt": True}
-REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
@@ -64,26 +61,6 @@ def make_user(idp: Any, pool_id: str, username: str, phone: str) -> None:
     )
 
 
-def outbox_sms(server: GatehouseServer, phone: str) -> list[str]:
-    path = server.data_dir / "outbox.jsonl"
-    if not path.exists():
-        return []
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
-    return [str(m["text"]) for m in lines if m["kind"] == "sms" and m["to"] == phone]
-
-
-def last_sms_code(server: GatehouseServer, phone: str, count: int) -> str:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        texts = outbox_sms(server, phone)
-        if len(texts) >= count:
-            match = re.search(r"\b(\d{6})\b", texts[count - 1])
-            assert match
-            return match.group(1)
-        time.sleep(0.05)
-    raise AssertionError(f"no SMS #{count} for {phone}")
-
-
 def password_sign_in(public_idp: Any, client_id: str, username: str, device_key: str | None = None) -> dict[str, Any]:
     parameters = {"USERNAME": username, "PASSWORD": PASSWORD}
     if device_key:
@@ -95,7 +72,7 @@ def answer_sms(
     server: GatehouseServer, public_idp: Any, client_id: str, step: dict[str, Any], username: str, phone: str
 ) -> dict[str, Any]:
     assert step["ChallengeName"] == "SMS_MFA", step
-    code = last_sms_code(server, phone, len(outbox_sms(server, phone)))
+    code = sms_code(server, phone, len(outbox_sms(server, phone)))
     return dict(
         public_idp.respond_to_auth_challenge(
             ClientId=client_id,
@@ -587,31 +564,6 @@ function signIn(events) {
 """
 
 
-def run_node(tmp_path: pathlib.Path, script: str, request: dict[str, Any]) -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed (scripts/test.sh installs it)")
-    js_dir = pathlib.Path(os.environ.get("GATEHOUSE_COGNITO_JS_DIR") or REPO / ".cache" / "js")
-    if not (js_dir / "node_modules" / "amazon-cognito-identity-js").is_dir():
-        pytest.fail(
-            f"amazon-cognito-identity-js is not installed in {js_dir}: run scripts/test.sh, or "
-            "`npm install --no-save amazon-cognito-identity-js@6` there and set GATEHOUSE_COGNITO_JS_DIR"
-        )
-    path = tmp_path / "remember.js"
-    path.write_text(script)
-    out = subprocess.run(
-        [node, str(path), json.dumps(request)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NODE_PATH": str(js_dir / "node_modules")},
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
-
-
 def test_amazon_cognito_identity_js_remembers_the_device_and_skips_mfa(
     tmp_path: pathlib.Path, gatehouse: GatehouseServer, idp: Any
 ) -> None:
@@ -628,7 +580,7 @@ def test_amazon_cognito_identity_js_remembers_the_device_and_skips_mfa(
         "outbox": str(gatehouse.data_dir / "outbox.jsonl"),
         "smsBefore": len(outbox_sms(gatehouse, phone)),
     }
-    result = run_node(tmp_path, _JS_REMEMBER, request)
+    result = run_node(tmp_path, _JS_REMEMBER, request, name="remember.js", timeout=120)
     assert result["ok"] is True, result
     # First sign-in: SMS MFA, then the device is confirmed (the user is asked, so it starts not remembered).
     assert result["first"] == ["SMS_MFA"]
@@ -734,7 +686,7 @@ def test_amazon_cognito_identity_js_chooses_totp_and_an_always_remembered_device
         "password": PASSWORD,
         "totp": pyotp.TOTP(secret).generate_otp(step),
     }
-    result = run_node(tmp_path, _JS_SELECT_TOTP, request)
+    result = run_node(tmp_path, _JS_SELECT_TOTP, request, name="remember.js", timeout=120)
     assert result["ok"] is True, result
     assert result["first"] == ["SELECT_MFA_TYPE", "SOFTWARE_TOKEN_MFA"]
     assert result["choices"] == '["SMS_MFA","SOFTWARE_TOKEN_MFA"]'

@@ -12,8 +12,9 @@ import pyotp
 import pytest
 import requests
 
+from tests.e2e.mfa_support import outbox_sms, sms_code
 from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, OAuthPool, make_pool, pkce_pair, query_of
-from tests.e2e.test_mfa_sms_email import EMAIL_CONFIG, SMS_CONFIG, email_code, not_the, outbox_sms, sms_code
+from tests.e2e.test_mfa_sms_email import EMAIL_CONFIG, SMS_CONFIG, email_code, not_the
 from tests.support import GatehouseServer, MailServer
 
 ALERT = 'role="alert"'

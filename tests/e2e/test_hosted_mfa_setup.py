@@ -11,11 +11,11 @@ from typing import Any
 
 import pyotp
 import pytest
-import requests
 
+from tests.e2e.mfa_support import outbox_sms
 from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, OAuthPool, make_pool, pkce_pair
-from tests.e2e.test_hosted_mfa import ALERT, VIEWPORT, _clean, _redeem, _user
-from tests.e2e.test_mfa_sms_email import EMAIL_CONFIG, SMS_CONFIG, email_code, not_the, outbox_sms
+from tests.e2e.test_hosted_mfa import ALERT, VIEWPORT, _clean, _login, _redeem, _user
+from tests.e2e.test_mfa_sms_email import EMAIL_CONFIG, SMS_CONFIG, email_code, not_the
 from tests.support import GatehouseServer, MailServer
 
 
@@ -29,12 +29,6 @@ def pool(gatehouse: GatehouseServer, idp: Any) -> OAuthPool:
         SoftwareTokenMfaConfiguration={"Enabled": True},
     )
     return made
-
-
-def _login(browser: Browser, pool: OAuthPool, username: str) -> requests.Response:
-    page = browser.follow(browser.get(browser.authorize_url(pool.secret_id, scope="openid email")))
-    assert page.status_code == 200 and "Sign in" in page.text
-    return browser.submit(page, {"username": username, "password": PASSWORD})
 
 
 def _mfa(idp: Any, pool_id: str, username: str) -> tuple[list[str] | None, str | None]:

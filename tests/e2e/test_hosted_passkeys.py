@@ -19,8 +19,8 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
+from tests.e2e.mfa_support import outbox_sms
 from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, pkce_pair, query_of
-from tests.e2e.test_mfa_sms_email import outbox_sms
 from tests.e2e.test_oauth_browser import _App, _shot
 from tests.e2e.test_passkeys import CREATE, origin_of
 from tests.support import GatehouseServer, MailServer, body_text, smtp_config

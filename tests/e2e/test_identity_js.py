@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import shutil
-import subprocess
 from typing import Any
 
 import boto3
@@ -19,6 +17,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.e2e.mfa_support import run_node
 from tests.support import REGION, GatehouseServer
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -58,23 +57,8 @@ def js_dir() -> pathlib.Path:
 
 
 def run_js(tmp_path: pathlib.Path, **request: Any) -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed (scripts/test.sh installs it)")
-    modules = js_dir() / "node_modules"
-    script = tmp_path / "identity_pool.js"
-    script.write_text(_JS)
-    out = subprocess.run(
-        [node, str(script), json.dumps({"region": REGION, **request})],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "NODE_PATH": str(modules)},
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
+    request = {"region": REGION, **request}
+    return run_node(tmp_path, _JS, request, modules=lambda: js_dir() / "node_modules", name="identity_pool.js")
 
 
 def trust(pool_id: str, amr: str) -> str:
