@@ -74,3 +74,29 @@ def facebook() -> Iterator[FakeFacebook]:
 def amazon() -> Iterator[FakeAmazon]:
     with FakeAmazon() as server:
         yield server
+
+
+# --- clients of the other AWS services Gatehouse speaks -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ci(gatehouse: GatehouseServer) -> Any:
+    """boto3 cognito-identity client with the admin credentials."""
+    return gatehouse.client("cognito-identity")
+
+
+@pytest.fixture(scope="module")
+def public_ci(gatehouse: GatehouseServer) -> Any:
+    """cognito-identity client that signs nothing (GetId, GetCredentialsForIdentity as an app sends them)."""
+    return gatehouse.client("cognito-identity", signed=False)
+
+
+@pytest.fixture(scope="module")
+def iam(gatehouse: GatehouseServer) -> Any:
+    return gatehouse.client("iam")
+
+
+@pytest.fixture(scope="module")
+def sts(gatehouse: GatehouseServer) -> Any:
+    """The STS client an app uses for AssumeRoleWithWebIdentity: it signs nothing."""
+    return gatehouse.client("sts", signed=False)

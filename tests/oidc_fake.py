@@ -55,6 +55,11 @@ class FakeOidcProvider:
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
+    @property
+    def name(self) -> str:
+        """The provider's name in logins and IAM: its issuer without the scheme."""
+        return self.issuer.split("://", 1)[1]
+
     def start(self) -> None:
         self.thread.start()
 

@@ -123,16 +123,6 @@ def gatehouse(
 
 
 @pytest.fixture(scope="module")
-def ci(gatehouse: GatehouseServer) -> Any:
-    return gatehouse.client("cognito-identity")
-
-
-@pytest.fixture(scope="module")
-def public_ci(gatehouse: GatehouseServer) -> Any:
-    return gatehouse.client("cognito-identity", signed=False)
-
-
-@pytest.fixture(scope="module")
 def pool_id(ci: Any) -> str:
     return str(
         ci.create_identity_pool(
