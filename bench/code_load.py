@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import hashlib
-import json
 import secrets
 import sys
 from collections.abc import Callable
@@ -37,7 +35,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 import orjson
-from srp_load import LoadResult, SignInError, _Window, measure, repeat
+from srp_load import LoadResult, SignInError, _Window, measure, parse_load_options, print_load, repeat
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -155,12 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--redirect-uri", required=True)
     parser.add_argument("--cookie", required=True, help="the single sign-on cookie as name=value")
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--warmup", type=float, default=1.0)
-    args = parser.parse_args(argv)
-    if args.concurrency < 1 or args.seconds <= 0 or args.warmup < 0:
-        parser.error("--concurrency and --seconds must be positive, --warmup not negative")
+    args = parse_load_options(parser, argv)
     config = FlowConfig(
         authorize_url=args.authorize_url,
         token_url=args.token_url,
@@ -171,11 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds=args.seconds,
         warmup=args.warmup,
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        result = asyncio.run(run_load(config))
-        print(json.dumps(result.summary(), indent=2))
-        return 0
-    return 130
+    return print_load(run_load(config))
 
 
 if __name__ == "__main__":

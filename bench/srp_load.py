@@ -379,12 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool-id", required=True, help="the pool id whose second part enters x and the claim")
     parser.add_argument("--username", required=True)
     parser.add_argument("--password", required=True)
-    parser.add_argument("--concurrency", type=int, default=64, help="sign-in loops, one connection each (64)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds (10)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="discarded seconds before (1)")
-    args = parser.parse_args(argv)
-    if args.concurrency < 1 or args.seconds <= 0 or args.warmup < 0:
-        parser.error("--concurrency and --seconds must be positive, --warmup not negative")
+    args = parse_load_options(parser, argv)
     config = LoadConfig(
         url=args.url,
         client_id=args.client_id,
@@ -395,8 +390,24 @@ def main(argv: list[str] | None = None) -> int:
         seconds=args.seconds,
         warmup=args.warmup,
     )
+    return print_load(run_load(config))
+
+
+def parse_load_options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The load generators' shared options (--concurrency, --seconds, --warmup) added and checked."""
+    parser.add_argument("--concurrency", type=int, default=64, help="loops, one connection each (64)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds (10)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="discarded seconds before (1)")
+    args = parser.parse_args(argv)
+    if args.concurrency < 1 or args.seconds <= 0 or args.warmup < 0:
+        parser.error("--concurrency and --seconds must be positive, --warmup not negative")
+    return args
+
+
+def print_load(load: Coroutine[Any, Any, LoadResult]) -> int:
+    """Run a load and print its summary as JSON; 130 when interrupted."""
     with contextlib.suppress(KeyboardInterrupt):
-        result = asyncio.run(run_load(config))
+        result = asyncio.run(load)
         print(json.dumps(result.summary(), indent=2))
         return 0
     return 130
