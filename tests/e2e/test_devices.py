@@ -104,12 +104,9 @@ def confirm(public_idp: Any, result: dict[str, Any], name: str = "laptop") -> tu
     )
 
 
-def device_proof(
-    public_idp: Any, pool_id: str, client_id: str, step: dict[str, Any], username: str, device: Device
-) -> dict[str, Any]:
-    """Answer DEVICE_SRP_AUTH and DEVICE_PASSWORD_VERIFIER with the device's secret (pycognito's SRP math)."""
-    assert step["ChallengeName"] == "DEVICE_SRP_AUTH", step
-    srp = AWSSRP(
+def device_srp(public_idp: Any, pool_id: str, client_id: str, username: str, device: Device) -> AWSSRP:
+    """pycognito's client side of the device's SRP, with the device's key, group and secret."""
+    return AWSSRP(
         username=username,
         password="unused",
         pool_id=pool_id,
@@ -119,12 +116,25 @@ def device_proof(
         device_group_key=device.group_key,
         device_password=device.password,
     )
-    challenge = public_idp.respond_to_auth_challenge(
+
+
+def send_srp_a(public_idp: Any, client_id: str, session: str, username: str, device: Device, srp: AWSSRP) -> Any:
+    """Answer DEVICE_SRP_AUTH with the device's key and SRP_A: the DEVICE_PASSWORD_VERIFIER challenge."""
+    return public_idp.respond_to_auth_challenge(
         ClientId=client_id,
         ChallengeName="DEVICE_SRP_AUTH",
-        Session=step["Session"],
+        Session=session,
         ChallengeResponses={"USERNAME": username, "DEVICE_KEY": device.key, "SRP_A": long_to_hex(srp.large_a_value)},
     )
+
+
+def device_proof(
+    public_idp: Any, pool_id: str, client_id: str, step: dict[str, Any], username: str, device: Device
+) -> dict[str, Any]:
+    """Answer DEVICE_SRP_AUTH and DEVICE_PASSWORD_VERIFIER with the device's secret (pycognito's SRP math)."""
+    assert step["ChallengeName"] == "DEVICE_SRP_AUTH", step
+    srp = device_srp(public_idp, pool_id, client_id, username, device)
+    challenge = send_srp_a(public_idp, client_id, step["Session"], username, device, srp)
     assert challenge["ChallengeName"] == "DEVICE_PASSWORD_VERIFIER"
     assert set(challenge["ChallengeParameters"]) >= {"SRP_B", "SALT", "SECRET_BLOCK"}
     return dict(
@@ -420,22 +430,8 @@ def test_hostile_device_requests(gatehouse: GatehouseServer, idp: Any, public_id
     assert error_of(other_key)[0] == "NotAuthorizedException"
     # A replayed device proof is refused.
     step = password_sign_in(public_idp, client_id, "hana", device.key)
-    srp = AWSSRP(
-        username="hana",
-        password="unused",
-        pool_id=pool_id,
-        client_id=client_id,
-        client=public_idp,
-        device_key=device.key,
-        device_group_key=device.group_key,
-        device_password=device.password,
-    )
-    challenge = public_idp.respond_to_auth_challenge(
-        ClientId=client_id,
-        ChallengeName="DEVICE_SRP_AUTH",
-        Session=step["Session"],
-        ChallengeResponses={"USERNAME": "hana", "DEVICE_KEY": device.key, "SRP_A": long_to_hex(srp.large_a_value)},
-    )
+    srp = device_srp(public_idp, pool_id, client_id, "hana", device)
+    challenge = send_srp_a(public_idp, client_id, step["Session"], "hana", device, srp)
     proof = srp.process_device_challenge(challenge["ChallengeParameters"])
     done = public_idp.respond_to_auth_challenge(
         ClientId=client_id,
