@@ -51,6 +51,20 @@ def _login(browser: Browser, pool: OAuthPool, username: str) -> requests.Respons
     return browser.submit(page, {"username": username, "password": PASSWORD})
 
 
+def _browser_login(context: Any, gatehouse: GatehouseServer, pool: OAuthPool, challenge: str, username: str) -> Any:
+    """In a real browser: authorize (public client, PKCE) and sign in with the password; the page that follows."""
+    page = context.new_page()
+    page.goto(
+        f"{gatehouse.url}/{pool.pool_id}/oauth2/authorize?client_id={pool.public_id}&response_type=code"
+        f"&redirect_uri={CALLBACK}&scope=openid+email&state=browser-state&code_challenge={challenge}"
+        "&code_challenge_method=S256"
+    )
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    return page
+
+
 def _redeem(gatehouse: GatehouseServer, pool: OAuthPool, done: requests.Response) -> dict[str, Any]:
     assert done.status_code == 303 and done.headers["Location"].startswith(CALLBACK), done.text
     tokens = requests.post(
@@ -188,15 +202,7 @@ def test_sms_mfa_in_the_browser(gatehouse: GatehouseServer, idp: Any, pool: OAut
     context = browser.new_context(viewport=VIEWPORT)
     app = _App(context)
     try:
-        page = context.new_page()
-        page.goto(
-            f"{gatehouse.url}/{pool.pool_id}/oauth2/authorize?client_id={pool.public_id}&response_type=code"
-            f"&redirect_uri={CALLBACK}&scope=openid+email&state=browser-state&code_challenge={challenge}"
-            "&code_challenge_method=S256"
-        )
-        page.get_by_label("Username").fill("wendy")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in", exact=True).click()
+        page = _browser_login(context, gatehouse, pool, challenge, "wendy")
         assert page.get_by_role("heading", name="Enter the code we texted you").is_visible()
         _shot(page, "sms-code")
         code = sms_code(gatehouse, phone, 1)
