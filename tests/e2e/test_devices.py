@@ -474,12 +474,11 @@ def test_pools_without_device_tracking(gatehouse: GatehouseServer, idp: Any, pub
 
 # --- amazon-cognito-identity-js: the acceptance check -----------------------------------------------------------
 
-_JS_REMEMBER = r"""
+# The start of both scripts: the request, and the pool over a memory storage shared by every sign-in of the
+# script, so the device key, group key and secret survive a sign-out.
+_JS_POOL = r"""
 const AmazonCognitoIdentity = require('amazon-cognito-identity-js');
-const fs = require('fs');
 const p = JSON.parse(process.argv[2]);
-
-// Memory storage shared by both sign-ins, so the device key, group key and secret survive the sign-out.
 const data = {};
 const storage = {
   setItem: (k, v) => { data[k] = String(v); return data[k]; },
@@ -490,6 +489,12 @@ const storage = {
 const pool = new AmazonCognitoIdentity.CognitoUserPool({
   UserPoolId: p.poolId, ClientId: p.clientId, endpoint: p.endpoint, Storage: storage,
 });
+"""
+
+_JS_REMEMBER = (
+    _JS_POOL
+    + r"""
+const fs = require('fs');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let smsSeen = 0;  // SMS challenges so far, in every sign-in of this script
 
@@ -558,6 +563,7 @@ function signIn(events) {
   }));
 })().catch((err) => process.stdout.write(JSON.stringify({ ok: false, code: err.code, message: err.message })));
 """
+)
 
 
 def test_amazon_cognito_identity_js_remembers_the_device_and_skips_mfa(
@@ -595,19 +601,9 @@ def test_amazon_cognito_identity_js_remembers_the_device_and_skips_mfa(
     assert attributes(listed[0])["dev:device_remembered_status"] == "not_remembered"
 
 
-_JS_SELECT_TOTP = r"""
-const AmazonCognitoIdentity = require('amazon-cognito-identity-js');
-const p = JSON.parse(process.argv[2]);
-const data = {};
-const storage = {
-  setItem: (k, v) => { data[k] = String(v); return data[k]; },
-  getItem: (k) => (Object.prototype.hasOwnProperty.call(data, k) ? data[k] : null),
-  removeItem: (k) => { delete data[k]; },
-  clear: () => { for (const k of Object.keys(data)) delete data[k]; },
-};
-const pool = new AmazonCognitoIdentity.CognitoUserPool({
-  UserPoolId: p.poolId, ClientId: p.clientId, endpoint: p.endpoint, Storage: storage,
-});
+_JS_SELECT_TOTP = (
+    _JS_POOL
+    + r"""
 
 function signIn(events) {
   const user = new AmazonCognitoIdentity.CognitoUser({ Username: p.username, Pool: pool, Storage: storage });
@@ -647,6 +643,7 @@ function signIn(events) {
   }));
 })().catch((err) => process.stdout.write(JSON.stringify({ ok: false, code: err.code, message: err.message })));
 """
+)
 
 
 def test_amazon_cognito_identity_js_chooses_totp_and_an_always_remembered_device_skips_it(
