@@ -81,3 +81,14 @@ def run_node(
     assert out.returncode == 0, out.stderr
     result: dict[str, Any] = json.loads(out.stdout)
     return result
+
+
+def confirmed_user(idp: Any, pool_id: str, username: str, password: str, **attributes: str) -> None:
+    """A user made by an admin (no invitation sent) with ``attributes`` and a permanent password."""
+    idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username=username,
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": k, "Value": v} for k, v in attributes.items()],
+    )
+    idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=password, Permanent=True)

@@ -12,7 +12,7 @@ import pyotp
 import pytest
 import requests
 
-from tests.e2e.mfa_support import outbox_sms, sms_code
+from tests.e2e.mfa_support import confirmed_user, outbox_sms, sms_code
 from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, OAuthPool, make_pool, pkce_pair, query_of
 from tests.e2e.test_mfa_sms_email import EMAIL_CONFIG, SMS_CONFIG, email_code, not_the
 from tests.support import GatehouseServer, MailServer
@@ -22,13 +22,7 @@ VIEWPORT = {"width": 420, "height": 780}
 
 
 def _user(idp: Any, pool_id: str, username: str, **attributes: str) -> None:
-    idp.admin_create_user(
-        UserPoolId=pool_id,
-        Username=username,
-        MessageAction="SUPPRESS",
-        UserAttributes=[{"Name": k, "Value": v} for k, v in attributes.items()],
-    )
-    idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=PASSWORD, Permanent=True)
+    confirmed_user(idp, pool_id, username, PASSWORD, **attributes)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pyotp
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.mfa_support import outbox_sms, sms_code
+from tests.e2e.mfa_support import confirmed_user, outbox_sms, sms_code
 from tests.support import GatehouseServer, MailServer, body_text
 
 PASSWORD = "Sms-mfa-password-1"
@@ -39,13 +39,7 @@ def make_pool(idp: Any, name: str, mode: str, **factors: Any) -> tuple[str, str]
 
 
 def make_user(idp: Any, pool_id: str, username: str, **attributes: str) -> None:
-    idp.admin_create_user(
-        UserPoolId=pool_id,
-        Username=username,
-        MessageAction="SUPPRESS",
-        UserAttributes=[{"Name": k, "Value": v} for k, v in attributes.items()],
-    )
-    idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=PASSWORD, Permanent=True)
+    confirmed_user(idp, pool_id, username, PASSWORD, **attributes)
 
 
 def sign_in(public_idp: Any, client_id: str, username: str, password: str = PASSWORD) -> dict[str, Any]:
