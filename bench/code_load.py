@@ -26,19 +26,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import hashlib
-import json
 import secrets
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 import orjson
-from srp_load import LoadResult, SignInError, _Window, own_cpu_seconds, percentile
+from srp_load import LoadResult, SignInError, _Window, measure, parse_load_options, print_load, repeat
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -127,16 +124,7 @@ async def _loop(config: FlowConfig, window: _Window, stop: asyncio.Event) -> Non
     jar = aiohttp.DummyCookieJar()
     timeout = aiohttp.ClientTimeout(total=config.timeout)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, cookie_jar=jar) as session:
-        while not stop.is_set():
-            started = time.perf_counter()
-            error: SignInError | None = None
-            try:
-                await flow(session, config)
-            except SignInError as exc:
-                error = exc
-            window.record(started, time.perf_counter(), error)
-            if error is not None and error.kind in ("socket", "timeout"):
-                await asyncio.sleep(0.05)  # do not spin on a server that is gone
+        await repeat(lambda: flow(session, config), window, stop)
 
 
 async def run_load(
@@ -147,47 +135,14 @@ async def run_load(
 ) -> LoadResult:
     """``config.concurrency`` flow loops: ``config.warmup`` discarded seconds, then ``config.seconds`` measured
     ones (the callbacks run at their edges). ``LoadResult.sign_ins`` counts completed flows."""
-    window = _Window()
-    stop = asyncio.Event()
-    loops = [asyncio.create_task(_loop(config, window, stop)) for _ in range(config.concurrency)]
-    try:
-        if config.warmup > 0:
-            await asyncio.sleep(config.warmup)
-        if on_measure_start is not None:
-            on_measure_start()
-        cpu_before = own_cpu_seconds()
-        started = time.perf_counter()
-        window.open = True
-        await asyncio.sleep(config.seconds)
-        window.open = False
-        elapsed = time.perf_counter() - started
-        cpu = own_cpu_seconds() - cpu_before
-        if on_measure_end is not None:
-            on_measure_end()
-    finally:
-        stop.set()
-        for task in loops:
-            task.cancel()
-        outcomes = await asyncio.gather(*loops, return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
-            raise outcome
-    latencies = sorted(window.latencies)
-    count = len(latencies)
-    return LoadResult(
-        sign_ins=count,
-        seconds=elapsed,
-        sign_ins_per_s=count / elapsed,
-        p50_ms=percentile(latencies, 0.50),
-        p99_ms=percentile(latencies, 0.99),
-        errors=dict(window.errors),
-        error_samples=window.samples,
-        client_cpu_s=cpu,
-        client_cores=cpu / elapsed,
-        client_cpu_ms_per_sign_in=1000.0 * cpu / count if count else float("inf"),
+    return await measure(
+        lambda window, stop: _loop(config, window, stop),
         concurrency=config.concurrency,
+        warmup=config.warmup,
+        seconds=config.seconds,
+        on_measure_start=on_measure_start,
+        on_measure_end=on_measure_end,
         powmod="-",
-        latencies_ms=latencies,
     )
 
 
@@ -198,12 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--redirect-uri", required=True)
     parser.add_argument("--cookie", required=True, help="the single sign-on cookie as name=value")
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--warmup", type=float, default=1.0)
-    args = parser.parse_args(argv)
-    if args.concurrency < 1 or args.seconds <= 0 or args.warmup < 0:
-        parser.error("--concurrency and --seconds must be positive, --warmup not negative")
+    args = parse_load_options(parser, argv)
     config = FlowConfig(
         authorize_url=args.authorize_url,
         token_url=args.token_url,
@@ -214,11 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds=args.seconds,
         warmup=args.warmup,
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        result = asyncio.run(run_load(config))
-        print(json.dumps(result.summary(), indent=2))
-        return 0
-    return 130
+    return print_load(run_load(config))
 
 
 if __name__ == "__main__":

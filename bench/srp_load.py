@@ -43,7 +43,7 @@ import secrets
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -280,16 +280,21 @@ async def _loop(config: LoadConfig, window: _Window, stop: asyncio.Event) -> Non
     connector = aiohttp.TCPConnector(limit=1, force_close=False)
     timeout = aiohttp.ClientTimeout(total=config.timeout)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        while not stop.is_set():
-            started = time.perf_counter()
-            error: SignInError | None = None
-            try:
-                await sign_in(session, config, client, initiate)
-            except SignInError as exc:
-                error = exc
-            window.record(started, time.perf_counter(), error)
-            if error is not None and error.kind in ("socket", "timeout"):
-                await asyncio.sleep(0.05)  # do not spin on a server that is gone
+        await repeat(lambda: sign_in(session, config, client, initiate), window, stop)
+
+
+async def repeat(attempt: Callable[[], Awaitable[None]], window: _Window, stop: asyncio.Event) -> None:
+    """Run ``attempt`` until ``stop``, recording each one's latency or failure in ``window``."""
+    while not stop.is_set():
+        started = time.perf_counter()
+        error: SignInError | None = None
+        try:
+            await attempt()
+        except SignInError as exc:
+            error = exc
+        window.record(started, time.perf_counter(), error)
+        if error is not None and error.kind in ("socket", "timeout"):
+            await asyncio.sleep(0.05)  # do not spin on a server that is gone
 
 
 async def run_load(
@@ -300,18 +305,40 @@ async def run_load(
 ) -> LoadResult:
     """Drive ``config.concurrency`` sign-in loops for ``config.warmup`` discarded seconds, then ``config.seconds``
     measured ones. The callbacks run at the edges of the measured seconds (run.py samples server CPU there)."""
+    return await measure(
+        lambda window, stop: _loop(config, window, stop),
+        concurrency=config.concurrency,
+        warmup=config.warmup,
+        seconds=config.seconds,
+        on_measure_start=on_measure_start,
+        on_measure_end=on_measure_end,
+    )
+
+
+async def measure(
+    make_loop: Callable[[_Window, asyncio.Event], Coroutine[Any, Any, None]],
+    *,
+    concurrency: int,
+    warmup: float,
+    seconds: float,
+    on_measure_start: Callable[[], None] | None = None,
+    on_measure_end: Callable[[], None] | None = None,
+    powmod: str = POWMOD_IMPL,
+) -> LoadResult:
+    """``concurrency`` loops from ``make_loop``: ``warmup`` discarded seconds, then ``seconds`` measured ones
+    (the callbacks run at their edges); what completed inside the measured seconds is the result."""
     window = _Window()
     stop = asyncio.Event()
-    loops = [asyncio.create_task(_loop(config, window, stop)) for _ in range(config.concurrency)]
+    loops = [asyncio.create_task(make_loop(window, stop)) for _ in range(concurrency)]
     try:
-        if config.warmup > 0:
-            await asyncio.sleep(config.warmup)
+        if warmup > 0:
+            await asyncio.sleep(warmup)
         if on_measure_start is not None:
             on_measure_start()
         cpu_before = own_cpu_seconds()
         started = time.perf_counter()
         window.open = True
-        await asyncio.sleep(config.seconds)
+        await asyncio.sleep(seconds)
         window.open = False
         elapsed = time.perf_counter() - started
         cpu = own_cpu_seconds() - cpu_before
@@ -339,7 +366,8 @@ async def run_load(
         client_cpu_s=cpu,
         client_cores=cpu / elapsed,
         client_cpu_ms_per_sign_in=1000.0 * cpu / count if count else math.inf,
-        concurrency=config.concurrency,
+        concurrency=concurrency,
+        powmod=powmod,
         latencies_ms=latencies,
     )
 
@@ -351,12 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool-id", required=True, help="the pool id whose second part enters x and the claim")
     parser.add_argument("--username", required=True)
     parser.add_argument("--password", required=True)
-    parser.add_argument("--concurrency", type=int, default=64, help="sign-in loops, one connection each (64)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds (10)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="discarded seconds before (1)")
-    args = parser.parse_args(argv)
-    if args.concurrency < 1 or args.seconds <= 0 or args.warmup < 0:
-        parser.error("--concurrency and --seconds must be positive, --warmup not negative")
+    args = parse_load_options(parser, argv)
     config = LoadConfig(
         url=args.url,
         client_id=args.client_id,
@@ -367,8 +390,24 @@ def main(argv: list[str] | None = None) -> int:
         seconds=args.seconds,
         warmup=args.warmup,
     )
+    return print_load(run_load(config))
+
+
+def parse_load_options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The load generators' shared options (--concurrency, --seconds, --warmup) added and checked."""
+    parser.add_argument("--concurrency", type=int, default=64, help="loops, one connection each (64)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds (10)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="discarded seconds before (1)")
+    args = parser.parse_args(argv)
+    if args.concurrency < 1 or args.seconds <= 0 or args.warmup < 0:
+        parser.error("--concurrency and --seconds must be positive, --warmup not negative")
+    return args
+
+
+def print_load(load: Coroutine[Any, Any, LoadResult]) -> int:
+    """Run a load and print its summary as JSON; 130 when interrupted."""
     with contextlib.suppress(KeyboardInterrupt):
-        result = asyncio.run(run_load(config))
+        result = asyncio.run(load)
         print(json.dumps(result.summary(), indent=2))
         return 0
     return 130

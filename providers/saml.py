@@ -396,6 +396,23 @@ class SAMLConnector(SamlConnector):
         )
         return SamlRequest(request_id=str(request_id), binding="redirect", url=str(dict(info["headers"])["Location"]))
 
+    def _signed_logout_message(
+        self, metadata: str, params: dict[str, str], field: str, binding: Binding, acs_url: str
+    ) -> tuple[Saml2Client, str, Any]:
+        """A logout message the IdP sent (``field``: SAMLRequest or SAMLResponse), signed by it and parsed by
+        pysaml2: (our client, the IdP's entity ID, what pysaml2 parsed); raises UpstreamError otherwise."""
+        client = self._client(metadata, acs_url)
+        idp = self._idp_entity_id(client)
+        _require_signed(client, idp, params, field, binding)
+        parse = client.parse_logout_request_response if field == "SAMLResponse" else client.parse_logout_request
+        try:
+            parsed = parse(params[field], _BINDINGS[binding])
+        except Exception as exc:  # pysaml2 signals every refusal by raising
+            raise UpstreamError("saml_logout_invalid", type(exc).__name__) from exc
+        if parsed is None:
+            raise UpstreamError("saml_logout_invalid")
+        return client, idp, parsed
+
     async def check_logout_response(
         self, params: Mapping[str, str], *, binding: Binding, expected_request_id: str, acs_url: str
     ) -> None:
@@ -409,15 +426,7 @@ class SAMLConnector(SamlConnector):
     def _check_logout_response(
         self, metadata: str, params: dict[str, str], binding: Binding, expected_request_id: str, acs_url: str
     ) -> None:
-        client = self._client(metadata, acs_url)
-        idp = self._idp_entity_id(client)
-        _require_signed(client, idp, params, "SAMLResponse", binding)
-        try:
-            response = client.parse_logout_request_response(params["SAMLResponse"], _BINDINGS[binding])
-        except Exception as exc:  # pysaml2 signals every refusal by raising
-            raise UpstreamError("saml_logout_invalid", type(exc).__name__) from exc
-        if response is None:
-            raise UpstreamError("saml_logout_invalid")
+        _, idp, response = self._signed_logout_message(metadata, params, "SAMLResponse", binding, acs_url)
         message = response.response
         if message.in_response_to != expected_request_id:
             raise UpstreamError("saml_in_response_to")
@@ -438,15 +447,7 @@ class SAMLConnector(SamlConnector):
     def _handle_logout_request(
         self, metadata: str, params: dict[str, str], binding: Binding, acs_url: str
     ) -> LogoutRequestInfo:
-        client = self._client(metadata, acs_url)
-        idp = self._idp_entity_id(client)
-        _require_signed(client, idp, params, "SAMLRequest", binding)
-        try:
-            parsed = client.parse_logout_request(params["SAMLRequest"], _BINDINGS[binding])
-        except Exception as exc:  # pysaml2 signals every refusal by raising
-            raise UpstreamError("saml_logout_invalid", type(exc).__name__) from exc
-        if parsed is None:
-            raise UpstreamError("saml_logout_invalid")
+        client, idp, parsed = self._signed_logout_message(metadata, params, "SAMLRequest", binding, acs_url)
         message = parsed.message
         issuer = (message.issuer.text or "").strip() if message.issuer is not None else ""
         if issuer != idp:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.oauth import FakeAmazon, FakeApple, FakeFacebook, FakeGoogle
 from tests.support import GatehouseServer, MailServer, smtp_config
 
 
@@ -46,3 +47,56 @@ def browser() -> Iterator[Any]:
 
     with launch_chromium() as chromium:
         yield chromium
+
+
+# --- Fake social upstreams (one per module; tests that need another set-up define their own) ----------------
+
+
+@pytest.fixture(scope="module")
+def google() -> Iterator[FakeGoogle]:
+    with FakeGoogle() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def apple() -> Iterator[FakeApple]:
+    with FakeApple() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def facebook() -> Iterator[FakeFacebook]:
+    with FakeFacebook() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def amazon() -> Iterator[FakeAmazon]:
+    with FakeAmazon() as server:
+        yield server
+
+
+# --- clients of the other AWS services Gatehouse speaks -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ci(gatehouse: GatehouseServer) -> Any:
+    """boto3 cognito-identity client with the admin credentials."""
+    return gatehouse.client("cognito-identity")
+
+
+@pytest.fixture(scope="module")
+def public_ci(gatehouse: GatehouseServer) -> Any:
+    """cognito-identity client that signs nothing (GetId, GetCredentialsForIdentity as an app sends them)."""
+    return gatehouse.client("cognito-identity", signed=False)
+
+
+@pytest.fixture(scope="module")
+def iam(gatehouse: GatehouseServer) -> Any:
+    return gatehouse.client("iam")
+
+
+@pytest.fixture(scope="module")
+def sts(gatehouse: GatehouseServer) -> Any:
+    """The STS client an app uses for AssumeRoleWithWebIdentity: it signs nothing."""
+    return gatehouse.client("sts", signed=False)

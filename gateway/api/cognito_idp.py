@@ -738,16 +738,21 @@ async def GetTokensFromRefreshToken(call: Call) -> dict[str, Any]:
 # --- hosted UI domains and resource servers (gateway/services/domains.py) -------------------------------------
 
 
-@operation
-async def CreateUserPoolDomain(call: Call) -> dict[str, Any]:
+async def _domain_answer(call: Call, domain: str) -> dict[str, Any]:
+    """What CreateUserPoolDomain and UpdateUserPoolDomain answer: the domain's CloudFront name."""
     domains = call.services.domains
-    domain, pool_id = call.params["Domain"], call.params["UserPoolId"]
-    await domains.create_domain(pool_id, domain, call.params.get("CustomDomainConfig"))
     record = await domains.describe_domain(domain)
     assert record is not None
     settings = call.services.settings
     described = domains.domain_description(record, settings.region, settings.account_id)
     return {"CloudFrontDomain": described["CloudFrontDistribution"], "ManagedLoginVersion": 1}
+
+
+@operation
+async def CreateUserPoolDomain(call: Call) -> dict[str, Any]:
+    domain, pool_id = call.params["Domain"], call.params["UserPoolId"]
+    await call.services.domains.create_domain(pool_id, domain, call.params.get("CustomDomainConfig"))
+    return await _domain_answer(call, domain)
 
 
 @operation
@@ -763,14 +768,9 @@ async def DescribeUserPoolDomain(call: Call) -> dict[str, Any]:
 
 @operation
 async def UpdateUserPoolDomain(call: Call) -> dict[str, Any]:
-    domains = call.services.domains
     domain, pool_id = call.params["Domain"], call.params["UserPoolId"]
-    await domains.update_domain(pool_id, domain, call.params.get("CustomDomainConfig"))
-    record = await domains.describe_domain(domain)
-    assert record is not None
-    settings = call.services.settings
-    described = domains.domain_description(record, settings.region, settings.account_id)
-    return {"CloudFrontDomain": described["CloudFrontDistribution"], "ManagedLoginVersion": 1}
+    await call.services.domains.update_domain(pool_id, domain, call.params.get("CustomDomainConfig"))
+    return await _domain_answer(call, domain)
 
 
 @operation
@@ -919,11 +919,36 @@ async def DeleteWebAuthnCredential(call: Call) -> dict[str, Any]:
 # --- devices -------------------------------------------------------------------------------------------------
 
 
-def _device_page(call: Call, devices: list[Any], next_key: str | None, service: Any) -> dict[str, Any]:
-    result: dict[str, Any] = {"Devices": [service.device_type(d) for d in devices]}
+async def _device_page(call: Call, pool: PoolView, user: UserRecord) -> dict[str, Any]:
+    """ListDevices / AdminListDevices: a page of the user's remembered devices."""
+    devices = call.services.auth.devices
+    found, next_key = await devices.list_page(
+        pool, user, decode_token(call.params.get("PaginationToken")), limit_of(call, "Limit", 60, 60)
+    )
+    result: dict[str, Any] = {"Devices": [devices.device_type(d) for d in found]}
     if next_key:
         result["PaginationToken"] = encode_token(next_key)
     return result
+
+
+async def _device(call: Call, pool: PoolView, user: UserRecord) -> dict[str, Any]:
+    """GetDevice / AdminGetDevice."""
+    devices = call.services.auth.devices
+    return {"Device": devices.device_type(await devices.get(pool, user, call.params["DeviceKey"]))}
+
+
+async def _set_device_status(call: Call, pool: PoolView, user: UserRecord) -> dict[str, Any]:
+    """UpdateDeviceStatus / AdminUpdateDeviceStatus."""
+    devices = call.services.auth.devices
+    await devices.set_status(pool, user, call.params["DeviceKey"], call.params.get("DeviceRememberedStatus"))
+    return {}
+
+
+async def _auth_factors(call: Call, pool: PoolView, user: UserRecord) -> dict[str, Any]:
+    """GetUserAuthFactors / AdminGetUserAuthFactors."""
+    passwordless = call.services.auth.passwordless
+    factors = await passwordless.configured_factors(pool, user) if passwordless is not None else []
+    return {"Username": user.username, "ConfiguredUserAuthFactors": factors, **mfa_members(user)}
 
 
 async def _device_token_user(call: Call) -> tuple[PoolView, UserRecord, VerifiedAccessToken]:
@@ -951,34 +976,25 @@ async def ConfirmDevice(call: Call) -> dict[str, Any]:
 @operation
 async def UpdateDeviceStatus(call: Call) -> dict[str, Any]:
     pool, user, _ = await token_user(call)
-    devices = call.services.auth.devices
-    await devices.set_status(pool, user, call.params["DeviceKey"], call.params.get("DeviceRememberedStatus"))
-    return {}
+    return await _set_device_status(call, pool, user)
 
 
 @operation
 async def GetUserAuthFactors(call: Call) -> dict[str, Any]:
     pool, user, _ = await token_user(call)
-    passwordless = call.services.auth.passwordless
-    factors = await passwordless.configured_factors(pool, user) if passwordless is not None else []
-    return {"Username": user.username, "ConfiguredUserAuthFactors": factors, **mfa_members(user)}
+    return await _auth_factors(call, pool, user)
 
 
 @operation
 async def GetDevice(call: Call) -> dict[str, Any]:
     pool, user, _ = await _device_token_user(call)
-    devices = call.services.auth.devices
-    return {"Device": devices.device_type(await devices.get(pool, user, call.params["DeviceKey"]))}
+    return await _device(call, pool, user)
 
 
 @operation
 async def ListDevices(call: Call) -> dict[str, Any]:
     pool, user, _ = await token_user(call)
-    devices = call.services.auth.devices
-    found, next_key = await devices.list_page(
-        pool, user, decode_token(call.params.get("PaginationToken")), limit_of(call, "Limit", 60, 60)
-    )
-    return _device_page(call, found, next_key, devices)
+    return await _device_page(call, pool, user)
 
 
 @operation
@@ -1000,18 +1016,13 @@ async def _device_admin_user(call: Call) -> tuple[PoolView, UserRecord]:
 @operation
 async def AdminGetDevice(call: Call) -> dict[str, Any]:
     pool, user = await _device_admin_user(call)
-    devices = call.services.auth.devices
-    return {"Device": devices.device_type(await devices.get(pool, user, call.params["DeviceKey"]))}
+    return await _device(call, pool, user)
 
 
 @operation
 async def AdminListDevices(call: Call) -> dict[str, Any]:
     pool, user = await _device_admin_user(call)
-    devices = call.services.auth.devices
-    found, next_key = await devices.list_page(
-        pool, user, decode_token(call.params.get("PaginationToken")), limit_of(call, "Limit", 60, 60)
-    )
-    return _device_page(call, found, next_key, devices)
+    return await _device_page(call, pool, user)
 
 
 @operation
@@ -1031,9 +1042,7 @@ async def AdminUpdateAuthEventFeedback(call: Call) -> dict[str, Any]:
 @operation
 async def AdminUpdateDeviceStatus(call: Call) -> dict[str, Any]:
     pool, user = await admin_user(call)
-    devices = call.services.auth.devices
-    await devices.set_status(pool, user, call.params["DeviceKey"], call.params.get("DeviceRememberedStatus"))
-    return {}
+    return await _set_device_status(call, pool, user)
 
 
 @operation
@@ -1054,9 +1063,7 @@ from gateway.api import legacy_mfa as _legacy_mfa  # noqa: E402, F401
 @operation
 async def AdminGetUserAuthFactors(call: Call) -> dict[str, Any]:
     pool, user = await admin_user(call)
-    passwordless = call.services.auth.passwordless
-    factors = await passwordless.configured_factors(pool, user) if passwordless is not None else []
-    return {"Username": user.username, "ConfiguredUserAuthFactors": factors, **mfa_members(user)}
+    return await _auth_factors(call, pool, user)
 
 
 @operation

@@ -30,6 +30,21 @@ def _tag_map(params: Mapping[str, Any]) -> dict[str, str]:
     return {str(tag["Key"]): str(tag.get("Value", "")) for tag in params.get("Tags", [])}
 
 
+def _with_tags(result: dict[str, Any], tags: Mapping[str, str]) -> dict[str, Any]:
+    """An output shape with its ``Tags`` member, which IAM leaves out when there are none."""
+    if tags:
+        result["Tags"] = _tags(tags)
+    return result
+
+
+def _marked(result: dict[str, Any], marker: str | None) -> dict[str, Any]:
+    """A list output with IAM's pagination members: ``IsTruncated`` and, when it is, ``Marker``."""
+    result["IsTruncated"] = marker is not None
+    if marker is not None:
+        result["Marker"] = marker
+    return result
+
+
 def _role(role: Role, *, full: bool = True) -> dict[str, Any]:
     shape: dict[str, Any] = {
         "Path": role.path,
@@ -42,8 +57,7 @@ def _role(role: Role, *, full: bool = True) -> dict[str, Any]:
     }
     if role.description is not None:
         shape["Description"] = role.description
-    if role.tags:
-        shape["Tags"] = _tags(role.tags)
+    _with_tags(shape, role.tags)
     if full:
         shape["RoleLastUsed"] = {}
     return shape
@@ -71,10 +85,7 @@ async def list_roles(call: QueryCall) -> dict[str, Any]:
     roles, marker = await call.services.iam.list_roles(
         path_prefix=p.get("PathPrefix", "/"), marker=p.get("Marker"), max_items=p.get("MaxItems", 100)
     )
-    result: dict[str, Any] = {"Roles": [_role(r, full=False) for r in roles], "IsTruncated": marker is not None}
-    if marker is not None:
-        result["Marker"] = marker
-    return result
+    return _marked({"Roles": [_role(r, full=False) for r in roles]}, marker)
 
 
 async def delete_role(call: QueryCall) -> dict[str, Any]:
@@ -104,10 +115,7 @@ async def list_role_policies(call: QueryCall) -> dict[str, Any]:
     names, marker = await call.services.iam.list_role_policies(
         p["RoleName"], marker=p.get("Marker"), max_items=p.get("MaxItems", 100)
     )
-    result: dict[str, Any] = {"PolicyNames": names, "IsTruncated": marker is not None}
-    if marker is not None:
-        result["Marker"] = marker
-    return result
+    return _marked({"PolicyNames": names}, marker)
 
 
 async def create_oidc_provider(call: QueryCall) -> dict[str, Any]:
@@ -116,10 +124,7 @@ async def create_oidc_provider(call: QueryCall) -> dict[str, Any]:
     arn = await call.services.iam.create_oidc_provider(
         p["Url"], client_ids=p.get("ClientIDList", []), thumbprints=p.get("ThumbprintList", []), tags=tags
     )
-    result: dict[str, Any] = {"OpenIDConnectProviderArn": arn}
-    if tags:
-        result["Tags"] = _tags(tags)
-    return result
+    return _with_tags({"OpenIDConnectProviderArn": arn}, tags)
 
 
 async def get_oidc_provider(call: QueryCall) -> dict[str, Any]:
@@ -130,9 +135,7 @@ async def get_oidc_provider(call: QueryCall) -> dict[str, Any]:
         "ThumbprintList": record.thumbprints,
         "CreateDate": record.created_at,
     }
-    if record.tags:
-        result["Tags"] = _tags(record.tags)
-    return result
+    return _with_tags(result, record.tags)
 
 
 async def list_oidc_providers(call: QueryCall) -> dict[str, Any]:
@@ -173,11 +176,9 @@ async def list_role_tags(call: QueryCall) -> dict[str, Any]:
     role = await call.services.iam.get_role(p["RoleName"])
     keys = sorted(key for key in role.tags if p.get("Marker") is None or key > p["Marker"])
     page = keys[: p.get("MaxItems", 100)]
-    result: dict[str, Any] = {"Tags": [{"Key": k, "Value": role.tags[k]} for k in page]}
-    result["IsTruncated"] = len(keys) > len(page)
-    if result["IsTruncated"]:
-        result["Marker"] = page[-1]
-    return result
+    return _marked(
+        {"Tags": [{"Key": k, "Value": role.tags[k]} for k in page]}, page[-1] if len(keys) > len(page) else None
+    )
 
 
 async def add_client_id(call: QueryCall) -> dict[str, Any]:
@@ -208,18 +209,12 @@ async def create_saml_provider(call: QueryCall) -> dict[str, Any]:
     p = call.params
     tags = _tag_map(p)
     arn = await call.services.iam.create_saml_provider(p["Name"], p["SAMLMetadataDocument"], tags=tags)
-    result: dict[str, Any] = {"SAMLProviderArn": arn}
-    if tags:
-        result["Tags"] = _tags(tags)
-    return result
+    return _with_tags({"SAMLProviderArn": arn}, tags)
 
 
 async def get_saml_provider(call: QueryCall) -> dict[str, Any]:
     record = await call.services.iam.get_saml_provider(call.params["SAMLProviderArn"])
-    result: dict[str, Any] = {"SAMLMetadataDocument": record.metadata, "CreateDate": record.created_at}
-    if record.tags:
-        result["Tags"] = _tags(record.tags)
-    return result
+    return _with_tags({"SAMLMetadataDocument": record.metadata, "CreateDate": record.created_at}, record.tags)
 
 
 async def list_saml_providers(call: QueryCall) -> dict[str, Any]:

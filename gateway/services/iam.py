@@ -404,19 +404,8 @@ class IamService:
         context: dict[str, ContextValue] = dict(extra_context or {})
         context.update(identity.context_keys(self.account_id))
         context["aws:CurrentTime"], context["aws:EpochTime"] = _current_time()
-        for key, value in (request_tags or {}).items():
-            context[f"aws:RequestTag/{key}"] = value
-        if request_tags:
-            context["aws:TagKeys"] = list(request_tags)
         principal = {"Federated": [identity.federated_principal(self.account_id)]}
-        trust = role.trust_policy
-        decision = trust.evaluate(Request(action=action, resource=role.arn, context=context, principal=principal))
-        if decision is not Decision.ALLOW:
-            return False
-        if request_tags:
-            tag_request = Request(action=TAG_SESSION, resource=role.arn, context=context, principal=principal)
-            return trust.evaluate(tag_request) is Decision.ALLOW
-        return True
+        return _trust_decides(role, action, context, principal, request_tags)
 
     def trust_allows_principals(
         self,
@@ -437,20 +426,7 @@ class IamService:
         }
         if principal_arn is not None or principals:
             context["aws:PrincipalArn"] = principal_arn or principals[0]
-        for key, value in (request_tags or {}).items():
-            context[f"aws:RequestTag/{key}"] = value
-        if request_tags:
-            context["aws:TagKeys"] = list(request_tags)
-        principal = {"AWS": list(principals)}
-        trust = role.trust_policy
-        if trust.evaluate(Request(action=action, resource=role.arn, context=context, principal=principal)) is not (
-            Decision.ALLOW
-        ):
-            return False
-        if request_tags:
-            tag_request = Request(action=TAG_SESSION, resource=role.arn, context=context, principal=principal)
-            return trust.evaluate(tag_request) is Decision.ALLOW
-        return True
+        return _trust_decides(role, action, context, {"AWS": list(principals)}, request_tags)
 
     # --- OIDC providers ---------------------------------------------------------------------------------
 
@@ -626,20 +602,32 @@ class IamService:
         context["aws:CurrentTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         context["aws:EpochTime"] = str(int(time.time()))
         context["aws:FederatedProvider"] = federated_principal
-        for key, value in (request_tags or {}).items():
-            context[f"aws:RequestTag/{key}"] = value
-        if request_tags:
-            context["aws:TagKeys"] = list(request_tags)
-        principal = {"Federated": [federated_principal]}
-        trust = role.trust_policy
-        if trust.evaluate(Request(action=action, resource=role.arn, context=context, principal=principal)) is not (
-            Decision.ALLOW
-        ):
-            return False
-        if request_tags:
-            tag_request = Request(action=TAG_SESSION, resource=role.arn, context=context, principal=principal)
-            return trust.evaluate(tag_request) is Decision.ALLOW
-        return True
+        return _trust_decides(role, action, context, {"Federated": [federated_principal]}, request_tags)
+
+
+def _trust_decides(
+    role: Role,
+    action: str,
+    context: dict[str, ContextValue],
+    principal: dict[str, list[str]],
+    request_tags: Mapping[str, str] | None,
+) -> bool:
+    """Whether the role's trust policy allows ``action`` for ``principal`` in ``context`` and, when session
+    tags are passed, ``sts:TagSession`` for them too (as AWS requires); the tags become ``aws:RequestTag/*``
+    and ``aws:TagKeys`` of the context."""
+    for key, value in (request_tags or {}).items():
+        context[f"aws:RequestTag/{key}"] = value
+    if request_tags:
+        context["aws:TagKeys"] = list(request_tags)
+    trust = role.trust_policy
+    if trust.evaluate(Request(action=action, resource=role.arn, context=context, principal=principal)) is not (
+        Decision.ALLOW
+    ):
+        return False
+    if request_tags:
+        tag_request = Request(action=TAG_SESSION, resource=role.arn, context=context, principal=principal)
+        return trust.evaluate(tag_request) is Decision.ALLOW
+    return True
 
 
 def _no_role(name: str) -> NoSuchEntityException:

@@ -31,6 +31,7 @@ from gateway.errors import (
     ResourceNotFoundException,
 )
 from gateway.services.pools import CACHE_SECONDS, PoolService
+from gateway.services.views import RecordView
 from gateway.storage.base import AlreadyExists, IdentityPoolRecord, Store, VersionConflict
 
 # The public providers SupportedLoginProviders may name (the API reference's list).
@@ -95,22 +96,8 @@ class LoginNames:
 
 
 @dataclass(frozen=True)
-class IdentityPoolView:
+class IdentityPoolView(RecordView[IdentityPoolRecord]):
     """What services read of an identity pool."""
-
-    record: IdentityPoolRecord
-
-    @property
-    def id(self) -> str:
-        return self.record.id
-
-    @property
-    def name(self) -> str:
-        return self.record.name
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return self.record.settings
 
     @property
     def region(self) -> str:

@@ -33,7 +33,7 @@ import functools
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -257,24 +257,25 @@ def _binary_equals(policy_value: str, value: str) -> bool:
 _Matcher = Any
 
 
-def _numeric(op: str) -> _Matcher:
+def _ordered(parse: Callable[[str], float | None], op: str) -> _Matcher:
+    """A Numeric* or Date* operator: both values parsed (a value that does not parse never matches), then
+    compared."""
+
     def match(policy_value: str, value: str) -> bool:
-        left, right = _parse_number(value), _parse_number(policy_value)
+        left, right = parse(value), parse(policy_value)
         if left is None or right is None:
             return False
         return _compare(op, left, right)
 
     return match
+
+
+def _numeric(op: str) -> _Matcher:
+    return _ordered(_parse_number, op)
 
 
 def _date(op: str) -> _Matcher:
-    def match(policy_value: str, value: str) -> bool:
-        left, right = _parse_date(value), _parse_date(policy_value)
-        if left is None or right is None:
-            return False
-        return _compare(op, left, right)
-
-    return match
+    return _ordered(_parse_date, op)
 
 
 def _compare(op: str, left: float, right: float) -> bool:

@@ -19,6 +19,7 @@ from gateway.errors import (
 )
 from gateway.ids import new_client_id, new_client_secret, new_pool_id
 from gateway.services.schema import add_custom_attributes, build_schema
+from gateway.services.views import RecordView
 from gateway.services.webauthn import webauthn_configuration, webauthn_settings
 from gateway.storage.base import AlreadyExists, ClientRecord, PoolRecord, Store, VersionConflict
 
@@ -128,22 +129,8 @@ _SETTINGS_KEY = {
 
 
 @dataclass(frozen=True)
-class PoolView:
+class PoolView(RecordView[PoolRecord]):
     """What services read of a pool, with Cognito's defaults filled in."""
-
-    record: PoolRecord
-
-    @property
-    def id(self) -> str:
-        return self.record.id
-
-    @property
-    def name(self) -> str:
-        return self.record.name
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return self.record.settings
 
     @property
     def password_policy(self) -> dict[str, Any]:

@@ -11,13 +11,11 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.e2e.aws_support import aws_client, oidc_trust
 from tests.support import REGION, GatehouseServer, free_port
 
 MOTO_ACCOUNT = "123456789012"
@@ -65,18 +63,6 @@ iam:
     server.stop()
 
 
-def aws_client(service: str, url: str, key: str, secret: str, token: str | None = None) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=url,
-        region_name=REGION,
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        aws_session_token=token,
-        config=Config(retries={"max_attempts": 1}),
-    )
-
-
 def test_passthrough_role_gets_aws_credentials(gatehouse_aws: GatehouseServer, moto_url: str) -> None:
     # The AWS side: a role in "AWS" (moto) that Gatehouse's AWS principal may assume.
     aws_iam = aws_client("iam", moto_url, MOTO_KEY, MOTO_SECRET)
@@ -103,21 +89,10 @@ def test_passthrough_role_gets_aws_credentials(gatehouse_aws: GatehouseServer, m
     idp.admin_create_user(UserPoolId=pool_id, Username="carol", MessageAction="SUPPRESS")
     idp.admin_set_user_password(UserPoolId=pool_id, Username="carol", Password=PASSWORD, Permanent=True)
     provider = f"127.0.0.1:{gatehouse_aws.port}/{pool_id}"
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Federated": f"arn:aws:iam::000000000000:oidc-provider/{provider}"},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {"StringEquals": {f"{provider}:aud": client_id}},
-            }
-        ],
-    }
     iam = gatehouse_aws.client("iam")
     role_arn = iam.create_role(
         RoleName="readers",
-        AssumeRolePolicyDocument=json.dumps(trust),
+        AssumeRolePolicyDocument=oidc_trust(provider, client_id),
         Tags=[{"Key": "gatehouse:aws-role-arn", "Value": aws_role_arn}],
     )["Role"]["Arn"]
     token = gatehouse_aws.client(signed=False).initiate_auth(

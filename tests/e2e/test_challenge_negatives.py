@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from pycognito.aws_srp import AWSSRP, long_to_hex
 
 from tests.e2e import test_devices as devices
+from tests.e2e.mfa_support import outbox_sms
 from tests.e2e.test_mfa_sms_email import (
     EMAIL_CONFIG,
     SMS_CONFIG,
@@ -28,7 +29,6 @@ from tests.e2e.test_mfa_sms_email import (
     make_pool,
     make_user,
     not_the,
-    outbox_sms,
     sign_in,
     tokens_of,
 )
@@ -256,17 +256,7 @@ def device_pool(gatehouse: GatehouseServer, idp: Any, public_idp: Any) -> dict[s
 
 
 def _srp(pool: dict[str, Any], public_idp: Any, name: str) -> AWSSRP:
-    device = pool[name]
-    return AWSSRP(
-        username=name,
-        password="unused",
-        pool_id=pool["pool_id"],
-        client_id=pool["client_id"],
-        client=public_idp,
-        device_key=device.key,
-        device_group_key=device.group_key,
-        device_password=device.password,
-    )
+    return devices.device_srp(public_idp, pool["pool_id"], pool["client_id"], name, pool[name])
 
 
 def _device_step(public_idp: Any, pool: dict[str, Any], name: str) -> dict[str, Any]:
@@ -276,18 +266,7 @@ def _device_step(public_idp: Any, pool: dict[str, Any], name: str) -> dict[str, 
 
 
 def _srp_auth(public_idp: Any, pool: dict[str, Any], session: str, name: str, srp: AWSSRP) -> dict[str, Any]:
-    return dict(
-        public_idp.respond_to_auth_challenge(
-            ClientId=pool["client_id"],
-            ChallengeName="DEVICE_SRP_AUTH",
-            Session=session,
-            ChallengeResponses={
-                "USERNAME": name,
-                "DEVICE_KEY": pool[name].key,
-                "SRP_A": long_to_hex(srp.large_a_value),
-            },
-        )
-    )
+    return dict(devices.send_srp_a(public_idp, pool["client_id"], session, name, pool[name], srp))
 
 
 def _verify(public_idp: Any, pool: dict[str, Any], session: str, proof: dict[str, str]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.e2e.mfa_support import confirmed_user
 from tests.support import GatehouseServer, MailServer, code_in
 
 PASSWORD = "Limited-Pass-1"
@@ -52,13 +53,7 @@ def pool(idp: Any) -> tuple[str, str]:
 
 
 def make_user(idp: Any, pool_id: str, username: str, **attributes: str) -> None:
-    idp.admin_create_user(
-        UserPoolId=pool_id,
-        Username=username,
-        MessageAction="SUPPRESS",
-        UserAttributes=[{"Name": k, "Value": v} for k, v in attributes.items()],
-    )
-    idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=PASSWORD, Permanent=True)
+    confirmed_user(idp, pool_id, username, PASSWORD, **attributes)
 
 
 def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:

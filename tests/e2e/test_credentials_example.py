@@ -19,6 +19,7 @@ import jwt
 import pytest
 from botocore.credentials import Credentials
 
+from tests.e2e.aws_support import oidc_trust
 from tests.support import GatehouseServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,17 +71,6 @@ def setup(idp: Any, public_idp: Any, gatehouse: GatehouseServer) -> dict[str, An
     idp.admin_create_user(UserPoolId=pool_id, Username="alice", MessageAction="SUPPRESS")
     idp.admin_set_user_password(UserPoolId=pool_id, Username="alice", Password=PASSWORD, Permanent=True)
     provider = f"127.0.0.1:{gatehouse.port}/{pool_id}"
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{provider}"},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {"StringEquals": {f"{provider}:aud": client_id}},
-            }
-        ],
-    }
     policy = {
         "Version": "2012-10-17",
         "Statement": [
@@ -89,7 +79,9 @@ def setup(idp: Any, public_idp: Any, gatehouse: GatehouseServer) -> dict[str, An
         ],
     }
     iam = gatehouse.client("iam")
-    role_arn = iam.create_role(RoleName="file-users", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    role_arn = iam.create_role(RoleName="file-users", AssumeRolePolicyDocument=oidc_trust(provider, client_id))["Role"][
+        "Arn"
+    ]
     iam.put_role_policy(RoleName="file-users", PolicyName="own-files", PolicyDocument=json.dumps(policy))
     token = public_idp.initiate_auth(
         ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD}

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import pathlib
 import re
-import shutil
-import subprocess
 import time
 from typing import Any
 
@@ -24,13 +21,13 @@ import pytest
 from botocore.exceptions import ClientError
 from pycognito.aws_srp import AWSSRP, generate_hash_device, long_to_hex
 
+from tests.e2e.mfa_support import outbox_sms, run_node, sms_code
 from tests.support import GatehouseServer
 
 PASSWORD = "Device-password-1"
 FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
 SMS_CONFIG = {"SmsAuthenticationMessage": "Your code is {####}"}
 OPT_IN = {"ChallengeRequiredOnNewDevice": True, "DeviceOnlyRememberedOnUserPrompt": True}
-REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
@@ -64,26 +61,6 @@ def make_user(idp: Any, pool_id: str, username: str, phone: str) -> None:
     )
 
 
-def outbox_sms(server: GatehouseServer, phone: str) -> list[str]:
-    path = server.data_dir / "outbox.jsonl"
-    if not path.exists():
-        return []
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
-    return [str(m["text"]) for m in lines if m["kind"] == "sms" and m["to"] == phone]
-
-
-def last_sms_code(server: GatehouseServer, phone: str, count: int) -> str:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        texts = outbox_sms(server, phone)
-        if len(texts) >= count:
-            match = re.search(r"\b(\d{6})\b", texts[count - 1])
-            assert match
-            return match.group(1)
-        time.sleep(0.05)
-    raise AssertionError(f"no SMS #{count} for {phone}")
-
-
 def password_sign_in(public_idp: Any, client_id: str, username: str, device_key: str | None = None) -> dict[str, Any]:
     parameters = {"USERNAME": username, "PASSWORD": PASSWORD}
     if device_key:
@@ -95,7 +72,7 @@ def answer_sms(
     server: GatehouseServer, public_idp: Any, client_id: str, step: dict[str, Any], username: str, phone: str
 ) -> dict[str, Any]:
     assert step["ChallengeName"] == "SMS_MFA", step
-    code = last_sms_code(server, phone, len(outbox_sms(server, phone)))
+    code = sms_code(server, phone, len(outbox_sms(server, phone)))
     return dict(
         public_idp.respond_to_auth_challenge(
             ClientId=client_id,
@@ -127,12 +104,9 @@ def confirm(public_idp: Any, result: dict[str, Any], name: str = "laptop") -> tu
     )
 
 
-def device_proof(
-    public_idp: Any, pool_id: str, client_id: str, step: dict[str, Any], username: str, device: Device
-) -> dict[str, Any]:
-    """Answer DEVICE_SRP_AUTH and DEVICE_PASSWORD_VERIFIER with the device's secret (pycognito's SRP math)."""
-    assert step["ChallengeName"] == "DEVICE_SRP_AUTH", step
-    srp = AWSSRP(
+def device_srp(public_idp: Any, pool_id: str, client_id: str, username: str, device: Device) -> AWSSRP:
+    """pycognito's client side of the device's SRP, with the device's key, group and secret."""
+    return AWSSRP(
         username=username,
         password="unused",
         pool_id=pool_id,
@@ -142,12 +116,25 @@ def device_proof(
         device_group_key=device.group_key,
         device_password=device.password,
     )
-    challenge = public_idp.respond_to_auth_challenge(
+
+
+def send_srp_a(public_idp: Any, client_id: str, session: str, username: str, device: Device, srp: AWSSRP) -> Any:
+    """Answer DEVICE_SRP_AUTH with the device's key and SRP_A: the DEVICE_PASSWORD_VERIFIER challenge."""
+    return public_idp.respond_to_auth_challenge(
         ClientId=client_id,
         ChallengeName="DEVICE_SRP_AUTH",
-        Session=step["Session"],
+        Session=session,
         ChallengeResponses={"USERNAME": username, "DEVICE_KEY": device.key, "SRP_A": long_to_hex(srp.large_a_value)},
     )
+
+
+def device_proof(
+    public_idp: Any, pool_id: str, client_id: str, step: dict[str, Any], username: str, device: Device
+) -> dict[str, Any]:
+    """Answer DEVICE_SRP_AUTH and DEVICE_PASSWORD_VERIFIER with the device's secret (pycognito's SRP math)."""
+    assert step["ChallengeName"] == "DEVICE_SRP_AUTH", step
+    srp = device_srp(public_idp, pool_id, client_id, username, device)
+    challenge = send_srp_a(public_idp, client_id, step["Session"], username, device, srp)
     assert challenge["ChallengeName"] == "DEVICE_PASSWORD_VERIFIER"
     assert set(challenge["ChallengeParameters"]) >= {"SRP_B", "SALT", "SECRET_BLOCK"}
     return dict(
@@ -443,22 +430,8 @@ def test_hostile_device_requests(gatehouse: GatehouseServer, idp: Any, public_id
     assert error_of(other_key)[0] == "NotAuthorizedException"
     # A replayed device proof is refused.
     step = password_sign_in(public_idp, client_id, "hana", device.key)
-    srp = AWSSRP(
-        username="hana",
-        password="unused",
-        pool_id=pool_id,
-        client_id=client_id,
-        client=public_idp,
-        device_key=device.key,
-        device_group_key=device.group_key,
-        device_password=device.password,
-    )
-    challenge = public_idp.respond_to_auth_challenge(
-        ClientId=client_id,
-        ChallengeName="DEVICE_SRP_AUTH",
-        Session=step["Session"],
-        ChallengeResponses={"USERNAME": "hana", "DEVICE_KEY": device.key, "SRP_A": long_to_hex(srp.large_a_value)},
-    )
+    srp = device_srp(public_idp, pool_id, client_id, "hana", device)
+    challenge = send_srp_a(public_idp, client_id, step["Session"], "hana", device, srp)
     proof = srp.process_device_challenge(challenge["ChallengeParameters"])
     done = public_idp.respond_to_auth_challenge(
         ClientId=client_id,
@@ -501,12 +474,11 @@ def test_pools_without_device_tracking(gatehouse: GatehouseServer, idp: Any, pub
 
 # --- amazon-cognito-identity-js: the acceptance check -----------------------------------------------------------
 
-_JS_REMEMBER = r"""
+# The start of both scripts: the request, and the pool over a memory storage shared by every sign-in of the
+# script, so the device key, group key and secret survive a sign-out.
+_JS_POOL = r"""
 const AmazonCognitoIdentity = require('amazon-cognito-identity-js');
-const fs = require('fs');
 const p = JSON.parse(process.argv[2]);
-
-// Memory storage shared by both sign-ins, so the device key, group key and secret survive the sign-out.
 const data = {};
 const storage = {
   setItem: (k, v) => { data[k] = String(v); return data[k]; },
@@ -517,6 +489,12 @@ const storage = {
 const pool = new AmazonCognitoIdentity.CognitoUserPool({
   UserPoolId: p.poolId, ClientId: p.clientId, endpoint: p.endpoint, Storage: storage,
 });
+"""
+
+_JS_REMEMBER = (
+    _JS_POOL
+    + r"""
+const fs = require('fs');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let smsSeen = 0;  // SMS challenges so far, in every sign-in of this script
 
@@ -585,31 +563,7 @@ function signIn(events) {
   }));
 })().catch((err) => process.stdout.write(JSON.stringify({ ok: false, code: err.code, message: err.message })));
 """
-
-
-def run_node(tmp_path: pathlib.Path, script: str, request: dict[str, Any]) -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed (scripts/test.sh installs it)")
-    js_dir = pathlib.Path(os.environ.get("GATEHOUSE_COGNITO_JS_DIR") or REPO / ".cache" / "js")
-    if not (js_dir / "node_modules" / "amazon-cognito-identity-js").is_dir():
-        pytest.fail(
-            f"amazon-cognito-identity-js is not installed in {js_dir}: run scripts/test.sh, or "
-            "`npm install --no-save amazon-cognito-identity-js@6` there and set GATEHOUSE_COGNITO_JS_DIR"
-        )
-    path = tmp_path / "remember.js"
-    path.write_text(script)
-    out = subprocess.run(
-        [node, str(path), json.dumps(request)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NODE_PATH": str(js_dir / "node_modules")},
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
+)
 
 
 def test_amazon_cognito_identity_js_remembers_the_device_and_skips_mfa(
@@ -628,7 +582,7 @@ def test_amazon_cognito_identity_js_remembers_the_device_and_skips_mfa(
         "outbox": str(gatehouse.data_dir / "outbox.jsonl"),
         "smsBefore": len(outbox_sms(gatehouse, phone)),
     }
-    result = run_node(tmp_path, _JS_REMEMBER, request)
+    result = run_node(tmp_path, _JS_REMEMBER, request, name="remember.js", timeout=120)
     assert result["ok"] is True, result
     # First sign-in: SMS MFA, then the device is confirmed (the user is asked, so it starts not remembered).
     assert result["first"] == ["SMS_MFA"]
@@ -647,19 +601,9 @@ def test_amazon_cognito_identity_js_remembers_the_device_and_skips_mfa(
     assert attributes(listed[0])["dev:device_remembered_status"] == "not_remembered"
 
 
-_JS_SELECT_TOTP = r"""
-const AmazonCognitoIdentity = require('amazon-cognito-identity-js');
-const p = JSON.parse(process.argv[2]);
-const data = {};
-const storage = {
-  setItem: (k, v) => { data[k] = String(v); return data[k]; },
-  getItem: (k) => (Object.prototype.hasOwnProperty.call(data, k) ? data[k] : null),
-  removeItem: (k) => { delete data[k]; },
-  clear: () => { for (const k of Object.keys(data)) delete data[k]; },
-};
-const pool = new AmazonCognitoIdentity.CognitoUserPool({
-  UserPoolId: p.poolId, ClientId: p.clientId, endpoint: p.endpoint, Storage: storage,
-});
+_JS_SELECT_TOTP = (
+    _JS_POOL
+    + r"""
 
 function signIn(events) {
   const user = new AmazonCognitoIdentity.CognitoUser({ Username: p.username, Pool: pool, Storage: storage });
@@ -699,6 +643,7 @@ function signIn(events) {
   }));
 })().catch((err) => process.stdout.write(JSON.stringify({ ok: false, code: err.code, message: err.message })));
 """
+)
 
 
 def test_amazon_cognito_identity_js_chooses_totp_and_an_always_remembered_device_skips_it(
@@ -734,7 +679,7 @@ def test_amazon_cognito_identity_js_chooses_totp_and_an_always_remembered_device
         "password": PASSWORD,
         "totp": pyotp.TOTP(secret).generate_otp(step),
     }
-    result = run_node(tmp_path, _JS_SELECT_TOTP, request)
+    result = run_node(tmp_path, _JS_SELECT_TOTP, request, name="remember.js", timeout=120)
     assert result["ok"] is True, result
     assert result["first"] == ["SELECT_MFA_TYPE", "SOFTWARE_TOKEN_MFA"]
     assert result["choices"] == '["SMS_MFA","SOFTWARE_TOKEN_MFA"]'

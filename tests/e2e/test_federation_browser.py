@@ -13,18 +13,12 @@ import pytest
 import requests
 from aiohttp import web
 
+from tests.e2e.federation_support import saml_idp_for, usernames, verified_id_token
 from tests.e2e.oauth_support import pkce_pair, query_of
-from tests.e2e.test_federation_flow import usernames, verified_id_token
 from tests.fakes.oauth import FakeGoogle
 from tests.fakes.saml import FakeSamlIdP
 from tests.fakes.server import ThreadedApp
 from tests.support import GatehouseServer
-
-
-@pytest.fixture(scope="module")
-def google() -> Iterator[FakeGoogle]:
-    with FakeGoogle() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +34,7 @@ def pool_id(idp: Any) -> str:
 
 @pytest.fixture(scope="module")
 def saml_idp(gatehouse: GatehouseServer, idp: Any, pool_id: str) -> Iterator[FakeSamlIdP]:
-    certificate = idp.get_signing_certificate(UserPoolId=pool_id)["Certificate"]
-    with FakeSamlIdP(
-        sp_entity_id=f"urn:amazon:cognito:sp:{pool_id}",
-        acs_url=f"{gatehouse.url}/saml2/idpresponse",
-        sp_cert_pem=f"-----BEGIN CERTIFICATE-----\n{certificate}\n-----END CERTIFICATE-----\n",
-    ) as server:
-        server.encrypt = True
+    with saml_idp_for(gatehouse, idp, pool_id, encrypt=True) as server:
         yield server
 
 

@@ -15,8 +15,8 @@ from urllib.parse import urlencode, urljoin
 import pytest
 import requests
 
+from tests.e2e.federation_support import usernames, verified_id_token
 from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, make_user, pkce_pair, query_of
-from tests.e2e.test_federation_flow import usernames, verified_id_token
 from tests.support import GatehouseServer
 
 

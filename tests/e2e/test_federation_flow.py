@@ -10,27 +10,14 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
-import jwt
 import pytest
 import requests
 
-from tests.e2e.oauth_support import CALLBACK, pkce_pair, query_of
+from tests.e2e.federation_support import Flow, corp_details, saml_idp_for, usernames, verified_id_token
+from tests.e2e.oauth_support import CALLBACK, query_of
 from tests.fakes.oauth import FakeApple, FakeGoogle, FakeOIDC
 from tests.fakes.saml import FakeSamlIdP
-from tests.providers.conftest import form_fields
 from tests.support import GatehouseServer
-
-
-@pytest.fixture(scope="module")
-def google() -> Iterator[FakeGoogle]:
-    with FakeGoogle() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def apple() -> Iterator[FakeApple]:
-    with FakeApple() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +34,7 @@ def pool_id(idp: Any) -> str:
 
 @pytest.fixture(scope="module")
 def saml_idp(gatehouse: GatehouseServer, idp: Any, pool_id: str) -> Iterator[FakeSamlIdP]:
-    certificate = idp.get_signing_certificate(UserPoolId=pool_id)["Certificate"]
-    cert_pem = "-----BEGIN CERTIFICATE-----\n" + certificate + "\n-----END CERTIFICATE-----\n"
-    with FakeSamlIdP(
-        sp_entity_id=f"urn:amazon:cognito:sp:{pool_id}",
-        acs_url=f"{gatehouse.url}/saml2/idpresponse",
-        sp_cert_pem=cert_pem,
-    ) as server:
+    with saml_idp_for(gatehouse, idp, pool_id) as server:
         yield server
 
 
@@ -72,9 +53,7 @@ def client_id(
     )  # fmt: skip
     idp.create_identity_provider(
         UserPoolId=pool_id, ProviderName="Corp", ProviderType="OIDC",
-        ProviderDetails={"client_id": corp.client_id, "client_secret": corp.client_secret,
-                         "authorize_scopes": "openid email", "oidc_issuer": corp.issuer,
-                         "attributes_request_method": "GET"},
+        ProviderDetails=corp_details(corp),
         AttributeMapping={"email": "email"}, IdpIdentifiers=["corp.example"],
     )  # fmt: skip
     idp.create_identity_provider(
@@ -94,79 +73,6 @@ def client_id(
         SupportedIdentityProviders=["COGNITO", "Google", "SignInWithApple", "Corp", "CorpSAML"],
     )
     return str(client["UserPoolClient"]["ClientId"])
-
-
-class Flow:
-    """A browser without scripts: follows redirects and submits auto-posting forms by hand."""
-
-    def __init__(self, gatehouse: GatehouseServer, client_id: str) -> None:
-        self.gatehouse = gatehouse
-        self.client_id = client_id
-        self.http = requests.Session()
-        self.verifier, self.challenge = pkce_pair()
-
-    def authorize_url(self, **extra: str) -> str:
-        params = {
-            "response_type": "code",
-            "client_id": self.client_id,
-            "redirect_uri": CALLBACK,
-            "scope": "openid email profile",
-            "state": "app-state-1",
-            "code_challenge": self.challenge,
-            "code_challenge_method": "S256",
-            **extra,
-        }
-        return f"{self.gatehouse.url}/oauth2/authorize?{urlencode(params)}"
-
-    def run(self, url: str, *, tamper: Any = None) -> requests.Response:
-        """Follow the round trip until it leaves for the client's redirect URI (or stops on a page)."""
-        response = self.http.get(url, allow_redirects=False)
-        for _ in range(10):
-            if response.is_redirect:
-                location = response.headers["Location"]
-                if location.startswith(CALLBACK):
-                    return response
-                if tamper is not None and "/oauth2/idpresponse" in location:
-                    location = tamper(location)
-                response = self.http.get(location, allow_redirects=False)
-                continue
-            fields = form_fields(response.text)
-            action = response.text.split('action="', 1)[1].split('"', 1)[0] if 'action="' in response.text else None
-            if response.status_code != 200 or not fields or action is None:
-                return response
-            response = self.http.post(action.replace("&amp;", "&"), data=fields, allow_redirects=False)
-        raise AssertionError("too many steps")
-
-    def tokens(self, code: str) -> dict[str, Any]:
-        reply = self.http.post(
-            f"{self.gatehouse.url}/oauth2/token",
-            data={
-                "grant_type": "authorization_code",
-                "client_id": self.client_id,
-                "code": code,
-                "redirect_uri": CALLBACK,
-                "code_verifier": self.verifier,
-            },
-        )
-        assert reply.status_code == 200, reply.text
-        return dict(reply.json())
-
-
-def verified_id_token(gatehouse: GatehouseServer, pool_id: str, client_id: str, token: str) -> dict[str, Any]:
-    keys = jwt.PyJWKClient(f"{gatehouse.url}/{pool_id}/.well-known/jwks.json")
-    return dict(
-        jwt.decode(
-            token,
-            keys.get_signing_key_from_jwt(token).key,
-            algorithms=["RS256"],
-            audience=client_id,
-            issuer=f"{gatehouse.url}/{pool_id}",
-        )
-    )
-
-
-def usernames(idp: Any, pool_id: str) -> set[str]:
-    return {u["Username"] for u in idp.list_users(UserPoolId=pool_id)["Users"]}
 
 
 def test_google_end_to_end(

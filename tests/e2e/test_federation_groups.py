@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.federation_support import Flow, verified_id_token
 from tests.e2e.oauth_support import CALLBACK, query_of
-from tests.e2e.test_federation_flow import Flow, verified_id_token
 from tests.fakes.oauth import FakeOIDC
 from tests.support import GatehouseServer
 

@@ -24,8 +24,8 @@ import pytest
 from botocore.exceptions import ClientError
 from pycognito.aws_srp import AWSSRP
 
+from tests.e2e.federation_support import Flow, verified_id_token
 from tests.e2e.oauth_support import CALLBACK, query_of
-from tests.e2e.test_federation_flow import Flow, verified_id_token
 from tests.fakes.oauth import FakeGoogle, FakeOIDC
 from tests.support import GatehouseServer
 

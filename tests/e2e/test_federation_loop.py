@@ -24,8 +24,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.loop_watch import ENV, loop_watch_ctx
+from tests.e2e.federation_support import Flow, corp_details, saml_idp_for, verified_id_token
 from tests.e2e.oauth_support import LOGOUT, query_of
-from tests.e2e.test_federation_flow import Flow, verified_id_token
 from tests.fakes.oauth import FakeOIDC
 from tests.fakes.saml import FakeSamlIdP
 from tests.support import GatehouseServer
@@ -58,13 +58,7 @@ def pool_id(idp: Any) -> str:
 
 @pytest.fixture(scope="module")
 def saml_idp(gatehouse: GatehouseServer, idp: Any, pool_id: str) -> Iterator[FakeSamlIdP]:
-    certificate = idp.get_signing_certificate(UserPoolId=pool_id)["Certificate"]
-    with FakeSamlIdP(
-        sp_entity_id=f"urn:amazon:cognito:sp:{pool_id}",
-        acs_url=f"{gatehouse.url}/saml2/idpresponse",
-        sp_cert_pem=f"-----BEGIN CERTIFICATE-----\n{certificate}\n-----END CERTIFICATE-----\n",
-    ) as server:
-        server.encrypt = True
+    with saml_idp_for(gatehouse, idp, pool_id, encrypt=True) as server:
         yield server
 
 
@@ -72,9 +66,7 @@ def saml_idp(gatehouse: GatehouseServer, idp: Any, pool_id: str) -> Iterator[Fak
 def client_id(idp: Any, pool_id: str, corp: FakeOIDC, saml_idp: FakeSamlIdP) -> str:
     idp.create_identity_provider(
         UserPoolId=pool_id, ProviderName="Corp", ProviderType="OIDC",
-        ProviderDetails={"client_id": corp.client_id, "client_secret": corp.client_secret,
-                         "authorize_scopes": "openid email", "oidc_issuer": corp.issuer,
-                         "attributes_request_method": "GET"},
+        ProviderDetails=corp_details(corp),
         AttributeMapping={"email": "email"},
     )  # fmt: skip
     idp.create_identity_provider(

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.e2e.federation_support import Flow, corp_details, verified_id_token
 from tests.e2e.oauth_support import CALLBACK, query_of
-from tests.e2e.test_federation_flow import Flow, verified_id_token
 from tests.fakes.oauth import FakeOIDC
 from tests.support import GatehouseServer
 
@@ -25,17 +25,6 @@ USERNAME = "Corp_emp-42"
 def corp() -> Iterator[FakeOIDC]:
     with FakeOIDC(client_id="corp-client", client_secret="corp-secret") as server:
         yield server
-
-
-def corp_details(corp: FakeOIDC, **extra: str) -> dict[str, str]:
-    return {
-        "client_id": corp.client_id,
-        "client_secret": corp.client_secret,
-        "authorize_scopes": "openid email",
-        "oidc_issuer": corp.issuer,
-        "attributes_request_method": "GET",
-        **extra,
-    }
 
 
 def rules_json(*rules: dict[str, str]) -> str:

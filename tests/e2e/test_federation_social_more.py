@@ -5,28 +5,15 @@ Amazon's ``/auth/o2/token`` and ``/user/profile``) -> ``/oauth2/idpresponse`` ->
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
+from tests.e2e.federation_support import Flow, usernames, verified_id_token
 from tests.e2e.oauth_support import query_of
-from tests.e2e.test_federation_flow import Flow, usernames, verified_id_token
 from tests.fakes.oauth import FakeAmazon, FakeFacebook
 from tests.support import GatehouseServer
-
-
-@pytest.fixture(scope="module")
-def facebook() -> Iterator[FakeFacebook]:
-    with FakeFacebook() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def amazon() -> Iterator[FakeAmazon]:
-    with FakeAmazon() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

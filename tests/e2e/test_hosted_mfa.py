@@ -12,8 +12,9 @@ import pyotp
 import pytest
 import requests
 
+from tests.e2e.mfa_support import confirmed_user, outbox_sms, sms_code
 from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, OAuthPool, make_pool, pkce_pair, query_of
-from tests.e2e.test_mfa_sms_email import EMAIL_CONFIG, SMS_CONFIG, email_code, not_the, outbox_sms, sms_code
+from tests.e2e.test_mfa_sms_email import EMAIL_CONFIG, SMS_CONFIG, email_code, not_the
 from tests.support import GatehouseServer, MailServer
 
 ALERT = 'role="alert"'
@@ -21,13 +22,7 @@ VIEWPORT = {"width": 420, "height": 780}
 
 
 def _user(idp: Any, pool_id: str, username: str, **attributes: str) -> None:
-    idp.admin_create_user(
-        UserPoolId=pool_id,
-        Username=username,
-        MessageAction="SUPPRESS",
-        UserAttributes=[{"Name": k, "Value": v} for k, v in attributes.items()],
-    )
-    idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=PASSWORD, Permanent=True)
+    confirmed_user(idp, pool_id, username, PASSWORD, **attributes)
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +43,20 @@ def _login(browser: Browser, pool: OAuthPool, username: str) -> requests.Respons
     page = browser.follow(browser.get(browser.authorize_url(pool.secret_id, scope="openid email")))
     assert page.status_code == 200 and "Sign in" in page.text
     return browser.submit(page, {"username": username, "password": PASSWORD})
+
+
+def _browser_login(context: Any, gatehouse: GatehouseServer, pool: OAuthPool, challenge: str, username: str) -> Any:
+    """In a real browser: authorize (public client, PKCE) and sign in with the password; the page that follows."""
+    page = context.new_page()
+    page.goto(
+        f"{gatehouse.url}/{pool.pool_id}/oauth2/authorize?client_id={pool.public_id}&response_type=code"
+        f"&redirect_uri={CALLBACK}&scope=openid+email&state=browser-state&code_challenge={challenge}"
+        "&code_challenge_method=S256"
+    )
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    return page
 
 
 def _redeem(gatehouse: GatehouseServer, pool: OAuthPool, done: requests.Response) -> dict[str, Any]:
@@ -187,15 +196,7 @@ def test_sms_mfa_in_the_browser(gatehouse: GatehouseServer, idp: Any, pool: OAut
     context = browser.new_context(viewport=VIEWPORT)
     app = _App(context)
     try:
-        page = context.new_page()
-        page.goto(
-            f"{gatehouse.url}/{pool.pool_id}/oauth2/authorize?client_id={pool.public_id}&response_type=code"
-            f"&redirect_uri={CALLBACK}&scope=openid+email&state=browser-state&code_challenge={challenge}"
-            "&code_challenge_method=S256"
-        )
-        page.get_by_label("Username").fill("wendy")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in", exact=True).click()
+        page = _browser_login(context, gatehouse, pool, challenge, "wendy")
         assert page.get_by_role("heading", name="Enter the code we texted you").is_visible()
         _shot(page, "sms-code")
         code = sms_code(gatehouse, phone, 1)

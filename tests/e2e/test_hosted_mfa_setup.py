@@ -11,11 +11,11 @@ from typing import Any
 
 import pyotp
 import pytest
-import requests
 
-from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, OAuthPool, make_pool, pkce_pair
-from tests.e2e.test_hosted_mfa import ALERT, VIEWPORT, _clean, _redeem, _user
-from tests.e2e.test_mfa_sms_email import EMAIL_CONFIG, SMS_CONFIG, email_code, not_the, outbox_sms
+from tests.e2e.mfa_support import outbox_sms
+from tests.e2e.oauth_support import CALLBACK, Browser, OAuthPool, make_pool, pkce_pair
+from tests.e2e.test_hosted_mfa import ALERT, VIEWPORT, _browser_login, _clean, _login, _redeem, _user
+from tests.e2e.test_mfa_sms_email import EMAIL_CONFIG, SMS_CONFIG, email_code, not_the
 from tests.support import GatehouseServer, MailServer
 
 
@@ -29,12 +29,6 @@ def pool(gatehouse: GatehouseServer, idp: Any) -> OAuthPool:
         SoftwareTokenMfaConfiguration={"Enabled": True},
     )
     return made
-
-
-def _login(browser: Browser, pool: OAuthPool, username: str) -> requests.Response:
-    page = browser.follow(browser.get(browser.authorize_url(pool.secret_id, scope="openid email")))
-    assert page.status_code == 200 and "Sign in" in page.text
-    return browser.submit(page, {"username": username, "password": PASSWORD})
 
 
 def _mfa(idp: Any, pool_id: str, username: str) -> tuple[list[str] | None, str | None]:
@@ -164,15 +158,7 @@ def test_email_setup_in_the_browser(
     context = browser.new_context(viewport=VIEWPORT)
     app = _App(context)
     try:
-        page = context.new_page()
-        page.goto(
-            f"{gatehouse.url}/{pool.pool_id}/oauth2/authorize?client_id={pool.public_id}&response_type=code"
-            f"&redirect_uri={CALLBACK}&scope=openid+email&state=browser-state&code_challenge={challenge}"
-            "&code_challenge_method=S256"
-        )
-        page.get_by_label("Username").fill("nora")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in", exact=True).click()
+        page = _browser_login(context, gatehouse, pool, challenge, "nora")
         assert page.get_by_role("heading", name="Add a second step to your sign-in").is_visible()
         _shot(page, "mfa-setup-choose")
         page.get_by_role("button", name="Get codes by email").click()

@@ -19,10 +19,10 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
+from tests.e2e.mfa_support import outbox_sms
 from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, pkce_pair, query_of
-from tests.e2e.test_mfa_sms_email import outbox_sms
 from tests.e2e.test_oauth_browser import _App, _shot
-from tests.e2e.test_passkeys import CREATE, origin_of
+from tests.e2e.test_passkeys import CREATE, add_authenticator, origin_of
 from tests.support import GatehouseServer, MailServer, body_text, smtp_config
 
 ALERT = 'role="alert"'
@@ -144,22 +144,7 @@ def device(browser: Any, gatehouse: GatehouseServer) -> Iterator[tuple[Any, Any,
         page = context.new_page()
         response = page.goto(f"{origin_of(gatehouse)}/health")
         assert response is not None and response.status == 200
-        cdp = context.new_cdp_session(page)
-        cdp.send("WebAuthn.enable", {"enableUI": False})
-        added = cdp.send(
-            "WebAuthn.addVirtualAuthenticator",
-            {
-                "options": {
-                    "protocol": "ctap2",
-                    "transport": "internal",
-                    "hasResidentKey": True,
-                    "hasUserVerification": True,
-                    "isUserVerified": True,
-                    "automaticPresenceSimulation": True,
-                }
-            },
-        )
-        yield app, page, (cdp, added["authenticatorId"])
+        yield app, page, add_authenticator(context, page)
     finally:
         context.close()
 

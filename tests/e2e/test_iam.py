@@ -28,11 +28,6 @@ TRUST = {
 READ = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
 
 
-@pytest.fixture(scope="module")
-def iam(gatehouse: GatehouseServer) -> Any:
-    return gatehouse.client("iam")
-
-
 def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
     response = excinfo.value.response
     return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]

@@ -7,11 +7,11 @@ makes the calls that fill the caches, then changes something and expects the nex
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
+from tests.e2e.aws_support import identity_trust
 from tests.e2e.test_identity_pools import (
     UserPool,
     error_of,
@@ -21,40 +21,6 @@ from tests.e2e.test_identity_pools import (
     sign_in,
 )
 from tests.support import GatehouseServer
-
-
-def trust(pool_id: str, amr: str = "authenticated") -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Federated": "cognito-identity.amazonaws.com"},
-                    "Action": "sts:AssumeRoleWithWebIdentity",
-                    "Condition": {
-                        "StringEquals": {"cognito-identity.amazonaws.com:aud": pool_id},
-                        "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": amr},
-                    },
-                }
-            ],
-        }
-    )
-
-
-@pytest.fixture(scope="module")
-def ci(gatehouse: GatehouseServer) -> Any:
-    return gatehouse.client("cognito-identity")
-
-
-@pytest.fixture(scope="module")
-def public_ci(gatehouse: GatehouseServer) -> Any:
-    return gatehouse.client("cognito-identity", signed=False)
-
-
-@pytest.fixture(scope="module")
-def iam(gatehouse: GatehouseServer) -> Any:
-    return gatehouse.client("iam")
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +40,9 @@ def identity_pool(ci: Any, iam: Any, users: UserPool, name: str, *, check: bool 
             CognitoIdentityProviders=[provider(users, check=check)],
         )["IdentityPoolId"]
     )
-    role = str(iam.create_role(RoleName=f"cache-{name}", AssumeRolePolicyDocument=trust(pool_id))["Role"]["Arn"])
+    role = str(
+        iam.create_role(RoleName=f"cache-{name}", AssumeRolePolicyDocument=identity_trust(pool_id))["Role"]["Arn"]
+    )
     ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": role})
     return pool_id, role
 
@@ -140,14 +108,14 @@ def test_role_changes_count_on_the_next_call(ci: Any, iam: Any, public_ci: Any, 
         return code, status
 
     # A trust policy that no longer admits authenticated identities: refused on the very next call.
-    iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust(pool_id, amr="unauthenticated"))
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=identity_trust(pool_id, amr="unauthenticated"))
     assert refused() == ("InvalidIdentityPoolConfigurationException", 400)
-    iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust(pool_id))
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=identity_trust(pool_id))
     assert public_ci.get_credentials_for_identity(IdentityId=identity, Logins=logins)["IdentityId"] == identity
     # The role deleted: refused at once; made again under the same name: credentials again, of the new role.
     iam.delete_role(RoleName=name)
     assert refused() == ("InvalidIdentityPoolConfigurationException", 400)
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust(pool_id))
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=identity_trust(pool_id))
     assert public_ci.get_credentials_for_identity(IdentityId=identity, Logins=logins)["Credentials"]["SessionToken"]
 
 

@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import jwt
 import pytest
-from botocore.config import Config
 
 from gateway.config_file import ConfigError, load_config
+from tests.e2e.aws_support import aws_client
 from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION, GatehouseServer
 
 POOL_ID = "us-east-1_Config01"
@@ -101,14 +100,8 @@ def credentials_arn(gatehouse: GatehouseServer) -> str:
     logins = {f"cognito-idp.{REGION}.amazonaws.com/{POOL_ID}": token}
     identity = public.get_id(IdentityPoolId=IDENTITY_POOL, Logins=logins)["IdentityId"]
     credentials = public.get_credentials_for_identity(IdentityId=identity, Logins=logins)["Credentials"]
-    sts = boto3.client(
-        "sts",
-        endpoint_url=gatehouse.url,
-        region_name=REGION,
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretKey"],
-        aws_session_token=credentials["SessionToken"],
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    sts = aws_client(
+        "sts", gatehouse.url, credentials["AccessKeyId"], credentials["SecretKey"], credentials["SessionToken"]
     )
     return str(sts.get_caller_identity()["Arn"])
 

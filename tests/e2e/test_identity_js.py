@@ -7,18 +7,15 @@ the credentials it returns are then used with boto3's STS client.
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
-import shutil
-import subprocess
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.e2e.aws_support import aws_client, identity_trust, signed_in_user
+from tests.e2e.mfa_support import run_node
 from tests.support import REGION, GatehouseServer
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -58,54 +55,12 @@ def js_dir() -> pathlib.Path:
 
 
 def run_js(tmp_path: pathlib.Path, **request: Any) -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed (scripts/test.sh installs it)")
-    modules = js_dir() / "node_modules"
-    script = tmp_path / "identity_pool.js"
-    script.write_text(_JS)
-    out = subprocess.run(
-        [node, str(script), json.dumps({"region": REGION, **request})],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "NODE_PATH": str(modules)},
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
-
-
-def trust(pool_id: str, amr: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Federated": "cognito-identity.amazonaws.com"},
-                    "Action": "sts:AssumeRoleWithWebIdentity",
-                    "Condition": {
-                        "StringEquals": {"cognito-identity.amazonaws.com:aud": pool_id},
-                        "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": amr},
-                    },
-                }
-            ],
-        }
-    )
+    request = {"region": REGION, **request}
+    return run_node(tmp_path, _JS, request, modules=lambda: js_dir() / "node_modules", name="identity_pool.js")
 
 
 def caller_arn(gatehouse: GatehouseServer, result: dict[str, Any]) -> str:
-    sts = boto3.client(
-        "sts",
-        endpoint_url=gatehouse.url,
-        region_name=REGION,
-        aws_access_key_id=result["accessKeyId"],
-        aws_secret_access_key=result["secretAccessKey"],
-        aws_session_token=result["sessionToken"],
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    sts = aws_client("sts", gatehouse.url, result["accessKeyId"], result["secretAccessKey"], result["sessionToken"])
     return str(sts.get_caller_identity()["Arn"])
 
 
@@ -114,25 +69,16 @@ def test_js_sdk_gets_credentials_for_guests_and_signed_in_users(
 ) -> None:
     ci = gatehouse.client("cognito-identity")
     iam = gatehouse.client("iam")
-    user_pool = idp.create_user_pool(PoolName="js-identity")["UserPool"]["Id"]
-    client_id = idp.create_user_pool_client(
-        UserPoolId=user_pool, ClientName="web", ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH"]
-    )["UserPoolClient"]["ClientId"]
-    idp.admin_create_user(UserPoolId=user_pool, Username="web-user", MessageAction="SUPPRESS")
-    idp.admin_set_user_password(UserPoolId=user_pool, Username="web-user", Password=PASSWORD, Permanent=True)
-    id_token = idp.admin_initiate_auth(
-        UserPoolId=user_pool,
-        ClientId=client_id,
-        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": "web-user", "PASSWORD": PASSWORD},
-    )["AuthenticationResult"]["IdToken"]
+    user_pool, client_id, id_token = signed_in_user(idp, "js-identity", "web-user", PASSWORD)
     pool_id = ci.create_identity_pool(
         IdentityPoolName="js sdk",
         AllowUnauthenticatedIdentities=True,
         CognitoIdentityProviders=[{"ProviderName": f"127.0.0.1:{gatehouse.port}/{user_pool}", "ClientId": client_id}],
     )["IdentityPoolId"]
     roles = {
-        kind: iam.create_role(RoleName=f"js-{kind}", AssumeRolePolicyDocument=trust(pool_id, kind))["Role"]["Arn"]
+        kind: iam.create_role(RoleName=f"js-{kind}", AssumeRolePolicyDocument=identity_trust(pool_id, kind))["Role"][
+            "Arn"
+        ]
         for kind in ("authenticated", "unauthenticated")
     }
     ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles=roles)

@@ -13,12 +13,10 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -32,8 +30,10 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.secretbox import SecretBox
+from tests.e2e.aws_support import aws_client, identity_trust
+from tests.oidc_fake import FakeOidcProvider
 from tests.saml_idp_fake import FakeAwsSamlIdP, tamper
-from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION, GatehouseServer, free_port
+from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION, GatehouseServer
 
 PASSWORD = "Correct-horse-1"
 ROLE_AUTH = "arn:aws:iam::000000000000:role/identity-authenticated"
@@ -137,16 +137,6 @@ def tampered(token: str) -> str:
 @pytest.fixture(scope="module")
 def saml_idp() -> FakeAwsSamlIdP:
     return FakeAwsSamlIdP()
-
-
-@pytest.fixture(scope="module")
-def ci(gatehouse: GatehouseServer) -> Any:
-    return gatehouse.client("cognito-identity")
-
-
-@pytest.fixture(scope="module")
-def public_ci(gatehouse: GatehouseServer) -> Any:
-    return gatehouse.client("cognito-identity", signed=False)
 
 
 @pytest.fixture(scope="module")
@@ -745,34 +735,14 @@ def test_principal_tag_attribute_map(ci: Any, users: UserPool, identity_pool: st
 
 
 def trust(pool_id: str, amr: str) -> str:
-    """A role trust policy as the Cognito console writes it for an identity pool."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Federated": "cognito-identity.amazonaws.com"},
-                    "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
-                    "Condition": {
-                        "StringEquals": {"cognito-identity.amazonaws.com:aud": pool_id},
-                        "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": amr},
-                    },
-                }
-            ],
-        }
-    )
+    """A role trust policy as the Cognito console writes it for an identity pool (with sts:TagSession)."""
+    return identity_trust(pool_id, amr, tag_session=True)
 
 
 @dataclass
 class CredentialsSetup:
     pool_id: str
     roles: dict[str, str]  # name -> ARN
-
-
-@pytest.fixture(scope="module")
-def iam(gatehouse: GatehouseServer) -> Any:
-    return gatehouse.client("iam")
 
 
 @pytest.fixture(scope="module")
@@ -844,14 +814,8 @@ def setup(idp: Any, ci: Any, iam: Any, users: UserPool, partners: UserPool) -> C
 
 def caller(gatehouse: GatehouseServer, credentials: dict[str, Any]) -> dict[str, Any]:
     """Who STS says the credentials are (GetCallerIdentity signed with them)."""
-    sts = boto3.client(
-        "sts",
-        endpoint_url=gatehouse.url,
-        region_name=REGION,
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretKey"],
-        aws_session_token=credentials["SessionToken"],
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    sts = aws_client(
+        "sts", gatehouse.url, credentials["AccessKeyId"], credentials["SecretKey"], credentials["SessionToken"]
     )
     return dict(sts.get_caller_identity())
 
@@ -968,64 +932,20 @@ def test_classic_flow_only_where_allowed(gatehouse: GatehouseServer, ci: Any, pu
 # --- logins from an IAM OIDC provider (OpenIdConnectProviderARNs) --------------------------------------------
 
 
-class FakeOidcIdp:
-    """An OpenID provider on a loopback port: discovery document and JWKS over real HTTP, RS256 tokens."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.issuer = f"http://127.0.0.1:{self.port}/idp"
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        idp = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/idp/.well-known/openid-configuration":
-                    body: dict[str, Any] = {"issuer": idp.issuer, "jwks_uri": f"{idp.issuer}/keys"}
-                elif self.path == "/idp/keys":
-                    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(idp.key.public_key()))
-                    body = {"keys": [{**public, "kid": "k1", "alg": "RS256", "use": "sig"}]}
-                else:
-                    self.send_response(404)
-                    self.end_headers()
-                    return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def name(self) -> str:
-        return self.issuer.split("://", 1)[1]
-
-    def token(self, *, key: Any = None, **claims: Any) -> str:
-        now = int(time.time())
-        body = {"iss": self.issuer, "sub": "oidc-user-1", "aud": "oidc-app", "iat": now, "exp": now + 600, **claims}
-        return jwt.encode(body, key or self.key, algorithm="RS256", headers={"kid": "k1"})
-
-
 @pytest.fixture(scope="module")
-def oidc_idp() -> Iterator[FakeOidcIdp]:
-    fake = FakeOidcIdp()
-    fake.thread.start()
+def oidc_idp() -> Iterator[FakeOidcProvider]:
+    fake = FakeOidcProvider()
+    fake.start()
     yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
+    fake.stop()
 
 
 def test_logins_from_an_iam_oidc_provider(
-    gatehouse: GatehouseServer, ci: Any, public_ci: Any, iam: Any, oidc_idp: FakeOidcIdp
+    gatehouse: GatehouseServer, ci: Any, public_ci: Any, iam: Any, oidc_idp: FakeOidcProvider
 ) -> None:
-    arn = iam.create_open_id_connect_provider(
-        Url=oidc_idp.issuer, ClientIDList=["oidc-app"], ThumbprintList=["0" * 40]
-    )["OpenIDConnectProviderArn"]
+    arn = iam.create_open_id_connect_provider(Url=oidc_idp.issuer, ClientIDList=["ext-app"], ThumbprintList=["0" * 40])[
+        "OpenIDConnectProviderArn"
+    ]
     assert arn.endswith(f":oidc-provider/{oidc_idp.name}")
     pool_id = ci.create_identity_pool(
         IdentityPoolName="oidc logins", AllowUnauthenticatedIdentities=False, OpenIdConnectProviderARNs=[arn]
@@ -1037,7 +957,7 @@ def test_logins_from_an_iam_oidc_provider(
     assert public_ci.get_id(IdentityPoolId=pool_id, Logins={oidc_idp.name: oidc_idp.token()})["IdentityId"] == identity
     assert ci.describe_identity(IdentityId=identity)["Logins"] == [oidc_idp.name]
     token = public_ci.get_open_id_token(IdentityId=identity, Logins=logins)["Token"]
-    assert claims_of(token)["amr"] == ["authenticated", oidc_idp.name, f"{oidc_idp.name}:oidc-user-1"]
+    assert claims_of(token)["amr"] == ["authenticated", oidc_idp.name, f"{oidc_idp.name}:ext-user-1"]
     credentials = public_ci.get_credentials_for_identity(IdentityId=identity, Logins=logins)["Credentials"]
     assert caller(gatehouse, credentials)["Arn"].endswith("/oidc-users/CognitoIdentityCredentials")
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

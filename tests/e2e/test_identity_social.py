@@ -8,10 +8,8 @@ pointed at them with ``GATEHOUSE_SOCIAL_ENDPOINTS``; nothing in Gatehouse is pat
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +19,8 @@ import pytest
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support import GatehouseServer, MailServer, free_port, smtp_config
+from tests.fakes.json_http import JsonServer
+from tests.support import GatehouseServer, MailServer, smtp_config
 
 GOOGLE_APP = "google-app.apps.example"
 APPLE_APP = "com.example.app"
@@ -33,33 +32,24 @@ class SocialStandIns:
     """Google's and Apple's JWKS, Amazon's token-info endpoint and Facebook's Graph API, on one port."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.keys = {
             name: rsa.generate_private_key(public_exponent=65537, key_size=2048) for name in ("google", "apple")
         }
         # Access tokens the stand-ins know: token -> (app it was issued to, user).
         self.amazon_tokens = {"amzn-good": (AMAZON_APP, "amzn1.account.ALICE"), "amzn-other": ("other-app", "x")}
         self.facebook_tokens = {"fb-good": (FACEBOOK_APP, "10150000001"), "fb-other": ("999", "10150000002")}
-        stand_ins = self
+        self._http = JsonServer(self._answer)
+        self.url = f"http://127.0.0.1:{self._http.port}"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                token = parse_qs(parts.query).get("access_token", [""])[0]
-                status, body = stand_ins.answer(parts.path, token)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+    def start(self) -> None:
+        self._http.start()
 
-            def log_message(self, *args: Any) -> None:
-                pass
+    def stop(self) -> None:
+        self._http.stop()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def _answer(self, path: str) -> tuple[int, dict[str, Any] | None]:
+        parts = urlsplit(path)
+        return self.answer(parts.path, parse_qs(parts.query).get("access_token", [""])[0])
 
     def answer(self, path: str, token: str) -> tuple[int, dict[str, Any]]:
         if path in ("/google/certs", "/apple/keys"):
@@ -103,10 +93,9 @@ class SocialStandIns:
 @pytest.fixture(scope="module")
 def stand_ins() -> Iterator[SocialStandIns]:
     fake = SocialStandIns()
-    fake.thread.start()
+    fake.start()
     yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
+    fake.stop()
 
 
 @pytest.fixture(scope="module")
@@ -120,16 +109,6 @@ def gatehouse(
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def ci(gatehouse: GatehouseServer) -> Any:
-    return gatehouse.client("cognito-identity")
-
-
-@pytest.fixture(scope="module")
-def public_ci(gatehouse: GatehouseServer) -> Any:
-    return gatehouse.client("cognito-identity", signed=False)
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from typing import Any
 import jwt
 import pytest
 
+from tests.e2e.aws_support import signed_in_user
 from tests.support import GatehouseServer
 
 PASSWORD = "Workers-password-1"
@@ -47,18 +48,7 @@ def call(server: GatehouseServer, operation: str, params: dict[str, Any]) -> dic
 def test_racing_logins_and_keys_across_processes(cluster: GatehouseServer) -> None:
     idp = cluster.client()
     ci = cluster.client("cognito-identity")
-    pool_id = idp.create_user_pool(PoolName="identity-workers")["UserPool"]["Id"]
-    client_id = idp.create_user_pool_client(
-        UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH"]
-    )["UserPoolClient"]["ClientId"]
-    idp.admin_create_user(UserPoolId=pool_id, Username="racer", MessageAction="SUPPRESS")
-    idp.admin_set_user_password(UserPoolId=pool_id, Username="racer", Password=PASSWORD, Permanent=True)
-    token = idp.admin_initiate_auth(
-        UserPoolId=pool_id,
-        ClientId=client_id,
-        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": "racer", "PASSWORD": PASSWORD},
-    )["AuthenticationResult"]["IdToken"]
+    pool_id, client_id, token = signed_in_user(idp, "identity-workers", "racer", PASSWORD)
     key = f"127.0.0.1:{cluster.port}/{pool_id}"
     identity_pool = ci.create_identity_pool(
         IdentityPoolName="racing",

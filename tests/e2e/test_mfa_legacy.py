@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.test_mfa_sms_email import answer, make_pool, make_user, sign_in, sms_code, tokens_of
+from tests.e2e.mfa_support import sms_code
+from tests.e2e.test_mfa_sms_email import answer, make_pool, make_user, sign_in, tokens_of
 from tests.support import GatehouseServer
 
 SMS = {"DeliveryMedium": "SMS", "AttributeName": "phone_number"}

@@ -16,6 +16,7 @@ import pyotp
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.e2e.mfa_support import outbox_sms, sms_code
 from tests.e2e.test_mfa_sms_email import (
     EMAIL_CONFIG,
     SMS_CONFIG,
@@ -27,9 +28,7 @@ from tests.e2e.test_mfa_sms_email import (
     make_user,
     mfa_view,
     not_the,
-    outbox_sms,
     sign_in,
-    sms_code,
     tokens_of,
 )
 from tests.support import GatehouseServer, MailServer

@@ -7,7 +7,6 @@ delivered for real (SMS to the server's outbox file, email to an aiosmtpd server
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import sqlite3
 import threading
@@ -18,6 +17,7 @@ import pyotp
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.e2e.mfa_support import confirmed_user, outbox_sms, sms_code
 from tests.support import GatehouseServer, MailServer, body_text
 
 PASSWORD = "Sms-mfa-password-1"
@@ -39,13 +39,7 @@ def make_pool(idp: Any, name: str, mode: str, **factors: Any) -> tuple[str, str]
 
 
 def make_user(idp: Any, pool_id: str, username: str, **attributes: str) -> None:
-    idp.admin_create_user(
-        UserPoolId=pool_id,
-        Username=username,
-        MessageAction="SUPPRESS",
-        UserAttributes=[{"Name": k, "Value": v} for k, v in attributes.items()],
-    )
-    idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=PASSWORD, Permanent=True)
+    confirmed_user(idp, pool_id, username, PASSWORD, **attributes)
 
 
 def sign_in(public_idp: Any, client_id: str, username: str, password: str = PASSWORD) -> dict[str, Any]:
@@ -74,27 +68,6 @@ def tokens_of(result: dict[str, Any]) -> dict[str, Any]:
     tokens = dict(result["AuthenticationResult"])
     assert tokens["AccessToken"] and tokens["IdToken"]
     return tokens
-
-
-def outbox_sms(server: GatehouseServer, phone: str) -> list[str]:
-    path = server.data_dir / "outbox.jsonl"
-    if not path.exists():
-        return []
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
-    return [str(m["text"]) for m in lines if m["kind"] == "sms" and m["to"] == phone]
-
-
-def sms_code(server: GatehouseServer, phone: str, count: int) -> str:
-    """The code in the ``count``-th SMS the server sent to ``phone``."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        texts = outbox_sms(server, phone)
-        if len(texts) >= count:
-            match = re.search(r"\b(\d{6})\b", texts[count - 1])
-            assert match, texts[count - 1]
-            return match.group(1)
-        time.sleep(0.05)
-    raise AssertionError(f"no SMS #{count} for {phone}")
 
 
 def email_code(mail: MailServer, address: str, count: int) -> str:

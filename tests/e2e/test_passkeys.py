@@ -111,6 +111,27 @@ class Device:
         return list(found["credentials"])
 
 
+def add_authenticator(context: Any, page: Any) -> tuple[Any, str]:
+    """A virtual platform authenticator (CTAP2, resident keys, user verification) on the page, through the
+    DevTools WebAuthn domain: (the CDP session, the authenticator's id)."""
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable", {"enableUI": False})
+    added = cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    return cdp, str(added["authenticatorId"])
+
+
 @pytest.fixture
 def device(browser: Any, gatehouse: GatehouseServer) -> Iterator[Device]:
     context = browser.new_context()
@@ -119,34 +140,10 @@ def device(browser: Any, gatehouse: GatehouseServer) -> Iterator[Device]:
         response = page.goto(f"{origin_of(gatehouse)}/health")
         assert response is not None and response.status == 200
         assert page.evaluate("window.isSecureContext") is True
-        cdp = context.new_cdp_session(page)
-        cdp.send("WebAuthn.enable", {"enableUI": False})
-        added = cdp.send(
-            "WebAuthn.addVirtualAuthenticator",
-            {
-                "options": {
-                    "protocol": "ctap2",
-                    "transport": "internal",
-                    "hasResidentKey": True,
-                    "hasUserVerification": True,
-                    "isUserVerified": True,
-                    "automaticPresenceSimulation": True,
-                }
-            },
-        )
-        yield Device(page, cdp, added["authenticatorId"])
+        cdp, authenticator_id = add_authenticator(context, page)
+        yield Device(page, cdp, authenticator_id)
     finally:
         context.close()
-
-
-@pytest.fixture(scope="module")
-def idp(gatehouse: GatehouseServer) -> Any:
-    return gatehouse.client()
-
-
-@pytest.fixture(scope="module")
-def public_idp(gatehouse: GatehouseServer) -> Any:
-    return gatehouse.client(signed=False)
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import pytest
 import requests
 
+from tests.e2e.federation_support import Flow, saml_idp_for
 from tests.e2e.oauth_support import CALLBACK, LOGOUT, query_of
-from tests.e2e.test_federation_flow import Flow
 from tests.fakes.saml import FakeSamlIdP
 from tests.providers.conftest import form_fields
 from tests.support import GatehouseServer
@@ -31,12 +31,7 @@ def pool_id(idp: Any) -> str:
 
 @pytest.fixture(scope="module")
 def saml_idp(gatehouse: GatehouseServer, idp: Any, pool_id: str) -> Iterator[FakeSamlIdP]:
-    certificate = idp.get_signing_certificate(UserPoolId=pool_id)["Certificate"]
-    with FakeSamlIdP(
-        sp_entity_id=f"urn:amazon:cognito:sp:{pool_id}",
-        acs_url=f"{gatehouse.url}/saml2/idpresponse",
-        sp_cert_pem=f"-----BEGIN CERTIFICATE-----\n{certificate}\n-----END CERTIFICATE-----\n",
-    ) as server:
+    with saml_idp_for(gatehouse, idp, pool_id) as server:
         yield server
 
 

@@ -5,12 +5,8 @@ stored when the password was set."""
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
 import re
-import shutil
-import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
@@ -24,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pycognito.aws_srp import AWSSRP, N_HEX
 from pycognito.exceptions import ForceChangePasswordException
 
+from tests.e2e.mfa_support import run_node
 from tests.support import GatehouseServer
 
 PASSWORD = "Correct-horse-battery-1"
@@ -32,7 +29,6 @@ TEMPORARY = "Temporary-pass-333"
 CHALLENGE_KEYS = {"SALT", "SECRET_BLOCK", "SRP_B", "USERNAME", "USER_ID_FOR_SRP"}
 SRP_FLOWS = ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -540,28 +536,7 @@ user.authenticateUser(
 
 
 def run_js(tmp_path: pathlib.Path, **request: str) -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed (scripts/test.sh installs it)")
-    js_dir = pathlib.Path(os.environ.get("GATEHOUSE_COGNITO_JS_DIR") or REPO / ".cache" / "js")
-    if not (js_dir / "node_modules" / "amazon-cognito-identity-js").is_dir():
-        pytest.fail(
-            f"amazon-cognito-identity-js is not installed in {js_dir}: run scripts/test.sh, or "
-            "`npm install --no-save amazon-cognito-identity-js@6` there and set GATEHOUSE_COGNITO_JS_DIR"
-        )
-    script = tmp_path / "sign_in.js"
-    script.write_text(_JS_SIGN_IN)
-    out = subprocess.run(
-        [node, str(script), json.dumps(request)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "NODE_PATH": str(js_dir / "node_modules")},
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
+    return run_node(tmp_path, _JS_SIGN_IN, request, name="sign_in.js")
 
 
 def test_amazon_cognito_identity_js_signs_in(

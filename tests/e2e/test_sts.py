@@ -26,10 +26,10 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.e2e.aws_support import ACCOUNT, aws_client, oidc_trust
 from tests.oidc_fake import FakeOidcProvider
 from tests.support import REGION, GatehouseServer, free_port
 
-ACCOUNT = "000000000000"
 PASSWORD = "Correct-horse-1"
 
 
@@ -42,17 +42,6 @@ def oidc() -> Iterator[FakeOidcProvider]:
     provider.start()
     yield provider
     provider.stop()
-
-
-@pytest.fixture(scope="module")
-def iam(gatehouse: GatehouseServer) -> Any:
-    return gatehouse.client("iam")
-
-
-@pytest.fixture(scope="module")
-def sts(gatehouse: GatehouseServer) -> Any:
-    """The STS client an app uses for AssumeRoleWithWebIdentity: it signs nothing."""
-    return gatehouse.client("sts", signed=False)
 
 
 @pytest.fixture(scope="module")
@@ -77,22 +66,6 @@ def id_token(public_idp: Any, pool: dict[str, str], username: str = "alice") -> 
     return str(result["IdToken"])
 
 
-def trust_for(provider: str, audience: str, **extra_conditions: Any) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{provider}"},
-                    "Action": "sts:AssumeRoleWithWebIdentity",
-                    "Condition": {"StringEquals": {f"{provider}:aud": audience, **extra_conditions}},
-                }
-            ],
-        }
-    )
-
-
 HOME_POLICY = {
     "Version": "2012-10-17",
     "Statement": [
@@ -112,7 +85,7 @@ HOME_POLICY = {
 def role(iam: Any, pool: dict[str, str]) -> dict[str, Any]:
     created = iam.create_role(
         RoleName="app-users",
-        AssumeRolePolicyDocument=trust_for(pool["provider"], pool["client_id"]),
+        AssumeRolePolicyDocument=oidc_trust(pool["provider"], pool["client_id"]),
         MaxSessionDuration=7200,
     )["Role"]
     policy = json.dumps(HOME_POLICY).replace("PROVIDER", pool["provider"])
@@ -126,15 +99,7 @@ def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
 
 
 def session_client(gatehouse: GatehouseServer, service: str, creds: dict[str, Any]) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=gatehouse.url,
-        region_name=REGION,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    return aws_client(service, gatehouse.url, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
 
 
 def verify(gatehouse: GatehouseServer, question: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -237,7 +202,7 @@ def test_untrusted_role_and_unknown_role_are_access_denied(
     iam: Any, sts: Any, public_idp: Any, pool: dict[str, str]
 ) -> None:
     token = id_token(public_idp, pool)
-    iam.create_role(RoleName="other-app", AssumeRolePolicyDocument=trust_for(pool["provider"], "some-other-client"))
+    iam.create_role(RoleName="other-app", AssumeRolePolicyDocument=oidc_trust(pool["provider"], "some-other-client"))
     for arn in (f"arn:aws:iam::{ACCOUNT}:role/other-app", f"arn:aws:iam::{ACCOUNT}:role/no-such-role"):
         with pytest.raises(ClientError) as denied:
             sts.assume_role_with_web_identity(RoleArn=arn, RoleSessionName="s1", WebIdentityToken=token)
@@ -246,7 +211,9 @@ def test_untrusted_role_and_unknown_role_are_access_denied(
     bob_sub = jwt.decode(id_token(public_idp, pool, "bob"), options={"verify_signature": False})["sub"]
     iam.create_role(
         RoleName="bob-only",
-        AssumeRolePolicyDocument=trust_for(pool["provider"], pool["client_id"], **{f"{pool['provider']}:sub": bob_sub}),
+        AssumeRolePolicyDocument=oidc_trust(
+            pool["provider"], pool["client_id"], **{f"{pool['provider']}:sub": bob_sub}
+        ),
     )
     with pytest.raises(ClientError) as not_bob:
         sts.assume_role_with_web_identity(
@@ -335,7 +302,7 @@ def test_external_oidc_provider(iam: Any, sts: Any, oidc: FakeOidcProvider) -> N
     provider = oidc.issuer.split("://", 1)[1]
     role_arn = iam.create_role(
         RoleName="external",
-        AssumeRolePolicyDocument=trust_for(provider, "ext-app", **{f"{provider}:sub": "ext-user-1"}),
+        AssumeRolePolicyDocument=oidc_trust(provider, "ext-app", **{f"{provider}:sub": "ext-user-1"}),
     )["Role"]["Arn"]
     # Not registered yet: no provider for the issuer.
     with pytest.raises(ClientError) as unregistered:
@@ -379,7 +346,7 @@ def test_forged_tampered_and_revoked_credentials(
     policy = json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
     )
-    iam.create_role(RoleName="short-lived", AssumeRolePolicyDocument=trust_for(pool["provider"], pool["client_id"]))
+    iam.create_role(RoleName="short-lived", AssumeRolePolicyDocument=oidc_trust(pool["provider"], pool["client_id"]))
     iam.put_role_policy(RoleName="short-lived", PolicyName="all-s3", PolicyDocument=policy)
     creds = sts.assume_role_with_web_identity(
         RoleArn=f"arn:aws:iam::{ACCOUNT}:role/short-lived",
@@ -490,7 +457,7 @@ def test_unreachable_identity_provider(iam: Any, sts: Any) -> None:
     issuer = f"http://127.0.0.1:{free_port()}/gone"  # nothing listens there
     provider = issuer.split("://", 1)[1]
     iam.create_open_id_connect_provider(Url=issuer, ClientIDList=["app"])
-    role_arn = iam.create_role(RoleName="gone-users", AssumeRolePolicyDocument=trust_for(provider, "app"))["Role"][
+    role_arn = iam.create_role(RoleName="gone-users", AssumeRolePolicyDocument=oidc_trust(provider, "app"))["Role"][
         "Arn"
     ]
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

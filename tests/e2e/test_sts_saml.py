@@ -10,13 +10,12 @@ import json
 import time
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.e2e.aws_support import aws_client
 from tests.saml_idp_fake import FakeAwsSamlIdP, aws_attributes, tamper
-from tests.support import REGION, GatehouseServer
+from tests.support import GatehouseServer
 
 ACCOUNT = "000000000000"
 
@@ -52,11 +51,6 @@ def setup(gatehouse: GatehouseServer, saml_idp: FakeAwsSamlIdP) -> dict[str, str
     }
     iam.put_role_policy(RoleName="corp-engineers", PolicyName="team", PolicyDocument=json.dumps(policy))
     return {"provider_arn": provider_arn, "role_arn": role_arn}
-
-
-@pytest.fixture(scope="module")
-def sts(gatehouse: GatehouseServer) -> Any:
-    return gatehouse.client("sts", signed=False)
 
 
 def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
@@ -106,15 +100,7 @@ def test_assume_role_with_saml(
     )
     assert answer["Audience"] == "https://signin.aws.amazon.com/saml" and answer["NameQualifier"]
     creds = answer["Credentials"]
-    session = boto3.client(
-        "sts",
-        endpoint_url=gatehouse.url,
-        region_name=REGION,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        config=Config(retries={"max_attempts": 1}),
-    )
+    session = aws_client("sts", gatehouse.url, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
     assert session.get_caller_identity()["Arn"] == answer["AssumedRoleUser"]["Arn"]
 
     # The same Response again: refused (one exchange per assertion).

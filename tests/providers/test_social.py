@@ -4,7 +4,6 @@ real HTTP: what each connector sends, what it reads back, and what it refuses.""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,30 +16,6 @@ from tests.fakes.oauth import FakeAmazon, FakeApple, FakeFacebook, FakeGoogle, s
 from tests.providers.conftest import CALLBACK, follow_to_callback
 
 VERIFIER = "q" * 64
-
-
-@pytest.fixture(scope="module")
-def google() -> Iterator[FakeGoogle]:
-    with FakeGoogle() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def facebook() -> Iterator[FakeFacebook]:
-    with FakeFacebook() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def apple() -> Iterator[FakeApple]:
-    with FakeApple() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def amazon() -> Iterator[FakeAmazon]:
-    with FakeAmazon() as server:
-        yield server
 
 
 async def round_trip(connector: object, context: ConnectorContext, nonce: str = "nonce-1") -> dict[str, str]:

@@ -26,12 +26,6 @@ PUBLIC_URL = "http://127.0.0.1:1"
 
 
 @pytest.fixture(scope="module")
-def google() -> Iterator[FakeGoogle]:
-    with FakeGoogle() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def corp() -> Iterator[FakeOIDC]:
     with FakeOIDC() as server:
         yield server

@@ -20,9 +20,9 @@ from gateway.services.hooks import (
 )
 from gateway.storage.base import UserRecord
 from tests.fakes.oauth import FakeGoogle
-from tests.services.test_federation import Broker, add_google, broker, google, sign_in_google
+from tests.services.test_federation import Broker, add_google, broker, sign_in_google
 
-__all__ = ["broker", "google"]  # fixtures shared with test_federation
+__all__ = ["broker"]  # a fixture shared with test_federation
 
 
 def native_user(pool_id: str, username: str, email: str) -> UserRecord:
