@@ -822,6 +822,33 @@ class SqliteStore:
         async with self._lock:
             return list(await self._db.execute_fetchall(sql, params))
 
+    async def _versioned_update(self, update: str, params: Params, exists: str, key: Params, name: str) -> None:
+        """A compare-and-set UPDATE (its WHERE clause checks the record's version); when it changed no row,
+        ``exists`` (a SELECT by ``key``) tells which error to raise: VersionConflict, or NotFound."""
+        async with self._lock:
+            if await self._db.execute_fetchall(update, params):
+                return
+            found = await self._db.execute_fetchall(exists, key)
+        raise VersionConflict(name) if found else NotFound(name)
+
+    async def _list_page(
+        self,
+        query: _PagedQuery,
+        scope: Params,
+        after: str | None,
+        limit: int,
+        convert: Callable[[Row], T],
+        key: Callable[[T], str],
+    ) -> Page[T]:
+        """One page of a keyset-paginated listing: ``scope`` fills the query's own parameters, then the
+        rows come from the start or after the key ``after``, ``limit`` of them."""
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(query.first, (*scope, limit + 1))
+        else:
+            rows = await self._fetch(query.after, (*scope, after, limit + 1))
+        return _page(rows, limit, convert, key)
+
     async def _fetch_one(self, sql: str, params: Params, convert: Callable[[Row], T]) -> T | None:
         rows = await self._fetch(sql, params)
         return convert(rows[0]) if rows else None
@@ -939,24 +966,15 @@ class SqliteStore:
 
     async def update_pool(self, pool: PoolRecord) -> PoolRecord:
         params = (pool.name, _dumps(pool.settings), pool.created_at, pool.updated_at, pool.id, pool.version)
-        async with self._lock:
-            if await self._db.execute_fetchall(_UPDATE_POOL, params):
-                return replace(pool, version=pool.version + 1)
-            # Only to choose the error: the version check itself was the UPDATE's WHERE clause.
-            exists = await self._db.execute_fetchall("SELECT 1 FROM pools WHERE id = ?", (pool.id,))
-        raise VersionConflict(pool.id) if exists else NotFound(pool.id)
+        await self._versioned_update(_UPDATE_POOL, params, "SELECT 1 FROM pools WHERE id = ?", (pool.id,), pool.id)
+        return replace(pool, version=pool.version + 1)
 
     async def delete_pool(self, pool_id: str) -> bool:
         # One statement; ON DELETE CASCADE reaches every table that belongs to the pool.
         return bool(await self._fetch("DELETE FROM pools WHERE id = ? RETURNING 1", (pool_id,)))
 
     async def list_pools(self, after: str | None, limit: int) -> Page[PoolRecord]:
-        _check_limit(limit)
-        if after is None:
-            rows = await self._fetch(_LIST_POOLS.first, (limit + 1,))
-        else:
-            rows = await self._fetch(_LIST_POOLS.after, (after, limit + 1))
-        return _page(rows, limit, _pool, lambda p: p.id)
+        return await self._list_page(_LIST_POOLS, (), after, limit, _pool, lambda p: p.id)
 
     # --- clients ----------------------------------------------------------------------------------------
 
@@ -977,25 +995,16 @@ class SqliteStore:
             client.id,
             client.version,
         )
-        async with self._lock:
-            if await self._db.execute_fetchall(_UPDATE_CLIENT, params):
-                return replace(client, version=client.version + 1)
-            exists = await self._db.execute_fetchall(
-                "SELECT 1 FROM clients WHERE pool_id = ? AND id = ?", (client.pool_id, client.id)
-            )
-        raise VersionConflict(client.id) if exists else NotFound(client.id)
+        exists = "SELECT 1 FROM clients WHERE pool_id = ? AND id = ?"
+        await self._versioned_update(_UPDATE_CLIENT, params, exists, (client.pool_id, client.id), client.id)
+        return replace(client, version=client.version + 1)
 
     async def delete_client(self, pool_id: str, client_id: str) -> bool:
         rows = await self._fetch("DELETE FROM clients WHERE pool_id = ? AND id = ? RETURNING 1", (pool_id, client_id))
         return bool(rows)
 
     async def list_clients(self, pool_id: str, after: str | None, limit: int) -> Page[ClientRecord]:
-        _check_limit(limit)
-        if after is None:
-            rows = await self._fetch(_LIST_CLIENTS.first, (pool_id, limit + 1))
-        else:
-            rows = await self._fetch(_LIST_CLIENTS.after, (pool_id, after, limit + 1))
-        return _page(rows, limit, _client, lambda c: c.id)
+        return await self._list_page(_LIST_CLIENTS, (pool_id,), after, limit, _client, lambda c: c.id)
 
     # --- users ------------------------------------------------------------------------------------------
 
@@ -1060,12 +1069,7 @@ class SqliteStore:
         return bool(deleted)
 
     async def list_users(self, pool_id: str, after: str | None, limit: int) -> Page[UserRecord]:
-        _check_limit(limit)
-        if after is None:
-            rows = await self._fetch(_LIST_USERS.first, (pool_id, limit + 1))
-        else:
-            rows = await self._fetch(_LIST_USERS.after, (pool_id, after, limit + 1))
-        return _page(rows, limit, _user, lambda u: u.username_key)
+        return await self._list_page(_LIST_USERS, (pool_id,), after, limit, _user, lambda u: u.username_key)
 
     async def count_users(self, pool_id: str) -> int:
         rows = await self._fetch("SELECT COUNT(*) FROM users WHERE pool_id = ?", (pool_id,))
@@ -1097,12 +1101,7 @@ class SqliteStore:
         return bool(rows)
 
     async def list_groups(self, pool_id: str, after: str | None, limit: int) -> Page[GroupRecord]:
-        _check_limit(limit)
-        if after is None:
-            rows = await self._fetch(_LIST_GROUPS.first, (pool_id, limit + 1))
-        else:
-            rows = await self._fetch(_LIST_GROUPS.after, (pool_id, after, limit + 1))
-        return _page(rows, limit, _group, lambda g: g.name)
+        return await self._list_page(_LIST_GROUPS, (pool_id,), after, limit, _group, lambda g: g.name)
 
     async def add_user_to_group(self, pool_id: str, username_key: str, group: str) -> None:
         await self._insert_one(
@@ -1122,12 +1121,7 @@ class SqliteStore:
         return [_group(row) for row in await self._fetch(_GROUPS_FOR_USER, (pool_id, username_key))]
 
     async def list_users_in_group(self, pool_id: str, group: str, after: str | None, limit: int) -> Page[UserRecord]:
-        _check_limit(limit)
-        if after is None:
-            rows = await self._fetch(_USERS_IN_GROUP.first, (pool_id, group, limit + 1))
-        else:
-            rows = await self._fetch(_USERS_IN_GROUP.after, (pool_id, group, after, limit + 1))
-        return _page(rows, limit, _user, lambda u: u.username_key)
+        return await self._list_page(_USERS_IN_GROUP, (pool_id, group), after, limit, _user, lambda u: u.username_key)
 
     # --- one-time codes ---------------------------------------------------------------------------------
 
@@ -1352,12 +1346,7 @@ class SqliteStore:
         return bool(await self._fetch("DELETE FROM iam_roles WHERE name_key = ? RETURNING 1", (name_key,)))
 
     async def list_roles(self, after: str | None, limit: int) -> Page[RoleRecord]:
-        _check_limit(limit)
-        if after is None:
-            rows = await self._fetch(_LIST_ROLES.first, (limit + 1,))
-        else:
-            rows = await self._fetch(_LIST_ROLES.after, (after, limit + 1))
-        return _page(rows, limit, _role, lambda r: r.name_key)
+        return await self._list_page(_LIST_ROLES, (), after, limit, _role, lambda r: r.name_key)
 
     async def put_role_policy(self, name_key: str, policy_name: str, document: str) -> None:
         async with self._lock:
@@ -1423,22 +1412,15 @@ class SqliteStore:
 
     async def update_identity_pool(self, pool: IdentityPoolRecord) -> IdentityPoolRecord:
         params = (pool.name, _dumps(pool.settings), pool.created_at, pool.updated_at, pool.id, pool.version)
-        async with self._lock:
-            if await self._db.execute_fetchall(_UPDATE_ID_POOL, params):
-                return replace(pool, version=pool.version + 1)
-            exists = await self._db.execute_fetchall("SELECT 1 FROM identity_pools WHERE id = ?", (pool.id,))
-        raise VersionConflict(pool.id) if exists else NotFound(pool.id)
+        exists = "SELECT 1 FROM identity_pools WHERE id = ?"
+        await self._versioned_update(_UPDATE_ID_POOL, params, exists, (pool.id,), pool.id)
+        return replace(pool, version=pool.version + 1)
 
     async def delete_identity_pool(self, pool_id: str) -> bool:
         return bool(await self._fetch("DELETE FROM identity_pools WHERE id = ? RETURNING 1", (pool_id,)))
 
     async def list_identity_pools(self, after: str | None, limit: int) -> Page[IdentityPoolRecord]:
-        _check_limit(limit)
-        if after is None:
-            rows = await self._fetch(_LIST_ID_POOLS.first, (limit + 1,))
-        else:
-            rows = await self._fetch(_LIST_ID_POOLS.after, (after, limit + 1))
-        return _page(rows, limit, _id_pool, lambda p: p.id)
+        return await self._list_page(_LIST_ID_POOLS, (), after, limit, _id_pool, lambda p: p.id)
 
     async def get_identity(self, identity_id: str) -> IdentityRecord | None:
         rows = await self._fetch(_GET_IDENTITY, (identity_id,))
@@ -1528,13 +1510,8 @@ class SqliteStore:
     async def list_identities(
         self, pool_id: str, after: str | None, limit: int, *, hide_disabled: bool = False
     ) -> Page[IdentityRecord]:
-        _check_limit(limit)
         query = _LIST_ENABLED_IDENTITIES if hide_disabled else _LIST_IDENTITIES
-        if after is None:
-            rows = await self._fetch(query.first, (pool_id, limit + 1))
-        else:
-            rows = await self._fetch(query.after, (pool_id, after, limit + 1))
-        return _page(rows, limit, _identity, lambda i: i.id)
+        return await self._list_page(query, (pool_id,), after, limit, _identity, lambda i: i.id)
 
     # --- signing keys of other issuers --------------------------------------------------------------------
 
@@ -1718,12 +1695,7 @@ class SqliteStore:
         )
 
     async def list_resource_servers(self, pool_id: str, after: str | None, limit: int) -> Page[ResourceServerRecord]:
-        _check_limit(limit)
-        if after is None:
-            rows = await self._fetch(_LIST_SERVERS.first, (pool_id, limit + 1))
-        else:
-            rows = await self._fetch(_LIST_SERVERS.after, (pool_id, after, limit + 1))
-        return _page(rows, limit, _server, lambda r: r.identifier)
+        return await self._list_page(_LIST_SERVERS, (pool_id,), after, limit, _server, lambda r: r.identifier)
 
     # --- hosted UI customization ------------------------------------------------------------------------
 
@@ -1842,12 +1814,8 @@ class SqliteStore:
         return bool(rows)
 
     async def list_devices(self, pool_id: str, username_key: str, after: str | None, limit: int) -> Page[DeviceRecord]:
-        _check_limit(limit)
-        if after is None:
-            rows = await self._fetch(_LIST_DEVICES.first, (pool_id, username_key, limit + 1))
-        else:
-            rows = await self._fetch(_LIST_DEVICES.after, (pool_id, username_key, after, limit + 1))
-        return _page(rows, limit, _device, lambda d: d.device_key)
+        scope = (pool_id, username_key)
+        return await self._list_page(_LIST_DEVICES, scope, after, limit, _device, lambda d: d.device_key)
 
     # --- threat protection ------------------------------------------------------------------------------
 
@@ -1982,12 +1950,7 @@ class SqliteStore:
     async def list_identity_providers(
         self, pool_id: str, after: str | None, limit: int
     ) -> Page[IdentityProviderRecord]:
-        _check_limit(limit)
-        if after is None:
-            rows = await self._fetch(_LIST_IDPS.first, (pool_id, limit + 1))
-        else:
-            rows = await self._fetch(_LIST_IDPS.after, (pool_id, after, limit + 1))
-        return _page(rows, limit, _idp, lambda p: p.name)
+        return await self._list_page(_LIST_IDPS, (pool_id,), after, limit, _idp, lambda p: p.name)
 
     async def put_provider_link(self, link: ProviderLinkRecord) -> None:
         await self._insert_one(
