@@ -56,12 +56,15 @@ from gateway.ids import new_jti, new_opaque_token, sha256_hex
 from gateway.services.auth import AuthContext, AuthService
 from gateway.services.federation import federated_provider
 from gateway.services.pools import ClientView, PoolService, PoolView
+from gateway.services.short_cache import ShortCache
 from gateway.services.tokens import ADMIN_SCOPE, IssuedTokens, TokenService, sign_jwt
 from gateway.storage.base import OAuthRecord, RefreshTokenRecord, Store, TokenFamilyRecord, UserRecord
 
 log = structlog.get_logger("gateway.oauth")
 
 REQUEST_KIND = "authorize"
+# How long a process believes a stored authorization request is still there without reading the store again.
+LIVE_REQUEST_SECONDS = 1.0
 CODE_KIND = "code"
 SSO_KIND = "sso"
 GRANT_KIND = "grant"
@@ -233,6 +236,9 @@ class OAuthService:
         self.auth = auth
         self.tokens = tokens
         self.code_seconds = code_seconds
+        # Stored authorization requests this process has seen in the store, by id: their expiry, for a
+        # second (see load_request). Dropped here when this process uses one up.
+        self._live_requests: ShortCache[str, float] = ShortCache(LIVE_REQUEST_SECONDS)
 
     # --- clients -----------------------------------------------------------------------------------------
 
@@ -403,12 +409,19 @@ class OAuthService:
     ) -> AuthorizationRequest:
         """The stored authorization request a hosted page carries; a page error when it is gone.
 
-        ``known``: the request as the caller read it before. A stored request never changes, so when it is
-        the one asked for, only whether it is still stored and unexpired is read."""
+        ``known``: the request as the caller read it before (the hosted sign-in page's GET). A stored request
+        never changes, so when it is the one asked for, only whether it is still stored and unexpired is
+        checked -- and a store read that found it is believed for LIVE_REQUEST_SECONDS: a request used up in
+        this process is forgotten at once, one used up by another worker may still show its form for up to
+        that second, whose POST then fails (using a request up is what counts, in :meth:`issue_authorization_code`)."""
         if not request_id or len(request_id) > 128:
             raise AuthorizationPageError("This sign-in page has expired. Go back to the application and try again.")
         if known is not None and known.id == request_id:
-            expires_at = await self.store.oauth_record_expiry(REQUEST_KIND, sha256_hex(request_id))
+            expires_at = self._live_requests.get(request_id)
+            if expires_at is None:
+                expires_at = await self.store.oauth_record_expiry(REQUEST_KIND, sha256_hex(request_id))
+                if expires_at is not None:
+                    self._live_requests.put(request_id, expires_at)
             if expires_at is None or expires_at <= time.time():
                 raise AuthorizationPageError("This sign-in page has expired. Go back to the application and try again.")
             return known
@@ -419,6 +432,7 @@ class OAuthService:
 
     async def discard_request(self, request: AuthorizationRequest) -> None:
         """Drop a request that was answered without a code (an error sent back to the client)."""
+        self._live_requests.drop(request.id)
         await self.store.take_oauth_record(REQUEST_KIND, sha256_hex(request.id))
 
     def issuer(self, pool_id: str) -> str:
@@ -459,6 +473,7 @@ class OAuthService:
         was checked by this same call of the authorization endpoint and never stored, so there is nothing
         to use up (and no one else can hold its id)."""
         if stored:
+            self._live_requests.drop(request.id)
             record = await self.store.take_oauth_record(REQUEST_KIND, sha256_hex(request.id))
             if record is None or record.expires_at <= time.time():
                 raise AuthorizationPageError("This sign-in page has expired. Go back to the application and try again.")
