@@ -223,21 +223,35 @@ def add_routes(app: web.Application) -> None:
 def provider_buttons(base: str, auth_request: AuthorizationRequest, client: ClientView) -> list[dict[str, str]]:
     """The hosted sign-in page's "Sign in with ..." links: one per external provider the client supports, each
     the same authorization request sent again with ``identity_provider`` (as Cognito's hosted UI does)."""
-    buttons = []
-    for name in client.settings.get("SupportedIdentityProviders") or []:
-        if name == "COGNITO":
-            continue
-        params = {
-            "response_type": auth_request.response_type,
-            "client_id": auth_request.client_id,
-            "redirect_uri": auth_request.redirect_uri,
-            "scope": " ".join(auth_request.scopes),
-            "state": auth_request.state,
-            "nonce": auth_request.nonce,
-            "code_challenge": auth_request.code_challenge,
-            "code_challenge_method": auth_request.code_challenge_method,
-            "identity_provider": name,
-        }
-        query = urlencode({k: v for k, v in params.items() if v is not None})
-        buttons.append({"name": _LABELS.get(name, str(name)), "url": f"{base}/oauth2/authorize?{query}"})
-    return buttons
+    return [
+        {"name": _LABELS.get(name, str(name)), "url": provider_sign_in_url(base, auth_request, name)}
+        for name in client.settings.get("SupportedIdentityProviders") or []
+        if name != "COGNITO"
+    ]
+
+
+def provider_sign_in_url(base: str, auth_request: AuthorizationRequest, provider: str) -> str:
+    """The authorization request sent again with ``identity_provider=provider``."""
+    params = {
+        "response_type": auth_request.response_type,
+        "client_id": auth_request.client_id,
+        "redirect_uri": auth_request.redirect_uri,
+        "scope": " ".join(auth_request.scopes),
+        "state": auth_request.state,
+        "nonce": auth_request.nonce,
+        "code_challenge": auth_request.code_challenge,
+        "code_challenge_method": auth_request.code_challenge_method,
+        "identity_provider": provider,
+    }
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return f"{base}/oauth2/authorize?{query}"
+
+
+# The social providers' names: what is left of a client's SupportedIdentityProviders is OIDC and SAML.
+_SOCIAL_NAMES = frozenset({"COGNITO", "Google", "Facebook", "SignInWithApple", "LoginWithAmazon"})
+
+
+def offers_corporate_sign_in(client: ClientView) -> bool:
+    """Whether the sign-in page asks for a corporate email: the client supports an OIDC or SAML provider,
+    which an email domain can name through the provider's IdpIdentifiers (Cognito's managed login)."""
+    return any(name not in _SOCIAL_NAMES for name in client.settings.get("SupportedIdentityProviders") or [])

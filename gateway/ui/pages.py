@@ -34,16 +34,18 @@ from gateway.errors import (
     CodeMismatchException,
     ExpiredCodeException,
     GatehouseError,
+    InvalidParameterException,
     NotAuthorizedException,
     PasswordResetRequiredException,
     UserNotConfirmedException,
     UserNotFoundException,
 )
 from gateway.oauth.endpoints import base_path, routed_pool, set_sso_cookie
-from gateway.oauth.federation import provider_buttons
+from gateway.oauth.federation import offers_corporate_sign_in, provider_buttons, provider_sign_in_url
 from gateway.oauth.forms import read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.auth import AuthContext, AuthResult
+from gateway.services.federation import federated_provider
 from gateway.services.oauth import AuthorizationRequest
 from gateway.services.pools import ClientView, PoolView
 from gateway.services.schema import required_attributes
@@ -51,7 +53,7 @@ from gateway.services.users import secret_hash
 from gateway.storage.base import UICustomizationRecord
 from gateway.ui import mfa_setup as setup_pages
 from gateway.ui.branding import branding_logo, branding_logo_url
-from gateway.ui.render import csrf_ok, error_page, page, page_from_parts, render_parts, see_other
+from gateway.ui.render import csrf_ok, error_page, found, page, page_from_parts, render_parts, see_other
 from gateway.ui.sign_in_methods import (
     ANSWER_FIELD,
     CHOICE_LABELS,
@@ -196,6 +198,8 @@ def _login_values(request: web.Request, hosted: _Hosted, **values: Any) -> dict[
     values["can_sign_up"] = not hosted.pool.admin_create_user_config.get("AllowAdminCreateUserOnly")
     values.setdefault("username", hosted.request.login_hint or "")
     values.setdefault("providers", provider_buttons(hosted.base, hosted.request, hosted.client))
+    values.setdefault("corporate_sign_in", offers_corporate_sign_in(hosted.client))
+    values.setdefault("sso_email", "")
     values.setdefault("password_sign_in", _cognito_allowed(hosted.client))
     methods = first_factor_methods(request.app[SERVICES], hosted.pool) if values["password_sign_in"] else []
     values.setdefault("methods", method_buttons(methods))
@@ -264,6 +268,34 @@ async def login_get(request: web.Request) -> web.Response:
         raise AuthorizationPageError("This application does not allow signing in with a username and password.")
     notice = _NOTICES.get(request.query.get("done", ""))
     return _login_get_page(request, hosted, notice)
+
+
+@_guard
+async def login_sso(request: web.Request) -> web.Response:
+    """The sign-in page's corporate email form (``GET /login/sso?rid=...&email=...``): the email's domain
+    names the provider through its IdpIdentifiers, as on Cognito's managed login, and the browser goes on
+    as that provider's button would send it. Nothing is stored and nothing is signed in here."""
+    hosted = await _hosted(request)
+    email = request.query.get("email", "").strip()
+    local, at, domain = email.rpartition("@")
+    provider = None
+    if local and at and 0 < len(domain) <= 253 and offers_corporate_sign_in(hosted.client):
+        try:
+            provider = await federated_provider(
+                request.app[SERVICES].store, hosted.pool.id, hosted.client.settings, None, domain.lower()
+            )
+        except InvalidParameterException:
+            provider = None
+    if provider is None:
+        return _login_page(
+            request,
+            hosted,
+            status=400,
+            sso_email=email[:320],
+            error="Single sign-on is not set up for that email address. Check it, or sign in another way.",
+        )
+    settings = request.app[SERVICES].settings
+    return found(request, settings, provider_sign_in_url(hosted.base, hosted.request, provider))
 
 
 # What /login?done=... says above the form.
@@ -806,6 +838,7 @@ def add_routes(app: web.Application) -> None:
         app.router.add_get(f"{prefix}/login", login_get)
         app.router.add_post(f"{prefix}/login", login_post)
         app.router.add_post(f"{prefix}/login/challenge", challenge_post)
+        app.router.add_get(f"{prefix}/login/sso", login_sso)
         app.router.add_get(f"{prefix}/signup", signup_get)
         app.router.add_post(f"{prefix}/signup", signup_post)
         app.router.add_get(f"{prefix}/confirm", confirm_get)

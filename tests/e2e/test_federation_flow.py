@@ -283,3 +283,42 @@ def test_idp_initiated_saml(gatehouse: GatehouseServer, idp: Any, pool_id: str, 
     assert refused.status_code == 303 and query_of(refused.headers["Location"])["error"] == "invalid_request"
     assert usernames(idp, pool_id) == before
     saml_idp.user = {**saml_idp.user, "name_id": "ann@corp.example"}
+
+
+def test_corporate_email_on_the_sign_in_page_picks_the_provider_by_its_domain(
+    gatehouse: GatehouseServer, pool_id: str, client_id: str, corp: FakeOIDC
+) -> None:
+    """Cognito's managed login: an email whose domain is one of a provider's IdpIdentifiers goes to that
+    provider; any other is told so on the page, and nothing leaves for an upstream."""
+    import html as html_lib
+    import re
+
+    flow = Flow(gatehouse, client_id)
+    first = flow.http.get(flow.authorize_url(), allow_redirects=False)
+    page = flow.http.get(gatehouse.url + first.headers["Location"], allow_redirects=False)
+    form = re.search(r'<form method="get" action="([^"]+)" class="corporate"', page.text)
+    assert form is not None and 'name="email" type="email"' in page.text
+    rid = query_of(gatehouse.url + first.headers["Location"])["rid"]
+    sso = gatehouse.url + html_lib.unescape(form.group(1))
+
+    sent_before = len(corp.authorize_requests)
+    for email in ("emp@other.example", "no-at-sign", "@corp.example", "x@" + "a" * 300, ""):
+        refused = flow.http.get(sso, params={"rid": rid, "email": email}, allow_redirects=False)
+        assert refused.status_code == 400 and "Location" not in refused.headers, email
+        assert "Single sign-on is not set up for that email address" in refused.text
+    hostile = flow.http.get(sso, params={"rid": rid, "email": 'emp@other.example"><script>'}, allow_redirects=False)
+    assert hostile.status_code == 400 and "&lt;script&gt;" in hostile.text and '"><script>' not in hostile.text
+    assert len(corp.authorize_requests) == sent_before
+
+    chosen = flow.http.get(sso, params={"rid": rid, "email": "Emp@CORP.example"}, allow_redirects=False)
+    assert chosen.status_code == 302
+    assert query_of(gatehouse.url + chosen.headers["Location"])["identity_provider"] == "Corp"
+    response = flow.run(gatehouse.url + chosen.headers["Location"])
+    assert response.status_code == 303, response.text
+    answer = query_of(response.headers["Location"])
+    assert answer["state"] == "app-state-1"
+    claims = verified_id_token(gatehouse, pool_id, client_id, flow.tokens(answer["code"])["id_token"])
+    assert claims["cognito:username"] == "Corp_emp-1"
+
+    gone = flow.http.get(sso, params={"rid": "not-a-request", "email": "emp@corp.example"}, allow_redirects=False)
+    assert gone.status_code in (400, 404) and "expired" in gone.text
