@@ -187,6 +187,33 @@ async def test_a_failing_migration_leaves_no_trace(db_path: Path, monkeypatch: p
     assert "pools" in _tables(db_path)
 
 
+async def test_challenge_sessions_in_flight_survive_the_clustered_table_migration(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0016 rebuilds auth_sessions as one WITHOUT ROWID b-tree; a session stored before it is still taken
+    once after it."""
+    real = load_migrations()
+    before = [m for m in real if m.version < 16]
+    monkeypatch.setattr(sqlite_backend, "load_migrations", lambda: before)
+    store = await SqliteStore.open(db_path)
+    await store.create_pool(make_pool())
+    await store.put_auth_session(make_session("in-flight", "alice"))
+    await store.close()
+
+    monkeypatch.setattr(sqlite_backend, "load_migrations", lambda: real)
+    store = await SqliteStore.open(db_path)
+    try:
+        with closing(sqlite3.connect(db_path)) as db:
+            (ddl,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'auth_sessions'").fetchone()
+            indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'auth_sessions'")}
+        assert "WITHOUT ROWID" in ddl and "auth_sessions_by_user" in indexes
+        taken = await store.take_auth_session("in-flight")
+        assert taken is not None and taken.username_key == "alice" and taken.state["srp_b"] == "abc123"
+        assert await store.take_auth_session("in-flight") is None
+    finally:
+        await store.close()
+
+
 async def test_a_database_from_a_newer_gatehouse_is_refused(db_path: Path) -> None:
     store = await SqliteStore.open(db_path)
     await store.close()
