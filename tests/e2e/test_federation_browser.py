@@ -13,9 +13,9 @@ import pytest
 import requests
 from aiohttp import web
 
-from tests.e2e.federation_support import saml_idp_for, usernames, verified_id_token
+from tests.e2e.federation_support import corp_details, saml_idp_for, usernames, verified_id_token
 from tests.e2e.oauth_support import pkce_pair, query_of
-from tests.fakes.oauth import FakeGoogle
+from tests.fakes.oauth import FakeAmazon, FakeApple, FakeFacebook, FakeGoogle, FakeOIDC
 from tests.fakes.saml import FakeSamlIdP
 from tests.fakes.server import ThreadedApp
 from tests.support import GatehouseServer
@@ -171,3 +171,92 @@ def test_declining_at_google_brings_the_browser_back_with_an_error(
     answer = query_of(callback)
     assert answer["error"] == "access_denied" and "code" not in answer and answer["state"] == "browser-state"
     assert usernames(idp, pool_id) == before
+
+
+@pytest.fixture(scope="module")
+def corp() -> Iterator[FakeOIDC]:
+    with FakeOIDC() as server:
+        server.user = {"sub": "emp-1", "email": "emp@corp.example"}
+        yield server
+
+
+@pytest.fixture(scope="module")
+def every_type_client_id(
+    idp: Any,
+    pool_id: str,
+    client_id: str,
+    app: App,
+    apple: FakeApple,
+    facebook: FakeFacebook,
+    amazon: FakeAmazon,
+    corp: FakeOIDC,
+) -> str:
+    """A client of the same pool offering the other provider types (Google and SAML have their own tests)."""
+    for name, kind, details in (
+        ("SignInWithApple", "SignInWithApple", apple.provider_details()),
+        ("Facebook", "Facebook", facebook.provider_details()),
+        ("LoginWithAmazon", "LoginWithAmazon", amazon.provider_details()),
+    ):
+        idp.create_identity_provider(
+            UserPoolId=pool_id, ProviderName=name, ProviderType=kind, ProviderDetails=details,
+            AttributeMapping={"email": "email"},
+        )  # fmt: skip
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="Corp", ProviderType="OIDC", ProviderDetails=corp_details(corp),
+        AttributeMapping={"email": "email"}, IdpIdentifiers=["corp.example"],
+    )  # fmt: skip
+    return str(
+        idp.create_user_pool_client(
+            UserPoolId=pool_id, ClientName="every-type", AllowedOAuthFlowsUserPoolClient=True,
+            AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email", "profile"], CallbackURLs=[app.callback],
+            SupportedIdentityProviders=["COGNITO", "SignInWithApple", "Facebook", "LoginWithAmazon", "Corp"],
+        )["UserPoolClient"]["ClientId"]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("provider", "username"),
+    [
+        ("SignInWithApple", "SignInWithApple_001234.abcdef.0987"),
+        ("Facebook", "Facebook_10158000000000001"),
+        ("LoginWithAmazon", "LoginWithAmazon_amzn1.account.AFAKE0000000000000000000000"),
+        ("Corp", "Corp_emp-1"),
+    ],
+)
+def test_each_provider_type_in_the_browser_then_userinfo(
+    gatehouse: GatehouseServer,
+    browser: Any,
+    app: App,
+    pool_id: str,
+    every_type_client_id: str,
+    provider: str,
+    username: str,
+) -> None:
+    """authorize -> hosted page -> upstream -> callback -> tokens -> userInfo for Apple (its form_post back,
+    submitted by the browser), Facebook, Amazon, and an OIDC provider reached by a corporate email."""
+    verifier, challenge = pkce_pair()
+    seen = len(app.callbacks)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(authorize_url(gatehouse, app, every_type_client_id, challenge))
+        with page.expect_request(lambda request: request.url.startswith(app.callback), timeout=20000):
+            if provider == "Corp":
+                page.fill("#sso-email", "emp@corp.example")
+                page.click("text=Sign in with your corporate email")
+            else:
+                label = {"SignInWithApple": "Apple", "LoginWithAmazon": "Amazon"}.get(provider, provider)
+                page.click(f"text=Sign in with {label}")
+        page.wait_for_load_state()
+    finally:
+        context.close()
+    assert len(app.callbacks) == seen + 1
+    tokens = redeem(gatehouse, app, every_type_client_id, app.callbacks[-1], verifier)
+    claims = verified_id_token(gatehouse, pool_id, every_type_client_id, tokens["id_token"])
+    assert claims["cognito:username"] == username and claims["identities"][0]["providerName"] == provider
+    reply = requests.get(
+        f"{gatehouse.url}/oauth2/userInfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=10
+    )
+    assert reply.status_code == 200, reply.text
+    info = reply.json()
+    assert info["sub"] == claims["sub"] and info["username"] == username and info["email"] == claims["email"]

@@ -95,6 +95,8 @@ def test_google_end_to_end(
     )  # fmt: skip
     user = idp.admin_get_user(UserPoolId=pool_id, Username="Google_110169484474386276334")
     assert user["UserStatus"] == "EXTERNAL_PROVIDER"
+    info = userinfo(gatehouse, tokens["access_token"])
+    assert info["sub"] == claims["sub"] and info["email"] == "ann@gmail.example"
 
 
 def test_apple_form_post_end_to_end(gatehouse: GatehouseServer, pool_id: str, client_id: str, apple: FakeApple) -> None:
@@ -126,10 +128,11 @@ def test_saml_end_to_end_with_encrypted_assertions(
     assert response.status_code == 303, response.text
     seen = saml_idp.authn_requests[-1]
     assert seen["signed"] and seen["issuer"] == f"urn:amazon:cognito:sp:{pool_id}"
-    claims = verified_id_token(
-        gatehouse, pool_id, client_id, flow.tokens(query_of(response.headers["Location"])["code"])["id_token"]
-    )
+    tokens = flow.tokens(query_of(response.headers["Location"])["code"])
+    claims = verified_id_token(gatehouse, pool_id, client_id, tokens["id_token"])
     assert claims["cognito:username"] == "CorpSAML_ann@corp.example" and claims["email"] == "ann@corp.example"
+    info = userinfo(gatehouse, tokens["access_token"])
+    assert info["username"] == "CorpSAML_ann@corp.example" and info["email"] == "ann@corp.example"
 
 
 def test_tampered_state_gets_a_page_and_no_user(
@@ -322,3 +325,11 @@ def test_corporate_email_on_the_sign_in_page_picks_the_provider_by_its_domain(
 
     gone = flow.http.get(sso, params={"rid": "not-a-request", "email": "emp@corp.example"}, allow_redirects=False)
     assert gone.status_code in (400, 404) and "expired" in gone.text
+
+
+def userinfo(gatehouse: GatehouseServer, access_token: str) -> dict[str, Any]:
+    reply = requests.get(
+        f"{gatehouse.url}/oauth2/userInfo", headers={"Authorization": f"Bearer {access_token}"}, timeout=10
+    )
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
