@@ -47,6 +47,7 @@ PRE_SIGN_UP_EXTERNAL_PROVIDER = "PreSignUp_ExternalProvider"
 PRE_SIGN_UP_SIGN_UP = "PreSignUp_SignUp"
 PRE_SIGN_UP_ADMIN_CREATE_USER = "PreSignUp_AdminCreateUser"
 EXTERNAL_PROVIDER_STATUS = "EXTERNAL_PROVIDER"
+UNCONFIRMED_STATUS = "UNCONFIRMED"
 HOOK_SECONDS = 5.0
 _CALLABLE_SPEC = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
 
@@ -205,7 +206,12 @@ async def link_by_verified_email(event: dict[str, Any], context: PreSignUpContex
     """Link a first federated sign-in to the native user with the same email, for providers that turn it on
     (``link_by_verified_email``): only when the upstream asserts the email as verified, and only to a user whose
     own email is verified. Otherwise anyone who can get an upstream account showing a victim's address -- an
-    unverified one, or one the victim never proved was theirs here -- would sign in as the victim."""
+    unverified one, or one the victim never proved was theirs here -- would sign in as the victim.
+
+    Both addresses must be plain ASCII and equal but for ASCII case: Unicode case folding maps other characters
+    onto ASCII letters (the Kelvin sign, U+212A, lower-cases to "k"), so an upstream account for a look-alike
+    address must never match. A disabled or unconfirmed native user is never linked: the sign-in goes on as a
+    user of its own, and nothing is stored on a user that could not sign in."""
     provider, identity = context.provider, context.identity
     if event.get("triggerSource") != PRE_SIGN_UP_EXTERNAL_PROVIDER or provider is None or identity is None:
         return
@@ -219,17 +225,30 @@ async def link_by_verified_email(event: dict[str, Any], context: PreSignUpContex
     if identity.email_verified is not True:
         log.warning("hooks.link_by_email_skipped", reason="upstream_email_unverified", **fields)
         return
-    email = identity.email.strip().lower()
+    email = _plain_email(identity.email)
+    if email is None:
+        log.warning("hooks.link_by_email_skipped", reason="upstream_email_not_plain_ascii", **fields)
+        return
     # The pool signs in with email (checked when the setting is made), so verified emails name one user.
     user = await context.store.get_user_by_alias(pool.id, "email", email)
     if user is None or user.status == EXTERNAL_PROVIDER_STATUS:
         log.info("hooks.link_by_email_skipped", reason="no_native_user", **fields)
         return
-    if user.attributes.get("email_verified") != "true" or (user.attributes.get("email") or "").lower() != email:
+    if user.attributes.get("email_verified") != "true" or _plain_email(user.attributes.get("email") or "") != email:
         log.warning("hooks.link_by_email_skipped", reason="native_email_unverified", username=user.username, **fields)
+        return
+    if not user.enabled or user.status == UNCONFIRMED_STATUS:
+        log.warning("hooks.link_by_email_skipped", reason="native_user_inactive", username=user.username, **fields)
         return
     await context.link_to_user(user.username)
     log.info("hooks.linked_by_email", username=user.username, **fields)
+
+
+def _plain_email(address: str) -> str | None:
+    """``address`` lower-cased when it is plain printable ASCII with no surrounding space, else None."""
+    if not address.isascii() or not address.isprintable() or address != address.strip():
+        return None
+    return address.lower()
 
 
 # --- hooks named in the config file --------------------------------------------------------------------------

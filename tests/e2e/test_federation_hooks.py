@@ -3,7 +3,8 @@ pool's PreSignUp hooks before its user is created.
 
 * The built-in policy (``link_by_verified_email: true`` on the provider): a Google login whose email Google
   asserts as verified lands on the native user with that verified email -- same sub, ``identities`` gains Google;
-  an unverified upstream email, or a native user whose email is unverified, is not linked.
+  an unverified upstream email, a look-alike address that Unicode case folding maps onto the native one (the
+  Kelvin sign), a native user whose email is unverified, or one that is disabled, is not linked.
 * A Python hook named in the config file (tests/e2e/presignup_hooks.py) gets Cognito's event, can refuse (the
   app gets ``error_description=PreSignUp failed with error ...`` and no user is stored) or auto-verify the email.
 * The same hook runs for native sign-ups: SignUp (``PreSignUp_SignUp``, auto-confirmed by the hook) and
@@ -80,6 +81,12 @@ pools:
       - username: bob
         password: "${{BOB_PASSWORD}}"
         attributes: {{email: bob@gmail.example, email_verified: "false"}}
+      - username: kate
+        password: "${{ANN_PASSWORD}}"
+        attributes: {{email: kate@gmail.example, email_verified: "true"}}
+      - username: dora
+        password: "${{ANN_PASSWORD}}"
+        attributes: {{email: dora@gmail.example, email_verified: "true"}}
     identity_providers:
       - name: Google
         type: Google
@@ -156,7 +163,7 @@ def test_verified_google_email_lands_on_the_native_user(
     assert claims["sub"] == ann_sub and claims["cognito:username"] == "ann"
     assert [(i["providerName"], i["userId"]) for i in claims["identities"]] == [("Google", "g-ann")]
     assert [(i["providerName"], i["userId"]) for i in identities(idp, "ann")] == [("Google", "g-ann")]
-    assert usernames(idp, POOL) == {"ann", "bob"}  # no Google_g-ann was made
+    assert "Google_g-ann" not in usernames(idp, POOL)
     # The native user keeps its own attributes and its password.
     attributes = {a["Name"]: a["Value"] for a in idp.admin_get_user(UserPoolId=POOL, Username="ann")["UserAttributes"]}
     assert attributes["email"] == "ann@gmail.example" and "name" not in attributes
@@ -182,6 +189,32 @@ def test_native_user_with_unverified_email_is_not_linked(
     claims = federated_sign_in(gatehouse, POOL, "spa", "Google")
     assert claims["cognito:username"] == "Google_g-bob"
     assert identities(idp, "bob") == []
+
+
+def test_a_look_alike_email_is_not_linked(gatehouse: GatehouseServer, idp: Any, google: FakeGoogle) -> None:
+    """Account-takeover guard: "\u212aate" (KELVIN SIGN) lower-cases to "kate" in Python; it names another
+    mailbox, so the upstream account gets a user of its own and Kate's user learns nothing."""
+    google.user = {"sub": "g-kelvin", "email": "\u212aate@gmail.example", "email_verified": True}
+    claims = federated_sign_in(gatehouse, POOL, "spa", "Google")
+    assert claims["cognito:username"] == "Google_g-kelvin"
+    kate = {a["Name"]: a["Value"] for a in idp.admin_get_user(UserPoolId=POOL, Username="kate")["UserAttributes"]}
+    assert claims["sub"] != kate["sub"] and identities(idp, "kate") == []
+    # Surrounding space is refused the same way.
+    google.user = {"sub": "g-spaced", "email": " kate@gmail.example", "email_verified": True}
+    assert federated_sign_in(gatehouse, POOL, "spa", "Google")["cognito:username"] == "Google_g-spaced"
+    assert identities(idp, "kate") == []
+
+
+def test_a_disabled_native_user_is_not_linked(gatehouse: GatehouseServer, idp: Any, google: FakeGoogle) -> None:
+    """A disabled user is never linked: nothing is stored on it, and the upstream account gets a user of its own."""
+    idp.admin_disable_user(UserPoolId=POOL, Username="dora")
+    try:
+        google.user = {"sub": "g-dora", "email": "dora@gmail.example", "email_verified": True}
+        claims = federated_sign_in(gatehouse, POOL, "spa", "Google")
+        assert claims["cognito:username"] == "Google_g-dora"
+        assert identities(idp, "dora") == []
+    finally:
+        idp.admin_enable_user(UserPoolId=POOL, Username="dora")
 
 
 def test_disabling_the_cognito_provider_ends_password_sign_in(
