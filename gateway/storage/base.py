@@ -148,6 +148,18 @@ class TokenFamilyRecord:
     created_at: float
     expires_at: float
     revoked: bool = False
+    # The scopes an OAuth grant gave the family (a refresh grants the same); None outside /oauth2/token.
+    scopes: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class UsedCodeRecord:
+    """What is left of a sealed authorization code once it is used up: its hash, the token family its
+    redemption started (None when a failed redemption burnt it), and the code's own expiry."""
+
+    code_hash: str
+    origin_jti: str | None
+    expires_at: float
 
 
 @dataclass
@@ -499,18 +511,21 @@ class Store(Protocol):
         callers, which set ``used_at = now``); any later call sets ``replayed`` and returns False."""
         ...
 
-    async def redeem_oauth_record(
+    async def redeem_code(
         self,
-        kind: str,
-        key_hash: str,
-        now: float,
-        grant: OAuthRecord,
-        family: TokenFamilyRecord,
+        used: UsedCodeRecord,
+        family: TokenFamilyRecord | None,
         refresh: RefreshTokenRecord | None,
-    ) -> tuple[OAuthRecord, bool] | None:
-        """:meth:`use_oauth_record`, and on the first use, in the same transaction, store ``grant`` and start
-        the token family ``family`` (with its refresh token): whoever sees the record used also finds the
-        family to revoke. A later use stores nothing. Raises NotFound("pool")."""
+    ) -> bool:
+        """Use up a sealed authorization code: store its marker ``used`` and, in the same transaction, start
+        the token family ``family`` (with its refresh token), so whoever finds the marker also finds the family
+        to revoke. True for the first use (exactly one of any concurrent callers); a later use stores nothing
+        and returns False. ``family`` None (with ``used.origin_jti`` None) burns the code. Raises
+        NotFound("pool")."""
+        ...
+
+    async def get_used_code(self, code_hash: str) -> UsedCodeRecord | None:
+        """The marker a redeemed (or burnt) code left, until it is purged after its expiry."""
         ...
 
     async def delete_oauth_records(self, pool_id: str, username_key: str, kind: str) -> int:

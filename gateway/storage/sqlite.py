@@ -69,6 +69,7 @@ from gateway.storage.base import (
     Store,
     TokenFamilyRecord,
     UICustomizationRecord,
+    UsedCodeRecord,
     UserRecord,
     VersionConflict,
     WebAuthnCredentialRecord,
@@ -247,7 +248,7 @@ USER_COLUMNS = (
 GROUP_COLUMNS = "pool_id, name, description, role_arn, precedence, created_at, updated_at"
 CODE_COLUMNS = "pool_id, username_key, purpose, code_hash, expires_at, attempts, data"
 SESSION_COLUMNS = "session_hash, pool_id, client_id, username_key, state, expires_at"
-FAMILY_COLUMNS = "origin_jti, pool_id, client_id, username_key, auth_time, created_at, expires_at, revoked"
+FAMILY_COLUMNS = "origin_jti, pool_id, client_id, username_key, auth_time, created_at, expires_at, revoked, scopes"
 REFRESH_COLUMNS = (
     "token_hash, origin_jti, pool_id, client_id, username_key, created_at, expires_at, replaced_by, replaced_at, data"
 )
@@ -350,11 +351,13 @@ def _family_params(f: TokenFamilyRecord) -> Params:
         f.created_at,
         f.expires_at,
         int(f.revoked),
+        None if f.scopes is None else _dumps(f.scopes),
     )
 
 
 def _family(r: Row) -> TokenFamilyRecord:
-    return TokenFamilyRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]))
+    scopes = None if r[8] is None else _loads(r[8])
+    return TokenFamilyRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), scopes)
 
 
 def _refresh_params(t: RefreshTokenRecord) -> Params:
@@ -705,12 +708,11 @@ def _oauth_params(record: OAuthRecord) -> Params:
     )
 
 
-# "used_at IS NULL" decides a race: writers are serialised, and only the first finds it.
-_USE_OAUTH = (
-    f"UPDATE oauth_records SET used_at = ? WHERE kind = ? AND key_hash = ? AND used_at IS NULL "
-    f"RETURNING {OAUTH_COLUMNS}"
+# ON CONFLICT DO NOTHING decides a race: writers are serialised, and only the first inserts (RETURNING a row).
+_INSERT_USED_CODE = (
+    "INSERT INTO used_codes (code_hash, origin_jti, expires_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (code_hash) DO NOTHING RETURNING 1"
 )
-_REPLAY_OAUTH = f"UPDATE oauth_records SET replayed = 1 WHERE kind = ? AND key_hash = ? RETURNING {OAUTH_COLUMNS}"
 
 
 def _domain(r: Row) -> DomainRecord:
@@ -1294,6 +1296,7 @@ class SqliteStore:
             purged += await _affected(db, "DELETE FROM federation_requests WHERE expires_at <= ?", (now,))
             purged += await _affected(db, "DELETE FROM seen_assertions WHERE expires_at <= ?", (now,))
             purged += await _affected(db, "DELETE FROM oauth_records WHERE expires_at <= ?", (now,))
+            purged += await _affected(db, "DELETE FROM used_codes WHERE expires_at <= ?", (now,))
             purged += await _affected(db, "DELETE FROM iam_saml_assertions_used WHERE expires_at <= ?", (now,))
             purged += await _affected(db, "DELETE FROM code_sends WHERE expires_at <= ?", (now,))
         return purged
@@ -1577,35 +1580,36 @@ class SqliteStore:
         )
         return (later, False) if later is not None else None
 
-    async def redeem_oauth_record(
+    async def redeem_code(
         self,
-        kind: str,
-        key_hash: str,
-        now: float,
-        grant: OAuthRecord,
-        family: TokenFamilyRecord,
+        used: UsedCodeRecord,
+        family: TokenFamilyRecord | None,
         refresh: RefreshTokenRecord | None,
-    ) -> tuple[OAuthRecord, bool] | None:
-        def redeem(conn: sqlite3.Connection) -> tuple[list[Row], bool]:
-            rows = conn.execute(_USE_OAUTH, (now, kind, key_hash)).fetchall()
-            first = bool(rows)
-            if first:
-                conn.execute(_INSERT_OAUTH, _oauth_params(grant))
+    ) -> bool:
+        def redeem(conn: sqlite3.Connection) -> bool:
+            # The marker's primary key decides: of concurrent redemptions exactly one inserts it.
+            if not conn.execute(_INSERT_USED_CODE, (used.code_hash, used.origin_jti, used.expires_at)).fetchall():
+                return False
+            if family is not None:
                 conn.execute(_INSERT_FAMILY, _family_params(family))
                 if refresh is not None:
                     conn.execute(_INSERT_REFRESH, _refresh_params(refresh))
-            else:
-                rows = conn.execute(_REPLAY_OAUTH, (kind, key_hash)).fetchall()
-            return rows, first
+            return True
 
         try:
-            rows, first = await self._write_transaction(redeem)
+            return await self._write_transaction(redeem)
         except sqlite3.IntegrityError as exc:
-            error = _translate(exc, {**_OAUTH_UNIQUE, **_FAMILY_UNIQUE, **_REFRESH_UNIQUE}, "pool")
+            error = _translate(exc, {**_FAMILY_UNIQUE, **_REFRESH_UNIQUE}, "pool")
             if error is exc:
                 raise
             raise error from exc
-        return (_oauth(rows[0]), first) if rows else None
+
+    async def get_used_code(self, code_hash: str) -> UsedCodeRecord | None:
+        return await self._fetch_one(
+            "SELECT code_hash, origin_jti, expires_at FROM used_codes WHERE code_hash = ?",
+            (code_hash,),
+            lambda r: UsedCodeRecord(r[0], r[1], r[2]),
+        )
 
     async def oauth_record_expiry(self, kind: str, key_hash: str) -> float | None:
         rows = await self._fetch(

@@ -73,6 +73,7 @@ from gateway.storage.base import (
     Store,
     TokenFamilyRecord,
     UICustomizationRecord,
+    UsedCodeRecord,
     UserRecord,
     VersionConflict,
     WebAuthnCredentialRecord,
@@ -1314,49 +1315,52 @@ class StoreConformance:
         assert await store.get_oauth_record("code", "h1") is None
         assert await store.oauth_record_expiry("code", "h1") is None
 
-    async def test_oauth_record_redeemed_once_with_its_token_family(self, store: Store) -> None:
+    async def test_code_redeemed_once_with_its_token_family(self, store: Store) -> None:
         await store.create_pool(make_pool())
         await store.create_user(make_user("alice"))
-        await store.put_oauth_record(OAuthRecord("code", "c1", POOL, "client-1", "alice", {}, T0 + 300))
         racers = []
         for i in range(RACERS):
-            family = make_family(f"fam-{i}", "alice")
-            grant = OAuthRecord("grant", f"fam-{i}", POOL, "client-1", "alice", {"scopes": ["openid"]}, T0 + 900)
+            family = make_family(f"fam-{i}", "alice", scopes=["openid", "email"])
             refresh = make_refresh(f"r-{i}", family)
-            racers.append(store.redeem_oauth_record("code", "c1", T0 + i, grant, family, refresh))
+            racers.append(store.redeem_code(UsedCodeRecord("c1", f"fam-{i}", T0 + 300), family, refresh))
         results = await outcomes(racers)
-        assert all(isinstance(r, tuple) for r in results)
-        firsts = [i for i, r in enumerate(results) if isinstance(r, tuple) and r[1]]
+        assert all(isinstance(r, bool) for r in results)
+        firsts = [i for i, r in enumerate(results) if r is True]
         assert len(firsts) == 1
         won = firsts[0]
-        # Only the winner's family, refresh token and grant record exist; the losers stored nothing.
+        # Only the winner's family (with its scopes) and refresh token exist; the losers stored nothing.
         for i in range(RACERS):
             found_family = await store.get_token_family(f"fam-{i}")
             found_refresh = await store.get_refresh_token(f"r-{i}")
-            found_grant = await store.get_oauth_record("grant", f"fam-{i}")
             if i == won:
-                assert found_family == make_family(f"fam-{i}", "alice")
+                assert found_family == make_family(f"fam-{i}", "alice", scopes=["openid", "email"])
                 assert found_refresh is not None and found_refresh.origin_jti == f"fam-{i}"
-                assert found_grant is not None and found_grant.data == {"scopes": ["openid"]}
             else:
-                assert found_family is None and found_refresh is None and found_grant is None
-        stored = await store.get_oauth_record("code", "c1")
-        assert stored is not None and stored.replayed and stored.used_at == T0 + won
-        family = make_family("fam-x", "alice")
-        grant = OAuthRecord("grant", "fam-x", POOL, "client-1", "alice", {}, T0 + 900)
-        assert await store.redeem_oauth_record("code", "missing", T0, grant, family, None) is None
-        assert await store.get_token_family("fam-x") is None
+                assert found_family is None and found_refresh is None
+        assert await store.get_used_code("c1") == UsedCodeRecord("c1", f"fam-{won}", T0 + 300)
+        assert await store.get_used_code("missing") is None
 
         # A failure inside the transaction leaves the code unused.
-        await store.put_oauth_record(OAuthRecord("code", "c2", POOL, "client-1", "alice", {}, T0 + 300))
         lost = make_family("fam-y", "alice", pool_id="us-east-1_Missing")
         with pytest.raises(NotFound):
-            await store.redeem_oauth_record("code", "c2", T0, replace(grant, key_hash="fam-y"), lost, None)
-        unused = await store.get_oauth_record("code", "c2")
-        assert unused is not None and unused.used_at is None and not unused.replayed
-        assert await store.get_oauth_record("grant", "fam-y") is None
-        redeemed = await store.redeem_oauth_record("code", "c2", T0, grant, family, None)
-        assert redeemed is not None and redeemed[1] and await store.get_token_family("fam-x") is not None
+            await store.redeem_code(UsedCodeRecord("c2", "fam-y", T0 + 300), lost, None)
+        assert await store.get_used_code("c2") is None
+        family = make_family("fam-x", "alice")
+        assert await store.redeem_code(UsedCodeRecord("c2", "fam-x", T0 + 300), family, None) is True
+        assert await store.get_token_family("fam-x") == family  # no scopes: None
+
+        # Burning a code: a marker without a family; a later redemption stores nothing.
+        assert await store.redeem_code(UsedCodeRecord("c3", None, T0 + 300), None, None) is True
+        assert (
+            await store.redeem_code(UsedCodeRecord("c3", "fam-z", T0 + 300), make_family("fam-z", "alice"), None)
+            is False
+        )
+        assert await store.get_token_family("fam-z") is None
+        assert await store.get_used_code("c3") == UsedCodeRecord("c3", None, T0 + 300)
+
+        # Markers go with the purge once their code has expired.
+        assert await store.purge_expired(T0 + 301) >= 3
+        assert await store.get_used_code("c1") is None and await store.get_used_code("c3") is None
 
     async def test_oauth_records_of_a_user_are_deleted_by_kind_and_purged(self, store: Store) -> None:
         await store.create_pool(make_pool())
