@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 from gateway.metrics import Metrics
@@ -147,7 +149,14 @@ class Services:
             identity_providers=identity_providers,
             federation=federation,
             domains=DomainService(store, pools),
-            oauth=OAuthService(store, pools, auth, tokens, code_seconds=settings.oauth_code_seconds),
+            oauth=OAuthService(
+                store,
+                pools,
+                auth,
+                tokens,
+                code_seconds=settings.oauth_code_seconds,
+                code_key=hmac.new(code_key, b"gatehouse authorization codes", hashlib.sha256).digest(),
+            ),
             iam=iam,
             credentials=credentials,
             web_identity=web_identity,

@@ -16,8 +16,13 @@ The small interface the hosted UI and the federation broker use:
   hosted UI's single sign-on session, so a second client of the pool signs in without a password.
 
 Stored records (``Store.put_oauth_record``): kind ``authorize`` (the request, keyed by the SHA-256 of its
-id), ``code`` (keyed by the SHA-256 of the code), ``sso`` (keyed by the SHA-256 of the cookie) and
-``grant`` (the scopes behind a token family, keyed by its ``origin_jti``, so a refresh keeps them).
+id) and ``sso`` (keyed by the SHA-256 of the cookie); ``grant`` records (the scopes behind a token family)
+are only read, for families started before the family kept its scopes itself.
+
+Authorization codes are not stored: a code is its authorization request's bindings sealed with AES-256-GCM
+(:meth:`OAuthService._seal_code`), so issuing one writes nothing. Redeeming one stores a used-code marker in
+the transaction that starts its token family (``Store.redeem_code``), which makes it single use across
+every worker process.
 """
 
 from __future__ import annotations
@@ -31,9 +36,10 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
+import orjson
 import structlog
 
 from gateway.errors import (
@@ -53,19 +59,22 @@ from gateway.errors import (
     UnsupportedTokenTypeError,
 )
 from gateway.ids import new_jti, new_opaque_token, sha256_hex
+from gateway.secretbox import SecretBox, SecretBoxError
 from gateway.services.auth import AuthContext, AuthService
 from gateway.services.federation import federated_provider
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.short_cache import ShortCache
 from gateway.services.tokens import ADMIN_SCOPE, IssuedTokens, TokenService, sign_jwt
-from gateway.storage.base import OAuthRecord, RefreshTokenRecord, Store, TokenFamilyRecord, UserRecord
+from gateway.storage.base import OAuthRecord, RefreshTokenRecord, Store, TokenFamilyRecord, UsedCodeRecord, UserRecord
 
 log = structlog.get_logger("gateway.oauth")
 
 REQUEST_KIND = "authorize"
 # How long a process believes a stored authorization request is still there without reading the store again.
 LIVE_REQUEST_SECONDS = 1.0
-CODE_KIND = "code"
+CODE_AAD = b"gatehouse authorization code"
+# A sealed code is ~400 characters (its nonce and scopes are in it); anything much longer is not ours.
+MAX_CODE_LENGTH = 4096
 SSO_KIND = "sso"
 GRANT_KIND = "grant"
 
@@ -230,12 +239,16 @@ class OAuthService:
         tokens: TokenService,
         *,
         code_seconds: float = 300.0,
+        code_key: bytes | None = None,
     ) -> None:
         self.store = store
         self.pools = pools
         self.auth = auth
         self.tokens = tokens
         self.code_seconds = code_seconds
+        # Seals authorization codes; every worker process derives the same key from the data directory's.
+        # Without one (a throwaway test service) codes are good only in this process.
+        self._code_box = SecretBox(code_key or SecretBox.generate_key())
         # Stored authorization requests this process has seen in the store, by id: their expiry, for a
         # second (see load_request). Dropped here when this process uses one up.
         self._live_requests: ShortCache[str, float] = ShortCache(LIVE_REQUEST_SECONDS)
@@ -496,28 +509,23 @@ class OAuthService:
                 },
                 fragment=True,
             )
-        code = new_opaque_token(32)
-        await self.store.put_oauth_record(
-            OAuthRecord(
-                kind=CODE_KIND,
-                key_hash=sha256_hex(code),
-                pool_id=request.pool_id,
-                client_id=request.client_id,
-                username_key=user.username_key,
-                data={
-                    "redirect_uri": request.redirect_uri,
-                    "scopes": list(request.scopes),
-                    "nonce": request.nonce,
-                    "code_challenge": request.code_challenge,
-                    "code_challenge_method": request.code_challenge_method,
-                    "auth_time": int(auth_time),
-                    "amr": list(amr),
-                    "sub": user.sub,
-                    # The token family the redemption will start, named now so a replay can revoke it.
-                    "origin_jti": new_jti(),
-                },
-                expires_at=time.time() + self.code_seconds,
-            )
+        code = self._seal_code(
+            {
+                "p": request.pool_id,
+                "c": request.client_id,
+                "u": user.username_key,
+                "s": user.sub,
+                # The redirect URI's hash: the token request must send the same URI, and the code stays short.
+                "r": _uri_hash(request.redirect_uri),
+                "sc": list(request.scopes),
+                "n": request.nonce,
+                "cc": request.code_challenge,
+                "at": int(auth_time),
+                "amr": list(amr),
+                # The token family the redemption will start, named now so a replay can revoke it.
+                "j": new_jti(),
+                "e": time.time() + self.code_seconds,
+            }
         )
         log.info("oauth.code_issued", pool=request.pool_id, client=request.client_id, username=user.username)
         return add_parameters(request.redirect_uri, {"code": code, "state": request.state, "iss": iss})
@@ -594,7 +602,7 @@ class OAuthService:
         family_stored: bool = False,
     ) -> IssuedTokens:
         """Sign the tokens of a grant. ``family_stored``: the caller already stored the family ``family_id``
-        with its grant record and refresh token (:meth:`_code_grant`), so only the signing is left."""
+        with its scopes and refresh token (:meth:`_code_grant`), so only the signing is left."""
         ctx = AuthContext(pool=pool, client=client, admin=False)
         groups, roles, preferred = await self.auth.groups_and_roles(pool.id, user)
         id_claims = self.auth.id_claims(ctx, user)
@@ -602,8 +610,6 @@ class OAuthService:
             id_claims["nonce"] = nonce
         family = family_id or new_jti()
         refresh_seconds = client.token_seconds("RefreshToken") if refresh else None
-        if not family_stored:
-            await self.store.put_oauth_record(self._grant_record(pool, client, user, family, scopes, refresh_seconds))
         tokens = await self.tokens.issue(
             pool_id=pool.id,
             client_id=client.id,
@@ -623,6 +629,7 @@ class OAuthService:
             origin_jti=family if family_stored else None,
             new_family_id=family,
             at_hash=True,
+            family_scopes=scopes,
         )
         metrics = self.auth.metrics
         metrics.inc(metrics.tokens_issued, pool=pool.id, token_use="access")
@@ -630,27 +637,6 @@ class OAuthService:
         if tokens.refresh_token:
             metrics.inc(metrics.tokens_issued, pool=pool.id, token_use="refresh")
         return tokens
-
-    @staticmethod
-    def _grant_record(
-        pool: PoolView,
-        client: ClientView,
-        user: UserRecord,
-        family: str,
-        scopes: Sequence[str],
-        refresh_seconds: int | None,
-    ) -> OAuthRecord:
-        """The scopes behind a token family, so that a refresh grants the same (kept as long as the family)."""
-        lifetime = refresh_seconds or max(client.token_seconds("AccessToken"), client.token_seconds("IdToken"))
-        return OAuthRecord(
-            kind=GRANT_KIND,
-            key_hash=family,
-            pool_id=pool.id,
-            client_id=client.id,
-            username_key=user.username_key,
-            data={"scopes": list(scopes)},
-            expires_at=time.time() + lifetime,
-        )
 
     async def authenticate_client(
         self, form: Mapping[str, str], authorization: str | None
@@ -701,39 +687,40 @@ class OAuthService:
         if "code" not in self.allowed_flows(client):
             raise UnauthorizedClientError("The client is not allowed the code flow.")
         code = form.get("code")
-        if not code or len(code) > 256:
+        if not code or len(code) > MAX_CODE_LENGTH:
             raise InvalidRequestError("code is required.")
-        key = sha256_hex(code)
-        record = await self.store.get_oauth_record(CODE_KIND, key)
-        if record is None or record.pool_id != pool.id:
+        data = self._open_code(code)
+        if data is None or data["p"] != pool.id:
             raise InvalidGrantError("Invalid authorization code.")
-        if record.used_at is not None:
-            await self._code_replayed(record, key)
-        data = record.data
-        if record.client_id != client.id:
-            raise InvalidGrantError("The authorization code was issued to another client.")
-        if record.expires_at <= time.time():
-            raise InvalidGrantError("The authorization code has expired.")
+        key = sha256_hex(code)
+        expires_at = float(data["e"])
+        # Each refusal first looks for the code's used-code marker: a used code presented again, by anyone,
+        # revokes what its redemption issued.
+        if data["c"] != client.id:
+            await self._refuse_code(
+                pool, client, key, InvalidGrantError("The authorization code was issued to another client.")
+            )
+        if expires_at <= time.time():
+            await self._refuse_code(pool, client, key, InvalidGrantError("The authorization code has expired."))
         refusal = _binding_refusal(form, data)
         if refusal is not None:
-            await self._burn_code(record, key, refusal)
-        user = await self.store.get_user(pool.id, record.username_key)
-        if user is None or user.sub != data.get("sub") or not user.enabled:
-            raise InvalidGrantError("The user of the authorization code can no longer sign in.")
-        scopes = tuple(data["scopes"])
-        family = str(data["origin_jti"])
-        auth_time = int(data["auth_time"])
+            await self._burn_code(pool, client, key, expires_at, refusal)
+        user = await self.store.get_user(pool.id, str(data["u"]))
+        if user is None or user.sub != data["s"] or not user.enabled:
+            await self._refuse_code(
+                pool, client, key, InvalidGrantError("The user of the authorization code can no longer sign in.")
+            )
+        scopes = tuple(data["sc"])
+        family = str(data["j"])
+        auth_time = int(data["at"])
         # The code is used up, and the family its tokens belong to started, in one transaction: a replay
         # either wins the code (and this redemption fails) or finds the family and revokes it.
         now = time.time()
         refresh_seconds = client.token_seconds("RefreshToken")
         access_seconds = client.token_seconds("AccessToken")
         refresh_token = new_opaque_token()
-        used = await self.store.redeem_oauth_record(
-            CODE_KIND,
-            key,
-            now,
-            self._grant_record(pool, client, user, family, scopes, refresh_seconds),
+        first = await self.store.redeem_code(
+            UsedCodeRecord(key, family, expires_at),
             TokenFamilyRecord(
                 origin_jti=family,
                 pool_id=pool.id,
@@ -742,6 +729,7 @@ class OAuthService:
                 auth_time=float(auth_time),
                 created_at=float(int(now)),
                 expires_at=float(int(now) + max(refresh_seconds, access_seconds, client.token_seconds("IdToken"))),
+                scopes=list(scopes),
             ),
             RefreshTokenRecord(
                 token_hash=sha256_hex(refresh_token),
@@ -753,17 +741,15 @@ class OAuthService:
                 expires_at=float(int(now) + refresh_seconds),
             ),
         )
-        if used is None:
-            raise InvalidGrantError("Invalid authorization code.")
-        if not used[1]:
-            await self._code_replayed(used[0], key)
+        if not first:
+            await self._refuse_code(pool, client, key, InvalidGrantError("Invalid authorization code."))
         tokens = await self._issue_user_tokens(
             pool,
             client,
             user,
             scopes=scopes,
             auth_time=auth_time,
-            nonce=data.get("nonce"),
+            nonce=data["n"],
             refresh=True,
             family_id=family,
             family_stored=True,
@@ -772,7 +758,9 @@ class OAuthService:
         log.info("oauth.code_redeemed", pool=pool.id, client=client.id, username=user.username, origin_jti=family)
         return self._token_response(tokens, scopes)
 
-    async def _burn_code(self, record: OAuthRecord, key: str, refusal: str) -> None:
+    async def _burn_code(
+        self, pool: PoolView, client: ClientView, key: str, expires_at: float, refusal: str
+    ) -> NoReturn:
         """A redemption by the code's own client failed its bindings (redirect_uri, PKCE): the code is used
         up, so a stolen code cannot be tried again with guessed verifiers (RFC 9700 §2.1.1 and §4.8, OAuth 2.1
         §4.1.3). No tokens were issued for it, so there is nothing to revoke; a redemption that wins a race
@@ -784,16 +772,33 @@ class OAuthService:
         burning gives a thief nothing new and takes away further guesses). Another client's attempt, even in
         the same pool, and an unknown pool never burn it (checked before this is reached), so no other
         application can deny the user's sign-in by presenting codes it should never have had."""
-        await self.store.use_oauth_record(CODE_KIND, key, time.time())
-        log.warning("oauth.code_burned", pool=record.pool_id, client=record.client_id, reason=refusal)
-        raise InvalidGrantError(refusal)
+        if await self.store.redeem_code(UsedCodeRecord(key, None, expires_at), None, None):
+            log.warning("oauth.code_burned", pool=pool.id, client=client.id, reason=refusal)
+            raise InvalidGrantError(refusal)
+        await self._refuse_code(pool, client, key, InvalidGrantError(refusal))
 
-    async def _code_replayed(self, record: OAuthRecord, key: str) -> None:
-        await self.store.use_oauth_record(CODE_KIND, key, time.time())
-        family = str(record.data.get("origin_jti"))
-        revoked = await self.store.revoke_token_family(family)
-        log.warning("oauth.code_replayed", pool=record.pool_id, client=record.client_id, revoked=revoked)
+    async def _refuse_code(self, pool: PoolView, client: ClientView, key: str, error: InvalidGrantError) -> NoReturn:
+        """Refuse a token request for the code ``key`` with ``error``; but when the code was used before, the
+        refusal says so and the token family its redemption started is revoked (RFC 9700 §4.2.4)."""
+        used = await self.store.get_used_code(key)
+        if used is None:
+            raise error
+        revoked = await self.store.revoke_token_family(used.origin_jti) if used.origin_jti else False
+        log.warning("oauth.code_replayed", pool=pool.id, client=client.id, revoked=revoked, origin_jti=used.origin_jti)
         raise InvalidGrantError("The authorization code has already been used.")
+
+    def _seal_code(self, payload: dict[str, Any]) -> str:
+        """An authorization code that carries its own bindings, sealed (AES-256-GCM) so that only this server
+        reads it and nobody can alter it; random, so no two codes are alike."""
+        return self._code_box.seal(orjson.dumps(payload), aad=CODE_AAD)
+
+    def _open_code(self, code: str) -> dict[str, Any] | None:
+        """What :meth:`_seal_code` sealed, or None for anything else (tampered, foreign, garbage)."""
+        try:
+            data = orjson.loads(self._code_box.open(code, aad=CODE_AAD))
+        except (SecretBoxError, orjson.JSONDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
 
     @staticmethod
     def _token_response(tokens: IssuedTokens, scopes: Sequence[str] | None) -> dict[str, Any]:
@@ -817,9 +822,14 @@ class OAuthService:
         stored = await self.store.get_refresh_token(sha256_hex(token))
         scopes: tuple[str, ...] | None = None
         if stored is not None:
-            grant = await self.store.get_oauth_record(GRANT_KIND, stored.origin_jti)
-            if grant is not None:
-                scopes = tuple(grant.data.get("scopes") or ())
+            family = await self.store.get_token_family(stored.origin_jti)
+            if family is not None and family.scopes is not None:
+                scopes = tuple(family.scopes)
+            else:
+                # A family started before its scopes were kept with it has them in a grant record.
+                grant = await self.store.get_oauth_record(GRANT_KIND, stored.origin_jti)
+                if grant is not None:
+                    scopes = tuple(grant.data.get("scopes") or ())
         if form.get("scope") is not None and scopes is not None:
             # RFC 6749 §6: a narrower scope may be asked for, never a wider one.
             asked = tuple(dict.fromkeys(form["scope"].split()))
@@ -965,14 +975,20 @@ def new_csrf_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def _uri_hash(uri: str) -> str:
+    """The SHA-256 of a redirect URI, base64url: what a sealed code keeps of it (exact match, RFC 9700 §4.1)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(uri.encode("utf-8", "surrogatepass")).digest()).rstrip(b"=").decode()
+
+
 def _binding_refusal(form: Mapping[str, str], data: Mapping[str, Any]) -> str | None:
     """Why a token request does not match its code's authorization request (RFC 6749 §4.1.3: the same
     redirect_uri; RFC 7636 §4.6: a code_verifier whose S256 is the code_challenge; RFC 9700 §2.1.1: no
     code_verifier for a code issued without a code_challenge, a PKCE downgrade), or None when it does."""
-    if form.get("redirect_uri") != data["redirect_uri"]:
+    redirect_uri = form.get("redirect_uri")
+    if redirect_uri is None or not hmac.compare_digest(_uri_hash(redirect_uri), str(data["r"])):
         return "redirect_uri does not match the authorization request."
     verifier = form.get("code_verifier")
-    challenge = data.get("code_challenge")
+    challenge = data["cc"]
     if challenge is not None:
         if not verifier or not _VERIFIER.fullmatch(verifier):
             return "A valid code_verifier is required."

@@ -281,12 +281,13 @@ class TokenService:
         extra_access_claims: Mapping[str, Any] | None = None,
         new_family_id: str | None = None,
         at_hash: bool = False,
+        family_scopes: Sequence[str] | None = None,
     ) -> IssuedTokens:
         """Sign an ID and an access token; when ``refresh_seconds`` is given and there is no
         ``origin_jti`` yet, start a token family with a new refresh token. ``new_family_id`` names the new
         family when the caller must know it beforehand (an authorization code records it, so that a replayed
         code can revoke what the first redemption got); ``at_hash`` adds the access token's hash to the ID
-        token (OpenID Connect Core §3.1.3.6)."""
+        token (OpenID Connect Core §3.1.3.6); ``family_scopes``: the OAuth scopes a new family keeps."""
         now = int(time.time())
         id_key = await self.keys.active_key(pool_id, "id")
         access_key = await self.keys.active_key(pool_id, "access")
@@ -347,6 +348,7 @@ class TokenService:
                 auth_time=float(auth_time),
                 created_at=float(now),
                 expires_at=float(max(family_expiry, now + access_seconds, now + id_seconds)),
+                scopes=None if family_scopes is None else list(family_scopes),
             )
             refresh_record = None
             if refresh_seconds is not None:

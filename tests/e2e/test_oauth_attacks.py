@@ -311,6 +311,31 @@ def test_made_up_codes_and_malformed_bodies(gatehouse: GatehouseServer, pool: OA
     assert bad_basic.status_code == 401 and bad_basic.json()["error"] == "invalid_client"
 
 
+def test_tampered_and_foreign_codes_are_refused_and_burn_nothing(
+    gatehouse: GatehouseServer, pool: OAuthPool, idp: Any
+) -> None:
+    """A code is sealed (AES-GCM): one changed character, a cut or an extension makes it no code at all, and
+    a code of another pool is not one of this pool's. None of them uses up the real code."""
+    code = _code(gatehouse, pool, pool.secret_id)
+    middle = len(code) // 2
+    flipped = code[:middle] + ("A" if code[middle] != "A" else "B") + code[middle + 1 :]
+    for forged in (flipped, code[:-1], code + "A", code[:40], code.upper()):
+        refused = _redeem(gatehouse, pool, forged)
+        assert refused.status_code == 400, refused.text
+        assert refused.json() == {"error": "invalid_grant", "error_description": "Invalid authorization code."}
+    other = make_pool(idp, gatehouse.url, "attacks-other")
+    stranger = requests.post(
+        f"{gatehouse.url}/oauth2/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK},
+        auth=(other.secret_id, other.secret),
+        timeout=20,
+    )
+    assert stranger.status_code == 400 and stranger.json()["error"] == "invalid_grant"
+    redeemed = _redeem(gatehouse, pool, code)
+    assert redeemed.status_code == 200, redeemed.text
+    assert _userinfo(gatehouse, redeemed.json()["access_token"]) == 200
+
+
 def test_login_form_without_csrf_token_is_refused(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
     browser = Browser(gatehouse.url)
     _, challenge = pkce_pair()
