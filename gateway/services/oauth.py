@@ -73,8 +73,8 @@ REQUEST_KIND = "authorize"
 # How long a process believes a stored authorization request is still there without reading the store again.
 LIVE_REQUEST_SECONDS = 1.0
 CODE_AAD = b"gatehouse authorization code"
-# A sealed code is ~400 characters (its nonce and scopes are in it); anything much longer is not ours.
-MAX_CODE_LENGTH = 4096
+# A sealed code is ~570 characters; its nonce (up to 2,048) and scopes are in it, so the longest are ~6,000.
+MAX_CODE_LENGTH = 12_000
 SSO_KIND = "sso"
 GRANT_KIND = "grant"
 
