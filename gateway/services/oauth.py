@@ -65,7 +65,15 @@ from gateway.services.federation import federated_provider
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.short_cache import ShortCache
 from gateway.services.tokens import ADMIN_SCOPE, IssuedTokens, TokenService, sign_jwt
-from gateway.storage.base import OAuthRecord, RefreshTokenRecord, Store, TokenFamilyRecord, UsedCodeRecord, UserRecord
+from gateway.storage.base import (
+    GroupRecord,
+    OAuthRecord,
+    RefreshTokenRecord,
+    Store,
+    TokenFamilyRecord,
+    UsedCodeRecord,
+    UserRecord,
+)
 
 log = structlog.get_logger("gateway.oauth")
 
@@ -600,11 +608,13 @@ class OAuthService:
         refresh: bool,
         family_id: str | None = None,
         family_stored: bool = False,
+        groups: list[GroupRecord] | None = None,
     ) -> IssuedTokens:
         """Sign the tokens of a grant. ``family_stored``: the caller already stored the family ``family_id``
-        with its scopes and refresh token (:meth:`_code_grant`), so only the signing is left."""
+        with its scopes and refresh token (:meth:`_code_grant`), so only the signing is left. ``groups``: the
+        user's groups when the caller read them with the user."""
         ctx = AuthContext(pool=pool, client=client, admin=False)
-        groups, roles, preferred = await self.auth.groups_and_roles(pool.id, user)
+        group_names, roles, preferred = await self.auth.groups_and_roles(pool.id, user, groups)
         id_claims = self.auth.id_claims(ctx, user)
         if nonce is not None:
             id_claims["nonce"] = nonce
@@ -617,7 +627,7 @@ class OAuthService:
             username_key=user.username_key,
             sub=user.sub,
             id_claims=id_claims,
-            groups=groups,
+            groups=group_names,
             roles=roles,
             preferred_role=preferred,
             auth_time=auth_time,
@@ -705,7 +715,8 @@ class OAuthService:
         refusal = _binding_refusal(form, data)
         if refusal is not None:
             await self._burn_code(pool, client, key, expires_at, refusal)
-        user = await self.store.get_user(pool.id, str(data["u"]))
+        found = await self.store.get_user_with_groups(pool.id, str(data["u"]))
+        user, groups = found if found is not None else (None, [])
         if user is None or user.sub != data["s"] or not user.enabled:
             await self._refuse_code(
                 pool, client, key, InvalidGrantError("The user of the authorization code can no longer sign in.")
@@ -753,6 +764,7 @@ class OAuthService:
             refresh=True,
             family_id=family,
             family_stored=True,
+            groups=groups,
         )
         tokens = dataclasses.replace(tokens, refresh_token=refresh_token)
         log.info("oauth.code_redeemed", pool=pool.id, client=client.id, username=user.username, origin_jti=family)

@@ -475,6 +475,12 @@ class Store(Protocol):
         list_groups_for_user orders them), in one read: everything a refresh needs."""
         ...
 
+    async def get_user_with_groups(
+        self, pool_id: str, username_key: str
+    ) -> tuple[UserRecord, list[GroupRecord]] | None:
+        """The user and its groups (as list_groups_for_user orders them) in one read, or None."""
+        ...
+
     async def rotate_refresh_token(self, old_hash: str, new: RefreshTokenRecord, replaced_at: float) -> bool:
         """Mark ``old_hash`` replaced by ``new.token_hash`` and insert ``new``, only if ``old_hash`` was not
         replaced yet. True for exactly one of any concurrent callers; the others write nothing."""

@@ -433,6 +433,15 @@ _REFRESH_WITH_USER = (
     "FROM refresh_tokens AS r JOIN token_families AS f ON f.origin_jti = r.origin_jti "
     "LEFT JOIN users AS u ON u.pool_id = f.pool_id AND u.username_key = f.username_key WHERE r.token_hash = ?"
 )
+# A user and its groups (as list_groups_for_user orders them) in one read.
+_USER_WITH_GROUPS = (
+    f"SELECT {_qualified(USER_COLUMNS, 'u')}, "
+    f"(SELECT json_group_array(json_array({GROUP_COLUMNS})) FROM ("
+    f"SELECT {_qualified(GROUP_COLUMNS, 'g')} FROM group_members AS m "
+    "JOIN pool_groups AS g ON g.pool_id = m.pool_id AND g.name = m.group_name "
+    "WHERE m.pool_id = u.pool_id AND m.username_key = u.username_key ORDER BY m.group_name)) "
+    "FROM users AS u WHERE u.pool_id = ? AND u.username_key = ?"
+)
 _FAMILY_WITH_USER = (
     f"SELECT {_qualified(FAMILY_COLUMNS, 'f')}, {_qualified(USER_COLUMNS, 'u')} FROM token_families AS f "
     "LEFT JOIN users AS u ON u.pool_id = f.pool_id AND u.username_key = f.username_key WHERE f.origin_jti = ?"
@@ -1240,6 +1249,15 @@ class SqliteStore:
         user = _user(cast(Row, user_row)) if user_row[0] is not None else None
         groups = [_group(cast(Row, tuple(g))) for g in _loads(row[-1])] if user is not None else []
         return token, family, user, groups
+
+    async def get_user_with_groups(
+        self, pool_id: str, username_key: str
+    ) -> tuple[UserRecord, list[GroupRecord]] | None:
+        rows = await self._fetch(_USER_WITH_GROUPS, (pool_id, username_key))
+        if not rows:
+            return None
+        row = rows[0]
+        return _user(cast(Row, row[:-1])), [_group(cast(Row, tuple(g))) for g in _loads(row[-1])]
 
     async def get_token_family_with_user(self, origin_jti: str) -> tuple[TokenFamilyRecord, UserRecord | None] | None:
         rows = await self._fetch(_FAMILY_WITH_USER, (origin_jti,))

@@ -723,6 +723,11 @@ class StoreConformance:
         assert [g.name for g in groups] == ["admins", "readers", "writers"]
         assert groups[0] == await store.get_group(POOL, "admins")
         assert await store.list_groups_for_user(POOL, "nobody") == []
+        # The same in one read with the user; a user without groups has an empty list, a missing one is None.
+        assert await store.get_user_with_groups(POOL, "alice") == (await store.get_user(POOL, "alice"), groups)
+        assert await store.get_user_with_groups(POOL, "nobody") is None
+        await store.create_user(make_user("erin"))
+        assert await store.get_user_with_groups(POOL, "erin") == (await store.get_user(POOL, "erin"), [])
 
         first = await store.list_users_in_group(POOL, "readers", None, 3)
         assert [u.username_key for u in first.items] == ["alice", "bob", "carol"]
