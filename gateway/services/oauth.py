@@ -572,10 +572,12 @@ class OAuthService:
         disabled, deleted, or signed out everywhere since)."""
         if not token or len(token) > 256:
             return None
-        record = await self.store.get_oauth_record(SSO_KIND, sha256_hex(token))
-        if record is None or record.pool_id != pool_id or record.expires_at <= time.time():
+        found = await self.store.get_oauth_record_with_user(SSO_KIND, sha256_hex(token))
+        if found is None:
             return None
-        user = await self.store.get_user(pool_id, record.username_key)
+        record, user = found
+        if record.pool_id != pool_id or record.expires_at <= time.time():
+            return None
         # Federated users (EXTERNAL_PROVIDER) keep their hosted-UI session like the pool's own.
         if user is None or not user.enabled or user.status not in ("CONFIRMED", "EXTERNAL_PROVIDER"):
             return None

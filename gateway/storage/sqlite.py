@@ -718,6 +718,12 @@ def _oauth_params(record: OAuthRecord) -> Params:
 
 
 # ON CONFLICT DO NOTHING decides a race: writers are serialised, and only the first inserts (RETURNING a row).
+_OAUTH_WIDTH = len(OAUTH_COLUMNS.split(","))
+_OAUTH_WITH_USER = (
+    f"SELECT {_qualified(OAUTH_COLUMNS, 'o')}, {_qualified(USER_COLUMNS, 'u')} FROM oauth_records AS o "
+    "LEFT JOIN users AS u ON u.pool_id = o.pool_id AND u.username_key = o.username_key "
+    "WHERE o.kind = ? AND o.key_hash = ?"
+)
 _INSERT_USED_CODE = (
     "INSERT INTO used_codes (code_hash, origin_jti, expires_at) VALUES (?, ?, ?) "
     "ON CONFLICT (code_hash) DO NOTHING RETURNING 1"
@@ -1573,6 +1579,16 @@ class SqliteStore:
         return await self._fetch_one(
             f"SELECT {OAUTH_COLUMNS} FROM oauth_records WHERE kind = ? AND key_hash = ?", (kind, key_hash), _oauth
         )
+
+    async def get_oauth_record_with_user(
+        self, kind: str, key_hash: str
+    ) -> tuple[OAuthRecord, UserRecord | None] | None:
+        rows = await self._fetch(_OAUTH_WITH_USER, (kind, key_hash))
+        if not rows:
+            return None
+        row = rows[0]
+        user_row = row[_OAUTH_WIDTH:]
+        return _oauth(cast(Row, row[:_OAUTH_WIDTH])), _user(cast(Row, user_row)) if user_row[0] is not None else None
 
     async def take_oauth_record(self, kind: str, key_hash: str) -> OAuthRecord | None:
         return await self._fetch_one(

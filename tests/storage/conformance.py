@@ -1295,6 +1295,18 @@ class StoreConformance:
 
     # --- the OAuth 2.0 provider's records -----------------------------------------------------------
 
+    async def test_oauth_record_with_its_user(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        alice = OAuthRecord("sso", "s1", POOL, "client-1", "alice", {"auth_time": 1}, T0 + 300)
+        gone = OAuthRecord("sso", "s2", POOL, "client-1", "ghost", {}, T0 + 300)
+        await store.put_oauth_record(alice)
+        await store.put_oauth_record(gone)
+        assert await store.get_oauth_record_with_user("sso", "s1") == (alice, await store.get_user(POOL, "alice"))
+        assert await store.get_oauth_record_with_user("sso", "s2") == (gone, None)
+        assert await store.get_oauth_record_with_user("sso", "missing") is None
+        assert await store.get_oauth_record_with_user("code", "s1") is None
+
     async def test_oauth_records_get_take_and_use_once(self, store: Store) -> None:
         await store.create_pool(make_pool())
         record = OAuthRecord("code", "h1", POOL, "client-1", "alice", {"scopes": ["openid"]}, T0 + 300)
