@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 from urllib.parse import urlencode
 
@@ -194,6 +196,41 @@ def test_confidential_client_refresh_rotation_and_revocation(
         discovery["userinfo_endpoint"], headers={"Authorization": f"Bearer {refreshed['access_token']}"}, timeout=10
     )
     assert info.status_code == 401 and 'error="invalid_token"' in info.headers["WWW-Authenticate"]
+
+
+def test_a_family_from_before_families_kept_scopes_refreshes_with_its_grant_record(
+    gatehouse: GatehouseServer, pool: OAuthPool, discovery: dict[str, Any]
+) -> None:
+    """Upgrade path: a token family started before migration 0017 has no scopes of its own; its scopes are in a
+    ``grant`` record, and a refresh still grants exactly those."""
+    client = OAuth2Session(pool.secret_id, pool.secret, scope="openid email", redirect_uri=CALLBACK)
+    code = _confidential_code(gatehouse, pool, "carol", "openid email")
+    token = client.fetch_token(discovery["token_endpoint"], grant_type="authorization_code", code=code)
+    origin_jti = jwt.decode(token["access_token"], options={"verify_signature": False})["origin_jti"]
+    with closing(sqlite3.connect(gatehouse.data_dir / "gatehouse.db", timeout=10)) as db, db:
+        # What the older Gatehouse stored: no scopes on the family, a grant record keyed by its origin_jti.
+        assert db.execute("UPDATE token_families SET scopes = NULL WHERE origin_jti = ?", (origin_jti,)).rowcount == 1
+        db.execute(
+            "INSERT INTO oauth_records (kind, key_hash, pool_id, client_id, username_key, data, expires_at) "
+            "VALUES ('grant', ?, ?, ?, 'carol', '{\"scopes\": [\"openid\"]}', ?)",
+            (origin_jti, pool.pool_id, pool.secret_id, time.time() + 3600),
+        )
+    answer = requests.post(
+        discovery["token_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},  # no scope: the grant's
+        auth=(pool.secret_id, pool.secret),
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    refreshed = answer.json()
+    assert jwt.decode(refreshed["access_token"], options={"verify_signature": False})["scope"] == "openid"
+    wider = requests.post(
+        discovery["token_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": refreshed["refresh_token"], "scope": "openid email"},
+        auth=(pool.secret_id, pool.secret),
+        timeout=10,
+    )
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
 
 
 def test_revoke_ends_the_refresh_token_and_its_access_tokens(
