@@ -17,12 +17,15 @@ from typing import Any
 
 import jwt
 import pytest
+import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.e2e.oauth_support import CALLBACK, Browser, make_pool, make_user, query_of
 from tests.support import GatehouseServer
 
 PASSWORD = "Workers-password-1"
 SIGN_INS = 30
+CODES = 12
 CONTENT_TYPE = "application/x-amz-json-1.1"
 
 
@@ -216,6 +219,36 @@ def test_admin_calls_and_health_from_either_process(cluster: GatehouseServer, se
         request = urllib.request.Request(f"{cluster.url}/health", headers={"Connection": "close"})
         with urllib.request.urlopen(request, timeout=5) as response:
             assert response.status == 200
+
+
+def test_codes_issued_by_one_process_are_redeemed_once_by_either(cluster: GatehouseServer) -> None:
+    """Authorization codes are sealed with a key every process derives from the data directory's, and used up
+    in the shared store: a code from either process redeems on either, once."""
+    idp = cluster.client()
+    oauth = make_pool(idp, cluster.url, "workers-oauth")
+    make_user(idp, oauth.pool_id, "carol")
+    browser = Browser(cluster.url)
+    codes = []
+    for _ in range(CODES):
+        browser.http.close()  # a new connection for each authorization: they land on both processes
+        back = browser.sign_in(browser.authorize_url(oauth.secret_id, scope="openid"), "carol")
+        assert back.status_code in (302, 303), back.text
+        codes.append(query_of(back.headers["Location"])["code"])
+
+    def redeem(code: str) -> requests.Response:
+        return requests.post(
+            f"{cluster.url}/oauth2/token",
+            data={"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK},
+            auth=(oauth.secret_id, oauth.secret),
+            headers={"Connection": "close"},
+            timeout=20,
+        )
+
+    first = in_threads(CODES, lambda i: redeem(codes[i]))
+    assert [r.status_code for r in first] == [200] * CODES, [r.text for r in first if r.status_code != 200]
+    again = in_threads(CODES, lambda i: redeem(codes[i]))
+    assert {r.json()["error"] for r in again} == {"invalid_grant"}
+    assert len(worker_pids(cluster)) == 2
 
 
 def test_server_stops_cleanly(cluster: GatehouseServer, setup: dict[str, str]) -> None:
