@@ -22,6 +22,8 @@ The exit code is 0 whatever the figures say (this is a report, not a gate); 1 if
 from __future__ import annotations
 
 import argparse
+import asyncio
+import atexit
 import contextlib
 import dataclasses
 import datetime
@@ -256,6 +258,7 @@ class WrkSettings:
 def run_wrk(settings: WrkSettings, url: str, script: str, env: dict[str, str], *, seconds: int) -> WrkResult:
     # Every wrk invocation gets a run id of its own: its Lua counters start again from 1 (SignUp's usernames).
     env = {**env, "BENCH_RUN_ID": f"{env.get('BENCH_RUN_ID', 'b')}-{secrets.token_hex(3)}"}
+    env["BENCH_WRK_THREADS"] = str(settings.threads)
     command = [
         settings.binary,
         f"-t{settings.threads}",
@@ -647,6 +650,8 @@ class Seed:
     # For identity pools: the user's ID token, the pool's name as a login provider, the identity pool and the
     # user's identity in it.
     id_token: str = ""
+    # A file of distinct ID tokens of that user, one per line, for the identity row (see seed_identity).
+    id_tokens_file: str = ""
     login_provider: str = ""
     identity_pool_id: str = ""
     identity_id: str = ""
@@ -896,9 +901,69 @@ def seed_identity(url: str, seeded: Seed) -> Seed:
     answer = public.get_credentials_for_identity(IdentityId=identity_id, Logins=logins)
     if not answer.get("Credentials", {}).get("SessionToken"):
         raise BenchError(f"GetCredentialsForIdentity gave no credentials: {answer}")
+    tokens = asyncio.run(mint_id_tokens(url, seeded.client_id, seeded.refresh_token, identity_token_count()))
+    handle, tokens_file = tempfile.mkstemp(prefix="gatehouse-bench-id-tokens-", suffix=".txt")
+    with os.fdopen(handle, "w") as out:
+        out.write("\n".join(tokens) + "\n")
+    _TEMP_FILES.append(tokens_file)
     return dataclasses.replace(
-        seeded, login_provider=provider, identity_pool_id=identity_pool_id, identity_id=identity_id
+        seeded,
+        login_provider=provider,
+        identity_pool_id=identity_pool_id,
+        identity_id=identity_id,
+        id_tokens_file=tokens_file,
     )
+
+
+# How many distinct ID tokens the identity row cycles through. An app sends each user's token twice in a row
+# (GetId, then GetCredentialsForIdentity) and then not again for a long while; Gatehouse remembers a checked
+# login for IDENTITY_CACHE_SECONDS (2 s), so the row must not come back to a token within that time, or it
+# would measure cache hits no real load of many users gets: at ~4,000 pairs per second, 12,000 tokens come
+# round every ~3 s. Each wrk thread cycles through its own share.
+IDENTITY_TOKENS = 12_000
+_TEMP_FILES: list[str] = []
+
+
+def identity_token_count() -> int:
+    return int(os.environ.get("BENCH_IDENTITY_TOKENS", IDENTITY_TOKENS))
+
+
+def _remove_temp_files() -> None:
+    for path in _TEMP_FILES:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+atexit.register(_remove_temp_files)
+
+
+async def mint_id_tokens(url: str, client_id: str, refresh_token: str, count: int) -> list[str]:
+    """``count`` distinct ID tokens of one user, by REFRESH_TOKEN_AUTH (each has its own jti), 32 at a time."""
+    import aiohttp
+
+    body = json.dumps(
+        {"ClientId": client_id, "AuthFlow": "REFRESH_TOKEN_AUTH", "AuthParameters": {"REFRESH_TOKEN": refresh_token}}
+    )
+    headers = {
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
+    }
+    tokens: list[str] = []
+    remaining = iter(range(count))
+    async with aiohttp.ClientSession() as session:
+
+        async def mint() -> None:
+            for _ in remaining:
+                async with session.post(url + "/", data=body, headers=headers) as response:
+                    answer = await response.json(content_type=None)
+                    if response.status != 200:
+                        raise BenchError(f"REFRESH_TOKEN_AUTH for the identity row's tokens: {answer}")
+                    tokens.append(answer["AuthenticationResult"]["IdToken"])
+
+        await asyncio.gather(*(mint() for _ in range(32)))
+    if len(set(tokens)) != count:
+        raise BenchError("the identity row's ID tokens are not all distinct")
+    return tokens
 
 
 def lua_env(seeded: Seed, run_id: str, endpoint: str, client_id: str | None = None) -> dict[str, str]:
@@ -917,6 +982,7 @@ def lua_env(seeded: Seed, run_id: str, endpoint: str, client_id: str | None = No
         "BENCH_IDENTITY_ID": seeded.identity_id,
         "BENCH_LOGIN_PROVIDER": seeded.login_provider,
         "BENCH_ID_TOKEN": seeded.id_token,
+        "BENCH_ID_TOKENS_FILE": seeded.id_tokens_file,
     }
 
 

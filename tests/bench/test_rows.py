@@ -6,6 +6,7 @@ errors, the ceiling's probes, and the in-process temporary-credentials row."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sys
 import tempfile
@@ -25,6 +26,8 @@ import ceiling  # noqa: E402
 import code_load  # noqa: E402
 import run  # noqa: E402
 
+IDENTITY_TOKENS = 40
+
 
 @dataclass
 class Bench:
@@ -42,7 +45,9 @@ def bench() -> Iterator[Bench]:
         try:
             gatehouse.start()
             probe.start()
-            seeded = run.seed(gatehouse.url)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("BENCH_IDENTITY_TOKENS", str(IDENTITY_TOKENS))  # a few suffice here
+                seeded = run.seed(gatehouse.url)
             wrk = run.WrkSettings(binary=run.ensure_wrk(), seconds=1, warmup_seconds=0, connections=2, threads=1)
             yield Bench(gatehouse, probe, seeded, wrk)
         finally:
@@ -191,6 +196,18 @@ def test_seed_makes_the_code_client_the_sign_in_page_and_the_identity_pool(bench
             assert '<form method="post"' in page.read().decode()
     assert seeded.identity_pool_id.startswith("us-east-1:") and seeded.identity_id.startswith("us-east-1:")
     assert seeded.login_provider == f"127.0.0.1:{bench.gatehouse.port}/{seeded.pool_id}"
+    # The identity row's tokens: distinct ID tokens of the one user, each a login GetId answers the identity for.
+    tokens = Path(seeded.id_tokens_file).read_text().split()
+    assert len(tokens) == len(set(tokens)) == IDENTITY_TOKENS
+    for token in (tokens[0], tokens[-1]):
+        claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+        assert claims["token_use"] == "id" and claims["cognito:username"] == run.USERNAME
+        status, answer = _identity_call(
+            bench.gatehouse.url + "/",
+            "GetId",
+            {"IdentityPoolId": seeded.identity_pool_id, "Logins": {seeded.login_provider: token}},
+        )
+        assert (status, answer["IdentityId"]) == (200, seeded.identity_id)
 
 
 def _identity_call(url: str, operation: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:
