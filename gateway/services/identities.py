@@ -127,16 +127,17 @@ class VerifiedLogin:
 
 @dataclass(frozen=True)
 class CredentialsGrant:
-    """What GetCredentialsForIdentity decided before credentials are minted: the identity, the role, and the
-    claims of an OpenID token of the identity issuer for it (the web identity STS checks the role's trust
-    policy with). The token itself is never signed: it would only be handed from one service to the next
-    in this process, and its claims are what the trust policy is evaluated against."""
+    """What GetCredentialsForIdentity decided before credentials are minted: the identity, the role, and what
+    an OpenID token of the identity issuer for it would tell STS's trust policy check (``sub`` is the
+    identity, ``aud`` the pool, ``amr`` the logins' entries, the tags its session tags). No such token is
+    made: it would only be handed from one service to the next in this process, and only those condition
+    keys are what the role's trust policy is evaluated against."""
 
     identity_id: str
     pool: IdentityPoolView
     role: RoleChoice
     authenticated: bool
-    claims: dict[str, Any]
+    amr: tuple[str, ...]
     principal_tags: dict[str, str]
 
 
@@ -646,15 +647,14 @@ class IdentityService:
         return identity.id, token
 
     async def grant(self, identity_id: str, logins: Mapping[str, str], custom_role_arn: str | None) -> CredentialsGrant:
-        """GetCredentialsForIdentity up to the role: authenticate, choose the role, and make the claims of the
-        OpenID token that STS would exchange for the role's credentials (unsigned: see CredentialsGrant)."""
+        """GetCredentialsForIdentity up to the role: authenticate, choose the role, and gather what the OpenID
+        token that STS would exchange for the role's credentials would say (see CredentialsGrant)."""
         pool, identity, verified = await self.authenticate(identity_id, logins)
         saml = next((v for v in verified if v.saml_roles is not None), None)
         if saml is not None:
             role = self._saml_role(pool, identity, saml, custom_role_arn)
             tags = self.principal_tags(pool, verified)
-            token_claims = self.open_id_claims(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
-            return CredentialsGrant(identity.id, pool, role, True, token_claims, tags)
+            return CredentialsGrant(identity.id, pool, role, True, tuple(self.amr(verified)), tags)
         mapped = [v for v in verified if v.mapping_keys]
         mapping_keys = tuple(key for v in mapped for key in v.mapping_keys)
         claims: Mapping[str, Any] = mapped[0].claims if mapped else {}
@@ -670,8 +670,7 @@ class IdentityService:
             log.info("identity.role_refused", pool=pool.id, identity=identity.id, reason=exc.message)
             raise
         tags = self.principal_tags(pool, verified)
-        token_claims = self.open_id_claims(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
-        return CredentialsGrant(identity.id, pool, role, bool(verified), token_claims, tags)
+        return CredentialsGrant(identity.id, pool, role, bool(verified), tuple(self.amr(verified)), tags)
 
     @staticmethod
     def _saml_role(

@@ -114,7 +114,7 @@ class IdentityCredentials:
             provider=COGNITO_IDENTITY_PROVIDER,
             subject=grant.identity_id,
             audience=(grant.pool.id,),
-            amr=tuple(str(entry) for entry in grant.claims.get("amr") or ()),
+            amr=grant.amr,
         )
         if not self._iam.trust_allows(role, identity, request_tags=grant.principal_tags or None):
             raise InvalidIdentityPoolConfigurationException()

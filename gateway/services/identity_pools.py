@@ -15,6 +15,7 @@ pool (SDKs such as Amplify build the AWS form themselves); identities record the
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import time
 import uuid
@@ -66,6 +67,18 @@ MAX_ROLE_MAPPINGS = 10
 MAX_COGNITO_PROVIDERS = 50
 
 
+@functools.lru_cache(maxsize=1024)
+def _user_pool_of(user_pool_host: str, name: str) -> str | None:
+    """LoginNames.user_pool_of, remembered: every GetId and GetCredentialsForIdentity asks it of the same few
+    provider names several times (two regular expressions each)."""
+    host, _, pool_id = name.rpartition("/")
+    if not _USER_POOL_ID.fullmatch(pool_id):
+        return None
+    if host == user_pool_host or _AWS_USER_POOL_HOST.fullmatch(host):
+        return pool_id
+    return None
+
+
 def new_identity_pool_id(region: str) -> str:
     """``us-east-1:<uuid>``, as Cognito's identity pool ids."""
     return f"{region}:{uuid.uuid4()}"
@@ -79,12 +92,7 @@ class LoginNames:
 
     def user_pool_of(self, name: str) -> str | None:
         """The user pool id a provider name refers to (Gatehouse's form or AWS's), or None."""
-        host, _, pool_id = name.rpartition("/")
-        if not _USER_POOL_ID.fullmatch(pool_id):
-            return None
-        if host == self.user_pool_host or _AWS_USER_POOL_HOST.fullmatch(host):
-            return pool_id
-        return None
+        return _user_pool_of(self.user_pool_host, name)
 
     def user_pool_name(self, pool_id: str) -> str:
         """The canonical name of a Gatehouse user pool as a login provider."""
