@@ -119,10 +119,12 @@ class VerifiedLogin:
     developer: bool = False
     # A SAML login: the roles its assertion offers (the pool's roles and mappings do not apply to it).
     saml_roles: tuple[str, ...] | None = None
+    # What is linked to the identity: made once, since every call tests it against the identity's logins
+    # (and a checked user pool login is reused while its token lives).
+    login: IdentityLogin = field(init=False, repr=False, compare=False)
 
-    @property
-    def login(self) -> IdentityLogin:
-        return IdentityLogin(self.provider, self.subject)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "login", IdentityLogin(self.provider, self.subject))
 
 
 @dataclass(frozen=True)
