@@ -311,8 +311,13 @@ class IdentityService:
         developer user identifier instead of a token."""
         verified = []
         for key in sorted(logins):
+            token = logins[key]
+            known = None if developer else self._known_user_pool_login(pool, key, token)
+            if known is not None:
+                verified.append(known)
+                continue
             try:
-                verified.append(await self._verify_login(pool, key, logins[key], developer=developer))
+                verified.append(await self._verify_login(pool, key, token, developer=developer))
             except (NotAuthorizedException, ExternalServiceException) as exc:
                 log.info("identity.login_refused", pool=pool.id, provider=key, reason=exc.message)
                 raise
@@ -370,6 +375,20 @@ class IdentityService:
         if not isinstance(sub, str) or not sub:
             raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
         return VerifiedLogin(provider=key, subject=sub, claims=claims, mapping_keys=(key,), amr=(key, f"{key}:{sub}"))
+
+    def _known_user_pool_login(self, pool: IdentityPoolView, key: str, token: str) -> VerifiedLogin | None:
+        """A user pool login already checked against this pool's configuration whose token has not expired and
+        that needs no revocation check, or None: what :meth:`_verify_user_pool_login` answers without an
+        await (an unsigned call's first look; everything else takes the full path)."""
+        if self.pools.names.user_pool_of(key) is None:
+            return None
+        known = self._user_pool_logins.get((pool.id, key, token))
+        if known is None:
+            return None
+        checked_with, login, expires, server_side_check = known
+        if checked_with is not pool or server_side_check or expires <= time.time():
+            return None
+        return login
 
     async def _verify_user_pool_login(
         self, pool: IdentityPoolView, key: str, user_pool_id: str, token: str
@@ -451,6 +470,8 @@ class IdentityService:
         """Session tags from the pool's attribute map for the provider signed in with ("Using attributes for
         access control"): the defaults map ``username`` to ``sub`` and ``client`` to ``aud``."""
         tags: dict[str, str] = {}
+        if not pool.settings.get("PrincipalTagAttributeMaps"):
+            return tags  # no provider has a map: none of its defaults apply either
         for login in verified:
             if login.developer or login.proves is not None:
                 continue
@@ -481,6 +502,9 @@ class IdentityService:
         """The identity and its pool; ``cached``: the identity from this process's short-lived cache."""
         record = self._identities.get(identity_id) if cached else None
         if record is not None:
+            pool = self.pools.cached(record.pool_id)
+            if pool is not None:
+                return pool, record
             try:
                 return await self.pools.get(record.pool_id), record
             except ResourceNotFoundException:
@@ -497,24 +521,30 @@ class IdentityService:
         transaction (a new login, logins of several identities, or a race with another writer)."""
         found: IdentityRecord | None = None
         for login in logins:
-            record = await self._find_by_login(pool.id, login.login)
+            record = self._cached_by_login(pool.id, login.login) or await self._find_by_login(pool.id, login.login)
             if record is None or record.disabled or (found is not None and record.id != found.id):
                 return None
             found = record
         return found
 
-    async def _find_by_login(self, pool_id: str, login: IdentityLogin) -> IdentityRecord | None:
-        """The identity a login is linked to, through the short-lived cache."""
-        key = (pool_id, login.provider, login.subject)
-        identity_id = self._by_login.get(key)
+    def _cached_by_login(self, pool_id: str, login: IdentityLogin) -> IdentityRecord | None:
+        """The identity a login is linked to, if the short-lived cache has it (no await), else None."""
+        identity_id = self._by_login.get((pool_id, login.provider, login.subject))
         if identity_id is not None:
             record = self._identities.get(identity_id)
             if record is not None and record.pool_id == pool_id and login in record.logins:
                 return record
+        return None
+
+    async def _find_by_login(self, pool_id: str, login: IdentityLogin) -> IdentityRecord | None:
+        """The identity a login is linked to, through the short-lived cache."""
+        record = self._cached_by_login(pool_id, login)
+        if record is not None:
+            return record
         record = await self._store.find_identity_by_login(pool_id, login)
         if record is not None:
             self._identities.put(record.id, record)
-            self._by_login.put(key, record.id)
+            self._by_login.put((pool_id, login.provider, login.subject), record.id)
         return record
 
     async def _resolve(self, pool: IdentityPoolView, logins: Sequence[VerifiedLogin]) -> IdentityRecord:
@@ -551,7 +581,7 @@ class IdentityService:
 
     async def get_id(self, pool_id: str, logins: Mapping[str, str]) -> str:
         """GetId: the identity of these logins (made on first sight), or a new guest identity."""
-        pool = await self.pools.get(pool_id)
+        pool = self.pools.cached(pool_id) or await self.pools.get(pool_id)
         verified = await self.verify_logins(pool, logins)
         if not verified:
             if not pool.allow_unauthenticated:
@@ -598,7 +628,8 @@ class IdentityService:
         known = any(v.proves == identity.id for v in verified) or any(v.login in identity.logins for v in linkable)
         if identity.logins and not known:
             raise refuse(LOGINS_DO_NOT_MATCH)
-        identity = await self._link(pool, identity, linkable)
+        if any(v.login not in identity.logins for v in linkable):
+            identity = await self._link(pool, identity, linkable)
         return pool, identity, verified
 
     @staticmethod

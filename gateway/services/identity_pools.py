@@ -217,12 +217,21 @@ class IdentityPoolService:
             raise ResourceConflictException(f"IdentityPool '{record.id}' already exists.") from exc
         return IdentityPoolView(record)
 
+    def cached(self, pool_id: str) -> IdentityPoolView | None:
+        """The pool from this process's short-lived cache, or None (then :meth:`get` reads it): what a hot
+        path tries first, with no await."""
+        cached = self._cache.get(pool_id)
+        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        return None
+
     async def get(self, pool_id: str, *, fresh: bool = False) -> IdentityPoolView:
         """The pool, from this process's short-lived cache unless ``fresh`` (what a writer must read)."""
+        if not fresh:
+            view = self.cached(pool_id)
+            if view is not None:
+                return view
         now = time.monotonic()
-        cached = self._cache.get(pool_id)
-        if not fresh and cached is not None and now - cached[0] < CACHE_SECONDS:
-            return cached[1]
         record = await self._store.get_identity_pool(pool_id)
         if record is None:
             self._cache.pop(pool_id, None)
