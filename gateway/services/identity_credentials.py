@@ -107,7 +107,9 @@ class IdentityCredentials:
         return verified.identity.provider, verified.claims
 
     async def credentials_for(self, grant: CredentialsGrant) -> dict[str, Any]:
-        role = await self._iam.find_role_by_arn(grant.role.role_arn, cached=True)
+        role = self._iam.cached_role_by_arn(grant.role.role_arn) or await self._iam.find_role_by_arn(
+            grant.role.role_arn, cached=True
+        )
         if role is None:
             raise InvalidIdentityPoolConfigurationException()
         identity = WebIdentity(

@@ -500,7 +500,8 @@ def choose_role(
             raise NotAuthorizedException(f"Access to Role '{custom_role_arn}' is forbidden.")
         return RoleChoice(role)
     claims = claims or {}
-    mappings = pool.role_mappings
+    # Read, never changed here: the settings themselves rather than the views' defensive copies.
+    mappings: Mapping[str, Any] = pool.settings.get("RoleMappings") or {}
     for key in mapping_keys:
         mapping = mappings.get(key)
         if mapping is None:
@@ -522,13 +523,13 @@ def choose_role(
         if chosen is None:
             if mapping.get("AmbiguousRoleResolution") != "AuthenticatedRole":
                 raise NotAuthorizedException(f"The ambiguous role mapping rules for: {key} denied this request.")
-            chosen = pool.roles.get("authenticated")
+            chosen = (pool.settings.get("Roles") or {}).get("authenticated")
             if not chosen:
                 raise InvalidIdentityPoolConfigurationException()
         if custom_role_arn and custom_role_arn != chosen:
             raise NotAuthorizedException(f"Access to Role '{custom_role_arn}' is forbidden.")
         return RoleChoice(chosen, key)
-    role = pool.roles.get("authenticated")
+    role = (pool.settings.get("Roles") or {}).get("authenticated")
     if not role:
         raise InvalidIdentityPoolConfigurationException()
     if custom_role_arn and custom_role_arn != role:
