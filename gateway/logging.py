@@ -42,7 +42,7 @@ def configure_logging(*, json: bool = True, level: str = "info") -> None:
     if json:
         # Every sign-in writes an audit event: orjson renders straight to bytes for a bytes logger, the
         # cheapest path structlog offers ("Performance" in its docs).
-        renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+        renderer = _render_json_line
         out = _BatchedStderr(sys.stderr.buffer)
         batched = _BatchedBytesLogger(out)
         logger_factory = lambda *_: batched  # noqa: E731 (one logger for all: one buffer, one flush)
@@ -141,7 +141,8 @@ class _BatchedBytesLogger:
         self._out = out
 
     def msg(self, message: bytes) -> None:
-        self._out.write_bytes(message + b"\n")
+        # The renderer (_render_json_line) ends the line already.
+        self._out.write_bytes(message)
 
     log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
 
@@ -204,11 +205,15 @@ def _iso_utc_timestamp(logger: WrappedLogger, method_name: str, event_dict: Even
     return event_dict
 
 
+# structlog's add_log_level names: "warn" is the standard library's alias of warning, exception() is error().
+_LEVEL_NAMES = {"warn": "warning", "exception": "error"}
+
+
 def _stamp(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
     """The request's bound context, ``level`` and ``timestamp``, in that order (as the three structlog
-    processors it stands for would add them)."""
+    processors it stands for would add them: merge_contextvars, add_log_level, TimeStamper)."""
     _merge_contextvars(logger, method_name, event_dict)
-    structlog.processors.add_log_level(logger, method_name, event_dict)
+    event_dict["level"] = _LEVEL_NAMES.get(method_name, method_name)
     return _iso_utc_timestamp(logger, method_name, event_dict)
 
 
@@ -224,9 +229,11 @@ def _render_exceptions(logger: WrappedLogger, method_name: str, event_dict: Even
     return event_dict
 
 
-def _orjson_dumps(value: Any, **_: Any) -> bytes:
-    # default=str: a value orjson cannot encode (an exception, a path) is written as its text, as json's would.
-    return orjson.dumps(value, default=str)
+def _render_json_line(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> bytes:
+    """What ``JSONRenderer(serializer=orjson.dumps)`` renders, as one line (newline included) for
+    :class:`_BatchedBytesLogger`, without the renderer object's extra call. ``default=str``: a value orjson
+    cannot encode (an exception, a path) is written as its text, as json's would."""
+    return orjson.dumps(event_dict, default=str, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def _orjson_text(value: Any, **_: Any) -> str:

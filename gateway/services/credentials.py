@@ -170,6 +170,9 @@ class CredentialService:
         self._iam = iam
         # Two sub-keys of one secret, so neither serves two purposes (HMAC-SHA256 as a PRF, RFC 2104).
         self._secret_key = hmac.new(key, b"gatehouse sts secret access keys", hashlib.sha256).digest()
+        # HMAC-SHA256 keyed once: each secret copies this keyed state instead of keying anew (and looking up
+        # the digest by name), about half the cost of hmac.digest.
+        self._secret_mac = hmac.new(self._secret_key, digestmod=hashlib.sha256)
         self._box = SecretBox(hmac.new(key, b"gatehouse sts session tokens", hashlib.sha256).digest())
         self.account_id = account_id
         self._max_skew_seconds = max_skew_seconds
@@ -180,7 +183,9 @@ class CredentialService:
 
     def secret_for(self, access_key_id: str) -> str:
         """The secret access key of a temporary access key id (recomputed, never stored)."""
-        return _b64(hmac.digest(self._secret_key, access_key_id.encode("utf-8", "surrogateescape"), "sha256"))[:40]
+        mac = self._secret_mac.copy()
+        mac.update(access_key_id.encode("utf-8", "surrogateescape"))
+        return _b64(mac.digest())[:40]
 
     async def mint(
         self,

@@ -320,6 +320,13 @@ class IamService:
             return None
         return role
 
+    def cached_role_by_arn(self, arn: str) -> Role | None:
+        """The role an ARN names if this process's short-lived cache has it, else ``None`` (then
+        :meth:`find_role_by_arn` decides): a hot path's first look, with no await. The cache is keyed by the
+        role's name, so the ARN must name that role exactly."""
+        role = self._roles.get(arn.rpartition("/")[2].lower())
+        return role if role is not None and role.arn == arn else None
+
     async def list_roles(
         self, *, path_prefix: str = "/", marker: str | None = None, max_items: int = 100
     ) -> tuple[list[Role], str | None]:

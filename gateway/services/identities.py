@@ -119,24 +119,27 @@ class VerifiedLogin:
     developer: bool = False
     # A SAML login: the roles its assertion offers (the pool's roles and mappings do not apply to it).
     saml_roles: tuple[str, ...] | None = None
+    # What is linked to the identity: made once, since every call tests it against the identity's logins
+    # (and a checked user pool login is reused while its token lives).
+    login: IdentityLogin = field(init=False, repr=False, compare=False)
 
-    @property
-    def login(self) -> IdentityLogin:
-        return IdentityLogin(self.provider, self.subject)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "login", IdentityLogin(self.provider, self.subject))
 
 
 @dataclass(frozen=True)
 class CredentialsGrant:
-    """What GetCredentialsForIdentity decided before credentials are minted: the identity, the role, and the
-    claims of an OpenID token of the identity issuer for it (the web identity STS checks the role's trust
-    policy with). The token itself is never signed: it would only be handed from one service to the next
-    in this process, and its claims are what the trust policy is evaluated against."""
+    """What GetCredentialsForIdentity decided before credentials are minted: the identity, the role, and what
+    an OpenID token of the identity issuer for it would tell STS's trust policy check (``sub`` is the
+    identity, ``aud`` the pool, ``amr`` the logins' entries, the tags its session tags). No such token is
+    made: it would only be handed from one service to the next in this process, and only those condition
+    keys are what the role's trust policy is evaluated against."""
 
     identity_id: str
     pool: IdentityPoolView
     role: RoleChoice
     authenticated: bool
-    claims: dict[str, Any]
+    amr: tuple[str, ...]
     principal_tags: dict[str, str]
 
 
@@ -308,8 +311,13 @@ class IdentityService:
         developer user identifier instead of a token."""
         verified = []
         for key in sorted(logins):
+            token = logins[key]
+            known = None if developer else self._known_user_pool_login(pool, key, token)
+            if known is not None:
+                verified.append(known)
+                continue
             try:
-                verified.append(await self._verify_login(pool, key, logins[key], developer=developer))
+                verified.append(await self._verify_login(pool, key, token, developer=developer))
             except (NotAuthorizedException, ExternalServiceException) as exc:
                 log.info("identity.login_refused", pool=pool.id, provider=key, reason=exc.message)
                 raise
@@ -367,6 +375,20 @@ class IdentityService:
         if not isinstance(sub, str) or not sub:
             raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
         return VerifiedLogin(provider=key, subject=sub, claims=claims, mapping_keys=(key,), amr=(key, f"{key}:{sub}"))
+
+    def _known_user_pool_login(self, pool: IdentityPoolView, key: str, token: str) -> VerifiedLogin | None:
+        """A user pool login already checked against this pool's configuration whose token has not expired and
+        that needs no revocation check, or None: what :meth:`_verify_user_pool_login` answers without an
+        await (an unsigned call's first look; everything else takes the full path)."""
+        if self.pools.names.user_pool_of(key) is None:
+            return None
+        known = self._user_pool_logins.get((pool.id, key, token))
+        if known is None:
+            return None
+        checked_with, login, expires, server_side_check = known
+        if checked_with is not pool or server_side_check or expires <= time.time():
+            return None
+        return login
 
     async def _verify_user_pool_login(
         self, pool: IdentityPoolView, key: str, user_pool_id: str, token: str
@@ -448,6 +470,8 @@ class IdentityService:
         """Session tags from the pool's attribute map for the provider signed in with ("Using attributes for
         access control"): the defaults map ``username`` to ``sub`` and ``client`` to ``aud``."""
         tags: dict[str, str] = {}
+        if not pool.settings.get("PrincipalTagAttributeMaps"):
+            return tags  # no provider has a map: none of its defaults apply either
         for login in verified:
             if login.developer or login.proves is not None:
                 continue
@@ -478,6 +502,9 @@ class IdentityService:
         """The identity and its pool; ``cached``: the identity from this process's short-lived cache."""
         record = self._identities.get(identity_id) if cached else None
         if record is not None:
+            pool = self.pools.cached(record.pool_id)
+            if pool is not None:
+                return pool, record
             try:
                 return await self.pools.get(record.pool_id), record
             except ResourceNotFoundException:
@@ -494,24 +521,30 @@ class IdentityService:
         transaction (a new login, logins of several identities, or a race with another writer)."""
         found: IdentityRecord | None = None
         for login in logins:
-            record = await self._find_by_login(pool.id, login.login)
+            record = self._cached_by_login(pool.id, login.login) or await self._find_by_login(pool.id, login.login)
             if record is None or record.disabled or (found is not None and record.id != found.id):
                 return None
             found = record
         return found
 
-    async def _find_by_login(self, pool_id: str, login: IdentityLogin) -> IdentityRecord | None:
-        """The identity a login is linked to, through the short-lived cache."""
-        key = (pool_id, login.provider, login.subject)
-        identity_id = self._by_login.get(key)
+    def _cached_by_login(self, pool_id: str, login: IdentityLogin) -> IdentityRecord | None:
+        """The identity a login is linked to, if the short-lived cache has it (no await), else None."""
+        identity_id = self._by_login.get((pool_id, login.provider, login.subject))
         if identity_id is not None:
             record = self._identities.get(identity_id)
             if record is not None and record.pool_id == pool_id and login in record.logins:
                 return record
+        return None
+
+    async def _find_by_login(self, pool_id: str, login: IdentityLogin) -> IdentityRecord | None:
+        """The identity a login is linked to, through the short-lived cache."""
+        record = self._cached_by_login(pool_id, login)
+        if record is not None:
+            return record
         record = await self._store.find_identity_by_login(pool_id, login)
         if record is not None:
             self._identities.put(record.id, record)
-            self._by_login.put(key, record.id)
+            self._by_login.put((pool_id, login.provider, login.subject), record.id)
         return record
 
     async def _resolve(self, pool: IdentityPoolView, logins: Sequence[VerifiedLogin]) -> IdentityRecord:
@@ -548,7 +581,7 @@ class IdentityService:
 
     async def get_id(self, pool_id: str, logins: Mapping[str, str]) -> str:
         """GetId: the identity of these logins (made on first sight), or a new guest identity."""
-        pool = await self.pools.get(pool_id)
+        pool = self.pools.cached(pool_id) or await self.pools.get(pool_id)
         verified = await self.verify_logins(pool, logins)
         if not verified:
             if not pool.allow_unauthenticated:
@@ -595,7 +628,8 @@ class IdentityService:
         known = any(v.proves == identity.id for v in verified) or any(v.login in identity.logins for v in linkable)
         if identity.logins and not known:
             raise refuse(LOGINS_DO_NOT_MATCH)
-        identity = await self._link(pool, identity, linkable)
+        if any(v.login not in identity.logins for v in linkable):
+            identity = await self._link(pool, identity, linkable)
         return pool, identity, verified
 
     @staticmethod
@@ -646,15 +680,14 @@ class IdentityService:
         return identity.id, token
 
     async def grant(self, identity_id: str, logins: Mapping[str, str], custom_role_arn: str | None) -> CredentialsGrant:
-        """GetCredentialsForIdentity up to the role: authenticate, choose the role, and make the claims of the
-        OpenID token that STS would exchange for the role's credentials (unsigned: see CredentialsGrant)."""
+        """GetCredentialsForIdentity up to the role: authenticate, choose the role, and gather what the OpenID
+        token that STS would exchange for the role's credentials would say (see CredentialsGrant)."""
         pool, identity, verified = await self.authenticate(identity_id, logins)
         saml = next((v for v in verified if v.saml_roles is not None), None)
         if saml is not None:
             role = self._saml_role(pool, identity, saml, custom_role_arn)
             tags = self.principal_tags(pool, verified)
-            token_claims = self.open_id_claims(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
-            return CredentialsGrant(identity.id, pool, role, True, token_claims, tags)
+            return CredentialsGrant(identity.id, pool, role, True, tuple(self.amr(verified)), tags)
         mapped = [v for v in verified if v.mapping_keys]
         mapping_keys = tuple(key for v in mapped for key in v.mapping_keys)
         claims: Mapping[str, Any] = mapped[0].claims if mapped else {}
@@ -670,8 +703,7 @@ class IdentityService:
             log.info("identity.role_refused", pool=pool.id, identity=identity.id, reason=exc.message)
             raise
         tags = self.principal_tags(pool, verified)
-        token_claims = self.open_id_claims(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
-        return CredentialsGrant(identity.id, pool, role, bool(verified), token_claims, tags)
+        return CredentialsGrant(identity.id, pool, role, bool(verified), tuple(self.amr(verified)), tags)
 
     @staticmethod
     def _saml_role(

@@ -107,14 +107,16 @@ class IdentityCredentials:
         return verified.identity.provider, verified.claims
 
     async def credentials_for(self, grant: CredentialsGrant) -> dict[str, Any]:
-        role = await self._iam.find_role_by_arn(grant.role.role_arn, cached=True)
+        role = self._iam.cached_role_by_arn(grant.role.role_arn) or await self._iam.find_role_by_arn(
+            grant.role.role_arn, cached=True
+        )
         if role is None:
             raise InvalidIdentityPoolConfigurationException()
         identity = WebIdentity(
             provider=COGNITO_IDENTITY_PROVIDER,
             subject=grant.identity_id,
             audience=(grant.pool.id,),
-            amr=tuple(str(entry) for entry in grant.claims.get("amr") or ()),
+            amr=grant.amr,
         )
         if not self._iam.trust_allows(role, identity, request_tags=grant.principal_tags or None):
             raise InvalidIdentityPoolConfigurationException()

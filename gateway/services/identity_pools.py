@@ -15,6 +15,7 @@ pool (SDKs such as Amplify build the AWS form themselves); identities record the
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import time
 import uuid
@@ -66,6 +67,18 @@ MAX_ROLE_MAPPINGS = 10
 MAX_COGNITO_PROVIDERS = 50
 
 
+@functools.lru_cache(maxsize=1024)
+def _user_pool_of(user_pool_host: str, name: str) -> str | None:
+    """LoginNames.user_pool_of, remembered: every GetId and GetCredentialsForIdentity asks it of the same few
+    provider names several times (two regular expressions each)."""
+    host, _, pool_id = name.rpartition("/")
+    if not _USER_POOL_ID.fullmatch(pool_id):
+        return None
+    if host == user_pool_host or _AWS_USER_POOL_HOST.fullmatch(host):
+        return pool_id
+    return None
+
+
 def new_identity_pool_id(region: str) -> str:
     """``us-east-1:<uuid>``, as Cognito's identity pool ids."""
     return f"{region}:{uuid.uuid4()}"
@@ -79,12 +92,7 @@ class LoginNames:
 
     def user_pool_of(self, name: str) -> str | None:
         """The user pool id a provider name refers to (Gatehouse's form or AWS's), or None."""
-        host, _, pool_id = name.rpartition("/")
-        if not _USER_POOL_ID.fullmatch(pool_id):
-            return None
-        if host == self.user_pool_host or _AWS_USER_POOL_HOST.fullmatch(host):
-            return pool_id
-        return None
+        return _user_pool_of(self.user_pool_host, name)
 
     def user_pool_name(self, pool_id: str) -> str:
         """The canonical name of a Gatehouse user pool as a login provider."""
@@ -209,12 +217,21 @@ class IdentityPoolService:
             raise ResourceConflictException(f"IdentityPool '{record.id}' already exists.") from exc
         return IdentityPoolView(record)
 
+    def cached(self, pool_id: str) -> IdentityPoolView | None:
+        """The pool from this process's short-lived cache, or None (then :meth:`get` reads it): what a hot
+        path tries first, with no await."""
+        cached = self._cache.get(pool_id)
+        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        return None
+
     async def get(self, pool_id: str, *, fresh: bool = False) -> IdentityPoolView:
         """The pool, from this process's short-lived cache unless ``fresh`` (what a writer must read)."""
+        if not fresh:
+            view = self.cached(pool_id)
+            if view is not None:
+                return view
         now = time.monotonic()
-        cached = self._cache.get(pool_id)
-        if not fresh and cached is not None and now - cached[0] < CACHE_SECONDS:
-            return cached[1]
         record = await self._store.get_identity_pool(pool_id)
         if record is None:
             self._cache.pop(pool_id, None)
@@ -483,7 +500,8 @@ def choose_role(
             raise NotAuthorizedException(f"Access to Role '{custom_role_arn}' is forbidden.")
         return RoleChoice(role)
     claims = claims or {}
-    mappings = pool.role_mappings
+    # Read, never changed here: the settings themselves rather than the views' defensive copies.
+    mappings: Mapping[str, Any] = pool.settings.get("RoleMappings") or {}
     for key in mapping_keys:
         mapping = mappings.get(key)
         if mapping is None:
@@ -505,13 +523,13 @@ def choose_role(
         if chosen is None:
             if mapping.get("AmbiguousRoleResolution") != "AuthenticatedRole":
                 raise NotAuthorizedException(f"The ambiguous role mapping rules for: {key} denied this request.")
-            chosen = pool.roles.get("authenticated")
+            chosen = (pool.settings.get("Roles") or {}).get("authenticated")
             if not chosen:
                 raise InvalidIdentityPoolConfigurationException()
         if custom_role_arn and custom_role_arn != chosen:
             raise NotAuthorizedException(f"Access to Role '{custom_role_arn}' is forbidden.")
         return RoleChoice(chosen, key)
-    role = pool.roles.get("authenticated")
+    role = (pool.settings.get("Roles") or {}).get("authenticated")
     if not role:
         raise InvalidIdentityPoolConfigurationException()
     if custom_role_arn and custom_role_arn != role:

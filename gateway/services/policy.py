@@ -83,10 +83,15 @@ class Request:
     context: Mapping[str, ContextValue] = field(default_factory=dict)
     principal: Mapping[str, Sequence[str]] | None = None
 
-    @functools.cached_property
+    @property
     def keys(self) -> dict[str, ContextValue]:
-        """The context with lower-cased keys (condition keys are case-insensitive)."""
-        return {key.lower(): value for key, value in self.context.items()}
+        """The context with lower-cased keys (condition keys are case-insensitive), made on first use.
+        (Not functools.cached_property: on Python 3.11 it takes a lock on every read.)"""
+        keys: dict[str, ContextValue] | None = self.__dict__.get("_keys")
+        if keys is None:
+            keys = {key.lower(): value for key, value in self.context.items()}
+            object.__setattr__(self, "_keys", keys)
+        return keys
 
 
 # --- patterns -------------------------------------------------------------------------------------------
@@ -195,7 +200,7 @@ def _values_of(value: ContextValue | None) -> list[str] | None:
         return [value]
     if isinstance(value, str | int | float | bool):
         return [_scalar_text(value)]
-    return [_scalar_text(item) for item in value]
+    return [item if type(item) is str else _scalar_text(item) for item in value]
 
 
 def _parse_number(text: str) -> float | None:
@@ -346,32 +351,43 @@ class _Condition:
 
     def holds(self, request: Request) -> bool:
         present = _values_of(request.keys.get(self.key))
-        if self.op is None:  # Null: "true" means the key must be absent, "false" that it must be present
+        op = self.op
+        if op is None:  # Null: "true" means the key must be absent, "false" that it must be present
             wanted = [_parse_bool(value) for value in self.values]
             is_absent = present is None or present == []
             return any(flag is not None and flag == is_absent for flag in wanted)
-        policy_values = self._policy_values(request)
+        policy_values = self._policy_values(request) if self.substitute else self.values
         if self.qualifier is not None:
             return self._holds_for_set(present or [], policy_values)
-        if present is None or present == []:
+        if not present:
             # Missing key: true only for IfExists and the negated operators.
-            return self.if_exists or self.op.negated
-        matched = any(self.op.match(p, value) for value in present for p in policy_values)
-        return not matched if self.op.negated else matched
+            return self.if_exists or op.negated
+        # Plain loops rather than nested generators: a trust policy is evaluated on every credentials call.
+        match = op.match
+        for value in present:
+            for wanted_value in policy_values:
+                if match(wanted_value, value):
+                    return not op.negated
+        return op.negated
 
     def _holds_for_set(self, present: Sequence[str], policy_values: Sequence[str]) -> bool:
         assert self.op is not None
-        op = self.op
-
-        def one(value: str) -> bool:
-            hit = any(op.match(p, value) for p in policy_values)
-            return not hit if op.negated else hit
-
-        if self.qualifier == "forallvalues":
-            # Every value in the request must satisfy it; an empty or missing set is vacuously true.
-            return all(one(value) for value in present)
-        # ForAnyValue: at least one value; an empty or missing set is false.
-        return any(one(value) for value in present)
+        match, negated = self.op.match, self.op.negated
+        every = self.qualifier == "forallvalues"
+        # ForAllValues: every value in the request must satisfy it (an empty or missing set is vacuously
+        # true); ForAnyValue: at least one value must (an empty or missing set is false).
+        for value in present:
+            hit = False
+            for wanted_value in policy_values:
+                if match(wanted_value, value):
+                    hit = True
+                    break
+            if hit is not negated:  # this value satisfies the operator
+                if not every:
+                    return True
+            elif every:
+                return False
+        return every
 
     def _policy_values(self, request: Request) -> Sequence[str]:
         if not self.substitute:
@@ -408,15 +424,22 @@ class _Statement:
             return False
         if (self.principals is not None or self.not_principals is not None) and not self._principal_matches(request):
             return False
-        return all(condition.holds(request) for condition in self.conditions)
+        for condition in self.conditions:  # noqa: SIM110 (a loop: no generator frame per evaluation)
+            if not condition.holds(request):
+                return False
+        return True
 
     def _action_matches(self, action: str) -> bool:
         # Action patterns are kept lower-cased (see _parse_statement): one lower() here, then plain matching.
         lowered = action.lower()
-        if self.actions is not None:
-            return any(_glob_match(pattern, lowered) for pattern in self.actions)
-        assert self.not_actions is not None
-        return not any(_glob_match(pattern, lowered) for pattern in self.not_actions)
+        patterns = self.actions if self.actions is not None else self.not_actions
+        assert patterns is not None
+        hit = False
+        for pattern in patterns:
+            if _glob_match(pattern, lowered):
+                hit = True
+                break
+        return hit if self.actions is not None else not hit
 
     def _resource_matches(self, request: Request) -> bool:
         if self.resources is None and self.not_resources is None:
@@ -447,7 +470,7 @@ def _principal_in(allowed: Mapping[str, tuple[str, ...]], caller: Mapping[str, S
         return True
     for kind, patterns in allowed.items():
         for identifier in caller.get(kind, ()):
-            if any(pattern == "*" or pattern == identifier for pattern in patterns):
+            if "*" in patterns or identifier in patterns:
                 return True
     return False
 
@@ -645,7 +668,8 @@ def _parse_conditions(raw: Any, substitute: bool) -> tuple[_Condition, ...]:
                     if_exists=if_exists,
                     key=str(key).lower(),
                     values=values,
-                    substitute=substitute and op is not None and op.variables,
+                    # Only a value with a ${...} has anything to substitute.
+                    substitute=substitute and op is not None and op.variables and any("${" in v for v in values),
                 )
             )
     return tuple(conditions)
