@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import asdict, dataclass, field
@@ -651,10 +652,15 @@ class Seed:
     # user's identity in it.
     id_token: str = ""
     # A file of distinct ID tokens of that user, one per line, for the identity row (see seed_identity).
-    id_tokens_file: str = ""
     login_provider: str = ""
     identity_pool_id: str = ""
     identity_id: str = ""
+    # Files of distinct tokens of that user, one per line, for the rows that present a token (see
+    # seed_token_files): ID tokens, access tokens, access tokens with openid; and the code client's refresh token.
+    id_tokens_file: str = ""
+    access_tokens_file: str = ""
+    openid_access_tokens_file: str = ""
+    web_refresh_token: str = ""
 
 
 def _boto3_client(url: str, *, signed: bool) -> Any:
@@ -734,7 +740,7 @@ def seed(url: str) -> Seed:
         "Enabled"
     ):
         raise BenchError(f"the MFA pool is not TOTP-enabled and OPTIONAL: {mfa_config}")
-    return seed_identity(url, seed_oauth(url, admin, seeded))
+    return seed_token_files(url, seed_identity(url, seed_oauth(url, admin, seeded)))
 
 
 def seed_oauth(url: str, admin: Any, seeded: Seed) -> Seed:
@@ -819,6 +825,7 @@ def seed_oauth(url: str, admin: Any, seeded: Seed) -> Seed:
         seeded,
         machine_basic=basic,
         openid_access_token=token.json()["access_token"],
+        web_refresh_token=token.json()["refresh_token"],
         web_client_id=web_client,
         sso_cookie=f"{cookie_name}={sso}",
         login_path=f"{page.path}?{page.query}",
@@ -901,31 +908,25 @@ def seed_identity(url: str, seeded: Seed) -> Seed:
     answer = public.get_credentials_for_identity(IdentityId=identity_id, Logins=logins)
     if not answer.get("Credentials", {}).get("SessionToken"):
         raise BenchError(f"GetCredentialsForIdentity gave no credentials: {answer}")
-    tokens = asyncio.run(mint_id_tokens(url, seeded.client_id, seeded.refresh_token, identity_token_count()))
-    handle, tokens_file = tempfile.mkstemp(prefix="gatehouse-bench-id-tokens-", suffix=".txt")
-    with os.fdopen(handle, "w") as out:
-        out.write("\n".join(tokens) + "\n")
-    _TEMP_FILES.append(tokens_file)
     return dataclasses.replace(
         seeded,
         login_provider=provider,
         identity_pool_id=identity_pool_id,
         identity_id=identity_id,
-        id_tokens_file=tokens_file,
     )
 
 
-# How many distinct ID tokens the identity row cycles through. An app sends each user's token twice in a row
-# (GetId, then GetCredentialsForIdentity) and then not again for a long while; Gatehouse remembers a checked
-# login for IDENTITY_CACHE_SECONDS (2 s), so the row must not come back to a token within that time, or it
-# would measure cache hits no real load of many users gets: at ~4,000 pairs per second, 12,000 tokens come
-# round every ~3 s. Each wrk thread cycles through its own share.
-IDENTITY_TOKENS = 12_000
+# How many distinct tokens the rows that present a token (GetUser, oauth2/userInfo, the identity row) cycle
+# through. Gatehouse remembers a verified token by its text (4,096 per process) and a checked identity login
+# for 2 s; a row that repeated one token would measure those caches, not the signature check each request of a
+# real load of many users pays. 12,000 tokens, cycled in order (each wrk thread its own share), come back only
+# after the caches have let them go (and, at ~4,000 identity pairs a second, after ~3 s).
+DISTINCT_TOKENS = 12_000
 _TEMP_FILES: list[str] = []
 
 
-def identity_token_count() -> int:
-    return int(os.environ.get("BENCH_IDENTITY_TOKENS", IDENTITY_TOKENS))
+def distinct_token_count() -> int:
+    return int(os.environ.get("BENCH_DISTINCT_TOKENS", DISTINCT_TOKENS))
 
 
 def _remove_temp_files() -> None:
@@ -937,33 +938,83 @@ def _remove_temp_files() -> None:
 atexit.register(_remove_temp_files)
 
 
-async def mint_id_tokens(url: str, client_id: str, refresh_token: str, count: int) -> list[str]:
-    """``count`` distinct ID tokens of one user, by REFRESH_TOKEN_AUTH (each has its own jti), 32 at a time."""
+def _token_file(tokens: list[str], what: str) -> str:
+    if len(set(tokens)) != len(tokens):
+        raise BenchError(f"the {what} are not all distinct")
+    handle, path = tempfile.mkstemp(prefix=f"gatehouse-bench-{what.replace(' ', '-')}-", suffix=".txt")
+    with os.fdopen(handle, "w") as out:
+        out.write("\n".join(tokens) + "\n")
+    _TEMP_FILES.append(path)
+    return path
+
+
+async def _mint(
+    url: str, path: str, count: int, body: bytes, headers: dict[str, str], pick: Callable[[dict[str, Any]], Any]
+) -> list[Any]:
+    """``count`` answers of one POST (each a refresh, so each has tokens of its own), 32 at a time."""
     import aiohttp
 
-    body = json.dumps(
-        {"ClientId": client_id, "AuthFlow": "REFRESH_TOKEN_AUTH", "AuthParameters": {"REFRESH_TOKEN": refresh_token}}
-    )
-    headers = {
-        "Content-Type": "application/x-amz-json-1.1",
-        "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
-    }
-    tokens: list[str] = []
+    found: list[Any] = []
     remaining = iter(range(count))
     async with aiohttp.ClientSession() as session:
 
         async def mint() -> None:
             for _ in remaining:
-                async with session.post(url + "/", data=body, headers=headers) as response:
+                async with session.post(url + path, data=body, headers=headers) as response:
                     answer = await response.json(content_type=None)
                     if response.status != 200:
-                        raise BenchError(f"REFRESH_TOKEN_AUTH for the identity row's tokens: {answer}")
-                    tokens.append(answer["AuthenticationResult"]["IdToken"])
+                        raise BenchError(f"POST {path} for the token rows: {response.status} {answer}")
+                    found.append(pick(answer))
 
         await asyncio.gather(*(mint() for _ in range(32)))
-    if len(set(tokens)) != count:
-        raise BenchError("the identity row's ID tokens are not all distinct")
-    return tokens
+    return found
+
+
+def seed_token_files(url: str, seeded: Seed) -> Seed:
+    """Distinct tokens of the one user for the rows that present one: ID and access tokens by REFRESH_TOKEN_AUTH
+    (each refresh has its own ``jti``), and access tokens with ``openid`` from the code client's refresh token
+    at /oauth2/token."""
+    count = distinct_token_count()
+    refresh = json.dumps(
+        {
+            "ClientId": seeded.client_id,
+            "AuthFlow": "REFRESH_TOKEN_AUTH",
+            "AuthParameters": {"REFRESH_TOKEN": seeded.refresh_token},
+        }
+    ).encode()
+    headers = {
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
+    }
+    pairs = asyncio.run(
+        _mint(
+            url,
+            "/",
+            count,
+            refresh,
+            headers,
+            lambda a: (a["AuthenticationResult"]["IdToken"], a["AuthenticationResult"]["AccessToken"]),
+        )
+    )
+    form = urllib.parse.urlencode(
+        {"grant_type": "refresh_token", "client_id": seeded.web_client_id, "refresh_token": seeded.web_refresh_token}
+    ).encode()
+    openid = asyncio.run(
+        _mint(
+            url,
+            "/oauth2/token",
+            count,
+            form,
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            lambda a: a["access_token"],
+        )
+    )
+    return dataclasses.replace(
+        seeded,
+        id_tokens_file=_token_file([p[0] for p in pairs], "id tokens"),
+        access_tokens_file=_token_file([p[1] for p in pairs], "access tokens"),
+        openid_access_tokens_file=_token_file(openid, "openid access tokens"),
+    )
 
 
 def lua_env(seeded: Seed, run_id: str, endpoint: str, client_id: str | None = None) -> dict[str, str]:
@@ -983,6 +1034,8 @@ def lua_env(seeded: Seed, run_id: str, endpoint: str, client_id: str | None = No
         "BENCH_LOGIN_PROVIDER": seeded.login_provider,
         "BENCH_ID_TOKEN": seeded.id_token,
         "BENCH_ID_TOKENS_FILE": seeded.id_tokens_file,
+        "BENCH_ACCESS_TOKENS_FILE": seeded.access_tokens_file,
+        "BENCH_OPENID_ACCESS_TOKENS_FILE": seeded.openid_access_tokens_file,
     }
 
 

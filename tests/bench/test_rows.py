@@ -26,7 +26,7 @@ import ceiling  # noqa: E402
 import code_load  # noqa: E402
 import run  # noqa: E402
 
-IDENTITY_TOKENS = 40
+DISTINCT_TOKENS = 40
 
 
 @dataclass
@@ -46,7 +46,7 @@ def bench() -> Iterator[Bench]:
             gatehouse.start()
             probe.start()
             with pytest.MonkeyPatch.context() as patch:
-                patch.setenv("BENCH_IDENTITY_TOKENS", str(IDENTITY_TOKENS))  # a few suffice here
+                patch.setenv("BENCH_DISTINCT_TOKENS", str(DISTINCT_TOKENS))  # a few suffice here
                 seeded = run.seed(gatehouse.url)
             wrk = run.WrkSettings(binary=run.ensure_wrk(), seconds=1, warmup_seconds=0, connections=2, threads=1)
             yield Bench(gatehouse, probe, seeded, wrk)
@@ -197,17 +197,30 @@ def test_seed_makes_the_code_client_the_sign_in_page_and_the_identity_pool(bench
     assert seeded.identity_pool_id.startswith("us-east-1:") and seeded.identity_id.startswith("us-east-1:")
     assert seeded.login_provider == f"127.0.0.1:{bench.gatehouse.port}/{seeded.pool_id}"
     # The identity row's tokens: distinct ID tokens of the one user, each a login GetId answers the identity for.
-    tokens = Path(seeded.id_tokens_file).read_text().split()
-    assert len(tokens) == len(set(tokens)) == IDENTITY_TOKENS
+    tokens = _tokens(seeded.id_tokens_file, "id", "aws.cognito.signin.user.admin")
     for token in (tokens[0], tokens[-1]):
-        claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
-        assert claims["token_use"] == "id" and claims["cognito:username"] == run.USERNAME
         status, answer = _identity_call(
             bench.gatehouse.url + "/",
             "GetId",
             {"IdentityPoolId": seeded.identity_pool_id, "Logins": {seeded.login_provider: token}},
         )
         assert (status, answer["IdentityId"]) == (200, seeded.identity_id)
+    # GetUser's and userInfo's: distinct access tokens, the latter with openid (the code client's).
+    _tokens(seeded.access_tokens_file, "access", "aws.cognito.signin.user.admin")
+    _tokens(seeded.openid_access_tokens_file, "access", "openid email")
+
+
+def _tokens(path: str, token_use: str, scope: str) -> list[str]:
+    tokens = Path(path).read_text().split()
+    assert len(tokens) == len(set(tokens)) == DISTINCT_TOKENS
+    for token in (tokens[0], tokens[-1]):
+        claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+        assert (
+            claims["token_use"] == token_use and claims.get("username", claims.get("cognito:username")) == run.USERNAME
+        )
+        if token_use == "access":
+            assert claims["scope"] == scope
+    return tokens
 
 
 def _identity_call(url: str, operation: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:
