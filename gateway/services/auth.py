@@ -265,7 +265,7 @@ class AuthService:
             raise InvalidParameterException(f"Initiate Auth method not supported.: {flow_name}")
         self._check_flow_enabled(ctx.client, flow_name)
         labels = {"pool": ctx.pool.id, "client": ctx.client.id, "flow": flow_name}
-        self.metrics.inc(self.metrics.sign_in_attempts, **labels)
+        self.metrics.sign_in_counters(labels["pool"], labels["client"], flow_name)[0].inc()
         try:
             await self.risk.screen(ctx, parameters.get("USERNAME"), self.users.find)
             result = await handler(self, ctx, parameters)
@@ -321,7 +321,7 @@ class AuthService:
     def _record_step(self, result: AuthResult, labels: dict[str, str]) -> None:
         """The audit event and metrics of one successful sign-in step (tokens or the next challenge)."""
         if result.tokens is not None:
-            self.metrics.inc(self.metrics.sign_in_successes, **labels)
+            self.metrics.sign_in_counters(labels["pool"], labels["client"], labels["flow"])[1].inc()
         log.info(
             "sign_in.step",
             outcome="tokens" if result.tokens else result.challenge_name,
@@ -331,9 +331,8 @@ class AuthService:
         )
 
     def _check_flow_enabled(self, client: ClientView, flow_name: str) -> None:
-        flows = set(client.explicit_auth_flows)
-        legacy = not any(f.startswith("ALLOW_") for f in flows)
-        if flows & FLOW_PERMISSIONS.get(flow_name, set()):
+        flows, legacy = client.auth_flows
+        if not flows.isdisjoint(FLOW_PERMISSIONS.get(flow_name, ())):
             return
         if legacy and flow_name in _LEGACY_IMPLIED:
             return
@@ -564,6 +563,8 @@ class AuthService:
         read them already."""
         if groups is None:
             groups = await self.store.list_groups_for_user(pool_id, user.username_key)
+        if not groups:
+            return [], [], None
         names = [g.name for g in groups]
         with_roles = [g for g in groups if g.role_arn]
         roles = list(dict.fromkeys(g.role_arn for g in with_roles if g.role_arn))
@@ -605,7 +606,8 @@ class AuthService:
         scopes: tuple[str, ...] | None = None,
     ) -> AuthResult:
         group_names, roles, preferred = await self.groups_and_roles(ctx.pool.id, user, groups)
-        await self.risk.sign_in_passed(ctx, user)
+        if ctx.signals:  # threat protection is on and recorded this sign-in (risk.sign_in_passed's own test)
+            await self.risk.sign_in_passed(ctx, user)
         client = ctx.client
         tokens = await self.tokens.issue(
             pool_id=ctx.pool.id,
@@ -626,10 +628,11 @@ class AuthService:
             extra_access_claims={"device_key": device_key} if device_key else None,
             scopes=scopes if scopes is not None else (ADMIN_SCOPE,),
         )
-        self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="id")
-        self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="access")
+        issued = self.metrics.token_counters(ctx.pool.id)
+        issued[0].inc()
+        issued[1].inc()
         if tokens.refresh_token:
-            self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="refresh")
+            issued[2].inc()
         log.debug(
             "tokens.issued", pool=ctx.pool.id, client=client.id, username=user.username, origin_jti=tokens.origin_jti
         )
@@ -690,6 +693,9 @@ class AuthService:
             scopes=scopes,
         )
         assert result.tokens is not None
+        if result.tokens.refresh_token == new_refresh:
+            # No rotation (the tokens of an existing family carry no refresh token): the answer as it is.
+            return result
         tokens = IssuedTokens(
             id_token=result.tokens.id_token,
             access_token=result.tokens.access_token,

@@ -302,25 +302,26 @@ def _user_params(u: UserRecord) -> Params:
 
 
 def _user(r: Row) -> UserRecord:
+    # Positional, in UserRecord's field order (every sign-in reads a user; keywords cost a third more).
     return UserRecord(
-        pool_id=r[0],
-        username=r[1],
-        username_key=r[2],
-        sub=r[3],
-        status=r[4],
-        enabled=bool(r[5]),
-        attributes=_loads(r[6]),
-        password_hash=r[7],
-        created_at=r[8],
-        updated_at=r[9],
-        password_updated_at=r[10],
-        temporary_password_expires_at=r[11],
-        tokens_valid_after=r[12],
-        aliases=_loads(r[13]),
-        secrets=_loads(r[14]),
-        password_history=_loads(r[15]),
-        settings=_loads(r[16]),
-        version=r[17],
+        r[0],  # pool_id
+        r[1],  # username
+        r[2],  # username_key
+        r[3],  # sub
+        r[4],  # status
+        bool(r[5]),  # enabled
+        _loads(r[6]),  # attributes
+        r[7],  # password_hash
+        r[8],  # created_at
+        r[9],  # updated_at
+        r[10],  # password_updated_at
+        r[11],  # temporary_password_expires_at
+        r[12],  # tokens_valid_after
+        _loads(r[13]),  # aliases
+        _loads(r[14]),  # secrets
+        _loads(r[15]),  # password_history
+        _loads(r[16]),  # settings
+        r[17],  # version
     )
 
 
