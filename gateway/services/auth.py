@@ -46,7 +46,7 @@ from gateway.services.mfa import SOFTWARE_TOKEN_MFA, MfaService
 from gateway.services.mfa_codes import MfaCodes
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import ClientView, PoolService, PoolView
-from gateway.services.risk import RiskService
+from gateway.services.risk import OFF, RiskService, security_mode
 from gateway.services.schema import required_attributes, validate_attribute_values
 from gateway.services.srp import (
     N_HEX,
@@ -150,6 +150,8 @@ class AuthContext:
     context_data: Mapping[str, Any] | None = None
     # What threat protection learnt during this request (see gateway/services/risk.py); empty when it is off.
     signals: dict[str, Any] = field(default_factory=dict, compare=False)
+    # Groups read with a user during this request, by username_key: the tokens issued at its end use them.
+    groups: dict[str, list[GroupRecord]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -368,8 +370,15 @@ class AuthService:
         return session
 
     async def user_for_password_sign_in(self, ctx: AuthContext, username: str) -> UserRecord | None:
-        """Resolve the username; an unknown one is reported only after equal work (timing)."""
-        return await self.users.find(ctx.pool, username)
+        """Resolve the username; an unknown one is reported only after equal work (timing). The user's groups
+        come in the same read and are kept with the request for the tokens it may issue."""
+        found = await self.users.find_with_groups(ctx.pool, username)
+        if found is None:
+            return None
+        user, groups = found
+        if groups is not None:
+            ctx.groups[user.username_key] = groups
+        return user
 
     def unknown_user_error(self, ctx: AuthContext) -> GatehouseError:
         if ctx.client.prevent_user_existence_errors:
@@ -510,8 +519,11 @@ class AuthService:
                 session=session,
                 username=user.username,
             )
-        # Threat protection first: a blocked sign-in stops here, whatever device or factor it could offer.
-        risk_mfa = await self.risk.assess_sign_in(ctx, user, bool(sign_in_factors.risk_factors(self, ctx, user)))
+        # Threat protection first: a blocked sign-in stops here, whatever device or factor it could offer. (When
+        # it is off there is nothing to assess, nor factors to work out for it.)
+        risk_mfa = security_mode(ctx.pool) != OFF and await self.risk.assess_sign_in(
+            ctx, user, bool(sign_in_factors.risk_factors(self, ctx, user))
+        )
         return await sign_in_factors.second_factor(
             self, ctx, user, auth_time=auth_time, device_key=device_key, risk_mfa=risk_mfa
         )
@@ -605,6 +617,8 @@ class AuthService:
         device_key: str | None = None,
         scopes: tuple[str, ...] | None = None,
     ) -> AuthResult:
+        if groups is None:
+            groups = ctx.groups.get(user.username_key)
         group_names, roles, preferred = await self.groups_and_roles(ctx.pool.id, user, groups)
         if ctx.signals:  # threat protection is on and recorded this sign-in (risk.sign_in_passed's own test)
             await self.risk.sign_in_passed(ctx, user)

@@ -465,6 +465,15 @@ _GROUPS_FOR_USER = (
     "JOIN pool_groups AS g ON g.pool_id = m.pool_id AND g.name = m.group_name "
     "WHERE m.pool_id = ? AND m.username_key = ? ORDER BY m.group_name"
 )
+# The user and, as _REFRESH_WITH_USER does, the groups as one JSON array in list_groups_for_user's order.
+_USER_WITH_GROUPS = (
+    f"SELECT {_qualified(USER_COLUMNS, 'u')}, "
+    f"(SELECT json_group_array(json_array({GROUP_COLUMNS})) FROM ("
+    f"SELECT {_qualified(GROUP_COLUMNS, 'g')} FROM group_members AS m "
+    "JOIN pool_groups AS g ON g.pool_id = m.pool_id AND g.name = m.group_name "
+    "WHERE m.pool_id = u.pool_id AND m.username_key = u.username_key ORDER BY m.group_name)) "
+    "FROM users AS u WHERE u.pool_id = ? AND u.username_key = ?"
+)
 _USERS_IN_GROUP = _paged(
     f"SELECT {_qualified(USER_COLUMNS, 'u')} FROM group_members AS m "
     "JOIN users AS u ON u.pool_id = m.pool_id AND u.username_key = m.username_key",
@@ -1023,6 +1032,15 @@ class SqliteStore:
 
     async def get_user(self, pool_id: str, username_key: str) -> UserRecord | None:
         return await self._fetch_one(_GET_USER, (pool_id, username_key), _user)
+
+    async def get_user_with_groups(
+        self, pool_id: str, username_key: str
+    ) -> tuple[UserRecord, list[GroupRecord]] | None:
+        rows = await self._fetch(_USER_WITH_GROUPS, (pool_id, username_key))
+        if not rows:
+            return None
+        row = rows[0]
+        return _user(cast(Row, row[:-1])), [_group(cast(Row, tuple(g))) for g in _loads(row[-1])]
 
     async def get_user_by_sub(self, pool_id: str, sub: str) -> UserRecord | None:
         return await self._fetch_one(_GET_USER_BY_SUB, (pool_id, sub), _user)
