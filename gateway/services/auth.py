@@ -324,7 +324,9 @@ class AuthService:
         """The audit event and metrics of one successful sign-in step (tokens or the next challenge)."""
         if result.tokens is not None:
             self.metrics.sign_in_counters(labels["pool"], labels["client"], labels["flow"])[1].inc()
-        log.info(
+        # log.bind().info is what log.info resolves to through structlog's lazy proxy, without the failed
+        # attribute look-up and __getattr__ call on the way (this runs for every sign-in step).
+        log.bind().info(
             "sign_in.step",
             outcome="tokens" if result.tokens else result.challenge_name,
             username=result.username,
@@ -647,7 +649,7 @@ class AuthService:
         issued[1].inc()
         if tokens.refresh_token:
             issued[2].inc()
-        log.debug(
+        log.bind().debug(  # as in _record_step
             "tokens.issued", pool=ctx.pool.id, client=client.id, username=user.username, origin_jti=tokens.origin_jti
         )
         return AuthResult(tokens=tokens, username=user.username)
