@@ -230,9 +230,14 @@ class SigningKeys:
         self._cache.pop(pool_id, None)
 
 
+# RS256's padding and digest (RFC 7518 §3.3): stateless descriptions, made once rather than per signature.
+_PKCS1V15 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
+
+
 def sign_jwt(key: _LoadedKey, claims: Mapping[str, Any]) -> str:
     signing_input = key.header_segment + "." + b64url(_json(claims))
-    signature = key.private.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+    signature = key.private.sign(signing_input.encode("ascii"), _PKCS1V15, _SHA256)
     return signing_input + "." + b64url(signature)
 
 
