@@ -86,6 +86,8 @@ class Metrics:
         )
         self._call_children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
         self._children: dict[tuple[object, ...], Counter] = {}
+        self._sign_in_children: dict[tuple[str, str, str], tuple[Counter, Counter]] = {}
+        self._token_children: dict[str, tuple[Counter, Counter, Counter]] = {}
         self.codes_sent = Counter(
             "gatehouse_codes_sent",
             "Verification codes and invitations sent, by user pool, medium and purpose.",
@@ -100,6 +102,29 @@ class Metrics:
         if child is None:
             child = self._children[key] = counter.labels(**labels)
         child.inc()
+
+    def sign_in_counters(self, pool: str, client: str, flow: str) -> tuple[Counter, Counter]:
+        """The ``sign_in_attempts`` and ``sign_in_successes`` children of one pool, client and flow, looked up
+        once for both (every sign-in step counts one, and most count the other)."""
+        key = (pool, client, flow)
+        children = self._sign_in_children.get(key)
+        if children is None:
+            children = self._sign_in_children[key] = (
+                self.sign_in_attempts.labels(pool=pool, client=client, flow=flow),
+                self.sign_in_successes.labels(pool=pool, client=client, flow=flow),
+            )
+        return children
+
+    def token_counters(self, pool: str) -> tuple[Counter, Counter, Counter]:
+        """The ``tokens_issued`` children of one pool for the ID, access and refresh token, looked up once."""
+        children = self._token_children.get(pool)
+        if children is None:
+            children = self._token_children[pool] = (
+                self.tokens_issued.labels(pool=pool, token_use="id"),
+                self.tokens_issued.labels(pool=pool, token_use="access"),
+                self.tokens_issued.labels(pool=pool, token_use="refresh"),
+            )
+        return children
 
     def call_finished(self, wire: str, operation: str, outcome: str, seconds: float) -> None:
         """Count one API call and its latency. The labelled children are looked up once per label set:

@@ -46,7 +46,7 @@ from gateway.services.mfa import SOFTWARE_TOKEN_MFA, MfaService
 from gateway.services.mfa_codes import MfaCodes
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import ClientView, PoolService, PoolView
-from gateway.services.risk import RiskService
+from gateway.services.risk import OFF, RiskService, security_mode
 from gateway.services.schema import required_attributes, validate_attribute_values
 from gateway.services.srp import (
     N_HEX,
@@ -150,6 +150,8 @@ class AuthContext:
     context_data: Mapping[str, Any] | None = None
     # What threat protection learnt during this request (see gateway/services/risk.py); empty when it is off.
     signals: dict[str, Any] = field(default_factory=dict, compare=False)
+    # Groups read with a user during this request, by username_key: the tokens issued at its end use them.
+    groups: dict[str, list[GroupRecord]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -265,9 +267,10 @@ class AuthService:
             raise InvalidParameterException(f"Initiate Auth method not supported.: {flow_name}")
         self._check_flow_enabled(ctx.client, flow_name)
         labels = {"pool": ctx.pool.id, "client": ctx.client.id, "flow": flow_name}
-        self.metrics.inc(self.metrics.sign_in_attempts, **labels)
+        self.metrics.sign_in_counters(labels["pool"], labels["client"], flow_name)[0].inc()
         try:
-            await self.risk.screen(ctx, parameters.get("USERNAME"), self.users.find)
+            if security_mode(ctx.pool) != OFF:  # (risk.screen's own first test, without the call)
+                await self.risk.screen(ctx, parameters.get("USERNAME"), self.users.find)
             result = await handler(self, ctx, parameters)
         except GatehouseError as exc:
             reason = _failure_reason(exc)
@@ -321,8 +324,10 @@ class AuthService:
     def _record_step(self, result: AuthResult, labels: dict[str, str]) -> None:
         """The audit event and metrics of one successful sign-in step (tokens or the next challenge)."""
         if result.tokens is not None:
-            self.metrics.inc(self.metrics.sign_in_successes, **labels)
-        log.info(
+            self.metrics.sign_in_counters(labels["pool"], labels["client"], labels["flow"])[1].inc()
+        # log.bind().info is what log.info resolves to through structlog's lazy proxy, without the failed
+        # attribute look-up and __getattr__ call on the way (this runs for every sign-in step).
+        log.bind().info(
             "sign_in.step",
             outcome="tokens" if result.tokens else result.challenge_name,
             username=result.username,
@@ -331,9 +336,8 @@ class AuthService:
         )
 
     def _check_flow_enabled(self, client: ClientView, flow_name: str) -> None:
-        flows = set(client.explicit_auth_flows)
-        legacy = not any(f.startswith("ALLOW_") for f in flows)
-        if flows & FLOW_PERMISSIONS.get(flow_name, set()):
+        flows, legacy = client.auth_flows
+        if not flows.isdisjoint(FLOW_PERMISSIONS.get(flow_name, ())):
             return
         if legacy and flow_name in _LEGACY_IMPLIED:
             return
@@ -369,8 +373,15 @@ class AuthService:
         return session
 
     async def user_for_password_sign_in(self, ctx: AuthContext, username: str) -> UserRecord | None:
-        """Resolve the username; an unknown one is reported only after equal work (timing)."""
-        return await self.users.find(ctx.pool, username)
+        """Resolve the username; an unknown one is reported only after equal work (timing). The user's groups
+        come in the same read and are kept with the request for the tokens it may issue."""
+        found = await self.users.find_with_groups(ctx.pool, username)
+        if found is None:
+            return None
+        user, groups = found
+        if groups is not None:
+            ctx.groups[user.username_key] = groups
+        return user
 
     def unknown_user_error(self, ctx: AuthContext) -> GatehouseError:
         if ctx.client.prevent_user_existence_errors:
@@ -511,8 +522,11 @@ class AuthService:
                 session=session,
                 username=user.username,
             )
-        # Threat protection first: a blocked sign-in stops here, whatever device or factor it could offer.
-        risk_mfa = await self.risk.assess_sign_in(ctx, user, bool(sign_in_factors.risk_factors(self, ctx, user)))
+        # Threat protection first: a blocked sign-in stops here, whatever device or factor it could offer. (When
+        # it is off there is nothing to assess, nor factors to work out for it.)
+        risk_mfa = security_mode(ctx.pool) != OFF and await self.risk.assess_sign_in(
+            ctx, user, bool(sign_in_factors.risk_factors(self, ctx, user))
+        )
         return await sign_in_factors.second_factor(
             self, ctx, user, auth_time=auth_time, device_key=device_key, risk_mfa=risk_mfa
         )
@@ -564,6 +578,8 @@ class AuthService:
         read them already."""
         if groups is None:
             groups = await self.store.list_groups_for_user(pool_id, user.username_key)
+        if not groups:
+            return [], [], None
         names = [g.name for g in groups]
         with_roles = [g for g in groups if g.role_arn]
         roles = list(dict.fromkeys(g.role_arn for g in with_roles if g.role_arn))
@@ -604,8 +620,11 @@ class AuthService:
         device_key: str | None = None,
         scopes: tuple[str, ...] | None = None,
     ) -> AuthResult:
+        if groups is None:
+            groups = ctx.groups.get(user.username_key)
         group_names, roles, preferred = await self.groups_and_roles(ctx.pool.id, user, groups)
-        await self.risk.sign_in_passed(ctx, user)
+        if ctx.signals:  # threat protection is on and recorded this sign-in (risk.sign_in_passed's own test)
+            await self.risk.sign_in_passed(ctx, user)
         client = ctx.client
         tokens = await self.tokens.issue(
             pool_id=ctx.pool.id,
@@ -626,11 +645,12 @@ class AuthService:
             extra_access_claims={"device_key": device_key} if device_key else None,
             scopes=scopes if scopes is not None else (ADMIN_SCOPE,),
         )
-        self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="id")
-        self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="access")
+        issued = self.metrics.token_counters(ctx.pool.id)
+        issued[0].inc()
+        issued[1].inc()
         if tokens.refresh_token:
-            self.metrics.inc(self.metrics.tokens_issued, pool=ctx.pool.id, token_use="refresh")
-        log.debug(
+            issued[2].inc()
+        log.bind().debug(  # as in _record_step
             "tokens.issued", pool=ctx.pool.id, client=client.id, username=user.username, origin_jti=tokens.origin_jti
         )
         return AuthResult(tokens=tokens, username=user.username)
@@ -690,6 +710,9 @@ class AuthService:
             scopes=scopes,
         )
         assert result.tokens is not None
+        if result.tokens.refresh_token == new_refresh:
+            # No rotation (the tokens of an existing family carry no refresh token): the answer as it is.
+            return result
         tokens = IssuedTokens(
             id_token=result.tokens.id_token,
             access_token=result.tokens.access_token,

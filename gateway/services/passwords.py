@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import re
 import secrets
 import string
 from collections.abc import Mapping
@@ -95,6 +96,15 @@ class PasswordHasher:
             f"$m={params.memory_kib},t={params.time_cost},p={params.parallelism}"
             f"${_b64_nopad(secrets.token_bytes(_SALT_LEN))}${_b64_nopad(secrets.token_bytes(_HASH_LEN))}"
         )
+        # A hash made with exactly our parameters, salt and tag sizes (what argon2's check_needs_rehash
+        # compares), recognised by its text without parsing it: every sign-in asks.
+        self._current = re.compile(
+            re.escape(
+                f"$argon2id$v={argon2.low_level.ARGON2_VERSION}"
+                f"$m={params.memory_kib},t={params.time_cost},p={params.parallelism}$"
+            )
+            + f"[A-Za-z0-9+/]{{{_b64_length(_SALT_LEN)}}}\\$[A-Za-z0-9+/]{{{_b64_length(_HASH_LEN)}}}"
+        )
 
     async def hash(self, password: str) -> str:
         """An Argon2id PHC string for ``password`` with a fresh random salt."""
@@ -109,6 +119,8 @@ class PasswordHasher:
 
     def needs_rehash(self, encoded: str) -> bool:
         """Whether ``encoded`` was made with other parameters than ours (or is not a hash we can read)."""
+        if self._current.fullmatch(encoded):
+            return False
         try:
             return self._hasher.check_needs_rehash(encoded)
         except (InvalidHashError, ValueError):
@@ -132,6 +144,11 @@ class PasswordHasher:
         except ValueError:
             # InvalidHashError, and UnicodeError from a hash or password that cannot be encoded.
             return False
+
+
+def _b64_length(size: int) -> int:
+    """How many characters unpadded base64 takes for ``size`` bytes."""
+    return (size * 4 + 2) // 3
 
 
 def _b64_nopad(raw: bytes) -> str:

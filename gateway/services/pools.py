@@ -7,6 +7,7 @@ Describe answers are the stored settings plus the computed members.
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -221,7 +222,7 @@ class ClientView:
     def token_revocation_enabled(self) -> bool:
         return bool(self.settings.get("EnableTokenRevocation", True))
 
-    @property
+    @functools.cached_property
     def rotation(self) -> tuple[bool, int]:
         rotation = self.settings.get("RefreshTokenRotation") or {}
         return rotation.get("Feature") == "ENABLED", int(rotation.get("RetryGracePeriodSeconds", 0))
@@ -231,10 +232,25 @@ class ClientView:
         return int(self.settings.get("AuthSessionValidity", 3)) * 60
 
     def token_seconds(self, token: str) -> int:
-        default, default_unit, _, _ = _TOKEN_LIMITS[token]
-        value = self.settings.get(_SETTINGS_KEY[token], default)
-        unit = (self.settings.get("TokenValidityUnits") or {}).get(token, default_unit)
-        return int(value) * _UNIT_SECONDS[unit]
+        # Worked out once per token and view: a cached view serves every sign-in of its client.
+        known = self._token_seconds
+        seconds = known.get(token)
+        if seconds is None:
+            default, default_unit, _, _ = _TOKEN_LIMITS[token]
+            value = self.settings.get(_SETTINGS_KEY[token], default)
+            unit = (self.settings.get("TokenValidityUnits") or {}).get(token, default_unit)
+            seconds = known[token] = int(value) * _UNIT_SECONDS[unit]
+        return seconds
+
+    @functools.cached_property
+    def _token_seconds(self) -> dict[str, int]:
+        return {}
+
+    @functools.cached_property
+    def auth_flows(self) -> tuple[frozenset[str], bool]:
+        """The ExplicitAuthFlows as a set, and whether they are the legacy names only (no ALLOW_ value)."""
+        flows = frozenset(self.explicit_auth_flows)
+        return flows, not any(f.startswith("ALLOW_") for f in flows)
 
 
 def _check_token_validity(settings: Mapping[str, Any]) -> None:

@@ -49,8 +49,13 @@ MAX_TOKEN_SECONDS = 24 * 3600
 VERIFIED_CACHE_SIZE = 4096
 
 
+# base64.urlsafe_b64encode's alphabet change, applied straight to binascii's output (two calls fewer per use:
+# every token issued encodes three segments).
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 def b64url_decode(text: str) -> bytes:
@@ -175,6 +180,16 @@ class SigningKeys:
                     keys = await self._pool_keys(pool_id, force=True)
         return keys.active[token_use]
 
+    async def active_keys(self, pool_id: str) -> tuple[_LoadedKey, _LoadedKey]:
+        """The active ID and access token keys: one cache look-up for the pair every sign-in signs with."""
+        cached = self._cache.get(pool_id)
+        if cached is not None and time.monotonic() - cached.loaded_at < self._cache_seconds:
+            id_key = cached.active.get("id")
+            access_key = cached.active.get("access")
+            if id_key is not None and access_key is not None:
+                return id_key, access_key
+        return await self.active_key(pool_id, "id"), await self.active_key(pool_id, "access")
+
     async def key_for(self, pool_id: str, kid: str) -> _LoadedKey | None:
         keys = await self._pool_keys(pool_id)
         if kid not in keys.keys:
@@ -215,9 +230,14 @@ class SigningKeys:
         self._cache.pop(pool_id, None)
 
 
+# RS256's padding and digest (RFC 7518 §3.3): stateless descriptions, made once rather than per signature.
+_PKCS1V15 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
+
+
 def sign_jwt(key: _LoadedKey, claims: Mapping[str, Any]) -> str:
     signing_input = key.header_segment + "." + b64url(_json(claims))
-    signature = key.private.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+    signature = key.private.sign(signing_input.encode("ascii"), _PKCS1V15, _SHA256)
     return signing_input + "." + b64url(signature)
 
 
@@ -289,8 +309,7 @@ class TokenService:
         code can revoke what the first redemption got); ``at_hash`` adds the access token's hash to the ID
         token (OpenID Connect Core §3.1.3.6); ``family_scopes``: the OAuth scopes a new family keeps."""
         now = int(time.time())
-        id_key = await self.keys.active_key(pool_id, "id")
-        access_key = await self.keys.active_key(pool_id, "access")
+        id_key, access_key = await self.keys.active_keys(pool_id)
         new_family = origin_jti is None
         origin = origin_jti or new_family_id or new_jti()
         event_id = new_jti()

@@ -45,7 +45,7 @@ from gateway.services.passwords import PasswordHasher, check_password_policy, ge
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.schema import required_attributes, validate_attribute_values
 from gateway.services.srp import derive_srp_verifier
-from gateway.storage.base import AlreadyExists, CodeRecord, Store, UserRecord, VersionConflict
+from gateway.storage.base import AlreadyExists, CodeRecord, GroupRecord, Store, UserRecord, VersionConflict
 
 if TYPE_CHECKING:
     from gateway.services.risk import RiskService
@@ -162,6 +162,20 @@ class UserService:
         user = await self._store.get_user(pool.id, pool.username_key(name))
         if user is not None:
             return user
+        return await self._find_by_alias_or_sub(pool, name)
+
+    async def find_with_groups(self, pool: PoolView, name: str) -> tuple[UserRecord, list[GroupRecord] | None] | None:
+        """:meth:`find`, with the user's groups read in the same statement when ``name`` is the username
+        (None when it was an alias or the sub): a password sign-in that issues tokens needs both."""
+        if not name:
+            return None
+        found = await self._store.get_user_with_groups(pool.id, pool.username_key(name))
+        if found is not None:
+            return found
+        user = await self._find_by_alias_or_sub(pool, name)
+        return (user, None) if user is not None else None
+
+    async def _find_by_alias_or_sub(self, pool: PoolView, name: str) -> UserRecord | None:
         for attribute in (*pool.username_attributes, *pool.alias_attributes):
             user = await self._store.get_user_by_alias(pool.id, attribute, _alias_value(attribute, name))
             if user is not None:

@@ -394,6 +394,13 @@ class Store(Protocol):
         ...
 
     async def get_user(self, pool_id: str, username_key: str) -> UserRecord | None: ...
+    async def get_user_with_groups(
+        self, pool_id: str, username_key: str
+    ) -> tuple[UserRecord, list[GroupRecord]] | None:
+        """The user and the user's groups (as list_groups_for_user orders them), in one read: what a password
+        sign-in needs before it issues tokens."""
+        ...
+
     async def get_user_by_sub(self, pool_id: str, sub: str) -> UserRecord | None: ...
     async def get_user_by_alias(self, pool_id: str, attribute: str, value: str) -> UserRecord | None: ...
     async def update_user(self, user: UserRecord) -> UserRecord:
@@ -473,12 +480,6 @@ class Store(Protocol):
     ) -> tuple[RefreshTokenRecord, TokenFamilyRecord, UserRecord | None, list[GroupRecord]] | None:
         """The refresh token, its family, the user (None if the user is gone) and the user's groups (as
         list_groups_for_user orders them), in one read: everything a refresh needs."""
-        ...
-
-    async def get_user_with_groups(
-        self, pool_id: str, username_key: str
-    ) -> tuple[UserRecord, list[GroupRecord]] | None:
-        """The user and its groups (as list_groups_for_user orders them) in one read, or None."""
         ...
 
     async def rotate_refresh_token(self, old_hash: str, new: RefreshTokenRecord, replaced_at: float) -> bool:

@@ -303,25 +303,26 @@ def _user_params(u: UserRecord) -> Params:
 
 
 def _user(r: Row) -> UserRecord:
+    # Positional, in UserRecord's field order (every sign-in reads a user; keywords cost a third more).
     return UserRecord(
-        pool_id=r[0],
-        username=r[1],
-        username_key=r[2],
-        sub=r[3],
-        status=r[4],
-        enabled=bool(r[5]),
-        attributes=_loads(r[6]),
-        password_hash=r[7],
-        created_at=r[8],
-        updated_at=r[9],
-        password_updated_at=r[10],
-        temporary_password_expires_at=r[11],
-        tokens_valid_after=r[12],
-        aliases=_loads(r[13]),
-        secrets=_loads(r[14]),
-        password_history=_loads(r[15]),
-        settings=_loads(r[16]),
-        version=r[17],
+        r[0],  # pool_id
+        r[1],  # username
+        r[2],  # username_key
+        r[3],  # sub
+        r[4],  # status
+        bool(r[5]),  # enabled
+        _loads(r[6]),  # attributes
+        r[7],  # password_hash
+        r[8],  # created_at
+        r[9],  # updated_at
+        r[10],  # password_updated_at
+        r[11],  # temporary_password_expires_at
+        r[12],  # tokens_valid_after
+        _loads(r[13]),  # aliases
+        _loads(r[14]),  # secrets
+        _loads(r[15]),  # password_history
+        _loads(r[16]),  # settings
+        r[17],  # version
     )
 
 
@@ -433,15 +434,6 @@ _REFRESH_WITH_USER = (
     "FROM refresh_tokens AS r JOIN token_families AS f ON f.origin_jti = r.origin_jti "
     "LEFT JOIN users AS u ON u.pool_id = f.pool_id AND u.username_key = f.username_key WHERE r.token_hash = ?"
 )
-# A user and its groups (as list_groups_for_user orders them) in one read.
-_USER_WITH_GROUPS = (
-    f"SELECT {_qualified(USER_COLUMNS, 'u')}, "
-    f"(SELECT json_group_array(json_array({GROUP_COLUMNS})) FROM ("
-    f"SELECT {_qualified(GROUP_COLUMNS, 'g')} FROM group_members AS m "
-    "JOIN pool_groups AS g ON g.pool_id = m.pool_id AND g.name = m.group_name "
-    "WHERE m.pool_id = u.pool_id AND m.username_key = u.username_key ORDER BY m.group_name)) "
-    "FROM users AS u WHERE u.pool_id = ? AND u.username_key = ?"
-)
 _FAMILY_WITH_USER = (
     f"SELECT {_qualified(FAMILY_COLUMNS, 'f')}, {_qualified(USER_COLUMNS, 'u')} FROM token_families AS f "
     "LEFT JOIN users AS u ON u.pool_id = f.pool_id AND u.username_key = f.username_key WHERE f.origin_jti = ?"
@@ -475,6 +467,15 @@ _GROUPS_FOR_USER = (
     f"SELECT {_qualified(GROUP_COLUMNS, 'g')} FROM group_members AS m "
     "JOIN pool_groups AS g ON g.pool_id = m.pool_id AND g.name = m.group_name "
     "WHERE m.pool_id = ? AND m.username_key = ? ORDER BY m.group_name"
+)
+# The user and, as _REFRESH_WITH_USER does, the groups as one JSON array in list_groups_for_user's order.
+_USER_WITH_GROUPS = (
+    f"SELECT {_qualified(USER_COLUMNS, 'u')}, "
+    f"(SELECT json_group_array(json_array({GROUP_COLUMNS})) FROM ("
+    f"SELECT {_qualified(GROUP_COLUMNS, 'g')} FROM group_members AS m "
+    "JOIN pool_groups AS g ON g.pool_id = m.pool_id AND g.name = m.group_name "
+    "WHERE m.pool_id = u.pool_id AND m.username_key = u.username_key ORDER BY m.group_name)) "
+    "FROM users AS u WHERE u.pool_id = ? AND u.username_key = ?"
 )
 _USERS_IN_GROUP = _paged(
     f"SELECT {_qualified(USER_COLUMNS, 'u')} FROM group_members AS m "
@@ -1040,6 +1041,15 @@ class SqliteStore:
     async def get_user(self, pool_id: str, username_key: str) -> UserRecord | None:
         return await self._fetch_one(_GET_USER, (pool_id, username_key), _user)
 
+    async def get_user_with_groups(
+        self, pool_id: str, username_key: str
+    ) -> tuple[UserRecord, list[GroupRecord]] | None:
+        rows = await self._fetch(_USER_WITH_GROUPS, (pool_id, username_key))
+        if not rows:
+            return None
+        row = rows[0]
+        return _user(cast(Row, row[:-1])), [_group(cast(Row, tuple(g))) for g in _loads(row[-1])]
+
     async def get_user_by_sub(self, pool_id: str, sub: str) -> UserRecord | None:
         return await self._fetch_one(_GET_USER_BY_SUB, (pool_id, sub), _user)
 
@@ -1255,15 +1265,6 @@ class SqliteStore:
         user = _user(cast(Row, user_row)) if user_row[0] is not None else None
         groups = [_group(cast(Row, tuple(g))) for g in _loads(row[-1])] if user is not None else []
         return token, family, user, groups
-
-    async def get_user_with_groups(
-        self, pool_id: str, username_key: str
-    ) -> tuple[UserRecord, list[GroupRecord]] | None:
-        rows = await self._fetch(_USER_WITH_GROUPS, (pool_id, username_key))
-        if not rows:
-            return None
-        row = rows[0]
-        return _user(cast(Row, row[:-1])), [_group(cast(Row, tuple(g))) for g in _loads(row[-1])]
 
     async def get_token_family_with_user(self, origin_jti: str) -> tuple[TokenFamilyRecord, UserRecord | None] | None:
         rows = await self._fetch(_FAMILY_WITH_USER, (origin_jti,))

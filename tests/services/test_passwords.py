@@ -86,6 +86,29 @@ def test_needs_rehash_on_garbage(hasher: PasswordHasher) -> None:
     assert hasher.needs_rehash("") is True
 
 
+def test_needs_rehash_agrees_with_argon2_on_other_salt_and_tag_sizes(hasher: PasswordHasher) -> None:
+    """The text check of a current hash (no parsing) answers as argon2's check_needs_rehash: our parameters
+    with another salt or tag size, a stray character or a cut-off tag all need a rehash."""
+    current = hasher._hasher.hash("pw")
+    salt_and_tag = current.rsplit("$", 2)
+    prefix = current[: len(current) - len(salt_and_tag[1]) - len(salt_and_tag[2]) - 1]
+    cases = {
+        current: False,
+        prefix + salt_and_tag[1] + "$" + salt_and_tag[2][:-1]: True,  # a 31-byte tag
+        prefix + salt_and_tag[1] + "A$" + salt_and_tag[2]: True,  # a 17-byte salt
+        prefix + salt_and_tag[1] + "$" + salt_and_tag[2] + "AAAA": True,  # a 35-byte tag
+        current + "\n": True,
+        current.replace("$argon2id$", "$argon2i$"): True,
+        current.replace("v=19", "v=16"): True,
+    }
+    for encoded, expected in cases.items():
+        assert hasher.needs_rehash(encoded) is expected, encoded
+        try:
+            assert hasher._hasher.check_needs_rehash(encoded) is expected, encoded
+        except ValueError:
+            assert expected  # argon2 cannot read it at all: a rehash (on the next sign-in) is the answer too
+
+
 async def test_default_params_are_owasp_minimum() -> None:
     assert Argon2Params() == Argon2Params(memory_kib=19456, time_cost=2, parallelism=1)
     hasher = PasswordHasher()

@@ -723,11 +723,6 @@ class StoreConformance:
         assert [g.name for g in groups] == ["admins", "readers", "writers"]
         assert groups[0] == await store.get_group(POOL, "admins")
         assert await store.list_groups_for_user(POOL, "nobody") == []
-        # The same in one read with the user; a user without groups has an empty list, a missing one is None.
-        assert await store.get_user_with_groups(POOL, "alice") == (await store.get_user(POOL, "alice"), groups)
-        assert await store.get_user_with_groups(POOL, "nobody") is None
-        await store.create_user(make_user("erin"))
-        assert await store.get_user_with_groups(POOL, "erin") == (await store.get_user(POOL, "erin"), [])
 
         first = await store.list_users_in_group(POOL, "readers", None, 3)
         assert [u.username_key for u in first.items] == ["alice", "bob", "carol"]
@@ -863,6 +858,30 @@ class StoreConformance:
         # A family whose user is gone still answers (so the caller can refuse the token), with no user.
         assert await store.get_token_family_with_user("jti-ghost") == (make_family("jti-ghost", "ghost"), None)
         assert await store.get_token_family_with_user("missing") is None
+
+    async def test_user_with_groups(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_pool(make_pool(OTHER_POOL))
+        await store.create_user(make_user("alice"))
+        await store.create_user(make_user("bob"))
+        await store.create_user(make_user("alice", OTHER_POOL))
+        assert await store.get_user_with_groups(POOL, "alice") == (await store.get_user(POOL, "alice"), [])
+        for name in ("zeta", "alpha"):
+            await store.create_group(make_group(name, role_arn=f"arn:aws:iam::123456789012:role/{name}", precedence=3))
+            await store.add_user_to_group(POOL, "alice", name)
+        await store.create_group(make_group("other", OTHER_POOL))
+        await store.add_user_to_group(OTHER_POOL, "alice", "other")
+        found = await store.get_user_with_groups(POOL, "alice")
+        assert found is not None
+        assert found[0] == await store.get_user(POOL, "alice")
+        assert found[1] == await store.list_groups_for_user(POOL, "alice")
+        assert [g.name for g in found[1]] == ["alpha", "zeta"]
+        # Only the user's own groups, in the user's own pool.
+        assert await store.get_user_with_groups(POOL, "bob") == (await store.get_user(POOL, "bob"), [])
+        other = await store.get_user_with_groups(OTHER_POOL, "alice")
+        assert other is not None and [g.name for g in other[1]] == ["other"]
+        assert await store.get_user_with_groups(POOL, "nobody") is None
+        assert await store.get_user_with_groups("us-east-1_missing", "alice") is None
 
     async def test_refresh_token_with_user(self, store: Store) -> None:
         await store.create_pool(make_pool())
