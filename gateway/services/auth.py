@@ -1060,7 +1060,11 @@ async def _password_verifier(
     srp = SrpServerChallenge(
         b_hex=b_hex, B_hex=str(state["srp_b"]), salt_hex=str(state["salt"]), secret_block=str(state["secret_block"])
     )
-    user = await service.store.get_user(pool.id, str(state["key"]))  # for a decoy too: the same work
+    # For a decoy too: the same work. The user's groups come in the same read, for the tokens.
+    found = await service.store.get_user_with_groups(pool.id, str(state["key"]))
+    user = found[0] if found is not None else None
+    if found is not None:
+        ctx.groups[found[0].username_key] = found[1]
     verifier = _srp_verifier(service, ctx, user) if user is not None and not state.get("decoy") else None
     if verifier is None:
         # A decoy (or a user gone since): the same work against a verifier no password matches.

@@ -142,6 +142,20 @@ def test_pycognito_signs_in_and_the_id_token_verifies(
     assert elapsed < 5, elapsed  # two round trips and a few 3072-bit exponentiations
 
 
+def test_srp_tokens_carry_the_users_groups_and_roles(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, pool_id: str, client_id: str, user: str
+) -> None:
+    role = "arn:aws:iam::123456789012:role/srp-readers"
+    idp.create_group(UserPoolId=pool_id, GroupName="srp-readers", RoleArn=role, Precedence=1)
+    idp.admin_add_user_to_group(UserPoolId=pool_id, Username=user, GroupName="srp-readers")
+    try:
+        result = srp(public_idp, pool_id, client_id, user, PASSWORD).authenticate_user()["AuthenticationResult"]
+        claims = verified_id_claims(gatehouse, pool_id, client_id, result["IdToken"])
+        assert claims["cognito:groups"] == ["srp-readers"] and claims["cognito:preferred_role"] == role
+    finally:
+        idp.admin_remove_user_from_group(UserPoolId=pool_id, Username=user, GroupName="srp-readers")
+
+
 def test_the_challenge_has_cognitos_shape(public_idp: Any, pool_id: str, client_id: str, user: str) -> None:
     answer, _ = start(public_idp, client_id, srp(public_idp, pool_id, client_id, "SAM@example.com", PASSWORD))
     parameters = answer["ChallengeParameters"]
