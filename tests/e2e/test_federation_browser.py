@@ -5,7 +5,7 @@ HTTP-POST form, which the browser posts to ``/saml2/idpresponse`` by itself (scr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -99,24 +99,41 @@ def redeem(gatehouse: GatehouseServer, app: App, client_id: str, callback: str, 
     return dict(reply.json())
 
 
-def test_sign_in_with_google_button(
-    gatehouse: GatehouseServer, idp: Any, browser: Any, app: App, pool_id: str, client_id: str, google: FakeGoogle
-) -> None:
-    verifier, challenge = pkce_pair()
+def reach_the_app(
+    browser: Any, app: App, url: str, act: Callable[[Any], None], *, landed: Callable[[Any], None] | None = None
+) -> str:
+    """Open ``url`` in a fresh browser context, let ``act`` work the page (click a provider, fill a form) until
+    the browser reaches the app's callback, then let ``landed`` look at the page there; the callback URL."""
     seen = len(app.callbacks)
     context = browser.new_context()
     try:
         page = context.new_page()
-        page.goto(authorize_url(gatehouse, app, client_id, challenge))
-        assert "/login" in page.url and page.locator('input[name="password"]').count() == 1
-        with page.expect_request(lambda request: request.url.startswith(app.callback)):
-            page.click("text=Sign in with Google")
+        page.goto(url)
+        with page.expect_request(lambda request: request.url.startswith(app.callback), timeout=20000):
+            act(page)
         page.wait_for_load_state()
-        assert page.locator("h1").inner_text() == "Back at the app"
+        if landed is not None:
+            landed(page)
     finally:
         context.close()
     assert len(app.callbacks) == seen + 1
-    callback = app.callbacks[-1]
+    return str(app.callbacks[-1])
+
+
+def test_sign_in_with_google_button(
+    gatehouse: GatehouseServer, idp: Any, browser: Any, app: App, pool_id: str, client_id: str, google: FakeGoogle
+) -> None:
+    verifier, challenge = pkce_pair()
+
+    def click_google(page: Any) -> None:
+        assert "/login" in page.url and page.locator('input[name="password"]').count() == 1
+        page.click("text=Sign in with Google")
+
+    def back_at_the_app(page: Any) -> None:
+        assert page.locator("h1").inner_text() == "Back at the app"
+
+    url = authorize_url(gatehouse, app, client_id, challenge)
+    callback = reach_the_app(browser, app, url, click_google, landed=back_at_the_app)
     assert google.authorize_requests[-1]["redirect_uri"] == f"{gatehouse.url}/oauth2/idpresponse"
     tokens = redeem(gatehouse, app, client_id, callback, verifier)
     claims = verified_id_token(gatehouse, pool_id, client_id, tokens["id_token"])
@@ -128,19 +145,9 @@ def test_saml_sign_in_in_the_browser(
     gatehouse: GatehouseServer, browser: Any, app: App, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
 ) -> None:
     verifier, challenge = pkce_pair()
-    seen = len(app.callbacks)
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        page.goto(authorize_url(gatehouse, app, client_id, challenge))
-        # The IdP's page posts the Response by itself (onload): the browser ends at the app.
-        with page.expect_request(lambda request: request.url.startswith(app.callback), timeout=20000):
-            page.click("text=Sign in with CorpSAML")
-        page.wait_for_load_state()
-    finally:
-        context.close()
-    assert len(app.callbacks) == seen + 1
-    callback = app.callbacks[-1]
+    # The IdP's page posts the Response by itself (onload): the browser ends at the app.
+    url = authorize_url(gatehouse, app, client_id, challenge)
+    callback = reach_the_app(browser, app, url, lambda page: page.click("text=Sign in with CorpSAML"))
     assert saml_idp.authn_requests[-1]["signed"]
     tokens = redeem(gatehouse, app, client_id, callback, verifier)
     claims = verified_id_token(gatehouse, pool_id, client_id, tokens["id_token"])
@@ -154,20 +161,12 @@ def test_declining_at_google_brings_the_browser_back_with_an_error(
     made."""
     before = usernames(idp, pool_id)
     _, challenge = pkce_pair()
-    seen = len(app.callbacks)
-    context = browser.new_context()
     google.decline = True
     try:
-        page = context.new_page()
-        page.goto(authorize_url(gatehouse, app, client_id, challenge))
-        with page.expect_request(lambda request: request.url.startswith(app.callback)):
-            page.click("text=Sign in with Google")
-        page.wait_for_load_state()
+        url = authorize_url(gatehouse, app, client_id, challenge)
+        callback = reach_the_app(browser, app, url, lambda page: page.click("text=Sign in with Google"))
     finally:
         google.decline = False
-        context.close()
-    assert len(app.callbacks) == seen + 1
-    callback = app.callbacks[-1]
     answer = query_of(callback)
     assert answer["error"] == "access_denied" and "code" not in answer and answer["state"] == "browser-state"
     assert usernames(idp, pool_id) == before
@@ -235,23 +234,17 @@ def test_each_provider_type_in_the_browser_then_userinfo(
     """authorize -> hosted page -> upstream -> callback -> tokens -> userInfo for Apple (its form_post back,
     submitted by the browser), Facebook, Amazon, and an OIDC provider reached by a corporate email."""
     verifier, challenge = pkce_pair()
-    seen = len(app.callbacks)
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        page.goto(authorize_url(gatehouse, app, every_type_client_id, challenge))
-        with page.expect_request(lambda request: request.url.startswith(app.callback), timeout=20000):
-            if provider == "Corp":
-                page.fill("#sso-email", "emp@corp.example")
-                page.click("text=Sign in with your corporate email")
-            else:
-                label = {"SignInWithApple": "Apple", "LoginWithAmazon": "Amazon"}.get(provider, provider)
-                page.click(f"text=Sign in with {label}")
-        page.wait_for_load_state()
-    finally:
-        context.close()
-    assert len(app.callbacks) == seen + 1
-    tokens = redeem(gatehouse, app, every_type_client_id, app.callbacks[-1], verifier)
+
+    def sign_in_upstream(page: Any) -> None:
+        if provider == "Corp":
+            page.fill("#sso-email", "emp@corp.example")
+            page.click("text=Sign in with your corporate email")
+        else:
+            label = {"SignInWithApple": "Apple", "LoginWithAmazon": "Amazon"}.get(provider, provider)
+            page.click(f"text=Sign in with {label}")
+
+    url = authorize_url(gatehouse, app, every_type_client_id, challenge)
+    tokens = redeem(gatehouse, app, every_type_client_id, reach_the_app(browser, app, url, sign_in_upstream), verifier)
     claims = verified_id_token(gatehouse, pool_id, every_type_client_id, tokens["id_token"])
     assert claims["cognito:username"] == username and claims["identities"][0]["providerName"] == provider
     reply = requests.get(
