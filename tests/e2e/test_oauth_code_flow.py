@@ -159,6 +159,12 @@ def _confidential_code(gatehouse: GatehouseServer, pool: OAuthPool, username: st
     return query_of(back.headers["Location"])["code"]
 
 
+def _refresh(discovery: dict[str, Any], pool: OAuthPool, refresh_token: str, **extra: str) -> requests.Response:
+    """A refresh_token grant by the confidential client (client_secret_basic); ``scope`` and the like in extra."""
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token, **extra}
+    return requests.post(discovery["token_endpoint"], data=data, auth=(pool.secret_id, pool.secret), timeout=10)
+
+
 def test_confidential_client_refresh_rotation_and_revocation(
     gatehouse: GatehouseServer, pool: OAuthPool, discovery: dict[str, Any]
 ) -> None:
@@ -177,20 +183,10 @@ def test_confidential_client_refresh_rotation_and_revocation(
         discovery["token_endpoint"], refresh_token=refreshed["refresh_token"], scope="openid"
     )
     assert jwt.decode(narrower["access_token"], options={"verify_signature": False})["scope"] == "openid"
-    wider = requests.post(
-        discovery["token_endpoint"],
-        data={"grant_type": "refresh_token", "refresh_token": narrower["refresh_token"], "scope": "openid phone"},
-        auth=(pool.secret_id, pool.secret),
-        timeout=10,
-    )
+    wider = _refresh(discovery, pool, narrower["refresh_token"], scope="openid phone")
     assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
     # The rotated-out token is refused now (no grace period) and the family is revoked (RFC 9700 §4.14.2).
-    reuse = requests.post(
-        discovery["token_endpoint"],
-        data={"grant_type": "refresh_token", "refresh_token": first_refresh},
-        auth=(pool.secret_id, pool.secret),
-        timeout=10,
-    )
+    reuse = _refresh(discovery, pool, first_refresh)
     assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant"
     info = requests.get(
         discovery["userinfo_endpoint"], headers={"Authorization": f"Bearer {refreshed['access_token']}"}, timeout=10
@@ -215,21 +211,11 @@ def test_a_family_from_before_families_kept_scopes_refreshes_with_its_grant_reco
             "VALUES ('grant', ?, ?, ?, 'carol', '{\"scopes\": [\"openid\"]}', ?)",
             (origin_jti, pool.pool_id, pool.secret_id, time.time() + 3600),
         )
-    answer = requests.post(
-        discovery["token_endpoint"],
-        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},  # no scope: the grant's
-        auth=(pool.secret_id, pool.secret),
-        timeout=10,
-    )
+    answer = _refresh(discovery, pool, token["refresh_token"])  # no scope: the grant's
     assert answer.status_code == 200, answer.text
     refreshed = answer.json()
     assert jwt.decode(refreshed["access_token"], options={"verify_signature": False})["scope"] == "openid"
-    wider = requests.post(
-        discovery["token_endpoint"],
-        data={"grant_type": "refresh_token", "refresh_token": refreshed["refresh_token"], "scope": "openid email"},
-        auth=(pool.secret_id, pool.secret),
-        timeout=10,
-    )
+    wider = _refresh(discovery, pool, refreshed["refresh_token"], scope="openid email")
     assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
 
 
@@ -270,12 +256,7 @@ def test_revoke_ends_the_refresh_token_and_its_access_tokens(
         discovery["revocation_endpoint"], data={"token": "not-a-token"}, auth=(pool.secret_id, pool.secret), timeout=10
     )
     assert unknown.status_code == 200
-    again = requests.post(
-        discovery["token_endpoint"],
-        data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
-        auth=(pool.secret_id, pool.secret),
-        timeout=10,
-    )
+    again = _refresh(discovery, pool, body["refresh_token"])
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
     info = requests.get(
         discovery["userinfo_endpoint"], headers={"Authorization": f"Bearer {body['access_token']}"}, timeout=10
