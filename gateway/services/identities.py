@@ -377,35 +377,42 @@ class IdentityService:
         return VerifiedLogin(provider=key, subject=sub, claims=claims, mapping_keys=(key,), amr=(key, f"{key}:{sub}"))
 
     def _known_user_pool_login(self, pool: IdentityPoolView, key: str, token: str) -> VerifiedLogin | None:
-        """A user pool login already checked against this pool's configuration whose token has not expired and
-        that needs no revocation check, or None: what :meth:`_verify_user_pool_login` answers without an
-        await (an unsigned call's first look; everything else takes the full path)."""
+        """A user pool login already checked against this pool's configuration that needs no revocation check,
+        or None: what :meth:`_verify_user_pool_login` answers without an await (an unsigned call's first look;
+        everything else takes the full path)."""
         if self.pools.names.user_pool_of(key) is None:
             return None
-        known = self._user_pool_logins.get((pool.id, key, token))
+        known = self._checked_user_pool_login(pool, key, token)
+        return known[0] if known is not None and not known[1] else None
+
+    def _checked_user_pool_login(
+        self, pool: IdentityPoolView, key: str, token: str
+    ) -> tuple[VerifiedLogin, bool] | None:
+        """The remembered check of this token against this pool's configuration while the token lives, with
+        whether it asks for ServerSideTokenCheck; None (and forgotten) once stale."""
+        cache_key = (pool.id, key, token)
+        known = self._user_pool_logins.get(cache_key)
         if known is None:
             return None
         checked_with, login, expires, server_side_check = known
-        if checked_with is not pool or server_side_check or expires <= time.time():
-            return None
-        return login
+        if checked_with is pool and expires > time.time():
+            return login, server_side_check
+        self._user_pool_logins.drop(cache_key)
+        return None
 
     async def _verify_user_pool_login(
         self, pool: IdentityPoolView, key: str, user_pool_id: str, token: str
     ) -> VerifiedLogin:
-        cache_key = (pool.id, key, token)
-        known = self._user_pool_logins.get(cache_key)
+        known = self._checked_user_pool_login(pool, key, token)
         if known is not None:
-            checked_with, login, expires, server_side_check = known
-            if checked_with is pool and expires > time.time():
-                if server_side_check:
-                    await self._check_not_revoked(login.claims)
-                return login
-            self._user_pool_logins.drop(cache_key)
+            login, server_side_check = known
+            if server_side_check:
+                await self._check_not_revoked(login.claims)
+            return login
         login, server_side_check = await self._check_user_pool_login(pool, key, user_pool_id, token)
         expiry = login.claims.get("exp")
         if isinstance(expiry, int):
-            self._user_pool_logins.put(cache_key, (pool, login, expiry, server_side_check))
+            self._user_pool_logins.put((pool.id, key, token), (pool, login, expiry, server_side_check))
         return login
 
     async def _check_user_pool_login(
