@@ -8,6 +8,7 @@ writes is seen once the entry is older than ``seconds``. Bounded: when full, the
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -20,7 +21,9 @@ class ShortCache(Generic[K, V]):
     def __init__(self, seconds: float, size: int = 4096) -> None:
         self._seconds = seconds
         self._size = size
-        self._entries: dict[K, tuple[float, V]] = {}
+        # Ordered by insertion: popitem(last=False) drops the oldest in O(1), where popping a plain dict's
+        # first key scans past every slot emptied before it (microseconds per call once the cache churns).
+        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
 
     def get(self, key: K) -> V | None:
         entry = self._entries.get(key)
@@ -33,8 +36,10 @@ class ShortCache(Generic[K, V]):
 
     def put(self, key: K, value: V) -> None:
         entries = self._entries
-        if key not in entries and len(entries) >= self._size:
-            entries.pop(next(iter(entries)))
+        if key in entries:
+            del entries[key]  # a fresh entry goes to the back, so the oldest is always first
+        elif len(entries) >= self._size:
+            entries.popitem(last=False)
         entries[key] = (time.monotonic(), value)
 
     def drop(self, key: K) -> None:

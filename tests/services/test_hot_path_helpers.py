@@ -55,6 +55,18 @@ async def test_short_cache_expires_bounds_and_clears() -> None:
     assert cache.get("d") is None
 
 
+def test_short_cache_put_again_makes_an_entry_the_newest() -> None:
+    cache: ShortCache[str, int] = ShortCache(60, size=2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.put("a", 10)  # refreshed: now "b" is the oldest
+    cache.put("c", 3)
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (10, None, 3)
+    for n in range(1000):  # churn far past the bound keeps exactly the newest entries
+        cache.put(f"k{n}", n)
+    assert (cache.get("k998"), cache.get("k999"), cache.get("k997")) == (998, 999, None)
+
+
 def test_random_uuids_are_version_4_and_unique() -> None:
     seen = set()
     for _ in range(20000):

@@ -68,3 +68,19 @@ async def test_a_tampered_copy_of_a_remembered_token_is_refused(tokens: TokenSer
     forged_claims = b64url(f'{{"iss":"{ISSUER_BASE}/{POOL}","sub":"admin","exp":{int(time.time()) + 600}}}'.encode())
     with pytest.raises(NotAuthorizedException):
         await tokens.verify_jwt(f"{header}.{forged_claims}.{signature}")
+
+
+async def test_the_memory_of_verified_tokens_stays_bounded_and_keeps_the_newest(tokens: TokenService) -> None:
+    from gateway.services import tokens as tokens_module
+
+    expiry = int(time.time()) + 600
+    texts = [await signed(tokens, sub=f"user-{n}", exp=expiry) for n in range(tokens_module.VERIFIED_CACHE_SIZE + 50)]
+    for n, text in enumerate(texts):
+        assert (await tokens.verify_jwt(text))["sub"] == f"user-{n}"
+    remembered = tokens._verified
+    assert len(remembered) == tokens_module.VERIFIED_CACHE_SIZE
+    assert texts[0] not in remembered and texts[49] not in remembered
+    assert texts[50] in remembered and texts[-1] in remembered
+    # A forgotten token is verified again from scratch, and is then the newest one remembered.
+    assert (await tokens.verify_jwt(texts[0]))["sub"] == "user-0"
+    assert next(reversed(remembered)) == texts[0]
