@@ -20,9 +20,10 @@ id) and ``sso`` (keyed by the SHA-256 of the cookie); ``grant`` records (the sco
 are only read, for families started before the family kept its scopes itself.
 
 Authorization codes are not stored: a code is its authorization request's bindings sealed with AES-256-GCM
-(:meth:`OAuthService._seal_code`), so issuing one writes nothing. Redeeming one stores a used-code marker in
-the transaction that starts its token family (``Store.redeem_code``), which makes it single use across
-every worker process.
+(:meth:`OAuthService._seal_code`), so issuing one writes nothing. A code names the token family its
+redemption starts, and starting that family (``Store.start_code_family``) is what uses the code up: the
+family's key is the single-use marker, across every worker process. A failed redemption burns a code with a
+used-code marker (``Store.redeem_code``), which a later redemption finds.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import base64
 import dataclasses
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import time
@@ -706,34 +708,41 @@ class OAuthService:
             raise InvalidGrantError("Invalid authorization code.")
         key = sha256_hex(code)
         expires_at = float(data["e"])
-        # Each refusal first looks for the code's used-code marker: a used code presented again, by anyone,
+        # The token family the code's redemption starts (named when the code was issued).
+        family = str(data["j"])
+        # Each refusal first looks for the code's earlier use: a used code presented again, by anyone,
         # revokes what its redemption issued.
         if data["c"] != client.id:
             await self._refuse_code(
-                pool, client, key, InvalidGrantError("The authorization code was issued to another client.")
+                pool, client, key, family, InvalidGrantError("The authorization code was issued to another client.")
             )
         if expires_at <= time.time():
-            await self._refuse_code(pool, client, key, InvalidGrantError("The authorization code has expired."))
+            await self._refuse_code(pool, client, key, family, InvalidGrantError("The authorization code has expired."))
         refusal = _binding_refusal(form, data)
         if refusal is not None:
-            await self._burn_code(pool, client, key, expires_at, refusal)
+            await self._burn_code(pool, client, key, family, expires_at, refusal)
         found = await self.store.get_user_with_groups(pool.id, str(data["u"]))
         user, groups = found if found is not None else (None, [])
         if user is None or user.sub != data["s"] or not user.enabled:
             await self._refuse_code(
-                pool, client, key, InvalidGrantError("The user of the authorization code can no longer sign in.")
+                pool,
+                client,
+                key,
+                family,
+                InvalidGrantError("The user of the authorization code can no longer sign in."),
             )
         scopes = tuple(data["sc"])
-        family = str(data["j"])
         auth_time = int(data["at"])
-        # The code is used up, and the family its tokens belong to started, in one transaction: a replay
-        # either wins the code (and this redemption fails) or finds the family and revokes it.
+        # The code is used up by starting the family its tokens belong to, in one transaction: the family's
+        # key is the code's single-use marker, so a replay either wins the code (and this redemption fails)
+        # or finds the family and revokes it.
         now = time.time()
         refresh_seconds = client.token_seconds("RefreshToken")
         access_seconds = client.token_seconds("AccessToken")
         refresh_token = new_opaque_token()
-        first = await self.store.redeem_code(
-            UsedCodeRecord(key, family, expires_at),
+        lifetime = max(refresh_seconds, access_seconds, client.token_seconds("IdToken"))
+        first = await self.store.start_code_family(
+            key,
             TokenFamilyRecord(
                 origin_jti=family,
                 pool_id=pool.id,
@@ -741,7 +750,8 @@ class OAuthService:
                 username_key=user.username_key,
                 auth_time=float(auth_time),
                 created_at=float(int(now)),
-                expires_at=float(int(now) + max(refresh_seconds, access_seconds, client.token_seconds("IdToken"))),
+                # Never purged while its code is still good: as the code's marker it must outlive the code.
+                expires_at=float(max(int(now) + lifetime, math.ceil(expires_at))),
                 scopes=list(scopes),
             ),
             RefreshTokenRecord(
@@ -755,7 +765,7 @@ class OAuthService:
             ),
         )
         if not first:
-            await self._refuse_code(pool, client, key, InvalidGrantError("Invalid authorization code."))
+            await self._refuse_code(pool, client, key, family, InvalidGrantError("Invalid authorization code."))
         tokens = await self._issue_user_tokens(
             pool,
             client,
@@ -773,7 +783,7 @@ class OAuthService:
         return self._token_response(tokens, scopes)
 
     async def _burn_code(
-        self, pool: PoolView, client: ClientView, key: str, expires_at: float, refusal: str
+        self, pool: PoolView, client: ClientView, key: str, family: str, expires_at: float, refusal: str
     ) -> NoReturn:
         """A redemption by the code's own client failed its bindings (redirect_uri, PKCE): the code is used
         up, so a stolen code cannot be tried again with guessed verifiers (RFC 9700 §2.1.1 and §4.8, OAuth 2.1
@@ -786,19 +796,29 @@ class OAuthService:
         burning gives a thief nothing new and takes away further guesses). Another client's attempt, even in
         the same pool, and an unknown pool never burn it (checked before this is reached), so no other
         application can deny the user's sign-in by presenting codes it should never have had."""
-        if await self.store.redeem_code(UsedCodeRecord(key, None, expires_at), None, None):
+        # The marker goes in first: a redemption committed after it finds it and stores nothing, and one
+        # committed before it left its family, which the check below finds (the code was used: a replay).
+        marked = await self.store.redeem_code(UsedCodeRecord(key, None, expires_at), None, None)
+        if marked and await self.store.get_token_family(family) is None:
             log.warning("oauth.code_burned", pool=pool.id, client=client.id, reason=refusal)
             raise InvalidGrantError(refusal)
-        await self._refuse_code(pool, client, key, InvalidGrantError(refusal))
+        await self._refuse_code(pool, client, key, family, InvalidGrantError(refusal))
 
-    async def _refuse_code(self, pool: PoolView, client: ClientView, key: str, error: InvalidGrantError) -> NoReturn:
-        """Refuse a token request for the code ``key`` with ``error``; but when the code was used before, the
-        refusal says so and the token family its redemption started is revoked (RFC 9700 §4.2.4)."""
-        used = await self.store.get_used_code(key)
-        if used is None:
-            raise error
-        revoked = await self.store.revoke_token_family(used.origin_jti) if used.origin_jti else False
-        log.warning("oauth.code_replayed", pool=pool.id, client=client.id, revoked=revoked, origin_jti=used.origin_jti)
+    async def _refuse_code(
+        self, pool: PoolView, client: ClientView, key: str, family: str, error: InvalidGrantError
+    ) -> NoReturn:
+        """Refuse a token request for the code ``key`` (whose redemption starts the token family ``family``)
+        with ``error``; but when the code was used before, the refusal says so and the token family its
+        redemption started is revoked (RFC 9700 §4.2.4)."""
+        origin: str | None = family
+        if await self.store.get_token_family(family) is None:
+            # Not redeemed by start_code_family; a marker says it was burnt (or redeemed by redeem_code).
+            used = await self.store.get_used_code(key)
+            if used is None:
+                raise error
+            origin = used.origin_jti
+        revoked = await self.store.revoke_token_family(origin) if origin else False
+        log.warning("oauth.code_replayed", pool=pool.id, client=client.id, revoked=revoked, origin_jti=origin)
         raise InvalidGrantError("The authorization code has already been used.")
 
     def _seal_code(self, payload: dict[str, Any]) -> str:
