@@ -29,7 +29,7 @@ used-code marker (``Store.redeem_code``), which a later redemption finds.
 from __future__ import annotations
 
 import base64
-import dataclasses
+import functools
 import hashlib
 import hmac
 import math
@@ -39,7 +39,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
-from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote_plus, unquote_plus, urlsplit, urlunsplit
 
 import orjson
 import structlog
@@ -210,13 +210,40 @@ class AuthorizationRedirectError(Exception):
 
 
 def add_parameters(uri: str, parameters: Mapping[str, str | None], *, fragment: bool = False) -> str:
-    """``uri`` with ``parameters`` added to its query (kept as registered, RFC 6749 §3.1.2) or fragment."""
-    values = {k: v for k, v in parameters.items() if v is not None}
-    parts = urlsplit(uri)
+    """``uri`` with ``parameters`` added to its query (kept as registered, RFC 6749 §3.1.2) or fragment.
+
+    The same URL as ``urlunsplit`` builds from ``urlsplit(uri)`` with the query (or fragment) ``urlencode``d:
+    the registered URI is split once (see :func:`_split_uri`) and a value needing no escape is not escaped."""
+    values = [(k, v) for k, v in parameters.items() if v is not None]
+    base, pairs, query, old_fragment = _split_uri(uri)
     if fragment:
-        return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, urlencode(values)))
-    query = parse_qsl(parts.query, keep_blank_values=True) + list(values.items())
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+        tail = _urlencode(values)
+        return base + ("?" + query if query else "") + ("#" + tail if tail else "")
+    encoded = _urlencode([*pairs, *values] if pairs else values)
+    return base + ("?" + encoded if encoded else "") + ("#" + old_fragment if old_fragment else "")
+
+
+@functools.lru_cache(maxsize=256)
+def _split_uri(uri: str) -> tuple[str, tuple[tuple[str, str], ...], str, str]:
+    """A redirect URI (a registered one: few per client) as :func:`add_parameters` extends it: everything before
+    its query, its query's pairs and text, and its fragment."""
+    parts = urlsplit(uri)
+    base = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    return base, tuple(parse_qsl(parts.query, keep_blank_values=True)), parts.query, parts.fragment
+
+
+# What quote_plus leaves as it is (RFC 3986 §2.3's unreserved characters).
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _escape(text: str) -> str:
+    return text if _UNRESERVED.fullmatch(text) else quote_plus(text)
+
+
+def _urlencode(pairs: Sequence[tuple[str, str]]) -> str:
+    """``urlencode(pairs)`` (application/x-www-form-urlencoded) for text pairs; a code, a token or a key that
+    needs no escape (most do not) is not run through ``quote_plus``."""
+    return "&".join(f"{_escape(k)}={_escape(v)}" for k, v in pairs)
 
 
 def s256(verifier: str) -> str:
@@ -645,11 +672,11 @@ class OAuthService:
             at_hash=True,
             family_scopes=scopes,
         )
-        metrics = self.auth.metrics
-        metrics.inc(metrics.tokens_issued, pool=pool.id, token_use="access")
-        metrics.inc(metrics.tokens_issued, pool=pool.id, token_use="id")
+        id_count, access_count, refresh_count = self.auth.metrics.token_counters(pool.id)
+        access_count.inc()
+        id_count.inc()
         if tokens.refresh_token:
-            metrics.inc(metrics.tokens_issued, pool=pool.id, token_use="refresh")
+            refresh_count.inc()
         return tokens
 
     async def authenticate_client(
@@ -778,9 +805,9 @@ class OAuthService:
             family_stored=True,
             groups=groups,
         )
-        tokens = dataclasses.replace(tokens, refresh_token=refresh_token)
         log.info("oauth.code_redeemed", pool=pool.id, client=client.id, username=user.username, origin_jti=family)
-        return self._token_response(tokens, scopes)
+        # The refresh token stored with the family above.
+        return self._token_response(tokens, scopes, refresh_token)
 
     async def _burn_code(
         self, pool: PoolView, client: ClientView, key: str, family: str, expires_at: float, refusal: str
@@ -835,12 +862,17 @@ class OAuthService:
         return data if isinstance(data, dict) else None
 
     @staticmethod
-    def _token_response(tokens: IssuedTokens, scopes: Sequence[str] | None) -> dict[str, Any]:
+    def _token_response(
+        tokens: IssuedTokens, scopes: Sequence[str] | None, refresh_token: str | None = None
+    ) -> dict[str, Any]:
+        """The token response (RFC 6749 §5.1); ``refresh_token`` when the caller made it rather than
+        ``tokens``."""
         body: dict[str, Any] = {"access_token": tokens.access_token}
         if scopes is None or "openid" in scopes:
             body["id_token"] = tokens.id_token
-        if tokens.refresh_token:
-            body["refresh_token"] = tokens.refresh_token
+        refresh_token = refresh_token or tokens.refresh_token
+        if refresh_token:
+            body["refresh_token"] = refresh_token
         body["token_type"] = "Bearer"
         body["expires_in"] = tokens.expires_in
         return body
