@@ -346,17 +346,19 @@ class OAuthService:
         if redirect_uri not in callbacks:
             raise AuthorizationPageError("The redirect_uri is not registered for this client.")
         response_type = query.get("response_type") or ""
-        request = AuthorizationRequest(
-            id=new_opaque_token(24),
-            pool_id=pool.id,
-            client_id=client.id,
-            redirect_uri=redirect_uri,
-            response_type=response_type,
-            scopes=(),
-            state=query.get("state"),
-        )
+        state = query.get("state")
 
         def refuse(error: GatehouseError) -> AuthorizationRedirectError:
+            # What the error redirect needs of the request (made only for a refusal).
+            request = AuthorizationRequest(
+                id=new_opaque_token(24),
+                pool_id=pool.id,
+                client_id=client.id,
+                redirect_uri=redirect_uri,
+                response_type=response_type,
+                scopes=(),
+                state=state,
+            )
             return AuthorizationRedirectError(request, error)
 
         if repeated:
@@ -407,7 +409,7 @@ class OAuthService:
                 raise refuse(InvalidRequestError("max_age must be a whole number of seconds."))
             max_age = int(text)
         nonce = query.get("nonce")
-        for name, value in (("state", request.state), ("nonce", nonce), ("login_hint", query.get("login_hint"))):
+        for name, value in (("state", state), ("nonce", nonce), ("login_hint", query.get("login_hint"))):
             if value is not None and len(value) > 2048:
                 raise refuse(InvalidRequestError(f"{name} is too long."))
         provider = query.get("identity_provider")
@@ -420,13 +422,13 @@ class OAuthService:
             except GatehouseError as exc:
                 raise refuse(InvalidRequestError(exc.message)) from exc
         request = AuthorizationRequest(
-            id=request.id,
+            id=new_opaque_token(24),
             pool_id=pool.id,
             client_id=client.id,
             redirect_uri=redirect_uri,
             response_type=response_type,
             scopes=tuple(scopes),
-            state=request.state,
+            state=state,
             nonce=nonce,
             code_challenge=challenge,
             code_challenge_method=method,
@@ -1041,6 +1043,7 @@ def new_csrf_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+@functools.lru_cache(maxsize=256)
 def _uri_hash(uri: str) -> str:
     """The SHA-256 of a redirect URI, base64url: what a sealed code keeps of it (exact match, RFC 9700 §4.1)."""
     return base64.urlsafe_b64encode(hashlib.sha256(uri.encode("utf-8", "surrogatepass")).digest()).rstrip(b"=").decode()
