@@ -833,15 +833,10 @@ class SqliteStore:
         A SELECT runs on the reader connection, in this thread: an indexed read in WAL mode takes a few
         microseconds and never waits for writers, so it costs less than the hand-off to aiosqlite's thread
         and the lock (which made every read queue behind every other). The reader sees only committed rows.
-
-        The event-loop writer reads when there is one: it is never inside a transaction between two awaits
-        (see :meth:`_write_transaction`), and its page cache stays valid across its own commits, where any
-        other connection's commit makes SQLite drop a connection's whole cache (every page read again).
         """
-        reader = self._writer if self._writer is not None else self._reader
-        if reader is not None and sql.startswith("SELECT"):
+        if self._reader is not None and sql.startswith("SELECT"):
             try:
-                return reader.execute(sql, params).fetchall()
+                return self._reader.execute(sql, params).fetchall()
             except sqlite3.OperationalError:
                 # Busy (a checkpoint or recovery holds the WAL index): take the waiting path instead.
                 pass
