@@ -13,6 +13,7 @@ unproven URI).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
@@ -81,11 +82,20 @@ async def routed_pool(request: web.Request) -> str | None:
     return await services.domains.pool_for_host(request.headers.get("Host"))
 
 
-def flatten(values: MultiMapping[str]) -> tuple[dict[str, str], list[str]]:
-    """The first value of each parameter, and the names of single-valued ones that were repeated."""
-    flat = {key: values[key] for key in values}
-    repeated = [key for key in _SINGLE if len(values.getall(key, [])) > 1]
-    return flat, repeated
+def flatten(values: MultiMapping[Any]) -> tuple[dict[str, str], list[str]]:
+    """The first value of each parameter, and the names of single-valued ones that were repeated (in
+    ``_SINGLE``'s order), in one pass over the parameters. Only text values count: a form's file fields are
+    dropped, as :func:`read_form` drops them."""
+    flat: dict[str, str] = {}
+    twice: set[str] = set()
+    for key, value in values.items():
+        if not isinstance(value, str):
+            continue
+        if key in flat:
+            twice.add(key)
+        else:
+            flat[key] = value
+    return flat, [key for key in _SINGLE if key in twice] if twice else []
 
 
 async def current_session(request: web.Request, pool_id: str) -> SsoSession | None:
@@ -175,10 +185,11 @@ def oauth_error_response(error: GatehouseError, *, bearer: bool = False) -> web.
 async def _form(request: web.Request) -> tuple[dict[str, str], list[str]]:
     if request.content_type != "application/x-www-form-urlencoded":
         raise InvalidRequestError("The body must be application/x-www-form-urlencoded.")
-    form = await read_form(request)
-    values = dict(form)
-    repeated = [k for k in _SINGLE if len(form.getall(k, [])) > 1]
-    return values, repeated
+    try:
+        form = await request.post()
+    except ValueError:  # not the form its Content-Type claims: read as empty (see read_form)
+        return {}, []
+    return flatten(form)
 
 
 async def token(request: web.Request) -> web.Response:

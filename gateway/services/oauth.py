@@ -20,24 +20,26 @@ id) and ``sso`` (keyed by the SHA-256 of the cookie); ``grant`` records (the sco
 are only read, for families started before the family kept its scopes itself.
 
 Authorization codes are not stored: a code is its authorization request's bindings sealed with AES-256-GCM
-(:meth:`OAuthService._seal_code`), so issuing one writes nothing. Redeeming one stores a used-code marker in
-the transaction that starts its token family (``Store.redeem_code``), which makes it single use across
-every worker process.
+(:meth:`OAuthService._seal_code`), so issuing one writes nothing. A code names the token family its
+redemption starts, and starting that family (``Store.start_code_family``) is what uses the code up: the
+family's key is the single-use marker, across every worker process. A failed redemption burns a code with a
+used-code marker (``Store.redeem_code``), which a later redemption finds.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
+import functools
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
-from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote_plus, unquote_plus, urlsplit, urlunsplit
 
 import orjson
 import structlog
@@ -208,13 +210,40 @@ class AuthorizationRedirectError(Exception):
 
 
 def add_parameters(uri: str, parameters: Mapping[str, str | None], *, fragment: bool = False) -> str:
-    """``uri`` with ``parameters`` added to its query (kept as registered, RFC 6749 §3.1.2) or fragment."""
-    values = {k: v for k, v in parameters.items() if v is not None}
-    parts = urlsplit(uri)
+    """``uri`` with ``parameters`` added to its query (kept as registered, RFC 6749 §3.1.2) or fragment.
+
+    The same URL as ``urlunsplit`` builds from ``urlsplit(uri)`` with the query (or fragment) ``urlencode``d:
+    the registered URI is split once (see :func:`_split_uri`) and a value needing no escape is not escaped."""
+    values = [(k, v) for k, v in parameters.items() if v is not None]
+    base, pairs, query, old_fragment = _split_uri(uri)
     if fragment:
-        return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, urlencode(values)))
-    query = parse_qsl(parts.query, keep_blank_values=True) + list(values.items())
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+        tail = _urlencode(values)
+        return base + ("?" + query if query else "") + ("#" + tail if tail else "")
+    encoded = _urlencode([*pairs, *values] if pairs else values)
+    return base + ("?" + encoded if encoded else "") + ("#" + old_fragment if old_fragment else "")
+
+
+@functools.lru_cache(maxsize=256)
+def _split_uri(uri: str) -> tuple[str, tuple[tuple[str, str], ...], str, str]:
+    """A redirect URI (a registered one: few per client) as :func:`add_parameters` extends it: everything before
+    its query, its query's pairs and text, and its fragment."""
+    parts = urlsplit(uri)
+    base = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    return base, tuple(parse_qsl(parts.query, keep_blank_values=True)), parts.query, parts.fragment
+
+
+# What quote_plus leaves as it is (RFC 3986 §2.3's unreserved characters).
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _escape(text: str) -> str:
+    return text if _UNRESERVED.fullmatch(text) else quote_plus(text)
+
+
+def _urlencode(pairs: Sequence[tuple[str, str]]) -> str:
+    """``urlencode(pairs)`` (application/x-www-form-urlencoded) for text pairs; a code, a token or a key that
+    needs no escape (most do not) is not run through ``quote_plus``."""
+    return "&".join(f"{_escape(k)}={_escape(v)}" for k, v in pairs)
 
 
 def s256(verifier: str) -> str:
@@ -317,17 +346,19 @@ class OAuthService:
         if redirect_uri not in callbacks:
             raise AuthorizationPageError("The redirect_uri is not registered for this client.")
         response_type = query.get("response_type") or ""
-        request = AuthorizationRequest(
-            id=new_opaque_token(24),
-            pool_id=pool.id,
-            client_id=client.id,
-            redirect_uri=redirect_uri,
-            response_type=response_type,
-            scopes=(),
-            state=query.get("state"),
-        )
+        state = query.get("state")
 
         def refuse(error: GatehouseError) -> AuthorizationRedirectError:
+            # What the error redirect needs of the request (made only for a refusal).
+            request = AuthorizationRequest(
+                id=new_opaque_token(24),
+                pool_id=pool.id,
+                client_id=client.id,
+                redirect_uri=redirect_uri,
+                response_type=response_type,
+                scopes=(),
+                state=state,
+            )
             return AuthorizationRedirectError(request, error)
 
         if repeated:
@@ -378,7 +409,7 @@ class OAuthService:
                 raise refuse(InvalidRequestError("max_age must be a whole number of seconds."))
             max_age = int(text)
         nonce = query.get("nonce")
-        for name, value in (("state", request.state), ("nonce", nonce), ("login_hint", query.get("login_hint"))):
+        for name, value in (("state", state), ("nonce", nonce), ("login_hint", query.get("login_hint"))):
             if value is not None and len(value) > 2048:
                 raise refuse(InvalidRequestError(f"{name} is too long."))
         provider = query.get("identity_provider")
@@ -391,13 +422,13 @@ class OAuthService:
             except GatehouseError as exc:
                 raise refuse(InvalidRequestError(exc.message)) from exc
         request = AuthorizationRequest(
-            id=request.id,
+            id=new_opaque_token(24),
             pool_id=pool.id,
             client_id=client.id,
             redirect_uri=redirect_uri,
             response_type=response_type,
             scopes=tuple(scopes),
-            state=request.state,
+            state=state,
             nonce=nonce,
             code_challenge=challenge,
             code_challenge_method=method,
@@ -643,11 +674,11 @@ class OAuthService:
             at_hash=True,
             family_scopes=scopes,
         )
-        metrics = self.auth.metrics
-        metrics.inc(metrics.tokens_issued, pool=pool.id, token_use="access")
-        metrics.inc(metrics.tokens_issued, pool=pool.id, token_use="id")
+        id_count, access_count, refresh_count = self.auth.metrics.token_counters(pool.id)
+        access_count.inc()
+        id_count.inc()
         if tokens.refresh_token:
-            metrics.inc(metrics.tokens_issued, pool=pool.id, token_use="refresh")
+            refresh_count.inc()
         return tokens
 
     async def authenticate_client(
@@ -706,34 +737,41 @@ class OAuthService:
             raise InvalidGrantError("Invalid authorization code.")
         key = sha256_hex(code)
         expires_at = float(data["e"])
-        # Each refusal first looks for the code's used-code marker: a used code presented again, by anyone,
+        # The token family the code's redemption starts (named when the code was issued).
+        family = str(data["j"])
+        # Each refusal first looks for the code's earlier use: a used code presented again, by anyone,
         # revokes what its redemption issued.
         if data["c"] != client.id:
             await self._refuse_code(
-                pool, client, key, InvalidGrantError("The authorization code was issued to another client.")
+                pool, client, key, family, InvalidGrantError("The authorization code was issued to another client.")
             )
         if expires_at <= time.time():
-            await self._refuse_code(pool, client, key, InvalidGrantError("The authorization code has expired."))
+            await self._refuse_code(pool, client, key, family, InvalidGrantError("The authorization code has expired."))
         refusal = _binding_refusal(form, data)
         if refusal is not None:
-            await self._burn_code(pool, client, key, expires_at, refusal)
+            await self._burn_code(pool, client, key, family, expires_at, refusal)
         found = await self.store.get_user_with_groups(pool.id, str(data["u"]))
         user, groups = found if found is not None else (None, [])
         if user is None or user.sub != data["s"] or not user.enabled:
             await self._refuse_code(
-                pool, client, key, InvalidGrantError("The user of the authorization code can no longer sign in.")
+                pool,
+                client,
+                key,
+                family,
+                InvalidGrantError("The user of the authorization code can no longer sign in."),
             )
         scopes = tuple(data["sc"])
-        family = str(data["j"])
         auth_time = int(data["at"])
-        # The code is used up, and the family its tokens belong to started, in one transaction: a replay
-        # either wins the code (and this redemption fails) or finds the family and revokes it.
+        # The code is used up by starting the family its tokens belong to, in one transaction: the family's
+        # key is the code's single-use marker, so a replay either wins the code (and this redemption fails)
+        # or finds the family and revokes it.
         now = time.time()
         refresh_seconds = client.token_seconds("RefreshToken")
         access_seconds = client.token_seconds("AccessToken")
         refresh_token = new_opaque_token()
-        first = await self.store.redeem_code(
-            UsedCodeRecord(key, family, expires_at),
+        lifetime = max(refresh_seconds, access_seconds, client.token_seconds("IdToken"))
+        first = await self.store.start_code_family(
+            key,
             TokenFamilyRecord(
                 origin_jti=family,
                 pool_id=pool.id,
@@ -741,7 +779,8 @@ class OAuthService:
                 username_key=user.username_key,
                 auth_time=float(auth_time),
                 created_at=float(int(now)),
-                expires_at=float(int(now) + max(refresh_seconds, access_seconds, client.token_seconds("IdToken"))),
+                # Never purged while its code is still good: as the code's marker it must outlive the code.
+                expires_at=float(max(int(now) + lifetime, math.ceil(expires_at))),
                 scopes=list(scopes),
             ),
             RefreshTokenRecord(
@@ -755,7 +794,7 @@ class OAuthService:
             ),
         )
         if not first:
-            await self._refuse_code(pool, client, key, InvalidGrantError("Invalid authorization code."))
+            await self._refuse_code(pool, client, key, family, InvalidGrantError("Invalid authorization code."))
         tokens = await self._issue_user_tokens(
             pool,
             client,
@@ -768,12 +807,12 @@ class OAuthService:
             family_stored=True,
             groups=groups,
         )
-        tokens = dataclasses.replace(tokens, refresh_token=refresh_token)
         log.info("oauth.code_redeemed", pool=pool.id, client=client.id, username=user.username, origin_jti=family)
-        return self._token_response(tokens, scopes)
+        # The refresh token stored with the family above.
+        return self._token_response(tokens, scopes, refresh_token)
 
     async def _burn_code(
-        self, pool: PoolView, client: ClientView, key: str, expires_at: float, refusal: str
+        self, pool: PoolView, client: ClientView, key: str, family: str, expires_at: float, refusal: str
     ) -> NoReturn:
         """A redemption by the code's own client failed its bindings (redirect_uri, PKCE): the code is used
         up, so a stolen code cannot be tried again with guessed verifiers (RFC 9700 §2.1.1 and §4.8, OAuth 2.1
@@ -786,19 +825,29 @@ class OAuthService:
         burning gives a thief nothing new and takes away further guesses). Another client's attempt, even in
         the same pool, and an unknown pool never burn it (checked before this is reached), so no other
         application can deny the user's sign-in by presenting codes it should never have had."""
-        if await self.store.redeem_code(UsedCodeRecord(key, None, expires_at), None, None):
+        # The marker goes in first: a redemption committed after it finds it and stores nothing, and one
+        # committed before it left its family, which the check below finds (the code was used: a replay).
+        marked = await self.store.redeem_code(UsedCodeRecord(key, None, expires_at), None, None)
+        if marked and await self.store.get_token_family(family) is None:
             log.warning("oauth.code_burned", pool=pool.id, client=client.id, reason=refusal)
             raise InvalidGrantError(refusal)
-        await self._refuse_code(pool, client, key, InvalidGrantError(refusal))
+        await self._refuse_code(pool, client, key, family, InvalidGrantError(refusal))
 
-    async def _refuse_code(self, pool: PoolView, client: ClientView, key: str, error: InvalidGrantError) -> NoReturn:
-        """Refuse a token request for the code ``key`` with ``error``; but when the code was used before, the
-        refusal says so and the token family its redemption started is revoked (RFC 9700 §4.2.4)."""
-        used = await self.store.get_used_code(key)
-        if used is None:
-            raise error
-        revoked = await self.store.revoke_token_family(used.origin_jti) if used.origin_jti else False
-        log.warning("oauth.code_replayed", pool=pool.id, client=client.id, revoked=revoked, origin_jti=used.origin_jti)
+    async def _refuse_code(
+        self, pool: PoolView, client: ClientView, key: str, family: str, error: InvalidGrantError
+    ) -> NoReturn:
+        """Refuse a token request for the code ``key`` (whose redemption starts the token family ``family``)
+        with ``error``; but when the code was used before, the refusal says so and the token family its
+        redemption started is revoked (RFC 9700 §4.2.4)."""
+        origin: str | None = family
+        if await self.store.get_token_family(family) is None:
+            # Not redeemed by start_code_family; a marker says it was burnt (or redeemed by redeem_code).
+            used = await self.store.get_used_code(key)
+            if used is None:
+                raise error
+            origin = used.origin_jti
+        revoked = await self.store.revoke_token_family(origin) if origin else False
+        log.warning("oauth.code_replayed", pool=pool.id, client=client.id, revoked=revoked, origin_jti=origin)
         raise InvalidGrantError("The authorization code has already been used.")
 
     def _seal_code(self, payload: dict[str, Any]) -> str:
@@ -815,12 +864,17 @@ class OAuthService:
         return data if isinstance(data, dict) else None
 
     @staticmethod
-    def _token_response(tokens: IssuedTokens, scopes: Sequence[str] | None) -> dict[str, Any]:
+    def _token_response(
+        tokens: IssuedTokens, scopes: Sequence[str] | None, refresh_token: str | None = None
+    ) -> dict[str, Any]:
+        """The token response (RFC 6749 §5.1); ``refresh_token`` when the caller made it rather than
+        ``tokens``."""
         body: dict[str, Any] = {"access_token": tokens.access_token}
         if scopes is None or "openid" in scopes:
             body["id_token"] = tokens.id_token
-        if tokens.refresh_token:
-            body["refresh_token"] = tokens.refresh_token
+        refresh_token = refresh_token or tokens.refresh_token
+        if refresh_token:
+            body["refresh_token"] = refresh_token
         body["token_type"] = "Bearer"
         body["expires_in"] = tokens.expires_in
         return body
@@ -989,6 +1043,7 @@ def new_csrf_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+@functools.lru_cache(maxsize=256)
 def _uri_hash(uri: str) -> str:
     """The SHA-256 of a redirect URI, base64url: what a sealed code keeps of it (exact match, RFC 9700 §4.1)."""
     return base64.urlsafe_b64encode(hashlib.sha256(uri.encode("utf-8", "surrogatepass")).digest()).rstrip(b"=").decode()

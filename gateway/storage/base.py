@@ -541,6 +541,17 @@ class Store(Protocol):
         """The marker a redeemed (or burnt) code left, until it is purged after its expiry."""
         ...
 
+    async def start_code_family(
+        self, code_hash: str, family: TokenFamilyRecord, refresh: RefreshTokenRecord | None
+    ) -> bool:
+        """Redeem a sealed authorization code that names its token family: start ``family`` (with its refresh
+        token) in one transaction, unless the code is used up already -- a used-code marker under ``code_hash``
+        (a burnt code, or one redeemed by :meth:`redeem_code`), or ``family`` itself stored (the code's earlier
+        redemption: the family's key is the code's single-use marker, so no marker row is written). True for
+        the first use (exactly one of any concurrent callers); otherwise stores nothing and returns False.
+        Raises NotFound("pool")."""
+        ...
+
     async def delete_oauth_records(self, pool_id: str, username_key: str, kind: str) -> int:
         """Delete a user's records of one kind (e.g. every sign-on session); return how many went."""
         ...

@@ -729,6 +729,9 @@ _INSERT_USED_CODE = (
     "INSERT INTO used_codes (code_hash, origin_jti, expires_at) VALUES (?, ?, ?) "
     "ON CONFLICT (code_hash) DO NOTHING RETURNING 1"
 )
+# A sealed code's redemption without a marker row (start_code_family): the family's key is the marker.
+_CODE_MARKED = "SELECT 1 FROM used_codes WHERE code_hash = ?"
+_INSERT_FAMILY_ONCE = _INSERT_FAMILY + " ON CONFLICT (origin_jti) DO NOTHING RETURNING 1"
 
 
 def _domain(r: Row) -> DomainRecord:
@@ -1645,6 +1648,28 @@ class SqliteStore:
             (code_hash,),
             lambda r: UsedCodeRecord(r[0], r[1], r[2]),
         )
+
+    async def start_code_family(
+        self, code_hash: str, family: TokenFamilyRecord, refresh: RefreshTokenRecord | None
+    ) -> bool:
+        def start(conn: sqlite3.Connection) -> bool:
+            # A marker (burnt, or redeemed through redeem_code) uses the code up; otherwise the family's primary
+            # key decides: of concurrent redemptions exactly one inserts it.
+            if conn.execute(_CODE_MARKED, (code_hash,)).fetchall():
+                return False
+            if not conn.execute(_INSERT_FAMILY_ONCE, _family_params(family)).fetchall():
+                return False
+            if refresh is not None:
+                conn.execute(_INSERT_REFRESH, _refresh_params(refresh))
+            return True
+
+        try:
+            return await self._write_transaction(start)
+        except sqlite3.IntegrityError as exc:
+            error = _translate(exc, _REFRESH_UNIQUE, "pool")
+            if error is exc:
+                raise
+            raise error from exc
 
     async def oauth_record_expiry(self, kind: str, key_hash: str) -> float | None:
         rows = await self._fetch(

@@ -264,6 +264,58 @@ def test_another_clients_attempt_does_not_burn_the_code(gatehouse: GatehouseServ
     assert ok.status_code == 200 and ok.json()["access_token"]
 
 
+@pytest.mark.parametrize(
+    "late",
+    [
+        pytest.param({"redirect_uri": CALLBACK, "code_verifier": "guess"}, id="wrong-verifier"),
+        pytest.param({"redirect_uri": "http://localhost:8080/cb", "code_verifier": "right"}, id="wrong-uri"),
+        pytest.param({"redirect_uri": CALLBACK, "code_verifier": "right", "client": "other"}, id="other-client"),
+    ],
+)
+def test_a_redeemed_code_presented_again_in_any_form_revokes_what_it_issued(
+    gatehouse: GatehouseServer, pool: OAuthPool, late: dict[str, str]
+) -> None:
+    """RFC 9700 §4.2.4: after a redemption, the code presented again -- with a wrong verifier or redirect URI
+    (which would burn an unused code) or by another client -- is refused as used, and the first redemption's
+    tokens are revoked."""
+    code, verifier = _public_code(gatehouse, pool)
+    first = _redeem_public(gatehouse, pool, code, redirect_uri=CALLBACK, code_verifier=verifier)
+    assert first.status_code == 200
+    tokens = first.json()
+    assert _userinfo(gatehouse, tokens["access_token"]) == 200
+    extra = {k: {"right": verifier, "guess": pkce_pair()[0]}.get(v, v) for k, v in late.items() if k != "client"}
+    if late.get("client") == "other":
+        again = _redeem(gatehouse, pool, code, **extra)
+    else:
+        again = _redeem_public(gatehouse, pool, code, **extra)
+    assert again.status_code == 400 and again.json() == {
+        "error": "invalid_grant",
+        "error_description": "The authorization code has already been used.",
+    }
+    assert _userinfo(gatehouse, tokens["access_token"]) == 401
+    refresh = requests.post(
+        f"{gatehouse.url}/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": pool.public_id},
+        timeout=10,
+    )
+    assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
+
+
+def test_a_burnt_code_is_refused_as_used_and_stays_burnt(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    code, verifier = _public_code(gatehouse, pool)
+    burnt = _redeem_public(gatehouse, pool, code, redirect_uri=CALLBACK, code_verifier=pkce_pair()[0])
+    assert burnt.json() == {
+        "error": "invalid_grant",
+        "error_description": "code_verifier does not match the code_challenge.",
+    }
+    for _ in range(2):
+        late = _redeem_public(gatehouse, pool, code, redirect_uri=CALLBACK, code_verifier=verifier)
+        assert late.status_code == 400 and late.json() == {
+            "error": "invalid_grant",
+            "error_description": "The authorization code has already been used.",
+        }
+
+
 def test_a_confidential_code_survives_a_caller_without_the_secret(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
     code = _code(gatehouse, pool, pool.secret_id)
     for auth in ((pool.secret_id, "wrong"), (pool.public_id, "")):

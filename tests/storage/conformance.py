@@ -1398,6 +1398,45 @@ class StoreConformance:
         assert await store.purge_expired(T0 + 301) >= 3
         assert await store.get_used_code("c1") is None and await store.get_used_code("c3") is None
 
+    async def test_code_family_started_once_and_never_after_a_marker(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        # Concurrent redemptions of one code name one family: exactly one starts it, with its refresh token.
+        racers = []
+        for i in range(RACERS):
+            family = make_family("fam-1", "alice", scopes=["openid"])
+            racers.append(store.start_code_family("c1", family, make_refresh(f"r-{i}", family)))
+        results = await outcomes(racers)
+        assert all(isinstance(r, bool) for r in results)
+        firsts = [i for i, r in enumerate(results) if r is True]
+        assert len(firsts) == 1
+        assert await store.get_token_family("fam-1") == make_family("fam-1", "alice", scopes=["openid"])
+        for i in range(RACERS):
+            found = await store.get_refresh_token(f"r-{i}")
+            assert (found is not None) == (i == firsts[0])
+        # No marker row is written: the family is the code's marker.
+        assert await store.get_used_code("c1") is None
+
+        # A code burnt (or redeemed) through redeem_code's marker starts nothing afterwards.
+        assert await store.redeem_code(UsedCodeRecord("c2", None, T0 + 300), None, None) is True
+        assert await store.start_code_family("c2", make_family("fam-2", "alice"), None) is False
+        assert await store.get_token_family("fam-2") is None
+        # A revoked family still uses its code up.
+        assert await store.start_code_family("c3", make_family("fam-3", "alice"), None) is True
+        assert await store.revoke_token_family("fam-3") is True
+        assert await store.start_code_family("c3", make_family("fam-3", "alice"), None) is False
+
+        # A failure inside the transaction leaves the code unused and nothing stored.
+        with pytest.raises(NotFound):
+            await store.start_code_family("c4", make_family("fam-4", "alice", pool_id="us-east-1_Missing"), None)
+        assert await store.get_token_family("fam-4") is None
+        family = make_family("fam-5", "alice")
+        taken = make_refresh(f"r-{firsts[0]}", family)  # the winner's refresh token above: its hash is taken
+        with pytest.raises(AlreadyExists):
+            await store.start_code_family("c5", family, taken)
+        assert await store.get_token_family("fam-5") is None
+        assert await store.start_code_family("c5", family, make_refresh("r-5", family)) is True
+
     async def test_oauth_records_of_a_user_are_deleted_by_kind_and_purged(self, store: Store) -> None:
         await store.create_pool(make_pool())
         for i, (kind, user) in enumerate([("sso", "alice"), ("sso", "alice"), ("sso", "bob"), ("code", "alice")]):
