@@ -118,7 +118,10 @@ class IdentityCredentials:
             audience=(grant.pool.id,),
             amr=grant.amr,
         )
-        if not self._iam.trust_allows(role, identity, request_tags=grant.principal_tags or None):
+        # The identity's condition keys, made once: what the trust policy is evaluated against, and what the
+        # session carries for later policy checks.
+        keys = identity.context_keys(self._iam.account_id)
+        if not self._iam.trust_allows(role, identity, request_tags=grant.principal_tags or None, identity_keys=keys):
             raise InvalidIdentityPoolConfigurationException()
         minted = await self._credentials.mint(
             role,
@@ -126,7 +129,7 @@ class IdentityCredentials:
             identity_id=grant.identity_id,
             principal_tags=grant.principal_tags,
             duration_seconds=min(SESSION_SECONDS, role.max_session_duration),
-            web_identity=identity,
+            federation_keys=keys,
         )
         return {
             "AccessKeyId": minted.access_key_id,
