@@ -571,3 +571,121 @@ def test_trust_policy_needs_principal() -> None:
 def test_single_statement_object_and_2008_version() -> None:
     p = parse_policy('{"Version": "2008-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}')
     assert decide(p, "s3:Get") is Decision.ALLOW
+
+
+# --- remembered verdicts (evaluate_remembered) ----------------------------------------------------------
+
+COGNITO = "cognito-identity.amazonaws.com"
+
+
+def trust_policy(*conditions: dict[str, Any]) -> Any:
+    statements = [
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": COGNITO},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": condition,
+        }
+        for condition in conditions
+    ]
+    return parse_policy(json.dumps({"Version": "2012-10-17", "Statement": statements}), resource_policy=True)
+
+
+def both(p: Any, request: Request) -> Decision:
+    """The remembered verdict, checked against a fresh evaluation of the same request."""
+    remembered = p.evaluate_remembered(request)
+    assert remembered is p.evaluate(request)
+    return remembered  # type: ignore[no-any-return]
+
+
+def web_identity_request(sub: str, aud: str, amr: list[str], **extra: Any) -> Request:
+    context = {f"{COGNITO}:sub": sub, f"{COGNITO}:aud": aud, f"{COGNITO}:amr": amr, **extra}
+    return Request(
+        action="sts:AssumeRoleWithWebIdentity",
+        resource="arn:aws:iam::123456789012:role/r",
+        context=context,
+        principal={"Federated": [COGNITO]},
+    )
+
+
+def test_remembered_verdicts_follow_every_key_the_policy_reads() -> None:
+    p = trust_policy(
+        {
+            "StringEquals": {f"{COGNITO}:aud": "pool-a"},
+            "ForAnyValue:StringLike": {f"{COGNITO}:amr": "authenticated"},
+        }
+    )
+    allowed = web_identity_request("id-1", "pool-a", ["authenticated", "users"])
+    assert both(p, allowed) is Decision.ALLOW
+    # Another identity of the same pool and kind: the same verdict (sub is not read by this policy).
+    assert both(p, web_identity_request("id-2", "pool-a", ["authenticated"])) is Decision.ALLOW
+    # Each key the policy reads changes the verdict, remembered or not.
+    assert both(p, web_identity_request("id-1", "pool-b", ["authenticated"])) is Decision.NOT_APPLICABLE
+    assert both(p, web_identity_request("id-1", "pool-a", ["unauthenticated"])) is Decision.NOT_APPLICABLE
+    assert both(p, allowed) is Decision.ALLOW
+    # Another principal or action is another request.
+    other = Request(
+        action="sts:AssumeRole", resource=allowed.resource, context=allowed.context, principal=allowed.principal
+    )
+    assert both(p, other) is Decision.NOT_APPLICABLE
+    foreign = Request(
+        action=allowed.action, resource=allowed.resource, context=allowed.context, principal={"Federated": ["x.com"]}
+    )
+    assert both(p, foreign) is Decision.NOT_APPLICABLE
+
+
+def test_remembered_verdicts_per_identity_when_the_policy_reads_sub_or_time() -> None:
+    p = trust_policy(
+        {"StringEquals": {f"{COGNITO}:sub": "id-1"}},
+        {"DateLessThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}, "StringEquals": {f"{COGNITO}:sub": "id-2"}},
+    )
+    assert both(p, web_identity_request("id-1", "p", [])) is Decision.ALLOW
+    assert both(p, web_identity_request("id-3", "p", [])) is Decision.NOT_APPLICABLE
+    early = web_identity_request("id-2", "p", [], **{"aws:CurrentTime": "2029-12-31T23:59:59Z"})
+    late = web_identity_request("id-2", "p", [], **{"aws:CurrentTime": "2030-01-01T00:00:01Z"})
+    assert both(p, early) is Decision.ALLOW
+    assert both(p, late) is Decision.NOT_APPLICABLE
+    assert both(p, early) is Decision.ALLOW
+
+
+def test_remembered_verdicts_tell_value_kinds_apart() -> None:
+    p = policy(
+        allow(
+            "s3:GetObject", "arn:aws:s3:::bucket/${aws:username}/*", Condition={"Bool": {"aws:SecureTransport": "true"}}
+        ),
+        deny("s3:GetObject", Condition={"Null": {"aws:PrincipalTag/team": "true"}}),
+    )
+    resource = "arn:aws:s3:::bucket/ann/file"
+
+    def ask(**context: Any) -> Decision:
+        return both(p, Request(action="s3:GetObject", resource=resource, context=context))
+
+    assert ask(**{"aws:username": "ann", "aws:SecureTransport": True, "aws:PrincipalTag/team": "a"}) is Decision.ALLOW
+    assert ask(**{"aws:username": "ann", "aws:SecureTransport": "true", "aws:PrincipalTag/team": "a"}) is Decision.ALLOW
+    assert ask(**{"aws:username": "ann", "aws:SecureTransport": 1, "aws:PrincipalTag/team": "a"}) is (
+        Decision.NOT_APPLICABLE
+    )
+    assert ask(**{"aws:username": "ann", "aws:SecureTransport": False, "aws:PrincipalTag/team": "a"}) is (
+        Decision.NOT_APPLICABLE
+    )
+    # A multivalued key is no single value: the variable does not resolve.
+    assert ask(**{"aws:username": ["ann"], "aws:SecureTransport": True, "aws:PrincipalTag/team": "a"}) is (
+        Decision.NOT_APPLICABLE
+    )
+    assert ask(**{"aws:username": "ben", "aws:SecureTransport": True, "aws:PrincipalTag/team": "a"}) is (
+        Decision.NOT_APPLICABLE
+    )
+    # The Null condition: absent denies, present does not (the key's case does not matter).
+    assert ask(**{"aws:username": "ann", "aws:SecureTransport": True}) is Decision.DENY
+    assert ask(**{"AWS:UserName": "ann", "aws:securetransport": True, "aws:principaltag/TEAM": "b"}) is Decision.ALLOW
+
+
+def test_remembered_verdicts_are_bounded() -> None:
+    from gateway.services.policy import REMEMBERED_DECISIONS
+
+    p = trust_policy({"StringEquals": {f"{COGNITO}:sub": "id-7"}})
+    for round_ in range(2):
+        for n in range(REMEMBERED_DECISIONS + 10):
+            expected = Decision.ALLOW if n == 7 else Decision.NOT_APPLICABLE
+            assert both(p, web_identity_request(f"id-{n}", "p", [])) is expected, (round_, n)
+            assert len(p.__dict__["_remembered"]) <= REMEMBERED_DECISIONS
