@@ -629,12 +629,13 @@ def _trust_decides(
     if request_tags:
         context["aws:TagKeys"] = list(request_tags)
     trust = role.trust_policy
-    request = Request(action=action, resource=role.arn, context=context, principal=principal)
-    if trust.evaluate_remembered(request) is not Decision.ALLOW:
+    if trust.evaluate(Request(action=action, resource=role.arn, context=context, principal=principal)) is not (
+        Decision.ALLOW
+    ):
         return False
     if request_tags:
         tag_request = Request(action=TAG_SESSION, resource=role.arn, context=context, principal=principal)
-        return trust.evaluate_remembered(tag_request) is Decision.ALLOW
+        return trust.evaluate(tag_request) is Decision.ALLOW
     return True
 
 

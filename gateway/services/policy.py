@@ -493,67 +493,6 @@ class Policy:
                 allowed = True
         return Decision.ALLOW if allowed else Decision.NOT_APPLICABLE
 
-    def evaluate_remembered(self, request: Request) -> Decision:
-        """:meth:`evaluate`, remembered by what the verdict can depend on: the action, the resource, the
-        principal, and the values of the context keys this policy reads (its conditions' keys and the keys its
-        ``${...}`` variables name). A role's trust policy is evaluated on every credentials call; for one that
-        reads only ``aud`` and ``amr`` (as the Cognito console writes them) that is once per pool and login
-        kind, not once per identity and second. Bounded; a policy that is changed is a new Policy."""
-        reads: tuple[str, ...] | None = self.__dict__.get("_reads")
-        if reads is None:
-            reads = _keys_read(self)
-            object.__setattr__(self, "_reads", reads)
-            object.__setattr__(self, "_remembered", {})
-        remembered: dict[tuple[Any, ...], Decision] = self.__dict__["_remembered"]
-        context = request.keys
-        principal = request.principal
-        key = (
-            request.action,
-            request.resource,
-            None if principal is None else tuple(sorted((kind, tuple(ids)) for kind, ids in principal.items())),
-            tuple([_remembered_value(context.get(name)) for name in reads]),
-        )
-        decision = remembered.get(key)
-        if decision is None:
-            decision = self.evaluate(request)
-            if len(remembered) >= REMEMBERED_DECISIONS:
-                remembered.clear()
-            remembered[key] = decision
-        return decision
-
-
-# How many verdicts a policy remembers (evaluate_remembered), per distinct request.
-REMEMBERED_DECISIONS: Final = 1024
-
-
-def _keys_read(policy: Policy) -> tuple[str, ...]:
-    """Every context key (lower-cased) a policy's evaluation can read: its conditions' keys and the keys named
-    by ``${...}`` variables in condition values and resources (whether or not the policy version substitutes
-    them: reading more keys than needed only remembers less)."""
-    names: set[str] = set()
-    for statement in policy.statements:
-        texts = [*(statement.resources or ()), *(statement.not_resources or ())]
-        for condition in statement.conditions:
-            names.add(condition.key)
-            texts.extend(condition.values)
-        for text in texts:
-            for inner in _VARIABLE.findall(text):
-                if inner in _SPECIAL:
-                    continue
-                found = _DEFAULT.match(inner)
-                names.add((found.group(1) if found else inner.strip()).lower())
-    return tuple(sorted(names))
-
-
-def _remembered_value(value: ContextValue | None) -> object:
-    """A context value as evaluation sees it (conditions and variables read values as text, and tell a
-    multivalued key from a single value), in a hashable form: equal forms, equal verdicts."""
-    if value is None or type(value) is str:
-        return value
-    if isinstance(value, str | int | float | bool):
-        return ("scalar", _scalar_text(value))
-    return ("multi", tuple(_values_of(value) or ()))
-
 
 # --- parsing ----------------------------------------------------------------------------------------------
 
