@@ -659,7 +659,11 @@ class IdentityService:
                 identity = await self._link(pool, (await self.identity(proven.pop()))[1], linkable)
             else:
                 identity = await self._linked(pool, linkable) or await self._resolve(pool, linkable)
-        log.info("identity.resolved", pool=pool.id, identity=identity.id, providers=[v.provider for v in verified])
+        # log.bind().info is what log.info resolves to through structlog's lazy proxy, without the failed
+        # attribute look-up on the way (this runs for every GetId).
+        log.bind().info(
+            "identity.resolved", pool=pool.id, identity=identity.id, providers=[v.provider for v in verified]
+        )
         return identity.id
 
     async def authenticate(
@@ -817,7 +821,7 @@ class IdentityService:
         except GatehouseError as exc:
             log.info("identity.credentials_refused", reason=exc.type_name, **labels)
             raise
-        log.info("identity.credentials_issued", authenticated=grant.authenticated, **labels)
+        log.bind().info("identity.credentials_issued", authenticated=grant.authenticated, **labels)  # as in get_id
         return grant.identity_id, credentials
 
     async def unlink_identity(self, identity_id: str, logins: Mapping[str, str], remove: Sequence[str]) -> None:
