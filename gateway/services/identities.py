@@ -352,6 +352,20 @@ class IdentityService:
                 raise
         return verified
 
+    def _known_logins(self, pool: IdentityPoolView, logins: Mapping[str, str]) -> list[VerifiedLogin] | None:
+        """What :meth:`verify_logins` answers for an unsigned call when every login is a user pool login whose
+        remembered check needs no revocation check (no await: an app's GetCredentialsForIdentity right after
+        its GetId), else None."""
+        verified = []
+        for key in sorted(logins):
+            if self._user_pool_provider(pool, key) is None:
+                return None
+            known = self._checked_user_pool_login(pool, key, logins[key])
+            if known is None or known[1]:
+                return None
+            verified.append(known[0])
+        return verified
+
     async def _verify_login(self, pool: IdentityPoolView, key: str, token: str, *, developer: bool) -> VerifiedLogin:
         if developer and pool.developer_provider and key == pool.developer_provider:
             return VerifiedLogin(
@@ -557,6 +571,15 @@ class IdentityService:
             logins=[login.login for login in logins],
         )
 
+    def _cached_identity(self, identity_id: str) -> tuple[IdentityPoolView, IdentityRecord] | None:
+        """The identity and its pool when this process's short-lived caches have both (no await), else None:
+        then :meth:`identity` reads them."""
+        record = self._identities.get(identity_id)
+        if record is None:
+            return None
+        pool = self.pools.cached(record.pool_id)
+        return (pool, record) if pool is not None else None
+
     async def identity(self, identity_id: str, *, cached: bool = False) -> tuple[IdentityPoolView, IdentityRecord]:
         """The identity and its pool; ``cached``: the identity from this process's short-lived cache."""
         record = self._identities.get(identity_id) if cached else None
@@ -672,8 +695,10 @@ class IdentityService:
         """What GetOpenIdToken and GetCredentialsForIdentity share: the identity, reached with one of its
         logins (new logins are linked to it), or as a guest. ``cached``: the identity may come from this
         process's short-lived cache (a writer that acts on its logins reads it fresh)."""
-        pool, identity = await self.identity(identity_id, cached=cached)
-        verified = await self.verify_logins(pool, logins)
+        found = self._cached_identity(identity_id) if cached else None
+        pool, identity = found if found is not None else await self.identity(identity_id, cached=cached)
+        remembered = self._known_logins(pool, logins)
+        verified = remembered if remembered is not None else await self.verify_logins(pool, logins)
 
         def refuse(message: str) -> NotAuthorizedException:
             log.info("identity.access_refused", pool=pool.id, identity=identity_id, reason=message)
