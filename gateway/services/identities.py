@@ -149,13 +149,15 @@ class UserPoolProvider:
     out once per read of the pool's configuration (a new read is a new view), not on every login.
 
     ``clients``: each ClientId of the pool's CognitoIdentityProviders entries for that user pool (under either
-    of its names) and whether its first entry asks for ServerSideTokenCheck."""
+    of its names) and whether its first entry asks for ServerSideTokenCheck; ``mapping_keys``: the RoleMappings
+    keys a login through that client matches (``<either name>:<ClientId>``)."""
 
     user_pool_id: str
     issuer: str
     canonical: str
     names: tuple[str, ...]
     clients: Mapping[object, bool]
+    mapping_keys: Mapping[object, tuple[str, ...]]
 
 
 # How many (identity pool, Logins key) pairs a process keeps worked out (the keys are the caller's to choose).
@@ -436,12 +438,14 @@ class IdentityService:
             for entry in pool.cognito_providers:
                 if names.user_pool_of(str(entry.get("ProviderName"))) == user_pool_id:
                     clients.setdefault(entry.get("ClientId"), bool(entry.get("ServerSideTokenCheck")))
+            both_names = names.user_pool_names(user_pool_id, self.pools.region)
             provider = UserPoolProvider(
                 user_pool_id=user_pool_id,
                 issuer=self._user_pool_tokens.issuer(user_pool_id),
                 canonical=names.user_pool_name(user_pool_id),
-                names=names.user_pool_names(user_pool_id, self.pools.region),
+                names=both_names,
                 clients=clients,
+                mapping_keys={client: tuple(f"{name}:{client}" for name in both_names) for client in clients},
             )
         if len(self._providers) >= PROVIDER_PLANS:
             self._providers.clear()
@@ -522,7 +526,7 @@ class IdentityService:
             provider=canonical,
             subject=sub,
             claims=claims,
-            mapping_keys=tuple(f"{name}:{audience}" for name in provider.names),
+            mapping_keys=provider.mapping_keys[audience],
             amr=(canonical, f"{canonical}:CognitoSignIn:{sub}"),
         )
         return login, server_side_check
