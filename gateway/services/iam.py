@@ -405,11 +405,13 @@ class IamService:
         action: str = ASSUME_ROLE_WITH_WEB_IDENTITY,
         request_tags: Mapping[str, str] | None = None,
         extra_context: Mapping[str, ContextValue] | None = None,
+        identity_keys: Mapping[str, ContextValue] | None = None,
     ) -> bool:
         """Whether the role's trust policy allows ``identity`` to assume it (and, with session tags, to tag the
-        session: ``sts:TagSession``, as AWS requires for tags passed in a web identity token)."""
+        session: ``sts:TagSession``, as AWS requires for tags passed in a web identity token).
+        ``identity_keys``: ``identity.context_keys(account_id)`` when the caller has made them already."""
         context: dict[str, ContextValue] = dict(extra_context or {})
-        context.update(identity.context_keys(self.account_id))
+        context.update(identity_keys if identity_keys is not None else identity.context_keys(self.account_id))
         context["aws:CurrentTime"], context["aws:EpochTime"] = _current_time()
         principal = {"Federated": [identity.federated_principal(self.account_id)]}
         return _trust_decides(role, action, context, principal, request_tags)

@@ -143,6 +143,27 @@ class CredentialsGrant:
     principal_tags: dict[str, str]
 
 
+@dataclass(frozen=True)
+class UserPoolProvider:
+    """What an identity pool's configuration says about one Logins key that names a Gatehouse user pool: worked
+    out once per read of the pool's configuration (a new read is a new view), not on every login.
+
+    ``clients``: each ClientId of the pool's CognitoIdentityProviders entries for that user pool (under either
+    of its names) and whether its first entry asks for ServerSideTokenCheck; ``mapping_keys``: the RoleMappings
+    keys a login through that client matches (``<either name>:<ClientId>``)."""
+
+    user_pool_id: str
+    issuer: str
+    canonical: str
+    names: tuple[str, ...]
+    clients: Mapping[object, bool]
+    mapping_keys: Mapping[object, tuple[str, ...]]
+
+
+# How many (identity pool, Logins key) pairs a process keeps worked out (the keys are the caller's to choose).
+PROVIDER_PLANS = 1024
+
+
 # Checks a token from a registered IAM OIDC provider; answers the provider's name as IAM keys it (the issuer
 # without the scheme) and the verified claims, or raises NotAuthorizedException / ExternalServiceException.
 ExternalVerify = Callable[[str], Awaitable[tuple[str, dict[str, Any]]]]
@@ -222,6 +243,9 @@ class IdentityService:
         # cached) until the token expires. Revocation (ServerSideTokenCheck) is checked on every call.
         self._user_pool_logins: ShortCache[tuple[str, str, str], tuple[IdentityPoolView, VerifiedLogin, int, bool]]
         self._user_pool_logins = ShortCache(IDENTITY_CACHE_SECONDS)
+        # Per (identity pool, Logins key): the view it was worked out from, and the user pool provider it names
+        # (None: the key names no Gatehouse user pool). Used while that view is the pool's current one.
+        self._providers: dict[tuple[str, str], tuple[IdentityPoolView, UserPoolProvider | None]] = {}
 
     def _forget(self) -> None:
         """Drop the cached identities (after any identity write of this process)."""
@@ -312,15 +336,36 @@ class IdentityService:
         verified = []
         for key in sorted(logins):
             token = logins[key]
-            known = None if developer else self._known_user_pool_login(pool, key, token)
-            if known is not None:
-                verified.append(known)
-                continue
             try:
+                if not developer:
+                    provider = self._user_pool_provider(pool, key)
+                    if provider is not None:
+                        # A user pool login: the remembered check first (no await when it needs no revocation
+                        # check), else the full one.
+                        known = self._checked_user_pool_login(pool, key, token)
+                        if known is not None and not known[1]:
+                            verified.append(known[0])
+                        else:
+                            verified.append(await self._verify_user_pool_login(pool, key, provider, token, known))
+                        continue
                 verified.append(await self._verify_login(pool, key, token, developer=developer))
             except (NotAuthorizedException, ExternalServiceException) as exc:
                 log.info("identity.login_refused", pool=pool.id, provider=key, reason=exc.message)
                 raise
+        return verified
+
+    def _known_logins(self, pool: IdentityPoolView, logins: Mapping[str, str]) -> list[VerifiedLogin] | None:
+        """What :meth:`verify_logins` answers for an unsigned call when every login is a user pool login whose
+        remembered check needs no revocation check (no await: an app's GetCredentialsForIdentity right after
+        its GetId), else None."""
+        verified = []
+        for key in sorted(logins):
+            if self._user_pool_provider(pool, key) is None:
+                return None
+            known = self._checked_user_pool_login(pool, key, logins[key])
+            if known is None or known[1]:
+                return None
+            verified.append(known[0])
         return verified
 
     async def _verify_login(self, pool: IdentityPoolView, key: str, token: str, *, developer: bool) -> VerifiedLogin:
@@ -338,9 +383,11 @@ class IdentityService:
             if "authenticated" not in (claims.get("amr") or ()):
                 raise NotAuthorizedException("Invalid login token. The token is not an authenticated identity's.")
             return VerifiedLogin(provider=key, subject=claims["sub"], claims=claims, amr=amr, proves=claims["sub"])
-        user_pool_id = self.pools.names.user_pool_of(key)
-        if user_pool_id is not None:
-            return await self._verify_user_pool_login(pool, key, user_pool_id, token)
+        provider = self._user_pool_provider(pool, key)
+        if provider is not None:
+            return await self._verify_user_pool_login(
+                pool, key, provider, token, self._checked_user_pool_login(pool, key, token)
+            )
         app_ids = pool.supported_logins.get(key)
         if app_ids is not None and self.social is not None and self.social.supports(key):
             social = await self.social.verify(key, token, app_ids)
@@ -376,14 +423,34 @@ class IdentityService:
             raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
         return VerifiedLogin(provider=key, subject=sub, claims=claims, mapping_keys=(key,), amr=(key, f"{key}:{sub}"))
 
-    def _known_user_pool_login(self, pool: IdentityPoolView, key: str, token: str) -> VerifiedLogin | None:
-        """A user pool login already checked against this pool's configuration that needs no revocation check,
-        or None: what :meth:`_verify_user_pool_login` answers without an await (an unsigned call's first look;
-        everything else takes the full path)."""
-        if self.pools.names.user_pool_of(key) is None:
-            return None
-        known = self._checked_user_pool_login(pool, key, token)
-        return known[0] if known is not None and not known[1] else None
+    def _user_pool_provider(self, pool: IdentityPoolView, key: str) -> UserPoolProvider | None:
+        """The Gatehouse user pool a Logins key names and what this view of the pool's configuration says
+        about it, or None when the key names no user pool; worked out once per view of the pool."""
+        plan_key = (pool.id, key)
+        found = self._providers.get(plan_key)
+        if found is not None and found[0] is pool:
+            return found[1]
+        names = self.pools.names
+        user_pool_id = names.user_pool_of(key)
+        provider: UserPoolProvider | None = None
+        if user_pool_id is not None:
+            clients: dict[object, bool] = {}
+            for entry in pool.cognito_providers:
+                if names.user_pool_of(str(entry.get("ProviderName"))) == user_pool_id:
+                    clients.setdefault(entry.get("ClientId"), bool(entry.get("ServerSideTokenCheck")))
+            both_names = names.user_pool_names(user_pool_id, self.pools.region)
+            provider = UserPoolProvider(
+                user_pool_id=user_pool_id,
+                issuer=self._user_pool_tokens.issuer(user_pool_id),
+                canonical=names.user_pool_name(user_pool_id),
+                names=both_names,
+                clients=clients,
+                mapping_keys={client: tuple(f"{name}:{client}" for name in both_names) for client in clients},
+            )
+        if len(self._providers) >= PROVIDER_PLANS:
+            self._providers.clear()
+        self._providers[plan_key] = (pool, provider)
+        return provider
 
     def _checked_user_pool_login(
         self, pool: IdentityPoolView, key: str, token: str
@@ -401,32 +468,34 @@ class IdentityService:
         return None
 
     async def _verify_user_pool_login(
-        self, pool: IdentityPoolView, key: str, user_pool_id: str, token: str
+        self,
+        pool: IdentityPoolView,
+        key: str,
+        provider: UserPoolProvider,
+        token: str,
+        known: tuple[VerifiedLogin, bool] | None,
     ) -> VerifiedLogin:
-        known = self._checked_user_pool_login(pool, key, token)
+        """A user pool login: ``known``, the remembered check (:meth:`_checked_user_pool_login`), with its
+        revocation check when the pool asks for one; else the full check, then remembered."""
         if known is not None:
             login, server_side_check = known
             if server_side_check:
                 await self._check_not_revoked(login.claims)
             return login
-        login, server_side_check = await self._check_user_pool_login(pool, key, user_pool_id, token)
+        login, server_side_check = await self._check_user_pool_login(provider, token)
         expiry = login.claims.get("exp")
         if isinstance(expiry, int):
             self._user_pool_logins.put((pool.id, key, token), (pool, login, expiry, server_side_check))
         return login
 
-    async def _check_user_pool_login(
-        self, pool: IdentityPoolView, key: str, user_pool_id: str, token: str
-    ) -> tuple[VerifiedLogin, bool]:
+    async def _check_user_pool_login(self, provider: UserPoolProvider, token: str) -> tuple[VerifiedLogin, bool]:
         """A user pool's ID token checked in full; answers the login and whether the pool's entry for its
         client asks for ServerSideTokenCheck (already done here)."""
-        names = self.pools.names
-        entries = [p for p in pool.cognito_providers if names.user_pool_of(str(p.get("ProviderName"))) == user_pool_id]
-        if not entries:
+        if not provider.clients:
             raise NotAuthorizedException(UNSUPPORTED_PROVIDER)
-        issuer = self._user_pool_tokens.issuer(user_pool_id)
+        issuer = provider.issuer
         try:
-            claims = await self._user_pool_tokens.verify_jwt(token, pool_id=user_pool_id)
+            claims = await self._user_pool_tokens.verify_jwt(token, pool_id=provider.user_pool_id)
         except NotAuthorizedException as exc:
             # Which check failed, in the order Cognito reports them: the token's form, its issuer, its expiry,
             # else its signature. (Parsed again only on this failure path.)
@@ -441,22 +510,23 @@ class IdentityService:
         if claims.get("token_use") != "id":
             raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
         audience = claims.get("aud")
-        entry = next((e for e in entries if e.get("ClientId") == audience), None)
-        if entry is None:
+        try:
+            server_side_check = provider.clients.get(audience)
+        except TypeError:  # an unhashable aud (a list, an object) is no ClientId
+            server_side_check = None
+        if server_side_check is None:
             raise NotAuthorizedException("Invalid login token. Incorrect token audience.")
         sub = claims.get("sub")
         if not isinstance(sub, str):
             raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
-        server_side_check = bool(entry.get("ServerSideTokenCheck"))
         if server_side_check:
             await self._check_not_revoked(claims)
-        canonical = names.user_pool_name(user_pool_id)
-        mapping_keys = tuple(f"{n}:{audience}" for n in names.user_pool_names(user_pool_id, self.pools.region))
+        canonical = provider.canonical
         login = VerifiedLogin(
             provider=canonical,
             subject=sub,
             claims=claims,
-            mapping_keys=mapping_keys,
+            mapping_keys=provider.mapping_keys[audience],
             amr=(canonical, f"{canonical}:CognitoSignIn:{sub}"),
         )
         return login, server_side_check
@@ -504,6 +574,15 @@ class IdentityService:
             updated_at=now,
             logins=[login.login for login in logins],
         )
+
+    def _cached_identity(self, identity_id: str) -> tuple[IdentityPoolView, IdentityRecord] | None:
+        """The identity and its pool when this process's short-lived caches have both (no await), else None:
+        then :meth:`identity` reads them."""
+        record = self._identities.get(identity_id)
+        if record is None:
+            return None
+        pool = self.pools.cached(record.pool_id)
+        return (pool, record) if pool is not None else None
 
     async def identity(self, identity_id: str, *, cached: bool = False) -> tuple[IdentityPoolView, IdentityRecord]:
         """The identity and its pool; ``cached``: the identity from this process's short-lived cache."""
@@ -595,6 +674,9 @@ class IdentityService:
                 log.info("identity.guest_refused", pool=pool.id)
                 raise NotAuthorizedException("Unauthenticated access is not supported for this identity pool.")
             identity = await self._resolve(pool, [])
+        elif len(verified) == 1 and verified[0].proves is None:
+            # One login, of a provider (the common case): its identity, found with reads only when linked.
+            identity = await self._linked(pool, verified) or await self._resolve(pool, verified)
         else:
             proven = {v.proves for v in verified if v.proves is not None}
             linkable = [v for v in verified if v.proves is None]
@@ -604,7 +686,11 @@ class IdentityService:
                 identity = await self._link(pool, (await self.identity(proven.pop()))[1], linkable)
             else:
                 identity = await self._linked(pool, linkable) or await self._resolve(pool, linkable)
-        log.info("identity.resolved", pool=pool.id, identity=identity.id, providers=[v.provider for v in verified])
+        # log.bind().info is what log.info resolves to through structlog's lazy proxy, without the failed
+        # attribute look-up on the way (this runs for every GetId).
+        log.bind().info(
+            "identity.resolved", pool=pool.id, identity=identity.id, providers=[v.provider for v in verified]
+        )
         return identity.id
 
     async def authenticate(
@@ -613,8 +699,10 @@ class IdentityService:
         """What GetOpenIdToken and GetCredentialsForIdentity share: the identity, reached with one of its
         logins (new logins are linked to it), or as a guest. ``cached``: the identity may come from this
         process's short-lived cache (a writer that acts on its logins reads it fresh)."""
-        pool, identity = await self.identity(identity_id, cached=cached)
-        verified = await self.verify_logins(pool, logins)
+        found = self._cached_identity(identity_id) if cached else None
+        pool, identity = found if found is not None else await self.identity(identity_id, cached=cached)
+        remembered = self._known_logins(pool, logins)
+        verified = remembered if remembered is not None else await self.verify_logins(pool, logins)
 
         def refuse(message: str) -> NotAuthorizedException:
             log.info("identity.access_refused", pool=pool.id, identity=identity_id, reason=message)
@@ -628,14 +716,27 @@ class IdentityService:
             return pool, identity, []
         if identity.disabled:
             raise refuse(f"Access to Identity '{identity_id}' is forbidden.")
-        if any(v.proves is not None and v.proves != identity.id for v in verified):
-            raise refuse(LOGINS_DO_NOT_MATCH)
-        linkable = [v for v in verified if v.proves is None]
+        # One pass (this runs on every GetCredentialsForIdentity): a login proving another identity is refused;
+        # the others are linked to this one, or are to be.
+        linked = identity.logins
+        linkable: list[VerifiedLogin] = []
+        unlinked = False
+        known = False
+        for v in verified:
+            if v.proves is None:
+                linkable.append(v)
+                if v.login in linked:
+                    known = True
+                else:
+                    unlinked = True
+            elif v.proves != identity.id:
+                raise refuse(LOGINS_DO_NOT_MATCH)
+            else:
+                known = True
         # Knowing an identity id is not enough: an identity with logins is reached only with one of them.
-        known = any(v.proves == identity.id for v in verified) or any(v.login in identity.logins for v in linkable)
-        if identity.logins and not known:
+        if linked and not known:
             raise refuse(LOGINS_DO_NOT_MATCH)
-        if any(v.login not in identity.logins for v in linkable):
+        if unlinked:
             identity = await self._link(pool, identity, linkable)
         return pool, identity, verified
 
@@ -690,13 +791,18 @@ class IdentityService:
         """GetCredentialsForIdentity up to the role: authenticate, choose the role, and gather what the OpenID
         token that STS would exchange for the role's credentials would say (see CredentialsGrant)."""
         pool, identity, verified = await self.authenticate(identity_id, logins)
-        saml = next((v for v in verified if v.saml_roles is not None), None)
+        saml: VerifiedLogin | None = None
+        mapped: list[VerifiedLogin] = []
+        for v in verified:
+            if saml is None and v.saml_roles is not None:
+                saml = v
+            if v.mapping_keys:
+                mapped.append(v)
         if saml is not None:
             role = self._saml_role(pool, identity, saml, custom_role_arn)
             tags = self.principal_tags(pool, verified)
             return CredentialsGrant(identity.id, pool, role, True, tuple(self.amr(verified)), tags)
-        mapped = [v for v in verified if v.mapping_keys]
-        mapping_keys = tuple(key for v in mapped for key in v.mapping_keys)
+        mapping_keys = mapped[0].mapping_keys if len(mapped) == 1 else tuple(k for v in mapped for k in v.mapping_keys)
         claims: Mapping[str, Any] = mapped[0].claims if mapped else {}
         try:
             role = choose_role(
@@ -744,7 +850,7 @@ class IdentityService:
         except GatehouseError as exc:
             log.info("identity.credentials_refused", reason=exc.type_name, **labels)
             raise
-        log.info("identity.credentials_issued", authenticated=grant.authenticated, **labels)
+        log.bind().info("identity.credentials_issued", authenticated=grant.authenticated, **labels)  # as in get_id
         return grant.identity_id, credentials
 
     async def unlink_identity(self, identity_id: str, logins: Mapping[str, str], remove: Sequence[str]) -> None:

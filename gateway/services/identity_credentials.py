@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from gateway.errors import (
@@ -28,13 +29,53 @@ from gateway.errors import (
     NotAuthorizedException,
 )
 from gateway.services.credentials import CredentialService
-from gateway.services.iam import COGNITO_IDENTITY_PROVIDER, IamService, WebIdentity
+from gateway.services.iam import COGNITO_IDENTITY_PROVIDER, IamService, Role, WebIdentity
 from gateway.services.identities import CredentialsGrant, IdentityService, SamlLogin
 from gateway.services.saml_federation import SamlVerifier
 from gateway.services.web_identity import WebIdentityVerifier
 
 SESSION_NAME: Final = "CognitoIdentityCredentials"
 SESSION_SECONDS: Final = 3600
+# The condition keys (lower-cased) of a GetCredentialsForIdentity trust check whose values every identity of a
+# pool that signed in the same way shares: the pool (aud) and the sign-in's kind (amr).
+POOL_WIDE_KEYS: Final = frozenset({f"{COGNITO_IDENTITY_PROVIDER}:aud", f"{COGNITO_IDENTITY_PROVIDER}:amr"})
+# How many (role, pool, amr) verdicts a process keeps.
+TRUST_VERDICTS: Final = 1024
+
+
+class PoolTrust:
+    """Trust checks of identity pool credentials, remembered where they cannot differ between identities or
+    over time: a trust policy that reads no condition key but ``aud`` and ``amr`` (as the Cognito console writes
+    it) gives one verdict for a role ARN, a pool and a sign-in kind, whoever the identity and whenever the call.
+    The verdict is kept with the parsed policy it came from, so a changed trust policy is evaluated afresh; a
+    policy that reads anything else (``sub``, the time, tags ...) and a check with session tags are evaluated
+    every time."""
+
+    def __init__(self, size: int = TRUST_VERDICTS) -> None:
+        self._size = size
+        self._verdicts: dict[tuple[str, str, tuple[str, ...]], tuple[object, bool]] = {}
+
+    def allows(
+        self,
+        role: Role,
+        pool_id: str,
+        amr: tuple[str, ...],
+        tags: Mapping[str, str],
+        decide: Callable[[], bool],
+    ) -> bool:
+        """``decide()`` (the full trust check of this call), or its remembered verdict when it cannot differ."""
+        policy = role.trust_policy
+        if tags or not policy.context_keys_read <= POOL_WIDE_KEYS:
+            return decide()
+        key = (role.arn, pool_id, amr)
+        known = self._verdicts.get(key)
+        if known is not None and known[0] is policy:
+            return known[1]
+        allowed = decide()
+        if len(self._verdicts) >= self._size:
+            self._verdicts.clear()
+        self._verdicts[key] = (policy, allowed)
+        return allowed
 
 
 class IdentityCredentials:
@@ -46,6 +87,7 @@ class IdentityCredentials:
         self._identities = identities
         self._web_identity: WebIdentityVerifier | None = None
         self._saml: SamlVerifier | None = None
+        self._trust = PoolTrust()
 
     def install(self, web_identity: WebIdentityVerifier, saml: SamlVerifier | None = None) -> None:
         """Make GetCredentialsForIdentity mint credentials, let identity pools take logins from IAM OIDC
@@ -118,7 +160,17 @@ class IdentityCredentials:
             audience=(grant.pool.id,),
             amr=grant.amr,
         )
-        if not self._iam.trust_allows(role, identity, request_tags=grant.principal_tags or None):
+        # The identity's condition keys, made once: what the trust policy is evaluated against, and what the
+        # session carries for later policy checks.
+        keys = identity.context_keys(self._iam.account_id)
+        tags = grant.principal_tags
+        if not self._trust.allows(
+            role,
+            grant.pool.id,
+            grant.amr,
+            tags,
+            lambda: self._iam.trust_allows(role, identity, request_tags=tags or None, identity_keys=keys),
+        ):
             raise InvalidIdentityPoolConfigurationException()
         minted = await self._credentials.mint(
             role,
@@ -126,7 +178,7 @@ class IdentityCredentials:
             identity_id=grant.identity_id,
             principal_tags=grant.principal_tags,
             duration_seconds=min(SESSION_SECONDS, role.max_session_duration),
-            web_identity=identity,
+            federation_keys=keys,
         )
         return {
             "AccessKeyId": minted.access_key_id,

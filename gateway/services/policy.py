@@ -493,6 +493,30 @@ class Policy:
                 allowed = True
         return Decision.ALLOW if allowed else Decision.NOT_APPLICABLE
 
+    @property
+    def context_keys_read(self) -> frozenset[str]:
+        """Every context key (lower-cased) evaluating this policy can read: its conditions' keys and the keys its
+        ``${...}`` variables name in condition values and resources (whether or not its version substitutes
+        them). Its verdict on two requests with the same action, resource, principal and values of these keys
+        is the same. Made on first use."""
+        reads: frozenset[str] | None = self.__dict__.get("_reads")
+        if reads is None:
+            names: set[str] = set()
+            for statement in self.statements:
+                texts = [*(statement.resources or ()), *(statement.not_resources or ())]
+                for condition in statement.conditions:
+                    names.add(condition.key)
+                    texts.extend(condition.values)
+                for text in texts:
+                    for inner in _VARIABLE.findall(text):
+                        if inner in _SPECIAL:
+                            continue
+                        found = _DEFAULT.match(inner)
+                        names.add((found.group(1) if found else inner.strip()).lower())
+            reads = frozenset(names)
+            object.__setattr__(self, "_reads", reads)
+        return reads
+
 
 # --- parsing ----------------------------------------------------------------------------------------------
 

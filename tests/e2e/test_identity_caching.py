@@ -154,3 +154,54 @@ def test_server_side_token_check_is_made_on_every_call(
     ):
         code, message, status = error_of(call)
         assert (code, status) == ("NotAuthorizedException", 400) and "revoked" in message
+
+
+def test_server_side_token_check_switched_on_counts_on_the_next_call(
+    ci: Any, iam: Any, public_ci: Any, idp: Any, users: UserPool
+) -> None:
+    pool_id, _ = identity_pool(ci, iam, users, "check-later")
+    tokens = sign_in(idp, users, "ben")
+    logins = {users.key: tokens["IdToken"]}
+    identity = warm(public_ci, pool_id, logins)
+    # Signed out while the pool does not ask for the check: the login still counts.
+    idp.global_sign_out(AccessToken=tokens["AccessToken"])
+    assert public_ci.get_id(IdentityPoolId=pool_id, Logins=logins)["IdentityId"] == identity
+    # The pool now asks for ServerSideTokenCheck: the very next calls check, and refuse, the same login.
+    ci.update_identity_pool(
+        IdentityPoolId=pool_id,
+        IdentityPoolName="check-later",
+        AllowUnauthenticatedIdentities=False,
+        CognitoIdentityProviders=[provider(users, check=True)],
+    )
+    for call in (
+        lambda: public_ci.get_id(IdentityPoolId=pool_id, Logins=logins),
+        lambda: public_ci.get_credentials_for_identity(IdentityId=identity, Logins=logins),
+    ):
+        code, message, status = error_of(call)
+        assert (code, status) == ("NotAuthorizedException", 400) and "revoked" in message
+
+
+def test_a_user_pool_no_longer_trusted_is_refused_on_the_next_call(
+    ci: Any, iam: Any, public_ci: Any, idp: Any, users: UserPool
+) -> None:
+    pool_id, _ = identity_pool(ci, iam, users, "untrusted-later")
+    logins = {users.key: sign_in(idp, users, "cat")["IdToken"]}
+    identity = warm(public_ci, pool_id, logins)
+    # The pool now names no user pool at all: the same login is from an unsupported provider.
+    ci.update_identity_pool(
+        IdentityPoolId=pool_id, IdentityPoolName="untrusted-later", AllowUnauthenticatedIdentities=False
+    )
+    for call in (
+        lambda: public_ci.get_id(IdentityPoolId=pool_id, Logins=logins),
+        lambda: public_ci.get_credentials_for_identity(IdentityId=identity, Logins=logins),
+    ):
+        code, message, status = error_of(call)
+        assert (code, status) == ("NotAuthorizedException", 400) and "supported provider" in message
+    # Trusted again: the same login reaches the same identity.
+    ci.update_identity_pool(
+        IdentityPoolId=pool_id,
+        IdentityPoolName="untrusted-later",
+        AllowUnauthenticatedIdentities=False,
+        CognitoIdentityProviders=[provider(users)],
+    )
+    assert public_ci.get_id(IdentityPoolId=pool_id, Logins=logins)["IdentityId"] == identity
