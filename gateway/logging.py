@@ -1,8 +1,9 @@
 """Logging: structlog events as JSON lines on stderr — Gatehouse's audit trail.
 
-Every event carries ``timestamp`` (ISO 8601, UTC), ``level`` and ``event``, plus whatever was bound with
-``structlog.contextvars.bind_contextvars`` — the request middleware binds ``request_id`` there, so every
-authentication decision made while serving a request can be traced back to it. Lines that libraries write
+Every event carries ``timestamp`` (ISO 8601, UTC), ``level`` and ``event``, plus the API call it was logged in
+(``request_id`` and ``operation``, bound by the wires with :func:`bind_call`) and whatever was bound with
+``structlog.contextvars.bind_contextvars``, so every authentication decision made while serving a request can
+be traced back to it. Lines that libraries write
 through the standard library's ``logging`` (aiohttp's access log, say) go through the same processors, so
 stderr stays one JSON object per line.
 """
@@ -176,9 +177,28 @@ _STRUCTLOG_VARS: dict[str, contextvars.ContextVar[Any]] | None = getattr(structl
 _PREFIX_LENGTH = len(getattr(structlog.contextvars, "STRUCTLOG_KEY_PREFIX", "structlog_"))
 
 
+# The API call being served (request id, operation): one variable set once per call, where binding two
+# structlog context variables and unbinding them again cost several times more on every request.
+_CALL: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("gatehouse_call", default=None)
+
+
+def bind_call(request_id: str, operation: str) -> contextvars.Token[tuple[str, str] | None]:
+    """Name the API call every event logged from here on belongs to, until :func:`unbind_call`."""
+    return _CALL.set((request_id, operation))
+
+
+def unbind_call(token: contextvars.Token[tuple[str, str] | None]) -> None:
+    _CALL.reset(token)
+
+
 def _merge_contextvars(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-    """structlog's ``merge_contextvars``, reading only structlog's own variables: its version copies the whole
-    context (aiohttp's variables included) on every event, which cost more than rendering the line."""
+    """structlog's ``merge_contextvars``, reading only structlog's own variables (and the call bound with
+    :func:`bind_call`): its version copies the whole context (aiohttp's variables included) on every event, which
+    cost more than rendering the line."""
+    call = _CALL.get()
+    if call is not None:
+        event_dict.setdefault("request_id", call[0])
+        event_dict.setdefault("operation", call[1])
     if _STRUCTLOG_VARS is None:
         return structlog.contextvars.merge_contextvars(logger, method_name, event_dict)
     for name, var in list(_STRUCTLOG_VARS.items()):

@@ -15,6 +15,10 @@ log.debug("hidden")
 structlog.contextvars.bind_contextvars(request_id="req-1")
 log.info("sign_in.step", pool="us-east-1_X", path=pathlib.Path("/tmp/x"))
 structlog.contextvars.unbind_contextvars("request_id")
+from gateway.logging import bind_call, unbind_call
+bound = bind_call("req-2", "GetUser")
+log.info("api.error", error="X")
+unbind_call(bound)
 logging.getLogger("aiohttp.access").warning("GET %s", "/health")
 try:
     raise ValueError("boom")
@@ -31,13 +35,16 @@ def run_script() -> list[dict[str, object]]:
 def test_events_are_json_lines_with_request_context() -> None:
     events = run_script()
     names = [e["event"] for e in events]
-    assert names == ["sign_in.step", "GET /health", "api.unhandled"]  # debug is filtered at info
+    assert names == ["sign_in.step", "api.error", "GET /health", "api.unhandled"]  # debug is filtered at info
     step = events[0]
     assert step["request_id"] == "req-1" and step["pool"] == "us-east-1_X" and step["level"] == "info"
     assert step["path"] == "/tmp/x"  # values JSON cannot carry are written as text
     assert str(step["timestamp"]).endswith("Z")
-    assert "request_id" not in events[1] and events[1]["logger_name"] == "aiohttp.access"
-    assert "ValueError: boom" in str(events[2]["exception"])
+    call = events[1]  # the API call bound by a wire
+    assert (call["request_id"], call["operation"], call["error"]) == ("req-2", "GetUser", "X")
+    assert "request_id" not in events[2] and "operation" not in events[2]  # unbound again
+    assert events[2]["logger_name"] == "aiohttp.access"
+    assert "ValueError: boom" in str(events[3]["exception"])
 
 
 LOOP_SCRIPT = """

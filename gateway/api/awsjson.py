@@ -27,6 +27,7 @@ from gateway.errors import (
     UnknownOperationException,
 )
 from gateway.ids import RequestIds
+from gateway.logging import bind_call, unbind_call
 from gateway.services.container import Services
 
 log = structlog.get_logger("gateway.api")
@@ -123,7 +124,7 @@ async def handle(
     """Run one JSON-protocol call and render its answer."""
     request_id = service.request_ids.next()
     operation = target.partition(".")[2]
-    structlog.contextvars.bind_contextvars(request_id=request_id, operation=operation)
+    bound = bind_call(request_id, operation)
     started = time.perf_counter()
     outcome = "success"
     # Only known operation names become metric labels: the target header is the caller's to choose.
@@ -166,4 +167,4 @@ async def handle(
         elapsed = time.perf_counter() - started
         metrics = services.metrics
         metrics.call_finished(service.wire, label, outcome, elapsed)
-        structlog.contextvars.unbind_contextvars("request_id", "operation")
+        unbind_call(bound)

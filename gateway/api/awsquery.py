@@ -26,6 +26,7 @@ Signed operations accept the admin credentials, or temporary credentials from Ga
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import time
 import uuid
@@ -52,6 +53,7 @@ from gateway.errors import (
     InvalidParameterException,
     ValidationError,
 )
+from gateway.logging import bind_call, unbind_call
 from gateway.services.container import Services
 from gateway.services.credentials import CallerContext
 
@@ -399,6 +401,7 @@ async def handle(
     outcome = "success"
     label = "unknown"
     wire = "query"
+    bound: contextvars.Token[tuple[str, str] | None] | None = None
     try:
         pairs = parse_form(body)
         fields = dict(pairs)
@@ -408,7 +411,7 @@ async def handle(
         if action not in service.operations or not service.model.has_operation(action):
             raise InvalidActionException(f"Could not find operation {action or '(none)'} for version {service.version}")
         label = action
-        structlog.contextvars.bind_contextvars(request_id=request_id, operation=action)
+        bound = bind_call(request_id, action)
         params = read_params(service, action, pairs)
         admin_key_id: str | None = None
         caller: CallerContext | None = None
@@ -436,4 +439,5 @@ async def handle(
         return error_response(InternalErrorException(), request_id, namespace)
     finally:
         services.metrics.call_finished(wire, label, outcome, time.perf_counter() - started)
-        structlog.contextvars.unbind_contextvars("request_id", "operation")
+        if bound is not None:
+            unbind_call(bound)

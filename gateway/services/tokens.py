@@ -13,7 +13,6 @@ would cost more than the RSA operation itself.
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 import hashlib
 import json
@@ -59,8 +58,23 @@ def b64url(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
+# By the length of the last group (mod 4): the characters whose unused low bits are zero (4 of them for two
+# characters, 2 for three); a single character cannot end base64.
+_B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_CANONICAL_LAST = {1: "", 2: _B64URL_ALPHABET[::16], 3: _B64URL_ALPHABET[::4]}
+
+
 def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """base64url without padding, as JWS writes it (RFC 7515 §2); anything else raises ``ValueError`` (or
+    ``binascii.Error``, a subclass). Strict, so that one signature has one spelling: no padding, no ``+``/``/``,
+    no characters skipped, nothing after the data."""
+    if "=" in text or "+" in text or "/" in text:
+        raise binascii.Error("not unpadded base64url")
+    tail = len(text) % 4
+    # The last character of a partial group must leave its unused low bits zero (RFC 4648 §3.5).
+    if tail and text[-1] not in _CANONICAL_LAST[tail]:
+        raise binascii.Error("not canonical base64url")
+    return binascii.a2b_base64(text.replace("-", "+").replace("_", "/") + "=" * (-tail % 4), strict_mode=True)
 
 
 def _json(data: Mapping[str, Any]) -> bytes:

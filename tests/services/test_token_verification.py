@@ -84,3 +84,29 @@ async def test_the_memory_of_verified_tokens_stays_bounded_and_keeps_the_newest(
     # A forgotten token is verified again from scratch, and is then the newest one remembered.
     assert (await tokens.verify_jwt(texts[0]))["sub"] == "user-0"
     assert next(reversed(remembered)) == texts[0]
+
+
+async def test_only_the_canonical_spelling_of_a_token_is_accepted(tokens: TokenService) -> None:
+    """RFC 7515 §2: unpadded base64url. Padding, the other alphabet's characters, skipped characters, data after
+    the end, or non-zero unused bits in the last character are other spellings of the same bytes: refused."""
+    token = await signed(tokens, sub="abc", exp=int(time.time()) + 600)
+    header, claims, signature = token.split(".")
+    assert (await tokens.verify_jwt(token))["sub"] == "abc"
+    last = signature[-1]
+    # A 256-byte signature ends in a two-character group: its last character has 4 unused bits.
+    assert len(signature) % 4 == 2
+    sibling = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    other_bits = sibling[sibling.index(last) + 1]  # same high bits, a non-zero low bit
+    variants = [
+        f"{header}.{claims}.{signature}==",
+        f"{header}.{claims}=.{signature}",
+        f"{header}.{claims}.{signature[:-1]}{other_bits}",
+        f"{header}.{claims}.{signature.replace('-', '+').replace('_', '/')}",
+        f"{header}.{claims}.{signature[:10]} {signature[10:]}",
+        f"{header}.{claims}.{signature[:10]}*{signature[10:]}",
+    ]
+    for variant in variants:
+        if variant == token:
+            continue
+        with pytest.raises(NotAuthorizedException):
+            await tokens.verify_jwt(variant)
