@@ -21,6 +21,7 @@ policy is evaluated against, plus the session tags and source identity the token
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -39,9 +40,16 @@ from gateway.errors import (
     NotAuthorizedException,
 )
 from gateway.services.iam import IamService, WebIdentity, provider_url
-from gateway.services.tokens import TokenService, b64url_decode
+from gateway.services.tokens import TokenService
 
 __all__ = ["InProcessVerify", "VerifiedWebIdentity", "WebIdentityVerifier"]
+
+
+def _lenient_b64url_decode(text: str) -> bytes:
+    """base64url with or without padding: only to read another issuer's token far enough to route it (its
+    signature is then checked by jwcrypto, as liberal as this); Gatehouse's own tokens are read strictly."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
 
 # Algorithms an OIDC provider may sign with (RFC 7518 §3.1); "none" and HMAC are never accepted: a shared
 # secret could not prove anything to us.
@@ -92,8 +100,8 @@ def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if len(parts) != 3:
         raise _not_jwt()
     try:
-        header = orjson.loads(b64url_decode(parts[0]))
-        claims = orjson.loads(b64url_decode(parts[1]))
+        header = orjson.loads(_lenient_b64url_decode(parts[0]))
+        claims = orjson.loads(_lenient_b64url_decode(parts[1]))
     except (ValueError, UnicodeDecodeError) as exc:
         raise _not_jwt() from exc
     if not isinstance(header, dict) or not isinstance(claims, dict):

@@ -81,6 +81,12 @@ async def test_registered_issuer_decides_and_names_the_provider(
     role = await iam.create_role("Authenticated", json.dumps(trust))
     assert iam.trust_allows(role, identity)
 
+    # Another issuer's token with base64 padding in its segments still reaches that issuer's check (only
+    # Gatehouse's own tokens are read strictly).
+    header, payload, signature = good.split(".")
+    padded = ".".join(part + "=" * (-len(part) % 4) for part in (header, payload, signature))
+    assert padded != good and (await web.verify(padded)).identity.subject == "us-east-1:identity-1"
+    assert seen[-1] == padded
     with pytest.raises(InvalidIdentityTokenException):
         await web.verify(fake_token({"iss": ISSUER, "sub": "x", "aud": POOL, "case": "forged"}))
     with pytest.raises(ExpiredTokenException):
