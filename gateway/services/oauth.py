@@ -23,7 +23,7 @@ Authorization codes are not stored: a code is its authorization request's bindin
 (:meth:`OAuthService._seal_code`), so issuing one writes nothing. A code names the token family its
 redemption starts, and starting that family (``Store.start_code_family``) is what uses the code up: the
 family's key is the single-use marker, across every worker process. A failed redemption burns a code with a
-used-code marker (``Store.redeem_code``), which a later redemption finds.
+used-code marker (``Store.burn_code``), which a later redemption finds.
 """
 
 from __future__ import annotations
@@ -827,7 +827,7 @@ class OAuthService:
         application can deny the user's sign-in by presenting codes it should never have had."""
         # The marker goes in first: a redemption committed after it finds it and stores nothing, and one
         # committed before it left its family, which the check below finds (the code was used: a replay).
-        marked = await self.store.redeem_code(UsedCodeRecord(key, None, expires_at), None, None)
+        marked = await self.store.burn_code(UsedCodeRecord(key, None, expires_at))
         if marked and await self.store.get_token_family(family) is None:
             log.warning("oauth.code_burned", pool=pool.id, client=client.id, reason=refusal)
             raise InvalidGrantError(refusal)
@@ -841,7 +841,7 @@ class OAuthService:
         redemption started is revoked (RFC 9700 §4.2.4)."""
         origin: str | None = family
         if await self.store.get_token_family(family) is None:
-            # Not redeemed by start_code_family; a marker says it was burnt (or redeemed by redeem_code).
+            # Not redeemed by start_code_family; a marker says it was burnt (or, from an earlier release, redeemed).
             used = await self.store.get_used_code(key)
             if used is None:
                 raise error

@@ -154,8 +154,9 @@ class TokenFamilyRecord:
 
 @dataclass(frozen=True)
 class UsedCodeRecord:
-    """What is left of a sealed authorization code once it is used up: its hash, the token family its
-    redemption started (None when a failed redemption burnt it), and the code's own expiry."""
+    """The marker of a sealed authorization code that a failed redemption used up (:meth:`Store.burn_code`):
+    its hash and the code's own expiry. ``origin_jti`` is None for those; markers written by earlier
+    releases, whose redemptions left one too, name the token family the redemption started."""
 
     code_hash: str
     origin_jti: str | None
@@ -524,17 +525,11 @@ class Store(Protocol):
         callers, which set ``used_at = now``); any later call sets ``replayed`` and returns False."""
         ...
 
-    async def redeem_code(
-        self,
-        used: UsedCodeRecord,
-        family: TokenFamilyRecord | None,
-        refresh: RefreshTokenRecord | None,
-    ) -> bool:
-        """Use up a sealed authorization code: store its marker ``used`` and, in the same transaction, start
-        the token family ``family`` (with its refresh token), so whoever finds the marker also finds the family
-        to revoke. True for the first use (exactly one of any concurrent callers); a later use stores nothing
-        and returns False. ``family`` None (with ``used.origin_jti`` None) burns the code. Raises
-        NotFound("pool")."""
+    async def burn_code(self, used: UsedCodeRecord) -> bool:
+        """Use up a sealed authorization code without redeeming it (a failed redemption): store its marker
+        ``used`` (``origin_jti`` None). True if this call stored it (exactly one of any concurrent callers);
+        False if a marker was there already. A code redeemed by :meth:`start_code_family` leaves no marker, so
+        the caller checks for its family too."""
         ...
 
     async def get_used_code(self, code_hash: str) -> UsedCodeRecord | None:
@@ -546,7 +541,7 @@ class Store(Protocol):
     ) -> bool:
         """Redeem a sealed authorization code that names its token family: start ``family`` (with its refresh
         token) in one transaction, unless the code is used up already -- a used-code marker under ``code_hash``
-        (a burnt code, or one redeemed by :meth:`redeem_code`), or ``family`` itself stored (the code's earlier
+        (a code burnt by :meth:`burn_code`), or ``family`` itself stored (the code's earlier
         redemption: the family's key is the code's single-use marker, so no marker row is written). True for
         the first use (exactly one of any concurrent callers); otherwise stores nothing and returns False.
         Raises NotFound("pool")."""

@@ -1618,29 +1618,12 @@ class SqliteStore:
         )
         return (later, False) if later is not None else None
 
-    async def redeem_code(
-        self,
-        used: UsedCodeRecord,
-        family: TokenFamilyRecord | None,
-        refresh: RefreshTokenRecord | None,
-    ) -> bool:
-        def redeem(conn: sqlite3.Connection) -> bool:
-            # The marker's primary key decides: of concurrent redemptions exactly one inserts it.
-            if not conn.execute(_INSERT_USED_CODE, (used.code_hash, used.origin_jti, used.expires_at)).fetchall():
-                return False
-            if family is not None:
-                conn.execute(_INSERT_FAMILY, _family_params(family))
-                if refresh is not None:
-                    conn.execute(_INSERT_REFRESH, _refresh_params(refresh))
-            return True
+    async def burn_code(self, used: UsedCodeRecord) -> bool:
+        def burn(conn: sqlite3.Connection) -> bool:
+            # The marker's primary key decides: of concurrent burns exactly one inserts it.
+            return bool(conn.execute(_INSERT_USED_CODE, (used.code_hash, used.origin_jti, used.expires_at)).fetchall())
 
-        try:
-            return await self._write_transaction(redeem)
-        except sqlite3.IntegrityError as exc:
-            error = _translate(exc, {**_FAMILY_UNIQUE, **_REFRESH_UNIQUE}, "pool")
-            if error is exc:
-                raise
-            raise error from exc
+        return await self._write_transaction(burn)
 
     async def get_used_code(self, code_hash: str) -> UsedCodeRecord | None:
         return await self._fetch_one(
@@ -1653,7 +1636,7 @@ class SqliteStore:
         self, code_hash: str, family: TokenFamilyRecord, refresh: RefreshTokenRecord | None
     ) -> bool:
         def start(conn: sqlite3.Connection) -> bool:
-            # A marker (burnt, or redeemed through redeem_code) uses the code up; otherwise the family's primary
+            # A marker (a burnt code) uses the code up; otherwise the family's primary
             # key decides: of concurrent redemptions exactly one inserts it.
             if conn.execute(_CODE_MARKED, (code_hash,)).fetchall():
                 return False

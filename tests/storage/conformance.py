@@ -1351,52 +1351,23 @@ class StoreConformance:
         assert await store.get_oauth_record("code", "h1") is None
         assert await store.oauth_record_expiry("code", "h1") is None
 
-    async def test_code_redeemed_once_with_its_token_family(self, store: Store) -> None:
+    async def test_code_burnt_once_and_purged_after_its_expiry(self, store: Store) -> None:
         await store.create_pool(make_pool())
         await store.create_user(make_user("alice"))
-        racers = []
-        for i in range(RACERS):
-            family = make_family(f"fam-{i}", "alice", scopes=["openid", "email"])
-            refresh = make_refresh(f"r-{i}", family)
-            racers.append(store.redeem_code(UsedCodeRecord("c1", f"fam-{i}", T0 + 300), family, refresh))
-        results = await outcomes(racers)
+        # Concurrent burns of one code: exactly one stores the marker.
+        results = await outcomes([store.burn_code(UsedCodeRecord("c1", None, T0 + 300)) for _ in range(RACERS)])
         assert all(isinstance(r, bool) for r in results)
-        firsts = [i for i, r in enumerate(results) if r is True]
-        assert len(firsts) == 1
-        won = firsts[0]
-        # Only the winner's family (with its scopes) and refresh token exist; the losers stored nothing.
-        for i in range(RACERS):
-            found_family = await store.get_token_family(f"fam-{i}")
-            found_refresh = await store.get_refresh_token(f"r-{i}")
-            if i == won:
-                assert found_family == make_family(f"fam-{i}", "alice", scopes=["openid", "email"])
-                assert found_refresh is not None and found_refresh.origin_jti == f"fam-{i}"
-            else:
-                assert found_family is None and found_refresh is None
-        assert await store.get_used_code("c1") == UsedCodeRecord("c1", f"fam-{won}", T0 + 300)
+        assert results.count(True) == 1
+        assert await store.get_used_code("c1") == UsedCodeRecord("c1", None, T0 + 300)
         assert await store.get_used_code("missing") is None
-
-        # A failure inside the transaction leaves the code unused.
-        lost = make_family("fam-y", "alice", pool_id="us-east-1_Missing")
-        with pytest.raises(NotFound):
-            await store.redeem_code(UsedCodeRecord("c2", "fam-y", T0 + 300), lost, None)
-        assert await store.get_used_code("c2") is None
-        family = make_family("fam-x", "alice")
-        assert await store.redeem_code(UsedCodeRecord("c2", "fam-x", T0 + 300), family, None) is True
-        assert await store.get_token_family("fam-x") == family  # no scopes: None
-
-        # Burning a code: a marker without a family; a later redemption stores nothing.
-        assert await store.redeem_code(UsedCodeRecord("c3", None, T0 + 300), None, None) is True
-        assert (
-            await store.redeem_code(UsedCodeRecord("c3", "fam-z", T0 + 300), make_family("fam-z", "alice"), None)
-            is False
-        )
-        assert await store.get_token_family("fam-z") is None
-        assert await store.get_used_code("c3") == UsedCodeRecord("c3", None, T0 + 300)
-
-        # Markers go with the purge once their code has expired.
-        assert await store.purge_expired(T0 + 301) >= 3
-        assert await store.get_used_code("c1") is None and await store.get_used_code("c3") is None
+        # A burnt code starts no family afterwards.
+        assert await store.start_code_family("c1", make_family("fam-1", "alice"), None) is False
+        assert await store.get_token_family("fam-1") is None
+        # Markers go with the purge once their code has expired; one whose code is still good stays.
+        assert await store.burn_code(UsedCodeRecord("c2", None, T0 + 600)) is True
+        assert await store.purge_expired(T0 + 301) >= 1
+        assert await store.get_used_code("c1") is None
+        assert await store.get_used_code("c2") == UsedCodeRecord("c2", None, T0 + 600)
 
     async def test_code_family_started_once_and_never_after_a_marker(self, store: Store) -> None:
         await store.create_pool(make_pool())
@@ -1417,8 +1388,8 @@ class StoreConformance:
         # No marker row is written: the family is the code's marker.
         assert await store.get_used_code("c1") is None
 
-        # A code burnt (or redeemed) through redeem_code's marker starts nothing afterwards.
-        assert await store.redeem_code(UsedCodeRecord("c2", None, T0 + 300), None, None) is True
+        # A code burnt by a failed redemption starts nothing afterwards.
+        assert await store.burn_code(UsedCodeRecord("c2", None, T0 + 300)) is True
         assert await store.start_code_family("c2", make_family("fam-2", "alice"), None) is False
         assert await store.get_token_family("fam-2") is None
         # A revoked family still uses its code up.
