@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 from aiohttp import web
@@ -24,13 +24,14 @@ from gateway.errors import (
     AuthorizationPageError,
     GatehouseError,
     InvalidRequestError,
+    InvalidTokenError,
     LoginRequiredError,
     ResourceNotFoundException,
 )
 from gateway.oauth.forms import read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.container import Services
-from gateway.services.oauth import SSO_SECONDS, AuthorizationRedirectError, SsoSession
+from gateway.services.oauth import SSO_SECONDS, AuthorizationRedirectError, SsoSession, error_description
 from gateway.ui.render import error_page, finish, found, secure_cookies
 
 # Parameters that must not repeat (RFC 6749 §3.1, §3.2).
@@ -80,6 +81,22 @@ async def routed_pool(request: web.Request) -> str | None:
             raise AuthorizationPageError("This user pool does not exist.") from exc
         return pool_id
     return await services.domains.pool_for_host(request.headers.get("Host"))
+
+
+async def addressed_pool(request: web.Request) -> str | None:
+    """The pool a JSON endpoint (token, userInfo, revoke) was called for: the ``/{UserPoolId}`` of its path
+    (whether or not that pool exists: no client or token belongs to a pool that does not), or the pool whose
+    domain the Host names; None on the server's own host. A pool's endpoints answer only for its own clients
+    and tokens, as each Cognito pool's domain does. The common call (the server's own host, or a path) costs
+    no store read."""
+    pool_id = request.match_info.get("pool_id")
+    if pool_id:
+        return pool_id
+    services = request.app[SERVICES]
+    host = request.headers.get("Host")
+    if not host or host.lower() == urlsplit(services.settings.issuer_base).netloc.lower():
+        return None
+    return await services.domains.pool_for_host(host)
 
 
 def flatten(values: MultiMapping[Any]) -> tuple[dict[str, str], list[str]]:
@@ -172,13 +189,13 @@ def json_response(body: object, *, status: int = 200, headers: Mapping[str, str]
 def oauth_error_response(error: GatehouseError, *, bearer: bool = False) -> web.Response:
     """RFC 6749 §5.2 (and RFC 6750 §3 for bearer-token failures)."""
     headers: dict[str, str] = {}
-    description = error.message.replace('"', "'")
+    description = error_description(error.message)
     if bearer and error.status in (401, 403):
         headers["WWW-Authenticate"] = f'Bearer error="{error.oauth_error}", error_description="{description}"'
     elif error.status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="gatehouse", charset="UTF-8"'
     return json_response(
-        {"error": error.oauth_error, "error_description": error.message}, status=error.status, headers=headers
+        {"error": error.oauth_error, "error_description": description}, status=error.status, headers=headers
     )
 
 
@@ -198,7 +215,9 @@ async def token(request: web.Request) -> web.Response:
         form, repeated = await _form(request)
         if repeated:
             raise InvalidRequestError(f"Parameter {repeated[0]} was given more than once.")
-        body = await services.oauth.token(form, request.headers.get("Authorization"))
+        body = await services.oauth.token(
+            form, request.headers.get("Authorization"), pool_id=await addressed_pool(request)
+        )
     except GatehouseError as exc:
         return oauth_error_response(exc)
     return json_response(body)
@@ -210,9 +229,15 @@ async def userinfo(request: web.Request) -> web.Response:
     scheme, _, value = header.partition(" ")
     access_token = value.strip() if scheme.lower() == "bearer" else None
     try:
-        claims = await services.oauth.userinfo(access_token)
+        if not access_token:
+            # RFC 6750 §3.1: no credentials (or another scheme): a challenge without an error code.
+            raise InvalidTokenError("A bearer access token is required.")
+        claims = await services.oauth.userinfo(access_token, pool_id=await addressed_pool(request))
     except GatehouseError as exc:
-        return oauth_error_response(exc, bearer=True)
+        response = oauth_error_response(exc, bearer=True)
+        if not access_token:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="gatehouse"'
+        return response
     return json_response(claims)
 
 
@@ -222,7 +247,7 @@ async def revoke(request: web.Request) -> web.Response:
         form, repeated = await _form(request)
         if repeated:
             raise InvalidRequestError(f"Parameter {repeated[0]} was given more than once.")
-        await services.oauth.revoke(form, request.headers.get("Authorization"))
+        await services.oauth.revoke(form, request.headers.get("Authorization"), pool_id=await addressed_pool(request))
     except GatehouseError as exc:
         return oauth_error_response(exc)
     return json_response({})

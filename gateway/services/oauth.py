@@ -54,6 +54,8 @@ from gateway.errors import (
     InvalidScopeError,
     InvalidTokenError,
     NotAuthorizedException,
+    RequestNotSupportedError,
+    RequestUriNotSupportedError,
     ResourceNotFoundException,
     UnauthorizedClientError,
     UnsupportedGrantTypeError,
@@ -363,6 +365,12 @@ class OAuthService:
 
         if repeated:
             raise refuse(InvalidRequestError(f"Parameter {repeated[0]} was given more than once."))
+        # OpenID Connect Core §6.1, §6.2: request objects are not supported (as discovery says), and one sent
+        # is refused rather than ignored, for the client may rely on what it asks for there.
+        if "request" in query:
+            raise refuse(RequestNotSupportedError("The request parameter is not supported."))
+        if "request_uri" in query:
+            raise refuse(RequestUriNotSupportedError("The request_uri parameter is not supported."))
         flows = self.allowed_flows(client)
         if not response_type:
             raise refuse(InvalidRequestError("response_type is required."))
@@ -496,7 +504,7 @@ class OAuthService:
             request.redirect_uri,
             {
                 "error": error.oauth_error,
-                "error_description": error.message,
+                "error_description": error_description(error.message),
                 "state": request.state,
                 "iss": self.issuer(request.pool_id),
             },
@@ -682,10 +690,11 @@ class OAuthService:
         return tokens
 
     async def authenticate_client(
-        self, form: Mapping[str, str], authorization: str | None
+        self, form: Mapping[str, str], authorization: str | None, *, pool_id: str | None = None
     ) -> tuple[PoolView, ClientView]:
         """Client authentication at the token and revocation endpoints (RFC 6749 §2.3): client_secret_basic
-        or client_secret_post for confidential clients (never both), the client_id alone for public ones."""
+        or client_secret_post for confidential clients (never both), the client_id alone for public ones.
+        ``pool_id``: the pool whose endpoint was called (its path or domain); another pool's client fails."""
         basic = parse_basic_credentials(authorization)
         if basic is not None and ("client_secret" in form):
             raise InvalidRequestError("Use one client authentication method only.")
@@ -702,6 +711,8 @@ class OAuthService:
             pool = await self.pools.get_pool(client.pool_id)
         except ResourceNotFoundException as exc:
             raise InvalidClientError("Client authentication failed.") from exc
+        if pool_id is not None and pool.id != pool_id:
+            raise InvalidClientError("Client authentication failed.")
         if client.secret is not None:
             if not secret or not hmac.compare_digest(secret.encode(), client.secret.encode()):
                 raise InvalidClientError("Client authentication failed.")
@@ -709,12 +720,15 @@ class OAuthService:
             raise InvalidClientError("Client authentication failed.")
         return pool, client
 
-    async def token(self, form: Mapping[str, str], authorization: str | None) -> dict[str, Any]:
-        """The token endpoint (RFC 6749 §3.2): the response body for one grant."""
+    async def token(
+        self, form: Mapping[str, str], authorization: str | None, *, pool_id: str | None = None
+    ) -> dict[str, Any]:
+        """The token endpoint (RFC 6749 §3.2): the response body for one grant. ``pool_id``: the pool whose
+        endpoint was called, when the path or domain names one."""
         grant_type = form.get("grant_type")
         if not grant_type:
             raise InvalidRequestError("grant_type is required.")
-        pool, client = await self.authenticate_client(form, authorization)
+        pool, client = await self.authenticate_client(form, authorization, pool_id=pool_id)
         if grant_type == "authorization_code":
             return await self._code_grant(pool, client, form)
         if grant_type == "refresh_token":
@@ -953,14 +967,17 @@ class OAuthService:
 
     # --- userInfo ----------------------------------------------------------------------------------------
 
-    async def userinfo(self, access_token: str | None) -> dict[str, Any]:
-        """OpenID Connect Core §5.3: the claims the access token's scopes release."""
+    async def userinfo(self, access_token: str | None, *, pool_id: str | None = None) -> dict[str, Any]:
+        """OpenID Connect Core §5.3: the claims the access token's scopes release. ``pool_id``: the pool whose
+        endpoint was called (its path or domain); a token of another pool is not one of its tokens."""
         if not access_token:
             raise InvalidTokenError("A bearer access token is required.")
         try:
             verified = await self.tokens.verify_access_token(access_token, required_scope=None)
         except NotAuthorizedException as exc:
             raise InvalidTokenError(exc.message) from exc
+        if pool_id is not None and verified.pool_id != pool_id:
+            raise InvalidTokenError("Invalid Access Token")
         if "openid" not in verified.scopes:
             raise InsufficientScopeError("The access token lacks the openid scope.")
         user = verified.user
@@ -985,13 +1002,14 @@ class OAuthService:
 
     # --- revocation --------------------------------------------------------------------------------------
 
-    async def revoke(self, form: Mapping[str, str], authorization: str | None) -> None:
+    async def revoke(self, form: Mapping[str, str], authorization: str | None, *, pool_id: str | None = None) -> None:
         """RFC 7009 §2.1: revoke a refresh token (and with it the tokens of its family). An unknown or
-        invalid token is not an error (§2.2); a token of another client is refused."""
+        invalid token is not an error (§2.2); a token of another client is refused. ``pool_id``: the pool
+        whose endpoint was called, when the path or domain names one."""
         token = form.get("token")
         if not token:
             raise InvalidRequestError("token is required.")
-        _, client = await self.authenticate_client(form, authorization)
+        _, client = await self.authenticate_client(form, authorization, pool_id=pool_id)
         if not client.token_revocation_enabled:
             raise UnsupportedTokenTypeError("Token revocation is not enabled for this client.")
         hint = form.get("token_type_hint")
@@ -1037,6 +1055,17 @@ class OAuthService:
                 raise AuthorizationPageError("The redirect_uri is not registered for this client.")
             return pool, "authorize"
         raise AuthorizationPageError("The request needs logout_uri, or redirect_uri and response_type.")
+
+
+# RFC 6749 §4.1.2.1 and §5.2: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E ).
+_NOT_IN_DESCRIPTION = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+
+
+def error_description(message: str) -> str:
+    """``message`` as an ``error_description`` may carry it (RFC 6749 §4.1.2.1, §5.2): a character outside
+    the allowed set (a quote, a backslash, a control or non-ASCII character, as an echoed parameter may hold)
+    becomes ``?``."""
+    return _NOT_IN_DESCRIPTION.sub("?", message) or "?"
 
 
 def new_csrf_token() -> str:

@@ -1,0 +1,284 @@
+"""A standards audit of the OAuth 2.0 / OpenID Connect endpoints, against a real server: what the discovery
+document promises (no request objects: OpenID Connect Core §6), one pool's endpoints never answering for
+another pool's clients or tokens (by path or by domain), RFC 6750 §3.1's challenge for a request without
+credentials, RFC 6749 §4.1.2.1 / §5.2's character set for ``error_description``, and the hosted UI session
+really ending at ``/logout`` (the old cookie value replayed signs nobody in)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+import requests
+
+from tests.e2e.oauth_support import (
+    CALLBACK,
+    LOGOUT,
+    Browser,
+    OAuthPool,
+    make_pool,
+    make_user,
+    pkce_pair,
+    query_of,
+)
+from tests.support import GatehouseServer
+
+# RFC 6749 §4.1.2.1 and §5.2: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E ).
+_DESCRIPTION = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]+")
+# {"alg": "none"} . {"redirect_uri": "https://evil.example"} . (no signature)
+UNSIGNED_REQUEST_OBJECT = "eyJhbGciOiJub25lIn0.eyJyZWRpcmVjdF91cmkiOiJodHRwczovL2V2aWwuZXhhbXBsZSJ9."
+DOMAIN_A = "review-a.auth.us-east-1.amazoncognito.com"
+DOMAIN_B = "review-b.auth.us-east-1.amazoncognito.com"
+
+
+@pytest.fixture(scope="module")
+def pool(gatehouse: GatehouseServer, idp: Any) -> OAuthPool:
+    created = make_pool(idp, gatehouse.url, "review-a")
+    make_user(idp, created.pool_id, "alice")
+    idp.create_user_pool_domain(UserPoolId=created.pool_id, Domain="review-a")
+    return created
+
+
+@pytest.fixture(scope="module")
+def other(gatehouse: GatehouseServer, idp: Any) -> OAuthPool:
+    """A second pool on the same server: another tenant, with a user of its own."""
+    created = make_pool(idp, gatehouse.url, "review-b")
+    make_user(idp, created.pool_id, "mallory", email="alice@example.com")
+    idp.create_user_pool_domain(UserPoolId=created.pool_id, Domain="review-b")
+    return created
+
+
+def _tokens(gatehouse: GatehouseServer, pool: OAuthPool, username: str) -> dict[str, Any]:
+    browser = Browser(gatehouse.url)
+    back = browser.sign_in(browser.authorize_url(pool.secret_id, scope="openid email profile"), username)
+    assert back.status_code == 303, back.text
+    code = query_of(back.headers["Location"])["code"]
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
+    response = requests.post(f"{gatehouse.url}/oauth2/token", data=data, auth=(pool.secret_id, pool.secret), timeout=10)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _authorize(gatehouse: GatehouseServer, pool: OAuthPool, **params: str) -> requests.Response:
+    _, challenge = pkce_pair()
+    query = {
+        "client_id": pool.public_id,
+        "response_type": "code",
+        "redirect_uri": CALLBACK,
+        "state": "st-1",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **params,
+    }
+    return requests.get(f"{gatehouse.url}/oauth2/authorize?{urlencode(query)}", allow_redirects=False, timeout=10)
+
+
+# --- request objects (OpenID Connect Core §6) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [
+        # An unsigned request object asking for another redirect URI and scope: it must not be ignored silently.
+        ({"request": UNSIGNED_REQUEST_OBJECT}, "request_not_supported"),
+        ({"request_uri": "https://evil.example/request.jwt"}, "request_uri_not_supported"),
+        ({"request_uri": "urn:ietf:params:oauth:request_uri:abc", "prompt": "none"}, "request_uri_not_supported"),
+    ],
+)
+def test_request_objects_are_refused_as_discovery_says(
+    gatehouse: GatehouseServer, pool: OAuthPool, params: dict[str, str], error: str
+) -> None:
+    """Discovery says request_parameter_supported and request_uri_parameter_supported are false; Core §6.1
+    and §6.2: the OP MUST then answer request_not_supported / request_uri_not_supported (to the verified
+    redirect URI, with state and iss, RFC 9207)."""
+    discovery = requests.get(f"{pool.issuer}/.well-known/openid-configuration", timeout=10).json()
+    assert discovery["request_parameter_supported"] is False and discovery["request_uri_parameter_supported"] is False
+    response = _authorize(gatehouse, pool, **params)
+    assert response.status_code == 302, response.text
+    location = response.headers["Location"]
+    assert location.startswith(CALLBACK + "?")
+    got = query_of(location)
+    assert got["error"] == error and got["state"] == "st-1" and got["iss"] == pool.issuer
+    assert "code" not in got
+
+
+def test_a_request_object_with_an_unregistered_redirect_uri_is_a_page(
+    gatehouse: GatehouseServer, pool: OAuthPool
+) -> None:
+    """The refusal goes to the redirect URI only once that is proven (RFC 6749 §4.1.2.1)."""
+    response = _authorize(gatehouse, pool, redirect_uri="https://evil.example/cb", request_uri="https://evil.example/r")
+    assert response.status_code == 400 and "Location" not in response.headers
+
+
+# --- one pool's endpoints, another pool's clients and tokens -------------------------------------------------
+
+
+def test_userinfo_of_one_pool_refuses_another_pools_access_token(
+    gatehouse: GatehouseServer, pool: OAuthPool, other: OAuthPool
+) -> None:
+    """A relying party of pool A that reads a presented access token's user from A's userInfo endpoint (as its
+    discovery document names it, or on A's domain) must not be told about a user of pool B: another tenant
+    on the same server could otherwise pass off its own user (here with A's user's email) as one of A's."""
+    theirs = _tokens(gatehouse, other, "mallory")["access_token"]
+    ours = _tokens(gatehouse, pool, "alice")["access_token"]
+    discovery = requests.get(f"{pool.issuer}/.well-known/openid-configuration", timeout=10).json()
+    userinfo = discovery["userinfo_endpoint"]
+    refused = requests.get(userinfo, headers={"Authorization": f"Bearer {theirs}"}, timeout=10)
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["error"] == "invalid_token"
+    assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+    assert "alice@example.com" not in refused.text
+    on_domain = requests.get(
+        f"{gatehouse.url}/oauth2/userInfo",
+        headers={"Authorization": f"Bearer {theirs}", "Host": DOMAIN_A},
+        timeout=10,
+    )
+    assert on_domain.status_code == 401 and on_domain.json()["error"] == "invalid_token"
+    # A's own token is answered at both, and B's token still at B's endpoint and on the server's own host.
+    for url, host in ((userinfo, None), (f"{gatehouse.url}/oauth2/userInfo", DOMAIN_A)):
+        headers = {"Authorization": f"Bearer {ours}", **({"Host": host} if host else {})}
+        mine = requests.get(url, headers=headers, timeout=10)
+        assert mine.status_code == 200 and mine.json()["username"] == "alice"
+    for url in (f"{other.issuer}/oauth2/userInfo", f"{gatehouse.url}/oauth2/userInfo"):
+        theirs_there = requests.get(url, headers={"Authorization": f"Bearer {theirs}"}, timeout=10)
+        assert theirs_there.status_code == 200 and theirs_there.json()["username"] == "mallory"
+
+
+def test_token_endpoint_of_one_pool_refuses_another_pools_client(
+    gatehouse: GatehouseServer, pool: OAuthPool, other: OAuthPool
+) -> None:
+    tokens = _tokens(gatehouse, other, "mallory")
+    data = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    auth = (other.secret_id, other.secret)
+    for url, headers in (
+        (f"{pool.issuer}/oauth2/token", {}),
+        (f"{gatehouse.url}/oauth2/token", {"Host": DOMAIN_A}),
+        (f"{gatehouse.url}/us-east-1_NoSuch123/oauth2/token", {}),
+    ):
+        refused = requests.post(url, data=data, auth=auth, headers=headers, timeout=10)
+        assert refused.status_code == 401, (url, refused.text)
+        assert refused.json()["error"] == "invalid_client"
+        assert refused.headers["WWW-Authenticate"].startswith("Basic")
+        assert refused.headers["Cache-Control"] == "no-store"
+    # The refresh token was not touched: its own pool's endpoint (path or domain) still honours it.
+    for url, headers in ((f"{other.issuer}/oauth2/token", {}), (f"{gatehouse.url}/oauth2/token", {"Host": DOMAIN_B})):
+        fresh = requests.post(url, data=data, auth=auth, headers=headers, timeout=10)
+        assert fresh.status_code == 200, fresh.text
+        data["refresh_token"] = fresh.json().get("refresh_token", data["refresh_token"])
+
+
+def test_revocation_endpoint_of_one_pool_refuses_another_pools_client(
+    gatehouse: GatehouseServer, pool: OAuthPool, other: OAuthPool
+) -> None:
+    tokens = _tokens(gatehouse, other, "mallory")
+    auth = (other.secret_id, other.secret)
+    for url, headers in ((f"{pool.issuer}/oauth2/revoke", {}), (f"{gatehouse.url}/oauth2/revoke", {"Host": DOMAIN_A})):
+        refused = requests.post(url, data={"token": tokens["refresh_token"]}, auth=auth, headers=headers, timeout=10)
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_client", refused.text
+    # Nothing was revoked.
+    data = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    still = requests.post(f"{other.issuer}/oauth2/token", data=data, auth=auth, timeout=10)
+    assert still.status_code == 200, still.text
+    info = requests.get(
+        f"{other.issuer}/oauth2/userInfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=10
+    )
+    assert info.status_code == 200
+    # At its own pool's endpoint it revokes.
+    revoke = f"{other.issuer}/oauth2/revoke"
+    done = requests.post(revoke, data={"token": tokens["refresh_token"]}, auth=auth, timeout=10)
+    assert done.status_code == 200
+    gone = requests.post(f"{other.issuer}/oauth2/token", data=data, auth=auth, timeout=10)
+    assert gone.status_code == 400 and gone.json()["error"] == "invalid_grant"
+
+
+# --- RFC 6750 §3 ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["nothing", "query", "form", "basic"])
+def test_userinfo_without_bearer_credentials_is_challenged_without_an_error_code(
+    gatehouse: GatehouseServer, pool: OAuthPool, how: str
+) -> None:
+    """RFC 6750 §3.1: a request without authentication information (or by a method the server does not
+    support: Cognito takes the access token in the Authorization header only) gets 401 and a Bearer challenge
+    with no error code."""
+    access_token = _tokens(gatehouse, pool, "alice")["access_token"] if how != "nothing" else ""
+    url = f"{pool.issuer}/oauth2/userInfo"
+    if how == "query":
+        response = requests.get(url, params={"access_token": access_token}, timeout=10)
+    elif how == "form":
+        response = requests.post(url, data={"access_token": access_token}, timeout=10)
+    elif how == "basic":
+        response = requests.get(url, headers={"Authorization": f"Basic {access_token}"}, timeout=10)
+    else:
+        response = requests.get(url, timeout=10)
+    assert response.status_code == 401
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith("Bearer") and "error=" not in challenge
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "sub" not in response.json()
+
+
+# --- error_description (RFC 6749 §4.1.2.1, §5.2) -------------------------------------------------------------
+
+
+def test_error_descriptions_keep_to_the_rfc_character_set(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    """A description that echoes what the client sent must still be of the characters RFC 6749 allows (no
+    quote, backslash, control or non-ASCII character), at the authorization and the token endpoint."""
+    hostile = 'cöde"\\\x7f\u202e'
+    response = _authorize(gatehouse, pool, response_type=hostile)
+    assert response.status_code == 302
+    got = query_of(response.headers["Location"])
+    assert got["error"] == "unsupported_response_type"
+    assert _DESCRIPTION.fullmatch(got["error_description"]), got["error_description"]
+    token = requests.post(
+        f"{gatehouse.url}/oauth2/token",
+        data={"grant_type": hostile},
+        auth=(pool.secret_id, pool.secret),
+        timeout=10,
+    )
+    assert token.status_code == 400 and token.json()["error"] == "unsupported_grant_type"
+    assert _DESCRIPTION.fullmatch(token.json()["error_description"]), token.json()["error_description"]
+
+
+# --- /logout ends the session on the server ------------------------------------------------------------------
+
+
+def test_a_logged_out_session_cookie_replayed_signs_nobody_in(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    """The cookie is cleared in the browser, and the session behind it is gone: the old value, kept by an
+    attacker (or a second tab), no longer signs in silently, for any client of the pool."""
+    browser = Browser(gatehouse.url)
+    back = browser.sign_in(browser.authorize_url(pool.secret_id), "alice")
+    assert back.status_code == 303
+    name = f"gatehouse_sso_{pool.pool_id}"
+    stolen = browser.http.cookies.get(name)
+    assert stolen
+    silent = browser.get(browser.authorize_url(pool.secret_id, prompt="none"))
+    assert "code" in query_of(silent.headers["Location"])
+    out = browser.get(f"/logout?{urlencode({'client_id': pool.secret_id, 'logout_uri': LOGOUT})}")
+    assert out.status_code == 302 and out.headers["Location"] == LOGOUT
+    cleared = out.headers["Set-Cookie"]
+    assert cleared.startswith(f"{name}=") and ("Max-Age=0" in cleared or "1970" in cleared)
+    replay = requests.Session()
+    replay.cookies.set(name, stolen)
+    for client_id in (pool.secret_id, pool.public_id):
+        _, challenge = pkce_pair()
+        query = {
+            "client_id": client_id,
+            "response_type": "code",
+            "redirect_uri": CALLBACK,
+            "prompt": "none",
+            "state": "r",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        answer = replay.get(f"{gatehouse.url}/oauth2/authorize?{urlencode(query)}", allow_redirects=False, timeout=10)
+        assert answer.status_code == 302
+        got = query_of(answer.headers["Location"])
+        assert got["error"] == "login_required" and "code" not in got
+
+
+def _fragment(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).fragment).items()}
