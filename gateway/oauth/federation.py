@@ -242,6 +242,7 @@ def provider_sign_in_url(base: str, auth_request: AuthorizationRequest, provider
         "code_challenge": auth_request.code_challenge,
         "code_challenge_method": auth_request.code_challenge_method,
         "identity_provider": provider,
+        "response_mode": auth_request.response_mode,
     }
     query = urlencode({k: v for k, v in params.items() if v is not None})
     return f"{base}/oauth2/authorize?{query}"

@@ -143,11 +143,14 @@ class AuthorizationRequest:
     idp_identifier: str | None = None
     login_hint: str | None = None
     created_at: float = field(default_factory=time.time)
+    # OAuth 2.0 Multiple Response Type Encoding Practices §2.1: "query" or "fragment" when the client asked.
+    response_mode: str | None = None
 
     @property
     def fragment(self) -> bool:
-        """Implicit-flow responses travel in the fragment (RFC 6749 §4.2.2)."""
-        return self.response_type == "token"
+        """Implicit-flow responses travel in the fragment (RFC 6749 §4.2.2), and any response whose client
+        asked for ``response_mode=fragment``."""
+        return self.response_type == "token" or self.response_mode == "fragment"
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -164,6 +167,7 @@ class AuthorizationRequest:
             "idp_identifier": self.idp_identifier,
             "login_hint": self.login_hint,
             "created_at": self.created_at,
+            "response_mode": self.response_mode,
         }
 
     @classmethod
@@ -186,6 +190,7 @@ class AuthorizationRequest:
             idp_identifier=d.get("idp_identifier"),
             login_hint=d.get("login_hint"),
             created_at=float(d.get("created_at") or 0),
+            response_mode=d.get("response_mode"),
         )
 
 
@@ -349,6 +354,9 @@ class OAuthService:
             raise AuthorizationPageError("The redirect_uri is not registered for this client.")
         response_type = query.get("response_type") or ""
         state = query.get("state")
+        # Discovery's response_modes_supported: query and fragment are honoured (an error too goes back the
+        # way asked for); another mode (form_post) is ignored, as Cognito ignores it.
+        response_mode = query.get("response_mode") if query.get("response_mode") in ("query", "fragment") else None
 
         def refuse(error: GatehouseError) -> AuthorizationRedirectError:
             # What the error redirect needs of the request (made only for a refusal).
@@ -360,6 +368,8 @@ class OAuthService:
                 response_type=response_type,
                 scopes=(),
                 state=state,
+                # Tokens are never put in a query, not even a refusal meant for the implicit flow.
+                response_mode=response_mode if response_type != "token" else None,
             )
             return AuthorizationRedirectError(request, error)
 
@@ -376,6 +386,10 @@ class OAuthService:
             raise refuse(InvalidRequestError("response_type is required."))
         if response_type not in ("code", "token"):
             raise refuse(UnsupportedResponseTypeError(f"Unsupported response_type: {response_type}"))
+        if response_type == "token" and response_mode == "query":
+            # Multiple Response Type Encoding Practices §2.1: tokens never travel in the query (they would leak
+            # through logs and Referer).
+            raise refuse(InvalidRequestError("response_mode=query cannot be used with response_type=token."))
         needed = "code" if response_type == "code" else "implicit"
         if needed not in flows:
             raise refuse(UnauthorizedClientError(f"The client is not allowed the {needed} flow."))
@@ -445,6 +459,7 @@ class OAuthService:
             identity_provider=provider,
             idp_identifier=idp_identifier,
             login_hint=query.get("login_hint"),
+            response_mode=response_mode,
         )
         if save:
             await self.save_request(request)
@@ -575,7 +590,9 @@ class OAuthService:
             }
         )
         log.info("oauth.code_issued", pool=request.pool_id, client=request.client_id, username=user.username)
-        return add_parameters(request.redirect_uri, {"code": code, "state": request.state, "iss": iss})
+        return add_parameters(
+            request.redirect_uri, {"code": code, "state": request.state, "iss": iss}, fragment=request.fragment
+        )
 
     # --- single sign-on ----------------------------------------------------------------------------------
 

@@ -282,3 +282,54 @@ def test_a_logged_out_session_cookie_replayed_signs_nobody_in(gatehouse: Gatehou
 
 def _fragment(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).fragment).items()}
+
+
+# --- response_mode (discovery: response_modes_supported = query, fragment) ------------------------------------
+
+
+def test_response_mode_fragment_is_honoured_for_the_code(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    """Discovery promises the fragment mode: a client asking for it gets the code (and an error) there, never
+    in the query, at the sign-in page's answer and at a silent single sign-on answer alike."""
+    browser = Browser(gatehouse.url)
+    back = browser.sign_in(browser.authorize_url(pool.secret_id, response_mode="fragment", state="f-1"), "alice")
+    assert back.status_code == 303
+    location = back.headers["Location"]
+    assert location.startswith(CALLBACK + "#") and not urlsplit(location).query
+    got = _fragment(location)
+    assert got["state"] == "f-1" and got["iss"] == pool.issuer
+    data = {"grant_type": "authorization_code", "code": got["code"], "redirect_uri": CALLBACK}
+    redeemed = requests.post(f"{gatehouse.url}/oauth2/token", data=data, auth=(pool.secret_id, pool.secret), timeout=10)
+    assert redeemed.status_code == 200 and "id_token" in redeemed.json()
+    silent = browser.get(browser.authorize_url(pool.secret_id, response_mode="fragment", prompt="none"))
+    assert silent.status_code == 302 and "code" in _fragment(silent.headers["Location"])
+    assert not urlsplit(silent.headers["Location"]).query
+    refused = _authorize(gatehouse, pool, response_mode="fragment", scope="phone")
+    assert refused.status_code == 302 and not urlsplit(refused.headers["Location"]).query
+    assert _fragment(refused.headers["Location"])["error"] == "invalid_scope"
+    # The default stays the query.
+    plain = browser.get(browser.authorize_url(pool.secret_id, prompt="none", response_mode="query"))
+    assert "code" in query_of(plain.headers["Location"]) and not urlsplit(plain.headers["Location"]).fragment
+
+
+def test_tokens_never_go_in_the_query(gatehouse: GatehouseServer, idp: Any, pool: OAuthPool) -> None:
+    """Multiple Response Type Encoding Practices §2.1: response_mode=query is refused for the implicit flow,
+    and the refusal itself goes in the fragment."""
+    implicit = idp.create_user_pool_client(
+        UserPoolId=pool.pool_id,
+        ClientName="implicit",
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["implicit"],
+        AllowedOAuthScopes=["openid"],
+        CallbackURLs=[CALLBACK],
+    )["UserPoolClient"]["ClientId"]
+    browser = Browser(gatehouse.url)
+    asked = browser.get(browser.authorize_url(implicit, response_type="token", response_mode="query", state="q"))
+    assert asked.status_code == 302
+    location = asked.headers["Location"]
+    assert location.startswith(CALLBACK + "#") and not urlsplit(location).query
+    got = _fragment(location)
+    assert got["error"] == "invalid_request" and got["state"] == "q" and "access_token" not in got
+    # Signed in, the implicit flow with the default (fragment) mode still works.
+    back = browser.sign_in(browser.authorize_url(implicit, response_type="token"), "alice")
+    assert back.status_code == 303 and "access_token" in _fragment(back.headers["Location"])
+    assert not urlsplit(back.headers["Location"]).query
