@@ -57,6 +57,8 @@ _SINGLE = (
     "token",
     "token_type_hint",
     "logout_uri",
+    "post_logout_redirect_uri",
+    "id_token_hint",
 )
 
 

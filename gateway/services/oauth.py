@@ -1059,7 +1059,11 @@ class OAuthService:
     async def logout_target(self, query: Mapping[str, str], *, pool_id: str | None = None) -> tuple[PoolView, str]:
         """Where ``/logout`` sends the browser once the session is gone (Cognito's two forms): ``logout_uri``
         registered in LogoutURLs, or ``redirect_uri`` (registered in CallbackURLs) with ``response_type``,
-        which starts a new sign-in. Anything else is refused with a page, never redirected."""
+        which starts a new sign-in. Anything else is refused with a page, never redirected. The parameters of
+        OpenID Connect RP-Initiated Logout 1.0 are taken too (discovery names this endpoint as the
+        ``end_session_endpoint``): see :meth:`_end_session_target`."""
+        if query.get("post_logout_redirect_uri") is not None and query.get("logout_uri") is None:
+            return await self._end_session_target(query, str(query["post_logout_redirect_uri"]), pool_id=pool_id)
         pool, client = await self.client(query.get("client_id"), pool_id=pool_id)
         logout_uri = query.get("logout_uri")
         if logout_uri is not None:
@@ -1072,6 +1076,34 @@ class OAuthService:
                 raise AuthorizationPageError("The redirect_uri is not registered for this client.")
             return pool, "authorize"
         raise AuthorizationPageError("The request needs logout_uri, or redirect_uri and response_type.")
+
+    async def _end_session_target(
+        self, query: Mapping[str, str], uri: str, *, pool_id: str | None = None
+    ) -> tuple[PoolView, str]:
+        """OpenID Connect RP-Initiated Logout 1.0 §2-§3: ``post_logout_redirect_uri`` (one of the client's
+        LogoutURLs, exactly), the client named by ``client_id`` or by the ``aud`` of ``id_token_hint`` (an ID
+        token of this server, checked when it is all that names the client; when both are sent they must agree),
+        and ``state`` passed back. Anything else is refused with a page, never redirected."""
+        client_id = query.get("client_id") or None
+        hint = query.get("id_token_hint")
+        audience: str | None = None
+        if hint:
+            claims: dict[str, Any] | None
+            try:
+                claims = await self.tokens.verify_jwt(hint, pool_id=pool_id) if len(hint) <= 16_384 else None
+            except NotAuthorizedException:
+                claims = None
+            if claims is not None and claims.get("token_use") == "id" and isinstance(claims.get("aud"), str):
+                audience = str(claims["aud"])
+            elif client_id is None:
+                # Only a hint, but here the one thing naming the client: it must be an ID token of ours.
+                raise AuthorizationPageError("The id_token_hint is not a valid ID token of this user pool.")
+        if client_id is not None and audience is not None and audience != client_id:
+            raise AuthorizationPageError("The id_token_hint was not issued to this client_id.")
+        pool, client = await self.client(client_id or audience, pool_id=pool_id)
+        if uri not in (client.settings.get("LogoutURLs") or []):
+            raise AuthorizationPageError("The post_logout_redirect_uri is not registered for this client.")
+        return pool, add_parameters(uri, {"state": query.get("state")})
 
 
 # RFC 6749 §4.1.2.1 and §5.2: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E ).

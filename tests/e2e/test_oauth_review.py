@@ -373,3 +373,85 @@ def test_script_scheme_redirect_uris_are_refused_and_nothing_changes(
     described = idp.describe_user_pool_client(UserPoolId=pool.pool_id, ClientId=pool.public_id)["UserPoolClient"]
     assert described["CallbackURLs"] == [CALLBACK, "http://localhost:8080/cb"]
     assert described["LogoutURLs"] == [LOGOUT] and "DefaultRedirectURI" not in described
+
+
+# --- discovery's end_session_endpoint speaks OpenID Connect RP-Initiated Logout 1.0 --------------------------
+
+
+def _signed_in_browser(gatehouse: GatehouseServer, pool: OAuthPool) -> tuple[Browser, str]:
+    """A browser signed in to the hosted UI, and an ID token issued to the confidential client."""
+    browser = Browser(gatehouse.url)
+    back = browser.sign_in(browser.authorize_url(pool.secret_id), "alice")
+    code = query_of(back.headers["Location"])["code"]
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
+    tokens = requests.post(f"{gatehouse.url}/oauth2/token", data=data, auth=(pool.secret_id, pool.secret), timeout=10)
+    return browser, str(tokens.json()["id_token"])
+
+
+def _silent(browser: Browser, pool: OAuthPool) -> dict[str, str]:
+    return query_of(browser.get(browser.authorize_url(pool.secret_id, prompt="none")).headers["Location"])
+
+
+@pytest.mark.parametrize("names", ["id_token_hint", "client_id", "both"])
+def test_end_session_endpoint_takes_rp_initiated_logout_parameters(
+    gatehouse: GatehouseServer, pool: OAuthPool, names: str
+) -> None:
+    """An RP that signs out through discovery's end_session_endpoint sends post_logout_redirect_uri (one of
+    the client's LogoutURLs), id_token_hint and/or client_id, and state (RP-Initiated Logout 1.0 §2-§3):
+    the session ends and the browser comes back with its state."""
+    browser, id_token = _signed_in_browser(gatehouse, pool)
+    discovery = requests.get(f"{pool.issuer}/.well-known/openid-configuration", timeout=10).json()
+    query = {"post_logout_redirect_uri": LOGOUT, "state": "bye-1"}
+    if names in ("id_token_hint", "both"):
+        query["id_token_hint"] = id_token
+    if names in ("client_id", "both"):
+        query["client_id"] = pool.secret_id
+    out = browser.get(f"{discovery['end_session_endpoint']}?{urlencode(query)}")
+    assert out.status_code == 302, out.text
+    assert out.headers["Location"] == f"{LOGOUT}?state=bye-1"
+    assert out.headers["Set-Cookie"].startswith(f"gatehouse_sso_{pool.pool_id}=")
+    assert _silent(browser, pool)["error"] == "login_required"
+
+
+def test_end_session_endpoint_refuses_what_it_cannot_trust(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, other: OAuthPool
+) -> None:
+    """Never a redirect to an unregistered URI (RP-Initiated Logout §3: exact match), nor one picked by a
+    forged or foreign ID token; a refused request leaves the session alone."""
+    browser, id_token = _signed_in_browser(gatehouse, pool)
+    other_client = idp.create_user_pool_client(
+        UserPoolId=pool.pool_id,
+        ClientName="other-logout",
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid"],
+        CallbackURLs=[CALLBACK],
+        LogoutURLs=["https://other.example/bye"],
+    )["UserPoolClient"]["ClientId"]
+    header, payload, _ = id_token.split(".")
+    refused = [
+        {"post_logout_redirect_uri": "https://evil.example/", "id_token_hint": id_token},
+        {"post_logout_redirect_uri": "https://evil.example/", "client_id": pool.secret_id},
+        {"post_logout_redirect_uri": LOGOUT + "/", "client_id": pool.secret_id},
+        # The hint names one client, client_id another (whose sign-out URL is the target).
+        {"post_logout_redirect_uri": "https://other.example/bye", "client_id": other_client, "id_token_hint": id_token},
+        # A forged hint (signature of another token) is all that names the client.
+        {"post_logout_redirect_uri": LOGOUT, "id_token_hint": f"{header}.{payload}.AAAA"},
+        {"post_logout_redirect_uri": LOGOUT, "id_token_hint": "garbage"},
+        {"post_logout_redirect_uri": LOGOUT},
+        # Another pool's path.
+        {"post_logout_redirect_uri": LOGOUT, "client_id": pool.secret_id, "_path": f"/{other.pool_id}"},
+    ]
+    for query in refused:
+        path = query.pop("_path", "")
+        answer = browser.get(f"{path}/logout?{urlencode(query)}")
+        assert answer.status_code == 400, (query, answer.text)
+        assert "Location" not in answer.headers and "text/html" in answer.headers["Content-Type"]
+        assert "Set-Cookie" not in answer.headers or "gatehouse_sso_" not in answer.headers["Set-Cookie"]
+    repeated = browser.get(
+        "/logout?"
+        + urlencode([("post_logout_redirect_uri", LOGOUT), ("post_logout_redirect_uri", "https://evil.example/")])
+        + f"&client_id={pool.secret_id}"
+    )
+    assert repeated.status_code == 400 and "Location" not in repeated.headers
+    assert "code" in _silent(browser, pool)
