@@ -455,3 +455,45 @@ def test_end_session_endpoint_refuses_what_it_cannot_trust(
     )
     assert repeated.status_code == 400 and "Location" not in repeated.headers
     assert "code" in _silent(browser, pool)
+
+
+# --- the hosted pages' forms (double-submit CSRF tokens) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/login", "/login/challenge", "/signup", "/confirm", "/forgotPassword", "/confirmForgotPassword"]
+)
+def test_every_hosted_form_refuses_a_missing_or_foreign_csrf_token(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, path: str
+) -> None:
+    """A cross-site form (no token, or the attacker's own token, which does not match the victim's cookie)
+    is refused with a 403 page, and does nothing: no user signed up, no sign-in, the request still usable."""
+    victim = Browser(gatehouse.url)
+    page = victim.follow(victim.get(victim.authorize_url(pool.secret_id)))
+    assert page.status_code == 200
+    rid = query_of(page.url)["rid"]
+    attacker = Browser(gatehouse.url)
+    attacker.follow(attacker.get(attacker.authorize_url(pool.secret_id)))
+    foreign = attacker.http.cookies.get("gatehouse_csrf")
+    assert foreign and foreign != victim.http.cookies.get("gatehouse_csrf")
+    username = f"csrf-{path.strip('/').replace('/', '-')}"
+    fields = {"username": username, "password": "Correct-Horse-9", "code": "123456", "email": f"{username}@x.example"}
+    for token in (None, foreign, ""):
+        data = dict(fields) if token is None else {**fields, "_csrf": token}
+        refused = victim.post(f"{path}?rid={rid}", data)
+        assert refused.status_code == 403, refused.text
+        assert "text/html" in refused.headers["Content-Type"] and "Location" not in refused.headers
+        assert refused.headers["X-Frame-Options"] == "DENY"
+    # The victim's own token without the victim's cookie (a cookie-less replay of a leaked page) fails too.
+    bare = requests.post(
+        f"{gatehouse.url}{path}?rid={rid}",
+        data={**fields, "_csrf": victim.http.cookies.get("gatehouse_csrf") or ""},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert bare.status_code == 403
+    listed = idp.list_users(UserPoolId=pool.pool_id, Filter=f'username = "{username}"')["Users"]
+    assert listed == []
+    # The sign-in request was not used up: the victim signs in with it.
+    back = victim.submit(page, {"username": "alice", "password": "Correct-Horse-9"})
+    assert back.status_code == 303 and "code" in query_of(back.headers["Location"])
