@@ -607,7 +607,14 @@ class OAuthService:
     ) -> str:
         """A new hosted-UI session for ``user``; returns the cookie value (only its hash is kept)."""
         token = new_opaque_token(32)
-        data: dict[str, Any] = {"auth_time": int(auth_time), "amr": list(amr), "created_at": time.time()}
+        # The user's sub as well as the username: a user deleted and another created with the same username
+        # is someone else, whom this session must not sign in.
+        data: dict[str, Any] = {
+            "auth_time": int(auth_time),
+            "amr": list(amr),
+            "created_at": time.time(),
+            "sub": user.sub,
+        }
         if upstream:
             data["upstream"] = dict(upstream)
         await self.store.put_oauth_record(
@@ -636,6 +643,9 @@ class OAuthService:
             return None
         # Federated users (EXTERNAL_PROVIDER) keep their hosted-UI session like the pool's own.
         if user is None or not user.enabled or user.status not in ("CONFIRMED", "EXTERNAL_PROVIDER"):
+            return None
+        # Sessions started before the sub was kept have none (they last SSO_SECONDS at most).
+        if record.data.get("sub", user.sub) != user.sub:
             return None
         if user.tokens_valid_after and float(record.data.get("created_at", 0)) < user.tokens_valid_after:
             return None

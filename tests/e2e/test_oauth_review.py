@@ -497,3 +497,25 @@ def test_every_hosted_form_refuses_a_missing_or_foreign_csrf_token(
     # The sign-in request was not used up: the victim signs in with it.
     back = victim.submit(page, {"username": "alice", "password": "Correct-Horse-9"})
     assert back.status_code == 303 and "code" in query_of(back.headers["Location"])
+
+
+# --- a session belongs to a user, not to a username -------------------------------------------------------------
+
+
+def test_a_session_does_not_sign_in_a_new_user_with_the_old_username(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool
+) -> None:
+    """A user signed in to the hosted UI is deleted and someone else signs up with the same username: the old
+    browser session (or its cookie, kept by whoever used it) must not sign the newcomer in. The code it
+    would have issued would carry the newcomer's tokens."""
+    make_user(idp, pool.pool_id, "reused")
+    browser = Browser(gatehouse.url)
+    assert browser.sign_in(browser.authorize_url(pool.secret_id), "reused").status_code == 303
+    assert "code" in _silent(browser, pool)
+    idp.admin_delete_user(UserPoolId=pool.pool_id, Username="reused")
+    make_user(idp, pool.pool_id, "reused", email="newcomer@example.com")
+    silent = _silent(browser, pool)
+    assert silent.get("error") == "login_required" and "code" not in silent
+    # Shown the sign-in page instead, where the newcomer signs in for themself.
+    page = browser.follow(browser.get(browser.authorize_url(pool.secret_id)))
+    assert page.status_code == 200 and "password" in page.text
