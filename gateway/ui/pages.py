@@ -105,6 +105,9 @@ async def _hosted(request: web.Request, known: AuthorizationRequest | None = Non
     if routed is not None and routed != auth_request.pool_id:
         raise AuthorizationPageError("This sign-in page belongs to another user pool.")
     pool, client = await oauth.client(auth_request.client_id)
+    if request.method == "POST":
+        # The app client's bucket too, as the API's unsigned calls take from it (the address's is in _guard).
+        services.rate_limits.check("HostedUI", {"ClientId": client.id}, None)
     base = base_path(request)
     custom = await services.domains.page_customization(pool.id, client.id)
     css_url = logo_url = None
