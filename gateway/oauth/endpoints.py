@@ -104,11 +104,12 @@ async def addressed_pool(request: web.Request) -> str | None:
 def flatten(values: MultiMapping[Any]) -> tuple[dict[str, str], list[str]]:
     """The first value of each parameter, and the names of single-valued ones that were repeated (in
     ``_SINGLE``'s order), in one pass over the parameters. Only text values count: a form's file fields are
-    dropped, as :func:`read_form` drops them."""
+    dropped, as :func:`read_form` drops them. A parameter sent without a value is treated as omitted
+    (RFC 6749 §3.1, §3.2)."""
     flat: dict[str, str] = {}
     twice: set[str] = set()
     for key, value in values.items():
-        if not isinstance(value, str):
+        if not value or not isinstance(value, str):
             continue
         if key in flat:
             twice.add(key)

@@ -6,6 +6,8 @@ really ending at ``/logout`` (the old cookie value replayed signs nobody in)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -519,3 +521,44 @@ def test_a_session_does_not_sign_in_a_new_user_with_the_old_username(
     # Shown the sign-in page instead, where the newcomer signs in for themself.
     page = browser.follow(browser.get(browser.authorize_url(pool.secret_id)))
     assert page.status_code == 200 and "password" in page.text
+
+
+# --- parameters sent without a value (RFC 6749 §3.1, §3.2) -----------------------------------------------------
+
+
+def test_parameters_without_a_value_count_as_omitted(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    """RFC 6749 §3.1 and §3.2: "Parameters sent without a value MUST be treated as if they were omitted from
+    the request." An empty state, nonce, scope or max_age at the authorization endpoint, and an empty
+    code_verifier (a client library that always sends the field) or client_secret beside Basic at the token
+    endpoint, change nothing; above all an empty code_verifier must not use up a good code."""
+    browser = Browser(gatehouse.url)
+    url = browser.authorize_url(pool.secret_id, state="", nonce="", scope="", max_age="", code_challenge="")
+    back = browser.sign_in(url, "alice")
+    assert back.status_code == 303, back.text
+    got = query_of(back.headers["Location"])
+    assert "state" not in got and "error" not in got
+    data = {
+        "grant_type": "authorization_code",
+        "code": got["code"],
+        "redirect_uri": CALLBACK,
+        "code_verifier": "",
+        "client_secret": "",
+        "scope": "",
+    }
+    redeemed = requests.post(f"{gatehouse.url}/oauth2/token", data=data, auth=(pool.secret_id, pool.secret), timeout=10)
+    assert redeemed.status_code == 200, redeemed.text
+    body = redeemed.json()
+    # The default scopes (all the client's standard ones), and no empty nonce in the ID token.
+    assert "id_token" in body
+    payload = body["id_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert "nonce" not in claims and claims["email"] == "alice@example.com"
+    # A refresh with an empty scope keeps the grant's scopes rather than failing with invalid_scope.
+    refresh = {"grant_type": "refresh_token", "refresh_token": body["refresh_token"], "scope": ""}
+    fresh = requests.post(f"{gatehouse.url}/oauth2/token", data=refresh, auth=(pool.secret_id, pool.secret), timeout=10)
+    assert fresh.status_code == 200 and "id_token" in fresh.json()
+    # An empty value is still not a value: a missing grant_type stays missing.
+    empty = requests.post(
+        f"{gatehouse.url}/oauth2/token", data={"grant_type": ""}, auth=(pool.secret_id, pool.secret), timeout=10
+    )
+    assert empty.status_code == 400 and empty.json()["error"] == "invalid_request"
