@@ -98,6 +98,9 @@ async def addressed_pool(request: web.Request) -> str | None:
     host = request.headers.get("Host")
     if not host or host.lower() == urlsplit(services.settings.issuer_base).netloc.lower():
         return None
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host
+    if name.startswith("[") or name.replace(".", "").isdigit() or name.lower() == "localhost":
+        return None  # an address, never a pool's domain: no store read
     return await services.domains.pool_for_host(host)
 
 
