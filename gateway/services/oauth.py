@@ -1039,9 +1039,8 @@ class OAuthService:
         _, client = await self.authenticate_client(form, authorization, pool_id=pool_id)
         if not client.token_revocation_enabled:
             raise UnsupportedTokenTypeError("Token revocation is not enabled for this client.")
-        hint = form.get("token_type_hint")
-        if hint is not None and hint not in ("refresh_token", "access_token"):
-            raise UnsupportedTokenTypeError(f"Unsupported token_type_hint: {hint}")
+        # token_type_hint is not needed: the token's form tells which it is, and a hint, even one naming a
+        # type this server does not know, never stops the search (RFC 7009 §2.1).
         if token.count(".") == 2:
             # An access token: revoke its family if it is ours, valid, and this client's (RFC 7009 §2).
             try:

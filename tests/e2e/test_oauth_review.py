@@ -562,3 +562,22 @@ def test_parameters_without_a_value_count_as_omitted(gatehouse: GatehouseServer,
         f"{gatehouse.url}/oauth2/token", data={"grant_type": ""}, auth=(pool.secret_id, pool.secret), timeout=10
     )
     assert empty.status_code == 400 and empty.json()["error"] == "invalid_request"
+
+
+# --- revocation (RFC 7009) ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hint", ["access_token", "id_token", "urn:example:unknown"])
+def test_a_wrong_or_unknown_token_type_hint_does_not_stop_revocation(
+    gatehouse: GatehouseServer, pool: OAuthPool, hint: str
+) -> None:
+    """RFC 7009 §2.1: a hint the server cannot use makes it search the other token types; the refresh token
+    is revoked (200), not left alive behind an unsupported_token_type error."""
+    tokens = _tokens(gatehouse, pool, "alice")
+    auth = (pool.secret_id, pool.secret)
+    data = {"token": tokens["refresh_token"], "token_type_hint": hint}
+    revoked = requests.post(f"{gatehouse.url}/oauth2/revoke", data=data, auth=auth, timeout=10)
+    assert revoked.status_code == 200, revoked.text
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    gone = requests.post(f"{gatehouse.url}/oauth2/token", data=refresh, auth=auth, timeout=10)
+    assert gone.status_code == 400 and gone.json()["error"] == "invalid_grant"
