@@ -164,7 +164,11 @@ async def authorize(request: web.Request) -> web.Response:
         return await federation.begin(request, auth_request)
     session = await current_session(request, auth_request.pool_id)
     try:
-        if session is not None and not oauth.needs_login(auth_request, session):
+        if (
+            session is not None
+            and not oauth.needs_login(auth_request, session)
+            and await oauth.session_fits_client(auth_request, session)
+        ):
             location = await oauth.issue_authorization_code(
                 auth_request, session.user, session.auth_time, session.amr, stored=False
             )

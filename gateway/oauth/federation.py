@@ -123,7 +123,12 @@ async def _answer(request: web.Request, outcome: FederatedSignIn) -> web.Respons
     identity = outcome.identity
     upstream = upstream_of(outcome.provider_name, identity.provider_type, identity.issuer, identity.claims)
     token = await services.oauth.start_sso(
-        outcome.pool.id, outcome.user, outcome.auth_time, AMR_FEDERATED, upstream=upstream or None
+        outcome.pool.id,
+        outcome.user,
+        outcome.auth_time,
+        AMR_FEDERATED,
+        upstream=upstream or None,
+        provider=outcome.provider_name,
     )
     location = await services.oauth.issue_authorization_code(
         auth_request, outcome.user, outcome.auth_time, AMR_FEDERATED

@@ -205,6 +205,9 @@ class SsoSession:
     # For a federated sign-in that single logout may end upstream: the provider and whom it named (SAML's
     # NameID and SessionIndex), as kept by start_sso.
     upstream: dict[str, Any] | None = None
+    # Who signed the user in: "COGNITO" (the hosted pages) or the identity provider's name; None for a
+    # session started before this was kept.
+    provider: str | None = None
 
 
 class AuthorizationRedirectError(Exception):
@@ -532,6 +535,17 @@ class OAuthService:
             return True
         return request.max_age is not None and session.auth_time + request.max_age < time.time()
 
+    async def session_fits_client(self, request: AuthorizationRequest, session: SsoSession) -> bool:
+        """Whether the session was signed in through a provider the request's client supports (its
+        SupportedIdentityProviders; none listed: the hosted pages only, as the sign-in page offers): a session
+        from the pool's own sign-in never signs in to a client that admits only an identity provider, nor one
+        from a provider to a client that does not list it."""
+        if session.provider is None:
+            return True  # started before sessions kept their provider (they last SSO_SECONDS at most)
+        _, client = await self.client(request.client_id)
+        supported = client.settings.get("SupportedIdentityProviders")
+        return session.provider in (supported if supported is not None else ["COGNITO"])
+
     async def issue_authorization_code(
         self,
         request: AuthorizationRequest,
@@ -604,8 +618,10 @@ class OAuthService:
         amr: Sequence[str],
         *,
         upstream: Mapping[str, Any] | None = None,
+        provider: str = "COGNITO",
     ) -> str:
-        """A new hosted-UI session for ``user``; returns the cookie value (only its hash is kept)."""
+        """A new hosted-UI session for ``user``, signed in through ``provider`` (the hosted pages, or an
+        identity provider's name); returns the cookie value (only its hash is kept)."""
         token = new_opaque_token(32)
         # The user's sub as well as the username: a user deleted and another created with the same username
         # is someone else, whom this session must not sign in.
@@ -614,6 +630,7 @@ class OAuthService:
             "amr": list(amr),
             "created_at": time.time(),
             "sub": user.sub,
+            "provider": provider,
         }
         if upstream:
             data["upstream"] = dict(upstream)
@@ -656,6 +673,7 @@ class OAuthService:
             int(record.data["auth_time"]),
             tuple(record.data.get("amr") or ()),
             upstream=dict(upstream) if isinstance(upstream, dict) else None,
+            provider=record.data.get("provider"),
         )
 
     async def end_sso(self, token: str | None) -> None:

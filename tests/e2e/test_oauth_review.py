@@ -581,3 +581,41 @@ def test_a_wrong_or_unknown_token_type_hint_does_not_stop_revocation(
     refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     gone = requests.post(f"{gatehouse.url}/oauth2/token", data=refresh, auth=auth, timeout=10)
     assert gone.status_code == 400 and gone.json()["error"] == "invalid_grant"
+
+
+# --- a session signs in only to clients that admit the way it was signed in -----------------------------------
+
+
+def test_a_session_does_not_open_a_client_that_does_not_support_its_provider(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool
+) -> None:
+    """A client whose SupportedIdentityProviders names only an identity provider admits no password sign-in:
+    a hosted-UI session from the pool's own sign-in page must not get a code for it silently (prompt=none:
+    login_required), nor without prompt (the sign-in page instead, which offers that provider only)."""
+    idp.create_identity_provider(
+        UserPoolId=pool.pool_id,
+        ProviderName="Google",
+        ProviderType="Google",
+        ProviderDetails={"client_id": "google-client", "client_secret": "google-secret", "authorize_scopes": "email"},
+        AttributeMapping={"email": "email"},
+    )
+    google_only = idp.create_user_pool_client(
+        UserPoolId=pool.pool_id,
+        ClientName="google-only",
+        GenerateSecret=True,
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid"],
+        CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["Google"],
+    )["UserPoolClient"]["ClientId"]
+    browser = Browser(gatehouse.url)
+    assert browser.sign_in(browser.authorize_url(pool.secret_id), "alice").status_code == 303
+    silent = query_of(browser.get(browser.authorize_url(google_only, prompt="none", state="g")).headers["Location"])
+    assert silent.get("error") == "login_required" and "code" not in silent and silent["state"] == "g"
+    asked = browser.get(browser.authorize_url(google_only))
+    assert asked.status_code == 302 and "/login?rid=" in asked.headers["Location"]
+    page = browser.follow(asked)
+    assert page.status_code == 200 and "Google" in page.text and 'name="password"' not in page.text
+    # The session itself is untouched: a client that admits the pool's own sign-in still gets a code silently.
+    assert "code" in _silent(browser, pool)
