@@ -157,12 +157,18 @@ async def authorize(request: web.Request) -> web.Response:
         return error_page(request, settings, exc.message)
     except AuthorizationRedirectError as exc:
         return found(request, settings, oauth.error_redirect(exc.request, exc.error))
-    if auth_request.identity_provider and auth_request.identity_provider != "COGNITO":
+    federated = auth_request.identity_provider not in (None, "", "COGNITO")
+    silent = "none" in auth_request.prompt
+    if federated and not silent:
         from gateway.oauth import federation  # here: that module builds on this one
 
         await oauth.save_request(auth_request)
         return await federation.begin(request, auth_request)
     session = await current_session(request, auth_request.pool_id)
+    if federated and session is not None and session.provider not in (None, auth_request.identity_provider):
+        # prompt=none names a provider: only a session from that provider answers (OpenID Connect Core
+        # §3.1.2.1: no sign-in page of ours or the provider's is shown); otherwise login_required.
+        session = None
     try:
         if (
             session is not None

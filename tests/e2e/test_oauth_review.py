@@ -619,3 +619,49 @@ def test_a_session_does_not_open_a_client_that_does_not_support_its_provider(
     assert page.status_code == 200 and "Google" in page.text and 'name="password"' not in page.text
     # The session itself is untouched: a client that admits the pool's own sign-in still gets a code silently.
     assert "code" in _silent(browser, pool)
+
+
+def test_prompt_none_with_an_identity_provider_shows_no_sign_in_page(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool
+) -> None:
+    """OpenID Connect Core §3.1.2.1: prompt=none must not display any sign-in UI, the upstream provider's
+    included. With identity_provider and no session from that provider, the answer is login_required at once
+    (not a redirect to the provider, which a silent renewal in a hidden frame would hang on)."""
+    providers = {p["ProviderName"] for p in idp.list_identity_providers(UserPoolId=pool.pool_id)["Providers"]}
+    if "Google" not in providers:
+        idp.create_identity_provider(
+            UserPoolId=pool.pool_id,
+            ProviderName="Google",
+            ProviderType="Google",
+            ProviderDetails={
+                "client_id": "google-client",
+                "client_secret": "google-secret",
+                "authorize_scopes": "email",
+            },
+            AttributeMapping={"email": "email"},
+        )
+    both = idp.create_user_pool_client(
+        UserPoolId=pool.pool_id,
+        ClientName="both",
+        GenerateSecret=True,
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid"],
+        CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["COGNITO", "Google"],
+    )["UserPoolClient"]["ClientId"]
+    anonymous = Browser(gatehouse.url)
+    answer = anonymous.get(anonymous.authorize_url(both, prompt="none", identity_provider="Google", state="s"))
+    assert answer.status_code == 302
+    got = query_of(answer.headers["Location"])
+    assert answer.headers["Location"].startswith(CALLBACK) and got["error"] == "login_required" and got["state"] == "s"
+    # Signed in with a password: that session is not one from Google either.
+    browser = Browser(gatehouse.url)
+    assert browser.sign_in(browser.authorize_url(both), "alice").status_code == 303
+    again = query_of(
+        browser.get(browser.authorize_url(both, prompt="none", identity_provider="Google")).headers["Location"]
+    )
+    assert again.get("error") == "login_required" and "code" not in again
+    # Without prompt=none the provider's sign-in is started as before.
+    started = browser.get(browser.authorize_url(both, identity_provider="Google"))
+    assert started.status_code in (302, 303) and not started.headers["Location"].startswith(CALLBACK)
