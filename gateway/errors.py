@@ -482,6 +482,18 @@ class UnsupportedTokenTypeError(OAuthError):
     oauth_error = "unsupported_token_type"
 
 
+class RequestNotSupportedError(OAuthError):
+    """OpenID Connect Core §6.1: a ``request`` object was sent, and request objects are not supported."""
+
+    oauth_error = "request_not_supported"
+
+
+class RequestUriNotSupportedError(OAuthError):
+    """OpenID Connect Core §6.2: a ``request_uri`` was sent, and request URIs are not supported."""
+
+    oauth_error = "request_uri_not_supported"
+
+
 class AuthorizationPageError(GatehouseError):
     """An authorization request that must not be answered by a redirect (unknown client, redirect URI not
     registered, pool mismatch, an expired sign-in page): RFC 6749 §4.1.2.1 says to inform the user and

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 from aiohttp import web
@@ -24,13 +24,14 @@ from gateway.errors import (
     AuthorizationPageError,
     GatehouseError,
     InvalidRequestError,
+    InvalidTokenError,
     LoginRequiredError,
     ResourceNotFoundException,
 )
 from gateway.oauth.forms import read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.container import Services
-from gateway.services.oauth import SSO_SECONDS, AuthorizationRedirectError, SsoSession
+from gateway.services.oauth import SSO_SECONDS, AuthorizationRedirectError, SsoSession, error_description
 from gateway.ui.render import error_page, finish, found, secure_cookies
 
 # Parameters that must not repeat (RFC 6749 §3.1, §3.2).
@@ -56,6 +57,8 @@ _SINGLE = (
     "token",
     "token_type_hint",
     "logout_uri",
+    "post_logout_redirect_uri",
+    "id_token_hint",
 )
 
 
@@ -82,14 +85,34 @@ async def routed_pool(request: web.Request) -> str | None:
     return await services.domains.pool_for_host(request.headers.get("Host"))
 
 
+async def addressed_pool(request: web.Request) -> str | None:
+    """The pool a JSON endpoint (token, userInfo, revoke) was called for: the ``/{UserPoolId}`` of its path
+    (whether or not that pool exists: no client or token belongs to a pool that does not), or the pool whose
+    domain the Host names; None on the server's own host. A pool's endpoints answer only for its own clients
+    and tokens, as each Cognito pool's domain does. The common call (the server's own host, or a path) costs
+    no store read."""
+    pool_id = request.match_info.get("pool_id")
+    if pool_id:
+        return pool_id
+    services = request.app[SERVICES]
+    host = request.headers.get("Host")
+    if not host or host.lower() == urlsplit(services.settings.issuer_base).netloc.lower():
+        return None
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host
+    if name.startswith("[") or name.replace(".", "").isdigit() or name.lower() == "localhost":
+        return None  # an address, never a pool's domain: no store read
+    return await services.domains.pool_for_host(host)
+
+
 def flatten(values: MultiMapping[Any]) -> tuple[dict[str, str], list[str]]:
     """The first value of each parameter, and the names of single-valued ones that were repeated (in
     ``_SINGLE``'s order), in one pass over the parameters. Only text values count: a form's file fields are
-    dropped, as :func:`read_form` drops them."""
+    dropped, as :func:`read_form` drops them. A parameter sent without a value is treated as omitted
+    (RFC 6749 §3.1, §3.2)."""
     flat: dict[str, str] = {}
     twice: set[str] = set()
     for key, value in values.items():
-        if not isinstance(value, str):
+        if not value or not isinstance(value, str):
             continue
         if key in flat:
             twice.add(key)
@@ -134,14 +157,24 @@ async def authorize(request: web.Request) -> web.Response:
         return error_page(request, settings, exc.message)
     except AuthorizationRedirectError as exc:
         return found(request, settings, oauth.error_redirect(exc.request, exc.error))
-    if auth_request.identity_provider and auth_request.identity_provider != "COGNITO":
+    federated = auth_request.identity_provider not in (None, "", "COGNITO")
+    silent = "none" in auth_request.prompt
+    if federated and not silent:
         from gateway.oauth import federation  # here: that module builds on this one
 
         await oauth.save_request(auth_request)
         return await federation.begin(request, auth_request)
     session = await current_session(request, auth_request.pool_id)
+    if federated and session is not None and session.provider not in (None, auth_request.identity_provider):
+        # prompt=none names a provider: only a session from that provider answers (OpenID Connect Core
+        # §3.1.2.1: no sign-in page of ours or the provider's is shown); otherwise login_required.
+        session = None
     try:
-        if session is not None and not oauth.needs_login(auth_request, session):
+        if (
+            session is not None
+            and not oauth.needs_login(auth_request, session)
+            and await oauth.session_fits_client(auth_request, session)
+        ):
             location = await oauth.issue_authorization_code(
                 auth_request, session.user, session.auth_time, session.amr, stored=False
             )
@@ -172,13 +205,13 @@ def json_response(body: object, *, status: int = 200, headers: Mapping[str, str]
 def oauth_error_response(error: GatehouseError, *, bearer: bool = False) -> web.Response:
     """RFC 6749 §5.2 (and RFC 6750 §3 for bearer-token failures)."""
     headers: dict[str, str] = {}
-    description = error.message.replace('"', "'")
+    description = error_description(error.message)
     if bearer and error.status in (401, 403):
         headers["WWW-Authenticate"] = f'Bearer error="{error.oauth_error}", error_description="{description}"'
     elif error.status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="gatehouse", charset="UTF-8"'
     return json_response(
-        {"error": error.oauth_error, "error_description": error.message}, status=error.status, headers=headers
+        {"error": error.oauth_error, "error_description": description}, status=error.status, headers=headers
     )
 
 
@@ -198,7 +231,9 @@ async def token(request: web.Request) -> web.Response:
         form, repeated = await _form(request)
         if repeated:
             raise InvalidRequestError(f"Parameter {repeated[0]} was given more than once.")
-        body = await services.oauth.token(form, request.headers.get("Authorization"))
+        body = await services.oauth.token(
+            form, request.headers.get("Authorization"), pool_id=await addressed_pool(request)
+        )
     except GatehouseError as exc:
         return oauth_error_response(exc)
     return json_response(body)
@@ -210,9 +245,15 @@ async def userinfo(request: web.Request) -> web.Response:
     scheme, _, value = header.partition(" ")
     access_token = value.strip() if scheme.lower() == "bearer" else None
     try:
-        claims = await services.oauth.userinfo(access_token)
+        if not access_token:
+            # RFC 6750 §3.1: no credentials (or another scheme): a challenge without an error code.
+            raise InvalidTokenError("A bearer access token is required.")
+        claims = await services.oauth.userinfo(access_token, pool_id=await addressed_pool(request))
     except GatehouseError as exc:
-        return oauth_error_response(exc, bearer=True)
+        response = oauth_error_response(exc, bearer=True)
+        if not access_token:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="gatehouse"'
+        return response
     return json_response(claims)
 
 
@@ -222,7 +263,7 @@ async def revoke(request: web.Request) -> web.Response:
         form, repeated = await _form(request)
         if repeated:
             raise InvalidRequestError(f"Parameter {repeated[0]} was given more than once.")
-        await services.oauth.revoke(form, request.headers.get("Authorization"))
+        await services.oauth.revoke(form, request.headers.get("Authorization"), pool_id=await addressed_pool(request))
     except GatehouseError as exc:
         return oauth_error_response(exc)
     return json_response({})

@@ -123,7 +123,12 @@ async def _answer(request: web.Request, outcome: FederatedSignIn) -> web.Respons
     identity = outcome.identity
     upstream = upstream_of(outcome.provider_name, identity.provider_type, identity.issuer, identity.claims)
     token = await services.oauth.start_sso(
-        outcome.pool.id, outcome.user, outcome.auth_time, AMR_FEDERATED, upstream=upstream or None
+        outcome.pool.id,
+        outcome.user,
+        outcome.auth_time,
+        AMR_FEDERATED,
+        upstream=upstream or None,
+        provider=outcome.provider_name,
     )
     location = await services.oauth.issue_authorization_code(
         auth_request, outcome.user, outcome.auth_time, AMR_FEDERATED
@@ -242,6 +247,7 @@ def provider_sign_in_url(base: str, auth_request: AuthorizationRequest, provider
         "code_challenge": auth_request.code_challenge,
         "code_challenge_method": auth_request.code_challenge_method,
         "identity_provider": provider,
+        "response_mode": auth_request.response_mode,
     }
     query = urlencode({k: v for k, v in params.items() if v is not None})
     return f"{base}/oauth2/authorize?{query}"

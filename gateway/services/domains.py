@@ -76,6 +76,10 @@ def is_custom_domain(domain: str) -> bool:
     return "." in domain
 
 
+# URI schemes no redirect may use (the browser's own: scripts, inline documents, local files).
+_SCRIPT_SCHEMES = frozenset({"javascript", "vbscript", "data", "blob", "file", "about", "filesystem"})
+
+
 def check_redirect_uri(uri: str, member: str) -> None:
     """Cognito's rules for CallbackURLs, LogoutURLs and DefaultRedirectURI: an absolute URI without a
     fragment, HTTPS unless it is http://localhost (app schemes such as myapp:// are allowed)."""
@@ -84,6 +88,10 @@ def check_redirect_uri(uri: str, member: str) -> None:
         raise InvalidParameterException(f"{member} must be absolute URIs: {uri}")
     if parts.fragment or "#" in uri:
         raise InvalidParameterException(f"{member} must not include a fragment: {uri}")
+    if parts.scheme in _SCRIPT_SCHEMES:
+        # A browser runs or reads these itself rather than handing them to an application: a code or token
+        # "redirected" there would be an injection into this origin's or a blank page (RFC 9700 §4.1).
+        raise InvalidParameterException(f"{member} must not use the {parts.scheme} scheme: {uri}")
     if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "[::1]", "::1"):
         raise InvalidParameterException(f"{member} must use HTTPS unless the host is localhost: {uri}")
     if len(uri) > 1024:

@@ -54,6 +54,8 @@ from gateway.errors import (
     InvalidScopeError,
     InvalidTokenError,
     NotAuthorizedException,
+    RequestNotSupportedError,
+    RequestUriNotSupportedError,
     ResourceNotFoundException,
     UnauthorizedClientError,
     UnsupportedGrantTypeError,
@@ -141,11 +143,14 @@ class AuthorizationRequest:
     idp_identifier: str | None = None
     login_hint: str | None = None
     created_at: float = field(default_factory=time.time)
+    # OAuth 2.0 Multiple Response Type Encoding Practices §2.1: "query" or "fragment" when the client asked.
+    response_mode: str | None = None
 
     @property
     def fragment(self) -> bool:
-        """Implicit-flow responses travel in the fragment (RFC 6749 §4.2.2)."""
-        return self.response_type == "token"
+        """Implicit-flow responses travel in the fragment (RFC 6749 §4.2.2), and any response whose client
+        asked for ``response_mode=fragment``."""
+        return self.response_type == "token" or self.response_mode == "fragment"
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -162,6 +167,7 @@ class AuthorizationRequest:
             "idp_identifier": self.idp_identifier,
             "login_hint": self.login_hint,
             "created_at": self.created_at,
+            "response_mode": self.response_mode,
         }
 
     @classmethod
@@ -184,6 +190,7 @@ class AuthorizationRequest:
             idp_identifier=d.get("idp_identifier"),
             login_hint=d.get("login_hint"),
             created_at=float(d.get("created_at") or 0),
+            response_mode=d.get("response_mode"),
         )
 
 
@@ -198,6 +205,9 @@ class SsoSession:
     # For a federated sign-in that single logout may end upstream: the provider and whom it named (SAML's
     # NameID and SessionIndex), as kept by start_sso.
     upstream: dict[str, Any] | None = None
+    # Who signed the user in: "COGNITO" (the hosted pages) or the identity provider's name; None for a
+    # session started before this was kept.
+    provider: str | None = None
 
 
 class AuthorizationRedirectError(Exception):
@@ -347,6 +357,9 @@ class OAuthService:
             raise AuthorizationPageError("The redirect_uri is not registered for this client.")
         response_type = query.get("response_type") or ""
         state = query.get("state")
+        # Discovery's response_modes_supported: query and fragment are honoured (an error too goes back the
+        # way asked for); another mode (form_post) is ignored, as Cognito ignores it.
+        response_mode = query.get("response_mode") if query.get("response_mode") in ("query", "fragment") else None
 
         def refuse(error: GatehouseError) -> AuthorizationRedirectError:
             # What the error redirect needs of the request (made only for a refusal).
@@ -358,16 +371,28 @@ class OAuthService:
                 response_type=response_type,
                 scopes=(),
                 state=state,
+                # Tokens are never put in a query, not even a refusal meant for the implicit flow.
+                response_mode=response_mode if response_type != "token" else None,
             )
             return AuthorizationRedirectError(request, error)
 
         if repeated:
             raise refuse(InvalidRequestError(f"Parameter {repeated[0]} was given more than once."))
+        # OpenID Connect Core §6.1, §6.2: request objects are not supported (as discovery says), and one sent
+        # is refused rather than ignored, for the client may rely on what it asks for there.
+        if "request" in query:
+            raise refuse(RequestNotSupportedError("The request parameter is not supported."))
+        if "request_uri" in query:
+            raise refuse(RequestUriNotSupportedError("The request_uri parameter is not supported."))
         flows = self.allowed_flows(client)
         if not response_type:
             raise refuse(InvalidRequestError("response_type is required."))
         if response_type not in ("code", "token"):
             raise refuse(UnsupportedResponseTypeError(f"Unsupported response_type: {response_type}"))
+        if response_type == "token" and response_mode == "query":
+            # Multiple Response Type Encoding Practices §2.1: tokens never travel in the query (they would leak
+            # through logs and Referer).
+            raise refuse(InvalidRequestError("response_mode=query cannot be used with response_type=token."))
         needed = "code" if response_type == "code" else "implicit"
         if needed not in flows:
             raise refuse(UnauthorizedClientError(f"The client is not allowed the {needed} flow."))
@@ -437,6 +462,7 @@ class OAuthService:
             identity_provider=provider,
             idp_identifier=idp_identifier,
             login_hint=query.get("login_hint"),
+            response_mode=response_mode,
         )
         if save:
             await self.save_request(request)
@@ -496,7 +522,7 @@ class OAuthService:
             request.redirect_uri,
             {
                 "error": error.oauth_error,
-                "error_description": error.message,
+                "error_description": error_description(error.message),
                 "state": request.state,
                 "iss": self.issuer(request.pool_id),
             },
@@ -508,6 +534,17 @@ class OAuthService:
         if session is None or session.pool_id != request.pool_id or "login" in request.prompt:
             return True
         return request.max_age is not None and session.auth_time + request.max_age < time.time()
+
+    async def session_fits_client(self, request: AuthorizationRequest, session: SsoSession) -> bool:
+        """Whether the session was signed in through a provider the request's client supports (its
+        SupportedIdentityProviders; none listed: the hosted pages only, as the sign-in page offers): a session
+        from the pool's own sign-in never signs in to a client that admits only an identity provider, nor one
+        from a provider to a client that does not list it."""
+        if session.provider is None:
+            return True  # started before sessions kept their provider (they last SSO_SECONDS at most)
+        _, client = await self.client(request.client_id)
+        supported = client.settings.get("SupportedIdentityProviders")
+        return session.provider in (supported if supported is not None else ["COGNITO"])
 
     async def issue_authorization_code(
         self,
@@ -567,7 +604,9 @@ class OAuthService:
             }
         )
         log.info("oauth.code_issued", pool=request.pool_id, client=request.client_id, username=user.username)
-        return add_parameters(request.redirect_uri, {"code": code, "state": request.state, "iss": iss})
+        return add_parameters(
+            request.redirect_uri, {"code": code, "state": request.state, "iss": iss}, fragment=request.fragment
+        )
 
     # --- single sign-on ----------------------------------------------------------------------------------
 
@@ -579,10 +618,20 @@ class OAuthService:
         amr: Sequence[str],
         *,
         upstream: Mapping[str, Any] | None = None,
+        provider: str = "COGNITO",
     ) -> str:
-        """A new hosted-UI session for ``user``; returns the cookie value (only its hash is kept)."""
+        """A new hosted-UI session for ``user``, signed in through ``provider`` (the hosted pages, or an
+        identity provider's name); returns the cookie value (only its hash is kept)."""
         token = new_opaque_token(32)
-        data: dict[str, Any] = {"auth_time": int(auth_time), "amr": list(amr), "created_at": time.time()}
+        # The user's sub as well as the username: a user deleted and another created with the same username
+        # is someone else, whom this session must not sign in.
+        data: dict[str, Any] = {
+            "auth_time": int(auth_time),
+            "amr": list(amr),
+            "created_at": time.time(),
+            "sub": user.sub,
+            "provider": provider,
+        }
         if upstream:
             data["upstream"] = dict(upstream)
         await self.store.put_oauth_record(
@@ -612,6 +661,9 @@ class OAuthService:
         # Federated users (EXTERNAL_PROVIDER) keep their hosted-UI session like the pool's own.
         if user is None or not user.enabled or user.status not in ("CONFIRMED", "EXTERNAL_PROVIDER"):
             return None
+        # Sessions started before the sub was kept have none (they last SSO_SECONDS at most).
+        if record.data.get("sub", user.sub) != user.sub:
+            return None
         if user.tokens_valid_after and float(record.data.get("created_at", 0)) < user.tokens_valid_after:
             return None
         upstream = record.data.get("upstream")
@@ -621,6 +673,7 @@ class OAuthService:
             int(record.data["auth_time"]),
             tuple(record.data.get("amr") or ()),
             upstream=dict(upstream) if isinstance(upstream, dict) else None,
+            provider=record.data.get("provider"),
         )
 
     async def end_sso(self, token: str | None) -> None:
@@ -682,10 +735,11 @@ class OAuthService:
         return tokens
 
     async def authenticate_client(
-        self, form: Mapping[str, str], authorization: str | None
+        self, form: Mapping[str, str], authorization: str | None, *, pool_id: str | None = None
     ) -> tuple[PoolView, ClientView]:
         """Client authentication at the token and revocation endpoints (RFC 6749 §2.3): client_secret_basic
-        or client_secret_post for confidential clients (never both), the client_id alone for public ones."""
+        or client_secret_post for confidential clients (never both), the client_id alone for public ones.
+        ``pool_id``: the pool whose endpoint was called (its path or domain); another pool's client fails."""
         basic = parse_basic_credentials(authorization)
         if basic is not None and ("client_secret" in form):
             raise InvalidRequestError("Use one client authentication method only.")
@@ -702,6 +756,8 @@ class OAuthService:
             pool = await self.pools.get_pool(client.pool_id)
         except ResourceNotFoundException as exc:
             raise InvalidClientError("Client authentication failed.") from exc
+        if pool_id is not None and pool.id != pool_id:
+            raise InvalidClientError("Client authentication failed.")
         if client.secret is not None:
             if not secret or not hmac.compare_digest(secret.encode(), client.secret.encode()):
                 raise InvalidClientError("Client authentication failed.")
@@ -709,12 +765,15 @@ class OAuthService:
             raise InvalidClientError("Client authentication failed.")
         return pool, client
 
-    async def token(self, form: Mapping[str, str], authorization: str | None) -> dict[str, Any]:
-        """The token endpoint (RFC 6749 §3.2): the response body for one grant."""
+    async def token(
+        self, form: Mapping[str, str], authorization: str | None, *, pool_id: str | None = None
+    ) -> dict[str, Any]:
+        """The token endpoint (RFC 6749 §3.2): the response body for one grant. ``pool_id``: the pool whose
+        endpoint was called, when the path or domain names one."""
         grant_type = form.get("grant_type")
         if not grant_type:
             raise InvalidRequestError("grant_type is required.")
-        pool, client = await self.authenticate_client(form, authorization)
+        pool, client = await self.authenticate_client(form, authorization, pool_id=pool_id)
         if grant_type == "authorization_code":
             return await self._code_grant(pool, client, form)
         if grant_type == "refresh_token":
@@ -953,14 +1012,17 @@ class OAuthService:
 
     # --- userInfo ----------------------------------------------------------------------------------------
 
-    async def userinfo(self, access_token: str | None) -> dict[str, Any]:
-        """OpenID Connect Core §5.3: the claims the access token's scopes release."""
+    async def userinfo(self, access_token: str | None, *, pool_id: str | None = None) -> dict[str, Any]:
+        """OpenID Connect Core §5.3: the claims the access token's scopes release. ``pool_id``: the pool whose
+        endpoint was called (its path or domain); a token of another pool is not one of its tokens."""
         if not access_token:
             raise InvalidTokenError("A bearer access token is required.")
         try:
             verified = await self.tokens.verify_access_token(access_token, required_scope=None)
         except NotAuthorizedException as exc:
             raise InvalidTokenError(exc.message) from exc
+        if pool_id is not None and verified.pool_id != pool_id:
+            raise InvalidTokenError("Invalid Access Token")
         if "openid" not in verified.scopes:
             raise InsufficientScopeError("The access token lacks the openid scope.")
         user = verified.user
@@ -985,18 +1047,18 @@ class OAuthService:
 
     # --- revocation --------------------------------------------------------------------------------------
 
-    async def revoke(self, form: Mapping[str, str], authorization: str | None) -> None:
+    async def revoke(self, form: Mapping[str, str], authorization: str | None, *, pool_id: str | None = None) -> None:
         """RFC 7009 §2.1: revoke a refresh token (and with it the tokens of its family). An unknown or
-        invalid token is not an error (§2.2); a token of another client is refused."""
+        invalid token is not an error (§2.2); a token of another client is refused. ``pool_id``: the pool
+        whose endpoint was called, when the path or domain names one."""
         token = form.get("token")
         if not token:
             raise InvalidRequestError("token is required.")
-        _, client = await self.authenticate_client(form, authorization)
+        _, client = await self.authenticate_client(form, authorization, pool_id=pool_id)
         if not client.token_revocation_enabled:
             raise UnsupportedTokenTypeError("Token revocation is not enabled for this client.")
-        hint = form.get("token_type_hint")
-        if hint is not None and hint not in ("refresh_token", "access_token"):
-            raise UnsupportedTokenTypeError(f"Unsupported token_type_hint: {hint}")
+        # token_type_hint is not needed: the token's form tells which it is, and a hint, even one naming a
+        # type this server does not know, never stops the search (RFC 7009 §2.1).
         if token.count(".") == 2:
             # An access token: revoke its family if it is ours, valid, and this client's (RFC 7009 §2).
             try:
@@ -1024,7 +1086,11 @@ class OAuthService:
     async def logout_target(self, query: Mapping[str, str], *, pool_id: str | None = None) -> tuple[PoolView, str]:
         """Where ``/logout`` sends the browser once the session is gone (Cognito's two forms): ``logout_uri``
         registered in LogoutURLs, or ``redirect_uri`` (registered in CallbackURLs) with ``response_type``,
-        which starts a new sign-in. Anything else is refused with a page, never redirected."""
+        which starts a new sign-in. Anything else is refused with a page, never redirected. The parameters of
+        OpenID Connect RP-Initiated Logout 1.0 are taken too (discovery names this endpoint as the
+        ``end_session_endpoint``): see :meth:`_end_session_target`."""
+        if query.get("post_logout_redirect_uri") is not None and query.get("logout_uri") is None:
+            return await self._end_session_target(query, str(query["post_logout_redirect_uri"]), pool_id=pool_id)
         pool, client = await self.client(query.get("client_id"), pool_id=pool_id)
         logout_uri = query.get("logout_uri")
         if logout_uri is not None:
@@ -1037,6 +1103,45 @@ class OAuthService:
                 raise AuthorizationPageError("The redirect_uri is not registered for this client.")
             return pool, "authorize"
         raise AuthorizationPageError("The request needs logout_uri, or redirect_uri and response_type.")
+
+    async def _end_session_target(
+        self, query: Mapping[str, str], uri: str, *, pool_id: str | None = None
+    ) -> tuple[PoolView, str]:
+        """OpenID Connect RP-Initiated Logout 1.0 §2-§3: ``post_logout_redirect_uri`` (one of the client's
+        LogoutURLs, exactly), the client named by ``client_id`` or by the ``aud`` of ``id_token_hint`` (an ID
+        token of this server, checked when it is all that names the client; when both are sent they must agree),
+        and ``state`` passed back. Anything else is refused with a page, never redirected."""
+        client_id = query.get("client_id") or None
+        hint = query.get("id_token_hint")
+        audience: str | None = None
+        if hint:
+            claims: dict[str, Any] | None
+            try:
+                claims = await self.tokens.verify_jwt(hint, pool_id=pool_id) if len(hint) <= 16_384 else None
+            except NotAuthorizedException:
+                claims = None
+            if claims is not None and claims.get("token_use") == "id" and isinstance(claims.get("aud"), str):
+                audience = str(claims["aud"])
+            elif client_id is None:
+                # Only a hint, but here the one thing naming the client: it must be an ID token of ours.
+                raise AuthorizationPageError("The id_token_hint is not a valid ID token of this user pool.")
+        if client_id is not None and audience is not None and audience != client_id:
+            raise AuthorizationPageError("The id_token_hint was not issued to this client_id.")
+        pool, client = await self.client(client_id or audience, pool_id=pool_id)
+        if uri not in (client.settings.get("LogoutURLs") or []):
+            raise AuthorizationPageError("The post_logout_redirect_uri is not registered for this client.")
+        return pool, add_parameters(uri, {"state": query.get("state")})
+
+
+# RFC 6749 §4.1.2.1 and §5.2: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E ).
+_NOT_IN_DESCRIPTION = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+
+
+def error_description(message: str) -> str:
+    """``message`` as an ``error_description`` may carry it (RFC 6749 §4.1.2.1, §5.2): a character outside
+    the allowed set (a quote, a backslash, a control or non-ASCII character, as an echoed parameter may hold)
+    becomes ``?``."""
+    return _NOT_IN_DESCRIPTION.sub("?", message) or "?"
 
 
 def new_csrf_token() -> str:

@@ -37,6 +37,7 @@ from gateway.errors import (
     InvalidParameterException,
     NotAuthorizedException,
     PasswordResetRequiredException,
+    TooManyRequestsException,
     UserNotConfirmedException,
     UserNotFoundException,
 )
@@ -104,6 +105,9 @@ async def _hosted(request: web.Request, known: AuthorizationRequest | None = Non
     if routed is not None and routed != auth_request.pool_id:
         raise AuthorizationPageError("This sign-in page belongs to another user pool.")
     pool, client = await oauth.client(auth_request.client_id)
+    if request.method == "POST":
+        # The app client's bucket too, as the API's unsigned calls take from it (the address's is in _guard).
+        services.rate_limits.check("HostedUI", {"ClientId": client.id}, None)
     base = base_path(request)
     custom = await services.domains.page_customization(pool.id, client.id)
     css_url = logo_url = None
@@ -164,14 +168,23 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _guard(handler: Handler) -> Handler:
-    """Render a page error (a gone request, an unknown pool) as the error page."""
+    """Render a page error (a gone request, an unknown pool) as the error page. A form post (a password, a
+    code, a sign-up: what InitiateAuth, RespondToAuthChallenge, SignUp, ... do on the API) first takes a token
+    from its source address's rate-limit bucket, the one the API's unsigned calls take from, so the pages are
+    no way around the limits; past it the answer is a 429 page, before any work."""
 
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
+        services = request.app[SERVICES]
         try:
+            if request.method == "POST":
+                limits = services.rate_limits
+                limits.check("HostedUI", {}, limits.address_of(request.remote, request.headers))
             return await handler(request)
         except AuthorizationPageError as exc:
-            return error_page(request, request.app[SERVICES].settings, exc.message)
+            return error_page(request, services.settings, exc.message)
+        except TooManyRequestsException:
+            return error_page(request, services.settings, "Too many requests. Wait a moment and try again.", status=429)
 
     return wrapped
 
