@@ -40,6 +40,8 @@ log = structlog.get_logger("gateway.sts")
 
 # RoleSessionName's constraint in the STS model (2 to 64 of these characters).
 SESSION_NAME_PATTERN: Final = re.compile(r"[\w+=,.@-]{2,64}")
+# IAM User Guide, "Role chaining": the longest session a role session may get by assuming another role.
+ROLE_CHAINING_MAX_SECONDS: Final = 3600
 
 
 def _credentials(creds: TemporaryCredentials) -> dict[str, Any]:
@@ -131,10 +133,6 @@ async def assume_role_with_saml(call: QueryCall) -> dict[str, Any]:
         session_name = assertion.single(SESSION_NAME_ATTRIBUTE)
         if session_name is None or not SESSION_NAME_PATTERN.fullmatch(session_name):
             raise InvalidIdentityTokenException("The SAML assertion has no valid RoleSessionName attribute.")
-        # One exchange per assertion: a captured Response cannot be used again (the marker outlives it).
-        key = hashlib.sha256(f"{assertion.issuer}\n{assertion.assertion_id}".encode()).hexdigest()
-        if not await services.store.use_saml_assertion(key, assertion.not_on_or_after + 60, time.time()):
-            raise InvalidIdentityTokenException("The SAML assertion has already been used.")
     except GatehouseError as exc:
         log.info("sts.saml_rejected", provider=p["PrincipalArn"], error=exc.type_name, detail=exc.message)
         raise
@@ -157,6 +155,14 @@ async def assume_role_with_saml(call: QueryCall) -> dict[str, Any]:
         # The IdP's SessionDuration and the caller's DurationSeconds: the shorter one applies.
         duration = min(duration, int(asserted)) if "DurationSeconds" in p else int(asserted)
     source_identity = assertion.single(SOURCE_IDENTITY_ATTRIBUTE)
+    # Everything that could still refuse the call is checked before the assertion is used up, so that a refused
+    # call (by its holder or by someone who captured it) leaves it usable by a call that is right.
+    services.credentials.check_request(role, duration, p.get("Policy"))
+    # One exchange per assertion: a captured Response cannot be used again (the marker outlives it).
+    key = hashlib.sha256(f"{assertion.issuer}\n{assertion.assertion_id}".encode()).hexdigest()
+    if not await services.store.use_saml_assertion(key, assertion.not_on_or_after + 60, time.time()):
+        log.info("sts.saml_rejected", provider=p["PrincipalArn"], error="InvalidIdentityToken", detail="replayed")
+        raise InvalidIdentityTokenException("The SAML assertion has already been used.")
     creds = await services.credentials.mint(
         role,
         session_name=session_name,
@@ -230,6 +236,13 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
         raise AccessDeniedException(
             f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {p['RoleArn']}"
         )
+    duration = p.get("DurationSeconds", 3600)
+    if caller is not None and duration > ROLE_CHAINING_MAX_SECONDS:
+        # IAM User Guide, "Role chaining": a session assumed with a role session's credentials lasts at most one
+        # hour, whatever the role's MaxSessionDuration.
+        raise ValidationError(
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."
+        )
     creds = await services.credentials.mint(
         role,
         session_name=p["RoleSessionName"],
@@ -238,7 +251,7 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
         source_identity=(caller.source_identity if caller is not None else None) or p.get("SourceIdentity"),
         principal_tags=tags,
         session_policy=p.get("Policy"),
-        duration_seconds=p.get("DurationSeconds", 3600),
+        duration_seconds=duration,
     )
     log.info(
         "sts.assumed_role",

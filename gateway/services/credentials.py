@@ -59,6 +59,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import re
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -208,22 +209,7 @@ class CredentialService:
             if found is None:
                 raise ValidationError(f"Role {role} does not exist.")
             role = found
-        if duration_seconds < MIN_DURATION_SECONDS:
-            raise ValidationError(
-                f"1 validation error detected: Value '{duration_seconds}' at 'durationSeconds' failed to satisfy "
-                f"constraint: Member must have value greater than or equal to {MIN_DURATION_SECONDS}"
-            )
-        if duration_seconds > role.max_session_duration:
-            raise ValidationError("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
-        packed: int | None = None
-        if session_policy is not None:
-            if len(session_policy) > MAX_SESSION_POLICY_CHARS:
-                raise PackedPolicyTooLargeException(
-                    "Packed size of session policy is larger than the maximum allowed "
-                    f"({MAX_SESSION_POLICY_CHARS} characters)."
-                )
-            check_policy(session_policy)
-            packed = max(1, round(100 * len(session_policy) / MAX_SESSION_POLICY_CHARS))
+        packed = self.check_request(role, duration_seconds, session_policy)
         aws_role_arn = role.tags.get(AWS_ROLE_TAG)
         if aws_role_arn is not None:
             return await self._from_aws(
@@ -265,6 +251,29 @@ class CredentialService:
             assumed_role_id=f"{role.role_id}:{session_name}",
             packed_policy_size=packed,
         )
+
+    def check_request(self, role: Role, duration_seconds: int, session_policy: str | None) -> int | None:
+        """What :meth:`mint` checks before minting, for a caller that must know before it commits to the call
+        (AssumeRoleWithSAML uses its assertion up only for a call that will succeed). Raises ValidationError for
+        a duration outside 900..MaxSessionDuration, MalformedPolicyDocument and PackedPolicyTooLarge for a bad
+        session policy; answers the session policy's PackedPolicySize (None without one)."""
+        if duration_seconds < MIN_DURATION_SECONDS:
+            raise ValidationError(
+                f"1 validation error detected: Value '{duration_seconds}' at 'durationSeconds' failed to satisfy "
+                f"constraint: Member must have value greater than or equal to {MIN_DURATION_SECONDS}"
+            )
+        if duration_seconds > role.max_session_duration:
+            raise ValidationError("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+        packed: int | None = None
+        if session_policy is not None:
+            if len(session_policy) > MAX_SESSION_POLICY_CHARS:
+                raise PackedPolicyTooLargeException(
+                    "Packed size of session policy is larger than the maximum allowed "
+                    f"({MAX_SESSION_POLICY_CHARS} characters)."
+                )
+            check_policy(session_policy)
+            packed = max(1, round(100 * len(session_policy) / MAX_SESSION_POLICY_CHARS))
+        return packed
 
     async def _from_aws(
         self,
@@ -405,9 +414,8 @@ class CredentialService:
         keys...) overlaid with what only Gatehouse may say (principal, session and web-identity keys)."""
         keys: dict[str, ContextValue] = {}
         for name, value in (context or {}).items():
-            lowered = name.lower()
             # The caller describes the request, never the principal.
-            if lowered.startswith(("aws:principal", "aws:userid", "aws:username", "aws:federatedprovider")):
+            if _describes_principal(name.lower()):
                 continue
             keys[name] = value
         now = int(time.time())
@@ -444,6 +452,32 @@ class CredentialService:
         request = Request(action=action, resource=resource, context=self.request_context(ctx, context))
         session: Sequence[Policy] | None = (ctx.session_policy,) if ctx.session_policy is not None else None
         return evaluate_allowed(ctx.role_policies, request, session)
+
+
+# Condition keys (lower-cased) that describe the principal or its session, never the request: only the session
+# may say them ("AWS global condition context keys": properties of the principal and of the role session).
+_PRINCIPAL_KEY_PREFIXES: Final = (
+    "aws:principal",
+    "aws:userid",
+    "aws:username",
+    "aws:federatedprovider",
+    "aws:sourceidentity",
+    "aws:tokenissuetime",
+    "aws:multifactorauth",
+    "aws:assumedroot",
+    "saml:",
+)
+# A federated identity's keys are "<provider>:<claim>", the provider a host name (accounts.google.com,
+# cognito-identity.amazonaws.com) or an issuer URL without its scheme (host:port/path); a service's own keys
+# ("s3:prefix") start with a bare service prefix.
+_FEDERATED_KEY: Final = re.compile(r"[^:/]*\.[^:/]*[:/]|[^:/]+:\d+[/:]")
+
+
+def _describes_principal(lowered: str) -> bool:
+    """Whether a caller-given condition key (lower-cased) is one only the session may set."""
+    if lowered.startswith(_PRINCIPAL_KEY_PREFIXES):
+        return True
+    return not lowered.startswith("aws:") and _FEDERATED_KEY.match(lowered) is not None
 
 
 @functools.lru_cache(maxsize=64)

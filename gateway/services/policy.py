@@ -614,6 +614,10 @@ def _parse_statement(raw: Any, substitute: bool, resource_policy: bool) -> _Stat
             raise PolicyError("Missing required field Principal")
         if "Principal" in raw and "NotPrincipal" in raw:
             raise PolicyError("Syntax errors in policy: Principal and NotPrincipal in one statement")
+        if "NotPrincipal" in raw and effect != "Deny":
+            # IAM User Guide, "NotPrincipal": it must be used with "Effect":"Deny". With Allow it would grant
+            # every principal but the named ones -- any web identity or SAML user, for a role's trust policy.
+            raise PolicyError('NotPrincipal must be used with "Effect":"Deny"')
     else:
         if has_principal:
             raise PolicyError("Policy document should not specify a principal.")

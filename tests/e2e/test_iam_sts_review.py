@@ -1,0 +1,423 @@
+"""Hostile and standards cases of STS, IAM trust policies and the verify endpoint, against a real Gatehouse.
+
+* S3's SigV4 flavour through ``POST /gatehouse/verify``: boto3's presigned S3 URLs (payload ``UNSIGNED-PAYLOAD``,
+  path not normalised and encoded once) and S3 requests signed in the header with an unsigned payload, while
+  every other service still needs a signed body.
+* ``X-Amz-Expires`` outside 1..604800, a session token or an access key id taken from other credentials.
+* Role chaining: a chained session lasts at most one hour (IAM User Guide, "Role chaining").
+* AssumeRoleWithSAML: a refused call does not use up the assertion.
+* Trust policies: ``NotPrincipal`` with ``Allow`` is refused (IAM User Guide, "NotPrincipal").
+* The verify endpoint's caller context may describe the request, never the principal: federated identity
+  keys and ``aws:SourceIdentity`` come only from the session.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import quote
+
+import boto3
+import pytest
+from botocore import UNSIGNED
+from botocore.auth import S3SigV4Auth, SigV4Auth, SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from tests.e2e.aws_support import ACCOUNT, aws_client
+from tests.saml_idp_fake import FakeAwsSamlIdP, aws_attributes
+from tests.support import REGION, GatehouseServer
+
+FILES = "files.example"
+ROOT_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+PHOTOS_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::photos/*"},
+            {
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::home/${cognito-identity.amazonaws.com:sub}/*",
+            },
+            {
+                "Effect": "Allow",
+                "Action": "s3:DeleteObject",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceIdentity": "ops-admin"}},
+            },
+        ],
+    }
+)
+
+
+# --- helpers -----------------------------------------------------------------------------------------------
+
+
+def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
+    response = excinfo.value.response
+    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def verify(gatehouse: GatehouseServer, question: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        gatehouse.url + "/gatehouse/verify",
+        data=json.dumps(question).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def botocore_credentials(creds: dict[str, Any]) -> Credentials:
+    return Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+
+
+def s3_client(creds: dict[str, Any]) -> Any:
+    """boto3's S3 client for a made-up endpoint: only used to presign, which needs no network."""
+    return boto3.client(
+        "s3",
+        endpoint_url=f"https://{FILES}",
+        region_name=REGION,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+
+
+def header_signed(
+    creds: dict[str, Any],
+    method: str,
+    url: str,
+    body: bytes = b"",
+    *,
+    service: str = "s3",
+    sign_payload: bool = True,
+) -> dict[str, Any]:
+    """A verify question for a request signed in the Authorization header by botocore's S3 signer (service
+    ``s3``) or its generic one."""
+    request = AWSRequest(method=method, url=url, data=body)
+    if service == "s3":
+        request.context["client_config"] = Config(s3={"payload_signing_enabled": sign_payload})
+        S3SigV4Auth(botocore_credentials(creds), "s3", REGION).add_auth(request)
+    else:
+        SigV4Auth(botocore_credentials(creds), service, REGION).add_auth(request)
+    headers = {"Host": FILES, **dict(request.headers.items())}
+    return {"method": method, "url": url, "headers": headers, "body": base64.b64encode(body).decode()}
+
+
+def presigned_question(url: str, **ask: Any) -> dict[str, Any]:
+    return {"method": "GET", "url": url, "headers": {"Host": FILES}, **ask}
+
+
+# --- fixtures ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def admin_sts(gatehouse: GatehouseServer) -> Any:
+    return gatehouse.client("sts")
+
+
+@pytest.fixture(scope="module")
+def files_role(iam: Any) -> str:
+    arn = str(iam.create_role(RoleName="files", AssumeRolePolicyDocument=ROOT_TRUST)["Role"]["Arn"])
+    iam.put_role_policy(RoleName="files", PolicyName="photos", PolicyDocument=PHOTOS_POLICY)
+    return arn
+
+
+@pytest.fixture(scope="module")
+def creds(admin_sts: Any, files_role: str) -> dict[str, Any]:
+    return dict(admin_sts.assume_role(RoleArn=files_role, RoleSessionName="files-1")["Credentials"])
+
+
+# --- S3's flavour of SigV4 through the verify endpoint --------------------------------------------------------
+
+
+def test_boto3_presigned_s3_url_verifies(gatehouse: GatehouseServer, creds: dict[str, Any]) -> None:
+    """S3 presigned URLs sign ``UNSIGNED-PAYLOAD`` without sending it, and their path exactly as sent (S3 does
+    not normalise or double-encode it): "Authenticating Requests: Using Query Parameters", Amazon S3 API."""
+    key = "albums/2024 summer/a+b ü.jpg"
+    url = s3_client(creds).generate_presigned_url("get_object", Params={"Bucket": "photos", "Key": key}, ExpiresIn=600)
+    status, answer = verify(
+        gatehouse,
+        presigned_question(url, service="s3", action="s3:GetObject", resource=f"arn:aws:s3:::photos/{key}"),
+    )
+    assert status == 200, answer
+    assert answer["Allowed"] is True
+    assert answer["Principal"]["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/files/files-1"
+    assert answer["Principal"]["Service"] == "s3"
+
+    # Another object under the same signature: refused.
+    other = url.replace(quote("a+b", safe=""), "c")
+    assert other != url
+    status, answer = verify(gatehouse, presigned_question(other, service="s3"))
+    assert (status, answer["__type"]) == (403, "SignatureDoesNotMatch")
+    # The same signature asked about for another service: refused.
+    status, answer = verify(gatehouse, presigned_question(url, service="sqs"))
+    assert (status, answer["__type"]) == (403, "SignatureDoesNotMatch")
+
+
+def test_s3_header_signed_requests_verify_with_and_without_payload_signing(
+    gatehouse: GatehouseServer, creds: dict[str, Any]
+) -> None:
+    url = f"https://{FILES}/photos/{quote('new file.txt')}"
+    for sign_payload in (True, False):
+        question = header_signed(creds, "PUT", url, b"hello", sign_payload=sign_payload)
+        status, answer = verify(
+            gatehouse, {**question, "service": "s3", "action": "s3:PutObject", "resource": "arn:aws:s3:::photos/x"}
+        )
+        assert status == 200, (sign_payload, answer)
+        assert answer["Allowed"] is True
+    # A signed payload still binds the body.
+    question = header_signed(creds, "PUT", url, b"hello", sign_payload=True)
+    status, answer = verify(gatehouse, {**question, "body": "Z29vZGJ5ZQ=="})
+    assert (status, answer["__type"]) == (403, "SignatureDoesNotMatch")
+
+
+def test_unsigned_payload_is_only_for_s3(gatehouse: GatehouseServer, creds: dict[str, Any]) -> None:
+    """Only S3 lets a client leave the body out of the signature; any other service's request claiming
+    ``UNSIGNED-PAYLOAD`` is refused, whoever verifies it."""
+    request = AWSRequest(
+        method="POST",
+        url=f"https://{FILES}/",
+        data=b"Action=DeleteQueue",
+        headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"},
+    )
+    SigV4Auth(botocore_credentials(creds), "sqs", REGION).add_auth(request)
+    headers = {"Host": FILES, **dict(request.headers.items())}
+    question = {
+        "method": "POST",
+        "url": f"https://{FILES}/",
+        "headers": headers,
+        "body": base64.b64encode(b"x").decode(),
+    }
+    status, answer = verify(gatehouse, question)
+    assert (status, answer["__type"]) == (403, "SignatureDoesNotMatch")
+    # ... and a request to Gatehouse's own STS signed that way too.
+    sts_request = AWSRequest(
+        method="POST",
+        url=gatehouse.url + "/",
+        data=b"Action=GetCallerIdentity&Version=2011-06-15",
+        headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    SigV4Auth(botocore_credentials(creds), "sts", REGION).add_auth(sts_request)
+    prepared = sts_request.prepare()
+    http = urllib.request.Request(
+        prepared.url, data=b"Action=GetCallerIdentity&Version=2011-06-15", headers=dict(prepared.headers.items())
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(http, timeout=5)
+    assert refused.value.code == 403
+
+
+@pytest.mark.parametrize("expires", [0, 604801])
+def test_presigned_url_expiry_outside_one_second_to_seven_days_is_refused(
+    gatehouse: GatehouseServer, creds: dict[str, Any], expires: int
+) -> None:
+    request = AWSRequest(method="GET", url=f"https://{FILES}/photos/a.jpg")
+    SigV4QueryAuth(botocore_credentials(creds), "execute-api", REGION, expires=expires).add_auth(request)
+    status, answer = verify(gatehouse, presigned_question(request.url))
+    assert (status, answer["__type"]) == (403, "IncompleteSignatureException")
+    assert "X-Amz-Expires" in answer["message"]
+
+
+def test_session_token_or_key_id_of_other_credentials(
+    gatehouse: GatehouseServer, admin_sts: Any, files_role: str, creds: dict[str, Any]
+) -> None:
+    other = admin_sts.assume_role(RoleArn=files_role, RoleSessionName="files-2")["Credentials"]
+    url = f"https://{FILES}/photos/a.jpg"
+    swapped = header_signed({**creds, "SessionToken": other["SessionToken"]}, "GET", url)
+    status, answer = verify(gatehouse, swapped)
+    assert (status, answer["__type"]) == (403, "InvalidClientTokenId")
+    key = creds["AccessKeyId"]
+    altered = key[:-1] + ("A" if key[-1] != "A" else "B")
+    status, answer = verify(gatehouse, header_signed({**creds, "AccessKeyId": altered}, "GET", url))
+    assert (status, answer["__type"]) == (403, "InvalidClientTokenId")
+
+
+# --- the caller's context describes the request, not the principal -------------------------------------------
+
+
+def test_caller_context_cannot_claim_principal_keys(gatehouse: GatehouseServer, creds: dict[str, Any]) -> None:
+    """A session assumed with AssumeRole has no web identity and no source identity: a service passing such keys
+    in ``context`` (perhaps copied from its own client's request) must not make them the session's."""
+    url = f"https://{FILES}/home/x"
+    hijack = {
+        "cognito-identity.amazonaws.com:sub": "us-east-1:victim",
+        "Cognito-Identity.amazonaws.com:SUB": "us-east-1:victim",
+    }
+    for key, value in hijack.items():
+        question = {
+            **header_signed(creds, "GET", url),
+            "action": "s3:GetObject",
+            "resource": "arn:aws:s3:::home/us-east-1:victim/photo.jpg",
+            "context": {key: value},
+        }
+        status, answer = verify(gatehouse, question)
+        assert status == 200 and answer["Allowed"] is False, key
+    question = {
+        **header_signed(creds, "GET", url),
+        "action": "s3:DeleteObject",
+        "resource": "arn:aws:s3:::photos/a.jpg",
+        "context": {"aws:SourceIdentity": "ops-admin"},
+    }
+    status, answer = verify(gatehouse, question)
+    assert status == 200 and answer["Allowed"] is False
+    # Request keys still count.
+    question = {
+        **header_signed(creds, "GET", url),
+        "action": "s3:GetObject",
+        "resource": "arn:aws:s3:::photos/a.jpg",
+        "context": {"aws:SourceIp": "203.0.113.9", "s3:prefix": "a"},
+    }
+    status, answer = verify(gatehouse, question)
+    assert status == 200 and answer["Allowed"] is True
+
+
+# --- role chaining ---------------------------------------------------------------------------------------------
+
+
+def test_role_chaining_is_limited_to_one_hour(gatehouse: GatehouseServer, iam: Any, creds: dict[str, Any]) -> None:
+    """IAM User Guide, "Role chaining": a chained session lasts at most one hour, whatever the role's
+    MaxSessionDuration; asking for more fails."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/files"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    target = iam.create_role(
+        RoleName="long-chain", AssumeRolePolicyDocument=json.dumps(trust), MaxSessionDuration=43200
+    )["Role"]["Arn"]
+    session_sts = aws_client(
+        "sts", gatehouse.url, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+    )
+    with pytest.raises(ClientError) as too_long:
+        session_sts.assume_role(RoleArn=target, RoleSessionName="chained", DurationSeconds=7200)
+    assert error_of(too_long) == ("ValidationError", 400)
+    assert "1 hour" in too_long.value.response["Error"]["Message"]
+    chained = session_sts.assume_role(RoleArn=target, RoleSessionName="chained", DurationSeconds=3600)
+    assert chained["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/long-chain/chained"
+    # The root (admin) credentials are not a chain: the role's own maximum applies.
+    root_trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
+    iam.update_assume_role_policy(RoleName="long-chain", PolicyDocument=root_trust)
+    direct = gatehouse.client("sts").assume_role(RoleArn=target, RoleSessionName="direct", DurationSeconds=7200)
+    assert direct["Credentials"]["AccessKeyId"].startswith("ASIA")
+
+
+# --- trust policies: NotPrincipal ------------------------------------------------------------------------------
+
+
+def test_trust_policy_with_not_principal_and_allow_is_refused(iam: Any) -> None:
+    """IAM User Guide, "NotPrincipal": it must be used with "Effect":"Deny"; an Allow with NotPrincipal would let
+    every principal but the named ones (any web identity, any SAML user) assume the role."""
+    everyone_but = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "NotPrincipal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/nobody"},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                }
+            ],
+        }
+    )
+    with pytest.raises(ClientError) as refused:
+        iam.create_role(RoleName="open-door", AssumeRolePolicyDocument=everyone_but)
+    assert error_of(refused) == ("MalformedPolicyDocument", 400)
+    with pytest.raises(ClientError) as missing:
+        iam.get_role(RoleName="open-door")
+    assert error_of(missing) == ("NoSuchEntity", 404)
+    iam.create_role(RoleName="closed-door", AssumeRolePolicyDocument=ROOT_TRUST)
+    with pytest.raises(ClientError) as not_updated:
+        iam.update_assume_role_policy(RoleName="closed-door", PolicyDocument=everyone_but)
+    assert error_of(not_updated) == ("MalformedPolicyDocument", 400)
+    stored = iam.get_role(RoleName="closed-door")["Role"]["AssumeRolePolicyDocument"]
+    assert "NotPrincipal" not in json.dumps(stored)
+
+
+# --- AssumeRoleWithSAML: a refused call leaves the assertion usable ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saml_setup(gatehouse: GatehouseServer, iam: Any) -> dict[str, Any]:
+    idp = FakeAwsSamlIdP()
+    provider_arn = iam.create_saml_provider(Name="review-corp", SAMLMetadataDocument=idp.metadata_xml())[
+        "SAMLProviderArn"
+    ]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Federated": provider_arn}, "Action": "sts:AssumeRoleWithSAML"}
+        ],
+    }
+    role_arn = iam.create_role(RoleName="saml-review", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    return {"idp": idp, "provider_arn": provider_arn, "role_arn": role_arn}
+
+
+def test_refused_saml_exchange_does_not_use_up_the_assertion(
+    gatehouse: GatehouseServer, sts: Any, saml_setup: dict[str, Any]
+) -> None:
+    idp: FakeAwsSamlIdP = saml_setup["idp"]
+    assertion = idp.response(aws_attributes(saml_setup["role_arn"], saml_setup["provider_arn"], session="ann"))
+    # A role the assertion does not offer: AccessDenied ...
+    with pytest.raises(ClientError) as denied:
+        sts.assume_role_with_saml(
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/files",
+            PrincipalArn=saml_setup["provider_arn"],
+            SAMLAssertion=assertion,
+        )
+    assert error_of(denied) == ("AccessDenied", 403)
+    # ... and a duration the role does not allow: ValidationError (server-side checks only).
+    unchecked = boto3.client(
+        "sts",
+        endpoint_url=gatehouse.url,
+        region_name=REGION,
+        config=Config(signature_version=UNSIGNED, parameter_validation=False, retries={"max_attempts": 1}),
+    )
+    with pytest.raises(ClientError) as too_long:
+        unchecked.assume_role_with_saml(
+            RoleArn=saml_setup["role_arn"],
+            PrincipalArn=saml_setup["provider_arn"],
+            SAMLAssertion=assertion,
+            DurationSeconds=7200,
+        )
+    assert error_of(too_long) == ("ValidationError", 400)
+    # Neither refusal used the assertion up: its holder still exchanges it, once.
+    answer = sts.assume_role_with_saml(
+        RoleArn=saml_setup["role_arn"], PrincipalArn=saml_setup["provider_arn"], SAMLAssertion=assertion
+    )
+    assert answer["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/saml-review/ann"
+    with pytest.raises(ClientError) as replayed:
+        sts.assume_role_with_saml(
+            RoleArn=saml_setup["role_arn"], PrincipalArn=saml_setup["provider_arn"], SAMLAssertion=assertion
+        )
+    assert error_of(replayed) == ("InvalidIdentityToken", 400)
