@@ -38,8 +38,8 @@ from gateway.services.saml_federation import (
 
 log = structlog.get_logger("gateway.sts")
 
-# RoleSessionName's constraint in the STS model (2 to 64 of these characters).
-SESSION_NAME_PATTERN: Final = re.compile(r"[\w+=,.@-]{2,64}")
+# RoleSessionName's constraint in the STS model (2 to 64 of these characters); a Java pattern, so \w is ASCII.
+SESSION_NAME_PATTERN: Final = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 # IAM User Guide, "Role chaining": the longest session a role session may get by assuming another role.
 ROLE_CHAINING_MAX_SECONDS: Final = 3600
 
@@ -157,7 +157,7 @@ async def assume_role_with_saml(call: QueryCall) -> dict[str, Any]:
     source_identity = assertion.single(SOURCE_IDENTITY_ATTRIBUTE)
     # Everything that could still refuse the call is checked before the assertion is used up, so that a refused
     # call (by its holder or by someone who captured it) leaves it usable by a call that is right.
-    services.credentials.check_request(role, duration, p.get("Policy"))
+    services.credentials.check_request(role, duration, p.get("Policy"), tags)
     # One exchange per assertion: a captured Response cannot be used again (the marker outlives it).
     key = hashlib.sha256(f"{assertion.issuer}\n{assertion.assertion_id}".encode()).hexdigest()
     if not await services.store.use_saml_assertion(key, assertion.not_on_or_after + 60, time.time()):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import urllib.error
 import urllib.request
 from typing import Any
@@ -376,7 +377,11 @@ def saml_setup(gatehouse: GatehouseServer, iam: Any) -> dict[str, Any]:
     trust = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Principal": {"Federated": provider_arn}, "Action": "sts:AssumeRoleWithSAML"}
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": provider_arn},
+                "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"],
+            }
         ],
     }
     role_arn = iam.create_role(RoleName="saml-review", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
@@ -421,3 +426,45 @@ def test_refused_saml_exchange_does_not_use_up_the_assertion(
             RoleArn=saml_setup["role_arn"], PrincipalArn=saml_setup["provider_arn"], SAMLAssertion=assertion
         )
     assert error_of(replayed) == ("InvalidIdentityToken", 400)
+
+
+def test_saml_session_name_and_session_tags_beyond_sts_limits(
+    gatehouse: GatehouseServer, sts: Any, saml_setup: dict[str, Any]
+) -> None:
+    """RoleSessionName is ``[\\w+=,.@-]{2,64}`` with Java's ASCII ``\\w`` (a look-alike Cyrillic U+0430 is no "a");
+    session tags are at most 50, keys up to 128 and values up to 256 characters, and a session whose packed tags
+    do not fit is refused (PackedPolicyTooLarge) rather than handed credentials no request can use."""
+    idp: FakeAwsSamlIdP = saml_setup["idp"]
+    role_arn, provider_arn = saml_setup["role_arn"], saml_setup["provider_arn"]
+
+    def exchange(assertion: str) -> dict[str, Any]:
+        return dict(sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider_arn, SAMLAssertion=assertion))
+
+    look_alike = idp.response(aws_attributes(role_arn, provider_arn, session="\u0430dmin"))
+    with pytest.raises(ClientError) as bad_name:
+        exchange(look_alike)
+    assert error_of(bad_name) == ("InvalidIdentityToken", 400)
+
+    many = {f"PrincipalTag:t{i}": ["v"] for i in range(51)}
+    with pytest.raises(ClientError) as too_many:
+        exchange(idp.response(aws_attributes(role_arn, provider_arn, **many)))
+    assert error_of(too_many) == ("ValidationError", 400)
+    long_value = {"PrincipalTag:team": ["x" * 257]}
+    with pytest.raises(ClientError) as too_long:
+        exchange(idp.response(aws_attributes(role_arn, provider_arn, **long_value)))
+    assert error_of(too_long) == ("ValidationError", 400)
+
+    # Fifty tags at their longest, of text that does not compress: more than a session token can carry.
+    def noise(length: int) -> str:
+        return secrets.token_urlsafe(length)[:length]
+
+    widest = {f"PrincipalTag:{noise(120)}": [noise(256)] for _ in range(50)}
+    with pytest.raises(ClientError) as too_big:
+        exchange(idp.response(aws_attributes(role_arn, provider_arn, **widest)))
+    assert error_of(too_big) == ("PackedPolicyTooLarge", 400)
+
+    # A few tags: credentials that work.
+    fine = idp.response(aws_attributes(role_arn, provider_arn, session="bea", **{"PrincipalTag:team": ["media"]}))
+    creds = exchange(fine)["Credentials"]
+    me = aws_client("sts", gatehouse.url, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    assert me.get_caller_identity()["Arn"].endswith(":assumed-role/saml-review/bea")
