@@ -468,3 +468,96 @@ def test_saml_session_name_and_session_tags_beyond_sts_limits(
     creds = exchange(fine)["Credentials"]
     me = aws_client("sts", gatehouse.url, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
     assert me.get_caller_identity()["Arn"].endswith(":assumed-role/saml-review/bea")
+
+
+# --- identity pools: a role mapping reads the claims of its own provider's token -------------------------------
+
+
+def _user_pool(idp: Any, gatehouse: GatehouseServer, name: str) -> tuple[str, str, str]:
+    """A user pool with an app client and one user: (pool id, client id, login key)."""
+    pool_id = str(idp.create_user_pool(PoolName=name)["UserPool"]["Id"])
+    client_id = str(
+        idp.create_user_pool_client(
+            UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH"]
+        )["UserPoolClient"]["ClientId"]
+    )
+    idp.admin_create_user(UserPoolId=pool_id, Username="kim", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="kim", Password="Correct-horse-1", Permanent=True)
+    return pool_id, client_id, f"127.0.0.1:{gatehouse.port}/{pool_id}"
+
+
+def _id_token(idp: Any, pool_id: str, client_id: str) -> str:
+    return str(
+        idp.admin_initiate_auth(
+            UserPoolId=pool_id,
+            ClientId=client_id,
+            AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": "kim", "PASSWORD": "Correct-horse-1"},
+        )["AuthenticationResult"]["IdToken"]
+    )
+
+
+def test_role_mapping_reads_its_own_providers_token(gatehouse: GatehouseServer, idp: Any, iam: Any) -> None:
+    """Role-based access control (Cognito developer guide): a provider's RoleMappings entry chooses the role
+    from *that provider's* token. An identity signed in with two user pools must not have the Token mapping of
+    one pool read the ``cognito:preferred_role`` another pool put in its own token."""
+    first, second = sorted(
+        (_user_pool(idp, gatehouse, "mapping-a"), _user_pool(idp, gatehouse, "mapping-b")), key=lambda p: p[2]
+    )
+    ci = gatehouse.client("cognito-identity")
+    pool_id = ci.create_identity_pool(
+        IdentityPoolName="two-pools",
+        AllowUnauthenticatedIdentities=False,
+        CognitoIdentityProviders=[{"ProviderName": key, "ClientId": client} for _, client, key in (first, second)],
+    )["IdentityPoolId"]
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {"StringEquals": {"cognito-identity.amazonaws.com:aud": pool_id}},
+                }
+            ],
+        }
+    )
+    default_role = iam.create_role(RoleName="two-pools-default", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    admin_role = iam.create_role(RoleName="two-pools-admin", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    # The first pool makes kim an admin in its own tokens; its entry has no mapping (its logins get the default
+    # role). The second pool's entry maps by token, and denies when its token names no role.
+    idp.create_group(GroupName="admins", UserPoolId=first[0], RoleArn=admin_role, Precedence=1)
+    idp.admin_add_user_to_group(UserPoolId=first[0], Username="kim", GroupName="admins")
+    ci.set_identity_pool_roles(
+        IdentityPoolId=pool_id,
+        Roles={"authenticated": default_role},
+        RoleMappings={f"{second[2]}:{second[1]}": {"Type": "Token", "AmbiguousRoleResolution": "Deny"}},
+    )
+    public = gatehouse.client("cognito-identity", signed=False)
+    first_login = {first[2]: _id_token(idp, first[0], first[1])}
+    assert claims_of(first_login[first[2]])["cognito:preferred_role"] == admin_role
+    identity_id = public.get_id(IdentityPoolId=pool_id, Logins=first_login)["IdentityId"]
+    alone = public.get_credentials_for_identity(IdentityId=identity_id, Logins=first_login)["Credentials"]
+    assert _role_of(gatehouse, alone) == default_role
+
+    both = {**first_login, second[2]: _id_token(idp, second[0], second[1])}
+    with pytest.raises(ClientError) as denied:
+        public.get_credentials_for_identity(IdentityId=identity_id, Logins=both)
+    assert error_of(denied) == ("NotAuthorizedException", 400)
+    with pytest.raises(ClientError) as not_admin:
+        public.get_credentials_for_identity(IdentityId=identity_id, Logins=both, CustomRoleArn=admin_role)
+    assert error_of(not_admin) == ("NotAuthorizedException", 400)
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert isinstance(decoded, dict)
+    return decoded
+
+
+def _role_of(gatehouse: GatehouseServer, creds: dict[str, Any]) -> str:
+    me = aws_client("sts", gatehouse.url, creds["AccessKeyId"], creds["SecretKey"], creds["SessionToken"])
+    arn = str(me.get_caller_identity()["Arn"])  # arn:aws:sts::<account>:assumed-role/<role>/<session>
+    return f"arn:aws:iam::{ACCOUNT}:role/{arn.split('/')[1]}"
