@@ -252,6 +252,42 @@ def test_session_token_or_key_id_of_other_credentials(
     assert (status, answer["__type"]) == (403, "InvalidClientTokenId")
 
 
+class _HostUnsigned(SigV4Auth):
+    """botocore's signer, leaving Host out of SignedHeaders (as a client that wants its signature to be good
+    for any endpoint would)."""
+
+    def headers_to_sign(self, request: AWSRequest) -> Any:
+        headers = super().headers_to_sign(request)
+        del headers["host"]
+        return headers
+
+
+def test_signature_without_host_or_with_repeated_auth_parameters_is_refused(
+    gatehouse: GatehouseServer, admin_sts: Any, files_role: str, creds: dict[str, Any]
+) -> None:
+    url = f"https://{FILES}/photos/a.jpg"
+    request = AWSRequest(method="GET", url=url)
+    _HostUnsigned(botocore_credentials(creds), "execute-api", REGION).add_auth(request)
+    assert "host" not in request.headers["Authorization"].split("SignedHeaders=")[1].split(",")[0]
+    question = {"method": "GET", "url": url, "headers": {"Host": FILES, **dict(request.headers.items())}}
+    status, answer = verify(gatehouse, question)
+    assert (status, answer["__type"]) == (403, "IncompleteSignatureException")
+
+    # A presigned URL naming a second credential, signature or session token: which one was meant is ambiguous.
+    other = admin_sts.assume_role(RoleArn=files_role, RoleSessionName="files-3")["Credentials"]
+    presign = AWSRequest(method="GET", url=url)
+    SigV4QueryAuth(botocore_credentials(creds), "execute-api", REGION, expires=300).add_auth(presign)
+    good = presign.url
+    assert verify(gatehouse, presigned_question(good))[0] == 200
+    for extra in (
+        f"X-Amz-Security-Token={quote(other['SessionToken'], safe='')}",
+        f"X-Amz-Credential={quote(other['AccessKeyId'], safe='')}%2F20250101%2Fus-east-1%2Fexecute-api%2Faws4_request",
+        "X-Amz-Signature=" + "0" * 64,
+    ):
+        status, answer = verify(gatehouse, presigned_question(f"{good}&{extra}"))
+        assert (status, answer["__type"]) == (403, "IncompleteSignatureException"), extra
+
+
 # --- the caller's context describes the request, not the principal -------------------------------------------
 
 
