@@ -358,6 +358,10 @@ class _Condition:
             return any(flag is not None and flag == is_absent for flag in wanted)
         policy_values = self._policy_values(request) if self.substitute else self.values
         if self.qualifier is not None:
+            if not present and self.if_exists:
+                # ...IfExists: a key the request lacks (or that has no values) makes the condition true, whatever
+                # the set operator ("IAM JSON policy elements: Condition operators", ...IfExists).
+                return True
             return self._holds_for_set(present or [], policy_values)
         if not present:
             # Missing key: true only for IfExists and the negated operators.
