@@ -597,3 +597,60 @@ def _role_of(gatehouse: GatehouseServer, creds: dict[str, Any]) -> str:
     me = aws_client("sts", gatehouse.url, creds["AccessKeyId"], creds["SecretKey"], creds["SessionToken"])
     arn = str(me.get_caller_identity()["Arn"])  # arn:aws:sts::<account>:assumed-role/<role>/<session>
     return f"arn:aws:iam::{ACCOUNT}:role/{arn.split('/')[1]}"
+
+
+# --- AssumeRoleWithSAML: XML signature wrapping ----------------------------------------------------------------
+
+_SAML_NS = {"samlp": "urn:oasis:names:tc:SAML:2.0:protocol", "saml": "urn:oasis:names:tc:SAML:2.0:assertion"}
+
+
+def _wrapped(genuine: str, variant: str) -> str:
+    """A signature-wrapping forgery (XSW, Somorovsky et al. 2012) of a genuine signed Response: an evil copy of
+    its assertion, naming another subject and session, placed where a careless verifier reads it while the
+    signed original stays somewhere the signature check still finds it."""
+    import copy
+    import xml.etree.ElementTree as ET
+
+    for prefix, uri in _SAML_NS.items():
+        ET.register_namespace(prefix, uri)
+    ET.register_namespace("ds", "http://www.w3.org/2000/09/xmldsig#")
+    root = ET.fromstring(base64.b64decode(genuine))
+    original = root.find("saml:Assertion", _SAML_NS)
+    assert original is not None
+    evil = copy.deepcopy(original)
+    evil.set("ID", "_evil" + secrets.token_hex(8))
+    for signature in evil.findall("{http://www.w3.org/2000/09/xmldsig#}Signature"):
+        evil.remove(signature)
+    text = ET.tostring(evil, encoding="unicode").replace("ann@corp.example", "root@corp.example")
+    evil = ET.fromstring(text.replace(">ann<", ">mallory<"))
+    index = list(root).index(original)
+    if variant == "evil-first":  # XSW3: the evil assertion before the signed one
+        root.insert(index, evil)
+    elif variant == "original-inside-evil":  # XSW4: the signed assertion moved inside the evil one
+        root.remove(original)
+        evil.append(original)
+        root.insert(index, evil)
+    elif variant == "original-in-extensions":  # XSW: the signed assertion hidden in an Extensions element
+        root.remove(original)
+        extensions = ET.Element("{urn:oasis:names:tc:SAML:2.0:protocol}Extensions")
+        extensions.append(original)
+        root.insert(1, extensions)
+        root.insert(index + 1, evil)
+    return base64.b64encode(ET.tostring(root)).decode()
+
+
+@pytest.mark.parametrize("variant", ["evil-first", "original-inside-evil", "original-in-extensions"])
+def test_signature_wrapped_saml_assertion_is_refused(sts: Any, saml_setup: dict[str, Any], variant: str) -> None:
+    idp: FakeAwsSamlIdP = saml_setup["idp"]
+    role_arn, provider_arn = saml_setup["role_arn"], saml_setup["provider_arn"]
+    genuine = idp.response(aws_attributes(role_arn, provider_arn, session="ann"))
+    forged = _wrapped(genuine, variant)
+    try:
+        answer = sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider_arn, SAMLAssertion=forged)
+    except ClientError as refused:
+        assert refused.response["Error"]["Code"] == "InvalidIdentityToken", variant
+        assert refused.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        return
+    # Accepted only if what was read is the signed original, never the evil copy.
+    assert answer["Subject"] == "ann@corp.example", variant
+    assert answer["AssumedRoleUser"]["Arn"].endswith("/ann"), variant
