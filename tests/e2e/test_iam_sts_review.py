@@ -654,3 +654,55 @@ def test_signature_wrapped_saml_assertion_is_refused(sts: Any, saml_setup: dict[
     # Accepted only if what was read is the signed original, never the evil copy.
     assert answer["Subject"] == "ann@corp.example", variant
     assert answer["AssumedRoleUser"]["Arn"].endswith("/ann"), variant
+
+
+# --- IAM calls made with a session: the resource is the provider being created ---------------------------------
+
+
+def test_session_policy_resource_of_created_providers(gatehouse: GatehouseServer, iam: Any, admin_sts: Any) -> None:
+    """IAM's resource for CreateOpenIDConnectProvider and CreateSAMLProvider is the new provider's ARN (Service
+    Authorization Reference, IAM: resource types oidc-provider / saml-provider), so that a Deny naming one
+    provider holds even next to an Allow on "*"."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["iam:CreateOpenIDConnectProvider", "iam:CreateSAMLProvider"],
+                "Resource": "*",
+            },
+            {
+                "Effect": "Deny",
+                "Action": "iam:CreateOpenIDConnectProvider",
+                "Resource": f"arn:aws:iam::{ACCOUNT}:oidc-provider/evil.example*",
+            },
+            {
+                "Effect": "Deny",
+                "Action": "iam:CreateSAMLProvider",
+                "Resource": f"arn:aws:iam::{ACCOUNT}:saml-provider/evil-*",
+            },
+        ],
+    }
+    iam.create_role(RoleName="provider-admin", AssumeRolePolicyDocument=ROOT_TRUST)
+    iam.put_role_policy(RoleName="provider-admin", PolicyName="providers", PolicyDocument=json.dumps(policy))
+    creds = admin_sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/provider-admin", RoleSessionName="pa")[
+        "Credentials"
+    ]
+    session_iam = aws_client(
+        "iam", gatehouse.url, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+    )
+    with pytest.raises(ClientError) as denied:
+        session_iam.create_open_id_connect_provider(Url="https://evil.example/issuer", ClientIDList=["x"])
+    assert error_of(denied) == ("AccessDenied", 403)
+    assert not any(
+        "evil.example" in p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    )
+    metadata = FakeAwsSamlIdP(entity_id="https://evil.example/saml").metadata_xml()
+    with pytest.raises(ClientError) as denied_saml:
+        session_iam.create_saml_provider(Name="evil-idp", SAMLMetadataDocument=metadata)
+    assert error_of(denied_saml) == ("AccessDenied", 403)
+    assert not any("evil-idp" in p["Arn"] for p in iam.list_saml_providers()["SAMLProviderList"])
+    # Providers the Deny does not name: created.
+    made = session_iam.create_open_id_connect_provider(Url="https://good.example/issuer", ClientIDList=["x"])
+    assert made["OpenIDConnectProviderArn"] == f"arn:aws:iam::{ACCOUNT}:oidc-provider/good.example/issuer"
+    assert session_iam.create_saml_provider(Name="good-idp", SAMLMetadataDocument=metadata)["SAMLProviderArn"]
