@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -706,3 +707,30 @@ def test_session_policy_resource_of_created_providers(gatehouse: GatehouseServer
     made = session_iam.create_open_id_connect_provider(Url="https://good.example/issuer", ClientIDList=["x"])
     assert made["OpenIDConnectProviderArn"] == f"arn:aws:iam::{ACCOUNT}:oidc-provider/good.example/issuer"
     assert session_iam.create_saml_provider(Name="good-idp", SAMLMetadataDocument=metadata)["SAMLProviderArn"]
+
+
+# --- policy evaluation cost is bounded by the request, not exponential in it -----------------------------------
+
+
+def test_wildcard_resource_against_a_hostile_key_answers_promptly(
+    gatehouse: GatehouseServer, iam: Any, admin_sts: Any
+) -> None:
+    """An S3 key of many ``/`` against ``photos/*/*/*/*/*.jpg`` used to make one verify call backtrack for
+    minutes on the event loop; every other request waited."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::photos/*/*/*/*/*.jpg"}],
+    }
+    iam.create_role(RoleName="globs", AssumeRolePolicyDocument=ROOT_TRUST)
+    iam.put_role_policy(RoleName="globs", PolicyName="jpg", PolicyDocument=json.dumps(policy))
+    creds = admin_sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/globs", RoleSessionName="globs")["Credentials"]
+    question = header_signed(creds, "GET", f"https://{FILES}/photos/a.jpg")
+    key = "a/" * 500 + "x.png"
+    started = time.perf_counter()
+    status, answer = verify(gatehouse, {**question, "action": "s3:GetObject", "resource": f"arn:aws:s3:::photos/{key}"})
+    assert (status, answer["Allowed"]) == (200, False)
+    status, answer = verify(
+        gatehouse, {**question, "action": "s3:GetObject", "resource": "arn:aws:s3:::photos/a/b/c/d/e.jpg"}
+    )
+    assert (status, answer["Allowed"]) == (200, True)
+    assert time.perf_counter() - started < 5

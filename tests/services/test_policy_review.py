@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -64,3 +65,64 @@ def test_not_principal_with_deny_still_excludes_the_named_principal() -> None:
     assert policy.evaluate(Request("sts:AssumeRole", principal={"AWS": ["arn:aws:iam::1:root"]})) is Decision.ALLOW
     assert policy.evaluate(Request("sts:AssumeRole", principal={"AWS": ["arn:aws:iam::2:root"]})) is Decision.DENY
     assert policy.evaluate(Request("sts:AssumeRole", principal={"Federated": ["x.example"]})) is Decision.DENY
+
+
+def test_many_wildcards_against_a_long_resource_take_linear_time() -> None:
+    """A pattern with several ``*`` against a long value that fails late: with one backtracking regular expression
+    this took minutes (the value is the caller's, e.g. an S3 key); now a pass over the value per piece."""
+    policy = parse_policy(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "s3:GetObject",
+                        "Resource": "arn:aws:s3:::photos/*/*/*/*/*/*.jpg",
+                        "Condition": {"StringLike": {"s3:prefix": "*a*a*a*a*a*b"}},
+                    }
+                ],
+            }
+        )
+    )
+    miss = "arn:aws:s3:::photos/" + "a/" * 4000 + "x.png"
+    hit = "arn:aws:s3:::photos/" + "a/" * 4000 + "x.jpg"
+    started = time.perf_counter()
+    assert policy.evaluate(Request("s3:GetObject", miss, {"s3:prefix": "ab"})) is Decision.NOT_APPLICABLE
+    assert policy.evaluate(Request("s3:GetObject", hit, {"s3:prefix": "a" * 4000 + "c"})) is Decision.NOT_APPLICABLE
+    assert policy.evaluate(Request("s3:GetObject", hit, {"s3:prefix": "a" * 4000 + "b"})) is Decision.ALLOW
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "matches"),
+    [
+        ("a*", "a", True),
+        ("*a", "a", True),
+        ("a*a", "a", False),  # the two ends may not share a character
+        ("a*a", "aa", True),
+        ("*ab*ba*", "aba", False),
+        ("*ab*ba*", "abba", True),
+        ("?*?", "x", False),
+        ("?*?", "xy", True),
+        ("a**b", "ab", True),
+        ("x/*/y", "x//y", True),
+        ("x/*/y", "x/y", False),
+        ("*", "", True),
+        ("", "", True),
+        ("a?c", "a\nc", True),
+    ],
+)
+def test_wildcard_edges(pattern: str, value: str, matches: bool) -> None:
+    policy = parse_policy(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Condition": {"StringLike": {"k": pattern}}}
+                ],
+            }
+        )
+    )
+    verdict = policy.evaluate(Request("s3:GetObject", context={"k": value}))
+    assert (verdict is Decision.ALLOW) is matches
