@@ -28,7 +28,7 @@ import structlog
 from gateway.api.awsquery import QueryCall, QueryHandler, QueryService
 from gateway.errors import AccessDeniedException, GatehouseError, InvalidIdentityTokenException, ValidationError
 from gateway.services.credentials import TemporaryCredentials
-from gateway.services.iam import Role
+from gateway.services.iam import SET_SOURCE_IDENTITY, SOURCE_IDENTITY_KEY, SOURCE_IDENTITY_PATTERN, Role
 from gateway.services.saml_federation import (
     SESSION_DURATION_ATTRIBUTE,
     SESSION_NAME_ATTRIBUTE,
@@ -72,9 +72,14 @@ async def assume_role_with_web_identity(call: QueryCall) -> dict[str, Any]:
     except GatehouseError as exc:
         log.info("sts.web_identity_rejected", role=p["RoleArn"], error=exc.type_name, detail=exc.message)
         raise
+    _check_source_identity(verified.source_identity)
     role: Role | None = await services.iam.find_role_by_arn(p["RoleArn"])
     if role is None or not services.iam.trust_allows(
-        role, verified.identity, request_tags=verified.principal_tags, extra_context=_source_context(call)
+        role,
+        verified.identity,
+        request_tags=verified.principal_tags,
+        extra_context=_source_context(call),
+        source_identity=verified.source_identity,
     ):
         log.info(
             "sts.assume_role_denied",
@@ -133,6 +138,8 @@ async def assume_role_with_saml(call: QueryCall) -> dict[str, Any]:
         session_name = assertion.single(SESSION_NAME_ATTRIBUTE)
         if session_name is None or not SESSION_NAME_PATTERN.fullmatch(session_name):
             raise InvalidIdentityTokenException("The SAML assertion has no valid RoleSessionName attribute.")
+        source_identity = assertion.single(SOURCE_IDENTITY_ATTRIBUTE)
+        _check_source_identity(source_identity)
     except GatehouseError as exc:
         log.info("sts.saml_rejected", provider=p["PrincipalArn"], error=exc.type_name, detail=exc.message)
         raise
@@ -143,7 +150,12 @@ async def assume_role_with_saml(call: QueryCall) -> dict[str, Any]:
         role is not None
         and (p["RoleArn"], p["PrincipalArn"]) in assertion.role_pairs()
         and services.iam.trust_allows_federated(
-            role, p["PrincipalArn"], keys, action="sts:AssumeRoleWithSAML", request_tags=tags
+            role,
+            p["PrincipalArn"],
+            keys,
+            action="sts:AssumeRoleWithSAML",
+            request_tags=tags,
+            source_identity=source_identity,
         )
     )
     if role is None or not allowed:
@@ -154,7 +166,6 @@ async def assume_role_with_saml(call: QueryCall) -> dict[str, Any]:
     if asserted is not None and asserted.isdigit():
         # The IdP's SessionDuration and the caller's DurationSeconds: the shorter one applies.
         duration = min(duration, int(asserted)) if "DurationSeconds" in p else int(asserted)
-    source_identity = assertion.single(SOURCE_IDENTITY_ATTRIBUTE)
     # Everything that could still refuse the call is checked before the assertion is used up, so that a refused
     # call (by its holder or by someone who captured it) leaves it usable by a call that is right.
     services.credentials.check_request(role, duration, p.get("Policy"), tags)
@@ -198,6 +209,14 @@ async def assume_role_with_saml(call: QueryCall) -> dict[str, Any]:
     return result
 
 
+def _check_source_identity(value: str | None) -> None:
+    """A source identity from an IdP (SAML attribute, web identity token claim) of the form STS allows."""
+    if value is not None and not SOURCE_IDENTITY_PATTERN.fullmatch(value):
+        raise InvalidIdentityTokenException(
+            "The source identity must be 2 to 64 letters, digits or characters of _+=,.@- (and not begin with aws:)."
+        )
+
+
 def _source_context(call: QueryCall) -> dict[str, Any]:
     return {"aws:SourceIp": call.source_ip} if call.source_ip else {}
 
@@ -213,23 +232,38 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
     # A chained session gets the tags asked for now (earlier session tags pass on only when transitive, and
     # Gatehouse does not mark any as transitive).
     tags = requested
+    # A source identity, once set, stays with every chained session (AWS: it cannot be changed).
+    source_identity = (caller.source_identity if caller is not None else None) or p.get("SourceIdentity")
     role = await services.iam.find_role_by_arn(p["RoleArn"])
     if role is None:
         allowed = False
     elif caller is None:
         # The admin credentials are the account's root.
-        allowed = services.iam.trust_allows_principals(role, root, request_tags=requested)
+        allowed = services.iam.trust_allows_principals(
+            role, root, request_tags=requested, source_identity=source_identity
+        )
     else:
         # Role chaining (IAM User Guide, "Cross account / same account role trust"): a trust policy naming the
         # session or its role is enough; one naming only the account also needs the session's own policies
         # to allow sts:AssumeRole on the target role.
         direct = [caller.assumed_role_arn, caller.role_arn]
-        allowed = services.iam.trust_allows_principals(role, direct, request_tags=requested) or (
+        allowed = services.iam.trust_allows_principals(
+            role, direct, request_tags=requested, source_identity=source_identity
+        ) or (
             services.iam.trust_allows_principals(
-                role, root, request_tags=requested, principal_arn=caller.assumed_role_arn
+                role,
+                root,
+                request_tags=requested,
+                principal_arn=caller.assumed_role_arn,
+                source_identity=source_identity,
             )
             and services.credentials.is_allowed(caller, "sts:AssumeRole", role.arn)
         )
+        if allowed and source_identity is not None:
+            # In a role chain the session's own policy must allow setting the source identity too.
+            allowed = services.credentials.is_allowed(
+                caller, SET_SOURCE_IDENTITY, role.arn, {SOURCE_IDENTITY_KEY: source_identity}
+            )
     if role is None or not allowed:
         who = caller.assumed_role_arn if caller is not None else f"arn:aws:iam::{account}:root"
         log.info("sts.assume_role_denied", role=p["RoleArn"], caller=who, reason="trust policy")
@@ -247,8 +281,7 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
         role,
         session_name=p["RoleSessionName"],
         identity_id=caller.identity_id if caller is not None else None,
-        # A source identity, once set, stays with every chained session (AWS: it cannot be changed).
-        source_identity=(caller.source_identity if caller is not None else None) or p.get("SourceIdentity"),
+        source_identity=source_identity,
         principal_tags=tags,
         session_policy=p.get("Policy"),
         duration_seconds=duration,
@@ -267,6 +300,8 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
     }
     if creds.packed_policy_size is not None:
         result["PackedPolicySize"] = creds.packed_policy_size
+    if source_identity is not None:
+        result["SourceIdentity"] = source_identity
     return result
 
 

@@ -32,6 +32,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.e2e.aws_support import ACCOUNT, aws_client
+from tests.oidc_fake import FakeOidcProvider
 from tests.saml_idp_fake import FakeAwsSamlIdP, aws_attributes
 from tests.support import REGION, GatehouseServer
 
@@ -734,3 +735,130 @@ def test_wildcard_resource_against_a_hostile_key_answers_promptly(
     )
     assert (status, answer["Allowed"]) == (200, True)
     assert time.perf_counter() - started < 5
+
+
+# --- source identity: only where the trust policy allows sts:SetSourceIdentity ---------------------------------
+
+
+def _trust(principal: dict[str, Any], actions: list[str], condition: dict[str, Any] | None = None) -> str:
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": principal, "Action": actions}
+    if condition:
+        statement["Condition"] = condition
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def test_source_identity_needs_set_source_identity_in_the_trust_policy(
+    gatehouse: GatehouseServer, iam: Any, admin_sts: Any, saml_setup: dict[str, Any]
+) -> None:
+    """IAM User Guide, "Monitor and control actions taken with assumed roles": to set a source identity the role
+    trust policy must allow ``sts:SetSourceIdentity`` (with ``sts:SourceIdentity`` in the request), else the
+    AssumeRole* call fails; in a role chain the caller's own policy must allow it too. Without that gate anyone
+    who may assume a role could claim any source identity -- and a policy keyed on aws:SourceIdentity with it."""
+    root = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    plain = iam.create_role(RoleName="no-source", AssumeRolePolicyDocument=_trust(root, ["sts:AssumeRole"]))["Role"]
+    with pytest.raises(ClientError) as denied:
+        admin_sts.assume_role(RoleArn=plain["Arn"], RoleSessionName="s1", SourceIdentity="ops-admin")
+    assert error_of(denied) == ("AccessDenied", 403)
+    assert admin_sts.assume_role(RoleArn=plain["Arn"], RoleSessionName="s1")["Credentials"]
+
+    only_corp = iam.create_role(
+        RoleName="corp-source",
+        AssumeRolePolicyDocument=_trust(
+            root, ["sts:AssumeRole", "sts:SetSourceIdentity"], {"StringLike": {"sts:SourceIdentity": "*@corp.example"}}
+        ),
+    )["Role"]
+    with pytest.raises(ClientError) as not_corp:
+        admin_sts.assume_role(RoleArn=only_corp["Arn"], RoleSessionName="s1", SourceIdentity="ops-admin")
+    assert error_of(not_corp) == ("AccessDenied", 403)
+    answer = admin_sts.assume_role(RoleArn=only_corp["Arn"], RoleSessionName="s1", SourceIdentity="kim@corp.example")
+    assert answer["SourceIdentity"] == "kim@corp.example"
+    creds = answer["Credentials"]
+
+    # A chained session carries its source identity on: the next role's trust and the session's own policy must
+    # both allow sts:SetSourceIdentity.
+    chained_trust = _trust({"AWS": only_corp["Arn"]}, ["sts:AssumeRole"])
+    target = iam.create_role(RoleName="chain-target", AssumeRolePolicyDocument=chained_trust)["Role"]["Arn"]
+    session_sts = aws_client(
+        "sts", gatehouse.url, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+    )
+    with pytest.raises(ClientError) as chain_denied:
+        session_sts.assume_role(RoleArn=target, RoleSessionName="s2")
+    assert error_of(chain_denied) == ("AccessDenied", 403)
+    iam.update_assume_role_policy(
+        RoleName="chain-target",
+        PolicyDocument=_trust({"AWS": only_corp["Arn"]}, ["sts:AssumeRole", "sts:SetSourceIdentity"]),
+    )
+    with pytest.raises(ClientError) as caller_denied:  # the session's own policy does not allow it yet
+        session_sts.assume_role(RoleArn=target, RoleSessionName="s2")
+    assert error_of(caller_denied) == ("AccessDenied", 403)
+    own = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:SetSourceIdentity", "Resource": target}],
+    }
+    iam.put_role_policy(RoleName="corp-source", PolicyName="chain", PolicyDocument=json.dumps(own))
+    chained = session_sts.assume_role(RoleArn=target, RoleSessionName="s2")
+    me = aws_client(
+        "sts",
+        gatehouse.url,
+        chained["Credentials"]["AccessKeyId"],
+        chained["Credentials"]["SecretAccessKey"],
+        chained["Credentials"]["SessionToken"],
+    ).get_caller_identity()
+    assert me["Arn"].endswith(":assumed-role/chain-target/s2")
+
+    # SAML: the IdP's SourceIdentity attribute needs the same permission, and the same character set.
+    idp: FakeAwsSamlIdP = saml_setup["idp"]
+    role_arn, provider_arn = saml_setup["role_arn"], saml_setup["provider_arn"]
+    with_source = idp.response(aws_attributes(role_arn, provider_arn, SourceIdentity=["kim@corp.example"]))
+    sts = gatehouse.client("sts", signed=False)
+    with pytest.raises(ClientError) as saml_denied:
+        sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider_arn, SAMLAssertion=with_source)
+    assert error_of(saml_denied) == ("AccessDenied", 403)
+    saml_trust = _trust(
+        {"Federated": provider_arn}, ["sts:AssumeRoleWithSAML", "sts:TagSession", "sts:SetSourceIdentity"]
+    )
+    iam.update_assume_role_policy(RoleName="saml-review", PolicyDocument=saml_trust)
+    answer = sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider_arn, SAMLAssertion=with_source)
+    assert answer["SourceIdentity"] == "kim@corp.example"
+    for bad in ("aws:admin", "has space", "x", "k" * 65):
+        forged = idp.response(aws_attributes(role_arn, provider_arn, SourceIdentity=[bad]))
+        with pytest.raises(ClientError) as bad_source:
+            sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider_arn, SAMLAssertion=forged)
+        assert error_of(bad_source) == ("InvalidIdentityToken", 400), bad
+
+
+def test_web_identity_source_identity_claim(iam: Any, sts: Any) -> None:
+    """The ``https://aws.amazon.com/source_identity`` claim of a web identity token: the same gate and form."""
+    oidc = FakeOidcProvider()
+    oidc.start()
+    try:
+        provider = oidc.issuer.split("://", 1)[1]
+        iam.create_open_id_connect_provider(Url=oidc.issuer, ClientIDList=["ext-app"], ThumbprintList=["0" * 40])
+        federated = {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{provider}"}
+        condition = {"StringEquals": {f"{provider}:aud": "ext-app"}}
+        role_arn = iam.create_role(
+            RoleName="web-source",
+            AssumeRolePolicyDocument=_trust(federated, ["sts:AssumeRoleWithWebIdentity"], condition),
+        )["Role"]["Arn"]
+        claim = "https://aws.amazon.com/source_identity"
+        with pytest.raises(ClientError) as denied:
+            sts.assume_role_with_web_identity(
+                RoleArn=role_arn, RoleSessionName="s1", WebIdentityToken=oidc.token(**{claim: "kim"})
+            )
+        assert error_of(denied) == ("AccessDenied", 403)
+        assert sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="s1", WebIdentityToken=oidc.token())
+        iam.update_assume_role_policy(
+            RoleName="web-source",
+            PolicyDocument=_trust(federated, ["sts:AssumeRoleWithWebIdentity", "sts:SetSourceIdentity"], condition),
+        )
+        answer = sts.assume_role_with_web_identity(
+            RoleArn=role_arn, RoleSessionName="s1", WebIdentityToken=oidc.token(**{claim: "kim"})
+        )
+        assert answer["SourceIdentity"] == "kim"
+        with pytest.raises(ClientError) as malformed:
+            sts.assume_role_with_web_identity(
+                RoleArn=role_arn, RoleSessionName="s1", WebIdentityToken=oidc.token(**{claim: "aws:kim"})
+            )
+        assert error_of(malformed) == ("InvalidIdentityToken", 400)
+    finally:
+        oidc.stop()
