@@ -1,14 +1,22 @@
-"""Hostile and standards cases of STS, IAM trust policies and the verify endpoint, against a real Gatehouse.
+"""Hostile and standards cases of STS, IAM trust policies, identity pools and the verify endpoint, against a real
+Gatehouse.
 
 * S3's SigV4 flavour through ``POST /gatehouse/verify``: boto3's presigned S3 URLs (payload ``UNSIGNED-PAYLOAD``,
   path not normalised and encoded once) and S3 requests signed in the header with an unsigned payload, while
   every other service still needs a signed body.
-* ``X-Amz-Expires`` outside 1..604800, a session token or an access key id taken from other credentials.
-* Role chaining: a chained session lasts at most one hour (IAM User Guide, "Role chaining").
-* AssumeRoleWithSAML: a refused call does not use up the assertion.
-* Trust policies: ``NotPrincipal`` with ``Allow`` is refused (IAM User Guide, "NotPrincipal").
+* ``X-Amz-Expires`` outside 1..604800, a session token or an access key id taken from other credentials, Host
+  left out of SignedHeaders, presigned URLs repeating their auth parameters.
 * The verify endpoint's caller context may describe the request, never the principal: federated identity
   keys and ``aws:SourceIdentity`` come only from the session.
+* Role chaining: a chained session lasts at most one hour (IAM User Guide, "Role chaining").
+* Trust policies: ``NotPrincipal`` with ``Allow`` is refused (IAM User Guide, "NotPrincipal").
+* AssumeRoleWithSAML: a refused call does not use up the assertion; RoleSessionName is ASCII; session tags
+  within STS's limits; signature-wrapped Responses are refused.
+* Source identity needs ``sts:SetSourceIdentity`` (IAM User Guide, "Monitor and control actions taken with
+  assumed roles").
+* Identity pools: a provider's role mapping reads its own token's claims.
+* A session's IAM calls creating providers are authorised against the new provider's ARN.
+* Wildcard policy matching costs linear time in a hostile resource.
 """
 
 from __future__ import annotations
