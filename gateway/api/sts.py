@@ -42,6 +42,7 @@ log = structlog.get_logger("gateway.sts")
 SESSION_NAME_PATTERN: Final = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 # IAM User Guide, "Role chaining": the longest session a role session may get by assuming another role.
 ROLE_CHAINING_MAX_SECONDS: Final = 3600
+SESSION_NAME_KEY: Final = "sts:RoleSessionName"
 
 
 def _credentials(creds: TemporaryCredentials) -> dict[str, Any]:
@@ -78,7 +79,7 @@ async def assume_role_with_web_identity(call: QueryCall) -> dict[str, Any]:
         role,
         verified.identity,
         request_tags=verified.principal_tags,
-        extra_context=_source_context(call),
+        extra_context={**_source_context(call), SESSION_NAME_KEY: p["RoleSessionName"]},
         source_identity=verified.source_identity,
     ):
         log.info(
@@ -144,6 +145,7 @@ async def assume_role_with_saml(call: QueryCall) -> dict[str, Any]:
         log.info("sts.saml_rejected", provider=p["PrincipalArn"], error=exc.type_name, detail=exc.message)
         raise
     keys = saml_context_keys(assertion, account_id=services.iam.account_id, provider_name=provider.name)
+    trust_keys = {**keys, SESSION_NAME_KEY: session_name}  # the session name is the request's, not the session's
     tags = assertion.principal_tags()
     role = await services.iam.find_role_by_arn(p["RoleArn"])
     allowed = (
@@ -152,7 +154,7 @@ async def assume_role_with_saml(call: QueryCall) -> dict[str, Any]:
         and services.iam.trust_allows_federated(
             role,
             p["PrincipalArn"],
-            keys,
+            trust_keys,
             action="sts:AssumeRoleWithSAML",
             request_tags=tags,
             source_identity=source_identity,
@@ -234,13 +236,17 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
     tags = requested
     # A source identity, once set, stays with every chained session (AWS: it cannot be changed).
     source_identity = (caller.source_identity if caller is not None else None) or p.get("SourceIdentity")
+    # The request's own keys a trust policy may test (IAM User Guide, "IAM and AWS STS condition context keys").
+    request_keys: dict[str, Any] = {SESSION_NAME_KEY: p["RoleSessionName"]}
+    if p.get("ExternalId") is not None:
+        request_keys["sts:ExternalId"] = p["ExternalId"]
     role = await services.iam.find_role_by_arn(p["RoleArn"])
     if role is None:
         allowed = False
     elif caller is None:
         # The admin credentials are the account's root.
         allowed = services.iam.trust_allows_principals(
-            role, root, request_tags=requested, source_identity=source_identity
+            role, root, request_tags=requested, source_identity=source_identity, extra_context=request_keys
         )
     else:
         # Role chaining (IAM User Guide, "Cross account / same account role trust"): a trust policy naming the
@@ -248,7 +254,7 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
         # to allow sts:AssumeRole on the target role.
         direct = [caller.assumed_role_arn, caller.role_arn]
         allowed = services.iam.trust_allows_principals(
-            role, direct, request_tags=requested, source_identity=source_identity
+            role, direct, request_tags=requested, source_identity=source_identity, extra_context=request_keys
         ) or (
             services.iam.trust_allows_principals(
                 role,
@@ -256,6 +262,7 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
                 request_tags=requested,
                 principal_arn=caller.assumed_role_arn,
                 source_identity=source_identity,
+                extra_context=request_keys,
             )
             and services.credentials.is_allowed(caller, "sts:AssumeRole", role.arn)
         )

@@ -433,15 +433,20 @@ class IamService:
         request_tags: Mapping[str, str] | None = None,
         principal_arn: str | None = None,
         source_identity: str | None = None,
+        extra_context: Mapping[str, ContextValue] | None = None,
     ) -> bool:
         """Whether the trust policy lets an AWS principal (``arn:aws:iam::<account>:root``, an assumed-role
         ARN...) assume the role (``Principal: {"AWS": ...}``), tagging the session if tags are passed.
-        ``principal_arn`` is the caller's ARN for ``aws:PrincipalArn`` (default: the first of ``principals``)."""
-        context: dict[str, ContextValue] = {
-            "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "aws:EpochTime": str(int(time.time())),
-            "aws:PrincipalAccount": self.account_id,
-        }
+        ``principal_arn`` is the caller's ARN for ``aws:PrincipalArn`` (default: the first of ``principals``);
+        ``extra_context``: the request's own keys (``sts:ExternalId``, ``sts:RoleSessionName``)."""
+        context: dict[str, ContextValue] = dict(extra_context or {})
+        context.update(
+            {
+                "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "aws:EpochTime": str(int(time.time())),
+                "aws:PrincipalAccount": self.account_id,
+            }
+        )
         if principal_arn is not None or principals:
             context["aws:PrincipalArn"] = principal_arn or principals[0]
         return _trust_decides(role, action, context, {"AWS": list(principals)}, request_tags, source_identity)

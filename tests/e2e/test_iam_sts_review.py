@@ -870,3 +870,54 @@ def test_web_identity_source_identity_claim(iam: Any, sts: Any) -> None:
         assert error_of(malformed) == ("InvalidIdentityToken", 400)
     finally:
         oidc.stop()
+
+
+# --- trust policy condition keys of the STS request itself --------------------------------------------------------
+
+
+def test_trust_policy_sees_external_id_and_role_session_name(
+    iam: Any, admin_sts: Any, sts: Any, saml_setup: dict[str, Any]
+) -> None:
+    """``sts:ExternalId`` (AssumeRole) and ``sts:RoleSessionName`` (every AssumeRole* call) are keys of the request
+    a trust policy may test (IAM User Guide, "IAM and AWS STS condition context keys"). Without them the
+    confused-deputy pattern (an ExternalId condition) could never be met, and a negated condition on the session
+    name (``StringNotEquals``) always held."""
+    root = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    deputy = iam.create_role(
+        RoleName="deputy",
+        AssumeRolePolicyDocument=_trust(root, ["sts:AssumeRole"], {"StringEquals": {"sts:ExternalId": "Example987"}}),
+    )["Role"]["Arn"]
+    assert admin_sts.assume_role(RoleArn=deputy, RoleSessionName="s1", ExternalId="Example987")["Credentials"]
+    for wrong in ({"ExternalId": "Other"}, {}):
+        with pytest.raises(ClientError) as denied:
+            admin_sts.assume_role(RoleArn=deputy, RoleSessionName="s1", **wrong)
+        assert error_of(denied) == ("AccessDenied", 403), wrong
+
+    not_admin = iam.create_role(
+        RoleName="not-admin-sessions",
+        AssumeRolePolicyDocument=_trust(
+            root, ["sts:AssumeRole"], {"StringNotEquals": {"sts:RoleSessionName": "admin"}}
+        ),
+    )["Role"]["Arn"]
+    with pytest.raises(ClientError) as named_admin:
+        admin_sts.assume_role(RoleArn=not_admin, RoleSessionName="admin")
+    assert error_of(named_admin) == ("AccessDenied", 403)
+    assert admin_sts.assume_role(RoleArn=not_admin, RoleSessionName="ops")["Credentials"]
+
+    idp: FakeAwsSamlIdP = saml_setup["idp"]
+    provider_arn = saml_setup["provider_arn"]
+    only_ann = iam.create_role(
+        RoleName="saml-only-ann",
+        AssumeRolePolicyDocument=_trust(
+            {"Federated": provider_arn}, ["sts:AssumeRoleWithSAML"], {"StringEquals": {"sts:RoleSessionName": "ann"}}
+        ),
+    )["Role"]["Arn"]
+    for session, expected in (("bob", ("AccessDenied", 403)), ("ann", None)):
+        assertion = idp.response(aws_attributes(only_ann, provider_arn, session=session))
+        if expected is None:
+            answer = sts.assume_role_with_saml(RoleArn=only_ann, PrincipalArn=provider_arn, SAMLAssertion=assertion)
+            assert answer["AssumedRoleUser"]["Arn"].endswith("/saml-only-ann/ann")
+        else:
+            with pytest.raises(ClientError) as refused:
+                sts.assume_role_with_saml(RoleArn=only_ann, PrincipalArn=provider_arn, SAMLAssertion=assertion)
+            assert error_of(refused) == expected
