@@ -105,6 +105,12 @@ def parsed_policy(text: str, resource_policy: bool = False) -> Policy:
     return parse_policy(text, resource_policy=resource_policy)
 
 
+_TRUSTS_NO_ONE: Final = parse_policy(
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "*"}]}',
+    resource_policy=True,
+)
+
+
 def check_policy(text: str, *, resource_policy: bool = False) -> Policy:
     """Parse a policy document given by a caller; MalformedPolicyDocument if it is not valid."""
     try:
@@ -130,7 +136,13 @@ class Role:
 
     @property
     def trust_policy(self) -> Policy:
-        return parsed_policy(self.assume_role_policy, True)
+        try:
+            return parsed_policy(self.assume_role_policy, True)
+        except PolicyError:
+            # Stored before a stricter check (NotPrincipal with Allow is now refused): never evaluated as written;
+            # the role trusts no one until its trust policy is rewritten.
+            log.warning("iam.trust_policy_unreadable", role=self.name)
+            return _TRUSTS_NO_ONE
 
     @property
     def policies(self) -> tuple[Policy, ...]:

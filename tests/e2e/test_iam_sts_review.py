@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import sqlite3
 import time
 import urllib.error
 import urllib.request
@@ -921,3 +922,27 @@ def test_trust_policy_sees_external_id_and_role_session_name(
             with pytest.raises(ClientError) as refused:
                 sts.assume_role_with_saml(RoleArn=only_ann, PrincipalArn=provider_arn, SAMLAssertion=assertion)
             assert error_of(refused) == expected
+
+
+def test_stored_trust_policy_that_no_longer_parses_trusts_no_one(
+    gatehouse: GatehouseServer, iam: Any, admin_sts: Any
+) -> None:
+    """A trust policy stored before a stricter check (NotPrincipal with Allow, now refused) is not evaluated as
+    written and does not break the call: the role trusts no one until its policy is rewritten."""
+    iam.create_role(RoleName="legacy-trust", AssumeRolePolicyDocument=ROOT_TRUST)
+    legacy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::1:root"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
+    with sqlite3.connect(gatehouse.data_dir / "gatehouse.db") as db:
+        db.execute("UPDATE iam_roles SET assume_role_policy = ? WHERE name_key = 'legacy-trust'", (legacy,))
+    with pytest.raises(ClientError) as denied:
+        admin_sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/legacy-trust", RoleSessionName="s1")
+    assert error_of(denied) == ("AccessDenied", 403)
+    assert iam.get_role(RoleName="legacy-trust")["Role"]["RoleName"] == "legacy-trust"
+    iam.update_assume_role_policy(RoleName="legacy-trust", PolicyDocument=ROOT_TRUST)
+    assert admin_sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/legacy-trust", RoleSessionName="s1")
