@@ -15,7 +15,7 @@ from urllib.parse import quote
 from gateway.api.awsquery import QueryCall, QueryHandler, QueryService
 from gateway.errors import InvalidInputException
 from gateway.services.container import Services
-from gateway.services.iam import Role
+from gateway.services.iam import Role, oidc_provider_arn, provider_url
 
 
 def _document(text: str) -> str:
@@ -282,6 +282,12 @@ async def _resource(services: Services, operation: str, params: Mapping[str, Any
         return str(params["OpenIDConnectProviderArn"])
     if "SAMLProviderArn" in params:
         return str(params["SAMLProviderArn"])
+    # A provider being created: the ARN it will have, so that a Deny naming it applies (not "*", which no
+    # provider-specific pattern matches).
+    if operation == "CreateOpenIDConnectProvider":
+        return oidc_provider_arn(services.iam.account_id, provider_url(str(params["Url"])))
+    if operation == "CreateSAMLProvider":
+        return services.iam.saml_provider_arn(str(params["Name"]))
     return "*"
 
 

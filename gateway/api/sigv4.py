@@ -15,10 +15,11 @@ signature", "Authentication methods: query parameters"):
 
 The spec leaves room for interpretation in a few places (path encoding, '+' in queries, whitespace in
 header values); where it does, this module does exactly what botocore's signer (``botocore.auth.SigV4Auth``
-and ``SigV4QueryAuth``, the non-S3 variants) does, since boto3 is the client Gatehouse must accept
-unchanged. Both forms are accepted: the ``Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=...,
-Signature=...`` header, and the presigned URL (``X-Amz-Algorithm``, ``X-Amz-Credential``, ``X-Amz-Date``,
-``X-Amz-SignedHeaders``, ``X-Amz-Expires``, ``X-Amz-Signature`` query parameters).
+and ``SigV4QueryAuth``; for a credential scoped to ``s3``, ``S3SigV4Auth`` and ``S3SigV4QueryAuth``) does,
+since boto3 is the client Gatehouse must accept unchanged. Both forms are accepted: the ``Authorization:
+AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...`` header, and the presigned URL
+(``X-Amz-Algorithm``, ``X-Amz-Credential``, ``X-Amz-Date``, ``X-Amz-SignedHeaders``, ``X-Amz-Expires``,
+``X-Amz-Signature`` query parameters).
 
 The module is pure (no I/O, no aiohttp): a wire turns its request into a :class:`SignedRequest`, giving the
 path and query string exactly as they were on the wire (for aiohttp: ``request.raw_path`` split at the
@@ -51,8 +52,13 @@ __all__ = ["SigV4Identity", "SignedRequest", "has_signature", "verify_sigv4"]
 ALGORITHM: Final = "AWS4-HMAC-SHA256"
 TERMINATOR: Final = "aws4_request"
 UNSIGNED_PAYLOAD: Final = "UNSIGNED-PAYLOAD"
-# AWS caps presigned URLs at seven days (X-Amz-Expires in seconds).
+# AWS caps presigned URLs at seven days (X-Amz-Expires in seconds), and a URL lives at least one second.
 MAX_PRESIGNED_EXPIRES: Final = 7 * 24 * 3600
+MIN_PRESIGNED_EXPIRES: Final = 1
+# The one service whose SigV4 differs: S3 signs the path as sent (neither normalised nor encoded again), a
+# presigned URL signs the payload as UNSIGNED-PAYLOAD, and any request may leave its body unsigned
+# (Amazon S3 API Reference, "Signature Calculations for the Authorization Header" and "... Query Parameters").
+S3_SERVICE: Final = "s3"
 
 _AMZ_DATE_FORMAT: Final = "%Y%m%dT%H%M%SZ"
 _AMZ_DATE_RE: Final = re.compile(r"\d{8}T\d{6}Z")
@@ -186,23 +192,30 @@ def verify_sigv4(
     if secret is None:
         raise UnrecognizedClientException()
 
+    s3 = credential.service == S3_SERVICE
     body_hash = hashlib.sha256(request.body).hexdigest()
     # botocore puts the x-amz-content-sha256 header's value, when there is one, into the canonical request
     # in place of the body's hash; the signature then covers the header, not the body. So the header must
     # also be checked against the body, or a signed request's body could be swapped in transit.
     declared_hash = headers.get("x-amz-content-sha256")
-    if declared_hash == UNSIGNED_PAYLOAD and not allow_unsigned_payload:
+    if declared_hash == UNSIGNED_PAYLOAD and not (allow_unsigned_payload or s3):
         # The JSON and query protocols always sign the body: a signature that leaves it out would let the
-        # body of a captured request be replaced while the signature stays valid.
+        # body of a captured request be replaced while the signature stays valid. Only S3 allows it.
         raise InvalidSignatureException("UNSIGNED-PAYLOAD is not accepted: the request body must be signed.")
     if declared_hash is not None and declared_hash not in (UNSIGNED_PAYLOAD, body_hash):
         raise InvalidSignatureException("The provided 'x-amz-content-sha256' header does not match what was computed.")
-    payload_hash = declared_hash if declared_hash is not None else body_hash
+    if declared_hash is not None:
+        payload_hash = declared_hash
+    elif s3 and claimed.presigned:
+        # An S3 presigned URL is made before any body exists: it signs this constant, never sent.
+        payload_hash = UNSIGNED_PAYLOAD
+    else:
+        payload_hash = body_hash
 
     canonical_request = "\n".join(
         [
             request.method.upper(),
-            _canonical_uri(request.path),
+            (request.path or "/") if s3 else _canonical_uri(request.path),
             _canonical_query_string(query, drop_signature=claimed.presigned),
             _canonical_headers(claimed.signed_headers, headers) + "\n",
             ";".join(claimed.signed_headers),
@@ -315,6 +328,8 @@ def _parse_presigned_query(query: list[tuple[bytes, bytes]], headers: Mapping[st
         if not _DIGITS_RE.fullmatch(raw_expires):
             raise IncompleteSignatureException("X-Amz-Expires should be a number")
         expires = int(raw_expires)
+        if expires < MIN_PRESIGNED_EXPIRES:
+            raise IncompleteSignatureException("X-Amz-Expires must be at least 1 second")
         if expires > MAX_PRESIGNED_EXPIRES:
             raise IncompleteSignatureException(
                 f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGNED_EXPIRES}"

@@ -28,7 +28,7 @@ import structlog
 from gateway.api.awsquery import QueryCall, QueryHandler, QueryService
 from gateway.errors import AccessDeniedException, GatehouseError, InvalidIdentityTokenException, ValidationError
 from gateway.services.credentials import TemporaryCredentials
-from gateway.services.iam import Role
+from gateway.services.iam import SET_SOURCE_IDENTITY, SOURCE_IDENTITY_KEY, SOURCE_IDENTITY_PATTERN, Role
 from gateway.services.saml_federation import (
     SESSION_DURATION_ATTRIBUTE,
     SESSION_NAME_ATTRIBUTE,
@@ -38,8 +38,11 @@ from gateway.services.saml_federation import (
 
 log = structlog.get_logger("gateway.sts")
 
-# RoleSessionName's constraint in the STS model (2 to 64 of these characters).
-SESSION_NAME_PATTERN: Final = re.compile(r"[\w+=,.@-]{2,64}")
+# RoleSessionName's constraint in the STS model (2 to 64 of these characters); a Java pattern, so \w is ASCII.
+SESSION_NAME_PATTERN: Final = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+# IAM User Guide, "Role chaining": the longest session a role session may get by assuming another role.
+ROLE_CHAINING_MAX_SECONDS: Final = 3600
+SESSION_NAME_KEY: Final = "sts:RoleSessionName"
 
 
 def _credentials(creds: TemporaryCredentials) -> dict[str, Any]:
@@ -70,9 +73,14 @@ async def assume_role_with_web_identity(call: QueryCall) -> dict[str, Any]:
     except GatehouseError as exc:
         log.info("sts.web_identity_rejected", role=p["RoleArn"], error=exc.type_name, detail=exc.message)
         raise
+    _check_source_identity(verified.source_identity)
     role: Role | None = await services.iam.find_role_by_arn(p["RoleArn"])
     if role is None or not services.iam.trust_allows(
-        role, verified.identity, request_tags=verified.principal_tags, extra_context=_source_context(call)
+        role,
+        verified.identity,
+        request_tags=verified.principal_tags,
+        extra_context={**_source_context(call), SESSION_NAME_KEY: p["RoleSessionName"]},
+        source_identity=verified.source_identity,
     ):
         log.info(
             "sts.assume_role_denied",
@@ -131,21 +139,25 @@ async def assume_role_with_saml(call: QueryCall) -> dict[str, Any]:
         session_name = assertion.single(SESSION_NAME_ATTRIBUTE)
         if session_name is None or not SESSION_NAME_PATTERN.fullmatch(session_name):
             raise InvalidIdentityTokenException("The SAML assertion has no valid RoleSessionName attribute.")
-        # One exchange per assertion: a captured Response cannot be used again (the marker outlives it).
-        key = hashlib.sha256(f"{assertion.issuer}\n{assertion.assertion_id}".encode()).hexdigest()
-        if not await services.store.use_saml_assertion(key, assertion.not_on_or_after + 60, time.time()):
-            raise InvalidIdentityTokenException("The SAML assertion has already been used.")
+        source_identity = assertion.single(SOURCE_IDENTITY_ATTRIBUTE)
+        _check_source_identity(source_identity)
     except GatehouseError as exc:
         log.info("sts.saml_rejected", provider=p["PrincipalArn"], error=exc.type_name, detail=exc.message)
         raise
     keys = saml_context_keys(assertion, account_id=services.iam.account_id, provider_name=provider.name)
+    trust_keys = {**keys, SESSION_NAME_KEY: session_name}  # the session name is the request's, not the session's
     tags = assertion.principal_tags()
     role = await services.iam.find_role_by_arn(p["RoleArn"])
     allowed = (
         role is not None
         and (p["RoleArn"], p["PrincipalArn"]) in assertion.role_pairs()
         and services.iam.trust_allows_federated(
-            role, p["PrincipalArn"], keys, action="sts:AssumeRoleWithSAML", request_tags=tags
+            role,
+            p["PrincipalArn"],
+            trust_keys,
+            action="sts:AssumeRoleWithSAML",
+            request_tags=tags,
+            source_identity=source_identity,
         )
     )
     if role is None or not allowed:
@@ -156,7 +168,14 @@ async def assume_role_with_saml(call: QueryCall) -> dict[str, Any]:
     if asserted is not None and asserted.isdigit():
         # The IdP's SessionDuration and the caller's DurationSeconds: the shorter one applies.
         duration = min(duration, int(asserted)) if "DurationSeconds" in p else int(asserted)
-    source_identity = assertion.single(SOURCE_IDENTITY_ATTRIBUTE)
+    # Everything that could still refuse the call is checked before the assertion is used up, so that a refused
+    # call (by its holder or by someone who captured it) leaves it usable by a call that is right.
+    services.credentials.check_request(role, duration, p.get("Policy"), tags)
+    # One exchange per assertion: a captured Response cannot be used again (the marker outlives it).
+    key = hashlib.sha256(f"{assertion.issuer}\n{assertion.assertion_id}".encode()).hexdigest()
+    if not await services.store.use_saml_assertion(key, assertion.not_on_or_after + 60, time.time()):
+        log.info("sts.saml_rejected", provider=p["PrincipalArn"], error="InvalidIdentityToken", detail="replayed")
+        raise InvalidIdentityTokenException("The SAML assertion has already been used.")
     creds = await services.credentials.mint(
         role,
         session_name=session_name,
@@ -192,6 +211,14 @@ async def assume_role_with_saml(call: QueryCall) -> dict[str, Any]:
     return result
 
 
+def _check_source_identity(value: str | None) -> None:
+    """A source identity from an IdP (SAML attribute, web identity token claim) of the form STS allows."""
+    if value is not None and not SOURCE_IDENTITY_PATTERN.fullmatch(value):
+        raise InvalidIdentityTokenException(
+            "The source identity must be 2 to 64 letters, digits or characters of _+=,.@- (and not begin with aws:)."
+        )
+
+
 def _source_context(call: QueryCall) -> dict[str, Any]:
     return {"aws:SourceIp": call.source_ip} if call.source_ip else {}
 
@@ -207,38 +234,64 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
     # A chained session gets the tags asked for now (earlier session tags pass on only when transitive, and
     # Gatehouse does not mark any as transitive).
     tags = requested
+    # A source identity, once set, stays with every chained session (AWS: it cannot be changed).
+    source_identity = (caller.source_identity if caller is not None else None) or p.get("SourceIdentity")
+    # The request's own keys a trust policy may test (IAM User Guide, "IAM and AWS STS condition context keys").
+    request_keys: dict[str, Any] = {SESSION_NAME_KEY: p["RoleSessionName"]}
+    if p.get("ExternalId") is not None:
+        request_keys["sts:ExternalId"] = p["ExternalId"]
     role = await services.iam.find_role_by_arn(p["RoleArn"])
     if role is None:
         allowed = False
     elif caller is None:
         # The admin credentials are the account's root.
-        allowed = services.iam.trust_allows_principals(role, root, request_tags=requested)
+        allowed = services.iam.trust_allows_principals(
+            role, root, request_tags=requested, source_identity=source_identity, extra_context=request_keys
+        )
     else:
         # Role chaining (IAM User Guide, "Cross account / same account role trust"): a trust policy naming the
         # session or its role is enough; one naming only the account also needs the session's own policies
         # to allow sts:AssumeRole on the target role.
         direct = [caller.assumed_role_arn, caller.role_arn]
-        allowed = services.iam.trust_allows_principals(role, direct, request_tags=requested) or (
+        allowed = services.iam.trust_allows_principals(
+            role, direct, request_tags=requested, source_identity=source_identity, extra_context=request_keys
+        ) or (
             services.iam.trust_allows_principals(
-                role, root, request_tags=requested, principal_arn=caller.assumed_role_arn
+                role,
+                root,
+                request_tags=requested,
+                principal_arn=caller.assumed_role_arn,
+                source_identity=source_identity,
+                extra_context=request_keys,
             )
             and services.credentials.is_allowed(caller, "sts:AssumeRole", role.arn)
         )
+        if allowed and source_identity is not None:
+            # In a role chain the session's own policy must allow setting the source identity too.
+            allowed = services.credentials.is_allowed(
+                caller, SET_SOURCE_IDENTITY, role.arn, {SOURCE_IDENTITY_KEY: source_identity}
+            )
     if role is None or not allowed:
         who = caller.assumed_role_arn if caller is not None else f"arn:aws:iam::{account}:root"
         log.info("sts.assume_role_denied", role=p["RoleArn"], caller=who, reason="trust policy")
         raise AccessDeniedException(
             f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {p['RoleArn']}"
         )
+    duration = p.get("DurationSeconds", 3600)
+    if caller is not None and duration > ROLE_CHAINING_MAX_SECONDS:
+        # IAM User Guide, "Role chaining": a session assumed with a role session's credentials lasts at most one
+        # hour, whatever the role's MaxSessionDuration.
+        raise ValidationError(
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."
+        )
     creds = await services.credentials.mint(
         role,
         session_name=p["RoleSessionName"],
         identity_id=caller.identity_id if caller is not None else None,
-        # A source identity, once set, stays with every chained session (AWS: it cannot be changed).
-        source_identity=(caller.source_identity if caller is not None else None) or p.get("SourceIdentity"),
+        source_identity=source_identity,
         principal_tags=tags,
         session_policy=p.get("Policy"),
-        duration_seconds=p.get("DurationSeconds", 3600),
+        duration_seconds=duration,
     )
     log.info(
         "sts.assumed_role",
@@ -254,6 +307,8 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
     }
     if creds.packed_policy_size is not None:
         result["PackedPolicySize"] = creds.packed_policy_size
+    if source_identity is not None:
+        result["SourceIdentity"] = source_identity
     return result
 
 

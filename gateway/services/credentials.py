@@ -59,6 +59,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import re
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -91,6 +92,14 @@ __all__ = [
 ]
 
 MIN_DURATION_SECONDS: Final = 900
+# Session tag limits (IAM User Guide, "Passing session tags in AWS STS": up to 50 tags, keys of at most 128 and
+# values of at most 256 characters).
+MAX_SESSION_TAGS: Final = 50
+MAX_TAG_KEY_CHARS: Final = 128
+MAX_TAG_VALUE_CHARS: Final = 256
+# The longest session token verification accepts (it must also fit in one HTTP header line): a session whose
+# token would be longer is refused when minted (PackedPolicyTooLarge) rather than handed out unusable.
+MAX_SESSION_TOKEN_CHARS: Final = 8192
 # A session policy's packed size limit (AWS: 2,048 characters of plain text policy).
 MAX_SESSION_POLICY_CHARS: Final = 2048
 _TOKEN_VERSION: Final = 1
@@ -208,22 +217,7 @@ class CredentialService:
             if found is None:
                 raise ValidationError(f"Role {role} does not exist.")
             role = found
-        if duration_seconds < MIN_DURATION_SECONDS:
-            raise ValidationError(
-                f"1 validation error detected: Value '{duration_seconds}' at 'durationSeconds' failed to satisfy "
-                f"constraint: Member must have value greater than or equal to {MIN_DURATION_SECONDS}"
-            )
-        if duration_seconds > role.max_session_duration:
-            raise ValidationError("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
-        packed: int | None = None
-        if session_policy is not None:
-            if len(session_policy) > MAX_SESSION_POLICY_CHARS:
-                raise PackedPolicyTooLargeException(
-                    "Packed size of session policy is larger than the maximum allowed "
-                    f"({MAX_SESSION_POLICY_CHARS} characters)."
-                )
-            check_policy(session_policy)
-            packed = max(1, round(100 * len(session_policy) / MAX_SESSION_POLICY_CHARS))
+        packed = self.check_request(role, duration_seconds, session_policy, principal_tags)
         aws_role_arn = role.tags.get(AWS_ROLE_TAG)
         if aws_role_arn is not None:
             return await self._from_aws(
@@ -256,6 +250,10 @@ class CredentialService:
             claims["wi"] = federation
         plaintext = _compress(orjson.dumps(claims))
         token = self._box.seal(plaintext, aad=access_key_id.encode("ascii"))
+        if len(token) > MAX_SESSION_TOKEN_CHARS:
+            raise PackedPolicyTooLargeException(
+                "Packed size of session policy and session tags combined is larger than the maximum allowed."
+            )
         return TemporaryCredentials(
             access_key_id=access_key_id,
             secret_access_key=self.secret_for(access_key_id),
@@ -265,6 +263,38 @@ class CredentialService:
             assumed_role_id=f"{role.role_id}:{session_name}",
             packed_policy_size=packed,
         )
+
+    def check_request(
+        self,
+        role: Role,
+        duration_seconds: int,
+        session_policy: str | None,
+        principal_tags: Mapping[str, str] | None = None,
+    ) -> int | None:
+        """What :meth:`mint` checks before minting, for a caller that must know before it commits to the call
+        (AssumeRoleWithSAML uses its assertion up only for a call that will succeed). Raises ValidationError for
+        a duration outside 900..MaxSessionDuration or session tags beyond STS's limits, MalformedPolicyDocument
+        and PackedPolicyTooLarge for a bad session policy; answers the session policy's PackedPolicySize (None
+        without one)."""
+        if principal_tags:
+            _check_session_tags(principal_tags)
+        if duration_seconds < MIN_DURATION_SECONDS:
+            raise ValidationError(
+                f"1 validation error detected: Value '{duration_seconds}' at 'durationSeconds' failed to satisfy "
+                f"constraint: Member must have value greater than or equal to {MIN_DURATION_SECONDS}"
+            )
+        if duration_seconds > role.max_session_duration:
+            raise ValidationError("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+        packed: int | None = None
+        if session_policy is not None:
+            if len(session_policy) > MAX_SESSION_POLICY_CHARS:
+                raise PackedPolicyTooLargeException(
+                    "Packed size of session policy is larger than the maximum allowed "
+                    f"({MAX_SESSION_POLICY_CHARS} characters)."
+                )
+            check_policy(session_policy)
+            packed = max(1, round(100 * len(session_policy) / MAX_SESSION_POLICY_CHARS))
+        return packed
 
     async def _from_aws(
         self,
@@ -306,7 +336,7 @@ class CredentialService:
     def open_session_token(self, access_key_id: str, session_token: str) -> dict[str, Any]:
         """The claims sealed in a session token for this key id; UnrecognizedClient if it is not one of ours,
         was altered, or belongs to another key id."""
-        if not access_key_id.startswith("ASIA") or len(session_token) > 8192:
+        if not access_key_id.startswith("ASIA") or len(session_token) > MAX_SESSION_TOKEN_CHARS:
             raise UnrecognizedClientException()
         try:
             raw = self._box.open(session_token, aad=access_key_id.encode("utf-8", "surrogateescape"))
@@ -405,9 +435,8 @@ class CredentialService:
         keys...) overlaid with what only Gatehouse may say (principal, session and web-identity keys)."""
         keys: dict[str, ContextValue] = {}
         for name, value in (context or {}).items():
-            lowered = name.lower()
             # The caller describes the request, never the principal.
-            if lowered.startswith(("aws:principal", "aws:userid", "aws:username", "aws:federatedprovider")):
+            if _describes_principal(name.lower()):
                 continue
             keys[name] = value
         now = int(time.time())
@@ -444,6 +473,45 @@ class CredentialService:
         request = Request(action=action, resource=resource, context=self.request_context(ctx, context))
         session: Sequence[Policy] | None = (ctx.session_policy,) if ctx.session_policy is not None else None
         return evaluate_allowed(ctx.role_policies, request, session)
+
+
+# Condition keys (lower-cased) that describe the principal or its session, never the request: only the session
+# may say them ("AWS global condition context keys": properties of the principal and of the role session).
+_PRINCIPAL_KEY_PREFIXES: Final = (
+    "aws:principal",
+    "aws:userid",
+    "aws:username",
+    "aws:federatedprovider",
+    "aws:sourceidentity",
+    "aws:tokenissuetime",
+    "aws:multifactorauth",
+    "aws:assumedroot",
+    "saml:",
+)
+# A federated identity's keys are "<provider>:<claim>", the provider a host name (accounts.google.com,
+# cognito-identity.amazonaws.com) or an issuer URL without its scheme (host:port/path); a service's own keys
+# ("s3:prefix") start with a bare service prefix.
+_FEDERATED_KEY: Final = re.compile(r"[^:/]*\.[^:/]*[:/]|[^:/]+:\d+[/:]")
+
+
+def _check_session_tags(tags: Mapping[str, str]) -> None:
+    """Session tags within STS's limits, wherever they come from (a request, a SAML assertion, a web identity
+    token, an identity pool's attribute map)."""
+    if len(tags) > MAX_SESSION_TAGS:
+        raise ValidationError(f"A session can have at most {MAX_SESSION_TAGS} session tags; {len(tags)} were passed.")
+    for key, value in tags.items():
+        if not 1 <= len(key) <= MAX_TAG_KEY_CHARS or len(value) > MAX_TAG_VALUE_CHARS:
+            raise ValidationError(
+                f"A session tag key has 1 to {MAX_TAG_KEY_CHARS} characters and its value at most "
+                f"{MAX_TAG_VALUE_CHARS}."
+            )
+
+
+def _describes_principal(lowered: str) -> bool:
+    """Whether a caller-given condition key (lower-cased) is one only the session may set."""
+    if lowered.startswith(_PRINCIPAL_KEY_PREFIXES):
+        return True
+    return not lowered.startswith("aws:") and _FEDERATED_KEY.match(lowered) is not None
 
 
 @functools.lru_cache(maxsize=64)

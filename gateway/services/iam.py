@@ -20,6 +20,7 @@ For other services (identity pools, STS) the entry points are:
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,11 @@ WELL_KNOWN_PROVIDERS: Final = frozenset(
 )
 ASSUME_ROLE_WITH_WEB_IDENTITY: Final = "sts:AssumeRoleWithWebIdentity"
 TAG_SESSION: Final = "sts:TagSession"
+SET_SOURCE_IDENTITY: Final = "sts:SetSourceIdentity"
+SOURCE_IDENTITY_KEY: Final = "sts:SourceIdentity"
+# A source identity's form (STS API Reference, SourceIdentity: 2 to 64 of these ASCII characters; so never the
+# reserved "aws:" prefix, which has a colon).
+SOURCE_IDENTITY_PATTERN: Final = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 DEFAULT_MAX_SESSION_SECONDS: Final = 3600
 # IAM quotas (IAM User Guide, "IAM and AWS STS quotas").
 MAX_INLINE_POLICY_BYTES_PER_ROLE: Final = 10240
@@ -99,6 +105,12 @@ def parsed_policy(text: str, resource_policy: bool = False) -> Policy:
     return parse_policy(text, resource_policy=resource_policy)
 
 
+_TRUSTS_NO_ONE: Final = parse_policy(
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "*"}]}',
+    resource_policy=True,
+)
+
+
 def check_policy(text: str, *, resource_policy: bool = False) -> Policy:
     """Parse a policy document given by a caller; MalformedPolicyDocument if it is not valid."""
     try:
@@ -124,7 +136,13 @@ class Role:
 
     @property
     def trust_policy(self) -> Policy:
-        return parsed_policy(self.assume_role_policy, True)
+        try:
+            return parsed_policy(self.assume_role_policy, True)
+        except PolicyError:
+            # Stored before a stricter check (NotPrincipal with Allow is now refused): never evaluated as written;
+            # the role trusts no one until its trust policy is rewritten.
+            log.warning("iam.trust_policy_unreadable", role=self.name)
+            return _TRUSTS_NO_ONE
 
     @property
     def policies(self) -> tuple[Policy, ...]:
@@ -406,15 +424,17 @@ class IamService:
         request_tags: Mapping[str, str] | None = None,
         extra_context: Mapping[str, ContextValue] | None = None,
         identity_keys: Mapping[str, ContextValue] | None = None,
+        source_identity: str | None = None,
     ) -> bool:
         """Whether the role's trust policy allows ``identity`` to assume it (and, with session tags, to tag the
-        session: ``sts:TagSession``, as AWS requires for tags passed in a web identity token).
+        session: ``sts:TagSession``, as AWS requires for tags passed in a web identity token; with a source
+        identity, to set it: ``sts:SetSourceIdentity``).
         ``identity_keys``: ``identity.context_keys(account_id)`` when the caller has made them already."""
         context: dict[str, ContextValue] = dict(extra_context or {})
         context.update(identity_keys if identity_keys is not None else identity.context_keys(self.account_id))
         context["aws:CurrentTime"], context["aws:EpochTime"] = _current_time()
         principal = {"Federated": [identity.federated_principal(self.account_id)]}
-        return _trust_decides(role, action, context, principal, request_tags)
+        return _trust_decides(role, action, context, principal, request_tags, source_identity)
 
     def trust_allows_principals(
         self,
@@ -424,18 +444,24 @@ class IamService:
         action: str = "sts:AssumeRole",
         request_tags: Mapping[str, str] | None = None,
         principal_arn: str | None = None,
+        source_identity: str | None = None,
+        extra_context: Mapping[str, ContextValue] | None = None,
     ) -> bool:
         """Whether the trust policy lets an AWS principal (``arn:aws:iam::<account>:root``, an assumed-role
         ARN...) assume the role (``Principal: {"AWS": ...}``), tagging the session if tags are passed.
-        ``principal_arn`` is the caller's ARN for ``aws:PrincipalArn`` (default: the first of ``principals``)."""
-        context: dict[str, ContextValue] = {
-            "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "aws:EpochTime": str(int(time.time())),
-            "aws:PrincipalAccount": self.account_id,
-        }
+        ``principal_arn`` is the caller's ARN for ``aws:PrincipalArn`` (default: the first of ``principals``);
+        ``extra_context``: the request's own keys (``sts:ExternalId``, ``sts:RoleSessionName``)."""
+        context: dict[str, ContextValue] = dict(extra_context or {})
+        context.update(
+            {
+                "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "aws:EpochTime": str(int(time.time())),
+                "aws:PrincipalAccount": self.account_id,
+            }
+        )
         if principal_arn is not None or principals:
             context["aws:PrincipalArn"] = principal_arn or principals[0]
-        return _trust_decides(role, action, context, {"AWS": list(principals)}, request_tags)
+        return _trust_decides(role, action, context, {"AWS": list(principals)}, request_tags, source_identity)
 
     # --- OIDC providers ---------------------------------------------------------------------------------
 
@@ -605,13 +631,16 @@ class IamService:
         *,
         action: str,
         request_tags: Mapping[str, str] | None = None,
+        source_identity: str | None = None,
     ) -> bool:
         """The trust check of any federated principal (a SAML provider's ARN, for AssumeRoleWithSAML)."""
         context: dict[str, ContextValue] = dict(context_keys)
         context["aws:CurrentTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         context["aws:EpochTime"] = str(int(time.time()))
         context["aws:FederatedProvider"] = federated_principal
-        return _trust_decides(role, action, context, {"Federated": [federated_principal]}, request_tags)
+        return _trust_decides(
+            role, action, context, {"Federated": [federated_principal]}, request_tags, source_identity
+        )
 
 
 def _trust_decides(
@@ -620,14 +649,19 @@ def _trust_decides(
     context: dict[str, ContextValue],
     principal: dict[str, list[str]],
     request_tags: Mapping[str, str] | None,
+    source_identity: str | None = None,
 ) -> bool:
     """Whether the role's trust policy allows ``action`` for ``principal`` in ``context`` and, when session
     tags are passed, ``sts:TagSession`` for them too (as AWS requires); the tags become ``aws:RequestTag/*``
-    and ``aws:TagKeys`` of the context."""
+    and ``aws:TagKeys`` of the context. A session with a source identity also needs ``sts:SetSourceIdentity``
+    (IAM User Guide, "Monitor and control actions taken with assumed roles"), the value being
+    ``sts:SourceIdentity`` in the context."""
     for key, value in (request_tags or {}).items():
         context[f"aws:RequestTag/{key}"] = value
     if request_tags:
         context["aws:TagKeys"] = list(request_tags)
+    if source_identity is not None:
+        context[SOURCE_IDENTITY_KEY] = source_identity
     trust = role.trust_policy
     if trust.evaluate(Request(action=action, resource=role.arn, context=context, principal=principal)) is not (
         Decision.ALLOW
@@ -635,7 +669,11 @@ def _trust_decides(
         return False
     if request_tags:
         tag_request = Request(action=TAG_SESSION, resource=role.arn, context=context, principal=principal)
-        return trust.evaluate(tag_request) is Decision.ALLOW
+        if trust.evaluate(tag_request) is not Decision.ALLOW:
+            return False
+    if source_identity is not None:
+        set_request = Request(action=SET_SOURCE_IDENTITY, resource=role.arn, context=context, principal=principal)
+        return trust.evaluate(set_request) is Decision.ALLOW
     return True
 
 

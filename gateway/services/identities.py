@@ -802,8 +802,14 @@ class IdentityService:
             role = self._saml_role(pool, identity, saml, custom_role_arn)
             tags = self.principal_tags(pool, verified)
             return CredentialsGrant(identity.id, pool, role, True, tuple(self.amr(verified)), tags)
-        mapping_keys = mapped[0].mapping_keys if len(mapped) == 1 else tuple(k for v in mapped for k in v.mapping_keys)
-        claims: Mapping[str, Any] = mapped[0].claims if mapped else {}
+        # The login whose provider's RoleMappings entry decides (the first that has one), judged by its own
+        # token's claims: another provider's token must never answer for it ("Role-based access control").
+        deciding = mapped[0] if mapped else None
+        if len(mapped) > 1:
+            mappings = pool.settings.get("RoleMappings") or {}
+            deciding = next((v for v in mapped if any(k in mappings for k in v.mapping_keys)), deciding)
+        mapping_keys = deciding.mapping_keys if deciding is not None else ()
+        claims: Mapping[str, Any] = deciding.claims if deciding is not None else {}
         try:
             role = choose_role(
                 pool,

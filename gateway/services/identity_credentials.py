@@ -27,6 +27,8 @@ from gateway.errors import (
     InvalidIdentityPoolConfigurationException,
     InvalidIdentityTokenException,
     NotAuthorizedException,
+    PackedPolicyTooLargeException,
+    ValidationError,
 )
 from gateway.services.credentials import CredentialService
 from gateway.services.iam import COGNITO_IDENTITY_PROVIDER, IamService, Role, WebIdentity
@@ -172,14 +174,19 @@ class IdentityCredentials:
             lambda: self._iam.trust_allows(role, identity, request_tags=tags or None, identity_keys=keys),
         ):
             raise InvalidIdentityPoolConfigurationException()
-        minted = await self._credentials.mint(
-            role,
-            session_name=SESSION_NAME,
-            identity_id=grant.identity_id,
-            principal_tags=grant.principal_tags,
-            duration_seconds=min(SESSION_SECONDS, role.max_session_duration),
-            federation_keys=keys,
-        )
+        try:
+            minted = await self._credentials.mint(
+                role,
+                session_name=SESSION_NAME,
+                identity_id=grant.identity_id,
+                principal_tags=grant.principal_tags,
+                duration_seconds=min(SESSION_SECONDS, role.max_session_duration),
+                federation_keys=keys,
+            )
+        except (ValidationError, PackedPolicyTooLargeException) as exc:
+            # Session tags (from the pool's attribute map) beyond STS's limits: Cognito's answer when "STS returned
+            # an error response to the request to assume the role" (GetCredentialsForIdentity).
+            raise InvalidIdentityPoolConfigurationException(exc.message) from exc
         return {
             "AccessKeyId": minted.access_key_id,
             "SecretKey": minted.secret_access_key,

@@ -97,24 +97,66 @@ class Request:
 # --- patterns -------------------------------------------------------------------------------------------
 
 
+class _Glob:
+    """IAM's wildcard matching: ``*`` any run of characters, ``?`` exactly one, everything else literal; a
+    character preceded by :data:`_LITERAL_MARK` is literal even if it is ``*`` or ``?``.
+
+    Not one regular expression: ``.*a.*b.*c`` backtracks polynomially in the value's length to the power of
+    the stars (a resource such as an S3 key of a few hundred ``/`` against ``bucket/*/*/*/*.jpg`` took minutes,
+    blocking the event loop). The pattern is split at its stars into fixed-length pieces instead; the first is
+    matched at the start, the last at the end, and each one between at its leftmost place after the previous
+    one -- which is where a match exists if any does -- so a value costs at most its length times the pattern's.
+    """
+
+    __slots__ = ("first", "last", "middle", "starred")
+
+    def __init__(self, pattern: str, ignore_case: bool) -> None:
+        flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
+        pieces: list[list[str]] = [[]]
+        index = 0
+        while index < len(pattern):
+            char = pattern[index]
+            if char == _LITERAL_MARK and index + 1 < len(pattern):
+                pieces[-1].append(re.escape(pattern[index + 1]))
+                index += 2
+                continue
+            if char == "*":
+                pieces.append([])
+            else:
+                pieces[-1].append("." if char == "?" else re.escape(char))
+            index += 1
+        compiled = [(re.compile("".join(piece), flags), len(piece)) for piece in pieces]
+        self.starred = len(compiled) > 1
+        self.first = compiled[0]
+        self.last = compiled[-1]
+        self.middle = [item for item in compiled[1:-1] if item[1]]
+
+    def fullmatch(self, value: str) -> bool:
+        first, first_length = self.first
+        if not self.starred:
+            return first.fullmatch(value) is not None
+        last, last_length = self.last
+        end = len(value) - last_length  # where the last piece must start
+        if end < first_length or (first_length and first.match(value) is None):
+            return False
+        position = first_length
+        for piece, _ in self.middle:
+            found = piece.search(value, position, end)
+            if found is None:
+                return False
+            position = found.end()
+        return not last_length or last.fullmatch(value, end) is not None
+
+
 @functools.lru_cache(maxsize=4096)
-def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    """IAM's wildcard matching: ``*`` any run of characters, ``?`` exactly one, everything else literal."""
-    parts = []
-    for char in pattern:
-        if char == "*":
-            parts.append(".*")
-        elif char == "?":
-            parts.append(".")
-        else:
-            parts.append(re.escape(char))
-    return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+def _glob(pattern: str, ignore_case: bool) -> _Glob:
+    return _Glob(pattern, ignore_case)
 
 
 def _glob_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     if "*" not in pattern and "?" not in pattern:
         return pattern.lower() == value.lower() if ignore_case else pattern == value
-    return _glob(pattern, ignore_case).fullmatch(value) is not None
+    return _glob(pattern, ignore_case).fullmatch(value)
 
 
 _VARIABLE: Final = re.compile(r"\$\{([^}]*)\}")
@@ -166,18 +208,7 @@ def _pattern_match(pattern: str, value: str, *, ignore_case: bool = False) -> bo
     """Glob match where characters marked by :data:`_LITERAL_MARK` are literal."""
     if _LITERAL_MARK not in pattern:
         return _glob_match(pattern, value, ignore_case=ignore_case)
-    regex_parts = []
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == _LITERAL_MARK and index + 1 < len(pattern):
-            regex_parts.append(re.escape(pattern[index + 1]))
-            index += 2
-            continue
-        regex_parts.append(".*" if char == "*" else "." if char == "?" else re.escape(char))
-        index += 1
-    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
-    return re.fullmatch("".join(regex_parts), value, flags) is not None
+    return _glob(pattern, ignore_case).fullmatch(value)
 
 
 def _unmark(text: str) -> str:
@@ -358,6 +389,10 @@ class _Condition:
             return any(flag is not None and flag == is_absent for flag in wanted)
         policy_values = self._policy_values(request) if self.substitute else self.values
         if self.qualifier is not None:
+            if not present and self.if_exists:
+                # ...IfExists: a key the request lacks (or that has no values) makes the condition true, whatever
+                # the set operator ("IAM JSON policy elements: Condition operators", ...IfExists).
+                return True
             return self._holds_for_set(present or [], policy_values)
         if not present:
             # Missing key: true only for IfExists and the negated operators.
@@ -614,6 +649,10 @@ def _parse_statement(raw: Any, substitute: bool, resource_policy: bool) -> _Stat
             raise PolicyError("Missing required field Principal")
         if "Principal" in raw and "NotPrincipal" in raw:
             raise PolicyError("Syntax errors in policy: Principal and NotPrincipal in one statement")
+        if "NotPrincipal" in raw and effect != "Deny":
+            # IAM User Guide, "NotPrincipal": it must be used with "Effect":"Deny". With Allow it would grant
+            # every principal but the named ones -- any web identity or SAML user, for a role's trust policy.
+            raise PolicyError('NotPrincipal must be used with "Effect":"Deny"')
     else:
         if has_principal:
             raise PolicyError("Policy document should not specify a principal.")

@@ -282,13 +282,14 @@ async def test_other_key_cannot_open_tokens(services: tuple[IamService, Credenti
 
 
 async def test_presigned_url_with_temporary_credentials(services: tuple[IamService, CredentialService]) -> None:
-    from botocore.auth import SigV4QueryAuth
+    from botocore.auth import S3SigV4QueryAuth
 
     iam, credentials = services
     role = await iam.create_role("Photos", TRUST)
     creds = await credentials.mint(role, session_name="presign", web_identity=identity())
     request = AWSRequest(method="GET", url=URL)
-    SigV4QueryAuth(
+    # botocore presigns S3 URLs with its S3 signer (payload UNSIGNED-PAYLOAD, path as sent), as every AWS SDK does.
+    S3SigV4QueryAuth(
         Credentials(creds.access_key_id, creds.secret_access_key, creds.session_token), "s3", "us-east-1", expires=60
     ).add_auth(request)
     ctx = await credentials.verify_request("GET", request.url, {"Host": "files.example.com"}, b"")
