@@ -45,6 +45,9 @@ MAX_CUSTOM_ATTRIBUTES = 50
 _CUSTOM_NAME = re.compile(r"^[\w\-]{1,20}$")
 _E164 = re.compile(r"^\+[1-9]\d{4,14}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A decimal number as written in JSON and Java (RFC 8259 §6, sign and leading dot allowed). Python's float()
+# alone is not the check: it also reads "nan", "inf", " 5 " and "1_000", and a NaN passes every Min/MaxValue.
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
 def _standard(name: str) -> dict[str, Any]:
@@ -162,11 +165,8 @@ def _number_constraints(name: str, given: Mapping[str, Any]) -> dict[str, str]:
         if value is None:
             continue
         text = str(value)
-        try:
-            number = float(text) if len(text) <= 64 else math.nan
-        except ValueError:
-            number = math.nan
-        if not math.isfinite(number):
+        number = _number(text) if len(text) <= 64 else None
+        if number is None:
             raise InvalidParameterException(f"{key} of attribute {name} must be a number.")
         limits[key], numbers[key] = text, number
     if len(numbers) == 2 and numbers["MinValue"] > numbers["MaxValue"]:
@@ -236,10 +236,9 @@ def _check_value(name: str, value: str, entry: Mapping[str, Any]) -> None:
         if value.lower() not in ("true", "false"):
             raise InvalidParameterException(f"Invalid value for boolean attribute {name}")
     elif data_type == "Number":
-        try:
-            number = float(value)
-        except ValueError as exc:
-            raise InvalidParameterException(f"Invalid value for number attribute {name}") from exc
+        number = _number(value)
+        if number is None:
+            raise InvalidParameterException(f"Invalid value for number attribute {name}")
         limits = entry.get("NumberAttributeConstraints") or {}
         if "MinValue" in limits and number < float(limits["MinValue"]):
             raise InvalidParameterException(f"Value of attribute {name} is below its minimum")
@@ -250,6 +249,14 @@ def _check_value(name: str, value: str, entry: Mapping[str, Any]) -> None:
             datetime.fromisoformat(value)
         except ValueError as exc:
             raise InvalidParameterException(f"Invalid value for datetime attribute {name}") from exc
+
+
+def _number(text: str) -> float | None:
+    """The finite value of a decimal number literal, or None for anything else."""
+    if not _NUMBER.fullmatch(text):
+        return None
+    number = float(text)
+    return number if math.isfinite(number) else None
 
 
 def required_attributes(schema: Iterable[Mapping[str, Any]]) -> list[str]:

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -235,8 +235,25 @@ class UserService:
             **mfa_options(user),
         }
 
+    def check_attribute_names(self, pool: PoolView, names: Iterable[str]) -> None:
+        """Every name is an attribute of the pool's schema (ListUsers' AttributesToGet)."""
+        known = {str(a["Name"]) for a in pool.schema}
+        for name in names:
+            if name not in known:
+                raise InvalidParameterException(f"Attribute does not exist in the schema: {name}")
+
     def all_attributes(self, user: UserRecord) -> dict[str, str]:
         return {"sub": user.sub, **user.attributes}
+
+    def readable_attributes(self, user: UserRecord, client: ClientView) -> dict[str, str]:
+        """The attributes a user's access token from ``client`` may read (GetUser): the client's
+        ReadAttributes when it has a list (UserPoolClientType.ReadAttributes), always with ``sub``."""
+        readable = client.settings.get("ReadAttributes")
+        attributes = self.all_attributes(user)
+        if not readable:
+            return attributes
+        allowed = {"sub", *readable}
+        return {name: value for name, value in attributes.items() if name in allowed}
 
     # --- creation -------------------------------------------------------------------------------------
 
@@ -312,6 +329,7 @@ class UserService:
         attributes = dict(attributes)
         for flag in ("email_verified", "phone_number_verified"):
             attributes.pop(flag, None)
+        _check_user_writable(attributes)
         validate_attribute_values(pool.schema, attributes, creating=True, admin=False)
         self._check_writable(client, attributes)
         name = self._name_for_new_user(pool, username, attributes)
@@ -383,7 +401,14 @@ class UserService:
             aliases=self._aliases(pool, attributes),
         )
 
-    def _check_writable(self, client: ClientView, attributes: Mapping[str, str]) -> None:
+    def check_user_may_write(self, client: ClientView, names: Iterable[str]) -> None:
+        """A user's own write of ``names`` through ``client``: no system attribute, only the client's
+        WriteAttributes (UserPoolClientType.WriteAttributes)."""
+        names = list(names)
+        _check_user_writable(names)
+        self._check_writable(client, names)
+
+    def _check_writable(self, client: ClientView, attributes: Iterable[str]) -> None:
         writable = client.settings.get("WriteAttributes")
         if not writable:
             return
@@ -555,7 +580,9 @@ class UserService:
         value = pending_attributes(user).get(attribute) or user.attributes.get(attribute)
         if not value:
             return None
-        code = await self._issue_code(pool, user, purpose)
+        # The code proves control of this value only: it is bound to it, so a later change of the attribute
+        # (without a new code) cannot be verified with it.
+        code = await self._issue_code(pool, user, purpose, {"attribute": attribute, "value": value})
         await self.deliver_code(pool, user, attribute, value, code, purpose)
         return self.delivery_for(attribute, value)
 
@@ -633,12 +660,13 @@ class UserService:
             raise self._unknown_user(client, CodeMismatchException())
         if user.status != UNCONFIRMED:
             raise NotAuthorizedException(f"User cannot be confirmed. Current status is {user.status}")
-        await self._check_code(pool, user, "sign_up", code)
+        record = await self._check_code(pool, user, "sign_up", code)
         attribute = self._verification_destination(pool, user)
 
         async def confirm(u: UserRecord) -> None:
             u.status = CONFIRMED
-            if attribute:
+            # The code confirms the account; it verifies the address only if that is where it was sent.
+            if attribute and _code_fits(record, u, attribute):
                 u.attributes[f"{attribute}_verified"] = "true"
             u.aliases = self._aliases(pool, u.attributes)
 
@@ -709,9 +737,7 @@ class UserService:
         and a code is sent when the pool auto-verifies that attribute (not for admins setting *_verified)."""
         validate_attribute_values(pool.schema, attributes, creating=False, admin=admin)
         if not admin:
-            for flag in ("email_verified", "phone_number_verified"):
-                if flag in attributes:
-                    raise InvalidParameterException(f"Cannot modify the non-mutable attribute {flag}")
+            _check_user_writable(attributes)
             if client is not None:
                 self._check_writable(client, attributes)
         changed_verifiable = [
@@ -753,7 +779,17 @@ class UserService:
                     deliveries.append(delivery)
         return deliveries
 
-    async def delete_attributes(self, pool: PoolView, user: UserRecord, names: Sequence[str], *, admin: bool) -> None:
+    async def delete_attributes(
+        self,
+        pool: PoolView,
+        user: UserRecord,
+        names: Sequence[str],
+        *,
+        admin: bool,
+        client: ClientView | None = None,
+    ) -> None:
+        """Admin/DeleteUserAttributes. Deleting is writing: a user's own call obeys the same limits as
+        UpdateUserAttributes (developer-only attributes, the client's WriteAttributes, system attributes)."""
         index = {a["Name"]: a for a in pool.schema}
         for name in names:
             entry = index.get(name)
@@ -763,6 +799,12 @@ class UserService:
                 raise InvalidParameterException(f"Cannot delete required attribute {name}")
             if not entry.get("Mutable", True):
                 raise InvalidParameterException(f"Cannot modify the non-mutable attribute {name}")
+            if not admin and entry.get("DeveloperOnlyAttribute"):
+                raise InvalidParameterException(f"Cannot modify developer-only attribute {name}")
+        if not admin:
+            _check_user_writable(names)
+            if client is not None:
+                self._check_writable(client, names)
 
         async def change(u: UserRecord) -> None:
             for name in names:
@@ -786,9 +828,11 @@ class UserService:
     async def verify_attribute(self, pool: PoolView, user: UserRecord, attribute: str, code: str) -> None:
         if attribute not in ("email", "phone_number"):
             raise InvalidParameterException("Invalid attribute name: only email and phone_number can be verified.")
-        await self._check_code(pool, user, f"attribute:{attribute}", code)
+        record = await self._check_code(pool, user, f"attribute:{attribute}", code)
 
         async def change(u: UserRecord) -> None:
+            if not _code_fits(record, u, attribute):
+                raise CodeMismatchException()
             pending = pending_attributes(u)
             if attribute in pending:
                 u.attributes[attribute] = pending.pop(attribute)
@@ -1020,6 +1064,30 @@ def parse_user_filter(expression: str) -> Any:
         return current == wanted if operator == "=" else current.startswith(wanted)
 
     return matches
+
+
+# Attributes only Gatehouse itself writes for a user: the verification flags (set by a confirmed code) and
+# `identities` (set by federation and AdminLinkProviderForUser; it becomes the ID token's `identities` claim,
+# which applications read as proof of a federated sign-in). An administrator may still set them.
+_SYSTEM_ATTRIBUTES = ("email_verified", "phone_number_verified", "identities")
+
+
+def _check_user_writable(names: Iterable[str]) -> None:
+    """Refuse a user's own write (or deletion) of an attribute only Gatehouse or an administrator sets."""
+    for name in names:
+        if name in _SYSTEM_ATTRIBUTES:
+            raise InvalidParameterException(f"Cannot modify the non-mutable attribute {name}")
+
+
+def _code_fits(record: CodeRecord, user: UserRecord, attribute: str) -> bool:
+    """Whether a verification code was sent to the value ``attribute`` now awaits verification at (the
+    pending value, else the current one). Codes issued before codes were bound to a value carry none."""
+    sent_to = record.data.get("value")
+    if sent_to is None:
+        return True
+    return bool(record.data.get("attribute", attribute) == attribute) and sent_to == (
+        pending_attributes(user).get(attribute) or user.attributes.get(attribute)
+    )
 
 
 def pending_attributes(user: UserRecord) -> dict[str, str]:

@@ -1,0 +1,295 @@
+"""Hostile cases on the user-pool wire: who may read and write which attribute, what a verification code
+proves, attribute value checks and list parameters. Real server, real boto3; each refused call is checked
+to have changed nothing.
+
+Spec: the Cognito API reference (UserPoolClientType.ReadAttributes/WriteAttributes, SchemaAttributeType,
+VerifyUserAttribute, ListUsers) and botocore's cognito-idp model for the error types.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import jwt
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.support import GatehouseServer, MailServer, code_in
+
+PASSWORD = "Perm-pass-123"
+TEMPORARY = "Temp-pass-123"
+FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+
+
+def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
+    response = exc.value.response
+    return (
+        str(response["Error"]["Code"]),
+        int(response["ResponseMetadata"]["HTTPStatusCode"]),
+        str(response["Error"].get("Message", "")),
+    )
+
+
+def attributes_of(response: dict[str, Any]) -> dict[str, str]:
+    items = response.get("UserAttributes", response.get("Attributes", []))
+    return {a["Name"]: a["Value"] for a in items}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def pool(idp: Any) -> str:
+    """A pool with typed custom attributes and no auto-verification (codes only on request)."""
+    return str(
+        idp.create_user_pool(
+            PoolName="review",
+            Schema=[
+                {
+                    "Name": "level",
+                    "AttributeDataType": "Number",
+                    "NumberAttributeConstraints": {"MinValue": "1", "MaxValue": "10"},
+                },
+                {"Name": "internal", "AttributeDataType": "String", "DeveloperOnlyAttribute": True},
+                {"Name": "tier", "AttributeDataType": "String"},
+            ],
+        )["UserPool"]["Id"]
+    )
+
+
+def make_client(idp: Any, pool_id: str, **settings: Any) -> str:
+    created = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName=unique("app"), ExplicitAuthFlows=FLOWS, **settings
+    )
+    return str(created["UserPoolClient"]["ClientId"])
+
+
+def make_user(idp: Any, pool_id: str, attributes: dict[str, str], *, permanent: bool = True) -> str:
+    username = unique("user")
+    idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username=username,
+        UserAttributes=[{"Name": k, "Value": v} for k, v in attributes.items()],
+        TemporaryPassword=TEMPORARY,
+        MessageAction="SUPPRESS",
+    )
+    if permanent:
+        idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=PASSWORD, Permanent=True)
+    return username
+
+
+def sign_in(public_idp: Any, client_id: str, username: str) -> dict[str, Any]:
+    result = public_idp.initiate_auth(
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD}
+    )
+    return dict(result["AuthenticationResult"])
+
+
+def stored(idp: Any, pool_id: str, username: str) -> dict[str, str]:
+    return attributes_of(idp.admin_get_user(UserPoolId=pool_id, Username=username))
+
+
+# --- verification codes ------------------------------------------------------------------------------------------
+
+
+def test_attribute_code_does_not_verify_a_value_it_was_not_sent_to(
+    idp: Any, public_idp: Any, mail: MailServer, pool: str
+) -> None:
+    """A code proves control of the address it was sent to. Getting a code at one's own address, then
+    switching the email to someone else's, must not let that code mark the other address verified."""
+    client_id = make_client(idp, pool)
+    own, victim = f"{unique('own')}@example.com", f"{unique('victim')}@example.com"
+    username = make_user(idp, pool, {"email": own})
+    token = sign_in(public_idp, client_id, username)["AccessToken"]
+    public_idp.get_user_attribute_verification_code(AccessToken=token, AttributeName="email")
+    code = code_in(mail.wait_for(own))
+    public_idp.update_user_attributes(AccessToken=token, UserAttributes=[{"Name": "email", "Value": victim}])
+    assert mail.messages_to(victim) == []  # the pool does not auto-verify: no code went to the new address
+
+    with pytest.raises(ClientError) as exc:
+        public_idp.verify_user_attribute(AccessToken=token, AttributeName="email", Code=code)
+    assert error_of(exc)[:2] == ("CodeMismatchException", 400)
+    after = stored(idp, pool, username)
+    assert after["email"] == victim and after.get("email_verified") != "true"
+
+    # A code sent to the new address verifies it.
+    public_idp.get_user_attribute_verification_code(AccessToken=token, AttributeName="email")
+    public_idp.verify_user_attribute(AccessToken=token, AttributeName="email", Code=code_in(mail.wait_for(victim)))
+    assert stored(idp, pool, username)["email_verified"] == "true"
+
+
+# --- read and write permissions of the app client --------------------------------------------------------------
+
+
+def test_get_user_returns_only_the_clients_read_attributes(idp: Any, public_idp: Any, pool: str) -> None:
+    """ReadAttributes: "their access token authorizes them to read their own attribute value for any
+    attribute in this list" -- GetUser through a client answers no more than that list (and sub)."""
+    limited = make_client(idp, pool, ReadAttributes=["email", "custom:tier"])
+    everything = make_client(idp, pool)
+    username = make_user(
+        idp,
+        pool,
+        {"email": f"{unique('r')}@example.com", "name": "Secret Name", "custom:tier": "gold", "custom:internal": "x"},
+    )
+    limited_view = attributes_of(public_idp.get_user(AccessToken=sign_in(public_idp, limited, username)["AccessToken"]))
+    assert set(limited_view) == {"sub", "email", "custom:tier"}
+    full_view = attributes_of(public_idp.get_user(AccessToken=sign_in(public_idp, everything, username)["AccessToken"]))
+    assert {"sub", "email", "name", "custom:tier", "custom:internal"} <= set(full_view)
+    assert full_view["sub"] == limited_view["sub"]
+
+
+def test_user_cannot_delete_what_they_cannot_write(idp: Any, public_idp: Any, pool: str) -> None:
+    """DeleteUserAttributes is a write: developer-only attributes, attributes outside the client's
+    WriteAttributes and the verification flags stay out of a user's reach; an administrator still may."""
+    writer = make_client(idp, pool, WriteAttributes=["name", "custom:tier"])
+    open_client = make_client(idp, pool)
+    attributes = {
+        "email": f"{unique('d')}@example.com",
+        "email_verified": "true",
+        "name": "N",
+        "nickname": "nick",
+        "custom:tier": "gold",
+        "custom:internal": "keep",
+    }
+    username = make_user(idp, pool, attributes)
+    limited_token = sign_in(public_idp, writer, username)["AccessToken"]
+    open_token = sign_in(public_idp, open_client, username)["AccessToken"]
+    before = stored(idp, pool, username)
+
+    refused = [
+        (open_token, ["custom:internal"], "InvalidParameterException"),
+        (limited_token, ["nickname"], "NotAuthorizedException"),
+        (limited_token, ["name", "nickname"], "NotAuthorizedException"),
+        (open_token, ["email_verified"], "InvalidParameterException"),
+    ]
+    for token, names, expected in refused:
+        with pytest.raises(ClientError) as exc:
+            public_idp.delete_user_attributes(AccessToken=token, UserAttributeNames=names)
+        assert error_of(exc)[:2] == (expected, 400), names
+    assert stored(idp, pool, username) == before
+
+    public_idp.delete_user_attributes(AccessToken=limited_token, UserAttributeNames=["custom:tier"])
+    idp.admin_delete_user_attributes(UserPoolId=pool, Username=username, UserAttributeNames=["custom:internal"])
+    after = stored(idp, pool, username)
+    assert "custom:tier" not in after and "custom:internal" not in after and after["nickname"] == "nick"
+
+
+def test_user_cannot_forge_identities(idp: Any, public_idp: Any, gatehouse: GatehouseServer, pool: str) -> None:
+    """`identities` records federated sign-ins and becomes the ID token's `identities` claim: a user may not
+    write it, neither at sign-up nor afterwards."""
+    client_id = make_client(idp, pool)
+    forged = json.dumps(
+        [{"userId": "1", "providerName": "Google", "providerType": "Google", "primary": True, "dateCreated": 1}]
+    )
+    username = make_user(idp, pool, {"name": "N"})
+    token = sign_in(public_idp, client_id, username)["AccessToken"]
+    with pytest.raises(ClientError) as exc:
+        public_idp.update_user_attributes(AccessToken=token, UserAttributes=[{"Name": "identities", "Value": forged}])
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    assert "identities" not in stored(idp, pool, username)
+    id_token = sign_in(public_idp, client_id, username)["IdToken"]
+    assert "identities" not in jwt.decode(id_token, options={"verify_signature": False})
+
+    newcomer = unique("newcomer")
+    with pytest.raises(ClientError) as exc:
+        public_idp.sign_up(
+            ClientId=client_id,
+            Username=newcomer,
+            Password=PASSWORD,
+            UserAttributes=[{"Name": "identities", "Value": forged}],
+        )
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    with pytest.raises(ClientError) as exc:
+        idp.admin_get_user(UserPoolId=pool, Username=newcomer)
+    assert error_of(exc)[0] == "UserNotFoundException"
+
+
+def test_new_password_challenge_obeys_write_attributes(idp: Any, public_idp: Any, pool: str) -> None:
+    """Attributes given with NEW_PASSWORD_REQUIRED are the user's own writes: outside the client's
+    WriteAttributes they are refused, before the password changes."""
+    client_id = make_client(idp, pool, WriteAttributes=["name"])
+    username = make_user(idp, pool, {"name": "N"}, permanent=False)
+
+    def challenge() -> str:
+        started = public_idp.initiate_auth(
+            ClientId=client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": username, "PASSWORD": TEMPORARY},
+        )
+        assert started["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+        return str(started["Session"])
+
+    for name, expected in (("nickname", "NotAuthorizedException"), ("email_verified", "InvalidParameterException")):
+        with pytest.raises(ClientError) as exc:
+            public_idp.respond_to_auth_challenge(
+                ClientId=client_id,
+                ChallengeName="NEW_PASSWORD_REQUIRED",
+                Session=challenge(),
+                ChallengeResponses={"USERNAME": username, "NEW_PASSWORD": PASSWORD, f"userAttributes.{name}": "true"},
+            )
+        assert error_of(exc)[:2] == (expected, 400), name
+        user = idp.admin_get_user(UserPoolId=pool, Username=username)
+        assert user["UserStatus"] == "FORCE_CHANGE_PASSWORD" and name not in attributes_of(user)
+
+    done = public_idp.respond_to_auth_challenge(
+        ClientId=client_id,
+        ChallengeName="NEW_PASSWORD_REQUIRED",
+        Session=challenge(),
+        ChallengeResponses={"USERNAME": username, "NEW_PASSWORD": PASSWORD, "userAttributes.name": "New Name"},
+    )
+    assert done["AuthenticationResult"]["AccessToken"]
+    assert stored(idp, pool, username)["name"] == "New Name"
+
+
+# --- attribute values --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "Infinity", "-inf", "1_0", " 5", "5 ", "\u0665", "0x5", "", "11", "0"])
+def test_number_attribute_refuses_what_is_not_a_number_in_range(idp: Any, pool: str, value: str) -> None:
+    """A Number attribute holds a number within Min/MaxValue; NaN in particular compares false to both
+    bounds and must not slip past them."""
+    username = make_user(idp, pool, {"custom:level": "5"})
+    with pytest.raises(ClientError) as exc:
+        idp.admin_update_user_attributes(
+            UserPoolId=pool, Username=username, UserAttributes=[{"Name": "custom:level", "Value": value}]
+        )
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    assert stored(idp, pool, username)["custom:level"] == "5"
+
+
+@pytest.mark.parametrize("value", ["1", "10", "7.5", "+3", "1e1"])
+def test_number_attribute_accepts_numbers_in_range(idp: Any, pool: str, value: str) -> None:
+    username = make_user(idp, pool, {"custom:level": "5"})
+    idp.admin_update_user_attributes(
+        UserPoolId=pool, Username=username, UserAttributes=[{"Name": "custom:level", "Value": value}]
+    )
+    assert stored(idp, pool, username)["custom:level"] == value
+
+
+# --- lists -------------------------------------------------------------------------------------------------------
+
+
+def test_list_users_attributes_to_get_must_name_schema_attributes(idp: Any, pool: str) -> None:
+    make_user(idp, pool, {"name": "N"})
+    with pytest.raises(ClientError) as exc:
+        idp.list_users(UserPoolId=pool, AttributesToGet=["name", "no_such_attribute"])
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    listed = idp.list_users(UserPoolId=pool, AttributesToGet=["name"])["Users"]
+    assert listed and all(set(attributes_of(u)) <= {"name"} for u in listed)
+
+
+@pytest.mark.parametrize("token", ["!!!", "a b", "YQ", "Y*Q="])
+def test_made_up_pagination_token_is_refused(idp: Any, pool: str, token: str) -> None:
+    """A token Gatehouse did not write is InvalidParameterException, not silently the first page."""
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("list_users", {"PaginationToken": token}),
+        ("list_groups", {"NextToken": token}),
+        ("list_user_pool_clients", {"NextToken": token}),
+    ]
+    for operation, members in calls:
+        with pytest.raises(ClientError) as exc:
+            getattr(idp, operation)(UserPoolId=pool, **members)
+        assert error_of(exc)[:2] == ("InvalidParameterException", 400), operation
