@@ -623,8 +623,11 @@ class UserService:
             log.warning("code.delivery_failed", pool=pool.id, username=user.username, purpose=purpose)
             raise
 
-    async def _check_code(self, pool: PoolView, user: UserRecord, purpose: str, code: str) -> CodeRecord:
-        """Consume the user's code for ``purpose``; exactly one of concurrent correct answers wins."""
+    async def _check_code(
+        self, pool: PoolView, user: UserRecord, purpose: str, code: str, *, consume: bool = True
+    ) -> CodeRecord:
+        """Consume the user's code for ``purpose``; exactly one of concurrent correct answers wins. With
+        ``consume`` false the code is only checked (wrong answers still count): the caller consumes it."""
         record = await self._store.get_code(pool.id, user.username_key, purpose)
         if record is None:
             raise ExpiredCodeException() if purpose != "forgot_password" else CodeMismatchException()
@@ -639,7 +642,7 @@ class UserService:
             if attempts >= MAX_CODE_ATTEMPTS:
                 raise LimitExceededException()
             raise CodeMismatchException()
-        if not await self._store.consume_code(pool.id, user.username_key, purpose, expected):
+        if consume and not await self._store.consume_code(pool.id, user.username_key, purpose, expected):
             raise ExpiredCodeException()
         return record
 
@@ -975,8 +978,12 @@ class UserService:
         if user is None:
             raise self._unknown_user(client, CodeMismatchException())
         check_password_policy(password, pool.password_policy)
+        # The code first: judged before it, the history check would tell anyone who knows a username whether
+        # a guess is the current (or a previous) password, with no code and no attempt counted.
+        record = await self._check_code(pool, user, "forgot_password", code, consume=False)
         await self._check_history(pool, user, password)
-        await self._check_code(pool, user, "forgot_password", code)
+        if not await self._store.consume_code(pool.id, user.username_key, "forgot_password", record.code_hash):
+            raise ExpiredCodeException()
         user = await self.set_password(pool, user, password, permanent=True, check_history=False)
         self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="forgot_password")
         log.info("password.reset", pool=pool.id, username=user.username)

@@ -293,3 +293,43 @@ def test_made_up_pagination_token_is_refused(idp: Any, pool: str, token: str) ->
         with pytest.raises(ClientError) as exc:
             getattr(idp, operation)(UserPoolId=pool, **members)
         assert error_of(exc)[:2] == ("InvalidParameterException", 400), operation
+
+
+# --- passwords ---------------------------------------------------------------------------------------------------
+
+
+def test_confirm_forgot_password_is_no_oracle_for_the_current_password(
+    idp: Any, public_idp: Any, mail: MailServer
+) -> None:
+    """With PasswordHistorySize set, ConfirmForgotPassword judged the history before the code: anyone with a
+    username could learn whether a guess was the current password (PasswordHistoryPolicyViolationException)
+    without a code, and without using up code attempts. The code must be judged first."""
+    pool_id = idp.create_user_pool(
+        PoolName="history", Policies={"PasswordPolicy": {"MinimumLength": 8, "PasswordHistorySize": 3}}
+    )["UserPool"]["Id"]
+    client_id = make_client(idp, pool_id)
+    address = f"{unique('h')}@example.com"
+    username = make_user(idp, pool_id, {"email": address, "email_verified": "true"})
+
+    for guess in ("Not-the-password-1", PASSWORD):
+        with pytest.raises(ClientError) as exc:
+            public_idp.confirm_forgot_password(
+                ClientId=client_id, Username=username, ConfirmationCode="123456", Password=guess
+            )
+        assert error_of(exc)[:2] == ("CodeMismatchException", 400), guess
+    sign_in(public_idp, client_id, username)  # the password did not change
+
+    public_idp.forgot_password(ClientId=client_id, Username=username)
+    code = code_in(mail.wait_for(address))
+    with pytest.raises(ClientError) as exc:
+        public_idp.confirm_forgot_password(
+            ClientId=client_id, Username=username, ConfirmationCode=code, Password=PASSWORD
+        )
+    assert error_of(exc)[:2] == ("PasswordHistoryPolicyViolationException", 400)
+    # Refusing the password did not use up the code.
+    public_idp.confirm_forgot_password(
+        ClientId=client_id, Username=username, ConfirmationCode=code, Password="A-new-password-9"
+    )
+    with pytest.raises(ClientError) as exc:
+        sign_in(public_idp, client_id, username)
+    assert error_of(exc)[0] == "NotAuthorizedException"
