@@ -43,8 +43,11 @@ STANDARD_ATTRIBUTES: tuple[str, ...] = (
 
 MAX_CUSTOM_ATTRIBUTES = 50
 _CUSTOM_NAME = re.compile(r"^[\w\-]{1,20}$")
-_E164 = re.compile(r"^\+[1-9]\d{4,14}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Matched with fullmatch: "$" would also accept a trailing newline, and an address with one is another
+# alias than the same address without (uniqueness), while mail still reaches the address without it.
+# E.164 digits are ASCII ones (str.isdigit and Unicode \d also take other scripts' digits).
+_E164 = re.compile(r"\+[1-9][0-9]{4,14}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # A decimal number as written in JSON and Java (RFC 8259 §6, sign and leading dot allowed). Python's float()
 # alone is not the check: it also reads "nan", "inf", " 5 " and "1_000", and a NaN passes every Min/MaxValue.
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
@@ -228,9 +231,9 @@ def _check_value(name: str, value: str, entry: Mapping[str, Any]) -> None:
         limits = entry.get("StringAttributeConstraints") or {}
         if len(value) > int(limits.get("MaxLength", 2048)) or len(value) < int(limits.get("MinLength", 0)):
             raise InvalidParameterException(f"Invalid length for attribute {name}")
-        if name == "email" and value and not _EMAIL.match(value):
+        if name == "email" and value and not _EMAIL.fullmatch(value):
             raise InvalidParameterException("Invalid email address format.")
-        if name == "phone_number" and value and not _E164.match(value):
+        if name == "phone_number" and value and not _E164.fullmatch(value):
             raise InvalidParameterException("Invalid phone number format.")
     elif data_type == "Boolean":
         if value.lower() not in ("true", "false"):

@@ -269,6 +269,37 @@ def test_number_attribute_accepts_numbers_in_range(idp: Any, pool: str, value: s
     assert stored(idp, pool, username)["custom:level"] == value
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("email", "someone@example.com\n"),
+        ("phone_number", "+15555550100\n"),
+        ("phone_number", "+1\u0665\u0665\u0665\u0665\u0665\u0665\u0665"),  # Arabic-Indic digits
+    ],
+)
+def test_email_and_phone_formats_are_whole_value(idp: Any, public_idp: Any, pool: str, name: str, value: str) -> None:
+    """An address with a trailing newline is a different alias than the address (so it dodges uniqueness) while
+    mail still reaches the address; E.164 is "+" and ASCII digits only."""
+    client_id = make_client(idp, pool)
+    username = unique("format")
+    with pytest.raises(ClientError) as exc:
+        idp.admin_create_user(
+            UserPoolId=pool,
+            Username=username,
+            UserAttributes=[{"Name": name, "Value": value}],
+            MessageAction="SUPPRESS",
+        )
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    with pytest.raises(ClientError) as exc:
+        public_idp.sign_up(
+            ClientId=client_id, Username=username, Password=PASSWORD, UserAttributes=[{"Name": name, "Value": value}]
+        )
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    with pytest.raises(ClientError) as exc:
+        idp.admin_get_user(UserPoolId=pool, Username=username)
+    assert error_of(exc)[0] == "UserNotFoundException"
+
+
 # --- lists -------------------------------------------------------------------------------------------------------
 
 
