@@ -39,7 +39,7 @@ from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.code_limits import CodeSendLimiter, unknown_user_key
 from gateway.services.hooks import PRE_SIGN_UP_ADMIN_CREATE_USER, PRE_SIGN_UP_SIGN_UP, HookRegistry
-from gateway.services.messaging import EmailMessage, Messenger, SmsMessage, render_template
+from gateway.services.messaging import EmailMessage, Messenger, SmsMessage, email_parts, render_template
 from gateway.services.mfa_legacy import mfa_options
 from gateway.services.passwords import PasswordHasher, check_password_policy, generate_temporary_password
 from gateway.services.pools import ClientView, PoolService, PoolView
@@ -499,9 +499,13 @@ class UserService:
         config = pool.settings.get("EmailConfiguration") or {}
         return str(config.get("From") or config.get("SourceArn", "").rpartition("/")[2] or self._default_sender)
 
-    async def _send_email(self, pool: PoolView, to: str, subject: str, text: str, purpose: str) -> None:
+    async def _send_email(
+        self, pool: PoolView, to: str, subject: str, text: str, purpose: str, *, html: str | None = None
+    ) -> None:
+        """Send one email; ``html`` is its HTML part, which must hold every user-chosen value HTML-escaped
+        (:func:`email_parts`), else the text is used."""
         await self._messenger.email.send(
-            EmailMessage(to=to, sender=self._email_sender(pool), subject=subject, text=text, html=text)
+            EmailMessage(to=to, sender=self._email_sender(pool), subject=subject, text=text, html=html or text)
         )
         self._metrics.inc(self._metrics.codes_sent, pool=pool.id, medium="EMAIL", purpose=purpose)
 
@@ -514,11 +518,13 @@ class UserService:
         if self.code_sends is not None:
             await self.code_sends.take(pool.id, key, purpose)
 
-    async def send_text(self, pool: PoolView, medium: str, to: str, text: str, *, subject: str, purpose: str) -> None:
+    async def send_text(
+        self, pool: PoolView, medium: str, to: str, text: str, *, subject: str, purpose: str, html: str | None = None
+    ) -> None:
         """Send one message by ``medium`` (EMAIL or SMS) from the pool's sender, counted like every code sent;
         for codes whose wording another service owns (MFA sign-in codes)."""
         if medium == "EMAIL":
-            await self._send_email(pool, to, subject, text, purpose)
+            await self._send_email(pool, to, subject, text, purpose, html=html)
         else:
             await self._send_sms(pool, to, text, purpose)
 
@@ -526,7 +532,7 @@ class UserService:
         template = pool.admin_create_user_config.get("InviteMessageTemplate") or {}
         for medium in mediums:
             if medium == "EMAIL" and user.attributes.get("email"):
-                text = render_template(
+                text, html = email_parts(
                     template.get("EmailMessage") or DEFAULT_INVITE_MESSAGE, code=password, username=user.username
                 )
                 await self._send_email(
@@ -535,6 +541,7 @@ class UserService:
                     template.get("EmailSubject") or DEFAULT_INVITE_SUBJECT,
                     text,
                     "invitation",
+                    html=html,
                 )
             elif medium == "SMS" and user.attributes.get("phone_number"):
                 text = render_template(
@@ -597,7 +604,7 @@ class UserService:
         template = pool.settings.get("VerificationMessageTemplate") or {}
         try:
             if attribute == "email":
-                text = render_template(
+                text, html = email_parts(
                     template.get("EmailMessage")
                     or pool.settings.get("EmailVerificationMessage")
                     or DEFAULT_VERIFICATION_MESSAGE,
@@ -609,7 +616,7 @@ class UserService:
                     or pool.settings.get("EmailVerificationSubject")
                     or DEFAULT_VERIFICATION_SUBJECT
                 )
-                await self._send_email(pool, value, subject, text, purpose)
+                await self._send_email(pool, value, subject, text, purpose, html=html)
             else:
                 text = render_template(
                     template.get("SmsMessage")

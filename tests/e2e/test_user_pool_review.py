@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from email.message import Message
 from typing import Any
 
 import jwt
@@ -298,6 +299,42 @@ def test_email_and_phone_formats_are_whole_value(idp: Any, public_idp: Any, pool
     with pytest.raises(ClientError) as exc:
         idp.admin_get_user(UserPoolId=pool, Username=username)
     assert error_of(exc)[0] == "UserNotFoundException"
+
+
+def html_part(message: Message) -> str:
+    for part in message.walk():
+        if part.get_content_type() == "text/html":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return payload.decode()
+    raise AssertionError("no HTML part")
+
+
+def test_username_is_no_markup_in_the_html_of_a_code_email(idp: Any, public_idp: Any, mail: MailServer) -> None:
+    """A SignUp username (UsernameType allows < > " = /) filled into the pool's HTML template must arrive as
+    text, not as a link or markup in a mail sent from the pool's own address."""
+    pool_id = idp.create_user_pool(
+        PoolName="templates",
+        AutoVerifiedAttributes=["email"],
+        VerificationMessageTemplate={
+            "DefaultEmailOption": "CONFIRM_WITH_CODE",
+            "EmailMessage": "<p>Hello {username}, your code is <b>{####}</b>.</p>",
+            "EmailSubject": "Welcome",
+        },
+    )["UserPool"]["Id"]
+    client_id = make_client(idp, pool_id)
+    address = f"{unique('markup')}@example.com"
+    username = '<a/href="https://evil.example/">Verify</a>'
+    public_idp.sign_up(
+        ClientId=client_id, Username=username, Password=PASSWORD, UserAttributes=[{"Name": "email", "Value": address}]
+    )
+    message = mail.wait_for(address)
+    html = html_part(message)
+    assert "<a" not in html and "&lt;a/href=&quot;https://evil.example/&quot;&gt;Verify&lt;/a&gt;" in html
+    assert html.startswith("<p>Hello ") and "<b>" in html  # the administrator's own markup stays
+    code = code_in(message)
+    assert f"<b>{code}</b>" in html
+    public_idp.confirm_sign_up(ClientId=client_id, Username=username, ConfirmationCode=code)
 
 
 # --- lists -------------------------------------------------------------------------------------------------------
