@@ -1051,7 +1051,9 @@ def parse_user_filter(expression: str) -> Any:
     match = re.fullmatch(r'\s*([\w:]+)\s*(\^=|=)\s*"((?:[^"\\]|\\.)*)"\s*', expression)
     if match is None:
         raise InvalidParameterException("Error while parsing filter.")
-    name, operator, value = match.group(1), match.group(2), match.group(3).replace('\\"', '"')
+    # Inside the quotes a backslash escapes the next character (the documented \" and, so that a value can
+    # end in a backslash, \\).
+    name, operator, value = match.group(1), match.group(2), re.sub(r"\\(.)", r"\1", match.group(3), flags=re.DOTALL)
     if name not in _FILTERABLE:
         raise InvalidParameterException(f"Invalid search attribute: {name}")
 

@@ -349,6 +349,22 @@ def test_list_users_attributes_to_get_must_name_schema_attributes(idp: Any, pool
     assert listed and all(set(attributes_of(u)) <= {"name"} for u in listed)
 
 
+def test_list_users_filter_unescapes_quotes_and_backslashes(idp: Any) -> None:
+    """ListUsers Filter: "Quotation marks within the filter string must be escaped using the backslash" --
+    and a backslash escapes itself, so a value may hold or end in one."""
+    pool_id = idp.create_user_pool(PoolName="filters")["UserPool"]["Id"]
+    quoted = make_user(idp, pool_id, {"name": 'say "hi"'})
+    slashed = make_user(idp, pool_id, {"name": "back\\slash"})
+
+    def found(expression: str) -> set[str]:
+        return {u["Username"] for u in idp.list_users(UserPoolId=pool_id, Filter=expression)["Users"]}
+
+    assert found('name = "say \\"hi\\""') == {quoted}
+    assert found('name = "back\\\\slash"') == {slashed}
+    assert found('name ^= "back\\\\"') == {slashed}
+    assert found('name = "say \\"hi"') == set()
+
+
 @pytest.mark.parametrize("token", ["!!!", "a b", "YQ", "Y*Q="])
 def test_made_up_pagination_token_is_refused(idp: Any, pool: str, token: str) -> None:
     """A token Gatehouse did not write is InvalidParameterException, not silently the first page."""
