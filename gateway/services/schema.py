@@ -254,6 +254,16 @@ def _check_value(name: str, value: str, entry: Mapping[str, Any]) -> None:
             raise InvalidParameterException(f"Invalid value for datetime attribute {name}") from exc
 
 
+def canonical_values(schema: Iterable[Mapping[str, Any]], attributes: Mapping[str, str]) -> dict[str, str]:
+    """Checked attribute values as stored: a Boolean as ``true``/``false`` in lower case, which is how
+    Gatehouse reads ``email_verified`` and the other flags (a stored "True" would read as unverified)."""
+    index = schema_index(schema)
+    return {
+        name: value.lower() if (index.get(name) or {}).get("AttributeDataType") == "Boolean" else value
+        for name, value in attributes.items()
+    }
+
+
 def _number(text: str) -> float | None:
     """The finite value of a decimal number literal, or None for anything else."""
     if not _NUMBER.fullmatch(text):

@@ -43,7 +43,7 @@ from gateway.services.messaging import EmailMessage, Messenger, SmsMessage, emai
 from gateway.services.mfa_legacy import mfa_options
 from gateway.services.passwords import PasswordHasher, check_password_policy, generate_temporary_password
 from gateway.services.pools import ClientView, PoolService, PoolView
-from gateway.services.schema import required_attributes, validate_attribute_values
+from gateway.services.schema import canonical_values, required_attributes, validate_attribute_values
 from gateway.services.srp import derive_srp_verifier
 from gateway.storage.base import AlreadyExists, CodeRecord, GroupRecord, Store, UserRecord, VersionConflict
 
@@ -331,6 +331,7 @@ class UserService:
             attributes.pop(flag, None)
         _check_user_writable(attributes)
         validate_attribute_values(pool.schema, attributes, creating=True, admin=False)
+        attributes = canonical_values(pool.schema, attributes)
         self._check_writable(client, attributes)
         name = self._name_for_new_user(pool, username, attributes)
         missing = [a for a in required_attributes(pool.schema) if not attributes.get(a)]
@@ -433,7 +434,7 @@ class UserService:
         validate_attribute_values(pool.schema, attributes, creating=True, admin=True)
         if message_action == "RESEND":
             return await self._resend_invitation(pool, username, delivery_mediums)
-        attributes = dict(attributes)
+        attributes = canonical_values(pool.schema, attributes)
         name = self._name_for_new_user(pool, username, attributes)
         if temporary_password is not None:
             check_password_policy(temporary_password, pool.password_policy)
@@ -465,6 +466,13 @@ class UserService:
                 await self._store.delete_user(pool.id, user.username_key)
                 raise
         return user
+
+    async def _check_aliases_free(self, pool: PoolView, user: UserRecord, aliases: Mapping[str, str]) -> None:
+        """AliasExistsException when another user holds one of ``aliases``."""
+        for attribute, value in aliases.items():
+            holder = await self._store.get_user_by_alias(pool.id, attribute, value)
+            if holder is not None and holder.username_key != user.username_key:
+                raise AliasExistsException()
 
     async def _release_aliases(self, pool: PoolView, aliases: Mapping[str, str]) -> None:
         """ForceAliasCreation: move an alias from the user who holds it to the new one."""
@@ -670,8 +678,18 @@ class UserService:
             raise self._unknown_user(client, CodeMismatchException())
         if user.status != UNCONFIRMED:
             raise NotAuthorizedException(f"User cannot be confirmed. Current status is {user.status}")
-        record = await self._check_code(pool, user, "sign_up", code)
+        # The code is used up only once the confirmation can go through: after AliasExistsException the
+        # documented next step is the same call, with the same code, and ForceAliasCreation.
+        record = await self._check_code(pool, user, "sign_up", code, consume=False)
         attribute = self._verification_destination(pool, user)
+        verifies = attribute is not None and _code_fits(record, user, attribute)
+        wanted = self._aliases(
+            pool, {**user.attributes, f"{attribute}_verified": "true"} if verifies else user.attributes
+        )
+        if not force_alias_creation:
+            await self._check_aliases_free(pool, user, wanted)
+        if not await self._store.consume_code(pool.id, user.username_key, "sign_up", record.code_hash):
+            raise ExpiredCodeException()
 
         async def confirm(u: UserRecord) -> None:
             u.status = CONFIRMED
@@ -681,7 +699,7 @@ class UserService:
             u.aliases = self._aliases(pool, u.attributes)
 
         if force_alias_creation:
-            await self._release_aliases(pool, self._aliases(pool, {**user.attributes, f"{attribute}_verified": "true"}))
+            await self._release_aliases(pool, wanted)
         await self._update(pool, user, confirm)
         self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="sign_up")
         log.info("sign_up.confirmed", pool=pool.id, username=user.username)
@@ -746,6 +764,7 @@ class UserService:
         """Admin/UpdateUserAttributes. A changed email or phone is unverified until its code is confirmed,
         and a code is sent when the pool auto-verifies that attribute (not for admins setting *_verified)."""
         validate_attribute_values(pool.schema, attributes, creating=False, admin=admin)
+        attributes = canonical_values(pool.schema, attributes)
         if not admin:
             _check_user_writable(attributes)
             if client is not None:

@@ -245,6 +245,67 @@ def test_new_password_challenge_obeys_write_attributes(idp: Any, public_idp: Any
     assert stored(idp, pool, username)["name"] == "New Name"
 
 
+@pytest.fixture(scope="module")
+def alias_pool(idp: Any) -> tuple[str, str]:
+    pool_id = str(
+        idp.create_user_pool(PoolName="aliases", AliasAttributes=["email"], AutoVerifiedAttributes=["email"])[
+            "UserPool"
+        ]["Id"]
+    )
+    return pool_id, make_client(idp, pool_id)
+
+
+def test_confirm_sign_up_alias_conflict_keeps_the_code(
+    idp: Any, public_idp: Any, mail: MailServer, alias_pool: tuple[str, str]
+) -> None:
+    """ConfirmSignUp ForceAliasCreation: "If this parameter is set to False, the API will throw an
+    AliasExistsException error" -- and the app then repeats the call with True. The refused call changes
+    nothing (the code included), so that repeat, with the same code, goes through."""
+    pool_id, client_id = alias_pool
+    shared = f"{unique('shared')}@example.com"
+    holder = make_user(idp, pool_id, {"email": shared, "email_verified": "true"})
+    taker = unique("taker")
+    public_idp.sign_up(
+        ClientId=client_id,
+        Username=taker,
+        Password=PASSWORD,
+        UserAttributes=[{"Name": "email", "Value": shared.upper()}],
+    )
+    code = code_in(mail.wait_for(shared.upper()))
+
+    with pytest.raises(ClientError) as exc:
+        public_idp.confirm_sign_up(ClientId=client_id, Username=taker, ConfirmationCode=code)
+    assert error_of(exc)[:2] == ("AliasExistsException", 400)
+    assert idp.admin_get_user(UserPoolId=pool_id, Username=taker)["UserStatus"] == "UNCONFIRMED"
+    assert stored(idp, pool_id, holder)["email_verified"] == "true"
+    assert sign_in(public_idp, client_id, shared)["AccessToken"]  # the alias still names the holder
+
+    public_idp.confirm_sign_up(ClientId=client_id, Username=taker, ConfirmationCode=code, ForceAliasCreation=True)
+    assert idp.admin_get_user(UserPoolId=pool_id, Username=taker)["UserStatus"] == "CONFIRMED"
+    assert stored(idp, pool_id, holder)["email_verified"] == "false"
+    id_token = sign_in(public_idp, client_id, shared)["IdToken"]
+    assert jwt.decode(id_token, options={"verify_signature": False})["cognito:username"] == taker
+    with pytest.raises(ClientError) as exc:
+        public_idp.confirm_sign_up(ClientId=client_id, Username=taker, ConfirmationCode=code)
+    assert error_of(exc)[0] == "NotAuthorizedException"
+
+
+def test_boolean_attribute_values_are_stored_in_lower_case(
+    idp: Any, public_idp: Any, alias_pool: tuple[str, str]
+) -> None:
+    """A Boolean is "true" or "false" whatever case it was sent in; "True" must not be kept as a value that
+    reads as unverified everywhere Gatehouse checks the flag (aliases, account recovery)."""
+    pool_id, client_id = alias_pool
+    address = f"{unique('flag')}@example.com"
+    username = make_user(idp, pool_id, {"email": address})
+    idp.admin_update_user_attributes(
+        UserPoolId=pool_id, Username=username, UserAttributes=[{"Name": "email_verified", "Value": "True"}]
+    )
+    assert stored(idp, pool_id, username)["email_verified"] == "true"
+    id_token = sign_in(public_idp, client_id, address)["IdToken"]  # the verified email is now an alias
+    assert jwt.decode(id_token, options={"verify_signature": False})["cognito:username"] == username
+
+
 # --- attribute values --------------------------------------------------------------------------------------------
 
 
