@@ -776,6 +776,14 @@ class UserService:
             and attributes[a] != user.attributes.get(a)
             and not (admin and attributes.get(f"{a}_verified") == "true")
         ]
+        if not admin:
+            # A user's own change sends a code to the new value, which the user chooses: without a limit,
+            # alternating two values mails (or texts) any address without end. Counted like every code a user
+            # asks for, and refused before anything changes -- TooManyRequestsException, as UpdateUserAttributes'
+            # model has no LimitExceededException (code_limits.py).
+            for attribute in changed_verifiable:
+                if attribute in pool.auto_verified:
+                    await self.limit_code_send(pool, user.username_key, f"attribute_update:{attribute}")
         # With AttributesRequireVerificationBeforeUpdate, a verified email or phone keeps its old value (and
         # stays a sign-in alias) until the new one is verified; the new one waits beside it.
         update_settings = pool.settings.get("UserAttributeUpdateSettings") or {}

@@ -306,6 +306,33 @@ def test_boolean_attribute_values_are_stored_in_lower_case(
     assert jwt.decode(id_token, options={"verify_signature": False})["cognito:username"] == username
 
 
+def test_users_own_attribute_updates_cannot_send_codes_without_end(
+    idp: Any, public_idp: Any, mail: MailServer, alias_pool: tuple[str, str]
+) -> None:
+    """Each change of an auto-verified email sends a code to the new address, which the user picks: the
+    sends count against the per-user code budget (5 per 15 minutes by default), and past it the update is
+    refused before anything changes. An administrator's update is not limited."""
+    pool_id, client_id = alias_pool
+    username = make_user(idp, pool_id, {"email": f"{unique('start')}@example.com"})
+    token = sign_in(public_idp, client_id, username)["AccessToken"]
+    targets = [f"{unique('flood')}@example.com" for _ in range(6)]
+    for target in targets[:5]:
+        public_idp.update_user_attributes(AccessToken=token, UserAttributes=[{"Name": "email", "Value": target}])
+        mail.wait_for(target)
+    with pytest.raises(ClientError) as exc:
+        public_idp.update_user_attributes(AccessToken=token, UserAttributes=[{"Name": "email", "Value": targets[5]}])
+    assert error_of(exc)[:2] == ("TooManyRequestsException", 400)
+    assert stored(idp, pool_id, username)["email"] == targets[4]
+    # Other attributes still change; an administrator's change of the email still goes through.
+    public_idp.update_user_attributes(AccessToken=token, UserAttributes=[{"Name": "name", "Value": "Still Here"}])
+    idp.admin_update_user_attributes(
+        UserPoolId=pool_id, Username=username, UserAttributes=[{"Name": "email", "Value": targets[5]}]
+    )
+    assert stored(idp, pool_id, username)["email"] == targets[5]
+    mail.wait_for(targets[5])
+    assert len(mail.messages_to(targets[5])) == 1  # only the administrator's change sent one
+
+
 # --- attribute values --------------------------------------------------------------------------------------------
 
 
