@@ -220,6 +220,9 @@ def validate_attribute_values(
             raise InvalidParameterException("Cannot modify the non-mutable attribute sub")
         if not creating and not entry.get("Mutable", True):
             raise InvalidParameterException(f"Cannot modify the non-mutable attribute {name}")
+        if not creating and entry.get("Required") and value == "":
+            # An empty value takes the attribute away, which a required attribute must keep.
+            raise InvalidParameterException(f"user.{name}: Required attribute cannot be deleted.")
         if entry.get("DeveloperOnlyAttribute") and not admin:
             raise InvalidParameterException(f"Cannot modify developer-only attribute {name}")
         _check_value(name, value, entry)

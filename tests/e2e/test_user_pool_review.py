@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from email.message import Message
 from typing import Any
 
@@ -356,6 +357,29 @@ def test_number_attribute_accepts_numbers_in_range(idp: Any, pool: str, value: s
         UserPoolId=pool, Username=username, UserAttributes=[{"Name": "custom:level", "Value": value}]
     )
     assert stored(idp, pool, username)["custom:level"] == value
+
+
+def test_required_attribute_cannot_be_emptied(idp: Any, public_idp: Any) -> None:
+    """A required attribute may not be taken away -- deleted, or overwritten with an empty value -- by the
+    user or by an administrator."""
+    pool_id = idp.create_user_pool(
+        PoolName="required", Schema=[{"Name": "name", "AttributeDataType": "String", "Required": True, "Mutable": True}]
+    )["UserPool"]["Id"]
+    client_id = make_client(idp, pool_id)
+    username = make_user(idp, pool_id, {"name": "Kept"})
+    token = sign_in(public_idp, client_id, username)["AccessToken"]
+    calls: list[Callable[[], Any]] = [
+        lambda: idp.admin_update_user_attributes(
+            UserPoolId=pool_id, Username=username, UserAttributes=[{"Name": "name", "Value": ""}]
+        ),
+        lambda: public_idp.update_user_attributes(AccessToken=token, UserAttributes=[{"Name": "name", "Value": ""}]),
+        lambda: public_idp.delete_user_attributes(AccessToken=token, UserAttributeNames=["name"]),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    assert stored(idp, pool_id, username)["name"] == "Kept"
 
 
 @pytest.mark.parametrize(
