@@ -267,6 +267,11 @@ def canonical_values(schema: Iterable[Mapping[str, Any]], attributes: Mapping[st
     }
 
 
+def is_phone_number(value: str) -> bool:
+    """Whether ``value`` is an E.164 phone number, the form of ``phone_number``."""
+    return _E164.fullmatch(value) is not None
+
+
 def _number(text: str) -> float | None:
     """The finite value of a decimal number literal, or None for anything else."""
     if not _NUMBER.fullmatch(text):

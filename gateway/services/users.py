@@ -43,7 +43,12 @@ from gateway.services.messaging import EmailMessage, Messenger, SmsMessage, emai
 from gateway.services.mfa_legacy import mfa_options
 from gateway.services.passwords import PasswordHasher, check_password_policy, generate_temporary_password
 from gateway.services.pools import ClientView, PoolService, PoolView
-from gateway.services.schema import canonical_values, required_attributes, validate_attribute_values
+from gateway.services.schema import (
+    canonical_values,
+    is_phone_number,
+    required_attributes,
+    validate_attribute_values,
+)
 from gateway.services.srp import derive_srp_verifier
 from gateway.storage.base import AlreadyExists, CodeRecord, GroupRecord, Store, UserRecord, VersionConflict
 
@@ -279,6 +284,12 @@ class UserService:
             if "@" in username and pool.alias_attributes and "email" in pool.alias_attributes:
                 raise InvalidParameterException(
                     "Username cannot be of email format, since user pool is configured for email alias."
+                )
+            # Likewise for phone numbers ("User pool attributes", aliases): a username in phone form would
+            # shadow the verified phone alias of another user, as find() tries usernames first.
+            if "phone_number" in pool.alias_attributes and is_phone_number(username):
+                raise InvalidParameterException(
+                    "Username cannot be of phone number format, since user pool is configured for phone number alias."
                 )
             return username
         if "@" in username and "email" in pool.username_attributes:

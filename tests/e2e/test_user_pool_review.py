@@ -291,6 +291,23 @@ def test_confirm_sign_up_alias_conflict_keeps_the_code(
     assert error_of(exc)[0] == "NotAuthorizedException"
 
 
+def test_username_cannot_be_a_phone_number_in_a_phone_alias_pool(idp: Any, public_idp: Any) -> None:
+    """ "If phone number is selected as an alias, a username that matches a valid phone number pattern won't be
+    accepted" (User pool attributes, aliases): such a username would shadow another user's phone alias."""
+    pool_id = idp.create_user_pool(PoolName="phones", AliasAttributes=["phone_number"])["UserPool"]["Id"]
+    client_id = make_client(idp, pool_id)
+    holder = make_user(idp, pool_id, {"phone_number": "+15555550142", "phone_number_verified": "true"})
+    with pytest.raises(ClientError) as exc:
+        public_idp.sign_up(ClientId=client_id, Username="+15555550142", Password=PASSWORD)
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    with pytest.raises(ClientError) as exc:
+        idp.admin_create_user(UserPoolId=pool_id, Username="+15555550143", MessageAction="SUPPRESS")
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    assert [u["Username"] for u in idp.list_users(UserPoolId=pool_id)["Users"]] == [holder]
+    id_token = sign_in(public_idp, client_id, "+15555550142")["IdToken"]
+    assert jwt.decode(id_token, options={"verify_signature": False})["cognito:username"] == holder
+
+
 def test_boolean_attribute_values_are_stored_in_lower_case(
     idp: Any, public_idp: Any, alias_pool: tuple[str, str]
 ) -> None:
