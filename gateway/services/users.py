@@ -1051,7 +1051,7 @@ class UserService:
         self, pool: PoolView, *, filter_expr: str | None, limit: int, next_token: str | None
     ) -> tuple[list[UserRecord], str | None]:
         """ListUsers with Cognito's filter syntax: ``attr = "value"`` or ``attr ^= "prefix"``."""
-        matcher = parse_user_filter(filter_expr) if filter_expr else None
+        matcher = parse_user_filter(filter_expr, case_sensitive=pool.case_sensitive) if filter_expr else None
         found: list[UserRecord] = []
         after = next_token
         while len(found) < limit:
@@ -1082,8 +1082,11 @@ _FILTERABLE = {
 }
 
 
-def parse_user_filter(expression: str) -> Any:
-    """Cognito's ListUsers filter: ``AttributeName Filter-Type "AttributeValue"`` with ``=`` or ``^=``."""
+def parse_user_filter(expression: str, *, case_sensitive: bool = False) -> Any:
+    """Cognito's ListUsers filter: ``AttributeName Filter-Type "AttributeValue"`` with ``=`` or ``^=``.
+
+    ``username`` is documented case-sensitive: it matches as the pool compares usernames (``case_sensitive``,
+    UsernameConfiguration), so in a case-sensitive pool "Bob" and "bob" are told apart as at sign-in."""
     import re
 
     match = re.fullmatch(r'\s*([\w:]+)\s*(\^=|=)\s*"((?:[^"\\]|\\.)*)"\s*', expression)
@@ -1106,11 +1109,13 @@ def parse_user_filter(expression: str) -> Any:
             return user.sub
         return user.attributes.get(name)
 
+    folded = {"email", "preferred_username", "cognito:user_status"} | (set() if case_sensitive else {"username"})
+
     def matches(user: UserRecord) -> bool:
         current = value_of(user)
         if current is None:
             return False
-        if name in ("username", "email", "preferred_username", "cognito:user_status"):
+        if name in folded:
             # cognito:user_status is documented case-insensitive (ListUsers' Filter).
             current, wanted = current.lower(), value.lower()
         else:

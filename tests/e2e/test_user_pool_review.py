@@ -494,6 +494,28 @@ def test_list_users_filter_unescapes_quotes_and_backslashes(idp: Any) -> None:
     assert found('name = "say \\"hi"') == set()
 
 
+def test_list_users_username_filter_follows_the_pools_case_sensitivity(idp: Any) -> None:
+    """ListUsers: "username (case-sensitive)". In a case-sensitive pool "Bob" and "bob" are two users and the
+    filter tells them apart; in a case-insensitive pool the username matches in any case, as at sign-in."""
+    strict = idp.create_user_pool(PoolName="strict", UsernameConfiguration={"CaseSensitive": True})["UserPool"]["Id"]
+    upper, lower = make_named(idp, strict, "Bob"), make_named(idp, strict, "bob")
+
+    def found(pool_id: str, expression: str) -> set[str]:
+        return {u["Username"] for u in idp.list_users(UserPoolId=pool_id, Filter=expression)["Users"]}
+
+    assert found(strict, 'username = "Bob"') == {upper}
+    assert found(strict, 'username = "bob"') == {lower}
+    assert found(strict, 'username ^= "B"') == {upper}
+    relaxed = idp.create_user_pool(PoolName="relaxed", UsernameConfiguration={"CaseSensitive": False})["UserPool"]["Id"]
+    alice = make_named(idp, relaxed, "Alice")
+    assert found(relaxed, 'username = "aLICE"') == {alice}
+
+
+def make_named(idp: Any, pool_id: str, username: str) -> str:
+    idp.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS")
+    return username
+
+
 @pytest.mark.parametrize("token", ["!!!", "a b", "YQ", "Y*Q="])
 def test_made_up_pagination_token_is_refused(idp: Any, pool: str, token: str) -> None:
     """A token Gatehouse did not write is InvalidParameterException, not silently the first page."""
