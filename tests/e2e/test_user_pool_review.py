@@ -123,6 +123,27 @@ def test_attribute_code_does_not_verify_a_value_it_was_not_sent_to(
     assert stored(idp, pool, username)["email_verified"] == "true"
 
 
+def test_held_attribute_updates_need_auto_verification(idp: Any) -> None:
+    """A change can wait for its verification only where a code is sent for it: Cognito answers
+    "All attributes in AttributesRequireVerificationBeforeUpdate must exist in AutoVerifiedAttributes"."""
+    held = {"AttributesRequireVerificationBeforeUpdate": ["email"]}
+    with pytest.raises(ClientError) as exc:
+        idp.create_user_pool(PoolName=unique("held"), UserAttributeUpdateSettings=held)
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    pool_id = idp.create_user_pool(PoolName=unique("held"), AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+    for auto_verified in ([], ["phone_number"]):
+        with pytest.raises(ClientError) as exc:
+            idp.update_user_pool(
+                UserPoolId=pool_id, AutoVerifiedAttributes=auto_verified, UserAttributeUpdateSettings=held
+            )
+        assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    described = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    assert described["AutoVerifiedAttributes"] == ["email"]
+    assert not (described.get("UserAttributeUpdateSettings") or {}).get("AttributesRequireVerificationBeforeUpdate")
+    idp.update_user_pool(UserPoolId=pool_id, AutoVerifiedAttributes=["email"], UserAttributeUpdateSettings=held)
+    assert idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["UserAttributeUpdateSettings"] == held
+
+
 # --- read and write permissions of the app client --------------------------------------------------------------
 
 
