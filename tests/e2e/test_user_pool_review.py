@@ -164,6 +164,19 @@ def test_get_user_returns_only_the_clients_read_attributes(idp: Any, public_idp:
     assert full_view["sub"] == limited_view["sub"]
 
 
+def test_get_user_through_a_deleted_client_reads_nothing(idp: Any, public_idp: Any, pool: str) -> None:
+    """Once its app client is gone, an access token no longer has a client whose ReadAttributes could allow
+    anything: GetUser answers the modelled ResourceNotFoundException, as UpdateUserAttributes does."""
+    client_id = make_client(idp, pool, ReadAttributes=["email"])
+    username = make_user(idp, pool, {"email": f"{unique('gone')}@example.com"})
+    token = sign_in(public_idp, client_id, username)["AccessToken"]
+    assert set(attributes_of(public_idp.get_user(AccessToken=token))) == {"sub", "email"}
+    idp.delete_user_pool_client(UserPoolId=pool, ClientId=client_id)
+    with pytest.raises(ClientError) as exc:
+        public_idp.get_user(AccessToken=token)
+    assert error_of(exc)[:2] == ("ResourceNotFoundException", 400)
+
+
 def test_user_cannot_delete_what_they_cannot_write(idp: Any, public_idp: Any, pool: str) -> None:
     """DeleteUserAttributes is a write: developer-only attributes, attributes outside the client's
     WriteAttributes and the verification flags stay out of a user's reach; an administrator still may."""
