@@ -65,6 +65,10 @@ CODE_SECONDS = {
     "forgot_password": 3600,
 }
 MAX_CODE_ATTEMPTS = 5
+# ChangePassword: wrong PreviousPassword answers allowed per window before LimitExceededException.
+MAX_CHANGE_PASSWORD_FAILURES = 5
+CHANGE_PASSWORD_WINDOW = 3600.0
+_CHANGE_PASSWORD_TRIES = "change_password_tries"
 
 UNCONFIRMED = "UNCONFIRMED"
 CONFIRMED = "CONFIRMED"
@@ -943,6 +947,7 @@ class UserService:
             u.secrets = {**u.secrets, **secrets}
             u.password_updated_at = time.time()
             u.settings.pop("lockout", None)  # a new password ends a lockout after failed sign-ins
+            u.settings.pop(_CHANGE_PASSWORD_TRIES, None)  # and the count of ChangePassword tries
             u.settings.pop("password_sign_in_disabled", None)  # and gives back password sign-in
             if permanent:
                 u.temporary_password_expires_at = None
@@ -955,9 +960,29 @@ class UserService:
         return await self._update(pool, user, change)
 
     async def change_password(self, pool: PoolView, user: UserRecord, previous: str, proposed: str) -> None:
+        """ChangePassword. PreviousPassword is a password guess made with an access token: at most
+        MAX_CHANGE_PASSWORD_FAILURES wrong ones per CHANGE_PASSWORD_WINDOW, then Cognito's
+        LimitExceededException. Each try is counted before the password is checked, so a burst of concurrent
+        calls cannot get more guesses than that; a new password clears the count."""
+        now = time.time()
+
+        async def count_try(u: UserRecord) -> None:
+            state = u.settings.get(_CHANGE_PASSWORD_TRIES)
+            if not isinstance(state, dict) or now - float(state.get("since", 0)) > CHANGE_PASSWORD_WINDOW:
+                state = {"since": now, "tries": 0}
+            u.settings[_CHANGE_PASSWORD_TRIES] = {**state, "tries": int(state.get("tries", 0)) + 1}
+
+        user = await self._update(pool, user, count_try)
+        if int(user.settings[_CHANGE_PASSWORD_TRIES]["tries"]) > MAX_CHANGE_PASSWORD_FAILURES:
+            raise LimitExceededException()
         if user.password_hash is None or not await self._hasher.verify(user.password_hash, previous):
             raise NotAuthorizedException("Incorrect username or password.")
-        await self.set_password(pool, user, proposed, permanent=True)
+        try:
+            await self.set_password(pool, user, proposed, permanent=True)
+        except GatehouseError:
+            # The previous password was right: a refused new one (policy, history) is no wrong guess.
+            await self._update(pool, user, _forget_change_password_try)
+            raise
 
     async def forgot_password(
         self, pool: PoolView, client: ClientView, username: str, secret_hash_value: str | None
@@ -1136,6 +1161,12 @@ def _check_user_writable(names: Iterable[str]) -> None:
     for name in names:
         if name in _SYSTEM_ATTRIBUTES:
             raise InvalidParameterException(f"Cannot modify the non-mutable attribute {name}")
+
+
+async def _forget_change_password_try(user: UserRecord) -> None:
+    state = user.settings.get(_CHANGE_PASSWORD_TRIES)
+    if isinstance(state, dict) and int(state.get("tries", 0)) > 0:
+        user.settings[_CHANGE_PASSWORD_TRIES] = {**state, "tries": int(state["tries"]) - 1}
 
 
 def _code_fits(record: CodeRecord, user: UserRecord, attribute: str) -> bool:

@@ -602,3 +602,33 @@ def test_confirm_forgot_password_is_no_oracle_for_the_current_password(
     with pytest.raises(ClientError) as exc:
         sign_in(public_idp, client_id, username)
     assert error_of(exc)[0] == "NotAuthorizedException"
+
+
+def test_change_password_limits_guesses_of_the_previous_password(idp: Any, public_idp: Any, pool: str) -> None:
+    """ChangePassword's PreviousPassword is a password guess made with an access token (a stolen one, say):
+    after five wrong ones Cognito answers LimitExceededException "Attempt limit exceeded, please try after
+    some time." -- then even the right password is not checked. A new password set another way clears it."""
+    client_id = make_client(idp, pool)
+    username = make_user(idp, pool, {"name": "N"})
+    token = sign_in(public_idp, client_id, username)["AccessToken"]
+    # A refused new password after a right previous one is no wrong guess.
+    for _ in range(6):
+        with pytest.raises(ClientError) as exc:
+            public_idp.change_password(AccessToken=token, PreviousPassword=PASSWORD, ProposedPassword="short")
+        assert error_of(exc)[0] == "InvalidPasswordException"
+    for attempt in range(5):
+        with pytest.raises(ClientError) as exc:
+            public_idp.change_password(
+                AccessToken=token, PreviousPassword=f"Wrong-guess-{attempt}", ProposedPassword="Another-pass-77"
+            )
+        assert error_of(exc)[:2] == ("NotAuthorizedException", 400)
+    with pytest.raises(ClientError) as exc:
+        public_idp.change_password(AccessToken=token, PreviousPassword=PASSWORD, ProposedPassword="Another-pass-77")
+    assert error_of(exc) == ("LimitExceededException", 400, "Attempt limit exceeded, please try after some time.")
+    sign_in(public_idp, client_id, username)  # the password is unchanged
+
+    idp.admin_set_user_password(UserPoolId=pool, Username=username, Password=PASSWORD, Permanent=True)
+    public_idp.change_password(AccessToken=token, PreviousPassword=PASSWORD, ProposedPassword="Another-pass-77")
+    with pytest.raises(ClientError) as exc:
+        sign_in(public_idp, client_id, username)
+    assert error_of(exc)[0] == "NotAuthorizedException"
