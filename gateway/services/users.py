@@ -490,8 +490,14 @@ class UserService:
                 raise AliasExistsException()
 
     async def _release_aliases(self, pool: PoolView, aliases: Mapping[str, str]) -> None:
-        """ForceAliasCreation: move an alias from the user who holds it to the new one."""
+        """ForceAliasCreation: move an email or phone alias from the user who holds it to the new one.
+
+        Only those two migrate ("the phone number or email address ... already exists as an alias with a
+        different user"): the holder keeps the address, unverified. A preferred_username is unique outright --
+        taken from its holder it would come back at the holder's next update and block it."""
         for attribute, value in aliases.items():
+            if attribute not in ("email", "phone_number"):
+                continue
             holder = await self._store.get_user_by_alias(pool.id, attribute, value)
             if holder is None:
                 continue

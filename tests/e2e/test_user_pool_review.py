@@ -342,6 +342,33 @@ def test_username_cannot_be_a_phone_number_in_a_phone_alias_pool(idp: Any, publi
     assert jwt.decode(id_token, options={"verify_signature": False})["cognito:username"] == holder
 
 
+def test_force_alias_creation_does_not_take_a_preferred_username(idp: Any) -> None:
+    """ForceAliasCreation migrates "the phone number or email address" alias only. A preferred_username stays
+    with its holder (AliasExistsException for the newcomer), and the holder is left whole and updatable."""
+    pool_id = idp.create_user_pool(PoolName="nicknames", AliasAttributes=["preferred_username", "email"])["UserPool"][
+        "Id"
+    ]
+    holder = make_user(idp, pool_id, {"preferred_username": "boss"})
+    before = stored(idp, pool_id, holder)
+    newcomer = unique("newcomer")
+    with pytest.raises(ClientError) as exc:
+        idp.admin_create_user(
+            UserPoolId=pool_id,
+            Username=newcomer,
+            UserAttributes=[{"Name": "preferred_username", "Value": "Boss"}],
+            MessageAction="SUPPRESS",
+            ForceAliasCreation=True,
+        )
+    assert error_of(exc)[:2] == ("AliasExistsException", 400)
+    assert stored(idp, pool_id, holder) == before
+    idp.admin_update_user_attributes(
+        UserPoolId=pool_id, Username=holder, UserAttributes=[{"Name": "name", "Value": "H"}]
+    )
+    with pytest.raises(ClientError) as exc:
+        idp.admin_get_user(UserPoolId=pool_id, Username=newcomer)
+    assert error_of(exc)[0] == "UserNotFoundException"
+
+
 def test_boolean_attribute_values_are_stored_in_lower_case(
     idp: Any, public_idp: Any, alias_pool: tuple[str, str]
 ) -> None:
