@@ -311,7 +311,7 @@ class UserService:
             if exc.key == "username" or (exc.key.startswith("alias:") and pool.username_attributes):
                 msg = "An account with the given email already exists." if pool.username_attributes else None
                 raise UsernameExistsException(msg) from exc
-            raise AliasExistsException() from exc
+            raise _alias_exists(exc.key) from exc
 
     async def _new_password_material(self, pool: PoolView, username: str, password: str) -> tuple[str, dict[str, Any]]:
         """The argon2id hash and the sealed SRP verifier of a password, both computed off the event loop."""
@@ -487,7 +487,7 @@ class UserService:
         for attribute, value in aliases.items():
             holder = await self._store.get_user_by_alias(pool.id, attribute, value)
             if holder is not None and holder.username_key != user.username_key:
-                raise AliasExistsException()
+                raise _alias_exists(f"alias:{attribute}")
 
     async def _release_aliases(self, pool: PoolView, aliases: Mapping[str, str]) -> None:
         """ForceAliasCreation: move an email or phone alias from the user who holds it to the new one.
@@ -765,7 +765,7 @@ class UserService:
             try:
                 return await self._store.update_user(user)
             except AlreadyExists as exc:
-                raise AliasExistsException() from exc
+                raise _alias_exists(exc.key) from exc
             except VersionConflict:
                 fresh = await self._store.get_user(pool.id, user.username_key)
                 if fresh is None:
@@ -1167,6 +1167,13 @@ def _check_user_writable(names: Iterable[str]) -> None:
     for name in names:
         if name in _SYSTEM_ATTRIBUTES:
             raise InvalidParameterException(f"Cannot modify the non-mutable attribute {name}")
+
+
+def _alias_exists(key: str) -> AliasExistsException:
+    """AliasExistsException naming the attribute whose value another user holds (Cognito: "An account with
+    the given email already exists.", and so for phone_number and preferred_username)."""
+    attribute = key.removeprefix("alias:") if key.startswith("alias:") else "email"
+    return AliasExistsException(f"An account with the given {attribute} already exists.")
 
 
 async def _forget_change_password_try(user: UserRecord) -> None:

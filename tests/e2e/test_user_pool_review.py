@@ -310,7 +310,7 @@ def test_confirm_sign_up_alias_conflict_keeps_the_code(
 
     with pytest.raises(ClientError) as exc:
         public_idp.confirm_sign_up(ClientId=client_id, Username=taker, ConfirmationCode=code)
-    assert error_of(exc)[:2] == ("AliasExistsException", 400)
+    assert error_of(exc) == ("AliasExistsException", 400, "An account with the given email already exists.")
     assert idp.admin_get_user(UserPoolId=pool_id, Username=taker)["UserStatus"] == "UNCONFIRMED"
     assert stored(idp, pool_id, holder)["email_verified"] == "true"
     assert sign_in(public_idp, client_id, shared)["AccessToken"]  # the alias still names the holder
@@ -359,7 +359,11 @@ def test_force_alias_creation_does_not_take_a_preferred_username(idp: Any) -> No
             MessageAction="SUPPRESS",
             ForceAliasCreation=True,
         )
-    assert error_of(exc)[:2] == ("AliasExistsException", 400)
+    assert error_of(exc) == (
+        "AliasExistsException",
+        400,
+        "An account with the given preferred_username already exists.",
+    )
     assert stored(idp, pool_id, holder) == before
     idp.admin_update_user_attributes(
         UserPoolId=pool_id, Username=holder, UserAttributes=[{"Name": "name", "Value": "H"}]
