@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import re
 from typing import Any
 
 from gateway.api.awsjson import Call, Handler, JsonService
@@ -55,10 +56,17 @@ def encode_token(key: str | None) -> str | None:
 def decode_token(token: str | None) -> str | None:
     if token is None:
         return None
+    # Strictly the alphabet encode_token writes: the lenient decoder skips other characters, and would read
+    # a made-up token such as "!!!" as the empty key, i.e. the first page.
+    if not _TOKEN.fullmatch(token):
+        raise InvalidParameterException("Invalid pagination token.")
     try:
         return base64.urlsafe_b64decode(token.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidParameterException("Invalid pagination token.") from exc
+
+
+_TOKEN = re.compile(r"(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?")
 
 
 def decode_offset(token: str | None) -> int:
@@ -344,10 +352,11 @@ async def ConfirmForgotPassword(call: Call) -> dict[str, Any]:
 
 @operation
 async def GetUser(call: Call) -> dict[str, Any]:
-    _, user, _ = await token_user(call)
+    _, user, token = await token_user(call)
+    client = await call.services.pools.find_client(token.client_id)  # cached: no store read
     return {
         "Username": user.username,
-        "UserAttributes": attributes_list(call.services.users.all_attributes(user)),
+        "UserAttributes": attributes_list(call.services.users.readable_attributes(user, client)),
         **mfa_members(user),
         **mfa_options(user),
     }
@@ -365,8 +374,11 @@ async def UpdateUserAttributes(call: Call) -> dict[str, Any]:
 
 @operation
 async def DeleteUserAttributes(call: Call) -> dict[str, Any]:
-    pool, user, _ = await token_user(call)
-    await call.services.users.delete_attributes(pool, user, call.params["UserAttributeNames"], admin=False)
+    pool, user, token = await token_user(call)
+    client = await call.services.pools.find_client(token.client_id)
+    await call.services.users.delete_attributes(
+        pool, user, call.params["UserAttributeNames"], admin=False, client=client
+    )
     return {}
 
 
@@ -570,6 +582,8 @@ async def AdminUserGlobalSignOut(call: Call) -> dict[str, Any]:
 async def ListUsers(call: Call) -> dict[str, Any]:
     pool = await pool_of(call)
     to_get = call.params.get("AttributesToGet")
+    if to_get:
+        call.services.users.check_attribute_names(pool, to_get)
     users, next_token = await call.services.users.list_users(
         pool,
         filter_expr=call.params.get("Filter") or None,

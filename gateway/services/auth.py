@@ -961,11 +961,12 @@ async def _new_password(
         raise InvalidParameterException("Invalid attributes given, " + ", ".join(f"{a} is missing" for a in missing))
     if attributes:
         validate_attribute_values(ctx.pool.schema, attributes, creating=False, admin=False)
+        service.users.check_user_may_write(ctx.client, attributes)  # before the password changes
     if user.status != FORCE_CHANGE_PASSWORD:
         raise NotAuthorizedException("Invalid session for the user.")
     user = await service.users.set_password(ctx.pool, user, password, permanent=True)
     if attributes:
-        await service.users.update_attributes(ctx.pool, user, attributes, admin=False)
+        await service.users.update_attributes(ctx.pool, user, attributes, admin=False, client=ctx.client)
         user = await service.users.get_by_key(ctx.pool.id, user.username_key)
     if user.status != CONFIRMED:
         raise NotAuthorizedException("Invalid session for the user.")

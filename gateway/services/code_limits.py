@@ -10,12 +10,12 @@ please try after some time."; here the default is 5 codes per 15 minutes.
 
 The refusal is LimitExceededException where botocore's model lets the operation raise it (ForgotPassword,
 ResendConfirmationCode, GetUserAttributeVerificationCode, SignUp), and TooManyRequestsException for the sign-in
-operations (InitiateAuth, RespondToAuthChallenge and their admin forms), whose model has no
-LimitExceededException. A refused request sends nothing and leaves the code already sent valid. Codes that an
-administrator's call sends (AdminCreateUser's invitation, AdminResetUserPassword) and the codes sent when a
-user's own attribute update needs verifying are not limited: the first are the admin's to make, and refusing
-the second after the attribute changed would leave the user unable to verify it (GetUserAttributeVerificationCode,
-which is limited, sends it again).
+operations (InitiateAuth, RespondToAuthChallenge and their admin forms) and UpdateUserAttributes, whose models
+have no LimitExceededException. A refused request sends nothing and leaves the code already sent valid. A user's
+own UpdateUserAttributes that sends a code to a new email or phone number takes from the same budget, before the
+attribute changes (so a refusal changes nothing): the user picks the destination, and without the limit could
+make Gatehouse mail or text any address without end. Codes that an administrator's call sends (AdminCreateUser's
+invitation, AdminResetUserPassword, AdminUpdateUserAttributes) are not limited: they are the admin's to make.
 
 For an unknown user whose app client hides user existence, the name asked for is limited alike
 (:func:`unknown_user_key`), so the limit does not tell known names from unknown ones.

@@ -105,6 +105,16 @@ def render_template(
     return _PLACEHOLDER.sub(substitute, template)
 
 
+def email_parts(template: str, *, code: str, username: str) -> tuple[str, str]:
+    """The text and the HTML part of an email from a Cognito message template. The template is the pool
+    administrator's HTML; the values filled in are not: a username chosen at SignUp (UsernameType allows
+    ``<``, ``>``, ``"``, ``=`` and ``/``) must not become markup in a mail sent from the pool's address."""
+    return (
+        render_template(template, code=code, username=username),
+        render_template(template, code=code, username=username, escape=True),
+    )
+
+
 # --- SMTP ---------------------------------------------------------------------------------------------
 
 

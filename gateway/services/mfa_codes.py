@@ -25,7 +25,7 @@ import structlog
 
 from gateway.errors import CodeMismatchException, ExpiredCodeException, InvalidParameterException
 from gateway.ids import new_code
-from gateway.services.messaging import render_template
+from gateway.services.messaging import email_parts, render_template
 from gateway.services.mfa import EMAIL_OTP, SMS_MFA
 from gateway.services.pools import PoolView
 from gateway.services.users import UserService, mask_email, mask_phone
@@ -81,13 +81,13 @@ class MfaCodes:
             config = pool.settings.get("SmsMfaConfiguration") or {}
             template = config.get("SmsAuthenticationMessage") or pool.settings.get("SmsAuthenticationMessage")
             text = render_template(template or DEFAULT_SMS_MESSAGE, code=code, username=user.username)
-            subject = ""
+            subject, html = "", None
         else:
             config = pool.settings.get("EmailMfaConfiguration") or {}
-            text = render_template(config.get("Message") or DEFAULT_EMAIL_MESSAGE, code=code, username=user.username)
+            text, html = email_parts(config.get("Message") or DEFAULT_EMAIL_MESSAGE, code=code, username=user.username)
             subject = str(config.get("Subject") or DEFAULT_EMAIL_SUBJECT)
         await self._users.send_text(
-            pool, _MEDIUM[factor], destination, text, subject=subject, purpose=f"mfa:{factor.lower()}"
+            pool, _MEDIUM[factor], destination, text, subject=subject, purpose=f"mfa:{factor.lower()}", html=html
         )
         log.info("mfa_code.sent", pool=pool.id, username=user.username, factor=factor)
         return SentCode(

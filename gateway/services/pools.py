@@ -277,6 +277,12 @@ def _check_pool_settings(settings: Mapping[str, Any]) -> None:
     for attr in settings.get("UsernameAttributes") or []:
         if attr not in ("email", "phone_number"):
             raise InvalidParameterException(f"Invalid username attribute: {attr}")
+    held = (settings.get("UserAttributeUpdateSettings") or {}).get("AttributesRequireVerificationBeforeUpdate") or []
+    if not set(held) <= set(settings.get("AutoVerifiedAttributes") or []):
+        # Cognito's words: a change can wait for verification only where a code is sent for it.
+        raise InvalidParameterException(
+            "All attributes in AttributesRequireVerificationBeforeUpdate must exist in AutoVerifiedAttributes"
+        )
     policy = (settings.get("Policies") or {}).get("PasswordPolicy") or {}
     if "MinimumLength" in policy and not 6 <= int(policy["MinimumLength"]) <= 99:
         raise InvalidParameterException("Password minimum length must be between 6 and 99.")

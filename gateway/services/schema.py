@@ -43,8 +43,14 @@ STANDARD_ATTRIBUTES: tuple[str, ...] = (
 
 MAX_CUSTOM_ATTRIBUTES = 50
 _CUSTOM_NAME = re.compile(r"^[\w\-]{1,20}$")
-_E164 = re.compile(r"^\+[1-9]\d{4,14}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Matched with fullmatch: "$" would also accept a trailing newline, and an address with one is another
+# alias than the same address without (uniqueness), while mail still reaches the address without it.
+# E.164 digits are ASCII ones (str.isdigit and Unicode \d also take other scripts' digits).
+_E164 = re.compile(r"\+[1-9][0-9]{4,14}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# A decimal number as written in JSON and Java (RFC 8259 §6, sign and leading dot allowed). Python's float()
+# alone is not the check: it also reads "nan", "inf", " 5 " and "1_000", and a NaN passes every Min/MaxValue.
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
 def _standard(name: str) -> dict[str, Any]:
@@ -162,11 +168,8 @@ def _number_constraints(name: str, given: Mapping[str, Any]) -> dict[str, str]:
         if value is None:
             continue
         text = str(value)
-        try:
-            number = float(text) if len(text) <= 64 else math.nan
-        except ValueError:
-            number = math.nan
-        if not math.isfinite(number):
+        number = _number(text) if len(text) <= 64 else None
+        if number is None:
             raise InvalidParameterException(f"{key} of attribute {name} must be a number.")
         limits[key], numbers[key] = text, number
     if len(numbers) == 2 and numbers["MinValue"] > numbers["MaxValue"]:
@@ -217,6 +220,9 @@ def validate_attribute_values(
             raise InvalidParameterException("Cannot modify the non-mutable attribute sub")
         if not creating and not entry.get("Mutable", True):
             raise InvalidParameterException(f"Cannot modify the non-mutable attribute {name}")
+        if not creating and entry.get("Required") and value == "":
+            # An empty value takes the attribute away, which a required attribute must keep.
+            raise InvalidParameterException(f"user.{name}: Required attribute cannot be deleted.")
         if entry.get("DeveloperOnlyAttribute") and not admin:
             raise InvalidParameterException(f"Cannot modify developer-only attribute {name}")
         _check_value(name, value, entry)
@@ -228,18 +234,17 @@ def _check_value(name: str, value: str, entry: Mapping[str, Any]) -> None:
         limits = entry.get("StringAttributeConstraints") or {}
         if len(value) > int(limits.get("MaxLength", 2048)) or len(value) < int(limits.get("MinLength", 0)):
             raise InvalidParameterException(f"Invalid length for attribute {name}")
-        if name == "email" and value and not _EMAIL.match(value):
+        if name == "email" and value and not _EMAIL.fullmatch(value):
             raise InvalidParameterException("Invalid email address format.")
-        if name == "phone_number" and value and not _E164.match(value):
+        if name == "phone_number" and value and not _E164.fullmatch(value):
             raise InvalidParameterException("Invalid phone number format.")
     elif data_type == "Boolean":
         if value.lower() not in ("true", "false"):
             raise InvalidParameterException(f"Invalid value for boolean attribute {name}")
     elif data_type == "Number":
-        try:
-            number = float(value)
-        except ValueError as exc:
-            raise InvalidParameterException(f"Invalid value for number attribute {name}") from exc
+        number = _number(value)
+        if number is None:
+            raise InvalidParameterException(f"Invalid value for number attribute {name}")
         limits = entry.get("NumberAttributeConstraints") or {}
         if "MinValue" in limits and number < float(limits["MinValue"]):
             raise InvalidParameterException(f"Value of attribute {name} is below its minimum")
@@ -250,6 +255,29 @@ def _check_value(name: str, value: str, entry: Mapping[str, Any]) -> None:
             datetime.fromisoformat(value)
         except ValueError as exc:
             raise InvalidParameterException(f"Invalid value for datetime attribute {name}") from exc
+
+
+def canonical_values(schema: Iterable[Mapping[str, Any]], attributes: Mapping[str, str]) -> dict[str, str]:
+    """Checked attribute values as stored: a Boolean as ``true``/``false`` in lower case, which is how
+    Gatehouse reads ``email_verified`` and the other flags (a stored "True" would read as unverified)."""
+    index = schema_index(schema)
+    return {
+        name: value.lower() if (index.get(name) or {}).get("AttributeDataType") == "Boolean" else value
+        for name, value in attributes.items()
+    }
+
+
+def is_phone_number(value: str) -> bool:
+    """Whether ``value`` is an E.164 phone number, the form of ``phone_number``."""
+    return _E164.fullmatch(value) is not None
+
+
+def _number(text: str) -> float | None:
+    """The finite value of a decimal number literal, or None for anything else."""
+    if not _NUMBER.fullmatch(text):
+        return None
+    number = float(text)
+    return number if math.isfinite(number) else None
 
 
 def required_attributes(schema: Iterable[Mapping[str, Any]]) -> list[str]:

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,11 +39,16 @@ from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.code_limits import CodeSendLimiter, unknown_user_key
 from gateway.services.hooks import PRE_SIGN_UP_ADMIN_CREATE_USER, PRE_SIGN_UP_SIGN_UP, HookRegistry
-from gateway.services.messaging import EmailMessage, Messenger, SmsMessage, render_template
+from gateway.services.messaging import EmailMessage, Messenger, SmsMessage, email_parts, render_template
 from gateway.services.mfa_legacy import mfa_options
 from gateway.services.passwords import PasswordHasher, check_password_policy, generate_temporary_password
 from gateway.services.pools import ClientView, PoolService, PoolView
-from gateway.services.schema import required_attributes, validate_attribute_values
+from gateway.services.schema import (
+    canonical_values,
+    is_phone_number,
+    required_attributes,
+    validate_attribute_values,
+)
 from gateway.services.srp import derive_srp_verifier
 from gateway.storage.base import AlreadyExists, CodeRecord, GroupRecord, Store, UserRecord, VersionConflict
 
@@ -60,6 +65,10 @@ CODE_SECONDS = {
     "forgot_password": 3600,
 }
 MAX_CODE_ATTEMPTS = 5
+# ChangePassword: wrong PreviousPassword answers allowed per window before LimitExceededException.
+MAX_CHANGE_PASSWORD_FAILURES = 5
+CHANGE_PASSWORD_WINDOW = 3600.0
+_CHANGE_PASSWORD_TRIES = "change_password_tries"
 
 UNCONFIRMED = "UNCONFIRMED"
 CONFIRMED = "CONFIRMED"
@@ -235,8 +244,25 @@ class UserService:
             **mfa_options(user),
         }
 
+    def check_attribute_names(self, pool: PoolView, names: Iterable[str]) -> None:
+        """Every name is an attribute of the pool's schema (ListUsers' AttributesToGet)."""
+        known = {str(a["Name"]) for a in pool.schema}
+        for name in names:
+            if name not in known:
+                raise InvalidParameterException(f"Attribute does not exist in the schema: {name}")
+
     def all_attributes(self, user: UserRecord) -> dict[str, str]:
         return {"sub": user.sub, **user.attributes}
+
+    def readable_attributes(self, user: UserRecord, client: ClientView) -> dict[str, str]:
+        """The attributes a user's access token from ``client`` may read (GetUser): the client's
+        ReadAttributes when it has a list (UserPoolClientType.ReadAttributes), always with ``sub``."""
+        readable = client.settings.get("ReadAttributes")
+        attributes = self.all_attributes(user)
+        if not readable:
+            return attributes
+        allowed = {"sub", *readable}
+        return {name: value for name, value in attributes.items() if name in allowed}
 
     # --- creation -------------------------------------------------------------------------------------
 
@@ -263,6 +289,12 @@ class UserService:
                 raise InvalidParameterException(
                     "Username cannot be of email format, since user pool is configured for email alias."
                 )
+            # Likewise for phone numbers ("User pool attributes", aliases): a username in phone form would
+            # shadow the verified phone alias of another user, as find() tries usernames first.
+            if "phone_number" in pool.alias_attributes and is_phone_number(username):
+                raise InvalidParameterException(
+                    "Username cannot be of phone number format, since user pool is configured for phone number alias."
+                )
             return username
         if "@" in username and "email" in pool.username_attributes:
             attributes.setdefault("email", username)
@@ -279,7 +311,7 @@ class UserService:
             if exc.key == "username" or (exc.key.startswith("alias:") and pool.username_attributes):
                 msg = "An account with the given email already exists." if pool.username_attributes else None
                 raise UsernameExistsException(msg) from exc
-            raise AliasExistsException() from exc
+            raise _alias_exists(exc.key) from exc
 
     async def _new_password_material(self, pool: PoolView, username: str, password: str) -> tuple[str, dict[str, Any]]:
         """The argon2id hash and the sealed SRP verifier of a password, both computed off the event loop."""
@@ -312,7 +344,9 @@ class UserService:
         attributes = dict(attributes)
         for flag in ("email_verified", "phone_number_verified"):
             attributes.pop(flag, None)
+        _check_user_writable(attributes)
         validate_attribute_values(pool.schema, attributes, creating=True, admin=False)
+        attributes = canonical_values(pool.schema, attributes)
         self._check_writable(client, attributes)
         name = self._name_for_new_user(pool, username, attributes)
         missing = [a for a in required_attributes(pool.schema) if not attributes.get(a)]
@@ -383,7 +417,14 @@ class UserService:
             aliases=self._aliases(pool, attributes),
         )
 
-    def _check_writable(self, client: ClientView, attributes: Mapping[str, str]) -> None:
+    def check_user_may_write(self, client: ClientView, names: Iterable[str]) -> None:
+        """A user's own write of ``names`` through ``client``: no system attribute, only the client's
+        WriteAttributes (UserPoolClientType.WriteAttributes)."""
+        names = list(names)
+        _check_user_writable(names)
+        self._check_writable(client, names)
+
+    def _check_writable(self, client: ClientView, attributes: Iterable[str]) -> None:
         writable = client.settings.get("WriteAttributes")
         if not writable:
             return
@@ -408,7 +449,7 @@ class UserService:
         validate_attribute_values(pool.schema, attributes, creating=True, admin=True)
         if message_action == "RESEND":
             return await self._resend_invitation(pool, username, delivery_mediums)
-        attributes = dict(attributes)
+        attributes = canonical_values(pool.schema, attributes)
         name = self._name_for_new_user(pool, username, attributes)
         if temporary_password is not None:
             check_password_policy(temporary_password, pool.password_policy)
@@ -441,9 +482,22 @@ class UserService:
                 raise
         return user
 
-    async def _release_aliases(self, pool: PoolView, aliases: Mapping[str, str]) -> None:
-        """ForceAliasCreation: move an alias from the user who holds it to the new one."""
+    async def _check_aliases_free(self, pool: PoolView, user: UserRecord, aliases: Mapping[str, str]) -> None:
+        """AliasExistsException when another user holds one of ``aliases``."""
         for attribute, value in aliases.items():
+            holder = await self._store.get_user_by_alias(pool.id, attribute, value)
+            if holder is not None and holder.username_key != user.username_key:
+                raise _alias_exists(f"alias:{attribute}")
+
+    async def _release_aliases(self, pool: PoolView, aliases: Mapping[str, str]) -> None:
+        """ForceAliasCreation: move an email or phone alias from the user who holds it to the new one.
+
+        Only those two migrate ("the phone number or email address ... already exists as an alias with a
+        different user"): the holder keeps the address, unverified. A preferred_username is unique outright --
+        taken from its holder it would come back at the holder's next update and block it."""
+        for attribute, value in aliases.items():
+            if attribute not in ("email", "phone_number"):
+                continue
             holder = await self._store.get_user_by_alias(pool.id, attribute, value)
             if holder is None:
                 continue
@@ -474,9 +528,13 @@ class UserService:
         config = pool.settings.get("EmailConfiguration") or {}
         return str(config.get("From") or config.get("SourceArn", "").rpartition("/")[2] or self._default_sender)
 
-    async def _send_email(self, pool: PoolView, to: str, subject: str, text: str, purpose: str) -> None:
+    async def _send_email(
+        self, pool: PoolView, to: str, subject: str, text: str, purpose: str, *, html: str | None = None
+    ) -> None:
+        """Send one email; ``html`` is its HTML part, which must hold every user-chosen value HTML-escaped
+        (:func:`email_parts`), else the text is used."""
         await self._messenger.email.send(
-            EmailMessage(to=to, sender=self._email_sender(pool), subject=subject, text=text, html=text)
+            EmailMessage(to=to, sender=self._email_sender(pool), subject=subject, text=text, html=html or text)
         )
         self._metrics.inc(self._metrics.codes_sent, pool=pool.id, medium="EMAIL", purpose=purpose)
 
@@ -489,11 +547,13 @@ class UserService:
         if self.code_sends is not None:
             await self.code_sends.take(pool.id, key, purpose)
 
-    async def send_text(self, pool: PoolView, medium: str, to: str, text: str, *, subject: str, purpose: str) -> None:
+    async def send_text(
+        self, pool: PoolView, medium: str, to: str, text: str, *, subject: str, purpose: str, html: str | None = None
+    ) -> None:
         """Send one message by ``medium`` (EMAIL or SMS) from the pool's sender, counted like every code sent;
         for codes whose wording another service owns (MFA sign-in codes)."""
         if medium == "EMAIL":
-            await self._send_email(pool, to, subject, text, purpose)
+            await self._send_email(pool, to, subject, text, purpose, html=html)
         else:
             await self._send_sms(pool, to, text, purpose)
 
@@ -501,7 +561,7 @@ class UserService:
         template = pool.admin_create_user_config.get("InviteMessageTemplate") or {}
         for medium in mediums:
             if medium == "EMAIL" and user.attributes.get("email"):
-                text = render_template(
+                text, html = email_parts(
                     template.get("EmailMessage") or DEFAULT_INVITE_MESSAGE, code=password, username=user.username
                 )
                 await self._send_email(
@@ -510,6 +570,7 @@ class UserService:
                     template.get("EmailSubject") or DEFAULT_INVITE_SUBJECT,
                     text,
                     "invitation",
+                    html=html,
                 )
             elif medium == "SMS" and user.attributes.get("phone_number"):
                 text = render_template(
@@ -555,7 +616,9 @@ class UserService:
         value = pending_attributes(user).get(attribute) or user.attributes.get(attribute)
         if not value:
             return None
-        code = await self._issue_code(pool, user, purpose)
+        # The code proves control of this value only: it is bound to it, so a later change of the attribute
+        # (without a new code) cannot be verified with it.
+        code = await self._issue_code(pool, user, purpose, {"attribute": attribute, "value": value})
         await self.deliver_code(pool, user, attribute, value, code, purpose)
         return self.delivery_for(attribute, value)
 
@@ -570,7 +633,7 @@ class UserService:
         template = pool.settings.get("VerificationMessageTemplate") or {}
         try:
             if attribute == "email":
-                text = render_template(
+                text, html = email_parts(
                     template.get("EmailMessage")
                     or pool.settings.get("EmailVerificationMessage")
                     or DEFAULT_VERIFICATION_MESSAGE,
@@ -582,7 +645,7 @@ class UserService:
                     or pool.settings.get("EmailVerificationSubject")
                     or DEFAULT_VERIFICATION_SUBJECT
                 )
-                await self._send_email(pool, value, subject, text, purpose)
+                await self._send_email(pool, value, subject, text, purpose, html=html)
             else:
                 text = render_template(
                     template.get("SmsMessage")
@@ -596,8 +659,11 @@ class UserService:
             log.warning("code.delivery_failed", pool=pool.id, username=user.username, purpose=purpose)
             raise
 
-    async def _check_code(self, pool: PoolView, user: UserRecord, purpose: str, code: str) -> CodeRecord:
-        """Consume the user's code for ``purpose``; exactly one of concurrent correct answers wins."""
+    async def _check_code(
+        self, pool: PoolView, user: UserRecord, purpose: str, code: str, *, consume: bool = True
+    ) -> CodeRecord:
+        """Consume the user's code for ``purpose``; exactly one of concurrent correct answers wins. With
+        ``consume`` false the code is only checked (wrong answers still count): the caller consumes it."""
         record = await self._store.get_code(pool.id, user.username_key, purpose)
         if record is None:
             raise ExpiredCodeException() if purpose != "forgot_password" else CodeMismatchException()
@@ -612,7 +678,7 @@ class UserService:
             if attempts >= MAX_CODE_ATTEMPTS:
                 raise LimitExceededException()
             raise CodeMismatchException()
-        if not await self._store.consume_code(pool.id, user.username_key, purpose, expected):
+        if consume and not await self._store.consume_code(pool.id, user.username_key, purpose, expected):
             raise ExpiredCodeException()
         return record
 
@@ -633,17 +699,28 @@ class UserService:
             raise self._unknown_user(client, CodeMismatchException())
         if user.status != UNCONFIRMED:
             raise NotAuthorizedException(f"User cannot be confirmed. Current status is {user.status}")
-        await self._check_code(pool, user, "sign_up", code)
+        # The code is used up only once the confirmation can go through: after AliasExistsException the
+        # documented next step is the same call, with the same code, and ForceAliasCreation.
+        record = await self._check_code(pool, user, "sign_up", code, consume=False)
         attribute = self._verification_destination(pool, user)
+        verifies = attribute is not None and _code_fits(record, user, attribute)
+        wanted = self._aliases(
+            pool, {**user.attributes, f"{attribute}_verified": "true"} if verifies else user.attributes
+        )
+        if not force_alias_creation:
+            await self._check_aliases_free(pool, user, wanted)
+        if not await self._store.consume_code(pool.id, user.username_key, "sign_up", record.code_hash):
+            raise ExpiredCodeException()
 
         async def confirm(u: UserRecord) -> None:
             u.status = CONFIRMED
-            if attribute:
+            # The code confirms the account; it verifies the address only if that is where it was sent.
+            if attribute and _code_fits(record, u, attribute):
                 u.attributes[f"{attribute}_verified"] = "true"
             u.aliases = self._aliases(pool, u.attributes)
 
         if force_alias_creation:
-            await self._release_aliases(pool, self._aliases(pool, {**user.attributes, f"{attribute}_verified": "true"}))
+            await self._release_aliases(pool, wanted)
         await self._update(pool, user, confirm)
         self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="sign_up")
         log.info("sign_up.confirmed", pool=pool.id, username=user.username)
@@ -688,7 +765,7 @@ class UserService:
             try:
                 return await self._store.update_user(user)
             except AlreadyExists as exc:
-                raise AliasExistsException() from exc
+                raise _alias_exists(exc.key) from exc
             except VersionConflict:
                 fresh = await self._store.get_user(pool.id, user.username_key)
                 if fresh is None:
@@ -708,10 +785,9 @@ class UserService:
         """Admin/UpdateUserAttributes. A changed email or phone is unverified until its code is confirmed,
         and a code is sent when the pool auto-verifies that attribute (not for admins setting *_verified)."""
         validate_attribute_values(pool.schema, attributes, creating=False, admin=admin)
+        attributes = canonical_values(pool.schema, attributes)
         if not admin:
-            for flag in ("email_verified", "phone_number_verified"):
-                if flag in attributes:
-                    raise InvalidParameterException(f"Cannot modify the non-mutable attribute {flag}")
+            _check_user_writable(attributes)
             if client is not None:
                 self._check_writable(client, attributes)
         changed_verifiable = [
@@ -721,6 +797,14 @@ class UserService:
             and attributes[a] != user.attributes.get(a)
             and not (admin and attributes.get(f"{a}_verified") == "true")
         ]
+        if not admin:
+            # A user's own change sends a code to the new value, which the user chooses: without a limit,
+            # alternating two values mails (or texts) any address without end. Counted like every code a user
+            # asks for, and refused before anything changes -- TooManyRequestsException, as UpdateUserAttributes'
+            # model has no LimitExceededException (code_limits.py).
+            for attribute in changed_verifiable:
+                if attribute in pool.auto_verified:
+                    await self.limit_code_send(pool, user.username_key, f"attribute_update:{attribute}")
         # With AttributesRequireVerificationBeforeUpdate, a verified email or phone keeps its old value (and
         # stays a sign-in alias) until the new one is verified; the new one waits beside it.
         update_settings = pool.settings.get("UserAttributeUpdateSettings") or {}
@@ -753,7 +837,17 @@ class UserService:
                     deliveries.append(delivery)
         return deliveries
 
-    async def delete_attributes(self, pool: PoolView, user: UserRecord, names: Sequence[str], *, admin: bool) -> None:
+    async def delete_attributes(
+        self,
+        pool: PoolView,
+        user: UserRecord,
+        names: Sequence[str],
+        *,
+        admin: bool,
+        client: ClientView | None = None,
+    ) -> None:
+        """Admin/DeleteUserAttributes. Deleting is writing: a user's own call obeys the same limits as
+        UpdateUserAttributes (developer-only attributes, the client's WriteAttributes, system attributes)."""
         index = {a["Name"]: a for a in pool.schema}
         for name in names:
             entry = index.get(name)
@@ -763,6 +857,12 @@ class UserService:
                 raise InvalidParameterException(f"Cannot delete required attribute {name}")
             if not entry.get("Mutable", True):
                 raise InvalidParameterException(f"Cannot modify the non-mutable attribute {name}")
+            if not admin and entry.get("DeveloperOnlyAttribute"):
+                raise InvalidParameterException(f"Cannot modify developer-only attribute {name}")
+        if not admin:
+            _check_user_writable(names)
+            if client is not None:
+                self._check_writable(client, names)
 
         async def change(u: UserRecord) -> None:
             for name in names:
@@ -786,9 +886,11 @@ class UserService:
     async def verify_attribute(self, pool: PoolView, user: UserRecord, attribute: str, code: str) -> None:
         if attribute not in ("email", "phone_number"):
             raise InvalidParameterException("Invalid attribute name: only email and phone_number can be verified.")
-        await self._check_code(pool, user, f"attribute:{attribute}", code)
+        record = await self._check_code(pool, user, f"attribute:{attribute}", code)
 
         async def change(u: UserRecord) -> None:
+            if not _code_fits(record, u, attribute):
+                raise CodeMismatchException()
             pending = pending_attributes(u)
             if attribute in pending:
                 u.attributes[attribute] = pending.pop(attribute)
@@ -851,6 +953,7 @@ class UserService:
             u.secrets = {**u.secrets, **secrets}
             u.password_updated_at = time.time()
             u.settings.pop("lockout", None)  # a new password ends a lockout after failed sign-ins
+            u.settings.pop(_CHANGE_PASSWORD_TRIES, None)  # and the count of ChangePassword tries
             u.settings.pop("password_sign_in_disabled", None)  # and gives back password sign-in
             if permanent:
                 u.temporary_password_expires_at = None
@@ -863,9 +966,29 @@ class UserService:
         return await self._update(pool, user, change)
 
     async def change_password(self, pool: PoolView, user: UserRecord, previous: str, proposed: str) -> None:
+        """ChangePassword. PreviousPassword is a password guess made with an access token: at most
+        MAX_CHANGE_PASSWORD_FAILURES wrong ones per CHANGE_PASSWORD_WINDOW, then Cognito's
+        LimitExceededException. Each try is counted before the password is checked, so a burst of concurrent
+        calls cannot get more guesses than that; a new password clears the count."""
+        now = time.time()
+
+        async def count_try(u: UserRecord) -> None:
+            state = u.settings.get(_CHANGE_PASSWORD_TRIES)
+            if not isinstance(state, dict) or now - float(state.get("since", 0)) > CHANGE_PASSWORD_WINDOW:
+                state = {"since": now, "tries": 0}
+            u.settings[_CHANGE_PASSWORD_TRIES] = {**state, "tries": int(state.get("tries", 0)) + 1}
+
+        user = await self._update(pool, user, count_try)
+        if int(user.settings[_CHANGE_PASSWORD_TRIES]["tries"]) > MAX_CHANGE_PASSWORD_FAILURES:
+            raise LimitExceededException()
         if user.password_hash is None or not await self._hasher.verify(user.password_hash, previous):
             raise NotAuthorizedException("Incorrect username or password.")
-        await self.set_password(pool, user, proposed, permanent=True)
+        try:
+            await self.set_password(pool, user, proposed, permanent=True)
+        except GatehouseError:
+            # The previous password was right: a refused new one (policy, history) is no wrong guess.
+            await self._update(pool, user, _forget_change_password_try)
+            raise
 
     async def forgot_password(
         self, pool: PoolView, client: ClientView, username: str, secret_hash_value: str | None
@@ -931,8 +1054,12 @@ class UserService:
         if user is None:
             raise self._unknown_user(client, CodeMismatchException())
         check_password_policy(password, pool.password_policy)
+        # The code first: judged before it, the history check would tell anyone who knows a username whether
+        # a guess is the current (or a previous) password, with no code and no attempt counted.
+        record = await self._check_code(pool, user, "forgot_password", code, consume=False)
         await self._check_history(pool, user, password)
-        await self._check_code(pool, user, "forgot_password", code)
+        if not await self._store.consume_code(pool.id, user.username_key, "forgot_password", record.code_hash):
+            raise ExpiredCodeException()
         user = await self.set_password(pool, user, password, permanent=True, check_history=False)
         self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="forgot_password")
         log.info("password.reset", pool=pool.id, username=user.username)
@@ -955,7 +1082,7 @@ class UserService:
         self, pool: PoolView, *, filter_expr: str | None, limit: int, next_token: str | None
     ) -> tuple[list[UserRecord], str | None]:
         """ListUsers with Cognito's filter syntax: ``attr = "value"`` or ``attr ^= "prefix"``."""
-        matcher = parse_user_filter(filter_expr) if filter_expr else None
+        matcher = parse_user_filter(filter_expr, case_sensitive=pool.case_sensitive) if filter_expr else None
         found: list[UserRecord] = []
         after = next_token
         while len(found) < limit:
@@ -986,14 +1113,19 @@ _FILTERABLE = {
 }
 
 
-def parse_user_filter(expression: str) -> Any:
-    """Cognito's ListUsers filter: ``AttributeName Filter-Type "AttributeValue"`` with ``=`` or ``^=``."""
+def parse_user_filter(expression: str, *, case_sensitive: bool = False) -> Any:
+    """Cognito's ListUsers filter: ``AttributeName Filter-Type "AttributeValue"`` with ``=`` or ``^=``.
+
+    ``username`` is documented case-sensitive: it matches as the pool compares usernames (``case_sensitive``,
+    UsernameConfiguration), so in a case-sensitive pool "Bob" and "bob" are told apart as at sign-in."""
     import re
 
     match = re.fullmatch(r'\s*([\w:]+)\s*(\^=|=)\s*"((?:[^"\\]|\\.)*)"\s*', expression)
     if match is None:
         raise InvalidParameterException("Error while parsing filter.")
-    name, operator, value = match.group(1), match.group(2), match.group(3).replace('\\"', '"')
+    # Inside the quotes a backslash escapes the next character (the documented \" and, so that a value can
+    # end in a backslash, \\).
+    name, operator, value = match.group(1), match.group(2), re.sub(r"\\(.)", r"\1", match.group(3), flags=re.DOTALL)
     if name not in _FILTERABLE:
         raise InvalidParameterException(f"Invalid search attribute: {name}")
 
@@ -1008,11 +1140,13 @@ def parse_user_filter(expression: str) -> Any:
             return user.sub
         return user.attributes.get(name)
 
+    folded = {"email", "preferred_username", "cognito:user_status"} | (set() if case_sensitive else {"username"})
+
     def matches(user: UserRecord) -> bool:
         current = value_of(user)
         if current is None:
             return False
-        if name in ("username", "email", "preferred_username", "cognito:user_status"):
+        if name in folded:
             # cognito:user_status is documented case-insensitive (ListUsers' Filter).
             current, wanted = current.lower(), value.lower()
         else:
@@ -1020,6 +1154,43 @@ def parse_user_filter(expression: str) -> Any:
         return current == wanted if operator == "=" else current.startswith(wanted)
 
     return matches
+
+
+# Attributes only Gatehouse itself writes for a user: the verification flags (set by a confirmed code) and
+# `identities` (set by federation and AdminLinkProviderForUser; it becomes the ID token's `identities` claim,
+# which applications read as proof of a federated sign-in). An administrator may still set them.
+_SYSTEM_ATTRIBUTES = ("email_verified", "phone_number_verified", "identities")
+
+
+def _check_user_writable(names: Iterable[str]) -> None:
+    """Refuse a user's own write (or deletion) of an attribute only Gatehouse or an administrator sets."""
+    for name in names:
+        if name in _SYSTEM_ATTRIBUTES:
+            raise InvalidParameterException(f"Cannot modify the non-mutable attribute {name}")
+
+
+def _alias_exists(key: str) -> AliasExistsException:
+    """AliasExistsException naming the attribute whose value another user holds (Cognito: "An account with
+    the given email already exists.", and so for phone_number and preferred_username)."""
+    attribute = key.removeprefix("alias:") if key.startswith("alias:") else "email"
+    return AliasExistsException(f"An account with the given {attribute} already exists.")
+
+
+async def _forget_change_password_try(user: UserRecord) -> None:
+    state = user.settings.get(_CHANGE_PASSWORD_TRIES)
+    if isinstance(state, dict) and int(state.get("tries", 0)) > 0:
+        user.settings[_CHANGE_PASSWORD_TRIES] = {**state, "tries": int(state["tries"]) - 1}
+
+
+def _code_fits(record: CodeRecord, user: UserRecord, attribute: str) -> bool:
+    """Whether a verification code was sent to the value ``attribute`` now awaits verification at (the
+    pending value, else the current one). Codes issued before codes were bound to a value carry none."""
+    sent_to = record.data.get("value")
+    if sent_to is None:
+        return True
+    return bool(record.data.get("attribute", attribute) == attribute) and sent_to == (
+        pending_attributes(user).get(attribute) or user.attributes.get(attribute)
+    )
 
 
 def pending_attributes(user: UserRecord) -> dict[str, str]:

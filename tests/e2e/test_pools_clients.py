@@ -596,9 +596,10 @@ def test_read_attributes_limit_id_token_claims(
     assert claims["cognito:username"] == "app-user" and claims["token_use"] == "id" and claims["sub"]
     full = id_claims(everything)
     assert full["name"] == "App User" and full["given_name"] == "App" and full["custom:tier"] == "gold"
-    # The user's own attributes through GetUser are not limited by the client's ReadAttributes.
+    # GetUser through that client reads the same attributes (ReadAttributes: "their access token authorizes
+    # them to read their own attribute value for any attribute in this list"), and sub.
     me = public.get_user(AccessToken=sign_in(public, limited)["AccessToken"])
-    assert {a["Name"] for a in me["UserAttributes"]} >= {"name", "given_name", "email", "custom:tier"}
+    assert {a["Name"] for a in me["UserAttributes"]} == {"sub", "email", "email_verified", "custom:tier"}
 
 
 def test_prevent_user_existence_errors(idp: Any, gatehouse: GatehouseServer, app_pool: str, app_user: str) -> None:
