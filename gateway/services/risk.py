@@ -140,11 +140,21 @@ class SignInFacts:
         return {k: v for k, v in members.items() if v}
 
 
+def _parse_ip(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address ``ip`` names; an IPv4-mapped IPv6 address (``::ffff:192.0.2.1``, RFC 4291 §2.5.5.2, how
+    dual-stack sockets report IPv4 callers) is its IPv4 address, so that IPv4 ranges and networks hold for it.
+    Raises ValueError."""
+    address = ipaddress.ip_address(ip.strip())
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def _network(ip: str | None) -> str | None:
     if not ip:
         return None
     try:
-        address = ipaddress.ip_address(ip.strip())
+        address = _parse_ip(ip)
     except ValueError:
         return None
     prefix = 24 if address.version == 4 else 48
@@ -334,7 +344,7 @@ def _in_ranges(ip: str | None, ranges: Sequence[str] | None) -> bool:
     if not ip or not ranges:
         return False
     try:
-        address = ipaddress.ip_address(ip.strip())
+        address = _parse_ip(ip)
     except ValueError:
         return False
     for cidr in ranges:

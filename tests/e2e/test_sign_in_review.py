@@ -1,0 +1,173 @@
+"""Sign-in security under attack, against one real server behind a trusted proxy (127.0.0.1 is configured as
+one, so the tests' X-Forwarded-For headers are believed as a reverse proxy's would be): blocked address ranges
+hold for the hosted login page as for the API, and for an IPv4 address written in its IPv4-mapped IPv6 form."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from tests.e2e.oauth_support import CALLBACK, Browser, make_pool, make_user, pkce_pair, query_of
+from tests.support import GatehouseServer, MailServer
+
+PASSWORD = "Correct-Horse-9"
+SECURITY = ("NotAuthorizedException", "Unable to login because of security reasons.")
+BLOCKED = "203.0.113.0/24"
+FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+
+
+@pytest.fixture(scope="module")
+def gatehouse(tmp_path_factory: pytest.TempPathFactory, mail: MailServer) -> Iterator[GatehouseServer]:
+    data_dir: Path = tmp_path_factory.mktemp("sign-in-review") / "data"
+    config = f"""version: 1
+server:
+  smtp:
+    host: 127.0.0.1
+    port: {mail.port}
+  rate_limits:
+    trusted_proxies: [127.0.0.1/32]
+pools: []
+"""
+    server = GatehouseServer(data_dir, config=config)
+    server.start()
+    yield server
+    server.stop()
+
+
+def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
+    error = exc.value.response["Error"]
+    return str(error["Code"]), str(error.get("Message", ""))
+
+
+def raw_call(server: GatehouseServer, operation: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+    answer = requests.post(
+        server.url + "/",
+        data=json.dumps(body),
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": f"AWSCognitoIdentityProviderService.{operation}",
+            **headers,
+        },
+        timeout=10,
+    )
+    return answer.status_code, answer.json()
+
+
+def sign_in_events(idp: Any, pool_id: str, username: str) -> list[dict[str, Any]]:
+    events = idp.admin_list_user_auth_events(UserPoolId=pool_id, Username=username)["AuthEvents"]
+    return [e for e in events if e["EventType"] == "SignIn"]
+
+
+# --- blocked address ranges -----------------------------------------------------------------------------------
+
+
+def test_hosted_login_believes_a_trusted_proxy_as_the_api_does(gatehouse: GatehouseServer, idp: Any) -> None:
+    """A BlockedIPRangeList address behind the trusted proxy is refused on the hosted login page too: the page
+    must take the caller's address from X-Forwarded-For exactly as the API does, or the block is a detour away."""
+    pool = make_pool(
+        idp, gatehouse.url, f"review-{uuid.uuid4().hex[:6]}", UserPoolAddOns={"AdvancedSecurityMode": "ENFORCED"}
+    )
+    idp.update_user_pool_client(
+        UserPoolId=pool.pool_id,
+        ClientId=pool.public_id,
+        ExplicitAuthFlows=FLOWS,
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email", "profile"],
+        CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["COGNITO"],
+    )
+    idp.set_risk_configuration(UserPoolId=pool.pool_id, RiskExceptionConfiguration={"BlockedIPRangeList": [BLOCKED]})
+    make_user(idp, pool.pool_id, "mallory")
+    forwarded = {"X-Forwarded-For": "203.0.113.5"}
+
+    # The API: refused with Cognito's security error.
+    status, body = raw_call(
+        gatehouse,
+        "InitiateAuth",
+        {
+            "ClientId": pool.public_id,
+            "AuthFlow": "USER_PASSWORD_AUTH",
+            "AuthParameters": {"USERNAME": "mallory", "PASSWORD": PASSWORD},
+        },
+        forwarded,
+    )
+    assert (status, body["__type"], body["message"]) == (400, *SECURITY)
+
+    # The hosted page, from the same address through the same proxy: no code for the app either.
+    browser = Browser(gatehouse.url)
+    _, challenge = pkce_pair()
+    browser.http.headers.update(forwarded)
+    answer = browser.sign_in(
+        browser.authorize_url(pool.public_id, scope="openid", code_challenge=challenge, code_challenge_method="S256"),
+        "mallory",
+    )
+    assert not answer.headers.get("Location", "").startswith(CALLBACK), answer.headers
+    # The page words it as any refused password (it names only lockouts and disabled users).
+    assert answer.status_code == 400 and "Incorrect username or password." in answer.text
+
+    # From another address the same browser signs in: only the address was refused.
+    browser.http.headers["X-Forwarded-For"] = "198.51.100.7"
+    answer = browser.sign_in(
+        browser.authorize_url(pool.public_id, scope="openid", code_challenge=challenge, code_challenge_method="S256"),
+        "mallory",
+    )
+    assert answer.headers["Location"].startswith(CALLBACK) and "code" in query_of(answer.headers["Location"])
+    events = sign_in_events(idp, pool.pool_id, "mallory")
+    addresses = [e["EventContextData"].get("IpAddress") for e in events]
+    assert addresses == ["198.51.100.7", "203.0.113.5", "203.0.113.5"]
+    assert [e["EventResponse"] for e in events] == ["Pass", "Fail", "Fail"]
+
+
+def test_an_ipv4_mapped_ipv6_address_is_in_its_ipv4_range(gatehouse: GatehouseServer, idp: Any) -> None:
+    """``::ffff:203.0.113.5`` is 203.0.113.5 (RFC 4291 §2.5.5.2), the form a dual-stack socket (Node.js's
+    ``req.ip``, many proxies) reports IPv4 callers in: BlockedIPRangeList must block it, whether it comes as
+    ContextData.IpAddress or through the trusted proxy's X-Forwarded-For."""
+    pool_id = idp.create_user_pool(
+        PoolName=f"mapped-{uuid.uuid4().hex[:6]}", UserPoolAddOns={"AdvancedSecurityMode": "ENFORCED"}
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=FLOWS)[
+        "UserPoolClient"
+    ]["ClientId"]
+    idp.set_risk_configuration(UserPoolId=pool_id, RiskExceptionConfiguration={"BlockedIPRangeList": [BLOCKED]})
+    make_user(idp, pool_id, "trent")
+    for ip in ("::ffff:203.0.113.5", "::FFFF:cb00:7105"):
+        with pytest.raises(ClientError) as error:
+            idp.admin_initiate_auth(
+                UserPoolId=pool_id,
+                ClientId=client_id,
+                AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                AuthParameters={"USERNAME": "trent", "PASSWORD": PASSWORD},
+                ContextData={"IpAddress": ip, "ServerName": "app.example.com", "ServerPath": "/", "HttpHeaders": []},
+            )
+        assert error_of(error) == SECURITY
+    status, body = raw_call(
+        gatehouse,
+        "InitiateAuth",
+        {
+            "ClientId": client_id,
+            "AuthFlow": "USER_PASSWORD_AUTH",
+            "AuthParameters": {"USERNAME": "trent", "PASSWORD": PASSWORD},
+        },
+        {"X-Forwarded-For": "::ffff:203.0.113.9"},
+    )
+    assert (status, body["__type"], body["message"]) == (400, *SECURITY)
+    # Nothing was issued; the user still signs in from elsewhere.
+    status, body = raw_call(
+        gatehouse,
+        "InitiateAuth",
+        {
+            "ClientId": client_id,
+            "AuthFlow": "USER_PASSWORD_AUTH",
+            "AuthParameters": {"USERNAME": "trent", "PASSWORD": PASSWORD},
+        },
+        {"X-Forwarded-For": "::ffff:198.51.100.9"},
+    )
+    assert status == 200 and "AccessToken" in body["AuthenticationResult"]
