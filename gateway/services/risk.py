@@ -282,6 +282,16 @@ def _cidrs(values: Sequence[str], member: str) -> list[str]:
     return list(values)
 
 
+def check_context_data_propagation(request: Mapping[str, Any], has_secret: bool) -> None:
+    """CreateUserPoolClient / UpdateUserPoolClient: EnablePropagateAdditionalUserContextData only "in an app
+    client that has a client secret" (botocore's model). It makes UserContextData.IpAddress believed, which only
+    the app's server, the one holder of the secret, may be trusted to set."""
+    if request.get("EnablePropagateAdditionalUserContextData") and not has_secret:
+        raise InvalidParameterException(
+            "EnablePropagateAdditionalUserContextData can only be enabled for an app client with a client secret."
+        )
+
+
 def validate_risk_configuration(request: Mapping[str, Any]) -> dict[str, Any]:
     """The members of a SetRiskConfiguration request to keep, after the checks the model cannot make."""
     config: dict[str, Any] = {k: copy.deepcopy(request[k]) for k in _CONFIG_MEMBERS if request.get(k) is not None}
@@ -454,7 +464,12 @@ class RiskService:
     def _address(self, ctx: AuthContext) -> str | None:
         context = ctx.context_data or {}
         given = context.get("IpAddress")
-        if given and (ctx.admin or ctx.client.settings.get("EnablePropagateAdditionalUserContextData")):
+        # A public client's UserContextData is whatever its caller typed: believed only from a client with a
+        # secret (see check_context_data_propagation), however the setting came to be stored.
+        propagated = ctx.client.secret is not None and ctx.client.settings.get(
+            "EnablePropagateAdditionalUserContextData"
+        )
+        if given and (ctx.admin or propagated):
             return str(given)
         return ctx.source_ip
 

@@ -171,3 +171,53 @@ def test_an_ipv4_mapped_ipv6_address_is_in_its_ipv4_range(gatehouse: GatehouseSe
         {"X-Forwarded-For": "::ffff:198.51.100.9"},
     )
     assert status == 200 and "AccessToken" in body["AuthenticationResult"]
+
+
+def test_only_a_client_with_a_secret_may_propagate_user_context_data(idp: Any, public_idp: Any) -> None:
+    """EnablePropagateAdditionalUserContextData lets the caller name the end user's IP address
+    (UserContextData.IpAddress), which threat protection then believes: botocore's model allows it only "in an
+    app client that has a client secret" -- from a public client anyone could claim a SkippedIPRangeList address
+    or step around a blocked range."""
+    pool_id = idp.create_user_pool(
+        PoolName=f"propagate-{uuid.uuid4().hex[:6]}", UserPoolAddOns={"AdvancedSecurityMode": "ENFORCED"}
+    )["UserPool"]["Id"]
+    with pytest.raises(ClientError) as error:
+        idp.create_user_pool_client(
+            UserPoolId=pool_id, ClientName="spa", ExplicitAuthFlows=FLOWS, EnablePropagateAdditionalUserContextData=True
+        )
+    assert error_of(error)[0] == "InvalidParameterException"
+    public = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="spa", ExplicitAuthFlows=FLOWS)[
+        "UserPoolClient"
+    ]
+    with pytest.raises(ClientError) as error:
+        idp.update_user_pool_client(
+            UserPoolId=pool_id,
+            ClientId=public["ClientId"],
+            ExplicitAuthFlows=FLOWS,
+            EnablePropagateAdditionalUserContextData=True,
+        )
+    assert error_of(error)[0] == "InvalidParameterException"
+    described = idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=public["ClientId"])["UserPoolClient"]
+    assert described["EnablePropagateAdditionalUserContextData"] is False
+    # A public client's UserContextData.IpAddress is still not believed: the block holds on the real address only.
+    idp.set_risk_configuration(UserPoolId=pool_id, RiskExceptionConfiguration={"SkippedIPRangeList": ["0.0.0.0/0"]})
+    make_user(idp, pool_id, "peggy")
+    answer = public_idp.initiate_auth(
+        ClientId=public["ClientId"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "peggy", "PASSWORD": PASSWORD},
+        UserContextData={"IpAddress": "203.0.113.5"},
+    )
+    assert "AuthenticationResult" in answer
+    (event,) = sign_in_events(idp, pool_id, "peggy")
+    assert event["EventContextData"]["IpAddress"] == "127.0.0.1"
+
+    # With a secret, the app server (which alone can compute SECRET_HASH) may propagate it.
+    confidential = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="web",
+        GenerateSecret=True,
+        ExplicitAuthFlows=FLOWS,
+        EnablePropagateAdditionalUserContextData=True,
+    )["UserPoolClient"]
+    assert confidential["EnablePropagateAdditionalUserContextData"] is True
