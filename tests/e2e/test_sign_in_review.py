@@ -5,16 +5,19 @@ hold for the hosted login page as for the API, and for an IPv4 address written i
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 import requests
 from botocore.exceptions import ClientError
 
 from tests.e2e.oauth_support import CALLBACK, Browser, make_pool, make_user, pkce_pair, query_of
+from tests.e2e.test_devices import confirm, device_proof
 from tests.support import GatehouseServer, MailServer
 
 PASSWORD = "Correct-Horse-9"
@@ -221,3 +224,87 @@ def test_only_a_client_with_a_secret_may_propagate_user_context_data(idp: Any, p
         EnablePropagateAdditionalUserContextData=True,
     )["UserPoolClient"]
     assert confidential["EnablePropagateAdditionalUserContextData"] is True
+
+
+# --- lockout and remembered devices ---------------------------------------------------------------------------
+
+DEVICE_PASSWORD = "Device-password-1"
+ALWAYS_REMEMBERED = {"ChallengeRequiredOnNewDevice": True, "DeviceOnlyRememberedOnUserPrompt": False}
+
+
+def _wrong_code(secret: str) -> str:
+    """A six-digit code that no step of the acceptance window (now, one either side) produces."""
+    totp = pyotp.TOTP(secret)
+    now = time.time()
+    valid = {totp.at(now + offset) for offset in (-60, -30, 0, 30, 60)}
+    return next(c for c in ("000000", "111111", "222222", "333333", "444444", "555555") if c not in valid)
+
+
+def _password_step(public_idp: Any, client_id: str, username: str, device_key: str | None = None) -> dict[str, Any]:
+    parameters = {"USERNAME": username, "PASSWORD": DEVICE_PASSWORD}
+    if device_key:
+        parameters["DEVICE_KEY"] = device_key
+    return dict(public_idp.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters=parameters))
+
+
+def _wrong_totp(public_idp: Any, client_id: str, username: str, secret: str) -> None:
+    step = _password_step(public_idp, client_id, username)
+    assert step["ChallengeName"] == "SOFTWARE_TOKEN_MFA", step
+    with pytest.raises(ClientError) as error:
+        public_idp.respond_to_auth_challenge(
+            ClientId=client_id,
+            ChallengeName="SOFTWARE_TOKEN_MFA",
+            Session=step["Session"],
+            ChallengeResponses={"USERNAME": username, "SOFTWARE_TOKEN_MFA_CODE": _wrong_code(secret)},
+        )
+    assert error_of(error)[0] == "CodeMismatchException"
+
+
+def test_naming_a_remembered_device_does_not_reset_the_lockout(idp: Any, public_idp: Any) -> None:
+    """Failed sign-ins are forgotten after a *successful* sign-in ("Lockout behavior for failed sign-in
+    attempts"). With the password alone and a remembered device's key (no secret: it travels in every access
+    token's ``device_key`` claim), a sign-in has proven nothing of the second factor nor of the device; if that
+    reset the count, wrong TOTP codes could be tried without end, a few between each reset."""
+    pool_id = idp.create_user_pool(PoolName=f"lockdev-{uuid.uuid4().hex[:6]}", DeviceConfiguration=ALWAYS_REMEMBERED)[
+        "UserPool"
+    ]["Id"]
+    idp.set_user_pool_mfa_config(
+        UserPoolId=pool_id, MfaConfiguration="OPTIONAL", SoftwareTokenMfaConfiguration={"Enabled": True}
+    )
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=FLOWS)[
+        "UserPoolClient"
+    ]["ClientId"]
+    idp.admin_create_user(UserPoolId=pool_id, Username="victor", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="victor", Password=DEVICE_PASSWORD, Permanent=True)
+
+    # The user signs in on their laptop, which is remembered, then turns TOTP on.
+    first = _password_step(public_idp, client_id, "victor")["AuthenticationResult"]
+    device, necessary = confirm(public_idp, {"AuthenticationResult": first})
+    assert necessary is False
+    secret = str(public_idp.associate_software_token(AccessToken=first["AccessToken"])["SecretCode"])
+    public_idp.verify_software_token(AccessToken=first["AccessToken"], UserCode=pyotp.TOTP(secret).now())
+    public_idp.set_user_mfa_preference(
+        AccessToken=first["AccessToken"], SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True}
+    )
+
+    # An attacker with the password guesses codes: five failures lock the account for a second.
+    for _ in range(5):
+        _wrong_totp(public_idp, client_id, "victor", secret)
+    with pytest.raises(ClientError) as error:
+        _password_step(public_idp, client_id, "victor")
+    assert error_of(error) == ("NotAuthorizedException", "Password attempts exceeded")
+    time.sleep(1.2)
+    # The password and the laptop's key: the device challenge, which the attacker cannot answer.
+    assert _password_step(public_idp, client_id, "victor", device.key)["ChallengeName"] == "DEVICE_SRP_AUTH"
+    # The count was kept: the sixth wrong code locks the account again at once (2 s).
+    _wrong_totp(public_idp, client_id, "victor", secret)
+    with pytest.raises(ClientError) as error:
+        _password_step(public_idp, client_id, "victor")
+    assert error_of(error) == ("NotAuthorizedException", "Password attempts exceeded")
+
+    # The user's own full sign-in from the laptop (password, then the device's proof) does reset it.
+    time.sleep(2.2)
+    step = _password_step(public_idp, client_id, "victor", device.key)
+    assert "AccessToken" in device_proof(public_idp, pool_id, client_id, step, "victor", device)["AuthenticationResult"]
+    _wrong_totp(public_idp, client_id, "victor", secret)
+    assert _password_step(public_idp, client_id, "victor")["ChallengeName"] == "SOFTWARE_TOKEN_MFA"
