@@ -23,6 +23,7 @@ from tests.support import GatehouseServer, MailServer
 PASSWORD = "Correct-Horse-9"
 SECURITY = ("NotAuthorizedException", "Unable to login because of security reasons.")
 BLOCKED = "203.0.113.0/24"
+CONFIG_POOL = "us-east-1_ReviewCtx01"
 FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
 
 
@@ -36,7 +37,22 @@ server:
     port: {mail.port}
   rate_limits:
     trusted_proxies: [127.0.0.1/32]
-pools: []
+pools:
+  - id: {CONFIG_POOL}
+    name: propagating
+    threat_protection:
+      mode: ENFORCED
+      risk:
+        RiskExceptionConfiguration: {{BlockedIPRangeList: ["{BLOCKED}"]}}
+    clients:
+      - id: propagatingspa
+        name: spa
+        explicit_auth_flows: [ALLOW_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH]
+        cognito:
+          EnablePropagateAdditionalUserContextData: true
+    users:
+      - username: oscar
+        password: "{PASSWORD}"
 """
     server = GatehouseServer(data_dir, config=config)
     server.start()
@@ -308,3 +324,16 @@ def test_naming_a_remembered_device_does_not_reset_the_lockout(idp: Any, public_
     assert "AccessToken" in device_proof(public_idp, pool_id, client_id, step, "victor", device)["AuthenticationResult"]
     _wrong_totp(public_idp, client_id, "victor", secret)
     assert _password_step(public_idp, client_id, "victor")["ChallengeName"] == "SOFTWARE_TOKEN_MFA"
+
+
+def test_a_secretless_client_from_the_config_file_does_not_propagate_context_data(public_idp: Any) -> None:
+    """The config file sets client members without the API's checks: a public client stored with
+    EnablePropagateAdditionalUserContextData still has its callers' UserContextData.IpAddress ignored, so the
+    blocked range is judged on the real address (127.0.0.1 here), not on one the caller typed."""
+    answer = public_idp.initiate_auth(
+        ClientId="propagatingspa",
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "oscar", "PASSWORD": PASSWORD},
+        UserContextData={"IpAddress": "203.0.113.5"},
+    )
+    assert "AccessToken" in answer["AuthenticationResult"]
