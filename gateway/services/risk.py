@@ -476,7 +476,12 @@ class RiskService:
     def _facts(self, ctx: AuthContext) -> SignInFacts:
         facts = ctx.signals.get("facts")
         if not isinstance(facts, SignInFacts):
-            facts = facts_from_context(ctx.context_data, self._address(ctx))
+            context = ctx.context_data
+            if context and not ctx.admin:
+                # UserContextDataType is IpAddress and EncodedData (botocore's model): headers are what the app's
+                # server saw (the admin API's ContextData); a public caller's would be whatever it typed.
+                context = {k: v for k, v in context.items() if k in ("IpAddress", "EncodedData")}
+            facts = facts_from_context(context, self._address(ctx))
             ctx.signals["facts"] = facts
         return facts
 

@@ -337,3 +337,49 @@ def test_a_secretless_client_from_the_config_file_does_not_propagate_context_dat
         UserContextData={"IpAddress": "203.0.113.5"},
     )
     assert "AccessToken" in answer["AuthenticationResult"]
+
+
+def test_a_public_callers_user_context_data_carries_no_headers(gatehouse: GatehouseServer, idp: Any) -> None:
+    """UserContextDataType has IpAddress and EncodedData only (botocore's model); HttpHeaders belong to the admin
+    API's ContextData, sent by the app's server. Headers a public caller adds to UserContextData must not
+    become the event's device name and location (what the user is shown in a notification and an
+    administrator in AdminListUserAuthEvents), nor feed the risk score."""
+    pool_id = idp.create_user_pool(
+        PoolName=f"headers-{uuid.uuid4().hex[:6]}", UserPoolAddOns={"AdvancedSecurityMode": "AUDIT"}
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="spa", ExplicitAuthFlows=FLOWS)[
+        "UserPoolClient"
+    ]["ClientId"]
+    make_user(idp, pool_id, "sybil")
+    forged = [
+        {"headerName": "User-Agent", "headerValue": "Your usual laptop"},
+        {"headerName": "CloudFront-Viewer-Country", "headerValue": "ZZ"},
+        {"headerName": "CloudFront-Viewer-City", "headerValue": "Hometown"},
+    ]
+    status, body = raw_call(
+        gatehouse,
+        "InitiateAuth",
+        {
+            "ClientId": client_id,
+            "AuthFlow": "USER_PASSWORD_AUTH",
+            "AuthParameters": {"USERNAME": "sybil", "PASSWORD": PASSWORD},
+            "UserContextData": {"EncodedData": "opaque", "HttpHeaders": forged},
+        },
+        {},
+    )
+    assert status == 200 and "AccessToken" in body["AuthenticationResult"]
+    (event,) = sign_in_events(idp, pool_id, "sybil")
+    context = event["EventContextData"]
+    assert context["IpAddress"] == "127.0.0.1"
+    assert context.get("DeviceName") != "Your usual laptop"
+    assert "Country" not in context and "City" not in context
+    # The admin API's ContextData does carry them: the app's server saw the request.
+    idp.admin_initiate_auth(
+        UserPoolId=pool_id,
+        ClientId=client_id,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "sybil", "PASSWORD": PASSWORD},
+        ContextData={"IpAddress": "198.51.100.4", "ServerName": "app", "ServerPath": "/", "HttpHeaders": forged},
+    )
+    latest = sign_in_events(idp, pool_id, "sybil")[0]["EventContextData"]
+    assert (latest["DeviceName"], latest["Country"], latest["City"]) == ("Your usual laptop", "ZZ", "Hometown")
