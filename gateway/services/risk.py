@@ -357,9 +357,14 @@ def _in_ranges(ip: str | None, ranges: Sequence[str] | None) -> bool:
         address = _parse_ip(ip)
     except ValueError:
         return False
+    # Both spellings of an IPv4 address, so that a range written either way holds for it.
+    forms: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [address]
+    if isinstance(address, ipaddress.IPv4Address):
+        forms.append(ipaddress.IPv6Address(f"::ffff:{address}"))
     for cidr in ranges:
         try:
-            if address in ipaddress.ip_network(cidr, strict=False):
+            network = ipaddress.ip_network(cidr, strict=False)
+            if any(form in network for form in forms):
                 return True
         except ValueError:
             continue

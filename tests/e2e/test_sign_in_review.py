@@ -190,6 +190,20 @@ def test_an_ipv4_mapped_ipv6_address_is_in_its_ipv4_range(gatehouse: GatehouseSe
         {"X-Forwarded-For": "::ffff:198.51.100.9"},
     )
     assert status == 200 and "AccessToken" in body["AuthenticationResult"]
+    # A range written in the mapped form holds for the plain IPv4 spelling too.
+    idp.set_risk_configuration(
+        UserPoolId=pool_id, RiskExceptionConfiguration={"BlockedIPRangeList": ["::ffff:198.51.100.0/120"]}
+    )
+    for ip in ("198.51.100.9", "::ffff:198.51.100.9"):
+        with pytest.raises(ClientError) as error:
+            idp.admin_initiate_auth(
+                UserPoolId=pool_id,
+                ClientId=client_id,
+                AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                AuthParameters={"USERNAME": "trent", "PASSWORD": PASSWORD},
+                ContextData={"IpAddress": ip, "ServerName": "app.example.com", "ServerPath": "/", "HttpHeaders": []},
+            )
+        assert error_of(error) == SECURITY
 
 
 def test_only_a_client_with_a_secret_may_propagate_user_context_data(idp: Any, public_idp: Any) -> None:
