@@ -34,7 +34,9 @@ attacker's (Invalid: never trusted afterwards). Pools with the mode OFF pay one 
 
 The IP address scored is ContextData.IpAddress for the admin API (the end user's address as the app server
 saw it), UserContextData.IpAddress for public calls of clients with EnablePropagateAdditionalUserContextData
-(Cognito's rule), and otherwise the caller's own address.
+(Cognito's rule; only a client with a secret may have it), and otherwise the caller's own address (the one the
+API and the hosted pages both take: X-Forwarded-For only from a trusted proxy). An IPv4-mapped IPv6 address is
+its IPv4 address. Headers (device name, location) come from the admin API's ContextData only.
 """
 
 from __future__ import annotations
