@@ -26,6 +26,7 @@ from gateway.services.groups import group_type
 from gateway.services.mfa_legacy import mfa_options
 from gateway.services.passwordless import passwordless_sign_up
 from gateway.services.pools import ClientView, PoolView
+from gateway.services.risk import check_context_data_propagation
 from gateway.services.tokens import VerifiedAccessToken
 from gateway.services.users import attributes_dict, attributes_list
 from gateway.services.webauthn import PasskeyService
@@ -237,6 +238,9 @@ async def CreateUserPoolClient(call: Call) -> dict[str, Any]:
         call.params,
         bool(call.params.get("GenerateSecret") or call.params.get("ClientSecret")),
     )
+    check_context_data_propagation(
+        call.params, bool(call.params.get("GenerateSecret") or call.params.get("ClientSecret"))
+    )
     client = await pools.create_client(call.params["UserPoolId"], call.params["ClientName"], call.params)
     return {"UserPoolClient": pools.client_type(client)}
 
@@ -255,6 +259,7 @@ async def UpdateUserPoolClient(call: Call) -> dict[str, Any]:
     await call.services.domains.check_client_oauth_settings(
         call.params["UserPoolId"], call.params, existing.secret is not None
     )
+    check_context_data_propagation(call.params, existing.secret is not None)
     client = await pools.update_client(call.params["UserPoolId"], call.params["ClientId"], call.params)
     return {"UserPoolClient": pools.client_type(client)}
 

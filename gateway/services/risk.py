@@ -34,7 +34,9 @@ attacker's (Invalid: never trusted afterwards). Pools with the mode OFF pay one 
 
 The IP address scored is ContextData.IpAddress for the admin API (the end user's address as the app server
 saw it), UserContextData.IpAddress for public calls of clients with EnablePropagateAdditionalUserContextData
-(Cognito's rule), and otherwise the caller's own address.
+(Cognito's rule; only a client with a secret may have it), and otherwise the caller's own address (the one the
+API and the hosted pages both take: X-Forwarded-For only from a trusted proxy). An IPv4-mapped IPv6 address is
+its IPv4 address. Headers (device name, location) come from the admin API's ContextData only.
 """
 
 from __future__ import annotations
@@ -140,11 +142,21 @@ class SignInFacts:
         return {k: v for k, v in members.items() if v}
 
 
+def _parse_ip(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address ``ip`` names; an IPv4-mapped IPv6 address (``::ffff:192.0.2.1``, RFC 4291 §2.5.5.2, how
+    dual-stack sockets report IPv4 callers) is its IPv4 address, so that IPv4 ranges and networks hold for it.
+    Raises ValueError."""
+    address = ipaddress.ip_address(ip.strip())
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def _network(ip: str | None) -> str | None:
     if not ip:
         return None
     try:
-        address = ipaddress.ip_address(ip.strip())
+        address = _parse_ip(ip)
     except ValueError:
         return None
     prefix = 24 if address.version == 4 else 48
@@ -272,6 +284,16 @@ def _cidrs(values: Sequence[str], member: str) -> list[str]:
     return list(values)
 
 
+def check_context_data_propagation(request: Mapping[str, Any], has_secret: bool) -> None:
+    """CreateUserPoolClient / UpdateUserPoolClient: EnablePropagateAdditionalUserContextData only "in an app
+    client that has a client secret" (botocore's model). It makes UserContextData.IpAddress believed, which only
+    the app's server, the one holder of the secret, may be trusted to set."""
+    if request.get("EnablePropagateAdditionalUserContextData") and not has_secret:
+        raise InvalidParameterException(
+            "EnablePropagateAdditionalUserContextData can only be enabled for an app client with a client secret."
+        )
+
+
 def validate_risk_configuration(request: Mapping[str, Any]) -> dict[str, Any]:
     """The members of a SetRiskConfiguration request to keep, after the checks the model cannot make."""
     config: dict[str, Any] = {k: copy.deepcopy(request[k]) for k in _CONFIG_MEMBERS if request.get(k) is not None}
@@ -334,12 +356,17 @@ def _in_ranges(ip: str | None, ranges: Sequence[str] | None) -> bool:
     if not ip or not ranges:
         return False
     try:
-        address = ipaddress.ip_address(ip.strip())
+        address = _parse_ip(ip)
     except ValueError:
         return False
+    # Both spellings of an IPv4 address, so that a range written either way holds for it.
+    forms: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [address]
+    if isinstance(address, ipaddress.IPv4Address):
+        forms.append(ipaddress.IPv6Address(f"::ffff:{address}"))
     for cidr in ranges:
         try:
-            if address in ipaddress.ip_network(cidr, strict=False):
+            network = ipaddress.ip_network(cidr, strict=False)
+            if any(form in network for form in forms):
                 return True
         except ValueError:
             continue
@@ -444,14 +471,24 @@ class RiskService:
     def _address(self, ctx: AuthContext) -> str | None:
         context = ctx.context_data or {}
         given = context.get("IpAddress")
-        if given and (ctx.admin or ctx.client.settings.get("EnablePropagateAdditionalUserContextData")):
+        # A public client's UserContextData is whatever its caller typed: believed only from a client with a
+        # secret (see check_context_data_propagation), however the setting came to be stored.
+        propagated = ctx.client.secret is not None and ctx.client.settings.get(
+            "EnablePropagateAdditionalUserContextData"
+        )
+        if given and (ctx.admin or propagated):
             return str(given)
         return ctx.source_ip
 
     def _facts(self, ctx: AuthContext) -> SignInFacts:
         facts = ctx.signals.get("facts")
         if not isinstance(facts, SignInFacts):
-            facts = facts_from_context(ctx.context_data, self._address(ctx))
+            context = ctx.context_data
+            if context and not ctx.admin:
+                # UserContextDataType is IpAddress and EncodedData (botocore's model): headers are what the app's
+                # server saw (the admin API's ContextData); a public caller's would be whatever it typed.
+                context = {k: v for k, v in context.items() if k in ("IpAddress", "EncodedData")}
+            facts = facts_from_context(context, self._address(ctx))
             ctx.signals["facts"] = facts
         return facts
 

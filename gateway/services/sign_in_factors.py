@@ -99,7 +99,8 @@ async def second_factor(
     ``risk_mfa``: threat protection asks for a second factor even where the pool's MFA settings would not."""
     device = await service.devices.for_sign_in(ctx.pool, user, device_key)
     if device is not None and service.devices.skips_mfa(ctx.pool, device) and not risk_mfa:
-        user = await service.clear_lockout(ctx, user)
+        # The failure count stays until the device has proven itself (DEVICE_PASSWORD_VERIFIER): its key is no
+        # secret, and clearing here would let wrong MFA codes be tried without end between password sign-ins.
         return await _device_challenge(service, ctx, user, device, auth_time=auth_time)
     due = service.mfa.due(ctx.pool, user)
     if due is None and risk_mfa:
@@ -369,6 +370,8 @@ async def _device_password_verifier(
         log.info("device.proof_failed", pool=ctx.pool.id, username=user.username, device_key=device_key)
         raise NotAuthorizedException("Incorrect username or password.")
     service.check_user_can_sign_in(user)
+    # Every factor is proven now: a successful sign-in resets the failure count (see second_factor).
+    user = await service.clear_lockout(ctx, user)
     await service.devices.signed_in(device, ctx.source_ip)
     auth_time = int(state.get("auth_time") or time.time())
     return await service.issue_tokens(ctx, user, auth_time=auth_time, device_key=device_key)

@@ -144,7 +144,10 @@ def _secret_hash(client: ClientView, username: str) -> str | None:
 
 
 def _ctx(request: web.Request, hosted: _Hosted) -> AuthContext:
-    return AuthContext(pool=hosted.pool, client=_hosted_client(hosted.client), admin=False, source_ip=request.remote)
+    # The caller's address as the API takes it (X-Forwarded-For believed only from trusted proxies): threat
+    # protection's blocked and skipped ranges must see the same address whichever way a sign-in comes.
+    source_ip = request.app[SERVICES].rate_limits.address_of(request.remote, request.headers)
+    return AuthContext(pool=hosted.pool, client=_hosted_client(hosted.client), admin=False, source_ip=source_ip)
 
 
 async def _form(request: web.Request) -> dict[str, str] | None:

@@ -6,6 +6,9 @@ BLOCK), and compromised passwords at sign-up, password change and sign-in."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import re
 import time
@@ -402,15 +405,26 @@ def test_blocked_ip_range_is_refused_in_enforced_mode(idp: Any, public_idp: Any)
         UserContextData={"IpAddress": "203.0.113.5"},
     )
     assert "AuthenticationResult" in answer
-    idp.update_user_pool_client(
-        UserPoolId=pool_id, ClientId=client_id, ExplicitAuthFlows=FLOWS, EnablePropagateAdditionalUserContextData=True
-    )
-    time.sleep(2.1)  # the client settings cache
+    # Only a client with a secret may propagate it (botocore's model): the app's server, which alone can sign.
+    server_app = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="server",
+        GenerateSecret=True,
+        ExplicitAuthFlows=FLOWS,
+        EnablePropagateAdditionalUserContextData=True,
+    )["UserPoolClient"]
+    signature = hmac.new(
+        server_app["ClientSecret"].encode(), ("judy" + server_app["ClientId"]).encode(), hashlib.sha256
+    ).digest()
     with pytest.raises(ClientError) as error:
         public_idp.initiate_auth(
-            ClientId=client_id,
+            ClientId=server_app["ClientId"],
             AuthFlow="USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": "judy", "PASSWORD": PASSWORD},
+            AuthParameters={
+                "USERNAME": "judy",
+                "PASSWORD": PASSWORD,
+                "SECRET_HASH": base64.b64encode(signature).decode(),
+            },
             UserContextData={"IpAddress": "203.0.113.5"},
         )
     assert error_of(error) == SECURITY
