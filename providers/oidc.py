@@ -96,7 +96,9 @@ def check_claims(
     audiences = aud if isinstance(aud, list) else [aud]
     if client_id not in audiences:
         raise UpstreamError("id_token_aud", "audience mismatch")
-    if len(audiences) > 1 and claims.get("azp") != client_id:
+    # §3.1.3.7 steps 4-5: several audiences need an azp, and an azp present must be our client id.
+    azp = claims.get("azp")
+    if (len(audiences) > 1 or azp is not None) and azp != client_id:
         raise UpstreamError("id_token_aud", "azp mismatch")
     exp = claims.get("exp")
     if not isinstance(exp, int | float) or isinstance(exp, bool) or exp + CLOCK_SKEW_SECONDS < now:
