@@ -288,6 +288,12 @@ class SAMLConnector(SamlConnector):
         issuer = response.issuer()
         conditions = assertion.conditions
         expires_at = _epoch(conditions.not_on_or_after) if conditions is not None and conditions.not_on_or_after else 0
+        # The id is remembered for as long as any part of the assertion would still be accepted: the bearer
+        # confirmation's NotOnOrAfter may outlast the Conditions' (or stand alone).
+        for confirmation in assertion.subject.subject_confirmation if assertion.subject is not None else []:
+            data = confirmation.subject_confirmation_data
+            if data is not None and data.not_on_or_after:
+                expires_at = max(expires_at, _epoch(data.not_on_or_after))
         expires_at = max(expires_at, _now() + 300) + CLOCK_SKEW_SECONDS
         email = _first(
             attributes, "email", "mail", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
@@ -345,6 +351,9 @@ class SAMLConnector(SamlConnector):
         for data in bearer:
             if data.recipient != acs_url:
                 raise UpstreamError("saml_recipient")
+            if not data.not_on_or_after:
+                # Profiles §4.1.4.2: bearer SubjectConfirmationData MUST bound the delivery window.
+                raise UpstreamError("saml_subject_confirmation", "no NotOnOrAfter")
             if expected_request_id is not None and data.in_response_to not in (None, expected_request_id):
                 raise UpstreamError("saml_in_response_to")
             if data.not_on_or_after and _epoch(data.not_on_or_after) + CLOCK_SKEW_SECONDS <= now:

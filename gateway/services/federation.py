@@ -595,6 +595,12 @@ class FederationService:
                 log.warning("federation.refused", pool=pool.id, provider=record.name, reason="immutable_attribute")
                 raise InvalidParameterException(f"Cannot modify the non-mutable attribute {frozen[0]}")
             attributes = {**user.attributes, **mapped}
+            for address, flag in (("email", "email_verified"), ("phone_number", "phone_number_verified")):
+                # A verification belongs to the address it verified: a new upstream address is unverified
+                # unless the mapping says otherwise ("by default, mapped email addresses are unverified").
+                changed = address in mapped and user.attributes.get(address) != mapped[address]
+                if changed and flag not in mapped and attributes.get(flag) == "true":
+                    attributes[flag] = "false"
             attributes["identities"] = _with_identity(user, record, identity.subject, identity.issuer)
             if attributes == user.attributes:
                 return user

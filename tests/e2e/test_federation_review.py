@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
+import requests
 
-from tests.e2e.federation_support import Flow, corp_details, usernames
-from tests.e2e.oauth_support import CALLBACK, query_of
+from tests.e2e.federation_support import Flow, corp_details, saml_idp_for, usernames
+from tests.e2e.oauth_support import CALLBACK, pkce_pair, query_of
 from tests.fakes.oauth import FakeGoogle, FakeOIDC
+from tests.fakes.saml import FakeSamlIdP, decode, encode
 from tests.support import GatehouseServer
 
 
@@ -35,7 +38,13 @@ def pool_id(idp: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def client_id(idp: Any, pool_id: str, google: FakeGoogle, corp: FakeOIDC) -> str:
+def saml_idp(gatehouse: GatehouseServer, idp: Any, pool_id: str) -> Iterator[FakeSamlIdP]:
+    with saml_idp_for(gatehouse, idp, pool_id) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client_id(idp: Any, pool_id: str, google: FakeGoogle, corp: FakeOIDC, saml_idp: FakeSamlIdP) -> str:
     idp.create_identity_provider(
         UserPoolId=pool_id, ProviderName="Google", ProviderType="Google",
         ProviderDetails=google.provider_details(), AttributeMapping={"email": "email", "name": "name"},
@@ -44,10 +53,15 @@ def client_id(idp: Any, pool_id: str, google: FakeGoogle, corp: FakeOIDC) -> str
         UserPoolId=pool_id, ProviderName="Corp", ProviderType="OIDC", ProviderDetails=corp_details(corp),
         AttributeMapping={"email": "email", "custom:tenant": "tenant"},
     )  # fmt: skip
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="Portal", ProviderType="SAML",
+        ProviderDetails={"MetadataURL": f"{saml_idp.url}/metadata", "IDPInit": "true"},
+        AttributeMapping={"email": "email"},
+    )  # fmt: skip
     client = idp.create_user_pool_client(
         UserPoolId=pool_id, ClientName="spa", AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
         AllowedOAuthScopes=["openid", "email", "profile"], CallbackURLs=[CALLBACK],
-        SupportedIdentityProviders=["COGNITO", "Google", "Corp"],
+        SupportedIdentityProviders=["COGNITO", "Google", "Corp", "Portal"],
     )  # fmt: skip
     return str(client["UserPoolClient"]["ClientId"])
 
@@ -129,3 +143,68 @@ def test_an_id_token_authorized_for_another_client_is_refused(
     # Its own client id as azp is fine.
     corp.user = {**corp.user, "azp": corp.client_id}
     assert "code" in sign_in(gatehouse, client_id, "Corp")
+
+
+def test_a_changed_upstream_email_does_not_inherit_the_old_verification(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, google: FakeGoogle
+) -> None:
+    # Google's mapping here holds email but not email_verified: "by default, mapped email addresses are
+    # unverified" (Cognito, "Mapping IdP attributes to profiles and tokens").
+    google.user = {**google.user, "sub": "moving-1", "email": "first@gmail.example", "name": "Mo"}
+    assert "code" in sign_in(gatehouse, client_id, "Google")
+    username = "Google_moving-1"
+    idp.admin_update_user_attributes(
+        UserPoolId=pool_id, Username=username, UserAttributes=[{"Name": "email_verified", "Value": "true"}]
+    )
+    # The same address again keeps the verification it has.
+    assert "code" in sign_in(gatehouse, client_id, "Google")
+    assert attributes(idp, pool_id, username)["email_verified"] == "true"
+    google.user = {**google.user, "email": "victim@example.com"}
+    assert "code" in sign_in(gatehouse, client_id, "Google")
+    after = attributes(idp, pool_id, username)
+    assert after["email"] == "victim@example.com"
+    assert after.get("email_verified", "false") == "false"
+
+
+def post_unsolicited(gatehouse: GatehouseServer, client_id: str, saml_response: str) -> dict[str, str]:
+    """An IdP-initiated Response to the ACS, authorization parameters in RelayState; the client's answer."""
+    relay = urlencode(
+        {"response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK,
+         "identity_provider": "Portal", "scope": "openid email",
+         "code_challenge": pkce_pair()[1], "code_challenge_method": "S256"}
+    )  # fmt: skip
+    response = requests.post(
+        f"{gatehouse.url}/saml2/idpresponse",
+        data={"SAMLResponse": saml_response, "RelayState": relay},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert response.status_code == 303, response.text
+    return query_of(response.headers["Location"])
+
+
+def test_a_comment_inside_the_name_id_does_not_truncate_it(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    """CVE-2017-11427 class: exclusive C14N drops comments, so the signature still verifies over
+    ``user@evil.example.com``; a parser reading only the first text node would see ``user@evil.example``."""
+    xml = saml_idp.response_xml(None, name_id="user@evil.example.com")
+    commented = xml.replace("user@evil.example.com<", "user@evil.example<!---->.com<", 1)
+    assert commented != xml
+    answer = post_unsolicited(gatehouse, client_id, encode(commented))
+    assert "code" in answer, answer
+    names = usernames(idp, pool_id)
+    assert "Portal_user@evil.example.com" in names and "Portal_user@evil.example" not in names
+
+
+def test_a_bearer_confirmation_without_not_on_or_after_is_refused(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    """SAML Profiles §4.1.4.2: the bearer SubjectConfirmationData MUST carry NotOnOrAfter (it bounds the
+    delivery window, and so how long the assertion id must be remembered against replay)."""
+    before = usernames(idp, pool_id)
+    xml = saml_idp.response_xml(None, name_id="timeless@corp.example", bearer_lifetime=0, conditions_expiry=False)
+    assert "NotOnOrAfter" not in decode(encode(xml))
+    answer = post_unsolicited(gatehouse, client_id, encode(xml))
+    assert "code" not in answer and answer["error"] == "invalid_request"
+    assert usernames(idp, pool_id) == before
