@@ -210,6 +210,10 @@ class OIDCConnector(OAuth2Connector):
     async def complete(
         self, params: Mapping[str, str], *, nonce: str, code_verifier: str, redirect_uri: str
     ) -> Identity:
+        # RFC 9207 §2.4: an issuer identified in the authorization response must be the one asked (mix-up
+        # defence, RFC 9700 §4.4); a response naming another is refused before its code goes anywhere.
+        if "iss" in params and params["iss"] not in self.issuers():
+            raise UpstreamError("callback_iss", "the authorization response names another issuer")
         code = self.callback_code(params)
         tokens = await self.exchange_code(code, code_verifier=code_verifier, redirect_uri=redirect_uri)
         id_token = tokens.get("id_token")

@@ -38,7 +38,14 @@ from saml2.samlp import STATUS_SUCCESS
 from saml2.sigver import verify_redirect_signature
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA256
 
-from providers.base import Identity, ProviderConfigError, SamlConnector, SamlRequest, UpstreamError
+from providers.base import (
+    UPSTREAM_TIMEOUT,
+    Identity,
+    ProviderConfigError,
+    SamlConnector,
+    SamlRequest,
+    UpstreamError,
+)
 from providers.oauth2 import check_url
 
 __all__ = ["LogoutRequestInfo", "SAMLConnector", "cognito_sp_entity_id", "slo_url"]
@@ -112,7 +119,8 @@ class SAMLConnector(SamlConnector):
         if self._metadata is None:
             url = self.details["MetadataURL"]
             try:
-                async with self.context.http.get(url, allow_redirects=False) as response:
+                # Bounded like every upstream request: a hanging IdP must not hold the sign-in for minutes.
+                async with self.context.http.get(url, allow_redirects=False, timeout=UPSTREAM_TIMEOUT) as response:
                     raw = await response.content.read(MAX_SAML_RESPONSE_BYTES + 1)
                     status = response.status
             except Exception as exc:  # aiohttp's and the OS's errors alike: the IdP is unreachable

@@ -5,22 +5,30 @@
 * A mapped attribute that the pool's schema makes immutable is not overwritten by a later sign-in: Cognito
   "throws an error when it attempts to update" it (SchemaAttributeType.Mutable).
 * An ID token whose ``azp`` names another client is refused (OpenID Connect Core 1.0 §3.1.3.7 step 5), even
-  with a single audience.
+  with a single audience; an authorization response whose ``iss`` is another issuer is refused (RFC 9207).
+* A changed upstream email does not inherit the old address's verification.
+* SAML: a comment inside the NameID does not truncate it (CVE-2017-11427 class); a bearer confirmation without
+  NotOnOrAfter is refused (Profiles §4.1.4.2); a hanging metadata URL is given up on in bounded time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 import requests
+from aiohttp import web
 
 from tests.e2e.federation_support import Flow, corp_details, saml_idp_for, usernames
 from tests.e2e.oauth_support import CALLBACK, pkce_pair, query_of
 from tests.fakes.oauth import FakeGoogle, FakeOIDC
 from tests.fakes.saml import FakeSamlIdP, decode, encode
+from tests.fakes.server import ThreadedApp
 from tests.support import GatehouseServer
 
 
@@ -208,3 +216,73 @@ def test_a_bearer_confirmation_without_not_on_or_after_is_refused(
     answer = post_unsolicited(gatehouse, client_id, encode(xml))
     assert "code" not in answer and answer["error"] == "invalid_request"
     assert usernames(idp, pool_id) == before
+
+
+def test_an_authorization_response_from_another_issuer_is_refused(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, corp: FakeOIDC
+) -> None:
+    """RFC 9207 §2.4 (mix-up defence, RFC 9700 §4.4): an ``iss`` in the authorization response must be the
+    issuer the request went to; the code is then never sent to that provider's token endpoint."""
+    users_before = usernames(idp, pool_id)
+    corp.user = {"sub": "mixup-1", "email": "mixup@corp.example", "tenant": "blue"}
+    exchanges = len(corp.token_requests)
+    flow = Flow(gatehouse, client_id)
+    response = flow.run(
+        flow.authorize_url(identity_provider="Corp"), tamper=lambda url: url + "&iss=https%3A%2F%2Fevil.example"
+    )
+    assert response.status_code == 303, response.text
+    answer = query_of(response.headers["Location"])
+    assert "code" not in answer and answer["error"] == "invalid_request"
+    assert len(corp.token_requests) == exchanges
+    assert usernames(idp, pool_id) == users_before
+    # The provider's own issuer in the response is fine.
+    flow = Flow(gatehouse, client_id)
+    own = flow.run(
+        flow.authorize_url(identity_provider="Corp"), tamper=lambda url: url + "&" + urlencode({"iss": corp.issuer})
+    )
+    assert "code" in query_of(own.headers["Location"])
+
+
+class SlowMetadata(ThreadedApp):
+    """A SAML metadata URL that answers only when released (or after a minute)."""
+
+    def build(self) -> web.Application:
+        app = web.Application()
+        self.released = asyncio.Event()
+
+        async def metadata(request: web.Request) -> web.Response:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.released.wait(), 60)
+            return web.Response(text="<late/>")
+
+        app.router.add_get("/metadata", metadata)
+        return app
+
+    def release(self) -> None:
+        self._loop.call_soon_threadsafe(self.released.set)
+
+
+def test_a_metadata_url_that_hangs_is_given_up_on(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str
+) -> None:
+    """An IdP's metadata URL is read with the same bounded time as every other upstream request: a hanging
+    one answers the authorization request with an error instead of holding it (and a connection) for minutes."""
+    with SlowMetadata() as slow:
+        idp.create_identity_provider(
+            UserPoolId=pool_id, ProviderName="Slow", ProviderType="SAML",
+            ProviderDetails={"MetadataURL": f"{slow.url}/metadata"},
+        )  # fmt: skip
+        idp.update_user_pool_client(
+            UserPoolId=pool_id, ClientId=client_id, AllowedOAuthFlowsUserPoolClient=True,
+            AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email", "profile"], CallbackURLs=[CALLBACK],
+            SupportedIdentityProviders=["COGNITO", "Google", "Corp", "Portal", "Slow"],
+        )  # fmt: skip
+        flow = Flow(gatehouse, client_id)
+        started = time.monotonic()
+        response = flow.http.get(flow.authorize_url(identity_provider="Slow"), allow_redirects=False, timeout=60)
+        took = time.monotonic() - started
+        slow.release()
+    assert took < 30
+    assert response.status_code in (302, 303), response.text
+    answer = query_of(response.headers["Location"])
+    assert "code" not in answer and answer["error"]
