@@ -286,3 +286,50 @@ def test_a_metadata_url_that_hangs_is_given_up_on(
     assert response.status_code in (302, 303), response.text
     answer = query_of(response.headers["Location"])
     assert "code" not in answer and answer["error"]
+
+
+def test_an_idp_initiated_relay_state_cannot_redirect_elsewhere(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    """The RelayState of an unsolicited Response is an authorization request like any other: its redirect_uri
+    must be one of the client's callback URLs, or the browser gets a page, never a redirect to it."""
+    before = usernames(idp, pool_id)
+    relay = urlencode(
+        {"response_type": "code", "client_id": client_id, "redirect_uri": "https://evil.example/steal",
+         "identity_provider": "Portal", "scope": "openid email",
+         "code_challenge": pkce_pair()[1], "code_challenge_method": "S256"}
+    )  # fmt: skip
+    response = requests.post(
+        f"{gatehouse.url}/saml2/idpresponse",
+        data={"SAMLResponse": saml_idp.response(None, name_id="relay@corp.example"), "RelayState": relay},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert response.status_code == 400 and "text/html" in response.headers["Content-Type"]
+    assert "evil.example" not in response.headers.get("Location", "")
+    assert usernames(idp, pool_id) == before
+
+
+def test_an_identity_linked_to_a_deleted_user_does_not_follow_its_username(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, google: FakeGoogle
+) -> None:
+    """Deleting a user drops the links to it: a new user given the same name later does not receive the
+    upstream identity once linked to the old one."""
+    idp.admin_create_user(UserPoolId=pool_id, Username="reused-name", MessageAction="SUPPRESS")
+    idp.admin_link_provider_for_user(
+        UserPoolId=pool_id,
+        DestinationUser={"ProviderName": "Cognito", "ProviderAttributeValue": "reused-name"},
+        SourceUser={
+            "ProviderName": "Google", "ProviderAttributeName": "Cognito_Subject",
+            "ProviderAttributeValue": "orphan-1",
+        },
+    )  # fmt: skip
+    idp.admin_delete_user(UserPoolId=pool_id, Username="reused-name")
+    idp.admin_create_user(UserPoolId=pool_id, Username="reused-name", MessageAction="SUPPRESS")
+    google.user = {**google.user, "sub": "orphan-1", "email": "orphan@gmail.example"}
+    flow = Flow(gatehouse, client_id)
+    response = flow.run(flow.authorize_url(identity_provider="Google"))
+    code = query_of(response.headers["Location"])["code"]
+    assert flow.tokens(code)["id_token"]
+    assert "Google_orphan-1" in usernames(idp, pool_id)
+    assert "identities" not in attributes(idp, pool_id, "reused-name")
