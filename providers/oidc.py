@@ -29,6 +29,8 @@ CLOCK_SKEW_SECONDS = 60
 # An unknown kid triggers one JWKS re-fetch (key rotation), at most this often.
 JWKS_REFETCH_SECONDS = 5.0
 JWKS_CACHE_SECONDS = 3600.0
+# The most keys one ID token is tried against (issuers publish a handful; rotation overlaps two or three).
+MAX_CANDIDATE_KEYS = 8
 
 
 def _b64_json(segment: str) -> Any:
@@ -59,8 +61,14 @@ def verify_id_token(
     if alg not in ALLOWED_ALGS:
         raise UpstreamError("id_token_alg", f"algorithm {str(alg)[:20]!r} is not allowed")
     kid = header.get("kid")
-    candidates = [k for k in keys["keys"] if kid is None or k.get("kid") == kid]
-    candidates = [k for k in candidates if k.get("kty") in ("RSA", "EC")]
+    kty = "EC" if alg.startswith("ES") else "RSA"
+    candidates = [k for k in keys["keys"] if (kid is None or k.get("kid") == kid) and k.get("kty") == kty]
+    # Each try is a public-key operation on the event loop: a JWKS of thousands of keys (it may be up to
+    # MAX_UPSTREAM_BYTES) must not make one callback cost a thousand verifications. An issuer with many keys
+    # names the one it used (kid); a kid shared by many keys gets a few tries.
+    if kid is None and len(candidates) > MAX_CANDIDATE_KEYS:
+        raise UpstreamError("id_token_key", "the token names no key and the issuer has many")
+    candidates = candidates[:MAX_CANDIDATE_KEYS]
     if not candidates:
         raise UpstreamError("id_token_key", "no key of the issuer matches the token's kid")
     payload: bytes | None = None
