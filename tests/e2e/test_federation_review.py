@@ -333,3 +333,49 @@ def test_an_identity_linked_to_a_deleted_user_does_not_follow_its_username(
     assert flow.tokens(code)["id_token"]
     assert "Google_orphan-1" in usernames(idp, pool_id)
     assert "identities" not in attributes(idp, pool_id, "reused-name")
+
+
+class OddTokenEndpoint(FakeOIDC):
+    """An OIDC provider whose token endpoint answers as ``mode`` says instead of with tokens."""
+
+    mode = "html500"
+
+    async def token(self, request: web.Request) -> web.Response:
+        await request.post()
+        if self.mode == "html500":
+            return web.Response(status=500, text="<html><body>Internal error</body></html>", content_type="text/html")
+        if self.mode == "huge":
+            return web.Response(text='{"access_token": "' + "a" * (2 << 20) + '"}', content_type="application/json")
+        if self.mode == "list":
+            return web.json_response([{"access_token": "x"}])
+        if self.mode == "no_access_token":
+            return web.json_response({"token_type": "Bearer", "id_token": "x.y.z"})
+        if self.mode == "not_a_jwt":
+            return web.json_response({"access_token": "x", "token_type": "Bearer", "id_token": {"alg": "none"}})
+        return web.json_response({"error": "invalid_grant", "error_description": "<script>x</script>"}, status=400)
+
+
+@pytest.mark.parametrize("mode", ["html500", "huge", "list", "no_access_token", "not_a_jwt", "error"])
+def test_odd_token_endpoint_answers_are_error_redirects(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, mode: str
+) -> None:
+    with OddTokenEndpoint() as odd:
+        odd.mode = mode
+        name = f"Odd{mode.replace('_', '')}"[:32]
+        idp.create_identity_provider(
+            UserPoolId=pool_id, ProviderName=name, ProviderType="OIDC", ProviderDetails=corp_details(odd),
+            AttributeMapping={"email": "email"},
+        )  # fmt: skip
+        client = idp.create_user_pool_client(
+            UserPoolId=pool_id, ClientName=f"odd-{mode}", AllowedOAuthFlowsUserPoolClient=True,
+            AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email"], CallbackURLs=[CALLBACK],
+            SupportedIdentityProviders=[name],
+        )["UserPoolClient"]  # fmt: skip
+        before = usernames(idp, pool_id)
+        flow = Flow(gatehouse, client["ClientId"])
+        response = flow.run(flow.authorize_url(identity_provider=name, scope="openid email"))
+    assert response.status_code == 303, response.text
+    answer = query_of(response.headers["Location"])
+    assert "code" not in answer and answer["error"] == "invalid_request"
+    assert "<script>" not in answer.get("error_description", "")
+    assert usernames(idp, pool_id) == before
