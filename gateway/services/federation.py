@@ -546,7 +546,10 @@ class FederationService:
         for _ in range(3):
             existing = await self._store.get_user(pool.id, key)
             if existing is not None:
-                return await self._update(pool, existing, mapped, record, identity, signing_in=True)
+                # Unsigned upstream claims (Apple's first-login name) only ever fill in a new user.
+                unsigned = {a for a, claim in record.attribute_mapping.items() if claim in identity.unsigned_claims}
+                signed = {name: value for name, value in mapped.items() if name not in unsigned}
+                return await self._update(pool, existing, signed, record, identity, signing_in=True)
             now = time.time()
             user = UserRecord(
                 pool_id=pool.id,

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from tests.e2e.federation_support import Flow, corp_details, saml_idp_for, usernames
 from tests.e2e.oauth_support import CALLBACK, pkce_pair, query_of
-from tests.fakes.oauth import FakeGoogle, FakeOIDC
+from tests.fakes.oauth import FakeApple, FakeGoogle, FakeOIDC
 from tests.fakes.saml import FakeSamlIdP, decode, encode
 from tests.fakes.server import ThreadedApp
 from tests.support import GatehouseServer
@@ -379,3 +379,59 @@ def test_odd_token_endpoint_answers_are_error_redirects(
     assert "code" not in answer and answer["error"] == "invalid_request"
     assert "<script>" not in answer.get("error_description", "")
     assert usernames(idp, pool_id) == before
+
+
+class RenamingApple(FakeApple):
+    """Sign in with Apple whose first-login ``user`` field carries ``first_name``, and which sends it again on
+    every sign-in when ``resend`` (as a forged form_post could)."""
+
+    first_name = "Ann"
+    resend = False
+
+    def answer(self, redirect_uri: str, values: dict[str, str]) -> web.StreamResponse:
+        if self.resend:
+            self.first_login_names.discard(self.user["sub"])
+        response = super().answer(redirect_uri, values)
+        assert isinstance(response, web.Response) and isinstance(response.text, str)
+        response.text = response.text.replace("&quot;Ann&quot;", f"&quot;{self.first_name}&quot;")
+        return response
+
+
+@pytest.fixture(scope="module")
+def renaming_apple() -> Iterator[RenamingApple]:
+    with RenamingApple() as server:
+        yield server
+
+
+def test_apples_unsigned_first_login_name_never_overwrites_a_user(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, renaming_apple: RenamingApple
+) -> None:
+    """Apple sends the name (an unsigned form field) on the first authorization only; posted again later, with
+    whatever value, it must not change the user the first sign-in made."""
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="SignInWithApple", ProviderType="SignInWithApple",
+        ProviderDetails=renaming_apple.provider_details(),
+        AttributeMapping={"email": "email", "given_name": "given_name"},
+    )  # fmt: skip
+    client = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="apple-app", AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email"], CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["SignInWithApple"],
+    )["UserPoolClient"]  # fmt: skip
+
+    def apple_sign_in() -> dict[str, str]:
+        flow = Flow(gatehouse, client["ClientId"])
+        response = flow.run(flow.authorize_url(identity_provider="SignInWithApple", scope="openid email"))
+        assert response.status_code == 303, response.text
+        return query_of(response.headers["Location"])
+
+    assert "code" in apple_sign_in()
+    username = f"SignInWithApple_{renaming_apple.user['sub']}"
+    assert attributes(idp, pool_id, username)["given_name"] == "Ann"
+    renaming_apple.first_name, renaming_apple.resend = "Mallory", True
+    renaming_apple.user = {**renaming_apple.user, "email": "new@privaterelay.example"}
+    assert "code" in apple_sign_in()
+    after = attributes(idp, pool_id, username)
+    assert after["given_name"] == "Ann"
+    # What the signed ID token says still updates the user.
+    assert after["email"] == "new@privaterelay.example"
