@@ -6,9 +6,14 @@
   "throws an error when it attempts to update" it (SchemaAttributeType.Mutable).
 * An ID token whose ``azp`` names another client is refused (OpenID Connect Core 1.0 §3.1.3.7 step 5), even
   with a single audience; an authorization response whose ``iss`` is another issuer is refused (RFC 9207).
-* A changed upstream email does not inherit the old address's verification.
+* A changed upstream email does not inherit the old address's verification; Sign in with Apple's unsigned
+  first-login name never changes an existing user.
+* Odd token endpoint answers (HTML 500, oversized, not an object, no access token, an error) are OAuth error
+  redirects, never a 500, and make no user.
 * SAML: a comment inside the NameID does not truncate it (CVE-2017-11427 class); a bearer confirmation without
-  NotOnOrAfter is refused (Profiles §4.1.4.2); a hanging metadata URL is given up on in bounded time.
+  NotOnOrAfter is refused (Profiles §4.1.4.2); a hanging metadata URL is given up on in bounded time; an
+  IdP-initiated RelayState cannot redirect off the client's callback URLs.
+* Deleting a user drops the links to it.
 """
 
 from __future__ import annotations
