@@ -128,6 +128,7 @@ class AppleConnector(OIDCConnector):
             name=claims.get("name") if isinstance(claims.get("name"), str) else identity.name,
             groups=identity.groups,
             claims=claims,
+            unsigned_claims=frozenset(user) - frozenset(identity.claims),
         )
 
 

@@ -77,6 +77,9 @@ class Identity:
     name: str | None = None
     groups: tuple[str, ...] = ()
     claims: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # Claims no signature covers (Sign in with Apple's first-login ``user`` form field): they may fill in a new
+    # user's attributes, never change an existing user's -- anyone can post them again with any value.
+    unsigned_claims: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.subject:

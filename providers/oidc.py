@@ -29,6 +29,8 @@ CLOCK_SKEW_SECONDS = 60
 # An unknown kid triggers one JWKS re-fetch (key rotation), at most this often.
 JWKS_REFETCH_SECONDS = 5.0
 JWKS_CACHE_SECONDS = 3600.0
+# The most keys one ID token is tried against (issuers publish a handful; rotation overlaps two or three).
+MAX_CANDIDATE_KEYS = 8
 
 
 def _b64_json(segment: str) -> Any:
@@ -59,8 +61,14 @@ def verify_id_token(
     if alg not in ALLOWED_ALGS:
         raise UpstreamError("id_token_alg", f"algorithm {str(alg)[:20]!r} is not allowed")
     kid = header.get("kid")
-    candidates = [k for k in keys["keys"] if kid is None or k.get("kid") == kid]
-    candidates = [k for k in candidates if k.get("kty") in ("RSA", "EC")]
+    kty = "EC" if alg.startswith("ES") else "RSA"
+    candidates = [k for k in keys["keys"] if (kid is None or k.get("kid") == kid) and k.get("kty") == kty]
+    # Each try is a public-key operation on the event loop: a JWKS of thousands of keys (it may be up to
+    # MAX_UPSTREAM_BYTES) must not make one callback cost a thousand verifications. An issuer with many keys
+    # names the one it used (kid); a kid shared by many keys gets a few tries.
+    if kid is None and len(candidates) > MAX_CANDIDATE_KEYS:
+        raise UpstreamError("id_token_key", "the token names no key and the issuer has many")
+    candidates = candidates[:MAX_CANDIDATE_KEYS]
     if not candidates:
         raise UpstreamError("id_token_key", "no key of the issuer matches the token's kid")
     payload: bytes | None = None
@@ -96,7 +104,9 @@ def check_claims(
     audiences = aud if isinstance(aud, list) else [aud]
     if client_id not in audiences:
         raise UpstreamError("id_token_aud", "audience mismatch")
-    if len(audiences) > 1 and claims.get("azp") != client_id:
+    # §3.1.3.7 steps 4-5: several audiences need an azp, and an azp present must be our client id.
+    azp = claims.get("azp")
+    if (len(audiences) > 1 or azp is not None) and azp != client_id:
         raise UpstreamError("id_token_aud", "azp mismatch")
     exp = claims.get("exp")
     if not isinstance(exp, int | float) or isinstance(exp, bool) or exp + CLOCK_SKEW_SECONDS < now:
@@ -208,6 +218,10 @@ class OIDCConnector(OAuth2Connector):
     async def complete(
         self, params: Mapping[str, str], *, nonce: str, code_verifier: str, redirect_uri: str
     ) -> Identity:
+        # RFC 9207 §2.4: an issuer identified in the authorization response must be the one asked (mix-up
+        # defence, RFC 9700 §4.4); a response naming another is refused before its code goes anywhere.
+        if "iss" in params and params["iss"] not in self.issuers():
+            raise UpstreamError("callback_iss", "the authorization response names another issuer")
         code = self.callback_code(params)
         tokens = await self.exchange_code(code, code_verifier=code_verifier, redirect_uri=redirect_uri)
         id_token = tokens.get("id_token")

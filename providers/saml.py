@@ -38,7 +38,14 @@ from saml2.samlp import STATUS_SUCCESS
 from saml2.sigver import verify_redirect_signature
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA256
 
-from providers.base import Identity, ProviderConfigError, SamlConnector, SamlRequest, UpstreamError
+from providers.base import (
+    UPSTREAM_TIMEOUT,
+    Identity,
+    ProviderConfigError,
+    SamlConnector,
+    SamlRequest,
+    UpstreamError,
+)
 from providers.oauth2 import check_url
 
 __all__ = ["LogoutRequestInfo", "SAMLConnector", "cognito_sp_entity_id", "slo_url"]
@@ -112,7 +119,8 @@ class SAMLConnector(SamlConnector):
         if self._metadata is None:
             url = self.details["MetadataURL"]
             try:
-                async with self.context.http.get(url, allow_redirects=False) as response:
+                # Bounded like every upstream request: a hanging IdP must not hold the sign-in for minutes.
+                async with self.context.http.get(url, allow_redirects=False, timeout=UPSTREAM_TIMEOUT) as response:
                     raw = await response.content.read(MAX_SAML_RESPONSE_BYTES + 1)
                     status = response.status
             except Exception as exc:  # aiohttp's and the OS's errors alike: the IdP is unreachable
@@ -288,6 +296,12 @@ class SAMLConnector(SamlConnector):
         issuer = response.issuer()
         conditions = assertion.conditions
         expires_at = _epoch(conditions.not_on_or_after) if conditions is not None and conditions.not_on_or_after else 0
+        # The id is remembered for as long as any part of the assertion would still be accepted: the bearer
+        # confirmation's NotOnOrAfter may outlast the Conditions' (or stand alone).
+        for confirmation in assertion.subject.subject_confirmation if assertion.subject is not None else []:
+            data = confirmation.subject_confirmation_data
+            if data is not None and data.not_on_or_after:
+                expires_at = max(expires_at, _epoch(data.not_on_or_after))
         expires_at = max(expires_at, _now() + 300) + CLOCK_SKEW_SECONDS
         email = _first(
             attributes, "email", "mail", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
@@ -345,6 +359,9 @@ class SAMLConnector(SamlConnector):
         for data in bearer:
             if data.recipient != acs_url:
                 raise UpstreamError("saml_recipient")
+            if not data.not_on_or_after:
+                # Profiles §4.1.4.2: bearer SubjectConfirmationData MUST bound the delivery window.
+                raise UpstreamError("saml_subject_confirmation", "no NotOnOrAfter")
             if expected_request_id is not None and data.in_response_to not in (None, expected_request_id):
                 raise UpstreamError("saml_in_response_to")
             if data.not_on_or_after and _epoch(data.not_on_or_after) + CLOCK_SKEW_SECONDS <= now:

@@ -494,7 +494,7 @@ class FederationService:
             linked = await self._linked_user(pool, record, identity, mapped)
         if linked is not None:
             # A linked (usually native) user keeps its own attributes; only its identities learn this one.
-            user = await self._update(pool, linked, {}, record, identity)
+            user = await self._update(pool, linked, {}, record, identity, signing_in=True)
         else:
             user = await self._external_user(pool, record, identity, mapped)
         if not user.enabled:
@@ -546,7 +546,10 @@ class FederationService:
         for _ in range(3):
             existing = await self._store.get_user(pool.id, key)
             if existing is not None:
-                return await self._update(pool, existing, mapped, record, identity)
+                # Unsigned upstream claims (Apple's first-login name) only ever fill in a new user.
+                unsigned = {a for a, claim in record.attribute_mapping.items() if claim in identity.unsigned_claims}
+                signed = {name: value for name, value in mapped.items() if name not in unsigned}
+                return await self._update(pool, existing, signed, record, identity, signing_in=True)
             now = time.time()
             user = UserRecord(
                 pool_id=pool.id,
@@ -575,9 +578,32 @@ class FederationService:
         mapped: Mapping[str, str],
         record: IdentityProviderRecord,
         identity: Identity,
+        *,
+        signing_in: bool = False,
     ) -> UserRecord:
+        """Write ``mapped`` and the identity onto ``user``. When ``signing_in``, a disabled user is refused
+        before anything is written (a refused sign-in changes nothing), and so is a mapped value that would
+        change an attribute the schema makes immutable: "If an attribute is immutable, Amazon Cognito throws an
+        error when it attempts to update the attribute" (SchemaAttributeType.Mutable)."""
+        immutable = {name for name, entry in schema_index(pool.schema).items() if not entry.get("Mutable", True)}
         for _ in range(5):
+            if signing_in and not user.enabled:
+                raise NotAuthorizedException("User is disabled.")
+            frozen = sorted(
+                name
+                for name, value in mapped.items()
+                if name in immutable and name in user.attributes and user.attributes[name] != value
+            )
+            if frozen:
+                log.warning("federation.refused", pool=pool.id, provider=record.name, reason="immutable_attribute")
+                raise InvalidParameterException(f"Cannot modify the non-mutable attribute {frozen[0]}")
             attributes = {**user.attributes, **mapped}
+            for address, flag in (("email", "email_verified"), ("phone_number", "phone_number_verified")):
+                # A verification belongs to the address it verified: a new upstream address is unverified
+                # unless the mapping says otherwise ("by default, mapped email addresses are unverified").
+                changed = address in mapped and user.attributes.get(address) != mapped[address]
+                if changed and flag not in mapped and attributes.get(flag) == "true":
+                    attributes[flag] = "false"
             attributes["identities"] = _with_identity(user, record, identity.subject, identity.issuer)
             if attributes == user.attributes:
                 return user

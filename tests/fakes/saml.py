@@ -267,8 +267,12 @@ class FakeSamlIdP(ThreadedApp):
         sign_response: bool = False,
         encrypt: bool = False,
         attributes: dict[str, list[str]] | None = None,
+        conditions_expiry: bool = True,
+        bearer_lifetime: int | None = None,
     ) -> str:
-        """A Response as XML text, changed as asked before it is signed (and encrypted)."""
+        """A Response as XML text, changed as asked before it is signed (and encrypted). ``bearer_lifetime``
+        sets the SubjectConfirmationData's NotOnOrAfter apart from the Conditions' (0: left out), and
+        ``conditions_expiry`` false leaves the Conditions' NotOnOrAfter out."""
         destination = self.acs_url if destination is None else destination
         xml = self.server.create_authn_response(
             identity={},
@@ -298,12 +302,13 @@ class FakeSamlIdP(ThreadedApp):
         now = time.time()
         conditions = assertion.conditions
         conditions.not_before = instant(time_stamp=int(now + not_before_offset))
-        conditions.not_on_or_after = instant(time_stamp=int(now + lifetime))
+        conditions.not_on_or_after = instant(time_stamp=int(now + lifetime)) if conditions_expiry else None
         if audience is not None:
             conditions.audience_restriction[0].audience[0].text = audience
         for confirmation in assertion.subject.subject_confirmation:
             data = confirmation.subject_confirmation_data
-            data.not_on_or_after = instant(time_stamp=int(now + lifetime))
+            bearer = lifetime if bearer_lifetime is None else bearer_lifetime
+            data.not_on_or_after = instant(time_stamp=int(now + bearer)) if bearer else None
             if recipient is not None:
                 data.recipient = recipient
             if in_response_to is None:
