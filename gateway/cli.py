@@ -4,16 +4,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from gateway.settings import Settings, admin_credentials_from_env
+
+
+class UsageError(Exception):
+    """A problem with how the command was run (options, environment, data dir, port): one line on stderr,
+    exit status 1, no stack trace."""
+
+
+def _env_seconds(name: str) -> float:
+    try:
+        value = float(os.environ[name])
+    except ValueError:
+        raise UsageError(f"{name}: expected a number of seconds, got {os.environ[name]!r}") from None
+    if not value >= 0:  # also refuses nan
+        raise UsageError(f"{name}: expected a number of seconds, got {os.environ[name]!r}")
+    return value
 
 
 def _settings_from_args(args: argparse.Namespace) -> Settings:
@@ -36,9 +54,9 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
     if os.environ.get("GATEHOUSE_LOG_FORMAT") == "console":
         overrides["log_json"] = False
     if os.environ.get("GATEHOUSE_KEY_CACHE_SECONDS"):
-        overrides["key_cache_seconds"] = float(os.environ["GATEHOUSE_KEY_CACHE_SECONDS"])
+        overrides["key_cache_seconds"] = _env_seconds("GATEHOUSE_KEY_CACHE_SECONDS")
     if os.environ.get("GATEHOUSE_OAUTH_CODE_SECONDS"):
-        overrides["oauth_code_seconds"] = float(os.environ["GATEHOUSE_OAUTH_CODE_SECONDS"])
+        overrides["oauth_code_seconds"] = _env_seconds("GATEHOUSE_OAUTH_CODE_SECONDS")
     if os.environ.get("GATEHOUSE_SOCIAL_ENDPOINTS"):
         overrides["social_endpoints"] = os.environ["GATEHOUSE_SOCIAL_ENDPOINTS"]
     return replace(settings, **overrides)  # type: ignore[arg-type]
@@ -55,30 +73,92 @@ def _run_worker(settings: Settings, sock: socket.socket | None) -> None:
     if sock is not None:
         web.run_app(app, sock=sock, print=None, access_log=None, handle_signals=True)
     else:
-        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, reuse_port=True)
+        # SO_REUSEPORT only when several workers share the port: serve() has checked that no other program
+        # holds it, and a lone server must not quietly split a port with another one.
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            access_log=None,
+            reuse_port=settings.workers > 1,
+        )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Raise UsageError when another program listens on ``host:port``. The workers bind with SO_REUSEPORT,
+    which the kernel lets a second server (same user, also SO_REUSEPORT) share without an error; a bind
+    without it fails on any listener, so it is tried first."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is fine
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise UsageError(f"port {port} on {host} is in use by another program") from None
+                raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def serve(args: argparse.Namespace) -> int:
-    settings = _settings_from_args(args)
-    if settings.workers > 1:
-        # prometheus_client picks its value store at import: the multi-process one must be chosen first.
-        metrics_dir = Path(settings.data_dir) / "prometheus"
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(parents=True, exist_ok=True)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    from gateway.app import ensure_data_dir
-    from gateway.logging import configure_logging, get_logger
-    from gateway.storage.sqlite import SqliteStore
+    from gateway.config_file import ConfigError
 
-    configure_logging(json=settings.log_json, level=settings.log_level)
-    log = get_logger("gateway.cli")
-    ensure_data_dir(settings)
+    try:
+        return _serve(args)
+    except ConfigError as error:
+        print(str(error), file=sys.stderr)
+    except UsageError as error:
+        print(f"gatehouse serve: {error}", file=sys.stderr)
+    return 1
+
+
+def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
+    """ensure_data_dir, and the database opened once (running its migrations), with OSError and a file that
+    is not a Gatehouse database reported as a UsageError."""
+    import sqlite3
+
+    from gateway.app import ensure_data_dir
+    from gateway.storage.sqlite import SqliteStore
 
     async def migrate() -> None:
         store = await SqliteStore.open(settings.database)
         await store.close()
 
-    asyncio.run(migrate())
+    try:
+        secrets = ensure_data_dir(settings)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"cannot use data dir {settings.data_dir}: {reason}") from None
+    try:
+        asyncio.run(migrate())
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(f"cannot open the database {settings.database}: {exc}") from None
+    return secrets
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _settings_from_args(args)
+    _check_port_free(settings.host, settings.port)
+    if settings.workers > 1:
+        # prometheus_client picks its value store at import: the multi-process one must be chosen first.
+        metrics_dir = Path(settings.data_dir) / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        try:
+            metrics_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot use data dir {settings.data_dir}: {exc.strerror or exc}") from None
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    from gateway.logging import configure_logging, get_logger
+
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    log = get_logger("gateway.cli")
+    _open_data_dir(settings)
     cred_note = (
         "environment" if settings.admin_access_key_id else str(Path(settings.data_dir) / "admin-credentials.json")
     )
@@ -126,7 +206,18 @@ def config_check(args: argparse.Namespace) -> int:
 
 
 def keys_rotate(args: argparse.Namespace) -> int:
-    from gateway.app import ensure_data_dir
+    from gateway.config_file import ConfigError
+
+    try:
+        return _keys_rotate(args)
+    except ConfigError as error:
+        print(str(error), file=sys.stderr)
+    except UsageError as error:
+        print(f"gatehouse keys rotate: {error}", file=sys.stderr)
+    return 1
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
     from gateway.secretbox import SecretBox
     from gateway.services.container import IDENTITY_ISSUER_PATH
     from gateway.services.identities import KEY_SET as IDENTITY_KEY_SET
@@ -135,7 +226,7 @@ def keys_rotate(args: argparse.Namespace) -> int:
     from gateway.storage.sqlite import SqliteStore
 
     settings = _settings_from_args(args)
-    key, _ = ensure_data_dir(settings)
+    key, _ = _open_data_dir(settings)
 
     async def rotate() -> list[str]:
         store = await SqliteStore.open(settings.database)
@@ -158,6 +249,28 @@ def keys_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _url(text: str) -> str:
+    # The same rule as the config file's server.public_url: it becomes every token's issuer (iss).
+    from gateway.config_file import _URL_PATTERN
+
+    if re.fullmatch(_URL_PATTERN, text) is None:
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gatehouse", description="A self-hosted, Cognito-compatible identity gateway."
@@ -167,13 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     def server_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--config", help="the YAML config file (pools, clients, groups, users, server settings)")
         p.add_argument("--host")
-        p.add_argument("--port", type=int)
+        p.add_argument("--port", type=_bounded_int(0, 65535))
         p.add_argument("--data-dir", dest="data_dir", help="where the database, keys and outbox live")
-        p.add_argument("--public-url", dest="public_url", help="the URL clients reach this server at (token issuer)")
+        p.add_argument(
+            "--public-url", dest="public_url", type=_url, help="the URL clients reach this server at (token issuer)"
+        )
 
     serve_parser = commands.add_parser("serve", help="run the gateway")
     server_options(serve_parser)
-    serve_parser.add_argument("--workers", type=int, help="processes sharing the port (SO_REUSEPORT)")
+    serve_parser.add_argument("--workers", type=_bounded_int(1, 256), help="processes sharing the port (SO_REUSEPORT)")
     serve_parser.set_defaults(handler=serve)
 
     config_parser = commands.add_parser("config", help="config file tools")
