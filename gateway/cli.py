@@ -154,6 +154,12 @@ def _serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"cannot use data dir {settings.data_dir}: {exc.strerror or exc}") from None
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        if "prometheus_client.values" in sys.modules:
+            # Reading a config file (or the ConfigError import) has imported it already: choose again, before
+            # any worker makes its metrics.
+            from prometheus_client import values
+
+            values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     from gateway.logging import configure_logging, get_logger
 
     configure_logging(json=settings.log_json, level=settings.log_level)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,3 +105,30 @@ def test_bad_environment_number(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=20, check=False, env=env,
     )  # fmt: skip
     assert_refused(result, "GATEHOUSE_KEY_CACHE_SECONDS")
+
+
+def test_workers_from_config_file_share_metrics(tmp_path: Path) -> None:
+    # Reading --config imports prometheus_client before serve knows it runs several workers; their values must
+    # still go to the multi-process store, so that every scrape sums every worker.
+    server = GatehouseServer(tmp_path / "data", config="version: 1\nserver:\n  workers: 2\npools: []\n", workers=2)
+    server.start()
+    try:
+        for _ in range(40):
+            with urllib.request.urlopen(urllib.request.Request(f"{server.url}/health"), timeout=10):
+                pass
+            # a new connection each time, so the kernel spreads them over both workers
+        for _ in range(20):
+            server.client().list_user_pools(MaxResults=5)
+        files = list((tmp_path / "data" / "prometheus").glob("*.db"))
+        assert len({f.stem.rsplit("_", 1)[1] for f in files}) == 2
+        for _ in range(3):  # whichever worker answers the scrape reports all 20 calls
+            with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:
+                text = response.read().decode()
+            total = sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("gatehouse_api_calls_total{") and 'operation="ListUserPools"' in line
+            )
+            assert total == 20
+    finally:
+        server.stop()
