@@ -3,26 +3,23 @@ taken and a data dir it cannot use with one clear line and a non-zero exit, neve
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
+from pycognito.aws_srp import AWSSRP
 
-from tests.support import GatehouseServer
-
-
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatehouseServer]:
-    server = GatehouseServer(tmp_path_factory.mktemp("ops-review") / "data")
-    server.start()
-    yield server
-    server.stop()
+from tests.support import GatehouseServer, MailServer, code_in
 
 
-def gatehouse(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
     """``gatehouse ARGS``; a serve that would start is cut off by ``timeout`` (a test failure)."""
     return subprocess.run(
         [sys.executable, "-m", "gateway.cli", *args], capture_output=True, text=True, timeout=timeout, check=False
@@ -37,62 +34,62 @@ def assert_refused(result: subprocess.CompletedProcess[str], *words: str) -> Non
         assert word in output, output
 
 
-def test_port_in_use_is_refused_not_shared(running: GatehouseServer, tmp_path: Path) -> None:
+def test_port_in_use_is_refused_not_shared(gatehouse: GatehouseServer, tmp_path: Path) -> None:
     # SO_REUSEPORT would let a second, unrelated server (its own data dir) take half of the first one's
     # connections without a word.
-    result = gatehouse("serve", "--port", str(running.port), "--data-dir", str(tmp_path / "other"), timeout=30)
-    assert_refused(result, str(running.port), "in use")
-    result = gatehouse(
-        "serve", "--port", str(running.port), "--data-dir", str(tmp_path / "other2"), "--workers", "2", timeout=30
+    result = run_cli("serve", "--port", str(gatehouse.port), "--data-dir", str(tmp_path / "other"), timeout=30)
+    assert_refused(result, str(gatehouse.port), "in use")
+    result = run_cli(
+        "serve", "--port", str(gatehouse.port), "--data-dir", str(tmp_path / "other2"), "--workers", "2", timeout=30
     )
-    assert_refused(result, str(running.port), "in use")
+    assert_refused(result, str(gatehouse.port), "in use")
 
 
 @pytest.mark.parametrize("workers", ["0", "-3", "100000"])
 def test_workers_out_of_range(tmp_path: Path, workers: str) -> None:
-    assert_refused(gatehouse("serve", "--data-dir", str(tmp_path), "--port", "0", "--workers", workers), "--workers")
+    assert_refused(run_cli("serve", "--data-dir", str(tmp_path), "--port", "0", "--workers", workers), "--workers")
     assert not (tmp_path / "gatehouse.db").exists()
 
 
 @pytest.mark.parametrize("port", ["70000", "-1", "http"])
 def test_port_out_of_range(tmp_path: Path, port: str) -> None:
-    assert_refused(gatehouse("serve", "--data-dir", str(tmp_path), "--port", port), "--port")
+    assert_refused(run_cli("serve", "--data-dir", str(tmp_path), "--port", port), "--port")
 
 
 @pytest.mark.parametrize("url", ["not a url", "ftp://example.com", "https://", "example.com:9229"])
 def test_public_url_malformed(tmp_path: Path, url: str) -> None:
-    assert_refused(gatehouse("serve", "--data-dir", str(tmp_path), "--port", "0", "--public-url", url), "--public-url")
+    assert_refused(run_cli("serve", "--data-dir", str(tmp_path), "--port", "0", "--public-url", url), "--public-url")
     assert not (tmp_path / "gatehouse.db").exists()
 
 
 def test_invalid_config_file_is_one_clear_message(tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("version: 1\nserver:\n  port: notanumber\n")
-    result = gatehouse("serve", "--config", str(config), "--data-dir", str(tmp_path / "d"))
+    result = run_cli("serve", "--config", str(config), "--data-dir", str(tmp_path / "d"))
     assert_refused(result, "bad.yaml", "server.port", "expected a whole number")
     assert not (tmp_path / "d").exists()
-    result = gatehouse("keys", "rotate", "--config", str(config), "--data-dir", str(tmp_path / "d"), "identity")
+    result = run_cli("keys", "rotate", "--config", str(config), "--data-dir", str(tmp_path / "d"), "identity")
     assert_refused(result, "server.port")
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
-    result = gatehouse("serve", "--config", str(tmp_path / "nope.yaml"), "--data-dir", str(tmp_path / "d"))
+    result = run_cli("serve", "--config", str(tmp_path / "nope.yaml"), "--data-dir", str(tmp_path / "d"))
     assert_refused(result, "nope.yaml", "cannot read")
 
 
 def test_data_dir_not_usable(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    result = gatehouse("serve", "--data-dir", str(blocker / "data"), "--port", "0")
+    result = run_cli("serve", "--data-dir", str(blocker / "data"), "--port", "0")
     assert_refused(result, str(blocker / "data"))
-    result = gatehouse("keys", "rotate", "--data-dir", str(blocker / "data"), "identity")
+    result = run_cli("keys", "rotate", "--data-dir", str(blocker / "data"), "identity")
     assert_refused(result, str(blocker / "data"))
 
 
 def test_database_not_sqlite(tmp_path: Path) -> None:
     # A corrupted or foreign file where the database should be.
     (tmp_path / "gatehouse.db").write_bytes(b"this is not a database" * 200)
-    result = gatehouse("serve", "--data-dir", str(tmp_path), "--port", "0")
+    result = run_cli("serve", "--data-dir", str(tmp_path), "--port", "0")
     assert_refused(result, "gatehouse.db")
 
 
@@ -132,3 +129,83 @@ def test_workers_from_config_file_share_metrics(tmp_path: Path) -> None:
             assert total == 20
     finally:
         server.stop()
+
+
+def secret_hash(username: str, client_id: str, client_secret: str) -> str:
+    digest = hmac.new(client_secret.encode(), (username + client_id).encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def test_logs_record_every_decision_and_no_secret(gatehouse: GatehouseServer, mail: MailServer) -> None:
+    idp, public = gatehouse.client(), gatehouse.client(signed=False)
+    pool_id = idp.create_user_pool(
+        PoolName="log-review", AutoVerifiedAttributes=["email"], MfaConfiguration="OPTIONAL"
+    )["UserPool"]["Id"]
+    app = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="log-app",
+        GenerateSecret=True,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]
+    client_id, client_secret = app["ClientId"], app["ClientSecret"]
+    idp.set_user_pool_mfa_config(
+        UserPoolId=pool_id, SoftwareTokenMfaConfiguration={"Enabled": True}, MfaConfiguration="OPTIONAL"
+    )
+    user, email = "logged-user", "logged-user@example.com"
+    password, wrong, new_password = "Secret-Pass-word-41", "Wrong-Pass-word-42", "Newer-Pass-word-43"
+    digest = secret_hash(user, client_id, client_secret)
+    public.sign_up(
+        ClientId=client_id, SecretHash=digest, Username=user, Password=password,
+        UserAttributes=[{"Name": "email", "Value": email}],
+    )  # fmt: skip
+    sign_up_code = code_in(mail.wait_for(email))
+    with pytest.raises(ClientError):
+        public.confirm_sign_up(ClientId=client_id, SecretHash=digest, Username=user, ConfirmationCode="000000")
+    public.confirm_sign_up(ClientId=client_id, SecretHash=digest, Username=user, ConfirmationCode=sign_up_code)
+    with pytest.raises(ClientError):
+        public.initiate_auth(
+            ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": user, "PASSWORD": wrong, "SECRET_HASH": digest},
+        )  # fmt: skip
+    tokens = public.initiate_auth(
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": user, "PASSWORD": password, "SECRET_HASH": digest},
+    )["AuthenticationResult"]  # fmt: skip
+    srp = AWSSRP(
+        username=user, password=password, pool_id=pool_id, client_id=client_id, client=public,
+        client_secret=client_secret,
+    )  # fmt: skip
+    srp_a = format(srp.large_a_value, "x")
+    srp_tokens = srp.authenticate_user()["AuthenticationResult"]
+    refreshed = public.initiate_auth(
+        ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH",
+        AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"], "SECRET_HASH": digest},
+    )["AuthenticationResult"]  # fmt: skip
+    totp_secret = public.associate_software_token(AccessToken=tokens["AccessToken"])["SecretCode"]
+    public.forgot_password(ClientId=client_id, SecretHash=digest, Username=user)
+    reset_code = code_in(mail.wait_for(email, count=2))
+    with pytest.raises(ClientError):
+        public.confirm_forgot_password(
+            ClientId=client_id, SecretHash=digest, Username=user, ConfirmationCode="111111", Password=new_password
+        )
+    public.confirm_forgot_password(
+        ClientId=client_id, SecretHash=digest, Username=user, ConfirmationCode=reset_code, Password=new_password
+    )
+    log = gatehouse.log_text()
+    secrets = {
+        "password": password, "wrong password": wrong, "new password": new_password,
+        "sign-up code": sign_up_code, "reset code": reset_code, "client secret": client_secret,
+        "secret hash": digest, "TOTP secret": totp_secret, "SRP A": srp_a[:64],
+    }  # fmt: skip
+    for name, result in (("password", tokens), ("srp", srp_tokens), ("refreshed", refreshed)):
+        for kind in ("AccessToken", "IdToken", "RefreshToken"):
+            if kind in result:
+                secrets[f"{name} {kind} signature"] = result[kind].rsplit(".", 1)[-1][:40]
+                secrets[f"{name} {kind}"] = result[kind][:60] if kind == "RefreshToken" else result[kind]
+    leaked = [name for name, value in secrets.items() if value in log]
+    assert leaked == []
+    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    failures = [e for e in events if e.get("event") == "sign_in.failed" and e.get("client") == client_id]
+    assert [e["reason"] for e in failures] and all(e["reason"] for e in failures)
+    steps = [e for e in events if e.get("event") == "sign_in.step" and e.get("client") == client_id]
+    assert len([e for e in steps if e["outcome"] == "tokens"]) >= 3  # password, SRP, refresh
