@@ -137,7 +137,8 @@ def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
         raise UsageError(f"cannot use data dir {settings.data_dir}: {reason}") from None
     try:
         asyncio.run(migrate())
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, RuntimeError) as exc:
+        # RuntimeError: the file was migrated by a newer Gatehouse (gateway/storage/sqlite.py _migrate).
         raise UsageError(f"cannot open the database {settings.database}: {exc}") from None
     return secrets
 

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -209,3 +210,53 @@ def test_logs_record_every_decision_and_no_secret(gatehouse: GatehouseServer, ma
     assert [e["reason"] for e in failures] and all(e["reason"] for e in failures)
     steps = [e for e in events if e.get("event") == "sign_in.step" and e.get("client") == client_id]
     assert len([e for e in steps if e["outcome"] == "tokens"]) >= 3  # password, SRP, refresh
+
+
+def test_database_from_a_newer_gatehouse_is_refused_at_start(tmp_path: Path) -> None:
+    first = run_cli("keys", "rotate", "--data-dir", str(tmp_path), "identity")  # makes and migrates the database
+    assert first.returncode == 0, first.stderr
+    with sqlite3.connect(tmp_path / "gatehouse.db") as db:
+        db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (9999, 0)")
+    result = run_cli("serve", "--data-dir", str(tmp_path), "--port", "0")
+    assert_refused(result, "gatehouse.db", "9999")
+
+
+def test_database_made_by_the_first_migration_only_is_upgraded(tmp_path: Path) -> None:
+    # A database as the first release left it, with a pool in it: serve migrates it and keeps the pool.
+    from gateway.storage.sqlite import load_migrations, split_statements
+
+    first = load_migrations()[0]
+    data = tmp_path / "data"
+    data.mkdir()
+    with sqlite3.connect(data / "gatehouse.db") as db:
+        for statement in split_statements(first.sql):
+            db.execute(statement)
+        db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
+        db.execute("INSERT INTO schema_migrations VALUES (1, 0)")
+    server = GatehouseServer(data)
+    server.start()
+    try:
+        idp = server.client()
+        pool_id = idp.create_user_pool(PoolName="old-db")["UserPool"]["Id"]
+        client_id = idp.create_user_pool_client(
+            UserPoolId=pool_id, ClientName="c", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+        )["UserPoolClient"]["ClientId"]
+        idp.admin_create_user(UserPoolId=pool_id, Username="old", MessageAction="SUPPRESS")
+        idp.admin_set_user_password(UserPoolId=pool_id, Username="old", Password="Old-db-pass-1", Permanent=True)
+        result = server.client(signed=False).initiate_auth(
+            ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": "old", "PASSWORD": "Old-db-pass-1"},
+        )  # fmt: skip
+        assert "AccessToken" in result["AuthenticationResult"]
+    finally:
+        server.stop()
+    with sqlite3.connect(data / "gatehouse.db") as db:
+        versions = [row[0] for row in db.execute("SELECT version FROM schema_migrations ORDER BY version")]
+    assert versions == [m.version for m in load_migrations()]
+    # Starting again on the migrated file changes nothing and serves the same pool.
+    server = GatehouseServer(data)
+    server.start()
+    try:
+        assert server.client().describe_user_pool(UserPoolId=pool_id)["UserPool"]["Name"] == "old-db"
+    finally:
+        server.stop()
