@@ -148,8 +148,10 @@ def _serve(args: argparse.Namespace) -> int:
     _check_port_free(settings.host, settings.port)
     if settings.workers > 1:
         # prometheus_client picks its value store at import: the multi-process one must be chosen first.
-        metrics_dir = Path(settings.data_dir) / "prometheus"
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        # One folder per running server: a second `serve` on the same data dir must neither delete this one's
+        # files nor have its values summed into this one's scrapes.
+        metrics_dir = Path(settings.data_dir) / "prometheus" / str(os.getpid())
+        _remove_stale_metrics(metrics_dir.parent)
         try:
             metrics_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -197,7 +199,27 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     for worker in workers:
         worker.join()
+    shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _remove_stale_metrics(folder: Path) -> None:
+    """Delete the metrics folders of servers that are no longer running (named by their pid), and files of
+    the earlier layout, where every server wrote straight into ``folder``."""
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.is_dir() and entry.name.isdigit():
+            try:
+                os.kill(int(entry.name), 0)
+                continue  # that server is still running
+            except ProcessLookupError:
+                pass
+            except OSError:
+                continue  # a process we may not signal: alive
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.is_file() and entry.suffix == ".db":
+            entry.unlink(missing_ok=True)
 
 
 def config_check(args: argparse.Namespace) -> int:

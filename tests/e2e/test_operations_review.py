@@ -117,7 +117,7 @@ def test_workers_from_config_file_share_metrics(tmp_path: Path) -> None:
             # a new connection each time, so the kernel spreads them over both workers
         for _ in range(20):
             server.client().list_user_pools(MaxResults=5)
-        files = list((tmp_path / "data" / "prometheus").glob("*.db"))
+        files = list((tmp_path / "data" / "prometheus").glob("*/*.db"))
         assert len({f.stem.rsplit("_", 1)[1] for f in files}) == 2
         for _ in range(3):  # whichever worker answers the scrape reports all 20 calls
             with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:
@@ -260,3 +260,36 @@ def test_database_made_by_the_first_migration_only_is_upgraded(tmp_path: Path) -
         assert server.client().describe_user_pool(UserPoolId=pool_id)["UserPool"]["Name"] == "old-db"
     finally:
         server.stop()
+
+
+def test_two_servers_on_one_data_dir_keep_their_own_metrics(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = GatehouseServer(data, workers=2)
+    first.start()
+    try:
+        for _ in range(7):
+            first.client().list_user_pools(MaxResults=5)
+        second = GatehouseServer(data, workers=2)
+        second.start()
+        try:
+            for _ in range(3):
+                second.client().list_user_pools(MaxResults=5)
+            for server, expected in ((first, 7), (second, 3)):
+                for _ in range(3):
+                    assert list_user_pools_calls(server) == expected
+        finally:
+            second.stop()
+        assert list_user_pools_calls(first) == 7
+    finally:
+        first.stop()
+    assert list((data / "prometheus").iterdir()) == []  # each removed its own on the way out
+
+
+def list_user_pools_calls(server: GatehouseServer) -> float:
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("gatehouse_api_calls_total{") and 'operation="ListUserPools"' in line
+    )
