@@ -18,6 +18,8 @@ from pathlib import Path
 
 from gateway.settings import Settings, admin_credentials_from_env
 
+ADMIN_ENV = ("GATEHOUSE_ADMIN_ACCESS_KEY_ID", "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY")
+
 
 class UsageError(Exception):
     """A problem with how the command was run (options, environment, data dir, port): one line on stderr,
@@ -49,6 +51,11 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
     if args.data_dir is not None:
         overrides["data_dir"] = Path(args.data_dir)
     env_creds = admin_credentials_from_env()
+    half_set = [name for name in ADMIN_ENV if os.environ.get(name)]
+    if env_creds is None and half_set:
+        # Otherwise the generated credentials would be used without a word, and the given one ignored.
+        missing = next(name for name in ADMIN_ENV if name not in half_set)
+        raise UsageError(f"{half_set[0]} is set but {missing} is not: set both, or neither")
     if env_creds is not None:
         overrides["admin_access_key_id"], overrides["admin_secret_access_key"] = env_creds
     if os.environ.get("GATEHOUSE_LOG_FORMAT") == "console":
@@ -130,11 +137,21 @@ def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
         store = await SqliteStore.open(settings.database)
         await store.close()
 
+    # The secret key seals stored secrets (gateway/secretbox.py): 32 bytes, written as 64 hex digits.
+    key_source = (
+        "GATEHOUSE_SECRET_KEY"
+        if os.environ.get("GATEHOUSE_SECRET_KEY")
+        else str(Path(settings.data_dir) / "secret.key")
+    )
+    bad_key = UsageError(f"{key_source}: expected 64 hexadecimal digits (a 32-byte key)")
     try:
         secrets = ensure_data_dir(settings)
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise UsageError(f"cannot use data dir {settings.data_dir}: {reason}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot use data dir {settings.data_dir}: {exc.strerror or exc}") from None
+    except ValueError:  # bytes.fromhex on the key; its message would quote the key
+        raise bad_key from None
+    if len(secrets[0]) != 32:
+        raise bad_key
     try:
         asyncio.run(migrate())
     except (OSError, sqlite3.Error, RuntimeError) as exc:

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -94,15 +95,34 @@ def test_database_not_sqlite(tmp_path: Path) -> None:
     assert_refused(result, "gatehouse.db")
 
 
-def test_bad_environment_number(tmp_path: Path) -> None:
-    import os
-
-    env = {**os.environ, "GATEHOUSE_KEY_CACHE_SECONDS": "soon"}
-    result = subprocess.run(
+def serve_with_env(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
+    return subprocess.run(
         [sys.executable, "-m", "gateway.cli", "serve", "--data-dir", str(tmp_path), "--port", "0"],
-        capture_output=True, text=True, timeout=20, check=False, env=env,
+        capture_output=True, text=True, timeout=20, check=False, env={**environ, **env},
     )  # fmt: skip
-    assert_refused(result, "GATEHOUSE_KEY_CACHE_SECONDS")
+
+
+def test_bad_environment_number(tmp_path: Path) -> None:
+    assert_refused(serve_with_env(tmp_path, GATEHOUSE_KEY_CACHE_SECONDS="soon"), "GATEHOUSE_KEY_CACHE_SECONDS")
+    assert_refused(serve_with_env(tmp_path, GATEHOUSE_OAUTH_CODE_SECONDS="nan"), "GATEHOUSE_OAUTH_CODE_SECONDS")
+
+
+@pytest.mark.parametrize("key", ["abcd", "zz" * 32, "ab" * 33])
+def test_bad_secret_key_is_named_not_shown(tmp_path: Path, key: str) -> None:
+    result = serve_with_env(tmp_path, GATEHOUSE_SECRET_KEY=key)
+    assert_refused(result, "GATEHOUSE_SECRET_KEY", "64 hexadecimal digits")
+    assert key not in result.stderr
+    (tmp_path / "secret.key").write_text("ab" * 16)  # a truncated key file
+    assert_refused(serve_with_env(tmp_path), "secret.key", "64 hexadecimal digits")
+
+
+@pytest.mark.parametrize("given", ["GATEHOUSE_ADMIN_ACCESS_KEY_ID", "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY"])
+def test_half_set_admin_credentials(tmp_path: Path, given: str) -> None:
+    result = serve_with_env(tmp_path, **{given: "only-this-one-is-set"})
+    assert_refused(result, given, "set both")
+    assert "only-this-one-is-set" not in result.stderr
+    assert not (tmp_path / "admin-credentials.json").exists()
 
 
 def test_workers_from_config_file_share_metrics(tmp_path: Path) -> None:
