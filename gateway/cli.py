@@ -14,9 +14,14 @@ import socket
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from multiprocessing.connection import wait
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.settings import Settings, admin_credentials_from_env
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 ADMIN_ENV = ("GATEHOUSE_ADMIN_ACCESS_KEY_ID", "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY")
 
@@ -70,13 +75,23 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def _run_worker(settings: Settings, sock: socket.socket | None) -> None:
-    from aiohttp import web
-
     from gateway.app import create_app
+    from gateway.config_file import ConfigError
     from gateway.logging import configure_logging
 
     configure_logging(json=settings.log_json, level=settings.log_level)
     app = create_app(settings)
+    try:
+        _listen(app, settings, sock)
+    except ConfigError as error:
+        # The file is valid but cannot be applied to this store (e.g. a setting Cognito fixes at creation).
+        print(str(error), file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _listen(app: web.Application, settings: Settings, sock: socket.socket | None) -> None:
+    from aiohttp import web
+
     if sock is not None:
         web.run_app(app, sock=sock, print=None, access_log=None, handle_signals=True)
     else:
@@ -214,10 +229,20 @@ def _serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for worker in workers:
-        worker.join()
+    # A worker that fails (its config cannot be applied, say) stops the others: a server missing a worker
+    # would keep running with only part of its capacity and no sign of it but the log.
+    pending = list(workers)
+    failed = False
+    while pending:
+        ready = set(wait([worker.sentinel for worker in pending]))
+        for worker in [worker for worker in pending if worker.sentinel in ready]:
+            pending.remove(worker)
+            worker.join()
+            if worker.exitcode != 0 and not failed:
+                failed = True
+                stop(signal.SIGTERM, None)
     shutil.rmtree(metrics_dir, ignore_errors=True)
-    return 0
+    return 1 if failed else 0
 
 
 def _remove_stale_metrics(folder: Path) -> None:

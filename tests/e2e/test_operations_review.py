@@ -313,3 +313,20 @@ def list_user_pools_calls(server: GatehouseServer) -> float:
         for line in text.splitlines()
         if line.startswith("gatehouse_api_calls_total{") and 'operation="ListUserPools"' in line
     )
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_config_that_cannot_be_applied_stops_the_server(tmp_path: Path, workers: str) -> None:
+    # Valid on its own (config check passes) but not for this store: the pool exists with a setting Cognito
+    # fixes at creation. The server must exit non-zero with the reason, not hang or keep running half-started.
+    pool = "version: 1\npools:\n  - id: us-east-1_Fixedattr\n    name: fixed\n    username_attributes: {}\n"
+    first, changed = tmp_path / "first.yaml", tmp_path / "changed.yaml"
+    first.write_text(pool.format("[email]"))
+    changed.write_text(pool.format("[]"))
+    assert run_cli("config", "check", str(changed)).returncode == 0
+    data = tmp_path / "data"
+    server = GatehouseServer(data, config=first.read_text())
+    server.start()
+    server.stop()
+    result = run_cli("serve", "--config", str(changed), "--data-dir", str(data), "--port", "0", "--workers", workers)
+    assert_refused(result, "changed.yaml", "pools[0].username_attributes", "cannot change once the pool exists")
