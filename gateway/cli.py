@@ -177,6 +177,9 @@ def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings_from_args(args)
+    if settings.port == 0 and settings.workers > 1:
+        # Each worker would bind a port of its own choosing, and clients could reach only one of them.
+        raise UsageError("--workers above 1 needs a fixed --port (0 would give each worker a different one)")
     _check_port_free(settings.host, settings.port)
     if settings.workers > 1:
         # prometheus_client picks its value store at import: the multi-process one must be chosen first.

@@ -18,7 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 from pycognito.aws_srp import AWSSRP
 
-from tests.support import GatehouseServer, MailServer, code_in
+from tests.support import GatehouseServer, MailServer, code_in, free_port
 
 
 def run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
@@ -328,5 +328,11 @@ def test_config_that_cannot_be_applied_stops_the_server(tmp_path: Path, workers:
     server = GatehouseServer(data, config=first.read_text())
     server.start()
     server.stop()
-    result = run_cli("serve", "--config", str(changed), "--data-dir", str(data), "--port", "0", "--workers", workers)
+    port = str(free_port())
+    result = run_cli("serve", "--config", str(changed), "--data-dir", str(data), "--port", port, "--workers", workers)
     assert_refused(result, "changed.yaml", "pools[0].username_attributes", "cannot change once the pool exists")
+
+
+def test_any_port_with_several_workers_is_refused(tmp_path: Path) -> None:
+    result = run_cli("serve", "--data-dir", str(tmp_path), "--port", "0", "--workers", "2")
+    assert_refused(result, "--workers", "fixed --port")
