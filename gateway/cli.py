@@ -168,6 +168,15 @@ def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
     if len(secrets[0]) != 32:
         raise bad_key
     try:
+        # Password hashes, users' attributes and sealed secrets: readable by the owner only, like secret.key
+        # and the outbox. An empty file is an empty database, and SQLite gives its -wal and -shm files the same
+        # mode. A database that exists keeps the mode it has.
+        os.close(os.open(settings.database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise UsageError(f"cannot open the database {settings.database}: {exc.strerror or exc}") from None
+    try:
         asyncio.run(migrate())
     except (OSError, sqlite3.Error, RuntimeError) as exc:
         # RuntimeError: the file was migrated by a newer Gatehouse (gateway/storage/sqlite.py _migrate).

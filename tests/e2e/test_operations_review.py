@@ -336,3 +336,13 @@ def test_config_that_cannot_be_applied_stops_the_server(tmp_path: Path, workers:
 def test_any_port_with_several_workers_is_refused(tmp_path: Path) -> None:
     result = run_cli("serve", "--data-dir", str(tmp_path), "--port", "0", "--workers", "2")
     assert_refused(result, "--workers", "fixed --port")
+
+
+def test_database_files_are_private(gatehouse: GatehouseServer) -> None:
+    # They hold password hashes and users' attributes; secret.key and the outbox are private already.
+    gatehouse.client().create_user_pool(PoolName="private-files")
+    data = Path(gatehouse.data_dir)
+    files = [data / name for name in ("gatehouse.db", "gatehouse.db-wal", "gatehouse.db-shm", "secret.key")]
+    modes = {path.name: oct(path.stat().st_mode & 0o777) for path in files if path.exists()}
+    assert "gatehouse.db" in modes and "gatehouse.db-wal" in modes
+    assert set(modes.values()) == {"0o600"}, modes
