@@ -1363,6 +1363,9 @@ def _problems(exc: ValidationError) -> list[tuple[Loc, Problem]]:
             problems.append((loc, Problem(_format_loc(loc), _unknown_key(loc))))
         elif kind == "missing":
             problems.append((loc, Problem(_format_loc(loc), "required key is missing")))
+        elif kind == "too_short" and ctx.get("min_length") == 1 and _target(loc).secret:
+            # pydantic words a SecretStr's length as a list's ("at least 1 item(s)").
+            problems.append((loc, Problem(_format_loc(loc), "expected a secret that is not empty, got an empty one")))
         else:
             got = _show_at(loc, error.get("input"))
             problems.append((loc, Problem(_format_loc(loc), f"{_expectation(error)}, got {got}")))

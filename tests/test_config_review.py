@@ -74,3 +74,16 @@ def test_huge_file(tmp_path: Path) -> None:
         file.write("version: 1\npools: []\n")
         file.write("# " + "x" * (MAX_CONFIG_BYTES) + "\n")
     assert f"at most {MAX_CONFIG_BYTES} bytes" in refused(path)
+
+
+def test_empty_secret_is_named_as_such(tmp_path: Path) -> None:
+    # An unset-but-defaulted ${VAR:-} must not start a server with an empty admin secret.
+    path = tmp_path / "empty.yaml"
+    path.write_text(
+        "version: 1\npools: []\nserver:\n  admin:\n    access_key_id: AKIDEXAMPLE\n"
+        "    secret_access_key: ${ADMIN_SECRET:-}\n"
+    )
+    assert (
+        refused(path)
+        == f"{path}: server.admin.secret_access_key: expected a secret that is not empty, got an empty one"
+    )
