@@ -161,7 +161,16 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
         if settings.config_path is not None:
             from gateway.config_file import apply_config, load_config
 
-            await apply_config(services, load_config(settings.config_path))
+            try:
+                await apply_config(services, load_config(settings.config_path))
+            except BaseException:
+                # Start-up fails: close what is open, or the store's thread keeps the process from exiting.
+                await messenger.close()
+                await services.web_identity.close()
+                await services.federation.close()
+                await store.close()
+                executor.shutdown(wait=False, cancel_futures=True)
+                raise
         log.info("gateway.started", data_dir=str(settings.data_dir), issuer_base=settings.issuer_base)
         purger = asyncio.create_task(_purge_expired(store))
         try:

@@ -4,16 +4,41 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import replace
+from multiprocessing.connection import wait
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.settings import Settings, admin_credentials_from_env
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+ADMIN_ENV = ("GATEHOUSE_ADMIN_ACCESS_KEY_ID", "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY")
+
+
+class UsageError(Exception):
+    """A problem with how the command was run (options, environment, data dir, port): one line on stderr,
+    exit status 1, no stack trace."""
+
+
+def _env_seconds(name: str) -> float:
+    try:
+        value = float(os.environ[name])
+    except ValueError:
+        raise UsageError(f"{name}: expected a number of seconds, got {os.environ[name]!r}") from None
+    if not value >= 0:  # also refuses nan
+        raise UsageError(f"{name}: expected a number of seconds, got {os.environ[name]!r}")
+    return value
 
 
 def _settings_from_args(args: argparse.Namespace) -> Settings:
@@ -31,54 +56,162 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
     if args.data_dir is not None:
         overrides["data_dir"] = Path(args.data_dir)
     env_creds = admin_credentials_from_env()
+    half_set = [name for name in ADMIN_ENV if os.environ.get(name)]
+    if env_creds is None and half_set:
+        # Otherwise the generated credentials would be used without a word, and the given one ignored.
+        missing = next(name for name in ADMIN_ENV if name not in half_set)
+        raise UsageError(f"{half_set[0]} is set but {missing} is not: set both, or neither")
     if env_creds is not None:
         overrides["admin_access_key_id"], overrides["admin_secret_access_key"] = env_creds
     if os.environ.get("GATEHOUSE_LOG_FORMAT") == "console":
         overrides["log_json"] = False
     if os.environ.get("GATEHOUSE_KEY_CACHE_SECONDS"):
-        overrides["key_cache_seconds"] = float(os.environ["GATEHOUSE_KEY_CACHE_SECONDS"])
+        overrides["key_cache_seconds"] = _env_seconds("GATEHOUSE_KEY_CACHE_SECONDS")
     if os.environ.get("GATEHOUSE_OAUTH_CODE_SECONDS"):
-        overrides["oauth_code_seconds"] = float(os.environ["GATEHOUSE_OAUTH_CODE_SECONDS"])
+        overrides["oauth_code_seconds"] = _env_seconds("GATEHOUSE_OAUTH_CODE_SECONDS")
     if os.environ.get("GATEHOUSE_SOCIAL_ENDPOINTS"):
         overrides["social_endpoints"] = os.environ["GATEHOUSE_SOCIAL_ENDPOINTS"]
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
 
 def _run_worker(settings: Settings, sock: socket.socket | None) -> None:
-    from aiohttp import web
-
     from gateway.app import create_app
+    from gateway.config_file import ConfigError
     from gateway.logging import configure_logging
 
     configure_logging(json=settings.log_json, level=settings.log_level)
     app = create_app(settings)
+    try:
+        _listen(app, settings, sock)
+    except ConfigError as error:
+        # The file is valid but cannot be applied to this store (e.g. a setting Cognito fixes at creation).
+        print(str(error), file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _listen(app: web.Application, settings: Settings, sock: socket.socket | None) -> None:
+    from aiohttp import web
+
     if sock is not None:
         web.run_app(app, sock=sock, print=None, access_log=None, handle_signals=True)
     else:
-        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, reuse_port=True)
+        # SO_REUSEPORT only when several workers share the port: serve() has checked that no other program
+        # holds it, and a lone server must not quietly split a port with another one.
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            access_log=None,
+            reuse_port=settings.workers > 1,
+        )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Raise UsageError when another program listens on ``host:port``. The workers bind with SO_REUSEPORT,
+    which the kernel lets a second server (same user, also SO_REUSEPORT) share without an error; a bind
+    without it fails on any listener, so it is tried first."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is fine
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise UsageError(f"port {port} on {host} is in use by another program") from None
+                raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def serve(args: argparse.Namespace) -> int:
-    settings = _settings_from_args(args)
-    if settings.workers > 1:
-        # prometheus_client picks its value store at import: the multi-process one must be chosen first.
-        metrics_dir = Path(settings.data_dir) / "prometheus"
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(parents=True, exist_ok=True)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    from gateway.app import ensure_data_dir
-    from gateway.logging import configure_logging, get_logger
-    from gateway.storage.sqlite import SqliteStore
+    from gateway.config_file import ConfigError
 
-    configure_logging(json=settings.log_json, level=settings.log_level)
-    log = get_logger("gateway.cli")
-    ensure_data_dir(settings)
+    try:
+        return _serve(args)
+    except ConfigError as error:
+        print(str(error), file=sys.stderr)
+    except UsageError as error:
+        print(f"gatehouse serve: {error}", file=sys.stderr)
+    return 1
+
+
+def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
+    """ensure_data_dir, and the database opened once (running its migrations), with OSError and a file that
+    is not a Gatehouse database reported as a UsageError."""
+    import sqlite3
+
+    from gateway.app import ensure_data_dir
+    from gateway.storage.sqlite import SqliteStore
 
     async def migrate() -> None:
         store = await SqliteStore.open(settings.database)
         await store.close()
 
-    asyncio.run(migrate())
+    # The secret key seals stored secrets (gateway/secretbox.py): 32 bytes, written as 64 hex digits.
+    key_source = (
+        "GATEHOUSE_SECRET_KEY"
+        if os.environ.get("GATEHOUSE_SECRET_KEY")
+        else str(Path(settings.data_dir) / "secret.key")
+    )
+    bad_key = UsageError(f"{key_source}: expected 64 hexadecimal digits (a 32-byte key)")
+    try:
+        secrets = ensure_data_dir(settings)
+    except OSError as exc:
+        raise UsageError(f"cannot use data dir {settings.data_dir}: {exc.strerror or exc}") from None
+    except ValueError:  # bytes.fromhex on the key; its message would quote the key
+        raise bad_key from None
+    if len(secrets[0]) != 32:
+        raise bad_key
+    try:
+        # Password hashes, users' attributes and sealed secrets: readable by the owner only, like secret.key
+        # and the outbox. An empty file is an empty database, and SQLite gives its -wal and -shm files the same
+        # mode. A database that exists keeps the mode it has.
+        os.close(os.open(settings.database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise UsageError(f"cannot open the database {settings.database}: {exc.strerror or exc}") from None
+    try:
+        asyncio.run(migrate())
+    except (OSError, sqlite3.Error, RuntimeError) as exc:
+        # RuntimeError: the file was migrated by a newer Gatehouse (gateway/storage/sqlite.py _migrate).
+        raise UsageError(f"cannot open the database {settings.database}: {exc}") from None
+    return secrets
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _settings_from_args(args)
+    if settings.port == 0 and settings.workers > 1:
+        # Each worker would bind a port of its own choosing, and clients could reach only one of them.
+        raise UsageError("--workers above 1 needs a fixed --port (0 would give each worker a different one)")
+    _check_port_free(settings.host, settings.port)
+    if settings.workers > 1:
+        # prometheus_client picks its value store at import: the multi-process one must be chosen first.
+        # One folder per running server: a second `serve` on the same data dir must neither delete this one's
+        # files nor have its values summed into this one's scrapes.
+        metrics_dir = Path(settings.data_dir) / "prometheus" / str(os.getpid())
+        _remove_stale_metrics(metrics_dir.parent)
+        try:
+            metrics_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot use data dir {settings.data_dir}: {exc.strerror or exc}") from None
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        if "prometheus_client.values" in sys.modules:
+            # Reading a config file (or the ConfigError import) has imported it already: choose again, before
+            # any worker makes its metrics.
+            from prometheus_client import values
+
+            values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    from gateway.logging import configure_logging, get_logger
+
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    log = get_logger("gateway.cli")
+    _open_data_dir(settings)
     cred_note = (
         "environment" if settings.admin_access_key_id else str(Path(settings.data_dir) / "admin-credentials.json")
     )
@@ -108,9 +241,39 @@ def serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for worker in workers:
-        worker.join()
-    return 0
+    # A worker that fails (its config cannot be applied, say) stops the others: a server missing a worker
+    # would keep running with only part of its capacity and no sign of it but the log.
+    pending = list(workers)
+    failed = False
+    while pending:
+        ready = set(wait([worker.sentinel for worker in pending]))
+        for worker in [worker for worker in pending if worker.sentinel in ready]:
+            pending.remove(worker)
+            worker.join()
+            if worker.exitcode != 0 and not failed:
+                failed = True
+                stop(signal.SIGTERM, None)
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+def _remove_stale_metrics(folder: Path) -> None:
+    """Delete the metrics folders of servers that are no longer running (named by their pid), and files of
+    the earlier layout, where every server wrote straight into ``folder``."""
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.is_dir() and entry.name.isdigit():
+            try:
+                os.kill(int(entry.name), 0)
+                continue  # that server is still running
+            except ProcessLookupError:
+                pass
+            except OSError:
+                continue  # a process we may not signal: alive
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.is_file() and entry.suffix == ".db":
+            entry.unlink(missing_ok=True)
 
 
 def config_check(args: argparse.Namespace) -> int:
@@ -126,7 +289,18 @@ def config_check(args: argparse.Namespace) -> int:
 
 
 def keys_rotate(args: argparse.Namespace) -> int:
-    from gateway.app import ensure_data_dir
+    from gateway.config_file import ConfigError
+
+    try:
+        return _keys_rotate(args)
+    except ConfigError as error:
+        print(str(error), file=sys.stderr)
+    except UsageError as error:
+        print(f"gatehouse keys rotate: {error}", file=sys.stderr)
+    return 1
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
     from gateway.secretbox import SecretBox
     from gateway.services.container import IDENTITY_ISSUER_PATH
     from gateway.services.identities import KEY_SET as IDENTITY_KEY_SET
@@ -135,7 +309,7 @@ def keys_rotate(args: argparse.Namespace) -> int:
     from gateway.storage.sqlite import SqliteStore
 
     settings = _settings_from_args(args)
-    key, _ = ensure_data_dir(settings)
+    key, _ = _open_data_dir(settings)
 
     async def rotate() -> list[str]:
         store = await SqliteStore.open(settings.database)
@@ -158,6 +332,28 @@ def keys_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _url(text: str) -> str:
+    # The same rule as the config file's server.public_url: it becomes every token's issuer (iss).
+    from gateway.config_file import _URL_PATTERN
+
+    if re.fullmatch(_URL_PATTERN, text) is None:
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gatehouse", description="A self-hosted, Cognito-compatible identity gateway."
@@ -167,13 +363,15 @@ def build_parser() -> argparse.ArgumentParser:
     def server_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--config", help="the YAML config file (pools, clients, groups, users, server settings)")
         p.add_argument("--host")
-        p.add_argument("--port", type=int)
+        p.add_argument("--port", type=_bounded_int(0, 65535))
         p.add_argument("--data-dir", dest="data_dir", help="where the database, keys and outbox live")
-        p.add_argument("--public-url", dest="public_url", help="the URL clients reach this server at (token issuer)")
+        p.add_argument(
+            "--public-url", dest="public_url", type=_url, help="the URL clients reach this server at (token issuer)"
+        )
 
     serve_parser = commands.add_parser("serve", help="run the gateway")
     server_options(serve_parser)
-    serve_parser.add_argument("--workers", type=int, help="processes sharing the port (SO_REUSEPORT)")
+    serve_parser.add_argument("--workers", type=_bounded_int(1, 256), help="processes sharing the port (SO_REUSEPORT)")
     serve_parser.set_defaults(handler=serve)
 
     config_parser = commands.add_parser("config", help="config file tools")

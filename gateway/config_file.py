@@ -1052,16 +1052,25 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Gate
     problem. ``environ`` defaults to ``os.environ``."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as file:
+            raw_bytes = file.read(MAX_CONFIG_BYTES + 1)
+        if len(raw_bytes) > MAX_CONFIG_BYTES:
+            raise ConfigError(source, [Problem("", f"expected a file of at most {MAX_CONFIG_BYTES} bytes")])
+        text = raw_bytes.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(source, [Problem("", f"cannot read the file: {reason}")]) from None
     try:
         data = yaml.load(text, Loader=_Loader)  # a SafeLoader: plain data only, like yaml.safe_load
+        size_problem = _expanded_size_problem(data)
     except yaml.MarkedYAMLError as exc:
         raise ConfigError(source, [_yaml_problem(exc)]) from None
     except yaml.YAMLError as exc:
         raise ConfigError(source, [Problem("", f"invalid YAML: {exc}")]) from None
+    except RecursionError:
+        raise ConfigError(source, [Problem("", "invalid YAML: nested too deeply")]) from None
+    if size_problem is not None:
+        raise ConfigError(source, [Problem("", size_problem)])
     if not isinstance(data, dict):
         got = "an empty file" if data is None else _show(data, secret=False)
         raise ConfigError(source, [Problem("", f"expected a mapping with at least 'version: 1', got {got}")])
@@ -1079,6 +1088,48 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Gate
         raise ConfigError(source, [problem for _, problem in located])
     config._source = source
     return config
+
+
+# Far beyond any real deployment's file (thousands of seeded users fit in a few hundred kilobytes).
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+# Values once YAML aliases are expanded: a few lines of anchors each repeating the one before can stand for
+# billions of values ("billion laughs"), which every later walk over the data would take forever to visit.
+MAX_CONFIG_VALUES = 1_000_000
+
+
+class _AliasCycle(Exception):
+    pass
+
+
+def _expanded_size_problem(data: Any) -> str | None:
+    """Why ``data`` (as YAML built it, aliases shared) is refused, or None: a mapping or list that contains
+    itself through an alias, or more than MAX_CONFIG_VALUES values when expanded. Linear in the distinct
+    values: each shared one is sized once."""
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+
+    def size(value: Any) -> int:
+        if not isinstance(value, (dict, list)):
+            return 1
+        key = id(value)
+        if key in sizes:
+            return sizes[key]
+        if key in visiting:
+            raise _AliasCycle
+        visiting.add(key)
+        children = value.values() if isinstance(value, dict) else value
+        total = 1 + sum(size(child) for child in children)
+        visiting.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        total = size(data)
+    except _AliasCycle:
+        return "invalid YAML: an alias (*name) refers to a mapping or list that contains it"
+    if total > MAX_CONFIG_VALUES:
+        return f"expected at most {MAX_CONFIG_VALUES} values once YAML aliases are expanded, got {total}"
+    return None
 
 
 def _yaml_problem(exc: yaml.MarkedYAMLError) -> Problem:
@@ -1312,6 +1363,9 @@ def _problems(exc: ValidationError) -> list[tuple[Loc, Problem]]:
             problems.append((loc, Problem(_format_loc(loc), _unknown_key(loc))))
         elif kind == "missing":
             problems.append((loc, Problem(_format_loc(loc), "required key is missing")))
+        elif kind == "too_short" and ctx.get("min_length") == 1 and _target(loc).secret:
+            # pydantic words a SecretStr's length as a list's ("at least 1 item(s)").
+            problems.append((loc, Problem(_format_loc(loc), "expected a secret that is not empty, got an empty one")))
         else:
             got = _show_at(loc, error.get("input"))
             problems.append((loc, Problem(_format_loc(loc), f"{_expectation(error)}, got {got}")))

@@ -116,7 +116,7 @@ def total(samples: list[tuple[str, dict[str, str], float]], name: str, **labels:
 def worker_pids(server: GatehouseServer) -> set[int]:
     """The processes that recorded metrics: prometheus_client's multi-process files are named by pid."""
     directory = Path(server.data_dir) / "prometheus"
-    return {int(p.stem.rsplit("_", 1)[1]) for p in directory.glob("*.db")}
+    return {int(p.stem.rsplit("_", 1)[1]) for p in directory.glob("*/*.db")}
 
 
 def test_full_flow_through_two_workers(cluster: GatehouseServer, setup: dict[str, str]) -> None:
