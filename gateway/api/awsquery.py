@@ -423,7 +423,8 @@ async def handle(
             params=params,
             admin_key_id=admin_key_id,
             caller=caller,
-            source_ip=request.remote,
+            # aws:SourceIp: through a trusted proxy, the address it forwards (as the JSON wires take it).
+            source_ip=services.rate_limits.address_of(request.remote, request.headers),
             request_id=request_id,
         )
         result = await service.operations[action](call)

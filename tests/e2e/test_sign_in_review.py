@@ -16,6 +16,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from tests.e2e.aws_support import oidc_trust, signed_in_user
 from tests.e2e.oauth_support import CALLBACK, Browser, make_pool, make_user, pkce_pair, query_of
 from tests.e2e.test_devices import confirm, device_proof
 from tests.support import GatehouseServer, MailServer
@@ -397,3 +398,34 @@ def test_a_public_callers_user_context_data_carries_no_headers(gatehouse: Gateho
     )
     latest = sign_in_events(idp, pool_id, "sybil")[0]["EventContextData"]
     assert (latest["DeviceName"], latest["Country"], latest["City"]) == ("Your usual laptop", "ZZ", "Hometown")
+
+
+# --- the query wire's source address ----------------------------------------------------------------------------
+
+
+def test_sts_condition_on_source_ip_sees_the_trusted_proxys_forwarded_address(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, iam: Any
+) -> None:
+    """aws:SourceIp in a trust policy is the caller's address as the JSON wires and the hosted pages take it:
+    behind a trusted proxy (127.0.0.1 here), the address in its X-Forwarded-For, not the proxy's own."""
+    pool_id, client_id, token = signed_in_user(idp, "sts-source-ip", "alice", PASSWORD)
+    provider = f"127.0.0.1:{gatehouse.port}/{pool_id}"
+    trust = json.loads(oidc_trust(provider, client_id))
+    trust["Statement"][0]["Condition"]["IpAddress"] = {"aws:SourceIp": "203.0.113.0/24"}
+    role_arn = iam.create_role(RoleName="office-only", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    form = {
+        "Action": "AssumeRoleWithWebIdentity",
+        "Version": "2011-06-15",
+        "RoleArn": role_arn,
+        "RoleSessionName": "alice",
+        "WebIdentityToken": token,
+    }
+
+    def assume(forwarded_for: str) -> requests.Response:
+        return requests.post(gatehouse.url + "/", data=form, headers={"X-Forwarded-For": forwarded_for}, timeout=10)
+
+    inside = assume("203.0.113.9")
+    assert inside.status_code == 200, inside.text
+    assert "<AccessKeyId>ASIA" in inside.text
+    outside = assume("198.51.100.9")
+    assert outside.status_code == 403 and "<Code>AccessDenied</Code>" in outside.text
