@@ -616,6 +616,20 @@ _SAML_NS = {"samlp": "urn:oasis:names:tc:SAML:2.0:protocol", "saml": "urn:oasis:
 
 
 def _wrapped(genuine: str, variant: str) -> str:
+    """:func:`_wrapped_with_prefixes`, leaving ElementTree's process-wide prefix registry as it found it (other
+    tests in this process serialize SAML with ElementTree too)."""
+    import xml.etree.ElementTree as ET
+
+    registry = ET._namespace_map  # ElementTree's own registry, which register_namespace() changes for everyone
+    saved = dict(registry)
+    try:
+        return _wrapped_with_prefixes(genuine, variant)
+    finally:
+        registry.clear()
+        registry.update(saved)
+
+
+def _wrapped_with_prefixes(genuine: str, variant: str) -> str:
     """A signature-wrapping forgery (XSW, Somorovsky et al. 2012) of a genuine signed Response: an evil copy of
     its assertion, naming another subject and session, placed where a careless verifier reads it while the
     signed original stays somewhere the signature check still finds it."""
