@@ -128,16 +128,22 @@ def _check_port_free(host: str, port: int) -> None:
                 raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
-def serve(args: argparse.Namespace) -> int:
+def _one_line_errors(command: str, run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """``run(args)``, with a bad config file or a usage problem said in one line on stderr (exit status 1)
+    instead of a traceback."""
     from gateway.config_file import ConfigError
 
     try:
-        return _serve(args)
+        return run(args)
     except ConfigError as error:
         print(str(error), file=sys.stderr)
     except UsageError as error:
-        print(f"gatehouse serve: {error}", file=sys.stderr)
+        print(f"gatehouse {command}: {error}", file=sys.stderr)
     return 1
+
+
+def serve(args: argparse.Namespace) -> int:
+    return _one_line_errors("serve", _serve, args)
 
 
 def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
@@ -289,15 +295,7 @@ def config_check(args: argparse.Namespace) -> int:
 
 
 def keys_rotate(args: argparse.Namespace) -> int:
-    from gateway.config_file import ConfigError
-
-    try:
-        return _keys_rotate(args)
-    except ConfigError as error:
-        print(str(error), file=sys.stderr)
-    except UsageError as error:
-        print(f"gatehouse keys rotate: {error}", file=sys.stderr)
-    return 1
+    return _one_line_errors("keys rotate", _keys_rotate, args)
 
 
 def _keys_rotate(args: argparse.Namespace) -> int:
