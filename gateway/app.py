@@ -224,8 +224,14 @@ async def dispatch(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
+    """``GET /health``: 200 when this process can serve; 503 while it starts, or when its store cannot keep
+    what it is given (an orchestrator then restarts it, rather than let it lose writes)."""
     if SERVICES not in request.app:
         return web.json_response({"status": "starting"}, status=503)
+    problem = await request.app[SERVICES].store.health_problem()
+    if problem is not None:
+        log.error("health.store_unavailable", reason=problem)
+        return web.json_response({"status": "unavailable", "reason": problem}, status=503)
     return web.json_response({"status": "ok"})
 
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from email.message import Message
@@ -177,8 +178,11 @@ class GatehouseServer:
         that caused them (gateway/logging.py batches writes), so a /health round trip, which the loop can
         only serve after that iteration, comes first. With several workers, read it after stop()."""
         if self.process is not None and self.process.poll() is None:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=10):
-                pass
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=10):
+                    pass
+            except urllib.error.HTTPError:
+                pass  # an unhealthy server (503) still answered after that iteration
         return self.log_path.read_text(errors="replace")
 
     def client(self, service: str = "cognito-idp", *, signed: bool = True, **kwargs: Any) -> Any:

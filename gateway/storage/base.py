@@ -354,6 +354,11 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
+    async def health_problem(self) -> str | None:
+        """None when the store can serve reads and writes that last; otherwise what is wrong, in words for
+        the operator (``GET /health`` answers 503 with it)."""
+        ...
+
     # server-wide key/value settings (admin key pair, secret box key id, ...)
     async def get_meta(self, key: str) -> str | None: ...
     async def put_meta_if_absent(self, key: str, value: str) -> str:

@@ -140,6 +140,14 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def _open_reader(path: str | os.PathLike[str]) -> sqlite3.Connection | None:
     """A second, read-only connection for the hot reads (none for an in-memory database, which a second
     connection could not see)."""
@@ -796,6 +804,10 @@ class SqliteStore:
         self._writer = writer
         self._writes_since_checkpoint = 0
         self._checkpoint: asyncio.Task[None] | None = None
+        # The file this store opened, by device and inode: a file deleted or replaced under a running
+        # server keeps taking writes into the old inode, which vanish at restart. Health checks compare.
+        self._path: str | None = None
+        self._identity: tuple[int, int] | None = None
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> SqliteStore:
@@ -813,7 +825,22 @@ class SqliteStore:
         except BaseException:
             await db.close()
             raise
-        return cls(db, _open_reader(path), _open_writer(path))
+        store = cls(db, _open_reader(path), _open_writer(path))
+        if store._reader is not None:
+            store._path = os.fspath(path)
+            store._identity = _file_identity(store._path)
+        return store
+
+    async def health_problem(self) -> str | None:
+        if self._closed:
+            return "the store is closed"
+        if self._path is not None and _file_identity(self._path) != self._identity:
+            return f"the database file {self._path} was deleted or replaced while the server runs"
+        try:
+            await self._fetch("SELECT 1 FROM schema_migrations LIMIT 1", ())
+        except sqlite3.Error as exc:
+            return f"the database does not answer: {exc}"
+        return None
 
     async def close(self) -> None:
         async with self._lock:

@@ -205,6 +205,9 @@ async def _family_with_token(store: Store, origin_jti: str, username_key: str, p
 class StoreConformance:
     """Subclass as ``Test<Backend>...`` and provide an async ``store`` fixture yielding a fresh empty store."""
 
+    async def test_an_open_store_is_healthy(self, store: Store) -> None:
+        assert await store.health_problem() is None
+
     # --- server-wide metadata -----------------------------------------------------------------------
 
     async def test_meta_missing_key_is_none(self, store: Store) -> None:

@@ -529,3 +529,26 @@ async def test_oauth_records_are_written_on_the_loop_or_wait_for_another_process
         assert record is not None and record.username_key == "alice" and record.data == {"n": 1}
     finally:
         await store.close()
+
+
+def _delete_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+async def test_health_reports_a_database_file_deleted_or_replaced(db_path: Path) -> None:
+    # Writes to a deleted file go to its old inode and vanish at restart: /health must say so.
+    store = await SqliteStore.open(db_path)
+    try:
+        assert await store.health_problem() is None
+        _delete_database(db_path)
+        problem = await store.health_problem()
+        assert problem is not None and "deleted or replaced" in problem and str(db_path) in problem
+        # A new file at the same path is not the one this store writes to either.
+        with closing(sqlite3.connect(db_path)) as fresh:
+            fresh.execute("CREATE TABLE t (x)")
+        problem = await store.health_problem()
+        assert problem is not None and "deleted or replaced" in problem
+    finally:
+        await store.close()
+    assert await store.health_problem() == "the store is closed"
