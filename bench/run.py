@@ -1128,6 +1128,11 @@ class Measurement:
     workers: int
     gatehouse: WrkResult
     ceiling: WrkResult | None
+    # With --rounds > 1: each round's Gatehouse run over the ceiling (or plain) run right after it, by req/s
+    # and by CPU per request. Their medians are the row's ratios: a change in the machine's load between
+    # rounds moves both runs of a round alike and cancels out, which a ratio of two medians would not do.
+    round_ratios: tuple[float, ...] = ()
+    round_cpu_ratios: tuple[float, ...] = ()
 
 
 @dataclass
@@ -1189,8 +1194,29 @@ def measure_worker_count(
                     progress(spec.name, target.who, runs[-1])
             combined = [combine(runs) for runs in results]
             report.measurements.append(
-                Measurement(spec.name, workers, combined[0], combined[1] if len(combined) > 1 else None)
+                Measurement(
+                    spec.name,
+                    workers,
+                    combined[0],
+                    combined[1] if len(combined) > 1 else None,
+                    *paired_ratios(results),
+                )
             )
+
+
+def paired_ratios(results: list[list[WrkResult]]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per round, Gatehouse over its comparison run: by req/s, and by CPU per request (comparison over
+    Gatehouse, as the CPU ratio reads). Empty when a row has one target or one round."""
+    if len(results) < 2 or len(results[0]) < 2:
+        return (), ()
+    pairs = list(zip(results[0], results[1], strict=True))
+    by_rps = tuple(g.rps / c.rps for g, c in pairs if c.rps > 0)
+    by_cpu = tuple(
+        c.cpu_ms_per_request / g.cpu_ms_per_request
+        for g, c in pairs
+        if 0 < g.cpu_ms_per_request < math.inf and c.cpu_ms_per_request < math.inf
+    )
+    return by_rps, by_cpu
 
 
 @dataclass(frozen=True)
@@ -1281,6 +1307,10 @@ def judge(measurement: Measurement, spec: PathSpec) -> Row:
         if c is not None and 0 < g.cpu_ms_per_request < math.inf and c.cpu_ms_per_request < math.inf
         else None
     )
+    if measurement.round_ratios:
+        ratio = statistics.median(measurement.round_ratios)
+    if measurement.round_cpu_ratios:
+        cpu_ratio = statistics.median(measurement.round_cpu_ratios)
     failed: list[str] = []
     targets: list[str] = []
     if spec.min_ratio is not None:

@@ -233,3 +233,21 @@ def test_combined_rounds_take_the_median_cpu_per_request() -> None:
     # Per round: 10, 20 and 5 ms per request; the median is 10, not mean cores over median req/s.
     assert combined.cpu_ms_per_request == pytest.approx(10.0)
     assert combined.rps == 100.0
+
+
+def test_rounds_are_judged_by_the_median_of_each_rounds_ratio() -> None:
+    # The machine got busier in round 2 (both runs slower) and quieter in round 3: each round's ratio is what
+    # the row says (0.50, 0.50, 0.60 -> 0.50), not the median req/s over the median ceiling (90 / 150 = 0.60).
+    spec = next(spec for spec in run.PATHS if spec.name == "GetUser")
+    gatehouse = [_result(100.0, 1.0), _result(50.0, 1.0), _result(90.0, 1.0)]
+    ceiling = [_result(200.0, 1.0), _result(100.0, 1.0), _result(150.0, 1.0)]
+    by_rps, by_cpu = run.paired_ratios([gatehouse, ceiling])
+    assert by_rps == pytest.approx((0.5, 0.5, 0.6))
+    assert by_cpu == pytest.approx((0.5, 0.5, 0.6))
+    measurement = run.Measurement(spec.name, 1, run.combine(gatehouse), run.combine(ceiling), by_rps, by_cpu)
+    row = run.judge(measurement, spec)
+    assert (row.ratio, row.cpu_ratio, row.verdict) == ("0.50x", "0.50x", "FAIL(ratio)")
+    assert row.values["ratio"] == pytest.approx(0.5)
+    # One round, or a row without a comparison run, has no pairs: the plain ratio stands.
+    assert run.paired_ratios([gatehouse[:1], ceiling[:1]]) == ((), ())
+    assert run.paired_ratios([gatehouse]) == ((), ())
