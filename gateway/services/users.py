@@ -755,9 +755,7 @@ class UserService:
 
         if force_alias_creation:
             # Only email and phone move; any other alias held elsewhere refuses the call before anything moved.
-            await self._check_aliases_free(
-                pool, user, {k: v for k, v in wanted.items() if k not in _MIGRATING_ALIASES}
-            )
+            await self._check_aliases_free(pool, user, {k: v for k, v in wanted.items() if k not in _MIGRATING_ALIASES})
             await self._release_aliases(pool, wanted)
         await self._update(pool, user, confirm)
         self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="sign_up")

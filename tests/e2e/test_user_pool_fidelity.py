@@ -133,9 +133,7 @@ def device_pool(idp: Any) -> tuple[str, str]:
     return pool_id, str(client["UserPoolClient"]["ClientId"])
 
 
-def test_a_forgotten_device_cannot_be_confirmed_again(
-    idp: Any, public_idp: Any, device_pool: tuple[str, str]
-) -> None:
+def test_a_forgotten_device_cannot_be_confirmed_again(idp: Any, public_idp: Any, device_pool: tuple[str, str]) -> None:
     """ForgetDevice: the device is gone. ConfirmDevice with the same key and the still-valid access token must
     answer ResourceNotFoundException (the device does not exist), not bring the device back."""
     pool_id, client_id = device_pool
