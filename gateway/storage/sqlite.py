@@ -1875,8 +1875,11 @@ class SqliteStore:
 
     async def forget_device(self, pool_id: str, device_key: str, forgotten_at: float) -> bool:
         async with self._transaction() as db:
-            rows = await db.execute_fetchall(
-                "DELETE FROM devices WHERE pool_id = ? AND device_key = ? RETURNING username_key", (pool_id, device_key)
+            rows = list(
+                await db.execute_fetchall(
+                    "DELETE FROM devices WHERE pool_id = ? AND device_key = ? RETURNING username_key",
+                    (pool_id, device_key),
+                )
             )
             if not rows:
                 return False
