@@ -547,14 +547,16 @@ class UserService:
             )
         password = generate_temporary_password(pool.password_policy)
         validity_days = int(pool.password_policy.get("TemporaryPasswordValidityDays", 7))
+        password_hash, secrets = await self._new_password_material(pool, user.username, password)
 
         async def change(u: UserRecord) -> None:
-            u.password_hash, u.secrets = await self._new_password_material(pool, u.username, password)
+            u.password_hash, u.secrets = password_hash, {**u.secrets, **secrets}
             u.temporary_password_expires_at = time.time() + validity_days * 86400
 
-        user = await self._update(pool, user, change)
+        # Sent before it is stored: an invitation that cannot be delivered fails the call, and the temporary
+        # password the user already holds must keep working.
         await self._send_invitation(pool, user, password, mediums or ["SMS"])
-        return user
+        return await self._update(pool, user, change)
 
     # --- messages -------------------------------------------------------------------------------------
 

@@ -503,3 +503,51 @@ def test_pagination_tokens_page_only_their_own_list(idp: Any, public_idp: Any, l
         refused(public_idp.list_devices, AccessToken=access, PaginationToken=pools_page["NextToken"])[0]
         == "InvalidParameterException"
     )
+
+
+def test_an_undeliverable_resent_invitation_keeps_the_temporary_password(
+    idp: Any, public_idp: Any, alias_pool: tuple[str, str], smtp: RefusingMail
+) -> None:
+    """MessageAction RESEND makes a new temporary password and sends it. When it cannot be sent the call fails
+    (CodeDeliveryFailureException), and the password the user already has must still be the one that works."""
+    pool_id, client_id = alias_pool
+    idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username="invitee",
+        TemporaryPassword="First-temp-123",
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": "invitee@example.com"}],
+    )
+    before = idp.admin_get_user(UserPoolId=pool_id, Username="invitee")
+    smtp.handler.refuse = True
+    try:
+        failed = refused(
+            idp.admin_create_user,
+            UserPoolId=pool_id,
+            Username="invitee",
+            MessageAction="RESEND",
+            DesiredDeliveryMediums=["EMAIL"],
+        )
+    finally:
+        smtp.handler.refuse = False
+    assert failed[:2] == ("CodeDeliveryFailureException", 400), failed
+    after = idp.admin_get_user(UserPoolId=pool_id, Username="invitee")
+    assert after["UserLastModifiedDate"] == before["UserLastModifiedDate"]
+    step = public_idp.initiate_auth(
+        ClientId=client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "invitee", "PASSWORD": "First-temp-123"},
+    )
+    assert step["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    # Delivered, the resend replaces it.
+    idp.admin_create_user(
+        UserPoolId=pool_id, Username="invitee", MessageAction="RESEND", DesiredDeliveryMediums=["EMAIL"]
+    )
+    assert ["invitee@example.com"] in smtp.handler.accepted
+    with pytest.raises(ClientError) as old:
+        public_idp.initiate_auth(
+            ClientId=client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": "invitee", "PASSWORD": "First-temp-123"},
+        )
+    assert error_of(old)[:2] == ("NotAuthorizedException", 400)
