@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway.api.awsjson import Call, Handler, JsonService
 from gateway.api.model import ServiceModel
+from gateway.api.paging import page_key, page_offset, page_token
 from gateway.errors import (
     InvalidParameterException,
     NotAuthorizedException,
@@ -113,7 +114,8 @@ async def token_user(call: Call) -> tuple[PoolView, UserRecord, VerifiedAccessTo
 
 def limit_of(call: Call, key: str, default: int, maximum: int) -> int:
     value = call.params.get(key)
-    if value is None:
+    if value is None or value == 0:
+        # QueryLimitType allows 0: answered as no limit given (the default page), never as an empty page.
         return default
     return max(1, min(int(value), maximum))
 
@@ -164,7 +166,7 @@ async def DeleteUserPool(call: Call) -> dict[str, Any]:
 @operation
 async def ListUserPools(call: Call) -> dict[str, Any]:
     limit = limit_of(call, "MaxResults", 60, 60)
-    pools, next_token = await call.services.pools.list_pools(decode_token(call.params.get("NextToken")), limit)
+    pools, next_token = await call.services.pools.list_pools(page_key(call, call.params.get("NextToken")), limit)
     result: dict[str, Any] = {
         "UserPools": [
             {
@@ -179,7 +181,7 @@ async def ListUserPools(call: Call) -> dict[str, Any]:
         ]
     }
     if next_token:
-        result["NextToken"] = encode_token(next_token)
+        result["NextToken"] = page_token(call, next_token)
     return result
 
 
@@ -274,13 +276,13 @@ async def DeleteUserPoolClient(call: Call) -> dict[str, Any]:
 async def ListUserPoolClients(call: Call) -> dict[str, Any]:
     limit = limit_of(call, "MaxResults", 60, 60)
     clients, next_token = await call.services.pools.list_clients(
-        call.params["UserPoolId"], decode_token(call.params.get("NextToken")), limit
+        call.params["UserPoolId"], page_key(call, call.params.get("NextToken"), call.params["UserPoolId"]), limit
     )
     result: dict[str, Any] = {
         "UserPoolClients": [{"ClientId": c.id, "UserPoolId": c.pool_id, "ClientName": c.name} for c in clients]
     }
     if next_token:
-        result["NextToken"] = encode_token(next_token)
+        result["NextToken"] = page_token(call, next_token, call.params["UserPoolId"])
     return result
 
 
@@ -589,15 +591,16 @@ async def ListUsers(call: Call) -> dict[str, Any]:
     to_get = call.params.get("AttributesToGet")
     if to_get:
         call.services.users.check_attribute_names(pool, to_get)
+    listed = (pool.id, call.params.get("Filter") or "")  # a token pages one pool's users under one filter
     users, next_token = await call.services.users.list_users(
         pool,
         filter_expr=call.params.get("Filter") or None,
         limit=limit_of(call, "Limit", 60, 60),
-        next_token=decode_token(call.params.get("PaginationToken")),
+        next_token=page_key(call, call.params.get("PaginationToken"), *listed),
     )
     result: dict[str, Any] = {"Users": [call.services.users.user_type(u, attributes_to_get=to_get) for u in users]}
     if next_token:
-        result["PaginationToken"] = encode_token(next_token)
+        result["PaginationToken"] = page_token(call, next_token, *listed)
     return result
 
 
@@ -641,11 +644,11 @@ async def DeleteGroup(call: Call) -> dict[str, Any]:
 async def ListGroups(call: Call) -> dict[str, Any]:
     pool = await pool_of(call)
     groups, next_token = await call.services.groups.list_page(
-        pool, decode_token(call.params.get("NextToken")), limit_of(call, "Limit", 60, 60)
+        pool, page_key(call, call.params.get("NextToken"), pool.id), limit_of(call, "Limit", 60, 60)
     )
     result: dict[str, Any] = {"Groups": [group_type(g) for g in groups]}
     if next_token:
-        result["NextToken"] = encode_token(next_token)
+        result["NextToken"] = page_token(call, next_token, pool.id)
     return result
 
 
@@ -668,23 +671,27 @@ async def AdminListGroupsForUser(call: Call) -> dict[str, Any]:
     pool, user = await admin_user(call)
     groups = await call.services.groups.for_user(pool, user)
     limit = limit_of(call, "Limit", 60, 60)
-    start = decode_offset(call.params.get("NextToken"))
+    start = page_offset(call, call.params.get("NextToken"), pool.id, user.username_key)
     page = groups[start : start + limit]
     result: dict[str, Any] = {"Groups": [group_type(g) for g in page]}
     if start + limit < len(groups):
-        result["NextToken"] = encode_token(str(start + limit))
+        result["NextToken"] = page_token(call, str(start + limit), pool.id, user.username_key)
     return result
 
 
 @operation
 async def ListUsersInGroup(call: Call) -> dict[str, Any]:
     pool = await pool_of(call)
+    listed = (pool.id, call.params["GroupName"])
     users, next_token = await call.services.groups.members(
-        pool, call.params["GroupName"], decode_token(call.params.get("NextToken")), limit_of(call, "Limit", 60, 60)
+        pool,
+        call.params["GroupName"],
+        page_key(call, call.params.get("NextToken"), *listed),
+        limit_of(call, "Limit", 60, 60),
     )
     result: dict[str, Any] = {"Users": [call.services.users.user_type(u) for u in users]}
     if next_token:
-        result["NextToken"] = encode_token(next_token)
+        result["NextToken"] = page_token(call, next_token, *listed)
     return result
 
 
@@ -834,11 +841,11 @@ async def ListResourceServers(call: Call) -> dict[str, Any]:
     domains = call.services.domains
     limit = limit_of(call, "MaxResults", 50, 50)
     servers, next_token = await domains.list_resource_servers(
-        call.params["UserPoolId"], decode_token(call.params.get("NextToken")), limit
+        call.params["UserPoolId"], page_key(call, call.params.get("NextToken"), call.params["UserPoolId"]), limit
     )
     result: dict[str, Any] = {"ResourceServers": [domains.server_type(s) for s in servers]}
     if next_token:
-        result["NextToken"] = encode_token(next_token)
+        result["NextToken"] = page_token(call, next_token, call.params["UserPoolId"])
     return result
 
 
@@ -891,10 +898,10 @@ async def ListWebAuthnCredentials(call: Call) -> dict[str, Any]:
     passkeys = _passkeys(call)
     credentials = await passkeys.list_credentials(pool, user)
     limit = limit_of(call, "MaxResults", 20, 20)
-    start = decode_offset(call.params.get("NextToken"))
+    start = page_offset(call, call.params.get("NextToken"), pool.id, user.username_key)
     result: dict[str, Any] = {"Credentials": [passkeys.description(c) for c in credentials[start : start + limit]]}
     if start + limit < len(credentials):
-        result["NextToken"] = encode_token(str(start + limit))
+        result["NextToken"] = page_token(call, str(start + limit), pool.id, user.username_key)
     return result
 
 
@@ -920,11 +927,14 @@ async def DescribeRiskConfiguration(call: Call) -> dict[str, Any]:
 async def AdminListUserAuthEvents(call: Call) -> dict[str, Any]:
     pool, user = await admin_user(call)
     events, next_token = await call.services.risk.list_events(
-        pool, user, decode_token(call.params.get("NextToken")), limit_of(call, "MaxResults", 60, 60)
+        pool,
+        user,
+        page_key(call, call.params.get("NextToken"), pool.id, user.username_key),
+        limit_of(call, "MaxResults", 60, 60),
     )
     result: dict[str, Any] = {"AuthEvents": events}
     if next_token:
-        result["NextToken"] = encode_token(next_token)
+        result["NextToken"] = page_token(call, next_token, pool.id, user.username_key)
     return result
 
 
@@ -942,11 +952,14 @@ async def _device_page(call: Call, pool: PoolView, user: UserRecord) -> dict[str
     """ListDevices / AdminListDevices: a page of the user's remembered devices."""
     devices = call.services.auth.devices
     found, next_key = await devices.list_page(
-        pool, user, decode_token(call.params.get("PaginationToken")), limit_of(call, "Limit", 60, 60)
+        pool,
+        user,
+        page_key(call, call.params.get("PaginationToken"), pool.id, user.username_key),
+        limit_of(call, "Limit", 60, 60),
     )
     result: dict[str, Any] = {"Devices": [devices.device_type(d) for d in found]}
     if next_key:
-        result["PaginationToken"] = encode_token(next_key)
+        result["PaginationToken"] = page_token(call, next_key, pool.id, user.username_key)
     return result
 
 

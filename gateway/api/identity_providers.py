@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.api.awsjson import Call
-from gateway.api.cognito_idp import decode_token, encode_token, limit_of, operation
+from gateway.api.cognito_idp import limit_of, operation
+from gateway.api.paging import page_key, page_token
 from gateway.storage.base import IdentityProviderRecord
 
 
@@ -61,11 +62,11 @@ async def DeleteIdentityProvider(call: Call) -> dict[str, Any]:
 async def ListIdentityProviders(call: Call) -> dict[str, Any]:
     limit = limit_of(call, "MaxResults", 60, 60)
     records, next_key = await call.services.identity_providers.list_page(
-        call.params["UserPoolId"], decode_token(call.params.get("NextToken")), limit
+        call.params["UserPoolId"], page_key(call, call.params.get("NextToken"), call.params["UserPoolId"]), limit
     )
     result: dict[str, Any] = {"Providers": [call.services.identity_providers.description(r) for r in records]}
     if next_key is not None:
-        result["NextToken"] = encode_token(next_key)
+        result["NextToken"] = page_token(call, next_key, call.params["UserPoolId"])
     return result
 
 

@@ -199,6 +199,9 @@ class DeviceService:
         try:
             await self.store.create_device(device)
         except AlreadyExists as exc:
+            if exc.key == "forgotten":
+                # ForgetDevice: "the device is unknown from now on", even to the token it was issued with.
+                raise ResourceNotFoundException(DEVICE_NOT_FOUND) from exc
             raise DeviceKeyExistsException("Device key already exists.") from exc
         except NotFound as exc:
             raise ResourceNotFoundException("User does not exist.") from exc
@@ -227,7 +230,8 @@ class DeviceService:
     async def forget(self, pool: PoolView, user: UserRecord, device_key: str) -> None:
         """ForgetDevice / AdminForgetDevice: the device is unknown from now on."""
         await self.get(pool, user, device_key)
-        if not await self.store.delete_device(pool.id, device_key):
+        # The key is kept as forgotten: the access token that names it may still be used with ConfirmDevice.
+        if not await self.store.forget_device(pool.id, device_key, time.time()):
             raise ResourceNotFoundException(DEVICE_NOT_FOUND)
         log.info("device.forgotten", pool=pool.id, username=user.username, device_key=device_key)
 

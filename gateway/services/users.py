@@ -470,8 +470,10 @@ class UserService:
                 client_metadata=client_metadata, validation_data=validation_data,
             )  # fmt: skip
         user = await self._new_user(pool, name, password, attributes, status=FORCE_CHANGE_PASSWORD)
-        if force_alias_creation:
-            await self._release_aliases(pool, user.aliases)
+        moving = await self._aliases_held_elsewhere(pool, user) if force_alias_creation else {}
+        # ForceAliasCreation: the user is stored and invited before any alias leaves its holder, so that a call
+        # refused on the way (another alias taken, the invitation not delivered) changes nothing.
+        user.aliases = {k: v for k, v in user.aliases.items() if k not in moving}
         await self._insert(pool, user)
         log.info("admin_create_user", pool=pool.id, username=name)
         if message_action != "SUPPRESS":
@@ -480,7 +482,34 @@ class UserService:
             except CodeDeliveryFailureException:
                 await self._store.delete_user(pool.id, user.username_key)
                 raise
+        if moving:
+            user = await self._take_aliases(pool, user, moving)
         return user
+
+    async def _aliases_held_elsewhere(self, pool: PoolView, user: UserRecord) -> dict[str, str]:
+        """The email / phone aliases of ``user`` that another user holds: what ForceAliasCreation moves."""
+        held: dict[str, str] = {}
+        for attribute, value in user.aliases.items():
+            if attribute not in _MIGRATING_ALIASES:
+                continue
+            holder = await self._store.get_user_by_alias(pool.id, attribute, value)
+            if holder is not None and holder.username_key != user.username_key:
+                held[attribute] = value
+        return held
+
+    async def _take_aliases(self, pool: PoolView, user: UserRecord, aliases: Mapping[str, str]) -> UserRecord:
+        """Move ``aliases`` from their holders to the stored ``user``, whose attributes verify them."""
+        await self._release_aliases(pool, aliases)
+
+        async def claim(u: UserRecord) -> None:
+            u.aliases = self._aliases(pool, u.attributes)
+
+        try:
+            return await self._update(pool, user, claim)
+        except AliasExistsException:
+            # Taken again meanwhile by a concurrent call: the user exists (and was invited) without it.
+            log.warning("admin_create_user.alias_lost", pool=pool.id, username=user.username)
+            return user
 
     async def _check_aliases_free(self, pool: PoolView, user: UserRecord, aliases: Mapping[str, str]) -> None:
         """AliasExistsException when another user holds one of ``aliases``."""
@@ -496,14 +525,19 @@ class UserService:
         different user"): the holder keeps the address, unverified. A preferred_username is unique outright --
         taken from its holder it would come back at the holder's next update and block it."""
         for attribute, value in aliases.items():
-            if attribute not in ("email", "phone_number"):
+            if attribute not in _MIGRATING_ALIASES:
                 continue
             holder = await self._store.get_user_by_alias(pool.id, attribute, value)
             if holder is None:
                 continue
-            holder.aliases.pop(attribute, None)
-            holder.attributes[f"{attribute}_verified"] = "false"
-            await self._store.update_user(holder)
+
+            async def release(u: UserRecord, attribute: str = attribute, value: str = value) -> None:
+                if u.aliases.get(attribute) == value:
+                    u.aliases.pop(attribute, None)
+                    u.attributes[f"{attribute}_verified"] = "false"
+
+            # Version-checked like every update: a concurrent change of the holder is re-read, not a 500.
+            await self._update(pool, holder, release)
 
     async def _resend_invitation(self, pool: PoolView, username: str, mediums: Sequence[str]) -> UserRecord:
         user = await self.get(pool, username)
@@ -513,14 +547,16 @@ class UserService:
             )
         password = generate_temporary_password(pool.password_policy)
         validity_days = int(pool.password_policy.get("TemporaryPasswordValidityDays", 7))
+        password_hash, secrets = await self._new_password_material(pool, user.username, password)
 
         async def change(u: UserRecord) -> None:
-            u.password_hash, u.secrets = await self._new_password_material(pool, u.username, password)
+            u.password_hash, u.secrets = password_hash, {**u.secrets, **secrets}
             u.temporary_password_expires_at = time.time() + validity_days * 86400
 
-        user = await self._update(pool, user, change)
+        # Sent before it is stored: an invitation that cannot be delivered fails the call, and the temporary
+        # password the user already holds must keep working.
         await self._send_invitation(pool, user, password, mediums or ["SMS"])
-        return user
+        return await self._update(pool, user, change)
 
     # --- messages -------------------------------------------------------------------------------------
 
@@ -720,6 +756,8 @@ class UserService:
             u.aliases = self._aliases(pool, u.attributes)
 
         if force_alias_creation:
+            # Only email and phone move; any other alias held elsewhere refuses the call before anything moved.
+            await self._check_aliases_free(pool, user, {k: v for k, v in wanted.items() if k not in _MIGRATING_ALIASES})
             await self._release_aliases(pool, wanted)
         await self._update(pool, user, confirm)
         self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="sign_up")
@@ -1160,6 +1198,9 @@ def parse_user_filter(expression: str, *, case_sensitive: bool = False) -> Any:
 # `identities` (set by federation and AdminLinkProviderForUser; it becomes the ID token's `identities` claim,
 # which applications read as proof of a federated sign-in). An administrator may still set them.
 _SYSTEM_ATTRIBUTES = ("email_verified", "phone_number_verified", "identities")
+# ForceAliasCreation moves these from their holder ("the phone number or email address ... already exists as an
+# alias with a different user"); any other alias (preferred_username) stays unique outright.
+_MIGRATING_ALIASES = ("email", "phone_number")
 
 
 def _check_user_writable(names: Iterable[str]) -> None:

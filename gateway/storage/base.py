@@ -622,7 +622,8 @@ class Store(Protocol):
 
     # devices
     async def create_device(self, device: DeviceRecord) -> None:
-        """Raises AlreadyExists("device_key") if the pool has the key, NotFound if the user does not exist."""
+        """Raises AlreadyExists("device_key") if the pool has the key, AlreadyExists("forgotten") if the key
+        was forgotten (forget_device), NotFound if the user does not exist."""
         ...
 
     async def get_device(self, pool_id: str, device_key: str) -> DeviceRecord | None: ...
@@ -633,6 +634,12 @@ class Store(Protocol):
     async def delete_device(self, pool_id: str, device_key: str) -> bool: ...
     async def list_devices(self, pool_id: str, username_key: str, after: str | None, limit: int) -> Page[DeviceRecord]:
         """A user's devices ordered by device_key; deleting the user deletes them."""
+        ...
+
+    async def forget_device(self, pool_id: str, device_key: str, forgotten_at: float) -> bool:
+        """Deletes the device and keeps its key as forgotten, in one step, so that create_device never takes
+        the key again; False (and nothing written) when there is no such device. Deleting the user drops the
+        forgotten keys too."""
         ...
 
     # threat protection: risk configurations and auth events

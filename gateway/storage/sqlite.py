@@ -763,6 +763,12 @@ _UPDATE_DEVICE = (
     "UPDATE devices SET name = ?, remembered = ?, updated_at = ?, last_authenticated_at = ?, last_ip = ? "
     "WHERE pool_id = ? AND device_key = ? RETURNING 1"
 )
+# Migration 0018: the keys of forgotten devices, never confirmed again.
+_IS_FORGOTTEN_DEVICE = "SELECT 1 FROM forgotten_devices WHERE pool_id = ? AND device_key = ?"
+_FORGET_DEVICE = (
+    "INSERT INTO forgotten_devices (pool_id, device_key, username_key, forgotten_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (pool_id, device_key) DO NOTHING"
+)
 _LIST_DEVICES = _paged(f"SELECT {DEVICE_COLUMNS} FROM devices", "pool_id = ? AND username_key = ?", "device_key")
 
 
@@ -1862,7 +1868,10 @@ class SqliteStore:
     # --- devices ------------------------------------------------------------------------------------------
 
     async def create_device(self, device: DeviceRecord) -> None:
-        await self._insert_one(_INSERT_DEVICE, _device_params(device), _DEVICE_UNIQUE, "user")
+        async with self._transaction() as db:
+            if await db.execute_fetchall(_IS_FORGOTTEN_DEVICE, (device.pool_id, device.device_key)):
+                raise AlreadyExists("forgotten")
+            await _insert(db, _INSERT_DEVICE, _device_params(device), _DEVICE_UNIQUE, "user")
 
     async def get_device(self, pool_id: str, device_key: str) -> DeviceRecord | None:
         rows = await self._fetch(_GET_DEVICE, (pool_id, device_key))
@@ -1890,6 +1899,19 @@ class SqliteStore:
     async def list_devices(self, pool_id: str, username_key: str, after: str | None, limit: int) -> Page[DeviceRecord]:
         scope = (pool_id, username_key)
         return await self._list_page(_LIST_DEVICES, scope, after, limit, _device, lambda d: d.device_key)
+
+    async def forget_device(self, pool_id: str, device_key: str, forgotten_at: float) -> bool:
+        async with self._transaction() as db:
+            rows = list(
+                await db.execute_fetchall(
+                    "DELETE FROM devices WHERE pool_id = ? AND device_key = ? RETURNING username_key",
+                    (pool_id, device_key),
+                )
+            )
+            if not rows:
+                return False
+            await db.execute_fetchall(_FORGET_DEVICE, (pool_id, device_key, rows[0][0], forgotten_at))
+            return True
 
     # --- threat protection ------------------------------------------------------------------------------
 

@@ -1610,6 +1610,30 @@ class StoreConformance:
         assert await store.delete_pool(POOL) is True
         assert await store.get_device(POOL, "us-east-1_b1") is None
 
+    async def test_a_forgotten_device_key_is_never_taken_again(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_user(make_user("bob"))
+        await store.create_device(make_device("us-east-1_f1", "alice"))
+        await store.create_device(make_device("us-east-1_f2", "alice"))
+        assert await store.forget_device(POOL, "us-east-1_f1", T0 + 1) is True
+        assert await store.get_device(POOL, "us-east-1_f1") is None
+        assert [d.device_key for d in (await store.list_devices(POOL, "alice", None, 10)).items] == ["us-east-1_f2"]
+        for owner in ("alice", "bob"):
+            with pytest.raises(AlreadyExists) as forgotten:
+                await store.create_device(make_device("us-east-1_f1", owner))
+            assert forgotten.value.key == "forgotten"
+        assert await store.get_device(POOL, "us-east-1_f1") is None
+        # Nothing to forget: nothing written, and the key stays free.
+        assert await store.forget_device(POOL, "us-east-1_f1", T0 + 2) is False
+        assert await store.forget_device(POOL, "us-east-1_f9", T0 + 2) is False
+        await store.create_device(make_device("us-east-1_f9", "alice"))
+        # The forgotten keys go with their user.
+        assert await store.delete_user(POOL, "alice") is True
+        await store.create_user(make_user("alice"))
+        await store.create_device(make_device("us-east-1_f1", "alice"))
+        assert await store.get_device(POOL, "us-east-1_f1") == make_device("us-east-1_f1", "alice")
+
     # --- threat protection ------------------------------------------------------------------------------
 
     async def test_risk_configuration_per_pool_and_client(self, store: Store) -> None:
