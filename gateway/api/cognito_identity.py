@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.api.awsjson import Call, Handler, JsonService
-from gateway.api.cognito_idp import decode_offset, decode_token, encode_token
 from gateway.api.model import ServiceModel
+from gateway.api.paging import page_key, page_offset, page_token
 from gateway.services.identity_pools import IdentityPoolView
 
 OPERATIONS: dict[str, Handler] = {}
@@ -66,11 +66,11 @@ async def DeleteIdentityPool(call: Call) -> dict[str, Any]:
 @operation
 async def ListIdentityPools(call: Call) -> dict[str, Any]:
     pools, next_key = await call.services.identity_pools.list_pools(
-        decode_token(call.params.get("NextToken")), _limit(call)
+        page_key(call, call.params.get("NextToken")), _limit(call)
     )
     result: dict[str, Any] = {"IdentityPools": [{"IdentityPoolId": p.id, "IdentityPoolName": p.name} for p in pools]}
     if next_key is not None:
-        result["NextToken"] = encode_token(next_key)
+        result["NextToken"] = page_token(call, next_key)
     return result
 
 
@@ -137,18 +137,20 @@ async def DescribeIdentity(call: Call) -> dict[str, Any]:
 async def ListIdentities(call: Call) -> dict[str, Any]:
     identities = call.services.identities
     pool_id = call.params["IdentityPoolId"]
+    hide_disabled = bool(call.params.get("HideDisabled"))
+    listed = (pool_id, str(hide_disabled))  # a token pages one pool's identities, with or without the disabled
     items, next_key = await identities.list_identities(
         pool_id,
-        decode_token(call.params.get("NextToken")),
+        page_key(call, call.params.get("NextToken"), *listed),
         _limit(call),
-        hide_disabled=bool(call.params.get("HideDisabled")),
+        hide_disabled=hide_disabled,
     )
     result: dict[str, Any] = {
         "IdentityPoolId": pool_id,
         "Identities": [identities.description(identity) for identity in items],
     }
     if next_key is not None:
-        result["NextToken"] = encode_token(next_key)
+        result["NextToken"] = page_token(call, next_key, *listed)
     return result
 
 
@@ -203,11 +205,12 @@ async def LookupDeveloperIdentity(call: Call) -> dict[str, Any]:
     identity_id, users = await call.services.identities.lookup_developer_identity(
         call.params["IdentityPoolId"], call.params.get("IdentityId"), call.params.get("DeveloperUserIdentifier")
     )
-    start = decode_offset(call.params.get("NextToken"))
+    listed = (call.params["IdentityPoolId"], identity_id)  # a token pages one identity's developer user ids
+    start = page_offset(call, call.params.get("NextToken"), *listed)
     limit = int(call.params.get("MaxResults") or 60)
     result: dict[str, Any] = {"IdentityId": identity_id, "DeveloperUserIdentifierList": users[start : start + limit]}
     if start + limit < len(users):
-        result["NextToken"] = encode_token(str(start + limit))
+        result["NextToken"] = page_token(call, str(start + limit), *listed)
     return result
 
 

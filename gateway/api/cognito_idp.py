@@ -6,10 +6,7 @@ returns the response shape the model names. Errors are raised, never rendered he
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
-import re
 from typing import Any
 
 from gateway.api.awsjson import Call, Handler, JsonService
@@ -48,38 +45,6 @@ def cognito_idp_service() -> JsonService:
 
 
 # --- helpers -----------------------------------------------------------------------------------------------
-
-
-def encode_token(key: str | None) -> str | None:
-    """Pagination tokens are opaque to callers: a store key, base64url-wrapped."""
-    return base64.urlsafe_b64encode(key.encode()).decode() if key is not None else None
-
-
-def decode_token(token: str | None) -> str | None:
-    if token is None:
-        return None
-    # Strictly the alphabet encode_token writes: the lenient decoder skips other characters, and would read
-    # a made-up token such as "!!!" as the empty key, i.e. the first page.
-    if not _TOKEN.fullmatch(token):
-        raise InvalidParameterException("Invalid pagination token.")
-    try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidParameterException("Invalid pagination token.") from exc
-
-
-_TOKEN = re.compile(r"(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?")
-
-
-def decode_offset(token: str | None) -> int:
-    """A token that wraps a position in a list (a page of a user's groups): a whole number, or the token is
-    invalid -- never a crash on a token the caller made up."""
-    key = decode_token(token)
-    if key is None:
-        return 0
-    if not (key.isascii() and key.isdigit() and len(key) <= 9):
-        raise InvalidParameterException("Invalid pagination token.")
-    return int(key)
 
 
 async def pool_of(call: Call) -> PoolView:

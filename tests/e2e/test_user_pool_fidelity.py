@@ -551,3 +551,64 @@ def test_an_undeliverable_resent_invitation_keeps_the_temporary_password(
             AuthParameters={"USERNAME": "invitee", "PASSWORD": "First-temp-123"},
         )
     assert error_of(old)[:2] == ("NotAuthorizedException", 400)
+
+
+# --- the identity pools' lists: the same rule ------------------------------------------------------------------
+
+
+def test_identity_pool_tokens_page_only_their_own_list(gatehouse: GatehouseServer) -> None:
+    ci = gatehouse.client("cognito-identity")
+    public = gatehouse.client("cognito-identity", signed=False)
+    developer = "login.fidelity.example"
+    pools = [
+        ci.create_identity_pool(
+            IdentityPoolName=f"paging{n}", AllowUnauthenticatedIdentities=True, DeveloperProviderName=developer
+        )["IdentityPoolId"]
+        for n in range(3)
+    ]
+    a, b = pools[0], pools[1]
+    for pool in (a, b):
+        for _ in range(3):
+            public.get_id(IdentityPoolId=pool)
+
+    def refused(**params: Any) -> str:
+        with pytest.raises(ClientError) as caught:
+            ci.list_identities(**params)
+        return str(caught.value.response["Error"]["Code"])
+
+    first = ci.list_identities(IdentityPoolId=a, MaxResults=2)
+    token = first["NextToken"]
+    rest = ci.list_identities(IdentityPoolId=a, MaxResults=2, NextToken=token)
+    paged = [i["IdentityId"] for i in first["Identities"] + rest["Identities"]]
+    whole = [i["IdentityId"] for i in ci.list_identities(IdentityPoolId=a, MaxResults=60)["Identities"]]
+    assert sorted(paged) == sorted(whole) and len(whole) == 3 and "NextToken" not in rest
+    # Another pool, another HideDisabled, altered, and a ListIdentityPools token: refused, not read as a position.
+    assert refused(IdentityPoolId=b, MaxResults=2, NextToken=token) == "InvalidParameterException"
+    assert refused(IdentityPoolId=a, MaxResults=2, NextToken=token, HideDisabled=True) == "InvalidParameterException"
+    altered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    assert refused(IdentityPoolId=a, MaxResults=2, NextToken=altered) == "InvalidParameterException"
+    pools_token = ci.list_identity_pools(MaxResults=1)["NextToken"]
+    assert refused(IdentityPoolId=a, MaxResults=2, NextToken=pools_token) == "InvalidParameterException"
+    with pytest.raises(ClientError) as caught:
+        ci.list_identity_pools(MaxResults=1, NextToken=token)
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterException"
+
+    # LookupDeveloperIdentity: a token pages one identity's developer user identifiers.
+    identities = []
+    for n in range(2):
+        first_login = ci.get_open_id_token_for_developer_identity(IdentityPoolId=a, Logins={developer: f"dev-{n}-a"})
+        ci.get_open_id_token_for_developer_identity(
+            IdentityPoolId=a, IdentityId=first_login["IdentityId"], Logins={developer: f"dev-{n}-b"}
+        )
+        identities.append(first_login["IdentityId"])
+    page = ci.lookup_developer_identity(IdentityPoolId=a, IdentityId=identities[0], MaxResults=1)
+    assert page["DeveloperUserIdentifierList"] == ["dev-0-a"]
+    rest = ci.lookup_developer_identity(
+        IdentityPoolId=a, IdentityId=identities[0], MaxResults=1, NextToken=page["NextToken"]
+    )
+    assert rest["DeveloperUserIdentifierList"] == ["dev-0-b"]
+    with pytest.raises(ClientError) as caught:
+        ci.lookup_developer_identity(
+            IdentityPoolId=a, IdentityId=identities[1], MaxResults=1, NextToken=page["NextToken"]
+        )
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterException"
