@@ -214,7 +214,7 @@ async def _form(request: web.Request) -> tuple[dict[str, str], list[str]]:
         raise InvalidRequestError("The body must be application/x-www-form-urlencoded.")
     try:
         form = await request.post()
-    except ValueError:  # not the form its Content-Type claims: read as empty (see read_form)
+    except (ValueError, LookupError):  # not the form its Content-Type claims: read as empty (see read_form)
         return {}, []
     return flatten(form)
 

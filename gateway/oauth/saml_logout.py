@@ -8,6 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.errors import AuthorizationPageError
+from gateway.oauth.forms import read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.oauth import SsoSession
 from gateway.services.saml_logout import SamlLogoutService
@@ -48,8 +49,7 @@ async def saml2_logout(request: web.Request) -> web.Response:
     binding: Binding = "redirect"
     if request.method == "POST":
         binding = "post"
-        form = await request.post()
-        params = {k: v for k, v in form.items() if isinstance(v, str)}
+        params = dict(await read_form(request))
     else:
         params = {k: v for k, v in request.query.items() if isinstance(v, str)}
     logout = saml_logout_service(request)

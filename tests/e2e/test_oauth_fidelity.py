@@ -449,3 +449,45 @@ def test_a_custom_domain_is_one_pool_whatever_form_the_host_takes(
     for host in (f"127.0.0.1:{gatehouse.port}", f"localhost:{gatehouse.port}"):
         own = _raw_get(gatehouse, f"/oauth2/authorize?{query}", headers={"Host": host})
         assert own.status == 302 and "/login?rid=" in (own.getheader("Location") or ""), host
+
+
+# --- form bodies that are not the form they claim to be --------------------------------------------------
+
+_HOSTILE_BODIES = [
+    (b'--x\r\nContent-Disposition: form-data; name="SAMLRequest"\r\n\r\nabc', "multipart/form-data; boundary=x"),
+    (b"--x\r\nbroken", "multipart/form-data"),
+    (b"\xff\xfe=\xff", "application/x-www-form-urlencoded; charset=utf-8"),
+    (b"SAMLRequest=abc&grant_type=x&token=y", "application/x-www-form-urlencoded; charset=no-such-codec"),
+]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/saml2/logout",
+        "/saml2/idpresponse",
+        "/oauth2/idpresponse",
+        "/oauth2/authorize",
+        "/oauth2/token",
+        "/oauth2/revoke",
+        "/login?rid=abc",
+        "/gatehouse/feedback",
+    ],
+)
+def test_malformed_form_bodies_get_an_answer_not_a_500(gatehouse: GatehouseServer, path: str) -> None:
+    """A truncated multipart body, bytes outside the declared charset, or a charset no codec has: the endpoint
+    answers as for a form without its parameters (an HTML page, or RFC 6749 §5.2's JSON), never a 500."""
+    for body, content_type in _HOSTILE_BODIES:
+        response = requests.post(
+            f"{gatehouse.url}{path}",
+            data=body,
+            headers={"Content-Type": content_type},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert 400 <= response.status_code < 500, (path, content_type, response.status_code, response.text[:200])
+        assert "Traceback" not in response.text
+        if path in ("/oauth2/token", "/oauth2/revoke"):
+            assert response.json()["error"] in ("invalid_request", "invalid_client"), response.text
+        else:
+            assert "text/html" in response.headers["Content-Type"], (path, response.headers)
