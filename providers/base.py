@@ -168,8 +168,9 @@ class SamlConnector(Connector):
     secret_keys: ClassVar[frozenset[str]] = frozenset()
 
     @abc.abstractmethod
-    async def authn_request(self, *, relay_state: str, acs_url: str) -> SamlRequest:
-        """A (signed, when so configured) AuthnRequest for the IdP's SSO service."""
+    async def authn_request(self, *, relay_state: str, acs_url: str, force_authn: bool = False) -> SamlRequest:
+        """A (signed, when so configured) AuthnRequest for the IdP's SSO service; ``force_authn``: with
+        ``ForceAuthn="true"`` (SAML Core §3.4.1: the IdP must authenticate the user anew)."""
 
     @abc.abstractmethod
     async def complete(self, saml_response: str, *, expected_request_id: str | None, acs_url: str) -> Identity:

@@ -52,6 +52,9 @@ __all__ = ["LogoutRequestInfo", "SAMLConnector", "cognito_sp_entity_id", "slo_ur
 
 XMLSEC_BINARY = os.environ.get("GATEHOUSE_XMLSEC1", "/usr/bin/xmlsec1")
 CLOCK_SKEW_SECONDS = 60
+# How old an IdP-initiated LogoutRequest may be (by its IssueInstant) and still be taken: its ID is remembered
+# for as long, so a replay is refused whether or not the IdP set a NotOnOrAfter.
+LOGOUT_REQUEST_SECONDS = 600
 MAX_SAML_RESPONSE_BYTES = 512 * 1024
 _SIG_ALGS = {"rsa-sha256": SIG_RSA_SHA256, "rsa-sha1": SIG_RSA_SHA1}
 Binding = Literal["redirect", "post"]
@@ -197,11 +200,11 @@ class SAMLConnector(SamlConnector):
 
     # --- AuthnRequest ------------------------------------------------------------------------------------
 
-    async def authn_request(self, *, relay_state: str, acs_url: str) -> SamlRequest:
+    async def authn_request(self, *, relay_state: str, acs_url: str, force_authn: bool = False) -> SamlRequest:
         metadata = await self._metadata_xml()
-        return await self.context.run_blocking(self._authn_request, metadata, relay_state, acs_url)
+        return await self.context.run_blocking(self._authn_request, metadata, relay_state, acs_url, force_authn)
 
-    def _authn_request(self, metadata: str, relay_state: str, acs_url: str) -> SamlRequest:
+    def _authn_request(self, metadata: str, relay_state: str, acs_url: str, force_authn: bool) -> SamlRequest:
         client = self._client(metadata, acs_url)
         idp = self._idp_entity_id(client)
         sign_alg = _SIG_ALGS.get(self.details.get("RequestSigningAlgorithm", ""))
@@ -214,7 +217,11 @@ class SAMLConnector(SamlConnector):
             binding = "post"
         if binding == "redirect":
             request_id, request = client.create_authn_request(
-                destination, binding=BINDING_HTTP_POST, sign=False, nameid_format=NAMEID_FORMAT_UNSPECIFIED
+                destination,
+                binding=BINDING_HTTP_POST,
+                sign=False,
+                nameid_format=NAMEID_FORMAT_UNSPECIFIED,
+                force_authn=force_authn or None,
             )
             info = client.apply_binding(
                 BINDING_HTTP_REDIRECT,
@@ -233,6 +240,7 @@ class SAMLConnector(SamlConnector):
             sign_alg=sign_alg,
             digest_alg=DIGEST_SHA256,
             nameid_format=NAMEID_FORMAT_UNSPECIFIED,
+            force_authn=force_authn or None,
         )
         encoded = base64.b64encode(str(request).encode()).decode()
         return SamlRequest(
@@ -457,13 +465,23 @@ class SAMLConnector(SamlConnector):
     async def handle_logout_request(
         self, params: Mapping[str, str], *, binding: Binding, acs_url: str
     ) -> LogoutRequestInfo:
-        """An IdP-initiated LogoutRequest: verified, with our signed success answer (HTTP-Redirect)."""
+        """An IdP-initiated LogoutRequest: verified, with our signed success answer (HTTP-Redirect). Each is
+        taken once: its ID is remembered (by issuer) until it could no longer be taken anyway, and a request
+        seen before is refused (SAML Core §3.7.3.1 has the recipient process a request once; Profiles §4.4.4.1
+        asks for the same protection as for any message), as are requests too old to be remembered."""
         metadata = await self._metadata_xml()
-        return await self.context.run_blocking(self._handle_logout_request, metadata, dict(params), binding, acs_url)
+        info, request_id, expires_at = await self.context.run_blocking(
+            self._handle_logout_request, metadata, dict(params), binding, acs_url
+        )
+        key = f"saml-logout:{self.context.sp_entity_id}:{info.issuer}:{request_id}"
+        if not await self.context.mark_once(key, expires_at):
+            raise UpstreamError("saml_replay", "the LogoutRequest was used before")
+        return info
 
     def _handle_logout_request(
         self, metadata: str, params: dict[str, str], binding: Binding, acs_url: str
-    ) -> LogoutRequestInfo:
+    ) -> tuple[LogoutRequestInfo, str, float]:
+        """The verified request, its ID, and until when that ID must be remembered."""
         client, idp, parsed = self._signed_logout_message(metadata, params, "SAMLRequest", binding, acs_url)
         message = parsed.message
         issuer = (message.issuer.text or "").strip() if message.issuer is not None else ""
@@ -471,8 +489,23 @@ class SAMLConnector(SamlConnector):
             raise UpstreamError("saml_logout_issuer")
         if message.destination is not None and message.destination != slo_url(acs_url):
             raise UpstreamError("saml_destination")
-        if message.not_on_or_after and _epoch(message.not_on_or_after) + CLOCK_SKEW_SECONDS <= _now():
+        if not message.id:
+            raise UpstreamError("saml_logout_invalid", "no ID")
+        now = _now()
+        try:
+            issued = _epoch(message.issue_instant)
+            until = _epoch(message.not_on_or_after) if message.not_on_or_after else None
+        except (AttributeError, TypeError, ValueError) as exc:  # pysaml2's str_to_time on a malformed instant
+            raise UpstreamError("saml_logout_invalid", "bad IssueInstant or NotOnOrAfter") from exc
+        if until is not None and until + CLOCK_SKEW_SECONDS <= now:
             raise UpstreamError("saml_expired")
+        if issued - CLOCK_SKEW_SECONDS > now or issued + LOGOUT_REQUEST_SECONDS + CLOCK_SKEW_SECONDS <= now:
+            raise UpstreamError("saml_expired", "IssueInstant out of range")
+        # Past either bound the request is refused above, so its ID need not be kept longer.
+        expires_at = issued + LOGOUT_REQUEST_SECONDS
+        if until is not None:
+            expires_at = min(expires_at, until)
+        expires_at += CLOCK_SKEW_SECONDS
         if message.name_id is None or not (message.name_id.text or "").strip():
             raise UpstreamError("saml_logout_invalid", "no NameID")
         indexes = tuple((si.text or "").strip() for si in message.session_index or [] if si.text)
@@ -488,12 +521,13 @@ class SAMLConnector(SamlConnector):
             sign=True,
             sigalg=SIG_RSA_SHA256,
         )
-        return LogoutRequestInfo(
+        verified = LogoutRequestInfo(
             issuer=issuer,
             name_id=message.name_id.text.strip(),
             session_indexes=indexes,
             response_url=str(dict(info["headers"])["Location"]),
         )
+        return verified, str(message.id), expires_at
 
     async def sp_metadata(self, *, acs_url: str) -> str:
         from saml2.metadata import entity_descriptor

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
@@ -33,6 +33,7 @@ from gateway.oauth.wellknown import SERVICES
 from gateway.services.container import Services
 from gateway.services.oauth import SSO_SECONDS, AuthorizationRedirectError, SsoSession, error_description
 from gateway.ui.render import error_page, finish, found, secure_cookies
+from gateway.uris import iri_to_uri
 
 # Parameters that must not repeat (RFC 6749 §3.1, §3.2).
 _SINGLE = (
@@ -94,14 +95,7 @@ async def addressed_pool(request: web.Request) -> str | None:
     pool_id = request.match_info.get("pool_id")
     if pool_id:
         return pool_id
-    services = request.app[SERVICES]
-    host = request.headers.get("Host")
-    if not host or host.lower() == urlsplit(services.settings.issuer_base).netloc.lower():
-        return None
-    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host
-    if name.startswith("[") or name.replace(".", "").isdigit() or name.lower() == "localhost":
-        return None  # an address, never a pool's domain: no store read
-    return await services.domains.pool_for_host(host)
+    return await request.app[SERVICES].domains.pool_for_host(request.headers.get("Host"))
 
 
 def flatten(values: MultiMapping[Any]) -> tuple[dict[str, str], list[str]]:
@@ -220,7 +214,7 @@ async def _form(request: web.Request) -> tuple[dict[str, str], list[str]]:
         raise InvalidRequestError("The body must be application/x-www-form-urlencoded.")
     try:
         form = await request.post()
-    except ValueError:  # not the form its Content-Type claims: read as empty (see read_form)
+    except (ValueError, LookupError):  # not the form its Content-Type claims: read as empty (see read_form)
         return {}, []
     return flatten(form)
 
@@ -294,7 +288,8 @@ async def logout(request: web.Request) -> web.Response:
     from gateway.oauth import saml_logout
 
     target = await saml_logout.begin(request, session, target) or target
-    response = web.Response(status=302, headers={"Location": target})
+    # The IdP's logout URL is as its metadata names it: sent as a URI (RFC 3987 §3.1), as every redirect is.
+    response = web.Response(status=302, headers={"Location": iri_to_uri(target)})
     response.del_cookie(name, path="/")
     finish(request, response, settings)
     return response

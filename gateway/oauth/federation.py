@@ -39,6 +39,7 @@ from gateway.services.oauth import AuthorizationRedirectError, AuthorizationRequ
 from gateway.services.pools import ClientView
 from gateway.services.saml_logout import upstream_of
 from gateway.ui.render import error_page, finish, found, secure_cookies, see_other
+from gateway.uris import iri_to_uri
 
 log = structlog.get_logger("gateway.oauth.federation")
 
@@ -53,7 +54,8 @@ def upstream_response(request: web.Request, redirect: UpstreamRedirect) -> web.R
     """A 302 to the upstream, or (SAML HTTP-POST binding) a page that posts the AuthnRequest there."""
     settings = request.app[SERVICES].settings
     if redirect.method == "GET":
-        return found(request, settings, redirect.url)
+        # The provider's URL is as configured or discovered: sent as a URI (RFC 3987 §3.1).
+        return found(request, settings, iri_to_uri(redirect.url))
     inputs = "".join(
         f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in redirect.form.items()
     )
@@ -92,6 +94,7 @@ async def begin(request: web.Request, auth_request: AuthorizationRequest) -> web
             str(auth_request.identity_provider),
             resume={"request_id": auth_request.id, "client_id": auth_request.client_id},
             browser=browser,
+            prompt=auth_request.prompt,
         )
     except GatehouseError as exc:
         await services.oauth.discard_request(auth_request)
@@ -248,6 +251,8 @@ def provider_sign_in_url(base: str, auth_request: AuthorizationRequest, provider
         "code_challenge_method": auth_request.code_challenge_method,
         "identity_provider": provider,
         "response_mode": auth_request.response_mode,
+        # Cognito forwards prompt to the IdP a button on the sign-in page leads to, as when the client names it.
+        "prompt": " ".join(auth_request.prompt) or None,
     }
     query = urlencode({k: v for k, v in params.items() if v is not None})
     return f"{base}/oauth2/authorize?{query}"

@@ -8,10 +8,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.errors import AuthorizationPageError
+from gateway.oauth.forms import read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.oauth import SsoSession
 from gateway.services.saml_logout import SamlLogoutService
 from gateway.ui.render import error_page, finish
+from gateway.uris import iri_to_uri
 from providers.saml import Binding
 
 SSO_COOKIE_PREFIX = "gatehouse_sso_"
@@ -31,7 +33,8 @@ async def begin(request: web.Request, session: SsoSession | None, then: str) -> 
 
 
 def _redirect(request: web.Request, location: str, *, status: int = 302) -> web.Response:
-    response = web.Response(status=status, headers={"Location": location})
+    # The IdP's URLs are as its metadata names them: sent as URIs (RFC 3987 §3.1).
+    response = web.Response(status=status, headers={"Location": iri_to_uri(location)})
     finish(request, response, request.app[SERVICES].settings)
     return response
 
@@ -46,8 +49,7 @@ async def saml2_logout(request: web.Request) -> web.Response:
     binding: Binding = "redirect"
     if request.method == "POST":
         binding = "post"
-        form = await request.post()
-        params = {k: v for k, v in form.items() if isinstance(v, str)}
+        params = dict(await read_form(request))
     else:
         params = {k: v for k, v in request.query.items() if isinstance(v, str)}
     logout = saml_logout_service(request)

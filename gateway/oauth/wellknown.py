@@ -51,7 +51,9 @@ async def openid_configuration(request: web.Request) -> web.Response:
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": ["none", "login"],
+        # Cognito's four: none and login act on the hosted UI's session; consent and select_account are the
+        # identity provider's to honour (forwarded to it, as login is).
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,

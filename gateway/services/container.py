@@ -148,7 +148,7 @@ class Services:
             risk=risk,
             identity_providers=identity_providers,
             federation=federation,
-            domains=DomainService(store, pools),
+            domains=DomainService(store, pools, issuer_base=settings.issuer_base),
             oauth=OAuthService(
                 store,
                 pools,

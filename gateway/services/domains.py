@@ -101,9 +101,11 @@ def check_redirect_uri(uri: str, member: str) -> None:
 class DomainService:
     """Domains and resource servers of the pools."""
 
-    def __init__(self, store: Store, pools: PoolService) -> None:
+    def __init__(self, store: Store, pools: PoolService, *, issuer_base: str | None = None) -> None:
         self.store = store
         self.pools = pools
+        # The server's own Host (the issuer's host and port): it serves every pool, so it names none.
+        self._own_host = urlsplit(issuer_base).netloc.lower() if issuer_base else None
         # The hosted pages read a client's UI customization on every render and it changes rarely: each
         # process keeps what it read for CACHE_SECONDS, as PoolService keeps pools and clients (a change made
         # here is seen here at once; one made by another process within CACHE_SECONDS). It only styles a page.
@@ -180,11 +182,28 @@ class DomainService:
         await self._owned(pool_id, domain)
         await self.store.delete_domain(domain)
 
-    async def pool_for_host(self, host: str | None) -> str | None:
-        """The pool a Host header names: a custom domain exactly, or a prefix domain as its first label."""
+    def domain_name(self, host: str | None) -> str | None:
+        """The name a Host header (RFC 9110 §7.2: host, then an optional port) gives that could be a pool's
+        domain, lower-cased and without a final dot; None for no Host, the server's own, an IP address or
+        localhost, which are never a pool's domain (so they cost no store read)."""
         if not host:
             return None
-        name = host.rsplit(":", 1)[0].lower() if not host.startswith("[") else host.lower()
+        host = host.lower()
+        if host == self._own_host or host.startswith("["):
+            return None  # the server itself, or an IPv6 literal
+        name = host.rpartition(":")[0] if ":" in host else host
+        name = name.rstrip(".")
+        if not name or name == "localhost" or name.replace(".", "").isdigit():
+            return None
+        return name
+
+    async def pool_for_host(self, host: str | None) -> str | None:
+        """The pool a Host header names: a custom domain exactly, or a prefix domain as its first label; None
+        when it names none (see :meth:`domain_name`: then without a store read). Every endpoint that answers
+        for a pool's domain asks here."""
+        name = self.domain_name(host)
+        if name is None:
+            return None
         record = await self.store.get_domain(name)
         if record is None and "." in name:
             record = await self.store.get_domain(name.split(".", 1)[0])

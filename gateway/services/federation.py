@@ -30,7 +30,7 @@ import datetime
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -73,6 +73,7 @@ from providers.base import (
     SamlConnector,
     UpstreamError,
 )
+from providers.oauth2 import with_query
 from providers.registry import open_connector
 from providers.saml import cognito_sp_entity_id
 
@@ -286,12 +287,24 @@ class FederationService:
     # --- the sign-in round trip ------------------------------------------------------------------------------
 
     async def begin(
-        self, pool_id: str, provider_name: str, *, resume: Mapping[str, Any], browser: str | None = None
+        self,
+        pool_id: str,
+        provider_name: str,
+        *,
+        resume: Mapping[str, Any],
+        browser: str | None = None,
+        prompt: Sequence[str] = (),
     ) -> UpstreamRedirect:
         """Start a sign-in at ``provider_name``; ``resume`` comes back with the callback's result.
 
         ``browser`` is a secret the caller keeps in the user agent (a cookie): the callback must show it again,
-        so that a state cannot be completed in another browser (login CSRF, RFC 6749 §10.12)."""
+        so that a state cannot be completed in another browser (login CSRF, RFC 6749 §10.12).
+
+        ``prompt``: the client's ``prompt`` values. Cognito forwards every one but ``none`` to the IdP (its
+        "Authorize endpoint": login, consent and select_account are the IdP's to honour): an OAuth 2.0 / OIDC
+        provider gets them as its own ``prompt`` (OpenID Connect Core §3.1.2.1); a SAML IdP is asked for a new
+        authentication (``ForceAuthn``, SAML Core §3.4.1) by ``login``, the one SAML can say."""
+        forwarded = [value for value in prompt if value != "none"]
         record = await self._idps.get(pool_id, provider_name)
         connector = await self._connector(record)
         state = new_opaque_token(32)
@@ -307,6 +320,8 @@ class FederationService:
                 url = await connector.authorization_url(
                     state=state, nonce=nonce, code_challenge=challenge, redirect_uri=self.callback_url
                 )
+                if forwarded:
+                    url = with_query(url, {"prompt": " ".join(forwarded)})
                 data.update(
                     nonce=nonce,
                     code_verifier=self._box.seal(verifier.encode(), aad=state_hash.encode()),
@@ -314,7 +329,9 @@ class FederationService:
                 )
                 redirect = UpstreamRedirect(url=url)
             elif isinstance(connector, SamlConnector):
-                request = await connector.authn_request(relay_state=state, acs_url=self.acs_url)
+                request = await connector.authn_request(
+                    relay_state=state, acs_url=self.acs_url, force_authn="login" in forwarded
+                )
                 data.update(request_id=request.request_id, acs_url=self.acs_url)
                 if request.binding == "post":
                     redirect = UpstreamRedirect(url=request.url, method="POST", form=request.form)

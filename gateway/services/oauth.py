@@ -78,6 +78,7 @@ from gateway.storage.base import (
     UsedCodeRecord,
     UserRecord,
 )
+from gateway.uris import iri_to_uri
 
 log = structlog.get_logger("gateway.oauth")
 
@@ -238,8 +239,10 @@ def _split_uri(uri: str) -> tuple[str, tuple[tuple[str, str], ...], str, str]:
     """A redirect URI (a registered one: few per client) as :func:`add_parameters` extends it: everything before
     its query, its query's pairs and text, and its fragment."""
     parts = urlsplit(uri)
-    base = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-    return base, tuple(parse_qsl(parts.query, keep_blank_values=True)), parts.query, parts.fragment
+    # A registered URI may be an IRI (Cognito's pattern admits any letter): the Location carries it as a URI.
+    base = iri_to_uri(urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")))
+    query, fragment = iri_to_uri(parts.query), iri_to_uri(parts.fragment)
+    return base, tuple(parse_qsl(parts.query, keep_blank_values=True)), query, fragment
 
 
 # What quote_plus leaves as it is (RFC 3986 §2.3's unreserved characters).
@@ -1096,7 +1099,7 @@ class OAuthService:
         if logout_uri is not None:
             if logout_uri not in (client.settings.get("LogoutURLs") or []):
                 raise AuthorizationPageError("The logout_uri is not registered for this client.")
-            return pool, logout_uri
+            return pool, iri_to_uri(logout_uri)
         redirect_uri = query.get("redirect_uri")
         if redirect_uri is not None and query.get("response_type"):
             if redirect_uri not in (client.settings.get("CallbackURLs") or []):

@@ -158,7 +158,8 @@ class SamlLogoutService:
                 continue
             try:
                 info = await connector.handle_logout_request(params, binding=binding, acs_url=self._federation.acs_url)
-            except UpstreamError:
+            except UpstreamError as exc:
+                log.warning("saml_logout.request_refused", pool=session.pool_id, reason=exc.reason)
                 continue
             ended = []
             for other_token, other in candidates:

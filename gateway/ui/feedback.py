@@ -18,6 +18,7 @@ import structlog
 from aiohttp import web
 
 from gateway.errors import GatehouseError
+from gateway.oauth.forms import read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.risk_feedback import FEEDBACK_PATH, FEEDBACK_VALUES
 from gateway.ui.render import csrf_ok, error_page, page
@@ -55,7 +56,7 @@ async def feedback_get(request: web.Request) -> web.Response:
 
 async def feedback_post(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    form = dict(await read_form(request))
     if not csrf_ok(request, form):
         message = "This form has expired or was not sent from this site. Open the link from the email again."
         return error_page(request, services.settings, message, status=403)

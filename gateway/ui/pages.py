@@ -67,6 +67,7 @@ from gateway.ui.sign_in_methods import (
     parse_choices,
     seal_factor,
 )
+from gateway.uris import iri_to_uri
 
 log = structlog.get_logger("gateway.ui")
 
@@ -195,7 +196,11 @@ def _guard(handler: Handler) -> Handler:
 async def _cognito_style(request: web.Request) -> web.Response | None:
     """``/login?client_id=...&redirect_uri=...`` (Cognito's hosted UI link): start at the authorize endpoint."""
     if request.query.get("rid") is None and request.query.get("client_id"):
-        location = f"{base_path(request)}/oauth2/authorize?{request.query_string}"
+        # The path and query as they came, not decoded: a decoded pool segment of "%2Fevil.example" would make
+        # "//evil.example/..." (another site), and a decoded query could hold CR/LF or characters no Location
+        # may (RFC 3986); what is left outside a URI's characters is percent-encoded (RFC 3987 §3.1).
+        prefix = request.rel_url.raw_path.rpartition("/")[0]
+        location = iri_to_uri(f"{prefix}/oauth2/authorize?{request.rel_url.raw_query_string}")
         return web.Response(status=302, headers={"Location": location})
     return None
 

@@ -238,6 +238,7 @@ class FakeSamlIdP(ThreadedApp):
                 "issuer": message.issuer.text if message.issuer is not None else None,
                 "signed": signed_query or message.signature is not None,
                 "relay_state": relay_state,
+                "force_authn": message.force_authn,
             }
         )
         saml_response = self.response(message.id, encrypt=self.encrypt)
