@@ -63,6 +63,8 @@ FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
 # More form fields than this are refused before parsing them all (IAM's largest inputs use a few hundred).
 _MAX_FIELDS: Final = 2000
 XML_CONTENT_TYPE: Final = "text/xml"
+# Where AWS's global endpoints (IAM, STS's sts.amazonaws.com) take their signatures from.
+GLOBAL_REGION: Final = "us-east-1"
 
 # Errors of the shared tree whose query-protocol code differs from their JSON ``__type``.
 _QUERY_CODES: Final = {
@@ -104,6 +106,12 @@ class QueryService:
     # STS's GetCallerIdentity needs no permission (AWS: "no permissions are required").
     session_resource: ResourceOf | None = None
     open_to_sessions: frozenset[str] = frozenset()
+    # The region a global endpoint is signed for (IAM; STS's global endpoint), accepted besides the server's own.
+    global_region: str | None = None
+
+    def signing_regions(self, region: str) -> tuple[str, ...]:
+        """The regions a request's credential scope may name when the server runs in ``region``."""
+        return (region,) if self.global_region is None else (region, self.global_region)
 
     @property
     def model(self) -> ServiceModel:
@@ -375,7 +383,8 @@ async def authenticate(
 ) -> tuple[str | None, CallerContext | None]:
     """Admin credentials, or a temporary-credential session allowed to make this call."""
     if _is_temporary(signed):
-        ctx = await services.credentials.verify_signed(signed, expected_service=service.name)
+        regions = service.signing_regions(services.settings.region)
+        ctx = await services.credentials.verify_signed(signed, expected_service=service.name, regions=regions)
         if operation in service.open_to_sessions:
             return None, ctx
         resource = await service.session_resource(services, operation, params) if service.session_resource else "*"
@@ -386,7 +395,12 @@ async def authenticate(
                 f"{service.name}:{operation} action"
             )
         return None, ctx
-    identity = verify_sigv4(signed, services.admin_credentials.get, expected_service=service.name)
+    identity = verify_sigv4(
+        signed,
+        services.admin_credentials.get,
+        expected_service=service.name,
+        regions=service.signing_regions(services.settings.region),
+    )
     return identity.access_key_id, None
 
 

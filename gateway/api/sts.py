@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import structlog
 
-from gateway.api.awsquery import QueryCall, QueryHandler, QueryService
+from gateway.api.awsquery import GLOBAL_REGION, QueryCall, QueryHandler, QueryService
 from gateway.errors import AccessDeniedException, GatehouseError, InvalidIdentityTokenException, ValidationError
 from gateway.services.credentials import TemporaryCredentials
 from gateway.services.iam import SET_SOURCE_IDENTITY, SOURCE_IDENTITY_KEY, SOURCE_IDENTITY_PATTERN, Role
@@ -329,6 +329,10 @@ OPERATIONS: dict[str, QueryHandler] = {
 
 def sts_service() -> QueryService:
     # No permission is needed to ask who you are; AssumeRole is decided by the target role's trust policy.
+    # STS's global endpoint is signed for us-east-1, a regional one for its region.
     return QueryService(
-        name="sts", operations=OPERATIONS, open_to_sessions=frozenset({"GetCallerIdentity", "AssumeRole"})
+        name="sts",
+        operations=OPERATIONS,
+        open_to_sessions=frozenset({"GetCallerIdentity", "AssumeRole"}),
+        global_region=GLOBAL_REGION,
     )

@@ -62,7 +62,7 @@ import hmac
 import re
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -348,9 +348,15 @@ class CredentialService:
         return claims
 
     async def verify_signed(
-        self, request: SignedRequest, *, expected_service: str | None = None, now: float | None = None
+        self,
+        request: SignedRequest,
+        *,
+        expected_service: str | None = None,
+        now: float | None = None,
+        regions: Collection[str] | None = None,
     ) -> CallerContext:
         """Check a request signed with temporary credentials (SigV4 + X-Amz-Security-Token) and say who it is.
+        ``regions``: the regions its credential scope may name (Gatehouse's own APIs); any when ``None``.
 
         Raises MissingAuthenticationToken / IncompleteSignature / InvalidSignature (bad or absent
         signature), UnrecognizedClient (no, altered or foreign session token; role deleted), ExpiredToken."""
@@ -371,6 +377,7 @@ class CredentialService:
             now=moment,
             max_skew=timedelta(seconds=self._max_skew_seconds),
             expected_service=expected_service,
+            regions=regions,
         )
         claims = opened["claims"]
         return await self._context(identity, claims, now if now is not None else time.time())

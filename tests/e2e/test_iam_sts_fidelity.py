@@ -1,0 +1,414 @@
+"""STS session tags, IAM size quotas and the SigV4 credential scope's region, against a real Gatehouse.
+
+* Session tags need ``sts:TagSession`` in the role's trust policy (IAM User Guide, "Passing session tags in AWS
+  STS", "Permissions required to add session tags"), and AssumeRole names that action when it refuses.
+  Transitive tags (``TransitiveTagKeys``, the web identity token's ``transitive_tag_keys``) pass on to every
+  chained session, cannot be overridden there, and the chained call needs ``sts:TagSession`` for them too
+  (STS API Reference, AssumeRole ``Tags`` and ``TransitiveTagKeys``).
+* IAM quotas (IAM User Guide, "IAM and AWS STS quotas"): a role trust policy of at most 2,048 characters, a
+  role's inline policies of at most 10,240 characters together, white space not counted; a refused call leaves
+  the role as it was.
+* A request signed by Gatehouse's own APIs must be scoped to the server's region (IAM and STS: also
+  ``us-east-1``, where AWS's global endpoints are signed): "Credential should be scoped to a valid region".
+
+This module's server runs with ``region: eu-west-1``, so that the configured region and us-east-1 differ.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from tests.e2e.aws_support import ACCOUNT, aws_client
+from tests.oidc_fake import FakeOidcProvider
+from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, GatehouseServer
+
+SERVER_REGION = "eu-west-1"
+ROOT = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+TAGS_CLAIM = "https://aws.amazon.com/tags"
+
+
+@pytest.fixture(scope="module")
+def gatehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatehouseServer]:
+    data_dir: Path = tmp_path_factory.mktemp("fidelity") / "data"
+    server = GatehouseServer(data_dir, config=f"version: 1\nserver:\n  region: {SERVER_REGION}\npools: []\n")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def iam(gatehouse: GatehouseServer) -> Any:
+    return gatehouse.client("iam")  # signed for us-east-1, as IAM's global endpoint is
+
+
+@pytest.fixture(scope="module")
+def admin_sts(gatehouse: GatehouseServer) -> Any:
+    return gatehouse.client("sts")
+
+
+@pytest.fixture(scope="module")
+def oidc() -> Iterator[FakeOidcProvider]:
+    provider = FakeOidcProvider()
+    provider.start()
+    yield provider
+    provider.stop()
+
+
+def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
+    response = excinfo.value.response
+    return (
+        response["Error"]["Code"],
+        response["ResponseMetadata"]["HTTPStatusCode"],
+        response["Error"].get("Message", ""),
+    )
+
+
+def trust(principal: dict[str, Any], actions: list[str], condition: dict[str, Any] | None = None) -> str:
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": principal, "Action": actions}
+    if condition:
+        statement["Condition"] = condition
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def session_client(gatehouse: GatehouseServer, service: str, creds: dict[str, Any], region: str | None = None) -> Any:
+    client = aws_client(service, gatehouse.url, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    if region is None:
+        return client
+    return signed_client(
+        gatehouse, service, region, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+    )
+
+
+def signed_client(
+    gatehouse: GatehouseServer, service: str, region: str, key: str, secret: str, token: str | None = None
+) -> Any:
+    """A boto3 client signing for ``region`` (tests.support's clients sign for us-east-1)."""
+    return boto3.client(
+        service,
+        endpoint_url=gatehouse.url,
+        region_name=region,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def principal_of(gatehouse: GatehouseServer, creds: dict[str, Any], region: str = "us-east-1") -> dict[str, Any]:
+    """What ``/gatehouse/verify`` says of a request signed with ``creds`` (an S3 GET signed for ``region``)."""
+    url = "https://files.example/bucket/key"
+    request = AWSRequest(method="GET", url=url, data=b"")
+    SigV4Auth(
+        Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]), "s3", region
+    ).add_auth(request)
+    headers = {"Host": "files.example", **dict(request.headers.items())}
+    question = {"method": "GET", "url": url, "headers": headers, "body": ""}
+    http = urllib.request.Request(
+        gatehouse.url + "/gatehouse/verify",
+        data=json.dumps(question).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(http, timeout=5) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise AssertionError(f"verify refused: {error.code} {error.read()!r}") from error
+    principal: dict[str, Any] = answer["Principal"]
+    return principal
+
+
+def tags(**pairs: str) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in pairs.items()]
+
+
+# --- session tags ---------------------------------------------------------------------------------------------
+
+
+def test_assume_role_tags_need_tag_session_and_the_refusal_names_it(iam: Any, admin_sts: Any) -> None:
+    arn = iam.create_role(RoleName="tagless", AssumeRolePolicyDocument=trust(ROOT, ["sts:AssumeRole"]))["Role"]["Arn"]
+    with pytest.raises(ClientError) as denied:
+        admin_sts.assume_role(RoleArn=arn, RoleSessionName="s1", Tags=tags(team="red"))
+    assert error_of(denied) == (
+        "AccessDenied",
+        403,
+        f"User: arn:aws:iam::{ACCOUNT}:root is not authorized to perform: sts:TagSession on resource: {arn}",
+    )
+    # Without tags the same call is fine; with sts:TagSession in the trust policy the tagged one is too.
+    assert admin_sts.assume_role(RoleArn=arn, RoleSessionName="s1")["Credentials"]
+    iam.update_assume_role_policy(RoleName="tagless", PolicyDocument=trust(ROOT, ["sts:AssumeRole", "sts:TagSession"]))
+    assert admin_sts.assume_role(RoleArn=arn, RoleSessionName="s1", Tags=tags(team="red"))["Credentials"]
+
+
+def test_transitive_tag_keys_must_name_tags_of_the_request(gatehouse: GatehouseServer, iam: Any, admin_sts: Any) -> None:
+    arn = iam.create_role(
+        RoleName="transitive-check", AssumeRolePolicyDocument=trust(ROOT, ["sts:AssumeRole", "sts:TagSession"])
+    )["Role"]["Arn"]
+    with pytest.raises(ClientError) as not_a_tag:
+        admin_sts.assume_role(RoleArn=arn, RoleSessionName="s1", Tags=tags(team="red"), TransitiveTagKeys=["cost"])
+    assert error_of(not_a_tag) == (
+        "InvalidParameterValue",
+        400,
+        "The specified transitive tag key must be included in the requested tags.",
+    )
+    with pytest.raises(ClientError) as no_tags:
+        admin_sts.assume_role(RoleArn=arn, RoleSessionName="s1", TransitiveTagKeys=["team"])
+    assert error_of(no_tags)[:2] == ("InvalidParameterValue", 400)
+    # Tag keys are case-insensitive: two keys differing only in case are one key given twice.
+    with pytest.raises(ClientError) as duplicate:
+        admin_sts.assume_role(RoleArn=arn, RoleSessionName="s1", Tags=tags(team="red", Team="blue"))
+    assert error_of(duplicate) == (
+        "InvalidParameterValue",
+        400,
+        "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
+    )
+    # A transitive key matches its tag whatever its case.
+    creds = admin_sts.assume_role(
+        RoleArn=arn, RoleSessionName="s1", Tags=tags(team="red"), TransitiveTagKeys=["TEAM"]
+    )["Credentials"]
+    assert principal_of(gatehouse, creds)["PrincipalTags"] == {"team": "red"}
+
+
+def test_transitive_tags_pass_on_in_a_role_chain(gatehouse: GatehouseServer, iam: Any, admin_sts: Any) -> None:
+    first = iam.create_role(
+        RoleName="chain-first", AssumeRolePolicyDocument=trust(ROOT, ["sts:AssumeRole", "sts:TagSession"])
+    )["Role"]["Arn"]
+    second = iam.create_role(
+        RoleName="chain-second", AssumeRolePolicyDocument=trust({"AWS": first}, ["sts:AssumeRole"])
+    )["Role"]["Arn"]
+    third = iam.create_role(
+        RoleName="chain-third", AssumeRolePolicyDocument=trust({"AWS": second}, ["sts:AssumeRole", "sts:TagSession"])
+    )["Role"]["Arn"]
+    creds = admin_sts.assume_role(
+        RoleArn=first, RoleSessionName="one", Tags=tags(team="red", cost="c1"), TransitiveTagKeys=["team"]
+    )["Credentials"]
+    assert principal_of(gatehouse, creds)["PrincipalTags"] == {"team": "red", "cost": "c1"}
+    first_sts = session_client(gatehouse, "sts", creds)
+
+    # The incoming transitive tag is a session tag of the chained session: the next trust policy must allow
+    # sts:TagSession, and the refusal says so.
+    with pytest.raises(ClientError) as denied:
+        first_sts.assume_role(RoleArn=second, RoleSessionName="two")
+    assert error_of(denied) == (
+        "AccessDenied",
+        403,
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/chain-first/one is not authorized to perform: sts:TagSession "
+        f"on resource: {second}",
+    )
+    iam.update_assume_role_policy(
+        RoleName="chain-second",
+        PolicyDocument=trust(
+            {"AWS": first}, ["sts:AssumeRole", "sts:TagSession"], {"StringEquals": {"aws:RequestTag/team": "red"}}
+        ),
+    )
+    # A transitive tag cannot be overridden down the chain, in any case of its key.
+    for key in ("team", "TEAM"):
+        with pytest.raises(ClientError) as overridden:
+            first_sts.assume_role(RoleArn=second, RoleSessionName="two", Tags=[{"Key": key, "Value": "blue"}])
+        assert error_of(overridden) == (
+            "InvalidParameterValue",
+            400,
+            "One of the specified transitive tag keys can't be set because it conflicts with a transitive tag key "
+            "from the calling session.",
+        )
+    # Only the transitive tag is carried; new tags join it (and may be transitive themselves).
+    chained = first_sts.assume_role(
+        RoleArn=second, RoleSessionName="two", Tags=tags(project="p9"), TransitiveTagKeys=["project"]
+    )["Credentials"]
+    assert principal_of(gatehouse, chained)["PrincipalTags"] == {"team": "red", "project": "p9"}
+    # Transitive stays transitive: the third session still carries both.
+    third_creds = session_client(gatehouse, "sts", chained).assume_role(RoleArn=third, RoleSessionName="three")[
+        "Credentials"
+    ]
+    assert principal_of(gatehouse, third_creds)["PrincipalTags"] == {"team": "red", "project": "p9"}
+    # A session without transitive tags passes none on (the first hop's "cost" never travelled).
+    plain = admin_sts.assume_role(RoleArn=first, RoleSessionName="plain", Tags=tags(team="red"))["Credentials"]
+    iam.update_assume_role_policy(RoleName="chain-second", PolicyDocument=trust({"AWS": first}, ["sts:AssumeRole"]))
+    untagged = session_client(gatehouse, "sts", plain).assume_role(RoleArn=second, RoleSessionName="two")
+    assert principal_of(gatehouse, untagged["Credentials"])["PrincipalTags"] == {}
+
+
+def test_web_identity_transitive_tags_pass_on(
+    gatehouse: GatehouseServer, iam: Any, oidc: FakeOidcProvider
+) -> None:
+    provider = oidc.issuer.split("://", 1)[1]
+    iam.create_open_id_connect_provider(Url=oidc.issuer, ClientIDList=["ext-app"], ThumbprintList=["0" * 40])
+    federated = {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{provider}"}
+    condition = {"StringEquals": {f"{provider}:aud": "ext-app"}}
+    web_role = iam.create_role(
+        RoleName="web-tags", AssumeRolePolicyDocument=trust(federated, ["sts:AssumeRoleWithWebIdentity"], condition)
+    )["Role"]["Arn"]
+    target = iam.create_role(
+        RoleName="web-next", AssumeRolePolicyDocument=trust({"AWS": web_role}, ["sts:AssumeRole", "sts:TagSession"])
+    )["Role"]["Arn"]
+    claim = {TAGS_CLAIM: {"principal_tags": {"team": ["red"], "cost": ["c1"]}, "transitive_tag_keys": ["team"]}}
+    sts = gatehouse.client("sts", signed=False)
+    with pytest.raises(ClientError) as denied:  # tags in the token need sts:TagSession too
+        sts.assume_role_with_web_identity(RoleArn=web_role, RoleSessionName="web", WebIdentityToken=oidc.token(**claim))
+    assert error_of(denied)[:2] == ("AccessDenied", 403)
+    iam.update_assume_role_policy(
+        RoleName="web-tags",
+        PolicyDocument=trust(federated, ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"], condition),
+    )
+    creds = sts.assume_role_with_web_identity(
+        RoleArn=web_role, RoleSessionName="web", WebIdentityToken=oidc.token(**claim)
+    )["Credentials"]
+    assert principal_of(gatehouse, creds)["PrincipalTags"] == {"team": "red", "cost": "c1"}
+    web_sts = session_client(gatehouse, "sts", creds)
+    with pytest.raises(ClientError) as overridden:
+        web_sts.assume_role(RoleArn=target, RoleSessionName="next", Tags=tags(Team="blue"))
+    assert error_of(overridden)[:2] == ("InvalidParameterValue", 400)
+    chained = web_sts.assume_role(RoleArn=target, RoleSessionName="next")["Credentials"]
+    assert principal_of(gatehouse, chained)["PrincipalTags"] == {"team": "red"}
+
+
+# --- IAM quotas -------------------------------------------------------------------------------------------------
+
+
+def padded_trust(characters: int, *, spaces: int = 0) -> str:
+    """A valid trust policy of exactly ``characters`` characters that are not white space, plus ``spaces``."""
+    base = trust(ROOT, ["sts:AssumeRole"], {"StringEquals": {"sts:ExternalId": ""}})
+    compact = "".join(base.split())
+    pad = characters - len(compact)
+    assert pad > 0
+    document = base.replace('"sts:ExternalId": ""', f'"sts:ExternalId": "{"x" * pad}"')
+    assert len("".join(document.split())) == characters
+    return document + " " * spaces
+
+
+def padded_policy(characters: int, *, spaces: int = 0) -> str:
+    """A valid identity policy of exactly ``characters`` characters that are not white space, plus ``spaces``."""
+    base = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": ""}]}
+    )
+    compact = "".join(base.split())
+    pad = characters - len(compact)
+    document = base.replace('"Resource": ""', f'"Resource": "arn:aws:s3:::{"x" * (pad - 13)}"')
+    assert len("".join(document.split())) == characters
+    return document + "\n" * spaces
+
+
+def test_trust_policy_size_quota(iam: Any) -> None:
+    with pytest.raises(ClientError) as too_long:
+        iam.create_role(RoleName="big-trust", AssumeRolePolicyDocument=padded_trust(2049))
+    assert error_of(too_long) == ("LimitExceeded", 409, "Cannot exceed quota for ACLSizePerRole: 2048")
+    with pytest.raises(ClientError) as absent:
+        iam.get_role(RoleName="big-trust")
+    assert error_of(absent)[0] == "NoSuchEntity"
+
+    # White space is not counted: 2,048 characters and a lot of spaces are within the quota.
+    at_quota = padded_trust(2048, spaces=500)
+    iam.create_role(RoleName="big-trust", AssumeRolePolicyDocument=at_quota)
+    with pytest.raises(ClientError) as update:
+        iam.update_assume_role_policy(RoleName="big-trust", PolicyDocument=padded_trust(2049))
+    assert error_of(update) == ("LimitExceeded", 409, "Cannot exceed quota for ACLSizePerRole: 2048")
+    stored = iam.get_role(RoleName="big-trust")["Role"]["AssumeRolePolicyDocument"]
+    assert stored == json.loads(at_quota)  # unchanged by the refused update
+
+
+def test_inline_role_policies_size_quota(iam: Any) -> None:
+    iam.create_role(RoleName="big-inline", AssumeRolePolicyDocument=trust(ROOT, ["sts:AssumeRole"]))
+    # 6,000 + 4,240 = 10,240 characters that are not white space, plus plenty that is: accepted.
+    iam.put_role_policy(RoleName="big-inline", PolicyName="a", PolicyDocument=padded_policy(6000, spaces=3000))
+    iam.put_role_policy(RoleName="big-inline", PolicyName="b", PolicyDocument=padded_policy(4240, spaces=3000))
+    with pytest.raises(ClientError) as over:
+        iam.put_role_policy(RoleName="big-inline", PolicyName="c", PolicyDocument=padded_policy(200))
+    assert error_of(over) == ("LimitExceeded", 409, "Maximum policy size of 10240 bytes exceeded for role big-inline")
+    # Replacing a policy counts its new size in place of its old one.
+    with pytest.raises(ClientError) as grown:
+        iam.put_role_policy(RoleName="big-inline", PolicyName="b", PolicyDocument=padded_policy(4241))
+    assert error_of(grown)[:2] == ("LimitExceeded", 409)
+    assert sorted(iam.list_role_policies(RoleName="big-inline")["PolicyNames"]) == ["a", "b"]
+    kept = iam.get_role_policy(RoleName="big-inline", PolicyName="b")["PolicyDocument"]
+    assert kept == json.loads(padded_policy(4240))
+    iam.put_role_policy(RoleName="big-inline", PolicyName="b", PolicyDocument=padded_policy(4000))
+    iam.put_role_policy(RoleName="big-inline", PolicyName="c", PolicyDocument=padded_policy(240))
+
+
+# --- the credential scope's region --------------------------------------------------------------------------------
+
+
+def admin(gatehouse: GatehouseServer, service: str, region: str) -> Any:
+    return signed_client(gatehouse, service, region, ADMIN_KEY_ID, ADMIN_SECRET)
+
+
+def test_json_services_need_the_servers_region(gatehouse: GatehouseServer) -> None:
+    idp = admin(gatehouse, "cognito-idp", SERVER_REGION)
+    before = idp.list_user_pools(MaxResults=60)["UserPools"]
+    for region in ("us-east-1", "ap-south-1"):
+        other = admin(gatehouse, "cognito-idp", region)
+        with pytest.raises(ClientError) as refused:
+            other.create_user_pool(PoolName="elsewhere")
+        assert error_of(refused) == (
+            "InvalidSignatureException",
+            403,
+            f"Credential should be scoped to a valid region, not '{region}'.",
+        )
+        with pytest.raises(ClientError) as identity_refused:
+            admin(gatehouse, "cognito-identity", region).list_identity_pools(MaxResults=10)
+        assert error_of(identity_refused)[:2] == ("InvalidSignatureException", 403)
+    assert idp.list_user_pools(MaxResults=60)["UserPools"] == before
+    assert admin(gatehouse, "cognito-identity", SERVER_REGION).list_identity_pools(MaxResults=10)["IdentityPools"] == []
+
+
+def test_iam_and_sts_take_the_servers_region_and_us_east_1(gatehouse: GatehouseServer, iam: Any) -> None:
+    assert admin(gatehouse, "iam", SERVER_REGION).list_roles()["Roles"] is not None
+    other_iam = admin(gatehouse, "iam", "ap-south-1")
+    with pytest.raises(ClientError) as refused:
+        other_iam.create_role(RoleName="elsewhere", AssumeRolePolicyDocument=trust(ROOT, ["sts:AssumeRole"]))
+    assert error_of(refused) == (
+        "SignatureDoesNotMatch",
+        403,
+        "Credential should be scoped to a valid region, not 'ap-south-1'.",
+    )
+    with pytest.raises(ClientError) as absent:
+        iam.get_role(RoleName="elsewhere")
+    assert error_of(absent)[0] == "NoSuchEntity"
+
+    for region in ("us-east-1", SERVER_REGION):
+        assert admin(gatehouse, "sts", region).get_caller_identity()["Account"] == ACCOUNT
+    with pytest.raises(ClientError) as sts_refused:
+        admin(gatehouse, "sts", "ap-south-1").get_caller_identity()
+    assert error_of(sts_refused)[:2] == ("SignatureDoesNotMatch", 403)
+
+
+def test_sessions_calling_gatehouse_apis_are_held_to_the_region_but_verify_is_not(
+    gatehouse: GatehouseServer, iam: Any, admin_sts: Any
+) -> None:
+    arn = iam.create_role(RoleName="region-session", AssumeRolePolicyDocument=trust(ROOT, ["sts:AssumeRole"]))[
+        "Role"
+    ]["Arn"]
+    creds = admin_sts.assume_role(RoleArn=arn, RoleSessionName="rs")["Credentials"]
+    for region in ("us-east-1", SERVER_REGION):
+        me = session_client(gatehouse, "sts", creds, region).get_caller_identity()
+        assert me["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/region-session/rs"
+    with pytest.raises(ClientError) as refused:
+        session_client(gatehouse, "sts", creds, "ap-south-1").get_caller_identity()
+    assert error_of(refused) == (
+        "SignatureDoesNotMatch",
+        403,
+        "Credential should be scoped to a valid region, not 'ap-south-1'.",
+    )
+    # The verify endpoint checks requests meant for other services, in whatever region they are signed for.
+    assert principal_of(gatehouse, creds, region="ap-south-1")["Region"] == "ap-south-1"
+
+
+def test_region_check_does_not_hide_a_bad_signature(gatehouse: GatehouseServer) -> None:
+    """A request in the right region with a wrong secret is still refused for its signature."""
+    wrong = signed_client(gatehouse, "iam", "us-east-1", ADMIN_KEY_ID, "not-the-secret")
+    with pytest.raises(ClientError) as refused:
+        wrong.list_roles()
+    assert error_of(refused)[:2] == ("SignatureDoesNotMatch", 403)
+    assert "region" not in error_of(refused)[2]
