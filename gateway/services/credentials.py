@@ -8,6 +8,7 @@ Interface (what other services call)::
         identity_id="us-east-1:1234...",   # identity-pool identity id (or None)
         source_identity=None,          # STS SourceIdentity (or None)
         principal_tags={"team": "a"},  # session tags: aws:PrincipalTag/<key> in policies
+        transitive_tag_keys=("team",), # the tags a chained session (AssumeRole with these credentials) inherits
         session_policy=None,           # a policy JSON text; the session may do only what it AND the role allow
         duration_seconds=3600,         # 900 .. role.max_session_duration (ValidationError otherwise)
         web_identity=WebIdentity(...), # the verified token's provider/sub/aud/amr: condition keys later
@@ -148,6 +149,13 @@ class CallerContext:
     region: str = ""
     service: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Keys of principal_tags that pass on to a chained session (STS AssumeRole TransitiveTagKeys).
+    transitive_tag_keys: tuple[str, ...] = ()
+
+    def transitive_tags(self) -> dict[str, str]:
+        """The session tags a role assumed with these credentials inherits (IAM User Guide, "Chaining roles
+        with session tags")."""
+        return {key: self.principal_tags[key] for key in self.transitive_tag_keys if key in self.principal_tags}
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary (the verify endpoint's answer)."""
@@ -208,6 +216,7 @@ class CredentialService:
         duration_seconds: int = 3600,
         web_identity: WebIdentity | None = None,
         federation_keys: Mapping[str, ContextValue] | None = None,
+        transitive_tag_keys: Sequence[str] = (),
     ) -> TemporaryCredentials:
         """Temporary credentials for ``role``. Raises ValidationError for an unknown role ARN,
         ValidationError for a duration outside 900..MaxSessionDuration, MalformedPolicyDocument and
@@ -240,6 +249,9 @@ class CredentialService:
             claims["src"] = source_identity
         if principal_tags:
             claims["tags"] = dict(principal_tags)
+            transitive = [key for key in transitive_tag_keys if key in principal_tags]
+            if transitive:
+                claims["tt"] = transitive
         if session_policy is not None:
             claims["pol"] = session_policy
         federation: dict[str, ContextValue] = dict(federation_keys or {})
@@ -431,6 +443,7 @@ class CredentialService:
             role_policies=role.policies,
             region=identity.region,
             service=identity.service,
+            transitive_tag_keys=tuple(claims.get("tt") or ()),
         )
 
     # --- authorising ------------------------------------------------------------------------------------

@@ -152,7 +152,9 @@ def test_assume_role_tags_need_tag_session_and_the_refusal_names_it(iam: Any, ad
     assert admin_sts.assume_role(RoleArn=arn, RoleSessionName="s1", Tags=tags(team="red"))["Credentials"]
 
 
-def test_transitive_tag_keys_must_name_tags_of_the_request(gatehouse: GatehouseServer, iam: Any, admin_sts: Any) -> None:
+def test_transitive_tag_keys_must_name_tags_of_the_request(
+    gatehouse: GatehouseServer, iam: Any, admin_sts: Any
+) -> None:
     arn = iam.create_role(
         RoleName="transitive-check", AssumeRolePolicyDocument=trust(ROOT, ["sts:AssumeRole", "sts:TagSession"])
     )["Role"]["Arn"]
@@ -175,9 +177,9 @@ def test_transitive_tag_keys_must_name_tags_of_the_request(gatehouse: GatehouseS
         "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
     )
     # A transitive key matches its tag whatever its case.
-    creds = admin_sts.assume_role(
-        RoleArn=arn, RoleSessionName="s1", Tags=tags(team="red"), TransitiveTagKeys=["TEAM"]
-    )["Credentials"]
+    creds = admin_sts.assume_role(RoleArn=arn, RoleSessionName="s1", Tags=tags(team="red"), TransitiveTagKeys=["TEAM"])[
+        "Credentials"
+    ]
     assert principal_of(gatehouse, creds)["PrincipalTags"] == {"team": "red"}
 
 
@@ -240,9 +242,7 @@ def test_transitive_tags_pass_on_in_a_role_chain(gatehouse: GatehouseServer, iam
     assert principal_of(gatehouse, untagged["Credentials"])["PrincipalTags"] == {}
 
 
-def test_web_identity_transitive_tags_pass_on(
-    gatehouse: GatehouseServer, iam: Any, oidc: FakeOidcProvider
-) -> None:
+def test_web_identity_transitive_tags_pass_on(gatehouse: GatehouseServer, iam: Any, oidc: FakeOidcProvider) -> None:
     provider = oidc.issuer.split("://", 1)[1]
     iam.create_open_id_connect_provider(Url=oidc.issuer, ClientIDList=["ext-app"], ThumbprintList=["0" * 40])
     federated = {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{provider}"}
@@ -387,9 +387,9 @@ def test_iam_and_sts_take_the_servers_region_and_us_east_1(gatehouse: GatehouseS
 def test_sessions_calling_gatehouse_apis_are_held_to_the_region_but_verify_is_not(
     gatehouse: GatehouseServer, iam: Any, admin_sts: Any
 ) -> None:
-    arn = iam.create_role(RoleName="region-session", AssumeRolePolicyDocument=trust(ROOT, ["sts:AssumeRole"]))[
-        "Role"
-    ]["Arn"]
+    arn = iam.create_role(RoleName="region-session", AssumeRolePolicyDocument=trust(ROOT, ["sts:AssumeRole"]))["Role"][
+        "Arn"
+    ]
     creds = admin_sts.assume_role(RoleArn=arn, RoleSessionName="rs")["Credentials"]
     for region in ("us-east-1", SERVER_REGION):
         me = session_client(gatehouse, "sts", creds, region).get_caller_identity()
