@@ -208,9 +208,11 @@ async def _apply_role(iam: IamService, role: RoleConfig) -> None:
             max_session_duration=role.max_session_duration,
             tags=role.tags,
         )
-    for name, document in role.policies.items():
-        if existing.policy_documents.get(name) != document:
-            await iam.put_role_policy(role.name, name, document)
+    # Policies the file dropped go first: the role's inline policies must fit IAM's size quota together at
+    # every step, so one replaced by another is never counted twice.
     for name in set(existing.policy_documents) - set(role.policies):
         with contextlib.suppress(NoSuchEntityException):
             await iam.delete_role_policy(role.name, name)
+    for name, document in role.policies.items():
+        if existing.policy_documents.get(name) != document:
+            await iam.put_role_policy(role.name, name, document)

@@ -33,6 +33,7 @@ from botocore.exceptions import ClientError
 
 from tests.e2e.aws_support import ACCOUNT, aws_client
 from tests.oidc_fake import FakeOidcProvider
+from tests.saml_idp_fake import FakeAwsSamlIdP, aws_attributes
 from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, GatehouseServer
 
 SERVER_REGION = "eu-west-1"
@@ -274,6 +275,39 @@ def test_web_identity_transitive_tags_pass_on(gatehouse: GatehouseServer, iam: A
     assert principal_of(gatehouse, chained)["PrincipalTags"] == {"team": "red"}
 
 
+def test_saml_transitive_tags_pass_on(gatehouse: GatehouseServer, iam: Any) -> None:
+    """The assertion's ``TransitiveTagKeys`` attribute marks which ``PrincipalTag:*`` attributes pass on."""
+    idp = FakeAwsSamlIdP()
+    provider = iam.create_saml_provider(Name="fidelity-corp", SAMLMetadataDocument=idp.metadata_xml())[
+        "SAMLProviderArn"
+    ]
+    federated = {"Federated": provider}
+    saml_role = iam.create_role(
+        RoleName="saml-tags", AssumeRolePolicyDocument=trust(federated, ["sts:AssumeRoleWithSAML"])
+    )["Role"]["Arn"]
+    target = iam.create_role(
+        RoleName="saml-next", AssumeRolePolicyDocument=trust({"AWS": saml_role}, ["sts:AssumeRole", "sts:TagSession"])
+    )["Role"]["Arn"]
+    attributes = aws_attributes(
+        saml_role,
+        provider,
+        **{"PrincipalTag:team": ["red"], "PrincipalTag:cost": ["c1"], "TransitiveTagKeys": ["Team"]},
+    )
+    sts = gatehouse.client("sts", signed=False)
+    with pytest.raises(ClientError) as denied:  # the assertion's tags need sts:TagSession
+        sts.assume_role_with_saml(RoleArn=saml_role, PrincipalArn=provider, SAMLAssertion=idp.response(attributes))
+    assert error_of(denied)[:2] == ("AccessDenied", 403)
+    iam.update_assume_role_policy(
+        RoleName="saml-tags", PolicyDocument=trust(federated, ["sts:AssumeRoleWithSAML", "sts:TagSession"])
+    )
+    creds = sts.assume_role_with_saml(RoleArn=saml_role, PrincipalArn=provider, SAMLAssertion=idp.response(attributes))[
+        "Credentials"
+    ]
+    assert principal_of(gatehouse, creds)["PrincipalTags"] == {"team": "red", "cost": "c1"}
+    chained = session_client(gatehouse, "sts", creds).assume_role(RoleArn=target, RoleSessionName="next")
+    assert principal_of(gatehouse, chained["Credentials"])["PrincipalTags"] == {"team": "red"}
+
+
 # --- IAM quotas -------------------------------------------------------------------------------------------------
 
 
@@ -412,3 +446,27 @@ def test_region_check_does_not_hide_a_bad_signature(gatehouse: GatehouseServer) 
         wrong.list_roles()
     assert error_of(refused)[:2] == ("SignatureDoesNotMatch", 403)
     assert "region" not in error_of(refused)[2]
+
+
+# --- the config file (last: it restarts the module's server) --------------------------------------------------------
+
+
+def config_with_role(policies: dict[str, str]) -> str:
+    role = {
+        "name": "declared-big",
+        "trust_policy": trust(ROOT, ["sts:AssumeRole"]),
+        "policies": {name: json.loads(document) for name, document in policies.items()},
+    }
+    return f"version: 1\nserver:\n  region: {SERVER_REGION}\npools: []\niam:\n  roles: [{json.dumps(role)}]\n"
+
+
+def test_config_file_swapping_large_inline_policies(gatehouse: GatehouseServer) -> None:
+    """A file that replaces one large inline policy by another stays within the 10,240-character quota at
+    every step: the policy it drops goes before the one it adds comes."""
+    assert gatehouse.config_path is not None
+    for policies in ({"first": padded_policy(6000)}, {"second": padded_policy(6000)}):
+        gatehouse.stop()
+        gatehouse.config_path.write_text(config_with_role(policies))
+        gatehouse.start()
+        iam = signed_client(gatehouse, "iam", "us-east-1", ADMIN_KEY_ID, ADMIN_SECRET)
+        assert iam.list_role_policies(RoleName="declared-big")["PolicyNames"] == list(policies)
