@@ -258,6 +258,9 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
         request_keys["sts:ExternalId"] = p["ExternalId"]
     if p.get("TransitiveTagKeys"):
         request_keys["sts:TransitiveTagKeys"] = list(p["TransitiveTagKeys"])
+    if caller is not None:
+        # The calling session's tags (role and session tags) are the principal's: a trust policy may test them.
+        request_keys.update({f"aws:PrincipalTag/{key}": value for key, value in caller.principal_tags.items()})
     role = await services.iam.find_role_by_arn(p["RoleArn"])
 
     def decide(role: Role, tags: dict[str, str]) -> bool:

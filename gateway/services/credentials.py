@@ -435,7 +435,7 @@ class CredentialService:
             user_id=f"{role.role_id}:{session_name}",
             identity_id=claims.get("iid"),
             source_identity=claims.get("src"),
-            principal_tags=dict(claims.get("tags") or {}),
+            principal_tags=_principal_tags(role.tags, claims.get("tags")),
             issued_at=datetime.fromtimestamp(float(claims["iat"]), UTC),
             expiration=datetime.fromtimestamp(expires, UTC),
             web_identity_keys=dict(claims.get("wi") or {}),
@@ -525,6 +525,18 @@ def _check_session_tags(tags: Mapping[str, str]) -> None:
                 f"A session tag key has 1 to {MAX_TAG_KEY_CHARS} characters and its value at most "
                 f"{MAX_TAG_VALUE_CHARS}."
             )
+
+
+def _principal_tags(role_tags: Mapping[str, str], session_tags: Mapping[str, str] | None) -> dict[str, str]:
+    """A session's principal tags: its role's IAM tags, overridden by its session tags (incoming transitive tags
+    included) of the same key in any case (IAM User Guide, "Passing session tags in AWS STS")."""
+    tags = dict(session_tags or {})
+    if not role_tags:
+        return tags
+    overridden = {key.lower() for key in tags}
+    merged = {key: value for key, value in role_tags.items() if key.lower() not in overridden}
+    merged.update(tags)
+    return merged
 
 
 def _describes_principal(lowered: str) -> bool:

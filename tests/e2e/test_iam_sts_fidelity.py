@@ -110,13 +110,19 @@ def signed_client(
 
 def principal_of(gatehouse: GatehouseServer, creds: dict[str, Any], region: str = "us-east-1") -> dict[str, Any]:
     """What ``/gatehouse/verify`` says of a request signed with ``creds`` (an S3 GET signed for ``region``)."""
+    principal: dict[str, Any] = verified(gatehouse, creds, region)["Principal"]
+    return principal
+
+
+def verified(gatehouse: GatehouseServer, creds: dict[str, Any], region: str = "us-east-1", **ask: Any) -> Any:
+    """``/gatehouse/verify``'s whole answer for an S3 GET signed with ``creds`` (``ask``: action, resource...)."""
     url = "https://files.example/bucket/key"
     request = AWSRequest(method="GET", url=url, data=b"")
     SigV4Auth(
         Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]), "s3", region
     ).add_auth(request)
     headers = {"Host": "files.example", **dict(request.headers.items())}
-    question = {"method": "GET", "url": url, "headers": headers, "body": ""}
+    question = {"method": "GET", "url": url, "headers": headers, "body": "", **ask}
     http = urllib.request.Request(
         gatehouse.url + "/gatehouse/verify",
         data=json.dumps(question).encode(),
@@ -127,8 +133,7 @@ def principal_of(gatehouse: GatehouseServer, creds: dict[str, Any], region: str 
             answer: dict[str, Any] = json.loads(response.read())
     except urllib.error.HTTPError as error:
         raise AssertionError(f"verify refused: {error.code} {error.read()!r}") from error
-    principal: dict[str, Any] = answer["Principal"]
-    return principal
+    return answer
 
 
 def tags(**pairs: str) -> list[dict[str, str]]:
@@ -306,6 +311,62 @@ def test_saml_transitive_tags_pass_on(gatehouse: GatehouseServer, iam: Any) -> N
     assert principal_of(gatehouse, creds)["PrincipalTags"] == {"team": "red", "cost": "c1"}
     chained = session_client(gatehouse, "sts", creds).assume_role(RoleArn=target, RoleSessionName="next")
     assert principal_of(gatehouse, chained["Credentials"])["PrincipalTags"] == {"team": "red"}
+
+
+def test_role_tags_are_principal_tags_unless_a_session_tag_overrides_them(
+    gatehouse: GatehouseServer, iam: Any, admin_sts: Any
+) -> None:
+    """IAM User Guide, "Passing session tags in AWS STS": a session's principal tags are its session tags, its
+    incoming transitive tags and the tags of its role; a session tag overrides a role tag of the same key, in
+    any case."""
+    arn = iam.create_role(
+        RoleName="tagged-role",
+        AssumeRolePolicyDocument=trust(ROOT, ["sts:AssumeRole", "sts:TagSession"]),
+        Tags=tags(team="red", dept="ops"),
+    )["Role"]["Arn"]
+    read_when_red = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::bucket/*",
+                "Condition": {"StringEquals": {"aws:PrincipalTag/team": "red"}},
+            }
+        ],
+    }
+    iam.put_role_policy(RoleName="tagged-role", PolicyName="abac", PolicyDocument=json.dumps(read_when_red))
+    ask = {"action": "s3:GetObject", "resource": "arn:aws:s3:::bucket/key"}
+    plain = admin_sts.assume_role(RoleArn=arn, RoleSessionName="plain")["Credentials"]
+    answer = verified(gatehouse, plain, **ask)
+    assert answer["Principal"]["PrincipalTags"] == {"team": "red", "dept": "ops"}
+    assert answer["Allowed"] is True
+    blue = admin_sts.assume_role(RoleArn=arn, RoleSessionName="blue", Tags=tags(Team="blue"))["Credentials"]
+    answer = verified(gatehouse, blue, **ask)
+    assert answer["Principal"]["PrincipalTags"] == {"Team": "blue", "dept": "ops"}
+    assert answer["Allowed"] is False
+
+
+def test_chained_trust_policy_sees_the_callers_principal_tags(
+    gatehouse: GatehouseServer, iam: Any, admin_sts: Any
+) -> None:
+    """A trust policy may test the calling session's ``aws:PrincipalTag/*`` (session and role tags alike): the
+    usual ABAC gate on role chaining."""
+    source = iam.create_role(
+        RoleName="abac-source", AssumeRolePolicyDocument=trust(ROOT, ["sts:AssumeRole", "sts:TagSession"])
+    )["Role"]["Arn"]
+    gated = iam.create_role(
+        RoleName="abac-gated",
+        AssumeRolePolicyDocument=trust(
+            {"AWS": source}, ["sts:AssumeRole"], {"StringEquals": {"aws:PrincipalTag/team": "red"}}
+        ),
+    )["Role"]["Arn"]
+    red = admin_sts.assume_role(RoleArn=source, RoleSessionName="red", Tags=tags(team="red"))["Credentials"]
+    blue = admin_sts.assume_role(RoleArn=source, RoleSessionName="blue", Tags=tags(team="blue"))["Credentials"]
+    assert session_client(gatehouse, "sts", red).assume_role(RoleArn=gated, RoleSessionName="in")["Credentials"]
+    with pytest.raises(ClientError) as denied:
+        session_client(gatehouse, "sts", blue).assume_role(RoleArn=gated, RoleSessionName="in")
+    assert error_of(denied)[:2] == ("AccessDenied", 403)
 
 
 # --- IAM quotas -------------------------------------------------------------------------------------------------
