@@ -14,6 +14,12 @@ exchanged once.
 
 AssumeRole is signed: by the admin credentials (the account's root, principal ``arn:aws:iam::<account>:root``)
 or by a role session (role chaining, principal the assumed-role ARN); the trust policy decides.
+
+Session tags (AssumeRole's Tags, a web identity token's ``https://aws.amazon.com/tags`` claim, a SAML
+assertion's ``PrincipalTag:*`` attributes) need ``sts:TagSession`` in the trust policy too. Those marked
+transitive (TransitiveTagKeys) pass on to every session chained from the session, which needs
+``sts:TagSession`` for them in turn and may not override them (IAM User Guide, "Passing session tags in AWS
+STS", "Chaining roles with session tags").
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ Design (the session token carries everything; verification needs one store read)
   Gatehouse recomputes it from the key id alone (K_secret is derived from the data dir's secret key).
 * The session token is an AES-256-GCM sealed box (:mod:`gateway.secretbox`, key K_token derived from the
   same secret) of the session's claims: role ARN and unique id, session name, identity id, source identity,
-  principal tags, session policy, web-identity condition keys, issue and expiry times. The access key id is
+  session tags and which of them are transitive, session policy, web-identity condition keys, issue and
+  expiry times. A session's principal tags are its session tags over its role's IAM tags. The access key id is
   the box's associated data, so a token cannot be paired with another key id; any change to the token fails
   authentication.
 * Verifying a request: open the token (no I/O), recompute the secret, check the SigV4 signature
