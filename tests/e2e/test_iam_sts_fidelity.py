@@ -17,6 +17,8 @@ This module's server runs with ``region: eu-west-1``, so that the configured reg
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -531,3 +533,35 @@ def test_config_file_swapping_large_inline_policies(gatehouse: GatehouseServer) 
         gatehouse.start()
         iam = signed_client(gatehouse, "iam", "us-east-1", ADMIN_KEY_ID, ADMIN_SECRET)
         assert iam.list_role_policies(RoleName="declared-big")["PolicyNames"] == list(policies)
+
+
+def test_config_check_applies_the_size_quotas(tmp_path: Path) -> None:
+    """``gatehouse config check`` refuses a file that ``serve`` could not apply: a trust policy or a role's inline
+    policies beyond IAM's quotas (white space not counted)."""
+    cases = {
+        "trust": {"name": "r", "trust_policy": json.loads(padded_trust(2049))},
+        "inline": {
+            "name": "r",
+            "trust_policy": json.loads(trust(ROOT, ["sts:AssumeRole"])),
+            "policies": {"a": json.loads(padded_policy(6000)), "b": json.loads(padded_policy(4241))},
+        },
+    }
+    for name, role in cases.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(f"version: 1\npools: []\niam:\n  roles: [{json.dumps(role)}]\n")
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "config", "check", str(path)], capture_output=True, text=True
+        )
+        assert result.returncode == 1, (name, result.stdout)
+        assert "iam.roles[0]" in result.stderr and "quota" in result.stderr, result.stderr
+    within = tmp_path / "within.yaml"
+    role = {
+        "name": "r",
+        "trust_policy": json.loads(padded_trust(2048)),
+        "policies": {"a": json.loads(padded_policy(10240))},
+    }
+    within.write_text(f"version: 1\npools: []\niam:\n  roles: [{json.dumps(role)}]\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "config", "check", str(within)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
