@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -264,6 +265,17 @@ def _timestamp(value: Any) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# What XML 1.0 cannot carry at all, escaped or not (XML 1.0 section 2.2, "Char"): C0 controls but tab, newline
+# and carriage return; lone surrogates; U+FFFE and U+FFFF.
+_NOT_XML_CHAR: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _text(value: str) -> str:
+    """Character data for an answer: escaped, and with what XML cannot carry (an error message echoing the input,
+    a token's claim) replaced by U+FFFD, so the document stays well-formed."""
+    return escape(_NOT_XML_CHAR.sub("\ufffd", value))
+
+
 def _xml(shape: botocore.model.Shape, value: Any, out: list[str]) -> None:
     kind = shape.type_name
     if kind == "structure":
@@ -288,7 +300,7 @@ def _xml(shape: botocore.model.Shape, value: Any, out: list[str]) -> None:
             out.append(f"</{name}>")
     elif kind == "map":
         for key, item in value.items():
-            out.append("<entry><key>" + escape(str(key)) + "</key><value>")
+            out.append("<entry><key>" + _text(str(key)) + "</key><value>")
             _xml(shape.value, item, out)
             out.append("</value></entry>")
     elif kind == "timestamp":
@@ -296,7 +308,7 @@ def _xml(shape: botocore.model.Shape, value: Any, out: list[str]) -> None:
     elif kind == "boolean":
         out.append("true" if value else "false")
     else:
-        out.append(escape(str(value)))
+        out.append(_text(str(value)))
 
 
 def xml_response(service: QueryService, operation: str, result: Mapping[str, Any], request_id: str) -> web.Response:
@@ -324,7 +336,7 @@ def error_response(error: GatehouseError, request_id: str, namespace: str) -> we
     fault = "Receiver" if error.status >= 500 else "Sender"
     body = (
         f'<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="{namespace}"><Error><Type>{fault}</Type>'
-        f"<Code>{escape(error_code(error))}</Code><Message>{escape(error.message)}</Message></Error>"
+        f"<Code>{_text(error_code(error))}</Code><Message>{_text(error.message)}</Message></Error>"
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     )
     return web.Response(

@@ -70,6 +70,17 @@ def oidc() -> Iterator[FakeOidcProvider]:
     provider.stop()
 
 
+@pytest.fixture(scope="module")
+def oidc_federated(iam: Any, oidc: FakeOidcProvider) -> dict[str, Any]:
+    """The fake OIDC provider registered in IAM: its trust-policy principal and an ``aud`` condition."""
+    provider = oidc.issuer.split("://", 1)[1]
+    iam.create_open_id_connect_provider(Url=oidc.issuer, ClientIDList=["ext-app"], ThumbprintList=["0" * 40])
+    return {
+        "principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{provider}"},
+        "condition": {"StringEquals": {f"{provider}:aud": "ext-app"}},
+    }
+
+
 def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
     response = excinfo.value.response
     return (
@@ -250,11 +261,10 @@ def test_transitive_tags_pass_on_in_a_role_chain(gatehouse: GatehouseServer, iam
     assert principal_of(gatehouse, untagged["Credentials"])["PrincipalTags"] == {}
 
 
-def test_web_identity_transitive_tags_pass_on(gatehouse: GatehouseServer, iam: Any, oidc: FakeOidcProvider) -> None:
-    provider = oidc.issuer.split("://", 1)[1]
-    iam.create_open_id_connect_provider(Url=oidc.issuer, ClientIDList=["ext-app"], ThumbprintList=["0" * 40])
-    federated = {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{provider}"}
-    condition = {"StringEquals": {f"{provider}:aud": "ext-app"}}
+def test_web_identity_transitive_tags_pass_on(
+    gatehouse: GatehouseServer, iam: Any, oidc: FakeOidcProvider, oidc_federated: dict[str, Any]
+) -> None:
+    federated, condition = oidc_federated["principal"], oidc_federated["condition"]
     web_role = iam.create_role(
         RoleName="web-tags", AssumeRolePolicyDocument=trust(federated, ["sts:AssumeRoleWithWebIdentity"], condition)
     )["Role"]["Arn"]
@@ -369,6 +379,35 @@ def test_chained_trust_policy_sees_the_callers_principal_tags(
     with pytest.raises(ClientError) as denied:
         session_client(gatehouse, "sts", blue).assume_role(RoleArn=gated, RoleSessionName="in")
     assert error_of(denied)[:2] == ("AccessDenied", 403)
+
+
+# --- XML 1.0 answers ---------------------------------------------------------------------------------------------
+
+
+def test_query_answers_stay_well_formed_xml_with_control_characters(
+    gatehouse: GatehouseServer, iam: Any, oidc: FakeOidcProvider, oidc_federated: dict[str, Any]
+) -> None:
+    """XML 1.0 has no way to write most C0 control characters, escaped or not: an error message echoing the
+    input, or an answer carrying a token's claim, must still be a document boto3 can parse."""
+    document = trust(ROOT, ["sts:AssumeRole"], {"StringEquals": {"sts:ExternalId": "a-b"}}).replace("a-b", "a\x01b")
+    with pytest.raises(ClientError) as refused:
+        iam.create_role(RoleName="control-chars", AssumeRolePolicyDocument=document)
+    assert error_of(refused)[:2] == ("ValidationError", 400)
+    with pytest.raises(ClientError) as absent:
+        iam.get_role(RoleName="control-chars")
+    assert error_of(absent)[0] == "NoSuchEntity"
+
+    role = iam.create_role(
+        RoleName="web-control",
+        AssumeRolePolicyDocument=trust(
+            oidc_federated["principal"], ["sts:AssumeRoleWithWebIdentity"], oidc_federated["condition"]
+        ),
+    )["Role"]["Arn"]
+    sts = gatehouse.client("sts", signed=False)
+    answer = sts.assume_role_with_web_identity(
+        RoleArn=role, RoleSessionName="ctl", WebIdentityToken=oidc.token(sub="user\u0001\u001f-7")
+    )
+    assert answer["SubjectFromWebIdentityToken"].startswith("user") and answer["Credentials"]["AccessKeyId"]
 
 
 # --- IAM quotas -------------------------------------------------------------------------------------------------
