@@ -34,12 +34,17 @@ import contextlib
 import json
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
 from gateway.errors import EntityAlreadyExistsException, GatehouseError, NoSuchEntityException
 from gateway.services.aws_passthrough import AwsStsPassthrough
 from gateway.services.container import Services
-from gateway.services.iam import IamService
+from gateway.services.iam import (
+    MAX_INLINE_POLICY_BYTES_PER_ROLE,
+    MAX_TRUST_POLICY_CHARS,
+    IamService,
+    policy_size,
+)
 from gateway.services.policy import PolicyError, parse_policy
 from gateway.settings import Secret
 
@@ -64,7 +69,18 @@ def _check(resource_policy: bool) -> Any:
     return check
 
 
-TrustPolicy = Annotated[str, BeforeValidator(_as_json_text), AfterValidator(_check(True))]
+def _within_trust_quota(text: str) -> str:
+    if policy_size(text) > MAX_TRUST_POLICY_CHARS:
+        raise ValueError(
+            f"expected a trust policy within IAM's quota of {MAX_TRUST_POLICY_CHARS} characters "
+            "(white space not counted)"
+        )
+    return text
+
+
+TrustPolicy = Annotated[
+    str, BeforeValidator(_as_json_text), AfterValidator(_check(True)), AfterValidator(_within_trust_quota)
+]
 IdentityPolicy = Annotated[str, BeforeValidator(_as_json_text), AfterValidator(_check(False))]
 
 
@@ -93,6 +109,16 @@ class RoleConfig(_Model):
     trust_policy: TrustPolicy = Field(description="The assume-role policy: a mapping or a JSON string.")
     policies: dict[str, IdentityPolicy] = Field(default_factory=dict, description="Inline policies by name.")
     tags: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+    @model_validator(mode="after")
+    def _inline_policies_within_quota(self) -> RoleConfig:
+        # IAM's quota on a role's inline policies together (what PutRolePolicy would refuse when applied).
+        if sum(policy_size(text) for text in self.policies.values()) > MAX_INLINE_POLICY_BYTES_PER_ROLE:
+            raise ValueError(
+                f"expected inline policies within IAM's quota of {MAX_INLINE_POLICY_BYTES_PER_ROLE} characters "
+                "together (white space not counted)"
+            )
+        return self
 
 
 class AwsConfig(_Model):
@@ -208,9 +234,11 @@ async def _apply_role(iam: IamService, role: RoleConfig) -> None:
             max_session_duration=role.max_session_duration,
             tags=role.tags,
         )
-    for name, document in role.policies.items():
-        if existing.policy_documents.get(name) != document:
-            await iam.put_role_policy(role.name, name, document)
+    # Policies the file dropped go first: the role's inline policies must fit IAM's size quota together at
+    # every step, so one replaced by another is never counted twice.
     for name in set(existing.policy_documents) - set(role.policies):
         with contextlib.suppress(NoSuchEntityException):
             await iam.delete_role_policy(role.name, name)
+    for name, document in role.policies.items():
+        if existing.policy_documents.get(name) != document:
+            await iam.put_role_policy(role.name, name, document)

@@ -330,6 +330,12 @@ class PackedPolicyTooLargeException(GatehouseError):
     type_name = "PackedPolicyTooLarge"
 
 
+class InvalidParameterValueException(GatehouseError):
+    """STS's answer to session tags that contradict each other or the calling session's transitive tags."""
+
+    type_name = "InvalidParameterValue"
+
+
 class InvalidActionException(GatehouseError):
     """The query protocol's unknown ``Action``."""
 

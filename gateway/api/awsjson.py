@@ -135,7 +135,12 @@ async def handle(
         identity = None
         if service.model.requires_signature(operation):
             identity = verify_sigv4(
-                signed_request(request, body), services.admin_credentials.get, expected_service=service.signing_name
+                signed_request(request, body),
+                services.admin_credentials.get,
+                expected_service=service.signing_name,
+                # A regional service: signed for the server's region (AWS: "Credential should be scoped to a
+                # valid region").
+                regions=(services.settings.region,),
             )
         params = parse_json_object(body)
         source_ip = services.rate_limits.address_of(request.remote, request.headers)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -63,6 +64,8 @@ FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
 # More form fields than this are refused before parsing them all (IAM's largest inputs use a few hundred).
 _MAX_FIELDS: Final = 2000
 XML_CONTENT_TYPE: Final = "text/xml"
+# Where AWS's global endpoints (IAM, STS's sts.amazonaws.com) take their signatures from.
+GLOBAL_REGION: Final = "us-east-1"
 
 # Errors of the shared tree whose query-protocol code differs from their JSON ``__type``.
 _QUERY_CODES: Final = {
@@ -104,6 +107,12 @@ class QueryService:
     # STS's GetCallerIdentity needs no permission (AWS: "no permissions are required").
     session_resource: ResourceOf | None = None
     open_to_sessions: frozenset[str] = frozenset()
+    # The region a global endpoint is signed for (IAM; STS's global endpoint), accepted besides the server's own.
+    global_region: str | None = None
+
+    def signing_regions(self, region: str) -> tuple[str, ...]:
+        """The regions a request's credential scope may name when the server runs in ``region``."""
+        return (region,) if self.global_region is None else (region, self.global_region)
 
     @property
     def model(self) -> ServiceModel:
@@ -256,6 +265,17 @@ def _timestamp(value: Any) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# What XML 1.0 cannot carry at all, escaped or not (XML 1.0 section 2.2, "Char"): C0 controls but tab, newline
+# and carriage return; lone surrogates; U+FFFE and U+FFFF.
+_NOT_XML_CHAR: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _text(value: str) -> str:
+    """Character data for an answer: escaped, and with what XML cannot carry (an error message echoing the input,
+    a token's claim) replaced by U+FFFD, so the document stays well-formed."""
+    return escape(_NOT_XML_CHAR.sub("\ufffd", value))
+
+
 def _xml(shape: botocore.model.Shape, value: Any, out: list[str]) -> None:
     kind = shape.type_name
     if kind == "structure":
@@ -280,7 +300,7 @@ def _xml(shape: botocore.model.Shape, value: Any, out: list[str]) -> None:
             out.append(f"</{name}>")
     elif kind == "map":
         for key, item in value.items():
-            out.append("<entry><key>" + escape(str(key)) + "</key><value>")
+            out.append("<entry><key>" + _text(str(key)) + "</key><value>")
             _xml(shape.value, item, out)
             out.append("</value></entry>")
     elif kind == "timestamp":
@@ -288,7 +308,7 @@ def _xml(shape: botocore.model.Shape, value: Any, out: list[str]) -> None:
     elif kind == "boolean":
         out.append("true" if value else "false")
     else:
-        out.append(escape(str(value)))
+        out.append(_text(str(value)))
 
 
 def xml_response(service: QueryService, operation: str, result: Mapping[str, Any], request_id: str) -> web.Response:
@@ -316,7 +336,7 @@ def error_response(error: GatehouseError, request_id: str, namespace: str) -> we
     fault = "Receiver" if error.status >= 500 else "Sender"
     body = (
         f'<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="{namespace}"><Error><Type>{fault}</Type>'
-        f"<Code>{escape(error_code(error))}</Code><Message>{escape(error.message)}</Message></Error>"
+        f"<Code>{_text(error_code(error))}</Code><Message>{_text(error.message)}</Message></Error>"
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     )
     return web.Response(
@@ -375,7 +395,8 @@ async def authenticate(
 ) -> tuple[str | None, CallerContext | None]:
     """Admin credentials, or a temporary-credential session allowed to make this call."""
     if _is_temporary(signed):
-        ctx = await services.credentials.verify_signed(signed, expected_service=service.name)
+        regions = service.signing_regions(services.settings.region)
+        ctx = await services.credentials.verify_signed(signed, expected_service=service.name, regions=regions)
         if operation in service.open_to_sessions:
             return None, ctx
         resource = await service.session_resource(services, operation, params) if service.session_resource else "*"
@@ -386,7 +407,12 @@ async def authenticate(
                 f"{service.name}:{operation} action"
             )
         return None, ctx
-    identity = verify_sigv4(signed, services.admin_credentials.get, expected_service=service.name)
+    identity = verify_sigv4(
+        signed,
+        services.admin_credentials.get,
+        expected_service=service.name,
+        regions=service.signing_regions(services.settings.region),
+    )
     return identity.access_key_id, None
 
 

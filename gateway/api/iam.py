@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from gateway.api.awsquery import QueryCall, QueryHandler, QueryService
+from gateway.api.awsquery import GLOBAL_REGION, QueryCall, QueryHandler, QueryService
 from gateway.errors import InvalidInputException
 from gateway.services.container import Services
 from gateway.services.iam import Role, oidc_provider_arn, provider_url
@@ -292,4 +292,5 @@ async def _resource(services: Services, operation: str, params: Mapping[str, Any
 
 
 def iam_service() -> QueryService:
-    return QueryService(name="iam", operations=OPERATIONS, session_resource=_resource)
+    # IAM is global: AWS SDKs sign its calls for us-east-1 whatever their configured region.
+    return QueryService(name="iam", operations=OPERATIONS, session_resource=_resource, global_region=GLOBAL_REGION)

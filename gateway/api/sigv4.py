@@ -33,7 +33,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -144,13 +144,14 @@ def verify_sigv4(
     max_skew: timedelta = timedelta(minutes=5),
     expected_service: str | None = None,
     allow_unsigned_payload: bool = False,
+    regions: Collection[str] | None = None,
 ) -> SigV4Identity:
     """Verify the request's SigV4 signature and return who signed it.
 
     ``lookup_secret`` maps an access key id to its secret access key (``None`` if unknown). ``now`` (an
     aware datetime; a naive one is taken as UTC) defaults to the current time. Raises
     MissingAuthenticationTokenException, IncompleteSignatureException, UnrecognizedClientException or
-    InvalidSignatureException.
+    InvalidSignatureException. ``regions``: the regions the credential scope may name (any when ``None``).
     """
     headers = _normalise_headers(request.headers)
     query = _parse_query(request.query_string)
@@ -185,6 +186,9 @@ def verify_sigv4(
         )
     if expected_service is not None and credential.service != expected_service:
         raise InvalidSignatureException(f"Credential should be scoped to correct service: '{expected_service}'.")
+    if regions is not None and credential.region not in regions:
+        # AWS refuses a signature scoped to a region the endpoint does not serve, whatever the signature.
+        raise InvalidSignatureException(f"Credential should be scoped to a valid region, not '{credential.region}'.")
 
     _check_time(claimed, _utc(now) if now is not None else datetime.now(UTC), max_skew)
 

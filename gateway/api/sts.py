@@ -14,6 +14,12 @@ exchanged once.
 
 AssumeRole is signed: by the admin credentials (the account's root, principal ``arn:aws:iam::<account>:root``)
 or by a role session (role chaining, principal the assumed-role ARN); the trust policy decides.
+
+Session tags (AssumeRole's Tags, a web identity token's ``https://aws.amazon.com/tags`` claim, a SAML
+assertion's ``PrincipalTag:*`` attributes) need ``sts:TagSession`` in the trust policy too. Those marked
+transitive (TransitiveTagKeys) pass on to every session chained from the session, which needs
+``sts:TagSession`` for them in turn and may not override them (IAM User Guide, "Passing session tags in AWS
+STS", "Chaining roles with session tags").
 """
 
 from __future__ import annotations
@@ -25,10 +31,16 @@ from typing import Any, Final
 
 import structlog
 
-from gateway.api.awsquery import QueryCall, QueryHandler, QueryService
-from gateway.errors import AccessDeniedException, GatehouseError, InvalidIdentityTokenException, ValidationError
+from gateway.api.awsquery import GLOBAL_REGION, QueryCall, QueryHandler, QueryService
+from gateway.errors import (
+    AccessDeniedException,
+    GatehouseError,
+    InvalidIdentityTokenException,
+    InvalidParameterValueException,
+    ValidationError,
+)
 from gateway.services.credentials import TemporaryCredentials
-from gateway.services.iam import SET_SOURCE_IDENTITY, SOURCE_IDENTITY_KEY, SOURCE_IDENTITY_PATTERN, Role
+from gateway.services.iam import SET_SOURCE_IDENTITY, SOURCE_IDENTITY_KEY, SOURCE_IDENTITY_PATTERN, TAG_SESSION, Role
 from gateway.services.saml_federation import (
     SESSION_DURATION_ATTRIBUTE,
     SESSION_NAME_ATTRIBUTE,
@@ -99,6 +111,7 @@ async def assume_role_with_web_identity(call: QueryCall) -> dict[str, Any]:
         session_policy=p.get("Policy"),
         duration_seconds=p.get("DurationSeconds", 3600),
         web_identity=verified.identity,
+        transitive_tag_keys=_transitive_in(verified.principal_tags, verified.transitive_tag_keys),
     )
     log.info(
         "sts.assumed_role",
@@ -185,6 +198,7 @@ async def assume_role_with_saml(call: QueryCall) -> dict[str, Any]:
         session_policy=p.get("Policy"),
         duration_seconds=duration,
         federation_keys=keys,
+        transitive_tag_keys=_transitive_in(tags, assertion.transitive_tag_keys()),
     )
     log.info(
         "sts.assumed_role",
@@ -231,52 +245,67 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
     root = [f"arn:aws:iam::{account}:root", account]
     requested = {str(t["Key"]): str(t["Value"]) for t in p.get("Tags", [])}
     caller = call.caller
-    # A chained session gets the tags asked for now (earlier session tags pass on only when transitive, and
-    # Gatehouse does not mark any as transitive).
-    tags = requested
+    transitive_keys = _request_transitive_keys(p.get("Tags", []), p.get("TransitiveTagKeys", []))
+    # A chained session inherits the calling session's transitive tags, which the request may not override,
+    # and passes them on in turn (STS API Reference, AssumeRole Tags and TransitiveTagKeys).
+    inherited = caller.transitive_tags() if caller is not None else {}
+    if {key.lower() for key in inherited} & {key.lower() for key in requested}:
+        raise InvalidParameterValueException(
+            "One of the specified transitive tag keys can't be set because it conflicts with a transitive tag key "
+            "from the calling session."
+        )
+    tags = {**inherited, **requested}
+    transitive_keys = [*inherited, *transitive_keys]
     # A source identity, once set, stays with every chained session (AWS: it cannot be changed).
     source_identity = (caller.source_identity if caller is not None else None) or p.get("SourceIdentity")
     # The request's own keys a trust policy may test (IAM User Guide, "IAM and AWS STS condition context keys").
     request_keys: dict[str, Any] = {SESSION_NAME_KEY: p["RoleSessionName"]}
     if p.get("ExternalId") is not None:
         request_keys["sts:ExternalId"] = p["ExternalId"]
+    if p.get("TransitiveTagKeys"):
+        request_keys["sts:TransitiveTagKeys"] = list(p["TransitiveTagKeys"])
+    if caller is not None:
+        # The calling session's tags (role and session tags) are the principal's: a trust policy may test them.
+        request_keys.update({f"aws:PrincipalTag/{key}": value for key, value in caller.principal_tags.items()})
     role = await services.iam.find_role_by_arn(p["RoleArn"])
-    if role is None:
-        allowed = False
-    elif caller is None:
-        # The admin credentials are the account's root.
-        allowed = services.iam.trust_allows_principals(
-            role, root, request_tags=requested, source_identity=source_identity, extra_context=request_keys
-        )
-    else:
+
+    def decide(role: Role, tags: dict[str, str]) -> bool:
+        if caller is None:
+            # The admin credentials are the account's root.
+            return services.iam.trust_allows_principals(
+                role, root, request_tags=tags, source_identity=source_identity, extra_context=request_keys
+            )
         # Role chaining (IAM User Guide, "Cross account / same account role trust"): a trust policy naming the
         # session or its role is enough; one naming only the account also needs the session's own policies
-        # to allow sts:AssumeRole on the target role.
+        # to allow sts:AssumeRole on the target role (and sts:TagSession for session tags).
         direct = [caller.assumed_role_arn, caller.role_arn]
         allowed = services.iam.trust_allows_principals(
-            role, direct, request_tags=requested, source_identity=source_identity, extra_context=request_keys
+            role, direct, request_tags=tags, source_identity=source_identity, extra_context=request_keys
         ) or (
             services.iam.trust_allows_principals(
                 role,
                 root,
-                request_tags=requested,
+                request_tags=tags,
                 principal_arn=caller.assumed_role_arn,
                 source_identity=source_identity,
                 extra_context=request_keys,
             )
             and services.credentials.is_allowed(caller, "sts:AssumeRole", role.arn)
+            and (not tags or services.credentials.is_allowed(caller, TAG_SESSION, role.arn, _tag_keys(tags)))
         )
         if allowed and source_identity is not None:
             # In a role chain the session's own policy must allow setting the source identity too.
             allowed = services.credentials.is_allowed(
                 caller, SET_SOURCE_IDENTITY, role.arn, {SOURCE_IDENTITY_KEY: source_identity}
             )
-    if role is None or not allowed:
+        return allowed
+
+    if role is None or not decide(role, tags):
         who = caller.assumed_role_arn if caller is not None else f"arn:aws:iam::{account}:root"
-        log.info("sts.assume_role_denied", role=p["RoleArn"], caller=who, reason="trust policy")
-        raise AccessDeniedException(
-            f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {p['RoleArn']}"
-        )
+        # AWS names the action refused: sts:TagSession when the role could be assumed without the tags.
+        action = "sts:TagSession" if role is not None and tags and decide(role, {}) else "sts:AssumeRole"
+        log.info("sts.assume_role_denied", role=p["RoleArn"], caller=who, reason="trust policy", action=action)
+        raise AccessDeniedException(f"User: {who} is not authorized to perform: {action} on resource: {p['RoleArn']}")
     duration = p.get("DurationSeconds", 3600)
     if caller is not None and duration > ROLE_CHAINING_MAX_SECONDS:
         # IAM User Guide, "Role chaining": a session assumed with a role session's credentials lasts at most one
@@ -292,6 +321,7 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
         principal_tags=tags,
         session_policy=p.get("Policy"),
         duration_seconds=duration,
+        transitive_tag_keys=transitive_keys,
     )
     log.info(
         "sts.assumed_role",
@@ -312,6 +342,43 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
     return result
 
 
+def _request_transitive_keys(tags: list[dict[str, Any]], transitive: list[str]) -> list[str]:
+    """AssumeRole's Tags and TransitiveTagKeys checked against each other (tag keys are case-insensitive: "you
+    cannot have separate Department and department tag keys"); answers the transitive keys as the tags spell
+    them."""
+    spelled: dict[str, str] = {}
+    for tag in tags:
+        key = str(tag["Key"])
+        if key.lower() in spelled:
+            raise InvalidParameterValueException(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive."
+            )
+        spelled[key.lower()] = key
+    keys: list[str] = []
+    for name in transitive:
+        found = spelled.get(str(name).lower())
+        if found is None:
+            raise InvalidParameterValueException(
+                "The specified transitive tag key must be included in the requested tags."
+            )
+        if found not in keys:
+            keys.append(found)
+    return keys
+
+
+def _tag_keys(tags: dict[str, str]) -> dict[str, Any]:
+    """The request's session tags as condition keys (aws:RequestTag/<key>, aws:TagKeys)."""
+    keys: dict[str, Any] = {f"aws:RequestTag/{key}": value for key, value in tags.items()}
+    keys["aws:TagKeys"] = list(tags)
+    return keys
+
+
+def _transitive_in(tags: dict[str, str], keys: Any) -> list[str]:
+    """The keys of ``tags`` an IdP marked transitive (its TransitiveTagKeys, matched without regard to case)."""
+    wanted = {str(key).lower() for key in keys}
+    return [key for key in tags if key.lower() in wanted]
+
+
 async def get_caller_identity(call: QueryCall) -> dict[str, Any]:
     account = call.services.iam.account_id
     if call.caller is not None:
@@ -329,6 +396,10 @@ OPERATIONS: dict[str, QueryHandler] = {
 
 def sts_service() -> QueryService:
     # No permission is needed to ask who you are; AssumeRole is decided by the target role's trust policy.
+    # STS's global endpoint is signed for us-east-1, a regional one for its region.
     return QueryService(
-        name="sts", operations=OPERATIONS, open_to_sessions=frozenset({"GetCallerIdentity", "AssumeRole"})
+        name="sts",
+        operations=OPERATIONS,
+        open_to_sessions=frozenset({"GetCallerIdentity", "AssumeRole"}),
+        global_region=GLOBAL_REGION,
     )

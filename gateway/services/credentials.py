@@ -8,6 +8,7 @@ Interface (what other services call)::
         identity_id="us-east-1:1234...",   # identity-pool identity id (or None)
         source_identity=None,          # STS SourceIdentity (or None)
         principal_tags={"team": "a"},  # session tags: aws:PrincipalTag/<key> in policies
+        transitive_tag_keys=("team",), # the tags a chained session (AssumeRole with these credentials) inherits
         session_policy=None,           # a policy JSON text; the session may do only what it AND the role allow
         duration_seconds=3600,         # 900 .. role.max_session_duration (ValidationError otherwise)
         web_identity=WebIdentity(...), # the verified token's provider/sub/aud/amr: condition keys later
@@ -43,7 +44,8 @@ Design (the session token carries everything; verification needs one store read)
   Gatehouse recomputes it from the key id alone (K_secret is derived from the data dir's secret key).
 * The session token is an AES-256-GCM sealed box (:mod:`gateway.secretbox`, key K_token derived from the
   same secret) of the session's claims: role ARN and unique id, session name, identity id, source identity,
-  principal tags, session policy, web-identity condition keys, issue and expiry times. The access key id is
+  session tags and which of them are transitive, session policy, web-identity condition keys, issue and
+  expiry times. A session's principal tags are its session tags over its role's IAM tags. The access key id is
   the box's associated data, so a token cannot be paired with another key id; any change to the token fails
   authentication.
 * Verifying a request: open the token (no I/O), recompute the secret, check the SigV4 signature
@@ -62,7 +64,7 @@ import hmac
 import re
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -148,6 +150,13 @@ class CallerContext:
     region: str = ""
     service: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Keys of principal_tags that pass on to a chained session (STS AssumeRole TransitiveTagKeys).
+    transitive_tag_keys: tuple[str, ...] = ()
+
+    def transitive_tags(self) -> dict[str, str]:
+        """The session tags a role assumed with these credentials inherits (IAM User Guide, "Chaining roles
+        with session tags")."""
+        return {key: self.principal_tags[key] for key in self.transitive_tag_keys if key in self.principal_tags}
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary (the verify endpoint's answer)."""
@@ -208,6 +217,7 @@ class CredentialService:
         duration_seconds: int = 3600,
         web_identity: WebIdentity | None = None,
         federation_keys: Mapping[str, ContextValue] | None = None,
+        transitive_tag_keys: Sequence[str] = (),
     ) -> TemporaryCredentials:
         """Temporary credentials for ``role``. Raises ValidationError for an unknown role ARN,
         ValidationError for a duration outside 900..MaxSessionDuration, MalformedPolicyDocument and
@@ -240,6 +250,9 @@ class CredentialService:
             claims["src"] = source_identity
         if principal_tags:
             claims["tags"] = dict(principal_tags)
+            transitive = [key for key in transitive_tag_keys if key in principal_tags]
+            if transitive:
+                claims["tt"] = transitive
         if session_policy is not None:
             claims["pol"] = session_policy
         federation: dict[str, ContextValue] = dict(federation_keys or {})
@@ -348,9 +361,15 @@ class CredentialService:
         return claims
 
     async def verify_signed(
-        self, request: SignedRequest, *, expected_service: str | None = None, now: float | None = None
+        self,
+        request: SignedRequest,
+        *,
+        expected_service: str | None = None,
+        now: float | None = None,
+        regions: Collection[str] | None = None,
     ) -> CallerContext:
         """Check a request signed with temporary credentials (SigV4 + X-Amz-Security-Token) and say who it is.
+        ``regions``: the regions its credential scope may name (Gatehouse's own APIs); any when ``None``.
 
         Raises MissingAuthenticationToken / IncompleteSignature / InvalidSignature (bad or absent
         signature), UnrecognizedClient (no, altered or foreign session token; role deleted), ExpiredToken."""
@@ -371,6 +390,7 @@ class CredentialService:
             now=moment,
             max_skew=timedelta(seconds=self._max_skew_seconds),
             expected_service=expected_service,
+            regions=regions,
         )
         claims = opened["claims"]
         return await self._context(identity, claims, now if now is not None else time.time())
@@ -416,7 +436,7 @@ class CredentialService:
             user_id=f"{role.role_id}:{session_name}",
             identity_id=claims.get("iid"),
             source_identity=claims.get("src"),
-            principal_tags=dict(claims.get("tags") or {}),
+            principal_tags=_principal_tags(role.tags, claims.get("tags")),
             issued_at=datetime.fromtimestamp(float(claims["iat"]), UTC),
             expiration=datetime.fromtimestamp(expires, UTC),
             web_identity_keys=dict(claims.get("wi") or {}),
@@ -424,6 +444,7 @@ class CredentialService:
             role_policies=role.policies,
             region=identity.region,
             service=identity.service,
+            transitive_tag_keys=tuple(claims.get("tt") or ()),
         )
 
     # --- authorising ------------------------------------------------------------------------------------
@@ -505,6 +526,18 @@ def _check_session_tags(tags: Mapping[str, str]) -> None:
                 f"A session tag key has 1 to {MAX_TAG_KEY_CHARS} characters and its value at most "
                 f"{MAX_TAG_VALUE_CHARS}."
             )
+
+
+def _principal_tags(role_tags: Mapping[str, str], session_tags: Mapping[str, str] | None) -> dict[str, str]:
+    """A session's principal tags: its role's IAM tags, overridden by its session tags (incoming transitive tags
+    included) of the same key in any case (IAM User Guide, "Passing session tags in AWS STS")."""
+    tags = dict(session_tags or {})
+    if not role_tags:
+        return tags
+    overridden = {key.lower() for key in tags}
+    merged = {key: value for key, value in role_tags.items() if key.lower() not in overridden}
+    merged.update(tags)
+    return merged
 
 
 def _describes_principal(lowered: str) -> bool:

@@ -68,6 +68,8 @@ SOURCE_IDENTITY_PATTERN: Final = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 DEFAULT_MAX_SESSION_SECONDS: Final = 3600
 # IAM quotas (IAM User Guide, "IAM and AWS STS quotas").
 MAX_INLINE_POLICY_BYTES_PER_ROLE: Final = 10240
+# The default quota of a role trust policy's length (ACLSizePerRole).
+MAX_TRUST_POLICY_CHARS: Final = 2048
 MAX_ROLE_TAGS: Final = 50
 MAX_OIDC_CLIENT_IDS: Final = 100
 MAX_OIDC_THUMBPRINTS: Final = 5
@@ -210,6 +212,17 @@ def _role(record: RoleRecord, account_id: str) -> Role:
     )
 
 
+def policy_size(document: str) -> int:
+    """A policy's size against IAM's quotas: "IAM doesn't count white space when calculating the size of a
+    policy against these quotas" (IAM User Guide, "IAM and AWS STS quotas")."""
+    return len(document) - sum(document.count(space) for space in " \t\n\r")
+
+
+def _check_trust_size(document: str) -> None:
+    if policy_size(document) > MAX_TRUST_POLICY_CHARS:
+        raise IamLimitExceededException(f"Cannot exceed quota for ACLSizePerRole: {MAX_TRUST_POLICY_CHARS}")
+
+
 def _check_tags(tags: Mapping[str, str]) -> None:
     if len(tags) > MAX_ROLE_TAGS:
         raise IamLimitExceededException(f"Cannot exceed quota for TagsPerRole: {MAX_ROLE_TAGS}.")
@@ -242,6 +255,7 @@ class IamService:
     ) -> Role:
         """IAM CreateRole. Raises EntityAlreadyExists, MalformedPolicyDocument, LimitExceeded."""
         check_policy(assume_role_policy, resource_policy=True)
+        _check_trust_size(assume_role_policy)
         _check_tags(tags or {})
         record = RoleRecord(
             name=name,
@@ -275,6 +289,7 @@ class IamService:
         role = await self.get_role(name)
         if assume_role_policy is not None:
             check_policy(assume_role_policy, resource_policy=True)
+            _check_trust_size(assume_role_policy)
         if tags is not None:
             _check_tags(tags)
         record = RoleRecord(
@@ -379,8 +394,8 @@ class IamService:
         """IAM PutRolePolicy (create or replace an inline policy)."""
         check_policy(document)
         role = await self.get_role(role_name)
-        others = sum(len(text) for key, text in role.policy_documents.items() if key != policy_name)
-        if others + len(document) > MAX_INLINE_POLICY_BYTES_PER_ROLE:
+        others = sum(policy_size(text) for key, text in role.policy_documents.items() if key != policy_name)
+        if others + policy_size(document) > MAX_INLINE_POLICY_BYTES_PER_ROLE:
             raise IamLimitExceededException(
                 f"Maximum policy size of {MAX_INLINE_POLICY_BYTES_PER_ROLE} bytes exceeded for role {role.name}"
             )

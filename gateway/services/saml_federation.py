@@ -45,6 +45,7 @@ SESSION_NAME_ATTRIBUTE: Final = ATTRIBUTE_PREFIX + "RoleSessionName"
 SESSION_DURATION_ATTRIBUTE: Final = ATTRIBUTE_PREFIX + "SessionDuration"
 SOURCE_IDENTITY_ATTRIBUTE: Final = ATTRIBUTE_PREFIX + "SourceIdentity"
 PRINCIPAL_TAG_PREFIX: Final = ATTRIBUTE_PREFIX + "PrincipalTag:"
+TRANSITIVE_TAG_KEYS_ATTRIBUTE: Final = ATTRIBUTE_PREFIX + "TransitiveTagKeys"
 CLOCK_SKEW_SECONDS: Final = 60
 MAX_RESPONSE_CHARS: Final = 100_000  # STS's limit on SAMLAssertion (base64)
 XMLSEC_BINARY: Final = os.environ.get("GATEHOUSE_XMLSEC1", "/usr/bin/xmlsec1")
@@ -105,6 +106,10 @@ class SamlAssertion:
             for name, values in self.attributes.items()
             if name.startswith(PRINCIPAL_TAG_PREFIX) and values
         }
+
+    def transitive_tag_keys(self) -> list[str]:
+        """The TransitiveTagKeys attribute's values: which principal tags pass on in a role chain."""
+        return list(self.attributes.get(TRANSITIVE_TAG_KEYS_ATTRIBUTE, []))
 
 
 class SamlVerifier:
