@@ -50,7 +50,16 @@ from gateway.services.schema import (
     validate_attribute_values,
 )
 from gateway.services.srp import derive_srp_verifier
-from gateway.storage.base import AlreadyExists, CodeRecord, GroupRecord, Store, UserRecord, VersionConflict
+from gateway.storage.base import (
+    SEARCHABLE_USER_FIELDS,
+    AlreadyExists,
+    CodeRecord,
+    GroupRecord,
+    Store,
+    UserRecord,
+    UserSearch,
+    VersionConflict,
+)
 
 if TYPE_CHECKING:
     from gateway.services.risk import RiskService
@@ -1119,43 +1128,23 @@ class UserService:
     async def list_users(
         self, pool: PoolView, *, filter_expr: str | None, limit: int, next_token: str | None
     ) -> tuple[list[UserRecord], str | None]:
-        """ListUsers with Cognito's filter syntax: ``attr = "value"`` or ``attr ^= "prefix"``."""
-        matcher = parse_user_filter(filter_expr, case_sensitive=pool.case_sensitive) if filter_expr else None
-        found: list[UserRecord] = []
-        after = next_token
-        while len(found) < limit:
-            page = await self._store.list_users(pool.id, after, 60)
-            for user in page.items:
-                if matcher is None or matcher(user):
-                    found.append(user)
-                    if len(found) == limit:
-                        more = user is not page.items[-1] or page.next_token is not None
-                        return found, user.username_key if more else None
-            if page.next_token is None:
-                return found, None
-            after = page.next_token
-        return found, None
+        """ListUsers with Cognito's filter syntax: ``attr = "value"`` or ``attr ^= "prefix"``, answered from
+        the store's search index (one indexed read per page, whatever the pool's size)."""
+        where = parse_user_filter(filter_expr, case_sensitive=pool.case_sensitive) if filter_expr else None
+        page = await self._store.list_users(pool.id, next_token, limit, where=where)
+        return page.items, page.next_token
 
 
-_FILTERABLE = {
-    "username",
-    "email",
-    "phone_number",
-    "name",
-    "given_name",
-    "family_name",
-    "preferred_username",
-    "cognito:user_status",
-    "status",
-    "sub",
-}
+_FILTERABLE = frozenset(SEARCHABLE_USER_FIELDS)
 
 
-def parse_user_filter(expression: str, *, case_sensitive: bool = False) -> Any:
+def parse_user_filter(expression: str, *, case_sensitive: bool = False) -> UserSearch:
     """Cognito's ListUsers filter: ``AttributeName Filter-Type "AttributeValue"`` with ``=`` or ``^=``.
 
-    ``username`` is documented case-sensitive: it matches as the pool compares usernames (``case_sensitive``,
-    UsernameConfiguration), so in a case-sensitive pool "Bob" and "bob" are told apart as at sign-in."""
+    ``email``, ``preferred_username`` and ``cognito:user_status`` compare without regard to case (ListUsers'
+    Filter); ``username`` is documented case-sensitive: it matches as the pool compares usernames
+    (``case_sensitive``, UsernameConfiguration), so in a case-sensitive pool "Bob" and "bob" are told apart as at
+    sign-in."""
     import re
 
     match = re.fullmatch(r'\s*([\w:]+)\s*(\^=|=)\s*"((?:[^"\\]|\\.)*)"\s*', expression)
@@ -1166,32 +1155,10 @@ def parse_user_filter(expression: str, *, case_sensitive: bool = False) -> Any:
     name, operator, value = match.group(1), match.group(2), re.sub(r"\\(.)", r"\1", match.group(3), flags=re.DOTALL)
     if name not in _FILTERABLE:
         raise InvalidParameterException(f"Invalid search attribute: {name}")
-
-    def value_of(user: UserRecord) -> str | None:
-        if name == "username":
-            return user.username
-        if name == "cognito:user_status":
-            return user.status
-        if name == "status":
-            return "Enabled" if user.enabled else "Disabled"
-        if name == "sub":
-            return user.sub
-        return user.attributes.get(name)
-
-    folded = {"email", "preferred_username", "cognito:user_status"} | (set() if case_sensitive else {"username"})
-
-    def matches(user: UserRecord) -> bool:
-        current = value_of(user)
-        if current is None:
-            return False
-        if name in folded:
-            # cognito:user_status is documented case-insensitive (ListUsers' Filter).
-            current, wanted = current.lower(), value.lower()
-        else:
-            wanted = value
-        return current == wanted if operator == "=" else current.startswith(wanted)
-
-    return matches
+    folded = name in {"email", "preferred_username", "cognito:user_status"} or (
+        name == "username" and not case_sensitive
+    )
+    return UserSearch(name, value.lower() if folded else value, prefix=operator == "^=", folded=folded)
 
 
 # Attributes only Gatehouse itself writes for a user: the verification flags (set by a confirmed code) and

@@ -9,6 +9,7 @@ structured settings travel as JSON-compatible dicts, and every method is a singl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -346,6 +347,55 @@ class Page(Generic[T]):
     next_token: str | None
 
 
+# ListUsers' Filter ("Search attributes" in Cognito's ListUsers reference): the user fields a filter can name.
+# Every backend keeps, for each user, the value of each field the user has (see user_search_values), as given
+# and lower-cased, in an index, and answers list_users(where=...) from it rather than reading the pool whole.
+SEARCHABLE_USER_FIELDS = (
+    "username",
+    "cognito:user_status",
+    "status",
+    "sub",
+    "email",
+    "phone_number",
+    "name",
+    "given_name",
+    "family_name",
+    "preferred_username",
+)
+
+
+@dataclass(frozen=True)
+class UserSearch:
+    """One ListUsers filter: users whose ``field`` (one of SEARCHABLE_USER_FIELDS) equals ``value``, or starts
+    with it when ``prefix``; with ``folded`` the field's lower-cased form (``str.lower``) is compared, and
+    ``value`` must be lower-cased already."""
+
+    field: str
+    value: str
+    prefix: bool = False
+    folded: bool = False
+
+
+def user_search_values(user: UserRecord) -> dict[str, str]:
+    """The searchable fields of ``user`` (those it has), as list_users(where=...) compares them."""
+    return search_values(user.username, user.status, user.enabled, user.sub, user.attributes)
+
+
+def search_values(username: str, status: str, enabled: bool, sub: str, attributes: Mapping[str, Any]) -> dict[str, str]:
+    """:func:`user_search_values` from a user's parts (for a backend indexing rows it has not made records of)."""
+    values = {
+        "username": username,
+        "cognito:user_status": status,
+        "status": "Enabled" if enabled else "Disabled",
+        "sub": sub,
+    }
+    for name in SEARCHABLE_USER_FIELDS[4:]:
+        value = attributes.get(name)
+        if isinstance(value, str):
+            values[name] = value
+    return values
+
+
 # --- the protocol ---------------------------------------------------------------------------------------
 
 
@@ -418,8 +468,10 @@ class Store(Protocol):
         """Also drops the user's group memberships, codes, sessions, token families and refresh tokens."""
         ...
 
-    async def list_users(self, pool_id: str, after: str | None, limit: int) -> Page[UserRecord]:
-        """Ordered by username_key."""
+    async def list_users(
+        self, pool_id: str, after: str | None, limit: int, *, where: UserSearch | None = None
+    ) -> Page[UserRecord]:
+        """Ordered by username_key; with ``where``, only the users it matches (found by an index, not a scan)."""
         ...
 
     async def count_users(self, pool_id: str) -> int: ...

@@ -30,7 +30,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -71,8 +71,11 @@ from gateway.storage.base import (
     UICustomizationRecord,
     UsedCodeRecord,
     UserRecord,
+    UserSearch,
     VersionConflict,
     WebAuthnCredentialRecord,
+    search_values,
+    user_search_values,
 )
 
 __all__ = ["BUSY_TIMEOUT_MS", "Migration", "SqliteStore", "load_migrations", "split_statements"]
@@ -138,6 +141,19 @@ def split_statements(script: str) -> list[str]:
     if leftover:
         raise ValueError(f"incomplete SQL statement at the end of the script: {pending.strip()!r}")
     return statements
+
+
+def _prefix_upper_bound(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (SQLite compares text by code point,
+    as UTF-8 bytes): ``prefix`` with its last character below U+10FFFF raised by one and the rest cut. None when
+    there is none (an empty prefix, or one of U+10FFFF only), where ``>= prefix`` alone is exact."""
+    for index in range(len(prefix) - 1, -1, -1):
+        code = ord(prefix[index])
+        if code < 0x10FFFF:
+            # No text holds a surrogate: the next character after U+D7FF that can be stored is U+E000.
+            following = code + 1 if not 0xD800 <= code + 1 <= 0xDFFF else 0xE000
+            return prefix[:index] + chr(following)
+    return None
 
 
 def _file_identity(path: str) -> tuple[int, int] | None:
@@ -208,6 +224,9 @@ async def _migrate(db: aiosqlite.Connection) -> None:
                 continue
             for statement in split_statements(migration.sql):
                 await db.execute_fetchall(statement)
+            backfill = _BACKFILLS.get(migration.version)
+            if backfill is not None:
+                await backfill(db)
             await db.execute_fetchall(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                 (migration.version, time.time()),
@@ -216,6 +235,32 @@ async def _migrate(db: aiosqlite.Connection) -> None:
     except BaseException:
         await db.rollback()
         raise
+
+
+async def _backfill_user_search(db: aiosqlite.Connection) -> None:
+    """Index the users a database already holds when 0020_user_search is applied (in its transaction), a
+    thousand at a time: the folded forms are Python's ``str.lower``, which SQL's ASCII-only lower() is not."""
+    after: tuple[str, str] = ("", "")
+    while True:
+        rows = await db.execute_fetchall(
+            "SELECT pool_id, username_key, username, sub, status, enabled, attributes FROM users "
+            "WHERE (pool_id, username_key) > (?, ?) ORDER BY pool_id, username_key LIMIT 1000",
+            after,
+        )
+        if not rows:
+            return
+        batch = [
+            (row[0], row[1], name, value, value.lower())
+            for row in rows
+            for name, value in search_values(row[2], row[4], bool(row[5]), row[3], _loads(row[6])).items()
+        ]
+        await db.executemany(_INSERT_SEARCH, batch)
+        last = list(rows)[-1]
+        after = (str(last[0]), str(last[1]))
+
+
+# Work a migration needs beyond its SQL, run right after it in the same transaction, by version.
+_BACKFILLS: dict[int, Callable[[aiosqlite.Connection], Awaitable[None]]] = {20: _backfill_user_search}
 
 
 async def _enable_wal(db: aiosqlite.Connection) -> None:
@@ -461,6 +506,28 @@ _UPDATE_USER = (
 _USER_EXISTS = "SELECT 1 FROM users WHERE pool_id = ? AND username_key = ?"
 _LIST_USERS = _paged(f"SELECT {USER_COLUMNS} FROM users", "pool_id = ?", "username_key")
 _INSERT_ALIAS = "INSERT INTO user_aliases (pool_id, attribute, value, username_key) VALUES (?, ?, ?, ?)"
+_INSERT_SEARCH = "INSERT INTO user_search (pool_id, username_key, name, value, folded) VALUES (?, ?, ?, ?, ?)"
+_PUT_SEARCH = (
+    _INSERT_SEARCH + " ON CONFLICT (pool_id, username_key, name) DO UPDATE SET value = excluded.value, "
+    "folded = excluded.folded"
+)
+_USER_SEARCH_ROWS = "SELECT name, value FROM user_search WHERE pool_id = ? AND username_key = ?"
+_DELETE_SEARCH = "DELETE FROM user_search WHERE pool_id = ? AND username_key = ? AND name = ?"
+_SEARCH_SELECT = (
+    f"SELECT {_qualified(USER_COLUMNS, 'u')} FROM user_search AS s "
+    "JOIN users AS u ON u.pool_id = s.pool_id AND u.username_key = s.username_key"
+)
+# By column (value as given, or folded) and kind (= or ^=); a prefix is a range [prefix, upper) of the index.
+_SEARCH_USERS = {
+    (column, kind): _paged(
+        _SEARCH_SELECT,
+        f"s.pool_id = ? AND s.name = ? AND s.{column} "
+        + {"equal": "= ?", "range": ">= ? AND s.{0} < ?", "from": ">= ?"}[kind].format(column),
+        "s.username_key",
+    )
+    for column in ("value", "folded")
+    for kind in ("equal", "range", "from")
+}
 _USER_ALIASES = "SELECT attribute, value FROM user_aliases WHERE pool_id = ? AND username_key = ?"
 _DELETE_ALIAS = "DELETE FROM user_aliases WHERE pool_id = ? AND attribute = ? AND value = ?"
 
@@ -1073,6 +1140,13 @@ class SqliteStore:
             await _insert(db, _INSERT_USER, _user_params(user), _USER_UNIQUE, "pool")
             for attribute, value in sorted(user.aliases.items()):
                 await self._insert_alias(db, user.pool_id, attribute, value, user.username_key)
+            await db.executemany(
+                _INSERT_SEARCH,
+                [
+                    (user.pool_id, user.username_key, name, value, value.lower())
+                    for name, value in user_search_values(user).items()
+                ],
+            )
 
     async def get_user(self, pool_id: str, username_key: str) -> UserRecord | None:
         return await self._fetch_one(_GET_USER, (pool_id, username_key), _user)
@@ -1117,6 +1191,16 @@ class SqliteStore:
             for attribute, value in sorted(user.aliases.items()):
                 if stored.get(attribute) != value:
                     await self._insert_alias(db, user.pool_id, attribute, value, user.username_key)
+            # The search index likewise: only the fields that changed are written.
+            indexed = {str(name): str(value) for name, value in await db.execute_fetchall(_USER_SEARCH_ROWS, key)}
+            values = user_search_values(user)
+            for name in indexed.keys() - values.keys():
+                await db.execute_fetchall(_DELETE_SEARCH, (*key, name))
+            changed = [
+                (*key, name, value, value.lower()) for name, value in values.items() if indexed.get(name) != value
+            ]
+            if changed:
+                await db.executemany(_PUT_SEARCH, changed)
         return replace(user, version=user.version + 1)
 
     async def delete_user(self, pool_id: str, username_key: str) -> bool:
@@ -1131,8 +1215,19 @@ class SqliteStore:
             await db.execute_fetchall("DELETE FROM token_families WHERE pool_id = ? AND username_key = ?", key)
         return bool(deleted)
 
-    async def list_users(self, pool_id: str, after: str | None, limit: int) -> Page[UserRecord]:
-        return await self._list_page(_LIST_USERS, (pool_id,), after, limit, _user, lambda u: u.username_key)
+    async def list_users(
+        self, pool_id: str, after: str | None, limit: int, *, where: UserSearch | None = None
+    ) -> Page[UserRecord]:
+        if where is None:
+            return await self._list_page(_LIST_USERS, (pool_id,), after, limit, _user, lambda u: u.username_key)
+        column = "folded" if where.folded else "value"
+        scope: tuple[str, ...] = (pool_id, where.field, where.value)
+        kind = "equal"
+        if where.prefix:
+            upper = _prefix_upper_bound(where.value)
+            kind = "from" if upper is None else "range"
+            scope = scope if upper is None else (*scope, upper)
+        return await self._list_page(_SEARCH_USERS[column, kind], scope, after, limit, _user, lambda u: u.username_key)
 
     async def count_users(self, pool_id: str) -> int:
         rows = await self._fetch("SELECT COUNT(*) FROM users WHERE pool_id = ?", (pool_id,))

@@ -75,6 +75,7 @@ from gateway.storage.base import (
     UICustomizationRecord,
     UsedCodeRecord,
     UserRecord,
+    UserSearch,
     VersionConflict,
     WebAuthnCredentialRecord,
 )
@@ -641,6 +642,94 @@ class StoreConformance:
         assert await store.count_users(POOL) == len(keys)
         assert await store.count_users(OTHER_POOL) == 1
         assert await store.count_users("us-east-1_Empty") == 0
+
+    async def test_list_users_where_finds_by_the_search_index(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_pool(make_pool(OTHER_POOL))
+        for key in ["carol", "bob", "alice", "dave", "erin"]:
+            await store.create_user(make_user(key, attributes={"email": f"{key.upper()}@Example.com"}))
+        await store.create_user(make_user("mallory", OTHER_POOL, attributes={"email": "ALICE@Example.com"}))
+        await store.create_user(make_user("émile", attributes={"email": "ÉMILE@EXAMPLE.COM", "name": "Émile"}))
+
+        async def keys(where: UserSearch, limit: int = 60) -> list[str]:
+            seen: list[str] = []
+            page = await store.list_users(POOL, None, limit, where=where)
+            seen += [u.username_key for u in page.items]
+            while page.next_token is not None:
+                page = await store.list_users(POOL, page.next_token, limit, where=where)
+                seen += [u.username_key for u in page.items]
+            return seen
+
+        assert await keys(UserSearch("email", "alice@example.com", folded=True)) == ["alice"]  # not the other pool's
+        assert await keys(UserSearch("email", "alice@example.com")) == []  # as given, case counts
+        assert await keys(UserSearch("email", "ALICE@Example.com")) == ["alice"]
+        # Folded by str.lower, not SQL's ASCII-only lower(): É is é.
+        assert await keys(UserSearch("email", "émile@example.com", folded=True)) == ["émile"]
+        assert await keys(UserSearch("email", "", prefix=True, folded=True), limit=2) == sorted(
+            ["alice", "bob", "carol", "dave", "erin", "émile"]
+        )
+        assert await keys(UserSearch("username", "c", prefix=True)) == ["carol"]
+        assert await keys(UserSearch("status", "Enabled"), limit=4) == sorted(
+            ["alice", "bob", "carol", "dave", "erin", "émile"]
+        )
+        assert await keys(UserSearch("cognito:user_status", "CONFIRMED", prefix=True), limit=5) == sorted(
+            ["alice", "bob", "carol", "dave", "erin", "émile"]
+        )
+        sub = (await store.get_user(POOL, "dave")).sub  # type: ignore[union-attr]
+        assert await keys(UserSearch("sub", sub)) == ["dave"]
+        # A user without the attribute is not found by it.
+        assert await keys(UserSearch("name", "", prefix=True)) == ["émile"]
+        assert await keys(UserSearch("name", "É", prefix=True)) == ["émile"]
+
+    async def test_list_users_where_follows_updates_and_deletes(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        alice = make_user("alice", attributes={"email": "old@example.com", "given_name": "Alice"})
+        await store.create_user(alice)
+        await store.create_user(make_user("bob", attributes={"email": "bob@example.com"}))
+        alice = await store.get_user(POOL, "alice")  # type: ignore[assignment]
+        updated = await store.update_user(
+            replace(alice, attributes={"email": "new@example.com"}, enabled=False, status="RESET_REQUIRED")
+        )
+
+        async def found(where: UserSearch) -> list[str]:
+            return [u.username_key for u in (await store.list_users(POOL, None, 60, where=where)).items]
+
+        assert await found(UserSearch("email", "old@example.com")) == []
+        assert await found(UserSearch("email", "new@example.com")) == ["alice"]
+        assert await found(UserSearch("given_name", "Alice")) == []  # the attribute went
+        assert await found(UserSearch("status", "Disabled")) == ["alice"]
+        assert await found(UserSearch("cognito:user_status", "reset_required", folded=True)) == ["alice"]
+        assert await found(UserSearch("status", "Enabled")) == ["bob"]
+        # An update that changes no searchable field leaves the index as it was.
+        await store.update_user(replace(updated, password_hash="$argon2id$other"))
+        assert await found(UserSearch("email", "new@example.com")) == ["alice"]
+        assert await store.delete_user(POOL, "alice") is True
+        assert await found(UserSearch("email", "new@example.com")) == []
+        assert await found(UserSearch("email", "", prefix=True)) == ["bob"]
+
+    async def test_list_users_where_prefix_bounds_are_exact(self, store: Store) -> None:
+        # A prefix is a range of the index: what starts with it, nothing past it, at the edges of Unicode too.
+        await store.create_pool(make_pool())
+        top = "\U0010ffff"
+        values = {
+            "u1": "ab",
+            "u2": "ab" + top,
+            "u3": "ac",
+            "u4": top,
+            "u5": top + "x",
+            "u6": "a\ud7ff",
+            "u7": "a\ue000",
+        }
+        for key, value in values.items():
+            await store.create_user(make_user(key, attributes={"family_name": value}))
+
+        async def found(prefix: str) -> list[str]:
+            where = UserSearch("family_name", prefix, prefix=True)
+            return [u.username_key for u in (await store.list_users(POOL, None, 60, where=where)).items]
+
+        for prefix in ["a", "ab", "ab" + top, top, top + "x", "a\ud7ff", "a\ue000", "", "b"]:
+            expected = sorted(key for key, value in values.items() if value.startswith(prefix))
+            assert await found(prefix) == expected, prefix
 
     async def test_concurrent_creates_of_one_username_have_one_winner(self, store: Store) -> None:
         await store.create_pool(make_pool())

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from gateway.storage import sqlite as sqlite_backend
-from gateway.storage.base import AlreadyExists, NotFound, OAuthRecord, Store, VersionConflict
+from gateway.storage.base import AlreadyExists, NotFound, OAuthRecord, Store, UserSearch, VersionConflict
 from gateway.storage.sqlite import Migration, SqliteStore, load_migrations, split_statements
 from tests.storage.conformance import (
     POOL,
@@ -552,3 +552,32 @@ async def test_health_reports_a_database_file_deleted_or_replaced(db_path: Path)
     finally:
         await store.close()
     assert await store.health_problem() == "the store is closed"
+
+
+async def test_users_stored_before_the_search_index_are_found_by_it(db_path: Path) -> None:
+    """0020 adds ListUsers' search index; its backfill indexes the users already there (folded by str.lower,
+    more than a thousand of them, so in several batches)."""
+    store = await SqliteStore.open(db_path)
+    try:
+        await store.create_pool(make_pool())
+        for n in range(1203):
+            await store.create_user(make_user(f"user{n:04d}", attributes={"email": f"User{n:04d}@Example.com"}))
+        await store.create_user(make_user("émile", attributes={"email": "ÉMILE@example.com"}))
+    finally:
+        await store.close()
+    # As the database was before 0020: no index, and 0020 not applied.
+    with closing(sqlite3.connect(db_path)) as db, db:
+        db.execute("DROP TABLE user_search")
+        db.execute("DELETE FROM schema_migrations WHERE version = 20")
+
+    store = await SqliteStore.open(db_path)
+    try:
+        for email, key in [("user1202@example.com", "user1202"), ("user0000@example.com", "user0000")]:
+            page = await store.list_users(POOL, None, 60, where=UserSearch("email", email, folded=True))
+            assert [u.username_key for u in page.items] == [key]
+        page = await store.list_users(POOL, None, 60, where=UserSearch("email", "émile@example.com", folded=True))
+        assert [u.username_key for u in page.items] == ["émile"]
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(db_path)) as db:
+        assert db.execute("SELECT COUNT(DISTINCT username_key) FROM user_search").fetchone()[0] == 1204
