@@ -1129,7 +1129,8 @@ class UserService:
         self, pool: PoolView, *, filter_expr: str | None, limit: int, next_token: str | None
     ) -> tuple[list[UserRecord], str | None]:
         """ListUsers with Cognito's filter syntax: ``attr = "value"`` or ``attr ^= "prefix"``, answered from
-        the store's search index (one indexed read per page, whatever the pool's size)."""
+        the store's search index: ``=`` is one index look-up whatever the pool's size; ``^=`` walks the index in
+        the database, never the users in Python."""
         where = parse_user_filter(filter_expr, case_sensitive=pool.case_sensitive) if filter_expr else None
         page = await self._store.list_users(pool.id, next_token, limit, where=where)
         return page.items, page.next_token
