@@ -82,6 +82,8 @@ IDENTITY_CACHE_SECONDS = 2.0
 POOL_ARN_CLAIM = "https://cognito-identity.amazonaws.com/identity-pool-arn"
 TAGS_CLAIM = "https://aws.amazon.com/tags"
 UNSUPPORTED_PROVIDER = "Token is not from a supported provider of this identity pool."
+CLASSIC_FLOW_DISABLED = "Basic (classic) flow is not enabled, please use enhanced flow."
+CLASSIC_FLOW_WITH_ROLE_MAPPINGS = "Basic (classic) flow is not supported with RoleMappings, please use enhanced flow."
 LOGINS_DO_NOT_MATCH = "Logins don't match. Please include at least one valid login for this identity or identity pool."
 
 
@@ -438,7 +440,7 @@ class IdentityService:
             for entry in pool.cognito_providers:
                 if names.user_pool_of(str(entry.get("ProviderName"))) == user_pool_id:
                     clients.setdefault(entry.get("ClientId"), bool(entry.get("ServerSideTokenCheck")))
-            both_names = names.user_pool_names(user_pool_id, self.pools.region)
+            both_names = names.user_pool_names(user_pool_id)
             provider = UserPoolProvider(
                 user_pool_id=user_pool_id,
                 issuer=self._user_pool_tokens.issuer(user_pool_id),
@@ -750,6 +752,16 @@ class IdentityService:
         return entries
 
     async def get_open_id_token(self, identity_id: str, logins: Mapping[str, str]) -> tuple[str, str]:
+        """GetOpenIdToken, the first step of the basic (classic) flow: only for a pool that enables that flow
+        (AllowClassicFlow) and has no RoleMappings, as Cognito answers ("Identity pools authentication flow":
+        role-based access control works in the enhanced flow only). Checked before the logins, so a refused
+        call links nothing."""
+        found = self._cached_identity(identity_id)
+        pool, _ = found if found is not None else await self.identity(identity_id, cached=True)
+        if not pool.allow_classic_flow:
+            raise InvalidParameterException(CLASSIC_FLOW_DISABLED)
+        if pool.role_mappings:
+            raise InvalidParameterException(CLASSIC_FLOW_WITH_ROLE_MAPPINGS)
         pool, identity, verified = await self.authenticate(identity_id, logins)
         tags = self.principal_tags(pool, verified)
         token, _ = await self.mint(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
@@ -793,11 +805,14 @@ class IdentityService:
         pool, identity, verified = await self.authenticate(identity_id, logins)
         saml: VerifiedLogin | None = None
         mapped: list[VerifiedLogin] = []
+        proving = False
         for v in verified:
             if saml is None and v.saml_roles is not None:
                 saml = v
             if v.mapping_keys:
                 mapped.append(v)
+            elif v.proves is not None:
+                proving = True
         if saml is not None:
             role = self._saml_role(pool, identity, saml, custom_role_arn)
             tags = self.principal_tags(pool, verified)
@@ -810,6 +825,16 @@ class IdentityService:
             deciding = next((v for v in mapped if any(k in mappings for k in v.mapping_keys)), deciding)
         mapping_keys = deciding.mapping_keys if deciding is not None else ()
         claims: Mapping[str, Any] = deciding.claims if deciding is not None else {}
+        if proving:
+            # A login proving the identity with one of our own OpenID tokens: its ``amr`` names the providers
+            # it was issued for, but not their claims. Their RoleMappings entry still decides when no other
+            # login's does (no rule matches, so AmbiguousRoleResolution does): else the token would side-step
+            # a mapping that denies.
+            mappings = pool.settings.get("RoleMappings") or {}
+            if not any(key in mappings for key in mapping_keys):
+                proof_keys = self._mapping_keys_of_proofs(pool, verified)
+                if proof_keys:
+                    mapping_keys, claims = proof_keys, {}
         try:
             role = choose_role(
                 pool,
@@ -823,6 +848,21 @@ class IdentityService:
             raise
         tags = self.principal_tags(pool, verified)
         return CredentialsGrant(identity.id, pool, role, bool(verified), tuple(self.amr(verified)), tags)
+
+    def _mapping_keys_of_proofs(self, pool: IdentityPoolView, verified: Sequence[VerifiedLogin]) -> tuple[str, ...]:
+        """The pool's RoleMappings keys for the providers named in the ``amr`` of the logins that prove the
+        identity with an OpenID token (``<user pool name>:<ClientId>`` keys by their user pool)."""
+        mappings: Mapping[str, Any] = pool.settings.get("RoleMappings") or {}
+        if not mappings:
+            return ()
+        names = self.pools.names
+        providers = {a for v in verified if v.proves is not None for a in v.amr}
+        keys = []
+        for key in mappings:
+            user_pool_id = names.user_pool_of(key.rpartition(":")[0])
+            if (names.user_pool_name(user_pool_id) if user_pool_id else key) in providers:
+                keys.append(key)
+        return tuple(keys)
 
     @staticmethod
     def _saml_role(
