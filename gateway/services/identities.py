@@ -151,7 +151,7 @@ class UserPoolProvider:
     out once per read of the pool's configuration (a new read is a new view), not on every login.
 
     ``clients``: each ClientId of the pool's CognitoIdentityProviders entries for that user pool (under either
-    of its names) and whether its first entry asks for ServerSideTokenCheck; ``mapping_keys``: the RoleMappings
+    of its names) and whether any of its entries asks for ServerSideTokenCheck; ``mapping_keys``: the RoleMappings
     keys a login through that client matches (``<either name>:<ClientId>``)."""
 
     user_pool_id: str
@@ -439,7 +439,10 @@ class IdentityService:
             clients: dict[object, bool] = {}
             for entry in pool.cognito_providers:
                 if names.user_pool_of(str(entry.get("ProviderName"))) == user_pool_id:
-                    clients.setdefault(entry.get("ClientId"), bool(entry.get("ServerSideTokenCheck")))
+                    # The same pool and client may be listed twice (under both its names): a check that either
+                    # entry asks for is made.
+                    client = entry.get("ClientId")
+                    clients[client] = clients.get(client, False) or bool(entry.get("ServerSideTokenCheck"))
             both_names = names.user_pool_names(user_pool_id)
             provider = UserPoolProvider(
                 user_pool_id=user_pool_id,

@@ -325,6 +325,29 @@ def test_server_side_token_check_refuses_revoked_disabled_and_deleted_users(
     assert identity_count(ci, pool_id) == count
 
 
+def test_server_side_token_check_asked_by_either_entry_of_a_client(
+    idp: Any, ci: Any, public_ci: Any, users: UserPool
+) -> None:
+    """A user pool and client listed twice (under Gatehouse's name and AWS's), one entry asking for
+    ServerSideTokenCheck: the check is made whichever name the login uses, not only when the first entry asks."""
+    pool_id = ci.create_identity_pool(
+        IdentityPoolName="listed twice",
+        AllowUnauthenticatedIdentities=False,
+        CognitoIdentityProviders=[
+            provider(users),
+            {"ProviderName": users.aws_key, "ClientId": users.client_id, "ServerSideTokenCheck": True},
+        ],
+    )["IdentityPoolId"]
+    make_user(idp, users, "lou")
+    token = sign_in(idp, users, "lou")["IdToken"]
+    identity = public_ci.get_id(IdentityPoolId=pool_id, Logins={users.key: token})["IdentityId"]
+    idp.admin_user_global_sign_out(UserPoolId=users.id, Username="lou")
+    for key in (users.key, users.aws_key):
+        code, message, _ = error_of(lambda key=key: public_ci.get_id(IdentityPoolId=pool_id, Logins={key: token}))
+        assert code == "NotAuthorizedException" and "revoked" in message, key
+    assert identity_count(ci, pool_id) == 1 and logins_of(ci, identity) == [users.key]
+
+
 # --- developer identities ----------------------------------------------------------------------------------------
 
 
