@@ -850,7 +850,26 @@ class IdentityService:
             log.info("identity.role_refused", pool=pool.id, identity=identity.id, reason=exc.message)
             raise
         tags = self.principal_tags(pool, verified)
+        if proving:
+            tags.update(self._carried_tags(verified))
         return CredentialsGrant(identity.id, pool, role, bool(verified), tuple(self.amr(verified)), tags)
+
+    @staticmethod
+    def _carried_tags(verified: Sequence[VerifiedLogin]) -> dict[str, str]:
+        """The principal tags in the OpenID tokens that prove the identity (GetOpenIdTokenForDeveloperIdentity's
+        PrincipalTags, "attribute mappings for custom providers"): the session carries them, as STS would
+        carry them from the same token in the basic flow."""
+        tags: dict[str, str] = {}
+        for login in verified:
+            if login.proves is None:
+                continue
+            carried = login.claims.get(TAGS_CLAIM)
+            principal = carried.get("principal_tags") if isinstance(carried, dict) else None
+            if isinstance(principal, dict):
+                for key, values in principal.items():
+                    if isinstance(values, list) and len(values) == 1 and isinstance(values[0], str):
+                        tags[str(key)] = values[0]
+        return tags
 
     def _mapping_keys_of_proofs(self, pool: IdentityPoolView, verified: Sequence[VerifiedLogin]) -> tuple[str, ...]:
         """The pool's RoleMappings keys for the providers named in the ``amr`` of the logins that prove the

@@ -27,6 +27,7 @@ from tests.e2e.test_identity_pools import (
     make_user_pool,
     provider,
     sign_in,
+    verify_session,
 )
 from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION, GatehouseServer
 
@@ -396,3 +397,33 @@ def test_developer_identities_stay_in_their_pool(ci: Any) -> None:
         lambda: ci.lookup_developer_identity(IdentityPoolId=pools[0], DeveloperUserIdentifier="u-new")
     )
     assert code == "ResourceNotFoundException"
+
+
+def test_developer_principal_tags_reach_the_session(
+    gatehouse: GatehouseServer, ci: Any, iam: Any, public_ci: Any
+) -> None:
+    """GetOpenIdTokenForDeveloperIdentity's PrincipalTags ("attribute mappings for custom providers") are the
+    developer identity's session tags when its token is exchanged in the enhanced flow, as STS takes them from
+    the same token in the basic flow; another identity's token carries nothing over."""
+    pool_id = ci.create_identity_pool(
+        IdentityPoolName="developer tags", AllowUnauthenticatedIdentities=False, DeveloperProviderName=DEVELOPER
+    )["IdentityPoolId"]
+    role = iam.create_role(
+        RoleName="review-developer-tags", AssumeRolePolicyDocument=identity_trust(pool_id, DEVELOPER, tag_session=True)
+    )["Role"]
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": role["Arn"]})
+    tagged = ci.get_open_id_token_for_developer_identity(
+        IdentityPoolId=pool_id, Logins={DEVELOPER: "dev-ops"}, PrincipalTags={"dept": "ops", "level": "2"}
+    )
+    proof = {"cognito-identity.amazonaws.com": tagged["Token"]}
+    credentials = public_ci.get_credentials_for_identity(IdentityId=tagged["IdentityId"], Logins=proof)["Credentials"]
+    principal = verify_session(gatehouse, credentials)["Principal"]
+    assert principal["PrincipalTags"] == {"dept": "ops", "level": "2"}
+    assert principal["IdentityId"] == tagged["IdentityId"]
+    plain = ci.get_open_id_token_for_developer_identity(IdentityPoolId=pool_id, Logins={DEVELOPER: "dev-plain"})
+    untagged = public_ci.get_credentials_for_identity(
+        IdentityId=plain["IdentityId"], Logins={"cognito-identity.amazonaws.com": plain["Token"]}
+    )["Credentials"]
+    assert verify_session(gatehouse, untagged)["Principal"]["PrincipalTags"] == {}
+    code, _, _ = error_of(lambda: public_ci.get_credentials_for_identity(IdentityId=plain["IdentityId"], Logins=proof))
+    assert code == "NotAuthorizedException"
