@@ -688,7 +688,11 @@ class IdentityService:
             if len(proven) > 1:
                 raise NotAuthorizedException(LOGINS_DO_NOT_MATCH)
             if proven:
-                identity = await self._link(pool, (await self.identity(proven.pop()))[1], linkable)
+                identity = (await self.identity(proven.pop()))[1]
+                if identity.disabled:
+                    # Its last login was unlinked: inaccessible (UnlinkIdentity), even to its earlier tokens.
+                    raise NotAuthorizedException(f"Access to Identity '{identity.id}' is forbidden.")
+                identity = await self._link(pool, identity, linkable)
             else:
                 identity = await self._linked(pool, linkable) or await self._resolve(pool, linkable)
         # log.bind().info is what log.info resolves to through structlog's lazy proxy, without the failed

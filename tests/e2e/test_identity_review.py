@@ -427,3 +427,34 @@ def test_developer_principal_tags_reach_the_session(
     assert verify_session(gatehouse, untagged)["Principal"]["PrincipalTags"] == {}
     code, _, _ = error_of(lambda: public_ci.get_credentials_for_identity(IdentityId=plain["IdentityId"], Logins=proof))
     assert code == "NotAuthorizedException"
+
+
+def test_an_identity_made_inaccessible_stays_so(idp: Any, ci: Any, public_ci: Any, users: UserPool) -> None:
+    """UnlinkIdentity: "Removing the last linked login will make this identity inaccessible." An OpenID token
+    issued to the identity before does not reach it again through GetId, nor links new logins onto it."""
+    pool_id = ci.create_identity_pool(
+        IdentityPoolName="inaccessible",
+        AllowUnauthenticatedIdentities=False,
+        AllowClassicFlow=True,
+        CognitoIdentityProviders=[provider(users)],
+    )["IdentityPoolId"]
+    make_user(idp, users, "mia")
+    make_user(idp, users, "ned")
+    mia = {users.key: id_token(idp, users, "mia")}
+    identity = public_ci.get_id(IdentityPoolId=pool_id, Logins=mia)["IdentityId"]
+    proof = {"cognito-identity.amazonaws.com": public_ci.get_open_id_token(IdentityId=identity, Logins=mia)["Token"]}
+    public_ci.unlink_identity(IdentityId=identity, Logins=mia, LoginsToRemove=[users.key])
+    ned = {users.key: id_token(idp, users, "ned")}
+    for call in (
+        lambda: public_ci.get_id(IdentityPoolId=pool_id, Logins=proof),
+        lambda: public_ci.get_id(IdentityPoolId=pool_id, Logins={**proof, **ned}),
+        lambda: public_ci.get_credentials_for_identity(IdentityId=identity, Logins=proof),
+        lambda: public_ci.get_open_id_token(IdentityId=identity, Logins={**proof, **ned}),
+    ):
+        code, message, _ = error_of(call)
+        assert code == "NotAuthorizedException" and identity in message, message
+    assert logins_of(ci, identity) == []
+    hidden = ci.list_identities(IdentityPoolId=pool_id, MaxResults=60, HideDisabled=True)["Identities"]
+    assert identity not in {i["IdentityId"] for i in hidden}
+    # ned's login is still new to the pool: it gets an identity of its own.
+    assert public_ci.get_id(IdentityPoolId=pool_id, Logins=ned)["IdentityId"] != identity
