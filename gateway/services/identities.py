@@ -638,7 +638,33 @@ class IdentityService:
             self._by_login.put((pool_id, login.provider, login.subject), record.id)
         return record
 
+    @staticmethod
+    def _one_user_per_provider(pool: IdentityPoolView, logins: Sequence[IdentityLogin]) -> None:
+        """An identity holds one user of each provider (the developer provider aside, whose several user
+        identifiers one identity may have): logins of two users of one provider -- e.g. a user pool's under its
+        two names -- are a conflict, as MergeDeveloperIdentities answers for them."""
+        developer = pool.developer_provider
+        seen: dict[str, str] = {}
+        for login in logins:
+            if login.provider != developer and seen.setdefault(login.provider, login.subject) != login.subject:
+                raise ResourceConflictException(
+                    f"The logins name two users of {login.provider}: an identity has one user of each provider."
+                )
+
+    async def _owners_allow(self, pool: IdentityPoolView, logins: Sequence[VerifiedLogin]) -> None:
+        """Before several logins are resolved together: with each other, and with the identity one of them is
+        linked to already, they name one user of each provider (:meth:`_one_user_per_provider`)."""
+        if len(logins) < 2:
+            return
+        mine = [v.login for v in logins]
+        self._one_user_per_provider(pool, mine)
+        for login in mine:
+            owner = await self._find_by_login(pool.id, login)
+            if owner is not None:
+                self._one_user_per_provider(pool, [*owner.logins, *mine])
+
     async def _resolve(self, pool: IdentityPoolView, logins: Sequence[VerifiedLogin]) -> IdentityRecord:
+        await self._owners_allow(pool, logins)
         self._forget()
         try:
             return await self._store.resolve_identity(self._new(pool, logins))
@@ -653,6 +679,7 @@ class IdentityService:
         new = [v.login for v in logins if v.login not in identity.logins]
         if not new:
             return identity
+        self._one_user_per_provider(pool, [*identity.logins, *new])
         if len(identity.logins) + len(new) > MAX_LINKED_LOGINS:
             raise InvalidParameterException(f"An identity can have at most {MAX_LINKED_LOGINS} linked logins.")
         self._forget()
@@ -796,6 +823,7 @@ class IdentityService:
                 raise ResourceNotFoundException(f"Identity '{identity_id}' not found.")
             identity = await self._link(pool, identity, verified)
         else:
+            await self._owners_allow(pool, verified)
             self._forget()
             try:
                 identity = await self._store.resolve_identity(self._new(pool, verified))

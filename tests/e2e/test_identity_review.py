@@ -458,3 +458,53 @@ def test_an_identity_made_inaccessible_stays_so(idp: Any, ci: Any, public_ci: An
     assert identity not in {i["IdentityId"] for i in hidden}
     # ned's login is still new to the pool: it gets an identity of its own.
     assert public_ci.get_id(IdentityPoolId=pool_id, Logins=ned)["IdentityId"] != identity
+
+
+def test_one_user_of_a_provider_per_identity(
+    idp: Any, ci: Any, iam: Any, public_ci: Any, users: UserPool, gatehouse: GatehouseServer
+) -> None:
+    """A user pool answers to two names (Gatehouse's and AWS's). Two users' tokens under the two names are two
+    users of one provider: never linked to one identity (that would let either reach the other's identity),
+    whether the identity is new, found by one of them, or proved with its OpenID token."""
+    partners = make_user_pool(idp, gatehouse, "review-linking")
+    make_user(idp, partners, "pia")
+    pool_id = ci.create_identity_pool(
+        IdentityPoolName="one user per provider",
+        AllowUnauthenticatedIdentities=False,
+        AllowClassicFlow=True,
+        CognitoIdentityProviders=[provider(users), provider(partners)],
+    )["IdentityPoolId"]
+    for name in ("oda", "pam", "quin", "rex"):
+        make_user(idp, users, name)
+    oda, pam, quin, rex = (id_token(idp, users, name) for name in ("oda", "pam", "quin", "rex"))
+    code, message, _ = error_of(
+        lambda: public_ci.get_id(IdentityPoolId=pool_id, Logins={users.key: oda, users.aws_key: pam})
+    )
+    assert code == "ResourceConflictException" and "two users" in message
+    assert identity_count(ci, pool_id) == 0
+    # The same user under both names is one login.
+    both = public_ci.get_id(IdentityPoolId=pool_id, Logins={users.key: oda, users.aws_key: oda})["IdentityId"]
+    assert logins_of(ci, both) == [users.key]
+    pia = {partners.key: id_token(idp, partners, "pia")}
+    identity = public_ci.get_id(IdentityPoolId=pool_id, Logins={users.key: quin})["IdentityId"]
+    proof = {
+        "cognito-identity.amazonaws.com": public_ci.get_open_id_token(IdentityId=identity, Logins={users.key: quin})[
+            "Token"
+        ]
+    }
+    attempts: list[Callable[[], Any]] = [
+        lambda: public_ci.get_id(IdentityPoolId=pool_id, Logins={users.key: quin, users.aws_key: rex}),
+        lambda: public_ci.get_id(IdentityPoolId=pool_id, Logins={users.aws_key: rex, **pia, **proof}),
+        lambda: public_ci.get_credentials_for_identity(
+            IdentityId=identity, Logins={users.key: quin, users.aws_key: rex}
+        ),
+        lambda: public_ci.get_open_id_token(IdentityId=identity, Logins={**proof, users.key: rex}),
+    ]
+    for attempt in attempts:
+        code, message, _ = error_of(attempt)
+        assert code == "ResourceConflictException", message
+    assert logins_of(ci, identity) == [users.key] and identity_count(ci, pool_id) == 2
+    # rex's login is still new: it gets an identity of its own; a login of another provider still links.
+    assert public_ci.get_id(IdentityPoolId=pool_id, Logins={users.key: rex})["IdentityId"] not in (identity, both)
+    public_ci.get_open_id_token(IdentityId=identity, Logins={users.key: quin, **pia})
+    assert logins_of(ci, identity) == sorted([users.key, partners.key])
