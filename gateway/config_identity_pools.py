@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from gateway.api.model import ServiceModel
 from gateway.errors import GatehouseError, ResourceConflictException, ResourceNotFoundException
 from gateway.services.container import Services
+from gateway.services.identity_pools import aws_user_pool_name
 
 __all__ = ["IdentityPoolConfig", "apply_identity_pool_config"]
 
@@ -91,7 +92,7 @@ class IdentityPoolConfig(_Model):
             "SamlProviderARNs": list(self.saml_provider_arns),
             "CognitoIdentityProviders": [
                 {
-                    "ProviderName": f"cognito-idp.{self.region()}.amazonaws.com/{p.user_pool}",
+                    "ProviderName": aws_user_pool_name(p.user_pool),
                     "ClientId": p.client_id,
                     "ServerSideTokenCheck": p.server_side_token_check,
                 }

@@ -82,6 +82,8 @@ IDENTITY_CACHE_SECONDS = 2.0
 POOL_ARN_CLAIM = "https://cognito-identity.amazonaws.com/identity-pool-arn"
 TAGS_CLAIM = "https://aws.amazon.com/tags"
 UNSUPPORTED_PROVIDER = "Token is not from a supported provider of this identity pool."
+CLASSIC_FLOW_DISABLED = "Basic (classic) flow is not enabled, please use enhanced flow."
+CLASSIC_FLOW_WITH_ROLE_MAPPINGS = "Basic (classic) flow is not supported with RoleMappings, please use enhanced flow."
 LOGINS_DO_NOT_MATCH = "Logins don't match. Please include at least one valid login for this identity or identity pool."
 
 
@@ -149,7 +151,7 @@ class UserPoolProvider:
     out once per read of the pool's configuration (a new read is a new view), not on every login.
 
     ``clients``: each ClientId of the pool's CognitoIdentityProviders entries for that user pool (under either
-    of its names) and whether its first entry asks for ServerSideTokenCheck; ``mapping_keys``: the RoleMappings
+    of its names) and whether any of its entries asks for ServerSideTokenCheck; ``mapping_keys``: the RoleMappings
     keys a login through that client matches (``<either name>:<ClientId>``)."""
 
     user_pool_id: str
@@ -437,8 +439,11 @@ class IdentityService:
             clients: dict[object, bool] = {}
             for entry in pool.cognito_providers:
                 if names.user_pool_of(str(entry.get("ProviderName"))) == user_pool_id:
-                    clients.setdefault(entry.get("ClientId"), bool(entry.get("ServerSideTokenCheck")))
-            both_names = names.user_pool_names(user_pool_id, self.pools.region)
+                    # The same pool and client may be listed twice (under both its names): a check that either
+                    # entry asks for is made.
+                    client = entry.get("ClientId")
+                    clients[client] = clients.get(client, False) or bool(entry.get("ServerSideTokenCheck"))
+            both_names = names.user_pool_names(user_pool_id)
             provider = UserPoolProvider(
                 user_pool_id=user_pool_id,
                 issuer=self._user_pool_tokens.issuer(user_pool_id),
@@ -633,7 +638,33 @@ class IdentityService:
             self._by_login.put((pool_id, login.provider, login.subject), record.id)
         return record
 
+    @staticmethod
+    def _one_user_per_provider(pool: IdentityPoolView, logins: Sequence[IdentityLogin]) -> None:
+        """An identity holds one user of each provider (the developer provider aside, whose several user
+        identifiers one identity may have): logins of two users of one provider -- e.g. a user pool's under its
+        two names -- are a conflict, as MergeDeveloperIdentities answers for them."""
+        developer = pool.developer_provider
+        seen: dict[str, str] = {}
+        for login in logins:
+            if login.provider != developer and seen.setdefault(login.provider, login.subject) != login.subject:
+                raise ResourceConflictException(
+                    f"The logins name two users of {login.provider}: an identity has one user of each provider."
+                )
+
+    async def _owners_allow(self, pool: IdentityPoolView, logins: Sequence[VerifiedLogin]) -> None:
+        """Before several logins are resolved together: with each other, and with the identity one of them is
+        linked to already, they name one user of each provider (:meth:`_one_user_per_provider`)."""
+        if len(logins) < 2:
+            return
+        mine = [v.login for v in logins]
+        self._one_user_per_provider(pool, mine)
+        for login in mine:
+            owner = await self._find_by_login(pool.id, login)
+            if owner is not None:
+                self._one_user_per_provider(pool, [*owner.logins, *mine])
+
     async def _resolve(self, pool: IdentityPoolView, logins: Sequence[VerifiedLogin]) -> IdentityRecord:
+        await self._owners_allow(pool, logins)
         self._forget()
         try:
             return await self._store.resolve_identity(self._new(pool, logins))
@@ -648,6 +679,7 @@ class IdentityService:
         new = [v.login for v in logins if v.login not in identity.logins]
         if not new:
             return identity
+        self._one_user_per_provider(pool, [*identity.logins, *new])
         if len(identity.logins) + len(new) > MAX_LINKED_LOGINS:
             raise InvalidParameterException(f"An identity can have at most {MAX_LINKED_LOGINS} linked logins.")
         self._forget()
@@ -683,7 +715,11 @@ class IdentityService:
             if len(proven) > 1:
                 raise NotAuthorizedException(LOGINS_DO_NOT_MATCH)
             if proven:
-                identity = await self._link(pool, (await self.identity(proven.pop()))[1], linkable)
+                identity = (await self.identity(proven.pop()))[1]
+                if identity.disabled:
+                    # Its last login was unlinked: inaccessible (UnlinkIdentity), even to its earlier tokens.
+                    raise NotAuthorizedException(f"Access to Identity '{identity.id}' is forbidden.")
+                identity = await self._link(pool, identity, linkable)
             else:
                 identity = await self._linked(pool, linkable) or await self._resolve(pool, linkable)
         # log.bind().info is what log.info resolves to through structlog's lazy proxy, without the failed
@@ -750,6 +786,16 @@ class IdentityService:
         return entries
 
     async def get_open_id_token(self, identity_id: str, logins: Mapping[str, str]) -> tuple[str, str]:
+        """GetOpenIdToken, the first step of the basic (classic) flow: only for a pool that enables that flow
+        (AllowClassicFlow) and has no RoleMappings, as Cognito answers ("Identity pools authentication flow":
+        role-based access control works in the enhanced flow only). Checked before the logins, so a refused
+        call links nothing."""
+        found = self._cached_identity(identity_id)
+        pool, _ = found if found is not None else await self.identity(identity_id, cached=True)
+        if not pool.allow_classic_flow:
+            raise InvalidParameterException(CLASSIC_FLOW_DISABLED)
+        if pool.role_mappings:
+            raise InvalidParameterException(CLASSIC_FLOW_WITH_ROLE_MAPPINGS)
         pool, identity, verified = await self.authenticate(identity_id, logins)
         tags = self.principal_tags(pool, verified)
         token, _ = await self.mint(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
@@ -777,6 +823,7 @@ class IdentityService:
                 raise ResourceNotFoundException(f"Identity '{identity_id}' not found.")
             identity = await self._link(pool, identity, verified)
         else:
+            await self._owners_allow(pool, verified)
             self._forget()
             try:
                 identity = await self._store.resolve_identity(self._new(pool, verified))
@@ -793,11 +840,14 @@ class IdentityService:
         pool, identity, verified = await self.authenticate(identity_id, logins)
         saml: VerifiedLogin | None = None
         mapped: list[VerifiedLogin] = []
+        proving = False
         for v in verified:
             if saml is None and v.saml_roles is not None:
                 saml = v
             if v.mapping_keys:
                 mapped.append(v)
+            elif v.proves is not None:
+                proving = True
         if saml is not None:
             role = self._saml_role(pool, identity, saml, custom_role_arn)
             tags = self.principal_tags(pool, verified)
@@ -810,6 +860,16 @@ class IdentityService:
             deciding = next((v for v in mapped if any(k in mappings for k in v.mapping_keys)), deciding)
         mapping_keys = deciding.mapping_keys if deciding is not None else ()
         claims: Mapping[str, Any] = deciding.claims if deciding is not None else {}
+        if proving:
+            # A login proving the identity with one of our own OpenID tokens: its ``amr`` names the providers
+            # it was issued for, but not their claims. Their RoleMappings entry still decides when no other
+            # login's does (no rule matches, so AmbiguousRoleResolution does): else the token would side-step
+            # a mapping that denies.
+            mappings = pool.settings.get("RoleMappings") or {}
+            if not any(key in mappings for key in mapping_keys):
+                proof_keys = self._mapping_keys_of_proofs(pool, verified)
+                if proof_keys:
+                    mapping_keys, claims = proof_keys, {}
         try:
             role = choose_role(
                 pool,
@@ -822,7 +882,41 @@ class IdentityService:
             log.info("identity.role_refused", pool=pool.id, identity=identity.id, reason=exc.message)
             raise
         tags = self.principal_tags(pool, verified)
+        if proving:
+            tags.update(self._carried_tags(verified))
         return CredentialsGrant(identity.id, pool, role, bool(verified), tuple(self.amr(verified)), tags)
+
+    @staticmethod
+    def _carried_tags(verified: Sequence[VerifiedLogin]) -> dict[str, str]:
+        """The principal tags in the OpenID tokens that prove the identity (GetOpenIdTokenForDeveloperIdentity's
+        PrincipalTags, "attribute mappings for custom providers"): the session carries them, as STS would
+        carry them from the same token in the basic flow."""
+        tags: dict[str, str] = {}
+        for login in verified:
+            if login.proves is None:
+                continue
+            carried = login.claims.get(TAGS_CLAIM)
+            principal = carried.get("principal_tags") if isinstance(carried, dict) else None
+            if isinstance(principal, dict):
+                for key, values in principal.items():
+                    if isinstance(values, list) and len(values) == 1 and isinstance(values[0], str):
+                        tags[str(key)] = values[0]
+        return tags
+
+    def _mapping_keys_of_proofs(self, pool: IdentityPoolView, verified: Sequence[VerifiedLogin]) -> tuple[str, ...]:
+        """The pool's RoleMappings keys for the providers named in the ``amr`` of the logins that prove the
+        identity with an OpenID token (``<user pool name>:<ClientId>`` keys by their user pool)."""
+        mappings: Mapping[str, Any] = pool.settings.get("RoleMappings") or {}
+        if not mappings:
+            return ()
+        names = self.pools.names
+        providers = {a for v in verified if v.proves is not None for a in v.amr}
+        keys = []
+        for key in mappings:
+            user_pool_id = names.user_pool_of(key.rpartition(":")[0])
+            if (names.user_pool_name(user_pool_id) if user_pool_id else key) in providers:
+                keys.append(key)
+        return tuple(keys)
 
     @staticmethod
     def _saml_role(

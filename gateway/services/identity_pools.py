@@ -60,7 +60,7 @@ _POOL_MEMBERS = (
 ROLE_ARN = re.compile(r"arn:aws:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 _OIDC_PROVIDER_ARN = re.compile(r"arn:aws:iam::\d{12}:oidc-provider/(\S+)")
 _SAML_PROVIDER_ARN = re.compile(r"arn:aws:iam::\d{12}:saml-provider/[\w+=,.@-]+")
-_AWS_USER_POOL_HOST = re.compile(r"cognito-idp\.[a-z0-9-]+\.amazonaws\.com")
+_AWS_USER_POOL_HOST = re.compile(r"cognito-idp\.([a-z0-9-]+)\.amazonaws\.com")
 _USER_POOL_ID = re.compile(r"[\w-]+_[0-9a-zA-Z]+")
 _POOL_ARN = re.compile(r"arn:aws:cognito-identity:([a-z0-9-]+):(\d+):identitypool/(\S+)")
 MAX_ROLE_MAPPINGS = 10
@@ -74,9 +74,20 @@ def _user_pool_of(user_pool_host: str, name: str) -> str | None:
     host, _, pool_id = name.rpartition("/")
     if not _USER_POOL_ID.fullmatch(pool_id):
         return None
-    if host == user_pool_host or _AWS_USER_POOL_HOST.fullmatch(host):
+    if host == user_pool_host:
+        return pool_id
+    # AWS's name holds the pool's own region (its issuer, https://cognito-idp.<region>.amazonaws.com/<poolId>,
+    # with <poolId> = <region>_<id>): the name of another region names no pool.
+    aws = _AWS_USER_POOL_HOST.fullmatch(host)
+    if aws is not None and aws[1] == pool_id.rpartition("_")[0]:
         return pool_id
     return None
+
+
+def aws_user_pool_name(pool_id: str) -> str:
+    """AWS's name of a user pool as a login provider: its issuer without the scheme, in the pool's own region
+    (a user pool id is ``<region>_<id>``)."""
+    return f"cognito-idp.{pool_id.rpartition('_')[0]}.amazonaws.com/{pool_id}"
 
 
 def new_identity_pool_id(region: str) -> str:
@@ -98,9 +109,9 @@ class LoginNames:
         """The canonical name of a Gatehouse user pool as a login provider."""
         return f"{self.user_pool_host}/{pool_id}"
 
-    def user_pool_names(self, pool_id: str, region: str) -> tuple[str, str]:
+    def user_pool_names(self, pool_id: str) -> tuple[str, str]:
         """Both names a Gatehouse user pool answers to."""
-        return self.user_pool_name(pool_id), f"cognito-idp.{region}.amazonaws.com/{pool_id}"
+        return self.user_pool_name(pool_id), aws_user_pool_name(pool_id)
 
 
 @dataclass(frozen=True)
@@ -310,7 +321,7 @@ class IdentityPoolService:
         for provider in pool.cognito_providers:
             name, client = str(provider.get("ProviderName", "")), str(provider.get("ClientId", ""))
             pool_id = self.names.user_pool_of(name)
-            names = self.names.user_pool_names(pool_id, self.region) if pool_id else (name,)
+            names = self.names.user_pool_names(pool_id) if pool_id else (name,)
             if key in {f"{n}:{client}" for n in names}:
                 return True
         hosts = {oidc_provider_host(arn) for arn in pool.oidc_provider_arns}
@@ -348,7 +359,7 @@ class IdentityPoolService:
 
     def _provider_names(self, provider: str) -> tuple[str, ...]:
         pool_id = self.names.user_pool_of(provider)
-        return self.names.user_pool_names(pool_id, self.region) if pool_id else (provider,)
+        return self.names.user_pool_names(pool_id) if pool_id else (provider,)
 
     def is_login_provider(self, pool: IdentityPoolView, provider: str) -> bool:
         names = set(self._provider_names(provider))

@@ -203,4 +203,5 @@ def test_keys_rotate_identity_while_the_server_runs(server: GatehouseServer) -> 
     assert {old_kid, new_kid} <= published()
     # The token signed before the rotation still proves its identity.
     proof = {"cognito-identity.amazonaws.com": first["Token"]}
-    assert public.get_open_id_token(IdentityId=first["IdentityId"], Logins=proof)["IdentityId"] == first["IdentityId"]
+    answer = public.get_credentials_for_identity(IdentityId=first["IdentityId"], Logins=proof)
+    assert answer["IdentityId"] == first["IdentityId"]

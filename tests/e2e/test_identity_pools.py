@@ -173,6 +173,7 @@ def identity_pool(ci: Any, users: UserPool, partners: UserPool) -> str:
     pool = ci.create_identity_pool(
         IdentityPoolName="app identities",
         AllowUnauthenticatedIdentities=False,
+        AllowClassicFlow=True,  # GetOpenIdToken is the basic flow's
         CognitoIdentityProviders=[provider(users, check=True), provider(partners)],
         DeveloperProviderName=DEVELOPER,
     )
@@ -184,6 +185,7 @@ def guest_pool(ci: Any, users: UserPool) -> str:
     pool = ci.create_identity_pool(
         IdentityPoolName="guests welcome",
         AllowUnauthenticatedIdentities=True,
+        AllowClassicFlow=True,
         CognitoIdentityProviders=[provider(users)],
     )
     return str(pool["IdentityPoolId"])
@@ -363,6 +365,7 @@ def test_guests_only_where_the_pool_allows_them(public_ci: Any, ci: Any, identit
         IdentityPoolId=guest_pool,
         IdentityPoolName="guests welcome",
         AllowUnauthenticatedIdentities=False,
+        AllowClassicFlow=True,
         CognitoIdentityProviders=ci.describe_identity_pool(IdentityPoolId=guest_pool)["CognitoIdentityProviders"],
     )
     try:
@@ -372,6 +375,7 @@ def test_guests_only_where_the_pool_allows_them(public_ci: Any, ci: Any, identit
             IdentityPoolId=guest_pool,
             IdentityPoolName="guests welcome",
             AllowUnauthenticatedIdentities=True,
+            AllowClassicFlow=True,
             CognitoIdentityProviders=ci.describe_identity_pool(IdentityPoolId=guest_pool)["CognitoIdentityProviders"],
         )
     missing = f"{REGION}:00000000-0000-0000-0000-000000000000"
@@ -906,7 +910,10 @@ def test_classic_flow_only_where_allowed(gatehouse: GatehouseServer, ci: Any, pu
     pools = {}
     for allowed in (True, False):
         pool_id = ci.create_identity_pool(
-            IdentityPoolName=f"classic {allowed}", AllowUnauthenticatedIdentities=True, AllowClassicFlow=allowed
+            IdentityPoolName=f"classic {allowed}",
+            AllowUnauthenticatedIdentities=True,
+            AllowClassicFlow=allowed,
+            DeveloperProviderName="classic.dev",
         )["IdentityPoolId"]
         role = iam.create_role(
             RoleName=f"classic-{allowed}", AssumeRolePolicyDocument=trust(pool_id, "unauthenticated")
@@ -922,7 +929,10 @@ def test_classic_flow_only_where_allowed(gatehouse: GatehouseServer, ci: Any, pu
     ].endswith("/classic-True/classic")
     pool_id, role_arn = pools[False]
     identity = public_ci.get_id(IdentityPoolId=pool_id)["IdentityId"]
-    token = public_ci.get_open_id_token(IdentityId=identity)["Token"]
+    code, message, _ = error_of(lambda: public_ci.get_open_id_token(IdentityId=identity))
+    assert code == "InvalidParameterException" and "Basic (classic) flow is not enabled" in message
+    # Nor does STS take the pool's OpenID tokens (here a developer identity's) itself.
+    token = ci.get_open_id_token_for_developer_identity(IdentityPoolId=pool_id, Logins={"classic.dev": "u1"})["Token"]
     code, message, _ = error_of(
         lambda: sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="classic", WebIdentityToken=token)
     )
@@ -948,7 +958,10 @@ def test_logins_from_an_iam_oidc_provider(
     ]
     assert arn.endswith(f":oidc-provider/{oidc_idp.name}")
     pool_id = ci.create_identity_pool(
-        IdentityPoolName="oidc logins", AllowUnauthenticatedIdentities=False, OpenIdConnectProviderARNs=[arn]
+        IdentityPoolName="oidc logins",
+        AllowUnauthenticatedIdentities=False,
+        AllowClassicFlow=True,
+        OpenIdConnectProviderARNs=[arn],
     )["IdentityPoolId"]
     role = iam.create_role(RoleName="oidc-users", AssumeRolePolicyDocument=trust(pool_id, "authenticated"))["Role"]
     ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": role["Arn"]})

@@ -117,6 +117,7 @@ def pool_id(ci: Any) -> str:
         ci.create_identity_pool(
             IdentityPoolName="social",
             AllowUnauthenticatedIdentities=False,
+            AllowClassicFlow=True,
             SupportedLoginProviders={
                 "accounts.google.com": f"{GOOGLE_APP};another-google-app",
                 "appleid.apple.com": APPLE_APP,

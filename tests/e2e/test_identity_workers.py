@@ -53,6 +53,7 @@ def test_racing_logins_and_keys_across_processes(cluster: GatehouseServer) -> No
     identity_pool = ci.create_identity_pool(
         IdentityPoolName="racing",
         AllowUnauthenticatedIdentities=True,
+        AllowClassicFlow=True,
         CognitoIdentityProviders=[{"ProviderName": key, "ClientId": client_id}],
     )["IdentityPoolId"]
 

@@ -118,11 +118,15 @@ def test_token_mapping_preferred_role_and_custom_role() -> None:
 def test_login_names_of_user_pools() -> None:
     names = LoginNames("gatehouse.example:8443")
     assert names.user_pool_of("gatehouse.example:8443/us-east-1_Abc123") == "us-east-1_Abc123"
-    assert names.user_pool_of("cognito-idp.eu-west-1.amazonaws.com/us-east-1_Abc123") == "us-east-1_Abc123"
+    assert names.user_pool_of("cognito-idp.us-east-1.amazonaws.com/us-east-1_Abc123") == "us-east-1_Abc123"
+    # AWS's name is the pool's issuer: in the pool's own region, never another's.
+    assert names.user_pool_of("cognito-idp.eu-west-1.amazonaws.com/us-east-1_Abc123") is None
+    assert names.user_pool_of("cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Abc123") == "eu-west-1_Abc123"
     assert names.user_pool_of("other.example/us-east-1_Abc123") is None
     assert names.user_pool_of("gatehouse.example:8443/identity") is None
     assert names.user_pool_of("accounts.google.com") is None
-    assert names.user_pool_names("us-east-1_Abc123", "us-east-1") == (
+    assert names.user_pool_names("us-east-1_Abc123") == (
         "gatehouse.example:8443/us-east-1_Abc123",
         "cognito-idp.us-east-1.amazonaws.com/us-east-1_Abc123",
     )
+    assert names.user_pool_names("eu-west-1_Abc123")[1] == "cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Abc123"
