@@ -695,11 +695,19 @@ class AuthService:
         else:
             device_key = None
         rotation_enabled, grace = ctx.client.rotation
+        explicit = rotate is not None
         if rotate is None:
             rotate = rotation_enabled
         new_refresh: str | None = None
         if rotate:
             new_refresh = await self._rotate(ctx, record, now, grace)
+        elif record.replaced_by is not None and (record.replaced_at is None or now - record.replaced_at > grace):
+            # Rotated out while the client rotated, presented after its grace period (through
+            # REFRESH_TOKEN_AUTH, or once the client stopped rotating): as much a reuse as in _rotate.
+            await self._reused(ctx, record)
+            if explicit:
+                raise NotAuthorizedException("Refresh Token has been revoked")  # InitiateAuth has no reuse error
+            raise RefreshTokenReuseException()
         result = await self.issue_tokens(
             ctx,
             user,
@@ -750,10 +758,14 @@ class AuthService:
                     return self.box.open(successor_record.data["sealed"], aad=record.token_hash.encode()).decode()
                 except SecretBoxError:
                     pass
-        # Reuse of a rotated token after its grace period: treat the family as compromised (RFC 9700 §4.14.2).
+        await self._reused(ctx, record)
+        raise RefreshTokenReuseException()
+
+    async def _reused(self, ctx: AuthContext, record: RefreshTokenRecord) -> None:
+        """Reuse of a rotated token after its grace period: treat the family as compromised (RFC 9700
+        §4.14.2)."""
         await self.store.revoke_token_family(record.origin_jti)
         log.warning("refresh_token.reused", pool=ctx.pool.id, client=ctx.client.id, origin_jti=record.origin_jti)
-        raise RefreshTokenReuseException()
 
     async def revoke(self, client: ClientView, refresh_token: str) -> None:
         """RevokeToken (RFC 7009 semantics: an unknown token is not an error)."""
