@@ -35,6 +35,7 @@ from gateway.errors import (
     NotAuthorizedException,
     PasswordResetRequiredException,
     RefreshTokenReuseException,
+    UnsupportedTokenTypeException,
     UserNotConfirmedException,
     UserNotFoundException,
 )
@@ -740,7 +741,9 @@ class AuthService:
                 client_id=record.client_id,
                 username_key=record.username_key,
                 created_at=now,
-                expires_at=now + ctx.client.token_seconds("RefreshToken"),
+                # "The new refresh token is valid for the remaining duration of the original refresh token"
+                # (developer guide, "Refresh token rotation"): rotation never extends a sign-in.
+                expires_at=record.expires_at,
                 data={"sealed": self.box.seal(token.encode(), aad=record.token_hash.encode())},
             )
             if await self.store.rotate_refresh_token(record.token_hash, successor, now):
@@ -773,6 +776,10 @@ class AuthService:
             from gateway.errors import UnsupportedOperationException
 
             raise UnsupportedOperationException("Token revocation is not enabled for this app client.")
+        if refresh_token.count(".") == 2:
+            # An ID or access token (a JWS; refresh tokens are opaque): RevokeToken takes refresh tokens only,
+            # and answering as for an unknown token would tell the caller a session had ended that had not.
+            raise UnsupportedTokenTypeException("Only refresh tokens can be revoked.")
         record = await self.store.get_refresh_token(sha256_hex(refresh_token))
         if record is None:
             return

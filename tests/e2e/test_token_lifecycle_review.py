@@ -8,6 +8,7 @@ RefreshTokenRotationType, RFC 7009 and RFC 9700 §4.14 (refresh token protection
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import subprocess
@@ -303,3 +304,46 @@ def test_a_key_retired_longer_than_any_token_lives_is_unpublished_and_refused(
     new = sign_in(public_idp, cid, "kim")
     assert not {header_of(new["AccessToken"])["kid"], header_of(new["IdToken"])["kid"]} & old_kids
     assert all(live(public_idp, new["AccessToken"]))
+
+
+# --- lifetimes and token types -----------------------------------------------------------------------------
+
+
+def test_rotation_does_not_extend_the_refresh_token_lifetime(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, pool_id: str, make_user: Callable[[str], str]
+) -> None:
+    """Developer guide, "Refresh token rotation": "The new refresh token is valid for the remaining duration
+    of the original refresh token." A sign-in ends when its first refresh token would have, however often it
+    is rotated."""
+    rotation = {"Feature": "ENABLED", "RetryGracePeriodSeconds": 0}
+    cid = new_client(idp, pool_id, "bounded-rotation", RefreshTokenRotation=rotation)
+    first = sign_in(public_idp, cid, make_user("bea"))
+    # The sign-in is near its end: its refresh token has three seconds left (the store's clock, moved
+    # rather than waited for).
+    with sqlite3.connect(Path(gatehouse.data_dir) / "gatehouse.db") as db:
+        db.execute(
+            "UPDATE refresh_tokens SET expires_at = ? WHERE token_hash = ?",
+            (time.time() + 3, hashlib.sha256(first["RefreshToken"].encode()).hexdigest()),
+        )
+    second = get_tokens(public_idp, cid, first["RefreshToken"])
+    third = get_tokens(public_idp, cid, second["RefreshToken"])
+    time.sleep(3.5)
+    assert error_of(lambda: get_tokens(public_idp, cid, third["RefreshToken"])) == ("NotAuthorizedException", 400)
+
+
+def test_revoke_token_refuses_an_access_or_id_token_rather_than_pretending(
+    idp: Any, public_idp: Any, pool_id: str, make_user: Callable[[str], str]
+) -> None:
+    """RevokeToken takes "the refresh token that you want to revoke"; an ID or access token is a token type
+    it does not revoke (UnsupportedTokenTypeException, RFC 7009 §2.2.1's unsupported_token_type), not an
+    unknown token to be answered with success while the session lives on."""
+    cid = new_client(idp, pool_id, "wrong-token")
+    tokens = sign_in(public_idp, cid, make_user("tara"))
+    for token in (tokens["AccessToken"], tokens["IdToken"]):
+        assert error_of(lambda: public_idp.revoke_token(Token=token, ClientId=cid)) == (  # noqa: B023
+            "UnsupportedTokenTypeException",
+            400,
+        )
+    assert all(live(public_idp, tokens["AccessToken"], tries=2))
+    public_idp.revoke_token(Token=tokens["RefreshToken"], ClientId=cid)
+    assert not any(live(public_idp, tokens["AccessToken"], tries=2))
