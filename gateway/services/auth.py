@@ -702,7 +702,7 @@ class AuthService:
         new_refresh: str | None = None
         if rotate:
             new_refresh = await self._rotate(ctx, record, now, grace)
-        elif record.replaced_by is not None and (record.replaced_at is None or now - record.replaced_at > grace):
+        elif record.replaced_by is not None and not _within_grace(record, now, grace):
             # Rotated out while the client rotated, presented after its grace period (through
             # REFRESH_TOKEN_AUTH, or once the client stopped rotating): as much a reuse as in _rotate.
             await self._reused(ctx, record)
@@ -754,7 +754,7 @@ class AuthService:
                 raise NotAuthorizedException("Invalid Refresh Token")
             record = fresh
         # Already rotated: within the grace period the caller gets the same successor.
-        if record.replaced_at is not None and now - record.replaced_at <= max(grace, 0) and record.replaced_by:
+        if _within_grace(record, now, grace) and record.replaced_by:
             successor_record = await self.store.get_refresh_token(record.replaced_by)
             if successor_record is not None and "sealed" in successor_record.data:
                 try:
@@ -789,6 +789,13 @@ class AuthService:
             raise UnauthorizedException("The token was not issued to this client.")
         await self.store.revoke_token_family(record.origin_jti)
         log.info("token.revoked", pool=client.pool_id, client=client.id, origin_jti=record.origin_jti)
+
+
+def _within_grace(record: RefreshTokenRecord, now: float, grace: int) -> bool:
+    """Whether a rotated-out refresh token is still honoured (RefreshTokenRotationType's
+    RetryGracePeriodSeconds). Without a grace period, never: a request that read its clock before a racing
+    one stored the rotation (``now`` < ``replaced_at``) is no retry but a second use of the token."""
+    return grace > 0 and record.replaced_at is not None and now - record.replaced_at <= grace
 
 
 # --- flows -------------------------------------------------------------------------------------------------

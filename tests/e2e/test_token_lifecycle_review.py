@@ -13,8 +13,10 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -347,3 +349,30 @@ def test_revoke_token_refuses_an_access_or_id_token_rather_than_pretending(
     assert all(live(public_idp, tokens["AccessToken"], tries=2))
     public_idp.revoke_token(Token=tokens["RefreshToken"], ClientId=cid)
     assert not any(live(public_idp, tokens["AccessToken"], tries=2))
+
+
+def test_without_grace_racing_refreshes_get_one_successor_between_them(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, pool_id: str, make_user: Callable[[str], str]
+) -> None:
+    """RetryGracePeriodSeconds 0: "a successful request immediately invalidates the submitted refresh token".
+    Of several requests racing with one token (a thief's and the app's), one wins; the others are reuse, so
+    none of them may walk away with the successor (RFC 9700 §4.14.2)."""
+    cid = new_client(
+        idp, pool_id, "racing-no-grace", RefreshTokenRotation={"Feature": "ENABLED", "RetryGracePeriodSeconds": 0}
+    )
+    first = sign_in(public_idp, cid, make_user("rory"))
+    callers = 16
+    clients = [gatehouse.client(signed=False) for _ in range(callers)]
+    start = threading.Barrier(callers)
+
+    def refresh(client: Any) -> str:
+        start.wait(timeout=10)
+        try:
+            return str(get_tokens(client, cid, first["RefreshToken"])["RefreshToken"])
+        except ClientError as exc:
+            return str(exc.response["Error"]["Code"])
+
+    with ThreadPoolExecutor(max_workers=callers) as executor:
+        answers = list(executor.map(refresh, clients))
+    successors = [a for a in answers if a not in ("RefreshTokenReuseException", "NotAuthorizedException")]
+    assert len(successors) == 1, answers
