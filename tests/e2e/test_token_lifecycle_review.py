@@ -25,6 +25,8 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from tests.e2e.oauth_support import CALLBACK, Browser, make_pool, query_of
+from tests.e2e.oauth_support import make_user as oauth_make_user
 from tests.support import GatehouseServer
 
 PASSWORD = "Correct-horse-1"
@@ -376,3 +378,29 @@ def test_without_grace_racing_refreshes_get_one_successor_between_them(
         answers = list(executor.map(refresh, clients))
     successors = [a for a in answers if a not in ("RefreshTokenReuseException", "NotAuthorizedException")]
     assert len(successors) == 1, answers
+
+
+def test_an_authorization_code_from_before_a_global_sign_out_is_refused(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any
+) -> None:
+    """AdminUserGlobalSignOut "revokes all of the target user's refresh, ID, and access tokens", as the hosted
+    UI's session is ended with it here: a code handed out before it (an attacker's, still in flight) must not
+    start a new session after it (RFC 6749 §10.5: a code is a one-time credential of that sign-in)."""
+    pool = make_pool(idp, gatehouse.url, "codes-and-sign-out")
+    oauth_make_user(idp, pool.pool_id, "cody")
+    browser = Browser(gatehouse.url)
+    back = browser.sign_in(browser.authorize_url(pool.secret_id, scope="openid"), "cody")
+    code = query_of(back.headers["Location"])["code"]
+    time.sleep(1.1)  # the sign-out falls in a later second than the code
+    idp.admin_user_global_sign_out(UserPoolId=pool.pool_id, Username="cody")
+
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
+    answer = requests.post(f"{pool.issuer}/oauth2/token", data=form, auth=(pool.secret_id, pool.secret), timeout=10)
+    assert (answer.status_code, answer.json().get("error")) == (400, "invalid_grant"), answer.text
+
+    # A sign-in after the sign-out gets a code that works.
+    fresh = Browser(gatehouse.url)
+    back = fresh.sign_in(fresh.authorize_url(pool.secret_id, scope="openid"), "cody")
+    form["code"] = query_of(back.headers["Location"])["code"]
+    answer = requests.post(f"{pool.issuer}/oauth2/token", data=form, auth=(pool.secret_id, pool.secret), timeout=10)
+    assert answer.status_code == 200, answer.text
