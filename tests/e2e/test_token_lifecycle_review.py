@@ -404,3 +404,22 @@ def test_an_authorization_code_from_before_a_global_sign_out_is_refused(
     form["code"] = query_of(back.headers["Location"])["code"]
     answer = requests.post(f"{pool.issuer}/oauth2/token", data=form, auth=(pool.secret_id, pool.secret), timeout=10)
     assert answer.status_code == 200, answer.text
+
+
+def test_an_authorization_code_from_before_a_password_reset_is_refused(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any
+) -> None:
+    """AdminResetUserPassword ends the user's sessions here (its token families are revoked, and a sign-in
+    answers PasswordResetRequiredException until the password is changed): a code handed out before it is
+    no way around that."""
+    pool = make_pool(idp, gatehouse.url, "codes-and-reset")
+    oauth_make_user(idp, pool.pool_id, "rene")
+    browser = Browser(gatehouse.url)
+    back = browser.sign_in(browser.authorize_url(pool.secret_id, scope="openid"), "rene")
+    code = query_of(back.headers["Location"])["code"]
+    idp.admin_reset_user_password(UserPoolId=pool.pool_id, Username="rene")
+    assert idp.admin_get_user(UserPoolId=pool.pool_id, Username="rene")["UserStatus"] == "RESET_REQUIRED"
+
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
+    answer = requests.post(f"{pool.issuer}/oauth2/token", data=form, auth=(pool.secret_id, pool.secret), timeout=10)
+    assert (answer.status_code, answer.json().get("error")) == (400, "invalid_grant"), answer.text
