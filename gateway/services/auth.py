@@ -695,6 +695,10 @@ class AuthService:
             await self.devices.get(ctx.pool, user, device_key)
         else:
             device_key = None
+        if scopes is None and family.scopes is not None:
+            # A family from an OAuth grant keeps that grant's scopes whichever way it is refreshed (RFC 6749
+            # §6): an API refresh must not widen them to aws.cognito.signin.user.admin.
+            scopes = tuple(family.scopes)
         rotation_enabled, grace = ctx.client.rotation
         explicit = rotate is not None
         if rotate is None:

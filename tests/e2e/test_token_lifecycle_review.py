@@ -25,7 +25,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from tests.e2e.oauth_support import CALLBACK, Browser, make_pool, query_of
+from tests.e2e.oauth_support import CALLBACK, Browser, make_pool, pkce_pair, query_of
 from tests.e2e.oauth_support import make_user as oauth_make_user
 from tests.support import GatehouseServer
 
@@ -423,3 +423,46 @@ def test_an_authorization_code_from_before_a_password_reset_is_refused(
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
     answer = requests.post(f"{pool.issuer}/oauth2/token", data=form, auth=(pool.secret_id, pool.secret), timeout=10)
     assert (answer.status_code, answer.json().get("error")) == (400, "invalid_grant"), answer.text
+
+
+def test_a_refresh_through_the_api_keeps_the_scopes_of_the_hosted_sign_in(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any
+) -> None:
+    """A refresh token keeps the scopes it was granted with (RFC 6749 §6: never wider). One from a hosted UI
+    sign-in that did not ask for aws.cognito.signin.user.admin must not yield an access token with it when
+    refreshed through GetTokensFromRefreshToken or REFRESH_TOKEN_AUTH, which would open the user API
+    (GetUser, UpdateUserAttributes, ChangePassword, ...) to an app the user never granted it."""
+    pool = make_pool(idp, gatehouse.url, "scopes-through-the-api")
+    oauth_make_user(idp, pool.pool_id, "sami")
+    browser = Browser(gatehouse.url)
+    back = browser.sign_in(browser.authorize_url(pool.secret_id, scope="openid email"), "sami")
+    form = {"grant_type": "authorization_code", "code": query_of(back.headers["Location"])["code"]}
+    form["redirect_uri"] = CALLBACK
+    answer = requests.post(f"{pool.issuer}/oauth2/token", data=form, auth=(pool.secret_id, pool.secret), timeout=10)
+    assert answer.status_code == 200, answer.text
+    granted = answer.json()
+    assert claims_of(granted["access_token"])["scope"] == "openid email"
+    assert error_of(lambda: public_idp.get_user(AccessToken=granted["access_token"]))[0] == "NotAuthorizedException"
+
+    refreshed = public_idp.get_tokens_from_refresh_token(
+        ClientId=pool.secret_id, ClientSecret=pool.secret, RefreshToken=granted["refresh_token"]
+    )["AuthenticationResult"]
+    assert claims_of(refreshed["AccessToken"])["scope"] == "openid email"
+    assert error_of(lambda: public_idp.get_user(AccessToken=refreshed["AccessToken"]))[0] == "NotAuthorizedException"
+    # The same through REFRESH_TOKEN_AUTH, with a token of the public client (PKCE; it does not rotate).
+    verifier, challenge = pkce_pair()
+    spa = Browser(gatehouse.url)
+    url = spa.authorize_url(pool.public_id, scope="openid", code_challenge=challenge, code_challenge_method="S256")
+    back = spa.sign_in(url, "sami")
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": pool.public_id,
+        "code": query_of(back.headers["Location"])["code"],
+        "redirect_uri": CALLBACK,
+        "code_verifier": verifier,
+    }
+    answer = requests.post(f"{pool.issuer}/oauth2/token", data=form, timeout=10)
+    assert answer.status_code == 200, answer.text
+    again = refresh_auth(public_idp, pool.public_id, answer.json()["refresh_token"])
+    assert claims_of(again["AccessToken"])["scope"] == "openid"
+    assert error_of(lambda: public_idp.get_user(AccessToken=again["AccessToken"]))[0] == "NotAuthorizedException"
