@@ -466,3 +466,18 @@ def test_a_refresh_through_the_api_keeps_the_scopes_of_the_hosted_sign_in(
     again = refresh_auth(public_idp, pool.public_id, answer.json()["refresh_token"])
     assert claims_of(again["AccessToken"])["scope"] == "openid"
     assert error_of(lambda: public_idp.get_user(AccessToken=again["AccessToken"]))[0] == "NotAuthorizedException"
+
+
+def test_a_refresh_token_validity_of_zero_is_the_default_of_thirty_days(
+    idp: Any, public_idp: Any, pool_id: str, make_user: Callable[[str], str]
+) -> None:
+    """CreateUserPoolClient: "You can't set RefreshTokenValidity to 0. If you do, Amazon Cognito overrides the
+    value with the default value of 30 days." (botocore's model allows 0.)"""
+    cid = new_client(idp, pool_id, "zero-refresh", RefreshTokenValidity=0, TokenValidityUnits={"RefreshToken": "hours"})
+    described = idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=cid)["UserPoolClient"]
+    assert (described["RefreshTokenValidity"], described["TokenValidityUnits"]["RefreshToken"]) == (30, "days")
+    idp.update_user_pool_client(UserPoolId=pool_id, ClientId=cid, ExplicitAuthFlows=FLOWS, RefreshTokenValidity=0)
+    described = idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=cid)["UserPoolClient"]
+    assert (described["RefreshTokenValidity"], described["TokenValidityUnits"]["RefreshToken"]) == (30, "days")
+    tokens = sign_in(public_idp, cid, make_user("zoe"))
+    assert refresh_auth(public_idp, cid, tokens["RefreshToken"])["AccessToken"]
