@@ -717,7 +717,7 @@ async def GetTokensFromRefreshToken(call: Call) -> dict[str, Any]:
     pool, client = await client_of(call)
     if client.secret is not None:
         given = call.params.get("ClientSecret")
-        if not given or given != client.secret:
+        if not given or not hmac.compare_digest(given.encode(), client.secret.encode()):
             raise NotAuthorizedException("Unable to verify secret hash for client " + client.id)
     ctx = _auth_context(call, pool, client, admin=False)
     result = await call.services.auth.refresh(ctx, call.params["RefreshToken"], device_key=call.params.get("DeviceKey"))

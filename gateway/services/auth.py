@@ -35,6 +35,7 @@ from gateway.errors import (
     NotAuthorizedException,
     PasswordResetRequiredException,
     RefreshTokenReuseException,
+    UnsupportedTokenTypeException,
     UserNotConfirmedException,
     UserNotFoundException,
 )
@@ -694,12 +695,24 @@ class AuthService:
             await self.devices.get(ctx.pool, user, device_key)
         else:
             device_key = None
+        if scopes is None and family.scopes is not None:
+            # A family from an OAuth grant keeps that grant's scopes whichever way it is refreshed (RFC 6749
+            # §6): an API refresh must not widen them to aws.cognito.signin.user.admin.
+            scopes = tuple(family.scopes)
         rotation_enabled, grace = ctx.client.rotation
+        explicit = rotate is not None
         if rotate is None:
             rotate = rotation_enabled
         new_refresh: str | None = None
         if rotate:
             new_refresh = await self._rotate(ctx, record, now, grace)
+        elif record.replaced_by is not None and not _within_grace(record, now, grace):
+            # Rotated out while the client rotated, presented after its grace period (through
+            # REFRESH_TOKEN_AUTH, or once the client stopped rotating): as much a reuse as in _rotate.
+            await self._reused(ctx, record)
+            if explicit:
+                raise NotAuthorizedException("Refresh Token has been revoked")  # InitiateAuth has no reuse error
+            raise RefreshTokenReuseException()
         result = await self.issue_tokens(
             ctx,
             user,
@@ -732,7 +745,9 @@ class AuthService:
                 client_id=record.client_id,
                 username_key=record.username_key,
                 created_at=now,
-                expires_at=now + ctx.client.token_seconds("RefreshToken"),
+                # "The new refresh token is valid for the remaining duration of the original refresh token"
+                # (developer guide, "Refresh token rotation"): rotation never extends a sign-in.
+                expires_at=record.expires_at,
                 data={"sealed": self.box.seal(token.encode(), aad=record.token_hash.encode())},
             )
             if await self.store.rotate_refresh_token(record.token_hash, successor, now):
@@ -743,17 +758,21 @@ class AuthService:
                 raise NotAuthorizedException("Invalid Refresh Token")
             record = fresh
         # Already rotated: within the grace period the caller gets the same successor.
-        if record.replaced_at is not None and now - record.replaced_at <= max(grace, 0) and record.replaced_by:
+        if _within_grace(record, now, grace) and record.replaced_by:
             successor_record = await self.store.get_refresh_token(record.replaced_by)
             if successor_record is not None and "sealed" in successor_record.data:
                 try:
                     return self.box.open(successor_record.data["sealed"], aad=record.token_hash.encode()).decode()
                 except SecretBoxError:
                     pass
-        # Reuse of a rotated token after its grace period: treat the family as compromised (RFC 9700 §4.14.2).
+        await self._reused(ctx, record)
+        raise RefreshTokenReuseException()
+
+    async def _reused(self, ctx: AuthContext, record: RefreshTokenRecord) -> None:
+        """Reuse of a rotated token after its grace period: treat the family as compromised (RFC 9700
+        §4.14.2)."""
         await self.store.revoke_token_family(record.origin_jti)
         log.warning("refresh_token.reused", pool=ctx.pool.id, client=ctx.client.id, origin_jti=record.origin_jti)
-        raise RefreshTokenReuseException()
 
     async def revoke(self, client: ClientView, refresh_token: str) -> None:
         """RevokeToken (RFC 7009 semantics: an unknown token is not an error)."""
@@ -761,6 +780,10 @@ class AuthService:
             from gateway.errors import UnsupportedOperationException
 
             raise UnsupportedOperationException("Token revocation is not enabled for this app client.")
+        if refresh_token.count(".") == 2:
+            # An ID or access token (a JWS; refresh tokens are opaque): RevokeToken takes refresh tokens only,
+            # and answering as for an unknown token would tell the caller a session had ended that had not.
+            raise UnsupportedTokenTypeException("Only refresh tokens can be revoked.")
         record = await self.store.get_refresh_token(sha256_hex(refresh_token))
         if record is None:
             return
@@ -770,6 +793,13 @@ class AuthService:
             raise UnauthorizedException("The token was not issued to this client.")
         await self.store.revoke_token_family(record.origin_jti)
         log.info("token.revoked", pool=client.pool_id, client=client.id, origin_jti=record.origin_jti)
+
+
+def _within_grace(record: RefreshTokenRecord, now: float, grace: int) -> bool:
+    """Whether a rotated-out refresh token is still honoured (RefreshTokenRotationType's
+    RetryGracePeriodSeconds). Without a grace period, never: a request that read its clock before a racing
+    one stored the rotation (``now`` < ``replaced_at``) is no retry but a second use of the token."""
+    return grace > 0 and record.replaced_at is not None and now - record.replaced_at <= grace
 
 
 # --- flows -------------------------------------------------------------------------------------------------

@@ -814,7 +814,16 @@ class OAuthService:
             await self._burn_code(pool, client, key, family, expires_at, refusal)
         found = await self.store.get_user_with_groups(pool.id, str(data["u"]))
         user, groups = found if found is not None else (None, [])
-        if user is None or user.sub != data["s"] or not user.enabled:
+        # A code handed out before the user was signed out everywhere, or had the password reset, belongs to a
+        # sign-in that has been ended since (as the hosted UI's session is: see sso_session).
+        ended = bool(
+            user
+            and (
+                user.tokens_valid_after > expires_at - self.code_seconds
+                or user.status not in ("CONFIRMED", "EXTERNAL_PROVIDER")
+            )
+        )
+        if user is None or user.sub != data["s"] or not user.enabled or ended:
             await self._refuse_code(
                 pool,
                 client,

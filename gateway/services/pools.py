@@ -534,6 +534,12 @@ class PoolService:
 
     def _client_settings(self, pool: PoolView, request: Mapping[str, Any]) -> dict[str, Any]:
         settings: dict[str, Any] = {k: copy.deepcopy(request[k]) for k in _CLIENT_SETTINGS if k in request}
+        if settings.get("RefreshTokenValidity") == 0:
+            # "You can't set RefreshTokenValidity to 0. If you do, Amazon Cognito overrides the value with the
+            # default value of 30 days" (CreateUserPoolClient): the default value in its default unit.
+            del settings["RefreshTokenValidity"]
+            if isinstance(settings.get("TokenValidityUnits"), dict):
+                settings["TokenValidityUnits"].pop("RefreshToken", None)
         _check_token_validity(settings)
         settings.setdefault("RefreshTokenValidity", 30)
         settings.setdefault("AccessTokenValidity", 60)

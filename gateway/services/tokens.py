@@ -164,11 +164,20 @@ class SigningKeys:
             retired_at=record.retired_at,
         )
 
+    def _expired(self, record: SigningKeyRecord, now: float) -> bool:
+        """A key retired long enough ago that no token it signed can still be unexpired: neither published nor
+        trusted any more, whether or not a later rotation has deleted it yet. A process that had not yet
+        re-read its keys may have signed with it for up to its key cache time after it was retired."""
+        return record.retired_at is not None and record.retired_at + MAX_TOKEN_SECONDS + self._cache_seconds < now
+
     async def _refresh(self, pool_id: str) -> _PoolKeys:
         records = await self._store.list_signing_keys(pool_id)
         old = self._cache.get(pool_id)
         pool_keys = _PoolKeys(loaded_at=time.monotonic())
+        now = time.time()
         for record in records:
+            if self._expired(record, now):
+                continue
             known = old.keys.get(record.kid) if old else None
             loaded = known if known is not None else await asyncio.to_thread(self._load, record)
             loaded.active, loaded.retired_at = record.active, record.retired_at
@@ -228,7 +237,7 @@ class SigningKeys:
             kids.append(kid)
         # Drop keys retired long enough ago that no token signed with them can still be valid.
         for record in await self._store.list_signing_keys(pool_id):
-            if record.retired_at is not None and record.retired_at + MAX_TOKEN_SECONDS < now:
+            if self._expired(record, now):
                 await self._store.delete_signing_key(pool_id, record.kid)
         await self._refresh(pool_id)
         return kids
