@@ -1,0 +1,165 @@
+"""The hosted UI as a web application, under attack: forms that stand for an API operation take only what that
+operation takes (botocore's model), and SetUICustomization's CSS styles Cognito's customizable classes and
+nothing else, however the stylesheet is written (comments, escapes, at-rules, element selectors)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e.oauth_support import PASSWORD, Browser, OAuthPool, make_pool, make_user, pkce_pair
+from tests.support import GatehouseServer
+
+_ALERT = re.compile(r'role="alert"[^>]*>([^<]*)<')
+
+
+@pytest.fixture(scope="module")
+def pool(gatehouse: GatehouseServer, idp: Any) -> OAuthPool:
+    created = make_pool(idp, gatehouse.url, "hosted-review")
+    make_user(idp, created.pool_id, "alice")
+    return created
+
+
+def _page(gatehouse: GatehouseServer, pool: OAuthPool, path: str) -> tuple[Browser, Any]:
+    """A browser on one of the hosted pages of a fresh authorization request."""
+    browser = Browser(gatehouse.url)
+    _, challenge = pkce_pair()
+    login = browser.follow(
+        browser.get(browser.authorize_url(pool.public_id, code_challenge=challenge, code_challenge_method="S256"))
+    )
+    assert login.status_code == 200
+    rid = re.search(r"rid=([\w-]+)", login.url)
+    assert rid
+    page = browser.get(f"{path}?rid={rid.group(1)}&username=alice")
+    assert page.status_code == 200
+    return browser, page
+
+
+def _usernames(idp: Any, pool: OAuthPool) -> set[str]:
+    return {user["Username"] for user in idp.list_users(UserPoolId=pool.pool_id)["Users"]}
+
+
+# Names UsernameType ([\p{L}\p{M}\p{S}\p{N}\p{P}]+, 1-128 characters) excludes: a zero-width joiner (alice +
+# U+200D is shown as alice), a line break, a NUL, a space, and one character too many.
+_BAD_NAMES = ["alice\u200d", "mal\nlory", "\x00mallory", "mal lory", "m" * 129]
+
+
+@pytest.mark.parametrize("name", _BAD_NAMES, ids=["zwj", "newline", "nul", "space", "too-long"])
+def test_sign_up_page_refuses_the_usernames_sign_up_refuses(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, pool: OAuthPool, name: str
+) -> None:
+    before = _usernames(idp, pool)
+    # The API refuses the name, as botocore's model says.
+    with pytest.raises(ClientError) as api:
+        public_idp.sign_up(ClientId=pool.public_id, Username=name, Password=PASSWORD)
+    assert api.value.response["Error"]["Code"] == "InvalidParameterException"
+    # So does the page that stands for it: a clear error on the form, and no user made.
+    browser, form = _page(gatehouse, pool, "/signup")
+    answer = browser.submit(form, {"username": name, "password": PASSWORD})
+    assert answer.status_code == 400 and answer.headers["Content-Type"].startswith("text/html")
+    assert _ALERT.findall(answer.text) == [
+        "Enter a username of 1 to 128 letters, digits, symbols or punctuation marks, without spaces."
+    ]
+    assert answer.headers["X-Frame-Options"] == "DENY" and answer.headers["Cache-Control"] == "no-store"
+    assert _usernames(idp, pool) == before
+
+
+def test_a_fullwidth_look_alike_is_another_user_on_the_page_as_on_the_api(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool
+) -> None:
+    """Cognito compares usernames without case but without Unicode folding: U+FF41... is a different name,
+    taken by the page exactly as the API takes it, and it never signs in as alice."""
+    browser, form = _page(gatehouse, pool, "/signup")
+    answer = browser.submit(form, {"username": "\uff41\uff4c\uff49\uff43\uff45", "password": PASSWORD})
+    assert answer.status_code == 303 and "/confirm?" in answer.headers["Location"]
+    assert {"alice", "\uff41\uff4c\uff49\uff43\uff45"} <= _usernames(idp, pool)
+    assert idp.admin_get_user(UserPoolId=pool.pool_id, Username="alice")["UserStatus"] == "CONFIRMED"
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "message"),
+    [
+        ("/confirm", {"username": "alice", "code": "9" * 2049}, "Enter the code as you received it."),
+        ("/confirm", {"username": "a\u200bb", "code": "123456"}, "Enter a username of 1 to 128"),
+        ("/forgotPassword", {"username": "x" * 5000}, "Enter a username of 1 to 128"),
+        (
+            "/confirmForgotPassword",
+            {"username": "alice", "code": "1 2", "password": "New-Password-1"},
+            "Enter the code as you received it.",
+        ),
+        (
+            "/confirmForgotPassword",
+            {"username": "alice", "code": "123456", "password": "P" * 300},
+            "Enter a password of at most 256 characters",
+        ),
+    ],
+    ids=["confirm-long-code", "confirm-zero-width-space", "forgot-long-name", "reset-code-space", "reset-long-pw"],
+)
+def test_code_and_password_pages_take_only_what_their_operation_takes(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, path: str, fields: dict[str, str], message: str
+) -> None:
+    before = idp.admin_get_user(UserPoolId=pool.pool_id, Username="alice")
+    browser, form = _page(gatehouse, pool, path)
+    answer = browser.submit(form, fields)
+    assert answer.status_code == 400 and answer.headers["Content-Type"].startswith("text/html")
+    shown = _ALERT.findall(answer.text)
+    assert len(shown) == 1 and shown[0].startswith(message), shown
+    after = idp.admin_get_user(UserPoolId=pool.pool_id, Username="alice")
+    assert after["UserStatus"] == before["UserStatus"] == "CONFIRMED"
+    assert after["UserLastModifiedDate"] == before["UserLastModifiedDate"]
+
+
+# --- SetUICustomization's CSS ---------------------------------------------------------------------------------
+
+_HOSTILE_CSS = {
+    # A selector hidden behind what looks like a comment's brace (the old check split on braces first).
+    "comment-brace": ".banner-customizable /* { */ , input[type=password] { display: none }",
+    "element": "input { display: none }",
+    "universal": "* { visibility: hidden }",
+    "id": "#username { color: red }",
+    "attribute": ".inputField-customizable[value^='a'] { color: red }",
+    "pseudo-element": ".banner-customizable::before { content: 'Call +1 555 0100 to sign in' }",
+    "media": "@media screen { .banner-customizable { color: red } }",
+    "supports": "@supports (display: grid) { .banner-customizable { color: red } }",
+    "page": "@page { margin: 0 }",
+    "escaped-import": "@\\69mport url(https://evil.example/x.css); .banner-customizable { color: red }",
+    "escaped-javascript": ".banner-customizable { background: url(java\\73 cript:alert(1)) }",
+    "escaped-class": ".\\65vil { color: red }",
+    "trailing-text": ".banner-customizable { color: red } input",
+    "open-comment": ".banner-customizable { color: red } /* input { display: none }",
+    "no-selector": "{ color: red }",
+}
+
+
+@pytest.mark.parametrize("css", list(_HOSTILE_CSS.values()), ids=list(_HOSTILE_CSS))
+def test_css_that_reaches_past_the_customizable_classes_is_refused(idp: Any, pool: OAuthPool, css: str) -> None:
+    kept = ".submitButton-customizable { background-color: #0a7d32; }"
+    idp.set_ui_customization(UserPoolId=pool.pool_id, ClientId=pool.secret_id, CSS=kept)
+    with pytest.raises(ClientError) as refused:
+        idp.set_ui_customization(UserPoolId=pool.pool_id, ClientId=pool.secret_id, CSS=css)
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    stored = idp.get_ui_customization(UserPoolId=pool.pool_id, ClientId=pool.secret_id)["UICustomization"]
+    assert stored["CSS"] == kept
+
+
+def test_css_of_customizable_classes_is_taken_and_served(gatehouse: GatehouseServer, idp: Any, pool: OAuthPool) -> None:
+    css = (
+        "/* brand */ .banner-customizable, .logo-customizable { padding: 5px 5px 5px 5px; }\n"
+        ".submitButton-customizable:hover { background-color: #333; }\n"
+        ".background-customizable .label-customizable { font-weight: 700; }"
+    )
+    answer = idp.set_ui_customization(UserPoolId=pool.pool_id, ClientId=pool.public_id, CSS=css)["UICustomization"]
+    assert answer["CSS"] == css
+    _, login = _page(gatehouse, pool, "/login")
+    href = re.search(r'href="([^"]*custom\.css[^"]*)"', login.text)
+    assert href
+    served = Browser(gatehouse.url).get(href.group(1).replace("&amp;", "&"))
+    assert served.status_code == 200 and served.text == css
+    assert (
+        served.headers["Content-Type"].startswith("text/css") and served.headers["X-Content-Type-Options"] == "nosniff"
+    )
+    idp.set_ui_customization(UserPoolId=pool.pool_id, ClientId=pool.public_id)
