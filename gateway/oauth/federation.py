@@ -67,8 +67,12 @@ def upstream_response(request: web.Request, redirect: UpstreamRedirect) -> web.R
     )
     response = web.Response(text=body, content_type="text/html")
     finish(request, response, settings)
-    # The page's only script is the inline onload; allow it and nothing else.
-    response.headers["Content-Security-Policy"] = "default-src 'none'; script-src 'unsafe-inline'; form-action *"
+    # The page's only script is the inline onload; allow it and nothing else. form-action * admits network
+    # schemes only: an IdP's metadata naming a javascript: URL as its endpoint is blocked, not run. Framing
+    # and <base> are refused as on every other page (RFC 9700 §4.16).
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; script-src 'unsafe-inline'; form-action *; frame-ancestors 'none'; base-uri 'none'"
+    )
     return response
 
 

@@ -1,16 +1,20 @@
 """The hosted UI as a web application, under attack: forms that stand for an API operation take only what that
-operation takes (botocore's model), and SetUICustomization's CSS styles Cognito's customizable classes and
-nothing else, however the stylesheet is written (comments, escapes, at-rules, element selectors)."""
+operation takes (botocore's model); SetUICustomization's CSS styles Cognito's customizable classes and nothing
+else, however the stylesheet is written (comments, escapes, at-rules, element selectors); and an IdP's metadata
+cannot run a script on the SAML HTTP-POST page."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
-from tests.e2e.oauth_support import PASSWORD, Browser, OAuthPool, make_pool, make_user, pkce_pair
+from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, OAuthPool, make_pool, make_user, pkce_pair
+from tests.fakes.saml import FakeSamlIdP
 from tests.support import GatehouseServer
 
 _ALERT = re.compile(r'role="alert"[^>]*>([^<]*)<')
@@ -163,3 +167,58 @@ def test_css_of_customizable_classes_is_taken_and_served(gatehouse: GatehouseSer
         served.headers["Content-Type"].startswith("text/css") and served.headers["X-Content-Type-Options"] == "nosniff"
     )
     idp.set_ui_customization(UserPoolId=pool.pool_id, ClientId=pool.public_id)
+
+
+# --- The SAML HTTP-POST page (the one page with an inline script) ----------------------------------------------
+
+
+def test_a_javascript_endpoint_in_idp_metadata_never_runs(gatehouse: GatehouseServer, idp: Any, browser: Any) -> None:
+    """A SAML IdP's metadata names where the browser posts the AuthnRequest. An IdP that names a javascript:
+    URL must not get a script run on Gatehouse's origin (where every pool's hosted pages live): the page's CSP
+    (form-action admits network schemes only) blocks it, and the page cannot be framed."""
+    pool_id = idp.create_user_pool(PoolName="hostile-metadata")["UserPool"]["Id"]
+    certificate = idp.get_signing_certificate(UserPoolId=pool_id)["Certificate"]
+    with FakeSamlIdP(
+        sp_entity_id=f"urn:amazon:cognito:sp:{pool_id}",
+        acs_url=f"{gatehouse.url}/saml2/idpresponse",
+        sp_cert_pem=f"-----BEGIN CERTIFICATE-----\n{certificate}\n-----END CERTIFICATE-----\n",
+        post_only=True,
+    ) as fake:
+        metadata = fake.metadata_xml()
+    hostile = re.sub(
+        r'Location="[^"]*/sso/post"', "Location=\"javascript:document.title='ran:'+document.domain\"", metadata
+    )
+    assert hostile != metadata
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="Hostile", ProviderType="SAML",
+        ProviderDetails={"MetadataFile": hostile}, AttributeMapping={"email": "email"},
+    )  # fmt: skip
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="app",
+        GenerateSecret=True,
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid"],
+        CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["Hostile"],
+    )["UserPoolClient"]["ClientId"]
+    url = f"{gatehouse.url}/oauth2/authorize?" + urlencode(
+        {"client_id": client_id, "response_type": "code", "redirect_uri": CALLBACK, "identity_provider": "Hostile"}
+    )
+    headers = requests.get(url, allow_redirects=False, timeout=10).headers
+    assert headers["X-Frame-Options"] == "DENY" and headers["Cache-Control"] == "no-store"
+    policy = [d.strip() for d in headers["Content-Security-Policy"].split(";")]
+    assert "frame-ancestors 'none'" in policy and "form-action *" in policy and "default-src 'none'" in policy
+
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        blocked: list[str] = []
+        page.on("console", lambda message: blocked.append(message.text))
+        page.goto(url)
+        page.wait_for_timeout(500)
+        assert page.title() == "Signing in"  # the javascript: action did not run
+        assert any("form-action" in text for text in blocked), blocked
+    finally:
+        context.close()
