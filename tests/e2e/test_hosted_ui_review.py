@@ -13,7 +13,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, OAuthPool, make_pool, make_user, pkce_pair
+from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, OAuthPool, make_pool, make_user, pkce_pair, query_of
 from tests.fakes.saml import FakeSamlIdP
 from tests.support import GatehouseServer
 
@@ -222,3 +222,28 @@ def test_a_javascript_endpoint_in_idp_metadata_never_runs(gatehouse: GatehouseSe
         assert any("form-action" in text for text in blocked), blocked
     finally:
         context.close()
+
+
+# --- Sessions stay in their pool ---------------------------------------------------------------------------------
+
+
+def test_one_pools_session_cookie_signs_nobody_in_to_another(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool
+) -> None:
+    """The same username in two pools is two people: pool A's session token, sent under pool B's cookie name
+    (on the shared host or under B's path), does not sign anyone in to B."""
+    other = make_pool(idp, gatehouse.url, "hosted-review-b")
+    make_user(idp, other.pool_id, "alice")
+    browser = Browser(gatehouse.url)
+    assert browser.sign_in(browser.authorize_url(pool.secret_id), "alice").status_code == 303
+    token = browser.http.cookies.get(f"gatehouse_sso_{pool.pool_id}")
+    assert token
+    for prefix in ("", f"/{other.pool_id}"):
+        answer = requests.get(
+            gatehouse.url + Browser(gatehouse.url).authorize_url(other.secret_id, prefix=prefix, prompt="none"),
+            cookies={f"gatehouse_sso_{other.pool_id}": token},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert answer.status_code == 302
+        assert query_of(answer.headers["Location"])["error"] == "login_required"
