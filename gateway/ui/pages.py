@@ -190,6 +190,10 @@ def _guard(handler: Handler) -> Handler:
             return error_page(request, services.settings, exc.message)
         except TooManyRequestsException:
             return error_page(request, services.settings, "Too many requests. Wait a moment and try again.", status=429)
+        except web.HTTPRequestEntityTooLarge:
+            # A form past the server's body limit (client_max_size): a page, as for any other refused form.
+            message = "That form is too large to send. Go back, shorten what you entered, and try again."
+            return error_page(request, services.settings, message, status=413)
 
     return wrapped
 
