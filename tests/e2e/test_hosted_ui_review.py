@@ -251,8 +251,8 @@ def test_one_pools_session_cookie_signs_nobody_in_to_another(
 
 @pytest.mark.parametrize("path", ["/login", "/signup", "/confirm", "/forgotPassword", "/confirmForgotPassword"])
 def test_a_form_past_the_body_limit_gets_a_page(gatehouse: GatehouseServer, pool: OAuthPool, path: str) -> None:
-    """A hosted form body over the server's limit (1 MiB by default) is refused with the error page and its
-    headers, like every other refused form, not a bare text answer."""
+    """A hosted form body over the server's limit (1 MiB by default), or with more fields than aiohttp reads, is
+    refused with the error page and its headers, like every other refused form, not a bare text answer."""
     browser, form = _page(gatehouse, pool, path)
     answer = browser.submit(form, {"username": "u" * 1_100_000})
     assert answer.status_code == 413 and answer.headers["Content-Type"] == "text/html; charset=utf-8"
@@ -260,3 +260,6 @@ def test_a_form_past_the_body_limit_gets_a_page(gatehouse: GatehouseServer, pool
         "That form is too large to send. Go back, shorten what you entered, and try again."
     ]
     assert answer.headers["X-Frame-Options"] == "DENY" and answer.headers["Cache-Control"] == "no-store"
+    # So is one of more fields than aiohttp reads (1000), however small.
+    many = browser.submit(form, {f"f{i}": "" for i in range(1500)})
+    assert many.status_code == 413 and len(_ALERT.findall(many.text)) == 1
