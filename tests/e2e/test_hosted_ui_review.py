@@ -263,3 +263,24 @@ def test_a_form_past_the_body_limit_gets_a_page(gatehouse: GatehouseServer, pool
     # So is one of more fields than aiohttp reads (1000), however small.
     many = browser.submit(form, {f"f{i}": "" for i in range(1500)})
     assert many.status_code == 413 and len(_ALERT.findall(many.text)) == 1
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"challenge": "SELECT_MFA_TYPE", "session": "", "choice": "SMS_MFA"},
+        {"challenge": "MFA_SETUP", "session": "", "setup": "choose", "choice": "SOFTWARE_TOKEN_MFA"},
+    ],
+    ids=["select-mfa-type", "mfa-setup-choice"],
+)
+def test_a_deeply_nested_choices_field_gets_a_page(
+    gatehouse: GatehouseServer, pool: OAuthPool, fields: dict[str, str]
+) -> None:
+    """The challenge form's hidden "choices" (a JSON list the page sent) comes back as the browser's text:
+    thousands of nested brackets must be an error page, not a RecursionError and a 500."""
+    browser, login = _page(gatehouse, pool, "/login")
+    action = Browser.form_action(login).replace("/login?", "/login/challenge?")
+    data = {"_csrf": Browser.form_fields(login)["_csrf"], "username": "alice", "choices": "[" * 5000, **fields}
+    answer = browser.post(action, data)
+    assert answer.status_code == 400 and answer.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert len(_ALERT.findall(answer.text)) == 1
