@@ -32,7 +32,8 @@ from gateway.oauth.forms import read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.container import Services
 from gateway.services.oauth import SSO_SECONDS, AuthorizationRedirectError, SsoSession, error_description
-from gateway.ui.render import error_page, finish, found, secure_cookies
+from gateway.settings import Settings
+from gateway.ui.render import cookie_name, error_page, finish, found, secure_cookies
 from gateway.uris import iri_to_uri
 
 # Parameters that must not repeat (RFC 6749 §3.1, §3.2).
@@ -63,8 +64,9 @@ _SINGLE = (
 )
 
 
-def sso_cookie_name(pool_id: str) -> str:
-    return f"gatehouse_sso_{pool_id}"
+def sso_cookie_name(pool_id: str, settings: Settings) -> str:
+    """The pool's SSO cookie: ``__Host-`` prefixed behind https (see gateway.ui.render.HOST_PREFIX)."""
+    return cookie_name(f"gatehouse_sso_{pool_id}", settings)
 
 
 def base_path(request: web.Request) -> str:
@@ -116,12 +118,13 @@ def flatten(values: MultiMapping[Any]) -> tuple[dict[str, str], list[str]]:
 
 
 async def current_session(request: web.Request, pool_id: str) -> SsoSession | None:
-    return await request.app[SERVICES].oauth.sso_session(pool_id, request.cookies.get(sso_cookie_name(pool_id)))
+    services = request.app[SERVICES]
+    return await services.oauth.sso_session(pool_id, request.cookies.get(sso_cookie_name(pool_id, services.settings)))
 
 
 def set_sso_cookie(response: web.StreamResponse, services: Services, pool_id: str, token: str) -> None:
     response.set_cookie(
-        sso_cookie_name(pool_id),
+        sso_cookie_name(pool_id, services.settings),
         token,
         max_age=SSO_SECONDS,
         httponly=True,
@@ -278,7 +281,7 @@ async def logout(request: web.Request) -> web.Response:
         pool, target = await services.oauth.logout_target(query, pool_id=await routed_pool(request))
     except AuthorizationPageError as exc:
         return error_page(request, settings, exc.message)
-    name = sso_cookie_name(pool.id)
+    name = sso_cookie_name(pool.id, settings)
     session = await current_session(request, pool.id)
     await services.oauth.end_sso(request.cookies.get(name))
     if target == "authorize":
@@ -290,7 +293,8 @@ async def logout(request: web.Request) -> web.Response:
     target = await saml_logout.begin(request, session, target) or target
     # The IdP's logout URL is as its metadata names it: sent as a URI (RFC 3987 §3.1), as every redirect is.
     response = web.Response(status=302, headers={"Location": iri_to_uri(target)})
-    response.del_cookie(name, path="/")
+    # A browser takes the removal of a __Host- cookie only with Secure, as it took the cookie.
+    response.del_cookie(name, path="/", secure=secure_cookies(settings))
     finish(request, response, settings)
     return response
 

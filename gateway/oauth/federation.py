@@ -38,7 +38,7 @@ from gateway.services.federation import (
 from gateway.services.oauth import AuthorizationRedirectError, AuthorizationRequest
 from gateway.services.pools import ClientView
 from gateway.services.saml_logout import upstream_of
-from gateway.ui.render import error_page, finish, found, secure_cookies, see_other
+from gateway.ui.render import cookie_name, error_page, finish, found, secure_cookies, see_other
 from gateway.uris import iri_to_uri
 
 log = structlog.get_logger("gateway.oauth.federation")
@@ -67,13 +67,17 @@ def upstream_response(request: web.Request, redirect: UpstreamRedirect) -> web.R
     )
     response = web.Response(text=body, content_type="text/html")
     finish(request, response, settings)
-    # The page's only script is the inline onload; allow it and nothing else.
-    response.headers["Content-Security-Policy"] = "default-src 'none'; script-src 'unsafe-inline'; form-action *"
+    # The page's only script is the inline onload; allow it and nothing else. form-action * admits network
+    # schemes only: an IdP's metadata naming a javascript: URL as its endpoint is blocked, not run. Framing
+    # and <base> are refused as on every other page (RFC 9700 §4.16).
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; script-src 'unsafe-inline'; form-action *; frame-ancestors 'none'; base-uri 'none'"
+    )
     return response
 
 
 def _browser_id(request: web.Request) -> str | None:
-    value = request.cookies.get(BROWSER_COOKIE)
+    value = request.cookies.get(cookie_name(BROWSER_COOKIE, request.app[SERVICES].settings))
     return value if value and 20 <= len(value) <= 100 else None
 
 
@@ -102,7 +106,7 @@ async def begin(request: web.Request, auth_request: AuthorizationRequest) -> web
     response = upstream_response(request, redirect)
     secure = secure_cookies(services.settings)
     response.set_cookie(
-        BROWSER_COOKIE,
+        cookie_name(BROWSER_COOKIE, services.settings),
         browser,
         max_age=REQUEST_SECONDS,
         httponly=True,

@@ -12,7 +12,7 @@ from gateway.oauth.forms import read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.oauth import SsoSession
 from gateway.services.saml_logout import SamlLogoutService
-from gateway.ui.render import error_page, finish
+from gateway.ui.render import cookie_name, error_page, finish, secure_cookies
 from gateway.uris import iri_to_uri
 from providers.saml import Binding
 
@@ -58,15 +58,16 @@ async def saml2_logout(request: web.Request) -> web.Response:
             return _redirect(request, await logout.finish(params, binding=binding), status=_after(binding))
         if "SAMLRequest" in params:
             sessions = []
+            prefix = cookie_name(SSO_COOKIE_PREFIX, services.settings)
             for name, token in request.cookies.items():
-                if name.startswith(SSO_COOKIE_PREFIX):
-                    session = await services.oauth.sso_session(name[len(SSO_COOKIE_PREFIX) :], token)
+                if name.startswith(prefix):
+                    session = await services.oauth.sso_session(name[len(prefix) :], token)
                     if session is not None:
                         sessions.append((token, session))
             outcome = await logout.idp_initiated(params, sessions, binding=binding)
             response = _redirect(request, outcome.response_url, status=_after(binding))
             for pool_id in outcome.ended:
-                response.del_cookie(f"{SSO_COOKIE_PREFIX}{pool_id}", path="/")
+                response.del_cookie(f"{prefix}{pool_id}", path="/", secure=secure_cookies(services.settings))
             return response
         raise AuthorizationPageError("A SAML logout message is required.")
     except AuthorizationPageError as exc:

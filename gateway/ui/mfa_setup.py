@@ -31,7 +31,7 @@ def setup_choices(raw: str | None) -> list[str]:
     """The set-ups this UI can do of ``MFAS_CAN_SETUP`` (a JSON list), in button order."""
     try:
         values = json.loads(raw or "[]")
-    except ValueError:
+    except (ValueError, RecursionError):  # the browser's text: thousands of nested brackets exhaust the parser
         return []
     if not isinstance(values, list):
         return []

@@ -54,6 +54,7 @@ from gateway.services.users import secret_hash
 from gateway.storage.base import UICustomizationRecord
 from gateway.ui import mfa_setup as setup_pages
 from gateway.ui.branding import branding_logo, branding_logo_url
+from gateway.ui.inputs import attribute_list, form_error
 from gateway.ui.render import csrf_ok, error_page, found, page, page_from_parts, render_parts, see_other
 from gateway.ui.sign_in_methods import (
     ANSWER_FIELD,
@@ -189,6 +190,10 @@ def _guard(handler: Handler) -> Handler:
             return error_page(request, services.settings, exc.message)
         except TooManyRequestsException:
             return error_page(request, services.settings, "Too many requests. Wait a moment and try again.", status=429)
+        except web.HTTPRequestEntityTooLarge:
+            # A form past the server's body limit (client_max_size): a page, as for any other refused form.
+            message = "That form is too large to send. Go back, shorten what you entered, and try again."
+            return error_page(request, services.settings, message, status=413)
 
     return wrapped
 
@@ -695,13 +700,27 @@ async def signup_post(request: web.Request) -> web.StreamResponse:
     attributes = {f["name"]: form.get(f"attr:{f['name']}", "").strip() for f in fields}
     if "email" in hosted.pool.username_attributes:
         attributes["email"] = username
+    given = {k: v for k, v in attributes.items() if v}
+    password = form.get("password", "")
+    refused = form_error(
+        "SignUp",
+        {
+            "ClientId": hosted.client.id,
+            "Username": username,
+            "Password": password,
+            "UserAttributes": attribute_list(given),
+        },
+    )
+    if refused is not None:
+        context = _context(hosted, username_label=label, attributes=fields, values=form, error=refused)
+        return page(request, services.settings, "signup.html", context, status=400)
     try:
         user, _ = await services.users.sign_up(
             hosted.pool,
             hosted.client,
             username=username,
-            password=form.get("password", ""),
-            attributes={k: v for k, v in attributes.items() if v},
+            password=password,
+            attributes=given,
             secret_hash_value=_secret_hash(hosted.client, username),
         )
     except GatehouseError as exc:
@@ -729,6 +748,16 @@ async def confirm_post(request: web.Request) -> web.StreamResponse:
     hosted = await _hosted(request)
     services = request.app[SERVICES]
     username = form.get("username", "").strip()
+    code = form.get("code", "").strip()
+    if form.get("action") == "resend":
+        refused = form_error("ResendConfirmationCode", {"ClientId": hosted.client.id, "Username": username})
+    else:
+        refused = form_error(
+            "ConfirmSignUp", {"ClientId": hosted.client.id, "Username": username, "ConfirmationCode": code}
+        )
+    if refused is not None:
+        context = _context(hosted, username=username, error=refused)
+        return page(request, services.settings, "confirm.html", context, status=400)
     hashed = _secret_hash(hosted.client, username)
     try:
         if form.get("action") == "resend":
@@ -739,7 +768,7 @@ async def confirm_post(request: web.Request) -> web.StreamResponse:
             hosted.pool,
             hosted.client,
             username=username,
-            code=form.get("code", "").strip(),
+            code=code,
             secret_hash_value=hashed,
             force_alias_creation=False,
         )
@@ -771,6 +800,10 @@ async def forgot_post(request: web.Request) -> web.StreamResponse:
     hosted = await _hosted(request)
     services = request.app[SERVICES]
     username = form.get("username", "").strip()
+    refused = form_error("ForgotPassword", {"ClientId": hosted.client.id, "Username": username})
+    if refused is not None:
+        context = _context(hosted, username=username, error=refused)
+        return page(request, services.settings, "forgot.html", context, status=400)
     try:
         await services.users.forgot_password(
             hosted.pool, hosted.client, username, _secret_hash(hosted.client, username)
@@ -799,13 +832,21 @@ async def reset_post(request: web.Request) -> web.StreamResponse:
     hosted = await _hosted(request)
     services = request.app[SERVICES]
     username = form.get("username", "").strip()
+    code, password = form.get("code", "").strip(), form.get("password", "")
+    refused = form_error(
+        "ConfirmForgotPassword",
+        {"ClientId": hosted.client.id, "Username": username, "ConfirmationCode": code, "Password": password},
+    )
+    if refused is not None:
+        context = _context(hosted, username=username, error=refused)
+        return page(request, services.settings, "reset.html", context, status=400)
     try:
         await services.users.confirm_forgot_password(
             hosted.pool,
             hosted.client,
             username=username,
-            code=form.get("code", "").strip(),
-            password=form.get("password", ""),
+            code=code,
+            password=password,
             secret_hash_value=_secret_hash(hosted.client, username),
         )
     except UserNotFoundException:

@@ -23,6 +23,13 @@ from gateway.ids import new_opaque_token
 from gateway.settings import Settings
 
 CSRF_COOKIE = "gatehouse_csrf"
+# Behind an https public URL every cookie of the hosted pages is named with the __Host- prefix (RFC 6265bis
+# §4.1.3.2): a browser keeps such a cookie only when this very host set it, Secure, with Path=/ and no Domain.
+# An unprefixed cookie can be planted by any sibling host (app.example.com beside a pool's auth.example.com,
+# Domain=example.com; "cookie tossing") and would let it forge the CSRF double submission or fix a browser's
+# SSO session to the attacker's account. Plain HTTP (development) keeps the bare names: browsers refuse the
+# prefix without Secure.
+HOST_PREFIX = "__Host-"
 CSRF_FIELD = "_csrf"
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -60,11 +67,16 @@ def secure_cookies(settings: Settings) -> bool:
     return settings.issuer_base.startswith("https://")
 
 
-def csrf_token(request: web.Request) -> str:
+def cookie_name(name: str, settings: Settings) -> str:
+    """A hosted-page cookie's name: ``__Host-`` + ``name`` behind https (see HOST_PREFIX), else ``name``."""
+    return f"{HOST_PREFIX}{name}" if secure_cookies(settings) else name
+
+
+def csrf_token(request: web.Request, settings: Settings | None = None) -> str:
     """The browser's CSRF token: the cookie's value, or a new one (set on the response by :func:`page`)."""
     # The cookies are parsed only when the header names ours: most page views come without it.
     if CSRF_COOKIE in request.headers.get("Cookie", ""):
-        existing = request.cookies.get(CSRF_COOKIE)
+        existing = request.cookies.get(cookie_name(CSRF_COOKIE, settings or _settings(request)))
         if existing and 20 <= len(existing) <= 100:
             return existing
     token: str | None = request.get("gatehouse_new_csrf")
@@ -74,8 +86,14 @@ def csrf_token(request: web.Request) -> str:
     return token
 
 
+def _settings(request: web.Request) -> Settings:
+    from gateway.oauth.wellknown import SERVICES  # here: gateway.oauth builds on this module
+
+    return request.app[SERVICES].settings
+
+
 def csrf_ok(request: web.Request, form: Mapping[str, str]) -> bool:
-    cookie = request.cookies.get(CSRF_COOKIE) or ""
+    cookie = request.cookies.get(cookie_name(CSRF_COOKIE, _settings(request))) or ""
     given = form.get(CSRF_FIELD) or ""
     return bool(cookie) and hmac.compare_digest(cookie.encode(), given.encode())
 
@@ -98,8 +116,9 @@ def finish(
 def _csrf_cookie(token: str, settings: Settings) -> str:
     """The CSRF cookie's Set-Cookie value, as ``response.set_cookie`` would write it (RFC 6265 §4.1), without
     building a Morsel per response: the token is URL-safe base64, which needs no quoting."""
-    secure = "; Secure" if secure_cookies(settings) else ""
-    return f"{CSRF_COOKIE}={token}; HttpOnly; Path=/; SameSite=Lax{secure}"
+    if secure_cookies(settings):
+        return f"{HOST_PREFIX}{CSRF_COOKIE}={token}; HttpOnly; Path=/; SameSite=Lax; Secure"
+    return f"{CSRF_COOKIE}={token}; HttpOnly; Path=/; SameSite=Lax"
 
 
 def render_parts(template: str, context: Mapping[str, Any]) -> tuple[bytes, ...]:
@@ -115,7 +134,7 @@ def page_from_parts(
 ) -> web.Response:
     """The page :func:`render_parts` cut, with this browser's CSRF token (escaped, as the template would have
     escaped it: a token from a cookie is the browser's text), the security headers and the CSRF cookie."""
-    token = csrf_token(request)
+    token = csrf_token(request, settings)
     new = request.get("gatehouse_new_csrf") is not None
     # Made here (URL-safe base64), the token needs no escaping.
     value = token.encode() if new else str(markupsafe.escape(token)).encode()

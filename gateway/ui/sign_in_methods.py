@@ -77,7 +77,7 @@ def parse_choices(raw: str) -> list[str]:
     """MFAS_CAN_CHOOSE (a JSON list), keeping only the factors this page knows how to name."""
     try:
         values = json.loads(raw or "[]")
-    except ValueError:
+    except (ValueError, RecursionError):  # the browser's text: thousands of nested brackets exhaust the parser
         return []
     if not isinstance(values, list):
         return []

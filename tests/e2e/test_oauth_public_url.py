@@ -47,21 +47,21 @@ def test_cookies_are_secure_httponly_and_lax(gatehouse: GatehouseServer, pool: O
         browser.get(browser.authorize_url(pool.public_id, code_challenge=challenge, code_challenge_method="S256"))
     )
     csrf_cookie = page.headers["Set-Cookie"]
-    assert "gatehouse_csrf=" in csrf_cookie
+    assert csrf_cookie.startswith("__Host-gatehouse_csrf=")  # only this host may set it (RFC 6265bis §4.1.3.2)
     for attribute in ("Secure", "HttpOnly", "SameSite=Lax", "Path=/"):
         assert attribute in csrf_cookie
     # requests keeps Secure cookies from plain HTTP: send the token back by hand, as the proxy's browser would.
-    token = csrf_cookie.split("gatehouse_csrf=", 1)[1].split(";", 1)[0]
+    token = csrf_cookie.split("__Host-gatehouse_csrf=", 1)[1].split(";", 1)[0]
     signed_in = browser.http.post(
         gatehouse.url + browser.form_action(page),
         data={**browser.form_fields(page), "username": "lena", "password": PASSWORD},
-        cookies={"gatehouse_csrf": token},
+        cookies={"__Host-gatehouse_csrf": token},
         allow_redirects=False,
         timeout=10,
     )
     assert signed_in.status_code == 303
     sso = signed_in.headers["Set-Cookie"]
-    assert f"gatehouse_sso_{pool.pool_id}=" in sso
+    assert sso.startswith(f"__Host-gatehouse_sso_{pool.pool_id}=")
     for attribute in ("Secure", "HttpOnly", "SameSite=Lax", "Max-Age=3600"):
         assert attribute in sso
     assert signed_in.headers["Location"].split("iss=", 1)[1].startswith("https%3A%2F%2Fid.example.com")
