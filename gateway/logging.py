@@ -69,6 +69,7 @@ def configure_logging(*, json: bool = True, level: str = "info") -> None:
         )
     )
     handler.addFilter(_client_errors_are_warnings)
+    handler.addFilter(_libraries_say_little)
     # force=True replaces earlier handlers, so calling this twice does not print every line twice.
     logging.basicConfig(handlers=[handler], level=level_number, force=True)
 
@@ -166,9 +167,42 @@ def _client_errors_are_warnings(record: logging.LogRecord) -> bool:
     if record.name == "aiohttp.server" and record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         # The client's bytes may hold "%": the message is formatted here, once, with no arguments left.
-        record.msg, record.args = f"{record.getMessage()}: {record.exc_info[1]}", ()
+        record.msg, record.args = f"{record.getMessage()}: {_parse_error_reason(record.exc_info[1])}", ()
         record.exc_info = None
     return True
+
+
+def _parse_error_reason(error: HttpProcessingError) -> str:
+    """What was wrong with a request aiohttp could not parse, without the bytes it quotes: its message echoes
+    the offending line (``Invalid header value char: b'Authorization: Bearer <token>\x01'``, a request line
+    with its query string), and a client's credentials must not reach the log through a stray byte (OWASP
+    Logging Cheat Sheet, "Data to exclude"). The status, the error's class and its first words are kept."""
+    words = error.message.partition("\n")[0].partition(":")[0].strip()
+    if not words or any(quote in words for quote in "'\"") or len(words) > 80:
+        words = ""  # e.g. "Bad status line '<the line>'": nothing of it without the line itself
+    named = f"{error.code} {type(error).__name__}"
+    return f"{named} ({words})" if words else named
+
+
+# What the libraries Gatehouse runs on may log, whatever level Gatehouse's own events are logged at. OWASP's
+# Logging Cheat Sheet ("Data to exclude": passwords, tokens, keys, sensitive personal data) and Cognito's
+# CloudTrail records, which hold no password, code, token or assertion, are the bar: at debug level aiosqlite
+# logs every statement with its parameters (password hashes, sealed secrets), and pysaml2 logs a SAML Response
+# whole (a bearer assertion), the subject's NameID at info, and an assertion it could not verify at error level
+# with a traceback. Gatehouse's own events say what those libraries decided (``federation.refused`` with its
+# reason, ``federation.signed_in``), so pysaml2 keeps only its critical records.
+_LIBRARY_FLOOR = logging.INFO
+_LIBRARY_FLOORS = {"saml2": logging.CRITICAL}
+_OWN_LOGGERS = ("gateway", "providers")
+
+
+def _libraries_say_little(record: logging.LogRecord) -> bool:
+    """Drop a library's record below its floor (:data:`_LIBRARY_FLOORS`, else info); Gatehouse's own
+    standard-library records (``gateway.*``, ``providers.*``) keep the configured level."""
+    top = record.name.partition(".")[0]
+    if top in _OWN_LOGGERS:
+        return True
+    return record.levelno >= _LIBRARY_FLOORS.get(top, _LIBRARY_FLOOR)
 
 
 # structlog's own registry of the context variables bind_contextvars made (name -> ContextVar); when a

@@ -1,0 +1,233 @@
+"""What Gatehouse writes down, and who can read it: the log at debug level (where libraries talk too), the log
+on error paths, log lines built from what callers choose, /metrics label sets an unauthenticated caller could
+grow, and the outbox.
+
+OWASP's Logging Cheat Sheet ("Data to exclude": passwords, session identifiers, access tokens, encryption keys)
+and Cognito's CloudTrail records (which never hold passwords, codes or tokens) are the bar for the log;
+Prometheus' "Instrumentation: use labels with care" for /metrics.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.federation_support import Flow, corp_details
+from tests.e2e.oauth_support import CALLBACK, query_of
+from tests.fakes.oauth import FakeOIDC
+from tests.fakes.saml import FakeSamlIdP
+from tests.support import GatehouseServer, MailServer
+
+UPSTREAM_SECRET = "upstream-client-secret-7Qx9"
+
+
+def debug_config(mail: MailServer) -> str:
+    return f"""version: 1
+server:
+  log:
+    level: debug
+  smtp:
+    host: 127.0.0.1
+    port: {mail.port}
+pools: []
+"""
+
+
+@pytest.fixture(scope="module")
+def gatehouse(tmp_path_factory: pytest.TempPathFactory, mail: MailServer) -> Iterator[GatehouseServer]:
+    """This module's server logs at debug level: the most that an operator chasing a problem would switch on."""
+    data_dir: Path = tmp_path_factory.mktemp("gatehouse") / "data"
+    server = GatehouseServer(data_dir, config=debug_config(mail))
+    server.start()
+    yield server
+    server.stop()
+
+
+def events(log: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+
+
+def leaked(log: str, secrets: dict[str, str]) -> list[str]:
+    assert all(len(value) >= 12 for value in secrets.values()), secrets  # long enough never to match by chance
+    return [name for name, value in secrets.items() if value in log]
+
+
+# --- federation at debug level -------------------------------------------------------------------------------
+
+
+class RecordingSamlIdP(FakeSamlIdP):
+    """pysaml2's IdP, remembering every SAMLResponse it hands the browser."""
+
+    sent: list[str]
+
+    def response(self, in_response_to: str | None, **options: Any) -> str:
+        text = super().response(in_response_to, **options)
+        self.sent = [*getattr(self, "sent", []), text]
+        return text
+
+
+@pytest.fixture(scope="module")
+def corp() -> Iterator[FakeOIDC]:
+    with FakeOIDC(client_secret=UPSTREAM_SECRET) as server:
+        server.user = {"sub": "emp-77", "email": "emp77@corp.example", "email_verified": True}
+        yield server
+
+
+@pytest.fixture(scope="module")
+def federated(gatehouse: GatehouseServer, idp: Any, corp: FakeOIDC) -> Iterator[tuple[str, str, RecordingSamlIdP]]:
+    pool_id = idp.create_user_pool(PoolName="observed-federation")["UserPool"]["Id"]
+    certificate = idp.get_signing_certificate(UserPoolId=pool_id)["Certificate"]
+    with RecordingSamlIdP(
+        sp_entity_id=f"urn:amazon:cognito:sp:{pool_id}",
+        acs_url=f"{gatehouse.url}/saml2/idpresponse",
+        sp_cert_pem=f"-----BEGIN CERTIFICATE-----\n{certificate}\n-----END CERTIFICATE-----\n",
+    ) as saml:
+        idp.create_identity_provider(
+            UserPoolId=pool_id, ProviderName="CorpSAML", ProviderType="SAML",
+            ProviderDetails={"MetadataURL": f"{saml.url}/metadata", "RequestSigningAlgorithm": "rsa-sha256"},
+            AttributeMapping={"email": "email"},
+        )  # fmt: skip
+        idp.create_identity_provider(
+            UserPoolId=pool_id, ProviderName="Corp", ProviderType="OIDC",
+            ProviderDetails=corp_details(corp), AttributeMapping={"email": "email"},
+        )  # fmt: skip
+        client_id = idp.create_user_pool_client(
+            UserPoolId=pool_id, ClientName="federated", AllowedOAuthFlowsUserPoolClient=True,
+            AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email"], CallbackURLs=[CALLBACK],
+            SupportedIdentityProviders=["CorpSAML", "Corp"],
+        )["UserPoolClient"]["ClientId"]  # fmt: skip
+        yield pool_id, client_id, saml
+
+
+def signature_values(saml_response: str) -> list[str]:
+    xml = base64.b64decode(saml_response).decode()
+    return [value.replace("\n", "")[:40] for value in re.findall(r"SignatureValue>([^<]+)<", xml)]
+
+
+def test_saml_assertion_never_reaches_the_log_even_at_debug(
+    gatehouse: GatehouseServer, federated: tuple[str, str, RecordingSamlIdP]
+) -> None:
+    # pysaml2 logs the whole Response at debug level ("xmlstr: ...") and the NameID at info: a bearer assertion
+    # (and who it names) in the log. Gatehouse's own events say which provider signed whom in, by username.
+    _, client_id, saml = federated
+    saml.user = {**saml.user, "name_id": "saml-nameid-4417@corp.example"}
+    flow = Flow(gatehouse, client_id)
+    response = flow.run(flow.authorize_url(identity_provider="CorpSAML"))
+    assert response.status_code == 303, response.text
+    tokens = flow.tokens(query_of(response.headers["Location"])["code"])
+    log = gatehouse.log_text()
+    (sent,) = saml.sent
+    secrets = {"SAMLResponse": sent[:60], "id token": tokens["id_token"].rsplit(".", 1)[1][:40]}
+    secrets.update({f"SignatureValue {i}": value for i, value in enumerate(signature_values(sent))})
+    assert len(secrets) >= 3
+    assert leaked(log, secrets) == []
+    assert "AttributeStatement" not in log and "saml:Assertion" not in log
+    assert "NameID>" not in log  # the subject as pysaml2 logs it; the username (CorpSAML_<NameID>) is fine
+    assert any(e.get("event") == "federation.signed_in" and e.get("provider") == "CorpSAML" for e in events(log))
+
+
+def test_oidc_upstream_tokens_never_reach_the_log_even_at_debug(
+    gatehouse: GatehouseServer, federated: tuple[str, str, RecordingSamlIdP], corp: FakeOIDC
+) -> None:
+    _, client_id, _ = federated
+    flow = Flow(gatehouse, client_id)
+    response = flow.run(flow.authorize_url(identity_provider="Corp"))
+    assert response.status_code == 303, response.text
+    tokens = flow.tokens(query_of(response.headers["Location"])["code"])
+    log = gatehouse.log_text()
+    (upstream_code,) = [r["code"] for r in corp.token_requests]
+    (upstream_access,) = corp.access_tokens
+    secrets = {
+        "upstream code": upstream_code,
+        "upstream access token": upstream_access,
+        "upstream client secret": UPSTREAM_SECRET,
+        "refresh token": tokens["refresh_token"][:60],
+        "access token signature": tokens["access_token"].rsplit(".", 1)[1][:40],
+    }
+    assert leaked(log, secrets) == []
+    assert any(e.get("event") == "federation.signed_in" and e.get("provider") == "Corp" for e in events(log))
+
+
+def saml_post(flow: Flow, change: Any) -> tuple[str, Any]:
+    """Start a SAML sign-in, let ``change`` rewrite the IdP's SAMLResponse, post it to the ACS; the response
+    sent and Gatehouse's answer."""
+    from tests.providers.conftest import form_fields
+
+    page = flow.http.get(flow.authorize_url(identity_provider="CorpSAML"), allow_redirects=True)
+    fields = form_fields(page.text)
+    sent = change(fields["SAMLResponse"])
+    answer = flow.http.post(
+        f"{flow.gatehouse.url}/saml2/idpresponse", data={**fields, "SAMLResponse": sent}, allow_redirects=False
+    )
+    return sent, answer
+
+
+def test_refused_saml_responses_are_not_written_down(
+    gatehouse: GatehouseServer, federated: tuple[str, str, RecordingSamlIdP]
+) -> None:
+    # pysaml2 logs a Response it cannot verify at error level ("Failed to verify signature on <the assertion>")
+    # with a traceback; Gatehouse logs its own refusal with a reason instead.
+    from tests.saml_idp_fake import tamper
+
+    _, client_id, _ = federated
+    start = len(gatehouse.log_text())
+    forged, answer = saml_post(Flow(gatehouse, client_id), lambda r: tamper(r, "ann@corp.example", "eve@corp.example"))
+    # Refusals go back to the app as an OAuth error (RFC 6749 4.1.2.1); the success as a code.
+    assert "error=invalid_request" in answer.headers["Location"]
+    valid, first = saml_post(Flow(gatehouse, client_id), lambda r: r)
+    assert "code" in query_of(first.headers["Location"])
+    _, second = saml_post(Flow(gatehouse, client_id), lambda _: valid)
+    assert "error=invalid_request" in second.headers["Location"]
+    log = gatehouse.log_text()[start:]
+    secrets = {f"forged {i}": v for i, v in enumerate(signature_values(forged))}
+    secrets.update({f"valid {i}": v for i, v in enumerate(signature_values(valid))})
+    secrets["valid response"] = valid[:60]
+    assert leaked(log, secrets) == []
+    assert "eve@corp.example" not in log and "Traceback" not in log
+    refusals = [e for e in events(log) if e.get("event") == "federation.refused"]
+    # The forged one, and the valid one posted again (answering another flow's AuthnRequest).
+    assert [e["reason"] for e in refusals] == ["saml_invalid", "saml_invalid"]
+    assert not [e for e in events(log) if e.get("level") == "error"]
+
+
+# --- requests aiohttp cannot parse ----------------------------------------------------------------------------
+
+
+def raw_exchange(server: GatehouseServer, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(request)
+        return connection.recv(200)
+
+
+LONG_BASIC = b"Y2xpZW50OnNlY3JldA" * 500  # past aiohttp's 8190-byte limit on one header line
+PADDING = b"A" * 9000
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "secret"),
+    [
+        # A real token with one stray byte after it: aiohttp quotes the whole header line in its error.
+        (b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-SECRET-1-abcdef\x01\r\n\r\n", "tok-SECRET-1"),
+        (b"POST /oauth2/token HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + LONG_BASIC + b"\r\n\r\n", "Y2xpZW50OnNl"),
+        # A request line too long, its query string holding a code.
+        (b"GET /oauth2/authorize?code=code-SECRET-3-abc" + PADDING + b" HTTP/1.1\r\nHost: x\r\n\r\n", "code-SECRET-3"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nCookie: cookie-SECRET-4-abc\r\nX: \x00\r\n\r\n", "cookie-SECRET-4"),
+    ],
+    ids=["authorization-bad-byte", "authorization-too-long", "request-line-too-long", "cookie-then-bad-header"],
+)
+def test_unparsable_requests_are_logged_without_the_bytes_they_carry(
+    gatehouse: GatehouseServer, request_bytes: bytes, secret: str
+) -> None:
+    start = len(gatehouse.log_text())
+    assert raw_exchange(gatehouse, request_bytes).startswith(b"HTTP/1.0 400 ")
+    log = gatehouse.log_text()[start:]
+    assert secret not in log
+    (warning,) = [e for e in events(log) if e.get("logger_name") == "aiohttp.server"]
+    assert warning["level"] == "warning" and warning["event"].startswith("Error handling request from 127.0.0.1: 400 ")
