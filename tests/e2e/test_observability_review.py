@@ -10,20 +10,25 @@ Prometheus' "Instrumentation: use labels with care" for /metrics.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import re
 import socket
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from tests.e2e.aws_support import aws_client, identity_trust
 from tests.e2e.federation_support import Flow, corp_details
 from tests.e2e.oauth_support import CALLBACK, query_of
 from tests.fakes.oauth import FakeOIDC
 from tests.fakes.saml import FakeSamlIdP
-from tests.support import GatehouseServer, MailServer
+from tests.support import ADMIN_SECRET, GatehouseServer, MailServer, code_in
 
 UPSTREAM_SECRET = "upstream-client-secret-7Qx9"
 
@@ -55,7 +60,7 @@ def events(log: str) -> list[dict[str, Any]]:
 
 
 def leaked(log: str, secrets: dict[str, str]) -> list[str]:
-    assert all(len(value) >= 12 for value in secrets.values()), secrets  # long enough never to match by chance
+    assert all(len(value) >= 8 for value in secrets.values()), secrets  # long enough never to match by chance
     return [name for name, value in secrets.items() if value in log]
 
 
@@ -231,3 +236,122 @@ def test_unparsable_requests_are_logged_without_the_bytes_they_carry(
     assert secret not in log
     (warning,) = [e for e in events(log) if e.get("logger_name") == "aiohttp.server"]
     assert warning["level"] == "warning" and warning["event"].startswith("Error handling request from 127.0.0.1: 400 ")
+
+
+# --- native sign-in, admin calls and temporary credentials at debug level ------------------------------------
+
+
+def secret_hash(username: str, client_id: str, client_secret: str) -> str:
+    digest = hmac.new(client_secret.encode(), (username + client_id).encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def capture_signatures(client: Any) -> list[str]:
+    """The SigV4 signatures of every request ``client`` sends (its Authorization header's last part)."""
+    seen: list[str] = []
+
+    def record(request: Any, **_: Any) -> None:
+        header = request.headers.get("Authorization")
+        if header:
+            seen.append(header.decode() if isinstance(header, bytes) else header)
+
+    client.meta.events.register("before-send", record)
+    return seen
+
+
+def test_debug_log_holds_no_password_code_token_hash_or_signature(
+    gatehouse: GatehouseServer, mail: MailServer, idp: Any, public_idp: Any, ci: Any, iam: Any
+) -> None:
+    admin_signatures = capture_signatures(idp)
+    pool_id = idp.create_user_pool(PoolName="observed-native", AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+    app = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="native", GenerateSecret=True,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]  # fmt: skip
+    client_id, client_secret = app["ClientId"], app["ClientSecret"]
+    user, email = "observed-user", "observed-user@example.com"
+    password, wrong, temporary, chosen = "Pw-Observed-1111", "Pw-Wrong-2222xx", "Pw-Temporary-3333", "Pw-Chosen-4444x"
+    digest = secret_hash(user, client_id, client_secret)
+    public_idp.sign_up(
+        ClientId=client_id, SecretHash=digest, Username=user, Password=password,
+        UserAttributes=[{"Name": "email", "Value": email}],
+    )  # fmt: skip
+    code = code_in(mail.wait_for(email))
+    with pytest.raises(ClientError):
+        public_idp.confirm_sign_up(ClientId=client_id, SecretHash=digest, Username=user, ConfirmationCode="000000")
+    public_idp.confirm_sign_up(ClientId=client_id, SecretHash=digest, Username=user, ConfirmationCode=code)
+    with pytest.raises(ClientError):
+        public_idp.initiate_auth(
+            ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": user, "PASSWORD": wrong, "SECRET_HASH": digest},
+        )  # fmt: skip
+    tokens = public_idp.initiate_auth(
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": user, "PASSWORD": password, "SECRET_HASH": digest},
+    )["AuthenticationResult"]  # fmt: skip
+    # An invited user: the temporary password, then the NEW_PASSWORD_REQUIRED answer with a wrong session first.
+    invited, invited_email = "invited-user", "invited-user@example.com"
+    idp.admin_create_user(
+        UserPoolId=pool_id, Username=invited, TemporaryPassword=temporary,
+        UserAttributes=[{"Name": "email", "Value": invited_email}, {"Name": "email_verified", "Value": "true"}],
+    )  # fmt: skip
+    invited_digest = secret_hash(invited, client_id, client_secret)
+    challenge = public_idp.initiate_auth(
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": invited, "PASSWORD": temporary, "SECRET_HASH": invited_digest},
+    )  # fmt: skip
+    assert challenge["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    with pytest.raises(ClientError):
+        public_idp.respond_to_auth_challenge(
+            ClientId=client_id, ChallengeName="NEW_PASSWORD_REQUIRED", Session=challenge["Session"][::-1],
+            ChallengeResponses={"USERNAME": invited, "NEW_PASSWORD": chosen, "SECRET_HASH": invited_digest},
+        )  # fmt: skip
+    public_idp.respond_to_auth_challenge(
+        ClientId=client_id, ChallengeName="NEW_PASSWORD_REQUIRED", Session=challenge["Session"],
+        ChallengeResponses={"USERNAME": invited, "NEW_PASSWORD": chosen, "SECRET_HASH": invited_digest},
+    )  # fmt: skip
+    # A refresh token, then the same one revoked and refused.
+    public_idp.revoke_token(Token=tokens["RefreshToken"], ClientId=client_id, ClientSecret=client_secret)
+    with pytest.raises(ClientError):
+        public_idp.initiate_auth(
+            ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH",
+            AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"], "SECRET_HASH": digest},
+        )  # fmt: skip
+    # An admin call signed with a wrong secret key.
+    forger = gatehouse.client(secret="wrong-admin-secret-key-0000")
+    forged_signatures = capture_signatures(forger)
+    with pytest.raises(ClientError):
+        forger.list_user_pools(MaxResults=5)
+    # Temporary credentials of an identity pool's guest, used to sign an STS call (SigV4 with a session token).
+    identity_pool = ci.create_identity_pool(IdentityPoolName="observed", AllowUnauthenticatedIdentities=True)
+    identity_pool_id = identity_pool["IdentityPoolId"]
+    role = iam.create_role(
+        RoleName="observed-guest", AssumeRolePolicyDocument=identity_trust(identity_pool_id, "unauthenticated")
+    )["Role"]["Arn"]  # fmt: skip
+    ci.set_identity_pool_roles(IdentityPoolId=identity_pool_id, Roles={"unauthenticated": role})
+    public_ci = gatehouse.client("cognito-identity", signed=False)
+    guest = public_ci.get_id(IdentityPoolId=identity_pool_id)["IdentityId"]
+    credentials = public_ci.get_credentials_for_identity(IdentityId=guest)["Credentials"]
+    sts = aws_client(
+        "sts", gatehouse.url, credentials["AccessKeyId"], credentials["SecretKey"], credentials["SessionToken"]
+    )
+    sts_signatures = capture_signatures(sts)
+    assert sts.get_caller_identity()["Arn"].endswith("/observed-guest/CognitoIdentityCredentials")
+
+    log = gatehouse.log_text()
+    with sqlite3.connect(gatehouse.data_dir / "gatehouse.db") as db:
+        hashes = [row[0] for row in db.execute("SELECT password_hash FROM users WHERE pool_id = ?", (pool_id,))]
+    assert len(hashes) == 2
+    secrets = {
+        "password": password, "wrong password": wrong, "temporary password": temporary, "chosen password": chosen,
+        "sign-up code": f'"{code}"', "client secret": client_secret, "secret hash": digest,
+        "session": challenge["Session"][:60], "refresh token": tokens["RefreshToken"][:60],
+        "access token signature": tokens["AccessToken"].rsplit(".", 1)[1][:40],
+        "admin secret key": ADMIN_SECRET, "temporary secret key": credentials["SecretKey"],
+        "session token": credentials["SessionToken"][:60],
+    }  # fmt: skip
+    secrets.update({f"password hash {i}": value.rsplit("$", 1)[1] for i, value in enumerate(hashes)})
+    for name, signatures in (("admin", admin_signatures), ("forged", forged_signatures), ("sts", sts_signatures)):
+        assert signatures, name
+        secrets.update({f"{name} signature {i}": s.rsplit("Signature=", 1)[1] for i, s in enumerate(signatures)})
+    assert leaked(log, secrets) == []
