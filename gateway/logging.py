@@ -49,7 +49,7 @@ def configure_logging(*, json: bool = True, level: str = "info") -> None:
         # The standard library's handlers want text.
         stdlib_renderer = structlog.processors.JSONRenderer(serializer=_orjson_text)
     else:
-        stdlib_renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        stdlib_renderer = _escaping_controls(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
         logger_factory = structlog.PrintLoggerFactory(file=sys.stderr)
         stream = sys.stderr
     structlog.configure(
@@ -203,6 +203,34 @@ def _libraries_say_little(record: logging.LogRecord) -> bool:
     if top in _OWN_LOGGERS:
         return True
     return record.levelno >= _LIBRARY_FLOORS.get(top, _LIBRARY_FLOOR)
+
+
+# Control characters as escapes for the console: C0 (newlines included), DEL, C1 and the Unicode line and
+# paragraph separators. Callers choose some logged values (a Logins map's provider name, a RoleArn, a username):
+# raw, a newline would forge a line and an escape sequence would drive the operator's terminal (OWASP Logging
+# Cheat Sheet, "Event collection": sanitise against log injection). JSON lines need nothing: orjson escapes C0.
+_CONTROLS = {
+    code: {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(chr(code), f"\\x{code:02x}")
+    for code in (*range(0x20), *range(0x7F, 0xA0))
+} | {0x2028: "\\u2028", 0x2029: "\\u2029"}
+# Rendered on lines of their own by the console renderer, where their newlines are the layout.
+_MULTILINE_KEYS = frozenset({"exception", "stack"})
+
+
+def _escape_controls(value: object) -> object:
+    return value.translate(_CONTROLS) if isinstance(value, str) else value
+
+
+def _escaping_controls(renderer: Processor) -> Processor:
+    """``renderer``, given the event with the control characters of its text values escaped (console only)."""
+
+    def render(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Any:
+        escaped = {
+            key: value if key in _MULTILINE_KEYS else _escape_controls(value) for key, value in event_dict.items()
+        }
+        return renderer(logger, method_name, escaped)
+
+    return render
 
 
 # structlog's own registry of the context variables bind_contextvars made (name -> ContextVar); when a

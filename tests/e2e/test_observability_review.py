@@ -355,3 +355,51 @@ def test_debug_log_holds_no_password_code_token_hash_or_signature(
         assert signatures, name
         secrets.update({f"{name} signature {i}": s.rsplit("Signature=", 1)[1] for i, s in enumerate(signatures)})
     assert leaked(log, secrets) == []
+
+
+# --- values callers choose, in the log ------------------------------------------------------------------------
+
+HOSTILE_PROVIDER = 'evil\x1b]0;owned\x07\x1b[2J\n2026-01-01T00:00:00Z [error    ] forged", "level": "error'
+
+
+# No space, quote or newline: structlog's console renderer then writes the value as it is, not as its repr.
+TERMINAL_ESCAPES = "evil\x1b]0;owned\x07\x1b[2J\x9b31m"
+
+
+def refuse_hostile_login(server: GatehouseServer, provider: str = HOSTILE_PROVIDER) -> None:
+    """GetId with a Logins key the caller made up: Gatehouse logs the refusal naming that provider."""
+    pool = server.client("cognito-identity").create_identity_pool(
+        IdentityPoolName="hostile", AllowUnauthenticatedIdentities=True
+    )
+    with pytest.raises(ClientError) as refused:
+        server.client("cognito-identity", signed=False).get_id(
+            IdentityPoolId=pool["IdentityPoolId"], Logins={provider: "token"}
+        )
+    assert refused.value.response["Error"]["Code"] == "NotAuthorizedException"
+
+
+def test_json_lines_keep_hostile_values_inside_one_field(gatehouse: GatehouseServer) -> None:
+    start = len(gatehouse.log_text())
+    refuse_hostile_login(gatehouse)
+    log = gatehouse.log_text()[start:]
+    assert "\x1b" not in log and all(line.startswith("{") for line in log.splitlines())
+    (refusal,) = [e for e in events(log) if e.get("event") == "identity.login_refused"]
+    assert refusal["provider"] == HOSTILE_PROVIDER and refusal["level"] == "info"
+
+
+def test_console_lines_escape_control_characters(tmp_path: Path) -> None:
+    # GATEHOUSE_LOG_FORMAT=console is for a terminal: an escape sequence there would retitle or clear it, and a
+    # newline would start a line that looks like Gatehouse's own.
+    server = GatehouseServer(tmp_path / "data", extra_env={"GATEHOUSE_LOG_FORMAT": "console"})
+    server.start()
+    try:
+        refuse_hostile_login(server)
+        refuse_hostile_login(server, TERMINAL_ESCAPES)
+        raw = server.log_text()
+    finally:
+        server.stop()
+    assert "\x1b" not in raw and "\x07" not in raw and "\x9b" not in raw
+    quoted, bare = [line for line in raw.splitlines() if "identity.login_refused" in line]
+    assert "x1b]0;owned" in quoted  # escaped (and quoted: the value has spaces)
+    assert "provider=evil\\x1b]0;owned\\x07\\x1b[2J\\x9b31m " in bare
+    assert not [line for line in raw.splitlines() if line.startswith("2026-01-01T00:00:00Z")]
