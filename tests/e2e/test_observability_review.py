@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import re
+import secrets as secrets_module
 import socket
 import sqlite3
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from tests.e2e.aws_support import aws_client, identity_trust
@@ -403,3 +405,70 @@ def test_console_lines_escape_control_characters(tmp_path: Path) -> None:
     assert "x1b]0;owned" in quoted  # escaped (and quoted: the value has spaces)
     assert "provider=evil\\x1b]0;owned\\x07\\x1b[2J\\x9b31m " in bare
     assert not [line for line in raw.splitlines() if line.startswith("2026-01-01T00:00:00Z")]
+
+
+# --- /metrics ------------------------------------------------------------------------------------------------
+
+
+def scrape(server: GatehouseServer) -> str:
+    reply = requests.get(f"{server.url}/metrics", timeout=10)
+    assert reply.status_code == 200
+    return reply.text
+
+
+def test_metric_labels_hold_nothing_a_caller_made_up(gatehouse: GatehouseServer, idp: Any, public_idp: Any) -> None:
+    # Every label value a caller could choose (an operation, an action, a flow, a client or pool id, a path, a
+    # grant type) is one of a known set, or "unknown": else each made-up value is a new time series, and an
+    # unauthenticated caller grows /metrics and the server's memory without bound.
+    pool_id = idp.create_user_pool(PoolName="observed-metrics")["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="metered", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]  # fmt: skip
+    made_up = [f"madeup{i}x{secrets_module.token_hex(4)}" for i in range(8)]
+    json_headers = {"Content-Type": "application/x-amz-json-1.1"}
+    for value in made_up:
+        for target in (f"AWSCognitoIdentityProviderService.{value}", f"{value}.InitiateAuth"):
+            requests.post(f"{gatehouse.url}/", headers={**json_headers, "X-Amz-Target": target}, data="{}")
+        requests.post(f"{gatehouse.url}/", data={"Action": value, "Version": "2011-06-15"})
+        requests.post(f"{gatehouse.url}/", data={"Action": value, "Version": value})
+        for client, flow in ((value, "USER_PASSWORD_AUTH"), (client_id, value), (client_id, "USER_PASSWORD_AUTH")):
+            with pytest.raises(ClientError):
+                public_idp.initiate_auth(
+                    ClientId=client, AuthFlow=flow, AuthParameters={"USERNAME": value, "PASSWORD": "Pw-Madeup-1234"}
+                )
+        with pytest.raises(ClientError):
+            public_idp.respond_to_auth_challenge(
+                ClientId=client_id, ChallengeName="SMS_MFA", Session=value * 3, ChallengeResponses={"USERNAME": value}
+            )
+        with pytest.raises(ClientError):
+            public_idp.sign_up(ClientId=value, Username=value, Password="Pw-Madeup-1234")
+        with pytest.raises(ClientError):
+            public_idp.forgot_password(ClientId=value, Username=value)
+        requests.get(f"{gatehouse.url}/{value}/.well-known/jwks.json")
+        requests.get(f"{gatehouse.url}/oauth2/{value}")
+        requests.post(f"{gatehouse.url}/oauth2/token", data={"grant_type": value, "client_id": value})
+        requests.get(f"{gatehouse.url}/oauth2/authorize", params={"client_id": value, "response_type": "code"})
+    exposition = scrape(gatehouse)
+    assert [value for value in made_up if value in exposition] == []
+    assert 'operation="unknown"' in exposition  # the made-up operations, counted under one label
+    assert f'client="{client_id}"' in exposition  # a real client's failed sign-ins are counted by client
+
+
+def test_metrics_show_no_secret(gatehouse: GatehouseServer, idp: Any, public_idp: Any) -> None:
+    pool_id = idp.create_user_pool(PoolName="observed-scrape")["UserPool"]["Id"]
+    app = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="scraped", GenerateSecret=True, ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]  # fmt: skip
+    idp.admin_create_user(UserPoolId=pool_id, Username="scraped-user", MessageAction="SUPPRESS",
+                          TemporaryPassword="Pw-Scraped-Temp-1")  # fmt: skip
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="scraped-user", Password="Pw-Scraped-5555", Permanent=True)
+    tokens = public_idp.initiate_auth(
+        ClientId=app["ClientId"], AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "scraped-user", "PASSWORD": "Pw-Scraped-5555",
+                        "SECRET_HASH": secret_hash("scraped-user", app["ClientId"], app["ClientSecret"])},
+    )["AuthenticationResult"]  # fmt: skip
+    exposition = scrape(gatehouse)
+    # Pool and app-client ids are there (as in Cognito's CloudWatch dimensions); secrets, users and tokens not.
+    assert f'pool="{pool_id}"' in exposition and f'client="{app["ClientId"]}"' in exposition
+    for value in (app["ClientSecret"], "scraped-user", "Pw-Scraped", tokens["AccessToken"].rsplit(".", 1)[1][:40]):
+        assert value not in exposition
