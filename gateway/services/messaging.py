@@ -253,7 +253,12 @@ class WebhookSmsSender:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         payload = {"to": message.to, "message": message.text}
         try:
-            async with self._session.post(self.url, json=payload, headers=self._headers) as response:
+            # Not followed: a redirect would take the code (a 307 re-sends the body) and the operator's headers
+            # (aiohttp drops only Authorization across origins, not an API key) wherever it points. A 3xx is a
+            # failed delivery, as any answer but 2xx.
+            async with self._session.post(
+                self.url, json=payload, headers=self._headers, allow_redirects=False
+            ) as response:
                 status = response.status
                 await response.read()  # drain, so the connection can go back to the pool
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -291,6 +296,16 @@ def _delivery_failed(medium: str, to: str, exc: BaseException | None, *, reason:
     """Log what really went wrong, then raise the one error the client is shown."""
     if exc is not None:
         fields["error_type"] = type(exc).__name__
-        fields["error"] = str(exc)
+        fields["error"] = _without_url_secrets(str(exc))
     log.warning("message.delivery_failed", medium=medium, to=to, reason=reason, **fields)
     raise CodeDeliveryFailureException() from exc
+
+
+# A URL's user-info and query string, wherever an error's text quotes a URL (aiohttp's ClientResponseError does:
+# "url='https://sms.example/send?api_key=...'").
+_URL_SECRETS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:[^/@\s'\"]*@)?(?P<rest>[^\s'\"?#]*)[^\s'\"]*")
+
+
+def _without_url_secrets(text: str) -> str:
+    """``text`` with every URL in it cut to its scheme, host and path: what the log's ``url`` field shows too."""
+    return _URL_SECRETS.sub(r"\g<scheme>\g<rest>", text)

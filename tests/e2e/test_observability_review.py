@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import requests
+from aiohttp import web
 from botocore.exceptions import ClientError
 
 from tests.e2e.aws_support import aws_client, identity_trust
@@ -30,6 +31,7 @@ from tests.e2e.federation_support import Flow, corp_details
 from tests.e2e.oauth_support import CALLBACK, query_of
 from tests.fakes.oauth import FakeOIDC
 from tests.fakes.saml import FakeSamlIdP
+from tests.fakes.server import ThreadedApp
 from tests.support import ADMIN_SECRET, GatehouseServer, MailServer, code_in
 
 UPSTREAM_SECRET = "upstream-client-secret-7Qx9"
@@ -472,3 +474,68 @@ def test_metrics_show_no_secret(gatehouse: GatehouseServer, idp: Any, public_idp
     assert f'pool="{pool_id}"' in exposition and f'client="{app["ClientId"]}"' in exposition
     for value in (app["ClientSecret"], "scraped-user", "Pw-Scraped", tokens["AccessToken"].rsplit(".", 1)[1][:40]):
         assert value not in exposition
+
+
+# --- where codes go: the SMS webhook and the outbox ------------------------------------------------------------
+
+WEBHOOK_KEY = "webhook-api-key-Zt81"
+WEBHOOK_QUERY_TOKEN = "webhook-query-token-Q27v"
+
+
+class Recorder(ThreadedApp):
+    """An HTTP server that records every request; ``redirect_to`` makes it answer each with a 307 there."""
+
+    def __init__(self, redirect_to: str | None = None) -> None:
+        super().__init__()
+        self.redirect_to = redirect_to
+        self.received: list[tuple[dict[str, str], str]] = []
+
+    def build(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append((dict(request.headers), await request.text()))
+        if self.redirect_to is not None:
+            raise web.HTTPTemporaryRedirect(self.redirect_to)
+        return web.json_response({"ok": True})
+
+
+def test_sms_webhook_is_not_followed_elsewhere_nor_its_key_logged(tmp_path: Path) -> None:
+    # A webhook that answers with a redirect (moved, or taken over) must not get the code and the operator's API
+    # key sent on to wherever it points: aiohttp drops Authorization on a cross-origin redirect, but not an API
+    # key in another header, and a 307 re-sends the body with the code. Nor may the error logged show the URL's
+    # query string, which the log's "url" field leaves out on purpose.
+    with Recorder() as elsewhere, Recorder(redirect_to=f"{elsewhere.url}/collect") as webhook:
+        config = f"""version: 1
+server:
+  sms_webhook:
+    url: {webhook.url}/sms?token={WEBHOOK_QUERY_TOKEN}
+    headers:
+      X-Api-Key: {WEBHOOK_KEY}
+    timeout: 5
+pools: []
+"""
+        server = GatehouseServer(tmp_path / "data", config=config)
+        server.start()
+        try:
+            idp, public = server.client(), server.client(signed=False)
+            pool_id = idp.create_user_pool(
+                PoolName="webhook", UsernameAttributes=["phone_number"], AutoVerifiedAttributes=["phone_number"]
+            )["UserPool"]["Id"]
+            client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="phones")["UserPoolClient"][
+                "ClientId"
+            ]
+            with pytest.raises(ClientError) as failed:
+                public.sign_up(ClientId=client_id, Username="+15555550142", Password="Pw-Webhook-1234")
+            assert failed.value.response["Error"]["Code"] == "CodeDeliveryFailureException"
+            log = server.log_text()
+        finally:
+            server.stop()
+    ((headers, body),) = webhook.received
+    assert headers["X-Api-Key"] == WEBHOOK_KEY and "+15555550142" in body
+    assert elsewhere.received == []
+    assert WEBHOOK_KEY not in log and WEBHOOK_QUERY_TOKEN not in log
+    (failure,) = [e for e in events(log) if e.get("event") == "message.delivery_failed"]
+    assert failure["url"] == f"{webhook.url}/sms" and failure["status"] == 307
