@@ -224,8 +224,24 @@ class OutboxSender:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # 0o600: the file holds live verification codes and temporary passwords.
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        # O_CREAT's mode applies only to a new file: one made before (by hand, or by a release that did not
+        # restrict it) is made private before the next code goes into it.
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as file:
             file.write(line)
+
+
+def announce_outbox(path: Path, media: list[str], *, smtp_configured: bool) -> None:
+    """Say at start-up which messages go to the outbox file instead of a person. With SMTP configured the server
+    is likely a real deployment whose SMS (phone verification, SMS MFA codes) still land in a local file until
+    ``server.sms_webhook`` is set: a warning, since that file then holds live codes."""
+    if not media:
+        return
+    if smtp_configured:
+        log.warning("message.outbox_in_use", media=media, path=str(path), hint="set server.sms_webhook")
+    else:
+        log.info("message.outbox_in_use", media=media, path=str(path))
 
 
 # --- SMS via webhook ----------------------------------------------------------------------------------

@@ -539,3 +539,25 @@ pools: []
     assert WEBHOOK_KEY not in log and WEBHOOK_QUERY_TOKEN not in log
     (failure,) = [e for e in events(log) if e.get("event") == "message.delivery_failed"]
     assert failure["url"] == f"{webhook.url}/sms" and failure["status"] == 307
+
+
+def test_outbox_is_private_even_when_it_was_there_before(gatehouse: GatehouseServer, idp: Any, public_idp: Any) -> None:
+    # This server has SMTP but no SMS webhook: SMS codes go to the outbox, which it says at start.
+    outbox = gatehouse.data_dir / "outbox.jsonl"
+    if not outbox.exists():
+        outbox.touch()
+    outbox.chmod(0o644)  # made by hand (or by an older release) readable to every local user
+    pool_id = idp.create_user_pool(
+        PoolName="observed-outbox", UsernameAttributes=["phone_number"], AutoVerifiedAttributes=["phone_number"]
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="phones")["UserPoolClient"]["ClientId"]
+    public_idp.sign_up(ClientId=client_id, Username="+15555550177", Password="Pw-Outbox-12345")
+    lines = [json.loads(line) for line in outbox.read_text().splitlines()]
+    assert [line["to"] for line in lines if line["kind"] == "sms"] == ["+15555550177"]
+    assert [line for line in lines if line["kind"] == "email"] == []  # email goes through SMTP only
+    assert oct(outbox.stat().st_mode & 0o777) == "0o600"
+    log = gatehouse.log_text()
+    (notice,) = [e for e in events(log) if e.get("event") == "message.outbox_in_use"]
+    assert notice["level"] == "warning" and notice["media"] == ["sms"] and notice["path"] == str(outbox)
+    code = re.search(r"\b\d{6}\b", lines[-1]["text"])
+    assert code is not None and f'"{code.group(0)}"' not in log  # the outbox holds the code, the log not
