@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 
 from tests.e2e.aws_support import aws_client, identity_trust
 from tests.e2e.federation_support import Flow, corp_details
-from tests.e2e.oauth_support import CALLBACK, query_of
+from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, make_pool, make_user, query_of
 from tests.fakes.oauth import FakeOIDC
 from tests.fakes.saml import FakeSamlIdP
 from tests.fakes.server import ThreadedApp
@@ -149,7 +149,8 @@ def test_oidc_upstream_tokens_never_reach_the_log_even_at_debug(
     flow = Flow(gatehouse, client_id)
     response = flow.run(flow.authorize_url(identity_provider="Corp"))
     assert response.status_code == 303, response.text
-    tokens = flow.tokens(query_of(response.headers["Location"])["code"])
+    code = query_of(response.headers["Location"])["code"]
+    tokens = flow.tokens(code)
     log = gatehouse.log_text()
     (upstream_code,) = [r["code"] for r in corp.token_requests]
     (upstream_access,) = corp.access_tokens
@@ -157,6 +158,8 @@ def test_oidc_upstream_tokens_never_reach_the_log_even_at_debug(
         "upstream code": upstream_code,
         "upstream access token": upstream_access,
         "upstream client secret": UPSTREAM_SECRET,
+        "code": code,
+        "PKCE verifier": flow.verifier,
         "refresh token": tokens["refresh_token"][:60],
         "access token signature": tokens["access_token"].rsplit(".", 1)[1][:40],
     }
@@ -561,3 +564,38 @@ def test_outbox_is_private_even_when_it_was_there_before(gatehouse: GatehouseSer
     assert notice["level"] == "warning" and notice["media"] == ["sms"] and notice["path"] == str(outbox)
     code = re.search(r"\b\d{6}\b", lines[-1]["text"])
     assert code is not None and f'"{code.group(0)}"' not in log  # the outbox holds the code, the log not
+
+
+def test_hosted_sign_in_and_token_endpoint_leave_no_secret_in_the_log(gatehouse: GatehouseServer, idp: Any) -> None:
+    pool = make_pool(idp, gatehouse.url, "observed-hosted")
+    make_user(idp, pool.pool_id, "hosted-user")
+    browser = Browser(gatehouse.url)
+    start = len(gatehouse.log_text())
+    wrong = browser.sign_in(browser.authorize_url(pool.secret_id, scope="openid"), "hosted-user", "Pw-Wrong-Hosted-9")
+    assert wrong.status_code == 400 and "Sign in" in wrong.text  # the page again, with an error
+    back = browser.sign_in(browser.authorize_url(pool.secret_id, scope="openid"), "hosted-user")
+    code = query_of(back.headers["Location"])["code"]
+    basic = base64.b64encode(f"{pool.secret_id}:{pool.secret}".encode()).decode()
+    exchange = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
+    tokens = browser.post("/oauth2/token", exchange, headers={"Authorization": f"Basic {basic}"}).json()
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": pool.secret_id}
+    refreshed = browser.post("/oauth2/token", refresh, headers={"Authorization": f"Basic {basic}"}).json()
+    assert "refresh_token" in refreshed, refreshed
+    # The code again: refused, and what it gave is revoked (RFC 9700 4.2.1).
+    replayed = browser.post("/oauth2/token", exchange, headers={"Authorization": f"Basic {basic}"})
+    assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant"
+    wrong_secret = base64.b64encode(f"{pool.secret_id}:not-the-secret-0000".encode()).decode()
+    refused = browser.post("/oauth2/token", refresh, headers={"Authorization": f"Basic {wrong_secret}"})
+    assert refused.status_code == 401
+    log = gatehouse.log_text()[start:]
+    secrets = {
+        "password": PASSWORD, "wrong password": "Pw-Wrong-Hosted-9", "code": code, "client secret": pool.secret,
+        "basic credentials": basic, "refresh token": tokens["refresh_token"][:60],
+        "new refresh token": refreshed["refresh_token"][:60],
+        "id token signature": tokens["id_token"].rsplit(".", 1)[1][:40],
+    }  # fmt: skip
+    session_cookies = [c.value for c in browser.http.cookies if len(c.value) >= 16]
+    assert session_cookies
+    secrets.update({f"cookie {i}": value[:40] for i, value in enumerate(session_cookies)})
+    assert leaked(log, secrets) == []
+    assert any(e.get("event") == "oauth.code_redeemed" for e in events(log))
