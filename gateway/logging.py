@@ -49,7 +49,12 @@ def configure_logging(*, json: bool = True, level: str = "info") -> None:
         # The standard library's handlers want text.
         stdlib_renderer = structlog.processors.JSONRenderer(serializer=_orjson_text)
     else:
-        stdlib_renderer = _escaping_controls(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
+        # plain_traceback: with rich installed, structlog's default shows every frame's local variables (a form
+        # with its password, a token being checked) for a library's record that carries an exception.
+        console = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
+        stdlib_renderer = _escaping_controls(console)
         logger_factory = structlog.PrintLoggerFactory(file=sys.stderr)
         stream = sys.stderr
     structlog.configure(
