@@ -319,11 +319,24 @@ def _render_json(logger: WrappedLogger, method_name: str, event_dict: EventDict)
     if "stack_info" in event_dict or "exc_info" in event_dict:
         event_dict = _render_exceptions(logger, method_name, event_dict)
     # default=str: a value orjson cannot encode (an exception, a path) is written as its text, as json's would.
-    return orjson.dumps(event_dict, default=str, option=orjson.OPT_APPEND_NEWLINE)
+    return _one_line(orjson.dumps(event_dict, default=str, option=orjson.OPT_APPEND_NEWLINE))
 
 
 def _orjson_text(value: Any, **_: Any) -> str:
-    return orjson.dumps(value, default=str).decode()
+    return _one_line(orjson.dumps(value, default=str)).decode()
+
+
+# U+0085 (NEL), U+2028 and U+2029 in UTF-8. orjson escapes only C0 controls, but Python's str.splitlines() and
+# other readers end a line at these too, so a caller's value holding one (a RoleArn may) would cut an event in
+# two. In JSON text they can only stand inside strings, where their escapes mean the same (RFC 8259, section 7).
+_NEL, _LS, _PS = "\u0085".encode(), "\u2028".encode(), "\u2029".encode()
+
+
+def _one_line(line: bytes) -> bytes:
+    """``line`` with the Unicode line separators escaped. Most lines are ASCII, which one fast test tells."""
+    if line.isascii() or (_NEL not in line and _LS not in line and _PS not in line):
+        return line
+    return line.replace(_NEL, b"\\u0085").replace(_LS, b"\\u2028").replace(_PS, b"\\u2029")
 
 
 def _add_stdlib_logger_name(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:

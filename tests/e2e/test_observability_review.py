@@ -599,3 +599,21 @@ def test_hosted_sign_in_and_token_endpoint_leave_no_secret_in_the_log(gatehouse:
     secrets.update({f"cookie {i}": value[:40] for i, value in enumerate(session_cookies)})
     assert leaked(log, secrets) == []
     assert any(e.get("event") == "oauth.code_redeemed" for e in events(log))
+
+
+def test_json_lines_cannot_be_split_by_unicode_line_separators(gatehouse: GatehouseServer) -> None:
+    # RoleArn allows U+0085 and U+2028 (botocore's arnType pattern); orjson escapes only C0, and Python's
+    # str.splitlines() -- as log tooling (these tests included) reads lines -- splits at both: an event cut in
+    # pieces that are not JSON, which stops a reader that parses every line (its audit trail ends there).
+    forged = '{"event":"sign_in.step","outcome":"tokens","username":"admin","level":"info"}'
+    role = f"arn:aws:iam::000000000000:role/x\u2028{forged}\u0085{forged}\u2029{forged}"
+    sts = gatehouse.client("sts", signed=False)
+    start = len(gatehouse.log_text())
+    with pytest.raises(ClientError):
+        sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="forger", WebIdentityToken="not-a-jwt" * 3)
+    log = gatehouse.log_text()[start:]
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert all(line.startswith("{") and line.endswith("}") for line in lines), lines
+    (rejected,) = [e for e in map(json.loads, lines) if e["event"] == "sts.web_identity_rejected"]
+    assert rejected["role"] == role  # the value itself is kept, escaped
+    assert not [e for e in map(json.loads, lines) if e.get("username") == "admin"]
