@@ -179,7 +179,7 @@ def _client_errors_are_warnings(record: logging.LogRecord) -> bool:
 
 def _parse_error_reason(error: HttpProcessingError) -> str:
     """What was wrong with a request aiohttp could not parse, without the bytes it quotes: its message echoes
-    the offending line (``Invalid header value char: b'Authorization: Bearer <token>\x01'``, a request line
+    the offending line (``Invalid header value char: b'Authorization: Bearer <token>\\x01'``, a request line
     with its query string), and a client's credentials must not reach the log through a stray byte (OWASP
     Logging Cheat Sheet, "Data to exclude"). The status, the error's class and its first words are kept."""
     words = error.message.partition("\n")[0].partition(":")[0].strip()
@@ -213,7 +213,8 @@ def _libraries_say_little(record: logging.LogRecord) -> bool:
 # Control characters as escapes for the console: C0 (newlines included), DEL, C1 and the Unicode line and
 # paragraph separators. Callers choose some logged values (a Logins map's provider name, a RoleArn, a username):
 # raw, a newline would forge a line and an escape sequence would drive the operator's terminal (OWASP Logging
-# Cheat Sheet, "Event collection": sanitise against log injection). JSON lines need nothing: orjson escapes C0.
+# Cheat Sheet, "Event collection": sanitise against log injection). JSON lines: orjson escapes C0, _one_line
+# the Unicode line separators.
 _CONTROLS = {
     code: {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(chr(code), f"\\x{code:02x}")
     for code in (*range(0x20), *range(0x7F, 0xA0))
