@@ -142,6 +142,13 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
             else outbox
         )
         messenger = Messenger(email, sms)
+        from gateway.services.messaging import announce_outbox
+
+        announce_outbox(
+            outbox.path,
+            [m for m, s in (("email", email), ("sms", sms)) if s is outbox],
+            smtp_configured=bool(settings.smtp),
+        )
         services = Services.build(
             settings,
             store,

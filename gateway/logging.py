@@ -49,7 +49,12 @@ def configure_logging(*, json: bool = True, level: str = "info") -> None:
         # The standard library's handlers want text.
         stdlib_renderer = structlog.processors.JSONRenderer(serializer=_orjson_text)
     else:
-        stdlib_renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # plain_traceback: with rich installed, structlog's default shows every frame's local variables (a form
+        # with its password, a token being checked) for a library's record that carries an exception.
+        console = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
+        stdlib_renderer = _escaping_controls(console)
         logger_factory = structlog.PrintLoggerFactory(file=sys.stderr)
         stream = sys.stderr
     structlog.configure(
@@ -69,6 +74,7 @@ def configure_logging(*, json: bool = True, level: str = "info") -> None:
         )
     )
     handler.addFilter(_client_errors_are_warnings)
+    handler.addFilter(_libraries_say_little)
     # force=True replaces earlier handlers, so calling this twice does not print every line twice.
     logging.basicConfig(handlers=[handler], level=level_number, force=True)
 
@@ -166,9 +172,71 @@ def _client_errors_are_warnings(record: logging.LogRecord) -> bool:
     if record.name == "aiohttp.server" and record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         # The client's bytes may hold "%": the message is formatted here, once, with no arguments left.
-        record.msg, record.args = f"{record.getMessage()}: {record.exc_info[1]}", ()
+        record.msg, record.args = f"{record.getMessage()}: {_parse_error_reason(record.exc_info[1])}", ()
         record.exc_info = None
     return True
+
+
+def _parse_error_reason(error: HttpProcessingError) -> str:
+    """What was wrong with a request aiohttp could not parse, without the bytes it quotes: its message echoes
+    the offending line (``Invalid header value char: b'Authorization: Bearer <token>\\x01'``, a request line
+    with its query string), and a client's credentials must not reach the log through a stray byte (OWASP
+    Logging Cheat Sheet, "Data to exclude"). The status, the error's class and its first words are kept."""
+    words = error.message.partition("\n")[0].partition(":")[0].strip()
+    if not words or any(quote in words for quote in "'\"") or len(words) > 80:
+        words = ""  # e.g. "Bad status line '<the line>'": nothing of it without the line itself
+    named = f"{error.code} {type(error).__name__}"
+    return f"{named} ({words})" if words else named
+
+
+# What the libraries Gatehouse runs on may log, whatever level Gatehouse's own events are logged at. OWASP's
+# Logging Cheat Sheet ("Data to exclude": passwords, tokens, keys, sensitive personal data) and Cognito's
+# CloudTrail records, which hold no password, code, token or assertion, are the bar: at debug level aiosqlite
+# logs every statement with its parameters (password hashes, sealed secrets), and pysaml2 logs a SAML Response
+# whole (a bearer assertion), the subject's NameID at info, and an assertion it could not verify at error level
+# with a traceback. Gatehouse's own events say what those libraries decided (``federation.refused`` with its
+# reason, ``federation.signed_in``), so pysaml2 keeps only its critical records.
+_LIBRARY_FLOOR = logging.INFO
+_LIBRARY_FLOORS = {"saml2": logging.CRITICAL}
+_OWN_LOGGERS = ("gateway", "providers")
+
+
+def _libraries_say_little(record: logging.LogRecord) -> bool:
+    """Drop a library's record below its floor (:data:`_LIBRARY_FLOORS`, else info); Gatehouse's own
+    standard-library records (``gateway.*``, ``providers.*``) keep the configured level."""
+    top = record.name.partition(".")[0]
+    if top in _OWN_LOGGERS:
+        return True
+    return record.levelno >= _LIBRARY_FLOORS.get(top, _LIBRARY_FLOOR)
+
+
+# Control characters as escapes for the console: C0 (newlines included), DEL, C1 and the Unicode line and
+# paragraph separators. Callers choose some logged values (a Logins map's provider name, a RoleArn, a username):
+# raw, a newline would forge a line and an escape sequence would drive the operator's terminal (OWASP Logging
+# Cheat Sheet, "Event collection": sanitise against log injection). JSON lines: orjson escapes C0, _one_line
+# the Unicode line separators.
+_CONTROLS = {
+    code: {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(chr(code), f"\\x{code:02x}")
+    for code in (*range(0x20), *range(0x7F, 0xA0))
+} | {0x2028: "\\u2028", 0x2029: "\\u2029"}
+# Rendered on lines of their own by the console renderer, where their newlines are the layout.
+_MULTILINE_KEYS = frozenset({"exception", "stack"})
+
+
+def _escape_controls(value: object) -> object:
+    return value.translate(_CONTROLS) if isinstance(value, str) else value
+
+
+def _escaping_controls(renderer: Processor) -> Processor:
+    """``renderer``, given the event with the control characters of its text values escaped (console only)."""
+
+    def render(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Any:
+        escaped = {
+            key: value if key in _MULTILINE_KEYS else _escape_controls(value) for key, value in event_dict.items()
+        }
+        return renderer(logger, method_name, escaped)
+
+    return render
 
 
 # structlog's own registry of the context variables bind_contextvars made (name -> ContextVar); when a
@@ -252,11 +320,24 @@ def _render_json(logger: WrappedLogger, method_name: str, event_dict: EventDict)
     if "stack_info" in event_dict or "exc_info" in event_dict:
         event_dict = _render_exceptions(logger, method_name, event_dict)
     # default=str: a value orjson cannot encode (an exception, a path) is written as its text, as json's would.
-    return orjson.dumps(event_dict, default=str, option=orjson.OPT_APPEND_NEWLINE)
+    return _one_line(orjson.dumps(event_dict, default=str, option=orjson.OPT_APPEND_NEWLINE))
 
 
 def _orjson_text(value: Any, **_: Any) -> str:
-    return orjson.dumps(value, default=str).decode()
+    return _one_line(orjson.dumps(value, default=str)).decode()
+
+
+# U+0085 (NEL), U+2028 and U+2029 in UTF-8. orjson escapes only C0 controls, but Python's str.splitlines() and
+# other readers end a line at these too, so a caller's value holding one (a RoleArn may) would cut an event in
+# two. In JSON text they can only stand inside strings, where their escapes mean the same (RFC 8259, section 7).
+_NEL, _LS, _PS = "\u0085".encode(), "\u2028".encode(), "\u2029".encode()
+
+
+def _one_line(line: bytes) -> bytes:
+    """``line`` with the Unicode line separators escaped. Most lines are ASCII, which one fast test tells."""
+    if line.isascii() or (_NEL not in line and _LS not in line and _PS not in line):
+        return line
+    return line.replace(_NEL, b"\\u0085").replace(_LS, b"\\u2028").replace(_PS, b"\\u2029")
 
 
 def _add_stdlib_logger_name(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:

@@ -85,3 +85,24 @@ def test_events_in_the_loop_are_flushed_together_at_the_next_iteration() -> None
         "outside-the-loop",
         "end",
     ]
+
+
+FLOOR_SCRIPT = """
+import logging
+from gateway.logging import configure_logging, get_logger
+configure_logging(json=True, level="debug")
+get_logger("gateway.test").debug("own.debug")
+logging.getLogger("gateway.loop_watch").debug("own.stdlib.debug")
+logging.getLogger("aiosqlite").debug("executing INSERT ... ('$argon2id$v=19$...',)")
+logging.getLogger("aiosqlite").info("library.info")
+logging.getLogger("saml2.response").info("Subject NameID: ann@corp.example")
+logging.getLogger("saml2.response").error("Failed to verify signature on '<ns0:Assertion ...>'")
+logging.getLogger("saml2.response").critical("saml2.critical")
+"""
+
+
+def test_debug_level_is_gatehouse_s_own_libraries_keep_to_info() -> None:
+    # aiosqlite's debug records carry every statement's parameters; pysaml2 logs whole assertions and subjects.
+    done = subprocess.run([sys.executable, "-c", FLOOR_SCRIPT], capture_output=True, text=True, timeout=30, check=True)
+    names = [json.loads(line)["event"] for line in done.stderr.splitlines() if line.strip()]
+    assert names == ["own.debug", "own.stdlib.debug", "library.info", "saml2.critical"]

@@ -224,8 +224,24 @@ class OutboxSender:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # 0o600: the file holds live verification codes and temporary passwords.
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        # O_CREAT's mode applies only to a new file: one made before (by hand, or by a release that did not
+        # restrict it) is made private before the next code goes into it.
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as file:
             file.write(line)
+
+
+def announce_outbox(path: Path, media: list[str], *, smtp_configured: bool) -> None:
+    """Say at start-up which messages go to the outbox file instead of a person. With SMTP configured the server
+    is likely a real deployment whose SMS (phone verification, SMS MFA codes) still land in a local file until
+    ``server.sms_webhook`` is set: a warning, since that file then holds live codes."""
+    if not media:
+        return
+    if smtp_configured:
+        log.warning("message.outbox_in_use", media=media, path=str(path), hint="set server.sms_webhook")
+    else:
+        log.info("message.outbox_in_use", media=media, path=str(path))
 
 
 # --- SMS via webhook ----------------------------------------------------------------------------------
@@ -253,7 +269,12 @@ class WebhookSmsSender:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         payload = {"to": message.to, "message": message.text}
         try:
-            async with self._session.post(self.url, json=payload, headers=self._headers) as response:
+            # Not followed: a redirect would take the code (a 307 re-sends the body) and the operator's headers
+            # (aiohttp drops only Authorization across origins, not an API key) wherever it points. A 3xx is a
+            # failed delivery, as any answer but 2xx.
+            async with self._session.post(
+                self.url, json=payload, headers=self._headers, allow_redirects=False
+            ) as response:
                 status = response.status
                 await response.read()  # drain, so the connection can go back to the pool
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -291,6 +312,16 @@ def _delivery_failed(medium: str, to: str, exc: BaseException | None, *, reason:
     """Log what really went wrong, then raise the one error the client is shown."""
     if exc is not None:
         fields["error_type"] = type(exc).__name__
-        fields["error"] = str(exc)
+        fields["error"] = _without_url_secrets(str(exc))
     log.warning("message.delivery_failed", medium=medium, to=to, reason=reason, **fields)
     raise CodeDeliveryFailureException() from exc
+
+
+# A URL's user-info and query string, wherever an error's text quotes a URL (aiohttp's ClientResponseError does:
+# "url='https://sms.example/send?api_key=...'").
+_URL_SECRETS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:[^/@\s'\"]*@)?(?P<rest>[^\s'\"?#]*)[^\s'\"]*")
+
+
+def _without_url_secrets(text: str) -> str:
+    """``text`` with every URL in it cut to its scheme, host and path: what the log's ``url`` field shows too."""
+    return _URL_SECRETS.sub(r"\g<scheme>\g<rest>", text)

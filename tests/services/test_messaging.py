@@ -376,3 +376,21 @@ def test_render_template_escapes_values_for_html() -> None:
     rendered = render_template("<p>{username}: {####}</p>", code="1&2", username="<script>", escape=True)
 
     assert rendered == "<p>&lt;script&gt;: 1&amp;2</p>"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # aiohttp's ClientResponseError (TooManyRedirects and its kin) quotes the URL it last asked.
+        (
+            "0, message='', url='https://sms.example/send?api_key=k-123'",
+            "0, message='', url='https://sms.example/send'",
+        ),
+        ("https://user:pw@sms.example:8443/a/b?x=1#f and more", "https://sms.example:8443/a/b and more"),
+        ("Cannot connect to host sms.example:443 ssl:default", "Cannot connect to host sms.example:443 ssl:default"),
+    ],
+)
+def test_delivery_errors_are_logged_without_url_credentials_or_query(text: str, expected: str) -> None:
+    from gateway.services.messaging import _without_url_secrets
+
+    assert _without_url_secrets(text) == expected
