@@ -133,6 +133,7 @@ class Services:
             # Shared with every process of the store: their cached settings go stale at once on a change.
             pools.stamps = identity_pools.stamps = risk.stamps = stamps
             iam.use_stamps(stamps)
+            identities.use_stamps(stamps)
         hooks = HookRegistry()
         federation.hooks = hooks
         users.hooks = hooks

@@ -365,3 +365,63 @@ def test_deleted_role_hands_out_nothing(cluster: GatehouseServer, workers: list[
     for worker in workers:
         status, answer = _credentials(worker, setup)
         assert status == 400 and "Credentials" not in answer, (worker.pid, answer)
+
+
+def test_deleted_identity_gets_no_credentials(cluster: GatehouseServer, workers: list[Worker]) -> None:
+    setup = _identity_setup(cluster, "deleted-identity")
+    _credentials_everywhere(workers, setup)
+    status, identity = workers[0].call(
+        IDENTITY, "GetId", {"IdentityPoolId": setup["identity_pool"], "Logins": setup["logins"]}
+    )
+    assert status == 200
+    deleted = cluster.client("cognito-identity").delete_identities(IdentityIdsToDelete=[identity["IdentityId"]])
+    assert deleted["UnprocessedIdentityIds"] == []
+    for worker in workers:
+        status, answer = worker.call(
+            IDENTITY,
+            "GetCredentialsForIdentity",
+            {"IdentityId": identity["IdentityId"], "Logins": setup["logins"]},
+        )
+        assert (status, answer.get("__type")) == (400, "ResourceNotFoundException"), (worker.pid, answer)
+
+
+LEAKED = "Password1"
+
+
+def test_compromised_credentials_block_holds_at_once(cluster: GatehouseServer, workers: list[Worker]) -> None:
+    """Threat protection switched to blocking sign-ins with a leaked password: no process lets one through."""
+    idp = cluster.client()
+    pool_id = idp.create_user_pool(
+        PoolName="risk-block",
+        UserPoolAddOns={"AdvancedSecurityMode": "ENFORCED"},
+        Policies={"PasswordPolicy": {"MinimumLength": 8}},
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    idp.set_risk_configuration(
+        UserPoolId=pool_id,
+        CompromisedCredentialsRiskConfiguration={"EventFilter": ["SIGN_IN"], "Actions": {"EventAction": "NO_ACTION"}},
+    )
+    users = [f"user-{index}" for index in range(len(workers))]
+    for username in users:
+        idp.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS")
+        idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=LEAKED, Permanent=True)
+
+    def sign_in(worker: Worker, username: str) -> tuple[int, dict[str, Any]]:
+        params = {"USERNAME": username, "PASSWORD": LEAKED}
+        return worker.call(
+            IDP, "InitiateAuth", {"ClientId": client_id, "AuthFlow": "USER_PASSWORD_AUTH", "AuthParameters": params}
+        )
+
+    for worker, username in zip(workers, users, strict=True):
+        status, answer = sign_in(worker, username)
+        assert status == 200 and "AuthenticationResult" in answer, answer
+    idp.set_risk_configuration(
+        UserPoolId=pool_id,
+        CompromisedCredentialsRiskConfiguration={"EventFilter": ["SIGN_IN"], "Actions": {"EventAction": "BLOCK"}},
+    )
+    # One user per process: the first block resets that user's password, which would hide a stale process.
+    for worker, username in zip(workers, users, strict=True):
+        status, answer = sign_in(worker, username)
+        assert (status, answer.get("__type")) == (400, "PasswordResetRequiredException"), (worker.pid, answer)
