@@ -13,6 +13,7 @@ change, and at once uses the old state through both connections.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -425,3 +426,46 @@ def test_compromised_credentials_block_holds_at_once(cluster: GatehouseServer, w
     for worker, username in zip(workers, users, strict=True):
         status, answer = sign_in(worker, username)
         assert (status, answer.get("__type")) == (400, "PasswordResetRequiredException"), (worker.pid, answer)
+
+
+def _client_credentials(worker: Worker, client_id: str, secret: str) -> tuple[int, dict[str, Any]]:
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"}
+    status, _, body = worker.request("POST", "/oauth2/token", b"grant_type=client_credentials", headers)
+    answer = json.loads(body)
+    assert isinstance(answer, dict)
+    return status, answer
+
+
+def test_token_endpoint_follows_narrowed_flows_and_deleted_client(
+    cluster: GatehouseServer, workers: list[Worker]
+) -> None:
+    idp = cluster.client()
+    pool_id = idp.create_user_pool(PoolName="machines")["UserPool"]["Id"]
+    idp.create_resource_server(
+        UserPoolId=pool_id,
+        Identifier="https://api.example.com",
+        Name="api",
+        Scopes=[{"ScopeName": "read", "ScopeDescription": "Read"}],
+    )
+    oauth: dict[str, Any] = {
+        "AllowedOAuthFlowsUserPoolClient": True,
+        "AllowedOAuthFlows": ["client_credentials"],
+        "AllowedOAuthScopes": ["https://api.example.com/read"],
+    }
+    machine = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="machine", GenerateSecret=True, **oauth)[
+        "UserPoolClient"
+    ]
+    client_id, secret = machine["ClientId"], machine["ClientSecret"]
+    for worker in workers:
+        status, answer = _client_credentials(worker, client_id, secret)
+        assert status == 200 and answer["access_token"], answer
+    oauth.update(AllowedOAuthFlows=["code"], CallbackURLs=[CALLBACK])
+    idp.update_user_pool_client(UserPoolId=pool_id, ClientId=client_id, **oauth)
+    for worker in workers:
+        status, answer = _client_credentials(worker, client_id, secret)
+        assert (status, answer.get("error")) == (400, "unauthorized_client"), (worker.pid, answer)
+    idp.delete_user_pool_client(UserPoolId=pool_id, ClientId=client_id)
+    for worker in workers:
+        status, answer = _client_credentials(worker, client_id, secret)
+        assert (status, answer.get("error")) == (401, "invalid_client"), (worker.pid, answer)
