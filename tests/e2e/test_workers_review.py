@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.oauth_support import CALLBACK, pkce_pair
+from tests.e2e.oauth_support import CALLBACK, Browser, pkce_pair
 from tests.support import GatehouseServer
 
 PASSWORD = "Workers-review-1"
@@ -469,3 +469,34 @@ def test_token_endpoint_follows_narrowed_flows_and_deleted_client(
     for worker in workers:
         status, answer = _client_credentials(worker, client_id, secret)
         assert (status, answer.get("error")) == (401, "invalid_client"), (worker.pid, answer)
+
+
+@pytest.mark.parametrize("change", ["callback", "flow"])
+def test_sign_in_page_follows_a_client_changed_while_it_is_open(cluster: GatehouseServer, change: str) -> None:
+    """A stored authorization request lives for an hour: the client's callback URLs and OAuth flows as they
+    are when the user signs in decide where the answer goes, not as they were when the page opened (a
+    removed callback URL must not receive codes or tokens from pages opened before)."""
+    response_type = "code" if change == "callback" else "token"
+    oauth: dict[str, Any] = {
+        "AllowedOAuthFlowsUserPoolClient": True,
+        "AllowedOAuthFlows": ["code", "implicit"],
+        "AllowedOAuthScopes": ["openid"],
+        "CallbackURLs": [CALLBACK, "https://other.example.com/cb"],
+        "SupportedIdentityProviders": ["COGNITO"],
+    }
+    pool_id, client_id = _user_pool(cluster, f"open-page-{change}", **oauth)
+    browser = Browser(cluster.url)
+    _, challenge = pkce_pair()
+    extra = {"code_challenge": challenge, "code_challenge_method": "S256"} if response_type == "code" else {}
+    page = browser.follow(
+        browser.get(browser.authorize_url(client_id, response_type=response_type, scope="openid", **extra))
+    )
+    assert page.status_code == 200 and "Sign in" in page.text
+    if change == "callback":
+        oauth["CallbackURLs"] = ["https://other.example.com/cb"]
+    else:
+        oauth["AllowedOAuthFlows"] = ["code"]
+    cluster.client().update_user_pool_client(UserPoolId=pool_id, ClientId=client_id, **oauth)
+    answer = browser.submit(page, {"username": "alice", "password": PASSWORD})
+    assert answer.status_code == 400 and "Location" not in answer.headers, (answer.status_code, answer.headers)
+    assert "Traceback" not in answer.text
