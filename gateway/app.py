@@ -37,6 +37,7 @@ from gateway.oauth import identity_discovery
 from gateway.oauth.wellknown import SERVICES, jwks, openid_configuration
 from gateway.routing import index_pool_routes
 from gateway.secretbox import SecretBox
+from gateway.services.change_stamp import ChangeStamps
 from gateway.services.container import Services
 from gateway.services.messaging import Messenger, OutboxSender, SmtpEmailSender, WebhookSmsSender
 from gateway.services.passwords import PasswordHasher
@@ -160,6 +161,7 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
             admin_credentials=admin_credentials,
             fake_srp_secret=derive_key(key, b"gatehouse srp decoys"),
             sts_key=derive_key(key, b"gatehouse sts credentials"),
+            stamps=ChangeStamps.beside(settings.database),
         )
         app[SERVICES] = services
         app[JSON_SERVICES] = {"AWSCognitoIdentityProviderService": cognito_idp_service()}

@@ -10,6 +10,7 @@ from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.auth import AuthService
 from gateway.services.branding import BrandingService
+from gateway.services.change_stamp import ChangeStamps
 from gateway.services.code_limits import CodeSendLimiter
 from gateway.services.credentials import CredentialService
 from gateway.services.domains import DomainService
@@ -85,6 +86,7 @@ class Services:
         admin_credentials: dict[str, str],
         fake_srp_secret: bytes,
         sts_key: bytes | None = None,
+        stamps: ChangeStamps | None = None,
     ) -> Services:
         pools = PoolService(store, region=settings.region, account_id=settings.account_id)
         users = UserService(
@@ -127,6 +129,11 @@ class Services:
         IdentityCredentials(iam, credentials, identities).install(web_identity, saml)
         identity_providers = IdentityProviderService(store, pools, box)
         federation = FederationService(store, pools, identity_providers, box, public_url=settings.issuer_base)
+        if stamps is not None:
+            # Shared with every process of the store: their cached settings go stale at once on a change.
+            pools.stamps = identity_pools.stamps = risk.stamps = stamps
+            iam.use_stamps(stamps)
+            identities.use_stamps(stamps)
         hooks = HookRegistry()
         federation.hooks = hooks
         users.hooks = hooks

@@ -38,6 +38,7 @@ from gateway.errors import (
     NoSuchEntityException,
 )
 from gateway.ids import random_bytes
+from gateway.services.change_stamp import ChangeStamps
 from gateway.services.policy import ContextValue, Decision, Policy, PolicyError, Request, parse_policy
 from gateway.services.saml_federation import check_metadata
 from gateway.services.short_cache import ShortCache
@@ -236,7 +237,20 @@ class IamService:
         self.account_id = account_id
         # GetCredentialsForIdentity reads its role on every call: find_role_by_arn(cached=True) keeps what it
         # read for CACHE_SECONDS (the trust policy is still evaluated on every call). Role writes here drop it.
-        self._roles: ShortCache[str, Role] = ShortCache(ROLE_CACHE_SECONDS)
+        # The cache follows the store's change stamp (gateway/services/change_stamp.py): a role changed or
+        # deleted by any process sharing the store is read again at once. Role writes bump it (_changed).
+        self.stamps = ChangeStamps()
+        self._roles: ShortCache[str, Role] = ShortCache(ROLE_CACHE_SECONDS, stamps=self.stamps)
+
+    def use_stamps(self, stamps: ChangeStamps) -> None:
+        """Share ``stamps`` with the other processes of the store (set by the container)."""
+        self.stamps = stamps
+        self._roles = ShortCache(ROLE_CACHE_SECONDS, stamps=stamps)
+
+    def _changed(self) -> None:
+        """After a role write reached the store: every process reads the role again."""
+        self.stamps.bump()
+        self._roles.clear()
 
     # --- roles ------------------------------------------------------------------------------------------
 
@@ -308,6 +322,7 @@ class IamService:
             await self._store.update_role(record)
         except NotFound as exc:
             raise _no_role(name) from exc
+        self._changed()
         return await self.get_role(name)
 
     async def tag_role(self, name: str, tags: Mapping[str, str]) -> None:
@@ -385,7 +400,9 @@ class IamService:
         if role.policy_documents:
             raise DeleteConflictException("Cannot delete entity, must delete policies first.")
         self._roles.clear()
-        if not await self._store.delete_role(name.lower()):
+        deleted = await self._store.delete_role(name.lower())
+        self._changed()
+        if not deleted:
             raise _no_role(name)
         # Every session of the role is refused from now on (credentials carry the role's unique id).
         log.info("iam.role_deleted", role=role.name, role_id=role.role_id)
@@ -404,6 +421,7 @@ class IamService:
             await self._store.put_role_policy(role.name.lower(), policy_name, document)
         except NotFound as exc:
             raise _no_role(role_name) from exc
+        self._changed()
         log.info("iam.role_policy_put", role=role.name, policy=policy_name)
 
     async def get_role_policy(self, role_name: str, policy_name: str) -> tuple[Role, str]:
@@ -416,7 +434,9 @@ class IamService:
     async def delete_role_policy(self, role_name: str, policy_name: str) -> None:
         await self.get_role(role_name)
         self._roles.clear()
-        if not await self._store.delete_role_policy(role_name.lower(), policy_name):
+        deleted = await self._store.delete_role_policy(role_name.lower(), policy_name)
+        self._changed()
+        if not deleted:
             raise NoSuchEntityException(f"The role policy with name {policy_name} cannot be found.")
         log.info("iam.role_policy_deleted", role=role_name, policy=policy_name)
 

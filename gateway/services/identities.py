@@ -48,6 +48,7 @@ from gateway.errors import (
     ResourceNotFoundException,
 )
 from gateway.ids import random_uuid
+from gateway.services.change_stamp import IDENTITIES, ChangeStamps
 from gateway.services.identity_pools import (
     IdentityPoolService,
     IdentityPoolView,
@@ -238,8 +239,15 @@ class IdentityService:
         # GetId and GetCredentialsForIdentity read the identity on every call: each process keeps what it read
         # for IDENTITY_CACHE_SECONDS (by id, and the id by login), as identity pools are kept. Every write
         # made here drops both; one made by another process is seen once the entry is that old.
-        self._identities: ShortCache[str, IdentityRecord] = ShortCache(IDENTITY_CACHE_SECONDS)
-        self._by_login: ShortCache[tuple[str, str, str], str] = ShortCache(IDENTITY_CACHE_SECONDS)
+        # Both follow the store's identities stamp (gateway/services/change_stamp.py): an identity deleted,
+        # unlinked or merged by any process sharing the store is read again at once (see _changed).
+        self.stamps = ChangeStamps()
+        self._identities: ShortCache[str, IdentityRecord] = ShortCache(
+            IDENTITY_CACHE_SECONDS, stamps=self.stamps, slot=IDENTITIES
+        )
+        self._by_login: ShortCache[tuple[str, str, str], str] = ShortCache(
+            IDENTITY_CACHE_SECONDS, stamps=self.stamps, slot=IDENTITIES
+        )
         # An app sends the same Logins to GetId and then GetCredentialsForIdentity: a user pool login checked
         # against a pool's configuration is remembered (with that configuration, for as long as the pool is
         # cached) until the token expires. Revocation (ServerSideTokenCheck) is checked on every call.
@@ -249,10 +257,21 @@ class IdentityService:
         # (None: the key names no Gatehouse user pool). Used while that view is the pool's current one.
         self._providers: dict[tuple[str, str], tuple[IdentityPoolView, UserPoolProvider | None]] = {}
 
+    def use_stamps(self, stamps: ChangeStamps) -> None:
+        """Share ``stamps`` with the other processes of the store (set by the container)."""
+        self.stamps = stamps
+        self._identities = ShortCache(IDENTITY_CACHE_SECONDS, stamps=stamps, slot=IDENTITIES)
+        self._by_login = ShortCache(IDENTITY_CACHE_SECONDS, stamps=stamps, slot=IDENTITIES)
+
     def _forget(self) -> None:
         """Drop the cached identities (after any identity write of this process)."""
         self._identities.clear()
         self._by_login.clear()
+
+    def _changed(self) -> None:
+        """After a write that takes logins or identities away reached the store: every process reads again."""
+        self.stamps.bump(IDENTITIES)
+        self._forget()
 
     # --- the identity issuer -------------------------------------------------------------------------------
 
@@ -966,6 +985,7 @@ class IdentityService:
         gone = [login for login in identity.logins if login.provider in names]
         self._forget()
         await self._store.unlink_logins(pool.id, identity.id, gone, time.time())
+        self._changed()
         log.info("identity.unlinked", pool=pool.id, identity=identity.id, providers=sorted(names))
 
     # --- administration --------------------------------------------------------------------------------------
@@ -989,7 +1009,9 @@ class IdentityService:
 
     async def delete(self, identity_ids: Sequence[str]) -> list[str]:
         self._forget()
-        return await self._store.delete_identities(list(identity_ids))
+        deleted = await self._store.delete_identities(list(identity_ids))
+        self._changed()
+        return deleted
 
     async def _developer_pool(self, pool_id: str, provider: str | None = None) -> tuple[IdentityPoolView, str]:
         pool = await self.pools.get(pool_id)
@@ -1044,6 +1066,7 @@ class IdentityService:
             merged = await self._store.move_logins(pool.id, list(origin.logins), target.id, time.time())
         except NotFound as exc:
             raise ResourceNotFoundException("The destination identity no longer exists.") from exc
+        self._changed()
         log.info("identity.merged", pool=pool.id, source=origin.id, destination=merged.id)
         return merged.id
 
@@ -1055,3 +1078,4 @@ class IdentityService:
             raise ResourceNotFoundException("The developer user identifier is not linked to this identity.")
         self._forget()
         await self._store.unlink_logins(pool.id, identity.id, [login], time.time())
+        self._changed()

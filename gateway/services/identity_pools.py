@@ -31,6 +31,7 @@ from gateway.errors import (
     ResourceConflictException,
     ResourceNotFoundException,
 )
+from gateway.services.change_stamp import ChangeStamps
 from gateway.services.pools import CACHE_SECONDS, PoolService
 from gateway.services.views import RecordView
 from gateway.storage.base import AlreadyExists, IdentityPoolRecord, Store, VersionConflict
@@ -203,7 +204,10 @@ class IdentityPoolService:
         # GetId and GetCredentialsForIdentity read the pool on every call and it changes rarely: each process
         # keeps what it read for CACHE_SECONDS, as PoolService does for user pools. A change made here is
         # seen here at once; one made by another process within CACHE_SECONDS. Writers read fresh.
-        self._cache: dict[str, tuple[float, IdentityPoolView]] = {}
+        # Entries carry the change stamp read before the store read (gateway/services/change_stamp.py): a
+        # change made by any process sharing the store makes them stale at once.
+        self.stamps = ChangeStamps()
+        self._cache: dict[str, tuple[float, int, IdentityPoolView]] = {}
 
     def arn(self, pool_id: str) -> str:
         return f"arn:aws:cognito-identity:{self.region}:{self.account_id}:identitypool/{pool_id}"
@@ -232,8 +236,8 @@ class IdentityPoolService:
         """The pool from this process's short-lived cache, or None (then :meth:`get` reads it): what a hot
         path tries first, with no await."""
         cached = self._cache.get(pool_id)
-        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
-            return cached[1]
+        if cached is not None and cached[1] == self.stamps.read() and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[2]
         return None
 
     async def get(self, pool_id: str, *, fresh: bool = False) -> IdentityPoolView:
@@ -243,12 +247,13 @@ class IdentityPoolService:
             if view is not None:
                 return view
         now = time.monotonic()
+        stamp = self.stamps.read()
         record = await self._store.get_identity_pool(pool_id)
         if record is None:
             self._cache.pop(pool_id, None)
             raise ResourceNotFoundException(f"IdentityPool '{pool_id}' not found.")
         view = IdentityPoolView(record)
-        self._cache[pool_id] = (now, view)
+        self._cache[pool_id] = (now, stamp, view)
         return view
 
     async def update(self, params: Mapping[str, Any]) -> IdentityPoolView:
@@ -271,7 +276,9 @@ class IdentityPoolService:
 
     async def delete(self, pool_id: str) -> None:
         self._cache.pop(pool_id, None)
-        if not await self._store.delete_identity_pool(pool_id):
+        deleted = await self._store.delete_identity_pool(pool_id)
+        self.stamps.bump()
+        if not deleted:
             raise ResourceNotFoundException(f"IdentityPool '{pool_id}' not found.")
 
     async def list_pools(self, after: str | None, limit: int) -> tuple[list[IdentityPoolView], str | None]:
@@ -445,7 +452,8 @@ class IdentityPoolService:
                 view = IdentityPoolView(await self._store.update_identity_pool(record))
             except VersionConflict:
                 continue
-            self._cache[pool_id] = (time.monotonic(), view)
+            self.stamps.bump()
+            self._cache[pool_id] = (time.monotonic(), self.stamps.read(), view)
             return view
         raise ConcurrentModificationException()
 

@@ -511,6 +511,17 @@ class OAuthService:
             raise AuthorizationPageError("This sign-in page has expired. Go back to the application and try again.")
         return AuthorizationRequest.from_record(request_id, record)
 
+    async def _still_allowed(self, request: AuthorizationRequest) -> None:
+        """A stored request is answered only while its client still registers its redirect URI and allows its
+        flow (RFC 6749 §3.1.2.2, §4.1.2.1; RFC 9700 §4.1): it may have been made up to REQUEST_SECONDS ago,
+        and a callback URL removed since must receive nothing. A page error, never a redirect."""
+        _, client = await self.client(request.client_id)
+        if request.redirect_uri not in (client.settings.get("CallbackURLs") or []):
+            raise AuthorizationPageError("The redirect_uri is no longer registered for this client.")
+        needed = "code" if request.response_type == "code" else "implicit"
+        if needed not in self.allowed_flows(client):
+            raise AuthorizationPageError(f"The client is no longer allowed the {needed} flow.")
+
     async def discard_request(self, request: AuthorizationRequest) -> None:
         """Drop a request that was answered without a code (an error sent back to the client)."""
         self._live_requests.drop(request.id)
@@ -565,6 +576,7 @@ class OAuthService:
         was checked by this same call of the authorization endpoint and never stored, so there is nothing
         to use up (and no one else can hold its id)."""
         if stored:
+            await self._still_allowed(request)
             self._live_requests.drop(request.id)
             record = await self.store.take_oauth_record(REQUEST_KIND, sha256_hex(request.id))
             if record is None or record.expires_at <= time.time():

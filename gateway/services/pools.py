@@ -19,6 +19,7 @@ from gateway.errors import (
     ResourceNotFoundException,
 )
 from gateway.ids import new_client_id, new_client_secret, new_pool_id
+from gateway.services.change_stamp import ChangeStamps
 from gateway.services.schema import add_custom_attributes, build_schema
 from gateway.services.views import RecordView
 from gateway.services.webauthn import webauthn_configuration, webauthn_settings
@@ -301,8 +302,11 @@ class PoolService:
         self._account_id = account_id
         # Pools and clients are read by every call and change rarely: each process keeps what it read for a
         # moment. A change made here is seen here at once; one made by another process within CACHE_SECONDS.
-        self._pools: dict[str, tuple[float, PoolView]] = {}
-        self._clients: dict[str, tuple[float, ClientView]] = {}
+        # Entries carry the change stamp read before the store read: a change made by any process that shares
+        # the store (gateway/services/change_stamp.py) makes them stale at once, not after CACHE_SECONDS.
+        self.stamps = ChangeStamps()
+        self._pools: dict[str, tuple[float, int, PoolView]] = {}
+        self._clients: dict[str, tuple[float, int, ClientView]] = {}
 
     def arn(self, pool_id: str) -> str:
         return f"arn:aws:cognito-idp:{self._region}:{self._account_id}:userpool/{pool_id}"
@@ -343,18 +347,21 @@ class PoolService:
         """The pool, from this process's short-lived cache unless ``fresh`` (what a writer must read: it
         changes the record it gets)."""
         now = time.monotonic()
+        stamp = self.stamps.read()
         cached = self._pools.get(pool_id)
-        if not fresh and cached is not None and now - cached[0] < CACHE_SECONDS:
-            return cached[1]
+        if not fresh and cached is not None and cached[1] == stamp and now - cached[0] < CACHE_SECONDS:
+            return cached[2]
         record = await self._store.get_pool(pool_id)
         if record is None:
             self._pools.pop(pool_id, None)
             raise ResourceNotFoundException(f"User pool {pool_id} does not exist.")
         if not fresh:
-            self._pools[pool_id] = (now, PoolView(copy.deepcopy(record)))
+            self._pools[pool_id] = (now, stamp, PoolView(copy.deepcopy(record)))
         return PoolView(record)
 
     def _forget(self, pool_id: str | None = None, client_id: str | None = None) -> None:
+        """After a write has committed: drop it here, and make every other process's copy stale."""
+        self.stamps.bump()
         if pool_id is not None:
             self._pools.pop(pool_id, None)
         if client_id is not None:
@@ -581,15 +588,16 @@ class PoolService:
     async def find_client(self, client_id: str, *, fresh: bool = False) -> ClientView:
         """Public operations name only the client; the pool follows from it."""
         now = time.monotonic()
+        stamp = self.stamps.read()
         cached = self._clients.get(client_id)
-        if not fresh and cached is not None and now - cached[0] < CACHE_SECONDS:
-            return cached[1]
+        if not fresh and cached is not None and cached[1] == stamp and now - cached[0] < CACHE_SECONDS:
+            return cached[2]
         record = await self._store.get_client(client_id)
         if record is None:
             self._clients.pop(client_id, None)
             raise ResourceNotFoundException(f"User pool client {client_id} does not exist.")
         if not fresh:
-            self._clients[client_id] = (now, ClientView(copy.deepcopy(record)))
+            self._clients[client_id] = (now, stamp, ClientView(copy.deepcopy(record)))
         return ClientView(record)
 
     def client_type(self, client: ClientView) -> dict[str, Any]:

@@ -69,6 +69,7 @@ from gateway.errors import (
 from gateway.ids import sha256_hex
 from gateway.metrics import Metrics
 from gateway.services.breached import BreachedPasswords
+from gateway.services.change_stamp import ChangeStamps
 from gateway.services.messaging import EmailMessage, Messenger
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.risk_feedback import FEEDBACK_VALUES, feedback_link
@@ -397,7 +398,10 @@ class RiskService:
         self.default_email_sender = default_email_sender
         # Where the notification emails' feedback links point (set by the container: the public URL).
         self.public_url: str | None = None
-        self._configs: dict[tuple[str, str], tuple[float, dict[str, Any], float | None]] = {}
+        # Read for CACHE_SECONDS, under the store's change stamp (gateway/services/change_stamp.py): a block
+        # switched on by any process sharing the store holds at once. Shared by the container.
+        self.stamps = ChangeStamps()
+        self._configs: dict[tuple[str, str], tuple[float, int, dict[str, Any], float | None]] = {}
         self.decisions = metrics.counter(
             "gatehouse_risk_decisions",
             "Sign-ins assessed by threat protection, by user pool, risk level and the action taken.",
@@ -414,12 +418,13 @@ class RiskService:
     async def _stored(self, pool_id: str, client_id: str | None) -> tuple[dict[str, Any], float | None]:
         key = (pool_id, client_id or "")
         now = time.monotonic()
+        stamp = self.stamps.read()
         cached = self._configs.get(key)
-        if cached is not None and now - cached[0] < CACHE_SECONDS:
-            return cached[1], cached[2]
+        if cached is not None and cached[1] == stamp and now - cached[0] < CACHE_SECONDS:
+            return cached[2], cached[3]
         record = await self.store.get_risk_configuration(pool_id, client_id)
         config, updated = (record.config, record.updated_at) if record is not None else ({}, None)
-        self._configs[key] = (now, config, updated)
+        self._configs[key] = (now, stamp, config, updated)
         return config, updated
 
     async def effective(self, pool_id: str, client_id: str | None) -> tuple[dict[str, Any], float | None]:
@@ -444,6 +449,7 @@ class RiskService:
         except NotFound as exc:
             raise ResourceNotFoundException(f"User pool {pool_id} does not exist.") from exc
         self._configs.pop((pool_id, client_id or ""), None)
+        self.stamps.bump()
         log.info("risk.configuration_set", pool=pool_id, client=client_id, members=sorted(config))
         return self._configuration_type(pool_id, client_id, config, now)
 

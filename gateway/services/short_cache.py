@@ -2,7 +2,8 @@
 path and changed rarely (identities, IAM roles), as :class:`~gateway.services.pools.PoolService` keeps pools.
 
 What this process writes it drops at once (its writers call :meth:`ShortCache.clear`); what another process
-writes is seen once the entry is older than ``seconds``. Bounded: when full, the oldest entry goes first.
+writes is seen once the entry is older than ``seconds``, or at once when the cache follows a change stamp
+(gateway/services/change_stamp.py) that the writer bumps. Bounded: when full, the oldest entry goes first.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import time
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
+from gateway.services.change_stamp import ChangeStamps
+
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -18,14 +21,31 @@ V = TypeVar("V")
 class ShortCache(Generic[K, V]):
     """Entries of at most ``seconds`` age, at most ``size`` of them."""
 
-    def __init__(self, seconds: float, size: int = 4096) -> None:
+    def __init__(self, seconds: float, size: int = 4096, *, stamps: ChangeStamps | None = None, slot: int = 0) -> None:
         self._seconds = seconds
         self._size = size
+        self.stamps = stamps
+        self._slot = slot
+        # The stamp every entry was read under: get() empties the cache when the stamp moved, and put() keeps
+        # nothing read while it moved (a record read before a change must not be kept under the new stamp).
+        self._stamp = stamps.read(slot) if stamps is not None else 0
         # Ordered by insertion: popitem(last=False) drops the oldest in O(1), where popping a plain dict's
         # first key scans past every slot emptied before it (microseconds per call once the cache churns).
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
 
+    def _current(self) -> bool:
+        """Whether the entries are still current by the stamp (emptied when they are not)."""
+        if self.stamps is None:
+            return True
+        stamp = self.stamps.read(self._slot)
+        if stamp == self._stamp:
+            return True
+        self._entries.clear()
+        self._stamp = stamp
+        return False
+
     def get(self, key: K) -> V | None:
+        self._current()
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -35,6 +55,9 @@ class ShortCache(Generic[K, V]):
         return entry[1]
 
     def put(self, key: K, value: V) -> None:
+        """Keep ``value``, read from the store after a :meth:`get` of the same call."""
+        if not self._current():
+            return
         entries = self._entries
         if key in entries:
             del entries[key]  # a fresh entry goes to the back, so the oldest is always first

@@ -1,0 +1,70 @@
+"""Change stamps: how the processes that share a store learn at once that a cached setting changed.
+
+Each process keeps the pools, app clients, identity pools, IAM roles and threat-protection settings it
+read for a couple of seconds (they are read by every call and change rarely). Some changes must hold
+everywhere at once: a deleted app client must not sign anyone in, narrowed auth flows or a removed
+callback URL must not be honoured, an identity pool's new roles must be the ones handed out. A writer
+therefore stamps the change in a small memory-mapped file beside the database, after the store has
+committed it, and every reader compares the stamp it cached an entry under with the current one: a plain
+memory read (about a hundred nanoseconds), no store round trip on the hot paths.
+
+Every process that opens the same database maps the same file (``gatehouse serve --workers N`` and the
+``gatehouse`` commands alike), so a change is seen by all of them at once. A stamp is a fresh random
+64-bit value, never a counter: two writers racing cannot leave it where a reader saw it before, and a torn
+read only makes a reader read the store again. Processes on other machines (not a setting SQLite supports)
+would still see changes once the cache entry has aged out.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import secrets
+import struct
+from pathlib import Path
+from typing import Final
+
+__all__ = ["IDENTITIES", "SETTINGS", "ChangeStamps"]
+
+# Slots of the stamp file: what changed. Identities change with every new sign-in to an identity pool and
+# must not make every process drop its pools, so they have a slot of their own.
+SETTINGS: Final = 0
+IDENTITIES: Final = 1
+_SLOTS: Final = 2
+_SIZE: Final = 8 * _SLOTS
+_SLOT = struct.Struct("<Q")
+
+
+class ChangeStamps:
+    """The stamps of one store: shared through ``path`` when given, else this process's own."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._map: mmap.mmap | bytearray
+        if path is None:
+            self._map = bytearray(_SIZE)
+            return
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < _SIZE:
+                # Grows the file with zero bytes; a process that raced here did the same, nothing is lost.
+                os.ftruncate(fd, _SIZE)
+            self._map = mmap.mmap(fd, _SIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            os.close(fd)  # the mapping keeps the file
+
+    @classmethod
+    def beside(cls, database: str | os.PathLike[str]) -> ChangeStamps:
+        """The stamps shared by every process that opens ``database`` (a file path; else process-local)."""
+        text = os.fspath(database)
+        if not text or text == ":memory:" or text.startswith("file:"):
+            return cls()
+        return cls(Path(text + "-stamps"))
+
+    def read(self, slot: int = SETTINGS) -> int:
+        """The current stamp of ``slot``: read it before reading the store, cache the record under it."""
+        return int(_SLOT.unpack_from(self._map, slot * 8)[0])
+
+    def bump(self, slot: int = SETTINGS) -> None:
+        """Record a change of ``slot``, after the store committed it (then no reader can cache the old record
+        under the new stamp)."""
+        _SLOT.pack_into(self._map, slot * 8, secrets.randbits(64))

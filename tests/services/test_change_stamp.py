@@ -1,0 +1,56 @@
+"""Change stamps (gateway/services/change_stamp.py): shared through a file by every process of a store, and
+the ShortCache that follows them."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+from gateway.services.change_stamp import IDENTITIES, SETTINGS, ChangeStamps
+from gateway.services.short_cache import ShortCache
+
+
+def _bump(path: str) -> None:
+    ChangeStamps(Path(path)).bump(IDENTITIES)
+
+
+def test_a_bump_in_another_process_is_seen(tmp_path: Path) -> None:
+    stamps = ChangeStamps.beside(tmp_path / "gatehouse.db")
+    assert (tmp_path / "gatehouse.db-stamps").stat().st_size == 16
+    settings, identities = stamps.read(SETTINGS), stamps.read(IDENTITIES)
+    process = multiprocessing.get_context("spawn").Process(target=_bump, args=(str(tmp_path / "gatehouse.db-stamps"),))
+    process.start()
+    process.join(timeout=60)
+    assert process.exitcode == 0
+    assert stamps.read(IDENTITIES) != identities
+    assert stamps.read(SETTINGS) == settings  # slots are independent
+    # A second mapping of the same file (a worker started later) reads the same values.
+    assert ChangeStamps.beside(tmp_path / "gatehouse.db").read(IDENTITIES) == stamps.read(IDENTITIES)
+
+
+def test_process_local_stamps_for_a_database_in_memory() -> None:
+    stamps = ChangeStamps.beside(":memory:")
+    before = stamps.read()
+    stamps.bump()
+    assert stamps.read() != before
+    assert ChangeStamps.beside(":memory:").read() == 0  # nothing shared
+
+
+def test_short_cache_follows_the_stamp(tmp_path: Path) -> None:
+    stamps = ChangeStamps(tmp_path / "stamps")
+    other = ChangeStamps(tmp_path / "stamps")  # another process's mapping
+    cache: ShortCache[str, int] = ShortCache(60, stamps=stamps)
+    cache.put("a", 1)
+    assert cache.get("a") == 1
+    other.bump()
+    assert cache.get("a") is None  # stale at once, though young
+    # A record read while the stamp moved is not kept: it may be the one from before the change.
+    assert cache.get("b") is None
+    other.bump()
+    cache.put("b", 2)
+    assert cache.get("b") is None
+    cache.put("b", 3)
+    assert cache.get("b") == 3
+    # Another slot moving leaves the entries alone.
+    other.bump(IDENTITIES)
+    assert cache.get("b") == 3
