@@ -994,6 +994,9 @@ async def _new_password(
         service.users.check_user_may_write(ctx.client, attributes)  # before the password changes
     if user.status != FORCE_CHANGE_PASSWORD:
         raise NotAuthorizedException("Invalid session for the user.")
+    if attributes:
+        # An alias another user holds is refused before the password changes: a failed answer changes nothing.
+        await service.users.check_attribute_aliases_free(ctx.pool, user, attributes)
     user = await service.users.set_password(ctx.pool, user, password, permanent=True)
     if attributes:
         await service.users.update_attributes(ctx.pool, user, attributes, admin=False, client=ctx.client)

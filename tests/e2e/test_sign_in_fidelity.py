@@ -1,0 +1,97 @@
+"""The sign-in engine's challenges under hostile answers, against one real server: a failed answer changes
+nothing in the store, and a Session answers only for the challenge, user, pool and client it was issued to."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+PASSWORD = "Correct-Horse-9"
+TEMPORARY = "Temp-Pass-123"
+FLOWS = [
+    "ALLOW_USER_PASSWORD_AUTH",
+    "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+    "ALLOW_REFRESH_TOKEN_AUTH",
+    "ALLOW_USER_SRP_AUTH",
+]
+
+
+def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
+    error = exc.value.response["Error"]
+    return str(error["Code"]), str(error.get("Message", ""))
+
+
+def new_pool(idp: Any, **settings: Any) -> tuple[str, str]:
+    pool_id = idp.create_user_pool(PoolName=f"fidelity-{uuid.uuid4().hex[:6]}", **settings)["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=FLOWS)[
+        "UserPoolClient"
+    ]["ClientId"]
+    return pool_id, client_id
+
+
+def password_step(public_idp: Any, client_id: str, username: str, password: str) -> dict[str, Any]:
+    return dict(
+        public_idp.initiate_auth(
+            ClientId=client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": username, "PASSWORD": password},
+        )
+    )
+
+
+# --- NEW_PASSWORD_REQUIRED ----------------------------------------------------------------------------------
+
+
+def test_new_password_with_an_alias_held_by_another_user_changes_nothing(idp: Any, public_idp: Any) -> None:
+    """A NEW_PASSWORD_REQUIRED answer whose userAttributes take a preferred_username another user holds fails
+    with AliasExistsException (RespondToAuthChallenge's model lists it) -- and, failing, must leave the user as
+    it was: still FORCE_CHANGE_PASSWORD with the temporary password, not CONFIRMED with a new password that a
+    refused answer set."""
+    pool_id, client_id = new_pool(idp, AliasAttributes=["preferred_username"])
+    idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username="alice",
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "preferred_username", "Value": "ally"}],
+    )
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="alice", Password=PASSWORD, Permanent=True)
+    idp.admin_create_user(UserPoolId=pool_id, Username="bob", MessageAction="SUPPRESS", TemporaryPassword=TEMPORARY)
+    step = password_step(public_idp, client_id, "bob", TEMPORARY)
+    assert step["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    with pytest.raises(ClientError) as error:
+        public_idp.respond_to_auth_challenge(
+            ClientId=client_id,
+            ChallengeName="NEW_PASSWORD_REQUIRED",
+            Session=step["Session"],
+            ChallengeResponses={
+                "USERNAME": "bob",
+                "NEW_PASSWORD": "New-Pass-1234",
+                "userAttributes.preferred_username": "ALLY",
+            },
+        )
+    assert error_of(error)[0] == "AliasExistsException"
+    user = idp.admin_get_user(UserPoolId=pool_id, Username="bob")
+    assert user["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+    assert "preferred_username" not in {a["Name"] for a in user["UserAttributes"]}
+    with pytest.raises(ClientError) as error:
+        password_step(public_idp, client_id, "bob", "New-Pass-1234")
+    assert error_of(error) == ("NotAuthorizedException", "Incorrect username or password.")
+    # The temporary password still leads to the challenge, which a free name then completes.
+    step = password_step(public_idp, client_id, "bob", TEMPORARY)
+    done = public_idp.respond_to_auth_challenge(
+        ClientId=client_id,
+        ChallengeName="NEW_PASSWORD_REQUIRED",
+        Session=step["Session"],
+        ChallengeResponses={
+            "USERNAME": "bob",
+            "NEW_PASSWORD": "New-Pass-1234",
+            "userAttributes.preferred_username": "bobby",
+        },
+    )
+    assert "AccessToken" in done["AuthenticationResult"]
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="bob")["UserStatus"] == "CONFIRMED"
+    # alice keeps her name.
+    assert "AccessToken" in password_step(public_idp, client_id, "ally", PASSWORD)["AuthenticationResult"]
