@@ -994,6 +994,8 @@ async def _new_password(
         service.users.check_user_may_write(ctx.client, attributes)  # before the password changes
     if user.status != FORCE_CHANGE_PASSWORD:
         raise NotAuthorizedException("Invalid session for the user.")
+    # Disabled (or the temporary password expired) since InitiateAuth: the Session is no way around that.
+    service.check_user_can_sign_in(user)
     if attributes:
         # An alias another user holds is refused before the password changes: a failed answer changes nothing.
         await service.users.check_attribute_aliases_free(ctx.pool, user, attributes)

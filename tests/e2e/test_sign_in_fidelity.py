@@ -95,3 +95,30 @@ def test_new_password_with_an_alias_held_by_another_user_changes_nothing(idp: An
     assert idp.admin_get_user(UserPoolId=pool_id, Username="bob")["UserStatus"] == "CONFIRMED"
     # alice keeps her name.
     assert "AccessToken" in password_step(public_idp, client_id, "ally", PASSWORD)["AuthenticationResult"]
+
+
+def test_a_user_disabled_during_new_password_required_gets_no_tokens(idp: Any, public_idp: Any) -> None:
+    """AdminDisableUser "deactivates a user and revokes all access tokens"; a NEW_PASSWORD_REQUIRED Session
+    issued before it (valid for the client's AuthSessionValidity, up to 15 minutes) must not then yield tokens,
+    nor set the password: the answer is refused as any sign-in of a disabled user ("User is disabled.")."""
+    pool_id, client_id = new_pool(idp)
+    idp.admin_create_user(UserPoolId=pool_id, Username="dora", MessageAction="SUPPRESS", TemporaryPassword=TEMPORARY)
+    step = password_step(public_idp, client_id, "dora", TEMPORARY)
+    assert step["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    idp.admin_disable_user(UserPoolId=pool_id, Username="dora")
+    with pytest.raises(ClientError) as error:
+        public_idp.respond_to_auth_challenge(
+            ClientId=client_id,
+            ChallengeName="NEW_PASSWORD_REQUIRED",
+            Session=step["Session"],
+            ChallengeResponses={"USERNAME": "dora", "NEW_PASSWORD": "New-Pass-1234"},
+        )
+    assert error_of(error) == ("NotAuthorizedException", "User is disabled.")
+    user = idp.admin_get_user(UserPoolId=pool_id, Username="dora")
+    assert (user["UserStatus"], user["Enabled"]) == ("FORCE_CHANGE_PASSWORD", False)
+    # Enabled again, the temporary password (not the refused new one) is what signs in.
+    idp.admin_enable_user(UserPoolId=pool_id, Username="dora")
+    with pytest.raises(ClientError) as error:
+        password_step(public_idp, client_id, "dora", "New-Pass-1234")
+    assert error_of(error) == ("NotAuthorizedException", "Incorrect username or password.")
+    assert password_step(public_idp, client_id, "dora", TEMPORARY)["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
