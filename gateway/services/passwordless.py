@@ -303,6 +303,9 @@ async def _select_challenge(
     if answer not in state.get("available", []):
         raise InvalidParameterException(f"{answer} is not an available challenge for this user.")
     user = await _session_user(service, ctx, state, responses)
+    if user is not None and answer not in await _passwordless(service).available(ctx.pool, user):
+        # Judged again now: an address changed (so unverified) since the Session was issued gets no code.
+        raise InvalidParameterException(f"{answer} is not an available challenge for this user.")
     # The choice is made: this Session is spent whatever the chosen challenge answers.
     state["spent"] = True
     return await _begin(service, ctx, user, str(state["given"]), answer, responses)

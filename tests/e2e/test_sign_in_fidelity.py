@@ -3,11 +3,14 @@ nothing in the store, and a Session answers only for the challenge, user, pool a
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
+from tests.support import MailServer
 
 PASSWORD = "Correct-Horse-9"
 TEMPORARY = "Temp-Pass-123"
@@ -122,3 +125,53 @@ def test_a_user_disabled_during_new_password_required_gets_no_tokens(idp: Any, p
         password_step(public_idp, client_id, "dora", "New-Pass-1234")
     assert error_of(error) == ("NotAuthorizedException", "Incorrect username or password.")
     assert password_step(public_idp, client_id, "dora", TEMPORARY)["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+
+
+# --- choice-based sign-in ------------------------------------------------------------------------------------
+
+
+def test_select_challenge_sends_no_code_to_an_address_unverified_since(
+    idp: Any, public_idp: Any, mail: MailServer
+) -> None:
+    """EMAIL_OTP signs in "users with a verified email address" only (developer guide, "Choice-based
+    authentication"): a SELECT_CHALLENGE Session listing EMAIL_OTP, issued while the address was verified, must
+    not send the code to an address that replaced it since. Otherwise a stolen access token (an hour) could
+    swap in the thief's own address with UpdateUserAttributes and turn into a fresh sign-in, refresh token
+    and all, through a Session fetched beforehand."""
+    pool_id = idp.create_user_pool(
+        PoolName=f"choice-{uuid.uuid4().hex[:6]}",
+        Policies={"SignInPolicy": {"AllowedFirstAuthFactors": ["PASSWORD", "EMAIL_OTP"]}},
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=["ALLOW_USER_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    victim, thief = f"vic-{uuid.uuid4().hex[:6]}@example.com", f"thief-{uuid.uuid4().hex[:6]}@example.net"
+    idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username="vic",
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": victim}, {"Name": "email_verified", "Value": "true"}],
+    )
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="vic", Password=PASSWORD, Permanent=True)
+    stolen = public_idp.initiate_auth(
+        ClientId=client_id,
+        AuthFlow="USER_AUTH",
+        AuthParameters={"USERNAME": "vic", "PREFERRED_CHALLENGE": "PASSWORD", "PASSWORD": PASSWORD},
+    )["AuthenticationResult"]["AccessToken"]
+
+    step = public_idp.initiate_auth(ClientId=client_id, AuthFlow="USER_AUTH", AuthParameters={"USERNAME": "vic"})
+    assert step["ChallengeName"] == "SELECT_CHALLENGE" and "EMAIL_OTP" in step["AvailableChallenges"]
+    public_idp.update_user_attributes(AccessToken=stolen, UserAttributes=[{"Name": "email", "Value": thief}])
+    with pytest.raises(ClientError) as error:
+        public_idp.respond_to_auth_challenge(
+            ClientId=client_id,
+            ChallengeName="SELECT_CHALLENGE",
+            Session=step["Session"],
+            ChallengeResponses={"USERNAME": "vic", "ANSWER": "EMAIL_OTP"},
+        )
+    assert error_of(error)[0] == "InvalidParameterException"
+    time.sleep(0.5)  # a code, had one gone out, would be in the mailbox by now
+    assert mail.messages_to(thief) == [] and mail.messages_to(victim) == []
+    # A new USER_AUTH no longer offers EMAIL_OTP at all; the password still signs in.
+    step = public_idp.initiate_auth(ClientId=client_id, AuthFlow="USER_AUTH", AuthParameters={"USERNAME": "vic"})
+    assert step["AvailableChallenges"] == ["PASSWORD", "PASSWORD_SRP"]
