@@ -175,3 +175,38 @@ def test_select_challenge_sends_no_code_to_an_address_unverified_since(
     # A new USER_AUTH no longer offers EMAIL_OTP at all; the password still signs in.
     step = public_idp.initiate_auth(ClientId=client_id, AuthFlow="USER_AUTH", AuthParameters={"USERNAME": "vic"})
     assert step["AvailableChallenges"] == ["PASSWORD", "PASSWORD_SRP"]
+
+
+# --- custom authentication ---------------------------------------------------------------------------------
+
+
+def test_custom_auth_without_its_triggers_is_cognitos_configuration_error(idp: Any, public_idp: Any) -> None:
+    """ALLOW_CUSTOM_AUTH is in ExplicitAuthFlows' default, so clients do try CUSTOM_AUTH; with no
+    DefineAuthChallenge trigger Cognito answers "Custom auth lambda trigger is not configured for the user
+    pool." (InvalidParameterException) -- the words SDKs and apps match on -- whatever the user, known or not,
+    and no CUSTOM_CHALLENGE answer gets anywhere."""
+    pool_id = idp.create_user_pool(PoolName=f"custom-{uuid.uuid4().hex[:6]}")["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app")["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(UserPoolId=pool_id, Username="cleo", MessageAction="SUPPRESS")
+    for username in ("cleo", "nobody"):
+        with pytest.raises(ClientError) as error:
+            public_idp.initiate_auth(ClientId=client_id, AuthFlow="CUSTOM_AUTH", AuthParameters={"USERNAME": username})
+        assert error_of(error) == (
+            "InvalidParameterException",
+            "Custom auth lambda trigger is not configured for the user pool.",
+        )
+    with pytest.raises(ClientError) as error:
+        public_idp.respond_to_auth_challenge(
+            ClientId=client_id,
+            ChallengeName="CUSTOM_CHALLENGE",
+            Session="x" * 40,
+            ChallengeResponses={"USERNAME": "cleo", "ANSWER": "42"},
+        )
+    assert error_of(error)[0] == "InvalidParameterException"
+    # A client that does not allow the flow says so first.
+    other = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="strict", ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    with pytest.raises(ClientError) as error:
+        public_idp.initiate_auth(ClientId=other, AuthFlow="CUSTOM_AUTH", AuthParameters={"USERNAME": "cleo"})
+    assert error_of(error) == ("InvalidParameterException", "Auth flow not enabled for this client")
