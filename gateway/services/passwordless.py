@@ -206,7 +206,12 @@ async def _begin(
         state["nonce"] = nonce
         if user is not None:
             destination = user.attributes[_OTP_ATTRIBUTE[name]]
-            await helper.send_code(ctx, user, name, nonce)
+            if user.enabled:
+                await helper.send_code(ctx, user, name, nonce)
+            else:
+                # A disabled user cannot sign in: no code goes out (anyone may ask), yet the answer looks the
+                # same, and any code is then refused as a wrong one (see _one_time_code).
+                await helper.users.limit_code_send(ctx.pool, user.username_key, f"sign_in:{name}")
             masked = mask_email(destination) if name == EMAIL_OTP else mask_phone(destination)
         else:
             # The name asked for is limited as a user would be, so the limit does not tell it is unknown.
@@ -316,7 +321,7 @@ async def _one_time_code(
 ) -> AuthResult:
     code = _required(responses, _OTP_ANSWER[name])
     user = await _session_user(service, ctx, state, responses)
-    if user is None:
+    if user is None or not user.enabled:
         raise CodeMismatchException("Invalid code received for user")
     service.check_lockout(ctx, user)
     try:

@@ -3,6 +3,7 @@ nothing in the store, and a Session answers only for the challenge, user, pool a
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support import MailServer
+from tests.support import MailServer, body_text
 
 PASSWORD = "Correct-Horse-9"
 TEMPORARY = "Temp-Pass-123"
@@ -210,3 +211,60 @@ def test_custom_auth_without_its_triggers_is_cognitos_configuration_error(idp: A
     with pytest.raises(ClientError) as error:
         public_idp.initiate_auth(ClientId=other, AuthFlow="CUSTOM_AUTH", AuthParameters={"USERNAME": "cleo"})
     assert error_of(error) == ("InvalidParameterException", "Auth flow not enabled for this client")
+
+
+def test_no_sign_in_code_is_sent_to_a_disabled_user(idp: Any, public_idp: Any, mail: MailServer) -> None:
+    """A disabled user cannot sign in (AdminDisableUser), so USER_AUTH -- which anyone may start with just a
+    username -- must not mail them sign-in codes; the challenge still looks like anyone's (no status told), and
+    every code is refused as a wrong one. Enabled again, the user gets a code and signs in with it."""
+    pool_id = idp.create_user_pool(
+        PoolName=f"choice-{uuid.uuid4().hex[:6]}",
+        Policies={"SignInPolicy": {"AllowedFirstAuthFactors": ["PASSWORD", "EMAIL_OTP"]}},
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=["ALLOW_USER_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    address = f"dis-{uuid.uuid4().hex[:6]}@example.com"
+    idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username="dis",
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": address}, {"Name": "email_verified", "Value": "true"}],
+    )
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="dis", Password=PASSWORD, Permanent=True)
+    idp.admin_disable_user(UserPoolId=pool_id, Username="dis")
+
+    def start() -> dict[str, Any]:
+        return dict(
+            public_idp.initiate_auth(
+                ClientId=client_id,
+                AuthFlow="USER_AUTH",
+                AuthParameters={"USERNAME": "dis", "PREFERRED_CHALLENGE": "EMAIL_OTP"},
+            )
+        )
+
+    step = start()
+    assert step["ChallengeName"] == "EMAIL_OTP"
+    assert step["ChallengeParameters"]["CODE_DELIVERY_DESTINATION"].startswith("d***@")
+    for guess in ("12345678", "87654321"):
+        with pytest.raises(ClientError) as error:
+            public_idp.respond_to_auth_challenge(
+                ClientId=client_id,
+                ChallengeName="EMAIL_OTP",
+                Session=step["Session"],
+                ChallengeResponses={"USERNAME": "dis", "EMAIL_OTP_CODE": guess},
+            )
+        assert error_of(error) == ("CodeMismatchException", "Invalid code received for user")
+    time.sleep(0.5)
+    assert mail.messages_to(address) == []
+
+    idp.admin_enable_user(UserPoolId=pool_id, Username="dis")
+    step = start()
+    code = re.findall(r"\b\d{8}\b", body_text(mail.wait_for(address)))[0]
+    done = public_idp.respond_to_auth_challenge(
+        ClientId=client_id,
+        ChallengeName="EMAIL_OTP",
+        Session=step["Session"],
+        ChallengeResponses={"USERNAME": "dis", "EMAIL_OTP_CODE": code},
+    )
+    assert "AccessToken" in done["AuthenticationResult"]
