@@ -8,9 +8,11 @@ import time
 import uuid
 from typing import Any
 
+import pyotp
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.e2e.test_devices import claims_of, confirm, device_proof
 from tests.support import MailServer, body_text
 
 PASSWORD = "Correct-Horse-9"
@@ -267,3 +269,65 @@ def test_no_sign_in_code_is_sent_to_a_disabled_user(idp: Any, public_idp: Any, m
         ChallengeResponses={"USERNAME": "dis", "EMAIL_OTP_CODE": code},
     )
     assert "AccessToken" in done["AuthenticationResult"]
+
+
+def test_user_auth_honours_a_remembered_device(idp: Any, public_idp: Any) -> None:
+    """InitiateAuth's AuthParameters: "Add DEVICE_KEY if you want to bypass multi-factor authentication with a
+    remembered device" -- for USER_AUTH as for the other flows. A USER_AUTH sign-in naming the user's remembered
+    device proves the device (DEVICE_SRP_AUTH) instead of the TOTP code, whether the factor was preferred at
+    InitiateAuth or chosen from SELECT_CHALLENGE; without it, or before the device proof, no tokens."""
+    pool_id = idp.create_user_pool(
+        PoolName=f"choice-dev-{uuid.uuid4().hex[:6]}",
+        DeviceConfiguration={"ChallengeRequiredOnNewDevice": True, "DeviceOnlyRememberedOnUserPrompt": False},
+        Policies={"SignInPolicy": {"AllowedFirstAuthFactors": ["PASSWORD"]}},
+    )["UserPool"]["Id"]
+    idp.set_user_pool_mfa_config(
+        UserPoolId=pool_id, MfaConfiguration="OPTIONAL", SoftwareTokenMfaConfiguration={"Enabled": True}
+    )
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=["ALLOW_USER_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(UserPoolId=pool_id, Username="remy", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="remy", Password=PASSWORD, Permanent=True)
+
+    def user_auth(**parameters: str) -> dict[str, Any]:
+        return dict(
+            public_idp.initiate_auth(
+                ClientId=client_id, AuthFlow="USER_AUTH", AuthParameters={"USERNAME": "remy", **parameters}
+            )
+        )
+
+    # The first sign-in is from a new device, which the client confirms (remembered at once); then TOTP goes on.
+    first = user_auth(PREFERRED_CHALLENGE="PASSWORD", PASSWORD=PASSWORD)
+    device, _ = confirm(public_idp, first)
+    token = first["AuthenticationResult"]["AccessToken"]
+    secret = public_idp.associate_software_token(AccessToken=token)["SecretCode"]
+    public_idp.verify_software_token(AccessToken=token, UserCode=pyotp.TOTP(secret).now())
+    public_idp.set_user_mfa_preference(
+        AccessToken=token, SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True}
+    )
+    assert user_auth(PREFERRED_CHALLENGE="PASSWORD", PASSWORD=PASSWORD)["ChallengeName"] == "SOFTWARE_TOKEN_MFA"
+
+    # Preferred at once, with the device: its proof instead of the code.
+    step = user_auth(PREFERRED_CHALLENGE="PASSWORD", PASSWORD=PASSWORD, DEVICE_KEY=device.key)
+    done = device_proof(public_idp, pool_id, client_id, step, "remy", device)["AuthenticationResult"]
+    assert "NewDeviceMetadata" not in done
+    assert claims_of(done["AccessToken"])["device_key"] == device.key
+
+    # Chosen from SELECT_CHALLENGE, the device named at InitiateAuth.
+    select = user_auth(DEVICE_KEY=device.key)
+    assert select["ChallengeName"] == "SELECT_CHALLENGE"
+    step = dict(
+        public_idp.respond_to_auth_challenge(
+            ClientId=client_id,
+            ChallengeName="SELECT_CHALLENGE",
+            Session=select["Session"],
+            ChallengeResponses={"USERNAME": "remy", "ANSWER": "PASSWORD", "PASSWORD": PASSWORD},
+        )
+    )
+    assert "AccessToken" in device_proof(public_idp, pool_id, client_id, step, "remy", device)["AuthenticationResult"]
+
+    # A key that is no device of this user is refused, as USER_PASSWORD_AUTH refuses it.
+    with pytest.raises(ClientError) as error:
+        user_auth(PREFERRED_CHALLENGE="PASSWORD", PASSWORD=PASSWORD, DEVICE_KEY="us-east-1_" + str(uuid.uuid4()))
+    assert error_of(error)[0] == "ResourceNotFoundException"
