@@ -994,6 +994,11 @@ async def _new_password(
         service.users.check_user_may_write(ctx.client, attributes)  # before the password changes
     if user.status != FORCE_CHANGE_PASSWORD:
         raise NotAuthorizedException("Invalid session for the user.")
+    # Disabled (or the temporary password expired) since InitiateAuth: the Session is no way around that.
+    service.check_user_can_sign_in(user)
+    if attributes:
+        # An alias another user holds is refused before the password changes: a failed answer changes nothing.
+        await service.users.check_attribute_aliases_free(ctx.pool, user, attributes)
     user = await service.users.set_password(ctx.pool, user, password, permanent=True)
     if attributes:
         await service.users.update_attributes(ctx.pool, user, attributes, admin=False, client=ctx.client)
@@ -1119,6 +1124,14 @@ async def _password_verifier(
         raise _incorrect()
     service.check_user_can_sign_in(user)
     return await service.after_first_factor(ctx, user, device_key=device_key)
+
+
+@flow("CUSTOM_AUTH")
+async def _custom_auth_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[str, str]) -> AuthResult:
+    """CUSTOM_AUTH runs the pool's Define/Create/VerifyAuthChallenge Lambda triggers, which Gatehouse has no
+    place for: Cognito's answer for a pool without them (the client may still allow the flow, as
+    ExplicitAuthFlows' default does)."""
+    raise InvalidParameterException("Custom auth lambda trigger is not configured for the user pool.")
 
 
 # SMS and email MFA, choosing a factor, and remembered devices: their challenges register themselves on import.

@@ -190,23 +190,32 @@ async def _begin(
             await service.hasher.dummy_verify(password)
             raise service.unknown_user_error(ctx)
         await service.verify_password(ctx, user, password)
-        return await service.after_first_factor(ctx, user)
+        return await service.after_first_factor(ctx, user, device_key=parameters.get("DEVICE_KEY") or None)
     if name == "PASSWORD_SRP":
         srp_parameters = {"USERNAME": given, "SRP_A": _required(parameters, "SRP_A")}
-        if parameters.get("SECRET_HASH"):
-            srp_parameters["SECRET_HASH"] = parameters["SECRET_HASH"]
+        for member in ("SECRET_HASH", "DEVICE_KEY"):
+            if parameters.get(member):
+                srp_parameters[member] = parameters[member]
         return await FLOWS["USER_SRP_AUTH"](service, ctx, srp_parameters)
     key = user.username_key if user is not None else ctx.pool.username_key(given)
     if user is not None:
         # No codes are sent, and no passkey ceremony starts, for a user who is locked out.
         service.check_lockout(ctx, user)
     state: dict[str, Any] = {"challenge": name, "key": key, "given": given, "decoy": user is None, "first_factor": True}
+    if parameters.get("DEVICE_KEY"):
+        # "Add DEVICE_KEY if you want to bypass multi-factor authentication with a remembered device" (every flow).
+        state["device_key"] = parameters["DEVICE_KEY"]
     if name in _OTP_ATTRIBUTE:
         nonce = new_opaque_token(16)
         state["nonce"] = nonce
         if user is not None:
             destination = user.attributes[_OTP_ATTRIBUTE[name]]
-            await helper.send_code(ctx, user, name, nonce)
+            if user.enabled:
+                await helper.send_code(ctx, user, name, nonce)
+            else:
+                # A disabled user cannot sign in: no code goes out (anyone may ask), yet the answer looks the
+                # same, and any code is then refused as a wrong one (see _one_time_code).
+                await helper.users.limit_code_send(ctx.pool, user.username_key, f"sign_in:{name}")
             masked = mask_email(destination) if name == EMAIL_OTP else mask_phone(destination)
         else:
             # The name asked for is limited as a user would be, so the limit does not tell it is unknown.
@@ -265,6 +274,8 @@ async def _user_auth(service: AuthService, ctx: AuthContext, parameters: Mapping
         "decoy": user is None,
         "available": available,
     }
+    if parameters.get("DEVICE_KEY"):
+        state["device_key"] = parameters["DEVICE_KEY"]
     session = await service.new_session(ctx, user, state, username_key=key)
     return AuthResult(
         challenge_name=SELECT_CHALLENGE,
@@ -303,8 +314,13 @@ async def _select_challenge(
     if answer not in state.get("available", []):
         raise InvalidParameterException(f"{answer} is not an available challenge for this user.")
     user = await _session_user(service, ctx, state, responses)
+    if user is not None and answer not in await _passwordless(service).available(ctx.pool, user):
+        # Judged again now: an address changed (so unverified) since the Session was issued gets no code.
+        raise InvalidParameterException(f"{answer} is not an available challenge for this user.")
     # The choice is made: this Session is spent whatever the chosen challenge answers.
     state["spent"] = True
+    if state.get("device_key") and not responses.get("DEVICE_KEY"):
+        responses = {**responses, "DEVICE_KEY": str(state["device_key"])}  # named at InitiateAuth
     return await _begin(service, ctx, user, str(state["given"]), answer, responses)
 
 
@@ -313,7 +329,7 @@ async def _one_time_code(
 ) -> AuthResult:
     code = _required(responses, _OTP_ANSWER[name])
     user = await _session_user(service, ctx, state, responses)
-    if user is None:
+    if user is None or not user.enabled:
         raise CodeMismatchException("Invalid code received for user")
     service.check_lockout(ctx, user)
     try:
@@ -322,7 +338,7 @@ async def _one_time_code(
         await service.record_failure(ctx, user)
         raise
     service.check_user_can_sign_in(user)
-    return await service.after_first_factor(ctx, user)
+    return await service.after_first_factor(ctx, user, device_key=state.get("device_key"))
 
 
 # Cognito names email MFA's challenge EMAIL_OTP too: a second factor's EMAIL_OTP (registered by the MFA
@@ -376,7 +392,7 @@ async def _web_authn(
         # A passkey with user verification is possession and inherence at once: no further MFA is owed.
         user = await service.clear_lockout(ctx, user)
         return await service.issue_tokens(ctx, user, auth_time=int(time.time()))
-    return await service.after_first_factor(ctx, user)
+    return await service.after_first_factor(ctx, user, device_key=state.get("device_key"))
 
 
 __all__ = [

@@ -884,6 +884,27 @@ class UserService:
                     deliveries.append(delivery)
         return deliveries
 
+    async def check_attribute_aliases_free(
+        self, pool: PoolView, user: UserRecord, attributes: Mapping[str, str]
+    ) -> None:
+        """AliasExistsException when the user's own :meth:`update_attributes` with ``attributes`` would take an
+        alias (a username attribute, a verified alias, a preferred_username) that another user holds: for a
+        caller that must know before it changes anything else (NEW_PASSWORD_REQUIRED sets the password first)."""
+        attributes = canonical_values(pool.schema, dict(attributes))
+        hold = set(
+            (pool.settings.get("UserAttributeUpdateSettings") or {}).get("AttributesRequireVerificationBeforeUpdate")
+            or []
+        )
+        after = dict(user.attributes)
+        for name, value in attributes.items():
+            if name in ("email", "phone_number") and value != user.attributes.get(name):
+                if name in hold and name in pool.auto_verified and user.attributes.get(f"{name}_verified") == "true":
+                    continue  # held until verified: the old value stays the alias (as in update_attributes)
+                after[f"{name}_verified"] = "false"
+            after[name] = value
+        new = {k: v for k, v in self._aliases(pool, after).items() if user.aliases.get(k) != v}
+        await self._check_aliases_free(pool, user, new)
+
     async def delete_attributes(
         self,
         pool: PoolView,
