@@ -344,12 +344,13 @@ class SAMLConnector(SamlConnector):
         if assertion is None or (assertion.signature is None and message.signature is None):
             raise UpstreamError("saml_unsigned")
         conditions = assertion.conditions
-        audiences = [
-            (a.text or "").strip()
-            for restriction in (conditions.audience_restriction if conditions is not None else [])
-            for a in restriction.audience
-        ]
-        if self.context.sp_entity_id not in audiences:
+        # SAML Core §2.5.1.4: the audiences of one AudienceRestriction are alternatives, but several
+        # AudienceRestrictions each hold: we must be named in every one (and Profiles §4.1.4.2 wants at least one).
+        restrictions = conditions.audience_restriction if conditions is not None else []
+        if not restrictions or any(
+            self.context.sp_entity_id not in [(a.text or "").strip() for a in restriction.audience]
+            for restriction in restrictions
+        ):
             raise UpstreamError("saml_audience")
         now = _now()
         if conditions is not None:
@@ -362,18 +363,14 @@ class SAMLConnector(SamlConnector):
             for sc in (assertion.subject.subject_confirmation if assertion.subject is not None else [])
             if sc.method == "urn:oasis:names:tc:SAML:2.0:cm:bearer" and sc.subject_confirmation_data is not None
         ]
-        if not bearer:
-            raise UpstreamError("saml_subject_confirmation")
+        # Profiles §4.1.4.2: at least one bearer confirmation must be for us (others may name other SPs).
+        refusal: UpstreamError | None = UpstreamError("saml_subject_confirmation")
         for data in bearer:
-            if data.recipient != acs_url:
-                raise UpstreamError("saml_recipient")
-            if not data.not_on_or_after:
-                # Profiles §4.1.4.2: bearer SubjectConfirmationData MUST bound the delivery window.
-                raise UpstreamError("saml_subject_confirmation", "no NotOnOrAfter")
-            if expected_request_id is not None and data.in_response_to not in (None, expected_request_id):
-                raise UpstreamError("saml_in_response_to")
-            if data.not_on_or_after and _epoch(data.not_on_or_after) + CLOCK_SKEW_SECONDS <= now:
-                raise UpstreamError("saml_expired")
+            refusal = _bearer_refusal(data, acs_url, expected_request_id, now)
+            if refusal is None:
+                break
+        if refusal is not None:
+            raise refusal
 
     # --- single logout (SAML Profiles §4.4, HTTP-Redirect binding) -------------------------------------------
 
@@ -577,6 +574,20 @@ def _require_signed(client: Saml2Client, idp: str, params: Mapping[str, str], ki
         raise UpstreamError("saml_logout_signature", type(exc).__name__) from exc
     if not verified:
         raise UpstreamError("saml_logout_signature")
+
+
+def _bearer_refusal(data: Any, acs_url: str, expected_request_id: str | None, now: float) -> UpstreamError | None:
+    """Why a bearer SubjectConfirmationData does not confirm the subject to us (None: it does)."""
+    if data.recipient != acs_url:
+        return UpstreamError("saml_recipient")
+    if not data.not_on_or_after:
+        # Profiles §4.1.4.2: bearer SubjectConfirmationData MUST bound the delivery window.
+        return UpstreamError("saml_subject_confirmation", "no NotOnOrAfter")
+    if expected_request_id is not None and data.in_response_to not in (None, expected_request_id):
+        return UpstreamError("saml_in_response_to")
+    if _epoch(data.not_on_or_after) + CLOCK_SKEW_SECONDS <= now:
+        return UpstreamError("saml_expired")
+    return None
 
 
 def _session_index(assertion: Any) -> str | None:

@@ -1,0 +1,218 @@
+"""Federation fidelity under attack (second review), end to end against a real server and real upstreams.
+
+SAML: every XML signature wrapping shape of "On Breaking SAML" (Somorovsky et al., 2012) built from a
+genuinely signed Response of pysaml2's IdP -- an unsigned Assertion before or after the signed one, ID
+collisions, the signed Assertion moved into Extensions or into the Signature's Object -- is refused or read
+only from the element the signature covers, and never makes the wrapped user.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import requests
+from saml2.saml import Audience, AudienceRestriction, SubjectConfirmation, SubjectConfirmationData
+from saml2.samlp import STATUS_RESPONDER, Status, StatusCode
+
+from tests.e2e.federation_support import saml_idp_for, usernames
+from tests.e2e.oauth_support import CALLBACK, pkce_pair, query_of
+from tests.fakes.certs import cert_body, key_and_cert
+from tests.fakes.saml import FakeSamlIdP, encode
+from tests.support import GatehouseServer
+
+SIGNATURE = re.compile(r"<ns2:Signature\b.*?</ns2:Signature>", re.S)
+ASSERTION = re.compile(r"<ns1:Assertion\b.*?</ns1:Assertion>", re.S)
+
+
+@pytest.fixture(scope="module")
+def pool_id(idp: Any) -> str:
+    return str(idp.create_user_pool(PoolName="federation-fidelity")["UserPool"]["Id"])
+
+
+@pytest.fixture(scope="module")
+def saml_idp(gatehouse: GatehouseServer, idp: Any, pool_id: str) -> Iterator[FakeSamlIdP]:
+    with saml_idp_for(gatehouse, idp, pool_id) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client_id(idp: Any, pool_id: str, saml_idp: FakeSamlIdP) -> str:
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="Portal", ProviderType="SAML",
+        ProviderDetails={"MetadataURL": f"{saml_idp.url}/metadata", "IDPInit": "true"},
+        AttributeMapping={"email": "email", "name": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"},
+    )  # fmt: skip
+    # The IdP's metadata during a certificate rollover: the retiring certificate first, the one it signs with
+    # second (SAML Metadata §2.4.1.1: several KeyDescriptors, any of which may sign).
+    _, retiring = key_and_cert("retiring-saml-idp")
+    metadata = saml_idp.metadata_xml()
+    first = metadata.find("<ns0:KeyDescriptor")
+    assert first > 0, metadata[:800]
+    key_descriptor = (
+        '<ns0:KeyDescriptor use="signing"><ns2:KeyInfo>'
+        f"<ns2:X509Data><ns2:X509Certificate>{cert_body(retiring)}</ns2:X509Certificate></ns2:X509Data>"
+        "</ns2:KeyInfo></ns0:KeyDescriptor>"
+    )
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="Rotated", ProviderType="SAML",
+        ProviderDetails={"MetadataFile": metadata[:first] + key_descriptor + metadata[first:], "IDPInit": "true"},
+        AttributeMapping={"email": "email"},
+    )  # fmt: skip
+    client = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="spa", AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email", "profile"], CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["Portal", "Rotated"],
+    )  # fmt: skip
+    return str(client["UserPoolClient"]["ClientId"])
+
+
+def post_unsolicited(
+    gatehouse: GatehouseServer, client_id: str, saml_response: str, provider: str = "Portal"
+) -> dict[str, str]:
+    """An IdP-initiated Response to the ACS (authorization parameters in RelayState): the client's answer."""
+    relay = urlencode(
+        {"response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK,
+         "identity_provider": provider, "scope": "openid email",
+         "code_challenge": pkce_pair()[1], "code_challenge_method": "S256"}
+    )  # fmt: skip
+    response = requests.post(
+        f"{gatehouse.url}/saml2/idpresponse",
+        data={"SAMLResponse": saml_response, "RelayState": relay},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert response.status_code == 303, response.text
+    return query_of(response.headers["Location"])
+
+
+def evil_copy(assertion: str, *, new_id: bool = True) -> str:
+    """The signed assertion's text with its signature dropped and its subject changed to the attacker's."""
+    evil = SIGNATURE.sub("", assertion, count=1).replace("ann@corp.example", "mallory@evil.example")
+    return re.sub(r' ID="([^"]+)"', ' ID="id-evil-assertion"', evil, count=1) if new_id else evil
+
+
+def wrapped(xml: str, shape: str) -> str:
+    """XSW shapes built around the genuinely signed assertion in ``xml``."""
+    signed = ASSERTION.search(xml)
+    assert signed is not None
+    original = signed.group(0)
+    head, tail = xml[: signed.start()], xml[signed.end() :]
+    if shape == "evil-before":
+        return head + evil_copy(original) + original + tail
+    if shape == "evil-after":
+        return head + original + evil_copy(original) + tail
+    if shape == "same-id-before":
+        return head + evil_copy(original, new_id=False) + original + tail
+    if shape == "same-id-after":
+        return head + original + evil_copy(original, new_id=False) + tail
+    if shape == "original-in-extensions":
+        extensions = f"<ns0:Extensions>{original}</ns0:Extensions>"
+        issuer_end = head.index("</ns1:Issuer>") + len("</ns1:Issuer>")
+        return head[:issuer_end] + extensions + head[issuer_end:] + evil_copy(original) + tail
+    if shape == "original-in-extensions-same-id":
+        extensions = f"<ns0:Extensions>{original}</ns0:Extensions>"
+        issuer_end = head.index("</ns1:Issuer>") + len("</ns1:Issuer>")
+        return head[:issuer_end] + extensions + head[issuer_end:] + evil_copy(original, new_id=False) + tail
+    if shape == "original-in-signature-object":
+        # XSW8: the evil assertion carries the genuine Signature, whose Object holds the original (signature
+        # removed, which is exactly what the enveloped transform digests).
+        signature = SIGNATURE.search(original)
+        assert signature is not None
+        bare = SIGNATURE.sub("", original, count=1)
+        moved = signature.group(0).replace("</ns2:Signature>", f"<ns2:Object>{bare}</ns2:Object></ns2:Signature>")
+        evil = evil_copy(original)
+        issuer_end = evil.index("</ns1:Issuer>") + len("</ns1:Issuer>")
+        return head + evil[:issuer_end] + moved + evil[issuer_end:] + tail
+    if shape == "evil-wraps-original-in-object-same-id":
+        signature = SIGNATURE.search(original)
+        assert signature is not None
+        bare = SIGNATURE.sub("", original, count=1)
+        moved = signature.group(0).replace("</ns2:Signature>", f"<ns2:Object>{bare}</ns2:Object></ns2:Signature>")
+        evil = evil_copy(original, new_id=False)
+        issuer_end = evil.index("</ns1:Issuer>") + len("</ns1:Issuer>")
+        return head + evil[:issuer_end] + moved + evil[issuer_end:] + tail
+    raise AssertionError(shape)
+
+
+SHAPES = [
+    "evil-before",
+    "evil-after",
+    "same-id-before",
+    "same-id-after",
+    "original-in-extensions",
+    "original-in-extensions-same-id",
+    "original-in-signature-object",
+    "evil-wraps-original-in-object-same-id",
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_signature_wrapping_never_signs_in_the_wrapped_subject(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP, shape: str
+) -> None:
+    xml = saml_idp.response_xml(None)
+    attack = wrapped(xml, shape)
+    assert attack != xml and "mallory@evil.example" in attack
+    answer = post_unsolicited(gatehouse, client_id, encode(attack))
+    print(shape, answer)
+    assert not any("mallory" in name for name in usernames(idp, pool_id))
+
+
+def test_every_audience_restriction_must_name_us(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    def edit(response: Any, assertion: Any) -> None:
+        assertion.conditions.audience_restriction.append(AudienceRestriction(audience=[Audience(text="urn:other")]))
+
+    xml = saml_idp.response_xml(None, name_id="two-audiences@corp.example", edit=edit)
+    answer = post_unsolicited(gatehouse, client_id, encode(xml))
+    print(answer)
+    assert "code" not in answer and answer["error"] == "invalid_request"
+    assert "Portal_two-audiences@corp.example" not in usernames(idp, pool_id)
+
+
+def test_one_valid_bearer_confirmation_among_several_is_enough(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    def edit(response: Any, assertion: Any) -> None:
+        ours = assertion.subject.subject_confirmation[0]
+        other = SubjectConfirmation(
+            method=ours.method,
+            subject_confirmation_data=SubjectConfirmationData(
+                recipient="https://other.example/acs", not_on_or_after=ours.subject_confirmation_data.not_on_or_after
+            ),
+        )
+        assertion.subject.subject_confirmation.insert(0, other)
+
+    xml = saml_idp.response_xml(None, name_id="two-confirmations@corp.example", edit=edit)
+    answer = post_unsolicited(gatehouse, client_id, encode(xml))
+    print(answer)
+    assert "code" in answer
+    assert "Portal_two-confirmations@corp.example" in usernames(idp, pool_id)
+
+
+def test_a_response_that_is_not_success_is_refused(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    def edit(response: Any, assertion: Any) -> None:
+        response.status = Status(status_code=StatusCode(value=STATUS_RESPONDER))
+
+    xml = saml_idp.response_xml(None, name_id="failed@corp.example", edit=edit, sign_response=True)
+    answer = post_unsolicited(gatehouse, client_id, encode(xml))
+    print(answer)
+    assert "code" not in answer and answer["error"] == "invalid_request"
+    assert "Portal_failed@corp.example" not in usernames(idp, pool_id)
+
+
+def test_a_certificate_rollover_in_metadata(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    xml = saml_idp.response_xml(None, name_id="rollover@corp.example")
+    answer = post_unsolicited(gatehouse, client_id, encode(xml), provider="Rotated")
+    print(answer)
+    assert "code" in answer
+    assert "Rotated_rollover@corp.example" in usernames(idp, pool_id)
