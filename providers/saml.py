@@ -288,7 +288,7 @@ class SAMLConnector(SamlConnector):
         plain = root.find(f"{_SAML}Assertion") is not None
         if _flag(self.details, "EncryptedResponses") and (plain or root.find(f"{_SAML}EncryptedAssertion") is None):
             raise UpstreamError("saml_not_encrypted", "the assertion was not encrypted")
-        self._check(response, expected_request_id, acs_url)
+        self._check(response, expected_request_id, acs_url, self._idp_entity_id(client))
         assertion = response.assertion
         name_id = response.name_id
         if name_id is None or not (name_id.text or "").strip():
@@ -328,7 +328,7 @@ class SAMLConnector(SamlConnector):
         )
         return identity, str(assertion.id), float(expires_at)
 
-    def _check(self, response: Any, expected_request_id: str | None, acs_url: str) -> None:
+    def _check(self, response: Any, expected_request_id: str | None, acs_url: str, idp: str) -> None:
         """What pysaml2 lets pass that Web Browser SSO requires (defence in depth on its parsed result)."""
         message = response.response
         if message.destination is not None and message.destination != acs_url:
@@ -343,6 +343,13 @@ class SAMLConnector(SamlConnector):
         assertion = response.assertion
         if assertion is None or (assertion.signature is None and message.signature is None):
             raise UpstreamError("saml_unsigned")
+        # Profiles §4.1.4.2: the Issuers are the IdP this provider names. pysaml2 checks the signature with the
+        # keys of whichever entity the assertion's Issuer names in the metadata, and metadata may name several
+        # IdPs (an EntitiesDescriptor): another of them must not sign in users of this provider.
+        if message.issuer is not None and (message.issuer.text or "").strip() != idp:
+            raise UpstreamError("saml_issuer")
+        if assertion.issuer is None or (assertion.issuer.text or "").strip() != idp:
+            raise UpstreamError("saml_issuer")
         conditions = assertion.conditions
         # SAML Core §2.5.1.4: the audiences of one AudienceRestriction are alternatives, but several
         # AudienceRestrictions each hold: we must be named in every one (and Profiles §4.1.4.2 wants at least one).

@@ -158,7 +158,6 @@ def test_signature_wrapping_never_signs_in_the_wrapped_subject(
     attack = wrapped(xml, shape)
     assert attack != xml and "mallory@evil.example" in attack
     answer = post_unsolicited(gatehouse, client_id, encode(attack))
-    print(shape, answer)
     assert not any("mallory" in name for name in usernames(idp, pool_id))
 
 
@@ -170,7 +169,6 @@ def test_every_audience_restriction_must_name_us(
 
     xml = saml_idp.response_xml(None, name_id="two-audiences@corp.example", edit=edit)
     answer = post_unsolicited(gatehouse, client_id, encode(xml))
-    print(answer)
     assert "code" not in answer and answer["error"] == "invalid_request"
     assert "Portal_two-audiences@corp.example" not in usernames(idp, pool_id)
 
@@ -190,7 +188,6 @@ def test_one_valid_bearer_confirmation_among_several_is_enough(
 
     xml = saml_idp.response_xml(None, name_id="two-confirmations@corp.example", edit=edit)
     answer = post_unsolicited(gatehouse, client_id, encode(xml))
-    print(answer)
     assert "code" in answer
     assert "Portal_two-confirmations@corp.example" in usernames(idp, pool_id)
 
@@ -203,7 +200,6 @@ def test_a_response_that_is_not_success_is_refused(
 
     xml = saml_idp.response_xml(None, name_id="failed@corp.example", edit=edit, sign_response=True)
     answer = post_unsolicited(gatehouse, client_id, encode(xml))
-    print(answer)
     assert "code" not in answer and answer["error"] == "invalid_request"
     assert "Portal_failed@corp.example" not in usernames(idp, pool_id)
 
@@ -213,6 +209,60 @@ def test_a_certificate_rollover_in_metadata(
 ) -> None:
     xml = saml_idp.response_xml(None, name_id="rollover@corp.example")
     answer = post_unsolicited(gatehouse, client_id, encode(xml), provider="Rotated")
-    print(answer)
     assert "code" in answer
     assert "Rotated_rollover@corp.example" in usernames(idp, pool_id)
+
+
+def test_an_assertion_from_another_idp_of_aggregate_metadata_is_refused(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    """Metadata may be an EntitiesDescriptor naming several IdPs; the provider is the first IdP, and an
+    assertion another of them signed (about any NameID it likes) is not that provider's user."""
+    with saml_idp_for(gatehouse, idp, pool_id) as other:
+        aggregate = (
+            '<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">'
+            + saml_idp.metadata_xml().split("?>", 1)[-1]
+            + other.metadata_xml().split("?>", 1)[-1]
+            + "</md:EntitiesDescriptor>"
+        )
+        idp.create_identity_provider(
+            UserPoolId=pool_id, ProviderName="Aggregate", ProviderType="SAML",
+            ProviderDetails={"MetadataFile": aggregate, "IDPInit": "true"}, AttributeMapping={"email": "email"},
+        )  # fmt: skip
+        idp.update_user_pool_client(
+            UserPoolId=pool_id, ClientId=client_id, AllowedOAuthFlowsUserPoolClient=True,
+            AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email", "profile"], CallbackURLs=[CALLBACK],
+            SupportedIdentityProviders=["Portal", "Rotated", "Aggregate"],
+        )  # fmt: skip
+        genuine = post_unsolicited(
+            gatehouse, client_id, saml_idp.response(None, name_id="agg@corp.example"), "Aggregate"
+        )
+        assert "code" in genuine
+        forged = post_unsolicited(gatehouse, client_id, other.response(None, name_id="boss@corp.example"), "Aggregate")
+        print(forged)
+        assert "code" not in forged and forged["error"] == "invalid_request"
+        assert "Aggregate_boss@corp.example" not in usernames(idp, pool_id)
+
+
+@pytest.mark.parametrize("shape", ["encrypted-unsigned", "plain-before-encrypted", "plain-after-encrypted"])
+def test_encrypted_assertions_are_no_way_around_the_signature(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP, shape: str
+) -> None:
+    """Anyone can encrypt to the SP's published certificate: an encrypted assertion is as untrusted as a plain
+    one until its own signature verifies, and a plain unsigned one beside a genuine encrypted one is no
+    way in either."""
+    if shape == "encrypted-unsigned":
+        attack = saml_idp.response_xml(None, name_id="mallory@evil.example", encrypt=True, sign_assertion=False)
+    else:
+        genuine = saml_idp.response_xml(None, encrypt=True)
+        plain = ASSERTION.search(saml_idp.response_xml(None))
+        assert plain is not None
+        evil = evil_copy(plain.group(0))
+        if shape == "plain-before-encrypted":
+            attack = genuine.replace("<ns1:EncryptedAssertion>", evil + "<ns1:EncryptedAssertion>", 1)
+        else:
+            attack = genuine.replace("</ns1:EncryptedAssertion>", "</ns1:EncryptedAssertion>" + evil, 1)
+        assert attack != genuine
+    answer = post_unsolicited(gatehouse, client_id, encode(attack))
+    assert "code" not in answer and answer["error"] == "invalid_request"
+    assert not any("mallory" in name for name in usernames(idp, pool_id))
