@@ -138,6 +138,14 @@ def wrapped(xml: str, shape: str) -> str:
     raise AssertionError(shape)
 
 
+def test_the_untouched_response_signs_in_its_subject(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    """The control for the wrapping cases: the same signed Response, unchanged, is accepted."""
+    assert "code" in post_unsolicited(gatehouse, client_id, saml_idp.response(None))
+    assert "Portal_ann@corp.example" in usernames(idp, pool_id)
+
+
 SHAPES = [
     "evil-before",
     "evil-after",
@@ -158,6 +166,7 @@ def test_signature_wrapping_never_signs_in_the_wrapped_subject(
     attack = wrapped(xml, shape)
     assert attack != xml and "mallory@evil.example" in attack
     answer = post_unsolicited(gatehouse, client_id, encode(attack))
+    assert "code" not in answer and answer["error"] == "invalid_request"
     assert not any("mallory" in name for name in usernames(idp, pool_id))
 
 
@@ -239,7 +248,6 @@ def test_an_assertion_from_another_idp_of_aggregate_metadata_is_refused(
         )
         assert "code" in genuine
         forged = post_unsolicited(gatehouse, client_id, other.response(None, name_id="boss@corp.example"), "Aggregate")
-        print(forged)
         assert "code" not in forged and forged["error"] == "invalid_request"
         assert "Aggregate_boss@corp.example" not in usernames(idp, pool_id)
 
