@@ -9,18 +9,22 @@ only from the element the signature covers, and never makes the wrapped user.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 import requests
+from aiohttp import web
+from jwcrypto import jwk, jwt
 from saml2.saml import Audience, AudienceRestriction, SubjectConfirmation, SubjectConfirmationData
 from saml2.samlp import STATUS_RESPONDER, Status, StatusCode
 
-from tests.e2e.federation_support import saml_idp_for, usernames
+from tests.e2e.federation_support import Flow, corp_details, saml_idp_for, usernames
 from tests.e2e.oauth_support import CALLBACK, pkce_pair, query_of
 from tests.fakes.certs import cert_body, key_and_cert
+from tests.fakes.oauth import FakeOIDC
 from tests.fakes.saml import FakeSamlIdP, encode
 from tests.support import GatehouseServer
 
@@ -39,8 +43,50 @@ def saml_idp(gatehouse: GatehouseServer, idp: Any, pool_id: str) -> Iterator[Fak
         yield server
 
 
+class RotatingOIDC(FakeOIDC):
+    """An OpenID Connect provider that counts JWKS fetches, answers with a configurable ``token_type``, and
+    records how userinfo was asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jwks_fetches = 0
+        self.token_type = "Bearer"
+        self.userinfo_methods: list[str] = []
+        self.unpublished: jwk.JWK | None = None  # signs ID tokens with a key the JWKS does not hold
+
+    async def jwks(self, request: web.Request) -> web.Response:
+        self.jwks_fetches += 1
+        return await super().jwks(request)
+
+    async def userinfo(self, request: web.Request) -> web.Response:
+        self.userinfo_methods.append(request.method)
+        return await super().userinfo(request)
+
+    def token_response(self, access_token: str, grant: dict[str, Any]) -> dict[str, Any]:
+        return {**super().token_response(access_token, grant), "token_type": self.token_type}
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        if self.unpublished is None:
+            return super().sign(claims)
+        token = jwt.JWT(header={"alg": "RS256", "kid": self.unpublished.kid}, claims=claims)
+        token.make_signed_token(self.unpublished)
+        return str(token.serialize())
+
+
 @pytest.fixture(scope="module")
-def client_id(idp: Any, pool_id: str, saml_idp: FakeSamlIdP) -> str:
+def corp() -> Iterator[RotatingOIDC]:
+    with RotatingOIDC() as server:
+        server.user = {"sub": "emp-1", "email": "emp@corp.example", "email_verified": "true"}
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client_id(idp: Any, pool_id: str, saml_idp: FakeSamlIdP, corp: RotatingOIDC) -> str:
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="Corp", ProviderType="OIDC",
+        ProviderDetails=corp_details(corp, attributes_request_method="POST"),
+        AttributeMapping={"email": "email", "email_verified": "email_verified"},
+    )  # fmt: skip
     idp.create_identity_provider(
         UserPoolId=pool_id, ProviderName="Portal", ProviderType="SAML",
         ProviderDetails={"MetadataURL": f"{saml_idp.url}/metadata", "IDPInit": "true"},
@@ -65,7 +111,7 @@ def client_id(idp: Any, pool_id: str, saml_idp: FakeSamlIdP) -> str:
     client = idp.create_user_pool_client(
         UserPoolId=pool_id, ClientName="spa", AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
         AllowedOAuthScopes=["openid", "email", "profile"], CallbackURLs=[CALLBACK],
-        SupportedIdentityProviders=["Portal", "Rotated"],
+        SupportedIdentityProviders=["Portal", "Rotated", "Corp"],
     )  # fmt: skip
     return str(client["UserPoolClient"]["ClientId"])
 
@@ -241,7 +287,7 @@ def test_an_assertion_from_another_idp_of_aggregate_metadata_is_refused(
         idp.update_user_pool_client(
             UserPoolId=pool_id, ClientId=client_id, AllowedOAuthFlowsUserPoolClient=True,
             AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email", "profile"], CallbackURLs=[CALLBACK],
-            SupportedIdentityProviders=["Portal", "Rotated", "Aggregate"],
+            SupportedIdentityProviders=["Portal", "Rotated", "Corp", "Aggregate"],
         )  # fmt: skip
         genuine = post_unsolicited(
             gatehouse, client_id, saml_idp.response(None, name_id="agg@corp.example"), "Aggregate"
@@ -274,3 +320,73 @@ def test_encrypted_assertions_are_no_way_around_the_signature(
     answer = post_unsolicited(gatehouse, client_id, encode(attack))
     assert "code" not in answer and answer["error"] == "invalid_request"
     assert not any("mallory" in name for name in usernames(idp, pool_id))
+
+
+def corp_sign_in(gatehouse: GatehouseServer, client_id: str) -> dict[str, str]:
+    flow = Flow(gatehouse, client_id)
+    response = flow.run(flow.authorize_url(identity_provider="Corp"))
+    assert response.status_code in (302, 303), response.text
+    return query_of(response.headers["Location"])
+
+
+def test_upstream_key_rotation_is_followed_and_unknown_keys_do_not_flood_the_jwks(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, corp: RotatingOIDC
+) -> None:
+    """OIDC Core §10.1.1: a signer rotates by publishing a new key in its JWKS; a kid we have not seen makes
+    us fetch the JWKS again (at most every few seconds), and a kid the JWKS does not hold is refused."""
+    corp.user = {**corp.user, "sub": "rotation-1"}
+    assert "code" in corp_sign_in(gatehouse, client_id)
+    time.sleep(5.5)  # past the re-fetch interval
+    corp.key = jwk.JWK.generate(kty="RSA", size=2048, kid="fake-key-2")
+    before = corp.jwks_fetches
+    assert "code" in corp_sign_in(gatehouse, client_id)
+    assert corp.jwks_fetches == before + 1
+    corp.unpublished = jwk.JWK.generate(kty="RSA", size=2048, kid="never-published")
+    try:
+        corp.user = {**corp.user, "sub": "rotation-ghost"}
+        for _ in range(3):
+            answer = corp_sign_in(gatehouse, client_id)
+            assert "code" not in answer and answer["error"] == "invalid_request"
+    finally:
+        corp.unpublished = None
+    assert corp.jwks_fetches <= before + 2
+    assert "Corp_rotation-ghost" not in usernames(idp, pool_id)
+
+
+def test_userinfo_is_asked_as_configured_and_string_booleans_are_read(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, corp: RotatingOIDC
+) -> None:
+    """attributes_request_method POST reaches userinfo by POST (OIDC Core §5.3.1 allows both); an
+    ``email_verified`` sent as the string "true" maps to the pool's "true"."""
+    corp.user = {**corp.user, "sub": "post-userinfo", "email": "post@corp.example", "email_verified": "true"}
+    corp.userinfo_methods.clear()
+    assert "code" in corp_sign_in(gatehouse, client_id)
+    assert corp.userinfo_methods == ["POST"]
+    mapped = attributes(idp, pool_id, "Corp_post-userinfo")
+    assert mapped["email"] == "post@corp.example" and mapped["email_verified"] == "true"
+
+
+def test_an_access_token_of_another_type_is_not_used_as_a_bearer_token(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, corp: RotatingOIDC
+) -> None:
+    """RFC 6749 §7.1: the client MUST NOT use an access token whose type it does not understand; Gatehouse
+    speaks only Bearer (RFC 6750, whose §4 makes the name case-insensitive)."""
+    corp.user = {**corp.user, "sub": "dpop-1"}
+    corp.userinfo_methods.clear()
+    corp.token_type = "DPoP"
+    try:
+        answer = corp_sign_in(gatehouse, client_id)
+    finally:
+        corp.token_type = "Bearer"
+    assert "code" not in answer and answer["error"] == "invalid_request"
+    assert corp.userinfo_methods == [] and "Corp_dpop-1" not in usernames(idp, pool_id)
+    corp.token_type = "bearer"
+    try:
+        assert "code" in corp_sign_in(gatehouse, client_id)
+    finally:
+        corp.token_type = "Bearer"
+
+
+def attributes(idp: Any, pool_id: str, username: str) -> dict[str, str]:
+    user = idp.admin_get_user(UserPoolId=pool_id, Username=username)
+    return {a["Name"]: a["Value"] for a in user["UserAttributes"]}
