@@ -121,15 +121,17 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _claim_text(value: Any) -> str | None:
-    """An upstream claim as a user pool attribute value (Cognito stores strings)."""
+def _claim_text(value: Any, *, saml: bool = False) -> str | None:
+    """An upstream claim as a user pool attribute value (Cognito stores strings). A SAML attribute with several
+    values is written as Cognito writes it, ``[value1, value2]``, which applications parsing Cognito's
+    attributes expect."""
     if value is None or isinstance(value, dict):
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        parts = [_claim_text(v) for v in value]
-        return ",".join(p for p in parts if p is not None)
+        parts = [p for p in (_claim_text(v) for v in value) if p is not None]
+        return "[" + ", ".join(parts) + "]" if saml else ",".join(parts)
     return str(value)
 
 
@@ -478,7 +480,7 @@ class FederationService:
         for attribute, claim in record.attribute_mapping.items():
             if attribute in ("username", "sub", "identities") or attribute not in schema:
                 continue
-            value = _claim_text(identity.claims.get(claim))
+            value = _claim_text(identity.claims.get(claim), saml=identity.provider_type == "SAML")
             if value is None:
                 continue
             if attribute in ("email_verified", "phone_number_verified"):

@@ -34,7 +34,8 @@ ASSERTION = re.compile(r"<ns1:Assertion\b.*?</ns1:Assertion>", re.S)
 
 @pytest.fixture(scope="module")
 def pool_id(idp: Any) -> str:
-    return str(idp.create_user_pool(PoolName="federation-fidelity")["UserPool"]["Id"])
+    schema = [{"Name": "groups", "AttributeDataType": "String", "Mutable": True}]
+    return str(idp.create_user_pool(PoolName="federation-fidelity", Schema=schema)["UserPool"]["Id"])
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,11 @@ def client_id(idp: Any, pool_id: str, saml_idp: FakeSamlIdP, corp: RotatingOIDC)
     idp.create_identity_provider(
         UserPoolId=pool_id, ProviderName="Portal", ProviderType="SAML",
         ProviderDetails={"MetadataURL": f"{saml_idp.url}/metadata", "IDPInit": "true"},
-        AttributeMapping={"email": "email", "name": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"},
+        AttributeMapping={
+            "email": "email",
+            "name": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+            "custom:groups": "groups",
+        },
     )  # fmt: skip
     # The IdP's metadata during a certificate rollover: the retiring certificate first, the one it signs with
     # second (SAML Metadata §2.4.1.1: several KeyDescriptors, any of which may sign).
@@ -390,3 +395,18 @@ def test_an_access_token_of_another_type_is_not_used_as_a_bearer_token(
 def attributes(idp: Any, pool_id: str, username: str) -> dict[str, str]:
     user = idp.admin_get_user(UserPoolId=pool_id, Username=username)
     return {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+
+
+def test_a_saml_attribute_with_several_values_is_stored_as_cognito_writes_it(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    """Cognito writes a multi-valued SAML attribute into one user pool attribute as ``[value1, value2]``
+    (what applications reading e.g. ``custom:groups`` parse); one value stays as it is."""
+    several = {"email": ["multi@corp.example"], "groups": ["engineering", "corp-admins"]}
+    xml = saml_idp.response_xml(None, name_id="multi@corp.example", attributes=several)
+    assert "code" in post_unsolicited(gatehouse, client_id, encode(xml))
+    assert attributes(idp, pool_id, "Portal_multi@corp.example")["custom:groups"] == "[engineering, corp-admins]"
+    one = {"email": ["single@corp.example"], "groups": ["engineering"]}
+    xml = saml_idp.response_xml(None, name_id="single@corp.example", attributes=one)
+    assert "code" in post_unsolicited(gatehouse, client_id, encode(xml))
+    assert attributes(idp, pool_id, "Portal_single@corp.example")["custom:groups"] == "engineering"
