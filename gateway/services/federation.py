@@ -84,6 +84,8 @@ EXTERNAL_PROVIDER = "EXTERNAL_PROVIDER"
 REQUEST_SECONDS = 600
 MAX_LINKS_PER_USER = 5
 SUBJECT_ATTRIBUTE = "Cognito_Subject"
+# botocore's UsernameType: the most characters a user name (here ProviderName_subject) may have.
+MAX_USERNAME_LENGTH = 128
 # User settings flag: AdminDisableProviderForUser(Cognito) took the user's password sign-in away.
 PASSWORD_DISABLED = "password_sign_in_disabled"
 
@@ -507,6 +509,9 @@ class FederationService:
     ) -> UserRecord:
         mapped = self.mapped_attributes(pool, record, identity)
         linked = await self._linked_user(pool, record, identity, mapped)
+        if linked is None and len(f"{record.name}_{identity.subject}") > MAX_USERNAME_LENGTH:
+            # The user would be named beyond UsernameType's 128 characters: no API call could address it again.
+            raise UpstreamIdentityError("username_too_long")
         if linked is None and await self._store.get_user(pool.id, self._external_key(pool, record, identity)) is None:
             mapped = await self._pre_sign_up(pool, record, identity, mapped, client_id)
             # A hook may have linked the identity (as a PreSignUp Lambda calling AdminLinkProviderForUser does).

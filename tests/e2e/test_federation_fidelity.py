@@ -410,3 +410,36 @@ def test_a_saml_attribute_with_several_values_is_stored_as_cognito_writes_it(
     xml = saml_idp.response_xml(None, name_id="single@corp.example", attributes=one)
     assert "code" in post_unsolicited(gatehouse, client_id, encode(xml))
     assert attributes(idp, pool_id, "Portal_single@corp.example")["custom:groups"] == "engineering"
+
+
+def test_a_subject_too_long_for_a_user_name_is_refused(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP, corp: RotatingOIDC
+) -> None:
+    """A federated user is named ProviderName_subject, and botocore's UsernameType allows 128 characters: a
+    longer name would make a user no API call (AdminGetUser, AdminDeleteUser ...) could address."""
+    before = usernames(idp, pool_id)
+    long_name_id = "x" * 200 + "@corp.example"
+    answer = post_unsolicited(gatehouse, client_id, saml_idp.response(None, name_id=long_name_id))
+    assert "code" not in answer and answer["error"] == "invalid_request"
+    corp.user = {**corp.user, "sub": "s" * 200}
+    answer = corp_sign_in(gatehouse, client_id)
+    assert "code" not in answer and answer["error"] == "invalid_request"
+    assert usernames(idp, pool_id) == before
+    fits = "y" * (128 - len("Portal_"))
+    assert "code" in post_unsolicited(gatehouse, client_id, saml_idp.response(None, name_id=fits))
+    assert idp.admin_get_user(UserPoolId=pool_id, Username=f"Portal_{fits}")["Username"] == f"Portal_{fits}"
+
+
+def test_an_assertion_without_an_authn_statement_signs_no_one_in(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    """Profiles §4.1.4.2: the assertion that signs a user in carries an AuthnStatement; a signed assertion of
+    attributes alone (as an attribute authority issues) is no proof that anyone authenticated."""
+
+    def edit(response: Any, assertion: Any) -> None:
+        assertion.authn_statement = []
+
+    xml = saml_idp.response_xml(None, name_id="no-authn@corp.example", edit=edit)
+    answer = post_unsolicited(gatehouse, client_id, encode(xml))
+    assert "code" not in answer and answer["error"] == "invalid_request"
+    assert "Portal_no-authn@corp.example" not in usernames(idp, pool_id)
