@@ -24,7 +24,7 @@ from saml2.samlp import STATUS_RESPONDER, Status, StatusCode
 from tests.e2e.federation_support import Flow, corp_details, saml_idp_for, usernames
 from tests.e2e.oauth_support import CALLBACK, pkce_pair, query_of
 from tests.fakes.certs import cert_body, key_and_cert
-from tests.fakes.oauth import FakeOIDC
+from tests.fakes.oauth import FakeOIDC, s256
 from tests.fakes.saml import FakeSamlIdP, encode
 from tests.support import GatehouseServer
 
@@ -54,6 +54,14 @@ class RotatingOIDC(FakeOIDC):
         self.token_type = "Bearer"
         self.userinfo_methods: list[str] = []
         self.unpublished: jwk.JWK | None = None  # signs ID tokens with a key the JWKS does not hold
+        self.enforce_pkce = True  # false: an upstream that ignores PKCE, as some OAuth 2.0 providers do
+
+    async def token(self, request: web.Request) -> web.Response:
+        if not self.enforce_pkce:
+            verifier = str((await request.post()).get("code_verifier", ""))
+            for grant in self.codes.values():
+                grant["code_challenge"] = s256(verifier)
+        return await super().token(request)
 
     async def jwks(self, request: web.Request) -> web.Response:
         self.jwks_fetches += 1
@@ -443,3 +451,35 @@ def test_an_assertion_without_an_authn_statement_signs_no_one_in(
     answer = post_unsolicited(gatehouse, client_id, encode(xml))
     assert "code" not in answer and answer["error"] == "invalid_request"
     assert "Portal_no-authn@corp.example" not in usernames(idp, pool_id)
+
+
+def test_an_injected_authorization_code_is_refused_by_its_nonce(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, corp: RotatingOIDC
+) -> None:
+    """RFC 9700 §4.5 (code injection): an attacker's upstream code, put into the victim's callback, is
+    refused even by an upstream that does not enforce PKCE, because the ID token it yields carries the
+    attacker's nonce, not the one of the victim's request (OIDC Core §3.1.3.7 step 11)."""
+    stolen: list[str] = []
+
+    def keep_code(location: str) -> str:
+        stolen.append(query_of(location)["code"])
+        return location.replace("code=", "code=spent-", 1)  # the attacker never redeems it
+
+    corp.enforce_pkce = False
+    try:
+        corp.user = {**corp.user, "sub": "attacker-1"}
+        attacker = Flow(gatehouse, client_id)
+        attacker.run(attacker.authorize_url(identity_provider="Corp"), tamper=keep_code)
+        assert stolen
+        corp.user = {**corp.user, "sub": "victim-1"}
+        victim = Flow(gatehouse, client_id)
+        response = victim.run(
+            victim.authorize_url(identity_provider="Corp"),
+            tamper=lambda location: re.sub(r"code=[^&]+", f"code={stolen[0]}", location),
+        )
+    finally:
+        corp.enforce_pkce = True
+    assert response.status_code in (302, 303), response.text
+    answer = query_of(response.headers["Location"])
+    assert "code" not in answer and answer["error"] == "invalid_request"
+    assert "Corp_attacker-1" not in usernames(idp, pool_id)
