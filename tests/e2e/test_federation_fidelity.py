@@ -55,6 +55,7 @@ class RotatingOIDC(FakeOIDC):
         self.userinfo_methods: list[str] = []
         self.unpublished: jwk.JWK | None = None  # signs ID tokens with a key the JWKS does not hold
         self.enforce_pkce = True  # false: an upstream that ignores PKCE, as some OAuth 2.0 providers do
+        self.claims_override: dict[str, Any] = {}  # changed ID token claims
 
     async def token(self, request: web.Request) -> web.Response:
         if not self.enforce_pkce:
@@ -73,6 +74,9 @@ class RotatingOIDC(FakeOIDC):
 
     def token_response(self, access_token: str, grant: dict[str, Any]) -> dict[str, Any]:
         return {**super().token_response(access_token, grant), "token_type": self.token_type}
+
+    def id_claims(self, grant: dict[str, Any]) -> dict[str, Any]:
+        return {**super().id_claims(grant), **self.claims_override}
 
     def sign(self, claims: dict[str, Any]) -> str:
         if self.unpublished is None:
@@ -483,3 +487,19 @@ def test_an_injected_authorization_code_is_refused_by_its_nonce(
     answer = query_of(response.headers["Location"])
     assert "code" not in answer and answer["error"] == "invalid_request"
     assert "Corp_attacker-1" not in usernames(idp, pool_id)
+
+
+@pytest.mark.parametrize("issuer", ["{issuer}/", "{issuer}/.", "{upper}"])
+def test_an_id_token_issuer_must_match_exactly(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, corp: RotatingOIDC, issuer: str
+) -> None:
+    """OIDC Core §3.1.3.7 step 2: the ``iss`` claim MUST exactly match the issuer; a trailing slash, a dot
+    segment or another case is another issuer (no URL normalisation)."""
+    corp.user = {**corp.user, "sub": "issuer-variant"}
+    corp.claims_override = {"iss": issuer.format(issuer=corp.issuer, upper=corp.issuer.upper())}
+    try:
+        answer = corp_sign_in(gatehouse, client_id)
+    finally:
+        corp.claims_override = {}
+    assert "code" not in answer and answer["error"] == "invalid_request"
+    assert "Corp_issuer-variant" not in usernames(idp, pool_id)
