@@ -9,8 +9,9 @@ responses (no InResponseTo); ``IDPSignout`` is recorded.
 Checks on every Response (SAML Core §2, Profiles §4.1.4.3), by pysaml2 and then again here on the parsed
 result: the assertion is signed by a key in the IdP's metadata (a signature on the Response alone is not
 enough when it does not cover the assertion; pysaml2 verifies each signature against the node its Reference
-names, which is what defeats signature wrapping); the Response's Destination and the SubjectConfirmation's
-Recipient are our ACS URL; the Audience is our entity id; InResponseTo is the request we sent; the Conditions'
+names, which is what defeats signature wrapping); the Response's and the assertion's Issuer are the IdP the
+metadata names first; the Response's Destination and (at least one) bearer SubjectConfirmation's Recipient are
+our ACS URL; every AudienceRestriction names our entity id; InResponseTo is the request we sent; the Conditions'
 NotBefore / NotOnOrAfter hold (60 s of clock skew); and the assertion's ID has not been seen before (the
 store's one-use marker, shared by every process). XML is parsed with defusedxml (no DTDs, no entities).
 

@@ -3,7 +3,16 @@
 SAML: every XML signature wrapping shape of "On Breaking SAML" (Somorovsky et al., 2012) built from a
 genuinely signed Response of pysaml2's IdP -- an unsigned Assertion before or after the signed one, ID
 collisions, the signed Assertion moved into Extensions or into the Signature's Object -- is refused or read
-only from the element the signature covers, and never makes the wrapped user.
+only from the element the signature covers, and never makes the wrapped user; so is an encrypted assertion
+anyone could make with the SP's public certificate. An assertion signed by another IdP of aggregate metadata,
+one whose second AudienceRestriction names someone else, one without an AuthnStatement, and a non-Success
+Response are refused; one bearer confirmation for us among several is enough, a certificate rollover in the
+metadata is followed, and a multi-valued attribute is stored as Cognito stores it (``[a, b]``).
+
+OpenID Connect / OAuth 2.0: upstream key rotation (one JWKS re-fetch for an unknown kid, rate-limited), issuers
+matched exactly, userinfo by POST, string booleans, an access token that is not a Bearer token never used
+(RFC 6749 §7.1), an injected upstream code refused by its nonce (RFC 9700 §4.5), and subjects too long for a
+user name refused. Every refusal is an OAuth error redirect and leaves the store without the user.
 """
 
 from __future__ import annotations
@@ -236,6 +245,9 @@ def test_signature_wrapping_never_signs_in_the_wrapped_subject(
 def test_every_audience_restriction_must_name_us(
     gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
 ) -> None:
+    """SAML Core §2.5.1.4: several AudienceRestrictions each hold; an assertion also restricted to another
+    audience is not for us."""
+
     def edit(response: Any, assertion: Any) -> None:
         assertion.conditions.audience_restriction.append(AudienceRestriction(audience=[Audience(text="urn:other")]))
 
@@ -248,6 +260,8 @@ def test_every_audience_restriction_must_name_us(
 def test_one_valid_bearer_confirmation_among_several_is_enough(
     gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
 ) -> None:
+    """Profiles §4.1.4.2: at least one bearer SubjectConfirmation must name our ACS; others may name other SPs."""
+
     def edit(response: Any, assertion: Any) -> None:
         ours = assertion.subject.subject_confirmation[0]
         other = SubjectConfirmation(
@@ -267,6 +281,8 @@ def test_one_valid_bearer_confirmation_among_several_is_enough(
 def test_a_response_that_is_not_success_is_refused(
     gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
 ) -> None:
+    """SAML Core §3.2.2.2: a Response whose top-level status is not Success signs no one in, whatever it holds."""
+
     def edit(response: Any, assertion: Any) -> None:
         response.status = Status(status_code=StatusCode(value=STATUS_RESPONDER))
 
@@ -279,6 +295,7 @@ def test_a_response_that_is_not_success_is_refused(
 def test_a_certificate_rollover_in_metadata(
     gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
 ) -> None:
+    """Cognito: with several signing certificates in the metadata, an assertion matching any of them is valid."""
     xml = saml_idp.response_xml(None, name_id="rollover@corp.example")
     answer = post_unsolicited(gatehouse, client_id, encode(xml), provider="Rotated")
     assert "code" in answer
