@@ -54,7 +54,7 @@ from gateway.services import rule_groups
 from gateway.services.hooks import PRE_SIGN_UP_EXTERNAL_PROVIDER, HookRegistry, PreSignUpContext, pre_sign_up_event
 from gateway.services.identity_providers import COGNITO_PROVIDER, SOCIAL_TYPES, IdentityProviderService
 from gateway.services.pools import PoolService, PoolView
-from gateway.services.schema import schema_index
+from gateway.services.schema import required_attributes, schema_index
 from gateway.storage.base import (
     AlreadyExists,
     FederationRequestRecord,
@@ -511,11 +511,21 @@ class FederationService:
         linked = await self._linked_user(pool, record, identity, mapped)
         if linked is None and len(f"{record.name}_{identity.subject}") > MAX_USERNAME_LENGTH:
             # The user would be named beyond UsernameType's 128 characters: no API call could address it again.
+            log.warning("federation.refused", pool=pool.id, provider=record.name, reason="username_too_long")
             raise UpstreamIdentityError("username_too_long")
         if linked is None and await self._store.get_user(pool.id, self._external_key(pool, record, identity)) is None:
             mapped = await self._pre_sign_up(pool, record, identity, mapped, client_id)
             # A hook may have linked the identity (as a PreSignUp Lambda calling AdminLinkProviderForUser does).
             linked = await self._linked_user(pool, record, identity, mapped)
+            missing = [a for a in required_attributes(pool.schema) if not mapped.get(a)]
+            if linked is None and missing:
+                # Cognito: "a mapping must be present for each user pool attribute your user pool requires"; a
+                # new federated user lacking one is refused ("Invalid user attributes: ... is required").
+                log.warning("federation.refused", pool=pool.id, provider=record.name, reason="required_attribute")
+                raise UpstreamIdentityError(
+                    "required_attribute",
+                    "Invalid user attributes: " + ", ".join(f"{a}: The attribute is required" for a in missing),
+                )
         if linked is not None:
             # A linked (usually native) user keeps its own attributes; only its identities learn this one.
             user = await self._update(pool, linked, {}, record, identity, signing_in=True)

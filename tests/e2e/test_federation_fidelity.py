@@ -43,7 +43,10 @@ ASSERTION = re.compile(r"<ns1:Assertion\b.*?</ns1:Assertion>", re.S)
 
 @pytest.fixture(scope="module")
 def pool_id(idp: Any) -> str:
-    schema = [{"Name": "groups", "AttributeDataType": "String", "Mutable": True}]
+    schema = [
+        {"Name": "groups", "AttributeDataType": "String", "Mutable": True},
+        {"Name": "email", "AttributeDataType": "String", "Mutable": True, "Required": True},
+    ]
     return str(idp.create_user_pool(PoolName="federation-fidelity", Schema=schema)["UserPool"]["Id"])
 
 
@@ -520,3 +523,15 @@ def test_an_id_token_issuer_must_match_exactly(
         corp.claims_override = {}
     assert "code" not in answer and answer["error"] == "invalid_request"
     assert "Corp_issuer-variant" not in usernames(idp, pool_id)
+
+
+def test_a_new_federated_user_without_a_required_attribute_is_refused(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    """Cognito: "a mapping must be present for each user pool attribute your user pool requires"; a first
+    sign-in whose assertion lacks one (email is required here) makes no user."""
+    xml = saml_idp.response_xml(None, name_id="no-email@corp.example", attributes={"groups": ["engineering"]})
+    answer = post_unsolicited(gatehouse, client_id, encode(xml))
+    assert "code" not in answer and answer["error"] == "invalid_request"
+    assert "email: The attribute is required" in answer["error_description"]
+    assert "Portal_no-email@corp.example" not in usernames(idp, pool_id)
