@@ -33,7 +33,7 @@ from saml2.samlp import STATUS_RESPONDER, Status, StatusCode
 from tests.e2e.federation_support import Flow, corp_details, saml_idp_for, usernames
 from tests.e2e.oauth_support import CALLBACK, pkce_pair, query_of
 from tests.fakes.certs import cert_body, key_and_cert
-from tests.fakes.oauth import FakeOIDC, s256
+from tests.fakes.oauth import FakeFacebook, FakeOIDC, s256
 from tests.fakes.saml import FakeSamlIdP, encode
 from tests.support import GatehouseServer
 
@@ -106,7 +106,11 @@ def corp() -> Iterator[RotatingOIDC]:
 
 
 @pytest.fixture(scope="module")
-def client_id(idp: Any, pool_id: str, saml_idp: FakeSamlIdP, corp: RotatingOIDC) -> str:
+def client_id(idp: Any, pool_id: str, saml_idp: FakeSamlIdP, corp: RotatingOIDC, facebook: FakeFacebook) -> str:
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="Facebook", ProviderType="Facebook",
+        ProviderDetails=facebook.provider_details(), AttributeMapping={"email": "email", "name": "name"},
+    )  # fmt: skip
     idp.create_identity_provider(
         UserPoolId=pool_id, ProviderName="Corp", ProviderType="OIDC",
         ProviderDetails=corp_details(corp, attributes_request_method="POST"),
@@ -140,7 +144,7 @@ def client_id(idp: Any, pool_id: str, saml_idp: FakeSamlIdP, corp: RotatingOIDC)
     client = idp.create_user_pool_client(
         UserPoolId=pool_id, ClientName="spa", AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
         AllowedOAuthScopes=["openid", "email", "profile"], CallbackURLs=[CALLBACK],
-        SupportedIdentityProviders=["Portal", "Rotated", "Corp"],
+        SupportedIdentityProviders=["Portal", "Rotated", "Corp", "Facebook"],
     )  # fmt: skip
     return str(client["UserPoolClient"]["ClientId"])
 
@@ -324,7 +328,7 @@ def test_an_assertion_from_another_idp_of_aggregate_metadata_is_refused(
         idp.update_user_pool_client(
             UserPoolId=pool_id, ClientId=client_id, AllowedOAuthFlowsUserPoolClient=True,
             AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email", "profile"], CallbackURLs=[CALLBACK],
-            SupportedIdentityProviders=["Portal", "Rotated", "Corp", "Aggregate"],
+            SupportedIdentityProviders=["Portal", "Rotated", "Corp", "Facebook", "Aggregate"],
         )  # fmt: skip
         genuine = post_unsolicited(
             gatehouse, client_id, saml_idp.response(None, name_id="agg@corp.example"), "Aggregate"
@@ -535,3 +539,27 @@ def test_a_new_federated_user_without_a_required_attribute_is_refused(
     assert "code" not in answer and answer["error"] == "invalid_request"
     assert "email: The attribute is required" in answer["error_description"]
     assert "Portal_no-email@corp.example" not in usernames(idp, pool_id)
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        pytest.param({"name": "No Id", "email": "noid@fb.example"}, id="no-id"),
+        pytest.param({"id": 10158000000000077, "name": "Numeric", "email": "num@fb.example"}, id="numeric-id"),
+        pytest.param({"id": "", "name": "Empty", "email": "empty@fb.example"}, id="empty-id"),
+        pytest.param({"id": "fb-no-email", "name": "Declined Email"}, id="no-email-but-required"),
+    ],
+)
+def test_odd_facebook_profiles_make_no_user(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, facebook: FakeFacebook, profile: dict[str, Any]
+) -> None:
+    """The Graph API's app-scoped ``id`` (a string) names the user; a profile without one is refused, and one
+    without the email the pool requires (the person declined the email permission) makes no user either."""
+    before = usernames(idp, pool_id)
+    facebook.user = profile
+    flow = Flow(gatehouse, client_id)
+    response = flow.run(flow.authorize_url(identity_provider="Facebook"))
+    assert response.status_code in (302, 303), response.text
+    answer = query_of(response.headers["Location"])
+    assert "code" not in answer and answer["error"] == "invalid_request"
+    assert usernames(idp, pool_id) == before
