@@ -130,6 +130,12 @@ class OAuth2Connector(RedirectConnector):
             raise UpstreamError("token_error", str(body.get("error"))[:100])
         if not isinstance(body.get("access_token"), str):
             raise UpstreamError("token_error", "no access_token in the token response")
+        # RFC 6749 §7.1: an access token of a type the client does not understand MUST NOT be used; ours are
+        # presented as Bearer tokens (RFC 6750, whose §4 makes the type name case-insensitive). A response that
+        # leaves token_type out is read as Bearer, as the providers that omit it mean.
+        token_type = body.get("token_type", "Bearer")
+        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+            raise UpstreamError("token_type", "the access token is not a Bearer token")
         return body
 
     async def fetch_json(

@@ -9,8 +9,9 @@ responses (no InResponseTo); ``IDPSignout`` is recorded.
 Checks on every Response (SAML Core §2, Profiles §4.1.4.3), by pysaml2 and then again here on the parsed
 result: the assertion is signed by a key in the IdP's metadata (a signature on the Response alone is not
 enough when it does not cover the assertion; pysaml2 verifies each signature against the node its Reference
-names, which is what defeats signature wrapping); the Response's Destination and the SubjectConfirmation's
-Recipient are our ACS URL; the Audience is our entity id; InResponseTo is the request we sent; the Conditions'
+names, which is what defeats signature wrapping); the Response's and the assertion's Issuer are the IdP the
+metadata names first; the Response's Destination and (at least one) bearer SubjectConfirmation's Recipient are
+our ACS URL; every AudienceRestriction names our entity id; InResponseTo is the request we sent; the Conditions'
 NotBefore / NotOnOrAfter hold (60 s of clock skew); and the assertion's ID has not been seen before (the
 store's one-use marker, shared by every process). XML is parsed with defusedxml (no DTDs, no entities).
 
@@ -288,7 +289,7 @@ class SAMLConnector(SamlConnector):
         plain = root.find(f"{_SAML}Assertion") is not None
         if _flag(self.details, "EncryptedResponses") and (plain or root.find(f"{_SAML}EncryptedAssertion") is None):
             raise UpstreamError("saml_not_encrypted", "the assertion was not encrypted")
-        self._check(response, expected_request_id, acs_url)
+        self._check(response, expected_request_id, acs_url, self._idp_entity_id(client))
         assertion = response.assertion
         name_id = response.name_id
         if name_id is None or not (name_id.text or "").strip():
@@ -328,7 +329,7 @@ class SAMLConnector(SamlConnector):
         )
         return identity, str(assertion.id), float(expires_at)
 
-    def _check(self, response: Any, expected_request_id: str | None, acs_url: str) -> None:
+    def _check(self, response: Any, expected_request_id: str | None, acs_url: str, idp: str) -> None:
         """What pysaml2 lets pass that Web Browser SSO requires (defence in depth on its parsed result)."""
         message = response.response
         if message.destination is not None and message.destination != acs_url:
@@ -343,13 +344,21 @@ class SAMLConnector(SamlConnector):
         assertion = response.assertion
         if assertion is None or (assertion.signature is None and message.signature is None):
             raise UpstreamError("saml_unsigned")
+        # Profiles §4.1.4.2: the Issuers are the IdP this provider names. pysaml2 checks the signature with the
+        # keys of whichever entity the assertion's Issuer names in the metadata, and metadata may name several
+        # IdPs (an EntitiesDescriptor): another of them must not sign in users of this provider.
+        if message.issuer is not None and (message.issuer.text or "").strip() != idp:
+            raise UpstreamError("saml_issuer")
+        if assertion.issuer is None or (assertion.issuer.text or "").strip() != idp:
+            raise UpstreamError("saml_issuer")
         conditions = assertion.conditions
-        audiences = [
-            (a.text or "").strip()
-            for restriction in (conditions.audience_restriction if conditions is not None else [])
-            for a in restriction.audience
-        ]
-        if self.context.sp_entity_id not in audiences:
+        # SAML Core §2.5.1.4: the audiences of one AudienceRestriction are alternatives, but several
+        # AudienceRestrictions each hold: we must be named in every one (and Profiles §4.1.4.2 wants at least one).
+        restrictions = conditions.audience_restriction if conditions is not None else []
+        if not restrictions or any(
+            self.context.sp_entity_id not in [(a.text or "").strip() for a in restriction.audience]
+            for restriction in restrictions
+        ):
             raise UpstreamError("saml_audience")
         now = _now()
         if conditions is not None:
@@ -362,18 +371,14 @@ class SAMLConnector(SamlConnector):
             for sc in (assertion.subject.subject_confirmation if assertion.subject is not None else [])
             if sc.method == "urn:oasis:names:tc:SAML:2.0:cm:bearer" and sc.subject_confirmation_data is not None
         ]
-        if not bearer:
-            raise UpstreamError("saml_subject_confirmation")
+        # Profiles §4.1.4.2: at least one bearer confirmation must be for us (others may name other SPs).
+        refusal: UpstreamError | None = UpstreamError("saml_subject_confirmation")
         for data in bearer:
-            if data.recipient != acs_url:
-                raise UpstreamError("saml_recipient")
-            if not data.not_on_or_after:
-                # Profiles §4.1.4.2: bearer SubjectConfirmationData MUST bound the delivery window.
-                raise UpstreamError("saml_subject_confirmation", "no NotOnOrAfter")
-            if expected_request_id is not None and data.in_response_to not in (None, expected_request_id):
-                raise UpstreamError("saml_in_response_to")
-            if data.not_on_or_after and _epoch(data.not_on_or_after) + CLOCK_SKEW_SECONDS <= now:
-                raise UpstreamError("saml_expired")
+            refusal = _bearer_refusal(data, acs_url, expected_request_id, now)
+            if refusal is None:
+                break
+        if refusal is not None:
+            raise refusal
 
     # --- single logout (SAML Profiles §4.4, HTTP-Redirect binding) -------------------------------------------
 
@@ -577,6 +582,20 @@ def _require_signed(client: Saml2Client, idp: str, params: Mapping[str, str], ki
         raise UpstreamError("saml_logout_signature", type(exc).__name__) from exc
     if not verified:
         raise UpstreamError("saml_logout_signature")
+
+
+def _bearer_refusal(data: Any, acs_url: str, expected_request_id: str | None, now: float) -> UpstreamError | None:
+    """Why a bearer SubjectConfirmationData does not confirm the subject to us (None: it does)."""
+    if data.recipient != acs_url:
+        return UpstreamError("saml_recipient")
+    if not data.not_on_or_after:
+        # Profiles §4.1.4.2: bearer SubjectConfirmationData MUST bound the delivery window.
+        return UpstreamError("saml_subject_confirmation", "no NotOnOrAfter")
+    if expected_request_id is not None and data.in_response_to not in (None, expected_request_id):
+        return UpstreamError("saml_in_response_to")
+    if _epoch(data.not_on_or_after) + CLOCK_SKEW_SECONDS <= now:
+        return UpstreamError("saml_expired")
+    return None
 
 
 def _session_index(assertion: Any) -> str | None:

@@ -54,7 +54,7 @@ from gateway.services import rule_groups
 from gateway.services.hooks import PRE_SIGN_UP_EXTERNAL_PROVIDER, HookRegistry, PreSignUpContext, pre_sign_up_event
 from gateway.services.identity_providers import COGNITO_PROVIDER, SOCIAL_TYPES, IdentityProviderService
 from gateway.services.pools import PoolService, PoolView
-from gateway.services.schema import schema_index
+from gateway.services.schema import required_attributes, schema_index
 from gateway.storage.base import (
     AlreadyExists,
     FederationRequestRecord,
@@ -84,6 +84,8 @@ EXTERNAL_PROVIDER = "EXTERNAL_PROVIDER"
 REQUEST_SECONDS = 600
 MAX_LINKS_PER_USER = 5
 SUBJECT_ATTRIBUTE = "Cognito_Subject"
+# botocore's UsernameType: the most characters a user name (here ProviderName_subject) may have.
+MAX_USERNAME_LENGTH = 128
 # User settings flag: AdminDisableProviderForUser(Cognito) took the user's password sign-in away.
 PASSWORD_DISABLED = "password_sign_in_disabled"
 
@@ -121,15 +123,17 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _claim_text(value: Any) -> str | None:
-    """An upstream claim as a user pool attribute value (Cognito stores strings)."""
+def _claim_text(value: Any, *, saml: bool = False) -> str | None:
+    """An upstream claim as a user pool attribute value (Cognito stores strings). A SAML attribute with several
+    values is written as Cognito writes it, ``[value1, value2]``, which applications parsing Cognito's
+    attributes expect."""
     if value is None or isinstance(value, dict):
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        parts = [_claim_text(v) for v in value]
-        return ",".join(p for p in parts if p is not None)
+        parts = [p for p in (_claim_text(v) for v in value) if p is not None]
+        return "[" + ", ".join(parts) + "]" if saml else ",".join(parts)
     return str(value)
 
 
@@ -478,7 +482,7 @@ class FederationService:
         for attribute, claim in record.attribute_mapping.items():
             if attribute in ("username", "sub", "identities") or attribute not in schema:
                 continue
-            value = _claim_text(identity.claims.get(claim))
+            value = _claim_text(identity.claims.get(claim), saml=identity.provider_type == "SAML")
             if value is None:
                 continue
             if attribute in ("email_verified", "phone_number_verified"):
@@ -505,10 +509,23 @@ class FederationService:
     ) -> UserRecord:
         mapped = self.mapped_attributes(pool, record, identity)
         linked = await self._linked_user(pool, record, identity, mapped)
+        if linked is None and len(f"{record.name}_{identity.subject}") > MAX_USERNAME_LENGTH:
+            # The user would be named beyond UsernameType's 128 characters: no API call could address it again.
+            log.warning("federation.refused", pool=pool.id, provider=record.name, reason="username_too_long")
+            raise UpstreamIdentityError("username_too_long")
         if linked is None and await self._store.get_user(pool.id, self._external_key(pool, record, identity)) is None:
             mapped = await self._pre_sign_up(pool, record, identity, mapped, client_id)
             # A hook may have linked the identity (as a PreSignUp Lambda calling AdminLinkProviderForUser does).
             linked = await self._linked_user(pool, record, identity, mapped)
+            missing = [a for a in required_attributes(pool.schema) if not mapped.get(a)]
+            if linked is None and missing:
+                # Cognito: "a mapping must be present for each user pool attribute your user pool requires"; a
+                # new federated user lacking one is refused ("Invalid user attributes: ... is required").
+                log.warning("federation.refused", pool=pool.id, provider=record.name, reason="required_attribute")
+                raise UpstreamIdentityError(
+                    "required_attribute",
+                    "Invalid user attributes: " + ", ".join(f"{a}: The attribute is required" for a in missing),
+                )
         if linked is not None:
             # A linked (usually native) user keeps its own attributes; only its identities learn this one.
             user = await self._update(pool, linked, {}, record, identity, signing_in=True)

@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -270,10 +271,12 @@ class FakeSamlIdP(ThreadedApp):
         attributes: dict[str, list[str]] | None = None,
         conditions_expiry: bool = True,
         bearer_lifetime: int | None = None,
+        edit: Callable[[Any, Any], None] | None = None,
     ) -> str:
         """A Response as XML text, changed as asked before it is signed (and encrypted). ``bearer_lifetime``
         sets the SubjectConfirmationData's NotOnOrAfter apart from the Conditions' (0: left out), and
-        ``conditions_expiry`` false leaves the Conditions' NotOnOrAfter out."""
+        ``conditions_expiry`` false leaves the Conditions' NotOnOrAfter out. ``edit(response, assertion)`` changes
+        pysaml2's objects in any other way, still before signing."""
         destination = self.acs_url if destination is None else destination
         xml = self.server.create_authn_response(
             identity={},
@@ -318,6 +321,8 @@ class FakeSamlIdP(ThreadedApp):
             response.destination = None
         if in_response_to is None:
             response.in_response_to = None
+        if edit is not None:
+            edit(response, assertion)
         if sign_assertion:
             assertion.signature = pre_signature_part(
                 assertion.id, self.server.sec.my_cert, 1, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256
