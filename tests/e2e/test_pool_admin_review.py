@@ -1,0 +1,289 @@
+"""Hostile cases on user-pool administration: what UpdateUserPool and UpdateUserPoolClient may change, and the
+attribute settings a pool and its clients accept. Real server, real boto3 (and SigV4-signed raw JSON for
+members botocore's model does not let boto3 send); each refused call is checked to have changed nothing.
+
+Spec: the Cognito API reference (UpdateUserPool, UpdateUserPoolClient, UserPoolClientType.WriteAttributes,
+SchemaAttributeType), the developer guide's "Updating user pool and app client configuration" (settings fixed at
+creation) and botocore's cognito-idp model for the error types.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION, GatehouseServer
+
+PASSWORD = "Review-pass-123"
+FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+
+
+def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
+    response = exc.value.response
+    return (
+        str(response["Error"]["Code"]),
+        int(response["ResponseMetadata"]["HTTPStatusCode"]),
+        str(response["Error"].get("Message", "")),
+    )
+
+
+def signed_call(gatehouse: GatehouseServer, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """An admin call with a JSON body as written, signed with the admin credentials (SigV4)."""
+    data = json.dumps(body).encode()
+    headers = {
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": f"AWSCognitoIdentityProviderService.{operation}",
+    }
+    request = AWSRequest(method="POST", url=gatehouse.url + "/", data=data, headers=headers)
+    SigV4Auth(Credentials(ADMIN_KEY_ID, ADMIN_SECRET), "cognito-idp", REGION).add_auth(request)
+    sent = urllib.request.Request(gatehouse.url + "/", data=data, headers=dict(request.headers.items()), method="POST")
+    try:
+        with urllib.request.urlopen(sent, timeout=10) as response:
+            return response.status, dict(json.loads(response.read() or b"{}"))
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(json.loads(exc.read() or b"{}"))
+
+
+def described_pool(idp: Any, pool_id: str) -> dict[str, Any]:
+    described = dict(idp.describe_user_pool(UserPoolId=pool_id)["UserPool"])
+    for volatile in ("LastModifiedDate", "EstimatedNumberOfUsers"):
+        described.pop(volatile, None)
+    return described
+
+
+def described_client(idp: Any, pool_id: str, client_id: str) -> dict[str, Any]:
+    return dict(idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"])
+
+
+# --- UpdateUserPool: settings fixed at creation ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        {"UsernameAttributes": ["email"]},
+        {"AliasAttributes": ["email", "preferred_username"]},
+        {"UsernameConfiguration": {"CaseSensitive": False}},
+    ],
+)
+def test_update_user_pool_cannot_change_how_users_are_named(
+    idp: Any, gatehouse: GatehouseServer, members: dict[str, Any]
+) -> None:
+    """UpdateUserPool has no UsernameAttributes, AliasAttributes or UsernameConfiguration member: Cognito fixes
+    them at creation ("Settings you can't change"). Sent anyway in the JSON, they are ignored like any unknown
+    member -- never written, which would rename every existing user's sign-in."""
+    pool_id = idp.create_user_pool(PoolName="named-by-username")["UserPool"]["Id"]
+    idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username="Plain-Name",
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": "plain@example.com"}],
+    )
+    before = described_pool(idp, pool_id)
+
+    status, _ = signed_call(gatehouse, "UpdateUserPool", {"UserPoolId": pool_id, **members})
+
+    assert status == 200
+    after = described_pool(idp, pool_id)
+    for member in ("UsernameAttributes", "AliasAttributes", "UsernameConfiguration"):
+        assert after.get(member) == before.get(member)
+    # Users are still named as the pool was created: a plain (case-sensitive) username, no email alias.
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="Plain-Name")["Username"] == "Plain-Name"
+    with pytest.raises(ClientError) as exc:
+        idp.admin_get_user(UserPoolId=pool_id, Username="plain-name")
+    assert error_of(exc)[:2] == ("UserNotFoundException", 400)
+    with pytest.raises(ClientError) as exc:
+        idp.admin_get_user(UserPoolId=pool_id, Username="plain@example.com")
+    assert error_of(exc)[:2] == ("UserNotFoundException", 400)
+    idp.admin_create_user(UserPoolId=pool_id, Username="another-plain-name", MessageAction="SUPPRESS")
+
+
+def test_update_user_pool_keeps_an_email_username_pool_as_it_was(idp: Any, gatehouse: GatehouseServer) -> None:
+    """The other way round: a pool whose users sign in with their email cannot be turned into an alias pool."""
+    pool_id = idp.create_user_pool(PoolName="named-by-email", UsernameAttributes=["email"])["UserPool"]["Id"]
+    before = described_pool(idp, pool_id)
+    status, _ = signed_call(
+        gatehouse,
+        "UpdateUserPool",
+        {"UserPoolId": pool_id, "AliasAttributes": ["preferred_username"], "UsernameAttributes": []},
+    )
+    assert status == 200
+    after = described_pool(idp, pool_id)
+    assert after["UsernameAttributes"] == before["UsernameAttributes"] == ["email"]
+    assert "AliasAttributes" not in after
+    with pytest.raises(ClientError) as exc:
+        idp.admin_create_user(UserPoolId=pool_id, Username="not-an-address", MessageAction="SUPPRESS")
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+
+
+# --- UpdateUserPoolClient: the client secret -----------------------------------------------------------------------
+
+
+def test_update_user_pool_client_cannot_set_or_replace_the_secret(idp: Any, gatehouse: GatehouseServer) -> None:
+    """A client's secret is fixed at creation (GenerateSecret is a CreateUserPoolClient member only): an update
+    carrying GenerateSecret or ClientSecret neither gives a public client a secret nor replaces one. Members
+    left out return to their defaults, as the API reference warns."""
+    pool_id = idp.create_user_pool(PoolName="client-secret")["UserPool"]["Id"]
+    public = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="public")["UserPoolClient"]["ClientId"]
+    confidential = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="confidential",
+        GenerateSecret=True,
+        ExplicitAuthFlows=FLOWS,
+        AccessTokenValidity=2,
+    )["UserPoolClient"]
+    for client_id in (public, confidential["ClientId"]):
+        status, _ = signed_call(
+            gatehouse,
+            "UpdateUserPoolClient",
+            {
+                "UserPoolId": pool_id,
+                "ClientId": client_id,
+                "GenerateSecret": True,
+                "ClientSecret": "a-secret-the-caller-chose-0123456789",
+            },
+        )
+        assert status == 200
+    assert "ClientSecret" not in described_client(idp, pool_id, public)
+    after = described_client(idp, pool_id, confidential["ClientId"])
+    assert after["ClientSecret"] == confidential["ClientSecret"]
+    # Left out of the update: back to the defaults.
+    assert after["AccessTokenValidity"] == 60
+    assert after["ExplicitAuthFlows"] == ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_CUSTOM_AUTH"]
+
+
+# --- WriteAttributes ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def required_pool(idp: Any) -> str:
+    """A pool whose users must give a name and an email address."""
+    return str(
+        idp.create_user_pool(
+            PoolName="required-attrs",
+            Schema=[
+                {"Name": "email", "AttributeDataType": "String", "Required": True, "Mutable": True},
+                {"Name": "name", "AttributeDataType": "String", "Required": True, "Mutable": True},
+                {"Name": "tier", "AttributeDataType": "String"},
+            ],
+        )["UserPool"]["Id"]
+    )
+
+
+@pytest.mark.parametrize(
+    "write_attributes",
+    [
+        ["name"],  # email is required but not writable
+        ["custom:tier"],
+        ["email", "name", "sub"],  # nobody writes sub
+    ],
+)
+def test_write_attributes_must_let_users_give_required_attributes(
+    idp: Any, required_pool: str, write_attributes: list[str]
+) -> None:
+    """A client whose WriteAttributes leave out a required attribute could sign nobody up (SignUp must carry
+    every required attribute, and the client may not write it), and `sub` is written by nobody: Cognito
+    refuses both, "Invalid write attributes specified while creating a client" (or updating)."""
+    before = {c["ClientId"] for c in idp.list_user_pool_clients(UserPoolId=required_pool)["UserPoolClients"]}
+    with pytest.raises(ClientError) as exc:
+        idp.create_user_pool_client(UserPoolId=required_pool, ClientName="narrow", WriteAttributes=write_attributes)
+    code, status, message = error_of(exc)
+    assert (code, status) == ("InvalidParameterException", 400)
+    assert "write attributes" in message and "creating" in message
+    after = {c["ClientId"] for c in idp.list_user_pool_clients(UserPoolId=required_pool)["UserPoolClients"]}
+    assert after == before
+
+    client_id = idp.create_user_pool_client(
+        UserPoolId=required_pool, ClientName="wide", WriteAttributes=["email", "name", "custom:tier"]
+    )["UserPoolClient"]["ClientId"]
+    kept = described_client(idp, required_pool, client_id)
+    with pytest.raises(ClientError) as exc:
+        idp.update_user_pool_client(
+            UserPoolId=required_pool, ClientId=client_id, ClientName="renamed", WriteAttributes=write_attributes
+        )
+    code, status, message = error_of(exc)
+    assert (code, status) == ("InvalidParameterException", 400)
+    assert "write attributes" in message and "updating" in message
+    assert described_client(idp, required_pool, client_id) == kept
+
+
+def test_a_client_writing_the_required_attributes_signs_users_up(idp: Any, public_idp: Any, required_pool: str) -> None:
+    """The accepted case: WriteAttributes naming every required attribute (or none given, every standard
+    attribute writable) lets a user sign up with them."""
+    listed = idp.create_user_pool_client(
+        UserPoolId=required_pool, ClientName="listed", WriteAttributes=["email", "name"], ExplicitAuthFlows=FLOWS
+    )["UserPoolClient"]
+    assert listed["WriteAttributes"] == ["email", "name"]
+    default = idp.create_user_pool_client(UserPoolId=required_pool, ClientName="default", ExplicitAuthFlows=FLOWS)[
+        "UserPoolClient"
+    ]
+    assert "WriteAttributes" not in default
+    for number, client in enumerate((listed, default)):
+        public_idp.sign_up(
+            ClientId=client["ClientId"],
+            Username=f"signer-{number}",
+            Password=PASSWORD,
+            UserAttributes=[
+                {"Name": "email", "Value": f"signer-{number}@example.com"},
+                {"Name": "name", "Value": "Signer"},
+            ],
+        )
+        user = idp.admin_get_user(UserPoolId=required_pool, Username=f"signer-{number}")
+        assert user["UserStatus"] == "UNCONFIRMED"
+
+
+# --- token validity units ----------------------------------------------------------------------------------------
+
+
+def test_a_token_validity_sent_without_its_unit_is_in_the_apis_default_unit(
+    idp: Any, public_idp: Any, required_pool: str
+) -> None:
+    """ "The default time unit for AccessTokenValidity in an API request is hours" (IdTokenValidity too, days for
+    RefreshTokenValidity; TokenValidityUnitsType). AccessTokenValidity=2 is two hours, not two minutes -- which
+    would be under the five-minute floor -- and 25 is over the one-day ceiling. Left out, a token lives one hour,
+    described as 60 minutes."""
+    created = idp.create_user_pool_client(
+        UserPoolId=required_pool,
+        ClientName="unitless",
+        ExplicitAuthFlows=FLOWS,
+        AccessTokenValidity=2,
+        IdTokenValidity=3,
+        RefreshTokenValidity=1,
+    )["UserPoolClient"]
+    assert (created["AccessTokenValidity"], created["IdTokenValidity"], created["RefreshTokenValidity"]) == (2, 3, 1)
+    assert created["TokenValidityUnits"] == {"AccessToken": "hours", "IdToken": "hours", "RefreshToken": "days"}
+    idp.admin_create_user(
+        UserPoolId=required_pool,
+        Username="timed",
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": "timed@example.com"}, {"Name": "name", "Value": "Timed"}],
+    )
+    idp.admin_set_user_password(UserPoolId=required_pool, Username="timed", Password=PASSWORD, Permanent=True)
+    result = public_idp.initiate_auth(
+        ClientId=created["ClientId"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "timed", "PASSWORD": PASSWORD},
+    )["AuthenticationResult"]
+    assert result["ExpiresIn"] == 2 * 3600
+
+    # Only the unit of a value sent defaults to hours; the others keep their defaults.
+    updated = idp.update_user_pool_client(
+        UserPoolId=required_pool, ClientId=created["ClientId"], ExplicitAuthFlows=FLOWS, IdTokenValidity=5
+    )["UserPoolClient"]
+    assert (updated["AccessTokenValidity"], updated["IdTokenValidity"], updated["RefreshTokenValidity"]) == (60, 5, 30)
+    assert updated["TokenValidityUnits"] == {"AccessToken": "minutes", "IdToken": "hours", "RefreshToken": "days"}
+
+    kept = described_client(idp, required_pool, created["ClientId"])
+    for too_long in ({"AccessTokenValidity": 25}, {"IdTokenValidity": 48}, {"RefreshTokenValidity": 3651}):
+        with pytest.raises(ClientError) as exc:
+            idp.update_user_pool_client(UserPoolId=required_pool, ClientId=created["ClientId"], **too_long)
+        assert error_of(exc)[:2] == ("InvalidParameterException", 400), too_long
+    assert described_client(idp, required_pool, created["ClientId"]) == kept
