@@ -287,3 +287,72 @@ def test_a_token_validity_sent_without_its_unit_is_in_the_apis_default_unit(
             idp.update_user_pool_client(UserPoolId=required_pool, ClientId=created["ClientId"], **too_long)
         assert error_of(exc)[:2] == ("InvalidParameterException", 400), too_long
     assert described_client(idp, required_pool, created["ClientId"]) == kept
+
+
+# --- Mutable=false -----------------------------------------------------------------------------------------------
+
+
+def test_an_immutable_attribute_is_set_once_then_refused_to_everyone(idp: Any, public_idp: Any) -> None:
+    """SchemaAttributeType.Mutable false: "the attribute value can only be set up on sign-up or administrator
+    creation of users" (AddCustomAttributes). Afterwards neither AdminUpdateUserAttributes nor
+    AdminDeleteUserAttributes may touch it, nor the user in the NEW_PASSWORD_REQUIRED challenge -- which is
+    refused before the password changes."""
+    pool_id = idp.create_user_pool(
+        PoolName="immutable",
+        Schema=[{"Name": "tenant", "AttributeDataType": "String", "Mutable": False}],
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=FLOWS)[
+        "UserPoolClient"
+    ]["ClientId"]
+    temporary = "Temporary-pass-1"
+    idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username="tenant-user",
+        TemporaryPassword=temporary,
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "custom:tenant", "Value": "acme"}],
+    )
+    unset = "no-tenant-yet"
+    idp.admin_create_user(UserPoolId=pool_id, Username=unset, MessageAction="SUPPRESS")
+
+    admin_calls = [
+        lambda: idp.admin_update_user_attributes(
+            UserPoolId=pool_id, Username="tenant-user", UserAttributes=[{"Name": "custom:tenant", "Value": "other"}]
+        ),
+        lambda: idp.admin_delete_user_attributes(
+            UserPoolId=pool_id, Username="tenant-user", UserAttributeNames=["custom:tenant"]
+        ),
+        # Not set at creation: it cannot be set afterwards either.
+        lambda: idp.admin_update_user_attributes(
+            UserPoolId=pool_id, Username=unset, UserAttributes=[{"Name": "custom:tenant", "Value": "late"}]
+        ),
+    ]
+    for call in admin_calls:
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+
+    challenge = public_idp.initiate_auth(
+        ClientId=client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "tenant-user", "PASSWORD": temporary},
+    )
+    assert challenge["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    with pytest.raises(ClientError) as exc:
+        public_idp.respond_to_auth_challenge(
+            ClientId=client_id,
+            ChallengeName="NEW_PASSWORD_REQUIRED",
+            Session=challenge["Session"],
+            ChallengeResponses={
+                "USERNAME": "tenant-user",
+                "NEW_PASSWORD": PASSWORD,
+                "userAttributes.custom:tenant": "evil",
+            },
+        )
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+
+    user = idp.admin_get_user(UserPoolId=pool_id, Username="tenant-user")
+    assert {a["Name"]: a["Value"] for a in user["UserAttributes"]}["custom:tenant"] == "acme"
+    assert user["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+    late = idp.admin_get_user(UserPoolId=pool_id, Username=unset)
+    assert "custom:tenant" not in {a["Name"] for a in late["UserAttributes"]}
