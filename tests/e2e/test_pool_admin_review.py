@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -315,7 +316,7 @@ def test_an_immutable_attribute_is_set_once_then_refused_to_everyone(idp: Any, p
     unset = "no-tenant-yet"
     idp.admin_create_user(UserPoolId=pool_id, Username=unset, MessageAction="SUPPRESS")
 
-    admin_calls = [
+    admin_calls: list[Callable[[], Any]] = [
         lambda: idp.admin_update_user_attributes(
             UserPoolId=pool_id, Username="tenant-user", UserAttributes=[{"Name": "custom:tenant", "Value": "other"}]
         ),
