@@ -297,6 +297,13 @@ def _check_pool_settings(settings: Mapping[str, Any]) -> None:
         raise InvalidParameterException(
             "All attributes in AttributesRequireVerificationBeforeUpdate must exist in AutoVerifiedAttributes"
         )
+    mechanisms = [
+        str(m.get("Name")) for m in (settings.get("AccountRecoverySetting") or {}).get("RecoveryMechanisms") or []
+    ]
+    if "admin_only" in mechanisms and len(mechanisms) > 1:
+        # "The admin_only option prevents self-service account recovery" (RecoveryOptionType): beside a verified
+        # email or phone it would be a second choice that ForgotPassword falls back to.
+        raise InvalidParameterException("The admin_only recovery option cannot be combined with another option.")
     policy = (settings.get("Policies") or {}).get("PasswordPolicy") or {}
     if "MinimumLength" in policy and not 6 <= int(policy["MinimumLength"]) <= 99:
         raise InvalidParameterException("Password minimum length must be between 6 and 99.")

@@ -1060,6 +1060,8 @@ class UserService:
             {"Name": "verified_email", "Priority": 1},
             {"Name": "verified_phone_number", "Priority": 2},
         ]
+        if any(m.get("Name") == "admin_only" for m in mechanisms):
+            return None  # "The admin_only option prevents self-service account recovery" (RecoveryOptionType)
         for mechanism in sorted(mechanisms, key=lambda m: int(m.get("Priority", 1))):
             name = str(mechanism.get("Name", ""))
             attribute = name.removeprefix("verified_")

@@ -21,7 +21,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION, GatehouseServer
+from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION, GatehouseServer, MailServer
 
 PASSWORD = "Review-pass-123"
 FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
@@ -357,3 +357,59 @@ def test_an_immutable_attribute_is_set_once_then_refused_to_everyone(idp: Any, p
     assert user["UserStatus"] == "FORCE_CHANGE_PASSWORD"
     late = idp.admin_get_user(UserPoolId=pool_id, Username=unset)
     assert "custom:tenant" not in {a["Name"] for a in late["UserAttributes"]}
+
+
+# --- AccountRecoverySetting: admin_only ----------------------------------------------------------------------------
+
+
+def test_admin_only_recovery_is_not_combined_with_a_self_service_option(idp: Any) -> None:
+    """ "The admin_only option prevents self-service account recovery" (RecoveryOptionType): listed beside
+    verified_email or verified_phone_number it would be skipped for the next option, so a pool cannot be
+    created or updated with both."""
+    mixed = {"RecoveryMechanisms": [{"Priority": 1, "Name": "admin_only"}, {"Priority": 2, "Name": "verified_email"}]}
+    with pytest.raises(ClientError) as exc:
+        idp.create_user_pool(PoolName="mixed-recovery", AccountRecoverySetting=mixed)
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    assert "mixed-recovery" not in {p["Name"] for p in idp.list_user_pools(MaxResults=60)["UserPools"]}
+
+    alone = {"RecoveryMechanisms": [{"Priority": 1, "Name": "admin_only"}]}
+    pool_id = idp.create_user_pool(PoolName="admin-recovery", AccountRecoverySetting=alone)["UserPool"]["Id"]
+    before = described_pool(idp, pool_id)
+    with pytest.raises(ClientError) as exc:
+        idp.update_user_pool(UserPoolId=pool_id, AccountRecoverySetting=mixed)
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    assert described_pool(idp, pool_id) == before
+
+
+def test_admin_only_recovery_sends_no_reset_code(idp: Any, public_idp: Any, mail: MailServer) -> None:
+    """With admin_only, ForgotPassword sends nothing, even to a user with a verified email address, and an
+    administrator's AdminResetUserPassword leaves the reset to an administrator too."""
+    pool_id = idp.create_user_pool(
+        PoolName="admin-only-reset",
+        AccountRecoverySetting={"RecoveryMechanisms": [{"Priority": 1, "Name": "admin_only"}]},
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=FLOWS)[
+        "UserPoolClient"
+    ]["ClientId"]
+    address = "forgetful@example.com"
+    idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username="forgetful",
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": address}, {"Name": "email_verified", "Value": "true"}],
+    )
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="forgetful", Password=PASSWORD, Permanent=True)
+
+    with pytest.raises(ClientError) as exc:
+        public_idp.forgot_password(ClientId=client_id, Username="forgetful")
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    idp.admin_reset_user_password(UserPoolId=pool_id, Username="forgetful")
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="forgetful")["UserStatus"] == "RESET_REQUIRED"
+    with pytest.raises(ClientError) as exc:
+        public_idp.confirm_forgot_password(
+            ClientId=client_id, Username="forgetful", ConfirmationCode="123456", Password="Chosen-pass-123"
+        )
+    assert error_of(exc)[0] in ("CodeMismatchException", "ExpiredCodeException")
+    # The administrator sets the password; nothing was ever mailed.
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="forgetful", Password=PASSWORD, Permanent=True)
+    assert mail.messages_to(address) == []
