@@ -413,3 +413,70 @@ def test_admin_only_recovery_sends_no_reset_code(idp: Any, public_idp: Any, mail
     # The administrator sets the password; nothing was ever mailed.
     idp.admin_set_user_password(UserPoolId=pool_id, Username="forgetful", Password=PASSWORD, Permanent=True)
     assert mail.messages_to(address) == []
+
+
+# --- AccountRecoverySetting: the MFA channel ---------------------------------------------------------------------
+
+
+def sms_sent_to(gatehouse: GatehouseServer, phone: str) -> int:
+    """Text messages written to the server's outbox (no SMS sender configured) for ``phone``."""
+    outbox = gatehouse.data_dir / "outbox.jsonl"
+    if not outbox.exists():
+        return 0
+    return sum(1 for line in outbox.read_text().splitlines() if json.loads(line).get("to") == phone)
+
+
+def test_the_sms_mfa_phone_is_no_recovery_channel(
+    idp: Any, public_idp: Any, gatehouse: GatehouseServer, mail: MailServer
+) -> None:
+    """AccountRecoverySettingType: "With this setting, SMS doesn't qualify for a valid password recovery
+    mechanism if the user also has SMS multi-factor authentication (MFA) activated." Else whoever holds the
+    phone both resets the password and answers the second factor. The reset code goes to the next option (a
+    verified email), or nowhere."""
+    pool_id = idp.create_user_pool(
+        PoolName="recovery-vs-mfa",
+        AccountRecoverySetting={
+            "RecoveryMechanisms": [
+                {"Priority": 1, "Name": "verified_phone_number"},
+                {"Priority": 2, "Name": "verified_email"},
+            ]
+        },
+    )["UserPool"]["Id"]
+    idp.set_user_pool_mfa_config(
+        UserPoolId=pool_id, MfaConfiguration="OPTIONAL", SmsMfaConfiguration={"SmsAuthenticationMessage": "{####}"}
+    )
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=FLOWS)[
+        "UserPoolClient"
+    ]["ClientId"]
+
+    def make(username: str, phone: str, email: str | None, sms_mfa: bool) -> None:
+        attributes = [{"Name": "phone_number", "Value": phone}, {"Name": "phone_number_verified", "Value": "true"}]
+        if email is not None:
+            attributes += [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}]
+        idp.admin_create_user(
+            UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS", UserAttributes=attributes
+        )
+        idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=PASSWORD, Permanent=True)
+        if sms_mfa:
+            idp.admin_set_user_mfa_preference(
+                UserPoolId=pool_id, Username=username, SMSMfaSettings={"Enabled": True, "PreferredMfa": True}
+            )
+
+    make("no-mfa", "+15555550101", "no-mfa@example.com", sms_mfa=False)
+    make("sms-mfa", "+15555550102", "sms-mfa@example.com", sms_mfa=True)
+    make("sms-only", "+15555550103", None, sms_mfa=True)
+
+    # Without SMS MFA the phone comes first, as configured.
+    sent = public_idp.forgot_password(ClientId=client_id, Username="no-mfa")["CodeDeliveryDetails"]
+    assert sent["DeliveryMedium"] == "SMS" and sms_sent_to(gatehouse, "+15555550101") == 1
+
+    sent = public_idp.forgot_password(ClientId=client_id, Username="sms-mfa")["CodeDeliveryDetails"]
+    assert sent["DeliveryMedium"] == "EMAIL"
+    mail.wait_for("sms-mfa@example.com")
+    assert sms_sent_to(gatehouse, "+15555550102") == 0
+
+    with pytest.raises(ClientError) as exc:
+        public_idp.forgot_password(ClientId=client_id, Username="sms-only")
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    assert sms_sent_to(gatehouse, "+15555550103") == 0
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="sms-only")["UserStatus"] == "CONFIRMED"
