@@ -460,7 +460,8 @@ class UserService:
         if message_action == "RESEND":
             return await self._resend_invitation(pool, username, delivery_mediums)
         attributes = canonical_values(pool.schema, attributes)
-        name = self._name_for_new_user(pool, username, attributes)
+        name = self._name_for_new_user(pool, username, attributes)  # may take the email or phone from the name
+        _check_verified_flags(attributes, attributes)
         if temporary_password is not None:
             check_password_policy(temporary_password, pool.password_policy)
         password = temporary_password or generate_temporary_password(pool.password_policy)
@@ -834,6 +835,7 @@ class UserService:
         and a code is sent when the pool auto-verifies that attribute (not for admins setting *_verified)."""
         validate_attribute_values(pool.schema, attributes, creating=False, admin=admin)
         attributes = canonical_values(pool.schema, attributes)
+        _check_verified_flags(attributes, {**user.attributes, **attributes})
         if not admin:
             _check_user_writable(attributes)
             if client is not None:
@@ -1182,6 +1184,14 @@ _SYSTEM_ATTRIBUTES = ("email_verified", "phone_number_verified", "identities")
 # ForceAliasCreation moves these from their holder ("the phone number or email address ... already exists as an
 # alias with a different user"); any other alias (preferred_username) stays unique outright.
 _MIGRATING_ALIASES = ("email", "phone_number")
+
+
+def _check_verified_flags(written: Mapping[str, str], result: Mapping[str, str]) -> None:
+    """An email (phone number) is marked verified only beside a value: "You must provide a value for email
+    when you want to set email_verified to true" (AdminCreateUser's UserAttributes; phone_number alike)."""
+    for attribute in ("email", "phone_number"):
+        if written.get(f"{attribute}_verified") == "true" and not result.get(attribute):
+            raise InvalidParameterException(f"{attribute}_verified cannot be true when {attribute} has no value.")
 
 
 def _check_user_writable(names: Iterable[str]) -> None:

@@ -480,3 +480,48 @@ def test_the_sms_mfa_phone_is_no_recovery_channel(
     assert error_of(exc)[:2] == ("InvalidParameterException", 400)
     assert sms_sent_to(gatehouse, "+15555550103") == 0
     assert idp.admin_get_user(UserPoolId=pool_id, Username="sms-only")["UserStatus"] == "CONFIRMED"
+
+
+# --- verified flags ------------------------------------------------------------------------------------------------
+
+
+def test_a_verified_flag_needs_its_attribute(idp: Any) -> None:
+    """AdminCreateUser: "You must provide a value for email when you want to set email_verified to true"
+    (phone_number alike); AdminUpdateUserAttributes marks an address verified only where the user has one."""
+    pool_id = idp.create_user_pool(PoolName="verified-flags")["UserPool"]["Id"]
+    for flag in ("email_verified", "phone_number_verified"):
+        with pytest.raises(ClientError) as exc:
+            idp.admin_create_user(
+                UserPoolId=pool_id,
+                Username=f"bare-{flag}",
+                MessageAction="SUPPRESS",
+                UserAttributes=[{"Name": flag, "Value": "true"}],
+            )
+        assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+        with pytest.raises(ClientError) as exc:
+            idp.admin_get_user(UserPoolId=pool_id, Username=f"bare-{flag}")
+        assert error_of(exc)[0] == "UserNotFoundException"
+
+    idp.admin_create_user(UserPoolId=pool_id, Username="plain", MessageAction="SUPPRESS")
+    for flag in ("email_verified", "phone_number_verified"):
+        with pytest.raises(ClientError) as exc:
+            idp.admin_update_user_attributes(
+                UserPoolId=pool_id, Username="plain", UserAttributes=[{"Name": flag, "Value": "true"}]
+            )
+        assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    assert {a["Name"] for a in idp.admin_get_user(UserPoolId=pool_id, Username="plain")["UserAttributes"]} == {"sub"}
+
+    # With the value, in the same call or already stored, the flag is taken.
+    idp.admin_update_user_attributes(
+        UserPoolId=pool_id,
+        Username="plain",
+        UserAttributes=[{"Name": "email", "Value": "plain@example.com"}, {"Name": "email_verified", "Value": "true"}],
+    )
+    idp.admin_update_user_attributes(
+        UserPoolId=pool_id, Username="plain", UserAttributes=[{"Name": "phone_number", "Value": "+15555550199"}]
+    )
+    idp.admin_update_user_attributes(
+        UserPoolId=pool_id, Username="plain", UserAttributes=[{"Name": "phone_number_verified", "Value": "true"}]
+    )
+    stored = {a["Name"]: a["Value"] for a in idp.admin_get_user(UserPoolId=pool_id, Username="plain")["UserAttributes"]}
+    assert stored["email_verified"] == "true" and stored["phone_number_verified"] == "true"
