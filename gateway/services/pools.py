@@ -579,7 +579,11 @@ class PoolService:
         units.setdefault("AccessToken", "minutes")
         units.setdefault("IdToken", "minutes")
         units.setdefault("RefreshToken", "days")
-        settings.setdefault("ExplicitAuthFlows", list(DEFAULT_EXPLICIT_AUTH_FLOWS))
+        if not settings.get("ExplicitAuthFlows"):
+            # "If you don't specify a value for ExplicitAuthFlows, your app client supports ALLOW_REFRESH_TOKEN_AUTH,
+            # ALLOW_USER_SRP_AUTH, and ALLOW_CUSTOM_AUTH": an empty list specifies none either, and the client
+            # signs in with those three, so it is described with them.
+            settings["ExplicitAuthFlows"] = list(DEFAULT_EXPLICIT_AUTH_FLOWS)
         settings.setdefault("PreventUserExistenceErrors", "LEGACY")
         settings.setdefault("EnableTokenRevocation", True)
         settings.setdefault("EnablePropagateAdditionalUserContextData", False)

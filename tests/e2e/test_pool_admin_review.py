@@ -525,3 +525,33 @@ def test_a_verified_flag_needs_its_attribute(idp: Any) -> None:
     )
     stored = {a["Name"]: a["Value"] for a in idp.admin_get_user(UserPoolId=pool_id, Username="plain")["UserAttributes"]}
     assert stored["email_verified"] == "true" and stored["phone_number_verified"] == "true"
+
+
+# --- ExplicitAuthFlows ---------------------------------------------------------------------------------------------
+
+
+def test_an_empty_explicit_auth_flows_list_is_described_as_the_flows_it_allows(idp: Any, public_idp: Any) -> None:
+    """An app client given no flows ("If you don't specify a value for ExplicitAuthFlows, your app client
+    supports ALLOW_REFRESH_TOKEN_AUTH, ALLOW_USER_SRP_AUTH, and ALLOW_CUSTOM_AUTH") -- an empty list included --
+    signs users in with SRP, so Describe must not report that it allows nothing."""
+    pool_id = idp.create_user_pool(PoolName="no-flows")["UserPool"]["Id"]
+    client = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="empty", ExplicitAuthFlows=[])["UserPoolClient"]
+    defaults = ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_CUSTOM_AUTH"]
+    assert client["ExplicitAuthFlows"] == defaults
+    updated = idp.update_user_pool_client(UserPoolId=pool_id, ClientId=client["ClientId"], ExplicitAuthFlows=[])
+    assert updated["UserPoolClient"]["ExplicitAuthFlows"] == defaults
+    assert described_client(idp, pool_id, client["ClientId"])["ExplicitAuthFlows"] == defaults
+
+    idp.admin_create_user(UserPoolId=pool_id, Username="srp-user", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="srp-user", Password=PASSWORD, Permanent=True)
+    started = public_idp.initiate_auth(
+        ClientId=client["ClientId"], AuthFlow="USER_SRP_AUTH", AuthParameters={"USERNAME": "srp-user", "SRP_A": "abc1"}
+    )
+    assert started["ChallengeName"] == "PASSWORD_VERIFIER"
+    with pytest.raises(ClientError) as exc:
+        public_idp.initiate_auth(
+            ClientId=client["ClientId"],
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": "srp-user", "PASSWORD": PASSWORD},
+        )
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
