@@ -73,14 +73,15 @@ def described_client(idp: Any, pool_id: str, client_id: str) -> dict[str, Any]:
         {"UsernameAttributes": ["email"]},
         {"AliasAttributes": ["email", "preferred_username"]},
         {"UsernameConfiguration": {"CaseSensitive": False}},
+        {"Schema": [{"Name": "email", "AttributeDataType": "String", "Required": True, "Mutable": False}]},
     ],
 )
 def test_update_user_pool_cannot_change_how_users_are_named(
     idp: Any, gatehouse: GatehouseServer, members: dict[str, Any]
 ) -> None:
-    """UpdateUserPool has no UsernameAttributes, AliasAttributes or UsernameConfiguration member: Cognito fixes
-    them at creation ("Settings you can't change"). Sent anyway in the JSON, they are ignored like any unknown
-    member -- never written, which would rename every existing user's sign-in."""
+    """UpdateUserPool has no UsernameAttributes, AliasAttributes, UsernameConfiguration or Schema member: Cognito
+    fixes them at creation ("Settings you can't change"). Sent anyway in the JSON, they are ignored like any
+    unknown member -- never written, which would rename every existing user's sign-in."""
     pool_id = idp.create_user_pool(PoolName="named-by-username")["UserPool"]["Id"]
     idp.admin_create_user(
         UserPoolId=pool_id,
@@ -94,7 +95,7 @@ def test_update_user_pool_cannot_change_how_users_are_named(
 
     assert status == 200
     after = described_pool(idp, pool_id)
-    for member in ("UsernameAttributes", "AliasAttributes", "UsernameConfiguration"):
+    for member in ("UsernameAttributes", "AliasAttributes", "UsernameConfiguration", "SchemaAttributes"):
         assert after.get(member) == before.get(member)
     # Users are still named as the pool was created: a plain (case-sensitive) username, no email alias.
     assert idp.admin_get_user(UserPoolId=pool_id, Username="Plain-Name")["Username"] == "Plain-Name"
