@@ -835,11 +835,11 @@ class UserService:
         and a code is sent when the pool auto-verifies that attribute (not for admins setting *_verified)."""
         validate_attribute_values(pool.schema, attributes, creating=False, admin=admin)
         attributes = canonical_values(pool.schema, attributes)
-        _check_verified_flags(attributes, {**user.attributes, **attributes})
         if not admin:
             _check_user_writable(attributes)
             if client is not None:
                 self._check_writable(client, attributes)
+        _check_verified_flags(attributes, {**user.attributes, **attributes})
         changed_verifiable = [
             a
             for a in ("email", "phone_number")
