@@ -20,7 +20,7 @@ from gateway.errors import (
 )
 from gateway.ids import new_client_id, new_client_secret, new_pool_id
 from gateway.services.change_stamp import ChangeStamps
-from gateway.services.schema import add_custom_attributes, build_schema
+from gateway.services.schema import add_custom_attributes, build_schema, required_attributes
 from gateway.services.views import RecordView
 from gateway.services.webauthn import webauthn_configuration, webauthn_settings
 from gateway.storage.base import AlreadyExists, ClientRecord, PoolRecord, Store, VersionConflict
@@ -123,6 +123,8 @@ _TOKEN_LIMITS = {
     "IdToken": (60, "minutes", 5 * 60, 86400),
     "RefreshToken": (30, "days", 60 * 60, 3650 * 86400),
 }
+# The unit of a validity value sent without one (TokenValidityUnitsType).
+_API_UNITS = {"AccessToken": "hours", "IdToken": "hours", "RefreshToken": "days"}
 _SETTINGS_KEY = {
     "AccessToken": "AccessTokenValidity",
     "IdToken": "IdTokenValidity",
@@ -267,6 +269,18 @@ def _check_token_validity(settings: Mapping[str, Any]) -> None:
             )
 
 
+def _check_write_attributes(pool: PoolView, writable: list[str] | None, action: str) -> None:
+    """A client's own WriteAttributes list (none given: every standard attribute is writable) must let a user
+    give every required attribute -- else nobody could sign up through the client -- and cannot name ``sub``,
+    which nobody writes. Cognito refuses either with "Invalid write attributes specified while creating (or
+    updating) a client" (UserPoolClientType.WriteAttributes; SchemaAttributeType.Required)."""
+    if not writable:
+        return
+    given = set(writable)
+    if "sub" in given or not set(required_attributes(pool.schema)) <= given:
+        raise InvalidParameterException(f"Invalid write attributes specified while {action} a client")
+
+
 def _check_pool_settings(settings: Mapping[str, Any]) -> None:
     if settings.get("AliasAttributes") and settings.get("UsernameAttributes"):
         raise InvalidParameterException(
@@ -284,6 +298,13 @@ def _check_pool_settings(settings: Mapping[str, Any]) -> None:
         raise InvalidParameterException(
             "All attributes in AttributesRequireVerificationBeforeUpdate must exist in AutoVerifiedAttributes"
         )
+    mechanisms = [
+        str(m.get("Name")) for m in (settings.get("AccountRecoverySetting") or {}).get("RecoveryMechanisms") or []
+    ]
+    if "admin_only" in mechanisms and len(mechanisms) > 1:
+        # "The admin_only option prevents self-service account recovery" (RecoveryOptionType): beside a verified
+        # email or phone it would be a second choice that ForgotPassword falls back to.
+        raise InvalidParameterException("The admin_only recovery option cannot be combined with another option.")
     policy = (settings.get("Policies") or {}).get("PasswordPolicy") or {}
     if "MinimumLength" in policy and not 6 <= int(policy["MinimumLength"]) <= 99:
         raise InvalidParameterException("Password minimum length must be between 6 and 99.")
@@ -413,7 +434,10 @@ class PoolService:
                 for k in ("SchemaAttributes", *_IMMUTABLE_POOL_SETTINGS, *_MFA_ONLY_SETTINGS)
                 if k in record.settings
             }
-            new_settings: dict[str, Any] = {k: copy.deepcopy(request[k]) for k in _POOL_SETTINGS if k in request}
+            # UpdateUserPool has no members for the settings fixed at creation: one sent anyway is ignored (as
+            # AWS ignores unknown members), never written -- it would change how existing users are named.
+            given = [k for k in _POOL_SETTINGS if k in request and k not in _IMMUTABLE_POOL_SETTINGS]
+            new_settings: dict[str, Any] = {k: copy.deepcopy(request[k]) for k in given}
             new_settings.update(keep)
             policies = new_settings.setdefault("Policies", {})
             policies["PasswordPolicy"] = full_password_policy(policies.get("PasswordPolicy"))
@@ -539,7 +563,7 @@ class PoolService:
         await self._store.create_client(record)
         return ClientView(record)
 
-    def _client_settings(self, pool: PoolView, request: Mapping[str, Any]) -> dict[str, Any]:
+    def _client_settings(self, pool: PoolView, request: Mapping[str, Any], action: str = "creating") -> dict[str, Any]:
         settings: dict[str, Any] = {k: copy.deepcopy(request[k]) for k in _CLIENT_SETTINGS if k in request}
         if settings.get("RefreshTokenValidity") == 0:
             # "You can't set RefreshTokenValidity to 0. If you do, Amazon Cognito overrides the value with the
@@ -547,15 +571,26 @@ class PoolService:
             del settings["RefreshTokenValidity"]
             if isinstance(settings.get("TokenValidityUnits"), dict):
                 settings["TokenValidityUnits"].pop("RefreshToken", None)
+        given_units = settings.get("TokenValidityUnits")
+        units = settings["TokenValidityUnits"] = dict(given_units) if isinstance(given_units, dict) else {}
+        for token, key in _SETTINGS_KEY.items():
+            if key in settings:
+                # "The default time unit for AccessTokenValidity in an API request is hours" (IdTokenValidity
+                # too; days for RefreshTokenValidity): a value sent without its unit is read in that unit. A
+                # value left out is the default lifetime, one hour (30 days), described as 60 minutes (30 days).
+                units.setdefault(token, _API_UNITS[token])
         _check_token_validity(settings)
         settings.setdefault("RefreshTokenValidity", 30)
         settings.setdefault("AccessTokenValidity", 60)
         settings.setdefault("IdTokenValidity", 60)
-        units = settings.setdefault("TokenValidityUnits", {})
         units.setdefault("AccessToken", "minutes")
         units.setdefault("IdToken", "minutes")
         units.setdefault("RefreshToken", "days")
-        settings.setdefault("ExplicitAuthFlows", list(DEFAULT_EXPLICIT_AUTH_FLOWS))
+        if not settings.get("ExplicitAuthFlows"):
+            # "If you don't specify a value for ExplicitAuthFlows, your app client supports ALLOW_REFRESH_TOKEN_AUTH,
+            # ALLOW_USER_SRP_AUTH, and ALLOW_CUSTOM_AUTH": an empty list specifies none either, and the client
+            # signs in with those three, so it is described with them.
+            settings["ExplicitAuthFlows"] = list(DEFAULT_EXPLICIT_AUTH_FLOWS)
         settings.setdefault("PreventUserExistenceErrors", "LEGACY")
         settings.setdefault("EnableTokenRevocation", True)
         settings.setdefault("EnablePropagateAdditionalUserContextData", False)
@@ -568,6 +603,7 @@ class PoolService:
             for attr in settings.get(key) or []:
                 if attr not in known:
                     raise InvalidParameterException(f"Invalid {key}: attribute {attr} does not exist in the schema.")
+        _check_write_attributes(pool, settings.get("WriteAttributes"), action)
         for flow in settings["ExplicitAuthFlows"]:
             if flow not in _KNOWN_FLOWS:
                 raise InvalidParameterException(f"Invalid ExplicitAuthFlows value: {flow}")
@@ -621,7 +657,7 @@ class PoolService:
             pool = await self.get_pool(pool_id)
             client = await self.get_client(pool_id, client_id, fresh=True)
             record = client.record
-            record.settings = self._client_settings(pool, request)
+            record.settings = self._client_settings(pool, request, "updating")
             if request.get("ClientName"):
                 record.name = str(request["ClientName"])
             record.updated_at = time.time()

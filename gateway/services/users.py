@@ -40,6 +40,7 @@ from gateway.secretbox import SecretBox
 from gateway.services.code_limits import CodeSendLimiter, unknown_user_key
 from gateway.services.hooks import PRE_SIGN_UP_ADMIN_CREATE_USER, PRE_SIGN_UP_SIGN_UP, HookRegistry
 from gateway.services.messaging import EmailMessage, Messenger, SmsMessage, email_parts, render_template
+from gateway.services.mfa import EMAIL_OTP, SMS_MFA, mfa_settings
 from gateway.services.mfa_legacy import mfa_options
 from gateway.services.passwords import PasswordHasher, check_password_policy, generate_temporary_password
 from gateway.services.pools import ClientView, PoolService, PoolView
@@ -459,7 +460,8 @@ class UserService:
         if message_action == "RESEND":
             return await self._resend_invitation(pool, username, delivery_mediums)
         attributes = canonical_values(pool.schema, attributes)
-        name = self._name_for_new_user(pool, username, attributes)
+        name = self._name_for_new_user(pool, username, attributes)  # may take the email or phone from the name
+        _check_verified_flags(attributes, attributes)
         if temporary_password is not None:
             check_password_policy(temporary_password, pool.password_policy)
         password = temporary_password or generate_temporary_password(pool.password_policy)
@@ -837,6 +839,7 @@ class UserService:
             _check_user_writable(attributes)
             if client is not None:
                 self._check_writable(client, attributes)
+        _check_verified_flags(attributes, {**user.attributes, **attributes})
         changed_verifiable = [
             a
             for a in ("email", "phone_number")
@@ -1077,15 +1080,27 @@ class UserService:
         return delivery
 
     def _recovery_attribute(self, pool: PoolView, user: UserRecord) -> str | None:
-        mechanisms = (pool.settings.get("AccountRecoverySetting") or {}).get("RecoveryMechanisms") or [
+        configured = (pool.settings.get("AccountRecoverySetting") or {}).get("RecoveryMechanisms")
+        mechanisms = configured or [
             {"Name": "verified_email", "Priority": 1},
             {"Name": "verified_phone_number", "Priority": 2},
         ]
+        if any(m.get("Name") == "admin_only" for m in mechanisms):
+            return None  # "The admin_only option prevents self-service account recovery" (RecoveryOptionType)
+        # AccountRecoverySettingType: "With this setting, SMS doesn't qualify for a valid password recovery
+        # mechanism if the user also has SMS multi-factor authentication (MFA) activated. Email MFA is also
+        # disqualifying for account recovery with email." -- one phone (or mailbox) must not be both the way to
+        # a new password and the second factor.
+        second_factors = set(mfa_settings(user)["enabled"]) if configured else set()
+        disqualified = {
+            a for a, factor in (("phone_number", SMS_MFA), ("email", EMAIL_OTP)) if factor in second_factors
+        }
         for mechanism in sorted(mechanisms, key=lambda m: int(m.get("Priority", 1))):
             name = str(mechanism.get("Name", ""))
             attribute = name.removeprefix("verified_")
             if (
                 attribute in ("email", "phone_number")
+                and attribute not in disqualified
                 and user.attributes.get(attribute)
                 and (user.attributes.get(f"{attribute}_verified") == "true")
             ):
@@ -1190,6 +1205,14 @@ _SYSTEM_ATTRIBUTES = ("email_verified", "phone_number_verified", "identities")
 # ForceAliasCreation moves these from their holder ("the phone number or email address ... already exists as an
 # alias with a different user"); any other alias (preferred_username) stays unique outright.
 _MIGRATING_ALIASES = ("email", "phone_number")
+
+
+def _check_verified_flags(written: Mapping[str, str], result: Mapping[str, str]) -> None:
+    """An email (phone number) is marked verified only beside a value: "You must provide a value for email
+    when you want to set email_verified to true" (AdminCreateUser's UserAttributes; phone_number alike)."""
+    for attribute in ("email", "phone_number"):
+        if written.get(f"{attribute}_verified") == "true" and not result.get(attribute):
+            raise InvalidParameterException(f"{attribute}_verified cannot be true when {attribute} has no value.")
 
 
 def _check_user_writable(names: Iterable[str]) -> None:
