@@ -68,7 +68,7 @@ class CachingRelyingParty:
         assert response.status_code == 200
         match = re.fullmatch(r"public, max-age=(\d+)", response.headers["Cache-Control"])
         assert match, response.headers["Cache-Control"]
-        self.keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(response.json()).keys}
+        self.keys = {str(key.key_id): key for key in jwt.PyJWKSet.from_dict(response.json()).keys}
         self.expires = fetched_at + int(match.group(1))
         self.fetches += 1
 
