@@ -425,7 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys_parser = commands.add_parser("keys", help="signing key tools")
     keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
-    rotate = keys_commands.add_parser("rotate", help="make a new signing key for a pool")
+    rotate = keys_commands.add_parser(
+        "rotate", help="publish new signing keys for a pool; they sign once cached JWK Sets hold them"
+    )
     server_options(rotate)
     rotate.add_argument("pool_id", help='a user pool id, or "identity" for the identity pools\' OpenID tokens')
     rotate.add_argument(
