@@ -366,3 +366,13 @@ def test_a_second_rotation_before_the_first_takes_over(gatehouse: GatehouseServe
         if sent > starts_two + 0.5:
             assert kids == two_kids
         time.sleep(0.4)
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan"])
+def test_a_bad_jwks_max_age_is_refused(gatehouse: GatehouseServer, value: str) -> None:
+    pool_id, _ = user_pool(gatehouse, f"bad-max-age-{len(value)}")
+    before = pool_key_rows(gatehouse, pool_id)
+    result = run_cli(gatehouse, pool_id, env={**ENV, "GATEHOUSE_JWKS_MAX_AGE_SECONDS": value})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"GATEHOUSE_JWKS_MAX_AGE_SECONDS: expected a number of seconds, got '{value}'" in result.stderr
+    assert pool_key_rows(gatehouse, pool_id) == before
