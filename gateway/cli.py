@@ -67,6 +67,8 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         overrides["log_json"] = False
     if os.environ.get("GATEHOUSE_KEY_CACHE_SECONDS"):
         overrides["key_cache_seconds"] = _env_seconds("GATEHOUSE_KEY_CACHE_SECONDS")
+    if os.environ.get("GATEHOUSE_JWKS_MAX_AGE_SECONDS"):
+        overrides["jwks_max_age_seconds"] = _env_seconds("GATEHOUSE_JWKS_MAX_AGE_SECONDS")
     if os.environ.get("GATEHOUSE_OAUTH_CODE_SECONDS"):
         overrides["oauth_code_seconds"] = _env_seconds("GATEHOUSE_OAUTH_CODE_SECONDS")
     if os.environ.get("GATEHOUSE_SOCIAL_ENDPOINTS"):
@@ -299,34 +301,77 @@ def keys_rotate(args: argparse.Namespace) -> int:
 
 
 def _keys_rotate(args: argparse.Namespace) -> int:
+    """Publish new signing keys at once and sign with them once every cached copy of the JWK Set without them
+    has expired: ``now + jwks_max_age_seconds + key_cache_seconds`` (OpenID Connect Core §10.1.1). ``--now``
+    signs with them at once (every running process within its key cache time), for a key that leaked;
+    ``--retire-old`` (only with ``--now``) also deletes the earlier keys, so that their tokens are refused."""
+    import math
+    import time
+    from datetime import UTC, datetime
+
     from gateway.secretbox import SecretBox
     from gateway.services.container import IDENTITY_ISSUER_PATH
     from gateway.services.identities import KEY_SET as IDENTITY_KEY_SET
     from gateway.services.identities import IssuerKeyStore
-    from gateway.services.tokens import SigningKeys
+    from gateway.services.tokens import SigningKeys, SigningKeyStore
     from gateway.storage.sqlite import SqliteStore
 
+    if args.retire_old and not args.now:
+        raise UsageError(
+            "--retire-old needs --now: the earlier keys sign until the new ones take over, so their tokens "
+            "must stay valid"
+        )
     settings = _settings_from_args(args)
     key, _ = _open_data_dir(settings)
+    identity = args.pool_id == IDENTITY_ISSUER_PATH
 
-    async def rotate() -> list[str]:
+    async def rotate() -> tuple[list[str], float, list[str]]:
         store = await SqliteStore.open(settings.database)
         try:
-            if args.pool_id == IDENTITY_ISSUER_PATH:
+            key_store: SigningKeyStore
+            uses: tuple[str, ...]
+            if identity:
                 # The identity pools' issuer ({public_url}/identity) signs OpenID tokens with one key set.
-                return await SigningKeys(IssuerKeyStore(store), SecretBox(key)).rotate(IDENTITY_KEY_SET, uses=("id",))
-            if await store.get_pool(args.pool_id) is None:
-                raise SystemExit(f"no user pool {args.pool_id}")
-            return await SigningKeys(store, SecretBox(key)).rotate(args.pool_id)
+                key_store, key_set, uses = IssuerKeyStore(store), IDENTITY_KEY_SET, ("id",)
+            else:
+                if await store.get_pool(args.pool_id) is None:
+                    raise SystemExit(f"no user pool {args.pool_id}")
+                key_store, key_set, uses = store, args.pool_id, ("id", "access")
+            # The same settings as `serve` reads, so the delay matches the servers' max-age and key cache.
+            keys = SigningKeys(
+                key_store,
+                SecretBox(key),
+                cache_seconds=settings.key_cache_seconds,
+                jwks_max_age=settings.jwks_max_age_seconds,
+            )
+            before = [k.kid for k in await key_store.list_signing_keys(key_set)]
+            # Rounded up to a whole second, so that the time printed is the exact one (and never early).
+            starts_at = time.time() if args.now else float(math.ceil(time.time() + keys.publish_seconds))
+            kids = await keys.rotate(key_set, uses, starts_at=starts_at, retire_old=args.retire_old)
+            after = {k.kid for k in await key_store.list_signing_keys(key_set)}
+            return kids, starts_at, [kid for kid in before if kid not in after]
         finally:
             await store.close()
 
-    kids = asyncio.run(rotate())
-    what = "identity pools' OpenID tokens" if args.pool_id == IDENTITY_ISSUER_PATH else "ID and access tokens"
-    print(
-        f"new signing keys {', '.join(kids)} ({what}) for {args.pool_id}; "
-        "earlier keys stay published until their tokens expire"
-    )
+    kids, starts_at, dropped = asyncio.run(rotate())
+    what = "identity pools' OpenID tokens" if identity else "ID and access tokens"
+    cache = f"{settings.key_cache_seconds:g} s"
+    if args.now:
+        when = f"signing now (running servers switch within their key cache time, {cache})"
+    else:
+        at = datetime.fromtimestamp(starts_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = (
+            f"published now, signing from {at} (in {settings.jwks_max_age_seconds:g} s JWKS max-age "
+            f"+ {cache} key cache)"
+        )
+    print(f"new signing keys {', '.join(kids)} ({what}) for {args.pool_id}: {when}")
+    if args.retire_old:
+        print(
+            f"retired at once: {', '.join(dropped) or 'none'}; tokens they signed are refused "
+            f"(by running servers within {cache})"
+        )
+    else:
+        print("earlier keys stay published until their tokens expire")
     return 0
 
 
@@ -380,9 +425,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys_parser = commands.add_parser("keys", help="signing key tools")
     keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
-    rotate = keys_commands.add_parser("rotate", help="make a new signing key for a pool")
+    rotate = keys_commands.add_parser(
+        "rotate", help="publish new signing keys for a pool; they sign once cached JWK Sets hold them"
+    )
     server_options(rotate)
     rotate.add_argument("pool_id", help='a user pool id, or "identity" for the identity pools\' OpenID tokens')
+    rotate.add_argument(
+        "--now",
+        action="store_true",
+        help="sign with the new keys at once, before relying parties' cached JWKS hold them (a leaked key)",
+    )
+    rotate.add_argument(
+        "--retire-old",
+        action="store_true",
+        help="with --now: delete the earlier keys at once, so that every token they signed is refused",
+    )
     rotate.set_defaults(handler=keys_rotate)
     return parser
 

@@ -79,6 +79,9 @@ class Settings:
     # How long a process trusts its cached signing keys before asking the store again, so that a key made by
     # `gatehouse keys rotate` (or another process) is used within this many seconds. Env GATEHOUSE_KEY_CACHE_SECONDS.
     key_cache_seconds: float = 60.0
+    # The JWK Sets' Cache-Control max-age. A rotated key is published at once and signs only after this plus
+    # key_cache_seconds (gateway/services/tokens.py SigningKeys). Env GATEHOUSE_JWKS_MAX_AGE_SECONDS.
+    jwks_max_age_seconds: float = 300.0
     # Token buckets on unsigned calls, per app client and per source address (config file server.rate_limits).
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     # How long an OAuth authorization code may be redeemed (Cognito: 5 minutes). Env GATEHOUSE_OAUTH_CODE_SECONDS.

@@ -12,8 +12,10 @@ CACHE_CONTROL = {"Cache-Control": "public, max-age=300"}
 
 
 async def identity_jwks(request: web.Request) -> web.Response:
-    keys = await request.app[SERVICES].identities.jwks()
-    return web.json_response(keys, headers=CACHE_CONTROL)
+    identities = request.app[SERVICES].identities
+    keys = await identities.jwks()
+    # As a pool's JWKS: the max-age that a rotated key's delay before signing is made to outlast.
+    return web.json_response(keys, headers={"Cache-Control": f"public, max-age={identities.keys.jwks_max_age}"})
 
 
 async def identity_openid_configuration(request: web.Request) -> web.Response:

@@ -20,8 +20,10 @@ async def jwks(request: web.Request) -> web.Response:
         await services.pools.get_pool(pool_id)
     except ResourceNotFoundException:
         return web.json_response({"message": "User pool does not exist"}, status=404)
-    keys = await services.tokens.keys.jwks(pool_id)
-    return web.json_response(keys, headers={"Cache-Control": "public, max-age=300"})
+    signing_keys = services.tokens.keys
+    keys = await signing_keys.jwks(pool_id)
+    # A key published here signs only once every cached copy of an earlier response has expired (SigningKeys).
+    return web.json_response(keys, headers={"Cache-Control": f"public, max-age={signing_keys.jwks_max_age}"})
 
 
 async def openid_configuration(request: web.Request) -> web.Response:

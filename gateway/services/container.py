@@ -93,7 +93,11 @@ class Services:
             store, pools, hasher, messenger, box, code_key, metrics, default_email_sender=settings.default_email_sender
         )
         tokens = TokenService(
-            store, SigningKeys(store, box, cache_seconds=settings.key_cache_seconds), settings.issuer_base
+            store,
+            SigningKeys(
+                store, box, cache_seconds=settings.key_cache_seconds, jwks_max_age=settings.jwks_max_age_seconds
+            ),
+            settings.issuer_base,
         )
         risk = RiskService(store, pools, messenger, metrics, default_email_sender=settings.default_email_sender)
         users.threats = risk
@@ -116,7 +120,12 @@ class Services:
             region=settings.region,
             account_id=settings.account_id,
         )
-        identity_keys = SigningKeys(IssuerKeyStore(store), box, cache_seconds=settings.key_cache_seconds)
+        identity_keys = SigningKeys(
+            IssuerKeyStore(store),
+            box,
+            cache_seconds=settings.key_cache_seconds,
+            jwks_max_age=settings.jwks_max_age_seconds,
+        )
         identities = IdentityService(
             store,
             identity_pools,

@@ -16,6 +16,7 @@ import asyncio
 import binascii
 import hashlib
 import json
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -45,6 +46,9 @@ ADMIN_SCOPE = "aws.cognito.signin.user.admin"
 KEY_CACHE_SECONDS = 60.0
 # Access and ID tokens live at most a day (Cognito's maximum), so a retired key is published that long.
 MAX_TOKEN_SECONDS = 24 * 3600
+# How long a JWK Set response may be cached (its Cache-Control max-age): the default of
+# Settings.jwks_max_age_seconds, which env GATEHOUSE_JWKS_MAX_AGE_SECONDS overrides.
+JWKS_MAX_AGE_SECONDS = 300
 # Verified tokens remembered per process (a few MB at most: a token is ~1 KB).
 VERIFIED_CACHE_SIZE = 4096
 
@@ -90,14 +94,50 @@ class _LoadedKey:
     header_segment: str
     active: bool
     retired_at: float | None
+    token_use: str = "id"
+    # When it starts signing (the record's created_at; later than its publication after a scheduled rotation).
+    signs_from: float = 0.0
 
 
 @dataclass
 class _PoolKeys:
     loaded_at: float
     keys: dict[str, _LoadedKey] = field(default_factory=dict)
-    # The active key for each token use ("id", "access").
+    # The key that signs each token use ("id", "access") now: see _choose.
     active: dict[str, _LoadedKey] = field(default_factory=dict)
+    # The wall-clock time at which that choice changes (a published key starts signing, or one stops).
+    switch_at: float = math.inf
+
+
+def _choose(pool_keys: _PoolKeys, now: float) -> None:
+    """Pick the signing key of each token use at ``now``: of the keys that have started signing
+    (``signs_from <= now``) and are not retired (``retired_at`` unset or later than ``now``), the one that
+    started last. Failing that (never the case for keys made by :meth:`SigningKeys.rotate`), the latest key that
+    has started, else the first one to start. Also notes when the choice next changes, so that the hot path
+    re-chooses from the keys it holds, without reading the store."""
+    chosen: dict[str, _LoadedKey] = {}
+    fallback: dict[str, _LoadedKey] = {}
+    switch_at = math.inf
+    for key in pool_keys.keys.values():
+        use = key.token_use
+        if key.signs_from > now:
+            switch_at = min(switch_at, key.signs_from)
+            other = fallback.get(use)
+            if other is None or (other.signs_from > now and key.signs_from < other.signs_from):
+                fallback[use] = key
+            continue
+        other = fallback.get(use)
+        if other is None or other.signs_from > now or key.signs_from > other.signs_from:
+            fallback[use] = key
+        if key.retired_at is not None:
+            if key.retired_at <= now:
+                continue
+            switch_at = min(switch_at, key.retired_at)
+        best = chosen.get(use)
+        if best is None or key.signs_from > best.signs_from:
+            chosen[use] = key
+    pool_keys.active = {**fallback, **chosen}
+    pool_keys.switch_at = switch_at
 
 
 @dataclass(frozen=True)
@@ -137,12 +177,28 @@ class SigningKeyStore(Protocol):
 
 class SigningKeys:
     """A pool's signing keys: one active key for ID tokens and one for access tokens (as Cognito signs them
-    with different keys), created with the pool, rotated on request, cached per process."""
+    with different keys), created with the pool, rotated on request, cached per process.
 
-    def __init__(self, store: SigningKeyStore, box: SecretBox, *, cache_seconds: float = KEY_CACHE_SECONDS) -> None:
+    Rotation publishes before it signs (OpenID Connect Core §10.1.1; RFC 7517 §5 lets a set hold keys not yet
+    in use): a key made by ``rotate(..., starts_at=...)`` is in the JWK Set at once and signs from
+    ``starts_at``. :attr:`publish_seconds` is the safe delay: the JWKS max-age plus the key cache time, since a
+    process may serve a JWK Set without the new key for up to ``cache_seconds`` after the rotation and a
+    relying party may keep that response for ``jwks_max_age`` seconds more. Every process switches at the same
+    wall-clock time, as the time is in the store."""
+
+    def __init__(
+        self,
+        store: SigningKeyStore,
+        box: SecretBox,
+        *,
+        cache_seconds: float = KEY_CACHE_SECONDS,
+        jwks_max_age: float = JWKS_MAX_AGE_SECONDS,
+    ) -> None:
         self._store = store
         self._box = box
         self._cache_seconds = cache_seconds
+        # Cache-Control's max-age is whole seconds (RFC 9111 §1.2.2): rounded up, so the delay covers it.
+        self.jwks_max_age = math.ceil(jwks_max_age)
         self._cache: dict[str, _PoolKeys] = {}
         self._creating: dict[str, asyncio.Lock] = {}
 
@@ -162,7 +218,19 @@ class SigningKeys:
             header_segment=header,
             active=record.active,
             retired_at=record.retired_at,
+            token_use=record.token_use,
+            signs_from=record.created_at,
         )
+
+    @property
+    def cache_seconds(self) -> float:
+        return self._cache_seconds
+
+    @property
+    def publish_seconds(self) -> float:
+        """How long after a rotation its keys may start signing: every cached copy of a JWK Set without them
+        has expired by then (the JWKS max-age plus this process's key cache time)."""
+        return self.jwks_max_age + self._cache_seconds
 
     def _expired(self, record: SigningKeyRecord, now: float) -> bool:
         """A key retired long enough ago that no token it signed can still be unexpired: neither published nor
@@ -182,16 +250,26 @@ class SigningKeys:
             loaded = known if known is not None else await asyncio.to_thread(self._load, record)
             loaded.active, loaded.retired_at = record.active, record.retired_at
             pool_keys.keys[record.kid] = loaded
-            if record.active:
-                pool_keys.active.setdefault(record.token_use, loaded)
+        _choose(pool_keys, now)
         self._cache[pool_id] = pool_keys
         return pool_keys
 
     async def _pool_keys(self, pool_id: str, *, force: bool = False) -> _PoolKeys:
         cached = self._cache.get(pool_id)
         if not force and cached is not None and time.monotonic() - cached.loaded_at < self._cache_seconds:
+            now = time.time()
+            if now >= cached.switch_at:
+                # A published key's time to sign has come (or a retired key's time to stop): chosen again
+                # from the keys already held.
+                _choose(cached, now)
             return cached
         return await self._refresh(pool_id)
+
+    def trusts(self, pool_id: str, kid: str) -> bool:
+        """Whether this process's key set, read within the key cache time, holds ``kid``: a check without
+        I/O for tokens verified earlier. False also when the set is due to be read again."""
+        cached = self._cache.get(pool_id)
+        return cached is not None and kid in cached.keys and time.monotonic() - cached.loaded_at < self._cache_seconds
 
     async def active_key(self, pool_id: str, token_use: str = "id") -> _LoadedKey:
         keys = await self._pool_keys(pool_id)
@@ -207,7 +285,11 @@ class SigningKeys:
     async def active_keys(self, pool_id: str) -> tuple[_LoadedKey, _LoadedKey]:
         """The active ID and access token keys: one cache look-up for the pair every sign-in signs with."""
         cached = self._cache.get(pool_id)
-        if cached is not None and time.monotonic() - cached.loaded_at < self._cache_seconds:
+        if (
+            cached is not None
+            and time.monotonic() - cached.loaded_at < self._cache_seconds
+            and time.time() < cached.switch_at
+        ):
             id_key = cached.active.get("id")
             access_key = cached.active.get("access")
             if id_key is not None and access_key is not None:
@@ -220,9 +302,22 @@ class SigningKeys:
             keys = await self._pool_keys(pool_id, force=True)
         return keys.keys.get(kid)
 
-    async def rotate(self, pool_id: str, uses: tuple[str, ...] = TOKEN_USES) -> list[str]:
-        """Make new active keys; the old ones stay published until their tokens expire."""
+    async def rotate(
+        self,
+        pool_id: str,
+        uses: tuple[str, ...] = TOKEN_USES,
+        *,
+        starts_at: float | None = None,
+        retire_old: bool = False,
+    ) -> list[str]:
+        """Make new keys, published at once, that sign from ``starts_at`` (default: now); until then the
+        current keys sign. The old keys stay published until their tokens expire, unless ``retire_old``:
+        then every other key of these uses is deleted, and its tokens are refused once each process has
+        re-read its keys (within the key cache time) -- for a key that leaked."""
         now = time.time()
+        starts = now if starts_at is None else max(starts_at, now)
+        if retire_old and starts > now:
+            raise ValueError("retire_old needs the new keys to sign now")
         kids = []
         for token_use in uses:
             # RSA key generation takes ~100 ms of CPU: off the event loop.
@@ -230,14 +325,17 @@ class SigningKeys:
             kid = str(key.thumbprint())
             sealed = self._box.seal(key.export_private().encode(), aad=kid.encode())
             await self._store.add_signing_key(
+                # created_at is when the key starts signing: the store retires the current key then.
                 SigningKeyRecord(
-                    pool_id=pool_id, kid=kid, private_jwk=sealed, created_at=now, active=True, token_use=token_use
+                    pool_id=pool_id, kid=kid, private_jwk=sealed, created_at=starts, active=True, token_use=token_use
                 )
             )
             kids.append(kid)
-        # Drop keys retired long enough ago that no token signed with them can still be valid.
+        # Drop keys retired long enough ago that no token signed with them can still be valid (and, for a
+        # leaked key, every key but the new ones).
         for record in await self._store.list_signing_keys(pool_id):
-            if self._expired(record, now):
+            leaked = retire_old and record.token_use in uses and record.kid not in kids
+            if leaked or self._expired(record, now):
                 await self._store.delete_signing_key(pool_id, record.kid)
         await self._refresh(pool_id)
         return kids
@@ -298,10 +396,10 @@ class TokenService:
         self._issuer_base = issuer_base.rstrip("/")
         # Parsed JOSE headers by their base64url text: a pool's tokens share one per key (never mutated).
         self._headers: dict[str, Any] = {}
-        # Tokens whose signature checked out: text -> (claims, pool id, exp). See verify_jwt.
+        # Tokens whose signature checked out: text -> (claims, pool id, exp, kid). See verify_jwt.
         # Insertion order is age: popitem(last=False) evicts the oldest in O(1) (a plain dict's first key is
         # found by scanning past every slot emptied before it, microseconds per miss once the cache churns).
-        self._verified: OrderedDict[str, tuple[dict[str, Any], str, int]] = OrderedDict()
+        self._verified: OrderedDict[str, tuple[dict[str, Any], str, int, str]] = OrderedDict()
 
     def issuer(self, pool_id: str) -> str:
         return f"{self._issuer_base}/{pool_id}"
@@ -427,16 +525,22 @@ class TokenService:
         """Check signature, issuer and expiry of one of our JWTs and return its claims.
 
         A client presents the same access token for up to its lifetime, so a token whose signature has been
-        verified is remembered by its exact text (bounded, oldest first out) and only its expiry and pool are
-        checked again. Revocation is never cached: callers check the store on every call.
+        verified is remembered by its exact text (bounded, oldest first out) and only its expiry, pool and key
+        are checked again: a key dropped since (retired with ``keys rotate --now --retire-old``, or past its
+        publication window) no longer vouches for the tokens it signed, in any process once it has re-read its
+        keys (within the key cache time; a dictionary look-up while its key set is fresh). Revocation is never
+        cached: callers check the store on every call.
         """
         known = self._verified.get(token)
         if known is not None:
-            claims, token_pool, exp = known
+            claims, token_pool, exp, kid = known
             if exp <= time.time():
                 self._verified.pop(token, None)
                 raise NotAuthorizedException("Access Token has expired")
             if pool_id is not None and token_pool != pool_id:
+                raise NotAuthorizedException("Invalid token")
+            if not self.keys.trusts(token_pool, kid) and await self.keys.key_for(token_pool, kid) is None:
+                self._verified.pop(token, None)
                 raise NotAuthorizedException("Invalid token")
             return dict(claims)
         header, claims, signing_input, signature = _unverified_parts(token, self._headers)
@@ -461,7 +565,7 @@ class TokenService:
             raise NotAuthorizedException("Access Token has expired")
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
-        self._verified[token] = (claims, token_pool, expiry)
+        self._verified[token] = (claims, token_pool, expiry, header["kid"])
         return dict(claims)
 
     async def verify_access_token(self, token: str, *, required_scope: str | None = ADMIN_SCOPE) -> VerifiedAccessToken:

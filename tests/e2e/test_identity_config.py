@@ -182,7 +182,17 @@ def test_keys_rotate_identity_while_the_server_runs(server: GatehouseServer) -> 
     first = developer_token()
     old_kid = jwt.get_unverified_header(first["Token"])["kid"]
     rotated = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "keys", "rotate", "--data-dir", str(server.data_dir), "identity"],
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "keys",
+            "rotate",
+            "--now",
+            "--data-dir",
+            str(server.data_dir),
+            "identity",
+        ],
         env={
             **os.environ,
             "GATEHOUSE_ADMIN_ACCESS_KEY_ID": ADMIN_KEY_ID,

@@ -150,13 +150,13 @@ def test_keys_rotate_while_the_server_runs(server: GatehouseServer) -> None:
     assert old_kids <= before
 
     rotated = gatehouse_cli(
-        "keys", "rotate", "--data-dir", str(server.data_dir), pool_id,
+        "keys", "rotate", "--now", "--data-dir", str(server.data_dir), pool_id,
         env={"GATEHOUSE_ADMIN_ACCESS_KEY_ID": ADMIN_KEY_ID, "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY": ADMIN_SECRET},
     )  # fmt: skip
     assert rotated.returncode == 0, rotated.stderr
     assert pool_id in rotated.stdout
 
-    # The running server starts signing with the new key(s) once its key cache (1 s here) runs out.
+    # --now: the running server starts signing with the new key(s) once its key cache (1 s here) runs out.
     deadline = time.monotonic() + 15
     while True:
         second = tokens_of(public_idp, client_id, "ivy")
