@@ -17,10 +17,11 @@ store's one-use marker, shared by every process). XML is parsed with defusedxml 
 
 pysaml2 shells out to xmlsec1 and parses XML synchronously; every call to it runs in the executor.
 
-Metadata from ``MetadataURL`` is read again every ``METADATA_REFRESH_SECONDS`` (Cognito refreshes it every 6 hours
-or before it expires), and at once -- at most every ``METADATA_RETRY_SECONDS`` -- when a Response does not verify
-with what is known, as when the IdP rolls its signing certificate. One refresh at a time per provider; others wait
-for it. A fetch that fails, or whose metadata does not parse, names no IdP or holds no unexpired signing
+Metadata from ``MetadataURL`` is read again every ``METADATA_REFRESH_SECONDS``, or sooner when its
+``validUntil`` (SAML Metadata §2.3.1) comes first (Cognito refreshes it every 6 hours or before it expires), and
+at once -- at most every ``METADATA_RETRY_SECONDS`` -- when a Response does not verify with what is known, as when
+the IdP rolls its signing certificate. One refresh at a time per provider; others wait for it. A fetch that
+fails, or whose metadata does not parse, names no IdP, has expired (validUntil) or holds no unexpired signing
 certificate, keeps the old metadata (and is logged). Each process keeps its own copy: N workers read the URL at
 most N times per interval.
 
@@ -140,6 +141,7 @@ class SAMLConnector(SamlConnector):
         self._metadata: str | None = self.details.get("MetadataFile")
         # MetadataURL: when the metadata in hand was last fetched, and when a fetch was last tried (monotonic).
         self._fetched_at = 0.0
+        self._refresh_due = 0.0
         self._tried_at = float("-inf")
         self._refreshing = asyncio.Lock()
 
@@ -148,9 +150,7 @@ class SAMLConnector(SamlConnector):
     async def _metadata_xml(self) -> str:
         """The IdP's metadata: the MetadataFile, or MetadataURL's as last fetched (read again when it is older
         than METADATA_REFRESH_SECONDS; a failed refresh keeps it)."""
-        if "MetadataURL" in self.details and (
-            self._metadata is None or time.monotonic() - self._fetched_at > METADATA_REFRESH_SECONDS
-        ):
+        if "MetadataURL" in self.details and (self._metadata is None or time.monotonic() > self._refresh_due):
             await self._refresh(after_failure=False)
         if self._metadata is None:
             raise UpstreamError("metadata_unreachable", "no metadata")
@@ -169,12 +169,12 @@ class SAMLConnector(SamlConnector):
                 # Tried lately (a failed fetch too: a hanging or broken IdP is not asked on every sign-in).
                 if now - self._tried_at < METADATA_RETRY_SECONDS:
                     return False
-                if not after_failure and now - self._fetched_at <= METADATA_REFRESH_SECONDS:
+                if not after_failure and now <= self._refresh_due:
                     return False  # another waiter's fetch just did it
             self._tried_at = now
             try:
                 fetched = await self._fetch_metadata()
-                await self.context.run_blocking(_check_fetched, fetched)
+                valid_until = await self.context.run_blocking(_check_fetched, fetched)
             except UpstreamError as error:
                 if self._metadata is None:
                     raise
@@ -183,6 +183,11 @@ class SAMLConnector(SamlConnector):
                 )
                 return False
             self._fetched_at = time.monotonic()
+            lifetime = METADATA_REFRESH_SECONDS
+            if valid_until is not None:
+                # Read again before it expires -- but never more often than the retry interval.
+                lifetime = min(lifetime, max(valid_until - time.time(), METADATA_RETRY_SECONDS))
+            self._refresh_due = self._fetched_at + lifetime
             if fetched == self._metadata:
                 return False
             if self._metadata is not None:
@@ -784,10 +789,21 @@ def check_signing_certificates(metadata: str, *, every: bool, now: float | None 
         raise ProviderConfigError("Every signing certificate in the SAML metadata has expired.")
 
 
-def _check_fetched(metadata: str) -> None:
-    """Whether metadata read from MetadataURL may replace what is known (in the executor: XML and X.509 parsing)."""
+def _check_fetched(metadata: str) -> float | None:
+    """Whether metadata read from MetadataURL may replace what is known (in the executor: XML and X.509 parsing);
+    its root's ``validUntil`` as epoch seconds, if it has one."""
     try:
         idp_endpoints(metadata)
         check_signing_certificates(metadata, every=False)
     except ProviderConfigError as exc:
         raise UpstreamError("metadata_invalid", str(exc)) from exc
+    valid_until = SafeElementTree.fromstring(metadata.encode(), forbid_dtd=True).get("validUntil")
+    if not valid_until:
+        return None
+    try:
+        expires = _epoch(valid_until)
+    except (ValueError, TypeError, AttributeError) as exc:  # pysaml2's parser fails each way on a bad dateTime
+        raise UpstreamError("metadata_invalid", "validUntil is not a dateTime") from exc
+    if expires <= time.time():
+        raise UpstreamError("metadata_invalid", "the metadata has expired (validUntil)")
+    return expires

@@ -38,6 +38,7 @@ from jwcrypto import jwk, jwt
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
 from saml2.server import Server
+from saml2.time_util import instant
 
 from tests.e2e.federation_support import Flow, corp_details, usernames
 from tests.e2e.oauth_support import CALLBACK, query_of
@@ -149,8 +150,10 @@ class RollingSamlIdP(FakeSamlIdP):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.metadata_fetches = 0
-        # "ok", "error" (HTTP 500), "garbage" (not XML), "expired" (only an expired signing certificate)
+        # "ok", "error" (HTTP 500), "garbage" (not XML), "expired" (only an expired signing certificate),
+        # "stale" (validUntil has passed)
         self.metadata_mode = "ok"
+        self.valid_for: float | None = None  # validUntil this many seconds from each fetch
         self.forging = False
         self.forger = self.server_with(*key_and_cert("forger"))
 
@@ -200,6 +203,10 @@ class RollingSamlIdP(FakeSamlIdP):
         text = self.metadata_xml()
         if self.metadata_mode == "expired":
             text = text.replace(cert_body(self.cert_pem), cert_body(expired_cert_pem("expired")))
+        valid_for = -60 if self.metadata_mode == "stale" else self.valid_for
+        if valid_for is not None:
+            until = instant(time_stamp=int(time.time() + valid_for))
+            text = text.replace(" entityID=", f' validUntil="{until}" entityID=', 1)
         return web.Response(text=text, content_type="application/samlmetadata+xml")
 
     def response(self, in_response_to: str | None, **options: Any) -> str:
@@ -273,7 +280,7 @@ def test_forged_responses_do_not_make_gatehouse_hammer_the_idp(
     assert "code" in sign_in(gatehouse, client_id, "Forged")
 
 
-@pytest.mark.parametrize("mode", ["garbage", "error", "expired"])
+@pytest.mark.parametrize("mode", ["garbage", "error", "expired", "stale"])
 def test_a_failed_refresh_keeps_the_old_metadata(
     gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, rolling: RollingSamlIdP, mode: str
 ) -> None:
@@ -303,6 +310,21 @@ def test_metadata_is_read_again_when_it_is_old(
     assert rolling.metadata_fetches == 1
     time.sleep(REFRESH_SECONDS + 0.5)
     assert "code" in sign_in(gatehouse, client_id, "Periodic")
+    assert rolling.metadata_fetches == 2
+
+
+def test_metadata_is_read_again_before_its_valid_until(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, rolling: RollingSamlIdP
+) -> None:
+    """SAML Metadata §2.3.1: metadata is not to be used after its validUntil; Cognito refreshes URL metadata
+    "before the metadata expires" when that comes before its regular interval."""
+    rolling.valid_for = 3.0
+    saml_provider(idp, pool_id, client_id, "ValidUntil", rolling)
+    rolling.user["name_id"] = "valid-until@corp.example"
+    assert "code" in sign_in(gatehouse, client_id, "ValidUntil")
+    assert rolling.metadata_fetches == 1
+    time.sleep(3.3)  # past validUntil, well before the regular refresh interval
+    assert "code" in sign_in(gatehouse, client_id, "ValidUntil")
     assert rolling.metadata_fetches == 2
 
 
