@@ -381,7 +381,8 @@ class RotatingOIDC(FakeOIDC):
         super().__init__(**kwargs)
         self.jwks_fetches = 0
         self.discovery_fetches = 0
-        self.discovery_fails = False
+        # None, or how discovery fails: "error" (HTTP 503), "issuer" (names another issuer), "junk" (not JSON)
+        self.discovery_fails: str | None = None
         self.jwks_path_now = "/jwks"
         self.moved_keys: list[jwk.JWK] = []
         self.signing_key: jwk.JWK | None = None  # signs ID tokens when set (a key the JWKS may not hold)
@@ -392,10 +393,15 @@ class RotatingOIDC(FakeOIDC):
 
     async def discovery(self, request: web.Request) -> web.Response:
         self.discovery_fetches += 1
-        if self.discovery_fails:
+        if self.discovery_fails == "error":
             return web.Response(status=503, text="unavailable")
+        if self.discovery_fails == "junk":
+            return web.Response(text="<html>maintenance</html>", content_type="text/html")
         document = json.loads((await super().discovery(request)).text or "{}")
         document["jwks_uri"] = self.url + self.jwks_path_now
+        if self.discovery_fails == "issuer":
+            document["issuer"] = "https://evil.example"
+            document["jwks_uri"] = "https://evil.example/jwks"
         return web.json_response(document)
 
     async def jwks(self, request: web.Request) -> web.Response:
@@ -479,26 +485,30 @@ def test_a_moved_jwks_uri_is_picked_up_from_discovery(
     assert rotating.discovery_fetches == 2
 
 
+@pytest.mark.parametrize("failure", ["error", "issuer", "junk"])
 def test_a_failing_discovery_keeps_the_known_endpoints(
-    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, rotating: RotatingOIDC
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, rotating: RotatingOIDC, failure: str
 ) -> None:
-    oidc_provider(idp, pool_id, client_id, "Flaky", rotating)
-    rotating.user = {**rotating.user, "sub": "flaky-1"}
-    assert "code" in sign_in(gatehouse, client_id, "Flaky")
-    rotating.discovery_fails = True
+    """A discovery document that cannot be read, or that names another issuer (OIDC Discovery §4.3), does not
+    replace the endpoints known from the last good one."""
+    name = f"Flaky{failure.capitalize()}"
+    oidc_provider(idp, pool_id, client_id, name, rotating)
+    rotating.user = {**rotating.user, "sub": f"flaky-{failure}"}
+    assert "code" in sign_in(gatehouse, client_id, name)
+    rotating.discovery_fails = failure
     time.sleep(REFRESH_SECONDS + 0.5)
-    answer = sign_in(gatehouse, client_id, "Flaky")
+    answer = sign_in(gatehouse, client_id, name)
     assert "code" in answer, answer
     assert rotating.discovery_fetches == 2  # read again when old, refused, the known endpoints kept
     # Not asked again on every sign-in while it is down.
-    assert "code" in sign_in(gatehouse, client_id, "Flaky")
+    assert "code" in sign_in(gatehouse, client_id, name)
     assert rotating.discovery_fetches == 2
 
 
 def test_a_provider_whose_discovery_never_worked_is_an_error_not_a_500(
     gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, rotating: RotatingOIDC
 ) -> None:
-    rotating.discovery_fails = True
+    rotating.discovery_fails = "error"
     oidc_provider(idp, pool_id, client_id, "Down", rotating)
     answer = sign_in(gatehouse, client_id, "Down")
     assert "code" not in answer and answer.get("error"), answer
