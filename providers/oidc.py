@@ -199,7 +199,10 @@ class OIDCConnector(OAuth2Connector):
         old (a failed refresh keeps the endpoints known)."""
         if not self._discovers():
             return
-        if self._discovery is None or time.monotonic() - self._discovered_at > METADATA_REFRESH_SECONDS:
+        due = self._discovery is None or time.monotonic() - self._discovered_at > METADATA_REFRESH_SECONDS
+        # A refresh already under way (perhaps waiting on a slow issuer): the endpoints known serve meanwhile.
+        busy = self._discovery is not None and self._discovery_lock.locked()
+        if due and not busy:
             await self._discover(after_failure=False)
 
     async def _discover(self, *, after_failure: bool) -> None:
@@ -246,7 +249,9 @@ class OIDCConnector(OAuth2Connector):
         """The issuer's JWKS: cached for JWKS_CACHE_SECONDS; ``refresh`` (an unknown kid) reads it again unless
         it was tried in the last JWKS_REFETCH_SECONDS. One fetch at a time: concurrent callers wait for it and
         use its keys; a failed fetch keeps the keys known."""
-        if self._keys is not None and not refresh and time.monotonic() - self._keys_at <= JWKS_CACHE_SECONDS:
+        # Fresh, or stale with a fetch already under way: the keys in hand serve meanwhile.
+        usable = time.monotonic() - self._keys_at <= JWKS_CACHE_SECONDS or self._keys_lock.locked()
+        if self._keys is not None and not refresh and usable:
             return self._keys
         async with self._keys_lock:
             now = time.monotonic()

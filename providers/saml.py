@@ -150,7 +150,10 @@ class SAMLConnector(SamlConnector):
     async def _metadata_xml(self) -> str:
         """The IdP's metadata: the MetadataFile, or MetadataURL's as last fetched (read again when it is older
         than METADATA_REFRESH_SECONDS; a failed refresh keeps it)."""
-        if "MetadataURL" in self.details and (self._metadata is None or time.monotonic() > self._refresh_due):
+        due = self._metadata is None or time.monotonic() > self._refresh_due
+        # A due refresh already under way (perhaps waiting on a slow IdP): the metadata in hand serves meanwhile.
+        busy = self._metadata is not None and self._refreshing.locked()
+        if "MetadataURL" in self.details and due and not busy:
             await self._refresh(after_failure=False)
         if self._metadata is None:
             raise UpstreamError("metadata_unreachable", "no metadata")
