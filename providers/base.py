@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -39,6 +40,21 @@ T = TypeVar("T")
 # Upstream answers larger than this are refused: token and userinfo responses are a few kilobytes.
 MAX_UPSTREAM_BYTES = 1 << 20
 UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=15)
+
+
+def seconds_setting(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+# Upstream metadata (SAML MetadataURL, OIDC discovery) is read again this often: Cognito's guide ("Adding SAML
+# identity providers to a user pool") recommends MetadataURL so that the metadata is refreshed automatically,
+# every 6 hours or before it expires. A fetch that fails or returns unusable metadata keeps the old metadata.
+METADATA_REFRESH_SECONDS = seconds_setting("GATEHOUSE_METADATA_REFRESH_SECONDS", 6 * 3600.0)
+# A response that does not verify with the known keys (the IdP may have rolled its certificate) makes the
+# metadata be read again at once -- but at most this often per provider and process, so that forged responses
+# cannot make Gatehouse hammer the IdP.
+METADATA_RETRY_SECONDS = seconds_setting("GATEHOUSE_METADATA_RETRY_SECONDS", 300.0)
 
 
 class UpstreamError(Exception):

@@ -6,19 +6,34 @@ JWKS, against an allow-list of asymmetric algorithms (never ``none``, never HMAC
 several audiences), ``exp`` is in the future, and ``nonce`` equals the one we sent. OpenID Connect Discovery 1.0
 §4 fills in endpoints the ProviderDetails leave out, and the discovered ``issuer`` must equal the configured one
 (§4.3). Userinfo (§5.3) is read when an attributes URL is known; its ``sub`` must match the ID token's.
+
+Upstream metadata follows the SAML providers' policy (providers.base): the discovery document is read again every
+METADATA_REFRESH_SECONDS, and at once (at most every METADATA_RETRY_SECONDS) when an ID token names a key the
+JWKS does not hold (the issuer may have moved its jwks_uri); the JWKS is cached for JWKS_CACHE_SECONDS and read
+again for an unknown ``kid`` at most every JWKS_REFETCH_SECONDS. Each is fetched by one request at a time per
+provider (concurrent sign-ins wait for it and share its result); a fetch that fails keeps what is known.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import structlog
 from jwcrypto import jwk, jws
 from jwcrypto.common import JWException
 
-from providers.base import Identity, ProviderConfigError, UpstreamError
+from providers.base import (
+    METADATA_REFRESH_SECONDS,
+    METADATA_RETRY_SECONDS,
+    Identity,
+    ProviderConfigError,
+    UpstreamError,
+    seconds_setting,
+)
 from providers.oauth2 import OAuth2Connector, require
 
 __all__ = ["ALLOWED_ALGS", "OIDCConnector", "verify_id_token"]
@@ -27,10 +42,18 @@ __all__ = ["ALLOWED_ALGS", "OIDCConnector", "verify_id_token"]
 ALLOWED_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"})
 CLOCK_SKEW_SECONDS = 60
 # An unknown kid triggers one JWKS re-fetch (key rotation), at most this often.
-JWKS_REFETCH_SECONDS = 5.0
+JWKS_REFETCH_SECONDS = seconds_setting("GATEHOUSE_JWKS_RETRY_SECONDS", 5.0)
 JWKS_CACHE_SECONDS = 3600.0
 # The most keys one ID token is tried against (issuers publish a handful; rotation overlaps two or three).
 MAX_CANDIDATE_KEYS = 8
+# Endpoints discovery fills in (ProviderDetails -> discovery document member), OIDC Discovery 1.0 §3.
+_DISCOVERED = (
+    ("authorize_url", "authorization_endpoint"),
+    ("token_url", "token_endpoint"),
+    ("jwks_uri", "jwks_uri"),
+    ("attributes_url", "userinfo_endpoint"),
+)
+_log = structlog.get_logger("gatehouse.providers.oidc")
 
 
 def _b64_json(segment: str) -> Any:
@@ -145,9 +168,16 @@ class OIDCConnector(OAuth2Connector):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # ProviderDetails as configured: discovery fills in only the endpoints these leave out.
+        self._configured = dict(self.details)
         self._keys: jwk.JWKSet | None = None
         self._keys_at = 0.0
-        self._discovered = False
+        self._keys_tried_at = float("-inf")
+        self._keys_lock = asyncio.Lock()
+        self._discovery: dict[str, str] | None = None
+        self._discovered_at = 0.0
+        self._discovery_tried_at = float("-inf")
+        self._discovery_lock = asyncio.Lock()
 
     @classmethod
     def complete_details(cls, details: Mapping[str, str]) -> dict[str, str]:
@@ -161,42 +191,92 @@ class OIDCConnector(OAuth2Connector):
     def issuers(self) -> frozenset[str]:
         return frozenset({self.details["oidc_issuer"]})
 
+    def _discovers(self) -> bool:
+        return not all(self._configured.get(k) for k in ("authorize_url", "token_url", "jwks_uri"))
+
     async def prepare(self) -> None:
-        """OIDC Discovery, once, for the endpoints ProviderDetails leave out."""
-        wanted = ("authorize_url", "token_url", "jwks_uri")
-        if self._discovered or all(self.details.get(k) for k in wanted):
+        """OIDC Discovery for the endpoints ProviderDetails leave out; read again when METADATA_REFRESH_SECONDS
+        old (a failed refresh keeps the endpoints known)."""
+        if not self._discovers():
             return
+        due = self._discovery is None or time.monotonic() - self._discovered_at > METADATA_REFRESH_SECONDS
+        # A refresh already under way (perhaps waiting on a slow issuer): the endpoints known serve meanwhile.
+        busy = self._discovery is not None and self._discovery_lock.locked()
+        if due and not busy:
+            await self._discover(after_failure=False)
+
+    async def _discover(self, *, after_failure: bool) -> None:
+        """Fetch the discovery document, one fetch at a time; a failure raises only when nothing is known."""
+        async with self._discovery_lock:
+            now = time.monotonic()
+            if self._discovery is not None:
+                if now - self._discovery_tried_at < METADATA_RETRY_SECONDS:
+                    return
+                if not after_failure and now - self._discovered_at <= METADATA_REFRESH_SECONDS:
+                    return  # another waiter's fetch just did it
+            self._discovery_tried_at = now
+            try:
+                found = await self._fetch_discovery()
+            except UpstreamError as error:
+                if self._discovery is None:
+                    raise
+                _log.warning("oidc_discovery_refresh_failed", provider=self.name, reason=error.reason)
+                return
+            self._discovered_at = time.monotonic()
+            if found == self._discovery:
+                return
+            if self._discovery is not None:
+                _log.info("oidc_discovery_changed", provider=self.name)
+                if found.get("jwks_uri") != self.details.get("jwks_uri"):
+                    self._keys = None  # keys of another JWKS document
+            self._discovery = found
+            self.details = {**self._configured, **{k: v for k, v in found.items() if not self._configured.get(k)}}
+
+    async def _fetch_discovery(self) -> dict[str, str]:
         issuer = self.details["oidc_issuer"]
         config = await self.fetch_json(
             "GET", issuer.rstrip("/") + "/.well-known/openid-configuration", what="discovery"
         )
         if config.get("issuer") != issuer:
             raise UpstreamError("discovery_issuer", "the discovered issuer differs from oidc_issuer")
-        for key, member in (
-            ("authorize_url", "authorization_endpoint"),
-            ("token_url", "token_endpoint"),
-            ("jwks_uri", "jwks_uri"),
-            ("attributes_url", "userinfo_endpoint"),
-        ):
-            if not self.details.get(key) and isinstance(config.get(member), str):
-                self.details[key] = config[member]
-        if not all(self.details.get(k) for k in wanted):
+        found = {key: config[member] for key, member in _DISCOVERED if isinstance(config.get(member), str)}
+        merged = {**found, **{k: v for k, v in self._configured.items() if v}}
+        if not all(merged.get(k) for k in ("authorize_url", "token_url", "jwks_uri")):
             raise UpstreamError("discovery_incomplete")
-        self._discovered = True
+        return found
 
     async def keys(self, *, refresh: bool = False) -> jwk.JWKSet:
-        now = time.monotonic()
-        stale = now - self._keys_at > JWKS_CACHE_SECONDS
-        if self._keys is None or stale or (refresh and now - self._keys_at > JWKS_REFETCH_SECONDS):
-            body = await self.fetch_json("GET", self.details["jwks_uri"], what="jwks")
+        """The issuer's JWKS: cached for JWKS_CACHE_SECONDS; ``refresh`` (an unknown kid) reads it again unless
+        it was tried in the last JWKS_REFETCH_SECONDS. One fetch at a time: concurrent callers wait for it and
+        use its keys; a failed fetch keeps the keys known."""
+        # Fresh, or stale with a fetch already under way: the keys in hand serve meanwhile.
+        usable = time.monotonic() - self._keys_at <= JWKS_CACHE_SECONDS or self._keys_lock.locked()
+        if self._keys is not None and not refresh and usable:
+            return self._keys
+        async with self._keys_lock:
+            now = time.monotonic()
+            if self._keys is not None:
+                if not refresh and now - self._keys_at <= JWKS_CACHE_SECONDS:
+                    return self._keys  # another caller's fetch just did it
+                if now - self._keys_tried_at < JWKS_REFETCH_SECONDS:
+                    return self._keys
+            self._keys_tried_at = now
             try:
-                self._keys = jwk.JWKSet.from_json(json.dumps(body))
-            except (JWException, ValueError, TypeError) as exc:
-                raise UpstreamError("jwks_invalid") from exc
-            self._keys_at = now
-        return self._keys
+                body = await self.fetch_json("GET", self.details["jwks_uri"], what="jwks")
+                try:
+                    keys = jwk.JWKSet.from_json(json.dumps(body))
+                except (JWException, ValueError, TypeError) as exc:
+                    raise UpstreamError("jwks_invalid") from exc
+            except UpstreamError as error:
+                if self._keys is None:
+                    raise
+                _log.warning("oidc_jwks_refresh_failed", provider=self.name, reason=error.reason)
+                return self._keys
+            self._keys, self._keys_at = keys, time.monotonic()
+            return keys
 
     async def verify(self, id_token: str, nonce: str | None) -> dict[str, Any]:
+        await self.prepare()
         keys = await self.keys()
         options = {"issuers": self.issuers(), "client_id": self.details["client_id"], "nonce": nonce}
         try:
@@ -204,7 +284,9 @@ class OIDCConnector(OAuth2Connector):
         except UpstreamError as error:
             if error.reason != "id_token_key":
                 raise
-        # A kid we do not know: the issuer may have rotated its keys since we fetched them.
+        # A kid we do not know: the issuer may have rotated its keys (or moved its JWKS) since we fetched them.
+        if self._discovers():
+            await self._discover(after_failure=True)
         return verify_id_token(id_token, await self.keys(refresh=True), **options)  # type: ignore[arg-type]
 
     async def userinfo(self, access_token: str) -> dict[str, Any]:

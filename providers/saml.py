@@ -16,20 +16,37 @@ NotBefore / NotOnOrAfter hold (60 s of clock skew); and the assertion's ID has n
 store's one-use marker, shared by every process). XML is parsed with defusedxml (no DTDs, no entities).
 
 pysaml2 shells out to xmlsec1 and parses XML synchronously; every call to it runs in the executor.
+
+Metadata from ``MetadataURL`` is read again every ``METADATA_REFRESH_SECONDS``, or sooner when its
+``validUntil`` (SAML Metadata §2.3.1) comes first (Cognito refreshes it every 6 hours or before it expires), and
+at once -- at most every ``METADATA_RETRY_SECONDS`` -- when a Response does not verify with what is known, as when
+the IdP rolls its signing certificate. One refresh at a time per provider; others wait for it. A fetch that
+fails, or whose metadata does not parse, names no IdP, has expired (validUntil) or holds no unexpired signing
+certificate, keeps the old metadata (and is logged). Each process keeps its own copy: N workers read the URL at
+most N times per interval.
+
+Cognito's "Things to know about SAML IdPs": the signing certificate in the metadata must not be expired when the
+provider is configured, and no signing certificate may be longer than 4096 characters; CreateIdentityProvider /
+UpdateIdentityProvider refuse such a MetadataFile (InvalidParameterException).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import calendar
+import datetime
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+import structlog
+from cryptography import x509
 from defusedxml import ElementTree as SafeElementTree
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, time_util
 from saml2.client import Saml2Client
@@ -40,6 +57,8 @@ from saml2.sigver import verify_redirect_signature
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA256
 
 from providers.base import (
+    METADATA_REFRESH_SECONDS,
+    METADATA_RETRY_SECONDS,
     UPSTREAM_TIMEOUT,
     Identity,
     ProviderConfigError,
@@ -61,6 +80,9 @@ _SIG_ALGS = {"rsa-sha256": SIG_RSA_SHA256, "rsa-sha1": SIG_RSA_SHA1}
 Binding = Literal["redirect", "post"]
 _BINDINGS = {"redirect": BINDING_HTTP_REDIRECT, "post": BINDING_HTTP_POST}
 _BOOLEAN_KEYS = ("IDPInit", "IDPSignout", "EncryptedResponses")
+# Cognito: "Each signing certificate must not be longer than 4,096 characters."
+MAX_SIGNING_CERTIFICATE_CHARS = 4096
+_log = structlog.get_logger("gatehouse.providers.saml")
 
 
 def cognito_sp_entity_id(pool_id: str) -> str:
@@ -107,32 +129,89 @@ class SAMLConnector(SamlConnector):
             raise ProviderConfigError("ProviderDetails RequestSigningAlgorithm must be rsa-sha256.")
         if has_file:
             endpoints = idp_endpoints(completed["MetadataFile"])
+            check_signing_certificates(completed["MetadataFile"], every=True)
             completed.update(endpoints)
         return completed
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._clients: dict[str, Saml2Client] = {}
+        self._clients: dict[tuple[str, str], Saml2Client] = {}
         self._lock = threading.Lock()
         self._workdir: str | None = None
         self._metadata: str | None = self.details.get("MetadataFile")
+        # MetadataURL: when the metadata in hand was last fetched, and when a fetch was last tried (monotonic).
+        self._fetched_at = 0.0
+        self._refresh_due = 0.0
+        self._tried_at = float("-inf")
+        self._refreshing = asyncio.Lock()
 
     # --- configuration --------------------------------------------------------------------------------------
 
     async def _metadata_xml(self) -> str:
+        """The IdP's metadata: the MetadataFile, or MetadataURL's as last fetched (read again when it is older
+        than METADATA_REFRESH_SECONDS; a failed refresh keeps it)."""
+        due = self._metadata is None or time.monotonic() > self._refresh_due
+        # A due refresh already under way (perhaps waiting on a slow IdP): the metadata in hand serves meanwhile.
+        busy = self._metadata is not None and self._refreshing.locked()
+        if "MetadataURL" in self.details and due and not busy:
+            await self._refresh(after_failure=False)
         if self._metadata is None:
-            url = self.details["MetadataURL"]
-            try:
-                # Bounded like every upstream request: a hanging IdP must not hold the sign-in for minutes.
-                async with self.context.http.get(url, allow_redirects=False, timeout=UPSTREAM_TIMEOUT) as response:
-                    raw = await response.content.read(MAX_SAML_RESPONSE_BYTES + 1)
-                    status = response.status
-            except Exception as exc:  # aiohttp's and the OS's errors alike: the IdP is unreachable
-                raise UpstreamError("metadata_unreachable", type(exc).__name__) from exc
-            if status != 200 or len(raw) > MAX_SAML_RESPONSE_BYTES:
-                raise UpstreamError("metadata_unreachable", f"HTTP {status}")
-            self._metadata = raw.decode("utf-8", "replace")
+            raise UpstreamError("metadata_unreachable", "no metadata")
         return self._metadata
+
+    async def _refresh(self, *, after_failure: bool) -> bool:
+        """Fetch MetadataURL again, one fetch at a time (waiters reuse its result); True if the metadata changed.
+
+        ``after_failure``: a Response did not verify; fetched only if no fetch was tried in the last
+        METADATA_RETRY_SECONDS. Without metadata in hand a failure raises; with it, the old metadata stays."""
+        if "MetadataURL" not in self.details:
+            return False
+        async with self._refreshing:
+            now = time.monotonic()
+            if self._metadata is not None:
+                # Tried lately (a failed fetch too: a hanging or broken IdP is not asked on every sign-in).
+                if now - self._tried_at < METADATA_RETRY_SECONDS:
+                    return False
+                if not after_failure and now <= self._refresh_due:
+                    return False  # another waiter's fetch just did it
+            self._tried_at = now
+            try:
+                fetched = await self._fetch_metadata()
+                valid_until = await self.context.run_blocking(_check_fetched, fetched)
+            except UpstreamError as error:
+                if self._metadata is None:
+                    raise
+                _log.warning(
+                    "saml_metadata_refresh_failed", provider=self.name, reason=error.reason, detail=error.detail
+                )
+                return False
+            self._fetched_at = time.monotonic()
+            lifetime = METADATA_REFRESH_SECONDS
+            if valid_until is not None:
+                # Read again before it expires -- but never more often than the retry interval.
+                lifetime = min(lifetime, max(valid_until - time.time(), METADATA_RETRY_SECONDS))
+            self._refresh_due = self._fetched_at + lifetime
+            if fetched == self._metadata:
+                return False
+            if self._metadata is not None:
+                _log.info("saml_metadata_changed", provider=self.name)
+            with self._lock:
+                self._metadata = fetched
+                self._clients.clear()  # clients of the old metadata may hold a retired certificate
+            return True
+
+    async def _fetch_metadata(self) -> str:
+        url = self.details["MetadataURL"]
+        try:
+            # Bounded like every upstream request: a hanging IdP must not hold the sign-in for minutes.
+            async with self.context.http.get(url, allow_redirects=False, timeout=UPSTREAM_TIMEOUT) as response:
+                raw = await response.content.read(MAX_SAML_RESPONSE_BYTES + 1)
+                status = response.status
+        except Exception as exc:  # aiohttp's and the OS's errors alike: the IdP is unreachable
+            raise UpstreamError("metadata_unreachable", type(exc).__name__) from exc
+        if status != 200 or len(raw) > MAX_SAML_RESPONSE_BYTES:
+            raise UpstreamError("metadata_unreachable", f"HTTP {status}")
+        return raw.decode("utf-8", "replace")
 
     def _key_files(self) -> tuple[str, str]:
         if self.context.sp_key_pem is None or self.context.sp_cert_pem is None:
@@ -147,9 +226,9 @@ class SAMLConnector(SamlConnector):
         return os.path.join(self._workdir, "sp.key"), os.path.join(self._workdir, "sp.crt")
 
     def _client(self, metadata: str, acs_url: str) -> Saml2Client:
-        """One pysaml2 client per ACS URL (built in the executor: it parses metadata and keys)."""
+        """One pysaml2 client per ACS URL and metadata (built in the executor: it parses metadata and keys)."""
         with self._lock:
-            client = self._clients.get(acs_url)
+            client = self._clients.get((acs_url, metadata))
             if client is not None:
                 return client
             key_file, cert_file = self._key_files()
@@ -193,7 +272,7 @@ class SAMLConnector(SamlConnector):
             client = Saml2Client(config=sp_config)
             if not client.metadata.identity_providers():
                 raise UpstreamError("metadata_invalid", "the metadata names no IdP")
-            self._clients[acs_url] = client
+            self._clients[(acs_url, metadata)] = client
             return client
 
     def _idp_entity_id(self, client: Saml2Client) -> str:
@@ -259,9 +338,19 @@ class SAMLConnector(SamlConnector):
         if expected_request_id is None and not _flag(self.details, "IDPInit"):
             raise UpstreamError("saml_unsolicited", "IdP-initiated sign-in is not enabled")
         metadata = await self._metadata_xml()
-        identity, assertion_id, expires_at = await self.context.run_blocking(
-            self._verify, metadata, saml_response, expected_request_id, acs_url
-        )
+        try:
+            identity, assertion_id, expires_at = await self.context.run_blocking(
+                self._verify, metadata, saml_response, expected_request_id, acs_url
+            )
+        except UpstreamError as error:
+            # pysaml2 refused it (a signature by a key the metadata does not hold, among others): the IdP may
+            # have rolled its certificate. Verified once more only if the metadata read again is different.
+            if error.reason != "saml_invalid" or not await self._refresh(after_failure=True):
+                raise
+            metadata = await self._metadata_xml()
+            identity, assertion_id, expires_at = await self.context.run_blocking(
+                self._verify, metadata, saml_response, expected_request_id, acs_url
+            )
         if not await self.context.mark_once(f"saml:{self.context.sp_entity_id}:{assertion_id}", expires_at):
             raise UpstreamError("saml_replay", "the assertion was used before")
         return identity
@@ -663,3 +752,61 @@ def idp_endpoints(metadata: str) -> dict[str, str]:
     if "SSORedirectBindingURI" not in found and "SSOPostBindingURI" not in found:
         raise ProviderConfigError("ProviderDetails MetadataFile names no SingleSignOnService.")
     return found
+
+
+_DS = "{http://www.w3.org/2000/09/xmldsig#}"
+
+
+def check_signing_certificates(metadata: str, *, every: bool, now: float | None = None) -> None:
+    """The IdP's signing certificates (KeyDescriptor use="signing" or without use) must not have expired:
+    ``every`` one of them (configuration, as Cognito requires), or at least one (a refresh: an IdP rolling its
+    key may still list the old one). None may be longer than 4096 characters. Raises ProviderConfigError."""
+    try:
+        root = SafeElementTree.fromstring(metadata.encode(), forbid_dtd=True)
+    except Exception as exc:  # ParseError and defusedxml's refusals alike
+        raise ProviderConfigError("ProviderDetails MetadataFile is not well-formed SAML metadata.") from exc
+    bodies = [
+        "".join((element.text or "").split())
+        for descriptor in root.findall(f".//{_MD}IDPSSODescriptor")
+        for key in descriptor.findall(f"{_MD}KeyDescriptor")
+        if key.get("use") in (None, "signing")
+        for element in key.findall(f".//{_DS}X509Certificate")
+    ]
+    if not bodies:
+        raise ProviderConfigError("The SAML metadata holds no signing certificate for the IdP.")
+    moment = datetime.datetime.fromtimestamp(time.time() if now is None else now, datetime.UTC)
+    valid = 0
+    for body in bodies:
+        if len(body) > MAX_SIGNING_CERTIFICATE_CHARS:
+            raise ProviderConfigError("A signing certificate in the SAML metadata is longer than 4096 characters.")
+        try:
+            certificate = x509.load_der_x509_certificate(base64.b64decode(body, validate=True))
+        except (binascii.Error, ValueError) as exc:
+            raise ProviderConfigError("A signing certificate in the SAML metadata is not X.509.") from exc
+        if certificate.not_valid_after_utc <= moment:
+            if every:
+                raise ProviderConfigError("The signing certificate in the SAML metadata has expired.")
+            continue
+        valid += 1
+    if not valid:
+        raise ProviderConfigError("Every signing certificate in the SAML metadata has expired.")
+
+
+def _check_fetched(metadata: str) -> float | None:
+    """Whether metadata read from MetadataURL may replace what is known (in the executor: XML and X.509 parsing);
+    its root's ``validUntil`` as epoch seconds, if it has one."""
+    try:
+        idp_endpoints(metadata)
+        check_signing_certificates(metadata, every=False)
+    except ProviderConfigError as exc:
+        raise UpstreamError("metadata_invalid", str(exc)) from exc
+    valid_until = SafeElementTree.fromstring(metadata.encode(), forbid_dtd=True).get("validUntil")
+    if not valid_until:
+        return None
+    try:
+        expires = _epoch(valid_until)
+    except (ValueError, TypeError, AttributeError) as exc:  # pysaml2's parser fails each way on a bad dateTime
+        raise UpstreamError("metadata_invalid", "validUntil is not a dateTime") from exc
+    if expires <= time.time():
+        raise UpstreamError("metadata_invalid", "the metadata has expired (validUntil)")
+    return expires
