@@ -1586,7 +1586,7 @@ class _Applier:
             return {k: v for k, v in settings.items() if k not in skip}
 
         if pool.name != config.name or comparable(desired) != comparable(pool.settings):
-            await pools.update_pool(config.id, request)
+            await pools.update_pool(config.id, request, factors_follow=True)  # SetUserPoolMfaConfig's, applied next
             pool = await pools.get_pool(config.id)
             log.info("config.pool_updated", pool=config.id)
         if not immutable_ok:
