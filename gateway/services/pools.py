@@ -338,19 +338,26 @@ def _check_sign_in_policy(settings: Mapping[str, Any]) -> None:
         raise InvalidParameterException("AllowedFirstAuthFactors must include PASSWORD.")
 
 
-def _check_mfa_factors(settings: dict[str, Any], request: Mapping[str, Any]) -> None:
-    """UpdateUserPool with MfaConfiguration ON or OPTIONAL needs a factor to offer. SMS is one when the request
-    gives an SmsConfiguration (how Cognito turned SMS MFA on before SetUserPoolMfaConfig existed); otherwise the
-    factors are those SetUserPoolMfaConfig enabled. Cognito refuses the rest: "SMS configuration and Auto
-    verification for phone_number are required when MFA is required/optional"."""
-    if settings.get("MfaConfiguration", "OFF") == "OFF":
-        return
+def _sms_factor_from_request(settings: dict[str, Any], request: Mapping[str, Any]) -> None:
+    """CreateUserPool or UpdateUserPool with MfaConfiguration ON or OPTIONAL and an SmsConfiguration turns SMS
+    MFA on, as Cognito did before SetUserPoolMfaConfig existed (GetUserPoolMfaConfig then names the factor)."""
     sms = request.get("SmsConfiguration")
-    if isinstance(sms, Mapping) and not isinstance(settings.get("SmsMfaConfiguration"), dict):
+    if settings.get("MfaConfiguration", "OFF") == "OFF" or not isinstance(sms, Mapping):
+        return
+    if not isinstance(settings.get("SmsMfaConfiguration"), dict):
         factor: dict[str, Any] = {"SmsConfiguration": copy.deepcopy(dict(sms))}
         if request.get("SmsAuthenticationMessage"):
             factor["SmsAuthenticationMessage"] = request["SmsAuthenticationMessage"]
         settings["SmsMfaConfiguration"] = factor
+
+
+def _check_mfa_factors(settings: dict[str, Any], request: Mapping[str, Any]) -> None:
+    """UpdateUserPool with MfaConfiguration ON or OPTIONAL needs a factor to offer: SMS when the request gives an
+    SmsConfiguration, or those SetUserPoolMfaConfig enabled. Cognito refuses the rest: "SMS configuration and
+    Auto verification for phone_number are required when MFA is required/optional"."""
+    if settings.get("MfaConfiguration", "OFF") == "OFF":
+        return
+    _sms_factor_from_request(settings, request)
     view = PoolView(PoolRecord(id="", name="", settings=settings, created_at=0.0, updated_at=0.0))
     if not (view.software_token_mfa_enabled or view.sms_mfa_enabled or view.email_mfa_enabled):
         raise InvalidParameterException(
@@ -386,6 +393,9 @@ class PoolService:
         policies["PasswordPolicy"] = full_password_policy(policies.get("PasswordPolicy"))
         policies.setdefault("SignInPolicy", {"AllowedFirstAuthFactors": ["PASSWORD"]})
         settings.setdefault("MfaConfiguration", "OFF")
+        # Without a factor MFA ON is still accepted here: SetUserPoolMfaConfig names the factors next (the config
+        # file creates pools so); until then sign-in answers InvalidUserPoolConfigurationException.
+        _sms_factor_from_request(settings, request)
         settings.setdefault("DeletionProtection", "INACTIVE")
         settings.setdefault("UsernameConfiguration", {"CaseSensitive": True})
         settings.setdefault(

@@ -89,6 +89,12 @@ def test_update_user_pool_with_an_sms_configuration_turns_sms_mfa_on(idp: Any) -
     assert config["MfaConfiguration"] == "ON"
     assert config["SmsMfaConfiguration"]["SmsAuthenticationMessage"] == "Your code is {####}"
     assert config["SmsMfaConfiguration"]["SmsConfiguration"] == SMS_CONFIGURATION
+    # CreateUserPool likewise.
+    created = new_pool(idp, "mfa-create-sms", MfaConfiguration="OPTIONAL", SmsConfiguration=SMS_CONFIGURATION)
+    config = idp.get_user_pool_mfa_config(UserPoolId=created)
+    assert config["MfaConfiguration"] == "OPTIONAL"
+    assert config["SmsMfaConfiguration"] == {"SmsConfiguration": SMS_CONFIGURATION}
+    assert "SmsMfaConfiguration" not in described_pool(idp, created)
 
 
 def test_set_user_pool_mfa_config_refuses_optional_mfa_without_a_factor(idp: Any) -> None:
