@@ -10,11 +10,13 @@ Connect Core 1.0 §5.1 (birthdate) and botocore's cognito-idp model for the erro
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from gateway.config_file import ConfigError, load_config
 from tests.support import GatehouseServer, MailServer
 
 PASSWORD = "Settings-pass-123"
@@ -331,3 +333,40 @@ def test_without_a_recovery_setting_the_reset_code_goes_by_sms_first(
     assert (delivery["DeliveryMedium"], delivery["AttributeName"]) == ("EMAIL", "email")
     mail.wait_for("mail-only@example.com")
     assert mail.messages_to("both@example.com") == []
+
+
+# --- The config file names the same mistakes before anything is applied ---------------------------------------
+
+CONFIG_POOL = """\
+version: 1
+pools:
+  - id: us-east-1_Settings1
+    name: settings
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "where", "expected"),
+    [
+        ("    mfa: {mode: OPTIONAL}\n", "pools[0].mfa", "at least one factor"),
+        ("    sign_in: {first_factors: [EMAIL_OTP, WEB_AUTHN]}\n", "pools[0].sign_in.first_factors", "PASSWORD"),
+        (
+            "    clients:\n      - {id: app1, name: app, access_token_validity: 1d, refresh_token_validity: 60m}\n",
+            "pools[0].clients[0].access_token_validity",
+            "at most refresh_token_validity",
+        ),
+        (
+            "    clients:\n      - {id: app1, name: app, id_token_validity: 2h, refresh_token_validity: 1h}\n",
+            "pools[0].clients[0].id_token_validity",
+            "at most refresh_token_validity",
+        ),
+    ],
+)
+def test_the_config_file_names_settings_that_cannot_work(tmp_path: Path, extra: str, where: str, expected: str) -> None:
+    """What the API refuses, a config file is told at load time, with the key to fix."""
+    path = tmp_path / "gatehouse.yaml"
+    path.write_text(CONFIG_POOL + extra)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    message = str(caught.value)
+    assert f"{where}:" in message and expected in message, message
