@@ -351,13 +351,12 @@ def _sms_factor_from_request(settings: dict[str, Any], request: Mapping[str, Any
         settings["SmsMfaConfiguration"] = factor
 
 
-def _check_mfa_factors(settings: dict[str, Any], request: Mapping[str, Any]) -> None:
+def _check_mfa_factors(settings: dict[str, Any]) -> None:
     """UpdateUserPool with MfaConfiguration ON or OPTIONAL needs a factor to offer: SMS when the request gives an
     SmsConfiguration, or those SetUserPoolMfaConfig enabled. Cognito refuses the rest: "SMS configuration and
     Auto verification for phone_number are required when MFA is required/optional"."""
     if settings.get("MfaConfiguration", "OFF") == "OFF":
         return
-    _sms_factor_from_request(settings, request)
     view = PoolView(PoolRecord(id="", name="", settings=settings, created_at=0.0, updated_at=0.0))
     if not (view.software_token_mfa_enabled or view.sms_mfa_enabled or view.email_mfa_enabled):
         raise InvalidParameterException(
@@ -508,8 +507,9 @@ class PoolService:
             new_settings.setdefault("VerificationMessageTemplate", {"DefaultEmailOption": "CONFIRM_WITH_CODE"})
             new_settings.setdefault("LambdaConfig", {})
             _check_pool_settings(new_settings)
+            _sms_factor_from_request(new_settings, request)
             if not factors_follow:
-                _check_mfa_factors(new_settings, request)
+                _check_mfa_factors(new_settings)
             record.settings = new_settings
             if request.get("PoolName"):
                 record.name = str(request["PoolName"])
