@@ -540,9 +540,26 @@ class ClientConfig(_Model):
             for index, url in enumerate(getattr(self, key) or []):
                 if not re.match(_URL_PATTERN, url) and not re.match(r"^[a-z][a-z0-9+.-]*://\S+$", url):
                     issues.append(_Issue((key, index), "expected a URL", url))
+        issues.extend(self._lifetime_issues())
         issues.extend(_escape_hatch_issues(self.cognito, "CreateUserPoolClient", _CLIENT_RESERVED))
         issues.extend(_cognito_request_issues(self))
         return issues
+
+    def _lifetime_issues(self) -> list[_Issue]:
+        """ID and access tokens cannot outlive the refresh token (Cognito refuses the client otherwise)."""
+
+        def seconds(value: str | None, default: int) -> int:
+            if value is None:
+                return default
+            amount, unit = _duration(value)
+            return amount * _UNIT_SECONDS[unit]
+
+        refresh = seconds(self.refresh_token_validity, 30 * 86400)
+        return [
+            _Issue((key,), "expected at most refresh_token_validity", getattr(self, key))
+            for key in ("access_token_validity", "id_token_validity")
+            if seconds(getattr(self, key), 3600) > refresh
+        ]
 
     def cognito_request(self) -> dict[str, Any]:
         """The CreateUserPoolClient / UpdateUserPoolClient members this client declares (never its secret)."""
@@ -1586,7 +1603,7 @@ class _Applier:
             return {k: v for k, v in settings.items() if k not in skip}
 
         if pool.name != config.name or comparable(desired) != comparable(pool.settings):
-            await pools.update_pool(config.id, request)
+            await pools.update_pool(config.id, request, factors_follow=True)  # SetUserPoolMfaConfig's, applied next
             pool = await pools.get_pool(config.id)
             log.info("config.pool_updated", pool=config.id)
         if not immutable_ok:

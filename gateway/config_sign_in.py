@@ -159,9 +159,9 @@ class MfaConfig(_Model):
 
     @model_validator(mode="after")
     def _a_factor_when_on(self) -> MfaConfig:
-        if self.mode == "ON" and not (self.software_token or self.sms or self.email):
-            # Cognito refuses required MFA that no factor can satisfy.
-            raise _expected("expected at least one factor (software_token, sms or email) when mode is ON")
+        if self.mode != "OFF" and not (self.software_token or self.sms or self.email):
+            # Cognito refuses required MFA that no factor can satisfy, and optional MFA with no factor to turn on.
+            raise _expected(f"expected at least one factor (software_token, sms or email) when mode is {self.mode}")
         return self
 
     def request(self) -> dict[str, Any]:
@@ -241,6 +241,9 @@ class SignInConfig(_Model):
     def _once_each(cls, value: list[str] | None) -> list[str] | None:
         if value is not None and len(set(value)) != len(value):
             raise _expected("expected each factor once")
+        if value is not None and "PASSWORD" not in value:
+            # Cognito keeps the password a first factor (AllowedFirstAuthFactors must include PASSWORD).
+            raise _expected("expected PASSWORD among the factors")
         return value
 
 

@@ -257,16 +257,23 @@ class ClientView:
 
 
 def _check_token_validity(settings: Mapping[str, Any]) -> None:
+    """Each lifetime within Cognito's range, and the ID and access tokens no longer-lived than the refresh token
+    ("Cannot be greater than refresh token expiration", the app client's token expiration settings): tokens
+    that outlive every way of renewing them would be handed out past the end of the session they stand for."""
     units = settings.get("TokenValidityUnits") or {}
+    lifetimes: dict[str, int] = {}
     for token, (default, default_unit, low, high) in _TOKEN_LIMITS.items():
         value = settings.get(_SETTINGS_KEY[token], default)
-        seconds = int(value) * _UNIT_SECONDS[units.get(token, default_unit)]
+        seconds = lifetimes[token] = int(value) * _UNIT_SECONDS[units.get(token, default_unit)]
         if not low <= seconds <= high:
             raise InvalidParameterException(
                 f"{_SETTINGS_KEY[token]} must be between {low // 60} minutes and {high // 86400} days."
                 if token == "RefreshToken"
                 else f"{_SETTINGS_KEY[token]} must be between 5 minutes and 1 day."
             )
+    for token in ("AccessToken", "IdToken"):
+        if lifetimes[token] > lifetimes["RefreshToken"]:
+            raise InvalidParameterException(f"{_SETTINGS_KEY[token]} cannot be greater than RefreshTokenValidity.")
 
 
 def _check_write_attributes(pool: PoolView, writable: list[str] | None, action: str) -> None:
@@ -305,6 +312,7 @@ def _check_pool_settings(settings: Mapping[str, Any]) -> None:
         # "The admin_only option prevents self-service account recovery" (RecoveryOptionType): beside a verified
         # email or phone it would be a second choice that ForgotPassword falls back to.
         raise InvalidParameterException("The admin_only recovery option cannot be combined with another option.")
+    _check_sign_in_policy(settings)
     policy = (settings.get("Policies") or {}).get("PasswordPolicy") or {}
     if "MinimumLength" in policy and not 6 <= int(policy["MinimumLength"]) <= 99:
         raise InvalidParameterException("Password minimum length must be between 6 and 99.")
@@ -312,6 +320,48 @@ def _check_pool_settings(settings: Mapping[str, Any]) -> None:
         # PasswordPolicyType: "If you submit a value of 0, Amazon Cognito treats it as a null value and sets
         # TemporaryPasswordValidityDays to its default value."
         policy["TemporaryPasswordValidityDays"] = DEFAULT_PASSWORD_POLICY["TemporaryPasswordValidityDays"]
+
+
+def _check_sign_in_policy(settings: Mapping[str, Any]) -> None:
+    """SignInPolicy.AllowedFirstAuthFactors: PASSWORD is always one of them (choice-based sign-in adds factors
+    beside the password, it does not take the password away: users without a passkey or a verified channel
+    could not sign in), each factor once, and never SOFTWARE_TOKEN ("not currently supported as a first auth
+    factor. Do not include this value", SignInPolicyType)."""
+    factors = ((settings.get("Policies") or {}).get("SignInPolicy") or {}).get("AllowedFirstAuthFactors")
+    if factors is None:
+        return
+    if "SOFTWARE_TOKEN" in factors:
+        raise InvalidParameterException("SOFTWARE_TOKEN is not supported as a first auth factor.")
+    if len(set(factors)) != len(factors):
+        raise InvalidParameterException("AllowedFirstAuthFactors cannot name a factor twice.")
+    if "PASSWORD" not in factors:
+        raise InvalidParameterException("AllowedFirstAuthFactors must include PASSWORD.")
+
+
+def _sms_factor_from_request(settings: dict[str, Any], request: Mapping[str, Any]) -> None:
+    """CreateUserPool or UpdateUserPool with MfaConfiguration ON or OPTIONAL and an SmsConfiguration turns SMS
+    MFA on, as Cognito did before SetUserPoolMfaConfig existed (GetUserPoolMfaConfig then names the factor)."""
+    sms = request.get("SmsConfiguration")
+    if settings.get("MfaConfiguration", "OFF") == "OFF" or not isinstance(sms, Mapping):
+        return
+    if not isinstance(settings.get("SmsMfaConfiguration"), dict):
+        factor: dict[str, Any] = {"SmsConfiguration": copy.deepcopy(dict(sms))}
+        if request.get("SmsAuthenticationMessage"):
+            factor["SmsAuthenticationMessage"] = request["SmsAuthenticationMessage"]
+        settings["SmsMfaConfiguration"] = factor
+
+
+def _check_mfa_factors(settings: dict[str, Any]) -> None:
+    """UpdateUserPool with MfaConfiguration ON or OPTIONAL needs a factor to offer: SMS when the request gives an
+    SmsConfiguration, or those SetUserPoolMfaConfig enabled. Cognito refuses the rest: "SMS configuration and
+    Auto verification for phone_number are required when MFA is required/optional"."""
+    if settings.get("MfaConfiguration", "OFF") == "OFF":
+        return
+    view = PoolView(PoolRecord(id="", name="", settings=settings, created_at=0.0, updated_at=0.0))
+    if not (view.software_token_mfa_enabled or view.sms_mfa_enabled or view.email_mfa_enabled):
+        raise InvalidParameterException(
+            "SMS configuration and Auto verification for phone_number are required when MFA is required/optional"
+        )
 
 
 class PoolService:
@@ -342,6 +392,9 @@ class PoolService:
         policies["PasswordPolicy"] = full_password_policy(policies.get("PasswordPolicy"))
         policies.setdefault("SignInPolicy", {"AllowedFirstAuthFactors": ["PASSWORD"]})
         settings.setdefault("MfaConfiguration", "OFF")
+        # Without a factor MFA ON is still accepted here: SetUserPoolMfaConfig names the factors next (the config
+        # file creates pools so); until then sign-in answers InvalidUserPoolConfigurationException.
+        _sms_factor_from_request(settings, request)
         settings.setdefault("DeletionProtection", "INACTIVE")
         settings.setdefault("UsernameConfiguration", {"CaseSensitive": True})
         settings.setdefault(
@@ -425,8 +478,9 @@ class PoolService:
             return
         raise ConcurrentModificationException()
 
-    async def update_pool(self, pool_id: str, request: Mapping[str, Any]) -> None:
-        """UpdateUserPool: members not given return to their defaults, as Cognito documents."""
+    async def update_pool(self, pool_id: str, request: Mapping[str, Any], *, factors_follow: bool = False) -> None:
+        """UpdateUserPool: members not given return to their defaults, as Cognito documents. ``factors_follow``:
+        the caller (the config file) sets the MFA factors right after, so MFA ON needs none yet."""
 
         def change(record: PoolRecord) -> None:
             keep = {
@@ -453,6 +507,9 @@ class PoolService:
             new_settings.setdefault("VerificationMessageTemplate", {"DefaultEmailOption": "CONFIRM_WITH_CODE"})
             new_settings.setdefault("LambdaConfig", {})
             _check_pool_settings(new_settings)
+            _sms_factor_from_request(new_settings, request)
+            if not factors_follow:
+                _check_mfa_factors(new_settings)
             record.settings = new_settings
             if request.get("PoolName"):
                 record.name = str(request["PoolName"])
@@ -497,12 +554,16 @@ class PoolService:
                 else:
                     record.settings.pop(member, None)
             view = PoolView(record)
-            if view.mfa_configuration == "ON" and not (
+            if view.mfa_configuration != "OFF" and not (
                 view.software_token_mfa_enabled or view.sms_mfa_enabled or view.email_mfa_enabled
             ):
-                # Cognito refuses required MFA with no factor to satisfy it.
+                # Cognito refuses required MFA with no factor to satisfy it, and optional MFA with none to turn on
+                # ("can't disable all MFAs with a required or optional configuration").
                 raise InvalidParameterException(
                     "Invalid MFA configuration given, can't turn on MFA without any enabled MFA factor."
+                    if view.mfa_configuration == "ON"
+                    else "Invalid MFA configuration given, can't disable all MFAs with a required or optional "
+                    "configuration."
                 )
 
         await self._change_pool(pool_id, change)

@@ -10,7 +10,7 @@ import copy
 import math
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from gateway.errors import InvalidParameterException
@@ -53,6 +53,13 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
+# Standard attributes Cognito sets itself (verification flags, federated identities): none may be required.
+_NEVER_REQUIRED = frozenset({"email_verified", "phone_number_verified", "identities"})
+# OIDC Core §5.1 birthdate: ISO 8601 YYYY-MM-DD, the year 0000 when it is withheld (the 10 characters Cognito's
+# schema allows rule out the year-only form).
+_BIRTHDATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+
+
 def _standard(name: str) -> dict[str, Any]:
     if name in ("email_verified", "phone_number_verified"):
         return {
@@ -90,12 +97,28 @@ def build_schema(requested: Iterable[Mapping[str, Any]] | None) -> list[dict[str
     """The full SchemaAttributes of a new pool from CreateUserPool's ``Schema``."""
     schema = {name: _standard(name) for name in STANDARD_ATTRIBUTES}
     custom: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for attr in requested or ():
         name = str(attr.get("Name", ""))
         if name in schema:
             merged = schema[name]
+            if name in seen:
+                # Two entries for one attribute: which Required or constraints hold would depend on their order.
+                raise InvalidParameterException(f"Duplicate attribute name in the schema: {name}")
+            seen.add(name)
+            given_type = attr.get("AttributeDataType")
+            if given_type is not None and given_type != merged["AttributeDataType"]:
+                # A standard attribute's type is the OIDC claim's (SchemaAttributeType: standard attributes keep
+                # their data type); values are checked, and tokens carry them, as that type.
+                raise InvalidParameterException(
+                    f"Attribute {name} is a standard attribute of type {merged['AttributeDataType']}; "
+                    f"its AttributeDataType cannot be {given_type}."
+                )
             if name == "sub":
                 continue
+            if attr.get("Required") and name in _NEVER_REQUIRED:
+                # Set by Cognito, never given at sign-up: a pool requiring one could sign nobody up.
+                raise InvalidParameterException(f"The standard attribute {name} cannot be required.")
             for key in ("Required", "Mutable"):
                 if key in attr:
                     merged[key] = bool(attr[key])
@@ -238,6 +261,8 @@ def _check_value(name: str, value: str, entry: Mapping[str, Any]) -> None:
             raise InvalidParameterException("Invalid email address format.")
         if name == "phone_number" and value and not _E164.fullmatch(value):
             raise InvalidParameterException("Invalid phone number format.")
+        if name == "birthdate" and value and not _is_birthdate(value):
+            raise InvalidParameterException("Invalid birthdate: it must be a date in the format YYYY-MM-DD.")
     elif data_type == "Boolean":
         if value.lower() not in ("true", "false"):
             raise InvalidParameterException(f"Invalid value for boolean attribute {name}")
@@ -270,6 +295,19 @@ def canonical_values(schema: Iterable[Mapping[str, Any]], attributes: Mapping[st
 def is_phone_number(value: str) -> bool:
     """Whether ``value`` is an E.164 phone number, the form of ``phone_number``."""
     return _E164.fullmatch(value) is not None
+
+
+def _is_birthdate(value: str) -> bool:
+    """A real calendar date as YYYY-MM-DD; year 0000 (withheld) is read as a leap year, so 0000-02-29 is one."""
+    match = _BIRTHDATE.fullmatch(value)
+    if match is None:
+        return False
+    year, month, day = (int(part) for part in match.groups())
+    try:
+        date(year or 2000, month, day)
+    except ValueError:
+        return False
+    return True
 
 
 def _number(text: str) -> float | None:

@@ -1081,9 +1081,11 @@ class UserService:
 
     def _recovery_attribute(self, pool: PoolView, user: UserRecord) -> str | None:
         configured = (pool.settings.get("AccountRecoverySetting") or {}).get("RecoveryMechanisms")
+        # No AccountRecoverySetting: "Amazon Cognito uses the legacy behavior to determine the recovery method
+        # where SMS is preferred through email" (AccountRecoverySettingType).
         mechanisms = configured or [
-            {"Name": "verified_email", "Priority": 1},
-            {"Name": "verified_phone_number", "Priority": 2},
+            {"Name": "verified_phone_number", "Priority": 1},
+            {"Name": "verified_email", "Priority": 2},
         ]
         if any(m.get("Name") == "admin_only" for m in mechanisms):
             return None  # "The admin_only option prevents self-service account recovery" (RecoveryOptionType)

@@ -478,26 +478,6 @@ def test_factors_the_pool_does_not_allow_are_not_offered(
     assert mail.messages_to("pia@example.com") == []
     assert [m for m in outbox(gatehouse) if m["to"] == "+15555550104"] == []
 
-    # A passwordless-only pool offers no password.
-    passwordless = new_pool(idp, "passwordless", ["EMAIL_OTP"])
-    passwordless_client = new_client(idp, passwordless)
-    make_user(idp, passwordless, "quinn", email="quinn@example.com")
-    select = user_auth(
-        public_idp, passwordless_client, USERNAME="quinn", PREFERRED_CHALLENGE="PASSWORD", PASSWORD=PASSWORD
-    )
-    assert (select["ChallengeName"], select["AvailableChallenges"]) == ("SELECT_CHALLENGE", ["EMAIL_OTP"])
-    with pytest.raises(ClientError) as exc:
-        respond(
-            public_idp,
-            passwordless_client,
-            "SELECT_CHALLENGE",
-            select["Session"],
-            USERNAME="quinn",
-            ANSWER="PASSWORD",
-            PASSWORD=PASSWORD,
-        )
-    assert error_of(exc) == ("InvalidParameterException", "PASSWORD is not an available challenge for this user.")
-
 
 def test_unknown_users(idp: Any, public_idp: Any, mail: MailServer, pool_id: str, client_id: str) -> None:
     # With PreventUserExistenceErrors: the pool's factors are offered, and every answer fails.
@@ -557,8 +537,13 @@ def test_passkeys_need_a_domain_as_relying_party(idp: Any, public_idp: Any, pool
 
 
 def test_passwordless_sign_up_then_sign_in_with_an_emailed_code(idp: Any, public_idp: Any, mail: MailServer) -> None:
+    # Cognito keeps PASSWORD among the first factors; a user who signed up without one is offered the others.
     pool_id = new_pool(
-        idp, "passwordless-sign-up", ["EMAIL_OTP"], UsernameAttributes=["email"], AutoVerifiedAttributes=["email"]
+        idp,
+        "passwordless-sign-up",
+        ["PASSWORD", "EMAIL_OTP"],
+        UsernameAttributes=["email"],
+        AutoVerifiedAttributes=["email"],
     )
     client_id = new_client(idp, pool_id)
     signed_up = public_idp.sign_up(ClientId=client_id, Username="sol@example.com")
@@ -587,6 +572,17 @@ def test_passwordless_sign_up_then_sign_in_with_an_emailed_code(idp: Any, public
     )
     select = user_auth(public_idp, client_id, USERNAME="sol@example.com", PREFERRED_CHALLENGE="PASSWORD", PASSWORD="x")
     assert (select["ChallengeName"], select["AvailableChallenges"]) == ("SELECT_CHALLENGE", ["EMAIL_OTP"])
+    with pytest.raises(ClientError) as exc:
+        respond(
+            public_idp,
+            client_id,
+            "SELECT_CHALLENGE",
+            select["Session"],
+            USERNAME="sol@example.com",
+            ANSWER="PASSWORD",
+            PASSWORD=PASSWORD,
+        )
+    assert error_of(exc) == ("InvalidParameterException", "PASSWORD is not an available challenge for this user.")
 
     # A pool that signs in with passwords only still wants one at sign-up.
     password_pool = new_pool(idp, "password-sign-up", ["PASSWORD"], UsernameAttributes=["email"])
