@@ -29,6 +29,7 @@ from gateway.api.iam import iam_service
 from gateway.api.sts import sts_service
 from gateway.api.verify import verify_handler
 from gateway.errors import GatehouseError, RequestEntityTooLarge, UnknownOperationException
+from gateway.logging import request_ids
 from gateway.loop_watch import loop_watch_ctx
 from gateway.metrics import Metrics
 from gateway.oauth import endpoints as oauth_endpoints
@@ -94,7 +95,8 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    # request_ids: one request id per HTTP request outside the AWS wires, on its events and its response.
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_ids])
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_services_ctx(metrics or Metrics()))
     app.cleanup_ctx.append(loop_watch_ctx)
