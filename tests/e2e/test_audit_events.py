@@ -214,7 +214,7 @@ def verify(gatehouse: GatehouseServer, creds: dict[str, Any], *, secret: str | N
     key = Credentials(creds["AccessKeyId"], secret or creds["SecretAccessKey"], creds["SessionToken"])
     SigV4Auth(key, "s3", "us-east-1").add_auth(signed)
     headers = {"Host": "files.example", **dict(signed.headers.items())}
-    question = {"method": "GET", "url": url, "headers": headers, "body": "", "action": "s3:GetObject"}
+    question: dict[str, Any] = {"method": "GET", "url": url, "headers": headers, "body": "", "action": "s3:GetObject"}
     return requests.post(f"{gatehouse.url}/gatehouse/verify", json=question, timeout=10)
 
 
