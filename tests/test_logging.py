@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 SCRIPT = """
 import logging, pathlib, structlog
@@ -144,3 +145,16 @@ def test_console_lines_name_their_logger_too() -> None:
     lines = done.stderr.splitlines()
     assert len(lines) == 5
     assert "gateway.first" in lines[0] and "gateway.second" in lines[1] and "gateway.loop_watch" in lines[4]
+
+
+def test_every_route_but_the_aws_wires_binds_a_request_id(tmp_path: Path) -> None:
+    # A route added without with_request_id would log events no support engineer could tie to a request.
+    from gateway.app import create_app
+    from gateway.logging import binds_request_id
+    from gateway.settings import Settings
+
+    app = create_app(Settings(data_dir=tmp_path))
+    routes = [(r.method, r.resource.canonical if r.resource else "", r.handler) for r in app.router.routes()]
+    assert len(routes) > 40
+    unbound = [(method, path) for method, path, handler in routes if not binds_request_id(handler)]
+    assert unbound == [("POST", "/")]
