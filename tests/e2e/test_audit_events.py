@@ -273,3 +273,16 @@ def test_endpoints_without_events_still_name_their_request(gatehouse: GatehouseS
     # A path no route serves is answered by aiohttp's router alone: no handler ran, nothing was logged.
     missing, logged = watch(lambda: requests.get(f"{gatehouse.url}/no/such/page", timeout=10))
     assert missing.status_code == 404 and logged == []
+
+
+def test_a_request_id_the_caller_sends_is_not_taken(
+    gatehouse: GatehouseServer, watch: Watch, federated_client: str
+) -> None:
+    # Hostile: a caller naming its own id (another request's, say) would mix its events into that request's.
+    seen = watch.seen[0]
+    query = {"response_type": "code", "client_id": federated_client, "redirect_uri": CALLBACK, "scope": "openid"}
+    query |= {"identity_provider": "Corp", "code_challenge": pkce_pair()[1], "code_challenge_method": "S256"}
+    url = f"{gatehouse.url}/oauth2/authorize?{urlencode(query)}"
+    sent, logged = watch(lambda: requests.get(url, headers={HEADER: seen}, allow_redirects=False, timeout=10))
+    assert sent.status_code in (302, 303)
+    assert one_request(sent, logged, "federation.begin") != seen
