@@ -1,9 +1,11 @@
 """Logging: structlog events as JSON lines on stderr — Gatehouse's audit trail.
 
-Every event carries ``timestamp`` (ISO 8601, UTC), ``level`` and ``event``, plus the API call it was logged in
-(``request_id`` and ``operation``, bound by the wires with :func:`bind_call`) and whatever was bound with
-``structlog.contextvars.bind_contextvars``, so every authentication decision made while serving a request can
-be traced back to it. Lines that libraries write
+Every event carries ``timestamp`` (ISO 8601, UTC), ``level``, ``event`` and ``logger`` (the name given to
+``structlog.get_logger``), plus the request it was logged in: ``request_id`` and ``operation`` for the AWS wires'
+calls (bound with :func:`bind_call`, the id sent as ``x-amzn-RequestId``), ``request_id`` alone for every other
+endpoint (bound by :func:`with_request_id`, the id sent as ``x-amz-cognito-request-id``), and whatever was bound
+with ``structlog.contextvars.bind_contextvars``, so every authentication decision made while serving a request
+can be traced back to it. Lines that libraries write
 through the standard library's ``logging`` (aiohttp's access log, say) go through the same processors, so
 stderr stays one JSON object per line.
 """
