@@ -29,6 +29,7 @@ from gateway.api.iam import iam_service
 from gateway.api.sts import sts_service
 from gateway.api.verify import verify_handler
 from gateway.errors import GatehouseError, RequestEntityTooLarge, UnknownOperationException
+from gateway.logging import with_request_id
 from gateway.loop_watch import loop_watch_ctx
 from gateway.metrics import Metrics
 from gateway.oauth import endpoints as oauth_endpoints
@@ -98,12 +99,13 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_services_ctx(metrics or Metrics()))
     app.cleanup_ctx.append(loop_watch_ctx)
-    app.router.add_post("/", dispatch)
-    app.router.add_post("/gatehouse/verify", verify_handler)
-    app.router.add_get("/health", health)
-    app.router.add_get("/metrics", metrics_handler)
-    app.router.add_get("/{pool_id}/.well-known/jwks.json", jwks)
-    app.router.add_get("/{pool_id}/.well-known/openid-configuration", openid_configuration)
+    app.router.add_post("/", dispatch)  # the AWS wires bind their own request ids (x-amzn-RequestId)
+    # Every other endpoint: one request id per request, on its events and in x-amz-cognito-request-id.
+    app.router.add_post("/gatehouse/verify", with_request_id(verify_handler))
+    app.router.add_get("/health", with_request_id(health))
+    app.router.add_get("/metrics", with_request_id(metrics_handler))
+    app.router.add_get("/{pool_id}/.well-known/jwks.json", with_request_id(jwks))
+    app.router.add_get("/{pool_id}/.well-known/openid-configuration", with_request_id(openid_configuration))
     oauth_endpoints.add_routes(app)
     federation_endpoints.add_routes(app)
     hosted_pages.add_routes(app)

@@ -1,9 +1,11 @@
 """Logging: structlog events as JSON lines on stderr — Gatehouse's audit trail.
 
-Every event carries ``timestamp`` (ISO 8601, UTC), ``level`` and ``event``, plus the API call it was logged in
-(``request_id`` and ``operation``, bound by the wires with :func:`bind_call`) and whatever was bound with
-``structlog.contextvars.bind_contextvars``, so every authentication decision made while serving a request can
-be traced back to it. Lines that libraries write
+Every event carries ``timestamp`` (ISO 8601, UTC), ``level``, ``event`` and ``logger`` (the name given to
+``structlog.get_logger``), plus the request it was logged in: ``request_id`` and ``operation`` for the AWS wires'
+calls (bound with :func:`bind_call`, the id sent as ``x-amzn-RequestId``), ``request_id`` alone for every other
+endpoint (bound by :func:`with_request_id`, the id sent as ``x-amz-cognito-request-id``), and whatever was bound
+with ``structlog.contextvars.bind_contextvars``, so every authentication decision made while serving a request
+can be traced back to it. Lines that libraries write
 through the standard library's ``logging`` (aiohttp's access log, say) go through the same processors, so
 stderr stays one JSON object per line.
 """
@@ -19,12 +21,16 @@ import os
 import sys
 import threading
 import time
-from typing import IO, Any
+from typing import IO, Any, TextIO
 
 import orjson
 import structlog
+from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Handler
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
+
+from gateway.ids import RequestIds
 
 
 def configure_logging(*, json: bool = True, level: str = "info") -> None:
@@ -43,8 +49,9 @@ def configure_logging(*, json: bool = True, level: str = "info") -> None:
         # Every sign-in writes an audit event: orjson renders straight to bytes for a bytes logger, the
         # cheapest path structlog offers ("Performance" in its docs); see _render_json.
         out = _BatchedStderr(sys.stderr.buffer)
-        batched = _BatchedBytesLogger(out)
-        logger_factory = lambda *_: batched  # noqa: E731 (one logger for all: one buffer, one flush)
+        # One logger per name (structlog.get_logger's first argument), all on one buffer with one flush; the
+        # name rides on the logger, so naming an event costs _stamp one attribute read.
+        logger_factory = _named_factory(lambda name: _BatchedBytesLogger(out, name))
         stream: Any = _BatchedText(out)
         # The standard library's handlers want text.
         stdlib_renderer = structlog.processors.JSONRenderer(serializer=_orjson_text)
@@ -55,7 +62,7 @@ def configure_logging(*, json: bool = True, level: str = "info") -> None:
             colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
         )
         stdlib_renderer = _escaping_controls(console)
-        logger_factory = structlog.PrintLoggerFactory(file=sys.stderr)
+        logger_factory = _named_factory(lambda name: _NamedPrintLogger(sys.stderr, name))
         stream = sys.stderr
     structlog.configure(
         # For JSON, exceptions and rendering in one processor: one call fewer per event.
@@ -136,13 +143,37 @@ class _BatchedStderr:
             self._file.flush()
 
 
+def _named_factory(make: Any) -> Any:
+    """A structlog logger factory that gives each logger name (``structlog.get_logger("gateway.x")``) one
+    logger carrying that name, which :func:`_stamp` writes as the event's ``logger``."""
+    made: dict[str | None, Any] = {}
+
+    def factory(*args: Any) -> Any:
+        name = args[0] if args and isinstance(args[0], str) else None
+        logger = made.get(name)
+        if logger is None:
+            logger = made[name] = make(name)
+        return logger
+
+    return factory
+
+
+class _NamedPrintLogger(structlog.PrintLogger):
+    """structlog's PrintLogger with the name it was asked for (console output)."""
+
+    def __init__(self, file: TextIO, name: str | None) -> None:
+        super().__init__(file)
+        self.name = name
+
+
 class _BatchedBytesLogger:
-    """structlog's BytesLogger on a :class:`_BatchedStderr`."""
+    """structlog's BytesLogger on a :class:`_BatchedStderr`, named (``name``) as ``structlog.get_logger`` was."""
 
-    __slots__ = ("_out",)
+    __slots__ = ("_out", "name")
 
-    def __init__(self, out: _BatchedStderr) -> None:
+    def __init__(self, out: _BatchedStderr, name: str | None = None) -> None:
         self._out = out
+        self.name = name
 
     def msg(self, message: bytes) -> None:
         # The renderer (_render_json) ends the line already.
@@ -245,13 +276,15 @@ _STRUCTLOG_VARS: dict[str, contextvars.ContextVar[Any]] | None = getattr(structl
 _PREFIX_LENGTH = len(getattr(structlog.contextvars, "STRUCTLOG_KEY_PREFIX", "structlog_"))
 
 
-# The API call being served (request id, operation): one variable set once per call, where binding two
-# structlog context variables and unbinding them again cost several times more on every request.
+# The API call or HTTP request being served (request id, operation): one variable set once per request, where
+# binding two structlog context variables and unbinding them again cost several times more on every request.
+# The operation is the AWS wires' (GetUser, AssumeRole); HTTP endpoints (/oauth2/*, the hosted UI) bind "".
 _CALL: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("gatehouse_call", default=None)
 
 
 def bind_call(request_id: str, operation: str) -> contextvars.Token[tuple[str, str] | None]:
-    """Name the API call every event logged from here on belongs to, until :func:`unbind_call`."""
+    """Name the API call (or, with ``operation=""``, the HTTP request) every event logged from here on belongs
+    to, until :func:`unbind_call`."""
     return _CALL.set((request_id, operation))
 
 
@@ -266,7 +299,8 @@ def _merge_contextvars(logger: WrappedLogger, method_name: str, event_dict: Even
     call = _CALL.get()
     if call is not None:
         event_dict.setdefault("request_id", call[0])
-        event_dict.setdefault("operation", call[1])
+        if call[1]:
+            event_dict.setdefault("operation", call[1])
     if _STRUCTLOG_VARS is None:
         return structlog.contextvars.merge_contextvars(logger, method_name, event_dict)
     for name, var in list(_STRUCTLOG_VARS.items()):
@@ -295,8 +329,13 @@ _LEVEL_NAMES = {"warn": "warning", "exception": "error"}
 
 
 def _stamp(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-    """The request's bound context, ``level`` and ``timestamp``, in that order (as the three structlog
-    processors it stands for would add them: merge_contextvars, add_log_level, TimeStamper)."""
+    """The logger's name (``logger``), the request's bound context, ``level`` and ``timestamp``, in that order
+    (as the four structlog processors it stands for would add them: add_logger_name, merge_contextvars,
+    add_log_level, TimeStamper). The name is the one given to ``structlog.get_logger``, kept on the logger
+    the factory made for it (:func:`_named_factory`); a standard-library record's is added after this."""
+    name = getattr(logger, "name", None)
+    if name is not None:
+        event_dict.setdefault("logger", name)
     _merge_contextvars(logger, method_name, event_dict)
     event_dict["level"] = _LEVEL_NAMES.get(method_name, method_name)
     return _iso_utc_timestamp(logger, method_name, event_dict)
@@ -341,15 +380,68 @@ def _one_line(line: bytes) -> bytes:
 
 
 def _add_stdlib_logger_name(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-    """Name a standard-library record's logger under the same key :func:`get_logger` uses."""
+    """Name a standard-library record's logger under the same key (``logger``) structlog's events use."""
     record = event_dict.get("_record")
     if isinstance(record, logging.LogRecord):
-        event_dict["logger_name"] = record.name
+        event_dict["logger"] = record.name
     return event_dict
 
 
 def get_logger(name: str) -> FilteringBoundLogger:
-    """A logger whose events carry ``logger_name=name``; lazy, so it may be created at import time."""
-    # "logger_name", not "logger": structlog.get_logger reserves the keyword ``logger`` for itself.
-    logger: FilteringBoundLogger = structlog.get_logger(logger_name=name)
+    """A logger whose events carry ``logger=name`` (as ``structlog.get_logger(name)``'s do); lazy, so it may be
+    created at import time."""
+    logger: FilteringBoundLogger = structlog.get_logger(name)
     return logger
+
+
+# --- one request id per HTTP request outside the AWS wires -------------------------------------------------
+
+# The response header that names the request id of an /oauth2/*, hosted UI, federation or /gatehouse/verify
+# request, as Cognito's user pool domain names its own requests (the AWS wires send x-amzn-RequestId).
+REQUEST_ID_HEADER = "x-amz-cognito-request-id"
+_request_ids = RequestIds()
+_log = structlog.get_logger("gateway.http")
+
+
+def with_request_id(handler: Handler) -> Handler:
+    """``handler``, binding one request id to every event logged while it serves a request (as the AWS wires
+    bind theirs with :func:`bind_call`) and echoing it in :data:`REQUEST_ID_HEADER`, so a support engineer can
+    find a sign-in's events from the id the browser saw.
+
+    Wrapped route by route, not as a middleware: aiohttp then runs the middleware for every request, the AWS
+    wires' ``POST /`` included (which bind their own id, with the operation), and the middleware machinery
+    alone cost about 1 us a request, a hosted page GET about 43 us in all. Here a request sets one context
+    variable, once. An exception the handler let through becomes a plain 500 logged with the id (aiohttp would
+    log it after the id is unbound)."""
+
+    async def bound_to_a_request_id(request: web.Request) -> web.StreamResponse:
+        request_id = _request_ids.next()
+        bound = bind_call(request_id, "")
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # redirects and errors raised as responses
+            exc.headers[REQUEST_ID_HEADER] = request_id
+            raise
+        except Exception:
+            _log.exception("http.unhandled", method=request.method, path=request.path)
+            response = web.Response(status=500, text="500 Internal Server Error")
+        finally:
+            unbind_call(bound)
+        if not response.prepared:  # a streamed response has sent its headers already
+            response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+
+    bound_to_a_request_id.__name__ = bound_to_a_request_id.__qualname__ = getattr(handler, "__name__", "handler")
+    return bound_to_a_request_id
+
+
+def binds_request_id(handler: object) -> bool:
+    """Whether ``handler`` was wrapped by :func:`with_request_id` (for tests that every route is)."""
+    return getattr(handler, "__code__", None) is _WRAPPER_CODE
+
+
+async def _nothing(request: web.Request) -> web.StreamResponse:  # pragma: no cover - never called
+    return web.Response()
+
+
+_WRAPPER_CODE = with_request_id(_nothing).__code__

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 SCRIPT = """
 import logging, pathlib, structlog
@@ -43,7 +44,7 @@ def test_events_are_json_lines_with_request_context() -> None:
     call = events[1]  # the API call bound by a wire
     assert (call["request_id"], call["operation"], call["error"]) == ("req-2", "GetUser", "X")
     assert "request_id" not in events[2] and "operation" not in events[2]  # unbound again
-    assert events[2]["logger_name"] == "aiohttp.access"
+    assert events[2]["logger"] == "aiohttp.access"
     assert "ValueError: boom" in str(events[3]["exception"])
 
 
@@ -106,3 +107,54 @@ def test_debug_level_is_gatehouse_s_own_libraries_keep_to_info() -> None:
     done = subprocess.run([sys.executable, "-c", FLOOR_SCRIPT], capture_output=True, text=True, timeout=30, check=True)
     names = [json.loads(line)["event"] for line in done.stderr.splitlines() if line.strip()]
     assert names == ["own.debug", "own.stdlib.debug", "library.info", "saml2.critical"]
+
+
+NAMES_SCRIPT = """
+import logging, structlog
+from gateway.logging import bind_call, configure_logging, get_logger
+configure_logging(json={json}, level="info")
+structlog.get_logger("gateway.first").info("one")
+get_logger("gateway.second").info("two")
+structlog.get_logger("gateway.first").info("three", logger="caller-chosen")  # a key the caller set wins
+bound = bind_call("req-9", "")  # an HTTP request: an id, no operation
+structlog.get_logger().info("four")
+logging.getLogger("gateway.loop_watch").warning("five")
+"""
+
+
+def test_every_event_names_its_logger_and_http_requests_no_operation() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", NAMES_SCRIPT.format(json=True)], capture_output=True, text=True, timeout=30, check=True
+    )
+    events = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
+    assert [(e["event"], e.get("logger")) for e in events] == [
+        ("one", "gateway.first"),
+        ("two", "gateway.second"),
+        ("three", "caller-chosen"),
+        ("four", None),  # a logger asked for without a name has none to give
+        ("five", "gateway.loop_watch"),
+    ]
+    assert [e.get("request_id") for e in events] == [None, None, None, "req-9", "req-9"]
+    assert all("operation" not in e for e in events)
+
+
+def test_console_lines_name_their_logger_too() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", NAMES_SCRIPT.format(json=False)], capture_output=True, text=True, timeout=30, check=True
+    )
+    lines = done.stderr.splitlines()
+    assert len(lines) == 5
+    assert "gateway.first" in lines[0] and "gateway.second" in lines[1] and "gateway.loop_watch" in lines[4]
+
+
+def test_every_route_but_the_aws_wires_binds_a_request_id(tmp_path: Path) -> None:
+    # A route added without with_request_id would log events no support engineer could tie to a request.
+    from gateway.app import create_app
+    from gateway.logging import binds_request_id
+    from gateway.settings import Settings
+
+    app = create_app(Settings(data_dir=tmp_path))
+    routes = [(r.method, r.resource.canonical if r.resource else "", r.handler) for r in app.router.routes()]
+    assert len(routes) > 40
+    unbound = [(method, path) for method, path, handler in routes if not binds_request_id(handler)]
+    assert unbound == [("POST", "/")]

@@ -31,12 +31,15 @@ import binascii
 from typing import Any
 
 import orjson
+import structlog
 from aiohttp import web
 
 from gateway.api.awsjson import read_body
 from gateway.errors import GatehouseError, InternalErrorException, SerializationException
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.policy import ContextValue
+
+log = structlog.get_logger("gateway.verify")
 
 
 def _error(error: GatehouseError) -> web.Response:
@@ -88,8 +91,20 @@ async def verify_handler(request: web.Request) -> web.Response:
         answer: dict[str, Any] = {"Principal": ctx.describe()}
         if action is not None:
             answer["Allowed"] = services.credentials.is_allowed(ctx, action, resource, context)
+        # An authentication (and authorization) decision, written down as CloudTrail would: who (the assumed
+        # role and its key id, never the secret or the session token), for what, and the answer.
+        log.info(
+            "verify.answered",
+            arn=ctx.assumed_role_arn,
+            access_key_id=ctx.access_key_id,
+            service=service,
+            action=action,
+            allowed=answer.get("Allowed"),
+        )
         return web.json_response(answer, dumps=lambda v: orjson.dumps(v).decode())
     except GatehouseError as error:
+        log.info("verify.refused", error=error.type_name)
         return _error(error)
     except Exception:
+        log.exception("verify.unhandled")
         return _error(InternalErrorException())

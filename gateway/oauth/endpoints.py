@@ -28,6 +28,7 @@ from gateway.errors import (
     LoginRequiredError,
     ResourceNotFoundException,
 )
+from gateway.logging import with_request_id
 from gateway.oauth.forms import read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.container import Services
@@ -302,10 +303,10 @@ async def logout(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Every endpoint at Cognito's path and under ``/{UserPoolId}``."""
     for prefix in ("", "/{pool_id}"):
-        app.router.add_get(f"{prefix}/oauth2/authorize", authorize)
-        app.router.add_post(f"{prefix}/oauth2/authorize", authorize)
-        app.router.add_post(f"{prefix}/oauth2/token", token)
-        app.router.add_get(f"{prefix}/oauth2/userInfo", userinfo)
-        app.router.add_post(f"{prefix}/oauth2/userInfo", userinfo)
-        app.router.add_post(f"{prefix}/oauth2/revoke", revoke)
-        app.router.add_get(f"{prefix}/logout", logout)
+        app.router.add_get(f"{prefix}/oauth2/authorize", with_request_id(authorize))
+        app.router.add_post(f"{prefix}/oauth2/authorize", with_request_id(authorize))
+        app.router.add_post(f"{prefix}/oauth2/token", with_request_id(token))
+        app.router.add_get(f"{prefix}/oauth2/userInfo", with_request_id(userinfo))
+        app.router.add_post(f"{prefix}/oauth2/userInfo", with_request_id(userinfo))
+        app.router.add_post(f"{prefix}/oauth2/revoke", with_request_id(revoke))
+        app.router.add_get(f"{prefix}/logout", with_request_id(logout))

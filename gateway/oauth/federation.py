@@ -25,6 +25,7 @@ from gateway.errors import (
     InvalidRequestError,
     UpstreamIdentityError,
 )
+from gateway.logging import with_request_id
 from gateway.oauth import saml_logout
 from gateway.oauth.endpoints import routed_pool, set_sso_cookie
 from gateway.oauth.forms import read_form
@@ -227,9 +228,9 @@ async def _idp_initiated(request: web.Request, saml_response: str, relay: dict[s
 def add_routes(app: web.Application) -> None:
     saml_logout.add_routes(app)
     for prefix in ("", "/{pool_id}"):
-        app.router.add_get(f"{prefix}/oauth2/idpresponse", idpresponse)
-        app.router.add_post(f"{prefix}/oauth2/idpresponse", idpresponse)
-        app.router.add_post(f"{prefix}/saml2/idpresponse", saml2_idpresponse)
+        app.router.add_get(f"{prefix}/oauth2/idpresponse", with_request_id(idpresponse))
+        app.router.add_post(f"{prefix}/oauth2/idpresponse", with_request_id(idpresponse))
+        app.router.add_post(f"{prefix}/saml2/idpresponse", with_request_id(saml2_idpresponse))
 
 
 def provider_buttons(base: str, auth_request: AuthorizationRequest, client: ClientView) -> list[dict[str, str]]:

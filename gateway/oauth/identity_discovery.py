@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.logging import with_request_id
 from gateway.oauth.wellknown import SERVICES
 
 CACHE_CONTROL = {"Cache-Control": "public, max-age=300"}
@@ -32,5 +33,5 @@ async def identity_openid_configuration(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/identity/.well-known/jwks.json", identity_jwks)
-    app.router.add_get("/identity/.well-known/openid-configuration", identity_openid_configuration)
+    app.router.add_get("/identity/.well-known/jwks.json", with_request_id(identity_jwks))
+    app.router.add_get("/identity/.well-known/openid-configuration", with_request_id(identity_openid_configuration))

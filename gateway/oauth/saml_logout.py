@@ -8,6 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.errors import AuthorizationPageError
+from gateway.logging import with_request_id
 from gateway.oauth.forms import read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.oauth import SsoSession
@@ -76,5 +77,5 @@ async def saml2_logout(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     for prefix in ("", "/{pool_id}"):
-        app.router.add_get(f"{prefix}/saml2/logout", saml2_logout)
-        app.router.add_post(f"{prefix}/saml2/logout", saml2_logout)
+        app.router.add_get(f"{prefix}/saml2/logout", with_request_id(saml2_logout))
+        app.router.add_post(f"{prefix}/saml2/logout", with_request_id(saml2_logout))

@@ -41,6 +41,7 @@ from gateway.errors import (
     UserNotConfirmedException,
     UserNotFoundException,
 )
+from gateway.logging import with_request_id
 from gateway.oauth.endpoints import base_path, routed_pool, set_sso_cookie
 from gateway.oauth.federation import offers_corporate_sign_in, provider_buttons, provider_sign_in_url
 from gateway.oauth.forms import read_form
@@ -894,23 +895,23 @@ async def _customization(request: web.Request) -> UICustomizationRecord | None:
 def add_routes(app: web.Application) -> None:
     app[LOGIN_PAGES] = {}
     for prefix in ("", "/{pool_id}"):
-        app.router.add_get(f"{prefix}/ui/{{ui_pool}}/{{scope}}/custom.css", custom_css)
-        app.router.add_get(f"{prefix}/ui/{{ui_pool}}/{{scope}}/logo", logo)
-        app.router.add_get(f"{prefix}/ui/{{ui_pool}}/branding/{{branding_id}}/logo", branding_logo)
-        app.router.add_get(f"{prefix}/login", login_get)
-        app.router.add_post(f"{prefix}/login", login_post)
-        app.router.add_post(f"{prefix}/login/challenge", challenge_post)
-        app.router.add_get(f"{prefix}/login/sso", login_sso)
-        app.router.add_get(f"{prefix}/signup", signup_get)
-        app.router.add_post(f"{prefix}/signup", signup_post)
-        app.router.add_get(f"{prefix}/confirm", confirm_get)
-        app.router.add_post(f"{prefix}/confirm", confirm_post)
-        app.router.add_get(f"{prefix}/forgotPassword", forgot_get)
-        app.router.add_post(f"{prefix}/forgotPassword", forgot_post)
-        app.router.add_get(f"{prefix}/confirmForgotPassword", reset_get)
-        app.router.add_post(f"{prefix}/confirmForgotPassword", reset_post)
-        app.router.add_get(f"{prefix}/static/gatehouse.css", stylesheet)
-        app.router.add_get(f"{prefix}/static/passkey.js", passkey_script)
+        app.router.add_get(f"{prefix}/ui/{{ui_pool}}/{{scope}}/custom.css", with_request_id(custom_css))
+        app.router.add_get(f"{prefix}/ui/{{ui_pool}}/{{scope}}/logo", with_request_id(logo))
+        app.router.add_get(f"{prefix}/ui/{{ui_pool}}/branding/{{branding_id}}/logo", with_request_id(branding_logo))
+        app.router.add_get(f"{prefix}/login", with_request_id(login_get))
+        app.router.add_post(f"{prefix}/login", with_request_id(login_post))
+        app.router.add_post(f"{prefix}/login/challenge", with_request_id(challenge_post))
+        app.router.add_get(f"{prefix}/login/sso", with_request_id(login_sso))
+        app.router.add_get(f"{prefix}/signup", with_request_id(signup_get))
+        app.router.add_post(f"{prefix}/signup", with_request_id(signup_post))
+        app.router.add_get(f"{prefix}/confirm", with_request_id(confirm_get))
+        app.router.add_post(f"{prefix}/confirm", with_request_id(confirm_post))
+        app.router.add_get(f"{prefix}/forgotPassword", with_request_id(forgot_get))
+        app.router.add_post(f"{prefix}/forgotPassword", with_request_id(forgot_post))
+        app.router.add_get(f"{prefix}/confirmForgotPassword", with_request_id(reset_get))
+        app.router.add_post(f"{prefix}/confirmForgotPassword", with_request_id(reset_post))
+        app.router.add_get(f"{prefix}/static/gatehouse.css", with_request_id(stylesheet))
+        app.router.add_get(f"{prefix}/static/passkey.js", with_request_id(passkey_script))
 
 
 async def passkey_script(request: web.Request) -> web.Response:

@@ -241,7 +241,7 @@ def test_unparsable_requests_are_logged_without_the_bytes_they_carry(
     assert raw_exchange(gatehouse, request_bytes).startswith(b"HTTP/1.0 400 ")
     log = gatehouse.log_text()[start:]
     assert secret not in log
-    (warning,) = [e for e in events(log) if e.get("logger_name") == "aiohttp.server"]
+    (warning,) = [e for e in events(log) if e.get("logger") == "aiohttp.server"]
     assert warning["level"] == "warning" and warning["event"].startswith("Error handling request from 127.0.0.1: 400 ")
 
 
