@@ -66,6 +66,7 @@ from gateway.ids import new_jti, new_opaque_token, sha256_hex
 from gateway.secretbox import SecretBox, SecretBoxError
 from gateway.services.auth import AuthContext, AuthService
 from gateway.services.federation import federated_provider
+from gateway.services.live_scopes import live_scopes
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.short_cache import ShortCache
 from gateway.services.tokens import ADMIN_SCOPE, IssuedTokens, TokenService, sign_jwt
@@ -405,6 +406,8 @@ class OAuthService:
         else:
             requested = list(dict.fromkeys(query["scope"].split()))
             scopes = [s for s in requested if s in allowed]
+        # A scope of a resource server deleted (or cut from its list) since the client was allowed it.
+        scopes = await live_scopes(self.store, pool.id, scopes)
         if not scopes:
             raise refuse(InvalidScopeError("None of the requested scopes is allowed for this client."))
         if any(s in scopes for s in ("email", "phone", "profile")) and "openid" not in scopes:
@@ -1006,6 +1009,8 @@ class OAuthService:
         if client.secret is None or "client_credentials" not in self.allowed_flows(client):
             raise UnauthorizedClientError("The client is not allowed the client_credentials flow.")
         custom = [s for s in self.allowed_scopes(client) if "/" in s]
+        # DeleteResourceServer: no more tokens with the scopes of a deleted server (or a scope it dropped).
+        custom = await live_scopes(self.store, pool.id, custom)
         if form.get("scope") is None:
             scopes = custom
         else:
