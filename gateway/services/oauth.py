@@ -989,6 +989,8 @@ class OAuthService:
             asked = tuple(dict.fromkeys(form["scope"].split()))
             if not asked or any(s not in scopes for s in asked):
                 raise InvalidScopeError("The requested scope exceeds the original grant.")
+            if len(await live_scopes(self.store, pool.id, asked)) != len(asked):
+                raise InvalidScopeError("A requested scope's resource server no longer has it.")
             scopes = asked
         ctx = AuthContext(pool=pool, client=client, admin=False)
         try:

@@ -7,6 +7,9 @@ can have as many as 50 tags"; the ``aws:`` prefix is AWS's own; an ARN names one
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -33,6 +36,11 @@ def error_code(exc: pytest.ExceptionInfo[ClientError]) -> str:
 
 def scopes_of(token: str) -> list[str]:
     return str(jwt.decode(token, options={"verify_signature": False})["scope"]).split()
+
+
+def secret_hash(client: dict[str, Any], username: str) -> str:
+    key = client["ClientSecret"].encode()
+    return base64.b64encode(hmac.new(key, (username + client["ClientId"]).encode(), hashlib.sha256).digest()).decode()
 
 
 def api_server(idp: Any, pool_id: str, identifier: str, *names: str) -> None:
@@ -91,7 +99,7 @@ def test_client_credentials_stop_at_a_deleted_or_dropped_scope(gatehouse: Gateho
     assert scopes_of(token().json()["access_token"]) == ["reports/view"]
 
 
-def test_authorize_and_refresh_stop_at_a_deleted_scope(gatehouse: GatehouseServer, idp: Any) -> None:
+def test_authorize_and_refresh_stop_at_a_deleted_scope(gatehouse: GatehouseServer, idp: Any, public_idp: Any) -> None:
     pool_id = idp.create_user_pool(PoolName="user-scopes")["UserPool"]["Id"]
     api_server(idp, pool_id, "orders", "read", "write")
     web = idp.create_user_pool_client(
@@ -142,6 +150,15 @@ def test_authorize_and_refresh_stop_at_a_deleted_scope(gatehouse: GatehouseServe
     refreshed = refresh()
     assert refreshed.status_code == 200, refreshed.text
     assert scopes_of(refreshed.json()["access_token"]) == ["openid", "orders/read"]
+    api_refresh = public_idp.initiate_auth(
+        ClientId=web["ClientId"],
+        AuthFlow="REFRESH_TOKEN_AUTH",
+        AuthParameters={"REFRESH_TOKEN": granted["refresh_token"], "SECRET_HASH": secret_hash(web, "olive")},
+    )["AuthenticationResult"]
+    assert scopes_of(api_refresh["AccessToken"]) == ["openid", "orders/read"]
+    narrowed = refresh(scope="orders/write")  # within the grant, but gone from its server
+    assert narrowed.status_code == 400 and narrowed.json()["error"] == "invalid_scope"
+    assert scopes_of(refresh(scope="orders/read").json()["access_token"]) == ["orders/read"]
 
     # The authorization endpoint does not grant it either: asked alone, invalid_scope back to the app.
     refused = browser.get(browser.authorize_url(web["ClientId"], scope="orders/write", state="s1"))
