@@ -66,7 +66,7 @@ from gateway.ids import new_jti, new_opaque_token, sha256_hex
 from gateway.secretbox import SecretBox, SecretBoxError
 from gateway.services.auth import AuthContext, AuthService
 from gateway.services.federation import federated_provider
-from gateway.services.live_scopes import live_scopes
+from gateway.services.live_scopes import has_custom, live_scopes
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.short_cache import ShortCache
 from gateway.services.tokens import ADMIN_SCOPE, IssuedTokens, TokenService, sign_jwt
@@ -847,6 +847,9 @@ class OAuthService:
                 InvalidGrantError("The user of the authorization code can no longer sign in."),
             )
         scopes = tuple(data["sc"])
+        if has_custom(scopes):
+            # A resource server deleted (or a scope it dropped) since the code was issued grants nothing now.
+            scopes = tuple(await live_scopes(self.store, pool.id, scopes))
         auth_time = int(data["at"])
         # The code is used up by starting the family its tokens belong to, in one transaction: the family's
         # key is the code's single-use marker, so a replay either wins the code (and this redemption fails)

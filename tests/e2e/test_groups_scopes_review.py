@@ -19,7 +19,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from tests.e2e.oauth_support import Browser, make_user, pkce_pair, query_of
+from tests.e2e.oauth_support import CALLBACK, Browser, make_user, pkce_pair, query_of
 from tests.support import GatehouseServer
 
 
@@ -109,7 +109,7 @@ def test_authorize_and_refresh_stop_at_a_deleted_scope(gatehouse: GatehouseServe
         AllowedOAuthFlowsUserPoolClient=True,
         AllowedOAuthFlows=["code"],
         AllowedOAuthScopes=["openid", "orders/read", "orders/write"],
-        CallbackURLs=["https://app.example.com/callback"],
+        CallbackURLs=[CALLBACK],
         SupportedIdentityProviders=["COGNITO"],
     )["UserPoolClient"]
     auth = (web["ClientId"], web["ClientSecret"])
@@ -131,7 +131,7 @@ def test_authorize_and_refresh_stop_at_a_deleted_scope(gatehouse: GatehouseServe
         data={
             "grant_type": "authorization_code",
             "code": code,
-            "redirect_uri": "https://app.example.com/callback",
+            "redirect_uri": CALLBACK,
             "code_verifier": verifier,
         },
         auth=auth,
@@ -166,8 +166,25 @@ def test_authorize_and_refresh_stop_at_a_deleted_scope(gatehouse: GatehouseServe
     answer = query_of(refused.headers["Location"])
     assert answer["error"] == "invalid_scope" and answer["state"] == "s1" and "code" not in answer
 
-    # Deleted altogether: a refresh keeps the user's own scopes only.
+    # Deleted altogether: a code issued before is redeemed without it, and a refresh keeps the user's own
+    # scopes only.
+    verifier, challenge = pkce_pair()
+    again = browser.sign_in(
+        browser.authorize_url(
+            web["ClientId"], scope="openid orders/read", code_challenge=challenge, code_challenge_method="S256"
+        ),
+        "olive",
+    )
+    pending = query_of(again.headers["Location"])["code"]
     idp.delete_resource_server(UserPoolId=pool_id, Identifier="orders")
+    late = requests.post(
+        f"{gatehouse.url}/oauth2/token",
+        data={"grant_type": "authorization_code", "code": pending, "redirect_uri": CALLBACK, "code_verifier": verifier},
+        auth=auth,
+        timeout=10,
+    )
+    assert late.status_code == 200, late.text
+    assert scopes_of(late.json()["access_token"]) == ["openid"]
     refreshed = refresh()
     assert refreshed.status_code == 200, refreshed.text
     assert scopes_of(refreshed.json()["access_token"]) == ["openid"]
