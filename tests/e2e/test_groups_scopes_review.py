@@ -166,6 +166,25 @@ def test_authorize_and_refresh_stop_at_a_deleted_scope(gatehouse: GatehouseServe
     answer = query_of(refused.headers["Location"])
     assert answer["error"] == "invalid_scope" and answer["state"] == "s1" and "code" not in answer
 
+    # UpdateUserPoolClient takes a scope away from the client: the client's older grant no longer yields it.
+    settings = idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=web["ClientId"])["UserPoolClient"]
+    idp.update_user_pool_client(
+        UserPoolId=pool_id,
+        ClientId=web["ClientId"],
+        **{k: settings[k] for k in ("AllowedOAuthFlowsUserPoolClient", "AllowedOAuthFlows", "CallbackURLs")},
+        SupportedIdentityProviders=["COGNITO"],
+        AllowedOAuthScopes=["openid"],
+    )
+    assert scopes_of(refresh().json()["access_token"]) == ["openid"]
+    idp.update_user_pool_client(
+        UserPoolId=pool_id,
+        ClientId=web["ClientId"],
+        **{k: settings[k] for k in ("AllowedOAuthFlowsUserPoolClient", "AllowedOAuthFlows", "CallbackURLs")},
+        SupportedIdentityProviders=["COGNITO"],
+        AllowedOAuthScopes=["openid", "orders/read"],
+    )
+    assert scopes_of(refresh().json()["access_token"]) == ["openid", "orders/read"]
+
     # Deleted altogether: a code issued before is redeemed without it, and a refresh keeps the user's own
     # scopes only.
     verifier, challenge = pkce_pair()
