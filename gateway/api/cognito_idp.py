@@ -158,21 +158,21 @@ async def AddCustomAttributes(call: Call) -> dict[str, Any]:
 
 @operation
 async def TagResource(call: Call) -> dict[str, Any]:
-    pool_id = _pool_id_from_arn(call.params["ResourceArn"])
+    pool_id = _pool_id_from_arn(call, call.params["ResourceArn"])
     await call.services.pools.set_tags(pool_id, call.params.get("Tags") or {})
     return {}
 
 
 @operation
 async def UntagResource(call: Call) -> dict[str, Any]:
-    pool_id = _pool_id_from_arn(call.params["ResourceArn"])
+    pool_id = _pool_id_from_arn(call, call.params["ResourceArn"])
     await call.services.pools.set_tags(pool_id, None, remove=list(call.params.get("TagKeys") or []))
     return {}
 
 
 @operation
 async def ListTagsForResource(call: Call) -> dict[str, Any]:
-    pool = await call.services.pools.get_pool(_pool_id_from_arn(call.params["ResourceArn"]))
+    pool = await call.services.pools.get_pool(_pool_id_from_arn(call, call.params["ResourceArn"]))
     return {"Tags": dict(pool.settings.get("UserPoolTags") or {})}
 
 
@@ -187,10 +187,13 @@ async def SetUserPoolMfaConfig(call: Call) -> dict[str, Any]:
     return pools.mfa_config(await pools.set_mfa_config(call.params["UserPoolId"], call.params))
 
 
-def _pool_id_from_arn(arn: str) -> str:
+def _pool_id_from_arn(call: Call, arn: str) -> str:
     prefix, _, pool_id = arn.rpartition(":userpool/")
     if not prefix.startswith("arn:") or not pool_id:
         raise InvalidParameterException("Invalid ResourceArn.")
+    if arn != call.services.pools.arn(pool_id):
+        # Another account's, partition's or service's resource is not one of these pools, whatever its id.
+        raise ResourceNotFoundException(f"User pool {pool_id} does not exist.")
     return pool_id
 
 

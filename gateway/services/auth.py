@@ -43,6 +43,7 @@ from gateway.ids import new_opaque_token, sha256_hex
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox, SecretBoxError
 from gateway.services.devices import DeviceService
+from gateway.services.live_scopes import has_custom, live_scopes
 from gateway.services.mfa import SOFTWARE_TOKEN_MFA, MfaService
 from gateway.services.mfa_codes import MfaCodes
 from gateway.services.passwords import PasswordHasher
@@ -699,6 +700,15 @@ class AuthService:
             # A family from an OAuth grant keeps that grant's scopes whichever way it is refreshed (RFC 6749
             # §6): an API refresh must not widen them to aws.cognito.signin.user.admin.
             scopes = tuple(family.scopes)
+        if scopes is not None and family.scopes is not None:
+            # UpdateUserPoolClient took a scope away from the client: the client's older grants no longer yield
+            # it either (a filter over the client's settings in memory; no store read).
+            allowed = ctx.client.settings.get("AllowedOAuthScopes") or ()
+            scopes = tuple(s for s in scopes if s in allowed)
+        if scopes is not None and has_custom(scopes):
+            # DeleteResourceServer: a refresh no longer yields the scopes of a deleted resource server (or one
+            # it dropped). Only families granted custom scopes pay for the look-up.
+            scopes = tuple(await live_scopes(self.store, ctx.pool.id, scopes))
         rotation_enabled, grace = ctx.client.rotation
         explicit = rotate is not None
         if rotate is None:

@@ -288,7 +288,22 @@ def _check_write_attributes(pool: PoolView, writable: list[str] | None, action: 
         raise InvalidParameterException(f"Invalid write attributes specified while {action} a client")
 
 
+MAX_TAGS = 50  # TagResource: "A user pool can have as many as 50 tags."
+
+
+def check_tags(tags: Mapping[str, str] | None, total: int | None = None) -> None:
+    """A pool's tags as AWS tagging allows them: the ``aws:`` prefix is reserved for AWS's own tags (AWS
+    Tagging Best Practices: "You can't edit or delete tag keys or values with this prefix"), and a pool holds
+    at most 50 tags (``total``: the count after the change; the given tags' own count when None)."""
+    for key in tags or {}:
+        if key.lower().startswith("aws:"):
+            raise InvalidParameterException(f"Tag keys may not begin with aws: (reserved for AWS use): {key}")
+    if (total if total is not None else len(tags or {})) > MAX_TAGS:
+        raise InvalidParameterException(f"A user pool can have at most {MAX_TAGS} tags.")
+
+
 def _check_pool_settings(settings: Mapping[str, Any]) -> None:
+    check_tags(settings.get("UserPoolTags"))
     if settings.get("AliasAttributes") and settings.get("UsernameAttributes"):
         raise InvalidParameterException(
             "Only one of the aliasAttributes or usernameAttributes can be set in a User Pool."
@@ -595,6 +610,7 @@ class PoolService:
             current.update(tags or {})
             for key in remove or []:
                 current.pop(key, None)
+            check_tags(tags, len(current))
             record.settings["UserPoolTags"] = current
 
         await self._change_pool(pool_id, change)
