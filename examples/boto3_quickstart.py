@@ -15,6 +15,7 @@ import json
 import os
 import re
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -86,8 +87,12 @@ def main() -> None:
         AuthParameters={"USERNAME": email, "PASSWORD": "Quick-start-1"},
     )["AuthenticationResult"]
 
-    issuer = f"{URL}/{pool['Id']}"
-    jwks = jwt.PyJWKClient(f"{issuer}/.well-known/jwks.json")
+    # The issuer is the server's public URL plus the pool id, which need not be the address used here
+    # (localhost vs 127.0.0.1, or a proxy's https name): take it from the pool's OpenID discovery document.
+    pool_url = f"{URL}/{pool['Id']}"
+    with urllib.request.urlopen(f"{pool_url}/.well-known/openid-configuration") as response:
+        issuer = json.load(response)["issuer"]
+    jwks = jwt.PyJWKClient(f"{pool_url}/.well-known/jwks.json")
     claims = jwt.decode(
         tokens["IdToken"],
         jwks.get_signing_key_from_jwt(tokens["IdToken"]).key,

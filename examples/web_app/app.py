@@ -6,7 +6,8 @@ works the same. Pages: ``/`` (the claims of whoever is signed in), ``/login``, `
 
 Run it against ``gatehouse serve``:
 
-1. Start Gatehouse: ``gatehouse serve --data-dir .gatehouse`` (listens on http://localhost:9229).
+1. Start Gatehouse: ``gatehouse serve --data-dir .gatehouse`` (listens on http://127.0.0.1:9229, the start of
+   its issuers unless ``--public-url`` says otherwise).
 2. Create a pool, an app client for this app and a user (boto3, admin credentials from the data dir)::
 
        import boto3, json
@@ -26,7 +27,7 @@ Run it against ``gatehouse serve``:
    (Or let people sign up on the hosted page: the confirmation code goes to SMTP or .gatehouse/outbox.jsonl.)
 3. Run this app::
 
-       GATEHOUSE_ISSUER=http://localhost:9229/<pool id> CLIENT_ID=<client id> python examples/web_app/app.py
+       GATEHOUSE_ISSUER=http://127.0.0.1:9229/<pool id> CLIENT_ID=<client id> python examples/web_app/app.py
 
    and open http://localhost:8000/. ``CLIENT_SECRET`` is used when the client has one; ``APP_URL`` and
    ``PORT`` change where the app listens (the callback URL is ``APP_URL + "/callback"``).
