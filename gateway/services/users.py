@@ -573,7 +573,10 @@ class UserService:
 
     def _email_sender(self, pool: PoolView) -> str:
         config = pool.settings.get("EmailConfiguration") or {}
-        return str(config.get("From") or config.get("SourceArn", "").rpartition("/")[2] or self._default_sender)
+        # SourceArn names an SES identity: an address ("identity/me@example.com") or a whole domain
+        # ("identity/example.com"), which is no sender address; Cognito then needs From.
+        identity = str(config.get("SourceArn", "")).rpartition("/")[2]
+        return str(config.get("From") or (identity if "@" in identity else "") or self._default_sender)
 
     async def _send_email(
         self, pool: PoolView, to: str, subject: str, text: str, purpose: str, *, html: str | None = None
