@@ -185,6 +185,9 @@ class SmtpEmailSender:
         try:
             await aiosmtplib.send(
                 mime,
+                # The envelope names the one recipient: left to aiosmtplib, it is every address the To header
+                # parses into, and a value like "postmaster,victim@example.com" is two.
+                recipients=[message.to],
                 hostname=self.host,
                 port=self.port,
                 username=self.username,
@@ -201,6 +204,10 @@ class SmtpEmailSender:
 
 
 def _to_mime(message: EmailMessage) -> MimeMessage:
+    if getaddresses([message.to]) != [("", message.to)]:
+        # One plain addr-spec (RFC 5322 section 3.4.1) or nothing: the To header must name exactly the mailbox
+        # the code is for, not a list, a display name or a comment.
+        raise ValueError("the recipient is not one plain email address")
     mime = MimeMessage()
     mime["From"] = message.sender
     mime["To"] = message.to

@@ -189,3 +189,41 @@ def test_confirm_with_code_still_accepts_the_link_members(idp: Any) -> None:
     pool_id, _ = new_pool(idp, VerificationMessageTemplate=template)
     stored = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["VerificationMessageTemplate"]
     assert stored["EmailMessageByLink"] == "Click {##Verify Your Email##}"
+
+
+# --- the recipient -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "postmaster,victim@example.com",  # an address list: SMTP would be told two recipients
+        "<victim@example.com>",
+        "victim@example.com>",
+        "comment(x)victim@example.com",
+        '"quoted"@example.com',
+        "a;victim@example.com",
+    ],
+)
+def test_an_email_that_is_not_one_plain_address_is_refused_and_nothing_is_sent(
+    idp: Any, public_idp: Any, mail: MailServer, value: str
+) -> None:
+    pool_id, client_id = new_pool(idp)
+    with pytest.raises(ClientError) as exc:
+        sign_up(public_idp, client_id, "listed", value)
+    code, status, message = error_of(exc)
+    assert (code, status, message) == ("InvalidParameterException", 400, "Invalid email address format.")
+    with pytest.raises(ClientError) as exc:
+        idp.admin_get_user(UserPoolId=pool_id, Username="listed")
+    assert error_of(exc)[0] == "UserNotFoundException"
+    time.sleep(0.2)
+    assert mail.messages_to("victim@example.com") == [] and mail.messages_to("postmaster") == []
+
+
+def test_a_plain_address_gets_exactly_one_envelope_recipient(idp: Any, public_idp: Any, mail: MailServer) -> None:
+    _, client_id = new_pool(idp)
+    sign_up(public_idp, client_id, "plain", "o'brien+tag@example.com")
+    mail.wait_for("o'brien+tag@example.com")
+    with mail._collector.cond:
+        recipients = [rcpts for rcpts, m in mail._collector.messages if m["To"] == "o'brien+tag@example.com"]
+    assert recipients == [["o'brien+tag@example.com"]]
