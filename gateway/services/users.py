@@ -609,7 +609,7 @@ class UserService:
 
     async def _send_invitation(self, pool: PoolView, user: UserRecord, password: str, mediums: Sequence[str]) -> None:
         template = pool.admin_create_user_config.get("InviteMessageTemplate") or {}
-        for medium in mediums:
+        for medium in dict.fromkeys(mediums):  # ["EMAIL", "EMAIL"] is one invitation, not two
             if medium == "EMAIL" and user.attributes.get("email"):
                 text, html = email_parts(
                     template.get("EmailMessage") or DEFAULT_INVITE_MESSAGE, code=password, username=user.username

@@ -227,3 +227,19 @@ def test_a_plain_address_gets_exactly_one_envelope_recipient(idp: Any, public_id
     with mail._collector.cond:
         recipients = [rcpts for rcpts, m in mail._collector.messages if m["To"] == "o'brien+tag@example.com"]
     assert recipients == [["o'brien+tag@example.com"]]
+
+
+# --- invitations -------------------------------------------------------------------------------------------
+
+
+def test_a_medium_named_twice_sends_one_invitation(idp: Any, mail: MailServer) -> None:
+    pool_id, _ = new_pool(idp)
+    idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username="twice",
+        UserAttributes=[{"Name": "email", "Value": "twice@example.com"}],
+        DesiredDeliveryMediums=["EMAIL", "EMAIL"],
+    )
+    mail.wait_for("twice@example.com")
+    time.sleep(0.3)
+    assert len(mail.messages_to("twice@example.com")) == 1
