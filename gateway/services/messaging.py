@@ -49,6 +49,7 @@ class EmailMessage:
     subject: str
     text: str
     html: str | None = None
+    reply_to: str | None = None  # EmailConfigurationType.ReplyToEmailAddress
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,9 @@ def _to_mime(message: EmailMessage) -> MimeMessage:
     mime["From"] = message.sender
     mime["To"] = message.to
     mime["Subject"] = one_line(message.subject)
+    if message.reply_to:
+        # "The destination to which the receiver of the email should reply" (EmailConfigurationType).
+        mime["Reply-To"] = message.reply_to
     mime["Date"] = formatdate(usegmt=True)
     # An explicit domain: make_msgid() would otherwise call socket.getfqdn(), a blocking DNS lookup.
     domain = parseaddr(message.sender)[1].rpartition("@")[2] or "gatehouse.invalid"

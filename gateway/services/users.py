@@ -583,8 +583,16 @@ class UserService:
     ) -> None:
         """Send one email; ``html`` is its HTML part, which must hold every user-chosen value HTML-escaped
         (:func:`email_parts`), else the text is used."""
+        reply_to = (pool.settings.get("EmailConfiguration") or {}).get("ReplyToEmailAddress")
         await self._messenger.email.send(
-            EmailMessage(to=to, sender=self._email_sender(pool), subject=subject, text=text, html=html or text)
+            EmailMessage(
+                to=to,
+                sender=self._email_sender(pool),
+                subject=subject,
+                text=text,
+                html=html or text,
+                reply_to=str(reply_to) if reply_to else None,
+            )
         )
         self._metrics.inc(self._metrics.codes_sent, pool=pool.id, medium="EMAIL", purpose=purpose)
 

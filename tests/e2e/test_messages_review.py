@@ -145,6 +145,21 @@ def test_a_named_from_and_reply_to_reach_the_mail(idp: Any, public_idp: Any, mai
     assert decoded(message["From"]) == "Exämple App <app@example.com>"
 
 
+def test_reply_to_email_address_becomes_the_reply_to_header(idp: Any, public_idp: Any, mail: MailServer) -> None:
+    config = {"EmailSendingAccount": "DEVELOPER", "From": "app@example.com", "ReplyToEmailAddress": "help@example.com"}
+    _, client_id = new_pool(idp, EmailConfiguration=config)
+    sign_up(public_idp, client_id, "reply-to", "reply-to@example.com")
+    message = mail.wait_for("reply-to@example.com")
+    assert message["Reply-To"] == "help@example.com"
+    assert mail.messages_to("help@example.com") == []  # a header only, never a recipient
+
+
+def test_no_reply_to_header_without_the_setting(idp: Any, public_idp: Any, mail: MailServer) -> None:
+    _, client_id = new_pool(idp)
+    sign_up(public_idp, client_id, "no-reply-to", "no-reply-to@example.com")
+    assert mail.wait_for("no-reply-to@example.com")["Reply-To"] is None
+
+
 def test_a_domain_source_arn_is_no_sender_address(idp: Any, public_idp: Any, mail: MailServer) -> None:
     # An SES domain identity: its last segment is "example.org", not an address; the server's sender is used.
     arn = "arn:aws:ses:us-east-1:123456789012:identity/example.org"
