@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage as MimeMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 from pathlib import Path
 from typing import NoReturn, Protocol, runtime_checkable
 
@@ -34,7 +34,7 @@ import aiohttp
 import aiosmtplib
 from yarl import URL
 
-from gateway.errors import CodeDeliveryFailureException
+from gateway.errors import CodeDeliveryFailureException, InvalidParameterException
 from gateway.logging import get_logger
 
 log = get_logger(__name__)
@@ -49,6 +49,7 @@ class EmailMessage:
     subject: str
     text: str
     html: str | None = None
+    reply_to: str | None = None  # EmailConfigurationType.ReplyToEmailAddress
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,37 @@ def email_parts(template: str, *, code: str, username: str) -> tuple[str, str]:
     )
 
 
+def one_line(subject: str) -> str:
+    """A subject as one header line: every run of line breaks becomes one space. Cognito's subject types
+    (EmailVerificationSubjectType, pattern ``[\\p{L}...\\s]+``) allow CR and LF; written as they are they
+    would either start a new header (RFC 5322 section 2.2, header injection) or, refused by the email
+    package, fail every delivery of the pool."""
+    return _LINE_BREAKS.sub(" ", subject).strip()
+
+
+_LINE_BREAKS = re.compile(r"\s*[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+\s*")
+
+
+def check_email_settings(settings: Mapping[str, object]) -> None:
+    """CreateUserPool/UpdateUserPool: refuse what Gatehouse could only send wrongly.
+
+    ``EmailConfiguration.From`` is "the sender's email address or the sender's name with their email
+    address" (EmailConfigurationType): one address, on one header line. ``DefaultEmailOption``
+    ``CONFIRM_WITH_LINK`` asks for a confirmation link instead of a code (VerificationMessageTemplateType);
+    Gatehouse has no confirmUser link endpoint, and a pool that accepted it would mail codes to users told
+    to expect a link.
+    """
+    config = settings.get("EmailConfiguration")
+    sender = config.get("From") if isinstance(config, Mapping) else None
+    if sender:
+        addresses = getaddresses([str(sender)])
+        if _LINE_BREAKS.search(str(sender)) or len(addresses) != 1 or addresses[0][1].count("@") != 1:
+            raise InvalidParameterException("EmailConfiguration.From must be one email address, optionally named.")
+    template = settings.get("VerificationMessageTemplate")
+    if isinstance(template, Mapping) and template.get("DefaultEmailOption") == "CONFIRM_WITH_LINK":
+        raise InvalidParameterException("DefaultEmailOption CONFIRM_WITH_LINK is not supported; use CONFIRM_WITH_CODE.")
+
+
 # --- SMTP ---------------------------------------------------------------------------------------------
 
 
@@ -154,6 +186,9 @@ class SmtpEmailSender:
         try:
             await aiosmtplib.send(
                 mime,
+                # The envelope names the one recipient: left to aiosmtplib, it is every address the To header
+                # parses into, and a value like "postmaster,victim@example.com" is two.
+                recipients=[message.to],
                 hostname=self.host,
                 port=self.port,
                 username=self.username,
@@ -170,10 +205,17 @@ class SmtpEmailSender:
 
 
 def _to_mime(message: EmailMessage) -> MimeMessage:
+    if getaddresses([message.to]) != [("", message.to)]:
+        # One plain addr-spec (RFC 5322 section 3.4.1) or nothing: the To header must name exactly the mailbox
+        # the code is for, not a list, a display name or a comment.
+        raise ValueError("the recipient is not one plain email address")
     mime = MimeMessage()
     mime["From"] = message.sender
     mime["To"] = message.to
-    mime["Subject"] = message.subject
+    mime["Subject"] = one_line(message.subject)
+    if message.reply_to:
+        # "The destination to which the receiver of the email should reply" (EmailConfigurationType).
+        mime["Reply-To"] = message.reply_to
     mime["Date"] = formatdate(usegmt=True)
     # An explicit domain: make_msgid() would otherwise call socket.getfqdn(), a blocking DNS lookup.
     domain = parseaddr(message.sender)[1].rpartition("@")[2] or "gatehouse.invalid"

@@ -20,6 +20,7 @@ from gateway.errors import (
 )
 from gateway.ids import new_client_id, new_client_secret, new_pool_id
 from gateway.services.change_stamp import ChangeStamps
+from gateway.services.messaging import check_email_settings
 from gateway.services.schema import add_custom_attributes, build_schema, required_attributes
 from gateway.services.views import RecordView
 from gateway.services.webauthn import webauthn_configuration, webauthn_settings
@@ -328,6 +329,7 @@ def _check_pool_settings(settings: Mapping[str, Any]) -> None:
         # email or phone it would be a second choice that ForgotPassword falls back to.
         raise InvalidParameterException("The admin_only recovery option cannot be combined with another option.")
     _check_sign_in_policy(settings)
+    check_email_settings(settings)
     policy = (settings.get("Policies") or {}).get("PasswordPolicy") or {}
     if "MinimumLength" in policy and not 6 <= int(policy["MinimumLength"]) <= 99:
         raise InvalidParameterException("Password minimum length must be between 6 and 99.")

@@ -47,7 +47,9 @@ _CUSTOM_NAME = re.compile(r"^[\w\-]{1,20}$")
 # alias than the same address without (uniqueness), while mail still reaches the address without it.
 # E.164 digits are ASCII ones (str.isdigit and Unicode \d also take other scripts' digits).
 _E164 = re.compile(r"\+[1-9][0-9]{4,14}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# RFC 5322's specials (section 3.2.3) are kept out: unquoted they turn one value into an address list, a display
+# name or a comment, and a mail "to" it reaches other mailboxes than the one the attribute names.
+_EMAIL = re.compile(r'[^@\s<>()\[\],;:\\"]+@[^@\s<>()\[\],;:\\"]+\.[^@\s<>()\[\],;:\\"]+')
 # A decimal number as written in JSON and Java (RFC 8259 §6, sign and leading dot allowed). Python's float()
 # alone is not the check: it also reads "nan", "inf", " 5 " and "1_000", and a NaN passes every Min/MaxValue.
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)

@@ -573,15 +573,26 @@ class UserService:
 
     def _email_sender(self, pool: PoolView) -> str:
         config = pool.settings.get("EmailConfiguration") or {}
-        return str(config.get("From") or config.get("SourceArn", "").rpartition("/")[2] or self._default_sender)
+        # SourceArn names an SES identity: an address ("identity/me@example.com") or a whole domain
+        # ("identity/example.com"), which is no sender address; Cognito then needs From.
+        identity = str(config.get("SourceArn", "")).rpartition("/")[2]
+        return str(config.get("From") or (identity if "@" in identity else "") or self._default_sender)
 
     async def _send_email(
         self, pool: PoolView, to: str, subject: str, text: str, purpose: str, *, html: str | None = None
     ) -> None:
         """Send one email; ``html`` is its HTML part, which must hold every user-chosen value HTML-escaped
         (:func:`email_parts`), else the text is used."""
+        reply_to = (pool.settings.get("EmailConfiguration") or {}).get("ReplyToEmailAddress")
         await self._messenger.email.send(
-            EmailMessage(to=to, sender=self._email_sender(pool), subject=subject, text=text, html=html or text)
+            EmailMessage(
+                to=to,
+                sender=self._email_sender(pool),
+                subject=subject,
+                text=text,
+                html=html or text,
+                reply_to=str(reply_to) if reply_to else None,
+            )
         )
         self._metrics.inc(self._metrics.codes_sent, pool=pool.id, medium="EMAIL", purpose=purpose)
 
@@ -606,7 +617,7 @@ class UserService:
 
     async def _send_invitation(self, pool: PoolView, user: UserRecord, password: str, mediums: Sequence[str]) -> None:
         template = pool.admin_create_user_config.get("InviteMessageTemplate") or {}
-        for medium in mediums:
+        for medium in dict.fromkeys(mediums):  # ["EMAIL", "EMAIL"] is one invitation, not two
             if medium == "EMAIL" and user.attributes.get("email"):
                 text, html = email_parts(
                     template.get("EmailMessage") or DEFAULT_INVITE_MESSAGE, code=password, username=user.username

@@ -27,6 +27,7 @@ from gateway.services.messaging import (
     SmsMessage,
     SmtpEmailSender,
     WebhookSmsSender,
+    one_line,
     render_template,
 )
 
@@ -168,9 +169,18 @@ async def test_smtp_header_injection_is_refused_before_connecting() -> None:
     sender = SmtpEmailSender("127.0.0.1", free_port(), timeout=5)
 
     with structlog.testing.capture_logs() as logs, pytest.raises(CodeDeliveryFailureException):
-        await sender.send(code_email(subject="Hi\r\nBcc: victim@example.com"))
+        await sender.send(code_email(to="alice@example.com\r\nBcc: victim@example.com"))
+    with structlog.testing.capture_logs() as logs_list, pytest.raises(CodeDeliveryFailureException):
+        await sender.send(code_email(to="postmaster,victim@example.com"))  # two recipients, not one
 
-    assert [entry["reason"] for entry in logs if entry["event"] == "message.delivery_failed"] == ["invalid_message"]
+    failed = [entry["reason"] for entry in logs + logs_list if entry["event"] == "message.delivery_failed"]
+    assert failed == ["invalid_message", "invalid_message"]
+
+
+def test_a_subject_with_line_breaks_becomes_one_header_line() -> None:
+    # Cognito's subject types allow \s: the line breaks are folded, never written into the header block.
+    assert one_line("Hi\r\nBcc: victim@example.com\n\n X") == "Hi Bcc: victim@example.com X"
+    assert one_line("Plain subject") == "Plain subject"
 
 
 # --- outbox -------------------------------------------------------------------------------------------
