@@ -301,6 +301,9 @@ class AuthService:
         if state.get("challenge") != challenge_name:
             raise InvalidParameterException("Invalid challenge name or session for the user.")
         labels = {"pool": ctx.pool.id, "client": ctx.client.id, "flow": f"challenge:{challenge_name}"}
+        # An answer to a live challenge is an attempt of its flow, as InitiateAuth counts its own: successes
+        # and failures are then counted against it.
+        self.metrics.sign_in_counters(labels["pool"], labels["client"], labels["flow"])[0].inc()
         self.risk.resume(ctx, state)
         try:
             result = await handler(self, ctx, state, responses)

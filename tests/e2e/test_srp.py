@@ -521,6 +521,8 @@ def test_metrics_count_both_steps(
         return after.get((name, flow, reason), 0.0) - before.get((name, flow, reason), 0.0)
 
     assert delta("gatehouse_sign_in_attempts_total", "USER_SRP_AUTH") == 2
+    # Each answer to the challenge is an attempt of its own, so successes and failures add up to attempts.
+    assert delta("gatehouse_sign_in_attempts_total", "challenge:PASSWORD_VERIFIER") == 2
     assert delta("gatehouse_sign_in_successes_total", "challenge:PASSWORD_VERIFIER") == 1
     assert delta("gatehouse_sign_in_failures_total", "challenge:PASSWORD_VERIFIER", "NotAuthorizedException") == 1
 
