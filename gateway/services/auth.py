@@ -711,7 +711,7 @@ class AuthService:
         if scopes is not None and has_custom(scopes):
             # DeleteResourceServer: a refresh no longer yields the scopes of a deleted resource server (or one
             # it dropped). Only families granted custom scopes pay for the look-up.
-            scopes = tuple(await live_scopes(self.store, ctx.pool.id, scopes))
+            scopes = tuple(await live_scopes(self.pools, ctx.pool.id, scopes))
         rotation_enabled, grace = ctx.client.rotation
         explicit = rotate is not None
         if rotate is None:

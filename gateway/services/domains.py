@@ -248,6 +248,7 @@ class DomainService:
             await self.store.create_resource_server(record)
         except AlreadyExists as exc:
             raise InvalidParameterException(f"{identifier} already exists in pool {pool_id}.") from exc
+        self.pools.resource_servers_changed(pool_id, identifier)
         return record
 
     async def get_resource_server(self, pool_id: str, identifier: str) -> ResourceServerRecord:
@@ -266,11 +267,13 @@ class DomainService:
             await self.store.update_resource_server(record)
         except NotFound as exc:
             raise ResourceNotFoundException(f"{identifier} does not exist in pool {pool_id}.") from exc
+        self.pools.resource_servers_changed(pool_id, identifier)
         return record
 
     async def delete_resource_server(self, pool_id: str, identifier: str) -> None:
         await self.get_resource_server(pool_id, identifier)
         await self.store.delete_resource_server(pool_id, identifier)
+        self.pools.resource_servers_changed(pool_id, identifier)
 
     async def list_resource_servers(
         self, pool_id: str, after: str | None, limit: int

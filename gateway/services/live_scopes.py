@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.storage.base import Store
+from gateway.services.pools import PoolService
 
 
 def has_custom(scopes: Iterable[str]) -> bool:
@@ -19,16 +19,16 @@ def has_custom(scopes: Iterable[str]) -> bool:
     return any("/" in s for s in scopes)
 
 
-async def live_scopes(store: Store, pool_id: str, scopes: Iterable[str]) -> list[str]:
+async def live_scopes(pools: PoolService, pool_id: str, scopes: Iterable[str]) -> list[str]:
     """``scopes`` in their order, less the custom ones whose resource server or scope name is gone.
 
     A scope name may not contain ``/`` (ResourceServerScopeNameType) while an identifier may, so the
-    identifier is everything before the last ``/``. One store read per distinct identifier, none when
-    there is no custom scope."""
+    identifier is everything before the last ``/``. Each server's scopes come from the pools' short cache,
+    which every resource-server write makes stale in every process at once (its change stamp)."""
     wanted = list(scopes)
     if not has_custom(wanted):
         return wanted
-    known: dict[str, set[str]] = {}
+    known: dict[str, frozenset[str]] = {}
     result: list[str] = []
     for scope in wanted:
         if "/" not in scope:
@@ -36,8 +36,7 @@ async def live_scopes(store: Store, pool_id: str, scopes: Iterable[str]) -> list
             continue
         identifier, _, name = scope.rpartition("/")
         if identifier not in known:
-            server = await store.get_resource_server(pool_id, identifier)
-            known[identifier] = {s["ScopeName"] for s in server.scopes} if server is not None else set()
+            known[identifier] = await pools.resource_scope_names(pool_id, identifier) or frozenset()
         if name in known[identifier]:
             result.append(scope)
     return result

@@ -407,7 +407,7 @@ class OAuthService:
             requested = list(dict.fromkeys(query["scope"].split()))
             scopes = [s for s in requested if s in allowed]
         # A scope of a resource server deleted (or cut from its list) since the client was allowed it.
-        scopes = await live_scopes(self.store, pool.id, scopes)
+        scopes = await live_scopes(self.pools, pool.id, scopes)
         if not scopes:
             raise refuse(InvalidScopeError("None of the requested scopes is allowed for this client."))
         if any(s in scopes for s in ("email", "phone", "profile")) and "openid" not in scopes:
@@ -849,7 +849,7 @@ class OAuthService:
         scopes = tuple(data["sc"])
         if has_custom(scopes):
             # A resource server deleted (or a scope it dropped) since the code was issued grants nothing now.
-            scopes = tuple(await live_scopes(self.store, pool.id, scopes))
+            scopes = tuple(await live_scopes(self.pools, pool.id, scopes))
         auth_time = int(data["at"])
         # The code is used up by starting the family its tokens belong to, in one transaction: the family's
         # key is the code's single-use marker, so a replay either wins the code (and this redemption fails)
@@ -992,7 +992,7 @@ class OAuthService:
             asked = tuple(dict.fromkeys(form["scope"].split()))
             if not asked or any(s not in scopes for s in asked):
                 raise InvalidScopeError("The requested scope exceeds the original grant.")
-            if len(await live_scopes(self.store, pool.id, asked)) != len(asked):
+            if len(await live_scopes(self.pools, pool.id, asked)) != len(asked):
                 raise InvalidScopeError("A requested scope's resource server no longer has it.")
             scopes = asked
         ctx = AuthContext(pool=pool, client=client, admin=False)
@@ -1015,7 +1015,7 @@ class OAuthService:
             raise UnauthorizedClientError("The client is not allowed the client_credentials flow.")
         custom = [s for s in self.allowed_scopes(client) if "/" in s]
         # DeleteResourceServer: no more tokens with the scopes of a deleted server (or a scope it dropped).
-        custom = await live_scopes(self.store, pool.id, custom)
+        custom = await live_scopes(self.pools, pool.id, custom)
         if form.get("scope") is None:
             scopes = custom
         else:

@@ -395,6 +395,29 @@ class PoolService:
         self.stamps = ChangeStamps()
         self._pools: dict[str, tuple[float, int, PoolView]] = {}
         self._clients: dict[str, tuple[float, int, ClientView]] = {}
+        # The scope names of each resource server, as the token paths check them (gateway/services/live_scopes.py):
+        # kept like pools, under the change stamp that every resource-server write bumps (None: no such server).
+        self._scope_names: dict[tuple[str, str], tuple[float, int, frozenset[str] | None]] = {}
+
+    async def resource_scope_names(self, pool_id: str, identifier: str) -> frozenset[str] | None:
+        """The scope names resource server ``identifier`` of the pool lists now; None when it does not exist."""
+        now = time.monotonic()
+        stamp = self.stamps.read()
+        key = (pool_id, identifier)
+        cached = self._scope_names.get(key)
+        if cached is not None and cached[1] == stamp and now - cached[0] < CACHE_SECONDS:
+            return cached[2]
+        server = await self._store.get_resource_server(pool_id, identifier)
+        names = frozenset(s["ScopeName"] for s in server.scopes) if server is not None else None
+        if len(self._scope_names) >= 4096:
+            self._scope_names.clear()  # bounded: identifiers are the caller's to choose
+        self._scope_names[key] = (now, stamp, names)
+        return names
+
+    def resource_servers_changed(self, pool_id: str, identifier: str) -> None:
+        """After a resource server's write has committed: every process reads its scopes again."""
+        self.stamps.bump()
+        self._scope_names.pop((pool_id, identifier), None)
 
     def arn(self, pool_id: str) -> str:
         return f"arn:aws:cognito-idp:{self._region}:{self._account_id}:userpool/{pool_id}"

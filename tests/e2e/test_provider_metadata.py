@@ -30,10 +30,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 from botocore.exceptions import ClientError
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from jwcrypto import jwk, jwt
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
@@ -124,20 +120,9 @@ def at_once(count: int, action: Callable[[], dict[str, str]]) -> list[dict[str, 
 
 
 def expired_cert_pem(common_name: str) -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=400))
-        .not_valid_after(now - datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+    return key_and_cert(common_name, valid_from=datetime.timedelta(days=-400), valid_until=datetime.timedelta(days=-1))[
+        1
+    ]
 
 
 # --- SAML ------------------------------------------------------------------------------------------------------

@@ -471,6 +471,46 @@ def test_token_endpoint_follows_narrowed_flows_and_deleted_client(
         assert (status, answer.get("error")) == (401, "invalid_client"), (worker.pid, answer)
 
 
+def _token_scopes(answer: dict[str, Any]) -> list[str]:
+    """The scopes an access token carries (its payload read as the resource server would, after verifying)."""
+    payload = answer["access_token"].split(".")[1]
+    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["scope"]).split()
+
+
+def test_scopes_of_a_deleted_resource_server_stop_in_every_worker(
+    cluster: GatehouseServer, workers: list[Worker]
+) -> None:
+    """Every worker keeps a resource server's scopes for a moment; deleting the server (or taking a scope out)
+    through one must stop the scope at once in all (DeleteResourceServer: no more tokens with its scopes)."""
+    idp = cluster.client()
+    pool_id = idp.create_user_pool(PoolName="scoped-machines")["UserPool"]["Id"]
+    scopes = [{"ScopeName": "read", "ScopeDescription": "Read"}, {"ScopeName": "write", "ScopeDescription": "W"}]
+    idp.create_resource_server(UserPoolId=pool_id, Identifier="https://api.example.com", Name="api", Scopes=scopes)
+    machine = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="machine",
+        GenerateSecret=True,
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["client_credentials"],
+        AllowedOAuthScopes=["https://api.example.com/read", "https://api.example.com/write"],
+    )["UserPoolClient"]
+    client_id, secret = machine["ClientId"], machine["ClientSecret"]
+    for worker in workers:
+        status, answer = _client_credentials(worker, client_id, secret)
+        assert status == 200 and sorted(_token_scopes(answer)) == [
+            "https://api.example.com/read",
+            "https://api.example.com/write",
+        ], answer
+    idp.update_resource_server(UserPoolId=pool_id, Identifier="https://api.example.com", Name="api", Scopes=scopes[:1])
+    for worker in workers:
+        status, answer = _client_credentials(worker, client_id, secret)
+        assert status == 200 and _token_scopes(answer) == ["https://api.example.com/read"], (worker.pid, answer)
+    idp.delete_resource_server(UserPoolId=pool_id, Identifier="https://api.example.com")
+    for worker in workers:
+        status, answer = _client_credentials(worker, client_id, secret)
+        assert (status, answer.get("error")) == (400, "invalid_scope"), (worker.pid, answer)
+
+
 @pytest.mark.parametrize("change", ["callback", "flow"])
 def test_sign_in_page_follows_a_client_changed_while_it_is_open(cluster: GatehouseServer, change: str) -> None:
     """A stored authorization request lives for an hour: the client's callback URLs and OAuth flows as they

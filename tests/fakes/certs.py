@@ -11,8 +11,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 
-def key_and_cert(common_name: str) -> tuple[str, str]:
-    """(private key PEM, certificate PEM), valid from an hour ago for a year."""
+def key_and_cert(
+    common_name: str,
+    *,
+    valid_from: datetime.timedelta = datetime.timedelta(hours=-1),
+    valid_until: datetime.timedelta = datetime.timedelta(days=365),
+) -> tuple[str, str]:
+    """(private key PEM, certificate PEM), valid from ``valid_from`` to ``valid_until`` from now (by default from
+    an hour ago for a year; two negative offsets make an expired certificate)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
@@ -22,8 +28,8 @@ def key_and_cert(common_name: str) -> tuple[str, str]:
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
+        .not_valid_before(now + valid_from)
+        .not_valid_after(now + valid_until)
         .sign(key, hashes.SHA256())
     )
     key_pem = key.private_bytes(
