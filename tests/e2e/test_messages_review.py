@@ -9,41 +9,14 @@ from __future__ import annotations
 
 import email.header
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support import GatehouseServer, MailServer, body_text, smtp_config
+from tests.support import MailServer, body_text
 
 PASSWORD = "Correct-horse-1"
-
-
-@pytest.fixture(scope="module")
-def mail() -> Iterator[MailServer]:
-    server = MailServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, mail: MailServer) -> Iterator[GatehouseServer]:
-    gatehouse = GatehouseServer(tmp_path_factory.mktemp("messages-review") / "data", config=smtp_config(mail))
-    gatehouse.start()
-    yield gatehouse
-    gatehouse.stop()
-
-
-@pytest.fixture(scope="module")
-def idp(server: GatehouseServer) -> Any:
-    return server.client()
-
-
-@pytest.fixture(scope="module")
-def public_idp(server: GatehouseServer) -> Any:
-    return server.client(signed=False)
 
 
 def new_pool(idp: Any, **members: Any) -> tuple[str, str]:
