@@ -339,6 +339,16 @@ def _check_pool_settings(settings: Mapping[str, Any]) -> None:
         policy["TemporaryPasswordValidityDays"] = DEFAULT_PASSWORD_POLICY["TemporaryPasswordValidityDays"]
 
 
+def _check_required_aliases(settings: Mapping[str, Any]) -> None:
+    """A preferred_username alias cannot be required: "If you select preferred_username as an alias, your user
+    can provide the value only when they confirm an account. They can't provide the value during registration"
+    ("User pool attributes"), so a pool requiring it at sign-up could sign nobody up."""
+    if "preferred_username" in (settings.get("AliasAttributes") or []) and "preferred_username" in (
+        required_attributes(settings.get("SchemaAttributes") or [])
+    ):
+        raise InvalidParameterException("The preferred_username attribute cannot be both required and an alias.")
+
+
 def _check_sign_in_policy(settings: Mapping[str, Any]) -> None:
     """SignInPolicy.AllowedFirstAuthFactors: PASSWORD is always one of them (choice-based sign-in adds factors
     beside the password, it does not take the password away: users without a passkey or a verified channel
@@ -428,6 +438,7 @@ class PoolService:
         settings: dict[str, Any] = {k: copy.deepcopy(request[k]) for k in _POOL_SETTINGS if k in request}
         _check_pool_settings(settings)
         settings["SchemaAttributes"] = build_schema(request.get("Schema"))
+        _check_required_aliases(settings)
         policies = settings.setdefault("Policies", {})
         policies["PasswordPolicy"] = full_password_policy(policies.get("PasswordPolicy"))
         policies.setdefault("SignInPolicy", {"AllowedFirstAuthFactors": ["PASSWORD"]})
