@@ -228,3 +228,40 @@ def test_a_new_username_cannot_be_another_users_preferred_username(
     assert idp.admin_get_user(UserPoolId=pool_id, Username="boss")["Username"] == "frank"
     assert signed_in_as(public_idp, client_id, "boss") == "frank"
     public_idp.sign_up(ClientId=client_id, Username="bossy", Password=PASSWORD)
+
+
+# --- The invitation names the user -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        {"EmailMessage": "Your temporary password is {####}.", "EmailSubject": "Welcome"},
+        {"SMSMessage": "Your temporary password is {####}."},
+    ],
+)
+def test_an_invitation_template_must_carry_the_username(idp: Any, template: dict[str, str]) -> None:
+    """ "Your custom message must contain the {username} and {####} placeholders" (customizing user invitation
+    messages): without {username} an invited user is never told the name to sign in with. Refused on
+    CreateUserPool (no pool) and UpdateUserPool (the pool unchanged), as the config file refuses it; a template
+    with both placeholders is taken."""
+    name = f"invite-{'-'.join(template)}".lower()
+    config = {"AllowAdminCreateUserOnly": True, "InviteMessageTemplate": template}
+    with pytest.raises(ClientError) as exc:
+        idp.create_user_pool(PoolName=name, AdminCreateUserConfig=config)
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    assert name not in [p["Name"] for p in idp.list_user_pools(MaxResults=60)["UserPools"]]
+
+    pool_id = idp.create_user_pool(PoolName=name)["UserPool"]["Id"]
+    before = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["AdminCreateUserConfig"]
+    with pytest.raises(ClientError) as exc:
+        idp.update_user_pool(UserPoolId=pool_id, AdminCreateUserConfig=config)
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    assert idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["AdminCreateUserConfig"] == before
+
+    fixed = {k: (v + " Your username is {username}." if k != "EmailSubject" else v) for k, v in template.items()}
+    idp.update_user_pool(
+        UserPoolId=pool_id, AdminCreateUserConfig={"AllowAdminCreateUserOnly": True, "InviteMessageTemplate": fixed}
+    )
+    described = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["AdminCreateUserConfig"]
+    assert described["InviteMessageTemplate"] == fixed
