@@ -209,6 +209,37 @@ def test_a_preferred_username_cannot_be_another_users_username(
     assert signed_in_as(public_idp, client_id, "carol") == "carol"
 
 
+def test_a_new_password_answer_cannot_take_another_users_username_as_preferred_username(
+    idp: Any, public_idp: Any, alias_pool: tuple[str, str]
+) -> None:
+    """The NEW_PASSWORD_REQUIRED answer may carry attributes; one naming another user's username as the
+    preferred_username is refused before the password changes: the user is still to choose one."""
+    pool_id, client_id = alias_pool
+    make_user(idp, pool_id, "henry", {})
+    temporary = "Temporary-pass-1!"
+    idp.admin_create_user(UserPoolId=pool_id, Username="gina", TemporaryPassword=temporary, MessageAction="SUPPRESS")
+    challenge = public_idp.initiate_auth(
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "gina", "PASSWORD": temporary}
+    )
+    assert challenge["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    with pytest.raises(ClientError) as exc:
+        public_idp.respond_to_auth_challenge(
+            ClientId=client_id,
+            ChallengeName="NEW_PASSWORD_REQUIRED",
+            Session=challenge["Session"],
+            ChallengeResponses={
+                "USERNAME": "gina",
+                "NEW_PASSWORD": PASSWORD,
+                "userAttributes.preferred_username": "henry",
+            },
+        )
+    assert error_of(exc)[:2] == ("AliasExistsException", 400)
+    gina = idp.admin_get_user(UserPoolId=pool_id, Username="gina")
+    assert gina["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+    assert "preferred_username" not in {a["Name"] for a in gina["UserAttributes"]}
+    assert signed_in_as(public_idp, client_id, "henry") == "henry"
+
+
 def test_a_new_username_cannot_be_another_users_preferred_username(
     idp: Any, public_idp: Any, alias_pool: tuple[str, str]
 ) -> None:
