@@ -12,13 +12,17 @@ Real server, real boto3 clients; every refused call leaves the store as it was.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import jwt
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support import MailServer
+from tests.e2e.federation_support import Flow, corp_details
+from tests.e2e.oauth_support import CALLBACK, query_of
+from tests.fakes.oauth import FakeOIDC
+from tests.support import GatehouseServer, MailServer
 
 PASSWORD = "Alias-pass-123!"
 FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
@@ -296,3 +300,91 @@ def test_an_invitation_template_must_carry_the_username(idp: Any, template: dict
     )
     described = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["AdminCreateUserConfig"]
     assert described["InviteMessageTemplate"] == fixed
+
+
+# --- Federated attributes obey the schema too ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def corp() -> Iterator[FakeOIDC]:
+    with FakeOIDC() as server:
+        yield server
+
+
+def test_mapped_upstream_values_the_schema_refuses_are_left_out(
+    gatehouse: GatehouseServer, idp: Any, corp: FakeOIDC
+) -> None:
+    """An upstream profile is written through the AttributeMapping; a value the pool's schema refuses from
+    SignUp or AdminUpdateUserAttributes -- a birthdate that is no date, a Number that is no number, a Boolean
+    that is neither true nor false, an email or phone number not in their form -- is left out of the federated
+    user (as a value too long already is), never stored to reach tokens and applications as if valid. The
+    valid values beside them are kept."""
+    pool_id = idp.create_user_pool(
+        PoolName="federated-values",
+        Schema=[
+            {"Name": "level", "AttributeDataType": "Number", "NumberAttributeConstraints": {"MinValue": "1"}},
+            {"Name": "member", "AttributeDataType": "Boolean"},
+        ],
+    )["UserPool"]["Id"]
+    idp.create_identity_provider(
+        UserPoolId=pool_id,
+        ProviderName="Corp",
+        ProviderType="OIDC",
+        ProviderDetails=corp_details(corp),
+        AttributeMapping={
+            "email": "email",
+            "phone_number": "phone",
+            "birthdate": "birthdate",
+            "custom:level": "level",
+            "custom:member": "member",
+            "name": "name",
+        },
+    )
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="spa",
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email", "profile"],
+        CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["Corp"],
+    )["UserPoolClient"]["ClientId"]
+
+    def sign_in() -> dict[str, str]:
+        flow = Flow(gatehouse, client_id)
+        response = flow.run(flow.authorize_url(identity_provider="Corp"))
+        assert response.status_code in (302, 303), response.text
+        return query_of(response.headers["Location"])
+
+    corp.user = {
+        "sub": "odd-1",
+        "email": "not an address",
+        "phone": "call me",
+        "birthdate": "yesterday",
+        "level": "lots",
+        "member": "perhaps",
+        "name": "Odd One",
+    }
+    assert "code" in sign_in()
+    stored = attributes_of(idp, pool_id, "Corp_odd-1")
+    for name in ("email", "phone_number", "birthdate", "custom:level", "custom:member"):
+        assert name not in stored, name
+    assert stored["name"] == "Odd One"
+
+    corp.user = {
+        "sub": "fine-1",
+        "email": "fine@corp.example",
+        "phone": "+15555550188",
+        "birthdate": "1990-01-31",
+        "level": "3",
+        "member": "true",
+        "name": "Fine One",
+    }
+    assert "code" in sign_in()
+    stored = attributes_of(idp, pool_id, "Corp_fine-1")
+    assert (stored["email"], stored["phone_number"], stored["birthdate"]) == (
+        "fine@corp.example",
+        "+15555550188",
+        "1990-01-31",
+    )
+    assert (stored["custom:level"], stored["custom:member"]) == ("3", "true")
