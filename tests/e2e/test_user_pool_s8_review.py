@@ -7,7 +7,12 @@ provided for unconfirmed account, since user pool is configured for preferred us
 cannot require it either. And a freely chosen name does not take what another user's sign-in name is: not
 another user's username, nor another user's verified email address or phone number.
 
-Real server, real boto3 clients; every refused call leaves the store as it was.
+Of the same kind: an invitation template must carry {username} ("Your custom message must contain the
+{username} and {####} placeholders"), and an upstream profile's mapped values obey the pool's schema as the
+API's writes do.
+
+Real server, real boto3 clients (and a fake OIDC provider for federation); every refused call leaves the store
+as it was.
 """
 
 from __future__ import annotations
