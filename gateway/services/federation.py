@@ -54,7 +54,7 @@ from gateway.services import rule_groups
 from gateway.services.hooks import PRE_SIGN_UP_EXTERNAL_PROVIDER, HookRegistry, PreSignUpContext, pre_sign_up_event
 from gateway.services.identity_providers import COGNITO_PROVIDER, SOCIAL_TYPES, IdentityProviderService
 from gateway.services.pools import PoolService, PoolView
-from gateway.services.schema import required_attributes, schema_index
+from gateway.services.schema import required_attributes, schema_index, value_fits
 from gateway.storage.base import (
     AlreadyExists,
     FederationRequestRecord,
@@ -490,6 +490,11 @@ class FederationService:
             limit = int(schema[attribute].get("StringAttributeConstraints", {}).get("MaxLength", 2048) or 2048)
             if len(value) > limit:
                 log.warning("federation.attribute_dropped", pool=pool.id, attribute=attribute, reason="too_long")
+                continue
+            if not value_fits(attribute, value, schema[attribute]):
+                # Not what SignUp or AdminUpdateUserAttributes would store (a birthdate that is no date, an email
+                # not in its form): left out, never handed to tokens and applications as if valid.
+                log.warning("federation.attribute_dropped", pool=pool.id, attribute=attribute, reason="invalid")
                 continue
             mapped[attribute] = value
         return mapped
