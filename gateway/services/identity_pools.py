@@ -47,6 +47,8 @@ SOCIAL_PROVIDERS = frozenset(
         "www.digits.com",
     }
 )
+# The Logins key of the identity service's own OpenID tokens (gateway/services/identities.py).
+_COGNITO_IDENTITY_LOGIN = "cognito-identity.amazonaws.com"
 # Members of CreateIdentityPool kept as given.
 _POOL_MEMBERS = (
     "AllowUnauthenticatedIdentities",
@@ -436,6 +438,16 @@ class IdentityPoolService:
                 raise InvalidParameterException(f"Invalid SamlProviderARN: {arn}")
         if len(settings.get("IdentityPoolTags") or {}) > 50:
             raise InvalidParameterException("An identity pool can have at most 50 tags.")
+        developer = settings.get("DeveloperProviderName")
+        if developer:
+            # Identities key a login by (provider name, subject): the developer provider sharing a login provider's
+            # name would share its users too (a developer user identifier equal to that provider's subject).
+            taken = SOCIAL_PROVIDERS | {_COGNITO_IDENTITY_LOGIN}
+            taken |= {oidc_provider_host(arn) for arn in settings.get("OpenIdConnectProviderARNs") or []}
+            if developer in taken:
+                raise InvalidParameterException(
+                    f"DeveloperProviderName '{developer}' is the name of a login provider; choose another."
+                )
 
     async def _modify(
         self, pool_id: str, change: Callable[[IdentityPoolRecord], None], *, check: bool = False

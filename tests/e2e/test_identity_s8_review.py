@@ -46,6 +46,12 @@ def enabled(ci: Any, pool_id: str) -> set[str]:
     return {str(i["IdentityId"]) for i in found}
 
 
+def pool_of(ci: Any, pool_id: str) -> dict[str, Any]:
+    described = dict(ci.describe_identity_pool(IdentityPoolId=pool_id))
+    described.pop("ResponseMetadata")
+    return described
+
+
 def make_pool(ci: Any, name: str, users: UserPool, partners: UserPool, **extra: Any) -> str:
     return str(
         ci.create_identity_pool(
@@ -237,3 +243,47 @@ def test_developer_call_does_not_reopen_an_inaccessible_identity(
         )
     )
     assert code == "ResourceNotFoundException"
+
+
+# --- the developer provider's name is its own ------------------------------------------------------------------------
+
+
+def test_developer_provider_name_is_no_login_provider_name(ci: Any, iam: Any) -> None:
+    """Identities key a login by (provider name, subject): a DeveloperProviderName that is also the name of a
+    login provider (a public provider of SupportedLoginProviders, ``cognito-identity.amazonaws.com``, an IAM OIDC
+    provider of the pool) would let a user of that provider whose subject equals a developer user identifier
+    reach that developer user's identity with an unsigned GetId. CreateIdentityPool and UpdateIdentityPool refuse
+    it (InvalidParameterException) and store nothing."""
+    oidc = iam.create_open_id_connect_provider(
+        Url="https://login.s8.example", ClientIDList=["s8-app"], ThumbprintList=["0" * 40]
+    )["OpenIDConnectProviderArn"]
+    before = ci.list_identity_pools(MaxResults=60)["IdentityPools"]
+    for name, extra in (
+        ("accounts.google.com", {"SupportedLoginProviders": {"accounts.google.com": "app.example"}}),
+        ("graph.facebook.com", {}),
+        ("cognito-identity.amazonaws.com", {}),
+        ("login.s8.example", {"OpenIdConnectProviderARNs": [oidc]}),
+    ):
+        code, message, status = error_of(
+            lambda name=name, extra=extra: ci.create_identity_pool(
+                IdentityPoolName="s8 clash", AllowUnauthenticatedIdentities=False, DeveloperProviderName=name, **extra
+            )
+        )
+        assert (code, status) == ("InvalidParameterException", 400), (name, message)
+    assert ci.list_identity_pools(MaxResults=60)["IdentityPools"] == before
+    # Nor may an update bring the two names together, whichever comes second.
+    base = {"IdentityPoolName": "s8 names", "AllowUnauthenticatedIdentities": False}
+    pool_id = ci.create_identity_pool(**base, OpenIdConnectProviderARNs=[oidc])["IdentityPoolId"]
+    developer_pool = ci.create_identity_pool(**base, DeveloperProviderName="login.s8.example")["IdentityPoolId"]
+    for identity_pool, settings in (
+        (pool_id, {"OpenIdConnectProviderARNs": [oidc], "DeveloperProviderName": "login.s8.example"}),
+        (developer_pool, {"OpenIdConnectProviderARNs": [oidc], "DeveloperProviderName": "login.s8.example"}),
+    ):
+        described = pool_of(ci, identity_pool)
+        code, _, _ = error_of(
+            lambda identity_pool=identity_pool, settings=settings: ci.update_identity_pool(
+                IdentityPoolId=identity_pool, **base, **settings
+            )
+        )
+        assert code == "InvalidParameterException"
+        assert pool_of(ci, identity_pool) == described
