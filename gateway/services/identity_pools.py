@@ -442,9 +442,8 @@ class IdentityPoolService:
         if developer:
             # Identities key a login by (provider name, subject): the developer provider sharing a login provider's
             # name would share its users too (a developer user identifier equal to that provider's subject).
-            taken = SOCIAL_PROVIDERS | {_COGNITO_IDENTITY_LOGIN}
-            taken |= {oidc_provider_host(arn) for arn in settings.get("OpenIdConnectProviderARNs") or []}
-            if developer in taken:
+            hosts = {oidc_provider_host(arn) for arn in settings.get("OpenIdConnectProviderARNs") or []}
+            if developer in SOCIAL_PROVIDERS or developer == _COGNITO_IDENTITY_LOGIN or developer in hosts:
                 raise InvalidParameterException(
                     f"DeveloperProviderName '{developer}' is the name of a login provider; choose another."
                 )
