@@ -725,13 +725,25 @@ class IdentityService:
             log.info(
                 "identity.link_conflict", pool=pool.id, identity=identity.id, providers=[v.provider for v in logins]
             )
-            if any(v.developer for v in logins):
+            if await self._developer_user_taken(pool, identity, logins):
                 raise DeveloperUserAlreadyRegisteredException(
                     "The developer user identifier is already registered with another identity."
                 ) from exc
             raise ResourceConflictException("The login is already linked to another identity.") from exc
         except NotFound as exc:
             raise ResourceNotFoundException(f"Identity '{identity.id}' not found.") from exc
+
+    async def _developer_user_taken(
+        self, pool: IdentityPoolView, identity: IdentityRecord, logins: Sequence[VerifiedLogin]
+    ) -> bool:
+        """After a refused link: whether a developer user identifier among ``logins`` is another identity's
+        (DeveloperUserAlreadyRegisteredException) rather than a public login (ResourceConflictException)."""
+        for v in logins:
+            if v.developer:
+                owner = await self._store.find_identity_by_login(pool.id, v.login)
+                if owner is not None and owner.id != identity.id:
+                    return True
+        return False
 
     async def get_id(self, pool_id: str, logins: Mapping[str, str]) -> str:
         """GetId: the identity of these logins (made on first sight), or a new guest identity."""

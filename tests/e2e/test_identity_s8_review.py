@@ -287,3 +287,33 @@ def test_developer_provider_name_is_no_login_provider_name(ci: Any, iam: Any) ->
         )
         assert code == "InvalidParameterException"
         assert pool_of(ci, identity_pool) == described
+
+
+def test_developer_link_conflicts_name_the_login_that_conflicts(
+    idp: Any, ci: Any, public_ci: Any, users: UserPool, partners: UserPool
+) -> None:
+    """GetOpenIdTokenForDeveloperIdentity linking to an existing identity: DeveloperUserAlreadyRegisteredException
+    when the developer user identifier is another identity's, ResourceConflictException ("a login which is
+    already linked to another account") when a public login is -- and nothing is linked either way."""
+    pool_id = make_pool(ci, "s8 developer conflicts", users, partners)
+    make_user(idp, users, "gil")
+    gil = {users.key: id_token(idp, users, "gil")}
+    public = public_ci.get_id(IdentityPoolId=pool_id, Logins=gil)["IdentityId"]
+    developer = ci.get_open_id_token_for_developer_identity(IdentityPoolId=pool_id, Logins={DEVELOPER: "dev-hal"})
+    code, _, _ = error_of(
+        lambda: ci.get_open_id_token_for_developer_identity(
+            IdentityPoolId=pool_id, IdentityId=developer["IdentityId"], Logins={DEVELOPER: "dev-ivy", **gil}
+        )
+    )
+    assert code == "ResourceConflictException"
+    code, _, _ = error_of(
+        lambda: ci.get_open_id_token_for_developer_identity(
+            IdentityPoolId=pool_id, IdentityId=public, Logins={DEVELOPER: "dev-hal"}
+        )
+    )
+    assert code == "DeveloperUserAlreadyRegisteredException"
+    assert logins_of(ci, developer["IdentityId"]) == [DEVELOPER] and logins_of(ci, public) == [users.key]
+    code, _, _ = error_of(
+        lambda: ci.lookup_developer_identity(IdentityPoolId=pool_id, DeveloperUserIdentifier="dev-ivy")
+    )
+    assert code == "ResourceNotFoundException"
