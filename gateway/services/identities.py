@@ -14,7 +14,10 @@ identities) and the developer guide's "Identity pools authentication flow".
   the same identity; several logins may share one identity. A login linked to another identity is a
   ResourceConflictException.
 * An identity that has logins is reached only with one of them (knowing an identity id is not enough); a
-  guest identity only while the pool allows unauthenticated identities.
+  guest identity only while the pool allows unauthenticated identities. One whose last login was unlinked is
+  inaccessible, to every call (GetOpenIdTokenForDeveloperIdentity naming it too).
+* New logins given to GetOpenIdToken or GetCredentialsForIdentity are linked last, once nothing else can refuse
+  the call; UnlinkIdentity links nothing, and leaves developer user identifiers to UnlinkDeveloperIdentity.
 * OpenID tokens are RS256 JWTs from the identity issuer ``{public_url}/identity`` (discovery and JWKS under
   ``/identity/.well-known/``), shaped like Cognito's: ``aud`` = identity pool id, ``sub`` = identity id,
   ``amr`` = ``["authenticated", <provider>, <provider>:...:<subject>, ...]`` or ``["unauthenticated"]``.
@@ -1022,7 +1025,8 @@ class IdentityService:
 
     async def unlink_identity(self, identity_id: str, logins: Mapping[str, str], remove: Sequence[str]) -> None:
         """UnlinkIdentity: the caller proves the identity with its logins; the named providers' logins go.
-        Removing the last login leaves the identity disabled (unreachable), as in Cognito."""
+        Removing the last login leaves the identity disabled (unreachable), as in Cognito. A developer provider
+        is not named here: its user identifiers are the developer's (UnlinkDeveloperIdentity, signed)."""
         pool, identity, verified, _ = await self.authenticate(identity_id, logins, cached=False)
         # The Logins authorise the call, they link nothing: one of them must be linked to the identity (or prove
         # it with its OpenID token) -- a guest identity, which has none, is not unlinked by a stranger's login.
