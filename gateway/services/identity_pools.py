@@ -384,6 +384,9 @@ class IdentityPoolService:
         match = _POOL_ARN.fullmatch(arn)
         if match is None:
             raise InvalidParameterException(f"Invalid ResourceArn: {arn}")
+        if arn != self.arn(match[3]):
+            # Another account's, region's or partition's pool is not one of these, whatever its id.
+            raise ResourceNotFoundException(f"IdentityPool '{match[3]}' not found.")
         return match[3]
 
     async def tag(self, arn: str, tags: Mapping[str, str]) -> None:

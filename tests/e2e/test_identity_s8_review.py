@@ -317,3 +317,25 @@ def test_developer_link_conflicts_name_the_login_that_conflicts(
         lambda: ci.lookup_developer_identity(IdentityPoolId=pool_id, DeveloperUserIdentifier="dev-ivy")
     )
     assert code == "ResourceNotFoundException"
+
+
+def test_tags_only_through_the_pools_own_arn(ci: Any, users: UserPool, partners: UserPool) -> None:
+    """TagResource, UntagResource and ListTagsForResource name a pool by its ARN: an ARN of another account or
+    region that ends in the pool's id is not that pool (ResourceNotFoundException), and its tags stay as they
+    are -- as the user pools' tag operations answer."""
+    pool_id = make_pool(ci, "s8 tags", users, partners, IdentityPoolTags={"team": "core"})
+    own = f"arn:aws:cognito-identity:us-east-1:000000000000:identitypool/{pool_id}"
+    assert ci.list_tags_for_resource(ResourceArn=own)["Tags"] == {"team": "core"}
+    for other, expected in (
+        (f"arn:aws:cognito-identity:us-east-1:999999999999:identitypool/{pool_id}", "ResourceNotFoundException"),
+        (f"arn:aws:cognito-identity:eu-west-1:000000000000:identitypool/{pool_id}", "ResourceNotFoundException"),
+        (f"arn:aws-cn:cognito-identity:us-east-1:000000000000:identitypool/{pool_id}", "InvalidParameterException"),
+    ):
+        for call in (
+            lambda other=other: ci.tag_resource(ResourceArn=other, Tags={"team": "mallory"}),
+            lambda other=other: ci.untag_resource(ResourceArn=other, TagKeys=["team"]),
+            lambda other=other: ci.list_tags_for_resource(ResourceArn=other),
+        ):
+            code, _, status = error_of(call)
+            assert (code, status) == (expected, 400), other
+    assert ci.list_tags_for_resource(ResourceArn=own)["Tags"] == {"team": "core"}
