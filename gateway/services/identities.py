@@ -736,6 +736,18 @@ class IdentityService:
         except NotFound as exc:
             raise ResourceNotFoundException(f"Identity '{identity.id}' not found.") from exc
 
+    async def _link_last(self, pool: IdentityPoolView, identity_id: str, logins: Sequence[VerifiedLogin]) -> None:
+        """Link the new logins of a call that is otherwise done, to the identity as it is now: read afresh, since
+        the call began with what may be a cached copy, and another call may have linked a login of the same
+        provider, or unlinked the last one (an inaccessible identity is not reopened), in between."""
+        record = await self._store.get_identity(identity_id)
+        if record is None:
+            raise ResourceNotFoundException(f"Identity '{identity_id}' not found.")
+        if record.disabled:
+            log.info("identity.access_refused", pool=pool.id, identity=identity_id, reason="inaccessible")
+            raise NotAuthorizedException(f"Access to Identity '{identity_id}' is forbidden.")
+        await self._link(pool, record, logins)
+
     async def _developer_user_taken(
         self, pool: IdentityPoolView, identity: IdentityRecord, logins: Sequence[VerifiedLogin]
     ) -> bool:
@@ -855,7 +867,7 @@ class IdentityService:
         tags = self.principal_tags(pool, verified)
         token, _ = await self.mint(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
         if new:
-            await self._link(pool, identity, new)  # last: the new logins are linked once the call succeeds
+            await self._link_last(pool, identity.id, new)
         return identity.id, token
 
     async def get_open_id_token_for_developer_identity(
@@ -1019,7 +1031,7 @@ class IdentityService:
         if new:
             # Last: a call refused at the role or the trust policy links nothing ("Supplying multiple logins
             # creates an implicit link" -- of a call that succeeds); a link refused now discards the credentials.
-            await self._link(grant.pool, identity, new)
+            await self._link_last(grant.pool, identity.id, new)
         log.bind().info("identity.credentials_issued", authenticated=grant.authenticated, **labels)  # as in get_id
         return grant.identity_id, credentials
 
