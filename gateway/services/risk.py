@@ -146,11 +146,36 @@ class SignInFacts:
 def _parse_ip(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     """The address ``ip`` names; an IPv4-mapped IPv6 address (``::ffff:192.0.2.1``, RFC 4291 §2.5.5.2, how
     dual-stack sockets report IPv4 callers) is its IPv4 address, so that IPv4 ranges and networks hold for it.
-    Raises ValueError."""
-    address = ipaddress.ip_address(ip.strip())
+    The spellings an app's server may pass on as it saw them are read too: a zone index (``fe80::1%eth0``,
+    RFC 4007 §11, or ``%25eth0`` as in a URI, RFC 6874), brackets and a port (``[2001:db8::1]:443``,
+    ``192.0.2.1:443``). Anything else (a list of addresses, zero-padded octets) raises ValueError."""
+    text = ip.strip()
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            raise ValueError(ip)
+        text = host
+    elif text.count(":") == 1:  # an IPv4 address and a port (an IPv6 address has two colons at least)
+        host, _, port = text.partition(":")
+        if not port.isdigit():
+            raise ValueError(ip)
+        text = host
+    # The zone says which interface a link-local address was reached on; the address is the same in any zone.
+    text = text.partition("%")[0]
+    address = ipaddress.ip_address(text)
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+def _readable(ip: str | None) -> bool:
+    if not ip:
+        return True  # no address at all: nothing to match
+    try:
+        _parse_ip(ip)
+    except ValueError:
+        return False
+    return True
 
 
 def _network(ip: str | None) -> str | None:
@@ -512,9 +537,14 @@ class RiskService:
         config, _ = await self.effective(ctx.pool.id, ctx.client.id)
         facts = self._facts(ctx)
         blocked = (config.get("RiskExceptionConfiguration") or {}).get("BlockedIPRangeList")
-        if not _in_ranges(facts.ip, blocked):
+        # An address that cannot be read cannot be shown to be outside the blocked ranges: it is refused as if in
+        # them, so that no spelling gets round a block. (It is never in the skipped ranges either.)
+        unreadable = bool(blocked) and not _readable(facts.ip)
+        if not unreadable and not _in_ranges(facts.ip, blocked):
             return
-        log.info("risk.blocked_ip", pool=ctx.pool.id, client=ctx.client.id, ip=facts.ip, mode=mode)
+        log.info(
+            "risk.blocked_ip", pool=ctx.pool.id, client=ctx.client.id, ip=facts.ip, mode=mode, unreadable=unreadable
+        )
         ctx.signals["ip_blocked"] = True
         if mode != ENFORCED:
             self.metrics.inc(self.decisions, pool=ctx.pool.id, level=HIGH, action="AUDIT")
