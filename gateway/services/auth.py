@@ -313,6 +313,8 @@ class AuthService:
         self.metrics.sign_in_counters(labels["pool"], labels["client"], labels["flow"])[0].inc()
         self.risk.resume(ctx, state)
         try:
+            if security_mode(ctx.pool) != OFF:  # (risk.screen_answer's own first test, without the call)
+                await self.risk.screen_answer(ctx)
             result = await handler(self, ctx, state, responses)
         except GatehouseError as exc:
             reason = _failure_reason(exc)

@@ -531,9 +531,29 @@ class RiskService:
     ) -> None:
         """Before a sign-in: addresses in BlockedIPRangeList are refused (ENFORCED), or marked so that the
         sign-in's event records the decision it would have had (AUDIT)."""
+        if not await self._ip_blocked(ctx):
+            return
+        user = await find(ctx.pool, username) if username else None
+        if user is not None:
+            await self._insert(ctx, user, "SignIn", "Fail", Assessment(HIGH, ()), action="BLOCK")
+        raise NotAuthorizedException(SECURITY_REASONS_MESSAGE)
+
+    async def screen_answer(self, ctx: AuthContext) -> None:
+        """Before a challenge answer (after :meth:`resume`): an address in BlockedIPRangeList is refused at every
+        step of a sign-in, not only at its start, whichever address the first step came from."""
+        if not await self._ip_blocked(ctx):
+            return
+        event_id = ctx.signals.get("event_id")
+        if event_id is not None:
+            await self._update(ctx.pool.id, str(event_id), "Fail", "Failure")
+        raise NotAuthorizedException(SECURITY_REASONS_MESSAGE)
+
+    async def _ip_blocked(self, ctx: AuthContext) -> bool:
+        """Whether the request's address is in BlockedIPRangeList and the mode is ENFORCED (then the caller
+        refuses it); in AUDIT the sign-in is marked so that its event records the decision it would have had."""
         mode = security_mode(ctx.pool)
         if mode == OFF:
-            return
+            return False
         config, _ = await self.effective(ctx.pool.id, ctx.client.id)
         facts = self._facts(ctx)
         blocked = (config.get("RiskExceptionConfiguration") or {}).get("BlockedIPRangeList")
@@ -541,19 +561,16 @@ class RiskService:
         # them, so that no spelling gets round a block. (It is never in the skipped ranges either.)
         unreadable = bool(blocked) and not _readable(facts.ip)
         if not unreadable and not _in_ranges(facts.ip, blocked):
-            return
+            return False
         log.info(
             "risk.blocked_ip", pool=ctx.pool.id, client=ctx.client.id, ip=facts.ip, mode=mode, unreadable=unreadable
         )
         ctx.signals["ip_blocked"] = True
         if mode != ENFORCED:
             self.metrics.inc(self.decisions, pool=ctx.pool.id, level=HIGH, action="AUDIT")
-            return
+            return False
         self.metrics.inc(self.decisions, pool=ctx.pool.id, level=HIGH, action="BLOCK")
-        user = await find(ctx.pool, username) if username else None
-        if user is not None:
-            await self._insert(ctx, user, "SignIn", "Fail", Assessment(HIGH, ()), action="BLOCK")
-        raise NotAuthorizedException(SECURITY_REASONS_MESSAGE)
+        return True
 
     def resume(self, ctx: AuthContext, state: Mapping[str, Any]) -> None:
         """A challenge answer continues the sign-in whose event its session carries."""

@@ -352,3 +352,37 @@ def test_a_multi_factor_passkey_sign_in_is_assessed_by_threat_protection(
     )
     answer = _passkey_sign_in(public_idp, client_id, "hal", device, "stolen-laptop-2")
     assert answer["AuthenticationResult"]["AccessToken"]
+
+
+# --- 4. a blocked address is refused at every step, not only the first -------------------------------------------
+
+
+def test_a_challenge_answer_from_a_blocked_address_is_refused(idp: Any) -> None:
+    pool_id, client_id = new_pool(idp, UserPoolAddOns={"AdvancedSecurityMode": "ENFORCED"})
+    idp.set_risk_configuration(UserPoolId=pool_id, RiskExceptionConfiguration={"BlockedIPRangeList": BLOCKED_RANGES})
+    make_user(idp, pool_id, "ivy", permanent=False)
+    # Started from an allowed address, answered from a blocked one (the admin API's ContextData of each call).
+    started = admin_password(idp, pool_id, client_id, "ivy", TEMPORARY, ContextData=_context("198.51.100.9"))
+    assert started["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    with pytest.raises(ClientError) as error:
+        idp.admin_respond_to_auth_challenge(
+            UserPoolId=pool_id,
+            ClientId=client_id,
+            ChallengeName="NEW_PASSWORD_REQUIRED",
+            Session=started["Session"],
+            ChallengeResponses={"USERNAME": "ivy", "NEW_PASSWORD": PASSWORD},
+            ContextData=_context("203.0.113.9"),
+        )
+    assert error_of(error) == SECURITY
+    # Nothing changed: the password is still the temporary one, and the user still owes a new one.
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="ivy")["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+    again = admin_password(idp, pool_id, client_id, "ivy", TEMPORARY, ContextData=_context("198.51.100.9"))
+    done = idp.admin_respond_to_auth_challenge(
+        UserPoolId=pool_id,
+        ClientId=client_id,
+        ChallengeName="NEW_PASSWORD_REQUIRED",
+        Session=again["Session"],
+        ChallengeResponses={"USERNAME": "ivy", "NEW_PASSWORD": PASSWORD},
+        ContextData=_context("198.51.100.9"),
+    )
+    assert done["AuthenticationResult"]["AccessToken"]
