@@ -52,6 +52,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html import escape as html_escape
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
@@ -902,14 +903,17 @@ class RiskService:
                 link = feedback_link(self.public_url, ctx.pool.id, user.username, event_id, token, answer)
                 values[f"{{one-click-link-{answer}}}"] = link
 
-        def render(text: str) -> str:
+        def render(text: str, *, as_html: bool = False) -> str:
+            # The values are the requester's words (a User-Agent, CloudFront location headers, a username):
+            # text in an HTML body, never markup, or a blocked attacker could write links into the user's
+            # security email.
             for placeholder, value in values.items():
-                text = text.replace(placeholder, value)
+                text = text.replace(placeholder, html_escape(value) if as_html else value)
             return text
 
         sender = notify.get("From") or str(notify.get("SourceArn", "")).rpartition("/")[2] or self.default_email_sender
         text = render(str(template.get("TextBody") or template.get("HtmlBody") or ""))
-        html = render(str(template["HtmlBody"])) if template.get("HtmlBody") else None
+        html = render(str(template["HtmlBody"]), as_html=True) if template.get("HtmlBody") else None
         try:
             await self.messenger.email.send(
                 EmailMessage(to=to, sender=sender, subject=str(template.get("Subject", "")), text=text, html=html)

@@ -7,6 +7,9 @@ for WebAuthn):
   VerifySoftwareToken still ends with AdminRespondToAuthChallenge;
 * odd spellings of ContextData.IpAddress (an IPv6 zone index, brackets, a port, a list of addresses, an unreadable
   value) do not get round threat protection's BlockedIPRangeList;
+* an answer to a challenge from a blocked address is refused as the first step would be;
+* what a sign-in's requester controls (its User-Agent, its location headers) is escaped in the HTML of threat
+  protection's notification emails;
 * a passkey sign-in that counts as multi-factor (MULTI_FACTOR_WITH_USER_VERIFICATION) gets the same new-device
   metadata and the same risk assessment as any other sign-in.
 """
@@ -17,6 +20,7 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.test_passkeys import Device, add_authenticator, origin_of
-from tests.support import GatehouseServer
+from tests.support import GatehouseServer, MailServer, body_text, smtp_config
 
 PASSWORD = "Correct-Horse-9x"
 TEMPORARY = "Temporary-Horse-9x"
@@ -41,9 +45,9 @@ FLOWS = [
 
 
 @pytest.fixture(scope="module")
-def gatehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatehouseServer]:
+def gatehouse(tmp_path_factory: pytest.TempPathFactory, mail: MailServer) -> Iterator[GatehouseServer]:
     data_dir: Path = tmp_path_factory.mktemp("sign-in-s8-review") / "data"
-    server = GatehouseServer(data_dir)
+    server = GatehouseServer(data_dir, config=smtp_config(mail))
     server.extra_args = ["--public-url", origin_of(server)]
     server.start()
     yield server
@@ -386,3 +390,65 @@ def test_a_challenge_answer_from_a_blocked_address_is_refused(idp: Any) -> None:
         ContextData=_context("198.51.100.9"),
     )
     assert done["AuthenticationResult"]["AccessToken"]
+
+
+# --- 5. the requester's own words in a notification email are text, not HTML ------------------------------------
+
+
+INJECTED = '<a href="https://evil.example/reset">Reset your password here</a>'
+
+
+def _html_of(message: Message) -> str:
+    for part in message.walk():
+        if part.get_content_type() == "text/html":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return payload.decode()
+    raise AssertionError("no HTML part")
+
+
+def test_a_notification_email_escapes_what_the_requester_sent(idp: Any, mail: MailServer) -> None:
+    pool_id, client_id = new_pool(idp, UserPoolAddOns={"AdvancedSecurityMode": "ENFORCED"})
+    idp.set_risk_configuration(
+        UserPoolId=pool_id,
+        AccountTakeoverRiskConfiguration={
+            "NotifyConfiguration": {
+                "SourceArn": "arn:aws:ses:us-east-1:000000000000:identity/security@example.com",
+                "From": "security@example.com",
+                "BlockEmail": {
+                    "Subject": "Blocked sign-in",
+                    "HtmlBody": "<p>We blocked a sign-in from {device-name} in {city}, {country} ({ip-address}).</p>",
+                    "TextBody": "We blocked a sign-in from {device-name}.",
+                },
+            },
+            "Actions": {
+                "LowAction": {"Notify": False, "EventAction": "NO_ACTION"},
+                "MediumAction": {"Notify": True, "EventAction": "BLOCK"},
+                "HighAction": {"Notify": True, "EventAction": "BLOCK"},
+            },
+        },
+    )
+    idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username="jon",
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": "jon@example.com"}, {"Name": "email_verified", "Value": "true"}],
+    )
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="jon", Password=PASSWORD, Permanent=True)
+    assert admin_password(idp, pool_id, client_id, "jon", PASSWORD, ContextData=_context("198.51.100.9"))
+    # A sign-in with the right (stolen) password from a new device and network: blocked, and the user told.
+    hostile = _context("192.0.2.44")
+    hostile["HttpHeaders"] = [
+        {"headerName": "User-Agent", "headerValue": INJECTED},
+        {"headerName": "CloudFront-Viewer-City", "headerValue": "<img src=https://evil.example/pixel>"},
+        {"headerName": "CloudFront-Viewer-Country", "headerValue": "&lt;b&gt;"},
+    ]
+    with pytest.raises(ClientError) as error:
+        admin_password(idp, pool_id, client_id, "jon", PASSWORD, ContextData=hostile)
+    assert error_of(error) == SECURITY
+    html = _html_of(mail.wait_for("jon@example.com"))
+    assert "<a href" not in html and "<img" not in html
+    assert "&lt;a href=&quot;https://evil.example/reset&quot;&gt;" in html
+    assert "&amp;lt;b&amp;gt;" in html  # escaped once more: shown as typed, never as markup
+    assert html.startswith("<p>We blocked a sign-in from ")  # the pool's own template is HTML as written
+    assert INJECTED in body_text(mail.wait_for("jon@example.com"))  # plain text stays as sent
