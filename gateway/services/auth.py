@@ -9,7 +9,9 @@ user still owes (a new password now; MFA next) and otherwise issues tokens.
 
 The Session is a random value whose hash keys the server-side state in the store, so any gateway process can
 answer the next step; a session answers one response only, and expires with the client's
-AuthSessionValidity (3 minutes by default), as Cognito's do.
+AuthSessionValidity (3 minutes by default), as Cognito's do. A Session from AdminInitiateAuth is answered through
+AdminRespondToAuthChallenge only (botocore's model: "Send this session identifier, unmodified, to the next
+AdminRespondToAuthChallenge request"): the public RespondToAuthChallenge refuses it.
 """
 
 from __future__ import annotations
