@@ -36,7 +36,10 @@ The IP address scored is ContextData.IpAddress for the admin API (the end user's
 saw it), UserContextData.IpAddress for public calls of clients with EnablePropagateAdditionalUserContextData
 (Cognito's rule; only a client with a secret may have it), and otherwise the caller's own address (the one the
 API and the hosted pages both take: X-Forwarded-For only from a trusted proxy). An IPv4-mapped IPv6 address is
-its IPv4 address. Headers (device name, location) come from the admin API's ContextData only.
+its IPv4 address; a zone index (``fe80::1%eth0``), brackets and a port are read through, and an address that
+cannot be read at all is refused wherever BlockedIPRangeList has ranges (no spelling gets round a block), at
+InitiateAuth and at each challenge answer alike. Headers (device name, location) come from the admin API's
+ContextData only; what they say is text, never markup, in a notification email's HTML.
 """
 
 from __future__ import annotations
