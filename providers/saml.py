@@ -741,6 +741,16 @@ def idp_endpoints(metadata: str) -> dict[str, str]:
     descriptors = root.findall(f".//{_MD}IDPSSODescriptor")
     if not descriptors:
         raise ProviderConfigError("ProviderDetails MetadataFile describes no IdP (no IDPSSODescriptor).")
+    for descriptor in descriptors:
+        for element in ("SingleSignOnService", "SingleLogoutService"):
+            for service in descriptor.findall(f"{_MD}{element}"):
+                for attribute in ("Location", "ResponseLocation"):
+                    # The browser is sent (or posts a form) to these: a javascript: or data: URL would run on
+                    # Gatehouse's origin, where every pool's pages live. Only absolute http(s) URLs are taken.
+                    if attribute in service.attrib and not _is_web_url(service.attrib[attribute]):
+                        raise ProviderConfigError(
+                            f"The SAML metadata's {element} {attribute} must be an absolute http(s) URL."
+                        )
     found: dict[str, str] = {}
     for element, key in (("SingleSignOnService", "SSO"), ("SingleLogoutService", "SLO")):
         for service in descriptors[0].findall(f"{_MD}{element}"):
@@ -752,6 +762,15 @@ def idp_endpoints(metadata: str) -> dict[str, str]:
     if "SSORedirectBindingURI" not in found and "SSOPostBindingURI" not in found:
         raise ProviderConfigError("ProviderDetails MetadataFile names no SingleSignOnService.")
     return found
+
+
+def _is_web_url(value: str) -> bool:
+    """An absolute http(s) URL with a host and no whitespace (what check_url asks of configured URLs)."""
+    try:
+        check_url({"url": value}, "url")
+    except ProviderConfigError:
+        return False
+    return True
 
 
 _DS = "{http://www.w3.org/2000/09/xmldsig#}"
