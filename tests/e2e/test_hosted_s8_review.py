@@ -7,6 +7,7 @@ a stylesheet that cannot make the browser call Gatehouse's own endpoints."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -369,3 +370,63 @@ def test_css_with_a_data_image_is_taken(idp: Any, pool: OAuthPool) -> None:
         == css
     )
     idp.set_ui_customization(UserPoolId=pool.pool_id, ClientId=pool.secret_id)
+
+
+def test_a_stored_stylesheet_that_fetches_is_not_served(gatehouse: GatehouseServer, idp: Any, pool: OAuthPool) -> None:
+    """A stylesheet stored before SetUICustomization refused url()s of addresses (written to the store as an
+    older release would have taken it) is not served: the browser never GETs /logout for it."""
+    css = ".banner-customizable { color: #123456; }"
+    idp.set_ui_customization(UserPoolId=pool.pool_id, ClientId=pool.public_id, CSS=css)
+    url = f"{gatehouse.url}/ui/{pool.pool_id}/{pool.public_id}/custom.css"
+    served = requests.get(url, timeout=10)
+    assert served.status_code == 200 and served.text == css
+    hostile = ".banner-customizable { background-image: url(/logout?client_id=x&logout_uri=y) }"
+    db = sqlite3.connect(f"file:{gatehouse.data_dir / 'gatehouse.db'}?mode=rw", uri=True, timeout=10)
+    try:
+        with db:
+            db.execute(
+                "UPDATE ui_customizations SET css = ? WHERE pool_id = ? AND client_id = ?",
+                (hostile, pool.pool_id, pool.public_id),
+            )
+    finally:
+        db.close()
+    refused = requests.get(url, timeout=10)
+    assert refused.status_code == 404 and "logout" not in refused.text
+    idp.set_ui_customization(UserPoolId=pool.pool_id, ClientId=pool.public_id)
+
+
+@pytest.mark.parametrize(
+    ("provider_type", "details"),
+    [
+        ("SAML", {"MetadataURL": "https://[idp.example/metadata"}),
+        ("OIDC", {"client_id": "c", "client_secret": "s", "authorize_scopes": "openid", "oidc_issuer": "https://[x"}),
+        (
+            "OIDC",
+            {
+                "client_id": "c",
+                "client_secret": "s",
+                "authorize_scopes": "openid",
+                "oidc_issuer": "https://idp.example",
+                "authorize_url": "https://[x/authorize",
+                "token_url": "https://idp.example/token",
+                "jwks_uri": "https://idp.example/jwks",
+                "attributes_url": "https://idp.example/userinfo",
+                "attributes_request_method": "GET",
+            },
+        ),
+    ],
+    ids=["saml-metadata-url", "oidc-issuer", "oidc-authorize-url"],
+)
+def test_an_unparseable_provider_url_is_refused_not_a_500(
+    idp: Any, saml_pool: str, provider_type: str, details: dict[str, str]
+) -> None:
+    """An address Python's URL parser cannot split (an unclosed IPv6 bracket) is refused as any other address
+    that is not an absolute http(s) URL, not a 500."""
+    with pytest.raises(ClientError) as refused:
+        idp.create_identity_provider(
+            UserPoolId=saml_pool, ProviderName="Unparseable", ProviderType=provider_type, ProviderDetails=details
+        )
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    names = [p["ProviderName"] for p in idp.list_identity_providers(UserPoolId=saml_pool)["Providers"]]
+    assert "Unparseable" not in names
