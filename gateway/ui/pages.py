@@ -44,7 +44,7 @@ from gateway.errors import (
 from gateway.logging import with_request_id
 from gateway.oauth.endpoints import base_path, routed_pool, set_sso_cookie
 from gateway.oauth.federation import offers_corporate_sign_in, provider_buttons, provider_sign_in_url
-from gateway.oauth.forms import read_form
+from gateway.oauth.forms import FORM_TOO_LARGE, read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.auth import AuthContext, AuthResult
 from gateway.services.domains import CUSTOMIZABLE_CLASSES
@@ -195,8 +195,7 @@ def _guard(handler: Handler) -> Handler:
             return error_page(request, services.settings, "Too many requests. Wait a moment and try again.", status=429)
         except web.HTTPRequestEntityTooLarge:
             # A form past the server's body limit (client_max_size): a page, as for any other refused form.
-            message = "That form is too large to send. Go back, shorten what you entered, and try again."
-            return error_page(request, services.settings, message, status=413)
+            return error_page(request, services.settings, FORM_TOO_LARGE, status=413)
 
     return wrapped
 
