@@ -430,3 +430,52 @@ def test_an_unparseable_provider_url_is_refused_not_a_500(
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     names = [p["ProviderName"] for p in idp.list_identity_providers(UserPoolId=saml_pool)["Providers"]]
     assert "Unparseable" not in names
+
+
+# --- Methods an endpoint does not take ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("GET", "/oauth2/token", "POST"),
+        ("PUT", "/{pool}/oauth2/token", "POST"),
+        ("GET", "/oauth2/revoke", "POST"),
+        ("DELETE", "/oauth2/userInfo", "GET, HEAD, POST"),
+    ],
+)
+def test_a_json_endpoint_answers_another_method_in_json(
+    gatehouse: GatehouseServer, pool: OAuthPool, method: str, path: str, allow: str
+) -> None:
+    answer = requests.request(method, gatehouse.url + path.format(pool=pool.pool_id), timeout=10)
+    assert answer.status_code == 405 and answer.headers["Allow"] == allow  # RFC 9110 §15.5.6
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.json() == {
+        "error": "invalid_request",
+        "error_description": "This endpoint does not take that method.",
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/oauth2/authorize", "GET, HEAD, POST"),
+        ("DELETE", "/{pool}/oauth2/authorize", "GET, HEAD, POST"),
+        ("POST", "/logout", "GET, HEAD"),
+        ("GET", "/saml2/idpresponse", "POST"),
+        ("PATCH", "/oauth2/idpresponse", "GET, HEAD, POST"),
+        ("PUT", "/saml2/logout", "GET, HEAD, POST"),
+        ("PUT", "/{pool}/login", "GET, HEAD, POST"),
+        ("GET", "/login/challenge", "POST"),
+        ("DELETE", "/signup", "GET, HEAD, POST"),
+        ("PUT", "/gatehouse/feedback", "GET, HEAD, POST"),
+    ],
+)
+def test_a_browser_endpoint_answers_another_method_with_the_page(
+    gatehouse: GatehouseServer, pool: OAuthPool, method: str, path: str, allow: str
+) -> None:
+    answer = requests.request(method, gatehouse.url + path.format(pool=pool.pool_id), timeout=10)
+    assert _assert_page(answer, 405) == [
+        "This page cannot be opened that way. Go back to the application and try again."
+    ]
+    assert answer.headers["Allow"] == allow
