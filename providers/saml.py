@@ -80,6 +80,8 @@ _SIG_ALGS = {"rsa-sha256": SIG_RSA_SHA256, "rsa-sha1": SIG_RSA_SHA1}
 Binding = Literal["redirect", "post"]
 _BINDINGS = {"redirect": BINDING_HTTP_REDIRECT, "post": BINDING_HTTP_POST}
 _BOOLEAN_KEYS = ("IDPInit", "IDPSignout", "EncryptedResponses")
+# What the metadata's endpoints fill in (Describe shows them): read from the metadata, never taken as given.
+_ENDPOINT_KEYS = ("SSORedirectBindingURI", "SSOPostBindingURI", "SLORedirectBindingURI", "SLOPostBindingURI")
 # Cognito: "Each signing certificate must not be longer than 4,096 characters."
 MAX_SIGNING_CERTIFICATE_CHARS = 4096
 _log = structlog.get_logger("gatehouse.providers.saml")
@@ -114,7 +116,7 @@ class SAMLConnector(SamlConnector):
 
     @classmethod
     def complete_details(cls, details: Mapping[str, str]) -> dict[str, str]:
-        completed = {k: v for k, v in details.items() if v is not None}
+        completed = {k: v for k, v in details.items() if v is not None and k not in _ENDPOINT_KEYS}
         has_file, has_url = bool(completed.get("MetadataFile")), bool(completed.get("MetadataURL"))
         if has_file == has_url:
             raise ProviderConfigError("ProviderDetails needs exactly one of MetadataFile and MetadataURL.")

@@ -479,3 +479,30 @@ def test_a_browser_endpoint_answers_another_method_with_the_page(
         "This page cannot be opened that way. Go back to the application and try again."
     ]
     assert answer.headers["Allow"] == allow
+
+
+def test_saml_endpoint_keys_come_from_the_metadata_only(gatehouse: GatehouseServer, idp: Any, saml_pool: str) -> None:
+    """SSORedirectBindingURI and its kin are what the metadata names (Describe shows them): one given in
+    ProviderDetails is not stored, so no javascript: URL is described back to a console that links it."""
+    certificate = idp.get_signing_certificate(UserPoolId=saml_pool)["Certificate"]
+    with FakeSamlIdP(
+        sp_entity_id=f"urn:amazon:cognito:sp:{saml_pool}",
+        acs_url=f"{gatehouse.url}/saml2/idpresponse",
+        sp_cert_pem=f"-----BEGIN CERTIFICATE-----\n{certificate}\n-----END CERTIFICATE-----\n",
+        post_only=True,
+    ) as fake:
+        metadata = fake.metadata_xml()
+        sso_post = f"{fake.url}/sso/post"
+    given = {"SSORedirectBindingURI": _HOSTILE, "SLOPostBindingURI": _HOSTILE}
+    idp.create_identity_provider(
+        UserPoolId=saml_pool, ProviderName="GivenKeys", ProviderType="SAML",
+        ProviderDetails={"MetadataFile": metadata, **given}, AttributeMapping={"email": "email"},
+    )  # fmt: skip
+    idp.update_identity_provider(UserPoolId=saml_pool, ProviderName="GivenKeys", ProviderDetails=given)
+    details = idp.describe_identity_provider(UserPoolId=saml_pool, ProviderName="GivenKeys")["IdentityProvider"][
+        "ProviderDetails"
+    ]
+    assert details["SSOPostBindingURI"] == sso_post
+    assert "SSORedirectBindingURI" not in details  # the metadata names no redirect endpoint
+    assert not any(str(v).startswith("javascript:") for v in details.values())
+    idp.delete_identity_provider(UserPoolId=saml_pool, ProviderName="GivenKeys")
