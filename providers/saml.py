@@ -80,6 +80,8 @@ _SIG_ALGS = {"rsa-sha256": SIG_RSA_SHA256, "rsa-sha1": SIG_RSA_SHA1}
 Binding = Literal["redirect", "post"]
 _BINDINGS = {"redirect": BINDING_HTTP_REDIRECT, "post": BINDING_HTTP_POST}
 _BOOLEAN_KEYS = ("IDPInit", "IDPSignout", "EncryptedResponses")
+# What the metadata's endpoints fill in (Describe shows them): read from the metadata, never taken as given.
+_ENDPOINT_KEYS = ("SSORedirectBindingURI", "SSOPostBindingURI", "SLORedirectBindingURI", "SLOPostBindingURI")
 # Cognito: "Each signing certificate must not be longer than 4,096 characters."
 MAX_SIGNING_CERTIFICATE_CHARS = 4096
 _log = structlog.get_logger("gatehouse.providers.saml")
@@ -114,7 +116,7 @@ class SAMLConnector(SamlConnector):
 
     @classmethod
     def complete_details(cls, details: Mapping[str, str]) -> dict[str, str]:
-        completed = {k: v for k, v in details.items() if v is not None}
+        completed = {k: v for k, v in details.items() if v is not None and k not in _ENDPOINT_KEYS}
         has_file, has_url = bool(completed.get("MetadataFile")), bool(completed.get("MetadataURL"))
         if has_file == has_url:
             raise ProviderConfigError("ProviderDetails needs exactly one of MetadataFile and MetadataURL.")
@@ -741,6 +743,16 @@ def idp_endpoints(metadata: str) -> dict[str, str]:
     descriptors = root.findall(f".//{_MD}IDPSSODescriptor")
     if not descriptors:
         raise ProviderConfigError("ProviderDetails MetadataFile describes no IdP (no IDPSSODescriptor).")
+    for descriptor in descriptors:
+        for element in ("SingleSignOnService", "SingleLogoutService"):
+            for service in descriptor.findall(f"{_MD}{element}"):
+                for attribute in ("Location", "ResponseLocation"):
+                    # The browser is sent (or posts a form) to these: a javascript: or data: URL would run on
+                    # Gatehouse's origin, where every pool's pages live. Only absolute http(s) URLs are taken.
+                    if attribute in service.attrib and not _is_web_url(service.attrib[attribute]):
+                        raise ProviderConfigError(
+                            f"The SAML metadata's {element} {attribute} must be an absolute http(s) URL."
+                        )
     found: dict[str, str] = {}
     for element, key in (("SingleSignOnService", "SSO"), ("SingleLogoutService", "SLO")):
         for service in descriptors[0].findall(f"{_MD}{element}"):
@@ -752,6 +764,15 @@ def idp_endpoints(metadata: str) -> dict[str, str]:
     if "SSORedirectBindingURI" not in found and "SSOPostBindingURI" not in found:
         raise ProviderConfigError("ProviderDetails MetadataFile names no SingleSignOnService.")
     return found
+
+
+def _is_web_url(value: str) -> bool:
+    """An absolute http(s) URL with a host and no whitespace (what check_url asks of configured URLs)."""
+    try:
+        check_url({"url": value}, "url")
+    except ProviderConfigError:
+        return False
+    return True
 
 
 _DS = "{http://www.w3.org/2000/09/xmldsig#}"

@@ -28,7 +28,7 @@ from gateway.errors import (
 from gateway.logging import with_request_id
 from gateway.oauth import saml_logout
 from gateway.oauth.endpoints import routed_pool, set_sso_cookie
-from gateway.oauth.forms import read_form
+from gateway.oauth.forms import oversized_form_page, read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.federation import (
     REQUEST_SECONDS,
@@ -229,8 +229,8 @@ def add_routes(app: web.Application) -> None:
     saml_logout.add_routes(app)
     for prefix in ("", "/{pool_id}"):
         app.router.add_get(f"{prefix}/oauth2/idpresponse", with_request_id(idpresponse))
-        app.router.add_post(f"{prefix}/oauth2/idpresponse", with_request_id(idpresponse))
-        app.router.add_post(f"{prefix}/saml2/idpresponse", with_request_id(saml2_idpresponse))
+        app.router.add_post(f"{prefix}/oauth2/idpresponse", with_request_id(idpresponse, oversized_form_page))
+        app.router.add_post(f"{prefix}/saml2/idpresponse", with_request_id(saml2_idpresponse, oversized_form_page))
 
 
 def provider_buttons(base: str, auth_request: AuthorizationRequest, client: ClientView) -> list[dict[str, str]]:

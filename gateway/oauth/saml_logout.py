@@ -9,7 +9,7 @@ from aiohttp import web
 
 from gateway.errors import AuthorizationPageError
 from gateway.logging import with_request_id
-from gateway.oauth.forms import read_form
+from gateway.oauth.forms import oversized_form_page, read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.oauth import SsoSession
 from gateway.services.saml_logout import SamlLogoutService
@@ -78,4 +78,4 @@ async def saml2_logout(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     for prefix in ("", "/{pool_id}"):
         app.router.add_get(f"{prefix}/saml2/logout", with_request_id(saml2_logout))
-        app.router.add_post(f"{prefix}/saml2/logout", with_request_id(saml2_logout))
+        app.router.add_post(f"{prefix}/saml2/logout", with_request_id(saml2_logout, oversized_form_page))

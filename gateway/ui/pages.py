@@ -43,13 +43,15 @@ from gateway.errors import (
 from gateway.logging import with_request_id
 from gateway.oauth.endpoints import base_path, routed_pool, set_sso_cookie
 from gateway.oauth.federation import offers_corporate_sign_in, provider_buttons, provider_sign_in_url
-from gateway.oauth.forms import read_form
+from gateway.oauth.forms import FORM_TOO_LARGE, read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.auth import AuthContext, AuthResult
+from gateway.services.domains import CUSTOMIZABLE_CLASSES
 from gateway.services.federation import federated_provider
 from gateway.services.oauth import AuthorizationRequest
 from gateway.services.pools import ClientView, PoolView
 from gateway.services.schema import required_attributes
+from gateway.services.ui_css import check_css
 from gateway.services.users import secret_hash
 from gateway.storage.base import UICustomizationRecord
 from gateway.ui import mfa_setup as setup_pages
@@ -186,8 +188,7 @@ def _page_error(request: web.Request, exc: Exception) -> web.Response | None:
         return error_page(request, settings, "Too many requests. Wait a moment and try again.", status=429)
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         # A form past the server's body limit (client_max_size): a page, as for any other refused form.
-        message = "That form is too large to send. Go back, shorten what you entered, and try again."
-        return error_page(request, settings, message, status=413)
+        return error_page(request, settings, FORM_TOO_LARGE, status=413)
     return None
 
 
@@ -853,10 +854,20 @@ async def stylesheet(request: web.Request) -> web.Response:
 async def custom_css(request: web.Request) -> web.Response:
     """SetUICustomization's CSS, served from this origin (the pages' CSP allows only 'self' styles)."""
     record = await _customization(request)
-    if record is None or not record.css:
+    if record is None or not record.css or not _css_still_allowed(record.css):
         raise web.HTTPNotFound()
     headers = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"}
     return web.Response(text=record.css, content_type="text/css", headers=headers)
+
+
+def _css_still_allowed(css: str) -> bool:
+    """Whether stored CSS passes SetUICustomization's check as it is now: a stylesheet stored before the check
+    grew (one whose url() calls an endpoint of this origin, say) is not served to browsers."""
+    try:
+        check_css(css, CUSTOMIZABLE_CLASSES)
+    except InvalidParameterException:
+        return False
+    return True
 
 
 async def logo(request: web.Request) -> web.Response:
