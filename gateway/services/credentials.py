@@ -75,6 +75,7 @@ import orjson
 from gateway.api.sigv4 import SignedRequest, SigV4Identity, verify_sigv4
 from gateway.errors import (
     GatehouseError,
+    InvalidParameterValueException,
     PackedPolicyTooLargeException,
     ServiceUnavailableException,
     UnrecognizedClientException,
@@ -517,14 +518,29 @@ _FEDERATED_KEY: Final = re.compile(r"[^:/]*\.[^:/]*[:/]|[^:/]+:\d+[/:]")
 
 def _check_session_tags(tags: Mapping[str, str]) -> None:
     """Session tags within STS's limits, wherever they come from (a request, a SAML assertion, a web identity
-    token, an identity pool's attribute map)."""
+    token, an identity pool's attribute map). The messages are those of STS's constraint checks (STS API
+    Reference, Tag: at most 50 tags, keys of 1 to 128 and values of at most 256 characters); a key beginning with
+    ``aws:`` is refused as AWS refuses it ("Rules for tagging in IAM and AWS STS": the prefix is AWS's own)."""
     if len(tags) > MAX_SESSION_TAGS:
-        raise ValidationError(f"A session can have at most {MAX_SESSION_TAGS} session tags; {len(tags)} were passed.")
-    for key, value in tags.items():
-        if not 1 <= len(key) <= MAX_TAG_KEY_CHARS or len(value) > MAX_TAG_VALUE_CHARS:
+        raise ValidationError(
+            f"1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length "
+            f"less than or equal to {MAX_SESSION_TAGS} ({len(tags)} session tags were passed)"
+        )
+    for number, (key, value) in enumerate(tags.items(), start=1):
+        if not 1 <= len(key) <= MAX_TAG_KEY_CHARS:
+            bound = "greater than or equal to 1" if not key else f"less than or equal to {MAX_TAG_KEY_CHARS}"
             raise ValidationError(
-                f"A session tag key has 1 to {MAX_TAG_KEY_CHARS} characters and its value at most "
-                f"{MAX_TAG_VALUE_CHARS}."
+                f"1 validation error detected: Value '{key[:MAX_TAG_KEY_CHARS]}...' at 'tags.{number}.member.key' "
+                f"failed to satisfy constraint: Member must have length {bound}"
+            )
+        if len(value) > MAX_TAG_VALUE_CHARS:
+            raise ValidationError(
+                f"1 validation error detected: Value at 'tags.{number}.member.value' (session tag {key}) failed to "
+                f"satisfy constraint: Member must have length less than or equal to {MAX_TAG_VALUE_CHARS}"
+            )
+        if key[:4].lower() == "aws:":
+            raise InvalidParameterValueException(
+                f"Session tag key {key} is not valid: tag keys beginning with aws: are reserved for AWS use."
             )
 
 

@@ -1,0 +1,209 @@
+"""Hostile and standards cases of federation, STS and passthrough roles, against a real Gatehouse.
+
+* Session tags: keys beginning with ``aws:`` are AWS's own (IAM User Guide, "Rules for tagging in IAM and AWS
+  STS"); refused wherever the tags come from (AssumeRole's Tags, a web identity token's ``principal_tags``, a
+  SAML assertion's ``PrincipalTag:*``), as are tags beyond STS's limits, each with a message naming the limit.
+* Passthrough roles forward the session's transitive tag keys to AWS STS (AssumeRole TransitiveTagKeys).
+* An IdP-initiated SAML LogoutRequest reaching a browser without a session is still answered with a signed
+  LogoutResponse (SAML Profiles §4.4.4.2).
+* A multi-valued OIDC claim is mapped as Cognito writes it (its JSON text), so values with commas survive.
+* ``login_hint`` reaches an OIDC IdP's authorization request (Cognito's authorize endpoint), not a SAML IdP's.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e.aws_support import ACCOUNT
+from tests.oidc_fake import FakeOidcProvider
+from tests.saml_idp_fake import FakeAwsSamlIdP, aws_attributes
+from tests.support import REGION, GatehouseServer, free_port
+
+TAGS_CLAIM = "https://aws.amazon.com/tags"
+MOTO_ACCOUNT = "123456789012"
+MOTO_KEY = "AKIAGATEHOUSEMOTO01"
+MOTO_SECRET = "moto-secret-key"
+ROOT = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+
+
+# --- one Gatehouse for the module, with moto's server as the AWS STS of passthrough roles -------------------------
+
+
+@pytest.fixture(scope="module")
+def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    executable = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+    if not Path(executable).exists():
+        pytest.skip("moto[server] is not installed")
+    port = free_port()
+    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
+    process = subprocess.Popen([executable, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def gatehouse(tmp_path_factory: pytest.TempPathFactory, moto_url: str) -> Iterator[GatehouseServer]:
+    config = f"""version: 1
+iam:
+  aws:
+    sts_endpoint_url: {moto_url}
+    region: {REGION}
+    access_key_id: {MOTO_KEY}
+    secret_access_key: "${{MOTO_SECRET}}"
+"""
+    data_dir: Path = tmp_path_factory.mktemp("s8") / "data"
+    server = GatehouseServer(data_dir, config=config, extra_env={"MOTO_SECRET": MOTO_SECRET})
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def iam(gatehouse: GatehouseServer) -> Any:
+    return gatehouse.client("iam")
+
+
+@pytest.fixture(scope="module")
+def sts(gatehouse: GatehouseServer) -> Any:
+    return gatehouse.client("sts", signed=False)
+
+
+@pytest.fixture(scope="module")
+def oidc() -> Iterator[FakeOidcProvider]:
+    provider = FakeOidcProvider()
+    provider.start()
+    yield provider
+    provider.stop()
+
+
+def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
+    response = excinfo.value.response
+    return (
+        response["Error"]["Code"],
+        response["ResponseMetadata"]["HTTPStatusCode"],
+        response["Error"].get("Message", ""),
+    )
+
+
+def trust(principal: dict[str, Any], actions: list[str], condition: dict[str, Any] | None = None) -> str:
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": principal, "Action": actions}
+    if condition:
+        statement["Condition"] = condition
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+# --- session tags: the aws: prefix and STS's limits -------------------------------------------------------------
+
+
+def test_assume_role_refuses_tag_keys_with_the_aws_prefix(iam: Any, gatehouse: GatehouseServer) -> None:
+    role = iam.create_role(RoleName="tag-prefix", AssumeRolePolicyDocument=trust(ROOT, ["sts:AssumeRole", "sts:TagSession"]))
+    admin_sts = gatehouse.client("sts")
+    for key in ("aws:team", "AWS:team", "Aws:PrincipalTag"):
+        with pytest.raises(ClientError) as refused:
+            admin_sts.assume_role(
+                RoleArn=role["Role"]["Arn"], RoleSessionName="s1", Tags=[{"Key": key, "Value": "red"}]
+            )
+        code, status, message = error_of(refused)
+        assert (code, status) == ("InvalidParameterValue", 400), key
+        assert "aws:" in message, message
+    # The same tag under a key of its own is fine.
+    answer = admin_sts.assume_role(
+        RoleArn=role["Role"]["Arn"], RoleSessionName="s1", Tags=[{"Key": "team", "Value": "red"}]
+    )
+    assert answer["Credentials"]["AccessKeyId"].startswith("ASIA")
+
+
+@pytest.fixture(scope="module")
+def web_role(iam: Any, oidc: FakeOidcProvider) -> str:
+    iam.create_open_id_connect_provider(Url=oidc.issuer, ClientIDList=["ext-app"], ThumbprintList=["0" * 40])
+    federated = {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{oidc.name}"}
+    condition = {"StringEquals": {f"{oidc.name}:aud": "ext-app"}}
+    return str(
+        iam.create_role(
+            RoleName="web-tags-s8",
+            AssumeRolePolicyDocument=trust(federated, ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"], condition),
+        )["Role"]["Arn"]
+    )
+
+
+def test_web_identity_token_tags_with_the_aws_prefix_are_refused(
+    sts: Any, oidc: FakeOidcProvider, web_role: str
+) -> None:
+    for tags in ({"aws:team": ["red"]}, {"team": ["red"], "AWS:SourceIdentity": ["x"]}):
+        token = oidc.token(**{TAGS_CLAIM: {"principal_tags": tags}})
+        with pytest.raises(ClientError) as refused:
+            sts.assume_role_with_web_identity(RoleArn=web_role, RoleSessionName="web", WebIdentityToken=token)
+        code, status, message = error_of(refused)
+        assert (code, status) == ("InvalidParameterValue", 400), tags
+        assert "aws:" in message
+    fine = oidc.token(**{TAGS_CLAIM: {"principal_tags": {"team": ["red"]}}})
+    assert sts.assume_role_with_web_identity(RoleArn=web_role, RoleSessionName="web", WebIdentityToken=fine)
+
+
+def test_web_identity_tags_beyond_the_limits_name_the_limit(sts: Any, oidc: FakeOidcProvider, web_role: str) -> None:
+    cases = [
+        ({f"t{i}": ["v"] for i in range(51)}, "50"),
+        ({"k" * 129: ["v"]}, "128"),
+        ({"team": ["v" * 257]}, "256"),
+    ]
+    for tags, limit in cases:
+        token = oidc.token(**{TAGS_CLAIM: {"principal_tags": tags}})
+        with pytest.raises(ClientError) as refused:
+            sts.assume_role_with_web_identity(RoleArn=web_role, RoleSessionName="web", WebIdentityToken=token)
+        code, status, message = error_of(refused)
+        assert (code, status) == ("ValidationError", 400)
+        assert f"less than or equal to {limit}" in message, message
+
+
+@pytest.fixture(scope="module")
+def saml_setup(iam: Any) -> dict[str, Any]:
+    idp = FakeAwsSamlIdP()
+    provider_arn = iam.create_saml_provider(Name="s8-corp", SAMLMetadataDocument=idp.metadata_xml())[
+        "SAMLProviderArn"
+    ]
+    role_arn = iam.create_role(
+        RoleName="saml-s8",
+        AssumeRolePolicyDocument=trust({"Federated": provider_arn}, ["sts:AssumeRoleWithSAML", "sts:TagSession"]),
+    )["Role"]["Arn"]
+    return {"idp": idp, "provider_arn": provider_arn, "role_arn": role_arn}
+
+
+def test_saml_principal_tags_with_the_aws_prefix_are_refused_and_the_assertion_stays_usable(
+    sts: Any, saml_setup: dict[str, Any]
+) -> None:
+    idp: FakeAwsSamlIdP = saml_setup["idp"]
+    role_arn, provider_arn = saml_setup["role_arn"], saml_setup["provider_arn"]
+    bad = idp.response(aws_attributes(role_arn, provider_arn, **{"PrincipalTag:aws:team": ["red"]}))
+    with pytest.raises(ClientError) as refused:
+        sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider_arn, SAMLAssertion=bad)
+    code, status, message = error_of(refused)
+    assert (code, status) == ("InvalidParameterValue", 400)
+    assert "aws:" in message
+    long_key = idp.response(aws_attributes(role_arn, provider_arn, **{f"PrincipalTag:{'k' * 129}": ["red"]}))
+    with pytest.raises(ClientError) as too_long:
+        sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider_arn, SAMLAssertion=long_key)
+    assert error_of(too_long)[:2] == ("ValidationError", 400)
+    assert "less than or equal to 128" in error_of(too_long)[2]
+    fine = idp.response(aws_attributes(role_arn, provider_arn, **{"PrincipalTag:team": ["red"]}))
+    assert sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider_arn, SAMLAssertion=fine)
