@@ -232,7 +232,13 @@ class CredentialService:
         aws_role_arn = role.tags.get(AWS_ROLE_TAG)
         if aws_role_arn is not None:
             return await self._from_aws(
-                aws_role_arn, session_name, duration_seconds, session_policy, principal_tags, source_identity
+                aws_role_arn,
+                session_name,
+                duration_seconds,
+                session_policy,
+                principal_tags,
+                source_identity,
+                [key for key in transitive_tag_keys if principal_tags and key in principal_tags],
             )
         now = int(time.time())
         expires = now + duration_seconds
@@ -318,8 +324,11 @@ class CredentialService:
         session_policy: str | None,
         principal_tags: Mapping[str, str] | None,
         source_identity: str | None,
+        transitive_tag_keys: Sequence[str] = (),
     ) -> TemporaryCredentials:
-        """A passthrough role (tagged ``gatehouse:aws-role-arn``): AWS STS mints the credentials."""
+        """A passthrough role (tagged ``gatehouse:aws-role-arn``): AWS STS mints the credentials. The session's
+        transitive tags stay transitive there, so that a role chain inside AWS carries them as a chain here would
+        (IAM User Guide, "Chaining roles with session tags")."""
         if self.passthrough is None:
             raise ServiceUnavailableException(
                 "This role stands for an AWS role, but no AWS STS endpoint is configured (config file iam.aws)."
@@ -331,6 +340,7 @@ class CredentialService:
             session_policy=session_policy,
             tags=principal_tags or {},
             source_identity=source_identity,
+            transitive_tag_keys=transitive_tag_keys,
         )
         return TemporaryCredentials(
             access_key_id=aws.access_key_id,

@@ -21,11 +21,15 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
+import aiohttp
 import pytest
+from aiohttp import web
 from botocore.exceptions import ClientError
 
-from tests.e2e.aws_support import ACCOUNT
+from tests.e2e.aws_support import ACCOUNT, aws_client
+from tests.fakes.server import ThreadedApp
 from tests.oidc_fake import FakeOidcProvider
 from tests.saml_idp_fake import FakeAwsSamlIdP, aws_attributes
 from tests.support import REGION, GatehouseServer, free_port
@@ -62,12 +66,43 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log.close()
 
 
+class RecordingProxy(ThreadedApp):
+    """AWS STS as Gatehouse sees it: moto's server, behind a proxy that keeps each request's form, since moto
+    accepts session tags but keeps none of them to be looked at."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__()
+        self.upstream = upstream
+        self.requests: list[dict[str, str]] = []
+
+    def build(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.forward)
+        return app
+
+    async def forward(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.requests.append(dict(parse_qsl(body.decode(), keep_blank_values=True)))
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(request.method, self.upstream + request.path_qs, data=body, headers=headers) as answer,
+        ):
+            return web.Response(status=answer.status, body=await answer.read(), content_type=answer.content_type)
+
+
 @pytest.fixture(scope="module")
-def gatehouse(tmp_path_factory: pytest.TempPathFactory, moto_url: str) -> Iterator[GatehouseServer]:
+def aws_sts(moto_url: str) -> Iterator[RecordingProxy]:
+    with RecordingProxy(moto_url) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="module")
+def gatehouse(tmp_path_factory: pytest.TempPathFactory, aws_sts: RecordingProxy) -> Iterator[GatehouseServer]:
     config = f"""version: 1
 iam:
   aws:
-    sts_endpoint_url: {moto_url}
+    sts_endpoint_url: {aws_sts.url}
     region: {REGION}
     access_key_id: {MOTO_KEY}
     secret_access_key: "${{MOTO_SECRET}}"
@@ -117,7 +152,9 @@ def trust(principal: dict[str, Any], actions: list[str], condition: dict[str, An
 
 
 def test_assume_role_refuses_tag_keys_with_the_aws_prefix(iam: Any, gatehouse: GatehouseServer) -> None:
-    role = iam.create_role(RoleName="tag-prefix", AssumeRolePolicyDocument=trust(ROOT, ["sts:AssumeRole", "sts:TagSession"]))
+    role = iam.create_role(
+        RoleName="tag-prefix", AssumeRolePolicyDocument=trust(ROOT, ["sts:AssumeRole", "sts:TagSession"])
+    )
     admin_sts = gatehouse.client("sts")
     for key in ("aws:team", "AWS:team", "Aws:PrincipalTag"):
         with pytest.raises(ClientError) as refused:
@@ -179,9 +216,7 @@ def test_web_identity_tags_beyond_the_limits_name_the_limit(sts: Any, oidc: Fake
 @pytest.fixture(scope="module")
 def saml_setup(iam: Any) -> dict[str, Any]:
     idp = FakeAwsSamlIdP()
-    provider_arn = iam.create_saml_provider(Name="s8-corp", SAMLMetadataDocument=idp.metadata_xml())[
-        "SAMLProviderArn"
-    ]
+    provider_arn = iam.create_saml_provider(Name="s8-corp", SAMLMetadataDocument=idp.metadata_xml())["SAMLProviderArn"]
     role_arn = iam.create_role(
         RoleName="saml-s8",
         AssumeRolePolicyDocument=trust({"Federated": provider_arn}, ["sts:AssumeRoleWithSAML", "sts:TagSession"]),
@@ -207,3 +242,60 @@ def test_saml_principal_tags_with_the_aws_prefix_are_refused_and_the_assertion_s
     assert "less than or equal to 128" in error_of(too_long)[2]
     fine = idp.response(aws_attributes(role_arn, provider_arn, **{"PrincipalTag:team": ["red"]}))
     assert sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider_arn, SAMLAssertion=fine)
+
+
+# --- passthrough roles: transitive tags stay transitive at AWS ---------------------------------------------------
+
+
+def test_passthrough_forwards_transitive_tag_keys(
+    gatehouse: GatehouseServer,
+    iam: Any,
+    sts: Any,
+    oidc: FakeOidcProvider,
+    web_role: str,
+    aws_sts: RecordingProxy,
+    moto_url: str,
+) -> None:
+    """A web identity token's ``transitive_tag_keys`` (and AssumeRole's TransitiveTagKeys) mark session tags that
+    pass on in a role chain; a passthrough role's session lives at AWS, so AWS STS must be told which they are."""
+    aws_iam = aws_client("iam", moto_url, MOTO_KEY, MOTO_SECRET)
+    aws_trust = trust({"AWS": f"arn:aws:iam::{MOTO_ACCOUNT}:root"}, ["sts:AssumeRole", "sts:TagSession"])
+    aws_role = aws_iam.create_role(RoleName="real-s8", AssumeRolePolicyDocument=aws_trust)["Role"]["Arn"]
+    federated = {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{oidc.name}"}
+    role_arn = iam.create_role(
+        RoleName="passthrough-s8",
+        AssumeRolePolicyDocument=trust(federated, ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"]),
+        Tags=[{"Key": "gatehouse:aws-role-arn", "Value": aws_role}],
+    )["Role"]["Arn"]
+    claim = {TAGS_CLAIM: {"principal_tags": {"team": ["red"], "cost": ["c1"]}, "transitive_tag_keys": ["team"]}}
+    before = len(aws_sts.requests)
+    answer = sts.assume_role_with_web_identity(
+        RoleArn=role_arn, RoleSessionName="chain", WebIdentityToken=oidc.token(**claim)
+    )
+    assert answer["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{MOTO_ACCOUNT}:assumed-role/real-s8/chain"
+    sent = [r for r in aws_sts.requests[before:] if r.get("Action") == "AssumeRole"]
+    assert len(sent) == 1
+    tags = {sent[0][f"Tags.member.{i}.Key"]: sent[0][f"Tags.member.{i}.Value"] for i in (1, 2)}
+    assert tags == {"team": "red", "cost": "c1"}
+    assert [v for k, v in sent[0].items() if k.startswith("TransitiveTagKeys.member.")] == ["team"]
+
+    # AssumeRole with the admin credentials: its TransitiveTagKeys reach AWS as they were asked for.
+    iam.update_assume_role_policy(
+        RoleName="passthrough-s8", PolicyDocument=trust(ROOT, ["sts:AssumeRole", "sts:TagSession"])
+    )
+    before = len(aws_sts.requests)
+    gatehouse.client("sts").assume_role(
+        RoleArn=role_arn,
+        RoleSessionName="admin",
+        Tags=[{"Key": "project", "Value": "p9"}, {"Key": "cost", "Value": "c2"}],
+        TransitiveTagKeys=["project"],
+    )
+    sent = [r for r in aws_sts.requests[before:] if r.get("Action") == "AssumeRole"]
+    assert [v for k, v in sent[0].items() if k.startswith("TransitiveTagKeys.member.")] == ["project"]
+    # Without transitive tags, none are named.
+    before = len(aws_sts.requests)
+    gatehouse.client("sts").assume_role(
+        RoleArn=role_arn, RoleSessionName="plain", Tags=[{"Key": "cost", "Value": "c3"}]
+    )
+    sent = [r for r in aws_sts.requests[before:] if r.get("Action") == "AssumeRole"]
+    assert sent and not any(k.startswith("TransitiveTagKeys") for k in sent[0])
