@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urljoin
 
 import aiohttp
 import pytest
@@ -29,6 +30,10 @@ from aiohttp import web
 from botocore.exceptions import ClientError
 
 from tests.e2e.aws_support import ACCOUNT, aws_client
+from tests.e2e.federation_support import Flow, corp_details, saml_idp_for
+from tests.e2e.oauth_support import CALLBACK, LOGOUT, query_of
+from tests.fakes.oauth import FakeOIDC
+from tests.fakes.saml import FakeSamlIdP
 from tests.fakes.server import ThreadedApp
 from tests.oidc_fake import FakeOidcProvider
 from tests.saml_idp_fake import FakeAwsSamlIdP, aws_attributes
@@ -299,3 +304,114 @@ def test_passthrough_forwards_transitive_tag_keys(
     )
     sent = [r for r in aws_sts.requests[before:] if r.get("Action") == "AssumeRole"]
     assert sent and not any(k.startswith("TransitiveTagKeys") for k in sent[0])
+
+
+# --- federation: login_hint and multi-valued OIDC claims --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def corp() -> Iterator[FakeOIDC]:
+    with FakeOIDC() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pool_id(idp: Any) -> str:
+    schema = [{"Name": "groups", "AttributeDataType": "String", "Mutable": True}]
+    return str(idp.create_user_pool(PoolName="s8-federation", Schema=schema)["UserPool"]["Id"])
+
+
+@pytest.fixture(scope="module")
+def saml_idp(gatehouse: GatehouseServer, idp: Any, pool_id: str) -> Iterator[FakeSamlIdP]:
+    with saml_idp_for(gatehouse, idp, pool_id) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client_id(idp: Any, pool_id: str, corp: FakeOIDC, saml_idp: FakeSamlIdP) -> str:
+    idp.create_identity_provider(
+        UserPoolId=pool_id,
+        ProviderName="Corp",
+        ProviderType="OIDC",
+        ProviderDetails=corp_details(corp),
+        AttributeMapping={"email": "email", "custom:groups": "groups"},
+    )
+    idp.create_identity_provider(
+        UserPoolId=pool_id,
+        ProviderName="CorpSAML",
+        ProviderType="SAML",
+        ProviderDetails={
+            "MetadataURL": f"{saml_idp.url}/metadata",
+            "RequestSigningAlgorithm": "rsa-sha256",
+            "IDPSignout": "true",
+        },
+        AttributeMapping={"email": "email"},
+    )
+    return str(
+        idp.create_user_pool_client(
+            UserPoolId=pool_id,
+            ClientName="app",
+            AllowedOAuthFlowsUserPoolClient=True,
+            AllowedOAuthFlows=["code"],
+            AllowedOAuthScopes=["openid", "email", "profile"],
+            CallbackURLs=[CALLBACK],
+            LogoutURLs=[LOGOUT],
+            SupportedIdentityProviders=["COGNITO", "Corp", "CorpSAML"],
+        )["UserPoolClient"]["ClientId"]
+    )
+
+
+def user_attributes(idp: Any, pool_id: str, username: str) -> dict[str, str]:
+    user = idp.admin_get_user(UserPoolId=pool_id, Username=username)
+    return {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+
+
+def test_login_hint_reaches_an_oidc_idp_and_not_a_saml_idp(
+    gatehouse: GatehouseServer, client_id: str, corp: FakeOIDC, saml_idp: FakeSamlIdP
+) -> None:
+    """Cognito's authorize endpoint: with ``login_hint``, "when your authorization request invokes a redirect to
+    OIDC IdPs or Google, Amazon Cognito adds a login_hint parameter to the request to that third-party
+    authorizer"; SAML IdPs get none."""
+    flow = Flow(gatehouse, client_id)
+    response = flow.run(flow.authorize_url(identity_provider="Corp", login_hint="ann@corp.example"))
+    assert response.status_code == 303 and "code" in query_of(response.headers["Location"]), response.text
+    assert corp.authorize_requests[-1]["login_hint"] == "ann@corp.example"
+    # A button of the hosted sign-in page leads to the same IdP request, hint included.
+    page = Flow(gatehouse, client_id)
+    login = page.http.get(page.authorize_url(login_hint="bea@corp.example"))
+    assert login.status_code == 200
+    button = next(
+        url.replace("&amp;", "&")
+        for url in re.findall(r'href="([^"]+)"', login.text)
+        if "identity_provider=Corp&" in url.replace("&amp;", "&") or url.endswith("identity_provider=Corp")
+    )
+    page.run(urljoin(gatehouse.url, button))
+    assert corp.authorize_requests[-1]["login_hint"] == "bea@corp.example"
+    # Without one, none is sent.
+    flow = Flow(gatehouse, client_id)
+    flow.run(flow.authorize_url(identity_provider="Corp"))
+    assert "login_hint" not in corp.authorize_requests[-1]
+    # SAML: the AuthnRequest goes out without it.
+    saml = Flow(gatehouse, client_id)
+    first = saml.http.get(
+        saml.authorize_url(identity_provider="CorpSAML", login_hint="ann@corp.example"), allow_redirects=False
+    )
+    assert first.status_code == 302 and first.headers["Location"].startswith(saml_idp.url)
+    assert "login_hint" not in first.headers["Location"]
+
+
+def test_a_multi_valued_oidc_claim_is_mapped_as_its_json_text(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, corp: FakeOIDC
+) -> None:
+    """A JSON array claim is mapped as its JSON text, so that a group whose name holds a comma (an LDAP
+    distinguished name) is still one group for the application reading the attribute."""
+    groups = ["cn=admins,ou=corp", "engineering"]
+    corp.user = {"sub": "multi-1", "email": "multi@corp.example", "email_verified": True, "groups": groups}
+    try:
+        flow = Flow(gatehouse, client_id)
+        response = flow.run(flow.authorize_url(identity_provider="Corp"))
+        assert response.status_code == 303, response.text
+    finally:
+        corp.user = {"sub": "1001", "email": "ann@example.com", "email_verified": True, "name": "Ann"}
+    stored = user_attributes(idp, pool_id, "Corp_multi-1")["custom:groups"]
+    assert json.loads(stored) == groups
