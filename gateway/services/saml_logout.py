@@ -28,12 +28,17 @@ from gateway.services.federation import FederationService
 from gateway.services.oauth import OAuthService, SsoSession
 from gateway.storage.base import OAuthRecord, Store
 from providers.base import UpstreamError
-from providers.saml import Binding, SAMLConnector
+from providers.saml import Binding, SAMLConnector, cognito_sp_entity_id, logout_request_parties
 
 log = structlog.get_logger("gateway.services.saml_logout")
 
 LOGOUT_KIND = "saml_logout"
 LOGOUT_SECONDS = 600.0
+# A pool's SP entity ID is this prefix and the pool id (Cognito's urn:amazon:cognito:sp:<pool id>).
+SP_ENTITY_PREFIX = cognito_sp_entity_id("")
+# How many of a pool's identity providers an IdP-initiated logout without a session looks through, a page at a time.
+PROVIDER_PAGE = 60
+MAX_PROVIDER_PAGES = 5
 
 
 def upstream_of(
@@ -142,10 +147,20 @@ class SamlLogoutService:
         return str(record.data["then"])
 
     async def idp_initiated(
-        self, params: Mapping[str, str], sessions: Iterable[tuple[str, SsoSession]], *, binding: Binding
+        self,
+        params: Mapping[str, str],
+        sessions: Iterable[tuple[str, SsoSession]],
+        *,
+        binding: Binding,
+        pool_id: str | None = None,
     ) -> IdpLogout:
         """A LogoutRequest from an IdP, arriving with this browser's sessions (cookie value, session). The
-        request is checked against the IdP of each session it could end; the first that verifies decides."""
+        request is checked against the IdP of each session it could end; the first that verifies decides.
+
+        A browser with no session from that IdP (it has ended here already, or was never signed in on this
+        browser) still gets the IdP its answer, a signed LogoutResponse, as SAML Profiles §4.4.4.2 requires of
+        a session participant: the IdP is then found among the IDPSignout SAML providers of ``pool_id`` (the
+        pool the request was addressed to) or of the pool whose SP entity ID the NameID's SPNameQualifier names."""
         candidates = [
             (token, session)
             for token, session in sessions
@@ -173,4 +188,42 @@ class SamlLogoutService:
                     ended.append(other.pool_id)
             log.info("saml_logout.idp_initiated", issuer=info.issuer, ended=len(ended))
             return IdpLogout(info.response_url, tuple(ended))
+        answered = await self._without_session(params, binding, pool_id)
+        if answered is not None:
+            return answered
         raise AuthorizationPageError("The sign-out request could not be verified.")
+
+    async def _without_session(
+        self, params: Mapping[str, str], binding: Binding, pool_id: str | None
+    ) -> IdpLogout | None:
+        """An IdP-initiated LogoutRequest that no session of this browser verified: verified against the pool's
+        provider whose IdP says it sent it, and answered (nothing here to end). None if none verifies it."""
+        issuer, qualifier = logout_request_parties(params, binding)
+        if pool_id is None and qualifier is not None and qualifier.startswith(SP_ENTITY_PREFIX):
+            pool_id = qualifier[len(SP_ENTITY_PREFIX) :]
+        if not issuer or not pool_id:
+            return None
+        after: str | None = None
+        for _ in range(MAX_PROVIDER_PAGES):
+            page = await self._store.list_identity_providers(pool_id, after, PROVIDER_PAGE)
+            for record in page.items:
+                if record.provider_type != "SAML":
+                    continue
+                connector = await self._saml_connector(pool_id, record.name)
+                if connector is None:
+                    continue
+                try:
+                    if await connector.idp_entity_id(acs_url=self._federation.acs_url) != issuer:
+                        continue
+                    info = await connector.handle_logout_request(
+                        params, binding=binding, acs_url=self._federation.acs_url
+                    )
+                except UpstreamError as exc:
+                    log.warning("saml_logout.request_refused", pool=pool_id, reason=exc.reason)
+                    continue
+                log.info("saml_logout.idp_initiated", issuer=info.issuer, ended=0)
+                return IdpLogout(info.response_url, ())
+            if page.next_token is None:
+                return None
+            after = page.next_token
+        return None

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -19,21 +20,27 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urljoin
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import aiohttp
 import pytest
+import requests
 from aiohttp import web
 from botocore.exceptions import ClientError
+from saml2 import BINDING_HTTP_REDIRECT
+from saml2.saml import NAMEID_FORMAT_PERSISTENT, NameID
+from saml2.time_util import in_a_while
+from saml2.xmldsig import SIG_RSA_SHA256
 
 from tests.e2e.aws_support import ACCOUNT, aws_client
 from tests.e2e.federation_support import Flow, corp_details, saml_idp_for
 from tests.e2e.oauth_support import CALLBACK, LOGOUT, query_of
 from tests.fakes.oauth import FakeOIDC
-from tests.fakes.saml import FakeSamlIdP
+from tests.fakes.saml import FakeSamlIdP, slo_of
 from tests.fakes.server import ThreadedApp
 from tests.oidc_fake import FakeOidcProvider
 from tests.saml_idp_fake import FakeAwsSamlIdP, aws_attributes
@@ -415,3 +422,96 @@ def test_a_multi_valued_oidc_claim_is_mapped_as_its_json_text(
         corp.user = {"sub": "1001", "email": "ann@example.com", "email_verified": True, "name": "Ann"}
     stored = user_attributes(idp, pool_id, "Corp_multi-1")["custom:groups"]
     assert json.loads(stored) == groups
+
+
+# --- SAML single logout: an IdP-initiated LogoutRequest at a browser without a session --------------------------
+
+
+def logout_request_url(saml_idp: FakeSamlIdP, name_id: str, *, qualifier: str | None, sign: bool = True) -> str:
+    """An IdP-initiated LogoutRequest (HTTP-Redirect) whose NameID names the SP it belongs to (SPNameQualifier,
+    SAML Core §2.2.2), or none."""
+    _, request = saml_idp.server.create_logout_request(
+        slo_of(saml_idp.acs_url),
+        saml_idp.sp_entity_id,
+        name_id=NameID(format=NAMEID_FORMAT_PERSISTENT, text=name_id, sp_name_qualifier=qualifier),
+        sign=False,
+        expire=in_a_while(minutes=5),
+    )
+    info = saml_idp.server.apply_binding(
+        BINDING_HTTP_REDIRECT,
+        str(request),
+        slo_of(saml_idp.acs_url),
+        "idp-relay",
+        sign=sign,
+        sigalg=SIG_RSA_SHA256 if sign else None,
+    )
+    return str(dict(info["headers"])["Location"])
+
+
+def logout_response_of(location: str) -> str:
+    """The XML of the LogoutResponse an HTTP-Redirect URL carries."""
+    return zlib.decompress(base64.b64decode(query_of(location)["SAMLResponse"]), -15).decode()
+
+
+def _on(url: str, base: str) -> str:
+    """The same URL (path and query) on another base: the pool's own path."""
+    parts = urlsplit(url)
+    return f"{base}?{parts.query}"
+
+
+def test_idp_initiated_logout_without_a_session_is_answered(
+    gatehouse: GatehouseServer, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    """SAML Profiles §4.4.4.2: the session participant answers a LogoutRequest with a LogoutResponse, signed
+    (§4.4.3.4), whether or not this browser still has a session: the IdP is waiting for it to continue its own
+    logout with the next participant. An error page would leave the user stranded at the SP."""
+    entity = f"urn:amazon:cognito:sp:{pool_id}"
+    browser = requests.Session()  # no cookies: never signed in here, or the session ended already
+    response = browser.get(logout_request_url(saml_idp, "ann@corp.example", qualifier=entity), allow_redirects=False)
+    assert response.status_code == 302, response.text
+    location = response.headers["Location"]
+    assert location.startswith(f"{saml_idp.url}/slo?") and "Signature=" in location
+    assert query_of(location)["RelayState"] == "idp-relay"
+    xml = logout_response_of(location)
+    assert "urn:oasis:names:tc:SAML:2.0:status:Success" in xml and "InResponseTo=" in xml
+
+    # Addressed to the pool's own path, a NameID without a qualifier is answered too.
+    plain = logout_request_url(saml_idp, "bea@corp.example", qualifier=None)
+    answered = browser.get(_on(plain, f"{gatehouse.url}/{pool_id}/saml2/logout"), allow_redirects=False)
+    assert answered.status_code == 302 and answered.headers["Location"].startswith(f"{saml_idp.url}/slo?")
+
+    # What nobody can verify is not answered: unsigned, tampered, replayed, or naming no pool at all.
+    refusals = [
+        logout_request_url(saml_idp, "ann@corp.example", qualifier=entity, sign=False),
+        logout_request_url(saml_idp, "ann@corp.example", qualifier=entity).replace("Signature=", "Signature=AA", 1),
+        logout_request_url(saml_idp, "ann@corp.example", qualifier=None),
+        logout_request_url(saml_idp, "ann@corp.example", qualifier="urn:amazon:cognito:sp:us-east-1_nothing"),
+    ]
+    replayed = logout_request_url(saml_idp, "cy@corp.example", qualifier=entity)
+    assert browser.get(replayed, allow_redirects=False).status_code == 302
+    refusals.append(replayed)
+    for url in refusals:
+        refused = browser.get(url, allow_redirects=False)
+        assert refused.status_code == 400 and "text/html" in refused.headers["Content-Type"], url
+        assert "Location" not in refused.headers and "Traceback" not in refused.text
+    # A pool path that is no pool: a page, not an error of the server.
+    missing = browser.get(_on(plain, f"{gatehouse.url}/us-east-1_nothing/saml2/logout"), allow_redirects=False)
+    assert missing.status_code in (400, 404) and "Traceback" not in missing.text
+
+
+def test_idp_initiated_logout_still_ends_a_session_it_names(
+    gatehouse: GatehouseServer, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    """With a session from that IdP the request ends it, as before (the answer is the same signed Success)."""
+    flow = Flow(gatehouse, client_id)
+    response = flow.run(flow.authorize_url(identity_provider="CorpSAML", scope="openid email"))
+    assert response.status_code == 303, response.text
+
+    def has_session() -> bool:
+        answer = flow.http.get(flow.authorize_url(scope="openid email"), allow_redirects=False)
+        return answer.headers.get("Location", "").startswith(CALLBACK)
+
+    assert has_session()
+    ended = flow.http.get(saml_idp.logout_request_url("ann@corp.example", None), allow_redirects=False)
+    assert ended.status_code == 302 and "SAMLResponse=" in ended.headers["Location"]
+    assert not has_session()
