@@ -552,6 +552,11 @@ def _check_session_tags(tags: Mapping[str, str]) -> None:
             raise InvalidParameterValueException(
                 f"Session tag key {key} is not valid: tag keys beginning with aws: are reserved for AWS use."
             )
+    if len({key.lower() for key in tags}) != len(tags):
+        # "Tag key-value pairs are not case sensitive": Team and team would be one tag with two values.
+        raise InvalidParameterValueException(
+            "Duplicate tag keys found. Please note that Tag keys are case insensitive."
+        )
 
 
 def _principal_tags(role_tags: Mapping[str, str], session_tags: Mapping[str, str] | None) -> dict[str, str]:

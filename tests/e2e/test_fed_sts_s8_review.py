@@ -515,3 +515,22 @@ def test_idp_initiated_logout_still_ends_a_session_it_names(
     ended = flow.http.get(saml_idp.logout_request_url("ann@corp.example", None), allow_redirects=False)
     assert ended.status_code == 302 and "SAMLResponse=" in ended.headers["Location"]
     assert not has_session()
+
+
+def test_session_tag_keys_differing_only_in_case_are_refused(
+    sts: Any, oidc: FakeOidcProvider, web_role: str, saml_setup: dict[str, Any]
+) -> None:
+    """Tag keys are case-insensitive ("you cannot have separate Department and department tag keys"): a token or
+    an assertion naming both would give one principal tag two values."""
+    token = oidc.token(**{TAGS_CLAIM: {"principal_tags": {"Team": ["red"], "team": ["blue"]}}})
+    with pytest.raises(ClientError) as from_token:
+        sts.assume_role_with_web_identity(RoleArn=web_role, RoleSessionName="web", WebIdentityToken=token)
+    assert error_of(from_token)[:2] == ("InvalidParameterValue", 400)
+    assert "case insensitive" in error_of(from_token)[2]
+    idp: FakeAwsSamlIdP = saml_setup["idp"]
+    role_arn, provider_arn = saml_setup["role_arn"], saml_setup["provider_arn"]
+    both = {"PrincipalTag:Team": ["red"], "PrincipalTag:team": ["blue"]}
+    assertion = idp.response(aws_attributes(role_arn, provider_arn, **both))
+    with pytest.raises(ClientError) as from_assertion:
+        sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider_arn, SAMLAssertion=assertion)
+    assert error_of(from_assertion)[:2] == ("InvalidParameterValue", 400)
