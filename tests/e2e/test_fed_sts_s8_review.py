@@ -534,3 +534,23 @@ def test_session_tag_keys_differing_only_in_case_are_refused(
     with pytest.raises(ClientError) as from_assertion:
         sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider_arn, SAMLAssertion=assertion)
     assert error_of(from_assertion)[:2] == ("InvalidParameterValue", 400)
+
+
+def test_saml_session_duration_that_is_no_number_is_not_a_server_error(
+    gatehouse: GatehouseServer, sts: Any, saml_setup: dict[str, Any]
+) -> None:
+    """SessionDuration is a whole number of seconds; a value of other digits (superscripts, Arabic-Indic) or of
+    thousands of them is no duration at all -- never an internal error -- and leaves the assertion unused."""
+    idp: FakeAwsSamlIdP = saml_setup["idp"]
+    role_arn, provider_arn = saml_setup["role_arn"], saml_setup["provider_arn"]
+    for value in ("\u00b3\u2076\u2070\u2070", "\u0663\u0666\u0660\u0660", "9" * 5000):
+        assertion = idp.response(aws_attributes(role_arn, provider_arn, SessionDuration=[value]))
+        try:
+            answer = sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider_arn, SAMLAssertion=assertion)
+        except ClientError as exc:
+            assert exc.response["ResponseMetadata"]["HTTPStatusCode"] < 500, exc.response
+        else:
+            # Taken as no SessionDuration: the default hour.
+            lasts = answer["Credentials"]["Expiration"].timestamp() - time.time()
+            assert 3500 < lasts <= 3600, value
+    assert "Traceback" not in gatehouse.log_text()
