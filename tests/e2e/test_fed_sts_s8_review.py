@@ -36,7 +36,7 @@ from saml2.saml import NAMEID_FORMAT_PERSISTENT, NameID
 from saml2.time_util import in_a_while
 from saml2.xmldsig import SIG_RSA_SHA256
 
-from tests.e2e.aws_support import ACCOUNT, aws_client
+from tests.e2e.aws_support import ACCOUNT, aws_client, identity_trust
 from tests.e2e.federation_support import Flow, corp_details, saml_idp_for
 from tests.e2e.oauth_support import CALLBACK, LOGOUT, query_of
 from tests.fakes.oauth import FakeOIDC
@@ -554,3 +554,33 @@ def test_saml_session_duration_that_is_no_number_is_not_a_server_error(
             lasts = answer["Credentials"]["Expiration"].timestamp() - time.time()
             assert 3500 < lasts <= 3600, value
     assert "Traceback" not in gatehouse.log_text()
+
+
+def test_developer_principal_tags_with_the_aws_prefix(gatehouse: GatehouseServer, iam: Any, sts: Any) -> None:
+    """GetOpenIdTokenForDeveloperIdentity's PrincipalTags become session tags: one keyed ``aws:...`` is refused
+    by STS in the basic flow (InvalidParameterValue) and, in the enhanced flow, GetCredentialsForIdentity gives
+    Cognito's answer to an STS refusal -- never an error type cognito-identity does not have."""
+    ci = gatehouse.client("cognito-identity")
+    public_ci = gatehouse.client("cognito-identity", signed=False)
+    developer = "login.s8.app"
+    pool_id = ci.create_identity_pool(
+        IdentityPoolName="s8 developer tags",
+        AllowUnauthenticatedIdentities=False,
+        AllowClassicFlow=True,
+        DeveloperProviderName=developer,
+    )["IdentityPoolId"]
+    role_arn = iam.create_role(
+        RoleName="s8-developer-tags", AssumeRolePolicyDocument=identity_trust(pool_id, developer, tag_session=True)
+    )["Role"]["Arn"]
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": role_arn})
+    tagged = ci.get_open_id_token_for_developer_identity(
+        IdentityPoolId=pool_id, Logins={developer: "dev-1"}, PrincipalTags={"aws:dept": "ops"}
+    )
+    with pytest.raises(ClientError) as enhanced:
+        public_ci.get_credentials_for_identity(
+            IdentityId=tagged["IdentityId"], Logins={"cognito-identity.amazonaws.com": tagged["Token"]}
+        )
+    assert error_of(enhanced)[:2] == ("InvalidIdentityPoolConfigurationException", 400)
+    with pytest.raises(ClientError) as basic:
+        sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="dev", WebIdentityToken=tagged["Token"])
+    assert error_of(basic)[:2] == ("InvalidParameterValue", 400)
