@@ -475,16 +475,22 @@ def test_idp_initiated_logout_without_a_session_is_answered(
     xml = logout_response_of(location)
     assert "urn:oasis:names:tc:SAML:2.0:status:Success" in xml and "InResponseTo=" in xml
 
-    # Addressed to the pool's own path, a NameID without a qualifier is answered too.
+    # Addressed to the pool's own path, a NameID without a qualifier is answered too; and at the global
+    # endpoint (what the pool's SP metadata names), the IdP is found by its entity ID among every pool's.
     plain = logout_request_url(saml_idp, "bea@corp.example", qualifier=None)
     answered = browser.get(_on(plain, f"{gatehouse.url}/{pool_id}/saml2/logout"), allow_redirects=False)
     assert answered.status_code == 302 and answered.headers["Location"].startswith(f"{saml_idp.url}/slo?")
+    anywhere = browser.get(logout_request_url(saml_idp, "dee@corp.example", qualifier=None), allow_redirects=False)
+    assert anywhere.status_code == 302 and anywhere.headers["Location"].startswith(f"{saml_idp.url}/slo?")
 
-    # What nobody can verify is not answered: unsigned, tampered, replayed, or naming no pool at all.
+    # What nobody can verify is not answered: unsigned, tampered, replayed, from an IdP no pool has, or naming
+    # a pool that has no such IdP.
+    with FakeSamlIdP(sp_entity_id=entity, acs_url=saml_idp.acs_url, sp_cert_pem=saml_idp.sp_cert_pem) as stranger:
+        unknown = logout_request_url(stranger, "ann@corp.example", qualifier=None)
     refusals = [
         logout_request_url(saml_idp, "ann@corp.example", qualifier=entity, sign=False),
         logout_request_url(saml_idp, "ann@corp.example", qualifier=entity).replace("Signature=", "Signature=AA", 1),
-        logout_request_url(saml_idp, "ann@corp.example", qualifier=None),
+        unknown,
         logout_request_url(saml_idp, "ann@corp.example", qualifier="urn:amazon:cognito:sp:us-east-1_nothing"),
     ]
     replayed = logout_request_url(saml_idp, "cy@corp.example", qualifier=entity)
