@@ -2,10 +2,12 @@
 
 * Session tags: keys beginning with ``aws:`` are AWS's own (IAM User Guide, "Rules for tagging in IAM and AWS
   STS"); refused wherever the tags come from (AssumeRole's Tags, a web identity token's ``principal_tags``, a
-  SAML assertion's ``PrincipalTag:*``), as are tags beyond STS's limits, each with a message naming the limit.
+  SAML assertion's ``PrincipalTag:*``, a developer identity's PrincipalTags), as are keys differing only in case
+  and tags beyond STS's limits, each with a message naming the limit.
+* AssumeRoleWithSAML: a SessionDuration that is no ASCII number is ignored, never an internal error.
 * Passthrough roles forward the session's transitive tag keys to AWS STS (AssumeRole TransitiveTagKeys).
 * An IdP-initiated SAML LogoutRequest reaching a browser without a session is still answered with a signed
-  LogoutResponse (SAML Profiles §4.4.4.2).
+  LogoutResponse (SAML Profiles §4.4.4.2), whether it reaches the pool's path or the global endpoint.
 * A multi-valued OIDC claim is mapped as Cognito writes it (its JSON text), so values with commas survive.
 * ``login_hint`` reaches an OIDC IdP's authorization request (Cognito's authorize endpoint), not a SAML IdP's.
 """
@@ -236,7 +238,7 @@ def saml_setup(iam: Any) -> dict[str, Any]:
     return {"idp": idp, "provider_arn": provider_arn, "role_arn": role_arn}
 
 
-def test_saml_principal_tags_with_the_aws_prefix_are_refused_and_the_assertion_stays_usable(
+def test_saml_principal_tags_with_the_aws_prefix_or_beyond_the_limits_are_refused(
     sts: Any, saml_setup: dict[str, Any]
 ) -> None:
     idp: FakeAwsSamlIdP = saml_setup["idp"]
