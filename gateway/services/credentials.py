@@ -274,6 +274,10 @@ class CredentialService:
             raise PackedPolicyTooLargeException(
                 "Packed size of session policy and session tags combined is larger than the maximum allowed."
             )
+        if principal_tags:
+            # STS reports PackedPolicySize for session tags too ("the packed size of the session policies and
+            # session tags combined"): here how much of the session token's limit they leave used.
+            packed = max(packed or 1, -(-100 * len(token) // MAX_SESSION_TOKEN_CHARS))
         return TemporaryCredentials(
             access_key_id=access_key_id,
             secret_access_key=self.secret_for(access_key_id),

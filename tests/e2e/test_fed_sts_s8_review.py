@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -592,3 +593,23 @@ def test_developer_principal_tags_with_the_aws_prefix(gatehouse: GatehouseServer
     with pytest.raises(ClientError) as basic:
         sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="dev", WebIdentityToken=tagged["Token"])
     assert error_of(basic)[:2] == ("InvalidParameterValue", 400)
+
+
+def test_packed_policy_size_is_reported_for_session_tags(
+    gatehouse: GatehouseServer, iam: Any, sts: Any, oidc: FakeOidcProvider, web_role: str
+) -> None:
+    """STS's PackedPolicySize: "the packed size of the session policies and session tags combined passed in the
+    request" -- answered when only tags are passed too, and growing with them."""
+    role = iam.create_role(
+        RoleName="packed-s8", AssumeRolePolicyDocument=trust(ROOT, ["sts:AssumeRole", "sts:TagSession"])
+    )["Role"]["Arn"]
+    admin_sts = gatehouse.client("sts")
+    plain = admin_sts.assume_role(RoleArn=role, RoleSessionName="plain")
+    assert "PackedPolicySize" not in plain
+    few = admin_sts.assume_role(RoleArn=role, RoleSessionName="few", Tags=[{"Key": "team", "Value": "red"}])
+    many_tags = [{"Key": f"k{i:02d}{secrets.token_hex(30)}", "Value": secrets.token_hex(50)} for i in range(20)]
+    many = admin_sts.assume_role(RoleArn=role, RoleSessionName="many", Tags=many_tags)
+    assert 1 <= few["PackedPolicySize"] < many["PackedPolicySize"] <= 100
+    token = oidc.token(**{TAGS_CLAIM: {"principal_tags": {"team": ["red"]}}})
+    web = sts.assume_role_with_web_identity(RoleArn=web_role, RoleSessionName="web", WebIdentityToken=token)
+    assert 1 <= web["PackedPolicySize"] <= 100
