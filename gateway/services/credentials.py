@@ -270,14 +270,17 @@ class CredentialService:
             claims["wi"] = federation
         plaintext = _compress(orjson.dumps(claims))
         token = self._box.seal(plaintext, aad=access_key_id.encode("ascii"))
+        # How much of the session token's limit the session uses: STS's packed size of "the session policies and
+        # session tags combined", which a refusal states as a percentage ("Passing session tags in AWS STS").
+        used = -(-100 * len(token) // MAX_SESSION_TOKEN_CHARS)
         if len(token) > MAX_SESSION_TOKEN_CHARS:
             raise PackedPolicyTooLargeException(
-                "Packed size of session policy and session tags combined is larger than the maximum allowed."
+                "Packed size of session policy and session tags combined is larger than the maximum allowed: "
+                f"{used}% of the upper size limit."
             )
         if principal_tags:
-            # STS reports PackedPolicySize for session tags too ("the packed size of the session policies and
-            # session tags combined"): here how much of the session token's limit they leave used.
-            packed = max(packed or 1, -(-100 * len(token) // MAX_SESSION_TOKEN_CHARS))
+            # STS reports PackedPolicySize for session tags too, not only for a session policy.
+            packed = max(packed or 1, used)
         return TemporaryCredentials(
             access_key_id=access_key_id,
             secret_access_key=self.secret_for(access_key_id),
@@ -314,7 +317,8 @@ class CredentialService:
             if len(session_policy) > MAX_SESSION_POLICY_CHARS:
                 raise PackedPolicyTooLargeException(
                     "Packed size of session policy is larger than the maximum allowed "
-                    f"({MAX_SESSION_POLICY_CHARS} characters)."
+                    f"({MAX_SESSION_POLICY_CHARS} characters): "
+                    f"{-(-100 * len(session_policy) // MAX_SESSION_POLICY_CHARS)}% of the upper size limit."
                 )
             check_policy(session_policy)
             packed = max(1, round(100 * len(session_policy) / MAX_SESSION_POLICY_CHARS))

@@ -613,3 +613,12 @@ def test_packed_policy_size_is_reported_for_session_tags(
     token = oidc.token(**{TAGS_CLAIM: {"principal_tags": {"team": ["red"]}}})
     web = sts.assume_role_with_web_identity(RoleArn=web_role, RoleSessionName="web", WebIdentityToken=token)
     assert 1 <= web["PackedPolicySize"] <= 100
+    # Too many for the packed limit: the refusal says by how much ("the error message indicates by percentage
+    # how close the policies and tags combined come to the upper size limit").
+    widest = [{"Key": secrets.token_hex(64), "Value": secrets.token_hex(128)} for _ in range(50)]
+    with pytest.raises(ClientError) as too_big:
+        admin_sts.assume_role(RoleArn=role, RoleSessionName="widest", Tags=widest)
+    code, status, message = error_of(too_big)
+    assert (code, status) == ("PackedPolicyTooLarge", 400)
+    percent = re.search(r"(\d+)% of the upper size limit", message)
+    assert percent is not None and int(percent.group(1)) > 100, message
