@@ -41,6 +41,7 @@ import os
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -279,6 +280,11 @@ class SAMLConnector(SamlConnector):
 
     def _idp_entity_id(self, client: Saml2Client) -> str:
         return str(client.metadata.identity_providers()[0])
+
+    async def idp_entity_id(self, *, acs_url: str) -> str:
+        """The IdP's entity ID, as its metadata names it."""
+        metadata = await self._metadata_xml()
+        return await self.context.run_blocking(lambda: self._idp_entity_id(self._client(metadata, acs_url)))
 
     # --- AuthnRequest ------------------------------------------------------------------------------------
 
@@ -635,6 +641,33 @@ class SAMLConnector(SamlConnector):
             return str(entity_descriptor(client.config))
 
         return await self.context.run_blocking(build)
+
+
+# A LogoutRequest read before it is verified is a small message: anything larger (or inflating to more) is not one.
+_MAX_LOGOUT_REQUEST_BYTES = 64 * 1024
+
+
+def logout_request_parties(params: Mapping[str, str], binding: Binding) -> tuple[str | None, str | None]:
+    """The Issuer and the NameID's SPNameQualifier of an IdP's LogoutRequest, read *before* it is verified, and
+    only to find which IdP's keys are to verify it: the IdP that says it sent it, and the SP (a pool's entity ID,
+    SAML Core §2.2.2) whose NameID it names. (None, None) for anything that is not such a message."""
+    raw = params.get("SAMLRequest", "")
+    if not raw or len(raw) > 2 * _MAX_LOGOUT_REQUEST_BYTES:
+        return None, None
+    try:
+        data = base64.b64decode(raw)
+        if binding == "redirect":  # SAML Bindings §3.4.4.1: DEFLATE (RFC 1951), then base64
+            inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            data = inflater.decompress(data, _MAX_LOGOUT_REQUEST_BYTES)
+            if inflater.unconsumed_tail:
+                return None, None
+        root = SafeElementTree.fromstring(data, forbid_dtd=True)
+    except Exception:  # binascii, zlib and XML errors, and defusedxml's refusals alike
+        return None, None
+    issuer = root.find(f"{_SAML}Issuer")
+    name_id = root.find(f"{_SAML}NameID")
+    qualifier = name_id.get("SPNameQualifier") if name_id is not None else None
+    return ((issuer.text or "").strip() if issuer is not None else None), qualifier
 
 
 def _require_signed(client: Saml2Client, idp: str, params: Mapping[str, str], kind: str, binding: Binding) -> None:

@@ -100,6 +100,7 @@ async def begin(request: web.Request, auth_request: AuthorizationRequest) -> web
             resume={"request_id": auth_request.id, "client_id": auth_request.client_id},
             browser=browser,
             prompt=auth_request.prompt,
+            login_hint=auth_request.login_hint,
         )
     except GatehouseError as exc:
         await services.oauth.discard_request(auth_request)
@@ -258,6 +259,7 @@ def provider_sign_in_url(base: str, auth_request: AuthorizationRequest, provider
         "response_mode": auth_request.response_mode,
         # Cognito forwards prompt to the IdP a button on the sign-in page leads to, as when the client names it.
         "prompt": " ".join(auth_request.prompt) or None,
+        "login_hint": auth_request.login_hint,
     }
     query = urlencode({k: v for k, v in params.items() if v is not None})
     return f"{base}/oauth2/authorize?{query}"
