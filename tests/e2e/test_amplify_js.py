@@ -1,0 +1,412 @@
+"""AWS Amplify JS v6 (``aws-amplify/auth``) against Gatehouse, unchanged but for its endpoint options.
+
+Amplify is configured with ``Auth.Cognito.userPoolEndpoint`` (and ``identityPoolEndpoint`` for the identity
+pool) set to the Gatehouse server; nothing else differs from a configuration for AWS. One node process per
+test (tests/e2e/js/amplify_driver.js) keeps Amplify's state across calls, as a browser tab would; the test
+reads the mailed codes from a real SMTP server, computes TOTP codes with pyotp, checks ID tokens against the
+pool's JWKS, and checks with boto3 and ``POST /gatehouse/verify`` what Amplify's calls did. Covered: sign-up,
+confirmation, USER_SRP_AUTH sign-in (Amplify's default), session, attributes, global sign-out, TOTP set-up and
+sign-in, password reset, a wrong password, and identity pool credentials for guests and signed-in users.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import queue
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import jwt
+import pyotp
+import pytest
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from tests.e2e.aws_support import ACCOUNT, aws_client, identity_trust
+from tests.support import REGION, GatehouseServer, MailServer, code_in
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+DRIVER = pathlib.Path(__file__).resolve().parent / "js" / "amplify_driver.js"
+PASSWORD = "Correct-horse-1"
+NEW_PASSWORD = "Battery-staple-2"
+
+
+def amplify_modules() -> pathlib.Path:
+    """The node_modules folder holding aws-amplify; skips the test where it is not installed."""
+    js_dir = pathlib.Path(os.environ.get("GATEHOUSE_COGNITO_JS_DIR") or REPO / ".cache" / "js")
+    if not (js_dir / "node_modules" / "aws-amplify").is_dir():
+        pytest.skip(
+            f"aws-amplify is not installed in {js_dir}: run scripts/test.sh, or `npm install --no-save aws-amplify@6` "
+            "there (with the other packages scripts/test.sh names) and set GATEHOUSE_COGNITO_JS_DIR"
+        )
+    return js_dir / "node_modules"
+
+
+class Amplify:
+    """One node process running Amplify; :meth:`call` sends one aws-amplify/auth call and returns its answer."""
+
+    def __init__(self, tmp_path: pathlib.Path) -> None:
+        node = shutil.which("node")
+        if node is None:
+            pytest.skip("node is not installed (scripts/test.sh installs it)")
+        modules = amplify_modules()
+        self.stderr_path = tmp_path / "amplify-stderr.txt"
+        self._stderr = self.stderr_path.open("w")
+        self.process = subprocess.Popen(
+            [node, str(DRIVER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            env={**os.environ, "NODE_PATH": str(modules)},
+        )
+        self._answers: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.startswith("@@"):  # anything else is Amplify's own console output
+                self._answers.put(line[2:])
+        self._answers.put("")
+
+    def call(self, op: str, request: Any = None) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"op": op, "input": request}) + "\n")
+        self.process.stdin.flush()
+        try:
+            line = self._answers.get(timeout=60)
+        except queue.Empty:
+            raise AssertionError(f"Amplify gave no answer to {op}: {self.stderr_path.read_text()}") from None
+        assert line, f"node exited: {self.stderr_path.read_text()}"
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def ok(self, op: str, request: Any = None) -> Any:
+        """The result of a call that must succeed."""
+        answer = self.call(op, request)
+        assert answer["ok"] is True, (op, answer)
+        return answer["result"]
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._stderr.close()
+
+
+@pytest.fixture
+def amplify(tmp_path: pathlib.Path) -> Iterator[Amplify]:
+    driver = Amplify(tmp_path)
+    yield driver
+    driver.close()
+
+
+def configure(amplify: Amplify, gatehouse: GatehouseServer, pool_id: str, client_id: str, **cognito: Any) -> None:
+    """Amplify's configuration for AWS, with the user pool endpoint pointed at Gatehouse."""
+    settings = {"userPoolId": pool_id, "userPoolClientId": client_id, "userPoolEndpoint": gatehouse.url, **cognito}
+    amplify.ok("configure", {"Auth": {"Cognito": settings}})
+
+
+def make_pool(idp: Any, name: str, **settings: Any) -> tuple[str, str]:
+    """A pool that verifies email addresses, with a public app client (no secret, as Amplify's must be)."""
+    pool_id = str(idp.create_user_pool(PoolName=name, AutoVerifiedAttributes=["email"], **settings)["UserPool"]["Id"])
+    client = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="web", ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    )
+    return pool_id, str(client["UserPoolClient"]["ClientId"])
+
+
+def make_user(idp: Any, pool_id: str, username: str, email: str) -> None:
+    idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username=username,
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+    )
+    idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=PASSWORD, Permanent=True)
+
+
+def verified_id_token(gatehouse: GatehouseServer, pool_id: str, client_id: str, token: str) -> dict[str, Any]:
+    keys = jwt.PyJWKClient(f"{gatehouse.url}/{pool_id}/.well-known/jwks.json")
+    return dict(
+        jwt.decode(
+            token,
+            keys.get_signing_key_from_jwt(token).key,
+            algorithms=["RS256"],
+            audience=client_id,
+            issuer=f"{gatehouse.url}/{pool_id}",
+        )
+    )
+
+
+def attributes(idp: Any, pool_id: str, username: str) -> dict[str, str]:
+    user = idp.admin_get_user(UserPoolId=pool_id, Username=username)
+    return {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+
+
+def test_sign_up_confirm_sign_in_attributes_and_global_sign_out(
+    amplify: Amplify, gatehouse: GatehouseServer, mail: MailServer, idp: Any, public_idp: Any
+) -> None:
+    pool_id, client_id = make_pool(idp, "amplify-web")
+    configure(amplify, gatehouse, pool_id, client_id)
+    email = "ada@amplify.example"
+
+    signed_up = amplify.ok(
+        "signUp", {"username": "ada", "password": PASSWORD, "options": {"userAttributes": {"email": email}}}
+    )
+    assert signed_up["isSignUpComplete"] is False
+    assert signed_up["nextStep"]["signUpStep"] == "CONFIRM_SIGN_UP"
+    assert signed_up["nextStep"]["codeDeliveryDetails"]["deliveryMedium"] == "EMAIL"
+    assert signed_up["nextStep"]["codeDeliveryDetails"]["attributeName"] == "email"
+    code = code_in(mail.wait_for(email))
+
+    # Hostile: a wrong code is refused with Cognito's error and leaves the user unconfirmed.
+    wrong = "000000" if code != "000000" else "111111"
+    refused = amplify.call("confirmSignUp", {"username": "ada", "confirmationCode": wrong})
+    assert (refused["ok"], refused["name"]) == (False, "CodeMismatchException")
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="ada")["UserStatus"] == "UNCONFIRMED"
+    # Signing in before confirming: Cognito's UserNotConfirmedException, which Amplify turns into a next step.
+    early = amplify.ok("signIn", {"username": "ada", "password": PASSWORD})
+    assert early == {"isSignedIn": False, "nextStep": {"signInStep": "CONFIRM_SIGN_UP"}}
+
+    confirmed = amplify.ok("confirmSignUp", {"username": "ada", "confirmationCode": code})
+    assert confirmed["isSignUpComplete"] is True and confirmed["nextStep"]["signUpStep"] == "DONE"
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="ada")["UserStatus"] == "CONFIRMED"
+
+    signed_in = amplify.ok("signIn", {"username": "ada", "password": PASSWORD})
+    assert signed_in == {"isSignedIn": True, "nextStep": {"signInStep": "DONE"}}
+
+    session = amplify.ok("fetchAuthSession")
+    claims = verified_id_token(gatehouse, pool_id, client_id, session["tokens"]["idToken"]["token"])
+    assert claims["token_use"] == "id" and claims["cognito:username"] == "ada"
+    assert claims["email"] == email and claims["email_verified"] is True
+    assert claims["sub"] == signed_up["userId"] == session["userSub"]
+    access_token = session["tokens"]["accessToken"]["token"]
+    assert public_idp.get_user(AccessToken=access_token)["Username"] == "ada"
+
+    assert amplify.ok("getCurrentUser") == {
+        "username": "ada",
+        "userId": claims["sub"],
+        "signInDetails": {"loginId": "ada", "authFlowType": "USER_SRP_AUTH"},
+    }
+    fetched = amplify.ok("fetchUserAttributes")
+    assert fetched == {"email": email, "email_verified": "true", "sub": claims["sub"]}
+
+    updated = amplify.ok("updateUserAttributes", {"userAttributes": {"name": "Ada Lovelace"}})
+    assert updated == {"name": {"isUpdated": True, "nextStep": {"updateAttributeStep": "DONE"}}}
+    assert attributes(idp, pool_id, "ada")["name"] == "Ada Lovelace"
+
+    # Global sign-out revokes the tokens at Gatehouse, not just in Amplify's storage.
+    amplify.ok("signOut", {"global": True})
+    with pytest.raises(ClientError) as revoked:
+        public_idp.get_user(AccessToken=access_token)
+    assert revoked.value.response["Error"]["Code"] == "NotAuthorizedException"
+    assert revoked.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert amplify.ok("fetchAuthSession")["tokens"] is None
+    after = amplify.call("getCurrentUser")
+    assert (after["ok"], after["name"]) == (False, "UserUnAuthenticatedException")
+
+
+def test_wrong_password_surfaces_cognitos_error(amplify: Amplify, gatehouse: GatehouseServer, idp: Any) -> None:
+    pool_id, client_id = make_pool(idp, "amplify-wrong")
+    make_user(idp, pool_id, "bob", "bob@amplify.example")
+    configure(amplify, gatehouse, pool_id, client_id)
+
+    refused = amplify.call("signIn", {"username": "bob", "password": "Not-the-password-1"})
+    assert refused == {"ok": False, "name": "NotAuthorizedException", "message": "Incorrect username or password."}
+    assert amplify.ok("fetchAuthSession")["tokens"] is None
+    # The right password still works: the failure changed nothing that matters for the next attempt.
+    assert amplify.ok("signIn", {"username": "bob", "password": PASSWORD})["isSignedIn"] is True
+
+
+def code_at(secret: str, step: int) -> str:
+    return str(pyotp.TOTP(secret).generate_otp(step))
+
+
+def settled_step() -> int:
+    """The current 30 s step, after waiting out the end of one, so its neighbours' codes stay valid meanwhile."""
+    into = time.time() % 30
+    if into > 20:
+        time.sleep(30 - into + 0.2)
+    return int(time.time() // 30)
+
+
+def test_totp_set_up_while_signing_in_then_a_code_at_the_next(
+    amplify: Amplify, gatehouse: GatehouseServer, idp: Any
+) -> None:
+    pool_id, client_id = make_pool(idp, "amplify-totp")
+    idp.set_user_pool_mfa_config(
+        UserPoolId=pool_id, MfaConfiguration="ON", SoftwareTokenMfaConfiguration={"Enabled": True}
+    )
+    make_user(idp, pool_id, "cy", "cy@amplify.example")
+    configure(amplify, gatehouse, pool_id, client_id)
+
+    first = amplify.ok("signIn", {"username": "cy", "password": PASSWORD})
+    assert first["isSignedIn"] is False
+    assert first["nextStep"]["signInStep"] == "CONTINUE_SIGN_IN_WITH_TOTP_SETUP"
+    secret = first["nextStep"]["totpSetupDetails"]["sharedSecret"]
+    step = settled_step()
+
+    # Hostile: a wrong code does not enrol the authenticator.
+    valid = {code_at(secret, s) for s in range(step - 2, step + 3)}
+    wrong = next(c for c in ("123456", "654321", "000001") if c not in valid)
+    refused = amplify.call("confirmSignIn", {"challengeResponse": wrong})
+    assert refused == {
+        "ok": False,
+        "name": "EnableSoftwareTokenMFAException",
+        "message": "Code mismatch and fail enable Software Token MFA",
+    }
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="cy").get("UserMFASettingList", []) == []
+    assert amplify.ok("fetchAuthSession")["tokens"] is None
+
+    # Amplify's sign-in restarts from the password after a refused set-up code.
+    again = amplify.ok("signIn", {"username": "cy", "password": PASSWORD})
+    assert again["nextStep"]["signInStep"] == "CONTINUE_SIGN_IN_WITH_TOTP_SETUP"
+    secret = again["nextStep"]["totpSetupDetails"]["sharedSecret"]
+    done = amplify.ok("confirmSignIn", {"challengeResponse": code_at(secret, step)})
+    assert done == {"isSignedIn": True, "nextStep": {"signInStep": "DONE"}}
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="cy")["UserMFASettingList"] == ["SOFTWARE_TOKEN_MFA"]
+    session = amplify.ok("fetchAuthSession")
+    assert (
+        verified_id_token(gatehouse, pool_id, client_id, session["tokens"]["idToken"]["token"])["cognito:username"]
+        == "cy"
+    )
+    amplify.ok("signOut")
+
+    challenged = amplify.ok("signIn", {"username": "cy", "password": PASSWORD})
+    assert challenged == {"isSignedIn": False, "nextStep": {"signInStep": "CONFIRM_SIGN_IN_WITH_TOTP_CODE"}}
+    # The code that verified the authenticator is spent (Cognito refuses a code twice).
+    replayed = amplify.call("confirmSignIn", {"challengeResponse": code_at(secret, step)})
+    assert (replayed["ok"], replayed["name"]) == (False, "ExpiredCodeException")
+    challenged = amplify.ok("signIn", {"username": "cy", "password": PASSWORD})
+    assert challenged["nextStep"]["signInStep"] == "CONFIRM_SIGN_IN_WITH_TOTP_CODE"
+    done = amplify.ok("confirmSignIn", {"challengeResponse": code_at(secret, step + 1)})
+    assert done == {"isSignedIn": True, "nextStep": {"signInStep": "DONE"}}
+    assert amplify.ok("getCurrentUser")["username"] == "cy"
+
+
+def test_reset_password_with_the_mailed_code(
+    amplify: Amplify, gatehouse: GatehouseServer, mail: MailServer, idp: Any
+) -> None:
+    pool_id, client_id = make_pool(idp, "amplify-reset")
+    email = "dee@amplify.example"
+    make_user(idp, pool_id, "dee", email)
+    configure(amplify, gatehouse, pool_id, client_id)
+
+    started = amplify.ok("resetPassword", {"username": "dee"})
+    assert started["isPasswordReset"] is False
+    assert started["nextStep"]["resetPasswordStep"] == "CONFIRM_RESET_PASSWORD_WITH_CODE"
+    assert started["nextStep"]["codeDeliveryDetails"]["deliveryMedium"] == "EMAIL"
+    code = code_in(mail.wait_for(email))
+
+    # Hostile: a wrong code is refused and the old password still works.
+    wrong = "000000" if code != "000000" else "111111"
+    refused = amplify.call(
+        "confirmResetPassword", {"username": "dee", "confirmationCode": wrong, "newPassword": NEW_PASSWORD}
+    )
+    assert (refused["ok"], refused["name"]) == (False, "CodeMismatchException")
+    assert amplify.ok("signIn", {"username": "dee", "password": PASSWORD})["isSignedIn"] is True
+    amplify.ok("signOut")
+
+    amplify.ok("confirmResetPassword", {"username": "dee", "confirmationCode": code, "newPassword": NEW_PASSWORD})
+    old = amplify.call("signIn", {"username": "dee", "password": PASSWORD})
+    assert (old["ok"], old["name"]) == (False, "NotAuthorizedException")
+    assert amplify.ok("signIn", {"username": "dee", "password": NEW_PASSWORD})["isSignedIn"] is True
+    # The code is spent.
+    amplify.ok("signOut")
+    reused = amplify.call(
+        "confirmResetPassword", {"username": "dee", "confirmationCode": code, "newPassword": PASSWORD}
+    )
+    assert (reused["ok"], reused["name"]) == (False, "CodeMismatchException")
+    assert amplify.ok("signIn", {"username": "dee", "password": NEW_PASSWORD})["isSignedIn"] is True
+
+
+def verify(gatehouse: GatehouseServer, credentials: dict[str, Any], *, secret: str | None = None) -> requests.Response:
+    """Ask Gatehouse's verifier about a request signed with ``credentials``, as a service receiving it would."""
+    url = "https://files.example/amplify/photo.jpg"
+    signed = AWSRequest(method="GET", url=url, data=b"")
+    key = Credentials(credentials["accessKeyId"], secret or credentials["secretAccessKey"], credentials["sessionToken"])
+    SigV4Auth(key, "s3", REGION).add_auth(signed)
+    headers = {"Host": "files.example", **dict(signed.headers.items())}
+    question: dict[str, Any] = {"method": "GET", "url": url, "headers": headers, "body": "", "action": "s3:GetObject"}
+    return requests.post(f"{gatehouse.url}/gatehouse/verify", json=question, timeout=10)
+
+
+def test_identity_pool_credentials_for_guests_and_signed_in_users(
+    amplify: Amplify, gatehouse: GatehouseServer, idp: Any
+) -> None:
+    pool_id, client_id = make_pool(idp, "amplify-identity")
+    make_user(idp, pool_id, "eve", "eve@amplify.example")
+    ci = gatehouse.client("cognito-identity")
+    iam = gatehouse.client("iam")
+    identity_pool_id = ci.create_identity_pool(
+        IdentityPoolName="amplify",
+        AllowUnauthenticatedIdentities=True,
+        CognitoIdentityProviders=[{"ProviderName": f"127.0.0.1:{gatehouse.port}/{pool_id}", "ClientId": client_id}],
+    )["IdentityPoolId"]
+    roles = {}
+    for kind in ("authenticated", "unauthenticated"):
+        name = f"amplify-{kind}"
+        roles[kind] = iam.create_role(RoleName=name, AssumeRolePolicyDocument=identity_trust(identity_pool_id, kind))[
+            "Role"
+        ]["Arn"]
+    read = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    iam.put_role_policy(RoleName="amplify-authenticated", PolicyName="read", PolicyDocument=json.dumps(read))
+    ci.set_identity_pool_roles(IdentityPoolId=identity_pool_id, Roles=roles)
+    configure(
+        amplify,
+        gatehouse,
+        pool_id,
+        client_id,
+        identityPoolId=identity_pool_id,
+        identityPoolEndpoint=gatehouse.url,
+        allowGuestAccess=True,
+    )
+
+    guest = amplify.ok("fetchAuthSession")
+    assert guest["tokens"] is None and guest["identityId"].startswith(f"{REGION}:")
+    answer = verify(gatehouse, guest["credentials"])
+    assert answer.status_code == 200, answer.text
+    principal = answer.json()["Principal"]
+    assert principal["RoleArn"] == roles["unauthenticated"] and principal["IdentityId"] == guest["identityId"]
+    assert answer.json()["Allowed"] is False  # the guest role has no policy
+
+    amplify.ok("signIn", {"username": "eve", "password": PASSWORD})
+    signed_in = amplify.ok("fetchAuthSession")
+    assert signed_in["tokens"] is not None and signed_in["credentials"]["sessionToken"]
+    answer = verify(gatehouse, signed_in["credentials"])
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["Principal"]["RoleArn"] == roles["authenticated"]
+    assert answer.json()["Principal"]["IdentityId"] == signed_in["identityId"]
+    assert answer.json()["Allowed"] is True
+    sts = aws_client(
+        "sts",
+        gatehouse.url,
+        signed_in["credentials"]["accessKeyId"],
+        signed_in["credentials"]["secretAccessKey"],
+        signed_in["credentials"]["sessionToken"],
+    )
+    assert sts.get_caller_identity()["Arn"] == (
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/amplify-authenticated/CognitoIdentityCredentials"
+    )
+    assert ci.describe_identity(IdentityId=signed_in["identityId"])["Logins"] == [
+        f"127.0.0.1:{gatehouse.port}/{pool_id}"
+    ]
+
+    # Hostile: the same credentials with a forged secret are refused by the verifier.
+    forged = verify(gatehouse, signed_in["credentials"], secret="x" * 40)
+    assert forged.status_code == 403 and forged.json()["__type"] == "SignatureDoesNotMatch"
