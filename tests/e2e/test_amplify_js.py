@@ -231,6 +231,18 @@ def test_wrong_password_surfaces_cognitos_error(amplify: Amplify, gatehouse: Gat
     assert amplify.ok("fetchAuthSession")["tokens"] is None
     # The right password still works: the failure changed nothing that matters for the next attempt.
     assert amplify.ok("signIn", {"username": "bob", "password": PASSWORD})["isSignedIn"] is True
+    amplify.ok("signOut")
+
+    # A client that hides user existence: an unknown user gets the SRP challenge and then the same refusal.
+    idp.update_user_pool_client(
+        UserPoolId=pool_id,
+        ClientId=client_id,
+        ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        PreventUserExistenceErrors="ENABLED",
+    )
+    for username in ("bob", "nobody"):
+        refused = amplify.call("signIn", {"username": username, "password": "Not-the-password-1"})
+        assert refused == {"ok": False, "name": "NotAuthorizedException", "message": "Incorrect username or password."}
 
 
 def code_at(secret: str, step: int) -> str:
@@ -410,3 +422,138 @@ def test_identity_pool_credentials_for_guests_and_signed_in_users(
     # Hostile: the same credentials with a forged secret are refused by the verifier.
     forged = verify(gatehouse, signed_in["credentials"], secret="x" * 40)
     assert forged.status_code == 403 and forged.json()["__type"] == "SignatureDoesNotMatch"
+
+
+def test_auto_sign_in_after_confirmation_and_token_refresh(
+    amplify: Amplify, gatehouse: GatehouseServer, mail: MailServer, idp: Any, public_idp: Any
+) -> None:
+    pool_id, client_id = make_pool(idp, "amplify-auto")
+    configure(amplify, gatehouse, pool_id, client_id)
+    email = "fay@amplify.example"
+    signed_up = amplify.ok(
+        "signUp",
+        {"username": "fay", "password": PASSWORD, "options": {"userAttributes": {"email": email}, "autoSignIn": True}},
+    )
+    assert signed_up["nextStep"]["signUpStep"] == "CONFIRM_SIGN_UP"
+    confirmed = amplify.ok("confirmSignUp", {"username": "fay", "confirmationCode": code_in(mail.wait_for(email))})
+    assert confirmed["nextStep"]["signUpStep"] == "COMPLETE_AUTO_SIGN_IN"
+    assert amplify.ok("autoSignIn") == {"isSignedIn": True, "nextStep": {"signInStep": "DONE"}}
+
+    first = amplify.ok("fetchAuthSession")
+    time.sleep(1.1)  # a new iat, so the refreshed tokens differ from the first
+    refreshed = amplify.ok("fetchAuthSession", {"forceRefresh": True})
+    assert refreshed["tokens"]["accessToken"]["token"] != first["tokens"]["accessToken"]["token"]
+    claims = verified_id_token(gatehouse, pool_id, client_id, refreshed["tokens"]["idToken"]["token"])
+    assert claims["sub"] == first["userSub"] and claims["iat"] > first["tokens"]["idToken"]["payload"]["iat"]
+    assert public_idp.get_user(AccessToken=refreshed["tokens"]["accessToken"]["token"])["Username"] == "fay"
+
+    # After a global sign-out the refresh token is revoked too: a new Amplify session cannot refresh with it.
+    amplify.ok("signOut", {"global": True})
+    with pytest.raises(ClientError) as revoked:
+        public_idp.get_user(AccessToken=refreshed["tokens"]["accessToken"]["token"])
+    assert revoked.value.response["Error"]["Code"] == "NotAuthorizedException"
+
+
+def test_optional_totp_set_up_after_signing_in(amplify: Amplify, gatehouse: GatehouseServer, idp: Any) -> None:
+    pool_id, client_id = make_pool(idp, "amplify-optional")
+    idp.set_user_pool_mfa_config(
+        UserPoolId=pool_id, MfaConfiguration="OPTIONAL", SoftwareTokenMfaConfiguration={"Enabled": True}
+    )
+    make_user(idp, pool_id, "gus", "gus@amplify.example")
+    configure(amplify, gatehouse, pool_id, client_id)
+
+    assert amplify.ok("signIn", {"username": "gus", "password": PASSWORD})["isSignedIn"] is True
+    assert amplify.ok("fetchMFAPreference") == {}
+    secret = amplify.ok("setUpTOTP")["sharedSecret"]
+    step = settled_step()
+    refused = amplify.call("verifyTOTPSetup", {"code": "000000" if code_at(secret, step) != "000000" else "111111"})
+    assert (refused["ok"], refused["name"]) == (False, "EnableSoftwareTokenMFAException")
+    amplify.ok("verifyTOTPSetup", {"code": code_at(secret, step)})
+    amplify.ok("updateMFAPreference", {"totp": "PREFERRED"})
+    assert amplify.ok("fetchMFAPreference") == {"enabled": ["TOTP"], "preferred": "TOTP"}
+    amplify.ok("signOut")
+
+    challenged = amplify.ok("signIn", {"username": "gus", "password": PASSWORD})
+    assert challenged["nextStep"]["signInStep"] == "CONFIRM_SIGN_IN_WITH_TOTP_CODE"
+    done = amplify.ok("confirmSignIn", {"challengeResponse": code_at(secret, step + 1)})
+    assert done["isSignedIn"] is True
+
+
+def test_remembered_device_skips_mfa_with_device_srp(amplify: Amplify, gatehouse: GatehouseServer, idp: Any) -> None:
+    pool_id, client_id = make_pool(
+        idp,
+        "amplify-devices",
+        DeviceConfiguration={"ChallengeRequiredOnNewDevice": True, "DeviceOnlyRememberedOnUserPrompt": True},
+    )
+    idp.set_user_pool_mfa_config(
+        UserPoolId=pool_id, MfaConfiguration="OPTIONAL", SoftwareTokenMfaConfiguration={"Enabled": True}
+    )
+    make_user(idp, pool_id, "hal", "hal@amplify.example")
+    configure(amplify, gatehouse, pool_id, client_id)
+
+    assert amplify.ok("signIn", {"username": "hal", "password": PASSWORD})["isSignedIn"] is True
+    devices = idp.admin_list_devices(UserPoolId=pool_id, Username="hal")["Devices"]
+    assert len(devices) == 1  # Amplify confirmed the new device itself (ConfirmDevice with its SRP verifier)
+    device_key = devices[0]["DeviceKey"]
+    amplify.ok("rememberDevice")
+    assert [d["id"] for d in amplify.ok("fetchDevices")] == [device_key]
+    remembered = idp.admin_get_device(UserPoolId=pool_id, Username="hal", DeviceKey=device_key)["Device"]
+    assert {a["Name"]: a["Value"] for a in remembered["DeviceAttributes"]}["device_status"] == "valid"
+    secret = amplify.ok("setUpTOTP")["sharedSecret"]
+    step = settled_step()
+    amplify.ok("verifyTOTPSetup", {"code": code_at(secret, step)})
+    amplify.ok("updateMFAPreference", {"totp": "PREFERRED"})
+    amplify.ok("signOut")
+
+    # The remembered device proves itself (DEVICE_SRP_AUTH, DEVICE_PASSWORD_VERIFIER) instead of a TOTP code.
+    assert amplify.ok("signIn", {"username": "hal", "password": PASSWORD}) == {
+        "isSignedIn": True,
+        "nextStep": {"signInStep": "DONE"},
+    }
+    session = amplify.ok("fetchAuthSession")
+    assert session["tokens"]["accessToken"]["payload"]["device_key"] == device_key
+    assert [d["DeviceKey"] for d in idp.admin_list_devices(UserPoolId=pool_id, Username="hal")["Devices"]] == [
+        device_key
+    ]
+
+    # Once forgotten, the device no longer stands in for the second factor.
+    amplify.ok("forgetDevice")
+    assert idp.admin_list_devices(UserPoolId=pool_id, Username="hal")["Devices"] == []
+    amplify.ok("signOut")
+    challenged = amplify.ok("signIn", {"username": "hal", "password": PASSWORD})
+    assert challenged["nextStep"]["signInStep"] == "CONFIRM_SIGN_IN_WITH_TOTP_CODE"
+
+
+def test_other_sign_in_flows(amplify: Amplify, gatehouse: GatehouseServer, idp: Any) -> None:
+    pool_id, client_id = make_pool(idp, "amplify-flows")
+    idp.update_user_pool_client(
+        UserPoolId=pool_id,
+        ClientId=client_id,
+        ExplicitAuthFlows=[
+            "ALLOW_USER_SRP_AUTH",
+            "ALLOW_USER_PASSWORD_AUTH",
+            "ALLOW_USER_AUTH",
+            "ALLOW_REFRESH_TOKEN_AUTH",
+        ],
+    )
+    make_user(idp, pool_id, "ivy", "ivy@amplify.example")
+    configure(amplify, gatehouse, pool_id, client_id)
+
+    for flow in ("USER_PASSWORD_AUTH", "USER_AUTH"):
+        options: dict[str, Any] = {"authFlowType": flow}
+        if flow == "USER_AUTH":
+            options["preferredChallenge"] = "PASSWORD_SRP"
+        signed_in = amplify.ok("signIn", {"username": "ivy", "password": PASSWORD, "options": options})
+        assert signed_in == {"isSignedIn": True, "nextStep": {"signInStep": "DONE"}}, flow
+        assert amplify.ok("getCurrentUser")["signInDetails"]["authFlowType"] == flow
+        amplify.ok("signOut")
+
+    # A flow the app client does not allow is refused with Cognito's error.
+    idp.update_user_pool_client(UserPoolId=pool_id, ClientId=client_id, ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH"])
+    refused = amplify.call(
+        "signIn", {"username": "ivy", "password": PASSWORD, "options": {"authFlowType": "USER_PASSWORD_AUTH"}}
+    )
+    assert (refused["ok"], refused["name"]) == (False, "InvalidParameterException")
+    # An unknown user, on a client that does not hide user existence: Cognito's UserNotFoundException.
+    unknown = amplify.call("signIn", {"username": "nobody", "password": PASSWORD})
+    assert unknown == {"ok": False, "name": "UserNotFoundException", "message": "User does not exist."}

@@ -7,9 +7,15 @@
 // "configure" passes its input to Amplify.configure; every other op is the aws-amplify/auth function of that
 // name, called with its input. One process keeps Amplify's in-memory state (tokens, a sign-in in progress)
 // across calls, as a browser tab would. Node 20 has no window.localStorage; Amplify falls back to its own
-// in-memory storage by itself, so no global is set here.
+// in-memory storage by itself. One browser global is needed: Amplify names a new device (ConfirmDevice's
+// DeviceName) from navigator.userAgent, and Node 20 has no navigator (Node 21+ has one, with this userAgent);
+// without it Amplify silently skips ConfirmDevice and never remembers a device.
 "use strict";
 const readline = require("node:readline");
+
+if (typeof globalThis.navigator === "undefined") {
+  globalThis.navigator = { userAgent: `Node.js/${process.versions.node.split(".")[0]}` };
+}
 const { Amplify } = require("aws-amplify");
 const auth = require("aws-amplify/auth");
 
