@@ -15,6 +15,7 @@ import json
 import os
 import pathlib
 import queue
+import re
 import shutil
 import subprocess
 import threading
@@ -32,7 +33,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.e2e.aws_support import ACCOUNT, aws_client, identity_trust
-from tests.support import REGION, GatehouseServer, MailServer, code_in
+from tests.support import REGION, GatehouseServer, MailServer, body_text, code_in
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DRIVER = pathlib.Path(__file__).resolve().parent / "js" / "amplify_driver.js"
@@ -211,7 +212,13 @@ def test_sign_up_confirm_sign_in_attributes_and_global_sign_out(
     assert attributes(idp, pool_id, "ada")["name"] == "Ada Lovelace"
 
     # Global sign-out revokes the tokens at Gatehouse, not just in Amplify's storage.
+    refresh_token = amplify.ok("storedRefreshToken", {"clientId": client_id})
     amplify.ok("signOut", {"global": True})
+    with pytest.raises(ClientError) as revoked:
+        public_idp.initiate_auth(
+            ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh_token}
+        )
+    assert revoked.value.response["Error"]["Code"] == "NotAuthorizedException"
     with pytest.raises(ClientError) as revoked:
         public_idp.get_user(AccessToken=access_token)
     assert revoked.value.response["Error"]["Code"] == "NotAuthorizedException"
@@ -447,11 +454,21 @@ def test_auto_sign_in_after_confirmation_and_token_refresh(
     assert claims["sub"] == first["userSub"] and claims["iat"] > first["tokens"]["idToken"]["payload"]["iat"]
     assert public_idp.get_user(AccessToken=refreshed["tokens"]["accessToken"]["token"])["Username"] == "fay"
 
-    # After a global sign-out the refresh token is revoked too: a new Amplify session cannot refresh with it.
-    amplify.ok("signOut", {"global": True})
+    # A plain sign-out revokes the refresh token (RevokeToken) and the access tokens issued from it.
+    refresh_token = amplify.ok("storedRefreshToken", {"clientId": client_id})
+    assert public_idp.initiate_auth(
+        ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh_token}
+    )["AuthenticationResult"]["AccessToken"]
+    amplify.ok("signOut")
+    with pytest.raises(ClientError) as revoked:
+        public_idp.initiate_auth(
+            ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh_token}
+        )
+    assert revoked.value.response["Error"]["Code"] == "NotAuthorizedException"
     with pytest.raises(ClientError) as revoked:
         public_idp.get_user(AccessToken=refreshed["tokens"]["accessToken"]["token"])
     assert revoked.value.response["Error"]["Code"] == "NotAuthorizedException"
+    assert amplify.ok("storedRefreshToken", {"clientId": client_id}) is None
 
 
 def test_optional_totp_set_up_after_signing_in(amplify: Amplify, gatehouse: GatehouseServer, idp: Any) -> None:
@@ -557,3 +574,116 @@ def test_other_sign_in_flows(amplify: Amplify, gatehouse: GatehouseServer, idp: 
     # An unknown user, on a client that does not hide user existence: Cognito's UserNotFoundException.
     unknown = amplify.call("signIn", {"username": "nobody", "password": PASSWORD})
     assert unknown == {"ok": False, "name": "UserNotFoundException", "message": "User does not exist."}
+
+
+def test_temporary_password_changed_while_signing_in(
+    amplify: Amplify, gatehouse: GatehouseServer, mail: MailServer, idp: Any
+) -> None:
+    pool_id, client_id = make_pool(idp, "amplify-invited")
+    email = "jo@amplify.example"
+    idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username="jo",
+        TemporaryPassword="Temporary-pass-1",
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+    )
+    configure(amplify, gatehouse, pool_id, client_id)
+
+    first = amplify.ok("signIn", {"username": "jo", "password": "Temporary-pass-1"})
+    assert first["nextStep"]["signInStep"] == "CONFIRM_SIGN_IN_WITH_NEW_PASSWORD_REQUIRED"
+    # Hostile: a new password the pool's policy refuses leaves the user as invited.
+    weak = amplify.call("confirmSignIn", {"challengeResponse": "short"})
+    assert (weak["ok"], weak["name"]) == (False, "InvalidPasswordException")
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="jo")["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+    again = amplify.ok("signIn", {"username": "jo", "password": "Temporary-pass-1"})
+    assert again["nextStep"]["signInStep"] == "CONFIRM_SIGN_IN_WITH_NEW_PASSWORD_REQUIRED"
+    done = amplify.ok("confirmSignIn", {"challengeResponse": PASSWORD})
+    assert done == {"isSignedIn": True, "nextStep": {"signInStep": "DONE"}}
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="jo")["UserStatus"] == "CONFIRMED"
+
+    # updatePassword (ChangePassword): the wrong old password is refused, the right one changes it.
+    wrong = amplify.call("updatePassword", {"oldPassword": "Not-the-password-1", "newPassword": NEW_PASSWORD})
+    assert (wrong["ok"], wrong["name"]) == (False, "NotAuthorizedException")
+    amplify.ok("updatePassword", {"oldPassword": PASSWORD, "newPassword": NEW_PASSWORD})
+
+    # A new email address waits for its code (CONFIRM_ATTRIBUTE_WITH_CODE); the old one stays until then.
+    changed = amplify.ok("updateUserAttributes", {"userAttributes": {"email": "jo@new.example"}})
+    assert changed["email"]["isUpdated"] is False
+    assert changed["email"]["nextStep"]["updateAttributeStep"] == "CONFIRM_ATTRIBUTE_WITH_CODE"
+    assert changed["email"]["nextStep"]["codeDeliveryDetails"]["deliveryMedium"] == "EMAIL"
+    code = code_in(mail.wait_for("jo@new.example"))
+    refused = amplify.call(
+        "confirmUserAttribute",
+        {"userAttributeKey": "email", "confirmationCode": "000000" if code != "000000" else "111111"},
+    )
+    assert (refused["ok"], refused["name"]) == (False, "CodeMismatchException")
+    amplify.ok("confirmUserAttribute", {"userAttributeKey": "email", "confirmationCode": code})
+    assert amplify.ok("fetchUserAttributes")["email"] == "jo@new.example"
+    assert attributes(idp, pool_id, "jo")["email_verified"] == "true"
+
+    amplify.ok("deleteUser")
+    with pytest.raises(ClientError) as gone:
+        idp.admin_get_user(UserPoolId=pool_id, Username="jo")
+    assert gone.value.response["Error"]["Code"] == "UserNotFoundException"
+    assert amplify.ok("fetchAuthSession")["tokens"] is None
+
+
+def test_email_codes_as_second_factor_and_as_passwordless_sign_in(
+    amplify: Amplify, gatehouse: GatehouseServer, mail: MailServer, idp: Any
+) -> None:
+    pool_id = str(
+        idp.create_user_pool(
+            PoolName="amplify-email-codes",
+            AutoVerifiedAttributes=["email"],
+            Policies={"SignInPolicy": {"AllowedFirstAuthFactors": ["PASSWORD", "EMAIL_OTP"]}},
+        )["UserPool"]["Id"]
+    )
+    idp.set_user_pool_mfa_config(
+        UserPoolId=pool_id,
+        MfaConfiguration="OPTIONAL",
+        EmailMfaConfiguration={"Subject": "Sign-in code", "Message": "Use {####} to sign in."},
+    )
+    client_id = str(
+        idp.create_user_pool_client(
+            UserPoolId=pool_id,
+            ClientName="web",
+            ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_USER_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        )["UserPoolClient"]["ClientId"]
+    )
+    email = "kit@amplify.example"
+    make_user(idp, pool_id, "kit", email)
+    idp.admin_set_user_mfa_preference(
+        UserPoolId=pool_id, Username="kit", EmailMfaSettings={"Enabled": True, "PreferredMfa": True}
+    )
+    configure(amplify, gatehouse, pool_id, client_id)
+
+    challenged = amplify.ok("signIn", {"username": "kit", "password": PASSWORD})
+    assert challenged["nextStep"]["signInStep"] == "CONFIRM_SIGN_IN_WITH_EMAIL_CODE"
+    assert challenged["nextStep"]["codeDeliveryDetails"]["deliveryMedium"] == "EMAIL"
+    code = code_in(mail.wait_for(email))
+    wrong = amplify.call("confirmSignIn", {"challengeResponse": "000000" if code != "000000" else "111111"})
+    assert (wrong["ok"], wrong["name"]) == (False, "CodeMismatchException")
+    assert amplify.ok("fetchAuthSession")["tokens"] is None
+    # Cognito keeps the session open after a wrong code: the right one still signs in.
+    done = amplify.ok("confirmSignIn", {"challengeResponse": code})
+    assert done == {"isSignedIn": True, "nextStep": {"signInStep": "DONE"}}
+    amplify.ok("signOut")
+
+    # Choice-based sign-in (USER_AUTH) with an emailed code and no password, for a user without MFA.
+    other = "lee@amplify.example"
+    make_user(idp, pool_id, "lee", other)
+    options = {"authFlowType": "USER_AUTH", "preferredChallenge": "EMAIL_OTP"}
+    challenged = amplify.ok("signIn", {"username": "lee", "options": options})
+    assert challenged["nextStep"]["signInStep"] == "CONFIRM_SIGN_IN_WITH_EMAIL_CODE"
+    # Cognito's passwordless email codes have eight digits.
+    match = re.search(r"\b(\d{8})\b", body_text(mail.wait_for(other)))
+    assert match is not None
+    wrong = amplify.call("confirmSignIn", {"challengeResponse": "0" * 8 if match.group(1) != "0" * 8 else "1" * 8})
+    assert (wrong["ok"], wrong["name"]) == (False, "CodeMismatchException")
+    done = amplify.ok("confirmSignIn", {"challengeResponse": match.group(1)})
+    assert done == {"isSignedIn": True, "nextStep": {"signInStep": "DONE"}}
+    session = amplify.ok("fetchAuthSession")
+    claims = verified_id_token(gatehouse, pool_id, client_id, session["tokens"]["idToken"]["token"])
+    assert (claims["cognito:username"], claims["email"]) == ("lee", other)
+    assert amplify.ok("getCurrentUser")["signInDetails"]["authFlowType"] == "USER_AUTH"

@@ -4,8 +4,8 @@
 //
 // Each stdin line is {"op": <name>, "input": <object>}; each answer is one stdout line "@@" + JSON:
 // {"ok": true, "result": ...} or {"ok": false, "name": <error name>, "message": <error message>}.
-// "configure" passes its input to Amplify.configure; every other op is the aws-amplify/auth function of that
-// name, called with its input. One process keeps Amplify's in-memory state (tokens, a sign-in in progress)
+// "configure" passes its input to Amplify.configure; "storedRefreshToken" reads Amplify's stored refresh token;
+// every other op is the aws-amplify/auth function of that name, called with its input. One process keeps Amplify's in-memory state (tokens, a sign-in in progress)
 // across calls, as a browser tab would. Node 20 has no window.localStorage; Amplify falls back to its own
 // in-memory storage by itself. One browser global is needed: Amplify names a new device (ConfirmDevice's
 // DeviceName) from navigator.userAgent, and Node 20 has no navigator (Node 21+ has one, with this userAgent);
@@ -18,6 +18,7 @@ if (typeof globalThis.navigator === "undefined") {
 }
 const { Amplify } = require("aws-amplify");
 const auth = require("aws-amplify/auth");
+const { defaultStorage } = require("aws-amplify/utils");
 
 function reply(value) {
   process.stdout.write("@@" + JSON.stringify(value) + "\n");
@@ -45,6 +46,13 @@ async function run(op, input) {
   if (op === "configure") {
     Amplify.configure(input);
     return null;
+  }
+  if (op === "storedRefreshToken") {
+    // What Amplify keeps under Cognito's key names (never returned by fetchAuthSession): the test checks
+    // at Gatehouse that sign-out revoked it.
+    const prefix = `CognitoIdentityServiceProvider.${input.clientId}`;
+    const username = await defaultStorage.getItem(`${prefix}.LastAuthUser`);
+    return await defaultStorage.getItem(`${prefix}.${username}.refreshToken`);
   }
   if (typeof auth[op] !== "function") throw new Error(`no such aws-amplify/auth function: ${op}`);
   const result = await auth[op](input);
