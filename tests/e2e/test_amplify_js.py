@@ -370,12 +370,17 @@ def test_identity_pool_credentials_for_guests_and_signed_in_users(
 ) -> None:
     pool_id, client_id = make_pool(idp, "amplify-identity")
     make_user(idp, pool_id, "eve", "eve@amplify.example")
+    make_user(idp, pool_id, "zed", "zed@amplify.example")
     ci = gatehouse.client("cognito-identity")
     iam = gatehouse.client("iam")
+    # The identity pool names the user pool as AWS does (as a pool moved from AWS would); Amplify's Logins key is
+    # the ID token's issuer without its scheme (127.0.0.1:<port>/<pool>), and Gatehouse's pool answers to both.
     identity_pool_id = ci.create_identity_pool(
         IdentityPoolName="amplify",
         AllowUnauthenticatedIdentities=True,
-        CognitoIdentityProviders=[{"ProviderName": f"127.0.0.1:{gatehouse.port}/{pool_id}", "ClientId": client_id}],
+        CognitoIdentityProviders=[
+            {"ProviderName": f"cognito-idp.{REGION}.amazonaws.com/{pool_id}", "ClientId": client_id}
+        ],
     )["IdentityPoolId"]
     roles = {}
     for kind in ("authenticated", "unauthenticated"):
@@ -386,15 +391,18 @@ def test_identity_pool_credentials_for_guests_and_signed_in_users(
     read = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
     iam.put_role_policy(RoleName="amplify-authenticated", PolicyName="read", PolicyDocument=json.dumps(read))
     ci.set_identity_pool_roles(IdentityPoolId=identity_pool_id, Roles=roles)
-    configure(
-        amplify,
-        gatehouse,
-        pool_id,
-        client_id,
-        identityPoolId=identity_pool_id,
-        identityPoolEndpoint=gatehouse.url,
-        allowGuestAccess=True,
-    )
+    # Configured as an Amplify Gen 2 app is, from amplify_outputs.json, plus the endpoints.
+    outputs = {
+        "version": "1.3",
+        "auth": {
+            "aws_region": REGION,
+            "user_pool_id": pool_id,
+            "user_pool_client_id": client_id,
+            "identity_pool_id": identity_pool_id,
+            "unauthenticated_identities_enabled": True,
+        },
+    }
+    amplify.ok("configureFromOutputs", {"outputs": outputs, "endpoint": gatehouse.url})
 
     guest = amplify.ok("fetchAuthSession")
     assert guest["tokens"] is None and guest["identityId"].startswith(f"{REGION}:")
@@ -406,6 +414,9 @@ def test_identity_pool_credentials_for_guests_and_signed_in_users(
 
     amplify.ok("signIn", {"username": "eve", "password": PASSWORD})
     signed_in = amplify.ok("fetchAuthSession")
+    # Amplify asks for credentials for its guest identity with the user's login: as in Cognito, the guest
+    # identity becomes the user's.
+    assert signed_in["identityId"] == guest["identityId"]
     assert signed_in["tokens"] is not None and signed_in["credentials"]["sessionToken"]
     answer = verify(gatehouse, signed_in["credentials"])
     assert answer.status_code == 200, answer.text
@@ -429,6 +440,16 @@ def test_identity_pool_credentials_for_guests_and_signed_in_users(
     # Hostile: the same credentials with a forged secret are refused by the verifier.
     forged = verify(gatehouse, signed_in["credentials"], secret="x" * 40)
     assert forged.status_code == 403 and forged.json()["__type"] == "SignatureDoesNotMatch"
+
+    # Another user on the same browser after sign-out gets an identity of their own, never eve's.
+    amplify.ok("signOut")
+    after = amplify.ok("fetchAuthSession")
+    assert after["tokens"] is None and after["identityId"] != signed_in["identityId"]
+    amplify.ok("signIn", {"username": "zed", "password": PASSWORD})
+    other = amplify.ok("fetchAuthSession")
+    assert other["identityId"] not in {signed_in["identityId"], None}
+    answer = verify(gatehouse, other["credentials"])
+    assert answer.status_code == 200 and answer.json()["Principal"]["IdentityId"] == other["identityId"]
 
 
 def test_auto_sign_in_after_confirmation_and_token_refresh(
@@ -687,3 +708,38 @@ def test_email_codes_as_second_factor_and_as_passwordless_sign_in(
     claims = verified_id_token(gatehouse, pool_id, client_id, session["tokens"]["idToken"]["token"])
     assert (claims["cognito:username"], claims["email"]) == ("lee", other)
     assert amplify.ok("getCurrentUser")["signInDetails"]["authFlowType"] == "USER_AUTH"
+
+
+def test_a_client_with_a_secret_is_refused_and_codes_can_be_resent(
+    amplify: Amplify, gatehouse: GatehouseServer, mail: MailServer, idp: Any
+) -> None:
+    """Amplify never sends SECRET_HASH: an app client with a secret refuses it exactly as Cognito does, so a
+    deployment gives Amplify apps a public client."""
+    pool_id, _ = make_pool(idp, "amplify-secret")
+    make_user(idp, pool_id, "max", "max@amplify.example")
+    secret_client = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="server", GenerateSecret=True, ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    configure(amplify, gatehouse, pool_id, secret_client)
+    refused = amplify.call("signIn", {"username": "max", "password": PASSWORD})
+    assert refused == {
+        "ok": False,
+        "name": "NotAuthorizedException",
+        "message": f"Client {secret_client} is configured with secret but SECRET_HASH was not received",
+    }
+    signed_up = amplify.call("signUp", {"username": "nat", "password": PASSWORD})
+    assert (signed_up["ok"], signed_up["name"]) == (False, "NotAuthorizedException")
+    assert [u["Username"] for u in idp.list_users(UserPoolId=pool_id)["Users"]] == ["max"]
+
+    # resendSignUpCode (ResendConfirmationCode) on a public client: a second code, which confirms the user.
+    pool_two, client_id = make_pool(idp, "amplify-resend")
+    configure(amplify, gatehouse, pool_two, client_id)
+    email = "ora@amplify.example"
+    amplify.ok("signUp", {"username": "ora", "password": PASSWORD, "options": {"userAttributes": {"email": email}}})
+    mail.wait_for(email)
+    assert idp.admin_get_user(UserPoolId=pool_two, Username="ora")["UserStatus"] == "UNCONFIRMED"
+    resent = amplify.ok("resendSignUpCode", {"username": "ora"})
+    assert resent["deliveryMedium"] == "EMAIL" and resent["attributeName"] == "email"
+    second = code_in(mail.wait_for(email, count=2))
+    assert amplify.ok("confirmSignUp", {"username": "ora", "confirmationCode": second})["isSignUpComplete"] is True
+    assert idp.admin_get_user(UserPoolId=pool_two, Username="ora")["UserStatus"] == "CONFIRMED"

@@ -4,7 +4,8 @@
 //
 // Each stdin line is {"op": <name>, "input": <object>}; each answer is one stdout line "@@" + JSON:
 // {"ok": true, "result": ...} or {"ok": false, "name": <error name>, "message": <error message>}.
-// "configure" passes its input to Amplify.configure; "storedRefreshToken" reads Amplify's stored refresh token;
+// "configure" passes its input to Amplify.configure ("configureFromOutputs": an amplify_outputs.json and the
+// endpoint to add to it); "storedRefreshToken" reads Amplify's stored refresh token;
 // every other op is the aws-amplify/auth function of that name, called with its input. One process keeps Amplify's in-memory state (tokens, a sign-in in progress)
 // across calls, as a browser tab would. Node 20 has no window.localStorage; Amplify falls back to its own
 // in-memory storage by itself. One browser global is needed: Amplify names a new device (ConfirmDevice's
@@ -18,7 +19,7 @@ if (typeof globalThis.navigator === "undefined") {
 }
 const { Amplify } = require("aws-amplify");
 const auth = require("aws-amplify/auth");
-const { defaultStorage } = require("aws-amplify/utils");
+const { defaultStorage, parseAmplifyConfig } = require("aws-amplify/utils");
 
 function reply(value) {
   process.stdout.write("@@" + JSON.stringify(value) + "\n");
@@ -45,6 +46,14 @@ function session(s) {
 async function run(op, input) {
   if (op === "configure") {
     Amplify.configure(input);
+    return null;
+  }
+  if (op === "configureFromOutputs") {
+    // An amplify_outputs.json (Amplify Gen 2) has no endpoint fields: parse it, then add them.
+    const config = parseAmplifyConfig(input.outputs);
+    config.Auth.Cognito.userPoolEndpoint = input.endpoint;
+    config.Auth.Cognito.identityPoolEndpoint = input.endpoint;
+    Amplify.configure(config);
     return null;
   }
   if (op === "storedRefreshToken") {
