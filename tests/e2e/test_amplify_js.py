@@ -1,12 +1,17 @@
 """AWS Amplify JS v6 (``aws-amplify/auth``) against Gatehouse, unchanged but for its endpoint options.
 
-Amplify is configured with ``Auth.Cognito.userPoolEndpoint`` (and ``identityPoolEndpoint`` for the identity
-pool) set to the Gatehouse server; nothing else differs from a configuration for AWS. One node process per
-test (tests/e2e/js/amplify_driver.js) keeps Amplify's state across calls, as a browser tab would; the test
-reads the mailed codes from a real SMTP server, computes TOTP codes with pyotp, checks ID tokens against the
-pool's JWKS, and checks with boto3 and ``POST /gatehouse/verify`` what Amplify's calls did. Covered: sign-up,
-confirmation, USER_SRP_AUTH sign-in (Amplify's default), session, attributes, global sign-out, TOTP set-up and
-sign-in, password reset, a wrong password, and identity pool credentials for guests and signed-in users.
+Amplify is configured with ``Auth.Cognito.userPoolEndpoint`` and ``identityPoolEndpoint`` set to the Gatehouse
+server (also when the rest comes from an amplify_outputs.json, which has no endpoint fields); nothing else
+differs from a configuration for AWS. One node process per test (tests/e2e/js/amplify_driver.js) keeps
+Amplify's state across calls, as a browser tab would; the test reads the mailed codes from a real SMTP server,
+computes TOTP codes with pyotp, checks ID tokens against the pool's JWKS, and checks with boto3 and
+``POST /gatehouse/verify`` what Amplify's calls did. Covered: sign-up (with auto sign-in, resent codes),
+confirmation, USER_SRP_AUTH sign-in (Amplify's default), USER_PASSWORD_AUTH and USER_AUTH, session and token
+refresh, attributes (an email change with its code), password change, deleteUser, sign-out (local: RevokeToken;
+global) revoking the tokens, TOTP set-up while signing in and after, email MFA, passwordless email codes,
+remembered devices standing in for MFA, NEW_PASSWORD_REQUIRED, password reset, a wrong password, hidden user
+existence, secret clients, and identity pool credentials for guests and signed-in users. Hostile answers
+(wrong codes and passwords, a replayed TOTP code, forged credentials) get Cognito's errors and change nothing.
 """
 
 from __future__ import annotations
