@@ -9,7 +9,7 @@ computes TOTP codes with pyotp, checks ID tokens against the pool's JWKS, and ch
 confirmation, USER_SRP_AUTH sign-in (Amplify's default), USER_PASSWORD_AUTH and USER_AUTH, session and token
 refresh, attributes (an email change with its code), password change, deleteUser, sign-out (local: RevokeToken;
 global) revoking the tokens, TOTP set-up while signing in and after, email MFA, passwordless email codes,
-remembered devices standing in for MFA, NEW_PASSWORD_REQUIRED, password reset, a wrong password, hidden user
+SMS MFA chosen among several factors, remembered devices standing in for MFA, NEW_PASSWORD_REQUIRED, password reset, a wrong password, hidden user
 existence, secret clients, and identity pool credentials for guests and signed-in users. Hostile answers
 (wrong codes and passwords, a replayed TOTP code, forged credentials) get Cognito's errors and change nothing.
 """
@@ -38,6 +38,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.e2e.aws_support import ACCOUNT, aws_client, identity_trust
+from tests.e2e.mfa_support import sms_code
 from tests.support import REGION, GatehouseServer, MailServer, body_text, code_in
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -748,3 +749,42 @@ def test_a_client_with_a_secret_is_refused_and_codes_can_be_resent(
     second = code_in(mail.wait_for(email, count=2))
     assert amplify.ok("confirmSignUp", {"username": "ora", "confirmationCode": second})["isSignUpComplete"] is True
     assert idp.admin_get_user(UserPoolId=pool_two, Username="ora")["UserStatus"] == "CONFIRMED"
+
+
+def test_sms_mfa_chosen_among_several_factors(amplify: Amplify, gatehouse: GatehouseServer, idp: Any) -> None:
+    pool_id, client_id = make_pool(idp, "amplify-sms")
+    idp.set_user_pool_mfa_config(
+        UserPoolId=pool_id,
+        MfaConfiguration="OPTIONAL",
+        SmsMfaConfiguration={"SmsAuthenticationMessage": "Your sign-in code is {####}"},
+        SoftwareTokenMfaConfiguration={"Enabled": True},
+    )
+    phone = "+15550100123"
+    make_user(idp, pool_id, "pia", "pia@amplify.example")
+    idp.admin_update_user_attributes(
+        UserPoolId=pool_id,
+        Username="pia",
+        UserAttributes=[{"Name": "phone_number", "Value": phone}, {"Name": "phone_number_verified", "Value": "true"}],
+    )
+    configure(amplify, gatehouse, pool_id, client_id)
+    assert amplify.ok("signIn", {"username": "pia", "password": PASSWORD})["isSignedIn"] is True
+    secret = amplify.ok("setUpTOTP")["sharedSecret"]
+    step = settled_step()
+    amplify.ok("verifyTOTPSetup", {"code": code_at(secret, step)})
+    # Both factors on, neither preferred: Cognito's SELECT_MFA_TYPE.
+    amplify.ok("updateMFAPreference", {"sms": "ENABLED", "totp": "ENABLED"})
+    assert amplify.ok("fetchMFAPreference") == {"enabled": ["SMS", "TOTP"]}
+    amplify.ok("signOut")
+
+    chooser = amplify.ok("signIn", {"username": "pia", "password": PASSWORD})
+    assert chooser["nextStep"]["signInStep"] == "CONTINUE_SIGN_IN_WITH_MFA_SELECTION"
+    assert sorted(chooser["nextStep"]["allowedMFATypes"]) == ["SMS", "TOTP"]
+    texted = amplify.ok("confirmSignIn", {"challengeResponse": "SMS"})
+    assert texted["nextStep"]["signInStep"] == "CONFIRM_SIGN_IN_WITH_SMS_CODE"
+    assert texted["nextStep"]["codeDeliveryDetails"]["deliveryMedium"] == "SMS"
+    code = sms_code(gatehouse, phone, 1)
+    wrong = amplify.call("confirmSignIn", {"challengeResponse": "000000" if code != "000000" else "111111"})
+    assert (wrong["ok"], wrong["name"]) == (False, "CodeMismatchException")
+    done = amplify.ok("confirmSignIn", {"challengeResponse": code})
+    assert done == {"isSignedIn": True, "nextStep": {"signInStep": "DONE"}}
+    assert amplify.ok("getCurrentUser")["username"] == "pia"
