@@ -8,10 +8,11 @@ computes TOTP codes with pyotp, checks ID tokens against the pool's JWKS, and ch
 ``POST /gatehouse/verify`` what Amplify's calls did. Covered: sign-up (with auto sign-in, resent codes),
 confirmation, USER_SRP_AUTH sign-in (Amplify's default), USER_PASSWORD_AUTH and USER_AUTH, session and token
 refresh, attributes (an email change with its code), password change, deleteUser, sign-out (local: RevokeToken;
-global) revoking the tokens, TOTP set-up while signing in and after, email MFA, passwordless email codes,
-SMS MFA chosen among several factors, remembered devices standing in for MFA, NEW_PASSWORD_REQUIRED, password reset, a wrong password, hidden user
-existence, secret clients, and identity pool credentials for guests and signed-in users. Hostile answers
-(wrong codes and passwords, a replayed TOTP code, forged credentials) get Cognito's errors and change nothing.
+global) revoking the tokens, TOTP set-up while signing in and after, email MFA, SMS MFA chosen among several
+factors, passwordless email codes, remembered devices standing in for MFA, NEW_PASSWORD_REQUIRED, password
+reset, a wrong password, hidden user existence, secret clients, and identity pool credentials for guests and
+signed-in users. Hostile answers (wrong codes and passwords, a replayed TOTP code, forged credentials) get
+Cognito's errors and change nothing.
 """
 
 from __future__ import annotations
