@@ -773,9 +773,22 @@ class UserService:
             if attempts >= MAX_CODE_ATTEMPTS:
                 raise LimitExceededException()
             raise CodeMismatchException()
-        if consume and not await self._store.consume_code(pool.id, user.username_key, purpose, expected):
-            raise ExpiredCodeException()
+        if consume:
+            await self.consume_code(pool, user, purpose, expected)
         return record
+
+    async def consume_code(self, pool: PoolView, user: UserRecord, purpose: str, code_hash: str) -> None:
+        """Use the code up, unless another answer did first (ExpiredCodeException) or wrong guesses racing this
+        one reached the attempt limit meanwhile (LimitExceededException): the limit is checked in the same
+        atomic step as the use, so concurrent guesses cannot try more than MAX_CODE_ATTEMPTS codes."""
+        if await self._store.consume_code(
+            pool.id, user.username_key, purpose, code_hash, max_attempts=MAX_CODE_ATTEMPTS
+        ):
+            return
+        record = await self._store.get_code(pool.id, user.username_key, purpose)
+        if record is not None and record.code_hash == code_hash and record.attempts >= MAX_CODE_ATTEMPTS:
+            raise LimitExceededException()
+        raise ExpiredCodeException()
 
     # --- confirmation -----------------------------------------------------------------------------------
 
@@ -804,8 +817,7 @@ class UserService:
         )
         if not force_alias_creation:
             await self._check_aliases_free(pool, user, wanted)
-        if not await self._store.consume_code(pool.id, user.username_key, "sign_up", record.code_hash):
-            raise ExpiredCodeException()
+        await self.consume_code(pool, user, "sign_up", record.code_hash)
 
         async def confirm(u: UserRecord) -> None:
             u.status = CONFIRMED
@@ -1193,8 +1205,7 @@ class UserService:
         # a guess is the current (or a previous) password, with no code and no attempt counted.
         record = await self._check_code(pool, user, "forgot_password", code, consume=False)
         await self._check_history(pool, user, password)
-        if not await self._store.consume_code(pool.id, user.username_key, "forgot_password", record.code_hash):
-            raise ExpiredCodeException()
+        await self.consume_code(pool, user, "forgot_password", record.code_hash)
         user = await self.set_password(pool, user, password, permanent=True, check_history=False)
         self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="forgot_password")
         log.info("password.reset", pool=pool.id, username=user.username)

@@ -501,8 +501,11 @@ class Store(Protocol):
         ...
 
     async def get_code(self, pool_id: str, username_key: str, purpose: str) -> CodeRecord | None: ...
-    async def consume_code(self, pool_id: str, username_key: str, purpose: str, code_hash: str) -> bool:
-        """Delete the code if its hash matches; True for exactly one of any concurrent callers."""
+    async def consume_code(
+        self, pool_id: str, username_key: str, purpose: str, code_hash: str, *, max_attempts: int | None = None
+    ) -> bool:
+        """Delete the code if its hash matches (and, with ``max_attempts``, if fewer failed attempts than that
+        are counted on it, checked in the same atomic step); True for exactly one of any concurrent callers."""
         ...
 
     async def count_code_attempt(self, pool_id: str, username_key: str, purpose: str) -> int:

@@ -1298,12 +1298,23 @@ class SqliteStore:
     async def get_code(self, pool_id: str, username_key: str, purpose: str) -> CodeRecord | None:
         return await self._fetch_one(_GET_CODE, (pool_id, username_key, purpose), _code)
 
-    async def consume_code(self, pool_id: str, username_key: str, purpose: str, code_hash: str) -> bool:
+    async def consume_code(
+        self, pool_id: str, username_key: str, purpose: str, code_hash: str, *, max_attempts: int | None = None
+    ) -> bool:
         # The hash is part of the DELETE's WHERE: of concurrent callers, only the one that deletes the row wins.
-        rows = await self._fetch(
-            "DELETE FROM codes WHERE pool_id = ? AND username_key = ? AND purpose = ? AND code_hash = ? RETURNING 1",
-            (pool_id, username_key, purpose, code_hash),
-        )
+        # So is the attempt count: wrong guesses counted after the caller read the code still stop it.
+        if max_attempts is None:
+            rows = await self._fetch(
+                "DELETE FROM codes WHERE pool_id = ? AND username_key = ? AND purpose = ? AND code_hash = ? "
+                "RETURNING 1",
+                (pool_id, username_key, purpose, code_hash),
+            )
+        else:
+            rows = await self._fetch(
+                "DELETE FROM codes WHERE pool_id = ? AND username_key = ? AND purpose = ? AND code_hash = ? "
+                "AND attempts < ? RETURNING 1",
+                (pool_id, username_key, purpose, code_hash, max_attempts),
+            )
         return bool(rows)
 
     async def count_code_attempt(self, pool_id: str, username_key: str, purpose: str) -> int:

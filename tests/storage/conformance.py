@@ -863,6 +863,32 @@ class StoreConformance:
         assert results.count(True) == 1
         assert results.count(False) == RACERS - 1
 
+    async def test_consume_code_below_the_attempt_limit_only(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.put_code(make_code("alice"))
+        assert await store.count_code_attempt(POOL, "alice", "signup") == 1
+        assert await store.count_code_attempt(POOL, "alice", "signup") == 2
+        assert await store.consume_code(POOL, "alice", "signup", "hash-1", max_attempts=2) is False
+        assert await store.get_code(POOL, "alice", "signup") is not None  # refused: the code stays, counted
+        assert await store.consume_code(POOL, "alice", "signup", "hash-1", max_attempts=3) is True
+        assert await store.get_code(POOL, "alice", "signup") is None
+
+    async def test_concurrent_guesses_and_a_limited_consumer(self, store: Store) -> None:
+        # A right answer racing wrong ones wins only if fewer than the limit were counted before it.
+        await store.create_pool(make_pool())
+        await store.put_code(make_code("alice", attempts=4))
+        calls: list[Awaitable[object]] = [store.count_code_attempt(POOL, "alice", "signup") for _ in range(RACERS)]
+        calls.append(store.consume_code(POOL, "alice", "signup", "hash-1", max_attempts=5))
+        results = await outcomes(calls)
+        counts, consumed = results[:-1], results[-1]
+        if consumed is True:  # it came first: every count found no code
+            assert counts == [0] * RACERS
+            assert await store.get_code(POOL, "alice", "signup") is None
+        else:
+            assert consumed is False
+            stored = await store.get_code(POOL, "alice", "signup")
+            assert stored is not None and stored.attempts == 4 + RACERS
+
     async def test_count_code_attempt(self, store: Store) -> None:
         await store.create_pool(make_pool())
         assert await store.count_code_attempt(POOL, "alice", "signup") == 0

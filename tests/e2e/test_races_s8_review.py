@@ -1,0 +1,200 @@
+"""Races between concurrent requests, against a real ``gatehouse serve --workers 2`` on one SQLite store.
+
+Each test fires many requests at once (``asyncio.gather`` over aiohttp, a fresh connection each, so both worker
+processes take part) and checks an invariant that a sequential client could never break:
+
+* one-time codes (ConfirmSignUp, ConfirmForgotPassword, VerifyUserAttribute) allow MAX_CODE_ATTEMPTS wrong
+  guesses: a right code racing a burst of wrong ones must not be accepted once the wrong ones used the limit up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.support import GatehouseServer, MailServer, code_in
+
+PASSWORD = "Races-review-Pass-1"
+IDP = "AWSCognitoIdentityProviderService"
+MAX_CODE_ATTEMPTS = 5  # gateway/services/users.py
+ROUNDS = 4
+BURST = 30
+
+
+@pytest.fixture(scope="module")
+def gatehouse(tmp_path_factory: pytest.TempPathFactory, mail: MailServer) -> Iterator[GatehouseServer]:
+    data_dir: Path = tmp_path_factory.mktemp("races-review") / "data"
+    # The per-user code send limit is not what these tests are about: set high enough for their rounds.
+    config = f"""version: 1
+server:
+  smtp: {{host: 127.0.0.1, port: {mail.port}}}
+  code_send_limits: {{max_codes: 100, window_seconds: 60}}
+pools: []
+"""
+    server = GatehouseServer(data_dir, config=config, workers=2)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def pool(idp: Any) -> tuple[str, str]:
+    pool_id = idp.create_user_pool(
+        PoolName="races", AutoVerifiedAttributes=["email"], AliasAttributes=["email", "preferred_username"]
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="app",
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+    return pool_id, client_id
+
+
+async def _call(session: aiohttp.ClientSession, url: str, operation: str, params: dict[str, Any]) -> tuple[int, str]:
+    """One unsigned JSON call: its status and ``__type`` ("ok" for a success)."""
+    headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"{IDP}.{operation}"}
+    async with session.post(url + "/", data=json.dumps(params), headers=headers) as response:
+        body = await response.json(content_type=None)
+        return response.status, str(body.get("__type", "ok"))
+
+
+def _burst(url: str, calls: list[tuple[str, dict[str, Any]]]) -> list[tuple[int, str]]:
+    """All ``calls`` at once, each on its own connection (so the kernel spreads them over the workers)."""
+
+    async def run() -> list[tuple[int, str]]:
+        connector = aiohttp.TCPConnector(limit=len(calls), force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            return list(await asyncio.gather(*(_call(session, url, op, params) for op, params in calls)))
+
+    return asyncio.run(run())
+
+
+def _other_codes(code: str, count: int) -> list[str]:
+    return [f"{(int(code) + i) % 1_000_000:06d}" for i in range(1, count + 1)]
+
+
+def _race_right_code_against_wrong_ones(
+    url: str, operation: str, params: dict[str, Any], field: str, code: str
+) -> tuple[list[tuple[int, str]], tuple[int, str]]:
+    """MAX_CODE_ATTEMPTS - 1 wrong guesses one by one, then BURST wrong ones and the right one at once."""
+    wrong = _other_codes(code, BURST)
+    for guess in wrong[: MAX_CODE_ATTEMPTS - 1]:
+        assert _burst(url, [(operation, {**params, field: guess})]) == [(400, "CodeMismatchException")]
+    answers = _burst(
+        url, [(operation, {**params, field: guess}) for guess in wrong] + [(operation, {**params, field: code})]
+    )
+    return answers[:-1], answers[-1]
+
+
+def _check_one_more_guess_only(wrong: list[tuple[int, str]], right: tuple[int, str]) -> bool:
+    """With one attempt left, either the right code came first (and no wrong guess was counted before it:
+    none hit the limit) or a wrong one did and the right code is refused. True when the right code won."""
+    for status, kind in wrong:
+        assert status == 400 and kind in ("CodeMismatchException", "ExpiredCodeException", "LimitExceededException")
+    limited = sum(kind == "LimitExceededException" for _, kind in wrong)
+    if right == (200, "ok"):
+        assert limited == 0, f"accepted after {limited} racing wrong guesses reached the attempt limit"
+        return True
+    assert right == (400, "LimitExceededException")
+    assert limited >= 1
+    return False
+
+
+def test_confirm_sign_up_code_guesses_racing_the_right_one_stay_limited(
+    gatehouse: GatehouseServer, idp: Any, mail: MailServer, pool: tuple[str, str]
+) -> None:
+    pool_id, client_id = pool
+    for round_ in range(ROUNDS):
+        username = f"signup-{round_}"
+        address = f"{username}@example.com"
+        status, _ = _burst(
+            gatehouse.url,
+            [
+                (
+                    "SignUp",
+                    {
+                        "ClientId": client_id,
+                        "Username": username,
+                        "Password": PASSWORD,
+                        "UserAttributes": [{"Name": "email", "Value": address}],
+                    },
+                )
+            ],
+        )[0]
+        assert status == 200
+        code = code_in(mail.wait_for(address))
+        params = {"ClientId": client_id, "Username": username}
+        wrong, right = _race_right_code_against_wrong_ones(
+            gatehouse.url, "ConfirmSignUp", params, "ConfirmationCode", code
+        )
+        confirmed = _check_one_more_guess_only(wrong, right)
+        user = idp.admin_get_user(UserPoolId=pool_id, Username=username)
+        assert user["UserStatus"] == ("CONFIRMED" if confirmed else "UNCONFIRMED")
+
+
+def test_confirm_forgot_password_guesses_racing_the_right_one_stay_limited(
+    gatehouse: GatehouseServer, idp: Any, mail: MailServer, pool: tuple[str, str]
+) -> None:
+    pool_id, client_id = pool
+    new_password = "Races-review-New-2"
+    for round_ in range(ROUNDS):
+        username = f"forgot-{round_}"
+        address = f"{username}@example.com"
+        idp.admin_create_user(
+            UserPoolId=pool_id,
+            Username=username,
+            MessageAction="SUPPRESS",
+            UserAttributes=[{"Name": "email", "Value": address}, {"Name": "email_verified", "Value": "true"}],
+        )
+        idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=PASSWORD, Permanent=True)
+        assert _burst(gatehouse.url, [("ForgotPassword", {"ClientId": client_id, "Username": username})])[0][0] == 200
+        code = code_in(mail.wait_for(address))
+        params = {"ClientId": client_id, "Username": username, "Password": new_password}
+        wrong, right = _race_right_code_against_wrong_ones(
+            gatehouse.url, "ConfirmForgotPassword", params, "ConfirmationCode", code
+        )
+        reset = _check_one_more_guess_only(wrong, right)
+        sign_in = {
+            "ClientId": client_id,
+            "AuthFlow": "USER_PASSWORD_AUTH",
+            "AuthParameters": {"USERNAME": username, "PASSWORD": new_password if reset else PASSWORD},
+        }
+        assert _burst(gatehouse.url, [("InitiateAuth", sign_in)]) == [(200, "ok")]
+
+
+def test_verify_user_attribute_guesses_racing_the_right_one_stay_limited(
+    gatehouse: GatehouseServer, idp: Any, mail: MailServer, pool: tuple[str, str]
+) -> None:
+    pool_id, client_id = pool
+    for round_ in range(ROUNDS):
+        username = f"verify-{round_}"
+        address = f"{username}@example.com"
+        idp.admin_create_user(
+            UserPoolId=pool_id,
+            Username=username,
+            MessageAction="SUPPRESS",
+            UserAttributes=[{"Name": "email", "Value": address}],
+        )
+        idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=PASSWORD, Permanent=True)
+        token = gatehouse.client(signed=False).initiate_auth(
+            ClientId=client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD},
+        )["AuthenticationResult"]["AccessToken"]
+        asked = _burst(
+            gatehouse.url, [("GetUserAttributeVerificationCode", {"AccessToken": token, "AttributeName": "email"})]
+        )
+        assert asked == [(200, "ok")]
+        code = code_in(mail.wait_for(address))
+        params = {"AccessToken": token, "AttributeName": "email"}
+        wrong, right = _race_right_code_against_wrong_ones(gatehouse.url, "VerifyUserAttribute", params, "Code", code)
+        verified = _check_one_more_guess_only(wrong, right)
+        attributes = idp.admin_get_user(UserPoolId=pool_id, Username=username)["UserAttributes"]
+        flag = {a["Name"]: a["Value"] for a in attributes}.get("email_verified", "false")
+        assert flag == ("true" if verified else "false")
