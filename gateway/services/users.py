@@ -319,8 +319,15 @@ class UserService:
         return new_sub()
 
     async def _insert(self, pool: PoolView, user: UserRecord) -> None:
+        # The store re-checks, atomically with the insert, what _check_no_nickname and
+        # _check_nickname_is_no_username read before: a username and another user's preferred_username
+        # written at once must not both be taken.
+        free_aliases: list[tuple[str, str]] = []
+        if "preferred_username" in pool.alias_attributes:
+            free_aliases.append(("preferred_username", _alias_value("preferred_username", user.username)))
+        free_usernames = self._nickname_keys(pool, user.attributes)
         try:
-            await self._store.create_user(user)
+            await self._store.create_user(user, free_aliases=free_aliases, free_usernames=free_usernames)
         except AlreadyExists as exc:
             if exc.key == "username" or (exc.key.startswith("alias:") and pool.username_attributes):
                 msg = "An account with the given email already exists." if pool.username_attributes else None
@@ -527,12 +534,17 @@ class UserService:
         """AliasExistsException when the preferred_username alias being written is another user's username
         (alias values are unique in a pool, and a username is its holder's sign-in name); the user's own
         username (``username_key``) is no conflict."""
-        value = attributes.get("preferred_username")
-        if not value or "preferred_username" not in pool.alias_attributes:
-            return
-        for key in {pool.username_key(value), pool.username_key(_alias_value("preferred_username", value))}:
+        for key in self._nickname_keys(pool, attributes):
             if key != username_key and await self._store.get_user(pool.id, key) is not None:
                 raise _alias_exists("alias:preferred_username")
+
+    @staticmethod
+    def _nickname_keys(pool: PoolView, attributes: Mapping[str, str]) -> list[str]:
+        """The username keys a preferred_username alias in ``attributes`` must not be another user's."""
+        value = attributes.get("preferred_username")
+        if not value or "preferred_username" not in pool.alias_attributes:
+            return []
+        return sorted({pool.username_key(value), pool.username_key(_alias_value("preferred_username", value))})
 
     async def _aliases_held_elsewhere(self, pool: PoolView, user: UserRecord) -> dict[str, str]:
         """The email / phone aliases of ``user`` that another user holds: what ForceAliasCreation moves."""
@@ -866,13 +878,16 @@ class UserService:
 
     # --- updates ----------------------------------------------------------------------------------------
 
-    async def _update(self, pool: PoolView, user: UserRecord, change: Any) -> UserRecord:
-        """Read-modify-write with the store's optimistic version check, retried on a race."""
+    async def _update(
+        self, pool: PoolView, user: UserRecord, change: Any, *, free_usernames: Sequence[str] = ()
+    ) -> UserRecord:
+        """Read-modify-write with the store's optimistic version check, retried on a race. ``free_usernames``:
+        username keys no other user may have when the write lands (Store.update_user)."""
         for _ in range(5):
             await change(user)
             user.updated_at = time.time()
             try:
-                return await self._store.update_user(user)
+                return await self._store.update_user(user, free_usernames=free_usernames)
             except AlreadyExists as exc:
                 raise _alias_exists(exc.key) from exc
             except VersionConflict:
@@ -937,7 +952,7 @@ class UserService:
             set_pending_attributes(u, pending)
             u.aliases = self._aliases(pool, u.attributes)
 
-        user = await self._update(pool, user, change)
+        user = await self._update(pool, user, change, free_usernames=self._nickname_keys(pool, attributes))
         deliveries = []
         for attribute in changed_verifiable:
             if attribute in pool.auto_verified:

@@ -9,7 +9,7 @@ structured settings travel as JSON-compatible dicts, and every method is a singl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -445,8 +445,18 @@ class Store(Protocol):
     async def list_clients(self, pool_id: str, after: str | None, limit: int) -> Page[ClientRecord]: ...
 
     # users
-    async def create_user(self, user: UserRecord) -> None:
-        """Raises AlreadyExists("username") or AlreadyExists("alias:<attr>"); writes nothing then."""
+    async def create_user(
+        self,
+        user: UserRecord,
+        *,
+        free_aliases: Collection[tuple[str, str]] = (),
+        free_usernames: Collection[str] = (),
+    ) -> None:
+        """Raises AlreadyExists("username") or AlreadyExists("alias:<attr>"); writes nothing then. Also
+        AlreadyExists("username") when a user holds one of ``free_aliases`` ((attribute, value) pairs), and
+        AlreadyExists("alias:preferred_username") when another user has one of the username keys
+        ``free_usernames``: checked atomically with the insert, so that a username and another user's
+        preferred_username written at once cannot both be taken."""
         ...
 
     async def get_user(self, pool_id: str, username_key: str) -> UserRecord | None: ...
@@ -459,9 +469,11 @@ class Store(Protocol):
 
     async def get_user_by_sub(self, pool_id: str, sub: str) -> UserRecord | None: ...
     async def get_user_by_alias(self, pool_id: str, attribute: str, value: str) -> UserRecord | None: ...
-    async def update_user(self, user: UserRecord) -> UserRecord:
+    async def update_user(self, user: UserRecord, *, free_usernames: Collection[str] = ()) -> UserRecord:
         """Version-checked; re-writes the alias index from ``user.aliases``. Raises VersionConflict,
-        NotFound, AlreadyExists("alias:<attr>")."""
+        NotFound, AlreadyExists("alias:<attr>"); AlreadyExists("alias:preferred_username") too when a user
+        other than ``user`` has one of the username keys ``free_usernames`` (checked atomically with the
+        write, as in :meth:`create_user`)."""
         ...
 
     async def delete_user(self, pool_id: str, username_key: str) -> bool:

@@ -5,18 +5,23 @@ processes take part) and checks an invariant that a sequential client could neve
 
 * one-time codes (ConfirmSignUp, ConfirmForgotPassword, VerifyUserAttribute) allow MAX_CODE_ATTEMPTS wrong
   guesses: a right code racing a burst of wrong ones must not be accepted once the wrong ones used the limit up.
+* a username and another user's preferred_username alias are one sign-in name: written at once (a new user
+  named N, another user's preferred_username set to N), exactly one of the two calls succeeds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.support import GatehouseServer, MailServer, code_in
 
@@ -198,3 +203,76 @@ def test_verify_user_attribute_guesses_racing_the_right_one_stay_limited(
         attributes = idp.admin_get_user(UserPoolId=pool_id, Username=username)["UserAttributes"]
         flag = {a["Name"]: a["Value"] for a in attributes}.get("email_verified", "false")
         assert flag == ("true" if verified else "false")
+
+
+def _at_once(*calls: Callable[[], object]) -> list[str]:
+    """Run ``calls`` in threads released together; each one's outcome, "ok" or the error code."""
+    barrier = threading.Barrier(len(calls))
+    outcomes = [""] * len(calls)
+
+    def run(index: int, call: Callable[[], object]) -> None:
+        barrier.wait()
+        try:
+            call()
+            outcomes[index] = "ok"
+        except ClientError as error:
+            outcomes[index] = str(error.response["Error"]["Code"])
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+def _sign_in_name_holders(idp: Any, pool_id: str, name: str) -> list[str]:
+    """The users who have ``name`` as their username or as their preferred_username."""
+    holders = []
+    for user in idp.list_users(UserPoolId=pool_id)["Users"]:
+        attributes = {a["Name"]: a["Value"] for a in user["Attributes"]}
+        if name in (user["Username"], attributes.get("preferred_username")):
+            holders.append(user["Username"])
+    return holders
+
+
+def test_a_new_username_and_a_nickname_set_at_once_do_not_both_win(
+    gatehouse: GatehouseServer, idp: Any, pool: tuple[str, str]
+) -> None:
+    pool_id, _ = pool
+    idp.admin_create_user(UserPoolId=pool_id, Username="nick-holder", MessageAction="SUPPRESS")
+    clients = [gatehouse.client(), gatehouse.client()]
+    for round_ in range(8):
+        name = f"nickname-{round_}"
+        outcomes = _at_once(
+            partial(
+                clients[0].admin_update_user_attributes,
+                UserPoolId=pool_id,
+                Username="nick-holder",
+                UserAttributes=[{"Name": "preferred_username", "Value": name}],
+            ),
+            partial(clients[1].admin_create_user, UserPoolId=pool_id, Username=name, MessageAction="SUPPRESS"),
+        )
+        assert sorted(outcomes) in (["AliasExistsException", "ok"], ["UsernameExistsException", "ok"]), outcomes
+        assert len(_sign_in_name_holders(idp, pool_id, name)) == 1
+
+
+def test_two_new_users_one_named_as_the_other_nicknamed_do_not_both_win(
+    gatehouse: GatehouseServer, idp: Any, pool: tuple[str, str]
+) -> None:
+    pool_id, _ = pool
+    clients = [gatehouse.client(), gatehouse.client()]
+    for round_ in range(8):
+        name = f"twin-{round_}"
+        outcomes = _at_once(
+            partial(
+                clients[0].admin_create_user,
+                UserPoolId=pool_id,
+                Username=f"other-{round_}",
+                MessageAction="SUPPRESS",
+                UserAttributes=[{"Name": "preferred_username", "Value": name}],
+            ),
+            partial(clients[1].admin_create_user, UserPoolId=pool_id, Username=name, MessageAction="SUPPRESS"),
+        )
+        assert sorted(outcomes) in (["AliasExistsException", "ok"], ["UsernameExistsException", "ok"]), outcomes
+        assert len(_sign_in_name_holders(idp, pool_id, name)) == 1

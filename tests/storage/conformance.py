@@ -750,6 +750,44 @@ class StoreConformance:
         winner = users[results.index(None)]
         assert await store.get_user_by_alias(POOL, "email", "same@example.com") == winner
 
+    async def test_create_and_update_user_keep_usernames_and_nicknames_apart(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        nick = {"preferred_username": "bob"}
+        await store.create_user(make_user("carol", aliases=nick))
+        with pytest.raises(AlreadyExists) as taken:  # "bob" is carol's nickname: no one may be named so
+            await store.create_user(make_user("bob"), free_aliases=[("preferred_username", "bob")])
+        assert taken.value.key == "username"
+        await store.create_user(make_user("dave"))
+        with pytest.raises(AlreadyExists) as taken:  # "dave" is a username: no one may be nicknamed so
+            await store.create_user(make_user("erin", aliases={"preferred_username": "dave"}), free_usernames=["dave"])
+        assert taken.value.key == "alias:preferred_username"
+        assert await store.get_user(POOL, "bob") is None and await store.get_user(POOL, "erin") is None
+        dave = await store.get_user(POOL, "dave")
+        assert dave is not None
+        with pytest.raises(AlreadyExists) as taken:
+            await store.update_user(replace(dave, aliases={"preferred_username": "carol"}), free_usernames=["carol"])
+        assert taken.value.key == "alias:preferred_username"
+        assert await store.get_user(POOL, "dave") == dave  # nothing written
+        # A user's own username is no conflict.
+        updated = await store.update_user(
+            replace(dave, aliases={"preferred_username": "dave"}), free_usernames=["dave"]
+        )
+        assert await store.get_user_by_alias(POOL, "preferred_username", "dave") == updated
+
+    async def test_concurrent_username_and_nickname_of_one_name_have_one_winner(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        results = await outcomes(
+            [
+                store.create_user(make_user(f"nick{i}", aliases={"preferred_username": "x"}), free_usernames=["x"])
+                if i % 2
+                else store.create_user(make_user("x"), free_aliases=[("preferred_username", "x")])
+                for i in range(RACERS)
+            ]
+        )
+        assert results.count(None) == 1
+        assert all(isinstance(r, AlreadyExists) for r in results if r is not None)
+        assert await store.count_users(POOL) == 1
+
     # --- groups ---------------------------------------------------------------------------------------
 
     async def test_group_round_trip_and_taken_name(self, store: Store) -> None:
