@@ -7,6 +7,9 @@ processes take part) and checks an invariant that a sequential client could neve
   guesses: a right code racing a burst of wrong ones must not be accepted once the wrong ones used the limit up.
 * a username and another user's preferred_username alias are one sign-in name: written at once (a new user
   named N, another user's preferred_username set to N), exactly one of the two calls succeeds.
+* the lockout after five failed sign-ins holds for guesses sent at once: a burst of wrong passwords and the
+  right one is judged as if one after another, so past the fifth failure every guess, the right one included,
+  gets "Password attempts exceeded" (the right one does not sign in, nor stand out).
 """
 
 from __future__ import annotations
@@ -276,3 +279,52 @@ def test_two_new_users_one_named_as_the_other_nicknamed_do_not_both_win(
         )
         assert sorted(outcomes) in (["AliasExistsException", "ok"], ["UsernameExistsException", "ok"]), outcomes
         assert len(_sign_in_name_holders(idp, pool_id, name)) == 1
+
+
+LOCKED = "Password attempts exceeded"
+INCORRECT = "Incorrect username or password."
+
+
+async def _sign_in_answer(session: aiohttp.ClientSession, url: str, params: dict[str, Any]) -> tuple[int, str]:
+    headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"{IDP}.InitiateAuth"}
+    async with session.post(url + "/", data=json.dumps(params), headers=headers) as response:
+        body = await response.json(content_type=None)
+        return response.status, str(body.get("message") if "__type" in body else "ok")
+
+
+def test_a_burst_of_password_guesses_is_held_by_the_lockout(
+    gatehouse: GatehouseServer, idp: Any, pool: tuple[str, str]
+) -> None:
+    pool_id, client_id = pool
+    for round_ in range(3):
+        username = f"guessed-{round_}"
+        idp.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS")
+        idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=PASSWORD, Permanent=True)
+        guesses = [f"Wrong-guess-{i}-Aa" for i in range(BURST)] + [PASSWORD]
+
+        async def run(username: str = username, guesses: list[str] = guesses) -> list[tuple[int, str]]:
+            connector = aiohttp.TCPConnector(limit=len(guesses), force_close=True)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                calls = [
+                    _sign_in_answer(
+                        session,
+                        gatehouse.url,
+                        {
+                            "ClientId": client_id,
+                            "AuthFlow": "USER_PASSWORD_AUTH",
+                            "AuthParameters": {"USERNAME": username, "PASSWORD": guess},
+                        },
+                    )
+                    for guess in guesses
+                ]
+                return list(await asyncio.gather(*calls))
+
+        answers = asyncio.run(run())
+        wrong, right = answers[:-1], answers[-1]
+        assert {status for status, _ in answers} == {400}
+        assert {message for _, message in wrong} <= {INCORRECT, LOCKED}
+        judged = sum(message == INCORRECT for _, message in wrong)
+        # Five failures lock out for 1 s, each further one (once the lockout is over) for twice as long: a burst
+        # that takes a few seconds has a handful of guesses judged, not all of them.
+        assert 5 <= judged <= 9, judged
+        assert right == (400, LOCKED)
