@@ -145,8 +145,9 @@ class MfaService:
             raise CodeMismatchException("Invalid code received for user") from exc
 
     async def _update(self, pool: PoolView, user: UserRecord, change: Callable[[UserRecord], None]) -> UserRecord:
-        """Read-modify-write under the store's version check; ``change`` runs again on the fresh record."""
-        for _ in range(5):
+        """Read-modify-write under the store's version check; ``change`` runs again on the fresh record (as
+        many times as users.USER_WRITE_ATTEMPTS allows: many requests may change one user at once)."""
+        for _ in range(32):
             change(user)
             user.updated_at = time.time()
             try:

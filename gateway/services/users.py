@@ -75,6 +75,10 @@ CODE_SECONDS = {
     "forgot_password": 3600,
 }
 MAX_CODE_ATTEMPTS = 5
+# Tries of a user's read-modify-write when concurrent writes keep winning the version check: each lost try
+# means another write went through, so this many let that many requests change one user at once. Past it,
+# ConcurrentModificationException, which most user operations' models do not have: keep it out of reach.
+USER_WRITE_ATTEMPTS = 32
 # ChangePassword: wrong PreviousPassword answers allowed per window before LimitExceededException.
 MAX_CHANGE_PASSWORD_FAILURES = 5
 CHANGE_PASSWORD_WINDOW = 3600.0
@@ -883,7 +887,7 @@ class UserService:
     ) -> UserRecord:
         """Read-modify-write with the store's optimistic version check, retried on a race. ``free_usernames``:
         username keys no other user may have when the write lands (Store.update_user)."""
-        for _ in range(5):
+        for _ in range(USER_WRITE_ATTEMPTS):
             await change(user)
             user.updated_at = time.time()
             try:

@@ -10,6 +10,9 @@ processes take part) and checks an invariant that a sequential client could neve
 * the lockout after five failed sign-ins holds for guesses sent at once: a burst of wrong passwords and the
   right one is judged as if one after another, so past the fifth failure every guess, the right one included,
   gets "Password attempts exceeded" (the right one does not sign in, nor stand out).
+* many changes to one user at once (a user's own UpdateUserAttributes, SetUserMFAPreference, ChangePassword)
+  all go through, none lost, and never answer ConcurrentModificationException, which these operations'
+  models do not have.
 """
 
 from __future__ import annotations
@@ -328,3 +331,59 @@ def test_a_burst_of_password_guesses_is_held_by_the_lockout(
         # that takes a few seconds has a handful of guesses judged, not all of them.
         assert 5 <= judged <= 9, judged
         assert right == (400, LOCKED)
+
+
+MAX_CHANGE_PASSWORD_FAILURES = 5  # gateway/services/users.py
+# Standard attributes a user may write (OIDC standard claims): one each, so that every write must survive.
+STANDARD = [
+    "given_name", "family_name", "middle_name", "nickname", "profile", "picture", "website", "gender",
+    "birthdate", "zoneinfo", "locale", "address", "name",
+]  # fmt: skip
+
+
+def _access_token(gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, username: str) -> str:
+    idp.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=PASSWORD, Permanent=True)
+    token = gatehouse.client(signed=False).initiate_auth(
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD}
+    )["AuthenticationResult"]["AccessToken"]
+    assert isinstance(token, str)
+    return token
+
+
+def test_many_changes_to_one_user_at_once_all_go_through(
+    gatehouse: GatehouseServer, idp: Any, pool: tuple[str, str]
+) -> None:
+    pool_id, client_id = pool
+    token = _access_token(gatehouse, idp, pool_id, client_id, "busy")
+    values = {name: f"{name}-value" for name in STANDARD}
+    values["birthdate"] = "1990-01-02"
+    values["gender"] = "other"
+    calls = [
+        ("UpdateUserAttributes", {"AccessToken": token, "UserAttributes": [{"Name": name, "Value": value}]})
+        for name, value in values.items()
+    ] * 2
+    calls += [("SetUserMFAPreference", {"AccessToken": token, "EmailMfaSettings": {"Enabled": False}})] * 10
+    answers = _burst(gatehouse.url, calls)
+    assert answers == [(200, "ok")] * len(calls)
+    stored = idp.admin_get_user(UserPoolId=pool_id, Username="busy")["UserAttributes"]
+    assert {a["Name"]: a["Value"] for a in stored if a["Name"] in values} == values
+
+
+def test_a_burst_of_change_password_guesses_is_limited_not_refused_otherwise(
+    gatehouse: GatehouseServer, idp: Any, pool: tuple[str, str]
+) -> None:
+    pool_id, client_id = pool
+    token = _access_token(gatehouse, idp, pool_id, client_id, "changer")
+    calls = [
+        (
+            "ChangePassword",
+            {"AccessToken": token, "PreviousPassword": f"Wrong-guess-{i}-Aa", "ProposedPassword": "Races-New-Pass-3"},
+        )
+        for i in range(BURST)
+    ]
+    answers = _burst(gatehouse.url, calls)
+    assert sorted(answers) == sorted(
+        [(400, "NotAuthorizedException")] * MAX_CHANGE_PASSWORD_FAILURES
+        + [(400, "LimitExceededException")] * (BURST - MAX_CHANGE_PASSWORD_FAILURES)
+    )
