@@ -709,6 +709,16 @@ class Store(Protocol):
         forgotten keys too."""
         ...
 
+    async def touch_device(self, pool_id: str, device_key: str, authenticated_at: float, last_ip: str | None) -> bool:
+        """Records a sign-in of the device: its last_authenticated_at, and its last_ip unless ``last_ip`` is
+        None. Writes nothing else, so that a concurrent set_device_remembered is never undone. False when
+        there is no such device."""
+        ...
+
+    async def set_device_remembered(self, pool_id: str, device_key: str, remembered: bool, updated_at: float) -> bool:
+        """Sets the device's remembered status (and updated_at) only; False when there is no such device."""
+        ...
+
     # threat protection: risk configurations and auth events
     async def put_risk_configuration(self, record: RiskConfigurationRecord) -> None:
         """Insert or replace the configuration of (pool, client). Raises NotFound("pool")."""

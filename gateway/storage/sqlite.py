@@ -2026,6 +2026,21 @@ class SqliteStore:
         scope = (pool_id, username_key)
         return await self._list_page(_LIST_DEVICES, scope, after, limit, _device, lambda d: d.device_key)
 
+    async def touch_device(self, pool_id: str, device_key: str, authenticated_at: float, last_ip: str | None) -> bool:
+        rows = await self._fetch(
+            "UPDATE devices SET last_authenticated_at = ?, last_ip = COALESCE(?, last_ip) "
+            "WHERE pool_id = ? AND device_key = ? RETURNING 1",
+            (authenticated_at, last_ip, pool_id, device_key),
+        )
+        return bool(rows)
+
+    async def set_device_remembered(self, pool_id: str, device_key: str, remembered: bool, updated_at: float) -> bool:
+        rows = await self._fetch(
+            "UPDATE devices SET remembered = ?, updated_at = ? WHERE pool_id = ? AND device_key = ? RETURNING 1",
+            (int(remembered), updated_at, pool_id, device_key),
+        )
+        return bool(rows)
+
     async def forget_device(self, pool_id: str, device_key: str, forgotten_at: float) -> bool:
         async with self._transaction() as db:
             rows = list(

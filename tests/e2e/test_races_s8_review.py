@@ -13,6 +13,8 @@ processes take part) and checks an invariant that a sequential client could neve
 * many changes to one user at once (a user's own UpdateUserAttributes, SetUserMFAPreference, ChangePassword)
   all go through, none lost, and never answer ConcurrentModificationException, which these operations'
   models do not have.
+* a device's remembered status set while the device signs in (DEVICE_PASSWORD_VERIFIER answers in flight) is
+  kept: a device its user stopped remembering must not be remembered again by a sign-in's own write.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import aiohttp
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.e2e.test_devices import confirm, device_srp, send_srp_a
 from tests.support import GatehouseServer, MailServer, code_in
 
 PASSWORD = "Races-review-Pass-1"
@@ -387,3 +390,65 @@ def test_a_burst_of_change_password_guesses_is_limited_not_refused_otherwise(
         [(400, "NotAuthorizedException")] * MAX_CHANGE_PASSWORD_FAILURES
         + [(400, "LimitExceededException")] * (BURST - MAX_CHANGE_PASSWORD_FAILURES)
     )
+
+
+DEVICE_PROOFS = 12
+
+
+def _device_status(idp: Any, pool_id: str, username: str, device_key: str) -> str:
+    device = idp.admin_get_device(UserPoolId=pool_id, Username=username, DeviceKey=device_key)["Device"]
+    return str({a["Name"]: a["Value"] for a in device["DeviceAttributes"]}["dev:device_remembered_status"])
+
+
+def test_a_device_status_set_during_device_sign_ins_is_kept(gatehouse: GatehouseServer, idp: Any) -> None:
+    pool_id = idp.create_user_pool(
+        PoolName="races-devices",
+        DeviceConfiguration={"ChallengeRequiredOnNewDevice": True, "DeviceOnlyRememberedOnUserPrompt": True},
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(UserPoolId=pool_id, Username="roamer", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="roamer", Password=PASSWORD, Permanent=True)
+    public = gatehouse.client(signed=False)
+    first = public.initiate_auth(
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "roamer", "PASSWORD": PASSWORD}
+    )
+    device, _ = confirm(public, first)
+    for round_ in range(8):
+        before, target = ("remembered", "not_remembered") if round_ % 2 == 0 else ("not_remembered", "remembered")
+        idp.admin_update_device_status(
+            UserPoolId=pool_id, Username="roamer", DeviceKey=device.key, DeviceRememberedStatus=before
+        )
+        # Device sign-ins brought up to their last step: the proof, ready to send.
+        proofs = []
+        for _ in range(DEVICE_PROOFS):
+            client = gatehouse.client(signed=False)
+            step = client.initiate_auth(
+                ClientId=client_id,
+                AuthFlow="USER_PASSWORD_AUTH",
+                AuthParameters={"USERNAME": "roamer", "PASSWORD": PASSWORD, "DEVICE_KEY": device.key},
+            )
+            assert step["ChallengeName"] == "DEVICE_SRP_AUTH"
+            srp = device_srp(client, pool_id, client_id, "roamer", device)
+            challenge = send_srp_a(client, client_id, step["Session"], "roamer", device, srp)
+            proofs.append(
+                partial(
+                    client.respond_to_auth_challenge,
+                    ClientId=client_id,
+                    ChallengeName="DEVICE_PASSWORD_VERIFIER",
+                    Session=challenge["Session"],
+                    ChallengeResponses=srp.process_device_challenge(challenge["ChallengeParameters"]),
+                )
+            )
+        admin = gatehouse.client()
+        change = partial(
+            admin.admin_update_device_status,
+            UserPoolId=pool_id,
+            Username="roamer",
+            DeviceKey=device.key,
+            DeviceRememberedStatus=target,
+        )
+        outcomes = _at_once(*proofs[: DEVICE_PROOFS // 2], change, *proofs[DEVICE_PROOFS // 2 :])
+        assert outcomes == ["ok"] * (DEVICE_PROOFS + 1)
+        assert _device_status(idp, pool_id, "roamer", device.key) == target, f"round {round_}"

@@ -1711,6 +1711,35 @@ class StoreConformance:
         with pytest.raises(NotFound):
             await store.update_device(make_device("us-east-1_ffff", "alice"))
 
+    async def test_touch_device_and_set_device_remembered_write_only_their_fields(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        device = make_device("us-east-1_0d1e", "alice", last_ip="10.0.0.1")
+        await store.create_device(device)
+        assert await store.touch_device(POOL, "us-east-1_0d1e", T0 + 5, "::1") is True
+        touched = replace(device, last_authenticated_at=T0 + 5, last_ip="::1")
+        assert await store.get_device(POOL, "us-east-1_0d1e") == touched
+        assert await store.touch_device(POOL, "us-east-1_0d1e", T0 + 6, None) is True  # the address stays
+        touched = replace(touched, last_authenticated_at=T0 + 6)
+        assert await store.get_device(POOL, "us-east-1_0d1e") == touched
+        assert await store.set_device_remembered(POOL, "us-east-1_0d1e", True, T0 + 7) is True
+        assert await store.get_device(POOL, "us-east-1_0d1e") == replace(touched, remembered=True, updated_at=T0 + 7)
+        assert await store.touch_device(POOL, "us-east-1_ffff", T0, None) is False
+        assert await store.set_device_remembered(POOL, "us-east-1_ffff", True, T0) is False
+        assert await store.get_device(POOL, "us-east-1_ffff") is None
+
+    async def test_concurrent_touches_keep_a_status_set_meanwhile(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_device(make_device("us-east-1_0d1e", "alice", remembered=True))
+        calls: list[Awaitable[bool]] = [
+            store.touch_device(POOL, "us-east-1_0d1e", T0 + i, "::1") for i in range(RACERS)
+        ]
+        calls.insert(RACERS // 2, store.set_device_remembered(POOL, "us-east-1_0d1e", False, T0 + 1))
+        assert await outcomes(calls) == [True] * (RACERS + 1)
+        stored = await store.get_device(POOL, "us-east-1_0d1e")
+        assert stored is not None and stored.remembered is False
+
     async def test_device_keys_are_unique_and_need_a_user(self, store: Store) -> None:
         await store.create_pool(make_pool())
         await store.create_user(make_user("alice"))
