@@ -411,13 +411,12 @@ class AuthService:
         locked-out user is refused before the password is looked at; a wrong password counts a failure."""
         self.check_lockout(ctx, user)
         if user.password_hash is None or not await self.hasher.verify(user.password_hash, password):
-            if await self.record_failure(ctx, user):
-                raise NotAuthorizedException(LOCKED_OUT_MESSAGE)
+            await self.record_failure(ctx, user)
             raise NotAuthorizedException("Incorrect username or password.")
         # The hash takes a while, off the loop: failures racing this attempt (a burst of guesses sent at once,
         # on any process) may have started a lockout meanwhile. Judged as if it came after them, the attempt is
-        # refused as a locked-out one, right password or wrong (record_failure): otherwise a burst of guesses
-        # would all be judged, and the one right guess told apart from the others.
+        # refused as a locked-out one, right password or wrong (as record_failure does): otherwise a burst of
+        # guesses would all be judged, and the one right guess told apart from the others.
         fresh = await self.store.get_user(ctx.pool.id, user.username_key)
         if fresh is None:
             raise self.unknown_user_error(ctx)
@@ -452,16 +451,17 @@ class AuthService:
         )
         raise NotAuthorizedException(LOCKED_OUT_MESSAGE)
 
-    async def record_failure(self, ctx: AuthContext, user: UserRecord) -> bool:
+    async def record_failure(self, ctx: AuthContext, user: UserRecord) -> None:
         """Count one failed sign-in (a wrong password, SRP proof or MFA code); from the fifth on, lock out.
-        True, and nothing counted, when racing failures locked the user out since ``user`` was read: the
-        attempt falls in that lockout, which refuses it uncounted (:meth:`check_lockout`)."""
+        When failures racing this one locked the user out since ``user`` was read, the attempt falls in that
+        lockout: refused as :meth:`check_lockout` refuses it, uncounted, so that every attempt of a burst sent
+        at once gets the answer it would have got one after another (and a right guess does not stand out)."""
         await self.risk.sign_in_failed(ctx, user)
         for attempt in range(LOCKOUT_WRITE_ATTEMPTS):
             now = time.time()
             state = current_lockout(user, now) or {}
             if attempt and float(state.get("locked_until") or 0) > now:
-                return True
+                raise NotAuthorizedException(LOCKED_OUT_MESSAGE)
             failures = int(state.get("failures") or 0) + 1
             seconds = lockout_seconds(failures)
             lockout = {"failures": failures, "last_failure": now, "locked_until": now + seconds}
@@ -470,7 +470,7 @@ class AuthService:
             except VersionConflict:
                 fresh = await self.store.get_user(ctx.pool.id, user.username_key)
                 if fresh is None:
-                    return False
+                    return
                 user = fresh
                 continue
             if seconds:
@@ -482,9 +482,8 @@ class AuthService:
                     failures=failures,
                     seconds=seconds,
                 )
-            return False
+            return
         log.warning("sign_in.failure_not_counted", pool=ctx.pool.id, client=ctx.client.id, username=user.username)
-        return False
 
     async def clear_lockout(self, ctx: AuthContext, user: UserRecord) -> UserRecord:
         """A successful sign-in resets the failure count."""
