@@ -75,6 +75,7 @@ from gateway.services.users import (
 from gateway.storage.base import (
     AuthSessionRecord,
     GroupRecord,
+    NotFound,
     RefreshTokenRecord,
     Store,
     UserRecord,
@@ -467,6 +468,8 @@ class AuthService:
             lockout = {"failures": failures, "last_failure": now, "locked_until": now + seconds}
             try:
                 await self.store.update_user(dataclasses.replace(user, settings={**user.settings, "lockout": lockout}))
+            except NotFound:
+                return  # deleted meanwhile: nothing left to lock out
             except VersionConflict:
                 fresh = await self.store.get_user(ctx.pool.id, user.username_key)
                 if fresh is None:
@@ -493,6 +496,8 @@ class AuthService:
             settings = {k: v for k, v in user.settings.items() if k != "lockout"}
             try:
                 return await self.store.update_user(dataclasses.replace(user, settings=settings))
+            except NotFound:
+                raise self.unknown_user_error(ctx) from None  # deleted while signing in
             except VersionConflict:
                 fresh = await self.store.get_user(ctx.pool.id, user.username_key)
                 if fresh is None:

@@ -36,7 +36,7 @@ from gateway.errors import (
 )
 from gateway.secretbox import SecretBox, SecretBoxError
 from gateway.services.pools import PoolView
-from gateway.storage.base import Store, UserRecord, VersionConflict
+from gateway.storage.base import NotFound, Store, UserRecord, VersionConflict
 
 log = structlog.get_logger("gateway.mfa")
 
@@ -152,6 +152,8 @@ class MfaService:
             user.updated_at = time.time()
             try:
                 return await self.store.update_user(user)
+            except NotFound:  # deleted while this call ran
+                raise UserNotFoundException() from None
             except VersionConflict:
                 fresh = await self.store.get_user(pool.id, user.username_key)
                 if fresh is None:

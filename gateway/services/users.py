@@ -30,6 +30,7 @@ from gateway.errors import (
     LimitExceededException,
     NotAuthorizedException,
     PasswordHistoryPolicyViolationException,
+    ResourceNotFoundException,
     UnsupportedUserStateException,
     UsernameExistsException,
     UserNotFoundException,
@@ -56,6 +57,7 @@ from gateway.storage.base import (
     AlreadyExists,
     CodeRecord,
     GroupRecord,
+    NotFound,
     Store,
     UserRecord,
     UserSearch,
@@ -332,6 +334,8 @@ class UserService:
         free_usernames = self._nickname_keys(pool, user.attributes)
         try:
             await self._store.create_user(user, free_aliases=free_aliases, free_usernames=free_usernames)
+        except NotFound as exc:  # the pool was deleted while this call ran
+            raise ResourceNotFoundException(f"User pool {pool.id} does not exist.") from exc
         except AlreadyExists as exc:
             if exc.key == "username" or (exc.key.startswith("alias:") and pool.username_attributes):
                 msg = "An account with the given email already exists." if pool.username_attributes else None
@@ -894,6 +898,8 @@ class UserService:
                 return await self._store.update_user(user, free_usernames=free_usernames)
             except AlreadyExists as exc:
                 raise _alias_exists(exc.key) from exc
+            except NotFound:  # deleted (AdminDeleteUser, DeleteUser) while this call ran
+                raise UserNotFoundException() from None
             except VersionConflict:
                 fresh = await self._store.get_user(pool.id, user.username_key)
                 if fresh is None:

@@ -15,6 +15,8 @@ processes take part) and checks an invariant that a sequential client could neve
   models do not have.
 * a device's remembered status set while the device signs in (DEVICE_PASSWORD_VERIFIER answers in flight) is
   kept: a device its user stopped remembering must not be remembered again by a sign-in's own write.
+* a user deleted (or a user pool deleted) while other requests about it are in flight: those answer a modelled
+  error (UserNotFoundException, ResourceNotFoundException, ...), never a 500, and the deletion holds.
 """
 
 from __future__ import annotations
@@ -362,7 +364,7 @@ def test_many_changes_to_one_user_at_once_all_go_through(
     values = {name: f"{name}-value" for name in STANDARD}
     values["birthdate"] = "1990-01-02"
     values["gender"] = "other"
-    calls = [
+    calls: list[tuple[str, dict[str, Any]]] = [
         ("UpdateUserAttributes", {"AccessToken": token, "UserAttributes": [{"Name": name, "Value": value}]})
         for name, value in values.items()
     ] * 2
@@ -452,3 +454,109 @@ def test_a_device_status_set_during_device_sign_ins_is_kept(gatehouse: Gatehouse
         outcomes = _at_once(*proofs[: DEVICE_PROOFS // 2], change, *proofs[DEVICE_PROOFS // 2 :])
         assert outcomes == ["ok"] * (DEVICE_PROOFS + 1)
         assert _device_status(idp, pool_id, "roamer", device.key) == target, f"round {round_}"
+
+
+def _mixed_burst(
+    url: str, calls: list[tuple[str, dict[str, Any]]], admin_calls: list[Callable[[], object]], at: int
+) -> tuple[list[tuple[int, str]], list[str]]:
+    """Unsigned ``calls`` and signed ``admin_calls`` (boto3, in threads) all at once; the admin calls are
+    started among the others from position ``at``."""
+
+    def admin(call: Callable[[], object]) -> str:
+        try:
+            call()
+        except ClientError as error:
+            return f"{error.response['ResponseMetadata']['HTTPStatusCode']} {error.response['Error']['Code']}"
+        return "ok"
+
+    async def run() -> tuple[list[tuple[int, str]], list[str]]:
+        loop = asyncio.get_running_loop()
+        connector = aiohttp.TCPConnector(limit=len(calls), force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            wire = [asyncio.ensure_future(_call(session, url, op, params)) for op, params in calls[:at]]
+            signed = [loop.run_in_executor(None, admin, call) for call in admin_calls]
+            wire += [asyncio.ensure_future(_call(session, url, op, params)) for op, params in calls[at:]]
+            return list(await asyncio.gather(*wire)), list(await asyncio.gather(*signed))
+
+    return asyncio.run(run())
+
+
+def test_requests_about_a_user_being_deleted_get_modelled_errors(
+    gatehouse: GatehouseServer, idp: Any, pool: tuple[str, str]
+) -> None:
+    pool_id, client_id = pool
+    for round_ in range(4):
+        username = f"doomed-{round_}"
+        token = _access_token(gatehouse, idp, pool_id, client_id, username)
+        calls: list[tuple[str, dict[str, Any]]] = []
+        for i in range(4):
+            for password in ("Wrong-guess-Aa1", PASSWORD):
+                calls.append(
+                    (
+                        "InitiateAuth",
+                        {
+                            "ClientId": client_id,
+                            "AuthFlow": "USER_PASSWORD_AUTH",
+                            "AuthParameters": {"USERNAME": username, "PASSWORD": password},
+                        },
+                    )
+                )
+            calls.append(
+                ("UpdateUserAttributes", {"AccessToken": token, "UserAttributes": [{"Name": "name", "Value": f"{i}"}]})
+            )
+            calls.append(
+                (
+                    "ChangePassword",
+                    {"AccessToken": token, "PreviousPassword": "Wrong-guess-Aa1", "ProposedPassword": "Races-New-3a"},
+                )
+            )
+            calls.append(("SetUserMFAPreference", {"AccessToken": token, "EmailMfaSettings": {"Enabled": False}}))
+        admin = [gatehouse.client() for _ in range(5)]
+        admin_calls: list[Callable[[], object]] = [
+            partial(admin[0].admin_delete_user, UserPoolId=pool_id, Username=username),
+            partial(admin[1].admin_disable_user, UserPoolId=pool_id, Username=username),
+            partial(admin[2].admin_user_global_sign_out, UserPoolId=pool_id, Username=username),
+            partial(
+                admin[3].admin_update_user_attributes,
+                UserPoolId=pool_id,
+                Username=username,
+                UserAttributes=[{"Name": "name", "Value": "admin"}],
+            ),
+            partial(admin[4].admin_reset_user_password, UserPoolId=pool_id, Username=username),
+        ]
+        answers, admin_answers = _mixed_burst(gatehouse.url, calls, admin_calls, at=4 + round_ * 3)
+        assert admin_answers[0] == "ok"
+        assert {a for a in admin_answers[1:] if a != "ok"} <= {"400 UserNotFoundException"}, admin_answers
+        for status, kind in answers:
+            assert status < 500, answers
+            assert kind in (
+                "ok",
+                "NotAuthorizedException",
+                "UserNotFoundException",
+                "LimitExceededException",
+                "PasswordResetRequiredException",
+            ), answers
+        with pytest.raises(ClientError) as gone:
+            idp.admin_get_user(UserPoolId=pool_id, Username=username)
+        assert gone.value.response["Error"]["Code"] == "UserNotFoundException"
+
+
+def test_sign_ups_racing_the_deletion_of_their_pool_get_modelled_errors(gatehouse: GatehouseServer, idp: Any) -> None:
+    for round_ in range(3):
+        pool_id = idp.create_user_pool(PoolName=f"races-doomed-{round_}")["UserPool"]["Id"]
+        client_id = idp.create_user_pool_client(
+            UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+        )["UserPoolClient"]["ClientId"]
+        calls: list[tuple[str, dict[str, Any]]] = [
+            ("SignUp", {"ClientId": client_id, "Username": f"late-{i}", "Password": PASSWORD}) for i in range(16)
+        ]
+        admin = gatehouse.client()
+        answers, admin_answers = _mixed_burst(
+            gatehouse.url, calls, [partial(admin.delete_user_pool, UserPoolId=pool_id)], at=2 + round_ * 4
+        )
+        assert admin_answers == ["ok"]
+        for status, kind in answers:
+            assert (status, kind) in ((200, "ok"), (400, "ResourceNotFoundException")), answers
+        with pytest.raises(ClientError) as gone:
+            idp.describe_user_pool(UserPoolId=pool_id)
+        assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
