@@ -528,7 +528,7 @@ class Store(Protocol):
     async def take_code_send(self, pool_id: str, key: str, now: float, expires_at: float, limit: int) -> bool:
         """Count one code sent to ``key`` until ``expires_at``, unless ``limit`` sends that have not expired by
         ``now`` are already counted; False (and nothing counted) then. Atomic across concurrent callers and
-        processes: of racing callers at most ``limit`` win."""
+        processes: of racing callers at most ``limit`` win. Raises NotFound when the pool does not exist."""
         ...
 
     # challenge sessions

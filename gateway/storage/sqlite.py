@@ -1359,15 +1359,16 @@ class SqliteStore:
                 (pool_id, key, now),
             )
             # One statement: the count and the insert see the same rows (and BEGIN IMMEDIATE holds the lock).
-            return (
-                await _affected(
+            try:
+                taken = await _affected(
                     db,
                     "INSERT INTO code_sends (pool_id, username_key, sent_at, expires_at) SELECT ?, ?, ?, ? "
                     "WHERE (SELECT COUNT(*) FROM code_sends WHERE pool_id = ? AND username_key = ?) < ?",
                     (pool_id, key, now, expires_at, pool_id, key, limit),
                 )
-                == 1
-            )
+            except sqlite3.IntegrityError as exc:  # the pool's foreign key: deleted meanwhile
+                raise NotFound("pool") from exc
+            return taken == 1
 
     # --- challenge sessions -----------------------------------------------------------------------------
 

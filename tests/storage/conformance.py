@@ -959,6 +959,10 @@ class StoreConformance:
         assert await store.take_code_send(POOL, "alice", T0 + 901, T0 + 1801, 1) is False  # the new one counts
         assert await store.purge_expired(T0 + 10_000) >= 2
 
+    async def test_take_code_send_in_a_missing_pool_raises_not_found(self, store: Store) -> None:
+        with pytest.raises(NotFound):
+            await store.take_code_send(POOL, "alice", T0, T0 + 900, 3)
+
     async def test_take_code_send_racers_never_exceed_the_limit(self, store: Store) -> None:
         await store.create_pool(make_pool())
         results = await outcomes([store.take_code_send(POOL, "alice", T0, T0 + 60, 5) for _ in range(RACERS)])
