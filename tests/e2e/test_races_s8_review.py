@@ -17,11 +17,13 @@ processes take part) and checks an invariant that a sequential client could neve
   kept: a device its user stopped remembering must not be remembered again by a sign-in's own write.
 * a user deleted (or a user pool deleted) while other requests about it are in flight: those answer a modelled
   error (UserNotFoundException, ResourceNotFoundException, ...), never a 500, and the deletion holds.
+* one authorization code redeemed at once through both processes yields one set of tokens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -33,6 +35,8 @@ import aiohttp
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.e2e.oauth_support import CALLBACK, Browser, make_user, query_of
+from tests.e2e.oauth_support import make_pool as make_oauth_pool
 from tests.e2e.test_devices import confirm, device_srp, send_srp_a
 from tests.support import GatehouseServer, MailServer, code_in
 
@@ -617,3 +621,31 @@ def test_requests_racing_the_deletion_of_their_pool_get_modelled_errors(
         with pytest.raises(ClientError) as gone:
             idp.describe_user_pool(UserPoolId=pool_id)
         assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_one_authorization_code_redeemed_through_both_processes_gives_one_set_of_tokens(
+    gatehouse: GatehouseServer, idp: Any
+) -> None:
+    oauth = make_oauth_pool(idp, gatehouse.url, "races-oauth")
+    make_user(idp, oauth.pool_id, "alice")
+    credentials = base64.b64encode(f"{oauth.secret_id}:{oauth.secret}".encode()).decode()
+    for _ in range(3):
+        browser = Browser(gatehouse.url)
+        back = browser.sign_in(browser.authorize_url(oauth.secret_id), "alice")
+        assert back.status_code == 303, back.text
+        code = query_of(back.headers["Location"])["code"]
+
+        async def redeem(session: aiohttp.ClientSession, code: str = code) -> tuple[int, str]:
+            form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
+            headers = {"Authorization": f"Basic {credentials}"}
+            async with session.post(f"{gatehouse.url}/oauth2/token", data=form, headers=headers) as response:
+                body = await response.json(content_type=None)
+                return response.status, str(body.get("error", "ok"))
+
+        async def run(redeem: Callable[[aiohttp.ClientSession], Any] = redeem) -> list[tuple[int, str]]:
+            connector = aiohttp.TCPConnector(limit=BURST, force_close=True)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                return list(await asyncio.gather(*(redeem(session) for _ in range(BURST))))
+
+        answers = asyncio.run(run())
+        assert sorted(answers) == [(200, "ok")] + [(400, "invalid_grant")] * (BURST - 1)
