@@ -147,7 +147,7 @@ class MfaService:
     async def _update(self, pool: PoolView, user: UserRecord, change: Callable[[UserRecord], None]) -> UserRecord:
         """Read-modify-write under the store's version check; ``change`` runs again on the fresh record (as
         many times as users.USER_WRITE_ATTEMPTS allows: many requests may change one user at once)."""
-        for _ in range(32):
+        for _ in range(100):
             change(user)
             user.updated_at = time.time()
             try:

@@ -78,9 +78,10 @@ CODE_SECONDS = {
 }
 MAX_CODE_ATTEMPTS = 5
 # Tries of a user's read-modify-write when concurrent writes keep winning the version check: each lost try
-# means another write went through, so this many let that many requests change one user at once. Past it,
-# ConcurrentModificationException, which most user operations' models do not have: keep it out of reach.
-USER_WRITE_ATTEMPTS = 32
+# means another write went through, so a request fails only when more than this many others changed the same
+# user while it ran. Past it, ConcurrentModificationException, which most user operations' models do not
+# have: keep it out of reach.
+USER_WRITE_ATTEMPTS = 100
 # ChangePassword: wrong PreviousPassword answers allowed per window before LimitExceededException.
 MAX_CHANGE_PASSWORD_FAILURES = 5
 CHANGE_PASSWORD_WINDOW = 3600.0
