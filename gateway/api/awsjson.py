@@ -23,12 +23,14 @@ from gateway.errors import (
     GatehouseError,
     InternalErrorException,
     RequestEntityTooLarge,
+    ResourceNotFoundException,
     SerializationException,
     UnknownOperationException,
 )
 from gateway.ids import RequestIds
 from gateway.logging import bind_call, unbind_call
 from gateway.services.container import Services
+from gateway.storage.base import NotFound
 
 log = structlog.get_logger("gateway.api")
 
@@ -163,6 +165,14 @@ async def handle(
         if error.status >= 500:
             log.error("api.error", error=error.type_name, message=error.message)
         return error_response(error, request_id)
+    except NotFound as missing:
+        # A write whose parent row (a user pool, app client, user ...) was deleted by another request, on any
+        # process, after this one read it: the request is about something that no longer exists, which
+        # every pool-scoped operation's model answers with ResourceNotFoundException -- not a 500.
+        gone = ResourceNotFoundException("The resource was deleted while the request was being processed.")
+        outcome = gone.type_name
+        log.info("api.deleted_meanwhile", missing=str(missing))
+        return error_response(gone, request_id)
     except Exception:
         # Never a stack trace on the wire; the log keeps it for the operator.
         outcome = "InternalErrorException"

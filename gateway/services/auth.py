@@ -75,6 +75,7 @@ from gateway.services.users import (
 from gateway.storage.base import (
     AuthSessionRecord,
     GroupRecord,
+    NotFound,
     RefreshTokenRecord,
     Store,
     UserRecord,
@@ -413,6 +414,14 @@ class AuthService:
         if user.password_hash is None or not await self.hasher.verify(user.password_hash, password):
             await self.record_failure(ctx, user)
             raise NotAuthorizedException("Incorrect username or password.")
+        # The hash takes a while, off the loop: failures racing this attempt (a burst of guesses sent at once,
+        # on any process) may have started a lockout meanwhile. Judged as if it came after them, the attempt is
+        # refused as a locked-out one, right password or wrong (as record_failure does): otherwise a burst of
+        # guesses would all be judged, and the one right guess told apart from the others.
+        fresh = await self.store.get_user(ctx.pool.id, user.username_key)
+        if fresh is None:
+            raise self.unknown_user_error(ctx)
+        self.check_lockout(ctx, fresh)
         await self.risk.check_sign_in_password(ctx, user, password)
         if self.hasher.needs_rehash(user.password_hash):
             await self._rehash(ctx, user, password)
@@ -444,16 +453,23 @@ class AuthService:
         raise NotAuthorizedException(LOCKED_OUT_MESSAGE)
 
     async def record_failure(self, ctx: AuthContext, user: UserRecord) -> None:
-        """Count one failed sign-in (a wrong password, SRP proof or MFA code); from the fifth on, lock out."""
+        """Count one failed sign-in (a wrong password, SRP proof or MFA code); from the fifth on, lock out.
+        When failures racing this one locked the user out since ``user`` was read, the attempt falls in that
+        lockout: refused as :meth:`check_lockout` refuses it, uncounted, so that every attempt of a burst sent
+        at once gets the answer it would have got one after another (and a right guess does not stand out)."""
         await self.risk.sign_in_failed(ctx, user)
-        for _ in range(LOCKOUT_WRITE_ATTEMPTS):
+        for attempt in range(LOCKOUT_WRITE_ATTEMPTS):
             now = time.time()
             state = current_lockout(user, now) or {}
+            if attempt and float(state.get("locked_until") or 0) > now:
+                raise NotAuthorizedException(LOCKED_OUT_MESSAGE)
             failures = int(state.get("failures") or 0) + 1
             seconds = lockout_seconds(failures)
             lockout = {"failures": failures, "last_failure": now, "locked_until": now + seconds}
             try:
                 await self.store.update_user(dataclasses.replace(user, settings={**user.settings, "lockout": lockout}))
+            except NotFound:
+                return  # deleted meanwhile: nothing left to lock out
             except VersionConflict:
                 fresh = await self.store.get_user(ctx.pool.id, user.username_key)
                 if fresh is None:
@@ -480,6 +496,8 @@ class AuthService:
             settings = {k: v for k, v in user.settings.items() if k != "lockout"}
             try:
                 return await self.store.update_user(dataclasses.replace(user, settings=settings))
+            except NotFound:
+                raise self.unknown_user_error(ctx) from None  # deleted while signing in
             except VersionConflict:
                 fresh = await self.store.get_user(ctx.pool.id, user.username_key)
                 if fresh is None:

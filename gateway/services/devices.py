@@ -218,13 +218,10 @@ class DeviceService:
         """UpdateDeviceStatus / AdminUpdateDeviceStatus."""
         if status not in (REMEMBERED, NOT_REMEMBERED):
             raise InvalidParameterException("DeviceRememberedStatus must be remembered or not_remembered.")
-        device = await self.get(pool, user, device_key)
-        device.remembered = status == REMEMBERED
-        device.updated_at = time.time()
-        try:
-            await self.store.update_device(device)
-        except NotFound as exc:
-            raise ResourceNotFoundException(DEVICE_NOT_FOUND) from exc
+        await self.get(pool, user, device_key)
+        # The status alone: a sign-in recorded meanwhile (signed_in) keeps its time and address.
+        if not await self.store.set_device_remembered(pool.id, device_key, status == REMEMBERED, time.time()):
+            raise ResourceNotFoundException(DEVICE_NOT_FOUND)
         log.info("device.status_set", pool=pool.id, username=user.username, device_key=device_key, status=status)
 
     async def forget(self, pool: PoolView, user: UserRecord, device_key: str) -> None:
@@ -236,14 +233,10 @@ class DeviceService:
         log.info("device.forgotten", pool=pool.id, username=user.username, device_key=device_key)
 
     async def signed_in(self, device: DeviceRecord, source_ip: str | None) -> None:
-        """Record a device sign-in (DeviceLastAuthenticatedDate, last_ip), on a fresh read so that a status
-        changed meanwhile is kept."""
-        device = await self.store.get_device(device.pool_id, device.device_key) or device
-        device.last_authenticated_at = time.time()
-        device.last_ip = source_ip or device.last_ip
-        try:
-            await self.store.update_device(device)
-        except NotFound:
+        """Record a device sign-in (DeviceLastAuthenticatedDate, last_ip). Only those are written: a read-then-
+        write of the whole device would undo an UpdateDeviceStatus that lands in between (a device its user
+        stopped remembering would be remembered again, and skip MFA)."""
+        if not await self.store.touch_device(device.pool_id, device.device_key, time.time(), source_ip or None):
             log.info("device.gone_while_signing_in", pool=device.pool_id, device_key=device.device_key)
 
 

@@ -36,7 +36,7 @@ from gateway.errors import (
 )
 from gateway.secretbox import SecretBox, SecretBoxError
 from gateway.services.pools import PoolView
-from gateway.storage.base import Store, UserRecord, VersionConflict
+from gateway.storage.base import NotFound, Store, UserRecord, VersionConflict
 
 log = structlog.get_logger("gateway.mfa")
 
@@ -145,12 +145,15 @@ class MfaService:
             raise CodeMismatchException("Invalid code received for user") from exc
 
     async def _update(self, pool: PoolView, user: UserRecord, change: Callable[[UserRecord], None]) -> UserRecord:
-        """Read-modify-write under the store's version check; ``change`` runs again on the fresh record."""
-        for _ in range(5):
+        """Read-modify-write under the store's version check; ``change`` runs again on the fresh record (as
+        many times as users.USER_WRITE_ATTEMPTS allows: many requests may change one user at once)."""
+        for _ in range(100):
             change(user)
             user.updated_at = time.time()
             try:
                 return await self.store.update_user(user)
+            except NotFound:  # deleted while this call ran
+                raise UserNotFoundException() from None
             except VersionConflict:
                 fresh = await self.store.get_user(pool.id, user.username_key)
                 if fresh is None:

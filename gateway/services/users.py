@@ -30,6 +30,7 @@ from gateway.errors import (
     LimitExceededException,
     NotAuthorizedException,
     PasswordHistoryPolicyViolationException,
+    ResourceNotFoundException,
     UnsupportedUserStateException,
     UsernameExistsException,
     UserNotFoundException,
@@ -56,6 +57,7 @@ from gateway.storage.base import (
     AlreadyExists,
     CodeRecord,
     GroupRecord,
+    NotFound,
     Store,
     UserRecord,
     UserSearch,
@@ -75,6 +77,11 @@ CODE_SECONDS = {
     "forgot_password": 3600,
 }
 MAX_CODE_ATTEMPTS = 5
+# Tries of a user's read-modify-write when concurrent writes keep winning the version check: each lost try
+# means another write went through, so a request fails only when more than this many others changed the same
+# user while it ran. Past it, ConcurrentModificationException, which most user operations' models do not
+# have: keep it out of reach.
+USER_WRITE_ATTEMPTS = 100
 # ChangePassword: wrong PreviousPassword answers allowed per window before LimitExceededException.
 MAX_CHANGE_PASSWORD_FAILURES = 5
 CHANGE_PASSWORD_WINDOW = 3600.0
@@ -319,8 +326,17 @@ class UserService:
         return new_sub()
 
     async def _insert(self, pool: PoolView, user: UserRecord) -> None:
+        # The store re-checks, atomically with the insert, what _check_no_nickname and
+        # _check_nickname_is_no_username read before: a username and another user's preferred_username
+        # written at once must not both be taken.
+        free_aliases: list[tuple[str, str]] = []
+        if "preferred_username" in pool.alias_attributes:
+            free_aliases.append(("preferred_username", _alias_value("preferred_username", user.username)))
+        free_usernames = self._nickname_keys(pool, user.attributes)
         try:
-            await self._store.create_user(user)
+            await self._store.create_user(user, free_aliases=free_aliases, free_usernames=free_usernames)
+        except NotFound as exc:  # the pool was deleted while this call ran
+            raise ResourceNotFoundException(f"User pool {pool.id} does not exist.") from exc
         except AlreadyExists as exc:
             if exc.key == "username" or (exc.key.startswith("alias:") and pool.username_attributes):
                 msg = "An account with the given email already exists." if pool.username_attributes else None
@@ -527,12 +543,17 @@ class UserService:
         """AliasExistsException when the preferred_username alias being written is another user's username
         (alias values are unique in a pool, and a username is its holder's sign-in name); the user's own
         username (``username_key``) is no conflict."""
-        value = attributes.get("preferred_username")
-        if not value or "preferred_username" not in pool.alias_attributes:
-            return
-        for key in {pool.username_key(value), pool.username_key(_alias_value("preferred_username", value))}:
+        for key in self._nickname_keys(pool, attributes):
             if key != username_key and await self._store.get_user(pool.id, key) is not None:
                 raise _alias_exists("alias:preferred_username")
+
+    @staticmethod
+    def _nickname_keys(pool: PoolView, attributes: Mapping[str, str]) -> list[str]:
+        """The username keys a preferred_username alias in ``attributes`` must not be another user's."""
+        value = attributes.get("preferred_username")
+        if not value or "preferred_username" not in pool.alias_attributes:
+            return []
+        return sorted({pool.username_key(value), pool.username_key(_alias_value("preferred_username", value))})
 
     async def _aliases_held_elsewhere(self, pool: PoolView, user: UserRecord) -> dict[str, str]:
         """The email / phone aliases of ``user`` that another user holds: what ForceAliasCreation moves."""
@@ -773,9 +794,22 @@ class UserService:
             if attempts >= MAX_CODE_ATTEMPTS:
                 raise LimitExceededException()
             raise CodeMismatchException()
-        if consume and not await self._store.consume_code(pool.id, user.username_key, purpose, expected):
-            raise ExpiredCodeException()
+        if consume:
+            await self.consume_code(pool, user, purpose, expected)
         return record
+
+    async def consume_code(self, pool: PoolView, user: UserRecord, purpose: str, code_hash: str) -> None:
+        """Use the code up, unless another answer did first (ExpiredCodeException) or wrong guesses racing this
+        one reached the attempt limit meanwhile (LimitExceededException): the limit is checked in the same
+        atomic step as the use, so concurrent guesses cannot try more than MAX_CODE_ATTEMPTS codes."""
+        if await self._store.consume_code(
+            pool.id, user.username_key, purpose, code_hash, max_attempts=MAX_CODE_ATTEMPTS
+        ):
+            return
+        record = await self._store.get_code(pool.id, user.username_key, purpose)
+        if record is not None and record.code_hash == code_hash and record.attempts >= MAX_CODE_ATTEMPTS:
+            raise LimitExceededException()
+        raise ExpiredCodeException()
 
     # --- confirmation -----------------------------------------------------------------------------------
 
@@ -804,8 +838,7 @@ class UserService:
         )
         if not force_alias_creation:
             await self._check_aliases_free(pool, user, wanted)
-        if not await self._store.consume_code(pool.id, user.username_key, "sign_up", record.code_hash):
-            raise ExpiredCodeException()
+        await self.consume_code(pool, user, "sign_up", record.code_hash)
 
         async def confirm(u: UserRecord) -> None:
             u.status = CONFIRMED
@@ -854,15 +887,20 @@ class UserService:
 
     # --- updates ----------------------------------------------------------------------------------------
 
-    async def _update(self, pool: PoolView, user: UserRecord, change: Any) -> UserRecord:
-        """Read-modify-write with the store's optimistic version check, retried on a race."""
-        for _ in range(5):
+    async def _update(
+        self, pool: PoolView, user: UserRecord, change: Any, *, free_usernames: Sequence[str] = ()
+    ) -> UserRecord:
+        """Read-modify-write with the store's optimistic version check, retried on a race. ``free_usernames``:
+        username keys no other user may have when the write lands (Store.update_user)."""
+        for _ in range(USER_WRITE_ATTEMPTS):
             await change(user)
             user.updated_at = time.time()
             try:
-                return await self._store.update_user(user)
+                return await self._store.update_user(user, free_usernames=free_usernames)
             except AlreadyExists as exc:
                 raise _alias_exists(exc.key) from exc
+            except NotFound:  # deleted (AdminDeleteUser, DeleteUser) while this call ran
+                raise UserNotFoundException() from None
             except VersionConflict:
                 fresh = await self._store.get_user(pool.id, user.username_key)
                 if fresh is None:
@@ -925,7 +963,7 @@ class UserService:
             set_pending_attributes(u, pending)
             u.aliases = self._aliases(pool, u.attributes)
 
-        user = await self._update(pool, user, change)
+        user = await self._update(pool, user, change, free_usernames=self._nickname_keys(pool, attributes))
         deliveries = []
         for attribute in changed_verifiable:
             if attribute in pool.auto_verified:
@@ -1193,8 +1231,7 @@ class UserService:
         # a guess is the current (or a previous) password, with no code and no attempt counted.
         record = await self._check_code(pool, user, "forgot_password", code, consume=False)
         await self._check_history(pool, user, password)
-        if not await self._store.consume_code(pool.id, user.username_key, "forgot_password", record.code_hash):
-            raise ExpiredCodeException()
+        await self.consume_code(pool, user, "forgot_password", record.code_hash)
         user = await self.set_password(pool, user, password, permanent=True, check_history=False)
         self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="forgot_password")
         log.info("password.reset", pool=pool.id, username=user.username)

@@ -9,7 +9,7 @@ structured settings travel as JSON-compatible dicts, and every method is a singl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -445,8 +445,18 @@ class Store(Protocol):
     async def list_clients(self, pool_id: str, after: str | None, limit: int) -> Page[ClientRecord]: ...
 
     # users
-    async def create_user(self, user: UserRecord) -> None:
-        """Raises AlreadyExists("username") or AlreadyExists("alias:<attr>"); writes nothing then."""
+    async def create_user(
+        self,
+        user: UserRecord,
+        *,
+        free_aliases: Collection[tuple[str, str]] = (),
+        free_usernames: Collection[str] = (),
+    ) -> None:
+        """Raises AlreadyExists("username") or AlreadyExists("alias:<attr>"); writes nothing then. Also
+        AlreadyExists("username") when a user holds one of ``free_aliases`` ((attribute, value) pairs), and
+        AlreadyExists("alias:preferred_username") when another user has one of the username keys
+        ``free_usernames``: checked atomically with the insert, so that a username and another user's
+        preferred_username written at once cannot both be taken."""
         ...
 
     async def get_user(self, pool_id: str, username_key: str) -> UserRecord | None: ...
@@ -459,9 +469,11 @@ class Store(Protocol):
 
     async def get_user_by_sub(self, pool_id: str, sub: str) -> UserRecord | None: ...
     async def get_user_by_alias(self, pool_id: str, attribute: str, value: str) -> UserRecord | None: ...
-    async def update_user(self, user: UserRecord) -> UserRecord:
+    async def update_user(self, user: UserRecord, *, free_usernames: Collection[str] = ()) -> UserRecord:
         """Version-checked; re-writes the alias index from ``user.aliases``. Raises VersionConflict,
-        NotFound, AlreadyExists("alias:<attr>")."""
+        NotFound, AlreadyExists("alias:<attr>"); AlreadyExists("alias:preferred_username") too when a user
+        other than ``user`` has one of the username keys ``free_usernames`` (checked atomically with the
+        write, as in :meth:`create_user`)."""
         ...
 
     async def delete_user(self, pool_id: str, username_key: str) -> bool:
@@ -501,8 +513,11 @@ class Store(Protocol):
         ...
 
     async def get_code(self, pool_id: str, username_key: str, purpose: str) -> CodeRecord | None: ...
-    async def consume_code(self, pool_id: str, username_key: str, purpose: str, code_hash: str) -> bool:
-        """Delete the code if its hash matches; True for exactly one of any concurrent callers."""
+    async def consume_code(
+        self, pool_id: str, username_key: str, purpose: str, code_hash: str, *, max_attempts: int | None = None
+    ) -> bool:
+        """Delete the code if its hash matches (and, with ``max_attempts``, if fewer failed attempts than that
+        are counted on it, checked in the same atomic step); True for exactly one of any concurrent callers."""
         ...
 
     async def count_code_attempt(self, pool_id: str, username_key: str, purpose: str) -> int:
@@ -513,7 +528,7 @@ class Store(Protocol):
     async def take_code_send(self, pool_id: str, key: str, now: float, expires_at: float, limit: int) -> bool:
         """Count one code sent to ``key`` until ``expires_at``, unless ``limit`` sends that have not expired by
         ``now`` are already counted; False (and nothing counted) then. Atomic across concurrent callers and
-        processes: of racing callers at most ``limit`` win."""
+        processes: of racing callers at most ``limit`` win. Raises NotFound when the pool does not exist."""
         ...
 
     # challenge sessions
@@ -692,6 +707,16 @@ class Store(Protocol):
         """Deletes the device and keeps its key as forgotten, in one step, so that create_device never takes
         the key again; False (and nothing written) when there is no such device. Deleting the user drops the
         forgotten keys too."""
+        ...
+
+    async def touch_device(self, pool_id: str, device_key: str, authenticated_at: float, last_ip: str | None) -> bool:
+        """Records a sign-in of the device: its last_authenticated_at, and its last_ip unless ``last_ip`` is
+        None. Writes nothing else, so that a concurrent set_device_remembered is never undone. False when
+        there is no such device."""
+        ...
+
+    async def set_device_remembered(self, pool_id: str, device_key: str, remembered: bool, updated_at: float) -> bool:
+        """Sets the device's remembered status (and updated_at) only; False when there is no such device."""
         ...
 
     # threat protection: risk configurations and auth events

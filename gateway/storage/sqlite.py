@@ -30,7 +30,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -504,6 +504,7 @@ _UPDATE_USER = (
     "version = version + 1 WHERE pool_id = ? AND username_key = ? AND version = ? RETURNING version"
 )
 _USER_EXISTS = "SELECT 1 FROM users WHERE pool_id = ? AND username_key = ?"
+_ALIAS_HELD = "SELECT 1 FROM user_aliases WHERE pool_id = ? AND attribute = ? AND value = ?"
 _LIST_USERS = _paged(f"SELECT {USER_COLUMNS} FROM users", "pool_id = ?", "username_key")
 _INSERT_ALIAS = "INSERT INTO user_aliases (pool_id, attribute, value, username_key) VALUES (?, ?, ?, ?)"
 _INSERT_SEARCH = "INSERT INTO user_search (pool_id, username_key, name, value, folded) VALUES (?, ?, ?, ?, ?)"
@@ -643,6 +644,13 @@ def _insert_sync(conn: sqlite3.Connection, sql: str, params: Params, unique: Map
         if error is exc:
             raise
         raise error from exc
+
+
+async def _check_free_usernames(db: aiosqlite.Connection, user: UserRecord, usernames: Collection[str]) -> None:
+    """AlreadyExists("alias:preferred_username") when a user other than ``user`` has one of ``usernames``."""
+    for username_key in usernames:
+        if username_key != user.username_key and await db.execute_fetchall(_USER_EXISTS, (user.pool_id, username_key)):
+            raise AlreadyExists("alias:preferred_username")
 
 
 async def _affected(db: aiosqlite.Connection, sql: str, params: Params) -> int:
@@ -1135,8 +1143,19 @@ class SqliteStore:
         unique = {_ALIAS_UNIQUE_COLUMNS: f"alias:{attribute}"}
         await _insert(db, _INSERT_ALIAS, (pool_id, attribute, value, key), unique, "user")
 
-    async def create_user(self, user: UserRecord) -> None:
+    async def create_user(
+        self,
+        user: UserRecord,
+        *,
+        free_aliases: Collection[tuple[str, str]] = (),
+        free_usernames: Collection[str] = (),
+    ) -> None:
         async with self._transaction() as db:
+            # Inside BEGIN IMMEDIATE: no other writer can take a checked name between the check and the insert.
+            for attribute, value in free_aliases:
+                if await db.execute_fetchall(_ALIAS_HELD, (user.pool_id, attribute, value)):
+                    raise AlreadyExists("username")
+            await _check_free_usernames(db, user, free_usernames)
             await _insert(db, _INSERT_USER, _user_params(user), _USER_UNIQUE, "pool")
             for attribute, value in sorted(user.aliases.items()):
                 await self._insert_alias(db, user.pool_id, attribute, value, user.username_key)
@@ -1166,13 +1185,14 @@ class SqliteStore:
     async def get_user_by_alias(self, pool_id: str, attribute: str, value: str) -> UserRecord | None:
         return await self._fetch_one(_GET_USER_BY_ALIAS, (pool_id, attribute, value), _user)
 
-    async def update_user(self, user: UserRecord) -> UserRecord:
+    async def update_user(self, user: UserRecord, *, free_usernames: Collection[str] = ()) -> UserRecord:
         """Writes every field but the key (pool_id, username_key); the alias index follows ``user.aliases``."""
         key = (user.pool_id, user.username_key)
         row = _user_params(user)
         # The SET list is the insert's column list minus pool_id, username_key and version.
         params = (row[1], *row[3:17], *key, user.version)
         async with self._transaction() as db:
+            await _check_free_usernames(db, user, free_usernames)
             try:
                 updated = await db.execute_fetchall(_UPDATE_USER, params)
             except sqlite3.IntegrityError as exc:
@@ -1298,12 +1318,23 @@ class SqliteStore:
     async def get_code(self, pool_id: str, username_key: str, purpose: str) -> CodeRecord | None:
         return await self._fetch_one(_GET_CODE, (pool_id, username_key, purpose), _code)
 
-    async def consume_code(self, pool_id: str, username_key: str, purpose: str, code_hash: str) -> bool:
+    async def consume_code(
+        self, pool_id: str, username_key: str, purpose: str, code_hash: str, *, max_attempts: int | None = None
+    ) -> bool:
         # The hash is part of the DELETE's WHERE: of concurrent callers, only the one that deletes the row wins.
-        rows = await self._fetch(
-            "DELETE FROM codes WHERE pool_id = ? AND username_key = ? AND purpose = ? AND code_hash = ? RETURNING 1",
-            (pool_id, username_key, purpose, code_hash),
-        )
+        # So is the attempt count: wrong guesses counted after the caller read the code still stop it.
+        if max_attempts is None:
+            rows = await self._fetch(
+                "DELETE FROM codes WHERE pool_id = ? AND username_key = ? AND purpose = ? AND code_hash = ? "
+                "RETURNING 1",
+                (pool_id, username_key, purpose, code_hash),
+            )
+        else:
+            rows = await self._fetch(
+                "DELETE FROM codes WHERE pool_id = ? AND username_key = ? AND purpose = ? AND code_hash = ? "
+                "AND attempts < ? RETURNING 1",
+                (pool_id, username_key, purpose, code_hash, max_attempts),
+            )
         return bool(rows)
 
     async def count_code_attempt(self, pool_id: str, username_key: str, purpose: str) -> int:
@@ -1328,15 +1359,16 @@ class SqliteStore:
                 (pool_id, key, now),
             )
             # One statement: the count and the insert see the same rows (and BEGIN IMMEDIATE holds the lock).
-            return (
-                await _affected(
+            try:
+                taken = await _affected(
                     db,
                     "INSERT INTO code_sends (pool_id, username_key, sent_at, expires_at) SELECT ?, ?, ?, ? "
                     "WHERE (SELECT COUNT(*) FROM code_sends WHERE pool_id = ? AND username_key = ?) < ?",
                     (pool_id, key, now, expires_at, pool_id, key, limit),
                 )
-                == 1
-            )
+            except sqlite3.IntegrityError as exc:  # the pool's foreign key: deleted meanwhile
+                raise NotFound("pool") from exc
+            return taken == 1
 
     # --- challenge sessions -----------------------------------------------------------------------------
 
@@ -1994,6 +2026,21 @@ class SqliteStore:
     async def list_devices(self, pool_id: str, username_key: str, after: str | None, limit: int) -> Page[DeviceRecord]:
         scope = (pool_id, username_key)
         return await self._list_page(_LIST_DEVICES, scope, after, limit, _device, lambda d: d.device_key)
+
+    async def touch_device(self, pool_id: str, device_key: str, authenticated_at: float, last_ip: str | None) -> bool:
+        rows = await self._fetch(
+            "UPDATE devices SET last_authenticated_at = ?, last_ip = COALESCE(?, last_ip) "
+            "WHERE pool_id = ? AND device_key = ? RETURNING 1",
+            (authenticated_at, last_ip, pool_id, device_key),
+        )
+        return bool(rows)
+
+    async def set_device_remembered(self, pool_id: str, device_key: str, remembered: bool, updated_at: float) -> bool:
+        rows = await self._fetch(
+            "UPDATE devices SET remembered = ?, updated_at = ? WHERE pool_id = ? AND device_key = ? RETURNING 1",
+            (int(remembered), updated_at, pool_id, device_key),
+        )
+        return bool(rows)
 
     async def forget_device(self, pool_id: str, device_key: str, forgotten_at: float) -> bool:
         async with self._transaction() as db:

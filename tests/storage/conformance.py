@@ -750,6 +750,44 @@ class StoreConformance:
         winner = users[results.index(None)]
         assert await store.get_user_by_alias(POOL, "email", "same@example.com") == winner
 
+    async def test_create_and_update_user_keep_usernames_and_nicknames_apart(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        nick = {"preferred_username": "bob"}
+        await store.create_user(make_user("carol", aliases=nick))
+        with pytest.raises(AlreadyExists) as taken:  # "bob" is carol's nickname: no one may be named so
+            await store.create_user(make_user("bob"), free_aliases=[("preferred_username", "bob")])
+        assert taken.value.key == "username"
+        await store.create_user(make_user("dave"))
+        with pytest.raises(AlreadyExists) as taken:  # "dave" is a username: no one may be nicknamed so
+            await store.create_user(make_user("erin", aliases={"preferred_username": "dave"}), free_usernames=["dave"])
+        assert taken.value.key == "alias:preferred_username"
+        assert await store.get_user(POOL, "bob") is None and await store.get_user(POOL, "erin") is None
+        dave = await store.get_user(POOL, "dave")
+        assert dave is not None
+        with pytest.raises(AlreadyExists) as taken:
+            await store.update_user(replace(dave, aliases={"preferred_username": "carol"}), free_usernames=["carol"])
+        assert taken.value.key == "alias:preferred_username"
+        assert await store.get_user(POOL, "dave") == dave  # nothing written
+        # A user's own username is no conflict.
+        updated = await store.update_user(
+            replace(dave, aliases={"preferred_username": "dave"}), free_usernames=["dave"]
+        )
+        assert await store.get_user_by_alias(POOL, "preferred_username", "dave") == updated
+
+    async def test_concurrent_username_and_nickname_of_one_name_have_one_winner(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        results = await outcomes(
+            [
+                store.create_user(make_user(f"nick{i}", aliases={"preferred_username": "x"}), free_usernames=["x"])
+                if i % 2
+                else store.create_user(make_user("x"), free_aliases=[("preferred_username", "x")])
+                for i in range(RACERS)
+            ]
+        )
+        assert results.count(None) == 1
+        assert all(isinstance(r, AlreadyExists) for r in results if r is not None)
+        assert await store.count_users(POOL) == 1
+
     # --- groups ---------------------------------------------------------------------------------------
 
     async def test_group_round_trip_and_taken_name(self, store: Store) -> None:
@@ -863,6 +901,32 @@ class StoreConformance:
         assert results.count(True) == 1
         assert results.count(False) == RACERS - 1
 
+    async def test_consume_code_below_the_attempt_limit_only(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.put_code(make_code("alice"))
+        assert await store.count_code_attempt(POOL, "alice", "signup") == 1
+        assert await store.count_code_attempt(POOL, "alice", "signup") == 2
+        assert await store.consume_code(POOL, "alice", "signup", "hash-1", max_attempts=2) is False
+        assert await store.get_code(POOL, "alice", "signup") is not None  # refused: the code stays, counted
+        assert await store.consume_code(POOL, "alice", "signup", "hash-1", max_attempts=3) is True
+        assert await store.get_code(POOL, "alice", "signup") is None
+
+    async def test_concurrent_guesses_and_a_limited_consumer(self, store: Store) -> None:
+        # A right answer racing wrong ones wins only if fewer than the limit were counted before it.
+        await store.create_pool(make_pool())
+        await store.put_code(make_code("alice", attempts=4))
+        calls: list[Awaitable[object]] = [store.count_code_attempt(POOL, "alice", "signup") for _ in range(RACERS)]
+        calls.append(store.consume_code(POOL, "alice", "signup", "hash-1", max_attempts=5))
+        results = await outcomes(calls)
+        counts, consumed = results[:-1], results[-1]
+        if consumed is True:  # it came first: every count found no code
+            assert counts == [0] * RACERS
+            assert await store.get_code(POOL, "alice", "signup") is None
+        else:
+            assert consumed is False
+            stored = await store.get_code(POOL, "alice", "signup")
+            assert stored is not None and stored.attempts == 4 + RACERS
+
     async def test_count_code_attempt(self, store: Store) -> None:
         await store.create_pool(make_pool())
         assert await store.count_code_attempt(POOL, "alice", "signup") == 0
@@ -894,6 +958,10 @@ class StoreConformance:
         assert await store.take_code_send(POOL, "alice", T0 + 900, T0 + 1800, 3) is True
         assert await store.take_code_send(POOL, "alice", T0 + 901, T0 + 1801, 1) is False  # the new one counts
         assert await store.purge_expired(T0 + 10_000) >= 2
+
+    async def test_take_code_send_in_a_missing_pool_raises_not_found(self, store: Store) -> None:
+        with pytest.raises(NotFound):
+            await store.take_code_send(POOL, "alice", T0, T0 + 900, 3)
 
     async def test_take_code_send_racers_never_exceed_the_limit(self, store: Store) -> None:
         await store.create_pool(make_pool())
@@ -1646,6 +1714,35 @@ class StoreConformance:
         assert await store.get_device(POOL, "us-east-1_0d1e") == changed
         with pytest.raises(NotFound):
             await store.update_device(make_device("us-east-1_ffff", "alice"))
+
+    async def test_touch_device_and_set_device_remembered_write_only_their_fields(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        device = make_device("us-east-1_0d1e", "alice", last_ip="10.0.0.1")
+        await store.create_device(device)
+        assert await store.touch_device(POOL, "us-east-1_0d1e", T0 + 5, "::1") is True
+        touched = replace(device, last_authenticated_at=T0 + 5, last_ip="::1")
+        assert await store.get_device(POOL, "us-east-1_0d1e") == touched
+        assert await store.touch_device(POOL, "us-east-1_0d1e", T0 + 6, None) is True  # the address stays
+        touched = replace(touched, last_authenticated_at=T0 + 6)
+        assert await store.get_device(POOL, "us-east-1_0d1e") == touched
+        assert await store.set_device_remembered(POOL, "us-east-1_0d1e", True, T0 + 7) is True
+        assert await store.get_device(POOL, "us-east-1_0d1e") == replace(touched, remembered=True, updated_at=T0 + 7)
+        assert await store.touch_device(POOL, "us-east-1_ffff", T0, None) is False
+        assert await store.set_device_remembered(POOL, "us-east-1_ffff", True, T0) is False
+        assert await store.get_device(POOL, "us-east-1_ffff") is None
+
+    async def test_concurrent_touches_keep_a_status_set_meanwhile(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_device(make_device("us-east-1_0d1e", "alice", remembered=True))
+        calls: list[Awaitable[bool]] = [
+            store.touch_device(POOL, "us-east-1_0d1e", T0 + i, "::1") for i in range(RACERS)
+        ]
+        calls.insert(RACERS // 2, store.set_device_remembered(POOL, "us-east-1_0d1e", False, T0 + 1))
+        assert await outcomes(calls) == [True] * (RACERS + 1)
+        stored = await store.get_device(POOL, "us-east-1_0d1e")
+        assert stored is not None and stored.remembered is False
 
     async def test_device_keys_are_unique_and_need_a_user(self, store: Store) -> None:
         await store.create_pool(make_pool())
