@@ -1,0 +1,127 @@
+"""Review of the admin read and list operations and of the token claim shapes, against a running Gatehouse.
+
+The spec: botocore's cognito-idp service model (shapes and types on the wire), Cognito's "Understanding the
+identity (ID) token", and OpenID Connect Core 1.0 §5.1 (standard claims and their JSON types).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+import pytest
+
+PASSWORD = "Passw0rd!Passw0rd"
+FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    return dict(jwt.decode(token, options={"verify_signature": False}))
+
+
+def attributes_of(answer: dict[str, Any]) -> dict[str, str]:
+    return {a["Name"]: a["Value"] for a in answer.get("UserAttributes", answer.get("Attributes", []))}
+
+
+def wire_body(idp: Any, operation: str, **params: Any) -> str:
+    """The raw JSON Gatehouse answered ``operation`` with (before botocore parses it)."""
+    seen: dict[str, str] = {}
+
+    def grab(http_response: Any, **_: Any) -> None:
+        seen["body"] = http_response.content.decode()
+
+    idp.meta.events.register("after-call.cognito-idp", grab)
+    try:
+        getattr(idp, operation)(**params)
+    finally:
+        idp.meta.events.unregister("after-call.cognito-idp", grab)
+    return seen["body"]
+
+
+@pytest.fixture(scope="module")
+def pool_id(idp: Any) -> str:
+    created = idp.create_user_pool(
+        PoolName="reads-review",
+        Schema=[
+            {"Name": "age", "AttributeDataType": "Number", "Mutable": True},
+            {"Name": "vip", "AttributeDataType": "Boolean", "Mutable": True},
+        ],
+    )
+    return str(created["UserPool"]["Id"])
+
+
+@pytest.fixture(scope="module")
+def client_id(idp: Any, pool_id: str) -> str:
+    created = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="reads", ExplicitAuthFlows=FLOWS)
+    return str(created["UserPoolClient"]["ClientId"])
+
+
+def make_user(idp: Any, pool_id: str, username: str, attributes: dict[str, str]) -> None:
+    idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username=username,
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": k, "Value": v} for k, v in attributes.items()],
+    )
+    idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=PASSWORD, Permanent=True)
+
+
+def sign_in(idp: Any, pool_id: str, client_id: str, username: str) -> dict[str, Any]:
+    answer = idp.admin_initiate_auth(
+        UserPoolId=pool_id,
+        ClientId=client_id,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD},
+    )
+    return dict(answer["AuthenticationResult"])
+
+
+# --- ID token claim shapes ----------------------------------------------------------------------------------
+
+
+def test_address_is_an_oidc_address_object_in_the_id_token_and_a_string_attribute_elsewhere(
+    idp: Any, pool_id: str, client_id: str
+) -> None:
+    """OpenID Connect Core §5.1: ``address`` is a JSON object (§5.1.1); Cognito keeps the attribute as one
+    string and puts it in the ID token as that object's ``formatted`` member. The attribute itself stays a
+    string in AdminGetUser and GetUser."""
+    make_user(idp, pool_id, "addressed", {"address": "1 Main St\nSpringfield"})
+    tokens = sign_in(idp, pool_id, client_id, "addressed")
+    assert claims_of(tokens["IdToken"])["address"] == {"formatted": "1 Main St\nSpringfield"}
+    refreshed = idp.admin_initiate_auth(
+        UserPoolId=pool_id,
+        ClientId=client_id,
+        AuthFlow="REFRESH_TOKEN_AUTH",
+        AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]},
+    )["AuthenticationResult"]
+    assert claims_of(refreshed["IdToken"])["address"] == {"formatted": "1 Main St\nSpringfield"}
+    assert "address" not in claims_of(tokens["AccessToken"])
+    admin_view = attributes_of(idp.admin_get_user(UserPoolId=pool_id, Username="addressed"))
+    own_view = attributes_of(idp.get_user(AccessToken=tokens["AccessToken"]))
+    assert admin_view["address"] == own_view["address"] == "1 Main St\nSpringfield"
+
+
+def test_typed_attributes_keep_their_documented_claim_types(idp: Any, pool_id: str, client_id: str) -> None:
+    """The ID token: ``email_verified`` a JSON boolean, ``updated_at`` a JSON number (OIDC Core §5.1), custom
+    Number and Boolean attributes strings (Cognito: custom attribute values are strings); ``iat``, ``exp`` and
+    ``auth_time`` integers; ``cognito:groups`` left out for a user in no group."""
+    make_user(
+        idp,
+        pool_id,
+        "typed",
+        {
+            "email": "typed@example.com",
+            "email_verified": "true",
+            "updated_at": "1700000000",
+            "custom:age": "42",
+            "custom:vip": "true",
+        },
+    )
+    tokens = sign_in(idp, pool_id, client_id, "typed")
+    claims = claims_of(tokens["IdToken"])
+    assert claims["email_verified"] is True
+    assert claims["updated_at"] == 1700000000 and isinstance(claims["updated_at"], int)
+    assert claims["custom:age"] == "42" and claims["custom:vip"] == "true"
+    for name in ("iat", "exp", "auth_time"):
+        assert isinstance(claims[name], int) and not isinstance(claims[name], bool)
+    assert "cognito:groups" not in claims and "cognito:groups" not in claims_of(tokens["AccessToken"])
