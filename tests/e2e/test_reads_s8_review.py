@@ -125,3 +125,36 @@ def test_typed_attributes_keep_their_documented_claim_types(idp: Any, pool_id: s
     for name in ("iat", "exp", "auth_time"):
         assert isinstance(claims[name], int) and not isinstance(claims[name], bool)
     assert "cognito:groups" not in claims and "cognito:groups" not in claims_of(tokens["AccessToken"])
+
+
+# --- paging -------------------------------------------------------------------------------------------------
+
+
+def test_a_users_groups_page_on_from_where_the_last_page_ended_when_memberships_change_in_between(
+    idp: Any, pool_id: str
+) -> None:
+    """AdminListGroupsForUser's NextToken "returns the next set of items after the current list": leaving a
+    group already listed must not make the next page skip a group that was never shown (an administrator
+    auditing a user's groups would miss a membership)."""
+    make_user(idp, pool_id, "member", {})
+    names = [f"audit-{i}" for i in range(5)]
+    for name in names:
+        idp.create_group(UserPoolId=pool_id, GroupName=name)
+        idp.admin_add_user_to_group(UserPoolId=pool_id, Username="member", GroupName=name)
+    first = idp.admin_list_groups_for_user(UserPoolId=pool_id, Username="member", Limit=2)
+    shown = [g["GroupName"] for g in first["Groups"]]
+    assert shown == names[:2]
+    idp.admin_remove_user_from_group(UserPoolId=pool_id, Username="member", GroupName=names[0])
+    token: str | None = first["NextToken"]
+    while token:
+        page = idp.admin_list_groups_for_user(UserPoolId=pool_id, Username="member", Limit=2, NextToken=token)
+        shown += [g["GroupName"] for g in page["Groups"]]
+        token = page.get("NextToken")
+    assert shown == names  # each group exactly once, none skipped
+    # A group joined before the position already passed is not listed again; one after it is.
+    idp.create_group(UserPoolId=pool_id, GroupName="audit-9")
+    first = idp.admin_list_groups_for_user(UserPoolId=pool_id, Username="member", Limit=2)
+    idp.admin_add_user_to_group(UserPoolId=pool_id, Username="member", GroupName="audit-9")
+    rest = idp.admin_list_groups_for_user(UserPoolId=pool_id, Username="member", NextToken=first["NextToken"])
+    assert [g["GroupName"] for g in first["Groups"] + rest["Groups"]] == [*names[1:], "audit-9"]
+    assert "NextToken" not in rest
