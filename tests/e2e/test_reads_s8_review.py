@@ -158,3 +158,40 @@ def test_a_users_groups_page_on_from_where_the_last_page_ended_when_memberships_
     rest = idp.admin_list_groups_for_user(UserPoolId=pool_id, Username="member", NextToken=first["NextToken"])
     assert [g["GroupName"] for g in first["Groups"] + rest["Groups"]] == [*names[1:], "audit-9"]
     assert "NextToken" not in rest
+
+
+# --- attributes a sign-up records ---------------------------------------------------------------------------
+
+
+def test_a_sign_up_records_its_email_and_phone_as_unverified_and_the_id_token_says_so(
+    idp: Any, public_idp: Any, pool_id: str, client_id: str
+) -> None:
+    """A user who signs up with an email address and a phone number has ``email_verified`` and
+    ``phone_number_verified`` set to "false" (what Cognito's AdminGetUser shows after SignUp); the ID token then
+    carries ``email_verified: false`` as a JSON boolean rather than leaving the claim out. A sign-up without a
+    phone number gets no ``phone_number_verified``. An administrator's confirmation verifies neither."""
+    public_idp.sign_up(
+        ClientId=client_id,
+        Username="signed-up",
+        Password=PASSWORD,
+        UserAttributes=[
+            {"Name": "email", "Value": "signed-up@example.com"},
+            {"Name": "phone_number", "Value": "+15555550199"},
+        ],
+    )
+    before = attributes_of(idp.admin_get_user(UserPoolId=pool_id, Username="signed-up"))
+    assert before["email_verified"] == "false" and before["phone_number_verified"] == "false"
+    listed = idp.list_users(UserPoolId=pool_id, Filter='username = "signed-up"')["Users"]
+    assert attributes_of(listed[0])["email_verified"] == "false"
+    idp.admin_confirm_sign_up(UserPoolId=pool_id, Username="signed-up")
+    claims = claims_of(sign_in(idp, pool_id, client_id, "signed-up")["IdToken"])
+    assert claims["email_verified"] is False and claims["phone_number_verified"] is False
+
+    public_idp.sign_up(
+        ClientId=client_id,
+        Username="email-only",
+        Password=PASSWORD,
+        UserAttributes=[{"Name": "email", "Value": "email-only@example.com"}],
+    )
+    only = attributes_of(idp.admin_get_user(UserPoolId=pool_id, Username="email-only"))
+    assert only["email_verified"] == "false" and "phone_number_verified" not in only
