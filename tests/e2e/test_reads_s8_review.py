@@ -160,6 +160,28 @@ def test_a_users_groups_page_on_from_where_the_last_page_ended_when_memberships_
     assert "NextToken" not in rest
 
 
+def test_a_filtered_user_list_pages_on_from_its_position_while_users_come_and_go(idp: Any, pool_id: str) -> None:
+    """ListUsers' PaginationToken continues "the next set of items after the current list" under the same
+    Filter: a user removed before the position is not shifted onto, a user added after it is listed once, a
+    user outside the filter never appears, and no user is listed twice."""
+    for i in range(6):
+        make_user(idp, pool_id, f"pager-{i}", {"email": f"pager-{i}@paging.example"})
+    make_user(idp, pool_id, "pager-x", {"email": "other@elsewhere.example"})
+    where = 'email ^= "pager-"'
+    first = idp.list_users(UserPoolId=pool_id, Filter=where, Limit=2)
+    shown = [u["Username"] for u in first["Users"]]
+    assert shown == ["pager-0", "pager-1"]
+    idp.admin_delete_user(UserPoolId=pool_id, Username="pager-0")
+    idp.admin_delete_user(UserPoolId=pool_id, Username="pager-3")
+    make_user(idp, pool_id, "pager-5a", {"email": "pager-5a@paging.example"})
+    token: str | None = first["PaginationToken"]
+    while token:
+        page = idp.list_users(UserPoolId=pool_id, Filter=where, Limit=2, PaginationToken=token)
+        shown += [u["Username"] for u in page["Users"]]
+        token = page.get("PaginationToken")
+    assert shown == ["pager-0", "pager-1", "pager-2", "pager-4", "pager-5", "pager-5a"]
+
+
 # --- attributes a sign-up records ---------------------------------------------------------------------------
 
 
