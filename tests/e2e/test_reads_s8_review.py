@@ -6,6 +6,7 @@ identity (ID) token", and OpenID Connect Core 1.0 §5.1 (standard claims and the
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import jwt
@@ -125,6 +126,59 @@ def test_typed_attributes_keep_their_documented_claim_types(idp: Any, pool_id: s
     for name in ("iat", "exp", "auth_time"):
         assert isinstance(claims[name], int) and not isinstance(claims[name], bool)
     assert "cognito:groups" not in claims and "cognito:groups" not in claims_of(tokens["AccessToken"])
+
+
+# --- wire types ---------------------------------------------------------------------------------------------
+
+
+def _numbers_and_booleans(body: str, dates: tuple[str, ...], flags: tuple[str, ...]) -> None:
+    """Every member named in ``dates`` is a JSON number (the awsJson protocol's timestamps are epoch seconds,
+    not ISO strings, which boto3 would parse alike but the JS and Go SDKs refuse) and every one in ``flags`` a
+    JSON boolean, wherever it occurs in the answer."""
+    seen: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in dates:
+                    assert isinstance(item, int | float) and not isinstance(item, bool), (key, item)
+                    seen.append(key)
+                elif key in flags:
+                    assert isinstance(item, bool), (key, item)
+                    seen.append(key)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(json.loads(body))
+    assert seen, body
+
+
+def test_read_answers_carry_dates_as_epoch_numbers_and_flags_as_booleans(
+    idp: Any, pool_id: str, client_id: str
+) -> None:
+    make_user(idp, pool_id, "wired", {"email": "wired@example.com"})
+    idp.create_group(UserPoolId=pool_id, GroupName="wired-group", Precedence=3)
+    idp.admin_add_user_to_group(UserPoolId=pool_id, Username="wired", GroupName="wired-group")
+    user_dates = ("UserCreateDate", "UserLastModifiedDate")
+    dates = ("CreationDate", "LastModifiedDate")
+    for operation, params, wanted, flags in (
+        ("admin_get_user", {"UserPoolId": pool_id, "Username": "wired"}, user_dates, ("Enabled",)),
+        ("list_users", {"UserPoolId": pool_id, "Filter": 'username = "wired"'}, user_dates, ("Enabled",)),
+        ("list_users_in_group", {"UserPoolId": pool_id, "GroupName": "wired-group"}, user_dates, ("Enabled",)),
+        ("list_groups", {"UserPoolId": pool_id}, dates, ()),
+        ("admin_list_groups_for_user", {"UserPoolId": pool_id, "Username": "wired"}, dates, ()),
+        ("list_user_pools", {"MaxResults": 60}, dates, ()),
+        ("describe_user_pool", {"UserPoolId": pool_id}, dates, ("Mutable", "Required", "DeveloperOnlyAttribute")),
+        (
+            "describe_user_pool_client",
+            {"UserPoolId": pool_id, "ClientId": client_id},
+            dates,
+            ("AllowedOAuthFlowsUserPoolClient", "EnableTokenRevocation"),
+        ),
+    ):
+        _numbers_and_booleans(wire_body(idp, operation, **params), wanted, flags)
 
 
 # --- paging -------------------------------------------------------------------------------------------------
