@@ -637,13 +637,19 @@ async def AdminRemoveUserFromGroup(call: Call) -> dict[str, Any]:
 @operation
 async def AdminListGroupsForUser(call: Call) -> dict[str, Any]:
     pool, user = await admin_user(call)
-    groups = await call.services.groups.for_user(pool, user)
+    # In name order by code point (whatever order a backend keeps), which the token's position refers to.
+    groups = sorted(await call.services.groups.for_user(pool, user), key=lambda g: g.name)
     limit = limit_of(call, "Limit", 60, 60)
-    start = page_offset(call, call.params.get("NextToken"), pool.id, user.username_key)
-    page = groups[start : start + limit]
+    # The token holds the last group name listed, not an offset: a membership ended or begun between pages
+    # then neither skips nor repeats a group ("the next set of items after the current list").
+    listed = (pool.id, user.username_key, "after-name")
+    after = page_key(call, call.params.get("NextToken"), *listed)
+    if after is not None:
+        groups = [g for g in groups if g.name > after]
+    page = groups[:limit]
     result: dict[str, Any] = {"Groups": [group_type(g) for g in page]}
-    if start + limit < len(groups):
-        result["NextToken"] = page_token(call, str(start + limit), pool.id, user.username_key)
+    if len(groups) > limit:
+        result["NextToken"] = page_token(call, page[-1].name, *listed)
     return result
 
 

@@ -449,6 +449,10 @@ class TokenService:
         id_token_claims.update(id_claims)
         if isinstance(id_token_claims.get("identities"), str):
             id_token_claims["identities"] = identities_claim(id_token_claims["identities"])
+        if isinstance(id_token_claims.get("address"), str):
+            # OpenID Connect Core §5.1.1: `address` is a JSON object. Cognito keeps the attribute as one string
+            # and puts it in the ID token as the object's `formatted` member.
+            id_token_claims["address"] = {"formatted": id_token_claims["address"]}
         id_token_claims.update(
             {
                 "iss": issuer,

@@ -409,6 +409,11 @@ class UserService:
                 pool, self._store, PRE_SIGN_UP_SIGN_UP, name, attributes,
                 client_id=client.id, client_metadata=client_metadata, validation_data=validation_data,
             )  # fmt: skip
+        for attribute in ("email", "phone_number"):
+            # A signed-up address is unverified until a code proves it: Cognito records the flag as "false"
+            # (unless a PreSignUp hook verified it), so AdminGetUser shows it and the ID token says false.
+            if attributes.get(attribute):
+                attributes.setdefault(f"{attribute}_verified", "false")
         user = await self._new_user(pool, name, password, attributes, status=CONFIRMED if auto_confirm else UNCONFIRMED)
         await self._insert(pool, user)
         if self.threats is not None:
