@@ -135,7 +135,8 @@ def build_schema(requested: Iterable[Mapping[str, Any]] | None) -> list[dict[str
 
 
 def custom_attribute(attr: Mapping[str, Any]) -> dict[str, Any]:
-    """A custom attribute's schema entry, named ``custom:<name>`` (``dev:custom:`` if developer-only)."""
+    """A custom attribute's schema entry, named ``custom:<name>``. A developer-only one keeps that name (Cognito
+    calls it ``dev:custom:<name>``); only administrators read or write it, as in Cognito."""
     name = str(attr.get("Name", ""))
     if name.startswith("custom:"):
         name = name[len("custom:") :]
