@@ -132,31 +132,38 @@ def _listen(app: web.Application, settings: Settings, sock: socket.socket | None
             access_log=None,
             reuse_port=True,
             handle_signals=False,
-            loop=_loop_stopped_once_by_signals(),
+            loop=_loop_stopped_once_by_signals(app),
         )
     else:
         web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
 
 
-def _loop_stopped_once_by_signals() -> asyncio.AbstractEventLoop:
+def _loop_stopped_once_by_signals(app: web.Application) -> asyncio.AbstractEventLoop:
     """A worker's event loop, on which SIGTERM and SIGINT begin one graceful stop (aiohttp's GracefulExit:
     the listener closes, requests in flight are answered) and later ones are ignored. A worker is often told
     twice: a terminal's Ctrl-C and systemd's KillMode=control-group signal every process of the server, and the
     parent passes the signal on as well. aiohttp's own handlers would raise again inside the stop and cut it
-    short: requests dropped, and exit status 1."""
+    short: requests dropped, and exit status 1. A signal during start-up takes effect once it is done: cut
+    short there, it left the store's thread answering a closed loop (a traceback on stderr)."""
     from aiohttp import web
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    stopping = False
+    state = {"started": False, "signalled": False, "stopping": False}
 
     def graceful_exit() -> None:
-        nonlocal stopping
-        if stopping:
+        state["signalled"] = True
+        if not state["started"] or state["stopping"]:
             return
-        stopping = True
+        state["stopping"] = True
         raise web.GracefulExit()
 
+    async def started(_app: web.Application) -> None:
+        state["started"] = True  # after every cleanup_ctx has opened (they run first: appended at creation)
+        if state["signalled"]:
+            loop.call_soon(graceful_exit)
+
+    app.on_startup.append(started)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, graceful_exit)
     return loop
@@ -225,7 +232,17 @@ def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
             await store.close()
 
     bad_key = UsageError(f"{key_source}: expected 64 hexadecimal digits (a 32-byte key)")
-    _check_key_not_lost(settings, key_source)
+    try:
+        database = Path(settings.database)
+        new_database = not database.exists() or database.stat().st_size == 0  # a new data dir: a new key
+        if not _key_given(key_source) and not new_database and asyncio.run(_holds_sealed_secrets(database)):
+            # A new key could open none of them, and the old one, if found later, could not be put back.
+            raise UsageError(
+                f"{key_source} is missing, but {settings.database} holds secrets sealed with that key: put the "
+                "file back (or set GATEHOUSE_SECRET_KEY to its 64 hexadecimal digits)"
+            )
+    except (OSError, sqlite3.Error, RuntimeError) as exc:
+        raise UsageError(f"cannot open the database {settings.database}: {exc}") from None
     try:
         _make_data_dir(settings)
         _warn_if_not_private(Path(settings.data_dir))
@@ -278,21 +295,25 @@ async def _key_opens_store(store: Store, key: bytes) -> bool:
         return False
 
 
-def _check_key_not_lost(settings: Settings, key_source: str) -> None:
-    """Refuse to make a new secret key beside a database that exists: its secrets were sealed with the old
-    one, which a new one could not open (nor could the old one be put back, once overwritten)."""
-    database = Path(settings.database)
-    if key_source == "GATEHOUSE_SECRET_KEY" or Path(key_source).exists():
-        return
+def _key_given(key_source: str) -> bool:
+    return key_source == "GATEHOUSE_SECRET_KEY" or Path(key_source).exists()
+
+
+async def _holds_sealed_secrets(database: Path) -> bool:
+    """Whether the database was sealed with a secret key: it has the key check, or (made before the check was)
+    a user pool or the identity pools' signing keys."""
+    from gateway.services.identities import KEY_SET as IDENTITY_KEY_SET
+    from gateway.storage.sqlite import SqliteStore
+
+    store = await SqliteStore.open(database)
     try:
-        in_use = database.stat().st_size > 0
-    except OSError:
-        return  # no database yet: a new data dir, which gets a new key
-    if in_use:
-        raise UsageError(
-            f"{key_source} is missing, but {database} exists and its secrets are sealed with that key: "
-            "put the file back (or set GATEHOUSE_SECRET_KEY to its 64 hexadecimal digits)"
+        return (
+            await store.get_meta(KEY_CHECK_META) is not None
+            or bool((await store.list_pools(None, 1)).items)
+            or bool(await store.list_signing_keys(IDENTITY_KEY_SET))
         )
+    finally:
+        await store.close()
 
 
 def _make_data_dir(settings: Settings) -> None:
