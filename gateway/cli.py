@@ -412,6 +412,13 @@ def _serve(args: argparse.Namespace) -> int:
             worker.join()
             if worker.exitcode != 0 and not failed:
                 failed = True
+                # Said once, so that the exit status 1 a supervisor sees has its cause in the log.
+                log.error(
+                    "worker.exited",
+                    pid=worker.pid,
+                    exit_code=worker.exitcode,  # negative: killed by that signal
+                    action="stopping the other workers and exiting 1, for a supervisor to restart the server",
+                )
                 stop(signal.SIGTERM, None)
     shutil.rmtree(metrics_dir, ignore_errors=True)
     return 1 if failed else 0

@@ -281,3 +281,22 @@ def test_a_stop_signal_that_reaches_the_workers_twice_still_stops_gracefully(tmp
         server.stop()
     with sqlite3.connect(tmp_path / "data" / "gatehouse.db") as db:
         assert db.execute("SELECT count(*) FROM users").fetchone() == (40,)
+
+
+def test_a_worker_that_dies_stops_the_server_and_says_why(tmp_path: Path) -> None:
+    # A server missing a worker would serve with part of its capacity and no sign of it; it exits instead, for
+    # its supervisor to restart, and the log says which worker died and how.
+    server = GatehouseServer(tmp_path / "data", workers=2)
+    server.start()
+    assert server.process is not None
+    try:
+        workers = worker_pids(server.process.pid)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        assert server.process.wait(timeout=30) == 1
+        time.sleep(0.2)
+        assert not [pid for pid in workers if alive(pid)]
+    finally:
+        server.stop()
+    events = [json.loads(line) for line in server.log_text().splitlines() if '"worker.exited"' in line]
+    assert [(e["pid"], e["exit_code"], e["level"]) for e in events] == [(workers[0], -signal.SIGKILL, "error")]
