@@ -7,7 +7,6 @@ import asyncio
 import errno
 import multiprocessing
 import os
-import re
 import shutil
 import signal
 import socket
@@ -552,10 +551,11 @@ def _bounded_int(low: int, high: int) -> Callable[[str], int]:
 
 def _url(text: str) -> str:
     # The same rule as the config file's server.public_url: it becomes every token's issuer (iss).
-    from gateway.config_file import _URL_PATTERN
+    from gateway.config_file import issuer_url_problem
 
-    if re.fullmatch(_URL_PATTERN, text) is None:
-        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
+    problem = issuer_url_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{problem}, got {text!r}")
     return text
 
 

@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -300,3 +301,37 @@ def test_a_worker_that_dies_stops_the_server_and_says_why(tmp_path: Path) -> Non
         server.stop()
     events = [json.loads(line) for line in server.log_text().splitlines() if '"worker.exited"' in line]
     assert [(e["pid"], e["exit_code"], e["level"]) for e in events] == [(workers[0], -signal.SIGKILL, "error")]
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://id.example.com/?tenant=1", "no query"),
+        ("https://id.example.com#top", "no query (?) or fragment"),
+        ("https://id.example.com?", "no query"),
+        ("https://admin:hunter2@id.example.com", "no user name or password"),
+        ("https://id.example.com:99999", "port number"),
+    ],
+)
+def test_public_url_must_be_an_issuer(tmp_path: Path, url: str, reason: str) -> None:
+    # It starts every token's iss, which has no query or fragment (OpenID Connect Discovery 1.0 §3, RFC 8414
+    # §2); a relying party comparing iss, or building the discovery URL from it, would fail on such a one.
+    result = run_cli("serve", "--public-url", url, "--data-dir", str(tmp_path / "data"), "--port", "0")
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "--public-url" in output and reason in output, output
+    assert not (tmp_path / "data").exists()
+    config = tmp_path / "server.yaml"
+    config.write_text(f'version: 1\nserver:\n  public_url: "{url}"\npools: []\n')
+    assert_refused(run_cli("config", "check", str(config)), "server.public_url", reason)
+
+
+def test_public_url_with_a_port_and_a_path_is_the_issuer(tmp_path: Path) -> None:
+    url = "https://id.example.com:8443/auth"
+    server = GatehouseServer(tmp_path / "data", extra_args=["--public-url", url + "/"])
+    server.start()
+    try:
+        pool_id = server.client().create_user_pool(PoolName="issuer")["UserPool"]["Id"]
+        with urllib.request.urlopen(f"{server.url}/{pool_id}/.well-known/openid-configuration") as response:
+            assert json.load(response)["issuer"] == f"{url}/{pool_id}"
+    finally:
+        server.stop()
