@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import json
 import multiprocessing
 import os
 import shutil
@@ -245,6 +246,7 @@ def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
     try:
         _make_data_dir(settings)
         _warn_if_not_private(Path(settings.data_dir))
+        _check_admin_credentials_file(settings)
         secrets = ensure_data_dir(settings)
     except OSError as exc:
         raise UsageError(f"cannot use data dir {settings.data_dir}: {exc.strerror or exc}") from None
@@ -313,6 +315,27 @@ async def _holds_sealed_secrets(database: Path) -> bool:
         )
     finally:
         await store.close()
+
+
+def _check_admin_credentials_file(settings: Settings) -> None:
+    """Refuse an admin-credentials.json that is not what Gatehouse wrote (damaged, edited by hand): it was a
+    traceback, or a wrong complaint about the secret key. Its values are never shown."""
+    if settings.admin_access_key_id and settings.admin_secret_access_key:
+        return  # from the environment: the file is not read
+    path = Path(settings.data_dir) / "admin-credentials.json"
+    if not path.exists():
+        return
+    try:
+        creds = json.loads(path.read_bytes())
+    except ValueError:
+        creds = None
+    fields = ("access_key_id", "secret_access_key")
+    if not isinstance(creds, dict) or not all(isinstance(creds.get(name), str) and creds[name] for name in fields):
+        raise UsageError(
+            f"{path}: expected a JSON object with access_key_id and secret_access_key; delete the file to "
+            "have new admin credentials made, or set GATEHOUSE_ADMIN_ACCESS_KEY_ID and "
+            "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY"
+        )
 
 
 def _make_data_dir(settings: Settings) -> None:

@@ -335,3 +335,19 @@ def test_public_url_with_a_port_and_a_path_is_the_issuer(tmp_path: Path) -> None
             assert json.load(response)["issuer"] == f"{url}/{pool_id}"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["not-json-hunter2", "{}", '["hunter2"]', '{"access_key_id": "GHADMIN", "secret_access_key": 12345}', ""],
+)
+def test_a_damaged_admin_credentials_file_is_named(tmp_path: Path, content: str) -> None:
+    # Was a traceback (KeyError, TypeError) or a complaint about secret.key, which was fine.
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    (data / "admin-credentials.json").write_text(content)
+    result = run_cli("serve", "--data-dir", str(data), "--port", "0")
+    assert_refused(result, "admin-credentials.json", "access_key_id")
+    assert "secret.key" not in result.stderr and "hunter2" not in result.stderr and "12345" not in result.stderr
+    assert (data / "admin-credentials.json").read_text() == content
+    assert not (data / "gatehouse.db").exists()
