@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import json
 import multiprocessing
 import os
-import re
 import shutil
 import signal
 import socket
+import stat
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -22,6 +23,8 @@ from gateway.settings import Settings, admin_credentials_from_env
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+    from gateway.storage.base import Store
 
 ADMIN_ENV = ("GATEHOUSE_ADMIN_ACCESS_KEY_ID", "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY")
 
@@ -63,7 +66,10 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         raise UsageError(f"{half_set[0]} is set but {missing} is not: set both, or neither")
     if env_creds is not None:
         overrides["admin_access_key_id"], overrides["admin_secret_access_key"] = env_creds
-    if os.environ.get("GATEHOUSE_LOG_FORMAT") == "console":
+    log_format = os.environ.get("GATEHOUSE_LOG_FORMAT")
+    if log_format and log_format not in ("json", "console"):
+        raise UsageError(f"GATEHOUSE_LOG_FORMAT: expected json or console, got {log_format!r}")
+    if log_format == "console":
         overrides["log_json"] = False
     if os.environ.get("GATEHOUSE_KEY_CACHE_SECONDS"):
         overrides["key_cache_seconds"] = _env_seconds("GATEHOUSE_KEY_CACHE_SECONDS")
@@ -73,7 +79,26 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         overrides["oauth_code_seconds"] = _env_seconds("GATEHOUSE_OAUTH_CODE_SECONDS")
     if os.environ.get("GATEHOUSE_SOCIAL_ENDPOINTS"):
         overrides["social_endpoints"] = os.environ["GATEHOUSE_SOCIAL_ENDPOINTS"]
+    _check_worker_environment()
     return replace(settings, **overrides)  # type: ignore[arg-type]
+
+
+def _check_worker_environment() -> None:
+    """Refuse the variables each worker reads at start-up when they make no sense, here, before any worker
+    opens the store: in a worker they were a traceback, or a process that neither served nor exited."""
+    from gateway.loop_watch import ENV as SLOW_CALLBACK
+    from gateway.loop_watch import threshold_from_env
+    from gateway.services.social_logins import endpoints_from_json
+
+    try:
+        endpoints_from_json(os.environ.get("GATEHOUSE_SOCIAL_ENDPOINTS"))
+    except ValueError as exc:  # json.JSONDecodeError is one; the message names no value but the entry's key
+        reason = str(exc).removeprefix("GATEHOUSE_SOCIAL_ENDPOINTS").lstrip(": ")
+        raise UsageError(f"GATEHOUSE_SOCIAL_ENDPOINTS: {reason}") from None
+    try:
+        threshold_from_env()
+    except ValueError:
+        raise UsageError(f"{SLOW_CALLBACK}: expected a number of seconds above 0 and below 60") from None
 
 
 def _run_worker(settings: Settings, sock: socket.socket | None) -> None:
@@ -96,7 +121,7 @@ def _listen(app: web.Application, settings: Settings, sock: socket.socket | None
 
     if sock is not None:
         web.run_app(app, sock=sock, print=None, access_log=None, handle_signals=True)
-    else:
+    elif settings.workers > 1:
         # SO_REUSEPORT only when several workers share the port: serve() has checked that no other program
         # holds it, and a lone server must not quietly split a port with another one.
         web.run_app(
@@ -105,8 +130,43 @@ def _listen(app: web.Application, settings: Settings, sock: socket.socket | None
             port=settings.port,
             print=None,
             access_log=None,
-            reuse_port=settings.workers > 1,
+            reuse_port=True,
+            handle_signals=False,
+            loop=_loop_stopped_once_by_signals(app),
         )
+    else:
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+
+
+def _loop_stopped_once_by_signals(app: web.Application) -> asyncio.AbstractEventLoop:
+    """A worker's event loop, on which SIGTERM and SIGINT begin one graceful stop (aiohttp's GracefulExit:
+    the listener closes, requests in flight are answered) and later ones are ignored. A worker is often told
+    twice: a terminal's Ctrl-C and systemd's KillMode=control-group signal every process of the server, and the
+    parent passes the signal on as well. aiohttp's own handlers would raise again inside the stop and cut it
+    short: requests dropped, and exit status 1. A signal during start-up takes effect once it is done: cut
+    short there, it left the store's thread answering a closed loop (a traceback on stderr)."""
+    from aiohttp import web
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    state = {"started": False, "signalled": False, "stopping": False}
+
+    def graceful_exit() -> None:
+        state["signalled"] = True
+        if not state["started"] or state["stopping"]:
+            return
+        state["stopping"] = True
+        raise web.GracefulExit()
+
+    async def started(_app: web.Application) -> None:
+        state["started"] = True  # after every cleanup_ctx has opened (they run first: appended at creation)
+        if state["signalled"]:
+            loop.call_soon(graceful_exit)
+
+    app.on_startup.append(started)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, graceful_exit)
+    return loop
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -156,18 +216,37 @@ def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
     from gateway.app import ensure_data_dir
     from gateway.storage.sqlite import SqliteStore
 
-    async def migrate() -> None:
-        store = await SqliteStore.open(settings.database)
-        await store.close()
-
     # The secret key seals stored secrets (gateway/secretbox.py): 32 bytes, written as 64 hex digits.
     key_source = (
         "GATEHOUSE_SECRET_KEY"
         if os.environ.get("GATEHOUSE_SECRET_KEY")
         else str(Path(settings.data_dir) / "secret.key")
     )
+    sealed_check: list[bool] = []
+
+    async def migrate() -> None:
+        store = await SqliteStore.open(settings.database)
+        try:
+            sealed_check.append(await _key_opens_store(store, secrets[0]))
+        finally:
+            await store.close()
+
     bad_key = UsageError(f"{key_source}: expected 64 hexadecimal digits (a 32-byte key)")
     try:
+        database = Path(settings.database)
+        new_database = not database.exists() or database.stat().st_size == 0  # a new data dir: a new key
+        if not _key_given(key_source) and not new_database and asyncio.run(_holds_sealed_secrets(database)):
+            # A new key could open none of them, and the old one, if found later, could not be put back.
+            raise UsageError(
+                f"{key_source} is missing, but {settings.database} holds secrets sealed with that key: put the "
+                "file back (or set GATEHOUSE_SECRET_KEY to its 64 hexadecimal digits)"
+            )
+    except (OSError, sqlite3.Error, RuntimeError) as exc:
+        raise UsageError(f"cannot open the database {settings.database}: {exc}") from None
+    try:
+        _make_data_dir(settings)
+        _warn_if_not_private(Path(settings.data_dir))
+        _check_admin_credentials_file(settings)
         secrets = ensure_data_dir(settings)
     except OSError as exc:
         raise UsageError(f"cannot use data dir {settings.data_dir}: {exc.strerror or exc}") from None
@@ -189,7 +268,98 @@ def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
     except (OSError, sqlite3.Error, RuntimeError) as exc:
         # RuntimeError: the file was migrated by a newer Gatehouse (gateway/storage/sqlite.py _migrate).
         raise UsageError(f"cannot open the database {settings.database}: {exc}") from None
+    if sealed_check != [True]:
+        raise UsageError(
+            f"{key_source} is not the secret key {settings.database} was sealed with: its signing keys and "
+            "secrets cannot be opened with it; use the key the database was made with"
+        )
     return secrets
+
+
+# A value sealed with the secret key when a database is first opened: a later start with another key cannot
+# open it, and is refused before it serves (its sealed secrets would fail to open on every sign-in).
+KEY_CHECK_META = "secret_key_check"
+
+
+async def _key_opens_store(store: Store, key: bytes) -> bool:
+    """Whether ``key`` is the one ``store`` was sealed with (recorded on first use)."""
+    from gateway.secretbox import SecretBox, SecretBoxError
+
+    box = SecretBox(key)
+    aad = KEY_CHECK_META.encode()
+    stored = await store.get_meta(KEY_CHECK_META)
+    if stored is None:
+        stored = await store.put_meta_if_absent(KEY_CHECK_META, box.seal(b"gatehouse", aad=aad))
+    try:
+        return box.open(stored, aad=aad) == b"gatehouse"
+    except SecretBoxError:
+        return False
+
+
+def _key_given(key_source: str) -> bool:
+    return key_source == "GATEHOUSE_SECRET_KEY" or Path(key_source).exists()
+
+
+async def _holds_sealed_secrets(database: Path) -> bool:
+    """Whether the database was sealed with a secret key: it has the key check, or (made before the check was)
+    a user pool or the identity pools' signing keys."""
+    from gateway.services.identities import KEY_SET as IDENTITY_KEY_SET
+    from gateway.storage.sqlite import SqliteStore
+
+    store = await SqliteStore.open(database)
+    try:
+        return (
+            await store.get_meta(KEY_CHECK_META) is not None
+            or bool((await store.list_pools(None, 1)).items)
+            or bool(await store.list_signing_keys(IDENTITY_KEY_SET))
+        )
+    finally:
+        await store.close()
+
+
+def _check_admin_credentials_file(settings: Settings) -> None:
+    """Refuse an admin-credentials.json that is not what Gatehouse wrote (damaged, edited by hand): it was a
+    traceback, or a wrong complaint about the secret key. Its values are never shown."""
+    if settings.admin_access_key_id and settings.admin_secret_access_key:
+        return  # from the environment: the file is not read
+    path = Path(settings.data_dir) / "admin-credentials.json"
+    if not path.exists():
+        return
+    try:
+        creds = json.loads(path.read_bytes())
+    except ValueError:
+        creds = None
+    fields = ("access_key_id", "secret_access_key")
+    if not isinstance(creds, dict) or not all(isinstance(creds.get(name), str) and creds[name] for name in fields):
+        raise UsageError(
+            f"{path}: expected a JSON object with access_key_id and secret_access_key; delete the file to "
+            "have new admin credentials made, or set GATEHOUSE_ADMIN_ACCESS_KEY_ID and "
+            "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY"
+        )
+
+
+def _make_data_dir(settings: Settings) -> None:
+    """Create the data dir readable by its owner only (the umask may not say so): it holds secret.key,
+    admin-credentials.json and the database, which anyone who may write in it could replace."""
+    Path(settings.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _warn_if_not_private(data_dir: Path) -> None:
+    """Log a warning when others may write in the data dir, or it belongs to another user. Not refused:
+    container volumes are often made world-writable (Kubernetes' emptyDir)."""
+    from gateway.logging import get_logger
+
+    found = data_dir.stat()
+    mode = stat.S_IMODE(found.st_mode)
+    if mode & 0o022 or found.st_uid != os.geteuid():
+        get_logger("gateway.cli").warning(
+            "data_dir.not_private",
+            path=str(data_dir),
+            mode=oct(mode),
+            owner_uid=found.st_uid,
+            advice="make it owned by the user Gatehouse runs as, mode 0700: others could replace its key, "
+            "admin credentials and database",
+        )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -199,6 +369,10 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError("--workers above 1 needs a fixed --port (0 would give each worker a different one)")
     _check_port_free(settings.host, settings.port)
     if settings.workers > 1:
+        try:
+            _make_data_dir(settings)  # private, before the metrics folder is made in it
+        except OSError as exc:
+            raise UsageError(f"cannot use data dir {settings.data_dir}: {exc.strerror or exc}") from None
         # prometheus_client picks its value store at import: the multi-process one must be chosen first.
         # One folder per running server: a second `serve` on the same data dir must neither delete this one's
         # files nor have its values summed into this one's scrapes.
@@ -260,6 +434,13 @@ def _serve(args: argparse.Namespace) -> int:
             worker.join()
             if worker.exitcode != 0 and not failed:
                 failed = True
+                # Said once, so that the exit status 1 a supervisor sees has its cause in the log.
+                log.error(
+                    "worker.exited",
+                    pid=worker.pid,
+                    exit_code=worker.exitcode,  # negative: killed by that signal
+                    action="stopping the other workers and exiting 1, for a supervisor to restart the server",
+                )
                 stop(signal.SIGTERM, None)
     shutil.rmtree(metrics_dir, ignore_errors=True)
     return 1 if failed else 0
@@ -322,6 +503,9 @@ def _keys_rotate(args: argparse.Namespace) -> int:
             "must stay valid"
         )
     settings = _settings_from_args(args)
+    from gateway.logging import configure_logging
+
+    configure_logging(json=settings.log_json, level=settings.log_level)  # warnings to stderr, as serve's
     key, _ = _open_data_dir(settings)
     identity = args.pool_id == IDENTITY_ISSUER_PATH
 
@@ -390,10 +574,11 @@ def _bounded_int(low: int, high: int) -> Callable[[str], int]:
 
 def _url(text: str) -> str:
     # The same rule as the config file's server.public_url: it becomes every token's issuer (iss).
-    from gateway.config_file import _URL_PATTERN
+    from gateway.config_file import issuer_url_problem
 
-    if re.fullmatch(_URL_PATTERN, text) is None:
-        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
+    problem = issuer_url_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{problem}, got {text!r}")
     return text
 
 

@@ -314,13 +314,40 @@ class RateLimitsConfig(_Model):
     )
 
 
+def issuer_url_problem(value: str) -> str | None:
+    """What keeps ``value`` from being the token issuers' base URL, or None. An issuer is a URL with a scheme,
+    a host, optionally a port and a path, and no query or fragment (OpenID Connect Discovery 1.0 §3, RFC 8414
+    §2); credentials in it would be in every token and discovery document."""
+    from urllib.parse import urlsplit
+
+    if re.fullmatch(_URL_PATTERN, value) is None:
+        return "expected an http:// or https:// URL"
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018  # raises ValueError when it is not a port number
+    except ValueError:
+        return "expected a port number from 0 to 65535 after the host"
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        return "expected no query (?) or fragment (#): the URL starts every token's issuer (iss)"
+    if "@" in parts.netloc:
+        return "expected no user name or password: the URL is in every token's issuer (iss)"
+    return None
+
+
+def _issuer_url(value: str) -> str:
+    problem = issuer_url_problem(value)
+    if problem is not None:
+        raise _expected(problem)
+    return value
+
+
 class ServerConfig(_Model):
     """What `gatehouse serve` runs with. Command-line options and GATEHOUSE_ADMIN_* variables win over these."""
 
     host: str | None = Field(None, min_length=1, description="Address to listen on (default 127.0.0.1).")
     port: int | None = Field(None, ge=0, le=65535, description="Port to listen on (default 9229).")
-    public_url: str | None = Field(
-        None, pattern=_URL_PATTERN, description="The URL clients reach Gatehouse at; token issuers start with it."
+    public_url: Annotated[str, Field(pattern=_URL_PATTERN), AfterValidator(_issuer_url)] | None = Field(
+        None, description="The URL clients reach Gatehouse at; token issuers start with it."
     )
     workers: int | None = Field(None, ge=1, le=256, description="Processes sharing the port.")
     region: str | None = Field(None, pattern=_REGION_PATTERN, description="The region in ARNs (default us-east-1).")
