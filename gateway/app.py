@@ -35,6 +35,7 @@ from gateway.metrics import Metrics
 from gateway.oauth import endpoints as oauth_endpoints
 from gateway.oauth import federation as federation_endpoints
 from gateway.oauth import identity_discovery
+from gateway.oauth.methods import add_method_fallbacks
 from gateway.oauth.wellknown import SERVICES, jwks, openid_configuration
 from gateway.routing import index_pool_routes
 from gateway.secretbox import SecretBox
@@ -111,6 +112,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     hosted_pages.add_routes(app)
     feedback_page.add_routes(app)
     identity_discovery.add_routes(app)
+    add_method_fallbacks(app.router)  # after every route, before the pool routes are indexed
     index_pool_routes(app.router)
     return app
 

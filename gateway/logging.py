@@ -21,6 +21,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import IO, Any, TextIO
 
 import orjson
@@ -403,28 +404,38 @@ _request_ids = RequestIds()
 _log = structlog.get_logger("gateway.http")
 
 
-def with_request_id(handler: Handler) -> Handler:
+Recover = Callable[[web.Request, Exception], "web.StreamResponse | None"]
+
+
+def with_request_id(handler: Handler, recover: Recover | None = None) -> Handler:
     """``handler``, binding one request id to every event logged while it serves a request (as the AWS wires
     bind theirs with :func:`bind_call`) and echoing it in :data:`REQUEST_ID_HEADER`, so a support engineer can
     find a sign-in's events from the id the browser saw.
 
+    ``recover``: turns an exception the handler raised into the response a person should see (the hosted
+    pages' error page), or None to let it through. An exception nobody recovers from becomes a plain 500
+    logged with the id (aiohttp would log it after the id is unbound); an HTTPException (a redirect, a 404)
+    goes on to aiohttp carrying the id.
+
     Wrapped route by route, not as a middleware: aiohttp then runs the middleware for every request, the AWS
     wires' ``POST /`` included (which bind their own id, with the operation), and the middleware machinery
     alone cost about 1 us a request, a hosted page GET about 43 us in all. Here a request sets one context
-    variable, once. An exception the handler let through becomes a plain 500 logged with the id (aiohttp would
-    log it after the id is unbound)."""
+    variable, once, in one coroutine (the hosted pages' error handling is ``recover``, not a second layer)."""
 
     async def bound_to_a_request_id(request: web.Request) -> web.StreamResponse:
         request_id = _request_ids.next()
         bound = bind_call(request_id, "")
         try:
             response = await handler(request)
-        except web.HTTPException as exc:  # redirects and errors raised as responses
-            exc.headers[REQUEST_ID_HEADER] = request_id
-            raise
-        except Exception:
-            _log.exception("http.unhandled", method=request.method, path=request.path)
-            response = web.Response(status=500, text="500 Internal Server Error")
+        except Exception as exc:
+            recovered = recover(request, exc) if recover is not None else None
+            if recovered is None:
+                if isinstance(exc, web.HTTPException):  # redirects and errors raised as responses
+                    exc.headers[REQUEST_ID_HEADER] = request_id
+                    raise
+                _log.exception("http.unhandled", method=request.method, path=request.path)
+                recovered = web.Response(status=500, text="500 Internal Server Error")
+            response = recovered
         finally:
             unbind_call(bound)
         if not response.prepared:  # a streamed response has sent its headers already

@@ -36,7 +36,10 @@ def check_url(details: Mapping[str, str], key: str) -> None:
     value = details.get(key)
     if value is None:
         return
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:  # an unclosed "[" host, for one
+        raise ProviderConfigError(f"ProviderDetails {key} must be an absolute http(s) URL.") from exc
     if parts.scheme not in ("https", "http") or not parts.netloc or any(c.isspace() for c in value):
         raise ProviderConfigError(f"ProviderDetails {key} must be an absolute http(s) URL.")
 

@@ -34,7 +34,7 @@ from providers.base import (
     UpstreamError,
     seconds_setting,
 )
-from providers.oauth2 import OAuth2Connector, require
+from providers.oauth2 import OAuth2Connector, check_url, require
 
 __all__ = ["ALLOWED_ALGS", "OIDCConnector", "verify_id_token"]
 
@@ -240,6 +240,15 @@ class OIDCConnector(OAuth2Connector):
         if config.get("issuer") != issuer:
             raise UpstreamError("discovery_issuer", "the discovered issuer differs from oidc_issuer")
         found = {key: config[member] for key, member in _DISCOVERED if isinstance(config.get(member), str)}
+        for key, url in found.items():
+            try:
+                check_url({key: url}, key)
+            except ProviderConfigError as exc:
+                # As configured endpoints must be: the browser is sent to authorization_endpoint, and a
+                # javascript: one would be a script of Gatehouse's origin.
+                raise UpstreamError(
+                    "discovery_invalid", f"the discovered {key} is not an absolute http(s) URL"
+                ) from exc
         merged = {**found, **{k: v for k, v in self._configured.items() if v}}
         if not all(merged.get(k) for k in ("authorize_url", "token_url", "jwks_uri")):
             raise UpstreamError("discovery_incomplete")

@@ -41,6 +41,7 @@ import os
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -82,6 +83,8 @@ _SIG_ALGS = {"rsa-sha256": SIG_RSA_SHA256, "rsa-sha1": SIG_RSA_SHA1}
 Binding = Literal["redirect", "post"]
 _BINDINGS = {"redirect": BINDING_HTTP_REDIRECT, "post": BINDING_HTTP_POST}
 _BOOLEAN_KEYS = ("IDPInit", "IDPSignout", "EncryptedResponses")
+# What the metadata's endpoints fill in (Describe shows them): read from the metadata, never taken as given.
+_ENDPOINT_KEYS = ("SSORedirectBindingURI", "SSOPostBindingURI", "SLORedirectBindingURI", "SLOPostBindingURI")
 # Cognito: "Each signing certificate must not be longer than 4,096 characters."
 MAX_SIGNING_CERTIFICATE_CHARS = 4096
 _log = structlog.get_logger("gatehouse.providers.saml")
@@ -116,7 +119,7 @@ class SAMLConnector(SamlConnector):
 
     @classmethod
     def complete_details(cls, details: Mapping[str, str]) -> dict[str, str]:
-        completed = {k: v for k, v in details.items() if v is not None}
+        completed = {k: v for k, v in details.items() if v is not None and k not in _ENDPOINT_KEYS}
         has_file, has_url = bool(completed.get("MetadataFile")), bool(completed.get("MetadataURL"))
         if has_file == has_url:
             raise ProviderConfigError("ProviderDetails needs exactly one of MetadataFile and MetadataURL.")
@@ -282,6 +285,11 @@ class SAMLConnector(SamlConnector):
 
     def _idp_entity_id(self, client: Saml2Client) -> str:
         return str(client.metadata.identity_providers()[0])
+
+    async def idp_entity_id(self, *, acs_url: str) -> str:
+        """The IdP's entity ID, as its metadata names it."""
+        metadata = await self._metadata_xml()
+        return await self.context.run_blocking(lambda: self._idp_entity_id(self._client(metadata, acs_url)))
 
     # --- AuthnRequest ------------------------------------------------------------------------------------
 
@@ -640,6 +648,33 @@ class SAMLConnector(SamlConnector):
         return await self.context.run_blocking(build)
 
 
+# A LogoutRequest read before it is verified is a small message: anything larger (or inflating to more) is not one.
+_MAX_LOGOUT_REQUEST_BYTES = 64 * 1024
+
+
+def logout_request_parties(params: Mapping[str, str], binding: Binding) -> tuple[str | None, str | None]:
+    """The Issuer and the NameID's SPNameQualifier of an IdP's LogoutRequest, read *before* it is verified, and
+    only to find which IdP's keys are to verify it: the IdP that says it sent it, and the SP (a pool's entity ID,
+    SAML Core §2.2.2) whose NameID it names. (None, None) for anything that is not such a message."""
+    raw = params.get("SAMLRequest", "")
+    if not raw or len(raw) > 2 * _MAX_LOGOUT_REQUEST_BYTES:
+        return None, None
+    try:
+        data = base64.b64decode(raw)
+        if binding == "redirect":  # SAML Bindings §3.4.4.1: DEFLATE (RFC 1951), then base64
+            inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            data = inflater.decompress(data, _MAX_LOGOUT_REQUEST_BYTES)
+            if inflater.unconsumed_tail:
+                return None, None
+        root = SafeElementTree.fromstring(data, forbid_dtd=True)
+    except Exception:  # binascii, zlib and XML errors, and defusedxml's refusals alike
+        return None, None
+    issuer = root.find(f"{_SAML}Issuer")
+    name_id = root.find(f"{_SAML}NameID")
+    qualifier = name_id.get("SPNameQualifier") if name_id is not None else None
+    return ((issuer.text or "").strip() if issuer is not None else None), qualifier
+
+
 def _require_signed(client: Saml2Client, idp: str, params: Mapping[str, str], kind: str, binding: Binding) -> None:
     """A logout message signed by one of the IdP's signing keys from its metadata; unsigned ones are refused
     (anyone could send them). HTTP-Redirect: the query signature (SAML Bindings §3.4.4.1); HTTP-POST: an
@@ -748,6 +783,16 @@ def idp_endpoints(metadata: str) -> dict[str, str]:
     descriptors = root.findall(f".//{_MD}IDPSSODescriptor")
     if not descriptors:
         raise ProviderConfigError("ProviderDetails MetadataFile describes no IdP (no IDPSSODescriptor).")
+    for descriptor in descriptors:
+        for element in ("SingleSignOnService", "SingleLogoutService"):
+            for service in descriptor.findall(f"{_MD}{element}"):
+                for attribute in ("Location", "ResponseLocation"):
+                    # The browser is sent (or posts a form) to these: a javascript: or data: URL would run on
+                    # Gatehouse's origin, where every pool's pages live. Only absolute http(s) URLs are taken.
+                    if attribute in service.attrib and not _is_web_url(service.attrib[attribute]):
+                        raise ProviderConfigError(
+                            f"The SAML metadata's {element} {attribute} must be an absolute http(s) URL."
+                        )
     found: dict[str, str] = {}
     for element, key in (("SingleSignOnService", "SSO"), ("SingleLogoutService", "SLO")):
         for service in descriptors[0].findall(f"{_MD}{element}"):
@@ -759,6 +804,15 @@ def idp_endpoints(metadata: str) -> dict[str, str]:
     if "SSORedirectBindingURI" not in found and "SSOPostBindingURI" not in found:
         raise ProviderConfigError("ProviderDetails MetadataFile names no SingleSignOnService.")
     return found
+
+
+def _is_web_url(value: str) -> bool:
+    """An absolute http(s) URL with a host and no whitespace (what check_url asks of configured URLs)."""
+    try:
+        check_url({"url": value}, "url")
+    except ProviderConfigError:
+        return False
+    return True
 
 
 _DS = "{http://www.w3.org/2000/09/xmldsig#}"

@@ -55,6 +55,9 @@ SESSION_NAME_PATTERN: Final = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 # IAM User Guide, "Role chaining": the longest session a role session may get by assuming another role.
 ROLE_CHAINING_MAX_SECONDS: Final = 3600
 SESSION_NAME_KEY: Final = "sts:RoleSessionName"
+# The SAML SessionDuration attribute: whole seconds, in ASCII digits (str.isdigit also takes superscripts and other
+# scripts' digits, which int() refuses); STS allows at most 43200, so a longer string is no duration.
+SESSION_DURATION_PATTERN: Final = re.compile(r"[0-9]{1,9}")
 
 
 def _credentials(creds: TemporaryCredentials) -> dict[str, Any]:
@@ -178,7 +181,7 @@ async def assume_role_with_saml(call: QueryCall) -> dict[str, Any]:
         raise _denied("sts:AssumeRoleWithSAML")
     duration = int(p.get("DurationSeconds", 3600))
     asserted = assertion.single(SESSION_DURATION_ATTRIBUTE)
-    if asserted is not None and asserted.isdigit():
+    if asserted is not None and SESSION_DURATION_PATTERN.fullmatch(asserted):
         # The IdP's SessionDuration and the caller's DurationSeconds: the shorter one applies.
         duration = min(duration, int(asserted)) if "DurationSeconds" in p else int(asserted)
     # Everything that could still refuse the call is checked before the assertion is used up, so that a refused

@@ -29,7 +29,7 @@ from gateway.errors import (
     ResourceNotFoundException,
 )
 from gateway.logging import with_request_id
-from gateway.oauth.forms import read_form
+from gateway.oauth.forms import oversized_form_page, read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.container import Services
 from gateway.services.oauth import SSO_SECONDS, AuthorizationRedirectError, SsoSession, error_description
@@ -213,6 +213,13 @@ def oauth_error_response(error: GatehouseError, *, bearer: bool = False) -> web.
     )
 
 
+class _FormTooLargeError(InvalidRequestError):
+    """A token or revocation request past the server's body limit, or with more fields than aiohttp reads:
+    RFC 6749 §5.2's invalid_request, with HTTP's 413 (RFC 9110 §15.5.14), in JSON like every other error."""
+
+    status = 413
+
+
 async def _form(request: web.Request) -> tuple[dict[str, str], list[str]]:
     if request.content_type != "application/x-www-form-urlencoded":
         raise InvalidRequestError("The body must be application/x-www-form-urlencoded.")
@@ -220,6 +227,8 @@ async def _form(request: web.Request) -> tuple[dict[str, str], list[str]]:
         form = await request.post()
     except (ValueError, LookupError):  # not the form its Content-Type claims: read as empty (see read_form)
         return {}, []
+    except web.HTTPRequestEntityTooLarge as exc:  # aiohttp's would be a plain-text 413
+        raise _FormTooLargeError("The request body is too large.") from exc
     return flatten(form)
 
 
@@ -304,7 +313,7 @@ def add_routes(app: web.Application) -> None:
     """Every endpoint at Cognito's path and under ``/{UserPoolId}``."""
     for prefix in ("", "/{pool_id}"):
         app.router.add_get(f"{prefix}/oauth2/authorize", with_request_id(authorize))
-        app.router.add_post(f"{prefix}/oauth2/authorize", with_request_id(authorize))
+        app.router.add_post(f"{prefix}/oauth2/authorize", with_request_id(authorize, oversized_form_page))
         app.router.add_post(f"{prefix}/oauth2/token", with_request_id(token))
         app.router.add_get(f"{prefix}/oauth2/userInfo", with_request_id(userinfo))
         app.router.add_post(f"{prefix}/oauth2/userInfo", with_request_id(userinfo))

@@ -28,7 +28,7 @@ from gateway.errors import (
 from gateway.logging import with_request_id
 from gateway.oauth import saml_logout
 from gateway.oauth.endpoints import routed_pool, set_sso_cookie
-from gateway.oauth.forms import read_form
+from gateway.oauth.forms import oversized_form_page, read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.federation import (
     REQUEST_SECONDS,
@@ -100,6 +100,7 @@ async def begin(request: web.Request, auth_request: AuthorizationRequest) -> web
             resume={"request_id": auth_request.id, "client_id": auth_request.client_id},
             browser=browser,
             prompt=auth_request.prompt,
+            login_hint=auth_request.login_hint,
         )
     except GatehouseError as exc:
         await services.oauth.discard_request(auth_request)
@@ -229,8 +230,8 @@ def add_routes(app: web.Application) -> None:
     saml_logout.add_routes(app)
     for prefix in ("", "/{pool_id}"):
         app.router.add_get(f"{prefix}/oauth2/idpresponse", with_request_id(idpresponse))
-        app.router.add_post(f"{prefix}/oauth2/idpresponse", with_request_id(idpresponse))
-        app.router.add_post(f"{prefix}/saml2/idpresponse", with_request_id(saml2_idpresponse))
+        app.router.add_post(f"{prefix}/oauth2/idpresponse", with_request_id(idpresponse, oversized_form_page))
+        app.router.add_post(f"{prefix}/saml2/idpresponse", with_request_id(saml2_idpresponse, oversized_form_page))
 
 
 def provider_buttons(base: str, auth_request: AuthorizationRequest, client: ClientView) -> list[dict[str, str]]:
@@ -258,6 +259,7 @@ def provider_sign_in_url(base: str, auth_request: AuthorizationRequest, provider
         "response_mode": auth_request.response_mode,
         # Cognito forwards prompt to the IdP a button on the sign-in page leads to, as when the client names it.
         "prompt": " ".join(auth_request.prompt) or None,
+        "login_hint": auth_request.login_hint,
     }
     query = urlencode({k: v for k, v in params.items() if v is not None})
     return f"{base}/oauth2/authorize?{query}"

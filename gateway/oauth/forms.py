@@ -5,6 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 from multidict import MultiDict
 
+from gateway.oauth.wellknown import SERVICES
+from gateway.ui.render import error_page
+
+# What a browser is shown for a form past the server's body limit (the hosted pages' _page_error says the same).
+FORM_TOO_LARGE = "That form is too large to send. Go back, shorten what you entered, and try again."
+
 
 async def read_form(request: web.Request) -> MultiDict[str]:
     """The text fields of a POST's form body (url-encoded or multipart; files are dropped).
@@ -19,3 +25,13 @@ async def read_form(request: web.Request) -> MultiDict[str]:
     except (ValueError, LookupError):  # UnicodeDecodeError included; LookupError: an unknown charset
         return MultiDict()
     return MultiDict((key, value) for key, value in form.items() if isinstance(value, str))
+
+
+def oversized_form_page(request: web.Request, exc: Exception) -> web.Response | None:
+    """For a browser-facing POST (``with_request_id(handler, oversized_form_page)``): a body past the server's
+    limit (``client_max_size``) or with more fields than aiohttp reads -- aiohttp's HTTPRequestEntityTooLarge,
+    a plain-text 413 -- answered with the hosted error page and its headers (413), as every other refused form
+    is answered."""
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return error_page(request, request.app[SERVICES].settings, FORM_TOO_LARGE, status=413)
+    return None

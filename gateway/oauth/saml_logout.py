@@ -9,7 +9,8 @@ from aiohttp import web
 
 from gateway.errors import AuthorizationPageError
 from gateway.logging import with_request_id
-from gateway.oauth.forms import read_form
+from gateway.oauth.endpoints import routed_pool
+from gateway.oauth.forms import oversized_form_page, read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.oauth import SsoSession
 from gateway.services.saml_logout import SamlLogoutService
@@ -65,7 +66,7 @@ async def saml2_logout(request: web.Request) -> web.Response:
                     session = await services.oauth.sso_session(name[len(prefix) :], token)
                     if session is not None:
                         sessions.append((token, session))
-            outcome = await logout.idp_initiated(params, sessions, binding=binding)
+            outcome = await logout.idp_initiated(params, sessions, binding=binding, pool_id=await routed_pool(request))
             response = _redirect(request, outcome.response_url, status=_after(binding))
             for pool_id in outcome.ended:
                 response.del_cookie(f"{prefix}{pool_id}", path="/", secure=secure_cookies(services.settings))
@@ -78,4 +79,4 @@ async def saml2_logout(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     for prefix in ("", "/{pool_id}"):
         app.router.add_get(f"{prefix}/saml2/logout", with_request_id(saml2_logout))
-        app.router.add_post(f"{prefix}/saml2/logout", with_request_id(saml2_logout))
+        app.router.add_post(f"{prefix}/saml2/logout", with_request_id(saml2_logout, oversized_form_page))

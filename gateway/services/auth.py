@@ -9,7 +9,9 @@ user still owes (a new password now; MFA next) and otherwise issues tokens.
 
 The Session is a random value whose hash keys the server-side state in the store, so any gateway process can
 answer the next step; a session answers one response only, and expires with the client's
-AuthSessionValidity (3 minutes by default), as Cognito's do.
+AuthSessionValidity (3 minutes by default), as Cognito's do. A Session from AdminInitiateAuth is answered through
+AdminRespondToAuthChallenge only (botocore's model: "Send this session identifier, unmodified, to the next
+AdminRespondToAuthChallenge request"): the public RespondToAuthChallenge refuses it.
 """
 
 from __future__ import annotations
@@ -103,6 +105,9 @@ _LEGACY_IMPLIED = {"REFRESH_TOKEN_AUTH", "REFRESH_TOKEN", "USER_SRP_AUTH"}
 ADMIN_ONLY_FLOWS = {"ADMIN_USER_PASSWORD_AUTH", "ADMIN_NO_SRP_AUTH"}
 PUBLIC_ONLY_FLOWS = {"USER_PASSWORD_AUTH"}
 MAX_CHALLENGE_FAILURES = 5
+# The session-state member marking a flow started through the admin API (AdminInitiateAuth): its challenges are
+# answered through AdminRespondToAuthChallenge only.
+ADMIN_SESSION = "admin"
 # Cognito's lockout after failed sign-ins ("Lockout behavior for failed sign-in attempts"): after five failed
 # attempts the user is locked out for 2**(n-5) seconds (n failures so far: 1 s, then doubling) up to about
 # 15 minutes; the counter resets after a successful sign-in, or when no attempt failed for 15 minutes.
@@ -298,6 +303,10 @@ class AuthService:
         if record.client_id != ctx.client.id or record.pool_id != ctx.pool.id:
             raise NotAuthorizedException("Invalid session for the user.")
         state = record.state
+        if state.get(ADMIN_SESSION) and not ctx.admin:
+            # Started by AdminInitiateAuth: a trusted, signed server's flow (which may have skipped what only
+            # such a server may skip, e.g. SECRET_HASH), never finished through the public API.
+            raise NotAuthorizedException("Invalid session for the user.")
         if state.get("challenge") != challenge_name:
             raise InvalidParameterException("Invalid challenge name or session for the user.")
         labels = {"pool": ctx.pool.id, "client": ctx.client.id, "flow": f"challenge:{challenge_name}"}
@@ -306,6 +315,8 @@ class AuthService:
         self.metrics.sign_in_counters(labels["pool"], labels["client"], labels["flow"])[0].inc()
         self.risk.resume(ctx, state)
         try:
+            if security_mode(ctx.pool) != OFF:  # (risk.screen_answer's own first test, without the call)
+                await self.risk.screen_answer(ctx)
             result = await handler(self, ctx, state, responses)
         except GatehouseError as exc:
             reason = _failure_reason(exc)
@@ -364,6 +375,8 @@ class AuthService:
         """Store ``state`` for the next step; returns the Session (``token`` if given, e.g. SRP's SECRET_BLOCK).
         ``user`` is None for a decoy challenge, which is then filed under ``username_key``."""
         session = token or new_opaque_token(96)
+        if ctx.admin:
+            state[ADMIN_SESSION] = True  # see respond()
         await self.risk.challenge_issued(ctx, user, state)
         await self.store.put_auth_session(
             AuthSessionRecord(
@@ -552,7 +565,8 @@ class AuthService:
         user = await self.store.get_user(pool.id, record.username_key)
         if user is None:
             raise NotAuthorizedException("Invalid session for the user.")
-        return AuthContext(pool=pool, client=client, admin=False), user, record
+        # The set-up calls are public whoever started the sign-in; the Session it continues with keeps its origin.
+        return AuthContext(pool=pool, client=client, admin=bool(record.state.get(ADMIN_SESSION))), user, record
 
     async def associate_in_setup(self, session: str) -> tuple[str, str]:
         """AssociateSoftwareToken with an MFA_SETUP Session: the secret, and the Session for the next step."""

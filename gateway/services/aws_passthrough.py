@@ -7,14 +7,15 @@ its own AWS credentials (config file ``iam.aws``) and hands the caller what AWS 
 itself accepts, scoped by the AWS role's policies, the session policy and the session tags passed along.
 
 The AWS role's trust policy must trust the AWS principal whose credentials Gatehouse holds, and allow
-``sts:TagSession`` when sessions carry tags. botocore does the call (SigV4 and the query protocol), in a worker
-thread since it blocks.
+``sts:TagSession`` when sessions carry tags. Tags marked transitive (AssumeRole's TransitiveTagKeys, a token's
+``transitive_tag_keys``, a SAML TransitiveTagKeys attribute) are forwarded as AssumeRole's TransitiveTagKeys.
+botocore does the call (SigV4 and the query protocol), in a worker thread since it blocks.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -71,6 +72,7 @@ class AwsStsPassthrough:
         session_policy: str | None,
         tags: Mapping[str, str],
         source_identity: str | None,
+        transitive_tag_keys: Sequence[str] = (),
     ) -> AwsRoleCredentials:
         """AWS STS AssumeRole; AccessDenied when AWS refuses, ServiceUnavailable when it cannot be reached."""
         request: dict[str, Any] = {
@@ -82,6 +84,9 @@ class AwsStsPassthrough:
             request["Policy"] = session_policy
         if tags:
             request["Tags"] = [{"Key": key, "Value": value} for key, value in tags.items()]
+            transitive = [key for key in transitive_tag_keys if key in tags]
+            if transitive:
+                request["TransitiveTagKeys"] = transitive
         if source_identity is not None:
             request["SourceIdentity"] = source_identity
         try:

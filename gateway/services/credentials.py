@@ -75,6 +75,7 @@ import orjson
 from gateway.api.sigv4 import SignedRequest, SigV4Identity, verify_sigv4
 from gateway.errors import (
     GatehouseError,
+    InvalidParameterValueException,
     PackedPolicyTooLargeException,
     ServiceUnavailableException,
     UnrecognizedClientException,
@@ -231,7 +232,13 @@ class CredentialService:
         aws_role_arn = role.tags.get(AWS_ROLE_TAG)
         if aws_role_arn is not None:
             return await self._from_aws(
-                aws_role_arn, session_name, duration_seconds, session_policy, principal_tags, source_identity
+                aws_role_arn,
+                session_name,
+                duration_seconds,
+                session_policy,
+                principal_tags,
+                source_identity,
+                [key for key in transitive_tag_keys if principal_tags and key in principal_tags],
             )
         now = int(time.time())
         expires = now + duration_seconds
@@ -263,10 +270,17 @@ class CredentialService:
             claims["wi"] = federation
         plaintext = _compress(orjson.dumps(claims))
         token = self._box.seal(plaintext, aad=access_key_id.encode("ascii"))
+        # How much of the session token's limit the session uses: STS's packed size of "the session policies and
+        # session tags combined", which a refusal states as a percentage ("Passing session tags in AWS STS").
+        used = -(-100 * len(token) // MAX_SESSION_TOKEN_CHARS)
         if len(token) > MAX_SESSION_TOKEN_CHARS:
             raise PackedPolicyTooLargeException(
-                "Packed size of session policy and session tags combined is larger than the maximum allowed."
+                "Packed size of session policy and session tags combined is larger than the maximum allowed: "
+                f"{used}% of the upper size limit."
             )
+        if principal_tags:
+            # STS reports PackedPolicySize for session tags too, not only for a session policy.
+            packed = max(packed or 1, used)
         return TemporaryCredentials(
             access_key_id=access_key_id,
             secret_access_key=self.secret_for(access_key_id),
@@ -303,7 +317,8 @@ class CredentialService:
             if len(session_policy) > MAX_SESSION_POLICY_CHARS:
                 raise PackedPolicyTooLargeException(
                     "Packed size of session policy is larger than the maximum allowed "
-                    f"({MAX_SESSION_POLICY_CHARS} characters)."
+                    f"({MAX_SESSION_POLICY_CHARS} characters): "
+                    f"{-(-100 * len(session_policy) // MAX_SESSION_POLICY_CHARS)}% of the upper size limit."
                 )
             check_policy(session_policy)
             packed = max(1, round(100 * len(session_policy) / MAX_SESSION_POLICY_CHARS))
@@ -317,8 +332,11 @@ class CredentialService:
         session_policy: str | None,
         principal_tags: Mapping[str, str] | None,
         source_identity: str | None,
+        transitive_tag_keys: Sequence[str] = (),
     ) -> TemporaryCredentials:
-        """A passthrough role (tagged ``gatehouse:aws-role-arn``): AWS STS mints the credentials."""
+        """A passthrough role (tagged ``gatehouse:aws-role-arn``): AWS STS mints the credentials. The session's
+        transitive tags stay transitive there, so that a role chain inside AWS carries them as a chain here would
+        (IAM User Guide, "Chaining roles with session tags")."""
         if self.passthrough is None:
             raise ServiceUnavailableException(
                 "This role stands for an AWS role, but no AWS STS endpoint is configured (config file iam.aws)."
@@ -330,6 +348,7 @@ class CredentialService:
             session_policy=session_policy,
             tags=principal_tags or {},
             source_identity=source_identity,
+            transitive_tag_keys=transitive_tag_keys,
         )
         return TemporaryCredentials(
             access_key_id=aws.access_key_id,
@@ -517,15 +536,35 @@ _FEDERATED_KEY: Final = re.compile(r"[^:/]*\.[^:/]*[:/]|[^:/]+:\d+[/:]")
 
 def _check_session_tags(tags: Mapping[str, str]) -> None:
     """Session tags within STS's limits, wherever they come from (a request, a SAML assertion, a web identity
-    token, an identity pool's attribute map)."""
+    token, an identity pool's attribute map). The messages are those of STS's constraint checks (STS API
+    Reference, Tag: at most 50 tags, keys of 1 to 128 and values of at most 256 characters); a key beginning with
+    ``aws:`` is refused as AWS refuses it ("Rules for tagging in IAM and AWS STS": the prefix is AWS's own)."""
     if len(tags) > MAX_SESSION_TAGS:
-        raise ValidationError(f"A session can have at most {MAX_SESSION_TAGS} session tags; {len(tags)} were passed.")
-    for key, value in tags.items():
-        if not 1 <= len(key) <= MAX_TAG_KEY_CHARS or len(value) > MAX_TAG_VALUE_CHARS:
+        raise ValidationError(
+            f"1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length "
+            f"less than or equal to {MAX_SESSION_TAGS} ({len(tags)} session tags were passed)"
+        )
+    for number, (key, value) in enumerate(tags.items(), start=1):
+        if not 1 <= len(key) <= MAX_TAG_KEY_CHARS:
+            bound = "greater than or equal to 1" if not key else f"less than or equal to {MAX_TAG_KEY_CHARS}"
             raise ValidationError(
-                f"A session tag key has 1 to {MAX_TAG_KEY_CHARS} characters and its value at most "
-                f"{MAX_TAG_VALUE_CHARS}."
+                f"1 validation error detected: Value '{key[:MAX_TAG_KEY_CHARS]}...' at 'tags.{number}.member.key' "
+                f"failed to satisfy constraint: Member must have length {bound}"
             )
+        if len(value) > MAX_TAG_VALUE_CHARS:
+            raise ValidationError(
+                f"1 validation error detected: Value at 'tags.{number}.member.value' (session tag {key}) failed to "
+                f"satisfy constraint: Member must have length less than or equal to {MAX_TAG_VALUE_CHARS}"
+            )
+        if key[:4].lower() == "aws:":
+            raise InvalidParameterValueException(
+                f"Session tag key {key} is not valid: tag keys beginning with aws: are reserved for AWS use."
+            )
+    if len({key.lower() for key in tags}) != len(tags):
+        # "Tag key-value pairs are not case sensitive": Team and team would be one tag with two values.
+        raise InvalidParameterValueException(
+            "Duplicate tag keys found. Please note that Tag keys are case insensitive."
+        )
 
 
 def _principal_tags(role_tags: Mapping[str, str], session_tags: Mapping[str, str] | None) -> dict[str, str]:

@@ -47,6 +47,8 @@ _PREFIX = re.compile(r"^[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?$")
 _CUSTOM = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _SCOPE_NAME = re.compile(r"^[\x21\x23-\x2E\x30-\x5B\x5D-\x7E]+$")
 _RESERVED_PREFIX_WORDS = ("aws", "amazon", "cognito")
+# SetUICustomization's logo: at most 100 KB ("Customizing hosted UI (classic) branding").
+MAX_LOGO_BYTES = 100 * 1024
 # The classes Cognito's hosted UI lets CSS style ("Customizing the classic hosted UI"); the hosted pages carry
 # them, and SetUICustomization refuses CSS that styles anything else.
 CUSTOMIZABLE_CLASSES = frozenset(
@@ -381,9 +383,14 @@ class DomainService:
         image_type = None
         if image_b64:
             try:
-                image_type = self._image_type(base64.b64decode(image_b64, validate=True))
+                image = base64.b64decode(image_b64, validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise InvalidParameterException("ImageFile is not valid base64.") from exc
+            if len(image) > MAX_LOGO_BYTES:
+                # "Customizing hosted UI (classic) branding": the logo file may be at most 100 KB (the model's
+                # blob allows 128 KiB).
+                raise InvalidParameterException("The logo image must be no larger than 100 KB.")
+            image_type = self._image_type(image)
         now = time.time()
         existing = await self.store.get_ui_customization(pool_id, scope)
         record = UICustomizationRecord(

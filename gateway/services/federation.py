@@ -33,7 +33,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import aiohttp
 import structlog
@@ -54,7 +54,7 @@ from gateway.services import rule_groups
 from gateway.services.hooks import PRE_SIGN_UP_EXTERNAL_PROVIDER, HookRegistry, PreSignUpContext, pre_sign_up_event
 from gateway.services.identity_providers import COGNITO_PROVIDER, SOCIAL_TYPES, IdentityProviderService
 from gateway.services.pools import PoolService, PoolView
-from gateway.services.schema import required_attributes, schema_index
+from gateway.services.schema import required_attributes, schema_index, value_fits
 from gateway.storage.base import (
     AlreadyExists,
     FederationRequestRecord,
@@ -119,6 +119,10 @@ class FederatedSignIn:
     auth_time: int
 
 
+# The IdP types Cognito forwards a login_hint to (its "Authorize endpoint", login_hint).
+_LOGIN_HINT_TYPES: Final = frozenset({"OIDC", "Google"})
+
+
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -126,14 +130,17 @@ def _b64url(data: bytes) -> str:
 def _claim_text(value: Any, *, saml: bool = False) -> str | None:
     """An upstream claim as a user pool attribute value (Cognito stores strings). A SAML attribute with several
     values is written as Cognito writes it, ``[value1, value2]``, which applications parsing Cognito's
-    attributes expect."""
+    attributes expect. A JSON array claim of an OIDC or social IdP (``groups: ["a", "b"]``) is written as its
+    JSON text, as Cognito writes it, so that a value holding a comma stays one value."""
     if value is None or isinstance(value, dict):
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
+        if not saml:
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
         parts = [p for p in (_claim_text(v) for v in value) if p is not None]
-        return "[" + ", ".join(parts) + "]" if saml else ",".join(parts)
+        return "[" + ", ".join(parts) + "]"
     return str(value)
 
 
@@ -298,6 +305,7 @@ class FederationService:
         resume: Mapping[str, Any],
         browser: str | None = None,
         prompt: Sequence[str] = (),
+        login_hint: str | None = None,
     ) -> UpstreamRedirect:
         """Start a sign-in at ``provider_name``; ``resume`` comes back with the callback's result.
 
@@ -307,7 +315,11 @@ class FederationService:
         ``prompt``: the client's ``prompt`` values. Cognito forwards every one but ``none`` to the IdP (its
         "Authorize endpoint": login, consent and select_account are the IdP's to honour): an OAuth 2.0 / OIDC
         provider gets them as its own ``prompt`` (OpenID Connect Core §3.1.2.1); a SAML IdP is asked for a new
-        authentication (``ForceAuthn``, SAML Core §3.4.1) by ``login``, the one SAML can say."""
+        authentication (``ForceAuthn``, SAML Core §3.4.1) by ``login``, the one SAML can say.
+
+        ``login_hint``: the client's. Cognito adds it to the authorization request of an OIDC IdP or Google (OpenID
+        Connect Core §3.1.2.1), and to no other IdP's (its "Authorize endpoint": not SAML, Apple, Amazon or
+        Facebook)."""
         forwarded = [value for value in prompt if value != "none"]
         record = await self._idps.get(pool_id, provider_name)
         connector = await self._connector(record)
@@ -326,6 +338,8 @@ class FederationService:
                 )
                 if forwarded:
                     url = with_query(url, {"prompt": " ".join(forwarded)})
+                if login_hint and record.provider_type in _LOGIN_HINT_TYPES:
+                    url = with_query(url, {"login_hint": login_hint})
                 data.update(
                     nonce=nonce,
                     code_verifier=self._box.seal(verifier.encode(), aad=state_hash.encode()),
@@ -490,6 +504,11 @@ class FederationService:
             limit = int(schema[attribute].get("StringAttributeConstraints", {}).get("MaxLength", 2048) or 2048)
             if len(value) > limit:
                 log.warning("federation.attribute_dropped", pool=pool.id, attribute=attribute, reason="too_long")
+                continue
+            if not value_fits(attribute, value, schema[attribute]):
+                # Not what SignUp or AdminUpdateUserAttributes would store (a birthdate that is no date, an email
+                # not in its form): left out, never handed to tokens and applications as if valid.
+                log.warning("federation.attribute_dropped", pool=pool.id, attribute=attribute, reason="invalid")
                 continue
             mapped[attribute] = value
         return mapped

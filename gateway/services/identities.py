@@ -14,7 +14,10 @@ identities) and the developer guide's "Identity pools authentication flow".
   the same identity; several logins may share one identity. A login linked to another identity is a
   ResourceConflictException.
 * An identity that has logins is reached only with one of them (knowing an identity id is not enough); a
-  guest identity only while the pool allows unauthenticated identities.
+  guest identity only while the pool allows unauthenticated identities. One whose last login was unlinked is
+  inaccessible, to every call (GetOpenIdTokenForDeveloperIdentity naming it too).
+* New logins given to GetOpenIdToken or GetCredentialsForIdentity are linked last, once nothing else can refuse
+  the call; UnlinkIdentity links nothing, and leaves developer user identifiers to UnlinkDeveloperIdentity.
 * OpenID tokens are RS256 JWTs from the identity issuer ``{public_url}/identity`` (discovery and JWKS under
   ``/identity/.well-known/``), shaped like Cognito's: ``aud`` = identity pool id, ``sub`` = identity id,
   ``amr`` = ``["authenticated", <provider>, <provider>:...:<subject>, ...]`` or ``["unauthenticated"]``.
@@ -692,15 +695,32 @@ class IdentityService:
         except NotFound as exc:
             raise ResourceNotFoundException(f"IdentityPool '{pool.id}' not found.") from exc
 
+    def _check_new_logins(self, pool: IdentityPoolView, identity: IdentityRecord, new: Sequence[IdentityLogin]) -> None:
+        """What linking ``new`` to the identity must respect, checked without a write."""
+        self._one_user_per_provider(pool, [*identity.logins, *new])
+        if len(identity.logins) + len(new) > MAX_LINKED_LOGINS:
+            raise InvalidParameterException(f"An identity can have at most {MAX_LINKED_LOGINS} linked logins.")
+
+    async def _check_link(
+        self, pool: IdentityPoolView, identity: IdentityRecord, logins: Sequence[VerifiedLogin]
+    ) -> None:
+        """Before a call that links ``logins`` does anything else: they may be linked to the identity (as
+        :meth:`_link` will find when it writes, unless another writer came in between)."""
+        new = [v.login for v in logins if v.login not in identity.logins]
+        self._check_new_logins(pool, identity, new)
+        for login in new:
+            owner = await self._find_by_login(pool.id, login)
+            if owner is not None and owner.id != identity.id:
+                log.info("identity.link_conflict", pool=pool.id, identity=identity.id, providers=[login.provider])
+                raise ResourceConflictException("The login is already linked to another identity.")
+
     async def _link(
         self, pool: IdentityPoolView, identity: IdentityRecord, logins: Sequence[VerifiedLogin]
     ) -> IdentityRecord:
         new = [v.login for v in logins if v.login not in identity.logins]
         if not new:
             return identity
-        self._one_user_per_provider(pool, [*identity.logins, *new])
-        if len(identity.logins) + len(new) > MAX_LINKED_LOGINS:
-            raise InvalidParameterException(f"An identity can have at most {MAX_LINKED_LOGINS} linked logins.")
+        self._check_new_logins(pool, identity, new)
         self._forget()
         try:
             return await self._store.link_logins(pool.id, identity.id, new, time.time())
@@ -708,13 +728,37 @@ class IdentityService:
             log.info(
                 "identity.link_conflict", pool=pool.id, identity=identity.id, providers=[v.provider for v in logins]
             )
-            if any(v.developer for v in logins):
+            if await self._developer_user_taken(pool, identity, logins):
                 raise DeveloperUserAlreadyRegisteredException(
                     "The developer user identifier is already registered with another identity."
                 ) from exc
             raise ResourceConflictException("The login is already linked to another identity.") from exc
         except NotFound as exc:
             raise ResourceNotFoundException(f"Identity '{identity.id}' not found.") from exc
+
+    async def _link_last(self, pool: IdentityPoolView, identity_id: str, logins: Sequence[VerifiedLogin]) -> None:
+        """Link the new logins of a call that is otherwise done, to the identity as it is now: read afresh, since
+        the call began with what may be a cached copy, and another call may have linked a login of the same
+        provider, or unlinked the last one (an inaccessible identity is not reopened), in between."""
+        record = await self._store.get_identity(identity_id)
+        if record is None:
+            raise ResourceNotFoundException(f"Identity '{identity_id}' not found.")
+        if record.disabled:
+            log.info("identity.access_refused", pool=pool.id, identity=identity_id, reason="inaccessible")
+            raise NotAuthorizedException(f"Access to Identity '{identity_id}' is forbidden.")
+        await self._link(pool, record, logins)
+
+    async def _developer_user_taken(
+        self, pool: IdentityPoolView, identity: IdentityRecord, logins: Sequence[VerifiedLogin]
+    ) -> bool:
+        """After a refused link: whether a developer user identifier among ``logins`` is another identity's
+        (DeveloperUserAlreadyRegisteredException) rather than a public login (ResourceConflictException)."""
+        for v in logins:
+            if v.developer:
+                owner = await self._store.find_identity_by_login(pool.id, v.login)
+                if owner is not None and owner.id != identity.id:
+                    return True
+        return False
 
     async def get_id(self, pool_id: str, logins: Mapping[str, str]) -> str:
         """GetId: the identity of these logins (made on first sight), or a new guest identity."""
@@ -750,10 +794,13 @@ class IdentityService:
 
     async def authenticate(
         self, identity_id: str, logins: Mapping[str, str], *, cached: bool = True
-    ) -> tuple[IdentityPoolView, IdentityRecord, list[VerifiedLogin]]:
+    ) -> tuple[IdentityPoolView, IdentityRecord, list[VerifiedLogin], Sequence[VerifiedLogin]]:
         """What GetOpenIdToken and GetCredentialsForIdentity share: the identity, reached with one of its
-        logins (new logins are linked to it), or as a guest. ``cached``: the identity may come from this
-        process's short-lived cache (a writer that acts on its logins reads it fresh)."""
+        logins, or as a guest; and the new logins to link to it once the call succeeds (:meth:`_link`): they
+        are checked here (one user per provider, the limit, not another identity's) but written by the caller
+        last, so that a call refused later -- at the role, the trust policy -- leaves the store as it was.
+        ``cached``: the identity may come from this process's short-lived cache (a writer that acts on its
+        logins reads it fresh)."""
         found = self._cached_identity(identity_id) if cached else None
         pool, identity = found if found is not None else await self.identity(identity_id, cached=cached)
         remembered = self._known_logins(pool, logins)
@@ -768,7 +815,7 @@ class IdentityService:
                 raise refuse(f"Access to Identity '{identity_id}' is forbidden.")
             if not pool.allow_unauthenticated:
                 raise refuse("Unauthenticated access is not supported for this identity pool.")
-            return pool, identity, []
+            return pool, identity, [], ()
         if identity.disabled:
             raise refuse(f"Access to Identity '{identity_id}' is forbidden.")
         # One pass (this runs on every GetCredentialsForIdentity): a login proving another identity is refused;
@@ -792,8 +839,9 @@ class IdentityService:
         if linked and not known:
             raise refuse(LOGINS_DO_NOT_MATCH)
         if unlinked:
-            identity = await self._link(pool, identity, linkable)
-        return pool, identity, verified
+            await self._check_link(pool, identity, linkable)
+            return pool, identity, verified, linkable
+        return pool, identity, verified, ()
 
     @staticmethod
     def amr(verified: Sequence[VerifiedLogin]) -> list[str]:
@@ -815,9 +863,11 @@ class IdentityService:
             raise InvalidParameterException(CLASSIC_FLOW_DISABLED)
         if pool.role_mappings:
             raise InvalidParameterException(CLASSIC_FLOW_WITH_ROLE_MAPPINGS)
-        pool, identity, verified = await self.authenticate(identity_id, logins)
+        pool, identity, verified, new = await self.authenticate(identity_id, logins)
         tags = self.principal_tags(pool, verified)
         token, _ = await self.mint(pool, identity.id, self.amr(verified), OPEN_ID_TOKEN_SECONDS, tags)
+        if new:
+            await self._link_last(pool, identity.id, new)
         return identity.id, token
 
     async def get_open_id_token_for_developer_identity(
@@ -840,6 +890,11 @@ class IdentityService:
             identity_pool, identity = await self.identity(identity_id)
             if identity_pool.id != pool.id:
                 raise ResourceNotFoundException(f"Identity '{identity_id}' not found.")
+            if identity.disabled:
+                # Its last login was unlinked: "this identity becomes inaccessible" (UnlinkIdentity,
+                # UnlinkDeveloperIdentity), to the developer's calls as to an app's; its logins make a new one.
+                log.info("identity.access_refused", pool=pool.id, identity=identity.id, reason="inaccessible")
+                raise NotAuthorizedException(f"Access to Identity '{identity.id}' is forbidden.")
             identity = await self._link(pool, identity, verified)
         else:
             await self._owners_allow(pool, verified)
@@ -853,10 +908,13 @@ class IdentityService:
         log.info("identity.developer_token_issued", pool=pool.id, identity=identity.id)
         return identity.id, token
 
-    async def grant(self, identity_id: str, logins: Mapping[str, str], custom_role_arn: str | None) -> CredentialsGrant:
+    async def grant(
+        self, identity_id: str, logins: Mapping[str, str], custom_role_arn: str | None
+    ) -> tuple[CredentialsGrant, IdentityRecord, Sequence[VerifiedLogin]]:
         """GetCredentialsForIdentity up to the role: authenticate, choose the role, and gather what the OpenID
-        token that STS would exchange for the role's credentials would say (see CredentialsGrant)."""
-        pool, identity, verified = await self.authenticate(identity_id, logins)
+        token that STS would exchange for the role's credentials would say (see CredentialsGrant). Answers
+        too the identity and the new logins to link to it once the credentials are minted."""
+        pool, identity, verified, new = await self.authenticate(identity_id, logins)
         saml: VerifiedLogin | None = None
         mapped: list[VerifiedLogin] = []
         proving = False
@@ -870,7 +928,7 @@ class IdentityService:
         if saml is not None:
             role = self._saml_role(pool, identity, saml, custom_role_arn)
             tags = self.principal_tags(pool, verified)
-            return CredentialsGrant(identity.id, pool, role, True, tuple(self.amr(verified)), tags)
+            return CredentialsGrant(identity.id, pool, role, True, tuple(self.amr(verified)), tags), identity, new
         # The login whose provider's RoleMappings entry decides (the first that has one), judged by its own
         # token's claims: another provider's token must never answer for it ("Role-based access control").
         deciding = mapped[0] if mapped else None
@@ -903,7 +961,8 @@ class IdentityService:
         tags = self.principal_tags(pool, verified)
         if proving:
             tags.update(self._carried_tags(verified))
-        return CredentialsGrant(identity.id, pool, role, bool(verified), tuple(self.amr(verified)), tags)
+        grant = CredentialsGrant(identity.id, pool, role, bool(verified), tuple(self.amr(verified)), tags)
+        return grant, identity, new
 
     @staticmethod
     def _carried_tags(verified: Sequence[VerifiedLogin]) -> dict[str, str]:
@@ -960,7 +1019,7 @@ class IdentityService:
         self, identity_id: str, logins: Mapping[str, str], custom_role_arn: str | None
     ) -> tuple[str, dict[str, Any]]:
         """GetCredentialsForIdentity: the grant, exchanged for the role's temporary credentials."""
-        grant = await self.grant(identity_id, logins, custom_role_arn)
+        grant, identity, new = await self.grant(identity_id, logins, custom_role_arn)
         if self.credentials is None:
             raise InternalErrorException("Temporary credentials are not available on this server.")
         labels = {"pool": grant.pool.id, "identity": grant.identity_id, "role": grant.role.role_arn}
@@ -969,20 +1028,38 @@ class IdentityService:
         except GatehouseError as exc:
             log.info("identity.credentials_refused", reason=exc.type_name, **labels)
             raise
+        if new:
+            # Last: a call refused at the role or the trust policy links nothing ("Supplying multiple logins
+            # creates an implicit link" -- of a call that succeeds); a link refused now discards the credentials.
+            await self._link_last(grant.pool, identity.id, new)
         log.bind().info("identity.credentials_issued", authenticated=grant.authenticated, **labels)  # as in get_id
         return grant.identity_id, credentials
 
     async def unlink_identity(self, identity_id: str, logins: Mapping[str, str], remove: Sequence[str]) -> None:
         """UnlinkIdentity: the caller proves the identity with its logins; the named providers' logins go.
-        Removing the last login leaves the identity disabled (unreachable), as in Cognito."""
-        pool, identity, verified = await self.authenticate(identity_id, logins, cached=False)
-        if not verified:
+        Removing the last login leaves the identity disabled (unreachable), as in Cognito. A developer provider
+        is not named here: its user identifiers are the developer's (UnlinkDeveloperIdentity, signed)."""
+        pool, identity, verified, _ = await self.authenticate(identity_id, logins, cached=False)
+        # The Logins authorise the call, they link nothing: one of them must be linked to the identity (or prove
+        # it with its OpenID token) -- a guest identity, which has none, is not unlinked by a stranger's login.
+        if not any(v.proves == identity.id or v.login in identity.logins for v in verified):
+            log.info("identity.access_refused", pool=pool.id, identity=identity.id, reason=LOGINS_DO_NOT_MATCH)
             raise NotAuthorizedException(LOGINS_DO_NOT_MATCH)
         names = set()
         for name in remove:
             user_pool_id = self.pools.names.user_pool_of(name)
             names.add(self.pools.names.user_pool_name(user_pool_id) if user_pool_id else name)
+        developer = pool.developer_provider
+        if developer is not None and developer in names:
+            # A developer user identifier is the developer's to unlink (UnlinkDeveloperIdentity, a signed call),
+            # never an app's with the logins it holds.
+            log.info("identity.access_refused", pool=pool.id, identity=identity.id, reason="developer login")
+            raise NotAuthorizedException(
+                f"Logins of the developer provider '{developer}' are unlinked with UnlinkDeveloperIdentity."
+            )
         gone = [login for login in identity.logins if login.provider in names]
+        if not gone:
+            return  # nothing of the identity's is named: nothing changes
         self._forget()
         await self._store.unlink_logins(pool.id, identity.id, gone, time.time())
         self._changed()

@@ -26,6 +26,7 @@ from gateway.errors import (
     IDPCommunicationErrorException,
     InvalidIdentityPoolConfigurationException,
     InvalidIdentityTokenException,
+    InvalidParameterValueException,
     NotAuthorizedException,
     PackedPolicyTooLargeException,
     ValidationError,
@@ -183,9 +184,10 @@ class IdentityCredentials:
                 duration_seconds=min(SESSION_SECONDS, role.max_session_duration),
                 federation_keys=keys,
             )
-        except (ValidationError, PackedPolicyTooLargeException) as exc:
-            # Session tags (from the pool's attribute map) beyond STS's limits: Cognito's answer when "STS returned
-            # an error response to the request to assume the role" (GetCredentialsForIdentity).
+        except (ValidationError, PackedPolicyTooLargeException, InvalidParameterValueException) as exc:
+            # Session tags (from the pool's attribute map or a developer's PrincipalTags) beyond STS's limits or
+            # with keys STS refuses: Cognito's answer when "STS returned an error response to the request to
+            # assume the role" (GetCredentialsForIdentity).
             raise InvalidIdentityPoolConfigurationException(exc.message) from exc
         return {
             "AccessKeyId": minted.access_key_id,

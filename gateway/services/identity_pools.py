@@ -47,6 +47,8 @@ SOCIAL_PROVIDERS = frozenset(
         "www.digits.com",
     }
 )
+# The Logins key of the identity service's own OpenID tokens (gateway/services/identities.py).
+_COGNITO_IDENTITY_LOGIN = "cognito-identity.amazonaws.com"
 # Members of CreateIdentityPool kept as given.
 _POOL_MEMBERS = (
     "AllowUnauthenticatedIdentities",
@@ -382,6 +384,9 @@ class IdentityPoolService:
         match = _POOL_ARN.fullmatch(arn)
         if match is None:
             raise InvalidParameterException(f"Invalid ResourceArn: {arn}")
+        if arn != self.arn(match[3]):
+            # Another account's, region's or partition's pool is not one of these, whatever its id.
+            raise ResourceNotFoundException(f"IdentityPool '{match[3]}' not found.")
         return match[3]
 
     async def tag(self, arn: str, tags: Mapping[str, str]) -> None:
@@ -436,6 +441,15 @@ class IdentityPoolService:
                 raise InvalidParameterException(f"Invalid SamlProviderARN: {arn}")
         if len(settings.get("IdentityPoolTags") or {}) > 50:
             raise InvalidParameterException("An identity pool can have at most 50 tags.")
+        developer = settings.get("DeveloperProviderName")
+        if developer:
+            # Identities key a login by (provider name, subject): the developer provider sharing a login provider's
+            # name would share its users too (a developer user identifier equal to that provider's subject).
+            hosts = {oidc_provider_host(arn) for arn in settings.get("OpenIdConnectProviderARNs") or []}
+            if developer in SOCIAL_PROVIDERS or developer == _COGNITO_IDENTITY_LOGIN or developer in hosts:
+                raise InvalidParameterException(
+                    f"DeveloperProviderName '{developer}' is the name of a login provider; choose another."
+                )
 
     async def _modify(
         self, pool_id: str, change: Callable[[IdentityPoolRecord], None], *, check: bool = False

@@ -89,6 +89,9 @@ LIVE_REQUEST_SECONDS = 1.0
 CODE_AAD = b"gatehouse authorization code"
 # A sealed code is ~570 characters; its nonce (up to 2,048) and scopes are in it, so the longest are ~6,000.
 MAX_CODE_LENGTH = 12_000
+# The longest state an authorization request may carry, in UTF-8 bytes: Cognito documents none; this one keeps
+# every redirect that echoes it (percent-encoded, at most three times as long) within what proxies pass.
+MAX_STATE_BYTES = 2048
 SSO_KIND = "sso"
 GRANT_KIND = "grant"
 
@@ -361,6 +364,11 @@ class OAuthService:
             raise AuthorizationPageError("The redirect_uri is not registered for this client.")
         response_type = query.get("response_type") or ""
         state = query.get("state")
+        if state is not None and len(state.encode("utf-8", "surrogatepass")) > MAX_STATE_BYTES:
+            # Every answer carries the state back (RFC 6749 §4.1.2, §4.1.2.1), in a Location that browsers and
+            # proxies refuse past a few kilobytes: a request whose state cannot come back is refused here, on
+            # a page, and never redirected (a POSTed state could otherwise fill megabytes of a header).
+            raise AuthorizationPageError(f"The state parameter is too long (at most {MAX_STATE_BYTES} bytes).")
         # Discovery's response_modes_supported: query and fragment are honoured (an error too goes back the
         # way asked for); another mode (form_post) is ignored, as Cognito ignores it.
         response_mode = query.get("response_mode") if query.get("response_mode") in ("query", "fragment") else None
@@ -440,7 +448,7 @@ class OAuthService:
                 raise refuse(InvalidRequestError("max_age must be a whole number of seconds."))
             max_age = int(text)
         nonce = query.get("nonce")
-        for name, value in (("state", state), ("nonce", nonce), ("login_hint", query.get("login_hint"))):
+        for name, value in (("nonce", nonce), ("login_hint", query.get("login_hint"))):
             if value is not None and len(value) > 2048:
                 raise refuse(InvalidRequestError(f"{name} is too long."))
         provider = query.get("identity_provider")
@@ -1164,17 +1172,25 @@ class OAuthService:
         pool, client = await self.client(client_id or audience, pool_id=pool_id)
         if uri not in (client.settings.get("LogoutURLs") or []):
             raise AuthorizationPageError("The post_logout_redirect_uri is not registered for this client.")
-        return pool, add_parameters(uri, {"state": query.get("state")})
+        state = query.get("state")
+        if state is not None and len(state.encode("utf-8", "surrogatepass")) > MAX_STATE_BYTES:
+            raise AuthorizationPageError(f"The state parameter is too long (at most {MAX_STATE_BYTES} bytes).")
+        return pool, add_parameters(uri, {"state": state})
 
 
 # RFC 6749 §4.1.2.1 and §5.2: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E ).
 _NOT_IN_DESCRIPTION = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+# The longest error_description sent: enough for every message of ours.
+_MAX_DESCRIPTION = 512
 
 
 def error_description(message: str) -> str:
     """``message`` as an ``error_description`` may carry it (RFC 6749 §4.1.2.1, §5.2): a character outside
     the allowed set (a quote, a backslash, a control or non-ASCII character, as an echoed parameter may hold)
     becomes ``?``."""
+    if len(message) > _MAX_DESCRIPTION:
+        # A message may echo a parameter as sent (an unsupported response_type): never megabytes of it.
+        message = message[: _MAX_DESCRIPTION - 3] + "..."
     return _NOT_IN_DESCRIPTION.sub("?", message) or "?"
 
 

@@ -39,11 +39,13 @@ from gateway.errors import (
     NotAuthorizedException,
 )
 from gateway.ids import new_code, new_opaque_token
+from gateway.services import sign_in_factors
 from gateway.services.auth import CHALLENGES, FLOWS, AuthContext, AuthResult, AuthService, challenge, flow
 from gateway.services.code_limits import unknown_user_key
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolView
-from gateway.services.users import UserService, check_secret_hash, mask_email, mask_phone
+from gateway.services.risk import OFF, security_mode
+from gateway.services.users import FORCE_CHANGE_PASSWORD, UserService, check_secret_hash, mask_email, mask_phone
 from gateway.services.webauthn import WEB_AUTHN, PasskeyRejected, PasskeyService, allowed_first_factors
 from gateway.storage.base import CodeRecord, Store, UserRecord
 
@@ -388,11 +390,16 @@ async def _web_authn(
     service.check_user_can_sign_in(user)
     log.info("sign_in.passkey", pool=ctx.pool.id, username=user.username, credential=record.credential_id)
     multi_factor = (ctx.pool.settings.get("WebAuthnConfiguration") or {}).get("FactorConfiguration")
-    if multi_factor == "MULTI_FACTOR_WITH_USER_VERIFICATION" and user_verified:
-        # A passkey with user verification is possession and inherence at once: no further MFA is owed.
-        user = await service.clear_lockout(ctx, user)
-        return await service.issue_tokens(ctx, user, auth_time=int(time.time()))
-    return await service.after_first_factor(ctx, user, device_key=state.get("device_key"))
+    device_key = state.get("device_key")
+    if multi_factor == "MULTI_FACTOR_WITH_USER_VERIFICATION" and user_verified and user.status != FORCE_CHANGE_PASSWORD:
+        # A passkey with user verification is possession and inherence at once: no further MFA is owed. It is a
+        # sign-in like any other all the same: threat protection assesses it (its MFA actions are met by the
+        # passkey; BLOCK still blocks), and the device is proven or handed a new key (NewDeviceMetadata: "a
+        # device key in the response to any sign-in that doesn't already include device information").
+        if security_mode(ctx.pool) != OFF:
+            await service.risk.assess_sign_in(ctx, user, True)
+        return await sign_in_factors.finish(service, ctx, user, auth_time=int(time.time()), device_key=device_key)
+    return await service.after_first_factor(ctx, user, device_key=device_key)
 
 
 __all__ = [

@@ -329,6 +329,7 @@ def _check_pool_settings(settings: Mapping[str, Any]) -> None:
         # email or phone it would be a second choice that ForgotPassword falls back to.
         raise InvalidParameterException("The admin_only recovery option cannot be combined with another option.")
     _check_sign_in_policy(settings)
+    _check_invitation(settings)
     check_email_settings(settings)
     policy = (settings.get("Policies") or {}).get("PasswordPolicy") or {}
     if "MinimumLength" in policy and not 6 <= int(policy["MinimumLength"]) <= 99:
@@ -337,6 +338,29 @@ def _check_pool_settings(settings: Mapping[str, Any]) -> None:
         # PasswordPolicyType: "If you submit a value of 0, Amazon Cognito treats it as a null value and sets
         # TemporaryPasswordValidityDays to its default value."
         policy["TemporaryPasswordValidityDays"] = DEFAULT_PASSWORD_POLICY["TemporaryPasswordValidityDays"]
+
+
+def _check_invitation(settings: Mapping[str, Any]) -> None:
+    """An invitation tells the new user the name to sign in with: "Your custom message must contain the
+    {username} and {####} placeholders" (customizing user invitation messages). The model's patterns require
+    {####} of EmailMessage and SMSMessage already; {username} is checked here, as the config file does."""
+    template = (settings.get("AdminCreateUserConfig") or {}).get("InviteMessageTemplate") or {}
+    for member in ("EmailMessage", "SMSMessage"):
+        message = template.get(member)
+        if message is not None and "{username}" not in str(message):
+            raise InvalidParameterException(
+                f"InviteMessageTemplate.{member} must contain the {{username}} and {{####}} placeholders."
+            )
+
+
+def _check_required_aliases(settings: Mapping[str, Any]) -> None:
+    """A preferred_username alias cannot be required: "If you select preferred_username as an alias, your user
+    can provide the value only when they confirm an account. They can't provide the value during registration"
+    ("User pool attributes"), so a pool requiring it at sign-up could sign nobody up."""
+    if "preferred_username" in (settings.get("AliasAttributes") or []) and "preferred_username" in (
+        required_attributes(settings.get("SchemaAttributes") or [])
+    ):
+        raise InvalidParameterException("The preferred_username attribute cannot be both required and an alias.")
 
 
 def _check_sign_in_policy(settings: Mapping[str, Any]) -> None:
@@ -428,6 +452,7 @@ class PoolService:
         settings: dict[str, Any] = {k: copy.deepcopy(request[k]) for k in _POOL_SETTINGS if k in request}
         _check_pool_settings(settings)
         settings["SchemaAttributes"] = build_schema(request.get("Schema"))
+        _check_required_aliases(settings)
         policies = settings.setdefault("Policies", {})
         policies["PasswordPolicy"] = full_password_policy(policies.get("PasswordPolicy"))
         policies.setdefault("SignInPolicy", {"AllowedFirstAuthFactors": ["PASSWORD"]})

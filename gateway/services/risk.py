@@ -36,7 +36,10 @@ The IP address scored is ContextData.IpAddress for the admin API (the end user's
 saw it), UserContextData.IpAddress for public calls of clients with EnablePropagateAdditionalUserContextData
 (Cognito's rule; only a client with a secret may have it), and otherwise the caller's own address (the one the
 API and the hosted pages both take: X-Forwarded-For only from a trusted proxy). An IPv4-mapped IPv6 address is
-its IPv4 address. Headers (device name, location) come from the admin API's ContextData only.
+its IPv4 address; a zone index (``fe80::1%eth0``), brackets and a port are read through, and an address that
+cannot be read at all is refused wherever BlockedIPRangeList has ranges (no spelling gets round a block), at
+InitiateAuth and at each challenge answer alike. Headers (device name, location) come from the admin API's
+ContextData only; what they say is text, never markup, in a notification email's HTML.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html import escape as html_escape
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
@@ -146,11 +150,36 @@ class SignInFacts:
 def _parse_ip(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     """The address ``ip`` names; an IPv4-mapped IPv6 address (``::ffff:192.0.2.1``, RFC 4291 §2.5.5.2, how
     dual-stack sockets report IPv4 callers) is its IPv4 address, so that IPv4 ranges and networks hold for it.
-    Raises ValueError."""
-    address = ipaddress.ip_address(ip.strip())
+    The spellings an app's server may pass on as it saw them are read too: a zone index (``fe80::1%eth0``,
+    RFC 4007 §11, or ``%25eth0`` as in a URI, RFC 6874), brackets and a port (``[2001:db8::1]:443``,
+    ``192.0.2.1:443``). Anything else (a list of addresses, zero-padded octets) raises ValueError."""
+    text = ip.strip()
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            raise ValueError(ip)
+        text = host
+    elif text.count(":") == 1:  # an IPv4 address and a port (an IPv6 address has two colons at least)
+        host, _, port = text.partition(":")
+        if not port.isdigit():
+            raise ValueError(ip)
+        text = host
+    # The zone says which interface a link-local address was reached on; the address is the same in any zone.
+    text = text.partition("%")[0]
+    address = ipaddress.ip_address(text)
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+def _readable(ip: str | None) -> bool:
+    if not ip:
+        return True  # no address at all: nothing to match
+    try:
+        _parse_ip(ip)
+    except ValueError:
+        return False
+    return True
 
 
 def _network(ip: str | None) -> str | None:
@@ -506,24 +535,46 @@ class RiskService:
     ) -> None:
         """Before a sign-in: addresses in BlockedIPRangeList are refused (ENFORCED), or marked so that the
         sign-in's event records the decision it would have had (AUDIT)."""
-        mode = security_mode(ctx.pool)
-        if mode == OFF:
+        if not await self._ip_blocked(ctx):
             return
-        config, _ = await self.effective(ctx.pool.id, ctx.client.id)
-        facts = self._facts(ctx)
-        blocked = (config.get("RiskExceptionConfiguration") or {}).get("BlockedIPRangeList")
-        if not _in_ranges(facts.ip, blocked):
-            return
-        log.info("risk.blocked_ip", pool=ctx.pool.id, client=ctx.client.id, ip=facts.ip, mode=mode)
-        ctx.signals["ip_blocked"] = True
-        if mode != ENFORCED:
-            self.metrics.inc(self.decisions, pool=ctx.pool.id, level=HIGH, action="AUDIT")
-            return
-        self.metrics.inc(self.decisions, pool=ctx.pool.id, level=HIGH, action="BLOCK")
         user = await find(ctx.pool, username) if username else None
         if user is not None:
             await self._insert(ctx, user, "SignIn", "Fail", Assessment(HIGH, ()), action="BLOCK")
         raise NotAuthorizedException(SECURITY_REASONS_MESSAGE)
+
+    async def screen_answer(self, ctx: AuthContext) -> None:
+        """Before a challenge answer (after :meth:`resume`): an address in BlockedIPRangeList is refused at every
+        step of a sign-in, not only at its start, whichever address the first step came from."""
+        if not await self._ip_blocked(ctx):
+            return
+        event_id = ctx.signals.get("event_id")
+        if event_id is not None:
+            await self._update(ctx.pool.id, str(event_id), "Fail", "Failure")
+        raise NotAuthorizedException(SECURITY_REASONS_MESSAGE)
+
+    async def _ip_blocked(self, ctx: AuthContext) -> bool:
+        """Whether the request's address is in BlockedIPRangeList and the mode is ENFORCED (then the caller
+        refuses it); in AUDIT the sign-in is marked so that its event records the decision it would have had."""
+        mode = security_mode(ctx.pool)
+        if mode == OFF:
+            return False
+        config, _ = await self.effective(ctx.pool.id, ctx.client.id)
+        facts = self._facts(ctx)
+        blocked = (config.get("RiskExceptionConfiguration") or {}).get("BlockedIPRangeList")
+        # An address that cannot be read cannot be shown to be outside the blocked ranges: it is refused as if in
+        # them, so that no spelling gets round a block. (It is never in the skipped ranges either.)
+        unreadable = bool(blocked) and not _readable(facts.ip)
+        if not unreadable and not _in_ranges(facts.ip, blocked):
+            return False
+        log.info(
+            "risk.blocked_ip", pool=ctx.pool.id, client=ctx.client.id, ip=facts.ip, mode=mode, unreadable=unreadable
+        )
+        ctx.signals["ip_blocked"] = True
+        if mode != ENFORCED:
+            self.metrics.inc(self.decisions, pool=ctx.pool.id, level=HIGH, action="AUDIT")
+            return False
+        self.metrics.inc(self.decisions, pool=ctx.pool.id, level=HIGH, action="BLOCK")
+        return True
 
     def resume(self, ctx: AuthContext, state: Mapping[str, Any]) -> None:
         """A challenge answer continues the sign-in whose event its session carries."""
@@ -855,14 +906,17 @@ class RiskService:
                 link = feedback_link(self.public_url, ctx.pool.id, user.username, event_id, token, answer)
                 values[f"{{one-click-link-{answer}}}"] = link
 
-        def render(text: str) -> str:
+        def render(text: str, *, as_html: bool = False) -> str:
+            # The values are the requester's words (a User-Agent, CloudFront location headers, a username):
+            # text in an HTML body, never markup, or a blocked attacker could write links into the user's
+            # security email.
             for placeholder, value in values.items():
-                text = text.replace(placeholder, value)
+                text = text.replace(placeholder, html_escape(value) if as_html else value)
             return text
 
         sender = notify.get("From") or str(notify.get("SourceArn", "")).rpartition("/")[2] or self.default_email_sender
         text = render(str(template.get("TextBody") or template.get("HtmlBody") or ""))
-        html = render(str(template["HtmlBody"])) if template.get("HtmlBody") else None
+        html = render(str(template["HtmlBody"]), as_html=True) if template.get("HtmlBody") else None
         try:
             await self.messenger.email.send(
                 EmailMessage(to=to, sender=sender, subject=str(template.get("Subject", "")), text=text, html=html)

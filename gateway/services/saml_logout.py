@@ -14,9 +14,11 @@ as Cognito's "Signing out SAML users with single sign-out" describes.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,12 +30,20 @@ from gateway.services.federation import FederationService
 from gateway.services.oauth import OAuthService, SsoSession
 from gateway.storage.base import OAuthRecord, Store
 from providers.base import UpstreamError
-from providers.saml import Binding, SAMLConnector
+from providers.saml import Binding, SAMLConnector, cognito_sp_entity_id, logout_request_parties
 
 log = structlog.get_logger("gateway.services.saml_logout")
 
 LOGOUT_KIND = "saml_logout"
 LOGOUT_SECONDS = 600.0
+# A pool's SP entity ID is this prefix and the pool id (Cognito's urn:amazon:cognito:sp:<pool id>).
+SP_ENTITY_PREFIX = cognito_sp_entity_id("")
+# How many of a pool's identity providers an IdP-initiated logout without a session looks through, a page at a time.
+PROVIDER_PAGE = 60
+MAX_PROVIDER_PAGES = 5
+POOL_PAGE = 60
+MAX_POOL_PAGES = 20
+INDEX_SECONDS = 60.0
 
 
 def upstream_of(
@@ -142,10 +152,21 @@ class SamlLogoutService:
         return str(record.data["then"])
 
     async def idp_initiated(
-        self, params: Mapping[str, str], sessions: Iterable[tuple[str, SsoSession]], *, binding: Binding
+        self,
+        params: Mapping[str, str],
+        sessions: Iterable[tuple[str, SsoSession]],
+        *,
+        binding: Binding,
+        pool_id: str | None = None,
     ) -> IdpLogout:
         """A LogoutRequest from an IdP, arriving with this browser's sessions (cookie value, session). The
-        request is checked against the IdP of each session it could end; the first that verifies decides."""
+        request is checked against the IdP of each session it could end; the first that verifies decides.
+
+        A browser with no session from that IdP (it has ended here already, or was never signed in on this
+        browser) still gets the IdP its answer, a signed LogoutResponse, as SAML Profiles §4.4.4.2 requires of
+        a session participant: the IdP is then found among the IDPSignout SAML providers of ``pool_id`` (the
+        pool the request was addressed to), of the pool whose SP entity ID the NameID's SPNameQualifier names, or
+        else of every pool (:class:`SignoutIndex`)."""
         candidates = [
             (token, session)
             for token, session in sessions
@@ -173,4 +194,114 @@ class SamlLogoutService:
                     ended.append(other.pool_id)
             log.info("saml_logout.idp_initiated", issuer=info.issuer, ended=len(ended))
             return IdpLogout(info.response_url, tuple(ended))
+        answered = await self._without_session(params, binding, pool_id)
+        if answered is not None:
+            return answered
         raise AuthorizationPageError("The sign-out request could not be verified.")
+
+    async def _without_session(
+        self, params: Mapping[str, str], binding: Binding, pool_id: str | None
+    ) -> IdpLogout | None:
+        """An IdP-initiated LogoutRequest that no session of this browser verified: verified against the
+        provider whose IdP says it sent it, and answered (nothing here to end). None if none verifies it."""
+        issuer, qualifier = logout_request_parties(params, binding)
+        if not issuer:
+            return None
+        if pool_id is None and qualifier is not None and qualifier.startswith(SP_ENTITY_PREFIX):
+            pool_id = qualifier[len(SP_ENTITY_PREFIX) :]
+        index = _index_of(self._federation, self._store)
+        if pool_id is not None:
+            providers = await index.in_pool(pool_id, issuer)
+        else:
+            # The global endpoint, a NameID naming no SP: the providers of every pool whose IdP is the issuer.
+            providers = await index.everywhere(issuer)
+        for pool, name in providers:
+            connector = await self._saml_connector(pool, name)
+            if connector is None:
+                continue
+            try:
+                info = await connector.handle_logout_request(params, binding=binding, acs_url=self._federation.acs_url)
+            except UpstreamError as exc:
+                log.warning("saml_logout.request_refused", pool=pool, reason=exc.reason)
+                continue
+            log.info("saml_logout.idp_initiated", issuer=info.issuer, ended=0)
+            return IdpLogout(info.response_url, ())
+        return None
+
+
+class SignoutIndex:
+    """Which pools' SAML providers with IDPSignout stand for an IdP (by its entity ID): how a LogoutRequest that
+    no session of the browser names finds the keys to verify it. The whole index is read again at most once
+    every :data:`INDEX_SECONDS` (one read at a time, whatever the number of requests), so that unverified
+    requests cannot make the store be read at their pace; a provider added meanwhile is found by the next."""
+
+    def __init__(self, federation: FederationService, store: Store) -> None:
+        self._federation = federation
+        self._store = store
+        self._by_issuer: dict[str, list[tuple[str, str]]] = {}
+        self._read_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def _entity_id(self, pool_id: str, name: str) -> str | None:
+        found = await self._federation.provider_connector(pool_id, name)
+        if found is None:
+            return None
+        record, connector = found
+        if not isinstance(connector, SAMLConnector) or record.details.get("IDPSignout", "false") != "true":
+            return None
+        try:
+            return await connector.idp_entity_id(acs_url=self._federation.acs_url)
+        except UpstreamError as exc:
+            log.warning("saml_logout.metadata_unusable", pool=pool_id, provider=name, reason=exc.reason)
+            return None
+
+    async def _providers(self, pool_id: str) -> list[str]:
+        """The names of a pool's SAML providers (the first :data:`MAX_PROVIDER_PAGES` pages)."""
+        names: list[str] = []
+        after: str | None = None
+        for _ in range(MAX_PROVIDER_PAGES):
+            page = await self._store.list_identity_providers(pool_id, after, PROVIDER_PAGE)
+            names.extend(record.name for record in page.items if record.provider_type == "SAML")
+            if page.next_token is None:
+                break
+            after = page.next_token
+        return names
+
+    async def in_pool(self, pool_id: str, issuer: str) -> list[tuple[str, str]]:
+        """The pool's providers whose IdP is ``issuer`` (read now: one pool's providers are few)."""
+        return [
+            (pool_id, name) for name in await self._providers(pool_id) if await self._entity_id(pool_id, name) == issuer
+        ]
+
+    async def everywhere(self, issuer: str) -> list[tuple[str, str]]:
+        async with self._lock:
+            if time.monotonic() - self._read_at > INDEX_SECONDS:
+                self._by_issuer = await self._read()
+                self._read_at = time.monotonic()
+            return list(self._by_issuer.get(issuer, ()))
+
+    async def _read(self) -> dict[str, list[tuple[str, str]]]:
+        index: dict[str, list[tuple[str, str]]] = {}
+        after: str | None = None
+        for _ in range(MAX_POOL_PAGES):
+            page = await self._store.list_pools(after, POOL_PAGE)
+            for pool in page.items:
+                for name in await self._providers(pool.id):
+                    entity_id = await self._entity_id(pool.id, name)
+                    if entity_id is not None:
+                        index.setdefault(entity_id, []).append((pool.id, name))
+            if page.next_token is None:
+                break
+            after = page.next_token
+        return index
+
+
+# One index per federation service (one per server process).
+_INDEXES: weakref.WeakKeyDictionary[FederationService, SignoutIndex] = weakref.WeakKeyDictionary()
+
+
+def _index_of(federation: FederationService, store: Store) -> SignoutIndex:
+    index = _INDEXES.get(federation)
+    if index is None:
+        index = _INDEXES[federation] = SignoutIndex(federation, store)
+    return index

@@ -284,6 +284,16 @@ def _check_value(name: str, value: str, entry: Mapping[str, Any]) -> None:
             raise InvalidParameterException(f"Invalid value for datetime attribute {name}") from exc
 
 
+def value_fits(name: str, value: str, entry: Mapping[str, Any]) -> bool:
+    """Whether ``value`` passes the checks of :func:`validate_attribute_values` on the values of ``name``
+    (type, format, limits): for values no caller gave, such as an upstream profile's mapped claims."""
+    try:
+        _check_value(name, value, entry)
+    except InvalidParameterException:
+        return False
+    return True
+
+
 def canonical_values(schema: Iterable[Mapping[str, Any]], attributes: Mapping[str, str]) -> dict[str, str]:
     """Checked attribute values as stored: a Boolean as ``true``/``false`` in lower case, which is how
     Gatehouse reads ``email_verified`` and the other flags (a stored "True" would read as unverified)."""

@@ -9,6 +9,9 @@ JavaScript. The stylesheet is read as a browser would before it is judged:
 * escapes are resolved (CSS Syntax Level 3 §4.3.7) before looking for forbidden words, so ``@\\69mport`` or
   ``java\\73 cript:`` are seen as the ``@import`` and ``javascript:`` they are to a browser; a selector may hold
   no escape at all;
+* nothing may be fetched: no ``url()`` but of a ``data:`` image, no ``image-set()``, ``image()``, ``src()``,
+  ``cross-fade()`` or ``element()`` -- a URL of Gatehouse's own origin, which the pages' CSP admits, is one
+  of its endpoints (``/logout``, ``/oauth2/authorize``), and a stylesheet must not call them;
 * every rule's selector must be made of the customizable classes alone (joined by combinators or commas):
   no element, id, attribute, universal or pseudo-element selector, and no at-rule of any kind.
 """
@@ -26,6 +29,9 @@ _ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|(.))", re.DOTALL)
 _CLASS = re.compile(r"\.([A-Za-z_][\w-]*(?::[a-z-]+)?)")
 _COMBINATORS = re.compile(r"[\s>+~]+")
 _FORBIDDEN = ("<", "@", "javascript:", "vbscript:", "expression(")
+# The functions that make a browser fetch something (CSS Values 4 §4.5 url() and src(), CSS Images 4's
+# image(), image-set(), cross-fade(), element()), prefixed ones included; a string in image-set() is a URL too.
+_FETCHING = re.compile(r"(?<![\w-])(?:-[a-z]+-)?(url|src|image|image-set|cross-fade|element)\s*\(")
 
 
 def _unescape(text: str) -> str:
@@ -36,6 +42,19 @@ def _unescape(text: str) -> str:
         return match.group(2)
 
     return _ESCAPE.sub(one, text)
+
+
+def _loads_something(text: str) -> bool:
+    """Whether the stylesheet (comments out) makes the browser fetch anything, read as a browser reads it.
+
+    The pages' CSP admits images from this origin and data: only, and a URL of this origin is one of its
+    endpoints: ``url(/logout)`` would sign the reader out as the page loads, ``url(/oauth2/authorize?...)``
+    start a sign-in. So only a ``url()`` of a data: image (which fetches nothing) is taken."""
+    plain = _unescape(text).lower()
+    for match in _FETCHING.finditer(plain):
+        if match.group(1) != "url" or not plain[match.end() :].lstrip(" \t\n\r\f\"'").startswith("data:"):
+            return True
+    return False
 
 
 def _refuse(reason: str) -> InvalidParameterException:
@@ -51,6 +70,8 @@ def check_css(css: str, classes: Collection[str]) -> None:
     # brace is a brace (an escaped one is part of a name), and a selector may hold no escape at all.
     if any(word in seen for seen in (text.lower(), _unescape(text).lower()) for word in _FORBIDDEN):
         raise _refuse("contains content that is not allowed.")
+    if _loads_something(text):
+        raise _refuse("may load nothing but data: images (a url() of an address is not allowed).")
     *rules, rest = text.split("}")
     if rest.strip():
         raise _refuse("must be a list of rules, each a selector and its declarations in braces.")

@@ -195,7 +195,11 @@ class UserService:
         return (user, None) if user is not None else None
 
     async def _find_by_alias_or_sub(self, pool: PoolView, name: str) -> UserRecord | None:
-        for attribute in (*pool.username_attributes, *pool.alias_attributes):
+        # A verified email or phone number is proven to be its holder's; a preferred_username is chosen freely, so
+        # it is tried last, whatever the order of AliasAttributes: a nickname spelled as another user's verified
+        # address never stands for it (sign-in, ForgotPassword, the Admin* look-ups).
+        aliases = sorted(pool.alias_attributes, key=lambda attribute: attribute == "preferred_username")
+        for attribute in (*pool.username_attributes, *aliases):
             user = await self._store.get_user_by_alias(pool.id, attribute, _alias_value(attribute, name))
             if user is not None:
                 return user
@@ -358,6 +362,13 @@ class UserService:
         validate_attribute_values(pool.schema, attributes, creating=True, admin=False)
         attributes = canonical_values(pool.schema, attributes)
         self._check_writable(client, attributes)
+        if attributes.get("preferred_username") and "preferred_username" in pool.alias_attributes:
+            # "If you select preferred_username as an alias, your user can provide the value only when they
+            # confirm an account": an unconfirmed sign-up holding the alias could keep a name from everyone.
+            raise InvalidParameterException(
+                "Preferred username cannot be provided for unconfirmed account, since user pool is configured "
+                "for preferred username alias."
+            )
         name = self._name_for_new_user(pool, username, attributes)
         missing = [a for a in required_attributes(pool.schema) if not attributes.get(a)]
         if missing:
@@ -369,6 +380,7 @@ class UserService:
             check_password_policy(password, pool.password_policy)
         if await self._store.get_user(pool.id, pool.username_key(name)) is not None:
             raise UsernameExistsException()
+        await self._check_no_nickname(pool, name, UsernameExistsException())
         # A passwordless sign-up (one-time codes) has no password to screen.
         compromised = (
             self.threats is not None
@@ -467,6 +479,8 @@ class UserService:
         password = temporary_password or generate_temporary_password(pool.password_policy)
         if await self._store.get_user(pool.id, pool.username_key(name)) is not None:
             raise UsernameExistsException("User account already exists")  # AdminCreateUser's words
+        await self._check_no_nickname(pool, name, UsernameExistsException("User account already exists"))
+        await self._check_nickname_is_no_username(pool, None, attributes)
         if "EMAIL" in delivery_mediums and message_action != "SUPPRESS" and not attributes.get("email"):
             raise InvalidParameterException(
                 "User has no value for the attribute email, so a message could not be sent."
@@ -496,6 +510,29 @@ class UserService:
         if moving:
             user = await self._take_aliases(pool, user, moving)
         return user
+
+    async def _check_no_nickname(self, pool: PoolView, name: str, taken: GatehouseError) -> None:
+        """``taken`` when the new username ``name`` is another user's preferred_username alias: the username
+        would be found first (find()) and take that user's sign-in name from them."""
+        if "preferred_username" in pool.alias_attributes:
+            holder = await self._store.get_user_by_alias(
+                pool.id, "preferred_username", _alias_value("preferred_username", name)
+            )
+            if holder is not None:
+                raise taken
+
+    async def _check_nickname_is_no_username(
+        self, pool: PoolView, username_key: str | None, attributes: Mapping[str, str]
+    ) -> None:
+        """AliasExistsException when the preferred_username alias being written is another user's username
+        (alias values are unique in a pool, and a username is its holder's sign-in name); the user's own
+        username (``username_key``) is no conflict."""
+        value = attributes.get("preferred_username")
+        if not value or "preferred_username" not in pool.alias_attributes:
+            return
+        for key in {pool.username_key(value), pool.username_key(_alias_value("preferred_username", value))}:
+            if key != username_key and await self._store.get_user(pool.id, key) is not None:
+                raise _alias_exists("alias:preferred_username")
 
     async def _aliases_held_elsewhere(self, pool: PoolView, user: UserRecord) -> dict[str, str]:
         """The email / phone aliases of ``user`` that another user holds: what ForceAliasCreation moves."""
@@ -851,6 +888,7 @@ class UserService:
             if client is not None:
                 self._check_writable(client, attributes)
         _check_verified_flags(attributes, {**user.attributes, **attributes})
+        await self._check_nickname_is_no_username(pool, user.username_key, attributes)
         changed_verifiable = [
             a
             for a in ("email", "phone_number")
@@ -918,6 +956,7 @@ class UserService:
             after[name] = value
         new = {k: v for k, v in self._aliases(pool, after).items() if user.aliases.get(k) != v}
         await self._check_aliases_free(pool, user, new)
+        await self._check_nickname_is_no_username(pool, user.username_key, attributes)
 
     async def delete_attributes(
         self,

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from gateway.errors import GatehouseError
 from gateway.logging import with_request_id
-from gateway.oauth.forms import read_form
+from gateway.oauth.forms import oversized_form_page, read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.risk_feedback import FEEDBACK_PATH, FEEDBACK_VALUES
 from gateway.ui.render import csrf_ok, error_page, page
@@ -82,4 +82,4 @@ async def feedback_post(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get(FEEDBACK_PATH, with_request_id(feedback_get))
-    app.router.add_post(FEEDBACK_PATH, with_request_id(feedback_post))
+    app.router.add_post(FEEDBACK_PATH, with_request_id(feedback_post, oversized_form_page))

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import functools
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -44,13 +43,15 @@ from gateway.errors import (
 from gateway.logging import with_request_id
 from gateway.oauth.endpoints import base_path, routed_pool, set_sso_cookie
 from gateway.oauth.federation import offers_corporate_sign_in, provider_buttons, provider_sign_in_url
-from gateway.oauth.forms import read_form
+from gateway.oauth.forms import FORM_TOO_LARGE, read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.auth import AuthContext, AuthResult
+from gateway.services.domains import CUSTOMIZABLE_CLASSES
 from gateway.services.federation import federated_provider
 from gateway.services.oauth import AuthorizationRequest
 from gateway.services.pools import ClientView, PoolView
 from gateway.services.schema import required_attributes
+from gateway.services.ui_css import check_css
 from gateway.services.users import secret_hash
 from gateway.storage.base import UICustomizationRecord
 from gateway.ui import mfa_setup as setup_pages
@@ -109,7 +110,7 @@ async def _hosted(request: web.Request, known: AuthorizationRequest | None = Non
         raise AuthorizationPageError("This sign-in page belongs to another user pool.")
     pool, client = await oauth.client(auth_request.client_id)
     if request.method == "POST":
-        # The app client's bucket too, as the API's unsigned calls take from it (the address's is in _guard).
+        # The app client's bucket too, as the API's unsigned calls take from it (the address's is in _form).
         services.rate_limits.check("HostedUI", {"ClientId": client.id}, None)
     base = base_path(request)
     custom = await services.domains.page_customization(pool.id, client.id)
@@ -154,7 +155,14 @@ def _ctx(request: web.Request, hosted: _Hosted) -> AuthContext:
 
 
 async def _form(request: web.Request) -> dict[str, str] | None:
-    """The posted form, or None when its CSRF token is missing or wrong."""
+    """The posted form, or None when its CSRF token is missing or wrong.
+
+    Every form post (a password, a code, a sign-up: what InitiateAuth, RespondToAuthChallenge, SignUp, ... do
+    on the API) starts here, and first takes a token from its source address's rate-limit bucket, the one the
+    API's unsigned calls take from, so the pages are no way around the limits; past it the answer is a 429
+    page (:func:`_page_error`), before the form is read."""
+    limits = request.app[SERVICES].rate_limits
+    limits.check("HostedUI", {}, limits.address_of(request.remote, request.headers))
     values = dict(await read_form(request))
     return values if csrf_ok(request, values) else None
 
@@ -170,33 +178,18 @@ def _link(hosted: _Hosted, path: str, **params: str) -> str:
     return f"{hosted.base}{path}?" + urlencode({"rid": hosted.request.id, **params})
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _guard(handler: Handler) -> Handler:
-    """Render a page error (a gone request, an unknown pool) as the error page. A form post (a password, a
-    code, a sign-up: what InitiateAuth, RespondToAuthChallenge, SignUp, ... do on the API) first takes a token
-    from its source address's rate-limit bucket, the one the API's unsigned calls take from, so the pages are
-    no way around the limits; past it the answer is a 429 page, before any work."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        services = request.app[SERVICES]
-        try:
-            if request.method == "POST":
-                limits = services.rate_limits
-                limits.check("HostedUI", {}, limits.address_of(request.remote, request.headers))
-            return await handler(request)
-        except AuthorizationPageError as exc:
-            return error_page(request, services.settings, exc.message)
-        except TooManyRequestsException:
-            return error_page(request, services.settings, "Too many requests. Wait a moment and try again.", status=429)
-        except web.HTTPRequestEntityTooLarge:
-            # A form past the server's body limit (client_max_size): a page, as for any other refused form.
-            message = "That form is too large to send. Go back, shorten what you entered, and try again."
-            return error_page(request, services.settings, message, status=413)
-
-    return wrapped
+def _page_error(request: web.Request, exc: Exception) -> web.Response | None:
+    """A page error (a gone request, an unknown pool), a refused rate limit or a form past the body limit,
+    rendered as the error page a person should see (see :func:`gateway.logging.with_request_id`)."""
+    settings = request.app[SERVICES].settings
+    if isinstance(exc, AuthorizationPageError):
+        return error_page(request, settings, exc.message)
+    if isinstance(exc, TooManyRequestsException):
+        return error_page(request, settings, "Too many requests. Wait a moment and try again.", status=429)
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        # A form past the server's body limit (client_max_size): a page, as for any other refused form.
+        return error_page(request, settings, FORM_TOO_LARGE, status=413)
+    return None
 
 
 async def _cognito_style(request: web.Request) -> web.Response | None:
@@ -283,7 +276,6 @@ def _cognito_allowed(client: ClientView) -> bool:
     return providers is None or "COGNITO" in providers
 
 
-@_guard
 async def login_get(request: web.Request) -> web.Response:
     redirect = await _cognito_style(request)
     if redirect is not None:
@@ -297,7 +289,6 @@ async def login_get(request: web.Request) -> web.Response:
     return _login_get_page(request, hosted, notice)
 
 
-@_guard
 async def login_sso(request: web.Request) -> web.Response:
     """The sign-in page's corporate email form (``GET /login/sso?rid=...&email=...``): the email's domain
     names the provider through its IdpIdentifiers, as on Cognito's managed login, and the browser goes on
@@ -332,7 +323,6 @@ _NOTICES = {
 }
 
 
-@_guard
 async def login_post(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     if form is None:
@@ -522,7 +512,6 @@ def _challenge_page(
     return page(request, settings, "challenge.html", context, status=status, scripts=scripts)
 
 
-@_guard
 async def challenge_post(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     if form is None:
@@ -677,7 +666,6 @@ def _signup_fields(pool: PoolView) -> tuple[str, list[dict[str, str]]]:
     return label, fields
 
 
-@_guard
 async def signup_get(request: web.Request) -> web.Response:
     redirect = await _cognito_style(request)
     if redirect is not None:
@@ -689,7 +677,6 @@ async def signup_get(request: web.Request) -> web.Response:
     return page(request, settings, "signup.html", context)
 
 
-@_guard
 async def signup_post(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     if form is None:
@@ -732,7 +719,6 @@ async def signup_post(request: web.Request) -> web.StreamResponse:
     return see_other(request, services.settings, _link(hosted, "/confirm", username=username))
 
 
-@_guard
 async def confirm_get(request: web.Request) -> web.Response:
     hosted = await _hosted(request)
     settings = request.app[SERVICES].settings
@@ -741,7 +727,6 @@ async def confirm_get(request: web.Request) -> web.Response:
     return page(request, settings, "confirm.html", context)
 
 
-@_guard
 async def confirm_post(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     if form is None:
@@ -782,7 +767,6 @@ async def confirm_post(request: web.Request) -> web.StreamResponse:
 # --- /forgotPassword and /confirmForgotPassword ----------------------------------------------------------
 
 
-@_guard
 async def forgot_get(request: web.Request) -> web.Response:
     redirect = await _cognito_style(request)
     if redirect is not None:
@@ -793,7 +777,6 @@ async def forgot_get(request: web.Request) -> web.Response:
     return page(request, request.app[SERVICES].settings, "forgot.html", context)
 
 
-@_guard
 async def forgot_post(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     if form is None:
@@ -817,7 +800,6 @@ async def forgot_post(request: web.Request) -> web.StreamResponse:
     return see_other(request, services.settings, _link(hosted, "/confirmForgotPassword", username=username))
 
 
-@_guard
 async def reset_get(request: web.Request) -> web.Response:
     hosted = await _hosted(request)
     notice = "If the account exists, we have sent a code. Enter it with your new password."
@@ -825,7 +807,6 @@ async def reset_get(request: web.Request) -> web.Response:
     return page(request, request.app[SERVICES].settings, "reset.html", context)
 
 
-@_guard
 async def reset_post(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     if form is None:
@@ -873,10 +854,20 @@ async def stylesheet(request: web.Request) -> web.Response:
 async def custom_css(request: web.Request) -> web.Response:
     """SetUICustomization's CSS, served from this origin (the pages' CSP allows only 'self' styles)."""
     record = await _customization(request)
-    if record is None or not record.css:
+    if record is None or not record.css or not _css_still_allowed(record.css):
         raise web.HTTPNotFound()
     headers = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"}
     return web.Response(text=record.css, content_type="text/css", headers=headers)
+
+
+def _css_still_allowed(css: str) -> bool:
+    """Whether stored CSS passes SetUICustomization's check as it is now: a stylesheet stored before the check
+    grew (one whose url() calls an endpoint of this origin, say) is not served to browsers."""
+    try:
+        check_css(css, CUSTOMIZABLE_CLASSES)
+    except InvalidParameterException:
+        return False
+    return True
 
 
 async def logo(request: web.Request) -> web.Response:
@@ -898,18 +889,18 @@ def add_routes(app: web.Application) -> None:
         app.router.add_get(f"{prefix}/ui/{{ui_pool}}/{{scope}}/custom.css", with_request_id(custom_css))
         app.router.add_get(f"{prefix}/ui/{{ui_pool}}/{{scope}}/logo", with_request_id(logo))
         app.router.add_get(f"{prefix}/ui/{{ui_pool}}/branding/{{branding_id}}/logo", with_request_id(branding_logo))
-        app.router.add_get(f"{prefix}/login", with_request_id(login_get))
-        app.router.add_post(f"{prefix}/login", with_request_id(login_post))
-        app.router.add_post(f"{prefix}/login/challenge", with_request_id(challenge_post))
-        app.router.add_get(f"{prefix}/login/sso", with_request_id(login_sso))
-        app.router.add_get(f"{prefix}/signup", with_request_id(signup_get))
-        app.router.add_post(f"{prefix}/signup", with_request_id(signup_post))
-        app.router.add_get(f"{prefix}/confirm", with_request_id(confirm_get))
-        app.router.add_post(f"{prefix}/confirm", with_request_id(confirm_post))
-        app.router.add_get(f"{prefix}/forgotPassword", with_request_id(forgot_get))
-        app.router.add_post(f"{prefix}/forgotPassword", with_request_id(forgot_post))
-        app.router.add_get(f"{prefix}/confirmForgotPassword", with_request_id(reset_get))
-        app.router.add_post(f"{prefix}/confirmForgotPassword", with_request_id(reset_post))
+        app.router.add_get(f"{prefix}/login", with_request_id(login_get, _page_error))
+        app.router.add_post(f"{prefix}/login", with_request_id(login_post, _page_error))
+        app.router.add_post(f"{prefix}/login/challenge", with_request_id(challenge_post, _page_error))
+        app.router.add_get(f"{prefix}/login/sso", with_request_id(login_sso, _page_error))
+        app.router.add_get(f"{prefix}/signup", with_request_id(signup_get, _page_error))
+        app.router.add_post(f"{prefix}/signup", with_request_id(signup_post, _page_error))
+        app.router.add_get(f"{prefix}/confirm", with_request_id(confirm_get, _page_error))
+        app.router.add_post(f"{prefix}/confirm", with_request_id(confirm_post, _page_error))
+        app.router.add_get(f"{prefix}/forgotPassword", with_request_id(forgot_get, _page_error))
+        app.router.add_post(f"{prefix}/forgotPassword", with_request_id(forgot_post, _page_error))
+        app.router.add_get(f"{prefix}/confirmForgotPassword", with_request_id(reset_get, _page_error))
+        app.router.add_post(f"{prefix}/confirmForgotPassword", with_request_id(reset_post, _page_error))
         app.router.add_get(f"{prefix}/static/gatehouse.css", with_request_id(stylesheet))
         app.router.add_get(f"{prefix}/static/passkey.js", with_request_id(passkey_script))
 
