@@ -36,9 +36,24 @@ TEST_ARGON2_ENV = {"GATEHOUSE_ARGON2_MEMORY_KIB": "1024", "GATEHOUSE_ARGON2_TIME
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free now, for a server that binds it a moment later. Under pytest-xdist each worker takes only
+    ports of its own share, so two workers never pick the same one in between. The share is by ``port // 2``:
+    Linux gives bind() and connect() ports of opposite parities, and a server port of connect()'s parity could
+    be taken by any client's outgoing connection before the server binds it."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    tried: list[socket.socket] = []  # held open until a port is chosen, so that the OS offers others
+    try:
+        while True:
+            sock = socket.socket()
+            tried.append(sock)
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+            if port // 2 % workers == worker % workers:
+                return port
+    finally:
+        for sock in tried:
+            sock.close()
 
 
 @dataclass
