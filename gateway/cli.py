@@ -19,6 +19,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gateway.services.passwords import Argon2Params
 from gateway.settings import Settings, admin_credentials_from_env
 
 if TYPE_CHECKING:
@@ -79,6 +80,9 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         overrides["oauth_code_seconds"] = _env_seconds("GATEHOUSE_OAUTH_CODE_SECONDS")
     if os.environ.get("GATEHOUSE_SOCIAL_ENDPOINTS"):
         overrides["social_endpoints"] = os.environ["GATEHOUSE_SOCIAL_ENDPOINTS"]
+    argon2 = _env_argon2(settings)
+    if argon2 is not None:
+        overrides["argon2"] = argon2
     _check_worker_environment()
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
@@ -99,6 +103,36 @@ def _check_worker_environment() -> None:
         threshold_from_env()
     except ValueError:
         raise UsageError(f"{SLOW_CALLBACK}: expected a number of seconds above 0 and below 60") from None
+
+
+# The Argon2id cost from the environment, as the config file's server.argon2 (which it overrides), e.g. for a
+# throw-away test server that hashes thousands of passwords and measures none of them.
+_ARGON2_ENV = {
+    "memory_kib": ("GATEHOUSE_ARGON2_MEMORY_KIB", 8),
+    "time_cost": ("GATEHOUSE_ARGON2_TIME_COST", 1),
+    "parallelism": ("GATEHOUSE_ARGON2_PARALLELISM", 1),
+}
+
+
+def _env_argon2(settings: Settings) -> Argon2Params | None:
+    given: dict[str, int] = {}
+    for field_name, (name, least) in _ARGON2_ENV.items():
+        text = os.environ.get(name)
+        if not text:
+            continue
+        try:
+            value = int(text)
+        except ValueError:
+            raise UsageError(f"{name}: expected a whole number, got {text!r}") from None
+        if value < least:
+            raise UsageError(f"{name}: expected at least {least}, got {value}")
+        given[field_name] = value
+    if not given:
+        return None
+    params = replace(settings.argon2, **given)
+    if params.memory_kib < 8 * params.parallelism:  # RFC 9106 §3.1: m >= 8p
+        raise UsageError("GATEHOUSE_ARGON2_MEMORY_KIB: expected at least 8 KiB per lane")
+    return params
 
 
 def _run_worker(settings: Settings, sock: socket.socket | None) -> None:

@@ -44,17 +44,14 @@ import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import structlog
 from cryptography import x509
 from defusedxml import ElementTree as SafeElementTree
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, time_util
-from saml2.client import Saml2Client
-from saml2.config import SPConfig
 from saml2.saml import NAMEID_FORMAT_UNSPECIFIED, NameID
 from saml2.samlp import STATUS_SUCCESS
-from saml2.sigver import verify_redirect_signature
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA256
 
 from providers.base import (
@@ -68,6 +65,11 @@ from providers.base import (
     UpstreamError,
 )
 from providers.oauth2 import check_url
+
+if TYPE_CHECKING:
+    # saml2.client and saml2.sigver build pysaml2's XML schema validators at import (most of a second of CPU):
+    # they are imported where a SAML provider is first used, not by every process that starts.
+    from saml2.client import Saml2Client
 
 __all__ = ["LogoutRequestInfo", "SAMLConnector", "cognito_sp_entity_id", "slo_url"]
 
@@ -267,6 +269,9 @@ class SAMLConnector(SamlConnector):
             }
             if encrypted:
                 config["service"]["sp"]["want_assertions_encrypted"] = True
+            from saml2.client import Saml2Client
+            from saml2.config import SPConfig
+
             sp_config = SPConfig()
             try:
                 sp_config.load(config)
@@ -699,6 +704,8 @@ def _require_signed(client: Saml2Client, idp: str, params: Mapping[str, str], ki
     if not params.get("Signature") or not params.get("SigAlg"):
         raise UpstreamError("saml_logout_unsigned")
     message = {k: params[k] for k in (kind, "RelayState", "SigAlg", "Signature") if k in params}
+    from saml2.sigver import verify_redirect_signature
+
     try:
         certs = client.metadata.certs(idp, "idpsso", "signing")
         verified = any(verify_redirect_signature(message, client.sec.sec_backend, cert) for _, cert in certs)

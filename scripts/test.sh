@@ -45,4 +45,14 @@ echo "== ruff"
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
-.venv/bin/python -m pytest -q "$@"
+# The e2e modules wait on their servers, sleeps and browsers as much as they compute: several pytest-xdist
+# workers share the machine's cores. --dist loadfile keeps each module, and the one server its fixtures start,
+# on one worker. GATEHOUSE_TEST_WORKERS=1 runs everything in this one process, in order.
+# The default: one worker a core, at least 2 (half their time is waiting) and at most 8 (each holds a server).
+cores="$(nproc 2>/dev/null || echo 2)"
+workers="${GATEHOUSE_TEST_WORKERS:-$((cores < 2 ? 2 : cores > 8 ? 8 : cores))}"
+if [ "$workers" -gt 1 ]; then
+  .venv/bin/python -m pytest -q -n "$workers" --dist loadfile "$@"
+else
+  .venv/bin/python -m pytest -q "$@"
+fi

@@ -29,12 +29,31 @@ from botocore.config import Config
 ADMIN_KEY_ID = "AKIDGATEHOUSETEST"
 ADMIN_SECRET = "gatehouse-test-secret-key"
 REGION = "us-east-1"
+# The Argon2id cost of test servers (gateway/cli.py reads it): the smallest RFC 9106 allows with one pass, as
+# tests/services/test_passwords.py uses. A server that a test times or whose hashes it reads is started with
+# production_argon2=True (or a config that sets server.argon2). Set in the environment of pytest, they win.
+TEST_ARGON2_ENV = {"GATEHOUSE_ARGON2_MEMORY_KIB": "1024", "GATEHOUSE_ARGON2_TIME_COST": "1"}
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free now, for a server that binds it a moment later. Under pytest-xdist each worker takes only
+    ports of its own share, so two workers never pick the same one in between. The share is by ``port // 2``:
+    Linux gives bind() and connect() ports of opposite parities, and a server port of connect()'s parity could
+    be taken by any client's outgoing connection before the server binds it."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    tried: list[socket.socket] = []  # held open until a port is chosen, so that the OS offers others
+    try:
+        while True:
+            sock = socket.socket()
+            tried.append(sock)
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+            if port // 2 % workers == worker % workers:
+                return port
+    finally:
+        for sock in tried:
+            sock.close()
 
 
 @dataclass
@@ -111,6 +130,7 @@ class GatehouseServer:
         workers: int = 1,
         extra_env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
+        production_argon2: bool = False,
     ) -> None:
         self.port = free_port()
         self.data_dir = data_dir
@@ -124,6 +144,9 @@ class GatehouseServer:
         self.extra_args = list(extra_args or [])  # further `gatehouse serve` options, e.g. ["--public-url", URL]
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+        # Production hashing cost only where a test measures or reads it; elsewhere every password costs
+        # microseconds instead of tens of milliseconds.
+        self.production_argon2 = production_argon2 or (config is not None and "argon2:" in config)
 
     def start(self) -> None:
         command = [
@@ -147,6 +170,7 @@ class GatehouseServer:
             **os.environ,
             "GATEHOUSE_ADMIN_ACCESS_KEY_ID": ADMIN_KEY_ID,
             "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY": ADMIN_SECRET,
+            **({} if self.production_argon2 else {k: os.environ.get(k, v) for k, v in TEST_ARGON2_ENV.items()}),
             **self.extra_env,
         }
         self._log = self.log_path.open("wb")

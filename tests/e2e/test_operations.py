@@ -273,7 +273,7 @@ pools: []
     finally:
         cheap.stop()
 
-    default = GatehouseServer(data_dir)  # the same database, the default cost
+    default = GatehouseServer(data_dir, production_argon2=True)  # the same database, the default cost
     default.start()
     try:
         public_idp = default.client(signed=False)

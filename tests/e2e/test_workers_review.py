@@ -61,6 +61,15 @@ def _socket_inode(local_port: int, server_port: int) -> str | None:
     return None
 
 
+def _fd_target(fd: Path) -> str | None:
+    """What an open file descriptor of another process points at; None for one it closed since the listing
+    (the kept-alive connection looked for stays open, so a vanished one is never it)."""
+    try:
+        return os.readlink(fd)
+    except FileNotFoundError:
+        return None
+
+
 class Worker:
     """One kept-alive connection, and the worker process that accepted it."""
 
@@ -74,7 +83,7 @@ class Worker:
         self.pid = 0
         for pid in _children(server.process.pid):
             fds = Path(f"/proc/{pid}/fd")
-            if any(os.readlink(fd) == f"socket:[{inode}]" for fd in fds.iterdir()):
+            if any(_fd_target(fd) == f"socket:[{inode}]" for fd in fds.iterdir()):
                 self.pid = pid
         assert self.pid
 
