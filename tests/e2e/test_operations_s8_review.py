@@ -240,7 +240,8 @@ def test_a_stop_signal_that_reaches_the_workers_twice_still_stops_gracefully(tmp
     # systemd (KillMode=control-group) and a terminal's Ctrl-C signal every process of the server at once, and
     # the parent passes the signal on: each worker is told twice. The second must not cut short the graceful
     # stop the first began: requests in flight are answered, and the server exits 0.
-    server = GatehouseServer(tmp_path / "data", workers=2)
+    # Production hashing cost, so that the sign-ups below are still running when the signals come.
+    server = GatehouseServer(tmp_path / "data", workers=2, production_argon2=True)
     server.start()
     assert server.process is not None
     try:
