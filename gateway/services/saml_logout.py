@@ -83,13 +83,7 @@ class SamlLogoutService:
         self._store = store
 
     async def _saml_connector(self, pool_id: str, name: str) -> SAMLConnector | None:
-        found = await self._federation.provider_connector(pool_id, name)
-        if found is None:
-            return None
-        record, connector = found
-        if not isinstance(connector, SAMLConnector) or record.details.get("IDPSignout", "false") != "true":
-            return None
-        return connector
+        return await _signout_connector(self._federation, pool_id, name)
 
     async def begin(self, session: SsoSession, then: str) -> str | None:
         """For a session signed in through a SAML IdP with IDPSignout: the IdP's logout URL carrying our
@@ -243,11 +237,8 @@ class SignoutIndex:
         self._lock = asyncio.Lock()
 
     async def _entity_id(self, pool_id: str, name: str) -> str | None:
-        found = await self._federation.provider_connector(pool_id, name)
-        if found is None:
-            return None
-        record, connector = found
-        if not isinstance(connector, SAMLConnector) or record.details.get("IDPSignout", "false") != "true":
+        connector = await _signout_connector(self._federation, pool_id, name)
+        if connector is None:
             return None
         try:
             return await connector.idp_entity_id(acs_url=self._federation.acs_url)
@@ -305,3 +296,14 @@ def _index_of(federation: FederationService, store: Store) -> SignoutIndex:
     if index is None:
         index = _INDEXES[federation] = SignoutIndex(federation, store)
     return index
+
+
+async def _signout_connector(federation: FederationService, pool_id: str, name: str) -> SAMLConnector | None:
+    """The SAML connector of the pool's provider ``name`` when that provider has single logout (IDPSignout)."""
+    found = await federation.provider_connector(pool_id, name)
+    if found is None:
+        return None
+    record, connector = found
+    if not isinstance(connector, SAMLConnector) or record.details.get("IDPSignout", "false") != "true":
+        return None
+    return connector
