@@ -22,8 +22,7 @@ SSO_COOKIE_PREFIX = "gatehouse_sso_"
 
 
 def saml_logout_service(request: web.Request) -> SamlLogoutService:
-    services = request.app[SERVICES]
-    return SamlLogoutService(services.federation, services.oauth, services.store)
+    return request.app[SERVICES].saml_logout
 
 
 async def begin(request: web.Request, session: SsoSession | None, then: str) -> str | None:

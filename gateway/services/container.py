@@ -30,6 +30,7 @@ from gateway.services.pools import PoolService
 from gateway.services.ratelimit import RateLimiter
 from gateway.services.risk import RiskService
 from gateway.services.saml_federation import SamlVerifier
+from gateway.services.saml_logout import SamlLogoutService
 from gateway.services.social_logins import SocialLogins, endpoints_from_json
 from gateway.services.tokens import SigningKeys, TokenService
 from gateway.services.users import UserService
@@ -71,6 +72,7 @@ class Services:
     identities: IdentityService
     branding: BrandingService
     hooks: HookRegistry
+    saml_logout: SamlLogoutService
 
     @classmethod
     def build(
@@ -143,6 +145,14 @@ class Services:
             pools.stamps = identity_pools.stamps = risk.stamps = stamps
             iam.use_stamps(stamps)
             identities.use_stamps(stamps)
+        oauth = OAuthService(
+            store,
+            pools,
+            auth,
+            tokens,
+            code_seconds=settings.oauth_code_seconds,
+            code_key=hmac.new(code_key, b"gatehouse authorization codes", hashlib.sha256).digest(),
+        )
         hooks = HookRegistry()
         federation.hooks = hooks
         users.hooks = hooks
@@ -165,14 +175,7 @@ class Services:
             identity_providers=identity_providers,
             federation=federation,
             domains=DomainService(store, pools, issuer_base=settings.issuer_base),
-            oauth=OAuthService(
-                store,
-                pools,
-                auth,
-                tokens,
-                code_seconds=settings.oauth_code_seconds,
-                code_key=hmac.new(code_key, b"gatehouse authorization codes", hashlib.sha256).digest(),
-            ),
+            oauth=oauth,
             iam=iam,
             credentials=credentials,
             web_identity=web_identity,
@@ -181,4 +184,5 @@ class Services:
             identities=identities,
             branding=BrandingService(store, pools),
             hooks=hooks,
+            saml_logout=SamlLogoutService(federation, oauth, store),
         )

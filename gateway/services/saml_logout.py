@@ -18,7 +18,6 @@ import asyncio
 import hashlib
 import secrets
 import time
-import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +80,7 @@ class SamlLogoutService:
         self._federation = federation
         self._oauth = oauth
         self._store = store
+        self._index = SignoutIndex(federation, store)
 
     async def _saml_connector(self, pool_id: str, name: str) -> SAMLConnector | None:
         return await _signout_connector(self._federation, pool_id, name)
@@ -203,12 +203,11 @@ class SamlLogoutService:
             return None
         if pool_id is None and qualifier is not None and qualifier.startswith(SP_ENTITY_PREFIX):
             pool_id = qualifier[len(SP_ENTITY_PREFIX) :]
-        index = _index_of(self._federation, self._store)
         if pool_id is not None:
-            providers = await index.in_pool(pool_id, issuer)
+            providers = await self._index.in_pool(pool_id, issuer)
         else:
             # The global endpoint, a NameID naming no SP: the providers of every pool whose IdP is the issuer.
-            providers = await index.everywhere(issuer)
+            providers = await self._index.everywhere(issuer)
         for pool, name in providers:
             connector = await self._saml_connector(pool, name)
             if connector is None:
@@ -285,17 +284,6 @@ class SignoutIndex:
                 break
             after = page.next_token
         return index
-
-
-# One index per federation service (one per server process).
-_INDEXES: weakref.WeakKeyDictionary[FederationService, SignoutIndex] = weakref.WeakKeyDictionary()
-
-
-def _index_of(federation: FederationService, store: Store) -> SignoutIndex:
-    index = _INDEXES.get(federation)
-    if index is None:
-        index = _INDEXES[federation] = SignoutIndex(federation, store)
-    return index
 
 
 async def _signout_connector(federation: FederationService, pool_id: str, name: str) -> SAMLConnector | None:
