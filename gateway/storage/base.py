@@ -833,9 +833,9 @@ class Store(Protocol):
     async def link_logins(
         self, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
     ) -> IdentityRecord:
-        """Link ``logins`` to the identity (those linked to it already are kept; the identity is enabled).
-        Raises NotFound("identity"), AlreadyExists("login") when one is linked to another identity; writes
-        nothing then."""
+        """Link ``logins`` to the identity (those linked to it already are kept). Raises NotFound("identity")
+        also for an identity made inaccessible (disabled: its last login was unlinked), AlreadyExists("login")
+        when one is linked to another identity; writes nothing then."""
         ...
 
     async def unlink_logins(
@@ -849,7 +849,8 @@ class Store(Protocol):
         self, pool_id: str, logins: list[IdentityLogin], identity_id: str, now: float
     ) -> IdentityRecord:
         """Link ``logins`` to ``identity_id`` wherever they were linked before (an identity left without logins
-        is disabled); returns the receiving identity. Raises NotFound("identity"); writes nothing then."""
+        is disabled); returns the receiving identity. Raises NotFound("identity"), also when that identity is
+        disabled; writes nothing then."""
         ...
 
     async def delete_identities(self, identity_ids: list[str]) -> list[str]:

@@ -1643,7 +1643,7 @@ class SqliteStore:
         self, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
     ) -> IdentityRecord:
         async with self._transaction() as db:
-            if not await db.execute_fetchall(_IDENTITY_IN_POOL, (identity_id, pool_id)):
+            if not await db.execute_fetchall(_OPEN_IDENTITY_IN_POOL, (identity_id, pool_id)):
                 raise NotFound("identity")
             for login in logins:
                 rows = list(await db.execute_fetchall(_LOGIN_OWNER, (pool_id, login.provider, login.subject)))
@@ -1673,7 +1673,7 @@ class SqliteStore:
         self, pool_id: str, logins: list[IdentityLogin], identity_id: str, now: float
     ) -> IdentityRecord:
         async with self._transaction() as db:
-            if not await db.execute_fetchall(_IDENTITY_IN_POOL, (identity_id, pool_id)):
+            if not await db.execute_fetchall(_OPEN_IDENTITY_IN_POOL, (identity_id, pool_id)):
                 raise NotFound("identity")
             previous: set[str] = set()
             for login in logins:
@@ -2346,6 +2346,8 @@ _LIST_IDENTITIES = _paged(_IDENTITY_SELECT, "i.pool_id = ?", "i.id")
 _LIST_ENABLED_IDENTITIES = _paged(_IDENTITY_SELECT, "i.pool_id = ? AND i.disabled = 0", "i.id")
 _INSERT_IDENTITY = "INSERT INTO identities (pool_id, id, created_at, updated_at, disabled) VALUES (?, ?, ?, ?, ?)"
 _IDENTITY_IN_POOL = "SELECT 1 FROM identities WHERE id = ? AND pool_id = ?"
+# An identity whose last login was unlinked is inaccessible for good (UnlinkIdentity): never linked to again.
+_OPEN_IDENTITY_IN_POOL = "SELECT 1 FROM identities WHERE id = ? AND pool_id = ? AND disabled = 0"
 _LOGIN_OWNER = "SELECT identity_id FROM identity_logins WHERE pool_id = ? AND provider = ? AND subject = ?"
 
 
@@ -2369,7 +2371,8 @@ def _identity(r: Row) -> IdentityRecord:
 async def _link(
     db: aiosqlite.Connection, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float
 ) -> None:
-    """Link logins not linked yet (the caller checked none belongs to another identity), enable the identity."""
+    """Link logins not linked yet (the caller checked none belongs to another identity, and that the identity is
+    not inaccessible)."""
     for login in logins:
         await db.execute_fetchall(
             "INSERT INTO identity_logins (pool_id, provider, subject, identity_id, created_at) VALUES (?, ?, ?, ?, ?) "
@@ -2377,7 +2380,7 @@ async def _link(
             (pool_id, login.provider, login.subject, identity_id, now),
         )
     if logins:
-        await db.execute_fetchall("UPDATE identities SET updated_at = ?, disabled = 0 WHERE id = ?", (now, identity_id))
+        await db.execute_fetchall("UPDATE identities SET updated_at = ? WHERE id = ?", (now, identity_id))
 
 
 async def _touch_identity(db: aiosqlite.Connection, identity_id: str, now: float) -> None:

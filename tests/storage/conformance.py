@@ -1423,8 +1423,15 @@ class StoreConformance:
         assert [i.id for i in (await store.list_identities(ID_POOL, None, 60, hide_disabled=True)).items] == [
             "us-east-1:b1"
         ]
-        relinked = await store.link_logins(ID_POOL, "us-east-1:a1", [alice], T0 + 9)
-        assert relinked.disabled is False
+        # Inaccessible for good: neither linking nor moving logins to it reopens it, and nothing is written.
+        with pytest.raises(NotFound):
+            await store.link_logins(ID_POOL, "us-east-1:a1", [alice], T0 + 9)
+        with pytest.raises(NotFound):
+            await store.move_logins(ID_POOL, [bob], "us-east-1:a1", T0 + 9)
+        closed = await store.get_identity("us-east-1:a1")
+        assert closed is not None and closed.disabled and closed.logins == [] and closed.updated_at == T0 + 8
+        b1 = await store.get_identity("us-east-1:b1")
+        assert b1 is not None and b1.logins == [bob]
 
     async def test_move_login_and_delete_identities(self, store: Store) -> None:
         await store.create_identity_pool(make_identity_pool())
