@@ -1,0 +1,186 @@
+"""IAM policy evaluation as a service sees it through ``POST /gatehouse/verify``, judged against the IAM User Guide.
+
+* "IAM JSON policy elements: Condition operators": ``ArnEquals`` and ``ArnLike`` are one operator ("Case-sensitive
+  matching of the ARN. Each of the six colon-delimited components of the ARN is checked separately and each can
+  include multi-character match wildcards (*) or single-character match wildcards (?)"), and so are
+  ``ArnNotEquals`` and ``ArnNotLike``.
+* A condition that cannot be evaluated -- a request value that is no number, date, IP address or ARN for its
+  operator, or a policy variable with no value -- matches nothing, also under a negated operator ("If AWS cannot
+  resolve a variable this might cause the entire statement to be invalid", "IAM policy elements: Variables and
+  tags"); so does a ``NotResource`` naming such a variable.
+
+Real server, boto3 for IAM and STS, requests signed by botocore's own SigV4 signer and asked about over HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from tests.e2e.aws_support import ACCOUNT
+from tests.support import REGION, GatehouseServer
+
+SERVICE_URL = "https://files.example/photos/a.jpg"
+ROOT_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+            }
+        ],
+    }
+)
+
+
+# --- helpers -----------------------------------------------------------------------------------------------
+
+
+def statement(**fields: Any) -> dict[str, Any]:
+    resource = {} if "NotResource" in fields else {"Resource": "*"}
+    return {"Effect": "Allow", "Action": "s3:GetObject", **resource, **fields}
+
+
+def session(iam: Any, sts: Any, statements: list[dict[str, Any]], tags: dict[str, str] | None = None) -> Credentials:
+    """Credentials of a new role whose one inline policy holds ``statements`` (session ``tags`` passed)."""
+    name = "policy-" + secrets.token_hex(4)
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=ROOT_TRUST)["Role"]["Arn"]
+    document = {"Version": "2012-10-17", "Statement": statements}
+    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(document))
+    extra: dict[str, Any] = {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]} if tags else {}
+    creds = sts.assume_role(RoleArn=arn, RoleSessionName="probe", **extra)["Credentials"]
+    return Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+
+
+def verify(gatehouse: GatehouseServer, creds: Credentials, **ask: Any) -> tuple[int, dict[str, Any]]:
+    """Ask the verify endpoint about a GET signed with ``creds`` (botocore's signer, service ``s3``)."""
+    signed = AWSRequest(method="GET", url=SERVICE_URL)
+    SigV4Auth(creds, "s3", REGION).add_auth(signed)
+    question = {
+        "method": "GET",
+        "url": SERVICE_URL,
+        "headers": {"Host": "files.example", **dict(signed.headers.items())},
+        "body": base64.b64encode(b"").decode(),
+        **ask,
+    }
+    request = urllib.request.Request(
+        gatehouse.url + "/gatehouse/verify",
+        data=json.dumps(question).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def allowed(
+    gatehouse: GatehouseServer,
+    creds: Credentials,
+    context: dict[str, Any] | None = None,
+    *,
+    action: str = "s3:GetObject",
+    resource: str = "arn:aws:s3:::photos/a.jpg",
+) -> bool:
+    status, answer = verify(gatehouse, creds, action=action, resource=resource, context=context or {})
+    assert status == 200, answer
+    return bool(answer["Allowed"])
+
+
+@pytest.fixture(scope="module")
+def admin_sts(gatehouse: GatehouseServer) -> Any:
+    return gatehouse.client("sts")
+
+
+# --- ARN operators ------------------------------------------------------------------------------------------
+
+
+def test_arn_equals_takes_wildcards_in_each_segment_as_arn_like_does(
+    gatehouse: GatehouseServer, iam: Any, admin_sts: Any
+) -> None:
+    creds = session(
+        iam,
+        admin_sts,
+        [
+            statement(Condition={"ArnEquals": {"aws:SourceArn": f"arn:aws:sns:*:{ACCOUNT}:uploads-?"}}),
+            statement(Action="s3:PutObject", Condition={"ArnNotEquals": {"aws:SourceArn": "arn:aws:sns:*:*:*"}}),
+        ],
+    )
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:uploads-1"
+    assert allowed(gatehouse, creds, {"aws:SourceArn": topic})
+    # Each segment on its own: a wildcard never spans a colon, ? is one character, the rest is case-sensitive.
+    assert not allowed(gatehouse, creds, {"aws:SourceArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:uploads-12"})
+    assert not allowed(gatehouse, creds, {"aws:SourceArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:Uploads-1"})
+    assert not allowed(gatehouse, creds, {"aws:SourceArn": f"arn:aws:sns:{REGION}:1:{ACCOUNT}:uploads-1"})
+    # ArnNotEquals is the negation of the same match.
+    assert not allowed(gatehouse, creds, {"aws:SourceArn": topic}, action="s3:PutObject")
+    assert allowed(gatehouse, creds, {"aws:SourceArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:q"}, action="s3:PutObject")
+
+
+# --- conditions that cannot be evaluated ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("condition", "good", "bad"),
+    [
+        ({"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, "203.0.113.7", "not-an-address"),
+        ({"NumericNotEquals": {"s3:max-keys": "10"}}, "20", "twenty"),
+        ({"NumericLessThan": {"s3:max-keys": "1000"}}, "20", "-inf"),
+        ({"NumericLessThanEquals": {"s3:max-keys": "1000"}}, "20", " 20"),
+        ({"DateNotEquals": {"s3:object-lock-retain-until-date": "2030-01-01T00:00:00Z"}}, "2031-01-01", "soon"),
+        ({"ArnNotLike": {"aws:SourceArn": "arn:aws:sns:*:*:blocked"}}, f"arn:aws:sns:{REGION}:1:t", "topic/t"),
+    ],
+)
+def test_a_value_the_operator_cannot_read_matches_nothing(
+    gatehouse: GatehouseServer, iam: Any, admin_sts: Any, condition: dict[str, Any], good: str, bad: str
+) -> None:
+    """Negated operators are true for a key the request lacks, but a value present that is no IP address, number,
+    date or ARN cannot be compared, so the condition does not hold (and never grants)."""
+    creds = session(iam, admin_sts, [statement(Condition=condition)])
+    [key] = next(iter(condition.values()))
+    assert allowed(gatehouse, creds, {key: good})
+    assert allowed(gatehouse, creds) is ("Not" in next(iter(condition)))
+    assert not allowed(gatehouse, creds, {key: bad})
+
+
+def test_a_variable_with_no_value_matches_nothing_also_under_a_negated_operator(
+    gatehouse: GatehouseServer, iam: Any, admin_sts: Any
+) -> None:
+    creds = session(
+        iam,
+        admin_sts,
+        [
+            # Anyone but the owner named by the session's own tag may read: a session without the tag is no one.
+            statement(Condition={"StringNotEquals": {"aws:ResourceTag/owner": "${aws:PrincipalTag/owner}"}}),
+            statement(Action="s3:ListBucket", NotResource="arn:aws:s3:::private-${aws:PrincipalTag/team}"),
+        ],
+    )
+    tagged = session(
+        iam,
+        admin_sts,
+        [
+            statement(Condition={"StringNotEquals": {"aws:ResourceTag/owner": "${aws:PrincipalTag/owner}"}}),
+            statement(Action="s3:ListBucket", NotResource="arn:aws:s3:::private-${aws:PrincipalTag/team}"),
+        ],
+        tags={"owner": "ann", "team": "blue"},
+    )
+    assert allowed(gatehouse, tagged, {"aws:ResourceTag/owner": "bob"})
+    assert not allowed(gatehouse, tagged, {"aws:ResourceTag/owner": "ann"})
+    assert allowed(gatehouse, tagged, action="s3:ListBucket", resource="arn:aws:s3:::shared")
+    assert not allowed(gatehouse, tagged, action="s3:ListBucket", resource="arn:aws:s3:::private-blue")
+
+    assert not allowed(gatehouse, creds, {"aws:ResourceTag/owner": "bob"})
+    assert not allowed(gatehouse, creds, action="s3:ListBucket", resource="arn:aws:s3:::shared")
+    assert not allowed(gatehouse, creds, action="s3:ListBucket", resource="arn:aws:s3:::private-blue")
