@@ -8,6 +8,8 @@
   operator, or a policy variable with no value -- matches nothing, also under a negated operator ("If AWS cannot
   resolve a variable this might cause the entire statement to be invalid", "IAM policy elements: Variables and
   tags"); so does a ``NotResource`` naming such a variable.
+* CreateRole with a ``PermissionsBoundary``: Gatehouse has no managed policies for a boundary to name, so the call
+  is refused rather than the boundary dropped.
 
 Real server, boto3 for IAM and STS, requests signed by botocore's own SigV4 signer and asked about over HTTP.
 """
@@ -25,6 +27,7 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 
 from tests.e2e.aws_support import ACCOUNT
 from tests.support import REGION, GatehouseServer
@@ -45,6 +48,15 @@ ROOT_TRUST = json.dumps(
 
 
 # --- helpers -----------------------------------------------------------------------------------------------
+
+
+def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
+    response = excinfo.value.response
+    return (
+        str(response["Error"]["Code"]),
+        int(response["ResponseMetadata"]["HTTPStatusCode"]),
+        str(response["Error"]["Message"]),
+    )
 
 
 def statement(**fields: Any) -> dict[str, Any]:
@@ -184,3 +196,19 @@ def test_a_variable_with_no_value_matches_nothing_also_under_a_negated_operator(
     assert not allowed(gatehouse, creds, {"aws:ResourceTag/owner": "bob"})
     assert not allowed(gatehouse, creds, action="s3:ListBucket", resource="arn:aws:s3:::shared")
     assert not allowed(gatehouse, creds, action="s3:ListBucket", resource="arn:aws:s3:::private-blue")
+
+
+# --- permissions boundaries ----------------------------------------------------------------------------------
+
+
+def test_create_role_with_a_permissions_boundary_is_refused_not_ignored(iam: Any) -> None:
+    """A boundary names a managed policy; Gatehouse has none, so the role cannot be limited by it as asked."""
+    boundary = f"arn:aws:iam::{ACCOUNT}:policy/boundary"
+    with pytest.raises(ClientError) as refused:
+        iam.create_role(RoleName="bounded", AssumeRolePolicyDocument=ROOT_TRUST, PermissionsBoundary=boundary)
+    code, status, message = error_of(refused)
+    assert (code, status) == ("NoSuchEntity", 404)
+    assert boundary in message
+    with pytest.raises(ClientError) as missing:
+        iam.get_role(RoleName="bounded")
+    assert error_of(missing)[0] == "NoSuchEntity"
