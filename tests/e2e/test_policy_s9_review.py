@@ -8,6 +8,8 @@
   operator, or a policy variable with no value -- matches nothing, also under a negated operator ("If AWS cannot
   resolve a variable this might cause the entire statement to be invalid", "IAM policy elements: Variables and
   tags"); so does a ``NotResource`` naming such a variable.
+* The verify endpoint's caller context describes the request, never the principal: the condition keys of any web
+  identity provider are the session's alone, whatever the provider's host name looks like.
 * CreateRole with a ``PermissionsBoundary``: Gatehouse has no managed policies for a boundary to name, so the call
   is refused rather than the boundary dropped.
 
@@ -196,6 +198,29 @@ def test_a_variable_with_no_value_matches_nothing_also_under_a_negated_operator(
     assert not allowed(gatehouse, creds, {"aws:ResourceTag/owner": "bob"})
     assert not allowed(gatehouse, creds, action="s3:ListBucket", resource="arn:aws:s3:::shared")
     assert not allowed(gatehouse, creds, action="s3:ListBucket", resource="arn:aws:s3:::private-blue")
+
+
+# --- the caller's context describes the request -------------------------------------------------------------
+
+
+def test_caller_context_cannot_claim_keys_of_a_provider_named_without_a_dot_or_port(
+    gatehouse: GatehouseServer, iam: Any, admin_sts: Any
+) -> None:
+    """A web identity's condition keys are ``<provider>:<claim>``, the provider its issuer without the scheme:
+    ``keycloak/realms/corp`` for ``https://keycloak/realms/corp`` (a host name with no dot, as on a container
+    network). Only the session says them; a service's context for the request cannot add them."""
+    creds = session(
+        iam,
+        admin_sts,
+        [
+            statement(Condition={"StringEquals": {"keycloak/realms/corp:sub": "admin"}}),
+            statement(Action="s3:PutObject", Condition={"StringEquals": {"s3:ExistingObjectTag/team": "blue"}}),
+        ],
+    )
+    for key in ("keycloak/realms/corp:sub", "KeyCloak/realms/corp:SUB", "idp:8443/realms/corp:sub"):
+        assert not allowed(gatehouse, creds, {key: "admin"}), key
+    # A service's own keys, a slash after the service prefix included, still describe the request.
+    assert allowed(gatehouse, creds, {"s3:ExistingObjectTag/team": "blue"}, action="s3:PutObject")
 
 
 # --- permissions boundaries ----------------------------------------------------------------------------------
