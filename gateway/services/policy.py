@@ -176,7 +176,10 @@ def _substitute(text: str, request: Request, *, literal_wildcards: bool) -> str:
     """Replace ``${key}`` with the request's value; ``${*}`` ``${?}`` ``${$}`` stand for the character itself.
 
     ``literal_wildcards``: a substituted value's own ``*`` and ``?`` must not act as wildcards where the
-    result is matched as a pattern; they are then escaped into a form :func:`_glob` treats literally.
+    result is matched as a pattern; they are then escaped into a form :func:`_glob` treats literally, and so is
+    the escape character itself, so that no value can escape the policy's own characters after it or vanish in
+    :func:`_unmark` (a value is text, whatever it holds). ``text`` is a policy's value as parsed, its own escape
+    characters already escaped (:func:`_escape_marks`).
     """
     if "${" not in text:
         return text
@@ -198,14 +201,22 @@ def _substitute(text: str, request: Request, *, literal_wildcards: bool) -> str:
             value = default
         text_value = _scalar_text(value)
         if literal_wildcards:
-            text_value = text_value.replace("*", _LITERAL_MARK + "*").replace("?", _LITERAL_MARK + "?")
+            text_value = _MARKED_IN_VALUES.sub(_LITERAL_MARK + r"\g<0>", text_value)
         return text_value
 
     return _VARIABLE.sub(replace, text)
 
 
-# A private-use character marks a substituted '*' or '?' that must match literally.
+# A private-use character marks the character after it as literal: a substituted '*' or '?', or the mark itself
+# wherever it stands for itself (in a substituted value or in the policy's own text).
 _LITERAL_MARK: Final = "\ue000"
+_MARKED_IN_VALUES: Final = re.compile("[\ue000*?]")
+_MARKED_PAIR: Final = re.compile("\ue000(.)", re.DOTALL)
+
+
+def _escape_marks(text: str) -> str:
+    """A policy's own text with its escape characters escaped, so that they stand for themselves."""
+    return text.replace(_LITERAL_MARK, _LITERAL_MARK * 2) if _LITERAL_MARK in text else text
 
 
 def _pattern_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
@@ -216,7 +227,8 @@ def _pattern_match(pattern: str, value: str, *, ignore_case: bool = False) -> bo
 
 
 def _unmark(text: str) -> str:
-    return text.replace(_LITERAL_MARK, "")
+    """The text a marked text stands for: each escaped character without its mark."""
+    return _MARKED_PAIR.sub(r"\1", text) if _LITERAL_MARK in text else text
 
 
 def _scalar_text(value: ContextValue) -> str:
@@ -696,8 +708,9 @@ def _parse_statement(raw: Any, substitute: bool, resource_policy: bool) -> _Stat
         effect=Decision.ALLOW if effect == "Allow" else Decision.DENY,
         actions=tuple(a.lower() for a in actions) if actions is not None else None,
         not_actions=tuple(a.lower() for a in not_actions) if not_actions is not None else None,
-        resources=resources,
-        not_resources=not_resources,
+        # Resources are matched as marked patterns (see _substitute); their own marks are literal.
+        resources=tuple(_escape_marks(r) for r in resources) if resources is not None else None,
+        not_resources=tuple(_escape_marks(r) for r in not_resources) if not_resources is not None else None,
         principals=principals,
         not_principals=not_principals,
         conditions=conditions,
@@ -753,6 +766,9 @@ def _parse_conditions(raw: Any, substitute: bool) -> tuple[_Condition, ...]:
                 values = tuple(_scalar_text(v) for v in value)
             else:
                 raise PolicyError(f"Syntax errors in policy: condition values of {key} must be strings")
+            if op is not None and op.variables:
+                # String and ARN values are read as marked text (see _substitute); their own marks are literal.
+                values = tuple(_escape_marks(v) for v in values)
             conditions.append(
                 _Condition(
                     operator=operator,

@@ -7,7 +7,8 @@
 * A condition that cannot be evaluated -- a request value that is no number, date, IP address or ARN for its
   operator, or a policy variable with no value -- matches nothing, also under a negated operator ("If AWS cannot
   resolve a variable this might cause the entire statement to be invalid", "IAM policy elements: Variables and
-  tags"); so does a ``NotResource`` naming such a variable.
+  tags"); so does a ``NotResource`` naming such a variable. A variable's value is text, whatever characters it
+  holds.
 * The verify endpoint's caller context describes the request, never the principal: the condition keys of any web
   identity provider are the session's alone, whatever the provider's host name looks like.
 * CreateRole with a ``PermissionsBoundary``: Gatehouse has no managed policies for a boundary to name, so the call
@@ -31,7 +32,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.e2e.aws_support import ACCOUNT
+from tests.e2e.aws_support import ACCOUNT, identity_trust
 from tests.support import REGION, GatehouseServer
 
 SERVICE_URL = "https://files.example/photos/a.jpg"
@@ -198,6 +199,49 @@ def test_a_variable_with_no_value_matches_nothing_also_under_a_negated_operator(
     assert not allowed(gatehouse, creds, {"aws:ResourceTag/owner": "bob"})
     assert not allowed(gatehouse, creds, action="s3:ListBucket", resource="arn:aws:s3:::shared")
     assert not allowed(gatehouse, creds, action="s3:ListBucket", resource="arn:aws:s3:::private-blue")
+
+
+def test_a_substituted_value_is_text_whatever_characters_it_holds(
+    gatehouse: GatehouseServer, iam: Any, ci: Any, public_ci: Any
+) -> None:
+    """A policy variable's value is matched as the text it is ("IAM policy elements: Variables and tags"): a
+    session tag cannot change the pattern around it, nor equal another team's name. The tags here come from a
+    developer provider's PrincipalTags (any characters, up to 256)."""
+    developer = "login.policy.app"
+    pool_id = ci.create_identity_pool(
+        IdentityPoolName="policy variables", AllowUnauthenticatedIdentities=False, DeveloperProviderName=developer
+    )["IdentityPoolId"]
+    role = iam.create_role(
+        RoleName="policy-variables", AssumeRolePolicyDocument=identity_trust(pool_id, developer, tag_session=True)
+    )["Role"]
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [
+            statement(Condition={"StringEquals": {"s3:prefix": "${aws:PrincipalTag/team}"}}),
+            statement(Action="s3:PutObject", Resource="arn:aws:s3:::files/${aws:PrincipalTag/team}/*"),
+        ],
+    }
+    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="p", PolicyDocument=json.dumps(document))
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": role["Arn"]})
+
+    def tagged(user: str, team: str) -> Credentials:
+        token = ci.get_open_id_token_for_developer_identity(
+            IdentityPoolId=pool_id, Logins={developer: user}, PrincipalTags={"team": team}
+        )
+        creds = public_ci.get_credentials_for_identity(
+            IdentityId=token["IdentityId"], Logins={"cognito-identity.amazonaws.com": token["Token"]}
+        )["Credentials"]
+        return Credentials(creds["AccessKeyId"], creds["SecretKey"], creds["SessionToken"])
+
+    finance = tagged("ann", "finance")
+    assert allowed(gatehouse, finance, {"s3:prefix": "finance"})
+    assert allowed(gatehouse, finance, action="s3:PutObject", resource="arn:aws:s3:::files/finance/q3.csv")
+    for number, team in enumerate(("fin\ue000ance", "finance\ue000", "\ue000finance", "\ue000*")):
+        other = tagged(f"user-{number}", team)
+        assert allowed(gatehouse, other, {"s3:prefix": team})
+        assert not allowed(gatehouse, other, {"s3:prefix": "finance"}), repr(team)
+        assert not allowed(gatehouse, other, action="s3:PutObject", resource="arn:aws:s3:::files/finance/q3.csv")
+        assert allowed(gatehouse, other, action="s3:PutObject", resource=f"arn:aws:s3:::files/{team}/q3.csv")
 
 
 # --- the caller's context describes the request -------------------------------------------------------------
