@@ -267,6 +267,60 @@ def test_caller_context_cannot_claim_keys_of_a_provider_named_without_a_dot_or_p
     assert allowed(gatehouse, creds, {"s3:ExistingObjectTag/team": "blue"}, action="s3:PutObject")
 
 
+# --- Gatehouse's own API: the request's keys -----------------------------------------------------------------
+
+
+def test_gatehouse_api_calls_made_with_a_session_carry_the_source_ip_and_region(
+    gatehouse: GatehouseServer, iam: Any, admin_sts: Any
+) -> None:
+    """A call to Gatehouse's IAM or STS with temporary credentials is authorised against the request's
+    ``aws:SourceIp`` and ``aws:RequestedRegion`` ("AWS global condition context keys"), as AWS's own are: a policy
+    limiting a role to an address range works the same on both."""
+    target = iam.create_role(RoleName="policy-chained", AssumeRolePolicyDocument=ROOT_TRUST)["Role"]["Arn"]
+    loopback = {"IpAddress": {"aws:SourceIp": ["127.0.0.0/8", "::1/128"]}}
+    elsewhere = {"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}
+    creds = session(
+        iam,
+        admin_sts,
+        [
+            {"Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*", "Condition": loopback},
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Resource": target,
+                "Condition": {**loopback, "StringEquals": {"aws:RequestedRegion": REGION}},
+            },
+            # The usual guard: nothing from outside the office's range (here, one the caller is not in).
+            {"Effect": "Deny", "Action": "iam:ListRoleTags", "Resource": "*", "Condition": elsewhere},
+        ],
+    )
+    signed_with = {"key_id": creds.access_key, "secret": creds.secret_key, "aws_session_token": creds.token}
+    session_iam = gatehouse.client("iam", **signed_with)
+    session_sts = gatehouse.client("sts", **signed_with)
+    assert any(role["Arn"] == target for role in session_iam.list_roles()["Roles"])
+    chained = session_sts.assume_role(RoleArn=target, RoleSessionName="chained")
+    assert chained["AssumedRoleUser"]["Arn"].endswith(":assumed-role/policy-chained/chained")
+    with pytest.raises(ClientError) as denied:
+        session_iam.list_role_tags(RoleName="policy-chained")
+    assert error_of(denied)[:2] == ("AccessDenied", 403)
+
+
+def test_a_trust_policy_can_name_the_callers_address(gatehouse: GatehouseServer, iam: Any, admin_sts: Any) -> None:
+    """``aws:SourceIp`` in a trust policy: AssumeRole from the named range only."""
+
+    def trusting(name: str, cidr: str) -> str:
+        document = json.loads(ROOT_TRUST)
+        document["Statement"][0]["Condition"] = {"IpAddress": {"aws:SourceIp": cidr}}
+        return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(document))["Role"]["Arn"])
+
+    near = trusting("policy-near", "127.0.0.0/8")
+    far = trusting("policy-far", "192.0.2.0/24")
+    assert admin_sts.assume_role(RoleArn=near, RoleSessionName="near")["Credentials"]["AccessKeyId"]
+    with pytest.raises(ClientError) as refused:
+        admin_sts.assume_role(RoleArn=far, RoleSessionName="far")
+    assert error_of(refused)[:2] == ("AccessDenied", 403)
+
+
 # --- permissions boundaries ----------------------------------------------------------------------------------
 
 
