@@ -727,7 +727,13 @@ def _parse_principal(raw: Any) -> dict[str, tuple[str, ...]]:
     for kind, value in raw.items():
         if kind not in ("AWS", "Federated", "Service", "CanonicalUser"):
             raise PolicyError(f"Invalid principal in policy: {kind}")
-        principals[kind] = _strings(value, "Principal")
+        identifiers = _strings(value, "Principal")
+        for identifier in identifiers:
+            if identifier != "*" and ("*" in identifier or "?" in identifier):
+                # "You cannot use a wildcard to match part of a principal name or ARN" (IAM User Guide,
+                # "Principal"): IAM refuses it, where matching it literally would trust no one without a word.
+                raise PolicyError(f'Invalid principal in policy: "{kind}":"{identifier}"')
+        principals[kind] = identifiers
     return principals
 
 

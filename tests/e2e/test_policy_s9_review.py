@@ -11,6 +11,7 @@
   holds.
 * The verify endpoint's caller context describes the request, never the principal: the condition keys of any web
   identity provider are the session's alone, whatever the provider's host name looks like.
+* A trust policy naming a principal with a wildcard inside it is refused, as IAM refuses it.
 * CreateRole with a ``PermissionsBoundary``: Gatehouse has no managed policies for a boundary to name, so the call
   is refused rather than the boundary dropped.
 
@@ -265,6 +266,39 @@ def test_caller_context_cannot_claim_keys_of_a_provider_named_without_a_dot_or_p
         assert not allowed(gatehouse, creds, {key: "admin"}), key
     # A service's own keys, a slash after the service prefix included, still describe the request.
     assert allowed(gatehouse, creds, {"s3:ExistingObjectTag/team": "blue"}, action="s3:PutObject")
+
+
+# --- trust policies ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [
+        {"AWS": f"arn:aws:iam::{ACCOUNT}:role/*"},
+        {"AWS": ["arn:aws:iam::*:root"]},
+        {"Federated": "cognito-identity.*.amazonaws.com"},
+        {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/idp.example/realms/?"},
+    ],
+)
+def test_a_wildcard_within_a_principal_is_refused(iam: Any, principal: dict[str, Any]) -> None:
+    """IAM User Guide, "Principal": "You cannot use a wildcard to match part of a principal name or ARN" -- only
+    ``"*"`` alone. IAM refuses such a trust policy (MalformedPolicyDocument, "Invalid principal in policy")."""
+    document = json.loads(ROOT_TRUST)
+    document["Statement"][0]["Principal"] = principal
+    name = "policy-trust-" + secrets.token_hex(4)
+    with pytest.raises(ClientError) as refused:
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(document))
+    code, status, message = error_of(refused)
+    assert (code, status) == ("MalformedPolicyDocument", 400)
+    assert message.startswith("Invalid principal in policy")
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=ROOT_TRUST)
+    with pytest.raises(ClientError) as not_updated:
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(document))
+    assert error_of(not_updated)[:2] == ("MalformedPolicyDocument", 400)
+    assert iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"] == json.loads(ROOT_TRUST)
+    # "*" alone is every principal, and stays allowed.
+    document["Statement"][0]["Principal"] = {"AWS": "*"}
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(document))
 
 
 # --- Gatehouse's own API: the request's keys -----------------------------------------------------------------
