@@ -12,6 +12,8 @@
 * The verify endpoint's caller context describes the request, never the principal: the condition keys of any web
   identity provider are the session's alone, whatever the provider's host name looks like.
 * A trust policy naming a principal with a wildcard inside it is refused, as IAM refuses it.
+* Calls to Gatehouse's own IAM and STS carry ``aws:SourceIp`` (and, with temporary credentials,
+  ``aws:RequestedRegion``) into the session's policy check and the trust check.
 * CreateRole with a ``PermissionsBoundary``: Gatehouse has no managed policies for a boundary to name, so the call
   is refused rather than the boundary dropped.
 
