@@ -285,14 +285,21 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
         direct = [caller.assumed_role_arn, caller.role_arn]
         # The session's own policies see the call's address and Region, as any of its calls does.
         own_keys = request_keys(caller, call.source_ip)
+        # aws:PrincipalArn of a role session is its role's ARN ("AWS global condition context keys"), as in the
+        # session's own policy checks (CredentialService.request_context).
         allowed = services.iam.trust_allows_principals(
-            role, direct, request_tags=tags, source_identity=source_identity, extra_context=trust_keys
+            role,
+            direct,
+            request_tags=tags,
+            principal_arn=caller.role_arn,
+            source_identity=source_identity,
+            extra_context=trust_keys,
         ) or (
             services.iam.trust_allows_principals(
                 role,
                 root,
                 request_tags=tags,
-                principal_arn=caller.assumed_role_arn,
+                principal_arn=caller.role_arn,
                 source_identity=source_identity,
                 extra_context=trust_keys,
             )

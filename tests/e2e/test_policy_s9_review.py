@@ -14,6 +14,7 @@
 * A trust policy naming a principal with a wildcard inside it is refused, as IAM refuses it.
 * Calls to Gatehouse's own IAM and STS carry ``aws:SourceIp`` (and, with temporary credentials,
   ``aws:RequestedRegion``) into the session's policy check and the trust check.
+* A role session's ``aws:PrincipalArn`` is its role's ARN in a trust check too, as in its own policy checks.
 * CreateRole with a ``PermissionsBoundary``: Gatehouse has no managed policies for a boundary to name, so the call
   is refused rather than the boundary dropped.
 
@@ -354,6 +355,32 @@ def test_a_trust_policy_can_name_the_callers_address(gatehouse: GatehouseServer,
     assert admin_sts.assume_role(RoleArn=near, RoleSessionName="near")["Credentials"]["AccessKeyId"]
     with pytest.raises(ClientError) as refused:
         admin_sts.assume_role(RoleArn=far, RoleSessionName="far")
+    assert error_of(refused)[:2] == ("AccessDenied", 403)
+
+
+def test_a_chained_sessions_principal_arn_is_its_roles(gatehouse: GatehouseServer, iam: Any, admin_sts: Any) -> None:
+    """ "AWS global condition context keys", aws:PrincipalArn: for a role session the key holds the role's ARN
+    (``arn:aws:iam::<account>:role/<name>``), not the session's -- so a trust policy may admit every role whose name
+    matches a pattern, the account named as Principal."""
+    document = json.loads(ROOT_TRUST)
+    document["Statement"][0]["Condition"] = {"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/ci-*"}}
+    target = iam.create_role(RoleName="policy-deploy", AssumeRolePolicyDocument=json.dumps(document))["Role"]["Arn"]
+    may_assume = [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": target}]
+
+    def session_of(name: str) -> Any:
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=ROOT_TRUST)["Role"]["Arn"]
+        iam.put_role_policy(
+            RoleName=name, PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": may_assume})
+        )
+        creds = admin_sts.assume_role(RoleArn=arn, RoleSessionName="build")["Credentials"]
+        return gatehouse.client(
+            "sts", key_id=creds["AccessKeyId"], secret=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"]
+        )
+
+    chained = session_of("ci-runner").assume_role(RoleArn=target, RoleSessionName="deploy")
+    assert chained["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/policy-deploy/deploy"
+    with pytest.raises(ClientError) as refused:
+        session_of("policy-other").assume_role(RoleArn=target, RoleSessionName="deploy")
     assert error_of(refused)[:2] == ("AccessDenied", 403)
 
 
