@@ -57,6 +57,7 @@ from gateway.errors import (
 from gateway.logging import bind_call, unbind_call
 from gateway.services.container import Services
 from gateway.services.credentials import CallerContext
+from gateway.services.policy import ContextValue
 
 log = structlog.get_logger("gateway.api")
 
@@ -390,17 +391,35 @@ def _is_temporary(signed: SignedRequest) -> bool:
     return "X-Amz-Security-Token=" in signed.query_string
 
 
+def request_keys(ctx: CallerContext, source_ip: str | None) -> dict[str, ContextValue]:
+    """The condition keys a call to Gatehouse's own API carries about itself, as AWS's calls do ("AWS global
+    condition context keys"): the Region it was signed for and the caller's address."""
+    keys: dict[str, ContextValue] = {"aws:RequestedRegion": ctx.region}
+    if source_ip:
+        keys["aws:SourceIp"] = source_ip
+    return keys
+
+
 async def authenticate(
-    services: Services, service: QueryService, operation: str, params: Mapping[str, Any], signed: SignedRequest
+    services: Services,
+    service: QueryService,
+    operation: str,
+    params: Mapping[str, Any],
+    signed: SignedRequest,
+    source_ip: str | None = None,
 ) -> tuple[str | None, CallerContext | None]:
-    """Admin credentials, or a temporary-credential session allowed to make this call."""
+    """Admin credentials, or a temporary-credential session allowed to make this call (``source_ip``: the
+    caller's address, ``aws:SourceIp`` of the session's policy check)."""
     if _is_temporary(signed):
         regions = service.signing_regions(services.settings.region)
         ctx = await services.credentials.verify_signed(signed, expected_service=service.name, regions=regions)
         if operation in service.open_to_sessions:
             return None, ctx
         resource = await service.session_resource(services, operation, params) if service.session_resource else "*"
-        if not services.credentials.is_allowed(ctx, f"{service.name}:{operation}", resource):
+        allowed = services.credentials.is_allowed(
+            ctx, f"{service.name}:{operation}", resource, request_keys(ctx, source_ip)
+        )
+        if not allowed:
             raise AccessDeniedException(
                 f"User: {ctx.assumed_role_arn} is not authorized to perform: {service.name}:{operation} "
                 f"on resource: {resource} because no identity-based policy allows the "
@@ -441,16 +460,17 @@ async def handle(
         params = read_params(service, action, pairs)
         admin_key_id: str | None = None
         caller: CallerContext | None = None
+        # aws:SourceIp: through a trusted proxy, the address it forwards (as the JSON wires take it).
+        source_ip = services.rate_limits.address_of(request.remote, request.headers)
         if service.model.requires_signature(action):
-            admin_key_id, caller = await authenticate(services, service, action, params, signed)
+            admin_key_id, caller = await authenticate(services, service, action, params, signed, source_ip)
         call = QueryCall(
             services=services,
             operation=action,
             params=params,
             admin_key_id=admin_key_id,
             caller=caller,
-            # aws:SourceIp: through a trusted proxy, the address it forwards (as the JSON wires take it).
-            source_ip=services.rate_limits.address_of(request.remote, request.headers),
+            source_ip=source_ip,
             request_id=request_id,
         )
         result = await service.operations[action](call)

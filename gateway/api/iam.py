@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from gateway.api.awsquery import GLOBAL_REGION, QueryCall, QueryHandler, QueryService
-from gateway.errors import InvalidInputException
+from gateway.errors import InvalidInputException, NoSuchEntityException
 from gateway.services.container import Services
 from gateway.services.iam import Role, oidc_provider_arn, provider_url
 
@@ -65,6 +65,11 @@ def _role(role: Role, *, full: bool = True) -> dict[str, Any]:
 
 async def create_role(call: QueryCall) -> dict[str, Any]:
     p = call.params
+    boundary = p.get("PermissionsBoundary")
+    if boundary is not None:
+        # A permissions boundary names a managed policy, and Gatehouse has none: refused as IAM refuses a boundary
+        # policy that does not exist, rather than the role created without the limit its creator asked for.
+        raise NoSuchEntityException(f"Scope ARN: {boundary} does not exist or is not attachable.")
     role = await call.services.iam.create_role(
         p["RoleName"],
         p["AssumeRolePolicyDocument"],

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 import structlog
 
-from gateway.api.awsquery import GLOBAL_REGION, QueryCall, QueryHandler, QueryService
+from gateway.api.awsquery import GLOBAL_REGION, QueryCall, QueryHandler, QueryService, request_keys
 from gateway.errors import (
     AccessDeniedException,
     GatehouseError,
@@ -161,7 +161,8 @@ async def assume_role_with_saml(call: QueryCall) -> dict[str, Any]:
         log.info("sts.saml_rejected", provider=p["PrincipalArn"], error=exc.type_name, detail=exc.message)
         raise
     keys = saml_context_keys(assertion, account_id=services.iam.account_id, provider_name=provider.name)
-    trust_keys = {**keys, SESSION_NAME_KEY: session_name}  # the session name is the request's, not the session's
+    # The session name and the caller's address are the request's, not the session's.
+    trust_keys = {**keys, **_source_context(call), SESSION_NAME_KEY: session_name}
     tags = assertion.principal_tags()
     role = await services.iam.find_role_by_arn(p["RoleArn"])
     allowed = (
@@ -262,44 +263,56 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
     # A source identity, once set, stays with every chained session (AWS: it cannot be changed).
     source_identity = (caller.source_identity if caller is not None else None) or p.get("SourceIdentity")
     # The request's own keys a trust policy may test (IAM User Guide, "IAM and AWS STS condition context keys").
-    request_keys: dict[str, Any] = {SESSION_NAME_KEY: p["RoleSessionName"]}
+    trust_keys: dict[str, Any] = {**_source_context(call), SESSION_NAME_KEY: p["RoleSessionName"]}
     if p.get("ExternalId") is not None:
-        request_keys["sts:ExternalId"] = p["ExternalId"]
+        trust_keys["sts:ExternalId"] = p["ExternalId"]
     if p.get("TransitiveTagKeys"):
-        request_keys["sts:TransitiveTagKeys"] = list(p["TransitiveTagKeys"])
+        trust_keys["sts:TransitiveTagKeys"] = list(p["TransitiveTagKeys"])
     if caller is not None:
         # The calling session's tags (role and session tags) are the principal's: a trust policy may test them.
-        request_keys.update({f"aws:PrincipalTag/{key}": value for key, value in caller.principal_tags.items()})
+        trust_keys.update({f"aws:PrincipalTag/{key}": value for key, value in caller.principal_tags.items()})
     role = await services.iam.find_role_by_arn(p["RoleArn"])
 
     def decide(role: Role, tags: dict[str, str]) -> bool:
         if caller is None:
             # The admin credentials are the account's root.
             return services.iam.trust_allows_principals(
-                role, root, request_tags=tags, source_identity=source_identity, extra_context=request_keys
+                role, root, request_tags=tags, source_identity=source_identity, extra_context=trust_keys
             )
         # Role chaining (IAM User Guide, "Cross account / same account role trust"): a trust policy naming the
         # session or its role is enough; one naming only the account also needs the session's own policies
         # to allow sts:AssumeRole on the target role (and sts:TagSession for session tags).
         direct = [caller.assumed_role_arn, caller.role_arn]
+        # The session's own policies see the call's address and Region, as any of its calls does.
+        own_keys = request_keys(caller, call.source_ip)
+        # aws:PrincipalArn of a role session is its role's ARN ("AWS global condition context keys"), as in the
+        # session's own policy checks (CredentialService.request_context).
         allowed = services.iam.trust_allows_principals(
-            role, direct, request_tags=tags, source_identity=source_identity, extra_context=request_keys
+            role,
+            direct,
+            request_tags=tags,
+            principal_arn=caller.role_arn,
+            source_identity=source_identity,
+            extra_context=trust_keys,
         ) or (
             services.iam.trust_allows_principals(
                 role,
                 root,
                 request_tags=tags,
-                principal_arn=caller.assumed_role_arn,
+                principal_arn=caller.role_arn,
                 source_identity=source_identity,
-                extra_context=request_keys,
+                extra_context=trust_keys,
             )
-            and services.credentials.is_allowed(caller, "sts:AssumeRole", role.arn)
-            and (not tags or services.credentials.is_allowed(caller, TAG_SESSION, role.arn, _tag_keys(tags)))
+            and services.credentials.is_allowed(caller, "sts:AssumeRole", role.arn, own_keys)
+            and (
+                not tags
+                or services.credentials.is_allowed(caller, TAG_SESSION, role.arn, {**own_keys, **_tag_keys(tags)})
+            )
         )
         if allowed and source_identity is not None:
             # In a role chain the session's own policy must allow setting the source identity too.
             allowed = services.credentials.is_allowed(
-                caller, SET_SOURCE_IDENTITY, role.arn, {SOURCE_IDENTITY_KEY: source_identity}
+                caller, SET_SOURCE_IDENTITY, role.arn, {**own_keys, SOURCE_IDENTITY_KEY: source_identity}
             )
         return allowed
 

@@ -529,9 +529,10 @@ _PRINCIPAL_KEY_PREFIXES: Final = (
     "saml:",
 )
 # A federated identity's keys are "<provider>:<claim>", the provider a host name (accounts.google.com,
-# cognito-identity.amazonaws.com) or an issuer URL without its scheme (host:port/path); a service's own keys
-# ("s3:prefix") start with a bare service prefix.
-_FEDERATED_KEY: Final = re.compile(r"[^:/]*\.[^:/]*[:/]|[^:/]+:\d+[/:]")
+# cognito-identity.amazonaws.com) or an issuer URL without its scheme (host:port/path, or host/path where the
+# host has neither dot nor port, as on a container network); a service's own keys ("s3:prefix",
+# "s3:ExistingObjectTag/<key>") start with a bare service prefix, no dot or slash before their first colon.
+_FEDERATED_KEY: Final = re.compile(r"[^:/]*\.[^:/]*[:/]|[^:/]+:\d+[/:]|[^:]*/")
 
 
 def _check_session_tags(tags: Mapping[str, str]) -> None:

@@ -20,9 +20,12 @@ Matching rules worth knowing:
 * condition keys are case-insensitive, values compare as each operator says; a key the request lacks makes
   a condition false, except for the negated operators (``StringNotEquals``, ``NotIpAddress``...), ``...IfExists``
   and ``ForAllValues:``, which are then true (as the guide's tables state);
+* a value that cannot be compared (no number, date, IP address or ARN for its operator) matches nothing, and
+  makes a negated operator false as well: a condition that cannot be evaluated never holds;
+* ``ArnEquals`` is ``ArnLike`` (wildcards in each of the six parts), ``ArnNotEquals`` is ``ArnNotLike``;
 * policy variables are substituted only in documents of ``Version: 2012-10-17`` (older ones treat
-  ``${...}`` as literal text); a variable the request cannot resolve and that has no default makes the
-  element it appears in not match.
+  ``${...}`` as literal text); a variable the request cannot resolve and that has no default matches nothing:
+  not in ``Resource``, not in a condition (negated or not), and a ``NotResource`` naming one applies to nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import binascii
 import functools
 import ipaddress
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -172,7 +176,10 @@ def _substitute(text: str, request: Request, *, literal_wildcards: bool) -> str:
     """Replace ``${key}`` with the request's value; ``${*}`` ``${?}`` ``${$}`` stand for the character itself.
 
     ``literal_wildcards``: a substituted value's own ``*`` and ``?`` must not act as wildcards where the
-    result is matched as a pattern; they are then escaped into a form :func:`_glob` treats literally.
+    result is matched as a pattern; they are then escaped into a form :func:`_glob` treats literally, and so is
+    the escape character itself, so that no value can escape the policy's own characters after it or vanish in
+    :func:`_unmark` (a value is text, whatever it holds). ``text`` is a policy's value as parsed, its own escape
+    characters already escaped (:func:`_escape_marks`).
     """
     if "${" not in text:
         return text
@@ -194,14 +201,22 @@ def _substitute(text: str, request: Request, *, literal_wildcards: bool) -> str:
             value = default
         text_value = _scalar_text(value)
         if literal_wildcards:
-            text_value = text_value.replace("*", _LITERAL_MARK + "*").replace("?", _LITERAL_MARK + "?")
+            text_value = _MARKED_IN_VALUES.sub(_LITERAL_MARK + r"\g<0>", text_value)
         return text_value
 
     return _VARIABLE.sub(replace, text)
 
 
-# A private-use character marks a substituted '*' or '?' that must match literally.
+# A private-use character marks the character after it as literal: a substituted '*' or '?', or the mark itself
+# wherever it stands for itself (in a substituted value or in the policy's own text).
 _LITERAL_MARK: Final = "\ue000"
+_MARKED_IN_VALUES: Final = re.compile("[\ue000*?]")
+_MARKED_PAIR: Final = re.compile("\ue000(.)", re.DOTALL)
+
+
+def _escape_marks(text: str) -> str:
+    """A policy's own text with its escape characters escaped, so that they stand for themselves."""
+    return text.replace(_LITERAL_MARK, _LITERAL_MARK * 2) if _LITERAL_MARK in text else text
 
 
 def _pattern_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
@@ -212,7 +227,8 @@ def _pattern_match(pattern: str, value: str, *, ignore_case: bool = False) -> bo
 
 
 def _unmark(text: str) -> str:
-    return text.replace(_LITERAL_MARK, "")
+    """The text a marked text stands for: each escaped character without its mark."""
+    return _MARKED_PAIR.sub(r"\1", text) if _LITERAL_MARK in text else text
 
 
 def _scalar_text(value: ContextValue) -> str:
@@ -234,19 +250,25 @@ def _values_of(value: ContextValue | None) -> list[str] | None:
     return [item if type(item) is str else _scalar_text(item) for item in value]
 
 
+# An integer or decimal ("Numeric condition operators"), an exponent allowed; not float()'s wider syntax, which
+# also reads "inf", "nan", " 5 " and "1_0".
+_NUMBER: Final = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
 def _parse_number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
+    if _NUMBER.fullmatch(text) is None:
         return None
+    number = float(text)
+    return number if math.isfinite(number) else None
 
 
 def _parse_date(text: str) -> float | None:
     """ISO 8601 (W3C profile) or epoch seconds, as the Date operators accept."""
-    text = text.strip()
     number = _parse_number(text)
     if number is not None:
         return number
+    if text != text.strip():
+        return None
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -261,46 +283,50 @@ def _parse_bool(text: str) -> bool | None:
     return True if lowered == "true" else False if lowered == "false" else None
 
 
-def _arn_match(pattern: str, value: str, *, like: bool) -> bool:
-    """ArnEquals/ArnLike: both are ``arn:partition:service:region:account:resource``; each of the six parts
-    is matched on its own (wildcards never cross a ``:`` between the first five)."""
+# A matcher answers whether a context value matches one policy value: True, False, or None when the two
+# cannot be compared (a value that is no number, date, IP address, ARN... for the operator, or a policy variable
+# with no value). None never matches, and it makes a negated operator false too: a condition that cannot be
+# evaluated does not hold (the IAM User Guide, "IAM policy elements: Variables and tags": "If AWS cannot resolve
+# a variable this might cause the entire statement to be invalid").
+_Matcher = Callable[[str, str], bool | None]
+
+
+def _arn_match(pattern: str, value: str) -> bool | None:
+    """ArnEquals and ArnLike alike ("Condition operators", ARN: "Each of the six colon-delimited components of
+    the ARN is checked separately and each can include multi-character match wildcards (*) or single-character
+    match wildcards (?)"): wildcards never cross a ``:`` between the first five parts. A value that is no ARN of
+    six parts cannot be compared."""
     pattern_parts = pattern.split(":", 5)
     value_parts = value.split(":", 5)
     if len(pattern_parts) != 6 or len(value_parts) != 6:
-        return False
-    return all(
-        _pattern_match(p, v) if like else _unmark(p) == v for p, v in zip(pattern_parts, value_parts, strict=True)
-    )
+        return None
+    return all(_pattern_match(p, v) for p, v in zip(pattern_parts, value_parts, strict=True))
 
 
-def _ip_match(cidr: str, address: str) -> bool:
+def _ip_match(cidr: str, address: str) -> bool | None:
     try:
         network = ipaddress.ip_network(cidr.strip(), strict=False)
         ip = ipaddress.ip_address(address.strip())
     except ValueError:
-        return False
+        return None
     return ip.version == network.version and ip in network
 
 
-def _binary_equals(policy_value: str, value: str) -> bool:
+def _binary_equals(policy_value: str, value: str) -> bool | None:
     try:
         return base64.b64decode(policy_value, validate=True) == base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        return False
-
-
-# Operator name -> (matches(policy_value, context_value) -> bool, negated, substitutes variables, pattern-like)
-_Matcher = Any
+        return None
 
 
 def _ordered(parse: Callable[[str], float | None], op: str) -> _Matcher:
-    """A Numeric* or Date* operator: both values parsed (a value that does not parse never matches), then
+    """A Numeric* or Date* operator: both values parsed (a value that does not parse cannot be compared), then
     compared."""
 
-    def match(policy_value: str, value: str) -> bool:
+    def match(policy_value: str, value: str) -> bool | None:
         left, right = parse(value), parse(policy_value)
         if left is None or right is None:
-            return False
+            return None
         return _compare(op, left, right)
 
     return match
@@ -326,9 +352,11 @@ def _compare(op: str, left: float, right: float) -> bool:
     return left >= right
 
 
-def _bool_match(policy_value: str, value: str) -> bool:
+def _bool_match(policy_value: str, value: str) -> bool | None:
     wanted, actual = _parse_bool(policy_value), _parse_bool(value)
-    return wanted is not None and wanted == actual
+    if wanted is None or actual is None:
+        return None
+    return wanted == actual
 
 
 @dataclass(frozen=True)
@@ -361,10 +389,11 @@ _OPERATORS: Final[dict[str, _Operator]] = {
     "binaryequals": _Operator(_binary_equals),
     "ipaddress": _Operator(_ip_match),
     "notipaddress": _Operator(_ip_match, negated=True),
-    "arnequals": _Operator(lambda p, v: _arn_match(p, v, like=False), variables=True),
-    "arnlike": _Operator(lambda p, v: _arn_match(p, v, like=True), variables=True),
-    "arnnotequals": _Operator(lambda p, v: _arn_match(p, v, like=False), negated=True, variables=True),
-    "arnnotlike": _Operator(lambda p, v: _arn_match(p, v, like=True), negated=True, variables=True),
+    # ArnEquals is ArnLike under another name (the guide describes the two together), and so are their negations.
+    "arnequals": _Operator(_arn_match, variables=True),
+    "arnlike": _Operator(_arn_match, variables=True),
+    "arnnotequals": _Operator(_arn_match, negated=True, variables=True),
+    "arnnotlike": _Operator(_arn_match, negated=True, variables=True),
 }
 
 
@@ -387,7 +416,7 @@ class _Condition:
             wanted = [_parse_bool(value) for value in self.values]
             is_absent = present is None or present == []
             return any(flag is not None and flag == is_absent for flag in wanted)
-        policy_values = self._policy_values(request) if self.substitute else self.values
+        policy_values: Sequence[str | None] = self._policy_values(request) if self.substitute else self.values
         if self.qualifier is not None:
             if not present and self.if_exists:
                 # ...IfExists: a key the request lacks (or that has no values) makes the condition true, whatever
@@ -399,40 +428,50 @@ class _Condition:
             return self.if_exists or op.negated
         # Plain loops rather than nested generators: a trust policy is evaluated on every credentials call.
         match = op.match
+        if op.negated:
+            # Every value must be told apart from every policy value; one that cannot be compared (None) fails.
+            for value in present:
+                for wanted_value in policy_values:
+                    if wanted_value is None or match(wanted_value, value) is not False:
+                        return False
+            return True
         for value in present:
             for wanted_value in policy_values:
-                if match(wanted_value, value):
-                    return not op.negated
-        return op.negated
+                if wanted_value is not None and match(wanted_value, value):
+                    return True
+        return False
 
-    def _holds_for_set(self, present: Sequence[str], policy_values: Sequence[str]) -> bool:
-        assert self.op is not None
-        match, negated = self.op.match, self.op.negated
+    def _holds_for_set(self, present: Sequence[str], policy_values: Sequence[str | None]) -> bool:
         every = self.qualifier == "forallvalues"
         # ForAllValues: every value in the request must satisfy it (an empty or missing set is vacuously
         # true); ForAnyValue: at least one value must (an empty or missing set is false).
         for value in present:
-            hit = False
-            for wanted_value in policy_values:
-                if match(wanted_value, value):
-                    hit = True
-                    break
-            if hit is not negated:  # this value satisfies the operator
+            if self._satisfied_by(value, policy_values):
                 if not every:
                     return True
             elif every:
                 return False
         return every
 
-    def _policy_values(self, request: Request) -> Sequence[str]:
+    def _satisfied_by(self, value: str, policy_values: Sequence[str | None]) -> bool:
+        """Whether one request value satisfies the operator: matches some policy value or, negated, is told apart
+        from every one (a comparison that cannot be made satisfies neither)."""
+        assert self.op is not None
+        match = self.op.match
+        if self.op.negated:
+            return all(wanted is not None and match(wanted, value) is False for wanted in policy_values)
+        return any(wanted is not None and match(wanted, value) for wanted in policy_values)
+
+    def _policy_values(self, request: Request) -> Sequence[str | None]:
+        """The values with their variables substituted; None for one naming a key the request lacks."""
         if not self.substitute:
             return self.values
-        resolved = []
+        resolved: list[str | None] = []
         for value in self.values:
             try:
                 resolved.append(_substitute(value, request, literal_wildcards=True))
             except _Unresolved:
-                continue  # that value cannot match anything
+                resolved.append(None)  # that value can be compared with nothing
         return resolved
 
 
@@ -479,17 +518,20 @@ class _Statement:
     def _resource_matches(self, request: Request) -> bool:
         if self.resources is None and self.not_resources is None:
             return True  # a trust policy has no Resource: the role itself is the resource
-        patterns = self.resources if self.resources is not None else self.not_resources
-        assert patterns is not None
-        hit = any(self._resource_pattern(pattern, request) for pattern in patterns)
-        return hit if self.resources is not None else not hit
+        if self.resources is not None:
+            return any(self._resource_pattern(pattern, request) is True for pattern in self.resources)
+        assert self.not_resources is not None
+        # A NotResource naming a variable with no value cannot say which resources it leaves out: the statement
+        # applies to none (rather than to every one).
+        return all(self._resource_pattern(pattern, request) is False for pattern in self.not_resources)
 
-    def _resource_pattern(self, pattern: str, request: Request) -> bool:
+    def _resource_pattern(self, pattern: str, request: Request) -> bool | None:
+        """Whether the resource matches one pattern; None when the pattern names a variable the request lacks."""
         if self.substitute:
             try:
                 pattern = _substitute(pattern, request, literal_wildcards=True)
             except _Unresolved:
-                return False
+                return None
         return _pattern_match(pattern, request.resource)
 
     def _principal_matches(self, request: Request) -> bool:
@@ -666,8 +708,9 @@ def _parse_statement(raw: Any, substitute: bool, resource_policy: bool) -> _Stat
         effect=Decision.ALLOW if effect == "Allow" else Decision.DENY,
         actions=tuple(a.lower() for a in actions) if actions is not None else None,
         not_actions=tuple(a.lower() for a in not_actions) if not_actions is not None else None,
-        resources=resources,
-        not_resources=not_resources,
+        # Resources are matched as marked patterns (see _substitute); their own marks are literal.
+        resources=tuple(_escape_marks(r) for r in resources) if resources is not None else None,
+        not_resources=tuple(_escape_marks(r) for r in not_resources) if not_resources is not None else None,
         principals=principals,
         not_principals=not_principals,
         conditions=conditions,
@@ -684,7 +727,13 @@ def _parse_principal(raw: Any) -> dict[str, tuple[str, ...]]:
     for kind, value in raw.items():
         if kind not in ("AWS", "Federated", "Service", "CanonicalUser"):
             raise PolicyError(f"Invalid principal in policy: {kind}")
-        principals[kind] = _strings(value, "Principal")
+        identifiers = _strings(value, "Principal")
+        for identifier in identifiers:
+            if identifier != "*" and ("*" in identifier or "?" in identifier):
+                # "You cannot use a wildcard to match part of a principal name or ARN" (IAM User Guide,
+                # "Principal"): IAM refuses it, where matching it literally would trust no one without a word.
+                raise PolicyError(f'Invalid principal in policy: "{kind}":"{identifier}"')
+        principals[kind] = identifiers
     return principals
 
 
@@ -723,6 +772,9 @@ def _parse_conditions(raw: Any, substitute: bool) -> tuple[_Condition, ...]:
                 values = tuple(_scalar_text(v) for v in value)
             else:
                 raise PolicyError(f"Syntax errors in policy: condition values of {key} must be strings")
+            if op is not None and op.variables:
+                # String and ARN values are read as marked text (see _substitute); their own marks are literal.
+                values = tuple(_escape_marks(v) for v in values)
             conditions.append(
                 _Condition(
                     operator=operator,

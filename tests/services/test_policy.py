@@ -310,13 +310,17 @@ def test_ip_address_and_not_ip_address() -> None:
     ("operator", "pattern", "value", "expected"),
     [
         ("ArnEquals", "arn:aws:sns:us-east-1:123456789012:topic", "arn:aws:sns:us-east-1:123456789012:topic", True),
-        ("ArnEquals", "arn:aws:sns:us-east-1:123456789012:*", "arn:aws:sns:us-east-1:123456789012:topic", False),
+        # ArnEquals takes the same wildcards as ArnLike ("Condition operators", ARN).
+        ("ArnEquals", "arn:aws:sns:us-east-1:123456789012:*", "arn:aws:sns:us-east-1:123456789012:topic", True),
+        ("ArnEquals", "arn:aws:sns:us-east-1:*", "arn:aws:sns:us-east-1:123456789012:topic", False),
         ("ArnLike", "arn:aws:sns:*:123456789012:*", "arn:aws:sns:eu-west-1:123456789012:topic", True),
         ("ArnLike", "arn:aws:sns:*:123456789012:*", "arn:aws:sns:eu-west-1:999999999999:topic", False),
         ("ArnLike", "arn:aws:iam::*:role/app-*", "arn:aws:iam::123456789012:role/app-reader", True),
         ("ArnLike", "arn:aws:iam::*:role/app-*", "not-an-arn", False),
         ("ArnNotLike", "arn:aws:iam::*:role/app-*", "arn:aws:iam::123456789012:role/admin", True),
         ("ArnNotEquals", "arn:aws:sns:us-east-1:1:t", "arn:aws:sns:us-east-1:1:t", False),
+        # A value that is no ARN cannot be compared: the negated operators do not hold either.
+        ("ArnNotLike", "arn:aws:iam::*:role/app-*", "not-an-arn", False),
     ],
 )
 def test_arn_operators(operator: str, pattern: str, value: str, expected: bool) -> None:
