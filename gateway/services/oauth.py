@@ -69,7 +69,7 @@ from gateway.services.federation import federated_provider
 from gateway.services.live_scopes import has_custom, live_scopes
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.short_cache import ShortCache
-from gateway.services.tokens import ADMIN_SCOPE, IssuedTokens, TokenService, sign_jwt
+from gateway.services.tokens import ADMIN_SCOPE, IssuedTokens, TokenService, address_claim, sign_jwt
 from gateway.storage.base import (
     GroupRecord,
     OAuthRecord,
@@ -126,6 +126,23 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
         "address",
     ),
 }
+
+
+# The scopes that narrow what userInfo answers; a token with none of them gets every readable attribute.
+_CLAIM_SCOPES = frozenset(SCOPE_CLAIMS)
+
+
+def releases_claim(scopes: Sequence[str], claim: str) -> bool:
+    """Whether userInfo answers ``claim`` (a readable attribute) to an access token with ``scopes``, as Cognito
+    documents its userInfo endpoint: ``openid`` without email, phone or profile releases every attribute the
+    app client can read; otherwise each of those scopes releases its claims (OpenID Connect Core §5.4) and
+    ``profile`` custom attributes too. The reserved ``aws.cognito.signin.user.admin`` scope adds nothing."""
+    granted = _CLAIM_SCOPES.intersection(scopes)
+    if not granted:
+        return True
+    if claim.startswith("custom:"):
+        return "profile" in granted
+    return any(claim in SCOPE_CLAIMS[scope] for scope in granted)
 
 
 @dataclass(frozen=True)
@@ -1078,12 +1095,10 @@ class OAuthService:
         except ResourceNotFoundException as exc:
             raise InvalidTokenError("The client of the access token no longer exists.") from exc
         attributes = self.auth.id_claims(AuthContext(pool=pool, client=client, admin=False), user)
-        if ADMIN_SCOPE in verified.scopes:
-            released = set(attributes)
-        else:
-            released = {c for s in verified.scopes for c in SCOPE_CLAIMS.get(s, ())}
         claims: dict[str, Any] = {"sub": user.sub}
-        claims.update({k: v for k, v in attributes.items() if k in released})
+        claims.update({k: v for k, v in attributes.items() if releases_claim(verified.scopes, k)})
+        if "address" in claims:
+            claims["address"] = address_claim(claims["address"])
         claims["username"] = user.username
         return claims
 

@@ -449,10 +449,8 @@ class TokenService:
         id_token_claims.update(id_claims)
         if isinstance(id_token_claims.get("identities"), str):
             id_token_claims["identities"] = identities_claim(id_token_claims["identities"])
-        if isinstance(id_token_claims.get("address"), str):
-            # OpenID Connect Core §5.1.1: `address` is a JSON object. Cognito keeps the attribute as one string
-            # and puts it in the ID token as the object's `formatted` member.
-            id_token_claims["address"] = {"formatted": id_token_claims["address"]}
+        if "address" in id_token_claims:
+            id_token_claims["address"] = address_claim(id_token_claims["address"])
         id_token_claims.update(
             {
                 "iss": issuer,
@@ -601,6 +599,13 @@ class TokenService:
             username_key=family.username_key,
             user=user,
         )
+
+
+def address_claim(value: Any) -> Any:
+    """The ``address`` attribute as a claim, in the ID token and userInfo alike: OpenID Connect Core §5.1.1
+    makes ``address`` a JSON object; Cognito keeps the attribute as one string and answers it as the object's
+    ``formatted`` member."""
+    return {"formatted": value} if isinstance(value, str) else value
 
 
 def identities_claim(attribute: str) -> list[dict[str, Any]]:
