@@ -29,6 +29,7 @@ from gateway.errors import (
     ResourceNotFoundException,
 )
 from gateway.logging import with_request_id
+from gateway.oauth.cors import allow_any_origin, preflight
 from gateway.oauth.forms import oversized_form_page, read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.container import Services
@@ -314,8 +315,12 @@ def add_routes(app: web.Application) -> None:
     for prefix in ("", "/{pool_id}"):
         app.router.add_get(f"{prefix}/oauth2/authorize", with_request_id(authorize))
         app.router.add_post(f"{prefix}/oauth2/authorize", with_request_id(authorize, oversized_form_page))
-        app.router.add_post(f"{prefix}/oauth2/token", with_request_id(token))
-        app.router.add_get(f"{prefix}/oauth2/userInfo", with_request_id(userinfo))
-        app.router.add_post(f"{prefix}/oauth2/userInfo", with_request_id(userinfo))
-        app.router.add_post(f"{prefix}/oauth2/revoke", with_request_id(revoke))
+        # The endpoints a browser app fetches from its own origin (gateway/oauth/cors.py).
+        app.router.add_post(f"{prefix}/oauth2/token", with_request_id(allow_any_origin(token)))
+        app.router.add_options(f"{prefix}/oauth2/token", with_request_id(preflight("POST")))
+        app.router.add_get(f"{prefix}/oauth2/userInfo", with_request_id(allow_any_origin(userinfo)))
+        app.router.add_post(f"{prefix}/oauth2/userInfo", with_request_id(allow_any_origin(userinfo)))
+        app.router.add_options(f"{prefix}/oauth2/userInfo", with_request_id(preflight("GET, POST")))
+        app.router.add_post(f"{prefix}/oauth2/revoke", with_request_id(allow_any_origin(revoke)))
+        app.router.add_options(f"{prefix}/oauth2/revoke", with_request_id(preflight("POST")))
         app.router.add_get(f"{prefix}/logout", with_request_id(logout))

@@ -4,6 +4,11 @@ userInfo's claims: ``address`` a JSON object (OpenID Connect Core §5.1.1), as i
 granted scope releases, as Cognito documents its userInfo endpoint ("openid" alone: every attribute the app
 client can read; "profile": the profile claims and custom attributes; "email", "phone": their two claims each;
 ``aws.cognito.signin.user.admin``: no effect on what is returned).
+
+Browser apps: Cognito's token endpoint answers ``Access-Control-Allow-Origin: *`` so a single-page app (a public
+client with PKCE) can redeem its code cross-origin; the endpoints such an app calls next (userInfo with its
+bearer token, which needs a CORS preflight, revocation at sign-out) and the discovery document and JWKS its OIDC
+library reads first answer it the same way. None of them reads a cookie, so no credentials are ever allowed.
 """
 
 from __future__ import annotations
@@ -124,3 +129,68 @@ def test_each_scope_releases_its_claims_and_the_admin_scope_adds_none(gatehouse:
     profile = userinfo(pool, tokens_for(gatehouse, pool, "openid profile")["access_token"])
     assert profile["name"] == ATTRIBUTES["name"] and profile["custom:tier"] == "gold"
     assert not {"email", "phone_number"} & set(profile)
+
+
+APP_ORIGIN = "https://spa.example.com"
+
+
+def test_a_browser_app_may_call_the_token_userinfo_and_revocation_endpoints_cross_origin(
+    gatehouse: GatehouseServer, pool: Pool
+) -> None:
+    """What fetch() in a single-page app on another origin needs: the preflight of a request with an
+    Authorization header answered with the method and header allowed, and every answer (errors included, so
+    the app can read ``error``) carrying ``Access-Control-Allow-Origin``; never ``...-Allow-Credentials``."""
+    origin = {"Origin": APP_ORIGIN}
+    for path, method, headers in (
+        ("/oauth2/userInfo", "GET", "authorization"),
+        ("/oauth2/token", "POST", "authorization, content-type"),
+        ("/oauth2/revoke", "POST", "content-type"),
+    ):
+        for prefix in ("", f"/{pool.pool_id}"):
+            preflight = requests.options(
+                f"{gatehouse.url}{prefix}{path}",
+                headers={**origin, "Access-Control-Request-Method": method, "Access-Control-Request-Headers": headers},
+                timeout=10,
+            )
+            assert preflight.status_code in (200, 204), (path, preflight.status_code, preflight.text)
+            assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+            assert method in preflight.headers["Access-Control-Allow-Methods"]
+            allowed = {h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")}
+            assert {h.strip() for h in headers.split(",")} <= allowed
+            assert "Access-Control-Allow-Credentials" not in preflight.headers
+    tokens = tokens_for(gatehouse, pool, "openid email")
+    info = requests.get(
+        f"{pool.issuer}/oauth2/userInfo",
+        headers={**origin, "Authorization": f"Bearer {tokens['access_token']}"},
+        timeout=10,
+    )
+    assert info.status_code == 200 and info.headers["Access-Control-Allow-Origin"] == "*"
+    refused = requests.get(
+        f"{pool.issuer}/oauth2/userInfo", headers={**origin, "Authorization": "Bearer x"}, timeout=10
+    )
+    assert refused.status_code == 401 and refused.headers["Access-Control-Allow-Origin"] == "*"
+    # The challenge is the error a script has to read (RFC 6750 §3): exposed to it.
+    assert "www-authenticate" in refused.headers["Access-Control-Expose-Headers"].lower()
+    bad_grant = requests.post(
+        f"{pool.issuer}/oauth2/token",
+        data={"grant_type": "authorization_code", "code": "nope", "redirect_uri": CALLBACK, "client_id": "x"},
+        headers=origin,
+        timeout=10,
+    )
+    assert bad_grant.status_code in (400, 401) and bad_grant.headers["Access-Control-Allow-Origin"] == "*"
+    revoked = requests.post(
+        f"{pool.issuer}/oauth2/revoke",
+        data={"token": tokens["refresh_token"]},
+        auth=(pool.client_id, pool.secret),
+        headers=origin,
+        timeout=10,
+    )
+    assert revoked.status_code == 200 and revoked.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_a_browser_app_may_read_discovery_and_the_jwks_cross_origin(gatehouse: GatehouseServer, pool: Pool) -> None:
+    """oidc-client-ts and the like read the discovery document and the JWKS from the browser first."""
+    for path in ("/.well-known/openid-configuration", "/.well-known/jwks.json"):
+        answer = requests.get(f"{pool.issuer}{path}", headers={"Origin": APP_ORIGIN}, timeout=10)
+        assert answer.status_code == 200 and answer.headers["Access-Control-Allow-Origin"] == "*"
+        assert "Access-Control-Allow-Credentials" not in answer.headers
