@@ -164,6 +164,8 @@ async def authorize(request: web.Request) -> web.Response:
         await oauth.save_request(auth_request)
         return await federation.begin(request, auth_request)
     session = await current_session(request, auth_request.pool_id)
+    if session is not None and oauth.hint_names_another_user(auth_request.pool_id, query.get("id_token_hint"), session):
+        session = None  # the client expects another user (OpenID Connect Core §3.1.2.1)
     if federated and session is not None and session.provider not in (None, auth_request.identity_provider):
         # prompt=none names a provider: only a session from that provider answers (OpenID Connect Core
         # §3.1.2.1: no sign-in page of ours or the provider's is shown); otherwise login_required.

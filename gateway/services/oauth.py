@@ -69,7 +69,14 @@ from gateway.services.federation import federated_provider
 from gateway.services.live_scopes import has_custom, live_scopes
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.short_cache import ShortCache
-from gateway.services.tokens import ADMIN_SCOPE, IssuedTokens, TokenService, address_claim, sign_jwt
+from gateway.services.tokens import (
+    ADMIN_SCOPE,
+    IssuedTokens,
+    TokenService,
+    address_claim,
+    b64url_decode,
+    sign_jwt,
+)
 from gateway.storage.base import (
     GroupRecord,
     OAuthRecord,
@@ -576,6 +583,17 @@ class OAuthService:
         if session is None or session.pool_id != request.pool_id or "login" in request.prompt:
             return True
         return request.max_age is not None and session.auth_time + request.max_age < time.time()
+
+    def hint_names_another_user(self, pool_id: str, hint: str | None, session: SsoSession) -> bool:
+        """OpenID Connect Core §3.1.2.1 ``id_token_hint``: the client expects the user its ID token names, so
+        a session of anyone else does not answer the request (``prompt=none``: login_required; otherwise the
+        sign-in page). The hint only ever takes a silent sign-in away, never grants one, so its signature and
+        expiry need no check (an expired ID token is the usual hint of a silent renewal); one that is not an
+        ID token of this pool is no hint and is ignored."""
+        if not hint or len(hint) > 16_384:
+            return False
+        subject = _hinted_subject(hint, self.issuer(pool_id))
+        return subject is not None and not hmac.compare_digest(subject, session.user.sub)
 
     async def session_fits_client(self, request: AuthorizationRequest, session: SsoSession) -> bool:
         """Whether the session was signed in through a provider the request's client supports (its
@@ -1207,6 +1225,22 @@ def error_description(message: str) -> str:
         # A message may echo a parameter as sent (an unsupported response_type): never megabytes of it.
         message = message[: _MAX_DESCRIPTION - 3] + "..."
     return _NOT_IN_DESCRIPTION.sub("?", message) or "?"
+
+
+def _hinted_subject(hint: str, issuer: str) -> str | None:
+    """The ``sub`` of an ``id_token_hint`` (a compact JWS) issued by ``issuer`` as an ID token, unverified;
+    None for anything else."""
+    parts = hint.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = orjson.loads(b64url_decode(parts[1]))
+    except ValueError:  # binascii.Error and orjson.JSONDecodeError are ValueErrors
+        return None
+    if not isinstance(claims, dict) or claims.get("iss") != issuer or claims.get("token_use") != "id":
+        return None
+    subject = claims.get("sub")
+    return subject if isinstance(subject, str) else None
 
 
 def new_csrf_token() -> str:

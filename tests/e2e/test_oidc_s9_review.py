@@ -5,6 +5,9 @@ granted scope releases, as Cognito documents its userInfo endpoint ("openid" alo
 client can read; "profile": the profile claims and custom attributes; "email", "phone": their two claims each;
 ``aws.cognito.signin.user.admin``: no effect on what is returned).
 
+An ``id_token_hint`` at the authorization endpoint (OpenID Connect Core §3.1.2.1) names the user the client
+expects: the browser's single sign-on session answers for that user only.
+
 Browser apps: Cognito's token endpoint answers ``Access-Control-Allow-Origin: *`` so a single-page app (a public
 client with PKCE) can redeem its code cross-origin; the endpoints such an app calls next (userInfo with its
 bearer token, which needs a CORS preflight, revocation at sign-out) and the discovery document and JWKS its OIDC
@@ -69,10 +72,12 @@ def pool(gatehouse: GatehouseServer, idp: Any) -> Pool:
     return Pool(pool_id, client["ClientId"], client["ClientSecret"], f"{gatehouse.url}/{pool_id}")
 
 
-def tokens_for(gatehouse: GatehouseServer, pool: Pool, scope: str, **params: str) -> dict[str, Any]:
+def tokens_for(
+    gatehouse: GatehouseServer, pool: Pool, scope: str, *, username: str = "olivia", browser: Browser | None = None
+) -> dict[str, Any]:
     """Sign in on the hosted page with ``scope`` and redeem the code (client_secret_basic)."""
-    browser = Browser(gatehouse.url)
-    back = browser.sign_in(browser.authorize_url(pool.client_id, scope=scope, **params), "olivia")
+    browser = browser or Browser(gatehouse.url)
+    back = browser.sign_in(browser.authorize_url(pool.client_id, scope=scope), username)
     assert back.status_code in (302, 303), back.text
     code = query_of(back.headers["Location"])["code"]
     response = requests.post(
@@ -194,3 +199,31 @@ def test_a_browser_app_may_read_discovery_and_the_jwks_cross_origin(gatehouse: G
         answer = requests.get(f"{pool.issuer}{path}", headers={"Origin": APP_ORIGIN}, timeout=10)
         assert answer.status_code == 200 and answer.headers["Access-Control-Allow-Origin"] == "*"
         assert "Access-Control-Allow-Credentials" not in answer.headers
+
+
+def test_an_id_token_hint_for_another_user_is_not_answered_from_the_session(
+    gatehouse: GatehouseServer, pool: Pool, idp: Any
+) -> None:
+    """A relying party renewing silently (``prompt=none``) sends the ID token of the user it signed in. When
+    the browser's hosted-UI session is someone else's (the other user signed in since), OpenID Connect Core
+    §3.1.2.1 says to answer ``login_required``, not a code for that other user; without ``prompt=none`` the
+    sign-in page is shown. A hint naming the session's own user is answered from the session."""
+    idp.admin_create_user(UserPoolId=pool.pool_id, Username="peter", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool.pool_id, Username="peter", Password=PASSWORD, Permanent=True)
+    peter_id_token = tokens_for(gatehouse, pool, "openid", username="peter")["id_token"]
+    browser = Browser(gatehouse.url)
+    olivia_id_token = tokens_for(gatehouse, pool, "openid", browser=browser)["id_token"]  # the session: olivia
+
+    silent = browser.get(
+        browser.authorize_url(pool.client_id, scope="openid", prompt="none", state="s1", id_token_hint=peter_id_token)
+    )
+    assert silent.status_code == 302
+    answer = query_of(silent.headers["Location"])
+    assert answer.get("error") == "login_required" and "code" not in answer and answer["state"] == "s1"
+    shown = browser.get(browser.authorize_url(pool.client_id, scope="openid", id_token_hint=peter_id_token))
+    assert shown.status_code == 302 and "/login?" in shown.headers["Location"]
+
+    own = browser.get(
+        browser.authorize_url(pool.client_id, scope="openid", prompt="none", id_token_hint=olivia_id_token)
+    )
+    assert own.status_code == 302 and "code" in query_of(own.headers["Location"])
