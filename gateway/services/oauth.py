@@ -1192,7 +1192,13 @@ class OAuthService:
         if hint:
             claims: dict[str, Any] | None
             try:
-                claims = await self.tokens.verify_jwt(hint, pool_id=pool_id) if len(hint) <= 16_384 else None
+                # RP-Initiated Logout 1.0 §2: an ID token past its exp still names its client (relying parties
+                # keep the one they got at sign-in and send it at logout, hours later).
+                claims = (
+                    await self.tokens.verify_jwt(hint, pool_id=pool_id, expired_ok=True)
+                    if len(hint) <= 16_384
+                    else None
+                )
             except NotAuthorizedException:
                 claims = None
             if claims is not None and claims.get("token_use") == "id" and isinstance(claims.get("aud"), str):

@@ -5,6 +5,9 @@ granted scope releases, as Cognito documents its userInfo endpoint ("openid" alo
 client can read; "profile": the profile claims and custom attributes; "email", "phone": their two claims each;
 ``aws.cognito.signin.user.admin``: no effect on what is returned).
 
+At ``/logout`` (discovery's ``end_session_endpoint``), an expired ID token is still a good ``id_token_hint``
+(OpenID Connect RP-Initiated Logout 1.0 §2): relying parties send the one they kept, often hours old.
+
 An ``id_token_hint`` at the authorization endpoint (OpenID Connect Core §3.1.2.1) names the user the client
 expects: the browser's single sign-on session answers for that user only.
 
@@ -16,13 +19,17 @@ library reads first answer it the same way. None of them reads a cookie, so no c
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 import pytest
 import requests
 
-from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, query_of
+from gateway.secretbox import SecretBox
+from tests.e2e.oauth_support import CALLBACK, LOGOUT, PASSWORD, Browser, query_of
 from tests.support import GatehouseServer
 
 ADMIN = "aws.cognito.signin.user.admin"
@@ -60,6 +67,7 @@ def pool(gatehouse: GatehouseServer, idp: Any) -> Pool:
         AllowedOAuthFlows=["code"],
         AllowedOAuthScopes=SCOPES,
         CallbackURLs=[CALLBACK],
+        LogoutURLs=[LOGOUT],
         SupportedIdentityProviders=["COGNITO"],
     )["UserPoolClient"]
     idp.admin_create_user(
@@ -227,3 +235,40 @@ def test_an_id_token_hint_for_another_user_is_not_answered_from_the_session(
         browser.authorize_url(pool.client_id, scope="openid", prompt="none", id_token_hint=olivia_id_token)
     )
     assert own.status_code == 302 and "code" in query_of(own.headers["Location"])
+
+
+def forged(gatehouse: GatehouseServer, pool_id: str, claims: dict[str, Any]) -> str:
+    """A token signed with the pool's real ID-token key (read from the data dir, as only the operator could):
+    an ID token of the pool with the lifetime the test needs."""
+    box = SecretBox(bytes.fromhex((gatehouse.data_dir / "secret.key").read_text().strip()))
+    with sqlite3.connect(gatehouse.data_dir / "gatehouse.db") as db:
+        kid, sealed = db.execute(
+            "SELECT kid, private_jwk FROM signing_keys WHERE pool_id = ? AND token_use = 'id' AND active = 1",
+            (pool_id,),
+        ).fetchone()
+    key = jwt.algorithms.RSAAlgorithm.from_jwk(box.open(sealed, aad=kid.encode()).decode())
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})  # type: ignore[arg-type]
+
+
+def test_logout_takes_an_expired_id_token_as_the_hint_naming_the_client(gatehouse: GatehouseServer, pool: Pool) -> None:
+    """RP-Initiated Logout 1.0 §2: "The OP SHOULD accept ID Tokens when the RP identified by the ID Token's aud
+    claim ... had a recent session at the OP, even when the exp time has passed." A relying party that names
+    itself only by the hint (Spring Security's logout handler sends id_token_hint and post_logout_redirect_uri)
+    logs its user out with the ID token it kept, long expired by then. A hint with a signature that is not the
+    pool's is still refused."""
+    claims = jwt.decode(tokens_for(gatehouse, pool, "openid")["id_token"], options={"verify_signature": False})
+    now = int(time.time())
+    expired = forged(gatehouse, pool.pool_id, {**claims, "iat": now - 7200, "exp": now - 3600})
+    browser = Browser(gatehouse.url)
+    out = browser.get(
+        f"/{pool.pool_id}/logout?"
+        + urlencode({"id_token_hint": expired, "post_logout_redirect_uri": LOGOUT, "state": "bye"})
+    )
+    assert out.status_code == 302, out.text
+    assert out.headers["Location"] == f"{LOGOUT}?state=bye"
+    header, payload, signature = expired.split(".")
+    refused = browser.get(
+        f"/{pool.pool_id}/logout?"
+        + urlencode({"id_token_hint": f"{header}.{payload}.{signature[::-1]}", "post_logout_redirect_uri": LOGOUT})
+    )
+    assert refused.status_code == 400 and "Location" not in refused.headers
