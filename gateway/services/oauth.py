@@ -60,7 +60,6 @@ from gateway.errors import (
     UnauthorizedClientError,
     UnsupportedGrantTypeError,
     UnsupportedResponseTypeError,
-    UnsupportedTokenTypeError,
 )
 from gateway.ids import new_jti, new_opaque_token, sha256_hex
 from gateway.secretbox import SecretBox, SecretBoxError
@@ -1131,7 +1130,8 @@ class OAuthService:
             raise InvalidRequestError("token is required.")
         _, client = await self.authenticate_client(form, authorization, pool_id=pool_id)
         if not client.token_revocation_enabled:
-            raise UnsupportedTokenTypeError("Token revocation is not enabled for this client.")
+            # Cognito's revocation endpoint: invalid_request "if the feature is disabled for the app client".
+            raise InvalidRequestError("Token revocation is not enabled for this client.")
         # token_type_hint is not needed: the token's form tells which it is, and a hint, even one naming a
         # type this server does not know, never stops the search (RFC 7009 §2.1).
         if token.count(".") == 2:

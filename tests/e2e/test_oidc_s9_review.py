@@ -8,6 +8,9 @@ client can read; "profile": the profile claims and custom attributes; "email", "
 At ``/logout`` (discovery's ``end_session_endpoint``), an expired ID token is still a good ``id_token_hint``
 (OpenID Connect RP-Initiated Logout 1.0 §2): relying parties send the one they kept, often hours old.
 
+``/oauth2/revoke`` for an app client with token revocation turned off answers as Cognito documents: HTTP 400
+``invalid_request``.
+
 An ``id_token_hint`` at the authorization endpoint (OpenID Connect Core §3.1.2.1) names the user the client
 expects: the browser's single sign-on session answers for that user only.
 
@@ -272,3 +275,21 @@ def test_logout_takes_an_expired_id_token_as_the_hint_naming_the_client(gatehous
         + urlencode({"id_token_hint": f"{header}.{payload}.{signature[::-1]}", "post_logout_redirect_uri": LOGOUT})
     )
     assert refused.status_code == 400 and "Location" not in refused.headers
+
+
+def test_revocation_turned_off_for_the_client_is_invalid_request(
+    gatehouse: GatehouseServer, pool: Pool, idp: Any
+) -> None:
+    """Cognito's revocation endpoint: "If the token isn't present in the request or if the feature is
+    disabled for the app client, you receive an HTTP 400 and error invalid_request." (unsupported_token_type
+    is its answer for a token type it does not revoke, which would send a client looking for another type.)"""
+    client = idp.create_user_pool_client(
+        UserPoolId=pool.pool_id, ClientName="no-revocation", GenerateSecret=True, EnableTokenRevocation=False
+    )["UserPoolClient"]
+    answer = requests.post(
+        f"{pool.issuer}/oauth2/revoke",
+        data={"token": "a-refresh-token"},
+        auth=(client["ClientId"], client["ClientSecret"]),
+        timeout=10,
+    )
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_request", answer.text
