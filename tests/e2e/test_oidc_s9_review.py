@@ -8,6 +8,9 @@ client can read; "profile": the profile claims and custom attributes; "email", "
 At ``/logout`` (discovery's ``end_session_endpoint``), an expired ID token is still a good ``id_token_hint``
 (OpenID Connect RP-Initiated Logout 1.0 §2): relying parties send the one they kept, often hours old.
 
+An ``updated_at`` no 64-bit integer holds (the attribute is a Number bounded only below) does not make every
+sign-in of its user fail: it stays text in the claims.
+
 ``/oauth2/revoke`` for an app client with token revocation turned off answers as Cognito documents: HTTP 400
 ``invalid_request``.
 
@@ -293,3 +296,25 @@ def test_revocation_turned_off_for_the_client_is_invalid_request(
         timeout=10,
     )
     assert answer.status_code == 400 and answer.json()["error"] == "invalid_request", answer.text
+
+
+def test_an_updated_at_past_64_bits_does_not_break_sign_in(gatehouse: GatehouseServer, pool: Pool, idp: Any) -> None:
+    """updated_at is a Number attribute with only a minimum (0), so the API stores 10**23; the ID token and
+    userInfo carry it as a number where a signed 64-bit integer holds it (OpenID Connect Core §5.1), and as
+    its text otherwise, rather than failing every sign-in of the user with a 500."""
+    idp.admin_create_user(
+        UserPoolId=pool.pool_id,
+        Username="una",
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "updated_at", "Value": "100000000000000000000000"}],
+    )
+    idp.admin_set_user_password(UserPoolId=pool.pool_id, Username="una", Password=PASSWORD, Permanent=True)
+    tokens = tokens_for(gatehouse, pool, "openid profile", username="una")
+    id_claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    assert id_claims["updated_at"] == "100000000000000000000000"
+    assert userinfo(pool, tokens["access_token"])["updated_at"] == "100000000000000000000000"
+    idp.admin_update_user_attributes(
+        UserPoolId=pool.pool_id, Username="una", UserAttributes=[{"Name": "updated_at", "Value": "1700000000"}]
+    )
+    tokens = tokens_for(gatehouse, pool, "openid profile", username="una")
+    assert userinfo(pool, tokens["access_token"])["updated_at"] == 1700000000
