@@ -35,7 +35,7 @@ from gateway.oauth.wellknown import SERVICES
 from gateway.services.container import Services
 from gateway.services.oauth import SSO_SECONDS, AuthorizationRedirectError, SsoSession, error_description
 from gateway.settings import Settings
-from gateway.ui.render import cookie_name, error_page, finish, found, secure_cookies
+from gateway.ui.render import cookie_name, error_page, finish, found, page, secure_cookies
 from gateway.uris import iri_to_uri
 
 # Parameters that must not repeat (RFC 6749 §3.1, §3.2).
@@ -284,7 +284,8 @@ async def revoke(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     """Cognito's logout endpoint: ends the hosted UI session, then sends the browser to a registered
-    ``logout_uri``, or (``redirect_uri`` + ``response_type``) to a new sign-in."""
+    ``logout_uri``, or (``redirect_uri`` + ``response_type``) to a new sign-in; as the end_session_endpoint,
+    to a ``post_logout_redirect_uri`` or, without one, to a signed-out page."""
     services = request.app[SERVICES]
     settings = services.settings
     query, repeated = flatten(request.query)
@@ -297,6 +298,13 @@ async def logout(request: web.Request) -> web.Response:
     name = sso_cookie_name(pool.id, settings)
     session = await current_session(request, pool.id)
     await services.oauth.end_sso(request.cookies.get(name))
+    response: web.Response
+    if target is None:
+        # RP-Initiated Logout 1.0 §3 without post_logout_redirect_uri: nowhere to send the browser (nor to
+        # come back to from a SAML IdP's single logout, which is therefore not started): a page says it is done.
+        response = page(request, settings, "signed_out.html", {"base": ""})
+        response.del_cookie(name, path="/", secure=secure_cookies(settings))
+        return response
     if target == "authorize":
         passed = {k: v for k, v in query.items() if k != "logout_uri"}
         target = f"{base_path(request)}/oauth2/authorize?{urlencode(passed)}"

@@ -1158,14 +1158,21 @@ class OAuthService:
 
     # --- logout ------------------------------------------------------------------------------------------
 
-    async def logout_target(self, query: Mapping[str, str], *, pool_id: str | None = None) -> tuple[PoolView, str]:
+    async def logout_target(
+        self, query: Mapping[str, str], *, pool_id: str | None = None
+    ) -> tuple[PoolView, str | None]:
         """Where ``/logout`` sends the browser once the session is gone (Cognito's two forms): ``logout_uri``
         registered in LogoutURLs, or ``redirect_uri`` (registered in CallbackURLs) with ``response_type``,
         which starts a new sign-in. Anything else is refused with a page, never redirected. The parameters of
         OpenID Connect RP-Initiated Logout 1.0 are taken too (discovery names this endpoint as the
-        ``end_session_endpoint``): see :meth:`_end_session_target`."""
+        ``end_session_endpoint``): see :meth:`_end_session_target`; there ``post_logout_redirect_uri`` is
+        optional (§2), and a request naming its client by ``id_token_hint`` and nowhere to go next has the
+        target None: the session ends and a page says so (§3)."""
         if query.get("post_logout_redirect_uri") is not None and query.get("logout_uri") is None:
             return await self._end_session_target(query, str(query["post_logout_redirect_uri"]), pool_id=pool_id)
+        if query.get("id_token_hint") and query.get("logout_uri") is None and query.get("redirect_uri") is None:
+            pool, _ = await self._end_session_client(query, pool_id=pool_id)
+            return pool, None
         pool, client = await self.client(query.get("client_id"), pool_id=pool_id)
         logout_uri = query.get("logout_uri")
         if logout_uri is not None:
@@ -1183,9 +1190,22 @@ class OAuthService:
         self, query: Mapping[str, str], uri: str, *, pool_id: str | None = None
     ) -> tuple[PoolView, str]:
         """OpenID Connect RP-Initiated Logout 1.0 §2-§3: ``post_logout_redirect_uri`` (one of the client's
-        LogoutURLs, exactly), the client named by ``client_id`` or by the ``aud`` of ``id_token_hint`` (an ID
-        token of this server, checked when it is all that names the client; when both are sent they must agree),
-        and ``state`` passed back. Anything else is refused with a page, never redirected."""
+        LogoutURLs, exactly), the client of :meth:`_end_session_client`, and ``state`` passed back. Anything
+        else is refused with a page, never redirected."""
+        pool, client = await self._end_session_client(query, pool_id=pool_id)
+        if uri not in (client.settings.get("LogoutURLs") or []):
+            raise AuthorizationPageError("The post_logout_redirect_uri is not registered for this client.")
+        state = query.get("state")
+        if state is not None and len(state.encode("utf-8", "surrogatepass")) > MAX_STATE_BYTES:
+            raise AuthorizationPageError(f"The state parameter is too long (at most {MAX_STATE_BYTES} bytes).")
+        return pool, add_parameters(uri, {"state": state})
+
+    async def _end_session_client(
+        self, query: Mapping[str, str], *, pool_id: str | None = None
+    ) -> tuple[PoolView, ClientView]:
+        """The client an RP-Initiated Logout request names: by ``client_id`` or by the ``aud`` of
+        ``id_token_hint`` (an ID token of this server, checked when it is all that names the client; when both
+        are sent they must agree). A page error otherwise."""
         client_id = query.get("client_id") or None
         hint = query.get("id_token_hint")
         audience: str | None = None
@@ -1208,13 +1228,7 @@ class OAuthService:
                 raise AuthorizationPageError("The id_token_hint is not a valid ID token of this user pool.")
         if client_id is not None and audience is not None and audience != client_id:
             raise AuthorizationPageError("The id_token_hint was not issued to this client_id.")
-        pool, client = await self.client(client_id or audience, pool_id=pool_id)
-        if uri not in (client.settings.get("LogoutURLs") or []):
-            raise AuthorizationPageError("The post_logout_redirect_uri is not registered for this client.")
-        state = query.get("state")
-        if state is not None and len(state.encode("utf-8", "surrogatepass")) > MAX_STATE_BYTES:
-            raise AuthorizationPageError(f"The state parameter is too long (at most {MAX_STATE_BYTES} bytes).")
-        return pool, add_parameters(uri, {"state": state})
+        return await self.client(client_id or audience, pool_id=pool_id)
 
 
 # RFC 6749 §4.1.2.1 and §5.2: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E ).

@@ -6,7 +6,8 @@ client can read; "profile": the profile claims and custom attributes; "email", "
 ``aws.cognito.signin.user.admin``: no effect on what is returned).
 
 At ``/logout`` (discovery's ``end_session_endpoint``), an expired ID token is still a good ``id_token_hint``
-(OpenID Connect RP-Initiated Logout 1.0 §2): relying parties send the one they kept, often hours old.
+(OpenID Connect RP-Initiated Logout 1.0 §2): relying parties send the one they kept, often hours old. And
+``post_logout_redirect_uri`` is optional there: a hint alone ends the session and shows a signed-out page.
 
 An ``updated_at`` no 64-bit integer holds (the attribute is a Number bounded only below) does not make every
 sign-in of its user fail: it stays text in the claims.
@@ -318,3 +319,21 @@ def test_an_updated_at_past_64_bits_does_not_break_sign_in(gatehouse: GatehouseS
     )
     tokens = tokens_for(gatehouse, pool, "openid profile", username="una")
     assert userinfo(pool, tokens["access_token"])["updated_at"] == 1700000000
+
+
+def test_logout_with_only_an_id_token_hint_ends_the_session(gatehouse: GatehouseServer, pool: Pool) -> None:
+    """RP-Initiated Logout 1.0 §2: ``post_logout_redirect_uri`` is OPTIONAL (oidc-client-ts's and Spring's
+    sign-out send none unless one is configured). A request with a valid ``id_token_hint`` and nowhere to go
+    next ends the hosted-UI session and says so; it must not leave the user signed in behind an error page,
+    where the next authorization request would sign them in again without a password."""
+    browser = Browser(gatehouse.url)
+    id_token = tokens_for(gatehouse, pool, "openid", browser=browser)["id_token"]
+    silent = browser.get(browser.authorize_url(pool.client_id, scope="openid", prompt="none"))
+    assert "code" in query_of(silent.headers["Location"])  # signed in at the hosted UI
+
+    out = browser.get(f"/{pool.pool_id}/logout?{urlencode({'id_token_hint': id_token})}")
+    assert out.status_code == 200 and "signed out" in out.text.lower(), out.text
+    silent = browser.get(browser.authorize_url(pool.client_id, scope="openid", prompt="none"))
+    assert query_of(silent.headers["Location"]).get("error") == "login_required"
+    # A hint that is no ID token of the pool is still refused, and ends nothing.
+    assert browser.get(f"/{pool.pool_id}/logout?{urlencode({'id_token_hint': 'garbage'})}").status_code == 400
