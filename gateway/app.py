@@ -35,6 +35,7 @@ from gateway.metrics import Metrics
 from gateway.oauth import endpoints as oauth_endpoints
 from gateway.oauth import federation as federation_endpoints
 from gateway.oauth import identity_discovery
+from gateway.oauth.cors import allow_any_origin
 from gateway.oauth.methods import add_method_fallbacks
 from gateway.oauth.wellknown import SERVICES, jwks, openid_configuration
 from gateway.routing import index_pool_routes
@@ -105,8 +106,11 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.router.add_post("/gatehouse/verify", with_request_id(verify_handler))
     app.router.add_get("/health", with_request_id(health))
     app.router.add_get("/metrics", with_request_id(metrics_handler))
-    app.router.add_get("/{pool_id}/.well-known/jwks.json", with_request_id(jwks))
-    app.router.add_get("/{pool_id}/.well-known/openid-configuration", with_request_id(openid_configuration))
+    # Read by OIDC libraries in browser apps too (gateway/oauth/cors.py).
+    app.router.add_get("/{pool_id}/.well-known/jwks.json", with_request_id(allow_any_origin(jwks)))
+    app.router.add_get(
+        "/{pool_id}/.well-known/openid-configuration", with_request_id(allow_any_origin(openid_configuration))
+    )
     oauth_endpoints.add_routes(app)
     federation_endpoints.add_routes(app)
     hosted_pages.add_routes(app)

@@ -29,12 +29,13 @@ from gateway.errors import (
     ResourceNotFoundException,
 )
 from gateway.logging import with_request_id
+from gateway.oauth.cors import allow_any_origin, preflight
 from gateway.oauth.forms import oversized_form_page, read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.container import Services
 from gateway.services.oauth import SSO_SECONDS, AuthorizationRedirectError, SsoSession, error_description
 from gateway.settings import Settings
-from gateway.ui.render import cookie_name, error_page, finish, found, secure_cookies
+from gateway.ui.render import cookie_name, error_page, finish, found, page, secure_cookies
 from gateway.uris import iri_to_uri
 
 # Parameters that must not repeat (RFC 6749 §3.1, §3.2).
@@ -163,6 +164,8 @@ async def authorize(request: web.Request) -> web.Response:
         await oauth.save_request(auth_request)
         return await federation.begin(request, auth_request)
     session = await current_session(request, auth_request.pool_id)
+    if session is not None and oauth.hint_names_another_user(auth_request.pool_id, query.get("id_token_hint"), session):
+        session = None  # the client expects another user (OpenID Connect Core §3.1.2.1)
     if federated and session is not None and session.provider not in (None, auth_request.identity_provider):
         # prompt=none names a provider: only a session from that provider answers (OpenID Connect Core
         # §3.1.2.1: no sign-in page of ours or the provider's is shown); otherwise login_required.
@@ -281,7 +284,8 @@ async def revoke(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     """Cognito's logout endpoint: ends the hosted UI session, then sends the browser to a registered
-    ``logout_uri``, or (``redirect_uri`` + ``response_type``) to a new sign-in."""
+    ``logout_uri``, or (``redirect_uri`` + ``response_type``) to a new sign-in; as the end_session_endpoint,
+    to a ``post_logout_redirect_uri`` or, without one, to a signed-out page."""
     services = request.app[SERVICES]
     settings = services.settings
     query, repeated = flatten(request.query)
@@ -294,6 +298,13 @@ async def logout(request: web.Request) -> web.Response:
     name = sso_cookie_name(pool.id, settings)
     session = await current_session(request, pool.id)
     await services.oauth.end_sso(request.cookies.get(name))
+    response: web.Response
+    if target is None:
+        # RP-Initiated Logout 1.0 §3 without post_logout_redirect_uri: nowhere to send the browser (nor to
+        # come back to from a SAML IdP's single logout, which is therefore not started): a page says it is done.
+        response = page(request, settings, "signed_out.html", {"base": ""})
+        response.del_cookie(name, path="/", secure=secure_cookies(settings))
+        return response
     if target == "authorize":
         passed = {k: v for k, v in query.items() if k != "logout_uri"}
         target = f"{base_path(request)}/oauth2/authorize?{urlencode(passed)}"
@@ -314,8 +325,12 @@ def add_routes(app: web.Application) -> None:
     for prefix in ("", "/{pool_id}"):
         app.router.add_get(f"{prefix}/oauth2/authorize", with_request_id(authorize))
         app.router.add_post(f"{prefix}/oauth2/authorize", with_request_id(authorize, oversized_form_page))
-        app.router.add_post(f"{prefix}/oauth2/token", with_request_id(token))
-        app.router.add_get(f"{prefix}/oauth2/userInfo", with_request_id(userinfo))
-        app.router.add_post(f"{prefix}/oauth2/userInfo", with_request_id(userinfo))
-        app.router.add_post(f"{prefix}/oauth2/revoke", with_request_id(revoke))
+        # The endpoints a browser app fetches from its own origin (gateway/oauth/cors.py).
+        app.router.add_post(f"{prefix}/oauth2/token", with_request_id(allow_any_origin(token)))
+        app.router.add_options(f"{prefix}/oauth2/token", with_request_id(preflight("POST")))
+        app.router.add_get(f"{prefix}/oauth2/userInfo", with_request_id(allow_any_origin(userinfo)))
+        app.router.add_post(f"{prefix}/oauth2/userInfo", with_request_id(allow_any_origin(userinfo)))
+        app.router.add_options(f"{prefix}/oauth2/userInfo", with_request_id(preflight("GET, POST")))
+        app.router.add_post(f"{prefix}/oauth2/revoke", with_request_id(allow_any_origin(revoke)))
+        app.router.add_options(f"{prefix}/oauth2/revoke", with_request_id(preflight("POST")))
         app.router.add_get(f"{prefix}/logout", with_request_id(logout))

@@ -87,6 +87,18 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("gateway.auth")
 
+
+def _seconds_claim(value: str) -> int | str:
+    """``updated_at`` as OpenID Connect Core §5.1 has it, a JSON number of seconds. A value no signed 64-bit
+    integer holds (the Number attribute is bounded only below) stays the attribute's text: the tokens' JSON
+    writer (orjson) takes no larger integer, and the user's tokens must still be signed."""
+    try:
+        number = int(value) if value.isdigit() else int(float(value))
+    except (ValueError, OverflowError):  # "", or a value the schema let through that is no number
+        return value
+    return number if -(2**63) <= number < 2**63 else value
+
+
 # Attributes never put in an ID token.
 # ``identities`` is in the ID token (federated and linked users), shaped by tokens.identities_claim.
 _NOT_IN_ID_TOKEN = {"sub"}
@@ -641,7 +653,7 @@ class AuthService:
             if name in ("email_verified", "phone_number_verified"):
                 claims[name] = value == "true"
             elif name == "updated_at":
-                claims[name] = int(float(value)) if value else value
+                claims[name] = _seconds_claim(value)
             else:
                 claims[name] = value
         return claims

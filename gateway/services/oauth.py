@@ -60,7 +60,6 @@ from gateway.errors import (
     UnauthorizedClientError,
     UnsupportedGrantTypeError,
     UnsupportedResponseTypeError,
-    UnsupportedTokenTypeError,
 )
 from gateway.ids import new_jti, new_opaque_token, sha256_hex
 from gateway.secretbox import SecretBox, SecretBoxError
@@ -69,7 +68,14 @@ from gateway.services.federation import federated_provider
 from gateway.services.live_scopes import has_custom, live_scopes
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.short_cache import ShortCache
-from gateway.services.tokens import ADMIN_SCOPE, IssuedTokens, TokenService, sign_jwt
+from gateway.services.tokens import (
+    ADMIN_SCOPE,
+    IssuedTokens,
+    TokenService,
+    address_claim,
+    b64url_decode,
+    sign_jwt,
+)
 from gateway.storage.base import (
     GroupRecord,
     OAuthRecord,
@@ -126,6 +132,23 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
         "address",
     ),
 }
+
+
+# The scopes that narrow what userInfo answers; a token with none of them gets every readable attribute.
+_CLAIM_SCOPES = frozenset(SCOPE_CLAIMS)
+
+
+def releases_claim(scopes: Sequence[str], claim: str) -> bool:
+    """Whether userInfo answers ``claim`` (a readable attribute) to an access token with ``scopes``, as Cognito
+    documents its userInfo endpoint: ``openid`` without email, phone or profile releases every attribute the
+    app client can read; otherwise each of those scopes releases its claims (OpenID Connect Core §5.4) and
+    ``profile`` custom attributes too. The reserved ``aws.cognito.signin.user.admin`` scope adds nothing."""
+    granted = _CLAIM_SCOPES.intersection(scopes)
+    if not granted:
+        return True
+    if claim.startswith("custom:"):
+        return "profile" in granted
+    return any(claim in SCOPE_CLAIMS[scope] for scope in granted)
 
 
 @dataclass(frozen=True)
@@ -559,6 +582,17 @@ class OAuthService:
         if session is None or session.pool_id != request.pool_id or "login" in request.prompt:
             return True
         return request.max_age is not None and session.auth_time + request.max_age < time.time()
+
+    def hint_names_another_user(self, pool_id: str, hint: str | None, session: SsoSession) -> bool:
+        """OpenID Connect Core §3.1.2.1 ``id_token_hint``: the client expects the user its ID token names, so
+        a session of anyone else does not answer the request (``prompt=none``: login_required; otherwise the
+        sign-in page). The hint only ever takes a silent sign-in away, never grants one, so its signature and
+        expiry need no check (an expired ID token is the usual hint of a silent renewal); one that is not an
+        ID token of this pool is no hint and is ignored."""
+        if not hint or len(hint) > 16_384:
+            return False
+        subject = _hinted_subject(hint, self.issuer(pool_id))
+        return subject is not None and not hmac.compare_digest(subject, session.user.sub)
 
     async def session_fits_client(self, request: AuthorizationRequest, session: SsoSession) -> bool:
         """Whether the session was signed in through a provider the request's client supports (its
@@ -1078,12 +1112,10 @@ class OAuthService:
         except ResourceNotFoundException as exc:
             raise InvalidTokenError("The client of the access token no longer exists.") from exc
         attributes = self.auth.id_claims(AuthContext(pool=pool, client=client, admin=False), user)
-        if ADMIN_SCOPE in verified.scopes:
-            released = set(attributes)
-        else:
-            released = {c for s in verified.scopes for c in SCOPE_CLAIMS.get(s, ())}
         claims: dict[str, Any] = {"sub": user.sub}
-        claims.update({k: v for k, v in attributes.items() if k in released})
+        claims.update({k: v for k, v in attributes.items() if releases_claim(verified.scopes, k)})
+        if "address" in claims:
+            claims["address"] = address_claim(claims["address"])
         claims["username"] = user.username
         return claims
 
@@ -1098,7 +1130,8 @@ class OAuthService:
             raise InvalidRequestError("token is required.")
         _, client = await self.authenticate_client(form, authorization, pool_id=pool_id)
         if not client.token_revocation_enabled:
-            raise UnsupportedTokenTypeError("Token revocation is not enabled for this client.")
+            # Cognito's revocation endpoint: invalid_request "if the feature is disabled for the app client".
+            raise InvalidRequestError("Token revocation is not enabled for this client.")
         # token_type_hint is not needed: the token's form tells which it is, and a hint, even one naming a
         # type this server does not know, never stops the search (RFC 7009 §2.1).
         if token.count(".") == 2:
@@ -1125,14 +1158,21 @@ class OAuthService:
 
     # --- logout ------------------------------------------------------------------------------------------
 
-    async def logout_target(self, query: Mapping[str, str], *, pool_id: str | None = None) -> tuple[PoolView, str]:
+    async def logout_target(
+        self, query: Mapping[str, str], *, pool_id: str | None = None
+    ) -> tuple[PoolView, str | None]:
         """Where ``/logout`` sends the browser once the session is gone (Cognito's two forms): ``logout_uri``
         registered in LogoutURLs, or ``redirect_uri`` (registered in CallbackURLs) with ``response_type``,
         which starts a new sign-in. Anything else is refused with a page, never redirected. The parameters of
         OpenID Connect RP-Initiated Logout 1.0 are taken too (discovery names this endpoint as the
-        ``end_session_endpoint``): see :meth:`_end_session_target`."""
+        ``end_session_endpoint``): see :meth:`_end_session_target`; there ``post_logout_redirect_uri`` is
+        optional (§2), and a request naming its client by ``id_token_hint`` and nowhere to go next has the
+        target None: the session ends and a page says so (§3)."""
         if query.get("post_logout_redirect_uri") is not None and query.get("logout_uri") is None:
             return await self._end_session_target(query, str(query["post_logout_redirect_uri"]), pool_id=pool_id)
+        if query.get("id_token_hint") and query.get("logout_uri") is None and query.get("redirect_uri") is None:
+            pool, _ = await self._end_session_client(query, pool_id=pool_id)
+            return pool, None
         pool, client = await self.client(query.get("client_id"), pool_id=pool_id)
         logout_uri = query.get("logout_uri")
         if logout_uri is not None:
@@ -1150,16 +1190,35 @@ class OAuthService:
         self, query: Mapping[str, str], uri: str, *, pool_id: str | None = None
     ) -> tuple[PoolView, str]:
         """OpenID Connect RP-Initiated Logout 1.0 §2-§3: ``post_logout_redirect_uri`` (one of the client's
-        LogoutURLs, exactly), the client named by ``client_id`` or by the ``aud`` of ``id_token_hint`` (an ID
-        token of this server, checked when it is all that names the client; when both are sent they must agree),
-        and ``state`` passed back. Anything else is refused with a page, never redirected."""
+        LogoutURLs, exactly), the client of :meth:`_end_session_client`, and ``state`` passed back. Anything
+        else is refused with a page, never redirected."""
+        pool, client = await self._end_session_client(query, pool_id=pool_id)
+        if uri not in (client.settings.get("LogoutURLs") or []):
+            raise AuthorizationPageError("The post_logout_redirect_uri is not registered for this client.")
+        state = query.get("state")
+        if state is not None and len(state.encode("utf-8", "surrogatepass")) > MAX_STATE_BYTES:
+            raise AuthorizationPageError(f"The state parameter is too long (at most {MAX_STATE_BYTES} bytes).")
+        return pool, add_parameters(uri, {"state": state})
+
+    async def _end_session_client(
+        self, query: Mapping[str, str], *, pool_id: str | None = None
+    ) -> tuple[PoolView, ClientView]:
+        """The client an RP-Initiated Logout request names: by ``client_id`` or by the ``aud`` of
+        ``id_token_hint`` (an ID token of this server, checked when it is all that names the client; when both
+        are sent they must agree). A page error otherwise."""
         client_id = query.get("client_id") or None
         hint = query.get("id_token_hint")
         audience: str | None = None
         if hint:
             claims: dict[str, Any] | None
             try:
-                claims = await self.tokens.verify_jwt(hint, pool_id=pool_id) if len(hint) <= 16_384 else None
+                # RP-Initiated Logout 1.0 §2: an ID token past its exp still names its client (relying parties
+                # keep the one they got at sign-in and send it at logout, hours later).
+                claims = (
+                    await self.tokens.verify_jwt(hint, pool_id=pool_id, expired_ok=True)
+                    if len(hint) <= 16_384
+                    else None
+                )
             except NotAuthorizedException:
                 claims = None
             if claims is not None and claims.get("token_use") == "id" and isinstance(claims.get("aud"), str):
@@ -1169,13 +1228,7 @@ class OAuthService:
                 raise AuthorizationPageError("The id_token_hint is not a valid ID token of this user pool.")
         if client_id is not None and audience is not None and audience != client_id:
             raise AuthorizationPageError("The id_token_hint was not issued to this client_id.")
-        pool, client = await self.client(client_id or audience, pool_id=pool_id)
-        if uri not in (client.settings.get("LogoutURLs") or []):
-            raise AuthorizationPageError("The post_logout_redirect_uri is not registered for this client.")
-        state = query.get("state")
-        if state is not None and len(state.encode("utf-8", "surrogatepass")) > MAX_STATE_BYTES:
-            raise AuthorizationPageError(f"The state parameter is too long (at most {MAX_STATE_BYTES} bytes).")
-        return pool, add_parameters(uri, {"state": state})
+        return await self.client(client_id or audience, pool_id=pool_id)
 
 
 # RFC 6749 §4.1.2.1 and §5.2: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E ).
@@ -1192,6 +1245,22 @@ def error_description(message: str) -> str:
         # A message may echo a parameter as sent (an unsupported response_type): never megabytes of it.
         message = message[: _MAX_DESCRIPTION - 3] + "..."
     return _NOT_IN_DESCRIPTION.sub("?", message) or "?"
+
+
+def _hinted_subject(hint: str, issuer: str) -> str | None:
+    """The ``sub`` of an ``id_token_hint`` (a compact JWS) issued by ``issuer`` as an ID token, unverified;
+    None for anything else."""
+    parts = hint.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = orjson.loads(b64url_decode(parts[1]))
+    except ValueError:  # binascii.Error and orjson.JSONDecodeError are ValueErrors
+        return None
+    if not isinstance(claims, dict) or claims.get("iss") != issuer or claims.get("token_use") != "id":
+        return None
+    subject = claims.get("sub")
+    return subject if isinstance(subject, str) else None
 
 
 def new_csrf_token() -> str:

@@ -449,10 +449,8 @@ class TokenService:
         id_token_claims.update(id_claims)
         if isinstance(id_token_claims.get("identities"), str):
             id_token_claims["identities"] = identities_claim(id_token_claims["identities"])
-        if isinstance(id_token_claims.get("address"), str):
-            # OpenID Connect Core §5.1.1: `address` is a JSON object. Cognito keeps the attribute as one string
-            # and puts it in the ID token as the object's `formatted` member.
-            id_token_claims["address"] = {"formatted": id_token_claims["address"]}
+        if "address" in id_token_claims:
+            id_token_claims["address"] = address_claim(id_token_claims["address"])
         id_token_claims.update(
             {
                 "iss": issuer,
@@ -525,8 +523,10 @@ class TokenService:
             origin_jti=origin,
         )
 
-    async def verify_jwt(self, token: str, *, pool_id: str | None = None) -> dict[str, Any]:
-        """Check signature, issuer and expiry of one of our JWTs and return its claims.
+    async def verify_jwt(self, token: str, *, pool_id: str | None = None, expired_ok: bool = False) -> dict[str, Any]:
+        """Check signature, issuer and expiry of one of our JWTs and return its claims. ``expired_ok``: a token
+        past its ``exp`` is taken too (a logout's ``id_token_hint``, which only names a client), and then never
+        remembered as verified.
 
         A client presents the same access token for up to its lifetime, so a token whose signature has been
         verified is remembered by its exact text (bounded, oldest first out) and only its expiry, pool and key
@@ -538,7 +538,7 @@ class TokenService:
         known = self._verified.get(token)
         if known is not None:
             claims, token_pool, exp, kid = known
-            if exp <= time.time():
+            if exp <= time.time() and not expired_ok:
                 self._verified.pop(token, None)
                 raise NotAuthorizedException("Access Token has expired")
             if pool_id is not None and token_pool != pool_id:
@@ -565,8 +565,10 @@ class TokenService:
         except InvalidSignature as exc:
             raise NotAuthorizedException("Invalid token") from exc
         expiry = claims.get("exp")
-        if not isinstance(expiry, int) or expiry <= time.time():
+        if not isinstance(expiry, int) or (expiry <= time.time() and not expired_ok):
             raise NotAuthorizedException("Access Token has expired")
+        if expiry <= time.time():
+            return dict(claims)  # taken as expired_ok asked, and not remembered as a token that is still good
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
         self._verified[token] = (claims, token_pool, expiry, header["kid"])
@@ -601,6 +603,13 @@ class TokenService:
             username_key=family.username_key,
             user=user,
         )
+
+
+def address_claim(value: Any) -> Any:
+    """The ``address`` attribute as a claim, in the ID token and userInfo alike: OpenID Connect Core §5.1.1
+    makes ``address`` a JSON object; Cognito keeps the attribute as one string and answers it as the object's
+    ``formatted`` member."""
+    return {"formatted": value} if isinstance(value, str) else value
 
 
 def identities_claim(attribute: str) -> list[dict[str, Any]]:

@@ -97,7 +97,8 @@ def test_login_with_amazon_end_to_end(
     assert identity["providerType"] == "LoginWithAmazon"
     assert identity["userId"] == "amzn1.account.AFAKE0000000000000000000000"
     info = userinfo(gatehouse, tokens["access_token"])
-    assert info["username"] == username and info["email"] == "ann@amazon.example" and info["address"] == "98109"
+    assert info["username"] == username and info["email"] == "ann@amazon.example"
+    assert info["address"] == {"formatted": "98109"}  # OpenID Connect Core §5.1.1: an object
     user = idp.admin_get_user(UserPoolId=pool_id, Username=username)
     assert user["UserStatus"] == "EXTERNAL_PROVIDER"
 
