@@ -35,7 +35,7 @@ from gateway.metrics import Metrics
 from gateway.oauth import endpoints as oauth_endpoints
 from gateway.oauth import federation as federation_endpoints
 from gateway.oauth import identity_discovery
-from gateway.oauth.cors import allow_any_origin
+from gateway.oauth.cors import allow_any_origin, preflight
 from gateway.oauth.methods import add_method_fallbacks
 from gateway.oauth.wellknown import SERVICES, jwks, openid_configuration
 from gateway.routing import index_pool_routes
@@ -102,6 +102,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.cleanup_ctx.append(_services_ctx(metrics or Metrics()))
     app.cleanup_ctx.append(loop_watch_ctx)
     app.router.add_post("/", dispatch)  # the AWS wires bind their own request ids (x-amzn-RequestId)
+    # The AWS SDKs for JavaScript call the wires from web pages of any origin (awsjson.CORS_HEADERS).
+    app.router.add_options("/", with_request_id(preflight("POST")))
     # Every other endpoint: one request id per request, on its events and in x-amz-cognito-request-id.
     app.router.add_post("/gatehouse/verify", with_request_id(verify_handler))
     app.router.add_get("/health", with_request_id(health))

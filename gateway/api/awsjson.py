@@ -63,8 +63,18 @@ class JsonService:
     request_ids: RequestIds = field(default_factory=RequestIds)
 
 
+# Any web page may call the AWS wires with fetch(), as it may call Cognito's endpoints: the AWS SDKs for
+# JavaScript (Amplify, amazon-cognito-identity-js) run in browsers. Never with credentials: these wires read no
+# cookie, so a page gets nothing it could not get with the tokens or keys it already holds. The headers the
+# SDKs read are exposed to them. The preflight (OPTIONS /) is gateway/oauth/cors.py's.
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "x-amzn-RequestId, x-amzn-ErrorType, x-amzn-ErrorMessage, Date",
+}
+
+
 def json_response(body: Mapping[str, Any], status: int = 200, request_id: str | None = None) -> web.Response:
-    headers = {"x-amzn-RequestId": request_id} if request_id else None
+    headers = {"x-amzn-RequestId": request_id, **CORS_HEADERS} if request_id else CORS_HEADERS
     return web.Response(
         body=orjson.dumps(body),
         status=status,
@@ -74,7 +84,7 @@ def json_response(body: Mapping[str, Any], status: int = 200, request_id: str | 
 
 
 def error_response(error: GatehouseError, request_id: str) -> web.Response:
-    headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.type_name}
+    headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.type_name, **CORS_HEADERS}
     return web.Response(
         body=orjson.dumps(error.to_json()),
         status=error.status,

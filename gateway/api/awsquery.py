@@ -43,7 +43,7 @@ import botocore.model
 import structlog
 from aiohttp import web
 
-from gateway.api.awsjson import signed_request
+from gateway.api.awsjson import CORS_HEADERS, signed_request
 from gateway.api.model import ServiceModel
 from gateway.api.sigv4 import SignedRequest, verify_sigv4
 from gateway.errors import (
@@ -325,7 +325,7 @@ def xml_response(service: QueryService, operation: str, result: Mapping[str, Any
         body="".join(parts).encode("utf-8"),
         content_type=XML_CONTENT_TYPE,
         charset="utf-8",
-        headers={"x-amzn-RequestId": request_id},
+        headers={"x-amzn-RequestId": request_id, **CORS_HEADERS},
     )
 
 
@@ -345,7 +345,7 @@ def error_response(error: GatehouseError, request_id: str, namespace: str) -> we
         status=error.status,
         content_type=XML_CONTENT_TYPE,
         charset="utf-8",
-        headers={"x-amzn-RequestId": request_id},
+        headers={"x-amzn-RequestId": request_id, **CORS_HEADERS},
     )
 
 
