@@ -1,0 +1,105 @@
+"""Review of the admin and read operations of the user pools API, member by member, against a running Gatehouse.
+
+The spec: botocore's cognito-idp service model (the shapes on the wire), Cognito's API reference (the defaults
+it applies and the members it reports), and what infrastructure tools that run against Cognito send and read
+back (Terraform's ``token_validity_units`` block without validity values, for one).
+
+Real server, real boto3 clients; the tokens are read as any verifier would read them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+import pytest
+from botocore.exceptions import ClientError
+
+PASSWORD = "Admin-review-123!"
+FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+
+
+def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
+    return str(exc.value.response["Error"]["Code"]), str(exc.value.response["Error"]["Message"])
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    return dict(jwt.decode(token, options={"verify_signature": False}))
+
+
+@pytest.fixture(scope="module")
+def pool_id(idp: Any) -> str:
+    return str(idp.create_user_pool(PoolName="admin-s9-review")["UserPool"]["Id"])
+
+
+@pytest.fixture(scope="module")
+def username(idp: Any, pool_id: str) -> str:
+    idp.admin_create_user(UserPoolId=pool_id, Username="ada", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="ada", Password=PASSWORD, Permanent=True)
+    return "ada"
+
+
+def sign_in(public_idp: Any, client_id: str, username: str) -> dict[str, Any]:
+    return dict(
+        public_idp.initiate_auth(
+            ClientId=client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD},
+        )["AuthenticationResult"]
+    )
+
+
+# --- Token validity units without validity values ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("unit", ["days", "hours", "minutes", "seconds"])
+def test_token_validity_units_alone_keep_the_default_lifetimes(
+    idp: Any, public_idp: Any, pool_id: str, username: str, unit: str
+) -> None:
+    """TokenValidityUnits names the unit "for the value that you set in the AccessTokenValidity parameter"; with no
+    value set the lifetimes stay Cognito's defaults (an hour for ID and access tokens, 30 days for the refresh
+    token), whatever the unit. Terraform's ``token_validity_units`` block sends units alone, and Cognito takes them
+    (hours, days, ...): Gatehouse refused them as 60 days (or hours) of access token, or made 30 minutes of refresh
+    token. Now the client is made, described with the units given, and its tokens last the default lifetimes."""
+    units = {"AccessToken": unit, "IdToken": unit, "RefreshToken": unit}
+    created = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName=f"units-{unit}", ExplicitAuthFlows=FLOWS, TokenValidityUnits=units
+    )["UserPoolClient"]
+    assert created["TokenValidityUnits"] == units
+    described = idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=created["ClientId"])["UserPoolClient"]
+    assert described["TokenValidityUnits"] == units
+    result = sign_in(public_idp, created["ClientId"], username)
+    assert result["ExpiresIn"] == 3600
+    for token in ("AccessToken", "IdToken"):
+        claims = claims_of(result[token])
+        assert claims["exp"] - claims["iat"] == 3600
+    # The refresh token still works (and was not made for 30 minutes or 30 seconds).
+    refreshed = public_idp.initiate_auth(
+        ClientId=created["ClientId"],
+        AuthFlow="REFRESH_TOKEN_AUTH",
+        AuthParameters={"REFRESH_TOKEN": result["RefreshToken"]},
+    )["AuthenticationResult"]
+    assert refreshed["ExpiresIn"] == 3600
+
+
+def test_a_token_validity_unit_alone_on_update_keeps_the_default_lifetime(
+    idp: Any, public_idp: Any, pool_id: str, username: str
+) -> None:
+    """The same on UpdateUserPoolClient: one unit given alone (``access_token = "days"``) leaves an hour's access
+    token, and the value given beside another unit is read in that unit."""
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="unit-update", ExplicitAuthFlows=FLOWS)[
+        "UserPoolClient"
+    ]["ClientId"]
+    updated = idp.update_user_pool_client(
+        UserPoolId=pool_id,
+        ClientId=client_id,
+        ExplicitAuthFlows=FLOWS,
+        IdTokenValidity=2,
+        TokenValidityUnits={"AccessToken": "days", "IdToken": "hours"},
+    )["UserPoolClient"]
+    assert updated["TokenValidityUnits"]["AccessToken"] == "days"
+    assert (updated["IdTokenValidity"], updated["TokenValidityUnits"]["IdToken"]) == (2, "hours")
+    result = sign_in(public_idp, client_id, username)
+    access, identity = claims_of(result["AccessToken"]), claims_of(result["IdToken"])
+    assert access["exp"] - access["iat"] == 3600
+    assert identity["exp"] - identity["iat"] == 7200
