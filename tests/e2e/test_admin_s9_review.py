@@ -14,6 +14,7 @@ from typing import Any
 import jwt
 import pytest
 from botocore.exceptions import ClientError
+from pycognito.aws_srp import generate_hash_device
 
 PASSWORD = "Admin-review-123!"
 FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
@@ -103,3 +104,41 @@ def test_a_token_validity_unit_alone_on_update_keeps_the_default_lifetime(
     access, identity = claims_of(result["AccessToken"]), claims_of(result["IdToken"])
     assert access["exp"] - access["iat"] == 3600
     assert identity["exp"] - identity["iat"] == 7200
+
+
+# --- Device attributes -----------------------------------------------------------------------------------------
+
+
+def test_devices_name_the_last_address_used_as_cognito_does(idp: Any, public_idp: Any) -> None:
+    """A device's DeviceAttributes carry the source address of its last sign-in as ``last_ip_used`` (GetDevice,
+    AdminListDevices in Cognito's API reference); apps and Amplify's ``fetchDevices`` read that name. Gatehouse
+    answered ``last_ip``, so the address never showed; now every device read names it as Cognito does."""
+    pool_id = idp.create_user_pool(
+        PoolName="admin-s9-devices",
+        DeviceConfiguration={"ChallengeRequiredOnNewDevice": False, "DeviceOnlyRememberedOnUserPrompt": False},
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=FLOWS)[
+        "UserPoolClient"
+    ]["ClientId"]
+    idp.admin_create_user(UserPoolId=pool_id, Username="dev", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="dev", Password=PASSWORD, Permanent=True)
+    result = sign_in(public_idp, client_id, "dev")
+    metadata = result["NewDeviceMetadata"]
+    _, verifier = generate_hash_device(metadata["DeviceGroupKey"], metadata["DeviceKey"])
+    public_idp.confirm_device(
+        AccessToken=result["AccessToken"],
+        DeviceKey=metadata["DeviceKey"],
+        DeviceSecretVerifierConfig=verifier,
+        DeviceName="laptop",
+    )
+    reads = [
+        public_idp.get_device(AccessToken=result["AccessToken"], DeviceKey=metadata["DeviceKey"])["Device"],
+        public_idp.list_devices(AccessToken=result["AccessToken"])["Devices"][0],
+        idp.admin_get_device(UserPoolId=pool_id, Username="dev", DeviceKey=metadata["DeviceKey"])["Device"],
+        idp.admin_list_devices(UserPoolId=pool_id, Username="dev")["Devices"][0],
+    ]
+    for device in reads:
+        attributes = {a["Name"]: a["Value"] for a in device["DeviceAttributes"]}
+        assert attributes["last_ip_used"] == "127.0.0.1", device
+        assert "last_ip" not in attributes
+        assert attributes["device_name"] == "laptop"
