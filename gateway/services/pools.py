@@ -654,6 +654,12 @@ class PoolService:
                 "The user pool cannot be deleted because deletion protection is activated. "
                 "Deletion protection must be inactivated first."
             )
+        if await self._store.list_pool_domains(pool_id):
+            # Cognito's guard: a pool whose hosted UI is served on a domain is not deleted from under it; the
+            # domain (prefix or custom) goes first, by DeleteUserPoolDomain.
+            raise InvalidParameterException(
+                "User pool cannot be deleted. It has a domain configured that should be deleted first."
+            )
         await self._store.delete_pool(pool_id)
         self._forget(pool_id)
 

@@ -142,3 +142,31 @@ def test_devices_name_the_last_address_used_as_cognito_does(idp: Any, public_idp
         assert attributes["last_ip_used"] == "127.0.0.1", device
         assert "last_ip" not in attributes
         assert attributes["device_name"] == "laptop"
+
+
+# --- Deleting a pool that serves a domain ------------------------------------------------------------------------
+
+
+def test_a_pool_with_a_domain_is_not_deleted_until_the_domain_is(idp: Any) -> None:
+    """Cognito refuses DeleteUserPool while the pool has a domain: InvalidParameterException "User pool cannot be
+    deleted. It has a domain configured that should be deleted first." (what Terraform's and aws-nuke's users
+    meet). Gatehouse deleted the pool and its hosted-UI domain with it. Now the pool, its domain and its clients
+    stay until DeleteUserPoolDomain has run; then DeleteUserPool goes through."""
+    pool_id = idp.create_user_pool(PoolName="admin-s9-domain")["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app")["UserPoolClient"]["ClientId"]
+    idp.create_user_pool_domain(UserPoolId=pool_id, Domain="admin-s9-kept")
+    with pytest.raises(ClientError) as exc:
+        idp.delete_user_pool(UserPoolId=pool_id)
+    assert error_of(exc) == (
+        "InvalidParameterException",
+        "User pool cannot be deleted. It has a domain configured that should be deleted first.",
+    )
+    assert idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["Domain"] == "admin-s9-kept"
+    assert idp.describe_user_pool_domain(Domain="admin-s9-kept")["DomainDescription"]["UserPoolId"] == pool_id
+    assert idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]["ClientName"]
+
+    idp.delete_user_pool_domain(UserPoolId=pool_id, Domain="admin-s9-kept")
+    idp.delete_user_pool(UserPoolId=pool_id)
+    with pytest.raises(ClientError) as exc:
+        idp.describe_user_pool(UserPoolId=pool_id)
+    assert error_of(exc)[0] == "ResourceNotFoundException"
