@@ -745,13 +745,18 @@ async def _domain_answer(call: Call, domain: str) -> dict[str, Any]:
     assert record is not None
     settings = call.services.settings
     described = domains.domain_description(record, settings.region, settings.account_id)
-    return {"CloudFrontDomain": described["CloudFrontDistribution"], "ManagedLoginVersion": 1}
+    return {
+        "CloudFrontDomain": described["CloudFrontDistribution"],
+        "ManagedLoginVersion": described["ManagedLoginVersion"],
+    }
 
 
 @operation
 async def CreateUserPoolDomain(call: Call) -> dict[str, Any]:
     domain, pool_id = call.params["Domain"], call.params["UserPoolId"]
-    await call.services.domains.create_domain(pool_id, domain, call.params.get("CustomDomainConfig"))
+    await call.services.domains.create_domain(
+        pool_id, domain, call.params.get("CustomDomainConfig"), call.params.get("ManagedLoginVersion")
+    )
     return await _domain_answer(call, domain)
 
 
@@ -769,7 +774,9 @@ async def DescribeUserPoolDomain(call: Call) -> dict[str, Any]:
 @operation
 async def UpdateUserPoolDomain(call: Call) -> dict[str, Any]:
     domain, pool_id = call.params["Domain"], call.params["UserPoolId"]
-    await call.services.domains.update_domain(pool_id, domain, call.params.get("CustomDomainConfig"))
+    await call.services.domains.update_domain(
+        pool_id, domain, call.params.get("CustomDomainConfig"), call.params.get("ManagedLoginVersion")
+    )
     return await _domain_answer(call, domain)
 
 

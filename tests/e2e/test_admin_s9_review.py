@@ -170,3 +170,28 @@ def test_a_pool_with_a_domain_is_not_deleted_until_the_domain_is(idp: Any) -> No
     with pytest.raises(ClientError) as exc:
         idp.describe_user_pool(UserPoolId=pool_id)
     assert error_of(exc)[0] == "ResourceNotFoundException"
+
+
+# --- A domain's managed login version ------------------------------------------------------------------------------
+
+
+def test_a_domain_reports_the_managed_login_version_it_was_given(idp: Any) -> None:
+    """CreateUserPoolDomain and UpdateUserPoolDomain take ManagedLoginVersion (1: hosted UI classic, 2: managed
+    login), which both answer and DescribeUserPoolDomain reports. Gatehouse answered 1 whatever was asked, so a
+    Terraform ``managed_login_version = 2`` never stopped planning a change. Now the version is kept as set (the
+    pages served are the same), 1 when none is given, and a version that is neither is refused."""
+    pool_id = idp.create_user_pool(PoolName="admin-s9-login-version")["UserPool"]["Id"]
+    created = idp.create_user_pool_domain(UserPoolId=pool_id, Domain="admin-s9-v2", ManagedLoginVersion=2)
+    assert created["ManagedLoginVersion"] == 2
+    assert idp.describe_user_pool_domain(Domain="admin-s9-v2")["DomainDescription"]["ManagedLoginVersion"] == 2
+    updated = idp.update_user_pool_domain(UserPoolId=pool_id, Domain="admin-s9-v2", ManagedLoginVersion=1)
+    assert updated["ManagedLoginVersion"] == 1
+    assert idp.describe_user_pool_domain(Domain="admin-s9-v2")["DomainDescription"]["ManagedLoginVersion"] == 1
+    with pytest.raises(ClientError) as exc:
+        idp.update_user_pool_domain(UserPoolId=pool_id, Domain="admin-s9-v2", ManagedLoginVersion=3)
+    assert error_of(exc)[0] == "InvalidParameterException"
+    assert idp.describe_user_pool_domain(Domain="admin-s9-v2")["DomainDescription"]["ManagedLoginVersion"] == 1
+
+    other = idp.create_user_pool(PoolName="admin-s9-login-default")["UserPool"]["Id"]
+    assert idp.create_user_pool_domain(UserPoolId=other, Domain="admin-s9-v1")["ManagedLoginVersion"] == 1
+    assert idp.describe_user_pool_domain(Domain="admin-s9-v1")["DomainDescription"]["ManagedLoginVersion"] == 1
