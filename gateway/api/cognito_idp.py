@@ -845,6 +845,10 @@ async def SetUICustomization(call: Call) -> dict[str, Any]:
 async def GetUICustomization(call: Call) -> dict[str, Any]:
     domains = call.services.domains
     pool_id, client_id = call.params["UserPoolId"], call.params.get("ClientId")
+    if client_id:
+        # As SetUICustomization: a client that is not the pool's is not found (the pool's own customization
+        # is not answered under its name).
+        await call.services.pools.get_client(pool_id, client_id)
     record = await domains.get_ui_customization(pool_id, client_id)
     base = call.services.settings.issuer_base
     return {"UICustomization": domains.ui_customization_type(record, pool_id, client_id, base)}

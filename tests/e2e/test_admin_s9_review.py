@@ -195,3 +195,24 @@ def test_a_domain_reports_the_managed_login_version_it_was_given(idp: Any) -> No
     other = idp.create_user_pool(PoolName="admin-s9-login-default")["UserPool"]["Id"]
     assert idp.create_user_pool_domain(UserPoolId=other, Domain="admin-s9-v1")["ManagedLoginVersion"] == 1
     assert idp.describe_user_pool_domain(Domain="admin-s9-v1")["DomainDescription"]["ManagedLoginVersion"] == 1
+
+
+# --- UI customization of a client that does not exist -------------------------------------------------------------
+
+
+def test_get_ui_customization_of_an_unknown_client_is_not_found(idp: Any) -> None:
+    """GetUICustomization names a ClientId that must be one of the pool's app clients (SetUICustomization refuses
+    an unknown one with ResourceNotFoundException). Gatehouse answered the pool's customization under the made-up
+    client's name; now it is ResourceNotFoundException, and a real client still gets the pool's CSS."""
+    pool_id = idp.create_user_pool(PoolName="admin-s9-ui")["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app")["UserPoolClient"]["ClientId"]
+    other_pool = idp.create_user_pool(PoolName="admin-s9-ui-other")["UserPool"]["Id"]
+    foreign = idp.create_user_pool_client(UserPoolId=other_pool, ClientName="app")["UserPoolClient"]["ClientId"]
+    css = ".banner-customizable {background-color: black;}"
+    idp.set_ui_customization(UserPoolId=pool_id, CSS=css)
+    for unknown in ("ghostclient0000000000000", foreign):
+        with pytest.raises(ClientError) as exc:
+            idp.get_ui_customization(UserPoolId=pool_id, ClientId=unknown)
+        assert error_of(exc) == ("ResourceNotFoundException", f"User pool client {unknown} does not exist.")
+    mine = idp.get_ui_customization(UserPoolId=pool_id, ClientId=client_id)["UICustomization"]
+    assert (mine["ClientId"], mine["CSS"]) == (client_id, css)
