@@ -216,3 +216,42 @@ def test_get_ui_customization_of_an_unknown_client_is_not_found(idp: Any) -> Non
         assert error_of(exc) == ("ResourceNotFoundException", f"User pool client {unknown} does not exist.")
     mine = idp.get_ui_customization(UserPoolId=pool_id, ClientId=client_id)["UICustomization"]
     assert (mine["ClientId"], mine["CSS"]) == (client_id, css)
+
+
+# --- Admin operations name a user by their sub ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("aliases", [[], ["email"]], ids=["plain", "email-alias"])
+def test_admin_operations_find_a_user_by_sub_in_any_pool(idp: Any, aliases: list[str]) -> None:
+    """The Admin* operations' Username "can be any of their alias attributes. If username isn't an alias attribute
+    in your user pool, this value must be the sub of a local user" (AdminGetUser): back ends keep the ``sub`` of
+    the ID token and call AdminGetUser, AdminUpdateUserAttributes, AdminAddUserToGroup ... with it. Gatehouse
+    found a user by sub only in pools whose usernames are emails or phone numbers (UserNotFoundException
+    elsewhere). Now every admin look-up takes the sub, and answers with the user's own username."""
+    pool_id = idp.create_user_pool(PoolName=f"admin-s9-sub-{len(aliases)}", AliasAttributes=aliases)["UserPool"]["Id"]
+    created = idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username="sol",
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": "sol@example.com"}, {"Name": "email_verified", "Value": "true"}],
+    )["User"]
+    sub = {a["Name"]: a["Value"] for a in created["Attributes"]}["sub"]
+    idp.create_group(UserPoolId=pool_id, GroupName="staff")
+
+    assert idp.admin_get_user(UserPoolId=pool_id, Username=sub)["Username"] == "sol"
+    idp.admin_update_user_attributes(UserPoolId=pool_id, Username=sub, UserAttributes=[{"Name": "name", "Value": "S"}])
+    idp.admin_add_user_to_group(UserPoolId=pool_id, Username=sub, GroupName="staff")
+    assert [g["GroupName"] for g in idp.admin_list_groups_for_user(UserPoolId=pool_id, Username=sub)["Groups"]] == [
+        "staff"
+    ]
+    idp.admin_disable_user(UserPoolId=pool_id, Username=sub)
+    user = idp.admin_get_user(UserPoolId=pool_id, Username="sol")
+    assert {a["Name"]: a["Value"] for a in user["UserAttributes"]}["name"] == "S"
+    assert user["Enabled"] is False
+    idp.admin_delete_user(UserPoolId=pool_id, Username=sub)
+    with pytest.raises(ClientError) as exc:
+        idp.admin_get_user(UserPoolId=pool_id, Username="sol")
+    assert error_of(exc)[0] == "UserNotFoundException"
+    with pytest.raises(ClientError) as exc:
+        idp.admin_get_user(UserPoolId=pool_id, Username=sub)
+    assert error_of(exc) == ("UserNotFoundException", "User does not exist.")
