@@ -745,13 +745,18 @@ async def _domain_answer(call: Call, domain: str) -> dict[str, Any]:
     assert record is not None
     settings = call.services.settings
     described = domains.domain_description(record, settings.region, settings.account_id)
-    return {"CloudFrontDomain": described["CloudFrontDistribution"], "ManagedLoginVersion": 1}
+    return {
+        "CloudFrontDomain": described["CloudFrontDistribution"],
+        "ManagedLoginVersion": described["ManagedLoginVersion"],
+    }
 
 
 @operation
 async def CreateUserPoolDomain(call: Call) -> dict[str, Any]:
     domain, pool_id = call.params["Domain"], call.params["UserPoolId"]
-    await call.services.domains.create_domain(pool_id, domain, call.params.get("CustomDomainConfig"))
+    await call.services.domains.create_domain(
+        pool_id, domain, call.params.get("CustomDomainConfig"), call.params.get("ManagedLoginVersion")
+    )
     return await _domain_answer(call, domain)
 
 
@@ -769,7 +774,9 @@ async def DescribeUserPoolDomain(call: Call) -> dict[str, Any]:
 @operation
 async def UpdateUserPoolDomain(call: Call) -> dict[str, Any]:
     domain, pool_id = call.params["Domain"], call.params["UserPoolId"]
-    await call.services.domains.update_domain(pool_id, domain, call.params.get("CustomDomainConfig"))
+    await call.services.domains.update_domain(
+        pool_id, domain, call.params.get("CustomDomainConfig"), call.params.get("ManagedLoginVersion")
+    )
     return await _domain_answer(call, domain)
 
 
@@ -838,6 +845,10 @@ async def SetUICustomization(call: Call) -> dict[str, Any]:
 async def GetUICustomization(call: Call) -> dict[str, Any]:
     domains = call.services.domains
     pool_id, client_id = call.params["UserPoolId"], call.params.get("ClientId")
+    if client_id:
+        # As SetUICustomization: a client that is not the pool's is not found (the pool's own customization
+        # is not answered under its name).
+        await call.services.pools.get_client(pool_id, client_id)
     record = await domains.get_ui_customization(pool_id, client_id)
     base = call.services.settings.issuer_base
     return {"UICustomization": domains.ui_customization_type(record, pool_id, client_id, base)}

@@ -136,7 +136,8 @@ class DeviceService:
 
     @staticmethod
     def device_type(device: DeviceRecord) -> dict[str, Any]:
-        """Cognito's DeviceType."""
+        """Cognito's DeviceType. The attribute names are Cognito's (GetDevice, AdminListDevices): the source address
+        of the device's last sign-in is ``last_ip_used``."""
         attributes = [
             {"Name": "device_status", "Value": "valid"},
             {"Name": "dev:device_remembered_status", "Value": REMEMBERED if device.remembered else NOT_REMEMBERED},
@@ -144,7 +145,7 @@ class DeviceService:
         if device.name:
             attributes.append({"Name": "device_name", "Value": device.name})
         if device.last_ip:
-            attributes.append({"Name": "last_ip", "Value": device.last_ip})
+            attributes.append({"Name": "last_ip_used", "Value": device.last_ip})
         result: dict[str, Any] = {
             "DeviceKey": device.device_key,
             "DeviceAttributes": attributes,
@@ -233,7 +234,7 @@ class DeviceService:
         log.info("device.forgotten", pool=pool.id, username=user.username, device_key=device_key)
 
     async def signed_in(self, device: DeviceRecord, source_ip: str | None) -> None:
-        """Record a device sign-in (DeviceLastAuthenticatedDate, last_ip). Only those are written: a read-then-
+        """Record a device sign-in (DeviceLastAuthenticatedDate, last_ip_used). Only those are written: a read-then-
         write of the whole device would undo an UpdateDeviceStatus that lands in between (a device its user
         stopped remembering would be remembered again, and skip MFA)."""
         if not await self.store.touch_device(device.pool_id, device.device_key, time.time(), source_ip or None):

@@ -100,6 +100,15 @@ def check_redirect_uri(uri: str, member: str) -> None:
         raise InvalidParameterException(f"{member} members must be at most 1024 characters.")
 
 
+def _managed_login_version(version: int | None, default: int) -> int:
+    """ManagedLoginVersion: 1 (hosted UI, classic) or 2 (managed login), CreateUserPoolDomain's two versions."""
+    if version is None:
+        return default
+    if version not in (1, 2):
+        raise InvalidParameterException("ManagedLoginVersion must be 1 or 2.")
+    return int(version)
+
+
 class DomainService:
     """Domains and resource servers of the pools."""
 
@@ -115,8 +124,13 @@ class DomainService:
 
     # --- domains -----------------------------------------------------------------------------------------
 
-    async def create_domain(self, pool_id: str, domain: str, custom: Mapping[str, Any] | None) -> None:
+    async def create_domain(
+        self, pool_id: str, domain: str, custom: Mapping[str, Any] | None, version: int | None = None
+    ) -> None:
+        """CreateUserPoolDomain. ``version`` is the ManagedLoginVersion asked for (1, the classic hosted UI, when
+        none is): Gatehouse serves the same pages either way, and reports the version as it was set."""
         await self.pools.get_pool(pool_id)
+        login_version = _managed_login_version(version, 1)
         domain = domain.strip()
         if custom:
             if not _CUSTOM.match(domain):
@@ -136,6 +150,7 @@ class DomainService:
                 f"User pool {pool_id} already has a {'custom ' if custom else ''}domain configured."
             )
         settings: dict[str, Any] = {"CustomDomainConfig": dict(custom)} if custom else {}
+        settings["ManagedLoginVersion"] = login_version
         try:
             await self.store.create_domain(DomainRecord(domain, pool_id, settings, time.time()))
         except AlreadyExists as exc:
@@ -158,7 +173,7 @@ class DomainService:
             "CloudFrontDistribution": record.domain if custom else f"{record.domain}.auth.{region}.amazoncognito.com",
             "Version": "20240101",
             "Status": "ACTIVE",
-            "ManagedLoginVersion": 1,
+            "ManagedLoginVersion": int(record.settings.get("ManagedLoginVersion", 1)),
         }
         if custom:
             description["CustomDomainConfig"] = record.settings.get("CustomDomainConfig") or {}
@@ -167,8 +182,14 @@ class DomainService:
     async def describe_domain(self, domain: str) -> DomainRecord | None:
         return await self.store.get_domain(domain)
 
-    async def update_domain(self, pool_id: str, domain: str, custom: Mapping[str, Any] | None) -> None:
+    async def update_domain(
+        self, pool_id: str, domain: str, custom: Mapping[str, Any] | None, version: int | None = None
+    ) -> None:
+        """UpdateUserPoolDomain: a new certificate for a custom domain and/or a new ManagedLoginVersion (kept when
+        not given)."""
         record = await self._owned(pool_id, domain)
+        if version is not None:
+            record.settings = {**record.settings, "ManagedLoginVersion": _managed_login_version(version, 1)}
         if custom:
             if not is_custom_domain(domain):
                 raise InvalidParameterException("CustomDomainConfig applies to custom domains only.")

@@ -240,10 +240,7 @@ class ClientView:
         known = self._token_seconds
         seconds = known.get(token)
         if seconds is None:
-            default, default_unit, _, _ = _TOKEN_LIMITS[token]
-            value = self.settings.get(_SETTINGS_KEY[token], default)
-            unit = (self.settings.get("TokenValidityUnits") or {}).get(token, default_unit)
-            seconds = known[token] = int(value) * _UNIT_SECONDS[unit]
+            seconds = known[token] = token_lifetime(self.settings, token)
         return seconds
 
     @functools.cached_property
@@ -257,15 +254,25 @@ class ClientView:
         return flows, not any(f.startswith("ALLOW_") for f in flows)
 
 
+def token_lifetime(settings: Mapping[str, Any], token: str) -> int:
+    """Seconds a client's ``token`` (AccessToken, IdToken, RefreshToken) lasts. A unit names the unit "for the
+    value that you set" (TokenValidityUnitsType): with no value set the lifetime is Cognito's default (an hour,
+    30 days) whatever the unit -- Terraform's ``token_validity_units`` block sends units alone."""
+    default, default_unit, _, _ = _TOKEN_LIMITS[token]
+    value = settings.get(_SETTINGS_KEY[token])
+    if value is None:
+        return default * _UNIT_SECONDS[default_unit]
+    unit = (settings.get("TokenValidityUnits") or {}).get(token, default_unit)
+    return int(value) * _UNIT_SECONDS[unit]
+
+
 def _check_token_validity(settings: Mapping[str, Any]) -> None:
     """Each lifetime within Cognito's range, and the ID and access tokens no longer-lived than the refresh token
     ("Cannot be greater than refresh token expiration", the app client's token expiration settings): tokens
     that outlive every way of renewing them would be handed out past the end of the session they stand for."""
-    units = settings.get("TokenValidityUnits") or {}
     lifetimes: dict[str, int] = {}
-    for token, (default, default_unit, low, high) in _TOKEN_LIMITS.items():
-        value = settings.get(_SETTINGS_KEY[token], default)
-        seconds = lifetimes[token] = int(value) * _UNIT_SECONDS[units.get(token, default_unit)]
+    for token, (_, _, low, high) in _TOKEN_LIMITS.items():
+        seconds = lifetimes[token] = token_lifetime(settings, token)
         if not low <= seconds <= high:
             raise InvalidParameterException(
                 f"{_SETTINGS_KEY[token]} must be between {low // 60} minutes and {high // 86400} days."
@@ -647,6 +654,12 @@ class PoolService:
                 "The user pool cannot be deleted because deletion protection is activated. "
                 "Deletion protection must be inactivated first."
             )
+        if await self._store.list_pool_domains(pool_id):
+            # Cognito's guard: a pool whose hosted UI is served on a domain is not deleted from under it; the
+            # domain (prefix or custom) goes first, by DeleteUserPoolDomain.
+            raise InvalidParameterException(
+                "User pool cannot be deleted. It has a domain configured that should be deleted first."
+            )
         await self._store.delete_pool(pool_id)
         self._forget(pool_id)
 
@@ -704,15 +717,15 @@ class PoolService:
             if key in settings:
                 # "The default time unit for AccessTokenValidity in an API request is hours" (IdTokenValidity
                 # too; days for RefreshTokenValidity): a value sent without its unit is read in that unit. A
-                # value left out is the default lifetime, one hour (30 days), described as 60 minutes (30 days).
+                # value left out is the default lifetime, one hour (30 days), whatever its unit.
                 units.setdefault(token, _API_UNITS[token])
         _check_token_validity(settings)
-        settings.setdefault("RefreshTokenValidity", 30)
-        settings.setdefault("AccessTokenValidity", 60)
-        settings.setdefault("IdTokenValidity", 60)
-        units.setdefault("AccessToken", "minutes")
-        units.setdefault("IdToken", "minutes")
-        units.setdefault("RefreshToken", "days")
+        for token, key in _SETTINGS_KEY.items():
+            if token not in units:
+                # Neither value nor unit given: the default lifetime, described in its default unit (60 minutes,
+                # 30 days). A unit given alone stays as given, with no value: the default lifetime too.
+                default, default_unit, _, _ = _TOKEN_LIMITS[token]
+                settings[key], units[token] = default, default_unit
         if not settings.get("ExplicitAuthFlows"):
             # "If you don't specify a value for ExplicitAuthFlows, your app client supports ALLOW_REFRESH_TOKEN_AUTH,
             # ALLOW_USER_SRP_AUTH, and ALLOW_CUSTOM_AUTH": an empty list specifies none either, and the client

@@ -215,7 +215,12 @@ class UserService:
         return None
 
     async def get(self, pool: PoolView, name: str) -> UserRecord:
+        """The user an Admin* operation's ``Username`` names: the username or an alias, as :meth:`find` resolves
+        them, or in any pool the user's ``sub`` ("If username isn't an alias attribute in your user pool, this
+        value must be the sub of a local user", AdminGetUser): back ends keep the ``sub`` of the ID token."""
         user = await self.find(pool, name)
+        if user is None and name and not pool.username_attributes:
+            user = await self._store.get_user_by_sub(pool.id, name)  # find() tried the sub already otherwise
         if user is None:
             raise UserNotFoundException()
         return user
