@@ -6,7 +6,7 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from gateway.services.change_stamp import IDENTITIES, SETTINGS, ChangeStamps
+from gateway.services.change_stamp import IDENTITIES, KEYS, SETTINGS, ChangeStamps
 from gateway.services.short_cache import ShortCache
 
 
@@ -16,7 +16,7 @@ def _bump(path: str) -> None:
 
 def test_a_bump_in_another_process_is_seen(tmp_path: Path) -> None:
     stamps = ChangeStamps.beside(tmp_path / "gatehouse.db")
-    assert (tmp_path / "gatehouse.db-stamps").stat().st_size == 16
+    assert (tmp_path / "gatehouse.db-stamps").stat().st_size == 24
     settings, identities = stamps.read(SETTINGS), stamps.read(IDENTITIES)
     process = multiprocessing.get_context("spawn").Process(target=_bump, args=(str(tmp_path / "gatehouse.db-stamps"),))
     process.start()
@@ -54,3 +54,14 @@ def test_short_cache_follows_the_stamp(tmp_path: Path) -> None:
     # Another slot moving leaves the entries alone.
     other.bump(IDENTITIES)
     assert cache.get("b") == 3
+
+
+def test_a_stamps_file_of_an_earlier_release_grows_its_keys_slot(tmp_path: Path) -> None:
+    """A data dir whose stamps file has two slots (SETTINGS, IDENTITIES): the KEYS slot is added, the others kept."""
+    path = tmp_path / "gatehouse.db-stamps"
+    path.write_bytes(bytes(range(16)))
+    stamps = ChangeStamps(path)
+    assert path.stat().st_size == 24
+    assert stamps.read(SETTINGS) == int.from_bytes(bytes(range(8)), "little") and stamps.read(KEYS) == 0
+    stamps.bump(KEYS)
+    assert ChangeStamps(path).read(KEYS) == stamps.read(KEYS) != 0

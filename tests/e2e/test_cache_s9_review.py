@@ -1,0 +1,114 @@
+"""What each process of ``gatehouse serve --workers 2`` keeps in memory, and when a change stops being served.
+
+Each process keeps signing keys (for the key cache time, 60 s by default), pools, clients, identity pools and
+IAM roles (a couple of seconds, made stale at once by the change stamps beside the database: see
+gateway/services/change_stamp.py). A change that decides who is let in must hold in every process at once:
+a leaked key retired with ``gatehouse keys rotate --now --retire-old`` must not keep vouching for the tokens
+it signed, nor sign new ones, for another minute.
+
+Every test holds one kept-alive connection to each process (tests/e2e/test_workers_review.py's ``Worker``),
+lets both processes cache the old state, makes the change, and at once uses the old state through both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.e2e.test_workers_review import IDP, Worker, _sign_in, _user_pool
+from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, GatehouseServer
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatehouseServer]:
+    server = GatehouseServer(tmp_path_factory.mktemp("cache-s9") / "data", workers=2)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def workers(cluster: GatehouseServer) -> Iterator[list[Worker]]:
+    """A connection to each of the two processes."""
+    by_pid: dict[int, Worker] = {}
+    others: list[Worker] = []
+    for _ in range(64):
+        worker = Worker(cluster)
+        if worker.pid in by_pid:
+            others.append(worker)
+        else:
+            by_pid[worker.pid] = worker
+        if len(by_pid) == 2:
+            break
+    for extra in others:
+        extra.connection.close()
+    assert len(by_pid) == 2, "the kernel kept every connection on one process"
+    yield list(by_pid.values())
+    for worker in by_pid.values():
+        worker.connection.close()
+
+
+def _rotate(cluster: GatehouseServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """``gatehouse keys rotate`` with the server's data dir and environment (the default key cache, 60 s)."""
+    environ = {
+        **os.environ,
+        "GATEHOUSE_ADMIN_ACCESS_KEY_ID": ADMIN_KEY_ID,
+        "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY": ADMIN_SECRET,
+    }
+    command = [sys.executable, "-m", "gateway.cli", "keys", "rotate", "--data-dir", str(cluster.data_dir), *args]
+    return subprocess.run(command, env=environ, capture_output=True, text=True, timeout=60, check=False)
+
+
+def _kid(token: str) -> str:
+    return str(jwt.get_unverified_header(token)["kid"])
+
+
+def _get_user(worker: Worker, access_token: str) -> tuple[int, dict[str, Any]]:
+    return worker.call(IDP, "GetUser", {"AccessToken": access_token})
+
+
+# --- signing keys ------------------------------------------------------------------------------------------
+
+
+def test_retired_keys_stop_vouching_and_signing_at_once_in_every_process(
+    cluster: GatehouseServer, workers: list[Worker]
+) -> None:
+    """``keys rotate --now --retire-old`` is for a key that leaked: whoever holds it can sign any token. Both
+    processes had verified (and remembered) a token it signed and signed with it; right after the rotation
+    neither may accept that token nor hand out new tokens signed with the deleted key."""
+    _, client_id = _user_pool(cluster, "leaked-key")
+    status, answer = _sign_in(workers[0], client_id)
+    assert status == 200, answer
+    leaked = answer["AuthenticationResult"]
+    old_kids = {_kid(leaked["IdToken"]), _kid(leaked["AccessToken"])}
+    for worker in workers:
+        status, answer = _get_user(worker, leaked["AccessToken"])
+        assert status == 200, answer
+        status, answer = _sign_in(worker, client_id)
+        assert status == 200 and _kid(answer["AuthenticationResult"]["AccessToken"]) in old_kids, answer
+
+    pool_id = jwt.decode(leaked["AccessToken"], options={"verify_signature": False})["iss"].rsplit("/", 1)[1]
+    rotated = _rotate(cluster, "--now", "--retire-old", pool_id)
+    assert rotated.returncode == 0, rotated.stderr
+
+    for worker in workers:
+        status, answer = _get_user(worker, leaked["AccessToken"])
+        assert (status, answer.get("__type")) == (400, "NotAuthorizedException"), (worker.pid, answer)
+        status, answer = _sign_in(worker, client_id)
+        assert status == 200, answer
+        fresh = answer["AuthenticationResult"]
+        assert not {_kid(fresh["IdToken"]), _kid(fresh["AccessToken"])} & old_kids, worker.pid
+        status, answer = _get_user(worker, fresh["AccessToken"])
+        assert status == 200, answer
+    # Every process publishes the new keys and no longer the retired ones.
+    for worker in workers:
+        status, _, body = worker.request("GET", f"/{pool_id}/.well-known/jwks.json")
+        published = {key["kid"] for key in json.loads(body)["keys"]}
+        assert status == 200 and not published & old_kids, worker.pid
