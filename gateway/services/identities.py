@@ -622,10 +622,11 @@ class IdentityService:
                 return await self.pools.get(record.pool_id), record
             except ResourceNotFoundException:
                 self._forget()  # the pool is gone: read again, so the answer names what is missing
+        stamp = self._identities.stamp()
         record = await self._store.get_identity(identity_id)
         if record is None:
             raise ResourceNotFoundException(f"Identity '{identity_id}' not found.")
-        self._identities.put(identity_id, record)
+        self._identities.put(identity_id, record, stamp)
         return await self.pools.get(record.pool_id), record
 
     async def _linked(self, pool: IdentityPoolView, logins: Sequence[VerifiedLogin]) -> IdentityRecord | None:
@@ -654,10 +655,11 @@ class IdentityService:
         record = self._cached_by_login(pool_id, login)
         if record is not None:
             return record
+        stamp = self._identities.stamp()  # the IDENTITIES slot, which both caches follow
         record = await self._store.find_identity_by_login(pool_id, login)
         if record is not None:
-            self._identities.put(record.id, record)
-            self._by_login.put((pool_id, login.provider, login.subject), record.id)
+            self._identities.put(record.id, record, stamp)
+            self._by_login.put((pool_id, login.provider, login.subject), record.id, stamp)
         return record
 
     @staticmethod

@@ -65,3 +65,23 @@ def test_a_stamps_file_of_an_earlier_release_grows_its_keys_slot(tmp_path: Path)
     assert stamps.read(SETTINGS) == int.from_bytes(bytes(range(8)), "little") and stamps.read(KEYS) == 0
     stamps.bump(KEYS)
     assert ChangeStamps(path).read(KEYS) == stamps.read(KEYS) != 0
+
+
+def test_a_read_overtaken_by_a_change_is_not_kept_though_another_call_saw_the_change(tmp_path: Path) -> None:
+    """Two calls of one process: the first misses and reads the store; meanwhile a change is committed and
+    stamped (here or in another process) and the second call already meets the new stamp. The first call's
+    record, read before the change, must not be kept under the new stamp (a deleted role or identity would be
+    served for the cache's lifetime)."""
+    stamps = ChangeStamps(tmp_path / "stamps")
+    other = ChangeStamps(tmp_path / "stamps")
+    cache: ShortCache[str, str] = ShortCache(60, stamps=stamps)
+    assert cache.get("role") is None
+    read_under = cache.stamp()  # the first call, before its store read (which returns the old record)
+    other.bump()  # the role is deleted and the change stamped
+    assert cache.get("other-role") is None  # the second call meets the new stamp
+    cache.put("role", "the deleted role", read_under)
+    assert cache.get("role") is None
+    # A record read under the current stamp is kept.
+    read_under = cache.stamp()
+    cache.put("role", "read after the change", read_under)
+    assert cache.get("role") == "read after the change"
