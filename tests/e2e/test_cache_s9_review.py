@@ -18,11 +18,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 import pytest
 
-from tests.e2e.test_workers_review import IDP, Worker, _sign_in, _user_pool
+from tests.e2e.test_workers_review import IDENTITY, IDP, Worker, _sign_in, _user_pool
 from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, GatehouseServer
 
 
@@ -112,3 +113,65 @@ def test_retired_keys_stop_vouching_and_signing_at_once_in_every_process(
         status, _, body = worker.request("GET", f"/{pool_id}/.well-known/jwks.json")
         published = {key["kid"] for key in json.loads(body)["keys"]}
         assert status == 200 and not published & old_kids, worker.pid
+
+
+def _assume_with_open_id_token(worker: Worker, role_arn: str, token: str) -> tuple[int, str]:
+    """STS AssumeRoleWithWebIdentity (the identity pools' basic flow), unsigned, through one process."""
+    body = urlencode(
+        {
+            "Action": "AssumeRoleWithWebIdentity",
+            "Version": "2011-06-15",
+            "RoleArn": role_arn,
+            "RoleSessionName": "guest",
+            "WebIdentityToken": token,
+        }
+    ).encode()
+    status, _, answer = worker.request("POST", "/", body, {"Content-Type": "application/x-www-form-urlencoded"})
+    return status, answer.decode()
+
+
+def test_retired_identity_issuer_keys_stop_at_once_in_every_process(
+    cluster: GatehouseServer, workers: list[Worker]
+) -> None:
+    """The identity pools' OpenID tokens have a key set of their own (``keys rotate identity``): retired with
+    ``--now --retire-old``, STS refuses their tokens and no process signs with it any more."""
+    ci = cluster.client("cognito-identity")
+    pool_id = ci.create_identity_pool(
+        IdentityPoolName="retired issuer", AllowUnauthenticatedIdentities=True, AllowClassicFlow=True
+    )["IdentityPoolId"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {"cognito-identity.amazonaws.com:aud": pool_id}},
+            }
+        ],
+    }
+    role_arn = cluster.client("iam").create_role(RoleName="retired-issuer", AssumeRolePolicyDocument=json.dumps(trust))[
+        "Role"
+    ]["Arn"]
+    status, answer = workers[0].call(IDENTITY, "GetId", {"IdentityPoolId": pool_id})
+    assert status == 200, answer
+    identity_id = answer["IdentityId"]
+    leaked = ""
+    for worker in workers:
+        status, answer = worker.call(IDENTITY, "GetOpenIdToken", {"IdentityId": identity_id})
+        assert status == 200, answer
+        leaked = leaked or answer["Token"]
+        status, text = _assume_with_open_id_token(worker, role_arn, leaked)
+        assert status == 200, text
+    old_kid = _kid(leaked)
+
+    rotated = _rotate(cluster, "--now", "--retire-old", "identity")
+    assert rotated.returncode == 0, rotated.stderr
+
+    for worker in workers:
+        status, text = _assume_with_open_id_token(worker, role_arn, leaked)
+        assert status == 400 and "InvalidIdentityToken" in text, (worker.pid, status, text)
+        status, answer = worker.call(IDENTITY, "GetOpenIdToken", {"IdentityId": identity_id})
+        assert status == 200 and _kid(answer["Token"]) != old_kid, (worker.pid, answer)
+        status, text = _assume_with_open_id_token(worker, role_arn, answer["Token"])
+        assert status == 200, text
