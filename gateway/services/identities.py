@@ -51,7 +51,7 @@ from gateway.errors import (
     ResourceNotFoundException,
 )
 from gateway.ids import random_uuid
-from gateway.services.change_stamp import IDENTITIES, ChangeStamps
+from gateway.services.change_stamp import IDENTITIES, KEYS, ChangeStamps
 from gateway.services.identity_pools import (
     IdentityPoolService,
     IdentityPoolView,
@@ -253,9 +253,11 @@ class IdentityService:
         )
         # An app sends the same Logins to GetId and then GetCredentialsForIdentity: a user pool login checked
         # against a pool's configuration is remembered (with that configuration, for as long as the pool is
-        # cached) until the token expires. Revocation (ServerSideTokenCheck) is checked on every call.
+        # cached) until the token expires. Revocation (ServerSideTokenCheck) is checked on every call. It follows
+        # the signing keys' stamp: a key retired because it leaked (or a deleted user pool's) vouches for no
+        # remembered login either, in any process.
         self._user_pool_logins: ShortCache[tuple[str, str, str], tuple[IdentityPoolView, VerifiedLogin, int, bool]]
-        self._user_pool_logins = ShortCache(IDENTITY_CACHE_SECONDS)
+        self._user_pool_logins = ShortCache(IDENTITY_CACHE_SECONDS, stamps=self.stamps, slot=KEYS)
         # Per (identity pool, Logins key): the view it was worked out from, and the user pool provider it names
         # (None: the key names no Gatehouse user pool). Used while that view is the pool's current one.
         self._providers: dict[tuple[str, str], tuple[IdentityPoolView, UserPoolProvider | None]] = {}
@@ -265,6 +267,7 @@ class IdentityService:
         self.stamps = stamps
         self._identities = ShortCache(IDENTITY_CACHE_SECONDS, stamps=stamps, slot=IDENTITIES)
         self._by_login = ShortCache(IDENTITY_CACHE_SECONDS, stamps=stamps, slot=IDENTITIES)
+        self._user_pool_logins = ShortCache(IDENTITY_CACHE_SECONDS, stamps=stamps, slot=KEYS)
 
     def _forget(self) -> None:
         """Drop the cached identities (after any identity write of this process)."""
@@ -509,10 +512,11 @@ class IdentityService:
             if server_side_check:
                 await self._check_not_revoked(login.claims)
             return login
+        stamp = self._user_pool_logins.stamp()
         login, server_side_check = await self._check_user_pool_login(provider, token)
         expiry = login.claims.get("exp")
         if isinstance(expiry, int):
-            self._user_pool_logins.put((pool.id, key, token), (pool, login, expiry, server_side_check))
+            self._user_pool_logins.put((pool.id, key, token), (pool, login, expiry, server_side_check), stamp)
         return login
 
     async def _check_user_pool_login(self, provider: UserPoolProvider, token: str) -> tuple[VerifiedLogin, bool]:

@@ -23,7 +23,16 @@ from urllib.parse import urlencode
 import jwt
 import pytest
 
-from tests.e2e.test_workers_review import IDENTITY, IDP, Worker, _sign_in, _user_pool
+from tests.e2e.test_workers_review import (
+    IDENTITY,
+    IDP,
+    Worker,
+    _credentials,
+    _credentials_everywhere,
+    _identity_setup,
+    _sign_in,
+    _user_pool,
+)
 from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, GatehouseServer
 
 
@@ -175,3 +184,16 @@ def test_retired_identity_issuer_keys_stop_at_once_in_every_process(
         assert status == 200 and _kid(answer["Token"]) != old_kid, (worker.pid, answer)
         status, text = _assume_with_open_id_token(worker, role_arn, answer["Token"])
         assert status == 200, text
+
+
+def test_identity_pools_refuse_a_retired_keys_id_token_at_once(cluster: GatehouseServer, workers: list[Worker]) -> None:
+    """An identity pool remembers a user pool ID token it checked (GetId then GetCredentialsForIdentity send the
+    same one): once its user pool's key is retired because it leaked, the remembered check must not outlive it."""
+    setup = _identity_setup(cluster, "retired-user-pool-key")
+    pool_id = next(iter(setup["logins"])).rsplit("/", 1)[1]
+    _credentials_everywhere(workers, setup)
+    rotated = _rotate(cluster, "--now", "--retire-old", pool_id)
+    assert rotated.returncode == 0, rotated.stderr
+    for worker in workers:
+        status, answer = _credentials(worker, setup)
+        assert (status, answer.get("__type")) == (400, "NotAuthorizedException"), (worker.pid, answer)
