@@ -275,7 +275,8 @@ class IdentityService:
         self._by_login.clear()
 
     def _changed(self) -> None:
-        """After a write that takes logins or identities away reached the store: every process reads again."""
+        """After a write that takes logins or identities away, or links a login (a guest then is one no longer),
+        reached the store: every process reads again."""
         self.stamps.bump(IDENTITIES)
         self._forget()
 
@@ -729,7 +730,7 @@ class IdentityService:
         self._check_new_logins(pool, identity, new)
         self._forget()
         try:
-            return await self._store.link_logins(pool.id, identity.id, new, time.time())
+            linked = await self._store.link_logins(pool.id, identity.id, new, time.time())
         except AlreadyExists as exc:
             log.info(
                 "identity.link_conflict", pool=pool.id, identity=identity.id, providers=[v.provider for v in logins]
@@ -741,6 +742,10 @@ class IdentityService:
             raise ResourceConflictException("The login is already linked to another identity.") from exc
         except NotFound as exc:
             raise ResourceNotFoundException(f"Identity '{identity.id}' not found.") from exc
+        # A guest identity given its first login is authenticated from now on ("Access to Identity ... is
+        # forbidden" without one): no process may keep answering from its cached guest copy.
+        self._changed()
+        return linked
 
     async def _link_last(self, pool: IdentityPoolView, identity_id: str, logins: Sequence[VerifiedLogin]) -> None:
         """Link the new logins of a call that is otherwise done, to the identity as it is now: read afresh, since

@@ -197,3 +197,44 @@ def test_identity_pools_refuse_a_retired_keys_id_token_at_once(cluster: Gatehous
     for worker in workers:
         status, answer = _credentials(worker, setup)
         assert (status, answer.get("__type")) == (400, "NotAuthorizedException"), (worker.pid, answer)
+
+
+# --- identities --------------------------------------------------------------------------------------------
+
+
+def test_an_identity_that_became_authenticated_is_no_guest_in_any_process(
+    cluster: GatehouseServer, workers: list[Worker]
+) -> None:
+    """A guest identity that a sign-in has linked a login to is authenticated from then on: Cognito answers
+    "Access to Identity ... is forbidden" to a call for it without that login. Both processes had the guest
+    identity cached when the login was linked through one of them."""
+    setup = _identity_setup(cluster, "guest-then-signed-in")
+    ci = cluster.client("cognito-identity")
+    iam = cluster.client("iam")
+    guest_role = iam.create_role(
+        RoleName="guest-then-signed-in-guest",
+        AssumeRolePolicyDocument=json.dumps(setup["trust"]).replace("authenticated", "unauthenticated"),
+    )["Role"]["Arn"]
+    pool = ci.describe_identity_pool(IdentityPoolId=setup["identity_pool"])
+    pool["AllowUnauthenticatedIdentities"] = True
+    pool.pop("ResponseMetadata")
+    ci.update_identity_pool(**pool)
+    roles = ci.get_identity_pool_roles(IdentityPoolId=setup["identity_pool"])["Roles"]
+    ci.set_identity_pool_roles(IdentityPoolId=setup["identity_pool"], Roles={**roles, "unauthenticated": guest_role})
+
+    status, answer = workers[0].call(IDENTITY, "GetId", {"IdentityPoolId": setup["identity_pool"]})
+    assert status == 200, answer
+    identity_id = answer["IdentityId"]
+    for worker in workers:
+        status, answer = worker.call(IDENTITY, "GetCredentialsForIdentity", {"IdentityId": identity_id})
+        assert status == 200 and answer["Credentials"]["AccessKeyId"], answer
+    # The guest signs in: the login is linked to the identity, through the first process.
+    status, answer = workers[0].call(
+        IDENTITY, "GetCredentialsForIdentity", {"IdentityId": identity_id, "Logins": setup["logins"]}
+    )
+    assert status == 200 and answer["IdentityId"] == identity_id, answer
+
+    for worker in workers:
+        status, answer = worker.call(IDENTITY, "GetCredentialsForIdentity", {"IdentityId": identity_id})
+        assert (status, answer.get("__type")) == (400, "NotAuthorizedException"), (worker.pid, answer)
+    assert ci.describe_identity(IdentityId=identity_id)["Logins"] == list(setup["logins"])
