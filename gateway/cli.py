@@ -519,8 +519,8 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     """Publish new signing keys at once and sign with them once every cached copy of the JWK Set without them
     has expired: ``now + jwks_max_age_seconds + key_cache_seconds`` (OpenID Connect Core §10.1.1). ``--now``
     signs with them at once (every running process of the database at once: its change stamps), for a key that
-    leaked;
-    ``--retire-old`` (only with ``--now``) also deletes the earlier keys, so that their tokens are refused."""
+    leaked; ``--retire-old`` (only with ``--now``) also deletes the earlier keys, so that their tokens are
+    refused."""
     import math
     import time
     from datetime import UTC, datetime

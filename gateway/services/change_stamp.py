@@ -2,13 +2,12 @@
 
 Each process keeps the pools, app clients, identity pools, IAM roles and threat-protection settings it
 read for a couple of seconds, and signing keys for the key cache time (they are read by every call and
-change rarely). Some changes must hold
-everywhere at once: a deleted app client must not sign anyone in, narrowed auth flows or a removed
-callback URL must not be honoured, an identity pool's new roles must be the ones handed out, a key retired
-because it leaked (``gatehouse keys rotate --now --retire-old``) must neither vouch for tokens nor sign. A writer
-therefore stamps the change in a small memory-mapped file beside the database, after the store has
-committed it, and every reader compares the stamp it cached an entry under with the current one: a plain
-memory read (about a hundred nanoseconds), no store round trip on the hot paths.
+change rarely). Some changes must hold everywhere at once: a deleted app client must not sign anyone in,
+narrowed auth flows or a removed callback URL must not be honoured, an identity pool's new roles must be the
+ones handed out, a key retired because it leaked (``gatehouse keys rotate --now --retire-old``) must neither
+vouch for tokens nor sign. A writer therefore stamps the change in a small memory-mapped file beside the
+database, after the store has committed it, and every reader compares the stamp it cached an entry under with
+the current one: a plain memory read (about a hundred nanoseconds), no store round trip on the hot paths.
 
 Every process that opens the same database maps the same file (``gatehouse serve --workers N`` and the
 ``gatehouse`` commands alike), so a change is seen by all of them at once. A stamp is a fresh random
