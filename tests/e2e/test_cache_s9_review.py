@@ -22,10 +22,14 @@ from urllib.parse import urlencode
 
 import jwt
 import pytest
+import requests
+from botocore.exceptions import ClientError
 
+from tests.e2e.oauth_support import CALLBACK, Browser, pkce_pair, query_of
 from tests.e2e.test_workers_review import (
     IDENTITY,
     IDP,
+    PASSWORD,
     Worker,
     _credentials,
     _credentials_everywhere,
@@ -238,3 +242,69 @@ def test_an_identity_that_became_authenticated_is_no_guest_in_any_process(
         status, answer = worker.call(IDENTITY, "GetCredentialsForIdentity", {"IdentityId": identity_id})
         assert (status, answer.get("__type")) == (400, "NotAuthorizedException"), (worker.pid, answer)
     assert ci.describe_identity(IdentityId=identity_id)["Logins"] == list(setup["logins"])
+
+
+# --- OAuth scopes --------------------------------------------------------------------------------------------
+
+ADMIN_SCOPE = "aws.cognito.signin.user.admin"
+
+
+def _oauth_client(cluster: GatehouseServer, name: str) -> tuple[str, str, dict[str, Any]]:
+    oauth: dict[str, Any] = {
+        "AllowedOAuthFlowsUserPoolClient": True,
+        "AllowedOAuthFlows": ["code"],
+        "AllowedOAuthScopes": ["openid", "email", ADMIN_SCOPE],
+        "CallbackURLs": [CALLBACK],
+        "SupportedIdentityProviders": ["COGNITO"],
+    }
+    pool_id, client_id = _user_pool(cluster, name, **oauth)
+    return pool_id, client_id, oauth
+
+
+def _redeem(cluster: GatehouseServer, client_id: str, code: str, verifier: str) -> dict[str, Any]:
+    response = requests.post(
+        f"{cluster.url}/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": client_id,
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+        },
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    tokens: dict[str, Any] = response.json()
+    return tokens
+
+
+def _scopes(access_token: str) -> set[str]:
+    return set(jwt.decode(access_token, options={"verify_signature": False})["scope"].split())
+
+
+@pytest.mark.parametrize("removed_while", ["the sign-in page is open", "the code is unredeemed"])
+def test_a_scope_taken_from_the_client_is_in_no_later_token(cluster: GatehouseServer, removed_while: str) -> None:
+    """UpdateUserPoolClient takes a scope away (here the one that lets a token call the user's own API
+    operations): a sign-in page opened before (a stored request lives an hour) or a code issued before (it
+    lives minutes) must not give a token carrying it, as neither may a removed callback URL or flow."""
+    pool_id, client_id, oauth = _oauth_client(cluster, "scope-removed")
+    browser = Browser(cluster.url)
+    verifier, challenge = pkce_pair()
+    url = browser.authorize_url(
+        client_id, scope=f"openid email {ADMIN_SCOPE}", code_challenge=challenge, code_challenge_method="S256"
+    )
+    page = browser.follow(browser.get(url))
+    assert page.status_code == 200 and "Sign in" in page.text
+    narrowed = {**oauth, "AllowedOAuthScopes": ["openid", "email"]}
+    if removed_while == "the sign-in page is open":
+        cluster.client().update_user_pool_client(UserPoolId=pool_id, ClientId=client_id, **narrowed)
+    answer = browser.submit(page, {"username": "alice", "password": PASSWORD})
+    assert answer.status_code in (302, 303) and answer.headers["Location"].startswith(CALLBACK), answer.text
+    code = query_of(answer.headers["Location"])["code"]
+    if removed_while == "the code is unredeemed":
+        cluster.client().update_user_pool_client(UserPoolId=pool_id, ClientId=client_id, **narrowed)
+    tokens = _redeem(cluster, client_id, code, verifier)
+    assert _scopes(tokens["access_token"]) == {"openid", "email"}
+    with pytest.raises(ClientError) as refused:
+        cluster.client(signed=False).get_user(AccessToken=tokens["access_token"])
+    assert refused.value.response["Error"]["Code"] == "NotAuthorizedException"
