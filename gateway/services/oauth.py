@@ -534,12 +534,17 @@ class OAuthService:
             raise AuthorizationPageError("This sign-in page has expired. Go back to the application and try again.")
         return AuthorizationRequest.from_record(request_id, record)
 
-    async def _still_allowed(self, request: AuthorizationRequest) -> tuple[str, ...]:
+    async def _still_allowed(self, request: AuthorizationRequest, provider: str) -> tuple[str, ...]:
         """A stored request is answered only while its client still registers its redirect URI and allows its
-        flow (RFC 6749 §3.1.2.2, §4.1.2.1; RFC 9700 §4.1): it may have been made up to REQUEST_SECONDS ago,
-        and a callback URL removed since must receive nothing. A page error, never a redirect. Answers the
-        request's scopes that the client is still allowed (:meth:`still_granted`)."""
+        flow (RFC 6749 §3.1.2.2, §4.1.2.1; RFC 9700 §4.1) and the way the user signed in (``provider``: an
+        identity provider's name, or COGNITO for the hosted pages): it may have been made up to
+        REQUEST_SECONDS ago, and a callback URL removed since must receive nothing, as a provider taken out
+        of SupportedIdentityProviders signs no one in to the client. A page error, never a redirect. Answers
+        the request's scopes that the client is still allowed (:meth:`still_granted`)."""
         _, client = await self.client(request.client_id)
+        supported = client.settings.get("SupportedIdentityProviders")
+        if provider not in (supported if supported is not None else ["COGNITO"]):
+            raise AuthorizationPageError(f"The client no longer supports signing in with {provider}.")
         if request.redirect_uri not in (client.settings.get("CallbackURLs") or []):
             raise AuthorizationPageError("The redirect_uri is no longer registered for this client.")
         needed = "code" if request.response_type == "code" else "implicit"
@@ -596,16 +601,18 @@ class OAuthService:
         amr: Sequence[str] = ("pwd",),
         *,
         stored: bool = True,
+        provider: str = "COGNITO",
     ) -> str:
-        """Answer ``request`` for ``user``, signed in at ``auth_time`` by the methods ``amr`` (RFC 8176):
-        the redirect URL carrying a code (RFC 6749 §4.1.2) or, for the implicit flow, the tokens (§4.2.2).
+        """Answer ``request`` for ``user``, signed in at ``auth_time`` by the methods ``amr`` (RFC 8176)
+        through ``provider`` (an identity provider's name; COGNITO: the hosted pages): the redirect URL
+        carrying a code (RFC 6749 §4.1.2) or, for the implicit flow, the tokens (§4.2.2).
 
         A stored request is used up here (single use), whoever calls first. ``stored=False``: the request
         was checked by this same call of the authorization endpoint and never stored, so there is nothing
         to use up (and no one else can hold its id)."""
         scopes = tuple(request.scopes)
         if stored:
-            scopes = await self._still_allowed(request)
+            scopes = await self._still_allowed(request, provider)
             self._live_requests.drop(request.id)
             record = await self.store.take_oauth_record(REQUEST_KIND, sha256_hex(request.id))
             if record is None or record.expires_at <= time.time():

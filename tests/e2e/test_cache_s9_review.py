@@ -25,6 +25,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from tests.e2e.federation_support import Flow, corp_details
 from tests.e2e.oauth_support import CALLBACK, Browser, pkce_pair, query_of
 from tests.e2e.test_workers_review import (
     IDENTITY,
@@ -37,6 +38,7 @@ from tests.e2e.test_workers_review import (
     _sign_in,
     _user_pool,
 )
+from tests.fakes.oauth import FakeOIDC
 from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, GatehouseServer
 
 
@@ -308,3 +310,55 @@ def test_a_scope_taken_from_the_client_is_in_no_later_token(cluster: GatehouseSe
     with pytest.raises(ClientError) as refused:
         cluster.client(signed=False).get_user(AccessToken=tokens["access_token"])
     assert refused.value.response["Error"]["Code"] == "NotAuthorizedException"
+
+
+# --- identity providers ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def corp() -> Iterator[FakeOIDC]:
+    with FakeOIDC() as server:
+        yield server
+
+
+def test_a_provider_taken_from_the_client_mid_sign_in_signs_no_one_in(cluster: GatehouseServer, corp: FakeOIDC) -> None:
+    """UpdateUserPoolClient takes an identity provider out of the client's SupportedIdentityProviders while a
+    user is at that provider signing in: coming back, the user gets no code for the client (as a new sign-in
+    through that provider gets none)."""
+    idp = cluster.client()
+    pool_id = idp.create_user_pool(PoolName="provider-removed")["UserPool"]["Id"]
+    idp.create_identity_provider(
+        UserPoolId=pool_id,
+        ProviderName="Corp",
+        ProviderType="OIDC",
+        ProviderDetails=corp_details(corp),
+        AttributeMapping={"email": "email"},
+    )
+    oauth: dict[str, Any] = {
+        "AllowedOAuthFlowsUserPoolClient": True,
+        "AllowedOAuthFlows": ["code"],
+        "AllowedOAuthScopes": ["openid", "email", "profile"],
+        "CallbackURLs": [CALLBACK],
+        "SupportedIdentityProviders": ["COGNITO", "Corp"],
+    }
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="spa", **oauth)["UserPoolClient"]["ClientId"]
+    corp.user = {"sub": "mid-flight-1", "email": "mid@example.com"}
+    # Through the provider before the change: a code.
+    flow = Flow(cluster, client_id)
+    answer = flow.run(flow.authorize_url(identity_provider="Corp"))
+    assert answer.status_code in (302, 303) and "code" in query_of(answer.headers["Location"]), answer.text
+
+    def removed_while_at_the_provider(location: str) -> str:
+        idp.update_user_pool_client(
+            UserPoolId=pool_id, ClientId=client_id, **{**oauth, "SupportedIdentityProviders": ["COGNITO"]}
+        )
+        return location
+
+    flow = Flow(cluster, client_id)
+    answer = flow.run(flow.authorize_url(identity_provider="Corp"), tamper=removed_while_at_the_provider)
+    assert not (answer.is_redirect and "code=" in answer.headers["Location"]), answer.headers["Location"]
+    assert answer.status_code < 500 and "Traceback" not in answer.text
+    # A new sign-in through the provider is refused too.
+    flow = Flow(cluster, client_id)
+    answer = flow.run(flow.authorize_url(identity_provider="Corp"))
+    assert not (answer.is_redirect and "code=" in answer.headers["Location"]), answer.headers.get("Location")
