@@ -518,13 +518,15 @@ def keys_rotate(args: argparse.Namespace) -> int:
 def _keys_rotate(args: argparse.Namespace) -> int:
     """Publish new signing keys at once and sign with them once every cached copy of the JWK Set without them
     has expired: ``now + jwks_max_age_seconds + key_cache_seconds`` (OpenID Connect Core §10.1.1). ``--now``
-    signs with them at once (every running process within its key cache time), for a key that leaked;
-    ``--retire-old`` (only with ``--now``) also deletes the earlier keys, so that their tokens are refused."""
+    signs with them at once (every running process of the database at once: its change stamps), for a key that
+    leaked; ``--retire-old`` (only with ``--now``) also deletes the earlier keys, so that their tokens are
+    refused."""
     import math
     import time
     from datetime import UTC, datetime
 
     from gateway.secretbox import SecretBox
+    from gateway.services.change_stamp import ChangeStamps
     from gateway.services.container import IDENTITY_ISSUER_PATH
     from gateway.services.identities import KEY_SET as IDENTITY_KEY_SET
     from gateway.services.identities import IssuerKeyStore
@@ -562,6 +564,8 @@ def _keys_rotate(args: argparse.Namespace) -> int:
                 cache_seconds=settings.key_cache_seconds,
                 jwks_max_age=settings.jwks_max_age_seconds,
             )
+            # The running servers' stamps: they read the key set again at once (a retired key stops at once).
+            keys.stamps = ChangeStamps.beside(settings.database)
             before = [k.kid for k in await key_store.list_signing_keys(key_set)]
             # Rounded up to a whole second, so that the time printed is the exact one (and never early).
             starts_at = time.time() if args.now else float(math.ceil(time.time() + keys.publish_seconds))
@@ -575,7 +579,7 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     what = "identity pools' OpenID tokens" if identity else "ID and access tokens"
     cache = f"{settings.key_cache_seconds:g} s"
     if args.now:
-        when = f"signing now (running servers switch within their key cache time, {cache})"
+        when = "signing now (running servers of this database switch at once)"
     else:
         at = datetime.fromtimestamp(starts_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         when = (
@@ -586,7 +590,7 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     if args.retire_old:
         print(
             f"retired at once: {', '.join(dropped) or 'none'}; tokens they signed are refused "
-            f"(by running servers within {cache})"
+            "(by running servers of this database at once)"
         )
     else:
         print("earlier keys stay published until their tokens expire")

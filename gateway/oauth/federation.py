@@ -140,7 +140,7 @@ async def _answer(request: web.Request, outcome: FederatedSignIn) -> web.Respons
         provider=outcome.provider_name,
     )
     location = await services.oauth.issue_authorization_code(
-        auth_request, outcome.user, outcome.auth_time, AMR_FEDERATED
+        auth_request, outcome.user, outcome.auth_time, AMR_FEDERATED, provider=outcome.provider_name
     )
     # After a form_post callback the browser must GET the client's redirect URI (303, never a re-POST).
     response = see_other(request, services.settings, location)

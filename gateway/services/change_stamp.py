@@ -1,12 +1,13 @@
 """Change stamps: how the processes that share a store learn at once that a cached setting changed.
 
 Each process keeps the pools, app clients, identity pools, IAM roles and threat-protection settings it
-read for a couple of seconds (they are read by every call and change rarely). Some changes must hold
-everywhere at once: a deleted app client must not sign anyone in, narrowed auth flows or a removed
-callback URL must not be honoured, an identity pool's new roles must be the ones handed out. A writer
-therefore stamps the change in a small memory-mapped file beside the database, after the store has
-committed it, and every reader compares the stamp it cached an entry under with the current one: a plain
-memory read (about a hundred nanoseconds), no store round trip on the hot paths.
+read for a couple of seconds, and signing keys for the key cache time (they are read by every call and
+change rarely). Some changes must hold everywhere at once: a deleted app client must not sign anyone in,
+narrowed auth flows or a removed callback URL must not be honoured, an identity pool's new roles must be the
+ones handed out, a key retired because it leaked (``gatehouse keys rotate --now --retire-old``) must neither
+vouch for tokens nor sign. A writer therefore stamps the change in a small memory-mapped file beside the
+database, after the store has committed it, and every reader compares the stamp it cached an entry under with
+the current one: a plain memory read (about a hundred nanoseconds), no store round trip on the hot paths.
 
 Every process that opens the same database maps the same file (``gatehouse serve --workers N`` and the
 ``gatehouse`` commands alike), so a change is seen by all of them at once. A stamp is a fresh random
@@ -24,13 +25,15 @@ import struct
 from pathlib import Path
 from typing import Final
 
-__all__ = ["IDENTITIES", "SETTINGS", "ChangeStamps"]
+__all__ = ["IDENTITIES", "KEYS", "SETTINGS", "ChangeStamps"]
 
 # Slots of the stamp file: what changed. Identities change with every new sign-in to an identity pool and
-# must not make every process drop its pools, so they have a slot of their own.
+# must not make every process drop its pools, so they have a slot of their own; signing keys change with a
+# rotation or a deleted pool, and reading them again costs more than a pool, so they have theirs.
 SETTINGS: Final = 0
 IDENTITIES: Final = 1
-_SLOTS: Final = 2
+KEYS: Final = 2
+_SLOTS: Final = 3
 _SIZE: Final = 8 * _SLOTS
 _SLOT = struct.Struct("<Q")
 

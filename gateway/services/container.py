@@ -145,6 +145,7 @@ class Services:
             pools.stamps = identity_pools.stamps = risk.stamps = stamps
             iam.use_stamps(stamps)
             identities.use_stamps(stamps)
+            tokens.keys.stamps = identity_keys.stamps = stamps
         oauth = OAuthService(
             store,
             pools,

@@ -342,11 +342,12 @@ class IamService:
             role = self._roles.get(key)
             if role is not None:
                 return role
+        stamp = self._roles.stamp()
         record = await self._store.get_role(key)
         if record is None:
             return None
         role = _role(record, self.account_id)
-        self._roles.put(key, role)
+        self._roles.put(key, role, stamp)
         return role
 
     async def get_role(self, name: str) -> Role:

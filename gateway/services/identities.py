@@ -51,7 +51,7 @@ from gateway.errors import (
     ResourceNotFoundException,
 )
 from gateway.ids import random_uuid
-from gateway.services.change_stamp import IDENTITIES, ChangeStamps
+from gateway.services.change_stamp import IDENTITIES, KEYS, ChangeStamps
 from gateway.services.identity_pools import (
     IdentityPoolService,
     IdentityPoolView,
@@ -253,9 +253,11 @@ class IdentityService:
         )
         # An app sends the same Logins to GetId and then GetCredentialsForIdentity: a user pool login checked
         # against a pool's configuration is remembered (with that configuration, for as long as the pool is
-        # cached) until the token expires. Revocation (ServerSideTokenCheck) is checked on every call.
+        # cached) until the token expires. Revocation (ServerSideTokenCheck) is checked on every call. It follows
+        # the signing keys' stamp: a key retired because it leaked (or a deleted user pool's) vouches for no
+        # remembered login either, in any process.
         self._user_pool_logins: ShortCache[tuple[str, str, str], tuple[IdentityPoolView, VerifiedLogin, int, bool]]
-        self._user_pool_logins = ShortCache(IDENTITY_CACHE_SECONDS)
+        self._user_pool_logins = ShortCache(IDENTITY_CACHE_SECONDS, stamps=self.stamps, slot=KEYS)
         # Per (identity pool, Logins key): the view it was worked out from, and the user pool provider it names
         # (None: the key names no Gatehouse user pool). Used while that view is the pool's current one.
         self._providers: dict[tuple[str, str], tuple[IdentityPoolView, UserPoolProvider | None]] = {}
@@ -265,6 +267,7 @@ class IdentityService:
         self.stamps = stamps
         self._identities = ShortCache(IDENTITY_CACHE_SECONDS, stamps=stamps, slot=IDENTITIES)
         self._by_login = ShortCache(IDENTITY_CACHE_SECONDS, stamps=stamps, slot=IDENTITIES)
+        self._user_pool_logins = ShortCache(IDENTITY_CACHE_SECONDS, stamps=stamps, slot=KEYS)
 
     def _forget(self) -> None:
         """Drop the cached identities (after any identity write of this process)."""
@@ -272,7 +275,8 @@ class IdentityService:
         self._by_login.clear()
 
     def _changed(self) -> None:
-        """After a write that takes logins or identities away reached the store: every process reads again."""
+        """After a write that takes logins or identities away, or links a login (a guest then is one no longer),
+        reached the store: every process reads again."""
         self.stamps.bump(IDENTITIES)
         self._forget()
 
@@ -509,10 +513,11 @@ class IdentityService:
             if server_side_check:
                 await self._check_not_revoked(login.claims)
             return login
+        stamp = self._user_pool_logins.stamp()
         login, server_side_check = await self._check_user_pool_login(provider, token)
         expiry = login.claims.get("exp")
         if isinstance(expiry, int):
-            self._user_pool_logins.put((pool.id, key, token), (pool, login, expiry, server_side_check))
+            self._user_pool_logins.put((pool.id, key, token), (pool, login, expiry, server_side_check), stamp)
         return login
 
     async def _check_user_pool_login(self, provider: UserPoolProvider, token: str) -> tuple[VerifiedLogin, bool]:
@@ -622,10 +627,11 @@ class IdentityService:
                 return await self.pools.get(record.pool_id), record
             except ResourceNotFoundException:
                 self._forget()  # the pool is gone: read again, so the answer names what is missing
+        stamp = self._identities.stamp()
         record = await self._store.get_identity(identity_id)
         if record is None:
             raise ResourceNotFoundException(f"Identity '{identity_id}' not found.")
-        self._identities.put(identity_id, record)
+        self._identities.put(identity_id, record, stamp)
         return await self.pools.get(record.pool_id), record
 
     async def _linked(self, pool: IdentityPoolView, logins: Sequence[VerifiedLogin]) -> IdentityRecord | None:
@@ -654,10 +660,11 @@ class IdentityService:
         record = self._cached_by_login(pool_id, login)
         if record is not None:
             return record
+        stamp = self._identities.stamp()  # the IDENTITIES slot, which both caches follow
         record = await self._store.find_identity_by_login(pool_id, login)
         if record is not None:
-            self._identities.put(record.id, record)
-            self._by_login.put((pool_id, login.provider, login.subject), record.id)
+            self._identities.put(record.id, record, stamp)
+            self._by_login.put((pool_id, login.provider, login.subject), record.id, stamp)
         return record
 
     @staticmethod
@@ -723,7 +730,7 @@ class IdentityService:
         self._check_new_logins(pool, identity, new)
         self._forget()
         try:
-            return await self._store.link_logins(pool.id, identity.id, new, time.time())
+            linked = await self._store.link_logins(pool.id, identity.id, new, time.time())
         except AlreadyExists as exc:
             log.info(
                 "identity.link_conflict", pool=pool.id, identity=identity.id, providers=[v.provider for v in logins]
@@ -735,6 +742,10 @@ class IdentityService:
             raise ResourceConflictException("The login is already linked to another identity.") from exc
         except NotFound as exc:
             raise ResourceNotFoundException(f"Identity '{identity.id}' not found.") from exc
+        # A guest identity given its first login is authenticated from now on ("Access to Identity ... is
+        # forbidden" without one): no process may keep answering from its cached guest copy.
+        self._changed()
+        return linked
 
     async def _link_last(self, pool: IdentityPoolView, identity_id: str, logins: Sequence[VerifiedLogin]) -> None:
         """Link the new logins of a call that is otherwise done, to the identity as it is now: read afresh, since

@@ -467,7 +467,9 @@ class IdentityPoolService:
             except VersionConflict:
                 continue
             self.stamps.bump()
-            self._cache[pool_id] = (time.monotonic(), self.stamps.read(), view)
+            # Not cached: a write another process committed (and stamped) before this one resumed would leave
+            # this older view under the newer stamp. The next read takes the store's.
+            self._cache.pop(pool_id, None)
             return view
         raise ConcurrentModificationException()
 

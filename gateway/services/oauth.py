@@ -350,6 +350,18 @@ class OAuthService:
     def allowed_scopes(client: ClientView) -> list[str]:
         return list(client.settings.get("AllowedOAuthScopes") or [])
 
+    @classmethod
+    def still_granted(cls, client: ClientView, scopes: Sequence[str]) -> tuple[str, ...]:
+        """The scopes of an earlier request or code that the client is still allowed: UpdateUserPoolClient may
+        have taken some away since, and a token issued now must not carry them (RFC 6749 §3.3 lets the
+        server grant less than was asked). email, phone and profile need openid, as at the authorize
+        endpoint."""
+        allowed = set(cls.allowed_scopes(client))
+        kept = [s for s in scopes if s in allowed]
+        if "openid" not in kept:
+            kept = [s for s in kept if s not in ("email", "phone", "profile")]
+        return tuple(kept)
+
     @staticmethod
     def allowed_flows(client: ClientView) -> list[str]:
         if not client.settings.get("AllowedOAuthFlowsUserPoolClient"):
@@ -545,16 +557,26 @@ class OAuthService:
             raise AuthorizationPageError("This sign-in page has expired. Go back to the application and try again.")
         return AuthorizationRequest.from_record(request_id, record)
 
-    async def _still_allowed(self, request: AuthorizationRequest) -> None:
+    async def _still_allowed(self, request: AuthorizationRequest, provider: str) -> tuple[str, ...]:
         """A stored request is answered only while its client still registers its redirect URI and allows its
-        flow (RFC 6749 §3.1.2.2, §4.1.2.1; RFC 9700 §4.1): it may have been made up to REQUEST_SECONDS ago,
-        and a callback URL removed since must receive nothing. A page error, never a redirect."""
+        flow (RFC 6749 §3.1.2.2, §4.1.2.1; RFC 9700 §4.1) and the way the user signed in (``provider``: an
+        identity provider's name, or COGNITO for the hosted pages): it may have been made up to
+        REQUEST_SECONDS ago, and a callback URL removed since must receive nothing, as a provider taken out
+        of SupportedIdentityProviders signs no one in to the client. A page error, never a redirect. Answers
+        the request's scopes that the client is still allowed (:meth:`still_granted`)."""
         _, client = await self.client(request.client_id)
+        supported = client.settings.get("SupportedIdentityProviders")
+        if provider not in (supported if supported is not None else ["COGNITO"]):
+            raise AuthorizationPageError(f"The client no longer supports signing in with {provider}.")
         if request.redirect_uri not in (client.settings.get("CallbackURLs") or []):
             raise AuthorizationPageError("The redirect_uri is no longer registered for this client.")
         needed = "code" if request.response_type == "code" else "implicit"
         if needed not in self.allowed_flows(client):
             raise AuthorizationPageError(f"The client is no longer allowed the {needed} flow.")
+        scopes = self.still_granted(client, request.scopes)
+        if not scopes:
+            raise AuthorizationPageError("The client is no longer allowed any of the requested scopes.")
+        return scopes
 
     async def discard_request(self, request: AuthorizationRequest) -> None:
         """Drop a request that was answered without a code (an error sent back to the client)."""
@@ -613,15 +635,18 @@ class OAuthService:
         amr: Sequence[str] = ("pwd",),
         *,
         stored: bool = True,
+        provider: str = "COGNITO",
     ) -> str:
-        """Answer ``request`` for ``user``, signed in at ``auth_time`` by the methods ``amr`` (RFC 8176):
-        the redirect URL carrying a code (RFC 6749 §4.1.2) or, for the implicit flow, the tokens (§4.2.2).
+        """Answer ``request`` for ``user``, signed in at ``auth_time`` by the methods ``amr`` (RFC 8176)
+        through ``provider`` (an identity provider's name; COGNITO: the hosted pages): the redirect URL
+        carrying a code (RFC 6749 §4.1.2) or, for the implicit flow, the tokens (§4.2.2).
 
         A stored request is used up here (single use), whoever calls first. ``stored=False``: the request
         was checked by this same call of the authorization endpoint and never stored, so there is nothing
         to use up (and no one else can hold its id)."""
+        scopes = tuple(request.scopes)
         if stored:
-            await self._still_allowed(request)
+            scopes = await self._still_allowed(request, provider)
             self._live_requests.drop(request.id)
             record = await self.store.take_oauth_record(REQUEST_KIND, sha256_hex(request.id))
             if record is None or record.expires_at <= time.time():
@@ -630,14 +655,14 @@ class OAuthService:
         if request.response_type == "token":
             pool, client = await self.client(request.client_id)
             tokens = await self._issue_user_tokens(
-                pool, client, user, scopes=request.scopes, auth_time=auth_time, nonce=request.nonce, refresh=False
+                pool, client, user, scopes=scopes, auth_time=auth_time, nonce=request.nonce, refresh=False
             )
             log.info("oauth.implicit_issued", pool=pool.id, client=client.id, username=user.username)
             return add_parameters(
                 request.redirect_uri,
                 {
                     "access_token": tokens.access_token,
-                    "id_token": tokens.id_token if "openid" in request.scopes else None,
+                    "id_token": tokens.id_token if "openid" in scopes else None,
                     "token_type": "Bearer",
                     "expires_in": str(tokens.expires_in),
                     "state": request.state,
@@ -653,7 +678,7 @@ class OAuthService:
                 "s": user.sub,
                 # The redirect URI's hash: the token request must send the same URI, and the code stays short.
                 "r": _uri_hash(request.redirect_uri),
-                "sc": list(request.scopes),
+                "sc": list(scopes),
                 "n": request.nonce,
                 "cc": request.code_challenge,
                 "at": int(auth_time),
@@ -888,7 +913,12 @@ class OAuthService:
                 family,
                 InvalidGrantError("The user of the authorization code can no longer sign in."),
             )
-        scopes = tuple(data["sc"])
+        # A scope the client was allowed when the code was issued and is no longer grants nothing now.
+        scopes = self.still_granted(client, data["sc"])
+        if not scopes:
+            await self._refuse_code(
+                pool, client, key, family, InvalidGrantError("The client is no longer allowed the code's scopes.")
+            )
         if has_custom(scopes):
             # A resource server deleted (or a scope it dropped) since the code was issued grants nothing now.
             scopes = tuple(await live_scopes(self.pools, pool.id, scopes))

@@ -4,6 +4,11 @@ path and changed rarely (identities, IAM roles), as :class:`~gateway.services.po
 What this process writes it drops at once (its writers call :meth:`ShortCache.clear`); what another process
 writes is seen once the entry is older than ``seconds``, or at once when the cache follows a change stamp
 (gateway/services/change_stamp.py) that the writer bumps. Bounded: when full, the oldest entry goes first.
+
+A reader of a cache that follows a stamp takes :meth:`ShortCache.stamp` before its store read and gives it
+back to :meth:`ShortCache.put`: a record read before a change that was stamped meanwhile is then not kept,
+even when another call of this process has already seen the new stamp (the cache's own notion of "current"
+has moved on by then, so it cannot tell by itself).
 """
 
 from __future__ import annotations
@@ -54,9 +59,16 @@ class ShortCache(Generic[K, V]):
             return None
         return entry[1]
 
-    def put(self, key: K, value: V) -> None:
-        """Keep ``value``, read from the store after a :meth:`get` of the same call."""
+    def stamp(self) -> int:
+        """The stamp to read a record under: taken before the store read, given to :meth:`put`."""
+        return self.stamps.read(self._slot) if self.stamps is not None else 0
+
+    def put(self, key: K, value: V, stamp: int | None = None) -> None:
+        """Keep ``value``, read from the store after :meth:`stamp` answered ``stamp`` (a cache that follows a
+        stamp needs it); nothing is kept when a change was stamped since, as the record may predate it."""
         if not self._current():
+            return
+        if stamp is not None and stamp != self._stamp:
             return
         entries = self._entries
         if key in entries:

@@ -32,6 +32,7 @@ from jwcrypto import jwk
 from gateway.errors import NotAuthorizedException
 from gateway.ids import new_jti, new_opaque_token, sha256_hex
 from gateway.secretbox import SecretBox
+from gateway.services.change_stamp import KEYS, ChangeStamps
 from gateway.storage.base import (
     RefreshTokenRecord,
     SigningKeyRecord,
@@ -102,6 +103,8 @@ class _LoadedKey:
 @dataclass
 class _PoolKeys:
     loaded_at: float
+    # The KEYS change stamp read before the store was: the set is stale once it moved (see SigningKeys).
+    stamp: int = 0
     keys: dict[str, _LoadedKey] = field(default_factory=dict)
     # The key that signs each token use ("id", "access") now: see _choose.
     active: dict[str, _LoadedKey] = field(default_factory=dict)
@@ -184,7 +187,12 @@ class SigningKeys:
     ``starts_at``. :attr:`publish_seconds` is the safe delay: the JWKS max-age plus the key cache time, since a
     process may serve a JWK Set without the new key for up to ``cache_seconds`` after the rotation and a
     relying party may keep that response for ``jwks_max_age`` seconds more. Every process switches at the same
-    wall-clock time, as the time is in the store."""
+    wall-clock time, as the time is in the store.
+
+    A key set is also read again as soon as the store's KEYS change stamp moves (gateway/services/
+    change_stamp.py): ``rotate`` and ``forget`` (a deleted pool) bump it, in the running servers and in the
+    ``gatehouse keys rotate`` command alike, so a key retired because it leaked stops vouching for tokens, and
+    signing, in every process sharing the store at once rather than within the key cache time."""
 
     def __init__(
         self,
@@ -201,6 +209,8 @@ class SigningKeys:
         self.jwks_max_age = math.ceil(jwks_max_age)
         self._cache: dict[str, _PoolKeys] = {}
         self._creating: dict[str, asyncio.Lock] = {}
+        # Process-local unless shared (the container and the keys command give the store's).
+        self.stamps = ChangeStamps()
 
     def _load(self, record: SigningKeyRecord) -> _LoadedKey:
         # Parsing a JWK into a key object costs tens of milliseconds: done once per key per process, in a
@@ -238,10 +248,16 @@ class SigningKeys:
         re-read its keys may have signed with it for up to its key cache time after it was retired."""
         return record.retired_at is not None and record.retired_at + MAX_TOKEN_SECONDS + self._cache_seconds < now
 
+    def _fresh(self, cached: _PoolKeys) -> bool:
+        """Read within the key cache time, and no key set changed since (the stamp: a memory read)."""
+        return time.monotonic() - cached.loaded_at < self._cache_seconds and cached.stamp == self.stamps.read(KEYS)
+
     async def _refresh(self, pool_id: str) -> _PoolKeys:
+        # The stamp before the read: a change committed meanwhile leaves this set stale, never current.
+        stamp = self.stamps.read(KEYS)
         records = await self._store.list_signing_keys(pool_id)
         old = self._cache.get(pool_id)
-        pool_keys = _PoolKeys(loaded_at=time.monotonic())
+        pool_keys = _PoolKeys(loaded_at=time.monotonic(), stamp=stamp)
         now = time.time()
         for record in records:
             if self._expired(record, now):
@@ -256,7 +272,7 @@ class SigningKeys:
 
     async def _pool_keys(self, pool_id: str, *, force: bool = False) -> _PoolKeys:
         cached = self._cache.get(pool_id)
-        if not force and cached is not None and time.monotonic() - cached.loaded_at < self._cache_seconds:
+        if not force and cached is not None and self._fresh(cached):
             now = time.time()
             if now >= cached.switch_at:
                 # A published key's time to sign has come (or a retired key's time to stop): chosen again
@@ -269,7 +285,7 @@ class SigningKeys:
         """Whether this process's key set, read within the key cache time, holds ``kid``: a check without
         I/O for tokens verified earlier. False also when the set is due to be read again."""
         cached = self._cache.get(pool_id)
-        return cached is not None and kid in cached.keys and time.monotonic() - cached.loaded_at < self._cache_seconds
+        return cached is not None and kid in cached.keys and self._fresh(cached)
 
     async def active_key(self, pool_id: str, token_use: str = "id") -> _LoadedKey:
         keys = await self._pool_keys(pool_id)
@@ -285,11 +301,7 @@ class SigningKeys:
     async def active_keys(self, pool_id: str) -> tuple[_LoadedKey, _LoadedKey]:
         """The active ID and access token keys: one cache look-up for the pair every sign-in signs with."""
         cached = self._cache.get(pool_id)
-        if (
-            cached is not None
-            and time.monotonic() - cached.loaded_at < self._cache_seconds
-            and time.time() < cached.switch_at
-        ):
+        if cached is not None and self._fresh(cached) and time.time() < cached.switch_at:
             id_key = cached.active.get("id")
             access_key = cached.active.get("access")
             if id_key is not None and access_key is not None:
@@ -337,6 +349,8 @@ class SigningKeys:
             leaked = retire_old and record.token_use in uses and record.kid not in kids
             if leaked or self._expired(record, now):
                 await self._store.delete_signing_key(pool_id, record.kid)
+        # Every process sharing the store reads the set again on its next use (a leaked key: at once).
+        self.stamps.bump(KEYS)
         await self._refresh(pool_id)
         return kids
 
@@ -349,6 +363,8 @@ class SigningKeys:
         return {"keys": [k.public_jwk for k in keys.keys.values()]}
 
     def forget(self, pool_id: str) -> None:
+        """After the pool's keys went from the store (DeleteUserPool): no process trusts them any more."""
+        self.stamps.bump(KEYS)
         self._cache.pop(pool_id, None)
 
 
@@ -532,7 +548,8 @@ class TokenService:
         verified is remembered by its exact text (bounded, oldest first out) and only its expiry, pool and key
         are checked again: a key dropped since (retired with ``keys rotate --now --retire-old``, or past its
         publication window) no longer vouches for the tokens it signed, in any process once it has re-read its
-        keys (within the key cache time; a dictionary look-up while its key set is fresh). Revocation is never
+        keys (at once after a rotation or a deleted pool, through the KEYS stamp; else within the key cache
+        time; a dictionary look-up while its key set is fresh). Revocation is never
         cached: callers check the store on every call.
         """
         known = self._verified.get(token)

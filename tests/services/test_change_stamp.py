@@ -4,10 +4,18 @@ the ShortCache that follows them."""
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
-from gateway.services.change_stamp import IDENTITIES, SETTINGS, ChangeStamps
+from gateway.services.change_stamp import IDENTITIES, KEYS, SETTINGS, ChangeStamps
+from gateway.services.identity_pools import IdentityPoolService, LoginNames
+from gateway.services.pools import PoolService
 from gateway.services.short_cache import ShortCache
+from gateway.storage.base import IdentityPoolRecord
+from gateway.storage.sqlite import SqliteStore
+
+ACCOUNT = "123456789012"
 
 
 def _bump(path: str) -> None:
@@ -16,7 +24,7 @@ def _bump(path: str) -> None:
 
 def test_a_bump_in_another_process_is_seen(tmp_path: Path) -> None:
     stamps = ChangeStamps.beside(tmp_path / "gatehouse.db")
-    assert (tmp_path / "gatehouse.db-stamps").stat().st_size == 16
+    assert (tmp_path / "gatehouse.db-stamps").stat().st_size == 24
     settings, identities = stamps.read(SETTINGS), stamps.read(IDENTITIES)
     process = multiprocessing.get_context("spawn").Process(target=_bump, args=(str(tmp_path / "gatehouse.db-stamps"),))
     process.start()
@@ -54,3 +62,87 @@ def test_short_cache_follows_the_stamp(tmp_path: Path) -> None:
     # Another slot moving leaves the entries alone.
     other.bump(IDENTITIES)
     assert cache.get("b") == 3
+
+
+def test_a_stamps_file_of_an_earlier_release_grows_its_keys_slot(tmp_path: Path) -> None:
+    """A data dir whose stamps file has two slots (SETTINGS, IDENTITIES): the KEYS slot is added, the others kept."""
+    path = tmp_path / "gatehouse.db-stamps"
+    path.write_bytes(bytes(range(16)))
+    stamps = ChangeStamps(path)
+    assert path.stat().st_size == 24
+    assert stamps.read(SETTINGS) == int.from_bytes(bytes(range(8)), "little") and stamps.read(KEYS) == 0
+    stamps.bump(KEYS)
+    assert ChangeStamps(path).read(KEYS) == stamps.read(KEYS) != 0
+
+
+def test_a_read_overtaken_by_a_change_is_not_kept_though_another_call_saw_the_change(tmp_path: Path) -> None:
+    """Two calls of one process: the first misses and reads the store; meanwhile a change is committed and
+    stamped (here or in another process) and the second call already meets the new stamp. The first call's
+    record, read before the change, must not be kept under the new stamp (a deleted role or identity would be
+    served for the cache's lifetime)."""
+    stamps = ChangeStamps(tmp_path / "stamps")
+    other = ChangeStamps(tmp_path / "stamps")
+    cache: ShortCache[str, str] = ShortCache(60, stamps=stamps)
+    assert cache.get("role") is None
+    read_under = cache.stamp()  # the first call, before its store read (which returns the old record)
+    other.bump()  # the role is deleted and the change stamped
+    assert cache.get("other-role") is None  # the second call meets the new stamp
+    cache.put("role", "the deleted role", read_under)
+    assert cache.get("role") is None
+    # A record read under the current stamp is kept.
+    read_under = cache.stamp()
+    cache.put("role", "read after the change", read_under)
+    assert cache.get("role") == "read after the change"
+
+
+class _OvertakenStore:
+    """A store whose identity pool writes another process overtakes: right after one commits (before the writer
+    has resumed), ``then`` runs -- another process's write of the same pool."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self.then: Callable[[], Awaitable[None]] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def update_identity_pool(self, record: IdentityPoolRecord) -> IdentityPoolRecord:
+        written = await self._store.update_identity_pool(record)
+        then, self.then = self.then, None
+        if then is not None:
+            await then()
+        return written
+
+
+async def test_an_identity_pool_write_overtaken_by_another_process_is_not_cached(tmp_path: Path) -> None:
+    """Two processes set an identity pool's roles one right after the other: the first, resuming after the
+    second has committed and stamped its write, must not keep its own (older) view as current -- it would hand
+    out the roles the second write replaced."""
+    store = await SqliteStore.open(str(tmp_path / "gatehouse.db"))
+    try:
+        overtaken = _OvertakenStore(store)
+        services = []
+        for backing in (overtaken, store):
+            pools = PoolService(backing, region="us-east-1", account_id=ACCOUNT)  # type: ignore[arg-type]
+            service = IdentityPoolService(
+                backing,  # type: ignore[arg-type]
+                pools,
+                LoginNames("localhost"),
+                region="us-east-1",
+                account_id=ACCOUNT,
+            )
+            service.stamps = ChangeStamps.beside(tmp_path / "gatehouse.db")
+            services.append(service)
+        first, second = services
+        pool_id = (await first.create({"IdentityPoolName": "raced", "AllowUnauthenticatedIdentities": True})).id
+        old, new = (f"arn:aws:iam::{ACCOUNT}:role/{name}" for name in ("old", "new"))
+
+        async def second_process_writes() -> None:
+            await second.set_roles(pool_id, {"unauthenticated": new}, None)
+
+        overtaken.then = second_process_writes
+        await first.set_roles(pool_id, {"unauthenticated": old}, None)
+        assert (await second.get(pool_id)).roles == {"unauthenticated": new}  # what the store holds
+        assert (await first.get(pool_id)).roles == {"unauthenticated": new}
+    finally:
+        await store.close()
