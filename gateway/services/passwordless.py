@@ -42,6 +42,7 @@ from gateway.ids import new_code, new_opaque_token
 from gateway.services import sign_in_factors
 from gateway.services.auth import CHALLENGES, FLOWS, AuthContext, AuthResult, AuthService, challenge, flow
 from gateway.services.code_limits import unknown_user_key
+from gateway.services.mfa import mfa_settings
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolView
 from gateway.services.risk import OFF, security_mode
@@ -78,6 +79,13 @@ def _required(parameters: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _owes_mfa(pool: PoolView, user: UserRecord) -> bool:
+    """Whether ``user`` signs in with MFA: the pool requires it, or allows it and the user activated a factor."""
+    if pool.mfa_configuration == "ON":
+        return True
+    return pool.mfa_configuration == "OPTIONAL" and bool(mfa_settings(user)["enabled"])
+
+
 def _invalid_session() -> NotAuthorizedException:
     return NotAuthorizedException("Invalid session for the user.")
 
@@ -100,6 +108,15 @@ class PasswordlessService:
         offered = [c for c in FIRST_FACTOR_CHALLENGES if _FACTOR_OF[c] in allowed]
         if user is None:
             return offered
+        if _owes_mfa(pool, user):
+            # "Passwordless authentication flows aren't compatible with required multi-factor authentication (MFA)
+            # in your user pool. If MFA is optional in your user pool, users who have activated MFA can't sign in
+            # with a passwordless first factor" (Authentication flows, passwordless sign-in). A passkey that counts
+            # as MFA (MULTI_FACTOR_WITH_USER_VERIFICATION) is the exception: it satisfies MFA by itself.
+            passkey_is_mfa = (pool.settings.get("WebAuthnConfiguration") or {}).get(
+                "FactorConfiguration"
+            ) == "MULTI_FACTOR_WITH_USER_VERIFICATION"
+            offered = [c for c in offered if c in ("PASSWORD", "PASSWORD_SRP") or (c == WEB_AUTHN and passkey_is_mfa)]
         has_passkey = WEB_AUTHN in offered and bool(
             await self.store.list_webauthn_credentials(pool.id, user.username_key)
         )
