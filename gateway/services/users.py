@@ -246,9 +246,26 @@ class UserService:
             return prevented
         return UserNotFoundException("Username/client id combination not found.")
 
-    def _decoy_delivery(self, username: str) -> CodeDelivery:
-        """A consistent, plausible delivery for an unknown user, so the answer does not reveal that it is unknown."""
-        return self.delivery_for("email", username if "@" in username else f"{username}@example.com")
+    def _simulated_delivery(self, pool: PoolView, given: str, attributes: Sequence[str]) -> CodeDelivery:
+        """The delivery an answer names where no code is sent (an unknown user under PreventUserExistenceErrors,
+        and for ForgotPassword a disabled one or one without a verified address): "The simulated delivery medium
+        is determined by the input user name format and verification settings of the user pool" (Managing user
+        existence error responses). An email address or phone number as the name is its own destination;
+        otherwise the first of ``attributes`` (where the operation would send) that the pool verifies, with a
+        masked destination derived from the name under a server secret, so that it is the same at every try and
+        looks like a real one."""
+        if is_phone_number(given):
+            return self.delivery_for("phone_number", given)
+        if "@" in given:
+            return self.delivery_for("email", given)
+        verified = [a for a in attributes if a in pool.auto_verified]
+        attribute = (verified or (["email"] if "email" in attributes else list(attributes)) or ["email"])[0]
+        message = f"simulated-delivery|{pool.id}|{pool.username_key(given)}".encode(errors="surrogatepass")
+        digest = hmac.new(self._code_key, message, hashlib.sha256).digest()
+        if attribute == "phone_number":
+            return self.delivery_for("phone_number", "+1555" + "".join(str(b % 10) for b in digest[:7]))
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        return CodeDelivery(f"{given[:1] or letters[digest[1] % 26]}***@{letters[digest[0] % 26]}***", "EMAIL", "email")
 
     def user_type(self, user: UserRecord, *, attributes_to_get: Sequence[str] | None = None) -> dict[str, Any]:
         """Cognito's UserType."""
@@ -879,7 +896,7 @@ class UserService:
         if user is None:
             if client.prevent_user_existence_errors:
                 await self.limit_code_send(pool, unknown_user_key(username), "sign_up")
-                return self._decoy_delivery(username)
+                return self._simulated_delivery(pool, username, ("email", "phone_number"))
             raise self._unknown_user(client, None)
         if user.status != UNCONFIRMED:
             raise InvalidParameterException("User is already confirmed.")
@@ -1161,18 +1178,27 @@ class UserService:
         if user is None:
             if client.prevent_user_existence_errors:
                 await self.limit_code_send(pool, unknown_user_key(username), "forgot_password")
-                return self._decoy_delivery(username)
+                return self._simulated_delivery(pool, username, self._recovery_order(pool))
             raise self._unknown_user(client, None)
         if user.settings.get("password_sign_in_disabled"):  # AdminDisableProviderForUser(Cognito)
             raise NotAuthorizedException("Password sign-in is disabled for this user.")
-        if user.enabled and self._recovery_attribute(pool, user) is not None:
+        reachable = user.enabled and self._recovery_attribute(pool, user) is not None
+        if not reachable and client.prevent_user_existence_errors and self._recovery_order(pool):
+            # "When a user isn't found, is deactivated, or doesn't have a verified delivery mechanism to recover
+            # their password, Amazon Cognito returns CodeDeliveryDetails with a simulated delivery medium" (Managing
+            # user existence error responses): "User is disabled." or "no registered/verified email" would tell
+            # that the name is a user's. Limited as a code sent would be, and nothing is sent.
+            await self.limit_code_send(pool, user.username_key, "forgot_password")
+            return self._simulated_delivery(pool, username, self._recovery_order(pool))
+        if reachable:
             await self.limit_code_send(pool, user.username_key, "forgot_password")
         delivery = await self._send_reset_code(pool, user)
         if self.threats is not None:
             await self.threats.forgot_password(pool, client, user)
         return delivery
 
-    def _recovery_attribute(self, pool: PoolView, user: UserRecord) -> str | None:
+    @staticmethod
+    def _recovery_mechanisms(pool: PoolView) -> list[dict[str, Any]]:
         configured = (pool.settings.get("AccountRecoverySetting") or {}).get("RecoveryMechanisms")
         # No AccountRecoverySetting: "Amazon Cognito uses the legacy behavior to determine the recovery method
         # where SMS is preferred through email" (AccountRecoverySettingType).
@@ -1180,6 +1206,18 @@ class UserService:
             {"Name": "verified_phone_number", "Priority": 1},
             {"Name": "verified_email", "Priority": 2},
         ]
+        return sorted(mechanisms, key=lambda m: int(m.get("Priority", 1)))
+
+    def _recovery_order(self, pool: PoolView) -> list[str]:
+        """The attributes a reset code may go to, in the pool's order; none with admin_only."""
+        mechanisms = self._recovery_mechanisms(pool)
+        if any(m.get("Name") == "admin_only" for m in mechanisms):
+            return []
+        return [str(m.get("Name", "")).removeprefix("verified_") for m in mechanisms]
+
+    def _recovery_attribute(self, pool: PoolView, user: UserRecord) -> str | None:
+        configured = (pool.settings.get("AccountRecoverySetting") or {}).get("RecoveryMechanisms")
+        mechanisms = self._recovery_mechanisms(pool)
         if any(m.get("Name") == "admin_only" for m in mechanisms):
             return None  # "The admin_only option prevents self-service account recovery" (RecoveryOptionType)
         # AccountRecoverySettingType: "With this setting, SMS doesn't qualify for a valid password recovery
@@ -1190,7 +1228,7 @@ class UserService:
         disqualified = {
             a for a, factor in (("phone_number", SMS_MFA), ("email", EMAIL_OTP)) if factor in second_factors
         }
-        for mechanism in sorted(mechanisms, key=lambda m: int(m.get("Priority", 1))):
+        for mechanism in mechanisms:
             name = str(mechanism.get("Name", ""))
             attribute = name.removeprefix("verified_")
             if (
@@ -1232,6 +1270,13 @@ class UserService:
         if user is None:
             raise self._unknown_user(client, CodeMismatchException())
         check_password_policy(password, pool.password_policy)
+        if not user.enabled:
+            # A code sent before an administrator disabled the user sets no password now. "Amazon Cognito returns
+            # the CodeMismatchException error for users that don't exist or are disabled" (Managing user existence
+            # error responses); without PreventUserExistenceErrors, the answer ForgotPassword gives them.
+            if client.prevent_user_existence_errors:
+                raise CodeMismatchException()
+            raise NotAuthorizedException("User is disabled.")
         # The code first: judged before it, the history check would tell anyone who knows a username whether
         # a guess is the current (or a previous) password, with no code and no attempt counted.
         record = await self._check_code(pool, user, "forgot_password", code, consume=False)

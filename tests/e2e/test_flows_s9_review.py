@@ -4,6 +4,10 @@
   compatible with required multi-factor authentication (MFA) in your user pool. If MFA is optional in your user
   pool, users who have activated MFA can't sign in with a passwordless first factor. Users who don't have an MFA
   preference in an MFA-optional user pool can sign in with passwordless factors."
+* PreventUserExistenceErrors ("Managing user existence error responses"): ForgotPassword answers a user who
+  "isn't found, is deactivated, or doesn't have a verified delivery mechanism" with "a simulated delivery medium
+  ... determined by the input user name format and verification settings of the user pool";
+  ConfirmForgotPassword "returns the CodeMismatchException error for users that don't exist or are disabled".
 
 Real server, real boto3 clients, mail read from the module's SMTP server.
 """
@@ -132,3 +136,104 @@ def test_a_pool_that_requires_mfa_offers_no_passwordless_first_factor(
     assert select["ChallengeName"] == "SELECT_CHALLENGE"
     assert select["AvailableChallenges"] == ["PASSWORD", "PASSWORD_SRP"]
     assert mail.messages_to(address) == []
+
+
+# --- PreventUserExistenceErrors: what ForgotPassword and ResendConfirmationCode tell ------------------------------
+
+
+def _existence_pool(idp: Any, name: str, verified: str) -> tuple[str, str, str]:
+    """A pool that verifies ``verified``, a client hiding user existence and a LEGACY one."""
+    pool_id = idp.create_user_pool(PoolName=name, AutoVerifiedAttributes=[verified])["UserPool"]["Id"]
+    flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    hiding, legacy = (
+        idp.create_user_pool_client(
+            UserPoolId=pool_id, ClientName=client, ExplicitAuthFlows=flows, PreventUserExistenceErrors=setting
+        )["UserPoolClient"]["ClientId"]
+        for client, setting in (("hiding", "ENABLED"), ("legacy", "LEGACY"))
+    )
+    return str(pool_id), str(hiding), str(legacy)
+
+
+def test_forgot_password_answers_a_disabled_or_unreachable_user_as_an_unknown_one(
+    idp: Any, public_idp: Any, mail: MailServer
+) -> None:
+    """ "When a user isn't found, is deactivated, or doesn't have a verified delivery mechanism to recover their
+    password, Amazon Cognito returns CodeDeliveryDetails with a simulated delivery medium"; ConfirmForgotPassword
+    "returns the CodeMismatchException error for users that don't exist or are disabled". Nothing is sent, the
+    answer is the same at every try, and a code mailed before the user was disabled sets no password. A LEGACY
+    client still hears why."""
+    pool_id, hiding, legacy = _existence_pool(idp, "reset-existence", "email")
+    make_user(idp, pool_id, "dora", {"email": "dora@example.com", "email_verified": "true"})
+    make_user(idp, pool_id, "una", {"email": "una@example.com"})  # not verified: no way to send a reset code
+
+    def forgot(client_id: str, name: str) -> Any:
+        return public_idp.forgot_password(ClientId=client_id, Username=name)["CodeDeliveryDetails"]
+
+    forgot(hiding, "dora")
+    code = re.search(r"\b(\d{6})\b", body_text(mail.wait_for("dora@example.com")))
+    assert code is not None
+    idp.admin_disable_user(UserPoolId=pool_id, Username="dora")
+    for name in ("dora", "una", "ghost"):
+        delivery = forgot(hiding, name)
+        assert (delivery["DeliveryMedium"], delivery["AttributeName"]) == ("EMAIL", "email")
+        assert re.fullmatch(r"[a-z]\*\*\*@[a-z]\*\*\*", delivery["Destination"])
+        assert forgot(hiding, name) == delivery
+    assert len(mail.messages_to("dora@example.com")) == 1
+    assert mail.messages_to("una@example.com") == []
+
+    new_password = "Flows-pass-456!"
+    for name, given in (("dora", code.group(1)), ("ghost", code.group(1))):
+        with pytest.raises(ClientError) as exc:
+            public_idp.confirm_forgot_password(
+                ClientId=hiding, Username=name, ConfirmationCode=given, Password=new_password
+            )
+        assert error_of(exc) == ("CodeMismatchException", "Invalid verification code provided, please try again.")
+    with pytest.raises(ClientError) as exc:
+        public_idp.confirm_forgot_password(
+            ClientId=legacy, Username="dora", ConfirmationCode=code.group(1), Password=new_password
+        )
+    assert error_of(exc) == ("NotAuthorizedException", "User is disabled.")
+    idp.admin_enable_user(UserPoolId=pool_id, Username="dora")
+    signed_in = public_idp.initiate_auth(
+        ClientId=legacy, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "dora", "PASSWORD": PASSWORD}
+    )
+    assert "AccessToken" in signed_in["AuthenticationResult"]  # the old password, unchanged
+
+    idp.admin_disable_user(UserPoolId=pool_id, Username="dora")
+    with pytest.raises(ClientError) as exc:
+        forgot(legacy, "dora")
+    assert error_of(exc) == ("NotAuthorizedException", "User is disabled.")
+    with pytest.raises(ClientError) as exc:
+        forgot(legacy, "una")
+    assert error_of(exc) == (
+        "InvalidParameterException",
+        "Cannot reset password for the user as there is no registered/verified email or phone_number",
+    )
+
+
+def test_a_simulated_delivery_is_shaped_like_the_pools_real_ones(idp: Any, public_idp: Any) -> None:
+    """In a pool that verifies phone numbers a known user's code goes by SMS: an unknown name's simulated delivery
+    is an SMS too (a masked number of the same shape), not an email that would tell it apart; a name that is a
+    phone number or an email address is its own simulated destination."""
+    pool_id, hiding, _ = _existence_pool(idp, "phone-existence", "phone_number")
+    make_user(idp, pool_id, "pia", {"phone_number": "+15550101111", "phone_number_verified": "true"})
+    public_idp.sign_up(
+        ClientId=hiding,
+        Username="quin",
+        Password=PASSWORD,
+        UserAttributes=[{"Name": "phone_number", "Value": "+15550102222"}],
+    )
+    known = public_idp.forgot_password(ClientId=hiding, Username="pia")["CodeDeliveryDetails"]
+    assert known == {"Destination": "+*******1111", "DeliveryMedium": "SMS", "AttributeName": "phone_number"}
+    known = public_idp.resend_confirmation_code(ClientId=hiding, Username="quin")["CodeDeliveryDetails"]
+    assert known == {"Destination": "+*******2222", "DeliveryMedium": "SMS", "AttributeName": "phone_number"}
+
+    for call in (public_idp.forgot_password, public_idp.resend_confirmation_code):
+        unknown = call(ClientId=hiding, Username="nobody")["CodeDeliveryDetails"]
+        assert (unknown["DeliveryMedium"], unknown["AttributeName"]) == ("SMS", "phone_number")
+        assert re.fullmatch(r"\+\*{7}\d{4}", unknown["Destination"])
+        assert call(ClientId=hiding, Username="nobody")["CodeDeliveryDetails"] == unknown
+        as_phone = call(ClientId=hiding, Username="+15550109876")["CodeDeliveryDetails"]
+        assert as_phone == {"Destination": "+*******9876", "DeliveryMedium": "SMS", "AttributeName": "phone_number"}
+        as_email = call(ClientId=hiding, Username="nemo@example.org")["CodeDeliveryDetails"]
+        assert as_email == {"Destination": "n***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}
