@@ -367,10 +367,9 @@ async def DeleteUser(call: Call) -> dict[str, Any]:
 @operation
 async def ChangePassword(call: Call) -> dict[str, Any]:
     pool, user, _ = await token_user(call)
-    previous = call.params.get("PreviousPassword")
-    if not previous:
-        raise InvalidParameterException("PreviousPassword is required.")
-    await call.services.users.change_password(pool, user, previous, call.params["ProposedPassword"])
+    await call.services.users.change_password(
+        pool, user, call.params.get("PreviousPassword") or None, call.params["ProposedPassword"]
+    )
     return {}
 
 

@@ -1146,11 +1146,21 @@ class UserService:
 
         return await self._update(pool, user, change)
 
-    async def change_password(self, pool: PoolView, user: UserRecord, previous: str, proposed: str) -> None:
+    async def change_password(self, pool: PoolView, user: UserRecord, previous: str | None, proposed: str) -> None:
         """ChangePassword. PreviousPassword is a password guess made with an access token: at most
         MAX_CHANGE_PASSWORD_FAILURES wrong ones per CHANGE_PASSWORD_WINDOW, then Cognito's
         LimitExceededException. Each try is counted before the password is checked, so a burst of concurrent
-        calls cannot get more guesses than that; a new password clears the count."""
+        calls cannot get more guesses than that; a new password clears the count.
+
+        PreviousPassword is "Required if the user has a password. If the user has no password and only signs in
+        with passwordless authentication options, you can omit this parameter" (ChangePasswordRequest): such a
+        user sets a first password with the access token alone."""
+        if previous is None:
+            # A federated profile has no password either, but is no passwordless user: it gets none this way.
+            if user.password_hash is not None or user.status == EXTERNAL_PROVIDER:
+                raise InvalidParameterException("PreviousPassword is required.")
+            await self.set_password(pool, user, proposed, permanent=True)
+            return
         now = time.time()
 
         async def count_try(u: UserRecord) -> None:

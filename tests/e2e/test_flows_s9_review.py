@@ -8,6 +8,8 @@
   "isn't found, is deactivated, or doesn't have a verified delivery mechanism" with "a simulated delivery medium
   ... determined by the input user name format and verification settings of the user pool";
   ConfirmForgotPassword "returns the CodeMismatchException error for users that don't exist or are disabled".
+* ChangePassword's PreviousPassword: "If the user has no password and only signs in with passwordless
+  authentication options, you can omit this parameter."
 
 Real server, real boto3 clients, mail read from the module's SMTP server.
 """
@@ -237,3 +239,54 @@ def test_a_simulated_delivery_is_shaped_like_the_pools_real_ones(idp: Any, publi
         assert as_phone == {"Destination": "+*******9876", "DeliveryMedium": "SMS", "AttributeName": "phone_number"}
         as_email = call(ClientId=hiding, Username="nemo@example.org")["CodeDeliveryDetails"]
         assert as_email == {"Destination": "n***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}
+
+
+# --- ChangePassword for a user without a password -----------------------------------------------------------------
+
+
+def test_a_passwordless_user_sets_a_first_password_with_change_password(
+    idp: Any, public_idp: Any, mail: MailServer
+) -> None:
+    """ChangePasswordRequest.PreviousPassword: "Required if the user has a password. If the user has no password
+    and only signs in with passwordless authentication options, you can omit this parameter" ("Users who don't
+    have a password can submit ChangePassword API requests without the PreviousPassword parameter"). The new
+    password obeys the pool's policy, and once set it is required as PreviousPassword."""
+    pool_id = idp.create_user_pool(
+        PoolName="passwordless-first-password",
+        AutoVerifiedAttributes=["email"],
+        Policies={"SignInPolicy": {"AllowedFirstAuthFactors": ["PASSWORD", "EMAIL_OTP"]}},
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="app",
+        ExplicitAuthFlows=["ALLOW_USER_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+    address = "pat@example.com"
+    public_idp.sign_up(ClientId=client_id, Username="pat", UserAttributes=[{"Name": "email", "Value": address}])
+    confirmation = re.search(r"\b(\d{6})\b", body_text(mail.wait_for(address)))
+    assert confirmation is not None
+    public_idp.confirm_sign_up(ClientId=client_id, Username="pat", ConfirmationCode=confirmation.group(1))
+    challenge = public_idp.initiate_auth(
+        ClientId=client_id, AuthFlow="USER_AUTH", AuthParameters={"USERNAME": "pat", "PREFERRED_CHALLENGE": "EMAIL_OTP"}
+    )
+    token = public_idp.respond_to_auth_challenge(
+        ClientId=client_id,
+        ChallengeName="EMAIL_OTP",
+        Session=challenge["Session"],
+        ChallengeResponses={"USERNAME": "pat", "EMAIL_OTP_CODE": sign_in_code(mail, address, 2)},
+    )["AuthenticationResult"]["AccessToken"]
+
+    with pytest.raises(ClientError) as exc:
+        public_idp.change_password(AccessToken=token, ProposedPassword="short")
+    assert error_of(exc)[0] == "InvalidPasswordException"
+    public_idp.change_password(AccessToken=token, ProposedPassword=PASSWORD)
+    signed_in = public_idp.initiate_auth(
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "pat", "PASSWORD": PASSWORD}
+    )
+    assert "AccessToken" in signed_in["AuthenticationResult"]
+
+    # Now the user has a password: without it, no change.
+    with pytest.raises(ClientError) as exc:
+        public_idp.change_password(AccessToken=token, ProposedPassword="Flows-pass-789!")
+    assert error_of(exc)[0] == "InvalidParameterException"
+    public_idp.change_password(AccessToken=token, PreviousPassword=PASSWORD, ProposedPassword="Flows-pass-789!")
