@@ -1192,7 +1192,14 @@ class UserService:
             raise self._unknown_user(client, None)
         if user.settings.get("password_sign_in_disabled"):  # AdminDisableProviderForUser(Cognito)
             raise NotAuthorizedException("Password sign-in is disabled for this user.")
-        reachable = user.enabled and self._recovery_attribute(pool, user) is not None
+        if user.enabled and user.status == FORCE_CHANGE_PASSWORD and not client.prevent_user_existence_errors:
+            # Cognito's answer for a user invited by AdminCreateUser who has not set a password yet: the way in is
+            # the temporary password (NEW_PASSWORD_REQUIRED), or a new invitation from an administrator.
+            raise _cannot_reset()
+        # An invited user who has not signed in yet (FORCE_CHANGE_PASSWORD) is reached by no reset code either.
+        reachable = (
+            user.enabled and user.status != FORCE_CHANGE_PASSWORD and self._recovery_attribute(pool, user) is not None
+        )
         if not reachable and client.prevent_user_existence_errors and self._recovery_order(pool):
             # "When a user isn't found, is deactivated, or doesn't have a verified delivery mechanism to recover
             # their password, Amazon Cognito returns CodeDeliveryDetails with a simulated delivery medium" (Managing
@@ -1297,6 +1304,9 @@ class UserService:
         log.info("password.reset", pool=pool.id, username=user.username)
 
     async def admin_reset_password(self, pool: PoolView, user: UserRecord) -> None:
+        if user.status == FORCE_CHANGE_PASSWORD:
+            raise _cannot_reset()  # Cognito's: the invitation (AdminCreateUser RESEND) is the way to a new one
+
         async def change(u: UserRecord) -> None:
             u.settings.pop("lockout", None)  # and so does an administrator's reset
             if u.status == UNCONFIRMED:
@@ -1376,6 +1386,11 @@ def _alias_exists(key: str) -> AliasExistsException:
     the given email already exists.", and so for phone_number and preferred_username)."""
     attribute = key.removeprefix("alias:") if key.startswith("alias:") else "email"
     return AliasExistsException(f"An account with the given {attribute} already exists.")
+
+
+def _cannot_reset() -> NotAuthorizedException:
+    """ForgotPassword and AdminResetUserPassword for a user who still has a temporary password."""
+    return NotAuthorizedException("User password cannot be reset in the current state.")
 
 
 async def _forget_change_password_try(user: UserRecord) -> None:

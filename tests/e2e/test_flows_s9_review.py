@@ -10,6 +10,9 @@
   ConfirmForgotPassword "returns the CodeMismatchException error for users that don't exist or are disabled".
 * ChangePassword's PreviousPassword: "If the user has no password and only signs in with passwordless
   authentication options, you can omit this parameter."
+* A user in FORCE_CHANGE_PASSWORD: ForgotPassword and AdminResetUserPassword answer NotAuthorizedException "User
+  password cannot be reset in the current state." (Cognito's answer, as reported by users of the Amplify
+  libraries and confirmed by their maintainers).
 
 Real server, real boto3 clients, mail read from the module's SMTP server.
 """
@@ -290,3 +293,54 @@ def test_a_passwordless_user_sets_a_first_password_with_change_password(
         public_idp.change_password(AccessToken=token, ProposedPassword="Flows-pass-789!")
     assert error_of(exc)[0] == "InvalidParameterException"
     public_idp.change_password(AccessToken=token, PreviousPassword=PASSWORD, ProposedPassword="Flows-pass-789!")
+
+
+# --- A user with a temporary password ----------------------------------------------------------------------------
+
+
+def test_an_invited_user_cannot_reset_the_temporary_password(idp: Any, public_idp: Any, mail: MailServer) -> None:
+    """Cognito refuses ForgotPassword and AdminResetUserPassword for a user in FORCE_CHANGE_PASSWORD with
+    NotAuthorizedException "User password cannot be reset in the current state." (the way in is the temporary
+    password, or a new invitation): no reset code is sent and the temporary password keeps working. Behind a
+    client hiding user existence, ForgotPassword answers with a simulated delivery and sends nothing. Once the
+    user has chosen a password, both work."""
+    pool_id, hiding, legacy = _existence_pool(idp, "invited-reset", "email")
+    address = "ivy@example.com"
+    temporary = "Temp-pass-123!"
+    idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username="ivy",
+        TemporaryPassword=temporary,
+        DesiredDeliveryMediums=["EMAIL"],
+        UserAttributes=[{"Name": "email", "Value": address}, {"Name": "email_verified", "Value": "true"}],
+    )
+    mail.wait_for(address)  # the invitation
+
+    cannot = ("NotAuthorizedException", "User password cannot be reset in the current state.")
+    with pytest.raises(ClientError) as exc:
+        public_idp.forgot_password(ClientId=legacy, Username="ivy")
+    assert error_of(exc) == cannot
+    with pytest.raises(ClientError) as exc:
+        idp.admin_reset_user_password(UserPoolId=pool_id, Username="ivy")
+    assert error_of(exc) == cannot
+    simulated = public_idp.forgot_password(ClientId=hiding, Username="ivy")["CodeDeliveryDetails"]
+    assert simulated == public_idp.forgot_password(ClientId=hiding, Username="ivy")["CodeDeliveryDetails"]
+    assert (simulated["DeliveryMedium"], simulated["AttributeName"]) == ("EMAIL", "email")
+    assert len(mail.messages_to(address)) == 1
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="ivy")["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+
+    challenge = public_idp.initiate_auth(
+        ClientId=legacy, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "ivy", "PASSWORD": temporary}
+    )
+    assert challenge["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    public_idp.respond_to_auth_challenge(
+        ClientId=legacy,
+        ChallengeName="NEW_PASSWORD_REQUIRED",
+        Session=challenge["Session"],
+        ChallengeResponses={"USERNAME": "ivy", "NEW_PASSWORD": PASSWORD},
+    )
+    delivery = public_idp.forgot_password(ClientId=legacy, Username="ivy")["CodeDeliveryDetails"]
+    assert delivery == {"Destination": "i***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}
+    assert len(mail.messages_to(address)) == 2
+    idp.admin_reset_user_password(UserPoolId=pool_id, Username="ivy")
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="ivy")["UserStatus"] == "RESET_REQUIRED"
