@@ -1304,6 +1304,11 @@ class UserService:
         log.info("password.reset", pool=pool.id, username=user.username)
 
     async def admin_reset_password(self, pool: PoolView, user: UserRecord) -> None:
+        if not user.enabled:
+            # Refused before anything changes: the reset code could not be sent to a disabled user, and a failed
+            # call must not leave the user in RESET_REQUIRED ("use admin-enable-user before
+            # admin-reset-user-password", Cognito's answer to this NotAuthorizedException).
+            raise NotAuthorizedException("User is disabled.")
         if user.status == FORCE_CHANGE_PASSWORD:
             raise _cannot_reset()  # Cognito's: the invitation (AdminCreateUser RESEND) is the way to a new one
 

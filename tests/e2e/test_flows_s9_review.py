@@ -12,7 +12,8 @@
   authentication options, you can omit this parameter."
 * A user in FORCE_CHANGE_PASSWORD: ForgotPassword and AdminResetUserPassword answer NotAuthorizedException "User
   password cannot be reset in the current state." (Cognito's answer, as reported by users of the Amplify
-  libraries and confirmed by their maintainers).
+  libraries and confirmed by their maintainers); AdminResetUserPassword of a disabled user is refused ("User is
+  disabled.") and changes nothing.
 
 Real server, real boto3 clients, mail read from the module's SMTP server.
 """
@@ -344,3 +345,23 @@ def test_an_invited_user_cannot_reset_the_temporary_password(idp: Any, public_id
     assert len(mail.messages_to(address)) == 2
     idp.admin_reset_user_password(UserPoolId=pool_id, Username="ivy")
     assert idp.admin_get_user(UserPoolId=pool_id, Username="ivy")["UserStatus"] == "RESET_REQUIRED"
+
+
+def test_admin_reset_of_a_disabled_user_changes_nothing(idp: Any, public_idp: Any, mail: MailServer) -> None:
+    """AdminResetUserPassword of a disabled user is refused ("User is disabled.": enable the user first), and the
+    refused call leaves the user as they were: still CONFIRMED, not RESET_REQUIRED, no code sent, the password
+    working once the user is enabled again."""
+    pool_id, _, legacy = _existence_pool(idp, "reset-disabled", "email")
+    address = "dex@example.com"
+    make_user(idp, pool_id, "dex", {"email": address, "email_verified": "true"})
+    idp.admin_disable_user(UserPoolId=pool_id, Username="dex")
+    with pytest.raises(ClientError) as exc:
+        idp.admin_reset_user_password(UserPoolId=pool_id, Username="dex")
+    assert error_of(exc) == ("NotAuthorizedException", "User is disabled.")
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="dex")["UserStatus"] == "CONFIRMED"
+    assert mail.messages_to(address) == []
+    idp.admin_enable_user(UserPoolId=pool_id, Username="dex")
+    signed_in = public_idp.initiate_auth(
+        ClientId=legacy, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "dex", "PASSWORD": PASSWORD}
+    )
+    assert "AccessToken" in signed_in["AuthenticationResult"]
