@@ -250,22 +250,22 @@ class UserService:
         """The delivery an answer names where no code is sent (an unknown user under PreventUserExistenceErrors,
         and for ForgotPassword a disabled one or one without a verified address): "The simulated delivery medium
         is determined by the input user name format and verification settings of the user pool" (Managing user
-        existence error responses). An email address or phone number as the name is its own destination;
-        otherwise the first of ``attributes`` (where the operation would send) that the pool verifies, with a
-        masked destination derived from the name under a server secret, so that it is the same at every try and
-        looks like a real one."""
-        if is_phone_number(given):
-            return self.delivery_for("phone_number", given)
-        if "@" in given:
-            return self.delivery_for("email", given)
+        existence error responses). It is the medium a user of the pool would get: the first of ``attributes``
+        (where the operation sends, in order) that the pool verifies. A name that is an address of that kind
+        is its own destination; otherwise the masked destination is derived from the name under a server
+        secret, the same at every try and shaped like a real one."""
+        shaped = "phone_number" if is_phone_number(given) else "email" if "@" in given else None
         verified = [a for a in attributes if a in pool.auto_verified]
+        if shaped is not None and (shaped in verified or not verified):
+            return self.delivery_for(shaped, given)
         attribute = (verified or (["email"] if "email" in attributes else list(attributes)) or ["email"])[0]
         message = f"simulated-delivery|{pool.id}|{pool.username_key(given)}".encode(errors="surrogatepass")
         digest = hmac.new(self._code_key, message, hashlib.sha256).digest()
         if attribute == "phone_number":
             return self.delivery_for("phone_number", "+1555" + "".join(str(b % 10) for b in digest[:7]))
         letters = "abcdefghijklmnopqrstuvwxyz"
-        return CodeDelivery(f"{given[:1] or letters[digest[1] % 26]}***@{letters[digest[0] % 26]}***", "EMAIL", "email")
+        local = given[:1] if given[:1].isalnum() else letters[digest[1] % 26]
+        return CodeDelivery(f"{local}***@{letters[digest[0] % 26]}***", "EMAIL", "email")
 
     def user_type(self, user: UserRecord, *, attributes_to_get: Sequence[str] | None = None) -> dict[str, Any]:
         """Cognito's UserType."""

@@ -219,8 +219,9 @@ def test_forgot_password_answers_a_disabled_or_unreachable_user_as_an_unknown_on
 
 def test_a_simulated_delivery_is_shaped_like_the_pools_real_ones(idp: Any, public_idp: Any) -> None:
     """In a pool that verifies phone numbers a known user's code goes by SMS: an unknown name's simulated delivery
-    is an SMS too (a masked number of the same shape), not an email that would tell it apart; a name that is a
-    phone number or an email address is its own simulated destination."""
+    is an SMS too (a masked number of the same shape), not an email that would tell it apart, and a name that is
+    a phone number is its own simulated destination; an email address as the name gets an SMS as well, as a
+    user of this pool would. In a pool that verifies email addresses, the other way round."""
     pool_id, hiding, _ = _existence_pool(idp, "phone-existence", "phone_number")
     make_user(idp, pool_id, "pia", {"phone_number": "+15550101111", "phone_number_verified": "true"})
     public_idp.sign_up(
@@ -242,7 +243,16 @@ def test_a_simulated_delivery_is_shaped_like_the_pools_real_ones(idp: Any, publi
         as_phone = call(ClientId=hiding, Username="+15550109876")["CodeDeliveryDetails"]
         assert as_phone == {"Destination": "+*******9876", "DeliveryMedium": "SMS", "AttributeName": "phone_number"}
         as_email = call(ClientId=hiding, Username="nemo@example.org")["CodeDeliveryDetails"]
+        assert (as_email["DeliveryMedium"], as_email["AttributeName"]) == ("SMS", "phone_number")
+        assert re.fullmatch(r"\+\*{7}\d{4}", as_email["Destination"])
+
+    _, email_client, _ = _existence_pool(idp, "email-existence", "email")
+    for call in (public_idp.forgot_password, public_idp.resend_confirmation_code):
+        as_email = call(ClientId=email_client, Username="nemo@example.org")["CodeDeliveryDetails"]
         assert as_email == {"Destination": "n***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}
+        as_phone = call(ClientId=email_client, Username="+15550109876")["CodeDeliveryDetails"]
+        assert (as_phone["DeliveryMedium"], as_phone["AttributeName"]) == ("EMAIL", "email")
+        assert re.fullmatch(r"[a-z]\*\*\*@[a-z]\*\*\*", as_phone["Destination"])
 
 
 # --- ChangePassword for a user without a password -----------------------------------------------------------------
