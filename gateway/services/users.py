@@ -940,9 +940,12 @@ class UserService:
         client: ClientView | None = None,
     ) -> list[CodeDelivery]:
         """Admin/UpdateUserAttributes. A changed email or phone is unverified until its code is confirmed,
-        and a code is sent when the pool auto-verifies that attribute (not for admins setting *_verified)."""
+        and a code is sent when the pool auto-verifies that attribute (not for admins setting *_verified).
+        "To delete an attribute from the user, submit the attribute in your API request with a blank value"
+        (both operations): an empty value removes the attribute, as DeleteUserAttributes does."""
         validate_attribute_values(pool.schema, attributes, creating=False, admin=admin)
         attributes = canonical_values(pool.schema, attributes)
+        removed = {name for name, value in attributes.items() if value == ""}
         if not admin:
             _check_user_writable(attributes)
             if client is not None:
@@ -953,6 +956,7 @@ class UserService:
             a
             for a in ("email", "phone_number")
             if a in attributes
+            and a not in removed
             and attributes[a] != user.attributes.get(a)
             and not (admin and attributes.get(f"{a}_verified") == "true")
         ]
@@ -973,10 +977,14 @@ class UserService:
             for a in changed_verifiable
             if a in hold and a in pool.auto_verified and user.attributes.get(f"{a}_verified") == "true"
         }
-        immediate = {k: v for k, v in attributes.items() if k not in held}
+        immediate = {k: v for k, v in attributes.items() if k not in held and k not in removed}
 
         async def change(u: UserRecord) -> None:
             u.attributes.update(immediate)
+            for name in removed:
+                u.attributes.pop(name, None)
+                if name in ("email", "phone_number"):
+                    u.attributes.pop(f"{name}_verified", None)  # nothing left to be verified
             for attribute in changed_verifiable:
                 if attribute not in held:
                     u.attributes[f"{attribute}_verified"] = "false"

@@ -14,6 +14,8 @@
   password cannot be reset in the current state." (Cognito's answer, as reported by users of the Amplify
   libraries and confirmed by their maintainers); AdminResetUserPassword of a disabled user is refused ("User is
   disabled.") and changes nothing.
+* (Admin)UpdateUserAttributes: "To delete an attribute from the user, submit the attribute in your API request
+  with a blank value."
 
 Real server, real boto3 clients, mail read from the module's SMTP server.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import jwt
 import pytest
 from botocore.exceptions import ClientError
 
@@ -375,3 +378,86 @@ def test_admin_reset_of_a_disabled_user_changes_nothing(idp: Any, public_idp: An
         ClientId=legacy, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "dex", "PASSWORD": PASSWORD}
     )
     assert "AccessToken" in signed_in["AuthenticationResult"]
+
+
+# --- UpdateUserAttributes: a blank value deletes ------------------------------------------------------------------
+
+
+def test_a_blank_value_deletes_the_attribute(idp: Any, public_idp: Any, mail: MailServer) -> None:
+    """UpdateUserAttributes and AdminUpdateUserAttributes: "To delete an attribute from the user, submit the
+    attribute in your API request with a blank value" ("For custom attributes, you must add a custom: prefix").
+    The attribute is gone (not kept as an empty string in
+    GetUser, AdminGetUser and the ID token); an email so deleted takes its verification flag and its sign-in alias
+    with it, and no code is mailed for it. A required attribute cannot be deleted."""
+    pool_id = idp.create_user_pool(
+        PoolName="blank-deletes",
+        AliasAttributes=["email"],
+        AutoVerifiedAttributes=["email"],
+        Schema=[
+            {"Name": "family_name", "AttributeDataType": "String", "Required": True, "Mutable": True},
+            {"Name": "level", "AttributeDataType": "Number", "NumberAttributeConstraints": {"MinValue": "1"}},
+        ],
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="app",
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+    address = "bea@example.com"
+    make_user(
+        idp,
+        pool_id,
+        "bea",
+        {
+            "email": address,
+            "email_verified": "true",
+            "given_name": "Bea",
+            "nickname": "B",
+            "family_name": "Bo",
+            "custom:level": "3",
+        },
+    )
+
+    def sign_in(name: str) -> dict[str, Any]:
+        return dict(
+            public_idp.initiate_auth(
+                ClientId=client_id,
+                AuthFlow="USER_PASSWORD_AUTH",
+                AuthParameters={"USERNAME": name, "PASSWORD": PASSWORD},
+            )["AuthenticationResult"]
+        )
+
+    token = sign_in(address)["AccessToken"]
+
+    def names() -> set[str]:
+        return {a["Name"] for a in public_idp.get_user(AccessToken=token)["UserAttributes"]}
+
+    public_idp.update_user_attributes(AccessToken=token, UserAttributes=[{"Name": "given_name", "Value": ""}])
+    assert "given_name" not in names()
+    idp.admin_update_user_attributes(
+        UserPoolId=pool_id,
+        Username="bea",
+        UserAttributes=[{"Name": "nickname", "Value": ""}, {"Name": "custom:level", "Value": ""}],
+    )
+    admin_view = idp.admin_get_user(UserPoolId=pool_id, Username="bea")["UserAttributes"]
+    assert {"given_name", "nickname", "custom:level"}.isdisjoint(a["Name"] for a in admin_view)
+
+    answer = public_idp.update_user_attributes(AccessToken=token, UserAttributes=[{"Name": "email", "Value": ""}])
+    assert answer["CodeDeliveryDetailsList"] == []
+    assert {"email", "email_verified"}.isdisjoint(names())
+    assert mail.messages_to(address) == []
+    with pytest.raises(ClientError) as exc:
+        sign_in(address)
+    assert error_of(exc)[0] == "UserNotFoundException"
+    claims = jwt.decode(sign_in("bea")["IdToken"], options={"verify_signature": False})
+    assert {"email", "email_verified", "given_name", "nickname"}.isdisjoint(claims)
+
+    with pytest.raises(ClientError) as exc:  # a value is still checked: a Number below its minimum is refused
+        idp.admin_update_user_attributes(
+            UserPoolId=pool_id, Username="bea", UserAttributes=[{"Name": "custom:level", "Value": "0"}]
+        )
+    assert error_of(exc)[0] == "InvalidParameterException"
+    with pytest.raises(ClientError) as exc:
+        public_idp.update_user_attributes(AccessToken=token, UserAttributes=[{"Name": "family_name", "Value": ""}])
+    assert error_of(exc)[0] == "InvalidParameterException"
+    assert "family_name" in names()
