@@ -738,8 +738,10 @@ class UserService:
         return code
 
     def _verification_destination(self, pool: PoolView, user: UserRecord) -> str | None:
-        """Where a sign-up code goes: the auto-verified attribute, email preferred when both are."""
-        for attribute in ("email", "phone_number"):
+        """Where a sign-up code goes: the auto-verified attribute, the phone number when both are ("If a user
+        provides both an email address and a phone number ... Amazon Cognito sends a verification code only to
+        the phone number", Signing up and confirming user accounts)."""
+        for attribute in _SIGN_UP_CODE_ORDER:
             if attribute in pool.auto_verified and user.attributes.get(attribute):
                 return attribute
         return None
@@ -853,7 +855,8 @@ class UserService:
         # The code is used up only once the confirmation can go through: after AliasExistsException the
         # documented next step is the same call, with the same code, and ForceAliasCreation.
         record = await self._check_code(pool, user, "sign_up", code, consume=False)
-        attribute = self._verification_destination(pool, user)
+        # The attribute the code went to (codes carry it); for older codes, where it would go now.
+        attribute = str(record.data.get("attribute") or "") or self._verification_destination(pool, user)
         verifies = attribute is not None and _code_fits(record, user, attribute)
         wanted = self._aliases(
             pool, {**user.attributes, f"{attribute}_verified": "true"} if verifies else user.attributes
@@ -896,7 +899,7 @@ class UserService:
         if user is None:
             if client.prevent_user_existence_errors:
                 await self.limit_code_send(pool, unknown_user_key(username), "sign_up")
-                return self._simulated_delivery(pool, username, ("email", "phone_number"))
+                return self._simulated_delivery(pool, username, _SIGN_UP_CODE_ORDER)
             raise self._unknown_user(client, None)
         if user.status != UNCONFIRMED:
             raise InvalidParameterException("User is already confirmed.")
@@ -1374,6 +1377,9 @@ def parse_user_filter(expression: str, *, case_sensitive: bool = False) -> UserS
 # `identities` (set by federation and AdminLinkProviderForUser; it becomes the ID token's `identities` claim,
 # which applications read as proof of a federated sign-in). An administrator may still set them.
 _SYSTEM_ATTRIBUTES = ("email_verified", "phone_number_verified", "identities")
+# Where a sign-up code goes when the pool verifies both and the user gave both: "it chooses to verify the phone
+# number by sending a verification code through SMS".
+_SIGN_UP_CODE_ORDER = ("phone_number", "email")
 # ForceAliasCreation moves these from their holder ("the phone number or email address ... already exists as an
 # alias with a different user"); any other alias (preferred_username) stays unique outright.
 _MIGRATING_ALIASES = ("email", "phone_number")

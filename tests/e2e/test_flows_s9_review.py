@@ -14,6 +14,8 @@
   password cannot be reset in the current state." (Cognito's answer, as reported by users of the Amplify
   libraries and confirmed by their maintainers); AdminResetUserPassword of a disabled user is refused ("User is
   disabled.") and changes nothing.
+* Sign-up codes: "If a user provides both an email address and a phone number ... Amazon Cognito sends a
+  verification code only to the phone number."
 * (Admin)UpdateUserAttributes: "To delete an attribute from the user, submit the attribute in your API request
   with a blank value."
 
@@ -29,7 +31,8 @@ import jwt
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support import MailServer, body_text
+from tests.e2e.mfa_support import sms_code
+from tests.support import GatehouseServer, MailServer, body_text
 
 PASSWORD = "Flows-pass-123!"
 
@@ -461,3 +464,48 @@ def test_a_blank_value_deletes_the_attribute(idp: Any, public_idp: Any, mail: Ma
         public_idp.update_user_attributes(AccessToken=token, UserAttributes=[{"Name": "family_name", "Value": ""}])
     assert error_of(exc)[0] == "InvalidParameterException"
     assert "family_name" in names()
+
+
+# --- Sign-up codes: the phone number first ------------------------------------------------------------------------
+
+
+def test_a_sign_up_with_both_addresses_is_confirmed_by_sms(
+    idp: Any, public_idp: Any, mail: MailServer, gatehouse: GatehouseServer
+) -> None:
+    """ "If a user provides both an email address and a phone number, and your app provides both contact methods in
+    the SignUp request, Amazon Cognito sends a verification code only to the phone number" ("Signing up and
+    confirming user accounts"; the console's "Send SMS message if phone number is available, otherwise send email
+    message"). The code confirms the user and verifies the phone number; the email address stays unverified. A
+    user who gives only an email address gets the code by email."""
+    pool_id = idp.create_user_pool(PoolName="sms-first", AutoVerifiedAttributes=["email", "phone_number"])["UserPool"][
+        "Id"
+    ]
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app")["UserPoolClient"]["ClientId"]
+    phone, address = "+15550104444", "sol@example.com"
+    signed_up = public_idp.sign_up(
+        ClientId=client_id,
+        Username="sol",
+        Password=PASSWORD,
+        UserAttributes=[{"Name": "email", "Value": address}, {"Name": "phone_number", "Value": phone}],
+    )
+    assert signed_up["CodeDeliveryDetails"] == {
+        "Destination": "+*******4444",
+        "DeliveryMedium": "SMS",
+        "AttributeName": "phone_number",
+    }
+    resent = public_idp.resend_confirmation_code(ClientId=client_id, Username="sol")["CodeDeliveryDetails"]
+    assert resent == signed_up["CodeDeliveryDetails"]
+    assert mail.messages_to(address) == []
+    public_idp.confirm_sign_up(ClientId=client_id, Username="sol", ConfirmationCode=sms_code(gatehouse, phone, 2))
+    user = idp.admin_get_user(UserPoolId=pool_id, Username="sol")
+    attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+    assert user["UserStatus"] == "CONFIRMED"
+    assert (attributes["phone_number_verified"], attributes["email_verified"]) == ("true", "false")
+
+    only_email = public_idp.sign_up(
+        ClientId=client_id,
+        Username="tam",
+        Password=PASSWORD,
+        UserAttributes=[{"Name": "email", "Value": "tam@example.com"}],
+    )
+    assert only_email["CodeDeliveryDetails"]["DeliveryMedium"] == "EMAIL"
