@@ -1149,7 +1149,9 @@ class UserService:
             u.settings.pop("password_sign_in_disabled", None)  # and gives back password sign-in
             if permanent:
                 u.temporary_password_expires_at = None
-                if u.status in (FORCE_CHANGE_PASSWORD, RESET_REQUIRED, UNCONFIRMED):
+                # "When you set a password, the federated user's status changes from EXTERNAL_PROVIDER to
+                # CONFIRMED" (AdminSetUserPassword).
+                if u.status in (FORCE_CHANGE_PASSWORD, RESET_REQUIRED, UNCONFIRMED, EXTERNAL_PROVIDER):
                     u.status = CONFIRMED
             else:
                 u.status = FORCE_CHANGE_PASSWORD

@@ -16,6 +16,8 @@
   disabled.") and changes nothing.
 * Sign-up codes: "If a user provides both an email address and a phone number ... Amazon Cognito sends a
   verification code only to the phone number."
+* AdminSetUserPassword: "When you set a password, the federated user's status changes from EXTERNAL_PROVIDER to
+  CONFIRMED."
 * (Admin)UpdateUserAttributes: "To delete an attribute from the user, submit the attribute in your API request
   with a blank value."
 
@@ -25,13 +27,17 @@ Real server, real boto3 clients, mail read from the module's SMTP server.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import jwt
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.e2e.federation_support import Flow, corp_details
 from tests.e2e.mfa_support import sms_code
+from tests.e2e.oauth_support import CALLBACK, query_of
+from tests.fakes.oauth import FakeOIDC
 from tests.support import GatehouseServer, MailServer, body_text
 
 PASSWORD = "Flows-pass-123!"
@@ -509,3 +515,61 @@ def test_a_sign_up_with_both_addresses_is_confirmed_by_sms(
         UserAttributes=[{"Name": "email", "Value": "tam@example.com"}],
     )
     assert only_email["CodeDeliveryDetails"]["DeliveryMedium"] == "EMAIL"
+
+
+# --- AdminSetUserPassword on a federated profile ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def corp() -> Iterator[FakeOIDC]:
+    with FakeOIDC() as server:
+        yield server
+
+
+def test_a_password_set_on_a_federated_user_confirms_the_profile(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, corp: FakeOIDC
+) -> None:
+    """AdminSetUserPassword: "When you set a password, the federated user's status changes from EXTERNAL_PROVIDER
+    to CONFIRMED. A user in this state can sign in as a federated user, and initiate authentication flows in the
+    API like a linked native user." The profile stays the federated one (a sign-in through the provider still
+    lands on it)."""
+    pool_id = idp.create_user_pool(PoolName="federated-password")["UserPool"]["Id"]
+    idp.create_identity_provider(
+        UserPoolId=pool_id,
+        ProviderName="Corp",
+        ProviderType="OIDC",
+        ProviderDetails=corp_details(corp),
+        AttributeMapping={"email": "email"},
+    )
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="spa",
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email", "profile"],
+        CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["Corp", "COGNITO"],
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+
+    def federated_sign_in() -> dict[str, str]:
+        flow = Flow(gatehouse, client_id)
+        response = flow.run(flow.authorize_url(identity_provider="Corp"))
+        assert response.status_code in (302, 303), response.text
+        return query_of(response.headers["Location"])
+
+    corp.user = {"sub": "fed-1", "email": "fed@corp.example"}
+    assert "code" in federated_sign_in()
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="Corp_fed-1")["UserStatus"] == "EXTERNAL_PROVIDER"
+
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="Corp_fed-1", Password=PASSWORD, Permanent=True)
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="Corp_fed-1")["UserStatus"] == "CONFIRMED"
+    signed_in = public_idp.initiate_auth(
+        ClientId=client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "Corp_fed-1", "PASSWORD": PASSWORD},
+    )
+    assert "AccessToken" in signed_in["AuthenticationResult"]
+    assert "code" in federated_sign_in()
+    users = idp.list_users(UserPoolId=pool_id)["Users"]
+    assert [(u["Username"], u["UserStatus"]) for u in users] == [("Corp_fed-1", "CONFIRMED")]
