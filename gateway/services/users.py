@@ -846,7 +846,8 @@ class UserService:
         code: str,
         secret_hash_value: str | None,
         force_alias_creation: bool,
-    ) -> None:
+    ) -> tuple[UserRecord, str | None]:
+        """ConfirmSignUp; the confirmed user and the attribute (email, phone_number) the code verified, if any."""
         user = await self._named_by_client(pool, client, username, secret_hash_value)
         if user is None:
             raise self._unknown_user(client, CodeMismatchException())
@@ -876,9 +877,11 @@ class UserService:
             # Only email and phone move; any other alias held elsewhere refuses the call before anything moved.
             await self._check_aliases_free(pool, user, {k: v for k, v in wanted.items() if k not in _MIGRATING_ALIASES})
             await self._release_aliases(pool, wanted)
-        await self._update(pool, user, confirm)
+        user = await self._update(pool, user, confirm)
         self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="sign_up")
         log.info("sign_up.confirmed", pool=pool.id, username=user.username)
+        verified = attribute if attribute and user.attributes.get(f"{attribute}_verified") == "true" else None
+        return user, verified
 
     async def admin_confirm_sign_up(self, pool: PoolView, username: str) -> None:
         user = await self.get(pool, username)

@@ -14,6 +14,8 @@
   password cannot be reset in the current state." (Cognito's answer, as reported by users of the Amplify
   libraries and confirmed by their maintainers); AdminResetUserPassword of a disabled user is refused ("User is
   disabled.") and changes nothing.
+* Automatic sign-in: ConfirmSignUp's Session ("A session identifier that you can use to immediately sign in the
+  confirmed user") taken by InitiateAuth USER_AUTH.
 * Sign-up codes: "If a user provides both an email address and a phone number ... Amazon Cognito sends a
   verification code only to the phone number."
 * AdminSetUserPassword: "When you set a password, the federated user's status changes from EXTERNAL_PROVIDER to
@@ -573,3 +575,71 @@ def test_a_password_set_on_a_federated_user_confirms_the_profile(
     assert "code" in federated_sign_in()
     users = idp.list_users(UserPoolId=pool_id)["Users"]
     assert [(u["Username"], u["UserStatus"]) for u in users] == [("Corp_fed-1", "CONFIRMED")]
+
+
+# --- Signing in straight after ConfirmSignUp ----------------------------------------------------------------------
+
+
+def test_confirm_sign_up_hands_a_session_that_signs_in_once(idp: Any, public_idp: Any, mail: MailServer) -> None:
+    """ "Users who sign up and confirm their user accounts with email or SMS message OTPs can automatically sign in
+    with the passwordless factor that matches their confirmation message": ConfirmSignUp answers a Session ("A
+    session identifier that you can use to immediately sign in the confirmed user"), and InitiateAuth USER_AUTH
+    with it answers AuthenticationResult with no further challenge, the code not asked for a second time
+    (Amplify's autoSignIn does exactly this). The Session signs in once, for its own client, and only a user
+    eligible for the emailed code; where the pool has no such factor, no Session is given."""
+    pool_id = idp.create_user_pool(
+        PoolName="auto-sign-in",
+        AutoVerifiedAttributes=["email"],
+        Policies={"SignInPolicy": {"AllowedFirstAuthFactors": ["PASSWORD", "EMAIL_OTP"]}},
+    )["UserPool"]["Id"]
+    flows = ["ALLOW_USER_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    client_id, other_client = (
+        idp.create_user_pool_client(UserPoolId=pool_id, ClientName=name, ExplicitAuthFlows=flows)["UserPoolClient"][
+            "ClientId"
+        ]
+        for name in ("app", "other")
+    )
+
+    def sign_up_and_confirm(name: str) -> str:
+        address = f"{name}@example.com"
+        public_idp.sign_up(ClientId=client_id, Username=name, UserAttributes=[{"Name": "email", "Value": address}])
+        code = re.search(r"\b(\d{6})\b", body_text(mail.wait_for(address)))
+        assert code is not None
+        confirmed = public_idp.confirm_sign_up(ClientId=client_id, Username=name, ConfirmationCode=code.group(1))
+        return str(confirmed["Session"])
+
+    def user_auth(client: str, name: str, session: str) -> dict[str, Any]:
+        parameters = {"USERNAME": name, "PREFERRED_CHALLENGE": "EMAIL_OTP"}
+        return dict(
+            public_idp.initiate_auth(ClientId=client, AuthFlow="USER_AUTH", AuthParameters=parameters, Session=session)
+        )
+
+    session = sign_up_and_confirm("una")
+    signed_in = user_auth(client_id, "una", session)
+    claims = jwt.decode(signed_in["AuthenticationResult"]["IdToken"], options={"verify_signature": False})
+    assert (claims["cognito:username"], claims["email_verified"]) == ("una", True)
+    assert len(mail.messages_to("una@example.com")) == 1  # no second code
+    with pytest.raises(ClientError) as exc:  # once only
+        user_auth(client_id, "una", session)
+    assert error_of(exc)[0] == "NotAuthorizedException"
+
+    with pytest.raises(ClientError) as exc:  # another client's Session is no way in
+        user_auth(other_client, "vic", sign_up_and_confirm("vic"))
+    assert error_of(exc)[0] == "NotAuthorizedException"
+    with pytest.raises(ClientError) as exc:
+        user_auth(client_id, "una", "not-a-session-from-confirm-sign-up")
+    assert error_of(exc)[0] == "NotAuthorizedException"
+
+    # A pool without passwordless sign-in hands no Session.
+    plain_pool = idp.create_user_pool(PoolName="no-auto-sign-in", AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+    plain_client = idp.create_user_pool_client(UserPoolId=plain_pool, ClientName="app")["UserPoolClient"]["ClientId"]
+    public_idp.sign_up(
+        ClientId=plain_client,
+        Username="wes",
+        Password=PASSWORD,
+        UserAttributes=[{"Name": "email", "Value": "wes@example.com"}],
+    )
+    code = re.search(r"\b(\d{6})\b", body_text(mail.wait_for("wes@example.com")))
+    assert code is not None
+    confirmed = public_idp.confirm_sign_up(ClientId=plain_client, Username="wes", ConfirmationCode=code.group(1))
+    assert "Session" not in confirmed
