@@ -800,13 +800,25 @@ class UserService:
             raise
 
     async def _check_code(
-        self, pool: PoolView, user: UserRecord, purpose: str, code: str, *, consume: bool = True
+        self,
+        pool: PoolView,
+        user: UserRecord,
+        purpose: str,
+        code: str,
+        *,
+        consume: bool = True,
+        none_as_mismatch: bool = False,
     ) -> CodeRecord:
         """Consume the user's code for ``purpose``; exactly one of concurrent correct answers wins. With
-        ``consume`` false the code is only checked (wrong answers still count): the caller consumes it."""
+        ``consume`` false the code is only checked (wrong answers still count): the caller consumes it.
+
+        No code (never requested, used, replaced) is ExpiredCodeException, Cognito's "Invalid code provided,
+        please request a code again." (for ConfirmForgotPassword: "If a code isn't requested when using
+        ForgotPassword, Amazon Cognito returns the ExpiredCodeException error"); ``none_as_mismatch`` answers it
+        as a wrong code instead, where an unknown name gets CodeMismatchException and the two must not differ."""
         record = await self._store.get_code(pool.id, user.username_key, purpose)
         if record is None:
-            raise ExpiredCodeException() if purpose != "forgot_password" else CodeMismatchException()
+            raise CodeMismatchException() if none_as_mismatch else ExpiredCodeException()
         if record.expires_at < time.time():
             await self._store.delete_code(pool.id, user.username_key, purpose)
             raise ExpiredCodeException()
@@ -1312,7 +1324,9 @@ class UserService:
             raise NotAuthorizedException("User is disabled.")
         # The code first: judged before it, the history check would tell anyone who knows a username whether
         # a guess is the current (or a previous) password, with no code and no attempt counted.
-        record = await self._check_code(pool, user, "forgot_password", code, consume=False)
+        record = await self._check_code(
+            pool, user, "forgot_password", code, consume=False, none_as_mismatch=client.prevent_user_existence_errors
+        )
         await self._check_history(pool, user, password)
         await self.consume_code(pool, user, "forgot_password", record.code_hash)
         user = await self.set_password(pool, user, password, permanent=True, check_history=False)

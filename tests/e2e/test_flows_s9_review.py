@@ -7,7 +7,9 @@
 * PreventUserExistenceErrors ("Managing user existence error responses"): ForgotPassword answers a user who
   "isn't found, is deactivated, or doesn't have a verified delivery mechanism" with "a simulated delivery medium
   ... determined by the input user name format and verification settings of the user pool";
-  ConfirmForgotPassword "returns the CodeMismatchException error for users that don't exist or are disabled".
+  ConfirmForgotPassword "returns the CodeMismatchException error for users that don't exist or are disabled.
+  If a code isn't requested when using ForgotPassword, Amazon Cognito returns the ExpiredCodeException error"
+  (the latter only where it tells nothing about existence).
 * ChangePassword's PreviousPassword: "If the user has no password and only signs in with passwordless
   authentication options, you can omit this parameter."
 * A user in FORCE_CHANGE_PASSWORD: ForgotPassword and AdminResetUserPassword answer NotAuthorizedException "User
@@ -643,3 +645,39 @@ def test_confirm_sign_up_hands_a_session_that_signs_in_once(idp: Any, public_idp
     assert code is not None
     confirmed = public_idp.confirm_sign_up(ClientId=plain_client, Username="wes", ConfirmationCode=code.group(1))
     assert "Session" not in confirmed
+
+
+# --- ConfirmForgotPassword without a code -------------------------------------------------------------------------
+
+
+def test_confirm_forgot_password_without_a_code_asks_for_a_new_one(idp: Any, public_idp: Any, mail: MailServer) -> None:
+    """ "If a code isn't requested when using ForgotPassword, Amazon Cognito returns the ExpiredCodeException
+    error" ("Invalid code provided, please request a code again."): so for a user who asked for none, or whose
+    code is used. Behind a client hiding user existence the answer stays the wrong-code one an unknown name gets,
+    so that it does not tell the two apart."""
+    pool_id, hiding, legacy = _existence_pool(idp, "reset-no-code", "email")
+    address = "nia@example.com"
+    make_user(idp, pool_id, "nia", {"email": address, "email_verified": "true"})
+    expired = ("ExpiredCodeException", "Invalid code provided, please request a code again.")
+    mismatch = ("CodeMismatchException", "Invalid verification code provided, please try again.")
+
+    def confirm(client_id: str, name: str, code: str, password: str = "Flows-pass-456!") -> Any:
+        return public_idp.confirm_forgot_password(
+            ClientId=client_id, Username=name, ConfirmationCode=code, Password=password
+        )
+
+    with pytest.raises(ClientError) as exc:
+        confirm(legacy, "nia", "123456")
+    assert error_of(exc) == expired
+    for name in ("nia", "nobody"):
+        with pytest.raises(ClientError) as exc:
+            confirm(hiding, name, "123456")
+        assert error_of(exc) == mismatch
+
+    public_idp.forgot_password(ClientId=legacy, Username="nia")
+    code = re.search(r"\b(\d{6})\b", body_text(mail.wait_for(address)))
+    assert code is not None
+    confirm(legacy, "nia", code.group(1))
+    with pytest.raises(ClientError) as exc:  # used up
+        confirm(legacy, "nia", code.group(1), "Flows-pass-789!")
+    assert error_of(exc) == expired
