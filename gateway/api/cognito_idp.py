@@ -22,7 +22,7 @@ from gateway.errors import (
 from gateway.services.auth import AuthContext
 from gateway.services.groups import group_type
 from gateway.services.mfa_legacy import mfa_options
-from gateway.services.passwordless import passwordless_sign_up
+from gateway.services.passwordless import passwordless_sign_up, sign_up_session
 from gateway.services.pools import ClientView, PoolView
 from gateway.services.risk import check_context_data_propagation
 from gateway.services.tokens import VerifiedAccessToken
@@ -282,7 +282,7 @@ async def SignUp(call: Call) -> dict[str, Any]:
 @operation
 async def ConfirmSignUp(call: Call) -> dict[str, Any]:
     pool, client = await client_of(call)
-    await call.services.users.confirm_sign_up(
+    user, verified = await call.services.users.confirm_sign_up(
         pool,
         client,
         username=call.params["Username"],
@@ -290,7 +290,8 @@ async def ConfirmSignUp(call: Call) -> dict[str, Any]:
         secret_hash_value=call.params.get("SecretHash"),
         force_alias_creation=bool(call.params.get("ForceAliasCreation")),
     )
-    return {}
+    session = await sign_up_session(call.services.auth, _auth_context(call, pool, client, admin=False), user, verified)
+    return {"Session": session} if session else {}
 
 
 @operation
@@ -367,10 +368,9 @@ async def DeleteUser(call: Call) -> dict[str, Any]:
 @operation
 async def ChangePassword(call: Call) -> dict[str, Any]:
     pool, user, _ = await token_user(call)
-    previous = call.params.get("PreviousPassword")
-    if not previous:
-        raise InvalidParameterException("PreviousPassword is required.")
-    await call.services.users.change_password(pool, user, previous, call.params["ProposedPassword"])
+    await call.services.users.change_password(
+        pool, user, call.params.get("PreviousPassword") or None, call.params["ProposedPassword"]
+    )
     return {}
 
 
@@ -680,6 +680,7 @@ def _auth_context(call: Call, pool: PoolView, client: ClientView, *, admin: bool
         client_metadata=call.params.get("ClientMetadata") or {},
         source_ip=call.source_ip,
         context_data=call.params.get("ContextData") if admin else call.params.get("UserContextData"),
+        session=call.params.get("Session") or None,
     )
 
 

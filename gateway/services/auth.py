@@ -172,6 +172,8 @@ class AuthContext:
     signals: dict[str, Any] = field(default_factory=dict, compare=False)
     # Groups read with a user during this request, by username_key: the tokens issued at its end use them.
     groups: dict[str, list[GroupRecord]] = field(default_factory=dict, compare=False)
+    # InitiateAuth's Session: for USER_AUTH, the one ConfirmSignUp handed out (gateway/services/passwordless.py).
+    session: str | None = None
 
 
 @dataclass(frozen=True)

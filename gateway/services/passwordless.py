@@ -38,10 +38,11 @@ from gateway.errors import (
     InvalidParameterException,
     NotAuthorizedException,
 )
-from gateway.ids import new_code, new_opaque_token
+from gateway.ids import new_code, new_opaque_token, sha256_hex
 from gateway.services import sign_in_factors
 from gateway.services.auth import CHALLENGES, FLOWS, AuthContext, AuthResult, AuthService, challenge, flow
 from gateway.services.code_limits import unknown_user_key
+from gateway.services.mfa import mfa_settings
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolView
 from gateway.services.risk import OFF, security_mode
@@ -78,6 +79,13 @@ def _required(parameters: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _owes_mfa(pool: PoolView, user: UserRecord) -> bool:
+    """Whether ``user`` signs in with MFA: the pool requires it, or allows it and the user activated a factor."""
+    if pool.mfa_configuration == "ON":
+        return True
+    return pool.mfa_configuration == "OPTIONAL" and bool(mfa_settings(user)["enabled"])
+
+
 def _invalid_session() -> NotAuthorizedException:
     return NotAuthorizedException("Invalid session for the user.")
 
@@ -100,6 +108,15 @@ class PasswordlessService:
         offered = [c for c in FIRST_FACTOR_CHALLENGES if _FACTOR_OF[c] in allowed]
         if user is None:
             return offered
+        if _owes_mfa(pool, user):
+            # "Passwordless authentication flows aren't compatible with required multi-factor authentication (MFA)
+            # in your user pool. If MFA is optional in your user pool, users who have activated MFA can't sign in
+            # with a passwordless first factor" (Authentication flows, passwordless sign-in). A passkey that counts
+            # as MFA (MULTI_FACTOR_WITH_USER_VERIFICATION) is the exception: it satisfies MFA by itself.
+            passkey_is_mfa = (pool.settings.get("WebAuthnConfiguration") or {}).get(
+                "FactorConfiguration"
+            ) == "MULTI_FACTOR_WITH_USER_VERIFICATION"
+            offered = [c for c in offered if c in ("PASSWORD", "PASSWORD_SRP") or (c == WEB_AUTHN and passkey_is_mfa)]
         has_passkey = WEB_AUTHN in offered and bool(
             await self.store.list_webauthn_credentials(pool.id, user.username_key)
         )
@@ -248,9 +265,52 @@ async def _begin(
     )
 
 
+# The state of the Session ConfirmSignUp hands out: no challenge of that name exists, so it answers no
+# RespondToAuthChallenge; only InitiateAuth USER_AUTH takes it (_sign_in_after_sign_up).
+SIGN_UP_CONFIRMED = "SIGN_UP_CONFIRMED"
+_OTP_OF_ATTRIBUTE = {attribute: name for name, attribute in _OTP_ATTRIBUTE.items()}
+
+
+async def sign_up_session(service: AuthService, ctx: AuthContext, user: UserRecord, verified: str | None) -> str | None:
+    """ConfirmSignUp's Session: "Users who sign up and confirm their user accounts with email or SMS message OTPs
+    can automatically sign in with the passwordless factor that matches their confirmation message" (Authentication
+    flows, passwordless sign-in). Given when the code verified an address whose one-time-code factor the pool
+    allows; good for one InitiateAuth USER_AUTH from the same client within its auth session validity."""
+    factor = _OTP_OF_ATTRIBUTE.get(verified or "")
+    if factor is None or service.passwordless is None or factor not in allowed_first_factors(ctx.pool):
+        return None
+    return await service.new_session(ctx, user, {"challenge": SIGN_UP_CONFIRMED, "factor": factor})
+
+
+async def _sign_in_after_sign_up(service: AuthService, ctx: AuthContext, session: str) -> AuthResult:
+    """InitiateAuth USER_AUTH with ConfirmSignUp's Session: "Amazon Cognito assumes the SMS or email message
+    one-time verification password from ConfirmSignUp as the primary authentication factor. You're not required
+    to submit this code a second time" (InitiateAuthRequest.Session); the AuthParameters are ignored. The user
+    must still be eligible for that factor (and signs in as any other sign-in goes on: MFA, threat protection)."""
+    record = await service.store.take_auth_session(sha256_hex(session))
+    if (
+        record is None
+        or record.expires_at < time.time()
+        or record.client_id != ctx.client.id
+        or record.pool_id != ctx.pool.id
+        or record.state.get("challenge") != SIGN_UP_CONFIRMED
+    ):
+        raise _invalid_session()
+    user = await service.store.get_user(ctx.pool.id, record.username_key)
+    if user is None or str(record.state.get("factor")) not in await _passwordless(service).available(ctx.pool, user):
+        raise _invalid_session()
+    service.check_lockout(ctx, user)
+    service.check_user_can_sign_in(user)
+    log.info("sign_in.after_sign_up", pool=ctx.pool.id, client=ctx.client.id, username=user.username)
+    return await service.after_first_factor(ctx, user)
+
+
 @flow("USER_AUTH")
 async def _user_auth(service: AuthService, ctx: AuthContext, parameters: Mapping[str, str]) -> AuthResult:
-    """InitiateAuth USER_AUTH: the preferred challenge when the user can take it, else SELECT_CHALLENGE."""
+    """InitiateAuth USER_AUTH: the preferred challenge when the user can take it, else SELECT_CHALLENGE; with
+    ConfirmSignUp's Session, the sign-in that the confirmation code already proved."""
+    if ctx.session:
+        return await _sign_in_after_sign_up(service, ctx, ctx.session)
     helper = _passwordless(service)
     username = _required(parameters, "USERNAME")
     preferred = parameters.get("PREFERRED_CHALLENGE")
@@ -409,4 +469,5 @@ __all__ = [
     "SMS_OTP",
     "PasswordlessService",
     "passwordless_sign_up",
+    "sign_up_session",
 ]

@@ -251,6 +251,8 @@ def validate_attribute_values(
             raise InvalidParameterException(f"user.{name}: Required attribute cannot be deleted.")
         if entry.get("DeveloperOnlyAttribute") and not admin:
             raise InvalidParameterException(f"Cannot modify developer-only attribute {name}")
+        if not creating and value == "":
+            continue  # a deletion: no value to check against the attribute's type and limits
         _check_value(name, value, entry)
 
 

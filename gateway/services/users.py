@@ -251,9 +251,26 @@ class UserService:
             return prevented
         return UserNotFoundException("Username/client id combination not found.")
 
-    def _decoy_delivery(self, username: str) -> CodeDelivery:
-        """A consistent, plausible delivery for an unknown user, so the answer does not reveal that it is unknown."""
-        return self.delivery_for("email", username if "@" in username else f"{username}@example.com")
+    def _simulated_delivery(self, pool: PoolView, given: str, attributes: Sequence[str]) -> CodeDelivery:
+        """The delivery an answer names where no code is sent (an unknown user under PreventUserExistenceErrors,
+        and for ForgotPassword a disabled one or one without a verified address): "The simulated delivery medium
+        is determined by the input user name format and verification settings of the user pool" (Managing user
+        existence error responses). It is the medium a user of the pool would get: the first of ``attributes``
+        (where the operation sends, in order) that the pool verifies. A name that is an address of that kind
+        is its own destination; otherwise the masked destination is derived from the name under a server
+        secret, the same at every try and shaped like a real one."""
+        shaped = "phone_number" if is_phone_number(given) else "email" if "@" in given else None
+        verified = [a for a in attributes if a in pool.auto_verified]
+        if shaped is not None and (shaped in verified or not verified):
+            return self.delivery_for(shaped, given)
+        attribute = (verified or (["email"] if "email" in attributes else list(attributes)) or ["email"])[0]
+        message = f"simulated-delivery|{pool.id}|{pool.username_key(given)}".encode(errors="surrogatepass")
+        digest = hmac.new(self._code_key, message, hashlib.sha256).digest()
+        if attribute == "phone_number":
+            return self.delivery_for("phone_number", "+1555" + "".join(str(b % 10) for b in digest[:7]))
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        local = given[:1] if given[:1].isalnum() else letters[digest[1] % 26]
+        return CodeDelivery(f"{local}***@{letters[digest[0] % 26]}***", "EMAIL", "email")
 
     def user_type(self, user: UserRecord, *, attributes_to_get: Sequence[str] | None = None) -> dict[str, Any]:
         """Cognito's UserType."""
@@ -726,8 +743,10 @@ class UserService:
         return code
 
     def _verification_destination(self, pool: PoolView, user: UserRecord) -> str | None:
-        """Where a sign-up code goes: the auto-verified attribute, email preferred when both are."""
-        for attribute in ("email", "phone_number"):
+        """Where a sign-up code goes: the auto-verified attribute, the phone number when both are ("If a user
+        provides both an email address and a phone number ... Amazon Cognito sends a verification code only to
+        the phone number", Signing up and confirming user accounts)."""
+        for attribute in _SIGN_UP_CODE_ORDER:
             if attribute in pool.auto_verified and user.attributes.get(attribute):
                 return attribute
         return None
@@ -786,13 +805,25 @@ class UserService:
             raise
 
     async def _check_code(
-        self, pool: PoolView, user: UserRecord, purpose: str, code: str, *, consume: bool = True
+        self,
+        pool: PoolView,
+        user: UserRecord,
+        purpose: str,
+        code: str,
+        *,
+        consume: bool = True,
+        none_as_mismatch: bool = False,
     ) -> CodeRecord:
         """Consume the user's code for ``purpose``; exactly one of concurrent correct answers wins. With
-        ``consume`` false the code is only checked (wrong answers still count): the caller consumes it."""
+        ``consume`` false the code is only checked (wrong answers still count): the caller consumes it.
+
+        No code (never requested, used, replaced) is ExpiredCodeException, Cognito's "Invalid code provided,
+        please request a code again." (for ConfirmForgotPassword: "If a code isn't requested when using
+        ForgotPassword, Amazon Cognito returns the ExpiredCodeException error"); ``none_as_mismatch`` answers it
+        as a wrong code instead, where an unknown name gets CodeMismatchException and the two must not differ."""
         record = await self._store.get_code(pool.id, user.username_key, purpose)
         if record is None:
-            raise ExpiredCodeException() if purpose != "forgot_password" else CodeMismatchException()
+            raise CodeMismatchException() if none_as_mismatch else ExpiredCodeException()
         if record.expires_at < time.time():
             await self._store.delete_code(pool.id, user.username_key, purpose)
             raise ExpiredCodeException()
@@ -832,7 +863,8 @@ class UserService:
         code: str,
         secret_hash_value: str | None,
         force_alias_creation: bool,
-    ) -> None:
+    ) -> tuple[UserRecord, str | None]:
+        """ConfirmSignUp; the confirmed user and the attribute (email, phone_number) the code verified, if any."""
         user = await self._named_by_client(pool, client, username, secret_hash_value)
         if user is None:
             raise self._unknown_user(client, CodeMismatchException())
@@ -841,7 +873,8 @@ class UserService:
         # The code is used up only once the confirmation can go through: after AliasExistsException the
         # documented next step is the same call, with the same code, and ForceAliasCreation.
         record = await self._check_code(pool, user, "sign_up", code, consume=False)
-        attribute = self._verification_destination(pool, user)
+        # The attribute the code went to (codes carry it); for older codes, where it would go now.
+        attribute = str(record.data.get("attribute") or "") or self._verification_destination(pool, user)
         verifies = attribute is not None and _code_fits(record, user, attribute)
         wanted = self._aliases(
             pool, {**user.attributes, f"{attribute}_verified": "true"} if verifies else user.attributes
@@ -861,9 +894,11 @@ class UserService:
             # Only email and phone move; any other alias held elsewhere refuses the call before anything moved.
             await self._check_aliases_free(pool, user, {k: v for k, v in wanted.items() if k not in _MIGRATING_ALIASES})
             await self._release_aliases(pool, wanted)
-        await self._update(pool, user, confirm)
+        user = await self._update(pool, user, confirm)
         self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="sign_up")
         log.info("sign_up.confirmed", pool=pool.id, username=user.username)
+        verified = attribute if attribute and user.attributes.get(f"{attribute}_verified") == "true" else None
+        return user, verified
 
     async def admin_confirm_sign_up(self, pool: PoolView, username: str) -> None:
         user = await self.get(pool, username)
@@ -884,7 +919,7 @@ class UserService:
         if user is None:
             if client.prevent_user_existence_errors:
                 await self.limit_code_send(pool, unknown_user_key(username), "sign_up")
-                return self._decoy_delivery(username)
+                return self._simulated_delivery(pool, username, _SIGN_UP_CODE_ORDER)
             raise self._unknown_user(client, None)
         if user.status != UNCONFIRMED:
             raise InvalidParameterException("User is already confirmed.")
@@ -928,9 +963,12 @@ class UserService:
         client: ClientView | None = None,
     ) -> list[CodeDelivery]:
         """Admin/UpdateUserAttributes. A changed email or phone is unverified until its code is confirmed,
-        and a code is sent when the pool auto-verifies that attribute (not for admins setting *_verified)."""
+        and a code is sent when the pool auto-verifies that attribute (not for admins setting *_verified).
+        "To delete an attribute from the user, submit the attribute in your API request with a blank value"
+        (both operations): an empty value removes the attribute, as DeleteUserAttributes does."""
         validate_attribute_values(pool.schema, attributes, creating=False, admin=admin)
         attributes = canonical_values(pool.schema, attributes)
+        removed = {name for name, value in attributes.items() if value == ""}
         if not admin:
             _check_user_writable(attributes)
             if client is not None:
@@ -941,6 +979,7 @@ class UserService:
             a
             for a in ("email", "phone_number")
             if a in attributes
+            and a not in removed
             and attributes[a] != user.attributes.get(a)
             and not (admin and attributes.get(f"{a}_verified") == "true")
         ]
@@ -961,10 +1000,14 @@ class UserService:
             for a in changed_verifiable
             if a in hold and a in pool.auto_verified and user.attributes.get(f"{a}_verified") == "true"
         }
-        immediate = {k: v for k, v in attributes.items() if k not in held}
+        immediate = {k: v for k, v in attributes.items() if k not in held and k not in removed}
 
         async def change(u: UserRecord) -> None:
             u.attributes.update(immediate)
+            for name in removed:
+                u.attributes.pop(name, None)
+                if name in ("email", "phone_number"):
+                    u.attributes.pop(f"{name}_verified", None)  # nothing left to be verified
             for attribute in changed_verifiable:
                 if attribute not in held:
                     u.attributes[f"{attribute}_verified"] = "false"
@@ -1126,7 +1169,9 @@ class UserService:
             u.settings.pop("password_sign_in_disabled", None)  # and gives back password sign-in
             if permanent:
                 u.temporary_password_expires_at = None
-                if u.status in (FORCE_CHANGE_PASSWORD, RESET_REQUIRED, UNCONFIRMED):
+                # "When you set a password, the federated user's status changes from EXTERNAL_PROVIDER to
+                # CONFIRMED" (AdminSetUserPassword).
+                if u.status in (FORCE_CHANGE_PASSWORD, RESET_REQUIRED, UNCONFIRMED, EXTERNAL_PROVIDER):
                     u.status = CONFIRMED
             else:
                 u.status = FORCE_CHANGE_PASSWORD
@@ -1134,11 +1179,21 @@ class UserService:
 
         return await self._update(pool, user, change)
 
-    async def change_password(self, pool: PoolView, user: UserRecord, previous: str, proposed: str) -> None:
+    async def change_password(self, pool: PoolView, user: UserRecord, previous: str | None, proposed: str) -> None:
         """ChangePassword. PreviousPassword is a password guess made with an access token: at most
         MAX_CHANGE_PASSWORD_FAILURES wrong ones per CHANGE_PASSWORD_WINDOW, then Cognito's
         LimitExceededException. Each try is counted before the password is checked, so a burst of concurrent
-        calls cannot get more guesses than that; a new password clears the count."""
+        calls cannot get more guesses than that; a new password clears the count.
+
+        PreviousPassword is "Required if the user has a password. If the user has no password and only signs in
+        with passwordless authentication options, you can omit this parameter" (ChangePasswordRequest): such a
+        user sets a first password with the access token alone."""
+        if previous is None:
+            # A federated profile has no password either, but is no passwordless user: it gets none this way.
+            if user.password_hash is not None or user.status == EXTERNAL_PROVIDER:
+                raise InvalidParameterException("PreviousPassword is required.")
+            await self.set_password(pool, user, proposed, permanent=True)
+            return
         now = time.time()
 
         async def count_try(u: UserRecord) -> None:
@@ -1166,18 +1221,34 @@ class UserService:
         if user is None:
             if client.prevent_user_existence_errors:
                 await self.limit_code_send(pool, unknown_user_key(username), "forgot_password")
-                return self._decoy_delivery(username)
+                return self._simulated_delivery(pool, username, self._recovery_order(pool))
             raise self._unknown_user(client, None)
         if user.settings.get("password_sign_in_disabled"):  # AdminDisableProviderForUser(Cognito)
             raise NotAuthorizedException("Password sign-in is disabled for this user.")
-        if user.enabled and self._recovery_attribute(pool, user) is not None:
+        if user.enabled and user.status == FORCE_CHANGE_PASSWORD and not client.prevent_user_existence_errors:
+            # Cognito's answer for a user invited by AdminCreateUser who has not set a password yet: the way in is
+            # the temporary password (NEW_PASSWORD_REQUIRED), or a new invitation from an administrator.
+            raise _cannot_reset()
+        # An invited user who has not signed in yet (FORCE_CHANGE_PASSWORD) is reached by no reset code either.
+        reachable = (
+            user.enabled and user.status != FORCE_CHANGE_PASSWORD and self._recovery_attribute(pool, user) is not None
+        )
+        if not reachable and client.prevent_user_existence_errors and self._recovery_order(pool):
+            # "When a user isn't found, is deactivated, or doesn't have a verified delivery mechanism to recover
+            # their password, Amazon Cognito returns CodeDeliveryDetails with a simulated delivery medium" (Managing
+            # user existence error responses): "User is disabled." or "no registered/verified email" would tell
+            # that the name is a user's. Limited as a code sent would be, and nothing is sent.
+            await self.limit_code_send(pool, user.username_key, "forgot_password")
+            return self._simulated_delivery(pool, username, self._recovery_order(pool))
+        if reachable:
             await self.limit_code_send(pool, user.username_key, "forgot_password")
         delivery = await self._send_reset_code(pool, user)
         if self.threats is not None:
             await self.threats.forgot_password(pool, client, user)
         return delivery
 
-    def _recovery_attribute(self, pool: PoolView, user: UserRecord) -> str | None:
+    @staticmethod
+    def _recovery_mechanisms(pool: PoolView) -> list[dict[str, Any]]:
         configured = (pool.settings.get("AccountRecoverySetting") or {}).get("RecoveryMechanisms")
         # No AccountRecoverySetting: "Amazon Cognito uses the legacy behavior to determine the recovery method
         # where SMS is preferred through email" (AccountRecoverySettingType).
@@ -1185,6 +1256,18 @@ class UserService:
             {"Name": "verified_phone_number", "Priority": 1},
             {"Name": "verified_email", "Priority": 2},
         ]
+        return sorted(mechanisms, key=lambda m: int(m.get("Priority", 1)))
+
+    def _recovery_order(self, pool: PoolView) -> list[str]:
+        """The attributes a reset code may go to, in the pool's order; none with admin_only."""
+        mechanisms = self._recovery_mechanisms(pool)
+        if any(m.get("Name") == "admin_only" for m in mechanisms):
+            return []
+        return [str(m.get("Name", "")).removeprefix("verified_") for m in mechanisms]
+
+    def _recovery_attribute(self, pool: PoolView, user: UserRecord) -> str | None:
+        configured = (pool.settings.get("AccountRecoverySetting") or {}).get("RecoveryMechanisms")
+        mechanisms = self._recovery_mechanisms(pool)
         if any(m.get("Name") == "admin_only" for m in mechanisms):
             return None  # "The admin_only option prevents self-service account recovery" (RecoveryOptionType)
         # AccountRecoverySettingType: "With this setting, SMS doesn't qualify for a valid password recovery
@@ -1195,7 +1278,7 @@ class UserService:
         disqualified = {
             a for a, factor in (("phone_number", SMS_MFA), ("email", EMAIL_OTP)) if factor in second_factors
         }
-        for mechanism in sorted(mechanisms, key=lambda m: int(m.get("Priority", 1))):
+        for mechanism in mechanisms:
             name = str(mechanism.get("Name", ""))
             attribute = name.removeprefix("verified_")
             if (
@@ -1237,9 +1320,18 @@ class UserService:
         if user is None:
             raise self._unknown_user(client, CodeMismatchException())
         check_password_policy(password, pool.password_policy)
+        if not user.enabled:
+            # A code sent before an administrator disabled the user sets no password now. "Amazon Cognito returns
+            # the CodeMismatchException error for users that don't exist or are disabled" (Managing user existence
+            # error responses); without PreventUserExistenceErrors, the answer ForgotPassword gives them.
+            if client.prevent_user_existence_errors:
+                raise CodeMismatchException()
+            raise NotAuthorizedException("User is disabled.")
         # The code first: judged before it, the history check would tell anyone who knows a username whether
         # a guess is the current (or a previous) password, with no code and no attempt counted.
-        record = await self._check_code(pool, user, "forgot_password", code, consume=False)
+        record = await self._check_code(
+            pool, user, "forgot_password", code, consume=False, none_as_mismatch=client.prevent_user_existence_errors
+        )
         await self._check_history(pool, user, password)
         await self.consume_code(pool, user, "forgot_password", record.code_hash)
         user = await self.set_password(pool, user, password, permanent=True, check_history=False)
@@ -1247,6 +1339,14 @@ class UserService:
         log.info("password.reset", pool=pool.id, username=user.username)
 
     async def admin_reset_password(self, pool: PoolView, user: UserRecord) -> None:
+        if not user.enabled:
+            # Refused before anything changes: the reset code could not be sent to a disabled user, and a failed
+            # call must not leave the user in RESET_REQUIRED ("use admin-enable-user before
+            # admin-reset-user-password", Cognito's answer to this NotAuthorizedException).
+            raise NotAuthorizedException("User is disabled.")
+        if user.status == FORCE_CHANGE_PASSWORD:
+            raise _cannot_reset()  # Cognito's: the invitation (AdminCreateUser RESEND) is the way to a new one
+
         async def change(u: UserRecord) -> None:
             u.settings.pop("lockout", None)  # and so does an administrator's reset
             if u.status == UNCONFIRMED:
@@ -1301,6 +1401,9 @@ def parse_user_filter(expression: str, *, case_sensitive: bool = False) -> UserS
 # `identities` (set by federation and AdminLinkProviderForUser; it becomes the ID token's `identities` claim,
 # which applications read as proof of a federated sign-in). An administrator may still set them.
 _SYSTEM_ATTRIBUTES = ("email_verified", "phone_number_verified", "identities")
+# Where a sign-up code goes when the pool verifies both and the user gave both: "it chooses to verify the phone
+# number by sending a verification code through SMS".
+_SIGN_UP_CODE_ORDER = ("phone_number", "email")
 # ForceAliasCreation moves these from their holder ("the phone number or email address ... already exists as an
 # alias with a different user"); any other alias (preferred_username) stays unique outright.
 _MIGRATING_ALIASES = ("email", "phone_number")
@@ -1326,6 +1429,11 @@ def _alias_exists(key: str) -> AliasExistsException:
     the given email already exists.", and so for phone_number and preferred_username)."""
     attribute = key.removeprefix("alias:") if key.startswith("alias:") else "email"
     return AliasExistsException(f"An account with the given {attribute} already exists.")
+
+
+def _cannot_reset() -> NotAuthorizedException:
+    """ForgotPassword and AdminResetUserPassword for a user who still has a temporary password."""
+    return NotAuthorizedException("User password cannot be reset in the current state.")
 
 
 async def _forget_change_password_try(user: UserRecord) -> None:

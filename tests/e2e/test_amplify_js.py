@@ -352,12 +352,12 @@ def test_reset_password_with_the_mailed_code(
     old = amplify.call("signIn", {"username": "dee", "password": PASSWORD})
     assert (old["ok"], old["name"]) == (False, "NotAuthorizedException")
     assert amplify.ok("signIn", {"username": "dee", "password": NEW_PASSWORD})["isSignedIn"] is True
-    # The code is spent.
+    # The code is spent: Cognito's ExpiredCodeException ("please request a code again").
     amplify.ok("signOut")
     reused = amplify.call(
         "confirmResetPassword", {"username": "dee", "confirmationCode": code, "newPassword": PASSWORD}
     )
-    assert (reused["ok"], reused["name"]) == (False, "CodeMismatchException")
+    assert (reused["ok"], reused["name"]) == (False, "ExpiredCodeException")
     assert amplify.ok("signIn", {"username": "dee", "password": NEW_PASSWORD})["isSignedIn"] is True
 
 
@@ -715,6 +715,38 @@ def test_email_codes_as_second_factor_and_as_passwordless_sign_in(
     claims = verified_id_token(gatehouse, pool_id, client_id, session["tokens"]["idToken"]["token"])
     assert (claims["cognito:username"], claims["email"]) == ("lee", other)
     assert amplify.ok("getCurrentUser")["signInDetails"]["authFlowType"] == "USER_AUTH"
+
+
+def test_auto_sign_in_after_a_passwordless_sign_up(
+    amplify: Amplify, gatehouse: GatehouseServer, mail: MailServer, idp: Any
+) -> None:
+    """signUp without a password and with autoSignIn over USER_AUTH, confirmSignUp with the mailed code, then
+    autoSignIn: Amplify hands ConfirmSignUp's Session to InitiateAuth, and the user is signed in without a second
+    code, as with Cognito."""
+    pool_id = str(
+        idp.create_user_pool(
+            PoolName="amplify-auto-sign-in",
+            AutoVerifiedAttributes=["email"],
+            Policies={"SignInPolicy": {"AllowedFirstAuthFactors": ["PASSWORD", "EMAIL_OTP"]}},
+        )["UserPool"]["Id"]
+    )
+    client_id = str(
+        idp.create_user_pool_client(
+            UserPoolId=pool_id, ClientName="web", ExplicitAuthFlows=["ALLOW_USER_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+        )["UserPoolClient"]["ClientId"]
+    )
+    configure(amplify, gatehouse, pool_id, client_id)
+    email = "auto-ada@amplify.example"
+    options = {"userAttributes": {"email": email}, "autoSignIn": {"authFlowType": "USER_AUTH"}}
+    signed_up = amplify.ok("signUp", {"username": "ada", "options": options})
+    assert signed_up["nextStep"]["signUpStep"] == "CONFIRM_SIGN_UP"
+    confirmed = amplify.ok("confirmSignUp", {"username": "ada", "confirmationCode": code_in(mail.wait_for(email))})
+    assert confirmed["nextStep"]["signUpStep"] == "COMPLETE_AUTO_SIGN_IN"
+    assert amplify.ok("autoSignIn") == {"isSignedIn": True, "nextStep": {"signInStep": "DONE"}}
+    session = amplify.ok("fetchAuthSession")
+    claims = verified_id_token(gatehouse, pool_id, client_id, session["tokens"]["idToken"]["token"])
+    assert (claims["cognito:username"], claims["email_verified"]) == ("ada", True)
+    assert len(mail.messages_to(email)) == 1  # the confirmation code only
 
 
 def test_a_client_with_a_secret_is_refused_and_codes_can_be_resent(
