@@ -7,6 +7,7 @@ admin credentials, and waits for ``/health``; tests talk to it over HTTP with bo
 
 from __future__ import annotations
 
+import asyncio
 import email
 import os
 import re
@@ -60,8 +61,11 @@ def free_port() -> int:
 class _Collector:
     messages: list[tuple[list[str], Message]] = field(default_factory=list)
     cond: threading.Condition = field(default_factory=threading.Condition)
+    delay: float = 0.0  # seconds before a message is accepted, as a busy mail server takes
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         message = email.message_from_bytes(envelope.content)
         with self.cond:
             self.messages.append((list(envelope.rcpt_tos), message))
@@ -72,9 +76,9 @@ class _Collector:
 class MailServer:
     """A real SMTP server collecting what Gatehouse sends."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, delay: float = 0.0) -> None:
         self.port = free_port()
-        self._collector = _Collector()
+        self._collector = _Collector(delay=delay)
         self._controller = Controller(self._collector, hostname="127.0.0.1", port=self.port)
 
     def start(self) -> None:

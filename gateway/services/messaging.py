@@ -22,13 +22,13 @@ import html as html_lib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage as MimeMessage
 from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 from pathlib import Path
-from typing import NoReturn, Protocol, runtime_checkable
+from typing import Any, NoReturn, Protocol, runtime_checkable
 
 import aiohttp
 import aiosmtplib
@@ -334,20 +334,49 @@ class WebhookSmsSender:
 # --- the pair the services use ------------------------------------------------------------------------
 
 
+# How long stopping waits for messages still being sent in the background (an SMTP send times out after 10 s).
+DRAIN_SECONDS = 10.0
+
+
 class Messenger:
-    """The email and SMS senders a running Gatehouse uses; :meth:`close` releases what they hold."""
+    """The email and SMS senders a running Gatehouse uses; :meth:`close` releases what they hold.
+
+    :meth:`later` sends without the caller waiting: where an answer must not take longer for a user who exists
+    than for one who does not (PreventUserExistenceErrors), the time a mail server takes to accept a message
+    would otherwise tell them apart. A failure is logged (``message.delivery_failed``), never answered."""
 
     def __init__(self, email: EmailSender, sms: SmsSender) -> None:
         self.email = email
         self.sms = sms
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def later(self, sending: Coroutine[Any, Any, None]) -> None:
+        """Run ``sending`` (a coroutine that sends) in the background; :meth:`close` waits for it."""
+        task = asyncio.get_running_loop().create_task(_logged(sending))
+        self._pending.add(task)  # a task only weakly referenced by the loop could be collected mid-send
+        task.add_done_callback(self._pending.discard)
 
     async def close(self) -> None:
+        if self._pending:
+            # Messages on their way are sent before the senders close, within a bound.
+            _, late = await asyncio.wait(set(self._pending), timeout=DRAIN_SECONDS)
+            for task in late:
+                task.cancel()
         closed: list[object] = []
         for sender in (self.email, self.sms):
             # The same object may serve both (an OutboxSender); close it once.
             if isinstance(sender, _Closeable) and not any(sender is seen for seen in closed):
                 closed.append(sender)
                 await sender.close()
+
+
+async def _logged(sending: Coroutine[Any, Any, None]) -> None:
+    try:
+        await sending
+    except CodeDeliveryFailureException:
+        pass  # logged where it happened, with the reason
+    except Exception:
+        log.exception("message.background_failed")
 
 
 def _delivery_failed(medium: str, to: str, exc: BaseException | None, *, reason: str, **fields: object) -> NoReturn:

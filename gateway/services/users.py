@@ -752,7 +752,13 @@ class UserService:
         return None
 
     async def _send_verification(
-        self, pool: PoolView, user: UserRecord, *, purpose: str, attribute: str | None = None
+        self,
+        pool: PoolView,
+        user: UserRecord,
+        *,
+        purpose: str,
+        attribute: str | None = None,
+        background: bool = False,
     ) -> CodeDelivery | None:
         attribute = attribute or self._verification_destination(pool, user)
         if attribute is None:
@@ -764,13 +770,32 @@ class UserService:
         # The code proves control of this value only: it is bound to it, so a later change of the attribute
         # (without a new code) cannot be verified with it.
         code = await self._issue_code(pool, user, purpose, {"attribute": attribute, "value": value})
-        await self.deliver_code(pool, user, attribute, value, code, purpose)
+        await self._deliver(pool, user, attribute, value, code, purpose, background=background)
         return self.delivery_for(attribute, value)
 
     def delivery_for(self, attribute: str, value: str) -> CodeDelivery:
         if attribute == "email":
             return CodeDelivery(mask_email(value), "EMAIL", "email")
         return CodeDelivery(mask_phone(value), "SMS", attribute)
+
+    async def _deliver(
+        self,
+        pool: PoolView,
+        user: UserRecord,
+        attribute: str,
+        value: str,
+        code: str,
+        purpose: str,
+        *,
+        background: bool,
+    ) -> None:
+        """:meth:`deliver_code`, or (``background``) the same sent without the caller waiting: where the answer
+        must not tell a user who exists from one who does not (PreventUserExistenceErrors), a mail server's
+        time to accept the message would, as an unknown name's answer sends nothing."""
+        if background:
+            self._messenger.later(self.deliver_code(pool, user, attribute, value, code, purpose))
+        else:
+            await self.deliver_code(pool, user, attribute, value, code, purpose)
 
     async def deliver_code(
         self, pool: PoolView, user: UserRecord, attribute: str, value: str, code: str, purpose: str
@@ -925,7 +950,9 @@ class UserService:
             raise InvalidParameterException("User is already confirmed.")
         if self._verification_destination(pool, user) is not None:
             await self.limit_code_send(pool, user.username_key, "sign_up")
-        delivery = await self._send_verification(pool, user, purpose="sign_up")
+        delivery = await self._send_verification(
+            pool, user, purpose="sign_up", background=client.prevent_user_existence_errors
+        )
         if delivery is None:
             raise InvalidParameterException("Auto verification not turned on.")
         return delivery
@@ -1242,7 +1269,7 @@ class UserService:
             return self._simulated_delivery(pool, username, self._recovery_order(pool))
         if reachable:
             await self.limit_code_send(pool, user.username_key, "forgot_password")
-        delivery = await self._send_reset_code(pool, user)
+        delivery = await self._send_reset_code(pool, user, background=client.prevent_user_existence_errors)
         if self.threats is not None:
             await self.threats.forgot_password(pool, client, user)
         return delivery
@@ -1290,7 +1317,7 @@ class UserService:
                 return attribute
         return None
 
-    async def _send_reset_code(self, pool: PoolView, user: UserRecord) -> CodeDelivery:
+    async def _send_reset_code(self, pool: PoolView, user: UserRecord, *, background: bool = False) -> CodeDelivery:
         if not user.enabled:
             raise NotAuthorizedException("User is disabled.")
         attribute = self._recovery_attribute(pool, user)
@@ -1300,7 +1327,7 @@ class UserService:
             )
         code = await self._issue_code(pool, user, "forgot_password")
         value = user.attributes[attribute]
-        await self.deliver_code(pool, user, attribute, value, code, "forgot_password")
+        await self._deliver(pool, user, attribute, value, code, "forgot_password", background=background)
         return self.delivery_for(attribute, value)
 
     async def confirm_forgot_password(
