@@ -1104,10 +1104,14 @@ class UserService:
                 self._check_writable(client, names)
 
         async def change(u: UserRecord) -> None:
+            pending = pending_attributes(u)
             for name in names:
                 u.attributes.pop(name, None)
+                # A change still waiting for its code goes too: the code must not bring a deleted value back.
+                pending.pop(name, None)
                 if name in ("email", "phone_number"):
                     u.attributes.pop(f"{name}_verified", None)
+            set_pending_attributes(u, pending)
             u.aliases = self._aliases(pool, u.attributes)
 
         await self._update(pool, user, change)

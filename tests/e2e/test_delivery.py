@@ -458,3 +458,23 @@ def test_without_the_setting_an_email_change_applies_at_once_unverified(
     attributes = attributes_of(public_idp.get_user(AccessToken=access))
     assert attributes["email"] == "hank.new@example.com" and attributes["email_verified"] == "true"
     assert "AuthenticationResult" in sign_in(public_idp, client_id, "hank.new@example.com")
+
+
+def test_deleting_an_email_also_drops_its_change_waiting_for_verification(
+    gatehouse: GatehouseServer, mail: MailServer, idp: Any, public_idp: Any
+) -> None:
+    """The code sent for a held change must not bring back an address deleted since."""
+    pool_id, client_id = alias_pool(idp, "held-email-deleted", hold_email=True)
+    confirmed_user(idp, pool_id, "hal", "hal.old@example.com")
+    access = sign_in(public_idp, client_id, "hal.old@example.com")["AuthenticationResult"]["AccessToken"]
+    public_idp.update_user_attributes(
+        AccessToken=access, UserAttributes=[{"Name": "email", "Value": "hal.new@example.com"}]
+    )
+    code = code_in(mail.wait_for("hal.new@example.com"))
+    idp.admin_delete_user_attributes(UserPoolId=pool_id, Username="hal", UserAttributeNames=["email"])
+    with pytest.raises(ClientError) as exc:
+        public_idp.verify_user_attribute(AccessToken=access, AttributeName="email", Code=code)
+    assert error_of(exc)[0] == "CodeMismatchException"
+    attributes = attributes_of(idp.admin_get_user(UserPoolId=pool_id, Username="hal"))
+    assert "email" not in attributes and "email_verified" not in attributes
+    assert sign_in_error(public_idp, client_id, "hal.new@example.com")[0] == "NotAuthorizedException"
