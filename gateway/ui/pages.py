@@ -127,8 +127,11 @@ async def _hosted(request: web.Request, known: AuthorizationRequest | None = Non
 
 
 def _context(hosted: _Hosted, **values: Any) -> dict[str, Any]:
+    username_label, username_type = _username_field(hosted.pool)
     return {
         "base": hosted.base,
+        "username_label": username_label,
+        "username_type": username_type,
         "rid": hosted.request.id,
         "error": None,
         "notice": None,
@@ -230,7 +233,6 @@ def _username_field(pool: PoolView) -> tuple[str, str]:
 
 def _login_values(request: web.Request, hosted: _Hosted, **values: Any) -> dict[str, Any]:
     """The sign-in page's template values: ``values``, and what the pool, client and request say."""
-    values["username_label"], values["username_type"] = _username_field(hosted.pool)
     values["can_sign_up"] = not hosted.pool.admin_create_user_config.get("AllowAdminCreateUserOnly")
     values.setdefault("username", hosted.request.login_hint or "")
     values.setdefault("providers", provider_buttons(hosted.base, hosted.request, hosted.client))

@@ -28,6 +28,7 @@ from tests.e2e.mfa_support import cognito_js_modules, confirmed_user
 from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, pkce_pair, query_of
 from tests.e2e.test_mfa_sms_email import EMAIL_CONFIG, SMS_CONFIG
 from tests.e2e.test_passkeys import CREATE, add_authenticator, origin_of
+from tests.fakes.saml import FakeSamlIdP
 from tests.support import GatehouseServer, MailServer, smtp_config
 
 PHONE = {"width": 360, "height": 640}
@@ -49,12 +50,15 @@ FIELDS = {
 LOOK = """() => {
   const fields = [...document.querySelectorAll('input:not([type=hidden])')].map((e) => ({
     name: e.name, type: e.type, autocomplete: e.getAttribute('autocomplete'),
-    inputmode: e.getAttribute('inputmode'), label: e.labels && e.labels.length ? e.labels[0].textContent : '',
+    inputmode: e.getAttribute('inputmode'), autocapitalize: e.getAttribute('autocapitalize'),
+    label: e.labels && e.labels.length ? e.labels[0].textContent : '',
     describedby: (e.getAttribute('aria-describedby') || '').split(/\\s+/).filter(Boolean),
     invalid: e.getAttribute('aria-invalid'),
   }));
   const alerts = [...document.querySelectorAll('[role=alert]')].map((e) => ({id: e.id, text: e.textContent}));
-  return {scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth, fields, alerts};
+  const viewport = document.querySelector('meta[name=viewport]');
+  return {scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth, fields, alerts,
+          viewport: viewport ? viewport.content : ''};
 }"""
 
 
@@ -119,6 +123,8 @@ class Auditor:
                 )
         self.page.emulate_media(color_scheme="light")
         looked = self.page.evaluate(LOOK)
+        if "width=device-width" not in looked["viewport"]:
+            self.problems.append(f"{name}: no viewport meta tag (a phone shows the page at desktop width, zoomed out)")
         if looked["scrollWidth"] > looked["innerWidth"]:
             self.problems.append(f"{name}: scrolls sideways at 360px ({looked['scrollWidth']}px wide)")
         for field in looked["fields"]:
@@ -145,6 +151,9 @@ class Auditor:
                 self.problems.append(f"{where}: autocomplete={field['autocomplete']!r}, not {complete!r}")
             if mode is not None and field["inputmode"] != mode:
                 self.problems.append(f"{where}: inputmode={field['inputmode']!r}, not {mode!r}")
+        if field["name"] == "username" and field["type"] == "text" and field["autocapitalize"] != "none":
+            # A phone capitalises the first letter of a text field unless told not to: "Alice" for "alice".
+            self.problems.append(f"{where}: autocapitalize={field['autocapitalize']!r}, not 'none'")
         if field["type"] == "password" and field["autocomplete"] not in ("current-password", "new-password"):
             self.problems.append(f"{where}: a password without current-password or new-password")
         if field["type"] == "email" and field["autocomplete"] not in ("email", "username"):
@@ -298,6 +307,8 @@ def test_sign_up_and_confirm(gatehouse: GatehouseServer, idp: Any, auditor: Audi
     signup = browser.get(f"/{by_email}/signup?rid={query_of(login.url)['rid']}")
     auditor.check("signup-by-email", signup)
     auditor.expect("signup-by-email", signup, "username", "username", "email")
+    forgot = browser.get(f"/{by_email}/forgotPassword?rid={query_of(login.url)['rid']}")
+    auditor.expect("forgot-by-email", forgot, "username", "username", "email")
     by_phone = idp.create_user_pool(PoolName="a11y-phone", UsernameAttributes=["phone_number"])["UserPool"]["Id"]
     browser, login = _login(gatehouse, by_phone, _client(idp, by_phone))
     auditor.expect("login-by-phone", login, "username", "username", "tel")
@@ -476,4 +487,34 @@ def test_error_signed_out_and_feedback_pages(gatehouse: GatehouseServer, idp: An
     }
     auditor.check("feedback", requests.get(f"{origin}/gatehouse/feedback?{urlencode(link)}", timeout=10))
     auditor.check("feedback-invalid", requests.get(f"{origin}/gatehouse/feedback?pool=x", timeout=10))
+    auditor.done()
+
+
+def test_saml_post_page(gatehouse: GatehouseServer, idp: Any, auditor: Auditor) -> None:
+    """The page that posts a SAML AuthnRequest to an IdP with only the HTTP-POST binding (its form is sent by
+    the page's onload; the IdP's answer here is a 204, which leaves the page in place to be checked)."""
+    pool_id = idp.create_user_pool(PoolName="a11y-saml")["UserPool"]["Id"]
+    certificate = idp.get_signing_certificate(UserPoolId=pool_id)["Certificate"]
+    with FakeSamlIdP(
+        sp_entity_id=f"urn:amazon:cognito:sp:{pool_id}",
+        acs_url=f"{gatehouse.url}/saml2/idpresponse",
+        sp_cert_pem=f"-----BEGIN CERTIFICATE-----\n{certificate}\n-----END CERTIFICATE-----\n",
+        post_only=True,
+    ) as fake:
+        metadata = fake.metadata_xml()
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="PostOnly", ProviderType="SAML",
+        ProviderDetails={"MetadataFile": metadata}, AttributeMapping={"email": "email"},
+    )  # fmt: skip
+    client_id = _client(idp, pool_id, SupportedIdentityProviders=["PostOnly"])
+    _, challenge = pkce_pair()
+    query = {"client_id": client_id, "response_type": "code", "redirect_uri": CALLBACK, "identity_provider": "PostOnly"}
+    query |= {"code_challenge": challenge, "code_challenge_method": "S256"}
+    shown = requests.get(f"{origin_of(gatehouse)}/{pool_id}/oauth2/authorize?{urlencode(query)}", timeout=10)
+    assert shown.status_code == 200 and "<form" in shown.text, shown.text
+    auditor.context.route("**/sso/post", lambda route: route.fulfill(status=204))
+    try:
+        auditor.check("saml-post", shown)
+    finally:
+        auditor.context.unroute("**/sso/post")
     auditor.done()
