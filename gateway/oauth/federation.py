@@ -67,7 +67,7 @@ def upstream_response(request: web.Request, redirect: UpstreamRedirect) -> web.R
         '<meta name="viewport" content="width=device-width, initial-scale=1"><title>Signing in</title></head>'
         '<body onload="document.forms[0].submit()"><main>'
         f'<form method="post" action="{html.escape(redirect.url)}">{inputs}'
-        "<p>Taking you to your organization's sign-in page.</p>"
+        "<h1>Signing in</h1><p>Taking you to your organization's sign-in page.</p>"
         "<noscript><button type=submit>Continue</button></noscript></form></main></body></html>"
     )
     response = web.Response(text=body, content_type="text/html")

@@ -129,8 +129,18 @@ class Auditor:
             self.problems.append(f"{name}: scrolls sideways at 360px ({looked['scrollWidth']}px wide)")
         for field in looked["fields"]:
             self._field(name, field)
+        # WCAG 1.4.10 (reflow): 320 CSS pixels wide, as a 1280px screen zoomed to 400%.
+        self.page.set_viewport_size({"width": 320, "height": 640})
+        narrow = self.page.evaluate("() => document.documentElement.scrollWidth")
+        self.page.set_viewport_size(PHONE)
+        if narrow > 320:
+            self.problems.append(f"{name}: scrolls sideways at 320px ({narrow}px wide)")
         alerts = looked["alerts"]
         if error:
+            # A form's error comes with a new page, where a screen reader reads the title first (an alert
+            # already on the page as it loads is not announced by every screen reader).
+            if not self.page.title().startswith("Error: "):
+                self.problems.append(f"{name}: the title {self.page.title()!r} does not say there is an error")
             if not alerts or not alerts[0]["id"]:
                 self.problems.append(f"{name}: the error is not announced with role=alert and an id")
             else:
