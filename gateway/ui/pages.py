@@ -56,7 +56,7 @@ from gateway.services.users import secret_hash
 from gateway.storage.base import UICustomizationRecord
 from gateway.ui import mfa_setup as setup_pages
 from gateway.ui.branding import branding_logo, branding_logo_url
-from gateway.ui.inputs import attribute_list, form_error
+from gateway.ui.inputs import ATTRIBUTE_HINTS, attribute_list, form_error, password_hint
 from gateway.ui.render import csrf_ok, error_page, found, page, page_from_parts, render_parts, see_other
 from gateway.ui.sign_in_methods import (
     ANSWER_FIELD,
@@ -132,6 +132,7 @@ def _context(hosted: _Hosted, **values: Any) -> dict[str, Any]:
         "base": hosted.base,
         "username_label": username_label,
         "username_type": username_type,
+        "password_hint": password_hint(hosted.pool.password_policy),
         "rid": hosted.request.id,
         "error": None,
         "notice": None,
@@ -475,7 +476,15 @@ def _challenge_page(
         "scripts": False,
     }
     if name == "NEW_PASSWORD_REQUIRED":
-        fields = [{"name": "new_password", "label": "New password", "type": "password", "autocomplete": "new-password"}]
+        fields = [
+            {
+                "name": "new_password",
+                "label": "New password",
+                "type": "password",
+                "autocomplete": "new-password",
+                "hint": password_hint(hosted.pool.password_policy),
+            }
+        ]
         try:
             required = json.loads((parameters or {}).get("requiredAttributes") or "[]")
         except ValueError:
@@ -484,6 +493,8 @@ def _challenge_page(
             short = str(attribute).removeprefix("userAttributes.")
             label, kind, complete = _FIELD_LABELS.get(short, (short.replace("_", " ").capitalize(), "text", "on"))
             fields.append({"name": f"attr:{short}", "label": label, "type": kind, "autocomplete": complete})
+            if short in ATTRIBUTE_HINTS:
+                fields[-1]["hint"] = ATTRIBUTE_HINTS[short]
         values.update(heading="Change your password", intro="You must choose a new password to continue.")
         values.update(fields=fields, button="Change password")
     elif name == "SOFTWARE_TOKEN_MFA":
@@ -683,6 +694,8 @@ def _signup_fields(pool: PoolView) -> tuple[dict[str, str], list[dict[str, str]]
             continue
         text, kind, complete = _FIELD_LABELS.get(name, (name.replace("_", " ").capitalize(), "text", "on"))
         fields.append({"name": name, "label": text, "type": kind, "autocomplete": complete})
+        if name in ATTRIBUTE_HINTS:
+            fields[-1]["hint"] = ATTRIBUTE_HINTS[name]
     return {"label": label, "type": username_type}, fields
 
 

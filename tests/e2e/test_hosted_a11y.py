@@ -53,6 +53,8 @@ LOOK = """() => {
     inputmode: e.getAttribute('inputmode'), autocapitalize: e.getAttribute('autocapitalize'),
     label: e.labels && e.labels.length ? e.labels[0].textContent : '',
     describedby: (e.getAttribute('aria-describedby') || '').split(/\\s+/).filter(Boolean),
+    descriptions: (e.getAttribute('aria-describedby') || '').split(/\\s+/).filter(Boolean)
+      .map((id) => (document.getElementById(id) || {textContent: ''}).textContent).join(' '),
     invalid: e.getAttribute('aria-invalid'),
   }));
   const alerts = [...document.querySelectorAll('[role=alert]')].map((e) => ({id: e.id, text: e.textContent}));
@@ -164,6 +166,11 @@ class Auditor:
         if field["name"] == "username" and field["type"] == "text" and field["autocapitalize"] != "none":
             # A phone capitalises the first letter of a text field unless told not to: "Alice" for "alice".
             self.problems.append(f"{where}: autocapitalize={field['autocapitalize']!r}, not 'none'")
+        # What a new password or a formatted value must be is told before it is typed (WCAG 3.3.2).
+        if field["autocomplete"] == "new-password" and "At least" not in field["descriptions"]:
+            self.problems.append(f"{where}: a new password without the pool's rules described")
+        if field["autocomplete"] == "tel" and "+" not in field["descriptions"]:
+            self.problems.append(f"{where}: a phone number without its format described")
         if field["type"] == "password" and field["autocomplete"] not in ("current-password", "new-password"):
             self.problems.append(f"{where}: a password without current-password or new-password")
         if field["type"] == "email" and field["autocomplete"] not in ("email", "username"):
@@ -291,6 +298,7 @@ def test_sign_up_and_confirm(gatehouse: GatehouseServer, idp: Any, auditor: Audi
     rid = query_of(login.url)["rid"]
     signup = browser.get(f"/{pool_id}/signup?rid={rid}")
     auditor.check("signup", signup)
+    assert "At least 8 characters, with an uppercase letter, a lowercase letter, a number and a symbol." in signup.text
     auditor.expect("signup", signup, "username", "username", "text")
     auditor.expect("signup", signup, "password", "new-password", "password")
     auditor.expect("signup", signup, "attr:phone_number", "tel", "tel")
@@ -326,7 +334,10 @@ def test_sign_up_and_confirm(gatehouse: GatehouseServer, idp: Any, auditor: Audi
 
 
 def test_password_reset(gatehouse: GatehouseServer, idp: Any, auditor: Auditor) -> None:
-    pool_id = idp.create_user_pool(PoolName="a11y-reset", AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+    policy = {"PasswordPolicy": {"MinimumLength": 12, "RequireNumbers": True}}
+    pool_id = idp.create_user_pool(PoolName="a11y-reset", AutoVerifiedAttributes=["email"], Policies=policy)[
+        "UserPool"
+    ]["Id"]
     client_id = _client(idp, pool_id)
     confirmed_user(idp, pool_id, "rolf", PASSWORD, email="rolf@example.com", email_verified="true")
     browser, login = _login(gatehouse, pool_id, client_id)
@@ -338,6 +349,7 @@ def test_password_reset(gatehouse: GatehouseServer, idp: Any, auditor: Auditor) 
     assert sent.status_code == 303, sent.text
     reset = browser.get(sent.headers["Location"])
     auditor.check("reset", reset)
+    assert "At least 12 characters, with a number." in reset.text  # the pool's own policy
     auditor.expect("reset", reset, "code", "one-time-code", "text")
     auditor.expect("reset", reset, "password", "new-password", "password")
     auditor.check("reset-wrong", browser.submit(reset, {"code": "000000", "password": "New-Passw0rd!"}), error=True)
