@@ -75,6 +75,17 @@ def _png() -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
+# A client's stylesheet (SetUICustomization) as written for Cognito's pages, which are light: light backgrounds,
+# readable on them.
+BRANDING_CSS = """
+.banner-customizable { padding: 25px 0px 25px 0px; background-color: #f0f0f0; }
+.background-customizable { background-color: #fff; }
+.label-customizable { font-weight: 400; }
+.submitButton-customizable { font-weight: bold; height: 40px; color: #fff; background-color: #1b5e20; }
+.inputField-customizable { color: #333; background-color: #fff; border: 1px solid #767676; }
+"""
+
+
 @pytest.fixture(scope="module")
 def gatehouse(tmp_path_factory: pytest.TempPathFactory, mail: MailServer) -> Iterator[GatehouseServer]:
     """This module's Gatehouse, reached as http://localhost:<port>: a secure context, so the passkey pages
@@ -273,10 +284,7 @@ def test_sign_in_pages(gatehouse: GatehouseServer, idp: Any, google: Any, audito
     auditor.check("login-sso-unknown", sso, error=True)
 
     # A client's branding: a logo and a stylesheet of its own.
-    css = (
-        ".background-customizable { background-color: #eef2f7; }"
-        " .submitButton-customizable { background-color: #1b5e20; }"
-    )
+    css = BRANDING_CSS
     idp.set_ui_customization(UserPoolId=pool_id, ClientId=plain, CSS=css, ImageFile=_png())
     browser, page = _login(gatehouse, pool_id, plain)
     assert "/logo?" in page.text and "/custom.css?" in page.text
