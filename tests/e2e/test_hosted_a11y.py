@@ -64,6 +64,34 @@ LOOK = """() => {
 }"""
 
 
+# WCAG 1.4.12's spacing, applied over the page's own styles; the page's width with it (the style is removed).
+SPACED = """() => {
+  const style = document.createElement('style');
+  style.textContent = '* { line-height: 1.5 !important; letter-spacing: .12em !important;'
+    + ' word-spacing: .16em !important; } p { margin-bottom: 2em !important; }';
+  document.head.appendChild(style);
+  const width = document.documentElement.scrollWidth;
+  style.remove();
+  return width;
+}"""
+
+
+# WCAG 1.4.11 (non-text contrast), which axe leaves to people: a text field is seen by its border, which needs
+# 3:1 against what is around it. The contrast of each visible field's border with the nearest background.
+BORDERS = """() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92
+    : ((v + 0.055) / 1.055) ** 2.4; }).reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const behind = (e) => { for (let n = e.parentElement; n; n = n.parentElement) {
+    const c = rgb(getComputedStyle(n).backgroundColor); if (c.length === 3 || c[3] > 0) return c; }
+    return [255, 255, 255]; };
+  return [...document.querySelectorAll('input:not([type=hidden])')].map((e) => {
+    const a = lum(rgb(getComputedStyle(e).borderTopColor)), b = lum(behind(e));
+    return [e.name, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)];
+  });
+}"""
+
+
 def _png() -> bytes:
     """A 64x16 PNG (a logo)."""
 
@@ -130,12 +158,19 @@ class Auditor:
                 ".map((v) => ({id: v.id, help: v.help, targets: v.nodes.map((n) => n.target.join(' '))}))",
                 AXE_TAGS,
             )
+            for field, ratio in self.page.evaluate(BORDERS):
+                if ratio < 3:
+                    self.problems.append(
+                        f"{name} [{scheme}]: field {field}'s border has contrast {ratio:.2f}:1, not 3:1"
+                    )
             for violation in found:
                 self.problems.append(
                     f"{name} [{scheme}]: {violation['id']} ({violation['help']}) at {violation['targets']}"
                 )
         self.page.emulate_media(color_scheme="light")
         looked = self.page.evaluate(LOOK)
+        if "user-scalable=no" in looked["viewport"] or "maximum-scale" in looked["viewport"]:
+            self.problems.append(f"{name}: the viewport forbids zooming ({looked['viewport']})")
         if "width=device-width" not in looked["viewport"]:
             self.problems.append(f"{name}: no viewport meta tag (a phone shows the page at desktop width, zoomed out)")
         if looked["scrollWidth"] > looked["innerWidth"]:
@@ -145,9 +180,13 @@ class Auditor:
         # WCAG 1.4.10 (reflow): 320 CSS pixels wide, as a 1280px screen zoomed to 400%.
         self.page.set_viewport_size({"width": 320, "height": 640})
         narrow = self.page.evaluate("() => document.documentElement.scrollWidth")
-        self.page.set_viewport_size(PHONE)
         if narrow > 320:
             self.problems.append(f"{name}: scrolls sideways at 320px ({narrow}px wide)")
+        # WCAG 1.4.12 (text spacing): a reader's wider letter, word and line spacing loses nothing either.
+        spaced = self.page.evaluate(SPACED)
+        if spaced > 320:
+            self.problems.append(f"{name}: scrolls sideways at 320px with wider text spacing ({spaced}px wide)")
+        self.page.set_viewport_size(PHONE)
         alerts = looked["alerts"]
         if error:
             # A form's error comes with a new page, where a screen reader reads the title first (an alert
