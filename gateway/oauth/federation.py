@@ -60,11 +60,15 @@ def upstream_response(request: web.Request, redirect: UpstreamRedirect) -> web.R
     inputs = "".join(
         f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in redirect.form.items()
     )
+    # Its language, and a phone's viewport, as on every hosted page (WCAG 3.1.1); what is happening, in words,
+    # for the moment before the form is sent (or for good, without scripts: the button sends it).
     body = (
-        "<!DOCTYPE html><html><head><title>Signing in</title></head>"
-        '<body onload="document.forms[0].submit()">'
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>Signing in</title></head>'
+        '<body onload="document.forms[0].submit()"><main>'
         f'<form method="post" action="{html.escape(redirect.url)}">{inputs}'
-        "<noscript><button type=submit>Continue</button></noscript></form></body></html>"
+        "<h1>Signing in</h1><p>Taking you to your organization's sign-in page.</p>"
+        "<noscript><button type=submit>Continue</button></noscript></form></main></body></html>"
     )
     response = web.Response(text=body, content_type="text/html")
     finish(request, response, settings)

@@ -208,6 +208,12 @@ def check_password_policy(password: str, policy: Mapping[str, Any] | None) -> No
         raise _policy_error("Password must have symbol characters")
 
 
+def password_requirements(policy: Mapping[str, Any] | None) -> tuple[int, bool, bool, bool, bool]:
+    """What :func:`check_password_policy` asks of a password under ``policy``: (minimum length, uppercase,
+    lowercase, number, symbol required)."""
+    return _policy_values(policy)
+
+
 def generate_temporary_password(policy: Mapping[str, Any] | None) -> str:
     """A random password that satisfies ``policy``, ``max(12, MinimumLength)`` characters long.
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from gateway.api.model import ServiceModel
 from gateway.errors import InvalidParameterException
+from gateway.services.passwords import password_requirements
 
 # UsernameType in botocore's model: 1 to 128 characters, each a letter, mark, symbol, digit or punctuation.
 USERNAME_RULE = "Enter a username of 1 to 128 letters, digits, symbols or punctuation marks, without spaces."
@@ -42,3 +43,30 @@ def form_error(operation: str, params: Mapping[str, Any]) -> str | None:
 def attribute_list(attributes: Mapping[str, str]) -> list[dict[str, str]]:
     """Attributes as the API's UserAttributes member (AttributeListType)."""
     return [{"Name": name, "Value": value} for name, value in attributes.items()]
+
+
+# What a field must hold, told before it is filled in (WCAG 3.3.2, labels or instructions): the formats Cognito
+# takes for these attributes (phone numbers in E.164, the OpenID Connect birthdate).
+ATTRIBUTE_HINTS = {
+    "phone_number": "With the country code, starting with +, for example +14155550123.",
+    "birthdate": "As YYYY-MM-DD, for example 1990-04-21.",
+}
+
+
+def password_hint(policy: Mapping[str, Any] | None) -> str:
+    """The pool's password policy in words, for the fields where a person chooses a password (WCAG 3.3.2)."""
+    length, upper, lower, number, symbol = password_requirements(policy)
+    kinds = [
+        words
+        for needed, words in (
+            (upper, "an uppercase letter"),
+            (lower, "a lowercase letter"),
+            (number, "a number"),
+            (symbol, "a symbol"),
+        )
+        if needed
+    ]
+    hint = f"At least {length} characters"
+    if kinds:
+        hint += ", with " + (", ".join(kinds[:-1]) + " and " + kinds[-1] if len(kinds) > 1 else kinds[0])
+    return hint + "."

@@ -56,7 +56,7 @@ from gateway.services.users import secret_hash
 from gateway.storage.base import UICustomizationRecord
 from gateway.ui import mfa_setup as setup_pages
 from gateway.ui.branding import branding_logo, branding_logo_url
-from gateway.ui.inputs import attribute_list, form_error
+from gateway.ui.inputs import ATTRIBUTE_HINTS, attribute_list, form_error, password_hint
 from gateway.ui.render import csrf_ok, error_page, found, page, page_from_parts, render_parts, see_other
 from gateway.ui.sign_in_methods import (
     ANSWER_FIELD,
@@ -127,8 +127,12 @@ async def _hosted(request: web.Request, known: AuthorizationRequest | None = Non
 
 
 def _context(hosted: _Hosted, **values: Any) -> dict[str, Any]:
+    username_label, username_type = _username_field(hosted.pool)
     return {
         "base": hosted.base,
+        "username_label": username_label,
+        "username_type": username_type,
+        "password_hint": password_hint(hosted.pool.password_policy),
         "rid": hosted.request.id,
         "error": None,
         "notice": None,
@@ -211,6 +215,21 @@ def _login_page(request: web.Request, hosted: _Hosted, *, status: int = 200, **v
     settings = request.app[SERVICES].settings
     values = _login_values(request, hosted, **values)
     return page(request, settings, "login.html", _context(hosted, **values), status=status)
+
+
+def _username_field(pool: PoolView) -> tuple[str, str]:
+    """The username field's label and input type: what a person of this pool signs in with. A pool whose
+    usernames are email addresses or phone numbers (UsernameAttributes) asks for that, in a field of that
+    type, so a phone shows the keyboard for it (HTML's email and tel input types); autocomplete stays
+    ``username`` for password managers."""
+    by = pool.username_attributes
+    if "email" in by and "phone_number" in by:
+        return "Email or phone number", "text"
+    if "email" in by:
+        return "Email", "email"
+    if "phone_number" in by:
+        return "Phone number", "tel"
+    return "Username", "text"
 
 
 def _login_values(request: web.Request, hosted: _Hosted, **values: Any) -> dict[str, Any]:
@@ -457,7 +476,15 @@ def _challenge_page(
         "scripts": False,
     }
     if name == "NEW_PASSWORD_REQUIRED":
-        fields = [{"name": "new_password", "label": "New password", "type": "password", "autocomplete": "new-password"}]
+        fields = [
+            {
+                "name": "new_password",
+                "label": "New password",
+                "type": "password",
+                "autocomplete": "new-password",
+                "hint": password_hint(hosted.pool.password_policy),
+            }
+        ]
         try:
             required = json.loads((parameters or {}).get("requiredAttributes") or "[]")
         except ValueError:
@@ -466,6 +493,8 @@ def _challenge_page(
             short = str(attribute).removeprefix("userAttributes.")
             label, kind, complete = _FIELD_LABELS.get(short, (short.replace("_", " ").capitalize(), "text", "on"))
             fields.append({"name": f"attr:{short}", "label": label, "type": kind, "autocomplete": complete})
+            if short in ATTRIBUTE_HINTS:
+                fields[-1]["hint"] = ATTRIBUTE_HINTS[short]
         values.update(heading="Change your password", intro="You must choose a new password to continue.")
         values.update(fields=fields, button="Change password")
     elif name == "SOFTWARE_TOKEN_MFA":
@@ -654,16 +683,20 @@ async def _signed_in(
 # --- /signup and /confirm ---------------------------------------------------------------------------------
 
 
-def _signup_fields(pool: PoolView) -> tuple[str, list[dict[str, str]]]:
+def _signup_fields(pool: PoolView) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """The username field (its label and type) and the required attributes' fields. A pool that signs in by
+    email and phone number takes the email address as the username (see :func:`signup_post`)."""
     by_email = "email" in pool.username_attributes
-    label = "Email" if by_email else ("Phone number" if "phone_number" in pool.username_attributes else "Username")
+    label, username_type = ("Email", "email") if by_email else _username_field(pool)
     fields = []
     for name in required_attributes(pool.schema):
         if by_email and name == "email":
             continue
         text, kind, complete = _FIELD_LABELS.get(name, (name.replace("_", " ").capitalize(), "text", "on"))
         fields.append({"name": name, "label": text, "type": kind, "autocomplete": complete})
-    return label, fields
+        if name in ATTRIBUTE_HINTS:
+            fields[-1]["hint"] = ATTRIBUTE_HINTS[name]
+    return {"label": label, "type": username_type}, fields
 
 
 async def signup_get(request: web.Request) -> web.Response:
@@ -671,9 +704,9 @@ async def signup_get(request: web.Request) -> web.Response:
     if redirect is not None:
         return redirect
     hosted = await _hosted(request)
-    label, fields = _signup_fields(hosted.pool)
+    username_field, fields = _signup_fields(hosted.pool)
     settings = request.app[SERVICES].settings
-    context = _context(hosted, username_label=label, attributes=fields, values={})
+    context = _context(hosted, username_field=username_field, attributes=fields, values={})
     return page(request, settings, "signup.html", context)
 
 
@@ -683,7 +716,7 @@ async def signup_post(request: web.Request) -> web.StreamResponse:
         return _csrf_refused(request)
     hosted = await _hosted(request)
     services = request.app[SERVICES]
-    label, fields = _signup_fields(hosted.pool)
+    username_field, fields = _signup_fields(hosted.pool)
     username = form.get("username", "").strip()
     attributes = {f["name"]: form.get(f"attr:{f['name']}", "").strip() for f in fields}
     if "email" in hosted.pool.username_attributes:
@@ -700,7 +733,7 @@ async def signup_post(request: web.Request) -> web.StreamResponse:
         },
     )
     if refused is not None:
-        context = _context(hosted, username_label=label, attributes=fields, values=form, error=refused)
+        context = _context(hosted, username_field=username_field, attributes=fields, values=form, error=refused)
         return page(request, services.settings, "signup.html", context, status=400)
     try:
         user, _ = await services.users.sign_up(
@@ -712,7 +745,7 @@ async def signup_post(request: web.Request) -> web.StreamResponse:
             secret_hash_value=_secret_hash(hosted.client, username),
         )
     except GatehouseError as exc:
-        context = _context(hosted, username_label=label, attributes=fields, values=form, error=exc.message)
+        context = _context(hosted, username_field=username_field, attributes=fields, values=form, error=exc.message)
         return page(request, services.settings, "signup.html", context, status=400)
     if user.status == "CONFIRMED":
         return see_other(request, services.settings, _link(hosted, "/login", done="confirmed"))
