@@ -150,11 +150,19 @@ def _run_worker(settings: Settings, sock: socket.socket | None) -> None:
         raise SystemExit(1) from None
 
 
+# How long a stopping server waits for the requests in flight before it closes their connections. aiohttp's
+# default, 60 s, let one client that stopped half-way through its request body (or a hung upstream call) hold a
+# stop for a minute, past an orchestrator's grace period (Kubernetes' 30 s), whose SIGKILL then skips the
+# store's orderly close. A request in flight is answered within it unless it waits on a slow client or upstream
+# (whose own timeouts are 10-15 s): that one's connection is closed, and its client retries elsewhere.
+SHUTDOWN_SECONDS = 10.0
+
+
 def _listen(app: web.Application, settings: Settings, sock: socket.socket | None) -> None:
     from aiohttp import web
 
     if sock is not None:
-        web.run_app(app, sock=sock, print=None, access_log=None, handle_signals=True)
+        web.run_app(app, sock=sock, print=None, access_log=None, handle_signals=True, shutdown_timeout=SHUTDOWN_SECONDS)
     elif settings.workers > 1:
         # SO_REUSEPORT only when several workers share the port: serve() has checked that no other program
         # holds it, and a lone server must not quietly split a port with another one.
@@ -166,10 +174,18 @@ def _listen(app: web.Application, settings: Settings, sock: socket.socket | None
             access_log=None,
             reuse_port=True,
             handle_signals=False,
+            shutdown_timeout=SHUTDOWN_SECONDS,
             loop=_loop_stopped_once_by_signals(app),
         )
     else:
-        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_SECONDS,
+        )
 
 
 def _loop_stopped_once_by_signals(app: web.Application) -> asyncio.AbstractEventLoop:
@@ -372,6 +388,20 @@ def _check_admin_credentials_file(settings: Settings) -> None:
         )
 
 
+def _require_database(settings: Settings) -> None:
+    """Refuse a data dir (or ``server.database``) that holds no Gatehouse database: only ``serve`` makes one. A
+    mistyped ``--data-dir`` given to a tool would otherwise get a new, empty store (a new secret key, new admin
+    credentials), and the tool would report success on it while the server's store stayed as it was."""
+    data_dir, database = Path(settings.data_dir), Path(settings.database)
+    try:
+        if not data_dir.is_dir():
+            raise UsageError(f"no data dir {data_dir}: check --data-dir (`gatehouse serve` creates it)")
+        if not database.is_file() or database.stat().st_size == 0:
+            raise UsageError(f"no Gatehouse database at {database}: check --data-dir (`gatehouse serve` creates it)")
+    except OSError as exc:
+        raise UsageError(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None
+
+
 def _make_data_dir(settings: Settings) -> None:
     """Create the data dir readable by its owner only (the umask may not say so): it holds secret.key,
     admin-credentials.json and the database, which anyone who may write in it could replace."""
@@ -540,6 +570,7 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     from gateway.logging import configure_logging
 
     configure_logging(json=settings.log_json, level=settings.log_level)  # warnings to stderr, as serve's
+    _require_database(settings)
     key, _ = _open_data_dir(settings)
     identity = args.pool_id == IDENTITY_ISSUER_PATH
 
