@@ -135,7 +135,7 @@ def _env_argon2(settings: Settings) -> Argon2Params | None:
     return params
 
 
-def _run_worker(settings: Settings, sock: socket.socket | None) -> None:
+def _run_worker(settings: Settings) -> None:
     from gateway.app import create_app
     from gateway.config_file import ConfigError
     from gateway.logging import configure_logging
@@ -143,11 +143,12 @@ def _run_worker(settings: Settings, sock: socket.socket | None) -> None:
     configure_logging(json=settings.log_json, level=settings.log_level)
     app = create_app(settings)
     try:
-        _listen(app, settings, sock)
+        _listen(app, settings)
     except ConfigError as error:
         # The file is valid but cannot be applied to this store (e.g. a setting Cognito fixes at creation).
         print(str(error), file=sys.stderr)
         raise SystemExit(1) from None
+    _ignore_late_stop_signals()  # the event loop, closed, has put back the signals' default action
 
 
 # How long a stopping server waits for the requests in flight before it closes their connections. aiohttp's
@@ -158,43 +159,32 @@ def _run_worker(settings: Settings, sock: socket.socket | None) -> None:
 SHUTDOWN_SECONDS = 10.0
 
 
-def _listen(app: web.Application, settings: Settings, sock: socket.socket | None) -> None:
+def _listen(app: web.Application, settings: Settings) -> None:
     from aiohttp import web
 
-    if sock is not None:
-        web.run_app(app, sock=sock, print=None, access_log=None, handle_signals=True, shutdown_timeout=SHUTDOWN_SECONDS)
-    elif settings.workers > 1:
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=None,
         # SO_REUSEPORT only when several workers share the port: serve() has checked that no other program
         # holds it, and a lone server must not quietly split a port with another one.
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            print=None,
-            access_log=None,
-            reuse_port=True,
-            handle_signals=False,
-            shutdown_timeout=SHUTDOWN_SECONDS,
-            loop=_loop_stopped_once_by_signals(app),
-        )
-    else:
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            print=None,
-            access_log=None,
-            shutdown_timeout=SHUTDOWN_SECONDS,
-        )
+        reuse_port=True if settings.workers > 1 else None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_SECONDS,
+        loop=_loop_stopped_once_by_signals(app),
+    )
 
 
 def _loop_stopped_once_by_signals(app: web.Application) -> asyncio.AbstractEventLoop:
-    """A worker's event loop, on which SIGTERM and SIGINT begin one graceful stop (aiohttp's GracefulExit:
+    """A server's event loop, on which SIGTERM and SIGINT begin one graceful stop (aiohttp's GracefulExit:
     the listener closes, requests in flight are answered) and later ones are ignored. A worker is often told
     twice: a terminal's Ctrl-C and systemd's KillMode=control-group signal every process of the server, and the
-    parent passes the signal on as well. aiohttp's own handlers would raise again inside the stop and cut it
-    short: requests dropped, and exit status 1. A signal during start-up takes effect once it is done: cut
-    short there, it left the store's thread answering a closed loop (a traceback on stderr)."""
+    parent passes the signal on as well; a lone server is told twice by a wrapper that passes a terminal's
+    Ctrl-C on, or a supervisor that repeats its SIGTERM. aiohttp's own handlers would raise again inside the
+    stop and cut it short: requests dropped, and exit status 1. A signal during start-up takes effect once it
+    is done: cut short there, it left the store's thread answering a closed loop (a traceback on stderr)."""
     from aiohttp import web
 
     loop = asyncio.new_event_loop()
@@ -470,13 +460,11 @@ def _serve(args: argparse.Namespace) -> int:
         issuer_base=settings.issuer_base,
     )
     if settings.workers <= 1:
-        _run_worker(settings, None)
+        _run_worker(settings)
         return 0
     # N processes accept on one port (SO_REUSEPORT); each has its own event loop and shares the store.
     context = multiprocessing.get_context("fork")
-    workers = [
-        context.Process(target=_run_worker, args=(settings, None), daemon=False) for _ in range(settings.workers)
-    ]
+    workers = [context.Process(target=_run_worker, args=(settings,), daemon=False) for _ in range(settings.workers)]
     for worker in workers:
         worker.start()
 
@@ -506,8 +494,18 @@ def _serve(args: argparse.Namespace) -> int:
                     action="stopping the other workers and exiting 1, for a supervisor to restart the server",
                 )
                 stop(signal.SIGTERM, None)
+    _ignore_late_stop_signals()
     shutil.rmtree(metrics_dir, ignore_errors=True)
     return 1 if failed else 0
+
+
+def _ignore_late_stop_signals() -> None:
+    """Ignore SIGTERM and SIGINT from here on, in a process whose stop is done. The interpreter's exit puts back
+    the default action of any signal that has a Python handler (not of an ignored one), so a second signal (sent
+    by systemd to every process of the server, or by a supervisor that sends it again) arriving while it exits
+    killed it: exit status -15 instead of 0, and a parent that saw a worker "die" exited 1."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _remove_stale_metrics(folder: Path) -> None:

@@ -3,9 +3,12 @@ while a client is still sending its request, and what the server answers to requ
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.cli import SHUTDOWN_SECONDS
 from tests.support import GatehouseServer
+
+PASSWORD = "Correct-Horse-9"
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -59,8 +65,6 @@ def test_keys_rotate_on_a_mistyped_data_dir_is_refused_and_makes_nothing(tmp_pat
 def test_a_client_stalled_in_its_request_body_does_not_hold_a_stop(tmp_path: Path, workers: int) -> None:
     # An orchestrator sends SIGTERM and waits its grace period (Kubernetes: 30 s) before SIGKILL. A client that
     # stopped half-way through its body held aiohttp's default 60 s; requests in flight get a bounded wait.
-    from gateway.cli import SHUTDOWN_SECONDS
-
     server = GatehouseServer(tmp_path / "data", workers=workers)
     server.start()
     assert server.process is not None
@@ -79,3 +83,78 @@ def test_a_client_stalled_in_its_request_body_does_not_hold_a_stop(tmp_path: Pat
             assert stalled.recv(100) == b""  # closed, not left open
     finally:
         server.stop()
+
+
+def test_a_lone_server_told_twice_to_stop_answers_the_requests_in_flight(tmp_path: Path) -> None:
+    # One process (the default), signalled twice: a wrapper that passes a terminal's Ctrl-C on to it, or a
+    # supervisor that repeats its SIGTERM. The second signal cut the graceful stop short: requests dropped
+    # without an answer, and exit status 1. Production hashing cost, so that the sign-ups are still running.
+    server = GatehouseServer(tmp_path / "data", production_argon2=True)
+    server.start()
+    assert server.process is not None
+    try:
+        idp = server.client()
+        pool_id = idp.create_user_pool(PoolName="stop")["UserPool"]["Id"]
+        client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="c")["UserPoolClient"]["ClientId"]
+        connections = []
+        for number in range(30):
+            body = json.dumps({"ClientId": client_id, "Username": f"user{number}", "Password": PASSWORD}).encode()
+            connection = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+            connection.sendall(
+                b"POST / HTTP/1.1\r\nHost: gatehouse\r\nContent-Type: application/x-amz-json-1.1\r\n"
+                b"X-Amz-Target: AWSCognitoIdentityProviderService.SignUp\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            connections.append(connection)
+        time.sleep(0.3)  # every request read and in flight
+        server.process.send_signal(signal.SIGINT)
+        time.sleep(0.1)
+        server.process.send_signal(signal.SIGINT)
+        statuses = [status_of(connection) for connection in connections]
+        assert statuses == [b"200"] * 30
+        assert server.process.wait(timeout=SHUTDOWN_SECONDS + 15) == 0
+    finally:
+        server.stop()
+    with sqlite3.connect(tmp_path / "data" / "gatehouse.db") as db:
+        assert db.execute("SELECT count(*) FROM users").fetchone() == (30,)
+
+
+def status_of(connection: socket.socket) -> bytes:
+    with connection:
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    return answer.split(b" ", 2)[1] if answer else b"(closed)"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_stop_signals_that_keep_coming_while_the_server_exits_still_end_in_status_0(
+    tmp_path: Path, workers: int
+) -> None:
+    # systemd signals every process of the server, and a supervisor may signal again: a signal that arrived while
+    # a process was exiting (its handlers gone) killed it, and the parent exited -15, or 1 for a worker "died".
+    server = GatehouseServer(tmp_path / "data", workers=workers)
+    server.start()
+    assert server.process is not None
+    try:
+        pids = [server.process.pid, *worker_pids(server.process.pid)]
+        assert len(pids) == (1 if workers == 1 else 1 + workers)
+        deadline = time.monotonic() + SHUTDOWN_SECONDS + 15
+        while server.process.poll() is None and time.monotonic() < deadline:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            time.sleep(0.002)
+        assert server.process.wait(timeout=1) == 0
+    finally:
+        server.stop()
+    assert '"worker.exited"' not in server.log_text()
+
+
+def worker_pids(parent: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False).stdout
+    return [int(pid) for pid in found.split()]
