@@ -158,3 +158,27 @@ def test_stop_signals_that_keep_coming_while_the_server_exits_still_end_in_statu
 def worker_pids(parent: int) -> list[int]:
     found = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False).stdout
     return [int(pid) for pid in found.split()]
+
+
+# --- installing ---------------------------------------------------------------------------------------------
+
+
+def test_every_file_the_server_reads_from_its_packages_is_installed_with_them() -> None:
+    # A wheel or `pip install .` (a container image) ships a package's non-Python files only when
+    # pyproject.toml's package-data names them: the hosted UI's passkey script was left out, so a server
+    # installed that way answered 500 for /static/passkey.js and no passkey sign-in could run. An editable
+    # install (the README's quick start) reads the source tree and hid it.
+    import fnmatch
+    import tomllib
+
+    repo = Path(__file__).resolve().parents[2]
+    package_data = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    left_out = []
+    for package in ("gateway", "providers"):
+        for path in sorted((repo / package).rglob("*")):
+            if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+                continue
+            inside = path.relative_to(repo / package).as_posix()
+            if not any(fnmatch.fnmatch(inside, pattern) for pattern in package_data.get(package, [])):
+                left_out.append(f"{package}/{inside}")
+    assert left_out == []
