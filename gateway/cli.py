@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import json
 import multiprocessing
@@ -13,7 +14,7 @@ import signal
 import socket
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -135,13 +136,15 @@ def _env_argon2(settings: Settings) -> Argon2Params | None:
     return params
 
 
-def _run_worker(settings: Settings) -> None:
+def _run_worker(settings: Settings, parent_pid: int | None = None) -> None:
     from gateway.app import create_app
     from gateway.config_file import ConfigError
     from gateway.logging import configure_logging
 
     configure_logging(json=settings.log_json, level=settings.log_level)
     app = create_app(settings)
+    if parent_pid is not None:
+        app.cleanup_ctx.append(_stop_when_parent_dies(parent_pid))
     try:
         _listen(app, settings)
     except ConfigError as error:
@@ -149,6 +152,39 @@ def _run_worker(settings: Settings) -> None:
         print(str(error), file=sys.stderr)
         raise SystemExit(1) from None
     _ignore_late_stop_signals()  # the event loop, closed, has put back the signals' default action
+
+
+# How often a worker checks that the `serve` process that started it is still there.
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _stop_when_parent_dies(parent_pid: int) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context that stops this worker gracefully (as SIGTERM does) once the ``serve`` process that
+    forked it is gone. Killed outright (SIGKILL, the OOM killer), the parent could not stop its workers: they
+    went on serving on its port (SO_REUSEPORT) with no process left to watch them, and the server that a
+    supervisor started in its place was refused with "port in use" for as long as they lived."""
+    from gateway.logging import get_logger
+
+    async def watch_parent() -> None:
+        while True:  # a worker whose parent died is re-parented: getppid() changes
+            await asyncio.sleep(PARENT_CHECK_SECONDS)
+            if os.getppid() != parent_pid:
+                break
+        get_logger("gateway.cli").error(
+            "worker.parent_exited", parent_pid=parent_pid, action="stopping this worker gracefully"
+        )
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    async def ctx(_app: web.Application) -> AsyncIterator[None]:
+        watcher = asyncio.create_task(watch_parent())
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    return ctx
 
 
 # How long a stopping server waits for the requests in flight before it closes their connections. aiohttp's
@@ -464,7 +500,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     # N processes accept on one port (SO_REUSEPORT); each has its own event loop and shares the store.
     context = multiprocessing.get_context("fork")
-    workers = [context.Process(target=_run_worker, args=(settings,), daemon=False) for _ in range(settings.workers)]
+    workers = [
+        context.Process(target=_run_worker, args=(settings, os.getpid()), daemon=False) for _ in range(settings.workers)
+    ]
     for worker in workers:
         worker.start()
 

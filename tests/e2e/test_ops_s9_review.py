@@ -155,6 +155,43 @@ def test_stop_signals_that_keep_coming_while_the_server_exits_still_end_in_statu
     assert '"worker.exited"' not in server.log_text()
 
 
+def test_workers_of_a_killed_server_stop_and_free_its_port(tmp_path: Path) -> None:
+    # SIGKILL (or the OOM killer) on `serve` left its workers serving on the port, unwatched, and the server a
+    # supervisor started in its place was refused: "port in use by another program".
+    server = GatehouseServer(tmp_path / "data", workers=2)
+    server.start()
+    assert server.process is not None
+    try:
+        workers = worker_pids(server.process.pid)
+        assert len(workers) == 2
+        server.process.kill()
+        server.process.wait(timeout=10)
+        deadline = time.monotonic() + SHUTDOWN_SECONDS + 5
+        while [pid for pid in workers if alive(pid)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [pid for pid in workers if alive(pid)] == []
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        server.stop()
+    events = [line for line in server.log_text().splitlines() if '"worker.parent_exited"' in line]
+    assert len(events) == 2
+    restarted = GatehouseServer(tmp_path / "data", workers=2)
+    restarted.port, restarted.url = server.port, server.url
+    restarted.start()  # the same port, free again
+    restarted.stop()
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not: the process it was is gone, its port free)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def worker_pids(parent: int) -> list[int]:
     found = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False).stdout
     return [int(pid) for pid in found.split()]
