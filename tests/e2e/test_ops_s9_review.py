@@ -12,12 +12,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from gateway.cli import SHUTDOWN_SECONDS
-from tests.support import GatehouseServer
+from tests.support import TEST_ARGON2_ENV, GatehouseServer, free_port
 
 PASSWORD = "Correct-Horse-9"
 
@@ -219,3 +220,37 @@ def test_every_file_the_server_reads_from_its_packages_is_installed_with_them() 
             if not any(fnmatch.fnmatch(inside, pattern) for pattern in package_data.get(package, [])):
                 left_out.append(f"{package}/{inside}")
     assert left_out == []
+
+
+# --- the issuer -----------------------------------------------------------------------------------------------
+
+
+def test_listening_on_an_ipv6_address_gives_an_issuer_clients_can_fetch(tmp_path: Path) -> None:
+    # Without --public-url the issuer is built from --host: `--host ::1` gave "http://::1:PORT", which no URL
+    # parser reads as that host and port, so no relying party could fetch the JWKS its discovery named.
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
+    with (tmp_path / "server.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--host", "::1", "--port", str(port),
+             "--data-dir", str(tmp_path / "data")],
+            stdout=log, stderr=subprocess.STDOUT, env={**environ, **TEST_ARGON2_ENV},
+        )  # fmt: skip
+    try:
+        base = f"http://[::1]:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=1):
+                    break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+                time.sleep(0.1)
+        with urllib.request.urlopen(f"{base}/identity/.well-known/openid-configuration", timeout=10) as answer:
+            discovery = json.load(answer)
+        assert discovery["issuer"] == f"{base}/identity"
+        with urllib.request.urlopen(discovery["jwks_uri"], timeout=10) as answer:
+            assert json.load(answer)["keys"]
+    finally:
+        process.terminate()
+        process.wait(timeout=SHUTDOWN_SECONDS + 5)
