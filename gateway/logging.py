@@ -18,10 +18,11 @@ import contextlib
 import contextvars
 import logging
 import os
+import select
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any, TextIO
 
 import orjson
@@ -133,15 +134,36 @@ class _BatchedStderr:
         with self._lock:
             self._flush_scheduled = False
             data, self._pending = bytes(self._pending), bytearray()
-        view = memoryview(data)
         # stderr closed or gone (a pipe whose reader left): nothing more can be said there.
         with contextlib.suppress(OSError, ValueError):
-            while view:
-                written = self._file.write(view)
-                if not written:
-                    break
-                view = view[written:]
-            self._file.flush()
+            for chunk in _whole_lines(data, ATOMIC_WRITE_BYTES):
+                view = memoryview(chunk)
+                while view:
+                    written = self._file.write(view)
+                    if not written:
+                        break
+                    view = view[written:]
+                self._file.flush()  # one write(2) of the chunk: the buffer is empty, the chunk fits in it
+
+
+# The most a write(2) to a pipe may carry and still never be interleaved with another process's writes (POSIX
+# PIPE_BUF; 4096 on Linux). The workers of `serve --workers N` share one stderr, which a container runtime or
+# systemd reads through a pipe: a longer write, when the reader fell behind, was split where the pipe filled
+# and another worker's lines landed inside one of its lines, leaving two lines that are not JSON.
+ATOMIC_WRITE_BYTES = select.PIPE_BUF
+
+
+def _whole_lines(data: bytes, limit: int) -> Iterator[bytes]:
+    """``data`` in pieces of whole lines of at most ``limit`` bytes each (a longer line is a piece alone)."""
+    start = 0
+    while len(data) - start > limit:
+        cut = data.rfind(b"\n", start, start + limit) + 1
+        if cut <= start:  # one line longer than the limit
+            cut = data.find(b"\n", start + limit) + 1 or len(data)
+        yield data[start:cut]
+        start = cut
+    if start < len(data):
+        yield data[start:]
 
 
 def _named_factory(make: Any) -> Any:

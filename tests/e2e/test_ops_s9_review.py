@@ -4,6 +4,7 @@ while a client is still sending its request, and what the server answers to requ
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -11,14 +12,16 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from gateway.cli import SHUTDOWN_SECONDS
-from tests.support import TEST_ARGON2_ENV, GatehouseServer, free_port
+from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, TEST_ARGON2_ENV, GatehouseServer, free_port
 
 PASSWORD = "Correct-Horse-9"
 
@@ -254,3 +257,75 @@ def test_listening_on_an_ipv6_address_gives_an_issuer_clients_can_fetch(tmp_path
     finally:
         process.terminate()
         process.wait(timeout=SHUTDOWN_SECONDS + 5)
+
+
+# --- logs -----------------------------------------------------------------------------------------------------
+
+
+def test_workers_sharing_a_slow_log_pipe_write_only_whole_json_lines(tmp_path: Path) -> None:
+    # A container runtime or systemd reads the workers' shared stderr through a pipe, and falls behind under
+    # load. A worker's batch of lines longer than the pipe's atomic write (PIPE_BUF) was split where the pipe
+    # filled, and the other worker's lines landed inside one of its lines: two lines that were not JSON.
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
+    env = {**environ, **TEST_ARGON2_ENV, "GATEHOUSE_ADMIN_ACCESS_KEY_ID": ADMIN_KEY_ID,
+           "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY": ADMIN_SECRET}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--data-dir", str(tmp_path / "data"), "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    assert process.stdout is not None
+    output: list[bytes] = []
+
+    def read_slowly() -> None:
+        assert process.stdout is not None
+        while chunk := process.stdout.read1(1024):
+            output.append(chunk)
+            time.sleep(0.002)
+
+    reader = threading.Thread(target=read_slowly)
+    reader.start()
+    server = GatehouseServer(tmp_path / "data")  # only to talk to the one started above
+    server.port, server.url = port, f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{server.url}/health", timeout=1):
+                    break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        idp = server.client()
+        pool_id = idp.create_user_pool(PoolName="logs")["UserPool"]["Id"]
+        client_id = idp.create_user_pool_client(
+            UserPoolId=pool_id, ClientName="c", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+        )["UserPoolClient"]["ClientId"]
+
+        def sign_in_failures(number: int) -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            headers = {"Content-Type": "application/x-amz-json-1.1",
+                       "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth"}  # fmt: skip
+            for attempt in range(40):  # each logs one sign_in.failed event
+                user = {"USERNAME": f"nobody-{number}-{attempt}", "PASSWORD": "x"}
+                body = json.dumps({"ClientId": client_id, "AuthFlow": "USER_PASSWORD_AUTH", "AuthParameters": user})
+                connection.request("POST", "/", body, headers)
+                assert connection.getresponse().read()
+            connection.close()
+
+        with ThreadPoolExecutor(32) as pool:
+            list(pool.map(sign_in_failures, range(32)))
+    finally:
+        process.terminate()
+        process.wait(timeout=SHUTDOWN_SECONDS + 5)
+        reader.join(timeout=30)
+    lines = b"".join(output).splitlines()
+    broken = []
+    for line in lines:
+        try:
+            json.loads(line)
+        except ValueError:
+            broken.append(line)
+    assert broken == []
+    assert len([line for line in lines if b'"sign_in.failed"' in line]) == 32 * 40
