@@ -691,16 +691,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     def server_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--config", help="the YAML config file (pools, clients, groups, users, server settings)")
-        p.add_argument("--host")
-        p.add_argument("--port", type=_bounded_int(0, 65535))
-        p.add_argument("--data-dir", dest="data_dir", help="where the database, keys and outbox live")
+        p.add_argument("--host", help="the address to listen on (default: server.host, else 127.0.0.1)")
+        p.add_argument(
+            "--port", type=_bounded_int(0, 65535), help="the port to listen on (default: server.port, else 9229)"
+        )
+        p.add_argument(
+            "--data-dir",
+            dest="data_dir",
+            help="where the database, keys and outbox live (default: server.data_dir, else ./.gatehouse)",
+        )
         p.add_argument(
             "--public-url", dest="public_url", type=_url, help="the URL clients reach this server at (token issuer)"
         )
 
     serve_parser = commands.add_parser("serve", help="run the gateway")
     server_options(serve_parser)
-    serve_parser.add_argument("--workers", type=_bounded_int(1, 256), help="processes sharing the port (SO_REUSEPORT)")
+    serve_parser.add_argument(
+        "--workers",
+        type=_bounded_int(1, 256),
+        help="processes sharing the port (SO_REUSEPORT; default: server.workers, else 1)",
+    )
     serve_parser.set_defaults(handler=serve)
 
     config_parser = commands.add_parser("config", help="config file tools")
