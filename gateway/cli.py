@@ -136,7 +136,7 @@ def _env_argon2(settings: Settings) -> Argon2Params | None:
     return params
 
 
-def _run_worker(settings: Settings, parent_pid: int | None = None) -> None:
+def _run_worker(settings: Settings, parent_pid: int | None = None, sock: socket.socket | None = None) -> None:
     from gateway.app import create_app
     from gateway.config_file import ConfigError
     from gateway.logging import configure_logging
@@ -146,7 +146,7 @@ def _run_worker(settings: Settings, parent_pid: int | None = None) -> None:
     if parent_pid is not None:
         app.cleanup_ctx.append(_stop_when_parent_dies(parent_pid))
     try:
-        _listen(app, settings)
+        _listen(app, settings, sock)
     except ConfigError as error:
         # The file is valid but cannot be applied to this store (e.g. a setting Cognito fixes at creation).
         print(str(error), file=sys.stderr)
@@ -195,9 +195,16 @@ def _stop_when_parent_dies(parent_pid: int) -> Callable[[web.Application], Async
 SHUTDOWN_SECONDS = 10.0
 
 
-def _listen(app: web.Application, settings: Settings) -> None:
+def _listen(app: web.Application, settings: Settings, sock: socket.socket | None = None) -> None:
     from aiohttp import web
 
+    loop = _loop_stopped_once_by_signals(app)
+    if sock is not None:  # --port 0: bound by serve(), which chose the port
+        web.run_app(
+            app, sock=sock, print=None, access_log=None, handle_signals=False,
+            shutdown_timeout=SHUTDOWN_SECONDS, loop=loop,
+        )  # fmt: skip
+        return
     web.run_app(
         app,
         host=settings.host,
@@ -209,7 +216,7 @@ def _listen(app: web.Application, settings: Settings) -> None:
         reuse_port=True if settings.workers > 1 else None,
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_SECONDS,
-        loop=_loop_stopped_once_by_signals(app),
+        loop=loop,
     )
 
 
@@ -264,6 +271,23 @@ def _check_port_free(host: str, port: int) -> None:
                 if exc.errno == errno.EADDRINUSE:
                     raise UsageError(f"port {port} on {host} is in use by another program") from None
                 raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _bind_a_free_port(host: str) -> socket.socket:
+    """A socket bound to a port of the kernel's choosing on ``host`` (``--port 0``), for the server to listen on."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:0: {exc.strerror or exc}") from None
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:0: {exc.strerror or exc}") from None
+    return sock
 
 
 def _one_line_errors(command: str, run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -458,6 +482,11 @@ def _serve(args: argparse.Namespace) -> int:
         # Each worker would bind a port of its own choosing, and clients could reach only one of them.
         raise UsageError("--workers above 1 needs a fixed --port (0 would give each worker a different one)")
     _check_port_free(settings.host, settings.port)
+    sock = None
+    if settings.port == 0:
+        # The port is chosen here, so that the log and the tokens' issuer name the one clients can reach.
+        sock = _bind_a_free_port(settings.host)
+        settings = replace(settings, port=int(sock.getsockname()[1]))
     if settings.workers > 1:
         try:
             _make_data_dir(settings)  # private, before the metrics folder is made in it
@@ -496,7 +525,7 @@ def _serve(args: argparse.Namespace) -> int:
         issuer_base=settings.issuer_base,
     )
     if settings.workers <= 1:
-        _run_worker(settings)
+        _run_worker(settings, sock=sock)
         return 0
     # N processes accept on one port (SO_REUSEPORT); each has its own event loop and shares the store.
     context = multiprocessing.get_context("fork")

@@ -259,6 +259,43 @@ def test_listening_on_an_ipv6_address_gives_an_issuer_clients_can_fetch(tmp_path
         process.wait(timeout=SHUTDOWN_SECONDS + 5)
 
 
+def test_port_0_names_the_port_it_got_in_the_log_and_the_issuer(tmp_path: Path) -> None:
+    # `--port 0` lets the kernel choose (a test harness, a sidecar): the log said "port": 0, so nobody could
+    # learn where the server listened, and every token's issuer and the discovery's jwks_uri named port 0.
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--port", "0", "--data-dir", str(tmp_path / "data")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**environ, **TEST_ARGON2_ENV},
+    )  # fmt: skip
+    assert process.stderr is not None
+    try:
+        for line in process.stderr:
+            if b'"gateway.listening"' in line:
+                port = json.loads(line)["port"]
+                break
+        else:
+            raise AssertionError("no gateway.listening event")
+        assert port != 0
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=1):
+                    break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        with urllib.request.urlopen(f"{base}/identity/.well-known/openid-configuration", timeout=10) as answer:
+            discovery = json.load(answer)
+        assert discovery["issuer"] == f"{base}/identity"
+        with urllib.request.urlopen(discovery["jwks_uri"], timeout=10) as answer:
+            assert json.load(answer)["keys"]
+    finally:
+        process.terminate()
+        process.wait(timeout=SHUTDOWN_SECONDS + 5)
+        process.stderr.close()
+
+
 # --- logs -----------------------------------------------------------------------------------------------------
 
 
