@@ -221,12 +221,19 @@ class _BatchedText:
 
 def _client_errors_are_warnings(record: logging.LogRecord) -> bool:
     """aiohttp logs a request it could not parse (a line too long, a bad header: its 400 answers) at error
-    level with a traceback. That is the client's fault, not the server's: logged as a warning, without the
-    traceback, so error level keeps meaning that Gatehouse itself failed."""
-    if record.name == "aiohttp.server" and record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
+    level with a traceback, and so a body it could not read (corrupt gzip, a client gone before its
+    Content-Length) when it drains the rest after Gatehouse answered. That is the client's fault, not the
+    server's: logged as a warning, without the traceback, so error level keeps meaning that Gatehouse itself
+    failed."""
+    error = record.exc_info[1] if record.name == "aiohttp.server" and record.exc_info else None
+    if isinstance(error, HttpProcessingError | web.RequestPayloadError):
         record.levelno, record.levelname = logging.WARNING, "WARNING"
+        if isinstance(error, HttpProcessingError):
+            reason = _parse_error_reason(error)
+        else:  # its text is the underlying error's; the classes say what it was without any client bytes
+            reason = f"{type(error).__name__} ({type(error.__cause__).__name__})"
         # The client's bytes may hold "%": the message is formatted here, once, with no arguments left.
-        record.msg, record.args = f"{record.getMessage()}: {_parse_error_reason(record.exc_info[1])}", ()
+        record.msg, record.args = f"{record.getMessage()}: {reason}", ()
         record.exc_info = None
     return True
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -294,6 +295,44 @@ def test_port_0_names_the_port_it_got_in_the_log_and_the_issuer(tmp_path: Path) 
         process.terminate()
         process.wait(timeout=SHUTDOWN_SECONDS + 5)
         process.stderr.close()
+
+
+# --- requests the server cannot read ----------------------------------------------------------------------------
+
+AWS_JSON = "application/x-amz-json-1.1"
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status", "answer"),
+    [
+        ("/", {"Content-Type": AWS_JSON, "X-Amz-Target": "AWSCognitoIdentityProviderService.SignUp"}, 400,
+         b'"__type":"SerializationException"'),
+        ("/", {"Content-Type": AWS_JSON, "X-Amz-Target": "AWSCognitoIdentityService.GetId"}, 400,
+         b'"__type":"SerializationException"'),
+        ("/", {"Content-Type": FORM}, 400, b"SerializationException"),  # STS / IAM's form body
+        ("/oauth2/token", {"Content-Type": FORM}, 400, b'"error":"invalid_request"'),
+        ("/gatehouse/verify", {"Content-Type": "application/json"}, 400, b"SerializationException"),
+        ("/login", {"Content-Type": FORM}, 403, b"<html"),  # an empty form: no CSRF token
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_body_that_is_not_what_its_content_encoding_says_is_a_400_not_a_500(
+    gatehouse: GatehouseServer, path: str, headers: dict[str, str], status: int, answer: bytes, encoding: str
+) -> None:
+    # aiohttp decompresses a gzip or deflate body as it is read, and its error on corrupt data reached no
+    # handler's error rendering: a 500 and two error-level events (a server fault) for the client's bad bytes.
+    request = urllib.request.Request(
+        gatehouse.url + path, data=b"not compressed at all", headers={**headers, "Content-Encoding": encoding}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            got, body = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        got, body = error.code, error.read()
+    assert (got, answer in body.replace(b" ", b"")) == (status, True), body
+    errors = [line for line in gatehouse.log_text().splitlines() if '"level":"error"' in line]
+    assert errors == []
 
 
 # --- logs -----------------------------------------------------------------------------------------------------
