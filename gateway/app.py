@@ -101,6 +101,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.cleanup_ctx.append(_services_ctx(metrics or Metrics()))
     app.cleanup_ctx.append(loop_watch_ctx)
     app.router.add_post("/", dispatch)  # the AWS wires bind their own request ids (x-amzn-RequestId)
+    app.router.add_route("OPTIONS", "/", aws_preflight)
     # Every other endpoint: one request id per request, on its events and in x-amz-cognito-request-id.
     app.router.add_post("/gatehouse/verify", with_request_id(verify_handler))
     app.router.add_get("/health", with_request_id(health))
@@ -216,8 +217,37 @@ async def _purge_expired(store: SqliteStore) -> None:
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
 
+# Browser apps (Amplify JS, amazon-cognito-identity-js: fetch with mode "cors") call the AWS wires from their
+# own origin, as they call Cognito's, which answers any origin: the API holds no cookie, and a caller proves who
+# it is with a token or a SigV4 signature, never with what the browser adds. Fetch Standard, "CORS protocol".
+_CORS_EXPOSED = "x-amzn-RequestId, x-amzn-ErrorType, x-amzn-ErrorMessage, Date"
+CORS_MAX_AGE_SECONDS = 86400
+
+
+async def aws_preflight(request: web.Request) -> web.Response:
+    """``OPTIONS /``: the CORS preflight a browser sends before a cross-origin ``POST /`` that carries
+    ``X-Amz-Target`` and the AWS JSON content type; the request headers it names are allowed."""
+    headers = {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": "POST",
+        "Access-Control-Max-Age": str(CORS_MAX_AGE_SECONDS),
+    }
+    asked = request.headers.get("Access-Control-Request-Headers")
+    if asked:
+        headers["Access-Control-Allow-Headers"] = asked
+    return web.Response(status=204, headers=headers)
+
+
 async def dispatch(request: web.Request) -> web.Response:
-    """``POST /``: route to the AWS JSON service named by ``X-Amz-Target``, or to the query protocol."""
+    """``POST /``: route to the AWS JSON service named by ``X-Amz-Target``, or to the query protocol, with the
+    CORS headers that let a browser app on another origin read the answer."""
+    response = await _dispatch(request)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Expose-Headers"] = _CORS_EXPOSED
+    return response
+
+
+async def _dispatch(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     target = request.headers.get("X-Amz-Target", "")
     prefix = target.partition(".")[0]

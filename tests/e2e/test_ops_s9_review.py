@@ -17,7 +17,9 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -333,6 +335,60 @@ def test_a_body_that_is_not_what_its_content_encoding_says_is_a_400_not_a_500(
     assert (got, answer in body.replace(b" ", b"")) == (status, True), body
     errors = [line for line in gatehouse.log_text().splitlines() if '"level":"error"' in line]
     assert errors == []
+
+
+# --- browser apps on another origin ---------------------------------------------------------------------------
+
+
+class _AppPage(BaseHTTPRequestHandler):
+    """A web app's page, served from its own origin (another port: cross-origin to Gatehouse)."""
+
+    def do_GET(self) -> None:
+        body = b"<!doctype html><title>app</title>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+SIGN_UP_FROM_THE_APP = """async ([url, clientId]) => {
+    // What amazon-cognito-identity-js's Client.request sends (fetch, mode "cors").
+    const answer = await fetch(url + "/", {
+        method: "POST", mode: "cors", cache: "no-cache",
+        headers: {"Content-Type": "application/x-amz-json-1.1",
+                  "X-Amz-Target": "AWSCognitoIdentityProviderService.SignUp",
+                  "X-Amz-User-Agent": "aws-amplify/6.0 js"},
+        body: JSON.stringify({ClientId: clientId, Username: "from-the-browser", Password: "Correct-Horse-9"}),
+    });
+    return {status: answer.status, body: await answer.json(), requestId: answer.headers.get("x-amzn-RequestId")};
+}"""
+
+
+def test_a_browser_app_on_another_origin_can_call_the_user_pools_api(gatehouse: GatehouseServer, browser: Any) -> None:
+    # Amplify JS and amazon-cognito-identity-js call POST / from the app's origin. Without an answer to the
+    # CORS preflight (OPTIONS / was a 405) and Access-Control-Allow-Origin, the browser refused every call.
+    idp = gatehouse.client()
+    pool_id = idp.create_user_pool(PoolName="spa")["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="spa")["UserPoolClient"]["ClientId"]
+    app = HTTPServer(("127.0.0.1", 0), _AppPage)
+    threading.Thread(target=app.serve_forever, daemon=True).start()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"http://localhost:{app.server_address[1]}/")  # loopback, as Gatehouse: no private-network block
+        result = page.evaluate(SIGN_UP_FROM_THE_APP, [gatehouse.url, client_id])
+    finally:
+        context.close()
+        app.shutdown()
+        app.server_close()
+    assert result["status"] == 200, result
+    assert result["body"]["UserConfirmed"] is False
+    assert result["requestId"]  # exposed to the app, as Cognito exposes it
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="from-the-browser")["Username"] == "from-the-browser"
 
 
 # --- logs -----------------------------------------------------------------------------------------------------
