@@ -113,6 +113,10 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     hosted_pages.add_routes(app)
     feedback_page.add_routes(app)
     identity_discovery.add_routes(app)
+    for prefix in ("", "/{pool_id}"):
+        for path in _BROWSER_OAUTH_PATHS:
+            app.router.add_route("OPTIONS", prefix + path, browser_api_preflight)
+    app.on_response_prepare.append(_allow_browser_apps)
     add_method_fallbacks(app.router)  # after every route, before the pool routes are indexed
     index_pool_routes(app.router)
     return app
@@ -224,12 +228,37 @@ _CORS_EXPOSED = "x-amzn-RequestId, x-amzn-ErrorType, x-amzn-ErrorMessage, Date"
 CORS_MAX_AGE_SECONDS = 86400
 
 
+# The OAuth 2.0 / OIDC endpoints a browser app calls with fetch (OAuth 2.1 §3.2 recommends CORS on the token
+# endpoint for such clients), at Cognito's paths and under /{UserPoolId}, and the discovery documents and JWK
+# Sets an OIDC client in the browser reads. Never /oauth2/authorize, the hosted pages or /logout: a browser
+# navigates to those, with the SSO cookie, and no other origin may read what they answer.
+_BROWSER_OAUTH_PATHS = ("/oauth2/token", "/oauth2/userInfo", "/oauth2/revoke")
+_BROWSER_READABLE = (*_BROWSER_OAUTH_PATHS, "/.well-known/jwks.json", "/.well-known/openid-configuration")
+
+
+async def _allow_browser_apps(request: web.Request, response: web.StreamResponse) -> None:
+    """Let a browser app on any origin read the answers of :data:`_BROWSER_READABLE`, as Cognito's do: they
+    read no cookie (a client proves itself with its code and PKCE verifier, or a bearer token)."""
+    if request.path.endswith(_BROWSER_READABLE):
+        response.headers["Access-Control-Allow-Origin"] = "*"
+
+
+async def browser_api_preflight(request: web.Request) -> web.Response:
+    """``OPTIONS`` on the token, userInfo and revoke endpoints: the preflight of a cross-origin call that sends
+    ``Authorization`` (a bearer token, a confidential client's Basic credentials)."""
+    return _preflight(request, "GET, POST")
+
+
 async def aws_preflight(request: web.Request) -> web.Response:
     """``OPTIONS /``: the CORS preflight a browser sends before a cross-origin ``POST /`` that carries
     ``X-Amz-Target`` and the AWS JSON content type; the request headers it names are allowed."""
+    return _preflight(request, "POST")
+
+
+def _preflight(request: web.Request, methods: str) -> web.Response:
     headers = {
         "Access-Control-Allow-Origin": "*",
-        "Access-Control-Allow-Methods": "POST",
+        "Access-Control-Allow-Methods": methods,
         "Access-Control-Max-Age": str(CORS_MAX_AGE_SECONDS),
     }
     asked = request.headers.get("Access-Control-Request-Headers")

@@ -438,10 +438,10 @@ def test_an_unparseable_provider_url_is_refused_not_a_500(
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        ("GET", "/oauth2/token", "POST"),
-        ("PUT", "/{pool}/oauth2/token", "POST"),
-        ("GET", "/oauth2/revoke", "POST"),
-        ("DELETE", "/oauth2/userInfo", "GET, HEAD, POST"),
+        ("GET", "/oauth2/token", "OPTIONS, POST"),  # OPTIONS: the CORS preflight
+        ("PUT", "/{pool}/oauth2/token", "OPTIONS, POST"),
+        ("GET", "/oauth2/revoke", "OPTIONS, POST"),
+        ("DELETE", "/oauth2/userInfo", "GET, HEAD, OPTIONS, POST"),
     ],
 )
 def test_a_json_endpoint_answers_another_method_in_json(

@@ -391,6 +391,53 @@ def test_a_browser_app_on_another_origin_can_call_the_user_pools_api(gatehouse: 
     assert idp.admin_get_user(UserPoolId=pool_id, Username="from-the-browser")["Username"] == "from-the-browser"
 
 
+OIDC_CLIENT_FROM_THE_APP = """async ([url, poolId, clientId]) => {
+    // What an OIDC client in the browser (oidc-client-ts, Amplify's redirect sign-in) fetches.
+    const discovery = await (await fetch(`${url}/${poolId}/.well-known/openid-configuration`)).json();
+    const keys = await (await fetch(discovery.jwks_uri)).json();
+    const token = await fetch(discovery.token_endpoint, {
+        method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded"},
+        body: new URLSearchParams({grant_type: "authorization_code", code: "not-a-code", client_id: clientId,
+                                   redirect_uri: "https://app.example/cb", code_verifier: "v".repeat(43)}),
+    });
+    const userInfo = await fetch(discovery.userinfo_endpoint, {headers: {Authorization: "Bearer not-a-token"}});
+    return {issuer: discovery.issuer, keys: keys.keys.length, token: [token.status, (await token.json()).error],
+            userInfo: userInfo.status};
+}"""
+
+
+def test_a_browser_oidc_client_on_another_origin_can_read_discovery_keys_and_the_token_endpoint(
+    gatehouse: GatehouseServer, browser: Any
+) -> None:
+    # A single-page app doing the code flow with PKCE reads the discovery document and the JWK Set, and
+    # redeems its code at the token endpoint, with fetch from its own origin; Cognito allows any origin there.
+    # None of them sent Access-Control-Allow-Origin, and OPTIONS (userInfo's preflight, for its Authorization
+    # header) was refused: the browser blocked every step.
+    idp = gatehouse.client()
+    pool_id = idp.create_user_pool(PoolName="oidc-spa")["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="spa", AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid"], CallbackURLs=["https://app.example/cb"], SupportedIdentityProviders=["COGNITO"],
+    )["UserPoolClient"]["ClientId"]  # fmt: skip
+    app = HTTPServer(("127.0.0.1", 0), _AppPage)
+    threading.Thread(target=app.serve_forever, daemon=True).start()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"http://localhost:{app.server_address[1]}/")
+        result = page.evaluate(OIDC_CLIENT_FROM_THE_APP, [gatehouse.url, pool_id, client_id])
+    finally:
+        context.close()
+        app.shutdown()
+        app.server_close()
+    assert result["keys"] >= 1
+    assert (result["issuer"], result["token"], result["userInfo"]) == (
+        f"{gatehouse.url}/{pool_id}",
+        [400, "invalid_grant"],
+        401,
+    )
+
+
 # --- logs -----------------------------------------------------------------------------------------------------
 
 
