@@ -28,7 +28,7 @@ from gateway.api.cognito_idp import cognito_idp_service
 from gateway.api.iam import iam_service
 from gateway.api.sts import sts_service
 from gateway.api.verify import verify_handler
-from gateway.errors import GatehouseError, RequestEntityTooLarge, UnknownOperationException
+from gateway.errors import GatehouseError, UnknownOperationException
 from gateway.logging import with_request_id
 from gateway.loop_watch import loop_watch_ctx
 from gateway.metrics import Metrics
@@ -230,8 +230,8 @@ async def dispatch(request: web.Request) -> web.Response:
     json_services = request.app[JSON_SERVICES]
     try:
         body = await awsjson.read_body(request, request.app[SETTINGS].max_body_bytes)
-    except RequestEntityTooLarge as too_large:
-        return awsjson.error_response(too_large, "-")
+    except GatehouseError as unreadable:  # too large, or not decodable with its Content-Encoding
+        return awsjson.error_response(unreadable, "-")
     if not target and awsquery.is_query_request(request):
         # IAM and STS: a form body with Action=... (the AWS query protocol).
         return await awsquery.handle(request.app[QUERY_SERVICES], services, request, body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import json
 import multiprocessing
@@ -13,7 +14,7 @@ import signal
 import socket
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -135,50 +136,98 @@ def _env_argon2(settings: Settings) -> Argon2Params | None:
     return params
 
 
-def _run_worker(settings: Settings, sock: socket.socket | None) -> None:
+def _run_worker(settings: Settings, parent_pid: int | None = None, sock: socket.socket | None = None) -> None:
     from gateway.app import create_app
     from gateway.config_file import ConfigError
     from gateway.logging import configure_logging
 
     configure_logging(json=settings.log_json, level=settings.log_level)
     app = create_app(settings)
+    if parent_pid is not None:
+        app.cleanup_ctx.append(_stop_when_parent_dies(parent_pid))
     try:
         _listen(app, settings, sock)
     except ConfigError as error:
         # The file is valid but cannot be applied to this store (e.g. a setting Cognito fixes at creation).
         print(str(error), file=sys.stderr)
         raise SystemExit(1) from None
+    _ignore_late_stop_signals()  # the event loop, closed, has put back the signals' default action
 
 
-def _listen(app: web.Application, settings: Settings, sock: socket.socket | None) -> None:
+# How often a worker checks that the `serve` process that started it is still there.
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _stop_when_parent_dies(parent_pid: int) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context that stops this worker gracefully (as SIGTERM does) once the ``serve`` process that
+    forked it is gone. Killed outright (SIGKILL, the OOM killer), the parent could not stop its workers: they
+    went on serving on its port (SO_REUSEPORT) with no process left to watch them, and the server that a
+    supervisor started in its place was refused with "port in use" for as long as they lived."""
+    from gateway.logging import get_logger
+
+    async def watch_parent() -> None:
+        while True:  # a worker whose parent died is re-parented: getppid() changes
+            await asyncio.sleep(PARENT_CHECK_SECONDS)
+            if os.getppid() != parent_pid:
+                break
+        get_logger("gateway.cli").error(
+            "worker.parent_exited", parent_pid=parent_pid, action="stopping this worker gracefully"
+        )
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    async def ctx(_app: web.Application) -> AsyncIterator[None]:
+        watcher = asyncio.create_task(watch_parent())
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    return ctx
+
+
+# How long a stopping server waits for the requests in flight before it closes their connections. aiohttp's
+# default, 60 s, let one client that stopped half-way through its request body (or a hung upstream call) hold a
+# stop for a minute, past an orchestrator's grace period (Kubernetes' 30 s), whose SIGKILL then skips the
+# store's orderly close. A request in flight is answered within it unless it waits on a slow client or upstream
+# (whose own timeouts are 10-15 s): that one's connection is closed, and its client retries elsewhere.
+SHUTDOWN_SECONDS = 10.0
+
+
+def _listen(app: web.Application, settings: Settings, sock: socket.socket | None = None) -> None:
     from aiohttp import web
 
-    if sock is not None:
-        web.run_app(app, sock=sock, print=None, access_log=None, handle_signals=True)
-    elif settings.workers > 1:
+    loop = _loop_stopped_once_by_signals(app)
+    if sock is not None:  # --port 0: bound by serve(), which chose the port
+        web.run_app(
+            app, sock=sock, print=None, access_log=None, handle_signals=False,
+            shutdown_timeout=SHUTDOWN_SECONDS, loop=loop,
+        )  # fmt: skip
+        return
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=None,
         # SO_REUSEPORT only when several workers share the port: serve() has checked that no other program
         # holds it, and a lone server must not quietly split a port with another one.
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            print=None,
-            access_log=None,
-            reuse_port=True,
-            handle_signals=False,
-            loop=_loop_stopped_once_by_signals(app),
-        )
-    else:
-        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+        reuse_port=True if settings.workers > 1 else None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_SECONDS,
+        loop=loop,
+    )
 
 
 def _loop_stopped_once_by_signals(app: web.Application) -> asyncio.AbstractEventLoop:
-    """A worker's event loop, on which SIGTERM and SIGINT begin one graceful stop (aiohttp's GracefulExit:
+    """A server's event loop, on which SIGTERM and SIGINT begin one graceful stop (aiohttp's GracefulExit:
     the listener closes, requests in flight are answered) and later ones are ignored. A worker is often told
     twice: a terminal's Ctrl-C and systemd's KillMode=control-group signal every process of the server, and the
-    parent passes the signal on as well. aiohttp's own handlers would raise again inside the stop and cut it
-    short: requests dropped, and exit status 1. A signal during start-up takes effect once it is done: cut
-    short there, it left the store's thread answering a closed loop (a traceback on stderr)."""
+    parent passes the signal on as well; a lone server is told twice by a wrapper that passes a terminal's
+    Ctrl-C on, or a supervisor that repeats its SIGTERM. aiohttp's own handlers would raise again inside the
+    stop and cut it short: requests dropped, and exit status 1. A signal during start-up takes effect once it
+    is done: cut short there, it left the store's thread answering a closed loop (a traceback on stderr)."""
     from aiohttp import web
 
     loop = asyncio.new_event_loop()
@@ -222,6 +271,23 @@ def _check_port_free(host: str, port: int) -> None:
                 if exc.errno == errno.EADDRINUSE:
                     raise UsageError(f"port {port} on {host} is in use by another program") from None
                 raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _bind_a_free_port(host: str) -> socket.socket:
+    """A socket bound to a port of the kernel's choosing on ``host`` (``--port 0``), for the server to listen on."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:0: {exc.strerror or exc}") from None
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:0: {exc.strerror or exc}") from None
+    return sock
 
 
 def _one_line_errors(command: str, run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -372,6 +438,20 @@ def _check_admin_credentials_file(settings: Settings) -> None:
         )
 
 
+def _require_database(settings: Settings) -> None:
+    """Refuse a data dir (or ``server.database``) that holds no Gatehouse database: only ``serve`` makes one. A
+    mistyped ``--data-dir`` given to a tool would otherwise get a new, empty store (a new secret key, new admin
+    credentials), and the tool would report success on it while the server's store stayed as it was."""
+    data_dir, database = Path(settings.data_dir), Path(settings.database)
+    try:
+        if not data_dir.is_dir():
+            raise UsageError(f"no data dir {data_dir}: check --data-dir (`gatehouse serve` creates it)")
+        if not database.is_file() or database.stat().st_size == 0:
+            raise UsageError(f"no Gatehouse database at {database}: check --data-dir (`gatehouse serve` creates it)")
+    except OSError as exc:
+        raise UsageError(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None
+
+
 def _make_data_dir(settings: Settings) -> None:
     """Create the data dir readable by its owner only (the umask may not say so): it holds secret.key,
     admin-credentials.json and the database, which anyone who may write in it could replace."""
@@ -402,6 +482,11 @@ def _serve(args: argparse.Namespace) -> int:
         # Each worker would bind a port of its own choosing, and clients could reach only one of them.
         raise UsageError("--workers above 1 needs a fixed --port (0 would give each worker a different one)")
     _check_port_free(settings.host, settings.port)
+    sock = None
+    if settings.port == 0:
+        # The port is chosen here, so that the log and the tokens' issuer name the one clients can reach.
+        sock = _bind_a_free_port(settings.host)
+        settings = replace(settings, port=int(sock.getsockname()[1]))
     if settings.workers > 1:
         try:
             _make_data_dir(settings)  # private, before the metrics folder is made in it
@@ -440,12 +525,12 @@ def _serve(args: argparse.Namespace) -> int:
         issuer_base=settings.issuer_base,
     )
     if settings.workers <= 1:
-        _run_worker(settings, None)
+        _run_worker(settings, sock=sock)
         return 0
     # N processes accept on one port (SO_REUSEPORT); each has its own event loop and shares the store.
     context = multiprocessing.get_context("fork")
     workers = [
-        context.Process(target=_run_worker, args=(settings, None), daemon=False) for _ in range(settings.workers)
+        context.Process(target=_run_worker, args=(settings, os.getpid()), daemon=False) for _ in range(settings.workers)
     ]
     for worker in workers:
         worker.start()
@@ -476,8 +561,18 @@ def _serve(args: argparse.Namespace) -> int:
                     action="stopping the other workers and exiting 1, for a supervisor to restart the server",
                 )
                 stop(signal.SIGTERM, None)
+    _ignore_late_stop_signals()
     shutil.rmtree(metrics_dir, ignore_errors=True)
     return 1 if failed else 0
+
+
+def _ignore_late_stop_signals() -> None:
+    """Ignore SIGTERM and SIGINT from here on, in a process whose stop is done. The interpreter's exit puts back
+    the default action of any signal that has a Python handler (not of an ignored one), so a second signal (sent
+    by systemd to every process of the server, or by a supervisor that sends it again) arriving while it exits
+    killed it: exit status -15 instead of 0, and a parent that saw a worker "die" exited 1."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _remove_stale_metrics(folder: Path) -> None:
@@ -542,6 +637,7 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     from gateway.logging import configure_logging
 
     configure_logging(json=settings.log_json, level=settings.log_level)  # warnings to stderr, as serve's
+    _require_database(settings)
     key, _ = _open_data_dir(settings)
     identity = args.pool_id == IDENTITY_ISSUER_PATH
 
@@ -628,16 +724,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     def server_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--config", help="the YAML config file (pools, clients, groups, users, server settings)")
-        p.add_argument("--host")
-        p.add_argument("--port", type=_bounded_int(0, 65535))
-        p.add_argument("--data-dir", dest="data_dir", help="where the database, keys and outbox live")
+        p.add_argument("--host", help="the address to listen on (default: server.host, else 127.0.0.1)")
+        p.add_argument(
+            "--port", type=_bounded_int(0, 65535), help="the port to listen on (default: server.port, else 9229)"
+        )
+        p.add_argument(
+            "--data-dir",
+            dest="data_dir",
+            help="where the database, keys and outbox live (default: server.data_dir, else ./.gatehouse)",
+        )
         p.add_argument(
             "--public-url", dest="public_url", type=_url, help="the URL clients reach this server at (token issuer)"
         )
 
     serve_parser = commands.add_parser("serve", help="run the gateway")
     server_options(serve_parser)
-    serve_parser.add_argument("--workers", type=_bounded_int(1, 256), help="processes sharing the port (SO_REUSEPORT)")
+    serve_parser.add_argument(
+        "--workers",
+        type=_bounded_int(1, 256),
+        help="processes sharing the port (SO_REUSEPORT; default: server.workers, else 1)",
+    )
     serve_parser.set_defaults(handler=serve)
 
     config_parser = commands.add_parser("config", help="config file tools")

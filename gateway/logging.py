@@ -18,10 +18,11 @@ import contextlib
 import contextvars
 import logging
 import os
+import select
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any, TextIO
 
 import orjson
@@ -133,15 +134,36 @@ class _BatchedStderr:
         with self._lock:
             self._flush_scheduled = False
             data, self._pending = bytes(self._pending), bytearray()
-        view = memoryview(data)
         # stderr closed or gone (a pipe whose reader left): nothing more can be said there.
         with contextlib.suppress(OSError, ValueError):
-            while view:
-                written = self._file.write(view)
-                if not written:
-                    break
-                view = view[written:]
-            self._file.flush()
+            for chunk in _whole_lines(data, ATOMIC_WRITE_BYTES):
+                view = memoryview(chunk)
+                while view:
+                    written = self._file.write(view)
+                    if not written:
+                        break
+                    view = view[written:]
+                self._file.flush()  # one write(2) of the chunk: the buffer is empty, the chunk fits in it
+
+
+# The most a write(2) to a pipe may carry and still never be interleaved with another process's writes (POSIX
+# PIPE_BUF; 4096 on Linux). The workers of `serve --workers N` share one stderr, which a container runtime or
+# systemd reads through a pipe: a longer write, when the reader fell behind, was split where the pipe filled
+# and another worker's lines landed inside one of its lines, leaving two lines that are not JSON.
+ATOMIC_WRITE_BYTES = select.PIPE_BUF
+
+
+def _whole_lines(data: bytes, limit: int) -> Iterator[bytes]:
+    """``data`` in pieces of whole lines of at most ``limit`` bytes each (a longer line is a piece alone)."""
+    start = 0
+    while len(data) - start > limit:
+        cut = data.rfind(b"\n", start, start + limit) + 1
+        if cut <= start:  # one line longer than the limit
+            cut = data.find(b"\n", start + limit) + 1 or len(data)
+        yield data[start:cut]
+        start = cut
+    if start < len(data):
+        yield data[start:]
 
 
 def _named_factory(make: Any) -> Any:
@@ -199,12 +221,19 @@ class _BatchedText:
 
 def _client_errors_are_warnings(record: logging.LogRecord) -> bool:
     """aiohttp logs a request it could not parse (a line too long, a bad header: its 400 answers) at error
-    level with a traceback. That is the client's fault, not the server's: logged as a warning, without the
-    traceback, so error level keeps meaning that Gatehouse itself failed."""
-    if record.name == "aiohttp.server" and record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
+    level with a traceback, and so a body it could not read (corrupt gzip, a client gone before its
+    Content-Length) when it drains the rest after Gatehouse answered. That is the client's fault, not the
+    server's: logged as a warning, without the traceback, so error level keeps meaning that Gatehouse itself
+    failed."""
+    error = record.exc_info[1] if record.name == "aiohttp.server" and record.exc_info else None
+    if isinstance(error, HttpProcessingError | web.RequestPayloadError):
         record.levelno, record.levelname = logging.WARNING, "WARNING"
+        if isinstance(error, HttpProcessingError):
+            reason = _parse_error_reason(error)
+        else:  # its text is the underlying error's; the classes say what it was without any client bytes
+            reason = f"{type(error).__name__} ({type(error.__cause__).__name__})"
         # The client's bytes may hold "%": the message is formatted here, once, with no arguments left.
-        record.msg, record.args = f"{record.getMessage()}: {_parse_error_reason(record.exc_info[1])}", ()
+        record.msg, record.args = f"{record.getMessage()}: {reason}", ()
         record.exc_info = None
     return True
 

@@ -98,6 +98,8 @@ class Settings:
         if self.public_url:
             return self.public_url.rstrip("/")
         host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
+        if ":" in host:
+            host = f"[{host}]"  # an IPv6 address: bare, its colons would read as a port (RFC 3986 §3.2.2)
         return f"http://{host}:{self.port}"
 
     @property

@@ -109,13 +109,16 @@ def signed_request(request: web.Request, body: bytes) -> SignedRequest:
 
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole body, refused past ``limit`` bytes (the app's client_max_size is the same limit; aiohttp
-    checks it as the body arrives, chunked bodies included)."""
+    checks it as the body arrives, chunked bodies included), or as a SerializationException when it is not
+    what its Content-Encoding says (corrupt gzip or deflate): aiohttp's error there was a 500."""
     if request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge()
     try:
         return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise RequestEntityTooLarge() from exc
+    except web.RequestPayloadError as exc:
+        raise SerializationException("The request body cannot be decoded with its Content-Encoding.") from exc
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:

@@ -228,7 +228,7 @@ async def _form(request: web.Request) -> tuple[dict[str, str], list[str]]:
         raise InvalidRequestError("The body must be application/x-www-form-urlencoded.")
     try:
         form = await request.post()
-    except (ValueError, LookupError):  # not the form its Content-Type claims: read as empty (see read_form)
+    except (ValueError, LookupError, web.RequestPayloadError):  # not the form it claims: empty (see read_form)
         return {}, []
     except web.HTTPRequestEntityTooLarge as exc:  # aiohttp's would be a plain-text 413
         raise _FormTooLargeError("The request body is too large.") from exc

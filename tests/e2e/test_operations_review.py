@@ -233,8 +233,9 @@ def test_logs_record_every_decision_and_no_secret(gatehouse: GatehouseServer, ma
 
 
 def test_database_from_a_newer_gatehouse_is_refused_at_start(tmp_path: Path) -> None:
-    first = run_cli("keys", "rotate", "--data-dir", str(tmp_path), "identity")  # makes and migrates the database
-    assert first.returncode == 0, first.stderr
+    server = GatehouseServer(tmp_path)  # makes and migrates the database
+    server.start()
+    server.stop()
     with sqlite3.connect(tmp_path / "gatehouse.db") as db:
         db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (9999, 0)")
     result = run_cli("serve", "--data-dir", str(tmp_path), "--port", "0")

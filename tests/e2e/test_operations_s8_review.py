@@ -170,13 +170,17 @@ def test_a_new_data_dir_is_private_whatever_the_umask(tmp_path: Path) -> None:
         assert stat.S_IMODE(data.stat().st_mode) == 0o700
     finally:
         server.stop()
-    data = tmp_path / "rotate" / "data"
+    data = tmp_path / "one" / "worker"
+    data.parent.mkdir()
+    # Without admin credentials in the environment, so that the server writes admin-credentials.json.
+    no_admin_env = {"GATEHOUSE_ADMIN_ACCESS_KEY_ID": "", "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY": ""}
+    server = GatehouseServer(data, extra_env=no_admin_env)
     old = os.umask(0)
     try:
-        result = run_cli("keys", "rotate", "--data-dir", str(data), "identity")
+        server.start()
     finally:
         os.umask(old)
-    assert result.returncode == 0, result.stderr
+    server.stop()
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     for name in ("secret.key", "admin-credentials.json", "gatehouse.db"):
         assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
@@ -186,7 +190,9 @@ def test_a_data_dir_others_may_write_is_warned_about(tmp_path: Path) -> None:
     # Refusing it would break containers whose volumes are made world-writable (Kubernetes' emptyDir), so
     # the operator is told, once, at start.
     data = tmp_path / "data"
-    data.mkdir(mode=0o700)
+    server = GatehouseServer(data)  # the database that `keys rotate` needs
+    server.start()
+    server.stop()
     data.chmod(0o777)
     result = run_cli("keys", "rotate", "--data-dir", str(data), "identity")
     assert result.returncode == 0, result.stderr
