@@ -513,15 +513,43 @@ class FederationService:
             mapped[attribute] = value
         return mapped
 
-    async def _linked_user(
+    async def _link_of(
         self, pool: PoolView, record: IdentityProviderRecord, identity: Identity, mapped: Mapping[str, str]
-    ) -> UserRecord | None:
+    ) -> ProviderLinkRecord | None:
         candidates = [(SUBJECT_ATTRIBUTE, identity.subject)] + [(k, v) for k, v in sorted(mapped.items())]
         for attribute, value in candidates:
             link = await self._store.get_provider_link(pool.id, record.name, attribute, value)
             if link is not None:
-                return await self._store.get_user(pool.id, link.username_key)
+                return link
         return None
+
+    async def _linked_user(
+        self, pool: PoolView, record: IdentityProviderRecord, identity: Identity, mapped: Mapping[str, str]
+    ) -> UserRecord | None:
+        link = await self._link_of(pool, record, identity, mapped)
+        return None if link is None else await self._store.get_user(pool.id, link.username_key)
+
+    async def _pin_link(self, pool: PoolView, link: ProviderLinkRecord, subject: str) -> None:
+        """A link made by an attribute (an OIDC claim, a SAML attribute) becomes the link of the identity that
+        signed in through it: AdminDisableProviderForUser "If the user has already signed in, the
+        ProviderAttributeName must be Cognito_Subject and ProviderAttributeValue must be the subject of the SAML
+        assertion". The attribute link is replaced, so one link per identity stays to be removed."""
+        if link.attribute_name == SUBJECT_ATTRIBUTE:
+            return
+        pinned = ProviderLinkRecord(
+            pool.id, link.provider_name, SUBJECT_ATTRIBUTE, subject, link.username_key, link.created_at
+        )
+        try:
+            await self._store.put_provider_link(pinned)
+        except AlreadyExists:
+            # The subject is linked already (to this user, by a concurrent sign-in, or to another user by an
+            # administrator, whose link wins as it did at this sign-in's look-up): the attribute link stays.
+            existing = await self._store.get_provider_link(pool.id, link.provider_name, SUBJECT_ATTRIBUTE, subject)
+            if existing is None or existing.username_key != link.username_key:
+                return
+        except NotFound:
+            return  # the user was deleted meanwhile
+        await self._store.delete_provider_link(pool.id, link.provider_name, link.attribute_name, link.attribute_value)
 
     async def sign_in(
         self, pool: PoolView, record: IdentityProviderRecord, identity: Identity, *, client_id: str | None = None
@@ -548,6 +576,10 @@ class FederationService:
         if linked is not None:
             # A linked (usually native) user keeps its own attributes; only its identities learn this one.
             user = await self._update(pool, linked, {}, record, identity, signing_in=True)
+            if user.enabled:
+                link = await self._link_of(pool, record, identity, mapped)
+                if link is not None and link.username_key == user.username_key:
+                    await self._pin_link(pool, link, identity.subject)
         else:
             user = await self._external_user(pool, record, identity, mapped)
         if not user.enabled:

@@ -1,0 +1,106 @@
+"""Federation edge cases, end to end over HTTP against fake upstreams (pysaml2's IdP, signed OIDC tokens).
+
+* AdminDisableProviderForUser unlinks a SAML / OIDC identity linked by an attribute once it has signed in, by
+  ``Cognito_Subject`` and its subject, as Cognito's API reference tells administrators to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.federation_support import Flow, corp_details, saml_idp_for, usernames
+from tests.e2e.oauth_support import CALLBACK, query_of
+from tests.fakes.oauth import FakeGoogle, FakeOIDC
+from tests.fakes.saml import FakeSamlIdP
+from tests.support import GatehouseServer
+
+
+@pytest.fixture(scope="module")
+def corp() -> Iterator[FakeOIDC]:
+    with FakeOIDC() as server:
+        server.user = {"sub": "emp-1", "email": "emp@corp.example", "email_verified": True}
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pool_id(idp: Any) -> str:
+    return str(idp.create_user_pool(PoolName="federation-s9")["UserPool"]["Id"])
+
+
+@pytest.fixture(scope="module")
+def saml_idp(gatehouse: GatehouseServer, idp: Any, pool_id: str) -> Iterator[FakeSamlIdP]:
+    with saml_idp_for(gatehouse, idp, pool_id) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client_id(idp: Any, pool_id: str, google: FakeGoogle, corp: FakeOIDC, saml_idp: FakeSamlIdP) -> str:
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="Google", ProviderType="Google",
+        ProviderDetails=google.provider_details(), AttributeMapping={"email": "email", "name": "name"},
+    )  # fmt: skip
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="Corp", ProviderType="OIDC", ProviderDetails=corp_details(corp),
+        AttributeMapping={"email": "email", "email_verified": "email_verified"},
+    )  # fmt: skip
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="Portal", ProviderType="SAML",
+        ProviderDetails={"MetadataURL": f"{saml_idp.url}/metadata", "RequestSigningAlgorithm": "rsa-sha256"},
+        AttributeMapping={"email": "email"},
+    )  # fmt: skip
+    client = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="spa", AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email", "profile"], CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["COGNITO", "Google", "Corp", "Portal"],
+    )  # fmt: skip
+    return str(client["UserPoolClient"]["ClientId"])
+
+
+def sign_in(gatehouse: GatehouseServer, client_id: str, provider: str) -> dict[str, str]:
+    """One federated round trip; the query the client's redirect URI receives."""
+    response = Flow(gatehouse, client_id).run(Flow(gatehouse, client_id).authorize_url(identity_provider=provider))
+    assert response.status_code in (302, 303), response.text
+    assert response.headers["Location"].startswith(CALLBACK)
+    return query_of(response.headers["Location"])
+
+
+def attributes(idp: Any, pool_id: str, username: str) -> dict[str, str]:
+    user = idp.admin_get_user(UserPoolId=pool_id, Username=username)
+    return {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+
+
+def native(idp: Any, pool_id: str, username: str) -> None:
+    idp.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS")
+
+
+def link(idp: Any, pool_id: str, username: str, provider: str, attribute: str, value: str) -> None:
+    idp.admin_link_provider_for_user(
+        UserPoolId=pool_id,
+        DestinationUser={"ProviderName": "Cognito", "ProviderAttributeValue": username},
+        SourceUser={"ProviderName": provider, "ProviderAttributeName": attribute, "ProviderAttributeValue": value},
+    )
+
+
+def test_a_saml_identity_linked_by_email_is_unlinked_by_its_subject_once_signed_in(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    native(idp, pool_id, "saml-dora")
+    link(idp, pool_id, "saml-dora", "Portal", "email", "dora@corp.example")
+    saml_idp.user = {"name_id": "dora-subject", "attributes": {"email": ["dora@corp.example"]}}
+    assert "code" in sign_in(gatehouse, client_id, "Portal")
+    identities = attributes(idp, pool_id, "saml-dora")["identities"]
+    assert '"userId":"dora-subject"' in identities
+    # "If the user has already signed in, the ProviderAttributeName must be Cognito_Subject and
+    # ProviderAttributeValue must be the subject of the SAML assertion" (AdminDisableProviderForUser).
+    idp.admin_disable_provider_for_user(
+        UserPoolId=pool_id,
+        User={"ProviderName": "Portal", "ProviderAttributeName": "Cognito_Subject",
+              "ProviderAttributeValue": "dora-subject"},
+    )  # fmt: skip
+    assert "identities" not in attributes(idp, pool_id, "saml-dora")
+    # The link is gone: the next sign-in makes a user of its own rather than landing on saml-dora.
+    assert "code" in sign_in(gatehouse, client_id, "Portal")
+    assert "Portal_dora-subject" in usernames(idp, pool_id)
