@@ -144,6 +144,14 @@ def _claim_text(value: Any, *, saml: bool = False) -> str | None:
     return str(value)
 
 
+def external_username(pool: PoolView, provider_name: str, subject: str) -> str:
+    """The user name a federated identity's profile gets: ``<ProviderName>_<subject>``, all in lower case in a
+    pool whose user names are case insensitive, as Cognito writes it ("Mapping IdP attributes to profiles and
+    tokens"); the ``identities`` attribute keeps the subject as the IdP wrote it."""
+    username = f"{provider_name}_{subject}"
+    return username if pool.case_sensitive else username.lower()
+
+
 def identities_of(user: UserRecord) -> list[dict[str, Any]]:
     raw = user.attributes.get("identities")
     if not raw:
@@ -556,7 +564,7 @@ class FederationService:
     ) -> UserRecord:
         mapped = self.mapped_attributes(pool, record, identity)
         linked = await self._linked_user(pool, record, identity, mapped)
-        if linked is None and len(f"{record.name}_{identity.subject}") > MAX_USERNAME_LENGTH:
+        if linked is None and len(external_username(pool, record.name, identity.subject)) > MAX_USERNAME_LENGTH:
             # The user would be named beyond UsernameType's 128 characters: no API call could address it again.
             log.warning("federation.refused", pool=pool.id, provider=record.name, reason="username_too_long")
             raise UpstreamIdentityError("username_too_long")
@@ -588,7 +596,7 @@ class FederationService:
 
     @staticmethod
     def _external_key(pool: PoolView, record: IdentityProviderRecord, identity: Identity) -> str:
-        return pool.username_key(f"{record.name}_{identity.subject}")
+        return pool.username_key(external_username(pool, record.name, identity.subject))
 
     async def _pre_sign_up(
         self,
@@ -600,7 +608,11 @@ class FederationService:
     ) -> dict[str, str]:
         """Run the PreSignUp hooks for an identity's first sign-in; returns the attributes to create it with."""
         event = pre_sign_up_event(
-            pool, PRE_SIGN_UP_EXTERNAL_PROVIDER, f"{record.name}_{identity.subject}", mapped, client_id=client_id
+            pool,
+            PRE_SIGN_UP_EXTERNAL_PROVIDER,
+            external_username(pool, record.name, identity.subject),
+            mapped,
+            client_id=client_id,
         )
 
         async def link(username: str) -> None:
@@ -626,7 +638,7 @@ class FederationService:
     async def _external_user(
         self, pool: PoolView, record: IdentityProviderRecord, identity: Identity, mapped: dict[str, str]
     ) -> UserRecord:
-        username = f"{record.name}_{identity.subject}"
+        username = external_username(pool, record.name, identity.subject)
         key = pool.username_key(username)
         for _ in range(3):
             existing = await self._store.get_user(pool.id, key)
@@ -745,7 +757,8 @@ class FederationService:
             raise UserNotFoundException("User does not exist.")
         attribute = str(source["ProviderAttributeName"])
         if attribute == SUBJECT_ATTRIBUTE:
-            existing = await self._store.get_user(pool.id, pool.username_key(f"{record.name}_{value}"))
+            external_key = pool.username_key(external_username(pool, record.name, value))
+            existing = await self._store.get_user(pool.id, external_key)
             if existing is not None and existing.username_key != target.username_key:
                 raise InvalidParameterException(
                     "Merging is not currently supported, provide a SourceUser that has not been linked yet."
@@ -788,7 +801,7 @@ class FederationService:
             return
         if attribute != SUBJECT_ATTRIBUTE:
             raise UserNotFoundException("User does not exist.")
-        external = await self._store.get_user(pool.id, pool.username_key(f"{name}_{value}"))
+        external = await self._store.get_user(pool.id, pool.username_key(external_username(pool, name, value)))
         if external is None:
             raise UserNotFoundException("User does not exist.")
         # The external profile stays (its sub and groups remain auditable) but can no longer sign in.

@@ -234,7 +234,7 @@ pools:
             return verified_id_token(server_c, "us-east-1_ChainC001", "chainapp00000000000000001", tokens["id_token"])
 
         claims = sign_in()
-        assert claims["cognito:username"] == f"PoolA_{setup['sub_a']}"
+        assert claims["cognito:username"] == f"poola_{setup['sub_a']}"
         assert claims["cognito:groups"] == ["upstream-admins"]
         idp_a.admin_remove_user_from_group(UserPoolId=setup["pool_a"], Username="alice", GroupName="admins")
         assert "cognito:groups" not in sign_in()

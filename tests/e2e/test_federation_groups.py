@@ -72,7 +72,7 @@ def sign_in(gatehouse: GatehouseServer) -> dict[str, Any]:
 def test_groups_follow_the_upstream(gatehouse: GatehouseServer, corp: FakeOIDC) -> None:
     corp.user = {"sub": "emp-9", "email": "emp9@corp.example", "groups": ["corp-admins", "eng-platform"]}
     claims = sign_in(gatehouse)
-    assert claims["cognito:username"] == "Corp_emp-9"
+    assert claims["cognito:username"] == "corp_emp-9"
     assert sorted(claims["cognito:groups"]) == ["admins", "engineers"]
     assert claims["cognito:roles"] == [ADMIN_ROLE] and claims["cognito:preferred_role"] == ADMIN_ROLE
     corp.user = {"sub": "emp-9", "email": "emp9@corp.example", "groups": ["eng-web"]}

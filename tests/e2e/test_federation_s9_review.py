@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.federation_support import Flow, corp_details, saml_idp_for, usernames
+from tests.e2e.federation_support import Flow, corp_details, saml_idp_for, usernames, verified_id_token
 from tests.e2e.oauth_support import CALLBACK, query_of
 from tests.fakes.oauth import FakeGoogle, FakeOIDC
 from tests.fakes.saml import FakeSamlIdP
@@ -104,3 +104,36 @@ def test_a_saml_identity_linked_by_email_is_unlinked_by_its_subject_once_signed_
     # The link is gone: the next sign-in makes a user of its own rather than landing on saml-dora.
     assert "code" in sign_in(gatehouse, client_id, "Portal")
     assert "Portal_dora-subject" in usernames(idp, pool_id)
+
+
+def test_a_case_insensitive_pool_names_federated_users_in_lower_case(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, corp: FakeOIDC
+) -> None:
+    # Cognito ("Mapping IdP attributes to profiles and tokens"): in a user pool whose usernames are case
+    # insensitive, the whole <ProviderName>_<subject> user name is lower case, provider name included.
+    created = idp.create_user_pool(PoolName="federation-s9-folded", UsernameConfiguration={"CaseSensitive": False})
+    folded = str(created["UserPool"]["Id"])
+    idp.create_identity_provider(
+        UserPoolId=folded, ProviderName="Corp", ProviderType="OIDC", ProviderDetails=corp_details(corp),
+        AttributeMapping={"email": "email"},
+    )  # fmt: skip
+    client = idp.create_user_pool_client(
+        UserPoolId=folded, ClientName="spa", AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email", "profile"], CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["Corp"],
+    )["UserPoolClient"]["ClientId"]  # fmt: skip
+    corp.user = {"sub": "Emp-MixedCase-7", "email": "mixed@corp.example"}
+    flow = Flow(gatehouse, client)
+    answer = flow.run(flow.authorize_url(identity_provider="Corp"))
+    tokens = flow.tokens(query_of(answer.headers["Location"])["code"])
+    claims = verified_id_token(gatehouse, folded, client, tokens["id_token"])
+    assert claims["cognito:username"] == "corp_emp-mixedcase-7"
+    assert usernames(idp, folded) == {"corp_emp-mixedcase-7"}
+    # The identity keeps the subject as the IdP wrote it; the next sign-in finds the same user.
+    assert [i["userId"] for i in claims["identities"]] == ["Emp-MixedCase-7"]
+    assert "code" in sign_in(gatehouse, client, "Corp")
+    assert usernames(idp, folded) == {"corp_emp-mixedcase-7"}
+    # A case-sensitive pool (the API's default) keeps the name as written.
+    corp.user = {"sub": "Emp-MixedCase-8", "email": "mixed8@corp.example"}
+    assert "code" in sign_in(gatehouse, client_id, "Corp")
+    assert "Corp_Emp-MixedCase-8" in usernames(idp, pool_id)
