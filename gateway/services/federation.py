@@ -895,3 +895,25 @@ async def federated_provider(
     if record.name not in supported:
         raise InvalidParameterException(f"The client does not support the identity provider {record.name}.")
     return record.name
+
+
+async def provider_for_email_domain(store: Store, pool_id: str, client_settings: Mapping[str, Any], domain: str) -> str:
+    """The provider the hosted sign-in page's corporate email names by its domain (Cognito's managed login
+    matches it against IdpIdentifiers). Domain names are case-insensitive (RFC 4343 §3), so an identifier
+    registered as ``Corp.Example`` is the domain of ``ann@corp.example``: the lower-case form is looked up
+    first, then every identifier of the pool is compared without case. Refusals as :func:`federated_provider`."""
+    folded = domain.lower()
+    try:
+        return await federated_provider(store, pool_id, client_settings, None, folded)
+    except InvalidParameterException:
+        pass
+    after: str | None = None
+    while True:
+        page = await store.list_identity_providers(pool_id, after, 60)
+        for record in page.items:
+            if any(identifier.lower() == folded for identifier in record.idp_identifiers):
+                return await federated_provider(store, pool_id, client_settings, record.name, None)
+        if page.next_token is None:
+            break
+        after = page.next_token
+    raise InvalidParameterException("The identity provider does not exist in this user pool.")

@@ -137,3 +137,22 @@ def test_a_case_insensitive_pool_names_federated_users_in_lower_case(
     corp.user = {"sub": "Emp-MixedCase-8", "email": "mixed8@corp.example"}
     assert "code" in sign_in(gatehouse, client_id, "Corp")
     assert "Corp_Emp-MixedCase-8" in usernames(idp, pool_id)
+
+
+def test_a_corporate_email_finds_an_identifier_written_in_capitals(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str
+) -> None:
+    # Domain names are case-insensitive (RFC 4343): an identifier registered as "S9Corp.Example" is the domain
+    # of "ann@s9corp.example" on the sign-in page's corporate email form, as "ann@S9CORP.example" is.
+    idp.update_identity_provider(UserPoolId=pool_id, ProviderName="Corp", IdpIdentifiers=["S9Corp.Example"])
+    flow = Flow(gatehouse, client_id)
+    first = flow.http.get(flow.authorize_url(), allow_redirects=False)
+    rid = query_of(gatehouse.url + first.headers["Location"])["rid"]
+    for email in ("ann@s9corp.example", "ann@S9CORP.EXAMPLE"):
+        chosen = flow.http.get(f"{gatehouse.url}/login/sso", params={"rid": rid, "email": email}, allow_redirects=False)
+        assert chosen.status_code == 302, (email, chosen.text[:300])
+        assert query_of(gatehouse.url + chosen.headers["Location"])["identity_provider"] == "Corp"
+    refused = flow.http.get(
+        f"{gatehouse.url}/login/sso", params={"rid": rid, "email": "ann@other.example"}, allow_redirects=False
+    )
+    assert refused.status_code == 400
