@@ -156,3 +156,16 @@ def test_a_corporate_email_finds_an_identifier_written_in_capitals(
         f"{gatehouse.url}/login/sso", params={"rid": rid, "email": "ann@other.example"}, allow_redirects=False
     )
     assert refused.status_code == 400
+
+
+@pytest.mark.parametrize("name", ["COGNITO", "cognito", "Cognito"])
+def test_a_provider_cannot_be_named_after_the_pools_own_directory(
+    idp: Any, pool_id: str, corp: FakeOIDC, name: str
+) -> None:
+    # SupportedIdentityProviders' "COGNITO" is the pool's own directory: an OIDC or SAML provider of that name
+    # could never be chosen (identity_provider=COGNITO is the sign-in page) nor told apart from it.
+    with pytest.raises(idp.exceptions.InvalidParameterException):
+        idp.create_identity_provider(
+            UserPoolId=pool_id, ProviderName=name, ProviderType="OIDC", ProviderDetails=corp_details(corp)
+        )
+    assert name not in {p["ProviderName"] for p in idp.list_identity_providers(UserPoolId=pool_id)["Providers"]}
