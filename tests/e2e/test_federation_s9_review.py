@@ -2,6 +2,10 @@
 
 * AdminDisableProviderForUser unlinks a SAML / OIDC identity linked by an attribute once it has signed in, by
   ``Cognito_Subject`` and its subject, as Cognito's API reference tells administrators to.
+* In a pool whose user names are case insensitive, a federated user is ``<provider>_<subject>`` in lower case
+  (the ``identities`` attribute keeps the subject as written); a case-sensitive pool keeps the name as written.
+* The hosted sign-in page's corporate email finds an IdpIdentifier registered with capitals (RFC 4343).
+* ``COGNITO`` (in any case) cannot name an identity provider: it is the pool's own directory.
 """
 
 from __future__ import annotations
