@@ -163,10 +163,21 @@ def identities_of(user: UserRecord) -> list[dict[str, Any]]:
     return [entry for entry in found if isinstance(entry, dict)] if isinstance(found, list) else []
 
 
+def _identity_issuer(record: IdentityProviderRecord, issuer: str | None) -> str | None:
+    """The ``issuer`` of an ``identities`` entry as Cognito writes it: the IdP's entity ID for a SAML provider,
+    null for OIDC and social providers (whose ID token ``iss`` Cognito does not copy there)."""
+    return issuer if record.provider_type == "SAML" else None
+
+
 def _with_identity(user: UserRecord, record: IdentityProviderRecord, subject: str, issuer: str | None) -> str:
     entries = identities_of(user)
+    issuer = _identity_issuer(record, issuer)
     for entry in entries:
         if entry.get("providerName") == record.name and entry.get("userId") == subject:
+            # An entry made before the issuer was known (a SAML link), or written otherwise by an earlier
+            # version, is brought to what this sign-in shows.
+            if issuer is not None or record.provider_type != "SAML":
+                entry["issuer"] = issuer
             return json.dumps(entries, separators=(",", ":"))
     entries.append(
         {
@@ -774,8 +785,8 @@ class FederationService:
         except NotFound as exc:
             raise UserNotFoundException("User does not exist.") from exc
         if attribute == SUBJECT_ATTRIBUTE:
-            issuer = record.details.get("oidc_issuer")
-            await self._update(pool, target, {}, record, Identity(record.name, record.provider_type, issuer, value))
+            # The IdP's issuer is written at the identity's first sign-in (SAML); OIDC and social entries have none.
+            await self._update(pool, target, {}, record, Identity(record.name, record.provider_type, None, value))
         log.info("federation.linked", pool=pool.id, provider=record.name, username=target.username)
 
     async def disable(self, pool_id: str, user: Mapping[str, str]) -> None:

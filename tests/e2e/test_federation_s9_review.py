@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -173,3 +174,25 @@ def test_a_provider_cannot_be_named_after_the_pools_own_directory(
             UserPoolId=pool_id, ProviderName=name, ProviderType="OIDC", ProviderDetails=corp_details(corp)
         )
     assert name not in {p["ProviderName"] for p in idp.list_identity_providers(UserPoolId=pool_id)["Providers"]}
+
+
+def test_the_identities_issuer_is_the_saml_idp_and_null_for_oidc_and_social_providers(
+    gatehouse: GatehouseServer,
+    idp: Any,
+    pool_id: str,
+    client_id: str,
+    google: FakeGoogle,
+    corp: FakeOIDC,
+    saml_idp: FakeSamlIdP,
+) -> None:
+    # As Cognito writes the identities attribute: "issuer":null for Google, Apple, Facebook, Amazon and OIDC
+    # providers; a SAML IdP's entity ID for SAML.
+    google.user = {**google.user, "sub": "iss-g-1", "email": "issg@gmail.example"}
+    corp.user = {"sub": "iss-c-1", "email": "issc@corp.example"}
+    saml_idp.user = {"name_id": "iss-s-1", "attributes": {"email": ["iss@corp.example"]}}
+    expected = {"Google_iss-g-1": None, "Corp_iss-c-1": None, "Portal_iss-s-1": saml_idp.entity_id}
+    for provider in ("Google", "Corp", "Portal"):
+        assert "code" in sign_in(gatehouse, client_id, provider)
+    for username, issuer in expected.items():
+        (entry,) = json.loads(attributes(idp, pool_id, username)["identities"])
+        assert entry["issuer"] == issuer, username
