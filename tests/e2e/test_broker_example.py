@@ -115,7 +115,7 @@ def test_google_stand_in_sign_in(broker: GatehouseServer) -> None:
 def test_corporate_saml_sign_in_maps_groups(broker: GatehouseServer) -> None:
     claims = sign_in(broker, idp_identifier="corp.example")
     assert claims["cognito:username"] == "corpsso_ann@corp.example" and claims["email"] == "ann@corp.example"
-    assert set(claims["cognito:groups"]) == {"admins", "engineering"}
+    assert set(claims["cognito:groups"]) == {"admins", "engineering", f"{POOL_ID}_CorpSSO"}
 
 
 def test_apple_stand_in_sign_in(broker: GatehouseServer) -> None:
