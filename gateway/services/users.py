@@ -1099,8 +1099,18 @@ class UserService:
             raise PasswordHistoryPolicyViolationException()
 
     async def set_password(
-        self, pool: PoolView, user: UserRecord, password: str, *, permanent: bool, check_history: bool = True
+        self,
+        pool: PoolView,
+        user: UserRecord,
+        password: str,
+        *,
+        permanent: bool,
+        check_history: bool = True,
+        by_admin: bool = False,
     ) -> UserRecord:
+        """Give ``user`` a new password. ``by_admin`` (AdminSetUserPassword): a permanent password makes a
+        federated profile CONFIRMED -- "When you set a password, the federated user's status changes from
+        EXTERNAL_PROVIDER to CONFIRMED"; it then signs in by password as well as through its IdP."""
         check_password_policy(password, pool.password_policy)
         if check_history:
             await self._check_history(pool, user, password)
@@ -1121,7 +1131,9 @@ class UserService:
             u.settings.pop("password_sign_in_disabled", None)  # and gives back password sign-in
             if permanent:
                 u.temporary_password_expires_at = None
-                if u.status in (FORCE_CHANGE_PASSWORD, RESET_REQUIRED, UNCONFIRMED):
+                if u.status in (FORCE_CHANGE_PASSWORD, RESET_REQUIRED, UNCONFIRMED) or (
+                    by_admin and u.status == EXTERNAL_PROVIDER
+                ):
                     u.status = CONFIRMED
             else:
                 u.status = FORCE_CHANGE_PASSWORD
