@@ -11,8 +11,9 @@ What a wire calls (the hosted UI's ``/oauth2/authorize?identity_provider=X``, ``
   request to continue with).
 
 Signing in follows Cognito ("Adding user pool sign-in through a third party", "Linking federated users",
-"Specifying identity provider attribute mappings"): the user is named ``<ProviderName>_<subject>`` with status
-EXTERNAL_PROVIDER, unless an AdminLinkProviderForUser link sends the identity to an existing user;
+"Specifying identity provider attribute mappings"): the user is named ``<ProviderName>_<subject>`` (lower case in
+a case-insensitive pool) with status EXTERNAL_PROVIDER, in the group ``<UserPoolId>_<ProviderName>``, unless an
+AdminLinkProviderForUser link sends the identity to an existing user;
 AttributeMapping is applied on every sign-in; the ``identities`` attribute holds the linked identities as
 Cognito stores them (JSON list of userId, providerName, providerType, issuer, primary, dateCreated). Claim ->
 group rules then make the user's group memberships follow the upstream's (gateway/services/rule_groups.py).
