@@ -534,7 +534,7 @@ async def AdminConfirmSignUp(call: Call) -> dict[str, Any]:
 async def AdminSetUserPassword(call: Call) -> dict[str, Any]:
     pool, user = await admin_user(call)
     await call.services.users.set_password(
-        pool, user, call.params["Password"], permanent=bool(call.params.get("Permanent", False))
+        pool, user, call.params["Password"], permanent=bool(call.params.get("Permanent", False)), by_admin=True
     )
     return {}
 

@@ -11,8 +11,9 @@ What a wire calls (the hosted UI's ``/oauth2/authorize?identity_provider=X``, ``
   request to continue with).
 
 Signing in follows Cognito ("Adding user pool sign-in through a third party", "Linking federated users",
-"Specifying identity provider attribute mappings"): the user is named ``<ProviderName>_<subject>`` with status
-EXTERNAL_PROVIDER, unless an AdminLinkProviderForUser link sends the identity to an existing user;
+"Specifying identity provider attribute mappings"): the user is named ``<ProviderName>_<subject>`` (lower case in
+a case-insensitive pool) with status EXTERNAL_PROVIDER, in the group ``<UserPoolId>_<ProviderName>``, unless an
+AdminLinkProviderForUser link sends the identity to an existing user;
 AttributeMapping is applied on every sign-in; the ``identities`` attribute holds the linked identities as
 Cognito stores them (JSON list of userId, providerName, providerType, issuer, primary, dateCreated). Claim ->
 group rules then make the user's group memberships follow the upstream's (gateway/services/rule_groups.py).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime
 import hashlib
 import json
@@ -58,6 +60,7 @@ from gateway.services.schema import required_attributes, schema_index, value_fit
 from gateway.storage.base import (
     AlreadyExists,
     FederationRequestRecord,
+    GroupRecord,
     IdentityProviderRecord,
     NotFound,
     ProviderLinkRecord,
@@ -144,6 +147,14 @@ def _claim_text(value: Any, *, saml: bool = False) -> str | None:
     return str(value)
 
 
+def external_username(pool: PoolView, provider_name: str, subject: str) -> str:
+    """The user name a federated identity's profile gets: ``<ProviderName>_<subject>``, all in lower case in a
+    pool whose user names are case insensitive, as Cognito writes it ("Mapping IdP attributes to profiles and
+    tokens"); the ``identities`` attribute keeps the subject as the IdP wrote it."""
+    username = f"{provider_name}_{subject}"
+    return username if pool.case_sensitive else username.lower()
+
+
 def identities_of(user: UserRecord) -> list[dict[str, Any]]:
     raw = user.attributes.get("identities")
     if not raw:
@@ -155,10 +166,21 @@ def identities_of(user: UserRecord) -> list[dict[str, Any]]:
     return [entry for entry in found if isinstance(entry, dict)] if isinstance(found, list) else []
 
 
+def _identity_issuer(record: IdentityProviderRecord, issuer: str | None) -> str | None:
+    """The ``issuer`` of an ``identities`` entry as Cognito writes it: the IdP's entity ID for a SAML provider,
+    null for OIDC and social providers (whose ID token ``iss`` Cognito does not copy there)."""
+    return issuer if record.provider_type == "SAML" else None
+
+
 def _with_identity(user: UserRecord, record: IdentityProviderRecord, subject: str, issuer: str | None) -> str:
     entries = identities_of(user)
+    issuer = _identity_issuer(record, issuer)
     for entry in entries:
         if entry.get("providerName") == record.name and entry.get("userId") == subject:
+            # An entry made before the issuer was known (a SAML link), or written otherwise by an earlier
+            # version, is brought to what this sign-in shows.
+            if issuer is not None or record.provider_type != "SAML":
+                entry["issuer"] = issuer
             return json.dumps(entries, separators=(",", ":"))
     entries.append(
         {
@@ -513,22 +535,50 @@ class FederationService:
             mapped[attribute] = value
         return mapped
 
-    async def _linked_user(
+    async def _link_of(
         self, pool: PoolView, record: IdentityProviderRecord, identity: Identity, mapped: Mapping[str, str]
-    ) -> UserRecord | None:
+    ) -> ProviderLinkRecord | None:
         candidates = [(SUBJECT_ATTRIBUTE, identity.subject)] + [(k, v) for k, v in sorted(mapped.items())]
         for attribute, value in candidates:
             link = await self._store.get_provider_link(pool.id, record.name, attribute, value)
             if link is not None:
-                return await self._store.get_user(pool.id, link.username_key)
+                return link
         return None
+
+    async def _linked_user(
+        self, pool: PoolView, record: IdentityProviderRecord, identity: Identity, mapped: Mapping[str, str]
+    ) -> UserRecord | None:
+        link = await self._link_of(pool, record, identity, mapped)
+        return None if link is None else await self._store.get_user(pool.id, link.username_key)
+
+    async def _pin_link(self, pool: PoolView, link: ProviderLinkRecord, subject: str) -> None:
+        """A link made by an attribute (an OIDC claim, a SAML attribute) becomes the link of the identity that
+        signed in through it: AdminDisableProviderForUser "If the user has already signed in, the
+        ProviderAttributeName must be Cognito_Subject and ProviderAttributeValue must be the subject of the SAML
+        assertion". The attribute link is replaced, so one link per identity stays to be removed."""
+        if link.attribute_name == SUBJECT_ATTRIBUTE:
+            return
+        pinned = ProviderLinkRecord(
+            pool.id, link.provider_name, SUBJECT_ATTRIBUTE, subject, link.username_key, link.created_at
+        )
+        try:
+            await self._store.put_provider_link(pinned)
+        except AlreadyExists:
+            # The subject is linked already (to this user, by a concurrent sign-in, or to another user by an
+            # administrator, whose link wins as it did at this sign-in's look-up): the attribute link stays.
+            existing = await self._store.get_provider_link(pool.id, link.provider_name, SUBJECT_ATTRIBUTE, subject)
+            if existing is None or existing.username_key != link.username_key:
+                return
+        except NotFound:
+            return  # the user was deleted meanwhile
+        await self._store.delete_provider_link(pool.id, link.provider_name, link.attribute_name, link.attribute_value)
 
     async def sign_in(
         self, pool: PoolView, record: IdentityProviderRecord, identity: Identity, *, client_id: str | None = None
     ) -> UserRecord:
         mapped = self.mapped_attributes(pool, record, identity)
         linked = await self._linked_user(pool, record, identity, mapped)
-        if linked is None and len(f"{record.name}_{identity.subject}") > MAX_USERNAME_LENGTH:
+        if linked is None and len(external_username(pool, record.name, identity.subject)) > MAX_USERNAME_LENGTH:
             # The user would be named beyond UsernameType's 128 characters: no API call could address it again.
             log.warning("federation.refused", pool=pool.id, provider=record.name, reason="username_too_long")
             raise UpstreamIdentityError("username_too_long")
@@ -548,6 +598,10 @@ class FederationService:
         if linked is not None:
             # A linked (usually native) user keeps its own attributes; only its identities learn this one.
             user = await self._update(pool, linked, {}, record, identity, signing_in=True)
+            if user.enabled:
+                link = await self._link_of(pool, record, identity, mapped)
+                if link is not None and link.username_key == user.username_key:
+                    await self._pin_link(pool, link, identity.subject)
         else:
             user = await self._external_user(pool, record, identity, mapped)
         if not user.enabled:
@@ -556,7 +610,7 @@ class FederationService:
 
     @staticmethod
     def _external_key(pool: PoolView, record: IdentityProviderRecord, identity: Identity) -> str:
-        return pool.username_key(f"{record.name}_{identity.subject}")
+        return pool.username_key(external_username(pool, record.name, identity.subject))
 
     async def _pre_sign_up(
         self,
@@ -568,7 +622,11 @@ class FederationService:
     ) -> dict[str, str]:
         """Run the PreSignUp hooks for an identity's first sign-in; returns the attributes to create it with."""
         event = pre_sign_up_event(
-            pool, PRE_SIGN_UP_EXTERNAL_PROVIDER, f"{record.name}_{identity.subject}", mapped, client_id=client_id
+            pool,
+            PRE_SIGN_UP_EXTERNAL_PROVIDER,
+            external_username(pool, record.name, identity.subject),
+            mapped,
+            client_id=client_id,
         )
 
         async def link(username: str) -> None:
@@ -594,7 +652,7 @@ class FederationService:
     async def _external_user(
         self, pool: PoolView, record: IdentityProviderRecord, identity: Identity, mapped: dict[str, str]
     ) -> UserRecord:
-        username = f"{record.name}_{identity.subject}"
+        username = external_username(pool, record.name, identity.subject)
         key = pool.username_key(username)
         for _ in range(3):
             existing = await self._store.get_user(pool.id, key)
@@ -621,8 +679,24 @@ class FederationService:
                 await self._store.create_user(user)
             except AlreadyExists:
                 continue  # another sign-in of the same identity won the race; update what it made
+            await self._join_provider_group(pool, record, user)
             return user
         raise UpstreamIdentityError("user_race")
+
+    async def _join_provider_group(self, pool: PoolView, record: IdentityProviderRecord, user: UserRecord) -> None:
+        """Cognito puts every profile a provider's sign-in creates in the group ``<UserPoolId>_<ProviderName>``
+        ("Autogenerated group for users who sign in using <ProviderName>"), made at the provider's first such
+        sign-in; the group is in the user's ``cognito:groups``. Users an identity is linked to are not added."""
+        name = f"{pool.id}_{record.name}"
+        now = time.time()
+        description = f"Autogenerated group for users who sign in using {record.name}"
+        with contextlib.suppress(AlreadyExists):
+            await self._store.create_group(GroupRecord(pool.id, name, description, None, None, now, now))
+        try:
+            await self._store.add_user_to_group(pool.id, user.username_key, name)
+        except NotFound:
+            # The user (or the group, deleted by an administrator just now) is gone: nothing to join.
+            log.warning("federation.provider_group_missing", pool=pool.id, provider=record.name)
 
     async def _update(
         self,
@@ -713,7 +787,8 @@ class FederationService:
             raise UserNotFoundException("User does not exist.")
         attribute = str(source["ProviderAttributeName"])
         if attribute == SUBJECT_ATTRIBUTE:
-            existing = await self._store.get_user(pool.id, pool.username_key(f"{record.name}_{value}"))
+            external_key = pool.username_key(external_username(pool, record.name, value))
+            existing = await self._store.get_user(pool.id, external_key)
             if existing is not None and existing.username_key != target.username_key:
                 raise InvalidParameterException(
                     "Merging is not currently supported, provide a SourceUser that has not been linked yet."
@@ -729,8 +804,8 @@ class FederationService:
         except NotFound as exc:
             raise UserNotFoundException("User does not exist.") from exc
         if attribute == SUBJECT_ATTRIBUTE:
-            issuer = record.details.get("oidc_issuer")
-            await self._update(pool, target, {}, record, Identity(record.name, record.provider_type, issuer, value))
+            # The IdP's issuer is written at the identity's first sign-in (SAML); OIDC and social entries have none.
+            await self._update(pool, target, {}, record, Identity(record.name, record.provider_type, None, value))
         log.info("federation.linked", pool=pool.id, provider=record.name, username=target.username)
 
     async def disable(self, pool_id: str, user: Mapping[str, str]) -> None:
@@ -756,7 +831,7 @@ class FederationService:
             return
         if attribute != SUBJECT_ATTRIBUTE:
             raise UserNotFoundException("User does not exist.")
-        external = await self._store.get_user(pool.id, pool.username_key(f"{name}_{value}"))
+        external = await self._store.get_user(pool.id, pool.username_key(external_username(pool, name, value)))
         if external is None:
             raise UserNotFoundException("User does not exist.")
         # The external profile stays (its sub and groups remain auditable) but can no longer sign in.
@@ -850,3 +925,25 @@ async def federated_provider(
     if record.name not in supported:
         raise InvalidParameterException(f"The client does not support the identity provider {record.name}.")
     return record.name
+
+
+async def provider_for_email_domain(store: Store, pool_id: str, client_settings: Mapping[str, Any], domain: str) -> str:
+    """The provider the hosted sign-in page's corporate email names by its domain (Cognito's managed login
+    matches it against IdpIdentifiers). Domain names are case-insensitive (RFC 4343 §3), so an identifier
+    registered as ``Corp.Example`` is the domain of ``ann@corp.example``: the lower-case form is looked up
+    first, then every identifier of the pool is compared without case. Refusals as :func:`federated_provider`."""
+    folded = domain.lower()
+    try:
+        return await federated_provider(store, pool_id, client_settings, None, folded)
+    except InvalidParameterException:
+        pass
+    after: str | None = None
+    while True:
+        page = await store.list_identity_providers(pool_id, after, 60)
+        for record in page.items:
+            if any(identifier.lower() == folded for identifier in record.idp_identifiers):
+                return await federated_provider(store, pool_id, client_settings, record.name, None)
+        if page.next_token is None:
+            break
+        after = page.next_token
+    raise InvalidParameterException("The identity provider does not exist in this user pool.")

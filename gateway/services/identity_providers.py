@@ -123,7 +123,11 @@ class IdentityProviderService:
     def _check_name(name: str, provider_type: str) -> None:
         if provider_type in SOCIAL_TYPES and name != provider_type:
             raise InvalidParameterException(f"ProviderName for {provider_type} must be {provider_type}.")
-        if provider_type not in SOCIAL_TYPES and (name in SOCIAL_TYPES or name == COGNITO_PROVIDER):
+        # "COGNITO" names the pool's own directory in a client's SupportedIdentityProviders (and "Cognito" the
+        # native user in AdminLinkProviderForUser / AdminDisableProviderForUser): a provider of that name, in any
+        # case, could never be told apart from it.
+        reserved = name in SOCIAL_TYPES or name.casefold() == COGNITO_PROVIDER.casefold()
+        if provider_type not in SOCIAL_TYPES and reserved:
             raise InvalidParameterException(f"ProviderName {name} is reserved.")
 
     @staticmethod

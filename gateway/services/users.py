@@ -1178,8 +1178,18 @@ class UserService:
             raise PasswordHistoryPolicyViolationException()
 
     async def set_password(
-        self, pool: PoolView, user: UserRecord, password: str, *, permanent: bool, check_history: bool = True
+        self,
+        pool: PoolView,
+        user: UserRecord,
+        password: str,
+        *,
+        permanent: bool,
+        check_history: bool = True,
+        by_admin: bool = False,
     ) -> UserRecord:
+        """Give ``user`` a new password. ``by_admin`` (AdminSetUserPassword): a permanent password makes a
+        federated profile CONFIRMED -- "When you set a password, the federated user's status changes from
+        EXTERNAL_PROVIDER to CONFIRMED"; it then signs in by password as well as through its IdP."""
         check_password_policy(password, pool.password_policy)
         if check_history:
             await self._check_history(pool, user, password)
@@ -1201,8 +1211,10 @@ class UserService:
             if permanent:
                 u.temporary_password_expires_at = None
                 # "When you set a password, the federated user's status changes from EXTERNAL_PROVIDER to
-                # CONFIRMED" (AdminSetUserPassword).
-                if u.status in (FORCE_CHANGE_PASSWORD, RESET_REQUIRED, UNCONFIRMED, EXTERNAL_PROVIDER):
+                # CONFIRMED" (AdminSetUserPassword): the administrator's call only.
+                if u.status in (FORCE_CHANGE_PASSWORD, RESET_REQUIRED, UNCONFIRMED) or (
+                    by_admin and u.status == EXTERNAL_PROVIDER
+                ):
                     u.status = CONFIRMED
             else:
                 u.status = FORCE_CHANGE_PASSWORD

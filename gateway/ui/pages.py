@@ -47,7 +47,7 @@ from gateway.oauth.forms import FORM_TOO_LARGE, read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.auth import AuthContext, AuthResult
 from gateway.services.domains import CUSTOMIZABLE_CLASSES
-from gateway.services.federation import federated_provider
+from gateway.services.federation import provider_for_email_domain
 from gateway.services.oauth import AuthorizationRequest
 from gateway.services.pools import ClientView, PoolView
 from gateway.services.schema import required_attributes
@@ -318,8 +318,8 @@ async def login_sso(request: web.Request) -> web.Response:
     provider = None
     if local and at and 0 < len(domain) <= 253 and offers_corporate_sign_in(hosted.client):
         try:
-            provider = await federated_provider(
-                request.app[SERVICES].store, hosted.pool.id, hosted.client.settings, None, domain.lower()
+            provider = await provider_for_email_domain(
+                request.app[SERVICES].store, hosted.pool.id, hosted.client.settings, domain
             )
         except InvalidParameterException:
             provider = None

@@ -107,20 +107,20 @@ def sign_in(broker: GatehouseServer, **extra: str) -> dict[str, Any]:
 
 def test_google_stand_in_sign_in(broker: GatehouseServer) -> None:
     claims = sign_in(broker, identity_provider="Google")
-    assert claims["cognito:username"] == "Google_110000000000000000001"
+    assert claims["cognito:username"] == "google_110000000000000000001"
     assert claims["email"] == "ann@gmail.example" and claims["given_name"] == "Ann"
     assert claims["identities"][0]["providerName"] == "Google"
 
 
 def test_corporate_saml_sign_in_maps_groups(broker: GatehouseServer) -> None:
     claims = sign_in(broker, idp_identifier="corp.example")
-    assert claims["cognito:username"] == "CorpSSO_ann@corp.example" and claims["email"] == "ann@corp.example"
-    assert set(claims["cognito:groups"]) == {"admins", "engineering"}
+    assert claims["cognito:username"] == "corpsso_ann@corp.example" and claims["email"] == "ann@corp.example"
+    assert set(claims["cognito:groups"]) == {"admins", "engineering", f"{POOL_ID}_CorpSSO"}
 
 
 def test_apple_stand_in_sign_in(broker: GatehouseServer) -> None:
     claims = sign_in(broker, identity_provider="SignInWithApple")
-    assert claims["cognito:username"] == "SignInWithApple_000111.standin.0001"
+    assert claims["cognito:username"] == "signinwithapple_000111.standin.0001"
 
 
 def test_the_example_does_not_import_the_tests() -> None:

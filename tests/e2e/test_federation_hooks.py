@@ -163,7 +163,7 @@ def test_verified_google_email_lands_on_the_native_user(
     assert claims["sub"] == ann_sub and claims["cognito:username"] == "ann"
     assert [(i["providerName"], i["userId"]) for i in claims["identities"]] == [("Google", "g-ann")]
     assert [(i["providerName"], i["userId"]) for i in identities(idp, "ann")] == [("Google", "g-ann")]
-    assert "Google_g-ann" not in usernames(idp, POOL)
+    assert "google_g-ann" not in usernames(idp, POOL)
     # The native user keeps its own attributes and its password.
     attributes = {a["Name"]: a["Value"] for a in idp.admin_get_user(UserPoolId=POOL, Username="ann")["UserAttributes"]}
     assert attributes["email"] == "ann@gmail.example" and "name" not in attributes
@@ -176,7 +176,7 @@ def test_unverified_upstream_email_is_not_linked(gatehouse: GatehouseServer, idp
     """Account-takeover guard: an upstream account showing Ann's address, unverified, gets a user of its own."""
     google.user = {"sub": "g-mallory", "email": "ann@gmail.example", "email_verified": False}
     claims = federated_sign_in(gatehouse, POOL, "spa", "Google")
-    assert claims["cognito:username"] == "Google_g-mallory"
+    assert claims["cognito:username"] == "google_g-mallory"
     ann_sub = {a["Name"]: a["Value"] for a in idp.admin_get_user(UserPoolId=POOL, Username="ann")["UserAttributes"]}
     assert claims["sub"] != ann_sub["sub"]
     assert [i["userId"] for i in identities(idp, "ann")] == ["g-ann"]
@@ -187,7 +187,7 @@ def test_native_user_with_unverified_email_is_not_linked(
 ) -> None:
     google.user = {"sub": "g-bob", "email": "bob@gmail.example", "email_verified": True}
     claims = federated_sign_in(gatehouse, POOL, "spa", "Google")
-    assert claims["cognito:username"] == "Google_g-bob"
+    assert claims["cognito:username"] == "google_g-bob"
     assert identities(idp, "bob") == []
 
 
@@ -196,12 +196,12 @@ def test_a_look_alike_email_is_not_linked(gatehouse: GatehouseServer, idp: Any, 
     mailbox, so the upstream account gets a user of its own and Kate's user learns nothing."""
     google.user = {"sub": "g-kelvin", "email": "\u212aate@gmail.example", "email_verified": True}
     claims = federated_sign_in(gatehouse, POOL, "spa", "Google")
-    assert claims["cognito:username"] == "Google_g-kelvin"
+    assert claims["cognito:username"] == "google_g-kelvin"
     kate = {a["Name"]: a["Value"] for a in idp.admin_get_user(UserPoolId=POOL, Username="kate")["UserAttributes"]}
     assert claims["sub"] != kate["sub"] and identities(idp, "kate") == []
     # Surrounding space is refused the same way.
     google.user = {"sub": "g-spaced", "email": " kate@gmail.example", "email_verified": True}
-    assert federated_sign_in(gatehouse, POOL, "spa", "Google")["cognito:username"] == "Google_g-spaced"
+    assert federated_sign_in(gatehouse, POOL, "spa", "Google")["cognito:username"] == "google_g-spaced"
     assert identities(idp, "kate") == []
 
 
@@ -211,7 +211,7 @@ def test_a_disabled_native_user_is_not_linked(gatehouse: GatehouseServer, idp: A
     try:
         google.user = {"sub": "g-dora", "email": "dora@gmail.example", "email_verified": True}
         claims = federated_sign_in(gatehouse, POOL, "spa", "Google")
-        assert claims["cognito:username"] == "Google_g-dora"
+        assert claims["cognito:username"] == "google_g-dora"
         assert identities(idp, "dora") == []
     finally:
         idp.admin_enable_user(UserPoolId=POOL, Username="dora")
@@ -286,7 +286,7 @@ def test_a_refusing_hook_stops_the_sign_in(
     assert usernames(idp, HOOKED_POOL) == set()
     (event,) = read_events(events_file)
     assert event["triggerSource"] == "PreSignUp_ExternalProvider" and event["userPoolId"] == HOOKED_POOL
-    assert event["userName"] == "Corp_outsider-1" and event["callerContext"]["clientId"] == "spa2"
+    assert event["userName"] == "corp_outsider-1" and event["callerContext"]["clientId"] == "spa2"
     assert event["request"]["userAttributes"] == {"email": "eve@evil.example"}
     assert event["response"] == {"autoConfirmUser": False, "autoVerifyEmail": False, "autoVerifyPhone": False}
 
@@ -297,7 +297,7 @@ def test_a_hook_can_auto_verify_and_runs_once_per_new_user(
     before = len(read_events(events_file))
     corp.user = {"sub": "emp-5", "email": "emp5@corp.example"}
     claims = federated_sign_in(gatehouse, HOOKED_POOL, "spa2", "Corp")
-    assert claims["cognito:username"] == "Corp_emp-5" and claims["email_verified"] is True
+    assert claims["cognito:username"] == "corp_emp-5" and claims["email_verified"] is True
     user = idp.admin_get_user(UserPoolId=HOOKED_POOL, Username="Corp_emp-5")
     assert {a["Name"]: a["Value"] for a in user["UserAttributes"]}["email_verified"] == "true"
     assert len(read_events(events_file)) == before + 1

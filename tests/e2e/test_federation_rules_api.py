@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.federation_support import Flow, corp_details, verified_id_token
+from tests.e2e.federation_support import Flow, corp_details, granted_groups, verified_id_token, without_provider_groups
 from tests.e2e.oauth_support import CALLBACK, query_of
 from tests.fakes.oauth import FakeOIDC
 from tests.support import GatehouseServer
@@ -64,12 +64,11 @@ def sign_in(gatehouse: GatehouseServer, pool_id: str, client_id: str) -> dict[st
     response = flow.run(flow.authorize_url(identity_provider="Corp", scope="openid email"))
     assert response.status_code == 303, response.text
     tokens = flow.tokens(query_of(response.headers["Location"])["code"])
-    return verified_id_token(gatehouse, pool_id, client_id, tokens["id_token"])
+    return without_provider_groups(verified_id_token(gatehouse, pool_id, client_id, tokens["id_token"]), pool_id)
 
 
 def member_of(idp: Any, pool_id: str) -> list[str]:
-    listed = idp.admin_list_groups_for_user(UserPoolId=pool_id, Username=USERNAME)["Groups"]
-    return sorted(g["GroupName"] for g in listed)
+    return granted_groups(idp.admin_list_groups_for_user(UserPoolId=pool_id, Username=USERNAME)["Groups"], pool_id)
 
 
 def set_rules(idp: Any, pool_id: str, *rules: dict[str, str]) -> None:
@@ -150,7 +149,10 @@ def test_upstream_change_removes_only_rule_granted_groups(
     corp.user = {"sub": "emp-77", "email": "emp77@corp.example", "groups": ["sales"]}
     claims = sign_in(gatehouse, pool_id, client_id)
     assert "cognito:groups" not in claims
-    assert idp.admin_list_groups_for_user(UserPoolId=pool_id, Username="Corp_emp-77")["Groups"] == []
+    assert (
+        granted_groups(idp.admin_list_groups_for_user(UserPoolId=pool_id, Username="Corp_emp-77")["Groups"], pool_id)
+        == []
+    )
 
 
 BAD_RULES = [
