@@ -41,6 +41,11 @@ class Broker:
         return (await self.store.list_users(self.pool.id, None, 60)).items
 
     async def groups_of(self, user: UserRecord) -> list[str]:
+        """The user's groups but the one Cognito makes for each provider's users (``<UserPoolId>_<ProviderName>``,
+        which every user a provider created is in; :meth:`all_groups_of` has it)."""
+        return [g for g in await self.all_groups_of(user) if not g.startswith(f"{self.pool.id}_")]
+
+    async def all_groups_of(self, user: UserRecord) -> list[str]:
         return [g.name for g in await self.store.list_groups_for_user(self.pool.id, user.username_key)]
 
 
@@ -104,7 +109,7 @@ async def test_first_sign_in_creates_the_external_user(broker: Broker, google: F
             "userId": "110169484474386276334",
             "providerName": "Google",
             "providerType": "Google",
-            "issuer": google.issuer,
+            "issuer": None,  # Cognito's: null for OIDC and social providers, the entity ID for SAML
             "primary": True,
             "dateCreated": identities[0]["dateCreated"],
         }
@@ -234,6 +239,8 @@ async def test_group_rules_follow_upstream_memberships(broker: Broker, corp: Fak
     user = await sign_in()
     assert user.username == "Corp_u-7"
     assert sorted(await broker.groups_of(user)) == ["admins", "contractors", "engineers"]
+    # The provider's own group, made with the first user it brought, beside the mapped ones.
+    assert f"{broker.pool.id}_Corp" in await broker.all_groups_of(user)
     # Upstream memberships changed: the pool follows, and a group no rule names is left alone.
     await broker.store.add_user_to_group(broker.pool.id, user.username_key, "engineers")
     corp.user = {"sub": "u-7", "email": "x@corp.example", "groups": ["eng-frontend"]}
