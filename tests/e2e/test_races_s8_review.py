@@ -533,7 +533,9 @@ def test_requests_about_a_user_being_deleted_get_modelled_errors(
         ]
         answers, admin_answers = _mixed_burst(gatehouse.url, calls, admin_calls, at=4 + round_ * 3)
         assert admin_answers[0] == "ok"
-        assert {a for a in admin_answers[1:] if a != "ok"} <= {"400 UserNotFoundException"}, admin_answers
+        assert {a for a in admin_answers[1:4] if a != "ok"} <= {"400 UserNotFoundException"}, admin_answers
+        # AdminResetUserPassword of a user the racing AdminDisableUser disabled first: "User is disabled."
+        assert admin_answers[4] in ("ok", "400 UserNotFoundException", "400 NotAuthorizedException"), admin_answers
         for status, kind in answers:
             assert status < 500, answers
             assert kind in (
