@@ -481,13 +481,6 @@ class InsufficientScopeError(OAuthError):
     oauth_error = "insufficient_scope"
 
 
-class UnsupportedTokenTypeError(OAuthError):
-    """RFC 7009 §2.2.1: the server does not revoke this kind of token (or revocation is off for the client)."""
-
-    type_name = "UnsupportedTokenTypeException"
-    oauth_error = "unsupported_token_type"
-
-
 class RequestNotSupportedError(OAuthError):
     """OpenID Connect Core §6.1: a ``request`` object was sent, and request objects are not supported."""
 
