@@ -582,9 +582,11 @@ class TokenService:
         except InvalidSignature as exc:
             raise NotAuthorizedException("Invalid token") from exc
         expiry = claims.get("exp")
-        if not isinstance(expiry, int) or (expiry <= time.time() and not expired_ok):
+        if not isinstance(expiry, int):
             raise NotAuthorizedException("Access Token has expired")
         if expiry <= time.time():
+            if not expired_ok:
+                raise NotAuthorizedException("Access Token has expired")
             return dict(claims)  # taken as expired_ok asked, and not remembered as a token that is still good
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
