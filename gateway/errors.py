@@ -552,3 +552,9 @@ class ManagedLoginBrandingExistsException(GatehouseError):
     """CreateManagedLoginBranding for an app client that already has a branding style."""
 
     type_name = "ManagedLoginBrandingExistsException"
+
+
+class TermsExistsException(GatehouseError):
+    """CreateTerms or UpdateTerms naming a document (terms-of-use, privacy-policy) the app client already has."""
+
+    type_name = "TermsExistsException"

@@ -1091,5 +1091,7 @@ async def AdminDeleteSoftwareToken(call: Call) -> dict[str, Any]:
     return {}
 
 
-# The managed login branding operations live in their own module and register themselves in OPERATIONS.
+# The managed login branding and terms documents operations live in their own modules and register themselves
+# in OPERATIONS.
 from gateway.api import branding as _branding  # noqa: E402, F401
+from gateway.api import terms as _terms  # noqa: E402, F401

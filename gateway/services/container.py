@@ -32,6 +32,7 @@ from gateway.services.risk import RiskService
 from gateway.services.saml_federation import SamlVerifier
 from gateway.services.saml_logout import SamlLogoutService
 from gateway.services.social_logins import SocialLogins, endpoints_from_json
+from gateway.services.terms import TermsService
 from gateway.services.tokens import SigningKeys, TokenService
 from gateway.services.users import UserService
 from gateway.services.web_identity import WebIdentityVerifier
@@ -71,6 +72,7 @@ class Services:
     identity_pools: IdentityPoolService
     identities: IdentityService
     branding: BrandingService
+    terms: TermsService
     hooks: HookRegistry
     saml_logout: SamlLogoutService
 
@@ -184,6 +186,7 @@ class Services:
             identity_pools=identity_pools,
             identities=identities,
             branding=BrandingService(store, pools),
+            terms=TermsService(store, pools),
             hooks=hooks,
             saml_logout=SamlLogoutService(federation, oauth, store),
         )

@@ -952,6 +952,33 @@ class Store(Protocol):
         """True if this call deleted it. Deleting the client or the pool deletes its style too."""
         ...
 
+    # terms documents: a terms of use and a privacy policy per app client
+    async def create_terms(self, record: TermsRecord) -> None:
+        """Raises AlreadyExists("name") when the client has a document of that name, AlreadyExists("id") when
+        the id is taken, NotFound("client") when the pool or client does not exist."""
+        ...
+
+    async def get_terms(self, pool_id: str, terms_id: str) -> TermsRecord | None: ...
+
+    async def get_terms_by_client(self, pool_id: str, client_id: str, name: str) -> TermsRecord | None: ...
+
+    async def list_terms(self, pool_id: str, after_id: str | None, limit: int) -> list[TermsRecord]:
+        """The pool's documents in id order, after ``after_id``, at most ``limit``."""
+        ...
+
+    async def list_client_terms(self, pool_id: str, client_id: str) -> list[TermsRecord]:
+        """Every document of one client (at most one of each name)."""
+        ...
+
+    async def update_terms(self, record: TermsRecord) -> None:
+        """Writes name, source, enforcement, links and ``updated_at``. Raises AlreadyExists("name") when another
+        document of the client has the new name, NotFound("terms") when it was deleted."""
+        ...
+
+    async def delete_terms(self, pool_id: str, terms_id: str) -> bool:
+        """True if this call deleted it. Deleting the client or the pool deletes its documents too."""
+        ...
+
 
 @dataclass
 class RoleRecord:
@@ -1053,3 +1080,19 @@ class ManagedLoginBrandingRecord:
     created_at: float
     updated_at: float
     version: int = 0
+
+
+@dataclass
+class TermsRecord:
+    """A terms document of one app client (CreateTerms): ``name`` is "terms-of-use" or "privacy-policy",
+    ``links`` maps a managed login language ("cognito:default", "cognito:english" ...) to the document's URL."""
+
+    pool_id: str
+    terms_id: str
+    client_id: str
+    name: str
+    source: str
+    enforcement: str
+    links: dict[str, str]
+    created_at: float
+    updated_at: float

@@ -67,6 +67,7 @@ from gateway.storage.base import (
     SamlProviderRecord,
     SigningKeyRecord,
     Store,
+    TermsRecord,
     TokenFamilyRecord,
     UICustomizationRecord,
     UsedCodeRecord,
@@ -2317,6 +2318,56 @@ class SqliteStore:
             )
         )
 
+    # --- terms documents -----------------------------------------------------------------------------------
+
+    async def create_terms(self, record: TermsRecord) -> None:
+        await self._insert_one(_INSERT_TERMS, _terms_params(record), _TERMS_UNIQUE, "client")
+
+    async def get_terms(self, pool_id: str, terms_id: str) -> TermsRecord | None:
+        return await self._fetch_one(
+            f"SELECT {TERMS_COLUMNS} FROM terms WHERE pool_id = ? AND id = ?", (pool_id, terms_id), _terms
+        )
+
+    async def get_terms_by_client(self, pool_id: str, client_id: str, name: str) -> TermsRecord | None:
+        return await self._fetch_one(
+            f"SELECT {TERMS_COLUMNS} FROM terms WHERE pool_id = ? AND client_id = ? AND name = ?",
+            (pool_id, client_id, name),
+            _terms,
+        )
+
+    async def list_terms(self, pool_id: str, after_id: str | None, limit: int) -> list[TermsRecord]:
+        rows = await self._fetch(
+            f"SELECT {TERMS_COLUMNS} FROM terms WHERE pool_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (pool_id, after_id or "", limit),
+        )
+        return [_terms(r) for r in rows]
+
+    async def list_client_terms(self, pool_id: str, client_id: str) -> list[TermsRecord]:
+        rows = await self._fetch(
+            f"SELECT {TERMS_COLUMNS} FROM terms WHERE pool_id = ? AND client_id = ? ORDER BY name",
+            (pool_id, client_id),
+        )
+        return [_terms(r) for r in rows]
+
+    async def update_terms(self, record: TermsRecord) -> None:
+        r = record
+        params = (r.name, r.source, r.enforcement, _dumps(r.links), r.updated_at, r.pool_id, r.terms_id)
+        async with self._lock:
+            try:
+                updated = await self._db.execute_fetchall(_UPDATE_TERMS, params)
+            except sqlite3.IntegrityError as exc:
+                error = _translate(exc, _TERMS_UNIQUE, "terms")
+                if error is exc:
+                    raise
+                raise error from exc
+        if not updated:
+            raise NotFound("terms")
+
+    async def delete_terms(self, pool_id: str, terms_id: str) -> bool:
+        return bool(
+            await self._fetch("DELETE FROM terms WHERE pool_id = ? AND id = ? RETURNING 1", (pool_id, terms_id))
+        )
+
 
 # --- identity pools: SQL and rows -------------------------------------------------------------------------
 
@@ -2476,6 +2527,46 @@ def _branding(r: Row) -> ManagedLoginBrandingRecord:
         created_at=r[6],
         updated_at=r[7],
         version=r[8],
+    )
+
+
+# --- terms documents: SQL and rows (migration 0024) ----------------------------------------------------------
+
+TERMS_COLUMNS = "id, pool_id, client_id, name, source, enforcement, links, created_at, updated_at"
+_INSERT_TERMS = f"INSERT INTO terms ({TERMS_COLUMNS}) VALUES ({_placeholders(TERMS_COLUMNS)})"
+_UPDATE_TERMS = (
+    "UPDATE terms SET name = ?, source = ?, enforcement = ?, links = ?, updated_at = ? "
+    "WHERE pool_id = ? AND id = ? RETURNING 1"
+)
+# UNIQUE (client_id, name): SQLite names both columns in its message.
+_TERMS_UNIQUE = {"terms.id": "id", "terms.client_id, terms.name": "name"}
+
+
+def _terms_params(r: TermsRecord) -> Params:
+    return (
+        r.terms_id,
+        r.pool_id,
+        r.client_id,
+        r.name,
+        r.source,
+        r.enforcement,
+        _dumps(r.links),
+        r.created_at,
+        r.updated_at,
+    )
+
+
+def _terms(r: Row) -> TermsRecord:
+    return TermsRecord(
+        pool_id=r[1],
+        terms_id=r[0],
+        client_id=r[2],
+        name=r[3],
+        source=r[4],
+        enforcement=r[5],
+        links=_loads(r[6]),
+        created_at=r[7],
+        updated_at=r[8],
     )
 
 

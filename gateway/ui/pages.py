@@ -705,9 +705,10 @@ async def signup_get(request: web.Request) -> web.Response:
         return redirect
     hosted = await _hosted(request)
     username_field, fields = _signup_fields(hosted.pool)
-    settings = request.app[SERVICES].settings
-    context = _context(hosted, username_field=username_field, attributes=fields, values={})
-    return page(request, settings, "signup.html", context)
+    services = request.app[SERVICES]
+    terms = await services.terms.for_sign_up(hosted.pool.id, hosted.client.id)
+    context = _context(hosted, username_field=username_field, attributes=fields, values={}, terms=terms)
+    return page(request, services.settings, "signup.html", context)
 
 
 async def signup_post(request: web.Request) -> web.StreamResponse:
@@ -732,8 +733,11 @@ async def signup_post(request: web.Request) -> web.StreamResponse:
             "UserAttributes": attribute_list(given),
         },
     )
+    terms = await services.terms.for_sign_up(hosted.pool.id, hosted.client.id)
     if refused is not None:
-        context = _context(hosted, username_field=username_field, attributes=fields, values=form, error=refused)
+        context = _context(
+            hosted, username_field=username_field, attributes=fields, values=form, error=refused, terms=terms
+        )
         return page(request, services.settings, "signup.html", context, status=400)
     try:
         user, _ = await services.users.sign_up(
@@ -745,7 +749,9 @@ async def signup_post(request: web.Request) -> web.StreamResponse:
             secret_hash_value=_secret_hash(hosted.client, username),
         )
     except GatehouseError as exc:
-        context = _context(hosted, username_field=username_field, attributes=fields, values=form, error=exc.message)
+        context = _context(
+            hosted, username_field=username_field, attributes=fields, values=form, error=exc.message, terms=terms
+        )
         return page(request, services.settings, "signup.html", context, status=400)
     if user.status == "CONFIRMED":
         return see_other(request, services.settings, _link(hosted, "/login", done="confirmed"))
