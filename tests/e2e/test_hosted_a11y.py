@@ -341,9 +341,20 @@ def test_sign_up_and_confirm(gatehouse: GatehouseServer, idp: Any, auditor: Audi
         "UserPool"
     ]["Id"]
     client_id = _client(idp, pool_id)
+    # With the client's terms documents, which the sign-up page links.
+    for name, link in (("terms-of-use", "https://example.com/terms"), ("privacy-policy", "https://example.com/p")):
+        idp.create_terms(
+            UserPoolId=pool_id,
+            ClientId=client_id,
+            TermsName=name,
+            TermsSource="LINK",
+            Enforcement="NONE",
+            Links={"cognito:default": link},
+        )
     browser, login = _login(gatehouse, pool_id, client_id)
     rid = query_of(login.url)["rid"]
     signup = browser.get(f"/{pool_id}/signup?rid={rid}")
+    assert 'href="https://example.com/terms"' in signup.text and 'href="https://example.com/p"' in signup.text
     auditor.check("signup", signup)
     assert "At least 8 characters, with an uppercase letter, a lowercase letter, a number and a symbol." in signup.text
     auditor.expect("signup", signup, "username", "username", "text")
