@@ -45,7 +45,7 @@ from gateway.services.iam import (
     IamService,
     policy_size,
 )
-from gateway.services.policy import PolicyError, parse_policy
+from gateway.services.policy import PolicyError, check_trust_policy, parse_policy
 from gateway.settings import Secret
 
 __all__ = ["IamConfig", "OidcProviderConfig", "RoleConfig", "apply_iam_config"]
@@ -59,9 +59,13 @@ def _as_json_text(value: Any) -> Any:
 
 
 def _check(resource_policy: bool) -> Any:
+    """A policy's check; ``resource_policy``: a role's trust policy, checked as IAM checks one."""
+
     def check(text: str) -> str:
         try:
-            parse_policy(text, resource_policy=resource_policy)
+            policy = parse_policy(text, resource_policy=resource_policy)
+            if resource_policy:
+                check_trust_policy(policy)
         except PolicyError as exc:
             raise ValueError(f"expected a valid policy document ({exc})") from exc
         return text

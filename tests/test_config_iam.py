@@ -77,3 +77,27 @@ def test_malformed_policies_and_values_are_reported_with_their_paths(tmp_path: P
     ):
         assert where in text, (where, text)
     assert "Principal" in text and "Effect" in text
+
+
+def test_trust_policies_are_checked_as_iam_checks_them(tmp_path: Path) -> None:
+    """A declared role's trust policy names no Resource and only STS actions, as CreateRole requires."""
+    statement = TRUST["Statement"][0]  # type: ignore[index]
+    with_resource = {"Statement": [{**statement, "Resource": "*"}]}
+    other_action = {"Statement": [{**statement, "Action": "s3:GetObject"}]}
+    path = write(
+        tmp_path,
+        f"""\
+        version: 1
+        iam:
+          roles:
+            - name: WithResource
+              trust_policy: {json.dumps(with_resource)}
+            - name: OtherAction
+              trust_policy: {json.dumps(other_action)}
+        """,
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    text = str(caught.value)
+    assert "iam.roles[0].trust_policy" in text and "Has prohibited field Resource" in text, text
+    assert "iam.roles[1].trust_policy" in text and "may only specify STS AssumeRole actions" in text, text

@@ -39,7 +39,15 @@ from gateway.errors import (
 )
 from gateway.ids import random_bytes
 from gateway.services.change_stamp import ChangeStamps
-from gateway.services.policy import ContextValue, Decision, Policy, PolicyError, Request, parse_policy
+from gateway.services.policy import (
+    ContextValue,
+    Decision,
+    Policy,
+    PolicyError,
+    Request,
+    check_trust_policy,
+    parse_policy,
+)
 from gateway.services.saml_federation import check_metadata
 from gateway.services.short_cache import ShortCache
 from gateway.storage.base import AlreadyExists, NotFound, OidcProviderRecord, RoleRecord, SamlProviderRecord, Store
@@ -120,6 +128,17 @@ def check_policy(text: str, *, resource_policy: bool = False) -> Policy:
         return parsed_policy(text, resource_policy)
     except PolicyError as exc:
         raise MalformedPolicyDocumentException(str(exc)) from exc
+
+
+def check_role_trust_policy(text: str) -> Policy:
+    """Parse a role's trust policy given by a caller: a valid resource-based policy that IAM accepts as a
+    trust policy (:func:`gateway.services.policy.check_trust_policy`); MalformedPolicyDocument if not."""
+    policy = check_policy(text, resource_policy=True)
+    try:
+        check_trust_policy(policy)
+    except PolicyError as exc:
+        raise MalformedPolicyDocumentException(str(exc)) from exc
+    return policy
 
 
 @dataclass(frozen=True)
@@ -268,7 +287,7 @@ class IamService:
         tags: Mapping[str, str] | None = None,
     ) -> Role:
         """IAM CreateRole. Raises EntityAlreadyExists, MalformedPolicyDocument, LimitExceeded."""
-        check_policy(assume_role_policy, resource_policy=True)
+        check_role_trust_policy(assume_role_policy)
         _check_trust_size(assume_role_policy)
         _check_tags(tags or {})
         record = RoleRecord(
@@ -302,7 +321,7 @@ class IamService:
         """Change a role's own fields (UpdateAssumeRolePolicy, UpdateRole, a re-applied config file)."""
         role = await self.get_role(name)
         if assume_role_policy is not None:
-            check_policy(assume_role_policy, resource_policy=True)
+            check_role_trust_policy(assume_role_policy)
             _check_trust_size(assume_role_policy)
         if tags is not None:
             _check_tags(tags)

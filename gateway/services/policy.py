@@ -49,6 +49,7 @@ __all__ = [
     "Policy",
     "PolicyError",
     "Request",
+    "check_trust_policy",
     "evaluate",
     "is_allowed",
     "parse_policy",
@@ -660,6 +661,21 @@ def _strings(value: Any, element: str) -> tuple[str, ...]:
     if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
         return tuple(value)
     raise PolicyError(f"Syntax errors in policy: {element} must be a string or a non-empty list of strings")
+
+
+def check_trust_policy(policy: Policy) -> None:
+    """What IAM refuses in a role's trust policy beyond a resource-based policy's rules: the role itself is
+    the resource, so a ``Resource`` or ``NotResource`` ("Has prohibited field Resource"); and actions of any
+    service but STS ("AssumeRole policy may only specify STS AssumeRole actions."). Raises :class:`PolicyError`.
+    """
+    for statement in policy.statements:
+        if statement.resources is not None:
+            raise PolicyError("Has prohibited field Resource")
+        if statement.not_resources is not None:
+            raise PolicyError("Has prohibited field NotResource")
+        for action in statement.actions or ():
+            if action != "*" and not action.startswith("sts:"):
+                raise PolicyError("AssumeRole policy may only specify STS AssumeRole actions.")
 
 
 def _parse_statement(raw: Any, substitute: bool, resource_policy: bool) -> _Statement:

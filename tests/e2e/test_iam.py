@@ -242,3 +242,38 @@ def test_update_trust_tags_and_provider_client_ids(iam: Any) -> None:
     iam.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=arn, ThumbprintList=["b" * 40])
     got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
     assert (got["ClientIDList"], got["ThumbprintList"]) == (["two"], ["b" * 40])
+
+
+def test_trust_policies_name_no_resource_and_only_sts_actions(iam: Any) -> None:
+    """IAM refuses a trust policy with a Resource (the role itself is the resource) or with actions of another
+    service than STS, in CreateRole and UpdateAssumeRolePolicy alike, and nothing changes."""
+
+    def trust_with(**changes: Any) -> str:
+        statement = {**TRUST["Statement"][0], **changes}  # type: ignore[index]
+        return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+    refused = {
+        trust_with(Resource="*"): "Has prohibited field Resource",
+        trust_with(NotResource="arn:aws:s3:::b"): "Has prohibited field NotResource",
+        trust_with(Action=["sts:AssumeRoleWithWebIdentity", "s3:GetObject"]): (
+            "AssumeRole policy may only specify STS AssumeRole actions."
+        ),
+        trust_with(Action="iam:*"): "AssumeRole policy may only specify STS AssumeRole actions.",
+    }
+    for document, message in refused.items():
+        with pytest.raises(ClientError) as raised:
+            iam.create_role(RoleName="Prohibited", AssumeRolePolicyDocument=document)
+        assert error_of(raised) == ("MalformedPolicyDocument", 400)
+        assert raised.value.response["Error"]["Message"] == message
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role(RoleName="Prohibited")
+
+    # STS actions of every kind (and wildcards of them) are a trust policy's own.
+    fine = trust_with(Action=["sts:AssumeRoleWithWebIdentity", "sts:TagSession", "STS:SetSourceIdentity"])
+    iam.create_role(RoleName="TrustsSts", AssumeRolePolicyDocument=fine)
+    for document, message in refused.items():
+        with pytest.raises(ClientError) as raised:
+            iam.update_assume_role_policy(RoleName="TrustsSts", PolicyDocument=document)
+        assert raised.value.response["Error"]["Message"] == message
+    assert iam.get_role(RoleName="TrustsSts")["Role"]["AssumeRolePolicyDocument"] == json.loads(fine)
+    iam.update_assume_role_policy(RoleName="TrustsSts", PolicyDocument=trust_with(Action="sts:*"))
