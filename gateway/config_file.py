@@ -34,6 +34,7 @@ worker processes run it at once: a create that loses a race becomes an update.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import difflib
@@ -85,6 +86,7 @@ from gateway.errors import (
     InvalidParameterException,
     InvalidPasswordException,
     ResourceNotFoundException,
+    TermsExistsException,
     UsernameExistsException,
 )
 from gateway.services.container import Services
@@ -514,6 +516,15 @@ _CLIENT_RESERVED = {
 _POOL_RESERVED = {"PoolName": "name:"}
 
 
+TermsLanguage = Literal[
+    "cognito:default", "cognito:english", "cognito:dutch", "cognito:french", "cognito:spanish", "cognito:german",
+    "cognito:bahasa-indonesia", "cognito:italian", "cognito:japanese", "cognito:korean",
+    "cognito:portuguese-brazil", "cognito:chinese-simplified", "cognito:chinese-traditional",
+]  # fmt: skip
+TermsName = Literal["terms-of-use", "privacy-policy"]
+TermsLink = Annotated[str, Field(pattern=_URL_PATTERN, max_length=1024)]
+
+
 class ClientConfig(_Model):
     """An app client (Cognito's CreateUserPoolClient) with a fixed id."""
 
@@ -543,6 +554,12 @@ class ClientConfig(_Model):
     allowed_oauth_flows: list[Literal["code", "implicit", "client_credentials"]] | None = None
     allowed_oauth_scopes: list[str] | None = None
     supported_identity_providers: list[str] | None = None
+    terms: dict[TermsName, dict[TermsLanguage, TermsLink]] | None = Field(
+        None,
+        description="The client's terms documents (CreateTerms), linked from its sign-up page once both exist: "
+        "terms-of-use and privacy-policy, each a map of language (cognito:default, cognito:english ...) to a URL. "
+        "When given, these are the client's only documents.",
+    )
     cognito: dict[str, Any] = Field(
         default_factory=dict, description="Further CreateUserPoolClient members, verbatim (PascalCase)."
     )
@@ -1577,6 +1594,9 @@ class _Applier:
         for index, client in enumerate(config.clients):
             here = (*loc, "clients", index)
             await self._guard(self._client(pool, client, here), here, f"app client {client.id!r}")
+            if client.terms is not None:
+                where = (*here, "terms")
+                await self._guard(self._terms(pool, client.id, client.terms), where, f"the terms of {client.id!r}")
         for index, group in enumerate(config.groups):
             await self._guard(self._group(pool, group), (*loc, "groups", index), f"group {group.name!r}")
         for index, user in enumerate(config.users):
@@ -1717,6 +1737,30 @@ class _Applier:
 
     async def _set_client_secret(self, pool_id: str, client_id: str, secret: str) -> None:
         await self.services.pools.set_client_secret(pool_id, client_id, secret)
+
+    async def _terms(
+        self, pool: PoolView, client_id: str, declared: Mapping[TermsName, Mapping[TermsLanguage, str]]
+    ) -> None:
+        """Make the client's terms documents the declared ones: create, change links, delete the others."""
+        terms = self.services.terms
+        current = {record.name: record for record in await self.services.store.list_client_terms(pool.id, client_id)}
+        for name, links in declared.items():
+            existing = current.pop(name, None)
+            if existing is None:
+                request = {"TermsName": name, "TermsSource": "LINK", "Enforcement": "NONE", "Links": dict(links)}
+                try:
+                    await terms.create(pool.id, client_id, request)
+                    log.info("config.terms_created", pool=pool.id, client=client_id, name=name)
+                    continue
+                except TermsExistsException:  # made by another process meanwhile
+                    existing = await terms.get_by_client(pool.id, client_id, name)
+            if existing.links != dict(links):
+                await terms.update(pool.id, existing.terms_id, {"Links": dict(links)})
+                log.info("config.terms_updated", pool=pool.id, client=client_id, name=name)
+        for leftover in current.values():
+            with contextlib.suppress(ResourceNotFoundException):
+                await terms.delete(pool.id, leftover.terms_id)
+                log.info("config.terms_deleted", pool=pool.id, client=client_id, name=leftover.name)
 
     # groups
 

@@ -847,3 +847,32 @@ async def test_adopting_an_api_created_pool_names_a_differing_fixed_setting(serv
         "creation): the pool has true, the file asks for false"
     )
     await apply_config(services, load_config(write(MINIMAL_POOL + "    username_case_sensitive: true\n"), environ={}))
+
+
+def test_client_terms_are_checked(write: Write) -> None:
+    """A client's terms name one of the two documents, Cognito's languages and http(s) links."""
+    path = write(
+        """\
+        version: 1
+        pools:
+          - id: us-east-1_Terms01
+            name: terms
+            clients:
+              - id: termsclient
+                name: app
+                terms:
+                  cookie-policy: {"cognito:default": "https://example.com/cookies"}
+                  terms-of-use: {"en": "https://example.com/terms"}
+                  privacy-policy: {"cognito:default": "javascript:alert(1)"}
+        """
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    text = str(caught.value)
+    for where in (
+        "pools[0].clients[0].terms.cookie-policy",
+        "pools[0].clients[0].terms.terms-of-use",
+        "pools[0].clients[0].terms.privacy-policy",
+    ):
+        assert where in text, (where, text)
+    assert "expected an http:// or https:// URL" in text, text

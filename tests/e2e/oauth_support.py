@@ -130,3 +130,23 @@ class Browser:
             return page  # signed in already (single sign-on)
         assert page.status_code == 200 and "Sign in" in page.text, page.text
         return self.submit(page, {"username": username, "password": password})
+
+
+def signup_page(gatehouse: Any, pool_id: str, client_id: str) -> str:
+    """The hosted sign-up page of a client, reached as a browser reaches it: authorize, then the login page's
+    link."""
+    browser = Browser(gatehouse.url)
+    _, challenge = pkce_pair()
+    login = browser.follow(
+        browser.get(browser.authorize_url(client_id, code_challenge=challenge, code_challenge_method="S256"))
+    )
+    assert login.status_code == 200, login.text
+    page = browser.get(f"/{pool_id}/signup?rid={query_of(login.url)['rid']}")
+    assert page.status_code == 200, page.text
+    return page.text
+
+
+def terms_links(page: str) -> dict[str, str]:
+    """A hosted sign-up page's terms links: their text to their target."""
+    found = re.findall(r'<a href="([^"]+)" target="_blank" rel="noopener noreferrer">([^<]+)</a>', page)
+    return {text: html.unescape(href) for href, text in found}

@@ -5,8 +5,6 @@ linking both documents, in English or the default language, only once both exist
 
 from __future__ import annotations
 
-import html
-import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -14,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.oauth_support import Browser, OAuthPool, make_pool, pkce_pair, query_of
+from tests.e2e.oauth_support import OAuthPool, make_pool, signup_page, terms_links
 from tests.support import GatehouseServer
 
 MISSING_ID = "0f0e0d0c-0b0a-4909-8807-060504030201"
@@ -56,24 +54,6 @@ def _create(idp: Any, pool_id: str, client_id: str, name: str, links: dict[str, 
             Links=links,
         )["Terms"]
     )
-
-
-def _signup_page(gatehouse: GatehouseServer, pool_id: str, client_id: str) -> str:
-    browser = Browser(gatehouse.url)
-    _, challenge = pkce_pair()
-    login = browser.follow(
-        browser.get(browser.authorize_url(client_id, code_challenge=challenge, code_challenge_method="S256"))
-    )
-    assert login.status_code == 200, login.text
-    page = browser.get(f"/{pool_id}/signup?rid={query_of(login.url)['rid']}")
-    assert page.status_code == 200, page.text
-    return page.text
-
-
-def _links(page: str) -> dict[str, str]:
-    """The sign-up page's terms links: their text to their target."""
-    found = re.findall(r'<a href="([^"]+)" target="_blank" rel="noopener noreferrer">([^<]+)</a>', page)
-    return {text: html.unescape(href) for href, text in found}
 
 
 def test_lifecycle(idp: Any, pool: OAuthPool) -> None:
@@ -210,11 +190,11 @@ def test_sign_up_page_links_both_documents(gatehouse: GatehouseServer, idp: Any)
     pool_id = idp.create_user_pool(PoolName="terms-page")["UserPool"]["Id"]
     client_id = _client(idp, pool_id)
     other_client = _client(idp, pool_id, "other")
-    assert _links(_signup_page(gatehouse, pool_id, client_id)) == {}
+    assert terms_links(signup_page(gatehouse, pool_id, client_id)) == {}
 
     terms = _create(idp, pool_id, client_id, "terms-of-use", {"cognito:default": TERMS})
     # One document alone is not shown: Cognito shows them once both exist.
-    assert _links(_signup_page(gatehouse, pool_id, client_id)) == {}
+    assert terms_links(signup_page(gatehouse, pool_id, client_id)) == {}
     _create(
         idp,
         pool_id,
@@ -222,21 +202,21 @@ def test_sign_up_page_links_both_documents(gatehouse: GatehouseServer, idp: Any)
         "privacy-policy",
         {"cognito:english": PRIVACY, "cognito:default": "https://example.com/default-privacy"},
     )
-    page = _signup_page(gatehouse, pool_id, client_id)
+    page = signup_page(gatehouse, pool_id, client_id)
     # The page is in English: the English link first, else the default one.
-    assert _links(page) == {"Terms of use": TERMS, "Privacy policy": PRIVACY}
+    assert terms_links(page) == {"Terms of use": TERMS, "Privacy policy": PRIVACY}
     assert "By signing up, you agree to the" in page
     # Another client of the pool shows nothing of this client's.
-    assert _links(_signup_page(gatehouse, pool_id, other_client)) == {}
+    assert terms_links(signup_page(gatehouse, pool_id, other_client)) == {}
 
     # A document with links in no language the page shows (only French) is not shown.
     idp.update_terms(UserPoolId=pool_id, TermsId=terms["TermsId"], Links={"cognito:french": TERMS + "/fr"})
-    assert _links(_signup_page(gatehouse, pool_id, client_id)) == {}
+    assert terms_links(signup_page(gatehouse, pool_id, client_id)) == {}
     # A link with characters that mean something in HTML is shown as the same URL, escaped.
     tricky = 'https://example.com/terms?a=1&b="2"'
     idp.update_terms(UserPoolId=pool_id, TermsId=terms["TermsId"], Links={"cognito:english": tricky})
-    page = _signup_page(gatehouse, pool_id, client_id)
-    assert _links(page)["Terms of use"] == tricky
+    page = signup_page(gatehouse, pool_id, client_id)
+    assert terms_links(page)["Terms of use"] == tricky
     assert '"2"' not in page.split("By signing up", 1)[1].split("</p>", 1)[0]
     idp.delete_terms(UserPoolId=pool_id, TermsId=terms["TermsId"])
-    assert _links(_signup_page(gatehouse, pool_id, client_id)) == {}
+    assert terms_links(signup_page(gatehouse, pool_id, client_id)) == {}
