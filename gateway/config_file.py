@@ -38,7 +38,6 @@ import copy
 import dataclasses
 import difflib
 import functools
-import hmac
 import ipaddress
 import os
 import re
@@ -1698,7 +1697,9 @@ class _Applier:
                 pool=pool.id, client=config.id,
             )  # fmt: skip
             raise _Failure()
-        if secret is not None and not hmac.compare_digest((current.secret or "").encode(), secret.encode()):
+        if secret is not None and not current.secret_matches(secret):
+            # A secret that is still active (a rotation through the API under way) is left alone; any other
+            # replaces every secret the client has.
             await self._set_client_secret(pool.id, config.id, secret)
             log.info("config.client_secret_updated", pool=pool.id, client=config.id)
 
