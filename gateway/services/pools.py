@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from gateway.errors import (
     ConcurrentModificationException,
     InvalidParameterException,
@@ -27,6 +29,8 @@ from gateway.services.schema import add_custom_attributes, build_schema, require
 from gateway.services.views import RecordView
 from gateway.services.webauthn import webauthn_configuration, webauthn_settings
 from gateway.storage.base import AlreadyExists, ClientRecord, PoolRecord, Store, VersionConflict
+
+log = structlog.get_logger("gateway.pools")
 
 # Members of CreateUserPool kept verbatim in the pool's settings.
 _POOL_SETTINGS = (
@@ -931,6 +935,8 @@ class PoolService:
             record.secret = str(record.secrets[0]["value"])
 
         await self._change_client(pool_id, client_id, change)
+        # Audit: which secret came and went, never its value.
+        log.info("client_secret.added", pool=pool_id, client=client_id, secret_id=added["id"], generated=value is None)
         descriptor = _secret_descriptor(added)
         if value is None:
             descriptor["ClientSecretValue"] = secret
@@ -953,6 +959,7 @@ class PoolService:
             record.secret = str(remaining[0]["value"])
 
         await self._change_client(pool_id, client_id, change)
+        log.info("client_secret.deleted", pool=pool_id, client=client_id, secret_id=secret_id)
 
     async def delete_client(self, pool_id: str, client_id: str) -> None:
         await self.get_client(pool_id, client_id)
