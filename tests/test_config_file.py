@@ -847,3 +847,21 @@ async def test_adopting_an_api_created_pool_names_a_differing_fixed_setting(serv
         "creation): the pool has true, the file asks for false"
     )
     await apply_config(services, load_config(write(MINIMAL_POOL + "    username_case_sensitive: true\n"), environ={}))
+
+
+async def test_a_rotation_through_the_api_survives_the_file(services: Services, write: Write) -> None:
+    """A secret added by AddUserPoolClientSecret stays while the file's secret is still one of the client's; a
+    secret the file changes replaces every secret the client has (the rotation the file itself does)."""
+    await apply_config(services, _load(write))
+    pools = services.pools
+    added = await pools.add_client_secret("us-east-1_Apply01", "web", None)
+    await apply_config(services, _load(write))
+    web = await pools.get_client("us-east-1_Apply01", "web", fresh=True)
+    assert web.secrets == (APPLY_ENV["WEB_SECRET"], added["ClientSecretValue"])
+    # The file's secret deleted through the API: applying the file brings it back as the only secret.
+    [first, _] = await pools.list_client_secrets("us-east-1_Apply01", "web")
+    await pools.delete_client_secret("us-east-1_Apply01", "web", first["ClientSecretId"])
+    await apply_config(services, _load(write))
+    web = await pools.get_client("us-east-1_Apply01", "web", fresh=True)
+    assert web.secrets == (APPLY_ENV["WEB_SECRET"],) and web.secret == APPLY_ENV["WEB_SECRET"]
+    assert len(await pools.list_client_secrets("us-east-1_Apply01", "web")) == 1
