@@ -20,6 +20,7 @@ import hmac
 import json
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -30,7 +31,10 @@ import jwt
 import pytest
 import requests
 from botocore import UNSIGNED
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.e2e.test_workers_review import Worker
@@ -430,10 +434,6 @@ def test_malformed_input_is_refused_and_changes_nothing(
 
 
 def _signed_headers(gatehouse: GatehouseServer, operation: str, body: str) -> dict[str, str]:
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
     headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"{IDP_TARGET}.{operation}"}
     request = AWSRequest(method="POST", url=gatehouse.url + "/", data=body, headers=headers)
     SigV4Auth(Credentials(ADMIN_KEY_ID, ADMIN_SECRET), "cognito-idp", REGION).add_auth(request)
@@ -630,3 +630,40 @@ def test_the_client_token_flow_is_the_only_flow_of_a_confidential_client(idp: An
         ExplicitAuthFlows=["ALLOW_CLIENT_TOKEN_AUTH", "USER_PASSWORD_AUTH"],
     )
     assert code == "InvalidParameterException"
+
+
+def test_racing_additions_and_deletions_keep_one_or_two_secrets(gatehouse: GatehouseServer, pool_id: str) -> None:
+    """The count is checked against the stored row (a versioned update): concurrent calls, spread over both
+    workers, never leave three secrets, nor none."""
+    admin = gatehouse.client()
+    client_id = confidential(admin, pool_id, "racing")["ClientId"]
+
+    def add(_: int) -> str:
+        try:
+            gatehouse.client().add_user_pool_client_secret(UserPoolId=pool_id, ClientId=client_id)
+            return "ok"
+        except ClientError as exc:
+            return str(exc.response["Error"]["Code"])
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = sorted(pool.map(add, range(6)))
+    assert outcomes == ["LimitExceededException"] * 5 + ["ok"]
+    ids = [
+        s["ClientSecretId"]
+        for s in admin.list_user_pool_client_secrets(UserPoolId=pool_id, ClientId=client_id)["ClientSecrets"]
+    ]
+    assert len(ids) == 2
+
+    def delete(secret_id: str) -> str:
+        try:
+            gatehouse.client().delete_user_pool_client_secret(
+                UserPoolId=pool_id, ClientId=client_id, ClientSecretId=secret_id
+            )
+            return "ok"
+        except ClientError as exc:
+            return str(exc.response["Error"]["Code"])
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = sorted(pool.map(delete, ids))
+    assert outcomes == ["InvalidParameterException", "ok"]
+    assert len(admin.list_user_pool_client_secrets(UserPoolId=pool_id, ClientId=client_id)["ClientSecrets"]) == 1
