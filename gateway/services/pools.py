@@ -730,6 +730,10 @@ class PoolService:
         self, pool_id: str, name: str, request: Mapping[str, Any], *, client_id: str | None = None
     ) -> ClientView:
         pool = await self.get_pool(pool_id)
+        if request.get("ClientSecret") and request.get("GenerateSecret"):
+            # CreateUserPoolClient.ClientSecret: "You cannot specify both GenerateSecret as true and provide a
+            # ClientSecret value."
+            raise InvalidParameterException("Cannot specify both GenerateSecret as true and a ClientSecret value.")
         confidential = bool(request.get("ClientSecret") or request.get("GenerateSecret"))
         settings = self._client_settings(pool, request, confidential=confidential)
         secret = None

@@ -667,3 +667,26 @@ def test_racing_additions_and_deletions_keep_one_or_two_secrets(gatehouse: Gateh
         outcomes = sorted(pool.map(delete, ids))
     assert outcomes == ["InvalidParameterException", "ok"]
     assert len(admin.list_user_pool_client_secrets(UserPoolId=pool_id, ClientId=client_id)["ClientSecrets"]) == 1
+
+
+def test_a_client_made_with_a_secret_of_the_callers_choosing(idp: Any, public_idp: Any, pool_id: str) -> None:
+    """CreateUserPoolClient.ClientSecret: "You cannot specify both GenerateSecret as true and provide a
+    ClientSecret value." The chosen secret is the client's first, listed and used like a generated one."""
+    chosen = "Chosen_at_creation_0123456789"
+    before = len(idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"])
+    code, message = refused(
+        idp.create_user_pool_client, UserPoolId=pool_id, ClientName="both", GenerateSecret=True, ClientSecret=chosen
+    )
+    assert (code, message) == (
+        "InvalidParameterException",
+        "Cannot specify both GenerateSecret as true and a ClientSecret value.",
+    )
+    assert len(idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]) == before
+    client = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="chosen-at-creation", ClientSecret=chosen, ExplicitAuthFlows=USER_FLOWS
+    )["UserPoolClient"]
+    assert client["ClientSecret"] == chosen
+    [first] = idp.list_user_pool_client_secrets(UserPoolId=pool_id, ClientId=client["ClientId"])["ClientSecrets"]
+    assert first["ClientSecretId"].startswith(client["ClientId"] + "--")
+    username = make_user(idp, pool_id, "creation-chooser")
+    assert sign_in(public_idp, client["ClientId"], chosen, username)["AccessToken"]
