@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -399,10 +400,11 @@ def test_malformed_input_is_refused_and_changes_nothing(
 ) -> None:
     client_id = confidential(idp, pool_id, "malformed")["ClientId"]
     for secret in ("short_23_characters_abc", "has-a-dash-which-the-pattern-refuses", "x" * 65, "é" * 30, ""):
-        code, _ = refused(
+        code, message = refused(
             unchecked_idp.add_user_pool_client_secret, UserPoolId=pool_id, ClientId=client_id, ClientSecret=secret
         )
         assert code == "InvalidParameterException", secret
+        assert not secret or secret not in message  # a sensitive member's value is never echoed
     for bad in ({"ClientSecret": 42}, {"ClientSecret": ["a" * 30]}, {"ClientId": None}):
         params = {"UserPoolId": pool_id, "ClientId": client_id, **bad}
         response = requests.post(
@@ -690,3 +692,26 @@ def test_a_client_made_with_a_secret_of_the_callers_choosing(idp: Any, public_id
     assert first["ClientSecretId"].startswith(client["ClientId"] + "--")
     username = make_user(idp, pool_id, "creation-chooser")
     assert sign_in(public_idp, client["ClientId"], chosen, username)["AccessToken"]
+
+
+def test_the_audit_log_names_secrets_by_id_only(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, pool_id: str
+) -> None:
+    client = machine(idp, pool_id, "audited")
+    added = idp.add_user_pool_client_secret(UserPoolId=pool_id, ClientId=client["ClientId"])["ClientSecretDescriptor"]
+    public_idp.get_client_token(ClientId=client["ClientId"], Secret=added["ClientSecretValue"])
+    idp.delete_user_pool_client_secret(
+        UserPoolId=pool_id, ClientId=client["ClientId"], ClientSecretId=added["ClientSecretId"]
+    )
+    wanted = ("client_secret.added", "client_secret.deleted", "client_token.issued")
+    deadline = time.monotonic() + 10
+    while True:
+        events = [json.loads(line) for line in gatehouse.log_text().splitlines() if line.startswith("{")]
+        mine = [e for e in events if e.get("client") == client["ClientId"] and e.get("event") in wanted]
+        if {e["event"] for e in mine} == set(wanted) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert {e["event"] for e in mine} == set(wanted)
+    assert all(e["secret_id"] == added["ClientSecretId"] for e in mine if e["event"].startswith("client_secret."))
+    text = gatehouse.log_text()
+    assert client["ClientSecret"] not in text and added["ClientSecretValue"] not in text
