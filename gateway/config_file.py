@@ -39,7 +39,6 @@ import copy
 import dataclasses
 import difflib
 import functools
-import hmac
 import ipaddress
 import os
 import re
@@ -493,7 +492,8 @@ class RefreshTokenRotationConfig(_Model):
 
 _AUTH_FLOWS = Literal[
     "ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_CUSTOM_AUTH",
-    "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_AUTH", "ADMIN_NO_SRP_AUTH", "CUSTOM_AUTH_FLOW_ONLY", "USER_PASSWORD_AUTH",
+    "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_AUTH", "ALLOW_CLIENT_TOKEN_AUTH", "ADMIN_NO_SRP_AUTH",
+    "CUSTOM_AUTH_FLOW_ONLY", "USER_PASSWORD_AUTH",
 ]  # fmt: skip
 _LEGACY_FLOWS = frozenset({"ADMIN_NO_SRP_AUTH", "CUSTOM_AUTH_FLOW_ONLY", "USER_PASSWORD_AUTH"})
 
@@ -569,6 +569,16 @@ class ClientConfig(_Model):
         flows = self.explicit_auth_flows or []
         if any(f in _LEGACY_FLOWS for f in flows) and any(f.startswith("ALLOW_") for f in flows):
             issues.append(_Issue(("explicit_auth_flows",), "expected either only ALLOW_ flows or none of them", flows))
+        if "ALLOW_CLIENT_TOKEN_AUTH" in flows:
+            # GetClientToken: "mutually exclusive with user authentication flows", and for a client with a secret.
+            if set(flows) != {"ALLOW_CLIENT_TOKEN_AUTH"}:
+                issues.append(
+                    _Issue(("explicit_auth_flows",), "expected ALLOW_CLIENT_TOKEN_AUTH alone (no user flows)", flows)
+                )
+            if self.secret is None:
+                issues.append(
+                    _Issue(("secret",), "expected a secret: the ALLOW_CLIENT_TOKEN_AUTH flow needs one", None, False)
+                )
         oauth = self.allowed_oauth_flows or []
         if "client_credentials" in oauth and self.secret is None:
             issues.append(_Issue(("secret",), "expected a secret: the client_credentials flow needs one", None, False))
@@ -1706,7 +1716,13 @@ class _Applier:
                 if current is None:
                     raise _Failure() from None
         dry_run = PoolService(cast(Store, _DryRunStore(pool.record)), region="", account_id="")
-        desired = await dry_run.create_client(pool.id, config.name, request, client_id=config.id)
+        # With the secret, as the client was made: what a client may be configured with depends on having one.
+        desired = await dry_run.create_client(
+            pool.id,
+            config.name,
+            {**request, "ClientSecret": secret} if secret is not None else request,
+            client_id=config.id,
+        )
         if desired.record.name != current.record.name or desired.settings != current.settings:
             await pools.update_client(pool.id, config.id, request)
             log.info("config.client_updated", pool=pool.id, client=config.id)
@@ -1718,7 +1734,9 @@ class _Applier:
                 pool=pool.id, client=config.id,
             )  # fmt: skip
             raise _Failure()
-        if secret is not None and not hmac.compare_digest((current.secret or "").encode(), secret.encode()):
+        if secret is not None and not current.secret_matches(secret):
+            # A secret that is still active (a rotation through the API under way) is left alone; any other
+            # replaces every secret the client has.
             await self._set_client_secret(pool.id, config.id, secret)
             log.info("config.client_secret_updated", pool=pool.id, client=config.id)
 

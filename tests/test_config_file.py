@@ -876,3 +876,54 @@ def test_client_terms_are_checked(write: Write) -> None:
     ):
         assert where in text, (where, text)
     assert "expected an http:// or https:// URL" in text, text
+
+
+async def test_a_rotation_through_the_api_survives_the_file(services: Services, write: Write) -> None:
+    """A secret added by AddUserPoolClientSecret stays while the file's secret is still one of the client's; a
+    secret the file changes replaces every secret the client has (the rotation the file itself does)."""
+    await apply_config(services, _load(write))
+    pools = services.pools
+    added = await pools.add_client_secret("us-east-1_Apply01", "web", None)
+    await apply_config(services, _load(write))
+    web = await pools.get_client("us-east-1_Apply01", "web", fresh=True)
+    assert web.secrets == (APPLY_ENV["WEB_SECRET"], added["ClientSecretValue"])
+    # The file's secret deleted through the API: applying the file brings it back as the only secret.
+    [first, _] = await pools.list_client_secrets("us-east-1_Apply01", "web")
+    await pools.delete_client_secret("us-east-1_Apply01", "web", first["ClientSecretId"])
+    await apply_config(services, _load(write))
+    web = await pools.get_client("us-east-1_Apply01", "web", fresh=True)
+    assert web.secrets == (APPLY_ENV["WEB_SECRET"],) and web.secret == APPLY_ENV["WEB_SECRET"]
+    assert len(await pools.list_client_secrets("us-east-1_Apply01", "web")) == 1
+
+
+MACHINE_CONFIG = """\
+version: 1
+pools:
+  - id: us-east-1_Machine1
+    name: machine
+    clients:
+      - id: machine
+        name: machine
+        secret: machine-secret-0123456789abcdef
+        explicit_auth_flows: [ALLOW_CLIENT_TOKEN_AUTH]
+"""
+
+
+async def test_a_machine_client_with_the_client_token_flow(services: Services, write: Write) -> None:
+    """ALLOW_CLIENT_TOKEN_AUTH (GetClientToken) alone, with a secret: applied, and applied again unchanged."""
+    await apply_config(services, load_config(write(MACHINE_CONFIG), environ={}))
+    before = await services.pools.get_client("us-east-1_Machine1", "machine", fresh=True)
+    assert before.explicit_auth_flows == ["ALLOW_CLIENT_TOKEN_AUTH"]
+    await apply_config(services, load_config(write(MACHINE_CONFIG), environ={}))
+    assert (await services.pools.get_client("us-east-1_Machine1", "machine", fresh=True)).record == before.record
+
+
+def test_the_client_token_flow_alone_and_with_a_secret(write: Write) -> None:
+    mixed = MACHINE_CONFIG.replace("[ALLOW_CLIENT_TOKEN_AUTH]", "[ALLOW_CLIENT_TOKEN_AUTH, ALLOW_REFRESH_TOKEN_AUTH]")
+    path = write(mixed.replace("        secret: machine-secret-0123456789abcdef\n", ""))
+    lines = str(errors_of(path)).splitlines()
+    assert (
+        f"{path}: pools[0].clients[0].explicit_auth_flows: expected ALLOW_CLIENT_TOKEN_AUTH alone (no user flows), "
+        "got ['ALLOW_CLIENT_TOKEN_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH']" in lines
+    )
+    assert f"{path}: pools[0].clients[0].secret: expected a secret: the ALLOW_CLIENT_TOKEN_AUTH flow needs one" in lines

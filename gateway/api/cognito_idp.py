@@ -6,7 +6,6 @@ returns the response shape the model names. Errors are raised, never rendered he
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from gateway.api.awsjson import Call, Handler, JsonService
@@ -254,6 +253,35 @@ async def ListUserPoolClients(call: Call) -> dict[str, Any]:
     return result
 
 
+# --- client secrets (rotation) -----------------------------------------------------------------------------------
+# A confidential client holds up to two active secrets; any of them authenticates it everywhere (SECRET_HASH,
+# the OAuth endpoints, RevokeToken, GetTokensFromRefreshToken, GetClientToken), and a deleted one nowhere, at
+# once. DescribeUserPoolClient's ClientSecret stays the oldest active secret.
+
+
+@operation
+async def AddUserPoolClientSecret(call: Call) -> dict[str, Any]:
+    descriptor = await call.services.pools.add_client_secret(
+        call.params["UserPoolId"], call.params["ClientId"], call.params.get("ClientSecret")
+    )
+    return {"ClientSecretDescriptor": descriptor}
+
+
+@operation
+async def ListUserPoolClientSecrets(call: Call) -> dict[str, Any]:
+    # "The response does not include pagination tokens as there are only 2 secrets at any given time".
+    secrets = await call.services.pools.list_client_secrets(call.params["UserPoolId"], call.params["ClientId"])
+    return {"ClientSecrets": secrets}
+
+
+@operation
+async def DeleteUserPoolClientSecret(call: Call) -> dict[str, Any]:
+    await call.services.pools.delete_client_secret(
+        call.params["UserPoolId"], call.params["ClientId"], call.params["ClientSecretId"]
+    )
+    return {}
+
+
 # --- users: public -----------------------------------------------------------------------------------------------
 
 
@@ -435,12 +463,10 @@ async def SetUserMFAPreference(call: Call) -> dict[str, Any]:
 @operation
 async def RevokeToken(call: Call) -> dict[str, Any]:
     _, client = await client_of(call)
-    if client.secret is not None:
-        given = call.params.get("ClientSecret")
-        if not given or not hmac.compare_digest(given.encode(), client.secret.encode()):
-            # RevokeToken's errors (service model) have no NotAuthorizedException: a bad client
-            # credential is UnauthorizedException, as Cognito answers ("Invalid client or secret").
-            raise UnauthorizedException("Invalid client or secret")
+    if client.secret is not None and not client.secret_matches(call.params.get("ClientSecret")):
+        # RevokeToken's errors (service model) have no NotAuthorizedException: a bad client credential is
+        # UnauthorizedException, as Cognito answers ("Invalid client or secret"). Any active secret is good.
+        raise UnauthorizedException("Invalid client or secret")
     await call.services.auth.revoke(client, call.params["Token"])
     return {}
 
@@ -725,15 +751,23 @@ async def AdminRespondToAuthChallenge(call: Call) -> dict[str, Any]:
 @operation
 async def GetTokensFromRefreshToken(call: Call) -> dict[str, Any]:
     pool, client = await client_of(call)
-    if client.secret is not None:
-        given = call.params.get("ClientSecret")
-        if not given or not hmac.compare_digest(given.encode(), client.secret.encode()):
-            raise NotAuthorizedException("Unable to verify secret hash for client " + client.id)
+    if client.secret is not None and not client.secret_matches(call.params.get("ClientSecret")):
+        raise NotAuthorizedException("Unable to verify secret hash for client " + client.id)
     ctx = _auth_context(call, pool, client, admin=False)
     result = await call.services.auth.refresh(ctx, call.params["RefreshToken"], device_key=call.params.get("DeviceKey"))
     body = result.to_json()
     body.pop("ChallengeParameters", None)
     return body
+
+
+@operation
+async def GetClientToken(call: Call) -> dict[str, Any]:
+    """Machine-to-machine access tokens through the API: the token /oauth2/token's client_credentials grant
+    issues the same client. ClientMetadata is accepted; no trigger runs for this flow."""
+    token, seconds = await call.services.oauth.get_client_token(
+        call.params["ClientId"], call.params["Secret"], call.params.get("Scopes")
+    )
+    return {"ClientAuthenticationResult": {"AccessToken": token, "ExpiresIn": seconds, "TokenType": "Bearer"}}
 
 
 # --- hosted UI domains and resource servers (gateway/services/domains.py) -------------------------------------

@@ -145,6 +145,13 @@ def _translate_class(java: str, start: int) -> tuple[int, str]:
 # DomainType allows prefixes only, yet its documentation (and Cognito) take custom domains like
 # auth.example.com in the same member (gateway/services/domains.py checks both forms).
 _PATTERNS_NOT_ENFORCED = frozenset({"DomainType"})
+# Enum values Cognito takes that an installed botocore's model may not list yet: GetClientToken's documentation
+# names the ALLOW_CLIENT_TOKEN_AUTH explicit auth flow, which botocore 1.44's ExplicitAuthFlowsType lacks (boto3
+# sends it all the same: clients do not check enums).
+_ENUM_ADDITIONS: dict[str, tuple[str, ...]] = {"ExplicitAuthFlowsType": ("ALLOW_CLIENT_TOKEN_AUTH",)}
+# Operations Cognito answers without a signature though the model does not mark them so: GetClientToken
+# ("you can't use IAM credentials to authorize requests"; the client authenticates with its secret).
+_UNSIGNED_ADDITIONS = frozenset({"GetClientToken"})
 
 
 def _translate_java_pattern(java: str) -> str:
@@ -708,7 +715,10 @@ class _Builder:
             return mapping
         if type_name == "string":
             pattern = None if shape.name in _PATTERNS_NOT_ENFORCED else meta.get("pattern")
-            node = _String(secret, meta.get("min"), meta.get("max"), pattern, meta.get("enum"))
+            enum = meta.get("enum")
+            if enum:
+                enum = [*enum, *(v for v in _ENUM_ADDITIONS.get(shape.name, ()) if v not in enum)]
+            node = _String(secret, meta.get("min"), meta.get("max"), pattern, enum)
         elif type_name == "blob":
             node = _Blob(secret, meta.get("min"), meta.get("max"))
         elif type_name in ("integer", "long", "double", "float"):
@@ -738,7 +748,9 @@ class ServiceModel:
         self._unsigned = frozenset(
             name
             for name, spec in operations.items()
-            if spec.get("authtype") == "none" or spec.get("auth") == ["smithy.api#noAuth"]
+            if spec.get("authtype") == "none"
+            or spec.get("auth") == ["smithy.api#noAuth"]
+            or (raw["metadata"].get("endpointPrefix") == "cognito-idp" and name in _UNSIGNED_ADDITIONS)
         )
         self._builder = _Builder()
         self._validators: dict[str, _Structure] = {}

@@ -50,6 +50,7 @@ from gateway.errors import (
     InsufficientScopeError,
     InvalidClientError,
     InvalidGrantError,
+    InvalidParameterException,
     InvalidRequestError,
     InvalidScopeError,
     InvalidTokenError,
@@ -66,7 +67,7 @@ from gateway.secretbox import SecretBox, SecretBoxError
 from gateway.services.auth import AuthContext, AuthService
 from gateway.services.federation import federated_provider
 from gateway.services.live_scopes import has_custom, live_scopes
-from gateway.services.pools import ClientView, PoolService, PoolView
+from gateway.services.pools import CLIENT_TOKEN_FLOW, ClientView, PoolService, PoolView
 from gateway.services.short_cache import ShortCache
 from gateway.services.tokens import (
     ADMIN_SCOPE,
@@ -844,7 +845,8 @@ class OAuthService:
         if pool_id is not None and pool.id != pool_id:
             raise InvalidClientError("Client authentication failed.")
         if client.secret is not None:
-            if not secret or not hmac.compare_digest(secret.encode(), client.secret.encode()):
+            # Any active secret (two during a rotation); a deleted one is no longer among them.
+            if not client.secret_matches(secret):
                 raise InvalidClientError("Client authentication failed.")
         elif secret:
             raise InvalidClientError("Client authentication failed.")
@@ -1085,9 +1087,7 @@ class OAuthService:
         """RFC 6749 §4.4: an access token for the client itself, with resource-server scopes only."""
         if client.secret is None or "client_credentials" not in self.allowed_flows(client):
             raise UnauthorizedClientError("The client is not allowed the client_credentials flow.")
-        custom = [s for s in self.allowed_scopes(client) if "/" in s]
-        # DeleteResourceServer: no more tokens with the scopes of a deleted server (or a scope it dropped).
-        custom = await live_scopes(self.pools, pool.id, custom)
+        custom = await self.client_token_scopes(pool, client)
         if form.get("scope") is None:
             scopes = custom
         else:
@@ -1097,6 +1097,21 @@ class OAuthService:
             scopes = asked
         if not scopes:
             raise InvalidScopeError("The client has no scopes for the client_credentials flow.")
+        token, seconds = await self.issue_client_token(pool, client, scopes, via="oauth.client_credentials")
+        return {"access_token": token, "token_type": "Bearer", "expires_in": seconds}
+
+    async def client_token_scopes(self, pool: PoolView, client: ClientView) -> list[str]:
+        """The scopes a client may have in an access token of its own (the client_credentials grant and
+        GetClientToken): its AllowedOAuthScopes of resource servers that still define them."""
+        custom = [s for s in self.allowed_scopes(client) if "/" in s]
+        # DeleteResourceServer: no more tokens with the scopes of a deleted server (or a scope it dropped).
+        return await live_scopes(self.pools, pool.id, custom)
+
+    async def issue_client_token(
+        self, pool: PoolView, client: ClientView, scopes: Sequence[str], *, via: str
+    ) -> tuple[str, int]:
+        """An access token for the client itself (no user), and its lifetime in seconds: the one token the
+        client_credentials grant (RFC 6749 §4.4) and GetClientToken both issue. ``via``: the audit event."""
         now = int(time.time())
         seconds = client.token_seconds("AccessToken")
         key = await self.tokens.keys.active_key(pool.id, "access")
@@ -1113,8 +1128,33 @@ class OAuthService:
             "client_id": client.id,
         }
         self.auth.metrics.inc(self.auth.metrics.tokens_issued, pool=pool.id, token_use="access")
-        log.info("oauth.client_credentials", pool=pool.id, client=client.id, scopes=scopes)
-        return {"access_token": sign_jwt(key, claims), "token_type": "Bearer", "expires_in": seconds}
+        log.info(via, pool=pool.id, client=client.id, scopes=list(scopes))
+        return sign_jwt(key, claims), seconds
+
+    async def get_client_token(self, client_id: str, secret: str, scopes: Sequence[str] | None) -> tuple[str, int]:
+        """GetClientToken: the client_credentials grant on the Cognito API, for a client with a secret and the
+        ALLOW_CLIENT_TOKEN_AUTH flow. "If you don't specify any scopes, Amazon Cognito authorizes the scopes
+        that are configured for the app client"; each one asked for must be one of them."""
+        client = await self.pools.find_client(client_id)
+        pool = await self.pools.get_pool(client.pool_id)
+        # The secret first: whether a client may get tokens is told only to those who hold its secret.
+        if client.secret is None or not client.secret_matches(secret):
+            log.info("client_token.refused", pool=pool.id, client=client.id, reason="secret")
+            raise NotAuthorizedException(f"Unable to verify secret for client {client.id}")
+        if CLIENT_TOKEN_FLOW not in client.explicit_auth_flows:
+            log.info("client_token.refused", pool=pool.id, client=client.id, reason="flow")
+            raise InvalidParameterException("ALLOW_CLIENT_TOKEN_AUTH flow not enabled for this client")
+        allowed = await self.client_token_scopes(pool, client)
+        if scopes:
+            asked = list(dict.fromkeys(scopes))
+            for scope in asked:
+                if scope not in allowed:
+                    raise InvalidParameterException(f"Invalid scope requested: {scope}")
+        else:
+            asked = allowed
+        if not asked:
+            raise InvalidParameterException("The app client has no resource server scopes to authorize.")
+        return await self.issue_client_token(pool, client, asked, via="client_token.issued")
 
     # --- userInfo ----------------------------------------------------------------------------------------
 

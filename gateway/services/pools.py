@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import copy
 import functools
+import hmac
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from gateway.errors import (
     ConcurrentModificationException,
     InvalidParameterException,
+    LimitExceededException,
     ResourceNotFoundException,
 )
 from gateway.ids import new_client_id, new_client_secret, new_pool_id
@@ -25,6 +29,8 @@ from gateway.services.schema import add_custom_attributes, build_schema, require
 from gateway.services.views import RecordView
 from gateway.services.webauthn import webauthn_configuration, webauthn_settings
 from gateway.storage.base import AlreadyExists, ClientRecord, PoolRecord, Store, VersionConflict
+
+log = structlog.get_logger("gateway.pools")
 
 # Members of CreateUserPool kept verbatim in the pool's settings.
 _POOL_SETTINGS = (
@@ -97,6 +103,8 @@ _PARTIAL_PASSWORD_POLICY: dict[str, Any] = {
 }
 # How long a process trusts the pool and client settings it read (see PoolService).
 CACHE_SECONDS = 2.0
+# The explicit auth flow of GetClientToken (machine-to-machine access tokens through the API).
+CLIENT_TOKEN_FLOW = "ALLOW_CLIENT_TOKEN_AUTH"
 DEFAULT_EXPLICIT_AUTH_FLOWS = ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_CUSTOM_AUTH"]
 # Pool settings that SetUserPoolMfaConfig owns and UserPoolType does not report (DescribeUserPool leaves them out).
 _MFA_ONLY_SETTINGS = (
@@ -208,7 +216,25 @@ class ClientView:
 
     @property
     def secret(self) -> str | None:
+        """The client's first active secret (None: a public client); see :attr:`secrets` for every one."""
         return self.record.secret
+
+    @functools.cached_property
+    def secrets(self) -> tuple[str, ...]:
+        """Every active secret: up to two during a rotation (AddUserPoolClientSecret), any of which
+        authenticates the client."""
+        return tuple(str(s["value"]) for s in client_secrets(self.record))
+
+    def secret_matches(self, given: str | None) -> bool:
+        """Whether ``given`` is one of the client's active secrets, each compared in constant time."""
+        if not given:
+            return False
+        encoded = given.encode()
+        matched = False
+        for secret in self.secrets:
+            # No early exit: the time taken does not tell which secret (if any) matched.
+            matched |= hmac.compare_digest(encoded, secret.encode())
+        return matched
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -252,6 +278,26 @@ class ClientView:
         """The ExplicitAuthFlows as a set, and whether they are the legacy names only (no ALLOW_ value)."""
         flows = frozenset(self.explicit_auth_flows)
         return flows, not any(f.startswith("ALLOW_") for f in flows)
+
+
+# AddUserPoolClientSecret: "Supports up to 2 active secrets per app client".
+MAX_CLIENT_SECRETS = 2
+
+
+def original_secret_id(client_id: str, created_at: float) -> str:
+    """ClientSecretIdType: "<client-id>--<epoch-create-time>" (milliseconds here)."""
+    return f"{client_id}--{int(created_at * 1000)}"
+
+
+def client_secrets(record: ClientRecord) -> list[dict[str, Any]]:
+    """A client's active secrets, oldest first, as ``{"id", "value", "created"}``: the rotated list when there
+    is one, else the secret the client was made with (its id from the client's creation time)."""
+    if record.secrets is not None:
+        return record.secrets
+    if record.secret is None:
+        return []
+    first = {"id": original_secret_id(record.id, record.created_at), "value": record.secret}
+    return [{**first, "created": record.created_at}]
 
 
 def token_lifetime(settings: Mapping[str, Any], token: str) -> int:
@@ -684,7 +730,12 @@ class PoolService:
         self, pool_id: str, name: str, request: Mapping[str, Any], *, client_id: str | None = None
     ) -> ClientView:
         pool = await self.get_pool(pool_id)
-        settings = self._client_settings(pool, request)
+        if request.get("ClientSecret") and request.get("GenerateSecret"):
+            # CreateUserPoolClient.ClientSecret: "You cannot specify both GenerateSecret as true and provide a
+            # ClientSecret value."
+            raise InvalidParameterException("Cannot specify both GenerateSecret as true and a ClientSecret value.")
+        confidential = bool(request.get("ClientSecret") or request.get("GenerateSecret"))
+        settings = self._client_settings(pool, request, confidential=confidential)
         secret = None
         if request.get("ClientSecret"):
             secret = str(request["ClientSecret"])
@@ -703,7 +754,11 @@ class PoolService:
         await self._store.create_client(record)
         return ClientView(record)
 
-    def _client_settings(self, pool: PoolView, request: Mapping[str, Any], action: str = "creating") -> dict[str, Any]:
+    def _client_settings(
+        self, pool: PoolView, request: Mapping[str, Any], action: str = "creating", *, confidential: bool
+    ) -> dict[str, Any]:
+        """A client's stored settings from a Create/UpdateUserPoolClient request, checked. ``confidential``:
+        whether the client has (or is made with) a secret."""
         settings: dict[str, Any] = {k: copy.deepcopy(request[k]) for k in _CLIENT_SETTINGS if k in request}
         if settings.get("RefreshTokenValidity") == 0:
             # "You can't set RefreshTokenValidity to 0. If you do, Amazon Cognito overrides the value with the
@@ -749,6 +804,17 @@ class PoolService:
                 raise InvalidParameterException(f"Invalid ExplicitAuthFlows value: {flow}")
         legacy = {"ADMIN_NO_SRP_AUTH", "CUSTOM_AUTH_FLOW_ONLY", "USER_PASSWORD_AUTH"}
         flows = set(settings["ExplicitAuthFlows"])
+        if CLIENT_TOKEN_FLOW in flows:
+            # GetClientToken: "The ALLOW_CLIENT_TOKEN_AUTH flow is mutually exclusive with user authentication
+            # flows. It must be the only authentication flow that you configure for the app client", and "you
+            # must configure the app client with a client secret".
+            if len(flows) > 1:
+                raise InvalidParameterException(
+                    "ALLOW_CLIENT_TOKEN_AUTH is mutually exclusive with user authentication flows: it must be the "
+                    "only explicit auth flow of the app client."
+                )
+            if not confidential:
+                raise InvalidParameterException("ALLOW_CLIENT_TOKEN_AUTH requires an app client with a client secret.")
         if flows & legacy and any(f.startswith("ALLOW_") for f in flows):
             raise InvalidParameterException(
                 "Explicit auth flows can be either all of ALLOW_ prefixed values or none of them."
@@ -797,7 +863,7 @@ class PoolService:
             pool = await self.get_pool(pool_id)
             client = await self.get_client(pool_id, client_id, fresh=True)
             record = client.record
-            record.settings = self._client_settings(pool, request, "updating")
+            record.settings = self._client_settings(pool, request, "updating", confidential=record.secret is not None)
             if request.get("ClientName"):
                 record.name = str(request["ClientName"])
             record.updated_at = time.time()
@@ -810,19 +876,94 @@ class PoolService:
         raise ConcurrentModificationException()
 
     async def set_client_secret(self, pool_id: str, client_id: str, secret: str) -> None:
-        """Replace a client's secret (the config file's secret rotation)."""
+        """Replace a client's secrets with one (the config file's secret rotation)."""
+
+        def change(record: ClientRecord) -> None:
+            now = time.time()
+            record.secret = secret
+            record.secrets = [{"id": original_secret_id(record.id, now), "value": secret, "created": now}]
+
+        await self._change_client(pool_id, client_id, change)
+
+    async def _change_client(self, pool_id: str, client_id: str, change: Callable[[ClientRecord], None]) -> None:
+        """Apply ``change`` to the stored client and write it back, again on a concurrent write (the row's
+        version), so that checks made by ``change`` hold against what is stored."""
         for _ in range(5):
             client = await self.get_client(pool_id, client_id, fresh=True)
             record = client.record
-            record.secret = secret
+            change(record)
             record.updated_at = time.time()
             try:
                 await self._store.update_client(record)
-                self._forget(client_id=client_id)
-                return
             except VersionConflict:
                 continue
+            # Every process drops its copy at once (change stamps): a deleted secret stops working everywhere.
+            self._forget(client_id=client_id)
+            return
         raise ConcurrentModificationException()
+
+    async def list_client_secrets(self, pool_id: str, client_id: str) -> list[dict[str, Any]]:
+        """ListUserPoolClientSecrets: the active secrets' ids and creation dates, never their values."""
+        client = await self.get_client(pool_id, client_id, fresh=True)
+        _require_confidential(client)
+        return [_secret_descriptor(s) for s in client_secrets(client.record)]
+
+    async def add_client_secret(self, pool_id: str, client_id: str, value: str | None) -> dict[str, Any]:
+        """AddUserPoolClientSecret: a second active secret, ``value`` or generated. The answer carries the
+        value only when Gatehouse generated it ("The ClientSecretValue is only returned when Amazon Cognito
+        generates the secret")."""
+        client = await self.get_client(pool_id, client_id)
+        _require_confidential(client)
+        secret = value if value is not None else new_client_secret()
+        added: dict[str, Any] = {}
+
+        def change(record: ClientRecord) -> None:
+            current = [dict(s) for s in client_secrets(record)]
+            if not current:
+                raise InvalidParameterException(_PUBLIC_CLIENT_MESSAGE.format(client_id=record.id))
+            if len(current) >= MAX_CLIENT_SECRETS:
+                raise LimitExceededException(
+                    f"The app client already has the maximum of {MAX_CLIENT_SECRETS} client secrets. "
+                    "Delete one before adding another."
+                )
+            if any(hmac.compare_digest(str(s["value"]).encode(), secret.encode()) for s in current):
+                raise InvalidParameterException("The client secret is already an active secret of the app client.")
+            now = time.time()
+            millis = int(now * 1000)
+            taken = {str(s["id"]) for s in current}
+            while f"{record.id}--{millis}" in taken:
+                millis += 1  # two secrets made in one millisecond still get ids of their own
+            added.clear()
+            added.update({"id": f"{record.id}--{millis}", "value": secret, "created": now})
+            record.secrets = [*current, dict(added)]
+            record.secret = str(record.secrets[0]["value"])
+
+        await self._change_client(pool_id, client_id, change)
+        # Audit: which secret came and went, never its value.
+        log.info("client_secret.added", pool=pool_id, client=client_id, secret_id=added["id"], generated=value is None)
+        descriptor = _secret_descriptor(added)
+        if value is None:
+            descriptor["ClientSecretValue"] = secret
+        return descriptor
+
+    async def delete_client_secret(self, pool_id: str, client_id: str, secret_id: str) -> None:
+        """DeleteUserPoolClientSecret: the secret stops authenticating the client at once, in every process.
+        ("You cannot delete the last remaining secret for an app client.")"""
+        client = await self.get_client(pool_id, client_id)
+        _require_confidential(client)
+
+        def change(record: ClientRecord) -> None:
+            current = [dict(s) for s in client_secrets(record)]
+            remaining = [s for s in current if s["id"] != secret_id]
+            if len(remaining) == len(current):
+                raise ResourceNotFoundException(f"Client secret {secret_id} does not exist.")
+            if not remaining:
+                raise InvalidParameterException("The last remaining client secret of an app client cannot be deleted.")
+            record.secrets = remaining
+            record.secret = str(remaining[0]["value"])
+
+        await self._change_client(pool_id, client_id, change)
+        log.info("client_secret.deleted", pool=pool_id, client=client_id, secret_id=secret_id)
 
     async def delete_client(self, pool_id: str, client_id: str) -> None:
         await self.get_client(pool_id, client_id)
@@ -837,6 +978,21 @@ class PoolService:
         return page.items, page.next_token
 
 
+_PUBLIC_CLIENT_MESSAGE = "Client {client_id} has no client secret: secrets are managed for confidential clients only."
+
+
+def _require_confidential(client: ClientView) -> None:
+    """The secret operations are for "an existing confidential user pool app client" (AddUserPoolClientSecret):
+    a public client has no secret to rotate, and cannot be given one (Cognito fixes that at creation)."""
+    if client.secret is None:
+        raise InvalidParameterException(_PUBLIC_CLIENT_MESSAGE.format(client_id=client.id))
+
+
+def _secret_descriptor(secret: Mapping[str, Any]) -> dict[str, Any]:
+    """ClientSecretDescriptorType without the value, which is shown once, when Gatehouse generates it."""
+    return {"ClientSecretId": str(secret["id"]), "ClientSecretCreateDate": float(secret["created"])}
+
+
 _KNOWN_FLOWS = {
     "ADMIN_NO_SRP_AUTH",
     "CUSTOM_AUTH_FLOW_ONLY",
@@ -847,4 +1003,5 @@ _KNOWN_FLOWS = {
     "ALLOW_USER_SRP_AUTH",
     "ALLOW_REFRESH_TOKEN_AUTH",
     "ALLOW_USER_AUTH",
+    "ALLOW_CLIENT_TOKEN_AUTH",
 }

@@ -107,14 +107,16 @@ def secret_hash(client_id: str, client_secret: str, username: str) -> str:
 
 
 def check_secret_hash(client: ClientView, username: str, given: str | None, *, usernames: Sequence[str] = ()) -> None:
-    """A client with a secret must be sent SECRET_HASH; Cognito's answer when it is missing or wrong."""
+    """A client with a secret must be sent SECRET_HASH; Cognito's answer when it is missing or wrong. Any of the
+    client's active secrets computes it (two during a rotation, AddUserPoolClientSecret)."""
     if client.secret is None:
         return
     if not given:
         raise NotAuthorizedException(f"Client {client.id} is configured with secret but SECRET_HASH was not received")
-    for name in (username, *usernames):
-        if hmac.compare_digest(secret_hash(client.id, client.secret, name), given):
-            return
+    for secret in client.secrets:
+        for name in (username, *usernames):
+            if hmac.compare_digest(secret_hash(client.id, secret, name), given):
+                return
     raise NotAuthorizedException(f"Unable to verify secret hash for client {client.id}")
 
 

@@ -54,7 +54,11 @@ class PoolRecord:
 
 @dataclass
 class ClientRecord:
-    """An app client. ``settings`` holds Cognito's UserPoolClientType members except ClientSecret."""
+    """An app client. ``settings`` holds Cognito's UserPoolClientType members except ClientSecret.
+
+    ``secrets``: the client's active secrets once it was rotated (AddUserPoolClientSecret), oldest first, each
+    ``{"id", "value", "created"}``; ``secret`` is then the first one's value. None: ``secret`` is the only one.
+    """
 
     pool_id: str
     id: str
@@ -64,6 +68,7 @@ class ClientRecord:
     created_at: float
     updated_at: float
     version: int = 0
+    secrets: list[JSONDict] | None = None
 
 
 @dataclass

@@ -293,7 +293,7 @@ def _dumps(value: Any) -> str:
 _loads = orjson.loads
 
 POOL_COLUMNS = "id, name, settings, created_at, updated_at, version"
-CLIENT_COLUMNS = "pool_id, id, name, secret, settings, created_at, updated_at, version"
+CLIENT_COLUMNS = "pool_id, id, name, secret, settings, created_at, updated_at, version, secrets"
 USER_COLUMNS = (
     "pool_id, username, username_key, sub, status, enabled, attributes, password_hash, created_at, "
     "updated_at, password_updated_at, temporary_password_expires_at, tokens_valid_after, aliases, secrets, "
@@ -326,11 +326,12 @@ def _pool(r: Row) -> PoolRecord:
 
 
 def _client_params(c: ClientRecord) -> Params:
-    return (c.pool_id, c.id, c.name, c.secret, _dumps(c.settings), c.created_at, c.updated_at, c.version)
+    secrets = None if c.secrets is None else _dumps(c.secrets)
+    return (c.pool_id, c.id, c.name, c.secret, _dumps(c.settings), c.created_at, c.updated_at, c.version, secrets)
 
 
 def _client(r: Row) -> ClientRecord:
-    return ClientRecord(r[0], r[1], r[2], r[3], _loads(r[4]), r[5], r[6], r[7])
+    return ClientRecord(r[0], r[1], r[2], r[3], _loads(r[4]), r[5], r[6], r[7], None if r[8] is None else _loads(r[8]))
 
 
 def _user_params(u: UserRecord) -> Params:
@@ -468,7 +469,7 @@ _LIST_POOLS = _paged(f"SELECT {POOL_COLUMNS} FROM pools", "", "id")
 _INSERT_CLIENT = f"INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ({_placeholders(CLIENT_COLUMNS)})"
 _GET_CLIENT = f"SELECT {CLIENT_COLUMNS} FROM clients WHERE id = ?"
 _UPDATE_CLIENT = (
-    "UPDATE clients SET name = ?, secret = ?, settings = ?, created_at = ?, updated_at = ?, "
+    "UPDATE clients SET name = ?, secret = ?, settings = ?, created_at = ?, updated_at = ?, secrets = ?, "
     "version = version + 1 WHERE pool_id = ? AND id = ? AND version = ? RETURNING version"
 )
 _LIST_CLIENTS = _paged(f"SELECT {CLIENT_COLUMNS} FROM clients", "pool_id = ?", "id")
@@ -1121,6 +1122,7 @@ class SqliteStore:
             _dumps(client.settings),
             client.created_at,
             client.updated_at,
+            None if client.secrets is None else _dumps(client.secrets),
             client.pool_id,
             client.id,
             client.version,

@@ -75,14 +75,30 @@ def test_operations(idp: ServiceModel, identity: ServiceModel) -> None:
     assert isinstance(idp.operation_names(), frozenset)
 
 
-@pytest.mark.parametrize("operation", ["SignUp", "InitiateAuth", "GetUser", "RespondToAuthChallenge"])
+@pytest.mark.parametrize("operation", ["SignUp", "InitiateAuth", "GetUser", "RespondToAuthChallenge", "GetClientToken"])
 def test_public_operations_are_unsigned(idp: ServiceModel, operation: str) -> None:
     assert idp.requires_signature(operation) is False
 
 
-@pytest.mark.parametrize("operation", ["AdminCreateUser", "CreateUserPool", "AdminInitiateAuth", "ListUsers"])
+@pytest.mark.parametrize(
+    "operation", ["AdminCreateUser", "CreateUserPool", "AdminInitiateAuth", "ListUsers", "AddUserPoolClientSecret"]
+)
 def test_admin_operations_require_a_signature(idp: ServiceModel, operation: str) -> None:
     assert idp.requires_signature(operation) is True
+
+
+def test_the_client_token_flow_is_an_explicit_auth_flow(idp: ServiceModel) -> None:
+    """GetClientToken's documentation names ALLOW_CLIENT_TOKEN_AUTH, which botocore 1.44's enum lacks."""
+    idp.validate_input(
+        "CreateUserPoolClient",
+        {"UserPoolId": "us-east-1_abc", "ClientName": "m2m", "ExplicitAuthFlows": ["ALLOW_CLIENT_TOKEN_AUTH"]},
+    )
+    with pytest.raises(InvalidParameterException) as caught:
+        idp.validate_input(
+            "CreateUserPoolClient",
+            {"UserPoolId": "us-east-1_abc", "ClientName": "m2m", "ExplicitAuthFlows": ["ALLOW_NOTHING"]},
+        )
+    assert "ALLOW_CLIENT_TOKEN_AUTH" in caught.value.message
 
 
 def test_cognito_identity_auth(identity: ServiceModel) -> None:

@@ -97,6 +97,8 @@ SPARE_POOL_OPERATIONS: Final = frozenset(
         "UpdateUserPoolClient",
         "DeleteUserPoolClient",
         "SetUserPoolMfaConfig",
+        "AddUserPoolClientSecret",
+        "DeleteUserPoolClientSecret",
     }
 )
 
@@ -212,10 +214,14 @@ class World:
             self.idp.create_user_pool_client(UserPoolId=pool["Id"], ClientName=name, GenerateSecret=secret)
             for name, secret in (("spare-public", False), ("spare-secret", True))
         ]
+        secret_client = clients[1]["UserPoolClient"]
+        listed = self.idp.list_user_pool_client_secrets(UserPoolId=pool["Id"], ClientId=secret_client["ClientId"])
         return {
             "UserPoolId": [pool["Id"]],
             "ClientId": [c["UserPoolClient"]["ClientId"] for c in clients],
             "ResourceArn": [pool["Arn"]],
+            "ClientSecret": [secret_client["ClientSecret"], "Fuzz_chosen_secret_0123456789"],
+            "ClientSecretId": [s["ClientSecretId"] for s in listed["ClientSecrets"]],
         }
 
     def reals(self, operation: str) -> dict[str, list[Any]]:
@@ -244,6 +250,7 @@ class World:
             "UserPoolId": [self.pool_id],
             "ClientId": [self.public_client, self.secret_client],
             "ClientSecret": [self.client_secret],
+            "Secret": [self.client_secret],
             "Username": [scratch, pending, scratch.upper(), f"{scratch}@example.com"],
             "GroupName": [group],
             "AccessToken": [access, access, refresh, str(tokens["IdToken"])],

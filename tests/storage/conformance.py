@@ -353,6 +353,21 @@ class StoreConformance:
         assert await store.get_client("confidential") == confidential
         assert await store.get_client("missing") is None
 
+    async def test_client_secrets_round_trip(self, store: Store) -> None:
+        """A rotated client's secrets (AddUserPoolClientSecret) are kept with it, created and updated alike."""
+        await store.create_pool(make_pool())
+        first = {"id": "rotated--1000", "value": "a" * 51, "created": 1.0}
+        second = {"id": "rotated--2000", "value": "b" * 51, "created": 2.0}
+        rotated = make_client("rotated", secret="a" * 51, secrets=[first])
+        await store.create_client(rotated)
+        assert await store.get_client("rotated") == rotated
+        updated = await store.update_client(replace(rotated, secrets=[first, second]))
+        assert await store.get_client("rotated") == updated and updated.secrets == [first, second]
+        cleared = await store.update_client(replace(updated, secret="b" * 51, secrets=[second]))
+        assert await store.get_client("rotated") == cleared
+        [listed] = (await store.list_clients(POOL, None, 10)).items
+        assert listed == cleared
+
     async def test_create_client_with_taken_id_raises(self, store: Store) -> None:
         await store.create_pool(make_pool())
         await store.create_pool(make_pool(OTHER_POOL))

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from tests.storage.conformance import (
     POOL,
     T0,
     StoreConformance,
+    make_client,
     make_code,
     make_family,
     make_group,
@@ -581,3 +583,32 @@ async def test_users_stored_before_the_search_index_are_found_by_it(db_path: Pat
         await store.close()
     with closing(sqlite3.connect(db_path)) as db:
         assert db.execute("SELECT COUNT(DISTINCT username_key) FROM user_search").fetchone()[0] == 1204
+
+
+async def test_clients_stored_before_rotation_keep_their_one_secret(db_path: Path) -> None:
+    """0022 adds the clients' rotated secrets; a client stored before it reads back unchanged (no list: its
+    one secret is the ``secret`` column), and can be rotated afterwards."""
+    store = await SqliteStore.open(db_path)
+    try:
+        await store.create_pool(make_pool())
+        await store.create_client(make_client("old", secret="s" * 51))
+    finally:
+        await store.close()
+    # As the database was before 0022: no secrets column, and 0022 not applied (SQLite >= 3.35 drops columns).
+    with closing(sqlite3.connect(db_path)) as db, db:
+        db.execute("ALTER TABLE clients DROP COLUMN secrets")
+        db.execute("DELETE FROM schema_migrations WHERE version = 22")
+
+    store = await SqliteStore.open(db_path)
+    try:
+        client = await store.get_client("old")
+        assert client is not None and client.secret == "s" * 51 and client.secrets is None
+        rotated = [
+            {"id": "old--1", "value": "s" * 51, "created": 1.0},
+            {"id": "old--2", "value": "t" * 51, "created": 2.0},
+        ]
+        await store.update_client(replace(client, secrets=rotated))
+        again = await store.get_client("old")
+        assert again is not None and again.secrets == rotated
+    finally:
+        await store.close()
