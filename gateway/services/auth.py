@@ -425,6 +425,16 @@ class AuthService:
         """The first factor by password, with the checks Cognito makes around it, in Cognito's order. A
         locked-out user is refused before the password is looked at; a wrong password counts a failure."""
         self.check_lockout(ctx, user)
+        if (
+            user.password_hash is None
+            and user.status == RESET_REQUIRED
+            and not ctx.client.prevent_user_existence_errors
+        ):
+            # A user imported from a CSV file has no password: "The first time each imported user signs in and
+            # enters any password" Cognito answers PasswordResetRequiredException, or NotAuthorizedException under
+            # PreventUserExistenceErrors ("Requiring imported users to reset their passwords"), which the wrong
+            # password path below answers.
+            raise PasswordResetRequiredException()
         if user.password_hash is None or not await self.hasher.verify(user.password_hash, password):
             await self.record_failure(ctx, user)
             raise NotAuthorizedException("Incorrect username or password.")

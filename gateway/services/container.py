@@ -33,6 +33,7 @@ from gateway.services.saml_federation import SamlVerifier
 from gateway.services.saml_logout import SamlLogoutService
 from gateway.services.social_logins import SocialLogins, endpoints_from_json
 from gateway.services.tokens import SigningKeys, TokenService
+from gateway.services.user_import import UserImportService
 from gateway.services.users import UserService
 from gateway.services.web_identity import WebIdentityVerifier
 from gateway.services.webauthn import PasskeyService
@@ -73,6 +74,7 @@ class Services:
     branding: BrandingService
     hooks: HookRegistry
     saml_logout: SamlLogoutService
+    imports: UserImportService
 
     @classmethod
     def build(
@@ -89,6 +91,7 @@ class Services:
         fake_srp_secret: bytes,
         sts_key: bytes | None = None,
         stamps: ChangeStamps | None = None,
+        import_key: bytes | None = None,
     ) -> Services:
         pools = PoolService(store, region=settings.region, account_id=settings.account_id)
         users = UserService(
@@ -186,4 +189,14 @@ class Services:
             branding=BrandingService(store, pools),
             hooks=hooks,
             saml_logout=SamlLogoutService(federation, oauth, store),
+            imports=UserImportService(
+                store,
+                pools,
+                users,
+                # Without a key (a throwaway test container) upload URLs are good for this process only.
+                key=import_key or SecretBox.generate_key(),
+                public_url=settings.issuer_base,
+                url_seconds=settings.user_import_url_seconds,
+                max_bytes=settings.user_import_max_bytes,
+            ),
         )
