@@ -2324,7 +2324,10 @@ class SqliteStore:
         await self._insert_one(
             f"INSERT INTO user_import_jobs ({IMPORT_JOB_COLUMNS}) VALUES ({_placeholders(IMPORT_JOB_COLUMNS)})",
             _import_job_params(job),
-            {"user_import_jobs.pool_id, user_import_jobs.job_id": "id"},
+            {
+                "user_import_jobs.pool_id, user_import_jobs.job_id": "id",
+                "user_import_jobs.pool_id, user_import_jobs.list_key": "id",
+            },
             "pool",
         )
 
@@ -2344,7 +2347,8 @@ class SqliteStore:
         columns = [_IMPORT_JOB_FIELDS[name] for name in changes]  # KeyError for a field that cannot change
         if not statuses:
             return None
-        sets = ", ".join(f"{column} = ?" for column in columns)
+        # No change: the job as it is, if its status is one of these (a no-op SET keeps it one statement).
+        sets = ", ".join(f"{column} = ?" for column in columns) or "status = status"
         marks = ", ".join("?" for _ in statuses)
         sql = (
             f"UPDATE user_import_jobs SET {sets} WHERE pool_id = ? AND job_id = ? AND status IN ({marks}) "
