@@ -998,9 +998,13 @@ async def _srp_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[
         check_secret_hash(ctx.client, user.username, parameters.get("SECRET_HASH"), usernames=(username,))
         verifier = _srp_verifier(service, ctx, user)
         if verifier is None:
-            log.warning("srp.no_verifier", pool=ctx.pool.id, client=ctx.client.id, username=user.username)
             if not ctx.client.prevent_user_existence_errors:
+                if user.status == RESET_REQUIRED and user.password_hash is None:
+                    # Imported from a CSV file, with no password yet: as verify_password answers it.
+                    raise PasswordResetRequiredException()
+                log.warning("srp.no_verifier", pool=ctx.pool.id, client=ctx.client.id, username=user.username)
                 raise _incorrect()
+            log.warning("srp.no_verifier", pool=ctx.pool.id, client=ctx.client.id, username=user.username)
     # B is computed on the event loop (see _SRP_INLINE): one ~1.5 ms exponentiation that holds the GIL.
     if user is not None and verifier is not None:
         key, user_id = user.username_key, user.username

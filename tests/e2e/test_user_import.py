@@ -22,6 +22,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from pycognito.aws_srp import AWSSRP
 
 from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION, GatehouseServer, MailServer, code_in, smtp_config
 
@@ -374,6 +375,24 @@ def test_imported_user_signs_in_after_a_password_reset(
     )["AuthenticationResult"]
     assert tokens["AccessToken"]
     assert idp.admin_get_user(UserPoolId=pool_id, Username="resetme")["UserStatus"] == "CONFIRMED"
+
+
+def test_imported_user_srp_sign_in_asks_for_a_password_reset(
+    idp: Any, public_idp: Any, pool_id: str, client_id: str
+) -> None:
+    """SRP (the Amplify and amazon-cognito-identity-js default) too: an imported user has no verifier, and is
+    told to reset their password rather than that the password was wrong."""
+    idp.update_user_pool_client(
+        UserPoolId=pool_id,
+        ClientId=client_id,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        PreventUserExistenceErrors="LEGACY",
+    )
+    run_import(idp, pool_id, csv_text(header_of(idp, pool_id), [user_row("srpuser")]))
+    srp = AWSSRP(username="srpuser", password="Any-password-1", pool_id=pool_id, client_id=client_id, client=public_idp)
+    with pytest.raises(ClientError) as exc:
+        public_idp.initiate_auth(ClientId=client_id, AuthFlow="USER_SRP_AUTH", AuthParameters=srp.get_auth_params())
+    assert error_of(exc) == ("PasswordResetRequiredException", "Password reset required for the user")
 
 
 def test_imported_user_under_prevent_user_existence_errors_is_not_authorized(
