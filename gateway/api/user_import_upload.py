@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
+import structlog
 from aiohttp import hdrs, web
 
 from gateway.logging import with_request_id
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.user_import import EXPIRES_PARAMETER, SIGNATURE_PARAMETER, UPLOAD_PATH, UploadRefused
+
+log = structlog.get_logger("gateway.user_import")
 
 # Read from the socket this much at a time (the service keeps the file in larger parts).
 READ_BYTES = 64 * 1024
@@ -73,4 +76,15 @@ async def put_file(request: web.Request) -> web.Response:
         )
     except UploadRefused as refused:
         return _s3_error(refused)
+    except (ConnectionError, web.RequestPayloadError):
+        # The client went away (or sent a body its Transfer-Encoding does not frame): nothing was kept, and the
+        # answer, S3's, most likely reaches nobody.
+        log.info("user_import.upload_incomplete", pool=request.match_info["pool_id"], job=request.match_info["job_id"])
+        return _s3_error(
+            UploadRefused(
+                400,
+                "IncompleteBody",
+                "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+            )
+        )
     return web.Response(status=200, headers={"ETag": f'"{md5}"'})

@@ -685,3 +685,61 @@ def test_other_methods_on_the_upload_url_are_not_allowed(idp: Any, pool_id: str)
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(request, timeout=10)
     assert exc.value.code == 405
+
+
+def test_upload_cut_short_keeps_nothing(idp: Any, gatehouse: GatehouseServer, pool_id: str) -> None:
+    import socket
+
+    job = create_job(idp, pool_id)
+    parts = urlsplit(job["PreSignedUrl"])
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        head = (
+            f"PUT {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Content-Length: {MAX_BYTES - 1000}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + b"cognito:username\n" + b"a" * (MAX_BYTES // 2))
+    # The connection is gone before the body's end: the job has no file.
+    time.sleep(0.5)
+    idp.start_user_import_job(UserPoolId=pool_id, JobId=job["JobId"])
+    assert wait_done(idp, pool_id, job["JobId"])["CompletionMessage"].startswith("No CSV file")
+    # A client that went away is no server error.
+    log = gatehouse.log_text()
+    assert '"user_import.upload_incomplete"' in log
+    assert '"http.unhandled"' not in log
+
+
+def test_deleting_the_pool_ends_its_running_job(idp: Any, gatehouse: GatehouseServer) -> None:
+    pool = idp.create_user_pool(PoolName="doomed", AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+    job = big_import(idp, pool, 4000, "doomed")
+    idp.start_user_import_job(UserPoolId=pool, JobId=job["JobId"])
+    idp.delete_user_pool(UserPoolId=pool)
+    with pytest.raises(ClientError) as exc:
+        idp.describe_user_import_job(UserPoolId=pool, JobId=job["JobId"])
+    assert error_of(exc)[0] == "ResourceNotFoundException"
+    time.sleep(0.5)
+    log = gatehouse.log_text()
+    assert "user_import.run_failed" not in log
+    assert '"level":"error"' not in log
+
+
+def test_jobs_run_across_worker_processes(tmp_path: Path) -> None:
+    """Nothing a job needs lives in one process's memory: with two workers, the upload, the start, the stop and
+    the reads of a job may each reach either."""
+    server = GatehouseServer(tmp_path / "data", workers=2)
+    server.start()
+    try:
+        idp = server.client()
+        pool = idp.create_user_pool(PoolName="workers", AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+        header = header_of(idp, pool)
+        for attempt in range(4):
+            job = create_job(idp, pool)
+            upload(job, csv_text(header, [user_row(f"w{attempt}-{i}") for i in range(20)]))
+            idp.start_user_import_job(UserPoolId=pool, JobId=job["JobId"])
+            done = wait_done(idp, pool, job["JobId"])
+            assert (done["Status"], done["ImportedUsers"]) == ("Succeeded", 20)
+        job = big_import(idp, pool, 6000, "many")
+        idp.start_user_import_job(UserPoolId=pool, JobId=job["JobId"])
+        idp.stop_user_import_job(UserPoolId=pool, JobId=job["JobId"])
+        assert wait_done(idp, pool, job["JobId"])["Status"] == "Stopped"
+    finally:
+        server.stop()
