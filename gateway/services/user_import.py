@@ -201,8 +201,10 @@ class UserImportService:
             settled = await self._store.update_user_import_job(
                 job.pool_id, job.job_id, statuses=[CREATED], changes={"status": EXPIRED}
             )
+            if settled is None:  # started meanwhile, by another call: its file is being read
+                return await self._reread(job)
             await self._store.drop_user_import_upload(job.pool_id, job.job_id, None)
-            return settled or await self._reread(job)
+            return settled
         running_here = (job.pool_id, job.job_id) in self._tasks
         last_sign = job.heartbeat_at or job.started_at or job.created_at
         if job.status in RUNNING and not running_here and now > last_sign + STALE_JOB_SECONDS:
@@ -217,10 +219,11 @@ class UserImportService:
                     "completion_message": STOPPED_MESSAGE if stopping else INTERRUPTED_MESSAGE,
                 },
             )
+            if settled is None:  # its run moved on meanwhile: still alive
+                return await self._reread(job)
             await self._store.drop_user_import_upload(job.pool_id, job.job_id, None)
-            if settled is not None:
-                log.warning("user_import.interrupted", pool=job.pool_id, job=job.job_id, status=settled.status)
-            return settled or await self._reread(job)
+            log.warning("user_import.interrupted", pool=job.pool_id, job=job.job_id, status=settled.status)
+            return settled
         return job
 
     async def _reread(self, job: UserImportJobRecord) -> UserImportJobRecord:
