@@ -401,7 +401,7 @@ class UserImportService:
                 await self._finish(pool_id, job_id, FAILED, NO_FILE_MESSAGE, counts)
                 return
             pool = await self._pools.get_pool(pool_id, fresh=True)
-            message = await self._import_file(pool, job, counts)
+            message = await self._import_file(pool, job.job_id, job.upload_id, counts)
             if message is None:
                 return  # stopped, or no longer ours to finish
             await self._finish(pool_id, job_id, SUCCEEDED, message, counts)
@@ -417,16 +417,15 @@ class UserImportService:
             with contextlib.suppress(Exception):
                 await self._finish(pool_id, job_id, FAILED, INTERNAL_MESSAGE, counts)
 
-    async def _import_file(self, pool: PoolView, job: UserImportJobRecord, counts: _Counts) -> str | None:
+    async def _import_file(self, pool: PoolView, job_id: str, upload_id: str, counts: _Counts) -> str | None:
         """The rows of the job's file imported; SUCCEEDED_MESSAGE, or None when the run must end here."""
-        assert job.upload_id is not None
         loop = asyncio.get_running_loop()
         reader = CsvStream()
         header: _Header | None = None
         since_progress = 0
         seq = 0
         while True:
-            data = await self._store.read_user_import_chunk(pool.id, job.job_id, job.upload_id, seq)
+            data = await self._store.read_user_import_chunk(pool.id, job_id, upload_id, seq)
             final = data is None
             # Decoding and parsing a part (up to a megabyte) in a worker thread: the loop goes on serving.
             records = await loop.run_in_executor(None, reader.feed, data or b"", final)
@@ -444,18 +443,16 @@ class UserImportService:
                     else:
                         counts.failed += 1
                     # The CloudWatch Logs line Cognito writes: the line number and why, no user data.
-                    log.warning(
-                        "user_import.row", pool=pool.id, job=job.job_id, line=line, result=outcome, reason=reason
-                    )
+                    log.warning("user_import.row", pool=pool.id, job=job_id, line=line, result=outcome, reason=reason)
                 since_progress += 1
                 if since_progress >= PROGRESS_ROWS:
                     since_progress = 0
-                    if not await self._progress(pool.id, job.job_id, counts):
+                    if not await self._progress(pool.id, job_id, counts):
                         return None
             if final:
                 break
             seq += 1
-            if not await self._progress(pool.id, job.job_id, counts):
+            if not await self._progress(pool.id, job_id, counts):
                 return None
         if header is None:
             raise _JobFailed("The CSV file is empty: it has no header row.")
