@@ -90,6 +90,8 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         overrides["social_endpoints"] = os.environ["GATEHOUSE_SOCIAL_ENDPOINTS"]
     if os.environ.get("GATEHOUSE_USER_IMPORT_URL_SECONDS"):
         overrides["user_import_url_seconds"] = _env_seconds("GATEHOUSE_USER_IMPORT_URL_SECONDS")
+        if not overrides["user_import_url_seconds"]:  # a URL that has expired when it is handed out
+            raise UsageError("GATEHOUSE_USER_IMPORT_URL_SECONDS: expected a number of seconds above 0, got '0'")
     if os.environ.get("GATEHOUSE_USER_IMPORT_MAX_BYTES"):
         overrides["user_import_max_bytes"] = _env_bytes("GATEHOUSE_USER_IMPORT_MAX_BYTES")
     argon2 = _env_argon2(settings)

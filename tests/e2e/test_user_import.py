@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import os
 import re
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -743,3 +746,23 @@ def test_jobs_run_across_worker_processes(tmp_path: Path) -> None:
         assert wait_done(idp, pool, job["JobId"])["Status"] == "Stopped"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GATEHOUSE_USER_IMPORT_URL_SECONDS", "soon"),
+        ("GATEHOUSE_USER_IMPORT_URL_SECONDS", "0"),
+        ("GATEHOUSE_USER_IMPORT_MAX_BYTES", "100MB"),
+        ("GATEHOUSE_USER_IMPORT_MAX_BYTES", "0"),
+    ],
+)
+def test_bad_import_settings_in_the_environment_are_refused(tmp_path: Path, name: str, value: str) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--data-dir", str(tmp_path), "--port", "0"],
+        capture_output=True, text=True, timeout=20, check=False, env={**environ, name: value},
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert name in output and "Traceback" not in output, output
