@@ -22,7 +22,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from gateway.api import awsjson, awsquery
+from gateway.api import awsjson, awsquery, user_import_upload
 from gateway.api.cognito_identity import cognito_identity_service
 from gateway.api.cognito_idp import cognito_idp_service
 from gateway.api.iam import iam_service
@@ -106,6 +106,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.router.add_options("/", with_request_id(preflight("POST")))
     # Every other endpoint: one request id per request, on its events and in x-amz-cognito-request-id.
     app.router.add_post("/gatehouse/verify", with_request_id(verify_handler))
+    # A user import job's PreSignedUrl (CreateUserImportJob): the CSV file is PUT here, as to S3.
+    user_import_upload.add_routes(app)
     app.router.add_get("/health", with_request_id(health))
     app.router.add_get("/metrics", with_request_id(metrics_handler))
     # Read by OIDC libraries in browser apps too (gateway/oauth/cors.py).
@@ -172,6 +174,7 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
             fake_srp_secret=derive_key(key, b"gatehouse srp decoys"),
             sts_key=derive_key(key, b"gatehouse sts credentials"),
             stamps=ChangeStamps.beside(settings.database),
+            import_key=derive_key(key, b"gatehouse user import uploads"),
         )
         app[SERVICES] = services
         app[JSON_SERVICES] = {"AWSCognitoIdentityProviderService": cognito_idp_service()}
@@ -198,6 +201,7 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
+            await services.imports.close()
             await messenger.close()
             await services.web_identity.close()
             await services.federation.close()

@@ -46,6 +46,13 @@ def _env_seconds(name: str) -> float:
     return value
 
 
+def _env_bytes(name: str) -> int:
+    text = os.environ[name]
+    if not (text.isascii() and text.isdigit() and int(text) > 0):
+        raise UsageError(f"{name}: expected a number of bytes above 0, got {text!r}")
+    return int(text)
+
+
 def _settings_from_args(args: argparse.Namespace) -> Settings:
     settings = Settings()
     if args.config:
@@ -81,6 +88,12 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         overrides["oauth_code_seconds"] = _env_seconds("GATEHOUSE_OAUTH_CODE_SECONDS")
     if os.environ.get("GATEHOUSE_SOCIAL_ENDPOINTS"):
         overrides["social_endpoints"] = os.environ["GATEHOUSE_SOCIAL_ENDPOINTS"]
+    if os.environ.get("GATEHOUSE_USER_IMPORT_URL_SECONDS"):
+        overrides["user_import_url_seconds"] = _env_seconds("GATEHOUSE_USER_IMPORT_URL_SECONDS")
+        if not overrides["user_import_url_seconds"]:  # a URL that has expired when it is handed out
+            raise UsageError("GATEHOUSE_USER_IMPORT_URL_SECONDS: expected a number of seconds above 0, got '0'")
+    if os.environ.get("GATEHOUSE_USER_IMPORT_MAX_BYTES"):
+        overrides["user_import_max_bytes"] = _env_bytes("GATEHOUSE_USER_IMPORT_MAX_BYTES")
     argon2 = _env_argon2(settings)
     if argon2 is not None:
         overrides["argon2"] = argon2

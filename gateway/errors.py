@@ -385,6 +385,12 @@ class OperationNotEnabledException(GatehouseError):
     type_name = "OperationNotEnabledException"
 
 
+class PreconditionNotMetException(GatehouseError):
+    """A precondition of the operation is not met (a user import job that cannot start or stop now)."""
+
+    type_name = "PreconditionNotMetException"
+
+
 class UpstreamIdentityError(NotAuthorizedException):
     """A federated sign-in was refused: the upstream IdP's answer, or the state it came back with, did not hold.
 

@@ -91,6 +91,11 @@ class Settings:
     social_endpoints: str | None = None
     # The per-user limit on SMS and email codes sent (config file server.code_send_limits).
     code_send_limits: CodeSendLimitSettings = field(default_factory=CodeSendLimitSettings)
+    # How long a user import job's PreSignedUrl accepts its CSV file after CreateUserImportJob (an S3 pre-signed
+    # URL's X-Amz-Expires). Env GATEHOUSE_USER_IMPORT_URL_SECONDS.
+    user_import_url_seconds: float = 3600.0
+    # The largest CSV file a user import job accepts: Cognito's limit, 100 MB. Env GATEHOUSE_USER_IMPORT_MAX_BYTES.
+    user_import_max_bytes: int = 100 * 1000 * 1000
 
     @property
     def issuer_base(self) -> str:

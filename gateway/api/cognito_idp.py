@@ -25,6 +25,7 @@ from gateway.services.passwordless import passwordless_sign_up, sign_up_session
 from gateway.services.pools import ClientView, PoolView
 from gateway.services.risk import check_context_data_propagation
 from gateway.services.tokens import VerifiedAccessToken
+from gateway.services.user_import import csv_header
 from gateway.services.users import attributes_dict, attributes_list
 from gateway.services.webauthn import PasskeyService
 from gateway.storage.base import UserRecord
@@ -1123,6 +1124,61 @@ async def AdminDeleteSoftwareToken(call: Call) -> dict[str, Any]:
     pool, user = await admin_user(call)
     await call.services.auth.mfa.delete_software_token(pool, user)
     return {}
+
+
+# --- user import jobs ----------------------------------------------------------------------------------------
+
+
+@operation
+async def GetCSVHeader(call: Call) -> dict[str, Any]:
+    pool = await pool_of(call)
+    return {"UserPoolId": pool.id, "CSVHeader": csv_header(pool)}
+
+
+@operation
+async def CreateUserImportJob(call: Call) -> dict[str, Any]:
+    imports = call.services.imports
+    job = await imports.create_job(
+        call.params["UserPoolId"],
+        call.params["JobName"],
+        call.params["CloudWatchLogsRoleArn"],
+        call.params.get("PasswordHashingAlgorithm"),
+    )
+    return {"UserImportJob": imports.job_type(job)}
+
+
+@operation
+async def StartUserImportJob(call: Call) -> dict[str, Any]:
+    imports = call.services.imports
+    job = await imports.start_job(call.params["UserPoolId"], call.params["JobId"])
+    return {"UserImportJob": imports.job_type(job)}
+
+
+@operation
+async def StopUserImportJob(call: Call) -> dict[str, Any]:
+    imports = call.services.imports
+    job = await imports.stop_job(call.params["UserPoolId"], call.params["JobId"])
+    return {"UserImportJob": imports.job_type(job)}
+
+
+@operation
+async def DescribeUserImportJob(call: Call) -> dict[str, Any]:
+    imports = call.services.imports
+    job = await imports.get_job(call.params["UserPoolId"], call.params["JobId"])
+    return {"UserImportJob": imports.job_type(job)}
+
+
+@operation
+async def ListUserImportJobs(call: Call) -> dict[str, Any]:
+    imports = call.services.imports
+    pool_id = call.params["UserPoolId"]
+    page = await imports.list_jobs(
+        pool_id, page_key(call, call.params.get("PaginationToken"), pool_id), call.params["MaxResults"]
+    )
+    result: dict[str, Any] = {"UserImportJobs": [imports.job_type(job) for job in page.items]}
+    if page.next_token:
+        result["PaginationToken"] = page_token(call, page.next_token, pool_id)
+    return result
 
 
 # The managed login branding and terms documents operations live in their own modules and register themselves

@@ -425,6 +425,16 @@ class AuthService:
         """The first factor by password, with the checks Cognito makes around it, in Cognito's order. A
         locked-out user is refused before the password is looked at; a wrong password counts a failure."""
         self.check_lockout(ctx, user)
+        if (
+            user.password_hash is None
+            and user.status == RESET_REQUIRED
+            and not ctx.client.prevent_user_existence_errors
+        ):
+            # A user imported from a CSV file has no password: "The first time each imported user signs in and
+            # enters any password" Cognito answers PasswordResetRequiredException, or NotAuthorizedException under
+            # PreventUserExistenceErrors ("Requiring imported users to reset their passwords"), which the wrong
+            # password path below answers.
+            raise PasswordResetRequiredException()
         if user.password_hash is None or not await self.hasher.verify(user.password_hash, password):
             await self.record_failure(ctx, user)
             raise NotAuthorizedException("Incorrect username or password.")
@@ -988,9 +998,13 @@ async def _srp_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[
         check_secret_hash(ctx.client, user.username, parameters.get("SECRET_HASH"), usernames=(username,))
         verifier = _srp_verifier(service, ctx, user)
         if verifier is None:
-            log.warning("srp.no_verifier", pool=ctx.pool.id, client=ctx.client.id, username=user.username)
             if not ctx.client.prevent_user_existence_errors:
+                if user.status == RESET_REQUIRED and user.password_hash is None:
+                    # Imported from a CSV file, with no password yet: as verify_password answers it.
+                    raise PasswordResetRequiredException()
+                log.warning("srp.no_verifier", pool=ctx.pool.id, client=ctx.client.id, username=user.username)
                 raise _incorrect()
+            log.warning("srp.no_verifier", pool=ctx.pool.id, client=ctx.client.id, username=user.username)
     # B is computed on the event loop (see _SRP_INLINE): one ~1.5 ms exponentiation that holds the GIL.
     if user is not None and verifier is not None:
         key, user_id = user.username_key, user.username

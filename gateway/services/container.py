@@ -34,6 +34,7 @@ from gateway.services.saml_logout import SamlLogoutService
 from gateway.services.social_logins import SocialLogins, endpoints_from_json
 from gateway.services.terms import TermsService
 from gateway.services.tokens import SigningKeys, TokenService
+from gateway.services.user_import import UserImportService
 from gateway.services.users import UserService
 from gateway.services.web_identity import WebIdentityVerifier
 from gateway.services.webauthn import PasskeyService
@@ -75,6 +76,7 @@ class Services:
     terms: TermsService
     hooks: HookRegistry
     saml_logout: SamlLogoutService
+    imports: UserImportService
 
     @classmethod
     def build(
@@ -91,6 +93,7 @@ class Services:
         fake_srp_secret: bytes,
         sts_key: bytes | None = None,
         stamps: ChangeStamps | None = None,
+        import_key: bytes | None = None,
     ) -> Services:
         pools = PoolService(store, region=settings.region, account_id=settings.account_id)
         users = UserService(
@@ -189,4 +192,14 @@ class Services:
             terms=TermsService(store, pools),
             hooks=hooks,
             saml_logout=SamlLogoutService(federation, oauth, store),
+            imports=UserImportService(
+                store,
+                pools,
+                users,
+                # Without a key (a throwaway test container) upload URLs are good for this process only.
+                key=import_key or SecretBox.generate_key(),
+                public_url=settings.issuer_base,
+                url_seconds=settings.user_import_url_seconds,
+                max_bytes=settings.user_import_max_bytes,
+            ),
         )

@@ -556,6 +556,36 @@ class UserService:
             user = await self._take_aliases(pool, user, moving)
         return user
 
+    async def import_user(
+        self, pool: PoolView, *, username: str, attributes: dict[str, str], mfa_enabled: bool
+    ) -> UserRecord:
+        """One user of a user import job's CSV file ("Importing users from a CSV file"): checked as
+        AdminCreateUser checks its attributes, stored without a password in RESET_REQUIRED, so that the user's
+        first way in is a password reset (ForgotPassword). No message is sent and no trigger runs.
+        UsernameExistsException when the user exists (the job skips the row); any other error fails the row."""
+        validate_attribute_values(pool.schema, attributes, creating=True, admin=True)
+        attributes = canonical_values(pool.schema, attributes)
+        name = self._name_for_new_user(pool, username, attributes)
+        _check_verified_flags(attributes, attributes)
+        missing = [a for a in required_attributes(pool.schema) if not attributes.get(a)]
+        if missing:
+            raise InvalidParameterException(
+                "Attributes did not conform to the schema: "
+                + ", ".join(f"{a}: The attribute is required" for a in missing)
+            )
+        if mfa_enabled and not attributes.get("phone_number"):
+            # cognito:mfa_enabled turns SMS MFA on, which needs a number to send the codes to.
+            raise InvalidParameterException("cognito:mfa_enabled is true but the user has no phone_number.")
+        if await self._store.get_user(pool.id, pool.username_key(name)) is not None:
+            raise UsernameExistsException("User account already exists")
+        await self._check_no_nickname(pool, name, UsernameExistsException("User account already exists"))
+        await self._check_nickname_is_no_username(pool, None, attributes)
+        user = await self._new_user(pool, name, None, attributes, status=RESET_REQUIRED)
+        if mfa_enabled:
+            user.settings["mfa"] = {"preferred": None, "enabled": [SMS_MFA]}
+        await self._insert(pool, user)
+        return user
+
     async def _check_no_nickname(self, pool: PoolView, name: str, taken: GatehouseError) -> None:
         """``taken`` when the new username ``name`` is another user's preferred_username alias: the username
         would be found first (find()) and take that user's sign-in name from them."""

@@ -982,6 +982,43 @@ class Store(Protocol):
 
     async def delete_terms(self, pool_id: str, terms_id: str) -> bool:
         """True if this call deleted it. Deleting the client or the pool deletes its documents too."""
+
+    # --- user import jobs (CreateUserImportJob ... ListUserImportJobs) -----------------------------------
+
+    async def create_user_import_job(self, job: UserImportJobRecord) -> None:
+        """Raises NotFound("pool") when the pool does not exist, AlreadyExists("id") for a taken job id."""
+        ...
+
+    async def get_user_import_job(self, pool_id: str, job_id: str) -> UserImportJobRecord | None: ...
+    async def list_user_import_jobs(self, pool_id: str, after: str | None, limit: int) -> Page[UserImportJobRecord]:
+        """A pool's jobs in creation order; ``after`` and the next token are ``list_key`` values."""
+        ...
+
+    async def update_user_import_job(
+        self, pool_id: str, job_id: str, *, statuses: Collection[str], changes: Mapping[str, Any]
+    ) -> UserImportJobRecord | None:
+        """Writes ``changes`` (field names of UserImportJobRecord other than the ids and ``list_key``) if the
+        job's status is one of ``statuses``, in one atomic step; returns the job as written, or None when it
+        does not exist or its status is another. Raises AlreadyExists("running") when the change would make a
+        second job of the pool Pending, InProgress or Stopping."""
+        ...
+
+    async def add_user_import_chunk(self, pool_id: str, job_id: str, upload_id: str, seq: int, data: bytes) -> None:
+        """Part ``seq`` of an upload in progress. Raises NotFound("job") when the job does not exist."""
+        ...
+
+    async def finish_user_import_upload(self, pool_id: str, job_id: str, upload_id: str, size: int, now: float) -> bool:
+        """Makes ``upload_id`` the job's file, atomically, if the job is still Created and its upload URL has
+        not expired by ``now``: every other upload's parts are deleted. False (and the upload's own parts
+        deleted) otherwise."""
+        ...
+
+    async def drop_user_import_upload(self, pool_id: str, job_id: str, upload_id: str | None) -> None:
+        """Deletes an upload's parts (every part of the job's uploads when ``upload_id`` is None)."""
+        ...
+
+    async def read_user_import_chunk(self, pool_id: str, job_id: str, upload_id: str, seq: int) -> bytes | None:
+        """Part ``seq`` of a finished upload, or None past its last part."""
         ...
 
 
@@ -1101,3 +1138,29 @@ class TermsRecord:
     links: dict[str, str]
     created_at: float
     updated_at: float
+
+
+@dataclass
+class UserImportJobRecord:
+    """A user import job (Cognito's UserImportJobType). ``upload_id`` names the CSV file uploaded to its
+    PreSignedUrl (None until one is); ``url_expires_at`` is when that URL stops accepting one; ``heartbeat_at``
+    is when the process running the job last wrote its progress."""
+
+    pool_id: str
+    job_id: str
+    list_key: str
+    name: str
+    role_arn: str
+    status: str
+    created_at: float
+    url_expires_at: float
+    hashing_algorithm: str | None = None
+    started_at: float | None = None
+    completed_at: float | None = None
+    imported_users: int = 0
+    skipped_users: int = 0
+    failed_users: int = 0
+    completion_message: str | None = None
+    upload_id: str | None = None
+    upload_bytes: int = 0
+    heartbeat_at: float | None = None

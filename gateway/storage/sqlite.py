@@ -71,6 +71,7 @@ from gateway.storage.base import (
     TokenFamilyRecord,
     UICustomizationRecord,
     UsedCodeRecord,
+    UserImportJobRecord,
     UserRecord,
     UserSearch,
     VersionConflict,
@@ -2369,6 +2370,158 @@ class SqliteStore:
         return bool(
             await self._fetch("DELETE FROM terms WHERE pool_id = ? AND id = ? RETURNING 1", (pool_id, terms_id))
         )
+
+    # --- user import jobs -------------------------------------------------------------------------------
+
+    async def create_user_import_job(self, job: UserImportJobRecord) -> None:
+        await self._insert_one(
+            f"INSERT INTO user_import_jobs ({IMPORT_JOB_COLUMNS}) VALUES ({_placeholders(IMPORT_JOB_COLUMNS)})",
+            _import_job_params(job),
+            {
+                "user_import_jobs.pool_id, user_import_jobs.job_id": "id",
+                "user_import_jobs.pool_id, user_import_jobs.list_key": "id",
+            },
+            "pool",
+        )
+
+    async def get_user_import_job(self, pool_id: str, job_id: str) -> UserImportJobRecord | None:
+        return await self._fetch_one(
+            f"SELECT {IMPORT_JOB_COLUMNS} FROM user_import_jobs WHERE pool_id = ? AND job_id = ?",
+            (pool_id, job_id),
+            _import_job,
+        )
+
+    async def list_user_import_jobs(self, pool_id: str, after: str | None, limit: int) -> Page[UserImportJobRecord]:
+        return await self._list_page(_LIST_IMPORT_JOBS, (pool_id,), after, limit, _import_job, lambda j: j.list_key)
+
+    async def update_user_import_job(
+        self, pool_id: str, job_id: str, *, statuses: Collection[str], changes: Mapping[str, Any]
+    ) -> UserImportJobRecord | None:
+        columns = [_IMPORT_JOB_FIELDS[name] for name in changes]  # KeyError for a field that cannot change
+        if not statuses:
+            return None
+        # No change: the job as it is, if its status is one of these (a no-op SET keeps it one statement).
+        sets = ", ".join(f"{column} = ?" for column in columns) or "status = status"
+        marks = ", ".join("?" for _ in statuses)
+        sql = (
+            f"UPDATE user_import_jobs SET {sets} WHERE pool_id = ? AND job_id = ? AND status IN ({marks}) "
+            f"RETURNING {IMPORT_JOB_COLUMNS}"
+        )
+        try:
+            rows = await self._fetch(sql, (*changes.values(), pool_id, job_id, *statuses))
+        except sqlite3.IntegrityError as exc:
+            if exc.sqlite_errorname in _UNIQUE_ERRORS:
+                raise AlreadyExists("running") from exc  # the one-running-job-per-pool index
+            raise
+        return _import_job(rows[0]) if rows else None
+
+    async def add_user_import_chunk(self, pool_id: str, job_id: str, upload_id: str, seq: int, data: bytes) -> None:
+        await self._insert_one(
+            "INSERT INTO user_import_chunks (pool_id, job_id, upload_id, seq, data) VALUES (?, ?, ?, ?, ?)",
+            (pool_id, job_id, upload_id, seq, data),
+            {},
+            "job",
+        )
+
+    async def finish_user_import_upload(self, pool_id: str, job_id: str, upload_id: str, size: int, now: float) -> bool:
+        async with self._transaction() as db:
+            taken = await db.execute_fetchall(
+                "UPDATE user_import_jobs SET upload_id = ?, upload_bytes = ? "
+                "WHERE pool_id = ? AND job_id = ? AND status = 'Created' AND url_expires_at > ? RETURNING 1",
+                (upload_id, size, pool_id, job_id, now),
+            )
+            # The job's file is now this upload (every other one goes), or it was refused (this one goes).
+            await db.execute_fetchall(
+                "DELETE FROM user_import_chunks WHERE pool_id = ? AND job_id = ? AND "
+                + ("upload_id != ?" if taken else "upload_id = ?"),
+                (pool_id, job_id, upload_id),
+            )
+        return bool(taken)
+
+    async def drop_user_import_upload(self, pool_id: str, job_id: str, upload_id: str | None) -> None:
+        if upload_id is None:
+            await self._fetch("DELETE FROM user_import_chunks WHERE pool_id = ? AND job_id = ?", (pool_id, job_id))
+        else:
+            await self._fetch(
+                "DELETE FROM user_import_chunks WHERE pool_id = ? AND job_id = ? AND upload_id = ?",
+                (pool_id, job_id, upload_id),
+            )
+
+    async def read_user_import_chunk(self, pool_id: str, job_id: str, upload_id: str, seq: int) -> bytes | None:
+        rows = await self._fetch(
+            "SELECT data FROM user_import_chunks WHERE pool_id = ? AND job_id = ? AND upload_id = ? AND seq = ?",
+            (pool_id, job_id, upload_id, seq),
+        )
+        return bytes(rows[0][0]) if rows else None
+
+
+# --- user import jobs: SQL and rows ---------------------------------------------------------------------
+
+IMPORT_JOB_COLUMNS = (
+    "pool_id, job_id, list_key, job_name, role_arn, hashing_algorithm, status, created_at, url_expires_at, "
+    "started_at, completed_at, imported_users, skipped_users, failed_users, completion_message, upload_id, "
+    "upload_bytes, heartbeat_at"
+)
+# The record's fields that update_user_import_job may write, and their columns.
+_IMPORT_JOB_FIELDS = {
+    "status": "status",
+    "started_at": "started_at",
+    "completed_at": "completed_at",
+    "imported_users": "imported_users",
+    "skipped_users": "skipped_users",
+    "failed_users": "failed_users",
+    "completion_message": "completion_message",
+    "upload_id": "upload_id",
+    "upload_bytes": "upload_bytes",
+    "heartbeat_at": "heartbeat_at",
+}
+_LIST_IMPORT_JOBS = _paged(f"SELECT {IMPORT_JOB_COLUMNS} FROM user_import_jobs", "pool_id = ?", "list_key")
+
+
+def _import_job_params(j: UserImportJobRecord) -> Params:
+    return (
+        j.pool_id,
+        j.job_id,
+        j.list_key,
+        j.name,
+        j.role_arn,
+        j.hashing_algorithm,
+        j.status,
+        j.created_at,
+        j.url_expires_at,
+        j.started_at,
+        j.completed_at,
+        j.imported_users,
+        j.skipped_users,
+        j.failed_users,
+        j.completion_message,
+        j.upload_id,
+        j.upload_bytes,
+        j.heartbeat_at,
+    )
+
+
+def _import_job(r: Row) -> UserImportJobRecord:
+    return UserImportJobRecord(
+        pool_id=r[0],
+        job_id=r[1],
+        list_key=r[2],
+        name=r[3],
+        role_arn=r[4],
+        hashing_algorithm=r[5],
+        status=r[6],
+        created_at=r[7],
+        url_expires_at=r[8],
+        started_at=r[9],
+        completed_at=r[10],
+        imported_users=r[11],
+        skipped_users=r[12],
+        failed_users=r[13],
+        completion_message=r[14],
+        upload_id=r[15],
+        upload_bytes=r[16],
+        heartbeat_at=r[17],
+    )
 
 
 # --- identity pools: SQL and rows -------------------------------------------------------------------------

@@ -74,6 +74,7 @@ from gateway.storage.base import (
     TokenFamilyRecord,
     UICustomizationRecord,
     UsedCodeRecord,
+    UserImportJobRecord,
     UserRecord,
     UserSearch,
     VersionConflict,
@@ -2073,6 +2074,80 @@ class StoreConformance:
         assert await store.delete_pool(POOL) is True
         assert await store.get_managed_login_branding(POOL, "b-2") is None
 
+    # --- user import jobs -------------------------------------------------------------------------------
+
+    async def test_user_import_job_round_trip_and_listing(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        jobs = [make_import_job(f"import-{n}", created_at=T0 + n) for n in range(3)]
+        for job in jobs:
+            await store.create_user_import_job(job)
+        assert await store.get_user_import_job(POOL, "import-1") == jobs[1]
+        assert await store.get_user_import_job(OTHER_POOL, "import-1") is None
+        first = await store.list_user_import_jobs(POOL, None, 2)
+        assert first.items == jobs[:2] and first.next_token == jobs[1].list_key
+        second = await store.list_user_import_jobs(POOL, first.next_token, 2)
+        assert second.items == jobs[2:] and second.next_token is None
+        with pytest.raises(AlreadyExists):
+            await store.create_user_import_job(jobs[0])
+        with pytest.raises(NotFound):
+            await store.create_user_import_job(make_import_job("import-x", pool_id=OTHER_POOL))
+
+    async def test_update_user_import_job_is_guarded_by_status(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user_import_job(make_import_job("import-1"))
+        assert (
+            await store.update_user_import_job(POOL, "import-1", statuses=["Pending"], changes={"status": "x"}) is None
+        )
+        started = await store.update_user_import_job(
+            POOL, "import-1", statuses=["Created"], changes={"status": "Pending", "started_at": T0 + 1}
+        )
+        assert started is not None and (started.status, started.started_at) == ("Pending", T0 + 1)
+        assert await store.get_user_import_job(POOL, "import-1") == started
+        assert await store.update_user_import_job(POOL, "missing", statuses=["Created"], changes={}) is None
+
+    async def test_one_user_import_job_runs_per_pool(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        for n in range(RACERS):
+            await store.create_user_import_job(make_import_job(f"import-{n}", created_at=T0 + n))
+        results = await outcomes(
+            [
+                store.update_user_import_job(POOL, f"import-{n}", statuses=["Created"], changes={"status": "Pending"})
+                for n in range(RACERS)
+            ]
+        )
+        winners = [r for r in results if isinstance(r, UserImportJobRecord)]
+        refused = [r for r in results if not isinstance(r, UserImportJobRecord)]
+        assert len(winners) == 1 and all(isinstance(r, AlreadyExists) and r.key == "running" for r in refused)
+
+    async def test_user_import_upload_replaces_the_file_whole(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user_import_job(make_import_job("import-1"))
+        for upload, parts in (("u1", [b"a1", b"a2"]), ("u2", [b"b1"])):
+            for seq, data in enumerate(parts):
+                await store.add_user_import_chunk(POOL, "import-1", upload, seq, data)
+            assert await store.finish_user_import_upload(POOL, "import-1", upload, 4, T0) is True
+        job = await store.get_user_import_job(POOL, "import-1")
+        assert job is not None and (job.upload_id, job.upload_bytes) == ("u2", 4)
+        assert await store.read_user_import_chunk(POOL, "import-1", "u2", 0) == b"b1"
+        assert await store.read_user_import_chunk(POOL, "import-1", "u2", 1) is None
+        assert await store.read_user_import_chunk(POOL, "import-1", "u1", 0) is None
+        # Past the URL's expiry, or once the job started, an upload is refused and leaves nothing.
+        await store.add_user_import_chunk(POOL, "import-1", "u3", 0, b"late")
+        assert await store.finish_user_import_upload(POOL, "import-1", "u3", 4, T0 + 7200) is False
+        assert await store.read_user_import_chunk(POOL, "import-1", "u3", 0) is None
+        await store.drop_user_import_upload(POOL, "import-1", None)
+        assert await store.read_user_import_chunk(POOL, "import-1", "u2", 0) is None
+        with pytest.raises(NotFound):
+            await store.add_user_import_chunk(POOL, "import-missing", "u1", 0, b"x")
+
+    async def test_user_import_jobs_go_with_their_pool(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user_import_job(make_import_job("import-1"))
+        await store.add_user_import_chunk(POOL, "import-1", "u1", 0, b"data")
+        assert await store.delete_pool(POOL) is True
+        assert await store.get_user_import_job(POOL, "import-1") is None
+        assert await store.read_user_import_chunk(POOL, "import-1", "u1", 0) is None
+
 
 def make_identity_provider(name: str, pool_id: str = POOL, **changes: Any) -> IdentityProviderRecord:
     record = IdentityProviderRecord(
@@ -2091,4 +2166,19 @@ def make_identity_provider(name: str, pool_id: str = POOL, **changes: Any) -> Id
 
 def make_branding(branding_id: str, client_id: str, pool_id: str = POOL, **changes: Any) -> ManagedLoginBrandingRecord:
     record = ManagedLoginBrandingRecord(pool_id, branding_id, client_id, False, None, [], T0, T0)
+    return replace(record, **changes)
+
+
+def make_import_job(job_id: str, pool_id: str = POOL, **changes: Any) -> UserImportJobRecord:
+    created = changes.pop("created_at", T0)
+    record = UserImportJobRecord(
+        pool_id=pool_id,
+        job_id=job_id,
+        list_key=f"{created:017.6f}-{job_id}",
+        name="job",
+        role_arn="arn:aws:iam::111111111111:role/Import",
+        status="Created",
+        created_at=created,
+        url_expires_at=T0 + 3600,
+    )
     return replace(record, **changes)

@@ -1,0 +1,138 @@
+"""User import jobs' time-driven states, which an end-to-end test would wait a day (or five minutes) for: a job
+never started is Expired, a running job whose process stopped writing progress is Failed (or Stopped). Jobs are
+written to a real store as they would stand after that time. Also the CSV reader on files cut into parts
+anywhere, as the store hands them back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import PreconditionNotMetException
+from gateway.metrics import Metrics
+from gateway.secretbox import SecretBox
+from gateway.services.container import Services
+from gateway.services.messaging import Messenger, OutboxSender
+from gateway.services.passwords import Argon2Params, PasswordHasher
+from gateway.services.user_import import (
+    INTERRUPTED_MESSAGE,
+    STALE_JOB_SECONDS,
+    STOPPED_MESSAGE,
+    UNSTARTED_JOB_SECONDS,
+    CsvStream,
+    _JobFailed,
+)
+from gateway.settings import Settings
+from gateway.storage.base import UserImportJobRecord
+from gateway.storage.sqlite import SqliteStore
+
+ROLE = "arn:aws:iam::111111111111:role/Import"
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[Services]:
+    store = await SqliteStore.open(tmp_path / "db")
+    outbox = OutboxSender(tmp_path / "outbox.jsonl")
+    services = Services.build(
+        Settings(data_dir=tmp_path), store, Metrics(), SecretBox(SecretBox.generate_key()),
+        PasswordHasher(Argon2Params(memory_kib=1024, time_cost=1)), Messenger(outbox, outbox),
+        code_key=b"c" * 32, admin_credentials={}, fake_srp_secret=b"f" * 32,
+    )  # fmt: skip
+    yield services
+    await services.imports.close()
+    await services.messenger.close()
+    await store.close()
+
+
+async def _pool(services: Services) -> str:
+    pool = await services.pools.create_pool("imports", {"AutoVerifiedAttributes": ["email"]})
+    return pool.id
+
+
+async def test_a_job_never_started_within_a_day_is_expired(services: Services) -> None:
+    pool_id = await _pool(services)
+    created = time.time() - UNSTARTED_JOB_SECONDS - 1
+    job = UserImportJobRecord(
+        pool_id=pool_id,
+        job_id="import-oldjob0001",
+        list_key=f"{created:017.6f}-import-oldjob0001",
+        name="old",
+        role_arn=ROLE,
+        status="Created",
+        created_at=created,
+        url_expires_at=created + 3600,
+    )
+    await services.store.create_user_import_job(job)
+    await services.store.add_user_import_chunk(pool_id, job.job_id, "u1", 0, b"cognito:username\n")
+    assert (await services.imports.get_job(pool_id, job.job_id)).status == "Expired"
+    # Its file is gone, and it never starts.
+    assert await services.store.read_user_import_chunk(pool_id, job.job_id, "u1", 0) is None
+    with pytest.raises(PreconditionNotMetException):
+        await services.imports.start_job(pool_id, job.job_id)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a,b\n1,2\n", [(1, ["a", "b"]), (2, ["1", "2"])]),
+        ("a,b\r\n1,2", [(1, ["a", "b"]), (2, ["1", "2"])]),
+        ('\ufeffa,b\n"x\ny",2\n3,4\n', [(1, ["a", "b"]), (2, ["x\ny", "2"]), (4, ["3", "4"])]),
+        ("a,b\n\n1\\,5,2\n", [(1, ["a", "b"]), (3, ["1,5", "2"])]),
+        ('a,b\n"say ""hi""",2\n', [(1, ["a", "b"]), (2, ['say "hi"', "2"])]),
+        ("é,ü\n", [(1, ["é", "ü"])]),
+    ],
+)
+def test_csv_stream_reads_the_same_records_whatever_the_parts(text: str, expected: list[tuple[int, list[str]]]) -> None:
+    data = text.encode()
+    for size in (1, 2, 3, 5, 7, len(data) or 1):
+        stream = CsvStream()
+        records: list[tuple[int, list[str]]] = []
+        for start in range(0, len(data), size):
+            records += stream.feed(data[start : start + size], False)
+        records += stream.feed(b"", True)
+        assert records == expected, size
+
+
+def test_csv_stream_refuses_text_that_is_not_utf8() -> None:
+    stream = CsvStream()
+    stream.feed(b"a,b\n", False)
+    with pytest.raises(_JobFailed):
+        stream.feed(b"\xff\xfe\n", True)
+
+
+async def test_a_running_job_whose_process_stopped_is_failed(services: Services) -> None:
+    pool_id = await _pool(services)
+    job = await services.imports.create_job(pool_id, "lost", ROLE, None)
+    stale = time.time() - STALE_JOB_SECONDS - 1
+    await services.store.update_user_import_job(
+        pool_id,
+        job.job_id,
+        statuses=["Created"],
+        changes={"status": "InProgress", "started_at": stale, "heartbeat_at": stale},
+    )
+    settled = await services.imports.get_job(pool_id, job.job_id)
+    assert (settled.status, settled.completion_message) == ("Failed", INTERRUPTED_MESSAGE)
+    assert settled.completed_at is not None
+
+
+async def test_a_stopping_job_whose_process_stopped_is_stopped(services: Services) -> None:
+    pool_id = await _pool(services)
+    job = await services.imports.create_job(pool_id, "lost", ROLE, None)
+    stale = time.time() - STALE_JOB_SECONDS - 1
+    await services.store.update_user_import_job(
+        pool_id, job.job_id, statuses=["Created"], changes={"status": "Stopping", "heartbeat_at": stale}
+    )
+    page = await services.imports.list_jobs(pool_id, None, 10)
+    assert [(j.status, j.completion_message) for j in page.items] == [("Stopped", STOPPED_MESSAGE)]
+
+
+async def test_a_running_job_with_recent_progress_stays_running(services: Services) -> None:
+    pool_id = await _pool(services)
+    job = await services.imports.create_job(pool_id, "busy", ROLE, None)
+    await services.store.update_user_import_job(
+        pool_id, job.job_id, statuses=["Created"], changes={"status": "InProgress", "heartbeat_at": time.time()}
+    )
+    assert (await services.imports.get_job(pool_id, job.job_id)).status == "InProgress"
