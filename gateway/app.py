@@ -187,6 +187,7 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
                 await messenger.close()
                 await services.web_identity.close()
                 await services.federation.close()
+                await services.cimd.close()
                 await store.close()
                 executor.shutdown(wait=False, cancel_futures=True)
                 raise
@@ -201,6 +202,7 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
             await messenger.close()
             await services.web_identity.close()
             await services.federation.close()
+            await services.cimd.close()
             await store.close()
             executor.shutdown(wait=False, cancel_futures=True)
 

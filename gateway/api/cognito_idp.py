@@ -1093,3 +1093,6 @@ async def AdminDeleteSoftwareToken(call: Call) -> dict[str, Any]:
 
 # The managed login branding operations live in their own module and register themselves in OPERATIONS.
 from gateway.api import branding as _branding  # noqa: E402, F401
+
+# The client ID metadata document (CIMD) operations too.
+from gateway.api import cimd as _cimd  # noqa: E402, F401

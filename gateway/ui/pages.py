@@ -108,7 +108,7 @@ async def _hosted(request: web.Request, known: AuthorizationRequest | None = Non
     routed = await routed_pool(request)
     if routed is not None and routed != auth_request.pool_id:
         raise AuthorizationPageError("This sign-in page belongs to another user pool.")
-    pool, client = await oauth.client(auth_request.client_id)
+    pool, client = await oauth.client(auth_request.client_id, pool_id=auth_request.pool_id)
     if request.method == "POST":
         # The app client's bucket too, as the API's unsigned calls take from it (the address's is in _form).
         services.rate_limits.check("HostedUI", {"ClientId": client.id}, None)
