@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import re
 import secrets
 import ssl
@@ -80,6 +81,11 @@ class ClientMetadataError(Exception):
         self.message = message
 
 
+def log_url(url: str) -> str:
+    """A caller-chosen URL as logged: cut short, so a huge client_id does not flood the log."""
+    return url if len(url) <= 300 else url[:300] + "..."
+
+
 def is_metadata_url(client_id: str | None) -> bool:
     """Whether a client_id names a metadata document (an https URL) rather than an app client (whose ids are
     ``[\\w+]+``: never a URL)."""
@@ -120,7 +126,9 @@ def check_pattern(pattern: str) -> str:
     return pattern
 
 
+@functools.lru_cache(maxsize=1024)
 def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """The regular expression a checked pattern stands for (see :func:`check_pattern` and ``_HOST_STAR``)."""
     host, _, path = pattern[len("https://") :].partition("/")
     host_re = re.escape(host).replace(r"\*", _HOST_STAR)
     path_re = re.escape(path).replace(r"\*", _PATH_STAR)

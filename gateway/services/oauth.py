@@ -64,7 +64,7 @@ from gateway.errors import (
 from gateway.ids import new_jti, new_opaque_token, sha256_hex
 from gateway.secretbox import SecretBox, SecretBoxError
 from gateway.services.auth import AuthContext, AuthService
-from gateway.services.cimd import CIMD_SETTING, CimdService, ClientMetadataError, is_metadata_url
+from gateway.services.cimd import CIMD_SETTING, CimdService, ClientMetadataError, is_metadata_url, log_url
 from gateway.services.federation import federated_provider
 from gateway.services.live_scopes import has_custom, live_scopes
 from gateway.services.pools import ClientView, PoolService, PoolView
@@ -345,7 +345,7 @@ class OAuthService:
                 view = await self.cimd.client_view(client_id, pool_id)
                 return await self.pools.get_pool(view.pool_id), view
             except ClientMetadataError as exc:
-                log.warning("oauth.cimd_refused", pool=pool_id, client=client_id, reason=exc.message)
+                log.warning("oauth.cimd_refused", pool=pool_id, client=log_url(client_id), reason=exc.message)
                 raise AuthorizationPageError(f"{exc.message} ({exc.oauth_error})") from exc
             except ResourceNotFoundException as exc:
                 raise AuthorizationPageError("The client_id is not known. (invalid_client)") from exc
@@ -872,7 +872,7 @@ class OAuthService:
             try:
                 return await self.cimd.client_view(client_id, pool_id)
             except ClientMetadataError as exc:
-                log.warning("oauth.cimd_refused", pool=pool_id, client=client_id, reason=exc.message)
+                log.warning("oauth.cimd_refused", pool=pool_id, client=log_url(client_id), reason=exc.message)
                 raise ResourceNotFoundException(exc.message) from exc
         return await self.pools.find_client(client_id)
 
