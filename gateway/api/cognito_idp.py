@@ -329,7 +329,8 @@ async def ConfirmForgotPassword(call: Call) -> dict[str, Any]:
 @operation
 async def GetUser(call: Call) -> dict[str, Any]:
     _, user, token = await token_user(call)
-    client = await call.services.pools.find_client(token.client_id)  # cached: no store read
+    # Cached: no store read (a client ID metadata document client: its cached document).
+    client = await call.services.oauth.find_client(token.client_id, token.pool_id)
     return {
         "Username": user.username,
         "UserAttributes": attributes_list(call.services.users.readable_attributes(user, client)),
@@ -341,7 +342,7 @@ async def GetUser(call: Call) -> dict[str, Any]:
 @operation
 async def UpdateUserAttributes(call: Call) -> dict[str, Any]:
     pool, user, token = await token_user(call)
-    client = await call.services.pools.find_client(token.client_id)
+    client = await call.services.oauth.find_client(token.client_id, token.pool_id)
     deliveries = await call.services.users.update_attributes(
         pool, user, attributes_dict(call.params["UserAttributes"]), admin=False, client=client
     )
@@ -351,7 +352,7 @@ async def UpdateUserAttributes(call: Call) -> dict[str, Any]:
 @operation
 async def DeleteUserAttributes(call: Call) -> dict[str, Any]:
     pool, user, token = await token_user(call)
-    client = await call.services.pools.find_client(token.client_id)
+    client = await call.services.oauth.find_client(token.client_id, token.pool_id)
     await call.services.users.delete_attributes(
         pool, user, call.params["UserAttributeNames"], admin=False, client=client
     )

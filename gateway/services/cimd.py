@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 import structlog
+from yarl import URL
 
 from gateway.errors import (
     CachedCIMDURLDoesNotExistException,
@@ -98,6 +99,7 @@ def is_metadata_url(client_id: str | None) -> bool:
 # or path); in the path, one or more characters of one path segment (never a query or fragment).
 _HOST_STAR = r"[a-z0-9-]+(?:\.[a-z0-9-]+)*"
 _PATH_STAR = r"[^/?#\\\s]+"
+_ENCODED_SEPARATOR = re.compile(r"%(?:2e|2f|5c)", re.IGNORECASE)
 _HOST = re.compile(r"(?:\*\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*(?::[0-9]{1,5})?")
 
 
@@ -159,6 +161,10 @@ def url_refusal(url: str) -> str | None:
         return "The client_id URL must have a path."
     if any(segment in (".", "..") for segment in parts.path.split("/")):
         return "The client_id URL must not contain . or .. path segments."
+    if _ENCODED_SEPARATOR.search(parts.path):
+        # An encoded dot or slash is a dot segment or a separator to some HTTP stacks and not to others: the
+        # URL fetched could then differ from the one the pattern admitted.
+        return "The client_id URL must not encode a dot, a slash or a backslash in its path."
     return None
 
 
@@ -477,7 +483,10 @@ class CimdService:
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
         try:
-            async with self._http.get(url, allow_redirects=False, headers={"Accept": "application/json"}) as response:
+            # encoded=True: the very URL that matched the pattern, not a requoted or normalised one.
+            async with self._http.get(
+                URL(url, encoded=True), allow_redirects=False, headers={"Accept": "application/json"}
+            ) as response:
                 if 300 <= response.status < 400:
                     raise ClientMetadataError(
                         "invalid_client", "The client metadata document URL redirects (not followed)."

@@ -851,7 +851,7 @@ class OAuthService:
         if not client_id:
             raise InvalidClientError("Client authentication is required.")
         try:
-            client = await self._find_client(client_id, pool_id)
+            client = await self.find_client(client_id, pool_id)
             pool = await self.pools.get_pool(client.pool_id)
         except ResourceNotFoundException as exc:
             raise InvalidClientError("Client authentication failed.") from exc
@@ -864,7 +864,7 @@ class OAuthService:
             raise InvalidClientError("Client authentication failed.")
         return pool, client
 
-    async def _find_client(self, client_id: str, pool_id: str | None) -> ClientView:
+    async def find_client(self, client_id: str, pool_id: str | None) -> ClientView:
         """The client a token-endpoint, revocation or token-bearing call names: an app client by its id, or a
         client ID metadata document client by its URL (ResourceNotFoundException when either is unknown or
         refused)."""
@@ -1168,7 +1168,7 @@ class OAuthService:
             raise InvalidTokenError("Access Token has been revoked")
         try:
             pool = await self.pools.get_pool(verified.pool_id)
-            client = await self._find_client(verified.client_id, pool.id)
+            client = await self.find_client(verified.client_id, pool.id)
         except ResourceNotFoundException as exc:
             raise InvalidTokenError("The client of the access token no longer exists.") from exc
         attributes = self.auth.id_claims(AuthContext(pool=pool, client=client, admin=False), user)

@@ -751,3 +751,94 @@ def test_without_a_pool_in_the_path(
     assert tokens.status_code == 200, tokens.text
     claims = jwt.decode(tokens.json()["id_token"], options={"verify_signature": False})
     assert claims["aud"] == url and claims["iss"] == pool.issuer
+
+
+def test_encoded_dot_segments_refused(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    before = sum(docs.hits.values())
+    for tail in ("%2e%2e", "%2E%2e", "a%2fb", "a%5Cb"):
+        _refused_page(_authorize(gatehouse, pool, f"{docs.url}/clients/{tail}"), "invalid_request")
+    assert sum(docs.hits.values()) == before  # nothing fetched
+
+
+def test_user_pool_api_with_a_metadata_client_token(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, pool: OAuthPool, docs: DocumentServer
+) -> None:
+    """An access token of a metadata document client with aws.cognito.signin.user.admin works with GetUser."""
+    client = idp.create_user_pool_client(
+        UserPoolId=pool.pool_id,
+        ClientName="admin-scoped",
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "aws.cognito.signin.user.admin"],
+        CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["COGNITO"],
+    )["UserPoolClient"]
+    idp.create_cimd_policy(
+        UserPoolId=pool.pool_id, ClientId=client["ClientId"], PolicyName="admin", URLPatterns=[f"{docs.url}/admin/*"]
+    )
+    url = docs.document("/admin/tool")
+    verifier, challenge = pkce_pair()
+    browser = Browser(gatehouse.url)
+    back = browser.sign_in(
+        browser.authorize_url(
+            url,
+            prefix=f"/{pool.pool_id}",
+            scope="openid aws.cognito.signin.user.admin",
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        ),
+        "alice",
+    )
+    code = query_of(back.headers["Location"])["code"]
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": url,
+        "code": code,
+        "redirect_uri": CALLBACK,
+        "code_verifier": verifier,
+    }
+    tokens = _token(gatehouse, pool, form)
+    assert tokens.status_code == 200, tokens.text
+    user = public_idp.get_user(AccessToken=tokens.json()["access_token"])
+    assert user["Username"] == "alice"
+    assert {"Name": "email", "Value": "alice@example.com"} in user["UserAttributes"]
+
+
+def test_workers_share_the_cache(
+    tmp_path_factory: pytest.TempPathFactory, tls: tuple[Path, Path, Path], docs: DocumentServer
+) -> None:
+    """With several worker processes the document is fetched once: the cache is in the store they share."""
+    data_dir: Path = tmp_path_factory.mktemp("gatehouse-workers") / "data"
+    server = GatehouseServer(data_dir, workers=2, extra_env={"SSL_CERT_FILE": str(tls[0]), "SSL_CERT_DIR": None})
+    server.start()
+    try:
+        admin = server.client()
+        shared = make_pool(admin, server.url, "cimd-workers")
+        admin.create_cimd_policy(
+            UserPoolId=shared.pool_id,
+            ClientId=shared.public_id,
+            PolicyName="workers",
+            URLPatterns=[f"{docs.url}/workers/*"],
+        )
+        url = docs.document("/workers/tool")
+        _, challenge = pkce_pair()
+        for _ in range(8):
+            response = requests.get(
+                f"{server.url}/{shared.pool_id}/oauth2/authorize",
+                params={
+                    "client_id": url,
+                    "response_type": "code",
+                    "redirect_uri": CALLBACK,
+                    "code_challenge": challenge,
+                    "code_challenge_method": "S256",
+                },
+                allow_redirects=False,
+                timeout=15,
+            )
+            assert response.status_code == 302, response.text
+            # A new connection each time, so the kernel may hand it to either worker.
+        assert docs.hits["/workers/tool"] == 1
+    finally:
+        server.stop()
