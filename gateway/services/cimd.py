@@ -87,6 +87,13 @@ def log_url(url: str) -> str:
     return url if len(url) <= 300 else url[:300] + "..."
 
 
+def app_client_id(client: ClientView) -> str:
+    """The app client behind a client: itself, or for a CIMD client the policy's app client (whose per-client
+    page customization and branding its hosted pages show, and whose id the API's forms take)."""
+    cimd = client.settings.get(CIMD_SETTING)
+    return str(cimd["AppClientId"]) if isinstance(cimd, dict) else client.id
+
+
 def is_metadata_url(client_id: str | None) -> bool:
     """Whether a client_id names a metadata document (an https URL) rather than an app client (whose ids are
     ``[\\w+]+``: never a URL)."""

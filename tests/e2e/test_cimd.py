@@ -842,3 +842,55 @@ def test_workers_share_the_cache(
         assert docs.hits["/workers/tool"] == 1
     finally:
         server.stop()
+
+
+def test_hosted_sign_up_and_reset_pages(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    """The hosted sign-up and forgot-password forms work for a metadata document client (checked as the API
+    operations of its app client)."""
+    url = docs.document("/clients/pages")
+    _, challenge = pkce_pair()
+    browser = Browser(gatehouse.url)
+    login = browser.follow(
+        browser.get(
+            browser.authorize_url(
+                url, prefix=f"/{pool.pool_id}", code_challenge=challenge, code_challenge_method="S256"
+            )
+        )
+    )
+    assert login.status_code == 200, login.text
+    rid = query_of(login.url)["rid"]
+    signup = browser.get(f"/{pool.pool_id}/signup?rid={rid}")
+    assert signup.status_code == 200
+    answer = browser.submit(
+        signup, {"username": "dora", "password": "Correct-Horse-9", "attr:email": "dora@example.com"}
+    )
+    assert answer.status_code in (200, 302, 303), answer.text
+    assert idp.admin_get_user(UserPoolId=pool.pool_id, Username="dora")["UserStatus"] == "UNCONFIRMED"
+    forgot = browser.get(f"/{pool.pool_id}/forgotPassword?rid={rid}")
+    assert forgot.status_code == 200
+    answer = browser.submit(forgot, {"username": "alice"})
+    assert answer.status_code in (200, 302, 303), answer.text
+
+
+def test_pages_show_the_app_clients_customization(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    idp.set_ui_customization(
+        UserPoolId=pool.pool_id, ClientId=pool.public_id, CSS=".banner-customizable { background-color: #123456 }"
+    )
+    url = docs.document("/clients/styled")
+    _, challenge = pkce_pair()
+    browser = Browser(gatehouse.url)
+    login = browser.follow(
+        browser.get(
+            browser.authorize_url(
+                url, prefix=f"/{pool.pool_id}", code_challenge=challenge, code_challenge_method="S256"
+            )
+        )
+    )
+    assert login.status_code == 200
+    assert f"/ui/{pool.pool_id}/{pool.public_id}/custom.css" in login.text
+    # The document's client_name is not shown: the hosted pages name no client, an app client or not.
+    assert "MCP" not in login.text
