@@ -488,11 +488,16 @@ class CimdService:
                 connector=aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True, limit=50),
                 # Cookies from one document's host are never sent to another's.
                 cookie_jar=aiohttp.DummyCookieJar(),
+                # The size cap counts the bytes received: a compressed body (a few KB inflating to gigabytes)
+                # is never inflated, but refused (identity is all that is asked for).
+                auto_decompress=False,
             )
         try:
             # encoded=True: the very URL that matched the pattern, not a requoted or normalised one.
             async with self._http.get(
-                URL(url, encoded=True), allow_redirects=False, headers={"Accept": "application/json"}
+                URL(url, encoded=True),
+                allow_redirects=False,
+                headers={"Accept": "application/json", "Accept-Encoding": "identity"},
             ) as response:
                 if 300 <= response.status < 400:
                     raise ClientMetadataError(
@@ -502,6 +507,8 @@ class CimdService:
                     raise ClientMetadataError(
                         "invalid_client", f"The client metadata document URL answered HTTP {response.status}."
                     )
+                if response.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+                    raise ClientMetadataError("invalid_client", "The client metadata document is content-encoded.")
                 if response.content_length is not None and response.content_length > self.max_bytes:
                     raise ClientMetadataError("invalid_client", "The client metadata document is too large.")
                 body = await response.content.read(self.max_bytes + 1)

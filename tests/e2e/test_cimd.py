@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gzip
 import ipaddress
 import ssl
 import threading
@@ -894,3 +895,23 @@ def test_pages_show_the_app_clients_customization(
     assert f"/ui/{pool.pool_id}/{pool.public_id}/custom.css" in login.text
     # The document's client_name is not shown: the hosted pages name no client, an app client or not.
     assert "MCP" not in login.text
+
+
+def test_compressed_document_refused(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    """A gzip body is never inflated (a small bomb would pass a size cap counted after inflating)."""
+    url = docs.url + "/clients/gzipped"
+    document = {"client_id": url, "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none"}
+    docs.serve("/clients/gzipped", gzip.compress(orjson.dumps(document)), headers={"Content-Encoding": "gzip"})
+    _refused_page(_authorize(gatehouse, pool, url), "invalid_client")
+
+
+def test_slow_document_times_out(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    url = docs.document("/clients/too-slow")
+    docs.delays["/clients/too-slow"] = 8.0
+    started = time.monotonic()
+    _refused_page(_authorize(gatehouse, pool, url), "invalid_client")
+    assert time.monotonic() - started < 7.5  # the fetch's 5 s limit, not the document host's pace
