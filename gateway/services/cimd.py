@@ -367,6 +367,7 @@ class CimdService:
             raise InvalidParameterException(
                 f"The client metadata document could not be refreshed: {exc.message}"
             ) from exc
+        self._failures.drop((policy_id, url))
         log.info("cimd.url_refreshed", pool=pool_id, policy=policy_id, url=url)
 
     async def policy_type(self, record: CimdPolicyRecord, *, summary: bool = False) -> dict[str, Any]:

@@ -915,3 +915,19 @@ def test_slow_document_times_out(
     started = time.monotonic()
     _refused_page(_authorize(gatehouse, pool, url), "invalid_client")
     assert time.monotonic() - started < 7.5  # the fetch's 5 s limit, not the document host's pace
+
+
+def test_refresh_that_fails_keeps_the_cached_document(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    url = docs.document("/clients/flaky")
+    _, challenge = pkce_pair()
+    assert _authorize(gatehouse, pool, url, code_challenge=challenge, code_challenge_method="S256").status_code == 302
+    docs.serve("/clients/flaky", b"oops", status=503)
+    with pytest.raises(ClientError) as excinfo:
+        idp.update_client_metadata_url_state(
+            UserPoolId=pool.pool_id, CIMDPolicyId=policy["CIMDPolicyId"], URL=url, Action="REFRESH"
+        )
+    assert _error(excinfo)[0] == "InvalidParameterException" and "HTTP 503" in _error(excinfo)[1]
+    # The document cached before still admits the client.
+    assert _authorize(gatehouse, pool, url, code_challenge=challenge, code_challenge_method="S256").status_code == 302
