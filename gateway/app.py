@@ -190,6 +190,7 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
                 await messenger.close()
                 await services.web_identity.close()
                 await services.federation.close()
+                await services.cimd.close()
                 await store.close()
                 executor.shutdown(wait=False, cancel_futures=True)
                 raise
@@ -205,6 +206,7 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
             await messenger.close()
             await services.web_identity.close()
             await services.federation.close()
+            await services.cimd.close()
             await store.close()
             executor.shutdown(wait=False, cancel_futures=True)
 

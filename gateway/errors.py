@@ -109,6 +109,12 @@ class ResourceNotFoundException(GatehouseError):
     type_name = "ResourceNotFoundException"
 
 
+class CachedCIMDURLDoesNotExistException(GatehouseError):
+    """UpdateClientMetadataURLState: no client metadata document is cached for the URL."""
+
+    type_name = "CachedCIMDURLDoesNotExistException"
+
+
 class NotAuthorizedException(GatehouseError):
     type_name = "NotAuthorizedException"
     oauth_error = "invalid_grant"

@@ -132,7 +132,7 @@ class GatehouseServer:
         *,
         config: str | None = None,
         workers: int = 1,
-        extra_env: dict[str, str] | None = None,
+        extra_env: dict[str, str | None] | None = None,
         extra_args: list[str] | None = None,
         production_argon2: bool = False,
     ) -> None:
@@ -175,8 +175,13 @@ class GatehouseServer:
             "GATEHOUSE_ADMIN_ACCESS_KEY_ID": ADMIN_KEY_ID,
             "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY": ADMIN_SECRET,
             **({} if self.production_argon2 else {k: os.environ.get(k, v) for k, v in TEST_ARGON2_ENV.items()}),
-            **self.extra_env,
         }
+        # extra_env: a value sets the variable, None removes it from the server's environment.
+        for name, value in self.extra_env.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30

@@ -358,7 +358,8 @@ async def ConfirmForgotPassword(call: Call) -> dict[str, Any]:
 @operation
 async def GetUser(call: Call) -> dict[str, Any]:
     _, user, token = await token_user(call)
-    client = await call.services.pools.find_client(token.client_id)  # cached: no store read
+    # Cached: no store read (a client ID metadata document client: its cached document).
+    client = await call.services.oauth.find_client(token.client_id, token.pool_id)
     return {
         "Username": user.username,
         "UserAttributes": attributes_list(call.services.users.readable_attributes(user, client)),
@@ -370,7 +371,7 @@ async def GetUser(call: Call) -> dict[str, Any]:
 @operation
 async def UpdateUserAttributes(call: Call) -> dict[str, Any]:
     pool, user, token = await token_user(call)
-    client = await call.services.pools.find_client(token.client_id)
+    client = await call.services.oauth.find_client(token.client_id, token.pool_id)
     deliveries = await call.services.users.update_attributes(
         pool, user, attributes_dict(call.params["UserAttributes"]), admin=False, client=client
     )
@@ -380,7 +381,7 @@ async def UpdateUserAttributes(call: Call) -> dict[str, Any]:
 @operation
 async def DeleteUserAttributes(call: Call) -> dict[str, Any]:
     pool, user, token = await token_user(call)
-    client = await call.services.pools.find_client(token.client_id)
+    client = await call.services.oauth.find_client(token.client_id, token.pool_id)
     await call.services.users.delete_attributes(
         pool, user, call.params["UserAttributeNames"], admin=False, client=client
     )
@@ -1184,4 +1185,7 @@ async def ListUserImportJobs(call: Call) -> dict[str, Any]:
 # The managed login branding and terms documents operations live in their own modules and register themselves
 # in OPERATIONS.
 from gateway.api import branding as _branding  # noqa: E402, F401
+
+# The client ID metadata document (CIMD) operations too.
+from gateway.api import cimd as _cimd  # noqa: E402, F401
 from gateway.api import terms as _terms  # noqa: E402, F401

@@ -60,6 +60,9 @@ async def openid_configuration(request: web.Request) -> web.Response:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
+        # draft-ietf-oauth-client-id-metadata-document: an https URL may be the client_id (when a CIMD policy
+        # of the pool admits it).
+        "client_id_metadata_document_supported": True,
         "claims_supported": [
             "sub",
             "iss",

@@ -11,6 +11,7 @@ from gateway.secretbox import SecretBox
 from gateway.services.auth import AuthService
 from gateway.services.branding import BrandingService
 from gateway.services.change_stamp import ChangeStamps
+from gateway.services.cimd import CimdService
 from gateway.services.code_limits import CodeSendLimiter
 from gateway.services.credentials import CredentialService
 from gateway.services.domains import DomainService
@@ -74,6 +75,7 @@ class Services:
     identities: IdentityService
     branding: BrandingService
     terms: TermsService
+    cimd: CimdService
     hooks: HookRegistry
     saml_logout: SamlLogoutService
     imports: UserImportService
@@ -151,11 +153,13 @@ class Services:
             iam.use_stamps(stamps)
             identities.use_stamps(stamps)
             tokens.keys.stamps = identity_keys.stamps = stamps
+        cimd = CimdService(store, pools)
         oauth = OAuthService(
             store,
             pools,
             auth,
             tokens,
+            cimd=cimd,
             code_seconds=settings.oauth_code_seconds,
             code_key=hmac.new(code_key, b"gatehouse authorization codes", hashlib.sha256).digest(),
         )
@@ -190,6 +194,7 @@ class Services:
             identities=identities,
             branding=BrandingService(store, pools),
             terms=TermsService(store, pools),
+            cimd=cimd,
             hooks=hooks,
             saml_logout=SamlLogoutService(federation, oauth, store),
             imports=UserImportService(

@@ -65,6 +65,7 @@ from gateway.errors import (
 from gateway.ids import new_jti, new_opaque_token, sha256_hex
 from gateway.secretbox import SecretBox, SecretBoxError
 from gateway.services.auth import AuthContext, AuthService
+from gateway.services.cimd import CIMD_SETTING, CimdService, ClientMetadataError, is_metadata_url, log_url
 from gateway.services.federation import federated_provider
 from gateway.services.live_scopes import has_custom, live_scopes
 from gateway.services.pools import CLIENT_TOKEN_FLOW, ClientView, PoolService, PoolView
@@ -318,8 +319,11 @@ class OAuthService:
         *,
         code_seconds: float = 300.0,
         code_key: bytes | None = None,
+        cimd: CimdService | None = None,
     ) -> None:
         self.store = store
+        # External clients whose client_id is an https URL (client ID metadata documents).
+        self.cimd = cimd
         self.pools = pools
         self.auth = auth
         self.tokens = tokens
@@ -335,7 +339,17 @@ class OAuthService:
 
     async def client(self, client_id: str | None, *, pool_id: str | None = None) -> tuple[PoolView, ClientView]:
         """The client an authorization request or a hosted page names; a page error when unknown, or when
-        the request came in through another pool's domain or path."""
+        the request came in through another pool's domain or path. An https URL names a client ID metadata
+        document client (gateway/services/cimd.py): admitted only by a CIMD policy of the pool."""
+        if client_id and is_metadata_url(client_id) and self.cimd is not None:
+            try:
+                view = await self.cimd.client_view(client_id, pool_id)
+                return await self.pools.get_pool(view.pool_id), view
+            except ClientMetadataError as exc:
+                log.warning("oauth.cimd_refused", pool=pool_id, client=log_url(client_id), reason=exc.message)
+                raise AuthorizationPageError(f"{exc.message} ({exc.oauth_error})") from exc
+            except ResourceNotFoundException as exc:
+                raise AuthorizationPageError("The client_id is not known. (invalid_client)") from exc
         if not client_id or len(client_id) > 128:
             raise AuthorizationPageError("The request is missing a valid client_id.")
         try:
@@ -565,7 +579,7 @@ class OAuthService:
         REQUEST_SECONDS ago, and a callback URL removed since must receive nothing, as a provider taken out
         of SupportedIdentityProviders signs no one in to the client. A page error, never a redirect. Answers
         the request's scopes that the client is still allowed (:meth:`still_granted`)."""
-        _, client = await self.client(request.client_id)
+        _, client = await self.client(request.client_id, pool_id=request.pool_id)
         supported = client.settings.get("SupportedIdentityProviders")
         if provider not in (supported if supported is not None else ["COGNITO"]):
             raise AuthorizationPageError(f"The client no longer supports signing in with {provider}.")
@@ -624,7 +638,7 @@ class OAuthService:
         from a provider to a client that does not list it."""
         if session.provider is None:
             return True  # started before sessions kept their provider (they last SSO_SECONDS at most)
-        _, client = await self.client(request.client_id)
+        _, client = await self.client(request.client_id, pool_id=request.pool_id)
         supported = client.settings.get("SupportedIdentityProviders")
         return session.provider in (supported if supported is not None else ["COGNITO"])
 
@@ -654,7 +668,7 @@ class OAuthService:
                 raise AuthorizationPageError("This sign-in page has expired. Go back to the application and try again.")
         iss = self.issuer(request.pool_id)
         if request.response_type == "token":
-            pool, client = await self.client(request.client_id)
+            pool, client = await self.client(request.client_id, pool_id=request.pool_id)
             tokens = await self._issue_user_tokens(
                 pool, client, user, scopes=scopes, auth_time=auth_time, nonce=request.nonce, refresh=False
             )
@@ -838,7 +852,7 @@ class OAuthService:
         if not client_id:
             raise InvalidClientError("Client authentication is required.")
         try:
-            client = await self.pools.find_client(client_id)
+            client = await self.find_client(client_id, pool_id)
             pool = await self.pools.get_pool(client.pool_id)
         except ResourceNotFoundException as exc:
             raise InvalidClientError("Client authentication failed.") from exc
@@ -851,6 +865,18 @@ class OAuthService:
         elif secret:
             raise InvalidClientError("Client authentication failed.")
         return pool, client
+
+    async def find_client(self, client_id: str, pool_id: str | None) -> ClientView:
+        """The client a token-endpoint, revocation or token-bearing call names: an app client by its id, or a
+        client ID metadata document client by its URL (ResourceNotFoundException when either is unknown or
+        refused)."""
+        if is_metadata_url(client_id) and self.cimd is not None:
+            try:
+                return await self.cimd.client_view(client_id, pool_id)
+            except ClientMetadataError as exc:
+                log.warning("oauth.cimd_refused", pool=pool_id, client=log_url(client_id), reason=exc.message)
+                raise ResourceNotFoundException(exc.message) from exc
+        return await self.pools.find_client(client_id)
 
     async def token(
         self, form: Mapping[str, str], authorization: str | None, *, pool_id: str | None = None
@@ -1045,6 +1071,10 @@ class OAuthService:
     async def _refresh_grant(self, pool: PoolView, client: ClientView, form: Mapping[str, str]) -> dict[str, Any]:
         """RFC 6749 §6 through the sign-in engine's refresh (rotation per the client's setting); the
         access token keeps the scopes of the original grant."""
+        cimd = client.settings.get(CIMD_SETTING)
+        if cimd is not None and not cimd.get("RefreshToken"):
+            # A metadata document client gets the refresh grant only when its document lists it.
+            raise UnauthorizedClientError("The client is not allowed the refresh_token grant.")
         token = form.get("refresh_token")
         if not token:
             raise InvalidRequestError("refresh_token is required.")
@@ -1178,7 +1208,7 @@ class OAuthService:
             raise InvalidTokenError("Access Token has been revoked")
         try:
             pool = await self.pools.get_pool(verified.pool_id)
-            client = await self.pools.find_client(verified.client_id)
+            client = await self.find_client(verified.client_id, pool.id)
         except ResourceNotFoundException as exc:
             raise InvalidTokenError("The client of the access token no longer exists.") from exc
         attributes = self.auth.id_claims(AuthContext(pool=pool, client=client, admin=False), user)

@@ -1021,6 +1021,43 @@ class Store(Protocol):
         """Part ``seq`` of a finished upload, or None past its last part."""
         ...
 
+    # client ID metadata documents (CIMD): policies, and the documents fetched for them
+    async def create_cimd_policy(self, record: CimdPolicyRecord) -> None:
+        """Raises AlreadyExists("id") when the id is taken, NotFound("pool") when the pool does not exist."""
+        ...
+
+    async def get_cimd_policy(self, pool_id: str, policy_id: str) -> CimdPolicyRecord | None: ...
+
+    async def list_cimd_policies(self, pool_id: str, after: str | None, limit: int) -> Page[CimdPolicyRecord]:
+        """A pool's policies ordered by id."""
+        ...
+
+    async def cimd_policies_for_matching(self, pool_id: str | None) -> list[CimdPolicyRecord]:
+        """Every policy of the pool (of every pool when None), ordered by (pool_id, id)."""
+        ...
+
+    async def update_cimd_policy(self, record: CimdPolicyRecord) -> CimdPolicyRecord | None:
+        """Writes client_id, name, cache_seconds, url_patterns and updated_at; None when there is no such policy."""
+        ...
+
+    async def delete_cimd_policy(self, pool_id: str, policy_id: str) -> bool:
+        """True if this call deleted it; its cached documents go with it."""
+        ...
+
+    async def put_cimd_document(self, record: CimdDocumentRecord) -> None:
+        """Insert or replace the policy's document for the URL. Raises NotFound("policy")."""
+        ...
+
+    async def get_cimd_document(self, policy_id: str, url: str) -> CimdDocumentRecord | None: ...
+
+    async def list_cimd_documents(self, policy_id: str, after: str | None, limit: int) -> Page[CimdDocumentRecord]:
+        """A policy's cached documents ordered by URL (expired ones too: the cache state is what is listed)."""
+        ...
+
+    async def delete_cimd_documents(self, policy_id: str, url: str | None = None) -> int:
+        """Drop the policy's document for ``url`` (every document of the policy when None); how many went."""
+        ...
+
 
 @dataclass
 class RoleRecord:
@@ -1164,3 +1201,30 @@ class UserImportJobRecord:
     upload_id: str | None = None
     upload_bytes: int = 0
     heartbeat_at: float | None = None
+
+
+@dataclass
+class CimdPolicyRecord:
+    """A client ID metadata document policy (CreateCIMDPolicy): https URL patterns (1..5, ``*`` wildcards)
+    that an external client's URL client_id may match, and the app client it signs in with."""
+
+    pool_id: str
+    policy_id: str
+    client_id: str
+    name: str
+    cache_seconds: int
+    url_patterns: list[str]
+    created_at: float
+    updated_at: float
+
+
+@dataclass
+class CimdDocumentRecord:
+    """A client metadata document fetched for a policy from ``url`` (which is the client's client_id), kept
+    until ``expires_at``."""
+
+    policy_id: str
+    url: str
+    document: JSONDict
+    cached_at: float
+    expires_at: float

@@ -43,6 +43,8 @@ from gateway.storage.base import (
     AlreadyExists,
     AuthEventRecord,
     AuthSessionRecord,
+    CimdDocumentRecord,
+    CimdPolicyRecord,
     ClientRecord,
     CodeRecord,
     DeviceRecord,
@@ -2454,6 +2456,76 @@ class SqliteStore:
         )
         return bytes(rows[0][0]) if rows else None
 
+    # --- client ID metadata documents (CIMD) -----------------------------------------------------------------
+
+    async def create_cimd_policy(self, record: CimdPolicyRecord) -> None:
+        await self._insert_one(_INSERT_CIMD_POLICY, _cimd_policy_params(record), _CIMD_POLICY_UNIQUE, "pool")
+
+    async def get_cimd_policy(self, pool_id: str, policy_id: str) -> CimdPolicyRecord | None:
+        return await self._fetch_one(
+            f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies WHERE pool_id = ? AND id = ?",
+            (pool_id, policy_id),
+            _cimd_policy,
+        )
+
+    async def list_cimd_policies(self, pool_id: str, after: str | None, limit: int) -> Page[CimdPolicyRecord]:
+        return await self._list_page(_LIST_CIMD_POLICIES, (pool_id,), after, limit, _cimd_policy, lambda p: p.policy_id)
+
+    async def cimd_policies_for_matching(self, pool_id: str | None) -> list[CimdPolicyRecord]:
+        if pool_id is None:
+            rows = await self._fetch(f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies ORDER BY pool_id, id", ())
+        else:
+            rows = await self._fetch(
+                f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies WHERE pool_id = ? ORDER BY id", (pool_id,)
+            )
+        return [_cimd_policy(r) for r in rows]
+
+    async def update_cimd_policy(self, record: CimdPolicyRecord) -> CimdPolicyRecord | None:
+        r = record
+        rows = await self._fetch(
+            "UPDATE cimd_policies SET client_id = ?, name = ?, cache_seconds = ?, url_patterns = ?, updated_at = ? "
+            f"WHERE pool_id = ? AND id = ? RETURNING {CIMD_POLICY_COLUMNS}",
+            (r.client_id, r.name, r.cache_seconds, _dumps(r.url_patterns), r.updated_at, r.pool_id, r.policy_id),
+        )
+        return _cimd_policy(rows[0]) if rows else None
+
+    async def delete_cimd_policy(self, pool_id: str, policy_id: str) -> bool:
+        return bool(
+            await self._fetch(
+                "DELETE FROM cimd_policies WHERE pool_id = ? AND id = ? RETURNING 1", (pool_id, policy_id)
+            )
+        )
+
+    async def put_cimd_document(self, record: CimdDocumentRecord) -> None:
+        r = record
+        await self._insert_one(
+            f"INSERT INTO cimd_documents ({CIMD_DOCUMENT_COLUMNS}) VALUES ({_placeholders(CIMD_DOCUMENT_COLUMNS)}) "
+            "ON CONFLICT (policy_id, url) DO UPDATE SET document = excluded.document, "
+            "cached_at = excluded.cached_at, expires_at = excluded.expires_at",
+            (r.policy_id, r.url, _dumps(r.document), r.cached_at, r.expires_at),
+            {},
+            "policy",
+        )
+
+    async def get_cimd_document(self, policy_id: str, url: str) -> CimdDocumentRecord | None:
+        return await self._fetch_one(
+            f"SELECT {CIMD_DOCUMENT_COLUMNS} FROM cimd_documents WHERE policy_id = ? AND url = ?",
+            (policy_id, url),
+            _cimd_document,
+        )
+
+    async def list_cimd_documents(self, policy_id: str, after: str | None, limit: int) -> Page[CimdDocumentRecord]:
+        return await self._list_page(_LIST_CIMD_DOCUMENTS, (policy_id,), after, limit, _cimd_document, lambda d: d.url)
+
+    async def delete_cimd_documents(self, policy_id: str, url: str | None = None) -> int:
+        if url is None:
+            rows = await self._fetch("DELETE FROM cimd_documents WHERE policy_id = ? RETURNING 1", (policy_id,))
+        else:
+            rows = await self._fetch(
+                "DELETE FROM cimd_documents WHERE policy_id = ? AND url = ? RETURNING 1", (policy_id, url)
+            )
+        return len(rows)
+
 
 # --- user import jobs: SQL and rows ---------------------------------------------------------------------
 
@@ -2723,6 +2795,46 @@ def _terms(r: Row) -> TermsRecord:
         created_at=r[7],
         updated_at=r[8],
     )
+
+
+# --- client ID metadata documents: SQL and rows (migration 0021) -------------------------------------------------
+
+CIMD_POLICY_COLUMNS = "id, pool_id, client_id, name, cache_seconds, url_patterns, created_at, updated_at"
+CIMD_DOCUMENT_COLUMNS = "policy_id, url, document, cached_at, expires_at"
+_INSERT_CIMD_POLICY = f"INSERT INTO cimd_policies ({CIMD_POLICY_COLUMNS}) VALUES ({_placeholders(CIMD_POLICY_COLUMNS)})"
+_LIST_CIMD_POLICIES = _paged(f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies", "pool_id = ?", "id")
+_LIST_CIMD_DOCUMENTS = _paged(f"SELECT {CIMD_DOCUMENT_COLUMNS} FROM cimd_documents", "policy_id = ?", "url")
+_CIMD_POLICY_UNIQUE = {"cimd_policies.id": "id"}
+
+
+def _cimd_policy_params(r: CimdPolicyRecord) -> Params:
+    return (
+        r.policy_id,
+        r.pool_id,
+        r.client_id,
+        r.name,
+        r.cache_seconds,
+        _dumps(r.url_patterns),
+        r.created_at,
+        r.updated_at,
+    )
+
+
+def _cimd_policy(r: Row) -> CimdPolicyRecord:
+    return CimdPolicyRecord(
+        policy_id=r[0],
+        pool_id=r[1],
+        client_id=r[2],
+        name=r[3],
+        cache_seconds=int(r[4]),
+        url_patterns=list(_loads(r[5])),
+        created_at=r[6],
+        updated_at=r[7],
+    )
+
+
+def _cimd_document(r: Row) -> CimdDocumentRecord:
+    return CimdDocumentRecord(policy_id=r[0], url=r[1], document=_loads(r[2]), cached_at=r[3], expires_at=r[4])
 
 
 if TYPE_CHECKING:

@@ -46,6 +46,7 @@ from gateway.oauth.federation import offers_corporate_sign_in, provider_buttons,
 from gateway.oauth.forms import FORM_TOO_LARGE, read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.auth import AuthContext, AuthResult
+from gateway.services.cimd import app_client_id
 from gateway.services.domains import CUSTOMIZABLE_CLASSES
 from gateway.services.federation import provider_for_email_domain
 from gateway.services.oauth import AuthorizationRequest
@@ -108,12 +109,14 @@ async def _hosted(request: web.Request, known: AuthorizationRequest | None = Non
     routed = await routed_pool(request)
     if routed is not None and routed != auth_request.pool_id:
         raise AuthorizationPageError("This sign-in page belongs to another user pool.")
-    pool, client = await oauth.client(auth_request.client_id)
+    pool, client = await oauth.client(auth_request.client_id, pool_id=auth_request.pool_id)
+    # A client ID metadata document client shows its app client's pages and takes from its bucket.
+    app_client = app_client_id(client)
     if request.method == "POST":
         # The app client's bucket too, as the API's unsigned calls take from it (the address's is in _form).
-        services.rate_limits.check("HostedUI", {"ClientId": client.id}, None)
+        services.rate_limits.check("HostedUI", {"ClientId": app_client}, None)
     base = base_path(request)
-    custom = await services.domains.page_customization(pool.id, client.id)
+    custom = await services.domains.page_customization(pool.id, app_client)
     css_url = logo_url = None
     if custom is not None:
         version = int(custom.updated_at)
@@ -122,7 +125,7 @@ async def _hosted(request: web.Request, known: AuthorizationRequest | None = Non
         if custom.image:
             logo_url = f"{base}/ui/{pool.id}/{custom.client_id}/logo?v={version}"
     # A managed login branding style's logo, when the client's style has one, takes the logo's place.
-    logo_url = await branding_logo_url(services, pool.id, client.id, base) or logo_url
+    logo_url = await branding_logo_url(services, pool.id, app_client, base) or logo_url
     return _Hosted(auth_request, pool, client, base, css_url, logo_url)
 
 
@@ -727,7 +730,7 @@ async def signup_post(request: web.Request) -> web.StreamResponse:
     refused = form_error(
         "SignUp",
         {
-            "ClientId": hosted.client.id,
+            "ClientId": app_client_id(hosted.client),
             "Username": username,
             "Password": password,
             "UserAttributes": attribute_list(given),
@@ -775,10 +778,10 @@ async def confirm_post(request: web.Request) -> web.StreamResponse:
     username = form.get("username", "").strip()
     code = form.get("code", "").strip()
     if form.get("action") == "resend":
-        refused = form_error("ResendConfirmationCode", {"ClientId": hosted.client.id, "Username": username})
+        refused = form_error("ResendConfirmationCode", {"ClientId": app_client_id(hosted.client), "Username": username})
     else:
         refused = form_error(
-            "ConfirmSignUp", {"ClientId": hosted.client.id, "Username": username, "ConfirmationCode": code}
+            "ConfirmSignUp", {"ClientId": app_client_id(hosted.client), "Username": username, "ConfirmationCode": code}
         )
     if refused is not None:
         context = _context(hosted, username=username, error=refused)
@@ -823,7 +826,7 @@ async def forgot_post(request: web.Request) -> web.StreamResponse:
     hosted = await _hosted(request)
     services = request.app[SERVICES]
     username = form.get("username", "").strip()
-    refused = form_error("ForgotPassword", {"ClientId": hosted.client.id, "Username": username})
+    refused = form_error("ForgotPassword", {"ClientId": app_client_id(hosted.client), "Username": username})
     if refused is not None:
         context = _context(hosted, username=username, error=refused)
         return page(request, services.settings, "forgot.html", context, status=400)
@@ -856,7 +859,12 @@ async def reset_post(request: web.Request) -> web.StreamResponse:
     code, password = form.get("code", "").strip(), form.get("password", "")
     refused = form_error(
         "ConfirmForgotPassword",
-        {"ClientId": hosted.client.id, "Username": username, "ConfirmationCode": code, "Password": password},
+        {
+            "ClientId": app_client_id(hosted.client),
+            "Username": username,
+            "ConfirmationCode": code,
+            "Password": password,
+        },
     )
     if refused is not None:
         context = _context(hosted, username=username, error=refused)

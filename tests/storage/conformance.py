@@ -51,6 +51,8 @@ from gateway.storage.base import (
     AlreadyExists,
     AuthEventRecord,
     AuthSessionRecord,
+    CimdDocumentRecord,
+    CimdPolicyRecord,
     ClientRecord,
     CodeRecord,
     DeviceRecord,
@@ -2148,6 +2150,59 @@ class StoreConformance:
         assert await store.get_user_import_job(POOL, "import-1") is None
         assert await store.read_user_import_chunk(POOL, "import-1", "u1", 0) is None
 
+    # --- client ID metadata documents (CIMD) ---------------------------------------------------------------
+
+    async def test_cimd_policies_round_trip_and_page(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_pool(make_pool(OTHER_POOL))
+        records = [make_cimd_policy(f"p{i}") for i in range(3)]
+        for record in records:
+            await store.create_cimd_policy(record)
+        await store.create_cimd_policy(make_cimd_policy("q0", OTHER_POOL))
+        assert await store.get_cimd_policy(POOL, "p1") == records[1]
+        assert await store.get_cimd_policy(OTHER_POOL, "p1") is None  # pinned: within its pool
+        with pytest.raises(AlreadyExists):
+            await store.create_cimd_policy(make_cimd_policy("p0"))
+        with pytest.raises(NotFound):
+            await store.create_cimd_policy(make_cimd_policy("z0", "us-east-1_NoSuchPool"))
+        first = await store.list_cimd_policies(POOL, None, 2)
+        assert [p.policy_id for p in first.items] == ["p0", "p1"] and first.next_token == "p1"
+        rest = await store.list_cimd_policies(POOL, first.next_token, 2)
+        assert [p.policy_id for p in rest.items] == ["p2"] and rest.next_token is None
+        assert [p.policy_id for p in await store.cimd_policies_for_matching(POOL)] == ["p0", "p1", "p2"]
+        assert [p.policy_id for p in await store.cimd_policies_for_matching(None)] == ["p0", "p1", "p2", "q0"]
+        changed = replace(records[0], name="renamed", url_patterns=["https://x.example.com/*"], updated_at=T0 + 5)
+        assert await store.update_cimd_policy(changed) == changed
+        assert await store.get_cimd_policy(POOL, "p0") == changed
+        assert await store.update_cimd_policy(replace(changed, pool_id=OTHER_POOL)) is None
+        assert await store.delete_cimd_policy(OTHER_POOL, "p0") is False
+        assert await store.delete_cimd_policy(POOL, "p0") is True
+        assert await store.get_cimd_policy(POOL, "p0") is None
+
+    async def test_cimd_documents_cache(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_cimd_policy(make_cimd_policy("p0"))
+        one = CimdDocumentRecord("p0", "https://a.example.com/c", {"client_id": "https://a.example.com/c"}, T0, T0 + 9)
+        two = CimdDocumentRecord("p0", "https://b.example.com/c", {"client_id": "https://b.example.com/c"}, T0, T0 + 9)
+        await store.put_cimd_document(one)
+        await store.put_cimd_document(two)
+        newer = replace(one, document={"client_id": one.url, "client_name": "n"}, cached_at=T0 + 1, expires_at=T0 + 99)
+        await store.put_cimd_document(newer)  # a refresh replaces
+        assert await store.get_cimd_document("p0", one.url) == newer
+        page = await store.list_cimd_documents("p0", None, 1)
+        assert page.items == [newer] and page.next_token == one.url
+        assert (await store.list_cimd_documents("p0", page.next_token, 1)).items == [two]
+        with pytest.raises(NotFound):
+            await store.put_cimd_document(replace(one, policy_id="nosuchpolicy"))
+        assert await store.delete_cimd_documents("p0", one.url) == 1
+        assert await store.delete_cimd_documents("p0", one.url) == 0
+        assert await store.get_cimd_document("p0", one.url) is None
+        await store.put_cimd_document(one)
+        assert await store.delete_cimd_documents("p0") == 2
+        await store.put_cimd_document(one)
+        assert await store.delete_pool(POOL) is True  # the pool's policies and their documents go with it
+        assert await store.get_cimd_document("p0", one.url) is None
+
 
 def make_identity_provider(name: str, pool_id: str = POOL, **changes: Any) -> IdentityProviderRecord:
     record = IdentityProviderRecord(
@@ -2180,5 +2235,12 @@ def make_import_job(job_id: str, pool_id: str = POOL, **changes: Any) -> UserImp
         status="Created",
         created_at=created,
         url_expires_at=T0 + 3600,
+    )
+    return replace(record, **changes)
+
+
+def make_cimd_policy(policy_id: str, pool_id: str = POOL, **changes: Any) -> CimdPolicyRecord:
+    record = CimdPolicyRecord(
+        pool_id, policy_id, "client-1", f"policy {policy_id}", 86400, ["https://*.example.com/c"], T0, T0
     )
     return replace(record, **changes)

@@ -1,0 +1,933 @@
+"""Client ID metadata documents (CIMD) end to end: the CIMD policy operations through boto3, and external
+public clients whose client_id is an https URL signing users in through the hosted pages.
+
+The metadata documents are served by a real aiohttp app over real TLS on 127.0.0.1, with a throwaway CA made
+here with ``cryptography``; Gatehouse trusts it through ``SSL_CERT_FILE`` (its outbound aiohttp client uses
+Python's default verify paths), exactly as an operator would point it at a private CA."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import gzip
+import ipaddress
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import jwt
+import orjson
+import pytest
+import requests
+from aiohttp import web
+from botocore.exceptions import ClientError
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.e2e.oauth_support import CALLBACK, Browser, OAuthPool, make_pool, make_user, pkce_pair, query_of
+from tests.fakes.server import ThreadedApp
+from tests.support import GatehouseServer
+
+# --- a throwaway CA and a document server over TLS -----------------------------------------------------------
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _make_tls(folder: Path) -> tuple[Path, Path, Path]:
+    """(CA certificate, server certificate, server key) files: a CA and a certificate it issued for 127.0.0.1."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name("Gatehouse test CA"))
+        .issuer_name(_name("Gatehouse test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("127.0.0.1"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path, cert_path, key_path = folder / "ca.pem", folder / "server.pem", folder / "server-key.pem"
+    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return ca_path, cert_path, key_path
+
+
+class DocumentServer(ThreadedApp):
+    """Client metadata documents at ``/clients/{name}`` (and ``/other/{name}``), over https; counts requests."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        super().__init__()
+        self.url = f"https://127.0.0.1:{self.port}"
+        self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._context.load_cert_chain(cert, key)
+        # path -> (status, headers, body)
+        self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        self.hits: Counter[str] = Counter()
+        # path -> seconds to wait before answering (a slow document host)
+        self.delays: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def serve(self, path: str, body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> str:
+        raw = body if isinstance(body, bytes) else orjson.dumps(body)
+        self.routes[path] = (status, {"Content-Type": "application/json", **(headers or {})}, raw)
+        return self.url + path
+
+    def document(self, path: str, **overrides: Any) -> str:
+        """Serve a good public-client document for ``path`` (with ``overrides``); its URL."""
+        url = self.url + path
+        document: dict[str, Any] = {
+            "client_id": url,
+            "client_name": "MCP <b>tool</b>",
+            "redirect_uris": [CALLBACK],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+            **overrides,
+        }
+        return self.serve(path, {k: v for k, v in document.items() if v is not None})
+
+    def build(self) -> web.Application:
+        async def handle(request: web.Request) -> web.Response:
+            with self._lock:
+                self.hits[request.path] += 1
+            if request.path in self.delays:
+                await asyncio.sleep(self.delays[request.path])
+            found = self.routes.get(request.path)
+            if found is None:
+                return web.Response(status=404)
+            status, headers, body = found
+            return web.Response(status=status, headers=headers, body=body)
+
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", handle)
+        return app
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.build(), access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self._context).start()
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    return _make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def docs(tls: tuple[Path, Path, Path]) -> Iterator[DocumentServer]:
+    server = DocumentServer(tls[1], tls[2])
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def gatehouse(tmp_path_factory: pytest.TempPathFactory, tls: tuple[Path, Path, Path]) -> Iterator[GatehouseServer]:
+    data_dir: Path = tmp_path_factory.mktemp("gatehouse") / "data"
+    # The server's outbound TLS trusts the test CA (and only it) through OpenSSL's default verify paths.
+    server = GatehouseServer(data_dir, extra_env={"SSL_CERT_FILE": str(tls[0]), "SSL_CERT_DIR": None})
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def pool(gatehouse: GatehouseServer, idp: Any) -> OAuthPool:
+    created = make_pool(idp, gatehouse.url, "cimd")
+    make_user(idp, created.pool_id, "alice")
+    return created
+
+
+@pytest.fixture(scope="module")
+def policy(idp: Any, pool: OAuthPool, docs: DocumentServer) -> dict[str, Any]:
+    created: dict[str, Any] = idp.create_cimd_policy(
+        UserPoolId=pool.pool_id,
+        ClientId=pool.public_id,
+        PolicyName="mcp clients",
+        URLPatterns=[f"{docs.url}/clients/*"],
+    )["CIMDPolicy"]
+    return created
+
+
+def _error(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
+    error = excinfo.value.response["Error"]
+    return error["Code"], error["Message"]
+
+
+def _authorize(gatehouse: GatehouseServer, pool: OAuthPool, client_id: str, **params: str) -> requests.Response:
+    query = {"client_id": client_id, "response_type": "code", "redirect_uri": CALLBACK, "scope": "openid", **params}
+    return requests.get(
+        f"{gatehouse.url}/{pool.pool_id}/oauth2/authorize", params=query, allow_redirects=False, timeout=15
+    )
+
+
+# --- the policy operations -------------------------------------------------------------------------------------
+
+
+def test_policy_crud_and_pagination(idp: Any, pool: OAuthPool) -> None:
+    created = idp.create_cimd_policy(
+        UserPoolId=pool.pool_id,
+        ClientId=pool.public_id,
+        PolicyName="crud",
+        URLPatterns=["https://*.tools.example.com/client.json", "https://mcp.example.org/clients/*"],
+    )["CIMDPolicy"]
+    policy_id = created["CIMDPolicyId"]
+    assert created["UserPoolId"] == pool.pool_id and created["ClientId"] == pool.public_id
+    assert created["CacheDuration"] == 86400  # Cognito's default: one day
+    assert created["PolicyName"] == "crud" and len(created["URLPatterns"]) == 2
+    assert policy_id.isalnum() and policy_id == policy_id.lower()
+    described = idp.describe_cimd_policy(UserPoolId=pool.pool_id, CIMDPolicyId=policy_id)["CIMDPolicy"]
+    assert described["URLPatterns"] == created["URLPatterns"]
+    # PolicyName and CacheDuration left out are kept; URLPatterns and ClientId replace.
+    updated = idp.update_cimd_policy(
+        UserPoolId=pool.pool_id,
+        CIMDPolicyId=policy_id,
+        ClientId=pool.public_id,
+        CacheDuration=172800,
+        URLPatterns=["https://mcp.example.org/clients/*"],
+    )["CIMDPolicy"]
+    assert updated["PolicyName"] == "crud" and updated["CacheDuration"] == 172800
+    assert updated["URLPatterns"] == ["https://mcp.example.org/clients/*"]
+    updated = idp.update_cimd_policy(
+        UserPoolId=pool.pool_id,
+        CIMDPolicyId=policy_id,
+        ClientId=pool.public_id,
+        PolicyName="renamed",
+        URLPatterns=["https://mcp.example.org/clients/*"],
+    )["CIMDPolicy"]
+    assert updated["PolicyName"] == "renamed" and updated["CacheDuration"] == 172800
+    # Listing pages through every policy, two at a time.
+    others = [
+        idp.create_cimd_policy(
+            UserPoolId=pool.pool_id,
+            ClientId=pool.public_id,
+            PolicyName=f"page {i}",
+            URLPatterns=[f"https://page{i}.example.com/c/*"],
+        )["CIMDPolicy"]["CIMDPolicyId"]
+        for i in range(3)
+    ]
+    first = idp.list_cimd_policies(UserPoolId=pool.pool_id, MaxResults=2)
+    assert len(first["CIMDPolicies"]) == 2 and "NextToken" in first
+    seen = [p["CIMDPolicyId"] for p in first["CIMDPolicies"]]
+    token = first["NextToken"]
+    while token:
+        page = idp.list_cimd_policies(UserPoolId=pool.pool_id, MaxResults=2, NextToken=token)
+        seen += [p["CIMDPolicyId"] for p in page["CIMDPolicies"]]
+        token = page.get("NextToken")
+    assert set(others) | {policy_id} <= set(seen) and len(seen) == len(set(seen))
+    paginated = [
+        p["CIMDPolicyId"]
+        for page in idp.get_paginator("list_cimd_policies").paginate(
+            UserPoolId=pool.pool_id, PaginationConfig={"PageSize": 1}
+        )
+        for p in page["CIMDPolicies"]
+    ]
+    assert sorted(paginated) == sorted(seen)
+    summary = first["CIMDPolicies"][0]
+    assert {"CIMDPolicyId", "PolicyName", "ClientId", "CacheDuration", "CreationDate"} <= set(summary)
+    with pytest.raises(ClientError) as bad_token:
+        idp.list_cimd_policies(UserPoolId=pool.pool_id, NextToken="not-a-token")
+    assert _error(bad_token)[0] == "InvalidParameterException"
+    for victim in [policy_id, *others]:
+        idp.delete_cimd_policy(UserPoolId=pool.pool_id, CIMDPolicyId=victim)
+    with pytest.raises(ClientError) as gone:
+        idp.describe_cimd_policy(UserPoolId=pool.pool_id, CIMDPolicyId=policy_id)
+    assert _error(gone)[0] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as gone_again:
+        idp.delete_cimd_policy(UserPoolId=pool.pool_id, CIMDPolicyId=policy_id)
+    assert _error(gone_again)[0] == "ResourceNotFoundException"
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"URLPatterns": []}, "InvalidParameterException"),
+        ({"URLPatterns": [f"https://a{i}.example.com/c/*" for i in range(6)]}, "InvalidParameterException"),
+        ({"URLPatterns": ["http://plain.example.com/c/*"]}, "InvalidParameterException"),
+        ({"URLPatterns": ["https://user@example.com/c/*"]}, "InvalidParameterException"),
+        ({"URLPatterns": ["https://*/client.json"]}, "InvalidParameterException"),
+        ({"URLPatterns": ["https://*.com/client.json"]}, "InvalidParameterException"),
+        ({"URLPatterns": ["https://a.*.example.com/c"]}, "InvalidParameterException"),
+        ({"URLPatterns": ["https://example.com"]}, "InvalidParameterException"),
+        ({"URLPatterns": ["https://example.com/a/../b"]}, "InvalidParameterException"),
+        ({"URLPatterns": ["https://Example.com/upper"]}, "InvalidParameterException"),
+        ({"CacheDuration": 3600}, "InvalidParameterException"),
+        ({"CacheDuration": 31556953}, "InvalidParameterException"),
+        ({"PolicyName": ""}, "InvalidParameterException"),
+        ({"ClientId": "nosuchclient1234"}, "ResourceNotFoundException"),
+        ({"UserPoolId": "us-east-1_nosuchpool"}, "ResourceNotFoundException"),
+    ],
+)
+def test_create_refuses_bad_input(idp: Any, pool: OAuthPool, changes: dict[str, Any], error: str) -> None:
+    before = idp.list_cimd_policies(UserPoolId=pool.pool_id)["CIMDPolicies"]
+    request = {
+        "UserPoolId": pool.pool_id,
+        "ClientId": pool.public_id,
+        "PolicyName": "bad",
+        "URLPatterns": ["https://ok.example.com/c/*"],
+        **changes,
+    }
+    # botocore's own client-side checks would stop some of these before the wire; send them as given.
+    raw = _raw_call(idp, "CreateCIMDPolicy", request)
+    assert raw.status_code == 400, raw.text
+    assert raw.json()["__type"] == error
+    assert idp.list_cimd_policies(UserPoolId=pool.pool_id)["CIMDPolicies"] == before
+
+
+def _raw_call(idp: Any, operation: str, body: dict[str, Any]) -> requests.Response:
+    """A signed call that skips botocore's parameter validation (a client of another SDK may send anything)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    url = idp.meta.endpoint_url + "/"
+    request = AWSRequest(
+        method="POST",
+        url=url,
+        data=orjson.dumps(body),
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": f"AWSCognitoIdentityProviderService.{operation}",
+        },
+    )
+    credentials = idp._request_signer._credentials
+    SigV4Auth(credentials, "cognito-idp", idp.meta.region_name).add_auth(request)
+    return requests.post(url, data=request.body, headers=dict(request.headers), timeout=15)
+
+
+def test_url_state_of_an_uncached_url(idp: Any, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer) -> None:
+    with pytest.raises(ClientError) as excinfo:
+        idp.update_client_metadata_url_state(
+            UserPoolId=pool.pool_id,
+            CIMDPolicyId=policy["CIMDPolicyId"],
+            URL=f"{docs.url}/clients/never-seen",
+            Action="INVALIDATE",
+        )
+    assert _error(excinfo)[0] == "CachedCIMDURLDoesNotExistException"
+    with pytest.raises(ClientError) as unknown:
+        idp.list_client_metadata_urls(UserPoolId=pool.pool_id, CIMDPolicyId="nosuchpolicy")
+    assert _error(unknown)[0] == "ResourceNotFoundException"
+
+
+# --- the code flow with a metadata document client ----------------------------------------------------------
+
+
+def _sign_in_code(gatehouse: GatehouseServer, pool: OAuthPool, client_id: str, challenge: str) -> tuple[str, str]:
+    """Through the hosted login page as alice: (code, Location of the redirect back)."""
+    browser = Browser(gatehouse.url)
+    url = browser.authorize_url(
+        client_id,
+        prefix=f"/{pool.pool_id}",
+        scope="openid email",
+        state="s1",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    back = browser.sign_in(url, "alice")
+    assert back.status_code in (302, 303), back.text
+    location = back.headers["Location"]
+    assert location.startswith(CALLBACK + "?"), location
+    return query_of(location)["code"], location
+
+
+def _token(gatehouse: GatehouseServer, pool: OAuthPool, form: dict[str, str]) -> requests.Response:
+    return requests.post(f"{gatehouse.url}/{pool.pool_id}/oauth2/token", data=form, timeout=15)
+
+
+def test_code_flow_with_pkce(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    url = docs.document("/clients/good", scope="openid email")
+    verifier, challenge = pkce_pair()
+    code, location = _sign_in_code(gatehouse, pool, url, challenge)
+    assert query_of(location)["state"] == "s1"
+    tokens = _token(
+        gatehouse,
+        pool,
+        {
+            "grant_type": "authorization_code",
+            "client_id": url,
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+        },
+    )
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    discovery = requests.get(f"{pool.issuer}/.well-known/openid-configuration", timeout=10).json()
+    jwks = jwt.PyJWKClient(discovery["jwks_uri"])
+    id_claims = jwt.decode(
+        body["id_token"],
+        jwks.get_signing_key_from_jwt(body["id_token"]).key,
+        algorithms=["RS256"],
+        audience=url,
+        issuer=pool.issuer,
+    )
+    assert id_claims["cognito:username"] == "alice" and id_claims["email"] == "alice@example.com"
+    access = jwt.decode(
+        body["access_token"],
+        jwks.get_signing_key_from_jwt(body["access_token"]).key,
+        algorithms=["RS256"],
+        issuer=pool.issuer,
+    )
+    assert access["client_id"] == url and set(access["scope"].split()) == {"openid", "email"}
+    info = requests.get(
+        f"{gatehouse.url}/{pool.pool_id}/oauth2/userInfo",
+        headers={"Authorization": f"Bearer {body['access_token']}"},
+        timeout=10,
+    )
+    assert info.status_code == 200 and info.json()["username"] == "alice"
+    # The document lists refresh_token: the refresh grant works (a public client: no secret).
+    refreshed = _token(
+        gatehouse, pool, {"grant_type": "refresh_token", "client_id": url, "refresh_token": body["refresh_token"]}
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    assert jwt.decode(refreshed.json()["access_token"], options={"verify_signature": False})["client_id"] == url
+    # The code was redeemed: a second try fails.
+    again = _token(
+        gatehouse,
+        pool,
+        {
+            "grant_type": "authorization_code",
+            "client_id": url,
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+        },
+    )
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    # Revocation: the client is public, so its URL alone authenticates it (RFC 7009 §2.1).
+    revoked = requests.post(
+        f"{gatehouse.url}/{pool.pool_id}/oauth2/revoke",
+        data={"token": refreshed.json().get("refresh_token", body["refresh_token"]), "client_id": url},
+        timeout=10,
+    )
+    assert revoked.status_code == 200, revoked.text
+    after = _token(
+        gatehouse, pool, {"grant_type": "refresh_token", "client_id": url, "refresh_token": body["refresh_token"]}
+    )
+    assert after.status_code == 400 and after.json()["error"] == "invalid_grant"
+    # One fetch for the whole flow (authorize, login page, token, refresh): the cache answered the rest.
+    assert docs.hits["/clients/good"] == 1
+    listed = idp.list_client_metadata_urls(UserPoolId=pool.pool_id, CIMDPolicyId=policy["CIMDPolicyId"])
+    entry = next(u for u in listed["ClientMetadataURLs"] if u["URL"] == url)
+    lifetime = entry["ExpirationDate"] - entry["CachedDate"]
+    assert abs(lifetime.total_seconds() - 86400) < 5
+
+
+def test_invalidate_then_refetch(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    url = docs.document("/clients/invalidated")
+    _, challenge = pkce_pair()
+    assert _authorize(gatehouse, pool, url, code_challenge=challenge, code_challenge_method="S256").status_code == 302
+    assert _authorize(gatehouse, pool, url, code_challenge=challenge, code_challenge_method="S256").status_code == 302
+    assert docs.hits["/clients/invalidated"] == 1
+    idp.update_client_metadata_url_state(
+        UserPoolId=pool.pool_id, CIMDPolicyId=policy["CIMDPolicyId"], URL=url, Action="INVALIDATE"
+    )
+    urls = idp.list_client_metadata_urls(UserPoolId=pool.pool_id, CIMDPolicyId=policy["CIMDPolicyId"])
+    assert url not in [u["URL"] for u in urls["ClientMetadataURLs"]]
+    assert _authorize(gatehouse, pool, url, code_challenge=challenge, code_challenge_method="S256").status_code == 302
+    assert docs.hits["/clients/invalidated"] == 2
+    # REFRESH fetches at once; a long max-age (between a day and a year) sets the expiry.
+    docs.serve(
+        "/clients/invalidated",
+        {"client_id": url, "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none"},
+        headers={"Cache-Control": "public, max-age=172800"},
+    )
+    idp.update_client_metadata_url_state(
+        UserPoolId=pool.pool_id, CIMDPolicyId=policy["CIMDPolicyId"], URL=url, Action="REFRESH"
+    )
+    assert docs.hits["/clients/invalidated"] == 3
+    urls = idp.list_client_metadata_urls(UserPoolId=pool.pool_id, CIMDPolicyId=policy["CIMDPolicyId"], MaxResults=60)
+    entry = next(u for u in urls["ClientMetadataURLs"] if u["URL"] == url)
+    assert abs((entry["ExpirationDate"] - entry["CachedDate"]).total_seconds() - 172800) < 5
+
+
+def test_list_urls_paginates(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    _, challenge = pkce_pair()
+    for i in range(3):
+        url = docs.document(f"/clients/paged{i}")
+        response = _authorize(gatehouse, pool, url, code_challenge=challenge, code_challenge_method="S256")
+        assert response.status_code == 302
+    seen = [
+        u["URL"]
+        for page in idp.get_paginator("list_client_metadata_urls").paginate(
+            UserPoolId=pool.pool_id, CIMDPolicyId=policy["CIMDPolicyId"], PaginationConfig={"PageSize": 1}
+        )
+        for u in page["ClientMetadataURLs"]
+    ]
+    assert {f"{docs.url}/clients/paged{i}" for i in range(3)} <= set(seen) and len(seen) == len(set(seen))
+
+
+# --- refusals ------------------------------------------------------------------------------------------------
+
+
+def _refused_page(response: requests.Response, error: str) -> None:
+    """An error page (never a redirect: the client and its redirect URI are not proven) naming the error."""
+    assert response.status_code == 400, (response.status_code, response.headers.get("Location"))
+    assert "Location" not in response.headers
+    assert error in response.text
+
+
+def test_url_matching_no_policy(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    url = docs.document("/other/unlisted")
+    _refused_page(_authorize(gatehouse, pool, url), "invalid_client")
+    assert docs.hits["/other/unlisted"] == 0  # never fetched
+    token = _token(gatehouse, pool, {"grant_type": "authorization_code", "client_id": url, "code": "x"})
+    assert token.status_code == 401 and token.json()["error"] == "invalid_client"
+
+
+def test_document_client_id_must_be_its_url(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    url = docs.document("/clients/mismatch", client_id=f"{docs.url}/clients/someone-else")
+    _refused_page(_authorize(gatehouse, pool, url), "invalid_client")
+
+
+def test_redirect_uri_not_in_document(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    url = docs.document("/clients/redirects", redirect_uris=["https://tool.example.net/cb"])
+    _, challenge = pkce_pair()
+    # The app client registers CALLBACK, but the document does not: no redirect there.
+    response = _authorize(gatehouse, pool, url, code_challenge=challenge, code_challenge_method="S256")
+    _refused_page(response, "redirect_uri")
+    ok = _authorize(
+        gatehouse,
+        pool,
+        url,
+        redirect_uri="https://tool.example.net/cb",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    assert ok.status_code == 302 and "/login?" in ok.headers["Location"]
+
+
+def test_confidential_document_refused(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    for name, overrides in (
+        ("basic", {"token_endpoint_auth_method": "client_secret_basic"}),
+        ("jwt", {"token_endpoint_auth_method": "private_key_jwt"}),
+        ("secret", {"client_secret": "s3cret"}),
+    ):
+        url = docs.document(f"/clients/confidential-{name}", **overrides)
+        _refused_page(_authorize(gatehouse, pool, url), "invalid_client")
+
+
+def test_pkce_required(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    url = docs.document("/clients/nopkce")
+    response = _authorize(gatehouse, pool, url)
+    # The redirect URI is proven by the document: the error goes back to it.
+    assert response.status_code == 302
+    assert query_of(response.headers["Location"])["error"] == "invalid_request"
+
+
+def test_grant_types_intersect(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    _, challenge = pkce_pair()
+    implicit = docs.document("/clients/implicit-only", grant_types=["implicit"], response_types=["token"])
+    response = _authorize(gatehouse, pool, implicit, code_challenge=challenge, code_challenge_method="S256")
+    assert response.status_code == 302
+    assert query_of(response.headers["Location"])["error"] == "unauthorized_client"
+    # The app client allows no implicit flow either.
+    response = _authorize(gatehouse, pool, implicit, response_type="token")
+    assert response.status_code == 302 and "unauthorized_client" in response.headers["Location"]
+
+
+def test_client_credentials_refused(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    url = docs.document("/clients/machine", grant_types=["client_credentials"])
+    response = _token(gatehouse, pool, {"grant_type": "client_credentials", "client_id": url})
+    assert response.status_code == 400 and response.json()["error"] == "unauthorized_client"
+    with_secret = _token(
+        gatehouse, pool, {"grant_type": "client_credentials", "client_id": url, "client_secret": "guess"}
+    )
+    assert with_secret.status_code == 401 and with_secret.json()["error"] == "invalid_client"
+
+
+def test_too_large_document(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    url = docs.url + "/clients/huge"
+    docs.serve(
+        "/clients/huge",
+        {"client_id": url, "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none", "pad": "x" * 6000},
+    )
+    _refused_page(_authorize(gatehouse, pool, url), "invalid_client")
+
+
+def test_redirect_not_followed(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    target = docs.document("/clients/redirect-target")
+    url = docs.serve("/clients/redirecting", b"", status=302, headers={"Location": target})
+    _refused_page(_authorize(gatehouse, pool, url), "invalid_client")
+    assert docs.hits["/clients/redirecting"] == 1 and docs.hits["/clients/redirect-target"] == 0
+
+
+def test_not_json_and_errors(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    for path, body, status in (
+        ("/clients/not-json", b"<html>hi</html>", 200),
+        ("/clients/array", b"[1, 2]", 200),
+        ("/clients/server-error", b"{}", 500),
+        ("/clients/missing", None, 0),
+    ):
+        url = docs.url + path
+        if body is not None:
+            docs.serve(path, body, status=status)
+        _refused_page(_authorize(gatehouse, pool, url), "invalid_client")
+    # A failed fetch is not repeated at once for the same URL.
+    before = docs.hits["/clients/not-json"]
+    _refused_page(_authorize(gatehouse, pool, docs.url + "/clients/not-json"), "invalid_client")
+    assert docs.hits["/clients/not-json"] == before
+
+
+def test_app_client_deleted(gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, docs: DocumentServer) -> None:
+    client = idp.create_user_pool_client(
+        UserPoolId=pool.pool_id,
+        ClientName="doomed",
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid"],
+        CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["COGNITO"],
+    )["UserPoolClient"]
+    policy = idp.create_cimd_policy(
+        UserPoolId=pool.pool_id,
+        ClientId=client["ClientId"],
+        PolicyName="doomed",
+        URLPatterns=[f"{docs.url}/doomed/*"],
+    )["CIMDPolicy"]
+    url = docs.document("/doomed/tool")
+    _, challenge = pkce_pair()
+    assert _authorize(gatehouse, pool, url, code_challenge=challenge, code_challenge_method="S256").status_code == 302
+    idp.delete_user_pool_client(UserPoolId=pool.pool_id, ClientId=client["ClientId"])
+    time.sleep(2.1)  # the pool service's short client cache
+    _refused_page(
+        _authorize(gatehouse, pool, url, code_challenge=challenge, code_challenge_method="S256"), "invalid_client"
+    )
+    # The policy outlives its app client, without a ClientId (as Cognito documents).
+    described = idp.describe_cimd_policy(UserPoolId=pool.pool_id, CIMDPolicyId=policy["CIMDPolicyId"])["CIMDPolicy"]
+    assert "ClientId" not in described
+
+
+@pytest.mark.parametrize(
+    "client_id",
+    [
+        "https://",
+        "https:///clients/x",
+        "https://127.0.0.1:1/clients/../x",
+        "https://user:pw@127.0.0.1/clients/x",
+        "https://127.0.0.1/clients/x#frag",
+        "https://127.0.0.1:99999/clients/x",
+        "https://[::1/clients/x",
+        "https://127.0.0.1/clients/\u00e9",
+        "https://127.0.0.1/clients/x y",
+        "https://127.0.0.1/" + "a" * 5000,
+        "https://127.0.0.1/clients/%00",
+    ],
+)
+def test_malformed_client_ids_never_500(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], client_id: str
+) -> None:
+    for prefix in (f"/{pool.pool_id}", ""):
+        response = requests.get(
+            f"{gatehouse.url}{prefix}/oauth2/authorize",
+            params={"client_id": client_id, "response_type": "code", "redirect_uri": CALLBACK},
+            allow_redirects=False,
+            timeout=15,
+        )
+        assert response.status_code == 400, response.text
+        assert "Location" not in response.headers
+        for grant in ("authorization_code", "refresh_token", "client_credentials"):
+            token = requests.post(
+                f"{gatehouse.url}{prefix}/oauth2/token",
+                data={"grant_type": grant, "client_id": client_id, "code": "x", "refresh_token": "y"},
+                timeout=15,
+            )
+            assert token.status_code in (400, 401), token.text
+            assert token.json()["error"] in ("invalid_client", "invalid_request")
+
+
+def test_discovery_says_metadata_documents_are_supported(pool: OAuthPool) -> None:
+    discovery = requests.get(f"{pool.issuer}/.well-known/openid-configuration", timeout=10).json()
+    assert discovery["client_id_metadata_document_supported"] is True
+
+
+def test_concurrent_first_requests_share_one_fetch(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    url = docs.document("/clients/slow")
+    docs.delays["/clients/slow"] = 1.0
+    _, challenge = pkce_pair()
+    with ThreadPoolExecutor(8) as executor:
+        answers = list(
+            executor.map(
+                lambda _: _authorize(gatehouse, pool, url, code_challenge=challenge, code_challenge_method="S256"),
+                range(8),
+            )
+        )
+    assert [a.status_code for a in answers] == [302] * 8
+    assert docs.hits["/clients/slow"] == 1
+
+
+def test_without_a_pool_in_the_path(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    """On the server's own host the pool is the one whose policy admits the URL (one pool only)."""
+    url = docs.document("/clients/hostless")
+    verifier, challenge = pkce_pair()
+    browser = Browser(gatehouse.url)
+    back = browser.sign_in(
+        browser.authorize_url(url, scope="openid", code_challenge=challenge, code_challenge_method="S256"), "alice"
+    )
+    code = query_of(back.headers["Location"])["code"]
+    tokens = requests.post(
+        f"{gatehouse.url}/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": url,
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+        },
+        timeout=15,
+    )
+    assert tokens.status_code == 200, tokens.text
+    claims = jwt.decode(tokens.json()["id_token"], options={"verify_signature": False})
+    assert claims["aud"] == url and claims["iss"] == pool.issuer
+
+
+def test_encoded_dot_segments_refused(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    before = sum(docs.hits.values())
+    for tail in ("%2e%2e", "%2E%2e", "a%2fb", "a%5Cb"):
+        _refused_page(_authorize(gatehouse, pool, f"{docs.url}/clients/{tail}"), "invalid_request")
+    assert sum(docs.hits.values()) == before  # nothing fetched
+
+
+def test_user_pool_api_with_a_metadata_client_token(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, pool: OAuthPool, docs: DocumentServer
+) -> None:
+    """An access token of a metadata document client with aws.cognito.signin.user.admin works with GetUser."""
+    client = idp.create_user_pool_client(
+        UserPoolId=pool.pool_id,
+        ClientName="admin-scoped",
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "aws.cognito.signin.user.admin"],
+        CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["COGNITO"],
+    )["UserPoolClient"]
+    idp.create_cimd_policy(
+        UserPoolId=pool.pool_id, ClientId=client["ClientId"], PolicyName="admin", URLPatterns=[f"{docs.url}/admin/*"]
+    )
+    url = docs.document("/admin/tool")
+    verifier, challenge = pkce_pair()
+    browser = Browser(gatehouse.url)
+    back = browser.sign_in(
+        browser.authorize_url(
+            url,
+            prefix=f"/{pool.pool_id}",
+            scope="openid aws.cognito.signin.user.admin",
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        ),
+        "alice",
+    )
+    code = query_of(back.headers["Location"])["code"]
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": url,
+        "code": code,
+        "redirect_uri": CALLBACK,
+        "code_verifier": verifier,
+    }
+    tokens = _token(gatehouse, pool, form)
+    assert tokens.status_code == 200, tokens.text
+    user = public_idp.get_user(AccessToken=tokens.json()["access_token"])
+    assert user["Username"] == "alice"
+    assert {"Name": "email", "Value": "alice@example.com"} in user["UserAttributes"]
+
+
+def test_workers_share_the_cache(
+    tmp_path_factory: pytest.TempPathFactory, tls: tuple[Path, Path, Path], docs: DocumentServer
+) -> None:
+    """With several worker processes the document is fetched once: the cache is in the store they share."""
+    data_dir: Path = tmp_path_factory.mktemp("gatehouse-workers") / "data"
+    server = GatehouseServer(data_dir, workers=2, extra_env={"SSL_CERT_FILE": str(tls[0]), "SSL_CERT_DIR": None})
+    server.start()
+    try:
+        admin = server.client()
+        shared = make_pool(admin, server.url, "cimd-workers")
+        admin.create_cimd_policy(
+            UserPoolId=shared.pool_id,
+            ClientId=shared.public_id,
+            PolicyName="workers",
+            URLPatterns=[f"{docs.url}/workers/*"],
+        )
+        url = docs.document("/workers/tool")
+        _, challenge = pkce_pair()
+        for _ in range(8):
+            response = requests.get(
+                f"{server.url}/{shared.pool_id}/oauth2/authorize",
+                params={
+                    "client_id": url,
+                    "response_type": "code",
+                    "redirect_uri": CALLBACK,
+                    "code_challenge": challenge,
+                    "code_challenge_method": "S256",
+                },
+                allow_redirects=False,
+                timeout=15,
+            )
+            assert response.status_code == 302, response.text
+            # A new connection each time, so the kernel may hand it to either worker.
+        assert docs.hits["/workers/tool"] == 1
+    finally:
+        server.stop()
+
+
+def test_hosted_sign_up_and_reset_pages(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    """The hosted sign-up and forgot-password forms work for a metadata document client (checked as the API
+    operations of its app client)."""
+    url = docs.document("/clients/pages")
+    _, challenge = pkce_pair()
+    browser = Browser(gatehouse.url)
+    login = browser.follow(
+        browser.get(
+            browser.authorize_url(
+                url, prefix=f"/{pool.pool_id}", code_challenge=challenge, code_challenge_method="S256"
+            )
+        )
+    )
+    assert login.status_code == 200, login.text
+    rid = query_of(login.url)["rid"]
+    signup = browser.get(f"/{pool.pool_id}/signup?rid={rid}")
+    assert signup.status_code == 200
+    answer = browser.submit(
+        signup, {"username": "dora", "password": "Correct-Horse-9", "attr:email": "dora@example.com"}
+    )
+    assert answer.status_code in (200, 302, 303), answer.text
+    assert idp.admin_get_user(UserPoolId=pool.pool_id, Username="dora")["UserStatus"] == "UNCONFIRMED"
+    forgot = browser.get(f"/{pool.pool_id}/forgotPassword?rid={rid}")
+    assert forgot.status_code == 200
+    answer = browser.submit(forgot, {"username": "alice"})
+    assert answer.status_code in (200, 302, 303), answer.text
+
+
+def test_pages_show_the_app_clients_customization(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    idp.set_ui_customization(
+        UserPoolId=pool.pool_id, ClientId=pool.public_id, CSS=".banner-customizable { background-color: #123456 }"
+    )
+    url = docs.document("/clients/styled")
+    _, challenge = pkce_pair()
+    browser = Browser(gatehouse.url)
+    login = browser.follow(
+        browser.get(
+            browser.authorize_url(
+                url, prefix=f"/{pool.pool_id}", code_challenge=challenge, code_challenge_method="S256"
+            )
+        )
+    )
+    assert login.status_code == 200
+    assert f"/ui/{pool.pool_id}/{pool.public_id}/custom.css" in login.text
+    # The document's client_name is not shown: the hosted pages name no client, an app client or not.
+    assert "MCP" not in login.text
+
+
+def test_compressed_document_refused(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    """A gzip body is never inflated (a small bomb would pass a size cap counted after inflating)."""
+    url = docs.url + "/clients/gzipped"
+    document = {"client_id": url, "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none"}
+    docs.serve("/clients/gzipped", gzip.compress(orjson.dumps(document)), headers={"Content-Encoding": "gzip"})
+    _refused_page(_authorize(gatehouse, pool, url), "invalid_client")
+
+
+def test_slow_document_times_out(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    url = docs.document("/clients/too-slow")
+    docs.delays["/clients/too-slow"] = 8.0
+    started = time.monotonic()
+    _refused_page(_authorize(gatehouse, pool, url), "invalid_client")
+    assert time.monotonic() - started < 7.5  # the fetch's 5 s limit, not the document host's pace
+
+
+def test_refresh_that_fails_keeps_the_cached_document(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    url = docs.document("/clients/flaky")
+    _, challenge = pkce_pair()
+    assert _authorize(gatehouse, pool, url, code_challenge=challenge, code_challenge_method="S256").status_code == 302
+    docs.serve("/clients/flaky", b"oops", status=503)
+    with pytest.raises(ClientError) as excinfo:
+        idp.update_client_metadata_url_state(
+            UserPoolId=pool.pool_id, CIMDPolicyId=policy["CIMDPolicyId"], URL=url, Action="REFRESH"
+        )
+    assert _error(excinfo)[0] == "InvalidParameterException" and "HTTP 503" in _error(excinfo)[1]
+    # The document cached before still admits the client.
+    assert _authorize(gatehouse, pool, url, code_challenge=challenge, code_challenge_method="S256").status_code == 302
