@@ -1,0 +1,155 @@
+"""Gaps closed against a real server, each checked as a Cognito client or a browser meets it.
+
+- ``identities`` (the federated identities the ID token's claim is made of) is written by federation alone:
+  AdminUpdateUserAttributes, AdminDeleteUserAttributes and AdminCreateUser refuse it as Cognito does ("Cannot
+  modify the non-mutable attribute identities"), and AdminLinkProviderForUser still sets it.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e.oauth_support import CALLBACK, Browser, pkce_pair
+
+PASSWORD = "Hardening-s10-Pass1"
+FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+GOOGLE = {
+    "client_id": "123.apps.googleusercontent.com",
+    "client_secret": "g-secret",
+    "authorize_scopes": "email profile openid",
+}
+OAUTH = {
+    "AllowedOAuthFlowsUserPoolClient": True,
+    "AllowedOAuthFlows": ["code"],
+    "AllowedOAuthScopes": ["openid", "email"],
+    "CallbackURLs": [CALLBACK],
+}
+
+
+def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
+    return str(exc.value.response["Error"]["Code"]), str(exc.value.response["Error"]["Message"])
+
+
+def attributes(idp: Any, pool_id: str, username: str) -> dict[str, str]:
+    user = idp.admin_get_user(UserPoolId=pool_id, Username=username)
+    return {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+
+
+def new_user(idp: Any, pool_id: str, username: str) -> None:
+    idp.admin_create_user(
+        UserPoolId=pool_id,
+        Username=username,
+        UserAttributes=[
+            {"Name": "email", "Value": f"{username}@example.com"},
+            {"Name": "email_verified", "Value": "true"},
+        ],
+        MessageAction="SUPPRESS",
+    )
+    idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=PASSWORD, Permanent=True)
+
+
+def sign_in(public_idp: Any, client_id: str, username: str) -> dict[str, Any]:
+    return dict(
+        public_idp.initiate_auth(
+            ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD},
+        )["AuthenticationResult"]
+    )  # fmt: skip
+
+
+def authorize_url(browser: Browser, client_id: str, **params: str) -> str:
+    """An authorization request of a public client (PKCE, as Gatehouse requires of one)."""
+    _, challenge = pkce_pair()
+    return browser.authorize_url(
+        client_id, scope="openid", code_challenge=challenge, code_challenge_method="S256", **params
+    )
+
+
+def png() -> bytes:
+    """A 1x1 PNG (boto3 sends SetUICustomization's ImageFile in base64)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+    raw += chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b"")
+    return raw
+
+
+@pytest.fixture(scope="module")
+def pool_id(idp: Any) -> str:
+    return str(idp.create_user_pool(PoolName="hardening-s10")["UserPool"]["Id"])
+
+
+@pytest.fixture(scope="module")
+def client_id(idp: Any, pool_id: str) -> str:
+    created = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=FLOWS)
+    return str(created["UserPoolClient"]["ClientId"])
+
+
+# --- identities: federation's alone ----------------------------------------------------------------------------
+
+
+def test_an_administrator_cannot_write_identities(idp: Any, pool_id: str) -> None:
+    """Cognito refuses a write of ``identities`` from anyone ("Cannot modify the non-mutable attribute
+    identities"): the attribute is the ID token's ``identities`` claim, which applications read as proof that
+    the user signed in through an IdP. Gatehouse refused a user's own write but let AdminUpdateUserAttributes,
+    AdminDeleteUserAttributes and AdminCreateUser forge or erase it; now all three are refused and change nothing."""
+    new_user(idp, pool_id, "ida")
+    forged = json.dumps(
+        [{"userId": "1", "providerName": "Google", "providerType": "Google", "primary": "true", "dateCreated": "1"}]
+    )
+    message = ("InvalidParameterException", "Cannot modify the non-mutable attribute identities")
+    with pytest.raises(ClientError) as exc:
+        idp.admin_update_user_attributes(
+            UserPoolId=pool_id, Username="ida", UserAttributes=[{"Name": "identities", "Value": forged}]
+        )
+    assert error_of(exc) == message
+    assert "identities" not in attributes(idp, pool_id, "ida")
+    with pytest.raises(ClientError) as exc:
+        idp.admin_create_user(
+            UserPoolId=pool_id, Username="ivo", MessageAction="SUPPRESS",
+            UserAttributes=[{"Name": "identities", "Value": forged}],
+        )  # fmt: skip
+    assert error_of(exc) == message
+    with pytest.raises(ClientError) as exc:
+        idp.admin_get_user(UserPoolId=pool_id, Username="ivo")
+    assert error_of(exc)[0] == "UserNotFoundException"
+
+    # Federation still writes it (AdminLinkProviderForUser), and an administrator cannot erase it either.
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="Google", ProviderType="Google", ProviderDetails=GOOGLE,
+        AttributeMapping={"email": "email"},
+    )  # fmt: skip
+    idp.admin_link_provider_for_user(
+        UserPoolId=pool_id,
+        DestinationUser={"ProviderName": "Cognito", "ProviderAttributeValue": "ida"},
+        SourceUser={
+            "ProviderName": "Google",
+            "ProviderAttributeName": "Cognito_Subject",
+            "ProviderAttributeValue": "g-1",
+        },
+    )
+    linked = json.loads(attributes(idp, pool_id, "ida")["identities"])
+    assert [(e["providerName"], e["userId"]) for e in linked] == [("Google", "g-1")]
+    for attempt in (
+        lambda: idp.admin_delete_user_attributes(UserPoolId=pool_id, Username="ida", UserAttributeNames=["identities"]),
+        lambda: idp.admin_update_user_attributes(
+            UserPoolId=pool_id, Username="ida", UserAttributes=[{"Name": "identities", "Value": ""}]
+        ),
+    ):
+        with pytest.raises(ClientError) as exc:
+            attempt()
+        assert error_of(exc) == message
+    assert json.loads(attributes(idp, pool_id, "ida")["identities"]) == linked
+    # Other attributes are written as before.
+    idp.admin_update_user_attributes(
+        UserPoolId=pool_id, Username="ida", UserAttributes=[{"Name": "name", "Value": "Ida"}]
+    )
+    assert attributes(idp, pool_id, "ida")["name"] == "Ida"
