@@ -434,7 +434,13 @@ async def SetUserMFAPreference(call: Call) -> dict[str, Any]:
 
 @operation
 async def RevokeToken(call: Call) -> dict[str, Any]:
-    _, client = await client_of(call)
+    try:
+        _, client = await client_of(call)
+    except ResourceNotFoundException:
+        # RevokeToken's errors (service model) have no ResourceNotFoundException either, and Cognito documents
+        # no other answer for an unknown ClientId: it is a bad client credential like a wrong secret, and the
+        # same answer for both tells no caller which client IDs exist.
+        raise UnauthorizedException("Invalid client or secret") from None
     if client.secret is not None:
         given = call.params.get("ClientSecret")
         if not given or not hmac.compare_digest(given.encode(), client.secret.encode()):

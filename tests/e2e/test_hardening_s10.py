@@ -3,6 +3,8 @@
 - ``identities`` (the federated identities the ID token's claim is made of) is written by federation alone:
   AdminUpdateUserAttributes, AdminDeleteUserAttributes and AdminCreateUser refuse it as Cognito does ("Cannot
   modify the non-mutable attribute identities"), and AdminLinkProviderForUser still sets it.
+- RevokeToken names an unknown ClientId: UnauthorizedException "Invalid client or secret" (RevokeToken's errors
+  in the service model have no ResourceNotFoundException), and a token of another client is refused.
 """
 
 from __future__ import annotations
@@ -153,3 +155,32 @@ def test_an_administrator_cannot_write_identities(idp: Any, pool_id: str) -> Non
         UserPoolId=pool_id, Username="ida", UserAttributes=[{"Name": "name", "Value": "Ida"}]
     )
     assert attributes(idp, pool_id, "ida")["name"] == "Ida"
+
+
+# --- RevokeToken -------------------------------------------------------------------------------------------------
+
+
+def test_revoke_token_with_an_unknown_client_is_unauthorized(
+    idp: Any, public_idp: Any, pool_id: str, client_id: str
+) -> None:
+    """RevokeToken's errors (the service model) are UnauthorizedException, InvalidParameterException,
+    UnsupportedOperationException, UnsupportedTokenTypeException ... and no ResourceNotFoundException: Cognito
+    answers a bad client credential "Invalid client or secret" (UnauthorizedException). An unknown ClientId is one,
+    and answering it like a wrong secret tells no caller which client IDs exist. Gatehouse answered
+    ResourceNotFoundException "User pool client ... does not exist."."""
+    new_user(idp, pool_id, "rex")
+    refresh = sign_in(public_idp, client_id, "rex")["RefreshToken"]
+    with pytest.raises(ClientError) as exc:
+        public_idp.revoke_token(Token=refresh, ClientId="unknownclient0000000000000")
+    assert error_of(exc) == ("UnauthorizedException", "Invalid client or secret")
+
+    # A token of another client (of the same pool) is refused, and stays good.
+    other = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="other", ExplicitAuthFlows=FLOWS)
+    with pytest.raises(ClientError) as exc:
+        public_idp.revoke_token(Token=refresh, ClientId=other["UserPoolClient"]["ClientId"])
+    assert error_of(exc)[0] == "UnauthorizedException"
+    refreshed = public_idp.initiate_auth(
+        ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh}
+    )
+    assert refreshed["AuthenticationResult"]["AccessToken"]
+    public_idp.revoke_token(Token=refresh, ClientId=client_id)  # its own client revokes it
