@@ -947,6 +947,18 @@ class UserService:
                 await self.limit_code_send(pool, unknown_user_key(username), "sign_up")
                 return self._simulated_delivery(pool, username, _SIGN_UP_CODE_ORDER)
             raise self._unknown_user(client, None)
+        if not user.enabled:
+            # A disabled user gets no code: ConfirmSignUp would confirm an account that still cannot sign in, and
+            # an administrator's AdminDisableUser must stop mail to it. Cognito answers "User is disabled." to a
+            # disabled user's own operations (NotAuthorizedException, as ForgotPassword does here). Under
+            # PreventUserExistenceErrors that answer would tell the name is a user's: as for ForgotPassword ("When a
+            # user isn't found, is deactivated ... Amazon Cognito returns CodeDeliveryDetails with a simulated
+            # delivery medium", Managing user existence error responses), a simulated delivery, limited as a code
+            # sent would be, and nothing is sent.
+            if client.prevent_user_existence_errors:
+                await self.limit_code_send(pool, user.username_key, "sign_up")
+                return self._simulated_delivery(pool, username, _SIGN_UP_CODE_ORDER)
+            raise NotAuthorizedException("User is disabled.")
         if user.status != UNCONFIRMED:
             raise InvalidParameterException("User is already confirmed.")
         if self._verification_destination(pool, user) is not None:

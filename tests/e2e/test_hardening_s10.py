@@ -5,12 +5,15 @@
   modify the non-mutable attribute identities"), and AdminLinkProviderForUser still sets it.
 - RevokeToken names an unknown ClientId: UnauthorizedException "Invalid client or secret" (RevokeToken's errors
   in the service model have no ResourceNotFoundException), and a token of another client is refused.
+- ResendConfirmationCode of a disabled user sends nothing: "User is disabled.", or under
+  PreventUserExistenceErrors the simulated delivery an unknown user gets.
 """
 
 from __future__ import annotations
 
 import json
 import struct
+import time
 import zlib
 from typing import Any
 
@@ -18,6 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.oauth_support import CALLBACK, Browser, pkce_pair
+from tests.support import MailServer
 
 PASSWORD = "Hardening-s10-Pass1"
 FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
@@ -184,3 +188,42 @@ def test_revoke_token_with_an_unknown_client_is_unauthorized(
     )
     assert refreshed["AuthenticationResult"]["AccessToken"]
     public_idp.revoke_token(Token=refresh, ClientId=client_id)  # its own client revokes it
+
+
+# --- ResendConfirmationCode of a disabled user -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prevent", ["LEGACY", "ENABLED"])
+def test_a_disabled_user_is_sent_no_confirmation_code(
+    idp: Any, public_idp: Any, mail: MailServer, prevent: str
+) -> None:
+    """A user an administrator disabled (AdminDisableUser) before they confirmed their sign-up got a fresh code on
+    every ResendConfirmationCode. Now nothing is sent: "User is disabled." (NotAuthorizedException, Cognito's
+    answer to a disabled user, as ForgotPassword gives it), or under PreventUserExistenceErrors the simulated
+    delivery an unknown name gets, so the answer tells nothing about the account."""
+    pool = idp.create_user_pool(PoolName=f"resend-{prevent}", AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+    client = idp.create_user_pool_client(
+        UserPoolId=pool, ClientName="app", ExplicitAuthFlows=FLOWS, PreventUserExistenceErrors=prevent
+    )["UserPoolClient"]["ClientId"]
+    address = f"dora-{prevent.lower()}@example.com"
+    public_idp.sign_up(
+        ClientId=client, Username="dora", Password=PASSWORD, UserAttributes=[{"Name": "email", "Value": address}]
+    )
+    mail.wait_for(address)
+    idp.admin_disable_user(UserPoolId=pool, Username="dora")
+    if prevent == "LEGACY":
+        with pytest.raises(ClientError) as exc:
+            public_idp.resend_confirmation_code(ClientId=client, Username="dora")
+        assert error_of(exc) == ("NotAuthorizedException", "User is disabled.")
+    else:
+        answer = public_idp.resend_confirmation_code(ClientId=client, Username="dora")["CodeDeliveryDetails"]
+        unknown = public_idp.resend_confirmation_code(ClientId=client, Username="nobody")["CodeDeliveryDetails"]
+        assert answer["DeliveryMedium"] == unknown["DeliveryMedium"] == "EMAIL"
+        assert answer["AttributeName"] == unknown["AttributeName"] == "email"
+    time.sleep(1.0)  # a code sent in the background would have arrived by now
+    assert len(mail.messages_to(address)) == 1
+    # Enabled again, the user gets a code as before.
+    idp.admin_enable_user(UserPoolId=pool, Username="dora")
+    delivery = public_idp.resend_confirmation_code(ClientId=client, Username="dora")["CodeDeliveryDetails"]
+    assert delivery["DeliveryMedium"] == "EMAIL"
+    mail.wait_for(address, count=2)
