@@ -390,8 +390,12 @@ class DomainService:
     async def set_ui_customization(
         self, pool_id: str, client_id: str | None, css: str | None, image_b64: str | None
     ) -> UICustomizationRecord | None:
-        """SetUICustomization for the pool (no client) or one client; neither CSS nor image clears it."""
+        """SetUICustomization for the pool (no client) or one client; neither CSS nor image clears it. "Your user
+        pool must have a domain" (SetUICustomization): without one Cognito answers InvalidParameterException "There
+        has to be an existing domain associated with this user pool"."""
         await self.pools.get_pool(pool_id)
+        if not await self.store.list_pool_domains(pool_id):
+            raise InvalidParameterException("There has to be an existing domain associated with this user pool")
         scope = client_id or ALL_CLIENTS
         if client_id:
             await self.pools.get_client(pool_id, client_id)

@@ -7,6 +7,7 @@
   in the service model have no ResourceNotFoundException), and a token of another client is refused.
 - ResendConfirmationCode of a disabled user sends nothing: "User is disabled.", or under
   PreventUserExistenceErrors the simulated delivery an unknown user gets.
+- SetUICustomization needs a domain: "There has to be an existing domain associated with this user pool".
 """
 
 from __future__ import annotations
@@ -227,3 +228,27 @@ def test_a_disabled_user_is_sent_no_confirmation_code(
     delivery = public_idp.resend_confirmation_code(ClientId=client, Username="dora")["CodeDeliveryDetails"]
     assert delivery["DeliveryMedium"] == "EMAIL"
     mail.wait_for(address, count=2)
+
+
+# --- SetUICustomization needs a domain ---------------------------------------------------------------------------
+
+
+def test_ui_customization_needs_a_domain(idp: Any) -> None:
+    """SetUICustomization: "Your user pool must have a domain"; without one Cognito answers InvalidParameterException
+    "There has to be an existing domain associated with this user pool". Gatehouse stored the customization.
+    GetUICustomization still answers the pool's (empty) customization."""
+    pool = idp.create_user_pool(PoolName="ui-no-domain")["UserPool"]["Id"]
+    client = idp.create_user_pool_client(UserPoolId=pool, ClientName="app")["UserPoolClient"]["ClientId"]
+    css = ".banner-customizable { padding: 2px; }"
+    for scope in ({}, {"ClientId": client}):
+        with pytest.raises(ClientError) as exc:
+            idp.set_ui_customization(UserPoolId=pool, CSS=css, **scope)
+        assert error_of(exc) == (
+            "InvalidParameterException",
+            "There has to be an existing domain associated with this user pool",
+        )
+        answer = idp.get_ui_customization(UserPoolId=pool, **scope)["UICustomization"]
+        assert "CSS" not in answer and "CSSVersion" not in answer
+    idp.create_user_pool_domain(UserPoolId=pool, Domain="hardening-s10-ui")
+    assert idp.set_ui_customization(UserPoolId=pool, CSS=css)["UICustomization"]["CSS"] == css
+    assert idp.get_ui_customization(UserPoolId=pool, ClientId=client)["UICustomization"]["CSS"] == css
