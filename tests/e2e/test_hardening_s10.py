@@ -8,6 +8,8 @@
 - ResendConfirmationCode of a disabled user sends nothing: "User is disabled.", or under
   PreventUserExistenceErrors the simulated delivery an unknown user gets.
 - SetUICustomization needs a domain: "There has to be an existing domain associated with this user pool".
+- DeleteIdentityProvider takes the provider out of the clients that listed it; the hosted sign-in page and
+  ``/oauth2/authorize`` then neither offer nor reach it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.oauth_support import CALLBACK, Browser, pkce_pair
-from tests.support import MailServer
+from tests.support import GatehouseServer, MailServer
 
 PASSWORD = "Hardening-s10-Pass1"
 FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
@@ -252,3 +254,54 @@ def test_ui_customization_needs_a_domain(idp: Any) -> None:
     idp.create_user_pool_domain(UserPoolId=pool, Domain="hardening-s10-ui")
     assert idp.set_ui_customization(UserPoolId=pool, CSS=css)["UICustomization"]["CSS"] == css
     assert idp.get_ui_customization(UserPoolId=pool, ClientId=client)["UICustomization"]["CSS"] == css
+
+
+# --- DeleteIdentityProvider and the clients that list it ---------------------------------------------------------
+
+
+def test_a_deleted_provider_leaves_its_clients_and_the_sign_in_page(gatehouse: GatehouseServer, idp: Any) -> None:
+    """DeleteIdentityProvider: "After you delete an IdP, users can no longer sign in to your user pool through that
+    IdP". Gatehouse left the name in the clients' SupportedIdentityProviders: the hosted sign-in page still offered
+    "Sign in with Google", DescribeUserPoolClient still listed it, and an UpdateUserPoolClient sending the described
+    settings back (as infrastructure tools do) was refused for naming a provider that does not exist. Now the name
+    leaves every client with it; the page offers only what is left, and ``/oauth2/authorize`` never sends a browser to
+    the deleted provider."""
+    pool = idp.create_user_pool(PoolName="idp-delete")["UserPool"]["Id"]
+    idp.create_identity_provider(
+        UserPoolId=pool, ProviderName="Google", ProviderType="Google", ProviderDetails=GOOGLE,
+        AttributeMapping={"email": "email"},
+    )  # fmt: skip
+    both = idp.create_user_pool_client(
+        UserPoolId=pool, ClientName="both", SupportedIdentityProviders=["COGNITO", "Google"], **OAUTH
+    )["UserPoolClient"]["ClientId"]
+    only = idp.create_user_pool_client(
+        UserPoolId=pool, ClientName="only", SupportedIdentityProviders=["Google"], **OAUTH
+    )["UserPoolClient"]["ClientId"]
+    browser = Browser(gatehouse.url)
+    page = browser.follow(browser.get(authorize_url(browser, both)))
+    assert page.status_code == 200 and "Sign in with Google" in page.text
+    leaving = browser.get(authorize_url(browser, both, identity_provider="Google"))
+    assert leaving.status_code == 302 and leaving.headers["Location"].startswith("https://accounts.google.com/")
+
+    idp.delete_identity_provider(UserPoolId=pool, ProviderName="Google")
+
+    described = idp.describe_user_pool_client(UserPoolId=pool, ClientId=both)["UserPoolClient"]
+    assert described["SupportedIdentityProviders"] == ["COGNITO"]
+    only_described = idp.describe_user_pool_client(UserPoolId=pool, ClientId=only)["UserPoolClient"]
+    assert only_described["SupportedIdentityProviders"] == []
+    # The described settings go back unchanged.
+    idp.update_user_pool_client(
+        UserPoolId=pool, ClientId=both, ClientName="both",
+        SupportedIdentityProviders=described["SupportedIdentityProviders"], **OAUTH,
+    )  # fmt: skip
+    page = browser.follow(browser.get(authorize_url(browser, both)))
+    assert page.status_code == 200 and "Sign in" in page.text and "Google" not in page.text
+    for client in (both, only):
+        refused = browser.get(authorize_url(browser, client, identity_provider="Google"))
+        # An error sent back to the registered callback (RFC 6749 §4.1.2.1), never a redirect to the IdP.
+        assert refused.status_code == 302, refused.text
+        assert refused.headers["Location"].startswith(CALLBACK + "?error=invalid_request&"), refused.headers
+    # A client left with no way in says so, instead of a page with a dead button.
+    page = browser.follow(browser.get(authorize_url(browser, only)))
+    assert page.status_code == 400 and "Google" not in page.text
+    assert "does not allow signing in with a username and password" in page.text
