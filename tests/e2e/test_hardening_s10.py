@@ -10,6 +10,7 @@
 - SetUICustomization needs a domain: "There has to be an existing domain associated with this user pool".
 - DeleteIdentityProvider takes the provider out of the clients that listed it; the hosted sign-in page and
   ``/oauth2/authorize`` then neither offer nor reach it.
+- userInfo answers a token without the ``openid`` scope as Cognito documents its refusals: 401 invalid_token.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import zlib
 from typing import Any
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from tests.e2e.oauth_support import CALLBACK, Browser, pkce_pair
@@ -305,3 +307,23 @@ def test_a_deleted_provider_leaves_its_clients_and_the_sign_in_page(gatehouse: G
     page = browser.follow(browser.get(authorize_url(browser, only)))
     assert page.status_code == 400 and "Google" not in page.text
     assert "does not allow signing in with a username and password" in page.text
+
+
+# --- userInfo without the openid scope ---------------------------------------------------------------------------
+
+
+def test_userinfo_refuses_a_token_without_openid_as_an_invalid_token(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, pool_id: str, client_id: str
+) -> None:
+    """Cognito's userInfo endpoint: "The openid scope must be one of the access token claims"; access tokens of
+    the user pools API (InitiateAuth) "don't contain any scopes", so "the userInfo endpoint doesn't accept these
+    access tokens". Its documented refusals are 400 invalid_request and 401 invalid_token (with a WWW-Authenticate
+    header naming the error); Gatehouse answered 403 insufficient_scope, which no Cognito client expects."""
+    new_user(idp, pool_id, "uma")
+    token = sign_in(public_idp, client_id, "uma")["AccessToken"]
+    answer = requests.get(
+        f"{gatehouse.url}/{pool_id}/oauth2/userInfo", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"] == "invalid_token"
+    assert answer.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
