@@ -11,6 +11,7 @@
 - DeleteIdentityProvider takes the provider out of the clients that listed it; the hosted sign-in page and
   ``/oauth2/authorize`` then neither offer nor reach it.
 - userInfo answers a token without the ``openid`` scope as Cognito documents its refusals: 401 invalid_token.
+- Every answer names the server ``Gatehouse``, without the Python and aiohttp versions.
 """
 
 from __future__ import annotations
@@ -327,3 +328,32 @@ def test_userinfo_refuses_a_token_without_openid_as_an_invalid_token(
     assert answer.status_code == 401, answer.text
     assert answer.json()["error"] == "invalid_token"
     assert answer.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+
+
+# --- the Server header -------------------------------------------------------------------------------------------
+
+
+def test_every_answer_names_the_server_without_versions(gatehouse: GatehouseServer, pool_id: str) -> None:
+    """aiohttp's default ``Server: Python/3.x aiohttp/3.x`` told a scanner which published flaws to try (RFC 9110
+    §10.2.4: no "needlessly fine-grained detail"). Every answer of the application now says ``Gatehouse``: its
+    routes, a 404 and a 405, the AWS wires' errors, the OAuth endpoints' and the hosted pages' errors."""
+    url = gatehouse.url
+    answers = [
+        requests.get(f"{url}/health", timeout=10),
+        requests.get(f"{url}/no/such/page", timeout=10),
+        requests.put(f"{url}/health", timeout=10),
+        requests.get(f"{url}/{pool_id}/.well-known/jwks.json", timeout=10),
+        requests.post(
+            url,
+            data=b"{}",
+            timeout=10,
+            headers={
+                "Content-Type": "application/x-amz-json-1.1",
+                "X-Amz-Target": "AWSCognitoIdentityProviderService.Nope",
+            },
+        ),
+        requests.post(f"{url}/oauth2/token", data={"grant_type": "nope"}, timeout=10),
+        requests.get(f"{url}/oauth2/authorize?client_id=nope", timeout=10, allow_redirects=False),
+    ]
+    for answer in answers:
+        assert answer.headers["Server"] == "Gatehouse", (answer.request.method, answer.url, answer.status_code)
