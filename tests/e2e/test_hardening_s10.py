@@ -12,6 +12,7 @@
   ``/oauth2/authorize`` then neither offer nor reach it.
 - userInfo answers a token without the ``openid`` scope as Cognito documents its refusals: 401 invalid_token.
 - Every answer names the server ``Gatehouse``, without the Python and aiohttp versions.
+- The hosted page's logo says whose it is (``alt``).
 """
 
 from __future__ import annotations
@@ -357,3 +358,22 @@ def test_every_answer_names_the_server_without_versions(gatehouse: GatehouseServ
     ]
     for answer in answers:
         assert answer.headers["Server"] == "Gatehouse", (answer.request.method, answer.url, answer.status_code)
+
+
+# --- the logo's text alternative ---------------------------------------------------------------------------------
+
+
+def test_the_logo_names_the_application_it_stands_for(gatehouse: GatehouseServer, idp: Any) -> None:
+    """The hosted page's logo is the one thing on it that names the application (no text does): an empty ``alt``
+    made it decorative, and a screen reader user never learned whose sign-in page it was (WCAG 1.1.1). The alt is
+    the app client's name and "logo"."""
+    pool = idp.create_user_pool(PoolName="logo-alt")["UserPool"]["Id"]
+    idp.create_user_pool_domain(UserPoolId=pool, Domain="hardening-s10-logo")
+    client = idp.create_user_pool_client(UserPoolId=pool, ClientName="Acme Portal", **OAUTH)["UserPoolClient"][
+        "ClientId"
+    ]
+    idp.set_ui_customization(UserPoolId=pool, ClientId=client, ImageFile=png())
+    browser = Browser(gatehouse.url)
+    page = browser.follow(browser.get(authorize_url(browser, client)))
+    assert page.status_code == 200, page.text
+    assert 'alt="Acme Portal logo"' in page.text, page.text
