@@ -96,9 +96,24 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
+# The Server header of every answer: aiohttp's default names the Python and aiohttp versions, which tells a scanner
+# which published flaws to try (RFC 9110 §10.2.4: "An origin server SHOULD NOT generate a Server header field
+# containing needlessly fine-grained detail"). The product name alone, with no version.
+SERVER_HEADER = "Gatehouse"
+
+
+async def _server_header(_request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every answer the application makes (its routes, 404 and 405, error pages, the 500 of
+    an unhandled exception). Not the 400 aiohttp's HTTP parser answers to a request it cannot parse (a malformed
+    request line, an oversized header): that one is made before any application sees the request, and only
+    replacing aiohttp's server classes would reach it."""
+    response.headers["Server"] = SERVER_HEADER
+
+
 def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app.on_response_prepare.append(_server_header)
     app.cleanup_ctx.append(_services_ctx(metrics or Metrics()))
     app.cleanup_ctx.append(loop_watch_ctx)
     app.router.add_post("/", dispatch)  # the AWS wires bind their own request ids (x-amzn-RequestId)

@@ -485,14 +485,6 @@ class InvalidTokenError(OAuthError):
     oauth_error = "invalid_token"
 
 
-class InsufficientScopeError(OAuthError):
-    """The bearer token lacks the scope the resource needs (RFC 6750 §3.1)."""
-
-    type_name = "NotAuthorizedException"
-    status = 403
-    oauth_error = "insufficient_scope"
-
-
 class RequestNotSupportedError(OAuthError):
     """OpenID Connect Core §6.1: a ``request`` object was sent, and request objects are not supported."""
 

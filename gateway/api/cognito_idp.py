@@ -464,7 +464,13 @@ async def SetUserMFAPreference(call: Call) -> dict[str, Any]:
 
 @operation
 async def RevokeToken(call: Call) -> dict[str, Any]:
-    _, client = await client_of(call)
+    try:
+        _, client = await client_of(call)
+    except ResourceNotFoundException:
+        # RevokeToken's errors (service model) have no ResourceNotFoundException either, and Cognito documents
+        # no other answer for an unknown ClientId: it is a bad client credential like a wrong secret, and the
+        # same answer for both tells no caller which client IDs exist.
+        raise UnauthorizedException("Invalid client or secret") from None
     if client.secret is not None and not client.secret_matches(call.params.get("ClientSecret")):
         # RevokeToken's errors (service model) have no NotAuthorizedException: a bad client credential is
         # UnauthorizedException, as Cognito answers ("Invalid client or secret"). Any active secret is good.

@@ -29,6 +29,7 @@ from gateway.errors import (
     ScopeDoesNotExistException,
 )
 from gateway.services.pools import CACHE_SECONDS, PoolService
+from gateway.services.short_cache import ShortCache
 from gateway.services.tokens import ADMIN_SCOPE
 from gateway.services.ui_css import check_css
 from gateway.storage.base import (
@@ -49,6 +50,8 @@ _SCOPE_NAME = re.compile(r"^[\x21\x23-\x2E\x30-\x5B\x5D-\x7E]+$")
 _RESERVED_PREFIX_WORDS = ("aws", "amazon", "cognito")
 # SetUICustomization's logo: at most 100 KB ("Customizing hosted UI (classic) branding").
 MAX_LOGO_BYTES = 100 * 1024
+# How many clients' UI customizations a process keeps for its hosted pages at most (the oldest read goes first).
+PAGE_CACHE_SIZE = 4096
 # The classes Cognito's hosted UI lets CSS style ("Customizing the classic hosted UI"); the hosted pages carry
 # them, and SetUICustomization refuses CSS that styles anything else.
 CUSTOMIZABLE_CLASSES = frozenset(
@@ -120,7 +123,11 @@ class DomainService:
         # The hosted pages read a client's UI customization on every render and it changes rarely: each
         # process keeps what it read for CACHE_SECONDS, as PoolService keeps pools and clients (a change made
         # here is seen here at once; one made by another process within CACHE_SECONDS). It only styles a page.
-        self._page_customizations: dict[tuple[str, str], tuple[float, UICustomizationRecord | None]] = {}
+        # Bounded, as an entry per client ever shown would otherwise outlive its client and pool (the value is a
+        # 1-tuple: "no customization" is an answer worth keeping too).
+        self._page_customizations: ShortCache[tuple[str, str], tuple[UICustomizationRecord | None]] = ShortCache(
+            CACHE_SECONDS, PAGE_CACHE_SIZE
+        )
 
     # --- domains -----------------------------------------------------------------------------------------
 
@@ -390,8 +397,12 @@ class DomainService:
     async def set_ui_customization(
         self, pool_id: str, client_id: str | None, css: str | None, image_b64: str | None
     ) -> UICustomizationRecord | None:
-        """SetUICustomization for the pool (no client) or one client; neither CSS nor image clears it."""
+        """SetUICustomization for the pool (no client) or one client; neither CSS nor image clears it. "Your user
+        pool must have a domain" (SetUICustomization): without one Cognito answers InvalidParameterException "There
+        has to be an existing domain associated with this user pool"."""
         await self.pools.get_pool(pool_id)
+        if not await self.store.list_pool_domains(pool_id):
+            raise InvalidParameterException("There has to be an existing domain associated with this user pool")
         scope = client_id or ALL_CLIENTS
         if client_id:
             await self.pools.get_client(pool_id, client_id)
@@ -432,12 +443,11 @@ class DomainService:
 
     async def page_customization(self, pool_id: str, client_id: str) -> UICustomizationRecord | None:
         """:meth:`get_ui_customization` for a hosted page, from this process's short-lived cache."""
-        now = time.monotonic()
         cached = self._page_customizations.get((pool_id, client_id))
-        if cached is not None and now - cached[0] < CACHE_SECONDS:
-            return cached[1]
+        if cached is not None:
+            return cached[0]
         record = await self.get_ui_customization(pool_id, client_id)
-        self._page_customizations[(pool_id, client_id)] = (now, record)
+        self._page_customizations.put((pool_id, client_id), (record,))
         return record
 
     @staticmethod

@@ -349,9 +349,16 @@ class IdentityProviderService:
         raise ConcurrentModificationException()
 
     async def delete(self, pool_id: str, name: str) -> None:
+        """DeleteIdentityProvider: "After you delete an IdP, users can no longer sign in to your user pool through
+        that IdP". Cognito documents nothing about app clients that still list it; a name left in a client's
+        SupportedIdentityProviders would be a dead button on the hosted sign-in page, a client that UpdateUserPoolClient
+        refuses to save unchanged ("The provider ... does not exist"), and a sign-in path for a provider created
+        later under the same name with other settings. So the name leaves every client of the pool with it, which
+        also keeps a delete-and-create of the provider (infrastructure tools replace it so) from failing."""
         await self._pools.get_pool(pool_id)
         if not await self._store.delete_identity_provider(pool_id, name):
             raise ResourceNotFoundException(f"Identity provider {name} does not exist.")
+        await self._pools.drop_identity_provider(pool_id, name)
 
     async def list_page(
         self, pool_id: str, after: str | None, limit: int

@@ -47,7 +47,6 @@ import structlog
 from gateway.errors import (
     AuthorizationPageError,
     GatehouseError,
-    InsufficientScopeError,
     InvalidClientError,
     InvalidGrantError,
     InvalidParameterException,
@@ -1200,7 +1199,11 @@ class OAuthService:
         if pool_id is not None and verified.pool_id != pool_id:
             raise InvalidTokenError("Invalid Access Token")
         if "openid" not in verified.scopes:
-            raise InsufficientScopeError("The access token lacks the openid scope.")
+            # Cognito's userInfo endpoint: "The openid scope must be one of the access token claims", and the
+            # endpoint "doesn't accept" tokens without it; its documented refusals are invalid_request (400) and
+            # invalid_token (401) only, so such a token is an invalid one here (not RFC 6750's 403
+            # insufficient_scope, which a client written against Cognito does not expect).
+            raise InvalidTokenError("Access token does not contain openid scope")
         user = verified.user
         if user is None or user.sub != verified.sub or not user.enabled:
             raise InvalidTokenError("The user of the access token can no longer sign in.")

@@ -28,7 +28,7 @@ from gateway.services.messaging import check_email_settings
 from gateway.services.schema import add_custom_attributes, build_schema, required_attributes
 from gateway.services.views import RecordView
 from gateway.services.webauthn import webauthn_configuration, webauthn_settings
-from gateway.storage.base import AlreadyExists, ClientRecord, PoolRecord, Store, VersionConflict
+from gateway.storage.base import AlreadyExists, ClientRecord, NotFound, PoolRecord, Store, VersionConflict
 
 log = structlog.get_logger("gateway.pools")
 
@@ -964,6 +964,39 @@ class PoolService:
 
         await self._change_client(pool_id, client_id, change)
         log.info("client_secret.deleted", pool=pool_id, client=client_id, secret_id=secret_id)
+
+    async def drop_identity_provider(self, pool_id: str, name: str) -> None:
+        """Take a deleted identity provider's name out of every client's SupportedIdentityProviders."""
+        after: str | None = None
+        while True:
+            page = await self._store.list_clients(pool_id, after, 60)
+            for record in page.items:
+                if name in (record.settings.get("SupportedIdentityProviders") or []):
+                    await self._drop_client_provider(pool_id, record.id, name)
+            if not page.next_token:
+                return
+            after = page.next_token
+
+    async def _drop_client_provider(self, pool_id: str, client_id: str, name: str) -> None:
+        for _ in range(5):
+            try:
+                record = (await self.get_client(pool_id, client_id, fresh=True)).record
+            except ResourceNotFoundException:
+                return  # deleted meanwhile
+            supported = record.settings.get("SupportedIdentityProviders") or []
+            if name not in supported:
+                return
+            record.settings = {**record.settings, "SupportedIdentityProviders": [p for p in supported if p != name]}
+            record.updated_at = time.time()
+            try:
+                await self._store.update_client(record)
+                self._forget(client_id=client_id)
+                return
+            except VersionConflict:
+                continue
+            except NotFound:
+                return
+        raise ConcurrentModificationException()
 
     async def delete_client(self, pool_id: str, client_id: str) -> None:
         await self.get_client(pool_id, client_id)

@@ -77,6 +77,7 @@ from gateway.services.change_stamp import ChangeStamps
 from gateway.services.messaging import EmailMessage, Messenger
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.risk_feedback import FEEDBACK_VALUES, feedback_link
+from gateway.services.short_cache import ShortCache
 from gateway.storage.base import AuthEventRecord, NotFound, RiskConfigurationRecord, Store, UserRecord, VersionConflict
 
 if TYPE_CHECKING:
@@ -91,6 +92,8 @@ SECURITY_REASONS_MESSAGE: Final = "Unable to login because of security reasons."
 COMPROMISED_PASSWORD_MESSAGE: Final = "Provided password cannot be used for security reasons."
 # How long a process trusts the risk configuration it read (as PoolService does pools).
 CACHE_SECONDS: Final = 2.0
+# How many pools' and clients' risk configurations a process keeps at most (the oldest read goes first).
+CONFIG_CACHE_SIZE: Final = 4096
 FAILURE_WINDOW_SECONDS: Final = 900.0
 HISTORY_EVENTS: Final = 50
 # Faster than an airliner, over a distance that geolocation error cannot explain.
@@ -430,7 +433,12 @@ class RiskService:
         # Read for CACHE_SECONDS, under the store's change stamp (gateway/services/change_stamp.py): a block
         # switched on by any process sharing the store holds at once. Shared by the container.
         self.stamps = ChangeStamps()
-        self._configs: dict[tuple[str, str], tuple[float, int, dict[str, Any], float | None]] = {}
+        # Each entry: the stamp it was read under, the configuration and when it was set. Bounded (an entry per
+        # pool and client ever signed in to would otherwise outlive them); the stamp is checked here, as the
+        # container replaces ``stamps`` after construction.
+        self._configs: ShortCache[tuple[str, str], tuple[int, dict[str, Any], float | None]] = ShortCache(
+            CACHE_SECONDS, CONFIG_CACHE_SIZE
+        )
         self.decisions = metrics.counter(
             "gatehouse_risk_decisions",
             "Sign-ins assessed by threat protection, by user pool, risk level and the action taken.",
@@ -446,14 +454,13 @@ class RiskService:
 
     async def _stored(self, pool_id: str, client_id: str | None) -> tuple[dict[str, Any], float | None]:
         key = (pool_id, client_id or "")
-        now = time.monotonic()
         stamp = self.stamps.read()
         cached = self._configs.get(key)
-        if cached is not None and cached[1] == stamp and now - cached[0] < CACHE_SECONDS:
-            return cached[2], cached[3]
+        if cached is not None and cached[0] == stamp:
+            return cached[1], cached[2]
         record = await self.store.get_risk_configuration(pool_id, client_id)
         config, updated = (record.config, record.updated_at) if record is not None else ({}, None)
-        self._configs[key] = (now, stamp, config, updated)
+        self._configs.put(key, (stamp, config, updated))
         return config, updated
 
     async def effective(self, pool_id: str, client_id: str | None) -> tuple[dict[str, Any], float | None]:
@@ -477,7 +484,7 @@ class RiskService:
             await self.store.put_risk_configuration(RiskConfigurationRecord(pool_id, client_id or None, config, now))
         except NotFound as exc:
             raise ResourceNotFoundException(f"User pool {pool_id} does not exist.") from exc
-        self._configs.pop((pool_id, client_id or ""), None)
+        self._configs.drop((pool_id, client_id or ""))
         self.stamps.bump()
         log.info("risk.configuration_set", pool=pool_id, client=client_id, members=sorted(config))
         return self._configuration_type(pool_id, client_id, config, now)

@@ -77,6 +77,9 @@ class ShortCache(Generic[K, V]):
             entries.popitem(last=False)
         entries[key] = (time.monotonic(), value)
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def drop(self, key: K) -> None:
         self._entries.pop(key, None)
 

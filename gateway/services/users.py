@@ -514,6 +514,7 @@ class UserService:
         run_hooks: bool = True,
     ) -> UserRecord:
         validate_attribute_values(pool.schema, attributes, creating=True, admin=True)
+        _check_admin_writable(attributes)
         if message_action == "RESEND":
             return await self._resend_invitation(pool, username, delivery_mediums)
         attributes = canonical_values(pool.schema, attributes)
@@ -978,6 +979,18 @@ class UserService:
                 await self.limit_code_send(pool, unknown_user_key(username), "sign_up")
                 return self._simulated_delivery(pool, username, _SIGN_UP_CODE_ORDER)
             raise self._unknown_user(client, None)
+        if not user.enabled:
+            # A disabled user gets no code: ConfirmSignUp would confirm an account that still cannot sign in, and
+            # an administrator's AdminDisableUser must stop mail to it. Cognito answers "User is disabled." to a
+            # disabled user's own operations (NotAuthorizedException, as ForgotPassword does here). Under
+            # PreventUserExistenceErrors that answer would tell the name is a user's: as for ForgotPassword ("When a
+            # user isn't found, is deactivated ... Amazon Cognito returns CodeDeliveryDetails with a simulated
+            # delivery medium", Managing user existence error responses), a simulated delivery, limited as a code
+            # sent would be, and nothing is sent.
+            if client.prevent_user_existence_errors:
+                await self.limit_code_send(pool, user.username_key, "sign_up")
+                return self._simulated_delivery(pool, username, _SIGN_UP_CODE_ORDER)
+            raise NotAuthorizedException("User is disabled.")
         if user.status != UNCONFIRMED:
             raise InvalidParameterException("User is already confirmed.")
         if self._verification_destination(pool, user) is not None:
@@ -1028,6 +1041,7 @@ class UserService:
         validate_attribute_values(pool.schema, attributes, creating=False, admin=admin)
         attributes = canonical_values(pool.schema, attributes)
         removed = {name for name, value in attributes.items() if value == ""}
+        _check_admin_writable(attributes)
         if not admin:
             _check_user_writable(attributes)
             if client is not None:
@@ -1130,6 +1144,7 @@ class UserService:
                 raise InvalidParameterException(f"Cannot modify the non-mutable attribute {name}")
             if not admin and entry.get("DeveloperOnlyAttribute"):
                 raise InvalidParameterException(f"Cannot modify developer-only attribute {name}")
+        _check_admin_writable(names)
         if not admin:
             _check_user_writable(names)
             if client is not None:
@@ -1474,8 +1489,12 @@ def parse_user_filter(expression: str, *, case_sensitive: bool = False) -> UserS
 
 # Attributes only Gatehouse itself writes for a user: the verification flags (set by a confirmed code) and
 # `identities` (set by federation and AdminLinkProviderForUser; it becomes the ID token's `identities` claim,
-# which applications read as proof of a federated sign-in). An administrator may still set them.
+# which applications read as proof of a federated sign-in). An administrator may still set the flags.
 _SYSTEM_ATTRIBUTES = ("email_verified", "phone_number_verified", "identities")
+# Not even an administrator writes these: Cognito answers a write of `identities` with "Cannot modify the
+# non-mutable attribute identities", whoever sends it. Linking goes through AdminLinkProviderForUser and
+# unlinking through AdminDisableProviderForUser, which keep the attribute's entries consistent with the links.
+_FEDERATION_ATTRIBUTES = ("identities",)
 # Where a sign-up code goes when the pool verifies both and the user gave both: "it chooses to verify the phone
 # number by sending a verification code through SMS".
 _SIGN_UP_CODE_ORDER = ("phone_number", "email")
@@ -1490,6 +1509,13 @@ def _check_verified_flags(written: Mapping[str, str], result: Mapping[str, str])
     for attribute in ("email", "phone_number"):
         if written.get(f"{attribute}_verified") == "true" and not result.get(attribute):
             raise InvalidParameterException(f"{attribute}_verified cannot be true when {attribute} has no value.")
+
+
+def _check_admin_writable(names: Iterable[str]) -> None:
+    """Refuse an administrator's write (or deletion) of an attribute only federation sets."""
+    for name in names:
+        if name in _FEDERATION_ATTRIBUTES:
+            raise InvalidParameterException(f"Cannot modify the non-mutable attribute {name}")
 
 
 def _check_user_writable(names: Iterable[str]) -> None:

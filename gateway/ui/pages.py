@@ -141,6 +141,7 @@ def _context(hosted: _Hosted, **values: Any) -> dict[str, Any]:
         "notice": None,
         "custom_css_url": hosted.custom_css_url,
         "logo_url": hosted.logo_url,
+        "logo_alt": f"{hosted.client.record.name} logo",
         **values,
     }
 

@@ -124,7 +124,7 @@ def _csrf_cookie(token: str, settings: Settings) -> str:
 def render_parts(template: str, context: Mapping[str, Any]) -> tuple[bytes, ...]:
     """A page rendered without its CSRF token: the encoded text cut where the token goes. Everything else on a
     page is the same for every browser, so the parts can be kept and joined around each browser's token."""
-    values = {"custom_css_url": None, "logo_url": None, **context}
+    values = {"custom_css_url": None, "logo_url": None, "logo_alt": "", **context}
     text = _ENV.get_template(template).render({**values, "csrf": _CSRF_STAND_IN, "csrf_field": CSRF_FIELD})
     return tuple(part.encode() for part in text.split(_CSRF_STAND_IN))
 

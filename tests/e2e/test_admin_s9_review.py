@@ -209,6 +209,7 @@ def test_get_ui_customization_of_an_unknown_client_is_not_found(idp: Any) -> Non
     other_pool = idp.create_user_pool(PoolName="admin-s9-ui-other")["UserPool"]["Id"]
     foreign = idp.create_user_pool_client(UserPoolId=other_pool, ClientName="app")["UserPoolClient"]["ClientId"]
     css = ".banner-customizable {background-color: black;}"
+    idp.create_user_pool_domain(UserPoolId=pool_id, Domain="admin-s9-ui")  # SetUICustomization needs one
     idp.set_ui_customization(UserPoolId=pool_id, CSS=css)
     for unknown in ("ghostclient0000000000000", foreign):
         with pytest.raises(ClientError) as exc:

@@ -324,6 +324,7 @@ def test_sign_in_pages(gatehouse: GatehouseServer, idp: Any, google: Any, audito
 
     # A client's branding: a logo and a stylesheet of its own.
     css = BRANDING_CSS
+    idp.create_user_pool_domain(UserPoolId=pool_id, Domain="a11y-branded")  # SetUICustomization needs one
     idp.set_ui_customization(UserPoolId=pool_id, ClientId=plain, CSS=css, ImageFile=_png())
     browser, page = _login(gatehouse, pool_id, plain)
     assert "/logo?" in page.text and "/custom.css?" in page.text

@@ -31,6 +31,7 @@ _HOSTILE = "javascript:document.title='ran:'+document.domain"
 @pytest.fixture(scope="module")
 def pool(gatehouse: GatehouseServer, idp: Any) -> OAuthPool:
     created = make_pool(idp, gatehouse.url, "hosted-s8")
+    idp.create_user_pool_domain(UserPoolId=created.pool_id, Domain="hosted-s8-ui")  # for SetUICustomization
     make_user(idp, created.pool_id, "alice")
     return created
 

@@ -23,6 +23,7 @@ _ALERT = re.compile(r'role="alert"[^>]*>([^<]*)<')
 @pytest.fixture(scope="module")
 def pool(gatehouse: GatehouseServer, idp: Any) -> OAuthPool:
     created = make_pool(idp, gatehouse.url, "hosted-review")
+    idp.create_user_pool_domain(UserPoolId=created.pool_id, Domain="hosted-review-ui")  # for SetUICustomization
     make_user(idp, created.pool_id, "alice")
     return created
 

@@ -245,6 +245,7 @@ def test_ui_customization_is_applied_to_the_hosted_pages(gatehouse: GatehouseSer
         AllowedOAuthScopes=["openid"],
         CallbackURLs=[CALLBACK],
     )["UserPoolClient"]["ClientId"]
+    idp.create_user_pool_domain(UserPoolId=pool, Domain="custom-ui-pages")  # SetUICustomization needs one
     css = ".submitButton-customizable { background-color: #0a7d32; }\n.banner-customizable { padding: 2px; }"
     logo = _png()
     set_answer = idp.set_ui_customization(UserPoolId=pool, CSS=css, ImageFile=logo)["UICustomization"]
