@@ -878,6 +878,8 @@ def test_hosted_sign_up_and_reset_pages(
 def test_pages_show_the_app_clients_customization(
     gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
 ) -> None:
+    # SetUICustomization needs a domain of the pool, as Cognito's does.
+    idp.create_user_pool_domain(UserPoolId=pool.pool_id, Domain="cimd-styled-pages")
     idp.set_ui_customization(
         UserPoolId=pool.pool_id, ClientId=pool.public_id, CSS=".banner-customizable { background-color: #123456 }"
     )
