@@ -31,6 +31,7 @@ from gateway.services.ratelimit import RateLimiter
 from gateway.services.risk import RiskService
 from gateway.services.saml_federation import SamlVerifier
 from gateway.services.saml_logout import SamlLogoutService
+from gateway.services.sessions import SessionService
 from gateway.services.social_logins import SocialLogins, endpoints_from_json
 from gateway.services.tokens import SigningKeys, TokenService
 from gateway.services.users import UserService
@@ -73,6 +74,7 @@ class Services:
     branding: BrandingService
     hooks: HookRegistry
     saml_logout: SamlLogoutService
+    sessions: SessionService
 
     @classmethod
     def build(
@@ -154,6 +156,10 @@ class Services:
             code_seconds=settings.oauth_code_seconds,
             code_key=hmac.new(code_key, b"gatehouse authorization codes", hashlib.sha256).digest(),
         )
+        sessions = SessionService(
+            store, pools, hmac.new(code_key, b"gatehouse user session ids", hashlib.sha256).digest()
+        )
+        auth.sessions = sessions
         hooks = HookRegistry()
         federation.hooks = hooks
         users.hooks = hooks
@@ -186,4 +192,5 @@ class Services:
             branding=BrandingService(store, pools),
             hooks=hooks,
             saml_logout=SamlLogoutService(federation, oauth, store),
+            sessions=sessions,
         )
