@@ -97,6 +97,8 @@ SPARE_POOL_OPERATIONS: Final = frozenset(
         "UpdateUserPoolClient",
         "DeleteUserPoolClient",
         "SetUserPoolMfaConfig",
+        "SetUserPoolSessionConfiguration",
+        "SetUserPoolClientSessionConfiguration",
     }
 )
 
