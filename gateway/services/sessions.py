@@ -86,12 +86,13 @@ _BROWSERS = (
     ("Chrome", re.compile(r"Chrome/|CriOS/")),
     ("Safari", re.compile(r"Safari/")),
 )
+# Browsers name the system in words; the AWS SDKs as ``os/linux#6.1``, ``os/macOS#14.0``, ``os/win32``.
 _SYSTEMS = (
-    ("Android", re.compile(r"Android")),
-    ("iOS", re.compile(r"iPhone|iPad|iPod")),
-    ("macOS", re.compile(r"Mac OS X|Macintosh|Darwin")),
-    ("Windows", re.compile(r"Windows")),
-    ("Linux", re.compile(r"Linux")),
+    ("Android", re.compile(r"Android", re.IGNORECASE)),
+    ("iOS", re.compile(r"iPhone|iPad|iPod|os/ios", re.IGNORECASE)),
+    ("macOS", re.compile(r"Mac OS X|Macintosh|Darwin|macOS", re.IGNORECASE)),
+    ("Windows", re.compile(r"Windows|os/win", re.IGNORECASE)),
+    ("Linux", re.compile(r"Linux", re.IGNORECASE)),
 )
 _PRODUCT = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,63}")
 

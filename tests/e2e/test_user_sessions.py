@@ -221,7 +221,7 @@ def test_list_across_two_clients(idp: Any, public_idp: Any, pool_id: str, client
         assert session["CreateDate"].timestamp() >= before - 1
         assert session["LastActiveDate"] >= session["CreateDate"]
         assert session["LastIPAddress"] == "127.0.0.1"
-        assert session["DeviceType"].startswith("Boto3")
+        assert session["DeviceType"].startswith("Boto3 on ")
         assert "OriginSessionId" not in session and "LastLocation" not in session
         # The id names the session without telling its refresh token or origin_jti.
         assert session["SessionId"] not in (on_phone["RefreshToken"], on_laptop["RefreshToken"])
