@@ -51,8 +51,6 @@ from gateway.storage.base import OAuthRecord, PoolRecord, Store, TokenFamilyReco
 
 log = structlog.get_logger("gateway.sessions")
 
-POOL_SETTING = POOL_SESSION_SETTING
-CLIENTS_SETTING = CLIENT_SESSION_SETTINGS
 # GetUserPoolSessionConfiguration's and GetUserPoolClientSessionConfiguration's documented defaults.
 DEFAULT_MAX_PER_USER = 20
 DEFAULT_SSO_MINUTES = 60
@@ -152,12 +150,12 @@ class SessionService:
     @staticmethod
     def tracking(pool: PoolView) -> bool:
         """Whether the pool tracks sessions (a look at its cached settings: no store read)."""
-        config = pool.settings.get(POOL_SETTING)
+        config = pool.settings.get(POOL_SESSION_SETTING)
         return isinstance(config, dict) and config.get("UserSessionTracking") == "ENABLED"
 
     @staticmethod
     def max_per_user(pool: PoolView) -> int:
-        config = pool.settings.get(POOL_SETTING) or {}
+        config = pool.settings.get(POOL_SESSION_SETTING) or {}
         return int((config.get("TokenSession") or {}).get("MaxPerUser", DEFAULT_MAX_PER_USER))
 
     def pool_config(self, pool: PoolView) -> dict[str, Any]:
@@ -183,7 +181,7 @@ class SessionService:
         config = {"UserSessionTracking": tracking, "TokenSession": {"MaxPerUser": int(max_per_user)}}
 
         def change(record: PoolRecord) -> None:
-            record.settings[POOL_SETTING] = copy.deepcopy(config)
+            record.settings[POOL_SESSION_SETTING] = copy.deepcopy(config)
 
         await self._pools.change_settings(pool_id, change)
         log.info("sessions.configured", pool=pool_id, tracking=tracking, max_per_user=max_per_user)
@@ -200,11 +198,11 @@ class SessionService:
         does not track sessions (a client's setting is then "retained but dormant")."""
         if not self.tracking(pool):
             return DEFAULT_SSO_MINUTES
-        entry = (pool.settings.get(CLIENTS_SETTING) or {}).get(client_id) or {}
+        entry = (pool.settings.get(CLIENT_SESSION_SETTINGS) or {}).get(client_id) or {}
         return int(entry.get("MaxValidityMinutes", DEFAULT_SSO_MINUTES))
 
     def _client_answer(self, pool: PoolView, client_id: str) -> dict[str, Any]:
-        entry = (pool.settings.get(CLIENTS_SETTING) or {}).get(client_id) or {}
+        entry = (pool.settings.get(CLIENT_SESSION_SETTINGS) or {}).get(client_id) or {}
         minutes = int(entry.get("MaxValidityMinutes", DEFAULT_SSO_MINUTES))
         return {"UserPoolId": pool.id, "ClientId": client_id, "SSOSession": {"MaxValidityMinutes": minutes}}
 
@@ -217,9 +215,9 @@ class SessionService:
             raise OperationNotEnabledException(NOT_ENABLED)
 
         def change(record: PoolRecord) -> None:
-            clients = dict(record.settings.get(CLIENTS_SETTING) or {})
+            clients = dict(record.settings.get(CLIENT_SESSION_SETTINGS) or {})
             clients[client_id] = {"MaxValidityMinutes": int(minutes)}
-            record.settings[CLIENTS_SETTING] = clients
+            record.settings[CLIENT_SESSION_SETTINGS] = clients
 
         await self._pools.change_settings(pool_id, change)
         return self._client_answer(await self._pools.get_pool(pool_id), client_id)
