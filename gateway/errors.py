@@ -397,6 +397,12 @@ class PreconditionNotMetException(GatehouseError):
     type_name = "PreconditionNotMetException"
 
 
+class FeatureUnavailableInTierException(GatehouseError):
+    """A feature the pool's feature plan (UserPoolTier) does not include."""
+
+    type_name = "FeatureUnavailableInTierException"
+
+
 class UpstreamIdentityError(NotAuthorizedException):
     """A federated sign-in was refused: the upstream IdP's answer, or the state it came back with, did not hold.
 

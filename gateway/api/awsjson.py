@@ -47,6 +47,8 @@ class Call:
     identity: SigV4Identity | None
     source_ip: str | None
     request_id: str
+    # The caller's User-Agent (a user session's DeviceType is described from it).
+    user_agent: str | None = None
 
 
 Handler = Callable[[Call], Awaitable[dict[str, Any]]]
@@ -170,6 +172,7 @@ async def handle(
             identity=identity,
             source_ip=source_ip,
             request_id=request_id,
+            user_agent=request.headers.get("User-Agent"),
         )
         result = await service.operations[operation](call)
         return json_response(result, request_id=request_id)

@@ -479,6 +479,89 @@ async def RevokeToken(call: Call) -> dict[str, Any]:
     return {}
 
 
+# --- user sessions (gateway/services/sessions.py) ----------------------------------------------------------------
+
+
+@operation
+async def GetUserPoolSessionConfiguration(call: Call) -> dict[str, Any]:
+    return call.services.sessions.pool_config(await pool_of(call))
+
+
+@operation
+async def SetUserPoolSessionConfiguration(call: Call) -> dict[str, Any]:
+    sessions = call.services.sessions
+    pool = await sessions.set_pool_config(
+        call.params["UserPoolId"], call.params["UserSessionTracking"], call.params["TokenSession"]["MaxPerUser"]
+    )
+    return sessions.pool_config(pool)
+
+
+@operation
+async def GetUserPoolClientSessionConfiguration(call: Call) -> dict[str, Any]:
+    return await call.services.sessions.client_config(call.params["UserPoolId"], call.params["ClientId"])
+
+
+@operation
+async def SetUserPoolClientSessionConfiguration(call: Call) -> dict[str, Any]:
+    return await call.services.sessions.set_client_config(
+        call.params["UserPoolId"], call.params["ClientId"], call.params["SSOSession"]["MaxValidityMinutes"]
+    )
+
+
+async def _list_sessions(call: Call, pool: PoolView, user: UserRecord, current_origin: str | None) -> dict[str, Any]:
+    # A token pages one user's list (the user's sub binds it: not another's, nor a same-named successor's).
+    listed = (pool.id, user.sub)
+    sessions, following = await call.services.sessions.list_sessions(
+        pool,
+        user,
+        current_origin=current_origin,
+        offset=page_offset(call, call.params.get("NextToken"), *listed),
+    )
+    result: dict[str, Any] = {"Sessions": sessions}
+    if following is not None:
+        result["NextToken"] = page_token(call, str(following), *listed)
+    return result
+
+
+@operation
+async def ListUserSessions(call: Call) -> dict[str, Any]:
+    pool, user, token = await token_user(call)
+    return await _list_sessions(call, pool, user, token.origin_jti)
+
+
+@operation
+async def AdminListUserSessions(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    # "This value is always false for the AdminListUserSessions operation, which doesn't take an access token."
+    return await _list_sessions(call, pool, user, None)
+
+
+@operation
+async def RevokeUserSession(call: Call) -> dict[str, Any]:
+    pool, user, token = await token_user(call)
+    await call.services.sessions.revoke(
+        pool,
+        user,
+        call.params["SessionId"],
+        linked=call.params.get("RevokeAssociatedSessions") == "LINKED",
+        current_origin=token.origin_jti,
+    )
+    return {}
+
+
+@operation
+async def AdminRevokeUserSession(call: Call) -> dict[str, Any]:
+    pool, user = await admin_user(call)
+    await call.services.sessions.revoke(
+        pool,
+        user,
+        call.params["SessionId"],
+        linked=call.params.get("RevokeAssociatedSessions") == "LINKED",
+        current_origin=None,
+    )
+    return {}
+
+
 # --- users: admin ------------------------------------------------------------------------------------------------
 
 
@@ -713,6 +796,7 @@ def _auth_context(call: Call, pool: PoolView, client: ClientView, *, admin: bool
         admin=admin,
         client_metadata=call.params.get("ClientMetadata") or {},
         source_ip=call.source_ip,
+        user_agent=call.user_agent,
         context_data=call.params.get("ContextData") if admin else call.params.get("UserContextData"),
         session=call.params.get("Session") or None,
     )

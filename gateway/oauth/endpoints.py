@@ -175,9 +175,10 @@ async def authorize(request: web.Request) -> web.Response:
             session is not None
             and not oauth.needs_login(auth_request, session)
             and await oauth.session_fits_client(auth_request, session)
+            and await oauth.sso_reuse_allowed(auth_request, session)
         ):
             location = await oauth.issue_authorization_code(
-                auth_request, session.user, session.auth_time, session.amr, stored=False
+                auth_request, session.user, session.auth_time, session.amr, stored=False, sso_key=session.key_hash
             )
             return found(request, settings, location)
         if "none" in auth_request.prompt:
@@ -242,7 +243,11 @@ async def token(request: web.Request) -> web.Response:
         if repeated:
             raise InvalidRequestError(f"Parameter {repeated[0]} was given more than once.")
         body = await services.oauth.token(
-            form, request.headers.get("Authorization"), pool_id=await addressed_pool(request)
+            form,
+            request.headers.get("Authorization"),
+            pool_id=await addressed_pool(request),
+            user_agent=request.headers.get("User-Agent"),
+            source_ip=services.rate_limits.address_of(request.remote, request.headers),
         )
     except GatehouseError as exc:
         return oauth_error_response(exc)

@@ -25,6 +25,7 @@ from gateway.errors import (
     InvalidRequestError,
     UpstreamIdentityError,
 )
+from gateway.ids import sha256_hex
 from gateway.logging import with_request_id
 from gateway.oauth import saml_logout
 from gateway.oauth.endpoints import routed_pool, set_sso_cookie
@@ -142,9 +143,17 @@ async def _answer(request: web.Request, outcome: FederatedSignIn) -> web.Respons
         AMR_FEDERATED,
         upstream=upstream or None,
         provider=outcome.provider_name,
+        client_id=auth_request.client_id,
+        user_agent=request.headers.get("User-Agent"),
+        ip=services.rate_limits.address_of(request.remote, request.headers),
     )
     location = await services.oauth.issue_authorization_code(
-        auth_request, outcome.user, outcome.auth_time, AMR_FEDERATED, provider=outcome.provider_name
+        auth_request,
+        outcome.user,
+        outcome.auth_time,
+        AMR_FEDERATED,
+        provider=outcome.provider_name,
+        sso_key=sha256_hex(token),
     )
     # After a form_post callback the browser must GET the client's redirect URI (303, never a re-POST).
     response = see_other(request, services.settings, location)

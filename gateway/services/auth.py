@@ -84,6 +84,7 @@ from gateway.storage.base import (
 
 if TYPE_CHECKING:
     from gateway.services.passwordless import PasswordlessService
+    from gateway.services.sessions import SessionService
 
 log = structlog.get_logger("gateway.auth")
 
@@ -166,6 +167,8 @@ class AuthContext:
     admin: bool
     client_metadata: Mapping[str, str] = field(default_factory=dict)
     source_ip: str | None = None
+    # The caller's User-Agent: the device a user session's description names (gateway/services/sessions.py).
+    user_agent: str | None = None
     # ContextData (admin API) or UserContextData (public API), for threat protection.
     context_data: Mapping[str, Any] | None = None
     # What threat protection learnt during this request (see gateway/services/risk.py); empty when it is off.
@@ -174,6 +177,9 @@ class AuthContext:
     groups: dict[str, list[GroupRecord]] = field(default_factory=dict, compare=False)
     # InitiateAuth's Session: for USER_AUTH, the one ConfirmSignUp handed out (gateway/services/passwordless.py).
     session: str | None = None
+    # Whether tokens issued here start a user session (gateway/services/sessions.py). Not for the hosted pages:
+    # their engine's tokens are revoked unseen, and the code grant starts the session.
+    starts_session: bool = True
 
 
 @dataclass(frozen=True)
@@ -270,6 +276,8 @@ class AuthService:
         self.mfa = MfaService(store, box)
         # Choice-based sign-in (USER_AUTH), set by the service container.
         self.passwordless: PasswordlessService | None = None
+        # User sessions (MaxPerUser, a session's activity), set by the service container.
+        self.sessions: SessionService | None = None
         self.risk = risk or RiskService(store, pools, None, metrics)
         # Keys the decoy SRP challenges of unknown users; shared by every process (the app derives it from the
         # master key) so that an unknown name gets the same SALT whichever process answers.
@@ -687,6 +695,11 @@ class AuthService:
         if ctx.signals:  # threat protection is on and recorded this sign-in (risk.sign_in_passed's own test)
             await self.risk.sign_in_passed(ctx, user)
         client = ctx.client
+        facts = None
+        if origin_jti is None and ctx.starts_session and self.sessions is not None and self.sessions.tracking(ctx.pool):
+            # A new token session: room for it within MaxPerUser, and where it came from.
+            await self.sessions.make_room(ctx.pool, user.username_key)
+            facts = self.sessions.facts(ctx.user_agent, ctx.source_ip)
         tokens = await self.tokens.issue(
             pool_id=ctx.pool.id,
             client_id=client.id,
@@ -705,6 +718,7 @@ class AuthService:
             # The device a sign-in or refresh came from (Cognito's access token claim).
             extra_access_claims={"device_key": device_key} if device_key else None,
             scopes=scopes if scopes is not None else (ADMIN_SCOPE,),
+            session_facts=facts,
         )
         issued = self.metrics.token_counters(ctx.pool.id)
         issued[0].inc()
@@ -792,6 +806,9 @@ class AuthService:
             scopes=scopes,
         )
         assert result.tokens is not None
+        if self.sessions is not None and self.sessions.tracking(ctx.pool):
+            # The session's LastActiveDate, DeviceType and LastIPAddress (a pool that tracks sessions only).
+            await self.sessions.refreshed(ctx.pool, record.origin_jti, ctx.user_agent, ctx.source_ip)
         if result.tokens.refresh_token == new_refresh:
             # No rotation (the tokens of an existing family carry no refresh token): the answer as it is.
             return result

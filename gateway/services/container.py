@@ -32,6 +32,7 @@ from gateway.services.ratelimit import RateLimiter
 from gateway.services.risk import RiskService
 from gateway.services.saml_federation import SamlVerifier
 from gateway.services.saml_logout import SamlLogoutService
+from gateway.services.sessions import SessionService
 from gateway.services.social_logins import SocialLogins, endpoints_from_json
 from gateway.services.terms import TermsService
 from gateway.services.tokens import SigningKeys, TokenService
@@ -79,6 +80,7 @@ class Services:
     hooks: HookRegistry
     saml_logout: SamlLogoutService
     imports: UserImportService
+    sessions: SessionService
 
     @classmethod
     def build(
@@ -163,6 +165,10 @@ class Services:
             code_seconds=settings.oauth_code_seconds,
             code_key=hmac.new(code_key, b"gatehouse authorization codes", hashlib.sha256).digest(),
         )
+        sessions = SessionService(
+            store, pools, hmac.new(code_key, b"gatehouse user session ids", hashlib.sha256).digest()
+        )
+        auth.sessions = sessions
         hooks = HookRegistry()
         federation.hooks = hooks
         users.hooks = hooks
@@ -207,4 +213,5 @@ class Services:
                 url_seconds=settings.user_import_url_seconds,
                 max_bytes=settings.user_import_max_bytes,
             ),
+            sessions=sessions,
         )

@@ -237,6 +237,9 @@ class SsoSession:
     # Who signed the user in: "COGNITO" (the hosted pages) or the identity provider's name; None for a
     # session started before this was kept.
     provider: str | None = None
+    # The SHA-256 of the session's cookie (its record's key): the token sessions it starts name it as their
+    # origin (gateway/services/sessions.py).
+    key_hash: str | None = None
 
 
 class AuthorizationRedirectError(Exception):
@@ -619,6 +622,17 @@ class OAuthService:
             return True
         return request.max_age is not None and session.auth_time + request.max_age < time.time()
 
+    async def sso_reuse_allowed(self, request: AuthorizationRequest, session: SsoSession) -> bool:
+        """Whether the request's client may silently reuse the session: its SSO MaxValidityMinutes
+        (SetUserPoolClientSessionConfiguration; 60, the life of the session, unless set) since the user's last
+        fresh sign-in, when the pool tracks sessions. 0: the client always signs the user in again."""
+        sessions = self.auth.sessions
+        if sessions is None:
+            return True
+        pool = await self.pools.get_pool(request.pool_id)
+        minutes = sessions.client_sso_minutes(pool, request.client_id)
+        return minutes > 0 and session.auth_time + minutes * 60 >= time.time()
+
     def hint_names_another_user(self, pool_id: str, hint: str | None, session: SsoSession) -> bool:
         """OpenID Connect Core §3.1.2.1 ``id_token_hint``: the client expects the user its ID token names, so
         a session of anyone else does not answer the request (``prompt=none``: login_required; otherwise the
@@ -650,6 +664,7 @@ class OAuthService:
         *,
         stored: bool = True,
         provider: str = "COGNITO",
+        sso_key: str | None = None,
     ) -> str:
         """Answer ``request`` for ``user``, signed in at ``auth_time`` by the methods ``amr`` (RFC 8176)
         through ``provider`` (an identity provider's name; COGNITO: the hosted pages): the redirect URL
@@ -657,7 +672,8 @@ class OAuthService:
 
         A stored request is used up here (single use), whoever calls first. ``stored=False``: the request
         was checked by this same call of the authorization endpoint and never stored, so there is nothing
-        to use up (and no one else can hold its id)."""
+        to use up (and no one else can hold its id). ``sso_key``: the hosted-UI session (its record's key) the
+        sign-in is answered from, which the token session the code starts names as its origin."""
         scopes = tuple(request.scopes)
         if stored:
             scopes = await self._still_allowed(request, provider)
@@ -699,6 +715,8 @@ class OAuthService:
                 "amr": list(amr),
                 # The token family the redemption will start, named now so a replay can revoke it.
                 "j": new_jti(),
+                # The SSO session it came through (a token session's OriginSessionId).
+                "o": sso_key,
                 "e": time.time() + self.code_seconds,
             }
         )
@@ -718,9 +736,14 @@ class OAuthService:
         *,
         upstream: Mapping[str, Any] | None = None,
         provider: str = "COGNITO",
+        client_id: str | None = None,
+        user_agent: str | None = None,
+        ip: str | None = None,
     ) -> str:
         """A new hosted-UI session for ``user``, signed in through ``provider`` (the hosted pages, or an
-        identity provider's name); returns the cookie value (only its hash is kept)."""
+        identity provider's name); returns the cookie value (only its hash is kept). ``client_id``,
+        ``user_agent``, ``ip``: the client the sign-in was for and where it came from, which the session's
+        description reports (ListUserSessions) when the pool tracks sessions."""
         token = new_opaque_token(32)
         # The user's sub as well as the username: a user deleted and another created with the same username
         # is someone else, whom this session must not sign in.
@@ -733,6 +756,17 @@ class OAuthService:
         }
         if upstream:
             data["upstream"] = dict(upstream)
+        if client_id:
+            data["client_id"] = client_id
+        sessions = self.auth.sessions
+        if sessions is not None:
+            pool = await self.pools.get_pool(pool_id)
+            if sessions.tracking(pool):
+                facts = sessions.facts(user_agent, ip)
+                if facts.device_type:
+                    data["device_type"] = facts.device_type
+                if facts.ip:
+                    data["ip"] = facts.ip
         await self.store.put_oauth_record(
             OAuthRecord(
                 kind=SSO_KIND,
@@ -773,6 +807,7 @@ class OAuthService:
             tuple(record.data.get("amr") or ()),
             upstream=dict(upstream) if isinstance(upstream, dict) else None,
             provider=record.data.get("provider"),
+            key_hash=record.key_hash,
         )
 
     async def end_sso(self, token: str | None) -> None:
@@ -878,23 +913,37 @@ class OAuthService:
         return await self.pools.find_client(client_id)
 
     async def token(
-        self, form: Mapping[str, str], authorization: str | None, *, pool_id: str | None = None
+        self,
+        form: Mapping[str, str],
+        authorization: str | None,
+        *,
+        pool_id: str | None = None,
+        user_agent: str | None = None,
+        source_ip: str | None = None,
     ) -> dict[str, Any]:
         """The token endpoint (RFC 6749 §3.2): the response body for one grant. ``pool_id``: the pool whose
-        endpoint was called, when the path or domain names one."""
+        endpoint was called, when the path or domain names one; ``user_agent``, ``source_ip``: where the request
+        came from (a user session's device and address)."""
         grant_type = form.get("grant_type")
         if not grant_type:
             raise InvalidRequestError("grant_type is required.")
         pool, client = await self.authenticate_client(form, authorization, pool_id=pool_id)
         if grant_type == "authorization_code":
-            return await self._code_grant(pool, client, form)
+            return await self._code_grant(pool, client, form, user_agent, source_ip)
         if grant_type == "refresh_token":
-            return await self._refresh_grant(pool, client, form)
+            return await self._refresh_grant(pool, client, form, user_agent, source_ip)
         if grant_type == "client_credentials":
             return await self._client_credentials_grant(pool, client, form)
         raise UnsupportedGrantTypeError(f"Unsupported grant_type: {grant_type}")
 
-    async def _code_grant(self, pool: PoolView, client: ClientView, form: Mapping[str, str]) -> dict[str, Any]:
+    async def _code_grant(
+        self,
+        pool: PoolView,
+        client: ClientView,
+        form: Mapping[str, str],
+        user_agent: str | None = None,
+        source_ip: str | None = None,
+    ) -> dict[str, Any]:
         """RFC 6749 §4.1.3 with RFC 7636 §4.6. A code is redeemed once; redeeming it again revokes the
         tokens the first redemption issued (RFC 6749 §4.1.2, RFC 9700 §4.2.4); a wrong redirect_uri or
         code_verifier from the code's own client uses it up too (see :meth:`_burn_code`)."""
@@ -958,6 +1007,12 @@ class OAuthService:
         access_seconds = client.token_seconds("AccessToken")
         refresh_token = new_opaque_token()
         lifetime = max(refresh_seconds, access_seconds, client.token_seconds("IdToken"))
+        sessions = self.auth.sessions
+        facts = None
+        if sessions is not None and sessions.tracking(pool):
+            # A new token session: room for it within MaxPerUser, and where it came from.
+            await sessions.make_room(pool, user.username_key)
+            facts = sessions.facts(user_agent, source_ip)
         first = await self.store.start_code_family(
             key,
             TokenFamilyRecord(
@@ -970,6 +1025,9 @@ class OAuthService:
                 # Never purged while its code is still good: as the code's marker it must outlive the code.
                 expires_at=float(max(int(now) + lifetime, math.ceil(expires_at))),
                 scopes=list(scopes),
+                device_type=facts.device_type if facts else None,
+                last_ip=facts.ip if facts else None,
+                sso_key_hash=str(data["o"]) if data.get("o") else None,
             ),
             RefreshTokenRecord(
                 token_hash=sha256_hex(refresh_token),
@@ -1067,7 +1125,14 @@ class OAuthService:
         body["expires_in"] = tokens.expires_in
         return body
 
-    async def _refresh_grant(self, pool: PoolView, client: ClientView, form: Mapping[str, str]) -> dict[str, Any]:
+    async def _refresh_grant(
+        self,
+        pool: PoolView,
+        client: ClientView,
+        form: Mapping[str, str],
+        user_agent: str | None = None,
+        source_ip: str | None = None,
+    ) -> dict[str, Any]:
         """RFC 6749 §6 through the sign-in engine's refresh (rotation per the client's setting); the
         access token keeps the scopes of the original grant."""
         cimd = client.settings.get(CIMD_SETTING)
@@ -1098,7 +1163,7 @@ class OAuthService:
             if len(await live_scopes(self.pools, pool.id, asked)) != len(asked):
                 raise InvalidScopeError("A requested scope's resource server no longer has it.")
             scopes = asked
-        ctx = AuthContext(pool=pool, client=client, admin=False)
+        ctx = AuthContext(pool=pool, client=client, admin=False, source_ip=source_ip, user_agent=user_agent)
         try:
             result = await self.auth.refresh(ctx, token, scopes=scopes)
         except NotAuthorizedException as exc:

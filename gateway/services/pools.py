@@ -114,6 +114,11 @@ _MFA_ONLY_SETTINGS = (
     "WebAuthnConfiguration",
 )
 MFA_CONFIGURATIONS = ("OFF", "ON", "OPTIONAL")
+# Pool settings that SetUserPoolSessionConfiguration and SetUserPoolClientSessionConfiguration own
+# (gateway/services/sessions.py): UserPoolType does not report them and UpdateUserPool keeps them.
+POOL_SESSION_SETTING = "UserSessionConfiguration"
+CLIENT_SESSION_SETTINGS = "ClientSessionConfigurations"
+_SESSION_SETTINGS = (POOL_SESSION_SETTING, CLIENT_SESSION_SETTINGS)
 
 
 def full_password_policy(policy: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -567,7 +572,7 @@ class PoolService:
         """The UserPoolType of a pool."""
         record = pool.record
         described: dict[str, Any] = copy.deepcopy(record.settings)
-        for key in _MFA_ONLY_SETTINGS:
+        for key in (*_MFA_ONLY_SETTINGS, *_SESSION_SETTINGS):
             described.pop(key, None)
         described.update(
             {
@@ -596,6 +601,10 @@ class PoolService:
             return
         raise ConcurrentModificationException()
 
+    async def change_settings(self, pool_id: str, change: Callable[[PoolRecord], None]) -> None:
+        """A Set* operation's change of the pool's settings (read, changed, written under the version check)."""
+        await self._change_pool(pool_id, change)
+
     async def update_pool(self, pool_id: str, request: Mapping[str, Any], *, factors_follow: bool = False) -> None:
         """UpdateUserPool: members not given return to their defaults, as Cognito documents. ``factors_follow``:
         the caller (the config file) sets the MFA factors right after, so MFA ON needs none yet."""
@@ -603,7 +612,7 @@ class PoolService:
         def change(record: PoolRecord) -> None:
             keep = {
                 k: record.settings[k]
-                for k in ("SchemaAttributes", *_IMMUTABLE_POOL_SETTINGS, *_MFA_ONLY_SETTINGS)
+                for k in ("SchemaAttributes", *_IMMUTABLE_POOL_SETTINGS, *_MFA_ONLY_SETTINGS, *_SESSION_SETTINGS)
                 if k in record.settings
             }
             # UpdateUserPool has no members for the settings fixed at creation: one sent anyway is ignored (as

@@ -169,6 +169,15 @@ class VerifiedAccessToken:
 TOKEN_USES = ("id", "access")
 
 
+class SessionFacts(Protocol):
+    """Where a sign-in came from, as its user session reports it (gateway/services/sessions.RequestFacts)."""
+
+    @property
+    def device_type(self) -> str | None: ...
+    @property
+    def ip(self) -> str | None: ...
+
+
 class SigningKeyStore(Protocol):
     """Where a key set lives: a user pool's in the Store itself; other issuers' (the identity service's)
     through an adapter over the Store's issuer keys."""
@@ -442,12 +451,15 @@ class TokenService:
         new_family_id: str | None = None,
         at_hash: bool = False,
         family_scopes: Sequence[str] | None = None,
+        session_facts: SessionFacts | None = None,
     ) -> IssuedTokens:
         """Sign an ID and an access token; when ``refresh_seconds`` is given and there is no
         ``origin_jti`` yet, start a token family with a new refresh token. ``new_family_id`` names the new
         family when the caller must know it beforehand (an authorization code records it, so that a replayed
         code can revoke what the first redemption got); ``at_hash`` adds the access token's hash to the ID
-        token (OpenID Connect Core §3.1.3.6); ``family_scopes``: the OAuth scopes a new family keeps."""
+        token (OpenID Connect Core §3.1.3.6); ``family_scopes``: the OAuth scopes a new family keeps;
+        ``session_facts``: the device and address a new family's user session reports
+        (gateway/services/sessions.py), when the pool tracks sessions."""
         now = int(time.time())
         id_key, access_key = await self.keys.active_keys(pool_id)
         new_family = origin_jti is None
@@ -510,6 +522,8 @@ class TokenService:
                 created_at=float(now),
                 expires_at=float(max(family_expiry, now + access_seconds, now + id_seconds)),
                 scopes=None if family_scopes is None else list(family_scopes),
+                device_type=session_facts.device_type if session_facts else None,
+                last_ip=session_facts.ip if session_facts else None,
             )
             refresh_record = None
             if refresh_seconds is not None:

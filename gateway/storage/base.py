@@ -156,6 +156,13 @@ class TokenFamilyRecord:
     revoked: bool = False
     # The scopes an OAuth grant gave the family (a refresh grants the same); None outside /oauth2/token.
     scopes: list[str] | None = None
+    # What a user session's description reports (written with the family, and on refreshes while the pool
+    # tracks sessions; read only by list_token_sessions, never on the hot paths): the latest activity, the
+    # device and address it came from, and the hosted-UI session (its oauth_records key) it originated from.
+    last_active_at: float | None = None
+    device_type: str | None = None
+    last_ip: str | None = None
+    sso_key_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -552,6 +559,22 @@ class Store(Protocol):
 
     async def revoke_token_family(self, origin_jti: str) -> bool: ...
     async def revoke_user_token_families(self, pool_id: str, username_key: str) -> int: ...
+    async def list_token_sessions(self, pool_id: str, username_key: str, now: float) -> list[TokenFamilyRecord]:
+        """A user's token sessions: the families with a refresh token that are neither revoked nor expired at
+        ``now``, with their session columns, most recently active first."""
+        ...
+
+    async def touch_token_family(
+        self, origin_jti: str, last_active_at: float, device_type: str | None, last_ip: str | None
+    ) -> None:
+        """Note a refresh of the family: its latest activity, device and address."""
+        ...
+
+    async def evict_token_sessions(self, pool_id: str, username_key: str, keep: int, now: float) -> list[str]:
+        """Revoke the user's token sessions (as list_token_sessions finds them) beyond the ``keep`` most
+        recently active; return the origin_jti of each family this call revoked."""
+        ...
+
     async def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None: ...
     async def get_refresh_token_with_user(
         self, token_hash: str
@@ -622,6 +645,10 @@ class Store(Protocol):
         redemption: the family's key is the code's single-use marker, so no marker row is written). True for
         the first use (exactly one of any concurrent callers); otherwise stores nothing and returns False.
         Raises NotFound("pool")."""
+        ...
+
+    async def list_oauth_records(self, pool_id: str, username_key: str, kind: str) -> list[OAuthRecord]:
+        """A user's records of one kind (e.g. every sign-on session), expired ones included."""
         ...
 
     async def delete_oauth_records(self, pool_id: str, username_key: str, kind: str) -> int:

@@ -306,6 +306,8 @@ GROUP_COLUMNS = "pool_id, name, description, role_arn, precedence, created_at, u
 CODE_COLUMNS = "pool_id, username_key, purpose, code_hash, expires_at, attempts, data"
 SESSION_COLUMNS = "session_hash, pool_id, client_id, username_key, state, expires_at"
 FAMILY_COLUMNS = "origin_jti, pool_id, client_id, username_key, auth_time, created_at, expires_at, revoked, scopes"
+# Written with every family, read only when a user's sessions are listed (migration 0025).
+FAMILY_SESSION_COLUMNS = "last_active_at, device_type, last_ip, sso_key_hash"
 REFRESH_COLUMNS = (
     "token_hash, origin_jti, pool_id, client_id, username_key, created_at, expires_at, replaced_by, replaced_at, data"
 )
@@ -411,12 +413,23 @@ def _family_params(f: TokenFamilyRecord) -> Params:
         f.expires_at,
         int(f.revoked),
         None if f.scopes is None else _dumps(f.scopes),
+        f.last_active_at,
+        f.device_type,
+        f.last_ip,
+        f.sso_key_hash,
     )
 
 
 def _family(r: Row) -> TokenFamilyRecord:
     scopes = None if r[8] is None else _loads(r[8])
     return TokenFamilyRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), scopes)
+
+
+def _session_family(r: Row) -> TokenFamilyRecord:
+    """A family read with its session columns (FAMILY_COLUMNS, then FAMILY_SESSION_COLUMNS)."""
+    family = _family(r)
+    family.last_active_at, family.device_type, family.last_ip, family.sso_key_hash = r[9], r[10], r[11], r[12]
+    return family
 
 
 def _refresh_params(t: RefreshTokenRecord) -> Params:
@@ -572,7 +585,17 @@ _PUT_CODE = (
 )
 _GET_CODE = f"SELECT {CODE_COLUMNS} FROM codes WHERE pool_id = ? AND username_key = ? AND purpose = ?"
 
-_INSERT_FAMILY = f"INSERT INTO token_families ({FAMILY_COLUMNS}) VALUES ({_placeholders(FAMILY_COLUMNS)})"
+_INSERT_FAMILY = (
+    f"INSERT INTO token_families ({FAMILY_COLUMNS}, {FAMILY_SESSION_COLUMNS}) "
+    f"VALUES ({_placeholders(FAMILY_COLUMNS)}, {_placeholders(FAMILY_SESSION_COLUMNS)})"
+)
+# A user's token sessions: families with a refresh token, live, most recently active first (the user index).
+_LIVE_SESSIONS = (
+    "FROM token_families AS f WHERE f.pool_id = ? AND f.username_key = ? AND f.revoked = 0 AND f.expires_at > ? "
+    "AND EXISTS (SELECT 1 FROM refresh_tokens AS r WHERE r.origin_jti = f.origin_jti AND r.expires_at > ?)"
+)
+_TOUCH_FAMILY = "UPDATE token_families SET last_active_at = ?, device_type = ?, last_ip = ? WHERE origin_jti = ?"
+_SESSION_ORDER = "ORDER BY COALESCE(f.last_active_at, f.created_at) DESC, f.created_at DESC, f.origin_jti"
 _INSERT_REFRESH = f"INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ({_placeholders(REFRESH_COLUMNS)})"
 _INSERT_SESSION = f"INSERT INTO auth_sessions ({SESSION_COLUMNS}) VALUES ({_placeholders(SESSION_COLUMNS)})"
 _TAKE_SESSION = f"DELETE FROM auth_sessions WHERE session_hash = ? RETURNING {SESSION_COLUMNS}"
@@ -1459,6 +1482,34 @@ class SqliteStore:
         )
         return len(rows)
 
+    async def list_token_sessions(self, pool_id: str, username_key: str, now: float) -> list[TokenFamilyRecord]:
+        rows = await self._fetch(
+            f"SELECT {_qualified(FAMILY_COLUMNS, 'f')}, {_qualified(FAMILY_SESSION_COLUMNS, 'f')} {_LIVE_SESSIONS} "
+            f"{_SESSION_ORDER}",
+            (pool_id, username_key, now, now),
+        )
+        return [_session_family(row) for row in rows]
+
+    async def touch_token_family(
+        self, origin_jti: str, last_active_at: float, device_type: str | None, last_ip: str | None
+    ) -> None:
+        params = (last_active_at, device_type, last_ip, origin_jti)
+
+        def touch(conn: sqlite3.Connection) -> None:
+            conn.execute(_TOUCH_FAMILY, params)
+
+        # A single-row write on the refresh path of a pool that tracks sessions: the event loop's writer.
+        await self._write_transaction(touch)
+
+    async def evict_token_sessions(self, pool_id: str, username_key: str, keep: int, now: float) -> list[str]:
+        # LIMIT -1 is SQLite's "no limit": every session after the first ``keep``.
+        rows = await self._fetch(
+            "UPDATE token_families SET revoked = 1 WHERE origin_jti IN "
+            f"(SELECT f.origin_jti {_LIVE_SESSIONS} {_SESSION_ORDER} LIMIT -1 OFFSET ?) RETURNING origin_jti",
+            (pool_id, username_key, now, now, max(0, keep)),
+        )
+        return [str(row[0]) for row in rows]
+
     async def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
         return await self._fetch_one(
             f"SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = ?", (token_hash,), _refresh
@@ -1825,6 +1876,13 @@ class SqliteStore:
             "SELECT expires_at FROM oauth_records WHERE kind = ? AND key_hash = ?", (kind, key_hash)
         )
         return float(rows[0][0]) if rows else None
+
+    async def list_oauth_records(self, pool_id: str, username_key: str, kind: str) -> list[OAuthRecord]:
+        rows = await self._fetch(
+            f"SELECT {OAUTH_COLUMNS} FROM oauth_records WHERE pool_id = ? AND username_key = ? AND kind = ?",
+            (pool_id, username_key, kind),
+        )
+        return [_oauth(row) for row in rows]
 
     async def delete_oauth_records(self, pool_id: str, username_key: str, kind: str) -> int:
         rows = await self._fetch(

@@ -40,6 +40,7 @@ from gateway.errors import (
     UserNotConfirmedException,
     UserNotFoundException,
 )
+from gateway.ids import sha256_hex
 from gateway.logging import with_request_id
 from gateway.oauth.endpoints import base_path, routed_pool, set_sso_cookie
 from gateway.oauth.federation import offers_corporate_sign_in, provider_buttons, provider_sign_in_url
@@ -159,7 +160,10 @@ def _ctx(request: web.Request, hosted: _Hosted) -> AuthContext:
     # The caller's address as the API takes it (X-Forwarded-For believed only from trusted proxies): threat
     # protection's blocked and skipped ranges must see the same address whichever way a sign-in comes.
     source_ip = request.app[SERVICES].rate_limits.address_of(request.remote, request.headers)
-    return AuthContext(pool=hosted.pool, client=_hosted_client(hosted.client), admin=False, source_ip=source_ip)
+    # The engine's tokens are revoked unseen (see _signed_in): the code grant starts the user's session.
+    return AuthContext(
+        pool=hosted.pool, client=_hosted_client(hosted.client), admin=False, source_ip=source_ip, starts_session=False
+    )
 
 
 async def _form(request: web.Request) -> dict[str, str] | None:
@@ -676,8 +680,18 @@ async def _signed_in(
     if family is None or user is None:
         raise AuthorizationPageError("Signing in failed. Go back to the application and try again.")
     auth_time = int(family.auth_time)
-    token = await services.oauth.start_sso(hosted.pool.id, user, auth_time, amr)
-    location = await services.oauth.issue_authorization_code(hosted.request, user, auth_time, amr)
+    token = await services.oauth.start_sso(
+        hosted.pool.id,
+        user,
+        auth_time,
+        amr,
+        client_id=hosted.client.id,
+        user_agent=request.headers.get("User-Agent"),
+        ip=services.rate_limits.address_of(request.remote, request.headers),
+    )
+    location = await services.oauth.issue_authorization_code(
+        hosted.request, user, auth_time, amr, sso_key=sha256_hex(token)
+    )
     log.info("hosted_ui.signed_in", pool=hosted.pool.id, client=hosted.client.id, username=user.username)
     response = see_other(request, services.settings, location)
     set_sso_cookie(response, services, hosted.pool.id, token)

@@ -99,6 +99,8 @@ SPARE_POOL_OPERATIONS: Final = frozenset(
         "SetUserPoolMfaConfig",
         "AddUserPoolClientSecret",
         "DeleteUserPoolClientSecret",
+        "SetUserPoolSessionConfiguration",
+        "SetUserPoolClientSessionConfiguration",
     }
 )
 

@@ -1023,6 +1023,57 @@ class StoreConformance:
         assert await store.get_token_family("jti-1") == family
         assert await store.get_refresh_token("rt-other") is None
 
+    async def test_token_sessions_listed_touched_and_evicted(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        now = T0 + 10
+        # Three sessions of alice, created a second apart; one without a refresh token (not a session), one
+        # revoked, one expired, and bob's.
+        for n in range(3):
+            family = make_family(
+                f"s-{n}", "alice", created_at=T0 + n, device_type="Chrome on Linux", last_ip="10.0.0.1"
+            )
+            await store.create_token_family(family, make_refresh(f"rt-s-{n}", family))
+        await store.create_token_family(make_family("no-refresh", "alice", created_at=T0 + 5), None)
+        revoked = make_family("revoked", "alice", created_at=T0 + 6)
+        await store.create_token_family(revoked, make_refresh("rt-revoked", revoked))
+        await store.revoke_token_family("revoked")
+        expired = make_family("expired", "alice", created_at=T0 + 7, expires_at=now)
+        await store.create_token_family(expired, make_refresh("rt-expired", expired, expires_at=now))
+        bobs = make_family("bobs", "bob", created_at=T0 + 8)
+        await store.create_token_family(bobs, make_refresh("rt-bobs", bobs))
+        listed = await store.list_token_sessions(POOL, "alice", now)
+        assert [f.origin_jti for f in listed] == ["s-2", "s-1", "s-0"]
+        assert (listed[0].device_type, listed[0].last_ip, listed[0].last_active_at) == (
+            "Chrome on Linux",
+            "10.0.0.1",
+            None,
+        )
+        # A refresh makes s-0 the most recently active, with its new device and address.
+        await store.touch_token_family("s-0", T0 + 9, "Firefox on Windows", "10.0.0.2")
+        listed = await store.list_token_sessions(POOL, "alice", now)
+        assert [f.origin_jti for f in listed] == ["s-0", "s-2", "s-1"]
+        assert (listed[0].device_type, listed[0].last_ip, listed[0].last_active_at) == (
+            "Firefox on Windows",
+            "10.0.0.2",
+            T0 + 9,
+        )
+        # Keep two: the least recently used (s-1) is revoked; bob's are not touched.
+        assert await store.evict_token_sessions(POOL, "alice", 2, now) == ["s-1"]
+        assert (await store.get_token_family("s-1")).revoked  # type: ignore[union-attr]
+        assert [f.origin_jti for f in await store.list_token_sessions(POOL, "alice", now)] == ["s-0", "s-2"]
+        assert await store.evict_token_sessions(POOL, "alice", 2, now) == []
+        assert sorted(await store.evict_token_sessions(POOL, "alice", 0, now)) == ["s-0", "s-2"]
+        assert [f.origin_jti for f in await store.list_token_sessions(POOL, "bob", now)] == ["bobs"]
+
+    async def test_oauth_records_of_a_user(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        alice = OAuthRecord("sso", "a1", POOL, "", "alice", {"created_at": T0}, T0 + 300)
+        await store.put_oauth_record(alice)
+        await store.put_oauth_record(OAuthRecord("sso", "b1", POOL, "", "bob", {}, T0 + 300))
+        await store.put_oauth_record(OAuthRecord("authorize", "a2", POOL, "c", "alice", {}, T0 + 300))
+        assert await store.list_oauth_records(POOL, "alice", "sso") == [alice]
+        assert await store.list_oauth_records(POOL, "carol", "sso") == []
+
     async def test_token_family_with_user(self, store: Store) -> None:
         await store.create_pool(make_pool())
         await store.create_user(make_user("alice"))
