@@ -5,6 +5,7 @@ HTTP-POST form, which the browser posts to ``/saml2/idpresponse`` by itself (scr
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -112,6 +113,11 @@ def reach_the_app(
         with page.expect_request(lambda request: request.url.startswith(app.callback), timeout=20000):
             act(page)
         page.wait_for_load_state()
+        # The browser has sent the request; on a loaded machine the app's own thread may not have answered it
+        # yet, and closing the context would cancel it.
+        deadline = time.monotonic() + 10
+        while len(app.callbacks) == seen and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
         if landed is not None:
             landed(page)
     finally:
