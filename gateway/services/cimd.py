@@ -278,15 +278,18 @@ class CimdService:
     async def _app_client(self, pool_id: str, client_id: str) -> None:
         await self.pools.get_client(pool_id, client_id)
 
-    async def create(self, pool_id: str, request: Mapping[str, Any]) -> CimdPolicyRecord:
-        """CreateCIMDPolicy."""
+    async def create(
+        self, pool_id: str, request: Mapping[str, Any], *, policy_id: str | None = None
+    ) -> CimdPolicyRecord:
+        """CreateCIMDPolicy. ``policy_id`` is the config file's fixed id (CIMDPolicyIdType, ``^[a-z0-9]+$``);
+        the API's policies get a random one. A fixed id that is taken raises the store's AlreadyExists."""
         await self.pools.get_pool(pool_id)
         patterns = self._patterns(request.get("URLPatterns"))
         await self._app_client(pool_id, str(request["ClientId"]))
         now = time.time()
         record = CimdPolicyRecord(
             pool_id=pool_id,
-            policy_id=secrets.token_hex(16),
+            policy_id=policy_id if policy_id is not None else secrets.token_hex(16),
             client_id=str(request["ClientId"]),
             name=str(request["PolicyName"]),
             cache_seconds=int(request.get("CacheDuration") or DEFAULT_CACHE_SECONDS),
