@@ -71,6 +71,8 @@ CIMD_SETTING = "GatehouseCIMD"
 # The shared-secret and key methods a public CIMD client must not name (Cognito: public clients only).
 _PUBLIC_METHOD = "none"
 _MAX_REDIRECT_URIS = 100
+# CIMDPolicyIdType: what a caller-chosen (the config file's) policy id may be.
+_POLICY_ID = re.compile(r"[a-z0-9]{1,64}")
 
 
 # The outcomes of a document fetch, as the gatehouse_cimd_document_fetches counter labels them: a small fixed
@@ -309,6 +311,8 @@ class CimdService:
         """CreateCIMDPolicy. ``policy_id`` is the config file's fixed id (CIMDPolicyIdType, ``^[a-z0-9]+$``);
         the API's policies get a random one. A fixed id that is taken raises the store's AlreadyExists."""
         await self.pools.get_pool(pool_id)
+        if policy_id is not None and not _POLICY_ID.fullmatch(policy_id):
+            raise InvalidParameterException("A CIMD policy id must be 1 to 64 lowercase letters and digits.")
         patterns = self._patterns(request.get("URLPatterns"))
         await self._app_client(pool_id, str(request["ClientId"]))
         now = time.time()
