@@ -28,7 +28,10 @@ key, SMTP password, webhook headers) are never shown.
 
 :func:`apply_config` makes the store match the file at every start: pools, clients and groups are created
 with their fixed ids or updated to the file's settings; seed users are created once and their passwords are
-never overwritten afterwards (the user may have changed theirs). It is idempotent and safe when several
+never overwritten afterwards (the user may have changed theirs). A client's ``terms`` and a pool's
+``cimd_policies``, when given, are the only ones the client or pool keeps (created with the file's names and
+ids, changed in place, the others deleted); ``session_tracking`` and a client's ``sso_session_max_minutes``
+are set when they differ. It is idempotent and safe when several
 worker processes run it at once: a create that loses a race becomes an update.
 """
 

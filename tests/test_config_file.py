@@ -1119,3 +1119,17 @@ async def test_a_pool_tracking_sessions_through_the_api_is_not_rewritten_at_each
     after = await services.store.get_pool("us-east-1_Test01")
     assert after == before
     assert after is not None and after.settings["UserSessionConfiguration"]["TokenSession"] == {"MaxPerUser": 3}
+
+
+async def test_a_fixed_cimd_policy_id_must_be_a_policy_id(services: Services, write: Write) -> None:
+    """CimdService.create takes the file's ids: only CIMDPolicyIdType's form, and the store refuses one taken."""
+    from gateway.errors import InvalidParameterException
+    from gateway.storage.base import AlreadyExists
+
+    await apply_config(services, load_config(write(CIMD_CONFIG), environ={}))
+    request = {"ClientId": "cimdapp", "PolicyName": "x", "URLPatterns": ["https://x.example/c.json"]}
+    with pytest.raises(InvalidParameterException):
+        await services.cimd.create("us-east-1_Cimd01", request, policy_id="Not-An-Id")
+    with pytest.raises(AlreadyExists):
+        await services.cimd.create("us-east-1_Cimd01", request, policy_id="partners")
+    assert sorted(await _policies(services, "us-east-1_Cimd01")) == ["partners", "tools"]
