@@ -28,7 +28,10 @@ key, SMTP password, webhook headers) are never shown.
 
 :func:`apply_config` makes the store match the file at every start: pools, clients and groups are created
 with their fixed ids or updated to the file's settings; seed users are created once and their passwords are
-never overwritten afterwards (the user may have changed theirs). It is idempotent and safe when several
+never overwritten afterwards (the user may have changed theirs). A client's ``terms`` and a pool's
+``cimd_policies``, when given, are the only ones the client or pool keeps (created with the file's names and
+ids, changed in place, the others deleted); ``session_tracking`` and a client's ``sso_session_max_minutes``
+are set when they differ. It is idempotent and safe when several
 worker processes run it at once: a create that loses a race becomes an update.
 """
 
@@ -88,11 +91,20 @@ from gateway.errors import (
     TermsExistsException,
     UsernameExistsException,
 )
+from gateway.services.cimd import DEFAULT_CACHE_SECONDS, MAX_CACHE_SECONDS, MIN_CACHE_SECONDS, check_pattern
 from gateway.services.container import Services
 from gateway.services.passwords import check_password_policy
-from gateway.services.pools import DEFAULT_PASSWORD_POLICY, ClientView, PoolService, PoolView
+from gateway.services.pools import (
+    CLIENT_SESSION_SETTINGS,
+    DEFAULT_PASSWORD_POLICY,
+    POOL_SESSION_SETTING,
+    ClientView,
+    PoolService,
+    PoolView,
+)
 from gateway.services.ratelimit import RateLimitSettings
 from gateway.services.schema import STANDARD_ATTRIBUTES, build_schema, validate_attribute_values
+from gateway.services.sessions import DEFAULT_MAX_PER_USER
 from gateway.services.users import FORCE_CHANGE_PASSWORD
 from gateway.settings import Secret, Settings, SmsWebhookSettings, SmtpSettings
 from gateway.storage.base import AlreadyExists, ClientRecord, PoolRecord, Store
@@ -525,6 +537,88 @@ TermsName = Literal["terms-of-use", "privacy-policy"]
 TermsLink = Annotated[str, Field(pattern=_URL_PATTERN, max_length=1024)]
 
 
+_CIMD_POLICY_ID_PATTERN = r"^[a-z0-9]+$"  # CIMDPolicyIdType
+# CacheDurationType's range (one day to one year), as the CIMD service takes it.
+CacheDuration = Annotated[
+    str,
+    Field(pattern=_DURATION_PATTERN),
+    AfterValidator(_duration_between(MIN_CACHE_SECONDS, MAX_CACHE_SECONDS, "1 day and 1 year")),
+]
+
+
+class CimdPolicyConfig(_Model):
+    """A client ID metadata document policy (CreateCIMDPolicy): external public clients whose client_id is
+    an https URL matching one of ``url_patterns`` sign in with the settings of the app client ``client``."""
+
+    id: str = Field(
+        min_length=1, max_length=64, pattern=_CIMD_POLICY_ID_PATTERN,
+        description="The policy's fixed id (lowercase letters and digits); unique across the file's pools.",
+    )  # fmt: skip
+    name: str = Field(min_length=1, max_length=32, description="The policy's name (PolicyName).")
+    client: str = Field(pattern=_CLIENT_ID_PATTERN, description="The id of an app client declared in this pool.")
+    url_patterns: list[str] = Field(
+        min_length=1,
+        max_length=5,
+        description="One to five https URL patterns; a * stands for the whole first host label or within a "
+        "path segment, e.g. https://*.example.com/clients/*.json.",
+    )
+    cache_duration: CacheDuration | None = Field(
+        None, description="How long a fetched document is kept when it sets no max-age, 1 day to 1 year "
+        "(e.g. '7d'; default 1 day).",
+    )  # fmt: skip
+
+    @property
+    def cache_seconds(self) -> int:
+        if self.cache_duration is None:
+            return DEFAULT_CACHE_SECONDS
+        amount, unit = _duration(self.cache_duration)
+        return amount * _UNIT_SECONDS[unit]
+
+    def cognito_request(self) -> dict[str, Any]:
+        """The CreateCIMDPolicy / UpdateCIMDPolicy members (without the pool's id)."""
+        return {"ClientId": self.client, "PolicyName": self.name, "URLPatterns": list(self.url_patterns),
+                "CacheDuration": self.cache_seconds}  # fmt: skip
+
+    def issues(self) -> list[_Issue]:
+        """The checks CreateCIMDPolicy makes: the service model's constraints on the name and each pattern,
+        and the CIMD service's own on a pattern's form (https, a path, * only where it may stand)."""
+        issues: list[_Issue] = []
+        model = ServiceModel.load("cognito-idp")
+        base = {"UserPoolId": "us-east-1_Check", "ClientId": "check", "PolicyName": "check",
+                "URLPatterns": ["https://example.com/check"]}  # fmt: skip
+        try:
+            model.validate_input("CreateCIMDPolicy", {**base, "PolicyName": self.name})
+        except GatehouseError as exc:
+            issues.append(_Issue(("name",), f"expected a valid PolicyName ({_constraint(exc.message)})", self.name))
+        for index, pattern in enumerate(self.url_patterns):
+            try:
+                check_pattern(pattern)
+                model.validate_input("CreateCIMDPolicy", {**base, "URLPatterns": [pattern]})
+            except GatehouseError as exc:
+                issues.append(_Issue(("url_patterns", index), f"expected a URL pattern ({_constraint(exc.message)})",
+                                     pattern))  # fmt: skip
+        issues.extend(_duplicates(self.url_patterns, ("url_patterns",), str))
+        return issues
+
+
+def _constraint(message: str) -> str:
+    """A wire validation message without its "1 validation error detected: Value '...' at 'x' failed to
+    satisfy constraint:" preamble (the value is shown once, by the problem line)."""
+    return message.split("failed to satisfy constraint: ", 1)[-1].rstrip(".")
+
+
+class SessionTrackingConfig(_Model):
+    """SetUserPoolSessionConfiguration: whether the pool tracks users' sessions (ListUserSessions,
+    RevokeUserSession) and how many token sessions a user may hold."""
+
+    enabled: bool = Field(description="Track sessions (UserSessionTracking ENABLED).")
+    max_token_sessions_per_user: int = Field(
+        DEFAULT_MAX_PER_USER, ge=1, le=100,
+        description="Token sessions a user may hold (1 to 100, default 20); a sign-in beyond it revokes the "
+        "least recently used.",
+    )  # fmt: skip
+
+
 class ClientConfig(_Model):
     """An app client (Cognito's CreateUserPoolClient) with a fixed id."""
 
@@ -554,6 +648,11 @@ class ClientConfig(_Model):
     allowed_oauth_flows: list[Literal["code", "implicit", "client_credentials"]] | None = None
     allowed_oauth_scopes: list[str] | None = None
     supported_identity_providers: list[str] | None = None
+    sso_session_max_minutes: int | None = Field(
+        None, ge=0, le=129600,
+        description="Minutes after a fresh sign-in the client reuses the hosted UI's SSO session "
+        "(SetUserPoolClientSessionConfiguration; 0 to 129600, default 60). Needs the pool's session_tracking.",
+    )  # fmt: skip
     terms: dict[TermsName, dict[TermsLanguage, TermsLink]] | None = Field(
         None,
         description="The client's terms documents (CreateTerms), linked from its sign-up page once both exist: "
@@ -807,6 +906,14 @@ class PoolConfig(_Model):
         None, description="Threat protection (AdvancedSecurityMode) and the pool's risk configuration."
     )
     hooks: PoolHooksConfig | None = Field(None, description="Python hooks called at Cognito's trigger points.")
+    session_tracking: SessionTrackingConfig | None = Field(
+        None, description="Session tracking (SetUserPoolSessionConfiguration); left as it is when not given."
+    )
+    cimd_policies: list[CimdPolicyConfig] | None = Field(
+        None,
+        description="Client ID metadata document policies (CreateCIMDPolicy) with fixed ids. When given, these "
+        "are the pool's only policies (others are deleted); when not given, the pool's are left as they are.",
+    )
 
     def issues(self) -> list[_Issue]:
         issues: list[_Issue] = []
@@ -898,6 +1005,36 @@ class PoolConfig(_Model):
                 issues.append(_Issue(("identity_providers", index, "link_by_verified_email"),
                                      "expected a pool that signs in with email (username_attributes or "
                                      "alias_attributes holding email)", True))  # fmt: skip
+        issues.extend(self._session_issues())
+        issues.extend(self._cimd_issues())
+        return issues
+
+    def _session_issues(self) -> list[_Issue]:
+        issues: list[_Issue] = []
+        tracking = self.session_tracking is not None and self.session_tracking.enabled
+        for index, client in enumerate(self.clients):
+            if client.sso_session_max_minutes is not None and not tracking:
+                # SetUserPoolClientSessionConfiguration refuses a pool that does not track sessions.
+                expected = ("expected the pool's session_tracking with enabled: true (a client's SSO session "
+                            "setting needs session tracking)")  # fmt: skip
+                where: Loc = ("clients", index, "sso_session_max_minutes")
+                issues.append(_Issue(where, expected, client.sso_session_max_minutes))
+        tier = self.cognito.get("UserPoolTier")
+        if self.session_tracking is not None and tier == "LITE":
+            issues.append(_Issue(("session_tracking",), "expected a pool in the ESSENTIALS or PLUS tier (session "
+                                 "management is not in LITE)", None, False))  # fmt: skip
+        return issues
+
+    def _cimd_issues(self) -> list[_Issue]:
+        policies = self.cimd_policies or []
+        issues = _duplicates(policies, ("cimd_policies",), lambda p: p.id, "id")
+        clients = [c.id for c in self.clients]
+        for index, policy in enumerate(policies):
+            issues.extend(i._replace(loc=("cimd_policies", index, *i.loc)) for i in policy.issues())
+            if policy.client not in clients:
+                declared = ", ".join(repr(c) for c in clients) or "none declared"
+                expected = f"expected a client declared in this pool ({declared})"
+                issues.append(_Issue(("cimd_policies", index, "client"), expected, policy.client))
         return issues
 
     def _username_issues(self, user: UserConfig, here: Loc) -> list[_Issue]:
@@ -1005,6 +1142,16 @@ class GatehouseConfig(_Model):
                         _Issue(("pools", p, "clients", c, "id"), f"expected an id not used by {first}", client.id)
                     )
                 seen.setdefault(client.id, ("pools", p, "clients", c))
+        # A CIMD policy's id is unique across every pool of the store, not only within its pool.
+        policy_seen: dict[str, Loc] = {}
+        for p, pool in enumerate(self.pools):
+            for c, policy in enumerate(pool.cimd_policies or []):
+                if policy.id in policy_seen and policy_seen[policy.id][1] != p:
+                    first = _format_loc(policy_seen[policy.id])
+                    issues.append(
+                        _Issue(("pools", p, "cimd_policies", c, "id"), f"expected an id not used by {first}", policy.id)
+                    )
+                policy_seen.setdefault(policy.id, ("pools", p, "cimd_policies", c))
         if issues:
             raise _invalid(issues)
         return self
@@ -1601,12 +1748,23 @@ class _Applier:
             here = (*loc, "identity_providers", index)
             await self._guard(self._identity_provider(pool, provider), here, f"identity provider {provider.name!r}")
         self._hooks(pool, config, loc)
+        if config.session_tracking is not None:
+            # Before the clients: their SSO session settings need the pool to track sessions.
+            where = (*loc, "session_tracking")
+            await self._guard(self._session_tracking(pool.id, config.session_tracking), where, "session tracking")
         for index, client in enumerate(config.clients):
             here = (*loc, "clients", index)
             await self._guard(self._client(pool, client, here), here, f"app client {client.id!r}")
             if client.terms is not None:
                 where = (*here, "terms")
                 await self._guard(self._terms(pool, client.id, client.terms), where, f"the terms of {client.id!r}")
+            if client.sso_session_max_minutes is not None:
+                where = (*here, "sso_session_max_minutes")
+                await self._guard(self._client_session(pool.id, client.id, client.sso_session_max_minutes), where,
+                                  f"the SSO session setting of {client.id!r}")  # fmt: skip
+        if config.cimd_policies is not None:
+            # After the clients: a policy names one.
+            await self._cimd_policies(pool, config.cimd_policies, (*loc, "cimd_policies"))
         for index, group in enumerate(config.groups):
             await self._guard(self._group(pool, group), (*loc, "groups", index), f"group {group.name!r}")
         for index, user in enumerate(config.users):
@@ -1652,7 +1810,9 @@ class _Applier:
                 )  # fmt: skip
         pool = await self._ensure_schema(pool, desired, request, loc)
         # SetUserPoolMfaConfig's settings are applied on their own (config_sign_in), not by UpdateUserPool.
-        skip = {"SchemaAttributes", *_IMMUTABLE, *_MFA_ONLY_SETTINGS}
+        # Nor are the session settings (SetUserPoolSessionConfiguration's, applied on their own; UpdateUserPool
+        # keeps them): a pool that tracks sessions would otherwise be rewritten at every start.
+        skip = {"SchemaAttributes", *_IMMUTABLE, *_MFA_ONLY_SETTINGS, POOL_SESSION_SETTING, CLIENT_SESSION_SETTINGS}
         if "UserPoolTier" not in request:
             skip.add("UserPoolTier")  # UpdateUserPool keeps the pool's tier when the request names none
 
@@ -1779,6 +1939,62 @@ class _Applier:
             with contextlib.suppress(ResourceNotFoundException):
                 await terms.delete(pool.id, leftover.terms_id)
                 log.info("config.terms_deleted", pool=pool.id, client=client_id, name=leftover.name)
+
+    # sessions
+
+    async def _session_tracking(self, pool_id: str, config: SessionTrackingConfig) -> None:
+        """SetUserPoolSessionConfiguration, when the pool's differs from the file's."""
+        sessions = self.services.sessions
+        current = sessions.pool_config(await self.services.pools.get_pool(pool_id, fresh=True))
+        tracking = "ENABLED" if config.enabled else "DISABLED"
+        wanted = {"UserSessionTracking": tracking, "TokenSession": {"MaxPerUser": config.max_token_sessions_per_user}}
+        if {k: current[k] for k in wanted} != wanted:
+            await sessions.set_pool_config(pool_id, tracking, config.max_token_sessions_per_user)
+            log.info("config.session_tracking_updated", pool=pool_id, tracking=tracking)
+
+    async def _client_session(self, pool_id: str, client_id: str, minutes: int) -> None:
+        """SetUserPoolClientSessionConfiguration, when the client's differs from the file's."""
+        sessions = self.services.sessions
+        current = await sessions.client_config(pool_id, client_id)
+        if current["SSOSession"]["MaxValidityMinutes"] != minutes:
+            await sessions.set_client_config(pool_id, client_id, minutes)
+            log.info("config.client_session_updated", pool=pool_id, client=client_id, minutes=minutes)
+
+    # CIMD policies
+
+    async def _cimd_policies(self, pool: PoolView, declared: Sequence[CimdPolicyConfig], loc: Loc) -> None:
+        """Make the pool's CIMD policies the declared ones: create them with their fixed ids, update those that
+        differ in place, delete the others."""
+        current = {p.policy_id: p for p in await self.services.store.cimd_policies_for_matching(pool.id)}
+        for index, policy in enumerate(declared):
+            current.pop(policy.id, None)
+            here = (*loc, index)
+            await self._guard(self._cimd_policy(pool, policy, here), here, f"CIMD policy {policy.id!r}")
+        for leftover in current.values():
+            with contextlib.suppress(ResourceNotFoundException):  # deleted by another process meanwhile
+                await self.services.cimd.delete(pool.id, leftover.policy_id)
+                log.info("config.cimd_policy_deleted", pool=pool.id, policy=leftover.policy_id)
+
+    async def _cimd_policy(self, pool: PoolView, config: CimdPolicyConfig, loc: Loc) -> None:
+        cimd = self.services.cimd
+        request = config.cognito_request()
+        existing = await self.services.store.get_cimd_policy(pool.id, config.id)
+        if existing is None:
+            try:
+                await cimd.create(pool.id, request, policy_id=config.id)
+                log.info("config.cimd_policy_created", pool=pool.id, policy=config.id)
+                return
+            except AlreadyExists:
+                existing = await self.services.store.get_cimd_policy(pool.id, config.id)  # made by another process
+                if existing is None:
+                    self.fail((*loc, "id"), f"expected a CIMD policy id not used elsewhere: {config.id!r} is a policy "
+                              "of another user pool", pool=pool.id, policy=config.id)  # fmt: skip
+                    raise _Failure() from None
+        if (existing.client_id, existing.name, existing.cache_seconds, list(existing.url_patterns)) != (
+            config.client, config.name, config.cache_seconds, list(config.url_patterns)
+        ):  # fmt: skip
+            await cimd.update(pool.id, config.id, request)
+            log.info("config.cimd_policy_updated", pool=pool.id, policy=config.id)
 
     # groups
 

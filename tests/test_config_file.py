@@ -927,3 +927,209 @@ def test_the_client_token_flow_alone_and_with_a_secret(write: Write) -> None:
         "got ['ALLOW_CLIENT_TOKEN_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH']" in lines
     )
     assert f"{path}: pools[0].clients[0].secret: expected a secret: the ALLOW_CLIENT_TOKEN_AUTH flow needs one" in lines
+
+
+# --- CIMD policies and session tracking ----------------------------------------------------------------------
+
+CIMD_CONFIG = """\
+version: 1
+pools:
+  - id: us-east-1_Cimd01
+    name: cimd
+    session_tracking: {enabled: true, max_token_sessions_per_user: 5}
+    clients:
+      - id: cimdapp
+        name: app
+        callback_urls: ["https://app.example.com/cb"]
+        allowed_oauth_flows: [code]
+        allowed_oauth_scopes: [openid]
+        sso_session_max_minutes: 30
+      - id: cimdother
+        name: other
+    cimd_policies:
+      - id: partners
+        name: partners
+        client: cimdapp
+        url_patterns: ["https://*.partners.example/client.json", "https://apps.example/*/meta.json"]
+        cache_duration: 7d
+      - id: tools
+        name: tools
+        client: cimdapp
+        url_patterns: ["https://tools.example/client.json"]
+"""
+
+
+def test_cimd_policies_and_sessions_are_checked_with_their_key_paths(write: Write) -> None:
+    path = write(
+        """\
+        version: 1
+        pools:
+          - id: us-east-1_Cimd01
+            name: cimd
+            session_tracking: {enabled: false, max_token_sessions_per_user: 101}
+            clients:
+              - {id: app, name: app, sso_session_max_minutes: 129601}
+              - {id: other, name: other, sso_session_max_minutes: 10}
+            cimd_policies:
+              - id: Bad-Id
+                name: "a name far too long for a CIMD policy name"
+                client: nosuch
+                url_patterns: ["http://x.example/a.json", "https://x.example", "https://a.*.example/c.json"]
+                cache_duration: 2h
+              - id: ok
+                name: ok
+                client: app
+                url_patterns: []
+                cache_duration: 400d
+              - id: twice
+                name: twice
+                client: app
+                url_patterns: ["https://a.example/c.json", "https://a.example/c.json"]
+              - {id: twice, name: again, client: app, url_patterns: ["https://b.example/c.json"]}
+        """
+    )
+    lines = str(errors_of(path)).splitlines()
+    expected = [
+        "pools[0].session_tracking.max_token_sessions_per_user: expected a number <= 100, got 101",
+        "pools[0].clients[0].sso_session_max_minutes: expected a number <= 129600, got 129601",
+        "pools[0].cimd_policies[0].id: expected a string matching ^[a-z0-9]+$, got 'Bad-Id'",
+        "pools[0].cimd_policies[0].name: expected at most 32 characters, "
+        "got 'a name far too long for a CIMD policy name'",
+        "pools[0].cimd_policies[0].cache_duration: expected a duration between 1 day and 1 year, got '2h'",
+        "pools[0].cimd_policies[1].url_patterns: expected at least 1 item(s), got []",
+        "pools[0].cimd_policies[1].cache_duration: expected a duration between 1 day and 1 year, got '400d'",
+    ]
+    assert lines == [f"{path}: {line}" for line in expected]
+    # Once every value has its type, the checks across keys run: cross references, the service's pattern rules.
+    fixed = path.read_text().replace("101}", "10}").replace("129601", "60").replace("Bad-Id", "badid")
+    fixed = fixed.replace('"a name far too long for a CIMD policy name"', "bad").replace("2h", "1d")
+    fixed = fixed.replace("url_patterns: []", 'url_patterns: ["https://ok.example/c.json"]').replace("400d", "365d")
+    path.write_text(fixed)
+    lines = str(errors_of(path)).splitlines()
+    expected = [
+        "pools[0].clients[0].sso_session_max_minutes: expected the pool's session_tracking with enabled: true "
+        "(a client's SSO session setting needs session tracking), got 60",
+        "pools[0].clients[1].sso_session_max_minutes: expected the pool's session_tracking with enabled: true "
+        "(a client's SSO session setting needs session tracking), got 10",
+        "pools[0].cimd_policies[0].url_patterns[0]: expected a URL pattern (A URL pattern must start with "
+        "https://), got 'http://x.example/a.json'",
+        "pools[0].cimd_policies[0].url_patterns[1]: expected a URL pattern (The URL pattern https://x.example has "
+        "no path), got 'https://x.example'",
+        "pools[0].cimd_policies[0].url_patterns[2]: expected a URL pattern (The URL pattern "
+        "https://a.*.example/c.json has an invalid host: a * may only stand for the whole first label), "
+        "got 'https://a.*.example/c.json'",
+        "pools[0].cimd_policies[0].client: expected a client declared in this pool ('app', 'other'), got 'nosuch'",
+        "pools[0].cimd_policies[2].url_patterns[1]: expected a value not already given by url_patterns[0], "
+        "got 'https://a.example/c.json'",
+        "pools[0].cimd_policies[3].id: expected a value not already given by cimd_policies[2], got 'twice'",
+    ]
+    assert sorted(lines) == sorted(f"{path}: {line}" for line in expected)
+
+
+def test_cimd_policy_ids_are_unique_across_pools_and_lite_pools_track_no_sessions(write: Write) -> None:
+    path = write(
+        """\
+        version: 1
+        pools:
+          - id: us-east-1_Cimd01
+            name: one
+            clients: [{id: one, name: one}]
+            cimd_policies: [{id: shared, name: one, client: one, url_patterns: ["https://one.example/c.json"]}]
+          - id: us-east-1_Cimd02
+            name: two
+            cognito: {UserPoolTier: LITE}
+            session_tracking: {enabled: true}
+            clients: [{id: two, name: two}]
+            cimd_policies: [{id: shared, name: two, client: two, url_patterns: ["https://two.example/c.json"]}]
+        """
+    )
+    assert str(errors_of(path)).splitlines() == [
+        f"{path}: pools[1].session_tracking: expected a pool in the ESSENTIALS or PLUS tier (session management "
+        "is not in LITE)",
+        f"{path}: pools[1].cimd_policies[0].id: expected an id not used by pools[0].cimd_policies[0], got 'shared'",
+    ]
+
+
+async def _policies(services: Services, pool_id: str) -> dict[str, Any]:
+    return {p.policy_id: p for p in await services.store.cimd_policies_for_matching(pool_id)}
+
+
+async def test_cimd_policies_and_sessions_are_applied_idempotently(services: Services, write: Write) -> None:
+    config = load_config(write(CIMD_CONFIG), environ={})
+    await asyncio.gather(apply_config(services, config), apply_config(services, config))  # a race, as at start
+    pool = await services.pools.get_pool("us-east-1_Cimd01", fresh=True)
+    assert services.sessions.pool_config(pool)["UserSessionTracking"] == "ENABLED"
+    assert services.sessions.max_per_user(pool) == 5
+    answer = await services.sessions.client_config(pool.id, "cimdapp")
+    assert answer["SSOSession"] == {"MaxValidityMinutes": 30}
+    policies = await _policies(services, pool.id)
+    assert sorted(policies) == ["partners", "tools"]
+    assert policies["partners"].cache_seconds == 7 * 86400
+    assert policies["partners"].url_patterns == [
+        "https://*.partners.example/client.json",
+        "https://apps.example/*/meta.json",
+    ]
+    assert policies["tools"].cache_seconds == 86400  # the service's default
+    before = (await services.store.get_pool(pool.id), policies)
+    await apply_config(services, load_config(write(CIMD_CONFIG), environ={}))
+    assert (await services.store.get_pool(pool.id), await _policies(services, pool.id)) == before
+
+    # A policy made through the API is deleted, a changed one updated in place, one no longer declared deleted.
+    await services.cimd.create(
+        pool.id, {"ClientId": "cimdother", "PolicyName": "api", "URLPatterns": ["https://api.example/c.json"]}
+    )
+    changed = CIMD_CONFIG.replace("client: cimdapp\n        url_patterns: [\"https://*", "client: cimdother\n        "
+                                  "url_patterns: [\"https://*").replace("7d", "30 days")  # fmt: skip
+    changed = changed[: changed.index("      - id: tools")]
+    changed = changed.replace("max_token_sessions_per_user: 5", "max_token_sessions_per_user: 7")
+    changed = changed.replace("sso_session_max_minutes: 30", "sso_session_max_minutes: 0")
+    await apply_config(services, load_config(write(changed), environ={}))
+    policies = await _policies(services, pool.id)
+    assert sorted(policies) == ["partners"]
+    assert (policies["partners"].client_id, policies["partners"].cache_seconds) == ("cimdother", 30 * 86400)
+    assert policies["partners"].created_at == before[1]["partners"].created_at
+    pool = await services.pools.get_pool(pool.id, fresh=True)
+    assert services.sessions.max_per_user(pool) == 7
+    assert (await services.sessions.client_config(pool.id, "cimdapp"))["SSOSession"] == {"MaxValidityMinutes": 0}
+
+
+async def test_a_cimd_policy_id_of_another_pool_is_named(services: Services, write: Write) -> None:
+    await apply_config(services, load_config(write(CIMD_CONFIG), environ={}))
+    other = CIMD_CONFIG.replace("us-east-1_Cimd01", "us-east-1_Cimd02").replace("cimdapp", "cimdapp2")
+    other = other.replace("cimdother", "cimdother2")
+    with pytest.raises(ConfigError) as caught:
+        await apply_config(services, load_config(write(other, "other.yaml"), environ={}))
+    assert str(caught.value).splitlines() == [
+        f"{caught.value.source}: pools[0].cimd_policies[{i}].id: expected a CIMD policy id "
+        f"not used elsewhere: {name!r} is a policy of another user pool"
+        for i, name in enumerate(["partners", "tools"])
+    ]
+    assert sorted(await _policies(services, "us-east-1_Cimd01")) == ["partners", "tools"]
+
+
+async def test_a_pool_tracking_sessions_through_the_api_is_not_rewritten_at_each_start(
+    services: Services, write: Write
+) -> None:
+    """The file says nothing of sessions: what SetUserPoolSessionConfiguration set is not a difference."""
+    config = load_config(write(MINIMAL_POOL), environ={})
+    await apply_config(services, config)
+    await services.sessions.set_pool_config("us-east-1_Test01", "ENABLED", 3)
+    before = await services.store.get_pool("us-east-1_Test01")
+    await apply_config(services, config)
+    after = await services.store.get_pool("us-east-1_Test01")
+    assert after == before
+    assert after is not None and after.settings["UserSessionConfiguration"]["TokenSession"] == {"MaxPerUser": 3}
+
+
+async def test_a_fixed_cimd_policy_id_must_be_a_policy_id(services: Services, write: Write) -> None:
+    """CimdService.create takes the file's ids: only CIMDPolicyIdType's form, and the store refuses one taken."""
+    from gateway.errors import InvalidParameterException
+    from gateway.storage.base import AlreadyExists
+
+    await apply_config(services, load_config(write(CIMD_CONFIG), environ={}))
+    request = {"ClientId": "cimdapp", "PolicyName": "x", "URLPatterns": ["https://x.example/c.json"]}
+    with pytest.raises(InvalidParameterException):
+        await services.cimd.create("us-east-1_Cimd01", request, policy_id="Not-An-Id")
+    with pytest.raises(AlreadyExists):
+        await services.cimd.create("us-east-1_Cimd01", request, policy_id="partners")
+    assert sorted(await _policies(services, "us-east-1_Cimd01")) == ["partners", "tools"]

@@ -49,6 +49,7 @@ from gateway.errors import (
     InvalidParameterException,
     ResourceNotFoundException,
 )
+from gateway.metrics import Metrics
 from gateway.services.pools import ClientView, PoolService
 from gateway.services.short_cache import ShortCache
 from gateway.storage.base import CimdDocumentRecord, CimdPolicyRecord, ClientRecord, NotFound, Store
@@ -70,16 +71,34 @@ CIMD_SETTING = "GatehouseCIMD"
 # The shared-secret and key methods a public CIMD client must not name (Cognito: public clients only).
 _PUBLIC_METHOD = "none"
 _MAX_REDIRECT_URIS = 100
+# CIMDPolicyIdType: what a caller-chosen (the config file's) policy id may be.
+_POLICY_ID = re.compile(r"[a-z0-9]{1,64}")
+
+
+# The outcomes of a document fetch, as the gatehouse_cimd_document_fetches counter labels them: a small fixed
+# set (never the URL, which is the caller's to choose).
+FETCHED = "fetched"
+REFUSED_REDIRECT = "refused_redirect"
+REFUSED_STATUS = "refused_status"
+REFUSED_SIZE = "refused_size"
+REFUSED_ENCODING = "refused_encoding"
+FAILED = "failed"  # no answer: connection, TLS or timeout
+NOT_JSON = "refused_not_json"
+INVALID_DOCUMENT = "refused_document"
+POLICY_DELETED = "policy_deleted"
+FETCH_OUTCOMES = (FETCHED, REFUSED_REDIRECT, REFUSED_STATUS, REFUSED_SIZE, REFUSED_ENCODING, FAILED, NOT_JSON,
+                  INVALID_DOCUMENT, POLICY_DELETED)  # fmt: skip
 
 
 class ClientMetadataError(Exception):
     """A CIMD client is refused. ``oauth_error`` is the OAuth error to answer with (RFC 6749 §4.1.2.1, §5.2);
-    ``reason`` is logged."""
+    ``message`` is logged; ``outcome`` is the fetch outcome it stands for (one of FETCH_OUTCOMES)."""
 
-    def __init__(self, oauth_error: str, message: str) -> None:
+    def __init__(self, oauth_error: str, message: str, outcome: str = INVALID_DOCUMENT) -> None:
         super().__init__(message)
         self.oauth_error = oauth_error
         self.message = message
+        self.outcome = outcome
 
 
 def log_url(url: str) -> str:
@@ -246,8 +265,16 @@ class CimdService:
         timeout: float = FETCH_TIMEOUT_SECONDS,
         max_bytes: int = MAX_DOCUMENT_BYTES,
         ssl_context: ssl.SSLContext | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
+        self._fetches = (metrics or Metrics()).counter(
+            "gatehouse_cimd_document_fetches",
+            "Client metadata document fetches, by outcome: fetched, or why the document was refused or not "
+            "received (refused_redirect, refused_status, refused_size, refused_encoding, refused_not_json, "
+            "refused_document, failed, policy_deleted).",
+            ["outcome"],
+        )
         self.pools = pools
         self.timeout = timeout
         self.max_bytes = max_bytes
@@ -278,15 +305,20 @@ class CimdService:
     async def _app_client(self, pool_id: str, client_id: str) -> None:
         await self.pools.get_client(pool_id, client_id)
 
-    async def create(self, pool_id: str, request: Mapping[str, Any]) -> CimdPolicyRecord:
-        """CreateCIMDPolicy."""
+    async def create(
+        self, pool_id: str, request: Mapping[str, Any], *, policy_id: str | None = None
+    ) -> CimdPolicyRecord:
+        """CreateCIMDPolicy. ``policy_id`` is the config file's fixed id (CIMDPolicyIdType, ``^[a-z0-9]+$``);
+        the API's policies get a random one. A fixed id that is taken raises the store's AlreadyExists."""
         await self.pools.get_pool(pool_id)
+        if policy_id is not None and not _POLICY_ID.fullmatch(policy_id):
+            raise InvalidParameterException("A CIMD policy id must be 1 to 64 lowercase letters and digits.")
         patterns = self._patterns(request.get("URLPatterns"))
         await self._app_client(pool_id, str(request["ClientId"]))
         now = time.time()
         record = CimdPolicyRecord(
             pool_id=pool_id,
-            policy_id=secrets.token_hex(16),
+            policy_id=policy_id if policy_id is not None else secrets.token_hex(16),
             client_id=str(request["ClientId"]),
             name=str(request["PolicyName"]),
             cache_seconds=int(request.get("CacheDuration") or DEFAULT_CACHE_SECONDS),
@@ -455,6 +487,7 @@ class CimdService:
             fetched = await self._fetch(url)
             document = check_document(url, fetched.document)
         except ClientMetadataError as exc:
+            self._fetches.labels(outcome=exc.outcome).inc()
             log.warning(
                 "cimd.fetch_failed",
                 pool=policy.pool_id,
@@ -470,7 +503,9 @@ class CimdService:
         try:
             await self.store.put_cimd_document(record)
         except NotFound as exc:
-            raise ClientMetadataError("invalid_client", "The CIMD policy no longer exists.") from exc
+            self._fetches.labels(outcome=POLICY_DELETED).inc()
+            raise ClientMetadataError("invalid_client", "The CIMD policy no longer exists.", POLICY_DELETED) from exc
+        self._fetches.labels(outcome=FETCHED).inc()
         log.info(
             "cimd.fetched",
             pool=policy.pool_id,
@@ -502,16 +537,22 @@ class CimdService:
             ) as response:
                 if 300 <= response.status < 400:
                     raise ClientMetadataError(
-                        "invalid_client", "The client metadata document URL redirects (not followed)."
+                        "invalid_client", "The client metadata document URL redirects (not followed).", REFUSED_REDIRECT
                     )
                 if response.status != 200:
                     raise ClientMetadataError(
-                        "invalid_client", f"The client metadata document URL answered HTTP {response.status}."
+                        "invalid_client",
+                        f"The client metadata document URL answered HTTP {response.status}.",
+                        REFUSED_STATUS,
                     )
                 if response.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
-                    raise ClientMetadataError("invalid_client", "The client metadata document is content-encoded.")
+                    raise ClientMetadataError(
+                        "invalid_client", "The client metadata document is content-encoded.", REFUSED_ENCODING
+                    )
                 if response.content_length is not None and response.content_length > self.max_bytes:
-                    raise ClientMetadataError("invalid_client", "The client metadata document is too large.")
+                    raise ClientMetadataError(
+                        "invalid_client", "The client metadata document is too large.", REFUSED_SIZE
+                    )
                 body = await response.content.read(self.max_bytes + 1)
                 while len(body) <= self.max_bytes:
                     more = await response.content.read(self.max_bytes + 1 - len(body))
@@ -519,16 +560,18 @@ class CimdService:
                         break
                     body += more
                 if len(body) > self.max_bytes:
-                    raise ClientMetadataError("invalid_client", "The client metadata document is too large.")
+                    raise ClientMetadataError(
+                        "invalid_client", "The client metadata document is too large.", REFUSED_SIZE
+                    )
                 cache_control = response.headers.get("Cache-Control")
         except (aiohttp.ClientError, TimeoutError, ValueError, ssl.SSLError) as exc:
             raise ClientMetadataError(
-                "invalid_client", f"The client metadata document could not be fetched ({type(exc).__name__})."
+                "invalid_client", f"The client metadata document could not be fetched ({type(exc).__name__}).", FAILED
             ) from exc
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise ClientMetadataError("invalid_client", "The client metadata document is not JSON.") from exc
+            raise ClientMetadataError("invalid_client", "The client metadata document is not JSON.", NOT_JSON) from exc
         return _Fetched(document, cache_control)
 
 

@@ -155,7 +155,7 @@ class Services:
             iam.use_stamps(stamps)
             identities.use_stamps(stamps)
             tokens.keys.stamps = identity_keys.stamps = stamps
-        cimd = CimdService(store, pools)
+        cimd = CimdService(store, pools, metrics=metrics)
         oauth = OAuthService(
             store,
             pools,
@@ -212,6 +212,7 @@ class Services:
                 public_url=settings.issuer_base,
                 url_seconds=settings.user_import_url_seconds,
                 max_bytes=settings.user_import_max_bytes,
+                metrics=metrics,
             ),
             sessions=sessions,
         )

@@ -44,6 +44,7 @@ from gateway.errors import (
     ResourceNotFoundException,
     UsernameExistsException,
 )
+from gateway.metrics import Metrics
 from gateway.services.pools import PoolService, PoolView
 from gateway.services.users import UserService
 from gateway.storage.base import AlreadyExists, NotFound, Page, Store, UserImportJobRecord
@@ -134,8 +135,21 @@ class UserImportService:
         public_url: str,
         url_seconds: float,
         max_bytes: int,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        metrics = metrics or Metrics()
+        self._rows = metrics.counter(
+            "gatehouse_user_import_rows",
+            "User import rows, by result (imported, skipped: the user exists, failed).",
+            ["result"],
+        )
+        # Counted by the process whose conditional write ended the job, so once per job in all.
+        self._jobs = metrics.counter(
+            "gatehouse_user_import_jobs",
+            "User import jobs ended, by final status (Succeeded, Failed, Stopped, Expired).",
+            ["status"],
+        )
         self._pools = pools
         self._users = users
         self._key = key
@@ -203,6 +217,7 @@ class UserImportService:
             )
             if settled is None:  # started meanwhile, by another call: its file is being read
                 return await self._reread(job)
+            self._jobs.labels(status=EXPIRED).inc()
             await self._store.drop_user_import_upload(job.pool_id, job.job_id, None)
             return settled
         running_here = (job.pool_id, job.job_id) in self._tasks
@@ -221,6 +236,7 @@ class UserImportService:
             )
             if settled is None:  # its run moved on meanwhile: still alive
                 return await self._reread(job)
+            self._jobs.labels(status=settled.status).inc()
             await self._store.drop_user_import_upload(job.pool_id, job.job_id, None)
             log.warning("user_import.interrupted", pool=job.pool_id, job=job.job_id, status=settled.status)
             return settled
@@ -436,12 +452,14 @@ class UserImportService:
                 result = await self._import_row(pool, header, fields)
                 if result is None:
                     counts.imported += 1
+                    self._rows.labels(result="imported").inc()
                 else:
                     outcome, reason = result
                     if outcome == "SKIPPED":
                         counts.skipped += 1
                     else:
                         counts.failed += 1
+                    self._rows.labels(result=outcome.lower()).inc()
                     # The CloudWatch Logs line Cognito writes: the line number and why, no user data.
                     log.warning("user_import.row", pool=pool.id, job=job_id, line=line, result=outcome, reason=reason)
                 since_progress += 1
@@ -507,6 +525,7 @@ class UserImportService:
             },
         )
         if stopped is not None:
+            self._jobs.labels(status=STOPPED).inc()
             await self._store.drop_user_import_upload(pool_id, job_id, None)
             log.info("user_import.stopped", pool=pool_id, job=job_id, **counts.changes())
 
@@ -525,6 +544,7 @@ class UserImportService:
         if finished is None:
             await self._stop_if_stopping(pool_id, job_id, counts)
             return
+        self._jobs.labels(status=status).inc()
         # The file held personal data: it is not kept past its job.
         await self._store.drop_user_import_upload(pool_id, job_id, None)
         log.info("user_import.finished", pool=pool_id, job=job_id, status=status, **counts.changes())

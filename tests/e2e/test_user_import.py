@@ -766,3 +766,50 @@ def test_bad_import_settings_in_the_environment_are_refused(tmp_path: Path, name
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert name in output and "Traceback" not in output, output
+
+
+# --- metrics ---------------------------------------------------------------------------------------------------
+
+
+def _scrape(gatehouse: GatehouseServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{gatehouse.url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_rows_and_jobs_are_counted_in_the_metrics(idp: Any, gatehouse: GatehouseServer, pool_id: str) -> None:
+    """gatehouse_user_import_rows_total by result and gatehouse_user_import_jobs_total by final status."""
+
+    def rows(result: str) -> float:
+        return after.get(("gatehouse_user_import_rows_total", (("result", result),)), 0.0) - before.get(
+            ("gatehouse_user_import_rows_total", (("result", result),)), 0.0
+        )
+
+    def jobs(status: str) -> float:
+        return after.get(("gatehouse_user_import_jobs_total", (("status", status),)), 0.0) - before.get(
+            ("gatehouse_user_import_jobs_total", (("status", status),)), 0.0
+        )
+
+    before = _scrape(gatehouse)
+    idp.admin_create_user(UserPoolId=pool_id, Username="metered-old", MessageAction="SUPPRESS")
+    header = header_of(idp, pool_id)
+    text = csv_text(
+        header,
+        [user_row("metered-1"), user_row("metered-2"), user_row("metered-old"), user_row("metered-3", email="x")],
+    )
+    job = run_import(idp, pool_id, text)
+    assert (job["ImportedUsers"], job["SkippedUsers"], job["FailedUsers"]) == (2, 1, 1)
+    no_file = create_job(idp, pool_id, "metered-no-file")
+    idp.start_user_import_job(UserPoolId=pool_id, JobId=no_file["JobId"])
+    assert wait_done(idp, pool_id, no_file["JobId"])["Status"] == "Failed"
+    after = _scrape(gatehouse)
+    assert (rows("imported"), rows("skipped"), rows("failed")) == (2, 1, 1)
+    assert (jobs("Succeeded"), jobs("Failed")) == (1, 1)
+    # The metrics say how many, never who: no user name or job id is a label.
+    assert not [k for k in after if "metered" in repr(k) or job["JobId"] in repr(k)]
