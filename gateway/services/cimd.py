@@ -37,7 +37,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import orjson
@@ -49,6 +49,7 @@ from gateway.errors import (
     InvalidParameterException,
     ResourceNotFoundException,
 )
+from gateway.services.domains import check_redirect_uri
 from gateway.services.pools import ClientView, PoolService
 from gateway.services.short_cache import ShortCache
 from gateway.storage.base import CimdDocumentRecord, CimdPolicyRecord, ClientRecord, NotFound, Store
@@ -65,6 +66,10 @@ FETCH_TIMEOUT_SECONDS = 5.0
 # A URL whose fetch failed is not fetched again by this process for this long (a flood of requests naming a
 # broken document must not become a flood of fetches).
 FAILURE_SECONDS = 10.0
+# Fetches one process runs at once: a flood of first requests for distinct URLs (a wildcard admits many) is
+# refused past it at once, rather than queueing for the connector until the fetch's time is up -- which
+# would hold every request open, and remember a legitimate URL fetched meanwhile as failed.
+MAX_CONCURRENT_FETCHES = 32
 # Settings key of a CIMD client's view: what it was made of (see client_view).
 CIMD_SETTING = "GatehouseCIMD"
 # The shared-secret and key methods a public CIMD client must not name (Cognito: public clients only).
@@ -74,12 +79,22 @@ _MAX_REDIRECT_URIS = 100
 
 class ClientMetadataError(Exception):
     """A CIMD client is refused. ``oauth_error`` is the OAuth error to answer with (RFC 6749 §4.1.2.1, §5.2);
-    ``reason`` is logged."""
+    ``message`` is logged (and told to administrators); ``public``, when given, is what the caller is told
+    instead (why a fetch failed would tell anyone what answers on the hosts a pattern admits)."""
 
-    def __init__(self, oauth_error: str, message: str) -> None:
+    def __init__(self, oauth_error: str, message: str, *, public: str | None = None) -> None:
         super().__init__(message)
         self.oauth_error = oauth_error
         self.message = message
+        self.public = public if public is not None else message
+
+
+_NOT_FETCHED = "The client metadata document could not be fetched."
+
+
+def _fetch_failed(message: str) -> ClientMetadataError:
+    """A fetch that failed before a document came back: ``message`` is logged, the caller told only that."""
+    return ClientMetadataError("invalid_client", message, public=_NOT_FETCHED)
 
 
 def log_url(url: str) -> str:
@@ -166,7 +181,8 @@ def url_refusal(url: str) -> str | None:
         return "The client_id URL has an invalid port."
     if not parts.path or parts.path == "/":
         return "The client_id URL must have a path."
-    if any(segment in (".", "..") for segment in parts.path.split("/")):
+    # A segment's parameters (";...") are no part of it to servlet containers: "..;x" is a ".." to them.
+    if any(unquote(segment).partition(";")[0] in (".", "..") for segment in parts.path.split("/")):
         return "The client_id URL must not contain . or .. path segments."
     if _ENCODED_SEPARATOR.search(parts.path):
         # An encoded dot or slash is a dot segment or a separator to some HTTP stacks and not to others: the
@@ -197,6 +213,18 @@ def check_document(url: str, document: object) -> dict[str, Any]:
     redirect_uris = _string_list(document, "redirect_uris", ())
     if not redirect_uris or len(redirect_uris) > _MAX_REDIRECT_URIS:
         raise ClientMetadataError("invalid_client", "The client metadata document has no redirect_uris.")
+    for name in ("redirect_uris", "post_logout_redirect_uris"):
+        # The rules of an app client's CallbackURLs and LogoutURLs (RFC 9700 §4.1): a document is a
+        # registration too, and one written by whoever holds a URL the patterns admit.
+        for uri in _string_list(document, name, ())[:_MAX_REDIRECT_URIS]:
+            try:
+                check_redirect_uri(uri, f"The client metadata document's {name}")
+            except InvalidParameterException as exc:
+                raise ClientMetadataError("invalid_client", exc.message) from exc
+            except ValueError as exc:  # urlsplit: a malformed IPv6 host
+                raise ClientMetadataError(
+                    "invalid_client", f"The client metadata document's {name} are not URIs."
+                ) from exc
     if "client_secret" in document or "client_secret_expires_at" in document:
         raise ClientMetadataError("invalid_client", "A client metadata document must not carry a client_secret.")
     method = document.get("token_endpoint_auth_method", _PUBLIC_METHOD)
@@ -245,12 +273,14 @@ class CimdService:
         *,
         timeout: float = FETCH_TIMEOUT_SECONDS,
         max_bytes: int = MAX_DOCUMENT_BYTES,
+        max_fetches: int = MAX_CONCURRENT_FETCHES,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.store = store
         self.pools = pools
         self.timeout = timeout
         self.max_bytes = max_bytes
+        self.max_fetches = max_fetches
         self._ssl = ssl_context
         self._http: aiohttp.ClientSession | None = None
         # Fetches in flight in this process, by (policy, URL): a second request for the same document waits
@@ -428,6 +458,12 @@ class CimdService:
         running = self._inflight.get(key)
         if running is not None:
             return await asyncio.shield(running)
+        if len(self._inflight) >= self.max_fetches:
+            # Not remembered as a failure: the URL is fetched on its next request once there is room.
+            log.warning("cimd.fetches_bounded", pool=policy.pool_id, policy=policy.policy_id, url=url)
+            raise ClientMetadataError(
+                "temporarily_unavailable", "Too many client metadata documents are being fetched: try again later."
+            )
         future: asyncio.Future[CimdDocumentRecord] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
@@ -501,13 +537,9 @@ class CimdService:
                 headers={"Accept": "application/json", "Accept-Encoding": "identity"},
             ) as response:
                 if 300 <= response.status < 400:
-                    raise ClientMetadataError(
-                        "invalid_client", "The client metadata document URL redirects (not followed)."
-                    )
+                    raise _fetch_failed("The client metadata document URL redirects (not followed).")
                 if response.status != 200:
-                    raise ClientMetadataError(
-                        "invalid_client", f"The client metadata document URL answered HTTP {response.status}."
-                    )
+                    raise _fetch_failed(f"The client metadata document URL answered HTTP {response.status}.")
                 if response.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
                     raise ClientMetadataError("invalid_client", "The client metadata document is content-encoded.")
                 if response.content_length is not None and response.content_length > self.max_bytes:
@@ -522,9 +554,7 @@ class CimdService:
                     raise ClientMetadataError("invalid_client", "The client metadata document is too large.")
                 cache_control = response.headers.get("Cache-Control")
         except (aiohttp.ClientError, TimeoutError, ValueError, ssl.SSLError) as exc:
-            raise ClientMetadataError(
-                "invalid_client", f"The client metadata document could not be fetched ({type(exc).__name__})."
-            ) from exc
+            raise _fetch_failed(f"The client metadata document could not be fetched ({type(exc).__name__}).") from exc
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError as exc:

@@ -349,7 +349,7 @@ class OAuthService:
                 return await self.pools.get_pool(view.pool_id), view
             except ClientMetadataError as exc:
                 log.warning("oauth.cimd_refused", pool=pool_id, client=log_url(client_id), reason=exc.message)
-                raise AuthorizationPageError(f"{exc.message} ({exc.oauth_error})") from exc
+                raise AuthorizationPageError(f"{exc.public} ({exc.oauth_error})") from exc
             except ResourceNotFoundException as exc:
                 raise AuthorizationPageError("The client_id is not known. (invalid_client)") from exc
         if not client_id or len(client_id) > 128:
@@ -909,7 +909,7 @@ class OAuthService:
                 return await self.cimd.client_view(client_id, pool_id)
             except ClientMetadataError as exc:
                 log.warning("oauth.cimd_refused", pool=pool_id, client=log_url(client_id), reason=exc.message)
-                raise ResourceNotFoundException(exc.message) from exc
+                raise ResourceNotFoundException(exc.public) from exc
         return await self.pools.find_client(client_id)
 
     async def token(

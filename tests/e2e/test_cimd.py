@@ -11,6 +11,7 @@ import asyncio
 import datetime
 import gzip
 import ipaddress
+import socket
 import ssl
 import threading
 import time
@@ -933,3 +934,122 @@ def test_refresh_that_fails_keeps_the_cached_document(
     assert _error(excinfo)[0] == "InvalidParameterException" and "HTTP 503" in _error(excinfo)[1]
     # The document cached before still admits the client.
     assert _authorize(gatehouse, pool, url, code_challenge=challenge, code_challenge_method="S256").status_code == 302
+
+
+# --- attacks ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [
+        ("script", {"redirect_uris": ["javascript:alert(document.domain)//"]}),
+        ("data", {"redirect_uris": ["data:text/html,<script>alert(1)</script>"]}),
+        ("cleartext", {"redirect_uris": ["http://tool.example.net/cb"]}),
+        ("fragment", {"redirect_uris": ["https://tool.example.net/cb#x"]}),
+        ("relative", {"redirect_uris": ["/cb"]}),
+        ("logout", {"redirect_uris": [CALLBACK], "post_logout_redirect_uris": ["javascript:alert(1)"]}),
+    ],
+)
+def test_document_redirect_uris_follow_the_callback_url_rules(
+    gatehouse: GatehouseServer,
+    pool: OAuthPool,
+    policy: dict[str, Any],
+    docs: DocumentServer,
+    name: str,
+    overrides: dict[str, Any],
+) -> None:
+    """A document's redirect URIs obey the rules an app client's CallbackURLs and LogoutURLs do (RFC 9700
+    §4.1): no script or inline-document scheme, no fragment, https unless the host is localhost, absolute."""
+    url = docs.document(f"/clients/redirect-{name}", **overrides)
+    _, challenge = pkce_pair()
+    redirect_uri = overrides["redirect_uris"][0]
+    response = _authorize(
+        gatehouse, pool, url, redirect_uri=redirect_uri, code_challenge=challenge, code_challenge_method="S256"
+    )
+    _refused_page(response, "invalid_client")
+    # http://localhost stays allowed, as for app clients.
+    local = docs.document(f"/clients/redirect-{name}-local", redirect_uris=["http://localhost:8080/cb"])
+    ok = _authorize(
+        gatehouse,
+        pool,
+        local,
+        redirect_uri="http://localhost:8080/cb",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    assert ok.status_code == 302 and "/login?" in ok.headers["Location"]
+
+
+def test_dot_segments_with_parameters_refused(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    """``..;`` is a dot segment to servlet containers (path parameters): never fetched."""
+    before = sum(docs.hits.values())
+    for tail in ("..;", "..;x", ".;", "..%3b"):
+        _refused_page(_authorize(gatehouse, pool, f"{docs.url}/clients/{tail}"), "invalid_request")
+    assert sum(docs.hits.values()) == before
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_fetch_errors_do_not_describe_the_network(gatehouse: GatehouseServer, idp: Any, docs: DocumentServer) -> None:
+    """Why a fetch failed (no listener, TLS, an HTTP status) is logged, never shown to the caller: the page
+    would otherwise probe, for anyone, what answers on the hosts a pattern admits."""
+    other = make_pool(idp, gatehouse.url, "cimd-net")
+    port = _closed_port()
+    idp.create_cimd_policy(
+        UserPoolId=other.pool_id,
+        ClientId=other.public_id,
+        PolicyName="net",
+        URLPatterns=[f"https://127.0.0.1:{port}/clients/*", f"{docs.url}/net/*"],
+    )
+    _, challenge = pkce_pair()
+    closed = _authorize(
+        gatehouse, other, f"https://127.0.0.1:{port}/clients/x", code_challenge=challenge, code_challenge_method="S256"
+    )
+    missing = _authorize(
+        gatehouse, other, f"{docs.url}/net/missing", code_challenge=challenge, code_challenge_method="S256"
+    )
+    for response in (closed, missing):
+        _refused_page(response, "invalid_client")
+        assert "The client metadata document could not be fetched." in response.text
+        for detail in ("Connector", "Error)", "HTTP 404", "refused"):
+            assert detail not in response.text, response.text
+
+
+def test_concurrent_fetches_are_bounded(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    """A flood of first requests for distinct URLs does not become as many fetches at once: past the bound a
+    request is refused at once (temporarily_unavailable, not remembered as a failed fetch), so a slow document
+    host ties up neither the server nor the URLs it could not fetch."""
+    count = 48
+    paths = [f"/clients/flood{i}" for i in range(count)]
+    urls = [docs.document(path) for path in paths]
+    for path in paths:
+        docs.delays[path] = 2.0
+    _, challenge = pkce_pair()
+    started = time.monotonic()
+    with ThreadPoolExecutor(count) as executor:
+        answers = list(
+            executor.map(
+                lambda u: _authorize(gatehouse, pool, u, code_challenge=challenge, code_challenge_method="S256"),
+                urls,
+            )
+        )
+    assert time.monotonic() - started < 15
+    fetched = sum(docs.hits[path] for path in paths)
+    refused = [u for u, a in zip(urls, answers, strict=True) if a.status_code != 302]
+    assert fetched < count and len(refused) == count - fetched, (fetched, len(refused))
+    for answer in answers:
+        if answer.status_code != 302:
+            _refused_page(answer, "temporarily_unavailable")
+    # A URL refused for the bound is fetched on its next request (no failure was remembered for it).
+    for path in paths:
+        docs.delays.pop(path)
+    again = _authorize(gatehouse, pool, refused[0], code_challenge=challenge, code_challenge_method="S256")
+    assert again.status_code == 302, again.text
