@@ -64,7 +64,14 @@ from gateway.errors import (
 from gateway.ids import new_jti, new_opaque_token, sha256_hex
 from gateway.secretbox import SecretBox, SecretBoxError
 from gateway.services.auth import AuthContext, AuthService
-from gateway.services.cimd import CIMD_SETTING, CimdService, ClientMetadataError, is_metadata_url, log_url
+from gateway.services.cimd import (
+    CIMD_SETTING,
+    CimdService,
+    ClientMetadataError,
+    app_client_id,
+    is_metadata_url,
+    log_url,
+)
 from gateway.services.federation import federated_provider
 from gateway.services.live_scopes import has_custom, live_scopes
 from gateway.services.pools import CLIENT_TOKEN_FLOW, ClientView, PoolService, PoolView
@@ -630,7 +637,13 @@ class OAuthService:
         if sessions is None:
             return True
         pool = await self.pools.get_pool(request.pool_id)
-        minutes = sessions.client_sso_minutes(pool, request.client_id)
+        client_id = request.client_id
+        if is_metadata_url(client_id):
+            # A metadata document client reuses sessions as its policy's app client may: an app client that
+            # always signs users in again (0) must not lend silent sign-ins to every URL its policy admits.
+            _, client = await self.client(client_id, pool_id=request.pool_id)
+            client_id = app_client_id(client)
+        minutes = sessions.client_sso_minutes(pool, client_id)
         return minutes > 0 and session.auth_time + minutes * 60 >= time.time()
 
     def hint_names_another_user(self, pool_id: str, hint: str | None, session: SsoSession) -> bool:

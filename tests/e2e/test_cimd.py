@@ -1053,3 +1053,78 @@ def test_concurrent_fetches_are_bounded(
         docs.delays.pop(path)
     again = _authorize(gatehouse, pool, refused[0], code_challenge=challenge, code_challenge_method="S256")
     assert again.status_code == 302, again.text
+
+
+def test_single_sign_on_follows_the_app_clients_session_setting(
+    gatehouse: GatehouseServer, idp: Any, docs: DocumentServer
+) -> None:
+    """A metadata document client reuses a hosted UI session as its app client may (SSOSession
+    MaxValidityMinutes): an app client that always signs users in again does not lend silent sign-ins."""
+    strict = make_pool(idp, gatehouse.url, "cimd-sso")
+    make_user(idp, strict.pool_id, "erin")
+    idp.create_cimd_policy(
+        UserPoolId=strict.pool_id, ClientId=strict.public_id, PolicyName="sso", URLPatterns=[f"{docs.url}/sso/*"]
+    )
+    idp.set_user_pool_session_configuration(
+        UserPoolId=strict.pool_id, UserSessionTracking="ENABLED", TokenSession={"MaxPerUser": 20}
+    )
+    idp.set_user_pool_client_session_configuration(
+        UserPoolId=strict.pool_id, ClientId=strict.public_id, SSOSession={"MaxValidityMinutes": 0}
+    )
+    _, challenge = pkce_pair()
+    browser = Browser(gatehouse.url)
+    prefix = f"/{strict.pool_id}"
+    back = browser.sign_in(
+        browser.authorize_url(
+            strict.secret_id,
+            prefix=prefix,
+            scope="openid",
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        ),
+        "erin",
+    )
+    assert "code" in query_of(back.headers["Location"])
+    url = docs.document("/sso/tool")
+    for client_id in (strict.public_id, url):
+        silent = browser.get(
+            browser.authorize_url(
+                client_id,
+                prefix=prefix,
+                scope="openid",
+                prompt="none",
+                code_challenge=challenge,
+                code_challenge_method="S256",
+            )
+        )
+        assert silent.status_code == 302, silent.text
+        assert query_of(silent.headers["Location"]).get("error") == "login_required", (client_id, silent.headers)
+
+
+def test_sign_up_page_shows_the_app_clients_terms(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    """The hosted pages look as they do for the app client: its terms of use and privacy policy too."""
+    for name, link in (("terms-of-use", "https://example.com/cimd-terms"), ("privacy-policy", "https://example.com/p")):
+        idp.create_terms(
+            UserPoolId=pool.pool_id,
+            ClientId=pool.public_id,
+            TermsName=name,
+            TermsSource="LINK",
+            Enforcement="NONE",
+            Links={"cognito:default": link},
+        )
+    url = docs.document("/clients/terms")
+    _, challenge = pkce_pair()
+    browser = Browser(gatehouse.url)
+    login = browser.follow(
+        browser.get(
+            browser.authorize_url(
+                url, prefix=f"/{pool.pool_id}", code_challenge=challenge, code_challenge_method="S256"
+            )
+        )
+    )
+    assert login.status_code == 200, login.text
+    signup = browser.get(f"/{pool.pool_id}/signup?rid={query_of(login.url)['rid']}")
+    assert signup.status_code == 200
+    assert "https://example.com/cimd-terms" in signup.text
