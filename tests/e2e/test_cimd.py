@@ -1128,3 +1128,42 @@ def test_sign_up_page_shows_the_app_clients_terms(
     signup = browser.get(f"/{pool.pool_id}/signup?rid={query_of(login.url)['rid']}")
     assert signup.status_code == 200
     assert "https://example.com/cimd-terms" in signup.text
+
+
+def test_sign_in_follows_the_app_clients_risk_configuration(
+    gatehouse: GatehouseServer, idp: Any, docs: DocumentServer
+) -> None:
+    """Threat protection configured for the app client (SetRiskConfiguration with its ClientId) applies to the
+    metadata document clients its policy admits: a blocked address is blocked for them too."""
+    guarded = make_pool(idp, gatehouse.url, "cimd-risk", UserPoolAddOns={"AdvancedSecurityMode": "ENFORCED"})
+    make_user(idp, guarded.pool_id, "frank")
+    idp.create_cimd_policy(
+        UserPoolId=guarded.pool_id, ClientId=guarded.public_id, PolicyName="risk", URLPatterns=[f"{docs.url}/risk/*"]
+    )
+    idp.set_risk_configuration(
+        UserPoolId=guarded.pool_id,
+        ClientId=guarded.public_id,
+        RiskExceptionConfiguration={"BlockedIPRangeList": ["127.0.0.0/8"]},
+    )
+    url = docs.document("/risk/tool")
+    _, challenge = pkce_pair()
+    for client_id in (guarded.public_id, url):
+        browser = Browser(gatehouse.url)
+        back = browser.sign_in(
+            browser.authorize_url(
+                client_id,
+                prefix=f"/{guarded.pool_id}",
+                scope="openid",
+                code_challenge=challenge,
+                code_challenge_method="S256",
+            ),
+            "frank",
+        )
+        assert "code=" not in back.headers.get("Location", ""), (client_id, back.status_code)
+    # The pool-wide configuration (none here) is not what a metadata document client is held to.
+    assert (
+        idp.describe_risk_configuration(UserPoolId=guarded.pool_id)["RiskConfiguration"].get(
+            "RiskExceptionConfiguration"
+        )
+        is None
+    )
