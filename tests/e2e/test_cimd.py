@@ -1167,3 +1167,80 @@ def test_sign_in_follows_the_app_clients_risk_configuration(
         )
         is None
     )
+
+
+def test_codes_and_tokens_stay_with_their_client(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    """The attacks tests/e2e/test_oauth_attacks.py makes on app clients, made on metadata document clients: a
+    code, a refresh token or an access token of one client is no use to another -- the policy's app client,
+    another URL of the same policy, or the URL spelled another way."""
+    mine = docs.document("/clients/victim")
+    theirs = docs.document("/clients/attacker")
+    verifier, challenge = pkce_pair()
+
+    def redeem(client_id: str, code: str, **auth: str) -> requests.Response:
+        form = {
+            "grant_type": "authorization_code",
+            "client_id": client_id,
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+        }
+        return _token(gatehouse, pool, {**form, **auth})
+
+    code, _ = _sign_in_code(gatehouse, pool, mine, challenge)
+    for other, auth in (
+        (theirs, {}),
+        (pool.public_id, {}),
+        (pool.secret_id, {"client_secret": pool.secret}),
+        (mine.replace("https://", "HTTPS://"), {}),
+        (mine.replace("127.0.0.1", "127.0.0.1.", 1), {}),
+        (mine + "/", {}),
+    ):
+        stolen = redeem(other, code, **auth)
+        assert stolen.status_code in (400, 401), (other, stolen.text)
+        assert stolen.json()["error"] in ("invalid_grant", "invalid_client"), (other, stolen.text)
+    # None of those burnt the code: its own client still redeems it.
+    tokens = redeem(mine, code)
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    # An app client's code is no use to a metadata document client either.
+    app_code, _ = _sign_in_code(gatehouse, pool, pool.public_id, challenge)
+    assert redeem(mine, app_code).json()["error"] == "invalid_grant"
+
+    # The refresh token: not another client's, at the token endpoint or through the API.
+    for other, auth in ((theirs, {}), (pool.public_id, {}), (pool.secret_id, {"client_secret": pool.secret})):
+        refreshed = _token(
+            gatehouse,
+            pool,
+            {"grant_type": "refresh_token", "client_id": other, "refresh_token": body["refresh_token"], **auth},
+        )
+        assert refreshed.status_code in (400, 401) and refreshed.json()["error"] in ("invalid_grant", "invalid_client")
+    with pytest.raises(ClientError) as excinfo:
+        public_idp.initiate_auth(
+            ClientId=pool.public_id,
+            AuthFlow="REFRESH_TOKEN_AUTH",
+            AuthParameters={"REFRESH_TOKEN": body["refresh_token"]},
+        )
+    assert _error(excinfo)[0] == "NotAuthorizedException"
+    with pytest.raises(ClientError) as excinfo:
+        public_idp.get_tokens_from_refresh_token(RefreshToken=body["refresh_token"], ClientId=pool.public_id)
+    assert _error(excinfo)[0] == "NotAuthorizedException"
+
+    # Revocation by another client: refused, and the token still works.
+    for other, auth in ((theirs, {}), (pool.public_id, {})):
+        for token in (body["refresh_token"], body["access_token"]):
+            revoked = requests.post(
+                f"{gatehouse.url}/{pool.pool_id}/oauth2/revoke",
+                data={"token": token, "client_id": other, **auth},
+                timeout=10,
+            )
+            assert revoked.status_code in (400, 401), (other, revoked.text)
+    with pytest.raises(ClientError) as excinfo:
+        public_idp.revoke_token(Token=body["refresh_token"], ClientId=pool.public_id)
+    assert _error(excinfo)[0] in ("UnauthorizedException", "UnsupportedTokenTypeException", "NotAuthorizedException")
+    refreshed = _token(
+        gatehouse, pool, {"grant_type": "refresh_token", "client_id": mine, "refresh_token": body["refresh_token"]}
+    )
+    assert refreshed.status_code == 200, refreshed.text
