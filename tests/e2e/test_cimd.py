@@ -1031,7 +1031,7 @@ def test_concurrent_fetches_are_bounded(
     paths = [f"/clients/flood{i}" for i in range(count)]
     urls = [docs.document(path) for path in paths]
     for path in paths:
-        docs.delays[path] = 2.0
+        docs.delays[path] = 4.0  # long enough for every request to arrive while the first fetches wait
     _, challenge = pkce_pair()
     started = time.monotonic()
     with ThreadPoolExecutor(count) as executor:
