@@ -125,6 +125,12 @@ _ENCODED_SEPARATOR = re.compile(r"%(?:2e|2f|5c)", re.IGNORECASE)
 _HOST = re.compile(r"(?:\*\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*(?::[0-9]{1,5})?")
 
 
+def _is_dot_segment(segment: str) -> bool:
+    """``.`` or ``..``, also percent-encoded, or with parameters: a segment's ``;...`` is no part of it to
+    servlet containers, to which ``..;x`` is a ``..``."""
+    return unquote(segment).partition(";")[0] in (".", "..")
+
+
 def check_pattern(pattern: str) -> str:
     """A URLPatternType value as Cognito describes it: an https URL with a host and a path, which may use the
     ``*`` wildcard (in the host, only as its whole first label: ``https://*.example.com/...``; in the path,
@@ -143,7 +149,8 @@ def check_pattern(pattern: str) -> str:
         )
     if host.startswith("*.") and host.count(".") < 2:
         raise InvalidParameterException(f"The URL pattern {pattern} must name a domain below a wildcard.")
-    if any(segment in (".", "..") for segment in path.split("/")):
+    if _ENCODED_SEPARATOR.search(path) or any(_is_dot_segment(segment) for segment in path.split("/")):
+        # What url_refusal refuses in a client_id: a pattern spelling it would admit no URL at all.
         raise InvalidParameterException(f"The URL pattern {pattern} must not contain . or .. segments.")
     if "**" in path:
         raise InvalidParameterException(f"The URL pattern {pattern} has a repeated wildcard.")
@@ -181,8 +188,7 @@ def url_refusal(url: str) -> str | None:
         return "The client_id URL has an invalid port."
     if not parts.path or parts.path == "/":
         return "The client_id URL must have a path."
-    # A segment's parameters (";...") are no part of it to servlet containers: "..;x" is a ".." to them.
-    if any(unquote(segment).partition(";")[0] in (".", "..") for segment in parts.path.split("/")):
+    if any(_is_dot_segment(segment) for segment in parts.path.split("/")):
         return "The client_id URL must not contain . or .. path segments."
     if _ENCODED_SEPARATOR.search(parts.path):
         # An encoded dot or slash is a dot segment or a separator to some HTTP stacks and not to others: the
