@@ -101,6 +101,7 @@ from gateway.services.pools import (
     ClientView,
     PoolService,
     PoolView,
+    secret_was_deleted,
 )
 from gateway.services.ratelimit import RateLimitSettings
 from gateway.services.schema import STANDARD_ATTRIBUTES, build_schema, validate_attribute_values
@@ -1895,6 +1896,17 @@ class _Applier:
             )  # fmt: skip
             raise _Failure()
         if secret is not None and not current.secret_matches(secret):
+            if secret_was_deleted(current.record, secret):
+                # Deleted through DeleteUserPoolClientSecret since (a rotation through the API, perhaps because it
+                # leaked): the unchanged file must not make it the client's only secret again, dropping the
+                # rotated one. The file needs the client's new secret.
+                log.warning(
+                    "config.client_secret_deleted",
+                    pool=pool.id,
+                    client=config.id,
+                    detail="the file's secret was deleted through the API: left out; put an active secret in the file",
+                )
+                return
             # A secret that is still active (a rotation through the API under way) is left alone; any other
             # replaces every secret the client has.
             await self._set_client_secret(pool.id, config.id, secret)

@@ -879,20 +879,22 @@ def test_client_terms_are_checked(write: Write) -> None:
 
 
 async def test_a_rotation_through_the_api_survives_the_file(services: Services, write: Write) -> None:
-    """A secret added by AddUserPoolClientSecret stays while the file's secret is still one of the client's; a
-    secret the file changes replaces every secret the client has (the rotation the file itself does)."""
+    """A secret added by AddUserPoolClientSecret stays while the file's secret is still one of the client's, or
+    was deleted through the API; a secret the file changes replaces every secret the client has (the rotation
+    the file itself does)."""
     await apply_config(services, _load(write))
     pools = services.pools
     added = await pools.add_client_secret("us-east-1_Apply01", "web", None)
     await apply_config(services, _load(write))
     web = await pools.get_client("us-east-1_Apply01", "web", fresh=True)
     assert web.secrets == (APPLY_ENV["WEB_SECRET"], added["ClientSecretValue"])
-    # The file's secret deleted through the API: applying the file brings it back as the only secret.
+    # The file's secret deleted through the API (a revocation): applying the unchanged file does not bring it
+    # back, nor drop the secret the rotation added.
     [first, _] = await pools.list_client_secrets("us-east-1_Apply01", "web")
     await pools.delete_client_secret("us-east-1_Apply01", "web", first["ClientSecretId"])
     await apply_config(services, _load(write))
     web = await pools.get_client("us-east-1_Apply01", "web", fresh=True)
-    assert web.secrets == (APPLY_ENV["WEB_SECRET"],) and web.secret == APPLY_ENV["WEB_SECRET"]
+    assert web.secrets == (added["ClientSecretValue"],) and not web.secret_matches(APPLY_ENV["WEB_SECRET"])
     assert len(await pools.list_client_secrets("us-east-1_Apply01", "web")) == 1
 
 

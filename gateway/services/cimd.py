@@ -37,7 +37,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import orjson
@@ -50,6 +50,7 @@ from gateway.errors import (
     ResourceNotFoundException,
 )
 from gateway.metrics import Metrics
+from gateway.services.domains import check_redirect_uri
 from gateway.services.pools import ClientView, PoolService
 from gateway.services.short_cache import ShortCache
 from gateway.storage.base import CimdDocumentRecord, CimdPolicyRecord, ClientRecord, NotFound, Store
@@ -66,6 +67,10 @@ FETCH_TIMEOUT_SECONDS = 5.0
 # A URL whose fetch failed is not fetched again by this process for this long (a flood of requests naming a
 # broken document must not become a flood of fetches).
 FAILURE_SECONDS = 10.0
+# Fetches one process runs at once: a flood of first requests for distinct URLs (a wildcard admits many) is
+# refused past it at once, rather than queueing for the connector until the fetch's time is up -- which
+# would hold every request open, and remember a legitimate URL fetched meanwhile as failed.
+MAX_CONCURRENT_FETCHES = 32
 # Settings key of a CIMD client's view: what it was made of (see client_view).
 CIMD_SETTING = "GatehouseCIMD"
 # The shared-secret and key methods a public CIMD client must not name (Cognito: public clients only).
@@ -92,13 +97,26 @@ FETCH_OUTCOMES = (FETCHED, REFUSED_REDIRECT, REFUSED_STATUS, REFUSED_SIZE, REFUS
 
 class ClientMetadataError(Exception):
     """A CIMD client is refused. ``oauth_error`` is the OAuth error to answer with (RFC 6749 §4.1.2.1, §5.2);
-    ``message`` is logged; ``outcome`` is the fetch outcome it stands for (one of FETCH_OUTCOMES)."""
+    ``message`` is logged (and told to administrators); ``public``, when given, is what the caller is told
+    instead (why a fetch failed would tell anyone what answers on the hosts a pattern admits); ``outcome`` is
+    the fetch outcome it stands for (one of FETCH_OUTCOMES)."""
 
-    def __init__(self, oauth_error: str, message: str, outcome: str = INVALID_DOCUMENT) -> None:
+    def __init__(
+        self, oauth_error: str, message: str, outcome: str = INVALID_DOCUMENT, *, public: str | None = None
+    ) -> None:
         super().__init__(message)
         self.oauth_error = oauth_error
         self.message = message
         self.outcome = outcome
+        self.public = public if public is not None else message
+
+
+_NOT_FETCHED = "The client metadata document could not be fetched."
+
+
+def _fetch_failed(message: str, outcome: str) -> ClientMetadataError:
+    """A fetch that failed before a document came back: ``message`` is logged, the caller told only that."""
+    return ClientMetadataError("invalid_client", message, outcome, public=_NOT_FETCHED)
 
 
 def log_url(url: str) -> str:
@@ -129,6 +147,12 @@ _ENCODED_SEPARATOR = re.compile(r"%(?:2e|2f|5c)", re.IGNORECASE)
 _HOST = re.compile(r"(?:\*\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*(?::[0-9]{1,5})?")
 
 
+def _is_dot_segment(segment: str) -> bool:
+    """``.`` or ``..``, also percent-encoded, or with parameters: a segment's ``;...`` is no part of it to
+    servlet containers, to which ``..;x`` is a ``..``."""
+    return unquote(segment).partition(";")[0] in (".", "..")
+
+
 def check_pattern(pattern: str) -> str:
     """A URLPatternType value as Cognito describes it: an https URL with a host and a path, which may use the
     ``*`` wildcard (in the host, only as its whole first label: ``https://*.example.com/...``; in the path,
@@ -147,7 +171,8 @@ def check_pattern(pattern: str) -> str:
         )
     if host.startswith("*.") and host.count(".") < 2:
         raise InvalidParameterException(f"The URL pattern {pattern} must name a domain below a wildcard.")
-    if any(segment in (".", "..") for segment in path.split("/")):
+    if _ENCODED_SEPARATOR.search(path) or any(_is_dot_segment(segment) for segment in path.split("/")):
+        # What url_refusal refuses in a client_id: a pattern spelling it would admit no URL at all.
         raise InvalidParameterException(f"The URL pattern {pattern} must not contain . or .. segments.")
     if "**" in path:
         raise InvalidParameterException(f"The URL pattern {pattern} has a repeated wildcard.")
@@ -185,7 +210,7 @@ def url_refusal(url: str) -> str | None:
         return "The client_id URL has an invalid port."
     if not parts.path or parts.path == "/":
         return "The client_id URL must have a path."
-    if any(segment in (".", "..") for segment in parts.path.split("/")):
+    if any(_is_dot_segment(segment) for segment in parts.path.split("/")):
         return "The client_id URL must not contain . or .. path segments."
     if _ENCODED_SEPARATOR.search(parts.path):
         # An encoded dot or slash is a dot segment or a separator to some HTTP stacks and not to others: the
@@ -216,6 +241,18 @@ def check_document(url: str, document: object) -> dict[str, Any]:
     redirect_uris = _string_list(document, "redirect_uris", ())
     if not redirect_uris or len(redirect_uris) > _MAX_REDIRECT_URIS:
         raise ClientMetadataError("invalid_client", "The client metadata document has no redirect_uris.")
+    for name in ("redirect_uris", "post_logout_redirect_uris"):
+        # The rules of an app client's CallbackURLs and LogoutURLs (RFC 9700 §4.1): a document is a
+        # registration too, and one written by whoever holds a URL the patterns admit.
+        for uri in _string_list(document, name, ())[:_MAX_REDIRECT_URIS]:
+            try:
+                check_redirect_uri(uri, f"The client metadata document's {name}")
+            except InvalidParameterException as exc:
+                raise ClientMetadataError("invalid_client", exc.message) from exc
+            except ValueError as exc:  # urlsplit: a malformed IPv6 host
+                raise ClientMetadataError(
+                    "invalid_client", f"The client metadata document's {name} are not URIs."
+                ) from exc
     if "client_secret" in document or "client_secret_expires_at" in document:
         raise ClientMetadataError("invalid_client", "A client metadata document must not carry a client_secret.")
     method = document.get("token_endpoint_auth_method", _PUBLIC_METHOD)
@@ -264,6 +301,7 @@ class CimdService:
         *,
         timeout: float = FETCH_TIMEOUT_SECONDS,
         max_bytes: int = MAX_DOCUMENT_BYTES,
+        max_fetches: int = MAX_CONCURRENT_FETCHES,
         ssl_context: ssl.SSLContext | None = None,
         metrics: Metrics | None = None,
     ) -> None:
@@ -278,6 +316,7 @@ class CimdService:
         self.pools = pools
         self.timeout = timeout
         self.max_bytes = max_bytes
+        self.max_fetches = max_fetches
         self._ssl = ssl_context
         self._http: aiohttp.ClientSession | None = None
         # Fetches in flight in this process, by (policy, URL): a second request for the same document waits
@@ -456,10 +495,16 @@ class CimdService:
         key = (policy.policy_id, url)
         failed = self._failures.get(key)
         if failed is not None:
-            raise ClientMetadataError(failed.oauth_error, failed.message)
+            raise ClientMetadataError(failed.oauth_error, failed.message, failed.outcome, public=failed.public)
         running = self._inflight.get(key)
         if running is not None:
             return await asyncio.shield(running)
+        if len(self._inflight) >= self.max_fetches:
+            # Not remembered as a failure: the URL is fetched on its next request once there is room.
+            log.warning("cimd.fetches_bounded", pool=policy.pool_id, policy=policy.policy_id, url=url)
+            raise ClientMetadataError(
+                "temporarily_unavailable", "Too many client metadata documents are being fetched: try again later."
+            )
         future: asyncio.Future[CimdDocumentRecord] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
@@ -536,14 +581,10 @@ class CimdService:
                 headers={"Accept": "application/json", "Accept-Encoding": "identity"},
             ) as response:
                 if 300 <= response.status < 400:
-                    raise ClientMetadataError(
-                        "invalid_client", "The client metadata document URL redirects (not followed).", REFUSED_REDIRECT
-                    )
+                    raise _fetch_failed("The client metadata document URL redirects (not followed).", REFUSED_REDIRECT)
                 if response.status != 200:
-                    raise ClientMetadataError(
-                        "invalid_client",
-                        f"The client metadata document URL answered HTTP {response.status}.",
-                        REFUSED_STATUS,
+                    raise _fetch_failed(
+                        f"The client metadata document URL answered HTTP {response.status}.", REFUSED_STATUS
                     )
                 if response.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
                     raise ClientMetadataError(
@@ -565,8 +606,8 @@ class CimdService:
                     )
                 cache_control = response.headers.get("Cache-Control")
         except (aiohttp.ClientError, TimeoutError, ValueError, ssl.SSLError) as exc:
-            raise ClientMetadataError(
-                "invalid_client", f"The client metadata document could not be fetched ({type(exc).__name__}).", FAILED
+            raise _fetch_failed(
+                f"The client metadata document could not be fetched ({type(exc).__name__}).", FAILED
             ) from exc
         try:
             document = orjson.loads(body)

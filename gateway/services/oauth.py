@@ -64,7 +64,14 @@ from gateway.errors import (
 from gateway.ids import new_jti, new_opaque_token, sha256_hex
 from gateway.secretbox import SecretBox, SecretBoxError
 from gateway.services.auth import AuthContext, AuthService
-from gateway.services.cimd import CIMD_SETTING, CimdService, ClientMetadataError, is_metadata_url, log_url
+from gateway.services.cimd import (
+    CIMD_SETTING,
+    CimdService,
+    ClientMetadataError,
+    app_client_id,
+    is_metadata_url,
+    log_url,
+)
 from gateway.services.federation import federated_provider
 from gateway.services.live_scopes import has_custom, live_scopes
 from gateway.services.pools import CLIENT_TOKEN_FLOW, ClientView, PoolService, PoolView
@@ -349,7 +356,7 @@ class OAuthService:
                 return await self.pools.get_pool(view.pool_id), view
             except ClientMetadataError as exc:
                 log.warning("oauth.cimd_refused", pool=pool_id, client=log_url(client_id), reason=exc.message)
-                raise AuthorizationPageError(f"{exc.message} ({exc.oauth_error})") from exc
+                raise AuthorizationPageError(f"{exc.public} ({exc.oauth_error})") from exc
             except ResourceNotFoundException as exc:
                 raise AuthorizationPageError("The client_id is not known. (invalid_client)") from exc
         if not client_id or len(client_id) > 128:
@@ -630,7 +637,13 @@ class OAuthService:
         if sessions is None:
             return True
         pool = await self.pools.get_pool(request.pool_id)
-        minutes = sessions.client_sso_minutes(pool, request.client_id)
+        client_id = request.client_id
+        if is_metadata_url(client_id):
+            # A metadata document client reuses sessions as its policy's app client may: an app client that
+            # always signs users in again (0) must not lend silent sign-ins to every URL its policy admits.
+            _, client = await self.client(client_id, pool_id=request.pool_id)
+            client_id = app_client_id(client)
+        minutes = sessions.client_sso_minutes(pool, client_id)
         return minutes > 0 and session.auth_time + minutes * 60 >= time.time()
 
     def hint_names_another_user(self, pool_id: str, hint: str | None, session: SsoSession) -> bool:
@@ -909,7 +922,7 @@ class OAuthService:
                 return await self.cimd.client_view(client_id, pool_id)
             except ClientMetadataError as exc:
                 log.warning("oauth.cimd_refused", pool=pool_id, client=log_url(client_id), reason=exc.message)
-                raise ResourceNotFoundException(exc.message) from exc
+                raise ResourceNotFoundException(exc.public) from exc
         return await self.pools.find_client(client_id)
 
     async def token(

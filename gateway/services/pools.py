@@ -22,7 +22,7 @@ from gateway.errors import (
     LimitExceededException,
     ResourceNotFoundException,
 )
-from gateway.ids import new_client_id, new_client_secret, new_pool_id
+from gateway.ids import new_client_id, new_client_secret, new_pool_id, sha256_hex
 from gateway.services.change_stamp import ChangeStamps
 from gateway.services.messaging import check_email_settings
 from gateway.services.schema import add_custom_attributes, build_schema, required_attributes
@@ -294,15 +294,32 @@ def original_secret_id(client_id: str, created_at: float) -> str:
     return f"{client_id}--{int(created_at * 1000)}"
 
 
+# How many deleted secrets a client remembers (see deleted_secret_marks).
+MAX_DELETED_SECRET_MARKS = 20
+
+
 def client_secrets(record: ClientRecord) -> list[dict[str, Any]]:
     """A client's active secrets, oldest first, as ``{"id", "value", "created"}``: the rotated list when there
     is one, else the secret the client was made with (its id from the client's creation time)."""
     if record.secrets is not None:
-        return record.secrets
+        return [s for s in record.secrets if "value" in s]
     if record.secret is None:
         return []
     first = {"id": original_secret_id(record.id, record.created_at), "value": record.secret}
     return [{**first, "created": record.created_at}]
+
+
+def deleted_secret_marks(record: ClientRecord) -> list[dict[str, Any]]:
+    """What the client remembers of the secrets DeleteUserPoolClientSecret deleted: ``{"id", "deleted"}``, the
+    SHA-256 of each value (never the value), kept after the active ones in ``record.secrets``. The config file
+    reads them, so that a secret deleted through the API is not brought back by the file's next apply."""
+    return [s for s in record.secrets or [] if "deleted" in s]
+
+
+def secret_was_deleted(record: ClientRecord, secret: str) -> bool:
+    """Whether ``secret`` is one DeleteUserPoolClientSecret deleted from this client."""
+    digest = sha256_hex(secret)
+    return any(hmac.compare_digest(str(m["deleted"]), digest) for m in deleted_secret_marks(record))
 
 
 def token_lifetime(settings: Mapping[str, Any], token: str) -> int:
@@ -890,7 +907,8 @@ class PoolService:
         def change(record: ClientRecord) -> None:
             now = time.time()
             record.secret = secret
-            record.secrets = [{"id": original_secret_id(record.id, now), "value": secret, "created": now}]
+            marks = deleted_secret_marks(record)
+            record.secrets = [{"id": original_secret_id(record.id, now), "value": secret, "created": now}, *marks]
 
         await self._change_client(pool_id, client_id, change)
 
@@ -944,7 +962,7 @@ class PoolService:
                 millis += 1  # two secrets made in one millisecond still get ids of their own
             added.clear()
             added.update({"id": f"{record.id}--{millis}", "value": secret, "created": now})
-            record.secrets = [*current, dict(added)]
+            record.secrets = [*current, dict(added), *deleted_secret_marks(record)]
             record.secret = str(record.secrets[0]["value"])
 
         await self._change_client(pool_id, client_id, change)
@@ -968,7 +986,9 @@ class PoolService:
                 raise ResourceNotFoundException(f"Client secret {secret_id} does not exist.")
             if not remaining:
                 raise InvalidParameterException("The last remaining client secret of an app client cannot be deleted.")
-            record.secrets = remaining
+            gone = next(s for s in current if s["id"] == secret_id)
+            marks = [*deleted_secret_marks(record), {"id": secret_id, "deleted": sha256_hex(str(gone["value"]))}]
+            record.secrets = [*remaining, *marks[-MAX_DELETED_SECRET_MARKS:]]
             record.secret = str(remaining[0]["value"])
 
         await self._change_client(pool_id, client_id, change)

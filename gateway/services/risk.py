@@ -74,6 +74,7 @@ from gateway.ids import sha256_hex
 from gateway.metrics import Metrics
 from gateway.services.breached import BreachedPasswords
 from gateway.services.change_stamp import ChangeStamps
+from gateway.services.cimd import app_client_id
 from gateway.services.messaging import EmailMessage, Messenger
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.risk_feedback import FEEDBACK_VALUES, feedback_link
@@ -464,7 +465,8 @@ class RiskService:
         return config, updated
 
     async def effective(self, pool_id: str, client_id: str | None) -> tuple[dict[str, Any], float | None]:
-        """The client's configuration when it has one, else the pool's."""
+        """The client's configuration when it has one, else the pool's. A metadata document client is held to
+        its policy's app client's (callers pass :func:`~gateway.services.cimd.app_client_id`)."""
         if client_id:
             config, updated = await self._stored(pool_id, client_id)
             if config:
@@ -565,7 +567,7 @@ class RiskService:
         mode = security_mode(ctx.pool)
         if mode == OFF:
             return False
-        config, _ = await self.effective(ctx.pool.id, ctx.client.id)
+        config, _ = await self.effective(ctx.pool.id, app_client_id(ctx.client))
         facts = self._facts(ctx)
         blocked = (config.get("RiskExceptionConfiguration") or {}).get("BlockedIPRangeList")
         # An address that cannot be read cannot be shown to be outside the blocked ranges: it is refused as if in
@@ -597,7 +599,7 @@ class RiskService:
         mode = security_mode(ctx.pool)
         if mode == OFF:
             return
-        config, _ = await self.effective(ctx.pool.id, ctx.client.id)
+        config, _ = await self.effective(ctx.pool.id, app_client_id(ctx.client))
         action = _compromised_action(config, "SIGN_IN")
         if action is None or not await self.breached.is_compromised(password):
             return
@@ -636,7 +638,7 @@ class RiskService:
             return False
         if "event_id" in ctx.signals:  # a later step of a sign-in already assessed
             return bool(ctx.signals.get("mfa"))
-        config, _ = await self.effective(ctx.pool.id, ctx.client.id)
+        config, _ = await self.effective(ctx.pool.id, app_client_id(ctx.client))
         facts = self._facts(ctx)
         now = time.time()
         skipped = (config.get("RiskExceptionConfiguration") or {}).get("SkippedIPRangeList")

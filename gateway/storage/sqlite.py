@@ -1544,6 +1544,9 @@ class SqliteStore:
             purged += await _affected(db, "DELETE FROM used_codes WHERE expires_at <= ?", (now,))
             purged += await _affected(db, "DELETE FROM iam_saml_assertions_used WHERE expires_at <= ?", (now,))
             purged += await _affected(db, "DELETE FROM code_sends WHERE expires_at <= ?", (now,))
+            # An expired metadata document is fetched again on next use: nothing reads it (no index: the table
+            # holds one row per URL a policy admitted, few beside the tables above).
+            purged += await _affected(db, "DELETE FROM cimd_documents WHERE expires_at <= ?", (now,))
         return purged
 
     # --- signing keys -----------------------------------------------------------------------------------

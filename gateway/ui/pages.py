@@ -724,7 +724,7 @@ async def signup_get(request: web.Request) -> web.Response:
     hosted = await _hosted(request)
     username_field, fields = _signup_fields(hosted.pool)
     services = request.app[SERVICES]
-    terms = await services.terms.for_sign_up(hosted.pool.id, hosted.client.id)
+    terms = await services.terms.for_sign_up(hosted.pool.id, app_client_id(hosted.client))
     context = _context(hosted, username_field=username_field, attributes=fields, values={}, terms=terms)
     return page(request, services.settings, "signup.html", context)
 
@@ -751,7 +751,7 @@ async def signup_post(request: web.Request) -> web.StreamResponse:
             "UserAttributes": attribute_list(given),
         },
     )
-    terms = await services.terms.for_sign_up(hosted.pool.id, hosted.client.id)
+    terms = await services.terms.for_sign_up(hosted.pool.id, app_client_id(hosted.client))
     if refused is not None:
         context = _context(
             hosted, username_field=username_field, attributes=fields, values=form, error=refused, terms=terms

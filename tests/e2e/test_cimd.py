@@ -11,6 +11,7 @@ import asyncio
 import datetime
 import gzip
 import ipaddress
+import socket
 import ssl
 import threading
 import time
@@ -295,6 +296,10 @@ def test_policy_crud_and_pagination(idp: Any, pool: OAuthPool) -> None:
         ({"URLPatterns": ["https://example.com"]}, "InvalidParameterException"),
         ({"URLPatterns": ["https://example.com/a/../b"]}, "InvalidParameterException"),
         ({"URLPatterns": ["https://Example.com/upper"]}, "InvalidParameterException"),
+        ({"URLPatterns": ["https://example.com/c?id=*"]}, "InvalidParameterException"),
+        ({"URLPatterns": ["https://example.com/c#*"]}, "InvalidParameterException"),
+        ({"URLPatterns": ["https://example.com/a/..;/b"]}, "InvalidParameterException"),
+        ({"URLPatterns": ["https://example.com/a/%2e%2e/b"]}, "InvalidParameterException"),
         ({"CacheDuration": 3600}, "InvalidParameterException"),
         ({"CacheDuration": 31556953}, "InvalidParameterException"),
         ({"PolicyName": ""}, "InvalidParameterException"),
@@ -933,3 +938,320 @@ def test_refresh_that_fails_keeps_the_cached_document(
     assert _error(excinfo)[0] == "InvalidParameterException" and "HTTP 503" in _error(excinfo)[1]
     # The document cached before still admits the client.
     assert _authorize(gatehouse, pool, url, code_challenge=challenge, code_challenge_method="S256").status_code == 302
+
+
+# --- attacks ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [
+        ("script", {"redirect_uris": ["javascript:alert(document.domain)//"]}),
+        ("data", {"redirect_uris": ["data:text/html,<script>alert(1)</script>"]}),
+        ("cleartext", {"redirect_uris": ["http://tool.example.net/cb"]}),
+        ("fragment", {"redirect_uris": ["https://tool.example.net/cb#x"]}),
+        ("relative", {"redirect_uris": ["/cb"]}),
+        ("logout", {"redirect_uris": [CALLBACK], "post_logout_redirect_uris": ["javascript:alert(1)"]}),
+    ],
+)
+def test_document_redirect_uris_follow_the_callback_url_rules(
+    gatehouse: GatehouseServer,
+    pool: OAuthPool,
+    policy: dict[str, Any],
+    docs: DocumentServer,
+    name: str,
+    overrides: dict[str, Any],
+) -> None:
+    """A document's redirect URIs obey the rules an app client's CallbackURLs and LogoutURLs do (RFC 9700
+    §4.1): no script or inline-document scheme, no fragment, https unless the host is localhost, absolute."""
+    url = docs.document(f"/clients/redirect-{name}", **overrides)
+    _, challenge = pkce_pair()
+    redirect_uri = overrides["redirect_uris"][0]
+    response = _authorize(
+        gatehouse, pool, url, redirect_uri=redirect_uri, code_challenge=challenge, code_challenge_method="S256"
+    )
+    _refused_page(response, "invalid_client")
+    # http://localhost stays allowed, as for app clients.
+    local = docs.document(f"/clients/redirect-{name}-local", redirect_uris=["http://localhost:8080/cb"])
+    ok = _authorize(
+        gatehouse,
+        pool,
+        local,
+        redirect_uri="http://localhost:8080/cb",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    assert ok.status_code == 302 and "/login?" in ok.headers["Location"]
+
+
+def test_dot_segments_with_parameters_refused(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    """``..;`` is a dot segment to servlet containers (path parameters): never fetched."""
+    before = sum(docs.hits.values())
+    for tail in ("..;", "..;x", ".;", "..%3b"):
+        _refused_page(_authorize(gatehouse, pool, f"{docs.url}/clients/{tail}"), "invalid_request")
+    assert sum(docs.hits.values()) == before
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_fetch_errors_do_not_describe_the_network(gatehouse: GatehouseServer, idp: Any, docs: DocumentServer) -> None:
+    """Why a fetch failed (no listener, TLS, an HTTP status) is logged, never shown to the caller: the page
+    would otherwise probe, for anyone, what answers on the hosts a pattern admits."""
+    other = make_pool(idp, gatehouse.url, "cimd-net")
+    port = _closed_port()
+    idp.create_cimd_policy(
+        UserPoolId=other.pool_id,
+        ClientId=other.public_id,
+        PolicyName="net",
+        URLPatterns=[f"https://127.0.0.1:{port}/clients/*", f"{docs.url}/net/*"],
+    )
+    _, challenge = pkce_pair()
+    closed = _authorize(
+        gatehouse, other, f"https://127.0.0.1:{port}/clients/x", code_challenge=challenge, code_challenge_method="S256"
+    )
+    missing = _authorize(
+        gatehouse, other, f"{docs.url}/net/missing", code_challenge=challenge, code_challenge_method="S256"
+    )
+    # Asked again at once, each is answered from the remembered failure (no second fetch): told no more.
+    closed_again = _authorize(
+        gatehouse, other, f"https://127.0.0.1:{port}/clients/x", code_challenge=challenge, code_challenge_method="S256"
+    )
+    missing_again = _authorize(
+        gatehouse, other, f"{docs.url}/net/missing", code_challenge=challenge, code_challenge_method="S256"
+    )
+    for response in (closed, missing, closed_again, missing_again):
+        _refused_page(response, "invalid_client")
+        assert "The client metadata document could not be fetched." in response.text
+        for detail in ("Connector", "Error)", "HTTP 404", "refused"):
+            assert detail not in response.text, response.text
+
+
+def test_concurrent_fetches_are_bounded(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    """A flood of first requests for distinct URLs does not become as many fetches at once: past the bound a
+    request is refused at once (temporarily_unavailable, not remembered as a failed fetch), so a slow document
+    host ties up neither the server nor the URLs it could not fetch."""
+    count = 48
+    paths = [f"/clients/flood{i}" for i in range(count)]
+    urls = [docs.document(path) for path in paths]
+    for path in paths:
+        docs.delays[path] = 4.0  # long enough for every request to arrive while the first fetches wait
+    _, challenge = pkce_pair()
+    started = time.monotonic()
+    with ThreadPoolExecutor(count) as executor:
+        answers = list(
+            executor.map(
+                lambda u: _authorize(gatehouse, pool, u, code_challenge=challenge, code_challenge_method="S256"),
+                urls,
+            )
+        )
+    assert time.monotonic() - started < 15
+    fetched = sum(docs.hits[path] for path in paths)
+    refused = [u for u, a in zip(urls, answers, strict=True) if a.status_code != 302]
+    assert fetched < count and len(refused) == count - fetched, (fetched, len(refused))
+    for answer in answers:
+        if answer.status_code != 302:
+            _refused_page(answer, "temporarily_unavailable")
+    # A URL refused for the bound is fetched on its next request (no failure was remembered for it).
+    for path in paths:
+        docs.delays.pop(path)
+    again = _authorize(gatehouse, pool, refused[0], code_challenge=challenge, code_challenge_method="S256")
+    assert again.status_code == 302, again.text
+
+
+def test_single_sign_on_follows_the_app_clients_session_setting(
+    gatehouse: GatehouseServer, idp: Any, docs: DocumentServer
+) -> None:
+    """A metadata document client reuses a hosted UI session as its app client may (SSOSession
+    MaxValidityMinutes): an app client that always signs users in again does not lend silent sign-ins."""
+    strict = make_pool(idp, gatehouse.url, "cimd-sso")
+    make_user(idp, strict.pool_id, "erin")
+    idp.create_cimd_policy(
+        UserPoolId=strict.pool_id, ClientId=strict.public_id, PolicyName="sso", URLPatterns=[f"{docs.url}/sso/*"]
+    )
+    idp.set_user_pool_session_configuration(
+        UserPoolId=strict.pool_id, UserSessionTracking="ENABLED", TokenSession={"MaxPerUser": 20}
+    )
+    idp.set_user_pool_client_session_configuration(
+        UserPoolId=strict.pool_id, ClientId=strict.public_id, SSOSession={"MaxValidityMinutes": 0}
+    )
+    _, challenge = pkce_pair()
+    browser = Browser(gatehouse.url)
+    prefix = f"/{strict.pool_id}"
+    back = browser.sign_in(
+        browser.authorize_url(
+            strict.secret_id,
+            prefix=prefix,
+            scope="openid",
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        ),
+        "erin",
+    )
+    assert "code" in query_of(back.headers["Location"])
+    url = docs.document("/sso/tool")
+    for client_id in (strict.public_id, url):
+        silent = browser.get(
+            browser.authorize_url(
+                client_id,
+                prefix=prefix,
+                scope="openid",
+                prompt="none",
+                code_challenge=challenge,
+                code_challenge_method="S256",
+            )
+        )
+        assert silent.status_code == 302, silent.text
+        assert query_of(silent.headers["Location"]).get("error") == "login_required", (client_id, silent.headers)
+
+
+def test_sign_up_page_shows_the_app_clients_terms(
+    gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    """The hosted pages look as they do for the app client: its terms of use and privacy policy too."""
+    for name, link in (("terms-of-use", "https://example.com/cimd-terms"), ("privacy-policy", "https://example.com/p")):
+        idp.create_terms(
+            UserPoolId=pool.pool_id,
+            ClientId=pool.public_id,
+            TermsName=name,
+            TermsSource="LINK",
+            Enforcement="NONE",
+            Links={"cognito:default": link},
+        )
+    url = docs.document("/clients/terms")
+    _, challenge = pkce_pair()
+    browser = Browser(gatehouse.url)
+    login = browser.follow(
+        browser.get(
+            browser.authorize_url(
+                url, prefix=f"/{pool.pool_id}", code_challenge=challenge, code_challenge_method="S256"
+            )
+        )
+    )
+    assert login.status_code == 200, login.text
+    signup = browser.get(f"/{pool.pool_id}/signup?rid={query_of(login.url)['rid']}")
+    assert signup.status_code == 200
+    assert "https://example.com/cimd-terms" in signup.text
+
+
+def test_sign_in_follows_the_app_clients_risk_configuration(
+    gatehouse: GatehouseServer, idp: Any, docs: DocumentServer
+) -> None:
+    """Threat protection configured for the app client (SetRiskConfiguration with its ClientId) applies to the
+    metadata document clients its policy admits: a blocked address is blocked for them too."""
+    guarded = make_pool(idp, gatehouse.url, "cimd-risk", UserPoolAddOns={"AdvancedSecurityMode": "ENFORCED"})
+    make_user(idp, guarded.pool_id, "frank")
+    idp.create_cimd_policy(
+        UserPoolId=guarded.pool_id, ClientId=guarded.public_id, PolicyName="risk", URLPatterns=[f"{docs.url}/risk/*"]
+    )
+    idp.set_risk_configuration(
+        UserPoolId=guarded.pool_id,
+        ClientId=guarded.public_id,
+        RiskExceptionConfiguration={"BlockedIPRangeList": ["127.0.0.0/8"]},
+    )
+    url = docs.document("/risk/tool")
+    _, challenge = pkce_pair()
+    for client_id in (guarded.public_id, url):
+        browser = Browser(gatehouse.url)
+        back = browser.sign_in(
+            browser.authorize_url(
+                client_id,
+                prefix=f"/{guarded.pool_id}",
+                scope="openid",
+                code_challenge=challenge,
+                code_challenge_method="S256",
+            ),
+            "frank",
+        )
+        assert "code=" not in back.headers.get("Location", ""), (client_id, back.status_code)
+    # The pool-wide configuration (none here) is not what a metadata document client is held to.
+    assert (
+        idp.describe_risk_configuration(UserPoolId=guarded.pool_id)["RiskConfiguration"].get(
+            "RiskExceptionConfiguration"
+        )
+        is None
+    )
+
+
+def test_codes_and_tokens_stay_with_their_client(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    """The attacks tests/e2e/test_oauth_attacks.py makes on app clients, made on metadata document clients: a
+    code, a refresh token or an access token of one client is no use to another -- the policy's app client,
+    another URL of the same policy, or the URL spelled another way."""
+    mine = docs.document("/clients/victim")
+    theirs = docs.document("/clients/attacker")
+    verifier, challenge = pkce_pair()
+
+    def redeem(client_id: str, code: str, **auth: str) -> requests.Response:
+        form = {
+            "grant_type": "authorization_code",
+            "client_id": client_id,
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+        }
+        return _token(gatehouse, pool, {**form, **auth})
+
+    code, _ = _sign_in_code(gatehouse, pool, mine, challenge)
+    for other, auth in (
+        (theirs, {}),
+        (pool.public_id, {}),
+        (pool.secret_id, {"client_secret": pool.secret}),
+        (mine.replace("https://", "HTTPS://"), {}),
+        (mine.replace("127.0.0.1", "127.0.0.1.", 1), {}),
+        (mine + "/", {}),
+    ):
+        stolen = redeem(other, code, **auth)
+        assert stolen.status_code in (400, 401), (other, stolen.text)
+        assert stolen.json()["error"] in ("invalid_grant", "invalid_client"), (other, stolen.text)
+    # None of those burnt the code: its own client still redeems it.
+    tokens = redeem(mine, code)
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    # An app client's code is no use to a metadata document client either.
+    app_code, _ = _sign_in_code(gatehouse, pool, pool.public_id, challenge)
+    assert redeem(mine, app_code).json()["error"] == "invalid_grant"
+
+    # The refresh token: not another client's, at the token endpoint or through the API.
+    for other, auth in ((theirs, {}), (pool.public_id, {}), (pool.secret_id, {"client_secret": pool.secret})):
+        refreshed = _token(
+            gatehouse,
+            pool,
+            {"grant_type": "refresh_token", "client_id": other, "refresh_token": body["refresh_token"], **auth},
+        )
+        assert refreshed.status_code in (400, 401) and refreshed.json()["error"] in ("invalid_grant", "invalid_client")
+    with pytest.raises(ClientError) as excinfo:
+        public_idp.initiate_auth(
+            ClientId=pool.public_id,
+            AuthFlow="REFRESH_TOKEN_AUTH",
+            AuthParameters={"REFRESH_TOKEN": body["refresh_token"]},
+        )
+    assert _error(excinfo)[0] == "NotAuthorizedException"
+    with pytest.raises(ClientError) as excinfo:
+        public_idp.get_tokens_from_refresh_token(RefreshToken=body["refresh_token"], ClientId=pool.public_id)
+    assert _error(excinfo)[0] == "NotAuthorizedException"
+
+    # Revocation by another client: refused, and the token still works.
+    for other, auth in ((theirs, {}), (pool.public_id, {})):
+        for token in (body["refresh_token"], body["access_token"]):
+            revoked = requests.post(
+                f"{gatehouse.url}/{pool.pool_id}/oauth2/revoke",
+                data={"token": token, "client_id": other, **auth},
+                timeout=10,
+            )
+            assert revoked.status_code in (400, 401), (other, revoked.text)
+    with pytest.raises(ClientError) as excinfo:
+        public_idp.revoke_token(Token=body["refresh_token"], ClientId=pool.public_id)
+    assert _error(excinfo)[0] in ("UnauthorizedException", "UnsupportedTokenTypeException", "NotAuthorizedException")
+    refreshed = _token(
+        gatehouse, pool, {"grant_type": "refresh_token", "client_id": mine, "refresh_token": body["refresh_token"]}
+    )
+    assert refreshed.status_code == 200, refreshed.text

@@ -715,3 +715,59 @@ def test_the_audit_log_names_secrets_by_id_only(
     assert all(e["secret_id"] == added["ClientSecretId"] for e in mine if e["event"].startswith("client_secret."))
     text = gatehouse.log_text()
     assert client["ClientSecret"] not in text and added["ClientSecretValue"] not in text
+
+
+SECRET_CONFIG = """\
+version: 1
+pools:
+  - id: us-east-1_SecretCfg1
+    name: secretcfg
+    clients:
+      - {id: cfgclient0000000000000001, name: web, secret: "${CFG_CLIENT_SECRET}",
+         explicit_auth_flows: [ALLOW_USER_PASSWORD_AUTH]}
+"""
+
+
+def test_the_config_file_never_brings_back_a_deleted_secret(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A config file's secret deleted since through DeleteUserPoolClientSecret (a rotation done through the API,
+    perhaps because it leaked) is not made the client's only secret again when the unchanged file is applied at
+    the next start: the rotated secret keeps working and the deleted one stays refused. A new secret in the
+    file still replaces them all."""
+    data_dir = tmp_path_factory.mktemp("secretcfg") / "data"
+    first = "cfgsecret" + "a" * 30
+    pool, client = "us-east-1_SecretCfg1", "cfgclient0000000000000001"
+
+    def start(secret: str) -> GatehouseServer:
+        server = GatehouseServer(data_dir, config=SECRET_CONFIG, extra_env={"CFG_CLIENT_SECRET": secret})
+        server.start()
+        return server
+
+    def active(server: GatehouseServer) -> tuple[list[str], str]:
+        admin = server.client()
+        listed = admin.list_user_pool_client_secrets(UserPoolId=pool, ClientId=client)["ClientSecrets"]
+        described = admin.describe_user_pool_client(UserPoolId=pool, ClientId=client)["UserPoolClient"]
+        return [s["ClientSecretId"] for s in listed], described["ClientSecret"]
+
+    server = start(first)
+    try:
+        admin = server.client()
+        ids, shown = active(server)
+        assert shown == first and len(ids) == 1
+        added = admin.add_user_pool_client_secret(UserPoolId=pool, ClientId=client)["ClientSecretDescriptor"]
+        admin.delete_user_pool_client_secret(UserPoolId=pool, ClientId=client, ClientSecretId=ids[0])
+    finally:
+        server.stop()
+    server = start(first)
+    try:
+        ids, shown = active(server)
+        assert (ids, shown) == ([added["ClientSecretId"]], added["ClientSecretValue"])
+        assert "config.client_secret_deleted" in server.log_text()
+    finally:
+        server.stop()
+    # Another secret in the file: it replaces every secret the client has.
+    server = start("cfgsecret" + "b" * 30)
+    try:
+        ids, shown = active(server)
+        assert shown == "cfgsecret" + "b" * 30 and len(ids) == 1
+    finally:
+        server.stop()

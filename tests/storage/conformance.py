@@ -2254,6 +2254,19 @@ class StoreConformance:
         assert await store.delete_pool(POOL) is True  # the pool's policies and their documents go with it
         assert await store.get_cimd_document("p0", one.url) is None
 
+    async def test_expired_cimd_documents_are_purged(self, store: Store) -> None:
+        """A document past its expiry is fetched again on next use, so it is purged like other expired rows:
+        URLs a wildcard admits are many, and each one fetched once must not stay in the store for good."""
+        await store.create_pool(make_pool())
+        await store.create_cimd_policy(make_cimd_policy("p0"))
+        old = CimdDocumentRecord("p0", "https://a.example.com/c", {"client_id": "https://a.example.com/c"}, T0, T0 + 9)
+        new = CimdDocumentRecord("p0", "https://b.example.com/c", {"client_id": "https://b.example.com/c"}, T0, T0 + 99)
+        await store.put_cimd_document(old)
+        await store.put_cimd_document(new)
+        assert await store.purge_expired(T0 + 9) >= 1
+        assert await store.get_cimd_document("p0", old.url) is None
+        assert await store.get_cimd_document("p0", new.url) == new
+
 
 def make_identity_provider(name: str, pool_id: str = POOL, **changes: Any) -> IdentityProviderRecord:
     record = IdentityProviderRecord(
