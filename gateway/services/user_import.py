@@ -37,6 +37,7 @@ from urllib.parse import quote, urlencode
 
 import structlog
 
+from gateway.api.model import ServiceModel
 from gateway.errors import (
     GatehouseError,
     InvalidParameterException,
@@ -82,6 +83,10 @@ NO_AUTO_VERIFIED = (
     "The User Record does not set any of the auto verified attributes to true. (Example: email_verified to true)."
 )
 USER_EXISTS = "The user already exists."
+BAD_USERNAME = (
+    "cognito:username is not a valid username: 1 to 128 letters, marks, symbols, digits or punctuation marks, "
+    "without spaces or control characters."
+)
 MFA_FLAG = "cognito:mfa_enabled"
 USERNAME_COLUMN = "cognito:username"
 # Never in the header: ``sub`` is Cognito's to set, ``identities`` only federation writes.
@@ -466,6 +471,8 @@ class UserImportService:
         username = values.pop(USERNAME_COLUMN)
         if not username:
             return "FAILED", "cognito:username is required."
+        if not _is_username(pool.id, username):
+            return "FAILED", BAD_USERNAME
         mfa = values.pop(MFA_FLAG).strip().lower()
         if mfa not in ("true", "false"):
             return "FAILED", "cognito:mfa_enabled is required, and must be true or false."
@@ -528,6 +535,17 @@ class UserImportService:
         # The file held personal data: it is not kept past its job.
         await self._store.drop_user_import_upload(pool_id, job_id, None)
         log.info("user_import.finished", pool=pool_id, job=job_id, status=status, **counts.changes())
+
+
+def _is_username(pool_id: str, username: str) -> bool:
+    """Whether ``username`` is a UsernameType (botocore's model), as AdminCreateUser's input must be. The file
+    reaches the users service past the wire's validation, and a user named with a space, a NUL, a line break
+    or 129 characters could never be named in an API call again (AdminGetUser, AdminDeleteUser)."""
+    try:
+        ServiceModel.load("cognito-idp").validate_input("AdminGetUser", {"UserPoolId": pool_id, "Username": username})
+    except InvalidParameterException:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

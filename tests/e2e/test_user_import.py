@@ -434,6 +434,28 @@ def test_existing_users_are_skipped(idp: Any, pool_id: str) -> None:
     assert "given_name" not in attributes_of(idp.admin_get_user(UserPoolId=pool_id, Username="twice"))
 
 
+def test_usernames_the_api_would_refuse_fail_their_rows(idp: Any, gatehouse: GatehouseServer, pool_id: str) -> None:
+    """A username is held to UsernameType as AdminCreateUser's is (1 to 128 letters, marks, symbols, digits or
+    punctuation): a user named with a space, a NUL, a line break, a zero-width joiner or 129 characters could
+    never be addressed by an API call again (AdminGetUser, AdminDeleteUser refuse the name)."""
+    header = header_of(idp, pool_id)
+    bad = ["two words", "nul\x00byte", "joiner\u200d", "y" * 129, "QUOTEDBREAK"]
+    rows = [user_row(name, email=f"bad{index}@example.com") for index, name in enumerate(bad)]
+    rows.append(user_row("z" * 128))
+    text = csv_text(header, rows).replace("QUOTEDBREAK", '"line\nbreak"')
+    job = run_import(idp, pool_id, text)
+    assert (job["Status"], job["ImportedUsers"], job["SkippedUsers"], job["FailedUsers"]) == ("Succeeded", 1, 0, 5)
+    names = {u["Username"] for u in idp.list_users(UserPoolId=pool_id, Limit=60)["Users"]}
+    assert "z" * 128 in names
+    assert not names & {*bad[:4], "line\nbreak"}
+    events = [
+        line for line in gatehouse.log_text().splitlines() if '"user_import.row"' in line and job["JobId"] in line
+    ]
+    assert len(events) == 5
+    assert all("cognito:username is not a valid username" in e for e in events)
+    assert not any("two words" in e or "line\\nbreak" in e for e in events)
+
+
 def test_mfa_enabled_turns_on_sms_mfa(idp: Any, pool_id: str) -> None:
     header = header_of(idp, pool_id)
     rows = [
