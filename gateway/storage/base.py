@@ -1036,8 +1036,8 @@ class Store(Protocol):
 
     async def finish_user_import_upload(self, pool_id: str, job_id: str, upload_id: str, size: int, now: float) -> bool:
         """Makes ``upload_id`` the job's file, atomically, if the job is still Created and its upload URL has
-        not expired by ``now``: every other upload's parts are deleted. False (and the upload's own parts
-        deleted) otherwise."""
+        not expired by ``now``: the parts of the file it replaces are deleted (those of uploads still in progress
+        are not: each may finish and replace it in turn). False (and the upload's own parts deleted) otherwise."""
         ...
 
     async def drop_user_import_upload(self, pool_id: str, job_id: str, upload_id: str | None) -> None:

@@ -2485,17 +2485,24 @@ class SqliteStore:
 
     async def finish_user_import_upload(self, pool_id: str, job_id: str, upload_id: str, size: int, now: float) -> bool:
         async with self._transaction() as db:
+            before = list(
+                await db.execute_fetchall(
+                    "SELECT upload_id FROM user_import_jobs WHERE pool_id = ? AND job_id = ?", (pool_id, job_id)
+                )
+            )
             taken = await db.execute_fetchall(
                 "UPDATE user_import_jobs SET upload_id = ?, upload_bytes = ? "
                 "WHERE pool_id = ? AND job_id = ? AND status = 'Created' AND url_expires_at > ? RETURNING 1",
                 (upload_id, size, pool_id, job_id, now),
             )
-            # The job's file is now this upload (every other one goes), or it was refused (this one goes).
-            await db.execute_fetchall(
-                "DELETE FROM user_import_chunks WHERE pool_id = ? AND job_id = ? AND "
-                + ("upload_id != ?" if taken else "upload_id = ?"),
-                (pool_id, job_id, upload_id),
-            )
+            # The job's file is now this upload (the one it replaces goes), or it was refused (this one goes).
+            # An upload still in progress keeps its parts: it may finish and replace this one in turn.
+            dropped = upload_id if not taken else (before[0][0] if before else None)
+            if dropped is not None and (dropped != upload_id or not taken):
+                await db.execute_fetchall(
+                    "DELETE FROM user_import_chunks WHERE pool_id = ? AND job_id = ? AND upload_id = ?",
+                    (pool_id, job_id, dropped),
+                )
         return bool(taken)
 
     async def drop_user_import_upload(self, pool_id: str, job_id: str, upload_id: str | None) -> None:

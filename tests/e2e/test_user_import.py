@@ -733,6 +733,47 @@ def test_upload_cut_short_keeps_nothing(idp: Any, gatehouse: GatehouseServer, po
     assert '"http.unhandled"' not in log
 
 
+def test_an_upload_finishing_during_another_leaves_the_other_whole(tmp_path: Path) -> None:
+    """Two uploads to one URL at once (a client retrying one it thinks lost): each answered 200 is a whole file,
+    and the job reads the one that finished last, as S3 keeps the last PUT. The first to finish must not take
+    away the parts the other has kept so far."""
+    server = GatehouseServer(tmp_path / "data")
+    server.start()
+    try:
+        import socket
+
+        idp = server.client()
+        pool = idp.create_user_pool(PoolName="racing", AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+        header = header_of(idp, pool)
+        filler = "f" * 2000
+        late = csv_text(
+            header,
+            [user_row(f"late{i:03d}", profile=filler, website=filler, picture=filler) for i in range(200)],
+        ).encode()
+        assert len(late) > 1024 * 1024  # more than one stored part
+        job = create_job(idp, pool)
+        parts = urlsplit(job["PreSignedUrl"])
+        with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+            head = (
+                f"PUT {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                f"Content-Length: {len(late)}\r\nConnection: close\r\n\r\n"
+            )
+            split = 1024 * 1024 + 4096
+            sock.sendall(head.encode() + late[:split])  # its first part is kept...
+            time.sleep(0.5)
+            upload(job, csv_text(header, [user_row("early")]))  # ...when another upload finishes
+            sock.sendall(late[split:])
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        idp.start_user_import_job(UserPoolId=pool, JobId=job["JobId"])
+        done = wait_done(idp, pool, job["JobId"])
+        assert (done["Status"], done["ImportedUsers"], done["FailedUsers"]) == ("Succeeded", 200, 0), done
+    finally:
+        server.stop()
+
+
 def test_deleting_the_pool_ends_its_running_job(idp: Any, gatehouse: GatehouseServer) -> None:
     pool = idp.create_user_pool(PoolName="doomed", AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
     job = big_import(idp, pool, 4000, "doomed")

@@ -2184,12 +2184,22 @@ class StoreConformance:
         assert await store.read_user_import_chunk(POOL, "import-1", "u2", 0) == b"b1"
         assert await store.read_user_import_chunk(POOL, "import-1", "u2", 1) is None
         assert await store.read_user_import_chunk(POOL, "import-1", "u1", 0) is None
+        # An upload in progress keeps its parts while another finishes, and replaces it when it finishes.
+        await store.add_user_import_chunk(POOL, "import-1", "slow", 0, b"s1")
+        await store.add_user_import_chunk(POOL, "import-1", "fast", 0, b"f1")
+        assert await store.finish_user_import_upload(POOL, "import-1", "fast", 2, T0) is True
+        assert await store.read_user_import_chunk(POOL, "import-1", "u2", 0) is None
+        assert await store.read_user_import_chunk(POOL, "import-1", "slow", 0) == b"s1"
+        await store.add_user_import_chunk(POOL, "import-1", "slow", 1, b"s2")
+        assert await store.finish_user_import_upload(POOL, "import-1", "slow", 4, T0) is True
+        assert await store.read_user_import_chunk(POOL, "import-1", "fast", 0) is None
+        assert await store.read_user_import_chunk(POOL, "import-1", "slow", 1) == b"s2"
         # Past the URL's expiry, or once the job started, an upload is refused and leaves nothing.
         await store.add_user_import_chunk(POOL, "import-1", "u3", 0, b"late")
         assert await store.finish_user_import_upload(POOL, "import-1", "u3", 4, T0 + 7200) is False
         assert await store.read_user_import_chunk(POOL, "import-1", "u3", 0) is None
         await store.drop_user_import_upload(POOL, "import-1", None)
-        assert await store.read_user_import_chunk(POOL, "import-1", "u2", 0) is None
+        assert await store.read_user_import_chunk(POOL, "import-1", "slow", 0) is None
         with pytest.raises(NotFound):
             await store.add_user_import_chunk(POOL, "import-missing", "u1", 0, b"x")
 
