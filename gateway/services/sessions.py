@@ -224,13 +224,15 @@ class SessionService:
 
     # --- sessions starting and refreshed --------------------------------------------------------------------
 
-    async def make_room(self, pool: PoolView, username_key: str) -> None:
-        """Before a sign-in starts a token session: revoke the user's least recently used sessions beyond
-        MaxPerUser - 1, so that the new one brings them to the limit. Nothing when tracking is off."""
+    async def make_room(self, pool: PoolView, username_key: str, new_origin: str) -> None:
+        """Once a sign-in has started the token session ``new_origin``: revoke the user's least recently used
+        other sessions beyond MaxPerUser - 1, so that the new one brings them to the limit. After the new
+        family is stored, not before: of many sign-ins at once, each evicts what the others added before it
+        (the last one leaves the user at the limit), and none evicts its own. Nothing when tracking is off."""
         if not self.tracking(pool):
             return
         evicted = await self._store.evict_token_sessions(
-            pool.id, username_key, self.max_per_user(pool) - 1, time.time()
+            pool.id, username_key, self.max_per_user(pool) - 1, time.time(), spare=new_origin
         )
         for origin in evicted:
             log.info("session.evicted", pool=pool.id, session=self.token_session_id(origin))

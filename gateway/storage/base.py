@@ -570,9 +570,12 @@ class Store(Protocol):
         """Note a refresh of the family: its latest activity, device and address."""
         ...
 
-    async def evict_token_sessions(self, pool_id: str, username_key: str, keep: int, now: float) -> list[str]:
+    async def evict_token_sessions(
+        self, pool_id: str, username_key: str, keep: int, now: float, spare: str | None = None
+    ) -> list[str]:
         """Revoke the user's token sessions (as list_token_sessions finds them) beyond the ``keep`` most
-        recently active; return the origin_jti of each family this call revoked."""
+        recently active, never the family ``spare`` (which does not count towards ``keep``); return the
+        origin_jti of each family this call revoked."""
         ...
 
     async def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None: ...

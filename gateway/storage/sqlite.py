@@ -1501,12 +1501,16 @@ class SqliteStore:
         # A single-row write on the refresh path of a pool that tracks sessions: the event loop's writer.
         await self._write_transaction(touch)
 
-    async def evict_token_sessions(self, pool_id: str, username_key: str, keep: int, now: float) -> list[str]:
-        # LIMIT -1 is SQLite's "no limit": every session after the first ``keep``.
+    async def evict_token_sessions(
+        self, pool_id: str, username_key: str, keep: int, now: float, spare: str | None = None
+    ) -> list[str]:
+        # LIMIT -1 is SQLite's "no limit": every session after the first ``keep``. One statement: SQLite
+        # serialises writers, so two sign-ins evicting at once each see the other's work.
         rows = await self._fetch(
             "UPDATE token_families SET revoked = 1 WHERE origin_jti IN "
-            f"(SELECT f.origin_jti {_LIVE_SESSIONS} {_SESSION_ORDER} LIMIT -1 OFFSET ?) RETURNING origin_jti",
-            (pool_id, username_key, now, now, max(0, keep)),
+            f"(SELECT f.origin_jti {_LIVE_SESSIONS} AND f.origin_jti IS NOT ? {_SESSION_ORDER} LIMIT -1 OFFSET ?) "
+            "RETURNING origin_jti",
+            (pool_id, username_key, now, now, spare, max(0, keep)),
         )
         return [str(row[0]) for row in rows]
 

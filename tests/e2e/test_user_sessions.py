@@ -410,6 +410,29 @@ def test_max_per_user_evicts_the_least_recently_used(idp: Any, public_idp: Any) 
     assert error_of(public_idp.get_user, AccessToken=third["AccessToken"])[0] == "NotAuthorizedException"
 
 
+def test_max_per_user_holds_under_concurrent_sign_ins(idp: Any, public_idp: Any) -> None:
+    """Many sign-ins of one user at once: the user never ends up with more than MaxPerUser sessions, and each
+    sign-in's own tokens are among those kept unless later ones evicted them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = idp.create_user_pool(PoolName="racing-sessions")["UserPool"]["Id"]
+    client = api_client(idp, pool, "app")
+    track(idp, pool, max_per_user=2)
+    make_user(idp, pool, "swarm")
+    with ThreadPoolExecutor(max_workers=12) as workers:
+        issued = list(workers.map(lambda _: sign_in(public_idp, client, "swarm"), range(12)))
+    listed = idp.admin_list_user_sessions(UserPoolId=pool, Username="swarm")["Sessions"]
+    assert len(listed) <= 2, len(listed)
+    alive = 0
+    for tokens in issued:
+        try:
+            public_idp.get_user(AccessToken=tokens["AccessToken"])
+            alive += 1
+        except ClientError:
+            pass
+    assert alive == len(listed)
+
+
 def test_without_tracking_nothing_is_evicted(idp: Any, public_idp: Any) -> None:
     pool = idp.create_user_pool(PoolName="untracked")["UserPool"]["Id"]
     client = api_client(idp, pool, "app")
