@@ -21,7 +21,7 @@ Tracking is off until SetUserPoolSessionConfiguration turns it on (Cognito's def
 ... for the current user pool configuration": the API reference names the exception and not the case), and
 SetUserPoolClientSessionConfiguration too, since "session tracking must be enabled for the user pool". While
 it is on, a refresh notes its time, device and address on its session, and a sign-in that starts a token
-session first revokes the user's least recently used ones beyond MaxPerUser - 1, as UserPoolTokenSessionConfig
+session then revokes the user's least recently used others beyond MaxPerUser - 1, as UserPoolTokenSessionConfig
 documents ("the next successful authentication automatically evicts that user's least recently used token
 session"). Gatehouse keeps every token family whether tracking is on or not, so sessions started before it
 was turned on are listed too.

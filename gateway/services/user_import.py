@@ -71,6 +71,10 @@ PART_BYTES = 1024 * 1024
 UNSTARTED_JOB_SECONDS = 24 * 3600.0
 # Rows imported between two progress writes (each is also a check for StopUserImportJob).
 PROGRESS_ROWS = 100
+# Uploads a process reads at once, in all and to one job: each keeps up to max_bytes in the store until it ends,
+# so a leaked upload URL (or a client retrying in a loop) must not fill the disk. More: S3's 503 SlowDown.
+MAX_UPLOADS = 16
+MAX_UPLOADS_PER_JOB = 2
 # A running job whose progress has not been written for this long lost its process (a restart, a crash).
 STALE_JOB_SECONDS = 300.0
 
@@ -149,6 +153,8 @@ class UserImportService:
         self.max_bytes = max_bytes
         # The runs of this process (a reference keeps each task alive until it ends).
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        # The uploads this process is reading, per job.
+        self._uploads: dict[tuple[str, str], int] = {}
 
     # --- jobs -----------------------------------------------------------------------------------------
 
@@ -351,8 +357,21 @@ class UserImportService:
     async def receive_upload(self, pool_id: str, job_id: str, body: AsyncIterator[bytes]) -> tuple[int, str]:
         """Keep the CSV file ``PUT`` to a job's PreSignedUrl (after :meth:`check_upload_url`), replacing the one
         uploaded before, if any; returns its size and MD5 (S3's ETag). Read as it arrives and kept in parts,
-        never whole in memory; refused past ``max_bytes`` (S3's EntityTooLarge), or when the job no longer
-        takes a file (it started, or expired)."""
+        never whole in memory; refused past ``max_bytes`` (S3's EntityTooLarge), when the job no longer takes
+        a file (it started, or expired), or past MAX_UPLOADS / MAX_UPLOADS_PER_JOB uploads at once (SlowDown)."""
+        slot = (pool_id, job_id)
+        if sum(self._uploads.values()) >= MAX_UPLOADS or self._uploads.get(slot, 0) >= MAX_UPLOADS_PER_JOB:
+            log.warning("user_import.upload_throttled", pool=pool_id, job=job_id)
+            raise UploadRefused(503, "SlowDown", "Please reduce your request rate.")
+        self._uploads[slot] = self._uploads.get(slot, 0) + 1
+        try:
+            return await self._receive(pool_id, job_id, body)
+        finally:
+            self._uploads[slot] -= 1
+            if not self._uploads[slot]:
+                del self._uploads[slot]
+
+    async def _receive(self, pool_id: str, job_id: str, body: AsyncIterator[bytes]) -> tuple[int, str]:
         job = await self._store.get_user_import_job(pool_id, job_id)
         if job is None:
             raise UploadRefused(404, "NoSuchKey", "The import job does not exist.")

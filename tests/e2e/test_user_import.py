@@ -733,6 +733,39 @@ def test_upload_cut_short_keeps_nothing(idp: Any, gatehouse: GatehouseServer, po
     assert '"http.unhandled"' not in log
 
 
+def test_uploads_at_once_are_bounded(idp: Any, pool_id: str) -> None:
+    """Each upload in progress keeps up to the size limit in the store: two at once per job and sixteen per
+    process, and one more is S3's 503 SlowDown, so that a leaked URL cannot fill the disk. Once they end,
+    uploads are taken again."""
+    import socket
+
+    def hold(job: Mapping[str, Any]) -> socket.socket:
+        parts = urlsplit(job["PreSignedUrl"])
+        sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+        head = f"PUT {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Length: 100000\r\n\r\n"
+        sock.sendall(head.encode() + b"cognito:username\n")
+        return sock
+
+    header = header_of(idp, pool_id)
+    text = csv_text(header, [user_row("throttled")]).encode()
+    jobs = [create_job(idp, pool_id) for _ in range(8)]
+    held = [hold(jobs[0]), hold(jobs[0])]
+    try:
+        time.sleep(0.3)
+        status, _, body = put(jobs[0]["PreSignedUrl"], text)
+        assert (status, re.search(r"<Code>(\w+)</Code>", body).group(1)) == (503, "SlowDown")  # type: ignore[union-attr]
+        held += [hold(job) for job in jobs[1:] for _ in range(2)]
+        time.sleep(0.3)
+        extra = create_job(idp, pool_id)
+        assert put(extra["PreSignedUrl"], text)[0] == 503
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.5)
+    upload(jobs[0], text.decode())
+    upload(extra, text.decode())
+
+
 def test_an_upload_finishing_during_another_leaves_the_other_whole(tmp_path: Path) -> None:
     """Two uploads to one URL at once (a client retrying one it thinks lost): each answered 200 is a whole file,
     and the job reads the one that finished last, as S3 keeps the last PUT. The first to finish must not take
