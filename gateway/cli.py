@@ -92,6 +92,10 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         overrides["user_import_url_seconds"] = _env_seconds("GATEHOUSE_USER_IMPORT_URL_SECONDS")
         if not overrides["user_import_url_seconds"]:  # a URL that has expired when it is handed out
             raise UsageError("GATEHOUSE_USER_IMPORT_URL_SECONDS: expected a number of seconds above 0, got '0'")
+    if os.environ.get("GATEHOUSE_USER_IMPORT_IDLE_SECONDS"):
+        overrides["user_import_idle_seconds"] = _env_seconds("GATEHOUSE_USER_IMPORT_IDLE_SECONDS")
+        if not overrides["user_import_idle_seconds"]:  # every upload would be cut off before its first byte
+            raise UsageError("GATEHOUSE_USER_IMPORT_IDLE_SECONDS: expected a number of seconds above 0, got '0'")
     if os.environ.get("GATEHOUSE_USER_IMPORT_MAX_BYTES"):
         overrides["user_import_max_bytes"] = _env_bytes("GATEHOUSE_USER_IMPORT_MAX_BYTES")
     argon2 = _env_argon2(settings)

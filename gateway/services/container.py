@@ -212,6 +212,7 @@ class Services:
                 public_url=settings.issuer_base,
                 url_seconds=settings.user_import_url_seconds,
                 max_bytes=settings.user_import_max_bytes,
+                idle_seconds=settings.user_import_idle_seconds,
             ),
             sessions=sessions,
         )

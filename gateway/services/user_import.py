@@ -143,6 +143,7 @@ class UserImportService:
         public_url: str,
         url_seconds: float,
         max_bytes: int,
+        idle_seconds: float = 60.0,
     ) -> None:
         self._store = store
         self._pools = pools
@@ -151,6 +152,7 @@ class UserImportService:
         self._public_url = public_url.rstrip("/")
         self._url_seconds = url_seconds
         self.max_bytes = max_bytes
+        self.idle_seconds = idle_seconds
         # The runs of this process (a reference keeps each task alive until it ends).
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         # The uploads this process is reading, per job.

@@ -766,6 +766,32 @@ def test_uploads_at_once_are_bounded(idp: Any, pool_id: str) -> None:
     upload(extra, text.decode())
 
 
+def test_a_stalled_upload_is_cut_off(tmp_path: Path) -> None:
+    """An upload that sends nothing for GATEHOUSE_USER_IMPORT_IDLE_SECONDS is answered S3's 400 RequestTimeout
+    and keeps nothing: a stalled client does not hold one of the uploads a process takes at once for ever."""
+    import socket
+
+    server = GatehouseServer(tmp_path / "data", extra_env={"GATEHOUSE_USER_IMPORT_IDLE_SECONDS": "1"})
+    server.start()
+    try:
+        idp = server.client()
+        pool = idp.create_user_pool(PoolName="stalled", AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+        job = create_job(idp, pool)
+        parts = urlsplit(job["PreSignedUrl"])
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+            head = f"PUT {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Length: 1000\r\n\r\n"
+            sock.sendall(head.encode() + b"cognito:username\n")
+            started = time.monotonic()
+            answer = sock.recv(65536)
+            assert time.monotonic() - started < 8
+        assert answer.startswith(b"HTTP/1.1 400"), answer
+        assert b"<Code>RequestTimeout</Code>" in answer
+        idp.start_user_import_job(UserPoolId=pool, JobId=job["JobId"])
+        assert wait_done(idp, pool, job["JobId"])["CompletionMessage"].startswith("No CSV file")
+    finally:
+        server.stop()
+
+
 def test_an_upload_finishing_during_another_leaves_the_other_whole(tmp_path: Path) -> None:
     """Two uploads to one URL at once (a client retrying one it thinks lost): each answered 200 is a whole file,
     and the job reads the one that finished last, as S3 keeps the last PUT. The first to finish must not take
@@ -851,6 +877,8 @@ def test_jobs_run_across_worker_processes(tmp_path: Path) -> None:
         ("GATEHOUSE_USER_IMPORT_URL_SECONDS", "0"),
         ("GATEHOUSE_USER_IMPORT_MAX_BYTES", "100MB"),
         ("GATEHOUSE_USER_IMPORT_MAX_BYTES", "0"),
+        ("GATEHOUSE_USER_IMPORT_IDLE_SECONDS", "0"),
+        ("GATEHOUSE_USER_IMPORT_IDLE_SECONDS", "slow"),
     ],
 )
 def test_bad_import_settings_in_the_environment_are_refused(tmp_path: Path, name: str, value: str) -> None:
