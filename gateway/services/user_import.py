@@ -27,6 +27,7 @@ import contextlib
 import csv
 import hashlib
 import hmac
+import re
 import secrets
 import string
 import time
@@ -96,6 +97,22 @@ USERNAME_COLUMN = "cognito:username"
 # Never in the header: ``sub`` is Cognito's to set, ``identities`` only federation writes.
 _NOT_IMPORTED = frozenset({"sub", "identities"})
 _JOB_ID_ALPHABET = string.ascii_letters + string.digits
+# The characters that move the csv module's reader from one state to another (any other one moves it alike).
+_CSV_SPECIAL = re.compile(r'[",\\\r\n]')
+# The csv module's reader states (Modules/_csv.c), and the two inputs that are no character of the line.
+(
+    _START_RECORD,
+    _START_FIELD,
+    _ESCAPE_CHAR,
+    _IN_FIELD,
+    _IN_QUOTED_FIELD,
+    _ESCAPE_IN_QUOTED_FIELD,
+    _QUOTE_IN_QUOTED_FIELD,
+    _EAT_CRNL,
+    _AFTER_ESCAPED_CRNL,
+) = range(9)
+_OTHER = "other"
+_EOL = "eol"
 
 
 class UploadRefused(Exception):
@@ -605,7 +622,7 @@ class CsvStream:
     _decoder: codecs.IncrementalDecoder = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")())
     _pending: list[str] = field(default_factory=list)  # lines of a record not yet complete
     _partial: str = ""  # the text after the last newline
-    _in_quotes: bool = False
+    _state: int = _START_RECORD  # the csv reader's, at the end of the lines so far
     _line: int = 0  # lines handed to the parser so far
     _started: bool = False
 
@@ -624,16 +641,31 @@ class CsvStream:
         complete: list[str] = []
         for line in [piece + "\n" for piece in pieces] + ([last] if final and last else []):
             self._pending.append(line)
-            # A quote toggles quoting unless a backslash escapes it; a record ends at a newline outside quotes.
-            if (line.count('"') - line.count('\\"')) % 2:
-                self._in_quotes = not self._in_quotes
-            if not self._in_quotes:
+            if not self._continues(line):
                 complete.extend(self._pending)
                 self._pending.clear()
         if final:
             complete.extend(self._pending)
             self._pending.clear()
         return self._parse(complete)
+
+    def _continues(self, line: str) -> bool:
+        """Whether the record goes on past ``line``: the csv module's reader (escapechar ``\\``, not strict)
+        run over it, its state kept from line to line. A quote opens quoting only at a value's start
+        (``O"Brien`` is a name), ``""`` in quotes is a quote, a backslash escapes the character after it, a
+        line break too; after a closing quote it is a character like any other."""
+        if self._state == _START_RECORD and '"' not in line and "\\" not in line:
+            return False  # most lines: a record of plain values, whole
+        end = 0
+        for special in _CSV_SPECIAL.finditer(line):
+            if special.start() > end:
+                self._state = _csv_step(self._state, _OTHER)
+            self._state = _csv_step(self._state, special.group())
+            end = special.end()
+        if end < len(line):
+            self._state = _csv_step(self._state, _OTHER)
+        self._state = _csv_step(self._state, _EOL)
+        return self._state != _START_RECORD
 
     def _parse(self, lines: list[str]) -> list[tuple[int, list[str]]]:
         records: list[tuple[int, list[str]]] = []
@@ -649,3 +681,41 @@ class CsvStream:
             raise _JobFailed(f"The CSV file cannot be parsed near line {self._line + reader.line_num}.") from exc
         self._line += len(lines)
         return records
+
+
+def _csv_step(state: int, char: str) -> int:
+    """The csv module's reader state after ``char`` (a quote, comma, backslash, CR, LF, _OTHER or _EOL, the end
+    of a line it is given), as Modules/_csv.c's parse_process_char moves it with ``escapechar="\\"``,
+    ``doublequote=True`` and ``strict=False``. A line the reader would refuse ends its record here (the parse
+    then fails the job)."""
+    line_end = char in ("\n", "\r", _EOL)
+    if state == _START_RECORD:
+        if char == _EOL:
+            return _START_RECORD
+        if char in ("\n", "\r"):
+            return _EAT_CRNL
+        state = _START_FIELD
+    if state == _START_FIELD:
+        if line_end:
+            return _START_RECORD if char == _EOL else _EAT_CRNL
+        return {'"': _IN_QUOTED_FIELD, "\\": _ESCAPE_CHAR, ",": _START_FIELD}.get(char, _IN_FIELD)
+    if state == _ESCAPE_CHAR:
+        return _AFTER_ESCAPED_CRNL if char in ("\n", "\r") else _IN_FIELD
+    if state == _AFTER_ESCAPED_CRNL:
+        if char == _EOL:
+            return _AFTER_ESCAPED_CRNL
+        state = _IN_FIELD
+    if state == _IN_FIELD:
+        if line_end:
+            return _START_RECORD if char == _EOL else _EAT_CRNL
+        return {"\\": _ESCAPE_CHAR, ",": _START_FIELD}.get(char, _IN_FIELD)
+    if state == _IN_QUOTED_FIELD:
+        return {"\\": _ESCAPE_IN_QUOTED_FIELD, '"': _QUOTE_IN_QUOTED_FIELD}.get(char, _IN_QUOTED_FIELD)
+    if state == _ESCAPE_IN_QUOTED_FIELD:
+        return _IN_QUOTED_FIELD
+    if state == _QUOTE_IN_QUOTED_FIELD:
+        if line_end:
+            return _START_RECORD if char == _EOL else _EAT_CRNL
+        return {'"': _IN_QUOTED_FIELD, ",": _START_FIELD}.get(char, _IN_FIELD)
+    # _EAT_CRNL: line breaks, then the end of the line; anything else is the reader's error.
+    return _EAT_CRNL if char in ("\n", "\r") else _START_RECORD

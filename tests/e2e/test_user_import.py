@@ -572,6 +572,48 @@ def test_a_file_of_many_parts_imports_every_row(idp: Any, pool_id: str) -> None:
     assert address == "1 Main St\n Springfield"
 
 
+def test_a_quoted_value_across_a_part_boundary_after_an_escaped_backslash(tmp_path: Path) -> None:
+    """The file is parsed a stored part (1 MiB) at a time, and a record is held back while it is open: in
+    quotes, or after a backslash that escapes its line break. A quoted value that ends in an escaped backslash
+    ("C:\\\\") closes its quotes and a quote inside an unquoted value (O"Brien) opens none, so a later quoted
+    value with a line break, cut in two by a part boundary, is still read whole."""
+    server = GatehouseServer(tmp_path / "data")
+    server.start()
+    try:
+        idp = server.client()
+        pool = idp.create_user_pool(PoolName="boundary", AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+        header = header_of(idp, pool)
+        filler = "p" * 2000
+
+        def file_of(fillers: int, pad: str) -> str:
+            rows = [user_row("backslash", name="BACKSLASH"), user_row("padded", nickname=pad, given_name='O"Brien')]
+            rows.append(user_row("irish", family_name='O"Neil'))
+            rows += [user_row(f"fill{i:03d}", profile=filler, website=filler) for i in range(fillers)]
+            rows += [user_row("joined", name="Line\\\nbreak"), user_row("multiline", address="ADDRESS")]
+            text = csv_text(header, rows)
+            return text.replace("BACKSLASH", '"C:\\\\"').replace("ADDRESS", '"1 Main St\n Springfield"')
+
+        # The first part ends inside " Springfield": the boundary falls in the quoted value's second line.
+        short = file_of(250, "")
+        gap = 1024 * 1024 - 5 - (short.index("1 Main St\n") + len("1 Main St\n"))
+        row_bytes = len(file_of(251, "")) - len(short)
+        fillers = 250 + gap // row_bytes
+        text = file_of(fillers, "n" * (gap % row_bytes))
+        assert text.encode()[: 1024 * 1024].endswith(b"\n Spri")
+        job = create_job(idp, pool)
+        upload(job, text)
+        idp.start_user_import_job(UserPoolId=pool, JobId=job["JobId"])
+        done = wait_done(idp, pool, job["JobId"])
+        assert (done["Status"], done["ImportedUsers"], done["FailedUsers"]) == ("Succeeded", fillers + 5, 0), done
+        assert attributes_of(idp.admin_get_user(UserPoolId=pool, Username="backslash"))["name"] == "C:\\"
+        assert attributes_of(idp.admin_get_user(UserPoolId=pool, Username="joined"))["name"] == "Line\nbreak"
+        assert attributes_of(idp.admin_get_user(UserPoolId=pool, Username="padded"))["given_name"] == 'O"Brien'
+        address = attributes_of(idp.admin_get_user(UserPoolId=pool, Username="multiline"))["address"]
+        assert address == "1 Main St\n Springfield"
+    finally:
+        server.stop()
+
+
 # --- StartUserImportJob and StopUserImportJob ------------------------------------------------------------------
 
 
