@@ -48,7 +48,14 @@ from gateway.errors import (
 )
 from gateway.services.pools import PoolService, PoolView
 from gateway.services.users import UserService
-from gateway.storage.base import AlreadyExists, NotFound, Page, Store, UserImportJobRecord
+from gateway.storage.base import (
+    UNSTARTED_IMPORT_JOB_SECONDS,
+    AlreadyExists,
+    NotFound,
+    Page,
+    Store,
+    UserImportJobRecord,
+)
 
 log = structlog.get_logger("gateway.user_import")
 
@@ -68,8 +75,9 @@ EXPIRES_PARAMETER = "X-Gatehouse-Expires"
 SIGNATURE_PARAMETER = "X-Gatehouse-Signature"
 # The size of the parts an upload is kept in, and read back in (memory per upload and per running job).
 PART_BYTES = 1024 * 1024
-# "Expired - You created a job, but did not start the job within 24-48 hours" (UserImportJobType.Status).
-UNSTARTED_JOB_SECONDS = 24 * 3600.0
+# "Expired - You created a job, but did not start the job within 24-48 hours" (UserImportJobType.Status); the
+# store's purge expires such a job too, and deletes its file, when no call looks at it.
+UNSTARTED_JOB_SECONDS = UNSTARTED_IMPORT_JOB_SECONDS
 # Rows imported between two progress writes (each is also a check for StopUserImportJob).
 PROGRESS_ROWS = 100
 # Uploads a process reads at once, in all and to one job: each keeps up to max_bytes in the store until it ends,

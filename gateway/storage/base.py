@@ -592,7 +592,10 @@ class Store(Protocol):
         ...
 
     async def purge_expired(self, now: float) -> int:
-        """Delete expired codes, sessions, refresh tokens and token families; return how many rows went."""
+        """Delete expired codes, sessions, refresh tokens and token families; return how many rows went. Also
+        a user import job still Created UNSTARTED_IMPORT_JOB_SECONDS after its creation becomes Expired, and
+        the file parts of jobs that ended (Expired, Succeeded, Failed, Stopped) are deleted: an import file
+        holds personal data, kept no longer than its job needs it."""
         ...
 
     # signing keys
@@ -1205,6 +1208,11 @@ class TermsRecord:
     links: dict[str, str]
     created_at: float
     updated_at: float
+
+
+# "Expired - You created a job, but did not start the job within 24-48 hours" (UserImportJobType.Status):
+# purge_expired expires such a job and deletes its file, whether anyone looks at the job or not.
+UNSTARTED_IMPORT_JOB_SECONDS = 24 * 3600.0
 
 
 @dataclass

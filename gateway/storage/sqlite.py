@@ -40,6 +40,7 @@ import aiosqlite
 import orjson
 
 from gateway.storage.base import (
+    UNSTARTED_IMPORT_JOB_SECONDS,
     AlreadyExists,
     AuthEventRecord,
     AuthSessionRecord,
@@ -1548,6 +1549,17 @@ class SqliteStore:
             purged += await _affected(db, "DELETE FROM used_codes WHERE expires_at <= ?", (now,))
             purged += await _affected(db, "DELETE FROM iam_saml_assertions_used WHERE expires_at <= ?", (now,))
             purged += await _affected(db, "DELETE FROM code_sends WHERE expires_at <= ?", (now,))
+            await db.execute_fetchall(
+                "UPDATE user_import_jobs SET status = 'Expired' WHERE status = 'Created' AND created_at + ? < ?",
+                (UNSTARTED_IMPORT_JOB_SECONDS, now),
+            )
+            purged += await _affected(
+                db,
+                "DELETE FROM user_import_chunks WHERE EXISTS (SELECT 1 FROM user_import_jobs AS j "
+                "WHERE j.pool_id = user_import_chunks.pool_id AND j.job_id = user_import_chunks.job_id "
+                "AND j.status IN ('Expired', 'Succeeded', 'Failed', 'Stopped'))",
+                (),
+            )
         return purged
 
     # --- signing keys -----------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from typing import Any, TypeVar
 import pytest
 
 from gateway.storage.base import (
+    UNSTARTED_IMPORT_JOB_SECONDS,
     AlreadyExists,
     AuthEventRecord,
     AuthSessionRecord,
@@ -1226,6 +1227,25 @@ class StoreConformance:
         assert await store.get_refresh_token("rt-live-expired") is None
         assert await store.get_token_family("jti-live") is not None
         assert await store.get_refresh_token("rt-live") is not None
+        assert await store.purge_expired(now) == 0
+
+    async def test_purge_expires_unstarted_import_jobs_and_drops_ended_jobs_files(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        now = T0 + UNSTARTED_IMPORT_JOB_SECONDS + 1
+        await store.create_user_import_job(make_import_job("import-old"))
+        await store.create_user_import_job(make_import_job("import-new", created_at=now - 10))
+        await store.create_user_import_job(make_import_job("import-done", status="Succeeded"))
+        for job in ("import-old", "import-new", "import-done"):
+            await store.add_user_import_chunk(POOL, job, "u1", 0, b"cognito:username\nalice\n")
+        # Never looked at again: the day-old unstarted job expires, and its file goes with the ended job's.
+        assert await store.purge_expired(now) == 2
+        old = await store.get_user_import_job(POOL, "import-old")
+        assert old is not None and old.status == "Expired"
+        assert await store.read_user_import_chunk(POOL, "import-old", "u1", 0) is None
+        assert await store.read_user_import_chunk(POOL, "import-done", "u1", 0) is None
+        new = await store.get_user_import_job(POOL, "import-new")
+        assert new is not None and new.status == "Created"
+        assert await store.read_user_import_chunk(POOL, "import-new", "u1", 0) is not None
         assert await store.purge_expired(now) == 0
 
     # --- signing keys ---------------------------------------------------------------------------------
