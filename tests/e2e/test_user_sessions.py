@@ -590,6 +590,9 @@ def test_client_sso_validity_zero_always_signs_in_again(
     try:
         page = browser.follow(browser.get(browser.authorize_url(hosted.secret_id, scope="openid")))
         assert page.status_code == 200 and "Sign in" in page.text
+        # Silently (prompt=none) the session is not enough either: login_required, no code.
+        quiet = browser.get(browser.authorize_url(hosted.secret_id, scope="openid", prompt="none"))
+        assert quiet.status_code == 302 and query_of(quiet.headers["Location"]).get("error") == "login_required"
         silent = browser.get(public_url)
         assert silent.status_code == 302 and "code=" in silent.headers["Location"]
     finally:
