@@ -917,6 +917,7 @@ def test_jobs_run_across_worker_processes(tmp_path: Path) -> None:
     [
         ("GATEHOUSE_USER_IMPORT_URL_SECONDS", "soon"),
         ("GATEHOUSE_USER_IMPORT_URL_SECONDS", "0"),
+        ("GATEHOUSE_USER_IMPORT_URL_SECONDS", "604801"),
         ("GATEHOUSE_USER_IMPORT_MAX_BYTES", "100MB"),
         ("GATEHOUSE_USER_IMPORT_MAX_BYTES", "0"),
         ("GATEHOUSE_USER_IMPORT_IDLE_SECONDS", "0"),
