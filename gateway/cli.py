@@ -89,9 +89,21 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
     if os.environ.get("GATEHOUSE_SOCIAL_ENDPOINTS"):
         overrides["social_endpoints"] = os.environ["GATEHOUSE_SOCIAL_ENDPOINTS"]
     if os.environ.get("GATEHOUSE_USER_IMPORT_URL_SECONDS"):
-        overrides["user_import_url_seconds"] = _env_seconds("GATEHOUSE_USER_IMPORT_URL_SECONDS")
-        if not overrides["user_import_url_seconds"]:  # a URL that has expired when it is handed out
+        url_seconds = _env_seconds("GATEHOUSE_USER_IMPORT_URL_SECONDS")
+        overrides["user_import_url_seconds"] = url_seconds
+        if not url_seconds:  # a URL that has expired when it is handed out
             raise UsageError("GATEHOUSE_USER_IMPORT_URL_SECONDS: expected a number of seconds above 0, got '0'")
+        if url_seconds > 604800:
+            # An S3 pre-signed URL lasts a week at most; a URL good for longer is a leak that never heals (and
+            # past 12 digits of expiry, one the upload route refuses).
+            raise UsageError(
+                "GATEHOUSE_USER_IMPORT_URL_SECONDS: expected at most 604800 seconds (7 days), got "
+                f"{os.environ['GATEHOUSE_USER_IMPORT_URL_SECONDS']!r}"
+            )
+    if os.environ.get("GATEHOUSE_USER_IMPORT_IDLE_SECONDS"):
+        overrides["user_import_idle_seconds"] = _env_seconds("GATEHOUSE_USER_IMPORT_IDLE_SECONDS")
+        if not overrides["user_import_idle_seconds"]:  # every upload would be cut off before its first byte
+            raise UsageError("GATEHOUSE_USER_IMPORT_IDLE_SECONDS: expected a number of seconds above 0, got '0'")
     if os.environ.get("GATEHOUSE_USER_IMPORT_MAX_BYTES"):
         overrides["user_import_max_bytes"] = _env_bytes("GATEHOUSE_USER_IMPORT_MAX_BYTES")
     argon2 = _env_argon2(settings)

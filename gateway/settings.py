@@ -96,6 +96,10 @@ class Settings:
     user_import_url_seconds: float = 3600.0
     # The largest CSV file a user import job accepts: Cognito's limit, 100 MB. Env GATEHOUSE_USER_IMPORT_MAX_BYTES.
     user_import_max_bytes: int = 100 * 1000 * 1000
+    # How long an upload to a PreSignedUrl may send nothing before it is cut off (S3's RequestTimeout), so that
+    # a stalled client does not hold one of the uploads a process takes at once. Env
+    # GATEHOUSE_USER_IMPORT_IDLE_SECONDS.
+    user_import_idle_seconds: float = 60.0
 
     @property
     def issuer_base(self) -> str:

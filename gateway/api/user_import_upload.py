@@ -12,6 +12,8 @@ header S3 is given is accepted and has nothing to do here. The signature and the
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from xml.sax.saxutils import escape
 
 import structlog
@@ -67,15 +69,37 @@ async def expect_file(request: web.Request) -> web.StreamResponse | None:
     return None
 
 
+async def _body(request: web.Request, idle_seconds: float) -> AsyncIterator[bytes]:
+    """The request body as it arrives; TimeoutError when nothing has come for ``idle_seconds``."""
+    while True:
+        async with asyncio.timeout(idle_seconds):
+            piece = await request.content.read(READ_BYTES)
+        if not piece:
+            return
+        yield piece
+
+
 async def put_file(request: web.Request) -> web.Response:
     """``PUT {PreSignedUrl}``: keep the body as the job's CSV file."""
+    imports = request.app[SERVICES].imports
     try:
         _check(request)
-        _size, md5 = await request.app[SERVICES].imports.receive_upload(
-            request.match_info["pool_id"], request.match_info["job_id"], request.content.iter_chunked(READ_BYTES)
+        _size, md5 = await imports.receive_upload(
+            request.match_info["pool_id"], request.match_info["job_id"], _body(request, imports.idle_seconds)
         )
     except UploadRefused as refused:
         return _s3_error(refused)
+    except TimeoutError:
+        # A stalled client holds one of the uploads the process takes at once: cut off, as S3 does.
+        log.info("user_import.upload_idle", pool=request.match_info["pool_id"], job=request.match_info["job_id"])
+        return _s3_error(
+            UploadRefused(
+                400,
+                "RequestTimeout",
+                "Your socket connection to the server was not read from or written to within the timeout period. "
+                "Idle connections will be closed.",
+            )
+        )
     except (ConnectionError, web.RequestPayloadError):
         # The client went away (or sent a body its Transfer-Encoding does not frame): nothing was kept, and the
         # answer, S3's, most likely reaches nobody.

@@ -697,8 +697,7 @@ class AuthService:
         client = ctx.client
         facts = None
         if origin_jti is None and ctx.starts_session and self.sessions is not None and self.sessions.tracking(ctx.pool):
-            # A new token session: room for it within MaxPerUser, and where it came from.
-            await self.sessions.make_room(ctx.pool, user.username_key)
+            # A new token session: where it came from (room is made for it once it exists, below).
             facts = self.sessions.facts(ctx.user_agent, ctx.source_ip)
         tokens = await self.tokens.issue(
             pool_id=ctx.pool.id,
@@ -720,6 +719,9 @@ class AuthService:
             scopes=scopes if scopes is not None else (ADMIN_SCOPE,),
             session_facts=facts,
         )
+        if facts is not None and self.sessions is not None and tokens.refresh_token:
+            # Within MaxPerUser, the new session spared.
+            await self.sessions.make_room(ctx.pool, user.username_key, tokens.origin_jti)
         issued = self.metrics.token_counters(ctx.pool.id)
         issued[0].inc()
         issued[1].inc()

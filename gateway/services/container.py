@@ -213,6 +213,7 @@ class Services:
                 url_seconds=settings.user_import_url_seconds,
                 max_bytes=settings.user_import_max_bytes,
                 metrics=metrics,
+                idle_seconds=settings.user_import_idle_seconds,
             ),
             sessions=sessions,
         )

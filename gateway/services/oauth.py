@@ -1023,8 +1023,7 @@ class OAuthService:
         sessions = self.auth.sessions
         facts = None
         if sessions is not None and sessions.tracking(pool):
-            # A new token session: room for it within MaxPerUser, and where it came from.
-            await sessions.make_room(pool, user.username_key)
+            # A new token session: where it came from (room is made for it once it exists, below).
             facts = sessions.facts(user_agent, source_ip)
         first = await self.store.start_code_family(
             key,
@@ -1054,6 +1053,9 @@ class OAuthService:
         )
         if not first:
             await self._refuse_code(pool, client, key, family, InvalidGrantError("Invalid authorization code."))
+        if sessions is not None and facts is not None:
+            # Within MaxPerUser, the new session spared.
+            await sessions.make_room(pool, user.username_key, family)
         tokens = await self._issue_user_tokens(
             pool,
             client,

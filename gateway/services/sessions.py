@@ -21,7 +21,7 @@ Tracking is off until SetUserPoolSessionConfiguration turns it on (Cognito's def
 ... for the current user pool configuration": the API reference names the exception and not the case), and
 SetUserPoolClientSessionConfiguration too, since "session tracking must be enabled for the user pool". While
 it is on, a refresh notes its time, device and address on its session, and a sign-in that starts a token
-session first revokes the user's least recently used ones beyond MaxPerUser - 1, as UserPoolTokenSessionConfig
+session then revokes the user's least recently used others beyond MaxPerUser - 1, as UserPoolTokenSessionConfig
 documents ("the next successful authentication automatically evicts that user's least recently used token
 session"). Gatehouse keeps every token family whether tracking is on or not, so sessions started before it
 was turned on are listed too.
@@ -224,13 +224,15 @@ class SessionService:
 
     # --- sessions starting and refreshed --------------------------------------------------------------------
 
-    async def make_room(self, pool: PoolView, username_key: str) -> None:
-        """Before a sign-in starts a token session: revoke the user's least recently used sessions beyond
-        MaxPerUser - 1, so that the new one brings them to the limit. Nothing when tracking is off."""
+    async def make_room(self, pool: PoolView, username_key: str, new_origin: str) -> None:
+        """Once a sign-in has started the token session ``new_origin``: revoke the user's least recently used
+        other sessions beyond MaxPerUser - 1, so that the new one brings them to the limit. After the new
+        family is stored, not before: of many sign-ins at once, each evicts what the others added before it
+        (the last one leaves the user at the limit), and none evicts its own. Nothing when tracking is off."""
         if not self.tracking(pool):
             return
         evicted = await self._store.evict_token_sessions(
-            pool.id, username_key, self.max_per_user(pool) - 1, time.time()
+            pool.id, username_key, self.max_per_user(pool) - 1, time.time(), spare=new_origin
         )
         for origin in evicted:
             log.info("session.evicted", pool=pool.id, session=self.token_session_id(origin))

@@ -27,6 +27,7 @@ import contextlib
 import csv
 import hashlib
 import hmac
+import re
 import secrets
 import string
 import time
@@ -37,6 +38,7 @@ from urllib.parse import quote, urlencode
 
 import structlog
 
+from gateway.api.model import ServiceModel
 from gateway.errors import (
     GatehouseError,
     InvalidParameterException,
@@ -47,7 +49,14 @@ from gateway.errors import (
 from gateway.metrics import Metrics
 from gateway.services.pools import PoolService, PoolView
 from gateway.services.users import UserService
-from gateway.storage.base import AlreadyExists, NotFound, Page, Store, UserImportJobRecord
+from gateway.storage.base import (
+    UNSTARTED_IMPORT_JOB_SECONDS,
+    AlreadyExists,
+    NotFound,
+    Page,
+    Store,
+    UserImportJobRecord,
+)
 
 log = structlog.get_logger("gateway.user_import")
 
@@ -67,10 +76,15 @@ EXPIRES_PARAMETER = "X-Gatehouse-Expires"
 SIGNATURE_PARAMETER = "X-Gatehouse-Signature"
 # The size of the parts an upload is kept in, and read back in (memory per upload and per running job).
 PART_BYTES = 1024 * 1024
-# "Expired - You created a job, but did not start the job within 24-48 hours" (UserImportJobType.Status).
-UNSTARTED_JOB_SECONDS = 24 * 3600.0
+# "Expired - You created a job, but did not start the job within 24-48 hours" (UserImportJobType.Status); the
+# store's purge expires such a job too, and deletes its file, when no call looks at it.
+UNSTARTED_JOB_SECONDS = UNSTARTED_IMPORT_JOB_SECONDS
 # Rows imported between two progress writes (each is also a check for StopUserImportJob).
 PROGRESS_ROWS = 100
+# Uploads a process reads at once, in all and to one job: each keeps up to max_bytes in the store until it ends,
+# so a leaked upload URL (or a client retrying in a loop) must not fill the disk. More: S3's 503 SlowDown.
+MAX_UPLOADS = 16
+MAX_UPLOADS_PER_JOB = 2
 # A running job whose progress has not been written for this long lost its process (a restart, a crash).
 STALE_JOB_SECONDS = 300.0
 
@@ -83,11 +97,31 @@ NO_AUTO_VERIFIED = (
     "The User Record does not set any of the auto verified attributes to true. (Example: email_verified to true)."
 )
 USER_EXISTS = "The user already exists."
+BAD_USERNAME = (
+    "cognito:username is not a valid username: 1 to 128 letters, marks, symbols, digits or punctuation marks, "
+    "without spaces or control characters."
+)
 MFA_FLAG = "cognito:mfa_enabled"
 USERNAME_COLUMN = "cognito:username"
 # Never in the header: ``sub`` is Cognito's to set, ``identities`` only federation writes.
 _NOT_IMPORTED = frozenset({"sub", "identities"})
 _JOB_ID_ALPHABET = string.ascii_letters + string.digits
+# The characters that move the csv module's reader from one state to another (any other one moves it alike).
+_CSV_SPECIAL = re.compile(r'[",\\\r\n]')
+# The csv module's reader states (Modules/_csv.c), and the two inputs that are no character of the line.
+(
+    _START_RECORD,
+    _START_FIELD,
+    _ESCAPE_CHAR,
+    _IN_FIELD,
+    _IN_QUOTED_FIELD,
+    _ESCAPE_IN_QUOTED_FIELD,
+    _QUOTE_IN_QUOTED_FIELD,
+    _EAT_CRNL,
+    _AFTER_ESCAPED_CRNL,
+) = range(9)
+_OTHER = "other"
+_EOL = "eol"
 
 
 class UploadRefused(Exception):
@@ -136,6 +170,7 @@ class UserImportService:
         url_seconds: float,
         max_bytes: int,
         metrics: Metrics | None = None,
+        idle_seconds: float = 60.0,
     ) -> None:
         self._store = store
         metrics = metrics or Metrics()
@@ -156,8 +191,11 @@ class UserImportService:
         self._public_url = public_url.rstrip("/")
         self._url_seconds = url_seconds
         self.max_bytes = max_bytes
+        self.idle_seconds = idle_seconds
         # The runs of this process (a reference keeps each task alive until it ends).
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        # The uploads this process is reading, per job.
+        self._uploads: dict[tuple[str, str], int] = {}
 
     # --- jobs -----------------------------------------------------------------------------------------
 
@@ -362,8 +400,21 @@ class UserImportService:
     async def receive_upload(self, pool_id: str, job_id: str, body: AsyncIterator[bytes]) -> tuple[int, str]:
         """Keep the CSV file ``PUT`` to a job's PreSignedUrl (after :meth:`check_upload_url`), replacing the one
         uploaded before, if any; returns its size and MD5 (S3's ETag). Read as it arrives and kept in parts,
-        never whole in memory; refused past ``max_bytes`` (S3's EntityTooLarge), or when the job no longer
-        takes a file (it started, or expired)."""
+        never whole in memory; refused past ``max_bytes`` (S3's EntityTooLarge), when the job no longer takes
+        a file (it started, or expired), or past MAX_UPLOADS / MAX_UPLOADS_PER_JOB uploads at once (SlowDown)."""
+        slot = (pool_id, job_id)
+        if sum(self._uploads.values()) >= MAX_UPLOADS or self._uploads.get(slot, 0) >= MAX_UPLOADS_PER_JOB:
+            log.warning("user_import.upload_throttled", pool=pool_id, job=job_id)
+            raise UploadRefused(503, "SlowDown", "Please reduce your request rate.")
+        self._uploads[slot] = self._uploads.get(slot, 0) + 1
+        try:
+            return await self._receive(pool_id, job_id, body)
+        finally:
+            self._uploads[slot] -= 1
+            if not self._uploads[slot]:
+                del self._uploads[slot]
+
+    async def _receive(self, pool_id: str, job_id: str, body: AsyncIterator[bytes]) -> tuple[int, str]:
         job = await self._store.get_user_import_job(pool_id, job_id)
         if job is None:
             raise UploadRefused(404, "NoSuchKey", "The import job does not exist.")
@@ -484,6 +535,8 @@ class UserImportService:
         username = values.pop(USERNAME_COLUMN)
         if not username:
             return "FAILED", "cognito:username is required."
+        if not _is_username(pool.id, username):
+            return "FAILED", BAD_USERNAME
         mfa = values.pop(MFA_FLAG).strip().lower()
         if mfa not in ("true", "false"):
             return "FAILED", "cognito:mfa_enabled is required, and must be true or false."
@@ -550,6 +603,17 @@ class UserImportService:
         log.info("user_import.finished", pool=pool_id, job=job_id, status=status, **counts.changes())
 
 
+def _is_username(pool_id: str, username: str) -> bool:
+    """Whether ``username`` is a UsernameType (botocore's model), as AdminCreateUser's input must be. The file
+    reaches the users service past the wire's validation, and a user named with a space, a NUL, a line break
+    or 129 characters could never be named in an API call again (AdminGetUser, AdminDeleteUser)."""
+    try:
+        ServiceModel.load("cognito-idp").validate_input("AdminGetUser", {"UserPoolId": pool_id, "Username": username})
+    except InvalidParameterException:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class _Header:
     """A checked header row: the column names, in the file's order."""
@@ -586,7 +650,7 @@ class CsvStream:
     _decoder: codecs.IncrementalDecoder = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")())
     _pending: list[str] = field(default_factory=list)  # lines of a record not yet complete
     _partial: str = ""  # the text after the last newline
-    _in_quotes: bool = False
+    _state: int = _START_RECORD  # the csv reader's, at the end of the lines so far
     _line: int = 0  # lines handed to the parser so far
     _started: bool = False
 
@@ -605,16 +669,31 @@ class CsvStream:
         complete: list[str] = []
         for line in [piece + "\n" for piece in pieces] + ([last] if final and last else []):
             self._pending.append(line)
-            # A quote toggles quoting unless a backslash escapes it; a record ends at a newline outside quotes.
-            if (line.count('"') - line.count('\\"')) % 2:
-                self._in_quotes = not self._in_quotes
-            if not self._in_quotes:
+            if not self._continues(line):
                 complete.extend(self._pending)
                 self._pending.clear()
         if final:
             complete.extend(self._pending)
             self._pending.clear()
         return self._parse(complete)
+
+    def _continues(self, line: str) -> bool:
+        """Whether the record goes on past ``line``: the csv module's reader (escapechar ``\\``, not strict)
+        run over it, its state kept from line to line. A quote opens quoting only at a value's start
+        (``O"Brien`` is a name), ``""`` in quotes is a quote, a backslash escapes the character after it, a
+        line break too; after a closing quote it is a character like any other."""
+        if self._state == _START_RECORD and '"' not in line and "\\" not in line:
+            return False  # most lines: a record of plain values, whole
+        end = 0
+        for special in _CSV_SPECIAL.finditer(line):
+            if special.start() > end:
+                self._state = _csv_step(self._state, _OTHER)
+            self._state = _csv_step(self._state, special.group())
+            end = special.end()
+        if end < len(line):
+            self._state = _csv_step(self._state, _OTHER)
+        self._state = _csv_step(self._state, _EOL)
+        return self._state != _START_RECORD
 
     def _parse(self, lines: list[str]) -> list[tuple[int, list[str]]]:
         records: list[tuple[int, list[str]]] = []
@@ -630,3 +709,41 @@ class CsvStream:
             raise _JobFailed(f"The CSV file cannot be parsed near line {self._line + reader.line_num}.") from exc
         self._line += len(lines)
         return records
+
+
+def _csv_step(state: int, char: str) -> int:
+    """The csv module's reader state after ``char`` (a quote, comma, backslash, CR, LF, _OTHER or _EOL, the end
+    of a line it is given), as Modules/_csv.c's parse_process_char moves it with ``escapechar="\\"``,
+    ``doublequote=True`` and ``strict=False``. A line the reader would refuse ends its record here (the parse
+    then fails the job)."""
+    line_end = char in ("\n", "\r", _EOL)
+    if state == _START_RECORD:
+        if char == _EOL:
+            return _START_RECORD
+        if char in ("\n", "\r"):
+            return _EAT_CRNL
+        state = _START_FIELD
+    if state == _START_FIELD:
+        if line_end:
+            return _START_RECORD if char == _EOL else _EAT_CRNL
+        return {'"': _IN_QUOTED_FIELD, "\\": _ESCAPE_CHAR, ",": _START_FIELD}.get(char, _IN_FIELD)
+    if state == _ESCAPE_CHAR:
+        return _AFTER_ESCAPED_CRNL if char in ("\n", "\r") else _IN_FIELD
+    if state == _AFTER_ESCAPED_CRNL:
+        if char == _EOL:
+            return _AFTER_ESCAPED_CRNL
+        state = _IN_FIELD
+    if state == _IN_FIELD:
+        if line_end:
+            return _START_RECORD if char == _EOL else _EAT_CRNL
+        return {"\\": _ESCAPE_CHAR, ",": _START_FIELD}.get(char, _IN_FIELD)
+    if state == _IN_QUOTED_FIELD:
+        return {"\\": _ESCAPE_IN_QUOTED_FIELD, '"': _QUOTE_IN_QUOTED_FIELD}.get(char, _IN_QUOTED_FIELD)
+    if state == _ESCAPE_IN_QUOTED_FIELD:
+        return _IN_QUOTED_FIELD
+    if state == _QUOTE_IN_QUOTED_FIELD:
+        if line_end:
+            return _START_RECORD if char == _EOL else _EAT_CRNL
+        return {'"': _IN_QUOTED_FIELD, ",": _START_FIELD}.get(char, _IN_FIELD)
+    # _EAT_CRNL: line breaks, then the end of the line; anything else is the reader's error.
+    return _EAT_CRNL if char in ("\n", "\r") else _START_RECORD

@@ -570,9 +570,12 @@ class Store(Protocol):
         """Note a refresh of the family: its latest activity, device and address."""
         ...
 
-    async def evict_token_sessions(self, pool_id: str, username_key: str, keep: int, now: float) -> list[str]:
+    async def evict_token_sessions(
+        self, pool_id: str, username_key: str, keep: int, now: float, spare: str | None = None
+    ) -> list[str]:
         """Revoke the user's token sessions (as list_token_sessions finds them) beyond the ``keep`` most
-        recently active; return the origin_jti of each family this call revoked."""
+        recently active, never the family ``spare`` (which does not count towards ``keep``); return the
+        origin_jti of each family this call revoked."""
         ...
 
     async def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None: ...
@@ -589,7 +592,10 @@ class Store(Protocol):
         ...
 
     async def purge_expired(self, now: float) -> int:
-        """Delete expired codes, sessions, refresh tokens and token families; return how many rows went."""
+        """Delete expired codes, sessions, refresh tokens and token families; return how many rows went. Also
+        a user import job still Created UNSTARTED_IMPORT_JOB_SECONDS after its creation becomes Expired, and
+        the file parts of jobs that ended (Expired, Succeeded, Failed, Stopped) are deleted: an import file
+        holds personal data, kept no longer than its job needs it."""
         ...
 
     # signing keys
@@ -1036,8 +1042,8 @@ class Store(Protocol):
 
     async def finish_user_import_upload(self, pool_id: str, job_id: str, upload_id: str, size: int, now: float) -> bool:
         """Makes ``upload_id`` the job's file, atomically, if the job is still Created and its upload URL has
-        not expired by ``now``: every other upload's parts are deleted. False (and the upload's own parts
-        deleted) otherwise."""
+        not expired by ``now``: the parts of the file it replaces are deleted (those of uploads still in progress
+        are not: each may finish and replace it in turn). False (and the upload's own parts deleted) otherwise."""
         ...
 
     async def drop_user_import_upload(self, pool_id: str, job_id: str, upload_id: str | None) -> None:
@@ -1202,6 +1208,11 @@ class TermsRecord:
     links: dict[str, str]
     created_at: float
     updated_at: float
+
+
+# "Expired - You created a job, but did not start the job within 24-48 hours" (UserImportJobType.Status):
+# purge_expired expires such a job and deletes its file, whether anyone looks at the job or not.
+UNSTARTED_IMPORT_JOB_SECONDS = 24 * 3600.0
 
 
 @dataclass

@@ -40,6 +40,7 @@ import aiosqlite
 import orjson
 
 from gateway.storage.base import (
+    UNSTARTED_IMPORT_JOB_SECONDS,
     AlreadyExists,
     AuthEventRecord,
     AuthSessionRecord,
@@ -1501,12 +1502,16 @@ class SqliteStore:
         # A single-row write on the refresh path of a pool that tracks sessions: the event loop's writer.
         await self._write_transaction(touch)
 
-    async def evict_token_sessions(self, pool_id: str, username_key: str, keep: int, now: float) -> list[str]:
-        # LIMIT -1 is SQLite's "no limit": every session after the first ``keep``.
+    async def evict_token_sessions(
+        self, pool_id: str, username_key: str, keep: int, now: float, spare: str | None = None
+    ) -> list[str]:
+        # LIMIT -1 is SQLite's "no limit": every session after the first ``keep``. One statement: SQLite
+        # serialises writers, so two sign-ins evicting at once each see the other's work.
         rows = await self._fetch(
             "UPDATE token_families SET revoked = 1 WHERE origin_jti IN "
-            f"(SELECT f.origin_jti {_LIVE_SESSIONS} {_SESSION_ORDER} LIMIT -1 OFFSET ?) RETURNING origin_jti",
-            (pool_id, username_key, now, now, max(0, keep)),
+            f"(SELECT f.origin_jti {_LIVE_SESSIONS} AND f.origin_jti IS NOT ? {_SESSION_ORDER} LIMIT -1 OFFSET ?) "
+            "RETURNING origin_jti",
+            (pool_id, username_key, now, now, spare, max(0, keep)),
         )
         return [str(row[0]) for row in rows]
 
@@ -1547,6 +1552,17 @@ class SqliteStore:
             # An expired metadata document is fetched again on next use: nothing reads it (no index: the table
             # holds one row per URL a policy admitted, few beside the tables above).
             purged += await _affected(db, "DELETE FROM cimd_documents WHERE expires_at <= ?", (now,))
+            await db.execute_fetchall(
+                "UPDATE user_import_jobs SET status = 'Expired' WHERE status = 'Created' AND created_at + ? < ?",
+                (UNSTARTED_IMPORT_JOB_SECONDS, now),
+            )
+            purged += await _affected(
+                db,
+                "DELETE FROM user_import_chunks WHERE EXISTS (SELECT 1 FROM user_import_jobs AS j "
+                "WHERE j.pool_id = user_import_chunks.pool_id AND j.job_id = user_import_chunks.job_id "
+                "AND j.status IN ('Expired', 'Succeeded', 'Failed', 'Stopped'))",
+                (),
+            )
         return purged
 
     # --- signing keys -----------------------------------------------------------------------------------
@@ -2488,17 +2504,24 @@ class SqliteStore:
 
     async def finish_user_import_upload(self, pool_id: str, job_id: str, upload_id: str, size: int, now: float) -> bool:
         async with self._transaction() as db:
+            before = list(
+                await db.execute_fetchall(
+                    "SELECT upload_id FROM user_import_jobs WHERE pool_id = ? AND job_id = ?", (pool_id, job_id)
+                )
+            )
             taken = await db.execute_fetchall(
                 "UPDATE user_import_jobs SET upload_id = ?, upload_bytes = ? "
                 "WHERE pool_id = ? AND job_id = ? AND status = 'Created' AND url_expires_at > ? RETURNING 1",
                 (upload_id, size, pool_id, job_id, now),
             )
-            # The job's file is now this upload (every other one goes), or it was refused (this one goes).
-            await db.execute_fetchall(
-                "DELETE FROM user_import_chunks WHERE pool_id = ? AND job_id = ? AND "
-                + ("upload_id != ?" if taken else "upload_id = ?"),
-                (pool_id, job_id, upload_id),
-            )
+            # The job's file is now this upload (the one it replaces goes), or it was refused (this one goes).
+            # An upload still in progress keeps its parts: it may finish and replace this one in turn.
+            dropped = upload_id if not taken else (before[0][0] if before else None)
+            if dropped is not None and (dropped != upload_id or not taken):
+                await db.execute_fetchall(
+                    "DELETE FROM user_import_chunks WHERE pool_id = ? AND job_id = ? AND upload_id = ?",
+                    (pool_id, job_id, dropped),
+                )
         return bool(taken)
 
     async def drop_user_import_upload(self, pool_id: str, job_id: str, upload_id: str | None) -> None:

@@ -434,6 +434,28 @@ def test_existing_users_are_skipped(idp: Any, pool_id: str) -> None:
     assert "given_name" not in attributes_of(idp.admin_get_user(UserPoolId=pool_id, Username="twice"))
 
 
+def test_usernames_the_api_would_refuse_fail_their_rows(idp: Any, gatehouse: GatehouseServer, pool_id: str) -> None:
+    """A username is held to UsernameType as AdminCreateUser's is (1 to 128 letters, marks, symbols, digits or
+    punctuation): a user named with a space, a NUL, a line break, a zero-width joiner or 129 characters could
+    never be addressed by an API call again (AdminGetUser, AdminDeleteUser refuse the name)."""
+    header = header_of(idp, pool_id)
+    bad = ["two words", "nul\x00byte", "joiner\u200d", "y" * 129, "QUOTEDBREAK"]
+    rows = [user_row(name, email=f"bad{index}@example.com") for index, name in enumerate(bad)]
+    rows.append(user_row("z" * 128))
+    text = csv_text(header, rows).replace("QUOTEDBREAK", '"line\nbreak"')
+    job = run_import(idp, pool_id, text)
+    assert (job["Status"], job["ImportedUsers"], job["SkippedUsers"], job["FailedUsers"]) == ("Succeeded", 1, 0, 5)
+    names = {u["Username"] for u in idp.list_users(UserPoolId=pool_id, Limit=60)["Users"]}
+    assert "z" * 128 in names
+    assert not names & {*bad[:4], "line\nbreak"}
+    events = [
+        line for line in gatehouse.log_text().splitlines() if '"user_import.row"' in line and job["JobId"] in line
+    ]
+    assert len(events) == 5
+    assert all("cognito:username is not a valid username" in e for e in events)
+    assert not any("two words" in e or "line\\nbreak" in e for e in events)
+
+
 def test_mfa_enabled_turns_on_sms_mfa(idp: Any, pool_id: str) -> None:
     header = header_of(idp, pool_id)
     rows = [
@@ -548,6 +570,48 @@ def test_a_file_of_many_parts_imports_every_row(idp: Any, pool_id: str) -> None:
     assert (job["Status"], job["ImportedUsers"], job["FailedUsers"]) == ("Succeeded", 451, 0)
     address = attributes_of(idp.admin_get_user(UserPoolId=pool_id, Username="multiline"))["address"]
     assert address == "1 Main St\n Springfield"
+
+
+def test_a_quoted_value_across_a_part_boundary_after_an_escaped_backslash(tmp_path: Path) -> None:
+    """The file is parsed a stored part (1 MiB) at a time, and a record is held back while it is open: in
+    quotes, or after a backslash that escapes its line break. A quoted value that ends in an escaped backslash
+    ("C:\\\\") closes its quotes and a quote inside an unquoted value (O"Brien) opens none, so a later quoted
+    value with a line break, cut in two by a part boundary, is still read whole."""
+    server = GatehouseServer(tmp_path / "data")
+    server.start()
+    try:
+        idp = server.client()
+        pool = idp.create_user_pool(PoolName="boundary", AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+        header = header_of(idp, pool)
+        filler = "p" * 2000
+
+        def file_of(fillers: int, pad: str) -> str:
+            rows = [user_row("backslash", name="BACKSLASH"), user_row("padded", nickname=pad, given_name='O"Brien')]
+            rows.append(user_row("irish", family_name='O"Neil'))
+            rows += [user_row(f"fill{i:03d}", profile=filler, website=filler) for i in range(fillers)]
+            rows += [user_row("joined", name="Line\\\nbreak"), user_row("multiline", address="ADDRESS")]
+            text = csv_text(header, rows)
+            return text.replace("BACKSLASH", '"C:\\\\"').replace("ADDRESS", '"1 Main St\n Springfield"')
+
+        # The first part ends inside " Springfield": the boundary falls in the quoted value's second line.
+        short = file_of(250, "")
+        gap = 1024 * 1024 - 5 - (short.index("1 Main St\n") + len("1 Main St\n"))
+        row_bytes = len(file_of(251, "")) - len(short)
+        fillers = 250 + gap // row_bytes
+        text = file_of(fillers, "n" * (gap % row_bytes))
+        assert text.encode()[: 1024 * 1024].endswith(b"\n Spri")
+        job = create_job(idp, pool)
+        upload(job, text)
+        idp.start_user_import_job(UserPoolId=pool, JobId=job["JobId"])
+        done = wait_done(idp, pool, job["JobId"])
+        assert (done["Status"], done["ImportedUsers"], done["FailedUsers"]) == ("Succeeded", fillers + 5, 0), done
+        assert attributes_of(idp.admin_get_user(UserPoolId=pool, Username="backslash"))["name"] == "C:\\"
+        assert attributes_of(idp.admin_get_user(UserPoolId=pool, Username="joined"))["name"] == "Line\nbreak"
+        assert attributes_of(idp.admin_get_user(UserPoolId=pool, Username="padded"))["given_name"] == 'O"Brien'
+        address = attributes_of(idp.admin_get_user(UserPoolId=pool, Username="multiline"))["address"]
+        assert address == "1 Main St\n Springfield"
+    finally:
+        server.stop()
 
 
 # --- StartUserImportJob and StopUserImportJob ------------------------------------------------------------------
@@ -711,6 +775,106 @@ def test_upload_cut_short_keeps_nothing(idp: Any, gatehouse: GatehouseServer, po
     assert '"http.unhandled"' not in log
 
 
+def test_uploads_at_once_are_bounded(idp: Any, pool_id: str) -> None:
+    """Each upload in progress keeps up to the size limit in the store: two at once per job and sixteen per
+    process, and one more is S3's 503 SlowDown, so that a leaked URL cannot fill the disk. Once they end,
+    uploads are taken again."""
+    import socket
+
+    def hold(job: Mapping[str, Any]) -> socket.socket:
+        parts = urlsplit(job["PreSignedUrl"])
+        sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+        head = f"PUT {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Length: 100000\r\n\r\n"
+        sock.sendall(head.encode() + b"cognito:username\n")
+        return sock
+
+    header = header_of(idp, pool_id)
+    text = csv_text(header, [user_row("throttled")]).encode()
+    jobs = [create_job(idp, pool_id) for _ in range(8)]
+    held = [hold(jobs[0]), hold(jobs[0])]
+    try:
+        time.sleep(0.3)
+        status, _, body = put(jobs[0]["PreSignedUrl"], text)
+        assert (status, re.search(r"<Code>(\w+)</Code>", body).group(1)) == (503, "SlowDown")  # type: ignore[union-attr]
+        held += [hold(job) for job in jobs[1:] for _ in range(2)]
+        time.sleep(0.3)
+        extra = create_job(idp, pool_id)
+        assert put(extra["PreSignedUrl"], text)[0] == 503
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.5)
+    upload(jobs[0], text.decode())
+    upload(extra, text.decode())
+
+
+def test_a_stalled_upload_is_cut_off(tmp_path: Path) -> None:
+    """An upload that sends nothing for GATEHOUSE_USER_IMPORT_IDLE_SECONDS is answered S3's 400 RequestTimeout
+    and keeps nothing: a stalled client does not hold one of the uploads a process takes at once for ever."""
+    import socket
+
+    server = GatehouseServer(tmp_path / "data", extra_env={"GATEHOUSE_USER_IMPORT_IDLE_SECONDS": "1"})
+    server.start()
+    try:
+        idp = server.client()
+        pool = idp.create_user_pool(PoolName="stalled", AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+        job = create_job(idp, pool)
+        parts = urlsplit(job["PreSignedUrl"])
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+            head = f"PUT {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Length: 1000\r\n\r\n"
+            sock.sendall(head.encode() + b"cognito:username\n")
+            started = time.monotonic()
+            answer = sock.recv(65536)
+            assert time.monotonic() - started < 8
+        assert answer.startswith(b"HTTP/1.1 400"), answer
+        assert b"<Code>RequestTimeout</Code>" in answer
+        idp.start_user_import_job(UserPoolId=pool, JobId=job["JobId"])
+        assert wait_done(idp, pool, job["JobId"])["CompletionMessage"].startswith("No CSV file")
+    finally:
+        server.stop()
+
+
+def test_an_upload_finishing_during_another_leaves_the_other_whole(tmp_path: Path) -> None:
+    """Two uploads to one URL at once (a client retrying one it thinks lost): each answered 200 is a whole file,
+    and the job reads the one that finished last, as S3 keeps the last PUT. The first to finish must not take
+    away the parts the other has kept so far."""
+    server = GatehouseServer(tmp_path / "data")
+    server.start()
+    try:
+        import socket
+
+        idp = server.client()
+        pool = idp.create_user_pool(PoolName="racing", AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+        header = header_of(idp, pool)
+        filler = "f" * 2000
+        late = csv_text(
+            header,
+            [user_row(f"late{i:03d}", profile=filler, website=filler, picture=filler) for i in range(200)],
+        ).encode()
+        assert len(late) > 1024 * 1024  # more than one stored part
+        job = create_job(idp, pool)
+        parts = urlsplit(job["PreSignedUrl"])
+        with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+            head = (
+                f"PUT {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                f"Content-Length: {len(late)}\r\nConnection: close\r\n\r\n"
+            )
+            split = 1024 * 1024 + 4096
+            sock.sendall(head.encode() + late[:split])  # its first part is kept...
+            time.sleep(0.5)
+            upload(job, csv_text(header, [user_row("early")]))  # ...when another upload finishes
+            sock.sendall(late[split:])
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        idp.start_user_import_job(UserPoolId=pool, JobId=job["JobId"])
+        done = wait_done(idp, pool, job["JobId"])
+        assert (done["Status"], done["ImportedUsers"], done["FailedUsers"]) == ("Succeeded", 200, 0), done
+    finally:
+        server.stop()
+
+
 def test_deleting_the_pool_ends_its_running_job(idp: Any, gatehouse: GatehouseServer) -> None:
     pool = idp.create_user_pool(PoolName="doomed", AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
     job = big_import(idp, pool, 4000, "doomed")
@@ -753,8 +917,11 @@ def test_jobs_run_across_worker_processes(tmp_path: Path) -> None:
     [
         ("GATEHOUSE_USER_IMPORT_URL_SECONDS", "soon"),
         ("GATEHOUSE_USER_IMPORT_URL_SECONDS", "0"),
+        ("GATEHOUSE_USER_IMPORT_URL_SECONDS", "604801"),
         ("GATEHOUSE_USER_IMPORT_MAX_BYTES", "100MB"),
         ("GATEHOUSE_USER_IMPORT_MAX_BYTES", "0"),
+        ("GATEHOUSE_USER_IMPORT_IDLE_SECONDS", "0"),
+        ("GATEHOUSE_USER_IMPORT_IDLE_SECONDS", "slow"),
     ],
 )
 def test_bad_import_settings_in_the_environment_are_refused(tmp_path: Path, name: str, value: str) -> None:

@@ -410,6 +410,29 @@ def test_max_per_user_evicts_the_least_recently_used(idp: Any, public_idp: Any) 
     assert error_of(public_idp.get_user, AccessToken=third["AccessToken"])[0] == "NotAuthorizedException"
 
 
+def test_max_per_user_holds_under_concurrent_sign_ins(idp: Any, public_idp: Any) -> None:
+    """Many sign-ins of one user at once: the user never ends up with more than MaxPerUser sessions, and each
+    sign-in's own tokens are among those kept unless later ones evicted them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = idp.create_user_pool(PoolName="racing-sessions")["UserPool"]["Id"]
+    client = api_client(idp, pool, "app")
+    track(idp, pool, max_per_user=2)
+    make_user(idp, pool, "swarm")
+    with ThreadPoolExecutor(max_workers=12) as workers:
+        issued = list(workers.map(lambda _: sign_in(public_idp, client, "swarm"), range(12)))
+    listed = idp.admin_list_user_sessions(UserPoolId=pool, Username="swarm")["Sessions"]
+    assert len(listed) <= 2, len(listed)
+    alive = 0
+    for tokens in issued:
+        try:
+            public_idp.get_user(AccessToken=tokens["AccessToken"])
+            alive += 1
+        except ClientError:
+            pass
+    assert alive == len(listed)
+
+
 def test_without_tracking_nothing_is_evicted(idp: Any, public_idp: Any) -> None:
     pool = idp.create_user_pool(PoolName="untracked")["UserPool"]["Id"]
     client = api_client(idp, pool, "app")
@@ -567,6 +590,9 @@ def test_client_sso_validity_zero_always_signs_in_again(
     try:
         page = browser.follow(browser.get(browser.authorize_url(hosted.secret_id, scope="openid")))
         assert page.status_code == 200 and "Sign in" in page.text
+        # Silently (prompt=none) the session is not enough either: login_required, no code.
+        quiet = browser.get(browser.authorize_url(hosted.secret_id, scope="openid", prompt="none"))
+        assert quiet.status_code == 302 and query_of(quiet.headers["Location"]).get("error") == "login_required"
         silent = browser.get(public_url)
         assert silent.status_code == 302 and "code=" in silent.headers["Location"]
     finally:

@@ -5,6 +5,8 @@ anywhere, as the store hands them back."""
 
 from __future__ import annotations
 
+import csv
+import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -83,6 +85,10 @@ async def test_a_job_never_started_within_a_day_is_expired(services: Services) -
         ("a,b\n\n1\\,5,2\n", [(1, ["a", "b"]), (3, ["1,5", "2"])]),
         ('a,b\n"say ""hi""",2\n', [(1, ["a", "b"]), (2, ['say "hi"', "2"])]),
         ("é,ü\n", [(1, ["é", "ü"])]),
+        # A quoted value ending in an escaped backslash closes its quotes; a quote inside a value opens none.
+        ('"C:\\\\",x\nO"Brien,y\n"1\n2",z\n', [(1, ["C:\\", "x"]), (2, ['O"Brien', "y"]), (3, ["1\n2", "z"])]),
+        # A backslash before a line break escapes it: the record goes on.
+        ("a\\\nb,c\nd,e\n", [(1, ["a\nb", "c"]), (3, ["d", "e"])]),
     ],
 )
 def test_csv_stream_reads_the_same_records_whatever_the_parts(text: str, expected: list[tuple[int, list[str]]]) -> None:
@@ -94,6 +100,28 @@ def test_csv_stream_reads_the_same_records_whatever_the_parts(text: str, expecte
             records += stream.feed(data[start : start + size], False)
         records += stream.feed(b"", True)
         assert records == expected, size
+
+
+def test_csv_stream_cut_anywhere_reads_what_the_csv_module_reads_whole() -> None:
+    """Random files of the characters that matter (quotes, escapes, commas, line breaks), cut into parts at
+    random: the records are those the csv module reads from the whole file."""
+    rng = random.Random(20261127)
+    alphabet = ["a", ",", '"', "\\", "\n", "\r", " ", '""', "\r\n", "é"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        lines = text.split("\n")
+        try:
+            whole = [r for r in csv.reader([*(line + "\n" for line in lines[:-1]), lines[-1]], escapechar="\\") if r]
+        except csv.Error:
+            continue  # a file the job fails whole
+        data = text.encode()
+        cuts = sorted(rng.sample(range(len(data) + 1), min(3, len(data) + 1)))
+        stream = CsvStream()
+        records: list[list[str]] = []
+        for start, stop in zip([0, *cuts], [*cuts, len(data)], strict=True):
+            records += [fields for _, fields in stream.feed(data[start:stop], False)]
+        records += [fields for _, fields in stream.feed(b"", True)]
+        assert records == whole, repr(text)
 
 
 def test_csv_stream_refuses_text_that_is_not_utf8() -> None:

@@ -48,6 +48,7 @@ from typing import Any, TypeVar
 import pytest
 
 from gateway.storage.base import (
+    UNSTARTED_IMPORT_JOB_SECONDS,
     AlreadyExists,
     AuthEventRecord,
     AuthSessionRecord,
@@ -1062,7 +1063,9 @@ class StoreConformance:
         assert (await store.get_token_family("s-1")).revoked  # type: ignore[union-attr]
         assert [f.origin_jti for f in await store.list_token_sessions(POOL, "alice", now)] == ["s-0", "s-2"]
         assert await store.evict_token_sessions(POOL, "alice", 2, now) == []
-        assert sorted(await store.evict_token_sessions(POOL, "alice", 0, now)) == ["s-0", "s-2"]
+        # The spared family (a sign-in's own, just started) is neither evicted nor counted.
+        assert await store.evict_token_sessions(POOL, "alice", 0, now, spare="s-2") == ["s-0"]
+        assert await store.evict_token_sessions(POOL, "alice", 0, now) == ["s-2"]
         assert [f.origin_jti for f in await store.list_token_sessions(POOL, "bob", now)] == ["bobs"]
 
     async def test_oauth_records_of_a_user(self, store: Store) -> None:
@@ -1224,6 +1227,25 @@ class StoreConformance:
         assert await store.get_refresh_token("rt-live-expired") is None
         assert await store.get_token_family("jti-live") is not None
         assert await store.get_refresh_token("rt-live") is not None
+        assert await store.purge_expired(now) == 0
+
+    async def test_purge_expires_unstarted_import_jobs_and_drops_ended_jobs_files(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        now = T0 + UNSTARTED_IMPORT_JOB_SECONDS + 1
+        await store.create_user_import_job(make_import_job("import-old"))
+        await store.create_user_import_job(make_import_job("import-new", created_at=now - 10))
+        await store.create_user_import_job(make_import_job("import-done", status="Succeeded"))
+        for job in ("import-old", "import-new", "import-done"):
+            await store.add_user_import_chunk(POOL, job, "u1", 0, b"cognito:username\nalice\n")
+        # Never looked at again: the day-old unstarted job expires, and its file goes with the ended job's.
+        assert await store.purge_expired(now) == 2
+        old = await store.get_user_import_job(POOL, "import-old")
+        assert old is not None and old.status == "Expired"
+        assert await store.read_user_import_chunk(POOL, "import-old", "u1", 0) is None
+        assert await store.read_user_import_chunk(POOL, "import-done", "u1", 0) is None
+        new = await store.get_user_import_job(POOL, "import-new")
+        assert new is not None and new.status == "Created"
+        assert await store.read_user_import_chunk(POOL, "import-new", "u1", 0) is not None
         assert await store.purge_expired(now) == 0
 
     # --- signing keys ---------------------------------------------------------------------------------
@@ -2184,12 +2206,22 @@ class StoreConformance:
         assert await store.read_user_import_chunk(POOL, "import-1", "u2", 0) == b"b1"
         assert await store.read_user_import_chunk(POOL, "import-1", "u2", 1) is None
         assert await store.read_user_import_chunk(POOL, "import-1", "u1", 0) is None
+        # An upload in progress keeps its parts while another finishes, and replaces it when it finishes.
+        await store.add_user_import_chunk(POOL, "import-1", "slow", 0, b"s1")
+        await store.add_user_import_chunk(POOL, "import-1", "fast", 0, b"f1")
+        assert await store.finish_user_import_upload(POOL, "import-1", "fast", 2, T0) is True
+        assert await store.read_user_import_chunk(POOL, "import-1", "u2", 0) is None
+        assert await store.read_user_import_chunk(POOL, "import-1", "slow", 0) == b"s1"
+        await store.add_user_import_chunk(POOL, "import-1", "slow", 1, b"s2")
+        assert await store.finish_user_import_upload(POOL, "import-1", "slow", 4, T0) is True
+        assert await store.read_user_import_chunk(POOL, "import-1", "fast", 0) is None
+        assert await store.read_user_import_chunk(POOL, "import-1", "slow", 1) == b"s2"
         # Past the URL's expiry, or once the job started, an upload is refused and leaves nothing.
         await store.add_user_import_chunk(POOL, "import-1", "u3", 0, b"late")
         assert await store.finish_user_import_upload(POOL, "import-1", "u3", 4, T0 + 7200) is False
         assert await store.read_user_import_chunk(POOL, "import-1", "u3", 0) is None
         await store.drop_user_import_upload(POOL, "import-1", None)
-        assert await store.read_user_import_chunk(POOL, "import-1", "u2", 0) is None
+        assert await store.read_user_import_chunk(POOL, "import-1", "slow", 0) is None
         with pytest.raises(NotFound):
             await store.add_user_import_chunk(POOL, "import-missing", "u1", 0, b"x")
 
