@@ -677,7 +677,7 @@ class ClientConfig(_Model):
                 issues.append(
                     _Issue(
                         ("explicit_auth_flows",),
-                        "expected ALLOW_CLIENT_TOKEN_AUTH alone (no user flows; token exchange flows may go with it)",
+                        "expected ALLOW_CLIENT_TOKEN_AUTH alone (no user flows)",
                         flows,
                     )
                 )
