@@ -606,3 +606,55 @@ def test_token_endpoint_repeated_targets_and_clients(
         timeout=10,
     )
     assert (no_flow.status_code, no_flow.json()["error"]) == (400, "unauthorized_client")
+
+
+def test_update_user_pool_client_grants_and_takes_the_flow(
+    idp: Any, gatehouse: GatehouseServer, public_idp: Any, setup: Setup, alice: dict[str, Any]
+) -> None:
+    client = idp.create_user_pool_client(
+        UserPoolId=setup.pool_id, ClientName="later", ExplicitAuthFlows=["ALLOW_REFRESH_TOKEN_AUTH"]
+    )["UserPoolClient"]
+    params = {"ClientId": client["ClientId"], "SubjectToken": alice["access_token"], "SubjectTokenType": "ACCESS_TOKEN"}
+    assert refused(public_idp.get_derived_token, **params)[0] == "InvalidParameterException"
+    idp.update_user_pool_client(
+        UserPoolId=setup.pool_id,
+        ClientId=client["ClientId"],
+        ExplicitAuthFlows=["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_TOKEN_EXCHANGE_IMPERSONATION"],
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        CallbackURLs=[CALLBACK],
+        AllowedOAuthScopes=["openid", WRITE],
+    )
+    answer = public_idp.get_derived_token(**params)
+    # The admin scope too: the client signs users in through the API (ALLOW_REFRESH_TOKEN_AUTH).
+    assert answer["Scopes"] == ["openid", ADMIN, WRITE]
+    assert verified(gatehouse, setup.pool_id, answer["IssuedToken"])["client_id"] == client["ClientId"]
+    idp.update_user_pool_client(
+        UserPoolId=setup.pool_id, ClientId=client["ClientId"], ExplicitAuthFlows=["ALLOW_REFRESH_TOKEN_AUTH"]
+    )
+    assert refused(public_idp.get_derived_token, **params)[1] == (
+        "ALLOW_TOKEN_EXCHANGE_IMPERSONATION flow not enabled for this client"
+    )
+
+
+def test_a_request_with_a_broken_signature_is_refused_not_taken_as_unsigned(
+    gatehouse: GatehouseServer, setup: Setup, alice: dict[str, Any]
+) -> None:
+    body = json.dumps(
+        {
+            "ClientId": setup.exchanger_id,
+            "ClientSecret": setup.exchanger_secret,
+            "SubjectToken": alice["access_token"],
+            "SubjectTokenType": "ACCESS_TOKEN",
+        }
+    )
+    headers = {
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "AWSCognitoIdentityProviderService.GetDerivedToken",
+    }
+    assert requests.post(gatehouse.url, data=body, headers=headers, timeout=10).status_code == 200
+    for authorization in ("Bearer x", "AWS4-HMAC-SHA256 Credential=nobody/20260101/us-east-1/cognito-idp/aws4_request"):
+        answer = requests.post(
+            gatehouse.url, data=body, headers={**headers, "Authorization": authorization}, timeout=10
+        )
+        assert 400 <= answer.status_code < 500 and "__type" in answer.json()
