@@ -607,3 +607,10 @@ class ExchangeFlowError(InvalidParameterException):
     """The client lacks ALLOW_TOKEN_EXCHANGE_IMPERSONATION / _DELEGATION (RFC 6749 §5.2 unauthorized_client)."""
 
     oauth_error = "unauthorized_client"
+
+
+class ExchangeNotInTierError(OperationNotEnabledException):
+    """Token exchange "is a feature of user pools" in the Essentials and Plus feature plans: a Lite pool's
+    GetDerivedToken is an operation not enabled for its configuration (the error its model lists for that)."""
+
+    oauth_error = "unauthorized_client"

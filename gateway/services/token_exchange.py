@@ -22,6 +22,8 @@ What Gatehouse decides where Cognito's documentation is silent (docs/oauth.md sa
   of the user's refresh token and AdminUserGlobalSignOut revoke it with the tokens it came from. It never
   outlives the subject token (``exp`` is the sooner of the client's token validity and the subject's ``exp``),
   so a chain of exchanges cannot stretch a session.
+* A pool of the Lite feature plan answers OperationNotEnabledException (the guide: token exchange is a feature
+  of the Essentials and Plus plans).
 * ``aws.cognito.signin.user.admin`` counts as allowed for a client that signs users in through the API (any
   explicit auth flow other than the token exchange and client token flows), as InitiateAuth grants it there.
 """
@@ -37,6 +39,7 @@ import structlog
 
 from gateway.errors import (
     ExchangeFlowError,
+    ExchangeNotInTierError,
     ExchangeRequestError,
     ExchangeScopeError,
     ExchangeTokenError,
@@ -131,6 +134,10 @@ class TokenExchangeService:
 
     async def exchange(self, pool: PoolView, client: ClientView, request: ExchangeRequest) -> DerivedToken:
         """Issue the derived token of ``request`` to ``client`` (already authenticated by the wire)."""
+        if pool.settings.get("UserPoolTier", "ESSENTIALS") == "LITE":
+            raise ExchangeNotInTierError(
+                "Token exchange requires the Essentials or Plus feature plan: the user pool's UserPoolTier is LITE."
+            )
         delegation = request.actor_token is not None
         flow = DELEGATION_FLOW if delegation else IMPERSONATION_FLOW
         if flow not in client.explicit_auth_flows:

@@ -658,3 +658,23 @@ def test_a_request_with_a_broken_signature_is_refused_not_taken_as_unsigned(
             gatehouse.url, data=body, headers={**headers, "Authorization": authorization}, timeout=10
         )
         assert 400 <= answer.status_code < 500 and "__type" in answer.json()
+
+
+def test_a_lite_pool_has_no_token_exchange(idp: Any, gatehouse: GatehouseServer, public_idp: Any) -> None:
+    """The developer guide: token exchange "is a feature of user pools" in the Essentials and Plus plans."""
+    pool_id = idp.create_user_pool(PoolName="lite", UserPoolTier="LITE")["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="c", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", *EXCHANGE_FLOWS]
+    )["UserPoolClient"]["ClientId"]
+    make_user(idp, pool_id, "lee")
+    token = api_sign_in(public_idp, client_id, "lee")["AccessToken"]
+    code, message = refused(
+        public_idp.get_derived_token, ClientId=client_id, SubjectToken=token, SubjectTokenType="ACCESS_TOKEN"
+    )
+    assert code == "OperationNotEnabledException" and "Essentials or Plus" in message
+    answer = requests.post(
+        f"{gatehouse.url}/oauth2/token",
+        data={"grant_type": GRANT, "client_id": client_id, "subject_token": token, "subject_token_type": ACCESS_URN},
+        timeout=10,
+    )
+    assert (answer.status_code, answer.json()["error"]) == (400, "unauthorized_client")
