@@ -506,9 +506,12 @@ class RefreshTokenRotationConfig(_Model):
 _AUTH_FLOWS = Literal[
     "ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_CUSTOM_AUTH",
     "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_AUTH", "ALLOW_CLIENT_TOKEN_AUTH", "ADMIN_NO_SRP_AUTH",
-    "CUSTOM_AUTH_FLOW_ONLY", "USER_PASSWORD_AUTH",
+    "CUSTOM_AUTH_FLOW_ONLY", "USER_PASSWORD_AUTH", "ALLOW_TOKEN_EXCHANGE_IMPERSONATION",
+    "ALLOW_TOKEN_EXCHANGE_DELEGATION",
 ]  # fmt: skip
 _LEGACY_FLOWS = frozenset({"ADMIN_NO_SRP_AUTH", "CUSTOM_AUTH_FLOW_ONLY", "USER_PASSWORD_AUTH"})
+# GetDerivedToken's flows: they sign no user in, so ALLOW_CLIENT_TOKEN_AUTH may go with them.
+_EXCHANGE_FLOWS = frozenset({"ALLOW_TOKEN_EXCHANGE_IMPERSONATION", "ALLOW_TOKEN_EXCHANGE_DELEGATION"})
 
 # Cognito's limits on token lifetimes (the developer guide's quotas page).
 ShortTokenValidity = Annotated[
@@ -671,9 +674,13 @@ class ClientConfig(_Model):
             issues.append(_Issue(("explicit_auth_flows",), "expected either only ALLOW_ flows or none of them", flows))
         if "ALLOW_CLIENT_TOKEN_AUTH" in flows:
             # GetClientToken: "mutually exclusive with user authentication flows", and for a client with a secret.
-            if set(flows) != {"ALLOW_CLIENT_TOKEN_AUTH"}:
+            if set(flows) - _EXCHANGE_FLOWS != {"ALLOW_CLIENT_TOKEN_AUTH"}:
                 issues.append(
-                    _Issue(("explicit_auth_flows",), "expected ALLOW_CLIENT_TOKEN_AUTH alone (no user flows)", flows)
+                    _Issue(
+                        ("explicit_auth_flows",),
+                        "expected ALLOW_CLIENT_TOKEN_AUTH alone (no user flows)",
+                        flows,
+                    )
                 )
             if self.secret is None:
                 issues.append(

@@ -568,3 +568,49 @@ class TermsExistsException(GatehouseError):
     """CreateTerms or UpdateTerms naming a document (terms-of-use, privacy-policy) the app client already has."""
 
     type_name = "TermsExistsException"
+
+
+# --- OAuth 2.0 Token Exchange (RFC 8693 §2.2.2): one fault, two wires ------------------------------------------
+#
+# GetDerivedToken (the JSON wire) and the token-exchange grant of /oauth2/token share one service
+# (gateway/services/token_exchange.py); each of these is the Cognito error GetDerivedToken's model lists and the
+# ``error`` RFC 8693 names for the same fault.
+
+
+class ExchangeTokenError(NotAuthorizedException):
+    """The subject or actor token is invalid (malformed, tampered, expired, revoked, another pool's, of the wrong
+    type). RFC 8693 §2.2.2: "If ... either the subject_token or actor_token are invalid for any reason, or are
+    unacceptable based on policy, the invalid_request error code MUST be used"."""
+
+    oauth_error = "invalid_request"
+
+
+class ExchangeRequestError(InvalidParameterException):
+    """The exchange request is not valid (a token type that cannot be exchanged, an actor token without its
+    type): RFC 8693 §2.2.2's invalid_request."""
+
+
+class InvalidTargetError(InvalidParameterException):
+    """RFC 8693 §2.2.2: "The authorization server is unwilling or unable to issue a token for any target service
+    indicated by the resource or audience parameters" (invalid_target)."""
+
+    oauth_error = "invalid_target"
+
+
+class ExchangeScopeError(InvalidParameterException):
+    """No requested scope is both the subject token's and the client's (RFC 6749 §5.2 invalid_scope)."""
+
+    oauth_error = "invalid_scope"
+
+
+class ExchangeFlowError(InvalidParameterException):
+    """The client lacks ALLOW_TOKEN_EXCHANGE_IMPERSONATION / _DELEGATION (RFC 6749 §5.2 unauthorized_client)."""
+
+    oauth_error = "unauthorized_client"
+
+
+class ExchangeNotInTierError(OperationNotEnabledException):
+    """Token exchange "is a feature of user pools" in the Essentials and Plus feature plans: a Lite pool's
+    GetDerivedToken is an operation not enabled for its configuration (the error its model lists for that)."""
+
+    oauth_error = "unauthorized_client"

@@ -920,6 +920,20 @@ async def test_a_machine_client_with_the_client_token_flow(services: Services, w
     assert (await services.pools.get_client("us-east-1_Machine1", "machine", fresh=True)).record == before.record
 
 
+async def test_a_machine_client_with_the_token_exchange_flows(services: Services, write: Write) -> None:
+    """GetDerivedToken's flows sign no user in: a machine client holds them with ALLOW_CLIENT_TOKEN_AUTH."""
+    flows = "[ALLOW_CLIENT_TOKEN_AUTH, ALLOW_TOKEN_EXCHANGE_IMPERSONATION, ALLOW_TOKEN_EXCHANGE_DELEGATION]"
+    await apply_config(
+        services, load_config(write(MACHINE_CONFIG.replace("[ALLOW_CLIENT_TOKEN_AUTH]", flows)), environ={})
+    )
+    client = await services.pools.get_client("us-east-1_Machine1", "machine", fresh=True)
+    assert client.explicit_auth_flows == [
+        "ALLOW_CLIENT_TOKEN_AUTH",
+        "ALLOW_TOKEN_EXCHANGE_IMPERSONATION",
+        "ALLOW_TOKEN_EXCHANGE_DELEGATION",
+    ]
+
+
 def test_the_client_token_flow_alone_and_with_a_secret(write: Write) -> None:
     mixed = MACHINE_CONFIG.replace("[ALLOW_CLIENT_TOKEN_AUTH]", "[ALLOW_CLIENT_TOKEN_AUTH, ALLOW_REFRESH_TOKEN_AUTH]")
     path = write(mixed.replace("        secret: machine-secret-0123456789abcdef\n", ""))

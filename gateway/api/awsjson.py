@@ -109,6 +109,11 @@ def signed_request(request: web.Request, body: bytes) -> SignedRequest:
     )
 
 
+def _carries_signature(request: web.Request) -> bool:
+    """Whether a request came signed (SigV4 in the Authorization header, or presigned in the query)."""
+    return "Authorization" in request.headers or "X-Amz-Signature" in request.query
+
+
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole body, refused past ``limit`` bytes (the app's client_max_size is the same limit; aiohttp
     checks it as the body arrives, chunked bodies included), or as a SerializationException when it is not
@@ -150,7 +155,9 @@ async def handle(
         if not service.model.has_operation(operation) or operation not in service.operations:
             raise UnknownOperationException(f"Operation {operation or target} is not supported.")
         identity = None
-        if service.model.requires_signature(operation):
+        if service.model.requires_signature(operation) or (
+            service.model.signature_optional(operation) and _carries_signature(request)
+        ):
             identity = verify_sigv4(
                 signed_request(request, body),
                 services.admin_credentials.get,

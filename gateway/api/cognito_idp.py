@@ -24,6 +24,7 @@ from gateway.services.mfa_legacy import mfa_options
 from gateway.services.passwordless import passwordless_sign_up, sign_up_session
 from gateway.services.pools import ClientView, PoolView
 from gateway.services.risk import check_context_data_propagation
+from gateway.services.token_exchange import ExchangeRequest
 from gateway.services.tokens import VerifiedAccessToken
 from gateway.services.user_import import csv_header
 from gateway.services.users import attributes_dict, attributes_list
@@ -860,6 +861,42 @@ async def GetClientToken(call: Call) -> dict[str, Any]:
         call.params["ClientId"], call.params["Secret"], call.params.get("Scopes")
     )
     return {"ClientAuthenticationResult": {"AccessToken": token, "ExpiresIn": seconds, "TokenType": "Bearer"}}
+
+
+@operation
+async def GetDerivedToken(call: Call) -> dict[str, Any]:
+    """OAuth 2.0 Token Exchange (RFC 8693) on the API (gateway/services/token_exchange.py): signed with IAM
+    credentials, or unsigned with the client's id and, for a client with a secret, ClientSecret."""
+    params = call.params
+    exchange = call.services.oauth.exchange
+    pool, client = await exchange.api_client(
+        params["ClientId"], params.get("ClientSecret"), signed=call.identity is not None
+    )
+    audiences, resources = params.get("Audiences") or [], params.get("Resources") or []
+    derived = await exchange.exchange(
+        pool,
+        client,
+        ExchangeRequest(
+            subject_token=params["SubjectToken"],
+            subject_token_type=params["SubjectTokenType"],
+            actor_token=params.get("ActorToken"),
+            actor_token_type=params.get("ActorTokenType"),
+            scopes=tuple(params["Scopes"]) if params.get("Scopes") else None,
+            audience=audiences[0] if audiences else None,
+            resource=resources[0] if resources else None,
+            requested_token_type=params.get("RequestedTokenType") or "ACCESS_TOKEN",
+            subject_provider=params.get("SubjectTokenProviderName"),
+            actor_provider=params.get("ActorTokenProviderName"),
+        ),
+    )
+    return {
+        "IssuedToken": derived.token,
+        "IssuedTokenType": derived.token_type,
+        # RFC 8693 §2.2.1: N_A when the issued token is not an access token.
+        "TokenType": "Bearer" if derived.token_type == "ACCESS_TOKEN" else "N_A",
+        "ExpiresIn": derived.expires_in,
+        "Scopes": list(derived.scopes),
+    }
 
 
 # --- hosted UI domains and resource servers (gateway/services/domains.py) -------------------------------------

@@ -147,11 +147,22 @@ def _translate_class(java: str, start: int) -> tuple[int, str]:
 _PATTERNS_NOT_ENFORCED = frozenset({"DomainType"})
 # Enum values Cognito takes that an installed botocore's model may not list yet: GetClientToken's documentation
 # names the ALLOW_CLIENT_TOKEN_AUTH explicit auth flow, which botocore 1.44's ExplicitAuthFlowsType lacks (boto3
-# sends it all the same: clients do not check enums).
-_ENUM_ADDITIONS: dict[str, tuple[str, ...]] = {"ExplicitAuthFlowsType": ("ALLOW_CLIENT_TOKEN_AUTH",)}
+# sends it all the same: clients do not check enums). The token exchange flows (GetDerivedToken) are in botocore
+# 1.44.8's model; listed too for an older botocore that lacks them.
+_ENUM_ADDITIONS: dict[str, tuple[str, ...]] = {
+    "ExplicitAuthFlowsType": (
+        "ALLOW_CLIENT_TOKEN_AUTH",
+        "ALLOW_TOKEN_EXCHANGE_IMPERSONATION",
+        "ALLOW_TOKEN_EXCHANGE_DELEGATION",
+    )
+}
 # Operations Cognito answers without a signature though the model does not mark them so: GetClientToken
 # ("you can't use IAM credentials to authorize requests"; the client authenticates with its secret).
 _UNSIGNED_ADDITIONS = frozenset({"GetClientToken"})
+# Operations Cognito answers either way: signed with IAM credentials, or unsigned with the app client's id (and
+# secret). GetDerivedToken: "you must have IAM credentials, or you must present the requesting app client's
+# ClientId and, if the client has a secret, ClientSecret". A request that carries a signature has it checked.
+_SIGNATURE_OPTIONAL = frozenset({"GetDerivedToken"})
 
 
 def _translate_java_pattern(java: str) -> str:
@@ -752,6 +763,11 @@ class ServiceModel:
             or spec.get("auth") == ["smithy.api#noAuth"]
             or (raw["metadata"].get("endpointPrefix") == "cognito-idp" and name in _UNSIGNED_ADDITIONS)
         )
+        self._optional = frozenset(
+            name
+            for name in operations
+            if raw["metadata"].get("endpointPrefix") == "cognito-idp" and name in _SIGNATURE_OPTIONAL
+        )
         self._builder = _Builder()
         self._validators: dict[str, _Structure] = {}
         self._errors: dict[str, frozenset[str]] = {}
@@ -775,7 +791,12 @@ class ServiceModel:
     def requires_signature(self, operation: str) -> bool:
         """False for operations the model marks unauthenticated (``authtype: none``/``smithy.api#noAuth``)."""
         self._require(operation)
-        return operation not in self._unsigned
+        return operation not in self._unsigned and operation not in self._optional
+
+    def signature_optional(self, operation: str) -> bool:
+        """True for operations answered signed (admin) or unsigned (an app client's credentials): a request
+        that carries a signature must have a valid one, and its handler sees who signed it."""
+        return operation in self._optional
 
     def error_names(self, operation: str) -> frozenset[str]:
         """The ``__type`` names the model lists as this operation's errors."""

@@ -24,6 +24,7 @@ from gateway.errors import (
     AuthorizationPageError,
     GatehouseError,
     InvalidRequestError,
+    InvalidTargetError,
     InvalidTokenError,
     LoginRequiredError,
     ResourceNotFoundException,
@@ -66,6 +67,20 @@ _SINGLE = (
 )
 
 
+# The token endpoint's too: RFC 8693 §2.1's. Cognito takes one audience or one resource (GetDerivedToken's lists
+# hold at most one), so a repeated one is a target it will not issue for (invalid_target).
+_TOKEN_SINGLE = (
+    *_SINGLE,
+    "subject_token",
+    "subject_token_type",
+    "actor_token",
+    "actor_token_type",
+    "requested_token_type",
+    "audience",
+    "resource",
+)
+
+
 def sso_cookie_name(pool_id: str, settings: Settings) -> str:
     """The pool's SSO cookie: ``__Host-`` prefixed behind https (see gateway.ui.render.HOST_PREFIX)."""
     return cookie_name(f"gatehouse_sso_{pool_id}", settings)
@@ -102,7 +117,7 @@ async def addressed_pool(request: web.Request) -> str | None:
     return await request.app[SERVICES].domains.pool_for_host(request.headers.get("Host"))
 
 
-def flatten(values: MultiMapping[Any]) -> tuple[dict[str, str], list[str]]:
+def flatten(values: MultiMapping[Any], single: tuple[str, ...] = _SINGLE) -> tuple[dict[str, str], list[str]]:
     """The first value of each parameter, and the names of single-valued ones that were repeated (in
     ``_SINGLE``'s order), in one pass over the parameters. Only text values count: a form's file fields are
     dropped, as :func:`read_form` drops them. A parameter sent without a value is treated as omitted
@@ -116,7 +131,7 @@ def flatten(values: MultiMapping[Any]) -> tuple[dict[str, str], list[str]]:
             twice.add(key)
         else:
             flat[key] = value
-    return flat, [key for key in _SINGLE if key in twice] if twice else []
+    return flat, [key for key in single if key in twice] if twice else []
 
 
 async def current_session(request: web.Request, pool_id: str) -> SsoSession | None:
@@ -224,7 +239,7 @@ class _FormTooLargeError(InvalidRequestError):
     status = 413
 
 
-async def _form(request: web.Request) -> tuple[dict[str, str], list[str]]:
+async def _form(request: web.Request, single: tuple[str, ...] = _SINGLE) -> tuple[dict[str, str], list[str]]:
     if request.content_type != "application/x-www-form-urlencoded":
         raise InvalidRequestError("The body must be application/x-www-form-urlencoded.")
     try:
@@ -233,13 +248,15 @@ async def _form(request: web.Request) -> tuple[dict[str, str], list[str]]:
         return {}, []
     except web.HTTPRequestEntityTooLarge as exc:  # aiohttp's would be a plain-text 413
         raise _FormTooLargeError("The request body is too large.") from exc
-    return flatten(form)
+    return flatten(form, single)
 
 
 async def token(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     try:
-        form, repeated = await _form(request)
+        form, repeated = await _form(request, _TOKEN_SINGLE)
+        if "audience" in repeated or "resource" in repeated:
+            raise InvalidTargetError("Only one audience or resource can be requested.")
         if repeated:
             raise InvalidRequestError(f"Parameter {repeated[0]} was given more than once.")
         body = await services.oauth.token(

@@ -8,6 +8,7 @@ from aiohttp import web
 from gateway.errors import ResourceNotFoundException
 from gateway.services.container import Services
 from gateway.services.oauth import SCOPE_CLAIMS
+from gateway.services.token_exchange import GRANT_TYPE as EXCHANGE_GRANT_TYPE
 from gateway.services.tokens import ADMIN_SCOPE
 
 SERVICES = web.AppKey("services", Services)
@@ -46,7 +47,14 @@ async def openid_configuration(request: web.Request) -> web.Response:
         "end_session_endpoint": f"{issuer}/logout",
         "response_types_supported": ["code", "token"],
         "response_modes_supported": ["query", "fragment"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "implicit"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "implicit",
+            # RFC 8693 token exchange (gateway/services/token_exchange.py).
+            EXCHANGE_GRANT_TYPE,
+        ],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": ["openid", "email", "phone", "profile", ADMIN_SCOPE],

@@ -76,6 +76,13 @@ from gateway.services.federation import federated_provider
 from gateway.services.live_scopes import has_custom, live_scopes
 from gateway.services.pools import CLIENT_TOKEN_FLOW, ClientView, PoolService, PoolView
 from gateway.services.short_cache import ShortCache
+from gateway.services.token_exchange import GRANT_TYPE as EXCHANGE_GRANT_TYPE
+from gateway.services.token_exchange import (
+    TOKEN_TYPE_URNS,
+    TOKEN_TYPES_BY_URN,
+    ExchangeRequest,
+    TokenExchangeService,
+)
 from gateway.services.tokens import (
     ADMIN_SCOPE,
     IssuedTokens,
@@ -336,6 +343,8 @@ class OAuthService:
         self.pools = pools
         self.auth = auth
         self.tokens = tokens
+        # RFC 8693 token exchange: the token-exchange grant here, GetDerivedToken on the API.
+        self.exchange = TokenExchangeService(store, pools, auth, tokens)
         self.code_seconds = code_seconds
         # Seals authorization codes; every worker process derives the same key from the data directory's.
         # Without one (a throwaway test service) codes are good only in this process.
@@ -947,6 +956,8 @@ class OAuthService:
             return await self._refresh_grant(pool, client, form, user_agent, source_ip)
         if grant_type == "client_credentials":
             return await self._client_credentials_grant(pool, client, form)
+        if grant_type == EXCHANGE_GRANT_TYPE:
+            return await self._token_exchange_grant(pool, client, form)
         raise UnsupportedGrantTypeError(f"Unsupported grant_type: {grant_type}")
 
     async def _code_grant(
@@ -1208,6 +1219,49 @@ class OAuthService:
             raise InvalidScopeError("The client has no scopes for the client_credentials flow.")
         token, seconds = await self.issue_client_token(pool, client, scopes, via="oauth.client_credentials")
         return {"access_token": token, "token_type": "Bearer", "expires_in": seconds}
+
+    async def _token_exchange_grant(
+        self, pool: PoolView, client: ClientView, form: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """RFC 8693 §2.1 on Cognito's token endpoint ("through the Token endpoint with a token-exchange grant"):
+        the same exchange as GetDerivedToken (gateway/services/token_exchange.py), answered as §2.2.1 says."""
+        subject_token = form.get("subject_token")
+        subject_type = form.get("subject_token_type")
+        if not subject_token or not subject_type:
+            raise InvalidRequestError("subject_token and subject_token_type are required.")
+        kinds = [subject_type, form.get("actor_token_type") or TOKEN_TYPE_URNS["ACCESS_TOKEN"]]
+        requested = form.get("requested_token_type") or TOKEN_TYPE_URNS["ACCESS_TOKEN"]
+        for urn in (*kinds, requested):
+            if urn not in TOKEN_TYPES_BY_URN:
+                raise InvalidRequestError(f"Unsupported token type: {urn}")
+        if TOKEN_TYPES_BY_URN[requested] == "SAML2":
+            raise InvalidRequestError("Unsupported requested_token_type: a SAML assertion cannot be issued.")
+        actor_type = form.get("actor_token_type")
+        scope = form.get("scope")
+        derived = await self.exchange.exchange(
+            pool,
+            client,
+            ExchangeRequest(
+                subject_token=subject_token,
+                subject_token_type=TOKEN_TYPES_BY_URN[subject_type],
+                actor_token=form.get("actor_token"),
+                actor_token_type=TOKEN_TYPES_BY_URN[actor_type] if actor_type else None,
+                scopes=tuple(scope.split()) if scope is not None else None,
+                audience=form.get("audience"),
+                resource=form.get("resource"),
+                requested_token_type=TOKEN_TYPES_BY_URN[requested],
+            ),
+        )
+        body: dict[str, Any] = {
+            # RFC 8693 §2.2.1: the issued token is in access_token "even if it is not an OAuth access token".
+            "access_token": derived.token,
+            "issued_token_type": TOKEN_TYPE_URNS[derived.token_type],
+            "token_type": "Bearer" if derived.token_type == "ACCESS_TOKEN" else "N_A",
+            "expires_in": derived.expires_in,
+        }
+        if derived.scopes:
+            body["scope"] = " ".join(derived.scopes)
+        return body
 
     async def client_token_scopes(self, pool: PoolView, client: ClientView) -> list[str]:
         """The scopes a client may have in an access token of its own (the client_credentials grant and

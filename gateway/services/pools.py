@@ -105,6 +105,11 @@ _PARTIAL_PASSWORD_POLICY: dict[str, Any] = {
 CACHE_SECONDS = 2.0
 # The explicit auth flow of GetClientToken (machine-to-machine access tokens through the API).
 CLIENT_TOKEN_FLOW = "ALLOW_CLIENT_TOKEN_AUTH"
+# The explicit auth flows of GetDerivedToken (OAuth 2.0 Token Exchange, RFC 8693): exchanging a user's token
+# without an actor token (impersonation) and with one (delegation).
+IMPERSONATION_FLOW = "ALLOW_TOKEN_EXCHANGE_IMPERSONATION"
+DELEGATION_FLOW = "ALLOW_TOKEN_EXCHANGE_DELEGATION"
+TOKEN_EXCHANGE_FLOWS = frozenset({IMPERSONATION_FLOW, DELEGATION_FLOW})
 DEFAULT_EXPLICIT_AUTH_FLOWS = ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_CUSTOM_AUTH"]
 # Pool settings that SetUserPoolMfaConfig owns and UserPoolType does not report (DescribeUserPool leaves them out).
 _MFA_ONLY_SETTINGS = (
@@ -834,7 +839,9 @@ class PoolService:
             # GetClientToken: "The ALLOW_CLIENT_TOKEN_AUTH flow is mutually exclusive with user authentication
             # flows. It must be the only authentication flow that you configure for the app client", and "you
             # must configure the app client with a client secret".
-            if len(flows) > 1:
+            # The token exchange flows sign no user in: a machine client may hold both (its own token from
+            # GetClientToken as the actor token of a delegation).
+            if flows - TOKEN_EXCHANGE_FLOWS - {CLIENT_TOKEN_FLOW}:
                 raise InvalidParameterException(
                     "ALLOW_CLIENT_TOKEN_AUTH is mutually exclusive with user authentication flows: it must be the "
                     "only explicit auth flow of the app client."
@@ -1066,4 +1073,6 @@ _KNOWN_FLOWS = {
     "ALLOW_REFRESH_TOKEN_AUTH",
     "ALLOW_USER_AUTH",
     "ALLOW_CLIENT_TOKEN_AUTH",
+    "ALLOW_TOKEN_EXCHANGE_IMPERSONATION",
+    "ALLOW_TOKEN_EXCHANGE_DELEGATION",
 }

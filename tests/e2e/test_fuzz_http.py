@@ -54,6 +54,14 @@ OAUTH_NAMES: Final = (
     "token",
     "token_type_hint",
     "logout_uri",
+    # RFC 8693's token exchange parameters.
+    "subject_token",
+    "subject_token_type",
+    "actor_token",
+    "actor_token_type",
+    "requested_token_type",
+    "audience",
+    "resource",
 )
 PAGE_NAMES: Final = (
     "rid",
@@ -241,6 +249,10 @@ def values(world: Fixture) -> st.SearchStrategy[str]:
         "authorization_code",
         "refresh_token",
         "client_credentials",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+        "urn:ietf:params:oauth:token-type:access_token",
+        "urn:ietf:params:oauth:token-type:id_token",
+        "urn:ietf:params:oauth:token-type:saml2",
         "openid",
         "COGNITO",
         "Google",

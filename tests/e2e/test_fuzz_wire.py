@@ -178,6 +178,9 @@ FLOWS: Final = [
     "ALLOW_ADMIN_USER_PASSWORD_AUTH",
     "ALLOW_USER_SRP_AUTH",
     "ALLOW_REFRESH_TOKEN_AUTH",
+    # GetDerivedToken's: so that the fuzz gets past the flow check to the token verification.
+    "ALLOW_TOKEN_EXCHANGE_IMPERSONATION",
+    "ALLOW_TOKEN_EXCHANGE_DELEGATION",
 ]
 
 
@@ -258,6 +261,8 @@ class World:
             "AccessToken": [access, access, refresh, str(tokens["IdToken"])],
             "RefreshToken": [refresh, refresh, access],
             "Token": [refresh, access],
+            "SubjectToken": [access, access, str(tokens["IdToken"]), refresh],
+            "ActorToken": [access, str(tokens["IdToken"]), refresh],
             "Session": [str(challenge["Session"])],
             "ResourceArn": [self.pool_arn],
             "SecretHash": [secret_hash(self.secret_client, self.client_secret, scratch)],
