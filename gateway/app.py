@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import structlog
-from aiohttp import web
+from aiohttp import web, web_response
 
 from gateway.api import awsjson, awsquery, user_import_upload
 from gateway.api.cognito_identity import cognito_identity_service
@@ -103,17 +103,28 @@ SERVER_HEADER = "Gatehouse"
 
 
 async def _server_header(_request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: every answer the application makes (its routes, 404 and 405, error pages, the 500 of
-    an unhandled exception). Not the 400 aiohttp's HTTP parser answers to a request it cannot parse (a malformed
-    request line, an oversized header): that one is made before any application sees the request, and only
-    replacing aiohttp's server classes would reach it."""
+    """on_response_prepare, only if aiohttp no longer has the default named below: every answer the application
+    makes (its routes, 404 and 405, error pages, the 500 of an unhandled exception)."""
     response.headers["Server"] = SERVER_HEADER
+
+
+def _use_server_header(app: web.Application) -> None:
+    """Answer with ``Server: Gatehouse``. aiohttp fills in its default (``web_response.SERVER_SOFTWARE``) on every
+    answer that has no Server header; naming ours there costs nothing per request, where a response-prepare
+    signal costs a coroutine call on every answer (measurable on the light paths: ~3% of the hosted page's
+    throughput). Should an aiohttp release drop that default, the signal does the same job. Neither reaches the
+    400 aiohttp's HTTP parser answers to a request it cannot parse (a malformed request line, an oversized
+    header): that one is made before any application sees the request."""
+    if isinstance(getattr(web_response, "SERVER_SOFTWARE", None), str):
+        setattr(web_response, "SERVER_SOFTWARE", SERVER_HEADER)  # noqa: B010  # not in its __all__
+    else:
+        app.on_response_prepare.append(_server_header)
 
 
 def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
-    app.on_response_prepare.append(_server_header)
+    _use_server_header(app)
     app.cleanup_ctx.append(_services_ctx(metrics or Metrics()))
     app.cleanup_ctx.append(loop_watch_ctx)
     app.router.add_post("/", dispatch)  # the AWS wires bind their own request ids (x-amzn-RequestId)
