@@ -46,6 +46,15 @@ def _env_seconds(name: str) -> float:
     return value
 
 
+def _env_flag(name: str) -> bool:
+    text = os.environ[name].strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise UsageError(f"{name}: expected 1 or 0 (true or false), got {os.environ[name]!r}")
+
+
 def _env_bytes(name: str) -> int:
     text = os.environ[name]
     if not (text.isascii() and text.isdigit() and int(text) > 0):
@@ -104,6 +113,8 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         overrides["user_import_idle_seconds"] = _env_seconds("GATEHOUSE_USER_IMPORT_IDLE_SECONDS")
         if not overrides["user_import_idle_seconds"]:  # every upload would be cut off before its first byte
             raise UsageError("GATEHOUSE_USER_IMPORT_IDLE_SECONDS: expected a number of seconds above 0, got '0'")
+    if os.environ.get("GATEHOUSE_CIMD_PRIVATE_ADDRESSES"):
+        overrides["cimd_private_addresses"] = _env_flag("GATEHOUSE_CIMD_PRIVATE_ADDRESSES")
     if os.environ.get("GATEHOUSE_USER_IMPORT_MAX_BYTES"):
         overrides["user_import_max_bytes"] = _env_bytes("GATEHOUSE_USER_IMPORT_MAX_BYTES")
     argon2 = _env_argon2(settings)

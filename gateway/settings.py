@@ -100,6 +100,9 @@ class Settings:
     # a stalled client does not hold one of the uploads a process takes at once. Env
     # GATEHOUSE_USER_IMPORT_IDLE_SECONDS.
     user_import_idle_seconds: float = 60.0
+    # Whether client ID metadata documents may be fetched from private, loopback and link-local addresses (a
+    # development setup serving them on localhost); refused by default. Env GATEHOUSE_CIMD_PRIVATE_ADDRESSES=1.
+    cimd_private_addresses: bool = False
 
     @property
     def issuer_base(self) -> str:

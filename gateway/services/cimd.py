@@ -30,8 +30,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import ipaddress
 import re
 import secrets
+import socket
 import ssl
 import time
 from collections.abc import Mapping, Sequence
@@ -42,6 +44,8 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 import orjson
 import structlog
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 from gateway.errors import (
@@ -84,6 +88,7 @@ _POLICY_ID = re.compile(r"[a-z0-9]{1,64}")
 # set (never the URL, which is the caller's to choose).
 FETCHED = "fetched"
 REFUSED_REDIRECT = "refused_redirect"
+REFUSED_ADDRESS = "refused_address"
 REFUSED_STATUS = "refused_status"
 REFUSED_SIZE = "refused_size"
 REFUSED_ENCODING = "refused_encoding"
@@ -112,6 +117,65 @@ class ClientMetadataError(Exception):
 
 
 _NOT_FETCHED = "The client metadata document could not be fetched."
+
+
+def public_address(address: str) -> bool:
+    """Whether a document may be fetched from ``address``: a global unicast address, not a private, loopback,
+    link-local, shared (100.64.0.0/10), reserved, multicast or unspecified one (the IANA special-purpose
+    registries, as :mod:`ipaddress` knows them). An IPv4 address mapped into IPv6 (``::ffff:10.0.0.1``) is
+    judged as the IPv4 address it is."""
+    try:
+        ip = ipaddress.ip_address(address.partition("%")[0])  # an IPv6 zone ("fe80::1%eth0") names no host
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+class _PrivateAddressError(OSError):
+    """Every address a document's host resolved to is one Gatehouse does not fetch from."""
+
+
+class _PublicAddressResolver(AbstractResolver):
+    """aiohttp's resolver, keeping only public addresses (:func:`public_address`).
+
+    The check is made on the addresses the connection is then made to, so a host whose name resolves to a
+    public address when checked and a private one when fetched (DNS rebinding) gains nothing: there is no second
+    look-up."""
+
+    def __init__(self) -> None:
+        self._resolver = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._resolver.resolve(host, port, family)
+        public = [entry for entry in found if public_address(entry["host"])]
+        if not public:
+            raise _PrivateAddressError(f"{host} has no public address")
+        return public
+
+    async def close(self) -> None:
+        await self._resolver.close()
+
+
+def _refused_address(exc: BaseException) -> bool:
+    """Whether a failed fetch failed because its host has only addresses that are not fetched from."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, _PrivateAddressError) or isinstance(getattr(seen, "os_error", None), _PrivateAddressError):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return False
+    return True
 
 
 def _fetch_failed(message: str, outcome: str) -> ClientMetadataError:
@@ -304,12 +368,14 @@ class CimdService:
         max_fetches: int = MAX_CONCURRENT_FETCHES,
         ssl_context: ssl.SSLContext | None = None,
         metrics: Metrics | None = None,
+        private_addresses: bool = False,
     ) -> None:
         self.store = store
         self._fetches = (metrics or Metrics()).counter(
             "gatehouse_cimd_document_fetches",
             "Client metadata document fetches, by outcome: fetched, or why the document was refused or not "
-            "received (refused_redirect, refused_status, refused_size, refused_encoding, refused_not_json, "
+            "received (refused_address, refused_redirect, refused_status, refused_size, refused_encoding, "
+            "refused_not_json, "
             "refused_document, failed, policy_deleted).",
             ["outcome"],
         )
@@ -318,6 +384,11 @@ class CimdService:
         self.max_bytes = max_bytes
         self.max_fetches = max_fetches
         self._ssl = ssl_context
+        # Documents on private, loopback and link-local addresses: refused unless the deployment allows them
+        # (GATEHOUSE_CIMD_PRIVATE_ADDRESSES, for documents served on localhost while developing). A client_id is
+        # the caller's to choose, and a pattern's wildcard host admits names whoever owns them can point anywhere,
+        # so without this an authorization request could make Gatehouse reach into its own network (SSRF).
+        self.private_addresses = private_addresses
         self._http: aiohttp.ClientSession | None = None
         # Fetches in flight in this process, by (policy, URL): a second request for the same document waits
         # for the first one's fetch instead of starting its own.
@@ -563,10 +634,19 @@ class CimdService:
 
     async def _fetch(self, url: str) -> _Fetched:
         """GET the document: no redirects followed, at most ``max_bytes`` read, within ``timeout``."""
+        if not self.private_addresses:
+            host = urlsplit(url).hostname or ""
+            if _is_ip_literal(host) and not public_address(host):
+                # aiohttp connects to an address in the URL without asking the resolver.
+                raise _fetch_failed("The client metadata document URL's host is not a public address.", REFUSED_ADDRESS)
         if self._http is None:
             self._http = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
-                connector=aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True, limit=50),
+                connector=aiohttp.TCPConnector(
+                    ssl=self._ssl if self._ssl is not None else True,
+                    limit=50,
+                    resolver=None if self.private_addresses else _PublicAddressResolver(),
+                ),
                 # Cookies from one document's host are never sent to another's.
                 cookie_jar=aiohttp.DummyCookieJar(),
                 # The size cap counts the bytes received: a compressed body (a few KB inflating to gigabytes)
@@ -606,6 +686,10 @@ class CimdService:
                     )
                 cache_control = response.headers.get("Cache-Control")
         except (aiohttp.ClientError, TimeoutError, ValueError, ssl.SSLError) as exc:
+            if _refused_address(exc):
+                raise _fetch_failed(
+                    "The client metadata document URL's host has no public address.", REFUSED_ADDRESS
+                ) from exc
             raise _fetch_failed(
                 f"The client metadata document could not be fetched ({type(exc).__name__}).", FAILED
             ) from exc

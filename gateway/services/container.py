@@ -155,7 +155,7 @@ class Services:
             iam.use_stamps(stamps)
             identities.use_stamps(stamps)
             tokens.keys.stamps = identity_keys.stamps = stamps
-        cimd = CimdService(store, pools, metrics=metrics)
+        cimd = CimdService(store, pools, metrics=metrics, private_addresses=settings.cimd_private_addresses)
         oauth = OAuthService(
             store,
             pools,

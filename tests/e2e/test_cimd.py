@@ -11,8 +11,11 @@ import asyncio
 import datetime
 import gzip
 import ipaddress
+import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -31,7 +34,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.services.cimd import public_address
 from tests.e2e.oauth_support import CALLBACK, Browser, OAuthPool, make_pool, make_user, pkce_pair, query_of
 from tests.fakes.server import ThreadedApp
 from tests.support import GatehouseServer
@@ -166,11 +171,15 @@ def docs(tls: tuple[Path, Path, Path]) -> Iterator[DocumentServer]:
     server.stop()
 
 
+# The documents are served on 127.0.0.1, which Gatehouse refuses to fetch from unless told otherwise.
+_DOCUMENTS_ON_LOOPBACK: dict[str, str | None] = {"GATEHOUSE_CIMD_PRIVATE_ADDRESSES": "1", "SSL_CERT_DIR": None}
+
+
 @pytest.fixture(scope="module")
 def gatehouse(tmp_path_factory: pytest.TempPathFactory, tls: tuple[Path, Path, Path]) -> Iterator[GatehouseServer]:
     data_dir: Path = tmp_path_factory.mktemp("gatehouse") / "data"
     # The server's outbound TLS trusts the test CA (and only it) through OpenSSL's default verify paths.
-    server = GatehouseServer(data_dir, extra_env={"SSL_CERT_FILE": str(tls[0]), "SSL_CERT_DIR": None})
+    server = GatehouseServer(data_dir, extra_env=_DOCUMENTS_ON_LOOPBACK | {"SSL_CERT_FILE": str(tls[0])})
     server.start()
     yield server
     server.stop()
@@ -817,7 +826,7 @@ def test_workers_share_the_cache(
 ) -> None:
     """With several worker processes the document is fetched once: the cache is in the store they share."""
     data_dir: Path = tmp_path_factory.mktemp("gatehouse-workers") / "data"
-    server = GatehouseServer(data_dir, workers=2, extra_env={"SSL_CERT_FILE": str(tls[0]), "SSL_CERT_DIR": None})
+    server = GatehouseServer(data_dir, workers=2, extra_env=_DOCUMENTS_ON_LOOPBACK | {"SSL_CERT_FILE": str(tls[0])})
     server.start()
     try:
         admin = server.client()
@@ -1255,3 +1264,88 @@ def test_codes_and_tokens_stay_with_their_client(
         gatehouse, pool, {"grant_type": "refresh_token", "client_id": mine, "refresh_token": body["refresh_token"]}
     )
     assert refreshed.status_code == 200, refreshed.text
+
+
+# --- where documents are fetched from -------------------------------------------------------------------------
+
+
+def _fetch_outcomes(server: GatehouseServer) -> dict[str, float]:
+    """gatehouse_cimd_document_fetches_total by outcome."""
+    text = requests.get(f"{server.url}/metrics", timeout=10).text
+    return {
+        sample.labels["outcome"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "gatehouse_cimd_document_fetches_total"
+    }
+
+
+def test_documents_on_private_addresses_are_never_fetched(
+    tmp_path: Path, tls: tuple[Path, Path, Path], docs: DocumentServer
+) -> None:
+    """Without GATEHOUSE_CIMD_PRIVATE_ADDRESSES a client_id URL whose host is a loopback address, or a name
+    that resolves only to one, is refused without a connection, even when a policy admits it (SSRF): the
+    caller sees the usual refusal page, the metrics say why."""
+    server = GatehouseServer(tmp_path / "data", extra_env={"SSL_CERT_FILE": str(tls[0]), "SSL_CERT_DIR": None})
+    server.start()
+    try:
+        idp = server.client()
+        guarded = make_pool(idp, server.url, "cimd-guarded")
+        port = docs.url.rsplit(":", 1)[1]
+        idp.create_cimd_policy(
+            UserPoolId=guarded.pool_id,
+            ClientId=guarded.public_id,
+            PolicyName="loopback",
+            URLPatterns=[f"{docs.url}/guarded/*", f"https://localhost:{port}/guarded/*"],
+        )
+        by_address = docs.document("/guarded/by-address")
+        by_name = f"https://localhost:{port}/guarded/by-name"
+        for url in (by_address, by_name):
+            _refused_page(_authorize(server, guarded, url), "invalid_client")
+        assert docs.hits["/guarded/by-address"] == 0 and docs.hits["/guarded/by-name"] == 0
+        assert _fetch_outcomes(server).get("refused_address") == 2.0
+        log = server.log_text()
+        assert "is not a public address" in log and "has no public address" in log
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+        ("::ffff:8.8.8.8", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),  # cloud instance metadata
+        ("100.64.0.1", False),  # carrier-grade NAT
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("255.255.255.255", False),
+        ("::1", False),
+        ("::", False),
+        ("fe80::1%eth0", False),
+        ("fc00::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:169.254.169.254", False),
+        ("ff02::1", False),
+        ("example.com", False),
+    ],
+)
+def test_public_address(address: str, public: bool) -> None:
+    assert public_address(address) is public
+
+
+def test_a_bad_private_addresses_setting_is_refused(tmp_path: Path) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--data-dir", str(tmp_path), "--port", "0"],
+        capture_output=True, text=True, timeout=20, check=False,
+        env={**environ, "GATEHOUSE_CIMD_PRIVATE_ADDRESSES": "sometimes"},
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "GATEHOUSE_CIMD_PRIVATE_ADDRESSES" in output and "Traceback" not in output, output

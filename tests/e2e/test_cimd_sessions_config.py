@@ -89,7 +89,7 @@ def server(
         data_dir,
         config=config_for(docs.url),
         workers=2,
-        extra_env={"SSL_CERT_FILE": str(tls[0]), "SSL_CERT_DIR": None},
+        extra_env={"SSL_CERT_FILE": str(tls[0]), "SSL_CERT_DIR": None, "GATEHOUSE_CIMD_PRIVATE_ADDRESSES": "1"},
     )
     gatehouse.start()
     yield gatehouse
