@@ -255,13 +255,23 @@ class SessionService:
             raise OperationNotEnabledException(NOT_ENABLED)
 
     async def _sessions(self, pool: PoolView, user: UserRecord) -> tuple[list[TokenFamilyRecord], list[OAuthRecord]]:
-        """The user's live token sessions and SSO sessions."""
+        """The user's live token sessions and SSO sessions. A token session of an app client deleted since is
+        over (its refresh token is refused with the client) and not listed."""
         now = time.time()
         families = [
             family
             for family in await self._store.list_token_sessions(pool.id, user.username_key, now)
             if family.created_at >= int(user.tokens_valid_after)
         ]
+        live_clients: dict[str, bool] = {}
+        for client_id in {family.client_id for family in families}:
+            try:
+                await self._pools.get_client(pool.id, client_id)
+            except ResourceNotFoundException:
+                live_clients[client_id] = False
+            else:
+                live_clients[client_id] = True
+        families = [family for family in families if live_clients[family.client_id]]
         sso = [
             record
             for record in await self._store.list_oauth_records(pool.id, user.username_key, SSO_KIND)

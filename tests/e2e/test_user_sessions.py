@@ -293,6 +293,30 @@ def test_signed_out_and_revoked_sessions_are_not_listed(
     assert idp.admin_list_user_sessions(UserPoolId=pool_id, Username="revoker")["Sessions"] == []
 
 
+def test_a_deleted_clients_sessions_are_not_listed(
+    idp: Any, public_idp: Any, pool_id: str, clients: tuple[str, str]
+) -> None:
+    """A token session of an app client deleted since is over: its refresh token is refused with the client,
+    and the lists no longer show it."""
+    phone, _laptop = clients
+    doomed = api_client(idp, pool_id, "doomed-tablet")
+    make_user(idp, pool_id, "outlived")
+    kept = sign_in(public_idp, phone, "outlived")
+    gone = sign_in(public_idp, doomed, "outlived")
+    assert sorted(s["ClientId"] for s in sessions_of(public_idp, kept["AccessToken"])) == sorted([phone, doomed])
+    idp.delete_user_pool_client(UserPoolId=pool_id, ClientId=doomed)
+    assert [s["ClientId"] for s in sessions_of(public_idp, kept["AccessToken"])] == [phone]
+    listed = idp.admin_list_user_sessions(UserPoolId=pool_id, Username="outlived")["Sessions"]
+    assert [s["ClientId"] for s in listed] == [phone]
+    refused = error_of(
+        public_idp.initiate_auth,
+        ClientId=doomed,
+        AuthFlow="REFRESH_TOKEN_AUTH",
+        AuthParameters={"REFRESH_TOKEN": gone["RefreshToken"]},
+    )
+    assert refused[0] == "ResourceNotFoundException"
+
+
 # --- revoking ----------------------------------------------------------------------------------------------
 
 
