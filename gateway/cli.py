@@ -275,6 +275,13 @@ def _loop_stopped_once_by_signals(app: web.Application) -> asyncio.AbstractEvent
         if not state["started"] or state["stopping"]:
             return
         state["stopping"] = True
+        # From here on the stop is under way and further signals change nothing: ignored by the process itself,
+        # not by this handler. Closing the loop would otherwise put back their default action (terminate) before
+        # run_app returns, and a signal in that window killed the process (status -15; a parent that saw a
+        # worker "die" exited 1).
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        _ignore_late_stop_signals()
         raise web.GracefulExit()
 
     async def started(_app: web.Application) -> None:
