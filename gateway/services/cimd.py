@@ -119,14 +119,21 @@ class ClientMetadataError(Exception):
 _NOT_FETCHED = "The client metadata document could not be fetched."
 
 
+def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``host`` as an IP address, or None for a name. An IPv6 zone ("fe80::1%eth0") names no host."""
+    try:
+        return ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return None
+
+
 def public_address(address: str) -> bool:
     """Whether a document may be fetched from ``address``: a global unicast address, not a private, loopback,
     link-local, shared (100.64.0.0/10), reserved, multicast or unspecified one (the IANA special-purpose
     registries, as :mod:`ipaddress` knows them). An IPv4 address mapped into IPv6 (``::ffff:10.0.0.1``) is
     judged as the IPv4 address it is."""
-    try:
-        ip = ipaddress.ip_address(address.partition("%")[0])  # an IPv6 zone ("fe80::1%eth0") names no host
-    except ValueError:
+    ip = _ip_address(address)
+    if ip is None:
         return False
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
@@ -168,14 +175,6 @@ def _refused_address(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__
     return False
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.partition("%")[0])
-    except ValueError:
-        return False
-    return True
 
 
 def _fetch_failed(message: str, outcome: str) -> ClientMetadataError:
@@ -375,8 +374,7 @@ class CimdService:
             "gatehouse_cimd_document_fetches",
             "Client metadata document fetches, by outcome: fetched, or why the document was refused or not "
             "received (refused_address, refused_redirect, refused_status, refused_size, refused_encoding, "
-            "refused_not_json, "
-            "refused_document, failed, policy_deleted).",
+            "refused_not_json, refused_document, failed, policy_deleted).",
             ["outcome"],
         )
         self.pools = pools
@@ -636,7 +634,7 @@ class CimdService:
         """GET the document: no redirects followed, at most ``max_bytes`` read, within ``timeout``."""
         if not self.private_addresses:
             host = urlsplit(url).hostname or ""
-            if _is_ip_literal(host) and not public_address(host):
+            if _ip_address(host) is not None and not public_address(host):
                 # aiohttp connects to an address in the URL without asking the resolver.
                 raise _fetch_failed("The client metadata document URL's host is not a public address.", REFUSED_ADDRESS)
         if self._http is None:

@@ -263,15 +263,13 @@ class SessionService:
             for family in await self._store.list_token_sessions(pool.id, user.username_key, now)
             if family.created_at >= int(user.tokens_valid_after)
         ]
-        live_clients: dict[str, bool] = {}
+        deleted = set()
         for client_id in {family.client_id for family in families}:
             try:
                 await self._pools.get_client(pool.id, client_id)
             except ResourceNotFoundException:
-                live_clients[client_id] = False
-            else:
-                live_clients[client_id] = True
-        families = [family for family in families if live_clients[family.client_id]]
+                deleted.add(client_id)
+        families = [family for family in families if family.client_id not in deleted]
         sso = [
             record
             for record in await self._store.list_oauth_records(pool.id, user.username_key, SSO_KIND)
