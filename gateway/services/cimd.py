@@ -127,16 +127,39 @@ def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
         return None
 
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address that a translator or relay on the path reaches:
+# NAT64's well-known prefix (RFC 6052 §2.1) and the deprecated IPv4-compatible addresses (RFC 4291 §2.5.5.1).
+_IPV4_IN_LOW_BITS = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
+# NAT64's local-use prefix (RFC 8215): whatever it embeds, it is not a global address.
+_LOCAL_USE_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for, if it is one of the forms that carry one to an IPv4 host:
+    IPv4-mapped (``::ffff:10.0.0.1``), 6to4 (``2002:0a00:0001::``, RFC 3056), NAT64 and IPv4-compatible.
+    Teredo (2001::/32) needs no unwrapping: the whole prefix is not global."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in network for network in _IPV4_IN_LOW_BITS):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def public_address(address: str) -> bool:
     """Whether a document may be fetched from ``address``: a global unicast address, not a private, loopback,
     link-local, shared (100.64.0.0/10), reserved, multicast or unspecified one (the IANA special-purpose
-    registries, as :mod:`ipaddress` knows them). An IPv4 address mapped into IPv6 (``::ffff:10.0.0.1``) is
-    judged as the IPv4 address it is."""
+    registries, as :mod:`ipaddress` knows them). An IPv6 address that carries an IPv4 one to its host (mapped,
+    6to4, NAT64, IPv4-compatible) is judged as that IPv4 address: ``2002:7f00:1::`` reaches 127.0.0.1 through a
+    6to4 relay, and :mod:`ipaddress` calls it global."""
     ip = _ip_address(address)
     if ip is None:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_USE_NAT64:
+            return False
+        ip = _embedded_ipv4(ip) or ip
     return ip.is_global and not ip.is_multicast
 
 

@@ -1333,6 +1333,15 @@ def test_documents_on_private_addresses_are_never_fetched(
         ("::ffff:169.254.169.254", False),
         ("ff02::1", False),
         ("example.com", False),
+        # IPv6 forms that carry an IPv4 address to its host are judged as that address.
+        ("2002:808:808::1", True),  # 6to4 of 8.8.8.8
+        ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
+        ("2002:a9fe:a9fe::1", False),  # 6to4 of 169.254.169.254
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("64:ff9b:1::808:808", False),  # NAT64's local-use prefix
+        ("::7f00:1", False),  # IPv4-compatible 127.0.0.1
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo
     ],
 )
 def test_public_address(address: str, public: bool) -> None:
