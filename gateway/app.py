@@ -45,6 +45,7 @@ from gateway.services.change_stamp import ChangeStamps
 from gateway.services.container import Services
 from gateway.services.messaging import Messenger, OutboxSender, SmtpEmailSender, WebhookSmsSender
 from gateway.services.passwords import PasswordHasher
+from gateway.services.user_import import UserImportService
 from gateway.settings import Settings
 from gateway.storage.sqlite import SqliteStore
 from gateway.ui import feedback as feedback_page
@@ -223,7 +224,7 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
                 raise
         log.info("gateway.started", data_dir=str(settings.data_dir), issuer_base=settings.issuer_base)
         _tune_garbage_collector()
-        purger = asyncio.create_task(_purge_expired(store))
+        purger = asyncio.create_task(_purge_expired(store, services.imports))
         try:
             yield
         finally:
@@ -262,11 +263,14 @@ def _tune_garbage_collector() -> None:
 PURGE_INTERVAL_SECONDS = 600.0
 
 
-async def _purge_expired(store: SqliteStore) -> None:
-    """Drop expired codes, sessions and tokens now and then, so the store does not grow without bound."""
+async def _purge_expired(store: SqliteStore, imports: UserImportService) -> None:
+    """Drop expired codes, sessions and tokens now and then, so the store does not grow without bound; expire
+    the user import jobs never started (their files go in the same round)."""
     while True:
         try:
-            removed = await store.purge_expired(time.time())
+            now = time.time()
+            await imports.expire_unstarted(now)
+            removed = await store.purge_expired(now)
             if removed:
                 log.info("store.purged", rows=removed)
         except Exception:  # a failed purge is retried next round; serving must go on

@@ -329,6 +329,15 @@ class UserImportService:
         log.info("user_import.stopping", pool=pool_id, job=job_id)
         return stopping
 
+    async def expire_unstarted(self, now: float) -> int:
+        """Expire the jobs of every pool never started within a day (the periodic purge's part: a job nobody
+        looks at again is not left Created, its file kept); each is counted once, by the process that expired
+        it, as :meth:`_settle` counts the ones a call finds."""
+        expired = await self._store.expire_unstarted_import_jobs(now)
+        if expired:
+            self._jobs.labels(status=EXPIRED).inc(expired)
+        return expired
+
     async def close(self) -> None:
         """Cancel this process's runs (at shutdown). Their jobs are found interrupted later (:meth:`_settle`)."""
         tasks = list(self._tasks.values())

@@ -593,9 +593,14 @@ class Store(Protocol):
 
     async def purge_expired(self, now: float) -> int:
         """Delete expired codes, sessions, refresh tokens and token families; return how many rows went. Also
-        a user import job still Created UNSTARTED_IMPORT_JOB_SECONDS after its creation becomes Expired, and
-        the file parts of jobs that ended (Expired, Succeeded, Failed, Stopped) are deleted: an import file
-        holds personal data, kept no longer than its job needs it."""
+        the file parts of user import jobs that ended (Expired, Succeeded, Failed, Stopped) are deleted: an
+        import file holds personal data, kept no longer than its job needs it."""
+        ...
+
+    async def expire_unstarted_import_jobs(self, now: float) -> int:
+        """Every user import job still Created UNSTARTED_IMPORT_JOB_SECONDS after its creation becomes Expired
+        (its file then goes with the next :meth:`purge_expired`); returns how many this call expired, so that of
+        concurrent callers each job is counted once."""
         ...
 
     # signing keys
@@ -1211,7 +1216,8 @@ class TermsRecord:
 
 
 # "Expired - You created a job, but did not start the job within 24-48 hours" (UserImportJobType.Status):
-# purge_expired expires such a job and deletes its file, whether anyone looks at the job or not.
+# expire_unstarted_import_jobs expires such a job and purge_expired deletes its file, whether anyone looks at
+# the job or not.
 UNSTARTED_IMPORT_JOB_SECONDS = 24 * 3600.0
 
 

@@ -1576,10 +1576,6 @@ class SqliteStore:
             # An expired metadata document is fetched again on next use: nothing reads it (no index: the table
             # holds one row per URL a policy admitted, few beside the tables above).
             purged += await _affected(db, "DELETE FROM cimd_documents WHERE expires_at <= ?", (now,))
-            await db.execute_fetchall(
-                "UPDATE user_import_jobs SET status = 'Expired' WHERE status = 'Created' AND created_at + ? < ?",
-                (UNSTARTED_IMPORT_JOB_SECONDS, now),
-            )
             purged += await _affected(
                 db,
                 "DELETE FROM user_import_chunks WHERE EXISTS (SELECT 1 FROM user_import_jobs AS j "
@@ -1588,6 +1584,14 @@ class SqliteStore:
                 (),
             )
         return purged
+
+    async def expire_unstarted_import_jobs(self, now: float) -> int:
+        rows = await self._fetch(
+            "UPDATE user_import_jobs SET status = 'Expired' WHERE status = 'Created' AND created_at + ? < ? "
+            "RETURNING 1",
+            (UNSTARTED_IMPORT_JOB_SECONDS, now),
+        )
+        return len(rows)
 
     # --- signing keys -----------------------------------------------------------------------------------
 

@@ -76,6 +76,41 @@ async def test_a_job_never_started_within_a_day_is_expired(services: Services) -
         await services.imports.start_job(pool_id, job.job_id)
 
 
+async def test_the_purge_expires_a_job_nobody_looks_at_and_counts_it_once(services: Services) -> None:
+    pool_id = await _pool(services)
+    created = time.time() - UNSTARTED_JOB_SECONDS - 1
+    for job_id, created_at in (("import-oldjob0002", created), ("import-newjob0003", time.time())):
+        await services.store.create_user_import_job(
+            UserImportJobRecord(
+                pool_id=pool_id,
+                job_id=job_id,
+                list_key=f"{created_at:017.6f}-{job_id}",
+                name=job_id,
+                role_arn=ROLE,
+                status="Created",
+                created_at=created_at,
+                url_expires_at=created_at + 3600,
+            )
+        )
+    await services.store.add_user_import_chunk(pool_id, "import-oldjob0002", "u1", 0, b"cognito:username\n")
+
+    def expired_count() -> float | None:
+        return services.metrics.registry.get_sample_value("gatehouse_user_import_jobs_total", {"status": "Expired"})
+
+    before = expired_count() or 0.0
+    # What the periodic purge runs (gateway/app.py), twice: the second round finds nothing more to expire.
+    assert await services.imports.expire_unstarted(time.time()) == 1
+    assert await services.store.purge_expired(time.time()) >= 1
+    assert await services.imports.expire_unstarted(time.time()) == 0
+    assert expired_count() == before + 1
+    assert (await services.store.get_user_import_job(pool_id, "import-oldjob0002")).status == "Expired"
+    assert await services.store.read_user_import_chunk(pool_id, "import-oldjob0002", "u1", 0) is None
+    assert (await services.store.get_user_import_job(pool_id, "import-newjob0003")).status == "Created"
+    # Looked at afterwards, the job is not counted again.
+    assert (await services.imports.get_job(pool_id, "import-oldjob0002")).status == "Expired"
+    assert expired_count() == before + 1
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
