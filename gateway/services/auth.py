@@ -44,6 +44,7 @@ from gateway.errors import (
 from gateway.ids import new_opaque_token, sha256_hex
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox, SecretBoxError
+from gateway.services.cimd import app_client_id
 from gateway.services.devices import DeviceService
 from gateway.services.live_scopes import has_custom, live_scopes
 from gateway.services.mfa import SOFTWARE_TOKEN_MFA, MfaService
@@ -702,6 +703,7 @@ class AuthService:
         tokens = await self.tokens.issue(
             pool_id=ctx.pool.id,
             client_id=client.id,
+            app_client_id=app_client_id(client),
             username=user.username,
             username_key=user.username_key,
             sub=user.sub,

@@ -93,6 +93,7 @@ from gateway.services.tokens import (
 )
 from gateway.storage.base import (
     GroupRecord,
+    NotFound,
     OAuthRecord,
     RefreshTokenRecord,
     Store,
@@ -865,6 +866,7 @@ class OAuthService:
         tokens = await self.tokens.issue(
             pool_id=pool.id,
             client_id=client.id,
+            app_client_id=app_client_id(client),
             username=user.username,
             username_key=user.username_key,
             sub=user.sub,
@@ -1036,32 +1038,36 @@ class OAuthService:
         if sessions is not None and sessions.tracking(pool):
             # A new token session: where it came from (room is made for it once it exists, below).
             facts = sessions.facts(user_agent, source_ip)
-        first = await self.store.start_code_family(
-            key,
-            TokenFamilyRecord(
-                origin_jti=family,
-                pool_id=pool.id,
-                client_id=client.id,
-                username_key=user.username_key,
-                auth_time=float(auth_time),
-                created_at=float(int(now)),
-                # Never purged while its code is still good: as the code's marker it must outlive the code.
-                expires_at=float(max(int(now) + lifetime, math.ceil(expires_at))),
-                scopes=list(scopes),
-                device_type=facts.device_type if facts else None,
-                last_ip=facts.ip if facts else None,
-                sso_key_hash=str(data["o"]) if data.get("o") else None,
-            ),
-            RefreshTokenRecord(
-                token_hash=sha256_hex(refresh_token),
-                origin_jti=family,
-                pool_id=pool.id,
-                client_id=client.id,
-                username_key=user.username_key,
-                created_at=float(int(now)),
-                expires_at=float(int(now) + refresh_seconds),
-            ),
-        )
+        try:
+            first = await self.store.start_code_family(
+                key,
+                TokenFamilyRecord(
+                    origin_jti=family,
+                    pool_id=pool.id,
+                    client_id=client.id,
+                    username_key=user.username_key,
+                    auth_time=float(auth_time),
+                    created_at=float(int(now)),
+                    # Never purged while its code is still good: as the code's marker it must outlive the code.
+                    expires_at=float(max(int(now) + lifetime, math.ceil(expires_at))),
+                    scopes=list(scopes),
+                    device_type=facts.device_type if facts else None,
+                    last_ip=facts.ip if facts else None,
+                    sso_key_hash=str(data["o"]) if data.get("o") else None,
+                ),
+                RefreshTokenRecord(
+                    token_hash=sha256_hex(refresh_token),
+                    origin_jti=family,
+                    pool_id=pool.id,
+                    client_id=client.id,
+                    username_key=user.username_key,
+                    created_at=float(int(now)),
+                    expires_at=float(int(now) + refresh_seconds),
+                ),
+                app_client_id=app_client_id(client),
+            )
+        except NotFound as exc:  # the client (or its pool) was deleted since it authenticated: no tokens
+            raise InvalidClientError("The client no longer exists.") from exc
         if not first:
             await self._refuse_code(pool, client, key, family, InvalidGrantError("Invalid authorization code."))
         if sessions is not None and facts is not None:

@@ -29,11 +29,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from jwcrypto import jwk
 
-from gateway.errors import NotAuthorizedException
+from gateway.errors import NotAuthorizedException, ResourceNotFoundException
 from gateway.ids import new_jti, new_opaque_token, sha256_hex
 from gateway.secretbox import SecretBox
 from gateway.services.change_stamp import KEYS, ChangeStamps
 from gateway.storage.base import (
+    NotFound,
     RefreshTokenRecord,
     SigningKeyRecord,
     Store,
@@ -434,6 +435,7 @@ class TokenService:
         *,
         pool_id: str,
         client_id: str,
+        app_client_id: str,
         username: str,
         username_key: str,
         sub: str,
@@ -454,7 +456,11 @@ class TokenService:
         session_facts: SessionFacts | None = None,
     ) -> IssuedTokens:
         """Sign an ID and an access token; when ``refresh_seconds`` is given and there is no
-        ``origin_jti`` yet, start a token family with a new refresh token. ``new_family_id`` names the new
+        ``origin_jti`` yet, start a token family with a new refresh token. ``app_client_id``: the app client
+        the tokens are issued under (``client_id`` itself, or a client ID metadata document client's app
+        client); a new family is stored only while it exists (Store.create_token_family), else
+        ResourceNotFoundException: a sign-in that read the client before its deletion gets no tokens that the
+        deletion did not revoke. ``new_family_id`` names the new
         family when the caller must know it beforehand (an authorization code records it, so that a replayed
         code can revoke what the first redemption got); ``at_hash`` adds the access token's hash to the ID
         token (OpenID Connect Core §3.1.3.6); ``family_scopes``: the OAuth scopes a new family keeps;
@@ -537,7 +543,11 @@ class TokenService:
                     created_at=float(now),
                     expires_at=float(now + refresh_seconds),
                 )
-            await self._store.create_token_family(family, refresh_record)
+            try:
+                await self._store.create_token_family(family, refresh_record, app_client_id=app_client_id)
+            except NotFound as exc:  # the app client, or its whole pool, was deleted while this sign-in ran
+                gone = f"User pool client {app_client_id}" if str(exc) == "client" else f"User pool {pool_id}"
+                raise ResourceNotFoundException(f"{gone} does not exist.") from exc
         # Signed on the event loop: an RSA-2048 signature takes ~0.2 ms, less than handing it to a thread
         # costs once the GIL is contended (measured: worker-thread signing made every SQLite read and
         # os.urandom call on the loop wait for the GIL, and raised CPU per refresh by half).

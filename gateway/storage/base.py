@@ -453,7 +453,11 @@ class Store(Protocol):
         """Version-checked like update_pool."""
         ...
 
-    async def delete_client(self, pool_id: str, client_id: str) -> bool: ...
+    async def delete_client(self, pool_id: str, client_id: str) -> bool:
+        """Deletes the client and, in the same transaction, revokes every token family of it (its tokens are
+        refused from then on, as if each were revoked). False if the pool has no such client."""
+        ...
+
     async def list_clients(self, pool_id: str, after: str | None, limit: int) -> Page[ClientRecord]: ...
 
     # users
@@ -550,7 +554,16 @@ class Store(Protocol):
         ...
 
     # tokens
-    async def create_token_family(self, family: TokenFamilyRecord, refresh: RefreshTokenRecord | None) -> None: ...
+    async def create_token_family(
+        self, family: TokenFamilyRecord, refresh: RefreshTokenRecord | None, *, app_client_id: str | None = None
+    ) -> None:
+        """Store a new family and its first refresh token, in one transaction. ``app_client_id``: the app client
+        the family's tokens are issued under, which must still exist in the family's pool -- checked in that
+        same transaction, so that no family is stored after its client's deletion (which revokes the client's
+        families) has committed, whatever a process had cached of the client. Raises NotFound("client") then,
+        and NotFound("pool")."""
+        ...
+
     async def get_token_family(self, origin_jti: str) -> TokenFamilyRecord | None: ...
     async def get_token_family_with_user(self, origin_jti: str) -> tuple[TokenFamilyRecord, UserRecord | None] | None:
         """The family and the user it belongs to (None if the user is gone), in one read: what every
@@ -648,14 +661,19 @@ class Store(Protocol):
         ...
 
     async def start_code_family(
-        self, code_hash: str, family: TokenFamilyRecord, refresh: RefreshTokenRecord | None
+        self,
+        code_hash: str,
+        family: TokenFamilyRecord,
+        refresh: RefreshTokenRecord | None,
+        *,
+        app_client_id: str | None = None,
     ) -> bool:
         """Redeem a sealed authorization code that names its token family: start ``family`` (with its refresh
         token) in one transaction, unless the code is used up already -- a used-code marker under ``code_hash``
         (a code burnt by :meth:`burn_code`), or ``family`` itself stored (the code's earlier
         redemption: the family's key is the code's single-use marker, so no marker row is written). True for
         the first use (exactly one of any concurrent callers); otherwise stores nothing and returns False.
-        Raises NotFound("pool")."""
+        ``app_client_id`` as in :meth:`create_token_family`. Raises NotFound("client"), NotFound("pool")."""
         ...
 
     async def list_oauth_records(self, pool_id: str, username_key: str, kind: str) -> list[OAuthRecord]:

@@ -588,6 +588,9 @@ _PUT_CODE = (
 )
 _GET_CODE = f"SELECT {CODE_COLUMNS} FROM codes WHERE pool_id = ? AND username_key = ? AND purpose = ?"
 
+_DELETE_CLIENT = "DELETE FROM clients WHERE pool_id = ? AND id = ? RETURNING 1"
+_REVOKE_CLIENT_FAMILIES = "UPDATE token_families SET revoked = 1 WHERE client_id = ? AND pool_id = ? AND revoked = 0"
+_CLIENT_EXISTS = "SELECT 1 FROM clients WHERE id = ? AND pool_id = ?"
 _INSERT_FAMILY = (
     f"INSERT INTO token_families ({FAMILY_COLUMNS}, {FAMILY_SESSION_COLUMNS}) "
     f"VALUES ({_placeholders(FAMILY_COLUMNS)}, {_placeholders(FAMILY_SESSION_COLUMNS)})"
@@ -664,6 +667,14 @@ def _commit_or_roll_back(conn: sqlite3.Connection, work: Callable[[sqlite3.Conne
             conn.execute("ROLLBACK")
         raise
     return result
+
+
+def _check_client(conn: sqlite3.Connection, pool_id: str, app_client_id: str | None) -> None:
+    """NotFound("client") unless the app client a new token family is issued under is still in its pool: read in
+    the family's own write transaction, so a family is either stored before the client's deletion commits (and
+    revoked by it) or refused after (one primary-key read)."""
+    if app_client_id is not None and not conn.execute(_CLIENT_EXISTS, (app_client_id, pool_id)).fetchall():
+        raise NotFound("client")
 
 
 def _insert_sync(conn: sqlite3.Connection, sql: str, params: Params, unique: Mapping[str, str], parent: str) -> None:
@@ -1183,8 +1194,13 @@ class SqliteStore:
         return replace(client, version=client.version + 1)
 
     async def delete_client(self, pool_id: str, client_id: str) -> bool:
-        rows = await self._fetch("DELETE FROM clients WHERE pool_id = ? AND id = ? RETURNING 1", (pool_id, client_id))
-        return bool(rows)
+        async with self._transaction() as db:
+            if not await db.execute_fetchall(_DELETE_CLIENT, (pool_id, client_id)):
+                return False
+            # One UPDATE through token_families_by_client (migration 0026 says why an index and not a scan); a
+            # family stored after this commits is refused by its own insert (_CLIENT_EXISTS).
+            await db.execute_fetchall(_REVOKE_CLIENT_FAMILIES, (client_id, pool_id))
+        return True
 
     async def list_clients(self, pool_id: str, after: str | None, limit: int) -> Page[ClientRecord]:
         return await self._list_page(_LIST_CLIENTS, (pool_id,), after, limit, _client, lambda c: c.id)
@@ -1452,11 +1468,14 @@ class SqliteStore:
 
     # --- tokens -----------------------------------------------------------------------------------------
 
-    async def create_token_family(self, family: TokenFamilyRecord, refresh: RefreshTokenRecord | None) -> None:
+    async def create_token_family(
+        self, family: TokenFamilyRecord, refresh: RefreshTokenRecord | None, *, app_client_id: str | None = None
+    ) -> None:
         family_params = _family_params(family)
         refresh_params = _refresh_params(refresh) if refresh is not None else None
 
         def insert_both(conn: sqlite3.Connection) -> None:
+            _check_client(conn, family.pool_id, app_client_id)
             _insert_sync(conn, _INSERT_FAMILY, family_params, _FAMILY_UNIQUE, "pool")
             if refresh_params is not None:
                 _insert_sync(conn, _INSERT_REFRESH, refresh_params, _REFRESH_UNIQUE, "token family")
@@ -1897,13 +1916,19 @@ class SqliteStore:
         )
 
     async def start_code_family(
-        self, code_hash: str, family: TokenFamilyRecord, refresh: RefreshTokenRecord | None
+        self,
+        code_hash: str,
+        family: TokenFamilyRecord,
+        refresh: RefreshTokenRecord | None,
+        *,
+        app_client_id: str | None = None,
     ) -> bool:
         def start(conn: sqlite3.Connection) -> bool:
             # A marker (a burnt code) uses the code up; otherwise the family's primary
             # key decides: of concurrent redemptions exactly one inserts it.
             if conn.execute(_CODE_MARKED, (code_hash,)).fetchall():
                 return False
+            _check_client(conn, family.pool_id, app_client_id)
             if not conn.execute(_INSERT_FAMILY_ONCE, _family_params(family)).fetchall():
                 return False
             if refresh is not None:

@@ -349,6 +349,39 @@ def test_server_side_token_check_asked_by_either_entry_of_a_client(
     assert identity_count(ci, pool_id) == 1 and logins_of(ci, identity) == [users.key]
 
 
+def test_server_side_token_check_refuses_the_id_tokens_of_a_deleted_client(
+    idp: Any, ci: Any, public_ci: Any, users: UserPool
+) -> None:
+    """Deleting an app client revokes what it issued: an identity pool that checks tokens server-side refuses
+    its ID tokens from then on (on GetId, and on later calls of the identity reached with one), while the
+    user's token from another client of the same pool still signs in to the same identity."""
+    flows = ["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    doomed = idp.create_user_pool_client(UserPoolId=users.id, ClientName="doomed", ExplicitAuthFlows=flows)[
+        "UserPoolClient"
+    ]["ClientId"]
+    pool_id = ci.create_identity_pool(
+        IdentityPoolName="deleted client",
+        AllowUnauthenticatedIdentities=False,
+        CognitoIdentityProviders=[provider(users, check=True, client_id=doomed), provider(users, check=True)],
+    )["IdentityPoolId"]
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={})
+    make_user(idp, users, "del")
+    gone = sign_in(idp, users, "del", client_id=doomed)["IdToken"]
+    kept = sign_in(idp, users, "del")["IdToken"]
+    identity = public_ci.get_id(IdentityPoolId=pool_id, Logins={users.key: gone})["IdentityId"]
+
+    idp.delete_user_pool_client(UserPoolId=users.id, ClientId=doomed)
+    logins = {users.key: gone}
+    for call in (
+        lambda: public_ci.get_id(IdentityPoolId=pool_id, Logins=logins),
+        lambda: public_ci.get_credentials_for_identity(IdentityId=identity, Logins=logins),
+    ):
+        code, message, status = error_of(call)
+        assert (code, status) == ("NotAuthorizedException", 400) and "revoked" in message, message
+    assert public_ci.get_id(IdentityPoolId=pool_id, Logins={users.key: kept})["IdentityId"] == identity
+    assert identity_count(ci, pool_id) == 1
+
+
 # --- developer identities ----------------------------------------------------------------------------------------
 
 

@@ -256,6 +256,143 @@ def test_global_sign_out_ends_earlier_sessions_and_spares_one_started_in_the_sam
     assert error_of(lambda: refresh_auth(public_idp, cid, after["RefreshToken"]))[0] == "NotAuthorizedException"
 
 
+# --- deleted clients and pools -----------------------------------------------------------------------------
+
+
+def refused_everywhere(public_idp: Any, access_token: str) -> dict[str, tuple[str, str]]:
+    """What each access-token-authorised operation answers the token with: (error code, message), or
+    ("ok", "") for an operation that accepted it."""
+    calls: dict[str, Callable[[], Any]] = {
+        "GetUser": lambda: public_idp.get_user(AccessToken=access_token),
+        "UpdateUserAttributes": lambda: public_idp.update_user_attributes(
+            AccessToken=access_token, UserAttributes=[{"Name": "name", "Value": "Mallory"}]
+        ),
+        "ChangePassword": lambda: public_idp.change_password(
+            AccessToken=access_token, PreviousPassword=PASSWORD, ProposedPassword="Another-horse-2"
+        ),
+        "ListDevices": lambda: public_idp.list_devices(AccessToken=access_token),
+        "GlobalSignOut": lambda: public_idp.global_sign_out(AccessToken=access_token),
+        "DeleteUser": lambda: public_idp.delete_user(AccessToken=access_token),
+    }
+    answers = {}
+    for name, call in calls.items():
+        try:
+            call()
+            answers[name] = ("ok", "")
+        except ClientError as exc:
+            assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 400, (name, exc.response)
+            answers[name] = (str(exc.response["Error"]["Code"]), str(exc.response["Error"]["Message"]))
+    return answers
+
+
+def user_info(gatehouse: GatehouseServer, pool_id: str, access_token: str) -> requests.Response:
+    return requests.get(
+        f"{gatehouse.url}/{pool_id}/oauth2/userInfo",
+        headers={"Authorization": f"Bearer {access_token}", "Connection": "close"},
+        timeout=10,
+    )
+
+
+def code_flow_tokens(
+    gatehouse: GatehouseServer, pool: Any, client_id: str, username: str, scope: str
+) -> dict[str, Any]:
+    """Tokens from a hosted UI sign-in through ``client_id`` (the pool's confidential client, or its public
+    client with PKCE)."""
+    verifier, challenge = pkce_pair()
+    browser = Browser(gatehouse.url)
+    url = browser.authorize_url(client_id, scope=scope, code_challenge=challenge, code_challenge_method="S256")
+    back = browser.sign_in(url, username)
+    form = {"grant_type": "authorization_code", "code": query_of(back.headers["Location"])["code"]}
+    form |= {"client_id": client_id, "redirect_uri": CALLBACK, "code_verifier": verifier}
+    auth = (pool.secret_id, pool.secret) if client_id == pool.secret_id else None
+    answer = requests.post(f"{pool.issuer}/oauth2/token", data=form, auth=auth, timeout=10)
+    assert answer.status_code == 200, answer.text
+    tokens: dict[str, Any] = answer.json()
+    return tokens
+
+
+def test_deleting_a_client_revokes_every_token_it_issued_in_every_worker(
+    idp: Any, public_idp: Any, pool_id: str, make_user: Callable[[str], str]
+) -> None:
+    """Once an app client is deleted nothing it issued works: GetUser and every other access-token-authorised
+    operation refuse its access tokens as revoked ones, in both workers at once although both verified (and
+    remember) them before, and its refresh tokens are refused with the client. The same user's tokens from
+    another client are untouched -- none of the refused calls changed anything."""
+    doomed = new_client(idp, pool_id, "doomed")
+    kept = new_client(idp, pool_id, "kept")
+    username = make_user("delia")
+    gone = sign_in(public_idp, doomed, username)
+    refreshed = refresh_auth(public_idp, doomed, gone["RefreshToken"])
+    other = sign_in(public_idp, kept, username)
+    for access in (gone["AccessToken"], refreshed["AccessToken"], other["AccessToken"]):
+        assert all(live(public_idp, access))
+
+    idp.delete_user_pool_client(UserPoolId=pool_id, ClientId=doomed)
+    revoked = ("NotAuthorizedException", "Access Token has been revoked")
+    for access in (gone["AccessToken"], refreshed["AccessToken"]):
+        assert not any(live(public_idp, access))
+        answers = refused_everywhere(public_idp, access)
+        assert answers == dict.fromkeys(answers, revoked)
+    assert error_of(lambda: refresh_auth(public_idp, doomed, gone["RefreshToken"])) == (
+        "ResourceNotFoundException",
+        400,
+    )
+
+    assert all(live(public_idp, other["AccessToken"]))
+    user = public_idp.get_user(AccessToken=other["AccessToken"])
+    assert user["Username"] == username
+    assert "Mallory" not in {a["Value"] for a in user["UserAttributes"]}
+    assert all(live(public_idp, refresh_auth(public_idp, kept, other["RefreshToken"])["AccessToken"], tries=2))
+    assert sign_in(public_idp, kept, username)["AccessToken"]  # the password is the one it was
+
+
+def test_a_deleted_clients_access_tokens_are_refused_at_user_info(gatehouse: GatehouseServer, idp: Any) -> None:
+    """/oauth2/userInfo refuses an access token of a deleted app client as RFC 6750 §3.1 has it (401,
+    invalid_token, in the Bearer challenge too), in every worker; the user's token from another client of the
+    pool is still answered. The deleted client's refresh token is refused at the token endpoint."""
+    pool = make_pool(idp, gatehouse.url, "deleted-oauth-client")
+    oauth_make_user(idp, pool.pool_id, "uma")
+    gone = code_flow_tokens(gatehouse, pool, pool.secret_id, "uma", "openid email")
+    kept = code_flow_tokens(gatehouse, pool, pool.public_id, "uma", "openid email")
+    for tokens in (gone, kept):
+        for _ in range(4):
+            answer = user_info(gatehouse, pool.pool_id, tokens["access_token"])
+            assert answer.status_code == 200 and answer.json()["username"] == "uma", answer.text
+
+    idp.delete_user_pool_client(UserPoolId=pool.pool_id, ClientId=pool.secret_id)
+    for _ in range(4):
+        answer = user_info(gatehouse, pool.pool_id, gone["access_token"])
+        assert (answer.status_code, answer.json()["error"]) == (401, "invalid_token"), answer.text
+        assert answer.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+        answer = user_info(gatehouse, pool.pool_id, kept["access_token"])
+        assert answer.status_code == 200 and answer.json()["email"] == "uma@example.com", answer.text
+    form = {"grant_type": "refresh_token", "refresh_token": gone["refresh_token"]}
+    answer = requests.post(f"{pool.issuer}/oauth2/token", data=form, auth=(pool.secret_id, pool.secret), timeout=10)
+    assert (answer.status_code, answer.json()["error"]) == (401, "invalid_client"), answer.text
+
+
+def test_a_deleted_pools_tokens_are_refused_and_never_a_server_error(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any
+) -> None:
+    """DeleteUserPool takes the pool's clients, tokens and signing keys with it: its access tokens are no
+    longer ours anywhere (NotAuthorizedException on the API, invalid_token at userInfo), in every worker."""
+    pool = make_pool(idp, gatehouse.url, "deleted-pool")
+    oauth_make_user(idp, pool.pool_id, "pia")
+    tokens = code_flow_tokens(gatehouse, pool, pool.secret_id, "pia", "openid aws.cognito.signin.user.admin")
+    assert all(live(public_idp, tokens["access_token"]))
+    idp.delete_user_pool(UserPoolId=pool.pool_id)
+    for _ in range(4):
+        code, message = refused_everywhere(public_idp, tokens["access_token"])["GetUser"]
+        assert code == "NotAuthorizedException", message
+        for path in (f"/{pool.pool_id}/oauth2/userInfo", "/oauth2/userInfo"):
+            answer = requests.get(
+                gatehouse.url + path,
+                headers={"Authorization": f"Bearer {tokens['access_token']}", "Connection": "close"},
+                timeout=10,
+            )
+            assert (answer.status_code, answer.json()["error"]) == (401, "invalid_token"), (path, answer.text)
+
+
 # --- signing keys ------------------------------------------------------------------------------------------
 
 

@@ -166,7 +166,7 @@ def test_get_user_returns_only_the_clients_read_attributes(idp: Any, public_idp:
 
 def test_get_user_through_a_deleted_client_reads_nothing(idp: Any, public_idp: Any, pool: str) -> None:
     """Once its app client is gone, an access token no longer has a client whose ReadAttributes could allow
-    anything: GetUser answers the modelled ResourceNotFoundException, as UpdateUserAttributes does."""
+    anything: deleting the client revoked the tokens it issued, and GetUser answers as for any revoked token."""
     client_id = make_client(idp, pool, ReadAttributes=["email"])
     username = make_user(idp, pool, {"email": f"{unique('gone')}@example.com"})
     token = sign_in(public_idp, client_id, username)["AccessToken"]
@@ -174,7 +174,7 @@ def test_get_user_through_a_deleted_client_reads_nothing(idp: Any, public_idp: A
     idp.delete_user_pool_client(UserPoolId=pool, ClientId=client_id)
     with pytest.raises(ClientError) as exc:
         public_idp.get_user(AccessToken=token)
-    assert error_of(exc)[:2] == ("ResourceNotFoundException", 400)
+    assert error_of(exc) == ("NotAuthorizedException", 400, "Access Token has been revoked")
 
 
 def test_user_cannot_delete_what_they_cannot_write(idp: Any, public_idp: Any, pool: str) -> None:

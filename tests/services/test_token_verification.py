@@ -1,4 +1,5 @@
-"""TokenService.verify_jwt: what its verified-token memory may and may not remember."""
+"""TokenService.verify_jwt: what its verified-token memory may and may not remember; and what a deleted app
+client leaves of the tokens it issued."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.errors import NotAuthorizedException
+from gateway.errors import NotAuthorizedException, ResourceNotFoundException
 from gateway.secretbox import SecretBox
 from gateway.services.tokens import SigningKeys, TokenService, b64url, sign_jwt
 from gateway.storage.sqlite import SqliteStore
-from tests.storage.conformance import POOL, make_pool
+from tests.storage.conformance import POOL, make_client, make_pool
 
 ISSUER_BASE = "http://gatehouse.test"
 
@@ -110,3 +111,44 @@ async def test_only_the_canonical_spelling_of_a_token_is_accepted(tokens: TokenS
             continue
         with pytest.raises(NotAuthorizedException):
             await tokens.verify_jwt(variant)
+
+
+async def issue(tokens: TokenService, client_id: str) -> str:
+    issued = await tokens.issue(
+        pool_id=POOL,
+        client_id=client_id,
+        app_client_id=client_id,
+        username="alice",
+        username_key="alice",
+        sub="sub-alice",
+        id_claims={},
+        groups=(),
+        roles=(),
+        preferred_role=None,
+        auth_time=int(time.time()),
+        access_seconds=600,
+        id_seconds=600,
+        refresh_seconds=3600,
+    )
+    return issued.access_token
+
+
+async def test_a_deleted_clients_tokens_are_revoked_though_remembered_and_it_gets_no_more(
+    tokens: TokenService,
+) -> None:
+    """The verified-token memory keeps signatures, never revocation: a token checked before its client was
+    deleted is refused after. A sign-in that read the client before the deletion (as a process's client cache
+    may have) gets no tokens after it: the new family is refused where it would be stored."""
+    store = tokens._store
+    for client_id in ("doomed", "kept"):
+        await store.create_client(make_client(client_id))
+    doomed, kept = await issue(tokens, "doomed"), await issue(tokens, "kept")
+    assert (await tokens.verify_access_token(doomed, required_scope=None)).client_id == "doomed"
+    assert await store.delete_client(POOL, "doomed")
+    with pytest.raises(NotAuthorizedException) as revoked:
+        await tokens.verify_access_token(doomed, required_scope=None)
+    assert revoked.value.message == "Access Token has been revoked"
+    assert (await tokens.verify_access_token(kept, required_scope=None)).client_id == "kept"
+    with pytest.raises(ResourceNotFoundException) as gone:
+        await issue(tokens, "doomed")
+    assert gone.value.message == "User pool client doomed does not exist."

@@ -1167,6 +1167,53 @@ class StoreConformance:
         assert await store.revoke_user_token_families(POOL, "alice") == 0
         assert await store.revoke_user_token_families(POOL, "nobody") == 0
 
+    async def test_deleting_a_client_revokes_its_families(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_pool(make_pool(OTHER_POOL))
+        for client_id, pool_id in [("client-1", POOL), ("client-2", POOL), ("other-1", OTHER_POOL)]:
+            await store.create_client(make_client(client_id, pool_id))
+        await _family_with_token(store, "c1-alice", "alice")
+        await _family_with_token(store, "c1-bob", "bob")
+        await store.create_token_family(make_family("c2-alice", "alice", client_id="client-2"), None)
+        await store.create_token_family(make_family("other-alice", "alice", OTHER_POOL, client_id="other-1"), None)
+        assert await store.delete_client(OTHER_POOL, "client-1") is False  # not that pool's client: nothing revoked
+        untouched = await store.get_token_family("c1-alice")
+        assert untouched is not None and not untouched.revoked
+        assert await store.delete_client(POOL, "client-1") is True
+        for jti, revoked in [("c1-alice", True), ("c1-bob", True), ("c2-alice", False), ("other-alice", False)]:
+            family = await store.get_token_family(jti)
+            assert family is not None and family.revoked is revoked
+        assert await store.get_refresh_token("rt-c1-alice") is not None  # kept, as a revoked family's are
+        assert await store.delete_client(POOL, "client-1") is False
+
+    async def test_a_family_is_stored_only_while_its_app_client_exists(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_pool(make_pool(OTHER_POOL))
+        await store.create_client(make_client("client-1"))
+        await store.create_client(make_client("other-1", OTHER_POOL))
+        family = make_family("jti-1", "alice")
+        await store.create_token_family(family, make_refresh("rt-1", family), app_client_id="client-1")
+        # A client ID metadata document client's family names its URL and is checked by its app client.
+        url = make_family("jti-url", "alice", client_id="https://app.example/client.json")
+        await store.create_token_family(url, None, app_client_id="client-1")
+        for app_client_id in ("missing", "other-1"):  # gone, or another pool's
+            late = make_family(f"jti-{app_client_id}", "alice")
+            with pytest.raises(NotFound):
+                await store.create_token_family(
+                    late, make_refresh(f"rt-{app_client_id}", late), app_client_id=app_client_id
+                )
+            assert await store.get_token_family(late.origin_jti) is None
+            assert await store.get_refresh_token(f"rt-{app_client_id}") is None
+        await store.delete_client(POOL, "client-1")
+        late = make_family("jti-2", "alice")
+        with pytest.raises(NotFound):
+            await store.create_token_family(late, None, app_client_id="client-1")
+        with pytest.raises(NotFound):
+            await store.start_code_family("code-1", late, make_refresh("rt-2", late), app_client_id="client-1")
+        assert await store.get_token_family("jti-2") is None and await store.get_refresh_token("rt-2") is None
+        # The code is not used up by the refusal (nothing was stored); without the check it starts the family.
+        assert await store.start_code_family("code-1", late, None) is True
+
     async def test_rotate_refresh_token(self, store: Store) -> None:
         await store.create_pool(make_pool())
         family = make_family("jti-1", "alice")

@@ -216,6 +216,40 @@ async def test_challenge_sessions_in_flight_survive_the_clustered_table_migratio
         await store.close()
 
 
+async def test_families_of_clients_deleted_before_0026_are_revoked_by_it(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0026 indexes token families by client and revokes those whose app client was deleted before deletions
+    revoked them: a client ID metadata document client's families (named by their URL) and a live client's stay."""
+    real = load_migrations()
+    monkeypatch.setattr(sqlite_backend, "load_migrations", lambda: [m for m in real if m.version < 26])
+    store = await SqliteStore.open(db_path)
+    await store.create_pool(make_pool())
+    for client_id in ("kept", "deleted"):
+        await store.create_client(make_client(client_id))
+    for jti, client_id in [("of-kept", "kept"), ("of-deleted", "deleted"), ("of-url", "https://a.example/c.json")]:
+        await store.create_token_family(make_family(jti, "alice", client_id=client_id), None)
+    await store.close()
+    with closing(sqlite3.connect(db_path)) as db, db:
+        # A deletion as Gatehouse made it before 0026: the client's row alone.
+        db.execute("DELETE FROM clients WHERE id = 'deleted'")
+
+    monkeypatch.setattr(sqlite_backend, "load_migrations", lambda: real)
+    store = await SqliteStore.open(db_path)
+    try:
+        for jti, revoked in [("of-kept", False), ("of-deleted", True), ("of-url", False)]:
+            family = await store.get_token_family(jti)
+            assert family is not None and family.revoked is revoked
+        with closing(sqlite3.connect(db_path)) as db:
+            plan = db.execute(
+                "EXPLAIN QUERY PLAN UPDATE token_families SET revoked = 1 WHERE client_id = ? AND pool_id = ?",
+                ("kept", POOL),
+            ).fetchall()
+        assert "token_families_by_client" in str(plan)
+    finally:
+        await store.close()
+
+
 async def test_a_database_from_a_newer_gatehouse_is_refused(db_path: Path) -> None:
     store = await SqliteStore.open(db_path)
     await store.close()
