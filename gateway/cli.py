@@ -187,7 +187,6 @@ def _run_worker(settings: Settings, parent_pid: int | None = None, sock: socket.
         # The file is valid but cannot be applied to this store (e.g. a setting Cognito fixes at creation).
         print(str(error), file=sys.stderr)
         raise SystemExit(1) from None
-    _ignore_late_stop_signals()  # the event loop, closed, has put back the signals' default action
 
 
 # How often a worker checks that the `serve` process that started it is still there.
@@ -256,6 +255,28 @@ def _listen(app: web.Application, settings: Settings, sock: socket.socket | None
     )
 
 
+# The signals that stop a server gracefully.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class _ServerLoop(asyncio.SelectorEventLoop):
+    """A server process's event loop, whose removed signal handlers leave their signal ignored. asyncio's loop
+    puts back the signal's default action (terminate, for SIGTERM) when a handler is removed or the loop closes,
+    and a server could only ignore the signal after that: one arriving in between killed the process (status
+    -15; a parent that saw a worker "die" exited 1). Here the signal goes from handled to ignored in one step.
+    The handlers are removed only once the stop is under way, when further signals must change nothing."""
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        handlers = self._signal_handlers  # type: ignore[attr-defined]  # asyncio's own, by signal number
+        if handlers.pop(sig, None) is None:
+            return False
+        signal.signal(sig, signal.SIG_IGN)
+        if not handlers:
+            with contextlib.suppress(ValueError, OSError):  # as asyncio's own remove_signal_handler
+                signal.set_wakeup_fd(-1)
+        return True
+
+
 def _loop_stopped_once_by_signals(app: web.Application) -> asyncio.AbstractEventLoop:
     """A server's event loop, on which SIGTERM and SIGINT begin one graceful stop (aiohttp's GracefulExit:
     the listener closes, requests in flight are answered) and later ones are ignored. A worker is often told
@@ -266,7 +287,7 @@ def _loop_stopped_once_by_signals(app: web.Application) -> asyncio.AbstractEvent
     is done: cut short there, it left the store's thread answering a closed loop (a traceback on stderr)."""
     from aiohttp import web
 
-    loop = asyncio.new_event_loop()
+    loop = _ServerLoop()
     asyncio.set_event_loop(loop)
     state = {"started": False, "signalled": False, "stopping": False}
 
@@ -275,13 +296,10 @@ def _loop_stopped_once_by_signals(app: web.Application) -> asyncio.AbstractEvent
         if not state["started"] or state["stopping"]:
             return
         state["stopping"] = True
-        # From here on the stop is under way and further signals change nothing: ignored by the process itself,
-        # not by this handler. Closing the loop would otherwise put back their default action (terminate) before
-        # run_app returns, and a signal in that window killed the process (status -15; a parent that saw a
-        # worker "die" exited 1).
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        # From here on the stop is under way and further signals change nothing: ignored by the process itself
+        # (_ServerLoop puts "ignore" in place of these handlers), through the rest of the stop and the exit.
+        for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
-        _ignore_late_stop_signals()
         raise web.GracefulExit()
 
     async def started(_app: web.Application) -> None:
@@ -290,8 +308,12 @@ def _loop_stopped_once_by_signals(app: web.Application) -> asyncio.AbstractEvent
             loop.call_soon(graceful_exit)
 
     app.on_startup.append(started)
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, graceful_exit)
+    # A worker starts with these signals blocked (serve() blocks them before it forks): one sent since then is
+    # delivered now, to the handlers above. Until they were installed its action was the default one, and a
+    # worker that had not finished starting was killed (status -15: the server exited 1).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     return loop
 
 
@@ -575,19 +597,35 @@ def _serve(args: argparse.Namespace) -> int:
     workers = [
         context.Process(target=_run_worker, args=(settings, os.getpid()), daemon=False) for _ in range(settings.workers)
     ]
+    # The stop signals are blocked (held pending) from before the first fork until stop() below handles them.
+    # Until then their action is the default one, terminate: a loaded machine can hold this process up past a
+    # worker's start, and a signal sent once that worker answered killed the server (status -15). The workers
+    # inherit the blocked signals, and unblock them once their event loop handles them.
+    mask_before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     for worker in workers:
         worker.start()
+    # Workers not yet reaped (one leaves this list before it is joined): their pids are still theirs to signal.
+    pending = list(workers)
 
     def stop(signum: int, _frame: object) -> None:
-        for worker in workers:
-            if worker.is_alive() and worker.pid:
-                os.kill(worker.pid, signal.SIGTERM)
+        # Once: the workers stop once and ignore further signals, and so does this process from here on. This
+        # handler is replaced by "ignore" in one step, first: a Python handler runs between any two bytecodes, its
+        # own included, and signals in quick succession ran it nested in itself until a RecursionError escaped the
+        # wait below -- or a ProcessLookupError: it asked is_alive(), which reaps a worker that has exited, and a
+        # run that interrupted one between reaping and recording it took the worker for alive and signalled a pid
+        # that was gone. The interpreter's exit then put back the default action, and the next signal killed the
+        # server (status -15). Only workers not yet reaped are signalled, and nothing here reaps one.
+        _ignore_late_stop_signals()
+        for worker in list(pending):
+            if worker.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask_before)  # a signal sent meanwhile is handled now, by stop()
     # A worker that fails (its config cannot be applied, say) stops the others: a server missing a worker
     # would keep running with only part of its capacity and no sign of it but the log.
-    pending = list(workers)
     failed = False
     while pending:
         ready = set(wait([worker.sentinel for worker in pending]))
@@ -610,12 +648,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _ignore_late_stop_signals() -> None:
-    """Ignore SIGTERM and SIGINT from here on, in a process whose stop is done. The interpreter's exit puts back
-    the default action of any signal that has a Python handler (not of an ignored one), so a second signal (sent
-    by systemd to every process of the server, or by a supervisor that sends it again) arriving while it exits
-    killed it: exit status -15 instead of 0, and a parent that saw a worker "die" exited 1."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Ignore SIGTERM and SIGINT from here on, in the ``serve`` process of several workers, whose stop has begun.
+    The interpreter's exit puts back the default action of any signal that has a Python handler (not of an ignored
+    one), so a second signal (sent by systemd to every process of the server, or by a supervisor that sends it
+    again) arriving while it exits killed it: exit status -15 instead of 0."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _remove_stale_metrics(folder: Path) -> None:
