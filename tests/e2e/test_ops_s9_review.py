@@ -138,12 +138,15 @@ def status_of(connection: socket.socket) -> bytes:
     return answer.split(b" ", 2)[1] if answer else b"(closed)"
 
 
+@pytest.mark.parametrize("pause", [0.002, 0.0], ids=["every-2ms", "back-to-back"])
 @pytest.mark.parametrize("workers", [1, 2])
 def test_stop_signals_that_keep_coming_while_the_server_exits_still_end_in_status_0(
-    tmp_path: Path, workers: int
+    tmp_path: Path, workers: int, pause: float
 ) -> None:
     # systemd signals every process of the server, and a supervisor may signal again: a signal that arrived while
     # a process was exiting (its handlers gone) killed it, and the parent exited -15, or 1 for a worker "died".
+    # Back to back, signals also ran the parent's handler nested in itself (it raised, and the exit that followed
+    # was killed by the next signal); that storm failed most runs at two workers.
     server = GatehouseServer(tmp_path / "data", workers=workers)
     server.start()
     assert server.process is not None
@@ -155,7 +158,7 @@ def test_stop_signals_that_keep_coming_while_the_server_exits_still_end_in_statu
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
-            time.sleep(0.002)
+            time.sleep(pause)
         assert server.process.wait(timeout=1) == 0
     finally:
         server.stop()
