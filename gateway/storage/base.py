@@ -455,7 +455,9 @@ class Store(Protocol):
 
     async def delete_client(self, pool_id: str, client_id: str) -> bool:
         """Deletes the client and, in the same transaction, revokes every token family of it (its tokens are
-        refused from then on, as if each were revoked). False if the pool has no such client."""
+        refused from then on, as if each were revoked), the families of the client ID metadata document clients
+        signed in under it included (``app_client_id`` of :meth:`create_token_family`). False if the pool has no
+        such client."""
         ...
 
     async def list_clients(self, pool_id: str, after: str | None, limit: int) -> Page[ClientRecord]: ...

@@ -408,7 +408,9 @@ def _session(r: Row) -> AuthSessionRecord:
     return AuthSessionRecord(r[0], r[1], r[2], r[3], _loads(r[4]), r[5])
 
 
-def _family_params(f: TokenFamilyRecord) -> Params:
+def _family_params(f: TokenFamilyRecord, app_client_id: str | None) -> Params:
+    """:data:`_INSERT_FAMILY`'s parameters: the family's, then the app client behind it when that is not its
+    ``client_id`` (a client ID metadata document client's family; migration 0026)."""
     return (
         f.origin_jti,
         f.pool_id,
@@ -423,6 +425,7 @@ def _family_params(f: TokenFamilyRecord) -> Params:
         f.device_type,
         f.last_ip,
         f.sso_key_hash,
+        app_client_id if app_client_id != f.client_id else None,
     )
 
 
@@ -592,11 +595,14 @@ _PUT_CODE = (
 _GET_CODE = f"SELECT {CODE_COLUMNS} FROM codes WHERE pool_id = ? AND username_key = ? AND purpose = ?"
 
 _DELETE_CLIENT = "DELETE FROM clients WHERE pool_id = ? AND id = ? RETURNING 1"
-_REVOKE_CLIENT_FAMILIES = "UPDATE token_families SET revoked = 1 WHERE client_id = ? AND pool_id = ? AND revoked = 0"
+# Through token_families_by_app_client (migration 0026), whose expression this must repeat to use it.
+_REVOKE_CLIENT_FAMILIES = (
+    "UPDATE token_families SET revoked = 1 WHERE COALESCE(app_client_id, client_id) = ? AND pool_id = ? AND revoked = 0"
+)
 _CLIENT_EXISTS = "SELECT 1 FROM clients WHERE id = ? AND pool_id = ?"
 _INSERT_FAMILY = (
-    f"INSERT INTO token_families ({FAMILY_COLUMNS}, {FAMILY_SESSION_COLUMNS}) "
-    f"VALUES ({_placeholders(FAMILY_COLUMNS)}, {_placeholders(FAMILY_SESSION_COLUMNS)})"
+    f"INSERT INTO token_families ({FAMILY_COLUMNS}, {FAMILY_SESSION_COLUMNS}, app_client_id) "
+    f"VALUES ({_placeholders(FAMILY_COLUMNS)}, {_placeholders(FAMILY_SESSION_COLUMNS)}, ?)"
 )
 # A user's token sessions: families with a refresh token, live, most recently active first (the user index).
 _LIVE_SESSIONS = (
@@ -1510,7 +1516,7 @@ class SqliteStore:
     async def create_token_family(
         self, family: TokenFamilyRecord, refresh: RefreshTokenRecord | None, *, app_client_id: str | None = None
     ) -> None:
-        family_params = _family_params(family)
+        family_params = _family_params(family, app_client_id)
         refresh_params = _refresh_params(refresh) if refresh is not None else None
 
         def insert_both(conn: sqlite3.Connection) -> None:
@@ -1968,7 +1974,7 @@ class SqliteStore:
             if conn.execute(_CODE_MARKED, (code_hash,)).fetchall():
                 return False
             _check_client(conn, family.pool_id, app_client_id)
-            if not conn.execute(_INSERT_FAMILY_ONCE, _family_params(family)).fetchall():
+            if not conn.execute(_INSERT_FAMILY_ONCE, _family_params(family, app_client_id)).fetchall():
                 return False
             if refresh is not None:
                 conn.execute(_INSERT_REFRESH, _refresh_params(refresh))

@@ -821,6 +821,76 @@ def test_user_pool_api_with_a_metadata_client_token(
     assert {"Name": "email", "Value": "alice@example.com"} in user["UserAttributes"]
 
 
+def test_deleting_the_app_client_revokes_its_metadata_clients_tokens(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, pool: OAuthPool, docs: DocumentServer
+) -> None:
+    """A metadata document client's family is named by its URL; deleting the app client its policy signed it in
+    under revokes it all the same, and leaves other clients' tokens alone."""
+    scopes = ["openid", "aws.cognito.signin.user.admin"]
+    clients = [
+        idp.create_user_pool_client(
+            UserPoolId=pool.pool_id,
+            ClientName=name,
+            AllowedOAuthFlowsUserPoolClient=True,
+            AllowedOAuthFlows=["code"],
+            AllowedOAuthScopes=scopes,
+            CallbackURLs=[CALLBACK],
+            SupportedIdentityProviders=["COGNITO"],
+        )["UserPoolClient"]["ClientId"]
+        for name in ("revoked-with-tools", "kept-with-tools")
+    ]
+    tokens = []
+    for app_client, folder in zip(clients, ("gone", "kept"), strict=True):
+        idp.create_cimd_policy(
+            UserPoolId=pool.pool_id, ClientId=app_client, PolicyName=folder, URLPatterns=[f"{docs.url}/{folder}/*"]
+        )
+        url = docs.document(f"/{folder}/tool")
+        verifier, challenge = pkce_pair()
+        browser = Browser(gatehouse.url)
+        back = browser.sign_in(
+            browser.authorize_url(
+                url,
+                prefix=f"/{pool.pool_id}",
+                scope=" ".join(scopes),
+                code_challenge=challenge,
+                code_challenge_method="S256",
+            ),
+            "alice",
+        )
+        form = {
+            "grant_type": "authorization_code",
+            "client_id": url,
+            "code": query_of(back.headers["Location"])["code"],
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+        }
+        answer = _token(gatehouse, pool, form)
+        assert answer.status_code == 200, answer.text
+        tokens.append(answer.json()["access_token"])
+    gone, kept = tokens
+    assert public_idp.get_user(AccessToken=gone)["Username"] == "alice"
+
+    idp.delete_user_pool_client(UserPoolId=pool.pool_id, ClientId=clients[0])
+    with pytest.raises(ClientError) as excinfo:
+        public_idp.get_user(AccessToken=gone)
+    assert _error(excinfo) == ("NotAuthorizedException", "Access Token has been revoked")
+    with pytest.raises(ClientError) as excinfo:
+        public_idp.update_user_attributes(AccessToken=gone, UserAttributes=[{"Name": "name", "Value": "Mallory"}])
+    assert _error(excinfo)[0] == "NotAuthorizedException"
+    refused = requests.get(
+        f"{gatehouse.url}/{pool.pool_id}/oauth2/userInfo", headers={"Authorization": f"Bearer {gone}"}, timeout=10
+    )
+    assert refused.status_code == 401
+    assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+    # The other policy's client, and the user's attributes, are as they were.
+    user = public_idp.get_user(AccessToken=kept)
+    assert {"Name": "name", "Value": "Mallory"} not in user["UserAttributes"]
+    kept_info = requests.get(
+        f"{gatehouse.url}/{pool.pool_id}/oauth2/userInfo", headers={"Authorization": f"Bearer {kept}"}, timeout=10
+    )
+    assert kept_info.status_code == 200, kept_info.text
+
+
 def test_workers_share_the_cache(
     tmp_path_factory: pytest.TempPathFactory, tls: tuple[Path, Path, Path], docs: DocumentServer
 ) -> None:

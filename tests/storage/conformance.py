@@ -1176,11 +1176,22 @@ class StoreConformance:
         await _family_with_token(store, "c1-bob", "bob")
         await store.create_token_family(make_family("c2-alice", "alice", client_id="client-2"), None)
         await store.create_token_family(make_family("other-alice", "alice", OTHER_POOL, client_id="other-1"), None)
+        # Client ID metadata document clients' families, named by their URLs, signed in under an app client.
+        tool = "https://tools.example/client.json"
+        await store.create_token_family(make_family("c1-tool", "alice", client_id=tool), None, app_client_id="client-1")
+        await store.create_token_family(make_family("c2-tool", "bob", client_id=tool), None, app_client_id="client-2")
         assert await store.delete_client(OTHER_POOL, "client-1") is False  # not that pool's client: nothing revoked
         untouched = await store.get_token_family("c1-alice")
         assert untouched is not None and not untouched.revoked
         assert await store.delete_client(POOL, "client-1") is True
-        for jti, revoked in [("c1-alice", True), ("c1-bob", True), ("c2-alice", False), ("other-alice", False)]:
+        for jti, revoked in [
+            ("c1-alice", True),
+            ("c1-bob", True),
+            ("c1-tool", True),
+            ("c2-alice", False),
+            ("c2-tool", False),
+            ("other-alice", False),
+        ]:
             family = await store.get_token_family(jti)
             assert family is not None and family.revoked is revoked
         assert await store.get_refresh_token("rt-c1-alice") is not None  # kept, as a revoked family's are

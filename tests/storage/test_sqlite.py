@@ -219,19 +219,27 @@ async def test_challenge_sessions_in_flight_survive_the_clustered_table_migratio
 async def test_families_of_clients_deleted_before_0026_are_revoked_by_it(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """0026 indexes token families by client and revokes those whose app client was deleted before deletions
-    revoked them: a client ID metadata document client's families (named by their URL) and a live client's stay."""
+    """0026 indexes token families by their app client and revokes those whose app client was deleted before
+    deletions revoked them: a client ID metadata document client's families (named by their URL) and a live
+    client's stay."""
     real = load_migrations()
     monkeypatch.setattr(sqlite_backend, "load_migrations", lambda: [m for m in real if m.version < 26])
     store = await SqliteStore.open(db_path)
-    await store.create_pool(make_pool())
-    for client_id in ("kept", "deleted"):
-        await store.create_client(make_client(client_id))
-    for jti, client_id in [("of-kept", "kept"), ("of-deleted", "deleted"), ("of-url", "https://a.example/c.json")]:
-        await store.create_token_family(make_family(jti, "alice", client_id=client_id), None)
-    await store.close()
+    try:
+        await store.create_pool(make_pool())
+        for client_id in ("kept", "deleted"):
+            await store.create_client(make_client(client_id))
+    finally:
+        await store.close()
     with closing(sqlite3.connect(db_path)) as db, db:
-        # A deletion as Gatehouse made it before 0026: the client's row alone.
+        # Families as Gatehouse stored them before 0026 (it has the columns up to 0025's), then a deletion as it
+        # made it then: the client's row alone.
+        for jti, client_id in [("of-kept", "kept"), ("of-deleted", "deleted"), ("of-url", "https://a.example/c")]:
+            db.execute(
+                "INSERT INTO token_families (origin_jti, pool_id, client_id, username_key, auth_time, created_at, "
+                "expires_at) VALUES (?, ?, ?, 'alice', 0, 0, ?)",
+                (jti, POOL, client_id, time.time() + 3600),
+            )
         db.execute("DELETE FROM clients WHERE id = 'deleted'")
 
     monkeypatch.setattr(sqlite_backend, "load_migrations", lambda: real)
@@ -241,11 +249,8 @@ async def test_families_of_clients_deleted_before_0026_are_revoked_by_it(
             family = await store.get_token_family(jti)
             assert family is not None and family.revoked is revoked
         with closing(sqlite3.connect(db_path)) as db:
-            plan = db.execute(
-                "EXPLAIN QUERY PLAN UPDATE token_families SET revoked = 1 WHERE client_id = ? AND pool_id = ?",
-                ("kept", POOL),
-            ).fetchall()
-        assert "token_families_by_client" in str(plan)
+            plan = db.execute("EXPLAIN QUERY PLAN " + sqlite_backend._REVOKE_CLIENT_FAMILIES, ("kept", POOL)).fetchall()
+        assert "token_families_by_app_client" in str(plan)
     finally:
         await store.close()
 
