@@ -256,20 +256,15 @@ class SessionService:
 
     async def _sessions(self, pool: PoolView, user: UserRecord) -> tuple[list[TokenFamilyRecord], list[OAuthRecord]]:
         """The user's live token sessions and SSO sessions. A token session of an app client deleted since is
-        over (its refresh token is refused with the client) and not listed."""
+        over and not listed: the deletion revoked it (Store.delete_client), as it did those of the client ID
+        metadata document clients signed in under that app client, which are listed until then by the
+        document's URL, their client_id."""
         now = time.time()
         families = [
             family
             for family in await self._store.list_token_sessions(pool.id, user.username_key, now)
             if family.created_at >= int(user.tokens_valid_after)
         ]
-        deleted = set()
-        for client_id in {family.client_id for family in families}:
-            try:
-                await self._pools.get_client(pool.id, client_id)
-            except ResourceNotFoundException:
-                deleted.add(client_id)
-        families = [family for family in families if family.client_id not in deleted]
         sso = [
             record
             for record in await self._store.list_oauth_records(pool.id, user.username_key, SSO_KIND)

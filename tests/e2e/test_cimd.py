@@ -821,6 +821,29 @@ def test_user_pool_api_with_a_metadata_client_token(
     assert {"Name": "email", "Value": "alice@example.com"} in user["UserAttributes"]
 
 
+def _tool_sign_in(gatehouse: GatehouseServer, pool_id: str, url: str, username: str, scope: str) -> dict[str, Any]:
+    """Tokens of ``username`` for the metadata document client ``url``: code + PKCE through the hosted pages."""
+    verifier, challenge = pkce_pair()
+    browser = Browser(gatehouse.url)
+    back = browser.sign_in(
+        browser.authorize_url(
+            url, prefix=f"/{pool_id}", scope=scope, code_challenge=challenge, code_challenge_method="S256"
+        ),
+        username,
+    )
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": url,
+        "code": query_of(back.headers["Location"])["code"],
+        "redirect_uri": CALLBACK,
+        "code_verifier": verifier,
+    }
+    answer = requests.post(f"{gatehouse.url}/{pool_id}/oauth2/token", data=form, timeout=10)
+    assert answer.status_code == 200, answer.text
+    tokens: dict[str, Any] = answer.json()
+    return tokens
+
+
 def test_deleting_the_app_client_revokes_its_metadata_clients_tokens(
     gatehouse: GatehouseServer, idp: Any, public_idp: Any, pool: OAuthPool, docs: DocumentServer
 ) -> None:
@@ -845,28 +868,7 @@ def test_deleting_the_app_client_revokes_its_metadata_clients_tokens(
             UserPoolId=pool.pool_id, ClientId=app_client, PolicyName=folder, URLPatterns=[f"{docs.url}/{folder}/*"]
         )
         url = docs.document(f"/{folder}/tool")
-        verifier, challenge = pkce_pair()
-        browser = Browser(gatehouse.url)
-        back = browser.sign_in(
-            browser.authorize_url(
-                url,
-                prefix=f"/{pool.pool_id}",
-                scope=" ".join(scopes),
-                code_challenge=challenge,
-                code_challenge_method="S256",
-            ),
-            "alice",
-        )
-        form = {
-            "grant_type": "authorization_code",
-            "client_id": url,
-            "code": query_of(back.headers["Location"])["code"],
-            "redirect_uri": CALLBACK,
-            "code_verifier": verifier,
-        }
-        answer = _token(gatehouse, pool, form)
-        assert answer.status_code == 200, answer.text
-        tokens.append(answer.json()["access_token"])
+        tokens.append(_tool_sign_in(gatehouse, pool.pool_id, url, "alice", " ".join(scopes))["access_token"])
     gone, kept = tokens
     assert public_idp.get_user(AccessToken=gone)["Username"] == "alice"
 
@@ -889,6 +891,49 @@ def test_deleting_the_app_client_revokes_its_metadata_clients_tokens(
         f"{gatehouse.url}/{pool.pool_id}/oauth2/userInfo", headers={"Authorization": f"Bearer {kept}"}, timeout=10
     )
     assert kept_info.status_code == 200, kept_info.text
+
+
+def test_a_metadata_clients_sessions_are_listed_and_revocable(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, docs: DocumentServer
+) -> None:
+    """With session tracking on, a user sees the session of an external tool by its URL, and can end it."""
+    tracked = make_pool(idp, gatehouse.url, "cimd-sessions")
+    idp.set_user_pool_session_configuration(
+        UserPoolId=tracked.pool_id, UserSessionTracking="ENABLED", TokenSession={"MaxPerUser": 20}
+    )
+    make_user(idp, tracked.pool_id, "dora")
+    scope = "openid aws.cognito.signin.user.admin"
+    app_client = idp.create_user_pool_client(
+        UserPoolId=tracked.pool_id,
+        ClientName="tools",
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=scope.split(),
+        CallbackURLs=[CALLBACK],
+        SupportedIdentityProviders=["COGNITO"],
+    )["UserPoolClient"]["ClientId"]
+    idp.create_cimd_policy(
+        UserPoolId=tracked.pool_id, ClientId=app_client, PolicyName="tools", URLPatterns=[f"{docs.url}/sessions/*"]
+    )
+    first, second = docs.document("/sessions/one"), docs.document("/sessions/two")
+    own = _tool_sign_in(gatehouse, tracked.pool_id, first, "dora", scope)["access_token"]
+    other = _tool_sign_in(gatehouse, tracked.pool_id, second, "dora", scope)["access_token"]
+
+    listed = public_idp.list_user_sessions(AccessToken=own)["Sessions"]
+    assert sorted((s["SessionType"], s["ClientId"]) for s in listed if s["SessionType"] == "TOKEN") == [
+        ("TOKEN", first),
+        ("TOKEN", second),
+    ]
+    as_admin = idp.admin_list_user_sessions(UserPoolId=tracked.pool_id, Username="dora")["Sessions"]
+    assert {s["ClientId"] for s in as_admin if s["SessionType"] == "TOKEN"} == {first, second}
+    target = next(s["SessionId"] for s in listed if s["SessionType"] == "TOKEN" and s["ClientId"] == second)
+    public_idp.revoke_user_session(AccessToken=own, SessionId=target)
+    with pytest.raises(ClientError) as excinfo:
+        public_idp.get_user(AccessToken=other)
+    assert _error(excinfo) == ("NotAuthorizedException", "Access Token has been revoked")
+    assert public_idp.get_user(AccessToken=own)["Username"] == "dora"
+    remaining = public_idp.list_user_sessions(AccessToken=own)["Sessions"]
+    assert [s["ClientId"] for s in remaining if s["SessionType"] == "TOKEN"] == [first]
 
 
 def test_workers_share_the_cache(
