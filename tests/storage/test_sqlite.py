@@ -219,9 +219,9 @@ async def test_challenge_sessions_in_flight_survive_the_clustered_table_migratio
 async def test_families_of_clients_deleted_before_0026_are_revoked_by_it(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """0026 indexes token families by their app client and revokes those whose app client was deleted before
-    deletions revoked them: a client ID metadata document client's families (named by their URL) and a live
-    client's stay."""
+    """0026 indexes token families by their app client (a client ID metadata document client's found through its
+    CIMD policy's cached document) and revokes those whose app client was deleted before deletions revoked them;
+    a live client's stay, and so does a metadata document client's whose app client is unknown."""
     real = load_migrations()
     monkeypatch.setattr(sqlite_backend, "load_migrations", lambda: [m for m in real if m.version < 26])
     store = await SqliteStore.open(db_path)
@@ -234,20 +234,57 @@ async def test_families_of_clients_deleted_before_0026_are_revoked_by_it(
     with closing(sqlite3.connect(db_path)) as db, db:
         # Families as Gatehouse stored them before 0026 (it has the columns up to 0025's), then a deletion as it
         # made it then: the client's row alone.
-        for jti, client_id in [("of-kept", "kept"), ("of-deleted", "deleted"), ("of-url", "https://a.example/c")]:
+        families = [
+            ("of-kept", "kept"),
+            ("of-deleted", "deleted"),
+            ("of-url", "https://a.example/c"),
+            ("of-tool-kept", "https://tools.example/kept"),
+            ("of-tool-deleted", "https://tools.example/deleted"),
+        ]
+        for jti, client_id in families:
             db.execute(
                 "INSERT INTO token_families (origin_jti, pool_id, client_id, username_key, auth_time, created_at, "
                 "expires_at) VALUES (?, ?, ?, 'alice', 0, 0, ?)",
                 (jti, POOL, client_id, time.time() + 3600),
+            )
+        for app_client in ("kept", "deleted"):
+            db.execute(
+                "INSERT INTO cimd_policies (id, pool_id, client_id, name, cache_seconds, url_patterns, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, 3600, ?, 0, 0)",
+                (f"policy-{app_client}", POOL, app_client, app_client, '["https://tools.example/*"]'),
+            )
+            db.execute(
+                "INSERT INTO cimd_documents (policy_id, url, document, cached_at, expires_at) "
+                "VALUES (?, ?, '{}', 0, ?)",
+                (f"policy-{app_client}", f"https://tools.example/{app_client}", time.time() + 3600),
             )
         db.execute("DELETE FROM clients WHERE id = 'deleted'")
 
     monkeypatch.setattr(sqlite_backend, "load_migrations", lambda: real)
     store = await SqliteStore.open(db_path)
     try:
-        for jti, revoked in [("of-kept", False), ("of-deleted", True), ("of-url", False)]:
+        for jti, revoked in [
+            ("of-kept", False),
+            ("of-deleted", True),
+            ("of-url", False),
+            ("of-tool-kept", False),
+            ("of-tool-deleted", True),
+        ]:
             family = await store.get_token_family(jti)
-            assert family is not None and family.revoked is revoked
+            assert family is not None and family.revoked is revoked, jti
+        with closing(sqlite3.connect(db_path)) as db:
+            app_clients = dict(db.execute("SELECT origin_jti, app_client_id FROM token_families").fetchall())
+        assert app_clients == {
+            "of-kept": None,
+            "of-deleted": None,
+            "of-url": None,
+            "of-tool-kept": "kept",
+            "of-tool-deleted": "deleted",
+        }
+        # The kept tool's family now goes with its app client.
+        assert await store.delete_client(POOL, "kept") is True
+        tool = await store.get_token_family("of-tool-kept")
+        assert tool is not None and tool.revoked
         with closing(sqlite3.connect(db_path)) as db:
             plan = db.execute("EXPLAIN QUERY PLAN " + sqlite_backend._REVOKE_CLIENT_FAMILIES, ("kept", POOL)).fetchall()
         assert "token_families_by_app_client" in str(plan)
