@@ -1118,37 +1118,35 @@ class SqliteStore:
         throughput). A lone process never finds SQLite's lock taken by another, and never queues."""
         return self._lock.locked() or time.monotonic() < self._contended_until
 
-    def _transaction_on_loop(self, work: Callable[[sqlite3.Connection], T]) -> tuple[bool, T | None]:
-        """``work`` in a transaction of the event-loop writer, if SQLite's write lock is free: (True, its
-        result); (False, None) when it is not (nothing was done) or there is no such writer."""
+    def _on_loop_writer(self, write: Callable[[sqlite3.Connection], T]) -> tuple[bool, T | None]:
+        """``write`` on the event-loop writer, if SQLite's write lock is free: (True, its result); (False, None)
+        when another connection holds it (``write`` failed at once, having written nothing) or there is no such
+        writer."""
         writer = self._writer
         if writer is None:
             return False, None
         try:
-            writer.execute("BEGIN IMMEDIATE")
+            result = write(writer)
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorname not in _BUSY_ERRORS:
                 raise
             self._contended_until = time.monotonic() + CONTENDED_SECONDS
             return False, None
-        result = _commit_or_roll_back(writer, work)
         self._after_loop_write()
         return True, result
 
+    def _transaction_on_loop(self, work: Callable[[sqlite3.Connection], T]) -> tuple[bool, T | None]:
+        """``work`` in a transaction of the event-loop writer (:meth:`_on_loop_writer`)."""
+
+        def begin_then_work(writer: sqlite3.Connection) -> T:
+            writer.execute("BEGIN IMMEDIATE")  # busy here: nothing begun
+            return _commit_or_roll_back(writer, work)
+
+        return self._on_loop_writer(begin_then_work)
+
     def _insert_on_loop_now(self, sql: str, params: Params, unique: Mapping[str, str], parent: str) -> bool:
-        """The INSERT on the event-loop writer, if SQLite's write lock is free: whether it was made."""
-        writer = self._writer
-        if writer is None:
-            return False
-        try:
-            _insert_sync(writer, sql, params, unique, parent)
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorname not in _BUSY_ERRORS:
-                raise
-            self._contended_until = time.monotonic() + CONTENDED_SECONDS
-            return False
-        self._after_loop_write()
-        return True
+        """The INSERT on the event-loop writer (:meth:`_on_loop_writer`): whether it was made."""
+        return self._on_loop_writer(lambda writer: _insert_sync(writer, sql, params, unique, parent))[0]
 
     def _after_loop_write(self) -> None:
         """Every WAL_CHECKPOINT_EVERY commits of the event-loop writer, a passive checkpoint on aiosqlite's
@@ -1242,7 +1240,7 @@ class SqliteStore:
         async with self._transaction() as db:
             if not await db.execute_fetchall(_DELETE_CLIENT, (pool_id, client_id)):
                 return False
-            # One UPDATE through token_families_by_client (migration 0026 says why an index and not a scan); a
+            # One UPDATE through token_families_by_app_client (migration 0026 says why an index and not a scan); a
             # family stored after this commits is refused by its own insert (_CLIENT_EXISTS).
             await db.execute_fetchall(_REVOKE_CLIENT_FAMILIES, (client_id, pool_id))
         return True
