@@ -71,7 +71,7 @@ class ClientRecord:
     secrets: list[JSONDict] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class UserRecord:
     """A user of a pool.
 
@@ -102,7 +102,7 @@ class UserRecord:
     version: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class GroupRecord:
     pool_id: str
     name: str
@@ -142,7 +142,7 @@ class AuthSessionRecord:
     expires_at: float
 
 
-@dataclass
+@dataclass(slots=True)
 class TokenFamilyRecord:
     """Every token minted from one authentication shares its ``origin_jti``; revoking it refuses them all."""
 
@@ -176,7 +176,7 @@ class UsedCodeRecord:
     expires_at: float
 
 
-@dataclass
+@dataclass(slots=True)
 class RefreshTokenRecord:
     """An opaque refresh token, kept as a hash. ``replaced_by`` is set once when it is rotated."""
 

@@ -934,6 +934,8 @@ class SqliteStore:
         self._lock = asyncio.Lock()
         self._closed = False
         self._writer = writer
+        # The loop whose current turn the reader's read snapshot belongs to, if one is open (see _read_now).
+        self._snapshot_loop: asyncio.AbstractEventLoop | None = None
         self._writes_since_checkpoint = 0
         self._checkpoint: asyncio.Task[None] | None = None
         # Until when event-loop writes queue on the store lock: another process took SQLite's lock lately.
@@ -982,6 +984,7 @@ class SqliteStore:
                 self._closed = True
                 await self._db.close()
                 if self._reader is not None:
+                    self._end_snapshot()
                     self._reader.close()
                 if self._writer is not None:
                     self._writer.close()
@@ -996,13 +999,52 @@ class SqliteStore:
         and the lock (which made every read queue behind every other). The reader sees only committed rows.
         """
         if self._reader is not None and sql.startswith("SELECT"):
-            try:
-                return self._reader.execute(sql, params).fetchall()
-            except sqlite3.OperationalError:
-                # Busy (a checkpoint or recovery holds the WAL index): take the waiting path instead.
-                pass
+            rows = self._read_now(sql, params)
+            if rows is not None:
+                return rows
+        return await self._fetch_waiting(sql, params)
+
+    async def _fetch_waiting(self, sql: str, params: Params) -> list[Row]:
+        """The statement on aiosqlite's connection, in its thread, in turn behind the store lock."""
         async with self._lock:
             return list(await self._db.execute_fetchall(sql, params))
+
+    def _read_now(self, sql: str, params: Params) -> list[Row] | None:
+        """A SELECT on the reader connection, in this thread; None when there is no reader or it is busy (a
+        checkpoint or recovery holds the WAL index): then :meth:`_fetch_waiting`. The hottest reads call the
+        two themselves, which spares them a coroutine.
+
+        The reads of one turn of the event loop share one read transaction: in WAL mode each transaction
+        takes and drops a lock on the shared-memory index (two ``fcntl`` calls, as much as the read itself),
+        and a loaded server answers a few dozen requests a turn. The snapshot is as fresh as one taken per
+        read for every caller: it begins after the turn's events were taken in, so it holds every write a
+        request of this turn can know of (another process's answers came before its request did; a write of
+        aiosqlite's thread wakes its caller a turn later), and a write of this process on the event loop
+        ends it (:meth:`_on_loop_writer`), so a request reads what it wrote. It ends first thing next turn.
+        """
+        reader = self._reader
+        if reader is None:
+            return None
+        try:
+            loop = self._snapshot_loop
+            # None open, or one left by a loop that stopped before its next turn (tests, commands). Not
+            # asyncio.get_running_loop() on every read: in Python 3.11 it makes a getpid() system call.
+            if loop is None or not loop.is_running():
+                self._end_snapshot()
+                reader.execute("BEGIN")  # deferred: the snapshot is taken by the first read
+                self._snapshot_loop = loop = asyncio.get_running_loop()
+                loop.call_soon(self._end_snapshot)
+            return reader.execute(sql, params).fetchall()
+        except sqlite3.OperationalError:
+            self._end_snapshot()
+            return None
+
+    def _end_snapshot(self) -> None:
+        """End the reader's read transaction (nothing to commit), so the next read sees every commit."""
+        if self._snapshot_loop is not None:
+            self._snapshot_loop = None
+            if self._reader is not None and self._reader.in_transaction:
+                self._reader.execute("COMMIT")
 
     async def _versioned_update(self, update: str, params: Params, exists: str, key: Params, name: str) -> None:
         """A compare-and-set UPDATE (its WHERE clause checks the record's version); when it changed no row,
@@ -1132,6 +1174,7 @@ class SqliteStore:
                 raise
             self._contended_until = time.monotonic() + CONTENDED_SECONDS
             return False, None
+        self._end_snapshot()  # this turn's later reads see this write
         self._after_loop_write()
         return True, result
 
@@ -1546,7 +1589,10 @@ class SqliteStore:
         return token, family, user, groups
 
     async def get_token_family_with_user(self, origin_jti: str) -> tuple[TokenFamilyRecord, UserRecord | None] | None:
-        rows = await self._fetch(_FAMILY_WITH_USER, (origin_jti,))
+        key = (origin_jti,)
+        rows = self._read_now(_FAMILY_WITH_USER, key)
+        if rows is None:
+            rows = await self._fetch_waiting(_FAMILY_WITH_USER, key)
         if not rows:
             return None
         row = rows[0]

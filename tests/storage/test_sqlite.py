@@ -688,3 +688,81 @@ async def test_clients_stored_before_rotation_keep_their_one_secret(db_path: Pat
         assert again is not None and again.secrets == rotated
     finally:
         await store.close()
+
+
+# --- the reader's snapshot: one read transaction per turn of the event loop ------------------------------
+
+
+def _revoke_elsewhere(path: Path, origin_jti: str) -> None:
+    """Another process's commit: the family revoked through a connection of its own."""
+    with closing(sqlite3.connect(path)) as other:
+        other.execute("UPDATE token_families SET revoked = 1 WHERE origin_jti = ?", (origin_jti,))
+        other.commit()
+
+
+async def _store_with_family(path: Path) -> SqliteStore:
+    store = await SqliteStore.open(path)
+    await store.create_pool(make_pool())
+    await store.create_user(make_user("alice"))
+    family = make_family("family-1", "alice")
+    await store.create_token_family(family, make_refresh("refresh-1", family))
+    return store
+
+
+async def test_the_reader_sees_another_processs_commit_from_the_next_turn_on(db_path: Path) -> None:
+    store = await _store_with_family(db_path)
+    try:
+        found = await store.get_token_family_with_user("family-1")
+        assert found is not None and not found[0].revoked
+        _revoke_elsewhere(db_path, "family-1")
+        await asyncio.sleep(0)  # the next turn of the loop: a request that could know of the commit
+        found = await store.get_token_family_with_user("family-1")
+        assert found is not None and found[0].revoked
+    finally:
+        await store.close()
+
+
+async def test_a_write_on_the_event_loop_ends_the_turns_snapshot(db_path: Path) -> None:
+    """Within one turn, a read after this process's own write on the event loop sees that write (and all
+    else committed by then)."""
+    store = await _store_with_family(db_path)
+    try:
+        await asyncio.sleep(0)
+        turned: list[int] = []
+        asyncio.get_running_loop().call_soon(turned.append, 1)
+        assert await store.get_token_family_with_user("family-2") is None  # the turn's snapshot begins
+        _revoke_elsewhere(db_path, "family-1")
+        second = make_family("family-2", "alice")
+        await store.create_token_family(second, make_refresh("refresh-2", second))
+        assert turned == [], "the write suspended: this test no longer checks a write within one turn"
+        mine = await store.get_token_family_with_user("family-2")
+        assert mine is not None
+        theirs = await store.get_token_family_with_user("family-1")
+        assert theirs is not None and theirs[0].revoked
+    finally:
+        await store.close()
+
+
+def test_a_snapshot_left_by_a_stopped_loop_is_not_read_from_another(db_path: Path) -> None:
+    first_loop = asyncio.new_event_loop()
+    store = first_loop.run_until_complete(_store_with_family(db_path))
+    try:
+
+        async def read_then_stop() -> None:
+            assert await store.get_token_family_with_user("family-1") is not None
+            first_loop.stop()  # the loop stops at the end of this turn: the snapshot's end never runs
+
+        first_loop.run_until_complete(read_then_stop())
+        _revoke_elsewhere(db_path, "family-1")
+        second_loop = asyncio.new_event_loop()
+        try:
+            found = second_loop.run_until_complete(store.get_token_family_with_user("family-1"))
+        finally:
+            second_loop.close()
+        assert found is not None and found[0].revoked
+    finally:
+        # The first loop's last turn left the snapshot's end and run_until_complete's own stop() queued: one
+        # run_forever() runs both and returns, then the store closes on that loop.
+        first_loop.run_forever()
+        first_loop.run_until_complete(store.close())
+        first_loop.close()
