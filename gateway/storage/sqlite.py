@@ -985,7 +985,9 @@ class SqliteStore:
                 await self._db.close()
                 if self._reader is not None:
                     self._end_snapshot()
-                    self._reader.close()
+                    # None from now on: a snapshot's end still queued on the loop then has nothing to do.
+                    reader, self._reader = self._reader, None
+                    reader.close()
                 if self._writer is not None:
                     self._writer.close()
 
@@ -1040,11 +1042,12 @@ class SqliteStore:
             return None
 
     def _end_snapshot(self) -> None:
-        """End the reader's read transaction (nothing to commit), so the next read sees every commit."""
-        if self._snapshot_loop is not None:
-            self._snapshot_loop = None
-            if self._reader is not None and self._reader.in_transaction:
-                self._reader.execute("COMMIT")
+        """End the reader's read transaction, so the next read sees every commit. (Checked on the connection,
+        not only by the flag: a transaction left open, however, would make every later BEGIN fail.)"""
+        self._snapshot_loop = None
+        reader = self._reader
+        if reader is not None and reader.in_transaction:
+            reader.execute("ROLLBACK")  # a read transaction: nothing to keep
 
     async def _versioned_update(self, update: str, params: Params, exists: str, key: Params, name: str) -> None:
         """A compare-and-set UPDATE (its WHERE clause checks the record's version); when it changed no row,
