@@ -302,8 +302,7 @@ class SigningKeys:
     def trusts(self, pool_id: str, kid: str) -> bool:
         """Whether this process's key set, read within the key cache time, holds ``kid``: a check without
         I/O for tokens verified earlier. False also when the set is due to be read again."""
-        cached = self._cache.get(pool_id)
-        return cached is not None and kid in cached.keys and self._fresh(cached)
+        return self.held_key(pool_id, kid) is not None
 
     async def active_key(self, pool_id: str, token_use: str = "id") -> _LoadedKey:
         keys = await self._pool_keys(pool_id)

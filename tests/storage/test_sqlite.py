@@ -702,10 +702,14 @@ def _revoke_elsewhere(path: Path, origin_jti: str) -> None:
 
 async def _store_with_family(path: Path) -> SqliteStore:
     store = await SqliteStore.open(path)
-    await store.create_pool(make_pool())
-    await store.create_user(make_user("alice"))
-    family = make_family("family-1", "alice")
-    await store.create_token_family(family, make_refresh("refresh-1", family))
+    try:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        family = make_family("family-1", "alice")
+        await store.create_token_family(family, make_refresh("refresh-1", family))
+    except BaseException:
+        await store.close()  # an open store's aiosqlite thread would keep the test run from exiting
+        raise
     return store
 
 
