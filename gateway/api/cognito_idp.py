@@ -20,6 +20,7 @@ from gateway.errors import (
 )
 from gateway.services.auth import AuthContext
 from gateway.services.groups import group_type
+from gateway.services.log_delivery import log_delivery_configuration, set_log_delivery
 from gateway.services.mfa_legacy import mfa_options
 from gateway.services.passwordless import passwordless_sign_up, sign_up_session
 from gateway.services.pools import ClientView, PoolView
@@ -478,6 +479,20 @@ async def RevokeToken(call: Call) -> dict[str, Any]:
         raise UnauthorizedException("Invalid client or secret")
     await call.services.auth.revoke(client, call.params["Token"])
     return {}
+
+
+# --- log export (gateway/services/log_delivery.py) ---------------------------------------------------------------
+
+
+@operation
+async def GetLogDeliveryConfiguration(call: Call) -> dict[str, Any]:
+    return {"LogDeliveryConfiguration": log_delivery_configuration(await pool_of(call))}
+
+
+@operation
+async def SetLogDeliveryConfiguration(call: Call) -> dict[str, Any]:
+    pool = await set_log_delivery(call.services.pools, call.params["UserPoolId"], call.params["LogConfigurations"])
+    return {"LogDeliveryConfiguration": log_delivery_configuration(pool)}
 
 
 # --- user sessions (gateway/services/sessions.py) ----------------------------------------------------------------

@@ -124,6 +124,10 @@ MFA_CONFIGURATIONS = ("OFF", "ON", "OPTIONAL")
 POOL_SESSION_SETTING = "UserSessionConfiguration"
 CLIENT_SESSION_SETTINGS = "ClientSessionConfigurations"
 _SESSION_SETTINGS = (POOL_SESSION_SETTING, CLIENT_SESSION_SETTINGS)
+# SetLogDeliveryConfiguration's LogConfigurations (gateway/services/log_delivery.py): not a UserPoolType member.
+LOG_DELIVERY_SETTING = "LogDeliveryConfiguration"
+# Settings of their own Set* operations: DescribeUserPool does not show them, UpdateUserPool keeps them.
+_OWN_OPERATION_SETTINGS = (*_MFA_ONLY_SETTINGS, *_SESSION_SETTINGS, LOG_DELIVERY_SETTING)
 
 
 def full_password_policy(policy: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -594,7 +598,7 @@ class PoolService:
         """The UserPoolType of a pool."""
         record = pool.record
         described: dict[str, Any] = copy.deepcopy(record.settings)
-        for key in (*_MFA_ONLY_SETTINGS, *_SESSION_SETTINGS):
+        for key in _OWN_OPERATION_SETTINGS:
             described.pop(key, None)
         described.update(
             {
@@ -634,7 +638,7 @@ class PoolService:
         def change(record: PoolRecord) -> None:
             keep = {
                 k: record.settings[k]
-                for k in ("SchemaAttributes", *_IMMUTABLE_POOL_SETTINGS, *_MFA_ONLY_SETTINGS, *_SESSION_SETTINGS)
+                for k in ("SchemaAttributes", *_IMMUTABLE_POOL_SETTINGS, *_OWN_OPERATION_SETTINGS)
                 if k in record.settings
             }
             # UpdateUserPool has no members for the settings fixed at creation: one sent anyway is ignored (as

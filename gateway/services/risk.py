@@ -75,6 +75,7 @@ from gateway.metrics import Metrics
 from gateway.services.breached import BreachedPasswords
 from gateway.services.change_stamp import ChangeStamps
 from gateway.services.cimd import app_client_id
+from gateway.services.log_delivery import export_notification_error, export_user_activity
 from gateway.services.messaging import EmailMessage, Messenger
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.risk_feedback import FEEDBACK_VALUES, feedback_link
@@ -767,7 +768,7 @@ class RiskService:
                 "client": client.id if client else None,
             },
         }
-        await self._add(AuthEventRecord(pool.id, user.username_key, new_event_id(now), now, event))
+        await self._add(pool, user, AuthEventRecord(pool.id, user.username_key, new_event_id(now), now, event))
 
     async def _insert(
         self,
@@ -812,15 +813,24 @@ class RiskService:
             },
         }
         event_id = str(ctx.signals.get("pending_event_id") or new_event_id(now))
-        await self._add(AuthEventRecord(ctx.pool.id, user.username_key, event_id, now, event))
+        await self._add(ctx.pool, user, AuthEventRecord(ctx.pool.id, user.username_key, event_id, now, event))
         ctx.signals["event_id"] = event_id
         return event_id
 
-    async def _add(self, record: AuthEventRecord) -> None:
+    async def _add(self, pool: PoolView, user: UserRecord, record: AuthEventRecord) -> None:
         try:
             await self.store.add_auth_event(record)
         except NotFound:
             log.info("risk.event_without_user", pool=record.pool_id)
+            return
+        export_user_activity(
+            pool,
+            event_id=record.event_id,
+            created_at=record.created_at,
+            event=record.event,
+            sub=user.sub,
+            username=user.username,
+        )
 
     async def _update(self, pool_id: str, event_id: str, response: str, mfa: str) -> None:
         record = await self.store.get_auth_event(pool_id, event_id)
@@ -932,5 +942,6 @@ class RiskService:
             )
         except CodeDeliveryFailureException:  # a lost notification must not change the sign-in's outcome
             log.warning("risk.notify_failed", pool=ctx.pool.id, username=user.username)
+            export_notification_error(ctx.pool, "Email", "threat protection notification")
             return
         ctx.signals["notified_token"] = token

@@ -40,6 +40,7 @@ from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.code_limits import CodeSendLimiter, unknown_user_key
 from gateway.services.hooks import PRE_SIGN_UP_ADMIN_CREATE_USER, PRE_SIGN_UP_SIGN_UP, HookRegistry
+from gateway.services.log_delivery import export_notification_error
 from gateway.services.messaging import EmailMessage, Messenger, SmsMessage, email_parts, render_template
 from gateway.services.mfa import EMAIL_OTP, SMS_MFA, mfa_settings
 from gateway.services.mfa_legacy import mfa_options
@@ -702,20 +703,28 @@ class UserService:
         """Send one email; ``html`` is its HTML part, which must hold every user-chosen value HTML-escaped
         (:func:`email_parts`), else the text is used."""
         reply_to = (pool.settings.get("EmailConfiguration") or {}).get("ReplyToEmailAddress")
-        await self._messenger.email.send(
-            EmailMessage(
-                to=to,
-                sender=self._email_sender(pool),
-                subject=subject,
-                text=text,
-                html=html or text,
-                reply_to=str(reply_to) if reply_to else None,
+        try:
+            await self._messenger.email.send(
+                EmailMessage(
+                    to=to,
+                    sender=self._email_sender(pool),
+                    subject=subject,
+                    text=text,
+                    html=html or text,
+                    reply_to=str(reply_to) if reply_to else None,
+                )
             )
-        )
+        except CodeDeliveryFailureException:
+            export_notification_error(pool, "Email", purpose)
+            raise
         self._metrics.inc(self._metrics.codes_sent, pool=pool.id, medium="EMAIL", purpose=purpose)
 
     async def _send_sms(self, pool: PoolView, to: str, text: str, purpose: str) -> None:
-        await self._messenger.sms.send(SmsMessage(to=to, text=text))
+        try:
+            await self._messenger.sms.send(SmsMessage(to=to, text=text))
+        except CodeDeliveryFailureException:
+            export_notification_error(pool, "SMS", purpose)
+            raise
         self._metrics.inc(self._metrics.codes_sent, pool=pool.id, medium="SMS", purpose=purpose)
 
     async def limit_code_send(self, pool: PoolView, key: str, purpose: str) -> None:
