@@ -93,10 +93,12 @@ from gateway.errors import (
 )
 from gateway.services.cimd import DEFAULT_CACHE_SECONDS, MAX_CACHE_SECONDS, MIN_CACHE_SECONDS, check_pattern
 from gateway.services.container import Services
+from gateway.services.log_delivery import log_delivery_configuration, set_log_delivery
 from gateway.services.passwords import check_password_policy
 from gateway.services.pools import (
     CLIENT_SESSION_SETTINGS,
     DEFAULT_PASSWORD_POLICY,
+    LOG_DELIVERY_SETTING,
     POOL_SESSION_SETTING,
     ClientView,
     PoolService,
@@ -623,6 +625,37 @@ class SessionTrackingConfig(_Model):
     )  # fmt: skip
 
 
+class LogDeliveryConfig(_Model):
+    """SetLogDeliveryConfiguration: where the pool's exported logs go (gateway/services/log_delivery.py)."""
+
+    user_notification: str | None = Field(
+        None,
+        pattern=r"^arn:[\w-]+:logs:",
+        description="The CloudWatch Logs log group ARN of undelivered-message errors (userNotification, ERROR).",
+    )
+    user_activity: str | None = Field(
+        None, pattern=r"^arn:[\w-]+:(logs|firehose|s3):",
+        description="The log group, Firehose stream or S3 bucket ARN of threat-protection auth events "
+        "(userAuthEvents, INFO; Plus plan).",
+    )  # fmt: skip
+
+    def configurations(self) -> list[dict[str, Any]]:
+        """LogConfigurations as SetLogDeliveryConfiguration takes them."""
+        wanted: list[dict[str, Any]] = []
+        if self.user_notification is not None:
+            wanted.append({"EventSource": "userNotification", "LogLevel": "ERROR",
+                           "CloudWatchLogsConfiguration": {"LogGroupArn": self.user_notification}})  # fmt: skip
+        if self.user_activity is not None:
+            service = self.user_activity.split(":")[2]
+            member, arn = {
+                "logs": ("CloudWatchLogsConfiguration", "LogGroupArn"),
+                "firehose": ("FirehoseConfiguration", "StreamArn"),
+                "s3": ("S3Configuration", "BucketArn"),
+            }[service]
+            wanted.append({"EventSource": "userAuthEvents", "LogLevel": "INFO", member: {arn: self.user_activity}})
+        return wanted
+
+
 class ClientConfig(_Model):
     """An app client (Cognito's CreateUserPoolClient) with a fixed id."""
 
@@ -916,6 +949,11 @@ class PoolConfig(_Model):
     hooks: PoolHooksConfig | None = Field(None, description="Python hooks called at Cognito's trigger points.")
     session_tracking: SessionTrackingConfig | None = Field(
         None, description="Session tracking (SetUserPoolSessionConfiguration); left as it is when not given."
+    )
+    log_delivery: LogDeliveryConfig | None = Field(
+        None,
+        description="Log export (SetLogDeliveryConfiguration); when given, the pool's whole configuration (an empty "
+        "mapping removes it); left as it is when not given.",
     )
     cimd_policies: list[CimdPolicyConfig] | None = Field(
         None,
@@ -1756,6 +1794,9 @@ class _Applier:
             here = (*loc, "identity_providers", index)
             await self._guard(self._identity_provider(pool, provider), here, f"identity provider {provider.name!r}")
         self._hooks(pool, config, loc)
+        if config.log_delivery is not None:
+            where = (*loc, "log_delivery")
+            await self._guard(self._log_delivery(pool.id, config.log_delivery), where, "log delivery")
         if config.session_tracking is not None:
             # Before the clients: their SSO session settings need the pool to track sessions.
             where = (*loc, "session_tracking")
@@ -1820,7 +1861,8 @@ class _Applier:
         # SetUserPoolMfaConfig's settings are applied on their own (config_sign_in), not by UpdateUserPool.
         # Nor are the session settings (SetUserPoolSessionConfiguration's, applied on their own; UpdateUserPool
         # keeps them): a pool that tracks sessions would otherwise be rewritten at every start.
-        skip = {"SchemaAttributes", *_IMMUTABLE, *_MFA_ONLY_SETTINGS, POOL_SESSION_SETTING, CLIENT_SESSION_SETTINGS}
+        skip = {"SchemaAttributes", *_IMMUTABLE, *_MFA_ONLY_SETTINGS, POOL_SESSION_SETTING, CLIENT_SESSION_SETTINGS,
+                LOG_DELIVERY_SETTING}  # fmt: skip
         if "UserPoolTier" not in request:
             skip.add("UserPoolTier")  # UpdateUserPool keeps the pool's tier when the request names none
 
@@ -1958,6 +2000,17 @@ class _Applier:
             with contextlib.suppress(ResourceNotFoundException):
                 await terms.delete(pool.id, leftover.terms_id)
                 log.info("config.terms_deleted", pool=pool.id, client=client_id, name=leftover.name)
+
+    # log export
+
+    async def _log_delivery(self, pool_id: str, config: LogDeliveryConfig) -> None:
+        """SetLogDeliveryConfiguration, when the pool's differs from the file's."""
+        pools = self.services.pools
+        wanted = config.configurations()
+        current = log_delivery_configuration(await pools.get_pool(pool_id, fresh=True))["LogConfigurations"]
+        if current != wanted:
+            await set_log_delivery(pools, pool_id, wanted)
+            log.info("config.log_delivery_updated", pool=pool_id)
 
     # sessions
 

@@ -22,6 +22,7 @@ from gateway.config_file import (
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.container import Services
+from gateway.services.log_delivery import log_delivery_configuration
 from gateway.services.messaging import Messenger, OutboxSender
 from gateway.services.passwords import Argon2Params, PasswordHasher
 from gateway.services.pools import DEFAULT_PASSWORD_POLICY
@@ -1149,3 +1150,58 @@ async def test_a_fixed_cimd_policy_id_must_be_a_policy_id(services: Services, wr
     with pytest.raises(AlreadyExists):
         await services.cimd.create("us-east-1_Cimd01", request, policy_id="partners")
     assert sorted(await _policies(services, "us-east-1_Cimd01")) == ["partners", "tools"]
+
+
+# --- log export ----------------------------------------------------------------------------------------------
+
+LOG_GROUP_ARN = "arn:aws:logs:us-east-1:123456789012:log-group:gatehouse-notifications"
+STREAM_ARN = "arn:aws:firehose:us-east-1:123456789012:deliverystream/gatehouse-activity"
+LOG_CONFIG = f"""\
+version: 1
+pools:
+  - id: us-east-1_Logs01
+    name: logs
+    cognito: {{UserPoolTier: PLUS}}
+    log_delivery:
+      user_notification: {LOG_GROUP_ARN}
+      user_activity: {STREAM_ARN}
+"""
+
+
+async def test_log_delivery_is_applied_idempotently_and_follows_the_file(services: Services, write: Write) -> None:
+    await apply_config(services, load_config(write(LOG_CONFIG), environ={}))
+    pool = await services.pools.get_pool("us-east-1_Logs01", fresh=True)
+    assert log_delivery_configuration(pool)["LogConfigurations"] == [
+        {
+            "EventSource": "userNotification",
+            "LogLevel": "ERROR",
+            "CloudWatchLogsConfiguration": {"LogGroupArn": LOG_GROUP_ARN},
+        },
+        {"EventSource": "userAuthEvents", "LogLevel": "INFO", "FirehoseConfiguration": {"StreamArn": STREAM_ARN}},
+    ]
+    before = await services.store.get_pool(pool.id)
+    await apply_config(services, load_config(write(LOG_CONFIG), environ={}))
+    assert await services.store.get_pool(pool.id) == before  # nothing rewritten at a second start
+
+    # Without the key the pool's configuration is left as it is; an empty mapping removes it.
+    without = LOG_CONFIG[: LOG_CONFIG.index("    log_delivery:")]
+    await apply_config(services, load_config(write(without), environ={}))
+    assert await services.store.get_pool(pool.id) == before
+    await apply_config(services, load_config(write(without + "    log_delivery: {}\n"), environ={}))
+    pool = await services.pools.get_pool(pool.id, fresh=True)
+    assert log_delivery_configuration(pool)["LogConfigurations"] == []
+
+
+async def test_log_delivery_refusals_name_their_key(services: Services, write: Write) -> None:
+    path = write(LOG_CONFIG.replace("cognito: {UserPoolTier: PLUS}", "cognito: {UserPoolTier: ESSENTIALS}"))
+    with pytest.raises(ConfigError) as caught:
+        await apply_config(services, load_config(path, environ={}))
+    assert str(caught.value).splitlines() == [
+        f"{path}: pools[0].log_delivery: could not apply log delivery: FeatureUnavailableInTierException: Exporting "
+        "user activity logs (userAuthEvents) requires the Plus feature plan."
+    ]
+    pool = await services.pools.get_pool("us-east-1_Logs01", fresh=True)
+    assert log_delivery_configuration(pool)["LogConfigurations"] == []  # nothing half applied
+
+    lines = str(errors_of(write(LOG_CONFIG.replace(STREAM_ARN, "arn:aws:sqs:us-east-1:123456789012:q")))).splitlines()
+    assert len(lines) == 1 and "pools[0].log_delivery.user_activity" in lines[0]
