@@ -190,6 +190,9 @@ _BUSY_ERRORS = frozenset({"SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RE
 # Commits on the event-loop writer between two passive checkpoints run on aiosqlite's thread (the writer's own
 # automatic checkpoint is off: it would copy the WAL into the database and fsync on the event loop).
 WAL_CHECKPOINT_EVERY = 500
+# What a WAL file may keep of its size once SQLite restarts it from the beginning (PRAGMA journal_size_limit):
+# a burst of writes that outruns the checkpoints grows it, and without a limit the file keeps that size for good.
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 # How long after finding SQLite's write lock taken by someone else (another process) event-loop writes keep
 # queueing in order on the store lock (see SqliteStore._behind_a_waiting_write).
 CONTENDED_SECONDS = 0.05
@@ -210,6 +213,7 @@ def _open_writer(path: str | os.PathLike[str]) -> sqlite3.Connection | None:
     writer.execute("PRAGMA synchronous = NORMAL")
     writer.execute("PRAGMA foreign_keys = ON")
     writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
     return writer
 
 
@@ -957,6 +961,7 @@ class SqliteStore:
             await _enable_wal(db)
             await db.execute_fetchall("PRAGMA synchronous = NORMAL")
             await db.execute_fetchall("PRAGMA foreign_keys = ON")
+            await db.execute_fetchall(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
             await _migrate(db)
         except BaseException:
             await db.close()

@@ -91,10 +91,20 @@ async def test_open_configures_the_connection(db_path: Path) -> None:
     try:
         db = store._db
         settings = {}
-        for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout"):
+        for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout", "journal_size_limit"):
             rows = list(await db.execute_fetchall(f"PRAGMA {name}"))
             settings[name] = rows[0][0]
-        assert settings == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1, "busy_timeout": 10_000}
+        limit = sqlite_backend.WAL_SIZE_LIMIT_BYTES
+        assert settings == {
+            "journal_mode": "wal",
+            "synchronous": 1,
+            "foreign_keys": 1,
+            "busy_timeout": 10_000,
+            "journal_size_limit": limit,
+        }
+        # The event-loop writer restarts the WAL as often as the main connection: it keeps the limit too.
+        assert store._writer is not None
+        assert store._writer.execute("PRAGMA journal_size_limit").fetchone()[0] == limit
     finally:
         await store.close()
     assert _pragma(db_path, "journal_mode") == "wal"  # WAL is a property of the file, seen by every process
