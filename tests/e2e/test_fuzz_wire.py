@@ -101,6 +101,7 @@ SPARE_POOL_OPERATIONS: Final = frozenset(
         "DeleteUserPoolClientSecret",
         "SetUserPoolSessionConfiguration",
         "SetUserPoolClientSessionConfiguration",
+        "SetLogDeliveryConfiguration",
     }
 )
 
