@@ -21,6 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol, cast
 
 import orjson
@@ -218,6 +219,9 @@ class SigningKeys:
         # Cache-Control's max-age is whole seconds (RFC 9111 §1.2.2): rounded up, so the delay covers it.
         self.jwks_max_age = math.ceil(jwks_max_age)
         self._cache: dict[str, _PoolKeys] = {}
+        # Each pool's key-set read in flight: what concurrent callers wait for instead of a read (and, on a cold
+        # cache, a tens-of-milliseconds parse of every key) of their own.
+        self._reading: dict[str, asyncio.Task[_PoolKeys]] = {}
         self._creating: dict[str, asyncio.Lock] = {}
         # Process-local unless shared (the container and the keys command give the store's).
         self.stamps = ChangeStamps()
@@ -262,12 +266,32 @@ class SigningKeys:
         """Read within the key cache time, and no key set changed since (the stamp: a memory read)."""
         return time.monotonic() - cached.loaded_at < self._cache_seconds and cached.stamp == self.stamps.read(KEYS)
 
-    async def _refresh(self, pool_id: str) -> _PoolKeys:
+    async def _refresh(self, pool_id: str, *, join: bool = True) -> _PoolKeys:
+        """The pool's key set read again. ``join``: a read already in flight answers (the requests that find the
+        set due at once, a whole burst of them after a start, make one read between them); False after a
+        change of this process (a rotation), which a read begun before it may not hold."""
+        loop = asyncio.get_running_loop()
+        reading = self._reading.get(pool_id)
+        if not (join and reading is not None and not reading.done() and reading.get_loop() is loop):
+            reading = loop.create_task(self._read_keys(pool_id))
+            self._reading[pool_id] = reading
+            reading.add_done_callback(partial(self._read_done, pool_id))
+        # Shielded: a caller cancelled while it waits does not cancel the read the others wait for.
+        return await asyncio.shield(reading)
+
+    def _read_done(self, pool_id: str, done: asyncio.Task[_PoolKeys]) -> None:
+        if self._reading.get(pool_id) is done:
+            del self._reading[pool_id]
+        if not done.cancelled():
+            done.exception()  # retrieved: a failed read is its waiters' error, never "exception was never retrieved"
+
+    async def _read_keys(self, pool_id: str) -> _PoolKeys:
         # The stamp before the read: a change committed meanwhile leaves this set stale, never current.
         stamp = self.stamps.read(KEYS)
+        begun = time.monotonic()
         records = await self._store.list_signing_keys(pool_id)
         old = self._cache.get(pool_id)
-        pool_keys = _PoolKeys(loaded_at=time.monotonic(), stamp=stamp)
+        pool_keys = _PoolKeys(loaded_at=begun, stamp=stamp)
         now = time.time()
         for record in records:
             if self._expired(record, now):
@@ -277,7 +301,9 @@ class SigningKeys:
             loaded.active, loaded.retired_at = record.active, record.retired_at
             pool_keys.keys[record.kid] = loaded
         _choose(pool_keys, now)
-        self._cache[pool_id] = pool_keys
+        held = self._cache.get(pool_id)
+        if held is None or held.loaded_at <= begun:  # never a set read before the one held
+            self._cache[pool_id] = pool_keys
         return pool_keys
 
     async def _pool_keys(self, pool_id: str, *, force: bool = False) -> _PoolKeys:
@@ -289,7 +315,7 @@ class SigningKeys:
                 # from the keys already held.
                 _choose(cached, now)
             return cached
-        return await self._refresh(pool_id)
+        return await self._refresh(pool_id, join=not force)
 
     def held_key(self, pool_id: str, kid: str) -> _LoadedKey | None:
         """The key ``kid`` from this process's key set when that set is fresh: a look-up without I/O or a
@@ -368,7 +394,7 @@ class SigningKeys:
                 await self._store.delete_signing_key(pool_id, record.kid)
         # Every process sharing the store reads the set again on its next use (a leaked key: at once).
         self.stamps.bump(KEYS)
-        await self._refresh(pool_id)
+        await self._refresh(pool_id, join=False)
         return kids
 
     async def jwks(self, pool_id: str, uses: tuple[str, ...] = TOKEN_USES, *, fresh: bool = False) -> dict[str, Any]:

@@ -93,3 +93,29 @@ async def test_a_dropped_key_stops_vouching_for_remembered_tokens(store: Countin
     assert token not in tokens._verified
     with pytest.raises(NotAuthorizedException):
         await tokens.verify_jwt(token)  # and not from scratch either
+
+
+async def test_a_burst_on_a_cold_key_set_reads_it_once(store: CountingStore) -> None:
+    """A process that has just started (or whose key set is due) and gets many tokens at once reads and parses
+    the pool's keys once between them, not once per request; a request cancelled meanwhile leaves the others'
+    read alone."""
+    signer = SigningKeys(store, BOX)
+    key = await signer.active_key(POOL, "access")
+    now = int(time.time())
+    tokens = [
+        sign_jwt(key, {"iss": f"{ISSUER_BASE}/{POOL}", "token_use": "access", "exp": now + 600, "jti": str(n)})
+        for n in range(40)
+    ]
+    cold = TokenService(store, SigningKeys(store, BOX), ISSUER_BASE)
+    reads = store.key_reads
+    waiting = [asyncio.ensure_future(cold.verify_jwt(token)) for token in tokens]
+    await asyncio.sleep(0)  # every request has asked for the key set
+    waiting[0].cancel()
+    results = await asyncio.gather(*waiting[1:])
+    assert [claims["jti"] for claims in results] == [str(n) for n in range(1, 40)]
+    assert store.key_reads == reads + 1
+    assert waiting[0].cancelled()
+
+    # A rotation of this process does not take a read begun before it: its new keys sign at once.
+    new = await cold.keys.rotate(POOL, retire_old=True)
+    assert {k.kid for k in await cold.keys.active_keys(POOL)} == set(new)
