@@ -57,6 +57,18 @@ def free_port() -> int:
             sock.close()
 
 
+def unreachable_smtp_config() -> str:
+    """A config file whose SMTP server is a port nothing listens on (bound and released): every email fails."""
+    return f"""version: 1
+server:
+  smtp:
+    host: 127.0.0.1
+    port: {free_port()}
+    timeout: 5
+pools: []
+"""
+
+
 @dataclass
 class _Collector:
     messages: list[tuple[list[str], Message]] = field(default_factory=list)

@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 from botocore.exceptions import ClientError
 
-from tests.support import GatehouseServer, MailServer, code_in, free_port
+from tests.support import GatehouseServer, MailServer, code_in, free_port, unreachable_smtp_config
 
 PASSWORD = "Correct-horse-1"
 USER_AUTH_FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
@@ -230,16 +230,7 @@ def test_sms_gateway_refusing_rolls_the_sign_up_back(sms_server: GatehouseServer
 
 @pytest.fixture(scope="module")
 def unreachable_smtp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatehouseServer]:
-    closed_port = free_port()  # bound and released: nothing listens there
-    config = f"""version: 1
-server:
-  smtp:
-    host: 127.0.0.1
-    port: {closed_port}
-    timeout: 5
-pools: []
-"""
-    server = GatehouseServer(tmp_path_factory.mktemp("smtp-down") / "data", config=config)
+    server = GatehouseServer(tmp_path_factory.mktemp("smtp-down") / "data", config=unreachable_smtp_config())
     server.start()
     yield server
     server.stop()

@@ -14,7 +14,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from tests.support import GatehouseServer, free_port
+from tests.support import GatehouseServer, unreachable_smtp_config
 
 PASSWORD = "Correct-horse-1"
 LOG_GROUP = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vendedlogs/gatehouse-notifications"
@@ -48,16 +48,7 @@ def exported(server: GatehouseServer, pool_id: str, *, count: int = 1, timeout: 
 
 @pytest.fixture(scope="module")
 def gatehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatehouseServer]:
-    closed_port = free_port()  # bound and released: nothing listens there, so every email fails
-    config = f"""version: 1
-server:
-  smtp:
-    host: 127.0.0.1
-    port: {closed_port}
-    timeout: 5
-pools: []
-"""
-    server = GatehouseServer(tmp_path_factory.mktemp("log-delivery") / "data", config=config)
+    server = GatehouseServer(tmp_path_factory.mktemp("log-delivery") / "data", config=unreachable_smtp_config())
     server.start()
     yield server
     server.stop()
