@@ -43,6 +43,8 @@ _DESTINATIONS: Final = {
 # The record's eventSource for each kind, as the export schema spells it.
 _RECORD_SOURCES: Final = {USER_NOTIFICATION: "USER_NOTIFICATION", USER_AUTH_EVENTS: "USER_ACTIVITY"}
 
+# AuthEventType's RiskDecision as the user-activity export spells it (its example: "PASS" for no risk).
+_RISK_DECISIONS: Final = {"NoRisk": "PASS", "AccountTakeover": "ACCOUNT_TAKEOVER", "Block": "BLOCK"}
 # Each destination's ARN member and the resource it must name: arn:<partition>:<service>:<region>:<account>:...
 _ARNS: Final = {
     "CloudWatchLogsConfiguration": (
@@ -177,7 +179,7 @@ def export_user_activity(
         "creationDate": datetime.fromtimestamp(created_at, UTC).strftime("%a %b %d %H:%M:%S UTC %Y"),
         "eventResponse": str(event.get("EventResponse", "")),
         "riskLevel": str(risk.get("RiskLevel") or ""),
-        "riskDecision": str(risk.get("RiskDecision") or "").upper(),
+        "riskDecision": _RISK_DECISIONS.get(str(risk.get("RiskDecision")), ""),
         "challenges": [
             {"challengeName": c.get("ChallengeName"), "challengeResponse": c.get("ChallengeResponse")}
             for c in event.get("ChallengeResponses") or ()

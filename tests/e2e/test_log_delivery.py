@@ -241,6 +241,7 @@ def test_auth_events_are_exported_as_user_activity(gatehouse: GatehouseServer) -
     assert message["clientId"] == client_id
     assert message["challenges"] == [{"challengeName": "Password", "challengeResponse": "Success"}]
     assert message["compromisedCredentialDetected"] == "false"
+    assert listed["EventRisk"]["RiskDecision"] == "NoRisk" and message["riskDecision"] == "PASS"
 
     # With the export removed, the next sign-in is recorded but not exported.
     idp.set_log_delivery_configuration(UserPoolId=pool_id, LogConfigurations=[])
