@@ -29,6 +29,7 @@ from gateway.errors import (
     InvalidParameterException,
     LimitExceededException,
     NotAuthorizedException,
+    OperationNotEnabledException,
     PasswordHistoryPolicyViolationException,
     ResourceNotFoundException,
     UnsupportedUserStateException,
@@ -1317,6 +1318,10 @@ class UserService:
         self, pool: PoolView, client: ClientView, username: str, secret_hash_value: str | None
     ) -> CodeDelivery:
         user = await self._named_by_client(pool, client, username, secret_hash_value)
+        if not self._recovery_order(pool) and (user is not None or client.prevent_user_existence_errors):
+            # admin_only: no one of the pool recovers a password by themselves, so every name gets the one answer
+            # a user gets (under PreventUserExistenceErrors, an unknown name too: it tells nothing of the user).
+            raise _no_recovery_mechanism()
         if user is None:
             if client.prevent_user_existence_errors:
                 await self.limit_code_send(pool, unknown_user_key(username), "forgot_password")
@@ -1394,9 +1399,7 @@ class UserService:
             raise NotAuthorizedException("User is disabled.")
         attribute = self._recovery_attribute(pool, user)
         if attribute is None:
-            raise InvalidParameterException(
-                "Cannot reset password for the user as there is no registered/verified email or phone_number"
-            )
+            raise _no_recovery_mechanism()
         code = await self._issue_code(pool, user, "forgot_password")
         value = user.attributes[attribute]
         await self._deliver(pool, user, attribute, value, code, "forgot_password", background=background)
@@ -1438,6 +1441,15 @@ class UserService:
         log.info("password.reset", pool=pool.id, username=user.username)
 
     async def admin_reset_password(self, pool: PoolView, user: UserRecord) -> None:
+        if not self._recovery_order(pool):
+            # "To use this API operation, your user pool must have self-service account recovery configured. Use
+            # AdminSetUserPassword if you manage passwords as an administrator." (AdminResetUserPassword): with
+            # admin_only the user could never finish the reset (ForgotPassword sends no code) and would stay
+            # locked out; refused before anything changes.
+            raise OperationNotEnabledException(
+                "AdminResetUserPassword needs self-service account recovery, and this user pool's "
+                "AccountRecoverySetting is admin_only: set the password with AdminSetUserPassword."
+            )
         if not user.enabled:
             # Refused before anything changes: the reset code could not be sent to a disabled user, and a failed
             # call must not leave the user in RESET_REQUIRED ("use admin-enable-user before
@@ -1539,6 +1551,14 @@ def _alias_exists(key: str) -> AliasExistsException:
     the given email already exists.", and so for phone_number and preferred_username)."""
     attribute = key.removeprefix("alias:") if key.startswith("alias:") else "email"
     return AliasExistsException(f"An account with the given {attribute} already exists.")
+
+
+def _no_recovery_mechanism() -> InvalidParameterException:
+    """ForgotPassword for a user no reset code can reach (no verified address of the pool's recovery mechanisms,
+    or a pool whose AccountRecoverySetting is admin_only)."""
+    return InvalidParameterException(
+        "Cannot reset password for the user as there is no registered/verified email or phone_number"
+    )
 
 
 def _cannot_reset() -> NotAuthorizedException:

@@ -383,8 +383,10 @@ def test_admin_only_recovery_is_not_combined_with_a_self_service_option(idp: Any
 
 
 def test_admin_only_recovery_sends_no_reset_code(idp: Any, public_idp: Any, mail: MailServer) -> None:
-    """With admin_only, ForgotPassword sends nothing, even to a user with a verified email address, and an
-    administrator's AdminResetUserPassword leaves the reset to an administrator too."""
+    """With admin_only, ForgotPassword sends nothing, even to a user with a verified email address, and
+    AdminResetUserPassword is refused ("your user pool must have self-service account recovery configured. Use
+    AdminSetUserPassword if you manage passwords as an administrator"): the user could never finish the reset.
+    Under PreventUserExistenceErrors every name, a user's or not, a disabled user's too, gets one answer."""
     pool_id = idp.create_user_pool(
         PoolName="admin-only-reset",
         AccountRecoverySetting={"RecoveryMechanisms": [{"Priority": 1, "Name": "admin_only"}]},
@@ -404,13 +406,28 @@ def test_admin_only_recovery_sends_no_reset_code(idp: Any, public_idp: Any, mail
     with pytest.raises(ClientError) as exc:
         public_idp.forgot_password(ClientId=client_id, Username="forgetful")
     assert error_of(exc)[:2] == ("InvalidParameterException", 400)
-    idp.admin_reset_user_password(UserPoolId=pool_id, Username="forgetful")
-    assert idp.admin_get_user(UserPoolId=pool_id, Username="forgetful")["UserStatus"] == "RESET_REQUIRED"
     with pytest.raises(ClientError) as exc:
-        public_idp.confirm_forgot_password(
-            ClientId=client_id, Username="forgetful", ConfirmationCode="123456", Password="Chosen-pass-123"
-        )
-    assert error_of(exc)[0] in ("CodeMismatchException", "ExpiredCodeException")
+        public_idp.forgot_password(ClientId=client_id, Username="nobody-here")
+    assert error_of(exc)[0] == "UserNotFoundException"  # without PreventUserExistenceErrors, as Cognito
+    with pytest.raises(ClientError) as exc:
+        idp.admin_reset_user_password(UserPoolId=pool_id, Username="forgetful")
+    assert error_of(exc)[:2] == ("OperationNotEnabledException", 400)
+    assert "AdminSetUserPassword" in error_of(exc)[2]
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="forgetful")["UserStatus"] == "CONFIRMED"
+    login = {"USERNAME": "forgetful", "PASSWORD": PASSWORD}
+    public_idp.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters=login)  # unchanged
+
+    guarded = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="guarded", ExplicitAuthFlows=FLOWS, PreventUserExistenceErrors="ENABLED"
+    )["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(UserPoolId=pool_id, Username="switched-off", MessageAction="SUPPRESS")
+    idp.admin_disable_user(UserPoolId=pool_id, Username="switched-off")
+    answers = set()
+    for name in ("forgetful", "switched-off", "nobody-here", address):
+        with pytest.raises(ClientError) as exc:
+            public_idp.forgot_password(ClientId=guarded, Username=name)
+        answers.add(error_of(exc))
+    assert len(answers) == 1, answers
     # The administrator sets the password; nothing was ever mailed.
     idp.admin_set_user_password(UserPoolId=pool_id, Username="forgetful", Password=PASSWORD, Permanent=True)
     assert mail.messages_to(address) == []
