@@ -243,9 +243,16 @@ def _check_trust_size(document: str) -> None:
         raise IamLimitExceededException(f"Cannot exceed quota for ACLSizePerRole: {MAX_TRUST_POLICY_CHARS}")
 
 
-def _check_tags(tags: Mapping[str, str]) -> None:
+def _check_tags(tags: Mapping[str, str], held: Mapping[str, str] | None = None) -> None:
+    """A role's tags within IAM's quota, and no new key (one not in ``held``, the role's tags already) with AWS's
+    reserved prefix: a key stored before the check came can still be removed."""
     if len(tags) > MAX_ROLE_TAGS:
         raise IamLimitExceededException(f"Cannot exceed quota for TagsPerRole: {MAX_ROLE_TAGS}.")
+    for key in tags.keys() - (held or {}).keys():
+        # "Rules for tagging in IAM and AWS STS": the aws: prefix, in any case, is AWS's own. A role's tags become
+        # its sessions' aws:PrincipalTag/<key>, where session tags are refused the same prefix.
+        if key[:4].lower() == "aws:":
+            raise InvalidInputException(f"Tag key {key} is not valid: tag keys beginning with aws: are reserved.")
 
 
 class IamService:
@@ -324,7 +331,7 @@ class IamService:
             check_role_trust_policy(assume_role_policy)
             _check_trust_size(assume_role_policy)
         if tags is not None:
-            _check_tags(tags)
+            _check_tags(tags, role.tags)
         record = RoleRecord(
             name=role.name,
             name_key=role.name.lower(),

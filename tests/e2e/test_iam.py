@@ -232,6 +232,17 @@ def test_update_trust_tags_and_provider_client_ids(iam: Any) -> None:
     assert iam.list_role_tags(RoleName="Changing")["Tags"] == [{"Key": "b", "Value": "2"}]
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.tag_role(RoleName="Missing", Tags=[{"Key": "b", "Value": "2"}])
+    # The aws: prefix, in any case, is AWS's own: a role's tags become its sessions' aws:PrincipalTag/<key>.
+    for key in ("aws:team", "AWS:PrincipalArn"):
+        with pytest.raises(iam.exceptions.InvalidInputException):
+            iam.tag_role(RoleName="Changing", Tags=[{"Key": key, "Value": "x"}])
+        with pytest.raises(iam.exceptions.InvalidInputException):
+            iam.create_role(
+                RoleName="Reserved", AssumeRolePolicyDocument=json.dumps(TRUST), Tags=[{"Key": key, "Value": "x"}]
+            )
+    assert iam.list_role_tags(RoleName="Changing")["Tags"] == [{"Key": "b", "Value": "2"}]
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role(RoleName="Reserved")
 
     arn = iam.create_open_id_connect_provider(Url="https://changing.example.com", ClientIDList=["one"])[
         "OpenIDConnectProviderArn"
