@@ -279,36 +279,41 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
             return services.iam.trust_allows_principals(
                 role, root, request_tags=tags, source_identity=source_identity, extra_context=trust_keys
             )
-        # Role chaining (IAM User Guide, "Cross account / same account role trust"): a trust policy naming the
-        # session or its role is enough; one naming only the account also needs the session's own policies
-        # to allow sts:AssumeRole on the target role (and sts:TagSession for session tags).
-        direct = [caller.assumed_role_arn, caller.role_arn]
+        # Role chaining (IAM User Guide, "Policy evaluation logic", "Session policies"): a trust policy naming
+        # the session or its role grants the call without the session's own policies allowing it, but an
+        # explicit Deny in them still refuses it, and a session policy still limits it unless the trust policy
+        # named the session itself. One naming only the account needs the session's own policies to allow
+        # sts:AssumeRole on the target role (and sts:TagSession for session tags).
         # The session's own policies see the call's address and Region, as any of its calls does.
         own_keys = request_keys(caller, call.source_ip)
-        # aws:PrincipalArn of a role session is its role's ARN ("AWS global condition context keys"), as in the
-        # session's own policy checks (CredentialService.request_context).
-        allowed = services.iam.trust_allows_principals(
-            role,
-            direct,
-            request_tags=tags,
-            principal_arn=caller.role_arn,
-            source_identity=source_identity,
-            extra_context=trust_keys,
-        ) or (
-            services.iam.trust_allows_principals(
+        tag_keys = {**own_keys, **_tag_keys(tags)}
+
+        def trusts(principals: list[str]) -> bool:
+            # aws:PrincipalArn of a role session is its role's ARN ("AWS global condition context keys"), as in
+            # the session's own policy checks (CredentialService.request_context).
+            return services.iam.trust_allows_principals(
                 role,
-                root,
+                principals,
                 request_tags=tags,
                 principal_arn=caller.role_arn,
                 source_identity=source_identity,
                 extra_context=trust_keys,
             )
-            and services.credentials.is_allowed(caller, "sts:AssumeRole", role.arn, own_keys)
-            and (
-                not tags
-                or services.credentials.is_allowed(caller, TAG_SESSION, role.arn, {**own_keys, **_tag_keys(tags)})
+
+        credentials = services.credentials
+        session_named = trusts([caller.assumed_role_arn])
+        if session_named or trusts([caller.role_arn]):
+
+            def stands(action: str, keys: dict[str, Any]) -> bool:
+                return credentials.resource_grant_stands(caller, action, role.arn, keys, session_named=session_named)
+
+            allowed = stands("sts:AssumeRole", own_keys) and (not tags or stands(TAG_SESSION, tag_keys))
+        else:
+            allowed = (
+                trusts(root)
+                and credentials.is_allowed(caller, "sts:AssumeRole", role.arn, own_keys)
+                and (not tags or credentials.is_allowed(caller, TAG_SESSION, role.arn, tag_keys))
             )
-        )
         if allowed and source_identity is not None:
             # In a role chain the session's own policy must allow setting the source identity too.
             allowed = services.credentials.is_allowed(

@@ -84,7 +84,7 @@ from gateway.errors import (
 from gateway.secretbox import SecretBox, SecretBoxError
 from gateway.services.aws_passthrough import AWS_ROLE_TAG, AwsStsPassthrough
 from gateway.services.iam import IamService, Role, WebIdentity, check_policy, new_unique_id, parsed_policy
-from gateway.services.policy import ContextValue, Policy, Request
+from gateway.services.policy import ContextValue, Policy, Request, grant_stands
 from gateway.services.policy import is_allowed as evaluate_allowed
 
 __all__ = [
@@ -513,6 +513,22 @@ class CredentialService:
         request = Request(action=action, resource=resource, context=self.request_context(ctx, context))
         session: Sequence[Policy] | None = (ctx.session_policy,) if ctx.session_policy is not None else None
         return evaluate_allowed(ctx.role_policies, request, session)
+
+    def resource_grant_stands(
+        self,
+        ctx: CallerContext,
+        action: str,
+        resource: str,
+        context: Mapping[str, ContextValue] | None = None,
+        *,
+        session_named: bool,
+    ) -> bool:
+        """A resource-based policy (a role's trust policy) that names this caller -- its session ARN
+        (``session_named``) or its role's ARN -- allows ``action``: does the grant survive the caller's own
+        policies? See :func:`gateway.services.policy.grant_stands`."""
+        request = Request(action=action, resource=resource, context=self.request_context(ctx, context))
+        session: Sequence[Policy] | None = (ctx.session_policy,) if ctx.session_policy is not None else None
+        return grant_stands(ctx.role_policies, request, session, session_named=session_named)
 
 
 # Condition keys (lower-cased) that describe the principal or its session, never the request: only the session

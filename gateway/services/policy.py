@@ -821,6 +821,27 @@ def evaluate(policies: Iterable[Policy], request: Request) -> Decision:
     return Decision.ALLOW if allowed else Decision.NOT_APPLICABLE
 
 
+def grant_stands(
+    identity_policies: Sequence[Policy],
+    request: Request,
+    session_policies: Sequence[Policy] | None = None,
+    *,
+    session_named: bool = False,
+) -> bool:
+    """Whether a resource-based policy (a role's trust policy) that names the caller itself grants ``request``
+    once the caller's own policies are heard: no identity policy needs to allow it, but an explicit Deny in any
+    of them refuses it ("Policy evaluation logic"); and a session policy limits it -- must allow it -- unless the
+    resource-based policy named the role session itself rather than its role ("Session policies", IAM User
+    Guide), when only a Deny of the session policy refuses."""
+    if evaluate(identity_policies, request) is Decision.DENY:
+        return False
+    if session_policies is not None:
+        session = evaluate(session_policies, request)
+        if session is Decision.DENY or (not session_named and session is not Decision.ALLOW):
+            return False
+    return True
+
+
 def is_allowed(
     identity_policies: Sequence[Policy], request: Request, session_policies: Sequence[Policy] | None = None
 ) -> bool:

@@ -453,6 +453,55 @@ def test_role_chaining(
     assert error_of(refused) == ("AccessDenied", 403)
 
 
+def test_role_chaining_keeps_the_sessions_denies_and_session_policy(
+    gatehouse: GatehouseServer, iam: Any, sts: Any, public_idp: Any, pool: dict[str, str]
+) -> None:
+    """A trust policy naming the calling role (or its session) grants AssumeRole without the session's own
+    policies allowing it, but not past them: an explicit Deny in the role's policies or in the session policy
+    refuses it ("Policy evaluation logic": an explicit deny in any policy overrides any allow), and a session
+    policy limits it unless the trust policy names the session itself ("Session policies", IAM User Guide)."""
+    iam.create_role(RoleName="chain-src", AssumeRolePolicyDocument=oidc_trust(pool["provider"], pool["client_id"]))
+    allow = {"Effect": "Allow", "Action": ["sts:AssumeRole", "files:*"], "Resource": "*"}
+
+    def document(*statements: dict[str, Any]) -> str:
+        return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+    iam.put_role_policy(RoleName="chain-src", PolicyName="own", PolicyDocument=document(allow))
+    session_arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/chain-src/scoped"
+
+    def trusting(name: str, principal: str) -> str:
+        statement = {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
+        return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=document(statement))["Role"]["Arn"])
+
+    by_role = trusting("chain-by-role", f"arn:aws:iam::{ACCOUNT}:role/chain-src")
+    by_session = trusting("chain-by-session", session_arn)
+    token = id_token(public_idp, pool)
+
+    def outcomes(session_policy: dict[str, Any] | None) -> tuple[str, str]:
+        extra = {"Policy": json.dumps(session_policy)} if session_policy else {}
+        creds = sts.assume_role_with_web_identity(
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/chain-src", RoleSessionName="scoped", WebIdentityToken=token, **extra
+        )["Credentials"]
+        session_sts = session_client(gatehouse, "sts", creds)
+        answers = []
+        for target in (by_role, by_session):
+            try:
+                session_sts.assume_role(RoleArn=target, RoleSessionName="next")
+                answers.append("allowed")
+            except ClientError as exc:
+                answers.append(str(exc.response["Error"]["Code"]))
+        return answers[0], answers[1]
+
+    only_files = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "files:Get", "Resource": "*"}]}
+    deny = {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*"}
+    denying = {"Version": "2012-10-17", "Statement": [allow, deny]}
+    assert outcomes(None) == ("allowed", "allowed")
+    assert outcomes(only_files) == ("AccessDenied", "allowed")  # limits the role's grant, not the session's
+    assert outcomes(denying) == ("AccessDenied", "AccessDenied")
+    iam.put_role_policy(RoleName="chain-src", PolicyName="deny", PolicyDocument=document(deny))
+    assert outcomes(None) == ("AccessDenied", "AccessDenied")
+
+
 def test_unreachable_identity_provider(iam: Any, sts: Any) -> None:
     issuer = f"http://127.0.0.1:{free_port()}/gone"  # nothing listens there
     provider = issuer.split("://", 1)[1]
