@@ -1146,7 +1146,8 @@ class OAuthService:
         tokens: IssuedTokens, scopes: Sequence[str] | None, refresh_token: str | None = None
     ) -> dict[str, Any]:
         """The token response (RFC 6749 §5.1); ``refresh_token`` when the caller made it rather than
-        ``tokens``."""
+        ``tokens``. ``scope`` names the scopes granted: REQUIRED where they differ from those asked for (RFC 6749
+        §3.3: the server may grant fewer), and always given, so that a client never has to compare."""
         body: dict[str, Any] = {"access_token": tokens.access_token}
         if scopes is None or "openid" in scopes:
             body["id_token"] = tokens.id_token
@@ -1155,6 +1156,8 @@ class OAuthService:
             body["refresh_token"] = refresh_token
         body["token_type"] = "Bearer"
         body["expires_in"] = tokens.expires_in
+        if scopes is not None:
+            body["scope"] = " ".join(scopes)
         return body
 
     async def _refresh_grant(
@@ -1194,6 +1197,12 @@ class OAuthService:
                 raise InvalidScopeError("The requested scope exceeds the original grant.")
             if len(await live_scopes(self.pools, pool.id, asked)) != len(asked):
                 raise InvalidScopeError("A requested scope's resource server no longer has it.")
+            if "openid" not in asked:
+                # As at the authorization endpoint: email, phone and profile come with openid only (an access
+                # token with email alone would be refused by userInfo).
+                asked = tuple(s for s in asked if s not in ("email", "phone", "profile"))
+                if not asked:
+                    raise InvalidScopeError("The email, phone and profile scopes need the openid scope.")
             scopes = asked
         ctx = AuthContext(pool=pool, client=client, admin=False, source_ip=source_ip, user_agent=user_agent)
         try:
@@ -1224,7 +1233,8 @@ class OAuthService:
         if not scopes:
             raise InvalidScopeError("The client has no scopes for the client_credentials flow.")
         token, seconds = await self.issue_client_token(pool, client, scopes, via="oauth.client_credentials")
-        return {"access_token": token, "token_type": "Bearer", "expires_in": seconds}
+        # scope: the client's own when it asked for none (RFC 6749 §5.1: REQUIRED where it differs from the ask).
+        return {"access_token": token, "token_type": "Bearer", "expires_in": seconds, "scope": " ".join(scopes)}
 
     async def _token_exchange_grant(
         self, pool: PoolView, client: ClientView, form: Mapping[str, str]

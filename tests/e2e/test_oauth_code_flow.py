@@ -147,6 +147,7 @@ def test_scopes_are_filtered_to_the_clients_and_profile_releases_name(
     ).json()
     access = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert access["scope"] == "openid profile"  # phone, admin and the unknown scope are not the client's
+    assert body["scope"] == "openid profile"  # RFC 6749 §5.1: REQUIRED when fewer were granted than asked for
     info = requests.get(
         discovery["userinfo_endpoint"], headers={"Authorization": f"Bearer {body['access_token']}"}, timeout=10
     ).json()
@@ -183,8 +184,12 @@ def test_confidential_client_refresh_rotation_and_revocation(
         discovery["token_endpoint"], refresh_token=refreshed["refresh_token"], scope="openid"
     )
     assert jwt.decode(narrower["access_token"], options={"verify_signature": False})["scope"] == "openid"
+    assert narrower["scope"] == "openid" and refreshed["scope"] == "openid email"
     wider = _refresh(discovery, pool, narrower["refresh_token"], scope="openid phone")
     assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
+    # email comes with openid only, as at the authorization endpoint: alone it is no scope to narrow to.
+    email_only = _refresh(discovery, pool, narrower["refresh_token"], scope="email")
+    assert email_only.status_code == 400 and email_only.json()["error"] == "invalid_scope"
     # The rotated-out token is refused now (no grace period) and the family is revoked (RFC 9700 §4.14.2).
     reuse = _refresh(discovery, pool, first_refresh)
     assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant"
@@ -358,6 +363,7 @@ def test_client_credentials_with_resource_server_scopes(
         "https://api.example.com/read",
         "https://api.example.com/write",
     ]
+    assert all_scopes.json()["scope"] == "https://api.example.com/read https://api.example.com/write"
     wider = requests.post(
         discovery["token_endpoint"], data={"grant_type": "client_credentials", "scope": "openid"}, auth=auth
     )
