@@ -862,7 +862,9 @@ async def GetTokensFromRefreshToken(call: Call) -> dict[str, Any]:
     if client.secret is not None and not client.secret_matches(call.params.get("ClientSecret")):
         raise NotAuthorizedException("Unable to verify secret hash for client " + client.id)
     ctx = _auth_context(call, pool, client, admin=False)
-    result = await call.services.auth.refresh(ctx, call.params["RefreshToken"], device_key=call.params.get("DeviceKey"))
+    result = await call.services.auth.refresh_screened(
+        ctx, call.params["RefreshToken"], device_key=call.params.get("DeviceKey")
+    )
     body = result.to_json()
     body.pop("ChallengeParameters", None)
     return body

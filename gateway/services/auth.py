@@ -736,6 +736,22 @@ class AuthService:
 
     # --- refresh ---------------------------------------------------------------------------------------
 
+    async def refresh_screened(
+        self,
+        ctx: AuthContext,
+        refresh_token: str,
+        *,
+        device_key: str | None = None,
+        scopes: tuple[str, ...] | None = None,
+    ) -> AuthResult:
+        """A refresh that does not come through InitiateAuth (GetTokensFromRefreshToken, /oauth2/token's
+        refresh_token grant), screened as InitiateAuth screens every flow: an address in the pool's
+        BlockedIPRangeList is refused ("overrides the risk decision and always blocks authentication requests",
+        RiskExceptionConfigurationType)."""
+        if security_mode(ctx.pool) != OFF:  # (risk.screen's own first test, without the call)
+            await self.risk.screen(ctx, None, self.users.find)
+        return await self.refresh(ctx, refresh_token, device_key=device_key, scopes=scopes)
+
     async def refresh(
         self,
         ctx: AuthContext,

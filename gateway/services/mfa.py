@@ -256,6 +256,9 @@ class MfaService:
 
     def _check_can_enable(self, pool: PoolView, user: UserRecord, factor: str) -> None:
         if factor == SOFTWARE_TOKEN_MFA:
+            if not pool.software_token_mfa_enabled:
+                # As for SMS and email: a factor the pool does not offer would be reported and never asked for.
+                raise InvalidParameterException(f"{factor} is not enabled for this user pool.")
             if not self.has_verified_token(user):
                 raise InvalidParameterException("User has not verified software token mfa")
             return

@@ -1206,7 +1206,7 @@ class OAuthService:
             scopes = asked
         ctx = AuthContext(pool=pool, client=client, admin=False, source_ip=source_ip, user_agent=user_agent)
         try:
-            result = await self.auth.refresh(ctx, token, scopes=scopes)
+            result = await self.auth.refresh_screened(ctx, token, scopes=scopes)
         except NotAuthorizedException as exc:
             raise InvalidGrantError(exc.message) from exc
         except GatehouseError as exc:

@@ -34,6 +34,7 @@ from tests.e2e.test_mfa_sms_email import (
 from tests.support import GatehouseServer, MailServer
 
 TOTP = {"Enabled": True}
+NOT_OFFERED = "is not enabled for this user pool."
 
 
 def attributes(idp: Any, pool_id: str, username: str) -> dict[str, str]:
@@ -349,3 +350,33 @@ def test_an_address_changed_while_the_code_was_out(
     assert error_of(moved)[0] == "NotAuthorizedException"
     assert attributes(idp, pool_id, "dina")["email"] == "dina@work.example"
     assert mfa_view(idp, pool_id, "dina") == (None, None)
+
+
+def test_an_authenticator_app_is_not_turned_on_in_a_pool_that_no_longer_offers_it(idp: Any, public_idp: Any) -> None:
+    """A user who verified an authenticator app while the pool offered it cannot turn it on once the pool stopped
+    offering it: reported as the preferred factor, it would never be asked for. SMS and email are refused alike."""
+    pool_id, client_id = make_pool(idp, "totp-withdrawn", "OPTIONAL", SoftwareTokenMfaConfiguration=TOTP)
+    make_user(idp, pool_id, "uma")
+    access = tokens_of(sign_in(public_idp, client_id, "uma"))["AccessToken"]
+    secret = public_idp.associate_software_token(AccessToken=access)["SecretCode"]
+    public_idp.verify_software_token(AccessToken=access, UserCode=pyotp.TOTP(secret).now())
+    idp.set_user_pool_mfa_config(
+        UserPoolId=pool_id,
+        MfaConfiguration="OPTIONAL",
+        SoftwareTokenMfaConfiguration={"Enabled": False},
+        EmailMfaConfiguration=EMAIL_CONFIG,
+    )
+    before = mfa_view(idp, pool_id, "uma")
+    for call in (
+        lambda: public_idp.set_user_mfa_preference(
+            AccessToken=access, SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True}
+        ),
+        lambda: idp.admin_set_user_mfa_preference(
+            UserPoolId=pool_id, Username="uma", SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True}
+        ),
+    ):
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert error_of(refused) == ("InvalidParameterException", f"SOFTWARE_TOKEN_MFA {NOT_OFFERED}")
+    assert mfa_view(idp, pool_id, "uma") == before
+    tokens_of(sign_in(public_idp, client_id, "uma"))  # and no factor is asked for

@@ -430,6 +430,29 @@ def test_blocked_ip_range_is_refused_in_enforced_mode(idp: Any, public_idp: Any)
     assert error_of(error) == SECURITY
 
 
+def test_a_blocked_range_refuses_refreshes_through_either_operation(idp: Any, public_idp: Any) -> None:
+    """BlockedIPRangeList "always blocks authentication requests": a refresh token held from before the block is
+    refused from a blocked address through REFRESH_TOKEN_AUTH and GetTokensFromRefreshToken alike."""
+    pool_id, client_id = make_pool(idp, "ENFORCED")
+    make_user(idp, pool_id, "lena")
+    login = {"USERNAME": "lena", "PASSWORD": PASSWORD}
+    tokens = public_idp.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters=login)
+    refresh_token = tokens["AuthenticationResult"]["RefreshToken"]
+    assert public_idp.get_tokens_from_refresh_token(ClientId=client_id, RefreshToken=refresh_token)
+    # This test's own address (the loopback, as IPv4 or IPv6) becomes a blocked one.
+    idp.set_risk_configuration(
+        UserPoolId=pool_id, RiskExceptionConfiguration={"BlockedIPRangeList": ["127.0.0.0/8", "::1/128"]}
+    )
+    with pytest.raises(ClientError) as error:
+        public_idp.initiate_auth(
+            ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh_token}
+        )
+    assert error_of(error) == SECURITY
+    with pytest.raises(ClientError) as error:
+        public_idp.get_tokens_from_refresh_token(ClientId=client_id, RefreshToken=refresh_token)
+    assert error_of(error) == SECURITY
+
+
 def test_audit_mode_records_a_blocked_range_without_refusing(idp: Any) -> None:
     pool_id, client_id = make_pool(idp, "AUDIT")
     idp.set_risk_configuration(
