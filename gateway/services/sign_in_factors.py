@@ -46,6 +46,7 @@ from gateway.services.auth import (
     _srp_a,
     challenge,
 )
+from gateway.services.devices import DEVICE_NOT_FOUND
 from gateway.services.mfa import (
     EMAIL_OTP,
     FACTOR_ORDER,
@@ -123,7 +124,14 @@ async def named_device(
     user's. An unknown one is refused with ResourceNotFoundException and dropped from the challenge, which
     stays open: amazon-cognito-identity-js then forgets the key and answers again without it."""
     device_key = responses.get("DEVICE_KEY") or state.get("device_key")
-    if not device_key or state.get("decoy"):
+    if not device_key:
+        return None
+    if state.get("decoy"):
+        # An unknown user's challenge (PreventUserExistenceErrors) has no devices: its answer naming one is refused
+        # as a user's naming a device not theirs is, or the two answers would tell users from unknown names.
+        if service.devices.tracking(ctx.pool):
+            state.pop("device_key", None)
+            raise ResourceNotFoundException(DEVICE_NOT_FOUND)
         return None
     owner = await service.store.get_user(ctx.pool.id, str(state["key"]))
     if owner is not None:

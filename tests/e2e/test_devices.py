@@ -450,6 +450,48 @@ def test_hostile_device_requests(gatehouse: GatehouseServer, idp: Any, public_id
     assert error_of(replayed)[0] == "NotAuthorizedException"
 
 
+def test_a_device_key_tells_no_user_from_an_unknown_name(idp: Any, public_idp: Any) -> None:
+    """Under PreventUserExistenceErrors an SRP answer naming a device the user does not have is refused as
+    "Device does not exist." whether or not the name is a user's (an unknown name's decoy challenge has no
+    devices), and the answer again without the key is the same wrong-password refusal for both."""
+    pool_id = idp.create_user_pool(PoolName="device-decoy", DeviceConfiguration=OPT_IN)["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=FLOWS, PreventUserExistenceErrors="ENABLED"
+    )["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(UserPoolId=pool_id, Username="known", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="known", Password=PASSWORD, Permanent=True)
+
+    def answers(name: str) -> list[tuple[str, str]]:
+        srp = AWSSRP(
+            username=name, password="Wrong-password-1", pool_id=pool_id, client_id=client_id, client=public_idp
+        )
+        parameters = {
+            "USERNAME": name,
+            "SRP_A": long_to_hex(srp.large_a_value),
+            "DEVICE_KEY": f"{pool_id}-not-a-device",
+        }
+        started = public_idp.initiate_auth(ClientId=client_id, AuthFlow="USER_SRP_AUTH", AuthParameters=parameters)
+        claim = srp.process_challenge(started["ChallengeParameters"], {"USERNAME": name})
+        seen = []
+        for _ in range(2):  # as amazon-cognito-identity-js does: the key dropped, the same challenge answered again
+            with pytest.raises(ClientError) as refused:
+                public_idp.respond_to_auth_challenge(
+                    ClientId=client_id,
+                    ChallengeName="PASSWORD_VERIFIER",
+                    ChallengeResponses=claim,
+                    Session=started["Session"],
+                )
+            seen.append(error_of(refused))
+        return seen
+
+    expected = [
+        ("ResourceNotFoundException", "Device does not exist."),
+        ("NotAuthorizedException", "Incorrect username or password."),
+    ]
+    assert answers("known") == expected
+    assert answers("nobody-at-all") == expected
+
+
 def test_pools_without_device_tracking(gatehouse: GatehouseServer, idp: Any, public_idp: Any) -> None:
     pool_id, client_id = make_pool(idp, "no-devices", None)
     make_user(idp, pool_id, "nils", "+15555550220")
