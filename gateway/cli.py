@@ -36,13 +36,19 @@ class UsageError(Exception):
     exit status 1, no stack trace."""
 
 
+# The longest duration an environment variable may set (ten years): a key schedule or a cache time beyond it is
+# a typo, and an infinite one would make the key schedule's arithmetic fail after keys were written.
+MAX_ENV_SECONDS = 10 * 365 * 86400
+
+
 def _env_seconds(name: str) -> float:
+    expected = f"{name}: expected a number of seconds from 0 to {MAX_ENV_SECONDS}, got {os.environ[name]!r}"
     try:
         value = float(os.environ[name])
     except ValueError:
-        raise UsageError(f"{name}: expected a number of seconds, got {os.environ[name]!r}") from None
-    if not value >= 0:  # also refuses nan
-        raise UsageError(f"{name}: expected a number of seconds, got {os.environ[name]!r}")
+        raise UsageError(expected) from None
+    if not 0 <= value <= MAX_ENV_SECONDS:  # also refuses nan and inf, which no time arithmetic survives
+        raise UsageError(expected)
     return value
 
 

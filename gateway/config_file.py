@@ -94,7 +94,7 @@ from gateway.errors import (
 from gateway.services.cimd import DEFAULT_CACHE_SECONDS, MAX_CACHE_SECONDS, MIN_CACHE_SECONDS, check_pattern
 from gateway.services.container import Services
 from gateway.services.log_delivery import log_delivery_configuration, set_log_delivery
-from gateway.services.passwords import check_password_policy
+from gateway.services.passwords import Argon2Params, check_password_policy
 from gateway.services.pools import (
     CLIENT_SESSION_SETTINGS,
     DEFAULT_PASSWORD_POLICY,
@@ -256,6 +256,17 @@ AttributeValue = Annotated[
 NonEmptySecret = Annotated[SecretStr, Field(min_length=1)]
 
 
+# An app client's secret, as long as the API's (ClientSecretType: 24 to 64 characters): a short one is guessable.
+# Any characters but white space, as files written before the check may hold (the API's own are [\w+]).
+def _no_white_space(secret: SecretStr) -> SecretStr:
+    if any(c.isspace() for c in secret.get_secret_value()):
+        raise _expected("expected a secret without white space")
+    return secret
+
+
+ClientSecret = Annotated[SecretStr, Field(min_length=24, max_length=64), AfterValidator(_no_white_space)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -273,9 +284,21 @@ class AdminCredentialsConfig(_Model):
 class Argon2Config(_Model):
     """Argon2id cost of password hashes (default: OWASP's minimum, 19456 KiB, 2 passes, 1 lane)."""
 
-    memory_kib: int | None = Field(None, ge=8, description="Memory per hash in KiB.")
+    memory_kib: int | None = Field(None, ge=8, description="Memory per hash in KiB (at least 8 per lane).")
     time_cost: int | None = Field(None, ge=1, description="Passes over the memory.")
     parallelism: int | None = Field(None, ge=1, le=64, description="Lanes.")
+
+    @model_validator(mode="after")
+    def _enough_memory_per_lane(self) -> Argon2Config:
+        # RFC 9106 §3.1: m >= 8p, as GATEHOUSE_ARGON2_MEMORY_KIB is checked; else every hash would fail.
+        defaults = Argon2Params()
+        memory = self.memory_kib if self.memory_kib is not None else defaults.memory_kib
+        lanes = self.parallelism if self.parallelism is not None else defaults.parallelism
+        if memory < 8 * lanes:
+            issue = _Issue(("memory_kib",), f"expected at least 8 KiB per lane ({8 * lanes} for parallelism {lanes})",
+                           memory)  # fmt: skip
+            raise _invalid([issue])
+        return self
 
 
 class SmtpConfig(_Model):
@@ -286,8 +309,16 @@ class SmtpConfig(_Model):
     username: str | None = None
     password: NonEmptySecret | None = None
     use_tls: bool | None = Field(None, description="Implicit TLS (SMTPS, usually port 465).")
-    start_tls: bool | None = Field(None, description="STARTTLS after connecting (usually port 587).")
+    start_tls: bool | None = Field(None, description="STARTTLS after connecting (usually port 587); not with use_tls.")
     timeout: float | None = Field(None, gt=0, description="Seconds.")
+
+    @model_validator(mode="after")
+    def _one_kind_of_tls(self) -> SmtpConfig:
+        if self.use_tls and self.start_tls:  # every send would fail (aiosmtplib refuses the pair)
+            issue = _Issue(("start_tls",), "expected use_tls or start_tls, not both (implicit TLS already encrypts "
+                           "the connection STARTTLS would upgrade)", True)  # fmt: skip
+            raise _invalid([issue])
+        return self
 
 
 class SmsWebhookConfig(_Model):
@@ -661,7 +692,9 @@ class ClientConfig(_Model):
 
     id: str = Field(pattern=_CLIENT_ID_PATTERN, description="The client id apps are configured with; fixed.")
     name: str = Field(min_length=1, max_length=128, pattern=_NAME_PATTERN)
-    secret: NonEmptySecret | None = Field(None, description='Makes a confidential client; use "${ENV_VAR}".')
+    secret: ClientSecret | None = Field(
+        None, description='Makes a confidential client (24 to 64 characters, no spaces); use "${ENV_VAR}".'
+    )
     explicit_auth_flows: list[_AUTH_FLOWS] | None = None
     access_token_validity: ShortTokenValidity | None = Field(
         None, description="How long access tokens live, 5 minutes to 1 day (e.g. '1h'; default 60 minutes)."
@@ -1410,13 +1443,37 @@ _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _NAME_AND_DEFAULT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
 
-def _substitute(value: Any, loc: Loc, environ: Mapping[str, str], problems: list[tuple[Loc, Problem]]) -> Any:
-    """``value`` with every ``${NAME}`` / ``${NAME:-default}`` in its strings replaced (keys stay as written)."""
+def _substitute(
+    value: Any,
+    loc: Loc,
+    environ: Mapping[str, str],
+    problems: list[tuple[Loc, Problem]],
+    done: dict[int, Any] | None = None,
+) -> Any:
+    """``value`` with every ``${NAME}`` / ``${NAME:-default}`` in its strings replaced (keys stay as written).
+
+    ``done``: what each mapping, list and string already met became, by identity. A YAML alias (``*name``) is
+    the very object its anchor made: substituted once and shared again, as the file shares it, so that ten
+    thousand aliases of a long string cost one copy, not ten thousand (the size check counted them once each).
+    A problem in it is reported where it first appears."""
+    if done is None:
+        done = {}
+    if isinstance(value, dict | list | str) and id(value) in done:
+        return done[id(value)]
+    result: Any
     if isinstance(value, dict):
-        return {k: _substitute(v, (*loc, k if isinstance(k, str) else str(k)), environ, problems)
-                for k, v in value.items()}  # fmt: skip
-    if isinstance(value, list):
-        return [_substitute(v, (*loc, i), environ, problems) for i, v in enumerate(value)]
+        result = {k: _substitute(v, (*loc, k if isinstance(k, str) else str(k)), environ, problems, done)
+                  for k, v in value.items()}  # fmt: skip
+    elif isinstance(value, list):
+        result = [_substitute(v, (*loc, i), environ, problems, done) for i, v in enumerate(value)]
+    else:
+        result = _substitute_text(value, loc, environ, problems)
+    if isinstance(value, dict | list | str):
+        done[id(value)] = result
+    return result
+
+
+def _substitute_text(value: Any, loc: Loc, environ: Mapping[str, str], problems: list[tuple[Loc, Problem]]) -> Any:
     if not isinstance(value, str) or "${" not in value:
         return value
     found: list[str] = []
@@ -1432,6 +1489,11 @@ def _substitute(value: Any, loc: Loc, environ: Mapping[str, str], problems: list
                          "a literal ${)")  # fmt: skip
             return token
         name, default = parsed.group(1), parsed.group(2)
+        if default is not None and "${" in default:
+            # ${A:-${B}} would end at the first "}": its default is not read as a reference, and the value
+            # would be wrong without a word. Refused instead.
+            found.append(f"expected a default without ${{...}} in ${{{name}:-default}} (references do not nest)")
+            return token
         current = environ.get(name)
         if default is not None and not current:
             return default

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gateway.config_file import (
     ConfigError,
     GatehouseConfig,
+    _substitute,
     apply_config,
     config_json_schema,
     load_config,
@@ -549,7 +551,7 @@ async def services(tmp_path: Path) -> AsyncIterator[Services]:
     await services.store.close()
 
 
-APPLY_ENV = {"WEB_SECRET": "web-secret-0123456789", "ADMIN_PASSWORD": "Admin-Pass-123!"}
+APPLY_ENV = {"WEB_SECRET": "web-secret-0123456789abcdef", "ADMIN_PASSWORD": "Admin-Pass-123!"}
 
 APPLY_CONFIG = """\
 version: 1
@@ -758,15 +760,15 @@ async def test_changed_settings_are_applied(services: Services, write: Write) ->
 
 async def test_client_secret_rotates_and_cannot_be_removed(services: Services, write: Write) -> None:
     await apply_config(services, _load(write))
-    await apply_config(services, _load(write, env={**APPLY_ENV, "WEB_SECRET": "rotated-secret-42"}))
+    await apply_config(services, _load(write, env={**APPLY_ENV, "WEB_SECRET": "rotated-secret-0123456789ab"}))
     client = await services.pools.get_client("us-east-1_Apply01", "web")
-    assert client.secret == "rotated-secret-42"
+    assert client.secret == "rotated-secret-0123456789ab"
     public = APPLY_CONFIG.replace('        secret: "${WEB_SECRET}"\n', "")
     with pytest.raises(ConfigError) as caught:
         await apply_config(services, _load(write, public))
     message = str(caught.value)
     assert message.startswith(f"{write('', name='gatehouse.yaml')}: pools[0].clients[1].secret: expected the ")
-    assert "rotated-secret-42" not in message
+    assert "rotated-secret-0123456789ab" not in message
 
 
 async def test_fixed_settings_cannot_change(services: Services, write: Write) -> None:
@@ -1205,3 +1207,55 @@ async def test_log_delivery_refusals_name_their_key(services: Services, write: W
 
     lines = str(errors_of(write(LOG_CONFIG.replace(STREAM_ARN, "arn:aws:sqs:us-east-1:123456789012:q")))).splitlines()
     assert len(lines) == 1 and "pools[0].log_delivery.user_activity" in lines[0]
+
+
+# --- values valid alone, refused together; references ------------------------------------------------------
+
+
+def test_settings_that_would_fail_every_request_are_refused_at_load(write: Write) -> None:
+    """Argon2 needs 8 KiB per lane (RFC 9106 §3.1; every hash would fail), SMTP takes implicit TLS or STARTTLS
+    (aiosmtplib refuses both at every send), and a client secret is as long as the API's (24 to 64)."""
+    path = write(
+        """\
+        version: 1
+        server:
+          argon2: {memory_kib: 8, parallelism: 4}
+          smtp: {host: mail.example.com, use_tls: true, start_tls: true}
+        pools:
+          - id: us-east-1_Test01
+            name: test
+            clients:
+              - {id: short, name: short, secret: "${SHORT}"}
+              - {id: spaced, name: spaced, secret: "${SPACED}"}
+        """
+    )
+    lines = str(errors_of(path, {"SHORT": "abc", "SPACED": "has a space in the middle of it"})).splitlines()
+    assert sorted(lines) == [
+        f"{path}: pools[0].clients[0].secret: expected at least 24 item(s), got a secret (not shown)",
+        f"{path}: pools[0].clients[1].secret: expected a secret without white space, got a secret (not shown)",
+        f"{path}: server.argon2.memory_kib: expected at least 8 KiB per lane (32 for parallelism 4), got 8",
+        f"{path}: server.smtp.start_tls: expected use_tls or start_tls, not both (implicit TLS already encrypts the "
+        "connection STARTTLS would upgrade), got True",
+    ]
+    fine = write("version: 1\nserver:\n  argon2: {memory_kib: 32, parallelism: 4}\n  smtp: {host: m, use_tls: true}\n")
+    assert load_config(fine, environ={}).server is not None
+
+
+def test_a_nested_reference_in_a_default_is_refused(write: Write) -> None:
+    """${A:-${B}} would end at the first "}": refused rather than read as a wrong value."""
+    path = write(MINIMAL_POOL + '    clients: [{id: app, name: app, secret: "${WEB:-${FALLBACK}}"}]\n')
+    for env in ({}, {"FALLBACK": "f" * 30}, {"WEB": "w" * 30}):
+        message = str(errors_of(path, env))
+        assert "pools[0].clients[0].secret: expected a default without ${...} in ${WEB:-default}" in message
+
+
+def test_aliases_of_a_string_with_references_stay_one_string() -> None:
+    """A YAML alias is its anchor's object: substituted once and shared, so ten thousand aliases of a long string
+    with references cost one copy (the value count counted them once each), not ten thousand."""
+    text = 'x-anchor: &a "' + "${HOME_DIR}/" * 2_000 + '"\nunused:\n' + "".join(f"  k{i}: *a\n" for i in range(10_000))
+    loaded = yaml.safe_load(text)
+    problems: list[Any] = []
+    substituted = _substitute(loaded, (), {"HOME_DIR": "/home/me"}, problems)
+    values = list(substituted["unused"].values())
+    assert problems == [] and values[0] == "/home/me/" * 2_000
+    assert all(value is values[0] for value in values) and substituted["x-anchor"] is values[0]
