@@ -54,6 +54,7 @@ from gateway.errors import (
     InvalidScopeError,
     InvalidTokenError,
     NotAuthorizedException,
+    OAuthError,
     RequestNotSupportedError,
     RequestUriNotSupportedError,
     ResourceNotFoundException,
@@ -308,6 +309,15 @@ def _urlencode(pairs: Sequence[tuple[str, str]]) -> str:
 def s256(verifier: str) -> str:
     """RFC 7636 §4.2: BASE64URL-ENCODE(SHA256(ASCII(code_verifier)))."""
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
+
+
+def _basic_client_id(header: str | None) -> str:
+    """The client id an Authorization: Basic header names, for the log ("" when it names none)."""
+    try:
+        credentials = parse_basic_credentials(header)
+    except InvalidClientError:
+        return ""
+    return credentials[0] if credentials is not None else ""
 
 
 def parse_basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -951,11 +961,31 @@ class OAuthService:
         grant_type = form.get("grant_type")
         if not grant_type:
             raise InvalidRequestError("grant_type is required.")
-        pool, client = await self.authenticate_client(form, authorization, pool_id=pool_id)
+        try:
+            pool, client = await self.authenticate_client(form, authorization, pool_id=pool_id)
+        except InvalidClientError as exc:
+            # An authentication decision like any sign-in's: a guessed client secret leaves a trace.
+            named = form.get("client_id") or _basic_client_id(authorization)
+            log.info(
+                "oauth.client_refused",
+                pool=pool_id,
+                client=log_url(named) if is_metadata_url(named) else named[:128],
+                grant_type=grant_type[:64],
+                reason=exc.message,
+                source_ip=source_ip,
+            )
+            raise
         if grant_type == "authorization_code":
             return await self._code_grant(pool, client, form, user_agent, source_ip)
         if grant_type == "refresh_token":
-            return await self._refresh_grant(pool, client, form, user_agent, source_ip)
+            try:
+                answer = await self._refresh_grant(pool, client, form, user_agent, source_ip)
+            except OAuthError as exc:
+                log.info("oauth.refresh_refused", pool=pool.id, client=client.id, error=exc.oauth_error,
+                         reason=exc.message)  # fmt: skip
+                raise
+            log.info("oauth.refreshed", pool=pool.id, client=client.id, scope=answer.get("scope"))
+            return answer
         if grant_type == "client_credentials":
             return await self._client_credentials_grant(pool, client, form)
         if grant_type == EXCHANGE_GRANT_TYPE:

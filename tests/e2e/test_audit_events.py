@@ -138,6 +138,39 @@ def test_hosted_sign_in_and_code_exchange_each_name_their_request(
     assert one_request(replay, logged, "oauth.code_replayed") not in (exchange_id, sign_in_id)
 
 
+def test_token_endpoint_client_refusals_and_refreshes_are_audited(
+    gatehouse: GatehouseServer, watch: Watch, pool: OAuthPool
+) -> None:
+    """A wrong client secret at /oauth2/token is an authentication decision like a wrong password: logged (the
+    client named, never the secret); so are a refresh and its refusal."""
+    browser = Browser(gatehouse.url)
+    page, _ = login_page(browser, watch, pool)
+    code = query_of(browser.submit(page, {"username": "ann", "password": PASSWORD}).headers["Location"])["code"]
+    token_url = f"{gatehouse.url}/oauth2/token"
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
+    refresh_token = requests.post(token_url, data=form, auth=(pool.secret_id, pool.secret), timeout=10).json()[
+        "refresh_token"
+    ]
+    guess = "Guessed-secret-value-0123456789"
+    refresh = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    refused, logged = watch(lambda: requests.post(token_url, data=refresh, auth=(pool.secret_id, guess), timeout=10))
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    one_request(refused, logged, "oauth.client_refused")
+    (event,) = [e for e in logged if e["event"] == "oauth.client_refused"]
+    assert (event["client"], event["grant_type"]) == (pool.secret_id, "refresh_token")
+    assert guess not in json.dumps(logged) and refresh_token not in json.dumps(logged)
+
+    refreshed, logged = watch(
+        lambda: requests.post(token_url, data=refresh, auth=(pool.secret_id, pool.secret), timeout=10)
+    )
+    assert refreshed.status_code == 200
+    one_request(refreshed, logged, "oauth.refreshed")
+    garbage = {"grant_type": "refresh_token", "refresh_token": "not-a-refresh-token"}
+    bad, logged = watch(lambda: requests.post(token_url, data=garbage, auth=(pool.secret_id, pool.secret), timeout=10))
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_grant"
+    one_request(bad, logged, "oauth.refresh_refused")
+
+
 def test_failed_hosted_sign_in_is_logged_under_its_request(
     gatehouse: GatehouseServer, watch: Watch, pool: OAuthPool
 ) -> None:
