@@ -36,11 +36,16 @@ REGION = "us-east-1"
 TEST_ARGON2_ENV = {"GATEHOUSE_ARGON2_MEMORY_KIB": "1024", "GATEHOUSE_ARGON2_TIME_COST": "1"}
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
     """A port free now, for a server that binds it a moment later. Under pytest-xdist each worker takes only
     ports of its own share, so two workers never pick the same one in between. The share is by ``port // 2``:
     Linux gives bind() and connect() ports of opposite parities, and a server port of connect()'s parity could
-    be taken by any client's outgoing connection before the server binds it."""
+    be taken by any client's outgoing connection before the server binds it. A port once handed out is never
+    handed out again in this process: a fixture that picks several ports before starting their servers would
+    otherwise be offered a released one twice, and two servers would race for it."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
     tried: list[socket.socket] = []  # held open until a port is chosen, so that the OS offers others
@@ -50,7 +55,8 @@ def free_port() -> int:
             tried.append(sock)
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
-            if port // 2 % workers == worker % workers:
+            if port // 2 % workers == worker % workers and port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
                 return port
     finally:
         for sock in tried:
