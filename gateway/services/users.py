@@ -1327,7 +1327,8 @@ class UserService:
                 await self.limit_code_send(pool, unknown_user_key(username), "forgot_password")
                 return self._simulated_delivery(pool, username, self._recovery_order(pool))
             raise self._unknown_user(client, None)
-        if user.settings.get("password_sign_in_disabled"):  # AdminDisableProviderForUser(Cognito)
+        password_disabled = bool(user.settings.get("password_sign_in_disabled"))  # AdminDisableProviderForUser
+        if password_disabled and not client.prevent_user_existence_errors:
             raise NotAuthorizedException("Password sign-in is disabled for this user.")
         if user.enabled and user.status == FORCE_CHANGE_PASSWORD and not client.prevent_user_existence_errors:
             # Cognito's answer for a user invited by AdminCreateUser who has not set a password yet: the way in is
@@ -1335,7 +1336,10 @@ class UserService:
             raise _cannot_reset()
         # An invited user who has not signed in yet (FORCE_CHANGE_PASSWORD) is reached by no reset code either.
         reachable = (
-            user.enabled and user.status != FORCE_CHANGE_PASSWORD and self._recovery_attribute(pool, user) is not None
+            user.enabled
+            and not password_disabled
+            and user.status != FORCE_CHANGE_PASSWORD
+            and self._recovery_attribute(pool, user) is not None
         )
         if not reachable and client.prevent_user_existence_errors and self._recovery_order(pool):
             # "When a user isn't found, is deactivated, or doesn't have a verified delivery mechanism to recover

@@ -74,6 +74,7 @@ pools:
         allowed_oauth_scopes: [openid, email, profile]
         callback_urls: ["{CALLBACK}"]
         supported_identity_providers: [COGNITO, Google]
+      - {{id: legacy, name: legacy, prevent_user_existence_errors: false}}
     users:
       - username: ann
         password: "${{ANN_PASSWORD}}"
@@ -251,9 +252,17 @@ def test_disabling_the_cognito_provider_ends_password_sign_in(
         with pytest.raises(ClientError) as refused:
             attempt()
         assert refused.value.response["Error"]["Code"] == "NotAuthorizedException"
+    # ForgotPassword: a LEGACY client is told; under PreventUserExistenceErrors Ann gets the answer an unknown
+    # name gets (a simulated delivery, nothing sent), which tells nothing of the user.
     with pytest.raises(ClientError) as refused:
-        public_idp.forgot_password(ClientId="spa", Username="ann")
+        public_idp.forgot_password(ClientId="legacy", Username="ann")
     assert refused.value.response["Error"]["Code"] == "NotAuthorizedException"
+    outbox = gatehouse.data_dir / "outbox.jsonl"
+    sent_before = outbox.read_text() if outbox.exists() else ""
+    for name in ("ann@gmail.example", "nobody@gmail.example"):
+        delivery = public_idp.forgot_password(ClientId="spa", Username=name)["CodeDeliveryDetails"]
+        assert delivery == {"Destination": f"{name[0]}***@g***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}
+    assert (outbox.read_text() if outbox.exists() else "") == sent_before
 
     # The user itself is untouched, and its linked Google identity still signs in.
     user = idp.admin_get_user(UserPoolId=POOL, Username="ann")
