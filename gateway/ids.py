@@ -93,8 +93,10 @@ def new_opaque_token(nbytes: int = 48) -> str:
 
 def sha256_hex(value: str) -> str:
     """How opaque tokens, sessions and codes are kept: only their SHA-256 (they carry enough entropy, or
-    are short-lived and attempt-limited, so a slow hash would add nothing but latency)."""
-    return hashlib.sha256(value.encode()).hexdigest()
+    are short-lived and attempt-limited, so a slow hash would add nothing but latency). A value from the
+    wire may hold lone surrogates (aiohttp decodes a header's undecodable bytes to them): hashed as they came,
+    such a value matches nothing, instead of failing to encode."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class RequestIds:

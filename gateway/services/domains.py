@@ -214,8 +214,9 @@ class DomainService:
 
     def domain_name(self, host: str | None) -> str | None:
         """The name a Host header (RFC 9110 §7.2: host, then an optional port) gives that could be a pool's
-        domain, lower-cased and without a final dot; None for no Host, the server's own, an IP address or
-        localhost, which are never a pool's domain (so they cost no store read)."""
+        domain, lower-cased and without a final dot; None for no Host, the server's own, an IP address,
+        localhost or anything that is not a DNS name (a domain is always one: a Host of other bytes, however
+        hostile, names no pool), which are never a pool's domain (so they cost no store read)."""
         if not host:
             return None
         host = host.lower()
@@ -224,6 +225,8 @@ class DomainService:
         name = host.rpartition(":")[0] if ":" in host else host
         name = name.rstrip(".")
         if not name or name == "localhost" or name.replace(".", "").isdigit():
+            return None
+        if not (_PREFIX.fullmatch(name) or _CUSTOM.fullmatch(name)):
             return None
         return name
 

@@ -10,6 +10,7 @@ a hidden field (OWASP's "double submit cookie"); a cross-site form cannot read o
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -50,6 +51,9 @@ _SCRIPT_PAGE_HEADERS = CIMultiDict({**_PAGE_HEADERS, "Content-Security-Policy": 
 # What a page is rendered with in place of its CSRF token, to be cut out and replaced by each browser's own
 # token (see render_parts): random, so no page text can contain it.
 _CSRF_STAND_IN = "csrf" + secrets.token_hex(24)
+# What a browser's CSRF cookie must look like to be used: the URL-safe base64 of new_opaque_token. Any other
+# value (too short, too long, or bytes that are not even text) is replaced by a new token.
+_CSRF_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,100}")
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("gateway.ui", "templates"),
@@ -77,7 +81,7 @@ def csrf_token(request: web.Request, settings: Settings | None = None) -> str:
     # The cookies are parsed only when the header names ours: most page views come without it.
     if CSRF_COOKIE in request.headers.get("Cookie", ""):
         existing = request.cookies.get(cookie_name(CSRF_COOKIE, settings or _settings(request)))
-        if existing and 20 <= len(existing) <= 100:
+        if existing and _CSRF_SHAPE.fullmatch(existing):
             return existing
     token: str | None = request.get("gatehouse_new_csrf")
     if token is None:
@@ -95,7 +99,10 @@ def _settings(request: web.Request) -> Settings:
 def csrf_ok(request: web.Request, form: Mapping[str, str]) -> bool:
     cookie = request.cookies.get(cookie_name(CSRF_COOKIE, _settings(request))) or ""
     given = form.get(CSRF_FIELD) or ""
-    return bool(cookie) and hmac.compare_digest(cookie.encode(), given.encode())
+    # A token is URL-safe base64; a cookie of other text (even undecodable bytes) is no token at all.
+    return bool(_CSRF_SHAPE.fullmatch(cookie)) and hmac.compare_digest(
+        cookie.encode(), given.encode("utf-8", "surrogatepass")
+    )
 
 
 def finish(
