@@ -284,13 +284,13 @@ async def dispatch(request: web.Request) -> web.Response:
     target = request.headers.get("X-Amz-Target", "")
     prefix = target.partition(".")[0]
     json_services = request.app[JSON_SERVICES]
+    if not target and awsquery.is_query_request(request):
+        # IAM and STS: a form body with Action=... (the AWS query protocol), answered in XML from the start.
+        return await awsquery.handle(request.app[QUERY_SERVICES], services, request, request.app[SETTINGS].max_body_bytes)
     try:
         body = await awsjson.read_body(request, request.app[SETTINGS].max_body_bytes)
     except GatehouseError as unreadable:  # too large, or not decodable with its Content-Encoding
         return awsjson.error_response(unreadable, "-")
-    if not target and awsquery.is_query_request(request):
-        # IAM and STS: a form body with Action=... (the AWS query protocol).
-        return await awsquery.handle(request.app[QUERY_SERVICES], services, request, body)
     service = json_services.get(prefix)
     if service is None:
         unknown: GatehouseError = UnknownOperationException(f"Operation {target or '(none)'} is not supported.")

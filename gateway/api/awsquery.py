@@ -43,7 +43,7 @@ import botocore.model
 import structlog
 from aiohttp import web
 
-from gateway.api.awsjson import CORS_HEADERS, signed_request
+from gateway.api.awsjson import CORS_HEADERS, read_body, signed_request
 from gateway.api.model import ServiceModel
 from gateway.api.sigv4 import SignedRequest, verify_sigv4
 from gateway.errors import (
@@ -435,26 +435,41 @@ async def authenticate(
     return identity.access_key_id, None
 
 
+def _scoped_namespace(services_by_name: Mapping[str, QueryService], request: web.Request) -> str:
+    """The XML namespace of an answer given before the body is read: the signing scope's service's, else the
+    first service's."""
+    scoped = _signing_service(signed_request(request, b""))
+    service = services_by_name.get(scoped or "") or next(iter(services_by_name.values()))
+    return service.namespace
+
+
 async def handle(
-    services_by_name: Mapping[str, QueryService], services: Services, request: web.Request, body: bytes
+    services_by_name: Mapping[str, QueryService], services: Services, request: web.Request, max_body_bytes: int
 ) -> web.Response:
-    """Run one query-protocol call and render its answer."""
+    """Read and run one query-protocol call and render its answer: even a body refused unread (too large, or
+    not what its Content-Encoding says) is answered in the protocol's XML, which is all botocore can parse."""
     request_id = str(uuid.uuid4())
     started = time.perf_counter()
-    signed = signed_request(request, body)
-    namespace = next(iter(services_by_name.values())).namespace
+    namespace = _scoped_namespace(services_by_name, request)
     outcome = "success"
     label = "unknown"
     wire = "query"
     bound: contextvars.Token[tuple[str, str] | None] | None = None
     try:
+        body = await read_body(request, max_body_bytes)
+        signed = signed_request(request, body)
         pairs = parse_form(body)
         fields = dict(pairs)
         action = fields.get("Action", "")
-        service = route(services_by_name, signed, action, fields.get("Version", ""))
+        version = fields.get("Version", "")
+        service = route(services_by_name, signed, action, version)
         namespace, wire = service.namespace, service.name
-        if action not in service.operations or not service.model.has_operation(action):
-            raise InvalidActionException(f"Could not find operation {action or '(none)'} for version {service.version}")
+        # As AWS: an operation is found by its name and the API version it is asked of; a request of another
+        # version (or none) asks for an operation this service does not have.
+        if action not in service.operations or not service.model.has_operation(action) or version != service.version:
+            raise InvalidActionException(
+                f"Could not find operation {action or '(none)'} for version {version or 'NO_VERSION_SPECIFIED'}"
+            )
         label = action
         bound = bind_call(request_id, action)
         params = read_params(service, action, pairs)

@@ -213,6 +213,50 @@ def test_malformed_query_requests(gatehouse: GatehouseServer) -> None:
     assert status == 400 and "<Code>ValidationError</Code>" in text
 
 
+def test_an_operation_is_found_only_in_the_version_it_is_asked_of(gatehouse: GatehouseServer) -> None:
+    """As AWS's query services: Action names an operation of one API version; a request of another version, or
+    of none, asks for an operation the service does not have."""
+
+    def post(body: bytes) -> tuple[int, str]:
+        request = urllib.request.Request(
+            gatehouse.url + "/", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    status, text = post(b"Action=AssumeRoleWithWebIdentity&RoleArn=arn:aws:iam::000000000000:role/x")
+    assert status == 400 and "<Code>InvalidAction</Code>" in text
+    assert "for version NO_VERSION_SPECIFIED" in text
+    status, text = post(b"Action=AssumeRoleWithWebIdentity&Version=1999-01-01&RoleArn=arn:aws:iam::000000000000:role/x")
+    assert status == 400 and "<Code>InvalidAction</Code>" in text and "for version 1999-01-01" in text
+    # IAM's version names no STS operation.
+    status, text = post(b"Action=AssumeRoleWithWebIdentity&Version=2010-05-08")
+    assert status == 400 and "<Code>InvalidAction</Code>" in text
+
+
+def test_a_refused_body_is_answered_in_the_query_protocol(gatehouse: GatehouseServer, iam: Any) -> None:
+    """A body too large to read, or not what its Content-Encoding says, is answered in XML as every other
+    error of IAM and STS is: botocore can read the error instead of failing to parse a JSON one."""
+    with pytest.raises(ClientError) as too_large:
+        iam.create_role(RoleName="Huge", AssumeRolePolicyDocument="x" * (1024 * 1024 + 10))
+    assert error_of(too_large)[1] == 413
+    assert too_large.value.response["Error"]["Code"] == "MalformedInput"
+    request = urllib.request.Request(
+        gatehouse.url + "/",
+        data=b"not gzip at all",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as corrupt:
+        urllib.request.urlopen(request, timeout=5)
+    text = corrupt.value.read().decode()
+    assert corrupt.value.code == 400 and "<ErrorResponse" in text and "<Code>MalformedInput</Code>" in text
+    with pytest.raises(ClientError):
+        iam.get_role(RoleName="Huge")  # nothing was created
+
+
 def test_update_trust_tags_and_provider_client_ids(iam: Any) -> None:
     iam.create_role(RoleName="Changing", AssumeRolePolicyDocument=json.dumps(TRUST), Tags=[{"Key": "a", "Value": "1"}])
     new_trust = json.loads(json.dumps(TRUST))
