@@ -284,11 +284,12 @@ async def dispatch(request: web.Request) -> web.Response:
     target = request.headers.get("X-Amz-Target", "")
     prefix = target.partition(".")[0]
     json_services = request.app[JSON_SERVICES]
+    limit = request.app[SETTINGS].max_body_bytes
     if not target and awsquery.is_query_request(request):
         # IAM and STS: a form body with Action=... (the AWS query protocol), answered in XML from the start.
-        return await awsquery.handle(request.app[QUERY_SERVICES], services, request, request.app[SETTINGS].max_body_bytes)
+        return await awsquery.handle(request.app[QUERY_SERVICES], services, request, limit)
     try:
-        body = await awsjson.read_body(request, request.app[SETTINGS].max_body_bytes)
+        body = await awsjson.read_body(request, limit)
     except GatehouseError as unreadable:  # too large, or not decodable with its Content-Encoding
         return awsjson.error_response(unreadable, "-")
     service = json_services.get(prefix)
