@@ -605,6 +605,11 @@ _TOP_KEYS: Final = frozenset({"Version", "Id", "Statement"})
 _MAX_DOCUMENT_CHARS: Final = 131072
 
 
+def _not_json(constant: str) -> Any:
+    """``json.loads`` reads NaN, Infinity and -Infinity, which JSON does not have (RFC 8259 §6): refused."""
+    raise ValueError(f"{constant} is not JSON")
+
+
 def parse_policy(document: str | Mapping[str, Any], *, resource_policy: bool = False) -> Policy:
     """Parse and check a policy document (a JSON text or an already decoded object).
 
@@ -616,7 +621,7 @@ def parse_policy(document: str | Mapping[str, Any], *, resource_policy: bool = F
         if len(document) > _MAX_DOCUMENT_CHARS:
             raise PolicyError("Cannot exceed quota for PolicySize")
         try:
-            raw = json.loads(document, object_pairs_hook=_no_duplicate_keys)
+            raw = json.loads(document, object_pairs_hook=_no_duplicate_keys, parse_constant=_not_json)
         except (ValueError, RecursionError) as exc:
             raise PolicyError("This policy contains invalid Json") from exc
         text = document

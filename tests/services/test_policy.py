@@ -555,6 +555,14 @@ def test_principal_star_and_not_principal() -> None:
         ('{"Statement": [{"Sid": "no-dashes", "Effect": "Allow", "Action": "*", "Resource": "*"}]}', "alpha-numeric"),
         ('{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Extra": 1}]}', "unknown field"),
         ('{"Statement": [], "Statement": []}', "invalid Json"),
+        # NaN and Infinity are Python's extensions, not JSON (RFC 8259 §6).
+        (
+            '{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", '
+            '"Condition": {"NumericLessThan": {"s3:max-keys": NaN}}}]}',
+            "invalid Json",
+        ),
+        ('{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}], "Id": Infinity}', "invalid Json"),
+        ('{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}], "Id": -Infinity}', "invalid Json"),
     ],
 )
 def test_malformed_documents(document: str, message: str) -> None:
