@@ -297,7 +297,9 @@ class AuthService:
         if not ctx.admin and flow_name in ADMIN_ONLY_FLOWS:
             raise InvalidParameterException(f"Initiate Auth method not supported.: {flow_name}")
         self._check_flow_enabled(ctx.client, flow_name)
-        labels = {"pool": ctx.pool.id, "client": ctx.client.id, "flow": flow_name}
+        # A CIMD client counts under its policy's app client: its id is a URL of the caller's choosing, and
+        # metric labels must stay a bounded set.
+        labels = {"pool": ctx.pool.id, "client": app_client_id(ctx.client), "flow": flow_name}
         self.metrics.sign_in_counters(labels["pool"], labels["client"], flow_name)[0].inc()
         try:
             if security_mode(ctx.pool) != OFF:  # (risk.screen's own first test, without the call)
@@ -333,7 +335,7 @@ class AuthService:
             raise NotAuthorizedException("Invalid session for the user.")
         if state.get("challenge") != challenge_name:
             raise InvalidParameterException("Invalid challenge name or session for the user.")
-        labels = {"pool": ctx.pool.id, "client": ctx.client.id, "flow": f"challenge:{challenge_name}"}
+        labels = {"pool": ctx.pool.id, "client": app_client_id(ctx.client), "flow": f"challenge:{challenge_name}"}
         # An answer to a live challenge is an attempt of its flow, as InitiateAuth counts its own: successes
         # and failures are then counted against it.
         self.metrics.sign_in_counters(labels["pool"], labels["client"], labels["flow"])[0].inc()

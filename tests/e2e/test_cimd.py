@@ -470,6 +470,16 @@ def test_code_flow_with_pkce(
     entry = next(u for u in listed["ClientMetadataURLs"] if u["URL"] == url)
     lifetime = entry["ExpirationDate"] - entry["CachedDate"]
     assert abs(lifetime.total_seconds() - 86400) < 5
+    # The sign-in is counted under the policy's app client: a metadata URL, of the caller's choosing, never
+    # becomes a metric label (they would grow without bound).
+    text = requests.get(f"{gatehouse.url}/metrics", timeout=10).text
+    clients = {
+        sample.labels["client"]
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("gatehouse_sign_in_") and sample.labels.get("pool") == pool.pool_id
+    }
+    assert pool.public_id in clients and not any("://" in client for client in clients), clients
 
 
 def test_invalidate_then_refetch(
