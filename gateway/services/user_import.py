@@ -33,7 +33,7 @@ import string
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote, urlencode
 
 import structlog
@@ -101,6 +101,9 @@ BAD_USERNAME = (
     "cognito:username is not a valid username: 1 to 128 letters, marks, symbols, digits or punctuation marks, "
     "without spaces or control characters."
 )
+# A row the CSV reader refuses: a value longer than any attribute's (the csv module's limit is 128 KiB; an
+# attribute value's is 2,048 characters), or a carriage return inside an unquoted value.
+UNPARSABLE_ROW: Final = ("FAILED", "The row cannot be read as CSV: a value is too long or holds a carriage return.")
 MFA_FLAG = "cognito:mfa_enabled"
 USERNAME_COLUMN = "cognito:username"
 # Never in the header: ``sub`` is Cognito's to set, ``identities`` only federation writes.
@@ -507,9 +510,11 @@ class UserImportService:
             records = await loop.run_in_executor(None, reader.feed, data or b"", final)
             for line, fields in records:
                 if header is None:
+                    if fields is None:
+                        raise _JobFailed(f"The CSV file cannot be parsed near line {line}.")
                     header = _Header.check(pool, fields)
                     continue
-                result = await self._import_row(pool, header, fields)
+                result = await self._import_row(pool, header, fields) if fields is not None else UNPARSABLE_ROW
                 if result is None:
                     counts.imported += 1
                     self._rows.labels(result="imported").inc()
@@ -663,7 +668,7 @@ class CsvStream:
     _line: int = 0  # lines handed to the parser so far
     _started: bool = False
 
-    def feed(self, data: bytes, final: bool) -> list[tuple[int, list[str]]]:
+    def feed(self, data: bytes, final: bool) -> list[tuple[int, list[str] | None]]:
         try:
             text = self._decoder.decode(data, final)
         except UnicodeDecodeError as exc:
@@ -675,15 +680,15 @@ class CsvStream:
         # The text after the last newline waits for the next part; at the end of the file it is the last line.
         last = pieces.pop()
         self._partial = "" if final else last
-        complete: list[str] = []
+        complete: list[list[str]] = []
         for line in [piece + "\n" for piece in pieces] + ([last] if final and last else []):
             self._pending.append(line)
             if not self._continues(line):
-                complete.extend(self._pending)
-                self._pending.clear()
-        if final:
-            complete.extend(self._pending)
-            self._pending.clear()
+                complete.append(self._pending)
+                self._pending = []
+        if final and self._pending:
+            complete.append(self._pending)
+            self._pending = []
         return self._parse(complete)
 
     def _continues(self, line: str) -> bool:
@@ -704,20 +709,24 @@ class CsvStream:
         self._state = _csv_step(self._state, _EOL)
         return self._state != _START_RECORD
 
-    def _parse(self, lines: list[str]) -> list[tuple[int, list[str]]]:
-        records: list[tuple[int, list[str]]] = []
-        reader = csv.reader(lines, escapechar="\\")
-        consumed = 0
-        try:
-            for fields in reader:
-                start = self._line + consumed + 1
-                consumed = reader.line_num
-                if fields:  # a blank line is no record
-                    records.append((start, fields))
-        except csv.Error as exc:
-            raise _JobFailed(f"The CSV file cannot be parsed near line {self._line + reader.line_num}.") from exc
-        self._line += len(lines)
-        return records
+    def _parse(self, records: list[list[str]]) -> list[tuple[int, list[str] | None]]:
+        """Each record's values, with the line it starts on; None for a record the csv module refuses (a value
+        past its field size limit, a carriage return inside an unquoted value): that row fails, and the rest of
+        the file goes on, as one bad row never fails a whole import."""
+        parsed: list[tuple[int, list[str] | None]] = []
+        for lines in records:
+            reader = csv.reader(lines, escapechar="\\")
+            consumed = 0
+            try:
+                for fields in reader:
+                    start = self._line + consumed + 1
+                    consumed = reader.line_num
+                    if fields:  # a blank line is no record
+                        parsed.append((start, fields))
+            except csv.Error:
+                parsed.append((self._line + consumed + 1, None))
+            self._line += len(lines)
+        return parsed
 
 
 def _csv_step(state: int, char: str) -> int:

@@ -456,6 +456,28 @@ def test_usernames_the_api_would_refuse_fail_their_rows(idp: Any, gatehouse: Gat
     assert not any("two words" in e or "line\\nbreak" in e for e in events)
 
 
+def test_a_row_the_csv_reader_refuses_fails_alone(idp: Any, gatehouse: GatehouseServer, pool_id: str) -> None:
+    """A value past the CSV reader's limit (128 KiB), or a carriage return inside an unquoted value, fails its
+    own row; the rows around it are imported, and the log names the row's line."""
+    header = header_of(idp, pool_id)
+    rows = [
+        user_row("before-huge", email="before-huge@example.com"),
+        user_row("huge", email="huge@example.com", given_name="g" * (200 * 1024)),
+        user_row("stray-cr", email="stray@example.com", given_name="CARRIAGE"),
+        user_row("after-huge", email="after-huge@example.com"),
+    ]
+    text = csv_text(header, rows).replace("CARRIAGE", "a\rb")
+    job = run_import(idp, pool_id, text)
+    assert (job["Status"], job["ImportedUsers"], job["SkippedUsers"], job["FailedUsers"]) == ("Succeeded", 2, 0, 2)
+    names = {u["Username"] for u in idp.list_users(UserPoolId=pool_id, Limit=60)["Users"]}
+    assert {"before-huge", "after-huge"} <= names and not names & {"huge", "stray-cr"}
+    events = [
+        line for line in gatehouse.log_text().splitlines() if '"user_import.row"' in line and job["JobId"] in line
+    ]
+    assert len(events) == 2 and all("cannot be read as CSV" in event for event in events)
+    assert '"line":3,' in events[0] and '"line":4,' in events[1], events
+
+
 def test_mfa_enabled_turns_on_sms_mfa(idp: Any, pool_id: str) -> None:
     header = header_of(idp, pool_id)
     rows = [

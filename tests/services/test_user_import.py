@@ -159,6 +159,19 @@ def test_csv_stream_cut_anywhere_reads_what_the_csv_module_reads_whole() -> None
         assert records == whole, repr(text)
 
 
+def test_csv_stream_gives_a_record_it_cannot_read_as_none() -> None:
+    """A record past the csv module's field limit (however the file is cut) is None at its own line; the
+    records after it are read, on their lines."""
+    data = ("a,b\n" + "x" * (csv.field_size_limit() + 1) + ',1\n"p\nq",2\nc,d\n').encode()
+    for size in (4096, 65536, len(data)):
+        stream = CsvStream()
+        records: list[tuple[int, list[str] | None]] = []
+        for start in range(0, len(data), size):
+            records += stream.feed(data[start : start + size], False)
+        records += stream.feed(b"", True)
+        assert records == [(1, ["a", "b"]), (2, None), (3, ["p\nq", "2"]), (5, ["c", "d"])], size
+
+
 def test_csv_stream_refuses_text_that_is_not_utf8() -> None:
     stream = CsvStream()
     stream.feed(b"a,b\n", False)
