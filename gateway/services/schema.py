@@ -136,7 +136,8 @@ def build_schema(requested: Iterable[Mapping[str, Any]] | None) -> list[dict[str
 
 def custom_attribute(attr: Mapping[str, Any]) -> dict[str, Any]:
     """A custom attribute's schema entry, named ``custom:<name>``. A developer-only one keeps that name (Cognito
-    calls it ``dev:custom:<name>``); only administrators read or write it, as in Cognito."""
+    calls it ``dev:custom:<name>``); only administrators write it, and it is read-only to app clients (they
+    read it in GetUser and the ID token), as in Cognito."""
     name = str(attr.get("Name", ""))
     if name.startswith("custom:"):
         name = name[len("custom:") :]
