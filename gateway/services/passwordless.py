@@ -46,6 +46,7 @@ from gateway.services.mfa import mfa_settings
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolView
 from gateway.services.risk import OFF, security_mode
+from gateway.services.schema import is_phone_number
 from gateway.services.users import FORCE_CHANGE_PASSWORD, UserService, check_secret_hash, mask_email, mask_phone
 from gateway.services.webauthn import WEB_AUTHN, PasskeyRejected, PasskeyService, allowed_first_factors
 from gateway.storage.base import CodeRecord, Store, UserRecord
@@ -163,8 +164,12 @@ class PasswordlessService:
         """Consume the code ``name`` sent for the challenge ``nonce``; exactly one correct answer wins."""
         purpose = f"sign_in:{name}"
         record = await self.store.get_code(ctx.pool.id, user.username_key, purpose)
-        if record is None or record.data.get("nonce") != nonce:
-            raise ExpiredCodeException("The code has expired or was replaced by a newer one.")
+        if record is None:
+            raise ExpiredCodeException("The code has expired.")
+        if record.data.get("nonce") != nonce:
+            # A later challenge sent a newer code: nothing answers this one. Said as a wrong code is, the
+            # answer an unknown name's decoy challenge gives: "replaced" would tell that a user asked again.
+            raise CodeMismatchException("Invalid code received for user")
         if record.expires_at < time.time():
             await self.store.delete_code(ctx.pool.id, user.username_key, purpose)
             raise ExpiredCodeException("The code has expired.")
@@ -178,12 +183,17 @@ class PasswordlessService:
 def _decoy_destination(service: AuthService, ctx: AuthContext, given: str, name: str) -> str:
     """A masked destination for a name that matches no user, shaped like a real one and the same each time the
     name is tried (derived from the server's decoy secret), so that it does not tell the name is unknown."""
+    # A name that is an address of the kind asked for is where a user signing in with it would get the code:
+    # masked as a user's own address is (a made-up domain letter would tell the name is nobody's).
+    if name == EMAIL_OTP and "@" in given:
+        return mask_email(given)
+    if name == SMS_OTP and is_phone_number(given):
+        return mask_phone(given)
     message = f"gatehouse/otp/decoy|{ctx.pool.id}|{ctx.pool.username_key(given)}".encode(errors="surrogatepass")
     digest = hmac.new(service.fake_srp_secret, message, hashlib.sha256).digest()
     if name == EMAIL_OTP:
         letters = "abcdefghijklmnopqrstuvwxyz"
-        local = given.partition("@")[0][:1] if "@" in given else letters[digest[0] % 26]
-        return f"{local}***@{letters[digest[1] % 26]}***"
+        return f"{letters[digest[0] % 26]}***@{letters[digest[1] % 26]}***"
     return mask_phone("+1555" + "".join(str(b % 10) for b in digest[:7]))
 
 

@@ -498,7 +498,8 @@ def test_unknown_users(idp: Any, public_idp: Any, mail: MailServer, pool_id: str
     otp = user_auth(public_idp, client_id, USERNAME="nobody@example.com", PREFERRED_CHALLENGE="EMAIL_OTP")
     assert otp["ChallengeName"] == "EMAIL_OTP"
     destination = otp["ChallengeParameters"]["CODE_DELIVERY_DESTINATION"]
-    assert re.fullmatch(r"n\*\*\*@[a-z]\*\*\*", destination)
+    # Masked as a user signing in with that address would see it.
+    assert destination == "n***@e***"
     again = user_auth(public_idp, client_id, USERNAME="nobody@example.com", PREFERRED_CHALLENGE="EMAIL_OTP")
     assert again["ChallengeParameters"]["CODE_DELIVERY_DESTINATION"] == destination
     texted = user_auth(public_idp, client_id, USERNAME="nobody", PREFERRED_CHALLENGE="SMS_OTP")
@@ -516,6 +517,25 @@ def test_unknown_users(idp: Any, public_idp: Any, mail: MailServer, pool_id: str
     with pytest.raises(ClientError) as exc:
         user_auth(public_idp, legacy, USERNAME="nobody")
     assert error_of(exc) == ("UserNotFoundException", "User does not exist.")
+
+
+def test_a_real_and_an_unknown_address_get_the_same_answers(idp: Any, public_idp: Any, mail: MailServer) -> None:
+    """Under PreventUserExistenceErrors a code challenge tells no user from an unknown address: the masked
+    destination is the address's own, and a challenge a newer one replaced refuses even the code it sent as a
+    wrong code, as an unknown address's challenge refuses every code."""
+    by_address = new_pool(idp, "by-address", ["PASSWORD", "EMAIL_OTP"], UsernameAttributes=["email"])
+    client = new_client(idp, by_address)
+    make_user(idp, by_address, "rhea@example.com", email="rhea@example.com")
+    answers: dict[str, tuple[str, str]] = {}
+    for address in ("rhea@example.com", "rhys@example.com"):  # a user's address, and nobody's
+        first = user_auth(public_idp, client, USERNAME=address, PREFERRED_CHALLENGE="EMAIL_OTP")
+        user_auth(public_idp, client, USERNAME=address, PREFERRED_CHALLENGE="EMAIL_OTP")  # replaces its code
+        code = emailed_code(mail, address, 1) if address.startswith("rhea") else "12345678"
+        with pytest.raises(ClientError) as exc:
+            respond(public_idp, client, "EMAIL_OTP", first["Session"], USERNAME=address, EMAIL_OTP_CODE=code)
+        answers[address] = (first["ChallengeParameters"]["CODE_DELIVERY_DESTINATION"], error_of(exc)[0])
+    assert answers["rhea@example.com"] == ("r***@e***", "CodeMismatchException")
+    assert answers["rhys@example.com"] == answers["rhea@example.com"]
 
 
 def test_passkeys_need_a_domain_as_relying_party(idp: Any, public_idp: Any, pool_id: str, client_id: str) -> None:
