@@ -41,6 +41,8 @@ from webauthn import (
 )
 from webauthn.helpers import (
     bytes_to_base64url,
+    decode_credential_public_key,
+    decoded_public_key_to_cryptography,
     parse_authentication_credential_json,
     parse_registration_credential_json,
 )
@@ -86,6 +88,11 @@ FACTOR_CONFIGURATIONS = ("SINGLE_FACTOR", "MULTI_FACTOR_WITH_USER_VERIFICATION")
 _HOST = re.compile(r"(?=.{1,127}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 _IP_ADDRESS = re.compile(r"[0-9.]+")
 _MAX_CREDENTIAL_JSON = 64 * 1024
+# What py_webauthn (and cbor2, cryptography under it) raise, besides its own WebAuthnException, on parts of the
+# caller's making that it reads without checking their shape: a COSE key missing a member or of the wrong
+# types, a point off its curve, authenticator data cut short.
+_MALFORMED: tuple[type[Exception], ...] = (ValueError, TypeError, KeyError, IndexError, AttributeError)
+_REFUSED: tuple[type[Exception], ...] = (WebAuthnException, *_MALFORMED)
 
 
 def webauthn_configuration(request: Mapping[str, Any]) -> dict[str, Any]:
@@ -235,9 +242,15 @@ class PasskeyService:
                     require_user_verification=rp.user_verification == "required",
                 ),
             )
+            # A "none" attestation proves nothing about the key it carries: the key is read now (a point on its
+            # curve, every member present) so that none is stored that no assertion could ever be checked with.
+            decoded_public_key_to_cryptography(decode_credential_public_key(verified.credential_public_key))
         except WebAuthnException as exc:
             log.info("webauthn.registration_refused", pool=pool.id, username=user.username, reason=str(exc))
             raise _registration_error(str(exc)) from exc
+        except _MALFORMED as exc:  # parts py_webauthn reads without checking their shape first
+            log.info("webauthn.registration_refused", pool=pool.id, username=user.username, reason=repr(exc))
+            raise InvalidParameterException("The passkey registration could not be verified.") from exc
         record = WebAuthnCredentialRecord(
             pool_id=pool.id,
             credential_id=bytes_to_base64url(verified.credential_id),
@@ -312,7 +325,7 @@ class PasskeyService:
             raise PasskeyRejected("credential too large")
         try:
             parsed = parse_authentication_credential_json(credential_json)
-        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+        except _REFUSED as exc:
             raise PasskeyRejected(f"malformed credential: {exc}") from exc
         stored = await self.store.get_webauthn_credential(pool.id, parsed.id)
         if stored is None or stored.username_key != user.username_key:
@@ -336,8 +349,8 @@ class PasskeyService:
                     require_user_verification=rp.user_verification == "required",
                 ),
             )
-        except WebAuthnException as exc:
-            raise PasskeyRejected(str(exc)) from exc
+        except _REFUSED as exc:
+            raise PasskeyRejected(str(exc) or repr(exc)) from exc
         # Authenticators that keep no counter send 0 every time; otherwise the counter must move forward, once.
         if (verified.new_sign_count or stored.sign_count) and not await self.store.update_webauthn_sign_count(
             pool.id, stored.credential_id, stored.sign_count, verified.new_sign_count
@@ -366,7 +379,7 @@ def _parse(credential: Any, parser: Any) -> RegistrationCredential:
         raise InvalidParameterException("Credential must be the PublicKeyCredential's JSON.")
     try:
         parsed: RegistrationCredential = parser(credential)
-    except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+    except _REFUSED as exc:
         raise InvalidParameterException("Credential is not a valid PublicKeyCredential.") from exc
     return parsed
 

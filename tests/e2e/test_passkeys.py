@@ -10,7 +10,9 @@ http://localhost:<port>, so the relying party ID is ``localhost`` and the allowe
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from typing import Any
 import cbor2
 import pytest
 from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.support import GatehouseServer, free_port
 
@@ -504,3 +508,141 @@ def test_registration_refusals(public_idp: Any, idp: Any, pool_id: str, client_i
     with pytest.raises(ClientError) as exc:
         public_idp.start_web_authn_registration(AccessToken=plain_access)
     assert error_of(exc) == ("WebAuthnNotEnabledException", "Passkeys are not enabled for this user pool.")
+
+
+# --- forged authenticators ----------------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _forged_registration(options: dict[str, Any], origin: str, cose_key: Any, credential_id: bytes) -> dict[str, Any]:
+    """What an authenticator of the caller's own making sends: a "none" attestation of ``cose_key``, with
+    every other part (RP ID hash, challenge, origin) right, so only the key decides."""
+    rp_id_hash = hashlib.sha256(options["rp"]["id"].encode()).digest()
+    flags = bytes([0x01 | 0x04 | 0x40])  # user present, user verified, attested credential data
+    auth_data = (
+        rp_id_hash + flags + (0).to_bytes(4, "big") + bytes(16)
+        + len(credential_id).to_bytes(2, "big") + credential_id + cbor2.dumps(cose_key)
+    )  # fmt: skip
+    client_data = json.dumps(
+        {"type": "webauthn.create", "challenge": options["challenge"], "origin": origin, "crossOrigin": False}
+    ).encode()
+    attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
+    return {
+        "id": _b64(credential_id),
+        "rawId": _b64(credential_id),
+        "type": "public-key",
+        "response": {"clientDataJSON": _b64(client_data), "attestationObject": _b64(attestation)},
+        "clientExtensionResults": {},
+    }
+
+
+def _ec2_key(x: bytes, y: bytes) -> dict[int, Any]:
+    return {1: 2, 3: -7, -1: 1, -2: x, -3: y}  # kty EC2, alg ES256, crv P-256
+
+
+def test_forged_keys_are_refused_and_never_stored(
+    gatehouse: GatehouseServer, public_idp: Any, idp: Any, pool_id: str, client_id: str
+) -> None:
+    """A "none" attestation proves nothing about its key, so the key itself is checked: a point off the curve,
+    a key missing a coordinate or a key that is no COSE map is refused with a 400 and stored nowhere. A real
+    key registers, and assertions of malformed parts are refused as a failed sign-in, never a 500."""
+    make_user(idp, pool_id, "forger")
+    access = password_sign_in(public_idp, client_id, "forger")
+    bad_keys = [
+        _ec2_key(b"\x01" * 32, b"\x01" * 32),  # not on P-256
+        {1: 2, 3: -7, -1: 1, -2: b"\x01" * 32},  # no y
+        {1: 2, 3: -7, -1: 1, -2: "text", -3: 5},  # coordinates of the wrong types
+        7,  # no map at all
+    ]
+    for index, key in enumerate(bad_keys):
+        options = public_idp.start_web_authn_registration(AccessToken=access)["CredentialCreationOptions"]
+        forged = _forged_registration(options, origin_of(gatehouse), key, bytes([index]) * 16)
+        with pytest.raises(ClientError) as exc:
+            public_idp.complete_web_authn_registration(AccessToken=access, Credential=forged)
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400, (index, exc.value.response)
+    assert public_idp.list_web_authn_credentials(AccessToken=access)["Credentials"] == []
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    numbers = private.public_key().public_numbers()
+    options = public_idp.start_web_authn_registration(AccessToken=access)["CredentialCreationOptions"]
+    real_key = _ec2_key(numbers.x.to_bytes(32, "big"), numbers.y.to_bytes(32, "big"))
+    credential_id = b"forged-but-real!"
+    public_idp.complete_web_authn_registration(
+        AccessToken=access, Credential=_forged_registration(options, origin_of(gatehouse), real_key, credential_id)
+    )
+    assert len(public_idp.list_web_authn_credentials(AccessToken=access)["Credentials"]) == 1
+
+    rp_id_hash = hashlib.sha256(options["rp"]["id"].encode()).digest()
+    good_data = rp_id_hash + bytes([0x05]) + (1).to_bytes(4, "big")
+    for auth_data, signature in [
+        (good_data[:20], b"\x30\x00"),  # authenticator data cut short
+        (good_data, b"\x30\x06\x02\x01\x01\x02\x01"),  # a DER signature cut short
+        (good_data, b""),  # no signature
+    ]:
+        challenge = web_authn_challenge(public_idp, client_id, "forger")
+        request = json.loads(challenge["ChallengeParameters"]["CREDENTIAL_REQUEST_OPTIONS"])
+        client_data = json.dumps(
+            {"type": "webauthn.get", "challenge": request["challenge"], "origin": origin_of(gatehouse)}
+        ).encode()
+        assertion = json.dumps(
+            {
+                "id": _b64(credential_id), "rawId": _b64(credential_id), "type": "public-key",
+                "response": {
+                    "clientDataJSON": _b64(client_data), "authenticatorData": _b64(auth_data),
+                    "signature": _b64(signature),
+                },
+                "clientExtensionResults": {},
+            }
+        )  # fmt: skip
+        with pytest.raises(ClientError) as exc:
+            answer_with(public_idp, client_id, "forger", challenge["Session"], assertion)
+        assert error_of(exc) == ("NotAuthorizedException", "The passkey could not be verified."), auth_data
+    # A right assertion of that key signs in: the checks above refused the parts, not the key.
+    challenge = web_authn_challenge(public_idp, client_id, "forger")
+    request = json.loads(challenge["ChallengeParameters"]["CREDENTIAL_REQUEST_OPTIONS"])
+    client_data = json.dumps(
+        {"type": "webauthn.get", "challenge": request["challenge"], "origin": origin_of(gatehouse)}
+    ).encode()
+    signed = private.sign(good_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))
+    assertion = json.dumps(
+        {
+            "id": _b64(credential_id), "rawId": _b64(credential_id), "type": "public-key",
+            "response": {
+                "clientDataJSON": _b64(client_data), "authenticatorData": _b64(good_data), "signature": _b64(signed),
+            },
+            "clientExtensionResults": {},
+        }
+    )  # fmt: skip
+    done = answer_with(public_idp, client_id, "forger", challenge["Session"], assertion)
+    assert signed_in_as(public_idp, done) == "forger"
+    # A key stored before keys were checked at registration (an earlier release's), off its curve: an assertion
+    # for it is refused as any unverifiable passkey is.
+    with sqlite3.connect(gatehouse.data_dir / "gatehouse.db", timeout=10) as db:
+        changed = db.execute(
+            "UPDATE webauthn_credentials SET public_key = ? WHERE pool_id = ? AND credential_id = ?",
+            (_b64(cbor2.dumps(_ec2_key(b"\x01" * 32, b"\x01" * 32))), pool_id, _b64(credential_id)),
+        ).rowcount
+    db.close()
+    assert changed == 1
+    challenge = web_authn_challenge(public_idp, client_id, "forger")
+    request = json.loads(challenge["ChallengeParameters"]["CREDENTIAL_REQUEST_OPTIONS"])
+    client_data = json.dumps(
+        {"type": "webauthn.get", "challenge": request["challenge"], "origin": origin_of(gatehouse)}
+    ).encode()
+    later_data = rp_id_hash + bytes([0x05]) + (2).to_bytes(4, "big")  # past the counter's 1
+    signed = private.sign(later_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))
+    assertion = json.dumps(
+        {
+            "id": _b64(credential_id), "rawId": _b64(credential_id), "type": "public-key",
+            "response": {
+                "clientDataJSON": _b64(client_data), "authenticatorData": _b64(later_data), "signature": _b64(signed),
+            },
+            "clientExtensionResults": {},
+        }
+    )  # fmt: skip
+    with pytest.raises(ClientError) as exc:
+        answer_with(public_idp, client_id, "forger", challenge["Session"], assertion)
+    assert error_of(exc) == ("NotAuthorizedException", "The passkey could not be verified.")
