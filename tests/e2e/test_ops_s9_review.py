@@ -319,7 +319,7 @@ FORM = "application/x-www-form-urlencoded"
          b'"__type":"SerializationException"'),
         ("/", {"Content-Type": AWS_JSON, "X-Amz-Target": "AWSCognitoIdentityService.GetId"}, 400,
          b'"__type":"SerializationException"'),
-        ("/", {"Content-Type": FORM}, 400, b"SerializationException"),  # STS / IAM's form body
+        ("/", {"Content-Type": FORM}, 400, b"<Code>MalformedInput</Code>"),  # STS / IAM's form body, in XML
         ("/oauth2/token", {"Content-Type": FORM}, 400, b'"error":"invalid_request"'),
         ("/gatehouse/verify", {"Content-Type": "application/json"}, 400, b"SerializationException"),
         ("/login", {"Content-Type": FORM}, 403, b"<html"),  # an empty form: no CSRF token
