@@ -172,6 +172,16 @@ def _identity_issuer(record: IdentityProviderRecord, issuer: str | None) -> str 
     return issuer if record.provider_type == "SAML" else None
 
 
+def _holds_identity(pool: PoolView, user: UserRecord, provider_name: str, subject: str) -> bool:
+    """Whether ``user``'s ``identities`` hold this provider's (its exact name) identity ``subject`` (in a
+    case-insensitive pool, in any case: the user name made from it is lower case too)."""
+    fold = (lambda text: text) if pool.case_sensitive else str.lower
+    return any(
+        entry.get("providerName") == provider_name and fold(str(entry.get("userId", ""))) == fold(subject)
+        for entry in identities_of(user)
+    )
+
+
 def _with_identity(user: UserRecord, record: IdentityProviderRecord, subject: str, issuer: str | None) -> str:
     entries = identities_of(user)
     issuer = _identity_issuer(record, issuer)
@@ -657,6 +667,13 @@ class FederationService:
         for _ in range(3):
             existing = await self._store.get_user(pool.id, key)
             if existing is not None:
+                if not _holds_identity(pool, existing, record.name, identity.subject):
+                    # The name is another's: a user an administrator made with it, or the profile of an
+                    # identity of another provider whose name folds to the same text (``Corp`` and ``CORP`` in
+                    # a case-insensitive pool; ``Acme`` with subject ``x_1`` beside ``Acme_x`` with ``1``).
+                    # Only the identity a profile was made for, or linked to it, ever signs in as it.
+                    log.warning("federation.name_taken", pool=pool.id, provider=record.name, username=existing.username)
+                    raise UpstreamIdentityError("name_taken")
                 # Unsigned upstream claims (Apple's first-login name) only ever fill in a new user.
                 unsigned = {a for a, claim in record.attribute_mapping.items() if claim in identity.unsigned_claims}
                 signed = {name: value for name, value in mapped.items() if name not in unsigned}

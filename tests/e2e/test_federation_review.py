@@ -440,3 +440,41 @@ def test_apples_unsigned_first_login_name_never_overwrites_a_user(
     assert after["given_name"] == "Ann"
     # What the signed ID token says still updates the user.
     assert after["email"] == "new@privaterelay.example"
+
+
+def test_a_profile_answers_only_for_the_identity_it_was_made_for(
+    gatehouse: GatehouseServer, idp: Any, corp: FakeOIDC
+) -> None:
+    """A profile's name ``<Provider>_<subject>`` is not proof of who it belongs to: in a case-insensitive pool
+    providers ``Corp`` and ``CORP`` make the same name from one subject, and an administrator can make a user of
+    that name. Only the identity the profile was made for (its ``identities``) signs in as it: another is
+    refused, and the profile is left as it was."""
+    pool = idp.create_user_pool(PoolName="profiles", UsernameConfiguration={"CaseSensitive": False})["UserPool"]["Id"]
+    with FakeOIDC() as other:
+        for name, upstream in (("Corp", corp), ("CORP", other)):
+            idp.create_identity_provider(
+                UserPoolId=pool, ProviderName=name, ProviderType="OIDC", ProviderDetails=corp_details(upstream),
+                AttributeMapping={"email": "email"},
+            )  # fmt: skip
+        client = idp.create_user_pool_client(
+            UserPoolId=pool, ClientName="spa", AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
+            AllowedOAuthScopes=["openid", "email"], CallbackURLs=[CALLBACK],
+            SupportedIdentityProviders=["Corp", "CORP"],
+        )["UserPoolClient"]["ClientId"]  # fmt: skip
+        corp.user = {"sub": "1001", "email": "victim@corp.example", "email_verified": True}
+        assert "code" in sign_in(gatehouse, client, "Corp")
+        before = attributes(idp, pool, "corp_1001")
+        other.user = {"sub": "1001", "email": "mallory@evil.example", "email_verified": True}
+        refused = sign_in(gatehouse, client, "CORP")
+        assert "code" not in refused and refused["error"] == "invalid_request"
+        assert attributes(idp, pool, "corp_1001") == before
+        # A user an administrator named as a profile would be is no profile either.
+        idp.admin_create_user(UserPoolId=pool, Username="corp_native-7", MessageAction="SUPPRESS")
+        corp.user = {"sub": "native-7", "email": "mallory@evil.example", "email_verified": True}
+        refused = sign_in(gatehouse, client, "Corp")
+        assert "code" not in refused and refused["error"] == "invalid_request"
+        assert "email" not in attributes(idp, pool, "corp_native-7")
+        # The identity the profile was made for still signs in.
+        corp.user = {"sub": "1001", "email": "victim@corp.example", "email_verified": True}
+        assert "code" in sign_in(gatehouse, client, "Corp")
+    assert usernames(idp, pool) == {"corp_1001", "corp_native-7"}
