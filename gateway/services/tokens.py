@@ -17,6 +17,7 @@ import binascii
 import hashlib
 import json
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -303,7 +304,12 @@ class SigningKeys:
         _choose(pool_keys, now)
         held = self._cache.get(pool_id)
         if held is None or held.loaded_at <= begun:  # never a set read before the one held
-            self._cache[pool_id] = pool_keys
+            if pool_keys.keys:
+                self._cache[pool_id] = pool_keys
+            else:
+                # No keys: a pool that has none yet, or none at all (deleted, or never there: a forged token may
+                # name any pool, and an entry for each would grow without bound). Nothing is kept.
+                self._cache.pop(pool_id, None)
         return pool_keys
 
     async def _pool_keys(self, pool_id: str, *, force: bool = False) -> _PoolKeys:
@@ -413,6 +419,9 @@ class SigningKeys:
 
 # RS256's padding and digest (RFC 7518 §3.3): stateless descriptions, made once rather than per signature.
 _PKCS1V15 = padding.PKCS1v15()
+# A user pool id as the model's UserPoolIdType has it (``<region>_<id>``, at most 55 characters): what a token's
+# issuer must end in before any key is looked up for it.
+_POOL_ID = re.compile(r"(?=.{1,55}$)[\w-]+_[0-9a-zA-Z]+")
 _SHA256 = hashes.SHA256()
 
 
@@ -629,7 +638,7 @@ class TokenService:
         if not issuer.startswith(prefix):
             raise NotAuthorizedException("Invalid token")
         token_pool = issuer[len(prefix) :]
-        if pool_id is not None and token_pool != pool_id:
+        if (pool_id is not None and token_pool != pool_id) or not _POOL_ID.fullmatch(token_pool):
             raise NotAuthorizedException("Invalid token")
         key = self.keys.held_key(token_pool, header["kid"]) or await self.keys.key_for(token_pool, header["kid"])
         if key is None:

@@ -4,11 +4,14 @@ as CI does, grew without end). Real services over a small in-memory stand-in for
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from gateway.metrics import Metrics
+from gateway.secretbox import SecretBox
 from gateway.services.domains import PAGE_CACHE_SIZE, DomainService
 from gateway.services.risk import CONFIG_CACHE_SIZE, RiskService
+from gateway.services.tokens import SigningKeys
 from gateway.storage.base import RiskConfigurationRecord
 
 
@@ -56,3 +59,25 @@ async def test_risk_configurations_keep_at_most_their_bound() -> None:
     reads = store.reads
     assert (await risk.effective("us-east-1_kept", "a-client"))[1] == 1.0
     assert store.reads == reads
+
+
+class _NoKeys:
+    """A key store that holds no pool's keys: what every pool a forged token's issuer makes up finds."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    async def list_signing_keys(self, pool_id: str) -> list[Any]:
+        self.reads += 1
+        return []
+
+
+async def test_pools_without_keys_leave_nothing_in_the_key_cache() -> None:
+    """A token's issuer names its pool before the signature is checked: a key set is kept only for a pool that
+    has keys, so tokens naming pools by the thousand (each refused) leave the cache as it was."""
+    store = _NoKeys()
+    keys = SigningKeys(store, SecretBox(secrets.token_bytes(32)))  # type: ignore[arg-type]
+    for n in range(2000):
+        assert await keys.key_for(f"us-east-1_forged{n}", "kid") is None
+    assert keys._cache == {} and keys._reading == {}
+    assert store.reads == 4000  # each looked for twice (the held set, then a forced read), every time
