@@ -88,8 +88,17 @@ def json_response(body: Mapping[str, Any], status: int = 200, request_id: str | 
 
 def error_response(error: GatehouseError, request_id: str) -> web.Response:
     headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.type_name, **CORS_HEADERS}
+    answer = error.to_json()
+    try:
+        body = orjson.dumps(answer)
+    except TypeError:
+        # A message that quotes a header of undecodable bytes (aiohttp gives them as lone surrogates, which
+        # JSON text cannot hold): quoted with each such byte as U+FFFD instead.
+        body = orjson.dumps(
+            {k: v.encode("utf-8", "replace").decode() if isinstance(v, str) else v for k, v in answer.items()}
+        )
     return web.Response(
-        body=orjson.dumps(error.to_json()),
+        body=body,
         status=error.status,
         content_type=CONTENT_TYPE,
         headers=headers,

@@ -341,7 +341,7 @@ def error_response(error: GatehouseError, request_id: str, namespace: str) -> we
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     )
     return web.Response(
-        body=body.encode("utf-8"),
+        body=body.encode("utf-8", "replace"),  # "replace": a message may quote a header's undecodable bytes
         status=error.status,
         content_type=XML_CONTENT_TYPE,
         charset="utf-8",

@@ -28,7 +28,9 @@ def _send(gatehouse: GatehouseServer, method: str, target: str, headers: list[by
     parts = urlsplit(gatehouse.url)
     head = [f"{method} {target} HTTP/1.1".encode(), *headers, b"Connection: close"]
     if body or method == "POST":
-        head += [b"Content-Type: application/x-www-form-urlencoded", b"Content-Length: %d" % len(body)]
+        if not any(header.lower().startswith(b"content-type:") for header in headers):
+            head.append(b"Content-Type: application/x-www-form-urlencoded")
+        head.append(b"Content-Length: %d" % len(body))
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
         sock.sendall(b"\r\n".join(head) + b"\r\n\r\n" + body)
         raw = b""
@@ -113,3 +115,42 @@ def test_a_csrf_cookie_of_undecodable_bytes_is_replaced(gatehouse: GatehouseServ
         gatehouse, "POST", urlsplit(login)._replace(scheme="", netloc="").geturl(), [b"Host: " + host, cookie], form
     )
     assert posted.status == 403 and b"<html" in posted.body.lower(), posted.body
+
+
+_TARGET = b"X-Amz-Target: AWSCognitoIdentityProviderService."
+_AUTH = (
+    b"Authorization: AWS4-HMAC-SHA256 Credential=AKIDGATEHOUSETEST/%s/%s/%s/aws4_request, SignedHeaders=host, "
+    b"Signature=abc"
+)
+
+
+@pytest.mark.parametrize(
+    ("headers", "content_type", "answer"),
+    [
+        ([_TARGET + b"Describe\xe9UserPool"], "application/x-amz-json-1.1", b'"__type":"UnknownOperationException"'),
+        ([b"X-Amz-Target: AWSCognitoIdentityService.Get\xe9Id"], "application/x-amz-json-1.1", b'"__type":'),
+        (
+            [_TARGET + b"DescribeUserPool", _AUTH % (b"20260101", b"us-east-\xe9", b"cognito-idp"),
+             b"X-Amz-Date: 20260101T000000Z"],
+            "application/x-amz-json-1.1", b'"__type":',
+        ),
+        (
+            [_TARGET + b"DescribeUserPool", _AUTH % (b"2026\xe901", b"us-east-1", b"cognito-idp"),
+             b"X-Amz-Date: 2026\xe9"],
+            "application/x-amz-json-1.1", b'"__type":',
+        ),
+        (
+            [_AUTH % (b"2026\xe901", b"us-east-\xe9", b"iam"), b"X-Amz-Date: 2026\xe9"],
+            "application/x-www-form-urlencoded", b"<ErrorResponse",
+        ),
+    ],
+)  # fmt: skip
+def test_aws_wire_headers_of_undecodable_bytes_are_a_400(
+    gatehouse: GatehouseServer, headers: list[bytes], content_type: str, answer: bytes
+) -> None:
+    """An error message that quotes the caller's header (an unknown operation, a credential scope) quotes its
+    undecodable bytes as U+FFFD: the answer is the wire's own error, never a 500."""
+    host = urlsplit(gatehouse.url).netloc.encode()
+    body = b"Action=ListRoles&Version=2010-05-08" if "form" in content_type else b"{}"
+    reply = _send(gatehouse, "POST", "/", [b"Host: " + host, b"Content-Type: " + content_type.encode(), *headers], body)
+    assert 400 <= reply.status < 500 and answer in reply.body.replace(b" ", b""), (reply.status, reply.body)
