@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import structlog
@@ -54,6 +55,10 @@ def _question(raw: Any) -> tuple[str, str, dict[str, str], bytes, str | None, st
     method, url, headers = raw.get("method"), raw.get("url"), raw.get("headers")
     if not isinstance(method, str) or not isinstance(url, str) or not isinstance(headers, dict):
         raise SerializationException("'method' and 'url' (strings) and 'headers' (an object) are required.")
+    try:
+        urlsplit(url)  # what the signature check reads the path and query from
+    except ValueError as exc:  # a host in brackets that is no IPv6 address, an unclosed bracket
+        raise SerializationException("'url' is not a valid URL.") from exc
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
         raise SerializationException("'headers' must map names to strings.")
     encoded = raw.get("body", "")

@@ -515,3 +515,16 @@ def test_workers_sharing_a_slow_log_pipe_write_only_whole_json_lines(tmp_path: P
             broken.append(line)
     assert broken == []
     assert len([line for line in lines if b'"sign_in.failed"' in line]) == 32 * 40
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://x]/a", "http://[notanip]/a"])
+def test_a_verify_question_with_a_url_that_cannot_be_parsed_is_a_400(gatehouse: GatehouseServer, url: str) -> None:
+    question = json.dumps({"method": "GET", "url": url, "headers": {"Host": "x"}}).encode()
+    request = urllib.request.Request(
+        gatehouse.url + "/gatehouse/verify", data=question, headers={"Content-Type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    body = json.loads(refused.value.read())
+    assert (refused.value.code, body["__type"]) == (400, "SerializationException"), body
+    assert not [line for line in gatehouse.log_text().splitlines() if '"level":"error"' in line]
