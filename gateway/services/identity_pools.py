@@ -98,6 +98,10 @@ def new_identity_pool_id(region: str) -> str:
     return f"{region}:{uuid.uuid4()}"
 
 
+# Rules of one identity provider's role mapping, at most (Cognito's quota; the wire's list allows 400).
+MAX_MAPPING_RULES = 25
+
+
 @dataclass(frozen=True)
 class LoginNames:
     """How login providers are named on this server."""
@@ -317,6 +321,9 @@ class IdentityPoolService:
             rules = (mapping.get("RulesConfiguration") or {}).get("Rules")
             if not rules:
                 raise InvalidParameterException("RulesConfiguration is required for role mappings of type Rules.")
+            if len(rules) > MAX_MAPPING_RULES:
+                # "You can specify up to 25 rules per identity provider" (RulesConfigurationType.Rules).
+                raise InvalidParameterException(f"A role mapping can have at most {MAX_MAPPING_RULES} rules.")
             for rule in rules:
                 if not ROLE_ARN.fullmatch(rule["RoleARN"]):
                     raise NotAuthorizedException(f"Access to Role '{rule['RoleARN']}' is forbidden.")

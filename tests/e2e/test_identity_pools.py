@@ -705,6 +705,19 @@ def test_roles_and_role_mappings_round_trip(ci: Any, users: UserPool, partners: 
         {f"{users.key}:{users.client_id}": {"Type": "Rules", "AmbiguousRoleResolution": "Deny"}},
         {"login.unknown.example": {"Type": "Token", "AmbiguousRoleResolution": "Deny"}},
         {f"{users.key}:{users.client_id}": {"Type": "Token"}},
+        # "You can specify up to 25 rules per identity provider" (RulesConfigurationType).
+        {
+            f"{users.key}:{users.client_id}": {
+                "Type": "Rules",
+                "AmbiguousRoleResolution": "Deny",
+                "RulesConfiguration": {
+                    "Rules": [
+                        {"Claim": "email", "MatchType": "Equals", "Value": f"u{n}", "RoleARN": ROLE_READERS}
+                        for n in range(26)
+                    ]
+                },
+            }
+        },
     ]
     for bad in bad_mappings:
         code, _, _ = error_of(
