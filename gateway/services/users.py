@@ -1186,7 +1186,18 @@ class UserService:
     async def verify_attribute(self, pool: PoolView, user: UserRecord, attribute: str, code: str) -> None:
         if attribute not in ("email", "phone_number"):
             raise InvalidParameterException("Invalid attribute name: only email and phone_number can be verified.")
-        record = await self._check_code(pool, user, f"attribute:{attribute}", code)
+        purpose = f"attribute:{attribute}"
+        # As ConfirmSignUp: the code is used up only once the verification can go through. An address another
+        # user holds as an alias is AliasExistsException, and the same code may be tried again once it is free.
+        record = await self._check_code(pool, user, purpose, code, consume=False)
+        if not _code_fits(record, user, attribute):
+            raise CodeMismatchException()
+        after = {**user.attributes, f"{attribute}_verified": "true"}
+        pending = pending_attributes(user)
+        if attribute in pending:
+            after[attribute] = pending[attribute]
+        await self._check_aliases_free(pool, user, self._aliases(pool, after))
+        await self.consume_code(pool, user, purpose, record.code_hash)
 
         async def change(u: UserRecord) -> None:
             if not _code_fits(record, u, attribute):

@@ -97,6 +97,29 @@ def stored(idp: Any, pool_id: str, username: str) -> dict[str, str]:
 # --- verification codes ------------------------------------------------------------------------------------------
 
 
+def test_a_verification_refused_for_a_taken_alias_keeps_its_code(idp: Any, public_idp: Any, mail: MailServer) -> None:
+    """VerifyUserAttribute of an address another user holds as an alias is AliasExistsException, and a failed
+    call changes nothing: the code is not used up, and verifies the address once its holder has let it go."""
+    pool_id = idp.create_user_pool(PoolName="alias-verify", AliasAttributes=["email"])["UserPool"]["Id"]
+    client_id = make_client(idp, pool_id)
+    taken = f"{unique('taken')}@example.com"
+    holder = make_user(idp, pool_id, {"email": taken, "email_verified": "true"})
+    username = make_user(idp, pool_id, {"email": f"{unique('own')}@example.com", "email_verified": "true"})
+    token = sign_in(public_idp, client_id, username)["AccessToken"]
+    public_idp.update_user_attributes(AccessToken=token, UserAttributes=[{"Name": "email", "Value": taken}])
+    public_idp.get_user_attribute_verification_code(AccessToken=token, AttributeName="email")
+    code = code_in(mail.wait_for(taken))
+    with pytest.raises(ClientError) as exc:
+        public_idp.verify_user_attribute(AccessToken=token, AttributeName="email", Code=code)
+    assert error_of(exc)[:2] == ("AliasExistsException", 400)
+    assert stored(idp, pool_id, username).get("email_verified") != "true"
+    moved = [{"Name": "email", "Value": f"{unique('moved')}@example.com"}]
+    idp.admin_update_user_attributes(UserPoolId=pool_id, Username=holder, UserAttributes=moved)
+    public_idp.verify_user_attribute(AccessToken=token, AttributeName="email", Code=code)
+    after = stored(idp, pool_id, username)
+    assert (after["email"], after["email_verified"]) == (taken, "true")
+
+
 def test_attribute_code_does_not_verify_a_value_it_was_not_sent_to(
     idp: Any, public_idp: Any, mail: MailServer, pool: str
 ) -> None:
