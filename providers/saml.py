@@ -722,7 +722,9 @@ def _bearer_refusal(data: Any, acs_url: str, expected_request_id: str | None, no
     if not data.not_on_or_after:
         # Profiles §4.1.4.2: bearer SubjectConfirmationData MUST bound the delivery window.
         return UpstreamError("saml_subject_confirmation", "no NotOnOrAfter")
-    if expected_request_id is not None and data.in_response_to not in (None, expected_request_id):
+    if data.in_response_to not in (None, expected_request_id):
+        # Another request's (or, unsolicited, any request's: Profiles §4.1.4.2 binds such an assertion to the
+        # request it answers, whose one-use state and browser an unsolicited Response would skip).
         return UpstreamError("saml_in_response_to")
     if _epoch(data.not_on_or_after) + CLOCK_SKEW_SECONDS <= now:
         return UpstreamError("saml_expired")

@@ -478,3 +478,37 @@ def test_a_profile_answers_only_for_the_identity_it_was_made_for(
         corp.user = {"sub": "1001", "email": "victim@corp.example", "email_verified": True}
         assert "code" in sign_in(gatehouse, client, "Corp")
     assert usernames(idp, pool) == {"corp_1001", "corp_native-7"}
+
+
+def test_an_assertion_answering_a_request_is_not_taken_unsolicited(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    """An assertion whose signed SubjectConfirmationData answers a request (InResponseTo) belongs to that
+    request's sign-in; with the Response's own (unsigned) InResponseTo cut off it is not an unsolicited one."""
+    relay = urlencode(
+        {"response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK, "identity_provider": "Portal",
+         "scope": "openid email", "code_challenge": pkce_pair()[1], "code_challenge_method": "S256"}
+    )  # fmt: skip
+    before = usernames(idp, pool_id)
+
+    def post(xml: str) -> requests.Response:
+        return requests.post(
+            f"{gatehouse.url}/saml2/idpresponse",
+            data={"SAMLResponse": encode(xml), "RelayState": relay},
+            allow_redirects=False,
+            timeout=30,
+        )
+
+    stripped = saml_idp.response_xml(
+        "_a-request-of-another-browser",
+        name_id="answered@corp.example",
+        edit=lambda response, assertion: setattr(response, "in_response_to", None),
+    )
+    # Only the signed assertion's SubjectConfirmationData still names the request.
+    assert stripped.count('InResponseTo="_a-request-of-another-browser"') == 1
+    refused = post(stripped)
+    assert "code=" not in refused.headers.get("Location", ""), refused.text
+    assert usernames(idp, pool_id) == before
+    # The same IdP's unsolicited assertion (no InResponseTo anywhere) signs in.
+    genuine = post(saml_idp.response_xml(None, name_id="unsolicited@corp.example"))
+    assert "code=" in genuine.headers.get("Location", ""), genuine.text
