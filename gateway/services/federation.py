@@ -799,7 +799,11 @@ class FederationService:
             raise InvalidParameterException("SourceUser ProviderAttributeValue is required.")
         target = await self._store.get_user(pool.id, pool.username_key(destination["ProviderAttributeValue"]))
         if target is None:
-            target = await self._store.get_user_by_alias(pool.id, "email", destination["ProviderAttributeValue"])
+            # Email aliases are kept lower-cased (an address's case tells no two users apart), as every other
+            # call that takes one resolves it.
+            target = await self._store.get_user_by_alias(
+                pool.id, "email", destination["ProviderAttributeValue"].lower()
+            )
         if target is None:
             raise UserNotFoundException("User does not exist.")
         attribute = str(source["ProviderAttributeName"])

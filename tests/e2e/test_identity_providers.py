@@ -399,3 +399,21 @@ def test_clients_may_only_support_existing_providers(idp: Any, pool_id: str) -> 
         UserPoolId=pool_id, ClientName="y", SupportedIdentityProviders=["COGNITO", "Google"]
     )["UserPoolClient"]
     assert client["SupportedIdentityProviders"] == ["COGNITO", "Google"]
+
+
+def test_link_finds_the_destination_by_its_email_alias_in_any_case(idp: Any) -> None:
+    pool = idp.create_user_pool(PoolName="link-by-alias", AliasAttributes=["email"])["UserPool"]["Id"]
+    idp.create_identity_provider(
+        UserPoolId=pool, ProviderName="Google", ProviderType="Google",
+        ProviderDetails={"client_id": "a", "client_secret": "b", "authorize_scopes": "email"},
+    )  # fmt: skip
+    idp.admin_create_user(
+        UserPoolId=pool, Username="bo", MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": "bo@x.example"}, {"Name": "email_verified", "Value": "true"}],
+    )  # fmt: skip
+    source = {"ProviderName": "Google", "ProviderAttributeName": "Cognito_Subject", "ProviderAttributeValue": "7"}
+    destination = {"ProviderName": "Cognito", "ProviderAttributeValue": "BO@X.example"}
+    idp.admin_link_provider_for_user(UserPoolId=pool, DestinationUser=destination, SourceUser=source)
+    user = idp.admin_get_user(UserPoolId=pool, Username="bo")
+    identities = json.loads({a["Name"]: a["Value"] for a in user["UserAttributes"]}["identities"])
+    assert [(i["providerName"], i["userId"]) for i in identities] == [("Google", "7")]
