@@ -147,6 +147,9 @@ def _claim_text(value: Any, *, saml: bool = False) -> str | None:
     return str(value)
 
 
+_VERIFICATION_FLAGS = frozenset({"email_verified", "phone_number_verified"})
+
+
 def external_username(pool: PoolView, provider_name: str, subject: str) -> str:
     """The user name a federated identity's profile gets: ``<ProviderName>_<subject>``, all in lower case in a
     pool whose user names are case insensitive, as Cognito writes it ("Mapping IdP attributes to profiles and
@@ -613,6 +616,7 @@ class FederationService:
                 if link is not None and link.username_key == user.username_key:
                     await self._pin_link(pool, link, identity.subject)
         else:
+            await self._check_client_may_write(pool, record, client_id, mapped)
             user = await self._external_user(pool, record, identity, mapped)
         if not user.enabled:
             raise NotAuthorizedException("User is disabled.")
@@ -658,6 +662,29 @@ class FederationService:
         if outcome.auto_verify_phone and "phone_number" in attributes:
             attributes["phone_number_verified"] = "true"
         return attributes
+
+    async def _check_client_may_write(
+        self, pool: PoolView, record: IdentityProviderRecord, client_id: str | None, mapped: Mapping[str, str]
+    ) -> None:
+        """The attributes a sign-in maps onto the profile must be ones the app client may write: "If your app
+        client does not have write access to a mapped attribute, Amazon Cognito throws an error when it tries to
+        update the attribute" (UserPoolClientType.WriteAttributes). The verification flags a mapping may carry
+        are the IdP's word on the address it maps, not a write of the client's."""
+        if client_id is None:
+            return
+        try:
+            client = await self._pools.get_client(pool.id, client_id)
+        except ResourceNotFoundException:
+            return  # a metadata-document client (its policy's app client decides its pages), or one just deleted
+        writable = client.settings.get("WriteAttributes")
+        if not writable:
+            return
+        refused = sorted(name for name in mapped if name not in writable and name not in _VERIFICATION_FLAGS)
+        if refused:
+            log.warning("federation.refused", pool=pool.id, provider=record.name, reason="write_attributes")
+            raise UpstreamIdentityError(
+                "write_attributes", f"A client attempted to write unauthorized attribute {refused[0]}"
+            )
 
     async def _external_user(
         self, pool: PoolView, record: IdentityProviderRecord, identity: Identity, mapped: dict[str, str]

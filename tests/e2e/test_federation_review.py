@@ -512,3 +512,28 @@ def test_an_assertion_answering_a_request_is_not_taken_unsolicited(
     # The same IdP's unsolicited assertion (no InResponseTo anywhere) signs in.
     genuine = post(saml_idp.response_xml(None, name_id="unsolicited@corp.example"))
     assert "code=" in genuine.headers.get("Location", ""), genuine.text
+
+
+def test_a_mapping_may_write_only_what_the_app_client_may(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, corp: FakeOIDC
+) -> None:
+    """ "If your app client does not have write access to a mapped attribute, Amazon Cognito throws an error when
+    it tries to update the attribute" (UserPoolClientType.WriteAttributes): the sign-in is refused and nothing
+    is stored; a client that may write every mapped attribute signs the same identity in."""
+
+    def client(writable: list[str]) -> str:
+        return str(
+            idp.create_user_pool_client(
+                UserPoolId=pool_id, ClientName="spa", AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
+                AllowedOAuthScopes=["openid", "email"], CallbackURLs=[CALLBACK], SupportedIdentityProviders=["Corp"],
+                WriteAttributes=writable,
+            )["UserPoolClient"]["ClientId"]
+        )  # fmt: skip
+
+    corp.user = {"sub": "writer-1", "email": "writer@corp.example", "email_verified": True, "tenant": "red"}
+    before = usernames(idp, pool_id)
+    refused = sign_in(gatehouse, client(["email"]), "Corp")  # custom:tenant is mapped too
+    assert "code" not in refused and refused["error"] == "invalid_request"
+    assert usernames(idp, pool_id) == before
+    assert "code" in sign_in(gatehouse, client(["email", "custom:tenant"]), "Corp")
+    assert attributes(idp, pool_id, "Corp_writer-1")["custom:tenant"] == "red"
