@@ -9,6 +9,7 @@ import errno
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import socket
@@ -158,6 +159,11 @@ _ARGON2_ENV = {
 
 
 def _env_argon2(settings: Settings) -> Argon2Params | None:
+    from gateway.config_file import ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, ARGON2_MAX_TIME_COST
+
+    # As server.argon2 is bounded: beyond these every hash would fail (argon2 takes 32-bit numbers) or crawl.
+    most = {"memory_kib": ARGON2_MAX_MEMORY_KIB, "time_cost": ARGON2_MAX_TIME_COST,
+            "parallelism": ARGON2_MAX_PARALLELISM}  # fmt: skip
     given: dict[str, int] = {}
     for field_name, (name, least) in _ARGON2_ENV.items():
         text = os.environ.get(name)
@@ -169,6 +175,8 @@ def _env_argon2(settings: Settings) -> Argon2Params | None:
             raise UsageError(f"{name}: expected a whole number, got {text!r}") from None
         if value < least:
             raise UsageError(f"{name}: expected at least {least}, got {value}")
+        if value > most[field_name]:
+            raise UsageError(f"{name}: expected at most {most[field_name]}, got {value}")
         given[field_name] = value
     if not given:
         return None
@@ -693,6 +701,10 @@ def config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+# Cognito's UserPoolIdType (at most 55 characters), in ASCII.
+_USER_POOL_ID = re.compile(r"[A-Za-z0-9_-]+_[0-9a-zA-Z]+")
+
+
 def keys_rotate(args: argparse.Namespace) -> int:
     return _one_line_errors("keys rotate", _keys_rotate, args)
 
@@ -720,13 +732,19 @@ def _keys_rotate(args: argparse.Namespace) -> int:
             "--retire-old needs --now: the earlier keys sign until the new ones take over, so their tokens "
             "must stay valid"
         )
+    identity = args.pool_id == IDENTITY_ISSUER_PATH
+    if not identity and not (len(args.pool_id) <= 55 and _USER_POOL_ID.fullmatch(args.pool_id)):
+        # Checked before the store is read: an argument with a byte that is not UTF-8 cannot even be looked up.
+        raise UsageError(
+            f"expected a user pool id (region_id, e.g. us-east-1_AbC123) or {IDENTITY_ISSUER_PATH}, "
+            f"got {args.pool_id!r}"
+        )
     settings = _settings_from_args(args)
     from gateway.logging import configure_logging
 
     configure_logging(json=settings.log_json, level=settings.log_level)  # warnings to stderr, as serve's
     _require_database(settings)
     key, _ = _open_data_dir(settings)
-    identity = args.pool_id == IDENTITY_ISSUER_PATH
 
     async def rotate() -> tuple[list[str], float, list[str]]:
         store = await SqliteStore.open(settings.database)

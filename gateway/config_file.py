@@ -108,6 +108,7 @@ from gateway.services.pools import (
 from gateway.services.ratelimit import RateLimitSettings
 from gateway.services.schema import STANDARD_ATTRIBUTES, build_schema, validate_attribute_values
 from gateway.services.sessions import DEFAULT_MAX_PER_USER
+from gateway.services.user_import import is_username
 from gateway.services.users import FORCE_CHANGE_PASSWORD
 from gateway.settings import Secret, Settings, SmsWebhookSettings, SmtpSettings
 from gateway.storage.base import AlreadyExists, ClientRecord, PoolRecord, Store
@@ -281,12 +282,21 @@ class AdminCredentialsConfig(_Model):
     secret_access_key: NonEmptySecret = Field(description="The secret key; use ${ENV_VAR}, never a literal.")
 
 
+# Upper bounds of the Argon2id cost (also of the GATEHOUSE_ARGON2_* variables). argon2 takes 32-bit numbers, and
+# refuses larger ones at every hash, not at start; far below that, a hash would take minutes or all the memory.
+ARGON2_MAX_MEMORY_KIB = 4 * 1024 * 1024  # 4 GiB
+ARGON2_MAX_TIME_COST = 1000
+ARGON2_MAX_PARALLELISM = 64
+
+
 class Argon2Config(_Model):
     """Argon2id cost of password hashes (default: OWASP's minimum, 19456 KiB, 2 passes, 1 lane)."""
 
-    memory_kib: int | None = Field(None, ge=8, description="Memory per hash in KiB (at least 8 per lane).")
-    time_cost: int | None = Field(None, ge=1, description="Passes over the memory.")
-    parallelism: int | None = Field(None, ge=1, le=64, description="Lanes.")
+    memory_kib: int | None = Field(
+        None, ge=8, le=ARGON2_MAX_MEMORY_KIB, description="Memory per hash in KiB (at least 8 per lane)."
+    )
+    time_cost: int | None = Field(None, ge=1, le=ARGON2_MAX_TIME_COST, description="Passes over the memory.")
+    parallelism: int | None = Field(None, ge=1, le=ARGON2_MAX_PARALLELISM, description="Lanes.")
 
     @model_validator(mode="after")
     def _enough_memory_per_lane(self) -> Argon2Config:
@@ -834,10 +844,19 @@ class GroupConfig(_Model):
     precedence: int | None = Field(None, ge=0, description="Lower wins when a user's groups have roles.")
 
 
+def _username(value: str) -> str:
+    # Cognito's UsernameType, as AdminCreateUser checks it: a name with a control character (NUL, BEL) would
+    # be created from the file and could never be named in an API call again.
+    if not is_username("us-east-1_Check", value):
+        raise _expected("expected a user name of letters, marks, digits, symbols and punctuation (no control or "
+                        "format characters)")  # fmt: skip
+    return value
+
+
 class UserConfig(_Model):
     """A seed user, created once: later starts never overwrite its password or attributes."""
 
-    username: str = Field(
+    username: Annotated[str, AfterValidator(_username)] = Field(
         min_length=1, max_length=128, pattern=_NO_SPACE_PATTERN,
         description="In a pool with username_attributes, the email address or phone number.",
     )  # fmt: skip
@@ -1015,19 +1034,21 @@ class PoolConfig(_Model):
         fold: Callable[[str], str] = (lambda name: name) if self.username_case_sensitive else str.lower
         issues.extend(_duplicates(self.users, ("users",), lambda u: fold(u.username), "username"))
         issues.extend(_escape_hatch_issues(self.cognito, "CreateUserPool", _POOL_RESERVED))
-        issues.extend(_cognito_request_issues(self))
+        request_issues = _cognito_request_issues(self)
+        issues.extend(request_issues)
+        # The checks below read the request's Schema and Policies; one that failed the service model's checks
+        # (a cognito: Schema that is not a list of attributes, say) is reported once, above, and not read.
+        request_valid = not request_issues
         for index, attribute in enumerate(self.schema_ or []):
             issues.extend(i._replace(loc=("schema", index, *i.loc)) for i in attribute.issues())
         for index, client in enumerate(self.clients):
             issues.extend(i._replace(loc=("clients", index, *i.loc)) for i in client.issues())
         schema: list[dict[str, Any]] | None = None
-        conflict = False
-        try:
-            schema = build_schema(self.cognito_request().get("Schema"))
-        except InvalidParameterException as exc:
-            issues.append(_Issue(("cognito", "Schema"), f"expected a valid Schema ({exc.message})", None, False))
-        except _EscapeHatchConflict:
-            conflict = True  # reported by _cognito_request_issues
+        if request_valid:
+            try:
+                schema = build_schema(self.cognito_request().get("Schema"))
+            except InvalidParameterException as exc:
+                issues.append(_Issue(("cognito", "Schema"), f"expected a valid Schema ({exc.message})", None, False))
         known = {str(a["Name"]) for a in schema or []}
         for index, client in enumerate(self.clients):
             for key in ("read_attributes", "write_attributes"):
@@ -1037,7 +1058,7 @@ class PoolConfig(_Model):
         groups = [g.name for g in self.groups]
         # As the pool will have it (None: Cognito's default policy; a partial one from the cognito: escape hatch
         # is read as the API reads it, which check_password_policy does too).
-        policy = self.cognito_request().get("Policies", {}).get("PasswordPolicy") if not conflict else None
+        policy = (self.cognito_request().get("Policies") or {}).get("PasswordPolicy") if request_valid else None
         for index, user in enumerate(self.users):
             here: Loc = ("users", index)
             for position, group in enumerate(user.groups):
@@ -1050,7 +1071,7 @@ class PoolConfig(_Model):
                     )
             issues.extend(_duplicates(user.groups, (*here, "groups"), str))
             issues.extend(self._username_issues(user, here))
-            if user.password is not None:
+            if user.password is not None and request_valid:
                 try:
                     check_password_policy(user.password.get_secret_value(), policy)
                 except InvalidPasswordException as exc:
@@ -1336,7 +1357,12 @@ class _Loader(yaml.SafeLoader):
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
             key = self.construct_object(key_node, deep=True)
-            if isinstance(key, Hashable) and key in seen:
+            # A list or mapping as a key ("? [a, b]") names no setting; refuse it here, before hashing it.
+            if not isinstance(key, Hashable):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "expected a plain key (text or number), got a list or mapping", key_node.start_mark
+                )
+            if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r} in one mapping", key_node.start_mark
                 )
@@ -1374,6 +1400,12 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Gate
     located: list[tuple[Loc, Problem]] = []
     raw = data
     data = _substitute(data, (), os.environ if environ is None else environ, located)
+    unencodable = _unencodable_text(data)
+    if unencodable:
+        # Validated, such a string would break the error's own rendering, or the server when it stores it.
+        located += unencodable
+        located.sort(key=lambda item: _file_order(raw, item[0]))
+        raise ConfigError(source, [problem for _, problem in located])
     unresolved = {loc for loc, _ in located}
     try:
         config = GatehouseConfig.model_validate(data)
@@ -1427,6 +1459,43 @@ def _expanded_size_problem(data: Any) -> str | None:
     if total > MAX_CONFIG_VALUES:
         return f"expected at most {MAX_CONFIG_VALUES} values once YAML aliases are expanded, got {total}"
     return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unencodable_text(data: Any) -> list[tuple[Loc, Problem]]:
+    """Each key or string value that is not valid Unicode: a lone surrogate from a YAML ``"\\ud800"`` escape,
+    or an environment value's undecodable byte (Python keeps it as one) brought in by ``${NAME}``."""
+    problems: list[tuple[Loc, Problem]] = []
+    seen: set[int] = set()
+    text = "valid Unicode text (no lone surrogate such as \\ud800, no undecodable byte from an environment variable)"
+
+    def walk(value: Any, loc: Loc) -> None:
+        if isinstance(value, dict | list):
+            if id(value) in seen:  # an alias: reported where its anchor is
+                return
+            seen.add(id(value))
+        if isinstance(value, dict):
+            for key, child in value.items():
+                here = (*loc, key if isinstance(key, str) else str(key))
+                if isinstance(key, str) and not _encodable(key):
+                    problems.append((here, Problem(_format_loc(here), "expected a key of " + text)))
+                else:
+                    walk(child, here)
+        elif isinstance(value, list):
+            for index, child in enumerate(value):
+                walk(child, (*loc, index))
+        elif isinstance(value, str) and not _encodable(value):
+            problems.append((loc, Problem(_format_loc(loc), "expected " + text)))
+
+    walk(data, ())
+    return problems
 
 
 def _yaml_problem(exc: yaml.MarkedYAMLError) -> Problem:

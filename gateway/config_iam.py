@@ -31,10 +31,12 @@ loaded, so a malformed one is reported with its key path before anything is appl
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic_core import PydanticCustomError
 
 from gateway.errors import EntityAlreadyExistsException, GatehouseError, NoSuchEntityException
 from gateway.services.aws_passthrough import AwsStsPassthrough
@@ -51,10 +53,28 @@ from gateway.settings import Secret
 __all__ = ["IamConfig", "OidcProviderConfig", "RoleConfig", "apply_iam_config"]
 
 
+def _json_value(value: object) -> object:
+    """What ``json.dumps`` makes of a YAML value JSON has no type for: an unquoted date (``Version: 2012-10-17``
+    is one in YAML) is the text it was written as; a timestamp or ``!!binary`` is refused."""
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, datetime.datetime):
+        found = f"an unquoted timestamp ({value.isoformat()}; quote it)"
+    else:
+        found = "binary data (!!binary)" if isinstance(value, bytes) else f"a {type(value).__name__}"
+    # The config file's own error type, so that the message is reported as written.
+    raise PydanticCustomError("gatehouse_config", "{summary}",
+                              {"summary": f"expected a policy of JSON values, not {found}"})  # fmt: skip
+
+
 def _as_json_text(value: Any) -> Any:
     """A policy written as a YAML mapping becomes its JSON text; a string is taken as JSON text already."""
     if isinstance(value, dict):
-        return json.dumps(value)
+        try:
+            return json.dumps(value, default=_json_value)
+        except TypeError:  # a key JSON cannot have (a date, a list)
+            raise PydanticCustomError("gatehouse_config", "{summary}",
+                                      {"summary": "expected a policy whose keys are text"}) from None  # fmt: skip
     return value
 
 

@@ -101,3 +101,43 @@ def test_trust_policies_are_checked_as_iam_checks_them(tmp_path: Path) -> None:
     text = str(caught.value)
     assert "iam.roles[0].trust_policy" in text and "Has prohibited field Resource" in text, text
     assert "iam.roles[1].trust_policy" in text and "may only specify STS AssumeRole actions" in text, text
+
+
+def test_unquoted_dates_and_other_yaml_values_in_policies(tmp_path: Path) -> None:
+    """YAML reads ``Version: 2012-10-17`` as a date: it is the text written. A timestamp, ``!!binary`` or a key
+    that is not text has no JSON form: one line each, not a traceback."""
+    trust = "{Effect: Allow, Principal: {Federated: x}, Action: 'sts:AssumeRoleWithWebIdentity'}"
+    ok = write(
+        tmp_path,
+        f"""\
+        version: 1
+        iam:
+          roles:
+            - name: Readers
+              trust_policy: {{Version: 2012-10-17, Statement: [{trust}]}}
+        """,
+    )
+    config = load_config(ok, environ={})
+    assert config.iam is not None
+    assert json.loads(config.iam.roles[0].trust_policy)["Version"] == "2012-10-17"
+    bad = write(
+        tmp_path,
+        f"""\
+        version: 1
+        iam:
+          roles:
+            - name: Readers
+              trust_policy: {{Version: 2012-10-17, Statement: [{trust}], Id: 2020-01-01T00:00:00Z}}
+              policies:
+                bytes: {{Version: "2012-10-17", Statement: {{Effect: Allow, Action: "s3:*", Resource: !!binary aGk=}}}}
+                keys: {{Version: "2012-10-17", 2012-10-17: x, Statement: []}}
+        """,
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(bad, environ={})
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0].startswith(f"{bad}: iam.roles[0].trust_policy: expected a policy of JSON values, not an unquoted "
+                               "timestamp (2020-01-01T00:00:00+00:00; quote it)")  # fmt: skip
+    assert lines[1].startswith(f"{bad}: iam.roles[0].policies.bytes: expected a policy of JSON values, not binary data")
+    assert lines[2].startswith(f"{bad}: iam.roles[0].policies.keys: expected a policy whose keys are text")

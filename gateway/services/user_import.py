@@ -549,7 +549,7 @@ class UserImportService:
         username = values.pop(USERNAME_COLUMN)
         if not username:
             return "FAILED", "cognito:username is required."
-        if not _is_username(pool.id, username):
+        if not is_username(pool.id, username):
             return "FAILED", BAD_USERNAME
         mfa = values.pop(MFA_FLAG).strip().lower()
         if mfa not in ("true", "false"):
@@ -617,7 +617,7 @@ class UserImportService:
         log.info("user_import.finished", pool=pool_id, job=job_id, status=status, **counts.changes())
 
 
-def _is_username(pool_id: str, username: str) -> bool:
+def is_username(pool_id: str, username: str) -> bool:
     """Whether ``username`` is a UsernameType (botocore's model), as AdminCreateUser's input must be. The file
     reaches the users service past the wire's validation, and a user named with a space, a NUL, a line break
     or 129 characters could never be named in an API call again (AdminGetUser, AdminDeleteUser)."""
