@@ -844,6 +844,19 @@ class GroupConfig(_Model):
     precedence: int | None = Field(None, ge=0, description="Lower wins when a user's groups have roles.")
 
 
+def _provider_name(value: str) -> str:
+    # Cognito's ProviderNameTypeV2, as CreateIdentityProvider checks it: no underscore after the second
+    # character, so that a profile's name <ProviderName>_<subject> tells its provider apart (Acme and Acme_x).
+    request = {"UserPoolId": "us-east-1_Check", "ProviderName": value, "ProviderType": "OIDC", "ProviderDetails": {}}
+    try:
+        ServiceModel.load("cognito-idp").validate_input("CreateIdentityProvider", request)
+    except InvalidParameterException:
+        raise _expected(
+            "expected a provider name as Cognito takes it (no underscore after its second character, no spaces)"
+        ) from None
+    return value
+
+
 def _username(value: str) -> str:
     # Cognito's UsernameType, as AdminCreateUser checks it: a name with a control character (NUL, BEL) would
     # be created from the file and could never be named in an API call again.
@@ -894,8 +907,10 @@ class IdentityProviderConfig(_Model):
     """An external IdP of the pool (Cognito's CreateIdentityProvider). ``details`` holds Cognito's
     ProviderDetails keys verbatim, except the secrets, which have their own keys here."""
 
-    name: str = Field(min_length=1, max_length=32, pattern=r"^[^_\s][^\s]*$",
-                      description="Social providers are named after their type (Google, Facebook, ...).")  # fmt: skip
+    name: Annotated[str, AfterValidator(_provider_name)] = Field(
+        min_length=1, max_length=32, pattern=r"^[^_\s][^\s]*$",
+        description="Social providers are named after their type (Google, Facebook, ...).",
+    )  # fmt: skip
     type: Literal["Google", "Facebook", "SignInWithApple", "LoginWithAmazon", "OIDC", "SAML"]
     details: dict[str, str] = Field(
         default_factory=dict, description="ProviderDetails: client_id, authorize_scopes, oidc_issuer, MetadataURL ..."

@@ -215,6 +215,20 @@ def test_seed_user_names_are_cognito_user_names(tmp_path: Path) -> None:
     assert lines[0].endswith("got 'bo\\x00b'") and lines[1].endswith("got 'al\\x07ice'")
 
 
+def test_provider_names_are_cognito_provider_names(tmp_path: Path) -> None:
+    """ProviderNameTypeV2: no underscore after a name's second character, as CreateIdentityProvider refuses one,
+    so that the profile name <ProviderName>_<subject> of one provider is never another's."""
+    path = tmp_path / "providers.yaml"
+    details = "{type: SAML, details: {MetadataURL: 'https://idp.example/metadata'}}"
+    path.write_text(
+        "version: 1\npools:\n  - id: us-east-1_Prov01\n    name: p\n    identity_providers:\n"
+        f"      - {{name: Acme, {details[1:]}\n      - {{name: Acme_Partner, {details[1:]}\n"
+    )
+    lines = refused(path).splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{path}: pools[0].identity_providers[1].name: expected a provider name as Cognito")
+
+
 @pytest.mark.parametrize("pool_id", [b"us-east-1_\xff", b"us-east-1", b"../etc/passwd", b"us-east-1_" + b"a" * 50])
 def test_keys_rotate_refuses_a_malformed_pool_id(tmp_path: Path, pool_id: bytes) -> None:
     result = subprocess.run(
