@@ -1246,6 +1246,14 @@ class GatehouseConfig(_Model):
         """Checks across keys, all in one pass once every value has the right type, so that they are all
         reported at once (a failing check in a nested model would keep its parent's from running)."""
         issues = _duplicates(self.pools, ("pools",), lambda p: p.id, "id")
+        issues.extend(_duplicates(self.identity_pools, ("identity_pools",), lambda p: p.id, "id"))
+        if self.iam is not None:
+            # As IAM names them: role names in any case are one role ("Role names are not distinguished by case"),
+            # and an OIDC provider is its issuer URL without the scheme (its ARN).
+            issues.extend(_duplicates(self.iam.roles, ("iam", "roles"), lambda r: r.name.lower(), "name"))
+            issuer = lambda o: o.url.split("://", 1)[-1].rstrip("/")  # noqa: E731
+            issues.extend(_duplicates(self.iam.oidc_providers, ("iam", "oidc_providers"), issuer, "url"))
+            issues.extend(_duplicates(self.iam.saml_providers, ("iam", "saml_providers"), lambda o: o.name, "name"))
         for index, pool in enumerate(self.pools):
             issues.extend(i._replace(loc=("pools", index, *i.loc)) for i in pool.issues())
         seen: dict[str, Loc] = {}

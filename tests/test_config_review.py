@@ -215,6 +215,27 @@ def test_seed_user_names_are_cognito_user_names(tmp_path: Path) -> None:
     assert lines[0].endswith("got 'bo\\x00b'") and lines[1].endswith("got 'al\\x07ice'")
 
 
+def test_identity_pools_roles_and_providers_are_each_declared_once(tmp_path: Path) -> None:
+    """A second identity pool of one id, a role of one name in another case (IAM's names ignore case) or a
+    second OIDC provider of one issuer is refused, not applied over the first at every start."""
+    trust = "{Version: '2012-10-17', Statement: [{Effect: Allow, Principal: {Federated: x}, Action: 'sts:*'}]}"
+    pool = "us-east-1:6f1c8a2e-0b7d-4c55-9d3e-2a4b5c6d7e8f"
+    path = tmp_path / "twice.yaml"
+    path.write_text(
+        "version: 1\niam:\n  oidc_providers:\n"
+        "    - {url: 'https://a.example.com', client_ids: [x]}\n"
+        "    - {url: 'https://a.example.com/', client_ids: [y]}\n"
+        f"  roles:\n    - {{name: R1, trust_policy: {trust}}}\n    - {{name: r1, trust_policy: {trust}}}\n"
+        f'identity_pools:\n  - {{id: "{pool}", name: first}}\n  - {{id: "{pool}", name: second}}\n'
+    )
+    lines = refused(path).splitlines()
+    assert [line.split(": expected", 1)[0] for line in lines] == [
+        f"{path}: iam.oidc_providers[1].url",
+        f"{path}: iam.roles[1].name",
+        f"{path}: identity_pools[1].id",
+    ], lines
+
+
 def test_provider_names_are_cognito_provider_names(tmp_path: Path) -> None:
     """ProviderNameTypeV2: no underscore after a name's second character, as CreateIdentityProvider refuses one,
     so that the profile name <ProviderName>_<subject> of one provider is never another's."""
