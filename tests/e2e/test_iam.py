@@ -192,16 +192,21 @@ def test_unsigned_and_forged_calls_are_refused(gatehouse: GatehouseServer) -> No
         gatehouse.client("iam").get_role(RoleName="Forged")
 
 
+def post_form(gatehouse: GatehouseServer, body: bytes) -> tuple[int, str]:
+    """An unsigned query-protocol request: the status and the body."""
+    request = urllib.request.Request(
+        gatehouse.url + "/", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
 def test_malformed_query_requests(gatehouse: GatehouseServer) -> None:
     def post(body: bytes) -> tuple[int, str]:
-        request = urllib.request.Request(
-            gatehouse.url + "/", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+        return post_form(gatehouse, body)
 
     status, text = post(b"Action=NoSuchThing&Version=2010-05-08")
     assert status == 400 and "<Code>InvalidAction</Code>" in text and "<ErrorResponse" in text
@@ -218,14 +223,7 @@ def test_an_operation_is_found_only_in_the_version_it_is_asked_of(gatehouse: Gat
     of none, asks for an operation the service does not have."""
 
     def post(body: bytes) -> tuple[int, str]:
-        request = urllib.request.Request(
-            gatehouse.url + "/", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+        return post_form(gatehouse, body)
 
     status, text = post(b"Action=AssumeRoleWithWebIdentity&RoleArn=arn:aws:iam::000000000000:role/x")
     assert status == 400 and "<Code>InvalidAction</Code>" in text
