@@ -57,6 +57,7 @@ from gateway.services.hooks import PRE_SIGN_UP_EXTERNAL_PROVIDER, HookRegistry, 
 from gateway.services.identity_providers import COGNITO_PROVIDER, SOCIAL_TYPES, IdentityProviderService
 from gateway.services.pools import PoolService, PoolView
 from gateway.services.schema import required_attributes, schema_index, value_fits
+from gateway.services.users import alias_value
 from gateway.storage.base import (
     AlreadyExists,
     FederationRequestRecord,
@@ -826,10 +827,9 @@ class FederationService:
             raise InvalidParameterException("SourceUser ProviderAttributeValue is required.")
         target = await self._store.get_user(pool.id, pool.username_key(destination["ProviderAttributeValue"]))
         if target is None:
-            # Email aliases are kept lower-cased (an address's case tells no two users apart), as every other
-            # call that takes one resolves it.
+            # An email alias as the index keeps it (in lower case), as every other call that takes one resolves it.
             target = await self._store.get_user_by_alias(
-                pool.id, "email", destination["ProviderAttributeValue"].lower()
+                pool.id, "email", alias_value("email", destination["ProviderAttributeValue"])
             )
         if target is None:
             raise UserNotFoundException("User does not exist.")

@@ -211,7 +211,7 @@ class UserService:
         # address never stands for it (sign-in, ForgotPassword, the Admin* look-ups).
         aliases = sorted(pool.alias_attributes, key=lambda attribute: attribute == "preferred_username")
         for attribute in (*pool.username_attributes, *aliases):
-            user = await self._store.get_user_by_alias(pool.id, attribute, _alias_value(attribute, name))
+            user = await self._store.get_user_by_alias(pool.id, attribute, alias_value(attribute, name))
             if user is not None:
                 return user
         if pool.username_attributes:
@@ -319,13 +319,13 @@ class UserService:
         aliases: dict[str, str] = {}
         for attr in pool.username_attributes:
             if attributes.get(attr):
-                aliases[attr] = _alias_value(attr, attributes[attr])
+                aliases[attr] = alias_value(attr, attributes[attr])
         for attr in pool.alias_attributes:
             value = attributes.get(attr)
             if not value:
                 continue
             if attr == "preferred_username" or attributes.get(f"{attr}_verified") == "true":
-                aliases[attr] = _alias_value(attr, value)
+                aliases[attr] = alias_value(attr, value)
         return aliases
 
     def _name_for_new_user(self, pool: PoolView, username: str, attributes: dict[str, str]) -> str:
@@ -357,7 +357,7 @@ class UserService:
         # written at once must not both be taken.
         free_aliases: list[tuple[str, str]] = []
         if "preferred_username" in pool.alias_attributes:
-            free_aliases.append(("preferred_username", _alias_value("preferred_username", user.username)))
+            free_aliases.append(("preferred_username", alias_value("preferred_username", user.username)))
         free_usernames = self._nickname_keys(pool, user.attributes)
         try:
             await self._store.create_user(user, free_aliases=free_aliases, free_usernames=free_usernames)
@@ -594,7 +594,7 @@ class UserService:
         would be found first (find()) and take that user's sign-in name from them."""
         if "preferred_username" in pool.alias_attributes:
             holder = await self._store.get_user_by_alias(
-                pool.id, "preferred_username", _alias_value("preferred_username", name)
+                pool.id, "preferred_username", alias_value("preferred_username", name)
             )
             if holder is not None:
                 raise taken
@@ -615,7 +615,7 @@ class UserService:
         value = attributes.get("preferred_username")
         if not value or "preferred_username" not in pool.alias_attributes:
             return []
-        return sorted({pool.username_key(value), pool.username_key(_alias_value("preferred_username", value))})
+        return sorted({pool.username_key(value), pool.username_key(alias_value("preferred_username", value))})
 
     async def _aliases_held_elsewhere(self, pool: PoolView, user: UserRecord) -> dict[str, str]:
         """The email / phone aliases of ``user`` that another user holds: what ForceAliasCreation moves."""
@@ -1610,5 +1610,6 @@ def set_pending_attributes(user: UserRecord, pending: Mapping[str, str]) -> None
         user.settings.pop("pending_attributes", None)
 
 
-def _alias_value(attribute: str, value: str) -> str:
+def alias_value(attribute: str, value: str) -> str:
+    """A value as the alias index keeps it: emails and preferred usernames in lower case."""
     return value.lower() if attribute in ("email", "preferred_username") else value
