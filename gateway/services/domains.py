@@ -14,6 +14,7 @@ DeleteResourceServer: custom scopes, granted as ``{Identifier}/{ScopeName}``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import re
@@ -384,12 +385,6 @@ class DomainService:
     # --- hosted UI customization -------------------------------------------------------------------------
 
     @staticmethod
-    def _check_css(css: str) -> None:
-        """Only Cognito's customizable classes, and nothing that reaches outside the stylesheet (see
-        gateway/services/ui_css.py)."""
-        check_css(css, CUSTOMIZABLE_CLASSES)
-
-    @staticmethod
     def _image_type(data: bytes) -> str:
         if data.startswith(b"\x89PNG\r\n\x1a\n"):
             return "image/png"
@@ -414,7 +409,10 @@ class DomainService:
             self._page_customizations.clear()
             return None
         if css:
-            self._check_css(css)
+            # Only Cognito's customizable classes, and nothing that reaches outside the stylesheet
+            # (gateway/services/ui_css.py). Parsing one as large as the model allows (128 KiB) takes ~0.1 s: in
+            # a thread, so the event loop goes on serving meanwhile.
+            await asyncio.to_thread(check_css, css, CUSTOMIZABLE_CLASSES)
         image_type = None
         if image_b64:
             try:

@@ -348,6 +348,10 @@ _FETCHING_CSS = {
     "webkit-image-set": '.banner-customizable { background-image: -webkit-image-set("/logout" 1x) }',
     "src": '.banner-customizable { background-image: src("/logout") }',
     "cross-fade": '.banner-customizable { background-image: cross-fade("/logout", "/logout", 50%) }',
+    # The fetch hidden from a check that took the quoted "/*" for a comment's opening.
+    "after-quoted-comment": (
+        '.banner-customizable { content: "/*"; background-image: url(/logout?client_id=x&logout_uri=y); content: "*/" }'
+    ),
 }
 
 

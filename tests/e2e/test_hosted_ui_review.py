@@ -136,6 +136,21 @@ _HOSTILE_CSS = {
     "trailing-text": ".banner-customizable { color: red } input",
     "open-comment": ".banner-customizable { color: red } /* input { display: none }",
     "no-selector": "{ color: red }",
+    # A comment's opening inside a string is text to a browser: what follows it is live CSS, not a comment.
+    "string-hides-rules": (
+        '.banner-customizable { content: "/*"; } input, body::before { content: "Sign in at evil.example"; }'
+        ' .banner-customizable { content: "*/"; }'
+    ),
+    "string-hides-import": (
+        '.banner-customizable { content: "/*" } @import "x.css"; .banner-customizable { content: "*/" }'
+    ),
+    # Nor is it a comment inside an unquoted url(): the rule after it is live.
+    "url-hides-rules": (
+        ".banner-customizable { background: url(data:x,/*) } input { display: none } .banner-customizable { x: 1 */ }"
+    ),
+    # CSS Nesting: a rule of any selector inside a customizable one.
+    "nested-rule": ".banner-customizable { input { display: none } }",
+    "bad-string": '.banner-customizable { content: "abc\n } input { display: none }',
 }
 
 
