@@ -34,6 +34,8 @@ from gateway.errors import TooManyRequestsException
 if TYPE_CHECKING:
     # Only for annotations: gateway.settings imports this module, and prometheus_client must not be imported
     # before `gatehouse serve --workers N` has chosen its multi-process directory (gateway/cli.py).
+    from multidict import CIMultiDictProxy
+
     from gateway.metrics import Metrics
 
 __all__ = ["RateLimitSettings", "RateLimiter", "TokenBuckets", "source_address"]
@@ -143,8 +145,13 @@ class RateLimiter:
             ["operation", "limit"],
         )
 
-    def address_of(self, peer: str | None, headers: Mapping[str, str]) -> str | None:
-        return source_address(peer, headers.get("X-Forwarded-For"), self.trusted_proxies)
+    def address_of(self, peer: str | None, headers: CIMultiDictProxy[str]) -> str | None:
+        """The caller's address (see ``source_address``). Every ``X-Forwarded-For`` line is read, joined in
+        order: a proxy may add a line of its own rather than append to the client's (RFC 9110 §5.3: several
+        lines of a field are one list), and reading the first alone would take the client's own choice."""
+        if not self.trusted_proxies:
+            return peer
+        return source_address(peer, ",".join(headers.getall("X-Forwarded-For", ())), self.trusted_proxies)
 
     def check(self, operation: str, params: Mapping[str, object], address: str | None) -> None:
         """Take a token for the call's client and address, or raise TooManyRequestsException."""

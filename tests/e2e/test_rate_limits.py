@@ -5,6 +5,7 @@ buckets refill; X-Forwarded-For is believed only from a trusted proxy."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -157,7 +158,27 @@ def test_per_address_bucket_and_trusted_forwarded_for(per_address_server: Gateho
     # ...and the right-most untrusted entry counts, not one the client prepended to the header.
     spoofed = [call("10.9.9.9, 198.51.100.7") for _ in range(2)]
     assert spoofed == ["TooManyRequestsException"] * 2
+    # A proxy that adds a header line of its own rather than appending to the client's: the lines are one list
+    # (RFC 9110 section 5.3), so the client's own line does not choose its bucket either.
+    assert two_forwarded_lines(server, "203.0.113.77", "198.51.100.7") == "TooManyRequestsException"
     assert rate_limited_count(server, "address") >= 3
+
+
+def two_forwarded_lines(server: GatehouseServer, client_line: str, proxy_line: str) -> str:
+    """The ``__type`` of an unsigned GetUser sent with two X-Forwarded-For header lines, in this order."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        body = json.dumps({"AccessToken": "not-a-token"}).encode()
+        connection.putrequest("POST", "/")
+        connection.putheader("Content-Type", "application/x-amz-json-1.1")
+        connection.putheader("X-Amz-Target", TARGET + "GetUser")
+        connection.putheader("X-Forwarded-For", client_line)
+        connection.putheader("X-Forwarded-For", proxy_line)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        return str(json.loads(connection.getresponse().read())["__type"])
+    finally:
+        connection.close()
 
 
 def test_forwarded_for_ignored_from_untrusted_peer(tmp_path: Path) -> None:
