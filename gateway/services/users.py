@@ -1253,15 +1253,18 @@ class UserService:
         *,
         permanent: bool,
         check_history: bool = True,
+        screen: bool = True,
         by_admin: bool = False,
     ) -> UserRecord:
         """Give ``user`` a new password. ``by_admin`` (AdminSetUserPassword): a permanent password makes a
         federated profile CONFIRMED -- "When you set a password, the federated user's status changes from
-        EXTERNAL_PROVIDER to CONFIRMED"; it then signs in by password as well as through its IdP."""
+        EXTERNAL_PROVIDER to CONFIRMED"; it then signs in by password as well as through its IdP.
+        ``check_history`` and ``screen`` (threat protection's compromised-credentials check) are False for a
+        caller that made those checks itself, before spending something the refusal must leave unspent."""
         check_password_policy(password, pool.password_policy)
         if check_history:
             await self._check_history(pool, user, password)
-        if self.threats is not None:
+        if screen and self.threats is not None:
             await self.threats.screen_new_password(pool, None, password, "PASSWORD_CHANGE", user)
         password_hash, secrets = await self._new_password_material(pool, user.username, password)
         size = int(pool.password_policy.get("PasswordHistorySize") or 0)
@@ -1450,8 +1453,11 @@ class UserService:
             pool, user, "forgot_password", code, consume=False, none_as_mismatch=client.prevent_user_existence_errors
         )
         await self._check_history(pool, user, password)
+        if self.threats is not None:
+            # A compromised password refused leaves the code unspent, as a password the policy refuses does.
+            await self.threats.screen_new_password(pool, client, password, "PASSWORD_CHANGE", user)
         await self.consume_code(pool, user, "forgot_password", record.code_hash)
-        user = await self.set_password(pool, user, password, permanent=True, check_history=False)
+        user = await self.set_password(pool, user, password, permanent=True, check_history=False, screen=False)
         self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="forgot_password")
         log.info("password.reset", pool=pool.id, username=user.username)
 

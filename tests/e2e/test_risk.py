@@ -19,7 +19,7 @@ import pyotp
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support import GatehouseServer, MailServer, body_text
+from tests.support import GatehouseServer, MailServer, body_text, code_in
 
 PASSWORD = "Risk-password-9x"
 FLOWS = [
@@ -649,3 +649,31 @@ def test_compromised_password_at_password_change_and_sign_in(idp: Any, public_id
             AuthParameters={"USERNAME": "rita", "PASSWORD": "Not-the-password-7"},
         )
     assert error_of(error) == ("NotAuthorizedException", "Incorrect username or password.")
+
+
+def test_compromised_password_refused_at_confirm_forgot_password_leaves_the_code(
+    idp: Any, public_idp: Any, mail: MailServer
+) -> None:
+    """A new password refused as compromised leaves the reset code usable, as one the policy refuses does: the
+    user is not made to ask for another code (and spend the pool's send limit) for choosing badly."""
+    pool_id, client_id = make_pool(idp, "ENFORCED", relaxed=True)
+    idp.set_risk_configuration(
+        UserPoolId=pool_id,
+        CompromisedCredentialsRiskConfiguration={
+            "EventFilter": ["PASSWORD_CHANGE"],
+            "Actions": {"EventAction": "BLOCK"},
+        },
+    )
+    make_user(idp, pool_id, "sara", email="sara@example.com")
+    public_idp.forgot_password(ClientId=client_id, Username="sara")
+    code = code_in(mail.wait_for("sara@example.com"))
+    with pytest.raises(ClientError) as error:
+        public_idp.confirm_forgot_password(ClientId=client_id, Username="sara", ConfirmationCode=code, Password=LEAKED)
+    assert error_of(error) == COMPROMISED
+    assert "AuthenticationResult" in admin_sign_in(idp, pool_id, client_id, "sara", HOME_IP, FIREFOX)
+    public_idp.confirm_forgot_password(
+        ClientId=client_id, Username="sara", ConfirmationCode=code, Password="Zebra-orbit-lantern-42"
+    )
+    events = idp.admin_list_user_auth_events(UserPoolId=pool_id, Username="sara")["AuthEvents"]
+    changes = [e["EventResponse"] for e in events if e["EventType"] == "PasswordChange"]
+    assert changes.count("Fail") == 1 and changes.count("Pass") >= 1
