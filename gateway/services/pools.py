@@ -6,11 +6,13 @@ Describe answers are the stored settings plus the computed members.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
 import hmac
+import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +20,13 @@ import structlog
 
 from gateway.errors import (
     ConcurrentModificationException,
+    FeatureUnavailableInTierException,
+    GatehouseError,
+    InternalErrorException,
     InvalidParameterException,
     LimitExceededException,
     ResourceNotFoundException,
+    TooManyRequestsException,
 )
 from gateway.ids import new_client_id, new_client_secret, new_pool_id, sha256_hex
 from gateway.services.change_stamp import ChangeStamps
@@ -56,9 +62,21 @@ _POOL_SETTINGS = (
     "UsernameConfiguration",
     "AccountRecoverySetting",
     "UserPoolTier",
+    "IssuerConfiguration",
+    "KeyConfiguration",
+    "DcrConfiguration",
+    "AcrConfiguration",
 )
 # UpdateUserPool may not change these (Cognito fixes them at creation).
 _IMMUTABLE_POOL_SETTINGS = ("AliasAttributes", "UsernameAttributes", "UsernameConfiguration")
+# Members for features Gatehouse does not have, taken (and described back) only with the values that say so
+# (_check_fixed_features): the pool's tokens come from its own issuer on this server, ``<issuer base>/<pool
+# id>``, as the ORIGINAL issuer serves each pool from one place (the UPDATED one is hosted in several regions);
+# no KMS key of the caller's protects its data (AWS_OWNED_KEY without a KmsKeyArn); no app client registers
+# itself (DcrConfiguration EnableStatus Disabled); tokens carry no ``acr`` claim to rename (an empty
+# AcrConfiguration). UpdateUserPool keeps them when left out (DcrConfiguration: "If you omit this parameter,
+# Amazon Cognito keeps the existing configuration").
+_FIXED_FEATURE_SETTINGS = ("IssuerConfiguration", "KeyConfiguration", "DcrConfiguration", "AcrConfiguration")
 
 _CLIENT_SETTINGS = (
     "RefreshTokenValidity",
@@ -389,6 +407,7 @@ def check_tags(tags: Mapping[str, str] | None, total: int | None = None) -> None
 
 def _check_pool_settings(settings: Mapping[str, Any]) -> None:
     check_tags(settings.get("UserPoolTags"))
+    _check_fixed_features(settings)
     if settings.get("AliasAttributes") and settings.get("UsernameAttributes"):
         raise InvalidParameterException(
             "Only one of the aliasAttributes or usernameAttributes can be set in a User Pool."
@@ -463,6 +482,67 @@ def _check_sign_in_policy(settings: Mapping[str, Any]) -> None:
         raise InvalidParameterException("AllowedFirstAuthFactors must include PASSWORD.")
 
 
+def _check_fixed_features(settings: Mapping[str, Any]) -> None:
+    """IssuerConfiguration, KeyConfiguration, DcrConfiguration and AcrConfiguration are taken only with the
+    values that describe what Gatehouse does (see _FIXED_FEATURE_SETTINGS); any other is refused, as
+    ``CONFIRM_WITH_LINK`` is, rather than kept and described as if it were in effect."""
+    issuer = settings.get("IssuerConfiguration") or {}
+    if issuer.get("Type", "ORIGINAL") != "ORIGINAL":
+        raise InvalidParameterException(
+            f"IssuerConfiguration Type {issuer['Type']} is not supported by Gatehouse: each user pool's tokens are "
+            "issued by the pool's own issuer on this server (ORIGINAL)."
+        )
+    key = settings.get("KeyConfiguration") or {}
+    if key.get("KeyType", "AWS_OWNED_KEY") != "AWS_OWNED_KEY" or key.get("KmsKeyArn"):
+        raise InvalidParameterException(
+            "KeyConfiguration with a KMS key of your own is not supported by Gatehouse: use KeyType AWS_OWNED_KEY "
+            "without a KmsKeyArn."
+        )
+    dcr = settings.get("DcrConfiguration")
+    # "An omitted EnableStatus turns dynamic client registration on" (UpdateUserPool).
+    if dcr is not None and dcr.get("EnableStatus", "Enabled") != "Disabled":
+        raise InvalidParameterException(
+            "DcrConfiguration: dynamic client registration is not supported by Gatehouse; set EnableStatus to "
+            "Disabled or leave DcrConfiguration out."
+        )
+    if settings.get("AcrConfiguration"):
+        raise InvalidParameterException(
+            "AcrConfiguration: custom ACR level names are not supported by Gatehouse, whose tokens carry no acr "
+            "claim; send an empty AcrConfiguration or leave it out."
+        )
+
+
+def _check_plan_change(before: Mapping[str, Any], after: dict[str, Any]) -> None:
+    """UpdateUserPool may move the pool to another feature plan (UserPoolTier) only when the settings it keeps
+    from their own operations are available in that plan: session tracking (not in Lite) and the export of user
+    activity logs (Plus only). Otherwise FeatureUnavailableInTierException, naming the setting to turn off
+    first, as the operation that made it would refuse it in the new plan. The plan's rules are those of the
+    operations that own the settings (gateway/services/sessions.py, gateway/services/log_delivery.py)."""
+    tier = str(after.get("UserPoolTier", "ESSENTIALS"))
+    if tier == before.get("UserPoolTier", "ESSENTIALS"):
+        return
+    # Imported here: both modules import this one.
+    from gateway.services.log_delivery import check_log_configurations
+    from gateway.services.sessions import SessionService
+
+    pool = PoolView(PoolRecord(id="", name="", settings=after, created_at=0.0, updated_at=0.0))
+    try:
+        if SessionService.tracking(pool):
+            SessionService.check_tier(pool)
+    except FeatureUnavailableInTierException as exc:
+        raise FeatureUnavailableInTierException(
+            f"{exc.message} The user pool tracks user sessions: turn session tracking off with "
+            f"SetUserPoolSessionConfiguration before changing UserPoolTier to {tier}."
+        ) from exc
+    try:
+        check_log_configurations(pool, after.get(LOG_DELIVERY_SETTING) or [])
+    except FeatureUnavailableInTierException as exc:
+        raise FeatureUnavailableInTierException(
+            f"{exc.message} Remove the user pool's userAuthEvents log configuration with "
+            f"SetLogDeliveryConfiguration before changing UserPoolTier to {tier}."
+        ) from exc
+
+
 def _sms_factor_from_request(settings: dict[str, Any], request: Mapping[str, Any]) -> None:
     """CreateUserPool or UpdateUserPool with MfaConfiguration ON or OPTIONAL and an SmsConfiguration turns SMS
     MFA on, as Cognito did before SetUserPoolMfaConfig existed (GetUserPoolMfaConfig then names the factor)."""
@@ -487,6 +567,29 @@ def _check_mfa_factors(settings: dict[str, Any]) -> None:
         raise InvalidParameterException(
             "SMS configuration and Auto verification for phone_number are required when MFA is required/optional"
         )
+
+
+# A read-modify-write of a pool or a client that loses the store's version check reads the record again and
+# retries: each loss means another write to the same record went through, so concurrent writers (the admin API,
+# the config file, every worker) all get theirs in turn. Between tries a random pause under a ceiling that doubles
+# with each loss ("full jitter"), so that writers in several processes drift apart instead of reading and losing
+# in step; past WRITE_SECONDS of losses the call gives up.
+WRITE_SECONDS = 10.0
+_FIRST_PAUSE = 0.002
+_LONGEST_PAUSE = 0.05
+_POOL_BUSY = "The user pool is being changed by other requests at this moment; try again."
+_CLIENT_BUSY = "The app client is being changed by other requests at this moment; try again."
+
+
+def write_pauses(seconds: float = WRITE_SECONDS) -> Iterator[float]:
+    """The pause before each try of a versioned read-modify-write: none before the first, then a random one
+    under a ceiling that doubles with each lost try, until ``seconds`` have passed (the caller then gives up)."""
+    deadline = time.monotonic() + seconds
+    ceiling = _FIRST_PAUSE
+    yield 0.0
+    while time.monotonic() < deadline:
+        yield random.uniform(0.0, ceiling)
+        ceiling = min(2 * ceiling, _LONGEST_PAUSE)
 
 
 class PoolService:
@@ -564,7 +667,9 @@ class PoolService:
             except AlreadyExists as exc:
                 if pool_id is not None:
                     raise InvalidParameterException(f"User pool {pool_id} already exists.") from exc
-        raise ConcurrentModificationException()
+        # Five random ids taken in a row: no concurrent write to retry (nor an error CreateUserPool's model lists
+        # for one), something is wrong with the ids.
+        raise InternalErrorException("No free user pool id was found.")
 
     async def get_pool(self, pool_id: str, *, fresh: bool = False) -> PoolView:
         """The pool, from this process's short-lived cache unless ``fresh`` (what a writer must read: it
@@ -613,9 +718,21 @@ class PoolService:
         )
         return described
 
-    async def _change_pool(self, pool_id: str, change: Callable[[PoolRecord], None]) -> None:
-        """Read-modify-write of a pool under the store's version check, retried when another writer won."""
-        for _ in range(5):
+    async def _change_pool(
+        self,
+        pool_id: str,
+        change: Callable[[PoolRecord], None],
+        *,
+        busy: type[GatehouseError] = TooManyRequestsException,
+    ) -> None:
+        """Read-modify-write of a pool under the store's version check: ``change`` applies to the pool as stored,
+        and is written only if no other write landed since it was read; otherwise it is read, changed and written
+        again (:func:`write_pauses`). Only when other writes keep winning for WRITE_SECONDS, ``busy``:
+        TooManyRequestsException, which every pool-changing operation's model lists, or
+        ConcurrentModificationException for the operations whose model lists that."""
+        for pause in write_pauses():
+            if pause:
+                await asyncio.sleep(pause)
             record = (await self.get_pool(pool_id, fresh=True)).record
             change(record)
             record.updated_at = time.time()
@@ -623,9 +740,12 @@ class PoolService:
                 await self._store.update_pool(record)
             except VersionConflict:
                 continue
+            except NotFound:  # deleted (DeleteUserPool) while this call ran
+                raise ResourceNotFoundException(f"User pool {pool_id} does not exist.") from None
+            # Only once the write has committed: every process reads the pool again.
             self._forget(pool_id)
             return
-        raise ConcurrentModificationException()
+        raise busy(_POOL_BUSY)
 
     async def change_settings(self, pool_id: str, change: Callable[[PoolRecord], None]) -> None:
         """A Set* operation's change of the pool's settings (read, changed, written under the version check)."""
@@ -641,6 +761,8 @@ class PoolService:
                 for k in ("SchemaAttributes", *_IMMUTABLE_POOL_SETTINGS, *_OWN_OPERATION_SETTINGS)
                 if k in record.settings
             }
+            left_out = [k for k in _FIXED_FEATURE_SETTINGS if k in record.settings and k not in request]
+            keep.update({k: record.settings[k] for k in left_out})
             # UpdateUserPool has no members for the settings fixed at creation: one sent anyway is ignored (as
             # AWS ignores unknown members), never written -- it would change how existing users are named.
             given = [k for k in _POOL_SETTINGS if k in request and k not in _IMMUTABLE_POOL_SETTINGS]
@@ -663,11 +785,14 @@ class PoolService:
             _sms_factor_from_request(new_settings, request)
             if not factors_follow:
                 _check_mfa_factors(new_settings)
+            # Against the pool as stored, in the write that changes the plan: a setting turned on meanwhile is
+            # either seen here or makes this write lose the version check and run again.
+            _check_plan_change(record.settings, new_settings)
             record.settings = new_settings
             if request.get("PoolName"):
                 record.name = str(request["PoolName"])
 
-        await self._change_pool(pool_id, change)
+        await self._change_pool(pool_id, change, busy=ConcurrentModificationException)
 
     @staticmethod
     def mfa_config(pool: PoolView) -> dict[str, Any]:
@@ -719,7 +844,7 @@ class PoolService:
                     "configuration."
                 )
 
-        await self._change_pool(pool_id, change)
+        await self._change_pool(pool_id, change, busy=ConcurrentModificationException)
         return await self.get_pool(pool_id, fresh=True)
 
     async def add_custom_attributes(self, pool_id: str, attributes: list[Mapping[str, Any]]) -> None:
@@ -896,7 +1021,11 @@ class PoolService:
         return described
 
     async def update_client(self, pool_id: str, client_id: str, request: Mapping[str, Any]) -> ClientView:
-        for _ in range(5):
+        """UpdateUserPoolClient, retried as a pool's writes are (:meth:`_change_pool`); its model lists
+        ConcurrentModificationException for the writes that keep losing."""
+        for pause in write_pauses():
+            if pause:
+                await asyncio.sleep(pause)
             pool = await self.get_pool(pool_id)
             client = await self.get_client(pool_id, client_id, fresh=True)
             record = client.record
@@ -910,7 +1039,7 @@ class PoolService:
                 return updated
             except VersionConflict:
                 continue
-        raise ConcurrentModificationException()
+        raise ConcurrentModificationException(_CLIENT_BUSY)
 
     async def set_client_secret(self, pool_id: str, client_id: str, secret: str) -> None:
         """Replace a client's secrets with one (the config file's secret rotation)."""
@@ -925,8 +1054,12 @@ class PoolService:
 
     async def _change_client(self, pool_id: str, client_id: str, change: Callable[[ClientRecord], None]) -> None:
         """Apply ``change`` to the stored client and write it back, again on a concurrent write (the row's
-        version), so that checks made by ``change`` hold against what is stored."""
-        for _ in range(5):
+        version), so that checks made by ``change`` hold against what is stored. Retried as a pool's writes are
+        (:meth:`_change_pool`); TooManyRequestsException, which the client secret operations' models list, only
+        when other writes keep winning."""
+        for pause in write_pauses():
+            if pause:
+                await asyncio.sleep(pause)
             client = await self.get_client(pool_id, client_id, fresh=True)
             record = client.record
             change(record)
@@ -938,7 +1071,7 @@ class PoolService:
             # Every process drops its copy at once (change stamps): a deleted secret stops working everywhere.
             self._forget(client_id=client_id)
             return
-        raise ConcurrentModificationException()
+        raise TooManyRequestsException(_CLIENT_BUSY)
 
     async def list_client_secrets(self, pool_id: str, client_id: str) -> list[dict[str, Any]]:
         """ListUserPoolClientSecrets: the active secrets' ids and creation dates, never their values."""
@@ -1018,7 +1151,9 @@ class PoolService:
             after = page.next_token
 
     async def _drop_client_provider(self, pool_id: str, client_id: str, name: str) -> None:
-        for _ in range(5):
+        for pause in write_pauses():
+            if pause:
+                await asyncio.sleep(pause)
             try:
                 record = (await self.get_client(pool_id, client_id, fresh=True)).record
             except ResourceNotFoundException:
@@ -1036,7 +1171,7 @@ class PoolService:
                 continue
             except NotFound:
                 return
-        raise ConcurrentModificationException()
+        raise ConcurrentModificationException(_CLIENT_BUSY)
 
     async def delete_client(self, pool_id: str, client_id: str) -> None:
         await self.get_client(pool_id, client_id)

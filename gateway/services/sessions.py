@@ -167,7 +167,7 @@ class SessionService:
         }
 
     @staticmethod
-    def _check_tier(pool: PoolView) -> None:
+    def check_tier(pool: PoolView) -> None:
         # "The user pool must be in the Essentials or Plus tier. Otherwise ... FeatureUnavailableInTierException."
         if pool.settings.get("UserPoolTier", "ESSENTIALS") == "LITE":
             raise FeatureUnavailableInTierException(
@@ -177,7 +177,7 @@ class SessionService:
     async def set_pool_config(self, pool_id: str, tracking: str, max_per_user: int) -> PoolView:
         """SetUserPoolSessionConfiguration: a full replacement (the model makes every member required)."""
         pool = await self._pools.get_pool(pool_id)
-        self._check_tier(pool)
+        self.check_tier(pool)
         config = {"UserSessionTracking": tracking, "TokenSession": {"MaxPerUser": int(max_per_user)}}
 
         def change(record: PoolRecord) -> None:
@@ -210,7 +210,7 @@ class SessionService:
         """SetUserPoolClientSessionConfiguration: the pool must track sessions."""
         pool = await self._pools.get_pool(pool_id)
         await self._pools.get_client(pool_id, client_id)
-        self._check_tier(pool)
+        self.check_tier(pool)
         if not self.tracking(pool):
             raise OperationNotEnabledException(NOT_ENABLED)
 

@@ -10,9 +10,11 @@ creation) and botocore's cognito-idp model for the error types.
 from __future__ import annotations
 
 import json
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -573,3 +575,166 @@ def test_an_empty_explicit_auth_flows_list_is_described_as_the_flows_it_allows(i
             AuthParameters={"USERNAME": "srp-user", "PASSWORD": PASSWORD},
         )
     assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+
+
+# --- concurrent changes to one pool ----------------------------------------------------------------------------
+
+WRITERS = 12
+ROUNDS = 4
+
+
+def test_concurrent_admin_writes_to_one_pool_all_go_through(gatehouse: GatehouseServer, idp: Any) -> None:
+    """Many administrators changing one pool at once (TagResource, AddCustomAttributes): each change is made on
+    the pool as stored, and a write that loses the version check to another is made again, so every call
+    succeeds and none is lost. Neither operation's model lists ConcurrentModificationException."""
+    pool_id = idp.create_user_pool(PoolName="busy-pool")["UserPool"]["Id"]
+    arn = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["Arn"]
+    clients = [gatehouse.client() for _ in range(WRITERS)]
+
+    def write(index: int, round_: int) -> str:
+        client = clients[index]
+        try:
+            if index % 2:
+                attribute = {"Name": f"r{round_}w{index}", "AttributeDataType": "String"}
+                client.add_custom_attributes(UserPoolId=pool_id, CustomAttributes=[attribute])
+            else:
+                client.tag_resource(ResourceArn=arn, Tags={f"r{round_}w{index}": "set"})
+        except ClientError as exc:
+            return str(exc.response["Error"]["Code"])
+        return "OK"
+
+    answers: list[str] = []
+    for round_ in range(ROUNDS):
+        start = threading.Barrier(WRITERS)
+
+        def at_once(index: int, round_: int = round_, start: threading.Barrier = start) -> str:
+            start.wait()
+            return write(index, round_)
+
+        with ThreadPoolExecutor(WRITERS) as executor:
+            answers.extend(executor.map(at_once, range(WRITERS)))
+
+    assert answers == ["OK"] * (WRITERS * ROUNDS)
+    described = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    written = {f"r{r}w{i}" for r in range(ROUNDS) for i in range(WRITERS)}
+    attributes = {a["Name"].removeprefix("custom:") for a in described["SchemaAttributes"] if "custom:" in a["Name"]}
+    assert attributes == {name for name in written if int(name.split("w")[1]) % 2}
+    assert set(described["UserPoolTags"]) == {name for name in written if not int(name.split("w")[1]) % 2}
+
+
+# --- UpdateUserPool: the feature plan and what the pool keeps ---------------------------------------------------
+
+
+def test_a_lower_plan_is_refused_while_the_pool_tracks_sessions(idp: Any) -> None:
+    """Session tracking is in the Essentials and Plus plans only (SetUserPoolSessionConfiguration answers
+    FeatureUnavailableInTierException on Lite), and UpdateUserPool keeps it: moving the pool to Lite while it
+    tracks sessions is refused with that error, changing nothing, until tracking is turned off."""
+    pool_id = idp.create_user_pool(PoolName="tracked", UserPoolTier="ESSENTIALS")["UserPool"]["Id"]
+    idp.set_user_pool_session_configuration(
+        UserPoolId=pool_id, UserSessionTracking="ENABLED", TokenSession={"MaxPerUser": 5}
+    )
+    before = described_pool(idp, pool_id)
+
+    with pytest.raises(ClientError) as exc:
+        idp.update_user_pool(UserPoolId=pool_id, UserPoolTier="LITE")
+
+    code, status, message = error_of(exc)
+    assert (code, status) == ("FeatureUnavailableInTierException", 400)
+    assert "SetUserPoolSessionConfiguration" in message and "LITE" in message
+    assert described_pool(idp, pool_id) == before
+    tracking = idp.get_user_pool_session_configuration(UserPoolId=pool_id)
+    assert tracking["UserSessionTracking"] == "ENABLED"
+
+    # Plus has session tracking too; with tracking off, Lite is taken.
+    idp.update_user_pool(UserPoolId=pool_id, UserPoolTier="PLUS")
+    idp.set_user_pool_session_configuration(
+        UserPoolId=pool_id, UserSessionTracking="DISABLED", TokenSession={"MaxPerUser": 5}
+    )
+    idp.update_user_pool(UserPoolId=pool_id, UserPoolTier="LITE")
+    assert idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["UserPoolTier"] == "LITE"
+
+
+BUCKET = "arn:aws:s3:::pool-admin-review-logs"
+
+
+def test_a_lower_plan_is_refused_while_the_pool_exports_user_activity(idp: Any) -> None:
+    """The userAuthEvents log export is a Plus feature (SetLogDeliveryConfiguration refuses it on another plan),
+    and UpdateUserPool keeps it: leaving Plus while it is configured is refused, until it is removed."""
+    pool_id = idp.create_user_pool(PoolName="exported", UserPoolTier="PLUS")["UserPool"]["Id"]
+    activity = {"LogLevel": "INFO", "EventSource": "userAuthEvents", "S3Configuration": {"BucketArn": BUCKET}}
+    idp.set_log_delivery_configuration(UserPoolId=pool_id, LogConfigurations=[activity])
+    before = described_pool(idp, pool_id)
+
+    for tier in ("ESSENTIALS", "LITE"):
+        with pytest.raises(ClientError) as exc:
+            idp.update_user_pool(UserPoolId=pool_id, UserPoolTier=tier)
+        code, status, message = error_of(exc)
+        assert (code, status) == ("FeatureUnavailableInTierException", 400)
+        assert "userAuthEvents" in message and "SetLogDeliveryConfiguration" in message
+    assert described_pool(idp, pool_id) == before
+    configured = idp.get_log_delivery_configuration(UserPoolId=pool_id)["LogDeliveryConfiguration"]
+    assert configured["LogConfigurations"] == [activity]
+
+    idp.set_log_delivery_configuration(UserPoolId=pool_id, LogConfigurations=[])
+    idp.update_user_pool(UserPoolId=pool_id, UserPoolTier="ESSENTIALS")
+    assert idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["UserPoolTier"] == "ESSENTIALS"
+
+
+# --- UserPoolType members for features Gatehouse does not have --------------------------------------------------
+
+# What Gatehouse does, in each member's own terms: a pool's issuer on this server (ORIGINAL), no KMS key of the
+# caller's, no dynamic client registration, no acr claim to rename.
+WHAT_GATEHOUSE_DOES: dict[str, Any] = {
+    "IssuerConfiguration": {"Type": "ORIGINAL"},
+    "KeyConfiguration": {"KeyType": "AWS_OWNED_KEY"},
+    "DcrConfiguration": {"EnableStatus": "Disabled"},
+    "AcrConfiguration": {},
+}
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        {"IssuerConfiguration": {"Type": "UPDATED"}},
+        {"KeyConfiguration": {"KeyType": "CUSTOMER_MANAGED_KEY"}},
+        {"KeyConfiguration": {"KeyType": "AWS_OWNED_KEY", "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k1"}},
+        {"DcrConfiguration": {"EnableStatus": "Enabled"}},
+        {"DcrConfiguration": {"OpenDcrEnabled": True}},  # "an omitted EnableStatus turns [it] on"
+        {"AcrConfiguration": {"Level2": {"AcrValue": "urn:example:mfa"}}},
+    ],
+)
+def test_features_gatehouse_does_not_have_are_refused(
+    idp: Any, gatehouse: GatehouseServer, members: dict[str, Any]
+) -> None:
+    """CreateUserPool and UpdateUserPool refuse an updated issuer, a customer KMS key, dynamic client
+    registration and custom ACR names with InvalidParameterException naming the member, rather than answering
+    200 and dropping them; a refused update changes nothing."""
+    (member,) = members
+    status, body = signed_call(gatehouse, "CreateUserPool", {"PoolName": "unsupported", **members})
+    assert (status, body["__type"]) == (400, "InvalidParameterException")
+    assert member in body["message"] and "not supported by Gatehouse" in body["message"]
+
+    pool_id = idp.create_user_pool(PoolName="supported")["UserPool"]["Id"]
+    before = described_pool(idp, pool_id)
+    status, body = signed_call(gatehouse, "UpdateUserPool", {"UserPoolId": pool_id, **members})
+    assert (status, body["__type"]) == (400, "InvalidParameterException")
+    assert member in body["message"]
+    assert described_pool(idp, pool_id) == before
+
+
+def test_what_gatehouse_does_is_taken_described_and_kept(idp: Any, gatehouse: GatehouseServer) -> None:
+    """The values that describe Gatehouse are taken, described back by DescribeUserPool, and kept by an
+    UpdateUserPool that leaves them out ("If you omit this parameter, Amazon Cognito keeps the existing
+    configuration", DcrConfiguration)."""
+    status, body = signed_call(gatehouse, "CreateUserPool", {"PoolName": "as-it-is", **WHAT_GATEHOUSE_DOES})
+    assert status == 200
+    pool_id = body["UserPool"]["Id"]
+    assert {k: body["UserPool"].get(k) for k in WHAT_GATEHOUSE_DOES} == WHAT_GATEHOUSE_DOES
+
+    idp.update_user_pool(UserPoolId=pool_id, DeletionProtection="INACTIVE")
+    described = described_pool(idp, pool_id)
+    assert {k: described.get(k) for k in WHAT_GATEHOUSE_DOES} == WHAT_GATEHOUSE_DOES
+
+    status, _ = signed_call(gatehouse, "UpdateUserPool", {"UserPoolId": pool_id, **WHAT_GATEHOUSE_DOES})
+    assert status == 200
+    assert described_pool(idp, pool_id) == described
