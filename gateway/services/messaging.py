@@ -18,6 +18,7 @@ never shown to the client. Templates use Cognito's placeholders (``{####}`` and 
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import html as html_lib
 import json
 import os
@@ -25,6 +26,8 @@ import re
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.errors import NonASCIILocalPartDefect
+from email.headerregistry import AddressHeader
 from email.message import EmailMessage as MimeMessage
 from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 from pathlib import Path
@@ -131,20 +134,63 @@ def check_email_settings(settings: Mapping[str, object]) -> None:
     """CreateUserPool/UpdateUserPool: refuse what Gatehouse could only send wrongly.
 
     ``EmailConfiguration.From`` is "the sender's email address or the sender's name with their email
-    address" (EmailConfigurationType): one address, on one header line. ``DefaultEmailOption``
-    ``CONFIRM_WITH_LINK`` asks for a confirmation link instead of a code (VerificationMessageTemplateType);
-    Gatehouse has no confirmUser link endpoint, and a pool that accepted it would mail codes to users told
-    to expect a link.
+    address" (EmailConfigurationType) and ``ReplyToEmailAddress`` "the destination to which the receiver of
+    the email should reply": each one address, on one header line (:func:`check_address_header`), as is the
+    address a ``SourceArn`` identity names when it is the sender (no From).
+    ``DefaultEmailOption`` ``CONFIRM_WITH_LINK`` asks for a confirmation link instead of a code
+    (VerificationMessageTemplateType); Gatehouse has no confirmUser link endpoint, and a pool that accepted it
+    would mail codes to users told to expect a link.
     """
     config = settings.get("EmailConfiguration")
-    sender = config.get("From") if isinstance(config, Mapping) else None
-    if sender:
-        addresses = getaddresses([str(sender)])
-        if _LINE_BREAKS.search(str(sender)) or len(addresses) != 1 or addresses[0][1].count("@") != 1:
-            raise InvalidParameterException("EmailConfiguration.From must be one email address, optionally named.")
+    if isinstance(config, Mapping):
+        check_address_header(config.get("From"), "EmailConfiguration.From")
+        check_address_header(config.get("ReplyToEmailAddress"), "EmailConfiguration.ReplyToEmailAddress")
+        identity = str(config.get("SourceArn") or "").rpartition("/")[2]
+        if not config.get("From") and "@" in identity:
+            # Without From, an address identity ("identity/me@example.com") is the sender; ArnType's pattern
+            # allows "identity/a@@b" too.
+            try:
+                check_address_header(identity, "EmailConfiguration.SourceArn")
+            except InvalidParameterException as exc:
+                raise InvalidParameterException("EmailConfiguration.SourceArn names no usable email address.") from exc
     template = settings.get("VerificationMessageTemplate")
     if isinstance(template, Mapping) and template.get("DefaultEmailOption") == "CONFIRM_WITH_LINK":
         raise InvalidParameterException("DefaultEmailOption CONFIRM_WITH_LINK is not supported; use CONFIRM_WITH_CODE.")
+
+
+def check_address_header(value: object, member: str) -> None:
+    """Refuse (InvalidParameterException) a sender or reply-to address that is not one address, optionally
+    named, which the email package writes as a clean ``From``/``Reply-To`` header. Nothing (``None`` or empty)
+    is left to the caller's default.
+
+    The pool's or risk configuration's words go into every message sent for it: a value the email package
+    parses only with defects (``a@b..c``), or not at all (``Support <a@[b>`` raises inside CPython's header
+    parser), would otherwise fail every delivery, long after the setting was accepted. A non-ASCII local part
+    is no defect here: RFC 6532 allows it, and the SMTP server is asked for SMTPUTF8 (RFC 6531) to send it.
+    """
+    if not value:
+        return
+    text = str(value)
+    refused = InvalidParameterException(f"{member} must be one email address, optionally named.")
+    if _LINE_BREAKS.search(text):
+        raise refused  # a second header line (RFC 5322 section 2.2)
+    try:
+        header = _HEADER_POLICY.header_factory("Reply-To", text)
+        header.fold(policy=_HEADER_POLICY)
+    except Exception as exc:  # the parser's own failures are not only ValueError (IndexError, AttributeError)
+        raise refused from exc
+    defects = [defect for defect in header.defects if not isinstance(defect, NonASCIILocalPartDefect)]
+    if not isinstance(header, AddressHeader):  # what the registry makes of Reply-To: never otherwise
+        raise refused
+    if defects or len(header.addresses) != 1 or len(header.groups) != 1 or header.groups[0].display_name is not None:
+        raise refused  # one address, not a list or a group ("Team: a@example.com;")
+    address = header.addresses[0]
+    if not address.username or not address.domain or address.addr_spec.count("@") != 1:
+        raise refused
+
+
+# The policy SMTP delivery writes messages with (aiosmtplib's, for an EmailMessage without SMTPUTF8).
+_HEADER_POLICY = email.policy.SMTP
 
 
 # --- SMTP ---------------------------------------------------------------------------------------------
@@ -180,8 +226,13 @@ class SmtpEmailSender:
     async def send(self, message: EmailMessage) -> None:
         try:
             mime = _to_mime(message)
-        except ValueError as exc:
-            # The email package refuses CR/LF in headers (header injection) and malformed addresses.
+            # Written out once here as the SMTP client will write it, so that a header the email package cannot
+            # fold fails now, before any connection, rather than halfway through the conversation.
+            mime.as_bytes(policy=_HEADER_POLICY)
+        except Exception as exc:
+            # The email package refuses CR/LF in headers (header injection) and malformed addresses with
+            # ValueError, but its header parser also fails on some addresses with other errors (IndexError,
+            # AttributeError): a message that cannot be built is a failed delivery, never an internal error.
             _delivery_failed("email", message.to, exc, reason="invalid_message")
         try:
             await aiosmtplib.send(
@@ -201,6 +252,10 @@ class SmtpEmailSender:
             # OSError covers refused connections and TimeoutError; aiosmtplib's errors carry the server's
             # reply, never the password, but the client still sees only Cognito's generic error.
             _delivery_failed("email", message.to, exc, reason="smtp", host=self.host, port=self.port)
+        except ValueError as exc:
+            # aiosmtplib's own check of the envelope: a sender it cannot name in MAIL FROM ("a@@b", from a
+            # SourceArn) or no sender address at all.
+            _delivery_failed("email", message.to, exc, reason="invalid_message", host=self.host, port=self.port)
         log.info("message.sent", medium="email", to=message.to, host=self.host, port=self.port)
 
 

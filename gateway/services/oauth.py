@@ -1059,10 +1059,26 @@ class OAuthService:
         # key is the code's single-use marker, so a replay either wins the code (and this redemption fails)
         # or finds the family and revokes it.
         now = time.time()
-        refresh_seconds = client.token_seconds("RefreshToken")
         access_seconds = client.token_seconds("AccessToken")
-        refresh_token = new_opaque_token()
-        lifetime = max(refresh_seconds, access_seconds, client.token_seconds("IdToken"))
+        lifetime = max(access_seconds, client.token_seconds("IdToken"))
+        refresh_token: str | None = None
+        refresh: RefreshTokenRecord | None = None
+        # RFC 6749 §5.1: a refresh token is OPTIONAL; a client that may not use the refresh grant gets none.
+        # Its family is still started: it is the code's single-use marker, and what its access tokens'
+        # revocation is checked against (GetUser, userInfo).
+        if _refresh_grant_allowed(client):
+            refresh_seconds = client.token_seconds("RefreshToken")
+            lifetime = max(lifetime, refresh_seconds)
+            refresh_token = new_opaque_token()
+            refresh = RefreshTokenRecord(
+                token_hash=sha256_hex(refresh_token),
+                origin_jti=family,
+                pool_id=pool.id,
+                client_id=client.id,
+                username_key=user.username_key,
+                created_at=float(int(now)),
+                expires_at=float(int(now) + refresh_seconds),
+            )
         sessions = self.auth.sessions
         facts = None
         if sessions is not None and sessions.tracking(pool):
@@ -1085,15 +1101,7 @@ class OAuthService:
                     last_ip=facts.ip if facts else None,
                     sso_key_hash=str(data["o"]) if data.get("o") else None,
                 ),
-                RefreshTokenRecord(
-                    token_hash=sha256_hex(refresh_token),
-                    origin_jti=family,
-                    pool_id=pool.id,
-                    client_id=client.id,
-                    username_key=user.username_key,
-                    created_at=float(int(now)),
-                    expires_at=float(int(now) + refresh_seconds),
-                ),
+                refresh,
                 app_client_id=app_client_id(client),
             )
         except NotFound as exc:  # the client (or its pool) was deleted since it authenticated: no tokens
@@ -1110,13 +1118,13 @@ class OAuthService:
             scopes=scopes,
             auth_time=auth_time,
             nonce=data["n"],
-            refresh=True,
+            refresh=refresh_token is not None,
             family_id=family,
             family_stored=True,
             groups=groups,
         )
         log.info("oauth.code_redeemed", pool=pool.id, client=client.id, username=user.username, origin_jti=family)
-        # The refresh token stored with the family above.
+        # The refresh token stored with the family above, if any.
         return self._token_response(tokens, scopes, refresh_token)
 
     async def _burn_code(
@@ -1200,9 +1208,7 @@ class OAuthService:
     ) -> dict[str, Any]:
         """RFC 6749 §6 through the sign-in engine's refresh (rotation per the client's setting); the
         access token keeps the scopes of the original grant."""
-        cimd = client.settings.get(CIMD_SETTING)
-        if cimd is not None and not cimd.get("RefreshToken"):
-            # A metadata document client gets the refresh grant only when its document lists it.
+        if not _refresh_grant_allowed(client):
             raise UnauthorizedClientError("The client is not allowed the refresh_token grant.")
         token = form.get("refresh_token")
         if not token:
@@ -1554,6 +1560,13 @@ def new_csrf_token() -> str:
 def _uri_hash(uri: str) -> str:
     """The SHA-256 of a redirect URI, base64url: what a sealed code keeps of it (exact match, RFC 9700 §4.1)."""
     return base64.urlsafe_b64encode(hashlib.sha256(uri.encode("utf-8", "surrogatepass")).digest()).rstrip(b"=").decode()
+
+
+def _refresh_grant_allowed(client: ClientView) -> bool:
+    """Whether ``client`` may use the refresh grant (RFC 6749 §6). A metadata document client may only when its
+    document's ``grant_types`` lists ``refresh_token``; app clients are not limited here."""
+    cimd = client.settings.get(CIMD_SETTING)
+    return cimd is None or bool(cimd.get("RefreshToken"))
 
 
 def _binding_refusal(form: Mapping[str, str], data: Mapping[str, Any]) -> str | None:

@@ -76,7 +76,7 @@ from gateway.services.breached import BreachedPasswords
 from gateway.services.change_stamp import ChangeStamps
 from gateway.services.cimd import app_client_id
 from gateway.services.log_delivery import export_notification_error, export_user_activity
-from gateway.services.messaging import EmailMessage, Messenger
+from gateway.services.messaging import EmailMessage, Messenger, check_address_header
 from gateway.services.pools import ClientView, PoolService, PoolView
 from gateway.services.risk_feedback import FEEDBACK_VALUES, feedback_link
 from gateway.services.short_cache import ShortCache
@@ -356,6 +356,10 @@ def validate_risk_configuration(request: Mapping[str, Any]) -> dict[str, Any]:
                     f"NotifyConfiguration.{email} is required when {level} is {action} with Notify."
                 )
         if notify is not None:
+            # "Administrator <admin@example.com>" or a plain address (NotifyConfigurationType): refused here
+            # when no email could carry it, rather than at every sign-in that notifies.
+            for member in ("From", "ReplyTo"):
+                check_address_header(notify.get(member), f"NotifyConfiguration.{member}")
             for email in ("BlockEmail", "MfaEmail", "NoActionEmail"):
                 template = notify.get(email)
                 if template is not None and not (template.get("TextBody") or template.get("HtmlBody")):

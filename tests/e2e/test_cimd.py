@@ -482,6 +482,53 @@ def test_code_flow_with_pkce(
     assert pool.public_id in clients and not any("://" in client for client in clients), clients
 
 
+def test_no_refresh_token_for_a_document_without_the_refresh_grant(
+    gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    """A document whose grant_types omit refresh_token gets no refresh token from the code exchange (RFC 6749
+    §5.1 makes it optional; the client could not use it), while its access token still works and is still
+    revocable: the token family exists without a refresh token."""
+    url = docs.document("/clients/no-refresh", grant_types=["authorization_code"])
+    verifier, challenge = pkce_pair()
+    code, _ = _sign_in_code(gatehouse, pool, url, challenge)
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": url,
+        "code": code,
+        "redirect_uri": CALLBACK,
+        "code_verifier": verifier,
+    }
+    tokens = _token(gatehouse, pool, form)
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    assert "refresh_token" not in body
+    assert body["access_token"] and body["id_token"] and body["token_type"] == "Bearer"
+    # The code is still used up by the exchange.
+    again = _token(gatehouse, pool, form)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+
+    def user_info() -> requests.Response:
+        return requests.get(
+            f"{gatehouse.url}/{pool.pool_id}/oauth2/userInfo",
+            headers={"Authorization": f"Bearer {body['access_token']}"},
+            timeout=10,
+        )
+
+    # The replay revoked the family (RFC 9700 §4.2.4): a fresh sign-in shows the access token working, then revoked.
+    assert user_info().status_code == 401
+    code, _ = _sign_in_code(gatehouse, pool, url, challenge)
+    body = _token(gatehouse, pool, {**form, "code": code}).json()
+    assert "refresh_token" not in body
+    assert user_info().status_code == 200 and user_info().json()["username"] == "alice"
+    revoked = requests.post(
+        f"{gatehouse.url}/{pool.pool_id}/oauth2/revoke",
+        data={"token": body["access_token"], "client_id": url},
+        timeout=10,
+    )
+    assert revoked.status_code == 200, revoked.text
+    assert user_info().status_code == 401
+
+
 def test_invalidate_then_refetch(
     gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
 ) -> None:

@@ -1,5 +1,5 @@
 """Message templates and email settings under hostile or unusual values: a subject with line breaks (header
-injection), a From that is not one address, a SourceArn naming a whole domain, CONFIRM_WITH_LINK (which
+injection), a From or Reply-To that is not one address, a SourceArn naming a whole domain, CONFIRM_WITH_LINK (which
 Gatehouse cannot honour), non-ASCII subjects (RFC 2047).
 
 One real `gatehouse serve` for the module, a real aiosmtpd server collecting what it sends.
@@ -91,6 +91,11 @@ def test_a_non_ascii_subject_is_rfc2047_encoded(idp: Any, public_idp: Any, mail:
         "me@example.com, victim@example.com",
         "example.com",
         "Me <>",
+        # The email package's header parser fails on these (AttributeError, IndexError) or finds defects: every
+        # message of the pool would fail, after SignUp or AdminCreateUser had stored the user.
+        "Support <a@[b>",
+        "a@",
+        "a@b..c",
     ],
 )
 def test_a_from_that_is_not_one_address_is_refused_at_create_and_update(idp: Any, sender: str) -> None:
@@ -108,6 +113,26 @@ def test_a_from_that_is_not_one_address_is_refused_at_create_and_update(idp: Any
     assert error_of(exc)[:2] == ("InvalidParameterException", 400)
     stored = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["EmailConfiguration"]
     assert "From" not in stored
+
+
+# Each matches EmailAddressType's pattern (the model's check), and none is one address the email package writes.
+@pytest.mark.parametrize("reply_to", ["a@[b", "a@b..c", "help@example.com,victim@example.com", "a@b@c"])
+def test_a_reply_to_that_is_not_one_address_is_refused_at_create_and_update(idp: Any, reply_to: str) -> None:
+    config = {"EmailSendingAccount": "DEVELOPER", "From": "app@example.com", "ReplyToEmailAddress": reply_to}
+    before = idp.list_user_pools(MaxResults=60)["UserPools"]
+    with pytest.raises(ClientError) as exc:
+        idp.create_user_pool(PoolName="bad-reply-to", EmailConfiguration=config)
+    code, status, message = error_of(exc)
+    assert (code, status) == ("InvalidParameterException", 400)
+    assert "EmailConfiguration.ReplyToEmailAddress" in message
+    assert len(idp.list_user_pools(MaxResults=60)["UserPools"]) == len(before)
+
+    pool_id, _ = new_pool(idp)
+    with pytest.raises(ClientError) as exc:
+        idp.update_user_pool(UserPoolId=pool_id, EmailConfiguration=config)
+    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+    stored = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["EmailConfiguration"]
+    assert "ReplyToEmailAddress" not in stored
 
 
 def test_a_named_from_and_reply_to_reach_the_mail(idp: Any, public_idp: Any, mail: MailServer) -> None:
@@ -148,6 +173,18 @@ def test_an_address_source_arn_is_the_sender(idp: Any, public_idp: Any, mail: Ma
     _, client_id = new_pool(idp, EmailConfiguration={"EmailSendingAccount": "DEVELOPER", "SourceArn": arn})
     sign_up(public_idp, client_id, "address-arn", "address-arn@example.com")
     assert mail.wait_for("address-arn@example.com")["From"] == "noreply@example.org"
+
+
+def test_an_address_source_arn_that_names_no_usable_address_is_refused(idp: Any) -> None:
+    # ArnType's pattern allows "a@@b"; without From it would be every message's sender.
+    arn = "arn:aws:ses:us-east-1:123456789012:identity/a@@example.org"
+    config = {"EmailSendingAccount": "DEVELOPER", "SourceArn": arn}
+    with pytest.raises(ClientError) as exc:
+        idp.create_user_pool(PoolName="bad-arn", EmailConfiguration=config)
+    code, status, message = error_of(exc)
+    assert (code, status) == ("InvalidParameterException", 400) and "SourceArn" in message
+    # With a From, the identity only authorizes the sending (EmailConfigurationType): it is not a header.
+    idp.create_user_pool(PoolName="arn-and-from", EmailConfiguration={**config, "From": "app@example.com"})
 
 
 # --- CONFIRM_WITH_LINK -----------------------------------------------------------------------------------

@@ -112,7 +112,7 @@ def settled_step() -> int:
 
 # --- configuration ------------------------------------------------------------------------------------------
 
-TAKEOVER = {
+TAKEOVER: dict[str, Any] = {
     "NotifyConfiguration": {
         "SourceArn": "arn:aws:ses:us-east-1:000000000000:identity/security@example.com",
         "From": "Security <security@example.com>",
@@ -196,6 +196,26 @@ def test_risk_configuration_round_trip_per_pool_and_client(idp: Any) -> None:
             "BlockEmail",
         ),
         ({"AccountTakeoverRiskConfiguration": {"Actions": {}}}, "at least one action"),
+        # A sender or reply-to the email package cannot write as one clean header: every notifying sign-in would
+        # fail to build its email (CPython's header parser raises on an unclosed domain literal).
+        *(
+            (
+                {
+                    "AccountTakeoverRiskConfiguration": {
+                        **TAKEOVER,
+                        "NotifyConfiguration": {**TAKEOVER["NotifyConfiguration"], member: value},
+                    }
+                },
+                f"NotifyConfiguration.{member}",
+            )
+            for member, value in (
+                ("From", "Security <a@[b>"),
+                ("From", "security@"),
+                ("From", "security@example.com, victim@example.com"),
+                ("ReplyTo", "a@[b"),
+                ("ReplyTo", "Help <help@example..com>"),
+            )
+        ),
         (
             {"CompromisedCredentialsRiskConfiguration": {"EventFilter": [], "Actions": {"EventAction": "BLOCK"}}},
             "EventFilter",

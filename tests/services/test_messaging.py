@@ -19,7 +19,7 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from gateway.errors import CodeDeliveryFailureException
+from gateway.errors import CodeDeliveryFailureException, InvalidParameterException
 from gateway.services.messaging import (
     EmailMessage,
     Messenger,
@@ -27,6 +27,7 @@ from gateway.services.messaging import (
     SmsMessage,
     SmtpEmailSender,
     WebhookSmsSender,
+    check_address_header,
     one_line,
     render_template,
 )
@@ -175,6 +176,81 @@ async def test_smtp_header_injection_is_refused_before_connecting() -> None:
 
     failed = [entry["reason"] for entry in logs + logs_list if entry["event"] == "message.delivery_failed"]
     assert failed == ["invalid_message", "invalid_message"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # CPython's header parser raises AttributeError on an unclosed domain literal, IndexError on "a@".
+        {"sender": "Support <a@[b>"},
+        {"sender": "a@"},
+        {"reply_to": "a@[b"},
+    ],
+)
+async def test_smtp_a_header_the_email_package_cannot_build_is_a_delivery_failure(overrides: dict[str, str]) -> None:
+    # Nothing listens on the port: the message fails while it is being built, as a delivery failure.
+    sender = SmtpEmailSender("127.0.0.1", free_port(), timeout=5)
+
+    with structlog.testing.capture_logs() as logs, pytest.raises(CodeDeliveryFailureException):
+        await sender.send(code_email(**overrides))
+
+    failed = [entry for entry in logs if entry["event"] == "message.delivery_failed"]
+    assert [entry["reason"] for entry in failed] == ["invalid_message"]
+
+
+async def test_smtp_a_sender_the_envelope_cannot_name_is_a_delivery_failure(
+    smtp_server: tuple[CollectingHandler, int],
+) -> None:
+    # "a@@b" builds a From header but no MAIL FROM: the SMTP client refuses it once connected.
+    handler, port = smtp_server
+    sender = SmtpEmailSender("127.0.0.1", port, timeout=5)
+
+    with structlog.testing.capture_logs() as logs, pytest.raises(CodeDeliveryFailureException):
+        await sender.send(code_email(sender="a@@b"))
+
+    failed = [entry for entry in logs if entry["event"] == "message.delivery_failed"]
+    assert [entry["reason"] for entry in failed] == ["invalid_message"]
+    assert handler.envelopes == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Support <a@[b>",
+        "a@[b",
+        "a@",
+        "@example.com",
+        "a@b..c",
+        "example.com",
+        "Me <>",
+        "me@example.com, victim@example.com",
+        "Team: me@example.com;",
+        "Me <me@example.com> trailing",
+        "Me <me@example.com>\r\nBcc: victim@example.com",
+        "me@exa\x00mple.com",
+    ],
+)
+def test_check_address_header_refuses_what_cannot_be_one_clean_header(value: str) -> None:
+    with pytest.raises(InvalidParameterException) as caught:
+        check_address_header(value, "EmailConfiguration.From")
+    assert "EmailConfiguration.From" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        "me@example.com",
+        "Me <me@example.com>",
+        '"Me, Myself" <me@example.com>',
+        "Exämple App <app@example.com>",
+        "ü@example.com",  # RFC 6532: sent with SMTPUTF8
+        "Me <me@[192.0.2.1]>",
+    ],
+)
+def test_check_address_header_accepts_one_address_optionally_named(value: str | None) -> None:
+    check_address_header(value, "EmailConfiguration.From")
 
 
 def test_a_subject_with_line_breaks_becomes_one_header_line() -> None:
