@@ -217,12 +217,17 @@ def _open_writer(path: str | os.PathLike[str]) -> sqlite3.Connection | None:
     return writer
 
 
-async def _migrate(db: aiosqlite.Connection) -> None:
+async def _migrate(db: aiosqlite.Connection, path: str) -> None:
     """Apply the migrations this database lacks, all in one BEGIN IMMEDIATE transaction.
 
     The write lock is held from the check to the commit, so when several processes open a new database at
     once the first applies everything and the others, waiting on the busy timeout, find nothing to do.
     SQLite's DDL is transactional: a failing migration leaves no trace.
+
+    A database in use is not upgraded: an older Gatehouse still serving it checked the schema when it opened
+    the file, and would go on writing as that schema was, unaware of the new one -- users it writes would be
+    missing from the ListUsers index 0020 keeps, say, for good. So when an existing schema has migrations
+    to apply while another process has the file open, the upgrade is refused until they have stopped.
     """
     migrations = load_migrations()
     await db.execute_fetchall("BEGIN IMMEDIATE")
@@ -233,6 +238,13 @@ async def _migrate(db: aiosqlite.Connection) -> None:
         if unknown:
             # A newer Gatehouse migrated this file; running older code on it could corrupt it.
             raise RuntimeError(f"database has schema versions this Gatehouse does not know: {sorted(unknown)}")
+        pending = [m.version for m in migrations if m.version not in applied]
+        others = _other_processes_using(path) if applied and pending else set()
+        if others:
+            raise RuntimeError(
+                f"its schema needs upgrading (migrations {pending}) but other processes have it open (pid "
+                f"{', '.join(str(pid) for pid in sorted(others))}): stop every Gatehouse using it, then start this one"
+            )
         for migration in migrations:
             if migration.version in applied:
                 continue
@@ -249,6 +261,39 @@ async def _migrate(db: aiosqlite.Connection) -> None:
     except BaseException:
         await db.rollback()
         raise
+
+
+# SQLite's unix VFS holds a shared lock on this byte of the WAL-index file (``<db>-shm``) for as long as a
+# connection has the database open in WAL mode (the "DMS" lock, at UNIX_SHM_BASE 120 plus its 8 locks).
+_SHM_OPEN_BYTE = 128
+
+
+def _other_processes_using(path: str) -> set[int]:
+    """The other processes that have the database at ``path`` open, from the kernel's table of file locks
+    (Linux's /proc/locks; elsewhere none are found). The -shm file itself is never opened here: closing a
+    descriptor of it would drop this process's own SQLite locks on it (POSIX advisory locks are per process)."""
+    try:
+        shm = os.stat(path + "-shm")
+        with open("/proc/locks", encoding="ascii", errors="replace") as table:
+            lines = table.read().splitlines()
+    except OSError:
+        return set()
+    # "1: POSIX  ADVISORY  READ 2231 fe:00:2146933 128 128": pid, device (hex major:minor) and inode, range.
+    file_id = f"{os.major(shm.st_dev):02x}:{os.minor(shm.st_dev):02x}:{shm.st_ino}"
+    others: set[int] = set()
+    for line in lines:
+        fields = line.split()
+        if "->" in fields:  # a request blocked behind a lock, listed under it
+            continue
+        try:
+            at = fields.index(file_id)
+            pid, start, end = int(fields[at - 1]), int(fields[at + 1]), fields[at + 2]
+        except (ValueError, IndexError):
+            continue
+        covers = start <= _SHM_OPEN_BYTE and (end == "EOF" or int(end) >= _SHM_OPEN_BYTE)
+        if covers and pid != os.getpid():  # 0: a process of another PID namespace
+            others.add(pid)
+    return others
 
 
 async def _backfill_user_search(db: aiosqlite.Connection) -> None:
@@ -962,7 +1007,7 @@ class SqliteStore:
             await db.execute_fetchall("PRAGMA synchronous = NORMAL")
             await db.execute_fetchall("PRAGMA foreign_keys = ON")
             await db.execute_fetchall(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
-            await _migrate(db)
+            await _migrate(db, os.fspath(path))
         except BaseException:
             await db.close()
             raise

@@ -671,6 +671,50 @@ async def test_users_stored_before_the_search_index_are_found_by_it(db_path: Pat
         assert db.execute("SELECT COUNT(DISTINCT username_key) FROM user_search").fetchone()[0] == 1204
 
 
+_HOLDER = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1])
+db.execute("SELECT COUNT(*) FROM users").fetchone()
+print("open", flush=True)
+time.sleep(60)
+"""
+
+
+async def test_a_schema_upgrade_waits_until_no_other_process_has_the_file_open(db_path: Path) -> None:
+    """An older Gatehouse still serving a database checked its schema when it opened it: were the file upgraded
+    under it, it would go on writing users without the ListUsers index 0020 keeps. The upgrade is refused while
+    another process has the file open, and goes through once it has closed it."""
+    store = await SqliteStore.open(db_path)
+    try:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("ada", attributes={"email": "ada@example.com"}))
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(db_path)) as db, db:
+        db.execute("DROP TABLE user_search")
+        db.execute("DELETE FROM schema_migrations WHERE version = 20")
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _HOLDER, str(db_path), stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None
+        assert await asyncio.wait_for(holder.stdout.readline(), 30) == b"open\n"
+        with pytest.raises(
+            RuntimeError, match=rf"migrations \[20\]\) but other processes have it open \(pid {holder.pid}\)"
+        ):
+            await SqliteStore.open(db_path)
+        assert 20 not in [version for version, _ in _migration_rows(db_path)]
+    finally:
+        holder.kill()
+        await holder.wait()
+    store = await SqliteStore.open(db_path)
+    try:
+        page = await store.list_users(POOL, None, 60, where=UserSearch("email", "ada@example.com", folded=True))
+        assert [u.username_key for u in page.items] == ["ada"]
+    finally:
+        await store.close()
+
+
 async def test_clients_stored_before_rotation_keep_their_one_secret(db_path: Path) -> None:
     """0022 adds the clients' rotated secrets; a client stored before it reads back unchanged (no list: its
     one secret is the ``secret`` column), and can be rotated afterwards."""
