@@ -391,6 +391,17 @@ def _token(gatehouse: GatehouseServer, pool: OAuthPool, form: dict[str, str]) ->
     return requests.post(f"{gatehouse.url}/{pool.pool_id}/oauth2/token", data=form, timeout=15)
 
 
+def _code_form(client_id: str, code: str, verifier: str) -> dict[str, str]:
+    """The code exchange's form for the document client ``client_id``, redirected to CALLBACK."""
+    return {
+        "grant_type": "authorization_code",
+        "client_id": client_id,
+        "code": code,
+        "redirect_uri": CALLBACK,
+        "code_verifier": verifier,
+    }
+
+
 def test_code_flow_with_pkce(
     gatehouse: GatehouseServer, idp: Any, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
 ) -> None:
@@ -491,13 +502,7 @@ def test_no_refresh_token_for_a_document_without_the_refresh_grant(
     url = docs.document("/clients/no-refresh", grant_types=["authorization_code"])
     verifier, challenge = pkce_pair()
     code, _ = _sign_in_code(gatehouse, pool, url, challenge)
-    form = {
-        "grant_type": "authorization_code",
-        "client_id": url,
-        "code": code,
-        "redirect_uri": CALLBACK,
-        "code_verifier": verifier,
-    }
+    form = _code_form(url, code, verifier)
     tokens = _token(gatehouse, pool, form)
     assert tokens.status_code == 200, tokens.text
     body = tokens.json()
@@ -864,13 +869,7 @@ def test_user_pool_api_with_a_metadata_client_token(
         "alice",
     )
     code = query_of(back.headers["Location"])["code"]
-    form = {
-        "grant_type": "authorization_code",
-        "client_id": url,
-        "code": code,
-        "redirect_uri": CALLBACK,
-        "code_verifier": verifier,
-    }
+    form = _code_form(url, code, verifier)
     tokens = _token(gatehouse, pool, form)
     assert tokens.status_code == 200, tokens.text
     user = public_idp.get_user(AccessToken=tokens.json()["access_token"])

@@ -70,6 +70,14 @@ def make_user(idp: Any, pool_id: str, username: str, password: str = PASSWORD, e
     idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=password, Permanent=True)
 
 
+def block_compromised(idp: Any, pool_id: str, event: str) -> None:
+    """Threat protection blocks compromised passwords at ``event`` (SIGN_IN, PASSWORD_CHANGE, SIGN_UP)."""
+    idp.set_risk_configuration(
+        UserPoolId=pool_id,
+        CompromisedCredentialsRiskConfiguration={"EventFilter": [event], "Actions": {"EventAction": "BLOCK"}},
+    )
+
+
 def admin_sign_in(
     idp: Any, pool_id: str, client_id: str, username: str, ip: str, agent: str, password: str = PASSWORD, **headers: str
 ) -> dict[str, Any]:
@@ -594,10 +602,7 @@ def test_impossible_travel_is_high_risk(idp: Any) -> None:
 
 def test_compromised_password_refused_at_sign_up_and_allowed_with_no_action(idp: Any, public_idp: Any) -> None:
     pool_id, client_id = make_pool(idp, "ENFORCED", relaxed=True)
-    idp.set_risk_configuration(
-        UserPoolId=pool_id,
-        CompromisedCredentialsRiskConfiguration={"EventFilter": ["SIGN_UP"], "Actions": {"EventAction": "BLOCK"}},
-    )
+    block_compromised(idp, pool_id, "SIGN_UP")
     with pytest.raises(ClientError) as error:
         public_idp.sign_up(ClientId=client_id, Username="pat", Password=LEAKED)
     assert error_of(error) == COMPROMISED
@@ -632,13 +637,7 @@ def test_forgot_password_and_password_change_are_recorded(idp: Any, public_idp: 
 
 def test_compromised_password_at_password_change_and_sign_in(idp: Any, public_idp: Any) -> None:
     pool_id, client_id = make_pool(idp, "ENFORCED", relaxed=True)
-    idp.set_risk_configuration(
-        UserPoolId=pool_id,
-        CompromisedCredentialsRiskConfiguration={
-            "EventFilter": ["PASSWORD_CHANGE"],
-            "Actions": {"EventAction": "BLOCK"},
-        },
-    )
+    block_compromised(idp, pool_id, "PASSWORD_CHANGE")
     make_user(idp, pool_id, "rita")
     with pytest.raises(ClientError) as error:
         idp.admin_set_user_password(UserPoolId=pool_id, Username="rita", Password=LEAKED, Permanent=True)
@@ -647,10 +646,7 @@ def test_compromised_password_at_password_change_and_sign_in(idp: Any, public_id
     assert "AuthenticationResult" in admin_sign_in(idp, pool_id, client_id, "rita", HOME_IP, FIREFOX)
 
     # Detection off for password changes: the leaked password can be set, then sign-in checks catch it.
-    idp.set_risk_configuration(
-        UserPoolId=pool_id,
-        CompromisedCredentialsRiskConfiguration={"EventFilter": ["SIGN_IN"], "Actions": {"EventAction": "BLOCK"}},
-    )
+    block_compromised(idp, pool_id, "SIGN_IN")
     idp.admin_set_user_password(UserPoolId=pool_id, Username="rita", Password=LEAKED, Permanent=True)
     with pytest.raises(ClientError) as error:
         public_idp.initiate_auth(
@@ -677,13 +673,7 @@ def test_compromised_password_refused_at_confirm_forgot_password_leaves_the_code
     """A new password refused as compromised leaves the reset code usable, as one the policy refuses does: the
     user is not made to ask for another code (and spend the pool's send limit) for choosing badly."""
     pool_id, client_id = make_pool(idp, "ENFORCED", relaxed=True)
-    idp.set_risk_configuration(
-        UserPoolId=pool_id,
-        CompromisedCredentialsRiskConfiguration={
-            "EventFilter": ["PASSWORD_CHANGE"],
-            "Actions": {"EventAction": "BLOCK"},
-        },
-    )
+    block_compromised(idp, pool_id, "PASSWORD_CHANGE")
     make_user(idp, pool_id, "sara", email="sara@example.com")
     public_idp.forgot_password(ClientId=client_id, Username="sara")
     code = code_in(mail.wait_for("sara@example.com"))

@@ -642,6 +642,13 @@ async def test_health_reports_a_database_file_deleted_or_replaced(db_path: Path)
     assert await store.health_problem() == "the store is closed"
 
 
+def _as_before_0020(db_path: Path) -> None:
+    """Make the database what it was before 0020: no ListUsers index, and 0020 not applied."""
+    with closing(sqlite3.connect(db_path)) as db, db:
+        db.execute("DROP TABLE user_search")
+        db.execute("DELETE FROM schema_migrations WHERE version = 20")
+
+
 async def test_users_stored_before_the_search_index_are_found_by_it(db_path: Path) -> None:
     """0020 adds ListUsers' search index; its backfill indexes the users already there (folded by str.lower,
     more than a thousand of them, so in several batches)."""
@@ -653,10 +660,7 @@ async def test_users_stored_before_the_search_index_are_found_by_it(db_path: Pat
         await store.create_user(make_user("émile", attributes={"email": "ÉMILE@example.com"}))
     finally:
         await store.close()
-    # As the database was before 0020: no index, and 0020 not applied.
-    with closing(sqlite3.connect(db_path)) as db, db:
-        db.execute("DROP TABLE user_search")
-        db.execute("DELETE FROM schema_migrations WHERE version = 20")
+    _as_before_0020(db_path)
 
     store = await SqliteStore.open(db_path)
     try:
@@ -690,9 +694,7 @@ async def test_a_schema_upgrade_waits_until_no_other_process_has_the_file_open(d
         await store.create_user(make_user("ada", attributes={"email": "ada@example.com"}))
     finally:
         await store.close()
-    with closing(sqlite3.connect(db_path)) as db, db:
-        db.execute("DROP TABLE user_search")
-        db.execute("DELETE FROM schema_migrations WHERE version = 20")
+    _as_before_0020(db_path)
     holder = await asyncio.create_subprocess_exec(
         sys.executable, "-c", _HOLDER, str(db_path), stdout=asyncio.subprocess.PIPE
     )
