@@ -937,12 +937,17 @@ class RiskService:
                 text = text.replace(placeholder, html_escape(value) if as_html else value)
             return text
 
-        sender = notify.get("From") or str(notify.get("SourceArn", "")).rpartition("/")[2] or self.default_email_sender
+        # NotifyConfigurationType: From, else the SES identity SourceArn names when it is an address (a domain
+        # identity, "identity/example.com", is no sender); ReplyTo becomes the message's Reply-To.
+        identity = str(notify.get("SourceArn", "")).rpartition("/")[2]
+        sender = str(notify.get("From") or (identity if "@" in identity else "") or self.default_email_sender)
+        reply_to = str(notify["ReplyTo"]) if notify.get("ReplyTo") else None
         text = render(str(template.get("TextBody") or template.get("HtmlBody") or ""))
         html = render(str(template["HtmlBody"]), as_html=True) if template.get("HtmlBody") else None
+        subject = str(template.get("Subject", ""))
         try:
             await self.messenger.email.send(
-                EmailMessage(to=to, sender=sender, subject=str(template.get("Subject", "")), text=text, html=html)
+                EmailMessage(to=to, sender=sender, subject=subject, text=text, html=html, reply_to=reply_to)
             )
         except CodeDeliveryFailureException:  # a lost notification must not change the sign-in's outcome
             log.warning("risk.notify_failed", pool=ctx.pool.id, username=user.username)

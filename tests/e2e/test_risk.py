@@ -371,12 +371,14 @@ def test_notification_email_carries_the_feedback_token(idp: Any, public_idp: Any
     pool_id, client_id = make_pool(idp, "ENFORCED")
     takeover = json.loads(json.dumps(TAKEOVER))
     takeover["Actions"]["LowAction"] = {"Notify": True, "EventAction": "NO_ACTION"}
+    takeover["NotifyConfiguration"]["ReplyTo"] = "help@example.com"
     idp.set_risk_configuration(UserPoolId=pool_id, AccountTakeoverRiskConfiguration=takeover)
     make_user(idp, pool_id, "ivan", email="ivan@example.com")
     admin_sign_in(idp, pool_id, client_id, "ivan", HOME_IP, FIREFOX)
     message = mail.wait_for("ivan@example.com")
     assert message["Subject"] == "New sign-in"
     assert "Security <security@example.com>" in message["From"]
+    assert message["Reply-To"] == "help@example.com"
     text = body_text(message)
     assert f"a sign-in from {HOME_IP} ({FIREFOX})" in text
     match = re.search(r"Event (\S+), feedback token (\S+)\.", text)
