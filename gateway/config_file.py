@@ -1863,8 +1863,69 @@ def _rate_limit_settings(config: RateLimitsConfig, base: RateLimitSettings) -> R
 
 
 def config_json_schema() -> dict[str, Any]:
-    """The JSON Schema of the file (``config/schema.json``), for editors' completion and checking."""
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **GatehouseConfig.model_json_schema()}
+    """The JSON Schema of the file (``config/schema.json``), for editors' completion and checking: what the file
+    may hold before its ``${NAME}`` references are substituted (JSON Schema 2020-12)."""
+    schema = _with_references(GatehouseConfig.model_json_schema())
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+# A string with a ${NAME} reference in it (not only the $${ escape): load_config substitutes it before the value
+# is checked, so it may stand for a number, a boolean or a string of any form ("${SMTP_PORT:-587}").
+_REFERENCE_SCHEMA: dict[str, Any] = {"type": "string", "pattern": r"(^|[^$])\$\{"}
+# The keywords that constrain a scalar, moved into an anyOf branch beside _REFERENCE_SCHEMA; the others (title,
+# description, default) stay on the property.
+_SCALAR_KEYWORDS = ("type", "enum", "const", "pattern", "format", "minLength", "maxLength", "minimum", "maximum",
+                    "exclusiveMinimum", "exclusiveMaximum", "multipleOf")  # fmt: skip
+_SCALAR_TYPES = frozenset({"string", "integer", "number", "boolean"})
+_STRING_CONSTRAINTS = frozenset({"enum", "const", "pattern", "format", "minLength", "maxLength"})
+
+
+def _with_references(schema: Any) -> Any:
+    """``schema`` (a JSON Schema node) where every scalar that a plain string would not satisfy (a number, a
+    boolean, an enum, a string with a pattern or a length) also takes a string holding a ``${...}`` reference."""
+    if not isinstance(schema, dict):
+        return schema
+    node = dict(schema)
+    for key in ("properties", "patternProperties", "$defs"):
+        if isinstance(node.get(key), dict):
+            node[key] = {name: _with_references(sub) for name, sub in node[key].items()}
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            node[key] = _with_references(node[key])
+    if isinstance(node.get("prefixItems"), list):
+        node["prefixItems"] = [_with_references(sub) for sub in node["prefixItems"]]
+    for key in ("anyOf", "oneOf"):
+        if isinstance(node.get(key), list):
+            node[key] = _alternatives_with_references([_with_references(sub) for sub in node[key]])
+    if _refuses_references(node):
+        scalar = {key: node.pop(key) for key in _SCALAR_KEYWORDS if key in node}
+        node["anyOf"] = [scalar, _REFERENCE_SCHEMA]
+    return node
+
+
+def _alternatives_with_references(alternatives: list[Any]) -> list[Any]:
+    """An anyOf's alternatives with those that took a reference merged back: the reference once, at the end."""
+    merged: list[Any] = []
+    referenced = False
+    for alternative in alternatives:
+        wrapped = isinstance(alternative, dict) and alternative.keys() == {"anyOf"}
+        if wrapped and _REFERENCE_SCHEMA in alternative["anyOf"]:
+            merged += [sub for sub in alternative["anyOf"] if sub != _REFERENCE_SCHEMA]
+            referenced = True
+        else:
+            merged.append(alternative)
+    return [*merged, _REFERENCE_SCHEMA] if referenced else merged
+
+
+def _refuses_references(node: dict[str, Any]) -> bool:
+    """Whether a node constrains a scalar so that a string with a reference in it would not satisfy it."""
+    kind = node.get("type")
+    kinds = set(kind) if isinstance(kind, list) else {kind} if isinstance(kind, str) else set()
+    if not kinds and not ("enum" in node or "const" in node):
+        return False  # an object, a $ref or an anyOf: its parts are handled on their own
+    if not kinds <= _SCALAR_TYPES:
+        return False  # an object or an array (or null among the types): substitution never makes one
+    return "string" not in kinds or bool(_STRING_CONSTRAINTS & node.keys())
 
 
 # --- applying a config to the store -------------------------------------------------------------------------

@@ -102,10 +102,17 @@ def _within_trust_quota(text: str) -> str:
     return text
 
 
+# A policy as the file holds it: a mapping or its JSON text (the schema says so; the model keeps the text).
+_PolicyInput = dict[str, Any] | str
 TrustPolicy = Annotated[
-    str, BeforeValidator(_as_json_text), AfterValidator(_check(True)), AfterValidator(_within_trust_quota)
+    str,
+    BeforeValidator(_as_json_text, json_schema_input_type=_PolicyInput),
+    AfterValidator(_check(True)),
+    AfterValidator(_within_trust_quota),
 ]
-IdentityPolicy = Annotated[str, BeforeValidator(_as_json_text), AfterValidator(_check(False))]
+IdentityPolicy = Annotated[
+    str, BeforeValidator(_as_json_text, json_schema_input_type=_PolicyInput), AfterValidator(_check(False))
+]
 
 
 class _Model(BaseModel):

@@ -150,12 +150,13 @@ class MfaConfig(_Model):
         description="OFF, ON (every user) or OPTIONAL (users who turn a factor on)."
     )
     software_token: bool = Field(False, description="Authenticator apps (TOTP, SOFTWARE_TOKEN_MFA).")
-    sms: Annotated[SmsFactorConfig | None, BeforeValidator(_factor)] = Field(
-        None, description="SMS codes (SMS_MFA): true, or the message."
-    )
-    email: Annotated[EmailFactorConfig | None, BeforeValidator(_factor)] = Field(
-        None, description="Email codes (EMAIL_OTP): true, or the subject and message."
-    )
+    # The schema states what the file may hold (true, false or the mapping), not what _factor makes of it.
+    sms: Annotated[
+        SmsFactorConfig | None, BeforeValidator(_factor, json_schema_input_type=SmsFactorConfig | bool | None)
+    ] = Field(None, description="SMS codes (SMS_MFA): true, or the message.")
+    email: Annotated[
+        EmailFactorConfig | None, BeforeValidator(_factor, json_schema_input_type=EmailFactorConfig | bool | None)
+    ] = Field(None, description="Email codes (EMAIL_OTP): true, or the subject and message.")
 
     @model_validator(mode="after")
     def _a_factor_when_on(self) -> MfaConfig:
