@@ -15,16 +15,26 @@ Run it against ``gatehouse serve``:
        idp = boto3.client("cognito-idp", endpoint_url="http://localhost:9229", region_name="us-east-1",
                           aws_access_key_id=creds["access_key_id"],
                           aws_secret_access_key=creds["secret_access_key"])
-       pool = idp.create_user_pool(PoolName="web-app")["UserPool"]["Id"]
+       pool = idp.create_user_pool(
+           PoolName="web-app", AutoVerifiedAttributes=["email"],
+           Schema=[{"Name": "email", "Required": True, "Mutable": True}])["UserPool"]["Id"]
        client = idp.create_user_pool_client(
            UserPoolId=pool, ClientName="web-app",
            AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
            AllowedOAuthScopes=["openid", "email", "profile"],
            CallbackURLs=["http://localhost:8000/callback"], LogoutURLs=["http://localhost:8000/"],
            SupportedIdentityProviders=["COGNITO"])["UserPoolClient"]["ClientId"]
+       idp.admin_create_user(UserPoolId=pool, Username="kim", MessageAction="SUPPRESS",
+                             UserAttributes=[{"Name": "email", "Value": "kim@example.com"},
+                                             {"Name": "email_verified", "Value": "true"}])
+       idp.admin_set_user_password(UserPoolId=pool, Username="kim", Password="Correct-Horse-9", Permanent=True)
        print(pool, client)
 
-   (Or let people sign up on the hosted page: the confirmation code goes to SMTP or .gatehouse/outbox.jsonl.)
+   Sign in as ``kim`` with that password. People can also sign up on the hosted page: it asks for an email
+   address (the pool requires one) and, as the pool verifies email (AutoVerifiedAttributes), sends the
+   confirmation code there, through the SMTP server Gatehouse's config names, else to
+   ``.gatehouse/outbox.jsonl``. (A pool that verifies no attribute sends no code: an administrator confirms
+   its sign-ups with AdminConfirmSignUp.)
 3. Run this app::
 
        GATEHOUSE_ISSUER=http://127.0.0.1:9229/<pool id> CLIENT_ID=<client id> python examples/web_app/app.py

@@ -47,15 +47,17 @@ from gateway.oauth.endpoints import base_path, routed_pool, set_sso_cookie
 from gateway.oauth.federation import offers_corporate_sign_in, provider_buttons, provider_sign_in_url
 from gateway.oauth.forms import FORM_TOO_LARGE, read_form
 from gateway.oauth.wellknown import SERVICES
+from gateway.secretbox import SecretBoxError
 from gateway.services.auth import AuthContext, AuthResult
 from gateway.services.cimd import app_client_id
+from gateway.services.container import Services
 from gateway.services.domains import CUSTOMIZABLE_CLASSES
 from gateway.services.federation import provider_for_email_domain
 from gateway.services.oauth import AuthorizationRequest
 from gateway.services.pools import ClientView, PoolView
 from gateway.services.schema import required_attributes
 from gateway.services.ui_css import check_css
-from gateway.services.users import secret_hash
+from gateway.services.users import CodeDelivery, secret_hash
 from gateway.storage.base import UICustomizationRecord
 from gateway.ui import mfa_setup as setup_pages
 from gateway.ui.branding import branding_logo, branding_logo_url
@@ -759,7 +761,7 @@ async def signup_post(request: web.Request) -> web.StreamResponse:
         )
         return page(request, services.settings, "signup.html", context, status=400)
     try:
-        user, _ = await services.users.sign_up(
+        user, delivery = await services.users.sign_up(
             hosted.pool,
             hosted.client,
             username=username,
@@ -774,15 +776,65 @@ async def signup_post(request: web.Request) -> web.StreamResponse:
         return page(request, services.settings, "signup.html", context, status=400)
     if user.status == "CONFIRMED":
         return see_other(request, services.settings, _link(hosted, "/login", done="confirmed"))
-    return see_other(request, services.settings, _link(hosted, "/confirm", username=username))
+    sent = _seal_sent(services, hosted.request.id, username, delivery)
+    return see_other(request, services.settings, _link(hosted, "/confirm", username=username, sent=sent))
+
+
+def _sent_aad(rid: str, username: str) -> bytes:
+    return f"hosted-ui:sign-up-delivery|{rid}|{username}".encode(errors="surrogatepass")
+
+
+def _seal_sent(services: Services, rid: str, username: str, delivery: CodeDelivery | None) -> str:
+    """SignUp's CodeDeliveryDetails (its DeliveryMedium and masked Destination), or ``{}`` when no code was
+    sent, sealed for the /confirm page it redirects to: the page shows what was sent, and a link cannot make it
+    show anything else (the value is bound to the request and the username)."""
+    details = delivery.to_json() if delivery is not None else {}
+    return services.box.seal(json.dumps(details).encode(), aad=_sent_aad(rid, username))
+
+
+def _open_sent(services: Services, rid: str, username: str, sealed: str | None) -> dict[str, str] | None:
+    """The delivery :func:`_seal_sent` sealed (``{}``: nothing was sent), or None when there is none (absent,
+    altered, or another request's or username's)."""
+    if not sealed or len(sealed) > 1024:
+        return None
+    try:
+        details = json.loads(services.box.open(sealed, aad=_sent_aad(rid, username)))
+    except (SecretBoxError, ValueError):
+        return None
+    if not isinstance(details, dict) or not all(isinstance(v, str) for v in details.values()):
+        return None
+    return details
+
+
+def _code_sent(details: Mapping[str, str], *, again: bool = False) -> str:
+    """The line above the code field for a code sent as CodeDeliveryDetails says, in the words of Cognito's
+    hosted UI ("We have sent a code by email to a***@e***")."""
+    medium = {"EMAIL": " by email", "SMS": " by text message"}.get(details.get("DeliveryMedium", ""), "")
+    destination = details.get("Destination")
+    where = f" to {destination}" if medium and destination else ""
+    code = "a new code" if again else "a code"
+    return f"We have sent {code}{medium}{where}. Enter it below to confirm your account."
 
 
 async def confirm_get(request: web.Request) -> web.Response:
     hosted = await _hosted(request)
-    settings = request.app[SERVICES].settings
-    notice = "We have sent a code by email. Enter it below to confirm your account."
-    context = _context(hosted, username=request.query.get("username", ""), notice=notice)
-    return page(request, settings, "confirm.html", context)
+    services = request.app[SERVICES]
+    username = request.query.get("username", "")
+    sent = _open_sent(services, hosted.request.id, username, request.query.get("sent"))
+    if sent == {}:
+        # SignUp sent no code: the pool verifies no attribute (AutoVerifiedAttributes), and ResendConfirmationCode
+        # would answer "Auto verification not turned on.". Such a pool confirms its users with AdminConfirmSignUp
+        # ("You can configure your user pool to not send confirmation codes to new users and instead confirm them
+        # with this API operation"), so the page offers no code field that could never be answered.
+        notice = "Your account has been created. An administrator must confirm it before you can sign in."
+        context = _context(hosted, username=username, notice=notice, awaits_administrator=True)
+    elif sent is not None:
+        context = _context(hosted, username=username, notice=_code_sent(sent))
+    else:
+        # Reached without SignUp's answer (signing in to an unconfirmed account): no code is known to be sent.
+        notice = "Enter the confirmation code for your account, or send a new code."
+        context = _context(hosted, username=username, notice=notice)
+    return page(request, services.settings, "confirm.html", context)
 
 
 async def confirm_post(request: web.Request) -> web.StreamResponse:
@@ -805,8 +857,9 @@ async def confirm_post(request: web.Request) -> web.StreamResponse:
     hashed = _secret_hash(hosted.client, username)
     try:
         if form.get("action") == "resend":
-            await services.users.resend_confirmation_code(hosted.pool, hosted.client, username, hashed)
-            context = _context(hosted, username=username, notice="We have sent you a new code.")
+            resent = await services.users.resend_confirmation_code(hosted.pool, hosted.client, username, hashed)
+            notice = _code_sent(resent.to_json() if resent is not None else {}, again=True)
+            context = _context(hosted, username=username, notice=notice)
             return page(request, services.settings, "confirm.html", context)
         await services.users.confirm_sign_up(
             hosted.pool,
