@@ -94,6 +94,7 @@ from gateway.errors import (
 from gateway.services.cimd import DEFAULT_CACHE_SECONDS, MAX_CACHE_SECONDS, MIN_CACHE_SECONDS, check_pattern
 from gateway.services.container import Services
 from gateway.services.log_delivery import log_delivery_configuration, set_log_delivery
+from gateway.services.messaging import check_address_header
 from gateway.services.passwords import Argon2Params, check_password_policy
 from gateway.services.pools import (
     CLIENT_SESSION_SETTINGS,
@@ -268,6 +269,19 @@ def _no_white_space(secret: SecretStr) -> SecretStr:
 ClientSecret = Annotated[SecretStr, Field(min_length=24, max_length=64), AfterValidator(_no_white_space)]
 
 
+def _one_address(value: str) -> str:
+    """A sender or reply-to address the pool's messages can carry: the API's own check (CreateUserPool), so
+    ``config check`` refuses what ``serve`` could not apply."""
+    try:
+        check_address_header(value, "address")
+    except InvalidParameterException:
+        raise _expected(_PATTERN_HINTS[_EMAIL_SENDER_PATTERN]) from None
+    return value
+
+
+EmailAddress = Annotated[str, Field(pattern=_EMAIL_SENDER_PATTERN), AfterValidator(_one_address)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -418,9 +432,7 @@ class ServerConfig(_Model):
     argon2: Argon2Config | None = None
     smtp: SmtpConfig | None = None
     sms_webhook: SmsWebhookConfig | None = None
-    default_email_sender: str | None = Field(
-        None, pattern=_EMAIL_SENDER_PATTERN, description="From address of pools that set no email.from."
-    )
+    default_email_sender: EmailAddress | None = Field(None, description="From address of pools that set no email.from.")
     log: LogConfig | None = None
     rate_limits: RateLimitsConfig | None = None
     code_send_limits: CodeSendLimitsConfig | None = None
@@ -537,8 +549,8 @@ class AdminCreateUserSettings(_Model):
 
 
 class EmailSettings(_Model):
-    from_: str = Field(alias="from", pattern=_EMAIL_SENDER_PATTERN, description="The sender of the pool's email.")
-    reply_to: str | None = Field(None, pattern=_EMAIL_SENDER_PATTERN)
+    from_: EmailAddress = Field(alias="from", description="The sender of the pool's email.")
+    reply_to: EmailAddress | None = None
 
 
 class RefreshTokenRotationConfig(_Model):

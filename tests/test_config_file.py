@@ -1259,3 +1259,28 @@ def test_aliases_of_a_string_with_references_stay_one_string() -> None:
     values = list(substituted["unused"].values())
     assert problems == [] and values[0] == "/home/me/" * 2_000
     assert all(value is values[0] for value in values) and substituted["x-anchor"] is values[0]
+
+
+def test_an_email_address_no_message_could_carry_is_refused_at_load(write: Write) -> None:
+    """A sender or reply-to the email package cannot write as one clean header would fail every message of the
+    pool: refused by ``config check`` as CreateUserPool refuses it, not only when ``serve`` applies the pool."""
+    path = write(
+        """\
+        version: 1
+        server:
+          default_email_sender: "a@b..c"
+        pools:
+          - id: us-east-1_Test01
+            name: test
+            email: {from: "Support <a@[b>", reply_to: "help@example.com"}
+          - id: us-east-1_Test02
+            name: test2
+            email: {from: "Support <support@example.com>", reply_to: "a@[b"}
+        """
+    )
+    hint = "expected an email address, optionally with a name: 'Example <no-reply@example.com>'"
+    assert sorted(str(errors_of(path)).splitlines()) == [
+        f"{path}: pools[0].email.from: {hint}, got 'Support <a@[b>'",
+        f"{path}: pools[1].email.reply_to: {hint}, got 'a@[b'",
+        f"{path}: server.default_email_sender: {hint}, got 'a@b..c'",
+    ]
