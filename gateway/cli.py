@@ -70,17 +70,13 @@ def _env_bytes(name: str) -> int:
 
 
 def _settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides = _listening_options(args)  # checked first: a mistyped option is reported before any file is read
     settings = Settings()
     if args.config:
         from gateway.config_file import load_config, server_settings
 
         settings = server_settings(load_config(Path(args.config)), settings)
         settings = replace(settings, config_path=Path(args.config))
-    overrides: dict[str, object] = {}
-    for name in ("host", "port", "public_url", "workers"):
-        value = getattr(args, name, None)
-        if value is not None:
-            overrides[name] = value
     if args.data_dir is not None:
         overrides["data_dir"] = Path(args.data_dir)
     env_creds = admin_credentials_from_env()
@@ -798,27 +794,36 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bounded_int(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"expected {low} to {high}, got {value}")
-        return value
+def _listening_options(args: argparse.Namespace) -> dict[str, object]:
+    """``serve``'s ``--host``, ``--port``, ``--public-url`` and ``--workers`` as Settings fields, checked by the
+    rules of the config file's ``server:`` section. They are checked here rather than by argparse, so that a
+    wrong value is a UsageError (one line, exit status 1) like the same value in the config file."""
+    overrides: dict[str, object] = {}
+    if getattr(args, "host", None) is not None:
+        overrides["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        overrides["port"] = _whole_number("--port", args.port, 0, 65535)
+    if getattr(args, "public_url", None) is not None:
+        # The same rule as server.public_url: it becomes every token's issuer (iss).
+        from gateway.config_file import issuer_url_problem
 
-    return parse
+        problem = issuer_url_problem(args.public_url)
+        if problem is not None:
+            raise UsageError(f"--public-url: {problem}, got {args.public_url!r}")
+        overrides["public_url"] = args.public_url
+    if getattr(args, "workers", None) is not None:
+        overrides["workers"] = _whole_number("--workers", args.workers, 1, 256)
+    return overrides
 
 
-def _url(text: str) -> str:
-    # The same rule as the config file's server.public_url: it becomes every token's issuer (iss).
-    from gateway.config_file import issuer_url_problem
-
-    problem = issuer_url_problem(text)
-    if problem is not None:
-        raise argparse.ArgumentTypeError(f"{problem}, got {text!r}")
-    return text
+def _whole_number(option: str, text: str, low: int, high: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"{option}: expected a whole number from {low} to {high}, got {text!r}") from None
+    if not low <= value <= high:
+        raise UsageError(f"{option}: expected {low} to {high}, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -827,27 +832,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def server_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", help="the YAML config file (pools, clients, groups, users, server settings)")
-        p.add_argument("--host", help="the address to listen on (default: server.host, else 127.0.0.1)")
+    def config_option(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "--port", type=_bounded_int(0, 65535), help="the port to listen on (default: server.port, else 9229)"
+            "--config", metavar="PATH", help="the YAML config file (pools, clients, groups, users, server settings)"
         )
+
+    def data_dir_option(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--data-dir",
             dest="data_dir",
+            metavar="DIR",
             help="where the database, keys and outbox live (default: server.data_dir, else ./.gatehouse)",
         )
-        p.add_argument(
-            "--public-url", dest="public_url", type=_url, help="the URL clients reach this server at (token issuer)"
-        )
 
+    # --port, --public-url and --workers are plain strings here: _listening_options checks them (one line on
+    # stderr and exit status 1, as for the same values in the config file, not argparse's usage and status 2).
     serve_parser = commands.add_parser("serve", help="run the gateway")
-    server_options(serve_parser)
+    config_option(serve_parser)
+    serve_parser.add_argument(
+        "--host", metavar="HOST", help="the address to listen on (default: server.host, else 127.0.0.1)"
+    )
+    serve_parser.add_argument(
+        "--port", metavar="PORT", help="the port to listen on, 0 for any (default: server.port, else 9229)"
+    )
+    data_dir_option(serve_parser)
+    serve_parser.add_argument(
+        "--public-url", dest="public_url", metavar="URL", help="the URL clients reach this server at (token issuer)"
+    )
     serve_parser.add_argument(
         "--workers",
-        type=_bounded_int(1, 256),
-        help="processes sharing the port (SO_REUSEPORT; default: server.workers, else 1)",
+        metavar="N",
+        help="processes sharing the port, 1 to 256 (SO_REUSEPORT; default: server.workers, else 1)",
     )
     serve_parser.set_defaults(handler=serve)
 
@@ -862,8 +877,13 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = keys_commands.add_parser(
         "rotate", help="publish new signing keys for a pool; they sign once cached JWK Sets hold them"
     )
-    server_options(rotate)
-    rotate.add_argument("pool_id", help='a user pool id, or "identity" for the identity pools\' OpenID tokens')
+    # Only the options that find the database and the key schedule's settings: it listens on nothing and
+    # issues no token, so --host, --port and --public-url would change nothing.
+    config_option(rotate)
+    data_dir_option(rotate)
+    rotate.add_argument(
+        "pool_id", metavar="POOL_ID", help='a user pool id, or "identity" for the identity pools\' OpenID tokens'
+    )
     rotate.add_argument(
         "--now",
         action="store_true",

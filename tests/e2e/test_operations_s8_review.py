@@ -325,7 +325,7 @@ def test_public_url_must_be_an_issuer(tmp_path: Path, url: str, reason: str) -> 
     # §2); a relying party comparing iss, or building the discovery URL from it, would fail on such a one.
     result = run_cli("serve", "--public-url", url, "--data-dir", str(tmp_path / "data"), "--port", "0")
     output = result.stdout + result.stderr
-    assert result.returncode == 2 and "--public-url" in output and reason in output, output
+    assert result.returncode == 1 and "--public-url" in output and reason in output, output
     assert not (tmp_path / "data").exists()
     config = tmp_path / "server.yaml"
     config.write_text(f'version: 1\nserver:\n  public_url: "{url}"\npools: []\n')

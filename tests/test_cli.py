@@ -1,0 +1,90 @@
+"""The ``gatehouse`` command's options: a wrong ``--port``, ``--workers`` or ``--public-url`` is one line on
+stderr and exit status 1 (README, "serve checks its options ..."), as the same value in the config file is; and
+``keys rotate`` offers only the options it uses."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``gatehouse ARGS``; a serve that would start is cut off by the timeout (a test failure)."""
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args], capture_output=True, text=True, timeout=20, check=False, cwd=cwd
+    )
+
+
+def assert_one_line(result: subprocess.CompletedProcess[str], *words: str) -> str:
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert result.stdout == ""
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--workers", "0", "expected 1 to 256, got 0"),
+        ("--workers", "257", "expected 1 to 256, got 257"),
+        ("--workers", "-3", "expected 1 to 256, got -3"),
+        ("--workers", "two", "expected a whole number from 1 to 256, got 'two'"),
+        ("--port", "70000", "expected 0 to 65535, got 70000"),
+        ("--port", "-1", "expected 0 to 65535, got -1"),
+        ("--port", "http", "expected a whole number from 0 to 65535, got 'http'"),
+        ("--public-url", "notaurl", "expected an http:// or https:// URL"),
+        ("--public-url", "ftp://example.com", "expected an http:// or https:// URL"),
+        ("--public-url", "http://x.example/?q=1", "expected no query (?) or fragment (#)"),
+        ("--public-url", "http://x.example/#top", "expected no query (?) or fragment (#)"),
+        ("--public-url", "http://u:p@x.example", "expected no user name or password"),
+    ],
+)
+def test_a_wrong_option_value_is_one_line_and_exit_status_1(
+    tmp_path: Path, option: str, value: str, expected: str
+) -> None:
+    data = tmp_path / "data"
+    port = [] if option == "--port" else ["--port", "9"]  # a fixed port: --workers above 1 needs one
+    line = assert_one_line(run_cli("serve", "--data-dir", str(data), *port, option, value, cwd=tmp_path), expected)
+    assert line.startswith(f"gatehouse serve: {option}: "), line
+    assert not data.exists()  # refused before anything is made
+
+
+@pytest.mark.parametrize(
+    ("setting", "option", "value"),
+    [("workers", "--workers", "0"), ("port", "--port", "70000"), ("public_url", "--public-url", "notaurl")],
+)
+def test_an_option_is_refused_as_the_same_value_in_the_config_file_is(
+    tmp_path: Path, setting: str, option: str, value: str
+) -> None:
+    config = tmp_path / "gatehouse.yaml"
+    config.write_text(f"version: 1\nserver:\n  {setting}: {value}\npools: []\n")
+    from_file = run_cli("serve", "--config", str(config), "--data-dir", str(tmp_path / "a"), cwd=tmp_path)
+    assert_one_line(from_file, setting)
+    from_option = run_cli("serve", "--data-dir", str(tmp_path / "b"), option, value, cwd=tmp_path)
+    assert_one_line(from_option, option)
+
+
+def test_keys_rotate_offers_only_the_options_it_uses(tmp_path: Path) -> None:
+    result = run_cli("keys", "rotate", "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "listen" not in result.stdout
+    for option in ("--host", "--port", "--public-url", "--workers"):
+        assert option not in result.stdout, result.stdout
+    for option in ("--config PATH", "--data-dir DIR", "--now", "--retire-old", "POOL_ID"):
+        assert option in result.stdout, result.stdout
+
+
+def test_serve_help_matches_the_readme_synopsis(tmp_path: Path) -> None:
+    result = run_cli("serve", "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    usage = " ".join(result.stdout.split("\n\n")[0].split())
+    assert usage == (
+        "usage: gatehouse serve [-h] [--config PATH] [--host HOST] [--port PORT] [--data-dir DIR] "
+        "[--public-url URL] [--workers N]"
+    )
