@@ -575,12 +575,14 @@ class SAMLConnector(SamlConnector):
         """An IdP-initiated LogoutRequest: verified, with our signed success answer (HTTP-Redirect). Each is
         taken once: its ID is remembered (by issuer) until it could no longer be taken anyway, and a request
         seen before is refused (SAML Core §3.7.3.1 has the recipient process a request once; Profiles §4.4.4.1
-        asks for the same protection as for any message), as are requests too old to be remembered."""
+        asks for the same protection as for any message), as are requests too old to be remembered. Once in
+        all: not once per pool, since every pool trusting the issuer may be asked to take the same request."""
         metadata = await self._metadata_xml()
         info, request_id, expires_at = await self.context.run_blocking(
             self._handle_logout_request, metadata, dict(params), binding, acs_url
         )
-        key = f"saml-logout:{self.context.sp_entity_id}:{info.issuer}:{request_id}"
+        # Keyed by the IdP alone: a request another pool (same IdP) has taken is a replay here too.
+        key = f"saml-logout:{info.issuer}:{request_id}"
         if not await self.context.mark_once(key, expires_at):
             raise UpstreamError("saml_replay", "the LogoutRequest was used before")
         return info

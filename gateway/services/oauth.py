@@ -1412,8 +1412,10 @@ class OAuthService:
 
     async def revoke(self, form: Mapping[str, str], authorization: str | None, *, pool_id: str | None = None) -> None:
         """RFC 7009 §2.1: revoke a refresh token (and with it the tokens of its family). An unknown or
-        invalid token is not an error (§2.2); a token of another client is refused. ``pool_id``: the pool
-        whose endpoint was called, when the path or domain names one."""
+        invalid token is not an error (§2.2); a token of another client is refused. An access token revokes
+        its family only when the family is the client's own: a token exchanged from another client's token
+        is left alone (answered 200). ``pool_id``: the pool whose endpoint was called, when the path or domain
+        names one."""
         token = form.get("token")
         if not token:
             raise InvalidRequestError("token is required.")
@@ -1432,8 +1434,17 @@ class OAuthService:
             if claims.get("client_id", claims.get("aud")) != client.id:
                 raise UnauthorizedClientError("The token was not issued to this client.")
             origin = claims.get("origin_jti")
-            if isinstance(origin, str):
-                await self.store.revoke_token_family(origin)
+            if not isinstance(origin, str):
+                return
+            family = await self.store.get_token_family(origin)
+            if family is None or family.client_id != client.id:
+                # A token another client's sign-in led to (a token exchange keeps the subject token's family):
+                # revoking that family would revoke tokens not issued to this client, which RFC 7009 §2.1
+                # does not allow, and one access token cannot be revoked alone; answered 200 as §2.2 allows.
+                log.info("oauth.revoke_skipped", pool=client.pool_id, client=client.id, origin_jti=origin)
+                return
+            await self.store.revoke_token_family(origin)
+            log.info("oauth.revoked", pool=client.pool_id, client=client.id, origin_jti=origin)
             return
         if len(token) > 4096:
             return
@@ -1493,8 +1504,8 @@ class OAuthService:
         self, query: Mapping[str, str], *, pool_id: str | None = None
     ) -> tuple[PoolView, ClientView]:
         """The client an RP-Initiated Logout request names: by ``client_id`` or by the ``aud`` of
-        ``id_token_hint`` (an ID token of this server, checked when it is all that names the client; when both
-        are sent they must agree). A page error otherwise."""
+        ``id_token_hint`` (when sent, an ID token of this server whatever else names the client, as §2 has the
+        OP validate it was the issuer; when both are sent they must agree). A page error otherwise."""
         client_id = query.get("client_id") or None
         hint = query.get("id_token_hint")
         audience: str | None = None
@@ -1512,8 +1523,9 @@ class OAuthService:
                 claims = None
             if claims is not None and claims.get("token_use") == "id" and isinstance(claims.get("aud"), str):
                 audience = str(claims["aud"])
-            elif client_id is None:
-                # Only a hint, but here the one thing naming the client: it must be an ID token of ours.
+            else:
+                # A hint that is not an ID token of ours is refused even beside a client_id: ignored, it would
+                # let any client_id stand where the hint names another client.
                 raise AuthorizationPageError("The id_token_hint is not a valid ID token of this user pool.")
         if client_id is not None and audience is not None and audience != client_id:
             raise AuthorizationPageError("The id_token_hint was not issued to this client_id.")

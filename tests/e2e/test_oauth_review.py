@@ -440,6 +440,13 @@ def test_end_session_endpoint_refuses_what_it_cannot_trust(
         # A forged hint (signature of another token) is all that names the client.
         {"post_logout_redirect_uri": LOGOUT, "id_token_hint": f"{header}.{payload}.AAAA"},
         {"post_logout_redirect_uri": LOGOUT, "id_token_hint": "garbage"},
+        # A forged or garbage hint beside a client_id: not ignored (§2: the OP validates it issued the hint).
+        {
+            "post_logout_redirect_uri": "https://other.example/bye",
+            "client_id": other_client,
+            "id_token_hint": f"{header}.{payload}.AAAA",
+        },
+        {"post_logout_redirect_uri": LOGOUT, "client_id": pool.secret_id, "id_token_hint": "garbage"},
         {"post_logout_redirect_uri": LOGOUT},
         # Another pool's path.
         {"post_logout_redirect_uri": LOGOUT, "client_id": pool.secret_id, "_path": f"/{other.pool_id}"},

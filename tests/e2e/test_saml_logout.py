@@ -19,7 +19,7 @@ import requests
 
 from tests.e2e.federation_support import Flow, saml_idp_for
 from tests.e2e.oauth_support import CALLBACK, LOGOUT, query_of
-from tests.fakes.saml import FakeSamlIdP
+from tests.fakes.saml import FakeSamlIdP, sp_metadata
 from tests.providers.conftest import form_fields
 from tests.support import GatehouseServer
 
@@ -209,3 +209,43 @@ def test_saml2_logout_without_a_message_is_a_page(gatehouse: GatehouseServer) ->
         response = requests.get(f"{gatehouse.url}/saml2/logout{query}", allow_redirects=False, timeout=10)
         assert response.status_code == 400 and "text/html" in response.headers["Content-Type"], query
         assert "Traceback" not in response.text
+
+
+def test_idp_initiated_logout_request_is_taken_once_across_pools(
+    gatehouse: GatehouseServer, idp: Any, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    """Two pools trusting the same IdP: a LogoutRequest one of them has taken is refused by the other when
+    replayed (SAML Core §3.7.3.1), and the session it would end there stays."""
+    other_pool = str(idp.create_user_pool(PoolName="saml-logout-other")["UserPool"]["Id"])
+    idp.create_identity_provider(
+        UserPoolId=other_pool, ProviderName="CorpSLO", ProviderType="SAML",
+        ProviderDetails={"MetadataURL": f"{saml_idp.url}/metadata", "RequestSigningAlgorithm": "rsa-sha256",
+                         "IDPSignout": "true"},
+        AttributeMapping={"email": "email"},
+    )  # fmt: skip
+    other_client = str(
+        idp.create_user_pool_client(
+            UserPoolId=other_pool, ClientName="app", AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
+            AllowedOAuthScopes=["openid", "email"], CallbackURLs=[CALLBACK], LogoutURLs=[LOGOUT],
+            SupportedIdentityProviders=["CorpSLO"],
+        )["UserPoolClient"]["ClientId"]
+    )  # fmt: skip
+    certificate = idp.get_signing_certificate(UserPoolId=other_pool)["Certificate"]
+    other_entity_id = f"urn:amazon:cognito:sp:{other_pool}"
+    pem = f"-----BEGIN CERTIFICATE-----\n{certificate}\n-----END CERTIFICATE-----\n"
+    saml_idp.server.metadata.load("inline", sp_metadata(other_entity_id, saml_idp.acs_url, pem))
+    flow = signed_in(gatehouse, client_id)
+    request_url = saml_idp.logout_request_url("ann@corp.example", None)
+    taken = flow.http.get(request_url, allow_redirects=False)
+    assert taken.status_code == 302 and not has_session(flow)
+    own_entity_id, saml_idp.sp_entity_id = saml_idp.sp_entity_id, other_entity_id
+    try:
+        elsewhere = signed_in(gatehouse, other_client)
+    finally:
+        saml_idp.sp_entity_id = own_entity_id
+    replay = elsewhere.http.get(request_url, allow_redirects=False)
+    assert replay.status_code == 400 and "text/html" in replay.headers["Content-Type"]
+    assert "Location" not in replay.headers and "Traceback" not in replay.text
+    assert has_session(elsewhere)
+    # Without a session of this IdP in the browser, the replay is refused all the same.
+    assert requests.get(request_url, allow_redirects=False, timeout=10).status_code == 400
