@@ -110,6 +110,8 @@ class Services:
             ),
             settings.issuer_base,
         )
+        # Asked (through the pools' cache) whether a derived token's app client still exists.
+        tokens.clients = pools
         risk = RiskService(store, pools, messenger, metrics, default_email_sender=settings.default_email_sender)
         users.threats = risk
         risk.public_url = settings.issuer_base

@@ -6,10 +6,10 @@ identities) and the developer guide's "Identity pools authentication flow".
 
 * A login is a provider's name and a token (or, for the pool's developer provider in signed calls, a
   developer user identifier). Every token is verified here before it counts: a Gatehouse user pool's ID
-  token in-process with that pool's keys (signature, issuer, ``aud`` = a configured ClientId, expiry, and
-  when ServerSideTokenCheck is set that its sign-in was not revoked); one of the identity service's own
-  OpenID tokens (login ``cognito-identity.amazonaws.com``, as developer-authenticated identities use it)
-  against the identity issuer's keys.
+  token in-process with that pool's keys (signature, issuer, ``aud`` = a configured ClientId and no other
+  ``azp``, expiry, and when ServerSideTokenCheck is set that its sign-in was not revoked); one of the identity
+  service's own OpenID tokens (login ``cognito-identity.amazonaws.com``, as developer-authenticated
+  identities use it) against the identity issuer's keys.
 * A login (provider, subject) belongs to at most one identity of a pool, so the same login always finds
   the same identity; several logins may share one identity. A login linked to another identity is a
   ResourceConflictException.
@@ -546,7 +546,11 @@ class IdentityService:
             server_side_check = provider.clients.get(audience)
         except TypeError:  # an unhashable aud (a list, an object) is no ClientId
             server_side_check = None
-        if server_side_check is None:
+        azp = claims.get("azp")
+        if server_side_check is None or (azp is not None and azp != audience):
+            # OpenID Connect Core §2: an ``azp`` other than ``aud`` names the party the token was issued to; the
+            # token is that party's, not the configured client's (Cognito's own ID tokens carry no ``azp``: only
+            # one derived for another audience by token exchange does).
             raise NotAuthorizedException("Invalid login token. Incorrect token audience.")
         sub = claims.get("sub")
         if not isinstance(sub, str):

@@ -26,6 +26,13 @@ What Gatehouse decides where Cognito's documentation is silent (docs/oauth.md sa
   of the Essentials and Plus plans).
 * ``aws.cognito.signin.user.admin`` counts as allowed for a client that signs users in through the API (any
   explicit auth flow other than the token exchange and client token flows), as InitiateAuth grants it there.
+* The audience may be anything but another app client of the pool (invalid_target): a token bound to that
+  client's id would pass as its own. A derived ID token names its client in ``azp`` when the audience is
+  another, and that client (not the audience) is the one an ID-token actor's ``act`` names.
+* A derived ID token carries the scopes granted in ``scope`` (a sign-in's ID token has none, and stands for its
+  sign-in's scopes), so exchanging it again cannot widen them.
+* A token derived for a client ends when that client is deleted (DeleteUserPoolClient revokes only the token
+  families its sign-ins started): GetUser and a further exchange refuse it.
 """
 
 from __future__ import annotations
@@ -153,7 +160,7 @@ class TokenExchangeService:
         if isinstance(subject.claims.get("act"), dict):
             # RFC 8693 §4.1: "nested act claims serve as a history trail"; impersonation keeps the trail as it is.
             act = {**act, "act": subject.claims["act"]} if act is not None else subject.claims["act"]
-        audience = await self._audience(pool, request)
+        audience = await self._audience(pool, client, request)
         scopes = await self._scopes(pool, client, subject, request)
         derived = await self._sign(pool, client, subject, request.requested_token_type, scopes, audience, act)
         log.info(
@@ -221,7 +228,8 @@ class TokenExchangeService:
         self, pool: PoolView, claims: dict[str, Any], what: str
     ) -> tuple[UserRecord, str, list[str] | None]:
         """As GetUser checks an access token: its family and the user's sessions not revoked, the user still
-        there (the same one: a user made again under the name has another sub) and enabled."""
+        there (the same one: a user made again under the name has another sub) and enabled, and a derived
+        token's app client (another than its family's) not deleted."""
         origin = claims.get("origin_jti")
         if not isinstance(origin, str):
             raise ExchangeTokenError(f"The {what} token is not a user's token.")
@@ -229,6 +237,12 @@ class TokenExchangeService:
         if found is None or found[0].revoked or found[0].pool_id != pool.id:
             raise ExchangeTokenError(f"The {what} token has been revoked.")
         family, user = found
+        if claims.get("token_use") == "id":
+            issued_to = claims.get("azp") or claims.get("aud")
+        else:
+            issued_to = claims.get("client_id")
+        if issued_to != family.client_id and not await self._tokens.client_exists(pool.id, str(issued_to)):
+            raise ExchangeTokenError(f"The {what} token has been revoked.")
         if user is None or user.sub != claims.get("sub"):
             raise ExchangeTokenError(f"The user of the {what} token does not exist.")
         if not user.enabled:
@@ -243,8 +257,11 @@ class TokenExchangeService:
         user, origin, family_scopes = await self._user_of(pool, claims, "subject")
         if token_type == "ACCESS_TOKEN":
             scopes = tuple(str(claims.get("scope", "")).split())
+        elif isinstance(claims.get("scope"), str):
+            # A derived ID token names the scopes it was issued with: exchanging it never widens them again.
+            scopes = tuple(claims["scope"].split())
         else:
-            # An ID token names no scopes: those of the sign-in it came from (the API's: the admin scope).
+            # A sign-in's ID token names no scopes: those of the sign-in (the API's: the admin scope).
             scopes = tuple(family_scopes) if family_scopes is not None else (ADMIN_SCOPE,)
         return _Subject(claims=claims, user=user, origin_jti=origin, scopes=scopes)
 
@@ -252,7 +269,12 @@ class TokenExchangeService:
         """RFC 8693 §4.1's ``act`` claim for the actor token: who acts (its ``sub``) and through which client."""
         assert request.actor_token is not None and request.actor_token_type is not None
         claims = await self._verified(pool, request.actor_token, request.actor_token_type, "actor")
-        client_id = claims.get("aud" if request.actor_token_type == "ID_TOKEN" else "client_id")
+        if request.actor_token_type == "ID_TOKEN":
+            # The client an ID token was issued to: its ``azp`` when it has one (a derived ID token bound to
+            # another audience), else its ``aud``; never an audience its holder chose.
+            client_id = claims.get("azp") or claims.get("aud")
+        else:
+            client_id = claims.get("client_id")
         if "origin_jti" in claims:
             await self._user_of(pool, claims, "actor")
         else:
@@ -265,11 +287,25 @@ class TokenExchangeService:
                 raise ExchangeTokenError("The actor token is not valid.")
         return {"sub": str(claims.get("sub", "")), "client_id": str(client_id)}
 
-    async def _audience(self, pool: PoolView, request: ExchangeRequest) -> str | None:
+    async def _audience(self, pool: PoolView, client: ClientView, request: ExchangeRequest) -> str | None:
+        """The issued token's ``aud``: a resource server of this pool, or any audience but another app client of
+        this pool. A token bound to another client's id would pass as that client's own (an identity pool or a
+        relying party that trusts the client by ``aud``): RFC 8693 §2.2.2 lets the server refuse a target it is
+        unwilling to issue for (invalid_target)."""
         if request.resource is not None:
             if await self._pools.resource_scope_names(pool.id, request.resource) is None:
                 raise InvalidTargetError(f"Resource {request.resource} is not a resource server of this user pool.")
             return request.resource
+        if request.audience is not None and request.audience != client.id:
+            try:
+                other = await self._pools.find_client(request.audience)
+            except ResourceNotFoundException:
+                other = None
+            if other is not None and other.pool_id == pool.id:
+                raise InvalidTargetError(
+                    f"Audience {request.audience} is another app client of this user pool: a token can be issued "
+                    "for the requesting app client's own audience only."
+                )
         return request.audience
 
     async def _scopes(
@@ -345,7 +381,9 @@ class TokenExchangeService:
             if "address" in claims:
                 claims["address"] = address_claim(claims["address"])
             claims.update(common)
-            claims.update({"cognito:username": user.username, "aud": audience or client.id})
+            # The scopes granted, which a sign-in's ID token does not carry: an exchange of this token is held
+            # to them, as one of a derived access token is to its ``scope``.
+            claims.update({"cognito:username": user.username, "aud": audience or client.id, "scope": " ".join(scopes)})
             if audience is not None:
                 # OpenID Connect Core §2: the party the ID token was issued to, when the audience is another.
                 claims["azp"] = client.id

@@ -181,6 +181,13 @@ class SessionFacts(Protocol):
     def ip(self) -> str | None: ...
 
 
+class ClientDirectory(Protocol):
+    """Where app clients are looked up (gateway/services/pools.PoolService, with its cache): ``get_client``
+    answers the pool's client or raises ResourceNotFoundException."""
+
+    async def get_client(self, pool_id: str, client_id: str) -> object: ...
+
+
 class SigningKeyStore(Protocol):
     """Where a key set lives: a user pool's in the Store itself; other issuers' (the identity service's)
     through an adapter over the Store's issuer keys."""
@@ -468,6 +475,8 @@ class TokenService:
         # Insertion order is age: popitem(last=False) evicts the oldest in O(1) (a plain dict's first key is
         # found by scanning past every slot emptied before it, microseconds per miss once the cache churns).
         self._verified: OrderedDict[str, tuple[dict[str, Any], str, int, str]] = OrderedDict()
+        # Checks that a derived token's app client still exists (see client_exists); None: the store itself.
+        self.clients: ClientDirectory | None = None
 
     def issuer(self, pool_id: str) -> str:
         return f"{self._issuer_base}/{pool_id}"
@@ -659,6 +668,18 @@ class TokenService:
         self._verified[token] = (claims, token_pool, expiry, header["kid"])
         return dict(claims)
 
+    async def client_exists(self, pool_id: str, client_id: str) -> bool:
+        """Whether ``client_id`` is still an app client of the pool: DeleteUserPoolClient ends the tokens
+        issued to it."""
+        if self.clients is not None:
+            try:
+                await self.clients.get_client(pool_id, client_id)
+            except ResourceNotFoundException:
+                return False
+            return True
+        record = await self._store.get_client(client_id)
+        return record is not None and record.pool_id == pool_id
+
     async def verify_access_token(self, token: str, *, required_scope: str | None = ADMIN_SCOPE) -> VerifiedAccessToken:
         """What every token-authorised operation calls: signature, expiry, ``token_use``, scope, and that
         neither the token's family nor the user's sessions were revoked."""
@@ -677,10 +698,15 @@ class TokenService:
         if found is None or found[0].revoked or found[0].pool_id != pool_id:
             raise NotAuthorizedException("Access Token has been revoked")
         family, user = found
+        client_id = str(claims.get("client_id", ""))
+        if client_id != family.client_id and not await self.client_exists(pool_id, client_id):
+            # A token derived by token exchange names the exchanging client, not its family's: deleting that
+            # client revokes no family, so its tokens end here instead (only such tokens pay for the look-up).
+            raise NotAuthorizedException("Access Token has been revoked")
         return VerifiedAccessToken(
             claims=claims,
             pool_id=pool_id,
-            client_id=str(claims.get("client_id", "")),
+            client_id=client_id,
             username=str(claims.get("username", "")),
             sub=str(claims.get("sub", "")),
             origin_jti=origin,

@@ -304,7 +304,8 @@ def test_id_token_requested_and_id_token_subject(
     claims = verified(gatehouse, setup.pool_id, answer["IssuedToken"], audience=setup.exchanger_id)
     assert claims["token_use"] == "id" and claims["sub"] == setup.user_sub
     assert claims["cognito:username"] == "alice" and claims["email"] == "alice@example.com"
-    assert "scope" not in claims and "azp" not in claims
+    # The scopes granted (the sign-in's the exchanger is allowed), which a sign-in's ID token does not carry.
+    assert claims["scope"] == f"openid email {READ}" and "azp" not in claims
     targeted = derive(public_idp, setup, alice["access_token"], RequestedTokenType="ID_TOKEN", Audiences=[DOWNSTREAM])
     claims = verified(gatehouse, setup.pool_id, targeted["IssuedToken"], audience=DOWNSTREAM)
     assert claims["azp"] == setup.exchanger_id
@@ -678,3 +679,133 @@ def test_a_lite_pool_has_no_token_exchange(idp: Any, gatehouse: GatehouseServer,
         timeout=10,
     )
     assert (answer.status_code, answer.json()["error"]) == (400, "unauthorized_client")
+
+
+# --- what a derived token stands for -----------------------------------------------------------------------
+
+
+def test_another_app_clients_id_is_refused_as_audience(
+    gatehouse: GatehouseServer, public_idp: Any, setup: Setup, alice: dict[str, Any]
+) -> None:
+    # A token bound to the web client's id would pass as the web client's own (an identity pool trusts it by aud).
+    for kind in ("ID_TOKEN", "ACCESS_TOKEN"):
+        code, message = refused(
+            public_idp.get_derived_token,
+            **_params(setup, alice["access_token"], RequestedTokenType=kind, Audiences=[setup.web_id]),
+        )
+        assert code == "InvalidParameterException" and "another app client" in message
+    answer = exchange_form(
+        gatehouse,
+        setup,
+        subject_token=alice["access_token"],
+        subject_token_type=ACCESS_URN,
+        requested_token_type=ID_URN,
+        audience=setup.web_id,
+    )
+    assert (answer.status_code, answer.json()["error"]) == (400, "invalid_target"), answer.text
+    # The requesting client's own id is its audience anyway.
+    own = derive(
+        public_idp, setup, alice["access_token"], RequestedTokenType="ID_TOKEN", Audiences=[setup.exchanger_id]
+    )
+    assert verified(gatehouse, setup.pool_id, own["IssuedToken"], audience=setup.exchanger_id)["sub"] == setup.user_sub
+
+
+def test_an_identity_pool_refuses_an_id_token_issued_to_another_party(
+    gatehouse: GatehouseServer, setup: Setup, alice: dict[str, Any]
+) -> None:
+    region = setup.pool_id.split("_")[0]
+    provider = f"cognito-idp.{region}.amazonaws.com/{setup.pool_id}"
+    identity = gatehouse.client("cognito-identity")
+    identity_pool = identity.create_identity_pool(
+        IdentityPoolName="web",
+        AllowUnauthenticatedIdentities=False,
+        CognitoIdentityProviders=[{"ProviderName": provider, "ClientId": setup.web_id, "ServerSideTokenCheck": True}],
+    )["IdentityPoolId"]
+    public_identity = gatehouse.client("cognito-identity", signed=False)
+    assert public_identity.get_id(IdentityPoolId=identity_pool, Logins={provider: alice["id_token"]})["IdentityId"]
+    # The same ID token, but issued to the exchanger for the web client's audience (its azp, OpenID Connect Core
+    # §2): the exchanger's token, not the web client's. (Such a token is signed by the pool, as one derived
+    # before the audience was refused would be.)
+    claims = {**verified(gatehouse, setup.pool_id, alice["id_token"]), "azp": setup.exchanger_id}
+    issued_to_another = forged(gatehouse, setup.pool_id, claims, token_use="id")
+    assert refused(public_identity.get_id, IdentityPoolId=identity_pool, Logins={provider: issued_to_another}) == (
+        "NotAuthorizedException",
+        "Invalid login token. Incorrect token audience.",
+    )
+
+
+def test_a_derived_id_token_keeps_the_scopes_it_was_narrowed_to(
+    gatehouse: GatehouseServer, public_idp: Any, setup: Setup, alice: dict[str, Any]
+) -> None:
+    narrowed = derive(
+        public_idp,
+        setup,
+        alice["access_token"],
+        Scopes=["openid"],
+        RequestedTokenType="ID_TOKEN",
+        Audiences=[DOWNSTREAM],
+    )
+    assert narrowed["Scopes"] == ["openid"]
+    assert verified(gatehouse, setup.pool_id, narrowed["IssuedToken"], audience=DOWNSTREAM)["scope"] == "openid"
+    # Exchanged again, it gives back only what it was issued with, never the sign-in's other scopes.
+    assert derive(public_idp, setup, narrowed["IssuedToken"], SubjectTokenType="ID_TOKEN")["Scopes"] == ["openid"]
+    code, message = refused(
+        public_idp.get_derived_token,
+        **_params(setup, narrowed["IssuedToken"], SubjectTokenType="ID_TOKEN", Scopes=[READ]),
+    )
+    assert code == "InvalidParameterException" and "None of the requested scopes" in message
+
+
+def test_an_id_token_actor_is_named_by_the_client_it_was_issued_to(
+    gatehouse: GatehouseServer, public_idp: Any, setup: Setup, alice: dict[str, Any]
+) -> None:
+    agent = api_sign_in(public_idp, setup.public_id, "agent")
+    agent_sub = verified(gatehouse, setup.pool_id, agent["AccessToken"])["sub"]
+    # The public client's ID token for an audience it chose: its aud names no client that acts.
+    actor = public_idp.get_derived_token(
+        ClientId=setup.public_id,
+        SubjectToken=agent["AccessToken"],
+        SubjectTokenType="ACCESS_TOKEN",
+        RequestedTokenType="ID_TOKEN",
+        Audiences=["chosen-by-the-holder"],
+    )["IssuedToken"]
+    answer = derive(public_idp, setup, alice["access_token"], ActorToken=actor, ActorTokenType="ID_TOKEN")
+    act = verified(gatehouse, setup.pool_id, answer["IssuedToken"])["act"]
+    assert act == {"sub": agent_sub, "client_id": setup.public_id}
+
+
+def test_derived_tokens_end_with_the_app_client_they_were_issued_to(
+    idp: Any, gatehouse: GatehouseServer, public_idp: Any, setup: Setup
+) -> None:
+    tokens = oauth_tokens(gatehouse, setup, "alice", ALL_SCOPES)
+    gone = idp.create_user_pool_client(
+        UserPoolId=setup.pool_id,
+        ClientName="gone",
+        GenerateSecret=True,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", *EXCHANGE_FLOWS],
+        AllowedOAuthScopes=["openid", "email", READ],
+    )["UserPoolClient"]
+    by_gone = {"ClientId": gone["ClientId"], "ClientSecret": gone["ClientSecret"], "SubjectTokenType": "ACCESS_TOKEN"}
+    access = public_idp.get_derived_token(SubjectToken=tokens["access_token"], **by_gone)
+    assert ADMIN in access["Scopes"]
+    id_token = public_idp.get_derived_token(
+        SubjectToken=tokens["access_token"], RequestedTokenType="ID_TOKEN", **by_gone
+    )["IssuedToken"]
+    assert public_idp.get_user(AccessToken=access["IssuedToken"])["Username"] == "alice"
+    derive(public_idp, setup, id_token, SubjectTokenType="ID_TOKEN")
+    idp.delete_user_pool_client(UserPoolId=setup.pool_id, ClientId=gone["ClientId"])
+    # The sign-in (the web client's) lives on; the tokens issued to the deleted client do not.
+    assert public_idp.get_user(AccessToken=tokens["access_token"])["Username"] == "alice"
+    assert refused(public_idp.get_user, AccessToken=access["IssuedToken"]) == (
+        "NotAuthorizedException",
+        "Access Token has been revoked",
+    )
+    answer = requests.get(
+        f"{gatehouse.url}/oauth2/userInfo", headers={"Authorization": f"Bearer {access['IssuedToken']}"}, timeout=10
+    )
+    assert answer.status_code == 401
+    for subject, kind in ((access["IssuedToken"], "ACCESS_TOKEN"), (id_token, "ID_TOKEN")):
+        assert refused(public_idp.get_derived_token, **_params(setup, subject, SubjectTokenType=kind)) == (
+            "NotAuthorizedException",
+            "The subject token has been revoked.",
+        )
