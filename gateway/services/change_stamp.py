@@ -22,6 +22,7 @@ import mmap
 import os
 import secrets
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -43,6 +44,11 @@ class ChangeStamps:
 
     def __init__(self, path: Path | None = None) -> None:
         self._map: mmap.mmap | bytearray
+        # The value of each slot this process last read, and what to call when a read finds it changed: the
+        # store's reads of one turn of the event loop share a snapshot, which may have begun before the change
+        # it stamps was committed; a record read from it and cached under the new stamp would stay stale.
+        self._seen = [0] * _SLOTS
+        self.on_news: Callable[[], None] | None = None
         if path is None:
             self._map = bytearray(_SIZE)
             return
@@ -64,8 +70,15 @@ class ChangeStamps:
         return cls(Path(text + "-stamps"))
 
     def read(self, slot: int = SETTINGS) -> int:
-        """The current stamp of ``slot``: read it before reading the store, cache the record under it."""
-        return int(_SLOT.unpack_from(self._map, slot * 8)[0])
+        """The current stamp of ``slot``: read it before reading the store, cache the record under it. A stamp
+        this process has not seen before first calls ``on_news`` (the store ends its read snapshot, so the read
+        that follows sees the change)."""
+        value = int(_SLOT.unpack_from(self._map, slot * 8)[0])
+        if value != self._seen[slot]:
+            self._seen[slot] = value
+            if self.on_news is not None:
+                self.on_news()
+        return value
 
     def bump(self, slot: int = SETTINGS) -> None:
         """Record a change of ``slot``, after the store committed it (then no reader can cache the old record

@@ -157,6 +157,9 @@ class Services:
             iam.use_stamps(stamps)
             identities.use_stamps(stamps)
             tokens.keys.stamps = identity_keys.stamps = stamps
+            end_snapshot = getattr(store, "end_read_snapshot", None)
+            if callable(end_snapshot):  # a store whose reads of a turn share one snapshot (SqliteStore)
+                stamps.on_news = end_snapshot
         cimd = CimdService(store, pools, metrics=metrics, private_addresses=settings.cimd_private_addresses)
         oauth = OAuthService(
             store,

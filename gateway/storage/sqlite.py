@@ -1091,6 +1091,11 @@ class SqliteStore:
             self._end_snapshot()
             return None
 
+    def end_read_snapshot(self) -> None:
+        """Let the next read see every commit made so far: a change stamp read since the turn's snapshot began
+        may announce a commit the snapshot does not hold (gateway/services/change_stamp.py)."""
+        self._end_snapshot()
+
     def _end_snapshot(self) -> None:
         """End the reader's read transaction, so the next read sees every commit. (Checked on the connection,
         not only by the flag: a transaction left open, however, would make every later BEGIN fail.)"""

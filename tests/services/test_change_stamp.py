@@ -12,7 +12,7 @@ from gateway.services.change_stamp import IDENTITIES, KEYS, SETTINGS, ChangeStam
 from gateway.services.identity_pools import IdentityPoolService, LoginNames
 from gateway.services.pools import PoolService
 from gateway.services.short_cache import ShortCache
-from gateway.storage.base import IdentityPoolRecord
+from gateway.storage.base import IdentityPoolRecord, PoolRecord
 from gateway.storage.sqlite import SqliteStore
 
 ACCOUNT = "123456789012"
@@ -146,3 +146,27 @@ async def test_an_identity_pool_write_overtaken_by_another_process_is_not_cached
         assert (await first.get(pool_id)).roles == {"unauthenticated": new}
     finally:
         await store.close()
+
+
+async def test_news_of_a_change_ends_the_stores_read_snapshot(tmp_path: Path) -> None:
+    """The reads of one turn of the event loop share a snapshot; a stamp read in that turn may announce a commit
+    made after the snapshot began. Reading a stamp this process has not seen ends the snapshot, so the store read
+    that follows (to cache a record under that stamp) sees the change, not the record from before it."""
+    database = tmp_path / "gatehouse.db"
+    store = await SqliteStore.open(database)
+    other = await SqliteStore.open(database)  # another worker process's connections
+    stamps = ChangeStamps.beside(database)
+    stamps.on_news = store.end_read_snapshot
+    try:
+        stamps.read()
+        await other.create_pool(
+            PoolRecord(id="us-east-1_Stamp01", name="a", settings={}, created_at=0.0, updated_at=0.0)
+        )
+        assert await store.get_pool("us-east-1_Stamp01") is not None  # this turn's snapshot begins with the pool
+        await other.delete_pool("us-east-1_Stamp01")
+        ChangeStamps.beside(database).bump()  # the other worker's news, after its commit
+        stamps.read()
+        assert await store.get_pool("us-east-1_Stamp01") is None
+    finally:
+        await store.close()
+        await other.close()
