@@ -691,7 +691,11 @@ class AuthService:
         groups: list[GroupRecord] | None = None,
         device_key: str | None = None,
         scopes: tuple[str, ...] | None = None,
+        scopes_in_id_token: bool = False,
     ) -> AuthResult:
+        """ID, access and (for a new family) refresh tokens. ``scopes_in_id_token``: the ID token names the
+        scopes in ``scope``, as a refresh narrower than its sign-in grants them; an ID token without that claim
+        stands for its sign-in's scopes wherever it is exchanged (token_exchange)."""
         if groups is None:
             groups = ctx.groups.get(user.username_key)
         group_names, roles, preferred = await self.groups_and_roles(ctx.pool.id, user, groups)
@@ -709,7 +713,11 @@ class AuthService:
             username=user.username,
             username_key=user.username_key,
             sub=user.sub,
-            id_claims=self.id_claims(ctx, user),
+            id_claims=(
+                {**self.id_claims(ctx, user), "scope": " ".join(scopes)}
+                if scopes_in_id_token and scopes is not None
+                else self.id_claims(ctx, user)
+            ),
             groups=group_names,
             roles=roles,
             preferred_role=preferred,
@@ -826,6 +834,9 @@ class AuthService:
             groups=groups,
             device_key=device_key,
             scopes=scopes,
+            # Narrower than the sign-in (RFC 6749 §6, a scope taken from the client, a resource server gone):
+            # the ID token says so, so exchanging it cannot win back what the refresh left out.
+            scopes_in_id_token=scopes is not None and family.scopes is not None and scopes != tuple(family.scopes),
         )
         assert result.tokens is not None
         if self.sessions is not None and self.sessions.tracking(ctx.pool):

@@ -756,6 +756,33 @@ def test_a_derived_id_token_keeps_the_scopes_it_was_narrowed_to(
     assert code == "InvalidParameterException" and "None of the requested scopes" in message
 
 
+def test_an_id_token_from_a_narrowed_refresh_keeps_its_narrower_scopes(
+    gatehouse: GatehouseServer, public_idp: Any, setup: Setup
+) -> None:
+    signed_in = oauth_tokens(gatehouse, setup, "alice", ALL_SCOPES)
+
+    def refreshed(**scope: str) -> dict[str, Any]:
+        answer = requests.post(
+            f"{gatehouse.url}/oauth2/token",
+            data={"grant_type": "refresh_token", "refresh_token": signed_in["refresh_token"], **scope},
+            auth=(setup.web_id, setup.web_secret),
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    # A refresh with the sign-in's scopes: an ID token like the sign-in's, naming none (it stands for them all).
+    assert "scope" not in verified(gatehouse, setup.pool_id, refreshed()["id_token"], audience=setup.web_id)
+    # RFC 6749 §6: narrowed to openid. Its ID token names that, so an exchange of it is held to it.
+    narrowed = refreshed(scope="openid")["id_token"]
+    assert verified(gatehouse, setup.pool_id, narrowed, audience=setup.web_id)["scope"] == "openid"
+    assert derive(public_idp, setup, narrowed, SubjectTokenType="ID_TOKEN")["Scopes"] == ["openid"]
+    code, message = refused(
+        public_idp.get_derived_token, **_params(setup, narrowed, SubjectTokenType="ID_TOKEN", Scopes=[READ])
+    )
+    assert code == "InvalidParameterException" and "None of the requested scopes" in message
+
+
 def test_an_id_token_actor_is_named_by_the_client_it_was_issued_to(
     gatehouse: GatehouseServer, public_idp: Any, setup: Setup, alice: dict[str, Any]
 ) -> None:
