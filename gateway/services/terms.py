@@ -74,6 +74,10 @@ class TermsService:
         """CreateTerms: one document of a name per client."""
         await self.pools.get_pool(pool_id)
         await self.pools.get_client(pool_id, client_id)
+        if request.get("Links") is None:
+            # The model leaves Links optional, but a LINK document is its links: without one the page would name
+            # a document it cannot show.
+            raise InvalidParameterException("Links is required: a LINK terms document is the URLs it names.")
         now = time.time()
         record = TermsRecord(
             pool_id=pool_id,
@@ -82,7 +86,7 @@ class TermsService:
             name=str(request["TermsName"]),
             source=str(request["TermsSource"]),
             enforcement=str(request["Enforcement"]),
-            links=_check_links(request.get("Links") or {}),
+            links=_check_links(request["Links"]),
             created_at=now,
             updated_at=now,
         )

@@ -153,6 +153,9 @@ def test_refusals(idp: Any, pool: OAuthPool) -> None:
     # The links are shown as links: only absolute http(s) URLs.
     for link in ("javascript:alert(1)", "data:text/html,hi", "/relative/terms", "https://"):
         assert refused(idp.create_terms, **base, Links={"cognito:default": link}) == "InvalidParameterException"
+    # A LINK document is its links: none at all is refused (an empty map is the model's own refusal).
+    assert refused(idp.create_terms, **base) == "InvalidParameterException"
+    assert refused(idp.create_terms, **base, Links={}) == "InvalidParameterException"
     # The model's own checks: a language that is none of Cognito's, a name or source that is none.
     assert refused(idp.create_terms, **base, Links={"en": TERMS}) == "InvalidParameterException"
     assert refused(idp.create_terms, **{**base, "TermsName": "cookies"}) == "InvalidParameterException"
