@@ -311,8 +311,13 @@ _NOTIFY_EMAIL_FOR: Final = {
 
 
 def _cidrs(values: Sequence[str], member: str) -> list[str]:
+    """Addresses or CIDR blocks (RiskExceptionConfigurationType: "in CIDR notation"): a prefix length, never
+    the netmask or hostmask that Python's parser would also take (``10.0.0.0/255.0.0.0``)."""
     for value in values:
         try:
+            _, slash, prefix = value.partition("/")
+            if slash and not prefix.isdecimal():
+                raise ValueError(value)
             ipaddress.ip_network(value, strict=False)
         except ValueError:
             raise InvalidParameterException(f"Invalid IP range in {member}: {value!r} is not a CIDR block.") from None

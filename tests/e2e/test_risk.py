@@ -186,6 +186,8 @@ def test_risk_configuration_round_trip_per_pool_and_client(idp: Any) -> None:
     [
         ({"RiskExceptionConfiguration": {"BlockedIPRangeList": ["203.0.113.0/33"]}}, "BlockedIPRangeList"),
         ({"RiskExceptionConfiguration": {"SkippedIPRangeList": ["not-an-address"]}}, "SkippedIPRangeList"),
+        ({"RiskExceptionConfiguration": {"SkippedIPRangeList": ["10.0.0.0/255.0.0.0"]}}, "SkippedIPRangeList"),
+        ({"RiskExceptionConfiguration": {"BlockedIPRangeList": ["10.0.0.0/0.255.255.255"]}}, "BlockedIPRangeList"),
         (
             {
                 "AccountTakeoverRiskConfiguration": {
