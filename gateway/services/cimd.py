@@ -255,6 +255,10 @@ def check_pattern(pattern: str) -> str:
         raise InvalidParameterException(
             f"The URL pattern {pattern} has an invalid host: a * may only stand for the whole first label."
         )
+    port = host.partition(":")[2]
+    if port and not 0 < int(port) <= 65535:
+        # A port no URL can have (RFC 3986 §3.2.3 leaves it unbounded; TCP does not): the pattern admits nothing.
+        raise InvalidParameterException(f"The URL pattern {pattern} has an invalid port.")
     if host.startswith("*.") and host.count(".") < 2:
         raise InvalidParameterException(f"The URL pattern {pattern} must name a domain below a wildcard.")
     if _ENCODED_SEPARATOR.search(path) or any(_is_dot_segment(segment) for segment in path.split("/")):

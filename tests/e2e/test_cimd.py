@@ -309,6 +309,8 @@ def test_policy_crud_and_pagination(idp: Any, pool: OAuthPool) -> None:
         ({"URLPatterns": ["https://example.com/c#*"]}, "InvalidParameterException"),
         ({"URLPatterns": ["https://example.com/a/..;/b"]}, "InvalidParameterException"),
         ({"URLPatterns": ["https://example.com/a/%2e%2e/b"]}, "InvalidParameterException"),
+        ({"URLPatterns": ["https://example.com:99999/c"]}, "InvalidParameterException"),
+        ({"URLPatterns": ["https://example.com:0/c"]}, "InvalidParameterException"),
         ({"CacheDuration": 3600}, "InvalidParameterException"),
         ({"CacheDuration": 31556953}, "InvalidParameterException"),
         ({"PolicyName": ""}, "InvalidParameterException"),
