@@ -847,10 +847,25 @@ class ClientConfig(_Model):
         return _merge_escape_hatch(request, self.cognito)
 
 
+def _group_name(value: str) -> str:
+    # Cognito's GroupNameType, as CreateGroup checks it: a name with a control or format character would be
+    # created from the file and could never be named in an API call.
+    try:
+        ServiceModel.load("cognito-idp").validate_input(
+            "CreateGroup", {"UserPoolId": "us-east-1_Check", "GroupName": value}
+        )
+    except InvalidParameterException:
+        raise _expected(
+            "expected a group name of letters, marks, symbols, digits and punctuation (no spaces, control or format "
+            "characters)"
+        ) from None
+    return value
+
+
 class GroupConfig(_Model):
     """A group; members get it in cognito:groups and, by precedence, its role in cognito:preferred_role."""
 
-    name: str = Field(min_length=1, max_length=128, pattern=_NO_SPACE_PATTERN)
+    name: Annotated[str, AfterValidator(_group_name)] = Field(min_length=1, max_length=128, pattern=_NO_SPACE_PATTERN)
     description: str | None = Field(None, max_length=2048)
     role_arn: str | None = Field(None, pattern=_ROLE_ARN_PATTERN)
     precedence: int | None = Field(None, ge=0, description="Lower wins when a user's groups have roles.")

@@ -215,6 +215,20 @@ def test_seed_user_names_are_cognito_user_names(tmp_path: Path) -> None:
     assert lines[0].endswith("got 'bo\\x00b'") and lines[1].endswith("got 'al\\x07ice'")
 
 
+def test_group_names_are_cognito_group_names(tmp_path: Path) -> None:
+    """GroupNameType: a group with a control or format character would be created, and no API call (or token
+    consumer) could name it again."""
+    path = tmp_path / "groups.yaml"
+    path.write_text(
+        "version: 1\npools:\n  - id: us-east-1_Grp01\n    name: g\n    groups:\n"
+        '      - {name: "ad\\u0001mins"}\n      - {name: "zero\\u200bwidth"}\n      - {name: "Équipe-ü_1.x"}\n'
+    )
+    lines = refused(path).splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"{path}: pools[0].groups[0].name: expected a group name of letters, marks, ")
+    assert lines[1].startswith(f"{path}: pools[0].groups[1].name: expected a group name of letters, marks, ")
+
+
 def test_identity_pools_roles_and_providers_are_each_declared_once(tmp_path: Path) -> None:
     """A second identity pool of one id, a role of one name in another case (IAM's names ignore case) or a
     second OIDC provider of one issuer is refused, not applied over the first at every start."""
