@@ -49,6 +49,7 @@ import types
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, TypeAlias, Union, cast, get_args, get_origin
+from urllib.parse import urlsplit
 
 import botocore.loaders
 import structlog
@@ -351,6 +352,16 @@ class SmsWebhookConfig(_Model):
     url: str = Field(pattern=_URL_PATTERN)
     headers: dict[str, SecretStr] | None = Field(None, description="Extra request headers (e.g. Authorization).")
     timeout: float | None = Field(None, gt=0, description="Seconds.")
+
+    @model_validator(mode="after")
+    def _one_kind_of_credentials(self) -> SmsWebhookConfig:
+        if any(name.lower() == "authorization" for name in self.headers or {}) and "@" in urlsplit(self.url).netloc:
+            # aiohttp refuses to send such a request: every SMS would fail.
+            issue = _Issue(
+                ("url",), "expected credentials in the url or an Authorization header, not both", show_value=False
+            )
+            raise _invalid([issue])
+        return self
 
 
 class LogConfig(_Model):

@@ -229,6 +229,19 @@ def test_group_names_are_cognito_group_names(tmp_path: Path) -> None:
     assert lines[1].startswith(f"{path}: pools[0].groups[1].name: expected a group name of letters, marks, ")
 
 
+def test_sms_webhook_credentials_in_one_place(tmp_path: Path) -> None:
+    """Credentials in the webhook URL and an Authorization header too: aiohttp would refuse every SMS."""
+    path = tmp_path / "sms.yaml"
+    path.write_text(
+        "version: 1\nserver:\n  sms_webhook:\n    url: 'https://hook:secret@sms.example/send'\n"
+        "    headers: {authorization: 'Bearer t'}\n"
+    )
+    lines = refused(path).splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{path}: server.sms_webhook.url: expected credentials in the url or an ")
+    assert "hook:secret" not in lines[0]
+
+
 def test_identity_pools_roles_and_providers_are_each_declared_once(tmp_path: Path) -> None:
     """A second identity pool of one id, a role of one name in another case (IAM's names ignore case) or a
     second OIDC provider of one issuer is refused, not applied over the first at every start."""

@@ -374,7 +374,8 @@ class WebhookSmsSender:
             ) as response:
                 status = response.status
                 await response.read()  # drain, so the connection can go back to the pool
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except Exception as exc:  # unreachable, refused, timed out, or a request aiohttp will not make
+            # (credentials both in the URL and in an Authorization header): a failed delivery, never a 500.
             _delivery_failed("sms", message.to, exc, reason="webhook", url=self._log_url)
         if not 200 <= status < 300:
             _delivery_failed("sms", message.to, None, reason="webhook_status", url=self._log_url, status=status)

@@ -382,6 +382,23 @@ async def test_webhook_500_is_code_delivery_failure(sms_gateway: FakeSmsGateway)
     assert "k-123" not in repr(logs)
 
 
+async def test_webhook_request_aiohttp_will_not_make_is_code_delivery_failure(sms_gateway: FakeSmsGateway) -> None:
+    # Credentials in the URL and an Authorization header too: aiohttp refuses to build the request (a ValueError,
+    # no ClientError). `config check` refuses the pair; a sender given it anyway fails the delivery, no 500.
+    with_credentials = sms_gateway.url.replace("http://", "http://hook:pass@", 1)
+    sender = WebhookSmsSender(with_credentials, headers={"Authorization": "Bearer t-456"}, timeout=5)
+    try:
+        with structlog.testing.capture_logs() as logs, pytest.raises(CodeDeliveryFailureException):
+            await sender.send(SmsMessage(to="+15555550100", text="Your code is 135790"))
+    finally:
+        await sender.close()
+
+    assert sms_gateway.received == []
+    failure = next(entry for entry in logs if entry["event"] == "message.delivery_failed")
+    assert failure["reason"] == "webhook"
+    assert "pass" not in failure["url"] and "t-456" not in repr(logs)
+
+
 async def test_webhook_timeout_is_code_delivery_failure(sms_gateway: FakeSmsGateway) -> None:
     sms_gateway.delay = 2.0
     sender = WebhookSmsSender(sms_gateway.url, timeout=0.2)
