@@ -30,6 +30,7 @@ from gateway.api.iam import iam_service
 from gateway.api.sts import sts_service
 from gateway.api.verify import verify_handler
 from gateway.errors import GatehouseError, UnknownOperationException
+from gateway.ids import RequestIds
 from gateway.logging import with_request_id
 from gateway.loop_watch import loop_watch_ctx
 from gateway.metrics import Metrics
@@ -288,15 +289,29 @@ async def dispatch(request: web.Request) -> web.Response:
     if not target and awsquery.is_query_request(request):
         # IAM and STS: a form body with Action=... (the AWS query protocol), answered in XML from the start.
         return await awsquery.handle(request.app[QUERY_SERVICES], services, request, limit)
+    service = json_services.get(prefix)
     try:
         body = await awsjson.read_body(request, limit)
     except GatehouseError as unreadable:  # too large, or not decodable with its Content-Encoding
-        return awsjson.error_response(unreadable, "-")
-    service = json_services.get(prefix)
+        return _refused_before_dispatch(services, service, unreadable)
     if service is None:
         unknown: GatehouseError = UnknownOperationException(f"Operation {target or '(none)'} is not supported.")
-        return awsjson.error_response(unknown, "-")
+        return _refused_before_dispatch(services, None, unknown)
     return await awsjson.handle(service, services, request, target, body)
+
+
+# Request ids for calls that name no service Gatehouse has (each JsonService has its own).
+_UNROUTED_REQUEST_IDS = RequestIds()
+
+
+def _refused_before_dispatch(
+    services: Services, service: awsjson.JsonService | None, error: GatehouseError
+) -> web.Response:
+    """A JSON-wire call refused before its service ran: still a request id (every AWS answer has one; botocore
+    shows it as ResponseMetadata.RequestId) and still counted, as "unknown" operations of its wire."""
+    request_id = (service.request_ids if service is not None else _UNROUTED_REQUEST_IDS).next()
+    services.metrics.call_finished(service.wire if service is not None else "unknown", "unknown", error.type_name, 0.0)
+    return awsjson.error_response(error, request_id)
 
 
 async def health(request: web.Request) -> web.Response:

@@ -25,6 +25,7 @@ import pytest
 import requests
 from aiohttp import web
 from botocore.exceptions import ClientError
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.aws_support import aws_client, identity_trust
 from tests.e2e.federation_support import Flow, corp_details
@@ -617,3 +618,48 @@ def test_json_lines_cannot_be_split_by_unicode_line_separators(gatehouse: Gateho
     (rejected,) = [e for e in map(json.loads, lines) if e["event"] == "sts.web_identity_rejected"]
     assert rejected["role"] == role  # the value itself is kept, escaped
     assert not [e for e in map(json.loads, lines) if e.get("username") == "admin"]
+
+
+def api_calls(exposition: str, wire: str, outcome: str) -> float:
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == "gatehouse_api_calls_total" and sample.labels == {
+                "wire": wire, "operation": "unknown", "outcome": outcome,
+            }:  # fmt: skip
+                return float(sample.value)
+    return 0.0
+
+
+def test_calls_refused_before_their_service_runs_have_a_request_id_and_are_counted(gatehouse: GatehouseServer) -> None:
+    # A body that is not what its Content-Encoding says, or a target naming no service: AWS answers every call with
+    # a request id (botocore's ResponseMetadata.RequestId), and /metrics counts API calls by outcome.
+    json_headers = {"Content-Type": "application/x-amz-json-1.1"}
+    before = scrape(gatehouse)
+    answers = [
+        requests.post(
+            f"{gatehouse.url}/",
+            headers={
+                **json_headers,
+                "X-Amz-Target": "AWSCognitoIdentityProviderService.GetUser",
+                "Content-Encoding": "gzip",
+            },
+            data=b"not gzip",
+            timeout=10,
+        ),
+        requests.post(
+            f"{gatehouse.url}/",
+            headers={**json_headers, "X-Amz-Target": "NoSuchService.GetUser"},
+            data="{}",
+            timeout=10,
+        ),
+    ]
+    assert [(a.status_code, a.json()["__type"]) for a in answers] == [
+        (400, "SerializationException"),
+        (400, "UnknownOperationException"),
+    ]
+    ids = [a.headers["x-amzn-RequestId"] for a in answers]
+    assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", i) for i in ids), ids
+    assert ids[0] != ids[1]
+    after = scrape(gatehouse)
+    for wire, outcome in (("cognito-idp", "SerializationException"), ("unknown", "UnknownOperationException")):
+        assert api_calls(after, wire, outcome) == api_calls(before, wire, outcome) + 1
