@@ -3,7 +3,8 @@
 ``GET /oauth2/authorize`` (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2), ``POST /oauth2/token`` (§3.2),
 ``GET|POST /oauth2/userInfo`` (OpenID Connect Core §5.3), ``POST /oauth2/revoke`` (RFC 7009) and
 ``GET /logout`` (Cognito's logout endpoint). Each is also served under ``/{UserPoolId}/...`` (the paths the
-pool's discovery document names) and on a pool's domain (Host header). Handlers are thin: the work is in
+pool's discovery document names) and on a pool's domain (the Host header, or an absolute-form target's
+authority), which serves that pool only. Handlers are thin: the work is in
 ``gateway/services/oauth.py``; errors become a redirect with ``error`` (authorization endpoint, once the
 redirect URI is proven), a JSON body with ``error`` and ``error_description`` (RFC 6749 §5.2; 401 with
 ``WWW-Authenticate`` for client and bearer-token failures), or an HTML page (never a redirect to an
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 from aiohttp import web
@@ -23,6 +24,7 @@ from multidict import CIMultiDict, MultiMapping
 from gateway.errors import (
     AuthorizationPageError,
     GatehouseError,
+    InvalidClientError,
     InvalidRequestError,
     InvalidTargetError,
     InvalidTokenError,
@@ -92,29 +94,48 @@ def base_path(request: web.Request) -> str:
     return f"/{pool_id}" if pool_id else ""
 
 
+def request_host(request: web.Request) -> str | None:
+    """The host and port a request is addressed to: an absolute-form target's authority, for which RFC 9112
+    §3.2.2 has an origin server ignore the Host header, else the Host header (RFC 9110 §7.2)."""
+    target = request.raw_path
+    if not target.startswith("/"):
+        # Origin-form starts with "/"; what aiohttp routes otherwise is absolute-form (scheme "://" authority).
+        return urlsplit(target).netloc or None
+    return request.headers.get("Host")
+
+
+async def _path_and_host_pools(request: web.Request) -> tuple[str | None, str | None]:
+    """The pool of the path's ``/{UserPoolId}`` and the pool whose domain the request's host names."""
+    host_pool = await request.app[SERVICES].domains.pool_for_host(request_host(request))
+    return request.match_info.get("pool_id"), host_pool
+
+
 async def routed_pool(request: web.Request) -> str | None:
-    """The pool the request is addressed to by its path or its Host (a pool domain); None when neither."""
-    services = request.app[SERVICES]
-    pool_id = request.match_info.get("pool_id")
-    if pool_id:
+    """The pool the request is addressed to by its path or its host (a pool domain); None when neither. A
+    pool's domain serves that pool only (a Cognito domain belongs to one pool): a path naming another pool
+    there is a page error, so no other pool's sign-in form, session cookie or code is served on it."""
+    path_pool, host_pool = await _path_and_host_pools(request)
+    if path_pool:
+        if host_pool is not None and host_pool != path_pool:
+            raise AuthorizationPageError("This user pool is not served on this domain.")
         try:
-            await services.pools.get_pool(pool_id)
+            await request.app[SERVICES].pools.get_pool(path_pool)
         except ResourceNotFoundException as exc:
             raise AuthorizationPageError("This user pool does not exist.") from exc
-        return pool_id
-    return await services.domains.pool_for_host(request.headers.get("Host"))
+    return path_pool or host_pool
 
 
-async def addressed_pool(request: web.Request) -> str | None:
+async def addressed_pool(request: web.Request, refusal: GatehouseError) -> str | None:
     """The pool a JSON endpoint (token, userInfo, revoke) was called for: the ``/{UserPoolId}`` of its path
     (whether or not that pool exists: no client or token belongs to a pool that does not), or the pool whose
-    domain the Host names; None on the server's own host. A pool's endpoints answer only for its own clients
-    and tokens, as each Cognito pool's domain does. The common call (the server's own host, or a path) costs
-    no store read."""
-    pool_id = request.match_info.get("pool_id")
-    if pool_id:
-        return pool_id
-    return await request.app[SERVICES].domains.pool_for_host(request.headers.get("Host"))
+    domain the host names; None on the server's own host. A pool's endpoints answer only for its own clients
+    and tokens, as each Cognito pool's domain does; a path naming another pool than the domain is answered
+    ``refusal``, what the endpoint answers a client or token of another pool. The common call (the server's
+    own host) costs no store read."""
+    path_pool, host_pool = await _path_and_host_pools(request)
+    if path_pool and host_pool is not None and host_pool != path_pool:
+        raise refusal
+    return path_pool or host_pool
 
 
 def flatten(values: MultiMapping[Any], single: tuple[str, ...] = _SINGLE) -> tuple[dict[str, str], list[str]]:
@@ -262,7 +283,7 @@ async def token(request: web.Request) -> web.Response:
         body = await services.oauth.token(
             form,
             request.headers.get("Authorization"),
-            pool_id=await addressed_pool(request),
+            pool_id=await addressed_pool(request, InvalidClientError("Client authentication failed.")),
             user_agent=request.headers.get("User-Agent"),
             source_ip=services.rate_limits.address_of(request.remote, request.headers),
         )
@@ -280,7 +301,8 @@ async def userinfo(request: web.Request) -> web.Response:
         if not access_token:
             # RFC 6750 §3.1: no credentials (or another scheme): a challenge without an error code.
             raise InvalidTokenError("A bearer access token is required.")
-        claims = await services.oauth.userinfo(access_token, pool_id=await addressed_pool(request))
+        pool_id = await addressed_pool(request, InvalidTokenError("Invalid Access Token"))
+        claims = await services.oauth.userinfo(access_token, pool_id=pool_id)
     except GatehouseError as exc:
         response = oauth_error_response(exc, bearer=True)
         if not access_token:
@@ -295,7 +317,8 @@ async def revoke(request: web.Request) -> web.Response:
         form, repeated = await _form(request)
         if repeated:
             raise InvalidRequestError(f"Parameter {repeated[0]} was given more than once.")
-        await services.oauth.revoke(form, request.headers.get("Authorization"), pool_id=await addressed_pool(request))
+        pool_id = await addressed_pool(request, InvalidClientError("Client authentication failed."))
+        await services.oauth.revoke(form, request.headers.get("Authorization"), pool_id=pool_id)
     except GatehouseError as exc:
         return oauth_error_response(exc)
     return json_response({})

@@ -82,6 +82,29 @@ def is_custom_domain(domain: str) -> bool:
     return "." in domain
 
 
+# RFC 9110 §4.2.1, §4.2.2: the port a URI of each scheme means when it names none.
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _authority(host: str, default_port: int | None) -> str:
+    """A Host (RFC 9110 §7.2: uri-host, then an optional port) spelt one way: lower-cased (RFC 9110 §4.2.3),
+    without the final dot of a fully qualified name (RFC 1034 §3.1: the same name) and without an empty or
+    the scheme's default port (RFC 9110 §4.2.3, RFC 3986 §6.2.3: the same origin)."""
+    host = host.lower()
+    if host.startswith("["):  # an IPv6 literal: its colons are not a port's
+        name, bracket, port = host.partition("]")
+        name += bracket
+        port = port.removeprefix(":")
+    elif ":" in host:
+        name, _, port = host.rpartition(":")
+    else:
+        name, port = host, ""
+    name = name.removesuffix(".")
+    if not port or (port.isascii() and port.isdigit() and int(port) == default_port):
+        return name
+    return f"{name}:{port}"
+
+
 # URI schemes no redirect may use (the browser's own: scripts, inline documents, local files).
 _SCRIPT_SCHEMES = frozenset({"javascript", "vbscript", "data", "blob", "file", "about", "filesystem"})
 
@@ -119,8 +142,14 @@ class DomainService:
     def __init__(self, store: Store, pools: PoolService, *, issuer_base: str | None = None) -> None:
         self.store = store
         self.pools = pools
-        # The server's own Host (the issuer's host and port): it serves every pool, so it names none.
-        self._own_host = urlsplit(issuer_base).netloc.lower() if issuer_base else None
+        # The server's own Host (the issuer's host and port): it serves every pool, so it names none. Compared
+        # in one spelling (see _authority): the public URL's scheme tells which port a Host may leave out.
+        self._default_port: int | None = None
+        self._own_host: str | None = None
+        if issuer_base:
+            public = urlsplit(issuer_base)
+            self._default_port = _DEFAULT_PORTS.get(public.scheme.lower())
+            self._own_host = _authority(public.netloc, self._default_port)
         # The hosted pages read a client's UI customization on every render and it changes rarely: each
         # process keeps what it read for CACHE_SECONDS, as PoolService keeps pools and clients (a change made
         # here is seen here at once; one made by another process within CACHE_SECONDS). It only styles a page.
@@ -215,16 +244,16 @@ class DomainService:
 
     def domain_name(self, host: str | None) -> str | None:
         """The name a Host header (RFC 9110 §7.2: host, then an optional port) gives that could be a pool's
-        domain, lower-cased and without a final dot; None for no Host, the server's own, an IP address,
-        localhost or anything that is not a DNS name (a domain is always one: a Host of other bytes, however
-        hostile, names no pool), which are never a pool's domain (so they cost no store read)."""
+        domain, lower-cased and without a final dot; None for no Host, the server's own (also with its default
+        port or a final dot), an IP address, localhost or anything that is not a DNS name (a domain is always
+        one: a Host of other bytes, however hostile, names no pool), which are never a pool's domain (so they
+        cost no store read)."""
         if not host:
             return None
-        host = host.lower()
+        host = _authority(host, self._default_port)
         if host == self._own_host or host.startswith("["):
-            return None  # the server itself, or an IPv6 literal
+            return None  # the server itself (however its Host is spelt), or an IPv6 literal
         name = host.rpartition(":")[0] if ":" in host else host
-        name = name.rstrip(".")
         if not name or name == "localhost" or name.replace(".", "").isdigit():
             return None
         if not (_PREFIX.fullmatch(name) or _CUSTOM.fullmatch(name)):
