@@ -146,8 +146,11 @@ class DomainService:
         # in one spelling (see _authority): the public URL's scheme tells which port a Host may leave out.
         self._default_port: int | None = None
         self._own_host: str | None = None
+        # Where a custom domain's DNS must point (Cognito answers its CloudFront distribution): this server.
+        self._serving_host: str | None = None
         if issuer_base:
             public = urlsplit(issuer_base)
+            self._serving_host = public.hostname
             self._default_port = _DEFAULT_PORTS.get(public.scheme.lower())
             self._own_host = _authority(public.netloc, self._default_port)
         # The hosted pages read a client's UI customization on every render and it changes rarely: each
@@ -206,8 +209,11 @@ class DomainService:
             "UserPoolId": record.pool_id,
             "AWSAccountId": account_id,
             "Domain": record.domain,
-            "S3Bucket": "",
-            "CloudFrontDistribution": record.domain if custom else f"{record.domain}.auth.{region}.amazoncognito.com",
+            # No S3Bucket: the member is optional, and Gatehouse keeps no bucket (S3BucketType is 3 to 1024
+            # characters). A custom domain's CloudFrontDistribution is the host serving it, where its DNS points.
+            "CloudFrontDistribution": (
+                (self._serving_host or record.domain) if custom else f"{record.domain}.auth.{region}.amazoncognito.com"
+            ),
             "Version": "20240101",
             "Status": "ACTIVE",
             "ManagedLoginVersion": int(record.settings.get("ManagedLoginVersion", 1)),

@@ -165,7 +165,10 @@ def test_domains_crud(idp: Any, pool_id: str) -> None:
         Domain="auth.example.com",
         CustomDomainConfig={"CertificateArn": "arn:aws:acm:us-east-1:000000000000:certificate/1"},
     )
-    assert custom["CloudFrontDomain"] == "auth.example.com"
+    # Where the custom domain's DNS must point: this server's host (Cognito answers its CloudFront distribution).
+    assert custom["CloudFrontDomain"] == "127.0.0.1"
+    described = idp.describe_user_pool_domain(Domain="auth.example.com")["DomainDescription"]
+    assert described["CloudFrontDistribution"] == "127.0.0.1" and "S3Bucket" not in described
     idp.update_user_pool_domain(
         UserPoolId=pool_id,
         Domain="auth.example.com",
