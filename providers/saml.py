@@ -87,6 +87,9 @@ _BOOLEAN_KEYS = ("IDPInit", "IDPSignout", "EncryptedResponses")
 _ENDPOINT_KEYS = ("SSORedirectBindingURI", "SSOPostBindingURI", "SLORedirectBindingURI", "SLOPostBindingURI")
 # Cognito: "Each signing certificate must not be longer than 4,096 characters."
 MAX_SIGNING_CERTIFICATE_CHARS = 4096
+# pysaml2 clients kept per provider, one per ACS URL (Gatehouse's own and each pool domain's, as addressed): the
+# least recently used goes first, so requests naming a domain with one port after another cannot grow the cache.
+MAX_CLIENTS = 16
 _log = structlog.get_logger("gatehouse.providers.saml")
 
 
@@ -231,10 +234,12 @@ class SAMLConnector(SamlConnector):
         return os.path.join(self._workdir, "sp.key"), os.path.join(self._workdir, "sp.crt")
 
     def _client(self, metadata: str, acs_url: str) -> Saml2Client:
-        """One pysaml2 client per ACS URL and metadata (built in the executor: it parses metadata and keys)."""
+        """One pysaml2 client per ACS URL and metadata (built in the executor: it parses metadata and keys); at
+        most MAX_CLIENTS are kept."""
         with self._lock:
-            client = self._clients.get((acs_url, metadata))
+            client = self._clients.pop((acs_url, metadata), None)
             if client is not None:
+                self._clients[(acs_url, metadata)] = client  # the most recently used, last
                 return client
             key_file, cert_file = self._key_files()
             encrypted = _flag(self.details, "EncryptedResponses")
@@ -280,6 +285,8 @@ class SAMLConnector(SamlConnector):
             client = Saml2Client(config=sp_config)
             if not client.metadata.identity_providers():
                 raise UpstreamError("metadata_invalid", "the metadata names no IdP")
+            while len(self._clients) >= MAX_CLIENTS:
+                del self._clients[next(iter(self._clients))]
             self._clients[(acs_url, metadata)] = client
             return client
 

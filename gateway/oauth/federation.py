@@ -6,6 +6,9 @@ code, as Cognito's endpoints do ("Authorize endpoint", "IdP response endpoint", 
 The broker (gateway/services/federation.py) does the work; here a failure is shown to the right party: a bad
 or replayed state gets an HTML page (there is no request to answer), a refused upstream answer goes back to
 the client as an OAuth error redirect (RFC 6749 §4.1.2.1).
+
+A sign-in started on a pool domain (its Host names one) sends the upstream back to that domain, where the
+browser cookie was set; the callback is taken there only.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from gateway.errors import (
 from gateway.ids import sha256_hex
 from gateway.logging import with_request_id
 from gateway.oauth import saml_logout
-from gateway.oauth.endpoints import routed_pool, set_sso_cookie
+from gateway.oauth.endpoints import request_host, routed_pool, set_sso_cookie
 from gateway.oauth.forms import oversized_form_page, read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.federation import (
@@ -87,6 +90,24 @@ def _browser_id(request: web.Request) -> str | None:
     return value if value and 20 <= len(value) <= 100 else None
 
 
+async def pool_domain(request: web.Request) -> str | None:
+    """The pool domain the request's host (:func:`request_host`, as the authorization endpoint routes by it)
+    names, as the browser addressed it: the domain's name (lower case, no final dot), and the port when the
+    host gives one other than the scheme's own (RFC 3986 §6.2.3); None on Gatehouse's own host or any host that
+    names no pool's domain. What follows a colon but is no port number (RFC 9110 §7.2 allows none) is left
+    out: it never reaches a URL."""
+    services = request.app[SERVICES]
+    host = request_host(request)
+    name = services.domains.domain_name(host)
+    if name is None or host is None or await services.domains.pool_for_host(host) is None:
+        return None
+    port = host.rpartition(":")[2] if ":" in host else ""
+    if not (port.isascii() and port.isdigit() and 0 < int(port) <= 65535):
+        return name
+    default = 443 if secure_cookies(services.settings) else 80
+    return name if int(port) == default else f"{name}:{int(port)}"
+
+
 def _check_browser(request: web.Request) -> bool:
     """Whether the callback can be held to the browser cookie. A cross-site POST (Apple's form_post, SAML's
     HTTP-POST binding) carries only a SameSite=None cookie, which browsers accept only with Secure: over plain
@@ -106,6 +127,7 @@ async def begin(request: web.Request, auth_request: AuthorizationRequest) -> web
             browser=browser,
             prompt=auth_request.prompt,
             login_hint=auth_request.login_hint,
+            domain=await pool_domain(request),
         )
     except GatehouseError as exc:
         await services.oauth.discard_request(auth_request)
@@ -179,13 +201,14 @@ async def _failed(request: web.Request, failure: FederationCallbackError) -> web
 async def _complete(request: web.Request, params: Mapping[str, str], *, saml: bool) -> web.Response:
     services = request.app[SERVICES]
     try:
+        browser, check_browser, domain = _browser_id(request), _check_browser(request), await pool_domain(request)
         if saml:
             outcome = await services.federation.complete_saml(
-                params, browser=_browser_id(request), check_browser=_check_browser(request)
+                params, browser=browser, check_browser=check_browser, domain=domain
             )
         else:
             outcome = await services.federation.complete_redirect(
-                params, browser=_browser_id(request), check_browser=_check_browser(request)
+                params, browser=browser, check_browser=check_browser, domain=domain
             )
         return await _answer(request, outcome)
     except FederationCallbackError as failure:
@@ -233,6 +256,7 @@ async def _idp_initiated(request: web.Request, saml_response: str, relay: dict[s
             auth_request.identity_provider,
             saml_response,
             resume={"request_id": auth_request.id, "client_id": auth_request.client_id},
+            domain=await pool_domain(request),
         )
         return await _answer(request, outcome)
     except FederationCallbackError as failure:

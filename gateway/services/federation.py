@@ -5,7 +5,10 @@ What a wire calls (the hosted UI's ``/oauth2/authorize?identity_provider=X``, ``
 
 * :meth:`FederationService.begin` -- start a sign-in at a pool's provider; returns where to send the browser.
   The state, nonce, PKCE verifier (and SAML request id) are kept in the store under the state's hash, so any
-  process may receive the callback, and each state answers one callback only.
+  process may receive the callback, and each state answers one callback only. A sign-in started on a pool
+  domain comes back to that domain (Cognito's redirect URI is ``https://<your domain>/oauth2/idpresponse``, its
+  ACS ``https://<your domain>/saml2/idpresponse``), and only there; one started on Gatehouse's own host comes
+  back to ``{public_url}``.
 * :meth:`FederationService.complete_redirect` / :meth:`complete_saml` -- take the callback, have the connector
   verify it, and sign the identity in: returns the user and the caller's ``resume`` data (the authorization
   request to continue with).
@@ -36,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
@@ -253,6 +257,8 @@ class FederationService:
         self._idps = idps
         self._box = box
         self._public_url = public_url.rstrip("/")
+        # A pool domain is served with the public URL's scheme (behind the same TLS front, or neither).
+        self._scheme = urlsplit(self._public_url).scheme or "https"
         self._executor = executor
         self._http: aiohttp.ClientSession | None = None
         self._connectors: dict[tuple[str, str], tuple[tuple[int, float], Connector]] = {}
@@ -267,13 +273,30 @@ class FederationService:
 
     @property
     def callback_url(self) -> str:
-        """Cognito's redirect URI registered at OAuth / OIDC providers."""
-        return f"{self._public_url}/oauth2/idpresponse"
+        """Cognito's redirect URI registered at OAuth / OIDC providers, on Gatehouse's own host."""
+        return self.callback_url_for(None)
 
     @property
     def acs_url(self) -> str:
-        """Cognito's SAML assertion consumer service URL."""
-        return f"{self._public_url}/saml2/idpresponse"
+        """Cognito's SAML assertion consumer service URL, on Gatehouse's own host."""
+        return self.acs_url_for(None)
+
+    def _base_url(self, domain: str | None) -> str:
+        """Where the endpoints of a sign-in on ``domain`` (a pool domain as the browser addressed it: its name,
+        and a port if one was given) are: the domain's root, as Cognito serves its hosted UI on it; Gatehouse's
+        own URL without one."""
+        return f"{self._scheme}://{domain}" if domain else self._public_url
+
+    def callback_url_for(self, domain: str | None) -> str:
+        """The redirect URI of a sign-in on ``domain``: "https://<your domain>/oauth2/idpresponse" is what Cognito
+        has you register at an OAuth / OIDC provider ("Adding social identity providers", "Adding OIDC
+        identity providers")."""
+        return f"{self._base_url(domain)}/oauth2/idpresponse"
+
+    def acs_url_for(self, domain: str | None) -> str:
+        """The SAML ACS URL of a sign-in on ``domain``: "https://<your domain>/saml2/idpresponse" in Cognito's
+        "Adding SAML identity providers"."""
+        return f"{self._base_url(domain)}/saml2/idpresponse"
 
     # --- connectors ----------------------------------------------------------------------------------------
 
@@ -342,6 +365,7 @@ class FederationService:
         browser: str | None = None,
         prompt: Sequence[str] = (),
         login_hint: str | None = None,
+        domain: str | None = None,
     ) -> UpstreamRedirect:
         """Start a sign-in at ``provider_name``; ``resume`` comes back with the callback's result.
 
@@ -355,7 +379,12 @@ class FederationService:
 
         ``login_hint``: the client's. Cognito adds it to the authorization request of an OIDC IdP or Google (OpenID
         Connect Core §3.1.2.1), and to no other IdP's (its "Authorize endpoint": not SAML, Apple, Amazon or
-        Facebook)."""
+        Facebook).
+
+        ``domain``: the pool domain the authorization request was addressed to (None on Gatehouse's own host).
+        The upstream sends the browser back there, where the caller's cookie is, and the callback must arrive
+        there (:meth:`_take`); the redirect URI sent is kept, as the code exchange must send it again (RFC 6749
+        §4.1.3), and so is the ACS URL, which the Response's Destination and Recipient must name."""
         forwarded = [value for value in prompt if value != "none"]
         record = await self._idps.get(pool_id, provider_name)
         connector = await self._connector(record)
@@ -364,13 +393,17 @@ class FederationService:
         data: dict[str, Any] = {"resume": dict(resume)}
         if browser is not None:
             data["browser"] = sha256_hex(browser)
+        if domain:
+            data["domain"] = domain
+        callback_url = self.callback_url_for(domain)
+        acs_url = self.acs_url_for(domain)
         try:
             if isinstance(connector, RedirectConnector):
                 nonce = new_opaque_token(24)
                 verifier = new_opaque_token(48)
                 challenge = _b64url(hashlib.sha256(verifier.encode()).digest())
                 url = await connector.authorization_url(
-                    state=state, nonce=nonce, code_challenge=challenge, redirect_uri=self.callback_url
+                    state=state, nonce=nonce, code_challenge=challenge, redirect_uri=callback_url
                 )
                 if forwarded:
                     url = with_query(url, {"prompt": " ".join(forwarded)})
@@ -379,14 +412,14 @@ class FederationService:
                 data.update(
                     nonce=nonce,
                     code_verifier=self._box.seal(verifier.encode(), aad=state_hash.encode()),
-                    redirect_uri=self.callback_url,
+                    redirect_uri=callback_url,
                 )
                 redirect = UpstreamRedirect(url=url)
             elif isinstance(connector, SamlConnector):
                 request = await connector.authn_request(
-                    relay_state=state, acs_url=self.acs_url, force_authn="login" in forwarded
+                    relay_state=state, acs_url=acs_url, force_authn="login" in forwarded
                 )
-                data.update(request_id=request.request_id, acs_url=self.acs_url)
+                data.update(request_id=request.request_id, acs_url=acs_url)
                 if request.binding == "post":
                     redirect = UpstreamRedirect(url=request.url, method="POST", form=request.form)
                 else:
@@ -408,7 +441,12 @@ class FederationService:
         log.info("federation.begin", pool=pool_id, provider=provider_name)
         return redirect
 
-    async def _take(self, state: str | None, browser: str | None, check_browser: bool) -> FederationRequestRecord:
+    async def _take(
+        self, state: str | None, browser: str | None, check_browser: bool, domain: str | None
+    ) -> FederationRequestRecord:
+        """The request ``state`` names, used up; refused when it is unknown, expired, from another browser, or
+        arrives on another host than the one it was started on (``domain``: the pool domain the callback was
+        addressed to, None for Gatehouse's own host)."""
         if not isinstance(state, str) or not state or len(state) > 512:
             raise UpstreamIdentityError("state_missing", "The sign-in state is missing.")
         request = await self._store.take_federation_request(sha256_hex(state))
@@ -420,16 +458,27 @@ class FederationService:
         if check_browser and bound is not None and (browser is None or sha256_hex(browser) != bound):
             log.warning("federation.refused", pool=request.pool_id, provider=request.provider_name, reason="browser")
             raise UpstreamIdentityError("browser_mismatch", "This sign-in was started in another browser.")
+        if request.data.get("domain") != (domain or None):
+            # The upstream was told to come back where the sign-in started; an answer carried to another host
+            # (another pool's domain, or ours) is not the one it was sent to.
+            log.warning("federation.refused", pool=request.pool_id, provider=request.provider_name, reason="domain")
+            raise UpstreamIdentityError("domain_mismatch", "This sign-in was started on another domain.")
         return request
 
     async def complete_redirect(
-        self, params: Mapping[str, str], *, browser: str | None = None, check_browser: bool = True
+        self,
+        params: Mapping[str, str],
+        *,
+        browser: str | None = None,
+        check_browser: bool = True,
+        domain: str | None = None,
     ) -> FederatedSignIn:
-        """``/oauth2/idpresponse``: the callback of an OAuth 2.0 / OIDC provider (query or form_post).
+        """``/oauth2/idpresponse``: the callback of an OAuth 2.0 / OIDC provider (query or form_post), arrived
+        on the pool domain ``domain`` (None: Gatehouse's own host).
 
         A bad state raises UpstreamIdentityError; once the state is known, any failure is a
         :class:`FederationCallbackError` carrying the caller's ``resume`` data, so the request can be answered."""
-        request = await self._take(params.get("state"), browser, check_browser)
+        request = await self._take(params.get("state"), browser, check_browser, domain)
         try:
             return await self._complete_redirect(request, params)
         except GatehouseError as exc:
@@ -451,11 +500,16 @@ class FederationService:
         return await self._finish(request, record, identity)
 
     async def complete_saml(
-        self, form: Mapping[str, str], *, browser: str | None = None, check_browser: bool = True
+        self,
+        form: Mapping[str, str],
+        *,
+        browser: str | None = None,
+        check_browser: bool = True,
+        domain: str | None = None,
     ) -> FederatedSignIn:
-        """``/saml2/idpresponse``: a SAML Response posted back with the RelayState we sent (errors as
-        :meth:`complete_redirect`)."""
-        request = await self._take(form.get("RelayState"), browser, check_browser)
+        """``/saml2/idpresponse``: a SAML Response posted back with the RelayState we sent (``domain`` and
+        errors as :meth:`complete_redirect`)."""
+        request = await self._take(form.get("RelayState"), browser, check_browser, domain)
         try:
             return await self._complete_saml(request, form)
         except GatehouseError as exc:
@@ -478,11 +532,18 @@ class FederationService:
         return await self._finish(request, record, identity)
 
     async def complete_idp_initiated(
-        self, pool_id: str, provider_name: str, saml_response: str, *, resume: Mapping[str, Any]
+        self,
+        pool_id: str,
+        provider_name: str,
+        saml_response: str,
+        *,
+        resume: Mapping[str, Any],
+        domain: str | None = None,
     ) -> FederatedSignIn:
         """``/saml2/idpresponse`` without a request of ours: IdP-initiated sign-in, allowed only when the
         provider's IDPInit is true (the connector checks), with every other check of a Response still applied
-        and replays refused by assertion id. Errors as :meth:`complete_redirect`."""
+        and replays refused by assertion id. Its Destination and Recipient must be the ACS URL it was posted to
+        (on the pool domain ``domain``, or Gatehouse's own). Errors as :meth:`complete_redirect`."""
         request = FederationRequestRecord(
             state_hash="", pool_id=pool_id, provider_name=provider_name, data={"resume": dict(resume)}, expires_at=0
         )
@@ -492,7 +553,9 @@ class FederationService:
             if not isinstance(connector, SamlConnector):
                 raise UpstreamIdentityError("wrong_callback")
             try:
-                identity = await connector.complete(saml_response, expected_request_id=None, acs_url=self.acs_url)
+                identity = await connector.complete(
+                    saml_response, expected_request_id=None, acs_url=self.acs_url_for(domain)
+                )
             except UpstreamError as exc:
                 log.warning("federation.refused", pool=pool_id, provider=record.name, reason=exc.reason)
                 raise UpstreamIdentityError(exc.reason) from exc
