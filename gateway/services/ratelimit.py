@@ -17,12 +17,18 @@ configured trusted proxies (``trusted_proxies``, CIDRs): then the address is the
 header that is not itself a trusted proxy (the left-most entries are whatever the client chose to send).
 
 Memory is bounded: at most ``max_buckets`` buckets of each kind are kept, the least recently used dropped
-first; a dropped bucket comes back full, which only ever errs towards letting a call through.
+first; a dropped bucket comes back full, which only ever errs towards letting a call through. Their keys are
+bounded too, since the caller chooses them: a client bucket is keyed by a ``ClientId`` only when it is one an
+app client can have (botocore's ClientIdType: 1 to 128 of ``[\\w+]``), every other value shares one bucket
+(such a call fails its validation anyway); an address is the peer's or a plain IP address without an IPv6
+zone (a zone, ``%...``, may be any length). The address bucket is taken first, so that a call refused there
+leaves nothing in the client buckets.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -38,9 +44,14 @@ if TYPE_CHECKING:
 
     from gateway.metrics import Metrics
 
-__all__ = ["RateLimitSettings", "RateLimiter", "TokenBuckets", "source_address"]
+__all__ = ["RateLimitSettings", "RateLimiter", "TokenBuckets", "client_key", "source_address"]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# botocore's ClientIdType: min 1, max 128, pattern [\w+]+ (Java's \w, ASCII only).
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_+]{1,128}")
+# The one bucket of every ClientId that is not a ClientIdType (no app client has it): never a valid one.
+_MALFORMED_CLIENT_ID = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,12 @@ class TokenBuckets:
         return True
 
 
+def client_key(client_id: str) -> str:
+    """The client bucket a ``ClientId`` takes from: its own when it is a ClientIdType, else the shared one, so
+    that a value the caller made up (of any length) is never kept."""
+    return client_id if _CLIENT_ID.fullmatch(client_id) else _MALFORMED_CLIENT_ID
+
+
 def _networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
 
@@ -108,7 +125,9 @@ def _in(address: str, networks: tuple[IPNetwork, ...]) -> bool:
 
 def source_address(peer: str | None, forwarded_for: str | None, trusted: tuple[IPNetwork, ...]) -> str | None:
     """The caller's address: the peer, or -- only when the peer is a trusted proxy -- the right-most
-    ``X-Forwarded-For`` entry that is not a trusted proxy."""
+    ``X-Forwarded-For`` entry that is not a trusted proxy. An entry with an IPv6 zone (``fe80::1%eth0``) is
+    refused as a mangled one: a zone means something only on the host that wrote it, and ``ipaddress`` takes
+    one of any length, which would become a rate-limit key and the call's source address."""
     if not trusted or not forwarded_for or peer is None or not _in(peer, trusted):
         return peer
     for entry in reversed(forwarded_for.split(",")):
@@ -116,6 +135,8 @@ def source_address(peer: str | None, forwarded_for: str | None, trusted: tuple[I
         if not candidate:
             continue
         try:
+            if "%" in candidate:
+                raise ValueError(candidate)
             ipaddress.ip_address(candidate)
         except ValueError:
             return peer  # a mangled header: fall back to what the socket says
@@ -154,11 +175,12 @@ class RateLimiter:
         return source_address(peer, ",".join(headers.getall("X-Forwarded-For", ())), self.trusted_proxies)
 
     def check(self, operation: str, params: Mapping[str, object], address: str | None) -> None:
-        """Take a token for the call's client and address, or raise TooManyRequestsException."""
-        client_id = params.get("ClientId")
-        if isinstance(client_id, str) and self.clients.enabled and not self.clients.take(client_id):
-            self.metrics.inc(self.refused, operation=operation, limit="client")
-            raise TooManyRequestsException("Rate exceeded for this app client.")
+        """Take a token for the call's address, then for its client, or raise TooManyRequestsException. The
+        address first: a flood from one address is refused before any of its ClientIds is kept."""
         if address is not None and self.addresses.enabled and not self.addresses.take(address):
             self.metrics.inc(self.refused, operation=operation, limit="address")
             raise TooManyRequestsException("Rate exceeded for this source address.")
+        client_id = params.get("ClientId")
+        if isinstance(client_id, str) and self.clients.enabled and not self.clients.take(client_key(client_id)):
+            self.metrics.inc(self.refused, operation=operation, limit="client")
+            raise TooManyRequestsException("Rate exceeded for this app client.")
