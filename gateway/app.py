@@ -233,6 +233,7 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
             await services.imports.close()
+            await services.auth.close()  # failed sign-ins still being counted: written before the store closes
             await messenger.close()
             await services.web_identity.close()
             await services.federation.close()

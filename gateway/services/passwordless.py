@@ -217,6 +217,7 @@ async def _begin(
         password = _required(parameters, "PASSWORD")
         if user is None:
             await service.hasher.dummy_verify(password)
+            await service.decoy_failure(ctx, ctx.pool.username_key(given))
             raise service.unknown_user_error(ctx)
         await service.verify_password(ctx, user, password)
         return await service.after_first_factor(ctx, user, device_key=parameters.get("DEVICE_KEY") or None)
@@ -309,6 +310,7 @@ async def _sign_in_after_sign_up(service: AuthService, ctx: AuthContext, session
     user = await service.store.get_user(ctx.pool.id, record.username_key)
     if user is None or str(record.state.get("factor")) not in await _passwordless(service).available(ctx.pool, user):
         raise _invalid_session()
+    user = await service.settled(ctx, user)
     service.check_lockout(ctx, user)
     service.check_user_can_sign_in(user)
     log.info("sign_in.after_sign_up", pool=ctx.pool.id, client=ctx.client.id, username=user.username)
@@ -375,7 +377,8 @@ async def _session_user(
     check_secret_hash(
         ctx.client, user.username if user else first, responses.get("SECRET_HASH"), usernames=(given or first,)
     )
-    return user
+    # As stored once its failed sign-ins judged in this process are written (the lockout is read from it).
+    return await service.settled(ctx, user) if user is not None else None
 
 
 @challenge(SELECT_CHALLENGE)
@@ -402,6 +405,7 @@ async def _one_time_code(
     code = _required(responses, _OTP_ANSWER[name])
     user = await _session_user(service, ctx, state, responses)
     if user is None or not user.enabled:
+        await service.decoy_failure(ctx, str(state["key"]))  # the read a real user's failure makes
         raise CodeMismatchException("Invalid code received for user")
     service.check_lockout(ctx, user)
     try:
@@ -444,6 +448,7 @@ async def _web_authn(
     state["spent"] = True
     refused = NotAuthorizedException("The passkey could not be verified.")
     if user is None:
+        await service.decoy_failure(ctx, str(state["key"]))  # the read a real user's failure makes
         raise refused
     service.check_lockout(ctx, user)
     helper = _passwordless(service)
