@@ -503,6 +503,13 @@ class RequestUriNotSupportedError(OAuthError):
     oauth_error = "request_uri_not_supported"
 
 
+class TemporarilyUnavailableError(OAuthError):
+    """RFC 6749 §4.1.2.1: the authorization server cannot handle the request now (its rate limits)."""
+
+    oauth_error = "temporarily_unavailable"
+    status = 503
+
+
 class AuthorizationPageError(GatehouseError):
     """An authorization request that must not be answered by a redirect (unknown client, redirect URI not
     registered, pool mismatch, an expired sign-in page): RFC 6749 §4.1.2.1 says to inform the user and

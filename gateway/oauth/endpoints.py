@@ -30,13 +30,22 @@ from gateway.errors import (
     InvalidTokenError,
     LoginRequiredError,
     ResourceNotFoundException,
+    TemporarilyUnavailableError,
+    TooManyRequestsException,
 )
 from gateway.logging import with_request_id
 from gateway.oauth.cors import allow_any_origin, preflight
 from gateway.oauth.forms import oversized_form_page, read_form
 from gateway.oauth.wellknown import SERVICES
+from gateway.services.cimd import app_client_id
 from gateway.services.container import Services
-from gateway.services.oauth import SSO_SECONDS, AuthorizationRedirectError, SsoSession, error_description
+from gateway.services.oauth import (
+    SSO_SECONDS,
+    AuthorizationRedirectError,
+    AuthorizationRequest,
+    SsoSession,
+    error_description,
+)
 from gateway.settings import Settings
 from gateway.ui.render import cookie_name, error_page, finish, found, page, secure_cookies
 from gateway.uris import iri_to_uri
@@ -197,6 +206,8 @@ async def authorize(request: web.Request) -> web.Response:
     if federated and not silent:
         from gateway.oauth import federation  # here: that module builds on this one
 
+        if not await _may_store(request, auth_request):
+            return found(request, settings, oauth.error_redirect(auth_request, _BUSY))
         await oauth.save_request(auth_request)
         return await federation.begin(request, auth_request)
     session = await current_session(request, auth_request.pool_id)
@@ -222,8 +233,29 @@ async def authorize(request: web.Request) -> web.Response:
             return found(request, settings, oauth.error_redirect(auth_request, error))
     except AuthorizationPageError as exc:
         return error_page(request, settings, exc.message)
+    if not await _may_store(request, auth_request):
+        return found(request, settings, oauth.error_redirect(auth_request, _BUSY))
     await oauth.save_request(auth_request)
     return found(request, settings, f"{base_path(request)}/login?rid={auth_request.id}")
+
+
+_BUSY = TemporarilyUnavailableError("Too many requests. Wait a moment and try again.")
+
+
+async def _may_store(request: web.Request, auth_request: AuthorizationRequest) -> bool:
+    """Whether an authorization request may be kept for its sign-in page (an hour in the store): within the
+    rate limits of its address and app client, as the API's unsigned calls and the hosted forms are, so that
+    nobody can fill the store with requests no one signs in to. Past them the client is told
+    ``temporarily_unavailable`` (RFC 6749 §4.1.2.1: its redirect URI is proven by now)."""
+    services = request.app[SERVICES]
+    address = services.rate_limits.address_of(request.remote, request.headers)
+    # A client ID metadata document client takes from its policy's app client's bucket, as on the pages.
+    _, client = await services.oauth.client(auth_request.client_id, pool_id=auth_request.pool_id)
+    try:
+        services.rate_limits.check("Authorize", {"ClientId": app_client_id(client)}, address)
+    except TooManyRequestsException:
+        return False
+    return True
 
 
 # --- JSON endpoints ---------------------------------------------------------------------------------------

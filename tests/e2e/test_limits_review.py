@@ -7,16 +7,19 @@ bucket takes nothing from its client's."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
+from tests.e2e.oauth_support import CALLBACK, make_pool
 from tests.support import GatehouseServer
 
 TARGET = "AWSCognitoIdentityProviderService."
@@ -146,3 +149,44 @@ def test_a_forwarded_address_with_a_zone_is_not_an_address(tight_server: Gatehou
     # The peer's own address counts instead (one token): the first is judged, the others refused.
     assert answers[0] == (400, "NotAuthorizedException")
     assert answers[1:] == [(400, "TooManyRequestsException")] * 3
+
+
+def test_authorization_requests_are_kept_within_the_limits(tight_server: GatehouseServer) -> None:
+    """Each /oauth2/authorize that shows the sign-in page keeps its request in the store for an hour: within the
+    address's and the client's buckets, as the unsigned API and the hosted forms are, else anyone could fill the
+    store with requests no one signs in to. Past them the client is told temporarily_unavailable (RFC 6749
+    §4.1.2.1), and nothing is kept."""
+    admin = tight_server.client()
+    pool = make_pool(admin, tight_server.url, "authorize-limits")
+
+    def authorize(address: str, client_id: str) -> requests.Response:
+        query = {"client_id": client_id, "response_type": "code", "redirect_uri": CALLBACK, "state": "s-1"}
+        if client_id == pool.public_id:
+            query |= {"code_challenge": "c" * 43, "code_challenge_method": "S256"}  # PKCE: a public client
+        return requests.get(
+            f"{tight_server.url}/{pool.pool_id}/oauth2/authorize",
+            params=query,
+            headers={"X-Forwarded-For": address},
+            allow_redirects=False,
+            timeout=10,
+        )
+
+    kept = authorize("198.51.100.7", pool.secret_id)
+    assert kept.status_code == 302 and "/login?rid=" in kept.headers["Location"]
+    # The same address again: its bucket (one token) is empty.
+    busy = authorize("198.51.100.7", pool.secret_id)
+    assert busy.status_code == 302
+    answer = parse_qs(urlsplit(busy.headers["Location"]).query)
+    assert busy.headers["Location"].startswith(CALLBACK)
+    assert answer["error"] == ["temporarily_unavailable"] and answer["state"] == ["s-1"]
+    # Other addresses, one client: its bucket (two tokens) holds one more.
+    assert "/login?rid=" in authorize("198.51.100.8", pool.secret_id).headers["Location"]
+    assert "error=temporarily_unavailable" in authorize("198.51.100.9", pool.secret_id).headers["Location"]
+    # Another client of the pool has its own.
+    assert "/login?rid=" in authorize("198.51.100.10", pool.public_id).headers["Location"]
+    # Exactly the three requests that were let through are kept.
+    database = sqlite3.connect(f"file:{tight_server.data_dir / 'gatehouse.db'}?mode=ro", uri=True)
+    try:
+        assert database.execute("SELECT count(*) FROM oauth_records WHERE kind = 'authorize'").fetchone() == (3,)
+    finally:
+        database.close()
