@@ -405,21 +405,18 @@ class IamService:
     async def list_roles(
         self, *, path_prefix: str = "/", marker: str | None = None, max_items: int = 100
     ) -> tuple[list[Role], str | None]:
-        """IAM ListRoles: roles whose path starts with ``path_prefix``, in name order; returns the next marker."""
-        found: list[Role] = []
+        """IAM ListRoles: roles whose path starts with ``path_prefix``, in name order; returns the next marker,
+        only when a further role matches (IsTruncated: "whether there are more items to return")."""
+        found: list[tuple[str, Role]] = []
         after = marker
-        while len(found) < max_items:
-            page = await self._store.list_roles(after, max_items)
-            for record in page.items:
-                if record.path.startswith(path_prefix):
-                    found.append(_role(record, self.account_id))
-                    if len(found) == max_items:
-                        more = record is not page.items[-1] or page.next_token is not None
-                        return found, record.name_key if more else None
+        while len(found) <= max_items:  # one more than a page: whether another matching role follows
+            page = await self._store.list_roles(after, max_items + 1)
+            found += [(r.name_key, _role(r, self.account_id)) for r in page.items if r.path.startswith(path_prefix)]
             if page.next_token is None:
-                return found, None
+                break
             after = page.next_token
-        return found, None
+        roles = [role for _, role in found[:max_items]]
+        return roles, found[max_items - 1][0] if len(found) > max_items else None
 
     async def delete_role(self, name: str) -> None:
         """IAM DeleteRole: a role with inline policies cannot be deleted (DeleteConflict), as in IAM."""

@@ -83,6 +83,14 @@ def test_list_roles_pages_and_path_prefix(iam: Any) -> None:
     assert [n for n in names if n.startswith("list-")] == [f"list-{i}" for i in range(5)]
     listed = iam.list_roles(PathPrefix="/listed/")["Roles"]
     assert sorted(r["RoleName"] for r in listed) == ["list-1", "list-3"]
+    # A page that ends with the last matching role says there are no more, though other roles follow it.
+    pages = [
+        ([r["RoleName"] for r in page["Roles"]], page["IsTruncated"])
+        for page in iam.get_paginator("list_roles").paginate(PathPrefix="/listed/", PaginationConfig={"PageSize": 1})
+    ]
+    assert pages == [(["list-1"], True), (["list-3"], False)]
+    last = iam.list_roles(PathPrefix="/listed/", MaxItems=2)
+    assert last["IsTruncated"] is False and "Marker" not in last
 
 
 def test_errors(iam: Any) -> None:
