@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import orjson
 import structlog
 from jwcrypto import jwk, jws
 from jwcrypto.common import JWException
@@ -56,10 +58,17 @@ _DISCOVERED = (
 _log = structlog.get_logger("gatehouse.providers.oidc")
 
 
+# A compact JWS (RFC 7519 §7.2): three segments of base64url, padded or not (some issuers pad, or write the
+# base64 alphabet's "+" and "/"). jwcrypto would also skip junk characters inside a segment.
+# (An empty signature is still a compact JWS: alg "none", refused for its alg.)
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_+/-]+=*\.[A-Za-z0-9_+/-]+=*\.[A-Za-z0-9_+/-]*=*")
+
+
 def _b64_json(segment: str) -> Any:
     import base64
 
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    # orjson: a nesting too deep is a decode error (the standard library's parser raises RecursionError).
+    return orjson.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
 
 
 def verify_id_token(
@@ -72,7 +81,7 @@ def verify_id_token(
     now: float | None = None,
 ) -> dict[str, Any]:
     """Validate an ID token per OIDC Core §3.1.3.7 and return its claims, or raise UpstreamError."""
-    if not isinstance(token, str) or token.count(".") != 2 or len(token) > 16384:
+    if not isinstance(token, str) or len(token) > 16384 or not _COMPACT_JWS.fullmatch(token):
         raise UpstreamError("id_token_malformed")
     try:
         header = _b64_json(token.split(".", 1)[0])
@@ -108,7 +117,7 @@ def verify_id_token(
     if payload is None:
         raise UpstreamError("id_token_signature", "the signature does not verify with the issuer's keys")
     try:
-        claims = json.loads(payload)
+        claims = orjson.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UpstreamError("id_token_malformed") from exc
     if not isinstance(claims, dict):

@@ -25,7 +25,6 @@ identities) and the developer guide's "Identity pools authentication flow".
 
 from __future__ import annotations
 
-import base64
 import binascii
 import time
 import uuid
@@ -61,7 +60,7 @@ from gateway.services.identity_pools import (
 )
 from gateway.services.short_cache import ShortCache
 from gateway.services.social_logins import SocialLogins
-from gateway.services.tokens import SigningKeys, TokenService, sign_jwt
+from gateway.services.tokens import SigningKeys, TokenService, b64url_decode, sign_jwt
 from gateway.storage.base import (
     AlreadyExists,
     IdentityLogin,
@@ -202,9 +201,10 @@ def _unverified_jwt(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, 
     if len(parts) != 3 or len(token) > 16384:
         raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
     try:
-        header = orjson.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
-        claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-        signature = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+        # Strict base64url (RFC 7515 §2): one token has one spelling, as the user pools' tokens do.
+        header = orjson.loads(b64url_decode(parts[0]))
+        claims = orjson.loads(b64url_decode(parts[1]))
+        signature = b64url_decode(parts[2])
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.") from exc
     if not isinstance(header, dict) or not isinstance(claims, dict):

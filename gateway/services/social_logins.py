@@ -30,6 +30,7 @@ from jwcrypto import jwk, jws
 from jwcrypto.common import JWException
 
 from gateway.errors import ExternalServiceException, NotAuthorizedException
+from gateway.services.tokens import foreign_b64url_decode
 
 DEFAULT_ENDPOINTS: Final[dict[str, dict[str, str]]] = {
     "accounts.google.com": {
@@ -116,6 +117,12 @@ class SocialLogins:
         signed = jws.JWS()
         signed.allowed_algs = ["RS256"]
         try:
+            # A compact JWS (RFC 7519 §7.2) of base64url segments, padded or not: jwcrypto would also take the
+            # JSON serialization, and skip junk characters inside a segment.
+            if token.count(".") != 2:
+                raise ValueError("not a compact JWS")
+            for part in token.split("."):
+                foreign_b64url_decode(part)
             signed.deserialize(token)
             header = signed.jose_header
         except (JWException, ValueError) as exc:

@@ -85,6 +85,14 @@ def b64url_decode(text: str) -> bytes:
     return binascii.a2b_base64(text.replace("-", "+").replace("_", "/") + "=" * (-tail % 4), strict_mode=True)
 
 
+def foreign_b64url_decode(text: str) -> bytes:
+    """Another issuer's base64url: padding and the base64 alphabet's ``+`` and ``/`` are taken (some issuers
+    write them), any other character is an error (``binascii.Error``) and never skipped, so the JSON
+    serialization or junk inside a segment is no token. Gatehouse's own tokens are read by :func:`b64url_decode`."""
+    bare = text.rstrip("=")
+    return binascii.a2b_base64(bare.replace("-", "+").replace("_", "/") + "=" * (-len(bare) % 4), strict_mode=True)
+
+
 def _json(data: Mapping[str, Any]) -> bytes:
     return orjson.dumps(data)
 

@@ -21,7 +21,6 @@ policy is evaluated against, plus the session tags and source identity the token
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -40,15 +39,9 @@ from gateway.errors import (
     NotAuthorizedException,
 )
 from gateway.services.iam import IamService, WebIdentity, provider_url
-from gateway.services.tokens import TokenService
+from gateway.services.tokens import TokenService, foreign_b64url_decode
 
 __all__ = ["InProcessVerify", "VerifiedWebIdentity", "WebIdentityVerifier"]
-
-
-def _lenient_b64url_decode(text: str) -> bytes:
-    """base64url with or without padding: only to read another issuer's token far enough to route it (its
-    signature is then checked by jwcrypto, as liberal as this); Gatehouse's own tokens are read strictly."""
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 # Algorithms an OIDC provider may sign with (RFC 7518 §3.1); "none" and HMAC are never accepted: a shared
@@ -100,8 +93,11 @@ def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if len(parts) != 3:
         raise _not_jwt()
     try:
-        header = orjson.loads(_lenient_b64url_decode(parts[0]))
-        claims = orjson.loads(_lenient_b64url_decode(parts[1]))
+        # A compact JWS (RFC 7519 §7.2) of base64url segments, padded or not (only to route it to its issuer's
+        # keys); jwcrypto, which checks the signature next, would also skip junk characters.
+        header = orjson.loads(foreign_b64url_decode(parts[0]))
+        claims = orjson.loads(foreign_b64url_decode(parts[1]))
+        foreign_b64url_decode(parts[2])
     except (ValueError, UnicodeDecodeError) as exc:
         raise _not_jwt() from exc
     if not isinstance(header, dict) or not isinstance(claims, dict):
@@ -219,7 +215,7 @@ class WebIdentityVerifier:
         try:
             signed.deserialize(token)
             signed.verify(key)
-            claims = json.loads(signed.payload)
+            claims = orjson.loads(signed.payload)
         except (JWException, ValueError) as exc:
             raise InvalidIdentityTokenException("The web identity token's signature could not be verified.") from exc
         if not isinstance(claims, dict):

@@ -608,6 +608,21 @@ def test_developer_identities(gatehouse: GatehouseServer, ci: Any, public_ci: An
     opened = public_ci.get_open_id_token(IdentityId=identity, Logins=proof)
     assert claims_of(opened["Token"])["amr"][0] == "authenticated"
     assert error_of(lambda: public_ci.get_open_id_token(IdentityId=other, Logins=proof))[0] == "NotAuthorizedException"
+    # The same token spelt otherwise is no token (RFC 7515 §2: unpadded base64url; one signature, one spelling).
+    header, payload, signature = first["Token"].split(".")
+    for respelt in (
+        f"{header}.{payload}.{signature}==",
+        f"{header}.{payload}.{signature.replace('-', '+').replace('_', '/')}",
+        f"{header}.{payload}.{signature[:9]}!!{signature[9:]}",
+    ):
+        if respelt == first["Token"]:
+            continue  # a signature with no - or _ to respell
+        code, _, _ = error_of(
+            lambda respelt=respelt: public_ci.get_open_id_token(
+                IdentityId=identity, Logins={"cognito-identity.amazonaws.com": respelt}
+            )
+        )
+        assert code == "NotAuthorizedException", respelt
     short = ci.get_open_id_token_for_developer_identity(
         IdentityPoolId=identity_pool, Logins={DEVELOPER: "user-1"}, TokenDuration=1
     )["Token"]

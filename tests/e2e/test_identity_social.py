@@ -158,6 +158,14 @@ def test_google_and_apple_id_tokens(ci: Any, public_ci: Any, pool_id: str, stand
         "apple token as google": (stand_ins.id_token("apple"), "signature"),
         "not a JWT": ("ya29.an-access-token", "identity token"),
     }
+    # Not a compact JWS, though its signature is Google's: the JSON serialization, or junk characters that a
+    # lenient decoder would skip (RFC 7519 §7.2).
+    header, payload, signature = stand_ins.id_token("google").split(".")
+    refused["JSON serialization"] = (
+        json.dumps({"protected": header, "payload": payload, "signature": signature}),
+        "identity token",
+    )
+    refused["junk in a segment"] = (f"{header}.{payload}.{signature[:9]}!!{signature[9:]}", "identity token")
     for name, (bad, reason) in refused.items():
         code, message = error_of(
             lambda bad=bad: public_ci.get_id(IdentityPoolId=pool_id, Logins={"accounts.google.com": bad})

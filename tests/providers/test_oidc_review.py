@@ -4,11 +4,12 @@ public-key operation on the event loop)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
 import pytest
-from jwcrypto import jwk, jwt
+from jwcrypto import jwk, jws, jwt
 
 from providers.base import UpstreamError
 from providers.oidc import MAX_CANDIDATE_KEYS, verify_id_token
@@ -111,3 +112,29 @@ def test_hs256_with_the_client_secret_and_unknown_kids_are_refused() -> None:
     with pytest.raises(UpstreamError) as refused:
         verify_id_token(claims_token(stranger), keys, **options)  # type: ignore[arg-type]
     assert refused.value.reason == "id_token_key"
+
+
+def test_only_a_well_formed_compact_jws_is_read() -> None:
+    """RFC 7519 §7.2: an ID token is a compact JWS. The JSON serialization, junk characters inside a segment
+    (which a lenient decoder skips), and JSON nested past any parser's depth are malformed, never a signature
+    check or an error the callback does not expect (a RecursionError was a 500)."""
+    key = jwk.JWK.generate(kty="RSA", size=2048, kid="k1")
+    keys = jwk.JWKSet()
+    keys.add(key)
+    options = {"issuers": frozenset({ISSUER}), "client_id": "client-1", "nonce": "n-1"}
+    genuine = claims_token(key)
+    assert verify_id_token(genuine, keys, **options)["sub"] == "u-1"  # type: ignore[arg-type]
+    header, payload, signature = genuine.split(".")
+    deep = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).rstrip(b"=").decode()
+    deep_signed = jws.JWS(b"[" * 5000 + b"]" * 5000)
+    deep_signed.add_signature(key, None, json.dumps({"alg": "RS256", "kid": "k1"}))
+    variants = [
+        f"{header}.{payload}.{signature[:10]}!!{signature[10:]}",  # characters a lenient decoder skips
+        json.dumps({"protected": header, "payload": payload, "signature": signature}),  # the JSON serialization
+        f"{deep}.{payload}.{signature}",  # a header nested too deep to parse
+        deep_signed.serialize(compact=True),  # a signed payload nested too deep
+    ]
+    for variant in variants:
+        with pytest.raises(UpstreamError) as refused:
+            verify_id_token(variant, keys, **options)  # type: ignore[arg-type]
+        assert refused.value.reason == "id_token_malformed", variant[:80]

@@ -87,6 +87,14 @@ async def test_registered_issuer_decides_and_names_the_provider(
     padded = ".".join(part + "=" * (-len(part) % 4) for part in (header, payload, signature))
     assert padded != good and (await web.verify(padded)).identity.subject == "us-east-1:identity-1"
     assert seen[-1] == padded
+    # But a compact JWS all the same (RFC 7519 §7.2): not the JSON serialization, and no junk characters in a
+    # segment, which a lenient decoder would skip.
+    junk = f"{header}.{payload[:5]}!!{payload[5:]}.{signature}"
+    serialized = json.dumps({"protected": header, "payload": payload, "signature": signature})
+    for token in (junk, serialized):
+        with pytest.raises(InvalidIdentityTokenException):
+            await web.verify(token)
+    assert seen[-1] == padded  # neither reached the issuer's check
     with pytest.raises(InvalidIdentityTokenException):
         await web.verify(fake_token({"iss": ISSUER, "sub": "x", "aud": POOL, "case": "forged"}))
     with pytest.raises(ExpiredTokenException):
