@@ -6,14 +6,16 @@ signature of SAML Bindings §3.4.4.1; HTTP-POST: an enveloped XML signature); ``
 publishes our encryption certificate and refuses plaintext assertions; ``IDPInit: true`` admits IdP-initiated
 responses (no InResponseTo); ``IDPSignout`` is recorded.
 
-Checks on every Response (SAML Core §2, Profiles §4.1.4.3), by pysaml2 and then again here on the parsed
-result: the assertion is signed by a key in the IdP's metadata (a signature on the Response alone is not
-enough when it does not cover the assertion; pysaml2 verifies each signature against the node its Reference
-names, which is what defeats signature wrapping); the Response's and the assertion's Issuer are the IdP the
-metadata names first; the Response's Destination and (at least one) bearer SubjectConfirmation's Recipient are
-our ACS URL; every AudienceRestriction names our entity id; InResponseTo is the request we sent; the Conditions'
-NotBefore / NotOnOrAfter hold (60 s of clock skew); and the assertion's ID has not been seen before (the
-store's one-use marker, shared by every process). XML is parsed with defusedxml (no DTDs, no entities).
+Checks on every Response (SAML Core §2, Profiles §4.1.4.3), by pysaml2 and then again here on the parsed result:
+the Response holds exactly one assertion, plain or encrypted (Profiles §4.1.4.2), which is what every check, the
+attributes, the NameID and the one-use marker are taken from; the assertion is signed by a key in the IdP's
+metadata (a signature on the Response alone is not enough when it does not cover the assertion; pysaml2 verifies
+each signature against the node its Reference names, which is what defeats signature wrapping); the Response's and
+the assertion's Issuer are the IdP the metadata names first; the Response's Destination and (at least one) bearer
+SubjectConfirmation's Recipient are our ACS URL; every AudienceRestriction names our entity id; InResponseTo is the
+request we sent; the Conditions' NotBefore / NotOnOrAfter hold (60 s of clock skew); and the assertion's ID has not
+been seen before (the store's one-use marker, shared by every process). XML is parsed with defusedxml (no DTDs, no
+entities).
 
 pysaml2 shells out to xmlsec1 and parses XML synchronously; every call to it runs in the executor.
 
@@ -387,6 +389,10 @@ class SAMLConnector(SamlConnector):
             root = SafeElementTree.fromstring(xml, forbid_dtd=True)
         except Exception as exc:  # defusedxml's DTDForbidden / EntitiesForbidden and ParseError alike
             raise UpstreamError("saml_malformed", type(exc).__name__) from exc
+        # Before pysaml2 reads it: it lets one plain and several encrypted assertions through, each checked alone,
+        # and reports a mix of them (the first one's content, the last one's NameID).
+        if _assertion_count(root) != 1:
+            raise UpstreamError("saml_assertion_count", "the response must hold exactly one assertion")
         client = self._client(metadata, acs_url)
         outstanding = {expected_request_id: acs_url} if expected_request_id else {}
         try:
@@ -399,8 +405,12 @@ class SAMLConnector(SamlConnector):
         if _flag(self.details, "EncryptedResponses") and (plain or root.find(f"{_SAML}EncryptedAssertion") is None):
             raise UpstreamError("saml_not_encrypted", "the assertion was not encrypted")
         self._check(response, expected_request_id, acs_url, self._idp_entity_id(client))
+        # One EncryptedAssertion may still decrypt to several: what pysaml2 read counts as well.
+        if len(response.assertions) != 1:
+            raise UpstreamError("saml_assertion_count", "the response must hold exactly one assertion")
         assertion = response.assertion
-        name_id = response.name_id
+        # The checked assertion's own subject (pysaml2's response.name_id is whichever assertion it read last).
+        name_id = assertion.subject.name_id if assertion.subject is not None else None
         if name_id is None or not (name_id.text or "").strip():
             raise UpstreamError("saml_invalid", "no NameID")
         attributes = _attributes(assertion)
@@ -782,6 +792,15 @@ def _first(attributes: Mapping[str, Any], *names: str) -> str | None:
 
 _MD = "{urn:oasis:names:tc:SAML:2.0:metadata}"
 _SAML = "{urn:oasis:names:tc:SAML:2.0:assertion}"
+
+
+def _assertion_count(root: Any) -> int:
+    """How many assertions a Response (parsed XML) carries: its Assertion and EncryptedAssertion children.
+
+    Web Browser SSO signs in with one bearer assertion (SAML Profiles §4.1.4.2), as does Cognito; a Response with
+    more is refused whole, whatever they say, since a genuine (even used) assertion of another user could ride
+    along with the sender's own."""
+    return len(root.findall(f"{_SAML}Assertion")) + len(root.findall(f"{_SAML}EncryptedAssertion"))
 
 
 def idp_endpoints(metadata: str) -> dict[str, str]:

@@ -10,10 +10,11 @@ in the IAM and STS references). The IdP posts a signed SAML Response meant for A
 * ``https://aws.amazon.com/SAML/Attributes/SessionDuration`` -- optional, seconds;
 * ``https://aws.amazon.com/SAML/Attributes/PrincipalTag:<key>`` and ``.../SourceIdentity`` -- optional.
 
-The Response is verified with pysaml2 (which runs xmlsec1): the Response or its assertion signed by a key of
-the provider's metadata, each signature checked against the element its Reference names (no signature
-wrapping), the Audience, Destination, Recipient and time conditions. XML is parsed with defusedxml first (no
-DTDs or entities). pysaml2 blocks (xmlsec1 is a subprocess), so verification runs in a worker thread.
+The Response is verified with pysaml2 (which runs xmlsec1): it holds exactly one assertion, which the subject,
+attributes and one-use ID are all read from; the Response or its assertion signed by a key of the provider's
+metadata, each signature checked against the element its Reference names (no signature wrapping), the Audience,
+Destination, Recipient and time conditions. XML is parsed with defusedxml first (no DTDs or entities). pysaml2
+blocks (xmlsec1 is a subprocess), so verification runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ XMLSEC_BINARY: Final = os.environ.get("GATEHOUSE_XMLSEC1", "/usr/bin/xmlsec1")
 _MD: Final = "{urn:oasis:names:tc:SAML:2.0:metadata}"
 _SAML: Final = "{urn:oasis:names:tc:SAML:2.0:assertion}"
 _DS: Final = "{http://www.w3.org/2000/09/xmldsig#}"
+_ONE_ASSERTION: Final = "The SAML response must hold exactly one assertion."
 _SUBJECT_TYPES: Final = {
     "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent": "persistent",
     "urn:oasis:names:tc:SAML:2.0:nameid-format:transient": "transient",
@@ -169,6 +171,11 @@ class SamlVerifier:
             raise InvalidIdentityTokenException("The SAML assertion is not base64.") from exc
         except Exception as exc:  # defusedxml's ParseError and its refusals of DTDs and entities
             raise InvalidIdentityTokenException("The SAML assertion is not well-formed XML.") from exc
+        # Before pysaml2 reads it: it lets several assertions through (one plain and the rest encrypted, or ones
+        # it cannot decrypt), each checked alone, and reports a mix of them (the first one's content, the last
+        # one's NameID) -- another user's genuine assertion could ride along with the sender's own.
+        if _assertion_count(parsed) != 1:
+            raise InvalidIdentityTokenException(_ONE_ASSERTION)
         try:
             return await asyncio.to_thread(self._verify, name, updated_at, metadata, saml_response)
         except InvalidIdentityTokenException:
@@ -192,6 +199,8 @@ class SamlVerifier:
             raise InvalidIdentityTokenException(f"The SAML assertion is not valid: {type(exc).__name__}") from exc
         if response is None or response.assertion is None:
             raise InvalidIdentityTokenException("The SAML response holds no assertion.")
+        if len(response.assertions) != 1:  # one EncryptedAssertion may still hold several
+            raise InvalidIdentityTokenException(_ONE_ASSERTION)
         assertion = response.assertion
         # pysaml2 checks the Recipient only when given conversation info; checked here in any case (SAML
         # Profiles §4.1.4.2: a bearer assertion's Recipient is where it may be presented).
@@ -202,7 +211,8 @@ class SamlVerifier:
         destination = response.response.destination
         if destination is not None and destination != AWS_SAML_ENDPOINT:
             raise InvalidIdentityTokenException("The SAML response's Destination is not " + AWS_SAML_ENDPOINT)
-        name_id = response.name_id
+        # The checked assertion's own subject (pysaml2's response.name_id is whichever assertion it read last).
+        name_id = assertion.subject.name_id if assertion.subject is not None else None
         if name_id is None or not name_id.text:
             raise InvalidIdentityTokenException("The SAML assertion has no subject NameID.")
         expiry = _not_on_or_after(assertion)
@@ -214,6 +224,12 @@ class SamlVerifier:
             not_on_or_after=expiry,
             attributes=_attributes(assertion),
         )
+
+
+def _assertion_count(root: Any) -> int:
+    """A Response's Assertion and EncryptedAssertion children: AWS takes the one assertion the IdP issued for the
+    sign-in (SAML Profiles §4.1.4.2, Web Browser SSO, which AWS's SAML federation follows)."""
+    return len(root.findall(f"{_SAML}Assertion")) + len(root.findall(f"{_SAML}EncryptedAssertion"))
 
 
 def _not_on_or_after(assertion: Any) -> float:
