@@ -37,8 +37,8 @@ _KEY_BYTES: Final = 32
 _NONCE_BYTES: Final = 12
 _TAG_BYTES: Final = 16
 _MIN_SEALED_BYTES: Final = len(_VERSION) + _NONCE_BYTES + _TAG_BYTES
-# urlsafe_b64decode silently skips characters outside its alphabet; checking first makes the
-# encoding canonical and rejects garbage (whitespace, '+', '/', '=') instead of half-reading it.
+# urlsafe_b64decode silently skips characters outside its alphabet; checking first keeps to the one
+# alphabet and rejects garbage (whitespace, '+', '/', '=') instead of half-reading it.
 _URLSAFE_B64: Final = re.compile(r"[A-Za-z0-9_-]*")
 
 
@@ -80,12 +80,18 @@ class SecretBox:
 
         Raises :class:`SecretBoxError` if it was altered, is malformed, or the key or ``aad`` differ.
         """
-        if not isinstance(sealed, str) or not _URLSAFE_B64.fullmatch(sealed):
+        # One text per value: a length of 1 mod 4 encodes no whole byte, and the last character's unused
+        # low bits must be zero (RFC 4648 §3.5, "canonical encoding"). Decoding ignores those bits, so
+        # without the re-encoding check several texts would open to the same value, and a sealed value
+        # (a session token) could be changed without failing to open.
+        if not isinstance(sealed, str) or not _URLSAFE_B64.fullmatch(sealed) or len(sealed) % 4 == 1:
             raise SecretBoxError("sealed value is not url-safe base64")
         try:
             raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
         except (binascii.Error, ValueError) as exc:
             raise SecretBoxError("sealed value is not url-safe base64") from exc
+        if base64.urlsafe_b64encode(raw).rstrip(b"=") != sealed.encode("ascii"):
+            raise SecretBoxError("sealed value is not canonical url-safe base64")
         if len(raw) < _MIN_SEALED_BYTES:
             raise SecretBoxError("sealed value is too short")
         if raw[:1] != _VERSION:

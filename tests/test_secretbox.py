@@ -130,5 +130,32 @@ def test_padded_or_non_canonical_alphabet_is_rejected(box: SecretBox) -> None:
         box.open(sealed.replace("-", "+").replace("_", "/") + "\n")
 
 
+@pytest.mark.parametrize("length", [2, 3])  # sealed lengths leaving 4 and 2 unused bits in the last character
+def test_non_canonical_last_character_is_rejected(box: SecretBox, length: int) -> None:
+    # Decoding ignores the last character's unused low bits: each other value of them is another text for
+    # the same bytes, and must not open (a session token must not change and still authenticate).
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    plaintext = b"x" * length
+    sealed = box.seal(plaintext)
+    assert len(sealed) % 4 in (2, 3)
+    unused_bits = 4 if len(sealed) % 4 == 2 else 2
+    last = alphabet.index(sealed[-1])
+    for low in range(1, 2**unused_bits):
+        variant = sealed[:-1] + alphabet[last ^ low]
+        assert base64.urlsafe_b64decode(variant + "=" * (-len(variant) % 4)) == base64.urlsafe_b64decode(
+            sealed + "=" * (-len(sealed) % 4)
+        )
+        with pytest.raises(SecretBoxError):
+            box.open(variant)
+    assert box.open(sealed) == plaintext
+
+
+def test_length_one_mod_four_is_rejected(box: SecretBox) -> None:
+    sealed = box.seal(b"x")  # 30 bytes: a multiple of 3, so a length multiple of 4
+    assert len(sealed) % 4 == 0
+    with pytest.raises(SecretBoxError):
+        box.open(sealed + "A")
+
+
 def test_secretbox_error_is_a_value_error() -> None:
     assert issubclass(SecretBoxError, ValueError)

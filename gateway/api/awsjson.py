@@ -26,6 +26,7 @@ from gateway.errors import (
     ResourceNotFoundException,
     SerializationException,
     UnknownOperationException,
+    UnrecognizedClientException,
 )
 from gateway.ids import RequestIds
 from gateway.logging import bind_call, unbind_call
@@ -110,10 +111,13 @@ def signed_request(request: web.Request, body: bytes) -> SignedRequest:
     for key, value in request.headers.items():
         lower = key.lower()
         headers[lower] = f"{headers[lower]},{value}" if lower in headers else value
+    # Path and query exactly as on the wire: the signer encoded them, and sigv4 decodes them once. aiohttp's
+    # query_string is already decoded, and decoding it again would change what a '%25' escape stands for.
+    path, _, query = request.raw_path.partition("?")
     return SignedRequest(
         method=request.method,
-        path=request.raw_path.split("?", 1)[0],
-        query_string=request.query_string,
+        path=path,
+        query_string=query,
         headers=headers,
         body=body,
     )
@@ -176,6 +180,10 @@ async def handle(
                 # valid region").
                 regions=(services.settings.region,),
             )
+            if identity.security_token is not None:
+                # Only the admin keys sign on these wires, and a long-term key sent with a session token is
+                # refused, as AWS refuses it (and as the query wire does).
+                raise UnrecognizedClientException()
         params = parse_json_object(body)
         source_ip = services.rate_limits.address_of(request.remote, request.headers)
         if identity is None:

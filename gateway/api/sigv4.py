@@ -78,6 +78,14 @@ _Q_SIGNATURE: Final = b"X-Amz-Signature"
 _Q_EXPIRES: Final = b"X-Amz-Expires"
 _Q_SECURITY_TOKEN: Final = b"X-Amz-Security-Token"
 
+_AMZ_HEADER_PREFIX: Final = "x-amz-"
+# The one x-amz-* header a client never sends: CloudFront adds X-Amz-Cf-Id to every request it forwards to
+# an origin, after the client signed it (a service behind CloudFront forwards it to /gatehouse/verify).
+_UNSIGNABLE: Final = frozenset({"x-amz-cf-id"})
+# The years an HTTP date can name in the 4-digit YYYY of the ISO 8601 basic format the StringToSign carries.
+_MIN_YEAR: Final = 1000
+_MAX_YEAR: Final = 9999
+
 
 @dataclass(frozen=True)
 class SignedRequest:
@@ -177,7 +185,6 @@ def verify_sigv4(
     if "host" not in claimed.signed_headers:
         # Without a signed Host, a request signed for one endpoint could be replayed against another.
         raise IncompleteSignatureException("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
-
     credential = claimed.credential
     if credential.date != claimed.amz_date[:8]:
         raise InvalidSignatureException(
@@ -241,6 +248,20 @@ def verify_sigv4(
     provided = claimed.signature.encode("utf-8", "surrogateescape")
     if not hmac.compare_digest(expected.encode("ascii"), provided):
         raise InvalidSignatureException()
+    unsigned = sorted(
+        name
+        for name in headers
+        if name.startswith(_AMZ_HEADER_PREFIX) and name not in claimed.signed_headers and name not in _UNSIGNABLE
+    )
+    if unsigned:
+        # "Any x-amz-* headers that you plan to include in your request must also be added" to the signed
+        # headers (IAM User Guide, "Create a signed AWS API request"); botocore signs them all. An unsigned
+        # one could be added or changed in transit: X-Amz-Target names the operation on the JSON wires, so
+        # a signed DescribeUserPool would otherwise replay as DeleteUserPool. Checked once the signature
+        # matched: a request changed in transit fails as any other does (InvalidSignatureException).
+        raise IncompleteSignatureException(
+            f"SignedHeaders must include {', '.join(unsigned)}: every x-amz-* header of the request must be signed."
+        )
 
     return SigV4Identity(
         access_key_id=credential.access_key_id,
@@ -387,12 +408,17 @@ def _date_from_headers(headers: Mapping[str, str]) -> str | None:
     # botocore, when the request has a Date header, sends it in RFC 7231 form and signs the same instant
     # in basic format (the StringToSign always carries the basic format).
     try:
-        parsed = parsedate_to_datetime(http_date)
-    except (TypeError, ValueError, IndexError):
+        # OverflowError: an instant that moves out of datetime's range once taken to UTC, e.g. year 9999
+        # at -2359.
+        moment = _utc(parsedate_to_datetime(http_date))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        moment = None
+    if moment is None or not _MIN_YEAR <= moment.year <= _MAX_YEAR:
+        # A year of fewer than four digits would be formatted unpadded, and match no credential scope.
         raise IncompleteSignatureException(
             f"Date must be an HTTP date (RFC 7231) or X-Amz-Date must be given. Got '{http_date}'."
-        ) from None
-    return _utc(parsed).strftime(_AMZ_DATE_FORMAT)
+        )
+    return moment.strftime(_AMZ_DATE_FORMAT)
 
 
 def _parse_amz_date(value: str) -> str:

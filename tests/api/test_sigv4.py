@@ -323,6 +323,30 @@ def test_changed_signed_header_fails() -> None:
         verify_sigv4(tampered, lookup)
 
 
+@pytest.mark.parametrize("name", ["X-Amz-Target", "X-Amz-Security-Token", "X-Amz-Meta-Note"])
+def test_unsigned_amz_header_is_incomplete(name: str) -> None:
+    # Signed without the header, then sent with it: whatever it says was never signed.
+    aws_request = cognito_post("AdminGetUser")
+    del aws_request.headers["X-Amz-Target"]
+    request = with_header(sign(aws_request), name, "AWSCognitoIdentityProviderService.AdminDeleteUser")
+    with pytest.raises(IncompleteSignatureException) as excinfo:
+        verify_sigv4(request, lookup)
+    assert f"SignedHeaders must include {name.lower()}" in excinfo.value.message
+
+
+def test_unsigned_amz_header_on_presigned_url_is_incomplete() -> None:
+    request = presign(AWSRequest(method="GET", url=f"{ENDPOINT}/?Action=GetCallerIdentity&Version=2011-06-15"))
+    verify_sigv4(request, lookup, now=_presigned_at(request))
+    with pytest.raises(IncompleteSignatureException, match="SignedHeaders must include x-amz-target"):
+        verify_sigv4(with_header(request, "X-Amz-Target", "x.y"), lookup, now=_presigned_at(request))
+
+
+def test_cloudfront_request_id_need_not_be_signed() -> None:
+    # CloudFront adds X-Amz-Cf-Id to what it forwards, after the client signed the request.
+    request = sign(cognito_post())
+    verify_sigv4(with_header(request, "X-Amz-Cf-Id", "Xn5Yq4abc=="), lookup)
+
+
 def test_changed_host_fails() -> None:
     request = sign(cognito_post())
     with pytest.raises(InvalidSignatureException):
@@ -425,6 +449,19 @@ def test_missing_date_header_is_incomplete() -> None:
 def test_malformed_x_amz_date_is_incomplete() -> None:
     request = with_header(sign(cognito_post()), "X-Amz-Date", "2026-01-01T00:00:00Z")
     with pytest.raises(IncompleteSignatureException, match="ISO-8601 'basic format'"):
+        verify_sigv4(request, lookup)
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "Fri, 31 Dec 9999 23:59:59 -2359",  # in UTC, past the year 9999
+        "Mon, 01 Jan 0999 00:00:00 GMT",  # a year of three digits
+    ],
+)
+def test_http_date_outside_four_digit_years_is_incomplete(date: str) -> None:
+    request = with_header(with_header(sign(cognito_post()), "X-Amz-Date", None), "Date", date)
+    with pytest.raises(IncompleteSignatureException, match="Date must be an HTTP date"):
         verify_sigv4(request, lookup)
 
 
