@@ -18,7 +18,8 @@ PASSWORD_SRP) narrowed to what the user has: a password, a verified email, a ver
 One-time codes are eight digits, kept only as a keyed hash in the store's one-time codes (bound to the
 challenge that sent them), used once, expiring with the challenge session; a wrong code counts towards the
 lockout as a wrong password does. An unknown user, when the client prevents user existence errors, is
-offered the pool's factors and fails at the answer, as SRP's decoy challenges do.
+offered a selection of the pool's factors, the same at every try as a user's are, is shown the destination
+ForgotPassword shows it, and fails at the answer, as SRP's decoy challenges do.
 """
 
 from __future__ import annotations
@@ -104,12 +105,11 @@ class PasswordlessService:
         self._code_key = code_key
 
     async def available(self, pool: PoolView, user: UserRecord | None) -> list[str]:
-        """The challenges ``user`` may choose (for None, a decoy: every challenge the pool allows)."""
+        """The challenges ``user`` may choose; for None, those a user of the pool might have (an unknown name is
+        offered a selection of them: :func:`_choices`)."""
         allowed = set(allowed_first_factors(pool))
         offered = [c for c in FIRST_FACTOR_CHALLENGES if _FACTOR_OF[c] in allowed]
-        if user is None:
-            return offered
-        if _owes_mfa(pool, user):
+        if (pool.mfa_configuration == "ON") if user is None else _owes_mfa(pool, user):
             # "Passwordless authentication flows aren't compatible with required multi-factor authentication (MFA)
             # in your user pool. If MFA is optional in your user pool, users who have activated MFA can't sign in
             # with a passwordless first factor" (Authentication flows, passwordless sign-in). A passkey that counts
@@ -118,6 +118,8 @@ class PasswordlessService:
                 "FactorConfiguration"
             ) == "MULTI_FACTOR_WITH_USER_VERIFICATION"
             offered = [c for c in offered if c in ("PASSWORD", "PASSWORD_SRP") or (c == WEB_AUTHN and passkey_is_mfa)]
+        if user is None:
+            return offered
         has_passkey = WEB_AUTHN in offered and bool(
             await self.store.list_webauthn_credentials(pool.id, user.username_key)
         )
@@ -180,21 +182,29 @@ class PasswordlessService:
             raise ExpiredCodeException("The code has already been used.")
 
 
-def _decoy_destination(service: AuthService, ctx: AuthContext, given: str, name: str) -> str:
-    """A masked destination for a name that matches no user, shaped like a real one and the same each time the
-    name is tried (derived from the server's decoy secret), so that it does not tell the name is unknown."""
-    # A name that is an address of the kind asked for is where a user signing in with it would get the code:
-    # masked as a user's own address is (a made-up domain letter would tell the name is nobody's).
-    if name == EMAIL_OTP and "@" in given:
-        return mask_email(given)
-    if name == SMS_OTP and is_phone_number(given):
-        return mask_phone(given)
-    message = f"gatehouse/otp/decoy|{ctx.pool.id}|{ctx.pool.username_key(given)}".encode(errors="surrogatepass")
-    digest = hmac.new(service.fake_srp_secret, message, hashlib.sha256).digest()
-    if name == EMAIL_OTP:
-        letters = "abcdefghijklmnopqrstuvwxyz"
-        return f"{letters[digest[0] % 26]}***@{letters[digest[1] % 26]}***"
-    return mask_phone("+1555" + "".join(str(b % 10) for b in digest[:7]))
+def _decoy_choices(service: AuthService, pool: PoolView, given: str, offered: list[str]) -> list[str]:
+    """What an unknown name may choose: "For choice-based authentication requests, Amazon Cognito responds with a
+    random selection from the challenge types that the user pool allows" (Managing user existence error
+    responses). Chosen as a user's list is made, so that nothing in it tells the name is no user's: from
+    ``offered`` (the pool's factors a user could have, see :meth:`PasswordlessService.available`), PASSWORD with
+    PASSWORD_SRP as a password gives both, a name that is an address with that address's one-time code (a user
+    found by an email or phone alias has it verified), each other factor in or out by a bit of an HMAC of the
+    name under the server's decoy secret, so the name is offered the same list at every try, as a user is."""
+    message = f"gatehouse/choice/decoy|{pool.id}|{pool.username_key(given)}".encode(errors="surrogatepass")
+    bits = int.from_bytes(hmac.new(service.fake_srp_secret, message, hashlib.sha256).digest()[:8], "big")
+    own = {EMAIL_OTP: "@" in given, SMS_OTP: is_phone_number(given)}
+    drawn = {c for i, c in enumerate(FIRST_FACTOR_CHALLENGES) if (bits >> i) & 1}
+    chosen = [c for c in offered if _FACTOR_OF[c] == "PASSWORD" or own.get(c) or c in drawn]
+    if chosen or not offered:
+        return chosen
+    # Where the pool allows no password, a user signed up with some other factor: the name keeps one of them.
+    return [offered[(bits >> 8) % len(offered)]]
+
+
+async def _choices(service: AuthService, ctx: AuthContext, user: UserRecord | None, given: str) -> list[str]:
+    """The challenges offered for the name ``given``: the user's (None: an unknown name's, :func:`_decoy_choices`)."""
+    available = await _passwordless(service).available(ctx.pool, user)
+    return available if user is not None else _decoy_choices(service, ctx.pool, given, available)
 
 
 def _passwordless(service: AuthService) -> PasswordlessService:
@@ -250,7 +260,8 @@ async def _begin(
         else:
             # The name asked for is limited as a user would be, so the limit does not tell it is unknown.
             await helper.users.limit_code_send(ctx.pool, unknown_user_key(given), f"sign_in:{name}")
-            masked = _decoy_destination(service, ctx, given, name)
+            # The destination this name gets wherever a code would go (ForgotPassword too).
+            masked = helper.users.simulated_destination(ctx.pool, given, _OTP_ATTRIBUTE[name])
         session = await service.new_session(ctx, user, state, username_key=key)
         log.info("sign_in.code_sent", pool=ctx.pool.id, client=ctx.client.id, challenge=name, decoy=user is None)
         return AuthResult(
@@ -323,7 +334,7 @@ async def _user_auth(service: AuthService, ctx: AuthContext, parameters: Mapping
     ConfirmSignUp's Session, the sign-in that the confirmation code already proved."""
     if ctx.session:
         return await _sign_in_after_sign_up(service, ctx, ctx.session)
-    helper = _passwordless(service)
+    _passwordless(service)  # refused before any name is looked up where choice-based sign-in is not available
     username = _required(parameters, "USERNAME")
     preferred = parameters.get("PREFERRED_CHALLENGE")
     if preferred is not None and preferred not in FIRST_FACTOR_CHALLENGES:
@@ -335,7 +346,7 @@ async def _user_auth(service: AuthService, ctx: AuthContext, parameters: Mapping
             raise service.unknown_user_error(ctx)
     else:
         check_secret_hash(ctx.client, user.username, parameters.get("SECRET_HASH"), usernames=(username,))
-    available = await helper.available(ctx.pool, user)
+    available = await _choices(service, ctx, user, username)
     if not available:
         raise NotAuthorizedException("The user has no sign-in method that this user pool allows.")
     if preferred in available:
@@ -389,8 +400,9 @@ async def _select_challenge(
     if answer not in state.get("available", []):
         raise InvalidParameterException(f"{answer} is not an available challenge for this user.")
     user = await _session_user(service, ctx, state, responses)
-    if user is not None and answer not in await _passwordless(service).available(ctx.pool, user):
-        # Judged again now: an address changed (so unverified) since the Session was issued gets no code.
+    if answer not in await _choices(service, ctx, user, str(state["given"])):
+        # Judged again now: an address changed (so unverified) since the Session was issued gets no code (an
+        # unknown name's choices are judged alike, and are what they were).
         raise InvalidParameterException(f"{answer} is not an available challenge for this user.")
     # The choice is made: this Session is spent whatever the chosen challenge answers.
     state["spent"] = True

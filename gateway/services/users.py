@@ -260,21 +260,38 @@ class UserService:
         and for ForgotPassword a disabled one or one without a verified address): "The simulated delivery medium
         is determined by the input user name format and verification settings of the user pool" (Managing user
         existence error responses). It is the medium a user of the pool would get: the first of ``attributes``
-        (where the operation sends, in order) that the pool verifies. A name that is an address of that kind
-        is its own destination; otherwise the masked destination is derived from the name under a server
-        secret, the same at every try and shaped like a real one."""
+        (where the operation sends, in order) that the pool verifies, or the kind of address the name is; the
+        destination is :meth:`simulated_destination`."""
         shaped = "phone_number" if is_phone_number(given) else "email" if "@" in given else None
         verified = [a for a in attributes if a in pool.auto_verified]
         if shaped is not None and (shaped in verified or not verified):
-            return self.delivery_for(shaped, given)
-        attribute = (verified or (["email"] if "email" in attributes else list(attributes)) or ["email"])[0]
-        message = f"simulated-delivery|{pool.id}|{pool.username_key(given)}".encode(errors="surrogatepass")
+            attribute = shaped
+        else:
+            attribute = (verified or (["email"] if "email" in attributes else list(attributes)) or ["email"])[0]
+        destination = self.simulated_destination(pool, given, attribute)
+        return CodeDelivery(destination, "EMAIL" if attribute == "email" else "SMS", attribute)
+
+    def simulated_destination(self, pool: PoolView, given: str, attribute: str) -> str:
+        """The masked ``email`` or ``phone_number`` shown for a name that matches no user, wherever a code would
+        go (ForgotPassword, ResendConfirmationCode, USER_AUTH's EMAIL_OTP and SMS_OTP): one rule and one key, so
+        that the name has one destination everywhere, as a user's address does. A name that is an address of
+        that kind is its own destination, masked as a user's is; otherwise the destination is derived from the
+        name under a server secret, the same at every try and shaped like a real one."""
+        if attribute == "email" and "@" in given:
+            return mask_email(given)
+        if attribute != "email" and is_phone_number(given):
+            return mask_phone(given)
+        key = pool.username_key(given)
+        message = f"simulated-delivery|{pool.id}|{key}".encode(errors="surrogatepass")
         digest = hmac.new(self._code_key, message, hashlib.sha256).digest()
-        if attribute == "phone_number":
-            return self.delivery_for("phone_number", "+1555" + "".join(str(b % 10) for b in digest[:7]))
+        if attribute != "email":
+            return mask_phone("+1555" + "".join(str(b % 10) for b in digest[:7]))
         letters = "abcdefghijklmnopqrstuvwxyz"
-        local = given[:1] if given[:1].isalnum() else letters[digest[1] % 26]
-        return CodeDelivery(f"{local}***@{letters[digest[0] % 26]}***", "EMAIL", "email")
+        # Addresses often begin as their holder's name does; from the name's key, so that each spelling of a
+        # name in a pool that ignores case gets the one destination a user's address would be.
+        first = key[:1].lower()
+        local = first if first.isascii() and first.isalnum() else letters[digest[1] % 26]
+        return f"{local}***@{letters[digest[0] % 26]}***"
 
     def user_type(self, user: UserRecord, *, attributes_to_get: Sequence[str] | None = None) -> dict[str, Any]:
         """Cognito's UserType."""
