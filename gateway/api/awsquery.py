@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 from xml.sax.saxutils import escape
 
 import botocore.loaders
@@ -52,6 +52,7 @@ from gateway.errors import (
     InternalErrorException,
     InvalidActionException,
     InvalidParameterException,
+    UnrecognizedClientException,
     ValidationError,
 )
 from gateway.logging import bind_call, unbind_call
@@ -386,9 +387,11 @@ def route(
 
 
 def _is_temporary(signed: SignedRequest) -> bool:
+    """Whether the request carries a session token, in a header or (presigned) in the query, however its name
+    is percent-encoded there (the query is taken as sent)."""
     if any(name.lower() == "x-amz-security-token" for name in signed.headers):
         return True
-    return "X-Amz-Security-Token=" in signed.query_string
+    return any(unquote(part.partition("=")[0]) == "X-Amz-Security-Token" for part in signed.query_string.split("&"))
 
 
 def request_keys(ctx: CallerContext, source_ip: str | None) -> dict[str, ContextValue]:
@@ -432,6 +435,9 @@ async def authenticate(
         expected_service=service.name,
         regions=service.signing_regions(services.settings.region),
     )
+    if identity.security_token is not None:
+        # A long-term key sent with a session token: refused, as AWS refuses it.
+        raise UnrecognizedClientException()
     return identity.access_key_id, None
 
 

@@ -615,7 +615,7 @@ def _security_token(request: SignedRequest) -> str | None:
             return value
     for component in request.query_string.split("&"):
         name, _, value = component.partition("=")
-        if name == "X-Amz-Security-Token":
+        if unquote_plus(name) == "X-Amz-Security-Token":  # the query as sent: its names may be percent-encoded
             return unquote_plus(value)
     return None
 

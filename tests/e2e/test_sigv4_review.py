@@ -294,3 +294,18 @@ def test_signature_over_percent_escaped_query_verifies(gatehouse: GatehouseServe
     )
     status, body = _send(form)
     assert status == 200 and "<ListRolesResult>" in body, body
+
+
+def test_a_session_token_named_with_escapes_in_the_query_is_still_a_session_token(gatehouse: GatehouseServer) -> None:
+    """The query is taken as sent: ``X-Amz-Security%2DToken`` names the session token as plainly as the bare
+    name, so the admin keys signing with it are refused as with any session token."""
+    for name in ("X-Amz-Security-Token", "X-Amz-Security%2DToken"):
+        request = _sign(
+            gatehouse,
+            "Action=ListRoles&Version=2010-05-08",
+            {"Content-Type": FORM_TYPE},
+            service="iam",
+            query=f"{name}=not-a-session-token",
+        )
+        status, body = _send(request)
+        assert status == 403 and "<Code>InvalidClientTokenId</Code>" in body, (name, body)
