@@ -411,6 +411,9 @@ class SAMLConnector(SamlConnector):
         assertion = response.assertion
         # The checked assertion's own subject (pysaml2's response.name_id is whichever assertion it read last).
         name_id = assertion.subject.name_id if assertion.subject is not None else None
+        if name_id is None and assertion.subject is not None and assertion.subject.encrypted_id is not None:
+            # An EncryptedID, which pysaml2 decrypts into response.name_id: the one assertion's own (checked above).
+            name_id = response.name_id
         if name_id is None or not (name_id.text or "").strip():
             raise UpstreamError("saml_invalid", "no NameID")
         attributes = _attributes(assertion)

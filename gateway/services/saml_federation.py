@@ -213,6 +213,9 @@ class SamlVerifier:
             raise InvalidIdentityTokenException("The SAML response's Destination is not " + AWS_SAML_ENDPOINT)
         # The checked assertion's own subject (pysaml2's response.name_id is whichever assertion it read last).
         name_id = assertion.subject.name_id if assertion.subject is not None else None
+        if name_id is None and assertion.subject is not None and assertion.subject.encrypted_id is not None:
+            # An EncryptedID, which pysaml2 decrypts into response.name_id: the one assertion's own (checked above).
+            name_id = response.name_id
         if name_id is None or not name_id.text:
             raise InvalidIdentityTokenException("The SAML assertion has no subject NameID.")
         expiry = _not_on_or_after(assertion)
