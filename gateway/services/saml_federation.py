@@ -218,9 +218,15 @@ class SamlVerifier:
             name_id = response.name_id
         if name_id is None or not name_id.text:
             raise InvalidIdentityTokenException("The SAML assertion has no subject NameID.")
+        # The signed assertion's Issuer names the IdP (SAML:iss, the NameQualifier); the Response's, which may be
+        # unsigned when only the assertion is, must not say otherwise.
+        issuer = (assertion.issuer.text or "").strip() if assertion.issuer is not None else ""
+        stated = response.issuer()
+        if not issuer or (stated and str(stated).strip() != issuer):
+            raise InvalidIdentityTokenException("The SAML response's Issuer is not its assertion's.")
         expiry = _not_on_or_after(assertion)
         return SamlAssertion(
-            issuer=str(response.issuer()),
+            issuer=issuer,
             subject=str(name_id.text).strip(),
             subject_type=_SUBJECT_TYPES.get(str(name_id.format or ""), str(name_id.format or "unspecified")),
             assertion_id=str(assertion.id),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from typing import Any
 
@@ -64,6 +65,14 @@ def assume(sts: Any, setup: dict[str, str], assertion: str, **extra: Any) -> dic
             RoleArn=setup["role_arn"], PrincipalArn=setup["provider_arn"], SAMLAssertion=assertion, **extra
         )
     )
+
+
+def _response_issuer(saml_response: str, issuer: str) -> str:
+    """The Response with its own (first, unsigned) Issuer changed; the signed assertion's stays."""
+    xml = base64.b64decode(saml_response).decode()
+    changed = re.sub(r"(<(?:\w+:)?Issuer[^>]*>)[^<]*(</)", rf"\g<1>{issuer}\g<2>", xml, count=1)
+    assert changed != xml
+    return base64.b64encode(changed.encode()).decode()
 
 
 def test_saml_provider_management(gatehouse: GatehouseServer, saml_idp: FakeAwsSamlIdP, setup: dict[str, str]) -> None:
@@ -147,6 +156,11 @@ def test_refused_assertions(sts: Any, saml_idp: FakeAwsSamlIdP, setup: dict[str,
                     ]
                 }
             ),
+            "InvalidIdentityToken",
+        ),
+        # The Response's Issuer is not signed when only the assertion is: it must not name another IdP.
+        "another Response Issuer": (
+            _response_issuer(saml_idp.response(attributes), "https://evil.example/saml"),
             "InvalidIdentityToken",
         ),
         "not base64 XML": ("bm90IHhtbA==", "InvalidIdentityToken"),
