@@ -300,6 +300,17 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
                 extra_context=trust_keys,
             )
 
+        # One caller is its session, its role and its account at once: a Deny naming any of them refuses the
+        # call, whichever of them an Allow names.
+        if services.iam.trust_denies_principals(
+            role,
+            [caller.assumed_role_arn, caller.role_arn, *root],
+            request_tags=tags,
+            principal_arn=caller.role_arn,
+            source_identity=source_identity,
+            extra_context=trust_keys,
+        ):
+            return False
         credentials = services.credentials
         session_named = trusts([caller.assumed_role_arn])
         if session_named or trusts([caller.role_arn]):

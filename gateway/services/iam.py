@@ -510,6 +510,14 @@ class IamService:
         ARN...) assume the role (``Principal: {"AWS": ...}``), tagging the session if tags are passed.
         ``principal_arn`` is the caller's ARN for ``aws:PrincipalArn`` (default: the first of ``principals``);
         ``extra_context``: the request's own keys (``sts:ExternalId``, ``sts:RoleSessionName``)."""
+        context = self._principals_context(principals, principal_arn, extra_context)
+        return _trust_decides(role, action, context, {"AWS": list(principals)}, request_tags, source_identity)
+
+    def _principals_context(
+        self, principals: Sequence[str], principal_arn: str | None, extra_context: Mapping[str, ContextValue] | None
+    ) -> dict[str, ContextValue]:
+        """The request context of an AWS principal's assumption: the request's own keys, the time, the account
+        and ``aws:PrincipalArn`` (``principal_arn``, else the first of ``principals``)."""
         context: dict[str, ContextValue] = dict(extra_context or {})
         context.update(
             {
@@ -520,7 +528,25 @@ class IamService:
         )
         if principal_arn is not None or principals:
             context["aws:PrincipalArn"] = principal_arn or principals[0]
-        return _trust_decides(role, action, context, {"AWS": list(principals)}, request_tags, source_identity)
+        return context
+
+    def trust_denies_principals(
+        self,
+        role: Role,
+        principals: Sequence[str],
+        *,
+        action: str = "sts:AssumeRole",
+        request_tags: Mapping[str, str] | None = None,
+        principal_arn: str | None = None,
+        source_identity: str | None = None,
+        extra_context: Mapping[str, ContextValue] | None = None,
+    ) -> bool:
+        """Whether a statement of the trust policy explicitly denies the assumption to any of ``principals``
+        (every name one caller goes by: a role session, its role, its account), which no Allow naming another
+        of them overrides (IAM User Guide, "Policy evaluation logic": an explicit deny wins)."""
+        context = self._principals_context(principals, principal_arn, extra_context)
+        principal = {"AWS": list(principals)}
+        return _trust_decision(role, action, context, principal, request_tags, source_identity) is Decision.DENY
 
     # --- OIDC providers ---------------------------------------------------------------------------------
 
@@ -715,6 +741,19 @@ def _trust_decides(
     and ``aws:TagKeys`` of the context. A session with a source identity also needs ``sts:SetSourceIdentity``
     (IAM User Guide, "Monitor and control actions taken with assumed roles"), the value being
     ``sts:SourceIdentity`` in the context."""
+    return _trust_decision(role, action, context, principal, request_tags, source_identity) is Decision.ALLOW
+
+
+def _trust_decision(
+    role: Role,
+    action: str,
+    context: dict[str, ContextValue],
+    principal: dict[str, list[str]],
+    request_tags: Mapping[str, str] | None,
+    source_identity: str | None = None,
+) -> Decision:
+    """The trust policy's verdict on the assumption (see :func:`_trust_decides`): DENY when a statement denies
+    any of its actions, ALLOW when statements allow them all, else NOT_APPLICABLE."""
     for key, value in (request_tags or {}).items():
         context[f"aws:RequestTag/{key}"] = value
     if request_tags:
@@ -722,18 +761,18 @@ def _trust_decides(
     if source_identity is not None:
         context[SOURCE_IDENTITY_KEY] = source_identity
     trust = role.trust_policy
-    if trust.evaluate(Request(action=action, resource=role.arn, context=context, principal=principal)) is not (
-        Decision.ALLOW
-    ):
-        return False
+    actions = [action]
     if request_tags:
-        tag_request = Request(action=TAG_SESSION, resource=role.arn, context=context, principal=principal)
-        if trust.evaluate(tag_request) is not Decision.ALLOW:
-            return False
+        actions.append(TAG_SESSION)
     if source_identity is not None:
-        set_request = Request(action=SET_SOURCE_IDENTITY, resource=role.arn, context=context, principal=principal)
-        return trust.evaluate(set_request) is Decision.ALLOW
-    return True
+        actions.append(SET_SOURCE_IDENTITY)
+    verdicts = [
+        trust.evaluate(Request(action=asked, resource=role.arn, context=context, principal=principal))
+        for asked in actions
+    ]
+    if Decision.DENY in verdicts:
+        return Decision.DENY
+    return Decision.ALLOW if all(verdict is Decision.ALLOW for verdict in verdicts) else Decision.NOT_APPLICABLE
 
 
 def _no_role(name: str) -> NoSuchEntityException:

@@ -502,6 +502,48 @@ def test_role_chaining_keeps_the_sessions_denies_and_session_policy(
     assert outcomes(None) == ("AccessDenied", "AccessDenied")
 
 
+def test_role_chaining_honours_a_trust_deny_naming_the_caller_any_way(
+    gatehouse: GatehouseServer, iam: Any, sts: Any, public_idp: Any, pool: dict[str, str]
+) -> None:
+    """One caller is its session, its role and its account at once: a trust policy's Deny naming any of them
+    refuses the call whichever of them its Allow names ("Policy evaluation logic": an explicit deny wins; the
+    NotPrincipal docs list all three names to exempt one session)."""
+    iam.create_role(RoleName="deny-src", AssumeRolePolicyDocument=oidc_trust(pool["provider"], pool["client_id"]))
+    own = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}
+    iam.put_role_policy(
+        RoleName="deny-src", PolicyName="own", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [own]})
+    )
+    creds = sts.assume_role_with_web_identity(
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/deny-src",
+        RoleSessionName="mallory",
+        WebIdentityToken=id_token(public_idp, pool),
+    )["Credentials"]
+    session_sts = session_client(gatehouse, "sts", creds)
+    names = {
+        "session": f"arn:aws:sts::{ACCOUNT}:assumed-role/deny-src/mallory",
+        "role": f"arn:aws:iam::{ACCOUNT}:role/deny-src",
+        "account": f"arn:aws:iam::{ACCOUNT}:root",
+    }
+
+    def outcome(allowed: str, denied: str | None) -> str:
+        statements = [{"Effect": "Allow", "Principal": {"AWS": names[allowed]}, "Action": "sts:AssumeRole"}]
+        if denied is not None:
+            statements.append({"Effect": "Deny", "Principal": {"AWS": names[denied]}, "Action": "sts:AssumeRole"})
+        name = f"deny-tgt-{allowed}-{denied}"
+        trust = json.dumps({"Version": "2012-10-17", "Statement": statements})
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+        try:
+            session_sts.assume_role(RoleArn=arn, RoleSessionName="next")
+            return "allowed"
+        except ClientError as exc:
+            return str(exc.response["Error"]["Code"])
+
+    for allowed in names:
+        assert outcome(allowed, None) == "allowed", allowed
+        for denied in names:
+            assert outcome(allowed, denied) == "AccessDenied", (allowed, denied)
+
+
 def test_unreachable_identity_provider(iam: Any, sts: Any) -> None:
     issuer = f"http://127.0.0.1:{free_port()}/gone"  # nothing listens there
     provider = issuer.split("://", 1)[1]
