@@ -596,11 +596,19 @@ def _principal_tags(role_tags: Mapping[str, str], session_tags: Mapping[str, str
     return merged
 
 
+# The claims of a web identity's keys ("Available keys for AWS web identity federation"): with any prefix they
+# describe the principal, also where the provider is a bare host name ("keycloak:sub", on a container network),
+# which reads like a service prefix.
+_WEB_IDENTITY_CLAIMS: Final = frozenset({"sub", "aud", "oaud", "amr", "azp", "email", "id", "user_id", "app_id"})
+
+
 def _describes_principal(lowered: str) -> bool:
     """Whether a caller-given condition key (lower-cased) is one only the session may set."""
     if lowered.startswith(_PRINCIPAL_KEY_PREFIXES):
         return True
-    return not lowered.startswith("aws:") and _FEDERATED_KEY.match(lowered) is not None
+    if lowered.startswith("aws:"):
+        return False
+    return _FEDERATED_KEY.match(lowered) is not None or lowered.partition(":")[2] in _WEB_IDENTITY_CLAIMS
 
 
 @functools.lru_cache(maxsize=64)

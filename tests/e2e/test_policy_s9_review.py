@@ -262,11 +262,15 @@ def test_caller_context_cannot_claim_keys_of_a_provider_named_without_a_dot_or_p
         admin_sts,
         [
             statement(Condition={"StringEquals": {"keycloak/realms/corp:sub": "admin"}}),
+            statement(Condition={"StringEquals": {"keycloak:sub": "admin"}}),
+            statement(Condition={"StringEquals": {"keycloak:email": "admin@corp.example"}}),
             statement(Action="s3:PutObject", Condition={"StringEquals": {"s3:ExistingObjectTag/team": "blue"}}),
         ],
     )
-    for key in ("keycloak/realms/corp:sub", "KeyCloak/realms/corp:SUB", "idp:8443/realms/corp:sub"):
+    for key in ("keycloak/realms/corp:sub", "KeyCloak/realms/corp:SUB", "idp:8443/realms/corp:sub", "keycloak:sub"):
         assert not allowed(gatehouse, creds, {key: "admin"}), key
+    # A bare host as the whole issuer (https://keycloak): its keys read like a service's, but its claims do not.
+    assert not allowed(gatehouse, creds, {"keycloak:email": "admin@corp.example"})
     # A service's own keys, a slash after the service prefix included, still describe the request.
     assert allowed(gatehouse, creds, {"s3:ExistingObjectTag/team": "blue"}, action="s3:PutObject")
 
