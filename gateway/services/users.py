@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,7 +52,9 @@ from gateway.services.schema import (
     canonical_values,
     is_phone_number,
     required_attributes,
+    schema_index,
     validate_attribute_values,
+    value_fits,
 )
 from gateway.services.srp import derive_srp_verifier
 from gateway.storage.base import (
@@ -123,8 +126,11 @@ def check_secret_hash(client: ClientView, username: str, given: str | None, *, u
 
 
 def mask_email(email: str) -> str:
+    """``a***@e***``: the first letter of each half, in lower case. Addresses are one whatever their case (the
+    alias index folds it), and a masked destination must not tell by its letter case whether it is the address a
+    user gave or, under PreventUserExistenceErrors, an unknown name as it was typed (simulated_destination)."""
     local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain[:1]}***"
+    return f"{local[:1]}***@{domain[:1]}***".lower()
 
 
 def mask_phone(phone: str) -> str:
@@ -221,13 +227,25 @@ class UserService:
     async def get(self, pool: PoolView, name: str) -> UserRecord:
         """The user an Admin* operation's ``Username`` names: the username or an alias, as :meth:`find` resolves
         them, or in any pool the user's ``sub`` ("If username isn't an alias attribute in your user pool, this
-        value must be the sub of a local user", AdminGetUser): back ends keep the ``sub`` of the ID token."""
-        user = await self.find(pool, name)
-        if user is None and name and not pool.username_attributes:
-            user = await self._store.get_user_by_sub(pool.id, name)  # find() tried the sub already otherwise
+        value must be the sub of a local user", AdminGetUser): back ends keep the ``sub`` of the ID token.
+
+        A name shaped as a sub is the user whose sub it is before anything else: a sub is unique and never
+        changes, so a username or preferred_username spelled as another user's sub (in any letter case) must
+        not stand for that user where a back end names users by the sub it was shown. In a pool that signs in
+        with email or phone number the username is the sub, so this is the same user."""
+        user = await self._by_sub(pool, name)
+        if user is None:
+            user = await self.find(pool, name)
         if user is None:
             raise UserNotFoundException()
         return user
+
+    async def _by_sub(self, pool: PoolView, name: str) -> UserRecord | None:
+        """The user whose ``sub`` ``name`` is, compared as the pool compares usernames. Every sub is a UUID
+        (:func:`gateway.ids.new_sub`), so a name of any other shape is no look-up at all."""
+        if not is_sub_shaped(name):
+            return None
+        return await self._store.get_user_by_sub(pool.id, pool.username_key(name))
 
     async def get_by_key(self, pool_id: str, username_key: str) -> UserRecord:
         user = await self._store.get_user(pool_id, username_key)
@@ -347,7 +365,14 @@ class UserService:
 
     def _name_for_new_user(self, pool: PoolView, username: str, attributes: dict[str, str]) -> str:
         """In a pool that signs in with email or phone, the given name is that attribute and the username is
-        a generated UUID (Cognito's behaviour); otherwise the username is as given."""
+        a generated UUID (Cognito's behaviour); otherwise the username is as given.
+
+        The name must then be a valid value of one of the pool's username attributes, judged as the attribute
+        itself is (schema.py: format and length): "If the username string format is not in email or phone
+        number format, the SignUp API throws an exception" (Customizing sign-in attributes). The attribute, if
+        given as well, must be the same address: Cognito's "User email should be empty or same as username,
+        since username attribute is email." (InvalidParameterException) -- else one of the two would be
+        dropped without a word."""
         if not pool.username_attributes:
             if "@" in username and pool.alias_attributes and "email" in pool.alias_attributes:
                 raise InvalidParameterException(
@@ -360,12 +385,20 @@ class UserService:
                     "Username cannot be of phone number format, since user pool is configured for phone number alias."
                 )
             return username
-        if "@" in username and "email" in pool.username_attributes:
-            attributes.setdefault("email", username)
-        elif username.startswith("+") and "phone_number" in pool.username_attributes:
-            attributes.setdefault("phone_number", username)
-        else:
-            raise InvalidParameterException("Username should be either an email or a phone number.")
+        index = schema_index(pool.schema)
+        attribute = next(
+            (a for a in pool.username_attributes if username and a in index and value_fits(a, username, index[a])),
+            None,
+        )
+        if attribute is None:
+            raise InvalidParameterException(_username_format_message(pool.username_attributes))
+        given = attributes.get(attribute)
+        if given and alias_value(attribute, given) != alias_value(attribute, username):
+            raise InvalidParameterException(
+                f"User {attribute} should be empty or same as username, since username attribute is {attribute}."
+            )
+        if not given:
+            attributes[attribute] = username
         return new_sub()
 
     async def _insert(self, pool: PoolView, user: UserRecord) -> None:
@@ -382,7 +415,12 @@ class UserService:
             raise ResourceNotFoundException(f"User pool {pool.id} does not exist.") from exc
         except AlreadyExists as exc:
             if exc.key == "username" or (exc.key.startswith("alias:") and pool.username_attributes):
-                msg = "An account with the given email already exists." if pool.username_attributes else None
+                # Where users sign in with email or phone number, the address taken is the username: Cognito
+                # names it ("An account with the given email already exists.", phone_number alike).
+                msg = None
+                if pool.username_attributes:
+                    taken = exc.key.removeprefix("alias:") if exc.key.startswith("alias:") else None
+                    msg = f"An account with the given {taken or pool.username_attributes[0]} already exists."
                 raise UsernameExistsException(msg) from exc
             raise _alias_exists(exc.key) from exc
 
@@ -440,6 +478,7 @@ class UserService:
         if await self._store.get_user(pool.id, pool.username_key(name)) is not None:
             raise UsernameExistsException()
         await self._check_no_nickname(pool, name, UsernameExistsException())
+        await self._check_no_sub(pool, name, UsernameExistsException())
         # A passwordless sign-up (one-time codes) has no password to screen.
         compromised = (
             self.threats is not None
@@ -545,6 +584,7 @@ class UserService:
         if await self._store.get_user(pool.id, pool.username_key(name)) is not None:
             raise UsernameExistsException("User account already exists")  # AdminCreateUser's words
         await self._check_no_nickname(pool, name, UsernameExistsException("User account already exists"))
+        await self._check_no_sub(pool, name, UsernameExistsException("User account already exists"))
         await self._check_nickname_is_no_username(pool, None, attributes)
         if "EMAIL" in delivery_mediums and message_action != "SUPPRESS" and not attributes.get("email"):
             raise InvalidParameterException(
@@ -599,6 +639,7 @@ class UserService:
         if await self._store.get_user(pool.id, pool.username_key(name)) is not None:
             raise UsernameExistsException("User account already exists")
         await self._check_no_nickname(pool, name, UsernameExistsException("User account already exists"))
+        await self._check_no_sub(pool, name, UsernameExistsException("User account already exists"))
         await self._check_nickname_is_no_username(pool, None, attributes)
         user = await self._new_user(pool, name, None, attributes, status=RESET_REQUIRED)
         if mfa_enabled:
@@ -616,14 +657,32 @@ class UserService:
             if holder is not None:
                 raise taken
 
+    async def _check_no_sub(self, pool: PoolView, name: str, taken: GatehouseError) -> None:
+        """``taken`` when the new username ``name`` is spelled as another user's ``sub`` (in any letter case):
+        the Admin* operations take a sub as the user's name (AdminGetUser's Username), and a back end that
+        names a user by the sub of their ID token must never reach another. :meth:`get` tries the sub first
+        whatever is stored, so a name that wins a race with this read still stands for no one else; and a sub
+        exists before anyone can learn it. In a pool that signs in with email or phone number the username is
+        generated (and is the new user's own sub)."""
+        if pool.username_attributes or not is_sub_shaped(name):
+            return
+        if await self._store.get_user_by_sub(pool.id, name.lower()) is not None:
+            raise taken
+
     async def _check_nickname_is_no_username(
         self, pool: PoolView, username_key: str | None, attributes: Mapping[str, str]
     ) -> None:
         """AliasExistsException when the preferred_username alias being written is another user's username
-        (alias values are unique in a pool, and a username is its holder's sign-in name); the user's own
-        username (``username_key``) is no conflict."""
+        (alias values are unique in a pool, and a username is its holder's sign-in name), or another user's
+        ``sub``, which names that user in the Admin* operations (see :meth:`_check_no_sub`); the user's own
+        username (``username_key``) and sub are no conflict."""
         for key in self._nickname_keys(pool, attributes):
             if key != username_key and await self._store.get_user(pool.id, key) is not None:
+                raise _alias_exists("alias:preferred_username")
+        nickname = attributes.get("preferred_username") or ""
+        if "preferred_username" in pool.alias_attributes and is_sub_shaped(nickname):
+            holder = await self._store.get_user_by_sub(pool.id, nickname.lower())
+            if holder is not None and holder.username_key != username_key:
                 raise _alias_exists("alias:preferred_username")
 
     @staticmethod
@@ -638,7 +697,7 @@ class UserService:
         """The email / phone aliases of ``user`` that another user holds: what ForceAliasCreation moves."""
         held: dict[str, str] = {}
         for attribute, value in user.aliases.items():
-            if attribute not in _MIGRATING_ALIASES:
+            if not _migrates(pool, attribute):
                 continue
             holder = await self._store.get_user_by_alias(pool.id, attribute, value)
             if holder is not None and holder.username_key != user.username_key:
@@ -671,9 +730,10 @@ class UserService:
 
         Only those two migrate ("the phone number or email address ... already exists as an alias with a
         different user"): the holder keeps the address, unverified. A preferred_username is unique outright --
-        taken from its holder it would come back at the holder's next update and block it."""
+        taken from its holder it would come back at the holder's next update and block it -- and so is an email
+        or phone number that is a username attribute (:func:`_migrates`)."""
         for attribute, value in aliases.items():
-            if attribute not in _MIGRATING_ALIASES:
+            if not _migrates(pool, attribute):
                 continue
             holder = await self._store.get_user_by_alias(pool.id, attribute, value)
             if holder is None:
@@ -790,6 +850,13 @@ class UserService:
         self, pool: PoolView, user: UserRecord, purpose: str, data: dict[str, Any] | None = None
     ) -> str:
         code = new_code()
+        await self._keep_code(pool, user, purpose, code, data)
+        return code
+
+    async def _keep_code(
+        self, pool: PoolView, user: UserRecord, purpose: str, code: str, data: dict[str, Any] | None = None
+    ) -> None:
+        """Store ``code`` (as its keyed hash) as the user's one live code for ``purpose``, replacing any other."""
         await self._store.put_code(
             CodeRecord(
                 pool_id=pool.id,
@@ -800,7 +867,6 @@ class UserService:
                 data=data or {},
             )
         )
-        return code
 
     def _verification_destination(self, pool: PoolView, user: UserRecord) -> str | None:
         """Where a sign-up code goes: the auto-verified attribute, the phone number when both are ("If a user
@@ -977,7 +1043,7 @@ class UserService:
 
         if force_alias_creation:
             # Only email and phone move; any other alias held elsewhere refuses the call before anything moved.
-            await self._check_aliases_free(pool, user, {k: v for k, v in wanted.items() if k not in _MIGRATING_ALIASES})
+            await self._check_aliases_free(pool, user, {k: v for k, v in wanted.items() if not _migrates(pool, k)})
             await self._release_aliases(pool, wanted)
         user = await self._update(pool, user, confirm)
         self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="sign_up")
@@ -1116,15 +1182,31 @@ class UserService:
             set_pending_attributes(u, pending)
             u.aliases = self._aliases(pool, u.attributes)
 
+        codes = {attribute: new_code() for attribute in changed_verifiable if attribute in pool.auto_verified}
+        if not admin and codes:
+            # UpdateUserAttributes answers CodeDeliveryFailureException when a code cannot be sent, and "a failed
+            # call changes nothing": each code is delivered before the change is written. What could still refuse
+            # the write is checked first, so that no code goes to an address the call then does not take.
+            await self.check_attribute_aliases_free(pool, user, attributes)
+            for attribute, code in codes.items():
+                await self.deliver_code(pool, user, attribute, attributes[attribute], code, f"attribute:{attribute}")
         user = await self._update(pool, user, change, free_usernames=self._nickname_keys(pool, attributes))
         deliveries = []
-        for attribute in changed_verifiable:
-            if attribute in pool.auto_verified:
-                delivery = await self._send_verification(
-                    pool, user, purpose=f"attribute:{attribute}", attribute=attribute
-                )
-                if delivery:
-                    deliveries.append(delivery)
+        for attribute, code in codes.items():
+            # Bound to the new value (held or not, it is the one awaiting verification): see _send_verification.
+            value = attributes[attribute]
+            purpose = f"attribute:{attribute}"
+            await self._keep_code(pool, user, purpose, code, {"attribute": attribute, "value": value})
+            if admin:
+                try:
+                    await self.deliver_code(pool, user, attribute, value, code, purpose)
+                except CodeDeliveryFailureException:
+                    # AdminUpdateUserAttributes has no CodeDeliveryFailureException (nor anything to tell the
+                    # caller where a code went): the administrator's change stands, the failure is logged and
+                    # exported as every failed delivery is, and the user asks for a new code
+                    # (GetUserAttributeVerificationCode).
+                    continue
+            deliveries.append(self.delivery_for(attribute, value))
         return deliveries
 
     async def check_attribute_aliases_free(
@@ -1562,6 +1644,15 @@ _SIGN_UP_CODE_ORDER = ("phone_number", "email")
 _MIGRATING_ALIASES = ("email", "phone_number")
 
 
+def _migrates(pool: PoolView, attribute: str) -> bool:
+    """Whether ForceAliasCreation moves the alias ``attribute`` from its holder. Never in a pool whose users sign
+    in with email or phone number (UsernameAttributes): there the address is a username, indexed whether
+    verified or not, and stays its holder's -- moved, it would come back at the holder's next update and block
+    it, and two users would share one sign-in name. The call answers as it does without ForceAliasCreation
+    (UsernameExistsException)."""
+    return attribute in _MIGRATING_ALIASES and attribute not in pool.username_attributes
+
+
 def _check_verified_flags(written: Mapping[str, str], result: Mapping[str, str]) -> None:
     """An email (phone number) is marked verified only beside a value: "You must provide a value for email
     when you want to set email_verified to true" (AdminCreateUser's UserAttributes; phone_number alike)."""
@@ -1589,6 +1680,16 @@ def _alias_exists(key: str) -> AliasExistsException:
     the given email already exists.", and so for phone_number and preferred_username)."""
     attribute = key.removeprefix("alias:") if key.startswith("alias:") else "email"
     return AliasExistsException(f"An account with the given {attribute} already exists.")
+
+
+def _username_format_message(username_attributes: Sequence[str]) -> str:
+    """Cognito's answer to a name that is none of the pool's username attributes: "Username should be an
+    email." where users sign in with email only, the phone number's like it, and both named where both are."""
+    if list(username_attributes) == ["email"]:
+        return "Username should be an email."
+    if list(username_attributes) == ["phone_number"]:
+        return "Username should be a phone number."
+    return "Username should be either an email or a phone number."
 
 
 def _no_recovery_mechanism() -> InvalidParameterException:
@@ -1631,6 +1732,15 @@ def set_pending_attributes(user: UserRecord, pending: Mapping[str, str]) -> None
         user.settings["pending_attributes"] = dict(pending)
     else:
         user.settings.pop("pending_attributes", None)
+
+
+# A sub as gateway.ids.new_sub writes it (a UUID's 8-4-4-4-12 hex digits), in either letter case.
+_SUB_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def is_sub_shaped(value: str) -> bool:
+    """Whether ``value`` is spelled as a ``sub`` is (a UUID)."""
+    return _SUB_SHAPE.fullmatch(value) is not None
 
 
 def alias_value(attribute: str, value: str) -> str:

@@ -884,7 +884,7 @@ def test_email_username_pool_refuses_duplicates_and_non_emails(idp: Any, email_p
     assert error_of(exc)[0] == "UsernameExistsException"
     with pytest.raises(ClientError) as exc:
         idp.admin_create_user(UserPoolId=pool, Username="gina", TemporaryPassword=TEMPORARY, MessageAction="SUPPRESS")
-    assert error_of(exc) == ("InvalidParameterException", "Username should be either an email or a phone number.")
+    assert error_of(exc) == ("InvalidParameterException", "Username should be an email.")
 
 
 # --- case sensitivity ------------------------------------------------------------------------------------
