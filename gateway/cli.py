@@ -389,6 +389,7 @@ def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
     import sqlite3
 
     from gateway.app import ensure_data_dir
+    from gateway.services.change_stamp import ChangeStamps
     from gateway.storage.sqlite import SqliteStore
 
     # The secret key seals stored secrets (gateway/secretbox.py): 32 bytes, written as 64 hex digits.
@@ -420,6 +421,13 @@ def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
         raise UsageError(f"cannot open the database {settings.database}: {exc}") from None
     try:
         _make_data_dir(settings)
+        if not os.access(settings.data_dir, os.W_OK):
+            # The store writes beside its database (the WAL, the change stamps): a data dir it cannot write is
+            # refused now, also when a database left by a crash would still open for reading.
+            raise PermissionError(errno.EACCES, "not writable (a read-only file system, or another owner)")
+        # The change stamps every worker maps beside the database (gateway/services/change_stamp.py), opened
+        # as they open it: a file they could not map would stop each worker after the database opened.
+        ChangeStamps.beside(settings.database)
         _warn_if_not_private(Path(settings.data_dir))
         _check_admin_credentials_file(settings)
         secrets = ensure_data_dir(settings)

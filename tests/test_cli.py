@@ -88,3 +88,16 @@ def test_serve_help_matches_the_readme_synopsis(tmp_path: Path) -> None:
         "usage: gatehouse serve [-h] [--config PATH] [--host HOST] [--port PORT] [--data-dir DIR] "
         "[--public-url URL] [--workers N]"
     )
+
+
+def test_a_data_dir_whose_change_stamps_cannot_be_mapped_is_one_line(tmp_path: Path) -> None:
+    """Every worker maps ``gatehouse.db-stamps`` beside the database once the database has opened; a data dir
+    where it cannot (here a directory stands in its place; a read-only file system left with a crashed server's
+    WAL is the same) is refused before serving, not a traceback and a process that never exits."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    (data / "gatehouse.db-stamps").mkdir()
+    line = assert_one_line(
+        run_cli("serve", "--data-dir", str(data), "--port", "0", cwd=tmp_path), "cannot use data dir"
+    )
+    assert "Is a directory" in line, line
