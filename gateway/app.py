@@ -144,6 +144,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.router.add_get(
         "/{pool_id}/.well-known/openid-configuration", with_request_id(allow_any_origin(openid_configuration))
     )
+    app.router.add_options("/{pool_id}/.well-known/jwks.json", with_request_id(preflight("GET")))
+    app.router.add_options("/{pool_id}/.well-known/openid-configuration", with_request_id(preflight("GET")))
     oauth_endpoints.add_routes(app)
     federation_endpoints.add_routes(app)
     hosted_pages.add_routes(app)

@@ -2,7 +2,8 @@
 
 ``GET /oauth2/authorize`` (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2), ``POST /oauth2/token`` (§3.2),
 ``GET|POST /oauth2/userInfo`` (OpenID Connect Core §5.3), ``POST /oauth2/revoke`` (RFC 7009) and
-``GET /logout`` (Cognito's logout endpoint). Each is also served under ``/{UserPoolId}/...`` (the paths the
+``GET|POST /logout`` (Cognito's logout endpoint, and the end_session_endpoint of OpenID Connect RP-Initiated
+Logout 1.0, whose §2 has the OP take both methods). Each is also served under ``/{UserPoolId}/...`` (the paths the
 pool's discovery document names) and on a pool's domain (the Host header, or an absolute-form target's
 authority), which serves that pool only. Handlers are thin: the work is in
 ``gateway/services/oauth.py``; errors become a redirect with ``error`` (authorization endpoint, once the
@@ -44,13 +45,16 @@ from gateway.services.oauth import (
     AuthorizationRedirectError,
     AuthorizationRequest,
     SsoSession,
+    end_session_request,
     error_description,
 )
 from gateway.settings import Settings
-from gateway.ui.render import cookie_name, error_page, finish, found, page, secure_cookies
+from gateway.ui.render import cookie_name, csrf_ok, error_page, finish, found, page, secure_cookies
 from gateway.uris import iri_to_uri
 
-# Parameters that must not repeat (RFC 6749 §3.1, §3.2).
+# Parameters that must not repeat (RFC 6749 §3.1, §3.2), with OpenID Connect Core §3.1.2.1's and
+# RP-Initiated Logout 1.0 §2's: each is one value, and taking the first of two would answer a request other
+# than the one every party to it read.
 _SINGLE = (
     "response_type",
     "client_id",
@@ -60,6 +64,13 @@ _SINGLE = (
     "nonce",
     "code_challenge",
     "code_challenge_method",
+    "response_mode",
+    "request",
+    "request_uri",
+    "claims",
+    "display",
+    "ui_locales",
+    "acr_values",
     "prompt",
     "max_age",
     "identity_provider",
@@ -359,21 +370,51 @@ async def revoke(request: web.Request) -> web.Response:
 # --- /logout ----------------------------------------------------------------------------------------------
 
 
+# The sign-out question's answer (sign_out.html's buttons), and what its form carries back: the RP-Initiated
+# Logout parameters, checked again as they were the first time.
+_ANSWER = "sign_out"
+_END_SESSION_FIELDS = ("client_id", "id_token_hint", "post_logout_redirect_uri", "state")
+
+
 async def logout(request: web.Request) -> web.Response:
     """Cognito's logout endpoint: ends the hosted UI session, then sends the browser to a registered
     ``logout_uri``, or (``redirect_uri`` + ``response_type``) to a new sign-in; as the end_session_endpoint,
-    to a ``post_logout_redirect_uri`` or, without one, to a signed-out page."""
+    to a ``post_logout_redirect_uri`` or, without one, to a signed-out page. GET, or POST with a form body
+    (RP-Initiated Logout 1.0 §2: "OPs MUST support the use of the HTTP GET and POST methods").
+
+    An RP-Initiated Logout request that does not show it comes from the signed-in user's own application (no
+    ``id_token_hint``, or one naming another user) first asks the user (§2: "the OP MUST ask the End-User this
+    question"); anyone can send a browser here, and would otherwise sign its user out. Cognito's two forms
+    sign out at once, as Cognito does."""
     services = request.app[SERVICES]
     settings = services.settings
-    query, repeated = flatten(request.query)
+    values: MultiMapping[str] = await read_form(request) if request.method == "POST" else request.query
+    query, repeated = flatten(values)
     try:
-        if repeated or ("logout_uri" in request.query and len(request.query.getall("logout_uri")) > 1):
+        if repeated or len(values.getall("logout_uri", [])) > 1:
             raise AuthorizationPageError("Each parameter may be given only once.")
         pool, target = await services.oauth.logout_target(query, pool_id=await routed_pool(request))
     except AuthorizationPageError as exc:
         return error_page(request, settings, exc.message)
     name = sso_cookie_name(pool.id, settings)
     session = await current_session(request, pool.id)
+    if session is not None and end_session_request(query):
+        if request.method == "POST" and _ANSWER in values:
+            # The question's form: the user's answer, if the form is this site's own (double-submit CSRF).
+            if not csrf_ok(request, values):
+                message = "This form has expired or was not sent from this site. Go back and try again."
+                return error_page(request, settings, message, status=403)
+            if query.get(_ANSWER) != "yes":
+                if target is None:
+                    return page(request, settings, "sign_out.html", {"base": "", "kept": True})
+                return found(request, settings, iri_to_uri(target))
+        elif not query.get("id_token_hint") or services.oauth.hint_names_another_user(
+            pool.id, query.get("id_token_hint"), session
+        ):
+            # Not shown to come from this user's application (a hint that did was checked by logout_target).
+            fields = [(key, query[key]) for key in _END_SESSION_FIELDS if key in query]
+            context = {"base": "", "action": f"{base_path(request)}/logout", "fields": fields}
+            return page(request, settings, "sign_out.html", context)
     await services.oauth.end_sso(request.cookies.get(name))
     response: web.Response
     if target is None:
@@ -411,3 +452,4 @@ def add_routes(app: web.Application) -> None:
         app.router.add_post(f"{prefix}/oauth2/revoke", with_request_id(allow_any_origin(revoke)))
         app.router.add_options(f"{prefix}/oauth2/revoke", with_request_id(preflight("POST")))
         app.router.add_get(f"{prefix}/logout", with_request_id(logout))
+        app.router.add_post(f"{prefix}/logout", with_request_id(logout, oversized_form_page))

@@ -61,6 +61,7 @@ from gateway.errors import (
     UnauthorizedClientError,
     UnsupportedGrantTypeError,
     UnsupportedResponseTypeError,
+    UnsupportedTokenTypeException,
 )
 from gateway.ids import new_jti, new_opaque_token, sha256_hex
 from gateway.secretbox import SecretBox, SecretBoxError
@@ -190,6 +191,9 @@ class AuthorizationRequest:
     created_at: float = field(default_factory=time.time)
     # OAuth 2.0 Multiple Response Type Encoding Practices §2.1: "query" or "fragment" when the client asked.
     response_mode: str | None = None
+    # No redirect_uri was sent: ``redirect_uri`` is the client's DefaultRedirectURI, and the token request need
+    # not name it (RFC 6749 §4.1.3). False for a request stored before this was kept: it must then.
+    default_redirect: bool = False
 
     @property
     def fragment(self) -> bool:
@@ -213,6 +217,7 @@ class AuthorizationRequest:
             "login_hint": self.login_hint,
             "created_at": self.created_at,
             "response_mode": self.response_mode,
+            "default_redirect": self.default_redirect,
         }
 
     @classmethod
@@ -236,6 +241,7 @@ class AuthorizationRequest:
             login_hint=d.get("login_hint"),
             created_at=float(d.get("created_at") or 0),
             response_mode=d.get("response_mode"),
+            default_redirect=bool(d.get("default_redirect")),
         )
 
 
@@ -433,7 +439,8 @@ class OAuthService:
         callbacks = list(client.settings.get("CallbackURLs") or [])
         if "redirect_uri" in repeated or "client_id" in repeated:
             raise AuthorizationPageError("The client_id and redirect_uri parameters may be given only once.")
-        if not redirect_uri:
+        default_redirect = not redirect_uri
+        if default_redirect:
             default = client.settings.get("DefaultRedirectURI")
             if not default:
                 raise AuthorizationPageError("The request is missing redirect_uri.")
@@ -556,6 +563,7 @@ class OAuthService:
             idp_identifier=idp_identifier,
             login_hint=query.get("login_hint"),
             response_mode=response_mode,
+            default_redirect=default_redirect,
         )
         if save:
             await self.save_request(request)
@@ -728,6 +736,9 @@ class OAuthService:
                     "id_token": tokens.id_token if "openid" in scopes else None,
                     "token_type": "Bearer",
                     "expires_in": str(tokens.expires_in),
+                    # RFC 6749 §4.2.2: REQUIRED where fewer scopes were granted than asked for; always given, as
+                    # the token endpoint gives it (_token_response), so that a client never has to compare.
+                    "scope": " ".join(scopes),
                     "state": request.state,
                     "iss": iss,
                 },
@@ -741,6 +752,8 @@ class OAuthService:
                 "s": user.sub,
                 # The redirect URI's hash: the token request must send the same URI, and the code stays short.
                 "r": _uri_hash(request.redirect_uri),
+                # Set only when the authorization request sent none (a code without it: one was sent).
+                **({"rd": True} if request.default_redirect else {}),
                 "sc": list(scopes),
                 "n": request.nonce,
                 "cc": request.code_challenge,
@@ -1002,7 +1015,8 @@ class OAuthService:
     ) -> dict[str, Any]:
         """RFC 6749 §4.1.3 with RFC 7636 §4.6. A code is redeemed once; redeeming it again revokes the
         tokens the first redemption issued (RFC 6749 §4.1.2, RFC 9700 §4.2.4); a wrong redirect_uri or
-        code_verifier from the code's own client uses it up too (see :meth:`_burn_code`)."""
+        code_verifier from the code's own client uses it up too (see :meth:`_burn_code`), a missing redirect_uri
+        that the authorization request sent does not (invalid_request)."""
         if "code" not in self.allowed_flows(client):
             raise UnauthorizedClientError("The client is not allowed the code flow.")
         code = form.get("code")
@@ -1023,6 +1037,17 @@ class OAuthService:
             )
         if expires_at <= time.time():
             await self._refuse_code(pool, client, key, family, InvalidGrantError("The authorization code has expired."))
+        if form.get("redirect_uri") is None and not data.get("rd"):
+            # RFC 6749 §4.1.3: required, since the authorization request included it. A missing parameter is
+            # invalid_request and does not use the code up: it guesses nothing (every binding is checked only
+            # once redirect_uri is sent, and a wrong one burns the code).
+            await self._refuse_code(
+                pool,
+                client,
+                key,
+                family,
+                InvalidRequestError("redirect_uri is required: the authorization request included it."),
+            )
         refusal = _binding_refusal(form, data)
         if refusal is not None:
             await self._burn_code(pool, client, key, family, expires_at, refusal)
@@ -1150,7 +1175,7 @@ class OAuthService:
         await self._refuse_code(pool, client, key, family, InvalidGrantError(refusal))
 
     async def _refuse_code(
-        self, pool: PoolView, client: ClientView, key: str, family: str, error: InvalidGrantError
+        self, pool: PoolView, client: ClientView, key: str, family: str, error: OAuthError
     ) -> NoReturn:
         """Refuse a token request for the code ``key`` (whose redemption starts the token family ``family``)
         with ``error``; but when the code was used before, the refusal says so and the token family its
@@ -1412,7 +1437,8 @@ class OAuthService:
 
     async def revoke(self, form: Mapping[str, str], authorization: str | None, *, pool_id: str | None = None) -> None:
         """RFC 7009 §2.1: revoke a refresh token (and with it the tokens of its family). An unknown or
-        invalid token is not an error (§2.2); a token of another client is refused. An access token revokes
+        invalid token is not an error (§2.2); a token of another client is refused, and an ID token is
+        ``unsupported_token_type`` (§2.2.1). An access token revokes
         its family only when the family is the client's own: a token exchanged from another client's token
         is left alone (answered 200). ``pool_id``: the pool whose endpoint was called, when the path or domain
         names one."""
@@ -1431,7 +1457,12 @@ class OAuthService:
                 claims = await self.tokens.verify_jwt(token)
             except NotAuthorizedException:
                 return
-            if claims.get("client_id", claims.get("aud")) != client.id:
+            if claims.get("token_use") != "access":
+                # An ID token is no credential to revoke: it is handed to parties that must not end the user's
+                # sessions (a public client's is authenticated by its aud alone). RFC 7009 §2.2.1 names the
+                # answer, as the RevokeToken API refuses it (UnsupportedTokenTypeException); nothing is revoked.
+                raise UnsupportedTokenTypeException("Only refresh tokens and access tokens can be revoked.")
+            if claims.get("client_id") != client.id:
                 raise UnauthorizedClientError("The token was not issued to this client.")
             origin = claims.get("origin_jti")
             if not isinstance(origin, str):
@@ -1468,9 +1499,10 @@ class OAuthService:
         ``end_session_endpoint``): see :meth:`_end_session_target`; there ``post_logout_redirect_uri`` is
         optional (§2), and a request naming its client by ``id_token_hint`` and nowhere to go next has the
         target None: the session ends and a page says so (§3)."""
-        if query.get("post_logout_redirect_uri") is not None and query.get("logout_uri") is None:
-            return await self._end_session_target(query, str(query["post_logout_redirect_uri"]), pool_id=pool_id)
-        if query.get("id_token_hint") and query.get("logout_uri") is None and query.get("redirect_uri") is None:
+        if end_session_request(query):
+            uri = query.get("post_logout_redirect_uri")
+            if uri is not None:
+                return await self._end_session_target(query, uri, pool_id=pool_id)
             pool, _ = await self._end_session_client(query, pool_id=pool_id)
             return pool, None
         pool, client = await self.client(query.get("client_id"), pool_id=pool_id)
@@ -1548,6 +1580,17 @@ def error_description(message: str) -> str:
     return _NOT_IN_DESCRIPTION.sub("?", message) or "?"
 
 
+def end_session_request(query: Mapping[str, str]) -> bool:
+    """Whether a ``/logout`` request is OpenID Connect RP-Initiated Logout 1.0's (§2: a
+    ``post_logout_redirect_uri``, or an ``id_token_hint`` alone) rather than one of Cognito's two forms
+    (``logout_uri``; ``redirect_uri`` with ``response_type``)."""
+    if query.get("logout_uri") is not None:
+        return False
+    if query.get("post_logout_redirect_uri") is not None:
+        return True
+    return bool(query.get("id_token_hint")) and query.get("redirect_uri") is None
+
+
 def _hinted_subject(hint: str, issuer: str) -> str | None:
     """The ``sub`` of an ``id_token_hint`` (a compact JWS) issued by ``issuer`` as an ID token, unverified;
     None for anything else."""
@@ -1583,10 +1626,14 @@ def _refresh_grant_allowed(client: ClientView) -> bool:
 
 def _binding_refusal(form: Mapping[str, str], data: Mapping[str, Any]) -> str | None:
     """Why a token request does not match its code's authorization request (RFC 6749 §4.1.3: the same
-    redirect_uri; RFC 7636 §4.6: a code_verifier whose S256 is the code_challenge; RFC 9700 §2.1.1: no
-    code_verifier for a code issued without a code_challenge, a PKCE downgrade), or None when it does."""
+    redirect_uri, which may be left out only when the authorization request left it out too; RFC 7636 §4.6: a
+    code_verifier whose S256 is the code_challenge; RFC 9700 §2.1.1: no code_verifier for a code issued without
+    a code_challenge, a PKCE downgrade), or None when it does."""
     redirect_uri = form.get("redirect_uri")
-    if redirect_uri is None or not hmac.compare_digest(_uri_hash(redirect_uri), str(data["r"])):
+    if redirect_uri is None:
+        if not data.get("rd"):
+            return "redirect_uri does not match the authorization request."
+    elif not hmac.compare_digest(_uri_hash(redirect_uri), str(data["r"])):
         return "redirect_uri does not match the authorization request."
     verifier = form.get("code_verifier")
     challenge = data["cc"]

@@ -467,7 +467,7 @@ def test_a_json_endpoint_answers_another_method_in_json(
     [
         ("PUT", "/oauth2/authorize", "GET, HEAD, POST"),
         ("DELETE", "/{pool}/oauth2/authorize", "GET, HEAD, POST"),
-        ("POST", "/logout", "GET, HEAD"),
+        ("PUT", "/logout", "GET, HEAD, POST"),
         ("GET", "/saml2/idpresponse", "POST"),
         ("PATCH", "/oauth2/idpresponse", "GET, HEAD, POST"),
         ("PUT", "/saml2/logout", "GET, HEAD, POST"),

@@ -400,7 +400,8 @@ def test_end_session_endpoint_takes_rp_initiated_logout_parameters(
 ) -> None:
     """An RP that signs out through discovery's end_session_endpoint sends post_logout_redirect_uri (one of
     the client's LogoutURLs), id_token_hint and/or client_id, and state (RP-Initiated Logout 1.0 §2-§3):
-    the session ends and the browser comes back with its state."""
+    the session ends and the browser comes back with its state. Without an id_token_hint naming the signed-in
+    user, the user is asked first (§2: "the OP MUST ask the End-User")."""
     browser, id_token = _signed_in_browser(gatehouse, pool)
     discovery = requests.get(f"{pool.issuer}/.well-known/openid-configuration", timeout=10).json()
     query = {"post_logout_redirect_uri": LOGOUT, "state": "bye-1"}
@@ -409,6 +410,9 @@ def test_end_session_endpoint_takes_rp_initiated_logout_parameters(
     if names in ("client_id", "both"):
         query["client_id"] = pool.secret_id
     out = browser.get(f"{discovery['end_session_endpoint']}?{urlencode(query)}")
+    if names == "client_id":
+        assert out.status_code == 200 and "Sign out?" in out.text, out.text
+        out = browser.submit(out, {"sign_out": "yes"})
     assert out.status_code == 302, out.text
     assert out.headers["Location"] == f"{LOGOUT}?state=bye-1"
     assert out.headers["Set-Cookie"].startswith(f"gatehouse_sso_{pool.pool_id}=")
