@@ -163,36 +163,75 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
         box = SecretBox(key)
         store = await SqliteStore.open(settings.database)
         executor = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="gatehouse-cpu")
-        hasher = PasswordHasher(settings.argon2, executor)
-        outbox = OutboxSender(Path(settings.data_dir) / "outbox.jsonl")
-        email = (
-            SmtpEmailSender(
-                settings.smtp.host,
-                settings.smtp.port,
-                username=settings.smtp.username,
-                password=settings.smtp.password.reveal() if settings.smtp.password else None,
-                use_tls=settings.smtp.use_tls,
-                start_tls=settings.smtp.start_tls,
-                timeout=settings.smtp.timeout,
-            )
-            if settings.smtp
-            else outbox
-        )
-        sms = (
-            WebhookSmsSender(
-                settings.sms_webhook.url, headers=settings.sms_webhook.headers, timeout=settings.sms_webhook.timeout
-            )
-            if settings.sms_webhook
-            else outbox
-        )
-        messenger = Messenger(email, sms)
-        from gateway.services.messaging import announce_outbox
+        try:
+            services = await _start_services(app, settings, metrics, key, admin_credentials, box, store, executor)
+        except BaseException:
+            # Start-up fails (the change stamps cannot be mapped, the config file cannot be applied, ...): close
+            # what is open, or the store's thread keeps the process from ever exiting.
+            await store.close()
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise
+        log.info("gateway.started", data_dir=str(settings.data_dir), issuer_base=settings.issuer_base)
+        _tune_garbage_collector()
+        purger = asyncio.create_task(_purge_expired(store, services.imports))
+        try:
+            yield
+        finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
+            await services.imports.close()
+            await services.auth.close()  # failed sign-ins still being counted: written before the store closes
+            await _close_services(services)
+            await store.close()
+            executor.shutdown(wait=False, cancel_futures=True)
 
-        announce_outbox(
-            outbox.path,
-            [m for m, s in (("email", email), ("sms", sms)) if s is outbox],
-            smtp_configured=bool(settings.smtp),
+    return ctx
+
+
+async def _start_services(
+    app: web.Application,
+    settings: Settings,
+    metrics: Metrics,
+    key: bytes,
+    admin_credentials: dict[str, str],
+    box: SecretBox,
+    store: SqliteStore,
+    executor: ThreadPoolExecutor,
+) -> Services:
+    """The services over an open store, in ``app``, with the config file applied. What it opened is closed
+    again when it fails (the store and the executor are the caller's)."""
+    hasher = PasswordHasher(settings.argon2, executor)
+    outbox = OutboxSender(Path(settings.data_dir) / "outbox.jsonl")
+    email = (
+        SmtpEmailSender(
+            settings.smtp.host,
+            settings.smtp.port,
+            username=settings.smtp.username,
+            password=settings.smtp.password.reveal() if settings.smtp.password else None,
+            use_tls=settings.smtp.use_tls,
+            start_tls=settings.smtp.start_tls,
+            timeout=settings.smtp.timeout,
         )
+        if settings.smtp
+        else outbox
+    )
+    sms = (
+        WebhookSmsSender(
+            settings.sms_webhook.url, headers=settings.sms_webhook.headers, timeout=settings.sms_webhook.timeout
+        )
+        if settings.sms_webhook
+        else outbox
+    )
+    messenger = Messenger(email, sms)
+    from gateway.services.messaging import announce_outbox
+
+    announce_outbox(
+        outbox.path,
+        [m for m, s in (("email", email), ("sms", sms)) if s is outbox],
+        smtp_configured=bool(settings.smtp),
+    )
+    try:
         services = Services.build(
             settings,
             store,
@@ -207,43 +246,31 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
             stamps=ChangeStamps.beside(settings.database),
             import_key=derive_key(key, b"gatehouse user import uploads"),
         )
-        app[SERVICES] = services
-        app[JSON_SERVICES] = {"AWSCognitoIdentityProviderService": cognito_idp_service()}
-        app[JSON_SERVICES]["AWSCognitoIdentityService"] = cognito_identity_service()
-        app[QUERY_SERVICES] = {"iam": iam_service(), "sts": sts_service()}
-        if settings.config_path is not None:
-            from gateway.config_file import apply_config, load_config
+    except BaseException:
+        await messenger.close()
+        raise
+    app[SERVICES] = services
+    app[JSON_SERVICES] = {"AWSCognitoIdentityProviderService": cognito_idp_service()}
+    app[JSON_SERVICES]["AWSCognitoIdentityService"] = cognito_identity_service()
+    app[QUERY_SERVICES] = {"iam": iam_service(), "sts": sts_service()}
+    if settings.config_path is not None:
+        from gateway.config_file import apply_config, load_config
 
-            try:
-                await apply_config(services, load_config(settings.config_path))
-            except BaseException:
-                # Start-up fails: close what is open, or the store's thread keeps the process from exiting.
-                await messenger.close()
-                await services.web_identity.close()
-                await services.federation.close()
-                await services.cimd.close()
-                await store.close()
-                executor.shutdown(wait=False, cancel_futures=True)
-                raise
-        log.info("gateway.started", data_dir=str(settings.data_dir), issuer_base=settings.issuer_base)
-        _tune_garbage_collector()
-        purger = asyncio.create_task(_purge_expired(store, services.imports))
         try:
-            yield
-        finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
-            await services.imports.close()
-            await services.auth.close()  # failed sign-ins still being counted: written before the store closes
-            await messenger.close()
-            await services.web_identity.close()
-            await services.federation.close()
-            await services.cimd.close()
-            await store.close()
-            executor.shutdown(wait=False, cancel_futures=True)
+            await apply_config(services, load_config(settings.config_path))
+        except BaseException:
+            await _close_services(services)
+            raise
+    return services
 
-    return ctx
+
+async def _close_services(services: Services) -> None:
+    """Close what the services hold open beside the store: the message senders and the HTTP sessions of the
+    upstream identity providers and metadata documents."""
+    await services.messenger.close()
+    await services.web_identity.close()
+    await services.federation.close()
+    await services.cimd.close()
 
 
 def _tune_garbage_collector() -> None:
@@ -322,7 +349,8 @@ async def health(request: web.Request) -> web.Response:
     what it is given (an orchestrator then restarts it, rather than let it lose writes)."""
     if SERVICES not in request.app:
         return web.json_response({"status": "starting"}, status=503)
-    problem = await request.app[SERVICES].store.health_problem()
+    services = request.app[SERVICES]
+    problem = await services.store.health_problem(services.settings.min_free_bytes)
     if problem is not None:
         log.error("health.store_unavailable", reason=problem)
         return web.json_response({"status": "unavailable", "reason": problem}, status=503)

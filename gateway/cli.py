@@ -120,6 +120,8 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         overrides["cimd_private_addresses"] = _env_flag("GATEHOUSE_CIMD_PRIVATE_ADDRESSES")
     if os.environ.get("GATEHOUSE_USER_IMPORT_MAX_BYTES"):
         overrides["user_import_max_bytes"] = _env_bytes("GATEHOUSE_USER_IMPORT_MAX_BYTES")
+    if os.environ.get("GATEHOUSE_MIN_FREE_BYTES"):
+        overrides["min_free_bytes"] = _env_bytes("GATEHOUSE_MIN_FREE_BYTES")
     argon2 = _env_argon2(settings)
     if argon2 is not None:
         overrides["argon2"] = argon2
@@ -238,16 +240,24 @@ def _stop_when_parent_dies(parent_pid: int) -> Callable[[web.Application], Async
 # store's orderly close. A request in flight is answered within it unless it waits on a slow client or upstream
 # (whose own timeouts are 10-15 s): that one's connection is closed, and its client retries elsewhere.
 SHUTDOWN_SECONDS = 10.0
+# What a request line or one header may hold besides a token (its name, "Bearer ", a URL's other parameters).
+HEADER_SLACK_BYTES = 8192
 
 
 def _listen(app: web.Application, settings: Settings, sock: socket.socket | None = None) -> None:
     from aiohttp import web
 
+    from gateway.services.tokens import MAX_TOKEN_CHARS
+
     loop = _loop_stopped_once_by_signals(app)
+    # aiohttp reads a request line and a header of at most 8190 bytes by default, and answers 400 past them:
+    # less than the tokens Gatehouse issues to a user in many groups, which come back in an Authorization
+    # header (userInfo) or a URL (a logout's id_token_hint). Every worker listens through here.
+    limit = MAX_TOKEN_CHARS + HEADER_SLACK_BYTES
     if sock is not None:  # --port 0: bound by serve(), which chose the port
         web.run_app(
             app, sock=sock, print=None, access_log=None, handle_signals=False,
-            shutdown_timeout=SHUTDOWN_SECONDS, loop=loop,
+            shutdown_timeout=SHUTDOWN_SECONDS, loop=loop, max_line_size=limit, max_field_size=limit,
         )  # fmt: skip
         return
     web.run_app(
@@ -256,6 +266,8 @@ def _listen(app: web.Application, settings: Settings, sock: socket.socket | None
         port=settings.port,
         print=None,
         access_log=None,
+        max_line_size=limit,
+        max_field_size=limit,
         # SO_REUSEPORT only when several workers share the port: serve() has checked that no other program
         # holds it, and a lone server must not quietly split a port with another one.
         reuse_port=True if settings.workers > 1 else None,

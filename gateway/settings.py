@@ -96,6 +96,9 @@ class Settings:
     user_import_url_seconds: float = 3600.0
     # The largest CSV file a user import job accepts: Cognito's limit, 100 MB. Env GATEHOUSE_USER_IMPORT_MAX_BYTES.
     user_import_max_bytes: int = 100 * 1000 * 1000
+    # Free space the data directory's file system must keep for /health to answer 200: below it the store may
+    # fail to write what it is given (SQLite: "database or disk is full"). Env GATEHOUSE_MIN_FREE_BYTES.
+    min_free_bytes: int = 16 * 1024 * 1024
     # How long an upload to a PreSignedUrl may send nothing before it is cut off (S3's RequestTimeout), so that
     # a stalled client does not hold one of the uploads a process takes at once. Env
     # GATEHOUSE_USER_IMPORT_IDLE_SECONDS.

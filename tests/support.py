@@ -170,7 +170,9 @@ class GatehouseServer:
         # microseconds instead of tens of milliseconds.
         self.production_argon2 = production_argon2 or (config is not None and "argon2:" in config)
 
-    def start(self) -> None:
+    def start(self, *, healthy: bool = True) -> None:
+        """Start the server and wait until /health answers 200 (``healthy=False``: until it answers 503
+        "unavailable", a server that started but says it cannot keep writes)."""
         command = [
             sys.executable,
             "-m",
@@ -208,8 +210,12 @@ class GatehouseServer:
                 raise RuntimeError(f"gatehouse exited early:\n{self.log_path.read_text()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:
-                    if response.status == 200:
+                    if response.status == 200 and healthy:
                         return
+            except urllib.error.HTTPError as answer:
+                if not healthy and answer.code == 503 and b'"unavailable"' in answer.read():
+                    return
+                time.sleep(0.1)
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"gatehouse did not become healthy:\n{self.log_path.read_text()}")

@@ -416,9 +416,10 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def health_problem(self) -> str | None:
+    async def health_problem(self, min_free_bytes: int = 0) -> str | None:
         """None when the store can serve reads and writes that last; otherwise what is wrong, in words for
-        the operator (``GET /health`` answers 503 with it)."""
+        the operator (``GET /health`` answers 503 with it). ``min_free_bytes``: the free space its files need
+        (less is a full disk: writes would fail)."""
         ...
 
     # server-wide key/value settings (admin key pair, secret box key id, ...)

@@ -1017,11 +1017,21 @@ class SqliteStore:
             store._identity = _file_identity(store._path)
         return store
 
-    async def health_problem(self) -> str | None:
+    async def health_problem(self, min_free_bytes: int = 0) -> str | None:
         if self._closed:
             return "the store is closed"
         if self._path is not None and _file_identity(self._path) != self._identity:
             return f"the database file {self._path} was deleted or replaced while the server runs"
+        if self._path is not None and min_free_bytes:
+            # A full disk fails every write ("database or disk is full") while reads still answer.
+            directory = os.path.dirname(self._path) or "."
+            try:
+                found = os.statvfs(directory)
+            except OSError as exc:
+                return f"the data directory {directory} cannot be examined: {exc.strerror or exc}"
+            free = found.f_bavail * found.f_frsize
+            if free < min_free_bytes:
+                return f"the disk of {directory} is full: {free} bytes free, {min_free_bytes} needed"
         try:
             await self._fetch("SELECT 1 FROM schema_migrations LIMIT 1", ())
         except sqlite3.Error as exc:

@@ -4,6 +4,7 @@ reason when its database file is gone (writes would land in a deleted inode and 
 from __future__ import annotations
 
 import json
+import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -38,5 +39,19 @@ def test_health_turns_503_when_the_database_file_is_deleted(tmp_path: Path) -> N
         assert "health.store_unavailable" in server.log_text()
         # The process itself still answers the API (reads come from the open file); only health says it must go.
         assert admin.describe_user_pool(UserPoolId=pool_id)["UserPool"]["Id"] == pool_id
+    finally:
+        server.stop()
+
+
+def test_health_turns_503_when_the_disk_keeps_less_free_space_than_asked(tmp_path: Path) -> None:
+    """A full disk fails every write ("database or disk is full") while reads still answer: /health says so from
+    the data directory's free space. Here the server is asked to keep more free space than any disk has."""
+    free = shutil.disk_usage(tmp_path).free
+    server = GatehouseServer(tmp_path / "data", extra_env={"GATEHOUSE_MIN_FREE_BYTES": str(free * 4 + 1)})
+    server.start(healthy=False)
+    try:
+        status, body = get_health(server)
+        assert status == 503 and body["status"] == "unavailable"
+        assert "is full" in body["reason"] and str(tmp_path / "data") in body["reason"]
     finally:
         server.stop()
