@@ -129,8 +129,8 @@ async def ListTagsForResource(call: Call) -> dict[str, Any]:
 
 @operation
 async def DescribeIdentity(call: Call) -> dict[str, Any]:
-    _, identity = await call.services.identities.identity(call.params["IdentityId"])
-    return call.services.identities.description(identity)
+    pool, identity = await call.services.identities.identity(call.params["IdentityId"])
+    return call.services.identities.description(identity, pool)
 
 
 @operation

@@ -20,7 +20,8 @@ identities) and the developer guide's "Identity pools authentication flow".
   the call; UnlinkIdentity links nothing, and leaves developer user identifiers to UnlinkDeveloperIdentity.
 * OpenID tokens are RS256 JWTs from the identity issuer ``{public_url}/identity`` (discovery and JWKS under
   ``/identity/.well-known/``), shaped like Cognito's: ``aud`` = identity pool id, ``sub`` = identity id,
-  ``amr`` = ``["authenticated", <provider>, <provider>:...:<subject>, ...]`` or ``["unauthenticated"]``.
+  ``amr`` = ``["authenticated", <provider>, <provider>:...:<subject>, ...]`` or ``["unauthenticated"]``, a
+  Gatehouse user pool named as the identity pool lists it (IdentityPoolService.shown_name).
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ COGNITO_IDENTITY_LOGIN = "cognito-identity.amazonaws.com"
 # GetOpenIdToken's tokens live 10 minutes; GetOpenIdTokenForDeveloperIdentity's 15 unless TokenDuration says.
 OPEN_ID_TOKEN_SECONDS = 600
 DEVELOPER_TOKEN_SECONDS = 900
+# The longest login token taken (the model's IdentityProviderToken): anything longer is refused before it is
+# parsed. A user pool's ID token for a user in many groups runs to tens of KB.
+MAX_LOGIN_TOKEN_CHARS = 50000
 # "The number of linked logins is limited to 20" (MergeDeveloperIdentities).
 MAX_LINKED_LOGINS = 20
 # How long a process reuses an identity it read (as long as it reuses identity pools).
@@ -155,11 +159,13 @@ class UserPoolProvider:
 
     ``clients``: each ClientId of the pool's CognitoIdentityProviders entries for that user pool (under either
     of its names) and whether any of its entries asks for ServerSideTokenCheck; ``mapping_keys``: the RoleMappings
-    keys a login through that client matches (``<either name>:<ClientId>``)."""
+    keys a login through that client matches (``<either name>:<ClientId>``); ``shown``: the name the login's
+    ``amr`` entries give the user pool (IdentityPoolService.shown_name), ``canonical`` the one it is linked under."""
 
     user_pool_id: str
     issuer: str
     canonical: str
+    shown: str
     names: tuple[str, ...]
     clients: Mapping[object, bool]
     mapping_keys: Mapping[object, tuple[str, ...]]
@@ -198,7 +204,7 @@ class CredentialsIssuer(Protocol):
 
 def _unverified_jwt(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
     parts = token.split(".")
-    if len(parts) != 3 or len(token) > 16384:
+    if len(parts) != 3 or len(token) > MAX_LOGIN_TOKEN_CHARS:
         raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
     try:
         # Strict base64url (RFC 7515 §2): one token has one spelling, as the user pools' tokens do.
@@ -474,6 +480,7 @@ class IdentityService:
                 user_pool_id=user_pool_id,
                 issuer=self._user_pool_tokens.issuer(user_pool_id),
                 canonical=names.user_pool_name(user_pool_id),
+                shown=self.pools.shown_name(pool, key, key),
                 names=both_names,
                 clients=clients,
                 mapping_keys={client: tuple(f"{name}:{client}" for name in both_names) for client in clients},
@@ -557,13 +564,13 @@ class IdentityService:
             raise NotAuthorizedException("Invalid login token. Not a valid OpenId Connect identity token.")
         if server_side_check:
             await self._check_not_revoked(claims)
-        canonical = provider.canonical
+        shown = provider.shown
         login = VerifiedLogin(
-            provider=canonical,
+            provider=provider.canonical,
             subject=sub,
             claims=claims,
             mapping_keys=provider.mapping_keys[audience],
-            amr=(canonical, f"{canonical}:CognitoSignIn:{sub}"),
+            amr=(shown, f"{shown}:CognitoSignIn:{sub}"),
         )
         return login, server_side_check
 
@@ -1003,7 +1010,11 @@ class IdentityService:
         if not mappings:
             return ()
         names = self.pools.names
-        providers = {a for v in verified if v.proves is not None for a in v.amr}
+        # Either name of a user pool (the token's ``amr`` has the one the pool listed it under when it was issued).
+        providers = set()
+        for entry in (a for v in verified if v.proves is not None for a in v.amr):
+            user_pool_id = names.user_pool_of(entry)
+            providers.add(names.user_pool_name(user_pool_id) if user_pool_id else entry)
         keys = []
         for key in mappings:
             user_pool_id = names.user_pool_of(key.rpartition(":")[0])
@@ -1082,9 +1093,13 @@ class IdentityService:
 
     # --- administration --------------------------------------------------------------------------------------
 
-    @staticmethod
-    def description(identity: IdentityRecord) -> dict[str, Any]:
-        providers = list(dict.fromkeys(login.provider for login in identity.logins))
+    def description(self, identity: IdentityRecord, pool: IdentityPoolView | None = None) -> dict[str, Any]:
+        """DescribeIdentity's answer (and ListIdentities' entries): the linked logins' providers named as the
+        pool's configuration names them (IdentityPoolService.shown_name); ``pool``: the identity's pool, else
+        this process's cached view of it (read just before by the caller), else the names as recorded."""
+        pool = pool or self.pools.cached(identity.pool_id)
+        recorded = dict.fromkeys(login.provider for login in identity.logins)
+        providers = list(dict.fromkeys(self.pools.shown_name(pool, p) if pool else p for p in recorded))
         return {
             "IdentityId": identity.id,
             "Logins": providers,

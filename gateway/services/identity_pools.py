@@ -9,7 +9,9 @@ credentials are for, from the pool's roles and the role mapping of the provider 
 Login provider names. AWS names a user pool in Logins and CognitoIdentityProviders by its issuer without the
 scheme, ``cognito-idp.<region>.amazonaws.com/<poolId>``; a Gatehouse user pool's issuer is
 ``{public_url}/<poolId>``, so its name is ``<host[:port]>/<poolId>``. Both forms are accepted for a Gatehouse
-pool (SDKs such as Amplify build the AWS form themselves); identities record the Gatehouse form.
+pool (SDKs such as Amplify build the AWS form themselves); identities record the Gatehouse form, so a user is
+one identity whichever name a login uses, but are shown (OpenID tokens' ``amr``, DescribeIdentity) with the name
+the identity pool lists the user pool under, as a role's trust policy written for AWS expects.
 """
 
 from __future__ import annotations
@@ -373,6 +375,22 @@ class IdentityPoolService:
                 return dict(maps[name])
         return {"UseDefaults": False, "PrincipalTags": {}}
 
+    def shown_name(self, pool: IdentityPoolView, provider: str, used: str | None = None) -> str:
+        """A login provider's name as the pool's configuration gives it, which is how an OpenID token's ``amr``
+        (and the ``cognito-identity.amazonaws.com:amr`` of a role's trust policy) and DescribeIdentity name it.
+        A Gatehouse user pool is recorded under its canonical name, whichever name its logins use (one user,
+        one identity); it is shown as ``used`` (the name a login gave) when the pool lists it under that name,
+        else as the pool's first CognitoIdentityProviders entry for it names it, else canonically. Any other
+        provider's name is shown as it is."""
+        user_pool_id = self.names.user_pool_of(provider)
+        if user_pool_id is None:
+            return provider
+        listed = [str(p.get("ProviderName")) for p in pool.cognito_providers]
+        listed = [name for name in listed if self.names.user_pool_of(name) == user_pool_id]
+        if used is not None and used in listed:
+            return used
+        return listed[0] if listed else self.names.user_pool_name(user_pool_id)
+
     def _provider_names(self, provider: str) -> tuple[str, ...]:
         pool_id = self.names.user_pool_of(provider)
         return self.names.user_pool_names(pool_id) if pool_id else (provider,)
@@ -530,7 +548,8 @@ def choose_role(
 
     A guest gets the pool's unauthenticated role. A signed-in identity gets, from the role mapping of the
     provider it signed in with: for ``Token``, the CustomRoleArn when the token's ``cognito:roles`` lists it,
-    else ``cognito:preferred_role``; for ``Rules``, the first rule that matches. When the mapping decides
+    else ``cognito:preferred_role``; for ``Rules``, the CustomRoleArn when a rule that matches gives it, else
+    the first rule that matches ("Using rules to assign roles to users"). When the mapping decides
     nothing, AmbiguousRoleResolution gives the authenticated role or denies. Without a mapping: the pool's
     authenticated role. A CustomRoleArn that the chosen way does not allow is refused.
     """
@@ -558,10 +577,16 @@ def choose_role(
             preferred = claims.get("cognito:preferred_role")
             chosen = str(preferred) if preferred else None
         else:
-            for rule in (mapping.get("RulesConfiguration") or {}).get("Rules") or []:
-                if rule_matches(rule, claims):
-                    chosen = str(rule["RoleARN"])
-                    break
+            matched = [
+                str(rule["RoleARN"])
+                for rule in (mapping.get("RulesConfiguration") or {}).get("Rules") or []
+                if rule_matches(rule, claims)
+            ]
+            # The first matching rule's role, unless CustomRoleArn names another matching rule's: the roles of
+            # every matching rule are the "multiple roles received" that CustomRoleArn chooses among.
+            if custom_role_arn and custom_role_arn in matched:
+                return RoleChoice(custom_role_arn, key)
+            chosen = matched[0] if matched else None
         if chosen is None:
             if mapping.get("AmbiguousRoleResolution") != "AuthenticatedRole":
                 raise NotAuthorizedException(f"The ambiguous role mapping rules for: {key} denied this request.")

@@ -87,6 +87,7 @@ from gateway.services.token_exchange import (
 )
 from gateway.services.tokens import (
     ADMIN_SCOPE,
+    MAX_TOKEN_CHARS,
     IssuedTokens,
     TokenService,
     address_claim,
@@ -680,7 +681,7 @@ class OAuthService:
         sign-in page). The hint only ever takes a silent sign-in away, never grants one, so its signature and
         expiry need no check (an expired ID token is the usual hint of a silent renewal); one that is not an
         ID token of this pool is no hint and is ignored."""
-        if not hint or len(hint) > 16_384:
+        if not hint or len(hint) > MAX_TOKEN_CHARS:
             return False
         subject = _hinted_subject(hint, self.issuer(pool_id))
         return subject is not None and not hmac.compare_digest(subject, session.user.sub)
@@ -1548,7 +1549,7 @@ class OAuthService:
                 # keep the one they got at sign-in and send it at logout, hours later).
                 claims = (
                     await self.tokens.verify_jwt(hint, pool_id=pool_id, expired_ok=True)
-                    if len(hint) <= 16_384
+                    if len(hint) <= MAX_TOKEN_CHARS
                     else None
                 )
             except NotAuthorizedException:

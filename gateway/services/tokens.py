@@ -55,6 +55,12 @@ MAX_TOKEN_SECONDS = 24 * 3600
 JWKS_MAX_AGE_SECONDS = 300
 # Verified tokens remembered per process (a few MB at most: a token is ~1 KB).
 VERIFIED_CACHE_SIZE = 4096
+# The longest token the cache keeps (an ordinary token is ~1 KB; one of a user in a hundred groups ~20 KB).
+VERIFIED_CACHE_TOKEN_CHARS = 8192
+# The longest token text verified (64 KiB): anything longer is refused before it is parsed. A user in Cognito's
+# most groups (100 per user, names of up to 128 characters), each with a role ARN of ordinary length, has ID and
+# access tokens of some 20-40 KB, which must still be accepted wherever Gatehouse takes its own tokens back.
+MAX_TOKEN_CHARS = 64 * 1024
 
 
 # base64.urlsafe_b64encode's alphabet change, applied straight to binascii's output (two calls fewer per use:
@@ -448,7 +454,7 @@ def sign_jwt(key: _LoadedKey, claims: Mapping[str, Any]) -> str:
 
 def _unverified_parts(token: str, headers: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
     """Split a compact JWS; raise NotAuthorizedException for anything that is not one."""
-    if not isinstance(token, str) or len(token) > 16384:
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
         raise NotAuthorizedException("Invalid token")
     parts = token.split(".")
     if len(parts) != 3:
@@ -671,9 +677,12 @@ class TokenService:
             if not expired_ok:
                 raise NotAuthorizedException("Access Token has expired")
             return dict(claims)  # taken as expired_ok asked, and not remembered as a token that is still good
-        if len(self._verified) >= VERIFIED_CACHE_SIZE:
-            self._verified.popitem(last=False)
-        self._verified[token] = (claims, token_pool, expiry, header["kid"])
+        if len(token) <= VERIFIED_CACHE_TOKEN_CHARS:
+            # Remembered by its text: a token of a user in very many groups is checked each time instead, so the
+            # cache stays within VERIFIED_CACHE_SIZE tokens of ordinary size.
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+            self._verified[token] = (claims, token_pool, expiry, header["kid"])
         return dict(claims)
 
     async def client_exists(self, pool_id: str, client_id: str) -> bool:

@@ -440,8 +440,9 @@ def test_identity_pool_credentials_for_guests_and_signed_in_users(
     assert sts.get_caller_identity()["Arn"] == (
         f"arn:aws:sts::{ACCOUNT}:assumed-role/amplify-authenticated/CognitoIdentityCredentials"
     )
+    # The user pool named as the identity pool lists it (here AWS's form), as AWS shows it.
     assert ci.describe_identity(IdentityId=signed_in["identityId"])["Logins"] == [
-        f"127.0.0.1:{gatehouse.port}/{pool_id}"
+        f"cognito-idp.{REGION}.amazonaws.com/{pool_id}"
     ]
 
     # Hostile: the same credentials with a forged secret are refused by the verifier.
