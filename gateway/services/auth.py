@@ -81,6 +81,7 @@ from gateway.storage.base import (
     NotFound,
     RefreshTokenRecord,
     Store,
+    TokenFamilyRecord,
     UserRecord,
     VersionConflict,
 )
@@ -811,6 +812,10 @@ class AuthService:
             scopes=scopes if scopes is not None else (ADMIN_SCOPE,),
             session_facts=facts,
         )
+        if origin_jti is None and device_key:
+            # A sign-in with a device (its proof, or the NewDeviceMetadata key it is handed): the new family's
+            # refresh tokens are that device's (see _refresh_device).
+            await self.store.bind_token_family_device(tokens.origin_jti, device_key)
         if facts is not None and self.sessions is not None and tokens.refresh_token:
             # Within MaxPerUser, the new session spared.
             await self.sessions.make_room(ctx.pool, user.username_key, tokens.origin_jti)
@@ -874,11 +879,9 @@ class AuthService:
             raise NotAuthorizedException("User is disabled.")
         if user.status == RESET_REQUIRED:
             raise PasswordResetRequiredException()
-        if device_key and self.devices.tracking(ctx.pool):
-            # A refresh from a remembered device names it (DEVICE_KEY); it must be one of the user's devices.
-            await self.devices.get(ctx.pool, user, device_key)
-        else:
-            device_key = None
+        device_key = (
+            await self._refresh_device(ctx, user, family, device_key) if self.devices.tracking(ctx.pool) else None
+        )
         if scopes is None and family.scopes is not None:
             # A family from an OAuth grant keeps that grant's scopes whichever way it is refreshed (RFC 6749
             # §6): an API refresh must not widen them to aws.cognito.signin.user.admin.
@@ -933,6 +936,31 @@ class AuthService:
             origin_jti=result.tokens.origin_jti,
         )
         return AuthResult(tokens=tokens, username=user.username)
+
+    async def _refresh_device(
+        self, ctx: AuthContext, user: UserRecord, family: TokenFamilyRecord, device_key: str | None
+    ) -> str | None:
+        """The device a refresh comes from (DEVICE_KEY), in a pool that tracks devices. "With device tracking,
+        these tokens are linked to a single device. If a refresh token is used on any other device, the call
+        fails" (AWS Mobile blog, "Tracking and Remembering Devices Using Amazon Cognito Your User Pools"): a
+        family signed in with a device refuses another device's key, and no key once that device is confirmed
+        (GetTokensFromRefreshToken's DeviceKey: "You must provide the confirmed device key in this request if
+        device remembering is enabled"). A family whose new device was never confirmed (the app ignored
+        NewDeviceMetadata) refreshes without one; a family with no device (or from before migration 0027) may
+        name any of the user's devices. Once the device is forgotten, its families refresh no more: "all future
+        calls to revalidate that device's refresh tokens will fail" (the same blog post on ForgetDevice)."""
+        bound = family.device_key
+        if not device_key:
+            if bound is not None and (family.device_confirmed or family.device_forgotten):
+                raise NotAuthorizedException("Invalid Refresh Token")
+            return None
+        if device_key == bound and family.device_confirmed:
+            return device_key  # the user's confirmed device, read with the family: no look-up
+        # Not the user's device (unknown, or forgotten: the family's own then too): ResourceNotFoundException.
+        await self.devices.get(ctx.pool, user, device_key)
+        if bound is not None and device_key != bound:
+            raise NotAuthorizedException("Invalid Refresh Token")
+        return device_key
 
     async def _rotate(self, ctx: AuthContext, record: RefreshTokenRecord, now: float, grace: int) -> str:
         if record.replaced_by is None:

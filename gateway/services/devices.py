@@ -14,6 +14,11 @@ skips the MFA step when the pool's ``ChallengeRequiredOnNewDevice`` is true ("a 
 with device authentication instead of SMS and TOTP factors", DeviceConfigurationType); a forgotten device is
 unknown again, so its user is asked for MFA and gets new device metadata.
 
+A sign-in's tokens belong to its device (the one that proved itself, or the new key handed out with them): "these
+tokens are linked to a single device. If a refresh token is used on any other device, the call fails". The
+token family records the key, a refresh checks it (AuthService._refresh_device), and once the device is forgotten
+none of its families refreshes again.
+
 The group key is derived (HMAC of the server-wide secret over pool and user) rather than stored: it names
 the set of one user's devices and must be the same at ConfirmDevice as in every later device challenge.
 """
@@ -226,9 +231,13 @@ class DeviceService:
         log.info("device.status_set", pool=pool.id, username=user.username, device_key=device_key, status=status)
 
     async def forget(self, pool: PoolView, user: UserRecord, device_key: str) -> None:
-        """ForgetDevice / AdminForgetDevice: the device is unknown from now on."""
+        """ForgetDevice / AdminForgetDevice: the device is unknown from now on, "and as a result, all future calls
+        to revalidate that device's refresh tokens will fail" (AWS Mobile blog, "Tracking and Remembering Devices
+        Using Amazon Cognito Your User Pools"): a refresh reads the forgotten key with the token family bound to
+        it (AuthService._refresh_device), so the forget alone ends them all."""
         await self.get(pool, user, device_key)
-        # The key is kept as forgotten: the access token that names it may still be used with ConfirmDevice.
+        # The key is kept as forgotten: the access token that names it may still be used with ConfirmDevice (and
+        # lives out its time, as the other access tokens of the device's sign-ins do).
         if not await self.store.forget_device(pool.id, device_key, time.time()):
             raise ResourceNotFoundException(DEVICE_NOT_FOUND)
         log.info("device.forgotten", pool=pool.id, username=user.username, device_key=device_key)

@@ -4,7 +4,8 @@ Once the first factor is proven (:meth:`AuthService.after_first_factor`), :func:
 Cognito does ("Adding MFA to a user pool", "Working with user devices"):
 
 1. a *remembered* device named by DEVICE_KEY, in a pool whose DeviceConfiguration lets remembered devices
-   skip MFA (``ChallengeRequiredOnNewDevice``), goes straight to ``DEVICE_SRP_AUTH``;
+   skip MFA (``ChallengeRequiredOnNewDevice``), goes straight to ``DEVICE_SRP_AUTH`` (should the device stop
+   skipping MFA before it has proven itself, the MFA challenge follows the proof);
 2. otherwise MFA, when the pool's MfaConfiguration asks for it (ON: always; OPTIONAL: when the user turned a
    factor on): the preferred factor's challenge (``SMS_MFA`` or ``EMAIL_OTP`` with a code sent now, or
    ``SOFTWARE_TOKEN_MFA``), the only factor's, or ``SELECT_MFA_TYPE`` listing ``MFAS_CAN_CHOOSE`` when there
@@ -69,6 +70,8 @@ log = structlog.get_logger("gateway.auth")
 
 DEVICE_SRP_AUTH = "DEVICE_SRP_AUTH"
 DEVICE_PASSWORD_VERIFIER = "DEVICE_PASSWORD_VERIFIER"
+# In a device challenge's state: the proof stands in for MFA (the device was remembered at the password step).
+INSTEAD_OF_MFA = "instead_of_mfa"
 
 
 def _json_list(items: list[str]) -> str:
@@ -102,7 +105,17 @@ async def second_factor(
     if device is not None and service.devices.skips_mfa(ctx.pool, device) and not risk_mfa:
         # The failure count stays until the device has proven itself (DEVICE_PASSWORD_VERIFIER): its key is no
         # secret, and clearing here would let wrong MFA codes be tried without end between password sign-ins.
-        return await _device_challenge(service, ctx, user, device, auth_time=auth_time)
+        return await _device_challenge(service, ctx, user, device, auth_time=auth_time, instead_of_mfa=True)
+    due = mfa_due(service, ctx, user, risk_mfa=risk_mfa)
+    if due is None:
+        return await finish(service, ctx, user, auth_time=auth_time, device=device)
+    return await mfa_challenge(
+        service, ctx, user, due, auth_time=auth_time, device_key=device.device_key if device else None
+    )
+
+
+def mfa_due(service: AuthService, ctx: AuthContext, user: UserRecord, *, risk_mfa: bool = False) -> str | None:
+    """The MFA challenge the user owes (see the module docstring), or None."""
     due = service.mfa.due(ctx.pool, user)
     if due is None and risk_mfa:
         factors = risk_factors(service, ctx, user)
@@ -110,11 +123,7 @@ async def second_factor(
             due = factors[0]
     if due == MFA_SETUP and not mfa_setup.setup_factors(ctx.pool):
         raise InvalidUserPoolConfigurationException("MFA is required but no MFA factor is enabled.")
-    if due is None:
-        return await finish(service, ctx, user, auth_time=auth_time, device=device)
-    return await mfa_challenge(
-        service, ctx, user, due, auth_time=auth_time, device_key=device.device_key if device else None
-    )
+    return due
 
 
 async def named_device(
@@ -196,15 +205,25 @@ async def finish(
 
 
 async def _device_challenge(
-    service: AuthService, ctx: AuthContext, user: UserRecord, device: DeviceRecord, *, auth_time: int
+    service: AuthService,
+    ctx: AuthContext,
+    user: UserRecord,
+    device: DeviceRecord,
+    *,
+    auth_time: int,
+    instead_of_mfa: bool = False,
 ) -> AuthResult:
-    state = {
+    """DEVICE_SRP_AUTH for ``device``; ``instead_of_mfa``: the proof stands in for the MFA step, which is owed
+    after all should the device no longer skip it by the time it is proven (_device_password_verifier)."""
+    state: dict[str, Any] = {
         "challenge": DEVICE_SRP_AUTH,
         "auth_time": auth_time,
         "username": user.username,
         "key": user.username_key,
         "device_key": device.device_key,
     }
+    if instead_of_mfa:
+        state[INSTEAD_OF_MFA] = True
     session = await service.new_session(ctx, user, state)
     return AuthResult(challenge_name=DEVICE_SRP_AUTH, challenge_parameters={}, session=session, username=user.username)
 
@@ -316,6 +335,8 @@ async def _device_srp_auth(
         "salt": srp.salt_hex,
         "secret_block": srp.secret_block,
     }
+    if state.get(INSTEAD_OF_MFA):
+        next_state[INSTEAD_OF_MFA] = True
     state["spent"] = True
     # As with PASSWORD_VERIFIER, the SECRET_BLOCK is the Session: some clients answer with it and no Session.
     session = await service.new_session(ctx, user, next_state, token=srp.secret_block)
@@ -378,10 +399,19 @@ async def _device_password_verifier(
         log.info("device.proof_failed", pool=ctx.pool.id, username=user.username, device_key=device_key)
         raise NotAuthorizedException("Incorrect username or password.")
     service.check_user_can_sign_in(user)
+    auth_time = int(state.get("auth_time") or time.time())
+    if state.get(INSTEAD_OF_MFA) and not service.devices.skips_mfa(ctx.pool, device):
+        # The device stood in for MFA when the password was proven, and no longer does (UpdateDeviceStatus
+        # not_remembered, or ChallengeRequiredOnNewDevice turned off, while the proof was under way): the second
+        # factor is owed after all. The device proves itself again after it, as any device that does not skip
+        # MFA does (finish), and only then is the failure count reset.
+        due = mfa_due(service, ctx, user)
+        if due is not None:
+            log.info("device.no_longer_skips_mfa", pool=ctx.pool.id, username=user.username, device_key=device_key)
+            return await mfa_challenge(service, ctx, user, due, auth_time=auth_time, device_key=device_key)
     # Every factor is proven now: a successful sign-in resets the failure count (see second_factor).
     user = await service.clear_lockout(ctx, user)
     await service.devices.signed_in(device, ctx.source_ip)
-    auth_time = int(state.get("auth_time") or time.time())
     return await service.issue_tokens(ctx, user, auth_time=auth_time, device_key=device_key)
 
 

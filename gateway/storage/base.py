@@ -163,6 +163,14 @@ class TokenFamilyRecord:
     device_type: str | None = None
     last_ip: str | None = None
     sso_key_hash: str | None = None
+    # The device the family's sign-in came from (a device proof's key, or the NewDeviceMetadata key it was
+    # handed; migration 0027): its refresh tokens are that device's. None: a family with no device, or one made
+    # before 0027.
+    device_key: str | None = None
+    # What has become of ``device_key``: a device of the family's user (ConfirmDevice), or a forgotten key
+    # (forget_device). Not stored: read with the family by get_refresh_token_with_user only, False elsewhere.
+    device_confirmed: bool = False
+    device_forgotten: bool = False
 
 
 @dataclass(frozen=True)
@@ -577,7 +585,7 @@ class Store(Protocol):
     async def revoke_user_token_families(self, pool_id: str, username_key: str) -> int: ...
     async def list_token_sessions(self, pool_id: str, username_key: str, now: float) -> list[TokenFamilyRecord]:
         """A user's token sessions: the families with a refresh token that are neither revoked nor expired at
-        ``now``, with their session columns, most recently active first."""
+        ``now``, nor bound to a forgotten device, with their session columns, most recently active first."""
         ...
 
     async def touch_token_family(
@@ -598,8 +606,14 @@ class Store(Protocol):
     async def get_refresh_token_with_user(
         self, token_hash: str
     ) -> tuple[RefreshTokenRecord, TokenFamilyRecord, UserRecord | None, list[GroupRecord]] | None:
-        """The refresh token, its family, the user (None if the user is gone) and the user's groups (as
-        list_groups_for_user orders them), in one read: everything a refresh needs."""
+        """The refresh token, its family (with ``device_confirmed`` and ``device_forgotten``), the user (None if the
+        user is gone) and the user's groups (as list_groups_for_user orders them), in one read: everything a
+        refresh needs."""
+        ...
+
+    async def bind_token_family_device(self, origin_jti: str, device_key: str) -> None:
+        """Record the device a family's sign-in came from (its ``device_key``); nothing if there is no such
+        family."""
         ...
 
     async def rotate_refresh_token(self, old_hash: str, new: RefreshTokenRecord, replaced_at: float) -> bool:
@@ -770,7 +784,9 @@ class Store(Protocol):
     async def forget_device(self, pool_id: str, device_key: str, forgotten_at: float) -> bool:
         """Deletes the device and keeps its key as forgotten, in one step, so that create_device never takes
         the key again; False (and nothing written) when there is no such device. Deleting the user drops the
-        forgotten keys too."""
+        forgotten keys too. The families bound to the device (their ``device_key``) read ``device_forgotten``
+        from then on, and are no longer among the user's token sessions (list_token_sessions,
+        evict_token_sessions)."""
         ...
 
     async def touch_device(self, pool_id: str, device_key: str, authenticated_at: float, last_ip: str | None) -> bool:

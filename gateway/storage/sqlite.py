@@ -360,7 +360,9 @@ USER_COLUMNS = (
 GROUP_COLUMNS = "pool_id, name, description, role_arn, precedence, created_at, updated_at"
 CODE_COLUMNS = "pool_id, username_key, purpose, code_hash, expires_at, attempts, data"
 SESSION_COLUMNS = "session_hash, pool_id, client_id, username_key, state, expires_at"
-FAMILY_COLUMNS = "origin_jti, pool_id, client_id, username_key, auth_time, created_at, expires_at, revoked, scopes"
+FAMILY_COLUMNS = (
+    "origin_jti, pool_id, client_id, username_key, auth_time, created_at, expires_at, revoked, scopes, device_key"
+)
 # Written with every family, read only when a user's sessions are listed (migration 0025).
 FAMILY_SESSION_COLUMNS = "last_active_at, device_type, last_ip, sso_key_hash"
 REFRESH_COLUMNS = (
@@ -470,6 +472,7 @@ def _family_params(f: TokenFamilyRecord, app_client_id: str | None) -> Params:
         f.expires_at,
         int(f.revoked),
         None if f.scopes is None else _dumps(f.scopes),
+        f.device_key,
         f.last_active_at,
         f.device_type,
         f.last_ip,
@@ -480,13 +483,13 @@ def _family_params(f: TokenFamilyRecord, app_client_id: str | None) -> Params:
 
 def _family(r: Row) -> TokenFamilyRecord:
     scopes = None if r[8] is None else _loads(r[8])
-    return TokenFamilyRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), scopes)
+    return TokenFamilyRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), scopes, device_key=r[9])
 
 
 def _session_family(r: Row) -> TokenFamilyRecord:
     """A family read with its session columns (FAMILY_COLUMNS, then FAMILY_SESSION_COLUMNS)."""
     family = _family(r)
-    family.last_active_at, family.device_type, family.last_ip, family.sso_key_hash = r[9], r[10], r[11], r[12]
+    family.last_active_at, family.device_type, family.last_ip, family.sso_key_hash = r[10], r[11], r[12], r[13]
     return family
 
 
@@ -552,9 +555,16 @@ _INSERT_USER = f"INSERT INTO users ({USER_COLUMNS}) VALUES ({_placeholders(USER_
 _GET_USER = f"SELECT {USER_COLUMNS} FROM users WHERE pool_id = ? AND username_key = ?"
 _FAMILY_WIDTH = len(FAMILY_COLUMNS.split(","))
 _REFRESH_WIDTH = len(REFRESH_COLUMNS.split(","))
-# A refresh token always has its family (a foreign key); the user may be gone.
+# A refresh token always has its family (a foreign key); the user may be gone. After the family, what became of
+# its device (TokenFamilyRecord.device_confirmed, device_forgotten): primary-key probes of devices and
+# forgotten_devices (migration 0018), and none at all for a family without a device.
 _REFRESH_WITH_USER = (
-    f"SELECT {_qualified(REFRESH_COLUMNS, 'r')}, {_qualified(FAMILY_COLUMNS, 'f')}, {_qualified(USER_COLUMNS, 'u')}, "
+    f"SELECT {_qualified(REFRESH_COLUMNS, 'r')}, {_qualified(FAMILY_COLUMNS, 'f')}, "
+    "f.device_key IS NOT NULL AND EXISTS (SELECT 1 FROM devices AS d "
+    "WHERE d.pool_id = f.pool_id AND d.device_key = f.device_key AND d.username_key = f.username_key), "
+    "f.device_key IS NOT NULL AND EXISTS (SELECT 1 FROM forgotten_devices AS d "
+    "WHERE d.pool_id = f.pool_id AND d.device_key = f.device_key), "
+    f"{_qualified(USER_COLUMNS, 'u')}, "
     # The groups as one JSON array of rows (PostgreSQL: json_agg), in list_groups_for_user's order.
     f"(SELECT json_group_array(json_array({GROUP_COLUMNS})) FROM ("
     f"SELECT {_qualified(GROUP_COLUMNS, 'g')} FROM group_members AS m "
@@ -656,7 +666,9 @@ _INSERT_FAMILY = (
 # A user's token sessions: families with a refresh token, live, most recently active first (the user index).
 _LIVE_SESSIONS = (
     "FROM token_families AS f WHERE f.pool_id = ? AND f.username_key = ? AND f.revoked = 0 AND f.expires_at > ? "
-    "AND EXISTS (SELECT 1 FROM refresh_tokens AS r WHERE r.origin_jti = f.origin_jti AND r.expires_at > ?)"
+    "AND EXISTS (SELECT 1 FROM refresh_tokens AS r WHERE r.origin_jti = f.origin_jti AND r.expires_at > ?) "
+    # A family bound to a forgotten device refreshes no more (migration 0027): no longer a session.
+    "AND NOT EXISTS (SELECT 1 FROM forgotten_devices AS d WHERE d.pool_id = f.pool_id AND d.device_key = f.device_key)"
 )
 _TOUCH_FAMILY = "UPDATE token_families SET last_active_at = ?, device_type = ?, last_ip = ? WHERE origin_jti = ?"
 _SESSION_ORDER = "ORDER BY COALESCE(f.last_active_at, f.created_at) DESC, f.created_at DESC, f.origin_jti"
@@ -1637,6 +1649,15 @@ class SqliteStore:
         # Every sign-in that issues tokens comes through here: one transaction.
         await self._write_transaction(insert_both)
 
+    async def bind_token_family_device(self, origin_jti: str, device_key: str) -> None:
+        params = (device_key, origin_jti)
+
+        def bind(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE token_families SET device_key = ? WHERE origin_jti = ?", params)
+
+        # A single-row write after each sign-in with a device, as create_token_family's: the event loop's writer.
+        await self._write_transaction(bind)
+
     async def get_token_family(self, origin_jti: str) -> TokenFamilyRecord | None:
         return await self._fetch_one(
             f"SELECT {FAMILY_COLUMNS} FROM token_families WHERE origin_jti = ?", (origin_jti,), _family
@@ -1651,7 +1672,9 @@ class SqliteStore:
         row = rows[0]
         token = _refresh(cast(Row, row[:_REFRESH_WIDTH]))
         family = _family(cast(Row, row[_REFRESH_WIDTH : _REFRESH_WIDTH + _FAMILY_WIDTH]))
-        user_row = row[_REFRESH_WIDTH + _FAMILY_WIDTH : -1]
+        family.device_confirmed = bool(row[_REFRESH_WIDTH + _FAMILY_WIDTH])
+        family.device_forgotten = bool(row[_REFRESH_WIDTH + _FAMILY_WIDTH + 1])
+        user_row = row[_REFRESH_WIDTH + _FAMILY_WIDTH + 2 : -1]
         user = _user(cast(Row, user_row)) if user_row[0] is not None else None
         groups = [_group(cast(Row, tuple(g))) for g in _loads(row[-1])] if user is not None else []
         return token, family, user, groups

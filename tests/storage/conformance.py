@@ -1979,6 +1979,75 @@ class StoreConformance:
         await store.create_device(make_device("us-east-1_f1", "alice"))
         assert await store.get_device(POOL, "us-east-1_f1") == make_device("us-east-1_f1", "alice")
 
+    async def test_a_family_keeps_its_device_and_a_refresh_reads_whether_it_is_confirmed(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_user(make_user("bob"))
+        await store.create_device(make_device("us-east-1_d1", "alice"))
+        await store.create_device(make_device("us-east-1_b1", "bob"))
+        # Written with the family, or bound afterwards; read back by every family read.
+        written = make_family("jti-written", "alice", device_key="us-east-1_d1")
+        await store.create_token_family(written, make_refresh("rt-jti-written", written))
+        assert await store.get_token_family("jti-written") == written
+        for origin, key in (("jti-bound", "us-east-1_d1"), ("jti-new", "us-east-1_new"), ("jti-bobs", "us-east-1_b1")):
+            family = make_family(origin, "alice")
+            await store.create_token_family(family, make_refresh(f"rt-{origin}", family))
+            await store.bind_token_family_device(origin, key)
+        assert (await store.get_token_family("jti-bound")).device_key == "us-east-1_d1"  # type: ignore[union-attr]
+        found = await store.get_token_family_with_user("jti-new")
+        assert found is not None and found[0].device_key == "us-east-1_new"
+        plain = make_family("jti-plain", "alice")
+        await store.create_token_family(plain, make_refresh("rt-jti-plain", plain))
+        # device_confirmed: the key names one of the family's user's devices (never another user's).
+        confirmed = {}
+        for origin in ("jti-written", "jti-bound", "jti-new", "jti-bobs", "jti-plain"):
+            read = await store.get_refresh_token_with_user(f"rt-{origin}")
+            assert read is not None
+            confirmed[origin] = read[1].device_confirmed
+        assert confirmed == {
+            "jti-written": True,
+            "jti-bound": True,
+            "jti-new": False,
+            "jti-bobs": False,
+            "jti-plain": False,
+        }
+        assert (await store.get_token_family("jti-written")).device_confirmed is False  # type: ignore[union-attr]
+        # Binding an unknown family writes nothing and is no error.
+        await store.bind_token_family_device("jti-missing", "us-east-1_d1")
+        assert await store.get_token_family("jti-missing") is None
+
+    async def test_a_refresh_reads_that_its_familys_device_was_forgotten(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_device(make_device("us-east-1_d1", "alice"))
+        await store.create_device(make_device("us-east-1_d2", "alice"))
+        families = {"jti-d1": "us-east-1_d1", "jti-d2": "us-east-1_d2", "jti-none": None}
+        for origin, key in families.items():
+            family = make_family(origin, "alice", device_key=key)
+            await store.create_token_family(family, make_refresh(f"rt-{origin}", family))
+        assert await store.forget_device(POOL, "us-east-1_d1", T0 + 1) is True
+        # A family bound once its device was forgotten (a sign-in that ran alongside the forget) reads it too.
+        late = make_family("jti-late", "alice")
+        await store.create_token_family(late, make_refresh("rt-jti-late", late))
+        await store.bind_token_family_device("jti-late", "us-east-1_d1")
+        read = {}
+        for origin in ("jti-d1", "jti-late", "jti-d2", "jti-none"):
+            found = await store.get_refresh_token_with_user(f"rt-{origin}")
+            assert found is not None
+            read[origin] = (found[1].device_confirmed, found[1].device_forgotten)
+        assert read == {
+            "jti-d1": (False, True),
+            "jti-late": (False, True),
+            "jti-d2": (True, False),
+            "jti-none": (False, False),
+        }
+        # The families themselves stay, unrevoked (their access tokens live out their time), but are no longer
+        # among the user's token sessions, and are not counted towards a limit on them.
+        assert (await store.get_token_family("jti-d1")).revoked is False  # type: ignore[union-attr]
+        sessions = await store.list_token_sessions(POOL, "alice", T0 + 2)
+        assert sorted(f.origin_jti for f in sessions) == ["jti-d2", "jti-none"]
+        assert await store.evict_token_sessions(POOL, "alice", 2, T0 + 2) == []
+
     # --- threat protection ------------------------------------------------------------------------------
 
     async def test_risk_configuration_per_pool_and_client(self, store: Store) -> None:
