@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import pytest
 import requests
 
 from tests.e2e.oauth_support import CALLBACK, make_pool
+from tests.e2e.test_rate_limits import raw_call
 from tests.support import GatehouseServer
 
 TARGET = "AWSCognitoIdentityProviderService."
@@ -64,23 +63,6 @@ def rss_kib(server: GatehouseServer) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError("no VmRSS")
-
-
-def raw_call(
-    server: GatehouseServer, operation: str, body: dict[str, Any], headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, Any]]:
-    """(status, parsed body) of an unsigned call made with plain HTTP."""
-    request = urllib.request.Request(
-        server.url + "/",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"X-Amz-Target": TARGET + operation, "Content-Type": "application/x-amz-json-1.1", **(headers or {})},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
 
 
 def sign_in_body(client_id: str) -> dict[str, Any]:
