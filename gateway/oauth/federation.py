@@ -92,20 +92,10 @@ def _browser_id(request: web.Request) -> str | None:
 
 async def pool_domain(request: web.Request) -> str | None:
     """The pool domain the request's host (:func:`request_host`, as the authorization endpoint routes by it)
-    names, as the browser addressed it: the domain's name (lower case, no final dot), and the port when the
-    host gives one other than the scheme's own (RFC 3986 §6.2.3); None on Gatehouse's own host or any host that
-    names no pool's domain. What follows a colon but is no port number (RFC 9110 §7.2 allows none) is left
-    out: it never reaches a URL."""
+    names, as Gatehouse names it in the URLs it gives an upstream (DomainService.served_domain: a registered
+    name, never a suffix or port the request chose); None on Gatehouse's own host or any other."""
     services = request.app[SERVICES]
-    host = request_host(request)
-    name = services.domains.domain_name(host)
-    if name is None or host is None or await services.domains.pool_for_host(host) is None:
-        return None
-    port = host.rpartition(":")[2] if ":" in host else ""
-    if not (port.isascii() and port.isdigit() and 0 < int(port) <= 65535):
-        return name
-    default = 443 if secure_cookies(services.settings) else 80
-    return name if int(port) == default else f"{name}:{int(port)}"
+    return await services.domains.served_domain(request_host(request), services.settings.region)
 
 
 def _check_browser(request: web.Request) -> bool:

@@ -148,11 +148,16 @@ class DomainService:
         self._own_host: str | None = None
         # Where a custom domain's DNS must point (Cognito answers its CloudFront distribution): this server.
         self._serving_host: str | None = None
+        # The public URL's own port, when it names one (":9229"): a pool domain's URLs that Gatehouse hands out
+        # are on it.
+        self._public_port = ""
         if issuer_base:
             public = urlsplit(issuer_base)
             self._serving_host = public.hostname
             self._default_port = _DEFAULT_PORTS.get(public.scheme.lower())
             self._own_host = _authority(public.netloc, self._default_port)
+            if public.port is not None and public.port != self._default_port:
+                self._public_port = f":{public.port}"
         # The hosted pages read a client's UI customization on every render and it changes rarely: each
         # process keeps what it read for CACHE_SECONDS, as PoolService keeps pools and clients (a change made
         # here is seen here at once; one made by another process within CACHE_SECONDS). It only styles a page.
@@ -265,6 +270,27 @@ class DomainService:
         if not (_PREFIX.fullmatch(name) or _CUSTOM.fullmatch(name)):
             return None
         return name
+
+    async def served_domain(self, host: str | None, region: str) -> str | None:
+        """The pool domain a request's host names, as Gatehouse names it in URLs it hands to others (an upstream
+        identity provider's redirect URI and SAML ACS): a custom domain by its registered name; a prefix domain
+        as ``<prefix>.<the public URL's host>`` or Cognito's ``<prefix>.auth.<region>.amazoncognito.com``, only
+        when the host is one of those (prefix routing takes any suffix, and a URL an IdP sends the user's
+        assertion to must never be one the request chose); with the public URL's port. None on Gatehouse's own
+        host, or when the host names no pool domain in one of those forms."""
+        name = self.domain_name(host)
+        if name is None:
+            return None
+        record = await self.store.get_domain(name)
+        if record is not None and is_custom_domain(record.domain):
+            return f"{record.domain}{self._public_port}"
+        prefix, _, suffix = name.partition(".")
+        record = await self.store.get_domain(prefix) if suffix else None
+        if record is None or is_custom_domain(record.domain):
+            return None
+        if suffix not in (self._serving_host, f"auth.{region}.amazoncognito.com"):
+            return None
+        return f"{name}{self._public_port}"
 
     async def pool_for_host(self, host: str | None) -> str | None:
         """The pool a Host header names: a custom domain exactly, or a prefix domain as its first label; None

@@ -10,8 +10,10 @@ the URL's host as Host, so cookies are kept per host, Secure and ``__Host-`` inc
 
 from __future__ import annotations
 
+import base64
 import html
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -306,3 +308,26 @@ def test_login_page_buttons_and_email_routing_stay_on_the_domain(
     chosen = browser.run(f"https://{CUSTOM}/login/sso?{urlencode({'rid': rid, 'email': 'emp7@Corp.Example'})}")
     assert corp.authorize_requests[-1]["redirect_uri"] == f"https://{CUSTOM}/oauth2/idpresponse"
     assert browser.claims(CUSTOM, pool_id, chosen)["cognito:username"] == "Corp_emp-7"
+
+
+@pytest.mark.parametrize("host", ["acme-login.attacker.example", "acme-login.attacker.example:31337", "acme-login"])
+def test_a_prefix_under_another_name_never_names_the_acs(
+    gatehouse: GatehouseServer, saml_client_id: str, host: str
+) -> None:
+    """Prefix routing takes the first label whatever follows it, but the ACS a signed AuthnRequest names (where
+    an IdP that trusts it sends the user's assertion) is only ever a name Gatehouse serves the domain under:
+    ``<prefix>.<public host>`` or Cognito's ``<prefix>.auth.<region>.amazoncognito.com``, never the request's."""
+    _, challenge = pkce_pair()
+    query = {"response_type": "code", "client_id": saml_client_id, "redirect_uri": CALLBACK,
+             "identity_provider": "CorpSAML", "code_challenge": challenge, "code_challenge_method": "S256"}  # fmt: skip
+    started = requests.get(
+        f"{gatehouse.url}/oauth2/authorize?{urlencode(query)}",
+        headers={"Host": host},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert started.status_code in (302, 303), started.text
+    saml_request = query_of(started.headers["Location"])["SAMLRequest"]
+    xml = zlib.decompress(base64.b64decode(saml_request), -15).decode()
+    acs = re.search(r'AssertionConsumerServiceURL="([^"]+)"', xml)
+    assert acs is not None and "attacker" not in acs.group(1) and acs.group(1).startswith(f"https://{OWN}/"), xml
