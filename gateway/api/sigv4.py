@@ -52,6 +52,10 @@ __all__ = ["SigV4Identity", "SignedRequest", "has_signature", "verify_sigv4"]
 ALGORITHM: Final = "AWS4-HMAC-SHA256"
 TERMINATOR: Final = "aws4_request"
 UNSIGNED_PAYLOAD: Final = "UNSIGNED-PAYLOAD"
+# S3's aws-chunked upload whose chunks are not signed, a checksum trailing them (the AWS SDKs' default for an S3
+# upload over https: "STREAMING-UNSIGNED-PAYLOAD-TRAILER", Amazon S3 API Reference, "Signature Calculations for
+# the Authorization Header"): unsigned as UNSIGNED-PAYLOAD is, for S3 only.
+UNSIGNED_PAYLOAD_TRAILER: Final = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 # AWS caps presigned URLs at seven days (X-Amz-Expires in seconds), and a URL lives at least one second.
 MAX_PRESIGNED_EXPIRES: Final = 7 * 24 * 3600
 MIN_PRESIGNED_EXPIRES: Final = 1
@@ -213,7 +217,8 @@ def verify_sigv4(
         # The JSON and query protocols always sign the body: a signature that leaves it out would let the
         # body of a captured request be replaced while the signature stays valid. Only S3 allows it.
         raise InvalidSignatureException("UNSIGNED-PAYLOAD is not accepted: the request body must be signed.")
-    if declared_hash is not None and declared_hash not in (UNSIGNED_PAYLOAD, body_hash):
+    unsigned_payloads = (UNSIGNED_PAYLOAD, UNSIGNED_PAYLOAD_TRAILER) if s3 else (UNSIGNED_PAYLOAD,)
+    if declared_hash is not None and declared_hash not in (*unsigned_payloads, body_hash):
         raise InvalidSignatureException("The provided 'x-amz-content-sha256' header does not match what was computed.")
     if declared_hash is not None:
         payload_hash = declared_hash

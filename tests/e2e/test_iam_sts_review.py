@@ -28,6 +28,7 @@ import sqlite3
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -35,7 +36,7 @@ import boto3
 import pytest
 from botocore import UNSIGNED
 from botocore.auth import S3SigV4Auth, SigV4Auth, SigV4QueryAuth
-from botocore.awsrequest import AWSRequest
+from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
@@ -200,6 +201,55 @@ def test_s3_header_signed_requests_verify_with_and_without_payload_signing(
     question = header_signed(creds, "PUT", url, b"hello", sign_payload=True)
     status, answer = verify(gatehouse, {**question, "body": "Z29vZGJ5ZQ=="})
     assert (status, answer["__type"]) == (403, "SignatureDoesNotMatch")
+
+
+def test_boto3_s3_upload_with_a_trailing_checksum_verifies(gatehouse: GatehouseServer, creds: dict[str, Any]) -> None:
+    """boto3's PutObject over https sends the body aws-chunked with a CRC32 trailer and signs
+    ``STREAMING-UNSIGNED-PAYLOAD-TRAILER`` in its place (S3's unsigned streaming upload): a service protected by
+    Gatehouse credentials verifies it as S3 does. Any other service claiming it is refused."""
+    sent: dict[str, Any] = {}
+
+    def capture(request: Any, **_: Any) -> AWSResponse:
+        sent["request"] = request
+        return AWSResponse(request.url, 200, {}, _EmptyRaw())
+
+    client = s3_client(creds)
+    client.meta.events.register("before-send.s3.PutObject", capture)
+    client.put_object(Bucket="photos", Key="upload.txt", Body=b"hello")
+    request = sent["request"]
+    headers = {name: value.decode() if isinstance(value, bytes) else value for name, value in request.headers.items()}
+    assert headers["X-Amz-Content-SHA256"] == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    body = request.body.read()
+    question = {
+        "method": "PUT",
+        "url": request.url,
+        "headers": {"Host": FILES, **headers},
+        "body": base64.b64encode(body).decode(),
+        "service": "s3",
+        "action": "s3:PutObject",
+        "resource": "arn:aws:s3:::photos/upload.txt",
+    }
+    status, answer = verify(gatehouse, question)
+    assert status == 200 and answer["Allowed"] is True, answer
+    # The same claim for another service's request is refused.
+    request = AWSRequest(
+        method="POST",
+        url=f"https://{FILES}/",
+        data=b"Action=DeleteQueue",
+        headers={"X-Amz-Content-SHA256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER"},
+    )
+    SigV4Auth(botocore_credentials(creds), "sqs", REGION).add_auth(request)
+    other = {"method": "POST", "url": f"https://{FILES}/", "headers": {"Host": FILES, **dict(request.headers.items())},
+             "body": base64.b64encode(b"Action=DeleteQueue").decode()}  # fmt: skip
+    status, answer = verify(gatehouse, other)
+    assert (status, answer["__type"]) == (403, "SignatureDoesNotMatch")
+
+
+class _EmptyRaw:
+    """The raw body of a made-up HTTP answer (no network: the request is only captured)."""
+
+    def stream(self, *_: Any, **__: Any) -> Iterator[bytes]:
+        return iter([b""])
 
 
 def test_unsigned_payload_is_only_for_s3(gatehouse: GatehouseServer, creds: dict[str, Any]) -> None:
