@@ -181,7 +181,6 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
             await services.imports.close()
-            await services.auth.close()  # failed sign-ins still being counted: written before the store closes
             await _close_services(services)
             await store.close()
             executor.shutdown(wait=False, cancel_futures=True)

@@ -16,7 +16,6 @@ AdminRespondToAuthChallenge request"): the public RespondToAuthChallenge refuses
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import hmac
@@ -27,7 +26,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -137,8 +135,6 @@ LOCKED_OUT_MESSAGE = "Password attempts exceeded"
 LOCKED_OUT_REASON = "PasswordAttemptsExceeded"
 # Tries of the read-modify-write of the lockout state when concurrent writes keep winning the version check.
 LOCKOUT_WRITE_ATTEMPTS = 32
-# How long closing waits for failed sign-ins still being counted in the background (a few store writes each).
-FAILURE_DRAIN_SECONDS = 5.0
 
 
 def lockout_seconds(failures: int) -> float:
@@ -290,11 +286,6 @@ class AuthService:
         self.fake_srp_secret = fake_srp_secret if fake_srp_secret is not None else secrets.token_bytes(32)
         self.devices = DeviceService(store, box, self.fake_srp_secret)
         self.mfa_codes = MfaCodes(users, self.fake_srp_secret)
-        # Failed sign-ins judged and not yet written, by (pool id, username key): the last one of each user,
-        # done once written (see record_failure). The tasks that write them are held here until done: the loop
-        # only references a task weakly.
-        self._failures: dict[tuple[str, str], asyncio.Future[None]] = {}
-        self._counting: set[asyncio.Task[None]] = set()
 
     # --- entry points ----------------------------------------------------------------------------------
 
@@ -428,15 +419,14 @@ class AuthService:
 
     async def user_for_password_sign_in(self, ctx: AuthContext, username: str) -> UserRecord | None:
         """Resolve the username; an unknown one is reported only after equal work (timing). The user's groups
-        come in the same read and are kept with the request for the tokens it may issue. A user is read again
-        when failed sign-ins of it are still being written (:meth:`settled`)."""
+        come in the same read and are kept with the request for the tokens it may issue."""
         found = await self.users.find_with_groups(ctx.pool, username)
         if found is None:
             return None
         user, groups = found
         if groups is not None:
             ctx.groups[user.username_key] = groups
-        return await self.settled(ctx, user)
+        return user
 
     def unknown_user_error(self, ctx: AuthContext) -> GatehouseError:
         if ctx.client.prevent_user_existence_errors:
@@ -464,7 +454,6 @@ class AuthService:
         # on any process) may have started a lockout meanwhile. Judged as if it came after them, the attempt is
         # refused as a locked-out one, right password or wrong (as record_failure does): otherwise a burst of
         # guesses would all be judged, and the one right guess told apart from the others.
-        await self._failures_counted(ctx.pool.id, user.username_key)
         fresh = await self.store.get_user(ctx.pool.id, user.username_key)
         if fresh is None:
             raise self.unknown_user_error(ctx)
@@ -477,13 +466,13 @@ class AuthService:
     # --- lockout after failed sign-ins ----------------------------------------------------------------------
     #
     # The state is the user record's settings["lockout"] = {"failures", "last_failure", "locked_until"}, written
-    # with the store's version check (and retried), so failures racing in from several processes all count.
-    # It is written after the answer is on its way (record_failure), and a sign-in step reads it only once the
-    # user's failures judged before in this process are written (settled). Only known users are counted: an
-    # unknown name never locks out and always gets "Incorrect username or password." (keeping state for any
-    # name typed would let anyone fill the store). As with Cognito, the
-    # "Password attempts exceeded" answer does tell that a name is a real user once it has been locked out, even
-    # with PreventUserExistenceErrors; the lockout itself is what limits guessing there.
+    # with the store's version check (and retried), before the answer, so failures racing in from several
+    # processes all count and each attempt is judged after the ones before it. Only known users are counted: an
+    # unknown name never locks out and always gets "Incorrect username or password." (keeping state for any name
+    # typed would let anyone fill the store), after a read where a real user's failure is written
+    # (decoy_failure). As with Cognito, the "Password attempts exceeded" answer does tell that a name is a real
+    # user once it has been locked out, even with PreventUserExistenceErrors; the lockout itself is what limits
+    # guessing there.
 
     def check_lockout(self, ctx: AuthContext, user: UserRecord) -> None:
         """Refuse a sign-in attempt during a lockout, without checking the password."""
@@ -503,106 +492,44 @@ class AuthService:
 
     async def record_failure(self, ctx: AuthContext, user: UserRecord) -> None:
         """Count one failed sign-in (a wrong password, SRP proof or MFA code); from the fifth on, lock out.
-
-        The attempt is judged as if the user's attempts came one after another: after the failures judged
-        before it in this process are written, against the user as stored then. When racing failures locked
-        the user out since ``user`` was read, it falls in that lockout: refused as :meth:`check_lockout` refuses
-        it, uncounted, so that every attempt of a burst sent at once gets the answer it would have got in turn
-        (and a right guess does not stand out). The count itself, and threat protection's event, are written
-        after the answer is on its way: that work is a real user's only, and its time would tell a real user
-        from an unknown name's decoy under PreventUserExistenceErrors. A decoy makes the same read
-        (:meth:`decoy_failure`)."""
-        key = (ctx.pool.id, user.username_key)
-        before = self._failures.get(key)
-        judged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._failures[key] = judged  # what this user's next judgment or sign-in step waits for
-        try:
-            if before is not None:
-                await asyncio.wait((before,))  # (never raises, and never cancels what it waits for)
-            fresh = await self.store.get_user(ctx.pool.id, user.username_key)
-            if fresh is None:
-                self._failure_done(key, judged)  # deleted meanwhile: nothing left to lock out
-                return
-            self.check_lockout(ctx, fresh)
-        except BaseException:
-            self._failure_done(key, judged)
-            raise
-        task = asyncio.get_running_loop().create_task(self._count_failure(ctx, fresh))
-        self._counting.add(task)
-        task.add_done_callback(partial(self._counted, key, judged))
+        When failures racing this one locked the user out since ``user`` was read, the attempt falls in that
+        lockout: refused as :meth:`check_lockout` refuses it, uncounted, so that every attempt of a burst sent
+        at once gets the answer it would have got one after another (and a right guess does not stand out)."""
+        await self.risk.sign_in_failed(ctx, user)
+        for attempt in range(LOCKOUT_WRITE_ATTEMPTS):
+            now = time.time()
+            state = current_lockout(user, now) or {}
+            if attempt and float(state.get("locked_until") or 0) > now:
+                raise NotAuthorizedException(LOCKED_OUT_MESSAGE)
+            failures = int(state.get("failures") or 0) + 1
+            seconds = lockout_seconds(failures)
+            lockout = {"failures": failures, "last_failure": now, "locked_until": now + seconds}
+            try:
+                await self.store.update_user(dataclasses.replace(user, settings={**user.settings, "lockout": lockout}))
+            except NotFound:
+                return  # deleted meanwhile: nothing left to lock out
+            except VersionConflict:
+                fresh = await self.store.get_user(ctx.pool.id, user.username_key)
+                if fresh is None:
+                    return
+                user = fresh
+                continue
+            if seconds:
+                log.info(
+                    "sign_in.lockout_started",
+                    pool=ctx.pool.id,
+                    client=ctx.client.id,
+                    username=user.username,
+                    failures=failures,
+                    seconds=seconds,
+                )
+            return
+        log.warning("sign_in.failure_not_counted", pool=ctx.pool.id, client=ctx.client.id, username=user.username)
 
     async def decoy_failure(self, ctx: AuthContext, username_key: str) -> None:
-        """The store read :meth:`record_failure` makes, for an unknown name (or a decoy challenge): the same
-        time to the same answer, "Incorrect username or password.", and nothing counted."""
+        """For an unknown name (or a decoy challenge), a store read where a real user's failure is written: some
+        of the same work before the same answer, "Incorrect username or password.", and nothing counted."""
         await self.store.get_user(ctx.pool.id, username_key)
-
-    async def settled(self, ctx: AuthContext, user: UserRecord) -> UserRecord:
-        """``user`` as stored once its failed sign-ins judged in this process are written: what a sign-in step
-        reads the failure count of (:meth:`check_lockout`). ``user`` itself when none is being written."""
-        if (ctx.pool.id, user.username_key) not in self._failures:
-            return user
-        await self._failures_counted(ctx.pool.id, user.username_key)
-        return await self.store.get_user(ctx.pool.id, user.username_key) or user
-
-    async def _failures_counted(self, pool_id: str, username_key: str) -> None:
-        pending = self._failures.get((pool_id, username_key))
-        if pending is not None:
-            await asyncio.wait((pending,))
-
-    def _counted(self, key: tuple[str, str], judged: asyncio.Future[None], task: asyncio.Task[None]) -> None:
-        self._counting.discard(task)
-        self._failure_done(key, judged)
-
-    def _failure_done(self, key: tuple[str, str], judged: asyncio.Future[None]) -> None:
-        if not judged.done():
-            judged.set_result(None)
-        if self._failures.get(key) is judged:
-            del self._failures[key]
-
-    async def _count_failure(self, ctx: AuthContext, user: UserRecord) -> None:
-        """Write one failure judged by :meth:`record_failure` (in the background: errors are logged). Failures
-        written meanwhile by another process are counted with it: the attempt was judged, and answered."""
-        try:
-            await self.risk.sign_in_failed(ctx, user)
-            for _ in range(LOCKOUT_WRITE_ATTEMPTS):
-                now = time.time()
-                failures = int((current_lockout(user, now) or {}).get("failures") or 0) + 1
-                seconds = lockout_seconds(failures)
-                lockout = {"failures": failures, "last_failure": now, "locked_until": now + seconds}
-                try:
-                    await self.store.update_user(
-                        dataclasses.replace(user, settings={**user.settings, "lockout": lockout})
-                    )
-                except NotFound:
-                    return  # deleted meanwhile: nothing left to lock out
-                except VersionConflict:
-                    fresh = await self.store.get_user(ctx.pool.id, user.username_key)
-                    if fresh is None:
-                        return
-                    user = fresh
-                    continue
-                if seconds:
-                    log.info(
-                        "sign_in.lockout_started",
-                        pool=ctx.pool.id,
-                        client=ctx.client.id,
-                        username=user.username,
-                        failures=failures,
-                        seconds=seconds,
-                    )
-                return
-            log.warning("sign_in.failure_not_counted", pool=ctx.pool.id, client=ctx.client.id, username=user.username)
-        except Exception:
-            log.exception(
-                "sign_in.failure_count_failed", pool=ctx.pool.id, client=ctx.client.id, username=user.username
-            )
-
-    async def close(self) -> None:
-        """Let the failed sign-ins still being counted be written (within a bound) before the store closes."""
-        if self._counting:
-            _, late = await asyncio.wait(set(self._counting), timeout=FAILURE_DRAIN_SECONDS)
-            for task in late:
-                task.cancel()
 
     async def clear_lockout(self, ctx: AuthContext, user: UserRecord) -> UserRecord:
         """A successful sign-in resets the failure count."""
@@ -1253,7 +1180,7 @@ async def _challenged_user(
     if given and ctx.pool.username_key(given) != user.username_key and given not in user.attributes.values():
         raise NotAuthorizedException("Invalid session for the user.")
     check_secret_hash(ctx.client, user.username, responses.get("SECRET_HASH"), usernames=(given or "",))
-    return await service.settled(ctx, user)
+    return user
 
 
 @challenge(SOFTWARE_TOKEN_MFA)
@@ -1339,7 +1266,6 @@ async def _password_verifier(
         user = None
         verifier = fake_srp_verifier(pool.id, str(state["key"]), service.fake_srp_secret)
     elif user is not None:
-        user = await service.settled(ctx, user)
         service.check_lockout(ctx, user)
     # Inline, as start_srp is (see _SRP_INLINE).
     proven = verify_password_claim(

@@ -321,7 +321,6 @@ async def _sign_in_after_sign_up(service: AuthService, ctx: AuthContext, session
     user = await service.store.get_user(ctx.pool.id, record.username_key)
     if user is None or str(record.state.get("factor")) not in await _passwordless(service).available(ctx.pool, user):
         raise _invalid_session()
-    user = await service.settled(ctx, user)
     service.check_lockout(ctx, user)
     service.check_user_can_sign_in(user)
     log.info("sign_in.after_sign_up", pool=ctx.pool.id, client=ctx.client.id, username=user.username)
@@ -388,8 +387,7 @@ async def _session_user(
     check_secret_hash(
         ctx.client, user.username if user else first, responses.get("SECRET_HASH"), usernames=(given or first,)
     )
-    # As stored once its failed sign-ins judged in this process are written (the lockout is read from it).
-    return await service.settled(ctx, user) if user is not None else None
+    return user
 
 
 @challenge(SELECT_CHALLENGE)
