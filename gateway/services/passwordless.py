@@ -47,7 +47,6 @@ from gateway.services.mfa import mfa_settings
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolView
 from gateway.services.risk import OFF, security_mode
-from gateway.services.schema import is_phone_number
 from gateway.services.users import FORCE_CHANGE_PASSWORD, UserService, check_secret_hash, mask_email, mask_phone
 from gateway.services.webauthn import WEB_AUTHN, PasskeyRejected, PasskeyService, allowed_first_factors
 from gateway.storage.base import CodeRecord, Store, UserRecord
@@ -187,13 +186,16 @@ def _decoy_choices(service: AuthService, pool: PoolView, given: str, offered: li
     random selection from the challenge types that the user pool allows" (Managing user existence error
     responses). Chosen as a user's list is made, so that nothing in it tells the name is no user's: from
     ``offered`` (the pool's factors a user could have, see :meth:`PasswordlessService.available`), PASSWORD with
-    PASSWORD_SRP as a password gives both, a name that is an address with that address's one-time code (a user
-    found by an email or phone alias has it verified), each other factor in or out by a bit of an HMAC of the
-    name under the server's decoy secret, so the name is offered the same list at every try, as a user is."""
+    PASSWORD_SRP as a password gives both, the one-time codes of the addresses the name stands for
+    (UserService.decoy_addresses: the medium a simulated delivery names agrees), each other factor in or out by a
+    bit of an HMAC of the name under the server's decoy secret, so the name is offered the same list at every
+    try, as a user is."""
     message = f"gatehouse/choice/decoy|{pool.id}|{pool.username_key(given)}".encode(errors="surrogatepass")
     bits = int.from_bytes(hmac.new(service.fake_srp_secret, message, hashlib.sha256).digest()[:8], "big")
-    own = {EMAIL_OTP: "@" in given, SMS_OTP: is_phone_number(given)}
-    drawn = {c for i, c in enumerate(FIRST_FACTOR_CHALLENGES) if (bits >> i) & 1}
+    # The one-time codes of the addresses the name stands for, as a simulated delivery names them too.
+    addresses = _passwordless(service).users.decoy_addresses(pool, given)
+    own = {EMAIL_OTP: "email" in addresses, SMS_OTP: "phone_number" in addresses}
+    drawn = {c for i, c in enumerate(FIRST_FACTOR_CHALLENGES) if (bits >> i) & 1 and c not in own}
     chosen = [c for c in offered if _FACTOR_OF[c] == "PASSWORD" or own.get(c) or c in drawn]
     if chosen or not offered:
         return chosen

@@ -280,14 +280,38 @@ class UserService:
         existence error responses). It is the medium a user of the pool would get: the first of ``attributes``
         (where the operation sends, in order) that the pool verifies, or the kind of address the name is; the
         destination is :meth:`simulated_destination`."""
-        shaped = "phone_number" if is_phone_number(given) else "email" if "@" in given else None
-        verified = [a for a in attributes if a in pool.auto_verified]
-        if shaped is not None and (shaped in verified or not verified):
-            attribute = shaped
+        held = [a for a in attributes if a in self.decoy_addresses(pool, given)]
+        if held:
+            # Where a user with the addresses the name stands for would get the code (USER_AUTH offers the
+            # name those addresses' one-time codes: one profile, whichever operation asks).
+            attribute = held[0]
         else:
-            attribute = (verified or (["email"] if "email" in attributes else list(attributes)) or ["email"])[0]
+            shaped = "phone_number" if is_phone_number(given) else "email" if "@" in given else None
+            verified = [a for a in attributes if a in pool.auto_verified]
+            if shaped is not None and (shaped in verified or not verified):
+                attribute = shaped
+            else:
+                attribute = (verified or (["email"] if "email" in attributes else list(attributes)) or ["email"])[0]
         destination = self.simulated_destination(pool, given, attribute)
         return CodeDelivery(destination, "EMAIL" if attribute == "email" else "SMS", attribute)
+
+    def decoy_addresses(self, pool: PoolView, given: str) -> frozenset[str]:
+        """The verified addresses (``email``, ``phone_number``) a name that matches no user stands for, in every
+        answer that could tell (USER_AUTH's one-time codes, the medium of a simulated delivery): the kind of
+        address the name is, and each address the pool's users verify in or out by a bit of an HMAC of the name
+        under a server secret (users with and without it are both found), the same at every try."""
+        key = pool.username_key(given)
+        message = f"decoy-addresses|{pool.id}|{key}".encode(errors="surrogatepass")
+        bits = hmac.new(self._code_key, message, hashlib.sha256).digest()[0]
+        factors = ((pool.settings.get("Policies") or {}).get("SignInPolicy") or {}).get("AllowedFirstAuthFactors") or ()
+        # Only addresses the pool's users verify: the ones it verifies at sign-up, and those of its one-time codes.
+        verified_here = set(pool.auto_verified) | {a for f, a in _CODE_FACTORS.items() if f in factors}
+        held = {a for i, a in enumerate(("email", "phone_number")) if (bits >> i) & 1}
+        if "@" in given:
+            held.add("email")  # a user found by an email address has it verified
+        elif is_phone_number(given):
+            held.add("phone_number")
+        return frozenset(held & verified_here)
 
     def simulated_destination(self, pool: PoolView, given: str, attribute: str) -> str:
         """The masked ``email`` or ``phone_number`` shown for a name that matches no user, wherever a code would
@@ -1735,6 +1759,8 @@ def set_pending_attributes(user: UserRecord, pending: Mapping[str, str]) -> None
 
 
 # A sub as gateway.ids.new_sub writes it (a UUID's 8-4-4-4-12 hex digits), in either letter case.
+# The first-factor one-time codes, by the address each goes to.
+_CODE_FACTORS = {"EMAIL_OTP": "email", "SMS_OTP": "phone_number"}
 _SUB_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 

@@ -144,3 +144,29 @@ def test_an_unknown_name_has_one_destination_everywhere(idp: Any, public_idp: An
         assert forgot == resent and forgot["DeliveryMedium"] == "SMS"
         assert re.fullmatch(r"\+\*{7}\d{4}", forgot["Destination"])
         assert otp == {"CODE_DELIVERY_DELIVERY_MEDIUM": "SMS", "CODE_DELIVERY_DESTINATION": forgot["Destination"]}
+
+
+def test_an_unknown_names_codes_and_its_reset_medium_agree(idp: Any, public_idp: Any) -> None:
+    """The addresses an unknown name stands for are one profile: offered SMS_OTP, its password reset goes by SMS
+    as a user's with a verified phone does (SMS before email when the pool sets no AccountRecoverySetting);
+    offered no SMS_OTP, by email, as for a user without a phone."""
+    pool_id, client_id = hiding_pool(
+        idp, "decoy-profile", ["PASSWORD", "EMAIL_OTP", "SMS_OTP"], AutoVerifiedAttributes=["email"]
+    )
+    make_user(idp, pool_id, "both", {"email": "both@example.com", "email_verified": "true",
+                                     "phone_number": "+15555551111", "phone_number_verified": "true"})  # fmt: skip
+    make_user(idp, pool_id, "mailonly", {"email": "mailonly@example.com", "email_verified": "true"})
+
+    def medium(name: str) -> str:
+        return str(
+            public_idp.forgot_password(ClientId=client_id, Username=name)["CodeDeliveryDetails"]["DeliveryMedium"]
+        )
+
+    assert (offered(public_idp, client_id, "both")[-1], medium("both")) == ("SMS_OTP", "SMS")
+    assert ("SMS_OTP" in offered(public_idp, client_id, "mailonly"), medium("mailonly")) == (False, "EMAIL")
+    kinds = set()
+    for name in UNKNOWN:
+        texted = "SMS_OTP" in offered(public_idp, client_id, name)
+        assert medium(name) == ("SMS" if texted else "EMAIL"), name
+        kinds.add(texted)
+    assert kinds == {True, False}
