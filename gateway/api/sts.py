@@ -41,6 +41,7 @@ from gateway.errors import (
 )
 from gateway.services.credentials import TemporaryCredentials
 from gateway.services.iam import SET_SOURCE_IDENTITY, SOURCE_IDENTITY_KEY, SOURCE_IDENTITY_PATTERN, TAG_SESSION, Role
+from gateway.services.policy import Decision
 from gateway.services.saml_federation import (
     SESSION_DURATION_ATTRIBUTE,
     SESSION_NAME_ATTRIBUTE,
@@ -276,9 +277,10 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
     def decide(role: Role, tags: dict[str, str]) -> bool:
         if caller is None:
             # The admin credentials are the account's root.
-            return services.iam.trust_allows_principals(
+            decision = services.iam.trust_decision_principals(
                 role, root, request_tags=tags, source_identity=source_identity, extra_context=trust_keys
             )
+            return decision is Decision.ALLOW
         # Role chaining (IAM User Guide, "Policy evaluation logic", "Session policies"): a trust policy naming
         # the session or its role grants the call without the session's own policies allowing it, but an
         # explicit Deny in them still refuses it, and a session policy still limits it unless the trust policy
@@ -288,10 +290,10 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
         own_keys = request_keys(caller, call.source_ip)
         tag_keys = {**own_keys, **_tag_keys(tags)}
 
-        def trusts(principals: list[str]) -> bool:
+        def trusts_as(principals: list[str]) -> Decision:
             # aws:PrincipalArn of a role session is its role's ARN ("AWS global condition context keys"), as in
             # the session's own policy checks (CredentialService.request_context).
-            return services.iam.trust_allows_principals(
+            return services.iam.trust_decision_principals(
                 role,
                 principals,
                 request_tags=tags,
@@ -300,16 +302,12 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
                 extra_context=trust_keys,
             )
 
+        def trusts(principals: list[str]) -> bool:
+            return trusts_as(principals) is Decision.ALLOW
+
         # One caller is its session, its role and its account at once: a Deny naming any of them refuses the
         # call, whichever of them an Allow names.
-        if services.iam.trust_denies_principals(
-            role,
-            [caller.assumed_role_arn, caller.role_arn, *root],
-            request_tags=tags,
-            principal_arn=caller.role_arn,
-            source_identity=source_identity,
-            extra_context=trust_keys,
-        ):
+        if trusts_as([caller.assumed_role_arn, caller.role_arn, *root]) is Decision.DENY:
             return False
         credentials = services.credentials
         session_named = trusts([caller.assumed_role_arn])

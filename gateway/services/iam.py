@@ -495,7 +495,7 @@ class IamService:
         principal = {"Federated": [identity.federated_principal(self.account_id)]}
         return _trust_decides(role, action, context, principal, request_tags, source_identity)
 
-    def trust_allows_principals(
+    def trust_decision_principals(
         self,
         role: Role,
         principals: Sequence[str],
@@ -505,19 +505,14 @@ class IamService:
         principal_arn: str | None = None,
         source_identity: str | None = None,
         extra_context: Mapping[str, ContextValue] | None = None,
-    ) -> bool:
-        """Whether the trust policy lets an AWS principal (``arn:aws:iam::<account>:root``, an assumed-role
-        ARN...) assume the role (``Principal: {"AWS": ...}``), tagging the session if tags are passed.
-        ``principal_arn`` is the caller's ARN for ``aws:PrincipalArn`` (default: the first of ``principals``);
-        ``extra_context``: the request's own keys (``sts:ExternalId``, ``sts:RoleSessionName``)."""
-        context = self._principals_context(principals, principal_arn, extra_context)
-        return _trust_decides(role, action, context, {"AWS": list(principals)}, request_tags, source_identity)
-
-    def _principals_context(
-        self, principals: Sequence[str], principal_arn: str | None, extra_context: Mapping[str, ContextValue] | None
-    ) -> dict[str, ContextValue]:
-        """The request context of an AWS principal's assumption: the request's own keys, the time, the account
-        and ``aws:PrincipalArn`` (``principal_arn``, else the first of ``principals``)."""
+    ) -> Decision:
+        """The trust policy's verdict on an AWS principal (``arn:aws:iam::<account>:root``, an assumed-role
+        ARN...) assuming the role (``Principal: {"AWS": ...}``), tagging the session if tags are passed: ALLOW
+        when it allows it, DENY when a statement explicitly denies it to any of ``principals`` (pass every name
+        one caller goes by -- a role session, its role, its account -- for an explicit deny of any of them to win:
+        IAM User Guide, "Policy evaluation logic"), else NOT_APPLICABLE. ``principal_arn`` is the caller's ARN
+        for ``aws:PrincipalArn`` (default: the first of ``principals``); ``extra_context``: the request's own
+        keys (``sts:ExternalId``, ``sts:RoleSessionName``)."""
         context: dict[str, ContextValue] = dict(extra_context or {})
         context.update(
             {
@@ -528,25 +523,7 @@ class IamService:
         )
         if principal_arn is not None or principals:
             context["aws:PrincipalArn"] = principal_arn or principals[0]
-        return context
-
-    def trust_denies_principals(
-        self,
-        role: Role,
-        principals: Sequence[str],
-        *,
-        action: str = "sts:AssumeRole",
-        request_tags: Mapping[str, str] | None = None,
-        principal_arn: str | None = None,
-        source_identity: str | None = None,
-        extra_context: Mapping[str, ContextValue] | None = None,
-    ) -> bool:
-        """Whether a statement of the trust policy explicitly denies the assumption to any of ``principals``
-        (every name one caller goes by: a role session, its role, its account), which no Allow naming another
-        of them overrides (IAM User Guide, "Policy evaluation logic": an explicit deny wins)."""
-        context = self._principals_context(principals, principal_arn, extra_context)
-        principal = {"AWS": list(principals)}
-        return _trust_decision(role, action, context, principal, request_tags, source_identity) is Decision.DENY
+        return _trust_decision(role, action, context, {"AWS": list(principals)}, request_tags, source_identity)
 
     # --- OIDC providers ---------------------------------------------------------------------------------
 
