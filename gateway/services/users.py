@@ -280,7 +280,8 @@ class UserService:
         existence error responses). It is the medium a user of the pool would get: the first of ``attributes``
         (where the operation sends, in order) that the pool verifies, or the kind of address the name is; the
         destination is :meth:`simulated_destination`."""
-        held = [a for a in attributes if a in self.decoy_addresses(pool, given)]
+        addresses = self.decoy_addresses(pool, given)
+        held = [a for a in attributes if a in addresses]
         if held:
             # Where a user with the addresses the name stands for would get the code (USER_AUTH offers the
             # name those addresses' one-time codes: one profile, whichever operation asks).
