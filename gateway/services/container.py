@@ -177,6 +177,8 @@ class Services:
         hooks = HookRegistry()
         federation.hooks = hooks
         users.hooks = hooks
+        domains = DomainService(store, pools, issuer_base=settings.issuer_base)
+        users.page_base = domains.page_base
         return cls(
             settings=settings,
             store=store,
@@ -195,7 +197,7 @@ class Services:
             risk=risk,
             identity_providers=identity_providers,
             federation=federation,
-            domains=DomainService(store, pools, issuer_base=settings.issuer_base),
+            domains=domains,
             oauth=oauth,
             iam=iam,
             credentials=credentials,

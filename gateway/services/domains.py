@@ -151,9 +151,12 @@ class DomainService:
         # The public URL's own port, when it names one (":9229"): a pool domain's URLs that Gatehouse hands out
         # are on it.
         self._public_port = ""
+        self._issuer_base = (issuer_base or "").rstrip("/")
+        self._scheme = "https"
         if issuer_base:
             public = urlsplit(issuer_base)
             self._serving_host = public.hostname
+            self._scheme = public.scheme.lower()
             self._default_port = _DEFAULT_PORTS.get(public.scheme.lower())
             self._own_host = _authority(public.netloc, self._default_port)
             if public.port is not None and public.port != self._default_port:
@@ -291,6 +294,16 @@ class DomainService:
         if suffix not in (self._serving_host, f"auth.{region}.amazoncognito.com"):
             return None
         return f"{name}{self._public_port}"
+
+    async def page_base(self, pool_id: str) -> str:
+        """Where a link in a message (a sign-up confirmation link) opens the pool's hosted pages: its custom
+        domain when it has one, the name its users know (with the public URL's scheme and port); else the
+        pool's path under the public URL (``/{UserPoolId}``), which Gatehouse serves for every pool and which
+        needs no DNS name of its own, as a prefix domain does."""
+        for record in await self.store.list_pool_domains(pool_id):
+            if is_custom_domain(record.domain):
+                return f"{self._scheme}://{record.domain}{self._public_port}"
+        return f"{self._issuer_base}/{pool_id}"
 
     async def pool_for_host(self, host: str | None) -> str | None:
         """The pool a Host header names: a custom domain exactly, or a prefix domain as its first label; None

@@ -12,7 +12,9 @@ through two small protocols, :class:`EmailSender` and :class:`SmsSender`, with t
 Every delivery failure surfaces as :class:`~gateway.errors.CodeDeliveryFailureException`, the error Cognito
 answers when it cannot deliver a code; the underlying error is logged (``message.delivery_failed``) but
 never shown to the client. Templates use Cognito's placeholders (``{####}`` and ``{username}``, see the
-``VerificationMessageTemplate`` and ``InviteMessageTemplate`` shapes), filled by :func:`render_template`.
+``VerificationMessageTemplate`` and ``InviteMessageTemplate`` shapes), filled by :func:`render_template`; a
+sign-up confirmation may carry a link instead (``{##Verify Email##}``, ``DefaultEmailOption``
+``CONFIRM_WITH_LINK``) to the hosted pages' ``/confirmUser``.
 """
 
 from __future__ import annotations
@@ -82,16 +84,25 @@ class _Closeable(Protocol):
 
 # --- templates ----------------------------------------------------------------------------------------
 
-_PLACEHOLDER = re.compile(r"\{####\}|\{username\}")
+_PLACEHOLDER = re.compile(r"\{####\}|\{username\}|\{##([^{}]{0,256}?)##\}")
 
 
 def render_template(
-    template: str, *, code: str | None = None, username: str | None = None, escape: bool = False
+    template: str,
+    *,
+    code: str | None = None,
+    username: str | None = None,
+    link: str | None = None,
+    escape: bool = False,
 ) -> str:
-    """Fill Cognito's placeholders: ``{####}`` with ``code`` and ``{username}`` with ``username``.
+    """Fill Cognito's placeholders: ``{####}`` with ``code``, ``{username}`` with ``username`` and a link
+    placeholder ``{##Verify Email##}`` (EmailMessageByLink: "A verification link titled Verify Your Email
+    replaces this placeholder", Customizing email verification messages) with ``link`` under its title.
 
-    A placeholder whose value is not given is left as it is. ``escape=True`` HTML-escapes the values,
-    for the HTML part of an email: usernames may contain ``<`` and ``&``.
+    A placeholder whose value is not given is left as it is. ``escape=True`` is for the HTML part of an email:
+    the values are HTML-escaped (usernames may contain ``<`` and ``&``) and a link becomes an anchor; in the
+    text part a link is its title followed by the URL. A link title holds no braces, and at most 256
+    characters, so a long template of unclosed ``{##`` is read once, not once per opening.
     """
     values: dict[str, str] = {}
     if code is not None:
@@ -100,6 +111,12 @@ def render_template(
         values["{username}"] = username
 
     def substitute(match: re.Match[str]) -> str:
+        title = match.group(1)
+        if title is not None:
+            if link is None:
+                return match.group(0)
+            # The title is the template's own words (the pool administrator's HTML); the URL is escaped.
+            return f'<a href="{html_lib.escape(link)}">{title}</a>' if escape else f"{title}: {link}"
         value = values.get(match.group(0))
         if value is None:
             return match.group(0)
@@ -109,13 +126,13 @@ def render_template(
     return _PLACEHOLDER.sub(substitute, template)
 
 
-def email_parts(template: str, *, code: str, username: str) -> tuple[str, str]:
+def email_parts(template: str, *, code: str, username: str, link: str | None = None) -> tuple[str, str]:
     """The text and the HTML part of an email from a Cognito message template. The template is the pool
     administrator's HTML; the values filled in are not: a username chosen at SignUp (UsernameType allows
     ``<``, ``>``, ``"``, ``=`` and ``/``) must not become markup in a mail sent from the pool's address."""
     return (
-        render_template(template, code=code, username=username),
-        render_template(template, code=code, username=username, escape=True),
+        render_template(template, code=code, username=username, link=link),
+        render_template(template, code=code, username=username, link=link, escape=True),
     )
 
 
@@ -137,9 +154,6 @@ def check_email_settings(settings: Mapping[str, object]) -> None:
     address" (EmailConfigurationType) and ``ReplyToEmailAddress`` "the destination to which the receiver of
     the email should reply": each one address, on one header line (:func:`check_address_header`), as is the
     address a ``SourceArn`` identity names when it is the sender (no From).
-    ``DefaultEmailOption`` ``CONFIRM_WITH_LINK`` asks for a confirmation link instead of a code
-    (VerificationMessageTemplateType); Gatehouse has no confirmUser link endpoint, and a pool that accepted it
-    would mail codes to users told to expect a link.
     """
     config = settings.get("EmailConfiguration")
     if isinstance(config, Mapping):
@@ -153,9 +167,6 @@ def check_email_settings(settings: Mapping[str, object]) -> None:
                 check_address_header(identity, "EmailConfiguration.SourceArn")
             except InvalidParameterException as exc:
                 raise InvalidParameterException("EmailConfiguration.SourceArn names no usable email address.") from exc
-    template = settings.get("VerificationMessageTemplate")
-    if isinstance(template, Mapping) and template.get("DefaultEmailOption") == "CONFIRM_WITH_LINK":
-        raise InvalidParameterException("DefaultEmailOption CONFIRM_WITH_LINK is not supported; use CONFIRM_WITH_CODE.")
 
 
 def check_address_header(value: object, member: str) -> None:

@@ -484,8 +484,8 @@ def _check_sign_in_policy(settings: Mapping[str, Any]) -> None:
 
 def _check_fixed_features(settings: Mapping[str, Any]) -> None:
     """IssuerConfiguration, KeyConfiguration, DcrConfiguration and AcrConfiguration are taken only with the
-    values that describe what Gatehouse does (see _FIXED_FEATURE_SETTINGS); any other is refused, as
-    ``CONFIRM_WITH_LINK`` is, rather than kept and described as if it were in effect."""
+    values that describe what Gatehouse does (see _FIXED_FEATURE_SETTINGS); any other is refused rather than
+    kept and described as if it were in effect."""
     issuer = settings.get("IssuerConfiguration") or {}
     if issuer.get("Type", "ORIGINAL") != "ORIGINAL":
         raise InvalidParameterException(

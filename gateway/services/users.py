@@ -14,9 +14,10 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import structlog
 
@@ -40,6 +41,7 @@ from gateway.errors import (
 from gateway.ids import new_code, new_sub
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
+from gateway.services.cimd import app_client_id
 from gateway.services.code_limits import CodeSendLimiter, unknown_user_key
 from gateway.services.hooks import PRE_SIGN_UP_ADMIN_CREATE_USER, PRE_SIGN_UP_SIGN_UP, HookRegistry
 from gateway.services.log_delivery import export_notification_error
@@ -100,6 +102,9 @@ EXTERNAL_PROVIDER = "EXTERNAL_PROVIDER"
 
 DEFAULT_VERIFICATION_SUBJECT = "Your verification code"
 DEFAULT_VERIFICATION_MESSAGE = "Your verification code is {####}. "
+# Cognito's defaults for DefaultEmailOption CONFIRM_WITH_LINK (VerificationMessageTemplateType).
+DEFAULT_LINK_SUBJECT = "Your verification link"
+DEFAULT_LINK_MESSAGE = "Please click the link below to verify your email address. {##Verify Email##} "
 DEFAULT_INVITE_SUBJECT = "Your temporary password"
 DEFAULT_INVITE_MESSAGE = "Your username is {username} and temporary password is {####}. "
 DEFAULT_SMS_VERIFICATION = "Your verification code is {####}. "
@@ -147,6 +152,13 @@ class CodeDelivery:
         return {"Destination": self.destination, "DeliveryMedium": self.medium, "AttributeName": self.attribute}
 
 
+def confirms_with_link(pool: PoolView) -> bool:
+    """Whether the pool's sign-up confirmation emails carry a link rather than a code
+    (VerificationMessageTemplate.DefaultEmailOption CONFIRM_WITH_LINK)."""
+    template = pool.settings.get("VerificationMessageTemplate") or {}
+    return isinstance(template, Mapping) and template.get("DefaultEmailOption") == "CONFIRM_WITH_LINK"
+
+
 def attributes_list(attributes: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"Name": k, "Value": v} for k, v in attributes.items()]
 
@@ -188,6 +200,9 @@ class UserService:
         self.hooks: HookRegistry | None = None
         # The per-user limit on codes sent (gateway/services/code_limits.py; set by the container).
         self.code_sends: CodeSendLimiter | None = None
+        # Where a pool's hosted pages are reached from a message (DomainService.page_base; set by the container):
+        # the sign-up confirmation link goes there.
+        self.page_base: Callable[[str], Awaitable[str]] | None = None
 
     # --- look-ups -------------------------------------------------------------------------------------
 
@@ -530,7 +545,7 @@ class UserService:
         if auto_confirm:  # a PreSignUp hook confirmed the user: there is no code to send
             return user, None
         try:
-            delivery = await self._send_verification(pool, user, purpose="sign_up")
+            delivery = await self._send_verification(pool, user, purpose="sign_up", client=client)
         except CodeDeliveryFailureException:
             # The caller is told the sign-up failed, so it must not half-exist: a retry must be able to succeed.
             await self._store.delete_user(pool.id, user.username_key)
@@ -909,8 +924,11 @@ class UserService:
         *,
         purpose: str,
         attribute: str | None = None,
+        client: ClientView | None = None,
         background: bool = False,
     ) -> CodeDelivery | None:
+        """Issue and send a code for ``purpose`` to ``attribute`` (for sign-up, where :meth:`_verification_destination`
+        says). ``client``: the app client a sign-up came through, which a confirmation link names."""
         attribute = attribute or self._verification_destination(pool, user)
         if attribute is None:
             return None
@@ -921,8 +939,22 @@ class UserService:
         # The code proves control of this value only: it is bound to it, so a later change of the attribute
         # (without a new code) cannot be verified with it.
         code = await self._issue_code(pool, user, purpose, {"attribute": attribute, "value": value})
-        await self._deliver(pool, user, attribute, value, code, purpose, background=background)
+        link = await self._confirmation_link(pool, user, client, code) if purpose == "sign_up" else None
+        await self._deliver(pool, user, attribute, value, code, purpose, background=background, link=link)
         return self.delivery_for(attribute, value)
+
+    async def _confirmation_link(
+        self, pool: PoolView, user: UserRecord, client: ClientView | None, code: str
+    ) -> str | None:
+        """The link a sign-up confirmation email carries instead of its code when the pool asks for one
+        (VerificationMessageTemplate.DefaultEmailOption CONFIRM_WITH_LINK): the hosted pages' ``/confirmUser``
+        with ``client_id``, ``user_name`` and ``confirmation_code`` ("https://<your user pool
+        domain>/confirmUser/?client_id=...&user_name=...&confirmation_code=...", Customizing email verification
+        messages). The code is the one ConfirmSignUp takes; None when the pool sends codes."""
+        if not confirms_with_link(pool) or client is None or self.page_base is None:
+            return None
+        query = urlencode({"client_id": app_client_id(client), "user_name": user.username, "confirmation_code": code})
+        return f"{await self.page_base(pool.id)}/confirmUser?{query}"
 
     def delivery_for(self, attribute: str, value: str) -> CodeDelivery:
         if attribute == "email":
@@ -939,21 +971,43 @@ class UserService:
         purpose: str,
         *,
         background: bool,
+        link: str | None = None,
     ) -> None:
         """:meth:`deliver_code`, or (``background``) the same sent without the caller waiting: where the answer
         must not tell a user who exists from one who does not (PreventUserExistenceErrors), a mail server's
         time to accept the message would, as an unknown name's answer sends nothing."""
         if background:
-            self._messenger.later(self.deliver_code(pool, user, attribute, value, code, purpose))
+            self._messenger.later(self.deliver_code(pool, user, attribute, value, code, purpose, link=link))
         else:
-            await self.deliver_code(pool, user, attribute, value, code, purpose)
+            await self.deliver_code(pool, user, attribute, value, code, purpose, link=link)
 
     async def deliver_code(
-        self, pool: PoolView, user: UserRecord, attribute: str, value: str, code: str, purpose: str
+        self,
+        pool: PoolView,
+        user: UserRecord,
+        attribute: str,
+        value: str,
+        code: str,
+        purpose: str,
+        *,
+        link: str | None = None,
     ) -> None:
+        """Send ``code`` to ``value`` with the pool's verification template; an email with ``link`` (a sign-up
+        confirmation link, see :meth:`_confirmation_link`) uses the link template instead. Only sign-up
+        confirmations take a link: "Emails from attribute-update and password-reset operations use the code
+        template" (Configuring MFA, authentication, verification and invitation messages)."""
         template = pool.settings.get("VerificationMessageTemplate") or {}
         try:
-            if attribute == "email":
+            if attribute == "email" and link is not None:
+                text, html = email_parts(
+                    template.get("EmailMessageByLink") or DEFAULT_LINK_MESSAGE,
+                    code=code,
+                    username=user.username,
+                    link=link,
+                )
+                subject = template.get("EmailSubjectByLink") or DEFAULT_LINK_SUBJECT
+                await self._send_email(pool, value, subject, text, purpose, html=html)
+            elif attribute == "email":
                 text, html = email_parts(
                     template.get("EmailMessage")
                     or pool.settings.get("EmailVerificationMessage")
@@ -1114,7 +1168,7 @@ class UserService:
         if self._verification_destination(pool, user) is not None:
             await self.limit_code_send(pool, user.username_key, "sign_up")
         delivery = await self._send_verification(
-            pool, user, purpose="sign_up", background=client.prevent_user_existence_errors
+            pool, user, purpose="sign_up", client=client, background=client.prevent_user_existence_errors
         )
         if delivery is None:
             raise InvalidParameterException("Auto verification not turned on.")

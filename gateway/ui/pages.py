@@ -37,6 +37,7 @@ from gateway.errors import (
     InvalidParameterException,
     NotAuthorizedException,
     PasswordResetRequiredException,
+    ResourceNotFoundException,
     TooManyRequestsException,
     UserNotConfirmedException,
     UserNotFoundException,
@@ -57,7 +58,7 @@ from gateway.services.oauth import AuthorizationRequest
 from gateway.services.pools import ClientView, PoolView
 from gateway.services.schema import required_attributes
 from gateway.services.ui_css import check_css
-from gateway.services.users import CodeDelivery, secret_hash
+from gateway.services.users import CodeDelivery, confirms_with_link, secret_hash
 from gateway.storage.base import UICustomizationRecord
 from gateway.ui import mfa_setup as setup_pages
 from gateway.ui.branding import branding_logo, branding_logo_url
@@ -120,17 +121,24 @@ async def _hosted(request: web.Request, known: AuthorizationRequest | None = Non
         # The app client's bucket too, as the API's unsigned calls take from it (the address's is in _form).
         services.rate_limits.check("HostedUI", {"ClientId": app_client}, None)
     base = base_path(request)
-    custom = await services.domains.page_customization(pool.id, app_client)
+    css_url, logo_url = await _branding(services, pool.id, app_client, base)
+    return _Hosted(auth_request, pool, client, base, css_url, logo_url)
+
+
+async def _branding(services: Services, pool_id: str, app_client: str, base: str) -> tuple[str | None, str | None]:
+    """The URLs of an app client's stylesheet and logo (SetUICustomization, or its managed login branding
+    style's logo), None for each it has not got."""
+    custom = await services.domains.page_customization(pool_id, app_client)
     css_url = logo_url = None
     if custom is not None:
         version = int(custom.updated_at)
         if custom.css:
-            css_url = f"{base}/ui/{pool.id}/{custom.client_id}/custom.css?v={version}"
+            css_url = f"{base}/ui/{pool_id}/{custom.client_id}/custom.css?v={version}"
         if custom.image:
-            logo_url = f"{base}/ui/{pool.id}/{custom.client_id}/logo?v={version}"
+            logo_url = f"{base}/ui/{pool_id}/{custom.client_id}/logo?v={version}"
     # A managed login branding style's logo, when the client's style has one, takes the logo's place.
-    logo_url = await branding_logo_url(services, pool.id, app_client, base) or logo_url
-    return _Hosted(auth_request, pool, client, base, css_url, logo_url)
+    logo_url = await branding_logo_url(services, pool_id, app_client, base) or logo_url
+    return css_url, logo_url
 
 
 def _context(hosted: _Hosted, **values: Any) -> dict[str, Any]:
@@ -806,12 +814,22 @@ def _open_sent(services: Services, rid: str, username: str, sealed: str | None) 
     return details
 
 
-def _code_sent(details: Mapping[str, str], *, again: bool = False) -> str:
+def _sent_link(pool: PoolView, details: Mapping[str, str]) -> bool:
+    """Whether what CodeDeliveryDetails describes was a confirmation link: an email of a pool that confirms
+    sign-ups with one (CONFIRM_WITH_LINK); its codes by SMS stay codes."""
+    return details.get("DeliveryMedium") == "EMAIL" and confirms_with_link(pool)
+
+
+def _code_sent(pool: PoolView, details: Mapping[str, str], *, again: bool = False) -> str:
     """The line above the code field for a code sent as CodeDeliveryDetails says, in the words of Cognito's
-    hosted UI ("We have sent a code by email to a***@e***")."""
+    hosted UI ("We have sent a code by email to a***@e***"); for an email of a pool that confirms with a link
+    (CONFIRM_WITH_LINK), what to do with the link."""
     medium = {"EMAIL": " by email", "SMS": " by text message"}.get(details.get("DeliveryMedium", ""), "")
     destination = details.get("Destination")
     where = f" to {destination}" if medium and destination else ""
+    if _sent_link(pool, details):
+        link = "a new link" if again else "a link"
+        return f"We have sent {link}{medium}{where}. Open it to confirm your account, then sign in."
     code = "a new code" if again else "a code"
     return f"We have sent {code}{medium}{where}. Enter it below to confirm your account."
 
@@ -829,7 +847,8 @@ async def confirm_get(request: web.Request) -> web.Response:
         notice = "Your account has been created. An administrator must confirm it before you can sign in."
         context = _context(hosted, username=username, notice=notice, awaits_administrator=True)
     elif sent is not None:
-        context = _context(hosted, username=username, notice=_code_sent(sent))
+        notice = _code_sent(hosted.pool, sent)
+        context = _context(hosted, username=username, notice=notice, by_link=_sent_link(hosted.pool, sent))
     else:
         # Reached without SignUp's answer (signing in to an unconfirmed account): no code is known to be sent.
         notice = "Enter the confirmation code for your account, or send a new code."
@@ -858,8 +877,9 @@ async def confirm_post(request: web.Request) -> web.StreamResponse:
     try:
         if form.get("action") == "resend":
             resent = await services.users.resend_confirmation_code(hosted.pool, hosted.client, username, hashed)
-            notice = _code_sent(resent.to_json() if resent is not None else {}, again=True)
-            context = _context(hosted, username=username, notice=notice)
+            details = resent.to_json() if resent is not None else {}
+            notice = _code_sent(hosted.pool, details, again=True)
+            context = _context(hosted, username=username, notice=notice, by_link=_sent_link(hosted.pool, details))
             return page(request, services.settings, "confirm.html", context)
         await services.users.confirm_sign_up(
             hosted.pool,
@@ -873,6 +893,59 @@ async def confirm_post(request: web.Request) -> web.StreamResponse:
         context = _context(hosted, username=username, error=exc.message)
         return page(request, services.settings, "confirm.html", context, status=400)
     return see_other(request, services.settings, _link(hosted, "/login", done="confirmed"))
+
+
+# --- /confirmUser: the link of a sign-up confirmation email --------------------------------------------
+
+_CONFIRM_USER_PARAMS = ("client_id", "user_name", "confirmation_code")
+_INVALID_LINK = "This confirmation link is not valid. Ask for a new one, or enter the code you were sent."
+
+
+async def confirm_user(request: web.Request) -> web.Response:
+    """The link a sign-up confirmation email carries when the pool confirms with a link (DefaultEmailOption
+    ``CONFIRM_WITH_LINK``): ``/confirmUser?client_id=...&user_name=...&confirmation_code=...`` ("The link for
+    an email verification message directs your user to a URL like the following", Customizing email
+    verification messages). Opening it is ConfirmSignUp with its values through that app client, as Cognito's
+    link confirms on a GET from the mail: the code proves the mailbox as a typed one does, counts against the
+    same wrong-answer limit, and is taken from the same rate-limit buckets as a posted form.
+
+    Any refusal is a page: a link that is not one (a missing, repeated or malformed value, an unknown app
+    client or another pool's) says only that, and ConfirmSignUp's own errors say what Cognito's do (a used
+    link: "User cannot be confirmed. Current status is CONFIRMED")."""
+    services = request.app[SERVICES]
+    settings = services.settings
+    limits = services.rate_limits
+    limits.check("HostedUI", {}, limits.address_of(request.remote, request.headers))
+    query = request.query
+    if any(len(query.getall(name, [])) != 1 for name in _CONFIRM_USER_PARAMS):
+        return error_page(request, settings, _INVALID_LINK)
+    client_id, username, code = (query[name] for name in _CONFIRM_USER_PARAMS)
+    if form_error("ConfirmSignUp", {"ClientId": client_id, "Username": username, "ConfirmationCode": code}):
+        return error_page(request, settings, _INVALID_LINK)
+    routed = await routed_pool(request)
+    try:
+        client = await services.pools.find_client(client_id)
+        pool = await services.pools.get_pool(client.pool_id)
+    except ResourceNotFoundException:
+        return error_page(request, settings, _INVALID_LINK)
+    if routed is not None and pool.id != routed:
+        return error_page(request, settings, _INVALID_LINK)
+    limits.check("HostedUI", {"ClientId": client.id}, None)
+    try:
+        await services.users.confirm_sign_up(
+            pool,
+            client,
+            username=username,
+            code=code,
+            secret_hash_value=_secret_hash(client, username),
+            force_alias_creation=False,
+        )
+    except GatehouseError as exc:
+        return error_page(request, settings, exc.message)
+    base = base_path(request)
+    css_url, logo_url = await _branding(services, pool.id, client.id, base)
+    context = {"base": base, "custom_css_url": css_url, "logo_url": logo_url, "logo_alt": f"{client.record.name} logo"}
+    return page(request, settings, "confirmed.html", context)
 
 
 # --- /forgotPassword and /confirmForgotPassword ----------------------------------------------------------
@@ -1015,6 +1088,9 @@ def add_routes(app: web.Application) -> None:
         app.router.add_post(f"{prefix}/signup", with_request_id(signup_post, _page_error))
         app.router.add_get(f"{prefix}/confirm", with_request_id(confirm_get, _page_error))
         app.router.add_post(f"{prefix}/confirm", with_request_id(confirm_post, _page_error))
+        # Cognito's link is written with and without the final slash ("/confirmUser/?client_id=...").
+        app.router.add_get(f"{prefix}/confirmUser", with_request_id(confirm_user, _page_error))
+        app.router.add_get(f"{prefix}/confirmUser/", with_request_id(confirm_user, _page_error))
         app.router.add_get(f"{prefix}/forgotPassword", with_request_id(forgot_get, _page_error))
         app.router.add_post(f"{prefix}/forgotPassword", with_request_id(forgot_post, _page_error))
         app.router.add_get(f"{prefix}/confirmForgotPassword", with_request_id(reset_get, _page_error))

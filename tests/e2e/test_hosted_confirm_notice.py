@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.e2e.oauth_support import PASSWORD, Browser, OAuthPool, make_pool, pkce_pair, query_of
-from tests.support import GatehouseServer, MailServer, code_in
+from tests.support import GatehouseServer, MailServer, body_text, code_in
 
 _STATUS = re.compile(r'role="status">([^<]*)<')
 
@@ -38,6 +38,19 @@ def email_pool(gatehouse: GatehouseServer, idp: Any) -> OAuthPool:
 @pytest.fixture(scope="module")
 def phone_pool(gatehouse: GatehouseServer, idp: Any) -> OAuthPool:
     return _verifying_pool(gatehouse, idp, "phone_number")
+
+
+@pytest.fixture(scope="module")
+def link_pool(gatehouse: GatehouseServer, idp: Any) -> OAuthPool:
+    """Sign-up confirmation by a link in the email (CONFIRM_WITH_LINK)."""
+    return make_pool(
+        idp,
+        gatehouse.url,
+        "confirm-link",
+        AutoVerifiedAttributes=["email"],
+        Schema=[{"Name": "email", "Required": True, "Mutable": True}],
+        VerificationMessageTemplate={"DefaultEmailOption": "CONFIRM_WITH_LINK"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +137,30 @@ def test_resending_names_the_medium_it_used(
     again = browser.submit(page, {"username": username, "action": "resend"})
     assert _notice(again) == ["We have sent a new code by email to b***@e***. Enter it below to confirm your account."]
     mail.wait_for(address, count=2)
+
+
+def test_a_mailed_link_says_to_open_it_and_the_link_confirms(
+    gatehouse: GatehouseServer, idp: Any, mail: MailServer, link_pool: OAuthPool
+) -> None:
+    address = f"di.{secrets.token_hex(3)}@example.com"
+    browser, username, redirect = _sign_up(gatehouse, link_pool, {"email": address})
+    page = browser.get(redirect.headers["Location"])
+    sent = "We have sent a link by email to d***@e***. Open it to confirm your account, then sign in."
+    assert _notice(page) == [sent]
+    assert "Send a new link" in page.text
+    again = browser.submit(page, {"username": username, "action": "resend"})
+    assert _notice(again) == [
+        "We have sent a new link by email to d***@e***. Open it to confirm your account, then sign in."
+    ]
+    # Cognito's default link message: its link opens /confirmUser on the pool's path.
+    message = mail.wait_for(address, count=2)
+    text = body_text(message)
+    assert text.startswith("Please click the link below to verify your email address. Verify Email: "), text
+    link = text.split("Verify Email: ", 1)[1].split()[0]
+    assert link.startswith(f"{gatehouse.url}/{link_pool.pool_id}/confirmUser?")
+    assert idp.admin_get_user(UserPoolId=link_pool.pool_id, Username=username)["UserStatus"] == "UNCONFIRMED"
+    assert browser.get(link).status_code == 200
+    assert idp.admin_get_user(UserPoolId=link_pool.pool_id, Username=username)["UserStatus"] == "CONFIRMED"
 
 
 def test_the_page_names_no_delivery_it_was_not_sealed_for(

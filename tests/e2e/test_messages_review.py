@@ -1,6 +1,6 @@
 """Message templates and email settings under hostile or unusual values: a subject with line breaks (header
-injection), a From or Reply-To that is not one address, a SourceArn naming a whole domain, CONFIRM_WITH_LINK (which
-Gatehouse cannot honour), non-ASCII subjects (RFC 2047).
+injection), a From or Reply-To that is not one address, a SourceArn naming a whole domain, the link members kept
+by a pool that confirms with codes, non-ASCII subjects (RFC 2047).
 
 One real `gatehouse serve` for the module, a real aiosmtpd server collecting what it sends.
 """
@@ -180,25 +180,7 @@ def test_an_address_source_arn_that_names_no_usable_address_is_refused(idp: Any)
     idp.create_user_pool(PoolName="arn-and-from", EmailConfiguration={**config, "From": "app@example.com"})
 
 
-# --- CONFIRM_WITH_LINK -----------------------------------------------------------------------------------
-
-
-def test_confirm_with_link_is_refused_rather_than_mailing_a_code(idp: Any) -> None:
-    template = {"DefaultEmailOption": "CONFIRM_WITH_LINK", "EmailMessageByLink": "Click {##Verify Your Email##}"}
-    before = len(idp.list_user_pools(MaxResults=60)["UserPools"])
-    with pytest.raises(ClientError) as exc:
-        idp.create_user_pool(PoolName="link", VerificationMessageTemplate=template)
-    code, status, message = error_of(exc)
-    assert (code, status) == ("InvalidParameterException", 400)
-    assert "CONFIRM_WITH_LINK" in message
-    assert len(idp.list_user_pools(MaxResults=60)["UserPools"]) == before
-
-    pool_id, _ = new_pool(idp)
-    with pytest.raises(ClientError) as exc:
-        idp.update_user_pool(UserPoolId=pool_id, VerificationMessageTemplate=template)
-    assert error_of(exc)[:2] == ("InvalidParameterException", 400)
-    stored = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["VerificationMessageTemplate"]
-    assert stored["DefaultEmailOption"] == "CONFIRM_WITH_CODE"
+# --- the link members ------------------------------------------------------------------------------------
 
 
 def test_confirm_with_code_still_accepts_the_link_members(idp: Any) -> None:
