@@ -179,6 +179,9 @@ class AuthContext:
     groups: dict[str, list[GroupRecord]] = field(default_factory=dict, compare=False)
     # InitiateAuth's Session: for USER_AUTH, the one ConfirmSignUp handed out (gateway/services/passwordless.py).
     session: str | None = None
+    # RespondToAuthChallenge's Session, once taken: the device challenge that may follow an answer goes on under
+    # the same string (see sign_in_factors._device_challenge).
+    answered_session: str | None = None
     # Whether tokens issued here start a user session (gateway/services/sessions.py). Not for the hosted pages:
     # their engine's tokens are revoked unseen, and the code grant starts the session.
     starts_session: bool = True
@@ -336,6 +339,7 @@ class AuthService:
             raise NotAuthorizedException("Invalid session for the user.")
         if state.get("challenge") != challenge_name:
             raise InvalidParameterException("Invalid challenge name or session for the user.")
+        ctx = dataclasses.replace(ctx, answered_session=session)
         labels = {"pool": ctx.pool.id, "client": app_client_id(ctx.client), "flow": f"challenge:{challenge_name}"}
         # An answer to a live challenge is an attempt of its flow, as InitiateAuth counts its own: successes
         # and failures are then counted against it.

@@ -224,7 +224,11 @@ async def _device_challenge(
     }
     if instead_of_mfa:
         state[INSTEAD_OF_MFA] = True
-    session = await service.new_session(ctx, user, state)
+    # After an answer (an MFA code, a new password), the challenge goes on under the Session just answered:
+    # amazon-cognito-identity-js answers DEVICE_SRP_AUTH after an MFA code with the Session it sent the code with
+    # (CognitoUser.sendMFACode keeps no new one). That Session was used up as it was taken;
+    # now it names only this step.
+    session = await service.new_session(ctx, user, state, token=ctx.answered_session)
     return AuthResult(challenge_name=DEVICE_SRP_AUTH, challenge_parameters={}, session=session, username=user.username)
 
 

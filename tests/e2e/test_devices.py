@@ -533,7 +533,8 @@ const pool = new AmazonCognitoIdentity.CognitoUserPool({
 });
 """
 
-_JS_REMEMBER = (
+# Sign-in with SMS MFA, the code read from Gatehouse's outbox.
+_JS_SMS_SIGN_IN = (
     _JS_POOL
     + r"""
 const fs = require('fs');
@@ -572,7 +573,12 @@ function signIn(events) {
     user.authenticateUser(details, callbacks);
   });
 }
+"""
+)
 
+_JS_REMEMBER = (
+    _JS_SMS_SIGN_IN
+    + r"""
 (async () => {
   const first = [];
   const one = await signIn(first);
@@ -640,6 +646,56 @@ def test_amazon_cognito_identity_js_remembers_the_device_and_skips_mfa(
     assert len(outbox_sms(gatehouse, phone)) == request["smsBefore"] + 2
     listed = idp.admin_list_devices(UserPoolId=pool_id, Username="jules")["Devices"]
     assert [d["DeviceKey"] for d in listed] == [result["thirdDeviceKey"]]
+    assert attributes(listed[0])["dev:device_remembered_status"] == "not_remembered"
+
+
+_JS_NOT_REMEMBERED = (
+    _JS_SMS_SIGN_IN
+    + r"""
+(async () => {
+  const first = [];
+  const one = await signIn(first);
+  await new Promise((resolve) => one.user.signOut(resolve));
+  const second = [];
+  const two = await signIn(second);
+  process.stdout.write(JSON.stringify({
+    ok: true,
+    first: first.map((e) => e.challenge),
+    deviceKey: one.session.getAccessToken().decodePayload().device_key,
+    second: second.map((e) => e.challenge),
+    secondDeviceKey: two.session.getAccessToken().decodePayload().device_key,
+  }));
+})().catch((err) => process.stdout.write(JSON.stringify({ ok: false, code: err.code, message: err.message })));
+"""
+)
+
+
+def test_amazon_cognito_identity_js_signs_in_again_on_a_device_it_did_not_remember(
+    tmp_path: pathlib.Path, gatehouse: GatehouseServer, idp: Any
+) -> None:
+    """The device is confirmed but the user was not asked to remember it: the next sign-in owes SMS MFA, and
+    after the code DEVICE_SRP_AUTH, which CognitoUser.sendMFACode answers with the Session it sent the code
+    with (it keeps no new one)."""
+    pool_id, client_id = make_pool(idp, "devices-js-kept", OPT_IN)
+    phone = "+15555550231"
+    make_user(idp, pool_id, "kim", phone)
+    request = {
+        "endpoint": gatehouse.url,
+        "poolId": pool_id,
+        "clientId": client_id,
+        "username": "kim",
+        "password": PASSWORD,
+        "phone": phone,
+        "outbox": str(gatehouse.data_dir / "outbox.jsonl"),
+        "smsBefore": len(outbox_sms(gatehouse, phone)),
+    }
+    result = run_node(tmp_path, _JS_NOT_REMEMBERED, request, name="not_remembered.js", timeout=120)
+    assert result["ok"] is True, result
+    assert result["first"] == ["SMS_MFA"] and result["second"] == ["SMS_MFA"]
+    # The same device both times: the second sign-in proved it after the code.
+    assert result["secondDeviceKey"] == result["deviceKey"]
+    listed = idp.admin_list_devices(UserPoolId=pool_id, Username="kim")["Devices"]
+    assert [d["DeviceKey"] for d in listed] == [result["deviceKey"]]
     assert attributes(listed[0])["dev:device_remembered_status"] == "not_remembered"
 
 
