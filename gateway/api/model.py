@@ -17,8 +17,9 @@ checks a decoded request body the way AWS's JSON services do before any handler 
       null; Value 'abc' at 'userPoolId' failed to satisfy constraint: Member must satisfy regular expression
       pattern: [\\w-]+_[0-9a-zA-Z]+
 
-* unknown members are ignored (AWS ignores them); a JSON ``null`` member counts as absent, and is removed
-  from the body (in place), so a handler never sees ``None`` where the model allows only a value.
+* unknown members are ignored (AWS ignores them) and removed from the body (in place), as is a JSON ``null``
+  member, which counts as absent: a handler never sees ``None`` where the model allows only a value, nor a
+  member the model does not have.
 
 Paths in messages (AWS's form, as Cognito answers it):
 
@@ -567,9 +568,13 @@ class _Structure(_Node):
             present += 1
             node.check(item, here, name, errors, depth + 1)
         if len(value) > present:
-            # Unknown members are ignored, as AWS does -- but still must not smuggle in absurd nesting.
-            for key, item in value.items():
-                if key not in self.names and isinstance(item, dict | list):
+            # Unknown members are ignored, as AWS's deserializers drop what the input shape does not define: taken
+            # out here, so that no handler keeps one (a pool's nested settings are stored as they come, and an
+            # unknown member would be described back, outside the output shape, up to the body limit's size).
+            # They must still not smuggle in absurd nesting.
+            for key in [key for key in value if key not in self.names]:
+                item = value.pop(key)
+                if isinstance(item, dict | list):
                     _check_depth(item, depth + 1)
 
 

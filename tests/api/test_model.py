@@ -553,16 +553,24 @@ def test_timestamp_takes_a_number_or_a_string() -> None:
 # --- unknown members, depth ------------------------------------------------------------------------------
 
 
-def test_unknown_members_are_ignored(idp: ServiceModel) -> None:
-    idp.validate_input(
-        "InitiateAuth",
-        {
-            "AuthFlow": "USER_SRP_AUTH",
-            "ClientId": "abc",
-            "NotInTheModel": {"anything": [1, "two", None]},
-            "AlsoUnknown": 5,
-        },
-    )
+def test_unknown_members_are_ignored_and_removed(idp: ServiceModel) -> None:
+    params: dict[str, Any] = {
+        "AuthFlow": "USER_SRP_AUTH",
+        "ClientId": "abc",
+        "NotInTheModel": {"anything": [1, "two", None]},
+        "AlsoUnknown": 5,
+    }
+    idp.validate_input("InitiateAuth", params)
+    assert params == {"AuthFlow": "USER_SRP_AUTH", "ClientId": "abc"}
+    # Nested structures too: a handler that stores a structure as it comes stores only modelled members.
+    nested: dict[str, Any] = {
+        "PoolName": "p",
+        "Policies": {"PasswordPolicy": {"MinimumLength": 8, "Zzz": "x"}, "Extra": 1},
+        "DeviceConfiguration": {"ChallengeRequiredOnNewDevice": True, "Pad": "y" * 100},
+    }
+    idp.validate_input("CreateUserPool", nested)
+    assert nested["Policies"] == {"PasswordPolicy": {"MinimumLength": 8}}
+    assert nested["DeviceConfiguration"] == {"ChallengeRequiredOnNewDevice": True}
 
 
 def test_nesting_up_to_64_levels_is_accepted(idp: ServiceModel) -> None:

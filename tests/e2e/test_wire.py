@@ -735,3 +735,37 @@ def test_health(gatehouse: GatehouseServer) -> None:
     with urllib.request.urlopen(f"{gatehouse.url}/health", timeout=5) as response:
         assert response.status == 200
         assert json.load(response) == {"status": "ok"}
+
+
+def test_unknown_members_are_dropped_not_stored(gatehouse: GatehouseServer) -> None:
+    """Members no input shape defines are ignored, as AWS's deserializers drop them: a pool's or client's nested
+    settings keep none of them, and what is described back stays inside the output shapes."""
+    created = signed_call(
+        gatehouse,
+        "CreateUserPool",
+        {
+            "PoolName": "unknown-members",
+            "Policies": {"PasswordPolicy": {"MinimumLength": 10, "Zzz": "x"}, "Extra": {"a": 1}},
+            "DeviceConfiguration": {"ChallengeRequiredOnNewDevice": True, "Pad": "y" * 10_000},
+            "LambdaConfig": {"Injected": "hello"},
+            "NotAMember": True,
+        },
+    )
+    assert created.status == 200, created.body[:300]
+    pool_id = created.json()["UserPool"]["Id"]
+    client = signed_call(
+        gatehouse,
+        "CreateUserPoolClient",
+        {"UserPoolId": pool_id, "ClientName": "app", "TokenValidityUnits": {"AccessToken": "hours", "Bogus": "days"}},
+    )
+    assert client.status == 200, client.body[:300]
+    # The raw answers (boto3 would drop members its output shapes do not have).
+    pool = signed_call(gatehouse, "DescribeUserPool", {"UserPoolId": pool_id}).json()["UserPool"]
+    assert pool["Policies"]["PasswordPolicy"]["MinimumLength"] == 10
+    assert "Zzz" not in pool["Policies"]["PasswordPolicy"] and "Extra" not in pool["Policies"]
+    assert pool["DeviceConfiguration"] == {"ChallengeRequiredOnNewDevice": True}
+    assert "Injected" not in pool.get("LambdaConfig", {}) and "NotAMember" not in pool
+    client_id = client.json()["UserPoolClient"]["ClientId"]
+    described = signed_call(gatehouse, "DescribeUserPoolClient", {"UserPoolId": pool_id, "ClientId": client_id})
+    units = described.json()["UserPoolClient"]["TokenValidityUnits"]
+    assert "Bogus" not in units and units["AccessToken"] == "hours"
