@@ -179,7 +179,6 @@ class DomainService:
         none is): Gatehouse serves the same pages either way, and reports the version as it was set."""
         await self.pools.get_pool(pool_id)
         login_version = _managed_login_version(version, 1)
-        domain = domain.strip()
         if custom:
             if not _CUSTOM.match(domain):
                 raise InvalidParameterException(f"Invalid custom domain: {domain}")
@@ -231,6 +230,11 @@ class DomainService:
         return description
 
     async def describe_domain(self, domain: str) -> DomainRecord | None:
+        """DescribeUserPoolDomain's record; None for a domain no pool has. A value that is neither a prefix nor
+        a host name (DomainType's pattern, with the custom domains the member also names) is refused: it can
+        name no domain, and an empty description would say it merely has no pool."""
+        if not (_PREFIX.match(domain) or _CUSTOM.match(domain)):
+            raise InvalidParameterException(f"Invalid domain: {domain}")
         return await self.store.get_domain(domain)
 
     async def update_domain(

@@ -256,3 +256,25 @@ def test_admin_operations_find_a_user_by_sub_in_any_pool(idp: Any, aliases: list
     with pytest.raises(ClientError) as exc:
         idp.admin_get_user(UserPoolId=pool_id, Username=sub)
     assert error_of(exc) == ("UserNotFoundException", "User does not exist.")
+
+
+@pytest.mark.parametrize("domain", ["a b", "UPPER", "-bad-", "ab\x00cd", "x..example.com"])
+def test_describing_a_value_that_is_no_domain_is_refused(idp: Any, domain: str) -> None:
+    """Neither a prefix nor a host name: InvalidParameterException, where a domain no pool has (of either form)
+    is an empty description."""
+    with pytest.raises(ClientError) as exc:
+        idp.describe_user_pool_domain(Domain=domain)
+    assert error_of(exc)[0] == "InvalidParameterException"
+    assert idp.describe_user_pool_domain(Domain="no-pool-has-this")["DomainDescription"] == {}
+    assert idp.describe_user_pool_domain(Domain="auth.no-pool.example.com")["DomainDescription"] == {}
+
+
+@pytest.mark.parametrize("domain", [" padded-prefix", "padded-prefix ", "auth.padded.example.com "])
+def test_a_domain_with_spaces_is_refused_and_not_created(idp: Any, domain: str) -> None:
+    pool_id = idp.create_user_pool(PoolName="admin-s9-padded")["UserPool"]["Id"]
+    with pytest.raises(ClientError) as exc:
+        idp.create_user_pool_domain(UserPoolId=pool_id, Domain=domain)
+    assert error_of(exc)[0] == "InvalidParameterException"
+    assert "Domain" not in idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    assert idp.describe_user_pool_domain(Domain=domain.strip())["DomainDescription"] == {}
+    idp.delete_user_pool(UserPoolId=pool_id)
