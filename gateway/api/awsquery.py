@@ -178,6 +178,11 @@ def _tree(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     return root
 
 
+# A number's text in a form: an optionally signed integer, or a decimal with an optional exponent (ASCII only).
+_INTEGER: Final = re.compile(r"[+-]?[0-9]+")
+_DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _path(parent: str, name: str) -> str:
     lowered = name[:1].lower() + name[1:]
     return f"{parent}.{lowered}" if parent else lowered
@@ -219,17 +224,15 @@ def _convert(shape: botocore.model.Shape, node: Any, where: str) -> Any:
     if isinstance(node, dict):
         node = node.get("", "")
     text = str(node)
-    if kind in ("integer", "long"):
+    if kind in ("integer", "long", "float", "double"):
+        # Only ASCII digits as botocore writes them: Python's int() and float() also take surrounding white space,
+        # "_" separators, other scripts' digits, "nan" and "inf", none of which is a number on the wire.
+        pattern = _INTEGER if kind in ("integer", "long") else _DECIMAL
+        if pattern.fullmatch(text) is None:
+            raise ValidationError(f"Value '{text}' at '{where}' failed to satisfy constraint: Member must be a number")
         try:
-            return int(text)
-        except ValueError as exc:
-            raise ValidationError(
-                f"Value '{text}' at '{where}' failed to satisfy constraint: Member must be a number"
-            ) from exc
-    if kind in ("float", "double"):
-        try:
-            return float(text)
-        except ValueError as exc:
+            return int(text) if kind in ("integer", "long") else float(text)
+        except ValueError as exc:  # an integer of more digits than Python converts
             raise ValidationError(
                 f"Value '{text}' at '{where}' failed to satisfy constraint: Member must be a number"
             ) from exc

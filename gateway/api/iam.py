@@ -15,7 +15,10 @@ from urllib.parse import quote
 from gateway.api.awsquery import GLOBAL_REGION, QueryCall, QueryHandler, QueryService
 from gateway.errors import InvalidInputException, NoSuchEntityException
 from gateway.services.container import Services
-from gateway.services.iam import Role, oidc_provider_arn, provider_url
+from gateway.services.iam import DUPLICATE_TAG_KEYS_IGNORING_CASE, Role, oidc_provider_arn, provider_url
+
+# IAM's answer to a tag key given twice in one request.
+DUPLICATE_TAG_KEYS = "Duplicate tag keys found."
 
 
 def _document(text: str) -> str:
@@ -26,8 +29,20 @@ def _tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"Key": key, "Value": value} for key, value in tags.items()]
 
 
-def _tag_map(params: Mapping[str, Any]) -> dict[str, str]:
-    return {str(tag["Key"]): str(tag.get("Value", "")) for tag in params.get("Tags", [])}
+def _tag_map(params: Mapping[str, Any], *, keys_ignore_case: bool = False) -> dict[str, str]:
+    """The request's ``Tags`` by key. A key given twice is refused (InvalidInput), as IAM refuses it, rather than
+    all but one of its values silently dropped; for a role (``keys_ignore_case``) also two keys that differ only
+    in case, which are one key of its tags ("Rules for tagging in IAM and AWS STS")."""
+    tags: dict[str, str] = {}
+    seen: set[str] = set()
+    for tag in params.get("Tags", []):
+        key = str(tag["Key"])
+        folded = key.lower() if keys_ignore_case else key
+        if folded in seen:
+            raise InvalidInputException(DUPLICATE_TAG_KEYS_IGNORING_CASE if keys_ignore_case else DUPLICATE_TAG_KEYS)
+        seen.add(folded)
+        tags[key] = str(tag.get("Value", ""))
+    return tags
 
 
 def _with_tags(result: dict[str, Any], tags: Mapping[str, str]) -> dict[str, Any]:
@@ -76,7 +91,7 @@ async def create_role(call: QueryCall) -> dict[str, Any]:
         path=p.get("Path", "/"),
         description=p.get("Description"),
         max_session_duration=p.get("MaxSessionDuration", 3600),
-        tags=_tag_map(p),
+        tags=_tag_map(p, keys_ignore_case=True),
     )
     return {"Role": _role(role, full=False)}
 
@@ -167,7 +182,7 @@ async def update_role(call: QueryCall) -> dict[str, Any]:
 
 
 async def tag_role(call: QueryCall) -> dict[str, Any]:
-    await call.services.iam.tag_role(call.params["RoleName"], _tag_map(call.params))
+    await call.services.iam.tag_role(call.params["RoleName"], _tag_map(call.params, keys_ignore_case=True))
     return {}
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import re
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -79,7 +80,10 @@ DEFAULT_MAX_SESSION_SECONDS: Final = 3600
 MAX_INLINE_POLICY_BYTES_PER_ROLE: Final = 10240
 # The default quota of a role trust policy's length (ACLSizePerRole).
 MAX_TRUST_POLICY_CHARS: Final = 2048
-MAX_ROLE_TAGS: Final = 50
+# Tags per role, OIDC provider or SAML provider (also tagListType's max in the IAM model).
+MAX_TAGS: Final = 50
+# IAM's answer to tag keys that are the same but for case in one role's request (roles' keys ignore case).
+DUPLICATE_TAG_KEYS_IGNORING_CASE: Final = "Duplicate tag keys found. Please note that Tag keys are case insensitive."
 MAX_OIDC_CLIENT_IDS: Final = 100
 MAX_OIDC_THUMBPRINTS: Final = 5
 _ID_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -243,16 +247,42 @@ def _check_trust_size(document: str) -> None:
         raise IamLimitExceededException(f"Cannot exceed quota for ACLSizePerRole: {MAX_TRUST_POLICY_CHARS}")
 
 
-def _check_tags(tags: Mapping[str, str], held: Mapping[str, str] | None = None) -> None:
-    """A role's tags within IAM's quota, and no new key (one not in ``held``, the role's tags already) with AWS's
-    reserved prefix: a key stored before the check came can still be removed."""
-    if len(tags) > MAX_ROLE_TAGS:
-        raise IamLimitExceededException(f"Cannot exceed quota for TagsPerRole: {MAX_ROLE_TAGS}.")
+def _check_tags(
+    tags: Mapping[str, str],
+    held: Mapping[str, str] | None = None,
+    *,
+    quota: str = "TagsPerRole",
+    keys_ignore_case: bool = True,
+) -> None:
+    """An IAM resource's tags, after a tag write, within IAM's quota of 50 per resource (the quota ``quota`` names
+    in the LimitExceeded message), and no new key (one not in ``held``, the resource's tags already) with AWS's
+    reserved prefix or, where keys ignore case (``keys_ignore_case``: roles), the same as another key but for
+    case: a key stored before a check came can still be removed."""
+    if len(tags) > MAX_TAGS:
+        raise IamLimitExceededException(f"Cannot exceed quota for {quota}: {MAX_TAGS}.")
+    folded = Counter(key.lower() for key in tags) if keys_ignore_case else Counter[str]()
     for key in tags.keys() - (held or {}).keys():
         # "Rules for tagging in IAM and AWS STS": the aws: prefix, in any case, is AWS's own. A role's tags become
         # its sessions' aws:PrincipalTag/<key>, where session tags are refused the same prefix.
         if key[:4].lower() == "aws:":
             raise InvalidInputException(f"Tag key {key} is not valid: tag keys beginning with aws: are reserved.")
+        if folded[key.lower()] > 1:
+            raise InvalidInputException(DUPLICATE_TAG_KEYS_IGNORING_CASE)
+
+
+def _retagged(held: Mapping[str, str], tags: Mapping[str, str]) -> dict[str, str]:
+    """A role's tags after TagRole: a role's tag keys ignore case, their case preserved ("Rules for tagging in
+    IAM and AWS STS": adding department=hr to a role tagged Department=finance replaces that tag)."""
+    replaced = {key.lower() for key in tags}
+    return {**{key: value for key, value in held.items() if key.lower() not in replaced}, **tags}
+
+
+def _check_provider_tags(
+    tags: Mapping[str, str], held: Mapping[str, str] | None = None, *, quota: str = "TagsPerOpenIdConnectProvider"
+) -> None:
+    """An OIDC or SAML provider's tags: as a role's (:func:`_check_tags`), but their keys keep case apart
+    ("Rules for tagging in IAM and AWS STS": tag keys of identity providers are case sensitive)."""
+    _check_tags(tags, held, quota=quota, keys_ignore_case=False)
 
 
 class IamService:
@@ -352,14 +382,15 @@ class IamService:
         return await self.get_role(name)
 
     async def tag_role(self, name: str, tags: Mapping[str, str]) -> None:
-        """IAM TagRole: add or overwrite tags."""
+        """IAM TagRole: add or overwrite tags (a key overwrites one that differs from it only in case)."""
         role = await self.get_role(name)
-        await self.update_role(name, tags={**role.tags, **tags})
+        await self.update_role(name, tags=_retagged(role.tags, tags))
 
     async def untag_role(self, name: str, keys: Sequence[str]) -> None:
-        """IAM UntagRole: remove tags by key (keys not present are ignored, as in IAM)."""
+        """IAM UntagRole: remove tags by key, whatever its case (keys not present are ignored, as in IAM)."""
         role = await self.get_role(name)
-        await self.update_role(name, tags={k: v for k, v in role.tags.items() if k not in set(keys)})
+        removed = {key.lower() for key in keys}
+        await self.update_role(name, tags={k: v for k, v in role.tags.items() if k.lower() not in removed})
 
     async def find_role(self, name: str, *, cached: bool = False) -> Role | None:
         """The role, or ``None``; ``cached``: from this process's short-lived cache (see ``__init__``)."""
@@ -548,6 +579,7 @@ class IamService:
             raise IamLimitExceededException("Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: 100")
         if len(thumbprints) > MAX_OIDC_THUMBPRINTS:
             raise IamLimitExceededException("Cannot exceed quota for ThumbprintsPerOpenIdConnectProvider: 5")
+        _check_provider_tags(tags or {})
         key = provider_url(url)
         record = OidcProviderRecord(
             url=key,
@@ -603,7 +635,10 @@ class IamService:
                 raise IamLimitExceededException("Cannot exceed quota for ThumbprintsPerOpenIdConnectProvider: 5")
             record.thumbprints = list(thumbprints)
         if tags is not None:
-            record.tags = {**record.tags, **tags}
+            # "If you exceed the allowed maximum number of tags, the entire request fails" (TagOpenIDConnectProvider).
+            merged = {**record.tags, **tags}
+            _check_provider_tags(merged, record.tags)
+            record.tags = merged
         try:
             await self._store.update_oidc_provider(record)
         except NotFound as exc:
@@ -646,6 +681,7 @@ class IamService:
     async def create_saml_provider(self, name: str, metadata: str, *, tags: Mapping[str, str] | None = None) -> str:
         """IAM CreateSAMLProvider: the metadata must describe an IdP with a signing certificate."""
         check_metadata(metadata)
+        _check_provider_tags(tags or {}, quota="TagsPerSamlProvider")
         now = time.time()
         record = SamlProviderRecord(name=name, metadata=metadata, tags=dict(tags or {}), created_at=now, updated_at=now)
         try:
