@@ -131,6 +131,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.cleanup_ctx.append(_services_ctx(metrics or Metrics()))
     app.cleanup_ctx.append(loop_watch_ctx)
     app.router.add_post("/", dispatch)  # the AWS wires bind their own request ids (x-amzn-RequestId)
+    # IAM and STS also by GET, their parameters in the URL (a presigned URL); HEAD is no AWS call.
+    app.router.add_get("/", dispatch_get, allow_head=False)
     # The AWS SDKs for JavaScript call the wires from web pages of any origin (awsjson.CORS_HEADERS).
     app.router.add_options("/", with_request_id(preflight("POST")))
     # Every other endpoint: one request id per request, on its events and in x-amz-cognito-request-id.
@@ -327,6 +329,12 @@ async def dispatch(request: web.Request) -> web.Response:
         unknown: GatehouseError = UnknownOperationException(f"Operation {target or '(none)'} is not supported.")
         return _refused_before_dispatch(services, None, unknown)
     return await awsjson.handle(service, services, request, target, body)
+
+
+async def dispatch_get(request: web.Request) -> web.Response:
+    """``GET /``: the query protocol with the parameters in the URL (IAM and STS; the JSON wires are POST only)."""
+    app = request.app
+    return await awsquery.handle(app[QUERY_SERVICES], app[SERVICES], request, app[SETTINGS].max_body_bytes)
 
 
 # Request ids for calls that name no service Gatehouse has (each JsonService has its own).

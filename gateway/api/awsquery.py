@@ -140,6 +140,7 @@ def _botocore_model(name: str) -> botocore.model.ServiceModel:
 
 
 def is_query_request(request: web.Request) -> bool:
+    """A POST of the query protocol: a form, and no JSON target (``GET /`` is always the query protocol)."""
     return request.content_type == FORM_CONTENT_TYPE and "X-Amz-Target" not in request.headers
 
 
@@ -467,7 +468,9 @@ async def handle(
     try:
         body = await read_body(request, max_body_bytes)
         signed = signed_request(request, body)
-        pairs = parse_form(body)
+        # A GET carries the parameters in its URL, as AWS's query APIs take them too: a presigned URL (say
+        # GetCallerIdentity's, which a service opens to learn who handed it over) is a GET; a POST's are its form.
+        pairs = parse_form(signed.query_string.encode() if request.method == "GET" else body)
         fields = dict(pairs)
         action = fields.get("Action", "")
         version = fields.get("Version", "")

@@ -562,3 +562,45 @@ def test_unreachable_identity_provider(iam: Any, sts: Any) -> None:
     with pytest.raises(ClientError) as unreachable:
         sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="s1", WebIdentityToken=token)
     assert error_of(unreachable) == ("IDPCommunicationError", 400)
+
+
+# --- the query protocol by GET: a presigned GetCallerIdentity URL ---------------------------------------------
+
+
+def test_a_presigned_get_caller_identity_url_names_its_signer(
+    gatehouse: GatehouseServer, sts: Any, public_idp: Any, pool: dict[str, str], role: dict[str, Any]
+) -> None:
+    """A client hands a service a presigned GetCallerIdentity URL (botocore's generate_presigned_url); the service
+    opens it with a GET and learns who signed it, as AWS STS answers such a URL. Tampered, expired and unsigned
+    URLs get the query protocol's XML errors. (HttpMethod="GET", as `aws eks get-token` makes such a URL.)"""
+    creds = sts.assume_role_with_web_identity(
+        RoleArn=role["Arn"], RoleSessionName="presigned", WebIdentityToken=id_token(public_idp, pool)
+    )["Credentials"]
+    url = session_client(gatehouse, "sts", creds).generate_presigned_url(
+        "get_caller_identity", ExpiresIn=60, HttpMethod="GET"
+    )
+    assert "Action=GetCallerIdentity" in url and "X-Amz-Signature=" in url
+    with urllib.request.urlopen(url, timeout=5) as response:
+        assert response.status == 200
+        text = response.read().decode()
+    assert f"<Arn>arn:aws:sts::{ACCOUNT}:assumed-role/app-users/presigned</Arn>" in text
+    assert f"<UserId>{role['RoleId']}:presigned</UserId>" in text
+
+    def refused(target: str) -> tuple[int, str]:
+        try:
+            urllib.request.urlopen(target, timeout=5)
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        raise AssertionError(f"{target} was answered")
+
+    # Another action under the same signature, a changed signature, no signature at all.
+    status, body = refused(url.replace("Action=GetCallerIdentity", "Action=GetSessionToken"))
+    assert status in (400, 403) and "<ErrorResponse" in body
+    signature = url.rsplit("X-Amz-Signature=", 1)[1][:64]
+    status, body = refused(url.replace(signature, ("0" if signature[0] != "0" else "1") + signature[1:]))
+    assert status == 403 and "<Code>SignatureDoesNotMatch</Code>" in body
+    status, body = refused(f"{gatehouse.url}/?Action=GetCallerIdentity&Version=2011-06-15")
+    assert status in (400, 403) and "<Code>MissingAuthenticationToken</Code>" in body
+    # A GET naming no operation is the query protocol's InvalidAction, in XML.
+    status, body = refused(f"{gatehouse.url}/")
+    assert status == 400 and "<Code>InvalidAction</Code>" in body
