@@ -11,7 +11,10 @@ please try after some time."; here the default is 5 codes per 15 minutes.
 The refusal is LimitExceededException where botocore's model lets the operation raise it (ForgotPassword,
 ResendConfirmationCode, GetUserAttributeVerificationCode, SignUp), and TooManyRequestsException for the sign-in
 operations (InitiateAuth, RespondToAuthChallenge and their admin forms) and UpdateUserAttributes, whose models
-have no LimitExceededException. A refused request sends nothing and leaves the code already sent valid. A user's
+have no LimitExceededException. A refused request sends nothing and leaves the code already sent valid. A code
+sent while the caller waits is counted before it goes and given back if its delivery fails
+(:meth:`CodeSendLimiter.give_back`): a failed delivery spends nothing of the budget, and the user may try again
+once the mail server or SMS gateway is back. A user's
 own UpdateUserAttributes that sends a code to a new email or phone number takes from the same budget, before the
 attribute changes (so a refusal changes nothing): the user picks the destination, and without the limit could
 make Gatehouse mail or text any address without end. Codes that an administrator's call sends (AdminCreateUser's
@@ -27,7 +30,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import structlog
 
@@ -79,14 +82,25 @@ class CodeSendLimiter:
     def settings(self) -> CodeSendLimitSettings:
         return self._settings
 
-    async def take(self, pool_id: str, key: str, purpose: str) -> None:
-        """Count one code for ``purpose`` to the user ``key``, or raise the operation's limit error."""
+    async def take(self, pool_id: str, key: str, purpose: str) -> float | None:
+        """Count one code for ``purpose`` to the user ``key``, or raise the operation's limit error. The send's
+        ticket (for :meth:`give_back`), or None when no limit is kept."""
         limit = self._settings.max_codes
         if limit <= 0:
-            return
+            return None
         now = self._clock()
-        if await self._store.take_code_send(pool_id, key, now, now + self._settings.window_seconds, limit):
-            return
+        if not await self._store.take_code_send(pool_id, key, now, now + self._settings.window_seconds, limit):
+            self._refuse(pool_id, purpose, limit)
+        return now
+
+    async def give_back(self, pool_id: str, key: str, ticket: float | None) -> None:
+        """Uncount the send :meth:`take` counted under ``ticket``: its code was never delivered. Taken first and
+        given back on failure, the limit stays exact under concurrent requests (of racing ones at most the limit
+        send), and a failed delivery spends nothing."""
+        if ticket is not None:
+            await self._store.return_code_send(pool_id, key, ticket)
+
+    def _refuse(self, pool_id: str, purpose: str, limit: int) -> NoReturn:
         kind = purpose.split(":", 1)[0]
         self._metrics.inc(self._refused, purpose=kind)
         log.warning("code.send_limited", pool=pool_id, purpose=purpose, limit=limit)

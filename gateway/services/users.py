@@ -110,6 +110,15 @@ DEFAULT_INVITE_MESSAGE = "Your username is {username} and temporary password is 
 DEFAULT_SMS_VERIFICATION = "Your verification code is {####}. "
 
 
+def _check_invitation_addresses(attributes: Mapping[str, str], mediums: Sequence[str]) -> None:
+    """AdminCreateUser's refusal of a DesiredDeliveryMediums entry the user has no address for."""
+    for medium, attribute in (("EMAIL", "email"), ("SMS", "phone_number")):
+        if medium in mediums and not attributes.get(attribute):
+            raise InvalidParameterException(
+                f"User has no value for the attribute {attribute}, so a message could not be sent."
+            )
+
+
 def secret_hash(client_id: str, client_secret: str, username: str) -> str:
     """SECRET_HASH = Base64(HMAC-SHA256(client secret, username + client id))."""
     digest = hmac.new(client_secret.encode(), (username + client_id).encode(), hashlib.sha256).digest()
@@ -626,14 +635,8 @@ class UserService:
         await self._check_no_nickname(pool, name, UsernameExistsException("User account already exists"))
         await self._check_no_sub(pool, name, UsernameExistsException("User account already exists"))
         await self._check_nickname_is_no_username(pool, None, attributes)
-        if "EMAIL" in delivery_mediums and message_action != "SUPPRESS" and not attributes.get("email"):
-            raise InvalidParameterException(
-                "User has no value for the attribute email, so a message could not be sent."
-            )
-        if "SMS" in delivery_mediums and message_action != "SUPPRESS" and not attributes.get("phone_number"):
-            raise InvalidParameterException(
-                "User has no value for the attribute phone_number, so a message could not be sent."
-            )
+        if message_action != "SUPPRESS":
+            _check_invitation_addresses(attributes, delivery_mediums)
         if self.hooks is not None and run_hooks:
             attributes, _ = await self.hooks.native_pre_sign_up(
                 pool, self._store, PRE_SIGN_UP_ADMIN_CREATE_USER, name, attributes,
@@ -793,6 +796,10 @@ class UserService:
             raise UnsupportedUserStateException(
                 "Resend not possible. " + user.username + " status is not FORCE_CHANGE_PASSWORD."
             )
+        mediums = mediums or ["SMS"]  # DesiredDeliveryMediums: "The default value is SMS."
+        # Refused as AdminCreateUser refuses a new user's: a medium without an address would send nothing, and the
+        # new password would replace the one the user holds with one no one was told.
+        _check_invitation_addresses(user.attributes, mediums)
         password = generate_temporary_password(pool.password_policy)
         validity_days = int(pool.password_policy.get("TemporaryPasswordValidityDays", 7))
         password_hash, secrets = await self._new_password_material(pool, user.username, password)
@@ -803,7 +810,7 @@ class UserService:
 
         # Sent before it is stored: an invitation that cannot be delivered fails the call, and the temporary
         # password the user already holds must keep working.
-        await self._send_invitation(pool, user, password, mediums or ["SMS"])
+        await self._send_invitation(pool, user, password, mediums)
         return await self._update(pool, user, change)
 
     # --- messages -------------------------------------------------------------------------------------
@@ -845,10 +852,17 @@ class UserService:
             raise
         self._metrics.inc(self._metrics.codes_sent, pool=pool.id, medium="SMS", purpose=purpose)
 
-    async def limit_code_send(self, pool: PoolView, key: str, purpose: str) -> None:
-        """Take one code from the user's send budget (code_limits), or raise the limit's error."""
+    async def limit_code_send(self, pool: PoolView, key: str, purpose: str) -> float | None:
+        """Take one code from the user's send budget (code_limits), or raise the limit's error; the send's
+        ticket, to give it back should the code not be delivered (CodeSendLimiter.give_back)."""
+        if self.code_sends is None:
+            return None
+        return await self.code_sends.take(pool.id, key, purpose)
+
+    async def give_back_code_send(self, pool: PoolView, key: str, ticket: float | None) -> None:
+        """Uncount a send :meth:`limit_code_send` counted (its ``ticket``) whose code was never delivered."""
         if self.code_sends is not None:
-            await self.code_sends.take(pool.id, key, purpose)
+            await self.code_sends.give_back(pool.id, key, ticket)
 
     async def send_text(
         self, pool: PoolView, medium: str, to: str, text: str, *, subject: str, purpose: str, html: str | None = None
@@ -861,8 +875,15 @@ class UserService:
             await self._send_sms(pool, to, text, purpose)
 
     async def _send_invitation(self, pool: PoolView, user: UserRecord, password: str, mediums: Sequence[str]) -> None:
+        """Send the temporary password by each of ``mediums``; CodeDeliveryFailureException when one fails, and
+        the caller then stores nothing (the user not created, the old password kept).
+
+        The text goes first: once the email has gone, a text the SMS gateway refuses would fail the call and leave
+        a mailed password that never works. An SMS gateway refuses far more often than a mail server does
+        (numbers it cannot reach, a spending limit, a sandbox); refused first, it leaves nothing sent."""
         template = pool.admin_create_user_config.get("InviteMessageTemplate") or {}
-        for medium in dict.fromkeys(mediums):  # ["EMAIL", "EMAIL"] is one invitation, not two
+        # ["EMAIL", "EMAIL"] is one invitation, not two.
+        for medium in sorted(dict.fromkeys(mediums), key=lambda medium: medium != "SMS"):
             if medium == "EMAIL" and user.attributes.get("email"):
                 text, html = email_parts(
                     template.get("EmailMessage") or DEFAULT_INVITE_MESSAGE, code=password, username=user.username
@@ -885,13 +906,6 @@ class UserService:
         # Keyed so a stolen database does not give the six-digit codes away by brute force.
         message = f"{pool_id}|{username_key}|{purpose}|{code}".encode()
         return hmac.new(self._code_key, message, hashlib.sha256).hexdigest()
-
-    async def _issue_code(
-        self, pool: PoolView, user: UserRecord, purpose: str, data: dict[str, Any] | None = None
-    ) -> str:
-        code = new_code()
-        await self._keep_code(pool, user, purpose, code, data)
-        return code
 
     async def _keep_code(
         self, pool: PoolView, user: UserRecord, purpose: str, code: str, data: dict[str, Any] | None = None
@@ -926,9 +940,11 @@ class UserService:
         attribute: str | None = None,
         client: ClientView | None = None,
         background: bool = False,
+        limited: bool = False,
     ) -> CodeDelivery | None:
         """Issue and send a code for ``purpose`` to ``attribute`` (for sign-up, where :meth:`_verification_destination`
-        says). ``client``: the app client a sign-up came through, which a confirmation link names."""
+        says). ``client``: the app client a sign-up came through, which a confirmation link names; ``limited``: the
+        code counts against the user's send budget (:meth:`_send_code`)."""
         attribute = attribute or self._verification_destination(pool, user)
         if attribute is None:
             return None
@@ -938,9 +954,12 @@ class UserService:
             return None
         # The code proves control of this value only: it is bound to it, so a later change of the attribute
         # (without a new code) cannot be verified with it.
-        code = await self._issue_code(pool, user, purpose, {"attribute": attribute, "value": value})
+        code = new_code()
         link = await self._confirmation_link(pool, user, client, code) if purpose == "sign_up" else None
-        await self._deliver(pool, user, attribute, value, code, purpose, background=background, link=link)
+        data = {"attribute": attribute, "value": value}
+        await self._send_code(
+            pool, user, attribute, value, code, purpose, data, background=background, limited=limited, link=link
+        )
         return self.delivery_for(attribute, value)
 
     async def _confirmation_link(
@@ -961,7 +980,7 @@ class UserService:
             return CodeDelivery(mask_email(value), "EMAIL", "email")
         return CodeDelivery(mask_phone(value), "SMS", attribute)
 
-    async def _deliver(
+    async def _send_code(
         self,
         pool: PoolView,
         user: UserRecord,
@@ -969,17 +988,35 @@ class UserService:
         value: str,
         code: str,
         purpose: str,
+        data: dict[str, Any] | None = None,
         *,
         background: bool,
+        limited: bool,
         link: str | None = None,
     ) -> None:
-        """:meth:`deliver_code`, or (``background``) the same sent without the caller waiting: where the answer
-        must not tell a user who exists from one who does not (PreventUserExistenceErrors), a mail server's
-        time to accept the message would, as an unknown name's answer sends nothing."""
+        """Make ``code`` the user's one live code for ``purpose`` and send it (:meth:`deliver_code`); ``limited``:
+        it counts against the user's send budget (code_limits.py).
+
+        Sent while the caller waits, the code is stored only once it is delivered, and the send counted before it
+        goes is given back if it fails (CodeDeliveryFailureException): a failed delivery changes nothing, so the
+        code the user already holds keeps working and the budget is not spent on a message that never went.
+        ``background``: sent without the caller waiting, where the answer must not tell a user who exists from one
+        who does not (PreventUserExistenceErrors) -- a mail server's time to accept the message would, as an
+        unknown name's answer sends nothing; the answer says a code went, so it is counted and stored at once."""
+        key = user.username_key
         if background:
+            if limited:
+                await self.limit_code_send(pool, key, purpose)
+            await self._keep_code(pool, user, purpose, code, data)
             self._messenger.later(self.deliver_code(pool, user, attribute, value, code, purpose, link=link))
-        else:
+            return
+        ticket = await self.limit_code_send(pool, key, purpose) if limited else None
+        try:
             await self.deliver_code(pool, user, attribute, value, code, purpose, link=link)
+        except CodeDeliveryFailureException:
+            await self.give_back_code_send(pool, key, ticket)
+            raise
+        await self._keep_code(pool, user, purpose, code, data)
 
     async def deliver_code(
         self,
@@ -1165,10 +1202,13 @@ class UserService:
             raise NotAuthorizedException("User is disabled.")
         if user.status != UNCONFIRMED:
             raise InvalidParameterException("User is already confirmed.")
-        if self._verification_destination(pool, user) is not None:
-            await self.limit_code_send(pool, user.username_key, "sign_up")
         delivery = await self._send_verification(
-            pool, user, purpose="sign_up", client=client, background=client.prevent_user_existence_errors
+            pool,
+            user,
+            purpose="sign_up",
+            client=client,
+            background=client.prevent_user_existence_errors,
+            limited=True,
         )
         if delivery is None:
             raise InvalidParameterException("Auto verification not turned on.")
@@ -1356,8 +1396,9 @@ class UserService:
             raise InvalidParameterException("Invalid attribute name: only email and phone_number can be verified.")
         if not user.attributes.get(attribute):
             raise InvalidParameterException(f"User has no value for the attribute {attribute}.")
-        await self.limit_code_send(pool, user.username_key, f"attribute:{attribute}")
-        delivery = await self._send_verification(pool, user, purpose=f"attribute:{attribute}", attribute=attribute)
+        delivery = await self._send_verification(
+            pool, user, purpose=f"attribute:{attribute}", attribute=attribute, limited=True
+        )
         assert delivery is not None
         return delivery
 
@@ -1540,9 +1581,9 @@ class UserService:
             # that the name is a user's. Limited as a code sent would be, and nothing is sent.
             await self.limit_code_send(pool, user.username_key, "forgot_password")
             return self._simulated_delivery(pool, username, self._recovery_order(pool))
-        if reachable:
-            await self.limit_code_send(pool, user.username_key, "forgot_password")
-        delivery = await self._send_reset_code(pool, user, background=client.prevent_user_existence_errors)
+        delivery = await self._send_reset_code(
+            pool, user, background=client.prevent_user_existence_errors, limited=True
+        )
         if self.threats is not None:
             await self.threats.forgot_password(pool, client, user)
         return delivery
@@ -1590,15 +1631,18 @@ class UserService:
                 return attribute
         return None
 
-    async def _send_reset_code(self, pool: PoolView, user: UserRecord, *, background: bool = False) -> CodeDelivery:
+    async def _send_reset_code(
+        self, pool: PoolView, user: UserRecord, *, background: bool = False, limited: bool = False
+    ) -> CodeDelivery:
         if not user.enabled:
             raise NotAuthorizedException("User is disabled.")
         attribute = self._recovery_attribute(pool, user)
         if attribute is None:
             raise _no_recovery_mechanism()
-        code = await self._issue_code(pool, user, "forgot_password")
         value = user.attributes[attribute]
-        await self._deliver(pool, user, attribute, value, code, "forgot_password", background=background)
+        await self._send_code(
+            pool, user, attribute, value, new_code(), "forgot_password", background=background, limited=limited
+        )
         return self.delivery_for(attribute, value)
 
     async def confirm_forgot_password(
@@ -1663,9 +1707,16 @@ class UserService:
                 return
             u.status = RESET_REQUIRED
 
-        await self._update(pool, user, change)
-        if user.status == RESET_REQUIRED and self._recovery_attribute(pool, user) is not None:
-            await self._send_reset_code(pool, user)
+        # The code is delivered before anything is written: a reset whose code cannot be sent answers
+        # CodeDeliveryFailureException and leaves the user as they were (status, lockout, tokens, the code
+        # already sent). An unconfirmed user keeps the status and gets no code.
+        attribute = self._recovery_attribute(pool, user) if user.status != UNCONFIRMED else None
+        code = new_code()
+        if attribute is not None:
+            await self.deliver_code(pool, user, attribute, user.attributes[attribute], code, "forgot_password")
+        user = await self._update(pool, user, change)
+        if attribute is not None and user.status == RESET_REQUIRED:
+            await self._keep_code(pool, user, "forgot_password", code)
         await self._store.revoke_user_token_families(pool.id, user.username_key)
 
     # --- listing ----------------------------------------------------------------------------------------

@@ -558,6 +558,11 @@ class Store(Protocol):
         processes: of racing callers at most ``limit`` win. Raises NotFound when the pool does not exist."""
         ...
 
+    async def return_code_send(self, pool_id: str, key: str, sent_at: float) -> None:
+        """Uncount one send counted for ``key`` by take_code_send at ``sent_at`` (its ``now``); none left is no
+        error."""
+        ...
+
     # challenge sessions
     async def put_auth_session(self, session: AuthSessionRecord) -> None: ...
     async def take_auth_session(self, session_hash: str) -> AuthSessionRecord | None:

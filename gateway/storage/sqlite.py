@@ -1606,6 +1606,14 @@ class SqliteStore:
                 raise NotFound("pool") from exc
             return taken == 1
 
+    async def return_code_send(self, pool_id: str, key: str, sent_at: float) -> None:
+        # One row of those counted at that instant (racers counted at the same one are alike).
+        await self._fetch(
+            "DELETE FROM code_sends WHERE rowid = (SELECT rowid FROM code_sends WHERE pool_id = ? AND "
+            "username_key = ? AND sent_at = ? LIMIT 1) RETURNING 1",
+            (pool_id, key, sent_at),
+        )
+
     # --- challenge sessions -----------------------------------------------------------------------------
 
     async def put_auth_session(self, session: AuthSessionRecord) -> None:

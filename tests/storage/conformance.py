@@ -978,6 +978,18 @@ class StoreConformance:
         assert await store.take_code_send(POOL, "alice", T0 + 901, T0 + 1801, 1) is False  # the new one counts
         assert await store.purge_expired(T0 + 10_000) >= 2
 
+    async def test_return_code_send_uncounts_one_send(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        assert await store.take_code_send(POOL, "alice", T0, T0 + 900, 2) is True
+        assert await store.take_code_send(POOL, "alice", T0 + 1, T0 + 901, 2) is True
+        assert await store.take_code_send(POOL, "alice", T0 + 2, T0 + 902, 2) is False
+        await store.return_code_send(POOL, "alice", T0 + 1)
+        assert await store.take_code_send(POOL, "alice", T0 + 3, T0 + 903, 2) is True  # the slot came back
+        assert await store.take_code_send(POOL, "alice", T0 + 4, T0 + 904, 2) is False
+        await store.return_code_send(POOL, "alice", T0 + 99)  # nothing counted then: no error, nothing changed
+        await store.return_code_send(POOL, "bob", T0)
+        assert await store.take_code_send(POOL, "alice", T0 + 5, T0 + 905, 2) is False
+
     async def test_take_code_send_in_a_missing_pool_raises_not_found(self, store: Store) -> None:
         with pytest.raises(NotFound):
             await store.take_code_send(POOL, "alice", T0, T0 + 900, 3)
