@@ -2111,11 +2111,13 @@ class _Applier:
                     pool=config.id,
                 )  # fmt: skip
         pool = await self._ensure_schema(pool, desired, request, loc)
-        # SetUserPoolMfaConfig's settings are applied on their own (config_sign_in), not by UpdateUserPool.
-        # Nor are the session settings (SetUserPoolSessionConfiguration's, applied on their own; UpdateUserPool
-        # keeps them): a pool that tracks sessions would otherwise be rewritten at every start.
-        skip = {"SchemaAttributes", *_IMMUTABLE, *_MFA_ONLY_SETTINGS, POOL_SESSION_SETTING, CLIENT_SESSION_SETTINGS,
-                LOG_DELIVERY_SETTING}  # fmt: skip
+        # SetUserPoolMfaConfig's settings are applied on their own (config_sign_in), not by UpdateUserPool, and
+        # with them the SMS authentication message (mfa.sms.message), which the pool reports as its own
+        # SmsAuthenticationMessage too. Nor are the session settings (SetUserPoolSessionConfiguration's, applied on
+        # their own; UpdateUserPool keeps them): a pool that tracks sessions would otherwise be rewritten at every
+        # start.
+        skip = {"SchemaAttributes", *_IMMUTABLE, *_MFA_ONLY_SETTINGS, "SmsAuthenticationMessage", POOL_SESSION_SETTING,
+                CLIENT_SESSION_SETTINGS, LOG_DELIVERY_SETTING}  # fmt: skip
         if "UserPoolTier" not in request:
             skip.add("UserPoolTier")  # UpdateUserPool keeps the pool's tier when the request names none
 

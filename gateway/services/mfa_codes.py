@@ -2,9 +2,11 @@
 
 When a sign-in owes one of these factors, a fresh random six-digit code goes to the user's ``phone_number`` or
 ``email`` through the messenger (the SMS webhook or outbox, SMTP), worded by the pool's SmsMfaConfiguration
-``SmsAuthenticationMessage`` or EmailMfaConfiguration ``Message``/``Subject`` (``{####}`` is the code). The
-challenge tells the client where the code went, masked as Cognito masks it (``CODE_DELIVERY_DESTINATION``
-``+*******0100`` or ``a***@e***``, ``CODE_DELIVERY_DELIVERY_MEDIUM`` ``SMS`` or ``EMAIL``).
+``SmsAuthenticationMessage`` or EmailMfaConfiguration ``Message``/``Subject`` (``{####}`` is the code). Those
+word the passwordless first factors' codes too (SMS_OTP, EMAIL_OTP: gateway/services/passwordless.py), through
+:func:`send_sign_in_code`. The challenge tells the client where the code went, masked as Cognito masks it
+(``CODE_DELIVERY_DESTINATION`` ``+*******0100`` or ``a***@e***``, ``CODE_DELIVERY_DELIVERY_MEDIUM`` ``SMS`` or
+``EMAIL``).
 
 Only a keyed hash of the code is kept, in the challenge's server-side session, bound to the pool, the user and
 that session (a per-challenge nonce), so a code answers only the sign-in it was sent for. Single use follows
@@ -23,7 +25,12 @@ from typing import Any
 
 import structlog
 
-from gateway.errors import CodeMismatchException, ExpiredCodeException, InvalidParameterException
+from gateway.errors import (
+    CodeDeliveryFailureException,
+    CodeMismatchException,
+    ExpiredCodeException,
+    InvalidParameterException,
+)
 from gateway.ids import new_code
 from gateway.services.messaging import email_parts, render_template
 from gateway.services.mfa import EMAIL_OTP, SMS_MFA
@@ -41,6 +48,28 @@ DEFAULT_EMAIL_SUBJECT = "Your sign-in code"
 DEFAULT_EMAIL_MESSAGE = "Your sign-in code is {####}. "
 _MEDIUM = {SMS_MFA: "SMS", EMAIL_OTP: "EMAIL"}
 _ATTRIBUTE = {SMS_MFA: "phone_number", EMAIL_OTP: "email"}
+
+
+def sign_in_message(pool: PoolView, medium: str, code: str, username: str) -> tuple[str, str, str | None]:
+    """The subject, text and HTML part (None for an SMS) of a sign-in code sent by ``medium`` (SMS or EMAIL):
+    the SMS with the pool's SMS authentication message ("the SMS message that your user pool sends to users in
+    SMS OTP and MFA authentication", CreateUserPool), the email with EmailMfaConfiguration's Message and
+    Subject ("codes for MFA and sign-in with email OTPs", EmailMfaConfigType), or Cognito's defaults."""
+    if medium == "SMS":
+        template = pool.sms_authentication_message or DEFAULT_SMS_MESSAGE
+        return "", render_template(template, code=code, username=username), None
+    config = pool.settings.get("EmailMfaConfiguration") or {}
+    text, html = email_parts(config.get("Message") or DEFAULT_EMAIL_MESSAGE, code=code, username=username)
+    return str(config.get("Subject") or DEFAULT_EMAIL_SUBJECT), text, html
+
+
+async def send_sign_in_code(
+    users: UserService, pool: PoolView, user: UserRecord, medium: str, destination: str, code: str, purpose: str
+) -> None:
+    """Send a sign-in ``code`` to ``destination`` by ``medium`` (SMS or EMAIL), worded by
+    :func:`sign_in_message`; raises CodeDeliveryFailureException when it cannot be delivered."""
+    subject, text, html = sign_in_message(pool, medium, code, user.username)
+    await users.send_text(pool, medium, destination, text, subject=subject, purpose=purpose, html=html)
 
 
 @dataclass(frozen=True)
@@ -74,21 +103,15 @@ class MfaCodes:
         destination = destination or user.attributes.get(_ATTRIBUTE[factor])
         if not destination:
             raise InvalidParameterException(f"User does not have delivery config set to turn on {factor}")
-        await self._users.limit_code_send(pool, user.username_key, f"mfa:{factor.lower()}")
+        purpose = f"mfa:{factor.lower()}"
+        ticket = await self._users.limit_code_send(pool, user.username_key, purpose)
         code = new_code()
         nonce = secrets.token_urlsafe(16)
-        if factor == SMS_MFA:
-            config = pool.settings.get("SmsMfaConfiguration") or {}
-            template = config.get("SmsAuthenticationMessage") or pool.settings.get("SmsAuthenticationMessage")
-            text = render_template(template or DEFAULT_SMS_MESSAGE, code=code, username=user.username)
-            subject, html = "", None
-        else:
-            config = pool.settings.get("EmailMfaConfiguration") or {}
-            text, html = email_parts(config.get("Message") or DEFAULT_EMAIL_MESSAGE, code=code, username=user.username)
-            subject = str(config.get("Subject") or DEFAULT_EMAIL_SUBJECT)
-        await self._users.send_text(
-            pool, _MEDIUM[factor], destination, text, subject=subject, purpose=f"mfa:{factor.lower()}", html=html
-        )
+        try:
+            await send_sign_in_code(self._users, pool, user, _MEDIUM[factor], destination, code, purpose)
+        except CodeDeliveryFailureException:
+            await self._users.give_back_code_send(pool, user.username_key, ticket)  # a code never sent costs nothing
+            raise
         log.info("mfa_code.sent", pool=pool.id, username=user.username, factor=factor)
         return SentCode(
             state={

@@ -15,9 +15,10 @@ WEB_AUTHN      ``CREDENTIAL_REQUEST_OPTIONS`` go out; answered with the assertio
 
 What a user may choose is the pool's ``SignInPolicy.AllowedFirstAuthFactors`` (PASSWORD covers PASSWORD and
 PASSWORD_SRP) narrowed to what the user has: a password, a verified email, a verified phone number, a passkey.
-One-time codes are eight digits, kept only as a keyed hash in the store's one-time codes (bound to the
-challenge that sent them), used once, expiring with the challenge session; a wrong code counts towards the
-lockout as a wrong password does. An unknown user, when the client prevents user existence errors, is
+One-time codes are eight digits, worded as MFA codes are (the pool's SmsAuthenticationMessage, EmailMfaConfiguration
+``Message``/``Subject``: gateway/services/mfa_codes.py), kept only as a keyed hash in the store's one-time codes
+(bound to the challenge that sent them), used once, expiring with the challenge session; a wrong code counts
+towards the lockout as a wrong password does. An unknown user, when the client prevents user existence errors, is
 offered a selection of the pool's factors, the same at every try as a user's are, is shown the destination
 ForgotPassword shows it, and fails at the answer, as SRP's decoy challenges do.
 """
@@ -34,6 +35,7 @@ from typing import Any
 import structlog
 
 from gateway.errors import (
+    CodeDeliveryFailureException,
     CodeMismatchException,
     ExpiredCodeException,
     InvalidParameterException,
@@ -44,6 +46,7 @@ from gateway.services import sign_in_factors
 from gateway.services.auth import CHALLENGES, FLOWS, AuthContext, AuthResult, AuthService, challenge, flow
 from gateway.services.code_limits import unknown_user_key
 from gateway.services.mfa import mfa_settings
+from gateway.services.mfa_codes import send_sign_in_code
 from gateway.services.passwords import PasswordHasher
 from gateway.services.pools import PoolView
 from gateway.services.risk import OFF, security_mode
@@ -148,7 +151,7 @@ class PasswordlessService:
         attribute = _OTP_ATTRIBUTE[name]
         code = new_code(OTP_DIGITS)
         purpose = f"sign_in:{name}"
-        await self.users.limit_code_send(ctx.pool, user.username_key, purpose)
+        ticket = await self.users.limit_code_send(ctx.pool, user.username_key, purpose)
         await self.store.put_code(
             CodeRecord(
                 pool_id=ctx.pool.id,
@@ -159,7 +162,15 @@ class PasswordlessService:
                 data={"nonce": nonce},
             )
         )
-        await self.users.deliver_code(ctx.pool, user, attribute, user.attributes[attribute], code, purpose)
+        # Worded as SMS and email MFA codes are: the pool's SMS authentication message and EmailMfaConfiguration
+        # ("codes for MFA and sign-in with email OTPs", EmailMfaConfigType), not the verification template.
+        medium = "EMAIL" if name == EMAIL_OTP else "SMS"
+        try:
+            await send_sign_in_code(self.users, ctx.pool, user, medium, user.attributes[attribute], code, purpose)
+        except CodeDeliveryFailureException:
+            log.warning("code.delivery_failed", pool=ctx.pool.id, username=user.username, purpose=purpose)
+            await self.users.give_back_code_send(ctx.pool, user.username_key, ticket)  # never sent: costs nothing
+            raise
 
     async def check_code(self, ctx: AuthContext, user: UserRecord, name: str, nonce: str, code: str) -> None:
         """Consume the code ``name`` sent for the challenge ``nonce``; exactly one correct answer wins."""

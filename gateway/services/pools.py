@@ -220,6 +220,16 @@ class PoolView(RecordView[PoolRecord]):
         return isinstance(self.settings.get("SmsMfaConfiguration"), dict)
 
     @property
+    def sms_authentication_message(self) -> str | None:
+        """The wording of the SMS that carries a sign-in code, SMS MFA's and SMS_OTP's alike ("the SMS message
+        that your user pool sends to users in SMS OTP and MFA authentication", CreateUserPool); None for the
+        default. One setting, kept in step under both of its names (:func:`_set_sms_message`); should a pool
+        hold two, SmsMfaConfiguration's is the one read."""
+        factor = self.settings.get("SmsMfaConfiguration")
+        message = factor.get("SmsAuthenticationMessage") if isinstance(factor, dict) else None
+        return str(message or self.settings.get("SmsAuthenticationMessage") or "") or None
+
+    @property
     def email_mfa_enabled(self) -> bool:
         """Email MFA (EMAIL_OTP) is offered once SetUserPoolMfaConfig gave an EmailMfaConfiguration."""
         return isinstance(self.settings.get("EmailMfaConfiguration"), dict)
@@ -433,6 +443,7 @@ def _check_pool_settings(settings: Mapping[str, Any]) -> None:
         raise InvalidParameterException("The admin_only recovery option cannot be combined with another option.")
     _check_sign_in_policy(settings)
     _check_invitation(settings)
+    _check_verification_template(settings)
     check_email_settings(settings)
     policy = (settings.get("Policies") or {}).get("PasswordPolicy") or {}
     if "MinimumLength" in policy and not 6 <= int(policy["MinimumLength"]) <= 99:
@@ -444,16 +455,32 @@ def _check_pool_settings(settings: Mapping[str, Any]) -> None:
 
 
 def _check_invitation(settings: Mapping[str, Any]) -> None:
-    """An invitation tells the new user the name to sign in with: "Your custom message must contain the
-    {username} and {####} placeholders" (customizing user invitation messages). The model's patterns require
-    {####} of EmailMessage and SMSMessage already; {username} is checked here, as the config file does."""
+    """An invitation tells the new user the name to sign in with and the temporary password: "Your custom
+    message must contain the {username} and {####} placeholders" (customizing user invitation messages). The
+    model's patterns for EmailMessage and SMSMessage (EmailInviteMessageType, SmsInviteMessageType) require
+    neither, as Cognito lets a pool whose users have no password leave {####} out (AdminCreateUserConfigType);
+    every user AdminCreateUser makes here has a temporary password, so both are checked, as the config file
+    does."""
     template = (settings.get("AdminCreateUserConfig") or {}).get("InviteMessageTemplate") or {}
     for member in ("EmailMessage", "SMSMessage"):
         message = template.get(member)
-        if message is not None and "{username}" not in str(message):
+        if message is not None and not ("{username}" in str(message) and "{####}" in str(message)):
             raise InvalidParameterException(
                 f"InviteMessageTemplate.{member} must contain the {{username}} and {{####}} placeholders."
             )
+
+
+def _check_verification_template(settings: Mapping[str, Any]) -> None:
+    """VerificationMessageTemplate carries the email message of its DefaultEmailOption only: "For
+    CONFIRM_WITH_LINK, specify an EmailMessageByLink and leave EmailMessage blank. For CONFIRM_WITH_CODE, specify
+    an EmailMessage and leave EmailMessageByLink blank. When you supply both parameters with either choice,
+    Amazon Cognito returns an error" (CreateUserPool, UpdateUserPool: VerificationMessageTemplate)."""
+    template = settings.get("VerificationMessageTemplate") or {}
+    if template.get("EmailMessage") and template.get("EmailMessageByLink"):
+        raise InvalidParameterException(
+            "VerificationMessageTemplate takes EmailMessage (CONFIRM_WITH_CODE) or EmailMessageByLink "
+            "(CONFIRM_WITH_LINK), not both."
+        )
 
 
 def _check_required_aliases(settings: Mapping[str, Any]) -> None:
@@ -556,6 +583,19 @@ def _sms_factor_from_request(settings: dict[str, Any], request: Mapping[str, Any
         settings["SmsMfaConfiguration"] = factor
 
 
+def _set_sms_message(settings: dict[str, Any], message: object) -> None:
+    """Make ``message`` (None: the default) the pool's SMS authentication message under both of its names:
+    UserPoolType's SmsAuthenticationMessage, which CreateUserPool and UpdateUserPool write, and SmsMfaConfiguration's,
+    which SetUserPoolMfaConfig writes, are one setting in Cognito, so DescribeUserPool and GetUserPoolMfaConfig
+    report the same wording, the one sent (PoolView.sms_authentication_message)."""
+    factor = settings.get("SmsMfaConfiguration")
+    for holder in (settings, factor) if isinstance(factor, dict) else (settings,):
+        if message:
+            holder["SmsAuthenticationMessage"] = message
+        else:
+            holder.pop("SmsAuthenticationMessage", None)
+
+
 def _check_mfa_factors(settings: dict[str, Any]) -> None:
     """UpdateUserPool with MfaConfiguration ON or OPTIONAL needs a factor to offer: SMS when the request gives an
     SmsConfiguration, or those SetUserPoolMfaConfig enabled. Cognito refuses the rest: "SMS configuration and
@@ -647,6 +687,7 @@ class PoolService:
         # Without a factor MFA ON is still accepted here: SetUserPoolMfaConfig names the factors next (the config
         # file creates pools so); until then sign-in answers InvalidUserPoolConfigurationException.
         _sms_factor_from_request(settings, request)
+        _set_sms_message(settings, settings.get("SmsAuthenticationMessage"))
         settings.setdefault("DeletionProtection", "INACTIVE")
         settings.setdefault("UsernameConfiguration", {"CaseSensitive": True})
         settings.setdefault(
@@ -705,6 +746,9 @@ class PoolService:
         described: dict[str, Any] = copy.deepcopy(record.settings)
         for key in _OWN_OPERATION_SETTINGS:
             described.pop(key, None)
+        described.pop("SmsAuthenticationMessage", None)
+        if pool.sms_authentication_message is not None:
+            described["SmsAuthenticationMessage"] = pool.sms_authentication_message
         described.update(
             {
                 "Id": record.id,
@@ -783,6 +827,8 @@ class PoolService:
             new_settings.setdefault("LambdaConfig", {})
             _check_pool_settings(new_settings)
             _sms_factor_from_request(new_settings, request)
+            # UpdateUserPool's SmsAuthenticationMessage (or its default, when left out) is SMS MFA's wording too.
+            _set_sms_message(new_settings, new_settings.get("SmsAuthenticationMessage"))
             if not factors_follow:
                 _check_mfa_factors(new_settings)
             # Against the pool as stored, in the write that changes the plan: a setting turned on meanwhile is
@@ -805,6 +851,11 @@ class PoolService:
         for member in ("SmsMfaConfiguration", "EmailMfaConfiguration"):
             if isinstance(pool.settings.get(member), dict):
                 config[member] = copy.deepcopy(pool.settings[member])
+        if "SmsMfaConfiguration" in config:
+            # The wording DescribeUserPool reports too, and the one sent.
+            config["SmsMfaConfiguration"].pop("SmsAuthenticationMessage", None)
+            if pool.sms_authentication_message is not None:
+                config["SmsMfaConfiguration"]["SmsAuthenticationMessage"] = pool.sms_authentication_message
         return config
 
     async def set_mfa_config(self, pool_id: str, request: Mapping[str, Any]) -> PoolView:
@@ -829,6 +880,10 @@ class PoolService:
             for member, factor in factors.items():
                 if factor:
                     record.settings[member] = copy.deepcopy(dict(factor))
+                    if member == "SmsMfaConfiguration":
+                        # Left out, the default wording: "If this parameter isn't provided, your user pool sends
+                        # a default message" (SmsMfaConfigType), for DescribeUserPool's member too.
+                        _set_sms_message(record.settings, factor.get("SmsAuthenticationMessage"))
                 else:
                     record.settings.pop(member, None)
             view = PoolView(record)

@@ -107,8 +107,11 @@ def test_pool_sms_and_email_config_round_trip(idp: Any) -> None:
     assert got["SoftwareTokenMfaConfiguration"] == {"Enabled": False}
     described = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]
     assert "SmsMfaConfiguration" not in described and "EmailMfaConfiguration" not in described
-    # UpdateUserPool keeps the factor configuration.
-    idp.update_user_pool(UserPoolId=pool_id, MfaConfiguration="OPTIONAL")
+    # UpdateUserPool keeps the factor configuration (the SMS message is the pool's SmsAuthenticationMessage: one
+    # setting, which UpdateUserPool resets to its default when left out, as it does every member).
+    idp.update_user_pool(
+        UserPoolId=pool_id, MfaConfiguration="OPTIONAL", SmsAuthenticationMessage=SMS_CONFIG["SmsAuthenticationMessage"]
+    )
     assert idp.get_user_pool_mfa_config(UserPoolId=pool_id)["EmailMfaConfiguration"] == EMAIL_CONFIG
 
     # An empty configuration turns a factor off; the last factor can't go while MFA is required.
