@@ -338,6 +338,9 @@ class AuthService:
             # such a server may skip, e.g. SECRET_HASH), never finished through the public API.
             raise NotAuthorizedException("Invalid session for the user.")
         if state.get("challenge") != challenge_name:
+            # Taken to be read, but not this answer's: it stays for the answer it is for (a repeated or late answer
+            # to an earlier step, whose Session the next step may go on under, must not end that step).
+            await self.store.put_auth_session(record)
             raise InvalidParameterException("Invalid challenge name or session for the user.")
         ctx = dataclasses.replace(ctx, answered_session=session)
         labels = {"pool": ctx.pool.id, "client": app_client_id(ctx.client), "flow": f"challenge:{challenge_name}"}
@@ -1155,6 +1158,16 @@ async def _new_password(
     if attributes:
         validate_attribute_values(ctx.pool.schema, attributes, creating=False, admin=False)
         service.users.check_user_may_write(ctx.client, attributes)  # before the password changes
+    if state.get(_PASSWORD_SET):
+        # An earlier answer set this password, and the step after it failed (an MFA code that could not be sent,
+        # or the send limit: TooManyRequestsException, which the SDKs retry on their own). The same answer again
+        # goes on from there; another password is refused.
+        if user.password_hash is None or not await service.hasher.verify(user.password_hash, password):
+            raise NotAuthorizedException("Invalid session for the user.")
+        service.check_user_can_sign_in(user)
+        return await service.after_first_factor(
+            ctx, user, auth_time=int(state.get("auth_time", time.time())), device_key=state.get("device_key")
+        )
     if user.status != FORCE_CHANGE_PASSWORD:
         raise NotAuthorizedException("Invalid session for the user.")
     # Disabled (or the temporary password expired) since InitiateAuth: the Session is no way around that.
@@ -1168,9 +1181,15 @@ async def _new_password(
         user = await service.users.get_by_key(ctx.pool.id, user.username_key)
     if user.status != CONFIRMED:
         raise NotAuthorizedException("Invalid session for the user.")
+    # Kept with the session should the next step fail (respond() puts the state back for another try).
+    state[_PASSWORD_SET] = True
     return await service.after_first_factor(
         ctx, user, auth_time=int(state.get("auth_time", time.time())), device_key=state.get("device_key")
     )
+
+
+# NEW_PASSWORD_REQUIRED's state once the new password is stored (see _new_password).
+_PASSWORD_SET = "password_set"
 
 
 async def _challenged_user(

@@ -152,6 +152,17 @@ class PasswordlessService:
         code = new_code(OTP_DIGITS)
         purpose = f"sign_in:{name}"
         ticket = await self.users.limit_code_send(ctx.pool, user.username_key, purpose)
+        # Worded as SMS and email MFA codes are: the pool's SMS authentication message and EmailMfaConfiguration
+        # ("codes for MFA and sign-in with email OTPs", EmailMfaConfigType), not the verification template.
+        medium = "EMAIL" if name == EMAIL_OTP else "SMS"
+        try:
+            await send_sign_in_code(self.users, ctx.pool, user, medium, user.attributes[attribute], code, purpose)
+        except CodeDeliveryFailureException:
+            log.warning("code.delivery_failed", pool=ctx.pool.id, username=user.username, purpose=purpose)
+            await self.users.give_back_code_send(ctx.pool, user.username_key, ticket)  # never sent: costs nothing
+            raise
+        # Stored once sent: a send that fails leaves the code of a sign-in already under way (one per purpose) as it
+        # was. The code answers only the challenge ``nonce`` names, which is not handed out before this returns.
         await self.store.put_code(
             CodeRecord(
                 pool_id=ctx.pool.id,
@@ -162,15 +173,6 @@ class PasswordlessService:
                 data={"nonce": nonce},
             )
         )
-        # Worded as SMS and email MFA codes are: the pool's SMS authentication message and EmailMfaConfiguration
-        # ("codes for MFA and sign-in with email OTPs", EmailMfaConfigType), not the verification template.
-        medium = "EMAIL" if name == EMAIL_OTP else "SMS"
-        try:
-            await send_sign_in_code(self.users, ctx.pool, user, medium, user.attributes[attribute], code, purpose)
-        except CodeDeliveryFailureException:
-            log.warning("code.delivery_failed", pool=ctx.pool.id, username=user.username, purpose=purpose)
-            await self.users.give_back_code_send(ctx.pool, user.username_key, ticket)  # never sent: costs nothing
-            raise
 
     async def check_code(self, ctx: AuthContext, user: UserRecord, name: str, nonce: str, code: str) -> None:
         """Consume the code ``name`` sent for the challenge ``nonce``; exactly one correct answer wins."""

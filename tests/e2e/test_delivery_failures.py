@@ -399,3 +399,106 @@ def test_an_sms_mfa_code_that_cannot_be_sent_spends_no_send(idp: Any, public_idp
         ChallengeResponses={"USERNAME": "mfa-user", "SMS_MFA_CODE": code},
     )
     assert done["AuthenticationResult"]["AccessToken"]
+
+
+def test_a_new_password_answer_whose_mfa_code_cannot_be_sent_can_be_sent_again(
+    idp: Any, public_idp: Any, sms_gateway: SmsGateway
+) -> None:
+    """NEW_PASSWORD_REQUIRED stores the password, then SMS MFA's code fails to go: the same answer again (as the
+    SDKs retry) goes on to SMS_MFA once the gateway is back; another password on that Session is refused."""
+    pool_id = idp.create_user_pool(PoolName="failing-new-password")["UserPool"]["Id"]
+    idp.set_user_pool_mfa_config(
+        UserPoolId=pool_id, MfaConfiguration="ON", SmsMfaConfiguration={"SmsAuthenticationMessage": "code {####}"}
+    )
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=FLOWS)[
+        "UserPoolClient"
+    ]["ClientId"]
+
+    def new_password_step(username: str, phone: str) -> dict[str, Any]:
+        """A user with a temporary password, signed in up to NEW_PASSWORD_REQUIRED; that answer, its new password."""
+        idp.admin_create_user(
+            UserPoolId=pool_id,
+            Username=username,
+            TemporaryPassword="Temporary-pass-1",
+            MessageAction="SUPPRESS",
+            UserAttributes=[
+                {"Name": "phone_number", "Value": phone},
+                {"Name": "phone_number_verified", "Value": "true"},
+            ],
+        )
+        step = public_idp.initiate_auth(
+            ClientId=client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": username, "PASSWORD": "Temporary-pass-1"},
+        )
+        assert step["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+        return {
+            "ClientId": client_id,
+            "ChallengeName": "NEW_PASSWORD_REQUIRED",
+            "Session": step["Session"],
+            "ChallengeResponses": {"USERNAME": username, "NEW_PASSWORD": PASSWORD},
+        }
+
+    def sms_answer(step: dict[str, Any], username: str, phone: str) -> dict[str, Any]:
+        assert step["ChallengeName"] == "SMS_MFA", step
+        code = six_digits(sms_gateway.wait_for(phone)[1]["message"])
+        return dict(
+            public_idp.respond_to_auth_challenge(
+                ClientId=client_id,
+                ChallengeName="SMS_MFA",
+                Session=step["Session"],
+                ChallengeResponses={"USERNAME": username, "SMS_MFA_CODE": code},
+            )
+        )
+
+    # The same answer again goes on.
+    answer = new_password_step("newbie", "+15555550778")
+    with sms_down(sms_gateway):
+        assert refused(public_idp.respond_to_auth_challenge, **answer)[0] == "CodeDeliveryFailureException"
+    again = public_idp.respond_to_auth_challenge(**answer)
+    assert sms_answer(again, "newbie", "+15555550778")["AuthenticationResult"]["AccessToken"]
+
+    # Another password on that Session is refused and changes nothing: the one set first is the user's.
+    answer = new_password_step("newbie-2", "+15555550780")
+    with sms_down(sms_gateway):
+        assert refused(public_idp.respond_to_auth_challenge, **answer)[0] == "CodeDeliveryFailureException"
+    other = {**answer, "ChallengeResponses": {"USERNAME": "newbie-2", "NEW_PASSWORD": "Another-pass-2"}}
+    assert refused(public_idp.respond_to_auth_challenge, **other)[0] == "NotAuthorizedException"
+    step = public_idp.initiate_auth(
+        ClientId=client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "newbie-2", "PASSWORD": PASSWORD},
+    )
+    assert sms_answer(step, "newbie-2", "+15555550780")["AuthenticationResult"]["AccessToken"]
+
+
+def test_an_sms_otp_that_cannot_be_sent_keeps_the_code_already_sent(
+    idp: Any, public_idp: Any, sms_gateway: SmsGateway
+) -> None:
+    pool_id = idp.create_user_pool(
+        PoolName="failing-otp",
+        Policies={"SignInPolicy": {"AllowedFirstAuthFactors": ["PASSWORD", "SMS_OTP"]}},
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=["ALLOW_USER_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    phone = "+15555550779"
+    confirmed_user(idp, pool_id, "otp-user", phone)
+    sign_in = {
+        "ClientId": client_id,
+        "AuthFlow": "USER_AUTH",
+        "AuthParameters": {"USERNAME": "otp-user", "PREFERRED_CHALLENGE": "SMS_OTP"},
+    }
+    first = public_idp.initiate_auth(**sign_in)
+    assert first["ChallengeName"] == "SMS_OTP"
+    match = re.search(r"\b(\d{8})\b", sms_gateway.wait_for(phone)[1]["message"])
+    assert match
+    with sms_down(sms_gateway):
+        assert refused(public_idp.initiate_auth, **sign_in)[0] == "CodeDeliveryFailureException"
+    done = public_idp.respond_to_auth_challenge(
+        ClientId=client_id,
+        ChallengeName="SMS_OTP",
+        Session=first["Session"],
+        ChallengeResponses={"USERNAME": "otp-user", "SMS_OTP_CODE": match.group(1)},
+    )
+    assert done["AuthenticationResult"]["AccessToken"]

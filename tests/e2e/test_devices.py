@@ -785,3 +785,25 @@ def test_amazon_cognito_identity_js_chooses_totp_and_an_always_remembered_device
     assert result["userConfirmationNecessary"] is False
     assert result["second"] == [] and result["secondDeviceKey"] == result["deviceKey"]
     assert len(outbox_sms(gatehouse, "+15555550240")) == sent
+
+
+def test_an_answer_naming_another_challenge_leaves_the_session_to_its_own(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any
+) -> None:
+    """An answer whose ChallengeName is not the Session's (a repeated answer to an earlier step, whose Session
+    the device step goes on under) is refused and leaves the Session for the answer it is for."""
+    pool_id, client_id = make_pool(idp, "devices-mismatch", OPT_IN)
+    phone = "+15555550232"
+    make_user(idp, pool_id, "lee", phone)
+    step = password_sign_in(public_idp, client_id, "lee")
+    assert step["ChallengeName"] == "SMS_MFA"
+    with pytest.raises(ClientError) as wrong:
+        public_idp.respond_to_auth_challenge(
+            ClientId=client_id,
+            ChallengeName="SOFTWARE_TOKEN_MFA",
+            Session=step["Session"],
+            ChallengeResponses={"USERNAME": "lee", "SOFTWARE_TOKEN_MFA_CODE": "123456"},
+        )
+    assert error_of(wrong)[0] == "InvalidParameterException"
+    done = answer_sms(gatehouse, public_idp, client_id, step, "lee", phone)
+    assert done["AuthenticationResult"]["AccessToken"]
