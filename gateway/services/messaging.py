@@ -84,7 +84,30 @@ class _Closeable(Protocol):
 
 # --- templates ----------------------------------------------------------------------------------------
 
-_PLACEHOLDER = re.compile(r"\{####\}|\{username\}|\{##([^{}]{0,256}?)##\}")
+_PLACEHOLDER = re.compile(r"\{####\}|\{username\}")
+_CODE = "{####}"
+_LINK_OPEN, _LINK_CLOSE = "{##", "##}"
+
+
+def _link_placeholders(template: str) -> list[tuple[str, bool]]:
+    """The template cut at its link placeholders (``{##title##}``; never the code's ``{####}``): its pieces in
+    order, each with whether it is a link's title. Each ``{##`` is closed by the first ``##}`` after it, the
+    title being anything between (EmailVerificationMessageByLinkType allows braces and any length); one scan,
+    however many openings are never closed."""
+    pieces: list[tuple[str, bool]] = []
+    done = position = 0
+    while (start := template.find(_LINK_OPEN, position)) >= 0:
+        if template.startswith(_CODE, start):
+            position = start + len(_CODE)
+            continue
+        end = template.find(_LINK_CLOSE, start + len(_LINK_OPEN))
+        if end < 0:
+            break
+        pieces.append((template[done:start], False))
+        pieces.append((template[start + len(_LINK_OPEN) : end], True))
+        done = position = end + len(_LINK_CLOSE)
+    pieces.append((template[done:], False))
+    return pieces
 
 
 def render_template(
@@ -101,8 +124,8 @@ def render_template(
 
     A placeholder whose value is not given is left as it is. ``escape=True`` is for the HTML part of an email:
     the values are HTML-escaped (usernames may contain ``<`` and ``&``) and a link becomes an anchor; in the
-    text part a link is its title followed by the URL. A link title holds no braces, and at most 256
-    characters, so a long template of unclosed ``{##`` is read once, not once per opening.
+    text part a link is its title followed by the URL. Placeholders are found in the template only, never in
+    the values filled in: a username that itself contains ``{####}`` or ``{##x##}`` is never filled.
     """
     values: dict[str, str] = {}
     if code is not None:
@@ -111,19 +134,23 @@ def render_template(
         values["{username}"] = username
 
     def substitute(match: re.Match[str]) -> str:
-        title = match.group(1)
-        if title is not None:
-            if link is None:
-                return match.group(0)
-            # The title is the template's own words (the pool administrator's HTML); the URL is escaped.
-            return f'<a href="{html_lib.escape(link)}">{title}</a>' if escape else f"{title}: {link}"
         value = values.get(match.group(0))
         if value is None:
             return match.group(0)
         return html_lib.escape(value) if escape else value
 
-    # One pass, so a username that itself contains "{####}" is never filled with the code.
-    return _PLACEHOLDER.sub(substitute, template)
+    if link is None:
+        return _PLACEHOLDER.sub(substitute, template)
+    out: list[str] = []
+    for piece, is_title in _link_placeholders(template):
+        if not is_title:
+            out.append(_PLACEHOLDER.sub(substitute, piece))
+        elif escape:
+            # The title is the template's own words (the pool administrator's HTML); the URL is escaped.
+            out.append(f'<a href="{html_lib.escape(link)}">{piece}</a>')
+        else:
+            out.append(f"{piece}: {link}")
+    return "".join(out)
 
 
 def email_parts(template: str, *, code: str, username: str, link: str | None = None) -> tuple[str, str]:

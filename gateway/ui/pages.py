@@ -1089,8 +1089,9 @@ def add_routes(app: web.Application) -> None:
         app.router.add_get(f"{prefix}/confirm", with_request_id(confirm_get, _page_error))
         app.router.add_post(f"{prefix}/confirm", with_request_id(confirm_post, _page_error))
         # Cognito's link is written with and without the final slash ("/confirmUser/?client_id=...").
-        app.router.add_get(f"{prefix}/confirmUser", with_request_id(confirm_user, _page_error))
-        app.router.add_get(f"{prefix}/confirmUser/", with_request_id(confirm_user, _page_error))
+        # GET only: a link checker's HEAD must not use the link up.
+        app.router.add_get(f"{prefix}/confirmUser", with_request_id(confirm_user, _page_error), allow_head=False)
+        app.router.add_get(f"{prefix}/confirmUser/", with_request_id(confirm_user, _page_error), allow_head=False)
         app.router.add_get(f"{prefix}/forgotPassword", with_request_id(forgot_get, _page_error))
         app.router.add_post(f"{prefix}/forgotPassword", with_request_id(forgot_post, _page_error))
         app.router.add_get(f"{prefix}/confirmForgotPassword", with_request_id(reset_get, _page_error))

@@ -266,3 +266,30 @@ def test_a_code_pool_still_mails_codes(idp: Any, public_idp: Any, mail: MailServ
         and "confirmUser" not in _html(message)
         and body_text(message).startswith("Your verification code is ")
     )
+
+
+def test_any_link_title_the_model_allows_becomes_the_link(idp: Any, public_idp: Any, mail: MailServer) -> None:
+    """EmailVerificationMessageByLinkType allows braces and any length in the title."""
+    title = "Verify {now} " + "V" * 300
+    pool = LinkPool(idp, "link-title")
+    idp.update_user_pool(
+        UserPoolId=pool.pool_id,
+        AutoVerifiedAttributes=["email"],
+        VerificationMessageTemplate={
+            "DefaultEmailOption": "CONFIRM_WITH_LINK",
+            "EmailMessageByLink": f"{{##{title}##}}",
+        },
+    )
+    username, address = "ti" + secrets.token_hex(3), _address()
+    pool.sign_up(public_idp, username, address)
+    html = _html(mail.wait_for(address))
+    assert f">{title}</a>" in html and "{##" not in html
+
+
+def test_a_head_request_does_not_use_the_link(public_idp: Any, mail: MailServer, link_pool: LinkPool) -> None:
+    username, address = "he" + secrets.token_hex(3), _address()
+    link_pool.sign_up(public_idp, username, address)
+    link = _link(mail.wait_for(address))
+    assert requests.head(link, timeout=10).status_code == 405
+    assert link_pool.status(username) == "UNCONFIRMED"
+    assert requests.get(link, timeout=10).status_code == 200
