@@ -1071,6 +1071,10 @@ class PoolConfig(_Model):
         if self.mfa is not None and self.mfa_configuration is not None:
             issues.append(_Issue(("mfa_configuration",), "expected mfa or mfa_configuration, not both",
                                  self.mfa_configuration))  # fmt: skip
+        if self.mfa is not None and self.mfa.sms is not None and "SmsAuthenticationMessage" in self.cognito:
+            # One setting with SMS MFA's wording (SmsMfaConfiguration.SmsAuthenticationMessage), which mfa.sms sets.
+            issues.append(_Issue(("cognito", "SmsAuthenticationMessage"), "expected mfa.sms.message instead of this "
+                                 "member", self.cognito["SmsAuthenticationMessage"]))  # fmt: skip
         if self.username_attributes and self.alias_attributes:
             issues.append(
                 _Issue(("alias_attributes",), "expected username_attributes or alias_attributes, not both",

@@ -122,6 +122,11 @@ def test_unquoted_on_and_off_are_modes(write: Write) -> None:
             "required",
         ),
         ("    devices: {remember: true}\n", "pools[0].devices.remember", "unknown key"),
+        (
+            "    mfa: {mode: OPTIONAL, sms: true}\n    cognito: {SmsAuthenticationMessage: 'B {####}'}\n",
+            "pools[0].cognito.SmsAuthenticationMessage",
+            "mfa.sms.message",
+        ),
         ("    threat_protection: {mode: FULL}\n", "pools[0].threat_protection.mode", "ENFORCED"),
         (
             "    threat_protection: {mode: AUDIT, risk: {UserPoolId: x}}\n",
