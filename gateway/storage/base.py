@@ -510,7 +510,9 @@ class Store(Protocol):
     async def list_users(
         self, pool_id: str, after: str | None, limit: int, *, where: UserSearch | None = None
     ) -> Page[UserRecord]:
-        """Ordered by username_key; with ``where``, only the users it matches (found by an index, not a scan)."""
+        """Ordered by username_key; with ``where``, only the users it matches (found by an index, not a scan),
+        a prefix's (``where.prefix``) ordered by the searched value, then username_key, so that a page costs its
+        length whatever the pool's size."""
         ...
 
     async def count_users(self, pool_id: str) -> int: ...

@@ -150,6 +150,19 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
+def _search_position(key: str | None) -> tuple[str, str] | None:
+    """A prefix search's page key (_list_prefix's JSON pair of value and username_key), or None for another."""
+    if not key or not key.startswith("["):
+        return None
+    try:
+        pair = _loads(key)
+    except ValueError:
+        return None
+    if isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair):
+        return pair[0], pair[1]
+    return None
+
+
 def _prefix_upper_bound(prefix: str) -> str | None:
     """The least string above every string that starts with ``prefix`` (SQLite compares text by code point,
     as UTF-8 bytes): ``prefix`` with its last character below U+10FFFF raised by one and the rest cut. None when
@@ -614,6 +627,20 @@ _SEARCH_USERS = {
     )
     for column in ("value", "folded")
     for kind in ("equal", "range", "from")
+}
+# A prefix (^=) is walked in the index's own order, (value, username_key), and paged by that pair: ordered by
+# username_key alone, each page would sort every match (or scan the rest of the pool after the first page).
+# The value comes last in the row (_user reads the user's columns by position before it).
+_SEARCH_PREFIX = {
+    (column, bounded): _PagedQuery(
+        f"{_SEARCH_SELECT.replace(' FROM ', f', s.{column} FROM ', 1)} WHERE s.pool_id = ? AND s.name = ? AND "
+        f"s.{column} >= ?{f' AND s.{column} < ?' if bounded else ''} ORDER BY s.{column}, s.username_key LIMIT ?",
+        f"{_SEARCH_SELECT.replace(' FROM ', f', s.{column} FROM ', 1)} WHERE s.pool_id = ? AND s.name = ? AND "
+        f"s.{column} >= ?{f' AND s.{column} < ?' if bounded else ''} AND (s.{column}, s.username_key) > (?, ?) "
+        f"ORDER BY s.{column}, s.username_key LIMIT ?",
+    )
+    for column in ("value", "folded")
+    for bounded in (True, False)
 }
 _USER_ALIASES = "SELECT attribute, value FROM user_aliases WHERE pool_id = ? AND username_key = ?"
 _DELETE_ALIAS = "DELETE FROM user_aliases WHERE pool_id = ? AND attribute = ? AND value = ?"
@@ -1481,9 +1508,27 @@ class SqliteStore:
         kind = "equal"
         if where.prefix:
             upper = _prefix_upper_bound(where.value)
-            kind = "from" if upper is None else "range"
             scope = scope if upper is None else (*scope, upper)
+            position = _search_position(after)
+            if after is None or position is not None:
+                return await self._list_prefix(_SEARCH_PREFIX[column, upper is not None], scope, position, limit)
+            # A token from before prefix pages were keyed by value (its key is a username_key alone).
+            kind = "from" if upper is None else "range"
         return await self._list_page(_SEARCH_USERS[column, kind], scope, after, limit, _user, lambda u: u.username_key)
+
+    async def _list_prefix(
+        self, query: _PagedQuery, scope: Params, position: tuple[str, str] | None, limit: int
+    ) -> Page[UserRecord]:
+        """One page of a prefix search (_SEARCH_PREFIX), after ``position`` (value, username_key) if given; the
+        next page's key is the last row's pair, as JSON."""
+        _check_limit(limit)
+        if position is None:
+            rows = await self._fetch(query.first, (*scope, limit + 1))
+        else:
+            rows = await self._fetch(query.after, (*scope, *position, limit + 1))
+        items = [_user(row) for row in rows[:limit]]
+        following = _dumps([rows[limit - 1][-1], items[-1].username_key]) if len(rows) > limit else None
+        return Page(items, following)
 
     async def count_users(self, pool_id: str) -> int:
         rows = await self._fetch("SELECT COUNT(*) FROM users WHERE pool_id = ?", (pool_id,))

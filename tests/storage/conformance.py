@@ -748,7 +748,27 @@ class StoreConformance:
 
         for prefix in ["a", "ab", "ab" + top, top, top + "x", "a\ud7ff", "a\ue000", "", "b"]:
             expected = sorted(key for key, value in values.items() if value.startswith(prefix))
-            assert await found(prefix) == expected, prefix
+            assert sorted(await found(prefix)) == expected, prefix
+
+    async def test_list_users_where_prefix_pages_in_value_order_without_gaps(self, store: Store) -> None:
+        # Pages of a prefix walk the index: by value, then username_key (equal values too), each user once.
+        await store.create_pool(make_pool())
+        values = {f"u{i:03}": f"Fam{(i * 7) % 13}" for i in range(60)}
+        values["v000"] = "Other"
+        for key, value in values.items():
+            await store.create_user(make_user(key, attributes={"family_name": value}))
+        where = UserSearch("family_name", "Fam", prefix=True)
+        seen: list[str] = []
+        after: str | None = None
+        while True:
+            page = await store.list_users(POOL, after, 7, where=where)
+            seen.extend(u.username_key for u in page.items)
+            assert len(page.items) <= 7
+            if page.next_token is None:
+                break
+            after = page.next_token
+        expected = sorted((v, k) for k, v in values.items() if v.startswith("Fam"))
+        assert seen == [k for _, k in expected]
 
     async def test_concurrent_creates_of_one_username_have_one_winner(self, store: Store) -> None:
         await store.create_pool(make_pool())
