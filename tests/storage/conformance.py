@@ -1010,6 +1010,21 @@ class StoreConformance:
         await store.return_code_send(POOL, "bob", T0)
         assert await store.take_code_send(POOL, "alice", T0 + 5, T0 + 905, 2) is False
 
+    async def test_delete_pool_removes_a_pool_of_many_users_and_nothing_else(self, store: Store) -> None:
+        # More users than one of the SQLite store's delete batches (2,000), each with search rows and an alias.
+        await store.create_pool(make_pool())
+        await store.create_pool(make_pool("us-east-1_Other"))
+        for index in range(2_003):
+            await store.create_user(make_user(f"user{index:05}", attributes={"email": f"u{index}@example.com"}))
+        await store.create_user(make_user("keeper", pool_id="us-east-1_Other"))
+        assert await store.delete_pool(POOL) is True
+        assert await store.get_pool(POOL) is None
+        assert await store.count_users(POOL) == 0
+        assert await store.get_user(POOL, "user00001") is None
+        assert (await store.list_users(POOL, None, 10)).items == []
+        assert await store.get_user("us-east-1_Other", "keeper") is not None
+        assert await store.delete_pool(POOL) is False
+
     async def test_take_code_send_in_a_missing_pool_raises_not_found(self, store: Store) -> None:
         with pytest.raises(NotFound):
             await store.take_code_send(POOL, "alice", T0, T0 + 900, 3)
