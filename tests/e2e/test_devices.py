@@ -614,22 +614,29 @@ _JS_REMEMBER = (
 )
 
 
-def test_amazon_cognito_identity_js_remembers_the_device_and_skips_mfa(
-    tmp_path: pathlib.Path, gatehouse: GatehouseServer, idp: Any
-) -> None:
-    pool_id, client_id = make_pool(idp, "devices-js", OPT_IN)
-    phone = "+15555550230"
-    make_user(idp, pool_id, "jules", phone)
-    request = {
+def _js_sms_user(
+    gatehouse: GatehouseServer, idp: Any, pool_name: str, username: str, phone: str
+) -> tuple[str, dict[str, Any]]:
+    """An opt-in device pool with SMS MFA and its user; the pool id, and what the _JS_SMS_SIGN_IN scripts take."""
+    pool_id, client_id = make_pool(idp, pool_name, OPT_IN)
+    make_user(idp, pool_id, username, phone)
+    return pool_id, {
         "endpoint": gatehouse.url,
         "poolId": pool_id,
         "clientId": client_id,
-        "username": "jules",
+        "username": username,
         "password": PASSWORD,
         "phone": phone,
         "outbox": str(gatehouse.data_dir / "outbox.jsonl"),
         "smsBefore": len(outbox_sms(gatehouse, phone)),
     }
+
+
+def test_amazon_cognito_identity_js_remembers_the_device_and_skips_mfa(
+    tmp_path: pathlib.Path, gatehouse: GatehouseServer, idp: Any
+) -> None:
+    pool_id, request = _js_sms_user(gatehouse, idp, "devices-js", "jules", "+15555550230")
+    phone = request["phone"]
     result = run_node(tmp_path, _JS_REMEMBER, request, name="remember.js", timeout=120)
     assert result["ok"] is True, result
     # First sign-in: SMS MFA, then the device is confirmed (the user is asked, so it starts not remembered).
@@ -676,19 +683,7 @@ def test_amazon_cognito_identity_js_signs_in_again_on_a_device_it_did_not_rememb
     """The device is confirmed but the user was not asked to remember it: the next sign-in owes SMS MFA, and
     after the code DEVICE_SRP_AUTH, which CognitoUser.sendMFACode answers with the Session it sent the code
     with (it keeps no new one)."""
-    pool_id, client_id = make_pool(idp, "devices-js-kept", OPT_IN)
-    phone = "+15555550231"
-    make_user(idp, pool_id, "kim", phone)
-    request = {
-        "endpoint": gatehouse.url,
-        "poolId": pool_id,
-        "clientId": client_id,
-        "username": "kim",
-        "password": PASSWORD,
-        "phone": phone,
-        "outbox": str(gatehouse.data_dir / "outbox.jsonl"),
-        "smsBefore": len(outbox_sms(gatehouse, phone)),
-    }
+    pool_id, request = _js_sms_user(gatehouse, idp, "devices-js-kept", "kim", "+15555550231")
     result = run_node(tmp_path, _JS_NOT_REMEMBERED, request, name="not_remembered.js", timeout=120)
     assert result["ok"] is True, result
     assert result["first"] == ["SMS_MFA"] and result["second"] == ["SMS_MFA"]
