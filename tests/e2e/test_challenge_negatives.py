@@ -128,11 +128,14 @@ def test_email_otp_another_users_session_and_out_of_order(
         )
         assert crossed[0] == "CodeMismatchException"
     # Out of order: the session was issued for EMAIL_OTP, not SMS_MFA or SOFTWARE_TOKEN_MFA; answering it as
-    # another challenge is refused and ends it (the session answers one response).
+    # another challenge is refused, checks nothing, and leaves the session to the answer it is for.
     wrong_name = _refused(
         lambda: answer(public_idp, client_id, "SMS_MFA", dan["Session"], "dan", SMS_MFA_CODE=dan_code)
     )
     assert wrong_name[0] == "InvalidParameterException"
+    done = answer(public_idp, client_id, "EMAIL_OTP", dan["Session"], "dan", EMAIL_OTP_CODE=dan_code)
+    assert done["AuthenticationResult"]["AccessToken"]
+    # Once answered, the session is gone.
     after = _refused(lambda: answer(public_idp, client_id, "EMAIL_OTP", dan["Session"], "dan", EMAIL_OTP_CODE=dan_code))
     assert after[0] == "NotAuthorizedException"
     # A made-up session.
