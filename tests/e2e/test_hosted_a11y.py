@@ -571,6 +571,29 @@ def test_error_signed_out_and_feedback_pages(gatehouse: GatehouseServer, idp: An
     auditor.done()
 
 
+def test_confirmation_link_pages(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, mail: MailServer, auditor: Auditor
+) -> None:
+    """The page a sign-up confirmation link opens (CONFIRM_WITH_LINK), confirmed and refused."""
+    pool_id = idp.create_user_pool(
+        PoolName="a11y-link",
+        AutoVerifiedAttributes=["email"],
+        VerificationMessageTemplate={"DefaultEmailOption": "CONFIRM_WITH_LINK"},
+    )["UserPool"]["Id"]
+    client_id = _client(idp, pool_id)
+    public_idp.sign_up(
+        ClientId=client_id,
+        Username="linda",
+        Password=PASSWORD,
+        UserAttributes=[{"Name": "email", "Value": "linda@example.com"}],
+    )
+    text = mail.wait_for("linda@example.com").get_payload()[0].get_payload(decode=True).decode()
+    link = text.split("Verify Email: ", 1)[1].split()[0]
+    auditor.check("confirm-user", requests.get(link, timeout=10))
+    auditor.check("confirm-user-used", requests.get(link, timeout=10))  # error.html, checked as "error" is
+    auditor.done()
+
+
 def test_saml_post_page(gatehouse: GatehouseServer, idp: Any, auditor: Auditor) -> None:
     """The page that posts a SAML AuthnRequest to an IdP with only the HTTP-POST binding (its form is sent by
     the page's onload; the IdP's answer here is a 204, which leaves the page in place to be checked)."""
