@@ -898,7 +898,7 @@ async def confirm_post(request: web.Request) -> web.StreamResponse:
 # --- /confirmUser: the link of a sign-up confirmation email --------------------------------------------
 
 _CONFIRM_USER_PARAMS = ("client_id", "user_name", "confirmation_code")
-_INVALID_LINK = "This confirmation link is not valid. Ask for a new one, or enter the code you were sent."
+_INVALID_LINK = "This confirmation link is not valid. Ask the application for a new one."
 
 
 async def confirm_user(request: web.Request) -> web.Response:
