@@ -266,12 +266,14 @@ async def _start_services(
 
 
 async def _close_services(services: Services) -> None:
-    """Close what the services hold open beside the store: the message senders and the HTTP sessions of the
-    upstream identity providers and metadata documents."""
+    """Close what the services hold open beside the store: the message senders, the HTTP sessions of the
+    upstream identity providers and metadata documents, and the trigger functions' threads."""
     await services.messenger.close()
     await services.web_identity.close()
     await services.federation.close()
     await services.cimd.close()
+    if services.triggers.invoker is not None:
+        await services.triggers.invoker.close()
 
 
 def _tune_garbage_collector() -> None:

@@ -110,6 +110,7 @@ from gateway.services.pools import (
 from gateway.services.ratelimit import RateLimitSettings
 from gateway.services.schema import STANDARD_ATTRIBUTES, build_schema, validate_attribute_values
 from gateway.services.sessions import DEFAULT_MAX_PER_USER
+from gateway.services.triggers import LambdaSettings
 from gateway.services.user_import import is_username
 from gateway.services.users import FORCE_CHANGE_PASSWORD
 from gateway.settings import Secret, Settings, SmsWebhookSettings, SmtpSettings
@@ -364,6 +365,27 @@ class SmsWebhookConfig(_Model):
         return self
 
 
+class LambdaInvokeConfig(_Model):
+    """Where user pools' Lambda triggers (LambdaConfig) are invoked: the AWS Lambda Invoke API of this endpoint
+    (AWS itself by default, or anything that speaks that API), signed with these credentials (by default the
+    AWS credentials of the environment)."""
+
+    endpoint_url: str | None = Field(
+        None, pattern=_URL_PATTERN, description="The Lambda API endpoint (default: AWS's, for the function's region)."
+    )
+    region: str | None = Field(None, pattern=_REGION_PATTERN, description="Default: the function ARN's region.")
+    access_key_id: str | None = Field(None, pattern=r"^[A-Z0-9]{16,128}$")
+    secret_access_key: NonEmptySecret | None = Field(None, description='Use "${ENV_VAR}", never a literal.')
+    max_concurrency: int | None = Field(None, ge=1, le=1024, description="Invocations at once per process (32).")
+
+    @model_validator(mode="after")
+    def _both_credentials(self) -> LambdaInvokeConfig:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            issue = _Issue(("access_key_id",), "expected access_key_id and secret_access_key together", False)
+            raise _invalid([issue])
+        return self
+
+
 class LogConfig(_Model):
     level: Literal["debug", "info", "warning", "error", "critical"] | None = None
     format: Literal["json", "console"] | None = Field(None, description="json lines (default) or console.")
@@ -443,6 +465,9 @@ class ServerConfig(_Model):
     argon2: Argon2Config | None = None
     smtp: SmtpConfig | None = None
     sms_webhook: SmsWebhookConfig | None = None
+    lambda_invoke: LambdaInvokeConfig | None = Field(
+        None, alias="lambda", description="Where user pools' Lambda triggers are invoked."
+    )
     default_email_sender: EmailAddress | None = Field(None, description="From address of pools that set no email.from.")
     log: LogConfig | None = None
     rate_limits: RateLimitsConfig | None = None
@@ -1878,6 +1903,17 @@ def server_settings(config: GatehouseConfig, base: Settings) -> Settings:
         headers = {k: v.get_secret_value() for k, v in (hook.headers or {}).items()}
         changes["sms_webhook"] = SmsWebhookSettings(
             url=hook.url, headers=headers, **({"timeout": hook.timeout} if hook.timeout is not None else {})
+        )
+    if server.lambda_invoke is not None:
+        invoke = server.lambda_invoke
+        changes["lambda_invoke"] = LambdaSettings(
+            endpoint_url=invoke.endpoint_url,
+            region=invoke.region,
+            access_key_id=invoke.access_key_id,
+            secret_access_key=(
+                Secret(invoke.secret_access_key.get_secret_value()) if invoke.secret_access_key is not None else None
+            ),
+            **({"max_concurrency": invoke.max_concurrency} if invoke.max_concurrency is not None else {}),
         )
     if server.log is not None:
         if server.log.level is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from gateway.services.code_limits import CodeSendLimitSettings
 from gateway.services.passwords import Argon2Params
 from gateway.services.ratelimit import RateLimitSettings
+from gateway.services.triggers import LambdaSettings
 
 
 class Secret:
@@ -71,6 +72,8 @@ class Settings:
     argon2: Argon2Params = field(default_factory=Argon2Params)
     smtp: SmtpSettings | None = None
     sms_webhook: SmsWebhookSettings | None = None
+    # Where user pools' Lambda triggers are invoked (config file server.lambda; gateway/services/triggers.py).
+    lambda_invoke: LambdaSettings = field(default_factory=LambdaSettings)
     default_email_sender: str = "no-reply@verificationemail.com"
     max_body_bytes: int = 1024 * 1024
     config_path: Path | None = None

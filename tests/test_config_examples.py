@@ -29,6 +29,7 @@ EXAMPLE_ENV = {
     "GATEHOUSE_ADMIN_SECRET": "admin-secret-0123456789",
     "SMTP_PASSWORD": "smtp-password",
     "SMS_WEBHOOK_TOKEN": "sms-token",
+    "LAMBDA_SECRET_ACCESS_KEY": "lambda-secret",
 }
 POOL = "us-east-1_Example01"
 WEB = "examplewebapp00000000000001"

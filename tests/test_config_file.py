@@ -37,6 +37,7 @@ EXAMPLE_ENV = {
     "GATEHOUSE_ADMIN_SECRET": "admin-secret-value-5678",
     "SMTP_PASSWORD": "smtp-password-value-9012",
     "SMS_WEBHOOK_TOKEN": "sms-token-value-3456",
+    "LAMBDA_SECRET_ACCESS_KEY": "lambda-secret-value-7890",
 }
 
 Write = Callable[..., Path]

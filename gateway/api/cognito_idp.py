@@ -320,6 +320,7 @@ async def ConfirmSignUp(call: Call) -> dict[str, Any]:
         code=call.params["ConfirmationCode"],
         secret_hash_value=call.params.get("SecretHash"),
         force_alias_creation=bool(call.params.get("ForceAliasCreation")),
+        client_metadata=call.params.get("ClientMetadata"),
     )
     session = await sign_up_session(call.services.auth, _auth_context(call, pool, client, admin=False), user, verified)
     return {"Session": session} if session else {}
@@ -353,6 +354,7 @@ async def ConfirmForgotPassword(call: Call) -> dict[str, Any]:
         code=call.params["ConfirmationCode"],
         password=call.params["Password"],
         secret_hash_value=call.params.get("SecretHash"),
+        client_metadata=call.params.get("ClientMetadata"),
     )
     return {}
 
@@ -659,7 +661,9 @@ async def AdminDisableUser(call: Call) -> dict[str, Any]:
 @operation
 async def AdminConfirmSignUp(call: Call) -> dict[str, Any]:
     pool = await pool_of(call)
-    await call.services.users.admin_confirm_sign_up(pool, call.params["Username"])
+    await call.services.users.admin_confirm_sign_up(
+        pool, call.params["Username"], client_metadata=call.params.get("ClientMetadata")
+    )
     return {}
 
 

@@ -65,6 +65,13 @@ from gateway.services.srp import (
     verify_password_claim,
 )
 from gateway.services.tokens import ADMIN_SCOPE, IssuedTokens, TokenService
+from gateway.services.triggers import (
+    TOKEN_GENERATION_AUTHENTICATION,
+    TOKEN_GENERATION_NEW_PASSWORD,
+    TOKEN_GENERATION_REFRESH,
+    TriggerService,
+    user_attributes,
+)
 from gateway.services.users import (
     CONFIRMED,
     FORCE_CHANGE_PASSWORD,
@@ -185,6 +192,8 @@ class AuthContext:
     # Whether tokens issued here start a user session (gateway/services/sessions.py). Not for the hosted pages:
     # their engine's tokens are revoked unseen, and the code grant starts the session.
     starts_session: bool = True
+    # The pre token generation trigger's source for tokens issued at the end of this sign-in.
+    token_source: str = TOKEN_GENERATION_AUTHENTICATION
 
 
 @dataclass(frozen=True)
@@ -281,6 +290,8 @@ class AuthService:
         self.mfa = MfaService(store, box)
         # Choice-based sign-in (USER_AUTH), set by the service container.
         self.passwordless: PasswordlessService | None = None
+        # The pool's Lambda triggers (gateway/services/triggers.py), set by the service container.
+        self.triggers: TriggerService | None = None
         # User sessions (MaxPerUser, a session's activity), set by the service container.
         self.sessions: SessionService | None = None
         self.risk = risk or RiskService(store, pools, None, metrics)
@@ -555,6 +566,23 @@ class AuthService:
                 user = fresh
         return user
 
+    async def pre_authentication(self, ctx: AuthContext, username: str, user: UserRecord | None) -> None:
+        """The pool's PreAuthentication function, before the first factor is checked: it may refuse the sign-in.
+        For a name that is no user it runs only when the client prevents user existence errors (``userNotFound``),
+        where the answer must not tell the two apart; otherwise the caller is told the user does not exist."""
+        if self.triggers is None or self.triggers.function(ctx.pool, "PreAuthentication") is None:
+            return
+        if user is None and not ctx.client.prevent_user_existence_errors:
+            return
+        await self.triggers.pre_authentication(
+            ctx.pool,
+            client_id=ctx.client.id,
+            username=user.username if user is not None else username,
+            attributes=user_attributes(user.attributes, sub=user.sub, status=user.status) if user else None,
+            validation_data=ctx.client_metadata,
+            user_not_found=user is None,
+        )
+
     def check_user_can_sign_in(self, user: UserRecord) -> None:
         if not user.enabled:
             raise NotAuthorizedException("User is disabled.")
@@ -707,6 +735,7 @@ class AuthService:
         device_key: str | None = None,
         scopes: tuple[str, ...] | None = None,
         scopes_in_id_token: bool = False,
+        new_device: bool = False,
     ) -> AuthResult:
         """ID, access and (for a new family) refresh tokens. ``scopes_in_id_token``: the ID token names the
         scopes in ``scope``, as a refresh narrower than its sign-in grants them; an ID token without that claim
@@ -717,6 +746,35 @@ class AuthService:
         if ctx.signals:  # threat protection is on and recorded this sign-in (risk.sign_in_passed's own test)
             await self.risk.sign_in_passed(ctx, user)
         client = ctx.client
+        customization = None
+        if self.triggers is not None:
+            attributes = user_attributes(user.attributes, sub=user.sub, status=user.status)
+            if origin_jti is None:
+                # Every factor is proven (a refresh is no sign-in): the function may still refuse it.
+                await self.triggers.post_authentication(
+                    ctx.pool,
+                    client_id=client.id,
+                    username=user.username,
+                    attributes=attributes,
+                    new_device_used=new_device,
+                    client_metadata=ctx.client_metadata,
+                )
+            if ctx.starts_session or origin_jti is not None:
+                # (The hosted pages' own sign-in issues tokens nobody sees: their code grant runs the trigger.)
+                customization = await self.triggers.pre_token_generation(
+                    ctx.pool,
+                    TOKEN_GENERATION_REFRESH if origin_jti is not None else ctx.token_source,
+                    client_id=client.id,
+                    username=user.username,
+                    attributes=attributes,
+                    groups=group_names,
+                    roles=roles,
+                    preferred_role=preferred,
+                    scopes=scopes if scopes is not None else (ADMIN_SCOPE,),
+                    # "Amazon Cognito doesn't include data from the ClientMetadata parameter in AdminInitiateAuth
+                    # and InitiateAuth": only a challenge answer's reaches this trigger.
+                    client_metadata=ctx.client_metadata if ctx.answered_session is not None else None,
+                )
         facts = None
         if origin_jti is None and ctx.starts_session and self.sessions is not None and self.sessions.tracking(ctx.pool):
             # A new token session: where it came from (room is made for it once it exists, below).
@@ -745,6 +803,7 @@ class AuthService:
             extra_access_claims={"device_key": device_key} if device_key else None,
             scopes=scopes if scopes is not None else (ADMIN_SCOPE,),
             session_facts=facts,
+            customization=customization,
         )
         if origin_jti is None and device_key:
             # A sign-in with a device (its proof, or the NewDeviceMetadata key it is handed): the new family's
@@ -980,10 +1039,12 @@ async def _password_flow(service: AuthService, ctx: AuthContext, parameters: Map
     user = await service.user_for_password_sign_in(ctx, username)
     if user is None:
         check_secret_hash(ctx.client, username, parameters.get("SECRET_HASH"))
+        await service.pre_authentication(ctx, username, None)
         await service.hasher.dummy_verify(password)
         await service.decoy_failure(ctx, ctx.pool.username_key(username))
         raise service.unknown_user_error(ctx)
     check_secret_hash(ctx.client, user.username, parameters.get("SECRET_HASH"), usernames=(username,))
+    await service.pre_authentication(ctx, username, user)
     await service.verify_password(ctx, user, password)
     return await service.after_first_factor(ctx, user, device_key=parameters.get("DEVICE_KEY"))
 
@@ -1087,8 +1148,10 @@ async def _srp_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[
         check_secret_hash(ctx.client, username, parameters.get("SECRET_HASH"))
         if not ctx.client.prevent_user_existence_errors:
             raise service.unknown_user_error(ctx)
+        await service.pre_authentication(ctx, username, None)
     else:
         check_secret_hash(ctx.client, user.username, parameters.get("SECRET_HASH"), usernames=(username,))
+        await service.pre_authentication(ctx, username, user)
         verifier = _srp_verifier(service, ctx, user)
         if verifier is None:
             if not ctx.client.prevent_user_existence_errors:
@@ -1165,6 +1228,7 @@ async def _new_password(
         if user.password_hash is None or not await service.hasher.verify(user.password_hash, password):
             raise NotAuthorizedException("Invalid session for the user.")
         service.check_user_can_sign_in(user)
+        ctx = dataclasses.replace(ctx, token_source=TOKEN_GENERATION_NEW_PASSWORD)
         return await service.after_first_factor(
             ctx, user, auth_time=int(state.get("auth_time", time.time())), device_key=state.get("device_key")
         )
@@ -1183,6 +1247,7 @@ async def _new_password(
         raise NotAuthorizedException("Invalid session for the user.")
     # Kept with the session should the next step fail (respond() puts the state back for another try).
     state[_PASSWORD_SET] = True
+    ctx = dataclasses.replace(ctx, token_source=TOKEN_GENERATION_NEW_PASSWORD)
     return await service.after_first_factor(
         ctx, user, auth_time=int(state.get("auth_time", time.time())), device_key=state.get("device_key")
     )

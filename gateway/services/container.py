@@ -36,6 +36,7 @@ from gateway.services.sessions import SessionService
 from gateway.services.social_logins import SocialLogins, endpoints_from_json
 from gateway.services.terms import TermsService
 from gateway.services.tokens import SigningKeys, TokenService
+from gateway.services.triggers import AwsLambdaInvoker, TriggerService
 from gateway.services.user_import import UserImportService
 from gateway.services.users import UserService
 from gateway.services.web_identity import WebIdentityVerifier
@@ -78,6 +79,7 @@ class Services:
     terms: TermsService
     cimd: CimdService
     hooks: HookRegistry
+    triggers: TriggerService
     saml_logout: SamlLogoutService
     imports: UserImportService
     sessions: SessionService
@@ -174,9 +176,12 @@ class Services:
             store, pools, hmac.new(code_key, b"gatehouse user session ids", hashlib.sha256).digest()
         )
         auth.sessions = sessions
-        hooks = HookRegistry()
+        triggers = TriggerService(AwsLambdaInvoker(settings.lambda_invoke))
+        hooks = HookRegistry(triggers=triggers)
         federation.hooks = hooks
         users.hooks = hooks
+        users.triggers = triggers
+        auth.triggers = triggers
         domains = DomainService(store, pools, issuer_base=settings.issuer_base)
         users.page_base = domains.page_base
         return cls(
@@ -209,6 +214,7 @@ class Services:
             terms=TermsService(store, pools),
             cimd=cimd,
             hooks=hooks,
+            triggers=triggers,
             saml_logout=SamlLogoutService(federation, oauth, store),
             imports=UserImportService(
                 store,

@@ -38,6 +38,7 @@ import structlog
 
 from gateway.errors import GatehouseError, UserLambdaValidationException
 from gateway.services.pools import PoolView
+from gateway.services.triggers import SDK_UNKNOWN, TriggerService
 from gateway.storage.base import IdentityProviderRecord, Store
 from providers.base import Identity
 
@@ -94,7 +95,7 @@ def pre_sign_up_event(
         "region": pool.id.split("_", 1)[0],
         "userPoolId": pool.id,
         "userName": username,
-        "callerContext": {"awsSdkVersion": "gatehouse", "clientId": client_id or "CLIENT_ID_NOT_APPLICABLE"},
+        "callerContext": {"awsSdkVersion": SDK_UNKNOWN, "clientId": client_id or "CLIENT_ID_NOT_APPLICABLE"},
         "request": {
             "userAttributes": dict(attributes),
             "validationData": dict(validation_data or {}),
@@ -115,8 +116,10 @@ class HookRegistry:
     """The hooks of a running Gatehouse: built once per process (the config file is applied in every process,
     so every process holds the same hooks)."""
 
-    def __init__(self, *, timeout_seconds: float = HOOK_SECONDS) -> None:
+    def __init__(self, *, timeout_seconds: float = HOOK_SECONDS, triggers: TriggerService | None = None) -> None:
         self.timeout_seconds = timeout_seconds
+        # The pool's PreSignUp Lambda function (LambdaConfig.PreSignUp), invoked after the hooks.
+        self.triggers = triggers
         self._pre_sign_up: list[PreSignUpHook] = [link_by_verified_email]
         self._pool_pre_sign_up: dict[str, list[PreSignUpHook]] = {}
 
@@ -157,6 +160,9 @@ class HookRegistry:
                     error_type=type(exc).__name__,
                 )
                 raise UserLambdaValidationException(f"PreSignUp failed with error {message}.") from exc
+        if self.triggers is not None and self.triggers.function(context.pool, "PreSignUp") is not None:
+            # The function sees the event as the hooks left it, and its response is the one taken.
+            event["response"] = {**event["response"], **await self.triggers.invoke(context.pool, "PreSignUp", event)}
         response = event.get("response")
         if not isinstance(response, Mapping):
             raise UserLambdaValidationException("PreSignUp failed with error the response is not an object.")

@@ -94,6 +94,7 @@ from gateway.services.tokens import (
     b64url_decode,
     sign_jwt,
 )
+from gateway.services.triggers import TOKEN_GENERATION_HOSTED, user_attributes
 from gateway.storage.base import (
     GroupRecord,
     NotFound,
@@ -882,6 +883,26 @@ class OAuthService:
         user's groups when the caller read them with the user."""
         ctx = AuthContext(pool=pool, client=client, admin=False)
         group_names, roles, preferred = await self.auth.groups_and_roles(pool.id, user, groups)
+        customization = None
+        triggers = self.auth.triggers
+        if triggers is not None and triggers.function(pool, "PreTokenGeneration") is not None:
+            try:
+                customization = await triggers.pre_token_generation(
+                    pool,
+                    TOKEN_GENERATION_HOSTED,
+                    client_id=client.id,
+                    username=user.username,
+                    attributes=user_attributes(user.attributes, sub=user.sub, status=user.status),
+                    groups=group_names,
+                    roles=roles,
+                    preferred_role=preferred,
+                    scopes=scopes,
+                )
+            except GatehouseError:
+                if family_stored and family_id is not None:
+                    # The code's family and refresh token are stored, and no token of it reaches the client.
+                    await self.store.revoke_token_family(family_id)
+                raise
         id_claims = self.auth.id_claims(ctx, user)
         if nonce is not None:
             id_claims["nonce"] = nonce
@@ -908,6 +929,7 @@ class OAuthService:
             new_family_id=family,
             at_hash=True,
             family_scopes=scopes,
+            customization=customization,
         )
         id_count, access_count, refresh_count = self.auth.metrics.token_counters(pool.id)
         access_count.inc()

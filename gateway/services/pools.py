@@ -509,6 +509,45 @@ def _check_sign_in_policy(settings: Mapping[str, Any]) -> None:
         raise InvalidParameterException("AllowedFirstAuthFactors must include PASSWORD.")
 
 
+# LambdaConfig members whose triggers Gatehouse runs (gateway/services/triggers.py); the others are refused rather
+# than kept and described as if their functions were called.
+_RUN_TRIGGERS = frozenset(
+    {"PreSignUp", "PostConfirmation", "PreAuthentication", "PostAuthentication", "PreTokenGeneration"}
+)
+
+
+def _check_lambda_config(settings: dict[str, Any]) -> None:
+    """LambdaConfig: only triggers Gatehouse runs; PreTokenGeneration and PreTokenGenerationConfig name one function
+    ("If you also set an ARN in PreTokenGeneration, its value must be identical"), and both are kept, as Cognito
+    describes them; event versions 2 and 3 need the Essentials or Plus plan."""
+    config = settings.get("LambdaConfig")
+    if not config:
+        return
+    unsupported = sorted(
+        k for k, v in config.items() if v and k not in _RUN_TRIGGERS and k != "PreTokenGenerationConfig"
+    )
+    if unsupported:
+        raise InvalidParameterException(
+            f"LambdaConfig: Gatehouse does not run the {', '.join(unsupported)} trigger"
+            f"{'s' if len(unsupported) > 1 else ''} yet; leave {'them' if len(unsupported) > 1 else 'it'} out."
+        )
+    versioned = config.get("PreTokenGenerationConfig")
+    legacy = config.get("PreTokenGeneration")
+    if versioned:
+        if legacy and legacy != versioned.get("LambdaArn"):
+            raise InvalidParameterException(
+                "PreTokenGeneration and PreTokenGenerationConfig.LambdaArn must be the same function."
+            )
+        version = versioned.get("LambdaVersion")
+        if version in ("V2_0", "V3_0") and settings.get("UserPoolTier", "ESSENTIALS") == "LITE":
+            raise FeatureUnavailableInTierException(
+                f"Pre token generation event version {version} is not available in the LITE feature plan."
+            )
+        config["PreTokenGeneration"] = versioned.get("LambdaArn")
+    elif legacy:
+        config["PreTokenGenerationConfig"] = {"LambdaVersion": "V1_0", "LambdaArn": legacy}
+
+
 def _check_fixed_features(settings: Mapping[str, Any]) -> None:
     """IssuerConfiguration, KeyConfiguration, DcrConfiguration and AcrConfiguration are taken only with the
     values that describe what Gatehouse does (see _FIXED_FEATURE_SETTINGS); any other is refused rather than
@@ -678,6 +717,7 @@ class PoolService:
     async def create_pool(self, name: str, request: Mapping[str, Any], *, pool_id: str | None = None) -> PoolView:
         settings: dict[str, Any] = {k: copy.deepcopy(request[k]) for k in _POOL_SETTINGS if k in request}
         _check_pool_settings(settings)
+        _check_lambda_config(settings)
         settings["SchemaAttributes"] = build_schema(request.get("Schema"))
         _check_required_aliases(settings)
         policies = settings.setdefault("Policies", {})
@@ -826,6 +866,7 @@ class PoolService:
             new_settings.setdefault("VerificationMessageTemplate", {"DefaultEmailOption": "CONFIRM_WITH_CODE"})
             new_settings.setdefault("LambdaConfig", {})
             _check_pool_settings(new_settings)
+            _check_lambda_config(new_settings)
             _sms_factor_from_request(new_settings, request)
             # UpdateUserPool's SmsAuthenticationMessage (or its default, when left out) is SMS MFA's wording too.
             _set_sms_message(new_settings, new_settings.get("SmsAuthenticationMessage"))

@@ -64,6 +64,7 @@ from gateway.services.srp import (
     start_srp,
     verify_device_claim,
 )
+from gateway.services.triggers import TOKEN_GENERATION_DEVICE
 from gateway.storage.base import DeviceRecord, UserRecord
 
 log = structlog.get_logger("gateway.auth")
@@ -199,7 +200,9 @@ async def finish(
         return await _device_challenge(service, ctx, user, device, auth_time=auth_time)
     if service.devices.tracking(ctx.pool):
         metadata = service.devices.new_metadata(ctx.pool, user)
-        result = await service.issue_tokens(ctx, user, auth_time=auth_time, device_key=metadata["DeviceKey"])
+        result = await service.issue_tokens(
+            ctx, user, auth_time=auth_time, device_key=metadata["DeviceKey"], new_device=True
+        )
         return dataclasses.replace(result, new_device=metadata)
     return await service.issue_tokens(ctx, user, auth_time=auth_time)
 
@@ -416,6 +419,7 @@ async def _device_password_verifier(
     # Every factor is proven now: a successful sign-in resets the failure count (see second_factor).
     user = await service.clear_lockout(ctx, user)
     await service.devices.signed_in(device, ctx.source_ip)
+    ctx = dataclasses.replace(ctx, token_source=TOKEN_GENERATION_DEVICE)
     return await service.issue_tokens(ctx, user, auth_time=auth_time, device_key=device_key)
 
 

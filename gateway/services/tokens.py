@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 from cryptography.exceptions import InvalidSignature
@@ -43,6 +43,9 @@ from gateway.storage.base import (
     TokenFamilyRecord,
     UserRecord,
 )
+
+if TYPE_CHECKING:
+    from gateway.services.triggers import TokenCustomization
 
 ADMIN_SCOPE = "aws.cognito.signin.user.admin"
 # How long a cached key set is trusted before the store is asked again (another process may have rotated);
@@ -519,6 +522,7 @@ class TokenService:
         at_hash: bool = False,
         family_scopes: Sequence[str] | None = None,
         session_facts: SessionFacts | None = None,
+        customization: TokenCustomization | None = None,
     ) -> IssuedTokens:
         """Sign an ID and an access token; when ``refresh_seconds`` is given and there is no
         ``origin_jti`` yet, start a token family with a new refresh token. ``app_client_id``: the app client
@@ -530,7 +534,8 @@ class TokenService:
         code can revoke what the first redemption got); ``at_hash`` adds the access token's hash to the ID
         token (OpenID Connect Core §3.1.3.6); ``family_scopes``: the OAuth scopes a new family keeps;
         ``session_facts``: the device and address a new family's user session reports
-        (gateway/services/sessions.py), when the pool tracks sessions."""
+        (gateway/services/sessions.py), when the pool tracks sessions; ``customization``: what the pool's pre
+        token generation trigger asked for (gateway/services/triggers.py)."""
         now = int(time.time())
         id_key, access_key = await self.keys.active_keys(pool_id)
         new_family = origin_jti is None
@@ -581,6 +586,9 @@ class TokenService:
         }
         if extra_access_claims:
             access_claims.update(extra_access_claims)
+        if customization is not None:
+            customization.apply_id(id_token_claims)
+            customization.apply_access(access_claims, client_id)
         refresh_token: str | None = None
         if new_family:
             family_expiry = now + (refresh_seconds if refresh_seconds is not None else access_seconds)

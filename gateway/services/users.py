@@ -59,6 +59,12 @@ from gateway.services.schema import (
     value_fits,
 )
 from gateway.services.srp import derive_srp_verifier
+from gateway.services.triggers import (
+    POST_CONFIRMATION_FORGOT_PASSWORD,
+    POST_CONFIRMATION_SIGN_UP,
+    TriggerService,
+    user_attributes,
+)
 from gateway.storage.base import (
     SEARCHABLE_USER_FIELDS,
     AlreadyExists,
@@ -207,6 +213,8 @@ class UserService:
         self.threats: RiskService | None = None
         # PreSignUp hooks (gateway/services/hooks.py; set by the container).
         self.hooks: HookRegistry | None = None
+        # The pool's Lambda triggers (gateway/services/triggers.py), set by the service container.
+        self.triggers: TriggerService | None = None
         # The per-user limit on codes sent (gateway/services/code_limits.py; set by the container).
         self.code_sends: CodeSendLimiter | None = None
         # Where a pool's hosted pages are reached from a message (DomainService.page_base; set by the container):
@@ -1130,8 +1138,10 @@ class UserService:
         code: str,
         secret_hash_value: str | None,
         force_alias_creation: bool,
+        client_metadata: Mapping[str, str] | None = None,
     ) -> tuple[UserRecord, str | None]:
-        """ConfirmSignUp; the confirmed user and the attribute (email, phone_number) the code verified, if any."""
+        """ConfirmSignUp; the confirmed user and the attribute (email, phone_number) the code verified, if any.
+        The pool's PostConfirmation trigger runs once the user is confirmed."""
         user = await self._named_by_client(pool, client, username, secret_hash_value)
         if user is None:
             raise self._unknown_user(client, CodeMismatchException())
@@ -1164,10 +1174,13 @@ class UserService:
         user = await self._update(pool, user, confirm)
         self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="sign_up")
         log.info("sign_up.confirmed", pool=pool.id, username=user.username)
+        await self._post_confirmation(pool, user, POST_CONFIRMATION_SIGN_UP, client.id, client_metadata)
         verified = attribute if attribute and user.attributes.get(f"{attribute}_verified") == "true" else None
         return user, verified
 
-    async def admin_confirm_sign_up(self, pool: PoolView, username: str) -> None:
+    async def admin_confirm_sign_up(
+        self, pool: PoolView, username: str, client_metadata: Mapping[str, str] | None = None
+    ) -> None:
         user = await self.get(pool, username)
         if user.status != UNCONFIRMED:
             raise NotAuthorizedException(f"User cannot be confirmed. Current status is {user.status}")
@@ -1175,9 +1188,31 @@ class UserService:
         async def confirm(u: UserRecord) -> None:
             u.status = CONFIRMED
 
-        await self._update(pool, user, confirm)
+        user = await self._update(pool, user, confirm)
         await self._store.delete_code(pool.id, user.username_key, "sign_up")
         self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="sign_up")
+        await self._post_confirmation(pool, user, POST_CONFIRMATION_SIGN_UP, None, client_metadata)
+
+    async def _post_confirmation(
+        self,
+        pool: PoolView,
+        user: UserRecord,
+        trigger_source: str,
+        client_id: str | None,
+        client_metadata: Mapping[str, str] | None,
+    ) -> None:
+        """The pool's PostConfirmation function, told of a confirmation already stored: one that raises fails
+        the call, and the confirmation stands (as with Cognito, whose trigger runs after it)."""
+        if self.triggers is None or self.triggers.function(pool, "PostConfirmation") is None:
+            return
+        await self.triggers.post_confirmation(
+            pool,
+            trigger_source,
+            client_id=client_id,
+            username=user.username,
+            attributes=user_attributes(user.attributes, sub=user.sub, status=user.status),
+            client_metadata=client_metadata,
+        )
 
     async def resend_confirmation_code(
         self, pool: PoolView, client: ClientView, username: str, secret_hash_value: str | None
@@ -1654,6 +1689,7 @@ class UserService:
         code: str,
         password: str,
         secret_hash_value: str | None,
+        client_metadata: Mapping[str, str] | None = None,
     ) -> None:
         user = await self._named_by_client(pool, client, username, secret_hash_value)
         if user is None and client.prevent_user_existence_errors:
@@ -1682,6 +1718,7 @@ class UserService:
         user = await self.set_password(pool, user, password, permanent=True, check_history=False, screen=False)
         self._metrics.inc(self._metrics.confirmations, pool=pool.id, kind="forgot_password")
         log.info("password.reset", pool=pool.id, username=user.username)
+        await self._post_confirmation(pool, user, POST_CONFIRMATION_FORGOT_PASSWORD, client.id, client_metadata)
 
     async def admin_reset_password(self, pool: PoolView, user: UserRecord) -> None:
         if not self._recovery_order(pool):

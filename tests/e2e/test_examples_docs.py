@@ -132,6 +132,7 @@ CONFIG_FILES = {
         "GATEHOUSE_ADMIN_SECRET": "admin-secret-0123456789",
         "SMTP_PASSWORD": "smtp-password",
         "SMS_WEBHOOK_TOKEN": "Bearer sms-token",
+        "LAMBDA_SECRET_ACCESS_KEY": "lambda-secret",
     },
     "examples/broker/broker.yaml": {"APPLE_PRIVATE_KEY": ""},  # filled with a fresh key below
 }

@@ -296,6 +296,7 @@ EXAMPLE_SECRETS = {
     "GATEHOUSE_ADMIN_SECRET": "admin-secret-for-tests",
     "SMTP_PASSWORD": "smtp-password-for-tests",
     "SMS_WEBHOOK_TOKEN": "sms-token-for-tests",
+    "LAMBDA_SECRET_ACCESS_KEY": "lambda-secret-for-tests",
 }
 
 

@@ -1,0 +1,585 @@
+"""User pool Lambda triggers: Cognito's trigger events, sent to the functions a pool's ``LambdaConfig`` names.
+
+"Customizing user pool workflows with Lambda triggers" (Cognito developer guide): at fixed points of its
+workflows Cognito invokes the function set for that trigger synchronously, with an event of the common shape
+(``version``, ``triggerSource``, ``region``, ``userPoolId``, ``userName``, ``callerContext``, ``request``,
+``response``), and reads the ``response`` of the event the function returns. It waits at most 5 seconds.
+
+Gatehouse invokes the functions through the AWS Lambda ``Invoke`` API (``RequestResponse``), so they can run in
+AWS Lambda itself, or anywhere that speaks the same API: a Lambda emulator, or the Lambda runtime interface
+emulator of a function's container image. Where the calls go is the config file's ``server.lambda``
+(``endpoint_url``, ``region``, credentials); without it, AWS's own endpoint for the function's region, with the
+AWS credentials of the environment (botocore's usual chain).
+
+What the caller of the API sees when a trigger goes wrong, as Cognito answers it:
+
+- the function raised: ``UserLambdaValidationException``, ``<Trigger> failed with error <its message>.``;
+- it could not be invoked (refused, unknown, unreachable) or did not answer in time:
+  ``UnexpectedLambdaException``, ``<Trigger> invocation failed due to error <reason>.``;
+- it answered something that is not the event (not a JSON object, or a ``response`` that is not one):
+  ``InvalidLambdaResponseException``, ``Unrecognizable lambda output``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+import structlog
+
+from gateway.errors import (
+    InvalidLambdaResponseException,
+    UnexpectedLambdaException,
+    UserLambdaValidationException,
+)
+
+if TYPE_CHECKING:
+    from gateway.services.pools import PoolView
+    from gateway.settings import Secret
+
+__all__ = [
+    "TRIGGER_SECONDS",
+    "AwsLambdaInvoker",
+    "LambdaFunctionError",
+    "LambdaInvokeError",
+    "LambdaInvoker",
+    "LambdaSettings",
+    "TokenCustomization",
+    "TriggerService",
+    "trigger_event",
+]
+
+log = structlog.get_logger("gateway.triggers")
+
+# "Amazon Cognito invokes Lambda functions synchronously ... the function must respond within 5 seconds."
+TRIGGER_SECONDS: Final = 5.0
+# callerContext.awsSdkVersion for a call that did not come through an SDK Cognito recognised.
+SDK_UNKNOWN: Final = "aws-sdk-unknown-unknown"
+CLIENT_NOT_APPLICABLE: Final = "CLIENT_ID_NOT_APPLICABLE"
+# Cognito's words for a function that did not answer in time.
+TIMEOUT_REASON: Final = "Socket timeout while invoking Lambda function"
+# The pre token generation trigger's sources: what the tokens are issued for.
+TOKEN_GENERATION_AUTHENTICATION: Final = "TokenGeneration_Authentication"
+TOKEN_GENERATION_NEW_PASSWORD: Final = "TokenGeneration_NewPasswordChallenge"
+TOKEN_GENERATION_DEVICE: Final = "TokenGeneration_AuthenticateDevice"
+TOKEN_GENERATION_REFRESH: Final = "TokenGeneration_RefreshTokens"
+TOKEN_GENERATION_HOSTED: Final = "TokenGeneration_HostedAuth"
+POST_CONFIRMATION_SIGN_UP: Final = "PostConfirmation_ConfirmSignUp"
+POST_CONFIRMATION_FORGOT_PASSWORD: Final = "PostConfirmation_ConfirmForgotPassword"
+_FUNCTION_ARN = re.compile(r"^arn:[\w+=/,.@-]+:lambda:([a-z0-9-]+):\d{12}:function:[\w-]+(:[\w$-]+)?$")
+
+
+class LambdaInvokeError(Exception):
+    """The function could not be invoked: the reason is the Lambda API's error code (or what failed)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class LambdaFunctionError(Exception):
+    """The function ran and raised: its ``errorMessage``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class LambdaInvoker(Protocol):
+    """Invokes a function by its ARN with a JSON payload and returns what it answered (bytes)."""
+
+    async def invoke(self, function_arn: str, payload: bytes) -> bytes: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LambdaSettings:
+    """Where trigger functions are invoked (config file ``server.lambda``); None fields: botocore's defaults."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: Secret | None = None
+    # The most invocations waiting on the Lambda API at once, per process (each holds a thread).
+    max_concurrency: int = 32
+
+
+class AwsLambdaInvoker:
+    """The Lambda ``Invoke`` API through botocore (SigV4, retries off: a trigger has 5 seconds), one client per
+    region, in threads of its own so that slow functions never hold the threads others use."""
+
+    def __init__(self, settings: LambdaSettings, *, timeout_seconds: float = TRIGGER_SECONDS) -> None:
+        self.settings = settings
+        self.timeout_seconds = timeout_seconds
+        self._clients: dict[str, Any] = {}
+        self._executor = ThreadPoolExecutor(max_workers=settings.max_concurrency, thread_name_prefix="lambda")
+
+    def __repr__(self) -> str:
+        return f"AwsLambdaInvoker({self.settings.endpoint_url or 'AWS'!r})"
+
+    def _client(self, region: str) -> Any:
+        client = self._clients.get(region)
+        if client is None:
+            import botocore.session
+            from botocore.config import Config
+
+            settings = self.settings
+            secret = settings.secret_access_key.reveal() if settings.secret_access_key is not None else None
+            client = botocore.session.get_session().create_client(
+                "lambda",
+                region_name=region,
+                endpoint_url=settings.endpoint_url,
+                aws_access_key_id=settings.access_key_id,
+                aws_secret_access_key=secret,
+                config=Config(
+                    retries={"max_attempts": 1, "mode": "standard"},
+                    connect_timeout=min(2.0, self.timeout_seconds),
+                    read_timeout=self.timeout_seconds,
+                    max_pool_connections=settings.max_concurrency,
+                ),
+            )
+            self._clients[region] = client
+        return client
+
+    def _invoke_now(self, function_arn: str, payload: bytes) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        match = _FUNCTION_ARN.match(function_arn)
+        region = self.settings.region or (match.group(1) if match else "us-east-1")
+        try:
+            answer = self._client(region).invoke(
+                FunctionName=function_arn, InvocationType="RequestResponse", Payload=payload
+            )
+            body: bytes = answer["Payload"].read()
+        except ClientError as exc:
+            raise LambdaInvokeError(str(exc.response.get("Error", {}).get("Code") or "ClientError")) from exc
+        except BotoCoreError as exc:
+            raise LambdaInvokeError(type(exc).__name__) from exc
+        if answer.get("FunctionError"):
+            raise LambdaFunctionError(_error_message(body))
+        return body
+
+    async def invoke(self, function_arn: str, payload: bytes) -> bytes:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                return await loop.run_in_executor(self._executor, self._invoke_now, function_arn, payload)
+        except TimeoutError as exc:
+            raise LambdaInvokeError(TIMEOUT_REASON) from exc
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _error_message(body: bytes) -> str:
+    """A function error's ``errorMessage`` (the Lambda runtimes' error document), else the text itself."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")[:1024]
+    if isinstance(document, Mapping) and isinstance(document.get("errorMessage"), str):
+        return str(document["errorMessage"])
+    return body.decode("utf-8", "replace")[:1024]
+
+
+def trigger_event(
+    pool: PoolView,
+    trigger_source: str,
+    username: str | None,
+    request: Mapping[str, Any],
+    *,
+    client_id: str | None = None,
+    response: Mapping[str, Any] | None = None,
+    version: str = "1",
+) -> dict[str, Any]:
+    """An event of the common shape ("User pool Lambda trigger common parameters")."""
+    return {
+        "version": version,
+        "triggerSource": trigger_source,
+        "region": pool.id.split("_", 1)[0],
+        "userPoolId": pool.id,
+        "userName": username,
+        "callerContext": {"awsSdkVersion": SDK_UNKNOWN, "clientId": client_id or CLIENT_NOT_APPLICABLE},
+        "request": dict(request),
+        "response": dict(response or {}),
+    }
+
+
+def user_attributes(attributes: Mapping[str, str], *, sub: str, status: str) -> dict[str, str]:
+    """``request.userAttributes`` as Cognito sends them: every attribute, with ``sub`` and the user's status."""
+    found = {"sub": sub, **{k: v for k, v in attributes.items() if k != "sub"}}
+    found["cognito:user_status"] = status
+    return found
+
+
+# --- pre token generation ------------------------------------------------------------------------------------
+
+# Claims a function may neither add, override nor suppress (the "Claims and scopes reference" of the pre token
+# generation page): the token's meaning rests on them. Cognito leaves them as they are whatever the response says.
+_FIXED_CLAIMS: Final = frozenset(
+    {
+        "acr",
+        "amr",
+        "at_hash",
+        "aud",
+        "auth_time",
+        "azp",
+        "client_id",
+        "device_key",
+        "event_id",
+        "exp",
+        "iat",
+        "identities",
+        "iss",
+        "jti",
+        "nbf",
+        "nonce",
+        "origin_jti",
+        "sub",
+        "token_use",
+        "username",
+        "version",
+    }
+)
+# Group claims change through groupOverrideDetails only; suppressing cognito:groups suppresses all three.
+_GROUP_CLAIMS: Final = frozenset({"cognito:groups", "cognito:roles", "cognito:preferred_role"})
+# ID token claims that take no object or array ("you can populate complex objects to the values of claims except
+# for phone_number_verified, email_verified, updated_at, and address").
+_SIMPLE_ID_CLAIMS: Final = frozenset({"phone_number_verified", "email_verified", "updated_at", "address"})
+
+
+def _settable(name: object) -> bool:
+    """Whether a function may add or override the claim ``name``: no fixed claim, no ``cognito:`` claim (groups
+    have their own override), no developer-only ``dev:`` attribute (which may only be suppressed)."""
+    return (
+        isinstance(name, str) and bool(name) and name not in _FIXED_CLAIMS and not name.startswith(("cognito:", "dev:"))
+    )
+
+
+@dataclass
+class TokenCustomization:
+    """What a pre token generation function asked for, checked: claims to set and to drop in each token, the
+    groups, roles and preferred role to write instead of the user's, and scopes to add and remove."""
+
+    id_set: dict[str, Any] = field(default_factory=dict)
+    id_drop: set[str] = field(default_factory=set)
+    access_set: dict[str, Any] = field(default_factory=dict)
+    access_drop: set[str] = field(default_factory=set)
+    access_aud: Any = None
+    # Whether the response had a groupOverrideDetails (then groups, roles and preferred_role replace the user's).
+    groups_replaced: bool = False
+    groups: list[str] = field(default_factory=list)
+    roles: list[str] = field(default_factory=list)
+    preferred_role: str | None = None
+    scopes_add: list[str] = field(default_factory=list)
+    scopes_drop: set[str] = field(default_factory=set)
+
+    def apply_id(self, claims: dict[str, Any]) -> None:
+        self._apply_groups(claims, id_token=True)
+        claims.update(self.id_set)
+        self._drop(claims, self.id_drop, id_token=True)
+
+    def apply_access(self, claims: dict[str, Any], client_id: str) -> None:
+        self._apply_groups(claims, id_token=False)
+        if self.scopes_add or self.scopes_drop:
+            scopes = [s for s in str(claims.get("scope") or "").split() if s not in self.scopes_drop]
+            scopes += [s for s in dict.fromkeys(self.scopes_add) if s not in scopes and s not in self.scopes_drop]
+            if scopes:
+                claims["scope"] = " ".join(scopes)
+            else:
+                claims.pop("scope", None)
+        claims.update(self.access_set)
+        if self.access_aud == client_id:
+            # "You can add an aud claim to access tokens, but its value must match the app client ID."
+            claims["aud"] = client_id
+        self._drop(claims, self.access_drop, id_token=False)
+
+    @staticmethod
+    def _drop(claims: dict[str, Any], names: set[str], *, id_token: bool) -> None:
+        # "If your function both suppresses and replaces a claim value, then Amazon Cognito suppresses the claim."
+        for name in names:
+            claims.pop(name, None)
+        if "cognito:groups" in names and id_token:
+            # "To suppress the cognito:preferred_role and cognito:roles claims, add cognito:groups".
+            claims.pop("cognito:roles", None)
+            claims.pop("cognito:preferred_role", None)
+
+    def _apply_groups(self, claims: dict[str, Any], *, id_token: bool) -> None:
+        if not self.groups_replaced:
+            return
+        # The response's groupOverrideDetails replaces the user's groups, roles and preferred role whole: what it
+        # leaves out, the tokens leave out.
+        for name, value in (
+            ("cognito:groups", self.groups),
+            ("cognito:roles", self.roles if id_token else []),
+            ("cognito:preferred_role", self.preferred_role if id_token else None),
+        ):
+            claims.pop(name, None)
+            if value:
+                claims[name] = list(value) if isinstance(value, list) else value
+
+
+def _invalid() -> InvalidLambdaResponseException:
+    return InvalidLambdaResponseException("Unrecognizable lambda output")
+
+
+def _string_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _invalid()
+    return list(value)
+
+
+def _claims_to_set(value: Any, *, structured: bool, id_token: bool) -> dict[str, Any]:
+    """``claimsToAddOrOverride``: V1 takes plain values (text, numbers, booleans), V2 and V3 JSON objects and
+    arrays too, but for the ID token's few claims that have a fixed form. Claims a function may not set are left
+    out, as Cognito leaves them."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _invalid()
+    found: dict[str, Any] = {}
+    for name, claim in value.items():
+        if not _settable(name):
+            continue
+        if isinstance(claim, Mapping | list) and (not structured or (id_token and name in _SIMPLE_ID_CLAIMS)):
+            raise _invalid()
+        found[name] = claim
+    return found
+
+
+def _claims_to_drop(value: Any) -> set[str]:
+    """``claimsToSuppress``: any claim a function may set, ``dev:`` attributes, and ``cognito:groups``."""
+    return {
+        name for name in _string_list(value) if _settable(name) or name.startswith("dev:") or name == "cognito:groups"
+    }
+
+
+def _group_override(details: Mapping[str, Any], customization: TokenCustomization) -> None:
+    """groupOverrideDetails, when the response has the key ("If you provide an empty or null object in the
+    response, then Amazon Cognito suppresses the groups")."""
+    if "groupOverrideDetails" not in details:
+        return
+    override = details["groupOverrideDetails"]
+    if override is None:
+        override = {}
+    if not isinstance(override, Mapping):
+        raise _invalid()
+    customization.groups_replaced = True
+    customization.groups = _string_list(override.get("groupsToOverride"))
+    customization.roles = _string_list(override.get("iamRolesToOverride"))
+    preferred = override.get("preferredRole")
+    if preferred is not None and not isinstance(preferred, str):
+        raise _invalid()
+    customization.preferred_role = preferred or None
+
+
+def token_customization(response: Mapping[str, Any], *, version: str) -> TokenCustomization:
+    """A pre token generation response, checked (InvalidLambdaResponseException when it is malformed)."""
+    found = TokenCustomization()
+    if version == "1":
+        details = response.get("claimsOverrideDetails")
+        if details is None:
+            return found
+        if not isinstance(details, Mapping):
+            raise _invalid()
+        found.id_set = _claims_to_set(details.get("claimsToAddOrOverride"), structured=False, id_token=True)
+        found.id_drop = _claims_to_drop(details.get("claimsToSuppress"))
+        _group_override(details, found)
+        return found
+    details = response.get("claimsAndScopeOverrideDetails")
+    if details is None or details == []:  # (Cognito's own test event has an empty list there)
+        return found
+    if not isinstance(details, Mapping):
+        raise _invalid()
+    id_part, access_part = details.get("idTokenGeneration"), details.get("accessTokenGeneration")
+    for part in (id_part, access_part):
+        if part is not None and not isinstance(part, Mapping):
+            raise _invalid()
+    if id_part:
+        found.id_set = _claims_to_set(id_part.get("claimsToAddOrOverride"), structured=True, id_token=True)
+        found.id_drop = _claims_to_drop(id_part.get("claimsToSuppress"))
+    if access_part:
+        added = access_part.get("claimsToAddOrOverride")
+        found.access_set = _claims_to_set(added, structured=True, id_token=False)
+        if isinstance(added, Mapping):
+            found.access_aud = added.get("aud")
+        found.access_drop = _claims_to_drop(access_part.get("claimsToSuppress"))
+        # "You can't add scope values that contain one or more blank-space characters."
+        scopes = _string_list(access_part.get("scopesToAdd"))
+        if any(not s or any(c.isspace() for c in s) for s in scopes):
+            raise _invalid()
+        found.scopes_add = scopes
+        found.scopes_drop = set(_string_list(access_part.get("scopesToSuppress")))
+    _group_override(details, found)
+    return found
+
+
+# --- the service ---------------------------------------------------------------------------------------------
+
+
+class TriggerService:
+    """Looks up a pool's trigger functions and invokes them."""
+
+    def __init__(self, invoker: LambdaInvoker | None) -> None:
+        self.invoker = invoker
+
+    @staticmethod
+    def function(pool: PoolView, trigger: str) -> str | None:
+        """The ARN of the function set for ``trigger`` (a LambdaConfig member), or None."""
+        config = pool.settings.get("LambdaConfig") or {}
+        if trigger == "PreTokenGeneration":
+            versioned = config.get("PreTokenGenerationConfig") or {}
+            arn = versioned.get("LambdaArn") or config.get("PreTokenGeneration")
+        else:
+            arn = config.get(trigger)
+        return arn if isinstance(arn, str) and arn else None
+
+    @staticmethod
+    def pre_token_version(pool: PoolView) -> str:
+        """The pre token generation event's version: "1", "2" or "3" (PreTokenGenerationConfig.LambdaVersion)."""
+        versioned = (pool.settings.get("LambdaConfig") or {}).get("PreTokenGenerationConfig") or {}
+        return {"V2_0": "2", "V3_0": "3"}.get(str(versioned.get("LambdaVersion") or "V1_0"), "1")
+
+    async def invoke(self, pool: PoolView, trigger: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Invoke the pool's ``trigger`` function with ``event``; its ``response`` (an object). The caller
+        checks that the pool has one (:meth:`function`)."""
+        arn = self.function(pool, trigger)
+        assert arn is not None
+        fields = {"pool": pool.id, "trigger": event.get("triggerSource"), "function": arn}
+        if self.invoker is None:  # pragma: no cover - the container always sets one
+            raise UnexpectedLambdaException(f"{trigger} invocation failed due to error NoInvoker.")
+        payload = json.dumps(event, separators=(",", ":")).encode()
+        try:
+            answer = await self.invoker.invoke(arn, payload)
+        except LambdaFunctionError as exc:
+            log.info("trigger.refused", error=exc.message[:256], **fields)
+            raise UserLambdaValidationException(f"{trigger} failed with error {exc.message}.") from exc
+        except LambdaInvokeError as exc:
+            log.warning("trigger.invoke_failed", reason=exc.reason, **fields)
+            raise UnexpectedLambdaException(f"{trigger} invocation failed due to error {exc.reason}.") from exc
+        try:
+            returned = json.loads(answer)
+        except ValueError:
+            returned = None
+        if not isinstance(returned, Mapping):
+            log.warning("trigger.unrecognizable_output", **fields)
+            raise _invalid()
+        response = returned.get("response")
+        if response is None:
+            return {}
+        if not isinstance(response, Mapping):
+            log.warning("trigger.unrecognizable_output", **fields)
+            raise _invalid()
+        log.debug("trigger.invoked", **fields)
+        return dict(response)
+
+    # --- the triggers -----------------------------------------------------------------------------------
+
+    async def pre_authentication(
+        self,
+        pool: PoolView,
+        *,
+        client_id: str,
+        username: str,
+        attributes: Mapping[str, str] | None,
+        validation_data: Mapping[str, str] | None = None,
+        user_not_found: bool = False,
+    ) -> None:
+        """PreAuthentication_Authentication: before the password (or other first factor) is checked; the
+        function may refuse the sign-in by raising."""
+        if self.function(pool, "PreAuthentication") is None:
+            return
+        request: dict[str, Any] = {
+            "userAttributes": dict(attributes or {}),
+            "validationData": dict(validation_data or {}),
+        }
+        if user_not_found:
+            request["userNotFound"] = True
+        event = trigger_event(pool, "PreAuthentication_Authentication", username, request, client_id=client_id)
+        await self.invoke(pool, "PreAuthentication", event)
+
+    async def post_authentication(
+        self,
+        pool: PoolView,
+        *,
+        client_id: str,
+        username: str,
+        attributes: Mapping[str, str],
+        new_device_used: bool,
+        client_metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """PostAuthentication_Authentication: once every factor is proven, before the tokens go out."""
+        if self.function(pool, "PostAuthentication") is None:
+            return
+        request = {
+            "userAttributes": dict(attributes),
+            "newDeviceUsed": new_device_used,
+            "clientMetadata": dict(client_metadata or {}),
+        }
+        event = trigger_event(pool, "PostAuthentication_Authentication", username, request, client_id=client_id)
+        await self.invoke(pool, "PostAuthentication", event)
+
+    async def post_confirmation(
+        self,
+        pool: PoolView,
+        trigger_source: str,
+        *,
+        client_id: str | None,
+        username: str,
+        attributes: Mapping[str, str],
+        client_metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """PostConfirmation_ConfirmSignUp / PostConfirmation_ConfirmForgotPassword: after the change is stored
+        (a function that raises fails the call, and the user stays confirmed, as with Cognito)."""
+        if self.function(pool, "PostConfirmation") is None:
+            return
+        request = {"userAttributes": dict(attributes), "clientMetadata": dict(client_metadata or {})}
+        event = trigger_event(pool, trigger_source, username, request, client_id=client_id)
+        await self.invoke(pool, "PostConfirmation", event)
+
+    async def pre_token_generation(
+        self,
+        pool: PoolView,
+        trigger_source: str,
+        *,
+        client_id: str,
+        username: str,
+        attributes: Mapping[str, str],
+        groups: Sequence[str],
+        roles: Sequence[str],
+        preferred_role: str | None,
+        scopes: Sequence[str],
+        client_metadata: Mapping[str, str] | None = None,
+    ) -> TokenCustomization | None:
+        """The pre token generation event for the tokens about to be signed, and what its function asked for;
+        None when the pool has no such function (or a V1 function and a refresh it is not told of)."""
+        if self.function(pool, "PreTokenGeneration") is None:
+            return None
+        version = self.pre_token_version(pool)
+        request: dict[str, Any] = {
+            "userAttributes": dict(attributes),
+            "groupConfiguration": {
+                "groupsToOverride": list(groups),
+                "iamRolesToOverride": list(roles),
+                "preferredRole": preferred_role,
+            },
+            "clientMetadata": dict(client_metadata or {}),
+        }
+        if version != "1":
+            request["scopes"] = list(scopes)
+            response: dict[str, Any] = {"claimsAndScopeOverrideDetails": None}
+        else:
+            response = {"claimsOverrideDetails": None}
+        event = trigger_event(
+            pool, trigger_source, username, request, client_id=client_id, response=response, version=version
+        )
+        answered = await self.invoke(pool, "PreTokenGeneration", event)
+        return token_customization(answered, version=version)
