@@ -474,7 +474,11 @@ def test_unreachable_unknown_and_malformed_functions(
 def test_a_function_that_does_not_answer_in_five_seconds(
     gatehouse: GatehouseServer, idp: Any, public_idp: Any, functions: FakeLambda
 ) -> None:
-    arn = functions.add("slow", lambda event, context: time.sleep(6.5) or event)
+    def slow(event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(6.5)
+        return event
+
+    arn = functions.add("slow", slow)
     pool_id = _pool(idp, "slow", {"PostAuthentication": arn})
     client_id = _client(idp, pool_id)
     _user(idp, pool_id, "nina")
