@@ -512,7 +512,18 @@ def _check_sign_in_policy(settings: Mapping[str, Any]) -> None:
 # LambdaConfig members whose triggers Gatehouse runs (gateway/services/triggers.py); the others are refused rather
 # than kept and described as if their functions were called.
 _RUN_TRIGGERS = frozenset(
-    {"PreSignUp", "PostConfirmation", "PreAuthentication", "PostAuthentication", "PreTokenGeneration"}
+    {
+        "PreSignUp",
+        "PostConfirmation",
+        "PreAuthentication",
+        "PostAuthentication",
+        "PreTokenGeneration",
+        "CustomMessage",
+        "UserMigration",
+        "DefineAuthChallenge",
+        "CreateAuthChallenge",
+        "VerifyAuthChallengeResponse",
+    }
 )
 
 

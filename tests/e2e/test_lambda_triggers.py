@@ -501,9 +501,9 @@ def test_lambda_config_is_checked(idp: Any, functions: FakeLambda) -> None:
     arn = functions.arn("checked")
     other = functions.arn("other")
     with pytest.raises(ClientError) as unsupported:
-        _pool(idp, "unsupported", {"UserMigration": arn})
+        _pool(idp, "unsupported", {"CustomEmailSender": {"LambdaVersion": "V1_0", "LambdaArn": arn}})
     assert _error(unsupported)[0] == "InvalidParameterException"
-    assert "UserMigration" in _error(unsupported)[1]
+    assert "CustomEmailSender" in _error(unsupported)[1]
     with pytest.raises(idp.exceptions.InvalidParameterException):
         _pool(
             idp,
