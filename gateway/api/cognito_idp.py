@@ -339,7 +339,7 @@ async def ResendConfirmationCode(call: Call) -> dict[str, Any]:
 async def ForgotPassword(call: Call) -> dict[str, Any]:
     pool, client = await client_of(call)
     delivery = await call.services.users.forgot_password(
-        pool, client, call.params["Username"], call.params.get("SecretHash")
+        pool, client, call.params["Username"], call.params.get("SecretHash"), call.params.get("ClientMetadata")
     )
     return {"CodeDeliveryDetails": delivery.to_json()}
 

@@ -38,6 +38,7 @@ from gateway.errors import (
     PasswordResetRequiredException,
     RefreshTokenReuseException,
     UnsupportedTokenTypeException,
+    UsernameExistsException,
     UserNotConfirmedException,
     UserNotFoundException,
 )
@@ -69,6 +70,7 @@ from gateway.services.triggers import (
     TOKEN_GENERATION_AUTHENTICATION,
     TOKEN_GENERATION_NEW_PASSWORD,
     TOKEN_GENERATION_REFRESH,
+    USER_MIGRATION_AUTHENTICATION,
     TriggerService,
     user_attributes,
 )
@@ -566,6 +568,37 @@ class AuthService:
                 user = fresh
         return user
 
+    async def migrate_on_sign_in(self, ctx: AuthContext, username: str, password: str) -> UserRecord | None:
+        """A password sign-in of a name that is no user: the pool's UserMigration function may vouch for the name
+        and password (UserMigration_Authentication), and the user it answers with is created with that password
+        and signs in. None when there is no function or it does not know the name."""
+        if self.triggers is None or self.triggers.function(ctx.pool, "UserMigration") is None:
+            return None
+        answer = await self.triggers.user_migration(
+            ctx.pool,
+            USER_MIGRATION_AUTHENTICATION,
+            client_id=ctx.client.id,
+            username=username,
+            password=password,
+            # "InitiateAuth and AdminInitiateAuth pass ClientMetadata ... as validationData" to this trigger.
+            validation_data=ctx.client_metadata,
+        )
+        if answer is None:
+            return None
+        try:
+            return await self.users.migrate_user(
+                ctx.pool,
+                username=username,
+                password=password,
+                attributes=dict(answer.attributes),
+                reset_required=answer.reset_required,
+                force_alias_creation=answer.force_alias_creation,
+                sms_mfa=answer.sms_mfa,
+            )
+        except UsernameExistsException:
+            # Another sign-in of the same name migrated it meanwhile: that user is the one signing in.
+            return await self.user_for_password_sign_in(ctx, username)
+
     async def pre_authentication(self, ctx: AuthContext, username: str, user: UserRecord | None) -> None:
         """The pool's PreAuthentication function, before the first factor is checked: it may refuse the sign-in.
         For a name that is no user it runs only when the client prevents user existence errors (``userNotFound``),
@@ -1039,6 +1072,8 @@ async def _password_flow(service: AuthService, ctx: AuthContext, parameters: Map
     user = await service.user_for_password_sign_in(ctx, username)
     if user is None:
         check_secret_hash(ctx.client, username, parameters.get("SECRET_HASH"))
+        user = await service.migrate_on_sign_in(ctx, username, password)
+    if user is None:
         await service.pre_authentication(ctx, username, None)
         await service.hasher.dummy_verify(password)
         await service.decoy_failure(ctx, ctx.pool.username_key(username))

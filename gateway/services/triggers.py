@@ -71,6 +71,8 @@ TOKEN_GENERATION_REFRESH: Final = "TokenGeneration_RefreshTokens"
 TOKEN_GENERATION_HOSTED: Final = "TokenGeneration_HostedAuth"
 POST_CONFIRMATION_SIGN_UP: Final = "PostConfirmation_ConfirmSignUp"
 POST_CONFIRMATION_FORGOT_PASSWORD: Final = "PostConfirmation_ConfirmForgotPassword"
+USER_MIGRATION_AUTHENTICATION: Final = "UserMigration_Authentication"
+USER_MIGRATION_FORGOT_PASSWORD: Final = "UserMigration_ForgotPassword"
 _FUNCTION_ARN = re.compile(r"^arn:[\w+=/,.@-]+:lambda:([a-z0-9-]+):\d{12}:function:[\w-]+(:[\w$-]+)?$")
 
 
@@ -422,6 +424,47 @@ def token_customization(response: Mapping[str, Any], *, version: str) -> TokenCu
     return found
 
 
+# --- user migration --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Migration:
+    """A UserMigration function's answer: the user to create."""
+
+    attributes: dict[str, str]
+    reset_required: bool
+    force_alias_creation: bool
+    sms_mfa: bool
+
+
+def migration(response: Mapping[str, Any]) -> Migration:
+    """The UserMigration response, checked: ``userAttributes`` (required, text values), ``finalUserStatus``
+    (CONFIRMED or RESET_REQUIRED), ``messageAction`` (SUPPRESS, or RESEND where Cognito would send its welcome
+    message), ``desiredDeliveryMediums``, ``forceAliasCreation``, ``enableSMSMFA``."""
+    attributes = response.get("userAttributes")
+    if not isinstance(attributes, Mapping) or not attributes:
+        raise _invalid()
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()):
+        raise _invalid()
+    status = response.get("finalUserStatus")
+    if status not in (None, "CONFIRMED", "RESET_REQUIRED"):
+        raise _invalid()
+    if response.get("messageAction") not in (None, "SUPPRESS", "RESEND"):
+        raise _invalid()
+    mediums = response.get("desiredDeliveryMediums")
+    if mediums is not None and not (isinstance(mediums, list) and set(mediums) <= {"EMAIL", "SMS"}):
+        raise _invalid()
+    for flag in ("forceAliasCreation", "enableSMSMFA"):
+        if response.get(flag) not in (None, True, False):
+            raise _invalid()
+    return Migration(
+        attributes={k: v for k, v in attributes.items() if k not in ("sub", "cognito:user_status")},
+        reset_required=status == "RESET_REQUIRED",
+        force_alias_creation=response.get("forceAliasCreation") is True,
+        sms_mfa=response.get("enableSMSMFA") is True,
+    )
+
+
 # --- the service ---------------------------------------------------------------------------------------------
 
 
@@ -544,6 +587,51 @@ class TriggerService:
         request = {"userAttributes": dict(attributes), "clientMetadata": dict(client_metadata or {})}
         event = trigger_event(pool, trigger_source, username, request, client_id=client_id)
         await self.invoke(pool, "PostConfirmation", event)
+
+    async def user_migration(
+        self,
+        pool: PoolView,
+        trigger_source: str,
+        *,
+        client_id: str,
+        username: str,
+        password: str | None,
+        validation_data: Mapping[str, str] | None = None,
+        client_metadata: Mapping[str, str] | None = None,
+    ) -> Migration | None:
+        """UserMigration_Authentication (a password sign-in of a name that is no user: ``password`` is the one
+        given) or UserMigration_ForgotPassword (no password): the user the function answers with, or None when
+        the pool has no such function or the function does not know the user (it raised). A function that
+        cannot be reached is UnexpectedLambdaException; a malformed answer InvalidLambdaResponseException."""
+        if self.function(pool, "UserMigration") is None:
+            return None
+        request: dict[str, Any] = {
+            "validationData": dict(validation_data or {}),
+            "clientMetadata": dict(client_metadata or {}),
+        }
+        if password is not None:
+            request["password"] = password
+        event = trigger_event(
+            pool,
+            trigger_source,
+            username,
+            request,
+            client_id=client_id,
+            response={
+                "userAttributes": None,
+                "finalUserStatus": None,
+                "messageAction": None,
+                "desiredDeliveryMediums": None,
+                "forceAliasCreation": None,
+                "enableSMSMFA": None,
+            },
+        )
+        try:
+            answered = await self.invoke(pool, "UserMigration", event)
+        except UserLambdaValidationException:
+            # The function does not know the name (or the password): the caller answers as for any unknown name.
+            return None
+        return migration(answered)
 
     async def pre_token_generation(
         self,

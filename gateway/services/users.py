@@ -62,6 +62,7 @@ from gateway.services.srp import derive_srp_verifier
 from gateway.services.triggers import (
     POST_CONFIRMATION_FORGOT_PASSWORD,
     POST_CONFIRMATION_SIGN_UP,
+    USER_MIGRATION_FORGOT_PASSWORD,
     TriggerService,
     user_attributes,
 )
@@ -696,6 +697,53 @@ class UserService:
         if mfa_enabled:
             user.settings["mfa"] = {"preferred": None, "enabled": [SMS_MFA]}
         await self._insert(pool, user)
+        return user
+
+    async def migrate_user(
+        self,
+        pool: PoolView,
+        *,
+        username: str,
+        password: str | None,
+        attributes: dict[str, str],
+        reset_required: bool,
+        force_alias_creation: bool,
+        sms_mfa: bool,
+    ) -> UserRecord:
+        """A user the pool's UserMigration function vouched for ("Migrate user Lambda trigger"), stored with the
+        attributes it answered: with ``password`` (the one just proven to the function) and CONFIRMED, or without
+        one and RESET_REQUIRED (a password reset is the way in). The pool's password policy is not applied ("The
+        password strength policy that is configured for the user pool will not be enforced during migration").
+        An alias another user holds refuses the migration unless ``force_alias_creation`` moves it here.
+        UsernameExistsException when the name is taken meanwhile."""
+        validate_attribute_values(pool.schema, attributes, creating=True, admin=True)
+        _check_admin_writable(attributes)
+        attributes = canonical_values(pool.schema, attributes)
+        name = self._name_for_new_user(pool, username, attributes)
+        _check_verified_flags(attributes, attributes)
+        missing = [a for a in required_attributes(pool.schema) if not attributes.get(a)]
+        if missing:
+            raise InvalidParameterException(
+                "Attributes did not conform to the schema: "
+                + ", ".join(f"{a}: The attribute is required" for a in missing)
+            )
+        if sms_mfa and not attributes.get("phone_number"):
+            raise InvalidParameterException("enableSMSMFA is true but the user has no phone_number.")
+        if await self._store.get_user(pool.id, pool.username_key(name)) is not None:
+            raise UsernameExistsException("User account already exists")
+        await self._check_no_nickname(pool, name, UsernameExistsException("User account already exists"))
+        await self._check_no_sub(pool, name, UsernameExistsException("User account already exists"))
+        await self._check_nickname_is_no_username(pool, None, attributes)
+        status = RESET_REQUIRED if reset_required or password is None else CONFIRMED
+        user = await self._new_user(pool, name, password if status == CONFIRMED else None, attributes, status=status)
+        if sms_mfa:
+            user.settings["mfa"] = {"preferred": None, "enabled": [SMS_MFA]}
+        moving = await self._aliases_held_elsewhere(pool, user) if force_alias_creation else {}
+        user.aliases = {k: v for k, v in user.aliases.items() if k not in moving}
+        await self._insert(pool, user)
+        if moving:
+            user = await self._take_aliases(pool, user, moving)
+        log.info("user.migrated", pool=pool.id, username=name, status=status)
         return user
 
     async def _check_no_nickname(self, pool: PoolView, name: str, taken: GatehouseError) -> None:
@@ -1583,9 +1631,16 @@ class UserService:
             raise
 
     async def forgot_password(
-        self, pool: PoolView, client: ClientView, username: str, secret_hash_value: str | None
+        self,
+        pool: PoolView,
+        client: ClientView,
+        username: str,
+        secret_hash_value: str | None,
+        client_metadata: Mapping[str, str] | None = None,
     ) -> CodeDelivery:
         user = await self._named_by_client(pool, client, username, secret_hash_value)
+        if user is None and self.triggers is not None and self.triggers.function(pool, "UserMigration") is not None:
+            user = await self._migrate_for_reset(pool, client, username, client_metadata)
         if not self._recovery_order(pool) and (user is not None or client.prevent_user_existence_errors):
             # admin_only: no one of the pool recovers a password by themselves, so every name gets the one answer
             # a user gets (under PreventUserExistenceErrors, an unknown name too: it tells nothing of the user).
@@ -1622,6 +1677,36 @@ class UserService:
         if self.threats is not None:
             await self.threats.forgot_password(pool, client, user)
         return delivery
+
+    async def _migrate_for_reset(
+        self, pool: PoolView, client: ClientView, username: str, client_metadata: Mapping[str, str] | None
+    ) -> UserRecord | None:
+        """ForgotPassword of a name that is no user: the pool's UserMigration function may answer with the user
+        (UserMigration_ForgotPassword), created without a password (RESET_REQUIRED) so that the reset code sent
+        next is its way in. None when the function does not know the name."""
+        assert self.triggers is not None
+        answer = await self.triggers.user_migration(
+            pool,
+            USER_MIGRATION_FORGOT_PASSWORD,
+            client_id=client.id,
+            username=username,
+            password=None,
+            client_metadata=client_metadata,
+        )
+        if answer is None:
+            return None
+        try:
+            return await self.migrate_user(
+                pool,
+                username=username,
+                password=None,
+                attributes=dict(answer.attributes),
+                reset_required=True,
+                force_alias_creation=answer.force_alias_creation,
+                sms_mfa=answer.sms_mfa,
+            )
+        except UsernameExistsException:
+            return await self.find(pool, username)
 
     @staticmethod
     def _recovery_mechanisms(pool: PoolView) -> list[dict[str, Any]]:

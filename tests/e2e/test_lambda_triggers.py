@@ -527,3 +527,111 @@ def test_lambda_config_is_checked(idp: Any, functions: FakeLambda) -> None:
         )
     assert _error(downgrade)[0] == "FeatureUnavailableInTierException"
     assert idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["LambdaConfig"] == {}
+
+
+# --- UserMigration ----------------------------------------------------------------------------------------
+
+LEGACY_PASSWORD = "legacy"  # the old system's password: the pool's policy does not apply to a migration
+
+
+def _legacy_directory(event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """An old user directory: two known users, one of whom must reset their password."""
+    known = {"olivia": "olivia@legacy.example", "peter": "peter@legacy.example"}
+    name = event["userName"]
+    if name not in known:
+        raise LookupError("User not found")
+    if event["triggerSource"] == "UserMigration_Authentication" and event["request"]["password"] != LEGACY_PASSWORD:
+        raise PermissionError("Bad password")
+    event["response"]["userAttributes"] = {"email": known[name], "email_verified": "true", "name": name.title()}
+    event["response"]["messageAction"] = "SUPPRESS"
+    if name == "peter":
+        event["response"]["finalUserStatus"] = "RESET_REQUIRED"
+    return event
+
+
+def test_user_migration_at_sign_in(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, functions: FakeLambda
+) -> None:
+    arn = functions.add("migrate", _legacy_directory)
+    pool_id = _pool(idp, "migrate", {"UserMigration": arn})
+    client_id = _client(idp, pool_id)
+
+    with pytest.raises(public_idp.exceptions.UserNotFoundException):  # the function does not know the password
+        _sign_in(public_idp, client_id, "olivia", password="wrong")
+    with pytest.raises(idp.exceptions.UserNotFoundException):
+        idp.admin_get_user(UserPoolId=pool_id, Username="olivia")
+
+    tokens = _sign_in(public_idp, client_id, "olivia", password=LEGACY_PASSWORD, ClientMetadata={"via": "app"})
+    assert _claims(gatehouse, pool_id, tokens["IdToken"])["email"] == "olivia@legacy.example"
+    event = functions.events("migrate")[-1]
+    assert event["triggerSource"] == "UserMigration_Authentication" and event["userName"] == "olivia"
+    assert event["request"]["password"] == LEGACY_PASSWORD
+    assert event["request"]["validationData"] == {"via": "app"}
+    user = idp.admin_get_user(UserPoolId=pool_id, Username="olivia")
+    assert user["UserStatus"] == "CONFIRMED"
+    assert {"Name": "name", "Value": "Olivia"} in user["UserAttributes"]
+
+    # Migrated once: the next sign-in is the pool's own, and the function is not asked again.
+    count = len(functions.events("migrate"))
+    _sign_in(public_idp, client_id, "olivia", password=LEGACY_PASSWORD)
+    assert len(functions.events("migrate")) == count
+
+    # RESET_REQUIRED: the user is created, and must reset the password first.
+    with pytest.raises(public_idp.exceptions.PasswordResetRequiredException):
+        _sign_in(public_idp, client_id, "peter", password=LEGACY_PASSWORD)
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="peter")["UserStatus"] == "RESET_REQUIRED"
+
+    with pytest.raises(public_idp.exceptions.UserNotFoundException):
+        _sign_in(public_idp, client_id, "stranger", password=LEGACY_PASSWORD)
+
+
+def test_user_migration_at_forgot_password(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, functions: FakeLambda, mail: MailServer
+) -> None:
+    arn = functions.add("migrate-reset", _legacy_directory)
+    pool_id = _pool(idp, "migratereset", {"UserMigration": arn}, AutoVerifiedAttributes=["email"])
+    client_id = _client(idp, pool_id)
+
+    delivery = public_idp.forgot_password(ClientId=client_id, Username="olivia")["CodeDeliveryDetails"]
+    assert delivery["DeliveryMedium"] == "EMAIL"
+    event = functions.events("migrate-reset")[-1]
+    assert event["triggerSource"] == "UserMigration_ForgotPassword" and "password" not in event["request"]
+    assert idp.admin_get_user(UserPoolId=pool_id, Username="olivia")["UserStatus"] == "RESET_REQUIRED"
+    code = code_in(mail.wait_for("olivia@legacy.example"))
+    public_idp.confirm_forgot_password(
+        ClientId=client_id, Username="olivia", ConfirmationCode=code, Password="New-Passw0rd-1!"
+    )
+    assert _sign_in(public_idp, client_id, "olivia", password="New-Passw0rd-1!")["AccessToken"]
+
+    with pytest.raises(public_idp.exceptions.UserNotFoundException):
+        public_idp.forgot_password(ClientId=client_id, Username="stranger")
+
+
+def test_user_migration_answers_that_are_refused(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, functions: FakeLambda
+) -> None:
+    answers: dict[str, Any] = {}
+
+    def migrate(event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        event["response"].update(answers)
+        return event
+
+    arn = functions.add("migrate-odd", migrate)
+    pool_id = _pool(idp, "migrateodd", {"UserMigration": arn})
+    client_id = _client(idp, pool_id)
+    for answer in (
+        {},  # no userAttributes
+        {"userAttributes": {"email": 42}},
+        {"userAttributes": {"email": "q@example.com"}, "finalUserStatus": "UNCONFIRMED"},
+    ):
+        answers.clear()
+        answers.update(answer)
+        with pytest.raises(ClientError) as refused:
+            _sign_in(public_idp, client_id, "quinn", password=LEGACY_PASSWORD)
+        assert _error(refused) == ("InvalidLambdaResponseException", "Unrecognizable lambda output")
+    # An attribute the pool does not have is the pool's own refusal; nothing is created either way.
+    answers.clear()
+    answers.update({"userAttributes": {"custom:nope": "x"}})
+    with pytest.raises(idp.exceptions.InvalidParameterException):
+        _sign_in(public_idp, client_id, "quinn", password=LEGACY_PASSWORD)
+    assert idp.list_users(UserPoolId=pool_id)["Users"] == []
