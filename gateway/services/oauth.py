@@ -32,6 +32,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import json
 import math
 import re
 import secrets
@@ -94,7 +95,7 @@ from gateway.services.tokens import (
     b64url_decode,
     sign_jwt,
 )
-from gateway.services.triggers import TOKEN_GENERATION_HOSTED, user_attributes
+from gateway.services.triggers import TOKEN_GENERATION_CLIENT_CREDENTIALS, TOKEN_GENERATION_HOSTED, user_attributes
 from gateway.storage.base import (
     GroupRecord,
     NotFound,
@@ -1316,7 +1317,10 @@ class OAuthService:
             scopes = asked
         if not scopes:
             raise InvalidScopeError("The client has no scopes for the client_credentials flow.")
-        token, seconds = await self.issue_client_token(pool, client, scopes, via="oauth.client_credentials")
+        metadata = _client_metadata(form.get("aws_client_metadata"))
+        token, seconds = await self.issue_client_token(
+            pool, client, scopes, via="oauth.client_credentials", client_metadata=metadata
+        )
         # scope: the client's own when it asked for none (RFC 6749 §5.1: REQUIRED where it differs from the ask).
         return {"access_token": token, "token_type": "Bearer", "expires_in": seconds, "scope": " ".join(scopes)}
 
@@ -1371,10 +1375,38 @@ class OAuthService:
         return await live_scopes(self.pools, pool.id, custom)
 
     async def issue_client_token(
-        self, pool: PoolView, client: ClientView, scopes: Sequence[str], *, via: str
+        self,
+        pool: PoolView,
+        client: ClientView,
+        scopes: Sequence[str],
+        *,
+        via: str,
+        client_metadata: Mapping[str, str] | None = None,
     ) -> tuple[str, int]:
         """An access token for the client itself (no user), and its lifetime in seconds: the one token the
-        client_credentials grant (RFC 6749 §4.4) and GetClientToken both issue. ``via``: the audit event."""
+        client_credentials grant (RFC 6749 §4.4) and GetClientToken both issue. ``via``: the audit event. A pool
+        whose pre token generation function takes version 3 events is asked first
+        (TokenGeneration_ClientCredentials: "Your user pool only sends this event when your event version is
+        V3_0"), with the grant's ``aws_client_metadata``."""
+        customization = None
+        triggers = self.auth.triggers
+        if (
+            triggers is not None
+            and triggers.function(pool, "PreTokenGeneration") is not None
+            and triggers.pre_token_version(pool) == "3"
+        ):
+            customization = await triggers.pre_token_generation(
+                pool,
+                TOKEN_GENERATION_CLIENT_CREDENTIALS,
+                client_id=client.id,
+                username=None,
+                attributes={},
+                groups=(),
+                roles=(),
+                preferred_role=None,
+                scopes=scopes,
+                client_metadata=client_metadata,
+            )
         now = int(time.time())
         seconds = client.token_seconds("AccessToken")
         key = await self.tokens.keys.active_key(pool.id, "access")
@@ -1390,6 +1422,9 @@ class OAuthService:
             "jti": new_jti(),
             "client_id": client.id,
         }
+        if customization is not None:
+            customization.groups_replaced = False  # a client has no groups
+            customization.apply_access(claims, client.id)
         self.auth.metrics.inc(self.auth.metrics.tokens_issued, pool=pool.id, token_use="access")
         log.info(via, pool=pool.id, client=client.id, scopes=list(scopes))
         return sign_jwt(key, claims), seconds
@@ -1638,6 +1673,20 @@ def new_csrf_token() -> str:
 def _uri_hash(uri: str) -> str:
     """The SHA-256 of a redirect URI, base64url: what a sealed code keeps of it (exact match, RFC 9700 §4.1)."""
     return base64.urlsafe_b64encode(hashlib.sha256(uri.encode("utf-8", "surrogatepass")).digest()).rstrip(b"=").decode()
+
+
+def _client_metadata(value: str | None) -> dict[str, str]:
+    """The client_credentials grant's ``aws_client_metadata``: a JSON object of strings (Cognito's "Client
+    metadata" for machine-to-machine grants), for the pre token generation function."""
+    if value is None:
+        return {}
+    try:
+        found = json.loads(value)
+    except ValueError:
+        found = None
+    if not isinstance(found, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in found.items()):
+        raise InvalidRequestError("aws_client_metadata must be a JSON object of strings.")
+    return found
 
 
 def _refresh_grant_allowed(client: ClientView) -> bool:

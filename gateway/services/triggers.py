@@ -69,6 +69,7 @@ TOKEN_GENERATION_NEW_PASSWORD: Final = "TokenGeneration_NewPasswordChallenge"
 TOKEN_GENERATION_DEVICE: Final = "TokenGeneration_AuthenticateDevice"
 TOKEN_GENERATION_REFRESH: Final = "TokenGeneration_RefreshTokens"
 TOKEN_GENERATION_HOSTED: Final = "TokenGeneration_HostedAuth"
+TOKEN_GENERATION_CLIENT_CREDENTIALS: Final = "TokenGeneration_ClientCredentials"
 POST_CONFIRMATION_SIGN_UP: Final = "PostConfirmation_ConfirmSignUp"
 POST_CONFIRMATION_FORGOT_PASSWORD: Final = "PostConfirmation_ConfirmForgotPassword"
 USER_MIGRATION_AUTHENTICATION: Final = "UserMigration_Authentication"
@@ -639,7 +640,7 @@ class TriggerService:
         trigger_source: str,
         *,
         client_id: str,
-        username: str,
+        username: str | None,
         attributes: Mapping[str, str],
         groups: Sequence[str],
         roles: Sequence[str],

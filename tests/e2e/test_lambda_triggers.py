@@ -635,3 +635,73 @@ def test_user_migration_answers_that_are_refused(
     with pytest.raises(idp.exceptions.InvalidParameterException):
         _sign_in(public_idp, client_id, "quinn", password=LEGACY_PASSWORD)
     assert idp.list_users(UserPoolId=pool_id)["Users"] == []
+
+
+def test_pre_token_generation_v3_customises_client_credentials_tokens(
+    gatehouse: GatehouseServer, idp: Any, functions: FakeLambda
+) -> None:
+    refuse = {"now": False}
+
+    def pre_token(event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        if refuse["now"]:
+            raise RuntimeError("tenant suspended")
+        event["response"]["claimsAndScopeOverrideDetails"] = {
+            "accessTokenGeneration": {
+                "claimsToAddOrOverride": {"tenant": event["request"]["clientMetadata"].get("tenant", "none")},
+                "scopesToSuppress": ["orders/write"],
+            },
+            "groupOverrideDetails": {"groupsToOverride": ["ignored-for-a-client"]},
+        }
+        return event
+
+    arn = functions.add("pre-token-v3", pre_token)
+    pool_id = _pool(idp, "pretoken3", {"PreTokenGenerationConfig": {"LambdaVersion": "V3_0", "LambdaArn": arn}})
+    idp.create_resource_server(
+        UserPoolId=pool_id,
+        Identifier="orders",
+        Name="Orders",
+        Scopes=[{"ScopeName": "read", "ScopeDescription": "r"}, {"ScopeName": "write", "ScopeDescription": "w"}],
+    )
+    machine = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="machine",
+        GenerateSecret=True,
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["client_credentials"],
+        AllowedOAuthScopes=["orders/read", "orders/write"],
+    )["UserPoolClient"]
+    answer = requests.post(
+        f"{gatehouse.url}/{pool_id}/oauth2/token",
+        data={"grant_type": "client_credentials", "aws_client_metadata": '{"tenant": "acme"}'},
+        auth=(machine["ClientId"], machine["ClientSecret"]),
+        timeout=20,
+    )
+    assert answer.status_code == 200, answer.text
+    access = _claims(gatehouse, pool_id, answer.json()["access_token"])
+    assert access["tenant"] == "acme" and access["scope"] == "orders/read"
+    assert access["client_id"] == machine["ClientId"] and "cognito:groups" not in access
+    event = functions.events("pre-token-v3")[-1]
+    assert event["version"] == "3" and event["triggerSource"] == "TokenGeneration_ClientCredentials"
+    assert event["request"]["scopes"] == ["orders/read", "orders/write"]
+    assert event["callerContext"]["clientId"] == machine["ClientId"]
+
+    bad = requests.post(
+        f"{gatehouse.url}/{pool_id}/oauth2/token",
+        data={"grant_type": "client_credentials", "aws_client_metadata": "[1, 2]"},
+        auth=(machine["ClientId"], machine["ClientSecret"]),
+        timeout=20,
+    )
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_request"
+
+    refuse["now"] = True
+    refused = requests.post(
+        f"{gatehouse.url}/{pool_id}/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(machine["ClientId"], machine["ClientSecret"]),
+        timeout=20,
+    )
+    assert refused.status_code == 400, refused.text
+    assert refused.json() == {
+        "error": "invalid_request",
+        "error_description": "PreTokenGeneration failed with error tenant suspended.",
+    }
