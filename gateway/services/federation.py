@@ -61,6 +61,7 @@ from gateway.services.hooks import PRE_SIGN_UP_EXTERNAL_PROVIDER, HookRegistry, 
 from gateway.services.identity_providers import COGNITO_PROVIDER, SOCIAL_TYPES, IdentityProviderService
 from gateway.services.pools import PoolService, PoolView
 from gateway.services.schema import required_attributes, schema_index, value_fits
+from gateway.services.triggers import POST_CONFIRMATION_SIGN_UP, user_attributes
 from gateway.services.users import alias_value
 from gateway.storage.base import (
     AlreadyExists,
@@ -659,7 +660,11 @@ class FederationService:
             # The user would be named beyond UsernameType's 128 characters: no API call could address it again.
             log.warning("federation.refused", pool=pool.id, provider=record.name, reason="username_too_long")
             raise UpstreamIdentityError("username_too_long")
-        if linked is None and await self._store.get_user(pool.id, self._external_key(pool, record, identity)) is None:
+        # A first sign-in makes the identity's profile (unless a PreSignUp function links it to a user instead).
+        first = (
+            linked is None and await self._store.get_user(pool.id, self._external_key(pool, record, identity)) is None
+        )
+        if first:
             mapped = await self._pre_sign_up(pool, record, identity, mapped, client_id)
             # A hook may have linked the identity (as a PreSignUp Lambda calling AdminLinkProviderForUser does).
             linked = await self._linked_user(pool, record, identity, mapped)
@@ -673,6 +678,7 @@ class FederationService:
                     "Invalid user attributes: " + ", ".join(f"{a}: The attribute is required" for a in missing),
                 )
         if linked is not None:
+            first = False
             # A linked (usually native) user keeps its own attributes; only its identities learn this one.
             user = await self._update(pool, linked, {}, record, identity, signing_in=True)
             if user.enabled:
@@ -684,7 +690,28 @@ class FederationService:
             user = await self._external_user(pool, record, identity, mapped)
         if not user.enabled:
             raise NotAuthorizedException("User is disabled.")
-        return await self._apply_group_rules(pool, record, identity, user)
+        user = await self._apply_group_rules(pool, record, identity, user)
+        await self._run_triggers(pool, user, client_id, first=first)
+        return user
+
+    async def _run_triggers(self, pool: PoolView, user: UserRecord, client_id: str | None, *, first: bool) -> None:
+        """The pool's Lambda triggers of a federated sign-in ("Connecting API operations to Lambda triggers"): the
+        first one, which made the profile, is its confirmation (PostConfirmation_ConfirmSignUp); every later one
+        is an authentication (PreAuthentication, then PostAuthentication). A function that raises refuses the
+        sign-in; the profile it made stays, as a native confirmation does."""
+        triggers = self.hooks.triggers
+        if triggers is None or client_id is None:
+            return
+        attributes = user_attributes(user.attributes, sub=user.sub, status=user.status)
+        if first:
+            await triggers.post_confirmation(
+                pool, POST_CONFIRMATION_SIGN_UP, client_id=client_id, username=user.username, attributes=attributes
+            )
+            return
+        await triggers.pre_authentication(pool, client_id=client_id, username=user.username, attributes=attributes)
+        await triggers.post_authentication(
+            pool, client_id=client_id, username=user.username, attributes=attributes, new_device_used=False
+        )
 
     @staticmethod
     def _external_key(pool: PoolView, record: IdentityProviderRecord, identity: Identity) -> str:

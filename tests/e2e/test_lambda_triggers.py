@@ -14,7 +14,9 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from tests.e2e.federation_support import Flow, corp_details
 from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, make_pool, make_user, query_of
+from tests.fakes.oauth import FakeOIDC
 from tests.fakes.lambda_service import FakeLambda, RawResponse
 from tests.support import GatehouseServer, MailServer, code_in
 
@@ -705,3 +707,76 @@ def test_pre_token_generation_v3_customises_client_credentials_tokens(
         "error": "invalid_request",
         "error_description": "PreTokenGeneration failed with error tenant suspended.",
     }
+
+
+# --- federated sign-in -------------------------------------------------------------------------------------
+
+
+def test_federated_sign_ins_run_the_confirmation_then_the_authentication_triggers(
+    gatehouse: GatehouseServer, idp: Any, functions: FakeLambda
+) -> None:
+    refuse = {"now": False}
+
+    def record(event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        if refuse["now"] and event["triggerSource"] == "PreAuthentication_Authentication":
+            raise PermissionError("Federated sign-in paused")
+        return event
+
+    arns = {name: functions.add(f"fed-{name}", record) for name in ("confirm", "pre-auth", "post-auth", "token")}
+    pool = make_pool(
+        idp,
+        gatehouse.url,
+        "federated",
+        LambdaConfig={
+            "PostConfirmation": arns["confirm"],
+            "PreAuthentication": arns["pre-auth"],
+            "PostAuthentication": arns["post-auth"],
+            "PreTokenGeneration": arns["token"],
+        },
+    )
+    with FakeOIDC(client_id="corp-client", client_secret="corp-secret") as corp:
+        idp.create_identity_provider(
+            UserPoolId=pool.pool_id,
+            ProviderName="Corp",
+            ProviderType="OIDC",
+            ProviderDetails=corp_details(corp),
+            AttributeMapping={"email": "email"},
+        )
+        idp.update_user_pool_client(
+            UserPoolId=pool.pool_id,
+            ClientId=pool.public_id,
+            AllowedOAuthFlowsUserPoolClient=True,
+            AllowedOAuthFlows=["code"],
+            AllowedOAuthScopes=["openid", "email"],
+            CallbackURLs=[CALLBACK],
+            SupportedIdentityProviders=["Corp"],
+        )
+        corp.user = {"sub": "emp-1", "email": "emp1@corp.example"}
+
+        def sign_in() -> dict[str, str]:
+            flow = Flow(gatehouse, pool.public_id)
+            response = flow.run(flow.authorize_url(identity_provider="Corp", scope="openid email"))
+            assert response.status_code == 303, response.text
+            answer = query_of(response.headers["Location"])
+            if "code" in answer:
+                flow.tokens(answer["code"])
+            return answer
+
+        assert "code" in sign_in()  # the first: the profile is made, and confirmed
+        sources = lambda name: [e["triggerSource"] for e in functions.events(f"fed-{name}")]  # noqa: E731
+        assert sources("confirm") == ["PostConfirmation_ConfirmSignUp"]
+        assert sources("pre-auth") == [] and sources("post-auth") == []
+        assert sources("token") == ["TokenGeneration_HostedAuth"]
+        confirmed = functions.events("fed-confirm")[0]
+        assert confirmed["userName"] == "Corp_emp-1" and confirmed["callerContext"]["clientId"] == pool.public_id
+        assert confirmed["request"]["userAttributes"]["cognito:user_status"] == "EXTERNAL_PROVIDER"
+
+        assert "code" in sign_in()  # the second: an authentication
+        assert sources("confirm") == ["PostConfirmation_ConfirmSignUp"]
+        assert sources("pre-auth") == ["PreAuthentication_Authentication"]
+        assert sources("post-auth") == ["PostAuthentication_Authentication"]
+
+        refuse["now"] = True
+        refused = sign_in()
+        assert refused["error_description"] == "PreAuthentication failed with error Federated sign-in paused."
+        assert "code" not in refused
