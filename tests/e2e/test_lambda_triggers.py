@@ -16,8 +16,8 @@ from botocore.exceptions import ClientError
 
 from tests.e2e.federation_support import Flow, corp_details
 from tests.e2e.oauth_support import CALLBACK, PASSWORD, Browser, make_pool, make_user, query_of
-from tests.fakes.oauth import FakeOIDC
 from tests.fakes.lambda_service import FakeLambda, RawResponse
+from tests.fakes.oauth import FakeOIDC
 from tests.support import GatehouseServer, MailServer, code_in
 
 KEY_ID = "AKIAGATEHOUSELAMBDA1"
@@ -763,7 +763,10 @@ def test_federated_sign_ins_run_the_confirmation_then_the_authentication_trigger
             return answer
 
         assert "code" in sign_in()  # the first: the profile is made, and confirmed
-        sources = lambda name: [e["triggerSource"] for e in functions.events(f"fed-{name}")]  # noqa: E731
+
+        def sources(name: str) -> list[str]:
+            return [e["triggerSource"] for e in functions.events(f"fed-{name}")]
+
         assert sources("confirm") == ["PostConfirmation_ConfirmSignUp"]
         assert sources("pre-auth") == [] and sources("post-auth") == []
         assert sources("token") == ["TokenGeneration_HostedAuth"]
