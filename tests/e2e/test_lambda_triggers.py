@@ -783,3 +783,19 @@ def test_federated_sign_ins_run_the_confirmation_then_the_authentication_trigger
         refused = sign_in()
         assert refused["error_description"] == "PreAuthentication failed with error Federated sign-in paused."
         assert "code" not in refused
+
+
+def test_the_hosted_sign_in_page_shows_a_function_s_refusal(
+    gatehouse: GatehouseServer, idp: Any, functions: FakeLambda
+) -> None:
+    def pre_authentication(event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        raise PermissionError("Sign-in closed for maintenance <until noon>")
+
+    arn = functions.add("hosted-pre-auth", pre_authentication)
+    pool = make_pool(idp, gatehouse.url, "hostedrefusal", LambdaConfig={"PreAuthentication": arn})
+    make_user(idp, pool.pool_id, "rita")
+    browser = Browser(gatehouse.url)
+    page = browser.sign_in(browser.authorize_url(pool.secret_id, scope="openid"), "rita")
+    assert page.status_code == 400
+    assert "PreAuthentication failed with error Sign-in closed for maintenance &lt;until noon&gt;." in page.text
+    assert functions.events("hosted-pre-auth")[-1]["callerContext"]["clientId"] == pool.secret_id
