@@ -1410,13 +1410,6 @@ async def _password_verifier(
     return await service.after_first_factor(ctx, user, device_key=device_key)
 
 
-@flow("CUSTOM_AUTH")
-async def _custom_auth_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[str, str]) -> AuthResult:
-    """CUSTOM_AUTH runs the pool's Define/Create/VerifyAuthChallenge Lambda triggers, which Gatehouse has no
-    place for: Cognito's answer for a pool without them (the client may still allow the flow, as
-    ExplicitAuthFlows' default does)."""
-    raise InvalidParameterException("Custom auth lambda trigger is not configured for the user pool.")
-
-
-# SMS and email MFA, choosing a factor, and remembered devices: their challenges register themselves on import.
-from gateway.services import sign_in_factors  # noqa: E402
+# SMS and email MFA, choosing a factor, and remembered devices (sign_in_factors), and CUSTOM_AUTH with its
+# CUSTOM_CHALLENGE, run by the pool's challenge triggers (custom_auth): their handlers register themselves on import.
+from gateway.services import custom_auth, sign_in_factors  # noqa: E402, F401

@@ -39,7 +39,7 @@ import aiohttp
 import aiosmtplib
 from yarl import URL
 
-from gateway.errors import CodeDeliveryFailureException, InvalidParameterException
+from gateway.errors import CodeDeliveryFailureException, GatehouseError, InvalidParameterException
 from gateway.logging import get_logger
 
 log = get_logger(__name__)
@@ -469,6 +469,10 @@ async def _logged(sending: Coroutine[Any, Any, None]) -> None:
         await sending
     except CodeDeliveryFailureException:
         pass  # logged where it happened, with the reason
+    except GatehouseError as exc:
+        # A message refused before it went (the pool's CustomMessage function failed, or answered what cannot be
+        # sent): logged by the trigger; here only that nothing went, never to the caller, who was answered.
+        log.info("message.background_refused", error=exc.__class__.__name__)
     except Exception:
         log.exception("message.background_failed")
 

@@ -26,12 +26,13 @@ from typing import Any
 import structlog
 
 from gateway.errors import (
-    CodeDeliveryFailureException,
     CodeMismatchException,
     ExpiredCodeException,
+    GatehouseError,
     InvalidParameterException,
 )
 from gateway.ids import new_code
+from gateway.services.custom_message import AUTHENTICATION, CustomMessage, MessageTrigger, custom_message
 from gateway.services.messaging import email_parts, render_template
 from gateway.services.mfa import EMAIL_OTP, SMS_MFA
 from gateway.services.pools import PoolView
@@ -50,25 +51,33 @@ _MEDIUM = {SMS_MFA: "SMS", EMAIL_OTP: "EMAIL"}
 _ATTRIBUTE = {SMS_MFA: "phone_number", EMAIL_OTP: "email"}
 
 
-def sign_in_message(pool: PoolView, medium: str, code: str, username: str) -> tuple[str, str, str | None]:
+def sign_in_message(
+    pool: PoolView, medium: str, code: str, username: str, custom: CustomMessage | None = None
+) -> tuple[str, str, str | None]:
     """The subject, text and HTML part (None for an SMS) of a sign-in code sent by ``medium`` (SMS or EMAIL):
     the SMS with the pool's SMS authentication message ("the SMS message that your user pool sends to users in
     SMS OTP and MFA authentication", CreateUserPool), the email with EmailMfaConfiguration's Message and
-    Subject ("codes for MFA and sign-in with email OTPs", EmailMfaConfigType), or Cognito's defaults."""
+    Subject ("codes for MFA and sign-in with email OTPs", EmailMfaConfigType), or Cognito's defaults. What the
+    pool's CustomMessage function answered (``custom``) takes the place of each."""
+    custom = custom or CustomMessage()
     if medium == "SMS":
-        template = pool.sms_authentication_message or DEFAULT_SMS_MESSAGE
+        template = custom.sms or pool.sms_authentication_message or DEFAULT_SMS_MESSAGE
         return "", render_template(template, code=code, username=username), None
     config = pool.settings.get("EmailMfaConfiguration") or {}
-    text, html = email_parts(config.get("Message") or DEFAULT_EMAIL_MESSAGE, code=code, username=username)
-    return str(config.get("Subject") or DEFAULT_EMAIL_SUBJECT), text, html
+    template = custom.email or config.get("Message") or DEFAULT_EMAIL_MESSAGE
+    text, html = email_parts(template, code=code, username=username)
+    return str(custom.subject or config.get("Subject") or DEFAULT_EMAIL_SUBJECT), text, html
 
 
 async def send_sign_in_code(
     users: UserService, pool: PoolView, user: UserRecord, medium: str, destination: str, code: str, purpose: str
 ) -> None:
     """Send a sign-in ``code`` to ``destination`` by ``medium`` (SMS or EMAIL), worded by
-    :func:`sign_in_message`; raises CodeDeliveryFailureException when it cannot be delivered."""
-    subject, text, html = sign_in_message(pool, medium, code, user.username)
+    :func:`sign_in_message` and the pool's CustomMessage function (CustomMessage_Authentication: "To send MFA
+    code during authentication"); raises CodeDeliveryFailureException when it cannot be delivered, the
+    trigger's errors when the function fails (custom_message.py)."""
+    custom = await custom_message(users.triggers, pool, user, MessageTrigger(AUTHENTICATION), mediums=(medium,))
+    subject, text, html = sign_in_message(pool, medium, code, user.username, custom)
     await users.send_text(pool, medium, destination, text, subject=subject, purpose=purpose, html=html)
 
 
@@ -109,8 +118,10 @@ class MfaCodes:
         nonce = secrets.token_urlsafe(16)
         try:
             await send_sign_in_code(self._users, pool, user, _MEDIUM[factor], destination, code, purpose)
-        except CodeDeliveryFailureException:
-            await self._users.give_back_code_send(pool, user.username_key, ticket)  # a code never sent costs nothing
+        except GatehouseError:
+            # Not delivered (CodeDeliveryFailureException) or refused by the pool's CustomMessage function: a code
+            # never sent costs nothing.
+            await self._users.give_back_code_send(pool, user.username_key, ticket)
             raise
         log.info("mfa_code.sent", pool=pool.id, username=user.username, factor=factor)
         return SentCode(

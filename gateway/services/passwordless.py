@@ -38,6 +38,7 @@ from gateway.errors import (
     CodeDeliveryFailureException,
     CodeMismatchException,
     ExpiredCodeException,
+    GatehouseError,
     InvalidParameterException,
     NotAuthorizedException,
 )
@@ -160,6 +161,9 @@ class PasswordlessService:
         except CodeDeliveryFailureException:
             log.warning("code.delivery_failed", pool=ctx.pool.id, username=user.username, purpose=purpose)
             await self.users.give_back_code_send(ctx.pool, user.username_key, ticket)  # never sent: costs nothing
+            raise
+        except GatehouseError:  # the pool's CustomMessage function failed or answered what cannot be sent
+            await self.users.give_back_code_send(ctx.pool, user.username_key, ticket)
             raise
         # Stored once sent: a send that fails leaves the code of a sign-in already under way (one per purpose) as it
         # was. The code answers only the challenge ``nonce`` names, which is not handed out before this returns.

@@ -43,6 +43,16 @@ from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.cimd import app_client_id
 from gateway.services.code_limits import CodeSendLimiter, unknown_user_key
+from gateway.services.custom_message import (
+    ADMIN_CREATE_USER,
+    FORGOT_PASSWORD,
+    RESEND_CODE,
+    SIGN_UP,
+    UPDATE_USER_ATTRIBUTE,
+    VERIFY_USER_ATTRIBUTE,
+    MessageTrigger,
+    custom_message,
+)
 from gateway.services.hooks import PRE_SIGN_UP_ADMIN_CREATE_USER, PRE_SIGN_UP_SIGN_UP, HookRegistry
 from gateway.services.log_delivery import export_notification_error
 from gateway.services.messaging import EmailMessage, Messenger, SmsMessage, email_parts, render_template
@@ -115,6 +125,9 @@ DEFAULT_LINK_MESSAGE = "Please click the link below to verify your email address
 DEFAULT_INVITE_SUBJECT = "Your temporary password"
 DEFAULT_INVITE_MESSAGE = "Your username is {username} and temporary password is {####}. "
 DEFAULT_SMS_VERIFICATION = "Your verification code is {####}. "
+# The custom message trigger's source for a code sent for each purpose, unless the caller says otherwise (a
+# resent sign-up code, a code asked for with GetUserAttributeVerificationCode); attribute codes are updates.
+_CUSTOM_MESSAGE_SOURCES = {"sign_up": SIGN_UP, "forgot_password": FORGOT_PASSWORD}
 
 
 def _check_invitation_addresses(attributes: Mapping[str, str], mediums: Sequence[str]) -> None:
@@ -563,9 +576,16 @@ class UserService:
         if auto_confirm:  # a PreSignUp hook confirmed the user: there is no code to send
             return user, None
         try:
-            delivery = await self._send_verification(pool, user, purpose="sign_up", client=client)
-        except CodeDeliveryFailureException:
-            # The caller is told the sign-up failed, so it must not half-exist: a retry must be able to succeed.
+            delivery = await self._send_verification(
+                pool,
+                user,
+                purpose="sign_up",
+                client=client,
+                trigger=MessageTrigger(SIGN_UP, client.id, client_metadata),
+            )
+        except GatehouseError:
+            # Not delivered, or the pool's CustomMessage function refused to word it (custom_message.py): the
+            # caller is told the sign-up failed, so it must not half-exist: a retry must be able to succeed.
             await self._store.delete_user(pool.id, user.username_key)
             raise
         return user, delivery
@@ -660,8 +680,10 @@ class UserService:
         log.info("admin_create_user", pool=pool.id, username=name)
         if message_action != "SUPPRESS":
             try:
-                await self._send_invitation(pool, user, password, delivery_mediums or ["SMS"])
-            except CodeDeliveryFailureException:
+                await self._send_invitation(
+                    pool, user, password, delivery_mediums or ["SMS"], client_metadata=client_metadata
+                )
+            except GatehouseError:  # not delivered, or refused by the CustomMessage function
                 await self._store.delete_user(pool.id, user.username_key)
                 raise
         if moving:
@@ -930,31 +952,47 @@ class UserService:
         else:
             await self._send_sms(pool, to, text, purpose)
 
-    async def _send_invitation(self, pool: PoolView, user: UserRecord, password: str, mediums: Sequence[str]) -> None:
+    async def _send_invitation(
+        self,
+        pool: PoolView,
+        user: UserRecord,
+        password: str,
+        mediums: Sequence[str],
+        *,
+        client_metadata: Mapping[str, str] | None = None,
+    ) -> None:
         """Send the temporary password by each of ``mediums``; CodeDeliveryFailureException when one fails, and
-        the caller then stores nothing (the user not created, the old password kept).
+        the caller then stores nothing (the user not created, the old password kept). The pool's CustomMessage
+        function (CustomMessage_AdminCreateUser) is asked once for the wording of all of them; when it fails,
+        nothing is sent.
 
         The text goes first: once the email has gone, a text the SMS gateway refuses would fail the call and leave
         a mailed password that never works. An SMS gateway refuses far more often than a mail server does
         (numbers it cannot reach, a spending limit, a sandbox); refused first, it leaves nothing sent."""
         template = pool.admin_create_user_config.get("InviteMessageTemplate") or {}
+        trigger = MessageTrigger(ADMIN_CREATE_USER, client_metadata=client_metadata)
+        custom = await custom_message(self.triggers, pool, user, trigger, mediums=mediums)
         # ["EMAIL", "EMAIL"] is one invitation, not two.
         for medium in sorted(dict.fromkeys(mediums), key=lambda medium: medium != "SMS"):
             if medium == "EMAIL" and user.attributes.get("email"):
                 text, html = email_parts(
-                    template.get("EmailMessage") or DEFAULT_INVITE_MESSAGE, code=password, username=user.username
+                    custom.email or template.get("EmailMessage") or DEFAULT_INVITE_MESSAGE,
+                    code=password,
+                    username=user.username,
                 )
                 await self._send_email(
                     pool,
                     user.attributes["email"],
-                    template.get("EmailSubject") or DEFAULT_INVITE_SUBJECT,
+                    custom.subject or template.get("EmailSubject") or DEFAULT_INVITE_SUBJECT,
                     text,
                     "invitation",
                     html=html,
                 )
             elif medium == "SMS" and user.attributes.get("phone_number"):
                 text = render_template(
-                    template.get("SMSMessage") or DEFAULT_INVITE_MESSAGE, code=password, username=user.username
+                    custom.sms or template.get("SMSMessage") or DEFAULT_INVITE_MESSAGE,
+                    code=password,
+                    username=user.username,
                 )
                 await self._send_sms(pool, user.attributes["phone_number"], text, "invitation")
 
@@ -997,10 +1035,12 @@ class UserService:
         client: ClientView | None = None,
         background: bool = False,
         limited: bool = False,
+        trigger: MessageTrigger | None = None,
     ) -> CodeDelivery | None:
         """Issue and send a code for ``purpose`` to ``attribute`` (for sign-up, where :meth:`_verification_destination`
         says). ``client``: the app client a sign-up came through, which a confirmation link names; ``limited``: the
-        code counts against the user's send budget (:meth:`_send_code`)."""
+        code counts against the user's send budget (:meth:`_send_code`); ``trigger``: what the CustomMessage
+        function is told of the call (:meth:`deliver_code`)."""
         attribute = attribute or self._verification_destination(pool, user)
         if attribute is None:
             return None
@@ -1014,7 +1054,17 @@ class UserService:
         link = await self._confirmation_link(pool, user, client, code) if purpose == "sign_up" else None
         data = {"attribute": attribute, "value": value}
         await self._send_code(
-            pool, user, attribute, value, code, purpose, data, background=background, limited=limited, link=link
+            pool,
+            user,
+            attribute,
+            value,
+            code,
+            purpose,
+            data,
+            background=background,
+            limited=limited,
+            link=link,
+            trigger=trigger,
         )
         return self.delivery_for(attribute, value)
 
@@ -1049,12 +1099,14 @@ class UserService:
         background: bool,
         limited: bool,
         link: str | None = None,
+        trigger: MessageTrigger | None = None,
     ) -> None:
         """Make ``code`` the user's one live code for ``purpose`` and send it (:meth:`deliver_code`); ``limited``:
         it counts against the user's send budget (code_limits.py).
 
         Sent while the caller waits, the code is stored only once it is delivered, and the send counted before it
-        goes is given back if it fails (CodeDeliveryFailureException): a failed delivery changes nothing, so the
+        goes is given back if it fails (CodeDeliveryFailureException, or the pool's CustomMessage function failed
+        or answered what cannot be sent): a failed delivery changes nothing, so the
         code the user already holds keeps working and the budget is not spent on a message that never went.
         ``background``: sent without the caller waiting, where the answer must not tell a user who exists from one
         who does not (PreventUserExistenceErrors) -- a mail server's time to accept the message would, as an
@@ -1064,12 +1116,14 @@ class UserService:
             if limited:
                 await self.limit_code_send(pool, key, purpose)
             await self._keep_code(pool, user, purpose, code, data)
-            self._messenger.later(self.deliver_code(pool, user, attribute, value, code, purpose, link=link))
+            self._messenger.later(
+                self.deliver_code(pool, user, attribute, value, code, purpose, link=link, trigger=trigger)
+            )
             return
         ticket = await self.limit_code_send(pool, key, purpose) if limited else None
         try:
-            await self.deliver_code(pool, user, attribute, value, code, purpose, link=link)
-        except CodeDeliveryFailureException:
+            await self.deliver_code(pool, user, attribute, value, code, purpose, link=link, trigger=trigger)
+        except GatehouseError:
             await self.give_back_code_send(pool, key, ticket)
             raise
         await self._keep_code(pool, user, purpose, code, data)
@@ -1084,39 +1138,52 @@ class UserService:
         purpose: str,
         *,
         link: str | None = None,
+        trigger: MessageTrigger | None = None,
     ) -> None:
         """Send ``code`` to ``value`` with the pool's verification template; an email with ``link`` (a sign-up
         confirmation link, see :meth:`_confirmation_link`) uses the link template instead. Only sign-up
         confirmations take a link: "Emails from attribute-update and password-reset operations use the code
-        template" (Configuring MFA, authentication, verification and invitation messages)."""
+        template" (Configuring MFA, authentication, verification and invitation messages).
+
+        The pool's CustomMessage function, when it has one, is asked for the wording first (custom_message.py);
+        ``trigger`` says why the code goes, else ``purpose`` does (a sign-up, a password reset, an attribute
+        update). When it fails, nothing is sent and its error is raised."""
         template = pool.settings.get("VerificationMessageTemplate") or {}
+        medium = "EMAIL" if attribute == "email" else "SMS"
+        trigger = trigger or MessageTrigger(_CUSTOM_MESSAGE_SOURCES.get(purpose, UPDATE_USER_ATTRIBUTE))
+        custom = await custom_message(
+            self.triggers, pool, user, trigger, mediums=(medium,), link=medium == "EMAIL" and link is not None
+        )
         try:
             if attribute == "email" and link is not None:
                 text, html = email_parts(
-                    template.get("EmailMessageByLink") or DEFAULT_LINK_MESSAGE,
+                    custom.email or template.get("EmailMessageByLink") or DEFAULT_LINK_MESSAGE,
                     code=code,
                     username=user.username,
                     link=link,
                 )
-                subject = template.get("EmailSubjectByLink") or DEFAULT_LINK_SUBJECT
+                subject = custom.subject or template.get("EmailSubjectByLink") or DEFAULT_LINK_SUBJECT
                 await self._send_email(pool, value, subject, text, purpose, html=html)
             elif attribute == "email":
                 text, html = email_parts(
-                    template.get("EmailMessage")
+                    custom.email
+                    or template.get("EmailMessage")
                     or pool.settings.get("EmailVerificationMessage")
                     or DEFAULT_VERIFICATION_MESSAGE,
                     code=code,
                     username=user.username,
                 )
                 subject = (
-                    template.get("EmailSubject")
+                    custom.subject
+                    or template.get("EmailSubject")
                     or pool.settings.get("EmailVerificationSubject")
                     or DEFAULT_VERIFICATION_SUBJECT
                 )
                 await self._send_email(pool, value, subject, text, purpose, html=html)
             else:
                 text = render_template(
-                    template.get("SmsMessage")
+                    custom.sms
+                    or template.get("SmsMessage")
                     or pool.settings.get("SmsVerificationMessage")
                     or DEFAULT_SMS_VERIFICATION,
                     code=code,
@@ -1292,6 +1359,7 @@ class UserService:
             client=client,
             background=client.prevent_user_existence_errors,
             limited=True,
+            trigger=MessageTrigger(RESEND_CODE, client.id),
         )
         if delivery is None:
             raise InvalidParameterException("Auto verification not turned on.")
@@ -1480,7 +1548,12 @@ class UserService:
         if not user.attributes.get(attribute):
             raise InvalidParameterException(f"User has no value for the attribute {attribute}.")
         delivery = await self._send_verification(
-            pool, user, purpose=f"attribute:{attribute}", attribute=attribute, limited=True
+            pool,
+            user,
+            purpose=f"attribute:{attribute}",
+            attribute=attribute,
+            limited=True,
+            trigger=MessageTrigger(VERIFY_USER_ATTRIBUTE),
         )
         assert delivery is not None
         return delivery
