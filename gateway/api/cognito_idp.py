@@ -877,9 +877,9 @@ async def GetTokensFromRefreshToken(call: Call) -> dict[str, Any]:
 @operation
 async def GetClientToken(call: Call) -> dict[str, Any]:
     """Machine-to-machine access tokens through the API: the token /oauth2/token's client_credentials grant
-    issues the same client. ClientMetadata is accepted; no trigger runs for this flow."""
+    issues the same client; its ClientMetadata goes to a version 3 pre token generation function."""
     token, seconds = await call.services.oauth.get_client_token(
-        call.params["ClientId"], call.params["Secret"], call.params.get("Scopes")
+        call.params["ClientId"], call.params["Secret"], call.params.get("Scopes"), call.params.get("ClientMetadata")
     )
     return {"ClientAuthenticationResult": {"AccessToken": token, "ExpiresIn": seconds, "TokenType": "Bearer"}}
 

@@ -1429,10 +1429,17 @@ class OAuthService:
         log.info(via, pool=pool.id, client=client.id, scopes=list(scopes))
         return sign_jwt(key, claims), seconds
 
-    async def get_client_token(self, client_id: str, secret: str, scopes: Sequence[str] | None) -> tuple[str, int]:
+    async def get_client_token(
+        self,
+        client_id: str,
+        secret: str,
+        scopes: Sequence[str] | None,
+        client_metadata: Mapping[str, str] | None = None,
+    ) -> tuple[str, int]:
         """GetClientToken: the client_credentials grant on the Cognito API, for a client with a secret and the
         ALLOW_CLIENT_TOKEN_AUTH flow. "If you don't specify any scopes, Amazon Cognito authorizes the scopes
-        that are configured for the app client"; each one asked for must be one of them."""
+        that are configured for the app client"; each one asked for must be one of them. ``client_metadata``:
+        for a version 3 pre token generation function, as the grant's ``aws_client_metadata`` is."""
         client = await self.pools.find_client(client_id)
         pool = await self.pools.get_pool(client.pool_id)
         # The secret first: whether a client may get tokens is told only to those who hold its secret.
@@ -1452,7 +1459,9 @@ class OAuthService:
             asked = allowed
         if not asked:
             raise InvalidParameterException("The app client has no resource server scopes to authorize.")
-        return await self.issue_client_token(pool, client, asked, via="client_token.issued")
+        return await self.issue_client_token(
+            pool, client, asked, via="client_token.issued", client_metadata=client_metadata
+        )
 
     # --- userInfo ----------------------------------------------------------------------------------------
 

@@ -687,6 +687,20 @@ def test_pre_token_generation_v3_customises_client_credentials_tokens(
     assert event["request"]["scopes"] == ["orders/read", "orders/write"]
     assert event["callerContext"]["clientId"] == machine["ClientId"]
 
+    # GetClientToken is the same grant on the API, its ClientMetadata the function's.
+    api_client = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="api-machine",
+        GenerateSecret=True,
+        ExplicitAuthFlows=["ALLOW_CLIENT_TOKEN_AUTH"],
+        AllowedOAuthScopes=["orders/read", "orders/write"],
+    )["UserPoolClient"]
+    issued = gatehouse.client(signed=False).get_client_token(
+        ClientId=api_client["ClientId"], Secret=api_client["ClientSecret"], ClientMetadata={"tenant": "globex"}
+    )
+    api_access = _claims(gatehouse, pool_id, issued["ClientAuthenticationResult"]["AccessToken"])
+    assert api_access["tenant"] == "globex" and api_access["scope"] == "orders/read"
+
     bad = requests.post(
         f"{gatehouse.url}/{pool_id}/oauth2/token",
         data={"grant_type": "client_credentials", "aws_client_metadata": "[1, 2]"},
