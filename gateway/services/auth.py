@@ -780,7 +780,7 @@ class AuthService:
             await self.risk.sign_in_passed(ctx, user)
         client = ctx.client
         customization = None
-        if self.triggers is not None:
+        if self.triggers is not None and ctx.pool.settings.get("LambdaConfig"):  # (no pool's triggers: no work)
             attributes = user_attributes(user.attributes, sub=user.sub, status=user.status)
             if origin_jti is None:
                 # Every factor is proven (a refresh is no sign-in): the function may still refuse it.

@@ -700,7 +700,7 @@ class FederationService:
         is an authentication (PreAuthentication, then PostAuthentication). A function that raises refuses the
         sign-in; the profile it made stays, as a native confirmation does."""
         triggers = self.hooks.triggers
-        if triggers is None or client_id is None:
+        if triggers is None or client_id is None or not pool.settings.get("LambdaConfig"):
             return
         attributes = user_attributes(user.attributes, sub=user.sub, status=user.status)
         if first:
