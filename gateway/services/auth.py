@@ -1178,7 +1178,6 @@ async def _srp_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[
     username = _required(parameters, "USERNAME")
     srp_a = _srp_a(parameters)
     user = await service.users.find(ctx.pool, username)
-    verifier: SrpVerifier | None = None
     if user is None:
         check_secret_hash(ctx.client, username, parameters.get("SECRET_HASH"))
         if not ctx.client.prevent_user_existence_errors:
@@ -1187,6 +1186,23 @@ async def _srp_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[
     else:
         check_secret_hash(ctx.client, user.username, parameters.get("SECRET_HASH"), usernames=(username,))
         await service.pre_authentication(ctx, username, user)
+    return await password_verifier_challenge(service, ctx, user, username, srp_a, parameters.get("DEVICE_KEY"))
+
+
+async def password_verifier_challenge(
+    service: AuthService,
+    ctx: AuthContext,
+    user: UserRecord | None,
+    username: str,
+    srp_a: str,
+    device_key: str | None,
+    extra_state: Mapping[str, Any] | None = None,
+) -> AuthResult:
+    """SRP's PASSWORD_VERIFIER challenge for ``user`` (None: an unknown name the client hides, answered with a
+    decoy), as ``username`` was given: B, the salt and the SECRET_BLOCK. ``extra_state`` goes with the Session to
+    the answer (a custom sign-in's progress, gateway/services/custom_auth.py)."""
+    verifier: SrpVerifier | None = None
+    if user is not None:
         verifier = _srp_verifier(service, ctx, user)
         if verifier is None:
             if not ctx.client.prevent_user_existence_errors:
@@ -1205,6 +1221,7 @@ async def _srp_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[
         user_id = user.username if user is not None else _decoy_user_id(service, ctx, username)
         srp = fake_srp_challenge(ctx.pool.id, key, service.fake_srp_secret)
     state: dict[str, Any] = {
+        **(extra_state or {}),
         "challenge": "PASSWORD_VERIFIER",
         "username": user_id,  # the USER_ID_FOR_SRP announced, which the client's proof is bound to
         "given": username,
@@ -1216,8 +1233,8 @@ async def _srp_flow(service: AuthService, ctx: AuthContext, parameters: Mapping[
         "salt": srp.salt_hex,
         "secret_block": srp.secret_block,
     }
-    if parameters.get("DEVICE_KEY"):
-        state["device_key"] = parameters["DEVICE_KEY"]
+    if device_key:
+        state["device_key"] = device_key
     # Cognito's clients answer with the SECRET_BLOCK and, some of them, no Session: the block is the handle.
     session = await service.new_session(ctx, user, state, token=srp.secret_block, username_key=key)
     return AuthResult(
@@ -1407,7 +1424,16 @@ async def _password_verifier(
             await service.decoy_failure(ctx, str(state["key"]))
         raise _incorrect()
     service.check_user_can_sign_in(user)
+    if state.get(CUSTOM_SIGN_IN) is not None:
+        # The password step of a custom sign-in (CUSTOM_AUTH with SRP_A): its define function decides what follows.
+        from gateway.services import custom_auth
+
+        return await custom_auth.after_password(service, ctx, user, state, device_key)
     return await service.after_first_factor(ctx, user, device_key=device_key)
+
+
+# A PASSWORD_VERIFIER Session's state member holding the custom sign-in it belongs to (custom_auth.py).
+CUSTOM_SIGN_IN = "custom"
 
 
 # SMS and email MFA, choosing a factor, and remembered devices (sign_in_factors), and CUSTOM_AUTH with its

@@ -18,8 +18,11 @@ RespondToAuthChallenge / AdminRespondToAuthChallenge ``CUSTOM_CHALLENGE`` with `
 
 Where the documentation is silent, Gatehouse:
 
-- starts only with the custom challenge: ``CHALLENGE_NAME=SRP_A`` (password verification before the custom
-  challenges) is refused with ``InvalidParameterException``;
+- with ``CHALLENGE_NAME=SRP_A`` and ``SRP_A`` (the password first, as amazon-cognito-identity-js and Amplify's
+  ``CUSTOM_WITH_SRP`` start), hands DefineAuthChallenge the session ``[{challengeName: SRP_A, challengeResult:
+  true}]``; when it answers ``PASSWORD_VERIFIER`` the client gets SRP's PASSWORD_VERIFIER challenge, and a proven
+  password is appended as ``{challengeName: PASSWORD_VERIFIER, challengeResult: true}`` before DefineAuthChallenge
+  decides again. A wrong password fails the sign-in at once, as in USER_SRP_AUTH (and counts towards lockout);
 - refuses a disabled, unconfirmed or reset-required user at InitiateAuth, before any function makes a
   challenge (which might send a code), and checks again before tokens;
 - bounds a sign-in to :data:`MAX_CUSTOM_CHALLENGES` custom challenges: a function that asks for more fails
@@ -49,14 +52,17 @@ from gateway.errors import (
     NotAuthorizedException,
 )
 from gateway.services.auth import (
+    CUSTOM_SIGN_IN,
     AuthContext,
     AuthResult,
     AuthService,
     _decoy_user_id,
     _incorrect,
     _required,
+    _srp_a,
     challenge,
     flow,
+    password_verifier_challenge,
 )
 from gateway.services.triggers import TriggerService, trigger_event, user_attributes
 from gateway.services.users import check_secret_hash
@@ -65,6 +71,8 @@ from gateway.storage.base import UserRecord
 log = structlog.get_logger("gateway.auth")
 
 CUSTOM_CHALLENGE: Final = "CUSTOM_CHALLENGE"
+SRP_A: Final = "SRP_A"
+PASSWORD_VERIFIER: Final = "PASSWORD_VERIFIER"
 DEFINE: Final = "DefineAuthChallenge"
 CREATE: Final = "CreateAuthChallenge"
 VERIFY: Final = "VerifyAuthChallengeResponse"
@@ -150,8 +158,10 @@ async def _define(
     *,
     announced: str,
     device_key: str | None,
+    srp_a: str | None = None,
 ) -> AuthResult:
-    """Ask DefineAuthChallenge what comes next, and do it: fail, go on to tokens, or issue a custom challenge."""
+    """Ask DefineAuthChallenge what comes next, and do it: fail, go on to tokens, or issue a challenge (a custom
+    one, or SRP's PASSWORD_VERIFIER right after an SRP_A start, whose ``srp_a`` is given)."""
     ctx, user = sign_in.ctx, sign_in.user
     response = await sign_in.invoke(
         service, DEFINE, "DefineAuthChallenge_Authentication", sign_in.request(session=results)
@@ -167,6 +177,11 @@ async def _define(
         # Disabled (or reset) while the challenges were answered: the answers are no way around that.
         service.check_user_can_sign_in(user)
         return await service.after_first_factor(ctx, user, auth_time=int(time.time()), device_key=device_key)
+    if name == PASSWORD_VERIFIER and srp_a is not None:
+        progress = {"results": results, "given": sign_in.given, "announced": announced}
+        return await password_verifier_challenge(
+            service, ctx, user, sign_in.given, srp_a, device_key, {CUSTOM_SIGN_IN: progress}
+        )
     if name != CUSTOM_CHALLENGE:
         # Nothing decided, or a challenge Gatehouse cannot issue here (the SRP and MFA ones follow SRP_A only).
         log.warning("custom_auth.undecided", pool=ctx.pool.id, client=ctx.client.id, challenge=name)
@@ -212,12 +227,9 @@ async def _custom_auth_flow(service: AuthService, ctx: AuthContext, parameters: 
     _triggers(service, ctx, DEFINE)  # Cognito's configuration error comes before any name is looked up
     username = _required(parameters, "USERNAME")
     start = parameters.get("CHALLENGE_NAME")
-    if start == "SRP_A":
-        raise InvalidParameterException(
-            "CHALLENGE_NAME SRP_A is not supported: start CUSTOM_AUTH without it (with the custom challenge)."
-        )
-    if start and start != CUSTOM_CHALLENGE:
+    if start and start not in (CUSTOM_CHALLENGE, SRP_A):
         raise InvalidParameterException(f"Invalid CHALLENGE_NAME: {start}")
+    srp_a = _srp_a(parameters) if start == SRP_A else None
     user = await service.user_for_password_sign_in(ctx, username)
     if user is None:
         check_secret_hash(ctx.client, username, parameters.get("SECRET_HASH"))
@@ -231,7 +243,25 @@ async def _custom_auth_flow(service: AuthService, ctx: AuthContext, parameters: 
         service.check_user_can_sign_in(user)
         announced = user.username
     sign_in = _SignIn(ctx, user, username, answering=False)
-    return await _define(service, sign_in, [], announced=announced, device_key=parameters.get("DEVICE_KEY") or None)
+    results = [_result(SRP_A, True)] if srp_a is not None else []
+    return await _define(
+        service, sign_in, results, announced=announced, device_key=parameters.get("DEVICE_KEY") or None, srp_a=srp_a
+    )
+
+
+async def after_password(
+    service: AuthService, ctx: AuthContext, user: UserRecord, state: Mapping[str, Any], device_key: str | None
+) -> AuthResult:
+    """A custom sign-in's password, proven by SRP's PASSWORD_VERIFIER: DefineAuthChallenge decides what follows."""
+    progress = state[CUSTOM_SIGN_IN]
+    results = [*list(progress.get("results") or []), _result(PASSWORD_VERIFIER, True)]
+    sign_in = _SignIn(ctx, user, str(progress["given"]), answering=True)
+    return await _define(service, sign_in, results, announced=str(progress["announced"]), device_key=device_key)
+
+
+def _result(name: str, correct: bool, metadata: str | None = None) -> dict[str, Any]:
+    """One entry of the ``session`` list the define function reads (ChallengeResultType)."""
+    return {"challengeName": name, "challengeResult": correct, "challengeMetadata": metadata}
 
 
 @challenge(CUSTOM_CHALLENGE)
@@ -270,10 +300,7 @@ async def _custom_challenge(
         sign_in.request(privateChallengeParameters=dict(private or {}), challengeAnswer=answer),
     )
     correct = _flag(verified, "answerCorrect")
-    results = [
-        *list(state.get("results") or []),
-        {"challengeName": CUSTOM_CHALLENGE, "challengeResult": correct, "challengeMetadata": state.get("metadata")},
-    ]
+    results = [*list(state.get("results") or []), _result(CUSTOM_CHALLENGE, correct, state.get("metadata"))]
     log.info("custom_auth.answered", pool=pool.id, client=ctx.client.id, correct=correct, rounds=len(results))
     device_key = state.get("device_key")
     return await _define(

@@ -14,6 +14,7 @@ from typing import Any
 import jwt
 import pytest
 from botocore.exceptions import ClientError
+from pycognito.aws_srp import AWSSRP
 
 from tests.e2e.oauth_support import PASSWORD
 from tests.fakes.lambda_service import FakeLambda, RawResponse
@@ -397,17 +398,81 @@ def test_disabled_user_and_refusing_pre_authentication_stop_before_any_challenge
     assert _error(disabled) == ("NotAuthorizedException", "User is disabled.")
 
 
-def test_srp_start_is_refused(idp: Any, public_idp: Any, functions: FakeLambda) -> None:
-    pool_id = _pool(idp, functions, "srpstart")
+def srp_then_quiz_define(event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """The developer guide's pattern: SRP_A -> PASSWORD_VERIFIER -> the quiz."""
+    session = event["request"]["session"]
+    if len(session) == 1 and session[0]["challengeName"] == "SRP_A":
+        event["response"].update(challengeName="PASSWORD_VERIFIER", issueTokens=False, failAuthentication=False)
+        return event
+    if len(session) >= 2 and session[1]["challengeName"] == "PASSWORD_VERIFIER" and session[1]["challengeResult"]:
+        event["request"]["session"] = session[2:]  # the quiz counts its own answers
+        quiz_define(event, context)
+        event["request"]["session"] = session
+        return event
+    event["response"].update(issueTokens=False, failAuthentication=True)
+    return event
+
+
+def srp_then_quiz_create(event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    session = event["request"]["session"]
+    event["request"]["session"] = [r for r in session if r["challengeName"] == "CUSTOM_CHALLENGE"]
+    quiz_create(event, context)
+    event["request"]["session"] = session
+    return event
+
+
+def test_custom_auth_with_srp_proves_the_password_first(idp: Any, public_idp: Any, functions: FakeLambda) -> None:
+    """CUSTOM_WITH_SRP, as amazon-cognito-identity-js and Amplify send it: CHALLENGE_NAME=SRP_A and SRP_A."""
+    pool_id = _pool(idp, functions, "srpstart", define=srp_then_quiz_define, create=srp_then_quiz_create)
     client_id = _client(idp, pool_id)
     _user(idp, pool_id, "gina")
+
+    srp = AWSSRP(username="gina", password=PASSWORD, pool_id=pool_id, client_id=client_id, client=public_idp)
+    parameters = srp.get_auth_params()
+    step = _start(public_idp, client_id, "gina", CHALLENGE_NAME="SRP_A", SRP_A=parameters["SRP_A"])
+    assert step["ChallengeName"] == "PASSWORD_VERIFIER"
+    assert functions.events("srpstart-define")[-1]["request"]["session"] == [
+        {"challengeName": "SRP_A", "challengeResult": True, "challengeMetadata": None}
+    ]
+    step = public_idp.respond_to_auth_challenge(
+        ClientId=client_id,
+        ChallengeName="PASSWORD_VERIFIER",
+        Session=step["Session"],
+        ChallengeResponses=srp.process_challenge(step["ChallengeParameters"], parameters),
+    )
+    assert step["ChallengeName"] == "CUSTOM_CHALLENGE"
+    session = functions.events("srpstart-define")[-1]["request"]["session"]
+    assert [r["challengeName"] for r in session] == ["SRP_A", "PASSWORD_VERIFIER"]
+    assert session[1]["challengeResult"] is True
+    step = _answer(public_idp, client_id, step, "gina", "42")
+    step = _answer(public_idp, client_id, step, "gina", "Paris")
+    assert step["AuthenticationResult"]["AccessToken"]
+
+    # A wrong password ends the sign-in at once, as USER_SRP_AUTH does; the define function is not asked again.
+    wrong = AWSSRP(
+        username="gina", password="Not-the-Passw0rd", pool_id=pool_id, client_id=client_id, client=public_idp
+    )
+    parameters = wrong.get_auth_params()
+    step = _start(public_idp, client_id, "gina", CHALLENGE_NAME="SRP_A", SRP_A=parameters["SRP_A"])
+    asked = len(functions.events("srpstart-define"))
     with pytest.raises(ClientError) as refused:
-        _start(public_idp, client_id, "gina", CHALLENGE_NAME="SRP_A", SRP_A="abc123")
-    assert _error(refused)[0] == "InvalidParameterException"
-    assert "SRP_A" in _error(refused)[1]
-    assert functions.events("srpstart-define") == []
-    # Naming the custom challenge is the same as naming none.
-    assert _start(public_idp, client_id, "gina", CHALLENGE_NAME="CUSTOM_CHALLENGE")["ChallengeName"] == (
+        public_idp.respond_to_auth_challenge(
+            ClientId=client_id,
+            ChallengeName="PASSWORD_VERIFIER",
+            Session=step["Session"],
+            ChallengeResponses=wrong.process_challenge(step["ChallengeParameters"], parameters),
+        )
+    assert _error(refused) == ("NotAuthorizedException", "Incorrect username or password.")
+    assert len(functions.events("srpstart-define")) == asked
+
+    # SRP_A must be given with it; any other CHALLENGE_NAME is refused; naming the custom challenge is as naming none.
+    for extra in ({"CHALLENGE_NAME": "SRP_A"}, {"CHALLENGE_NAME": "SMS_MFA"}):
+        with pytest.raises(public_idp.exceptions.InvalidParameterException):
+            _start(public_idp, client_id, "gina", **extra)
+    plain = _pool(idp, functions, "customplain")
+    plain_client = _client(idp, plain)
+    _user(idp, plain, "gus")
+    assert _start(public_idp, plain_client, "gus", CHALLENGE_NAME="CUSTOM_CHALLENGE")["ChallengeName"] == (
         "CUSTOM_CHALLENGE"
     )
 
