@@ -62,6 +62,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    StringConstraints,
     ValidationError,
     WithJsonSchema,
     model_validator,
@@ -188,6 +189,8 @@ _URL_PATTERN = r"^https?://[^\s/?#]+([/?#]\S*)?$"
 _NO_SPACE_PATTERN = r"^\S+$"
 _EMAIL_SENDER_PATTERN = r"^[^@]+@[^@\s>]+>?$"
 _ROLE_ARN_PATTERN = r"^arn:[\w-]+:iam::[0-9]{12}:role/[\w+=,.@/-]+$"
+_FUNCTION_ARN_PATTERN = r"^arn:[\w-]+:lambda:[a-z0-9-]+:[0-9]{12}:function:[\w-]{1,64}(:[\w$-]{1,128})?$"
+_HANDLER_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$"
 _CUSTOM_NAME_PATTERN = r"^(custom:)?[\w-]{1,20}$"
 _NAME_PATTERN = r"^[\w\s+=,.@-]+$"  # Cognito's UserPoolNameType and ClientNameType
 
@@ -203,6 +206,8 @@ _PATTERN_HINTS = {
     _NO_SPACE_PATTERN: "expected a name without spaces",
     _EMAIL_SENDER_PATTERN: "expected an email address, optionally with a name: 'Example <no-reply@example.com>'",
     _ROLE_ARN_PATTERN: "expected an IAM role ARN, e.g. arn:aws:iam::000000000000:role/Admins",
+    _FUNCTION_ARN_PATTERN: "expected a Lambda function ARN, e.g. arn:aws:lambda:us-east-1:000000000000:function:name",
+    _HANDLER_PATTERN: "expected a Python handler as package.module:function",
     _CUSTOM_NAME_PATTERN: "expected a custom attribute name of 1 to 20 letters, digits, '_' or '-'",
     _NAME_PATTERN: "expected a name of letters, digits, spaces and + = , . @ _ -",
 }
@@ -365,6 +370,9 @@ class SmsWebhookConfig(_Model):
         return self
 
 
+_HandlerSpec = Annotated[str, StringConstraints(pattern=_HANDLER_PATTERN)]
+
+
 class LambdaInvokeConfig(_Model):
     """Where user pools' Lambda triggers (LambdaConfig) are invoked: the AWS Lambda Invoke API of this endpoint
     (AWS itself by default, or anything that speaks that API), signed with these credentials (by default the
@@ -374,9 +382,13 @@ class LambdaInvokeConfig(_Model):
         None, pattern=_URL_PATTERN, description="The Lambda API endpoint (default: AWS's, for the function's region)."
     )
     region: str | None = Field(None, pattern=_REGION_PATTERN, description="Default: the function ARN's region.")
-    access_key_id: str | None = Field(None, pattern=r"^[A-Z0-9]{16,128}$")
+    access_key_id: str | None = Field(None, pattern=_ACCESS_KEY_PATTERN)
     secret_access_key: NonEmptySecret | None = Field(None, description='Use "${ENV_VAR}", never a literal.')
     max_concurrency: int | None = Field(None, ge=1, le=1024, description="Invocations at once per process (32).")
+    functions: dict[Annotated[str, StringConstraints(pattern=_FUNCTION_ARN_PATTERN)], _HandlerSpec] | None = Field(
+        None,
+        description='Function ARNs run as Python handlers in Gatehouse\'s process: {ARN: "package.module:handler"}.',
+    )
 
     @model_validator(mode="after")
     def _both_credentials(self) -> LambdaInvokeConfig:
@@ -2071,6 +2083,19 @@ class _Applier:
                   message=message, **fields)  # fmt: skip
         self.problems.append(Problem(_format_loc(loc), message))
 
+    def lambda_functions(self, functions: Mapping[str, str], loc: Loc) -> None:
+        """The function ARNs this process runs as Python handlers (gateway/services/triggers.py LocalFunctions),
+        imported now: a handler that cannot be imported is a config error, not a failed sign-in later."""
+        from gateway.services.triggers import LocalFunctions, load_handler
+
+        handlers = {}
+        for arn, spec in functions.items():
+            try:
+                handlers[arn] = load_handler(spec)
+            except ValueError as exc:
+                self.fail((*loc, arn), f"could not load the handler {spec}: {exc}")
+        self.services.triggers.local = LocalFunctions(handlers)
+
     async def pool(self, config: PoolConfig, loc: Loc) -> None:
         try:
             pool = await self._pool(config, config.cognito_request(), loc)
@@ -2479,6 +2504,9 @@ async def apply_config(services: Services, config: GatehouseConfig) -> None:
     any failed."""
     problems: list[Problem] = []
     applier = _Applier(services, problems)
+    invoke = config.server.lambda_invoke if config.server is not None else None
+    if invoke is not None and invoke.functions:
+        applier.lambda_functions(invoke.functions, ("server", "lambda", "functions"))
     for index, pool in enumerate(config.pools):
         await applier.pool(pool, ("pools", index))
     if config.iam is not None:

@@ -9,7 +9,9 @@ Gatehouse invokes the functions through the AWS Lambda ``Invoke`` API (``Request
 AWS Lambda itself, or anywhere that speaks the same API: a Lambda emulator, or the Lambda runtime interface
 emulator of a function's container image. Where the calls go is the config file's ``server.lambda``
 (``endpoint_url``, ``region``, credentials); without it, AWS's own endpoint for the function's region, with the
-AWS credentials of the environment (botocore's usual chain).
+AWS credentials of the environment (botocore's usual chain). ``server.lambda.functions`` may instead name a Python
+handler for a function ARN (``"package.module:handler"``), run in Gatehouse's own process as the Lambda Python
+runtime would run it (:class:`LocalFunctions`): for development, tests, and deployments without Lambda.
 
 What the caller of the API sees when a trigger goes wrong, as Cognito answers it:
 
@@ -23,9 +25,13 @@ What the caller of the API sees when a trigger goes wrong, as Cognito answers it
 from __future__ import annotations
 
 import asyncio
+import importlib
+import inspect
 import json
 import re
-from collections.abc import Mapping, Sequence
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -49,6 +55,7 @@ __all__ = [
     "LambdaInvokeError",
     "LambdaInvoker",
     "LambdaSettings",
+    "LocalFunctions",
     "TokenCustomization",
     "TriggerService",
     "trigger_event",
@@ -74,6 +81,7 @@ POST_CONFIRMATION_SIGN_UP: Final = "PostConfirmation_ConfirmSignUp"
 POST_CONFIRMATION_FORGOT_PASSWORD: Final = "PostConfirmation_ConfirmForgotPassword"
 USER_MIGRATION_AUTHENTICATION: Final = "UserMigration_Authentication"
 USER_MIGRATION_FORGOT_PASSWORD: Final = "UserMigration_ForgotPassword"
+_HANDLER_SPEC = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 _FUNCTION_ARN = re.compile(r"^arn:[\w+=/,.@-]+:lambda:([a-z0-9-]+):\d{12}:function:[\w-]+(:[\w$-]+)?$")
 
 
@@ -178,6 +186,78 @@ class AwsLambdaInvoker:
 
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class LambdaContext:
+    """The context object a Python handler gets, with the Lambda Python runtime's members that make sense here."""
+
+    def __init__(self, function_arn: str, deadline: float) -> None:
+        self.invoked_function_arn = function_arn
+        self.function_name = function_arn.rsplit(":function:", 1)[-1].split(":", 1)[0]
+        self.function_version = "$LATEST"
+        self.aws_request_id = str(uuid.uuid4())
+        self.memory_limit_in_mb = "128"
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = "gatehouse"
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class LocalFunctions:
+    """Trigger functions that are Python handlers in Gatehouse's own process (config file
+    ``server.lambda.functions``): ``handler(event, context)`` as the Lambda Python runtime calls it, a plain function
+    in a worker thread (it may block), an ``async`` one on the event loop. The event is a copy of Cognito's (JSON
+    in, JSON out, as over the wire); what the handler returns must be JSON, as the runtime's answer is. Within the
+    same 5 seconds; a handler still running then is left to finish, its answer unused."""
+
+    def __init__(self, handlers: Mapping[str, Callable[..., Any]], *, timeout_seconds: float = TRIGGER_SECONDS) -> None:
+        self.handlers = {_unqualified(arn): handler for arn, handler in handlers.items()}
+        self.timeout_seconds = timeout_seconds
+
+    def handles(self, function_arn: str) -> bool:
+        return _unqualified(function_arn) in self.handlers
+
+    async def invoke(self, function_arn: str, payload: bytes) -> bytes:
+        handler = self.handlers[_unqualified(function_arn)]
+        context = LambdaContext(function_arn, time.monotonic() + self.timeout_seconds)
+        event = json.loads(payload)
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                if inspect.iscoroutinefunction(handler):
+                    result = await handler(event, context)
+                else:
+                    result = await asyncio.to_thread(handler, event, context)
+        except TimeoutError as exc:
+            raise LambdaInvokeError(TIMEOUT_REASON) from exc
+        except Exception as exc:  # the function's own error, as the runtime reports it (errorMessage)
+            raise LambdaFunctionError(str(exc)) from exc
+        try:
+            return json.dumps(result, separators=(",", ":"), allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise LambdaFunctionError(f"Unable to marshal response: {exc}") from exc
+
+
+def _unqualified(function_arn: str) -> str:
+    """A function ARN without its version or alias (``...:function:name:qualifier``)."""
+    head, marker, tail = function_arn.partition(":function:")
+    return head + marker + tail.split(":", 1)[0] if marker else function_arn
+
+
+def load_handler(spec: str) -> Callable[..., Any]:
+    """``"package.module:function"``, imported: a Lambda-style handler. ValueError when it cannot be."""
+    if not _HANDLER_SPEC.fullmatch(spec):
+        raise ValueError(f"expected package.module:function, not {spec!r}")
+    module_name, _, attribute = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import {module_name} ({exc})") from exc
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise ValueError(f"{spec} is not a callable")
+    return function  # type: ignore[no-any-return]
 
 
 def _error_message(body: bytes) -> str:
@@ -472,8 +552,10 @@ def migration(response: Mapping[str, Any]) -> Migration:
 class TriggerService:
     """Looks up a pool's trigger functions and invokes them."""
 
-    def __init__(self, invoker: LambdaInvoker | None) -> None:
+    def __init__(self, invoker: LambdaInvoker | None, local: LocalFunctions | None = None) -> None:
         self.invoker = invoker
+        # Functions that are Python handlers in this process (config file server.lambda.functions).
+        self.local = local
 
     @staticmethod
     def function(pool: PoolView, trigger: str) -> str | None:
@@ -501,8 +583,11 @@ class TriggerService:
         if self.invoker is None:  # pragma: no cover - the container always sets one
             raise UnexpectedLambdaException(f"{trigger} invocation failed due to error NoInvoker.")
         payload = json.dumps(event, separators=(",", ":")).encode()
+        invoker: LambdaInvoker | LocalFunctions = self.invoker
+        if self.local is not None and self.local.handles(arn):
+            invoker = self.local
         try:
-            answer = await self.invoker.invoke(arn, payload)
+            answer = await invoker.invoke(arn, payload)
         except LambdaFunctionError as exc:
             log.info("trigger.refused", error=exc.message[:256], **fields)
             raise UserLambdaValidationException(f"{trigger} failed with error {exc.message}.") from exc

@@ -1,0 +1,134 @@
+"""Trigger functions run in Gatehouse's own process: the config file's ``server.lambda.functions`` maps function
+ARNs to Python handlers (tests/e2e/trigger_handlers.py), called as the Lambda Python runtime calls them, with the
+same events and the same answers to their failures as functions reached through the Lambda API."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from botocore.exceptions import ClientError
+
+from gateway.config_file import ConfigError, apply_config, load_config
+from gateway.services.container import Services
+from tests.e2e.oauth_support import PASSWORD
+from tests.support import GatehouseServer
+from tests.test_config_file import _services
+
+ARN = "arn:aws:lambda:us-east-1:000000000000:function:{}"
+
+
+@pytest.fixture(scope="module")
+def gatehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatehouseServer]:
+    config = f"""version: 1
+server:
+  lambda:
+    functions:
+      "{ARN.format("pre-token")}": tests.e2e.trigger_handlers:pre_token
+      "{ARN.format("pre-auth")}:live": tests.e2e.trigger_handlers:pre_authentication
+      "{ARN.format("odd")}": tests.e2e.trigger_handlers:unmarshallable
+      "{ARN.format("sleepy")}": tests.e2e.trigger_handlers:sleepy
+pools: []
+"""
+    server = GatehouseServer(tmp_path_factory.mktemp("gatehouse") / "data", config=config)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _signed_in_pool(idp: Any, name: str, lambda_config: dict[str, Any]) -> tuple[str, str]:
+    pool_id: str = idp.create_user_pool(PoolName=name, LambdaConfig=lambda_config)["UserPool"]["Id"]
+    client_id: str = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    for username in ("alice", "blocked"):
+        idp.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS")
+        idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=PASSWORD, Permanent=True)
+    return pool_id, client_id
+
+
+def _sign_in(public_idp: Any, client_id: str, username: str) -> dict[str, Any]:
+    answer = public_idp.initiate_auth(
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD}
+    )
+    result: dict[str, Any] = answer["AuthenticationResult"]
+    return result
+
+
+def test_handlers_customise_and_refuse(gatehouse: GatehouseServer, idp: Any, public_idp: Any) -> None:
+    pool_id, client_id = _signed_in_pool(
+        idp,
+        "local",
+        # A qualified ARN in the pool finds the handler named unqualified, and the other way round.
+        {"PreTokenGeneration": ARN.format("pre-token") + ":1", "PreAuthentication": ARN.format("pre-auth")},
+    )
+    tokens = _sign_in(public_idp, client_id, "alice")
+    keys = jwt.PyJWKClient(f"{gatehouse.url}/{pool_id}/.well-known/jwks.json")
+    token = tokens["IdToken"]
+    claims = jwt.decode(token, keys.get_signing_key_from_jwt(token).key, algorithms=["RS256"], audience=client_id)
+    assert claims["handled_by"] == "pre-token" and claims["time_left"] == "True"
+    assert claims["source"] == "TokenGeneration_Authentication"
+
+    with pytest.raises(ClientError) as refused:
+        _sign_in(public_idp, client_id, "blocked")
+    assert refused.value.response["Error"] == {
+        "Code": "UserLambdaValidationException",
+        "Message": "PreAuthentication failed with error Blocked by the local handler.",
+    }
+
+
+def test_what_a_handler_cannot_answer(gatehouse: GatehouseServer, idp: Any, public_idp: Any) -> None:
+    _, odd_client = _signed_in_pool(idp, "localodd", {"PostAuthentication": ARN.format("odd")})
+    with pytest.raises(ClientError) as odd:
+        _sign_in(public_idp, odd_client, "alice")
+    assert odd.value.response["Error"]["Code"] == "UserLambdaValidationException"
+    assert odd.value.response["Error"]["Message"].startswith("PostAuthentication failed with error Unable to marshal")
+
+    _, slow_client = _signed_in_pool(idp, "localslow", {"PostAuthentication": ARN.format("sleepy")})
+    started = time.monotonic()
+    with pytest.raises(ClientError) as slow:
+        _sign_in(public_idp, slow_client, "alice")
+    assert slow.value.response["Error"] == {
+        "Code": "UnexpectedLambdaException",
+        "Message": "PostAuthentication invocation failed due to error Socket timeout while invoking Lambda function.",
+    }
+    assert time.monotonic() - started < 5.9
+
+    # A function the file does not name goes to the Lambda API, which this server reaches at AWS's address:
+    # with no credentials or no network, the function cannot be invoked, and the caller is told so.
+    _, other_client = _signed_in_pool(
+        idp, "localother", {"PostAuthentication": "arn:aws:lambda:us-east-1:000000000000:function:elsewhere"}
+    )
+    with pytest.raises(ClientError) as unreachable:
+        _sign_in(public_idp, other_client, "alice")
+    assert unreachable.value.response["Error"]["Code"] == "UnexpectedLambdaException"
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[Services]:
+    built = await _services(tmp_path)
+    yield built
+    await built.messenger.close()
+    await built.store.close()
+
+
+async def test_a_handler_that_cannot_be_loaded_is_a_config_problem(tmp_path: Path, services: Services) -> None:
+    path = tmp_path / "lambda.yaml"
+    path.write_text(
+        f"""version: 1
+server:
+  lambda:
+    functions:
+      "{ARN.format("a")}": tests.e2e.trigger_handlers:NOT_CALLABLE
+      "{ARN.format("b")}": tests.e2e.no_such_module:handler
+pools: []
+"""
+    )
+    with pytest.raises(ConfigError) as caught:
+        await apply_config(services, load_config(path, environ={}))
+    text = str(caught.value)
+    assert "server.lambda.functions" in text and "is not a callable" in text and "cannot import" in text

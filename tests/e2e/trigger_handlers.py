@@ -1,0 +1,40 @@
+"""Python handlers that tests/e2e/test_lambda_local_functions.py names in its config file's
+``server.lambda.functions``: run in Gatehouse's own process as the Lambda Python runtime would run them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+
+def pre_token(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Adds the function's own name and remaining time (the runtime's context object) to the ID token."""
+    event["response"]["claimsOverrideDetails"] = {
+        "claimsToAddOrOverride": {
+            "handled_by": context.function_name,
+            "time_left": str(context.get_remaining_time_in_millis() > 0),
+            "source": event["triggerSource"],
+        }
+    }
+    return event
+
+
+async def pre_authentication(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """An async handler: refuses the user named "blocked"."""
+    await asyncio.sleep(0)
+    if event["userName"] == "blocked":
+        raise PermissionError("Blocked by the local handler")
+    return event
+
+
+def unmarshallable(event: dict[str, Any], context: Any) -> Any:
+    return {"response": {}, "when": object()}
+
+
+def sleepy(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    time.sleep(6)
+    return event
+
+
+NOT_CALLABLE = 7
