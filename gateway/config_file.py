@@ -393,7 +393,9 @@ class LambdaInvokeConfig(_Model):
     @model_validator(mode="after")
     def _both_credentials(self) -> LambdaInvokeConfig:
         if (self.access_key_id is None) != (self.secret_access_key is None):
-            issue = _Issue(("access_key_id",), "expected access_key_id and secret_access_key together", False)
+            issue = _Issue(
+                ("access_key_id",), "expected access_key_id and secret_access_key together", show_value=False
+            )
             raise _invalid([issue])
         return self
 

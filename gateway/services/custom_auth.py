@@ -24,7 +24,9 @@ Where the documentation is silent, Gatehouse:
   password is appended as ``{challengeName: PASSWORD_VERIFIER, challengeResult: true}`` before DefineAuthChallenge
   decides again. A wrong password fails the sign-in at once, as in USER_SRP_AUTH (and counts towards lockout);
 - refuses a disabled, unconfirmed or reset-required user at InitiateAuth, before any function makes a
-  challenge (which might send a code), and checks again before tokens;
+  challenge (which might send a code), and checks again before tokens; where the client prevents user existence
+  errors such a user is instead taken through the challenges as an unknown name is (``userNotFound``), so that
+  its status is never told before anything is proven;
 - bounds a sign-in to :data:`MAX_CUSTOM_CHALLENGES` custom challenges: a function that asks for more fails
   the sign-in as ``failAuthentication`` does;
 - sends ``clientMetadata`` from RespondToAuthChallenge only (InitiateAuth's ``ClientMetadata`` "doesn't pass"
@@ -47,6 +49,7 @@ from typing import Any, Final
 import structlog
 
 from gateway.errors import (
+    GatehouseError,
     InvalidLambdaResponseException,
     InvalidParameterException,
     NotAuthorizedException,
@@ -240,8 +243,15 @@ async def _custom_auth_flow(service: AuthService, ctx: AuthContext, parameters: 
     else:
         check_secret_hash(ctx.client, user.username, parameters.get("SECRET_HASH"), usernames=(username,))
         await service.pre_authentication(ctx, username, user)
-        service.check_user_can_sign_in(user)
         announced = user.username
+        try:
+            service.check_user_can_sign_in(user)
+        except GatehouseError:
+            if not ctx.client.prevent_user_existence_errors:
+                raise
+            # A disabled, unconfirmed or reset-required user, where the client hides who exists: answered as an
+            # unknown name is (its functions are told userNotFound, and it never signs in), not with its status.
+            user = None
     sign_in = _SignIn(ctx, user, username, answering=False)
     results = [_result(SRP_A, True)] if srp_a is not None else []
     return await _define(

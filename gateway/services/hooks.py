@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from gateway.errors import GatehouseError, UserLambdaValidationException
+from gateway.errors import GatehouseError, InvalidLambdaResponseException, UserLambdaValidationException
 from gateway.services.pools import PoolView
 from gateway.services.triggers import SDK_UNKNOWN, TriggerService
 from gateway.storage.base import IdentityProviderRecord, Store
@@ -166,10 +166,12 @@ class HookRegistry:
         response = event.get("response")
         if not isinstance(response, Mapping):
             raise UserLambdaValidationException("PreSignUp failed with error the response is not an object.")
+        flags = [response.get(name) for name in ("autoConfirmUser", "autoVerifyEmail", "autoVerifyPhone")]
+        if any(flag is not None and not isinstance(flag, bool) for flag in flags):
+            # The response's flags are booleans ("Pre sign-up Lambda trigger parameters"): "yes" or 1 is no answer.
+            raise InvalidLambdaResponseException("Unrecognizable lambda output")
         return PreSignUpOutcome(
-            auto_confirm_user=response.get("autoConfirmUser") is True,
-            auto_verify_email=response.get("autoVerifyEmail") is True,
-            auto_verify_phone=response.get("autoVerifyPhone") is True,
+            auto_confirm_user=flags[0] is True, auto_verify_email=flags[1] is True, auto_verify_phone=flags[2] is True
         )
 
     async def native_pre_sign_up(

@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+import orjson
 import structlog
 
 from gateway.errors import (
@@ -260,11 +261,28 @@ def load_handler(spec: str) -> Callable[..., Any]:
     return function  # type: ignore[no-any-return]
 
 
+def _json_int(text: str) -> int:
+    value = int(text)
+    if not -(2**63) <= value < 2**64:
+        raise ValueError("an integer beyond 64 bits")
+    return value
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_json(body: bytes) -> Any:
+    """A function's answer as JSON (RFC 8259): no NaN or Infinity, and no integer beyond 64 bits, which no token
+    could carry as it was sent (ValueError); nesting past the interpreter's limit is RecursionError."""
+    return json.loads(body, parse_int=_json_int, parse_constant=_not_json)
+
+
 def _error_message(body: bytes) -> str:
     """A function error's ``errorMessage`` (the Lambda runtimes' error document), else the text itself."""
     try:
-        document = json.loads(body)
-    except ValueError:
+        document = read_json(body)
+    except (ValueError, RecursionError):
         return body.decode("utf-8", "replace")[:1024]
     if isinstance(document, Mapping) and isinstance(document.get("errorMessage"), str):
         return str(document["errorMessage"])
@@ -324,6 +342,9 @@ _FIXED_CLAIMS: Final = frozenset(
         "nbf",
         "nonce",
         "origin_jti",
+        # The access token's scopes change only through scopesToAdd and scopesToSuppress (each a scope without
+        # spaces): set whole, ``scope`` could be any JSON value, or smuggle in scopes nobody checked.
+        "scope",
         "sub",
         "token_use",
         "username",
@@ -434,6 +455,10 @@ def _claims_to_set(value: Any, *, structured: bool, id_token: bool) -> dict[str,
             continue
         if isinstance(claim, Mapping | list) and (not structured or (id_token and name in _SIMPLE_ID_CLAIMS)):
             raise _invalid()
+        try:
+            orjson.dumps(claim)  # what the token is written with: it takes no deeper nesting than it reads
+        except TypeError:
+            raise _invalid() from None
         found[name] = claim
     return found
 
@@ -595,8 +620,8 @@ class TriggerService:
             log.warning("trigger.invoke_failed", reason=exc.reason, **fields)
             raise UnexpectedLambdaException(f"{trigger} invocation failed due to error {exc.reason}.") from exc
         try:
-            returned = json.loads(answer)
-        except ValueError:
+            returned = read_json(answer)
+        except (ValueError, RecursionError):
             returned = None
         if not isinstance(returned, Mapping):
             log.warning("trigger.unrecognizable_output", **fields)

@@ -397,6 +397,18 @@ def test_disabled_user_and_refusing_pre_authentication_stop_before_any_challenge
         _answer(public_idp, client_id, step, "frank", "Paris")
     assert _error(disabled) == ("NotAuthorizedException", "User is disabled.")
 
+    # Where the client hides who exists, a disabled user is taken through the challenges as an unknown name is:
+    # the same first step (no "User is disabled." before anything is proven), and never tokens.
+    hiding = _client(idp, pool_id, PreventUserExistenceErrors="ENABLED")
+    first = {name: _start(public_idp, hiding, name) for name in ("frank", "nobody-here")}
+    assert {step["ChallengeName"] for step in first.values()} == {"CUSTOM_CHALLENGE"}
+    assert first["frank"]["ChallengeParameters"].keys() == first["nobody-here"]["ChallengeParameters"].keys()
+    assert functions.events("gate-define")[-2]["request"]["userNotFound"] is True
+    step = _answer(public_idp, hiding, first["frank"], "frank", "42")
+    with pytest.raises(ClientError) as hidden:
+        _answer(public_idp, hiding, step, "frank", "Paris")
+    assert _error(hidden) == ("NotAuthorizedException", "Incorrect username or password.")
+
 
 def srp_then_quiz_define(event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
     """The developer guide's pattern: SRP_A -> PASSWORD_VERIFIER -> the quiz."""

@@ -107,6 +107,47 @@ def _error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
 # --- PreSignUp --------------------------------------------------------------------------------------------
 
 
+def test_pre_sign_up_flags_that_are_not_booleans_are_refused(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, functions: FakeLambda
+) -> None:
+    answers: dict[str, Any] = {}
+
+    def pre_sign_up(event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        event["response"].update(answers)
+        return event
+
+    arn = functions.add("pre-sign-up-flags", pre_sign_up)
+    pool_id = _pool(idp, "presignupflags", {"PreSignUp": arn})
+    client_id = _client(idp, pool_id)
+    for flags in ({"autoConfirmUser": "true"}, {"autoVerifyEmail": 1}, {"autoVerifyPhone": {"x": 1}}):
+        answers.clear()
+        answers.update(flags)
+        with pytest.raises(ClientError) as refused:
+            public_idp.sign_up(ClientId=client_id, Username="sam", Password=PASSWORD)
+        assert _error(refused) == ("InvalidLambdaResponseException", "Unrecognizable lambda output")
+    assert idp.list_users(UserPoolId=pool_id)["Users"] == []
+    answers.clear()
+    answers.update({"autoConfirmUser": None, "autoVerifyEmail": False})  # null is no: the user is not confirmed
+    assert public_idp.sign_up(ClientId=client_id, Username="sam", Password=PASSWORD)["UserConfirmed"] is False
+
+
+def test_a_function_error_document_nested_beyond_reading(
+    gatehouse: GatehouseServer, idp: Any, public_idp: Any, functions: FakeLambda
+) -> None:
+    """The Lambda API's FunctionError with a body no JSON reader takes: the function failed, the text is shown."""
+
+    def failing(event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError("[" * 5000)
+
+    arn = functions.add("pre-sign-up-deep-error", failing)
+    pool_id = _pool(idp, "presignupdeep", {"PreSignUp": arn})
+    client_id = _client(idp, pool_id)
+    with pytest.raises(ClientError) as refused:
+        public_idp.sign_up(ClientId=client_id, Username="tom", Password=PASSWORD)
+    code, message = _error(refused)
+    assert code == "UserLambdaValidationException" and message.startswith("PreSignUp failed with error [[[")
+
+
 def test_pre_sign_up_function_confirms_and_refuses(
     gatehouse: GatehouseServer, idp: Any, public_idp: Any, functions: FakeLambda
 ) -> None:
@@ -378,7 +419,12 @@ def test_pre_token_generation_v2_customises_both_tokens_and_scopes(
         event["response"]["claimsAndScopeOverrideDetails"] = {
             "idTokenGeneration": {"claimsToAddOrOverride": {"plan": {"tier": "gold", "seats": 5}}},
             "accessTokenGeneration": {
-                "claimsToAddOrOverride": {"roles": ["admin", "billing"], "client_id": "forged", "aud": "forged"},
+                "claimsToAddOrOverride": {
+                    "roles": ["admin", "billing"],
+                    "client_id": "forged",
+                    "aud": "forged",
+                    "scope": "aws.cognito.signin.user.admin smuggled",  # scopes change only by the scope lists
+                },
                 "scopesToAdd": ["orders/read"],
                 "scopesToSuppress": ["aws.cognito.signin.user.admin"],
             },
@@ -454,6 +500,44 @@ def test_unreachable_unknown_and_malformed_functions(
         with pytest.raises(ClientError) as malformed:
             _sign_in(public_idp, client_id, "leo")
         assert _error(malformed) == ("InvalidLambdaResponseException", "Unrecognizable lambda output")
+
+    # JSON no token can carry (NaN; an integer beyond 64 bits; nesting deeper than a token is written with),
+    # from a pre token generation function: refused as output, never a server error.
+    token_answers: dict[str, Any] = {}
+
+    def odd_claims(event: dict[str, Any], context: dict[str, Any]) -> Any:
+        return token_answers["value"]
+
+    token_arn = functions.add("pre-token-odd", odd_claims)
+    token_pool = _pool(
+        idp, "oddclaims", {"PreTokenGenerationConfig": {"LambdaVersion": "V2_0", "LambdaArn": token_arn}}
+    )
+    token_client = _client(idp, token_pool)
+    _user(idp, token_pool, "lena")
+    deep: Any = "bottom"
+    for _ in range(300):
+        deep = [deep]
+    for value in (
+        RawResponse(
+            b'{"response": {"claimsAndScopeOverrideDetails": '
+            b'{"idTokenGeneration": {"claimsToAddOrOverride": {"x": NaN}}}}}'
+        ),
+        {
+            "response": {
+                "claimsAndScopeOverrideDetails": {"idTokenGeneration": {"claimsToAddOrOverride": {"big": 2**70}}}
+            }
+        },
+        {
+            "response": {
+                "claimsAndScopeOverrideDetails": {"accessTokenGeneration": {"claimsToAddOrOverride": {"deep": deep}}}
+            }
+        },
+        RawResponse(b'{"response": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
+    ):
+        token_answers["value"] = value
+        with pytest.raises(ClientError) as unusable:
+            _sign_in(public_idp, token_client, "lena")
+        assert _error(unusable) == ("InvalidLambdaResponseException", "Unrecognizable lambda output")
 
     functions.remove("pre-auth-odd")
     with pytest.raises(ClientError) as unknown:
