@@ -69,6 +69,26 @@ def test_quickstart_signs_up_confirms_and_verifies_the_id_token(embedded: Gateho
     assert any(json.loads(line).get("to") == email for line in outbox)
 
 
+def test_triggers_example_runs_as_its_readme_says(tmp_path: Path) -> None:
+    """examples/triggers: Gatehouse started with triggers.yaml and the handlers on PYTHONPATH, then demo.py."""
+    server = GatehouseServer(
+        tmp_path / "data",
+        config=(EXAMPLES / "triggers" / "triggers.yaml").read_text(),
+        extra_env={"PYTHONPATH": str(EXAMPLES / "triggers")},
+    )
+    server.start()
+    try:
+        result = run_example(server, "triggers/demo.py")
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "sign-up refused: UserLambdaValidationException: PreSignUp failed with error Sign-up is open to" in out, out
+    assert re.search(r"^sign-up of alice-\w+@example.com: confirmed=True$", out, re.MULTILINE), out
+    assert "IdToken verified, claims from the function: {'tenant': 'acme'}" in out, out
+    assert "AccessToken verified, claims from the function: {'tenant': 'acme', 'roles': ['reader']}" in out, out
+
+
 def test_srp_example_verifies_through_localhost(embedded: GatehouseServer) -> None:
     result = run_example(embedded, "srp_sign_in.py")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -135,6 +155,7 @@ CONFIG_FILES = {
         "LAMBDA_SECRET_ACCESS_KEY": "lambda-secret",
     },
     "examples/broker/broker.yaml": {"APPLE_PRIVATE_KEY": ""},  # filled with a fresh key below
+    "examples/triggers/triggers.yaml": {},
 }
 
 
