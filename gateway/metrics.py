@@ -88,12 +88,31 @@ class Metrics:
         self._children: dict[tuple[object, ...], Counter] = {}
         self._sign_in_children: dict[tuple[str, str, str], tuple[Counter, Counter]] = {}
         self._token_children: dict[str, tuple[Counter, Counter, Counter]] = {}
+        self.trigger_invocations = Counter(
+            "gatehouse_trigger_invocations",
+            "Lambda trigger functions invoked, by user pool, trigger (LambdaConfig member) and outcome.",
+            ["pool", "trigger", "outcome"],
+            registry=reg,
+        )
+        self.trigger_duration = Histogram(
+            "gatehouse_trigger_duration_seconds",
+            "Time a trigger function took to answer (or to fail), by trigger.",
+            ["trigger"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
         self.codes_sent = Counter(
             "gatehouse_codes_sent",
             "Verification codes and invitations sent, by user pool, medium and purpose.",
             ["pool", "medium", "purpose"],
             registry=reg,
         )
+
+    def trigger_finished(self, pool: str, trigger: str, outcome: str, seconds: float) -> None:
+        """Count one invocation of a pool's trigger function (``outcome``: answered, function_error (it raised),
+        invoke_error (not invoked, or no answer in time), unreadable_output) and its duration."""
+        self.inc(self.trigger_invocations, pool=pool, trigger=trigger, outcome=outcome)
+        self.trigger_duration.labels(trigger=trigger).observe(seconds)  # (a network call: the look-up is nothing)
 
     def inc(self, counter: Counter, **labels: str) -> None:
         """``counter.labels(**labels).inc()``, with the labelled child looked up once per label set."""

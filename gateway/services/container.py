@@ -176,7 +176,7 @@ class Services:
             store, pools, hmac.new(code_key, b"gatehouse user session ids", hashlib.sha256).digest()
         )
         auth.sessions = sessions
-        triggers = TriggerService(AwsLambdaInvoker(settings.lambda_invoke))
+        triggers = TriggerService(AwsLambdaInvoker(settings.lambda_invoke), metrics=metrics)
         hooks = HookRegistry(triggers=triggers)
         federation.hooks = hooks
         users.hooks = hooks

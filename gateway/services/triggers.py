@@ -46,6 +46,7 @@ from gateway.errors import (
 )
 
 if TYPE_CHECKING:
+    from gateway.metrics import Metrics
     from gateway.services.pools import PoolView
     from gateway.settings import Secret
 
@@ -571,14 +572,32 @@ def migration(response: Mapping[str, Any]) -> Migration:
     )
 
 
+def _response_of(answer: bytes) -> dict[str, Any] | None:
+    """The ``response`` of the event a function answered ({} when it is null or left out); None when the answer is
+    no event: not JSON a token could carry, not an object, or a ``response`` that is not one."""
+    try:
+        returned = read_json(answer)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(returned, Mapping):
+        return None
+    response = returned.get("response")
+    if response is None:
+        return {}
+    return dict(response) if isinstance(response, Mapping) else None
+
+
 # --- the service ---------------------------------------------------------------------------------------------
 
 
 class TriggerService:
     """Looks up a pool's trigger functions and invokes them."""
 
-    def __init__(self, invoker: LambdaInvoker | None, local: LocalFunctions | None = None) -> None:
+    def __init__(
+        self, invoker: LambdaInvoker | None, local: LocalFunctions | None = None, metrics: Metrics | None = None
+    ) -> None:
         self.invoker = invoker
+        self.metrics = metrics
         # Functions that are Python handlers in this process (config file server.lambda.functions).
         self.local = local
 
@@ -611,29 +630,29 @@ class TriggerService:
         invoker: LambdaInvoker | LocalFunctions = self.invoker
         if self.local is not None and self.local.handles(arn):
             invoker = self.local
+        started = time.monotonic()
+        outcome = "unreadable_output"
         try:
-            answer = await invoker.invoke(arn, payload)
-        except LambdaFunctionError as exc:
-            log.info("trigger.refused", error=exc.message[:256], **fields)
-            raise UserLambdaValidationException(f"{trigger} failed with error {exc.message}.") from exc
-        except LambdaInvokeError as exc:
-            log.warning("trigger.invoke_failed", reason=exc.reason, **fields)
-            raise UnexpectedLambdaException(f"{trigger} invocation failed due to error {exc.reason}.") from exc
-        try:
-            returned = read_json(answer)
-        except (ValueError, RecursionError):
-            returned = None
-        if not isinstance(returned, Mapping):
-            log.warning("trigger.unrecognizable_output", **fields)
-            raise _invalid()
-        response = returned.get("response")
-        if response is None:
-            return {}
-        if not isinstance(response, Mapping):
-            log.warning("trigger.unrecognizable_output", **fields)
-            raise _invalid()
+            try:
+                answer = await invoker.invoke(arn, payload)
+            except LambdaFunctionError as exc:
+                outcome = "function_error"
+                log.info("trigger.refused", error=exc.message[:256], **fields)
+                raise UserLambdaValidationException(f"{trigger} failed with error {exc.message}.") from exc
+            except LambdaInvokeError as exc:
+                outcome = "invoke_error"
+                log.warning("trigger.invoke_failed", reason=exc.reason, **fields)
+                raise UnexpectedLambdaException(f"{trigger} invocation failed due to error {exc.reason}.") from exc
+            response = _response_of(answer)
+            if response is None:
+                log.warning("trigger.unrecognizable_output", **fields)
+                raise _invalid()
+            outcome = "answered"
+        finally:
+            if self.metrics is not None:
+                self.metrics.trigger_finished(pool.id, trigger, outcome, time.monotonic() - started)
         log.debug("trigger.invoked", **fields)
-        return dict(response)
+        return response
 
     # --- the triggers -----------------------------------------------------------------------------------
 

@@ -198,6 +198,16 @@ def test_pre_sign_up_function_confirms_and_refuses(
     assert event["request"]["clientMetadata"] == {"source": "test"}
     assert all(call.signature_valid for call in functions.invocations if call.function_name == "pre-sign-up")
 
+    # Prometheus: each invocation by pool, trigger and outcome, and its duration by trigger.
+    metrics = requests.get(f"{gatehouse.url}/metrics", timeout=10).text
+    counted = {
+        line.split("outcome=", 1)[1].split('"')[1]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("gatehouse_trigger_invocations_total{") and f'pool="{pool_id}"' in line
+    }
+    assert counted == {"function_error": 1.0, "answered": 1.0}, metrics
+    assert 'gatehouse_trigger_duration_seconds_count{trigger="PreSignUp"}' in metrics
+
 
 # --- PostConfirmation -------------------------------------------------------------------------------------
 
