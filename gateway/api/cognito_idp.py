@@ -330,7 +330,7 @@ async def ConfirmSignUp(call: Call) -> dict[str, Any]:
 async def ResendConfirmationCode(call: Call) -> dict[str, Any]:
     pool, client = await client_of(call)
     delivery = await call.services.users.resend_confirmation_code(
-        pool, client, call.params["Username"], call.params.get("SecretHash")
+        pool, client, call.params["Username"], call.params.get("SecretHash"), call.params.get("ClientMetadata")
     )
     return {"CodeDeliveryDetails": delivery.to_json()} if delivery else {}
 
@@ -377,7 +377,12 @@ async def UpdateUserAttributes(call: Call) -> dict[str, Any]:
     pool, user, token = await token_user(call)
     client = await call.services.oauth.find_client(token.client_id, token.pool_id)
     deliveries = await call.services.users.update_attributes(
-        pool, user, attributes_dict(call.params["UserAttributes"]), admin=False, client=client
+        pool,
+        user,
+        attributes_dict(call.params["UserAttributes"]),
+        admin=False,
+        client=client,
+        client_metadata=call.params.get("ClientMetadata"),
     )
     return {"CodeDeliveryDetailsList": [d.to_json() for d in deliveries]}
 
@@ -410,8 +415,14 @@ async def ChangePassword(call: Call) -> dict[str, Any]:
 
 @operation
 async def GetUserAttributeVerificationCode(call: Call) -> dict[str, Any]:
-    pool, user, _ = await token_user(call)
-    delivery = await call.services.users.send_attribute_code(pool, user, call.params["AttributeName"])
+    pool, user, token = await token_user(call)
+    delivery = await call.services.users.send_attribute_code(
+        pool,
+        user,
+        call.params["AttributeName"],
+        client_id=token.client_id,
+        client_metadata=call.params.get("ClientMetadata"),
+    )
     return {"CodeDeliveryDetails": delivery.to_json()}
 
 
@@ -633,7 +644,13 @@ async def AdminDeleteUser(call: Call) -> dict[str, Any]:
 @operation
 async def AdminUpdateUserAttributes(call: Call) -> dict[str, Any]:
     pool, user = await admin_user(call)
-    await call.services.users.update_attributes(pool, user, attributes_dict(call.params["UserAttributes"]), admin=True)
+    await call.services.users.update_attributes(
+        pool,
+        user,
+        attributes_dict(call.params["UserAttributes"]),
+        admin=True,
+        client_metadata=call.params.get("ClientMetadata"),
+    )
     return {}
 
 
@@ -679,7 +696,7 @@ async def AdminSetUserPassword(call: Call) -> dict[str, Any]:
 @operation
 async def AdminResetUserPassword(call: Call) -> dict[str, Any]:
     pool, user = await admin_user(call)
-    await call.services.users.admin_reset_password(pool, user)
+    await call.services.users.admin_reset_password(pool, user, call.params.get("ClientMetadata"))
     return {}
 
 

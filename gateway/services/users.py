@@ -1330,7 +1330,12 @@ class UserService:
         )
 
     async def resend_confirmation_code(
-        self, pool: PoolView, client: ClientView, username: str, secret_hash_value: str | None
+        self,
+        pool: PoolView,
+        client: ClientView,
+        username: str,
+        secret_hash_value: str | None,
+        client_metadata: Mapping[str, str] | None = None,
     ) -> CodeDelivery | None:
         user = await self._named_by_client(pool, client, username, secret_hash_value)
         if user is None:
@@ -1359,7 +1364,7 @@ class UserService:
             client=client,
             background=client.prevent_user_existence_errors,
             limited=True,
-            trigger=MessageTrigger(RESEND_CODE, client.id),
+            trigger=MessageTrigger(RESEND_CODE, client.id, client_metadata),
         )
         if delivery is None:
             raise InvalidParameterException("Auto verification not turned on.")
@@ -1396,6 +1401,7 @@ class UserService:
         *,
         admin: bool,
         client: ClientView | None = None,
+        client_metadata: Mapping[str, str] | None = None,
     ) -> list[CodeDelivery]:
         """Admin/UpdateUserAttributes. A changed email or phone is unverified until its code is confirmed,
         and a code is sent when the pool auto-verifies that attribute (not for admins setting *_verified).
@@ -1453,13 +1459,16 @@ class UserService:
             u.aliases = self._aliases(pool, u.attributes)
 
         codes = {attribute: new_code() for attribute in changed_verifiable if attribute in pool.auto_verified}
+        trigger = MessageTrigger(UPDATE_USER_ATTRIBUTE, client.id if client else None, client_metadata)
         if not admin and codes:
             # UpdateUserAttributes answers CodeDeliveryFailureException when a code cannot be sent, and "a failed
             # call changes nothing": each code is delivered before the change is written. What could still refuse
             # the write is checked first, so that no code goes to an address the call then does not take.
             await self.check_attribute_aliases_free(pool, user, attributes)
             for attribute, code in codes.items():
-                await self.deliver_code(pool, user, attribute, attributes[attribute], code, f"attribute:{attribute}")
+                await self.deliver_code(
+                    pool, user, attribute, attributes[attribute], code, f"attribute:{attribute}", trigger=trigger
+                )
         user = await self._update(pool, user, change, free_usernames=self._nickname_keys(pool, attributes))
         deliveries = []
         for attribute, code in codes.items():
@@ -1469,7 +1478,7 @@ class UserService:
             await self._keep_code(pool, user, purpose, code, {"attribute": attribute, "value": value})
             if admin:
                 try:
-                    await self.deliver_code(pool, user, attribute, value, code, purpose)
+                    await self.deliver_code(pool, user, attribute, value, code, purpose, trigger=trigger)
                 except CodeDeliveryFailureException:
                     # AdminUpdateUserAttributes has no CodeDeliveryFailureException (nor anything to tell the
                     # caller where a code went): the administrator's change stands, the failure is logged and
@@ -1542,7 +1551,15 @@ class UserService:
 
         await self._update(pool, user, change)
 
-    async def send_attribute_code(self, pool: PoolView, user: UserRecord, attribute: str) -> CodeDelivery:
+    async def send_attribute_code(
+        self,
+        pool: PoolView,
+        user: UserRecord,
+        attribute: str,
+        *,
+        client_id: str | None = None,
+        client_metadata: Mapping[str, str] | None = None,
+    ) -> CodeDelivery:
         if attribute not in ("email", "phone_number"):
             raise InvalidParameterException("Invalid attribute name: only email and phone_number can be verified.")
         if not user.attributes.get(attribute):
@@ -1553,7 +1570,7 @@ class UserService:
             purpose=f"attribute:{attribute}",
             attribute=attribute,
             limited=True,
-            trigger=MessageTrigger(VERIFY_USER_ATTRIBUTE),
+            trigger=MessageTrigger(VERIFY_USER_ATTRIBUTE, client_id, client_metadata),
         )
         assert delivery is not None
         return delivery
@@ -1745,7 +1762,11 @@ class UserService:
             await self.limit_code_send(pool, user.username_key, "forgot_password")
             return self._simulated_delivery(pool, username, self._recovery_order(pool))
         delivery = await self._send_reset_code(
-            pool, user, background=client.prevent_user_existence_errors, limited=True
+            pool,
+            user,
+            background=client.prevent_user_existence_errors,
+            limited=True,
+            trigger=MessageTrigger(FORGOT_PASSWORD, client.id, client_metadata),
         )
         if self.threats is not None:
             await self.threats.forgot_password(pool, client, user)
@@ -1825,7 +1846,13 @@ class UserService:
         return None
 
     async def _send_reset_code(
-        self, pool: PoolView, user: UserRecord, *, background: bool = False, limited: bool = False
+        self,
+        pool: PoolView,
+        user: UserRecord,
+        *,
+        background: bool = False,
+        limited: bool = False,
+        trigger: MessageTrigger | None = None,
     ) -> CodeDelivery:
         if not user.enabled:
             raise NotAuthorizedException("User is disabled.")
@@ -1834,7 +1861,15 @@ class UserService:
             raise _no_recovery_mechanism()
         value = user.attributes[attribute]
         await self._send_code(
-            pool, user, attribute, value, new_code(), "forgot_password", background=background, limited=limited
+            pool,
+            user,
+            attribute,
+            value,
+            new_code(),
+            "forgot_password",
+            background=background,
+            limited=limited,
+            trigger=trigger,
         )
         return self.delivery_for(attribute, value)
 
@@ -1878,7 +1913,9 @@ class UserService:
         log.info("password.reset", pool=pool.id, username=user.username)
         await self._post_confirmation(pool, user, POST_CONFIRMATION_FORGOT_PASSWORD, client.id, client_metadata)
 
-    async def admin_reset_password(self, pool: PoolView, user: UserRecord) -> None:
+    async def admin_reset_password(
+        self, pool: PoolView, user: UserRecord, client_metadata: Mapping[str, str] | None = None
+    ) -> None:
         if not self._recovery_order(pool):
             # "To use this API operation, your user pool must have self-service account recovery configured. Use
             # AdminSetUserPassword if you manage passwords as an administrator." (AdminResetUserPassword): with
@@ -1908,7 +1945,15 @@ class UserService:
         attribute = self._recovery_attribute(pool, user) if user.status != UNCONFIRMED else None
         code = new_code()
         if attribute is not None:
-            await self.deliver_code(pool, user, attribute, user.attributes[attribute], code, "forgot_password")
+            await self.deliver_code(
+                pool,
+                user,
+                attribute,
+                user.attributes[attribute],
+                code,
+                "forgot_password",
+                trigger=MessageTrigger(FORGOT_PASSWORD, client_metadata=client_metadata),
+            )
         user = await self._update(pool, user, change)
         if attribute is not None and user.status == RESET_REQUIRED:
             await self._keep_code(pool, user, "forgot_password", code)

@@ -212,7 +212,7 @@ def test_forgot_password_and_admin_reset_worded_by_the_function(
     )
     idp.admin_set_user_password(UserPoolId=pool_id, Username="gail", Password=PASSWORD, Permanent=True)
 
-    public_idp.forgot_password(ClientId=client_id, Username="gail")
+    public_idp.forgot_password(ClientId=client_id, Username="gail", ClientMetadata={"flow": "forgot"})
     message = mail.wait_for("gail@acme.example")
     assert message["Subject"] == "Acme ForgotPassword for Gail"
     public_idp.confirm_forgot_password(
@@ -225,12 +225,19 @@ def test_forgot_password_and_admin_reset_worded_by_the_function(
     )
     assert signed_in["AuthenticationResult"]["AccessToken"]
 
-    idp.admin_reset_user_password(UserPoolId=pool_id, Username="gail")
+    idp.admin_reset_user_password(UserPoolId=pool_id, Username="gail", ClientMetadata={"flow": "admin"})
     reset = mail.wait_for("gail@acme.example", count=2)
     assert reset["Subject"] == "Acme ForgotPassword for Gail"
     sources = [e["triggerSource"] for e in functions.events("cm-forgot")]
     assert sources == ["CustomMessage_ForgotPassword", "CustomMessage_ForgotPassword"]
     assert functions.events("cm-forgot")[0]["request"]["userAttributes"]["cognito:user_status"] == "CONFIRMED"
+    # Each call's ClientMetadata, and the app client where the call names one.
+    forgot, admin_reset = functions.events("cm-forgot")
+    assert (
+        forgot["request"]["clientMetadata"] == {"flow": "forgot"} and forgot["callerContext"]["clientId"] == client_id
+    )
+    assert admin_reset["request"]["clientMetadata"] == {"flow": "admin"}
+    assert admin_reset["callerContext"]["clientId"] == "CLIENT_ID_NOT_APPLICABLE"
 
 
 def test_attribute_codes_worded_by_the_function(
@@ -250,11 +257,15 @@ def test_attribute_codes_worded_by_the_function(
     )["AuthenticationResult"]["AccessToken"]
 
     public_idp.update_user_attributes(
-        AccessToken=token, UserAttributes=[{"Name": "email", "Value": "hank.new@acme.example"}]
+        AccessToken=token,
+        UserAttributes=[{"Name": "email", "Value": "hank.new@acme.example"}],
+        ClientMetadata={"screen": "profile"},
     )
     updated = mail.wait_for("hank.new@acme.example")
     assert updated["Subject"] == "Acme UpdateUserAttribute for Hank"
-    public_idp.get_user_attribute_verification_code(AccessToken=token, AttributeName="email")
+    public_idp.get_user_attribute_verification_code(
+        AccessToken=token, AttributeName="email", ClientMetadata={"screen": "verify"}
+    )
     verify = mail.wait_for("hank.new@acme.example", count=2)
     assert verify["Subject"] == "Acme VerifyUserAttribute for Hank"
     public_idp.verify_user_attribute(AccessToken=token, AttributeName="email", Code=code_in(verify))
@@ -264,6 +275,9 @@ def test_attribute_codes_worded_by_the_function(
     assert attributes["email"] == "hank.new@acme.example" and attributes["email_verified"] == "true"
     sources = [e["triggerSource"] for e in functions.events("cm-attribute")]
     assert sources == ["CustomMessage_UpdateUserAttribute", "CustomMessage_VerifyUserAttribute"]
+    for event, screen in zip(functions.events("cm-attribute"), ("profile", "verify"), strict=True):
+        assert event["request"]["clientMetadata"] == {"screen": screen}
+        assert event["callerContext"]["clientId"] == client_id
 
 
 def test_email_mfa_code_worded_by_the_function(
