@@ -20,6 +20,7 @@ from tests.support import GatehouseServer
 from tests.test_config_file import _services
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:{}"
+FILE_POOL = "us-east-1_Triggers01"
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,18 @@ server:
       "{ARN.format("pre-auth")}:live": tests.e2e.trigger_handlers:pre_authentication
       "{ARN.format("odd")}": tests.e2e.trigger_handlers:unmarshallable
       "{ARN.format("sleepy")}": tests.e2e.trigger_handlers:sleepy
-pools: []
+pools:
+  - id: {FILE_POOL}
+    name: from-the-file
+    cognito:
+      LambdaConfig:
+        PreTokenGeneration: "{ARN.format("pre-token")}"
+    clients:
+      - id: app
+        name: app
+        explicit_auth_flows: [ALLOW_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH]
+    users:
+      - {{username: alice, password: "{PASSWORD}"}}
 """
     server = GatehouseServer(tmp_path_factory.mktemp("gatehouse") / "data", config=config)
     server.start()
@@ -79,6 +91,14 @@ def test_handlers_customise_and_refuse(gatehouse: GatehouseServer, idp: Any, pub
         "Code": "UserLambdaValidationException",
         "Message": "PreAuthentication failed with error Blocked by the local handler.",
     }
+
+
+def test_a_pool_of_the_config_file_names_its_functions(gatehouse: GatehouseServer, idp: Any, public_idp: Any) -> None:
+    """The file's pools set LambdaConfig through their ``cognito:`` members, as CreateUserPool takes it."""
+    config = idp.describe_user_pool(UserPoolId=FILE_POOL)["UserPool"]["LambdaConfig"]
+    assert config["PreTokenGenerationConfig"] == {"LambdaVersion": "V1_0", "LambdaArn": ARN.format("pre-token")}
+    token = _sign_in(public_idp, "app", "alice")["IdToken"]
+    assert jwt.decode(token, options={"verify_signature": False})["handled_by"] == "pre-token"
 
 
 def test_what_a_handler_cannot_answer(gatehouse: GatehouseServer, idp: Any, public_idp: Any) -> None:
