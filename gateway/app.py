@@ -274,6 +274,8 @@ async def _close_services(services: Services) -> None:
     await services.cimd.close()
     if services.triggers.invoker is not None:
         await services.triggers.invoker.close()
+    if services.triggers.local is not None:
+        await services.triggers.local.close()
 
 
 def _tune_garbage_collector() -> None:

@@ -2096,7 +2096,12 @@ class _Applier:
                 handlers[arn] = load_handler(spec)
             except ValueError as exc:
                 self.fail((*loc, arn), f"could not load the handler {spec}: {exc}")
-        self.services.triggers.local = LocalFunctions(handlers)
+        previous = self.services.triggers.local
+        self.services.triggers.local = LocalFunctions(
+            handlers, max_concurrency=self.services.settings.lambda_invoke.max_concurrency
+        )
+        if previous is not None:  # (the file applied again, as tests do: the old handlers' threads go)
+            previous.close_now()
 
     async def pool(self, config: PoolConfig, loc: Loc) -> None:
         try:

@@ -214,9 +214,18 @@ class LocalFunctions:
     in, JSON out, as over the wire); what the handler returns must be JSON, as the runtime's answer is. Within the
     same 5 seconds; a handler still running then is left to finish, its answer unused."""
 
-    def __init__(self, handlers: Mapping[str, Callable[..., Any]], *, timeout_seconds: float = TRIGGER_SECONDS) -> None:
+    def __init__(
+        self,
+        handlers: Mapping[str, Callable[..., Any]],
+        *,
+        timeout_seconds: float = TRIGGER_SECONDS,
+        max_concurrency: int = 32,
+    ) -> None:
         self.handlers = {_unqualified(arn): handler for arn, handler in handlers.items()}
         self.timeout_seconds = timeout_seconds
+        # Threads of their own: a handler that hangs past its 5 seconds keeps its thread, and must never hold one
+        # that password hashing or SRP (the loop's default executor) is waiting for.
+        self._executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="lambda-local")
 
     def handles(self, function_arn: str) -> bool:
         return _unqualified(function_arn) in self.handlers
@@ -230,7 +239,8 @@ class LocalFunctions:
                 if inspect.iscoroutinefunction(handler):
                     result = await handler(event, context)
                 else:
-                    result = await asyncio.to_thread(handler, event, context)
+                    loop = asyncio.get_running_loop()
+                    result = await loop.run_in_executor(self._executor, handler, event, context)
         except TimeoutError as exc:
             raise LambdaInvokeError(TIMEOUT_REASON) from exc
         except Exception as exc:  # the function's own error, as the runtime reports it (errorMessage)
@@ -239,6 +249,12 @@ class LocalFunctions:
             return json.dumps(result, separators=(",", ":"), allow_nan=False).encode()
         except (TypeError, ValueError) as exc:
             raise LambdaFunctionError(f"Unable to marshal response: {exc}") from exc
+
+    async def close(self) -> None:
+        self.close_now()
+
+    def close_now(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _unqualified(function_arn: str) -> str:
