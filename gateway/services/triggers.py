@@ -243,7 +243,11 @@ class LocalFunctions:
                     result = await loop.run_in_executor(self._executor, handler, event, context)
         except TimeoutError as exc:
             raise LambdaInvokeError(TIMEOUT_REASON) from exc
-        except Exception as exc:  # the function's own error, as the runtime reports it (errorMessage)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            # The function's own error, as the runtime reports it (errorMessage): a SystemExit or KeyboardInterrupt
+            # raised by a handler ends that invocation, never the server.
             raise LambdaFunctionError(str(exc)) from exc
         try:
             return json.dumps(result, separators=(",", ":"), allow_nan=False).encode()

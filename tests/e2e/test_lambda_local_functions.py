@@ -33,6 +33,7 @@ server:
       "{ARN.format("pre-auth")}:live": tests.e2e.trigger_handlers:pre_authentication
       "{ARN.format("odd")}": tests.e2e.trigger_handlers:unmarshallable
       "{ARN.format("sleepy")}": tests.e2e.trigger_handlers:sleepy
+      "{ARN.format("exits")}": tests.e2e.trigger_handlers:exits
 pools:
   - id: {FILE_POOL}
     name: from-the-file
@@ -107,6 +108,16 @@ def test_what_a_handler_cannot_answer(gatehouse: GatehouseServer, idp: Any, publ
         _sign_in(public_idp, odd_client, "alice")
     assert odd.value.response["Error"]["Code"] == "UserLambdaValidationException"
     assert odd.value.response["Error"]["Message"].startswith("PostAuthentication failed with error Unable to marshal")
+
+    _, exiting_client = _signed_in_pool(idp, "localexits", {"PostAuthentication": ARN.format("exits")})
+    with pytest.raises(ClientError) as exited:
+        _sign_in(public_idp, exiting_client, "alice")
+    assert exited.value.response["Error"] == {
+        "Code": "UserLambdaValidationException",
+        "Message": "PostAuthentication failed with error handler gave up.",
+    }
+    _, after_client = _signed_in_pool(idp, "after", {})  # the server is still there
+    assert _sign_in(public_idp, after_client, "alice")["IdToken"]
 
     _, slow_client = _signed_in_pool(idp, "localslow", {"PostAuthentication": ARN.format("sleepy")})
     started = time.monotonic()

@@ -38,3 +38,8 @@ def sleepy(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 NOT_CALLABLE = 7
+
+
+def exits(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A handler that ends its own process, as a script would: here it must end only its invocation."""
+    raise SystemExit("handler gave up")
