@@ -697,6 +697,22 @@ class UserService:
         AdminCreateUser checks its attributes, stored without a password in RESET_REQUIRED, so that the user's
         first way in is a password reset (ForgotPassword). No message is sent and no trigger runs.
         UsernameExistsException when the user exists (the job skips the row); any other error fails the row."""
+        name, attributes = await self._admitted(
+            pool, username, attributes, sms_mfa=mfa_enabled, sms_mfa_name="cognito:mfa_enabled"
+        )
+        user = await self._new_user(pool, name, None, attributes, status=RESET_REQUIRED)
+        if mfa_enabled:
+            user.settings["mfa"] = {"preferred": None, "enabled": [SMS_MFA]}
+        await self._insert(pool, user)
+        return user
+
+    async def _admitted(
+        self, pool: PoolView, username: str, attributes: dict[str, str], *, sms_mfa: bool, sms_mfa_name: str
+    ) -> tuple[str, dict[str, str]]:
+        """The name and attributes of a user created without a sign-up (an import row, a migration), checked as
+        AdminCreateUser checks them and with every required attribute; UsernameExistsException when the name
+        is taken. ``sms_mfa``: SMS MFA is to be on (``sms_mfa_name`` says by which setting), which needs a number
+        to send the codes to."""
         validate_attribute_values(pool.schema, attributes, creating=True, admin=True)
         attributes = canonical_values(pool.schema, attributes)
         name = self._name_for_new_user(pool, username, attributes)
@@ -707,19 +723,14 @@ class UserService:
                 "Attributes did not conform to the schema: "
                 + ", ".join(f"{a}: The attribute is required" for a in missing)
             )
-        if mfa_enabled and not attributes.get("phone_number"):
-            # cognito:mfa_enabled turns SMS MFA on, which needs a number to send the codes to.
-            raise InvalidParameterException("cognito:mfa_enabled is true but the user has no phone_number.")
+        if sms_mfa and not attributes.get("phone_number"):
+            raise InvalidParameterException(f"{sms_mfa_name} is true but the user has no phone_number.")
         if await self._store.get_user(pool.id, pool.username_key(name)) is not None:
             raise UsernameExistsException("User account already exists")
         await self._check_no_nickname(pool, name, UsernameExistsException("User account already exists"))
         await self._check_no_sub(pool, name, UsernameExistsException("User account already exists"))
         await self._check_nickname_is_no_username(pool, None, attributes)
-        user = await self._new_user(pool, name, None, attributes, status=RESET_REQUIRED)
-        if mfa_enabled:
-            user.settings["mfa"] = {"preferred": None, "enabled": [SMS_MFA]}
-        await self._insert(pool, user)
-        return user
+        return name, attributes
 
     async def migrate_user(
         self,
@@ -738,24 +749,10 @@ class UserService:
         password strength policy that is configured for the user pool will not be enforced during migration").
         An alias another user holds refuses the migration unless ``force_alias_creation`` moves it here.
         UsernameExistsException when the name is taken meanwhile."""
-        validate_attribute_values(pool.schema, attributes, creating=True, admin=True)
         _check_admin_writable(attributes)
-        attributes = canonical_values(pool.schema, attributes)
-        name = self._name_for_new_user(pool, username, attributes)
-        _check_verified_flags(attributes, attributes)
-        missing = [a for a in required_attributes(pool.schema) if not attributes.get(a)]
-        if missing:
-            raise InvalidParameterException(
-                "Attributes did not conform to the schema: "
-                + ", ".join(f"{a}: The attribute is required" for a in missing)
-            )
-        if sms_mfa and not attributes.get("phone_number"):
-            raise InvalidParameterException("enableSMSMFA is true but the user has no phone_number.")
-        if await self._store.get_user(pool.id, pool.username_key(name)) is not None:
-            raise UsernameExistsException("User account already exists")
-        await self._check_no_nickname(pool, name, UsernameExistsException("User account already exists"))
-        await self._check_no_sub(pool, name, UsernameExistsException("User account already exists"))
-        await self._check_nickname_is_no_username(pool, None, attributes)
+        name, attributes = await self._admitted(
+            pool, username, attributes, sms_mfa=sms_mfa, sms_mfa_name="enableSMSMFA"
+        )
         status = RESET_REQUIRED if reset_required or password is None else CONFIRMED
         user = await self._new_user(pool, name, password if status == CONFIRMED else None, attributes, status=status)
         if sms_mfa:
