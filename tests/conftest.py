@@ -6,8 +6,16 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.lambda_service import FakeLambda
 from tests.fakes.oauth import FakeAmazon, FakeApple, FakeFacebook, FakeGoogle
 from tests.support import GatehouseServer, MailServer, smtp_config
+
+
+@pytest.fixture(scope="module")
+def functions() -> Iterator[FakeLambda]:
+    """A Lambda service (its Invoke API) for the module's trigger functions: ``functions.add(name, handler)``."""
+    with FakeLambda() as fake:
+        yield fake
 
 
 @pytest.fixture(scope="module")

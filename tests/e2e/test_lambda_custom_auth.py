@@ -20,19 +20,9 @@ from tests.e2e.oauth_support import PASSWORD
 from tests.fakes.lambda_service import FakeLambda, RawResponse
 from tests.support import GatehouseServer
 
-KEY_ID = "AKIAGATEHOUSECUSTOM1"
-SECRET = "custom-auth-test-secret-0123456789"
 QUIZ = [("What is 6 x 7?", "42"), ("Capital of France?", "Paris")]
 
 Handler = Callable[[dict[str, Any], dict[str, Any]], Any]
-
-
-@pytest.fixture(scope="module")
-def functions() -> Iterator[FakeLambda]:
-    fake = FakeLambda(access_key_id=KEY_ID, secret_access_key=SECRET)
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +30,7 @@ def gatehouse(tmp_path_factory: pytest.TempPathFactory, functions: FakeLambda) -
     """Triggers invoked at the fake Lambda service, with credentials it knows."""
     config = f"""version: 1
 server:
-  lambda:
-    endpoint_url: {functions.url}
-    access_key_id: {KEY_ID}
-    secret_access_key: {SECRET}
-pools: []
+{functions.server_config()}pools: []
 """
     server = GatehouseServer(tmp_path_factory.mktemp("gatehouse") / "data", config=config)
     server.start()

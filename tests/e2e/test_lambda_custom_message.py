@@ -17,19 +17,9 @@ from tests.e2e.test_delivery import SmsGateway
 from tests.fakes.lambda_service import FakeLambda
 from tests.support import GatehouseServer, MailServer, body_text, code_in
 
-KEY_ID = "AKIAGATEHOUSECUSTOM1"
-SECRET = "custom-message-secret-0123456789"
 PASSWORD = "Custom-message-1"
 FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
 DEVELOPER = {"EmailSendingAccount": "DEVELOPER", "From": "Acme <no-reply@acme.example>"}
-
-
-@pytest.fixture(scope="module")
-def functions() -> Iterator[FakeLambda]:
-    fake = FakeLambda(access_key_id=KEY_ID, secret_access_key=SECRET)
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +40,7 @@ server:
     host: 127.0.0.1
     port: {mail.port}
   sms_webhook: {{url: {sms_gateway.url}, timeout: 5}}
-  lambda:
-    endpoint_url: {functions.url}
-    access_key_id: {KEY_ID}
-    secret_access_key: {SECRET}
-pools: []
+{functions.server_config()}pools: []
 """
     server = GatehouseServer(tmp_path_factory.mktemp("gatehouse") / "data", config=config)
     server.start()

@@ -20,17 +20,6 @@ from tests.fakes.lambda_service import FakeLambda, RawResponse
 from tests.fakes.oauth import FakeOIDC
 from tests.support import GatehouseServer, MailServer, code_in
 
-KEY_ID = "AKIAGATEHOUSELAMBDA1"
-SECRET = "lambda-test-secret-0123456789"
-
-
-@pytest.fixture(scope="module")
-def functions() -> Iterator[FakeLambda]:
-    fake = FakeLambda(access_key_id=KEY_ID, secret_access_key=SECRET)
-    fake.start()
-    yield fake
-    fake.stop()
-
 
 @pytest.fixture(scope="module")
 def gatehouse(
@@ -42,11 +31,7 @@ server:
   smtp:
     host: 127.0.0.1
     port: {mail.port}
-  lambda:
-    endpoint_url: {functions.url}
-    access_key_id: {KEY_ID}
-    secret_access_key: {SECRET}
-pools: []
+{functions.server_config()}pools: []
 """
     server = GatehouseServer(tmp_path_factory.mktemp("gatehouse") / "data", config=config)
     server.start()

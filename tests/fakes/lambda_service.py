@@ -144,6 +144,16 @@ class FakeLambda(ThreadedApp):
     def arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
 
+    def server_config(self) -> str:
+        """The config file's ``server.lambda`` (two-space indented, under ``server:``) that sends Gatehouse's
+        trigger invocations here, signed with the credentials this service knows."""
+        return (
+            "  lambda:\n"
+            f"    endpoint_url: {self.url}\n"
+            f"    access_key_id: {self.access_key_id}\n"
+            f"    secret_access_key: {self.secret_access_key}\n"
+        )
+
     def add(self, name: str, handler: Handler) -> str:
         """Register (or replace) the function ``name``; returns its ARN, what a pool's LambdaConfig names."""
         if not _FUNCTION_NAME_RE.fullmatch(name) or ":" in name:
