@@ -706,10 +706,13 @@ def _remove_stale_metrics(folder: Path) -> None:
 
 
 def config_check(args: argparse.Namespace) -> int:
-    from gateway.config_file import ConfigError, load_config
+    from gateway.config_file import ConfigError, handler_problems, load_config
 
     try:
         config = load_config(Path(args.file))
+        problems = handler_problems(config)
+        if problems:
+            raise ConfigError(config.source, problems)
     except ConfigError as error:
         print(str(error), file=sys.stderr)
         return 1

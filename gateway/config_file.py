@@ -975,7 +975,7 @@ class PoolHooksConfig(_Model):
 
     pre_sign_up: str | None = Field(
         None,
-        pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$",
+        pattern=_HANDLER_PATTERN,
         description='PreSignUp, as "package.module:function"; raising refuses the sign-up.',
     )
 
@@ -2501,6 +2501,28 @@ class _Applier:
                               config.idp_identifiers, group_rules=rules,
                               link_by_verified_email=config.link_by_verified_email)  # fmt: skip
             log.info("config.identity_provider_updated", pool=pool.id, provider=config.name)
+
+
+def handler_problems(config: GatehouseConfig) -> list[Problem]:
+    """Import the Python handlers the file names (``server.lambda.functions``, the pools' ``hooks``) as a start
+    would, for ``gatehouse config check``: what cannot be imported is a problem of the file, found before it is
+    served."""
+    from gateway.services.triggers import load_handler
+
+    named: list[tuple[Loc, str]] = []
+    invoke = config.server.lambda_invoke if config.server is not None else None
+    for arn, spec in (invoke.functions or {}).items() if invoke is not None else ():
+        named.append((("server", "lambda", "functions", arn), spec))
+    for index, pool in enumerate(config.pools):
+        if pool.hooks is not None and pool.hooks.pre_sign_up is not None:
+            named.append((("pools", index, "hooks", "pre_sign_up"), pool.hooks.pre_sign_up))
+    problems = []
+    for loc, spec in named:
+        try:
+            load_handler(spec)
+        except ValueError as exc:
+            problems.append(Problem(_format_loc(loc), f"could not load the handler {spec}: {exc}"))
+    return problems
 
 
 async def apply_config(services: Services, config: GatehouseConfig) -> None:

@@ -59,7 +59,7 @@ async def services(tmp_path: Path) -> AsyncIterator[Services]:
     [
         ("", "        link_by_verified_email: true\n", "identity_providers[0].link_by_verified_email",
          "expected a pool that signs in with email"),
-        ("    hooks: {pre_sign_up: 'os.system(\"x\")'}\n", "", "hooks.pre_sign_up", "expected a string matching"),
+        ("    hooks: {pre_sign_up: 'os.system(\"x\")'}\n", "", "hooks.pre_sign_up", "expected a Python handler as"),
     ],
 )  # fmt: skip
 def test_the_file_is_checked_when_loaded(

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import importlib
 import inspect
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -38,7 +36,7 @@ import structlog
 
 from gateway.errors import GatehouseError, InvalidLambdaResponseException, UserLambdaValidationException
 from gateway.services.pools import PoolView
-from gateway.services.triggers import SDK_UNKNOWN, TriggerService
+from gateway.services.triggers import SDK_UNKNOWN, TriggerService, load_handler
 from gateway.storage.base import IdentityProviderRecord, Store
 from providers.base import Identity
 
@@ -50,7 +48,6 @@ PRE_SIGN_UP_ADMIN_CREATE_USER = "PreSignUp_AdminCreateUser"
 EXTERNAL_PROVIDER_STATUS = "EXTERNAL_PROVIDER"
 UNCONFIRMED_STATUS = "UNCONFIRMED"
 HOOK_SECONDS = 5.0
-_CALLABLE_SPEC = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
 
 
 @dataclass(frozen=True)
@@ -267,16 +264,7 @@ def load_callable(spec: str) -> PreSignUpHook:
     may be ``async``; a plain function runs in a worker thread (it may block, e.g. call an HTTP service, and may
     link with boto3's AdminLinkProviderForUser as a Lambda would; ``context.link_to_user`` is for ``async`` ones).
     It may change the event in place or return the event (its ``response`` is taken). Raises ValueError."""
-    if not _CALLABLE_SPEC.fullmatch(spec):
-        raise ValueError(f"expected package.module:function, not {spec!r}")
-    module_name, _, attribute = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"cannot import {module_name} ({exc})") from exc
-    function = getattr(module, attribute, None)
-    if not callable(function):
-        raise ValueError(f"{spec} is not a callable")
+    function = load_handler(spec)
 
     async def hook(event: dict[str, Any], context: PreSignUpContext) -> None:
         if inspect.iscoroutinefunction(function):

@@ -1691,7 +1691,7 @@ def _client_metadata(value: str | None) -> dict[str, str]:
         return {}
     try:
         found = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):
         found = None
     if not isinstance(found, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in found.items()):
         raise InvalidRequestError("aws_client_metadata must be a JSON object of strings.")

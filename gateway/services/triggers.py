@@ -31,7 +31,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -226,6 +226,8 @@ class LocalFunctions:
         # Threads of their own: a handler that hangs past its 5 seconds keeps its thread, and must never hold one
         # that password hashing or SRP (the loop's default executor) is waiting for.
         self._executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="lambda-local")
+        # Coroutines given up at their deadline, held until they end (a task nobody holds may be collected).
+        self._abandoned: set[asyncio.Future[Any]] = set()
 
     def handles(self, function_arn: str) -> bool:
         return _unqualified(function_arn) in self.handlers
@@ -234,24 +236,24 @@ class LocalFunctions:
         handler = self.handlers[_unqualified(function_arn)]
         context = LambdaContext(function_arn, time.monotonic() + self.timeout_seconds)
         event = json.loads(payload)
-        try:
-            async with asyncio.timeout(self.timeout_seconds):
-                if inspect.iscoroutinefunction(handler):
-                    result = await handler(event, context)
-                else:
-                    loop = asyncio.get_running_loop()
-                    result = await loop.run_in_executor(self._executor, handler, event, context)
-        except TimeoutError as exc:
-            raise LambdaInvokeError(TIMEOUT_REASON) from exc
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:
-            # The function's own error, as the runtime reports it (errorMessage): a SystemExit or KeyboardInterrupt
-            # raised by a handler ends that invocation, never the server.
-            raise LambdaFunctionError(str(exc)) from exc
+        running: asyncio.Future[Any]
+        if inspect.iscoroutinefunction(handler):
+            # A task of its own, given up at the deadline: a coroutine that ignores its cancellation must not hold
+            # the request past the 5 seconds.
+            running = asyncio.ensure_future(_as_function(handler(event, context)))
+        else:
+            loop = asyncio.get_running_loop()
+            running = loop.run_in_executor(self._executor, _call_as_function, handler, event, context)
+        done, _ = await asyncio.wait({running}, timeout=self.timeout_seconds)
+        if not done:
+            running.cancel()
+            self._abandoned.add(running)
+            running.add_done_callback(self._abandoned.discard)
+            raise LambdaInvokeError(TIMEOUT_REASON)
+        result = running.result()  # LambdaFunctionError when the handler raised
         try:
             return json.dumps(result, separators=(",", ":"), allow_nan=False).encode()
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             raise LambdaFunctionError(f"Unable to marshal response: {exc}") from exc
 
     async def close(self) -> None:
@@ -259,6 +261,27 @@ class LocalFunctions:
 
     def close_now(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _call_as_function(handler: Callable[..., Any], event: Any, context: LambdaContext) -> Any:
+    """``handler(event, context)`` in a worker thread, its every exception its own error (LambdaFunctionError, as
+    the runtime reports errorMessage): a SystemExit, a CancelledError or a StopIteration it raises ends that
+    invocation, and nothing but a result or that error crosses back to the event loop."""
+    try:
+        return handler(event, context)
+    except BaseException as exc:
+        raise LambdaFunctionError(str(exc)) from None
+
+
+async def _as_function(running: Coroutine[Any, Any, Any]) -> Any:
+    """An ``async`` handler's coroutine, its every exception its own error, as :func:`_call_as_function` does."""
+    try:
+        return await running
+    except BaseException as exc:
+        task = asyncio.current_task()
+        if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
+            raise  # given up at the deadline (or the server stopping): not the handler's own error
+        raise LambdaFunctionError(str(exc)) from None
 
 
 def _unqualified(function_arn: str) -> str:

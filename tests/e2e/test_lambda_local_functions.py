@@ -4,6 +4,8 @@ same events and the same answers to their failures as functions reached through 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -34,6 +36,9 @@ server:
       "{ARN.format("odd")}": tests.e2e.trigger_handlers:unmarshallable
       "{ARN.format("sleepy")}": tests.e2e.trigger_handlers:sleepy
       "{ARN.format("exits")}": tests.e2e.trigger_handlers:exits
+      "{ARN.format("cancels")}": tests.e2e.trigger_handlers:cancels
+      "{ARN.format("never")}": tests.e2e.trigger_handlers:never_answers
+      "{ARN.format("deep")}": tests.e2e.trigger_handlers:too_deep
 pools:
   - id: {FILE_POOL}
     name: from-the-file
@@ -116,6 +121,21 @@ def test_what_a_handler_cannot_answer(gatehouse: GatehouseServer, idp: Any, publ
         "Code": "UserLambdaValidationException",
         "Message": "PostAuthentication failed with error handler gave up.",
     }
+    for name, message in (
+        ("cancels", "PostAuthentication failed with error handler cancelled itself."),
+        ("deep", "PostAuthentication failed with error Unable to marshal response: "),
+    ):
+        _, client = _signed_in_pool(idp, f"local{name}", {"PostAuthentication": ARN.format(name)})
+        with pytest.raises(ClientError) as failed:
+            _sign_in(public_idp, client, "alice")
+        assert failed.value.response["Error"]["Code"] == "UserLambdaValidationException"
+        assert failed.value.response["Error"]["Message"].startswith(message)
+    _, never_client = _signed_in_pool(idp, "localnever", {"PostAuthentication": ARN.format("never")})
+    started = time.monotonic()
+    with pytest.raises(ClientError) as never:
+        _sign_in(public_idp, never_client, "alice")
+    assert never.value.response["Error"]["Code"] == "UnexpectedLambdaException"
+    assert time.monotonic() - started < 5.9
     _, after_client = _signed_in_pool(idp, "after", {})  # the server is still there
     assert _sign_in(public_idp, after_client, "alice")["IdToken"]
 
@@ -145,6 +165,27 @@ async def services(tmp_path: Path) -> AsyncIterator[Services]:
     yield built
     await built.messenger.close()
     await built.store.close()
+
+
+def test_config_check_imports_the_handlers(tmp_path: Path) -> None:
+    """``gatehouse config check`` finds a handler that cannot be imported, as a start would."""
+    path = tmp_path / "handlers.yaml"
+    path.write_text(
+        f"""version: 1
+server:
+  lambda:
+    functions:
+      "{ARN.format("a")}": tests.e2e.trigger_handlers:pre_token
+      "{ARN.format("b")}": tests.e2e.no_such_module:handler
+pools: []
+"""
+    )
+    checked = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "config", "check", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 1
+    assert f"server.lambda.functions.{ARN.format('b')}: could not load the handler" in checked.stderr, checked.stderr
+    assert ARN.format("a") not in checked.stderr
 
 
 async def test_a_handler_that_cannot_be_loaded_is_a_config_problem(tmp_path: Path, services: Services) -> None:

@@ -780,13 +780,14 @@ def test_pre_token_generation_v3_customises_client_credentials_tokens(
     api_access = _claims(gatehouse, pool_id, issued["ClientAuthenticationResult"]["AccessToken"])
     assert api_access["tenant"] == "globex" and api_access["scope"] == "orders/read"
 
-    bad = requests.post(
-        f"{gatehouse.url}/{pool_id}/oauth2/token",
-        data={"grant_type": "client_credentials", "aws_client_metadata": "[1, 2]"},
-        auth=(machine["ClientId"], machine["ClientSecret"]),
-        timeout=20,
-    )
-    assert bad.status_code == 400 and bad.json()["error"] == "invalid_request"
+    for metadata in ("[1, 2]", "[" * 100_000):
+        bad = requests.post(
+            f"{gatehouse.url}/{pool_id}/oauth2/token",
+            data={"grant_type": "client_credentials", "aws_client_metadata": metadata},
+            auth=(machine["ClientId"], machine["ClientSecret"]),
+            timeout=20,
+        )
+        assert bad.status_code == 400 and bad.json()["error"] == "invalid_request"
 
     refuse["now"] = True
     refused = requests.post(

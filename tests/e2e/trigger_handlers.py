@@ -43,3 +43,24 @@ NOT_CALLABLE = 7
 def exits(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """A handler that ends its own process, as a script would: here it must end only its invocation."""
     raise SystemExit("handler gave up")
+
+
+def cancels(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Raises what asyncio uses to cancel: from a handler it is only the handler's own failure."""
+    raise asyncio.CancelledError("handler cancelled itself")
+
+
+async def never_answers(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """An async handler that will not be cancelled: given up at its deadline all the same."""
+    while True:
+        try:
+            await asyncio.sleep(1)
+        except asyncio.CancelledError:
+            continue
+
+
+def too_deep(event: dict[str, Any], context: Any) -> Any:
+    nested: Any = {}
+    for _ in range(100_000):
+        nested = {"n": nested}
+    return nested
