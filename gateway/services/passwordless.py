@@ -364,6 +364,8 @@ async def _user_auth(service: AuthService, ctx: AuthContext, parameters: Mapping
             raise service.unknown_user_error(ctx)
     else:
         check_secret_hash(ctx.client, user.username, parameters.get("SECRET_HASH"), usernames=(username,))
+    # The pool's PreAuthentication function, before any factor is offered (or a code sent).
+    await service.pre_authentication(ctx, username, user)
     available = await _choices(service, ctx, user, username)
     if not available:
         raise NotAuthorizedException("The user has no sign-in method that this user pool allows.")

@@ -45,12 +45,10 @@ def _pool(idp: Any, name: str, lambda_config: dict[str, Any], **settings: Any) -
 
 
 def _client(idp: Any, pool_id: str, **settings: Any) -> str:
-    client = idp.create_user_pool_client(
-        UserPoolId=pool_id,
-        ClientName="app",
-        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"],
-        **settings,
-    )["UserPoolClient"]
+    settings.setdefault(
+        "ExplicitAuthFlows", ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"]
+    )
+    client = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app", **settings)["UserPoolClient"]
     client_id: str = client["ClientId"]
     return client_id
 
@@ -304,6 +302,19 @@ def test_pre_authentication_refuses_before_the_password_is_checked(
         _sign_in(public_idp, client_id, "nobody")
     unknown = functions.events("pre-authentication")[-1]
     assert unknown["userName"] == "nobody" and unknown["request"]["userNotFound"] is True
+
+    # Choice-based sign-in (USER_AUTH) asks it before any factor is offered.
+    choosing = _client(idp, pool_id, ExplicitAuthFlows=["ALLOW_USER_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])
+    with pytest.raises(ClientError) as chosen:
+        public_idp.initiate_auth(
+            ClientId=choosing,
+            AuthFlow="USER_AUTH",
+            AuthParameters={"USERNAME": "grace", "PREFERRED_CHALLENGE": "PASSWORD", "PASSWORD": PASSWORD},
+        )
+    assert _error(chosen) == (
+        "UserLambdaValidationException",
+        "PreAuthentication failed with error This account is on hold.",
+    )
 
     # SRP sign-in asks the function at its first step.
     before = len(functions.events("pre-authentication"))
