@@ -21,6 +21,9 @@ AttributeMapping is applied on every sign-in; the ``identities`` attribute holds
 Cognito stores them (JSON list of userId, providerName, providerType, issuer, primary, dateCreated). Claim ->
 group rules then make the user's group memberships follow the upstream's (gateway/services/rule_groups.py).
 
+On every sign-in, before anything is stored, the pool's inbound federation function (LambdaConfig.InboundFederation,
+gateway/services/inbound_federation.py) may replace the IdP's attributes that AttributeMapping then reads.
+
 Before an identity's first sign-in creates its user, the PreSignUp hooks run (gateway/services/hooks.py,
 ``PreSignUp_ExternalProvider``): they may refuse, set autoVerifyEmail / autoVerifyPhone, or link the identity to
 an existing user, whom the sign-in then lands on.
@@ -59,6 +62,7 @@ from gateway.secretbox import SecretBox
 from gateway.services import rule_groups
 from gateway.services.hooks import PRE_SIGN_UP_EXTERNAL_PROVIDER, HookRegistry, PreSignUpContext, pre_sign_up_event
 from gateway.services.identity_providers import COGNITO_PROVIDER, SOCIAL_TYPES, IdentityProviderService
+from gateway.services.inbound_federation import inbound_federation
 from gateway.services.pools import PoolService, PoolView
 from gateway.services.schema import required_attributes, schema_index, value_fits
 from gateway.services.triggers import POST_CONFIRMATION_SIGN_UP, user_attributes
@@ -654,7 +658,18 @@ class FederationService:
     async def sign_in(
         self, pool: PoolView, record: IdentityProviderRecord, identity: Identity, *, client_id: str | None = None
     ) -> UserRecord:
-        mapped = self.mapped_attributes(pool, record, identity)
+        # The pool's inbound federation function, on every sign-in and before anything is stored, may reshape the
+        # attributes AttributeMapping reads; who signed in (and what links and group rules go by) stays as the
+        # IdP said it.
+        attributes_of = await inbound_federation(
+            self.hooks.triggers,
+            pool,
+            identity,
+            provider_name=record.name,
+            username=external_username(pool, record.name, identity.subject),
+            client_id=client_id,
+        )
+        mapped = self.mapped_attributes(pool, record, attributes_of)
         linked = await self._linked_user(pool, record, identity, mapped)
         if linked is None and len(external_username(pool, record.name, identity.subject)) > MAX_USERNAME_LENGTH:
             # The user would be named beyond UsernameType's 128 characters: no API call could address it again.

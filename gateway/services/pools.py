@@ -523,6 +523,8 @@ _RUN_TRIGGERS = frozenset(
         "DefineAuthChallenge",
         "CreateAuthChallenge",
         "VerifyAuthChallengeResponse",
+        # An InboundFederationLambdaType, whose LambdaVersion the service model holds to V1_0.
+        "InboundFederation",
     }
 )
 

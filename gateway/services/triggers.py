@@ -653,6 +653,8 @@ class TriggerService:
             arn = versioned.get("LambdaArn") or config.get("PreTokenGeneration")
         else:
             arn = config.get(trigger)
+            if isinstance(arn, Mapping):  # a versioned member ({LambdaVersion, LambdaArn}: InboundFederation)
+                arn = arn.get("LambdaArn")
         return arn if isinstance(arn, str) and arn else None
 
     @staticmethod
