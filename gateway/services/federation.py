@@ -670,7 +670,10 @@ class FederationService:
             client_id=client_id,
         )
         mapped = self.mapped_attributes(pool, record, attributes_of)
-        linked = await self._linked_user(pool, record, identity, mapped)
+        # Links (AdminLinkProviderForUser on an attribute "from the external IdP") are found by what the IdP said,
+        # never by the function's answer: a function that normalises addresses must not land one account on another.
+        said = mapped if attributes_of is identity else self.mapped_attributes(pool, record, identity)
+        linked = await self._linked_user(pool, record, identity, said)
         if linked is None and len(external_username(pool, record.name, identity.subject)) > MAX_USERNAME_LENGTH:
             # The user would be named beyond UsernameType's 128 characters: no API call could address it again.
             log.warning("federation.refused", pool=pool.id, provider=record.name, reason="username_too_long")
@@ -682,7 +685,7 @@ class FederationService:
         if first:
             mapped = await self._pre_sign_up(pool, record, identity, mapped, client_id)
             # A hook may have linked the identity (as a PreSignUp Lambda calling AdminLinkProviderForUser does).
-            linked = await self._linked_user(pool, record, identity, mapped)
+            linked = await self._linked_user(pool, record, identity, said)
             missing = [a for a in required_attributes(pool.schema) if not mapped.get(a)]
             if linked is None and missing:
                 # Cognito: "a mapping must be present for each user pool attribute your user pool requires"; a
@@ -697,7 +700,7 @@ class FederationService:
             # A linked (usually native) user keeps its own attributes; only its identities learn this one.
             user = await self._update(pool, linked, {}, record, identity, signing_in=True)
             if user.enabled:
-                link = await self._link_of(pool, record, identity, mapped)
+                link = await self._link_of(pool, record, identity, said)
                 if link is not None and link.username_key == user.username_key:
                     await self._pin_link(pool, link, identity.subject)
         else:

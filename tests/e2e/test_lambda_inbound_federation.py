@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.federation_support import Flow, corp_details, saml_idp_for, usernames, verified_id_token
-from tests.e2e.oauth_support import CALLBACK, OAuthPool, make_pool, query_of
+from tests.e2e.oauth_support import CALLBACK, OAuthPool, make_pool, make_user, query_of
 from tests.fakes.lambda_service import FakeLambda
 from tests.fakes.oauth import FakeOIDC
 from tests.support import GatehouseServer
@@ -319,3 +319,38 @@ def test_a_saml_sign_in_hands_the_assertion_s_attributes(
     profile = _attributes(idp, pool.pool_id, "CorpSAML_ann@corp.example")
     assert profile["custom:groups"] == "Developers,Administrators"
     assert profile["email"] == "ann@corp.example" and profile["name"] == "Ann Corp"
+
+
+def test_links_go_by_what_the_idp_said_not_by_the_function(
+    gatehouse: GatehouseServer, idp: Any, functions: FakeLambda, corp: FakeOIDC
+) -> None:
+    """AdminLinkProviderForUser on the IdP's email: a function that normalises addresses must not land another
+    account of the IdP on the linked user (the link is to "a specified attribute name and value from the external
+    IdP")."""
+
+    def normalise(event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        attributes = _merged(event)
+        local, _, domain = attributes["email"].lower().partition("@")
+        attributes["email"] = local.split("+")[0] + "@" + domain
+        return {**event, "response": {"userAttributesToMap": attributes}}
+
+    arn = functions.add("inbound-normalise", normalise)
+    pool = _federated_pool(gatehouse, idp, corp, "inboundlinks", LambdaConfig=_inbound(arn))
+    make_user(idp, pool.pool_id, "alice", "alice@corp.example")
+    idp.admin_link_provider_for_user(
+        UserPoolId=pool.pool_id,
+        DestinationUser={"ProviderName": "Cognito", "ProviderAttributeValue": "alice"},
+        SourceUser={
+            "ProviderName": "Corp",
+            "ProviderAttributeName": "email",
+            "ProviderAttributeValue": "alice@corp.example",
+        },
+    )
+    corp.user = {"sub": "mallory-1", "email": "Alice+x@Corp.Example", "email_verified": True, "name": "Mallory"}
+    answer = _sign_in(gatehouse, pool)
+    assert answer["id_claims"]["cognito:username"] == "Corp_mallory-1"  # a profile of its own, not alice
+    assert "identities" not in _attributes(idp, pool.pool_id, "alice")
+
+    # The IdP's own word for the linked address still lands on alice.
+    corp.user = {"sub": "alice-1", "email": "alice@corp.example", "email_verified": True, "name": "Alice"}
+    assert _sign_in(gatehouse, pool)["id_claims"]["cognito:username"] == "alice"
