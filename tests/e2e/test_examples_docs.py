@@ -155,7 +155,7 @@ CONFIG_FILES = {
         "LAMBDA_SECRET_ACCESS_KEY": "lambda-secret",
     },
     "examples/broker/broker.yaml": {"APPLE_PRIVATE_KEY": ""},  # filled with a fresh key below
-    "examples/triggers/triggers.yaml": {},
+    "examples/triggers/triggers.yaml": {"PYTHONPATH": "examples/triggers"},  # its handlers, as its header says
 }
 
 
