@@ -904,3 +904,15 @@ def test_the_hosted_sign_in_page_shows_a_function_s_refusal(
     assert page.status_code == 400
     assert "PreAuthentication failed with error Sign-in closed for maintenance &lt;until noon&gt;." in page.text
     assert functions.events("hosted-pre-auth")[-1]["callerContext"]["clientId"] == pool.secret_id
+
+
+def test_user_migration_from_the_hosted_sign_in_page(
+    gatehouse: GatehouseServer, idp: Any, functions: FakeLambda
+) -> None:
+    arn = functions.add("migrate-hosted", _legacy_directory)
+    pool = make_pool(idp, gatehouse.url, "migratehosted", LambdaConfig={"UserMigration": arn})
+    browser = Browser(gatehouse.url)
+    back = browser.sign_in(browser.authorize_url(pool.secret_id, scope="openid email"), "olivia", LEGACY_PASSWORD)
+    assert back.status_code == 303 and "code=" in back.headers["Location"], back.text
+    assert idp.admin_get_user(UserPoolId=pool.pool_id, Username="olivia")["UserStatus"] == "CONFIRMED"
+    assert functions.events("migrate-hosted")[-1]["callerContext"]["clientId"] == pool.secret_id
