@@ -790,7 +790,9 @@ class AuthService:
                     username=user.username,
                     attributes=attributes,
                     new_device_used=new_device,
-                    client_metadata=ctx.client_metadata,
+                    # InitiateAuth's ClientMetadata goes to "Pre signup, Pre authentication, User migration" only
+                    # (its API reference); a challenge answer's goes here.
+                    client_metadata=ctx.client_metadata if ctx.answered_session is not None else None,
                 )
             if ctx.starts_session or origin_jti is not None:
                 # (The hosted pages' own sign-in issues tokens nobody sees: their code grant runs the trigger.)

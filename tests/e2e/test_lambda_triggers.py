@@ -341,9 +341,11 @@ def test_post_authentication_runs_before_the_tokens_and_can_withhold_them(
     client_id = _client(idp, pool_id)
     _user(idp, pool_id, "heidi")
 
-    tokens = _sign_in(public_idp, client_id, "heidi")
+    tokens = _sign_in(public_idp, client_id, "heidi", ClientMetadata={"from": "initiate"})
     event = functions.events("post-authentication")[-1]
     assert event["triggerSource"] == "PostAuthentication_Authentication"
+    # InitiateAuth's ClientMetadata is for PreSignUp, PreAuthentication and UserMigration only.
+    assert event["request"]["clientMetadata"] == {}
     assert event["request"]["newDeviceUsed"] is False
     assert event["request"]["userAttributes"]["email"] == "heidi@example.com"
 
