@@ -64,7 +64,7 @@ from gateway.services.hooks import PRE_SIGN_UP_EXTERNAL_PROVIDER, HookRegistry, 
 from gateway.services.identity_providers import COGNITO_PROVIDER, SOCIAL_TYPES, IdentityProviderService
 from gateway.services.inbound_federation import inbound_federation
 from gateway.services.pools import PoolService, PoolView
-from gateway.services.schema import required_attributes, schema_index, value_fits
+from gateway.services.schema import claim_text, required_attributes, schema_index, value_fits
 from gateway.services.triggers import POST_CONFIRMATION_SIGN_UP, user_attributes
 from gateway.services.users import alias_value
 from gateway.storage.base import (
@@ -138,23 +138,6 @@ _LOGIN_HINT_TYPES: Final = frozenset({"OIDC", "Google"})
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _claim_text(value: Any, *, saml: bool = False) -> str | None:
-    """An upstream claim as a user pool attribute value (Cognito stores strings). A SAML attribute with several
-    values is written as Cognito writes it, ``[value1, value2]``, which applications parsing Cognito's
-    attributes expect. A JSON array claim of an OIDC or social IdP (``groups: ["a", "b"]``) is written as its
-    JSON text, as Cognito writes it, so that a value holding a comma stays one value."""
-    if value is None or isinstance(value, dict):
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        if not saml:
-            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        parts = [p for p in (_claim_text(v) for v in value) if p is not None]
-        return "[" + ", ".join(parts) + "]"
-    return str(value)
 
 
 _VERIFICATION_FLAGS = frozenset({"email_verified", "phone_number_verified"})
@@ -600,7 +583,7 @@ class FederationService:
         for attribute, claim in record.attribute_mapping.items():
             if attribute in ("username", "sub", "identities") or attribute not in schema:
                 continue
-            value = _claim_text(identity.claims.get(claim), saml=identity.provider_type == "SAML")
+            value = claim_text(identity.claims.get(claim), saml=identity.provider_type == "SAML")
             if value is None:
                 continue
             if attribute in ("email_verified", "phone_number_verified"):

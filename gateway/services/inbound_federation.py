@@ -46,6 +46,7 @@ from typing import Any, Final
 
 from gateway.errors import InvalidLambdaResponseException
 from gateway.services.pools import PoolView
+from gateway.services.schema import claim_text
 from gateway.services.triggers import TriggerService, trigger_event
 from providers.base import Identity
 
@@ -64,20 +65,11 @@ _ID_TOKEN_TYPES: Final = frozenset({"OIDC", "Google", "SignInWithApple"})
 
 
 def _text(value: Any, *, saml: bool) -> str | None:
-    """A claim as text, as AttributeMapping writes it (gateway/services/federation.py): a boolean as true or
-    false, an OIDC array as its JSON text, a SAML attribute's values as ``[a, b]``; an object as its JSON text."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    """A claim as text, as AttributeMapping writes it (:func:`gateway.services.schema.claim_text`), and an object,
+    which AttributeMapping leaves out, as its JSON text: the function may still want it."""
     if isinstance(value, dict):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    if isinstance(value, list):
-        if not saml:
-            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        parts = [p for p in (_text(v, saml=False) for v in value) if p is not None]
-        return "[" + ", ".join(parts) + "]"
-    return str(value)
+    return claim_text(value, saml=saml)
 
 
 def _texts(claims: Mapping[str, Any], *, saml: bool = False) -> dict[str, str]:

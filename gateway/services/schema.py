@@ -7,6 +7,7 @@ The standard set and its defaults are those DescribeUserPool returns for a new p
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -336,3 +337,20 @@ def _number(text: str) -> float | None:
 
 def required_attributes(schema: Iterable[Mapping[str, Any]]) -> list[str]:
     return [str(a["Name"]) for a in schema if a.get("Required") and a["Name"] != "sub"]
+
+
+def claim_text(value: Any, *, saml: bool = False) -> str | None:
+    """An upstream claim as a user pool attribute value (Cognito stores strings). A SAML attribute with several
+    values is written as Cognito writes it, ``[value1, value2]``, which applications parsing Cognito's
+    attributes expect. A JSON array claim of an OIDC or social IdP (``groups: ["a", "b"]``) is written as its
+    JSON text, as Cognito writes it, so that a value holding a comma stays one value."""
+    if value is None or isinstance(value, dict):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        if not saml:
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        parts = [p for p in (claim_text(v) for v in value) if p is not None]
+        return "[" + ", ".join(parts) + "]"
+    return str(value)
