@@ -823,7 +823,7 @@ class TriggerService:
         client_metadata: Mapping[str, str] | None = None,
     ) -> TokenCustomization | None:
         """The pre token generation event for the tokens about to be signed, and what its function asked for;
-        None when the pool has no such function (or a V1 function and a refresh it is not told of)."""
+        None when the pool has no such function."""
         if self.function(pool, "PreTokenGeneration") is None:
             return None
         version = self.pre_token_version(pool)
