@@ -30,6 +30,8 @@ from gateway.api.iam import iam_service
 from gateway.api.sts import sts_service
 from gateway.api.verify import verify_handler
 from gateway.errors import GatehouseError, UnknownOperationException
+from gateway.front_door import endpoints as front_door_endpoints
+from gateway.front_door import proxy as front_door_proxy
 from gateway.ids import RequestIds
 from gateway.logging import with_request_id
 from gateway.loop_watch import loop_watch_ctx
@@ -153,6 +155,9 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     hosted_pages.add_routes(app)
     feedback_page.add_routes(app)
     identity_discovery.add_routes(app)
+    front_door_endpoints.add_routes(app)
+    # An app behind the front door with an upstream is served on its own host, before any route of Gatehouse's.
+    front_door_proxy.add_proxies(app, settings.front_door)
     add_method_fallbacks(app.router)  # after every route, before the pool routes are indexed
     index_pool_routes(app.router)
     return app

@@ -70,6 +70,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from gateway.api.model import ServiceModel
+from gateway.config_front_door import FrontDoorConfig
 from gateway.config_iam import IamConfig, apply_iam_config
 from gateway.config_identity_pools import IdentityPoolConfig, apply_identity_pool_config
 from gateway.config_sign_in import (
@@ -1314,6 +1315,9 @@ class GatehouseConfig(_Model):
     identity_pools: list[IdentityPoolConfig] = Field(
         default_factory=list, description="Identity pools (Cognito Federated Identities) with fixed ids."
     )
+    front_door: FrontDoorConfig | None = Field(
+        None, description="Apps that sign their users in through a user pool (docs/front-door.md)."
+    )
 
     _source: str = PrivateAttr(default="<config>")
 
@@ -1356,9 +1360,44 @@ class GatehouseConfig(_Model):
                         _Issue(("pools", p, "cimd_policies", c, "id"), f"expected an id not used by {first}", policy.id)
                     )
                 policy_seen.setdefault(policy.id, ("pools", p, "cimd_policies", c))
+        issues.extend(self._front_door_issues())
         if issues:
             raise _invalid(issues)
         return self
+
+    def _front_door_issues(self) -> list[_Issue]:
+        """Each front-door app's name and host its own, its client (when the file declares it) set up for the
+        front door's sign-in, and no upstream on Gatehouse's own host (every request there would go to it)."""
+        if self.front_door is None:
+            return []
+        apps = self.front_door.apps
+        loc: Loc = ("front_door", "apps")
+        issues = _duplicates(apps, loc, lambda a: a.name, "name")
+        issues.extend(_duplicates(apps, loc, lambda a: urlsplit(a.url).netloc, "url"))
+        pools = {pool.id: pool for pool in self.pools}
+        public_url = self.server.public_url if self.server is not None else None
+        for index, app in enumerate(apps):
+            at = (*loc, index)
+            if public_url and app.upstream and urlsplit(public_url).netloc.lower() == urlsplit(app.url).netloc:
+                issues.append(_Issue((*at, "url"), "expected a host other than server.public_url's", app.url))
+            pool = pools.get(app.user_pool)
+            if pool is None:
+                continue  # a pool made through the API: checked at the first sign-in
+            client = next((c for c in pool.clients if c.id == app.client_id), None)
+            if client is None:
+                issues.append(_Issue((*at, "client_id"), f"expected a client of pool {pool.id}", app.client_id))
+                continue
+            missing = []
+            if "code" not in (client.allowed_oauth_flows or []):
+                missing.append("allowed_oauth_flows: [code]")
+            if "openid" not in (client.allowed_oauth_scopes or []):
+                missing.append("the openid scope")
+            if app.callback_url not in (client.callback_urls or []):
+                missing.append(f"the callback URL {app.callback_url}")
+            if missing:
+                message = f"expected a client with {', '.join(missing)}"
+                issues.append(_Issue((*at, "client_id"), message, app.client_id))
+        return issues
 
 
 def _duplicates(items: Sequence[Any], loc: Loc, key: Callable[[Any], str], field: str | None = None) -> list[_Issue]:
@@ -1888,9 +1927,11 @@ def _unknown_key(loc: Loc) -> str:
 def server_settings(config: GatehouseConfig, base: Settings) -> Settings:
     """``base`` with the file's ``server:`` section applied (keys the file leaves out keep ``base``'s value)."""
     server = config.server
-    if server is None:
-        return base
     changes: dict[str, Any] = {}
+    if config.front_door is not None:
+        changes["front_door"] = tuple(app.to_app() for app in config.front_door.apps)
+    if server is None:
+        return dataclasses.replace(base, **changes)
     for name in ("host", "port", "public_url", "workers", "region", "account_id", "max_body_bytes",
                  "default_email_sender"):  # fmt: skip
         value = getattr(server, name)

@@ -94,6 +94,19 @@ class Metrics:
             ["pool", "trigger", "outcome"],
             registry=reg,
         )
+        self.front_door_requests = Counter(
+            "gatehouse_front_door_requests",
+            "Requests the front door checked for an app behind it, by app and outcome (allowed, unauthenticated, "
+            "forbidden).",
+            ["app", "outcome"],
+            registry=reg,
+        )
+        self.front_door_sign_ins = Counter(
+            "gatehouse_front_door_sign_ins",
+            "Sign-ins through the front door that finished (signed_in) or did not (failed), by app.",
+            ["app", "outcome"],
+            registry=reg,
+        )
         self.trigger_duration = Histogram(
             "gatehouse_trigger_duration_seconds",
             "Time a trigger function took to answer (or to fail), by trigger.",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.services.code_limits import CodeSendLimitSettings
+from gateway.services.front_door import FrontDoorApp
 from gateway.services.passwords import Argon2Params
 from gateway.services.ratelimit import RateLimitSettings
 from gateway.services.triggers import LambdaSettings
@@ -77,6 +78,8 @@ class Settings:
     default_email_sender: str = "no-reply@verificationemail.com"
     max_body_bytes: int = 1024 * 1024
     config_path: Path | None = None
+    # The apps behind the front door (the config file's front_door.apps).
+    front_door: tuple[FrontDoorApp, ...] = ()
     log_json: bool = True
     log_level: str = "info"
     # How long a process trusts its cached signing keys before asking the store again, so that a key made by

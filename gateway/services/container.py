@@ -16,6 +16,7 @@ from gateway.services.code_limits import CodeSendLimiter
 from gateway.services.credentials import CredentialService
 from gateway.services.domains import DomainService
 from gateway.services.federation import FederationService
+from gateway.services.front_door import FrontDoorService
 from gateway.services.groups import GroupService
 from gateway.services.hooks import HookRegistry
 from gateway.services.iam import IamService
@@ -83,6 +84,7 @@ class Services:
     saml_logout: SamlLogoutService
     imports: UserImportService
     sessions: SessionService
+    front_door: FrontDoorService
 
     @classmethod
     def build(
@@ -229,4 +231,11 @@ class Services:
                 idle_seconds=settings.user_import_idle_seconds,
             ),
             sessions=sessions,
+            front_door=FrontDoorService(
+                settings.front_door,
+                key=code_key,
+                store=store,
+                oauth=oauth,
+                tokens=tokens,
+            ),
         )

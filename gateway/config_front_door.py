@@ -1,0 +1,98 @@
+"""The config file's ``front_door:`` section: apps that sign their users in through a user pool without any
+sign-in of their own, behind a reverse proxy that asks Gatehouse (nginx, Traefik, Caddy) or behind Gatehouse
+itself (``upstream``). See docs/front-door.md.
+
+::
+
+    front_door:
+      apps:
+        - name: wiki                          # letters, digits, - and _; names the app in logs and metrics
+          url: https://wiki.example.com       # the app's origin as browsers see it (no path)
+          user_pool: us-east-1_Example01      # the pool users sign in to
+          client_id: wikiapp00000000000000001 # its app client: code flow, scope openid, and the callback URL
+                                              # https://wiki.example.com/_gatehouse/callback
+          allowed_groups: [staff]             # optional: only members of one of these groups get in
+          upstream: http://127.0.0.1:8080     # optional: Gatehouse forwards the app's requests there itself
+
+Each app's client is checked when the file is loaded if the file declares it (its pool is one of the file's):
+it must allow the ``code`` flow and the ``openid`` scope and list the app's callback URL. A client made through
+the API is checked when a browser first signs in.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gateway.services.front_door import CALLBACK_PATH, FrontDoorApp
+
+__all__ = ["FrontDoorAppConfig", "FrontDoorConfig"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _origin(value: str) -> str:
+    """An http(s) origin: scheme, host and optional port, nothing else (a trailing slash is dropped)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL with a host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError("expected an origin: scheme, host and port only (no path, query or user)")
+    try:
+        parts.port  # noqa: B018  # raises on a port that is not a number in range
+    except ValueError as exc:
+        raise ValueError("expected a port number from 1 to 65535") from exc
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+class FrontDoorAppConfig(_Model):
+    """One app behind the front door."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    url: str = Field(description="The app's origin as browsers see it, e.g. https://wiki.example.com.")
+    user_pool: str = Field(pattern=r"^[\w-]+_[0-9a-zA-Z]+$", description="The id of the pool users sign in to.")
+    client_id: str = Field(pattern=r"^[\w+]+$", max_length=128, description="The pool's app client for this app.")
+    allowed_groups: list[str] = Field(
+        default_factory=list, description="Only members of one of these groups get in (none: every user)."
+    )
+    upstream: str | None = Field(
+        None, description="Where Gatehouse forwards the app's requests itself (none: a proxy in front asks it)."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_origin(cls, value: str) -> str:
+        return _origin(value)
+
+    @field_validator("upstream")
+    @classmethod
+    def _upstream_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("expected an http:// or https:// URL with a host (a path is kept as the prefix)")
+        return value.rstrip("/")
+
+    @property
+    def callback_url(self) -> str:
+        return self.url + CALLBACK_PATH
+
+    def to_app(self) -> FrontDoorApp:
+        return FrontDoorApp(
+            name=self.name,
+            url=self.url,
+            pool_id=self.user_pool,
+            client_id=self.client_id,
+            allowed_groups=tuple(self.allowed_groups),
+            upstream=self.upstream,
+        )
+
+
+class FrontDoorConfig(_Model):
+    """Apps that sign their users in through a user pool (docs/front-door.md)."""
+
+    apps: list[FrontDoorAppConfig] = Field(default_factory=list)

@@ -1,0 +1,220 @@
+"""The front door's endpoints, all under ``/_gatehouse/`` (:data:`gateway.services.front_door.PREFIX`).
+
+Asked by a reverse proxy for every request to an app (the app named by ``?app=``, else by the request's
+``X-Forwarded-Host`` or ``Host``):
+
+- ``/_gatehouse/auth-request``: nginx's ``auth_request``. 200 with the identity headers, 401 without a session
+  (nginx's ``error_page 401`` then sends the browser to ``/_gatehouse/start``), 403 for a user not allowed in.
+  nginx takes no other answer (anything else is its 500), so a request for no known app is a 403 too.
+- ``/_gatehouse/forward-auth``: Traefik's ``forwardAuth`` and Caddy's ``forward_auth``, which hand any non-2xx
+  answer to the browser: 200 with the identity headers, a 302 to the sign-in for a GET or HEAD without a
+  session (to come back to ``X-Forwarded-Uri``), 401 for other methods, a 403 page for a user not allowed in.
+
+Reached by the browser on the app's own host (the proxy routes ``/_gatehouse/`` there to Gatehouse):
+``/_gatehouse/start?rd=<path>`` (to the hosted UI), ``/_gatehouse/callback`` (back from it, the session cookie
+set), ``/_gatehouse/sign_out`` (GET or POST), ``/_gatehouse/userinfo`` (the session's user as JSON, for a
+page's script) and the pages' stylesheet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+from multidict import CIMultiDict
+
+from gateway.logging import with_request_id
+from gateway.oauth.wellknown import SERVICES
+from gateway.services.front_door import (
+    CALLBACK_PATH,
+    PREFIX,
+    FrontDoorApp,
+    FrontDoorRefusal,
+    FrontDoorUser,
+    SignInFailed,
+    safe_next_path,
+)
+from gateway.ui.pages import stylesheet
+from gateway.ui.render import SECURITY_HEADERS, render_parts
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# The request's app, when the route is an app's own (the reverse proxy's domain sub-application).
+BOUND_APP = web.AppKey("front_door_app", FrontDoorApp)
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def app_of(request: web.Request) -> FrontDoorApp | None:
+    """The app a request is for: the sub-application's own, else ``?app=``, else the forwarded or own host."""
+    bound = request.config_dict.get(BOUND_APP)
+    if bound is not None:
+        return bound
+    front_door = request.config_dict[SERVICES].front_door
+    name = request.query.get("app")
+    if name is not None:
+        return front_door.app_named(name)
+    return front_door.app_for_host(request.headers.get("X-Forwarded-Host") or request.host)
+
+
+def message_page(
+    title: str, message: str, *, status: int, link: str | None = None, link_text: str = ""
+) -> web.Response:
+    """One of the front door's pages: no form, so no CSRF cookie is set on the app's host."""
+    parts = render_parts(
+        "front_door.html",
+        {"title": title, "message": message, "link": link, "link_text": link_text, "base": PREFIX},
+    )
+    return web.Response(
+        body=b"".join(parts),
+        status=status,
+        headers={"Content-Type": "text/html; charset=utf-8", **SECURITY_HEADERS},
+    )
+
+
+def _no_app() -> web.Response:
+    return message_page("Not found", "No app behind this front door is served here.", status=404)
+
+
+def start_url(app: FrontDoorApp, next_path: str) -> str:
+    from urllib.parse import quote
+
+    return f"{app.url}{PREFIX}/start?rd={quote(safe_next_path(next_path), safe='/')}"
+
+
+async def check(request: web.Request, app: FrontDoorApp) -> FrontDoorUser:
+    """The request's session checked for ``app`` (and counted); raises :class:`FrontDoorRefusal`."""
+    services = request.config_dict[SERVICES]
+    try:
+        user = await services.front_door.check(app, request.cookies.get(app.session_cookie))
+    except FrontDoorRefusal as refusal:
+        outcome = "unauthenticated" if refusal.status == 401 else "forbidden"
+        services.metrics.inc(services.metrics.front_door_requests, app=app.name, outcome=outcome)
+        raise
+    services.metrics.inc(services.metrics.front_door_requests, app=app.name, outcome="allowed")
+    return user
+
+
+def forbidden_page(app: FrontDoorApp) -> web.Response:
+    groups = ", ".join(app.allowed_groups)
+    return message_page(
+        "Not allowed",
+        f"You are signed in, but this app is only for members of: {groups}.",
+        status=403,
+        link=f"{PREFIX}/sign_out",
+        link_text="Sign in as someone else",
+    )
+
+
+async def auth_request(request: web.Request) -> web.Response:
+    app = app_of(request)
+    if app is None:
+        return web.Response(status=403, text="No front door app for this host.", headers=_NO_STORE)
+    try:
+        user = await check(request, app)
+    except FrontDoorRefusal as refusal:
+        return web.Response(status=refusal.status, headers=_NO_STORE)
+    return web.Response(status=200, headers={**user.headers(), **_NO_STORE})
+
+
+async def forward_auth(request: web.Request) -> web.Response:
+    app = app_of(request)
+    if app is None:
+        return _no_app()
+    try:
+        user = await check(request, app)
+    except FrontDoorRefusal as refusal:
+        if refusal.status == 403:
+            return forbidden_page(app)
+        method = request.headers.get("X-Forwarded-Method", "GET").upper()
+        if method in ("GET", "HEAD"):
+            target = start_url(app, request.headers.get("X-Forwarded-Uri", "/"))
+            return web.Response(status=302, headers={"Location": target, **_NO_STORE})
+        return web.Response(status=401, text="Sign-in required.", headers=_NO_STORE)
+    return web.Response(status=200, headers={**user.headers(), **_NO_STORE})
+
+
+def _cookie(name: str, value: str, app: FrontDoorApp, *, max_age: int) -> str:
+    attributes = [f"{name}={value}", "Path=/", f"Max-Age={max_age}", "HttpOnly", "SameSite=Lax"]
+    if app.secure:
+        attributes.append("Secure")
+    return "; ".join(attributes)
+
+
+async def start(request: web.Request) -> web.Response:
+    app = app_of(request)
+    if app is None:
+        return _no_app()
+    services = request.config_dict[SERVICES]
+    location, pending = services.front_door.start(app, request.query.get("rd"))
+    headers = CIMultiDict({"Location": location, **SECURITY_HEADERS})
+    headers.add("Set-Cookie", _cookie(app.sign_in_cookie, pending, app, max_age=600))
+    return web.Response(status=302, headers=headers)
+
+
+async def callback(request: web.Request) -> web.Response:
+    app = app_of(request)
+    if app is None:
+        return _no_app()
+    services = request.config_dict[SERVICES]
+    try:
+        signed_in = await services.front_door.finish(app, request.query, request.cookies.get(app.sign_in_cookie))
+    except SignInFailed as failed:
+        services.metrics.inc(services.metrics.front_door_sign_ins, app=app.name, outcome="failed")
+        page = message_page(
+            "Sign-in did not finish", failed.message, status=400, link=f"{PREFIX}/start", link_text="Sign in again"
+        )
+        page.headers.add("Set-Cookie", _cookie(app.sign_in_cookie, "", app, max_age=0))
+        return page
+    services.metrics.inc(services.metrics.front_door_sign_ins, app=app.name, outcome="signed_in")
+    headers = CIMultiDict({"Location": signed_in.next_path, **SECURITY_HEADERS})
+    headers.add("Set-Cookie", _cookie(app.session_cookie, signed_in.cookie, app, max_age=signed_in.max_age))
+    headers.add("Set-Cookie", _cookie(app.sign_in_cookie, "", app, max_age=0))
+    return web.Response(status=302, headers=headers)
+
+
+async def sign_out(request: web.Request) -> web.Response:
+    app = app_of(request)
+    if app is None:
+        return _no_app()
+    services = request.config_dict[SERVICES]
+    location = await services.front_door.sign_out(app, request.cookies.get(app.session_cookie))
+    headers = CIMultiDict({"Location": location, **SECURITY_HEADERS})
+    headers.add("Set-Cookie", _cookie(app.session_cookie, "", app, max_age=0))
+    # 303: a POST's answer is fetched with GET (RFC 9110 §15.4.4).
+    return web.Response(status=303 if request.method == "POST" else 302, headers=headers)
+
+
+async def userinfo(request: web.Request) -> web.Response:
+    app = app_of(request)
+    if app is None:
+        return _no_app()
+    try:
+        user = await check(request, app)
+    except FrontDoorRefusal as refusal:
+        error = "not_signed_in" if refusal.status == 401 else "forbidden"
+        return web.Response(
+            status=refusal.status, body=orjson.dumps({"error": error}), content_type="application/json",
+            headers=_NO_STORE,
+        )  # fmt: skip
+    body = {
+        "sub": user.sub,
+        "username": user.username,
+        "email": user.email,
+        "groups": list(user.groups),
+        "pool": user.pool_id,
+    }
+    return web.Response(body=orjson.dumps(body), content_type="application/json", headers=_NO_STORE)
+
+
+def add_routes(app: web.Application) -> None:
+    """The endpoints, on Gatehouse's own app or on an app's reverse-proxy sub-application."""
+    for path, handler in (("auth-request", auth_request), ("forward-auth", forward_auth)):
+        # Whatever method the request being checked had (nginx's subrequest keeps it).
+        app.router.add_route("*", f"{PREFIX}/{path}", with_request_id(handler))
+    app.router.add_get(f"{PREFIX}/start", with_request_id(start))
+    app.router.add_get(CALLBACK_PATH, with_request_id(callback))
+    app.router.add_get(f"{PREFIX}/sign_out", with_request_id(sign_out))
+    app.router.add_post(f"{PREFIX}/sign_out", with_request_id(sign_out))
+    app.router.add_get(f"{PREFIX}/userinfo", with_request_id(userinfo))
+    app.router.add_get(f"{PREFIX}/static/gatehouse.css", with_request_id(stylesheet))

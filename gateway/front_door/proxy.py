@@ -1,0 +1,156 @@
+"""The reverse proxy Gatehouse runs itself for an app with an ``upstream``: every request to the app's host is
+checked (:func:`gateway.front_door.endpoints.check`) and, when the session lets it through, forwarded to the
+upstream with the identity headers, as a proxy in front would forward it (RFC 9110 §7.6: the hop-by-hop fields
+and those ``Connection`` names are not forwarded; ``X-Forwarded-For``, ``-Host`` and ``-Proto`` are set).
+
+What a browser sends in the identity headers' names is dropped, so an upstream can trust them; so is the front
+door's own session cookie, which the app has no use for. Bodies stream both ways. Without a session, a GET or
+HEAD goes to the sign-in and comes back; another method gets 401. WebSocket upgrades are not forwarded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import structlog
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from gateway.front_door import endpoints
+from gateway.logging import with_request_id
+from gateway.oauth.wellknown import SERVICES
+from gateway.services.front_door import FrontDoorApp, FrontDoorRefusal
+
+log = structlog.get_logger("gateway.front_door")
+
+# RFC 9110 §7.6.1 (and the fields older proxies treat so).
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+_UPSTREAM = web.AppKey("front_door_upstream", aiohttp.ClientSession)
+_CHUNK = 64 * 1024
+
+
+def _hop_by_hop(listed: str) -> frozenset[str]:
+    return HOP_BY_HOP | {name.strip().lower() for name in listed.split(",") if name.strip()}
+
+
+def _without_cookies(header: str, names: tuple[str, ...]) -> str:
+    """The Cookie header without the front door's own cookies."""
+    kept = [part for part in header.split(";") if part.strip().split("=", 1)[0].strip() not in names]
+    return ";".join(kept).strip()
+
+
+def upstream_headers(
+    request: web.Request, app: FrontDoorApp, identity: dict[str, str], client_address: str
+) -> CIMultiDict[str]:
+    """The headers the upstream is sent. ``client_address``: the browser's address (behind trusted proxies,
+    the one they forwarded)."""
+    dropped = _hop_by_hop(request.headers.get("Connection", ""))
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in request.headers.items():
+        lower = name.lower()
+        if lower in dropped or lower == "host" or lower.startswith("x-gatehouse-") or lower.startswith("x-forwarded-"):
+            continue
+        if lower == "cookie":
+            value = _without_cookies(value, (app.session_cookie, app.sign_in_cookie))
+            if not value:
+                continue
+        headers.add(name, value)
+    headers.update(identity)
+    headers["X-Forwarded-For"] = client_address
+    headers["X-Forwarded-Host"] = app.host
+    headers["X-Forwarded-Proto"] = "https" if app.secure else "http"
+    return headers
+
+
+async def _body(request: web.Request) -> AsyncIterator[bytes]:
+    async for chunk in request.content.iter_chunked(_CHUNK):
+        yield chunk
+
+
+async def forward(request: web.Request) -> web.StreamResponse:
+    app = request.config_dict[endpoints.BOUND_APP]
+    try:
+        user = await endpoints.check(request, app)
+    except FrontDoorRefusal as refusal:
+        if refusal.status == 403:
+            return endpoints.forbidden_page(app)
+        if request.method in ("GET", "HEAD"):
+            location = endpoints.start_url(app, request.rel_url.raw_path_qs)
+            return web.Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
+        return web.Response(status=401, text="Sign-in required.", headers={"Cache-Control": "no-store"})
+    assert app.upstream is not None
+    services = request.config_dict[SERVICES]
+    client_address = services.rate_limits.address_of(request.remote, request.headers) or ""
+    session = request.config_dict[_UPSTREAM]
+    url = URL(app.upstream.rstrip("/") + request.rel_url.raw_path_qs, encoded=True)
+    response: web.StreamResponse | None = None
+    try:
+        async with session.request(
+            request.method,
+            url,
+            headers=upstream_headers(request, app, user.headers(), client_address),
+            data=_body(request) if request.body_exists else None,
+            allow_redirects=False,
+        ) as answer:
+            response = web.StreamResponse(status=answer.status, reason=answer.reason)
+            dropped = _hop_by_hop(answer.headers.get("Connection", ""))
+            for name, value in answer.headers.items():
+                if name.lower() not in dropped and name.lower() != "content-length":
+                    response.headers.add(name, value)
+            if answer.content_length is not None:
+                # The body as the upstream sent it (auto_decompress is off): its own length, encoded or not.
+                response.content_length = answer.content_length
+            await response.prepare(request)
+            async for chunk in answer.content.iter_chunked(_CHUNK):
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+    except (aiohttp.ClientError, TimeoutError, ConnectionResetError) as exc:
+        log.warning("front_door.upstream_failed", app=app.name, error=type(exc).__name__, detail=str(exc)[:200])
+        if response is not None and response.prepared:
+            # The status line is sent: cutting the connection is the only way left to say the body is not whole.
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        return endpoints.message_page("Bad gateway", "The app did not answer. Please try again later.", status=502)
+
+
+def proxy_app(app: FrontDoorApp) -> web.Application:
+    """The sub-application served on ``app``'s host: the front door's endpoints, everything else forwarded."""
+    sub = web.Application()
+    sub[endpoints.BOUND_APP] = app
+    endpoints.add_routes(sub)
+
+    async def upstream_session(sub: web.Application) -> AsyncIterator[None]:
+        # Bodies passed through as they come (no decompression), no cookie jar (the browser keeps its cookies).
+        timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=300)
+        async with aiohttp.ClientSession(
+            auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(), timeout=timeout
+        ) as session:
+            sub[_UPSTREAM] = session
+            yield
+
+    sub.cleanup_ctx.append(upstream_session)
+    sub.router.add_route("*", "/{tail:.*}", with_request_id(forward))
+    return sub
+
+
+def add_proxies(parent: web.Application, apps: tuple[FrontDoorApp, ...]) -> None:
+    """Serve each app that has an ``upstream`` on its own host (matched before any of Gatehouse's routes)."""
+    for app in apps:
+        if app.upstream is not None:
+            parent.add_domain(app.host, proxy_app(app))

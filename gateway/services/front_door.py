@@ -1,0 +1,334 @@
+"""The front door: a user pool's sign-in in front of apps that have none of their own.
+
+An app behind the front door is reached through a reverse proxy (nginx's ``auth_request``, Traefik's or Caddy's
+forward auth) or through Gatehouse itself (``upstream``). Either way Gatehouse is the app's OAuth client, as
+oauth2-proxy is: an unsigned-in browser is sent through the pool's hosted UI with the authorization code flow
+and PKCE (RFC 7636), the code is redeemed in process, and the browser is given a session cookie on the app's
+own host. Every request then checks that cookie against the store, so that what ends the sign-in's tokens
+(GlobalSignOut, RevokeToken, a disabled or deleted user, a deleted client) ends the session too, and the app
+is told who the user is, with the user's groups as they are now, in request headers.
+
+The cookie is sealed (AES-256-GCM, :mod:`gateway.secretbox`) and bound to its app by the associated data; it
+holds the token family of the sign-in (its ``origin_jti``), the user's ``sub`` and the family's expiry, which is
+the refresh token's: the session lasts as long as the app client lets a sign-in last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import orjson
+import structlog
+
+from gateway.errors import GatehouseError, ResourceNotFoundException
+from gateway.secretbox import SecretBox, SecretBoxError
+from gateway.services.oauth import OAuthService, s256
+from gateway.services.tokens import TokenService
+from gateway.storage.base import Store
+
+log = structlog.get_logger("gateway.front_door")
+
+# Where the front door's own endpoints live on an app's host (routed to Gatehouse by the proxy).
+PREFIX = "/_gatehouse"
+CALLBACK_PATH = f"{PREFIX}/callback"
+# How long a browser may take in the hosted UI between the redirect there and the callback.
+SIGN_IN_SECONDS = 600
+# The headers the app is given (and that Gatehouse strips from what a browser sends to an upstream).
+IDENTITY_HEADERS = (
+    "X-Gatehouse-Sub",
+    "X-Gatehouse-Username",
+    "X-Gatehouse-Email",
+    "X-Gatehouse-Groups",
+    "X-Gatehouse-Pool",
+)
+_SESSION_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class FrontDoorApp:
+    """One app behind the front door (the config file's ``front_door.apps``)."""
+
+    name: str
+    # The app's origin as browsers see it: scheme, host and port, no path ("https://wiki.example.com").
+    url: str
+    pool_id: str
+    client_id: str
+    # Users in none of these groups are refused (403); empty: every user of the pool may enter.
+    allowed_groups: tuple[str, ...] = ()
+    # Where Gatehouse forwards the app's requests itself; None when a proxy in front asks Gatehouse instead.
+    upstream: str | None = None
+
+    @property
+    def host(self) -> str:
+        """The app's host and port as a Host header names them (lower case)."""
+        return urlsplit(self.url).netloc.lower()
+
+    @property
+    def secure(self) -> bool:
+        return self.url.startswith("https://")
+
+    @property
+    def callback_uri(self) -> str:
+        return self.url + CALLBACK_PATH
+
+    @property
+    def session_cookie(self) -> str:
+        # __Host-: the browser keeps it to this host, Path=/, Secure (RFC 6265bis §4.1.3.2).
+        return "__Host-gatehouse-session" if self.secure else "gatehouse-session"
+
+    @property
+    def sign_in_cookie(self) -> str:
+        return "__Host-gatehouse-sign-in" if self.secure else "gatehouse-sign-in"
+
+
+@dataclass(frozen=True, slots=True)
+class FrontDoorUser:
+    """Who a request's session belongs to, as the app is told."""
+
+    sub: str
+    username: str
+    email: str | None
+    groups: tuple[str, ...]
+    pool_id: str
+
+    def headers(self) -> dict[str, str]:
+        """The identity headers (values made header-safe: no control characters)."""
+        values = {
+            "X-Gatehouse-Sub": self.sub,
+            "X-Gatehouse-Username": self.username,
+            "X-Gatehouse-Email": self.email or "",
+            "X-Gatehouse-Groups": ",".join(self.groups),
+            "X-Gatehouse-Pool": self.pool_id,
+        }
+        return {name: _header_text(value) for name, value in values.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A finished sign-in: the session cookie's value, how long it lasts, and where the browser goes next."""
+
+    cookie: str
+    max_age: int
+    next_path: str
+    user: FrontDoorUser
+
+
+class FrontDoorRefusal(Exception):
+    """A request the front door does not let through. ``status``: 401 (no usable session: sign in) or 403
+    (signed in, not allowed)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class SignInFailed(Exception):
+    """A sign-in that cannot finish (a forged or stale callback, the IdP's error, a client not set up for
+    the front door): shown to the person as a page, with a way to start again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _header_text(value: str) -> str:
+    """``value`` with the characters a header cannot carry (CR, LF, NUL and other controls) replaced: a user's
+    own attributes must not add headers to the app's request."""
+    return "".join(c if (c >= " " and c != "\x7f") or c == "\t" else "?" for c in value)
+
+
+def safe_next_path(value: str | None) -> str:
+    """Where to send the browser after signing in: a path on the app's own host, never another site. Only a
+    path that starts with one slash is taken (``//evil.example`` and ``/\\evil.example`` are other hosts to a
+    browser); anything else is the app's root."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return "/"
+    if any(c < " " or c == "\x7f" or c == "\\" for c in value):
+        return "/"
+    return value[:2048]
+
+
+class FrontDoorService:
+    """Sessions of the apps behind the front door: starting a sign-in, finishing it, checking a request."""
+
+    def __init__(
+        self,
+        apps: Sequence[FrontDoorApp],
+        *,
+        key: bytes,
+        store: Store,
+        oauth: OAuthService,
+        tokens: TokenService,
+    ) -> None:
+        self.apps = tuple(apps)
+        self._by_name = {app.name: app for app in self.apps}
+        self._by_host = {app.host: app for app in self.apps}
+        # A key of its own, derived from the data dir's: a front-door cookie opens nowhere else.
+        self._box = SecretBox(hmac.new(key, b"gatehouse front door sessions", hashlib.sha256).digest())
+        self._store = store
+        self._oauth = oauth
+        self._tokens = tokens
+
+    # --- which app ------------------------------------------------------------------------------------------
+
+    def app_named(self, name: str) -> FrontDoorApp | None:
+        return self._by_name.get(name)
+
+    def app_for_host(self, host: str | None) -> FrontDoorApp | None:
+        """The app served on ``host`` (a Host or X-Forwarded-Host value; its first entry when a chain of
+        proxies listed several)."""
+        if not host:
+            return None
+        return self._by_host.get(host.split(",", 1)[0].strip().lower())
+
+    # --- sign-in --------------------------------------------------------------------------------------------
+
+    def start(self, app: FrontDoorApp, next_path: str | None) -> tuple[str, str]:
+        """Begin a sign-in: the hosted UI's authorization URL and the sealed value of the sign-in cookie that
+        the callback checks (the state, the PKCE verifier, where to go next)."""
+        state = secrets.token_urlsafe(24)
+        verifier = secrets.token_urlsafe(48)
+        pending = {
+            "state": state,
+            "verifier": verifier,
+            "next": safe_next_path(next_path),
+            "exp": int(time.time()) + SIGN_IN_SECONDS,
+        }
+        cookie = self._box.seal(orjson.dumps(pending), aad=self._aad(app, "sign-in"))
+        query = {
+            "response_type": "code",
+            "client_id": app.client_id,
+            "redirect_uri": app.callback_uri,
+            "scope": "openid",
+            "state": state,
+            "code_challenge": s256(verifier),
+            "code_challenge_method": "S256",
+        }
+        return f"{self._oauth.issuer(app.pool_id)}/oauth2/authorize?{urlencode(query)}", cookie
+
+    async def finish(self, app: FrontDoorApp, query: Mapping[str, str], sign_in_cookie: str | None) -> SignedIn:
+        """The callback (RFC 6749 §4.1.2): check the state against the sign-in cookie, the issuer (RFC 9207),
+        redeem the code with the PKCE verifier, and make the session."""
+        pending = self._open(app, "sign-in", sign_in_cookie)
+        if pending is None or int(pending.get("exp", 0)) < time.time():
+            raise SignInFailed("This sign-in has expired or was started in another window. Please sign in again.")
+        state = query.get("state", "")
+        if not hmac.compare_digest(state.encode(), str(pending.get("state", "")).encode()):
+            raise SignInFailed("This sign-in has expired or was started in another window. Please sign in again.")
+        issuer = query.get("iss")
+        if issuer is not None and issuer != self._oauth.issuer(app.pool_id):
+            raise SignInFailed("The sign-in answer came from another issuer.")
+        if "error" in query:
+            error = query.get("error", "")[:64]
+            log.info("front_door.sign_in_refused", app=app.name, error=error)
+            if error == "access_denied":
+                raise SignInFailed("Sign-in was cancelled or refused.")
+            raise SignInFailed(f"Sign-in could not finish ({error}).")
+        code = query.get("code")
+        if not code:
+            raise SignInFailed("The sign-in answer has no authorization code.")
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": app.callback_uri,
+            "client_id": app.client_id,
+            "code_verifier": str(pending.get("verifier", "")),
+        }
+        try:
+            client = await self._oauth.find_client(app.client_id, app.pool_id)
+            if client.secret:
+                form["client_secret"] = client.secret
+            answer = await self._oauth.token(form, None, pool_id=app.pool_id)
+            verified = await self._tokens.verify_access_token(str(answer["access_token"]), required_scope=None)
+        except GatehouseError as exc:
+            log.info("front_door.sign_in_refused", app=app.name, error=getattr(exc, "oauth_error", None),
+                     reason=getattr(exc, "message", str(exc)))  # fmt: skip
+            raise SignInFailed("Sign-in could not finish. Please sign in again.") from exc
+        user = await self.check(app, self._session_value(app, verified.origin_jti, verified.sub))
+        found = await self._store.get_token_family(verified.origin_jti)
+        expires_at = found.expires_at if found is not None else time.time()
+        cookie = self._session_value(app, verified.origin_jti, verified.sub, expires_at)
+        log.info("front_door.signed_in", app=app.name, pool=app.pool_id, sub=user.sub, username=user.username)
+        return SignedIn(cookie, max(0, int(expires_at - time.time())), str(pending.get("next", "/")), user)
+
+    def _session_value(self, app: FrontDoorApp, origin_jti: str, sub: str, expires_at: float | None = None) -> str:
+        data = {"v": _SESSION_VERSION, "fam": origin_jti, "sub": sub, "exp": expires_at}
+        return self._box.seal(orjson.dumps(data), aad=self._aad(app, "session"))
+
+    # --- every request --------------------------------------------------------------------------------------
+
+    async def check(self, app: FrontDoorApp, cookie: str | None) -> FrontDoorUser:
+        """Who the session cookie belongs to, if the session still stands and the user may enter the app.
+        Raises :class:`FrontDoorRefusal`: 401 without a usable session, 403 for a user not allowed in."""
+        session = self._open(app, "session", cookie)
+        if session is None or session.get("v") != _SESSION_VERSION:
+            raise FrontDoorRefusal(401, "no session" if cookie is None else "unreadable session")
+        expires_at = session.get("exp")
+        if isinstance(expires_at, int | float) and expires_at < time.time():
+            raise FrontDoorRefusal(401, "session expired")
+        found = await self._store.get_token_family_with_user(str(session.get("fam", "")))
+        if found is None:
+            raise FrontDoorRefusal(401, "session ended")
+        family, user = found
+        if family.revoked or family.pool_id != app.pool_id or family.client_id != app.client_id:
+            raise FrontDoorRefusal(401, "session ended")
+        if family.expires_at < time.time():
+            raise FrontDoorRefusal(401, "session expired")
+        if user is None or user.sub != session.get("sub") or not user.enabled:
+            raise FrontDoorRefusal(401, "user can no longer sign in")
+        if user.tokens_valid_after and family.created_at < user.tokens_valid_after:
+            raise FrontDoorRefusal(401, "signed out")
+        groups = tuple(g.name for g in await self._store.list_groups_for_user(app.pool_id, user.username_key))
+        if app.allowed_groups and not set(app.allowed_groups) & set(groups):
+            raise FrontDoorRefusal(403, "not in an allowed group")
+        return FrontDoorUser(
+            sub=user.sub,
+            username=user.username,
+            email=user.attributes.get("email"),
+            groups=groups,
+            pool_id=app.pool_id,
+        )
+
+    async def sign_out(self, app: FrontDoorApp, cookie: str | None) -> str:
+        """End the session (its token family revoked, so the sign-in's tokens end with it) and say where the
+        browser goes: the pool's logout endpoint, which also ends the hosted UI's session, when the app's root
+        is one of the client's sign-out URLs; else the app's root."""
+        session = self._open(app, "session", cookie)
+        if session is not None:
+            origin = str(session.get("fam", ""))
+            found = await self._store.get_token_family(origin)
+            if found is not None and found.pool_id == app.pool_id and found.client_id == app.client_id:
+                await self._store.revoke_token_family(origin)
+                log.info("front_door.signed_out", app=app.name, pool=app.pool_id, sub=session.get("sub"))
+        root = app.url + "/"
+        try:
+            client = await self._oauth.find_client(app.client_id, app.pool_id)
+        except ResourceNotFoundException:
+            return root
+        if root in (client.settings.get("LogoutURLs") or []):
+            query = urlencode({"client_id": app.client_id, "logout_uri": root})
+            return f"{self._oauth.issuer(app.pool_id)}/logout?{query}"
+        return root
+
+    # --- sealing --------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _aad(app: FrontDoorApp, kind: str) -> bytes:
+        return f"front door {kind}|{app.name}|{app.pool_id}|{app.client_id}".encode()
+
+    def _open(self, app: FrontDoorApp, kind: str, sealed: str | None) -> dict[str, Any] | None:
+        if not sealed or len(sealed) > 4096:
+            return None
+        try:
+            data = orjson.loads(self._box.open(sealed, aad=self._aad(app, kind)))
+        except (SecretBoxError, orjson.JSONDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
