@@ -117,7 +117,6 @@ class SignedIn:
     cookie: str
     max_age: int
     next_path: str
-    user: FrontDoorUser
 
 
 class FrontDoorRefusal(Exception):
@@ -252,12 +251,12 @@ class FrontDoorService:
             log.info("front_door.sign_in_refused", app=app.name, error=getattr(exc, "oauth_error", None),
                      reason=getattr(exc, "message", str(exc)))  # fmt: skip
             raise SignInFailed("Sign-in could not finish. Please sign in again.") from exc
-        user = await self.check(app, self._session_value(app, verified.origin_jti, verified.sub))
         found = await self._store.get_token_family(verified.origin_jti)
         expires_at = found.expires_at if found is not None else time.time()
         cookie = self._session_value(app, verified.origin_jti, verified.sub, expires_at)
-        log.info("front_door.signed_in", app=app.name, pool=app.pool_id, sub=user.sub, username=user.username)
-        return SignedIn(cookie, max(0, int(expires_at - time.time())), str(pending.get("next", "/")), user)
+        log.info("front_door.signed_in", app=app.name, pool=app.pool_id, sub=verified.sub, username=verified.username)
+        # Whether the user may enter is the next request's question (a 403 page there, not a failed sign-in).
+        return SignedIn(cookie, max(0, int(expires_at - time.time())), str(pending.get("next", "/")))
 
     def _session_value(self, app: FrontDoorApp, origin_jti: str, sub: str, expires_at: float | None = None) -> str:
         data = {"v": _SESSION_VERSION, "fam": origin_jti, "sub": sub, "exp": expires_at}
@@ -284,7 +283,7 @@ class FrontDoorService:
             raise FrontDoorRefusal(401, "session expired")
         if user is None or user.sub != session.get("sub") or not user.enabled:
             raise FrontDoorRefusal(401, "user can no longer sign in")
-        if user.tokens_valid_after and family.created_at < user.tokens_valid_after:
+        if user.tokens_valid_after and family.created_at < int(user.tokens_valid_after):
             raise FrontDoorRefusal(401, "signed out")
         groups = tuple(g.name for g in await self._store.list_groups_for_user(app.pool_id, user.username_key))
         if app.allowed_groups and not set(app.allowed_groups) & set(groups):
