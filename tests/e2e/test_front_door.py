@@ -230,7 +230,7 @@ def test_global_sign_out_and_disabling_the_user_end_sessions(server: GatehouseSe
 def test_forward_auth_answers_a_proxy_in_front(server: GatehouseServer) -> None:
     visitor = Visitor(server)
     visitor.sign_in("/", "alice")
-    cookies = {c.name: c.value for c in visitor.http.cookies if c.name == "gatehouse-session"}
+    cookies = {c.name: str(c.value) for c in visitor.http.cookies if c.name == "gatehouse-session"}
     forwarded = {"X-Forwarded-Host": f"localhost:{server.port}", "X-Forwarded-Uri": "/wiki/a?b=c",
                  "X-Forwarded-Method": "GET", "X-Forwarded-Proto": "http"}  # fmt: skip
     # Asked at Gatehouse's own host, as nginx and Traefik ask it; the app by the forwarded host or ?app=.
