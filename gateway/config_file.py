@@ -1931,7 +1931,7 @@ def server_settings(config: GatehouseConfig, base: Settings) -> Settings:
     if config.front_door is not None:
         changes["front_door"] = tuple(app.to_app() for app in config.front_door.apps)
     if server is None:
-        return dataclasses.replace(base, **changes)
+        return dataclasses.replace(base, **changes) if changes else base
     for name in ("host", "port", "public_url", "workers", "region", "account_id", "max_body_bytes",
                  "default_email_sender"):  # fmt: skip
         value = getattr(server, name)

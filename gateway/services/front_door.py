@@ -21,7 +21,7 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 import orjson
@@ -29,9 +29,11 @@ import structlog
 
 from gateway.errors import GatehouseError, ResourceNotFoundException
 from gateway.secretbox import SecretBox, SecretBoxError
-from gateway.services.oauth import OAuthService, s256
-from gateway.services.tokens import TokenService
-from gateway.storage.base import Store
+
+if TYPE_CHECKING:  # the settings import this module: it must not load the services (nor prometheus_client)
+    from gateway.services.oauth import OAuthService
+    from gateway.services.tokens import TokenService
+    from gateway.storage.base import Store
 
 log = structlog.get_logger("gateway.front_door")
 
@@ -144,6 +146,13 @@ def _header_text(value: str) -> str:
     return "".join(c if (c >= " " and c != "\x7f") or c == "\t" else "?" for c in value)
 
 
+def _s256(verifier: str) -> str:
+    """PKCE's S256 challenge (RFC 7636 §4.2)."""
+    from gateway.services.oauth import s256
+
+    return s256(verifier)
+
+
 def safe_next_path(value: str | None) -> str:
     """Where to send the browser after signing in: a path on the app's own host, never another site. Only a
     path that starts with one slash is taken (``//evil.example`` and ``/\\evil.example`` are other hosts to a
@@ -208,7 +217,7 @@ class FrontDoorService:
             "redirect_uri": app.callback_uri,
             "scope": "openid",
             "state": state,
-            "code_challenge": s256(verifier),
+            "code_challenge": _s256(verifier),
             "code_challenge_method": "S256",
         }
         return f"{self._oauth.issuer(app.pool_id)}/oauth2/authorize?{urlencode(query)}", cookie
