@@ -10,12 +10,23 @@ fi
 .venv/bin/python -m pip install -q -e '.[test,fast]'
 
 # Debian packages the tests drive: headless Chromium (browser tests, through Playwright, never a downloaded
-# browser) and xmlsec1 (pysaml2's signature checks).
+# browser), xmlsec1 (pysaml2's signature checks) and nginx (the front door behind nginx's auth_request,
+# tests/e2e/test_front_door_nginx.py, which runs its own nginx on a free port).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v xmlsec1 >/dev/null 2>&1 || missing+=(xmlsec1)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Installing a package must not start its service (nginx's would listen on port 80): Debian's policy-rc.d says
+  # no while apt-get runs, unless the machine has one already.
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy=1
+  fi
+  status=0
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || status=$?
+  if [ -n "$policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  [ "$status" -eq 0 ] || exit "$status"
 fi
 
 # The JavaScript client (amazon-cognito-identity-js, run by node) that the SRP tests interoperate with.

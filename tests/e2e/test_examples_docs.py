@@ -156,6 +156,7 @@ CONFIG_FILES = {
     },
     "examples/broker/broker.yaml": {"APPLE_PRIVATE_KEY": ""},  # filled with a fresh key below
     "examples/triggers/triggers.yaml": {"PYTHONPATH": "examples/triggers"},  # its handlers, as its header says
+    "examples/front_door/gatehouse.yaml": {},
 }
 
 

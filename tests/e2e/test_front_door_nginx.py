@@ -1,0 +1,377 @@
+"""The front door (docs/front-door.md) behind a real nginx, as examples/front_door/ sets it up: Debian's nginx
+runs the example's own nginx.conf (only its three addresses changed) in front of an upstream app
+(tests/fakes/echo_app.py), asking Gatehouse with ``auth_request`` about every request. Gatehouse runs the
+example's gatehouse.yaml with the app's URL made nginx's and two more users. A browser-like client with a cookie
+jar, and headless Chromium, sign in on the hosted UI and reach the app, which is told who the user is; what the
+browser sends in the identity headers' names never reaches the app; sign-out and GlobalSignOut end the session.
+
+The app is ``localhost:<nginx port>``; Gatehouse's own pages are ``127.0.0.1:<Gatehouse port>``: two hosts, as
+an app's host and the sign-in host are two in a deployment."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import yaml
+
+from tests.fakes.echo_app import EchoApp
+from tests.fakes.server import ThreadedApp
+from tests.support import GatehouseServer, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "front_door"
+NGINX = "/usr/sbin/nginx"
+# The example's addresses (examples/front_door/README.md), each replaced by a free port here.
+EXAMPLE_APP_URL = "http://localhost:8080"
+EXAMPLE_LISTEN = "listen 127.0.0.1:8080;"
+EXAMPLE_GATEHOUSE = "server 127.0.0.1:9229;"
+EXAMPLE_UPSTREAM = "server 127.0.0.1:8000;"
+
+POOL = "us-east-1_FrontDoor"
+PASSWORD = "Front-door-Example-1"  # alice's in the example; the other users get the same
+IDENTITY = ("X-Gatehouse-Sub", "X-Gatehouse-Username", "X-Gatehouse-Email", "X-Gatehouse-Groups", "X-Gatehouse-Pool")
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(NGINX), reason=f"nginx is not installed at {NGINX} (scripts/test.sh installs Debian's nginx)"
+)
+
+
+@pytest.fixture(scope="module")
+def nginx_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[EchoApp]:
+    with EchoApp() as app:
+        yield app
+
+
+def gatehouse_config(app_url: str) -> str:
+    """The example's gatehouse.yaml with the app at ``app_url``, and two users more: bob, outside the allowed
+    group, and carol, in it but without an email address."""
+    config = yaml.safe_load((EXAMPLE / "gatehouse.yaml").read_text())
+    (pool,) = config["pools"]
+    (client,) = pool["clients"]
+    (app,) = config["front_door"]["apps"]
+    assert pool["id"] == POOL and app["url"] == EXAMPLE_APP_URL
+    assert client["callback_urls"] == [f"{EXAMPLE_APP_URL}/_gatehouse/callback"]
+    assert client["logout_urls"] == [f"{EXAMPLE_APP_URL}/"]
+    app["url"] = app_url
+    client["callback_urls"] = [f"{app_url}/_gatehouse/callback"]
+    client["logout_urls"] = [f"{app_url}/"]
+    pool["groups"].append({"name": "visitors"})
+    pool["users"] += [
+        {"username": "bob", "password": PASSWORD, "attributes": {"email": "bob@example.com"}, "groups": ["visitors"]},
+        {"username": "carol", "password": PASSWORD, "groups": ["staff"]},
+    ]
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, nginx_port: int) -> Iterator[GatehouseServer]:
+    data_dir = tmp_path_factory.mktemp("front-door-nginx") / "data"
+    gatehouse = GatehouseServer(data_dir, config=gatehouse_config(f"http://localhost:{nginx_port}"))
+    gatehouse.start()
+    yield gatehouse
+    gatehouse.stop()
+
+
+def nginx_config(listen_port: int, gatehouse_port: int, upstream_port: int) -> str:
+    """The example's nginx.conf with its three addresses replaced, and nothing else."""
+    text = (EXAMPLE / "nginx.conf").read_text()
+    for old, new in (
+        (EXAMPLE_LISTEN, f"listen 127.0.0.1:{listen_port};"),
+        (EXAMPLE_GATEHOUSE, f"server 127.0.0.1:{gatehouse_port};"),
+        (EXAMPLE_UPSTREAM, f"server 127.0.0.1:{upstream_port};"),
+    ):
+        assert text.count(old) == 1, f"the example's nginx.conf has no single {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def nginx(
+    tmp_path_factory: pytest.TempPathFactory, nginx_port: int, server: GatehouseServer, upstream: EchoApp
+) -> Iterator[str]:
+    """nginx in the foreground with everything it writes (pid, logs, temporary files) under its own directory;
+    the app's URL as browsers use it."""
+    prefix = tmp_path_factory.mktemp("nginx")
+    conf = prefix / "nginx.conf"
+    conf.write_text(nginx_config(nginx_port, server.port, upstream.port))
+    error_log = prefix / "error.log"
+    # Run as root, nginx would start its workers as "nobody", who cannot enter pytest's private temp directory.
+    directives = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
+    command = [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(error_log), "-g", directives]
+    with (prefix / "stdout.log").open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 15
+        while not _listening(nginx_port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = (prefix / "stdout.log").read_text() + (error_log.read_text() if error_log.exists() else "")
+                raise RuntimeError(f"nginx did not start:\n{log}")
+            time.sleep(0.05)
+        yield f"http://localhost:{nginx_port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class Visitor:
+    """A browser's part: one cookie jar, redirects followed by hand across the app's host and Gatehouse's."""
+
+    def __init__(self, app: str) -> None:
+        self.app = app
+        self.http = requests.Session()
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.http.get(url if "://" in url else self.app + url, allow_redirects=False, timeout=10, **kwargs)
+
+    def follow(self, response: requests.Response) -> requests.Response:
+        for _ in range(10):
+            if response.status_code not in (301, 302, 303):
+                return response
+            location = response.headers["Location"]
+            if "://" not in location:
+                base = urlsplit(response.url)
+                location = f"{base.scheme}://{base.netloc}{location}"
+            response = self.get(location)
+        raise AssertionError("too many redirects")
+
+    def sign_in(self, path: str, username: str) -> requests.Response:
+        """Ask the app for ``path``, sign in on the hosted page; the first answer that is not a redirect."""
+        from tests.e2e.oauth_support import Browser
+
+        page = self.follow(self.get(path))
+        assert page.status_code == 200 and "Sign in" in page.text, (page.status_code, page.text[:500])
+        fields = {**Browser.form_fields(page), "username": username, "password": PASSWORD}
+        action = Browser.form_action(page)
+        base = urlsplit(page.url)
+        target = action if "://" in action else f"{base.scheme}://{base.netloc}{action}"
+        return self.follow(self.http.post(target, data=fields, allow_redirects=False, timeout=10))
+
+
+def seen_headers(response: requests.Response) -> dict[str, str]:
+    """The headers the upstream app was sent (names in lower case), from its echo."""
+    assert response.status_code == 200, (response.status_code, response.text[:500])
+    assert response.headers.get("X-Upstream") == "echo", response.headers
+    return {name.lower(): value for name, value in response.json()["headers"]}
+
+
+def sub_of(server: GatehouseServer, username: str) -> str:
+    user = server.client().admin_get_user(UserPoolId=POOL, Username=username)
+    return str(next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub"))
+
+
+def test_the_example_config_passes_config_check() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "config", "check", "examples/front_door/gatehouse.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "examples/front_door/gatehouse.yaml: OK (1 pools)" in result.stdout, result.stdout
+
+
+def test_a_visitor_signs_in_through_nginx_and_the_app_is_told_who_they_are(
+    nginx: str, server: GatehouseServer, upstream: EchoApp
+) -> None:
+    visitor = Visitor(nginx)
+    before = len(upstream.requests)
+    first = visitor.get("/docs/page?x=1&y=2")
+    # Every part of the query comes back after the sign-in (Gatehouse encodes it; nginx could not).
+    assert first.status_code == 302
+    assert first.headers["Location"] == f"{nginx}/_gatehouse/start?rd=/docs/page%3Fx%3D1%26y%3D2"
+    assert len(upstream.requests) == before  # the app saw nothing of it
+    start = visitor.get(first.headers["Location"])
+    assert start.status_code == 302 and start.headers["Location"].startswith(f"{server.url}/{POOL}/oauth2/authorize?")
+    # The sign-in cookie is set on the app's host, through nginx (the standard library's cookie jar names a
+    # host without a dot so).
+    assert [c.domain for c in visitor.http.cookies if c.name == "gatehouse-sign-in"] == ["localhost.local"]
+
+    answer = visitor.sign_in("/docs/page?x=1&y=2", "alice")
+    assert answer.url == f"{nginx}/docs/page?x=1&y=2"
+    assert answer.json()["path_qs"] == "/docs/page?x=1&y=2"
+    headers = seen_headers(answer)
+    assert headers["x-gatehouse-username"] == "alice"
+    assert headers["x-gatehouse-email"] == "alice@example.com"
+    assert headers["x-gatehouse-groups"] == "staff"
+    assert headers["x-gatehouse-pool"] == POOL
+    assert headers["x-gatehouse-sub"] == sub_of(server, "alice")
+    assert headers["host"] == f"localhost:{urlsplit(nginx).port}"
+    assert headers["x-forwarded-proto"] == "http"
+    # Later requests go straight through, with the app's own answer and cookies.
+    again = visitor.get("/api/items")
+    assert seen_headers(again)["x-gatehouse-username"] == "alice"
+    assert "app_cookie=from-upstream" in again.headers["Set-Cookie"]
+    info = visitor.get("/_gatehouse/userinfo").json()
+    assert info["username"] == "alice" and info["groups"] == ["staff"] and info["sub"] == sub_of(server, "alice")
+
+
+def test_identity_headers_a_browser_sends_never_reach_the_app(
+    nginx: str, server: GatehouseServer, upstream: EchoApp
+) -> None:
+    forged = {
+        "X-Gatehouse-Sub": "00000000-0000-0000-0000-000000000000",
+        "X-Gatehouse-Username": "root",
+        "X-Gatehouse-Email": "root@example.com",
+        "X-Gatehouse-Groups": "admins",
+        "X-Gatehouse-Pool": "us-east-1_Other",
+        "X-Forwarded-Host": "evil.example",
+    }
+    # Without a session, forged headers open nothing.
+    before = len(upstream.requests)
+    assert Visitor(nginx).get("/", headers=forged).status_code == 302
+    assert len(upstream.requests) == before
+
+    alice = Visitor(nginx)
+    alice.sign_in("/", "alice")
+    headers = seen_headers(alice.get("/", headers=forged))
+    assert headers["x-gatehouse-sub"] == sub_of(server, "alice")
+    assert headers["x-gatehouse-username"] == "alice"
+    assert headers["x-gatehouse-email"] == "alice@example.com"
+    assert headers["x-gatehouse-groups"] == "staff"
+    assert headers["x-gatehouse-pool"] == POOL
+    # Gatehouse found the app by the host nginx set, not by the browser's X-Forwarded-Host.
+    assert headers["host"] == f"localhost:{urlsplit(nginx).port}"
+
+    # carol has no email address: nginx sends the app no X-Gatehouse-Email at all, not the browser's.
+    carol = Visitor(nginx)
+    carol.sign_in("/", "carol")
+    answer = carol.get("/", headers=forged)
+    headers = seen_headers(answer)
+    assert headers["x-gatehouse-username"] == "carol"
+    assert "x-gatehouse-email" not in headers
+    for name in IDENTITY:
+        values = [v for k, v in answer.json()["headers"] if k.lower() == name.lower()]
+        assert len(values) <= 1 and forged[name] not in values, (name, values)
+
+
+def test_without_a_session_other_methods_get_401_and_the_check_is_not_reachable(nginx: str, upstream: EchoApp) -> None:
+    before = len(upstream.requests)
+    posted = requests.post(f"{nginx}/api/items", data=b'{"a": 1}', timeout=10, allow_redirects=False)
+    assert posted.status_code == 401 and "Sign-in required" in posted.text
+    head = requests.head(f"{nginx}/docs", timeout=10, allow_redirects=False)
+    assert head.status_code == 302 and head.headers["Location"].endswith("/_gatehouse/start?rd=/docs")
+    # The subrequest's location is nginx's own: a browser asking for it is told there is nothing there.
+    assert requests.get(f"{nginx}/_gatehouse/auth-request", timeout=10).status_code == 404
+    assert len(upstream.requests) == before
+
+
+def test_a_user_outside_the_allowed_groups_gets_403(nginx: str, server: GatehouseServer, upstream: EchoApp) -> None:
+    visitor = Visitor(nginx)
+    before = len(upstream.requests)
+    refused = visitor.sign_in("/", "bob")
+    assert refused.status_code == 403 and "only for members of: staff" in refused.text
+    assert refused.url == f"{nginx}/"
+    assert len(upstream.requests) == before
+    # The groups are read on every request: once in staff, the same session gets in.
+    idp = server.client()
+    idp.admin_add_user_to_group(UserPoolId=POOL, Username="bob", GroupName="staff")
+    try:
+        assert seen_headers(visitor.get("/"))["x-gatehouse-groups"] in ("staff,visitors", "visitors,staff")
+    finally:
+        idp.admin_remove_user_from_group(UserPoolId=POOL, Username="bob", GroupName="staff")
+    assert visitor.get("/").status_code == 403
+
+
+def test_signing_out_on_the_app_host_ends_the_session(nginx: str, server: GatehouseServer) -> None:
+    visitor = Visitor(nginx)
+    visitor.sign_in("/", "alice")
+    cookie = next(str(c.value) for c in visitor.http.cookies if c.name == "gatehouse-session")
+    out = visitor.get("/_gatehouse/sign_out")
+    assert out.status_code == 302
+    location = out.headers["Location"]
+    # The app's root is a sign-out URL of the example's client: the hosted UI's session ends too.
+    assert location.startswith(f"{server.url}/{POOL}/logout?")
+    assert parse_qs(urlsplit(location).query)["logout_uri"] == [f"{nginx}/"]
+    assert not [c for c in visitor.http.cookies if c.name == "gatehouse-session"]
+    # Back at the app, the next request is sent to sign in, and the hosted UI asks for the password again.
+    again = visitor.follow(out)
+    assert again.status_code == 200 and "Sign in" in again.text and f"/{POOL}/login" in again.url
+    # A copy of the old cookie opens nothing any more.
+    replay = Visitor(nginx)
+    replay.http.cookies.set("gatehouse-session", cookie)
+    assert replay.get("/").status_code == 302
+
+
+def test_global_sign_out_ends_the_session(nginx: str, server: GatehouseServer) -> None:
+    visitor = Visitor(nginx)
+    visitor.sign_in("/", "alice")
+    assert seen_headers(visitor.get("/"))["x-gatehouse-username"] == "alice"
+    server.client().admin_user_global_sign_out(UserPoolId=POOL, Username="alice")
+    ended = visitor.get("/")
+    assert ended.status_code == 302 and ended.headers["Location"] == f"{nginx}/_gatehouse/start?rd=/"
+    assert visitor.get("/_gatehouse/userinfo").status_code == 401
+    # Signing in again opens a new session.
+    assert seen_headers(visitor.sign_in("/", "alice"))["x-gatehouse-username"] == "alice"
+
+
+def test_chromium_signs_in_through_nginx(nginx: str, server: GatehouseServer, browser: Any) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{nginx}/reports?year=2026&q=all")
+        # Sent to the hosted sign-in page, on Gatehouse's own host.
+        assert page.url.startswith(f"{server.url}/{POOL}/login"), page.url
+        page.get_by_label("Username").fill("alice")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{nginx}/reports?year=2026&q=all")
+        echo = json.loads(page.inner_text("body"))
+        assert echo["path_qs"] == "/reports?year=2026&q=all"
+        headers = {name.lower(): value for name, value in echo["headers"]}
+        assert headers["x-gatehouse-username"] == "alice"
+        assert headers["x-gatehouse-email"] == "alice@example.com"
+        assert headers["x-gatehouse-groups"] == "staff"
+        assert headers["x-gatehouse-sub"] == sub_of(server, "alice")
+        cookies = {c["name"]: c for c in context.cookies()}
+        assert cookies["gatehouse-session"]["domain"] == "localhost" and cookies["gatehouse-session"]["httpOnly"]
+    finally:
+        context.close()
+
+
+class ExampleApp(ThreadedApp):
+    """examples/front_door/app.py, served as its ``__main__`` serves it."""
+
+    def build(self) -> Any:
+        spec = importlib.util.spec_from_file_location("front_door_example_app", EXAMPLE / "app.py")
+        assert spec is not None and spec.loader is not None
+        example = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(example)
+        return example.make_app()
+
+
+def test_the_example_app_greets_the_user_nginx_names() -> None:
+    with ExampleApp() as app:
+        headers = {"X-Gatehouse-Username": "<alice>", "X-Gatehouse-Groups": "staff,editors"}
+        page = requests.get(f"{app.url}/", headers=headers, timeout=10)
+        assert page.status_code == 200
+        assert "Hello, &lt;alice&gt;!" in page.text and "<li>staff</li><li>editors</li>" in page.text
+        assert 'href="/_gatehouse/sign_out"' in page.text
+        assert requests.get(f"{app.url}/", timeout=10).status_code == 403
