@@ -70,7 +70,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from gateway.api.model import ServiceModel
-from gateway.config_front_door import FrontDoorConfig
+from gateway.config_front_door import FrontDoorConfig, origin_host
 from gateway.config_iam import IamConfig, apply_iam_config
 from gateway.config_identity_pools import IdentityPoolConfig, apply_identity_pool_config
 from gateway.config_sign_in import (
@@ -1378,7 +1378,7 @@ class GatehouseConfig(_Model):
         public_url = self.server.public_url if self.server is not None else None
         for index, app in enumerate(apps):
             at = (*loc, index)
-            if public_url and app.upstream and urlsplit(public_url).netloc.lower() == urlsplit(app.url).netloc:
+            if public_url and app.upstream and origin_host(public_url) == urlsplit(app.url).netloc:
                 issues.append(_Issue((*at, "url"), "expected a host other than server.public_url's", app.url))
             pool = pools.get(app.user_pool)
             if pool is None:

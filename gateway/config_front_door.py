@@ -24,10 +24,17 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from gateway.services.front_door import CALLBACK_PATH, FrontDoorApp
 
 __all__ = ["FrontDoorAppConfig", "FrontDoorConfig"]
+
+
+def _expected(message: str) -> PydanticCustomError:
+    """A problem reported as the config file reports its own ("<key>: expected ..."), not as pydantic's
+    "Value error, ..."."""
+    return PydanticCustomError("gatehouse_config", "{summary}", {"summary": message})
 
 
 class _Model(BaseModel):
@@ -38,14 +45,42 @@ def _origin(value: str) -> str:
     """An http(s) origin: scheme, host and optional port, nothing else (a trailing slash is dropped)."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("expected an http:// or https:// URL with a host")
+        raise _expected("expected an http:// or https:// URL with a host")
     if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
-        raise ValueError("expected an origin: scheme, host and port only (no path, query or user)")
+        raise _expected("expected an origin: scheme, host and port only (no path, query or user)")
+    port = _port(value)
+    # As a browser names the host in Host: the scheme's default port left out (RFC 9110 §4.2.1, §7.2), so that
+    # https://wiki.example.com:443 is found by the Host header "wiki.example.com".
+    host = parts.netloc.lower()
+    if host.endswith(":") or port is not None:
+        host = host.rsplit(":", 1)[0]
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        host = f"{host}:{port}"
+    return f"{parts.scheme}://{host}"
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_host(url: str) -> str | None:
+    """The host and port of ``url`` (any path left aside) as a browser's Host header names them, the default port
+    left out; None for a URL that is not http(s)."""
+    parts = urlsplit(url)
     try:
-        parts.port  # noqa: B018  # raises on a port that is not a number in range
+        return urlsplit(_origin(f"{parts.scheme}://{parts.netloc}")).netloc
+    except PydanticCustomError:
+        return None
+
+
+def _port(value: str) -> int | None:
+    """The URL's port, if it names one; a port that is not a number from 1 to 65535 is an error."""
+    try:
+        port = urlsplit(value).port
     except ValueError as exc:
-        raise ValueError("expected a port number from 1 to 65535") from exc
-    return f"{parts.scheme}://{parts.netloc.lower()}"
+        raise _expected("expected a port number from 1 to 65535") from exc
+    if port == 0:
+        raise _expected("expected a port number from 1 to 65535")
+    return port
 
 
 class FrontDoorAppConfig(_Model):
@@ -74,7 +109,8 @@ class FrontDoorAppConfig(_Model):
             return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-            raise ValueError("expected an http:// or https:// URL with a host (a path is kept as the prefix)")
+            raise _expected("expected an http:// or https:// URL with a host (a path is kept as the prefix)")
+        _port(value)  # else every request to the app would fail on it
         return value.rstrip("/")
 
     @property

@@ -19,13 +19,14 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
 import structlog
+from multidict import MultiMapping
 
 from gateway.errors import GatehouseError, ResourceNotFoundException
 from gateway.secretbox import SecretBox, SecretBoxError
@@ -51,6 +52,10 @@ IDENTITY_HEADERS = (
     "X-Gatehouse-Pool",
 )
 _SESSION_VERSION = 1
+# Printable ASCII but the backslash (refused before) and "%" kept as it is: a path already percent-encoded stays so.
+_URI_ASCII = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "\\")
+# The callback's parameters, each of which may be given once (RFC 6749 §3.1).
+_CALLBACK_PARAMETERS = ("code", "state", "iss", "error", "error_description", "error_uri")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +111,21 @@ class FrontDoorUser:
             "X-Gatehouse-Sub": self.sub,
             "X-Gatehouse-Username": self.username,
             "X-Gatehouse-Email": self.email or "",
-            "X-Gatehouse-Groups": ",".join(self.groups),
+            "X-Gatehouse-Groups": ",".join(group_in_list(group) for group in self.groups),
             "X-Gatehouse-Pool": self.pool_id,
         }
         return {name: _header_text(value) for name, value in values.items()}
+
+
+# What a group name keeps as it is in X-Gatehouse-Groups: printable ASCII but the list's separator and "%".
+_GROUP_TEXT = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in ",%")
+
+
+def group_in_list(name: str) -> str:
+    """A group name as an item of ``X-Gatehouse-Groups``: a comma (which Cognito allows in a name), "%" and
+    characters beyond ASCII percent-encoded (UTF-8), so that splitting the list at its commas gives each name
+    back (percent-decoded), and a name such as "a,b" is never two groups."""
+    return quote(name, safe=_GROUP_TEXT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,12 +172,18 @@ def _s256(verifier: str) -> str:
 def safe_next_path(value: str | None) -> str:
     """Where to send the browser after signing in: a path on the app's own host, never another site. Only a
     path that starts with one slash is taken (``//evil.example`` and ``/\\evil.example`` are other hosts to a
-    browser); anything else is the app's root."""
+    browser); anything else is the app's root. Characters beyond ASCII are percent-encoded as UTF-8: a
+    Location is a URI reference (RFC 9110 §10.2.2, RFC 3986 §2.1), and what is not text at all (a header's
+    bytes that are not UTF-8) is the app's root too."""
     if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
         return "/"
     if any(c < " " or c == "\x7f" or c == "\\" for c in value):
         return "/"
-    return value[:2048]
+    try:
+        path = quote(value[:2048], safe=_URI_ASCII)
+    except UnicodeEncodeError:
+        return "/"
+    return path
 
 
 class FrontDoorService:
@@ -222,17 +244,22 @@ class FrontDoorService:
         }
         return f"{self._oauth.issuer(app.pool_id)}/oauth2/authorize?{urlencode(query)}", cookie
 
-    async def finish(self, app: FrontDoorApp, query: Mapping[str, str], sign_in_cookie: str | None) -> SignedIn:
+    async def finish(self, app: FrontDoorApp, query: MultiMapping[str], sign_in_cookie: str | None) -> SignedIn:
         """The callback (RFC 6749 §4.1.2): check the state against the sign-in cookie, the issuer (RFC 9207),
         redeem the code with the PKCE verifier, and make the session."""
         pending = self._open(app, "sign-in", sign_in_cookie)
         if pending is None or int(pending.get("exp", 0)) < time.time():
             raise SignInFailed("This sign-in has expired or was started in another window. Please sign in again.")
+        # "Request and response parameters MUST NOT be included more than once" (RFC 6749 §3.1): which of two
+        # codes or states is the answer is not a question to guess at.
+        if any(len(query.getall(name, ())) > 1 for name in _CALLBACK_PARAMETERS):
+            raise SignInFailed("The sign-in answer is not well formed. Please sign in again.")
         state = query.get("state", "")
         if not hmac.compare_digest(state.encode(), str(pending.get("state", "")).encode()):
             raise SignInFailed("This sign-in has expired or was started in another window. Please sign in again.")
-        issuer = query.get("iss")
-        if issuer is not None and issuer != self._oauth.issuer(app.pool_id):
+        # Gatehouse's authorization endpoint always sends iss (its metadata says so), so an answer without one
+        # is not its own: refused (RFC 9207 §2.4).
+        if query.get("iss") != self._oauth.issuer(app.pool_id):
             raise SignInFailed("The sign-in answer came from another issuer.")
         if "error" in query:
             error = query.get("error", "")[:64]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
+from tests.e2e.front_door_support import Visitor, seen_headers
 from tests.fakes.echo_app import EchoApp
 from tests.support import GatehouseServer
 
@@ -74,48 +74,8 @@ front_door:
     gatehouse.stop()
 
 
-class Visitor:
-    """A browser's part: a cookie jar per host, redirects followed by hand within the two hosts."""
-
-    def __init__(self, server: GatehouseServer) -> None:
-        self.server = server
-        self.app = f"http://localhost:{server.port}"
-        self.http = requests.Session()
-
-    def get(self, url: str, **kwargs: Any) -> requests.Response:
-        return self.http.get(url if "://" in url else self.app + url, allow_redirects=False, timeout=10, **kwargs)
-
-    def follow(self, response: requests.Response) -> requests.Response:
-        for _ in range(10):
-            if response.status_code not in (301, 302, 303):
-                return response
-            location = response.headers["Location"]
-            if "://" not in location:
-                base = urlsplit(response.url)
-                location = f"{base.scheme}://{base.netloc}{location}"
-            response = self.get(location)
-        raise AssertionError("too many redirects")
-
-    def sign_in(self, path: str, username: str, password: str = PASSWORD) -> requests.Response:
-        """Ask the app for ``path``, sign in on the hosted page; the first answer that is not a redirect."""
-        from tests.e2e.oauth_support import Browser
-
-        page = self.follow(self.get(path))
-        assert page.status_code == 200 and "Sign in" in page.text, (page.status_code, page.text[:500])
-        fields = {**Browser.form_fields(page), "username": username, "password": password}
-        action = Browser.form_action(page)
-        base = urlsplit(page.url)
-        target = action if "://" in action else f"{base.scheme}://{base.netloc}{action}"
-        return self.follow(self.http.post(target, data=fields, allow_redirects=False, timeout=10))
-
-
-def seen_headers(response: requests.Response) -> dict[str, str]:
-    assert response.status_code == 200, (response.status_code, response.text[:500])
-    return {k.lower(): v for k, v in response.json()["headers"]}
-
-
 def test_a_browser_signs_in_and_reaches_the_app_as_the_user(server: GatehouseServer, upstream: EchoApp) -> None:
-    visitor = Visitor(server)
+    visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
     first = visitor.get("/docs/page?x=1")
     assert first.status_code == 302
     assert first.headers["Location"] == f"{visitor.app}/_gatehouse/start?rd=/docs/page%3Fx%3D1"
@@ -141,7 +101,7 @@ def test_a_browser_signs_in_and_reaches_the_app_as_the_user(server: GatehouseSer
 
 
 def test_identity_headers_a_browser_sends_are_dropped(server: GatehouseServer) -> None:
-    visitor = Visitor(server)
+    visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
     visitor.sign_in("/", "alice")
     forged = {"X-Gatehouse-Username": "root", "X-Gatehouse-Groups": "admins", "X-Gatehouse-Extra": "1",
               "X-Forwarded-Host": "evil.example"}  # fmt: skip
@@ -153,7 +113,7 @@ def test_identity_headers_a_browser_sends_are_dropped(server: GatehouseServer) -
 
 
 def test_bodies_stream_both_ways(server: GatehouseServer) -> None:
-    visitor = Visitor(server)
+    visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
     visitor.sign_in("/", "alice")
     payload = b"y" * (3 * 1024 * 1024)  # beyond Gatehouse's own 1 MiB request limit: the proxy streams it
     posted = visitor.http.post(visitor.app + "/upload", data=payload, allow_redirects=False, timeout=20)
@@ -175,7 +135,7 @@ def test_without_a_session_other_methods_get_401(server: GatehouseServer, upstre
 
 
 def test_a_user_outside_the_allowed_groups_is_refused(server: GatehouseServer, upstream: EchoApp) -> None:
-    visitor = Visitor(server)
+    visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
     before = len(upstream.requests)
     answer = visitor.sign_in("/", "bob")
     assert answer.status_code == 403 and "only for members of: staff" in answer.text
@@ -190,8 +150,28 @@ def test_a_user_outside_the_allowed_groups_is_refused(server: GatehouseServer, u
     assert visitor.get("/").status_code == 403
 
 
+def test_a_group_name_with_a_comma_stays_one_group(server: GatehouseServer) -> None:
+    """Cognito allows commas in group names: X-Gatehouse-Groups percent-encodes them (and "%", and characters
+    beyond ASCII), so the list splits back into the user's groups."""
+    from urllib.parse import unquote
+
+    idp = server.client()
+    for name in ("ops,eng", "équipe-100%"):
+        idp.create_group(UserPoolId=POOL, GroupName=name)
+        idp.admin_add_user_to_group(UserPoolId=POOL, Username="alice", GroupName=name)
+    try:
+        visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
+        visitor.sign_in("/", "alice")
+        listed = seen_headers(visitor.get("/"))["x-gatehouse-groups"]
+        assert sorted(unquote(item) for item in listed.split(",")) == ["ops,eng", "staff", "équipe-100%"]
+        assert "ops%2Ceng" in listed and "%C3%A9quipe-100%25" in listed
+    finally:
+        for name in ("ops,eng", "équipe-100%"):
+            idp.delete_group(UserPoolId=POOL, GroupName=name)
+
+
 def test_signing_out_ends_the_session_and_its_tokens(server: GatehouseServer) -> None:
-    visitor = Visitor(server)
+    visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
     visitor.sign_in("/", "alice")
     out = visitor.get("/_gatehouse/sign_out")
     assert out.status_code == 302
@@ -203,7 +183,7 @@ def test_signing_out_ends_the_session_and_its_tokens(server: GatehouseServer) ->
     again = visitor.follow(out)
     assert again.status_code == 200 and "Sign in" in again.text and f"/{POOL}/login" in again.url
     # A copy of the old cookie no longer opens anything: its token family is revoked.
-    replay = Visitor(server)
+    replay = Visitor(f"http://localhost:{server.port}", PASSWORD)
     session = visitor.sign_in("/", "alice")
     assert session.status_code == 200
     cookie = next(c.value for c in visitor.http.cookies if c.name == "gatehouse-session")
@@ -214,7 +194,7 @@ def test_signing_out_ends_the_session_and_its_tokens(server: GatehouseServer) ->
 
 def test_global_sign_out_and_disabling_the_user_end_sessions(server: GatehouseServer) -> None:
     idp = server.client()
-    visitor = Visitor(server)
+    visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
     visitor.sign_in("/", "alice")
     assert visitor.get("/").status_code == 200
     idp.admin_user_global_sign_out(UserPoolId=POOL, Username="alice")
@@ -228,7 +208,7 @@ def test_global_sign_out_and_disabling_the_user_end_sessions(server: GatehouseSe
 
 
 def test_forward_auth_answers_a_proxy_in_front(server: GatehouseServer) -> None:
-    visitor = Visitor(server)
+    visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
     visitor.sign_in("/", "alice")
     cookies = {c.name: str(c.value) for c in visitor.http.cookies if c.name == "gatehouse-session"}
     forwarded = {"X-Forwarded-Host": f"localhost:{server.port}", "X-Forwarded-Uri": "/wiki/a?b=c",

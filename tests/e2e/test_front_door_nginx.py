@@ -26,6 +26,7 @@ import pytest
 import requests
 import yaml
 
+from tests.e2e.front_door_support import Visitor, seen_headers
 from tests.fakes.echo_app import EchoApp
 from tests.fakes.server import ThreadedApp
 from tests.support import GatehouseServer, free_port
@@ -140,47 +141,6 @@ def nginx(
             process.wait()
 
 
-class Visitor:
-    """A browser's part: one cookie jar, redirects followed by hand across the app's host and Gatehouse's."""
-
-    def __init__(self, app: str) -> None:
-        self.app = app
-        self.http = requests.Session()
-
-    def get(self, url: str, **kwargs: Any) -> requests.Response:
-        return self.http.get(url if "://" in url else self.app + url, allow_redirects=False, timeout=10, **kwargs)
-
-    def follow(self, response: requests.Response) -> requests.Response:
-        for _ in range(10):
-            if response.status_code not in (301, 302, 303):
-                return response
-            location = response.headers["Location"]
-            if "://" not in location:
-                base = urlsplit(response.url)
-                location = f"{base.scheme}://{base.netloc}{location}"
-            response = self.get(location)
-        raise AssertionError("too many redirects")
-
-    def sign_in(self, path: str, username: str) -> requests.Response:
-        """Ask the app for ``path``, sign in on the hosted page; the first answer that is not a redirect."""
-        from tests.e2e.oauth_support import Browser
-
-        page = self.follow(self.get(path))
-        assert page.status_code == 200 and "Sign in" in page.text, (page.status_code, page.text[:500])
-        fields = {**Browser.form_fields(page), "username": username, "password": PASSWORD}
-        action = Browser.form_action(page)
-        base = urlsplit(page.url)
-        target = action if "://" in action else f"{base.scheme}://{base.netloc}{action}"
-        return self.follow(self.http.post(target, data=fields, allow_redirects=False, timeout=10))
-
-
-def seen_headers(response: requests.Response) -> dict[str, str]:
-    """The headers the upstream app was sent (names in lower case), from its echo."""
-    assert response.status_code == 200, (response.status_code, response.text[:500])
-    assert response.headers.get("X-Upstream") == "echo", response.headers
-    return {name.lower(): value for name, value in response.json()["headers"]}
-
-
 def sub_of(server: GatehouseServer, username: str) -> str:
     user = server.client().admin_get_user(UserPoolId=POOL, Username=username)
     return str(next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub"))
@@ -201,7 +161,7 @@ def test_the_example_config_passes_config_check() -> None:
 def test_a_visitor_signs_in_through_nginx_and_the_app_is_told_who_they_are(
     nginx: str, server: GatehouseServer, upstream: EchoApp
 ) -> None:
-    visitor = Visitor(nginx)
+    visitor = Visitor(nginx, PASSWORD)
     before = len(upstream.requests)
     first = visitor.get("/docs/page?x=1&y=2")
     # Every part of the query comes back after the sign-in (Gatehouse encodes it; nginx could not).
@@ -246,10 +206,10 @@ def test_identity_headers_a_browser_sends_never_reach_the_app(
     }
     # Without a session, forged headers open nothing.
     before = len(upstream.requests)
-    assert Visitor(nginx).get("/", headers=forged).status_code == 302
+    assert Visitor(nginx, PASSWORD).get("/", headers=forged).status_code == 302
     assert len(upstream.requests) == before
 
-    alice = Visitor(nginx)
+    alice = Visitor(nginx, PASSWORD)
     alice.sign_in("/", "alice")
     headers = seen_headers(alice.get("/", headers=forged))
     assert headers["x-gatehouse-sub"] == sub_of(server, "alice")
@@ -261,7 +221,7 @@ def test_identity_headers_a_browser_sends_never_reach_the_app(
     assert headers["host"] == f"localhost:{urlsplit(nginx).port}"
 
     # carol has no email address: nginx sends the app no X-Gatehouse-Email at all, not the browser's.
-    carol = Visitor(nginx)
+    carol = Visitor(nginx, PASSWORD)
     carol.sign_in("/", "carol")
     answer = carol.get("/", headers=forged)
     headers = seen_headers(answer)
@@ -284,7 +244,7 @@ def test_without_a_session_other_methods_get_401_and_the_check_is_not_reachable(
 
 
 def test_a_user_outside_the_allowed_groups_gets_403(nginx: str, server: GatehouseServer, upstream: EchoApp) -> None:
-    visitor = Visitor(nginx)
+    visitor = Visitor(nginx, PASSWORD)
     before = len(upstream.requests)
     refused = visitor.sign_in("/", "bob")
     assert refused.status_code == 403 and "only for members of: staff" in refused.text
@@ -301,7 +261,7 @@ def test_a_user_outside_the_allowed_groups_gets_403(nginx: str, server: Gatehous
 
 
 def test_signing_out_on_the_app_host_ends_the_session(nginx: str, server: GatehouseServer) -> None:
-    visitor = Visitor(nginx)
+    visitor = Visitor(nginx, PASSWORD)
     visitor.sign_in("/", "alice")
     cookie = next(str(c.value) for c in visitor.http.cookies if c.name == "gatehouse-session")
     out = visitor.get("/_gatehouse/sign_out")
@@ -315,13 +275,13 @@ def test_signing_out_on_the_app_host_ends_the_session(nginx: str, server: Gateho
     again = visitor.follow(out)
     assert again.status_code == 200 and "Sign in" in again.text and f"/{POOL}/login" in again.url
     # A copy of the old cookie opens nothing any more.
-    replay = Visitor(nginx)
+    replay = Visitor(nginx, PASSWORD)
     replay.http.cookies.set("gatehouse-session", cookie)
     assert replay.get("/").status_code == 302
 
 
 def test_global_sign_out_ends_the_session(nginx: str, server: GatehouseServer) -> None:
-    visitor = Visitor(nginx)
+    visitor = Visitor(nginx, PASSWORD)
     visitor.sign_in("/", "alice")
     assert seen_headers(visitor.get("/"))["x-gatehouse-username"] == "alice"
     server.client().admin_user_global_sign_out(UserPoolId=POOL, Username="alice")

@@ -1,6 +1,7 @@
 """An app behind the front door: answers every request with what it was sent (method, path, headers, body) as
 JSON, so a test sees exactly what Gatehouse or a proxy forwarded. ``/big`` answers ``?bytes=N`` bytes, streamed;
-``/redirect`` answers a 302 to ``/elsewhere``; ``/gzip`` answers a gzip-encoded body."""
+``/redirect`` answers a 302 to ``/elsewhere``; ``/gzip`` answers a gzip-encoded body; ``/truncated`` promises
+1000 bytes, sends 100 and closes the connection."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class EchoApp(ThreadedApp):
         app.router.add_get("/big", self._big)
         app.router.add_get("/redirect", self._redirect)
         app.router.add_get("/gzip", self._gzip)
+        app.router.add_get("/truncated", self._truncated)
         app.router.add_route("*", "/{tail:.*}", self._echo)
         return app
 
@@ -59,3 +61,12 @@ class EchoApp(ThreadedApp):
             body=gzip.compress(b"compressed hello" * 10),
             headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"},
         )
+
+    async def _truncated(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = 1000
+        await response.prepare(request)
+        await response.write(b"z" * 100)
+        assert request.transport is not None
+        request.transport.close()
+        return response

@@ -1,0 +1,417 @@
+"""The front door (docs/front-door.md) against what a hostile browser or a careless deployment sends: redirects
+that would leave the app's host, forged, replayed or malformed callbacks (RFC 6749 §4.1.2, §3.1; RFC 9207),
+session cookies tampered with or taken to another app, requests that a proxy must not pass on as they are
+(RFC 9110 §7.6), an upstream that is down or cuts its answer short, and identity headers with text beyond ASCII.
+
+Three apps on one server, told apart by the Host header as a proxy in front would route them: ``wiki`` on
+``localhost:<port>`` and ``notes`` on ``notes.localhost:<port>`` (both forwarded to a real upstream,
+tests/fakes/echo_app.py), ``down``, whose upstream nothing listens on, and ``gone``, whose client is deleted.
+Gatehouse's own pages are on ``127.0.0.1:<port>``."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from tests.e2e.oauth_support import Browser
+from tests.fakes.echo_app import EchoApp
+from tests.support import GatehouseServer, free_port
+
+POOL = "us-east-1_FrontDoor2"
+PASSWORD = "Front-door-pass-1"
+CLIENTS = {"wiki": "wikiclient00000000000001", "notes": "notesclient0000000000001", "down": "downclient00000000000001",
+           "gone": "goneclient00000000000001"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[EchoApp]:
+    with EchoApp() as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, upstream: EchoApp) -> Iterator[GatehouseServer]:
+    data_dir: Path = tmp_path_factory.mktemp("front-door-attacks") / "data"
+    gatehouse = GatehouseServer(data_dir, config="version: 1\n")
+    port = gatehouse.port
+    urls = {"wiki": f"http://localhost:{port}", "notes": f"http://notes.localhost:{port}",
+            "down": f"http://down.localhost:{port}", "gone": f"http://gone.localhost:{port}"}  # fmt: skip
+    upstreams = {"wiki": upstream.url, "notes": upstream.url, "down": f"http://127.0.0.1:{free_port()}",
+                 "gone": upstream.url}  # fmt: skip
+    clients = "\n".join(
+        f"      - {{id: {CLIENTS[name]}, name: {name}, allowed_oauth_flows: [code], allowed_oauth_scopes: [openid],"
+        f' callback_urls: ["{urls[name]}/_gatehouse/callback"]}}'
+        for name in CLIENTS
+    )
+    apps = "\n".join(
+        f'    - {{name: {name}, url: "{urls[name]}", user_pool: {POOL}, client_id: {CLIENTS[name]},'
+        f' upstream: "{upstreams[name]}"}}'
+        for name in CLIENTS
+    )
+    assert gatehouse.config_path is not None
+    gatehouse.config_path.write_text(f"""
+version: 1
+pools:
+  - id: {POOL}
+    name: front-door-attacks
+    groups: [{{name: staff}}]
+    users:
+      - username: alice
+        password: {PASSWORD}
+        attributes: {{email: alice@example.com}}
+        groups: [staff]
+      - username: "jösé"
+        password: {PASSWORD}
+        attributes: {{email: "jösé@example.com"}}
+    clients:
+{clients}
+front_door:
+  apps:
+{apps}
+""")
+    gatehouse.start()
+    yield gatehouse
+    gatehouse.stop()
+
+
+def app_url(server: GatehouseServer, name: str) -> str:
+    prefix = "" if name == "wiki" else f"{name}."
+    return f"http://{prefix}localhost:{server.port}"
+
+
+def at(server: GatehouseServer, method: str, url: str, **kwargs: Any) -> requests.Response:
+    """``url`` asked of Gatehouse's address with ``url``'s host in the Host header, as a proxy routes it."""
+    parts = urlsplit(url)
+    headers = {"Host": parts.netloc, **kwargs.pop("headers", {})}
+    target = f"{server.url}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+    return requests.request(method, target, headers=headers, allow_redirects=False, timeout=15, **kwargs)
+
+
+def raw(server: GatehouseServer, data: bytes, *, timeout: float = 10) -> bytes:
+    """What Gatehouse answers to ``data`` sent as it is on a new connection (read until it closes)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def set_cookie(response: requests.Response, name: str) -> str | None:
+    match = re.search(rf"(?:^|, ){re.escape(name)}=([^;]*)", response.headers.get("Set-Cookie", ""))
+    return match.group(1) if match and match.group(1) else None
+
+
+def callback_for(server: GatehouseServer, name: str, *, user: str = "alice", rd: str = "/") -> tuple[str, str]:
+    """Start a sign-in for app ``name`` (``rd`` as it is in the query) and sign in on the hosted UI: the
+    callback URL the browser is sent to and the sign-in cookie it holds."""
+    start = at(server, "GET", f"{app_url(server, name)}/_gatehouse/start?rd={rd}")
+    assert start.status_code == 302, start.text
+    sign_in = set_cookie(start, "gatehouse-sign-in")
+    assert sign_in is not None
+    hosted = requests.Session()
+    page = hosted.get(start.headers["Location"], timeout=10)
+    fields = {**Browser.form_fields(page), "username": user, "password": PASSWORD}
+    action = Browser.form_action(page)
+    base = urlsplit(page.url)
+    target = action if "://" in action else f"{base.scheme}://{base.netloc}{action}"
+    answer = hosted.post(target, data=fields, allow_redirects=False, timeout=10)
+    while answer.headers.get("Location", "").startswith(server.url):
+        answer = hosted.get(answer.headers["Location"], allow_redirects=False, timeout=10)
+    assert answer.status_code in (302, 303), answer.text[:500]
+    return answer.headers["Location"], sign_in
+
+
+def finish(server: GatehouseServer, callback: str, sign_in: str) -> requests.Response:
+    return at(server, "GET", callback, cookies={"gatehouse-sign-in": sign_in})
+
+
+def session_for(server: GatehouseServer, name: str, *, user: str = "alice") -> str:
+    done = finish(server, *callback_for(server, name, user=user))
+    cookie = set_cookie(done, "gatehouse-session")
+    assert done.status_code == 302 and cookie is not None, done.text[:500]
+    return cookie
+
+
+def get_as(server: GatehouseServer, name: str, path: str, cookie: str, **kwargs: Any) -> requests.Response:
+    return at(server, "GET", app_url(server, name) + path, cookies={"gatehouse-session": cookie}, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def alice(server: GatehouseServer) -> str:
+    return session_for(server, "wiki")
+
+
+# --- where the browser is sent ---------------------------------------------------------------------------
+
+OTHER_HOSTS = ["//evil.example/x", "/\\evil.example", "\\\\evil.example", "/\t/evil.example",
+               "http://evil.example/", "javascript:alert(1)", "evil.example", ""]  # fmt: skip
+
+
+@pytest.mark.parametrize("uri", OTHER_HOSTS)
+def test_forward_auth_sends_the_browser_back_only_to_the_app_host(server: GatehouseServer, uri: str) -> None:
+    """X-Forwarded-Uri is where to come back to after signing in: another host is the app's root instead."""
+    answer = requests.get(f"{server.url}/_gatehouse/forward-auth", allow_redirects=False, timeout=10,
+                          headers={"X-Forwarded-Host": f"localhost:{server.port}", "X-Forwarded-Uri": uri})  # fmt: skip
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == f"{app_url(server, 'wiki')}/_gatehouse/start?rd=/"
+
+
+@pytest.mark.parametrize("rd", ["//evil.example", "/\\evil.example", "/%2F%2Fevil.example", "%2F%2Fevil.example",
+                                "/%5Cevil.example", "/%09/evil.example", "https://evil.example"])  # fmt: skip
+def test_rd_that_names_another_host_lands_on_the_app_root(server: GatehouseServer, rd: str) -> None:
+    """The ``rd`` of /_gatehouse/start (here as it is in the query, decoded once) is a path or nothing."""
+    done = finish(server, *callback_for(server, "wiki", rd=rd))
+    assert done.status_code == 302 and done.headers["Location"] == "/"
+
+
+FORWARD_AUTH = (
+    b"GET /_gatehouse/forward-auth HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Host: localhost:%d\r\n"
+    b"X-Forwarded-Uri: %s\r\nConnection: close\r\n\r\n"
+)
+
+
+def test_a_path_beyond_ascii_comes_back_percent_encoded(server: GatehouseServer) -> None:
+    """A Location is a URI reference (RFC 9110 §10.2.2): UTF-8, percent-encoded, as the browser asked for it."""
+    done = finish(server, *callback_for(server, "wiki", rd=quote("/café/ü?q=ß", safe="/")))
+    assert done.status_code == 302
+    assert done.headers["Location"] == "/caf%C3%A9/%C3%BC?q=%C3%9F"
+    forwarded = raw(server, FORWARD_AUTH % (server.port, b"/caf\xc3\xa9"))
+    assert forwarded.startswith(b"HTTP/1.1 302 ")
+    assert b"/_gatehouse/start?rd=/caf%25C3%25A9\r\n" in forwarded
+
+
+def test_a_forwarded_uri_that_is_not_utf8_is_the_app_root_not_a_500(server: GatehouseServer) -> None:
+    forwarded = raw(server, FORWARD_AUTH % (server.port, b"/caf\xe9"))
+    assert forwarded.startswith(b"HTTP/1.1 302 "), forwarded[:300]
+    assert b"/_gatehouse/start?rd=/\r\n" in forwarded
+
+
+# --- the callback ----------------------------------------------------------------------------------------
+
+
+def test_a_callback_without_iss_is_refused(server: GatehouseServer) -> None:
+    """Gatehouse's authorization endpoint always sends iss (authorization_response_iss_parameter_supported):
+    an answer without it is not its own (RFC 9207 §2.4)."""
+    callback, sign_in = callback_for(server, "wiki")
+    query = parse_qs(urlsplit(callback).query)
+    stripped = f"{app_url(server, 'wiki')}/_gatehouse/callback?code={query['code'][0]}&state={query['state'][0]}"
+    answer = finish(server, stripped, sign_in)
+    assert answer.status_code == 400 and "another issuer" in answer.text
+    assert set_cookie(answer, "gatehouse-session") is None
+
+
+@pytest.mark.parametrize("repeated", ["code=forged", "state=forged", "iss=http://evil.example/pool"])
+def test_a_callback_with_a_repeated_parameter_is_refused(server: GatehouseServer, repeated: str) -> None:
+    """RFC 6749 §3.1: a parameter given twice is an answer not to guess at, whichever copy comes first."""
+    callback, sign_in = callback_for(server, "wiki")
+    for url in (f"{callback}&{repeated}", callback.replace("?", f"?{repeated}&", 1)):
+        answer = finish(server, url, sign_in)
+        assert answer.status_code == 400, (url, answer.headers.get("Location"))
+        assert set_cookie(answer, "gatehouse-session") is None
+
+
+def test_a_replayed_callback_gives_no_session_and_ends_the_first(server: GatehouseServer) -> None:
+    """A code is used once; its reuse revokes what it gave (RFC 6749 §4.1.2), the session with it."""
+    callback, sign_in = callback_for(server, "wiki")
+    first = finish(server, callback, sign_in)
+    cookie = set_cookie(first, "gatehouse-session")
+    assert first.status_code == 302 and cookie is not None
+    replay = finish(server, callback, sign_in)
+    assert replay.status_code == 400 and set_cookie(replay, "gatehouse-session") is None
+    assert get_as(server, "wiki", "/", cookie).status_code == 302
+
+
+def test_forged_and_foreign_callbacks_are_refused(server: GatehouseServer) -> None:
+    wiki = app_url(server, "wiki")
+    callback, sign_in = callback_for(server, "wiki")
+    query = {name: values[0] for name, values in parse_qs(urlsplit(callback).query).items()}
+    # Another sign-in's state and code, with this browser's sign-in cookie (RFC 6749 §10.12).
+    other, _ = callback_for(server, "wiki")
+    # A code of another app's client, with this sign-in's state and issuer.
+    foreign, _ = callback_for(server, "notes")
+    foreign_code = parse_qs(urlsplit(foreign).query)["code"][0]
+    cases = {
+        "another sign-in's state": (other, sign_in),
+        "no sign-in cookie": (callback, ""),
+        "a garbled sign-in cookie": (callback, sign_in[:-4] + "AAAA"),
+        "another client's code": (f"{wiki}/_gatehouse/callback?code={foreign_code}&state={query['state']}"
+                                  f"&iss={quote(query['iss'], safe='')}", sign_in),
+        "another pool's issuer": (callback.replace(quote(POOL), "us-east-1_Other000"), sign_in),
+        "the IdP's error": (f"{wiki}/_gatehouse/callback?error=%3Cb%3Ebad%3C/b%3E&state={query['state']}"
+                            f"&iss={quote(query['iss'], safe='')}", sign_in),
+        "no code": (f"{wiki}/_gatehouse/callback?state={query['state']}&iss={quote(query['iss'], safe='')}", sign_in),
+    }  # fmt: skip
+    for case, (url, cookie) in cases.items():
+        answer = at(server, "GET", url, cookies={"gatehouse-sign-in": cookie} if cookie else {})
+        assert answer.status_code == 400, (case, answer.status_code, answer.text[:300])
+        assert set_cookie(answer, "gatehouse-session") is None, case
+        assert "<b>" not in answer.text, case
+    # The sign-in is still the browser's to finish: none of the above used its code.
+    assert finish(server, callback, sign_in).status_code == 302
+
+
+# --- session cookies -------------------------------------------------------------------------------------
+
+
+def test_only_an_intact_session_cookie_of_this_app_opens_it(server: GatehouseServer, alice: str) -> None:
+    assert get_as(server, "wiki", "/", alice).status_code == 200
+    _, sign_in = callback_for(server, "wiki")
+    notes = session_for(server, "notes")
+    assert get_as(server, "notes", "/", notes).status_code == 200
+    refused = {
+        "another app's session": notes,
+        "a sign-in cookie": sign_in,
+        "truncated": alice[: len(alice) // 2],
+        "one character changed": alice[:-6] + ("B" if alice[-6] != "B" else "C") + alice[-5:],
+        "oversized": alice * 30,
+        "not base64": "%%%;;",
+    }
+    for case, cookie in refused.items():
+        answer = get_as(server, "wiki", "/secret", cookie)
+        assert answer.status_code == 302, (case, answer.status_code)
+        assert answer.headers["Location"].endswith("/_gatehouse/start?rd=/secret"), case
+    # The same on the endpoints a proxy in front asks, for the cookie of another app.
+    forwarded = {"X-Forwarded-Host": f"notes.localhost:{server.port}"}
+    auth = requests.get(f"{server.url}/_gatehouse/auth-request", headers=forwarded,
+                        cookies={"gatehouse-session": alice}, timeout=10)  # fmt: skip
+    assert auth.status_code == 401
+
+
+def test_a_deleted_user_or_app_client_ends_the_session(server: GatehouseServer) -> None:
+    idp = server.client()
+    idp.admin_create_user(UserPoolId=POOL, Username="carol", TemporaryPassword=PASSWORD, MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=POOL, Username="carol", Password=PASSWORD, Permanent=True)
+    carol = session_for(server, "wiki", user="carol")
+    assert get_as(server, "wiki", "/", carol).status_code == 200
+    idp.admin_delete_user(UserPoolId=POOL, Username="carol")
+    assert get_as(server, "wiki", "/", carol).status_code == 302
+    gone = session_for(server, "gone")
+    assert get_as(server, "gone", "/", gone).status_code == 200
+    idp.delete_user_pool_client(UserPoolId=POOL, ClientId=CLIENTS["gone"])
+    assert get_as(server, "gone", "/", gone).status_code == 302
+    # Starting again leads to the hosted UI, which says the client is gone; never a 500.
+    start = at(server, "GET", f"{app_url(server, 'gone')}/_gatehouse/start")
+    assert start.status_code == 302
+    assert requests.get(start.headers["Location"], timeout=10).status_code in (400, 404)
+
+
+# --- the proxy -------------------------------------------------------------------------------------------
+
+
+def request_bytes(server: GatehouseServer, cookie: str, line: bytes, *headers: bytes) -> bytes:
+    head = [line, b"Host: localhost:%d" % server.port, b"Cookie: gatehouse-session=" + cookie.encode(), *headers]
+    if not any(h.lower().startswith(b"connection:") for h in headers):
+        head.append(b"Connection: close")
+    return b"\r\n".join(head) + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize("path", ["/a%2Fb", "/a/%2e%2e/b", "/a/../b", "/a%00b", "//evil.example/x", "/a;b?x=%20&y",
+                                  "/%2e%2e/%2e%2e/etc/passwd"])  # fmt: skip
+def test_paths_are_forwarded_unchanged(server: GatehouseServer, alice: str, path: str) -> None:
+    answer = raw(server, request_bytes(server, alice, b"GET " + path.encode() + b" HTTP/1.1"))
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
+    assert f'"path_qs": "{path}"'.encode() in answer
+
+
+def test_hop_by_hop_and_listed_headers_are_not_forwarded(server: GatehouseServer, alice: str) -> None:
+    answer = raw(server, request_bytes(server, alice, b"GET /hop HTTP/1.1",
+                                       b"Connection: close, X-Gatehouse-Username, X-Custom", b"X-Custom: 1",
+                                       b"X-Gatehouse-Username: root", b"Keep-Alive: timeout=5", b"TE: trailers",
+                                       b"Proxy-Authorization: Basic eDp5"))  # fmt: skip
+    seen = {name.lower(): value for name, value in _echoed(answer)["headers"]}
+    assert seen["x-gatehouse-username"] == "alice"
+    for name in ("x-custom", "keep-alive", "te", "proxy-authorization"):
+        assert name not in seen, name
+    assert seen.get("connection", "").lower() in ("", "keep-alive", "close")
+
+
+def _echoed(answer: bytes) -> dict[str, Any]:
+    import json
+
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
+    body = answer.split(b"\r\n\r\n", 1)[1]
+    return dict(json.loads(body))
+
+
+def test_a_smuggling_attempt_is_refused(server: GatehouseServer, alice: str, upstream: EchoApp) -> None:
+    before = len(upstream.requests)
+    head = request_bytes(server, alice, b"POST /s HTTP/1.1", b"Content-Length: 4", b"Transfer-Encoding: chunked")
+    answer = raw(server, head + b"0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n")
+    assert answer.split(b" ", 2)[1] == b"400"
+    assert not any(r["path_qs"] == "/smuggled" for r in upstream.requests[before:])
+
+
+def test_a_websocket_upgrade_is_not_forwarded_as_one(server: GatehouseServer, alice: str) -> None:
+    answer = raw(server, request_bytes(server, alice, b"GET /ws HTTP/1.1", b"Connection: Upgrade, close",
+                                       b"Upgrade: websocket", b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                                       b"Sec-WebSocket-Version: 13"))  # fmt: skip
+    assert not answer.startswith(b"HTTP/1.1 101")
+    seen = {name.lower() for name, _ in _echoed(answer)["headers"]}
+    assert "upgrade" not in seen
+
+
+def test_head_and_an_upstream_that_fails(server: GatehouseServer, alice: str) -> None:
+    head = raw(server, request_bytes(server, alice, b"HEAD /head HTTP/1.1"))
+    assert head.startswith(b"HTTP/1.1 200 ") and head.endswith(b"\r\n\r\n")
+    # An upstream that cuts its body short: the browser sees the connection cut, not a body taken as whole.
+    truncated = raw(server, request_bytes(server, alice, b"GET /truncated HTTP/1.1"))
+    assert truncated.startswith(b"HTTP/1.1 200 ") and b"Content-Length: 1000" in truncated
+    assert len(truncated.split(b"\r\n\r\n", 1)[1]) < 1000
+    # An upstream nobody listens on: a 502 page at once.
+    down = session_for(server, "down")
+    answer = get_as(server, "down", "/", down)
+    assert answer.status_code == 502 and "did not answer" in answer.text
+
+
+def test_the_host_is_matched_as_browsers_send_it(server: GatehouseServer, alice: str) -> None:
+    upper = get_as(server, "wiki", "/case", alice, headers={"Host": f"LOCALHOST:{server.port}"})
+    assert upper.status_code == 200 and upper.json()["path_qs"] == "/case"
+    # A trailing dot is another name to a browser (and its cookies): not the app, and not a 500.
+    dotted = get_as(server, "wiki", "/dot", alice, headers={"Host": f"localhost.:{server.port}"})
+    assert dotted.status_code == 404
+    start = at(server, "GET", f"http://localhost.:{server.port}/_gatehouse/start")
+    assert start.status_code == 404
+
+
+# --- identity headers ------------------------------------------------------------------------------------
+
+
+def test_identity_beyond_ascii_reaches_the_app_as_utf8(server: GatehouseServer) -> None:
+    """Header values are bytes (RFC 9110 §5.5): a name beyond ASCII is sent as its UTF-8, on both paths."""
+    cookie = session_for(server, "wiki", user="jösé")
+    seen = {name.lower(): value for name, value in get_as(server, "wiki", "/", cookie).json()["headers"]}
+    assert seen["x-gatehouse-username"] == "jösé" and seen["x-gatehouse-email"] == "jösé@example.com"
+    auth = requests.get(f"{server.url}/_gatehouse/auth-request?app=wiki", cookies={"gatehouse-session": cookie},
+                        timeout=10)  # fmt: skip
+    assert auth.status_code == 200
+    # requests reads header bytes as latin-1 (as WSGI does): the app decodes them as UTF-8.
+    assert auth.headers["X-Gatehouse-Username"].encode("latin-1").decode() == "jösé"
+
+
+def test_an_attribute_cannot_hold_a_line_break(server: GatehouseServer) -> None:
+    idp = server.client()
+    for value in ("a\r\nX-Gatehouse-Groups: admins@example.com", "a\nb@example.com"):
+        with pytest.raises(ClientError) as refused:
+            idp.admin_update_user_attributes(UserPoolId=POOL, Username="alice",
+                                             UserAttributes=[{"Name": "email", "Value": value}])  # fmt: skip
+        assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+# --- Gatehouse's own host --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["start?rd=/x", "callback?code=x&state=y", "sign_out", "userinfo", "forward-auth",
+                                  "start?app=", "start?app=nope", "nope"])  # fmt: skip
+def test_endpoints_for_no_app_are_404_pages(server: GatehouseServer, path: str) -> None:
+    for method in ("GET", "HEAD", "POST"):
+        answer = requests.request(method, f"{server.url}/_gatehouse/{path}", allow_redirects=False, timeout=10)
+        assert answer.status_code in (404, 405), (method, answer.status_code)
