@@ -5,12 +5,15 @@ and those ``Connection`` names are not forwarded; ``X-Forwarded-For``, ``-Host``
 
 What a browser sends in the identity headers' names is dropped, so an upstream can trust them; so is the front
 door's own session cookie, which the app has no use for. Bodies stream both ways. Without a session, a GET or
-HEAD goes to the sign-in and comes back; another method gets 401. WebSocket upgrades are not forwarded.
+HEAD goes to the sign-in and comes back; another method gets 401. A WebSocket (RFC 6455) is relayed message by message once the session lets its handshake through; another
+Upgrade is not forwarded.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import structlog
@@ -97,12 +100,15 @@ async def forward(request: web.Request) -> web.StreamResponse:
     client_address = services.rate_limits.address_of(request.remote, request.headers) or ""
     session = request.config_dict[_UPSTREAM]
     url = URL(app.upstream.rstrip("/") + request.rel_url.raw_path_qs, encoded=True)
+    headers = upstream_headers(request, app, user.headers(), client_address)
+    if _is_websocket(request):
+        return await _forward_websocket(request, app, session, url, headers)
     response: web.StreamResponse | None = None
     try:
         async with session.request(
             request.method,
             url,
-            headers=upstream_headers(request, app, user.headers(), client_address),
+            headers=headers,
             data=_body(request) if request.body_exists else None,
             allow_redirects=False,
         ) as answer:
@@ -127,6 +133,67 @@ async def forward(request: web.Request) -> web.StreamResponse:
                 request.transport.close()
             return response
         return endpoints.message_page("Bad gateway", "The app did not answer. Please try again later.", status=502)
+
+
+def _is_websocket(request: web.Request) -> bool:
+    """An opening handshake (RFC 6455 §4.1): a GET asking to upgrade its connection to the WebSocket protocol."""
+    connection = {token.strip().lower() for token in request.headers.get("Connection", "").split(",")}
+    return (
+        request.method == "GET"
+        and "upgrade" in connection
+        and request.headers.get("Upgrade", "").lower() == "websocket"
+    )
+
+
+# The handshake's own fields: aiohttp's client makes the upstream handshake's anew.
+_HANDSHAKE_FIELDS = frozenset(
+    {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol"}
+)
+
+
+async def _forward_websocket(
+    request: web.Request, app: FrontDoorApp, session: aiohttp.ClientSession, url: URL, headers: CIMultiDict[str]
+) -> web.StreamResponse:
+    """Relay a WebSocket: the upstream's handshake first (so the browser is offered the subprotocol the upstream
+    chose, RFC 6455 §4.2.2), then every message each way until either side closes, with its close code."""
+    protocols = tuple(
+        p.strip() for p in ",".join(request.headers.getall("Sec-WebSocket-Protocol", ())).split(",") if p.strip()
+    )
+    for name in list(headers):
+        if name.lower() in _HANDSHAKE_FIELDS:
+            del headers[name]
+    target = url.with_scheme("wss" if url.scheme == "https" else "ws")
+    try:
+        upstream = await session.ws_connect(target, headers=headers, protocols=protocols, autoping=False)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("front_door.upstream_failed", app=app.name, error=type(exc).__name__, detail=str(exc)[:200])
+        return endpoints.message_page("Bad gateway", "The app did not answer. Please try again later.", status=502)
+    browser = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else (), autoping=False)
+    async with upstream:
+        await browser.prepare(request)
+
+        async def relay(source: Any, sink: Any) -> None:
+            async for message in source:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    await sink.send_str(message.data)
+                elif message.type == aiohttp.WSMsgType.BINARY:
+                    await sink.send_bytes(message.data)
+                elif message.type == aiohttp.WSMsgType.PING:
+                    await sink.ping(message.data)
+                elif message.type == aiohttp.WSMsgType.PONG:
+                    await sink.pong(message.data)
+            # The source closed (or failed): close the other side with its code (1011 if it gave none).
+            await sink.close(code=source.close_code or aiohttp.WSCloseCode.INTERNAL_ERROR)
+
+        relays = [asyncio.create_task(relay(browser, upstream)), asyncio.create_task(relay(upstream, browser))]
+        try:
+            await asyncio.wait(relays, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in relays:
+                task.cancel()
+            await asyncio.gather(*relays, return_exceptions=True)
+            await browser.close()
+    return browser
 
 
 def proxy_app(app: FrontDoorApp) -> web.Application:

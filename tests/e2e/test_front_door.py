@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -125,6 +126,46 @@ def test_bodies_stream_both_ways(server: GatehouseServer) -> None:
     assert redirect.status_code == 302 and redirect.headers["Location"] == "/elsewhere"
     zipped = visitor.get("/gzip")
     assert zipped.headers["Content-Encoding"] == "gzip" and zipped.text == "compressed hello" * 10
+
+
+def test_websockets_are_relayed_with_the_identity(server: GatehouseServer) -> None:
+    """RFC 6455 through the proxy: the upstream's subprotocol, the identity headers on its handshake, messages
+    both ways, and the upstream's close code back to the browser; without a session no WebSocket opens."""
+    import asyncio
+
+    import aiohttp
+
+    visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
+    visitor.sign_in("/", "alice")
+    cookie = next(c.value for c in visitor.http.cookies if c.name == "gatehouse-session")
+
+    async def talk() -> tuple[Any, ...]:
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(
+                f"http://localhost:{server.port}/ws", protocols=("chat",),
+                headers={"Cookie": f"gatehouse-session={cookie}", "X-Gatehouse-Username": "root"},
+            ) as ws:  # fmt: skip
+                hello = await ws.receive_json()
+                await ws.send_str("hi")
+                text = await ws.receive_str()
+                await ws.send_bytes(b"abc")
+                binary = await ws.receive_bytes()
+                await ws.send_str("close")
+                closed = await ws.receive()
+                protocol = ws.protocol
+            try:
+                await http.ws_connect(f"http://localhost:{server.port}/ws")
+                refused: Any = None
+            except aiohttp.WSServerHandshakeError as exc:
+                refused = exc.status
+        return hello, text, binary, closed.type, ws.close_code, protocol, refused
+
+    hello, text, binary, closed, code, protocol, refused = asyncio.run(talk())
+    assert hello["headers"]["X-Gatehouse-Username"] == "alice"
+    assert (text, binary, protocol) == ("echo:hi", b"cba", "chat")
+    assert closed == aiohttp.WSMsgType.CLOSE and code == 4001
+    # (aiohttp's client follows the 302 to the sign-in page, which is no handshake either.)
+    assert isinstance(refused, int) and refused != 101
 
 
 def test_without_a_session_other_methods_get_401(server: GatehouseServer, upstream: EchoApp) -> None:

@@ -350,13 +350,26 @@ def test_a_smuggling_attempt_is_refused(server: GatehouseServer, alice: str, ups
     assert not any(r["path_qs"] == "/smuggled" for r in upstream.requests[before:])
 
 
-def test_a_websocket_upgrade_is_not_forwarded_as_one(server: GatehouseServer, alice: str) -> None:
-    answer = raw(server, request_bytes(server, alice, b"GET /ws HTTP/1.1", b"Connection: Upgrade, close",
-                                       b"Upgrade: websocket", b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-                                       b"Sec-WebSocket-Version: 13"))  # fmt: skip
+def test_an_upgrade_to_another_protocol_is_not_forwarded_as_one(server: GatehouseServer, alice: str) -> None:
+    """Only a WebSocket handshake is relayed as one: another Upgrade (h2c, say) reaches the upstream as a plain
+    request without its hop-by-hop fields."""
+    answer = raw(server, request_bytes(server, alice, b"GET /h2c HTTP/1.1", b"Connection: Upgrade, close",
+                                       b"Upgrade: h2c"))  # fmt: skip
     assert not answer.startswith(b"HTTP/1.1 101")
     seen = {name.lower() for name, _ in _echoed(answer)["headers"]}
     assert "upgrade" not in seen
+
+
+def test_a_websocket_handshake_without_a_session_opens_nothing(server: GatehouseServer, upstream: EchoApp) -> None:
+    before = len(upstream.requests)
+    host = app_url(server, "wiki").split("://")[1]
+    handshake = (
+        f"GET /ws HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    answer = raw(server, handshake.encode())
+    assert answer.startswith(b"HTTP/1.1 302 ")
+    assert len(upstream.requests) == before
 
 
 def test_head_and_an_upstream_that_fails(server: GatehouseServer, alice: str) -> None:

@@ -24,6 +24,7 @@ class EchoApp(ThreadedApp):
         app.router.add_get("/redirect", self._redirect)
         app.router.add_get("/gzip", self._gzip)
         app.router.add_get("/truncated", self._truncated)
+        app.router.add_get("/ws", self._websocket)
         app.router.add_route("*", "/{tail:.*}", self._echo)
         return app
 
@@ -40,6 +41,24 @@ class EchoApp(ThreadedApp):
         response = web.json_response(seen, headers={"X-Upstream": "echo"})
         response.set_cookie("app_cookie", "from-upstream")
         return response
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        """A WebSocket (subprotocol "chat" if asked): first the identity headers it was opened with, then each
+        message back; "close" closes with code 4001."""
+        self.requests.append({"method": "WEBSOCKET", "path_qs": request.rel_url.raw_path_qs})
+        ws = web.WebSocketResponse(protocols=("chat",))
+        await ws.prepare(request)
+        await ws.send_json(
+            {"headers": {k: v for k, v in request.headers.items() if k.lower().startswith("x-gatehouse-")}}
+        )
+        async for message in ws:
+            if message.type == web.WSMsgType.TEXT and message.data == "close":
+                await ws.close(code=4001, message=b"bye")
+            elif message.type == web.WSMsgType.TEXT:
+                await ws.send_str("echo:" + message.data)
+            elif message.type == web.WSMsgType.BINARY:
+                await ws.send_bytes(message.data[::-1])
+        return ws
 
     async def _big(self, request: web.Request) -> web.StreamResponse:
         size = int(request.query.get("bytes", "0"))
