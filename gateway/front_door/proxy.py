@@ -5,8 +5,8 @@ and those ``Connection`` names are not forwarded; ``X-Forwarded-For``, ``-Host``
 
 What a browser sends in the identity headers' names is dropped, so an upstream can trust them; so is the front
 door's own session cookie, which the app has no use for. Bodies stream both ways. Without a session, a GET or
-HEAD goes to the sign-in and comes back; another method gets 401. A WebSocket (RFC 6455) is relayed message by message once the session lets its handshake through; another
-Upgrade is not forwarded.
+HEAD goes to the sign-in and comes back; another method gets 401. A WebSocket (RFC 6455) is relayed message by
+message once the session lets its handshake through; another Upgrade is not forwarded.
 """
 
 from __future__ import annotations
