@@ -10,12 +10,14 @@ fi
 .venv/bin/python -m pip install -q -e '.[test,fast]'
 
 # Debian packages the tests drive: headless Chromium (browser tests, through Playwright, never a downloaded
-# browser), xmlsec1 (pysaml2's signature checks) and nginx (the front door behind nginx's auth_request,
-# tests/e2e/test_front_door_nginx.py, which runs its own nginx on a free port).
+# browser), xmlsec1 (pysaml2's signature checks), nginx (the front door behind nginx's auth_request,
+# tests/e2e/test_front_door_nginx.py, which runs its own nginx on a free port) and PostgreSQL's server (the
+# PostgreSQL store's tests start their own cluster, tests/postgres_server.py).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v xmlsec1 >/dev/null 2>&1 || missing+=(xmlsec1)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   # Installing a package must not start its service (nginx's would listen on port 80): Debian's policy-rc.d says
   # no while apt-get runs, unless the machine has one already.

@@ -1,0 +1,31 @@
+"""The PostgreSQL store (asyncpg): :class:`~gateway.storage.base.Store` on a database that several Gatehouse
+servers share. ``pip install 'gatehouse[postgres]'`` brings its driver.
+
+One schema with the SQLite store (``migrations/``, applied at open), one set of row converters; the store's
+methods are grouped as the SQLite store's are, one module a group, and :class:`PostgresStore` is all of them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gateway.storage.postgres._aws import AwsMixin
+from gateway.storage.postgres._hosted import HostedMixin
+from gateway.storage.postgres._sign_in import SignInMixin
+from gateway.storage.postgres._users import UsersMixin
+
+if TYPE_CHECKING:
+    from gateway.storage.base import Store
+
+__all__ = ["PostgresStore"]
+
+
+class PostgresStore(UsersMixin, SignInMixin, AwsMixin, HostedMixin):
+    """:class:`~gateway.storage.base.Store` on PostgreSQL. Create with :meth:`open` (a DSN such as
+    ``postgresql://gatehouse@db.example.com/gatehouse``)."""
+
+
+if TYPE_CHECKING:
+
+    def _is_a_store(store: PostgresStore) -> Store:
+        return store

@@ -1,0 +1,190 @@
+"""The PostgreSQL store's plumbing: the connection pool, the schema's migrations, statements and transactions.
+
+Statements are written as the SQLite store writes them (``?`` placeholders, SQLite's JSON aggregates) and turned
+into PostgreSQL's by :func:`pg_sql`, once each: the two stores share one schema and one set of row converters
+(the SQLite store's, imported from :mod:`gateway.storage.sqlite`), so a statement reads the same in both.
+
+Isolation: SQLite runs one write transaction at a time, so a read-then-write inside one is atomic there. Here a
+transaction that reads before it writes runs at SERIALIZABLE (:meth:`PostgresBase._write`) and is run again when
+PostgreSQL reports a serialization failure or a deadlock, which gives the same guarantee between any number of
+servers. Single statements run on their own (autocommit), atomic by themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from importlib import resources
+from typing import Any, Self, TypeAlias, TypeVar
+
+import asyncpg
+
+from gateway.storage.base import AlreadyExists, NotFound
+
+T = TypeVar("T")
+# asyncpg has no type information: its records and connections are Any to mypy.
+Row: TypeAlias = Any
+Params = Sequence[Any]
+Connection: TypeAlias = Any
+
+# How often a SERIALIZABLE transaction is tried before its failure is the caller's.
+_TRIES = 20
+# Held while migrations run, so that servers started together apply them once (any constant of our own).
+_MIGRATION_LOCK = 0x6761746568
+_CREATE_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+)
+_PLACEHOLDER = re.compile(r"\?")
+# SQLite's JSON functions and their PostgreSQL counterparts (both answer JSON text to the driver).
+_FUNCTIONS = (
+    (re.compile(r"\bjson_group_array\("), "json_agg("),
+    (re.compile(r"\bjson_group_object\("), "json_object_agg("),
+    (re.compile(r"\bjson_array\("), "json_build_array("),
+)
+
+
+@functools.lru_cache(maxsize=2048)
+def pg_sql(sql: str) -> str:
+    """``sql`` in PostgreSQL's dialect: ``?`` placeholders numbered ``$1``, ``$2``... in order, SQLite's JSON
+    aggregates renamed. The statements this store runs hold no ``?`` inside a string literal."""
+    counter = iter(range(1, 10_000))
+    text = _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+    for pattern, replacement in _FUNCTIONS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def translate(exc: asyncpg.IntegrityConstraintViolationError, unique: Mapping[str, str], parent: str) -> Exception:
+    """The store error for a constraint failure, or ``exc`` itself when it is not one we expect. ``unique`` maps
+    the violated columns, written as SQLite names them ("table.column, table.column"), to the AlreadyExists key;
+    a foreign key that finds no parent is NotFound(``parent``)."""
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        # detail: 'Key (pool_id, name)=(...) already exists.'
+        match = re.match(r"Key \(([^)]*)\)=", exc.detail or "")
+        if match is not None:
+            columns = ", ".join(f"{exc.table_name}.{c.strip()}" for c in match.group(1).split(","))
+            key = unique.get(columns)
+            if key is not None:
+                return AlreadyExists(key)
+    elif isinstance(exc, asyncpg.ForeignKeyViolationError):
+        return NotFound(parent)
+    unexpected: Exception = exc
+    return unexpected
+
+
+def _status_count(status: str) -> int:
+    """The row count of a command status ("UPDATE 3", "DELETE 0", "INSERT 0 1")."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+def load_migrations() -> list[tuple[int, str]]:
+    """The schema's migrations, (version, SQL), in order."""
+    found = []
+    for entry in resources.files("gateway.storage.postgres").joinpath("migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql"):
+            found.append((int(name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+async def migrate(conn: Connection) -> None:
+    """Apply the migrations the database lacks, in one transaction under an advisory lock (servers started
+    together wait for the first, then find nothing to do). PostgreSQL's DDL is transactional: a failing
+    migration leaves no trace."""
+    migrations = load_migrations()
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(_CREATE_MIGRATIONS_TABLE)
+        applied = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+        unknown = applied - {version for version, _ in migrations}
+        if unknown:
+            raise RuntimeError(f"database has schema versions this Gatehouse does not know: {sorted(unknown)}")
+        for version, sql in migrations:
+            if version in applied:
+                continue
+            await conn.execute(sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", version, time.time()
+            )
+
+
+class PostgresBase:
+    """What every part of the PostgreSQL store builds on. Create the store with :meth:`open`."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._closed = False
+
+    @classmethod
+    async def open(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> Self:
+        """Connect (a pool of ``min_size`` to ``max_size`` connections) and bring the schema up to date."""
+        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(pool)
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._pool.close()
+
+    async def health_problem(self, min_free_bytes: int = 0) -> str | None:
+        """None when the database answers; else what is wrong. (Free space is the database server's own
+        concern: ``min_free_bytes`` is for stores on this machine's disk.)"""
+        if self._closed:
+            return "the store is closed"
+        try:
+            await self._pool.fetchval("SELECT 1 FROM schema_migrations LIMIT 1")
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+            return f"the database does not answer: {exc}"
+        return None
+
+    # --- statements ---------------------------------------------------------------------------------------
+
+    async def _fetch(self, sql: str, params: Params, conn: Connection | None = None) -> list[Row]:
+        """One statement's rows: on ``conn`` (inside its transaction) or on a pooled connection by itself."""
+        return list(await (conn or self._pool).fetch(pg_sql(sql), *params))
+
+    async def _fetch_one(
+        self, sql: str, params: Params, convert: Callable[[Row], T], conn: Connection | None = None
+    ) -> T | None:
+        rows = await self._fetch(sql, params, conn)
+        return convert(rows[0]) if rows else None
+
+    async def _execute(self, sql: str, params: Params, conn: Connection | None = None) -> int:
+        """Run one statement; the number of rows it changed."""
+        return _status_count(await (conn or self._pool).execute(pg_sql(sql), *params))
+
+    async def _insert(
+        self, sql: str, params: Params, unique: Mapping[str, str], parent: str, conn: Connection | None = None
+    ) -> None:
+        """An INSERT whose constraint failures are the store's errors (:func:`translate`)."""
+        try:
+            await (conn or self._pool).execute(pg_sql(sql), *params)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            error = translate(exc, unique, parent)
+            if error is exc:
+                raise
+            raise error from exc
+
+    async def _write(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        """``work`` in one SERIALIZABLE transaction, run again from the start when PostgreSQL cannot serialize it
+        with others (``work`` must do nothing but its statements, which a failed try leaves undone)."""
+        for attempt in range(_TRIES):
+            try:
+                async with self._pool.acquire() as conn, conn.transaction(isolation="serializable"):
+                    return await work(conn)
+            except (asyncpg.SerializationError, asyncpg.DeadlockDetectedError):
+                if attempt == _TRIES - 1:
+                    raise
+                # A short, growing, jittered pause: the transaction it met is most likely about to commit.
+                await asyncio.sleep(0.001 * (attempt + 1) * (1 + (time.monotonic_ns() % 7) / 7))
+        raise AssertionError("unreachable")

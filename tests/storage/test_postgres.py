@@ -1,0 +1,52 @@
+"""The PostgreSQL backend: the conformance suite on a real PostgreSQL server (tests/postgres_server.py), one
+fresh database per test, copied from a template the store migrated once; then what only PostgreSQL has."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from tests.postgres_server import PostgresServer, postgres_binaries
+from tests.storage.conformance import StoreConformance
+
+pytest.importorskip("asyncpg", reason="the postgres extra (asyncpg) is not installed")
+pytestmark = pytest.mark.skipif(
+    postgres_binaries() is None, reason="PostgreSQL is not installed (scripts/test.sh installs Debian's postgresql)"
+)
+
+from gateway.storage.base import Store  # noqa: E402
+from gateway.storage.postgres import PostgresStore  # noqa: E402
+
+TEMPLATE = "gatehouse_template"
+_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    with PostgresServer() as server:
+        server.create_database(TEMPLATE)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def migrated(postgres: PostgresServer) -> str:
+    """The template database, with the schema applied once by the store itself."""
+    import asyncio
+
+    async def migrate() -> None:
+        store = await PostgresStore.open(postgres.dsn_for(TEMPLATE), min_size=1, max_size=1)
+        await store.close()
+
+    asyncio.run(migrate())
+    return TEMPLATE
+
+
+class TestPostgresConformance(StoreConformance):
+    @pytest.fixture
+    async def store(self, postgres: PostgresServer, migrated: str) -> AsyncIterator[Store]:
+        dsn = postgres.create_database(f"t{next(_numbers)}", template=migrated)
+        store = await PostgresStore.open(dsn, min_size=1, max_size=10)
+        yield store
+        await store.close()
