@@ -44,13 +44,13 @@ from gateway.oauth.methods import add_method_fallbacks
 from gateway.oauth.wellknown import SERVICES, jwks, openid_configuration
 from gateway.routing import index_pool_routes
 from gateway.secretbox import SecretBox
-from gateway.services.change_stamp import ChangeStamps
 from gateway.services.container import Services
 from gateway.services.messaging import Messenger, OutboxSender, SmtpEmailSender, WebhookSmsSender
 from gateway.services.passwords import PasswordHasher
 from gateway.services.user_import import UserImportService
 from gateway.settings import Settings
-from gateway.storage.sqlite import SqliteStore
+from gateway.storage.base import Store
+from gateway.storage.opening import change_stamps, open_store, share_changes
 from gateway.ui import feedback as feedback_page
 from gateway.ui import pages as hosted_pages
 
@@ -168,7 +168,7 @@ def _services_ctx(metrics: Metrics):  # type: ignore[no-untyped-def]
         settings = app[SETTINGS]
         key, admin_credentials = ensure_data_dir(settings)
         box = SecretBox(key)
-        store = await SqliteStore.open(settings.database)
+        store = await open_store(settings)
         executor = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="gatehouse-cpu")
         try:
             services = await _start_services(app, settings, metrics, key, admin_credentials, box, store, executor)
@@ -202,7 +202,7 @@ async def _start_services(
     key: bytes,
     admin_credentials: dict[str, str],
     box: SecretBox,
-    store: SqliteStore,
+    store: Store,
     executor: ThreadPoolExecutor,
 ) -> Services:
     """The services over an open store, in ``app``, with the config file applied. What it opened is closed
@@ -238,6 +238,8 @@ async def _start_services(
         smtp_configured=bool(settings.smtp),
     )
     try:
+        stamps = change_stamps(settings)
+        await share_changes(store, stamps)
         services = Services.build(
             settings,
             store,
@@ -249,7 +251,7 @@ async def _start_services(
             admin_credentials=admin_credentials,
             fake_srp_secret=derive_key(key, b"gatehouse srp decoys"),
             sts_key=derive_key(key, b"gatehouse sts credentials"),
-            stamps=ChangeStamps.beside(settings.database),
+            stamps=stamps,
             import_key=derive_key(key, b"gatehouse user import uploads"),
         )
     except BaseException:
@@ -304,7 +306,7 @@ def _tune_garbage_collector() -> None:
 PURGE_INTERVAL_SECONDS = 600.0
 
 
-async def _purge_expired(store: SqliteStore, imports: UserImportService) -> None:
+async def _purge_expired(store: Store, imports: UserImportService) -> None:
     """Drop expired codes, sessions and tokens now and then, so the store does not grow without bound; expire
     the user import jobs never started (their files go in the same round)."""
     while True:

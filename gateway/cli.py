@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.services.passwords import Argon2Params
-from gateway.settings import Settings, admin_credentials_from_env
+from gateway.settings import Secret, Settings, admin_credentials_from_env, postgres_url_problem
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -87,6 +87,11 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         raise UsageError(f"{half_set[0]} is set but {missing} is not: set both, or neither")
     if env_creds is not None:
         overrides["admin_access_key_id"], overrides["admin_secret_access_key"] = env_creds
+    if os.environ.get("GATEHOUSE_DATABASE_URL"):
+        problem = postgres_url_problem(os.environ["GATEHOUSE_DATABASE_URL"])
+        if problem is not None:
+            raise UsageError(f"GATEHOUSE_DATABASE_URL: {problem}")
+        overrides["database_url"] = Secret(os.environ["GATEHOUSE_DATABASE_URL"])
     log_format = os.environ.get("GATEHOUSE_LOG_FORMAT")
     if log_format and log_format not in ("json", "console"):
         raise UsageError(f"GATEHOUSE_LOG_FORMAT: expected json or console, got {log_format!r}")
@@ -395,14 +400,29 @@ def serve(args: argparse.Namespace) -> int:
     return _one_line_errors("serve", _serve, args)
 
 
+def _store_errors() -> tuple[type[BaseException], ...]:
+    """What opening the store raises when the database cannot be used (not a Gatehouse database, unreachable,
+    migrated by a newer Gatehouse: RuntimeError)."""
+    import sqlite3
+
+    errors: tuple[type[BaseException], ...] = (OSError, sqlite3.Error, RuntimeError)
+    try:
+        import asyncpg
+    except ImportError:
+        return errors
+    return (*errors, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def _database_name(settings: Settings) -> str:
+    """The database as messages name it (never the URL, which may hold a password)."""
+    return "the PostgreSQL database" if settings.database_url is not None else str(settings.database)
+
+
 def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
     """ensure_data_dir, and the database opened once (running its migrations), with OSError and a file that
     is not a Gatehouse database reported as a UsageError."""
-    import sqlite3
-
     from gateway.app import ensure_data_dir
-    from gateway.services.change_stamp import ChangeStamps
-    from gateway.storage.sqlite import SqliteStore
+    from gateway.storage.opening import change_stamps, open_store
 
     # The secret key seals stored secrets (gateway/secretbox.py): 32 bytes, written as 64 hex digits.
     key_source = (
@@ -411,9 +431,12 @@ def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
         else str(Path(settings.data_dir) / "secret.key")
     )
     sealed_check: list[bool] = []
+    database_name = _database_name(settings)
+    store_errors = _store_errors()
+    postgres = settings.database_url is not None
 
     async def migrate() -> None:
-        store = await SqliteStore.open(settings.database)
+        store = await open_store(settings)
         try:
             sealed_check.append(await _key_opens_store(store, secrets[0]))
         finally:
@@ -422,24 +445,25 @@ def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
     bad_key = UsageError(f"{key_source}: expected 64 hexadecimal digits (a 32-byte key)")
     try:
         database = Path(settings.database)
-        new_database = not database.exists() or database.stat().st_size == 0  # a new data dir: a new key
-        if not _key_given(key_source) and not new_database and asyncio.run(_holds_sealed_secrets(database)):
+        # A new data dir: a new key. A PostgreSQL database other servers made needs theirs (checked below).
+        new_database = not postgres and (not database.exists() or database.stat().st_size == 0)
+        if not _key_given(key_source) and not new_database and asyncio.run(_holds_sealed_secrets(settings)):
             # A new key could open none of them, and the old one, if found later, could not be put back.
             raise UsageError(
-                f"{key_source} is missing, but {settings.database} holds secrets sealed with that key: put the "
+                f"{key_source} is missing, but {database_name} holds secrets sealed with that key: put the "
                 "file back (or set GATEHOUSE_SECRET_KEY to its 64 hexadecimal digits)"
             )
-    except (OSError, sqlite3.Error, RuntimeError) as exc:
-        raise UsageError(f"cannot open the database {settings.database}: {exc}") from None
+    except store_errors as exc:
+        raise UsageError(f"cannot open the database {database_name}: {exc}") from None
     try:
         _make_data_dir(settings)
         if not os.access(settings.data_dir, os.W_OK):
             # The store writes beside its database (the WAL, the change stamps): a data dir it cannot write is
             # refused now, also when a database left by a crash would still open for reading.
             raise PermissionError(errno.EACCES, "not writable (a read-only file system, or another owner)")
-        # The change stamps every worker maps beside the database (gateway/services/change_stamp.py), opened
-        # as they open it: a file they could not map would stop each worker after the database opened.
-        ChangeStamps.beside(settings.database)
+        # The change stamps every worker maps (gateway/services/change_stamp.py), opened as they open them: a
+        # file they could not map would stop each worker after the database opened.
+        change_stamps(settings)
         _warn_if_not_private(Path(settings.data_dir))
         _check_admin_credentials_file(settings)
         secrets = ensure_data_dir(settings)
@@ -449,23 +473,24 @@ def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
         raise bad_key from None
     if len(secrets[0]) != 32:
         raise bad_key
-    try:
-        # Password hashes, users' attributes and sealed secrets: readable by the owner only, like secret.key
-        # and the outbox. An empty file is an empty database, and SQLite gives its -wal and -shm files the same
-        # mode. A database that exists keeps the mode it has.
-        os.close(os.open(settings.database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise UsageError(f"cannot open the database {settings.database}: {exc.strerror or exc}") from None
+    if not postgres:
+        try:
+            # Password hashes, users' attributes and sealed secrets: readable by the owner only, like secret.key
+            # and the outbox. An empty file is an empty database, and SQLite gives its -wal and -shm files the
+            # same mode. A database that exists keeps the mode it has.
+            os.close(os.open(settings.database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise UsageError(f"cannot open the database {database_name}: {exc.strerror or exc}") from None
     try:
         asyncio.run(migrate())
-    except (OSError, sqlite3.Error, RuntimeError) as exc:
-        # RuntimeError: the file was migrated by a newer Gatehouse (gateway/storage/sqlite.py _migrate).
-        raise UsageError(f"cannot open the database {settings.database}: {exc}") from None
+    except store_errors as exc:
+        # RuntimeError: the database was migrated by a newer Gatehouse (the stores' migrations).
+        raise UsageError(f"cannot open the database {database_name}: {exc}") from None
     if sealed_check != [True]:
         raise UsageError(
-            f"{key_source} is not the secret key {settings.database} was sealed with: its signing keys and "
+            f"{key_source} is not the secret key {database_name} was sealed with: its signing keys and "
             "secrets cannot be opened with it; use the key the database was made with"
         )
     return secrets
@@ -495,13 +520,13 @@ def _key_given(key_source: str) -> bool:
     return key_source == "GATEHOUSE_SECRET_KEY" or Path(key_source).exists()
 
 
-async def _holds_sealed_secrets(database: Path) -> bool:
+async def _holds_sealed_secrets(settings: Settings) -> bool:
     """Whether the database was sealed with a secret key: it has the key check, or (made before the check was)
     a user pool or the identity pools' signing keys."""
     from gateway.services.identities import KEY_SET as IDENTITY_KEY_SET
-    from gateway.storage.sqlite import SqliteStore
+    from gateway.storage.opening import open_store
 
-    store = await SqliteStore.open(database)
+    store = await open_store(settings)
     try:
         return (
             await store.get_meta(KEY_CHECK_META) is not None
@@ -541,7 +566,8 @@ def _require_database(settings: Settings) -> None:
     try:
         if not data_dir.is_dir():
             raise UsageError(f"no data dir {data_dir}: check --data-dir (`gatehouse serve` creates it)")
-        if not database.is_file() or database.stat().st_size == 0:
+        postgres = settings.database_url is not None  # its tables are made by `gatehouse serve` too
+        if not postgres and (not database.is_file() or database.stat().st_size == 0):
             raise UsageError(f"no Gatehouse database at {database}: check --data-dir (`gatehouse serve` creates it)")
     except OSError as exc:
         raise UsageError(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None
@@ -739,12 +765,11 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from gateway.secretbox import SecretBox
-    from gateway.services.change_stamp import ChangeStamps
     from gateway.services.container import IDENTITY_ISSUER_PATH
     from gateway.services.identities import KEY_SET as IDENTITY_KEY_SET
     from gateway.services.identities import IssuerKeyStore
     from gateway.services.tokens import SigningKeys, SigningKeyStore
-    from gateway.storage.sqlite import SqliteStore
+    from gateway.storage.opening import change_stamps, open_store, share_changes
 
     if args.retire_old and not args.now:
         raise UsageError(
@@ -766,7 +791,7 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     key, _ = _open_data_dir(settings)
 
     async def rotate() -> tuple[list[str], float, list[str]]:
-        store = await SqliteStore.open(settings.database)
+        store = await open_store(settings)
         try:
             key_store: SigningKeyStore
             uses: tuple[str, ...]
@@ -785,7 +810,8 @@ def _keys_rotate(args: argparse.Namespace) -> int:
                 jwks_max_age=settings.jwks_max_age_seconds,
             )
             # The running servers' stamps: they read the key set again at once (a retired key stops at once).
-            keys.stamps = ChangeStamps.beside(settings.database)
+            keys.stamps = change_stamps(settings)
+            await share_changes(store, keys.stamps)
             before = [k.kid for k in await key_store.list_signing_keys(key_set)]
             # Rounded up to a whole second, so that the time printed is the exact one (and never early).
             starts_at = time.time() if args.now else float(math.ceil(time.time() + keys.publish_seconds))

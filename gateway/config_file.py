@@ -115,7 +115,7 @@ from gateway.services.sessions import DEFAULT_MAX_PER_USER
 from gateway.services.triggers import LambdaSettings
 from gateway.services.user_import import is_username
 from gateway.services.users import FORCE_CHANGE_PASSWORD
-from gateway.settings import Secret, Settings, SmsWebhookSettings, SmtpSettings
+from gateway.settings import Secret, Settings, SmsWebhookSettings, SmtpSettings, postgres_url_problem
 from gateway.storage.base import AlreadyExists, ClientRecord, PoolRecord, Store
 
 __all__ = [
@@ -460,6 +460,13 @@ def _issuer_url(value: str) -> str:
     return value
 
 
+def _postgres_url(url: SecretStr) -> SecretStr:
+    problem = postgres_url_problem(url.get_secret_value())
+    if problem is not None:
+        raise _expected(problem)
+    return url
+
+
 class ServerConfig(_Model):
     """What `gatehouse serve` runs with. Command-line options and GATEHOUSE_ADMIN_* variables win over these."""
 
@@ -475,6 +482,10 @@ class ServerConfig(_Model):
     )
     data_dir: Path | None = Field(None, description="Database, keys and outbox (relative to the working directory).")
     database: Path | None = Field(None, description="The SQLite file (default <data_dir>/gatehouse.db).")
+    database_url: Annotated[SecretStr, AfterValidator(_postgres_url)] | None = Field(
+        None,
+        description='A PostgreSQL database several servers share, instead of the SQLite file: "${DATABASE_URL}".',
+    )
     max_body_bytes: int | None = Field(None, ge=1024, description="Largest request body accepted.")
     admin: AdminCredentialsConfig | None = None
     argon2: Argon2Config | None = None
@@ -1941,6 +1952,8 @@ def server_settings(config: GatehouseConfig, base: Settings) -> Settings:
         changes["data_dir"] = server.data_dir
     if server.database is not None:
         changes["database_path"] = server.database
+    if server.database_url is not None:
+        changes["database_url"] = Secret(server.database_url.get_secret_value())
     if server.admin is not None:
         changes["admin_access_key_id"] = server.admin.access_key_id
         changes["admin_secret_access_key"] = Secret(server.admin.secret_access_key.get_secret_value())

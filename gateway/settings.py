@@ -38,6 +38,13 @@ class Secret:
         return hash(self._value)
 
 
+def postgres_url_problem(url: str) -> str | None:
+    """What is wrong with a database URL, or None (libpq's URI form: postgresql://user:password@host/database)."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        return "expected a PostgreSQL URL (postgresql://user:password@host:port/database)"
+    return None
+
+
 @dataclass(frozen=True)
 class SmtpSettings:
     host: str
@@ -70,6 +77,9 @@ class Settings:
     admin_access_key_id: str | None = None
     admin_secret_access_key: Secret | None = None
     database_path: Path | None = None
+    # A PostgreSQL database shared by every Gatehouse server (gateway/storage/postgres); None: the SQLite file
+    # under the data dir. Env GATEHOUSE_DATABASE_URL or the config file's server.database_url.
+    database_url: Secret | None = None
     argon2: Argon2Params = field(default_factory=Argon2Params)
     smtp: SmtpSettings | None = None
     sms_webhook: SmsWebhookSettings | None = None

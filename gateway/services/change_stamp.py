@@ -12,8 +12,9 @@ the current one: a plain memory read (about a hundred nanoseconds), no store rou
 Every process that opens the same database maps the same file (``gatehouse serve --workers N`` and the
 ``gatehouse`` commands alike), so a change is seen by all of them at once. A stamp is a fresh random
 64-bit value, never a counter: two writers racing cannot leave it where a reader saw it before, and a torn
-read only makes a reader read the store again. Processes on other machines (not a setting SQLite supports)
-would still see changes once the cache entry has aged out.
+read only makes a reader read the store again. Servers on other machines share a PostgreSQL store instead:
+each bump is also published to them (``publish``, the store's NOTIFY) and each received one bumps the local
+stamps (``receive``), a few milliseconds later.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class ChangeStamps:
         # it stamps was committed; a record read from it and cached under the new stamp would stay stale.
         self._seen = [0] * _SLOTS
         self.on_news: Callable[[], None] | None = None
+        # Told of every bump, to pass it on to servers on other machines (the PostgreSQL store's NOTIFY); what
+        # they pass back comes in through :meth:`receive`.
+        self.publish: Callable[[int], None] | None = None
         if path is None:
             self._map = bytearray(_SIZE)
             return
@@ -84,3 +88,10 @@ class ChangeStamps:
         """Record a change of ``slot``, after the store committed it (then no reader can cache the old record
         under the new stamp)."""
         _SLOT.pack_into(self._map, slot * 8, secrets.randbits(64))
+        if self.publish is not None:
+            self.publish(slot)
+
+    def receive(self, slot: int) -> None:
+        """Record a change of ``slot`` another server made (and published): as :meth:`bump`, not passed on."""
+        if 0 <= slot < _SLOTS:
+            _SLOT.pack_into(self._map, slot * 8, secrets.randbits(64))

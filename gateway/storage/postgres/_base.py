@@ -21,8 +21,11 @@ from importlib import resources
 from typing import Any, Self, TypeAlias, TypeVar
 
 import asyncpg
+import structlog
 
 from gateway.storage.base import AlreadyExists, NotFound
+
+log = structlog.get_logger("gateway.storage")
 
 T = TypeVar("T")
 # asyncpg has no type information: its records and connections are Any to mypy.
@@ -37,6 +40,8 @@ _MIGRATION_LOCK = 0x6761746568
 _CREATE_MIGRATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
 )
+# The NOTIFY channel of the change stamps.
+CHANGES_CHANNEL = "gatehouse_changes"
 _PLACEHOLDER = re.compile(r"\?")
 # SQLite's JSON functions and their PostgreSQL counterparts (both answer JSON text to the driver).
 _FUNCTIONS = (
@@ -115,9 +120,12 @@ async def migrate(conn: Connection) -> None:
 class PostgresBase:
     """What every part of the PostgreSQL store builds on. Create the store with :meth:`open`."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: Any, dsn: str = "") -> None:
         self._pool = pool
+        self._dsn = dsn
         self._closed = False
+        self._listener: Connection | None = None
+        self._announcements: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> Self:
@@ -129,12 +137,45 @@ class PostgresBase:
         except BaseException:
             await pool.close()
             raise
-        return cls(pool)
+        return cls(pool, dsn)
 
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
+            if self._listener is not None:
+                await self._listener.close()
+            if self._announcements:
+                await asyncio.gather(*self._announcements, return_exceptions=True)
             await self._pool.close()
+
+    # --- changes other servers must know of at once (gateway/services/change_stamp.py) -------------------
+
+    async def listen_for_changes(self, on_change: Callable[[int], None]) -> None:
+        """Call ``on_change(slot)`` for each change any server announces (:meth:`announce_change`), on a
+        connection of its own that LISTENs (PostgreSQL's NOTIFY is delivered to every listening session)."""
+        self._listener = await asyncpg.connect(self._dsn)
+
+        def heard(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+            if payload.isdigit():
+                on_change(int(payload))
+
+        await self._listener.add_listener(CHANGES_CHANNEL, heard)
+
+    def announce_change(self, slot: int) -> None:
+        """NOTIFY every listening server of a change of ``slot`` (after it was committed). Called where the
+        change is stamped, which does not wait: the notification is sent by a task of its own."""
+        if self._closed:
+            return
+        task = asyncio.get_running_loop().create_task(self._notify(slot))
+        self._announcements.add(task)
+        task.add_done_callback(self._announcements.discard)
+
+    async def _notify(self, slot: int) -> None:
+        try:
+            await self._pool.execute("SELECT pg_notify($1, $2)", CHANGES_CHANNEL, str(slot))
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+            # The other servers' caches then age out as they would without the notice (a couple of seconds).
+            log.warning("store.change_notice_failed", error=str(exc))
 
     async def health_problem(self, min_free_bytes: int = 0) -> str | None:
         """None when the database answers; else what is wrong. (Free space is the database server's own

@@ -1,0 +1,161 @@
+"""Two Gatehouse servers on two data dirs sharing one PostgreSQL database, as two machines behind a load balancer
+share it (one public URL, one secret key, the database's URL in ``GATEHOUSE_DATABASE_URL``): what one server
+writes the other serves at once, single use holds across them, and a change one server's caches would keep for a
+couple of seconds reaches the other at once (the change stamps' NOTIFY)."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.postgres_server import PostgresServer, postgres_binaries
+from tests.support import GatehouseServer
+
+pytest.importorskip("asyncpg", reason="the postgres extra (asyncpg) is not installed")
+pytestmark = pytest.mark.skipif(
+    postgres_binaries() is None, reason="PostgreSQL is not installed (scripts/test.sh installs Debian's postgresql)"
+)
+
+PUBLIC_URL = "http://gatehouse.test"
+PASSWORD = "Shared-db-pass-1"
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[str]:
+    with PostgresServer() as server:
+        yield server.create_database("gatehouse")
+
+
+@pytest.fixture(scope="module")
+def shared_env(database: str) -> dict[str, str | None]:
+    return {"GATEHOUSE_DATABASE_URL": database, "GATEHOUSE_SECRET_KEY": secrets.token_hex(32)}
+
+
+@pytest.fixture(scope="module")
+def servers(
+    tmp_path_factory: pytest.TempPathFactory, shared_env: dict[str, str | None]
+) -> Iterator[tuple[GatehouseServer, GatehouseServer]]:
+    started: list[GatehouseServer] = []
+    try:
+        for name in ("a", "b"):
+            server = GatehouseServer(
+                tmp_path_factory.mktemp(f"node-{name}") / "data",
+                extra_env=shared_env,
+                extra_args=["--public-url", PUBLIC_URL],
+            )
+            server.start()
+            started.append(server)
+        yield started[0], started[1]
+    finally:
+        for server in started:
+            server.stop()
+
+
+def make_pool(idp: Any, name: str) -> tuple[str, str]:
+    pool = idp.create_user_pool(PoolName=name)["UserPool"]["Id"]
+    client = idp.create_user_pool_client(
+        UserPoolId=pool, ClientName="app", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(UserPoolId=pool, Username="alice", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool, Username="alice", Password=PASSWORD, Permanent=True)
+    return pool, client
+
+
+def sign_in(idp: Any, client: str) -> dict[str, Any]:
+    answer = idp.initiate_auth(
+        ClientId=client, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD}
+    )
+    return dict(answer["AuthenticationResult"])
+
+
+def test_what_one_server_writes_the_other_serves(servers: tuple[GatehouseServer, GatehouseServer]) -> None:
+    a, b = servers
+    pool, client = make_pool(a.client(), "shared")
+    tokens = sign_in(b.client(signed=False), client)
+    # A token one server signed is verified by the other (one issuer, the keys in the database).
+    user = a.client(signed=False).get_user(AccessToken=tokens["AccessToken"])
+    assert user["Username"] == "alice"
+    refreshed = a.client(signed=False).initiate_auth(
+        ClientId=client, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]}
+    )["AuthenticationResult"]
+    assert b.client(signed=False).get_user(AccessToken=refreshed["AccessToken"])["Username"] == "alice"
+    assert {p["Id"] for p in b.client().list_user_pools(MaxResults=60)["UserPools"]} >= {pool}
+    # Signing out on one server ends the tokens everywhere.
+    b.client(signed=False).global_sign_out(AccessToken=refreshed["AccessToken"])
+    with pytest.raises(ClientError) as refused:
+        a.client(signed=False).get_user(AccessToken=refreshed["AccessToken"])
+    assert refused.value.response["Error"]["Code"] == "NotAuthorizedException"
+
+
+def test_a_narrowed_client_is_narrowed_on_the_other_server_at_once(
+    servers: tuple[GatehouseServer, GatehouseServer],
+) -> None:
+    a, b = servers
+    pool, client = make_pool(a.client(), "narrowed-client")
+    sign_in(b.client(signed=False), client)  # b has the client in its cache now
+    a.client().update_user_pool_client(
+        UserPoolId=pool, ClientId=client, ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    )
+    # Within b's cache time (a couple of seconds): only the change notice makes b read the client again.
+    with pytest.raises(ClientError) as refused:
+        sign_in(b.client(signed=False), client)
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
+    # A deleted client: refused by the store itself, whatever a cache holds.
+    a.client().delete_user_pool_client(UserPoolId=pool, ClientId=client)
+    with pytest.raises(ClientError) as gone:
+        sign_in(b.client(signed=False), client)
+    assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_a_refresh_token_rotates_once_across_servers(servers: tuple[GatehouseServer, GatehouseServer]) -> None:
+    a, b = servers
+    idp = a.client()
+    pool = idp.create_user_pool(PoolName="rotation")["UserPool"]["Id"]
+    client = idp.create_user_pool_client(
+        UserPoolId=pool,
+        ClientName="rotating",
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        RefreshTokenRotation={"Feature": "ENABLED", "RetryGracePeriodSeconds": 0},
+    )["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(UserPoolId=pool, Username="alice", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool, Username="alice", Password=PASSWORD, Permanent=True)
+    tokens = sign_in(b.client(signed=False), client)
+    first = a.client(signed=False).get_tokens_from_refresh_token(RefreshToken=tokens["RefreshToken"], ClientId=client)
+    assert first["AuthenticationResult"]["RefreshToken"] != tokens["RefreshToken"]
+    with pytest.raises(ClientError) as replayed:
+        b.client(signed=False).get_tokens_from_refresh_token(RefreshToken=tokens["RefreshToken"], ClientId=client)
+    assert replayed.value.response["Error"]["Code"] == "RefreshTokenReuseException"
+
+
+def test_a_server_without_the_secret_key_is_refused(
+    tmp_path: Path, servers: tuple[GatehouseServer, GatehouseServer], shared_env: dict[str, str | None]
+) -> None:
+    """The database holds secrets sealed with the shared key: a server given none would make a key of its own
+    that opens none of them."""
+    env = {**shared_env, "GATEHOUSE_SECRET_KEY": None}
+    server = GatehouseServer(tmp_path / "data", extra_env=env)
+    with pytest.raises(RuntimeError) as failed:
+        server.start()
+    server.stop()
+    assert "holds secrets sealed with that key" in str(failed.value)
+    assert "postgresql://" not in str(failed.value)  # the URL (which may hold a password) is never printed
+
+
+def test_a_url_that_is_not_postgresql_is_a_clear_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--data-dir", str(tmp_path / "data")],
+        env={"PATH": "/usr/bin:/bin", "GATEHOUSE_DATABASE_URL": "mysql://root:secret@db/gatehouse"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "GATEHOUSE_DATABASE_URL: expected a PostgreSQL URL" in done.stderr
+    assert "secret" not in done.stderr and "Traceback" not in done.stderr
