@@ -141,6 +141,33 @@ def code_in(message: Message) -> str:
     return match.group(1)
 
 
+# GATEHOUSE_TEST_POSTGRES=1: every server the tests start stores into a database of its own on one PostgreSQL
+# server per test process (tests/postgres_server.py), instead of its SQLite file: the whole suite, or any module,
+# run against the PostgreSQL store. A server given GATEHOUSE_DATABASE_URL itself keeps it.
+_postgres: Any = None
+_postgres_databases = iter(range(1, 1_000_000))
+_postgres_by_data_dir: dict[Path, str] = {}
+
+
+def _postgres_env(data_dir: Path) -> dict[str, str]:
+    """The database of the servers of ``data_dir`` (a server started again on it, by a new instance too, finds its
+    data as it would in the data dir's SQLite file)."""
+    global _postgres
+    if os.environ.get("GATEHOUSE_TEST_POSTGRES") != "1":
+        return {}
+    if _postgres is None:
+        import atexit
+
+        from tests.postgres_server import PostgresServer
+
+        _postgres = PostgresServer().start()
+        atexit.register(_postgres.stop)
+    database = _postgres_by_data_dir.get(data_dir)
+    if database is None:
+        database = _postgres_by_data_dir[data_dir] = _postgres.create_database(f"gatehouse{next(_postgres_databases)}")
+    return {"GATEHOUSE_DATABASE_URL": database}
+
+
 class GatehouseServer:
     """``gatehouse serve`` in a subprocess."""
 
@@ -169,6 +196,8 @@ class GatehouseServer:
         # Production hashing cost only where a test measures or reads it; elsewhere every password costs
         # microseconds instead of tens of milliseconds.
         self.production_argon2 = production_argon2 or (config is not None and "argon2:" in config)
+        # One database for the server's life (restarts included), when the tests run on PostgreSQL.
+        self._postgres_env = {} if "GATEHOUSE_DATABASE_URL" in (extra_env or {}) else _postgres_env(data_dir)
 
     def start(self, *, healthy: bool = True) -> None:
         """Start the server and wait until /health answers 200 (``healthy=False``: until it answers 503
@@ -192,6 +221,7 @@ class GatehouseServer:
         command += self.extra_args
         env = {
             **os.environ,
+            **self._postgres_env,
             "GATEHOUSE_ADMIN_ACCESS_KEY_ID": ADMIN_KEY_ID,
             "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY": ADMIN_SECRET,
             **({} if self.production_argon2 else {k: os.environ.get(k, v) for k, v in TEST_ARGON2_ENV.items()}),

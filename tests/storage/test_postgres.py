@@ -50,3 +50,29 @@ class TestPostgresConformance(StoreConformance):
         store = await PostgresStore.open(dsn, min_size=1, max_size=10)
         yield store
         await store.close()
+
+
+# --- what only PostgreSQL has ---------------------------------------------------------------------------------
+
+
+async def test_text_with_a_nul_character_finds_nothing_and_is_not_stored(
+    postgres: PostgresServer, migrated: str
+) -> None:
+    """PostgreSQL's text holds no NUL (SQLite's does): a look-up by such a key finds nothing, as no stored key can
+    hold one; a write naming such text, even only to find its row, is an invalid parameter, never the driver's
+    error."""
+    from gateway.errors import InvalidParameterException
+    from tests.storage.conformance import POOL, make_group, make_pool
+
+    store = await PostgresStore.open(postgres.create_database(f"t{next(_numbers)}", template=migrated))
+    try:
+        await store.create_pool(make_pool())
+        assert await store.get_pool("us-east-1_\x00") is None
+        assert await store.get_user(POOL, "a\x00b") is None
+        with pytest.raises(InvalidParameterException):
+            await store.delete_group(POOL, "no\x00group")
+        with pytest.raises(InvalidParameterException):
+            await store.create_group(make_group("writers", description="line\x00break"))
+        assert (await store.list_groups(POOL, None, 10)).items == []
+    finally:
+        await store.close()

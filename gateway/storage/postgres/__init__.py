@@ -1,8 +1,11 @@
 """The PostgreSQL store (asyncpg): :class:`~gateway.storage.base.Store` on a database that several Gatehouse
 servers share. ``pip install 'gatehouse[postgres]'`` brings its driver.
 
-One schema with the SQLite store (``migrations/``, applied at open), one set of row converters; the store's
-methods are grouped as the SQLite store's are, one module a group, and :class:`PostgresStore` is all of them.
+One schema with the SQLite store (``migrations/``, applied at open) and one set of statements and row converters:
+the SQLite store's, module-level in :mod:`gateway.storage.sqlite` and imported from there, turned into PostgreSQL's
+dialect by :func:`~gateway.storage.postgres._base.pg_sql`; only where the dialects differ is a statement written
+here. The methods are grouped as the SQLite store's are, one module a group, and :class:`PostgresStore` is all of
+them. Both stores pass one conformance suite (tests/storage/conformance.py).
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ from typing import Any, Self, TypeAlias, TypeVar
 import asyncpg
 import structlog
 
+# A write of text PostgreSQL cannot store is refused as every wire refuses an invalid parameter.
+from gateway.errors import InvalidParameterException
 from gateway.storage.base import AlreadyExists, NotFound
 
 log = structlog.get_logger("gateway.storage")
@@ -78,6 +80,18 @@ def translate(exc: asyncpg.IntegrityConstraintViolationError, unique: Mapping[st
         return NotFound(parent)
     unexpected: Exception = exc
     return unexpected
+
+
+# PostgreSQL's text holds no NUL character (SQLite's does): a parameter with one fails the statement.
+_NOT_TEXT = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
+
+
+def _no_such_text(sql: str, exc: Exception) -> list[Row]:
+    """A statement given text PostgreSQL cannot hold: a query finds nothing (no stored key holds such a
+    character); a write is refused as the invalid parameter it is."""
+    if sql.lstrip().upper().startswith("SELECT"):
+        return []
+    raise InvalidParameterException("Text with a NUL character cannot be stored.") from exc
 
 
 def _status_count(status: str) -> int:
@@ -192,7 +206,10 @@ class PostgresBase:
 
     async def _fetch(self, sql: str, params: Params, conn: Connection | None = None) -> list[Row]:
         """One statement's rows: on ``conn`` (inside its transaction) or on a pooled connection by itself."""
-        return list(await (conn or self._pool).fetch(pg_sql(sql), *params))
+        try:
+            return list(await (conn or self._pool).fetch(pg_sql(sql), *params))
+        except _NOT_TEXT as exc:
+            return _no_such_text(sql, exc)
 
     async def _fetch_one(
         self, sql: str, params: Params, convert: Callable[[Row], T], conn: Connection | None = None
@@ -202,7 +219,10 @@ class PostgresBase:
 
     async def _execute(self, sql: str, params: Params, conn: Connection | None = None) -> int:
         """Run one statement; the number of rows it changed."""
-        return _status_count(await (conn or self._pool).execute(pg_sql(sql), *params))
+        try:
+            return _status_count(await (conn or self._pool).execute(pg_sql(sql), *params))
+        except _NOT_TEXT as exc:
+            return len(_no_such_text(sql, exc))
 
     async def _insert(
         self, sql: str, params: Params, unique: Mapping[str, str], parent: str, conn: Connection | None = None
@@ -210,6 +230,8 @@ class PostgresBase:
         """An INSERT whose constraint failures are the store's errors (:func:`translate`)."""
         try:
             await (conn or self._pool).execute(pg_sql(sql), *params)
+        except _NOT_TEXT as exc:
+            _no_such_text(sql, exc)
         except asyncpg.IntegrityConstraintViolationError as exc:
             error = translate(exc, unique, parent)
             if error is exc:

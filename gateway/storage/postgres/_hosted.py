@@ -1,4 +1,4 @@
-"""The PostgreSQL store: The OAuth 2.0 provider's records, domains, resource servers, hosted UI customization,
+"""The PostgreSQL store: the OAuth 2.0 provider's records, domains, resource servers, hosted UI customization,
 passkeys, federation, managed login branding and terms documents.
 
 Each method keeps the promise :class:`gateway.storage.base.Store` states, as the SQLite store's does (its SQL and

@@ -1,4 +1,4 @@
-"""The PostgreSQL store: One-time codes, challenge sessions, token families and refresh tokens, signing keys, devices
+"""The PostgreSQL store: one-time codes, challenge sessions, token families and refresh tokens, signing keys, devices
 and threat protection.
 
 Each method keeps the promise :class:`gateway.storage.base.Store` states, as the SQLite store's does (its SQL and

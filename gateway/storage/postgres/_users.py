@@ -1,4 +1,4 @@
-"""The PostgreSQL store: Server-wide metadata, pools, app clients, users and groups.
+"""The PostgreSQL store: server-wide metadata, pools, app clients, users and groups.
 
 Each method keeps the promise :class:`gateway.storage.base.Store` states, as the SQLite store's does (its SQL and
 row converters are reused where the dialects agree; see :mod:`gateway.storage.postgres._base`)."""
