@@ -74,6 +74,11 @@ class PostgresServer:
             time.sleep(0.1)
         return self
 
+    def restart(self) -> None:
+        """Stop the server (every connection cut, as by a database's restart or fail-over) and start it again."""
+        self._run("pg_ctl", "restart", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60",
+                  "-l", str(self._root / "server.log"))  # fmt: skip
+
     def psql(self, sql: str, database: str = "postgres") -> str:
         done = self._run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", database,
                          "-v", "ON_ERROR_STOP=1", "-qAtc", sql)  # fmt: skip

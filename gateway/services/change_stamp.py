@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-__all__ = ["IDENTITIES", "KEYS", "SETTINGS", "ChangeStamps"]
+__all__ = ["IDENTITIES", "KEYS", "SETTINGS", "SLOT_COUNT", "ChangeStamps"]
 
 # Slots of the stamp file: what changed. Identities change with every new sign-in to an identity pool and
 # must not make every process drop its pools, so they have a slot of their own; signing keys change with a
@@ -36,6 +36,7 @@ SETTINGS: Final = 0
 IDENTITIES: Final = 1
 KEYS: Final = 2
 _SLOTS: Final = 3
+SLOT_COUNT: Final = _SLOTS
 _SIZE: Final = 8 * _SLOTS
 _SLOT = struct.Struct("<Q")
 

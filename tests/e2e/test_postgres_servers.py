@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,14 @@ PASSWORD = "Shared-db-pass-1"
 
 
 @pytest.fixture(scope="module")
-def database() -> Iterator[str]:
+def postgres() -> Iterator[PostgresServer]:
     with PostgresServer() as server:
-        yield server.create_database("gatehouse")
+        yield server
 
 
 @pytest.fixture(scope="module")
-def shared_env(database: str) -> dict[str, str | None]:
+def shared_env(postgres: PostgresServer) -> dict[str, str | None]:
+    database = postgres.create_database("gatehouse")
     return {"GATEHOUSE_DATABASE_URL": database, "GATEHOUSE_SECRET_KEY": secrets.token_hex(32)}
 
 
@@ -112,6 +114,35 @@ def test_a_narrowed_client_is_narrowed_on_the_other_server_at_once(
     with pytest.raises(ClientError) as gone:
         sign_in(b.client(signed=False), client)
     assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_the_servers_carry_on_after_the_database_restarts(
+    servers: tuple[GatehouseServer, GatehouseServer], postgres: PostgresServer
+) -> None:
+    """Every connection cut (a restart, a fail-over): the servers connect again, and hear of changes again."""
+    a, b = servers
+    pool, client = make_pool(a.client(), "restarted")
+    sign_in(b.client(signed=False), client)
+    postgres.restart()
+    # The pools' connections are made again as they are needed; the first requests may meet a dead one.
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            tokens = sign_in(b.client(signed=False), client)
+            a.client(signed=False).get_user(AccessToken=tokens["AccessToken"])
+            break
+        except ClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    # b listens again (it reconnects within a second or so): a change made on a reaches it at once, while b
+    # holds the client in its cache.
+    time.sleep(2)
+    sign_in(b.client(signed=False), client)
+    a.client().update_user_pool_client(UserPoolId=pool, ClientId=client, ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH"])
+    with pytest.raises(ClientError) as refused:
+        sign_in(b.client(signed=False), client)
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
 
 
 def test_a_refresh_token_rotates_once_across_servers(servers: tuple[GatehouseServer, GatehouseServer]) -> None:

@@ -25,6 +25,7 @@ import structlog
 
 # A write of text PostgreSQL cannot store is refused as every wire refuses an invalid parameter.
 from gateway.errors import InvalidParameterException
+from gateway.services.change_stamp import SLOT_COUNT
 from gateway.storage.base import AlreadyExists, NotFound
 
 log = structlog.get_logger("gateway.storage")
@@ -42,7 +43,7 @@ _MIGRATION_LOCK = 0x6761746568
 _CREATE_MIGRATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
 )
-# The NOTIFY channel of the change stamps.
+# The NOTIFY channel of the change stamps (gateway/services/change_stamp.py).
 CHANGES_CHANNEL = "gatehouse_changes"
 _PLACEHOLDER = re.compile(r"\?")
 # SQLite's JSON functions and their PostgreSQL counterparts (both answer JSON text to the driver).
@@ -139,6 +140,7 @@ class PostgresBase:
         self._dsn = dsn
         self._closed = False
         self._listener: Connection | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
         self._announcements: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -156,24 +158,50 @@ class PostgresBase:
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
-            if self._listener is not None:
-                await self._listener.close()
+            if self._reconnecting is not None:
+                self._reconnecting.cancel()
             if self._announcements:
                 await asyncio.gather(*self._announcements, return_exceptions=True)
+            if self._listener is not None:
+                await self._listener.close()
             await self._pool.close()
 
     # --- changes other servers must know of at once (gateway/services/change_stamp.py) -------------------
 
     async def listen_for_changes(self, on_change: Callable[[int], None]) -> None:
         """Call ``on_change(slot)`` for each change any server announces (:meth:`announce_change`), on a
-        connection of its own that LISTENs (PostgreSQL's NOTIFY is delivered to every listening session)."""
-        self._listener = await asyncpg.connect(self._dsn)
+        connection of its own that LISTENs (PostgreSQL's NOTIFY is delivered to every listening session). When
+        that connection is lost (the database restarted), it is made again, and every slot counts as changed:
+        what was announced meanwhile was not heard."""
 
         def heard(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
             if payload.isdigit():
                 on_change(int(payload))
 
-        await self._listener.add_listener(CHANGES_CHANNEL, heard)
+        async def connect() -> None:
+            self._listener = await asyncpg.connect(self._dsn)
+            await self._listener.add_listener(CHANGES_CHANNEL, heard)
+            self._listener.add_termination_listener(lost)
+
+        async def reconnect() -> None:
+            delay = 0.5
+            while not self._closed:
+                try:
+                    await connect()
+                except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+                    log.warning("store.change_listener_lost", error=str(exc), retry_seconds=delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+                    continue
+                for slot in range(SLOT_COUNT):
+                    on_change(slot)
+                return
+
+        def lost(_conn: Any) -> None:
+            if not self._closed:
+                self._reconnecting = asyncio.get_running_loop().create_task(reconnect())
+
+        await connect()
 
     def announce_change(self, slot: int) -> None:
         """NOTIFY every listening server of a change of ``slot`` (after it was committed). Called where the
