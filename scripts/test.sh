@@ -71,3 +71,14 @@ if [ "$workers" -gt 1 ]; then
 else
   .venv/bin/python -m pytest -q "$@"
 fi
+
+# The whole suite runs on SQLite; these end-to-end modules, which use the store most, run again with every server
+# on PostgreSQL (GATEHOUSE_TEST_POSTGRES, tests/support.py). Only for the whole run (no arguments given).
+if [ $# -eq 0 ]; then
+  echo "== pytest on PostgreSQL"
+  GATEHOUSE_TEST_POSTGRES=1 .venv/bin/python -m pytest -q -n "$workers" --dist loadfile \
+    tests/e2e/test_admin_users.py tests/e2e/test_groups.py tests/e2e/test_devices.py tests/e2e/test_srp.py \
+    tests/e2e/test_federation_flow.py tests/e2e/test_oauth_attacks.py tests/e2e/test_refresh_tokens.py \
+    tests/e2e/test_identity_workers.py tests/e2e/test_mfa_totp.py tests/e2e/test_fuzz_wire.py \
+    tests/e2e/test_front_door.py
+fi
