@@ -141,15 +141,21 @@ def _cookie(name: str, value: str, app: FrontDoorApp, *, max_age: int) -> str:
     return "; ".join(attributes)
 
 
+def _redirect(location: str, cookies: list[str], *, status: int = 302) -> web.Response:
+    """A redirect with the pages' security headers, setting (or clearing) ``cookies``."""
+    headers = CIMultiDict({"Location": location, **SECURITY_HEADERS})
+    for cookie in cookies:
+        headers.add("Set-Cookie", cookie)
+    return web.Response(status=status, headers=headers)
+
+
 async def start(request: web.Request) -> web.Response:
     app = app_of(request)
     if app is None:
         return _no_app()
     services = request.config_dict[SERVICES]
     location, pending = services.front_door.start(app, request.query.get("rd"))
-    headers = CIMultiDict({"Location": location, **SECURITY_HEADERS})
-    headers.add("Set-Cookie", _cookie(app.sign_in_cookie, pending, app, max_age=600))
-    return web.Response(status=302, headers=headers)
+    return _redirect(location, [_cookie(app.sign_in_cookie, pending, app, max_age=600)])
 
 
 async def callback(request: web.Request) -> web.Response:
@@ -167,10 +173,8 @@ async def callback(request: web.Request) -> web.Response:
         page.headers.add("Set-Cookie", _cookie(app.sign_in_cookie, "", app, max_age=0))
         return page
     services.metrics.inc(services.metrics.front_door_sign_ins, app=app.name, outcome="signed_in")
-    headers = CIMultiDict({"Location": signed_in.next_path, **SECURITY_HEADERS})
-    headers.add("Set-Cookie", _cookie(app.session_cookie, signed_in.cookie, app, max_age=signed_in.max_age))
-    headers.add("Set-Cookie", _cookie(app.sign_in_cookie, "", app, max_age=0))
-    return web.Response(status=302, headers=headers)
+    session = _cookie(app.session_cookie, signed_in.cookie, app, max_age=signed_in.max_age)
+    return _redirect(signed_in.next_path, [session, _cookie(app.sign_in_cookie, "", app, max_age=0)])
 
 
 async def sign_out(request: web.Request) -> web.Response:
@@ -179,10 +183,9 @@ async def sign_out(request: web.Request) -> web.Response:
         return _no_app()
     services = request.config_dict[SERVICES]
     location = await services.front_door.sign_out(app, request.cookies.get(app.session_cookie))
-    headers = CIMultiDict({"Location": location, **SECURITY_HEADERS})
-    headers.add("Set-Cookie", _cookie(app.session_cookie, "", app, max_age=0))
     # 303: a POST's answer is fetched with GET (RFC 9110 §15.4.4).
-    return web.Response(status=303 if request.method == "POST" else 302, headers=headers)
+    status = 303 if request.method == "POST" else 302
+    return _redirect(location, [_cookie(app.session_cookie, "", app, max_age=0)], status=status)
 
 
 async def userinfo(request: web.Request) -> web.Response:
