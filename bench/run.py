@@ -582,7 +582,7 @@ class Server:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def gatehouse_server(workers: int, data_dir: Path, log_dir: Path) -> Server:
+def gatehouse_server(workers: int, data_dir: Path, log_dir: Path, database_url: str | None = None) -> Server:
     port = free_port()
     command = [
         sys.executable,
@@ -610,6 +610,8 @@ def gatehouse_server(workers: int, data_dir: Path, log_dir: Path) -> Server:
         "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY": ADMIN_SECRET,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     }
+    if database_url is not None:
+        env["GATEHOUSE_DATABASE_URL"] = database_url
     return Server(f"gatehouse (workers={workers})", command, env, log_dir / f"gatehouse-w{workers}.log", port)
 
 
@@ -1145,12 +1147,20 @@ class Report:
 
 
 def measure_worker_count(
-    workers: int, paths: tuple[PathSpec, ...], wrk: WrkSettings, rounds: int, scratch: Path, report: Report
+    workers: int,
+    paths: tuple[PathSpec, ...],
+    wrk: WrkSettings,
+    rounds: int,
+    scratch: Path,
+    report: Report,
+    postgres: Any = None,
 ) -> None:
     run_id = f"b{secrets.token_hex(4)}w{workers}"
     data_dir = scratch / f"data-w{workers}"
+    # --postgres: a fresh database of the throwaway PostgreSQL server for each worker count, as the data dir is.
+    database_url = postgres.create_database(run_id) if postgres is not None else None
     with contextlib.ExitStack() as stack:
-        gatehouse = gatehouse_server(workers, data_dir, scratch)
+        gatehouse = gatehouse_server(workers, data_dir, scratch, database_url)
         stack.callback(gatehouse.stop)
         ceiling = ceiling_server(workers, scratch)
         stack.callback(ceiling.stop)
@@ -1486,6 +1496,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="PATH",
         help="the rows to run (default: all): " + ", ".join(spec.name for spec in PATHS),
     )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="run Gatehouse on a throwaway local PostgreSQL server instead of SQLite (the postgres extra)",
+    )
     args = parser.parse_args(argv)
     if (
         args.seconds <= 0
@@ -1520,6 +1535,7 @@ def run(args: argparse.Namespace) -> Report:
             "rounds": args.rounds,
             "wrk_timeout": WRK_TIMEOUT,
             "paths": args.paths,
+            "store": "postgresql" if args.postgres else "sqlite",
         },
     )
     print(f"machine: {report.machine}", flush=True)
@@ -1531,12 +1547,19 @@ def run(args: argparse.Namespace) -> Report:
     selected = tuple(spec for spec in PATHS if spec.name in args.paths and spec.driver != "in_process")
     # Workers 1 and 2 are needed for the scaling row, when its path is among those asked for.
     worker_counts = sorted(set(args.workers) | ({1, 2} if SCALING_PATH in args.paths else set()))
-    with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as scratch, contextlib.ExitStack() as stack:
+        postgres = None
+        if args.postgres:
+            # The tests' throwaway PostgreSQL server (Debian's binaries, durability off: tests/postgres_server.py).
+            from tests.postgres_server import PostgresServer
+
+            postgres = stack.enter_context(PostgresServer())
+            print("store: PostgreSQL (a throwaway local server; its own CPU is the 'other' column)", flush=True)
         for workers in worker_counts:
             paths = selected if workers in args.workers else tuple(p for p in selected if p.name == SCALING_PATH)
             if not paths:
                 continue
-            measure_worker_count(workers, paths, wrk, args.rounds, Path(scratch), report)
+            measure_worker_count(workers, paths, wrk, args.rounds, Path(scratch), report, postgres)
     return report
 
 
