@@ -415,7 +415,7 @@ def _store_errors() -> tuple[type[BaseException], ...]:
 
 def _database_name(settings: Settings) -> str:
     """The database as messages name it (never the URL, which may hold a password)."""
-    return "the PostgreSQL database" if settings.database_url is not None else str(settings.database)
+    return "the PostgreSQL database (the database URL)" if settings.database_url is not None else str(settings.database)
 
 
 def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
@@ -434,6 +434,7 @@ def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
     database_name = _database_name(settings)
     store_errors = _store_errors()
     postgres = settings.database_url is not None
+    cannot_open = f"cannot open {database_name}" if postgres else f"cannot open the database {database_name}"
 
     async def migrate() -> None:
         store = await open_store(settings)
@@ -454,7 +455,7 @@ def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
                 "file back (or set GATEHOUSE_SECRET_KEY to its 64 hexadecimal digits)"
             )
     except store_errors as exc:
-        raise UsageError(f"cannot open the database {database_name}: {exc}") from None
+        raise UsageError(f"{cannot_open}: {exc}") from None
     try:
         _make_data_dir(settings)
         if not os.access(settings.data_dir, os.W_OK):
@@ -482,12 +483,12 @@ def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
         except FileExistsError:
             pass
         except OSError as exc:
-            raise UsageError(f"cannot open the database {database_name}: {exc.strerror or exc}") from None
+            raise UsageError(f"{cannot_open}: {exc.strerror or exc}") from None
     try:
         asyncio.run(migrate())
     except store_errors as exc:
         # RuntimeError: the database was migrated by a newer Gatehouse (the stores' migrations).
-        raise UsageError(f"cannot open the database {database_name}: {exc}") from None
+        raise UsageError(f"{cannot_open}: {exc}") from None
     if sealed_check != [True]:
         raise UsageError(
             f"{key_source} is not the secret key {database_name} was sealed with: its signing keys and "

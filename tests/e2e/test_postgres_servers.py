@@ -190,3 +190,18 @@ def test_a_url_that_is_not_postgresql_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "GATEHOUSE_DATABASE_URL: expected a PostgreSQL URL" in done.stderr
     assert "secret" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_database_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
+    from tests.support import free_port
+
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--data-dir", str(tmp_path / "data")],
+        env={"PATH": "/usr/bin:/bin", "GATEHOUSE_DATABASE_URL": f"postgresql://gh:pw-secret@127.0.0.1:{free_port()}/x"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("gatehouse serve: cannot open the PostgreSQL database (the database URL): ")
+    assert "pw-secret" not in done.stderr and "Traceback" not in done.stderr
