@@ -564,11 +564,14 @@ def _require_database(settings: Settings) -> None:
     mistyped ``--data-dir`` given to a tool would otherwise get a new, empty store (a new secret key, new admin
     credentials), and the tool would report success on it while the server's store stayed as it was."""
     data_dir, database = Path(settings.data_dir), Path(settings.database)
+    if settings.database_url is not None:
+        # A PostgreSQL database is named by its URL, not found in the data dir; a data dir made for it here holds
+        # no secret key, and a database whose secrets need one is refused (_open_data_dir).
+        return
     try:
         if not data_dir.is_dir():
             raise UsageError(f"no data dir {data_dir}: check --data-dir (`gatehouse serve` creates it)")
-        postgres = settings.database_url is not None  # its tables are made by `gatehouse serve` too
-        if not postgres and (not database.is_file() or database.stat().st_size == 0):
+        if not database.is_file() or database.stat().st_size == 0:
             raise UsageError(f"no Gatehouse database at {database}: check --data-dir (`gatehouse serve` creates it)")
     except OSError as exc:
         raise UsageError(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None

@@ -165,6 +165,34 @@ def test_a_refresh_token_rotates_once_across_servers(servers: tuple[GatehouseSer
     assert replayed.value.response["Error"]["Code"] == "RefreshTokenReuseException"
 
 
+def test_keys_rotated_with_the_command_are_retired_on_every_server_at_once(
+    tmp_path: Path, servers: tuple[GatehouseServer, GatehouseServer], shared_env: dict[str, str | None]
+) -> None:
+    """``gatehouse keys rotate --now --retire-old`` run on a third machine (its own data dir, the same database and
+    key): the servers refuse the retired key's tokens at once, though each had verified one and cached its key."""
+    import os
+
+    a, b = servers
+    pool, client = make_pool(a.client(), "rotated-keys")
+    tokens = sign_in(a.client(signed=False), client)
+    for server in servers:
+        server.client(signed=False).get_user(AccessToken=tokens["AccessToken"])
+    env = {**os.environ, **{k: v for k, v in shared_env.items() if v is not None}}
+    rotated = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "keys", "rotate", "--data-dir", str(tmp_path / "data"), "--now",
+         "--retire-old", pool],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    for server in servers:
+        with pytest.raises(ClientError) as refused:
+            server.client(signed=False).get_user(AccessToken=tokens["AccessToken"])
+        assert refused.value.response["Error"]["Code"] == "NotAuthorizedException"
+    # New sign-ins are signed with the new keys, verified by both.
+    fresh = sign_in(b.client(signed=False), client)
+    assert a.client(signed=False).get_user(AccessToken=fresh["AccessToken"])["Username"] == "alice"
+
+
 def test_a_server_without_the_secret_key_is_refused(
     tmp_path: Path, servers: tuple[GatehouseServer, GatehouseServer], shared_env: dict[str, str | None]
 ) -> None:
