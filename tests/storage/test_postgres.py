@@ -76,3 +76,25 @@ async def test_text_with_a_nul_character_finds_nothing_and_is_not_stored(
         assert (await store.list_groups(POOL, None, 10)).items == []
     finally:
         await store.close()
+
+
+async def test_a_connection_left_in_a_transaction_is_rolled_back_before_reuse(
+    postgres: PostgresServer, migrated: str
+) -> None:
+    """The pool's reset undoes only an open transaction (asyncpg's own reset query, a round trip with every
+    release, is not sent): what the transaction wrote is gone, and the next user of the connection is outside
+    any transaction."""
+    store = await PostgresStore.open(
+        postgres.create_database(f"t{next(_numbers)}", template=migrated), min_size=1, max_size=1
+    )
+    try:
+        pool = store._pool
+        async with pool.acquire() as conn:
+            transaction = conn.transaction()
+            await transaction.start()
+            await conn.execute("INSERT INTO meta (key, value) VALUES ('left', 'open')")
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+        assert await store.get_meta("left") is None
+    finally:
+        await store.close()
