@@ -19,6 +19,7 @@ page's script) and the pages' stylesheet.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from urllib.parse import quote
 
 import orjson
 from aiohttp import web
@@ -29,6 +30,7 @@ from gateway.oauth.wellknown import SERVICES
 from gateway.services.front_door import (
     CALLBACK_PATH,
     PREFIX,
+    SIGN_IN_SECONDS,
     FrontDoorApp,
     FrontDoorRefusal,
     FrontDoorUser,
@@ -77,8 +79,6 @@ def _no_app() -> web.Response:
 
 
 def start_url(app: FrontDoorApp, next_path: str) -> str:
-    from urllib.parse import quote
-
     return f"{app.url}{PREFIX}/start?rd={quote(safe_next_path(next_path), safe='/')}"
 
 
@@ -155,7 +155,7 @@ async def start(request: web.Request) -> web.Response:
         return _no_app()
     services = request.config_dict[SERVICES]
     location, pending = services.front_door.start(app, request.query.get("rd"))
-    return _redirect(location, [_cookie(app.sign_in_cookie, pending, app, max_age=600)])
+    return _redirect(location, [_cookie(app.sign_in_cookie, pending, app, max_age=SIGN_IN_SECONDS)])
 
 
 async def callback(request: web.Request) -> web.Response:

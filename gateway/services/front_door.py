@@ -43,14 +43,6 @@ PREFIX = "/_gatehouse"
 CALLBACK_PATH = f"{PREFIX}/callback"
 # How long a browser may take in the hosted UI between the redirect there and the callback.
 SIGN_IN_SECONDS = 600
-# The headers the app is given (and that Gatehouse strips from what a browser sends to an upstream).
-IDENTITY_HEADERS = (
-    "X-Gatehouse-Sub",
-    "X-Gatehouse-Username",
-    "X-Gatehouse-Email",
-    "X-Gatehouse-Groups",
-    "X-Gatehouse-Pool",
-)
 _SESSION_VERSION = 1
 # Printable ASCII but the backslash (refused before) and "%" kept as it is: a path already percent-encoded stays so.
 _URI_ASCII = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "\\")
