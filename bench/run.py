@@ -924,11 +924,20 @@ def seed_identity(url: str, seeded: Seed) -> Seed:
 # real load of many users pays. 12,000 tokens, cycled in order (each wrk thread its own share), come back only
 # after the caches have let them go (and, at ~4,000 identity pairs a second, after ~3 s).
 DISTINCT_TOKENS = 12_000
+# How many sign-ins (sessions, each a token family) the ID and access tokens of those rows come from. Gatehouse
+# keeps the token family and user of the sessions it served lately (10,000 per process, each checked against its
+# user's change stamp on every call), as a real load's sessions come back again and again; tokens of one session
+# only would make that a single entry.
+DISTINCT_SESSIONS = 200
 _TEMP_FILES: list[str] = []
 
 
 def distinct_token_count() -> int:
     return int(os.environ.get("BENCH_DISTINCT_TOKENS", DISTINCT_TOKENS))
+
+
+def distinct_session_count() -> int:
+    return max(1, int(os.environ.get("BENCH_DISTINCT_SESSIONS", DISTINCT_SESSIONS)))
 
 
 def _remove_temp_files() -> None:
@@ -951,17 +960,18 @@ def _token_file(tokens: list[str], what: str) -> str:
 
 
 async def _mint(
-    url: str, path: str, count: int, body: bytes, headers: dict[str, str], pick: Callable[[dict[str, Any]], Any]
+    url: str, path: str, bodies: list[bytes], headers: dict[str, str], pick: Callable[[dict[str, Any]], Any]
 ) -> list[Any]:
-    """``count`` answers of one POST (each a refresh, so each has tokens of its own), 32 at a time."""
+    """The answers of one POST per body (sign-ins, or refreshes: each answer has tokens of its own), 32 at a
+    time."""
     import aiohttp
 
     found: list[Any] = []
-    remaining = iter(range(count))
+    remaining = iter(bodies)
     async with aiohttp.ClientSession() as session:
 
         async def mint() -> None:
-            for _ in remaining:
+            for body in remaining:
                 async with session.post(url + path, data=body, headers=headers) as response:
                     answer = await response.json(content_type=None)
                     if response.status != 200:
@@ -974,26 +984,40 @@ async def _mint(
 
 def seed_token_files(url: str, seeded: Seed) -> Seed:
     """Distinct tokens of the one user for the rows that present one: ID and access tokens by REFRESH_TOKEN_AUTH
-    (each refresh has its own ``jti``), and access tokens with ``openid`` from the code client's refresh token
-    at /oauth2/token."""
+    (each refresh has its own ``jti``) from DISTINCT_SESSIONS sign-ins in turn, and access tokens with ``openid``
+    from the code client's refresh token at /oauth2/token."""
     count = distinct_token_count()
-    refresh = json.dumps(
-        {
-            "ClientId": seeded.client_id,
-            "AuthFlow": "REFRESH_TOKEN_AUTH",
-            "AuthParameters": {"REFRESH_TOKEN": seeded.refresh_token},
-        }
-    ).encode()
     headers = {
         "Content-Type": "application/x-amz-json-1.1",
         "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
     }
+    sign_in = json.dumps(
+        {
+            "ClientId": seeded.client_id,
+            "AuthFlow": "USER_PASSWORD_AUTH",
+            "AuthParameters": {"USERNAME": USERNAME, "PASSWORD": PASSWORD},
+        }
+    ).encode()
+    sessions = asyncio.run(
+        _mint(
+            url,
+            "/",
+            [sign_in] * (distinct_session_count() - 1),
+            headers,
+            lambda a: a["AuthenticationResult"]["RefreshToken"],
+        )
+    )
+    refreshes = [
+        json.dumps(
+            {"ClientId": seeded.client_id, "AuthFlow": "REFRESH_TOKEN_AUTH", "AuthParameters": {"REFRESH_TOKEN": token}}
+        ).encode()
+        for token in [seeded.refresh_token, *sessions]
+    ]
     pairs = asyncio.run(
         _mint(
             url,
             "/",
-            count,
-            refresh,
+            [refreshes[i % len(refreshes)] for i in range(count)],
             headers,
             lambda a: (a["AuthenticationResult"]["IdToken"], a["AuthenticationResult"]["AccessToken"]),
         )
@@ -1005,8 +1029,7 @@ def seed_token_files(url: str, seeded: Seed) -> Seed:
         _mint(
             url,
             "/oauth2/token",
-            count,
-            form,
+            [form] * count,
             {"Content-Type": "application/x-www-form-urlencoded"},
             lambda a: a["access_token"],
         )

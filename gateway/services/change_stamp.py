@@ -15,6 +15,12 @@ Every process that opens the same database maps the same file (``gatehouse serve
 read only makes a reader read the store again. Servers on other machines share a PostgreSQL store instead:
 each bump is also published to them (``publish``, the store's NOTIFY) and each received one bumps the local
 stamps (``receive``), a few milliseconds later.
+
+Users have slots of their own (:func:`user_slot`, a hash of pool and username key): the SQLite store bumps a
+user's slot after committing any change to the user or to one of the user's token families, so a process can
+keep a session's family and user in memory and still refuse a revoked token, a disabled user or a changed
+attribute at once, in every process (``SqliteStore.get_token_family_with_user``). Several users share a slot;
+a change to one only makes the others be read again.
 """
 
 from __future__ import annotations
@@ -23,11 +29,12 @@ import mmap
 import os
 import secrets
 import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-__all__ = ["IDENTITIES", "KEYS", "SETTINGS", "SLOT_COUNT", "ChangeStamps"]
+__all__ = ["IDENTITIES", "KEYS", "SETTINGS", "SLOT_COUNT", "USER_SLOTS", "ChangeStamps", "user_slot"]
 
 # Slots of the stamp file: what changed. Identities change with every new sign-in to an identity pool and
 # must not make every process drop its pools, so they have a slot of their own; signing keys change with a
@@ -35,10 +42,19 @@ __all__ = ["IDENTITIES", "KEYS", "SETTINGS", "SLOT_COUNT", "ChangeStamps"]
 SETTINGS: Final = 0
 IDENTITIES: Final = 1
 KEYS: Final = 2
-_SLOTS: Final = 3
-SLOT_COUNT: Final = _SLOTS
+# The settings slots: what a server that lost touch with the others marks changed (the PostgreSQL store).
+SLOT_COUNT: Final = 3
+# The users' slots follow them. 16,384 of them: a 128 KiB file, and a user write makes ~1/16,384 of the cached
+# sessions be read again.
+USER_SLOTS: Final = 16384
+_SLOTS: Final = SLOT_COUNT + USER_SLOTS
 _SIZE: Final = 8 * _SLOTS
 _SLOT = struct.Struct("<Q")
+
+
+def user_slot(pool_id: str, username_key: str) -> int:
+    """The slot of one user: the same in every process (CRC-32, not Python's per-process salted ``hash``)."""
+    return SLOT_COUNT + zlib.crc32(f"{pool_id}/{username_key}".encode()) % USER_SLOTS
 
 
 class ChangeStamps:
@@ -84,6 +100,17 @@ class ChangeStamps:
             if self.on_news is not None:
                 self.on_news()
         return value
+
+    def read_news(self, slot: int) -> tuple[int, bool]:
+        """:meth:`read`, and whether the stamp was news to this process: then ``on_news`` ended the store's
+        read snapshot, and a record read from it before this call may predate the change; read it again."""
+        value = int(_SLOT.unpack_from(self._map, slot * 8)[0])
+        news = value != self._seen[slot]
+        if news:
+            self._seen[slot] = value
+            if self.on_news is not None:
+                self.on_news()
+        return value, news
 
     def bump(self, slot: int = SETTINGS) -> None:
         """Record a change of ``slot``, after the store committed it (then no reader can cache the old record

@@ -32,6 +32,7 @@ import os
 import re
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import aiosqlite
 import orjson
 
+from gateway.services.change_stamp import ChangeStamps, user_slot
 from gateway.storage.base import (
     UNSTARTED_IMPORT_JOB_SECONDS,
     AlreadyExists,
@@ -993,6 +995,11 @@ _FORGET_DEVICE = (
 _LIST_DEVICES = _paged(f"SELECT {DEVICE_COLUMNS} FROM devices", "pool_id = ? AND username_key = ?", "device_key")
 
 
+def _family_with_user(row: Row) -> tuple[TokenFamilyRecord, UserRecord | None]:
+    family = _family(cast(Row, row[:_FAMILY_WIDTH]))
+    return family, (_user(cast(Row, row[_FAMILY_WIDTH:])) if row[_FAMILY_WIDTH] is not None else None)
+
+
 def _device_params(d: DeviceRecord) -> Params:
     return (
         d.pool_id,
@@ -1010,6 +1017,85 @@ def _device_params(d: DeviceRecord) -> Params:
 
 def _device(r: Row) -> DeviceRecord:
     return DeviceRecord(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8], r[9])
+
+
+# --- users' change stamps ----------------------------------------------------------------------------------
+
+# How many sessions' token family and user a process keeps (see SqliteStore.get_token_family_with_user): the
+# rows as read, a few kilobytes each at most.
+FAMILY_CACHE_SIZE = 10_000
+
+# What tells a writing connection which users its statements changed: every write to a user, and every change to
+# one of a user's token families (a revocation, a purge), row by row, whatever statement made it -- foreign-key
+# cascades included. TEMP triggers: they live on the connection that made them, so the schema (and any other
+# program opening the file) never sees them.
+_USER_TRIGGERS = (
+    "CREATE TEMP TRIGGER gatehouse_user_inserted AFTER INSERT ON main.users "
+    "BEGIN SELECT gatehouse_user_changed(NEW.pool_id, NEW.username_key); END",
+    "CREATE TEMP TRIGGER gatehouse_user_updated AFTER UPDATE ON main.users "
+    "BEGIN SELECT gatehouse_user_changed(OLD.pool_id, OLD.username_key), "
+    "gatehouse_user_changed(NEW.pool_id, NEW.username_key); END",
+    "CREATE TEMP TRIGGER gatehouse_user_deleted AFTER DELETE ON main.users "
+    "BEGIN SELECT gatehouse_user_changed(OLD.pool_id, OLD.username_key); END",
+    "CREATE TEMP TRIGGER gatehouse_family_updated AFTER UPDATE ON main.token_families "
+    "BEGIN SELECT gatehouse_user_changed(OLD.pool_id, OLD.username_key); END",
+    "CREATE TEMP TRIGGER gatehouse_family_deleted AFTER DELETE ON main.token_families "
+    "BEGIN SELECT gatehouse_user_changed(OLD.pool_id, OLD.username_key); END",
+)
+
+
+class _UserChanges:
+    """The users one connection's writes changed, stamped (gateway/services/change_stamp.py) once committed.
+
+    Only once no transaction is open: a stamp bumped before the commit would let another process read the old
+    row after seeing the new stamp, and keep it under that stamp for good."""
+
+    def __init__(self, stamps: ChangeStamps) -> None:
+        self._stamps = stamps
+        self._slots: set[int] = set()
+
+    def install(self, conn: sqlite3.Connection) -> None:
+        """Make ``conn`` tell this of its changes (in the connection's own thread)."""
+        conn.create_function("gatehouse_user_changed", 2, self._changed)
+        for trigger in _USER_TRIGGERS:
+            conn.execute(trigger)
+
+    def _changed(self, pool_id: object, username_key: object) -> None:
+        self._slots.add(user_slot(str(pool_id), str(username_key)))
+
+    def settle(self, conn: sqlite3.Connection) -> None:
+        """After each use of ``conn``: stamp what it committed (a rolled-back change costs a read, no more)."""
+        if not self._slots:
+            return
+        try:
+            committing = not conn.in_transaction
+        except sqlite3.ProgrammingError:  # closed: whatever was open was rolled back
+            committing = True
+        if committing:
+            slots, self._slots = self._slots, set()
+            for slot in slots:
+                self._stamps.bump(slot)
+
+
+class _Connection(aiosqlite.Connection):
+    """aiosqlite's connection, whose every function run in its thread is followed there by ``after`` (when set):
+    all of them, transactions and single statements alike, pass through ``_execute``."""
+
+    after: Callable[[sqlite3.Connection], None] | None = None
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        after = self.after
+        if after is None:
+            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+        conn = self._conn
+
+        def run() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                after(conn)
+
+        return await super()._execute(run)  # type: ignore[no-untyped-call]
 
 
 # --- the store ------------------------------------------------------------------------------------------
@@ -1039,6 +1125,11 @@ class SqliteStore:
         # server keeps taking writes into the old inode, which vanish at restart. Health checks compare.
         self._path: str | None = None
         self._identity: tuple[int, int] | None = None
+        # Users' change stamps, and the sessions read lately: origin_jti -> (the user's slot, its stamp when
+        # read, the row). See get_token_family_with_user. None: nothing kept (a store opened without a file).
+        self._user_stamps: ChangeStamps | None = None
+        self._loop_changes: _UserChanges | None = None
+        self._families: OrderedDict[str, tuple[int, int, Row]] = OrderedDict()
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> SqliteStore:
@@ -1046,7 +1137,9 @@ class SqliteStore:
         # isolation_level=None: Python's sqlite3 must not open transactions on its own; we issue BEGIN
         # IMMEDIATE ourselves. Every statement here is a constant string, so the statement cache holds
         # each prepared once for the life of the connection.
-        db = await aiosqlite.connect(os.fspath(path), isolation_level=None, cached_statements=256)
+        name = os.fspath(path)
+        db = _Connection(lambda: sqlite3.connect(name, isolation_level=None, cached_statements=256), iter_chunk_size=64)
+        await db
         try:
             await db.execute_fetchall(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             await _enable_wal(db)
@@ -1061,7 +1154,24 @@ class SqliteStore:
         if store._reader is not None:
             store._path = os.fspath(path)
             store._identity = _file_identity(store._path)
+            try:
+                await store._watch_users(db, ChangeStamps.beside(store._path))
+            except BaseException:
+                await store.close()
+                raise
         return store
+
+    async def _watch_users(self, db: _Connection, stamps: ChangeStamps) -> None:
+        """Stamp every change to a user or a user's token families, from both writing connections, in the file
+        every process of this database maps; and keep sessions read lately (get_token_family_with_user)."""
+        stamps.on_news = self._end_snapshot
+        in_thread = _UserChanges(stamps)
+        await db._execute(in_thread.install, db._conn)
+        db.after = in_thread.settle
+        if self._writer is not None:
+            self._loop_changes = _UserChanges(stamps)
+            self._loop_changes.install(self._writer)
+        self._user_stamps = stamps
 
     async def health_problem(self, min_free_bytes: int = 0) -> str | None:
         if self._closed:
@@ -1288,6 +1398,9 @@ class SqliteStore:
                 raise
             self._contended_until = time.monotonic() + CONTENDED_SECONDS
             return False, None
+        finally:
+            if self._loop_changes is not None:
+                self._loop_changes.settle(writer)
         self._end_snapshot()  # this turn's later reads see this write
         self._after_loop_write()
         return True, result
@@ -1759,16 +1872,40 @@ class SqliteStore:
         return token, family, user, groups
 
     async def get_token_family_with_user(self, origin_jti: str) -> tuple[TokenFamilyRecord, UserRecord | None] | None:
+        """The family and its user: every token-authorised call reads them, to refuse revoked tokens.
+
+        A session's calls read the same row again and again, so the rows read lately are kept in memory, each
+        with the stamp its user's slot had (gateway/services/change_stamp.py); every change to the user or to
+        the user's families, by any process, changes that stamp once committed, and the row is read again.
+        Records are built anew from the row for every caller, which may change them as it likes."""
+        stamps = self._user_stamps
+        if stamps is not None:
+            kept = self._families.get(origin_jti)
+            if kept is not None and stamps.read(kept[0]) == kept[1]:
+                return _family_with_user(kept[2])
+        row = await self._family_with_user_row(origin_jti)
+        if row is None:
+            return None
+        if stamps is not None:
+            slot = user_slot(row[1], row[3])  # the family's pool_id and username_key
+            stamp, news = stamps.read_news(slot)
+            if news:
+                # A change this process had not seen: the row may come from a snapshot older than it (the
+                # snapshot ended when the stamp was read), so it is read again before being kept.
+                row = await self._family_with_user_row(origin_jti)
+                if row is None:
+                    return None
+            if len(self._families) >= FAMILY_CACHE_SIZE:
+                self._families.popitem(last=False)
+            self._families[origin_jti] = (slot, stamp, row)
+        return _family_with_user(row)
+
+    async def _family_with_user_row(self, origin_jti: str) -> Row | None:
         key = (origin_jti,)
         rows = self._read_now(_FAMILY_WITH_USER, key)
         if rows is None:
             rows = await self._fetch_waiting(_FAMILY_WITH_USER, key)
-        if not rows:
-            return None
-        row = rows[0]
-        family = _family(cast(Row, row[:_FAMILY_WIDTH]))
-        user = _user(cast(Row, row[_FAMILY_WIDTH:])) if row[_FAMILY_WIDTH] is not None else None
-        return family, user
+        return rows[0] if rows else None
 
     async def revoke_token_family(self, origin_jti: str) -> bool:
         """True if this call revoked the family; False if it is unknown or was revoked already."""

@@ -135,9 +135,13 @@ def test_the_servers_carry_on_after_the_database_restarts(
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
-    # b listens again (it reconnects within a second or so): a change made on a reaches it at once, while b
-    # holds the client in its cache.
-    time.sleep(2)
+    # b listens again (it retries 0.5 s after the loss, then 1, 2, 4 ... s later while the database is still
+    # down, and says so once it is back): a change made on a reaches it at once, while b holds the client in
+    # its cache.
+    deadline = time.monotonic() + 30
+    while "store.change_listener_restored" not in b.log_text():
+        assert time.monotonic() < deadline, b.log_text()[-2000:]
+        time.sleep(0.1)
     sign_in(b.client(signed=False), client)
     a.client().update_user_pool_client(UserPoolId=pool, ClientId=client, ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH"])
     with pytest.raises(ClientError) as refused:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.services.change_stamp import ChangeStamps
 from gateway.storage import sqlite as sqlite_backend
 from gateway.storage.base import AlreadyExists, NotFound, OAuthRecord, Store, UserSearch, VersionConflict
 from gateway.storage.sqlite import Migration, SqliteStore, load_migrations, split_statements
@@ -750,10 +751,13 @@ async def test_clients_stored_before_rotation_keep_their_one_secret(db_path: Pat
 
 
 def _revoke_elsewhere(path: Path, origin_jti: str) -> None:
-    """Another process's commit: the family revoked through a connection of its own."""
-    with closing(sqlite3.connect(path)) as other:
+    """Another process's commit, made at once: the family revoked through a connection of its own that tells
+    the users' change stamps, as every connection of a Gatehouse store does."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as other:
+        changes = sqlite_backend._UserChanges(ChangeStamps.beside(path))
+        changes.install(other)
         other.execute("UPDATE token_families SET revoked = 1 WHERE origin_jti = ?", (origin_jti,))
-        other.commit()
+        changes.settle(other)
 
 
 async def _store_with_family(path: Path) -> SqliteStore:
@@ -826,3 +830,127 @@ def test_a_snapshot_left_by_a_stopped_loop_is_not_read_from_another(db_path: Pat
         first_loop.run_forever()
         first_loop.run_until_complete(store.close())
         first_loop.close()
+
+
+# --- sessions kept in memory, and the users' change stamps -------------------------------------------------
+
+
+async def _session_of(store: SqliteStore, origin_jti: str) -> tuple[bool, bool | None, dict[str, str] | None]:
+    """What a token check learns of a session: revoked, the user enabled (None: gone), the user's attributes."""
+    found = await store.get_token_family_with_user(origin_jti)
+    assert found is not None
+    family, user = found
+    return family.revoked, None if user is None else user.enabled, None if user is None else user.attributes
+
+
+async def test_a_kept_session_serves_fresh_records_each_time(db_path: Path) -> None:
+    store = await _store_with_family(db_path)
+    try:
+        first = await store.get_token_family_with_user("family-1")
+        assert first is not None and first[1] is not None
+        first[1].attributes["email"] = "changed-by-a-caller@example.com"
+        first[0].revoked = True
+        again = await store.get_token_family_with_user("family-1")
+        assert again is not None and again[1] is not None
+        assert again[1].attributes["email"] == "alice@example.com" and not again[0].revoked
+        assert again[1] is not first[1]
+    finally:
+        await store.close()
+
+
+async def test_every_change_by_another_process_reaches_a_kept_session(db_path: Path) -> None:
+    """Each kind of write a second store (another worker) makes is seen by the first one's next read, through
+    the aiosqlite thread and the event-loop writer alike, foreign-key cascades included."""
+    store = await _store_with_family(db_path)
+    other = await SqliteStore.open(db_path)
+    try:
+        for name in ("bob", "carol", "dave"):
+            await store.create_user(make_user(name))
+            family = make_family(f"family-{name}", name)
+            await store.create_token_family(family, make_refresh(f"refresh-{name}", family))
+        sessions = ("family-1", "family-bob", "family-carol", "family-dave")
+        for origin in sessions:  # kept now
+            assert await _session_of(store, origin) == (False, True, (await _session_of(store, origin))[2])
+
+        assert await other.revoke_token_family("family-1")
+        assert (await _session_of(store, "family-1"))[0] is True
+
+        user = await other.get_user(POOL, "bob")
+        assert user is not None
+        await other.update_user(replace(user, enabled=False, attributes={**user.attributes, "name": "Bob"}))
+        _, enabled, attributes = await _session_of(store, "family-bob")
+        assert enabled is False and attributes is not None and attributes["name"] == "Bob"
+
+        assert await other.revoke_user_token_families(POOL, "carol") == 1
+        assert (await _session_of(store, "family-carol"))[0] is True
+
+        assert await other.delete_user(POOL, "dave")
+        assert await store.get_token_family_with_user("family-dave") is None  # its families went with it
+
+        assert await other.delete_pool(POOL)  # every user and family, by cascade
+        for origin in sessions:
+            assert await store.get_token_family_with_user(origin) is None
+    finally:
+        await other.close()
+        await store.close()
+
+
+async def test_a_change_in_another_os_process_reaches_a_kept_session(db_path: Path) -> None:
+    store = await _store_with_family(db_path)
+    try:
+        assert (await _session_of(store, "family-1"))[0] is False
+        script = textwrap.dedent(
+            """
+            import asyncio, sys
+            from gateway.storage.sqlite import SqliteStore
+
+            async def main():
+                store = await SqliteStore.open(sys.argv[1])
+                try:
+                    assert await store.revoke_token_family("family-1")
+                finally:
+                    await store.close()
+
+            asyncio.run(main())
+            """
+        )
+        process = await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(db_path))
+        assert await process.wait() == 0
+        assert (await _session_of(store, "family-1"))[0] is True
+    finally:
+        await store.close()
+
+
+async def test_the_change_triggers_are_the_connections_own(db_path: Path) -> None:
+    """The triggers that tell of changed users are TEMP ones: the file's schema has none, and a program that
+    opens it with plain sqlite3 writes users as before."""
+    store = await _store_with_family(db_path)
+    try:
+        await store.get_token_family_with_user("family-1")
+        with closing(sqlite3.connect(db_path)) as plain:
+            assert plain.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall() == []
+            plain.execute("UPDATE users SET enabled = 1 WHERE username_key = 'alice'")
+            plain.commit()
+    finally:
+        await store.close()
+
+
+async def test_a_session_read_from_a_snapshot_older_than_its_change_is_not_kept(db_path: Path) -> None:
+    """A row read from the turn's snapshot, begun before another process committed a change to its user, is
+    read again once the user's stamp tells of the change: kept as it was, it would stay stale under the new
+    stamp for good."""
+    store = await _store_with_family(db_path)
+    try:
+        second = make_family("family-2", "alice")
+        await store.create_token_family(second, make_refresh("refresh-2", second))
+        assert await store.get_token_family_with_user("family-2") is not None  # alice's stamp, seen
+        await asyncio.sleep(0)
+        assert await store.get_user(POOL, "alice") is not None  # the turn's snapshot begins
+        _revoke_elsewhere(db_path, "family-1")  # within the same turn
+        found = await store.get_token_family_with_user("family-1")
+        assert found is not None and found[0].revoked
+        await asyncio.sleep(0)
+        found = await store.get_token_family_with_user("family-1")
+        assert found is not None and found[0].revoked
+    finally:
+        await store.close()

@@ -204,6 +204,7 @@ class PostgresBase:
                     continue
                 for slot in range(SLOT_COUNT):
                     on_change(slot)
+                log.info("store.change_listener_restored")
                 return
 
         def lost(_conn: Any) -> None:
