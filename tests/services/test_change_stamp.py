@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from gateway.services.change_stamp import IDENTITIES, KEYS, SETTINGS, ChangeStamps
+from gateway.services.change_stamp import IDENTITIES, KEYS, SETTINGS, SLOT_COUNT, USER_SLOTS, ChangeStamps, user_slot
 from gateway.services.identity_pools import IdentityPoolService, LoginNames
 from gateway.services.pools import PoolService
 from gateway.services.short_cache import ShortCache
@@ -16,15 +16,20 @@ from gateway.storage.base import IdentityPoolRecord, PoolRecord
 from gateway.storage.sqlite import SqliteStore
 
 ACCOUNT = "123456789012"
+FILE_SIZE = 8 * (SLOT_COUNT + USER_SLOTS)  # the settings slots, then the users'
 
 
 def _bump(path: str) -> None:
     ChangeStamps(Path(path)).bump(IDENTITIES)
 
 
+def _bump_user(path: str) -> None:
+    ChangeStamps(Path(path)).bump(user_slot("us-east-1_pool", "alice"))
+
+
 def test_a_bump_in_another_process_is_seen(tmp_path: Path) -> None:
     stamps = ChangeStamps.beside(tmp_path / "gatehouse.db")
-    assert (tmp_path / "gatehouse.db-stamps").stat().st_size == 24
+    assert (tmp_path / "gatehouse.db-stamps").stat().st_size == FILE_SIZE
     settings, identities = stamps.read(SETTINGS), stamps.read(IDENTITIES)
     process = multiprocessing.get_context("spawn").Process(target=_bump, args=(str(tmp_path / "gatehouse.db-stamps"),))
     process.start()
@@ -65,11 +70,12 @@ def test_short_cache_follows_the_stamp(tmp_path: Path) -> None:
 
 
 def test_a_stamps_file_of_an_earlier_release_grows_its_keys_slot(tmp_path: Path) -> None:
-    """A data dir whose stamps file has two slots (SETTINGS, IDENTITIES): the KEYS slot is added, the others kept."""
+    """A data dir whose stamps file has two slots (SETTINGS, IDENTITIES): the KEYS slot and the users' are added,
+    the others kept."""
     path = tmp_path / "gatehouse.db-stamps"
     path.write_bytes(bytes(range(16)))
     stamps = ChangeStamps(path)
-    assert path.stat().st_size == 24
+    assert path.stat().st_size == FILE_SIZE
     assert stamps.read(SETTINGS) == int.from_bytes(bytes(range(8)), "little") and stamps.read(KEYS) == 0
     stamps.bump(KEYS)
     assert ChangeStamps(path).read(KEYS) == stamps.read(KEYS) != 0
@@ -170,3 +176,35 @@ async def test_news_of_a_change_ends_the_stores_read_snapshot(tmp_path: Path) ->
     finally:
         await store.close()
         await other.close()
+
+
+def test_a_users_slot_is_the_same_in_every_process(tmp_path: Path) -> None:
+    """A user's slot is a hash every process computes alike (Python's own ``hash`` of a string differs from
+    process to process): a bump for a user in one is read for that user in another, and no other slot moves."""
+    slot = user_slot("us-east-1_pool", "alice")
+    assert SLOT_COUNT <= slot < SLOT_COUNT + USER_SLOTS
+    assert user_slot("us-east-1_pool", "bob") != slot and user_slot("us-east-1_other", "alice") != slot
+    stamps = ChangeStamps.beside(tmp_path / "gatehouse.db")
+    before = [stamps.read(s) for s in range(SLOT_COUNT + USER_SLOTS)]
+    process = multiprocessing.get_context("spawn").Process(
+        target=_bump_user, args=(str(tmp_path / "gatehouse.db-stamps"),)
+    )
+    process.start()
+    process.join(timeout=60)
+    assert process.exitcode == 0
+    after = [stamps.read(s) for s in range(SLOT_COUNT + USER_SLOTS)]
+    assert [s for s in range(len(after)) if after[s] != before[s]] == [slot]
+
+
+def test_read_news_tells_a_change_once_and_ends_the_snapshot(tmp_path: Path) -> None:
+    stamps = ChangeStamps(tmp_path / "stamps")
+    other = ChangeStamps(tmp_path / "stamps")
+    ended: list[int] = []
+    stamps.on_news = lambda: ended.append(1)
+    slot = user_slot("us-east-1_pool", "alice")
+    first, _ = stamps.read_news(slot)
+    ended.clear()
+    other.bump(slot)
+    stamp, news = stamps.read_news(slot)
+    assert news and stamp != first and ended == [1]
+    assert stamps.read_news(slot) == (stamp, False) and ended == [1]
