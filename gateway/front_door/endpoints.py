@@ -154,8 +154,10 @@ async def start(request: web.Request) -> web.Response:
     if app is None:
         return _no_app()
     services = request.config_dict[SERVICES]
-    location, pending = services.front_door.start(app, request.query.get("rd"))
-    return _redirect(location, [_cookie(app.sign_in_cookie, pending, app, max_age=SIGN_IN_SECONDS)])
+    stale = services.front_door.stale_sign_ins(app, request.cookies)
+    location, name, pending = services.front_door.start(app, request.query.get("rd"))
+    cleared = [_cookie(old, "", app, max_age=0) for old in stale]
+    return _redirect(location, [*cleared, _cookie(name, pending, app, max_age=SIGN_IN_SECONDS)])
 
 
 async def callback(request: web.Request) -> web.Response:
@@ -163,18 +165,22 @@ async def callback(request: web.Request) -> web.Response:
     if app is None:
         return _no_app()
     services = request.config_dict[SERVICES]
+    # The cookie of the sign-in the state names (one per sign-in under way); finish checks it holds that state.
+    name = app.sign_in_cookie(request.query.get("state", ""))
+    done = [_cookie(name, "", app, max_age=0)] if name is not None else []
     try:
-        signed_in = await services.front_door.finish(app, request.query, request.cookies.get(app.sign_in_cookie))
+        signed_in = await services.front_door.finish(app, request.query, request.cookies.get(name) if name else None)
     except SignInFailed as failed:
         services.metrics.inc(services.metrics.front_door_sign_ins, app=app.name, outcome="failed")
         page = message_page(
             "Sign-in did not finish", failed.message, status=400, link=f"{PREFIX}/start", link_text="Sign in again"
         )
-        page.headers.add("Set-Cookie", _cookie(app.sign_in_cookie, "", app, max_age=0))
+        for cookie in done:
+            page.headers.add("Set-Cookie", cookie)
         return page
     services.metrics.inc(services.metrics.front_door_sign_ins, app=app.name, outcome="signed_in")
     session = _cookie(app.session_cookie, signed_in.cookie, app, max_age=signed_in.max_age)
-    return _redirect(signed_in.next_path, [session, _cookie(app.sign_in_cookie, "", app, max_age=0)])
+    return _redirect(signed_in.next_path, [session, *done])
 
 
 async def sign_out(request: web.Request) -> web.Response:

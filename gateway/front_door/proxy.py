@@ -50,9 +50,13 @@ def _hop_by_hop(listed: str) -> frozenset[str]:
     return HOP_BY_HOP | {name.strip().lower() for name in listed.split(",") if name.strip()}
 
 
-def _without_cookies(header: str, names: tuple[str, ...]) -> str:
-    """The Cookie header without the front door's own cookies."""
-    kept = [part for part in header.split(";") if part.strip().split("=", 1)[0].strip() not in names]
+def _without_cookies(header: str, app: FrontDoorApp) -> str:
+    """The Cookie header without the front door's own cookies (the session's, and every sign-in's)."""
+    kept = []
+    for part in header.split(";"):
+        name = part.strip().split("=", 1)[0].strip()
+        if name != app.session_cookie and not name.startswith(app.sign_in_cookie_prefix):
+            kept.append(part)
     return ";".join(kept).strip()
 
 
@@ -68,7 +72,7 @@ def upstream_headers(
         if lower in dropped or lower == "host" or lower.startswith("x-gatehouse-") or lower.startswith("x-forwarded-"):
             continue
         if lower == "cookie":
-            value = _without_cookies(value, (app.session_cookie, app.sign_in_cookie))
+            value = _without_cookies(value, app)
             if not value:
                 continue
         headers.add(name, value)

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -43,6 +44,11 @@ PREFIX = "/_gatehouse"
 CALLBACK_PATH = f"{PREFIX}/callback"
 # How long a browser may take in the hosted UI between the redirect there and the callback.
 SIGN_IN_SECONDS = 600
+# Sign-ins a browser may have under way on one app at once (tabs opened together, a restored browser session):
+# each has a cookie of its own, named by its state, and /start clears the oldest beyond this many.
+MAX_PENDING_SIGN_INS = 4
+# The part of a sign-in's state that names its cookie: 16 of its 32 base64url characters (96 random bits).
+_SIGN_IN_TAG = re.compile(r"[A-Za-z0-9_-]{16}")
 _SESSION_VERSION = 1
 # Printable ASCII but the backslash (refused before) and "%" kept as it is: a path already percent-encoded stays so.
 _URI_ASCII = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "\\")
@@ -83,8 +89,14 @@ class FrontDoorApp:
         return "__Host-gatehouse-session" if self.secure else "gatehouse-session"
 
     @property
-    def sign_in_cookie(self) -> str:
-        return "__Host-gatehouse-sign-in" if self.secure else "gatehouse-sign-in"
+    def sign_in_cookie_prefix(self) -> str:
+        return "__Host-gatehouse-sign-in-" if self.secure else "gatehouse-sign-in-"
+
+    def sign_in_cookie(self, state: str) -> str | None:
+        """The cookie of the sign-in whose state is ``state``: one per sign-in, so that sign-ins begun in several
+        tabs at once each find their own at the callback. None for a state Gatehouse never makes."""
+        tag = state[:16]
+        return self.sign_in_cookie_prefix + tag if _SIGN_IN_TAG.fullmatch(tag) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,9 +225,9 @@ class FrontDoorService:
 
     # --- sign-in --------------------------------------------------------------------------------------------
 
-    def start(self, app: FrontDoorApp, next_path: str | None) -> tuple[str, str]:
-        """Begin a sign-in: the hosted UI's authorization URL and the sealed value of the sign-in cookie that
-        the callback checks (the state, the PKCE verifier, where to go next)."""
+    def start(self, app: FrontDoorApp, next_path: str | None) -> tuple[str, str, str]:
+        """Begin a sign-in: the hosted UI's authorization URL, and the name and sealed value of the sign-in
+        cookie that the callback checks (the state, the PKCE verifier, where to go next)."""
         state = secrets.token_urlsafe(24)
         verifier = secrets.token_urlsafe(48)
         pending = {
@@ -234,7 +246,27 @@ class FrontDoorService:
             "code_challenge": _s256(verifier),
             "code_challenge_method": "S256",
         }
-        return f"{self._oauth.issuer(app.pool_id)}/oauth2/authorize?{urlencode(query)}", cookie
+        name = app.sign_in_cookie_prefix + state[:16]  # what sign_in_cookie(state) answers
+        return f"{self._oauth.issuer(app.pool_id)}/oauth2/authorize?{urlencode(query)}", name, cookie
+
+    def stale_sign_ins(self, app: FrontDoorApp, cookies: Mapping[str, str]) -> list[str]:
+        """The sign-in cookies a browser sends that a new sign-in should clear: those unreadable or expired, and
+        the oldest beyond MAX_PENDING_SIGN_INS - 1, so that a page sending its visitors to sign in again and
+        again cannot grow the Cookie header past what servers take."""
+        pending: list[tuple[int, str]] = []
+        stale: list[str] = []
+        now = time.time()
+        for name, value in cookies.items():
+            if not name.startswith(app.sign_in_cookie_prefix):
+                continue
+            opened = self._open(app, "sign-in", value)
+            expiry = opened.get("exp") if opened is not None else None
+            if isinstance(expiry, int) and expiry >= now:
+                pending.append((expiry, name))
+            else:
+                stale.append(name)
+        pending.sort(reverse=True)
+        return stale + [name for _, name in pending[MAX_PENDING_SIGN_INS - 1 :]]
 
     async def finish(self, app: FrontDoorApp, query: MultiMapping[str], sign_in_cookie: str | None) -> SignedIn:
         """The callback (RFC 6749 §4.1.2): check the state against the sign-in cookie, the issuer (RFC 9207),

@@ -97,6 +97,11 @@ def test_a_browser_signs_in_and_reaches_the_app_as_the_user(server: GatehouseSer
     again = visitor.get("/api/items")
     assert again.status_code == 200 and again.headers["X-Upstream"] == "echo"
     assert "app_cookie=from-upstream" in again.headers["Set-Cookie"]
+    # Nor are the cookies of sign-ins under way in other tabs; the app's own cookies pass, in their order.
+    session = next(c.value for c in visitor.http.cookies if c.name == "gatehouse-session")
+    pending = "gatehouse-sign-in-AAAAAAAAAAAAAAAA=pending"
+    mixed = visitor.get("/api/items", headers={"Cookie": f"a=1; {pending}; gatehouse-session={session}; b=2"})
+    assert mixed.status_code == 200 and seen_headers(mixed)["cookie"] == "a=1; b=2"
     info = visitor.get("/_gatehouse/userinfo").json()
     assert info["username"] == "alice" and info["groups"] == ["staff"] and info["email"] == "alice@example.com"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,13 +111,21 @@ def set_cookie(response: requests.Response, name: str) -> str | None:
     return match.group(1) if match and match.group(1) else None
 
 
-def callback_for(server: GatehouseServer, name: str, *, user: str = "alice", rd: str = "/") -> tuple[str, str]:
+def sign_in_cookie(response: requests.Response) -> dict[str, str]:
+    """The sign-in cookie a /start answer sets, as {name: value}: named by the sign-in's state."""
+    found = re.findall(r"(?:^|, )(gatehouse-sign-in-[A-Za-z0-9_-]{16})=([^;]+)", response.headers.get("Set-Cookie", ""))
+    assert len(found) == 1, response.headers.get("Set-Cookie")
+    return dict(found)
+
+
+def callback_for(
+    server: GatehouseServer, name: str, *, user: str = "alice", rd: str = "/"
+) -> tuple[str, dict[str, str]]:
     """Start a sign-in for app ``name`` (``rd`` as it is in the query) and sign in on the hosted UI: the
-    callback URL the browser is sent to and the sign-in cookie it holds."""
+    callback URL the browser is sent to and the sign-in cookie it holds ({name: value})."""
     start = at(server, "GET", f"{app_url(server, name)}/_gatehouse/start?rd={rd}")
     assert start.status_code == 302, start.text
-    sign_in = set_cookie(start, "gatehouse-sign-in")
-    assert sign_in is not None
+    sign_in = sign_in_cookie(start)
     hosted = requests.Session()
     page = hosted.get(start.headers["Location"], timeout=10)
     fields = {**Browser.form_fields(page), "username": user, "password": PASSWORD}
@@ -130,8 +139,8 @@ def callback_for(server: GatehouseServer, name: str, *, user: str = "alice", rd:
     return answer.headers["Location"], sign_in
 
 
-def finish(server: GatehouseServer, callback: str, sign_in: str) -> requests.Response:
-    return at(server, "GET", callback, cookies={"gatehouse-sign-in": sign_in})
+def finish(server: GatehouseServer, callback: str, sign_in: dict[str, str]) -> requests.Response:
+    return at(server, "GET", callback, cookies=sign_in)
 
 
 def session_for(server: GatehouseServer, name: str, *, user: str = "alice") -> str:
@@ -241,8 +250,8 @@ def test_forged_and_foreign_callbacks_are_refused(server: GatehouseServer) -> No
     foreign_code = parse_qs(urlsplit(foreign).query)["code"][0]
     cases = {
         "another sign-in's state": (other, sign_in),
-        "no sign-in cookie": (callback, ""),
-        "a garbled sign-in cookie": (callback, sign_in[:-4] + "AAAA"),
+        "no sign-in cookie": (callback, {}),
+        "a garbled sign-in cookie": (callback, {k: v[:-4] + "AAAA" for k, v in sign_in.items()}),
         "another client's code": (f"{wiki}/_gatehouse/callback?code={foreign_code}&state={query['state']}"
                                   f"&iss={quote(query['iss'], safe='')}", sign_in),
         "another pool's issuer": (callback.replace(quote(POOL), "us-east-1_Other000"), sign_in),
@@ -251,7 +260,7 @@ def test_forged_and_foreign_callbacks_are_refused(server: GatehouseServer) -> No
         "no code": (f"{wiki}/_gatehouse/callback?state={query['state']}&iss={quote(query['iss'], safe='')}", sign_in),
     }  # fmt: skip
     for case, (url, cookie) in cases.items():
-        answer = at(server, "GET", url, cookies={"gatehouse-sign-in": cookie} if cookie else {})
+        answer = at(server, "GET", url, cookies=cookie)
         assert answer.status_code == 400, (case, answer.status_code, answer.text[:300])
         assert set_cookie(answer, "gatehouse-session") is None, case
         assert "<b>" not in answer.text, case
@@ -269,7 +278,7 @@ def test_only_an_intact_session_cookie_of_this_app_opens_it(server: GatehouseSer
     assert get_as(server, "notes", "/", notes).status_code == 200
     refused = {
         "another app's session": notes,
-        "a sign-in cookie": sign_in,
+        "a sign-in cookie": next(iter(sign_in.values())),
         "truncated": alice[: len(alice) // 2],
         "one character changed": alice[:-6] + ("B" if alice[-6] != "B" else "C") + alice[-5:],
         "oversized": alice * 30,
@@ -428,3 +437,43 @@ def test_endpoints_for_no_app_are_404_pages(server: GatehouseServer, path: str) 
     for method in ("GET", "HEAD", "POST"):
         answer = requests.request(method, f"{server.url}/_gatehouse/{path}", allow_redirects=False, timeout=10)
         assert answer.status_code in (404, 405), (method, answer.status_code)
+
+
+# --- several sign-ins at once ------------------------------------------------------------------------------
+
+
+def test_sign_ins_begun_in_several_tabs_each_finish(server: GatehouseServer) -> None:
+    """Tabs opened together (a restored browser session) each begin a sign-in: each has its own cookie, so every
+    callback finishes, in whatever order, with the browser sending all of them."""
+    first_callback, first = callback_for(server, "wiki")
+    second_callback, second = callback_for(server, "wiki")
+    assert first.keys() != second.keys()
+    jar = {**first, **second}
+    for callback in (second_callback, first_callback):
+        done = finish(server, callback, jar)
+        assert done.status_code == 302, done.text[:300]
+        assert set_cookie(done, "gatehouse-session") is not None
+        # The finished sign-in's cookie is cleared, the other one left alone.
+        state = parse_qs(urlsplit(callback).query)["state"][0]
+        cleared = re.findall(r"(?:^|, )(gatehouse-sign-in-[\w-]+)=;", done.headers["Set-Cookie"])
+        assert cleared == [f"gatehouse-sign-in-{state[:16]}"]
+
+
+def test_a_new_sign_in_clears_stale_and_surplus_sign_in_cookies(server: GatehouseServer) -> None:
+    """A page that sends its visitors to sign in again and again must not grow the Cookie header without end:
+    /start clears unreadable sign-in cookies and keeps only the newest three besides its own."""
+    wiki = app_url(server, "wiki")
+    held: dict[str, str] = {}
+    for _ in range(5):
+        start = at(server, "GET", f"{wiki}/_gatehouse/start", cookies=held)
+        assert start.status_code == 302
+        for name in re.findall(r"(?:^|, )(gatehouse-sign-in-[\w-]+)=;", start.headers["Set-Cookie"]):
+            held.pop(name)
+        held.update(sign_in_cookie(start))
+        time.sleep(1.1)  # the sign-ins' expiries differ by a second or more: which is oldest is well defined
+    assert len(held) == 4
+    forged = {"gatehouse-sign-in-AAAAAAAAAAAAAAAA": "not-sealed", **held}
+    start = at(server, "GET", f"{wiki}/_gatehouse/start", cookies=forged)
+    cleared = set(re.findall(r"(?:^|, )(gatehouse-sign-in-[\w-]+)=;", start.headers["Set-Cookie"]))
+    oldest = next(iter(held))
+    assert cleared == {"gatehouse-sign-in-AAAAAAAAAAAAAAAA", oldest}
