@@ -1021,14 +1021,15 @@ def _device(r: Row) -> DeviceRecord:
 
 # --- users' change stamps ----------------------------------------------------------------------------------
 
-# How many sessions' token family and user a process keeps (see SqliteStore.get_token_family_with_user): the
-# rows as read, a few kilobytes each at most.
+# How many sessions' token family and user a process keeps (see SqliteStore.get_token_family_with_user), and
+# how many users' groups (list_groups_for_user): the rows as read, a few kilobytes each at most.
 FAMILY_CACHE_SIZE = 10_000
+GROUPS_CACHE_SIZE = 10_000
 
-# What tells a writing connection which users its statements changed: every write to a user, and every change to
-# one of a user's token families (a revocation, a purge), row by row, whatever statement made it -- foreign-key
-# cascades included. TEMP triggers: they live on the connection that made them, so the schema (and any other
-# program opening the file) never sees them.
+# What tells a writing connection which users its statements changed: every write to a user, every change to one
+# of a user's token families (a revocation, a purge) or group memberships, and every change to a group (for each
+# of its members), row by row, whatever statement made it -- foreign-key cascades included. TEMP triggers: they
+# live on the connection that made them, so the schema (and any other program opening the file) never sees them.
 _USER_TRIGGERS = (
     "CREATE TEMP TRIGGER gatehouse_user_inserted AFTER INSERT ON main.users "
     "BEGIN SELECT gatehouse_user_changed(NEW.pool_id, NEW.username_key); END",
@@ -1041,6 +1042,18 @@ _USER_TRIGGERS = (
     "BEGIN SELECT gatehouse_user_changed(OLD.pool_id, OLD.username_key); END",
     "CREATE TEMP TRIGGER gatehouse_family_deleted AFTER DELETE ON main.token_families "
     "BEGIN SELECT gatehouse_user_changed(OLD.pool_id, OLD.username_key); END",
+    "CREATE TEMP TRIGGER gatehouse_member_added AFTER INSERT ON main.group_members "
+    "BEGIN SELECT gatehouse_user_changed(NEW.pool_id, NEW.username_key); END",
+    "CREATE TEMP TRIGGER gatehouse_member_updated AFTER UPDATE ON main.group_members "
+    "BEGIN SELECT gatehouse_user_changed(OLD.pool_id, OLD.username_key), "
+    "gatehouse_user_changed(NEW.pool_id, NEW.username_key); END",
+    "CREATE TEMP TRIGGER gatehouse_member_removed AFTER DELETE ON main.group_members "
+    "BEGIN SELECT gatehouse_user_changed(OLD.pool_id, OLD.username_key); END",
+    # A group's precedence or role changes what its members' tokens say (a deleted group's memberships go by
+    # cascade, each told above).
+    "CREATE TEMP TRIGGER gatehouse_group_updated AFTER UPDATE ON main.pool_groups "
+    "BEGIN SELECT gatehouse_user_changed(pool_id, username_key) FROM main.group_members "
+    "WHERE pool_id = OLD.pool_id AND group_name = OLD.name; END",
 )
 
 
@@ -1130,6 +1143,8 @@ class SqliteStore:
         self._user_stamps: ChangeStamps | None = None
         self._loop_changes: _UserChanges | None = None
         self._families: OrderedDict[str, tuple[int, int, Row]] = OrderedDict()
+        # Users' groups read lately: (pool_id, username_key) -> (the user's stamp when read, the rows).
+        self._groups: OrderedDict[tuple[str, str], tuple[int, list[Row]]] = OrderedDict()
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> SqliteStore:
@@ -1716,7 +1731,23 @@ class SqliteStore:
         )
 
     async def list_groups_for_user(self, pool_id: str, username_key: str) -> list[GroupRecord]:
-        return [_group(row) for row in await self._fetch(_GROUPS_FOR_USER, (pool_id, username_key))]
+        """The user's groups, by name. Kept like the sessions' rows (get_token_family_with_user): the front door
+        asks on every request, and every token a sign-in or refresh mints names them."""
+        key = (pool_id, username_key)
+        stamps = self._user_stamps
+        if stamps is None:
+            return [_group(row) for row in await self._fetch(_GROUPS_FOR_USER, key)]
+        # Read before the rows: a stamp that is news ends the read snapshot, so the rows read next hold the change.
+        stamp = stamps.read(user_slot(pool_id, username_key))
+        kept = self._groups.get(key)
+        if kept is not None and kept[0] == stamp:
+            rows = kept[1]
+        else:
+            rows = await self._fetch(_GROUPS_FOR_USER, key)
+            if len(self._groups) >= GROUPS_CACHE_SIZE:
+                self._groups.popitem(last=False)
+            self._groups[key] = (stamp, rows)
+        return [_group(row) for row in rows]
 
     async def list_users_in_group(self, pool_id: str, group: str, after: str | None, limit: int) -> Page[UserRecord]:
         return await self._list_page(_USERS_IN_GROUP, (pool_id, group), after, limit, _user, lambda u: u.username_key)

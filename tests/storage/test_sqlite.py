@@ -954,3 +954,41 @@ async def test_a_session_read_from_a_snapshot_older_than_its_change_is_not_kept(
         assert found is not None and found[0].revoked
     finally:
         await store.close()
+
+
+async def test_every_change_to_a_users_groups_reaches_the_kept_groups(db_path: Path) -> None:
+    """A user's groups are kept like the sessions: a membership added or removed, a group's precedence or role
+    changed, a group deleted (its memberships go by cascade) -- by another worker -- are seen at the next read."""
+    store = await _store_with_family(db_path)
+    other = await SqliteStore.open(db_path)
+    try:
+        await store.create_user(make_user("bob"))
+        for name in ("admins", "staff"):
+            await store.create_group(make_group(name))
+        await store.add_user_to_group(POOL, "alice", "staff")
+        await store.add_user_to_group(POOL, "bob", "staff")
+
+        async def groups_of(username: str) -> list[tuple[str, int | None, str | None]]:
+            return [(g.name, g.precedence, g.role_arn) for g in await store.list_groups_for_user(POOL, username)]
+
+        assert await groups_of("alice") == [("staff", None, None)]
+        assert await groups_of("bob") == [("staff", None, None)]
+        (await store.list_groups_for_user(POOL, "alice"))[0].precedence = 99  # a caller's own copy
+        assert await groups_of("alice") == [("staff", None, None)]
+
+        await other.add_user_to_group(POOL, "alice", "admins")
+        assert await groups_of("alice") == [("admins", None, None), ("staff", None, None)]
+
+        role = "arn:aws:iam::123456789012:role/staff"
+        await other.update_group(make_group("staff", precedence=3, role_arn=role))
+        assert await groups_of("alice") == [("admins", None, None), ("staff", 3, role)]
+        assert await groups_of("bob") == [("staff", 3, role)]
+
+        await other.remove_user_from_group(POOL, "alice", "admins")
+        assert await groups_of("alice") == [("staff", 3, role)]
+
+        assert await other.delete_group(POOL, "staff")
+        assert await groups_of("alice") == [] and await groups_of("bob") == []
+    finally:
+        await other.close()
+        await store.close()
