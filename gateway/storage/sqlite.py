@@ -1177,8 +1177,9 @@ class SqliteStore:
         return store
 
     async def _watch_users(self, db: _Connection, stamps: ChangeStamps) -> None:
-        """Stamp every change to a user or a user's token families, from both writing connections, in the file
-        every process of this database maps; and keep sessions read lately (get_token_family_with_user)."""
+        """Stamp every change to a user, or to a user's token families or groups, from both writing connections,
+        in the file every process of this database maps; and keep what was read lately of sessions and groups
+        (get_token_family_with_user, list_groups_for_user)."""
         stamps.on_news = self._end_snapshot
         in_thread = _UserChanges(stamps)
         await db._execute(in_thread.install, db._conn)
