@@ -618,3 +618,39 @@ def test_a_refresh_token_validity_of_zero_is_the_default_of_thirty_days(
     assert (described["RefreshTokenValidity"], described["TokenValidityUnits"]["RefreshToken"]) == (30, "days")
     tokens = sign_in(public_idp, cid, make_user("zoe"))
     assert refresh_auth(public_idp, cid, tokens["RefreshToken"])["AccessToken"]
+
+
+def test_a_users_changes_hold_in_every_worker_that_kept_the_session(
+    idp: Any, public_idp: Any, pool_id: str, make_user: Callable[[str], str]
+) -> None:
+    """Each worker keeps a session's token family, user and groups once it has served them; a change made through
+    either worker holds in both from the next call."""
+    cid = new_client(idp, pool_id, "kept-sessions", AllowedOAuthFlowsUserPoolClient=False)
+    username = make_user("kepler")
+    access = sign_in(public_idp, cid, username)["AccessToken"]
+
+    def given_names() -> set[str]:
+        seen = set()
+        for _ in range(6):  # new connections: both workers answer
+            for attribute in public_idp.get_user(AccessToken=access)["UserAttributes"]:
+                if attribute["Name"] == "given_name":
+                    seen.add(attribute["Value"])
+        return seen
+
+    def groups() -> set[tuple[str, ...]]:
+        listed = (idp.admin_list_groups_for_user(UserPoolId=pool_id, Username=username) for _ in range(6))
+        return {tuple(g["GroupName"] for g in answer["Groups"]) for answer in listed}
+
+    name = [{"Name": "given_name", "Value": "Before"}]
+    idp.admin_update_user_attributes(UserPoolId=pool_id, Username=username, UserAttributes=name)
+    assert given_names() == {"Before"} and groups() == {()}  # both workers keep them now
+    name = [{"Name": "given_name", "Value": "After"}]
+    idp.admin_update_user_attributes(UserPoolId=pool_id, Username=username, UserAttributes=name)
+    assert given_names() == {"After"}
+    idp.create_group(GroupName="kept", UserPoolId=pool_id, Precedence=1)
+    idp.admin_add_user_to_group(UserPoolId=pool_id, Username=username, GroupName="kept")
+    assert groups() == {("kept",)}
+    idp.delete_group(GroupName="kept", UserPoolId=pool_id)
+    assert groups() == {()}
+    idp.admin_disable_user(UserPoolId=pool_id, Username=username)
+    assert not any(live(public_idp, access))
