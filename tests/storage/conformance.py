@@ -74,6 +74,7 @@ from gateway.storage.base import (
     RiskConfigurationRecord,
     SigningKeyRecord,
     Store,
+    TermsRecord,
     TokenFamilyRecord,
     UICustomizationRecord,
     UsedCodeRecord,
@@ -2256,6 +2257,80 @@ class StoreConformance:
         assert await store.take_federation_request("new") is not None
         assert await store.mark_assertion_seen("old-assertion", T0 + 500) is True
 
+    # --- terms documents ------------------------------------------------------------------------------
+
+    async def test_terms_round_trip_one_of_each_name_per_client(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_client(make_client("client-1"))
+        await store.create_client(make_client("client-2"))
+        terms = make_terms("t-1", "client-1", links={"cognito:default": "https://example.com/terms"})
+        privacy = make_terms("t-2", "client-1", name="privacy-policy")
+        await store.create_terms(terms)
+        await store.create_terms(privacy)
+        assert await store.get_terms(POOL, "t-1") == terms
+        assert await store.get_terms(OTHER_POOL, "t-1") is None  # pinned: within its pool
+        assert await store.get_terms_by_client(POOL, "client-1", "privacy-policy") == privacy
+        assert await store.get_terms_by_client(POOL, "client-2", "terms-of-use") is None
+        assert sorted(t.terms_id for t in await store.list_client_terms(POOL, "client-1")) == ["t-1", "t-2"]
+        assert await store.list_client_terms(POOL, "client-2") == []
+        with pytest.raises(AlreadyExists) as named:
+            await store.create_terms(make_terms("t-3", "client-1"))
+        assert named.value.args[0] == "name"
+        with pytest.raises(AlreadyExists) as taken:
+            await store.create_terms(make_terms("t-1", "client-2"))
+        assert taken.value.args[0] == "id"
+        with pytest.raises(NotFound) as missing:
+            await store.create_terms(make_terms("t-4", "no-such-client"))
+        assert missing.value.args[0] == "client"
+        assert await store.get_terms(POOL, "t-3") is None and await store.get_terms(POOL, "t-4") is None
+
+    async def test_terms_list_in_id_order_by_page(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        for number in range(5):
+            await store.create_client(make_client(f"client-{number}"))
+            await store.create_terms(make_terms(f"t-{4 - number}", f"client-{number}"))
+        first = await store.list_terms(POOL, None, 2)
+        assert [t.terms_id for t in first] == ["t-0", "t-1"]
+        rest = await store.list_terms(POOL, first[-1].terms_id, 10)
+        assert [t.terms_id for t in rest] == ["t-2", "t-3", "t-4"]
+        assert await store.list_terms(POOL, "t-4", 10) == []
+        assert await store.list_terms(OTHER_POOL, None, 10) == []
+
+    async def test_terms_update_and_delete(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_client(make_client("client-1"))
+        terms = make_terms("t-1", "client-1")
+        await store.create_terms(terms)
+        await store.create_terms(make_terms("t-2", "client-1", name="privacy-policy"))
+        changed = replace(
+            terms, enforcement="NONE", links={"cognito:english": "https://example.com/en"}, updated_at=T0 + 5
+        )
+        await store.update_terms(changed)
+        assert await store.get_terms(POOL, "t-1") == changed
+        # The client's other document already has that name: refused, and nothing changes.
+        with pytest.raises(AlreadyExists) as named:
+            await store.update_terms(replace(changed, name="privacy-policy", updated_at=T0 + 6))
+        assert named.value.args[0] == "name"
+        assert await store.get_terms(POOL, "t-1") == changed
+        assert await store.delete_terms(OTHER_POOL, "t-1") is False
+        assert await store.delete_terms(POOL, "t-1") is True
+        assert await store.delete_terms(POOL, "t-1") is False
+        with pytest.raises(NotFound) as gone:
+            await store.update_terms(changed)
+        assert gone.value.args[0] == "terms"
+
+    async def test_terms_go_with_their_client_and_pool(self, store: Store) -> None:
+        await store.create_pool(make_pool())
+        await store.create_client(make_client("client-1"))
+        await store.create_client(make_client("client-2"))
+        await store.create_terms(make_terms("t-1", "client-1"))
+        await store.create_terms(make_terms("t-2", "client-2"))
+        assert await store.delete_client(POOL, "client-1")
+        assert await store.get_terms(POOL, "t-1") is None
+        assert [t.terms_id for t in await store.list_terms(POOL, None, 10)] == ["t-2"]
+        assert await store.delete_pool(POOL)
+        assert await store.get_terms(POOL, "t-2") is None
+
     # --- managed login branding -----------------------------------------------------------------------
 
     async def test_managed_login_branding_round_trip_one_per_client(self, store: Store) -> None:
@@ -2489,6 +2564,11 @@ def make_identity_provider(name: str, pool_id: str = POOL, **changes: Any) -> Id
         updated_at=T0,
         settings={"group_rules": [{"claim": "groups", "match": "equals", "value": "a", "group": "A"}]},
     )
+    return replace(record, **changes)
+
+
+def make_terms(terms_id: str, client_id: str, pool_id: str = POOL, **changes: Any) -> TermsRecord:
+    record = TermsRecord(pool_id, terms_id, client_id, "terms-of-use", "LINK", "NONE", {}, T0, T0)
     return replace(record, **changes)
 
 
