@@ -1092,7 +1092,8 @@ class _UserChanges:
 
 class _Connection(aiosqlite.Connection):
     """aiosqlite's connection, whose every function run in its thread is followed there by ``after`` (when set):
-    all of them, transactions and single statements alike, pass through ``_execute``."""
+    all of them, transactions and single statements alike, pass through ``_execute`` (aiosqlite 0.20-0.22, the
+    versions pyproject.toml allows; tests/storage/test_sqlite.py fails if a write through it goes untold)."""
 
     after: Callable[[sqlite3.Connection], None] | None = None
 
