@@ -17,9 +17,10 @@ each bump is also published to them (``publish``, the store's NOTIFY) and each r
 stamps (``receive``), a few milliseconds later.
 
 Users have slots of their own (:func:`user_slot`, a hash of pool and username key): the SQLite store bumps a
-user's slot after committing any change to the user or to one of the user's token families, so a process can
-keep a session's family and user in memory and still refuse a revoked token, a disabled user or a changed
-attribute at once, in every process (``SqliteStore.get_token_family_with_user``). Several users share a slot;
+user's slot after committing any change to the user, to one of the user's token families or to the user's
+groups, so a process can keep a session's family, user and groups in memory and still refuse a revoked token, a
+disabled user or a changed attribute or group at once, in every process (``SqliteStore.get_token_family_with_user``,
+``list_groups_for_user``). Several users share a slot;
 a change to one only makes the others be read again.
 """
 
@@ -94,12 +95,7 @@ class ChangeStamps:
         """The current stamp of ``slot``: read it before reading the store, cache the record under it. A stamp
         this process has not seen before first calls ``on_news`` (the store ends its read snapshot, so the read
         that follows sees the change)."""
-        value = int(_SLOT.unpack_from(self._map, slot * 8)[0])
-        if value != self._seen[slot]:
-            self._seen[slot] = value
-            if self.on_news is not None:
-                self.on_news()
-        return value
+        return self.read_news(slot)[0]
 
     def read_news(self, slot: int) -> tuple[int, bool]:
         """:meth:`read`, and whether the stamp was news to this process: then ``on_news`` ended the store's
