@@ -6,8 +6,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.errors import GroupExistsException, ResourceNotFoundException
+from gateway.errors import GroupExistsException, LimitExceededException, ResourceNotFoundException
 from gateway.services.pools import PoolView
+from gateway.services.quotas import MAX_GROUPS_PER_POOL, MAX_GROUPS_PER_USER
 from gateway.services.rule_groups import forget_grant
 from gateway.storage.base import AlreadyExists, GroupRecord, Store, UserRecord
 
@@ -36,6 +37,8 @@ class GroupService:
     async def create(
         self, pool: PoolView, name: str, *, description: str | None, role_arn: str | None, precedence: int | None
     ) -> GroupRecord:
+        if await self._store.count_groups(pool.id) >= MAX_GROUPS_PER_POOL:
+            raise LimitExceededException(f"A user pool can have at most {MAX_GROUPS_PER_POOL} groups.")
         now = time.time()
         group = GroupRecord(
             pool_id=pool.id,
@@ -82,7 +85,11 @@ class GroupService:
         return page.items, page.next_token
 
     async def add_user(self, pool: PoolView, user: UserRecord, name: str) -> None:
+        """AdminAddUserToGroup: idempotent; refused once the user is in MAX_GROUPS_PER_USER other groups."""
         await self.get(pool, name)
+        current = await self._store.list_groups_for_user(pool.id, user.username_key)
+        if len(current) >= MAX_GROUPS_PER_USER and all(group.name != name for group in current):
+            raise LimitExceededException(f"A user can belong to at most {MAX_GROUPS_PER_USER} groups.")
         await self._store.add_user_to_group(pool.id, user.username_key, name)
         # Added by hand: a claim -> group rule that granted it before may no longer take it away.
         await forget_grant(self._store, user, name)

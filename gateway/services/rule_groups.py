@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 
 from gateway.services.identity_providers import rule_matches
+from gateway.services.quotas import MAX_GROUPS_PER_USER
 from gateway.storage.base import NotFound, Store, UserRecord, VersionConflict
 
 log = structlog.get_logger("gateway.federation")
@@ -60,11 +61,20 @@ async def apply_rules(
     others = set().union(*(groups for name, groups in grants.items() if name != provider))
     current = {group.name for group in await store.list_groups_for_user(pool_id, user.username_key)}
     now_granted: set[str] = set()
+    # Taken out first, so a rule that stopped matching makes room for one that now matches.
+    for group in sorted(granted - matched):
+        if group not in others and group in current:
+            await store.remove_user_from_group(pool_id, user.username_key, group)
+            current.discard(group)
     for group in sorted(matched):
         if group in current:
             # Ours (or another provider's rule's) stays granted; a membership made by hand stays hand-made.
             if group in granted or group in others:
                 now_granted.add(group)
+            continue
+        if len(current) >= MAX_GROUPS_PER_USER:
+            # The sign-in goes on without it: the user's other memberships are no rule's to undo.
+            log.warning("federation.group_limit", pool=pool_id, provider=provider, group=group)
             continue
         try:
             await store.add_user_to_group(pool_id, user.username_key, group)
@@ -72,9 +82,7 @@ async def apply_rules(
             log.warning("federation.group_missing", pool=pool_id, provider=provider, group=group)
             continue
         now_granted.add(group)
-    for group in sorted(granted - matched):
-        if group not in others and group in current:
-            await store.remove_user_from_group(pool_id, user.username_key, group)
+        current.add(group)
     if now_granted != granted:
         log.info(
             "federation.rule_groups",

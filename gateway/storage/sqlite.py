@@ -1718,6 +1718,10 @@ class SqliteStore:
     async def list_groups(self, pool_id: str, after: str | None, limit: int) -> Page[GroupRecord]:
         return await self._list_page(_LIST_GROUPS, (pool_id,), after, limit, _group, lambda g: g.name)
 
+    async def count_groups(self, pool_id: str) -> int:
+        rows = await self._fetch("SELECT COUNT(*) FROM pool_groups WHERE pool_id = ?", (pool_id,))
+        return int(rows[0][0])
+
     async def add_user_to_group(self, pool_id: str, username_key: str, group: str) -> None:
         await self._insert_one(
             "INSERT INTO group_members (pool_id, group_name, username_key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",

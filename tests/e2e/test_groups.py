@@ -258,6 +258,31 @@ def test_membership_errors(idp: Any, pool_id: str) -> None:
     assert idp.admin_list_groups_for_user(UserPoolId=pool_id, Username="outsider")["Groups"] == []
 
 
+def test_a_user_belongs_to_at_most_100_groups(idp: Any) -> None:
+    """Cognito's quota: "Maximum number of groups that each user can belong to: 100". The 101st is refused and
+    changes nothing; adding a group the user is in already stays idempotent; leaving one makes room."""
+    pool = str(idp.create_user_pool(PoolName="group-quota")["UserPool"]["Id"])
+    make_user(idp, pool, "joiner")
+    names = [f"g{n:03d}" for n in range(101)]
+    for name in names:
+        idp.create_group(UserPoolId=pool, GroupName=name)
+    for name in names[:100]:
+        idp.admin_add_user_to_group(UserPoolId=pool, Username="joiner", GroupName=name)
+    with pytest.raises(ClientError) as exc:
+        idp.admin_add_user_to_group(UserPoolId=pool, Username="joiner", GroupName=names[100])
+    assert error_of(exc) == ("LimitExceededException", "A user can belong to at most 100 groups.")
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert idp.list_users_in_group(UserPoolId=pool, GroupName=names[100])["Users"] == []
+    listed = idp.get_paginator("admin_list_groups_for_user").paginate(UserPoolId=pool, Username="joiner")
+    assert group_names(listed.build_full_result()["Groups"]) == sorted(names[:100])
+    idp.admin_add_user_to_group(UserPoolId=pool, Username="joiner", GroupName=names[0])  # a member already
+    idp.admin_remove_user_from_group(UserPoolId=pool, Username="joiner", GroupName=names[0])
+    idp.admin_add_user_to_group(UserPoolId=pool, Username="joiner", GroupName=names[100])
+    assert [u["Username"] for u in idp.list_users_in_group(UserPoolId=pool, GroupName=names[100])["Users"]] == [
+        "joiner"
+    ]
+
+
 def test_deleting_a_user_removes_their_memberships(idp: Any, pool_id: str) -> None:
     idp.create_group(UserPoolId=pool_id, GroupName="alumni")
     make_user(idp, pool_id, "leaver")

@@ -877,6 +877,10 @@ class StoreConformance:
         rest = await store.list_groups(POOL, first.next_token, 3)
         assert rest.next_token is None
         assert [g.name for g in first.items + rest.items] == sorted(names)
+        assert await store.count_groups(POOL) == len(names)
+        assert await store.count_groups("us-east-1_Other") == 0
+        await store.delete_group(POOL, "ops")
+        assert await store.count_groups(POOL) == len(names) - 1
 
     async def test_group_membership(self, store: Store) -> None:
         await store.create_pool(make_pool())
