@@ -1115,7 +1115,756 @@ class _Connection(aiosqlite.Connection):
 # --- the store ------------------------------------------------------------------------------------------
 
 
-class SqliteStore:
+class SharedQueries:
+    """The Store methods whose SQL both backends run as written, one statement each through ``_fetch`` (the
+    PostgreSQL store translates the placeholders, gateway/storage/postgres/_base.py): SqliteStore and
+    PostgresStore inherit them, so each is written once."""
+
+    async def _fetch(self, sql: str, params: Params) -> list[Any]:
+        raise NotImplementedError
+
+    async def _fetch_one(self, sql: str, params: Params, convert: Callable[[Any], T]) -> T | None:
+        raise NotImplementedError
+
+    async def _insert_one(self, sql: str, params: Params, unique: Mapping[str, str], parent: str) -> None:
+        raise NotImplementedError
+
+    async def _list_page(
+        self,
+        query: _PagedQuery,
+        scope: Params,
+        after: str | None,
+        limit: int,
+        convert: Callable[[Row], T],
+        key: Callable[[T], str],
+    ) -> Page[T]:
+        """One page of a keyset-paginated listing: ``scope`` fills the query's own parameters, then the
+        rows come from the start or after the key ``after``, ``limit`` of them."""
+        _check_limit(limit)
+        if after is None:
+            rows = await self._fetch(query.first, (*scope, limit + 1))
+        else:
+            rows = await self._fetch(query.after, (*scope, after, limit + 1))
+        return _page(rows, limit, convert, key)
+
+    async def get_meta(self, key: str) -> str | None:
+        rows = await self._fetch("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    async def put_meta_if_absent(self, key: str, value: str) -> str:
+        # The no-op DO UPDATE makes RETURNING yield the stored value whoever wrote it: one atomic statement.
+        rows = await self._fetch(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = meta.value RETURNING value",
+            (key, value),
+        )
+        return str(rows[0][0])
+
+    async def get_pool(self, pool_id: str) -> PoolRecord | None:
+        return await self._fetch_one(_GET_POOL, (pool_id,), _pool)
+
+    async def get_client(self, client_id: str) -> ClientRecord | None:
+        return await self._fetch_one(_GET_CLIENT, (client_id,), _client)
+
+    async def get_user(self, pool_id: str, username_key: str) -> UserRecord | None:
+        return await self._fetch_one(_GET_USER, (pool_id, username_key), _user)
+
+    async def get_user_by_sub(self, pool_id: str, sub: str) -> UserRecord | None:
+        return await self._fetch_one(_GET_USER_BY_SUB, (pool_id, sub), _user)
+
+    async def get_user_by_alias(self, pool_id: str, attribute: str, value: str) -> UserRecord | None:
+        return await self._fetch_one(_GET_USER_BY_ALIAS, (pool_id, attribute, value), _user)
+
+    async def get_group(self, pool_id: str, name: str) -> GroupRecord | None:
+        return await self._fetch_one(_GET_GROUP, (pool_id, name), _group)
+
+    async def update_group(self, group: GroupRecord) -> None:
+        params = (
+            group.description,
+            group.role_arn,
+            group.precedence,
+            group.created_at,
+            group.updated_at,
+            group.pool_id,
+            group.name,
+        )
+        if not await self._fetch(_UPDATE_GROUP, params):
+            raise NotFound(group.name)
+
+    async def count_groups(self, pool_id: str) -> int:
+        rows = await self._fetch("SELECT COUNT(*) FROM pool_groups WHERE pool_id = ?", (pool_id,))
+        return int(rows[0][0])
+
+    async def get_code(self, pool_id: str, username_key: str, purpose: str) -> CodeRecord | None:
+        return await self._fetch_one(_GET_CODE, (pool_id, username_key, purpose), _code)
+
+    async def count_code_attempt(self, pool_id: str, username_key: str, purpose: str) -> int:
+        rows = await self._fetch(
+            "UPDATE codes SET attempts = attempts + 1 WHERE pool_id = ? AND username_key = ? AND purpose = ? "
+            "RETURNING attempts",
+            (pool_id, username_key, purpose),
+        )
+        return int(rows[0][0]) if rows else 0
+
+    async def get_token_family(self, origin_jti: str) -> TokenFamilyRecord | None:
+        return await self._fetch_one(
+            f"SELECT {FAMILY_COLUMNS} FROM token_families WHERE origin_jti = ?", (origin_jti,), _family
+        )
+
+    async def revoke_token_family(self, origin_jti: str) -> bool:
+        """True if this call revoked the family; False if it is unknown or was revoked already."""
+        rows = await self._fetch(
+            "UPDATE token_families SET revoked = 1 WHERE origin_jti = ? AND revoked = 0 RETURNING 1", (origin_jti,)
+        )
+        return bool(rows)
+
+    async def list_token_sessions(self, pool_id: str, username_key: str, now: float) -> list[TokenFamilyRecord]:
+        rows = await self._fetch(
+            f"SELECT {_qualified(FAMILY_COLUMNS, 'f')}, {_qualified(FAMILY_SESSION_COLUMNS, 'f')} {_LIVE_SESSIONS} "
+            f"{_SESSION_ORDER}",
+            (pool_id, username_key, now, now),
+        )
+        return [_session_family(row) for row in rows]
+
+    async def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
+        return await self._fetch_one(
+            f"SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = ?", (token_hash,), _refresh
+        )
+
+    async def list_signing_keys(self, pool_id: str) -> list[SigningKeyRecord]:
+        rows = await self._fetch(
+            f"SELECT {KEY_COLUMNS} FROM signing_keys WHERE pool_id = ? ORDER BY created_at DESC, kid DESC",
+            (pool_id,),
+        )
+        return [_key(row) for row in rows]
+
+    async def get_role(self, name_key: str) -> RoleRecord | None:
+        return await self._fetch_one(_GET_ROLE, (name_key,), _role)
+
+    async def update_role(self, role: RoleRecord) -> None:
+        params = (*_role_params(role)[1:], role.name_key)
+        if not await self._fetch(_UPDATE_ROLE, params):
+            raise NotFound(role.name_key)
+
+    async def get_oidc_provider(self, url: str) -> OidcProviderRecord | None:
+        return await self._fetch_one(f"SELECT {OIDC_COLUMNS} FROM iam_oidc_providers WHERE url = ?", (url,), _oidc)
+
+    async def update_oidc_provider(self, provider: OidcProviderRecord) -> None:
+        params = (*_oidc_params(provider)[1:], provider.url)
+        if not await self._fetch(_UPDATE_OIDC, params):
+            raise NotFound(provider.url)
+
+    async def list_oidc_providers(self) -> list[OidcProviderRecord]:
+        rows = await self._fetch(f"SELECT {OIDC_COLUMNS} FROM iam_oidc_providers ORDER BY url", ())
+        return [_oidc(row) for row in rows]
+
+    async def get_saml_provider(self, name: str) -> SamlProviderRecord | None:
+        return await self._fetch_one(f"SELECT {SAML_COLUMNS} FROM iam_saml_providers WHERE name = ?", (name,), _saml)
+
+    async def update_saml_provider(self, provider: SamlProviderRecord) -> None:
+        params = (provider.metadata, _dumps(provider.tags), provider.updated_at, provider.name)
+        if not await self._fetch(_UPDATE_SAML, params):
+            raise NotFound(provider.name)
+
+    async def list_saml_providers(self) -> list[SamlProviderRecord]:
+        rows = await self._fetch(f"SELECT {SAML_COLUMNS} FROM iam_saml_providers ORDER BY name", ())
+        return [_saml(row) for row in rows]
+
+    async def get_identity_pool(self, pool_id: str) -> IdentityPoolRecord | None:
+        return await self._fetch_one(f"SELECT {ID_POOL_COLUMNS} FROM identity_pools WHERE id = ?", (pool_id,), _id_pool)
+
+    async def list_issuer_signing_keys(self, key_set: str) -> list[SigningKeyRecord]:
+        rows = await self._fetch(
+            f"SELECT {ISSUER_KEY_COLUMNS} FROM issuer_signing_keys WHERE key_set = ? "
+            "ORDER BY created_at DESC, kid DESC",
+            (key_set,),
+        )
+        return [_key(row) for row in rows]
+
+    async def get_oauth_record(self, kind: str, key_hash: str) -> OAuthRecord | None:
+        return await self._fetch_one(
+            f"SELECT {OAUTH_COLUMNS} FROM oauth_records WHERE kind = ? AND key_hash = ?", (kind, key_hash), _oauth
+        )
+
+    async def get_oauth_record_with_user(
+        self, kind: str, key_hash: str
+    ) -> tuple[OAuthRecord, UserRecord | None] | None:
+        rows = await self._fetch(_OAUTH_WITH_USER, (kind, key_hash))
+        if not rows:
+            return None
+        row = rows[0]
+        user_row = row[_OAUTH_WIDTH:]
+        return _oauth(cast(Row, row[:_OAUTH_WIDTH])), _user(cast(Row, user_row)) if user_row[0] is not None else None
+
+    async def take_oauth_record(self, kind: str, key_hash: str) -> OAuthRecord | None:
+        return await self._fetch_one(
+            f"DELETE FROM oauth_records WHERE kind = ? AND key_hash = ? RETURNING {OAUTH_COLUMNS}",
+            (kind, key_hash),
+            _oauth,
+        )
+
+    async def get_used_code(self, code_hash: str) -> UsedCodeRecord | None:
+        return await self._fetch_one(
+            "SELECT code_hash, origin_jti, expires_at FROM used_codes WHERE code_hash = ?",
+            (code_hash,),
+            lambda r: UsedCodeRecord(r[0], r[1], r[2]),
+        )
+
+    async def oauth_record_expiry(self, kind: str, key_hash: str) -> float | None:
+        rows = await self._fetch(
+            "SELECT expires_at FROM oauth_records WHERE kind = ? AND key_hash = ?", (kind, key_hash)
+        )
+        return float(rows[0][0]) if rows else None
+
+    async def list_oauth_records(self, pool_id: str, username_key: str, kind: str) -> list[OAuthRecord]:
+        rows = await self._fetch(
+            f"SELECT {OAUTH_COLUMNS} FROM oauth_records WHERE pool_id = ? AND username_key = ? AND kind = ?",
+            (pool_id, username_key, kind),
+        )
+        return [_oauth(row) for row in rows]
+
+    async def delete_oauth_records(self, pool_id: str, username_key: str, kind: str) -> int:
+        rows = await self._fetch(
+            "DELETE FROM oauth_records WHERE pool_id = ? AND username_key = ? AND kind = ? RETURNING 1",
+            (pool_id, username_key, kind),
+        )
+        return len(rows)
+
+    async def get_domain(self, domain: str) -> DomainRecord | None:
+        return await self._fetch_one(
+            f"SELECT {DOMAIN_COLUMNS} FROM user_pool_domains WHERE domain = ?", (domain,), _domain
+        )
+
+    async def list_pool_domains(self, pool_id: str) -> list[DomainRecord]:
+        rows = await self._fetch(
+            f"SELECT {DOMAIN_COLUMNS} FROM user_pool_domains WHERE pool_id = ? ORDER BY domain", (pool_id,)
+        )
+        return [_domain(row) for row in rows]
+
+    async def update_domain(self, domain: DomainRecord) -> None:
+        rows = await self._fetch(
+            "UPDATE user_pool_domains SET settings = ? WHERE domain = ? RETURNING 1",
+            (_dumps(domain.settings), domain.domain),
+        )
+        if not rows:
+            raise NotFound("domain")
+
+    async def delete_domain(self, domain: str) -> bool:
+        return bool(await self._fetch("DELETE FROM user_pool_domains WHERE domain = ? RETURNING 1", (domain,)))
+
+    async def get_resource_server(self, pool_id: str, identifier: str) -> ResourceServerRecord | None:
+        return await self._fetch_one(
+            f"SELECT {SERVER_COLUMNS} FROM resource_servers WHERE pool_id = ? AND identifier = ?",
+            (pool_id, identifier),
+            _server,
+        )
+
+    async def update_resource_server(self, server: ResourceServerRecord) -> None:
+        rows = await self._fetch(
+            "UPDATE resource_servers SET name = ?, scopes = ?, updated_at = ? "
+            "WHERE pool_id = ? AND identifier = ? RETURNING 1",
+            (server.name, _dumps(server.scopes), server.updated_at, server.pool_id, server.identifier),
+        )
+        if not rows:
+            raise NotFound("resource server")
+
+    async def delete_resource_server(self, pool_id: str, identifier: str) -> bool:
+        return bool(
+            await self._fetch(
+                "DELETE FROM resource_servers WHERE pool_id = ? AND identifier = ? RETURNING 1", (pool_id, identifier)
+            )
+        )
+
+    async def get_ui_customization(self, pool_id: str, client_id: str) -> UICustomizationRecord | None:
+        return await self._fetch_one(
+            f"SELECT {UI_COLUMNS} FROM ui_customizations WHERE pool_id = ? AND client_id = ?",
+            (pool_id, client_id),
+            _ui,
+        )
+
+    async def delete_ui_customization(self, pool_id: str, client_id: str) -> bool:
+        return bool(
+            await self._fetch(
+                "DELETE FROM ui_customizations WHERE pool_id = ? AND client_id = ? RETURNING 1", (pool_id, client_id)
+            )
+        )
+
+    async def get_webauthn_credential(self, pool_id: str, credential_id: str) -> WebAuthnCredentialRecord | None:
+        return await self._fetch_one(
+            f"SELECT {WEBAUTHN_COLUMNS} FROM webauthn_credentials WHERE pool_id = ? AND credential_id = ?",
+            (pool_id, credential_id),
+            _webauthn,
+        )
+
+    async def list_webauthn_credentials(self, pool_id: str, username_key: str) -> list[WebAuthnCredentialRecord]:
+        rows = await self._fetch(
+            f"SELECT {WEBAUTHN_COLUMNS} FROM webauthn_credentials WHERE pool_id = ? AND username_key = ? "
+            "ORDER BY created_at, credential_id",
+            (pool_id, username_key),
+        )
+        return [_webauthn(row) for row in rows]
+
+    async def delete_webauthn_credential(self, pool_id: str, username_key: str, credential_id: str) -> bool:
+        rows = await self._fetch(
+            "DELETE FROM webauthn_credentials WHERE pool_id = ? AND username_key = ? AND credential_id = ? RETURNING 1",
+            (pool_id, username_key, credential_id),
+        )
+        return bool(rows)
+
+    async def update_device(self, device: DeviceRecord) -> None:
+        params = (
+            device.name,
+            int(device.remembered),
+            device.updated_at,
+            device.last_authenticated_at,
+            device.last_ip,
+            device.pool_id,
+            device.device_key,
+        )
+        if not await self._fetch(_UPDATE_DEVICE, params):
+            raise NotFound(device.device_key)
+
+    async def delete_device(self, pool_id: str, device_key: str) -> bool:
+        rows = await self._fetch(
+            "DELETE FROM devices WHERE pool_id = ? AND device_key = ? RETURNING 1", (pool_id, device_key)
+        )
+        return bool(rows)
+
+    async def touch_device(self, pool_id: str, device_key: str, authenticated_at: float, last_ip: str | None) -> bool:
+        rows = await self._fetch(
+            "UPDATE devices SET last_authenticated_at = ?, last_ip = COALESCE(?, last_ip) "
+            "WHERE pool_id = ? AND device_key = ? RETURNING 1",
+            (authenticated_at, last_ip, pool_id, device_key),
+        )
+        return bool(rows)
+
+    async def set_device_remembered(self, pool_id: str, device_key: str, remembered: bool, updated_at: float) -> bool:
+        rows = await self._fetch(
+            "UPDATE devices SET remembered = ?, updated_at = ? WHERE pool_id = ? AND device_key = ? RETURNING 1",
+            (int(remembered), updated_at, pool_id, device_key),
+        )
+        return bool(rows)
+
+    async def get_risk_configuration(self, pool_id: str, client_id: str | None) -> RiskConfigurationRecord | None:
+        rows = await self._fetch(
+            "SELECT config, updated_at FROM risk_configurations WHERE pool_id = ? AND client_id = ?",
+            (pool_id, client_id or ""),
+        )
+        if not rows:
+            return None
+        return RiskConfigurationRecord(pool_id, client_id or None, _loads(rows[0][0]), rows[0][1])
+
+    async def get_auth_event(self, pool_id: str, event_id: str) -> AuthEventRecord | None:
+        return await self._fetch_one(
+            f"SELECT {_AUTH_EVENT_COLUMNS} FROM auth_events WHERE pool_id = ? AND event_id = ?",
+            (pool_id, event_id),
+            _auth_event,
+        )
+
+    async def update_auth_event(self, event: AuthEventRecord) -> bool:
+        return bool(
+            await self._fetch(
+                "UPDATE auth_events SET created_at = ?, event = ? WHERE pool_id = ? AND event_id = ? RETURNING 1",
+                (event.created_at, _dumps(event.event), event.pool_id, event.event_id),
+            )
+        )
+
+    async def list_auth_events(
+        self, pool_id: str, username_key: str, before: str | None, limit: int
+    ) -> Page[AuthEventRecord]:
+        _check_limit(limit)
+        select = f"SELECT {_AUTH_EVENT_COLUMNS} FROM auth_events WHERE pool_id = ? AND username_key = ?"
+        if before is None:
+            rows = await self._fetch(select + " ORDER BY event_id DESC LIMIT ?", (pool_id, username_key, limit + 1))
+        else:
+            rows = await self._fetch(
+                select + " AND event_id < ? ORDER BY event_id DESC LIMIT ?", (pool_id, username_key, before, limit + 1)
+            )
+        return _page(rows, limit, _auth_event, lambda e: e.event_id)
+
+    async def get_identity_provider(self, pool_id: str, name: str) -> IdentityProviderRecord | None:
+        return await self._fetch_one(
+            f"SELECT {IDP_COLUMNS} FROM identity_providers WHERE pool_id = ? AND name = ?", (pool_id, name), _idp
+        )
+
+    async def get_identity_provider_by_identifier(self, pool_id: str, identifier: str) -> IdentityProviderRecord | None:
+        return await self._fetch_one(
+            f"SELECT {_qualified(IDP_COLUMNS, 'p')} FROM idp_identifiers i JOIN identity_providers p "
+            "ON p.pool_id = i.pool_id AND p.name = i.provider_name WHERE i.pool_id = ? AND i.identifier = ?",
+            (pool_id, identifier),
+            _idp,
+        )
+
+    async def get_provider_link(
+        self, pool_id: str, provider_name: str, attribute_name: str, attribute_value: str
+    ) -> ProviderLinkRecord | None:
+        return await self._fetch_one(
+            f"SELECT {LINK_COLUMNS} FROM provider_links WHERE pool_id = ? AND provider_name = ? "
+            "AND attribute_name = ? AND attribute_value = ?",
+            (pool_id, provider_name, attribute_name, attribute_value),
+            _provider_link,
+        )
+
+    async def list_provider_links(self, pool_id: str, username_key: str) -> list[ProviderLinkRecord]:
+        rows = await self._fetch(
+            f"SELECT {LINK_COLUMNS} FROM provider_links WHERE pool_id = ? AND username_key = ? "
+            "ORDER BY provider_name, attribute_name, attribute_value",
+            (pool_id, username_key),
+        )
+        return [_provider_link(row) for row in rows]
+
+    async def delete_provider_link(
+        self, pool_id: str, provider_name: str, attribute_name: str, attribute_value: str
+    ) -> ProviderLinkRecord | None:
+        return await self._fetch_one(
+            "DELETE FROM provider_links WHERE pool_id = ? AND provider_name = ? AND attribute_name = ? "
+            f"AND attribute_value = ? RETURNING {LINK_COLUMNS}",
+            (pool_id, provider_name, attribute_name, attribute_value),
+            _provider_link,
+        )
+
+    async def take_federation_request(self, state_hash: str) -> FederationRequestRecord | None:
+        return await self._fetch_one(
+            "DELETE FROM federation_requests WHERE state_hash = ? "
+            "RETURNING state_hash, pool_id, provider_name, data, expires_at",
+            (state_hash,),
+            lambda r: FederationRequestRecord(r[0], r[1], r[2], _loads(r[3]), r[4]),
+        )
+
+    async def mark_assertion_seen(self, key: str, expires_at: float) -> bool:
+        rows = await self._fetch(
+            "INSERT INTO seen_assertions (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING RETURNING 1",
+            (key, expires_at),
+        )
+        return bool(rows)
+
+    async def get_managed_login_branding(self, pool_id: str, branding_id: str) -> ManagedLoginBrandingRecord | None:
+        return await self._fetch_one(
+            f"SELECT {BRANDING_COLUMNS} FROM managed_login_brandings WHERE pool_id = ? AND id = ?",
+            (pool_id, branding_id),
+            _branding,
+        )
+
+    async def get_managed_login_branding_by_client(
+        self, pool_id: str, client_id: str
+    ) -> ManagedLoginBrandingRecord | None:
+        return await self._fetch_one(
+            f"SELECT {BRANDING_COLUMNS} FROM managed_login_brandings WHERE pool_id = ? AND client_id = ?",
+            (pool_id, client_id),
+            _branding,
+        )
+
+    async def delete_managed_login_branding(self, pool_id: str, branding_id: str) -> bool:
+        return bool(
+            await self._fetch(
+                "DELETE FROM managed_login_brandings WHERE pool_id = ? AND id = ? RETURNING 1", (pool_id, branding_id)
+            )
+        )
+
+    async def get_terms(self, pool_id: str, terms_id: str) -> TermsRecord | None:
+        return await self._fetch_one(
+            f"SELECT {TERMS_COLUMNS} FROM terms WHERE pool_id = ? AND id = ?", (pool_id, terms_id), _terms
+        )
+
+    async def get_terms_by_client(self, pool_id: str, client_id: str, name: str) -> TermsRecord | None:
+        return await self._fetch_one(
+            f"SELECT {TERMS_COLUMNS} FROM terms WHERE pool_id = ? AND client_id = ? AND name = ?",
+            (pool_id, client_id, name),
+            _terms,
+        )
+
+    async def list_terms(self, pool_id: str, after_id: str | None, limit: int) -> list[TermsRecord]:
+        rows = await self._fetch(
+            f"SELECT {TERMS_COLUMNS} FROM terms WHERE pool_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (pool_id, after_id or "", limit),
+        )
+        return [_terms(r) for r in rows]
+
+    async def list_client_terms(self, pool_id: str, client_id: str) -> list[TermsRecord]:
+        rows = await self._fetch(
+            f"SELECT {TERMS_COLUMNS} FROM terms WHERE pool_id = ? AND client_id = ? ORDER BY name",
+            (pool_id, client_id),
+        )
+        return [_terms(r) for r in rows]
+
+    async def delete_terms(self, pool_id: str, terms_id: str) -> bool:
+        return bool(
+            await self._fetch("DELETE FROM terms WHERE pool_id = ? AND id = ? RETURNING 1", (pool_id, terms_id))
+        )
+
+    async def get_user_import_job(self, pool_id: str, job_id: str) -> UserImportJobRecord | None:
+        return await self._fetch_one(
+            f"SELECT {IMPORT_JOB_COLUMNS} FROM user_import_jobs WHERE pool_id = ? AND job_id = ?",
+            (pool_id, job_id),
+            _import_job,
+        )
+
+    async def read_user_import_chunk(self, pool_id: str, job_id: str, upload_id: str, seq: int) -> bytes | None:
+        rows = await self._fetch(
+            "SELECT data FROM user_import_chunks WHERE pool_id = ? AND job_id = ? AND upload_id = ? AND seq = ?",
+            (pool_id, job_id, upload_id, seq),
+        )
+        return bytes(rows[0][0]) if rows else None
+
+    async def get_cimd_policy(self, pool_id: str, policy_id: str) -> CimdPolicyRecord | None:
+        return await self._fetch_one(
+            f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies WHERE pool_id = ? AND id = ?",
+            (pool_id, policy_id),
+            _cimd_policy,
+        )
+
+    async def cimd_policies_for_matching(self, pool_id: str | None) -> list[CimdPolicyRecord]:
+        if pool_id is None:
+            rows = await self._fetch(f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies ORDER BY pool_id, id", ())
+        else:
+            rows = await self._fetch(
+                f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies WHERE pool_id = ? ORDER BY id", (pool_id,)
+            )
+        return [_cimd_policy(r) for r in rows]
+
+    async def get_cimd_document(self, policy_id: str, url: str) -> CimdDocumentRecord | None:
+        return await self._fetch_one(
+            f"SELECT {CIMD_DOCUMENT_COLUMNS} FROM cimd_documents WHERE policy_id = ? AND url = ?",
+            (policy_id, url),
+            _cimd_document,
+        )
+
+    async def create_pool(self, pool: PoolRecord) -> None:
+        await self._insert_one(_INSERT_POOL, _pool_params(pool), _POOL_UNIQUE, "pool")
+
+    async def list_pools(self, after: str | None, limit: int) -> Page[PoolRecord]:
+        return await self._list_page(_LIST_POOLS, (), after, limit, _pool, lambda p: p.id)
+
+    async def create_client(self, client: ClientRecord) -> None:
+        await self._insert_one(_INSERT_CLIENT, _client_params(client), _CLIENT_UNIQUE, "pool")
+
+    async def list_clients(self, pool_id: str, after: str | None, limit: int) -> Page[ClientRecord]:
+        return await self._list_page(_LIST_CLIENTS, (pool_id,), after, limit, _client, lambda c: c.id)
+
+    async def create_group(self, group: GroupRecord) -> None:
+        await self._insert_one(_INSERT_GROUP, _group_params(group), _GROUP_UNIQUE, "pool")
+
+    async def list_groups(self, pool_id: str, after: str | None, limit: int) -> Page[GroupRecord]:
+        return await self._list_page(_LIST_GROUPS, (pool_id,), after, limit, _group, lambda g: g.name)
+
+    async def add_user_to_group(self, pool_id: str, username_key: str, group: str) -> None:
+        await self._insert_one(
+            "INSERT INTO group_members (pool_id, group_name, username_key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            (pool_id, group, username_key),
+            {},
+            "user or group",
+        )
+
+    async def list_users_in_group(self, pool_id: str, group: str, after: str | None, limit: int) -> Page[UserRecord]:
+        return await self._list_page(_USERS_IN_GROUP, (pool_id, group), after, limit, _user, lambda u: u.username_key)
+
+    async def put_code(self, code: CodeRecord) -> None:
+        params = (
+            code.pool_id,
+            code.username_key,
+            code.purpose,
+            code.code_hash,
+            code.expires_at,
+            code.attempts,
+            _dumps(code.data),
+        )
+        await self._insert_one(_PUT_CODE, params, {}, "pool")
+
+    async def create_role(self, role: RoleRecord) -> None:
+        await self._insert_one(_INSERT_ROLE, _role_params(role), _ROLE_UNIQUE, "role")
+
+    async def list_roles(self, after: str | None, limit: int) -> Page[RoleRecord]:
+        return await self._list_page(_LIST_ROLES, (), after, limit, _role, lambda r: r.name_key)
+
+    async def create_oidc_provider(self, provider: OidcProviderRecord) -> None:
+        await self._insert_one(_INSERT_OIDC, _oidc_params(provider), _OIDC_UNIQUE, "provider")
+
+    async def create_saml_provider(self, provider: SamlProviderRecord) -> None:
+        params = (provider.name, provider.metadata, _dumps(provider.tags), provider.created_at, provider.updated_at)
+        await self._insert_one(_INSERT_SAML, params, _SAML_UNIQUE, "provider")
+
+    async def create_identity_pool(self, pool: IdentityPoolRecord) -> None:
+        await self._insert_one(_INSERT_ID_POOL, _id_pool_params(pool), _ID_POOL_UNIQUE, "identity pool")
+
+    async def list_identity_pools(self, after: str | None, limit: int) -> Page[IdentityPoolRecord]:
+        return await self._list_page(_LIST_ID_POOLS, (), after, limit, _id_pool, lambda p: p.id)
+
+    async def create_domain(self, domain: DomainRecord) -> None:
+        params = (domain.domain, domain.pool_id, _dumps(domain.settings), domain.created_at)
+        await self._insert_one(
+            f"INSERT INTO user_pool_domains ({DOMAIN_COLUMNS}) VALUES ({_placeholders(DOMAIN_COLUMNS)})",
+            params,
+            {"user_pool_domains.domain": "domain"},
+            "pool",
+        )
+
+    async def create_resource_server(self, server: ResourceServerRecord) -> None:
+        params = (
+            server.pool_id,
+            server.identifier,
+            server.name,
+            _dumps(server.scopes),
+            server.created_at,
+            server.updated_at,
+        )
+        await self._insert_one(
+            f"INSERT INTO resource_servers ({SERVER_COLUMNS}) VALUES ({_placeholders(SERVER_COLUMNS)})",
+            params,
+            {"resource_servers.pool_id, resource_servers.identifier": "identifier"},
+            "pool",
+        )
+
+    async def list_resource_servers(self, pool_id: str, after: str | None, limit: int) -> Page[ResourceServerRecord]:
+        return await self._list_page(_LIST_SERVERS, (pool_id,), after, limit, _server, lambda r: r.identifier)
+
+    async def put_ui_customization(self, record: UICustomizationRecord) -> None:
+        params = (
+            record.pool_id,
+            record.client_id,
+            record.css,
+            record.image,
+            record.image_type,
+            record.created_at,
+            record.updated_at,
+        )
+        await self._insert_one(
+            f"INSERT INTO ui_customizations ({UI_COLUMNS}) VALUES ({_placeholders(UI_COLUMNS)}) "
+            "ON CONFLICT (pool_id, client_id) DO UPDATE SET css = excluded.css, image = excluded.image, "
+            "image_type = excluded.image_type, updated_at = excluded.updated_at",
+            params,
+            {},
+            "pool",
+        )
+
+    async def add_webauthn_credential(self, credential: WebAuthnCredentialRecord) -> None:
+        c = credential
+        params = (
+            c.pool_id,
+            c.credential_id,
+            c.username_key,
+            c.public_key,
+            c.sign_count,
+            c.friendly_name,
+            c.relying_party,
+            c.attachment,
+            _dumps(c.transports),
+            c.created_at,
+        )
+        await self._insert_one(
+            f"INSERT INTO webauthn_credentials ({WEBAUTHN_COLUMNS}) VALUES ({_placeholders(WEBAUTHN_COLUMNS)})",
+            params,
+            _WEBAUTHN_UNIQUE,
+            "user",
+        )
+
+    async def put_risk_configuration(self, record: RiskConfigurationRecord) -> None:
+        await self._insert_one(
+            "INSERT INTO risk_configurations (pool_id, client_id, config, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (pool_id, client_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
+            (record.pool_id, record.client_id or "", _dumps(record.config), record.updated_at),
+            {},
+            "pool",
+        )
+
+    async def add_auth_event(self, event: AuthEventRecord) -> None:
+        await self._insert_one(
+            "INSERT INTO auth_events (pool_id, username_key, event_id, created_at, event) VALUES (?, ?, ?, ?, ?)",
+            (event.pool_id, event.username_key, event.event_id, event.created_at, _dumps(event.event)),
+            _AUTH_EVENT_UNIQUE,
+            "user",
+        )
+
+    async def list_identity_providers(
+        self, pool_id: str, after: str | None, limit: int
+    ) -> Page[IdentityProviderRecord]:
+        return await self._list_page(_LIST_IDPS, (pool_id,), after, limit, _idp, lambda p: p.name)
+
+    async def put_provider_link(self, link: ProviderLinkRecord) -> None:
+        await self._insert_one(
+            f"INSERT INTO provider_links ({LINK_COLUMNS}) VALUES ({_placeholders(LINK_COLUMNS)})",
+            (
+                link.pool_id,
+                link.provider_name,
+                link.attribute_name,
+                link.attribute_value,
+                link.username_key,
+                link.created_at,
+            ),
+            _LINK_UNIQUE,
+            "user",
+        )
+
+    async def put_federation_request(self, request: FederationRequestRecord) -> None:
+        await self._insert_one(
+            "INSERT INTO federation_requests (state_hash, pool_id, provider_name, data, expires_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (request.state_hash, request.pool_id, request.provider_name, _dumps(request.data), request.expires_at),
+            {"federation_requests.state_hash": "id"},
+            "pool",
+        )
+
+    async def create_managed_login_branding(self, record: ManagedLoginBrandingRecord) -> None:
+        r = record
+        params = (
+            r.branding_id,
+            r.pool_id,
+            r.client_id,
+            int(r.use_cognito_provided_values),
+            None if r.settings is None else _dumps(r.settings),
+            _dumps(r.assets),
+            r.created_at,
+            r.updated_at,
+            r.version,
+        )
+        await self._insert_one(_INSERT_BRANDING, params, _BRANDING_UNIQUE, "client")
+
+    async def create_terms(self, record: TermsRecord) -> None:
+        await self._insert_one(_INSERT_TERMS, _terms_params(record), _TERMS_UNIQUE, "client")
+
+    async def create_user_import_job(self, job: UserImportJobRecord) -> None:
+        await self._insert_one(
+            f"INSERT INTO user_import_jobs ({IMPORT_JOB_COLUMNS}) VALUES ({_placeholders(IMPORT_JOB_COLUMNS)})",
+            _import_job_params(job),
+            {
+                "user_import_jobs.pool_id, user_import_jobs.job_id": "id",
+                "user_import_jobs.pool_id, user_import_jobs.list_key": "id",
+            },
+            "pool",
+        )
+
+    async def list_user_import_jobs(self, pool_id: str, after: str | None, limit: int) -> Page[UserImportJobRecord]:
+        return await self._list_page(_LIST_IMPORT_JOBS, (pool_id,), after, limit, _import_job, lambda j: j.list_key)
+
+    async def add_user_import_chunk(self, pool_id: str, job_id: str, upload_id: str, seq: int, data: bytes) -> None:
+        await self._insert_one(
+            "INSERT INTO user_import_chunks (pool_id, job_id, upload_id, seq, data) VALUES (?, ?, ?, ?, ?)",
+            (pool_id, job_id, upload_id, seq, data),
+            {},
+            "job",
+        )
+
+    async def create_cimd_policy(self, record: CimdPolicyRecord) -> None:
+        await self._insert_one(_INSERT_CIMD_POLICY, _cimd_policy_params(record), _CIMD_POLICY_UNIQUE, "pool")
+
+    async def list_cimd_policies(self, pool_id: str, after: str | None, limit: int) -> Page[CimdPolicyRecord]:
+        return await self._list_page(_LIST_CIMD_POLICIES, (pool_id,), after, limit, _cimd_policy, lambda p: p.policy_id)
+
+    async def put_cimd_document(self, record: CimdDocumentRecord) -> None:
+        r = record
+        await self._insert_one(
+            f"INSERT INTO cimd_documents ({CIMD_DOCUMENT_COLUMNS}) VALUES ({_placeholders(CIMD_DOCUMENT_COLUMNS)}) "
+            "ON CONFLICT (policy_id, url) DO UPDATE SET document = excluded.document, "
+            "cached_at = excluded.cached_at, expires_at = excluded.expires_at",
+            (r.policy_id, r.url, _dumps(r.document), r.cached_at, r.expires_at),
+            {},
+            "policy",
+        )
+
+    async def list_cimd_documents(self, policy_id: str, after: str | None, limit: int) -> Page[CimdDocumentRecord]:
+        return await self._list_page(_LIST_CIMD_DOCUMENTS, (policy_id,), after, limit, _cimd_document, lambda d: d.url)
+
+
+class SqliteStore(SharedQueries):
     """:class:`~gateway.storage.base.Store` on one SQLite file (or ``":memory:"``). Create with :meth:`open`."""
 
     def __init__(
@@ -1296,24 +2045,6 @@ class SqliteStore:
             found = await self._db.execute_fetchall(exists, key)
         raise VersionConflict(name) if found else NotFound(name)
 
-    async def _list_page(
-        self,
-        query: _PagedQuery,
-        scope: Params,
-        after: str | None,
-        limit: int,
-        convert: Callable[[Row], T],
-        key: Callable[[T], str],
-    ) -> Page[T]:
-        """One page of a keyset-paginated listing: ``scope`` fills the query's own parameters, then the
-        rows come from the start or after the key ``after``, ``limit`` of them."""
-        _check_limit(limit)
-        if after is None:
-            rows = await self._fetch(query.first, (*scope, limit + 1))
-        else:
-            rows = await self._fetch(query.after, (*scope, after, limit + 1))
-        return _page(rows, limit, convert, key)
-
     async def _fetch_one(self, sql: str, params: Params, convert: Callable[[Row], T]) -> T | None:
         rows = await self._fetch(sql, params)
         return convert(rows[0]) if rows else None
@@ -1466,26 +2197,7 @@ class SqliteStore:
 
     # --- server-wide metadata ---------------------------------------------------------------------------
 
-    async def get_meta(self, key: str) -> str | None:
-        rows = await self._fetch("SELECT value FROM meta WHERE key = ?", (key,))
-        return str(rows[0][0]) if rows else None
-
-    async def put_meta_if_absent(self, key: str, value: str) -> str:
-        # The no-op DO UPDATE makes RETURNING yield the stored value whoever wrote it: one atomic statement.
-        rows = await self._fetch(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = meta.value RETURNING value",
-            (key, value),
-        )
-        return str(rows[0][0])
-
     # --- pools ------------------------------------------------------------------------------------------
-
-    async def create_pool(self, pool: PoolRecord) -> None:
-        await self._insert_one(_INSERT_POOL, _pool_params(pool), _POOL_UNIQUE, "pool")
-
-    async def get_pool(self, pool_id: str) -> PoolRecord | None:
-        return await self._fetch_one(_GET_POOL, (pool_id,), _pool)
 
     async def update_pool(self, pool: PoolRecord) -> PoolRecord:
         params = (pool.name, _dumps(pool.settings), pool.created_at, pool.updated_at, pool.id, pool.version)
@@ -1512,16 +2224,7 @@ class SqliteStore:
                     break
         return bool(await self._fetch("DELETE FROM pools WHERE id = ? RETURNING 1", (pool_id,)))
 
-    async def list_pools(self, after: str | None, limit: int) -> Page[PoolRecord]:
-        return await self._list_page(_LIST_POOLS, (), after, limit, _pool, lambda p: p.id)
-
     # --- clients ----------------------------------------------------------------------------------------
-
-    async def create_client(self, client: ClientRecord) -> None:
-        await self._insert_one(_INSERT_CLIENT, _client_params(client), _CLIENT_UNIQUE, "pool")
-
-    async def get_client(self, client_id: str) -> ClientRecord | None:
-        return await self._fetch_one(_GET_CLIENT, (client_id,), _client)
 
     async def update_client(self, client: ClientRecord) -> ClientRecord:
         params = (
@@ -1547,9 +2250,6 @@ class SqliteStore:
             # family stored after this commits is refused by its own insert (_CLIENT_EXISTS).
             await db.execute_fetchall(_REVOKE_CLIENT_FAMILIES, (client_id, pool_id))
         return True
-
-    async def list_clients(self, pool_id: str, after: str | None, limit: int) -> Page[ClientRecord]:
-        return await self._list_page(_LIST_CLIENTS, (pool_id,), after, limit, _client, lambda c: c.id)
 
     # --- users ------------------------------------------------------------------------------------------
 
@@ -1583,9 +2283,6 @@ class SqliteStore:
                 ],
             )
 
-    async def get_user(self, pool_id: str, username_key: str) -> UserRecord | None:
-        return await self._fetch_one(_GET_USER, (pool_id, username_key), _user)
-
     async def get_user_with_groups(
         self, pool_id: str, username_key: str
     ) -> tuple[UserRecord, list[GroupRecord]] | None:
@@ -1594,12 +2291,6 @@ class SqliteStore:
             return None
         row = rows[0]
         return _user(cast(Row, row[:-1])), [_group(cast(Row, tuple(g))) for g in _loads(row[-1])]
-
-    async def get_user_by_sub(self, pool_id: str, sub: str) -> UserRecord | None:
-        return await self._fetch_one(_GET_USER_BY_SUB, (pool_id, sub), _user)
-
-    async def get_user_by_alias(self, pool_id: str, attribute: str, value: str) -> UserRecord | None:
-        return await self._fetch_one(_GET_USER_BY_ALIAS, (pool_id, attribute, value), _user)
 
     async def update_user(self, user: UserRecord, *, free_usernames: Collection[str] = ()) -> UserRecord:
         """Writes every field but the key (pool_id, username_key); the alias index follows ``user.aliases``."""
@@ -1692,43 +2383,9 @@ class SqliteStore:
 
     # --- groups -----------------------------------------------------------------------------------------
 
-    async def create_group(self, group: GroupRecord) -> None:
-        await self._insert_one(_INSERT_GROUP, _group_params(group), _GROUP_UNIQUE, "pool")
-
-    async def get_group(self, pool_id: str, name: str) -> GroupRecord | None:
-        return await self._fetch_one(_GET_GROUP, (pool_id, name), _group)
-
-    async def update_group(self, group: GroupRecord) -> None:
-        params = (
-            group.description,
-            group.role_arn,
-            group.precedence,
-            group.created_at,
-            group.updated_at,
-            group.pool_id,
-            group.name,
-        )
-        if not await self._fetch(_UPDATE_GROUP, params):
-            raise NotFound(group.name)
-
     async def delete_group(self, pool_id: str, name: str) -> bool:
         rows = await self._fetch("DELETE FROM pool_groups WHERE pool_id = ? AND name = ? RETURNING 1", (pool_id, name))
         return bool(rows)
-
-    async def list_groups(self, pool_id: str, after: str | None, limit: int) -> Page[GroupRecord]:
-        return await self._list_page(_LIST_GROUPS, (pool_id,), after, limit, _group, lambda g: g.name)
-
-    async def count_groups(self, pool_id: str) -> int:
-        rows = await self._fetch("SELECT COUNT(*) FROM pool_groups WHERE pool_id = ?", (pool_id,))
-        return int(rows[0][0])
-
-    async def add_user_to_group(self, pool_id: str, username_key: str, group: str) -> None:
-        await self._insert_one(
-            "INSERT INTO group_members (pool_id, group_name, username_key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            (pool_id, group, username_key),
-            {},
-            "user or group",
-        )
 
     async def remove_user_from_group(self, pool_id: str, username_key: str, group: str) -> None:
         await self._fetch(
@@ -1755,25 +2412,7 @@ class SqliteStore:
             self._groups[key] = (stamp, rows)
         return [_group(row) for row in rows]
 
-    async def list_users_in_group(self, pool_id: str, group: str, after: str | None, limit: int) -> Page[UserRecord]:
-        return await self._list_page(_USERS_IN_GROUP, (pool_id, group), after, limit, _user, lambda u: u.username_key)
-
     # --- one-time codes ---------------------------------------------------------------------------------
-
-    async def put_code(self, code: CodeRecord) -> None:
-        params = (
-            code.pool_id,
-            code.username_key,
-            code.purpose,
-            code.code_hash,
-            code.expires_at,
-            code.attempts,
-            _dumps(code.data),
-        )
-        await self._insert_one(_PUT_CODE, params, {}, "pool")
-
-    async def get_code(self, pool_id: str, username_key: str, purpose: str) -> CodeRecord | None:
-        return await self._fetch_one(_GET_CODE, (pool_id, username_key, purpose), _code)
 
     async def consume_code(
         self, pool_id: str, username_key: str, purpose: str, code_hash: str, *, max_attempts: int | None = None
@@ -1793,14 +2432,6 @@ class SqliteStore:
                 (pool_id, username_key, purpose, code_hash, max_attempts),
             )
         return bool(rows)
-
-    async def count_code_attempt(self, pool_id: str, username_key: str, purpose: str) -> int:
-        rows = await self._fetch(
-            "UPDATE codes SET attempts = attempts + 1 WHERE pool_id = ? AND username_key = ? AND purpose = ? "
-            "RETURNING attempts",
-            (pool_id, username_key, purpose),
-        )
-        return int(rows[0][0]) if rows else 0
 
     async def delete_code(self, pool_id: str, username_key: str, purpose: str) -> None:
         await self._fetch(
@@ -1887,11 +2518,6 @@ class SqliteStore:
         # A single-row write after each sign-in with a device, as create_token_family's: the event loop's writer.
         await self._write_transaction(bind)
 
-    async def get_token_family(self, origin_jti: str) -> TokenFamilyRecord | None:
-        return await self._fetch_one(
-            f"SELECT {FAMILY_COLUMNS} FROM token_families WHERE origin_jti = ?", (origin_jti,), _family
-        )
-
     async def get_refresh_token_with_user(
         self, token_hash: str
     ) -> tuple[RefreshTokenRecord, TokenFamilyRecord, UserRecord | None, list[GroupRecord]] | None:
@@ -1944,13 +2570,6 @@ class SqliteStore:
             rows = await self._fetch_waiting(_FAMILY_WITH_USER, key)
         return rows[0] if rows else None
 
-    async def revoke_token_family(self, origin_jti: str) -> bool:
-        """True if this call revoked the family; False if it is unknown or was revoked already."""
-        rows = await self._fetch(
-            "UPDATE token_families SET revoked = 1 WHERE origin_jti = ? AND revoked = 0 RETURNING 1", (origin_jti,)
-        )
-        return bool(rows)
-
     async def revoke_user_token_families(self, pool_id: str, username_key: str) -> int:
         """How many families this call revoked (those revoked before are not counted)."""
         rows = await self._fetch(
@@ -1958,14 +2577,6 @@ class SqliteStore:
             (pool_id, username_key),
         )
         return len(rows)
-
-    async def list_token_sessions(self, pool_id: str, username_key: str, now: float) -> list[TokenFamilyRecord]:
-        rows = await self._fetch(
-            f"SELECT {_qualified(FAMILY_COLUMNS, 'f')}, {_qualified(FAMILY_SESSION_COLUMNS, 'f')} {_LIVE_SESSIONS} "
-            f"{_SESSION_ORDER}",
-            (pool_id, username_key, now, now),
-        )
-        return [_session_family(row) for row in rows]
 
     async def touch_token_family(
         self, origin_jti: str, last_active_at: float, device_type: str | None, last_ip: str | None
@@ -1990,11 +2601,6 @@ class SqliteStore:
             (pool_id, username_key, now, now, spare, max(0, keep)),
         )
         return [str(row[0]) for row in rows]
-
-    async def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
-        return await self._fetch_one(
-            f"SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = ?", (token_hash,), _refresh
-        )
 
     async def rotate_refresh_token(self, old_hash: str, new: RefreshTokenRecord, replaced_at: float) -> bool:
         async with self._transaction() as db:
@@ -2066,34 +2672,13 @@ class SqliteStore:
                 "pool",
             )
 
-    async def list_signing_keys(self, pool_id: str) -> list[SigningKeyRecord]:
-        rows = await self._fetch(
-            f"SELECT {KEY_COLUMNS} FROM signing_keys WHERE pool_id = ? ORDER BY created_at DESC, kid DESC",
-            (pool_id,),
-        )
-        return [_key(row) for row in rows]
-
     async def delete_signing_key(self, pool_id: str, kid: str) -> None:
         await self._fetch("DELETE FROM signing_keys WHERE pool_id = ? AND kid = ?", (pool_id, kid))
 
     # --- IAM roles and OIDC providers ---------------------------------------------------------------------
 
-    async def create_role(self, role: RoleRecord) -> None:
-        await self._insert_one(_INSERT_ROLE, _role_params(role), _ROLE_UNIQUE, "role")
-
-    async def get_role(self, name_key: str) -> RoleRecord | None:
-        return await self._fetch_one(_GET_ROLE, (name_key,), _role)
-
-    async def update_role(self, role: RoleRecord) -> None:
-        params = (*_role_params(role)[1:], role.name_key)
-        if not await self._fetch(_UPDATE_ROLE, params):
-            raise NotFound(role.name_key)
-
     async def delete_role(self, name_key: str) -> bool:
         return bool(await self._fetch("DELETE FROM iam_roles WHERE name_key = ? RETURNING 1", (name_key,)))
-
-    async def list_roles(self, after: str | None, limit: int) -> Page[RoleRecord]:
-        return await self._list_page(_LIST_ROLES, (), after, limit, _role, lambda r: r.name_key)
 
     async def put_role_policy(self, name_key: str, policy_name: str, document: str) -> None:
         async with self._lock:
@@ -2106,42 +2691,11 @@ class SqliteStore:
         )
         return bool(rows)
 
-    async def create_oidc_provider(self, provider: OidcProviderRecord) -> None:
-        await self._insert_one(_INSERT_OIDC, _oidc_params(provider), _OIDC_UNIQUE, "provider")
-
-    async def get_oidc_provider(self, url: str) -> OidcProviderRecord | None:
-        return await self._fetch_one(f"SELECT {OIDC_COLUMNS} FROM iam_oidc_providers WHERE url = ?", (url,), _oidc)
-
-    async def update_oidc_provider(self, provider: OidcProviderRecord) -> None:
-        params = (*_oidc_params(provider)[1:], provider.url)
-        if not await self._fetch(_UPDATE_OIDC, params):
-            raise NotFound(provider.url)
-
     async def delete_oidc_provider(self, url: str) -> bool:
         return bool(await self._fetch("DELETE FROM iam_oidc_providers WHERE url = ? RETURNING 1", (url,)))
 
-    async def list_oidc_providers(self) -> list[OidcProviderRecord]:
-        rows = await self._fetch(f"SELECT {OIDC_COLUMNS} FROM iam_oidc_providers ORDER BY url", ())
-        return [_oidc(row) for row in rows]
-
-    async def create_saml_provider(self, provider: SamlProviderRecord) -> None:
-        params = (provider.name, provider.metadata, _dumps(provider.tags), provider.created_at, provider.updated_at)
-        await self._insert_one(_INSERT_SAML, params, _SAML_UNIQUE, "provider")
-
-    async def get_saml_provider(self, name: str) -> SamlProviderRecord | None:
-        return await self._fetch_one(f"SELECT {SAML_COLUMNS} FROM iam_saml_providers WHERE name = ?", (name,), _saml)
-
-    async def update_saml_provider(self, provider: SamlProviderRecord) -> None:
-        params = (provider.metadata, _dumps(provider.tags), provider.updated_at, provider.name)
-        if not await self._fetch(_UPDATE_SAML, params):
-            raise NotFound(provider.name)
-
     async def delete_saml_provider(self, name: str) -> bool:
         return bool(await self._fetch("DELETE FROM iam_saml_providers WHERE name = ? RETURNING 1", (name,)))
-
-    async def list_saml_providers(self) -> list[SamlProviderRecord]:
-        rows = await self._fetch(f"SELECT {SAML_COLUMNS} FROM iam_saml_providers ORDER BY name", ())
-        return [_saml(row) for row in rows]
 
     async def use_saml_assertion(self, assertion_key: str, expires_at: float, now: float) -> bool:
         # One statement: a new key inserts; a key whose marker has expired is taken over; a live one is left
@@ -2151,12 +2705,6 @@ class SqliteStore:
 
     # --- identity pools -----------------------------------------------------------------------------------
 
-    async def create_identity_pool(self, pool: IdentityPoolRecord) -> None:
-        await self._insert_one(_INSERT_ID_POOL, _id_pool_params(pool), _ID_POOL_UNIQUE, "identity pool")
-
-    async def get_identity_pool(self, pool_id: str) -> IdentityPoolRecord | None:
-        return await self._fetch_one(f"SELECT {ID_POOL_COLUMNS} FROM identity_pools WHERE id = ?", (pool_id,), _id_pool)
-
     async def update_identity_pool(self, pool: IdentityPoolRecord) -> IdentityPoolRecord:
         params = (pool.name, _dumps(pool.settings), pool.created_at, pool.updated_at, pool.id, pool.version)
         exists = "SELECT 1 FROM identity_pools WHERE id = ?"
@@ -2165,9 +2713,6 @@ class SqliteStore:
 
     async def delete_identity_pool(self, pool_id: str) -> bool:
         return bool(await self._fetch("DELETE FROM identity_pools WHERE id = ? RETURNING 1", (pool_id,)))
-
-    async def list_identity_pools(self, after: str | None, limit: int) -> Page[IdentityPoolRecord]:
-        return await self._list_page(_LIST_ID_POOLS, (), after, limit, _id_pool, lambda p: p.id)
 
     async def get_identity(self, identity_id: str) -> IdentityRecord | None:
         rows = await self._fetch(_GET_IDENTITY, (identity_id,))
@@ -2279,14 +2824,6 @@ class SqliteStore:
                 "key set",
             )
 
-    async def list_issuer_signing_keys(self, key_set: str) -> list[SigningKeyRecord]:
-        rows = await self._fetch(
-            f"SELECT {ISSUER_KEY_COLUMNS} FROM issuer_signing_keys WHERE key_set = ? "
-            "ORDER BY created_at DESC, kid DESC",
-            (key_set,),
-        )
-        return [_key(row) for row in rows]
-
     async def delete_issuer_signing_key(self, key_set: str, kid: str) -> None:
         await self._fetch("DELETE FROM issuer_signing_keys WHERE key_set = ? AND kid = ?", (key_set, kid))
 
@@ -2294,28 +2831,6 @@ class SqliteStore:
 
     async def put_oauth_record(self, record: OAuthRecord) -> None:
         await self._insert_on_loop(_INSERT_OAUTH, _oauth_params(record), _OAUTH_UNIQUE, "pool")
-
-    async def get_oauth_record(self, kind: str, key_hash: str) -> OAuthRecord | None:
-        return await self._fetch_one(
-            f"SELECT {OAUTH_COLUMNS} FROM oauth_records WHERE kind = ? AND key_hash = ?", (kind, key_hash), _oauth
-        )
-
-    async def get_oauth_record_with_user(
-        self, kind: str, key_hash: str
-    ) -> tuple[OAuthRecord, UserRecord | None] | None:
-        rows = await self._fetch(_OAUTH_WITH_USER, (kind, key_hash))
-        if not rows:
-            return None
-        row = rows[0]
-        user_row = row[_OAUTH_WIDTH:]
-        return _oauth(cast(Row, row[:_OAUTH_WIDTH])), _user(cast(Row, user_row)) if user_row[0] is not None else None
-
-    async def take_oauth_record(self, kind: str, key_hash: str) -> OAuthRecord | None:
-        return await self._fetch_one(
-            f"DELETE FROM oauth_records WHERE kind = ? AND key_hash = ? RETURNING {OAUTH_COLUMNS}",
-            (kind, key_hash),
-            _oauth,
-        )
 
     async def use_oauth_record(self, kind: str, key_hash: str, now: float) -> tuple[OAuthRecord, bool] | None:
         # "used_at IS NULL" in the UPDATE decides the race: writers are serialised, and only the first finds it.
@@ -2340,13 +2855,6 @@ class SqliteStore:
             return bool(conn.execute(_INSERT_USED_CODE, (used.code_hash, used.origin_jti, used.expires_at)).fetchall())
 
         return await self._write_transaction(burn)
-
-    async def get_used_code(self, code_hash: str) -> UsedCodeRecord | None:
-        return await self._fetch_one(
-            "SELECT code_hash, origin_jti, expires_at FROM used_codes WHERE code_hash = ?",
-            (code_hash,),
-            lambda r: UsedCodeRecord(r[0], r[1], r[2]),
-        )
 
     async def start_code_family(
         self,
@@ -2376,188 +2884,19 @@ class SqliteStore:
                 raise
             raise error from exc
 
-    async def oauth_record_expiry(self, kind: str, key_hash: str) -> float | None:
-        rows = await self._fetch(
-            "SELECT expires_at FROM oauth_records WHERE kind = ? AND key_hash = ?", (kind, key_hash)
-        )
-        return float(rows[0][0]) if rows else None
-
-    async def list_oauth_records(self, pool_id: str, username_key: str, kind: str) -> list[OAuthRecord]:
-        rows = await self._fetch(
-            f"SELECT {OAUTH_COLUMNS} FROM oauth_records WHERE pool_id = ? AND username_key = ? AND kind = ?",
-            (pool_id, username_key, kind),
-        )
-        return [_oauth(row) for row in rows]
-
-    async def delete_oauth_records(self, pool_id: str, username_key: str, kind: str) -> int:
-        rows = await self._fetch(
-            "DELETE FROM oauth_records WHERE pool_id = ? AND username_key = ? AND kind = ? RETURNING 1",
-            (pool_id, username_key, kind),
-        )
-        return len(rows)
-
     # --- user pool domains ------------------------------------------------------------------------------
-
-    async def create_domain(self, domain: DomainRecord) -> None:
-        params = (domain.domain, domain.pool_id, _dumps(domain.settings), domain.created_at)
-        await self._insert_one(
-            f"INSERT INTO user_pool_domains ({DOMAIN_COLUMNS}) VALUES ({_placeholders(DOMAIN_COLUMNS)})",
-            params,
-            {"user_pool_domains.domain": "domain"},
-            "pool",
-        )
-
-    async def get_domain(self, domain: str) -> DomainRecord | None:
-        return await self._fetch_one(
-            f"SELECT {DOMAIN_COLUMNS} FROM user_pool_domains WHERE domain = ?", (domain,), _domain
-        )
-
-    async def list_pool_domains(self, pool_id: str) -> list[DomainRecord]:
-        rows = await self._fetch(
-            f"SELECT {DOMAIN_COLUMNS} FROM user_pool_domains WHERE pool_id = ? ORDER BY domain", (pool_id,)
-        )
-        return [_domain(row) for row in rows]
-
-    async def update_domain(self, domain: DomainRecord) -> None:
-        rows = await self._fetch(
-            "UPDATE user_pool_domains SET settings = ? WHERE domain = ? RETURNING 1",
-            (_dumps(domain.settings), domain.domain),
-        )
-        if not rows:
-            raise NotFound("domain")
-
-    async def delete_domain(self, domain: str) -> bool:
-        return bool(await self._fetch("DELETE FROM user_pool_domains WHERE domain = ? RETURNING 1", (domain,)))
 
     # --- resource servers -------------------------------------------------------------------------------
 
-    async def create_resource_server(self, server: ResourceServerRecord) -> None:
-        params = (
-            server.pool_id,
-            server.identifier,
-            server.name,
-            _dumps(server.scopes),
-            server.created_at,
-            server.updated_at,
-        )
-        await self._insert_one(
-            f"INSERT INTO resource_servers ({SERVER_COLUMNS}) VALUES ({_placeholders(SERVER_COLUMNS)})",
-            params,
-            {"resource_servers.pool_id, resource_servers.identifier": "identifier"},
-            "pool",
-        )
-
-    async def get_resource_server(self, pool_id: str, identifier: str) -> ResourceServerRecord | None:
-        return await self._fetch_one(
-            f"SELECT {SERVER_COLUMNS} FROM resource_servers WHERE pool_id = ? AND identifier = ?",
-            (pool_id, identifier),
-            _server,
-        )
-
-    async def update_resource_server(self, server: ResourceServerRecord) -> None:
-        rows = await self._fetch(
-            "UPDATE resource_servers SET name = ?, scopes = ?, updated_at = ? "
-            "WHERE pool_id = ? AND identifier = ? RETURNING 1",
-            (server.name, _dumps(server.scopes), server.updated_at, server.pool_id, server.identifier),
-        )
-        if not rows:
-            raise NotFound("resource server")
-
-    async def delete_resource_server(self, pool_id: str, identifier: str) -> bool:
-        return bool(
-            await self._fetch(
-                "DELETE FROM resource_servers WHERE pool_id = ? AND identifier = ? RETURNING 1", (pool_id, identifier)
-            )
-        )
-
-    async def list_resource_servers(self, pool_id: str, after: str | None, limit: int) -> Page[ResourceServerRecord]:
-        return await self._list_page(_LIST_SERVERS, (pool_id,), after, limit, _server, lambda r: r.identifier)
-
     # --- hosted UI customization ------------------------------------------------------------------------
 
-    async def put_ui_customization(self, record: UICustomizationRecord) -> None:
-        params = (
-            record.pool_id,
-            record.client_id,
-            record.css,
-            record.image,
-            record.image_type,
-            record.created_at,
-            record.updated_at,
-        )
-        await self._insert_one(
-            f"INSERT INTO ui_customizations ({UI_COLUMNS}) VALUES ({_placeholders(UI_COLUMNS)}) "
-            "ON CONFLICT (pool_id, client_id) DO UPDATE SET css = excluded.css, image = excluded.image, "
-            "image_type = excluded.image_type, updated_at = excluded.updated_at",
-            params,
-            {},
-            "pool",
-        )
-
-    async def get_ui_customization(self, pool_id: str, client_id: str) -> UICustomizationRecord | None:
-        return await self._fetch_one(
-            f"SELECT {UI_COLUMNS} FROM ui_customizations WHERE pool_id = ? AND client_id = ?",
-            (pool_id, client_id),
-            _ui,
-        )
-
-    async def delete_ui_customization(self, pool_id: str, client_id: str) -> bool:
-        return bool(
-            await self._fetch(
-                "DELETE FROM ui_customizations WHERE pool_id = ? AND client_id = ? RETURNING 1", (pool_id, client_id)
-            )
-        )
-
     # --- passkeys -----------------------------------------------------------------------------------------
-
-    async def add_webauthn_credential(self, credential: WebAuthnCredentialRecord) -> None:
-        c = credential
-        params = (
-            c.pool_id,
-            c.credential_id,
-            c.username_key,
-            c.public_key,
-            c.sign_count,
-            c.friendly_name,
-            c.relying_party,
-            c.attachment,
-            _dumps(c.transports),
-            c.created_at,
-        )
-        await self._insert_one(
-            f"INSERT INTO webauthn_credentials ({WEBAUTHN_COLUMNS}) VALUES ({_placeholders(WEBAUTHN_COLUMNS)})",
-            params,
-            _WEBAUTHN_UNIQUE,
-            "user",
-        )
-
-    async def get_webauthn_credential(self, pool_id: str, credential_id: str) -> WebAuthnCredentialRecord | None:
-        return await self._fetch_one(
-            f"SELECT {WEBAUTHN_COLUMNS} FROM webauthn_credentials WHERE pool_id = ? AND credential_id = ?",
-            (pool_id, credential_id),
-            _webauthn,
-        )
-
-    async def list_webauthn_credentials(self, pool_id: str, username_key: str) -> list[WebAuthnCredentialRecord]:
-        rows = await self._fetch(
-            f"SELECT {WEBAUTHN_COLUMNS} FROM webauthn_credentials WHERE pool_id = ? AND username_key = ? "
-            "ORDER BY created_at, credential_id",
-            (pool_id, username_key),
-        )
-        return [_webauthn(row) for row in rows]
 
     async def update_webauthn_sign_count(self, pool_id: str, credential_id: str, seen: int, new: int) -> bool:
         rows = await self._fetch(
             "UPDATE webauthn_credentials SET sign_count = ? WHERE pool_id = ? AND credential_id = ? "
             "AND sign_count = ? RETURNING 1",
             (new, pool_id, credential_id, seen),
-        )
-        return bool(rows)
-
-    async def delete_webauthn_credential(self, pool_id: str, username_key: str, credential_id: str) -> bool:
-        rows = await self._fetch(
-            "DELETE FROM webauthn_credentials WHERE pool_id = ? AND username_key = ? AND credential_id = ? RETURNING 1",
-            (pool_id, username_key, credential_id),
         )
         return bool(rows)
 
@@ -2573,43 +2912,9 @@ class SqliteStore:
         rows = await self._fetch(_GET_DEVICE, (pool_id, device_key))
         return _device(rows[0]) if rows else None
 
-    async def update_device(self, device: DeviceRecord) -> None:
-        params = (
-            device.name,
-            int(device.remembered),
-            device.updated_at,
-            device.last_authenticated_at,
-            device.last_ip,
-            device.pool_id,
-            device.device_key,
-        )
-        if not await self._fetch(_UPDATE_DEVICE, params):
-            raise NotFound(device.device_key)
-
-    async def delete_device(self, pool_id: str, device_key: str) -> bool:
-        rows = await self._fetch(
-            "DELETE FROM devices WHERE pool_id = ? AND device_key = ? RETURNING 1", (pool_id, device_key)
-        )
-        return bool(rows)
-
     async def list_devices(self, pool_id: str, username_key: str, after: str | None, limit: int) -> Page[DeviceRecord]:
         scope = (pool_id, username_key)
         return await self._list_page(_LIST_DEVICES, scope, after, limit, _device, lambda d: d.device_key)
-
-    async def touch_device(self, pool_id: str, device_key: str, authenticated_at: float, last_ip: str | None) -> bool:
-        rows = await self._fetch(
-            "UPDATE devices SET last_authenticated_at = ?, last_ip = COALESCE(?, last_ip) "
-            "WHERE pool_id = ? AND device_key = ? RETURNING 1",
-            (authenticated_at, last_ip, pool_id, device_key),
-        )
-        return bool(rows)
-
-    async def set_device_remembered(self, pool_id: str, device_key: str, remembered: bool, updated_at: float) -> bool:
-        rows = await self._fetch(
-            "UPDATE devices SET remembered = ?, updated_at = ? WHERE pool_id = ? AND device_key = ? RETURNING 1",
-            (int(remembered), updated_at, pool_id, device_key),
-        )
-        return bool(rows)
 
     async def forget_device(self, pool_id: str, device_key: str, forgotten_at: float) -> bool:
         async with self._transaction() as db:
@@ -2626,60 +2931,6 @@ class SqliteStore:
 
     # --- threat protection ------------------------------------------------------------------------------
 
-    async def put_risk_configuration(self, record: RiskConfigurationRecord) -> None:
-        await self._insert_one(
-            "INSERT INTO risk_configurations (pool_id, client_id, config, updated_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (pool_id, client_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
-            (record.pool_id, record.client_id or "", _dumps(record.config), record.updated_at),
-            {},
-            "pool",
-        )
-
-    async def get_risk_configuration(self, pool_id: str, client_id: str | None) -> RiskConfigurationRecord | None:
-        rows = await self._fetch(
-            "SELECT config, updated_at FROM risk_configurations WHERE pool_id = ? AND client_id = ?",
-            (pool_id, client_id or ""),
-        )
-        if not rows:
-            return None
-        return RiskConfigurationRecord(pool_id, client_id or None, _loads(rows[0][0]), rows[0][1])
-
-    async def add_auth_event(self, event: AuthEventRecord) -> None:
-        await self._insert_one(
-            "INSERT INTO auth_events (pool_id, username_key, event_id, created_at, event) VALUES (?, ?, ?, ?, ?)",
-            (event.pool_id, event.username_key, event.event_id, event.created_at, _dumps(event.event)),
-            _AUTH_EVENT_UNIQUE,
-            "user",
-        )
-
-    async def get_auth_event(self, pool_id: str, event_id: str) -> AuthEventRecord | None:
-        return await self._fetch_one(
-            f"SELECT {_AUTH_EVENT_COLUMNS} FROM auth_events WHERE pool_id = ? AND event_id = ?",
-            (pool_id, event_id),
-            _auth_event,
-        )
-
-    async def update_auth_event(self, event: AuthEventRecord) -> bool:
-        return bool(
-            await self._fetch(
-                "UPDATE auth_events SET created_at = ?, event = ? WHERE pool_id = ? AND event_id = ? RETURNING 1",
-                (event.created_at, _dumps(event.event), event.pool_id, event.event_id),
-            )
-        )
-
-    async def list_auth_events(
-        self, pool_id: str, username_key: str, before: str | None, limit: int
-    ) -> Page[AuthEventRecord]:
-        _check_limit(limit)
-        select = f"SELECT {_AUTH_EVENT_COLUMNS} FROM auth_events WHERE pool_id = ? AND username_key = ?"
-        if before is None:
-            rows = await self._fetch(select + " ORDER BY event_id DESC LIMIT ?", (pool_id, username_key, limit + 1))
-        else:
-            rows = await self._fetch(
-                select + " AND event_id < ? ORDER BY event_id DESC LIMIT ?", (pool_id, username_key, before, limit + 1)
-            )
-        return _page(rows, limit, _auth_event, lambda e: e.event_id)
-
     # --- federation -------------------------------------------------------------------------------------
 
     async def create_identity_provider(self, provider: IdentityProviderRecord) -> None:
@@ -2693,19 +2944,6 @@ class SqliteStore:
                     _IDENTIFIER_UNIQUE,
                     "pool",
                 )
-
-    async def get_identity_provider(self, pool_id: str, name: str) -> IdentityProviderRecord | None:
-        return await self._fetch_one(
-            f"SELECT {IDP_COLUMNS} FROM identity_providers WHERE pool_id = ? AND name = ?", (pool_id, name), _idp
-        )
-
-    async def get_identity_provider_by_identifier(self, pool_id: str, identifier: str) -> IdentityProviderRecord | None:
-        return await self._fetch_one(
-            f"SELECT {_qualified(IDP_COLUMNS, 'p')} FROM idp_identifiers i JOIN identity_providers p "
-            "ON p.pool_id = i.pool_id AND p.name = i.provider_name WHERE i.pool_id = ? AND i.identifier = ?",
-            (pool_id, identifier),
-            _idp,
-        )
 
     async def update_identity_provider(self, provider: IdentityProviderRecord) -> IdentityProviderRecord:
         key = (provider.pool_id, provider.name)
@@ -2754,110 +2992,7 @@ class SqliteStore:
             )
         return bool(deleted)
 
-    async def list_identity_providers(
-        self, pool_id: str, after: str | None, limit: int
-    ) -> Page[IdentityProviderRecord]:
-        return await self._list_page(_LIST_IDPS, (pool_id,), after, limit, _idp, lambda p: p.name)
-
-    async def put_provider_link(self, link: ProviderLinkRecord) -> None:
-        await self._insert_one(
-            f"INSERT INTO provider_links ({LINK_COLUMNS}) VALUES ({_placeholders(LINK_COLUMNS)})",
-            (
-                link.pool_id,
-                link.provider_name,
-                link.attribute_name,
-                link.attribute_value,
-                link.username_key,
-                link.created_at,
-            ),
-            _LINK_UNIQUE,
-            "user",
-        )
-
-    async def get_provider_link(
-        self, pool_id: str, provider_name: str, attribute_name: str, attribute_value: str
-    ) -> ProviderLinkRecord | None:
-        return await self._fetch_one(
-            f"SELECT {LINK_COLUMNS} FROM provider_links WHERE pool_id = ? AND provider_name = ? "
-            "AND attribute_name = ? AND attribute_value = ?",
-            (pool_id, provider_name, attribute_name, attribute_value),
-            _provider_link,
-        )
-
-    async def list_provider_links(self, pool_id: str, username_key: str) -> list[ProviderLinkRecord]:
-        rows = await self._fetch(
-            f"SELECT {LINK_COLUMNS} FROM provider_links WHERE pool_id = ? AND username_key = ? "
-            "ORDER BY provider_name, attribute_name, attribute_value",
-            (pool_id, username_key),
-        )
-        return [_provider_link(row) for row in rows]
-
-    async def delete_provider_link(
-        self, pool_id: str, provider_name: str, attribute_name: str, attribute_value: str
-    ) -> ProviderLinkRecord | None:
-        return await self._fetch_one(
-            "DELETE FROM provider_links WHERE pool_id = ? AND provider_name = ? AND attribute_name = ? "
-            f"AND attribute_value = ? RETURNING {LINK_COLUMNS}",
-            (pool_id, provider_name, attribute_name, attribute_value),
-            _provider_link,
-        )
-
-    async def put_federation_request(self, request: FederationRequestRecord) -> None:
-        await self._insert_one(
-            "INSERT INTO federation_requests (state_hash, pool_id, provider_name, data, expires_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (request.state_hash, request.pool_id, request.provider_name, _dumps(request.data), request.expires_at),
-            {"federation_requests.state_hash": "id"},
-            "pool",
-        )
-
-    async def take_federation_request(self, state_hash: str) -> FederationRequestRecord | None:
-        return await self._fetch_one(
-            "DELETE FROM federation_requests WHERE state_hash = ? "
-            "RETURNING state_hash, pool_id, provider_name, data, expires_at",
-            (state_hash,),
-            lambda r: FederationRequestRecord(r[0], r[1], r[2], _loads(r[3]), r[4]),
-        )
-
-    async def mark_assertion_seen(self, key: str, expires_at: float) -> bool:
-        rows = await self._fetch(
-            "INSERT INTO seen_assertions (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING RETURNING 1",
-            (key, expires_at),
-        )
-        return bool(rows)
-
     # --- managed login branding ---------------------------------------------------------------------------
-
-    async def create_managed_login_branding(self, record: ManagedLoginBrandingRecord) -> None:
-        r = record
-        params = (
-            r.branding_id,
-            r.pool_id,
-            r.client_id,
-            int(r.use_cognito_provided_values),
-            None if r.settings is None else _dumps(r.settings),
-            _dumps(r.assets),
-            r.created_at,
-            r.updated_at,
-            r.version,
-        )
-        await self._insert_one(_INSERT_BRANDING, params, _BRANDING_UNIQUE, "client")
-
-    async def get_managed_login_branding(self, pool_id: str, branding_id: str) -> ManagedLoginBrandingRecord | None:
-        return await self._fetch_one(
-            f"SELECT {BRANDING_COLUMNS} FROM managed_login_brandings WHERE pool_id = ? AND id = ?",
-            (pool_id, branding_id),
-            _branding,
-        )
-
-    async def get_managed_login_branding_by_client(
-        self, pool_id: str, client_id: str
-    ) -> ManagedLoginBrandingRecord | None:
-        return await self._fetch_one(
-            f"SELECT {BRANDING_COLUMNS} FROM managed_login_brandings WHERE pool_id = ? AND client_id = ?",
-            (pool_id, client_id),
-            _branding,
-        )
 
     async def update_managed_login_branding(self, record: ManagedLoginBrandingRecord) -> ManagedLoginBrandingRecord:
         r = record
@@ -2879,43 +3014,7 @@ class SqliteStore:
             )
         raise VersionConflict(r.branding_id) if exists else NotFound("branding")
 
-    async def delete_managed_login_branding(self, pool_id: str, branding_id: str) -> bool:
-        return bool(
-            await self._fetch(
-                "DELETE FROM managed_login_brandings WHERE pool_id = ? AND id = ? RETURNING 1", (pool_id, branding_id)
-            )
-        )
-
     # --- terms documents -----------------------------------------------------------------------------------
-
-    async def create_terms(self, record: TermsRecord) -> None:
-        await self._insert_one(_INSERT_TERMS, _terms_params(record), _TERMS_UNIQUE, "client")
-
-    async def get_terms(self, pool_id: str, terms_id: str) -> TermsRecord | None:
-        return await self._fetch_one(
-            f"SELECT {TERMS_COLUMNS} FROM terms WHERE pool_id = ? AND id = ?", (pool_id, terms_id), _terms
-        )
-
-    async def get_terms_by_client(self, pool_id: str, client_id: str, name: str) -> TermsRecord | None:
-        return await self._fetch_one(
-            f"SELECT {TERMS_COLUMNS} FROM terms WHERE pool_id = ? AND client_id = ? AND name = ?",
-            (pool_id, client_id, name),
-            _terms,
-        )
-
-    async def list_terms(self, pool_id: str, after_id: str | None, limit: int) -> list[TermsRecord]:
-        rows = await self._fetch(
-            f"SELECT {TERMS_COLUMNS} FROM terms WHERE pool_id = ? AND id > ? ORDER BY id LIMIT ?",
-            (pool_id, after_id or "", limit),
-        )
-        return [_terms(r) for r in rows]
-
-    async def list_client_terms(self, pool_id: str, client_id: str) -> list[TermsRecord]:
-        rows = await self._fetch(
-            f"SELECT {TERMS_COLUMNS} FROM terms WHERE pool_id = ? AND client_id = ? ORDER BY name",
-            (pool_id, client_id),
-        )
-        return [_terms(r) for r in rows]
 
     async def update_terms(self, record: TermsRecord) -> None:
         r = record
@@ -2931,33 +3030,7 @@ class SqliteStore:
         if not updated:
             raise NotFound("terms")
 
-    async def delete_terms(self, pool_id: str, terms_id: str) -> bool:
-        return bool(
-            await self._fetch("DELETE FROM terms WHERE pool_id = ? AND id = ? RETURNING 1", (pool_id, terms_id))
-        )
-
     # --- user import jobs -------------------------------------------------------------------------------
-
-    async def create_user_import_job(self, job: UserImportJobRecord) -> None:
-        await self._insert_one(
-            f"INSERT INTO user_import_jobs ({IMPORT_JOB_COLUMNS}) VALUES ({_placeholders(IMPORT_JOB_COLUMNS)})",
-            _import_job_params(job),
-            {
-                "user_import_jobs.pool_id, user_import_jobs.job_id": "id",
-                "user_import_jobs.pool_id, user_import_jobs.list_key": "id",
-            },
-            "pool",
-        )
-
-    async def get_user_import_job(self, pool_id: str, job_id: str) -> UserImportJobRecord | None:
-        return await self._fetch_one(
-            f"SELECT {IMPORT_JOB_COLUMNS} FROM user_import_jobs WHERE pool_id = ? AND job_id = ?",
-            (pool_id, job_id),
-            _import_job,
-        )
-
-    async def list_user_import_jobs(self, pool_id: str, after: str | None, limit: int) -> Page[UserImportJobRecord]:
-        return await self._list_page(_LIST_IMPORT_JOBS, (pool_id,), after, limit, _import_job, lambda j: j.list_key)
 
     async def update_user_import_job(
         self, pool_id: str, job_id: str, *, statuses: Collection[str], changes: Mapping[str, Any]
@@ -2979,14 +3052,6 @@ class SqliteStore:
                 raise AlreadyExists("running") from exc  # the one-running-job-per-pool index
             raise
         return _import_job(rows[0]) if rows else None
-
-    async def add_user_import_chunk(self, pool_id: str, job_id: str, upload_id: str, seq: int, data: bytes) -> None:
-        await self._insert_one(
-            "INSERT INTO user_import_chunks (pool_id, job_id, upload_id, seq, data) VALUES (?, ?, ?, ?, ?)",
-            (pool_id, job_id, upload_id, seq, data),
-            {},
-            "job",
-        )
 
     async def finish_user_import_upload(self, pool_id: str, job_id: str, upload_id: str, size: int, now: float) -> bool:
         async with self._transaction() as db:
@@ -3019,36 +3084,7 @@ class SqliteStore:
                 (pool_id, job_id, upload_id),
             )
 
-    async def read_user_import_chunk(self, pool_id: str, job_id: str, upload_id: str, seq: int) -> bytes | None:
-        rows = await self._fetch(
-            "SELECT data FROM user_import_chunks WHERE pool_id = ? AND job_id = ? AND upload_id = ? AND seq = ?",
-            (pool_id, job_id, upload_id, seq),
-        )
-        return bytes(rows[0][0]) if rows else None
-
     # --- client ID metadata documents (CIMD) -----------------------------------------------------------------
-
-    async def create_cimd_policy(self, record: CimdPolicyRecord) -> None:
-        await self._insert_one(_INSERT_CIMD_POLICY, _cimd_policy_params(record), _CIMD_POLICY_UNIQUE, "pool")
-
-    async def get_cimd_policy(self, pool_id: str, policy_id: str) -> CimdPolicyRecord | None:
-        return await self._fetch_one(
-            f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies WHERE pool_id = ? AND id = ?",
-            (pool_id, policy_id),
-            _cimd_policy,
-        )
-
-    async def list_cimd_policies(self, pool_id: str, after: str | None, limit: int) -> Page[CimdPolicyRecord]:
-        return await self._list_page(_LIST_CIMD_POLICIES, (pool_id,), after, limit, _cimd_policy, lambda p: p.policy_id)
-
-    async def cimd_policies_for_matching(self, pool_id: str | None) -> list[CimdPolicyRecord]:
-        if pool_id is None:
-            rows = await self._fetch(f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies ORDER BY pool_id, id", ())
-        else:
-            rows = await self._fetch(
-                f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies WHERE pool_id = ? ORDER BY id", (pool_id,)
-            )
-        return [_cimd_policy(r) for r in rows]
 
     async def update_cimd_policy(self, record: CimdPolicyRecord) -> CimdPolicyRecord | None:
         r = record
@@ -3065,27 +3101,6 @@ class SqliteStore:
                 "DELETE FROM cimd_policies WHERE pool_id = ? AND id = ? RETURNING 1", (pool_id, policy_id)
             )
         )
-
-    async def put_cimd_document(self, record: CimdDocumentRecord) -> None:
-        r = record
-        await self._insert_one(
-            f"INSERT INTO cimd_documents ({CIMD_DOCUMENT_COLUMNS}) VALUES ({_placeholders(CIMD_DOCUMENT_COLUMNS)}) "
-            "ON CONFLICT (policy_id, url) DO UPDATE SET document = excluded.document, "
-            "cached_at = excluded.cached_at, expires_at = excluded.expires_at",
-            (r.policy_id, r.url, _dumps(r.document), r.cached_at, r.expires_at),
-            {},
-            "policy",
-        )
-
-    async def get_cimd_document(self, policy_id: str, url: str) -> CimdDocumentRecord | None:
-        return await self._fetch_one(
-            f"SELECT {CIMD_DOCUMENT_COLUMNS} FROM cimd_documents WHERE policy_id = ? AND url = ?",
-            (policy_id, url),
-            _cimd_document,
-        )
-
-    async def list_cimd_documents(self, policy_id: str, after: str | None, limit: int) -> Page[CimdDocumentRecord]:
-        return await self._list_page(_LIST_CIMD_DOCUMENTS, (policy_id,), after, limit, _cimd_document, lambda d: d.url)
 
     async def delete_cimd_documents(self, policy_id: str, url: str | None = None) -> int:
         if url is None:

@@ -6,7 +6,7 @@ row converters are reused where the dialects agree; see :mod:`gateway.storage.po
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -14,80 +14,39 @@ import asyncpg
 
 from gateway.storage.base import (
     AlreadyExists,
-    CimdDocumentRecord,
     CimdPolicyRecord,
     IdentityLogin,
     IdentityPoolRecord,
     IdentityRecord,
     NotFound,
-    OidcProviderRecord,
     Page,
-    RoleRecord,
-    SamlProviderRecord,
     SigningKeyRecord,
     UserImportJobRecord,
     VersionConflict,
 )
-from gateway.storage.postgres._base import Connection, Params, PostgresBase, Row, pg_sql
+from gateway.storage.postgres._base import Connection, PostgresBase, pg_sql
 from gateway.storage.sqlite import (
-    _CIMD_POLICY_UNIQUE,
-    _GET_ROLE,
-    _ID_POOL_UNIQUE,
     _IDENTITY_IN_POOL,
     _IDENTITY_UNIQUE,
     _IMPORT_JOB_FIELDS,
-    _INSERT_CIMD_POLICY,
-    _INSERT_ID_POOL,
     _INSERT_IDENTITY,
-    _INSERT_OIDC,
-    _INSERT_ROLE,
-    _INSERT_SAML,
-    _LIST_CIMD_DOCUMENTS,
-    _LIST_CIMD_POLICIES,
-    _LIST_ID_POOLS,
-    _LIST_IMPORT_JOBS,
-    _LIST_ROLES,
     _LOGIN_OWNER,
-    _OIDC_UNIQUE,
     _OPEN_IDENTITY_IN_POOL,
     _PUT_ROLE_POLICY,
-    _ROLE_UNIQUE,
-    _SAML_UNIQUE,
     _UPDATE_ID_POOL,
-    _UPDATE_OIDC,
-    _UPDATE_ROLE,
-    _UPDATE_SAML,
     _USE_ASSERTION,
-    CIMD_DOCUMENT_COLUMNS,
     CIMD_POLICY_COLUMNS,
-    ID_POOL_COLUMNS,
     IDENTITY_COLUMNS,
     IMPORT_JOB_COLUMNS,
     ISSUER_KEY_COLUMNS,
-    OIDC_COLUMNS,
-    SAML_COLUMNS,
-    _check_limit,
-    _cimd_document,
     _cimd_policy,
-    _cimd_policy_params,
     _dumps,
-    _id_pool,
-    _id_pool_params,
     _identity,
     _identity_params,
     _import_job,
-    _import_job_params,
-    _key,
-    _oidc,
-    _oidc_params,
-    _page,
     _paged,
-    _PagedQuery,
     _placeholders,
     _qualified,
-    _role,
-    _role_params,
-    _saml,
 )
 
 T = TypeVar("T")
@@ -120,24 +79,6 @@ _TOUCH_IDENTITY = (
 _DELETE_CHUNKS_OF_UPLOAD = "DELETE FROM user_import_chunks WHERE pool_id = ? AND job_id = ? AND upload_id = ?"
 
 
-async def _list_page(
-    store: PostgresBase,
-    query: _PagedQuery,
-    scope: Params,
-    after: str | None,
-    limit: int,
-    convert: Callable[[Row], T],
-    key: Callable[[T], str],
-) -> Page[T]:
-    """One page of a keyset-paginated listing (as the SQLite store's ``_list_page``)."""
-    _check_limit(limit)
-    if after is None:
-        rows = await store._fetch(query.first, (*scope, limit + 1))
-    else:
-        rows = await store._fetch(query.after, (*scope, after, limit + 1))
-    return _page(rows, limit, convert, key)
-
-
 async def _link(conn: Connection, pool_id: str, identity_id: str, logins: list[IdentityLogin], now: float) -> None:
     """Link logins not linked yet (the caller checked none belongs to another identity, and that the identity is
     not inaccessible)."""
@@ -160,25 +101,11 @@ async def _read_identity(conn: Connection, identity_id: str) -> IdentityRecord:
 class AwsMixin(PostgresBase):
     # --- IAM roles and OIDC providers ---------------------------------------------------------------------
 
-    async def create_role(self, role: RoleRecord) -> None:
-        await self._insert(_INSERT_ROLE, _role_params(role), _ROLE_UNIQUE, "role")
-
-    async def get_role(self, name_key: str) -> RoleRecord | None:
-        return await self._fetch_one(_GET_ROLE, (name_key,), _role)
-
-    async def update_role(self, role: RoleRecord) -> None:
-        params = (*_role_params(role)[1:], role.name_key)
-        if not await self._fetch(_UPDATE_ROLE, params):
-            raise NotFound(role.name_key)
-
     async def delete_role(self, name_key: str) -> bool:
         return bool(await self._execute("DELETE FROM iam_roles WHERE name_key = ?", (name_key,)))
 
-    async def list_roles(self, after: str | None, limit: int) -> Page[RoleRecord]:
-        return await _list_page(self, _LIST_ROLES, (), after, limit, _role, lambda r: r.name_key)
-
     async def put_role_policy(self, name_key: str, policy_name: str, document: str) -> None:
-        await self._insert(_PUT_ROLE_POLICY, (name_key, policy_name, document), {}, "role")
+        await self._insert_one(_PUT_ROLE_POLICY, (name_key, policy_name, document), {}, "role")
 
     async def delete_role_policy(self, name_key: str, policy_name: str) -> bool:
         changed = await self._execute(
@@ -186,42 +113,11 @@ class AwsMixin(PostgresBase):
         )
         return bool(changed)
 
-    async def create_oidc_provider(self, provider: OidcProviderRecord) -> None:
-        await self._insert(_INSERT_OIDC, _oidc_params(provider), _OIDC_UNIQUE, "provider")
-
-    async def get_oidc_provider(self, url: str) -> OidcProviderRecord | None:
-        return await self._fetch_one(f"SELECT {OIDC_COLUMNS} FROM iam_oidc_providers WHERE url = ?", (url,), _oidc)
-
-    async def update_oidc_provider(self, provider: OidcProviderRecord) -> None:
-        params = (*_oidc_params(provider)[1:], provider.url)
-        if not await self._fetch(_UPDATE_OIDC, params):
-            raise NotFound(provider.url)
-
     async def delete_oidc_provider(self, url: str) -> bool:
         return bool(await self._execute("DELETE FROM iam_oidc_providers WHERE url = ?", (url,)))
 
-    async def list_oidc_providers(self) -> list[OidcProviderRecord]:
-        rows = await self._fetch(f"SELECT {OIDC_COLUMNS} FROM iam_oidc_providers ORDER BY url", ())
-        return [_oidc(row) for row in rows]
-
-    async def create_saml_provider(self, provider: SamlProviderRecord) -> None:
-        params = (provider.name, provider.metadata, _dumps(provider.tags), provider.created_at, provider.updated_at)
-        await self._insert(_INSERT_SAML, params, _SAML_UNIQUE, "provider")
-
-    async def get_saml_provider(self, name: str) -> SamlProviderRecord | None:
-        return await self._fetch_one(f"SELECT {SAML_COLUMNS} FROM iam_saml_providers WHERE name = ?", (name,), _saml)
-
-    async def update_saml_provider(self, provider: SamlProviderRecord) -> None:
-        params = (provider.metadata, _dumps(provider.tags), provider.updated_at, provider.name)
-        if not await self._fetch(_UPDATE_SAML, params):
-            raise NotFound(provider.name)
-
     async def delete_saml_provider(self, name: str) -> bool:
         return bool(await self._execute("DELETE FROM iam_saml_providers WHERE name = ?", (name,)))
-
-    async def list_saml_providers(self) -> list[SamlProviderRecord]:
-        rows = await self._fetch(f"SELECT {SAML_COLUMNS} FROM iam_saml_providers ORDER BY name", ())
-        return [_saml(row) for row in rows]
 
     async def use_saml_assertion(self, assertion_key: str, expires_at: float, now: float) -> bool:
         """One statement: a new key inserts; a key whose marker has expired is taken over; a live one is left alone
@@ -230,12 +126,6 @@ class AwsMixin(PostgresBase):
         return bool(await self._fetch(_USE_ASSERTION, (assertion_key, expires_at, now)))
 
     # --- identity pools -----------------------------------------------------------------------------------
-
-    async def create_identity_pool(self, pool: IdentityPoolRecord) -> None:
-        await self._insert(_INSERT_ID_POOL, _id_pool_params(pool), _ID_POOL_UNIQUE, "identity pool")
-
-    async def get_identity_pool(self, pool_id: str) -> IdentityPoolRecord | None:
-        return await self._fetch_one(f"SELECT {ID_POOL_COLUMNS} FROM identity_pools WHERE id = ?", (pool_id,), _id_pool)
 
     async def update_identity_pool(self, pool: IdentityPoolRecord) -> IdentityPoolRecord:
         params = (pool.name, _dumps(pool.settings), pool.created_at, pool.updated_at, pool.id, pool.version)
@@ -252,9 +142,6 @@ class AwsMixin(PostgresBase):
 
     async def delete_identity_pool(self, pool_id: str) -> bool:
         return bool(await self._execute("DELETE FROM identity_pools WHERE id = ?", (pool_id,)))
-
-    async def list_identity_pools(self, after: str | None, limit: int) -> Page[IdentityPoolRecord]:
-        return await _list_page(self, _LIST_ID_POOLS, (), after, limit, _id_pool, lambda p: p.id)
 
     async def get_identity(self, identity_id: str) -> IdentityRecord | None:
         return await self._fetch_one(_GET_IDENTITY, (identity_id,), _identity)
@@ -275,7 +162,7 @@ class AwsMixin(PostgresBase):
                 await _link(conn, new.pool_id, identity_id, new.logins, new.updated_at)
             else:
                 identity_id = new.id
-                await self._insert(_INSERT_IDENTITY, _identity_params(new), _IDENTITY_UNIQUE, "pool", conn)
+                await self._insert_one(_INSERT_IDENTITY, _identity_params(new), _IDENTITY_UNIQUE, "pool", conn)
                 await _link(conn, new.pool_id, identity_id, new.logins, new.created_at)
             return await _read_identity(conn, identity_id)
 
@@ -351,7 +238,7 @@ class AwsMixin(PostgresBase):
         self, pool_id: str, after: str | None, limit: int, *, hide_disabled: bool = False
     ) -> Page[IdentityRecord]:
         query = _LIST_ENABLED_IDENTITIES if hide_disabled else _LIST_IDENTITIES
-        return await _list_page(self, query, (pool_id,), after, limit, _identity, lambda i: i.id)
+        return await self._list_page(query, (pool_id,), after, limit, _identity, lambda i: i.id)
 
     # --- signing keys of other issuers --------------------------------------------------------------------
 
@@ -366,7 +253,7 @@ class AwsMixin(PostgresBase):
                     (key.created_at, key.pool_id, key.token_use),
                     conn,
                 )
-            await self._insert(
+            await self._insert_one(
                 f"INSERT INTO issuer_signing_keys ({ISSUER_KEY_COLUMNS}) VALUES ({_placeholders(ISSUER_KEY_COLUMNS)})",
                 params,
                 {"issuer_signing_keys.key_set, issuer_signing_keys.kid": "id"},
@@ -376,39 +263,10 @@ class AwsMixin(PostgresBase):
 
         await self._write(work)
 
-    async def list_issuer_signing_keys(self, key_set: str) -> list[SigningKeyRecord]:
-        rows = await self._fetch(
-            f"SELECT {ISSUER_KEY_COLUMNS} FROM issuer_signing_keys WHERE key_set = ? "
-            "ORDER BY created_at DESC, kid DESC",
-            (key_set,),
-        )
-        return [_key(row) for row in rows]
-
     async def delete_issuer_signing_key(self, key_set: str, kid: str) -> None:
         await self._execute("DELETE FROM issuer_signing_keys WHERE key_set = ? AND kid = ?", (key_set, kid))
 
     # --- user import jobs -------------------------------------------------------------------------------
-
-    async def create_user_import_job(self, job: UserImportJobRecord) -> None:
-        await self._insert(
-            f"INSERT INTO user_import_jobs ({IMPORT_JOB_COLUMNS}) VALUES ({_placeholders(IMPORT_JOB_COLUMNS)})",
-            _import_job_params(job),
-            {
-                "user_import_jobs.pool_id, user_import_jobs.job_id": "id",
-                "user_import_jobs.pool_id, user_import_jobs.list_key": "id",
-            },
-            "pool",
-        )
-
-    async def get_user_import_job(self, pool_id: str, job_id: str) -> UserImportJobRecord | None:
-        return await self._fetch_one(
-            f"SELECT {IMPORT_JOB_COLUMNS} FROM user_import_jobs WHERE pool_id = ? AND job_id = ?",
-            (pool_id, job_id),
-            _import_job,
-        )
-
-    async def list_user_import_jobs(self, pool_id: str, after: str | None, limit: int) -> Page[UserImportJobRecord]:
-        return await _list_page(self, _LIST_IMPORT_JOBS, (pool_id,), after, limit, _import_job, lambda j: j.list_key)
 
     async def update_user_import_job(
         self, pool_id: str, job_id: str, *, statuses: Collection[str], changes: Mapping[str, Any]
@@ -428,14 +286,6 @@ class AwsMixin(PostgresBase):
         except asyncpg.UniqueViolationError as exc:
             raise AlreadyExists("running") from exc  # the one-running-job-per-pool index
         return _import_job(rows[0]) if rows else None
-
-    async def add_user_import_chunk(self, pool_id: str, job_id: str, upload_id: str, seq: int, data: bytes) -> None:
-        await self._insert(
-            "INSERT INTO user_import_chunks (pool_id, job_id, upload_id, seq, data) VALUES (?, ?, ?, ?, ?)",
-            (pool_id, job_id, upload_id, seq, data),
-            {},
-            "job",
-        )
 
     async def finish_user_import_upload(self, pool_id: str, job_id: str, upload_id: str, size: int, now: float) -> bool:
         async def work(conn: Connection) -> bool:
@@ -463,38 +313,7 @@ class AwsMixin(PostgresBase):
         else:
             await self._execute(_DELETE_CHUNKS_OF_UPLOAD, (pool_id, job_id, upload_id))
 
-    async def read_user_import_chunk(self, pool_id: str, job_id: str, upload_id: str, seq: int) -> bytes | None:
-        rows = await self._fetch(
-            "SELECT data FROM user_import_chunks WHERE pool_id = ? AND job_id = ? AND upload_id = ? AND seq = ?",
-            (pool_id, job_id, upload_id, seq),
-        )
-        return bytes(rows[0][0]) if rows else None
-
     # --- client ID metadata documents (CIMD) -----------------------------------------------------------------
-
-    async def create_cimd_policy(self, record: CimdPolicyRecord) -> None:
-        await self._insert(_INSERT_CIMD_POLICY, _cimd_policy_params(record), _CIMD_POLICY_UNIQUE, "pool")
-
-    async def get_cimd_policy(self, pool_id: str, policy_id: str) -> CimdPolicyRecord | None:
-        return await self._fetch_one(
-            f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies WHERE pool_id = ? AND id = ?",
-            (pool_id, policy_id),
-            _cimd_policy,
-        )
-
-    async def list_cimd_policies(self, pool_id: str, after: str | None, limit: int) -> Page[CimdPolicyRecord]:
-        return await _list_page(
-            self, _LIST_CIMD_POLICIES, (pool_id,), after, limit, _cimd_policy, lambda p: p.policy_id
-        )
-
-    async def cimd_policies_for_matching(self, pool_id: str | None) -> list[CimdPolicyRecord]:
-        if pool_id is None:
-            rows = await self._fetch(f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies ORDER BY pool_id, id", ())
-        else:
-            rows = await self._fetch(
-                f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies WHERE pool_id = ? ORDER BY id", (pool_id,)
-            )
-        return [_cimd_policy(r) for r in rows]
 
     async def update_cimd_policy(self, record: CimdPolicyRecord) -> CimdPolicyRecord | None:
         r = record
@@ -507,27 +326,6 @@ class AwsMixin(PostgresBase):
 
     async def delete_cimd_policy(self, pool_id: str, policy_id: str) -> bool:
         return bool(await self._execute("DELETE FROM cimd_policies WHERE pool_id = ? AND id = ?", (pool_id, policy_id)))
-
-    async def put_cimd_document(self, record: CimdDocumentRecord) -> None:
-        r = record
-        await self._insert(
-            f"INSERT INTO cimd_documents ({CIMD_DOCUMENT_COLUMNS}) VALUES ({_placeholders(CIMD_DOCUMENT_COLUMNS)}) "
-            "ON CONFLICT (policy_id, url) DO UPDATE SET document = excluded.document, "
-            "cached_at = excluded.cached_at, expires_at = excluded.expires_at",
-            (r.policy_id, r.url, _dumps(r.document), r.cached_at, r.expires_at),
-            {},
-            "policy",
-        )
-
-    async def get_cimd_document(self, policy_id: str, url: str) -> CimdDocumentRecord | None:
-        return await self._fetch_one(
-            f"SELECT {CIMD_DOCUMENT_COLUMNS} FROM cimd_documents WHERE policy_id = ? AND url = ?",
-            (policy_id, url),
-            _cimd_document,
-        )
-
-    async def list_cimd_documents(self, policy_id: str, after: str | None, limit: int) -> Page[CimdDocumentRecord]:
-        return await _list_page(self, _LIST_CIMD_DOCUMENTS, (policy_id,), after, limit, _cimd_document, lambda d: d.url)
 
     async def delete_cimd_documents(self, policy_id: str, url: str | None = None) -> int:
         # The rows' count from the command status, rather than RETURNING them all.

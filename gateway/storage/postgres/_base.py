@@ -27,6 +27,7 @@ import structlog
 from gateway.errors import InvalidParameterException
 from gateway.services.change_stamp import SLOT_COUNT
 from gateway.storage.base import AlreadyExists, NotFound
+from gateway.storage.sqlite import SharedQueries
 
 log = structlog.get_logger("gateway.storage")
 
@@ -141,7 +142,7 @@ async def migrate(conn: Connection) -> None:
             )
 
 
-class PostgresBase:
+class PostgresBase(SharedQueries):
     """What every part of the PostgreSQL store builds on. Create the store with :meth:`open`."""
 
     def __init__(self, pool: Any, dsn: str = "") -> None:
@@ -262,7 +263,7 @@ class PostgresBase:
         except _NOT_TEXT as exc:
             return len(_no_such_text(sql, exc))
 
-    async def _insert(
+    async def _insert_one(
         self, sql: str, params: Params, unique: Mapping[str, str], parent: str, conn: Connection | None = None
     ) -> None:
         """An INSERT whose constraint failures are the store's errors (:func:`translate`)."""

@@ -11,30 +11,24 @@ import asyncpg
 from gateway.storage.base import (
     UNSTARTED_IMPORT_JOB_SECONDS,
     AlreadyExists,
-    AuthEventRecord,
     AuthSessionRecord,
-    CodeRecord,
     DeviceRecord,
     GroupRecord,
     NotFound,
     Page,
     RefreshTokenRecord,
-    RiskConfigurationRecord,
     SigningKeyRecord,
     TokenFamilyRecord,
     UserRecord,
 )
 from gateway.storage.postgres._base import Connection, PostgresBase, Row
 from gateway.storage.sqlite import (
-    _AUTH_EVENT_COLUMNS,
-    _AUTH_EVENT_UNIQUE,
     _CLIENT_EXISTS,
     _DEVICE_UNIQUE,
     _FAMILY_UNIQUE,
     _FAMILY_WIDTH,
     _FAMILY_WITH_USER,
     _FORGET_DEVICE,
-    _GET_CODE,
     _GET_DEVICE,
     _INSERT_DEVICE,
     _INSERT_FAMILY,
@@ -45,7 +39,6 @@ from gateway.storage.sqlite import (
     _LIST_DEVICES,
     _LIVE_SESSIONS,
     _MARK_REPLACED,
-    _PUT_CODE,
     _REFRESH_UNIQUE,
     _REFRESH_WIDTH,
     _REFRESH_WITH_USER,
@@ -53,29 +46,20 @@ from gateway.storage.sqlite import (
     _SESSION_UNIQUE,
     _TAKE_SESSION,
     _TOUCH_FAMILY,
-    _UPDATE_DEVICE,
-    FAMILY_COLUMNS,
-    FAMILY_SESSION_COLUMNS,
     KEY_COLUMNS,
-    REFRESH_COLUMNS,
-    _auth_event,
     _check_limit,
-    _code,
     _device,
     _device_params,
     _dumps,
     _family,
     _family_params,
     _group,
-    _key,
     _loads,
     _page,
     _placeholders,
-    _qualified,
     _refresh,
     _refresh_params,
     _session,
-    _session_family,
     _user,
 )
 
@@ -94,21 +78,6 @@ class SignInMixin(PostgresBase):
             raise NotFound("client")
 
     # --- one-time codes ---------------------------------------------------------------------------------
-
-    async def put_code(self, code: CodeRecord) -> None:
-        params = (
-            code.pool_id,
-            code.username_key,
-            code.purpose,
-            code.code_hash,
-            code.expires_at,
-            code.attempts,
-            _dumps(code.data),
-        )
-        await self._insert(_PUT_CODE, params, {}, "pool")
-
-    async def get_code(self, pool_id: str, username_key: str, purpose: str) -> CodeRecord | None:
-        return await self._fetch_one(_GET_CODE, (pool_id, username_key, purpose), _code)
 
     async def consume_code(
         self, pool_id: str, username_key: str, purpose: str, code_hash: str, *, max_attempts: int | None = None
@@ -129,14 +98,6 @@ class SignInMixin(PostgresBase):
                 (pool_id, username_key, purpose, code_hash, max_attempts),
             )
         return bool(rows)
-
-    async def count_code_attempt(self, pool_id: str, username_key: str, purpose: str) -> int:
-        rows = await self._fetch(
-            "UPDATE codes SET attempts = attempts + 1 WHERE pool_id = ? AND username_key = ? AND purpose = ? "
-            "RETURNING attempts",
-            (pool_id, username_key, purpose),
-        )
-        return int(rows[0][0]) if rows else 0
 
     async def delete_code(self, pool_id: str, username_key: str, purpose: str) -> None:
         await self._execute(
@@ -186,7 +147,7 @@ class SignInMixin(PostgresBase):
             _dumps(session.state),
             session.expires_at,
         )
-        await self._insert(_INSERT_SESSION, params, _SESSION_UNIQUE, "pool")
+        await self._insert_one(_INSERT_SESSION, params, _SESSION_UNIQUE, "pool")
 
     async def take_auth_session(self, session_hash: str) -> AuthSessionRecord | None:
         # DELETE ... RETURNING: reading and removing are one statement, so a session is taken once, whichever
@@ -203,19 +164,14 @@ class SignInMixin(PostgresBase):
 
         async def insert_both(conn: Connection) -> None:
             await self._check_client(conn, family.pool_id, app_client_id)
-            await self._insert(_INSERT_FAMILY, family_params, _FAMILY_UNIQUE, "pool", conn)
+            await self._insert_one(_INSERT_FAMILY, family_params, _FAMILY_UNIQUE, "pool", conn)
             if refresh_params is not None:
-                await self._insert(_INSERT_REFRESH, refresh_params, _REFRESH_UNIQUE, "token family", conn)
+                await self._insert_one(_INSERT_REFRESH, refresh_params, _REFRESH_UNIQUE, "token family", conn)
 
         await self._write(insert_both)
 
     async def bind_token_family_device(self, origin_jti: str, device_key: str) -> None:
         await self._execute("UPDATE token_families SET device_key = ? WHERE origin_jti = ?", (device_key, origin_jti))
-
-    async def get_token_family(self, origin_jti: str) -> TokenFamilyRecord | None:
-        return await self._fetch_one(
-            f"SELECT {FAMILY_COLUMNS} FROM token_families WHERE origin_jti = ?", (origin_jti,), _family
-        )
 
     async def get_refresh_token_with_user(
         self, token_hash: str
@@ -243,27 +199,12 @@ class SignInMixin(PostgresBase):
         user = _user(row[_FAMILY_WIDTH:]) if row[_FAMILY_WIDTH] is not None else None
         return family, user
 
-    async def revoke_token_family(self, origin_jti: str) -> bool:
-        """True if this call revoked the family; False if it is unknown or was revoked already."""
-        rows = await self._fetch(
-            "UPDATE token_families SET revoked = 1 WHERE origin_jti = ? AND revoked = 0 RETURNING 1", (origin_jti,)
-        )
-        return bool(rows)
-
     async def revoke_user_token_families(self, pool_id: str, username_key: str) -> int:
         """How many families this call revoked (those revoked before are not counted)."""
         return await self._execute(
             "UPDATE token_families SET revoked = 1 WHERE pool_id = ? AND username_key = ? AND revoked = 0",
             (pool_id, username_key),
         )
-
-    async def list_token_sessions(self, pool_id: str, username_key: str, now: float) -> list[TokenFamilyRecord]:
-        rows = await self._fetch(
-            f"SELECT {_qualified(FAMILY_COLUMNS, 'f')}, {_qualified(FAMILY_SESSION_COLUMNS, 'f')} {_LIVE_SESSIONS} "
-            f"{_SESSION_ORDER}",
-            (pool_id, username_key, now, now),
-        )
-        return [_session_family(row) for row in rows]
 
     async def touch_token_family(
         self, origin_jti: str, last_active_at: float, device_type: str | None, last_ip: str | None
@@ -288,18 +229,13 @@ class SignInMixin(PostgresBase):
 
         return await self._write(evict)
 
-    async def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
-        return await self._fetch_one(
-            f"SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = ?", (token_hash,), _refresh
-        )
-
     async def rotate_refresh_token(self, old_hash: str, new: RefreshTokenRecord, replaced_at: float) -> bool:
         async def rotate(conn: Connection) -> bool:
             # "replaced_by IS NULL" in the UPDATE is the whole race: of concurrent rotations only the first finds
             # the row still unreplaced (the others wait for its row lock, then run again and change nothing).
             if not await self._fetch(_MARK_REPLACED, (new.token_hash, replaced_at, old_hash), conn):
                 return False
-            await self._insert(_INSERT_REFRESH, _refresh_params(new), _REFRESH_UNIQUE, "token family", conn)
+            await self._insert_one(_INSERT_REFRESH, _refresh_params(new), _REFRESH_UNIQUE, "token family", conn)
             return True
 
         return await self._write(rotate)
@@ -363,7 +299,7 @@ class SignInMixin(PostgresBase):
                     (key.created_at, key.pool_id, key.token_use),
                     conn,
                 )
-            await self._insert(
+            await self._insert_one(
                 f"INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ({_placeholders(KEY_COLUMNS)})",
                 params,
                 _KEY_UNIQUE,
@@ -372,13 +308,6 @@ class SignInMixin(PostgresBase):
             )
 
         await self._write(add)
-
-    async def list_signing_keys(self, pool_id: str) -> list[SigningKeyRecord]:
-        rows = await self._fetch(
-            f"SELECT {KEY_COLUMNS} FROM signing_keys WHERE pool_id = ? ORDER BY created_at DESC, kid DESC",
-            (pool_id,),
-        )
-        return [_key(row) for row in rows]
 
     async def delete_signing_key(self, pool_id: str, kid: str) -> None:
         await self._execute("DELETE FROM signing_keys WHERE pool_id = ? AND kid = ?", (pool_id, kid))
@@ -389,31 +318,12 @@ class SignInMixin(PostgresBase):
         async def create(conn: Connection) -> None:
             if await self._fetch(_IS_FORGOTTEN_DEVICE, (device.pool_id, device.device_key), conn):
                 raise AlreadyExists("forgotten")
-            await self._insert(_INSERT_DEVICE, _device_params(device), _DEVICE_UNIQUE, "user", conn)
+            await self._insert_one(_INSERT_DEVICE, _device_params(device), _DEVICE_UNIQUE, "user", conn)
 
         await self._write(create)
 
     async def get_device(self, pool_id: str, device_key: str) -> DeviceRecord | None:
         return await self._fetch_one(_GET_DEVICE, (pool_id, device_key), _device)
-
-    async def update_device(self, device: DeviceRecord) -> None:
-        params = (
-            device.name,
-            int(device.remembered),
-            device.updated_at,
-            device.last_authenticated_at,
-            device.last_ip,
-            device.pool_id,
-            device.device_key,
-        )
-        if not await self._fetch(_UPDATE_DEVICE, params):
-            raise NotFound(device.device_key)
-
-    async def delete_device(self, pool_id: str, device_key: str) -> bool:
-        rows = await self._fetch(
-            "DELETE FROM devices WHERE pool_id = ? AND device_key = ? RETURNING 1", (pool_id, device_key)
-        )
-        return bool(rows)
 
     async def list_devices(self, pool_id: str, username_key: str, after: str | None, limit: int) -> Page[DeviceRecord]:
         _check_limit(limit)
@@ -422,21 +332,6 @@ class SignInMixin(PostgresBase):
         else:
             rows = await self._fetch(_LIST_DEVICES.after, (pool_id, username_key, after, limit + 1))
         return _page(rows, limit, _device, lambda d: d.device_key)
-
-    async def touch_device(self, pool_id: str, device_key: str, authenticated_at: float, last_ip: str | None) -> bool:
-        rows = await self._fetch(
-            "UPDATE devices SET last_authenticated_at = ?, last_ip = COALESCE(?, last_ip) "
-            "WHERE pool_id = ? AND device_key = ? RETURNING 1",
-            (authenticated_at, last_ip, pool_id, device_key),
-        )
-        return bool(rows)
-
-    async def set_device_remembered(self, pool_id: str, device_key: str, remembered: bool, updated_at: float) -> bool:
-        rows = await self._fetch(
-            "UPDATE devices SET remembered = ?, updated_at = ? WHERE pool_id = ? AND device_key = ? RETURNING 1",
-            (int(remembered), updated_at, pool_id, device_key),
-        )
-        return bool(rows)
 
     async def forget_device(self, pool_id: str, device_key: str, forgotten_at: float) -> bool:
         async def forget(conn: Connection) -> bool:
@@ -453,57 +348,3 @@ class SignInMixin(PostgresBase):
         return await self._write(forget)
 
     # --- threat protection ------------------------------------------------------------------------------
-
-    async def put_risk_configuration(self, record: RiskConfigurationRecord) -> None:
-        await self._insert(
-            "INSERT INTO risk_configurations (pool_id, client_id, config, updated_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (pool_id, client_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
-            (record.pool_id, record.client_id or "", _dumps(record.config), record.updated_at),
-            {},
-            "pool",
-        )
-
-    async def get_risk_configuration(self, pool_id: str, client_id: str | None) -> RiskConfigurationRecord | None:
-        rows = await self._fetch(
-            "SELECT config, updated_at FROM risk_configurations WHERE pool_id = ? AND client_id = ?",
-            (pool_id, client_id or ""),
-        )
-        if not rows:
-            return None
-        return RiskConfigurationRecord(pool_id, client_id or None, _loads(rows[0][0]), rows[0][1])
-
-    async def add_auth_event(self, event: AuthEventRecord) -> None:
-        await self._insert(
-            "INSERT INTO auth_events (pool_id, username_key, event_id, created_at, event) VALUES (?, ?, ?, ?, ?)",
-            (event.pool_id, event.username_key, event.event_id, event.created_at, _dumps(event.event)),
-            _AUTH_EVENT_UNIQUE,
-            "user",
-        )
-
-    async def get_auth_event(self, pool_id: str, event_id: str) -> AuthEventRecord | None:
-        return await self._fetch_one(
-            f"SELECT {_AUTH_EVENT_COLUMNS} FROM auth_events WHERE pool_id = ? AND event_id = ?",
-            (pool_id, event_id),
-            _auth_event,
-        )
-
-    async def update_auth_event(self, event: AuthEventRecord) -> bool:
-        return bool(
-            await self._fetch(
-                "UPDATE auth_events SET created_at = ?, event = ? WHERE pool_id = ? AND event_id = ? RETURNING 1",
-                (event.created_at, _dumps(event.event), event.pool_id, event.event_id),
-            )
-        )
-
-    async def list_auth_events(
-        self, pool_id: str, username_key: str, before: str | None, limit: int
-    ) -> Page[AuthEventRecord]:
-        _check_limit(limit)
-        select = f"SELECT {_AUTH_EVENT_COLUMNS} FROM auth_events WHERE pool_id = ? AND username_key = ?"
-        if before is None:
-            rows = await self._fetch(select + " ORDER BY event_id DESC LIMIT ?", (pool_id, username_key, limit + 1))
-        else:
-            rows = await self._fetch(
-                select + " AND event_id < ? ORDER BY event_id DESC LIMIT ?", (pool_id, username_key, before, limit + 1)
-            )
-        return _page(rows, limit, _auth_event, lambda e: e.event_id)

@@ -5,7 +5,7 @@ row converters are reused where the dialects agree; see :mod:`gateway.storage.po
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import TypeVar
 
@@ -23,60 +23,37 @@ from gateway.storage.base import (
     VersionConflict,
     user_search_values,
 )
-from gateway.storage.postgres._base import Connection, Params, PostgresBase, Row, pg_sql, translate
+from gateway.storage.postgres._base import Connection, Params, PostgresBase, pg_sql, translate
 from gateway.storage.sqlite import (
     _ALIAS_HELD,
     _ALIAS_UNIQUE_COLUMNS,
-    _CLIENT_UNIQUE,
     _DELETE_ALIAS,
     _DELETE_BATCH,
     _DELETE_CLIENT,
     _DELETE_SEARCH,
-    _GET_CLIENT,
-    _GET_GROUP,
-    _GET_POOL,
-    _GET_USER,
-    _GET_USER_BY_ALIAS,
-    _GET_USER_BY_SUB,
-    _GROUP_UNIQUE,
     _GROUPS_FOR_USER,
     _INSERT_ALIAS,
-    _INSERT_CLIENT,
-    _INSERT_GROUP,
-    _INSERT_POOL,
     _INSERT_SEARCH,
     _INSERT_USER,
-    _LIST_CLIENTS,
-    _LIST_GROUPS,
-    _LIST_POOLS,
     _LIST_USERS,
-    _POOL_UNIQUE,
     _PUT_SEARCH,
     _REVOKE_CLIENT_FAMILIES,
     _SEARCH_PREFIX,
     _SEARCH_USERS,
     _UPDATE_CLIENT,
-    _UPDATE_GROUP,
     _UPDATE_POOL,
     _UPDATE_USER,
     _USER_ALIASES,
     _USER_EXISTS,
     _USER_SEARCH_ROWS,
     _USER_UNIQUE,
-    _USERS_IN_GROUP,
     GROUP_COLUMNS,
     USER_COLUMNS,
     _check_limit,
-    _client,
-    _client_params,
     _dumps,
     _group,
-    _group_params,
     _loads,
-    _page,
     _PagedQuery,
-    _pool,
-    _pool_params,
     _prefix_upper_bound,
     _qualified,
     _search_position,
@@ -112,26 +89,7 @@ _DELETE_POOL_BATCH = {
 class UsersMixin(PostgresBase):
     # --- server-wide metadata ---------------------------------------------------------------------------
 
-    async def get_meta(self, key: str) -> str | None:
-        rows = await self._fetch("SELECT value FROM meta WHERE key = ?", (key,))
-        return str(rows[0][0]) if rows else None
-
-    async def put_meta_if_absent(self, key: str, value: str) -> str:
-        # The no-op DO UPDATE makes RETURNING yield the stored value whoever wrote it: one atomic statement.
-        rows = await self._fetch(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = meta.value RETURNING value",
-            (key, value),
-        )
-        return str(rows[0][0])
-
     # --- pools ------------------------------------------------------------------------------------------
-
-    async def create_pool(self, pool: PoolRecord) -> None:
-        await self._insert(_INSERT_POOL, _pool_params(pool), _POOL_UNIQUE, "pool")
-
-    async def get_pool(self, pool_id: str) -> PoolRecord | None:
-        return await self._fetch_one(_GET_POOL, (pool_id,), _pool)
 
     async def update_pool(self, pool: PoolRecord) -> PoolRecord:
         params = (pool.name, _dumps(pool.settings), pool.created_at, pool.updated_at, pool.id, pool.version)
@@ -147,16 +105,7 @@ class UsersMixin(PostgresBase):
                 pass
         return await self._execute("DELETE FROM pools WHERE id = ?", (pool_id,)) > 0
 
-    async def list_pools(self, after: str | None, limit: int) -> Page[PoolRecord]:
-        return await _list_page(self, _LIST_POOLS, (), after, limit, _pool, lambda p: p.id)
-
     # --- clients ----------------------------------------------------------------------------------------
-
-    async def create_client(self, client: ClientRecord) -> None:
-        await self._insert(_INSERT_CLIENT, _client_params(client), _CLIENT_UNIQUE, "pool")
-
-    async def get_client(self, client_id: str) -> ClientRecord | None:
-        return await self._fetch_one(_GET_CLIENT, (client_id,), _client)
 
     async def update_client(self, client: ClientRecord) -> ClientRecord:
         params = (
@@ -186,9 +135,6 @@ class UsersMixin(PostgresBase):
 
         return await self._write(work)
 
-    async def list_clients(self, pool_id: str, after: str | None, limit: int) -> Page[ClientRecord]:
-        return await _list_page(self, _LIST_CLIENTS, (pool_id,), after, limit, _client, lambda c: c.id)
-
     # --- users ------------------------------------------------------------------------------------------
 
     async def create_user(
@@ -206,7 +152,7 @@ class UsersMixin(PostgresBase):
                 if await self._fetch(_ALIAS_HELD, (user.pool_id, attribute, value), conn):
                     raise AlreadyExists("username")
             await _check_free_usernames(self, conn, user, free_usernames)
-            await self._insert(_INSERT_USER, _user_params(user), _USER_UNIQUE, "pool", conn)
+            await self._insert_one(_INSERT_USER, _user_params(user), _USER_UNIQUE, "pool", conn)
             for attribute, value in sorted(user.aliases.items()):
                 await _insert_alias(self, conn, user.pool_id, attribute, value, user.username_key)
             rows = [
@@ -218,9 +164,6 @@ class UsersMixin(PostgresBase):
 
         await self._write(work)
 
-    async def get_user(self, pool_id: str, username_key: str) -> UserRecord | None:
-        return await self._fetch_one(_GET_USER, (pool_id, username_key), _user)
-
     async def get_user_with_groups(
         self, pool_id: str, username_key: str
     ) -> tuple[UserRecord, list[GroupRecord]] | None:
@@ -230,12 +173,6 @@ class UsersMixin(PostgresBase):
         row = rows[0]
         groups = [] if row[-1] is None else [_group(g) for g in _loads(row[-1])]
         return _user(row[:-1]), groups
-
-    async def get_user_by_sub(self, pool_id: str, sub: str) -> UserRecord | None:
-        return await self._fetch_one(_GET_USER_BY_SUB, (pool_id, sub), _user)
-
-    async def get_user_by_alias(self, pool_id: str, attribute: str, value: str) -> UserRecord | None:
-        return await self._fetch_one(_GET_USER_BY_ALIAS, (pool_id, attribute, value), _user)
 
     async def update_user(self, user: UserRecord, *, free_usernames: Collection[str] = ()) -> UserRecord:
         """Writes every field but the key (pool_id, username_key); the alias index follows ``user.aliases``.
@@ -297,7 +234,7 @@ class UsersMixin(PostgresBase):
         self, pool_id: str, after: str | None, limit: int, *, where: UserSearch | None = None
     ) -> Page[UserRecord]:
         if where is None:
-            return await _list_page(self, _LIST_USERS, (pool_id,), after, limit, _user, lambda u: u.username_key)
+            return await self._list_page(_LIST_USERS, (pool_id,), after, limit, _user, lambda u: u.username_key)
         column = "folded" if where.folded else "value"
         scope: tuple[str, ...] = (pool_id, where.field, where.value)
         kind = "equal"
@@ -311,7 +248,7 @@ class UsersMixin(PostgresBase):
             # A token from before prefix pages were keyed by value (its key is a username_key alone).
             kind = "from" if upper is None else "range"
         query = _SEARCH_USERS[column, kind]
-        return await _list_page(self, query, scope, after, limit, _user, lambda u: u.username_key)
+        return await self._list_page(query, scope, after, limit, _user, lambda u: u.username_key)
 
     async def count_users(self, pool_id: str) -> int:
         rows = await self._fetch("SELECT COUNT(*) FROM users WHERE pool_id = ?", (pool_id,))
@@ -319,42 +256,8 @@ class UsersMixin(PostgresBase):
 
     # --- groups -----------------------------------------------------------------------------------------
 
-    async def create_group(self, group: GroupRecord) -> None:
-        await self._insert(_INSERT_GROUP, _group_params(group), _GROUP_UNIQUE, "pool")
-
-    async def get_group(self, pool_id: str, name: str) -> GroupRecord | None:
-        return await self._fetch_one(_GET_GROUP, (pool_id, name), _group)
-
-    async def update_group(self, group: GroupRecord) -> None:
-        params = (
-            group.description,
-            group.role_arn,
-            group.precedence,
-            group.created_at,
-            group.updated_at,
-            group.pool_id,
-            group.name,
-        )
-        if not await self._fetch(_UPDATE_GROUP, params):
-            raise NotFound(group.name)
-
     async def delete_group(self, pool_id: str, name: str) -> bool:
         return await self._execute("DELETE FROM pool_groups WHERE pool_id = ? AND name = ?", (pool_id, name)) > 0
-
-    async def list_groups(self, pool_id: str, after: str | None, limit: int) -> Page[GroupRecord]:
-        return await _list_page(self, _LIST_GROUPS, (pool_id,), after, limit, _group, lambda g: g.name)
-
-    async def count_groups(self, pool_id: str) -> int:
-        rows = await self._fetch("SELECT COUNT(*) FROM pool_groups WHERE pool_id = ?", (pool_id,))
-        return int(rows[0][0])
-
-    async def add_user_to_group(self, pool_id: str, username_key: str, group: str) -> None:
-        await self._insert(
-            "INSERT INTO group_members (pool_id, group_name, username_key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            (pool_id, group, username_key),
-            {},
-            "user or group",
-        )
 
     async def remove_user_from_group(self, pool_id: str, username_key: str, group: str) -> None:
         await self._execute(
@@ -364,9 +267,6 @@ class UsersMixin(PostgresBase):
 
     async def list_groups_for_user(self, pool_id: str, username_key: str) -> list[GroupRecord]:
         return [_group(row) for row in await self._fetch(_GROUPS_FOR_USER, (pool_id, username_key))]
-
-    async def list_users_in_group(self, pool_id: str, group: str, after: str | None, limit: int) -> Page[UserRecord]:
-        return await _list_page(self, _USERS_IN_GROUP, (pool_id, group), after, limit, _user, lambda u: u.username_key)
 
 
 # Functions rather than methods: the store's other parts have helpers of their own, and a method of the same name
@@ -383,25 +283,6 @@ async def _versioned_update(
         return
     found = await store._fetch(exists, key)
     raise VersionConflict(name) if found else NotFound(name)
-
-
-async def _list_page(
-    store: PostgresBase,
-    query: _PagedQuery,
-    scope: Params,
-    after: str | None,
-    limit: int,
-    convert: Callable[[Row], T],
-    key: Callable[[T], str],
-) -> Page[T]:
-    """One page of a keyset-paginated listing: ``scope`` fills the query's own parameters, then the rows come
-    from the start or after the key ``after``, ``limit`` of them."""
-    _check_limit(limit)
-    if after is None:
-        rows = await store._fetch(query.first, (*scope, limit + 1))
-    else:
-        rows = await store._fetch(query.after, (*scope, after, limit + 1))
-    return _page(rows, limit, convert, key)
 
 
 async def _list_prefix(
@@ -424,7 +305,7 @@ async def _insert_alias(
 ) -> None:
     # One statement per alias (there are at most a few) so a conflict names its attribute.
     unique: Mapping[str, str] = {_ALIAS_UNIQUE_COLUMNS: f"alias:{attribute}"}
-    await store._insert(_INSERT_ALIAS, (pool_id, attribute, value, key), unique, "user", conn)
+    await store._insert_one(_INSERT_ALIAS, (pool_id, attribute, value, key), unique, "user", conn)
 
 
 async def _check_free_usernames(
