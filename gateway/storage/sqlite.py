@@ -1116,9 +1116,10 @@ class _Connection(aiosqlite.Connection):
 
 
 class SharedQueries:
-    """The Store methods whose SQL both backends run as written, one statement each through ``_fetch`` (the
-    PostgreSQL store translates the placeholders, gateway/storage/postgres/_base.py): SqliteStore and
-    PostgresStore inherit them, so each is written once."""
+    """The Store methods whose SQL both backends run as written, one statement each through ``_fetch``,
+    ``_insert_one`` or ``_list_page`` (the PostgreSQL store translates the placeholders,
+    gateway/storage/postgres/_base.py): SqliteStore and PostgresStore inherit them, so each is written once. A
+    method whose statement, or whose way of running it, differs between the two is each store's own."""
 
     async def _fetch(self, sql: str, params: Params) -> list[Any]:
         raise NotImplementedError
@@ -1147,6 +1148,8 @@ class SharedQueries:
             rows = await self._fetch(query.after, (*scope, after, limit + 1))
         return _page(rows, limit, convert, key)
 
+    # --- server-wide metadata ---------------------------------------------------------------------------
+
     async def get_meta(self, key: str) -> str | None:
         rows = await self._fetch("SELECT value FROM meta WHERE key = ?", (key,))
         return str(rows[0][0]) if rows else None
@@ -1160,11 +1163,29 @@ class SharedQueries:
         )
         return str(rows[0][0])
 
+    # --- pools ------------------------------------------------------------------------------------------
+
+    async def create_pool(self, pool: PoolRecord) -> None:
+        await self._insert_one(_INSERT_POOL, _pool_params(pool), _POOL_UNIQUE, "pool")
+
     async def get_pool(self, pool_id: str) -> PoolRecord | None:
         return await self._fetch_one(_GET_POOL, (pool_id,), _pool)
 
+    async def list_pools(self, after: str | None, limit: int) -> Page[PoolRecord]:
+        return await self._list_page(_LIST_POOLS, (), after, limit, _pool, lambda p: p.id)
+
+    # --- clients ----------------------------------------------------------------------------------------
+
+    async def create_client(self, client: ClientRecord) -> None:
+        await self._insert_one(_INSERT_CLIENT, _client_params(client), _CLIENT_UNIQUE, "pool")
+
     async def get_client(self, client_id: str) -> ClientRecord | None:
         return await self._fetch_one(_GET_CLIENT, (client_id,), _client)
+
+    async def list_clients(self, pool_id: str, after: str | None, limit: int) -> Page[ClientRecord]:
+        return await self._list_page(_LIST_CLIENTS, (pool_id,), after, limit, _client, lambda c: c.id)
+
+    # --- users ------------------------------------------------------------------------------------------
 
     async def get_user(self, pool_id: str, username_key: str) -> UserRecord | None:
         return await self._fetch_one(_GET_USER, (pool_id, username_key), _user)
@@ -1174,6 +1195,11 @@ class SharedQueries:
 
     async def get_user_by_alias(self, pool_id: str, attribute: str, value: str) -> UserRecord | None:
         return await self._fetch_one(_GET_USER_BY_ALIAS, (pool_id, attribute, value), _user)
+
+    # --- groups -----------------------------------------------------------------------------------------
+
+    async def create_group(self, group: GroupRecord) -> None:
+        await self._insert_one(_INSERT_GROUP, _group_params(group), _GROUP_UNIQUE, "pool")
 
     async def get_group(self, pool_id: str, name: str) -> GroupRecord | None:
         return await self._fetch_one(_GET_GROUP, (pool_id, name), _group)
@@ -1191,9 +1217,37 @@ class SharedQueries:
         if not await self._fetch(_UPDATE_GROUP, params):
             raise NotFound(group.name)
 
+    async def list_groups(self, pool_id: str, after: str | None, limit: int) -> Page[GroupRecord]:
+        return await self._list_page(_LIST_GROUPS, (pool_id,), after, limit, _group, lambda g: g.name)
+
     async def count_groups(self, pool_id: str) -> int:
         rows = await self._fetch("SELECT COUNT(*) FROM pool_groups WHERE pool_id = ?", (pool_id,))
         return int(rows[0][0])
+
+    async def add_user_to_group(self, pool_id: str, username_key: str, group: str) -> None:
+        await self._insert_one(
+            "INSERT INTO group_members (pool_id, group_name, username_key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            (pool_id, group, username_key),
+            {},
+            "user or group",
+        )
+
+    async def list_users_in_group(self, pool_id: str, group: str, after: str | None, limit: int) -> Page[UserRecord]:
+        return await self._list_page(_USERS_IN_GROUP, (pool_id, group), after, limit, _user, lambda u: u.username_key)
+
+    # --- one-time codes ---------------------------------------------------------------------------------
+
+    async def put_code(self, code: CodeRecord) -> None:
+        params = (
+            code.pool_id,
+            code.username_key,
+            code.purpose,
+            code.code_hash,
+            code.expires_at,
+            code.attempts,
+            _dumps(code.data),
+        )
+        await self._insert_one(_PUT_CODE, params, {}, "pool")
 
     async def get_code(self, pool_id: str, username_key: str, purpose: str) -> CodeRecord | None:
         return await self._fetch_one(_GET_CODE, (pool_id, username_key, purpose), _code)
@@ -1205,6 +1259,8 @@ class SharedQueries:
             (pool_id, username_key, purpose),
         )
         return int(rows[0][0]) if rows else 0
+
+    # --- tokens -----------------------------------------------------------------------------------------
 
     async def get_token_family(self, origin_jti: str) -> TokenFamilyRecord | None:
         return await self._fetch_one(
@@ -1231,12 +1287,19 @@ class SharedQueries:
             f"SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = ?", (token_hash,), _refresh
         )
 
+    # --- signing keys -----------------------------------------------------------------------------------
+
     async def list_signing_keys(self, pool_id: str) -> list[SigningKeyRecord]:
         rows = await self._fetch(
             f"SELECT {KEY_COLUMNS} FROM signing_keys WHERE pool_id = ? ORDER BY created_at DESC, kid DESC",
             (pool_id,),
         )
         return [_key(row) for row in rows]
+
+    # --- IAM roles and OIDC providers ---------------------------------------------------------------------
+
+    async def create_role(self, role: RoleRecord) -> None:
+        await self._insert_one(_INSERT_ROLE, _role_params(role), _ROLE_UNIQUE, "role")
 
     async def get_role(self, name_key: str) -> RoleRecord | None:
         return await self._fetch_one(_GET_ROLE, (name_key,), _role)
@@ -1245,6 +1308,12 @@ class SharedQueries:
         params = (*_role_params(role)[1:], role.name_key)
         if not await self._fetch(_UPDATE_ROLE, params):
             raise NotFound(role.name_key)
+
+    async def list_roles(self, after: str | None, limit: int) -> Page[RoleRecord]:
+        return await self._list_page(_LIST_ROLES, (), after, limit, _role, lambda r: r.name_key)
+
+    async def create_oidc_provider(self, provider: OidcProviderRecord) -> None:
+        await self._insert_one(_INSERT_OIDC, _oidc_params(provider), _OIDC_UNIQUE, "provider")
 
     async def get_oidc_provider(self, url: str) -> OidcProviderRecord | None:
         return await self._fetch_one(f"SELECT {OIDC_COLUMNS} FROM iam_oidc_providers WHERE url = ?", (url,), _oidc)
@@ -1258,6 +1327,10 @@ class SharedQueries:
         rows = await self._fetch(f"SELECT {OIDC_COLUMNS} FROM iam_oidc_providers ORDER BY url", ())
         return [_oidc(row) for row in rows]
 
+    async def create_saml_provider(self, provider: SamlProviderRecord) -> None:
+        params = (provider.name, provider.metadata, _dumps(provider.tags), provider.created_at, provider.updated_at)
+        await self._insert_one(_INSERT_SAML, params, _SAML_UNIQUE, "provider")
+
     async def get_saml_provider(self, name: str) -> SamlProviderRecord | None:
         return await self._fetch_one(f"SELECT {SAML_COLUMNS} FROM iam_saml_providers WHERE name = ?", (name,), _saml)
 
@@ -1270,8 +1343,18 @@ class SharedQueries:
         rows = await self._fetch(f"SELECT {SAML_COLUMNS} FROM iam_saml_providers ORDER BY name", ())
         return [_saml(row) for row in rows]
 
+    # --- identity pools -----------------------------------------------------------------------------------
+
+    async def create_identity_pool(self, pool: IdentityPoolRecord) -> None:
+        await self._insert_one(_INSERT_ID_POOL, _id_pool_params(pool), _ID_POOL_UNIQUE, "identity pool")
+
     async def get_identity_pool(self, pool_id: str) -> IdentityPoolRecord | None:
         return await self._fetch_one(f"SELECT {ID_POOL_COLUMNS} FROM identity_pools WHERE id = ?", (pool_id,), _id_pool)
+
+    async def list_identity_pools(self, after: str | None, limit: int) -> Page[IdentityPoolRecord]:
+        return await self._list_page(_LIST_ID_POOLS, (), after, limit, _id_pool, lambda p: p.id)
+
+    # --- signing keys of other issuers --------------------------------------------------------------------
 
     async def list_issuer_signing_keys(self, key_set: str) -> list[SigningKeyRecord]:
         rows = await self._fetch(
@@ -1280,6 +1363,8 @@ class SharedQueries:
             (key_set,),
         )
         return [_key(row) for row in rows]
+
+    # --- the OAuth 2.0 provider's records ---------------------------------------------------------------
 
     async def get_oauth_record(self, kind: str, key_hash: str) -> OAuthRecord | None:
         return await self._fetch_one(
@@ -1330,6 +1415,17 @@ class SharedQueries:
         )
         return len(rows)
 
+    # --- user pool domains ------------------------------------------------------------------------------
+
+    async def create_domain(self, domain: DomainRecord) -> None:
+        params = (domain.domain, domain.pool_id, _dumps(domain.settings), domain.created_at)
+        await self._insert_one(
+            f"INSERT INTO user_pool_domains ({DOMAIN_COLUMNS}) VALUES ({_placeholders(DOMAIN_COLUMNS)})",
+            params,
+            {"user_pool_domains.domain": "domain"},
+            "pool",
+        )
+
     async def get_domain(self, domain: str) -> DomainRecord | None:
         return await self._fetch_one(
             f"SELECT {DOMAIN_COLUMNS} FROM user_pool_domains WHERE domain = ?", (domain,), _domain
@@ -1351,6 +1447,24 @@ class SharedQueries:
 
     async def delete_domain(self, domain: str) -> bool:
         return bool(await self._fetch("DELETE FROM user_pool_domains WHERE domain = ? RETURNING 1", (domain,)))
+
+    # --- resource servers -------------------------------------------------------------------------------
+
+    async def create_resource_server(self, server: ResourceServerRecord) -> None:
+        params = (
+            server.pool_id,
+            server.identifier,
+            server.name,
+            _dumps(server.scopes),
+            server.created_at,
+            server.updated_at,
+        )
+        await self._insert_one(
+            f"INSERT INTO resource_servers ({SERVER_COLUMNS}) VALUES ({_placeholders(SERVER_COLUMNS)})",
+            params,
+            {"resource_servers.pool_id, resource_servers.identifier": "identifier"},
+            "pool",
+        )
 
     async def get_resource_server(self, pool_id: str, identifier: str) -> ResourceServerRecord | None:
         return await self._fetch_one(
@@ -1375,6 +1489,30 @@ class SharedQueries:
             )
         )
 
+    async def list_resource_servers(self, pool_id: str, after: str | None, limit: int) -> Page[ResourceServerRecord]:
+        return await self._list_page(_LIST_SERVERS, (pool_id,), after, limit, _server, lambda r: r.identifier)
+
+    # --- hosted UI customization ------------------------------------------------------------------------
+
+    async def put_ui_customization(self, record: UICustomizationRecord) -> None:
+        params = (
+            record.pool_id,
+            record.client_id,
+            record.css,
+            record.image,
+            record.image_type,
+            record.created_at,
+            record.updated_at,
+        )
+        await self._insert_one(
+            f"INSERT INTO ui_customizations ({UI_COLUMNS}) VALUES ({_placeholders(UI_COLUMNS)}) "
+            "ON CONFLICT (pool_id, client_id) DO UPDATE SET css = excluded.css, image = excluded.image, "
+            "image_type = excluded.image_type, updated_at = excluded.updated_at",
+            params,
+            {},
+            "pool",
+        )
+
     async def get_ui_customization(self, pool_id: str, client_id: str) -> UICustomizationRecord | None:
         return await self._fetch_one(
             f"SELECT {UI_COLUMNS} FROM ui_customizations WHERE pool_id = ? AND client_id = ?",
@@ -1387,6 +1525,29 @@ class SharedQueries:
             await self._fetch(
                 "DELETE FROM ui_customizations WHERE pool_id = ? AND client_id = ? RETURNING 1", (pool_id, client_id)
             )
+        )
+
+    # --- passkeys -----------------------------------------------------------------------------------------
+
+    async def add_webauthn_credential(self, credential: WebAuthnCredentialRecord) -> None:
+        c = credential
+        params = (
+            c.pool_id,
+            c.credential_id,
+            c.username_key,
+            c.public_key,
+            c.sign_count,
+            c.friendly_name,
+            c.relying_party,
+            c.attachment,
+            _dumps(c.transports),
+            c.created_at,
+        )
+        await self._insert_one(
+            f"INSERT INTO webauthn_credentials ({WEBAUTHN_COLUMNS}) VALUES ({_placeholders(WEBAUTHN_COLUMNS)})",
+            params,
+            _WEBAUTHN_UNIQUE,
+            "user",
         )
 
     async def get_webauthn_credential(self, pool_id: str, credential_id: str) -> WebAuthnCredentialRecord | None:
@@ -1410,6 +1571,8 @@ class SharedQueries:
             (pool_id, username_key, credential_id),
         )
         return bool(rows)
+
+    # --- devices ------------------------------------------------------------------------------------------
 
     async def update_device(self, device: DeviceRecord) -> None:
         params = (
@@ -1445,6 +1608,17 @@ class SharedQueries:
         )
         return bool(rows)
 
+    # --- threat protection ------------------------------------------------------------------------------
+
+    async def put_risk_configuration(self, record: RiskConfigurationRecord) -> None:
+        await self._insert_one(
+            "INSERT INTO risk_configurations (pool_id, client_id, config, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (pool_id, client_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
+            (record.pool_id, record.client_id or "", _dumps(record.config), record.updated_at),
+            {},
+            "pool",
+        )
+
     async def get_risk_configuration(self, pool_id: str, client_id: str | None) -> RiskConfigurationRecord | None:
         rows = await self._fetch(
             "SELECT config, updated_at FROM risk_configurations WHERE pool_id = ? AND client_id = ?",
@@ -1453,6 +1627,14 @@ class SharedQueries:
         if not rows:
             return None
         return RiskConfigurationRecord(pool_id, client_id or None, _loads(rows[0][0]), rows[0][1])
+
+    async def add_auth_event(self, event: AuthEventRecord) -> None:
+        await self._insert_one(
+            "INSERT INTO auth_events (pool_id, username_key, event_id, created_at, event) VALUES (?, ?, ?, ?, ?)",
+            (event.pool_id, event.username_key, event.event_id, event.created_at, _dumps(event.event)),
+            _AUTH_EVENT_UNIQUE,
+            "user",
+        )
 
     async def get_auth_event(self, pool_id: str, event_id: str) -> AuthEventRecord | None:
         return await self._fetch_one(
@@ -1482,6 +1664,8 @@ class SharedQueries:
             )
         return _page(rows, limit, _auth_event, lambda e: e.event_id)
 
+    # --- federation -------------------------------------------------------------------------------------
+
     async def get_identity_provider(self, pool_id: str, name: str) -> IdentityProviderRecord | None:
         return await self._fetch_one(
             f"SELECT {IDP_COLUMNS} FROM identity_providers WHERE pool_id = ? AND name = ?", (pool_id, name), _idp
@@ -1493,6 +1677,26 @@ class SharedQueries:
             "ON p.pool_id = i.pool_id AND p.name = i.provider_name WHERE i.pool_id = ? AND i.identifier = ?",
             (pool_id, identifier),
             _idp,
+        )
+
+    async def list_identity_providers(
+        self, pool_id: str, after: str | None, limit: int
+    ) -> Page[IdentityProviderRecord]:
+        return await self._list_page(_LIST_IDPS, (pool_id,), after, limit, _idp, lambda p: p.name)
+
+    async def put_provider_link(self, link: ProviderLinkRecord) -> None:
+        await self._insert_one(
+            f"INSERT INTO provider_links ({LINK_COLUMNS}) VALUES ({_placeholders(LINK_COLUMNS)})",
+            (
+                link.pool_id,
+                link.provider_name,
+                link.attribute_name,
+                link.attribute_value,
+                link.username_key,
+                link.created_at,
+            ),
+            _LINK_UNIQUE,
+            "user",
         )
 
     async def get_provider_link(
@@ -1523,6 +1727,15 @@ class SharedQueries:
             _provider_link,
         )
 
+    async def put_federation_request(self, request: FederationRequestRecord) -> None:
+        await self._insert_one(
+            "INSERT INTO federation_requests (state_hash, pool_id, provider_name, data, expires_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (request.state_hash, request.pool_id, request.provider_name, _dumps(request.data), request.expires_at),
+            {"federation_requests.state_hash": "id"},
+            "pool",
+        )
+
     async def take_federation_request(self, state_hash: str) -> FederationRequestRecord | None:
         return await self._fetch_one(
             "DELETE FROM federation_requests WHERE state_hash = ? "
@@ -1537,6 +1750,23 @@ class SharedQueries:
             (key, expires_at),
         )
         return bool(rows)
+
+    # --- managed login branding ---------------------------------------------------------------------------
+
+    async def create_managed_login_branding(self, record: ManagedLoginBrandingRecord) -> None:
+        r = record
+        params = (
+            r.branding_id,
+            r.pool_id,
+            r.client_id,
+            int(r.use_cognito_provided_values),
+            None if r.settings is None else _dumps(r.settings),
+            _dumps(r.assets),
+            r.created_at,
+            r.updated_at,
+            r.version,
+        )
+        await self._insert_one(_INSERT_BRANDING, params, _BRANDING_UNIQUE, "client")
 
     async def get_managed_login_branding(self, pool_id: str, branding_id: str) -> ManagedLoginBrandingRecord | None:
         return await self._fetch_one(
@@ -1560,6 +1790,11 @@ class SharedQueries:
                 "DELETE FROM managed_login_brandings WHERE pool_id = ? AND id = ? RETURNING 1", (pool_id, branding_id)
             )
         )
+
+    # --- terms documents -----------------------------------------------------------------------------------
+
+    async def create_terms(self, record: TermsRecord) -> None:
+        await self._insert_one(_INSERT_TERMS, _terms_params(record), _TERMS_UNIQUE, "client")
 
     async def get_terms(self, pool_id: str, terms_id: str) -> TermsRecord | None:
         return await self._fetch_one(
@@ -1592,234 +1827,7 @@ class SharedQueries:
             await self._fetch("DELETE FROM terms WHERE pool_id = ? AND id = ? RETURNING 1", (pool_id, terms_id))
         )
 
-    async def get_user_import_job(self, pool_id: str, job_id: str) -> UserImportJobRecord | None:
-        return await self._fetch_one(
-            f"SELECT {IMPORT_JOB_COLUMNS} FROM user_import_jobs WHERE pool_id = ? AND job_id = ?",
-            (pool_id, job_id),
-            _import_job,
-        )
-
-    async def read_user_import_chunk(self, pool_id: str, job_id: str, upload_id: str, seq: int) -> bytes | None:
-        rows = await self._fetch(
-            "SELECT data FROM user_import_chunks WHERE pool_id = ? AND job_id = ? AND upload_id = ? AND seq = ?",
-            (pool_id, job_id, upload_id, seq),
-        )
-        return bytes(rows[0][0]) if rows else None
-
-    async def get_cimd_policy(self, pool_id: str, policy_id: str) -> CimdPolicyRecord | None:
-        return await self._fetch_one(
-            f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies WHERE pool_id = ? AND id = ?",
-            (pool_id, policy_id),
-            _cimd_policy,
-        )
-
-    async def cimd_policies_for_matching(self, pool_id: str | None) -> list[CimdPolicyRecord]:
-        if pool_id is None:
-            rows = await self._fetch(f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies ORDER BY pool_id, id", ())
-        else:
-            rows = await self._fetch(
-                f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies WHERE pool_id = ? ORDER BY id", (pool_id,)
-            )
-        return [_cimd_policy(r) for r in rows]
-
-    async def get_cimd_document(self, policy_id: str, url: str) -> CimdDocumentRecord | None:
-        return await self._fetch_one(
-            f"SELECT {CIMD_DOCUMENT_COLUMNS} FROM cimd_documents WHERE policy_id = ? AND url = ?",
-            (policy_id, url),
-            _cimd_document,
-        )
-
-    async def create_pool(self, pool: PoolRecord) -> None:
-        await self._insert_one(_INSERT_POOL, _pool_params(pool), _POOL_UNIQUE, "pool")
-
-    async def list_pools(self, after: str | None, limit: int) -> Page[PoolRecord]:
-        return await self._list_page(_LIST_POOLS, (), after, limit, _pool, lambda p: p.id)
-
-    async def create_client(self, client: ClientRecord) -> None:
-        await self._insert_one(_INSERT_CLIENT, _client_params(client), _CLIENT_UNIQUE, "pool")
-
-    async def list_clients(self, pool_id: str, after: str | None, limit: int) -> Page[ClientRecord]:
-        return await self._list_page(_LIST_CLIENTS, (pool_id,), after, limit, _client, lambda c: c.id)
-
-    async def create_group(self, group: GroupRecord) -> None:
-        await self._insert_one(_INSERT_GROUP, _group_params(group), _GROUP_UNIQUE, "pool")
-
-    async def list_groups(self, pool_id: str, after: str | None, limit: int) -> Page[GroupRecord]:
-        return await self._list_page(_LIST_GROUPS, (pool_id,), after, limit, _group, lambda g: g.name)
-
-    async def add_user_to_group(self, pool_id: str, username_key: str, group: str) -> None:
-        await self._insert_one(
-            "INSERT INTO group_members (pool_id, group_name, username_key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            (pool_id, group, username_key),
-            {},
-            "user or group",
-        )
-
-    async def list_users_in_group(self, pool_id: str, group: str, after: str | None, limit: int) -> Page[UserRecord]:
-        return await self._list_page(_USERS_IN_GROUP, (pool_id, group), after, limit, _user, lambda u: u.username_key)
-
-    async def put_code(self, code: CodeRecord) -> None:
-        params = (
-            code.pool_id,
-            code.username_key,
-            code.purpose,
-            code.code_hash,
-            code.expires_at,
-            code.attempts,
-            _dumps(code.data),
-        )
-        await self._insert_one(_PUT_CODE, params, {}, "pool")
-
-    async def create_role(self, role: RoleRecord) -> None:
-        await self._insert_one(_INSERT_ROLE, _role_params(role), _ROLE_UNIQUE, "role")
-
-    async def list_roles(self, after: str | None, limit: int) -> Page[RoleRecord]:
-        return await self._list_page(_LIST_ROLES, (), after, limit, _role, lambda r: r.name_key)
-
-    async def create_oidc_provider(self, provider: OidcProviderRecord) -> None:
-        await self._insert_one(_INSERT_OIDC, _oidc_params(provider), _OIDC_UNIQUE, "provider")
-
-    async def create_saml_provider(self, provider: SamlProviderRecord) -> None:
-        params = (provider.name, provider.metadata, _dumps(provider.tags), provider.created_at, provider.updated_at)
-        await self._insert_one(_INSERT_SAML, params, _SAML_UNIQUE, "provider")
-
-    async def create_identity_pool(self, pool: IdentityPoolRecord) -> None:
-        await self._insert_one(_INSERT_ID_POOL, _id_pool_params(pool), _ID_POOL_UNIQUE, "identity pool")
-
-    async def list_identity_pools(self, after: str | None, limit: int) -> Page[IdentityPoolRecord]:
-        return await self._list_page(_LIST_ID_POOLS, (), after, limit, _id_pool, lambda p: p.id)
-
-    async def create_domain(self, domain: DomainRecord) -> None:
-        params = (domain.domain, domain.pool_id, _dumps(domain.settings), domain.created_at)
-        await self._insert_one(
-            f"INSERT INTO user_pool_domains ({DOMAIN_COLUMNS}) VALUES ({_placeholders(DOMAIN_COLUMNS)})",
-            params,
-            {"user_pool_domains.domain": "domain"},
-            "pool",
-        )
-
-    async def create_resource_server(self, server: ResourceServerRecord) -> None:
-        params = (
-            server.pool_id,
-            server.identifier,
-            server.name,
-            _dumps(server.scopes),
-            server.created_at,
-            server.updated_at,
-        )
-        await self._insert_one(
-            f"INSERT INTO resource_servers ({SERVER_COLUMNS}) VALUES ({_placeholders(SERVER_COLUMNS)})",
-            params,
-            {"resource_servers.pool_id, resource_servers.identifier": "identifier"},
-            "pool",
-        )
-
-    async def list_resource_servers(self, pool_id: str, after: str | None, limit: int) -> Page[ResourceServerRecord]:
-        return await self._list_page(_LIST_SERVERS, (pool_id,), after, limit, _server, lambda r: r.identifier)
-
-    async def put_ui_customization(self, record: UICustomizationRecord) -> None:
-        params = (
-            record.pool_id,
-            record.client_id,
-            record.css,
-            record.image,
-            record.image_type,
-            record.created_at,
-            record.updated_at,
-        )
-        await self._insert_one(
-            f"INSERT INTO ui_customizations ({UI_COLUMNS}) VALUES ({_placeholders(UI_COLUMNS)}) "
-            "ON CONFLICT (pool_id, client_id) DO UPDATE SET css = excluded.css, image = excluded.image, "
-            "image_type = excluded.image_type, updated_at = excluded.updated_at",
-            params,
-            {},
-            "pool",
-        )
-
-    async def add_webauthn_credential(self, credential: WebAuthnCredentialRecord) -> None:
-        c = credential
-        params = (
-            c.pool_id,
-            c.credential_id,
-            c.username_key,
-            c.public_key,
-            c.sign_count,
-            c.friendly_name,
-            c.relying_party,
-            c.attachment,
-            _dumps(c.transports),
-            c.created_at,
-        )
-        await self._insert_one(
-            f"INSERT INTO webauthn_credentials ({WEBAUTHN_COLUMNS}) VALUES ({_placeholders(WEBAUTHN_COLUMNS)})",
-            params,
-            _WEBAUTHN_UNIQUE,
-            "user",
-        )
-
-    async def put_risk_configuration(self, record: RiskConfigurationRecord) -> None:
-        await self._insert_one(
-            "INSERT INTO risk_configurations (pool_id, client_id, config, updated_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (pool_id, client_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
-            (record.pool_id, record.client_id or "", _dumps(record.config), record.updated_at),
-            {},
-            "pool",
-        )
-
-    async def add_auth_event(self, event: AuthEventRecord) -> None:
-        await self._insert_one(
-            "INSERT INTO auth_events (pool_id, username_key, event_id, created_at, event) VALUES (?, ?, ?, ?, ?)",
-            (event.pool_id, event.username_key, event.event_id, event.created_at, _dumps(event.event)),
-            _AUTH_EVENT_UNIQUE,
-            "user",
-        )
-
-    async def list_identity_providers(
-        self, pool_id: str, after: str | None, limit: int
-    ) -> Page[IdentityProviderRecord]:
-        return await self._list_page(_LIST_IDPS, (pool_id,), after, limit, _idp, lambda p: p.name)
-
-    async def put_provider_link(self, link: ProviderLinkRecord) -> None:
-        await self._insert_one(
-            f"INSERT INTO provider_links ({LINK_COLUMNS}) VALUES ({_placeholders(LINK_COLUMNS)})",
-            (
-                link.pool_id,
-                link.provider_name,
-                link.attribute_name,
-                link.attribute_value,
-                link.username_key,
-                link.created_at,
-            ),
-            _LINK_UNIQUE,
-            "user",
-        )
-
-    async def put_federation_request(self, request: FederationRequestRecord) -> None:
-        await self._insert_one(
-            "INSERT INTO federation_requests (state_hash, pool_id, provider_name, data, expires_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (request.state_hash, request.pool_id, request.provider_name, _dumps(request.data), request.expires_at),
-            {"federation_requests.state_hash": "id"},
-            "pool",
-        )
-
-    async def create_managed_login_branding(self, record: ManagedLoginBrandingRecord) -> None:
-        r = record
-        params = (
-            r.branding_id,
-            r.pool_id,
-            r.client_id,
-            int(r.use_cognito_provided_values),
-            None if r.settings is None else _dumps(r.settings),
-            _dumps(r.assets),
-            r.created_at,
-            r.updated_at,
-            r.version,
-        )
-        await self._insert_one(_INSERT_BRANDING, params, _BRANDING_UNIQUE, "client")
-
-    async def create_terms(self, record: TermsRecord) -> None:
-        await self._insert_one(_INSERT_TERMS, _terms_params(record), _TERMS_UNIQUE, "client")
+    # --- user import jobs -------------------------------------------------------------------------------
 
     async def create_user_import_job(self, job: UserImportJobRecord) -> None:
         await self._insert_one(
@@ -1830,6 +1838,13 @@ class SharedQueries:
                 "user_import_jobs.pool_id, user_import_jobs.list_key": "id",
             },
             "pool",
+        )
+
+    async def get_user_import_job(self, pool_id: str, job_id: str) -> UserImportJobRecord | None:
+        return await self._fetch_one(
+            f"SELECT {IMPORT_JOB_COLUMNS} FROM user_import_jobs WHERE pool_id = ? AND job_id = ?",
+            (pool_id, job_id),
+            _import_job,
         )
 
     async def list_user_import_jobs(self, pool_id: str, after: str | None, limit: int) -> Page[UserImportJobRecord]:
@@ -1843,11 +1858,36 @@ class SharedQueries:
             "job",
         )
 
+    async def read_user_import_chunk(self, pool_id: str, job_id: str, upload_id: str, seq: int) -> bytes | None:
+        rows = await self._fetch(
+            "SELECT data FROM user_import_chunks WHERE pool_id = ? AND job_id = ? AND upload_id = ? AND seq = ?",
+            (pool_id, job_id, upload_id, seq),
+        )
+        return bytes(rows[0][0]) if rows else None
+
+    # --- client ID metadata documents (CIMD) -----------------------------------------------------------------
+
     async def create_cimd_policy(self, record: CimdPolicyRecord) -> None:
         await self._insert_one(_INSERT_CIMD_POLICY, _cimd_policy_params(record), _CIMD_POLICY_UNIQUE, "pool")
 
+    async def get_cimd_policy(self, pool_id: str, policy_id: str) -> CimdPolicyRecord | None:
+        return await self._fetch_one(
+            f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies WHERE pool_id = ? AND id = ?",
+            (pool_id, policy_id),
+            _cimd_policy,
+        )
+
     async def list_cimd_policies(self, pool_id: str, after: str | None, limit: int) -> Page[CimdPolicyRecord]:
         return await self._list_page(_LIST_CIMD_POLICIES, (pool_id,), after, limit, _cimd_policy, lambda p: p.policy_id)
+
+    async def cimd_policies_for_matching(self, pool_id: str | None) -> list[CimdPolicyRecord]:
+        if pool_id is None:
+            rows = await self._fetch(f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies ORDER BY pool_id, id", ())
+        else:
+            rows = await self._fetch(
+                f"SELECT {CIMD_POLICY_COLUMNS} FROM cimd_policies WHERE pool_id = ? ORDER BY id", (pool_id,)
+            )
+        return [_cimd_policy(r) for r in rows]
 
     async def put_cimd_document(self, record: CimdDocumentRecord) -> None:
         r = record
@@ -1858,6 +1898,13 @@ class SharedQueries:
             (r.policy_id, r.url, _dumps(r.document), r.cached_at, r.expires_at),
             {},
             "policy",
+        )
+
+    async def get_cimd_document(self, policy_id: str, url: str) -> CimdDocumentRecord | None:
+        return await self._fetch_one(
+            f"SELECT {CIMD_DOCUMENT_COLUMNS} FROM cimd_documents WHERE policy_id = ? AND url = ?",
+            (policy_id, url),
+            _cimd_document,
         )
 
     async def list_cimd_documents(self, policy_id: str, after: str | None, limit: int) -> Page[CimdDocumentRecord]:
@@ -2194,8 +2241,6 @@ class SqliteStore(SharedQueries):
             pass  # a checkpoint that could not run now is retried after the next round of writes
         finally:
             self._checkpoint = None
-
-    # --- server-wide metadata ---------------------------------------------------------------------------
 
     # --- pools ------------------------------------------------------------------------------------------
 
@@ -2884,12 +2929,6 @@ class SqliteStore(SharedQueries):
                 raise
             raise error from exc
 
-    # --- user pool domains ------------------------------------------------------------------------------
-
-    # --- resource servers -------------------------------------------------------------------------------
-
-    # --- hosted UI customization ------------------------------------------------------------------------
-
     # --- passkeys -----------------------------------------------------------------------------------------
 
     async def update_webauthn_sign_count(self, pool_id: str, credential_id: str, seen: int, new: int) -> bool:
@@ -2928,8 +2967,6 @@ class SqliteStore(SharedQueries):
                 return False
             await db.execute_fetchall(_FORGET_DEVICE, (pool_id, device_key, rows[0][0], forgotten_at))
             return True
-
-    # --- threat protection ------------------------------------------------------------------------------
 
     # --- federation -------------------------------------------------------------------------------------
 

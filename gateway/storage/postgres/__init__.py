@@ -4,7 +4,7 @@ servers share. ``pip install 'gatehouse[postgres]'`` brings its driver.
 One schema with the SQLite store (``migrations/``, applied at open) and one set of statements and row converters:
 the SQLite store's, module-level in :mod:`gateway.storage.sqlite` and imported from there, turned into PostgreSQL's
 dialect by :func:`~gateway.storage.postgres._base.pg_sql`; only where the dialects differ is a statement written
-here. A method that is one statement through ``_fetch`` in both stores is written once, in
+here. A method that is one such statement in both stores is written once, in
 :class:`~gateway.storage.sqlite.SharedQueries`, which both inherit. The others are grouped as the SQLite store's
 are, one module a group, and :class:`PostgresStore` is all of them. Both stores pass one conformance suite
 (tests/storage/conformance.py).

@@ -121,12 +121,6 @@ class HostedMixin(PostgresBase):
                 raise
             raise error from exc
 
-    # --- user pool domains ------------------------------------------------------------------------------
-
-    # --- resource servers -------------------------------------------------------------------------------
-
-    # --- hosted UI customization ------------------------------------------------------------------------
-
     # --- passkeys -----------------------------------------------------------------------------------------
 
     async def update_webauthn_sign_count(self, pool_id: str, credential_id: str, seen: int, new: int) -> bool:

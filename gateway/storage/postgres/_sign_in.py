@@ -346,5 +346,3 @@ class SignInMixin(PostgresBase):
             return True
 
         return await self._write(forget)
-
-    # --- threat protection ------------------------------------------------------------------------------

@@ -87,8 +87,6 @@ _DELETE_POOL_BATCH = {
 
 
 class UsersMixin(PostgresBase):
-    # --- server-wide metadata ---------------------------------------------------------------------------
-
     # --- pools ------------------------------------------------------------------------------------------
 
     async def update_pool(self, pool: PoolRecord) -> PoolRecord:
