@@ -15,6 +15,7 @@ import signal
 import socket
 import stat
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from multiprocessing.connection import wait
@@ -245,6 +246,12 @@ def _stop_when_parent_dies(parent_pid: int) -> Callable[[web.Application], Async
 # store's orderly close. A request in flight is answered within it unless it waits on a slow client or upstream
 # (whose own timeouts are 10-15 s): that one's connection is closed, and its client retries elsewhere.
 SHUTDOWN_SECONDS = 10.0
+# Once a server has closed its store and everything else, the rest of a stop (cancelling leftover tasks, joining
+# worker threads) takes milliseconds, unless an in-process trigger handler (server.lambda.functions) never ends: a
+# thread still running one is joined at exit, and a coroutine that swallows its cancellation is awaited by
+# aiohttp's run_app, either of them for ever, until an orchestrator's SIGKILL. Its answer was given up at its
+# 5 s deadline already, so after this long the process exits all the same.
+EXIT_GRACE_SECONDS = 2.0
 # What a request line or one header may hold besides a token (its name, "Bearer ", a URL's other parameters).
 HEADER_SLACK_BYTES = 8192
 
@@ -259,6 +266,8 @@ def _listen(app: web.Application, settings: Settings, sock: socket.socket | None
     # less than the tokens Gatehouse issues to a user in many groups, which come back in an Authorization
     # header (userInfo) or a URL (a logout's id_token_hint). Every worker listens through here.
     limit = MAX_TOKEN_CHARS + HEADER_SLACK_BYTES
+    # Last of the cleanup (after the services' context, which aiohttp puts first): the store is closed by then.
+    app.on_cleanup.append(_exit_within_grace)
     if sock is not None:  # --port 0: bound by serve(), which chose the port
         web.run_app(
             app, sock=sock, print=None, access_log=None, handle_signals=False,
@@ -280,6 +289,25 @@ def _listen(app: web.Application, settings: Settings, sock: socket.socket | None
         shutdown_timeout=SHUTDOWN_SECONDS,
         loop=loop,
     )
+
+
+async def _exit_within_grace(_app: web.Application) -> None:
+    """Arm :func:`_force_exit` to run EXIT_GRACE_SECONDS from now, should the process still be alive."""
+    timer = threading.Timer(EXIT_GRACE_SECONDS, _force_exit)
+    timer.daemon = True  # never itself what keeps the process alive
+    timer.start()
+
+
+def _force_exit() -> None:
+    """End a process that its server has closed but something keeps alive (see EXIT_GRACE_SECONDS), exit status 1."""
+    from gateway.logging import flush_logs, get_logger
+
+    running = sorted(t.name for t in threading.enumerate() if t is not threading.current_thread())
+    get_logger("gateway.cli").error(
+        "gateway.stop_forced", reason="work still running after the server closed", threads=running
+    )
+    flush_logs()
+    os._exit(1)
 
 
 # The signals that stop a server gracefully.

@@ -34,6 +34,15 @@ from structlog.typing import EventDict, FilteringBoundLogger, Processor, Wrapped
 
 from gateway.ids import RequestIds
 
+# The batched outputs configure_logging made (see flush_logs).
+_batched: list[_BatchedStderr] = []
+
+
+def flush_logs() -> None:
+    """Write out every line still batched: for an exit that skips ``atexit`` (``os._exit``)."""
+    for out in _batched:
+        out.flush()
+
 
 def configure_logging(*, json: bool = True, level: str = "info") -> None:
     """Set up structlog (and the standard library's root logger) once, at start-up.
@@ -51,6 +60,7 @@ def configure_logging(*, json: bool = True, level: str = "info") -> None:
         # Every sign-in writes an audit event: orjson renders straight to bytes for a bytes logger, the
         # cheapest path structlog offers ("Performance" in its docs); see _render_json.
         out = _BatchedStderr(sys.stderr.buffer)
+        _batched.append(out)
         # One logger per name (structlog.get_logger's first argument), all on one buffer with one flush; the
         # name rides on the logger, so naming an event costs _stamp one attribute read.
         logger_factory = _named_factory(lambda name: _BatchedBytesLogger(out, name))

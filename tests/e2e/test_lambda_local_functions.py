@@ -4,6 +4,7 @@ same events and the same answers to their failures as functions reached through 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import jwt
 import pytest
 from botocore.exceptions import ClientError
 
+from gateway.cli import EXIT_GRACE_SECONDS
 from gateway.config_file import ConfigError, apply_config, load_config
 from gateway.services.container import Services
 from tests.e2e.oauth_support import PASSWORD
@@ -157,6 +159,39 @@ def test_what_a_handler_cannot_answer(gatehouse: GatehouseServer, idp: Any, publ
     with pytest.raises(ClientError) as unreachable:
         _sign_in(public_idp, other_client, "alice")
     assert unreachable.value.response["Error"]["Code"] == "UnexpectedLambdaException"
+
+
+@pytest.mark.parametrize("handler", ["blocks_for_ever", "never_answers"])
+def test_a_handler_that_never_ends_does_not_hold_a_stop(tmp_path: Path, handler: str) -> None:
+    """A thread still running a handler is joined at exit, and a coroutine that swallows its cancellation is awaited
+    by aiohttp's run_app: either would keep a stopped server's process alive for ever. Once the server has closed,
+    the process ends within EXIT_GRACE_SECONDS all the same, with exit status 1 and an error event saying so."""
+    config = f"""version: 1
+server:
+  lambda:
+    functions:
+      "{ARN.format("stuck")}": tests.e2e.trigger_handlers:{handler}
+pools: []
+"""
+    server = GatehouseServer(tmp_path / "data", config=config)
+    server.start()
+    try:
+        _, client_id = _signed_in_pool(server.client(), "stuck", {"PostAuthentication": ARN.format("stuck")})
+        with pytest.raises(ClientError) as stuck:
+            _sign_in(server.client(signed=False), client_id, "alice")
+        assert stuck.value.response["Error"]["Code"] == "UnexpectedLambdaException"
+        assert server.process is not None
+        started = time.monotonic()
+        server.process.terminate()
+        assert server.process.wait(timeout=EXIT_GRACE_SECONDS + 5) == 1
+        assert time.monotonic() - started < EXIT_GRACE_SECONDS + 3
+    finally:
+        server.stop()
+    forced = [json.loads(line) for line in server.log_text().splitlines() if "gateway.stop_forced" in line]
+    assert len(forced) == 1, server.log_text()[-3000:]
+    assert forced[0]["level"] == "error"
+    # The thread that holds it is named: the handler's (a coroutine runs on the main thread, which is not listed).
+    assert any(name.startswith("lambda-local") for name in forced[0]["threads"]) == (handler == "blocks_for_ever")
 
 
 @pytest.fixture

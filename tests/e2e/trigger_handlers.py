@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -34,6 +35,12 @@ def unmarshallable(event: dict[str, Any], context: Any) -> Any:
 
 def sleepy(event: dict[str, Any], context: Any) -> dict[str, Any]:
     time.sleep(6)
+    return event
+
+
+def blocks_for_ever(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A handler whose thread never ends: given up at its deadline, and no reason for a stop to hang."""
+    threading.Event().wait()
     return event
 
 

@@ -81,3 +81,6 @@ lines.on("line", (line) => {
     }
   });
 });
+// The test is done with this driver: answer what is pending, then exit, since Amplify's own timers (token
+// refresh, the auto sign-in listener) would keep node running.
+lines.on("close", () => queue.then(() => process.exit(0)));
