@@ -486,6 +486,9 @@ class ServerConfig(_Model):
         None,
         description='A PostgreSQL database several servers share, instead of the SQLite file: "${DATABASE_URL}".',
     )
+    database_pool_size: int | None = Field(
+        None, ge=1, le=1000, description="The most connections each process keeps to the PostgreSQL database (10)."
+    )
     max_body_bytes: int | None = Field(None, ge=1024, description="Largest request body accepted.")
     admin: AdminCredentialsConfig | None = None
     argon2: Argon2Config | None = None
@@ -1944,7 +1947,7 @@ def server_settings(config: GatehouseConfig, base: Settings) -> Settings:
     if server is None:
         return dataclasses.replace(base, **changes) if changes else base
     for name in ("host", "port", "public_url", "workers", "region", "account_id", "max_body_bytes",
-                 "default_email_sender"):  # fmt: skip
+                 "default_email_sender", "database_pool_size"):  # fmt: skip
         value = getattr(server, name)
         if value is not None:
             changes[name] = value

@@ -80,6 +80,9 @@ class Settings:
     # A PostgreSQL database shared by every Gatehouse server (gateway/storage/postgres); None: the SQLite file
     # under the data dir. Env GATEHOUSE_DATABASE_URL or the config file's server.database_url.
     database_url: Secret | None = None
+    # The most connections each process keeps to that database (the config file's server.database_pool_size): a
+    # database's own limit (PostgreSQL's max_connections, 100 by default) is shared by every process of every server.
+    database_pool_size: int = 10
     argon2: Argon2Params = field(default_factory=Argon2Params)
     smtp: SmtpSettings | None = None
     sms_webhook: SmsWebhookSettings | None = None

@@ -520,6 +520,17 @@ def test_server_settings_maps_every_value() -> None:
     assert settings.config_path == Path("kept.yaml")  # not a server: key, kept from base
 
 
+def test_database_pool_size(write: Write) -> None:
+    config = load_config(write("version: 1\nserver:\n  database_pool_size: 4\n"), environ={})
+    settings = server_settings(config, Settings())
+    assert settings.database_pool_size == 4
+    assert Settings().database_pool_size == 10
+    for wrong in ("0", "1001", "lots"):
+        with pytest.raises(ConfigError) as refused:
+            load_config(write(f"version: 1\nserver:\n  database_pool_size: {wrong}\n"), environ={})
+        assert "server.database_pool_size" in str(refused.value)
+
+
 def test_server_settings_keeps_what_the_file_leaves_out(write: Write) -> None:
     path = write("version: 1\nserver:\n  argon2: {time_cost: 3}\n  log: {format: console}\n  database: x.db\n")
     base = Settings(port=1234, argon2=Argon2Params(memory_kib=4096))

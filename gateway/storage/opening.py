@@ -26,7 +26,8 @@ async def open_store(settings: Settings) -> Store:
                 "the database URL names a PostgreSQL database, but its driver is not installed: "
                 "pip install 'gatehouse[postgres]'"
             ) from exc
-        return await PostgresStore.open(settings.database_url.reveal())
+        size = settings.database_pool_size
+        return await PostgresStore.open(settings.database_url.reveal(), min_size=min(2, size), max_size=size)
     return await SqliteStore.open(settings.database)
 
 

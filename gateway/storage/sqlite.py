@@ -1366,6 +1366,25 @@ class SharedQueries:
 
     # --- the OAuth 2.0 provider's records ---------------------------------------------------------------
 
+    async def use_oauth_record(self, kind: str, key_hash: str, now: float) -> tuple[OAuthRecord, bool] | None:
+        # "used_at IS NULL" in the UPDATE decides the race: SQLite runs one writer at a time, and in PostgreSQL a
+        # concurrent UPDATE waits for the row's lock, then checks the condition again on the committed row; either
+        # way only the first finds it.
+        first = await self._fetch_one(
+            f"UPDATE oauth_records SET used_at = ? WHERE kind = ? AND key_hash = ? AND used_at IS NULL "
+            f"RETURNING {OAUTH_COLUMNS}",
+            (now, kind, key_hash),
+            _oauth,
+        )
+        if first is not None:
+            return first, True
+        later = await self._fetch_one(
+            f"UPDATE oauth_records SET replayed = 1 WHERE kind = ? AND key_hash = ? RETURNING {OAUTH_COLUMNS}",
+            (kind, key_hash),
+            _oauth,
+        )
+        return (later, False) if later is not None else None
+
     async def get_oauth_record(self, kind: str, key_hash: str) -> OAuthRecord | None:
         return await self._fetch_one(
             f"SELECT {OAUTH_COLUMNS} FROM oauth_records WHERE kind = ? AND key_hash = ?", (kind, key_hash), _oauth
@@ -2876,23 +2895,6 @@ class SqliteStore(SharedQueries):
 
     async def put_oauth_record(self, record: OAuthRecord) -> None:
         await self._insert_on_loop(_INSERT_OAUTH, _oauth_params(record), _OAUTH_UNIQUE, "pool")
-
-    async def use_oauth_record(self, kind: str, key_hash: str, now: float) -> tuple[OAuthRecord, bool] | None:
-        # "used_at IS NULL" in the UPDATE decides the race: writers are serialised, and only the first finds it.
-        first = await self._fetch_one(
-            f"UPDATE oauth_records SET used_at = ? WHERE kind = ? AND key_hash = ? AND used_at IS NULL "
-            f"RETURNING {OAUTH_COLUMNS}",
-            (now, kind, key_hash),
-            _oauth,
-        )
-        if first is not None:
-            return first, True
-        later = await self._fetch_one(
-            f"UPDATE oauth_records SET replayed = 1 WHERE kind = ? AND key_hash = ? RETURNING {OAUTH_COLUMNS}",
-            (kind, key_hash),
-            _oauth,
-        )
-        return (later, False) if later is not None else None
 
     async def burn_code(self, used: UsedCodeRecord) -> bool:
         def burn(conn: sqlite3.Connection) -> bool:

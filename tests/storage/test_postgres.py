@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +99,33 @@ async def test_a_connection_left_in_a_transaction_is_rolled_back_before_reuse(
         assert await store.get_meta("left") is None
     finally:
         await store.close()
+
+
+async def test_the_pool_size_bounds_a_processs_connections(
+    postgres: PostgresServer, migrated: str, tmp_path: Path
+) -> None:
+    """``server.database_pool_size``: however many statements a process runs at once, it holds at most that many
+    connections to the database (every process of every server shares its max_connections)."""
+    import asyncio
+
+    import asyncpg
+
+    from gateway.settings import Secret, Settings
+    from gateway.storage.opening import open_store
+
+    name = f"t{next(_numbers)}"
+    dsn = postgres.create_database(name, template=migrated)
+    store = await open_store(Settings(data_dir=tmp_path, database_url=Secret(dsn), database_pool_size=3))
+    observer = await asyncpg.connect(postgres.dsn_for("postgres"))
+    seen: list[int] = []
+    try:
+        assert isinstance(store, PostgresStore)
+        sleeps = [asyncio.ensure_future(store._fetch("SELECT pg_sleep(0.3)", ())) for _ in range(8)]
+        while not all(sleep.done() for sleep in sleeps):
+            seen.append(await observer.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", name))
+            await asyncio.sleep(0.05)
+        await asyncio.gather(*sleeps)
+    finally:
+        await observer.close()
+        await store.close()
+    assert max(seen) == 3, seen

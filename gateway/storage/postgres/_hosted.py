@@ -38,11 +38,9 @@ from gateway.storage.sqlite import (
     _TERMS_UNIQUE,
     _UPDATE_BRANDING,
     _UPDATE_TERMS,
-    OAUTH_COLUMNS,
     _dumps,
     _family_params,
     _idp_params,
-    _oauth,
     _oauth_params,
     _refresh_params,
 )
@@ -65,24 +63,6 @@ class HostedMixin(PostgresBase):
 
     async def put_oauth_record(self, record: OAuthRecord) -> None:
         await self._insert_one(_INSERT_OAUTH, _oauth_params(record), _OAUTH_UNIQUE, "pool")
-
-    async def use_oauth_record(self, kind: str, key_hash: str, now: float) -> tuple[OAuthRecord, bool] | None:
-        # "used_at IS NULL" in the UPDATE decides the race: a concurrent UPDATE waits for the row's lock, then
-        # checks the condition again on the committed row, so only the first finds it.
-        first = await self._fetch_one(
-            f"UPDATE oauth_records SET used_at = ? WHERE kind = ? AND key_hash = ? AND used_at IS NULL "
-            f"RETURNING {OAUTH_COLUMNS}",
-            (now, kind, key_hash),
-            _oauth,
-        )
-        if first is not None:
-            return first, True
-        later = await self._fetch_one(
-            f"UPDATE oauth_records SET replayed = 1 WHERE kind = ? AND key_hash = ? RETURNING {OAUTH_COLUMNS}",
-            (kind, key_hash),
-            _oauth,
-        )
-        return (later, False) if later is not None else None
 
     async def burn_code(self, used: UsedCodeRecord) -> bool:
         # The marker's primary key decides: of concurrent burns exactly one inserts it (one statement).
