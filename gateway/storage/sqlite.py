@@ -37,7 +37,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapp
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from importlib import resources
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import aiosqlite
 import orjson
@@ -1022,9 +1022,54 @@ def _device(r: Row) -> DeviceRecord:
 # --- users' change stamps ----------------------------------------------------------------------------------
 
 # How many sessions' token family and user a process keeps (see SqliteStore.get_token_family_with_user), and
-# how many users' groups (list_groups_for_user): the rows as read, a few kilobytes each at most.
+# how many users' groups (list_groups_for_user): the rows as read, a few kilobytes each as a rule. And how many
+# bytes of text they may hold in all: a user may write attributes of up to 2,048 characters each, and sign in
+# thousands of times (every session keeps its own copy of the user's row), and may be in 100 groups.
 FAMILY_CACHE_SIZE = 10_000
+FAMILY_CACHE_BYTES = 64 * 1024 * 1024
 GROUPS_CACHE_SIZE = 10_000
+GROUPS_CACHE_BYTES = 16 * 1024 * 1024
+# What a kept entry costs beyond its text (the tuple, the row, a dictionary slot), counted per column.
+_KEPT_COLUMN_BYTES = 16
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def text_bytes(row: Sequence[Any]) -> int:
+    """About what a row read from the store holds in memory: its text (and blob) columns, plus a little a column."""
+    return sum(len(v) for v in row if isinstance(v, (str, bytes))) + _KEPT_COLUMN_BYTES * len(row)
+
+
+class KeptRows(Generic[K, V]):
+    """Rows kept in memory, the oldest let go first, at most ``entries`` of them and ``budget`` bytes in all (as
+    :func:`text_bytes` counts them when they are put)."""
+
+    def __init__(self, entries: int, budget: int) -> None:
+        self.entries = entries
+        self.budget = budget
+        self.bytes = 0
+        self._kept: OrderedDict[K, tuple[V, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def get(self, key: K) -> V | None:
+        kept = self._kept.get(key)
+        return None if kept is None else kept[0]
+
+    def put(self, key: K, value: V, size: int) -> None:
+        """Keep ``value`` (of ``size`` bytes) under ``key``; one larger than the whole budget is not kept."""
+        old = self._kept.pop(key, None)
+        if old is not None:
+            self.bytes -= old[1]
+        if size > self.budget:
+            return
+        while self._kept and (len(self._kept) >= self.entries or self.bytes + size > self.budget):
+            self.bytes -= self._kept.popitem(last=False)[1][1]
+        self._kept[key] = (value, size)
+        self.bytes += size
+
 
 # What tells a writing connection which users its statements changed: every write to a user, every change to one
 # of a user's token families (a revocation, a purge) or group memberships, and every change to a group (for each
@@ -1958,9 +2003,9 @@ class SqliteStore(SharedQueries):
         # read, the row). See get_token_family_with_user. None: nothing kept (a store opened without a file).
         self._user_stamps: ChangeStamps | None = None
         self._loop_changes: _UserChanges | None = None
-        self._families: OrderedDict[str, tuple[int, int, Row]] = OrderedDict()
+        self._families: KeptRows[str, tuple[int, int, Row]] = KeptRows(FAMILY_CACHE_SIZE, FAMILY_CACHE_BYTES)
         # Users' groups read lately: (pool_id, username_key) -> (the user's stamp when read, the rows).
-        self._groups: OrderedDict[tuple[str, str], tuple[int, list[Row]]] = OrderedDict()
+        self._groups: KeptRows[tuple[str, str], tuple[int, list[Row]]] = KeptRows(GROUPS_CACHE_SIZE, GROUPS_CACHE_BYTES)
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> SqliteStore:
@@ -2471,9 +2516,7 @@ class SqliteStore(SharedQueries):
             rows = kept[1]
         else:
             rows = await self._fetch(_GROUPS_FOR_USER, key)
-            if len(self._groups) >= GROUPS_CACHE_SIZE:
-                self._groups.popitem(last=False)
-            self._groups[key] = (stamp, rows)
+            self._groups.put(key, (stamp, rows), sum(text_bytes(row) for row in rows) + _KEPT_COLUMN_BYTES)
         return [_group(row) for row in rows]
 
     # --- one-time codes ---------------------------------------------------------------------------------
@@ -2622,9 +2665,7 @@ class SqliteStore(SharedQueries):
                 row = await self._family_with_user_row(origin_jti)
                 if row is None:
                     return None
-            if len(self._families) >= FAMILY_CACHE_SIZE:
-                self._families.popitem(last=False)
-            self._families[origin_jti] = (slot, stamp, row)
+            self._families.put(origin_jti, (slot, stamp, row), text_bytes(row))
         return _family_with_user(row)
 
     async def _family_with_user_row(self, origin_jti: str) -> Row | None:

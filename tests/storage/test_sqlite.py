@@ -25,7 +25,15 @@ import pytest
 from gateway.services.change_stamp import ChangeStamps
 from gateway.storage import sqlite as sqlite_backend
 from gateway.storage.base import AlreadyExists, NotFound, OAuthRecord, Store, UserSearch, VersionConflict
-from gateway.storage.sqlite import Migration, SqliteStore, load_migrations, split_statements
+from gateway.storage.sqlite import (
+    FAMILY_CACHE_BYTES,
+    KeptRows,
+    Migration,
+    SqliteStore,
+    load_migrations,
+    split_statements,
+    text_bytes,
+)
 from tests.storage.conformance import (
     POOL,
     T0,
@@ -854,6 +862,44 @@ async def test_a_kept_session_serves_fresh_records_each_time(db_path: Path) -> N
         assert again is not None and again[1] is not None
         assert again[1].attributes["email"] == "alice@example.com" and not again[0].revoked
         assert again[1] is not first[1]
+    finally:
+        await store.close()
+
+
+def test_kept_rows_are_bounded_by_count_and_by_bytes() -> None:
+    kept: KeptRows[str, str] = KeptRows(entries=3, budget=100)
+    for key in "abc":
+        kept.put(key, key.upper(), 10)
+    kept.put("d", "D", 10)  # a fourth: the oldest goes
+    assert [kept.get(k) for k in "abcd"] == [None, "B", "C", "D"] and kept.bytes == 30
+    kept.put("e", "E", 85)  # within the count once one goes, within the bytes once another goes too
+    assert [kept.get(k) for k in "bcde"] == [None, None, "D", "E"] and kept.bytes == 95
+    kept.put("e", "E2", 40)  # put again: its old size no longer counts
+    assert kept.get("e") == "E2" and kept.bytes == 50 and len(kept) == 2
+    kept.put("huge", "H", 101)  # larger than the whole budget: not kept, and nothing let go for it
+    assert kept.get("huge") is None and kept.get("d") == "D" and kept.bytes == 50
+    assert text_bytes(("abc", b"de", 7, None)) == 5 + 4 * 16
+
+
+async def test_sessions_of_a_user_with_large_attributes_are_kept_within_the_byte_budget(db_path: Path) -> None:
+    """Every session keeps its own copy of the user's row: a user who wrote long attributes and signed in many
+    times must not make the process keep them all."""
+    store = await SqliteStore.open(db_path)
+    try:
+        await store.create_pool(make_pool())
+        big = {f"custom:a{n}": "x" * 2048 for n in range(25)}  # ~51 KB of attributes
+        await store.create_user(make_user("bulky", attributes=big))
+        sessions = FAMILY_CACHE_BYTES // 51_000 + 200
+        for n in range(sessions):
+            family = make_family(f"f-{n}", "bulky")
+            await store.create_token_family(family, make_refresh(f"r-{n}", family))
+        for n in range(sessions):
+            found = await store.get_token_family_with_user(f"f-{n}")
+            assert found is not None and found[1] is not None and found[1].attributes == big
+        assert 0 < store._families.bytes <= FAMILY_CACHE_BYTES
+        assert len(store._families) < sessions
+        last = await store.get_token_family_with_user(f"f-{sessions - 1}")  # the newest is kept, and right
+        assert last is not None and last[1] is not None and last[1].attributes == big
     finally:
         await store.close()
 
