@@ -1162,7 +1162,7 @@ class _Connection(aiosqlite.Connection):
 
 class SharedQueries:
     """The Store methods whose SQL both backends run as written, one statement each through ``_fetch``,
-    ``_insert_one`` or ``_list_page`` (the PostgreSQL store translates the placeholders,
+    ``_insert_one``, ``_versioned_update`` or ``_list_page`` (the PostgreSQL store translates the placeholders,
     gateway/storage/postgres/_base.py): SqliteStore and PostgresStore inherit them, so each is written once. A
     method whose statement, or whose way of running it, differs between the two is each store's own."""
 
@@ -1173,6 +1173,9 @@ class SharedQueries:
         raise NotImplementedError
 
     async def _insert_one(self, sql: str, params: Params, unique: Mapping[str, str], parent: str) -> None:
+        raise NotImplementedError
+
+    async def _versioned_update(self, update: str, params: Params, exists: str, key: Params, name: str) -> None:
         raise NotImplementedError
 
     async def _list_page(
@@ -1219,6 +1222,11 @@ class SharedQueries:
     async def list_pools(self, after: str | None, limit: int) -> Page[PoolRecord]:
         return await self._list_page(_LIST_POOLS, (), after, limit, _pool, lambda p: p.id)
 
+    async def update_pool(self, pool: PoolRecord) -> PoolRecord:
+        params = (pool.name, _dumps(pool.settings), pool.created_at, pool.updated_at, pool.id, pool.version)
+        await self._versioned_update(_UPDATE_POOL, params, "SELECT 1 FROM pools WHERE id = ?", (pool.id,), pool.id)
+        return replace(pool, version=pool.version + 1)
+
     # --- clients ----------------------------------------------------------------------------------------
 
     async def create_client(self, client: ClientRecord) -> None:
@@ -1229,6 +1237,22 @@ class SharedQueries:
 
     async def list_clients(self, pool_id: str, after: str | None, limit: int) -> Page[ClientRecord]:
         return await self._list_page(_LIST_CLIENTS, (pool_id,), after, limit, _client, lambda c: c.id)
+
+    async def update_client(self, client: ClientRecord) -> ClientRecord:
+        params = (
+            client.name,
+            client.secret,
+            _dumps(client.settings),
+            client.created_at,
+            client.updated_at,
+            None if client.secrets is None else _dumps(client.secrets),
+            client.pool_id,
+            client.id,
+            client.version,
+        )
+        exists = "SELECT 1 FROM clients WHERE pool_id = ? AND id = ?"
+        await self._versioned_update(_UPDATE_CLIENT, params, exists, (client.pool_id, client.id), client.id)
+        return replace(client, version=client.version + 1)
 
     # --- users ------------------------------------------------------------------------------------------
 
@@ -2308,11 +2332,6 @@ class SqliteStore(SharedQueries):
 
     # --- pools ------------------------------------------------------------------------------------------
 
-    async def update_pool(self, pool: PoolRecord) -> PoolRecord:
-        params = (pool.name, _dumps(pool.settings), pool.created_at, pool.updated_at, pool.id, pool.version)
-        await self._versioned_update(_UPDATE_POOL, params, "SELECT 1 FROM pools WHERE id = ?", (pool.id,), pool.id)
-        return replace(pool, version=pool.version + 1)
-
     async def delete_pool(self, pool_id: str) -> bool:
         # The pool's token families and users first, with what hangs off them (refresh tokens; aliases, search
         # rows, group memberships...: a dozen rows a user), in short transactions of _DELETE_BATCH: one cascade
@@ -2334,22 +2353,6 @@ class SqliteStore(SharedQueries):
         return bool(await self._fetch("DELETE FROM pools WHERE id = ? RETURNING 1", (pool_id,)))
 
     # --- clients ----------------------------------------------------------------------------------------
-
-    async def update_client(self, client: ClientRecord) -> ClientRecord:
-        params = (
-            client.name,
-            client.secret,
-            _dumps(client.settings),
-            client.created_at,
-            client.updated_at,
-            None if client.secrets is None else _dumps(client.secrets),
-            client.pool_id,
-            client.id,
-            client.version,
-        )
-        exists = "SELECT 1 FROM clients WHERE pool_id = ? AND id = ?"
-        await self._versioned_update(_UPDATE_CLIENT, params, exists, (client.pool_id, client.id), client.id)
-        return replace(client, version=client.version + 1)
 
     async def delete_client(self, pool_id: str, client_id: str) -> bool:
         async with self._transaction() as db:

@@ -26,7 +26,7 @@ import structlog
 # A write of text PostgreSQL cannot store is refused as every wire refuses an invalid parameter.
 from gateway.errors import InvalidParameterException
 from gateway.services.change_stamp import SLOT_COUNT
-from gateway.storage.base import AlreadyExists, NotFound
+from gateway.storage.base import AlreadyExists, NotFound, VersionConflict
 from gateway.storage.sqlite import SharedQueries
 
 log = structlog.get_logger("gateway.storage")
@@ -249,6 +249,15 @@ class PostgresBase(SharedQueries):
             return list(await (conn or self._pool).fetch(pg_sql(sql), *params))
         except _NOT_TEXT as exc:
             return _no_such_text(sql, exc)
+
+    async def _versioned_update(self, update: str, params: Params, exists: str, key: Params, name: str) -> None:
+        """A compare-and-set UPDATE (its WHERE clause checks the record's version); when it changed no row,
+        ``exists`` (a SELECT by ``key``) tells which error to raise: VersionConflict, or NotFound. (Concurrent
+        updates of one version: each UPDATE waits for the row, then checks the version the winner wrote.)"""
+        if await self._fetch(update, params):
+            return
+        found = await self._fetch(exists, key)
+        raise VersionConflict(name) if found else NotFound(name)
 
     async def _fetch_one(
         self, sql: str, params: Params, convert: Callable[[Row], T], conn: Connection | None = None

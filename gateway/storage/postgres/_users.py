@@ -13,11 +13,9 @@ import asyncpg
 
 from gateway.storage.base import (
     AlreadyExists,
-    ClientRecord,
     GroupRecord,
     NotFound,
     Page,
-    PoolRecord,
     UserRecord,
     UserSearch,
     VersionConflict,
@@ -40,8 +38,6 @@ from gateway.storage.sqlite import (
     _REVOKE_CLIENT_FAMILIES,
     _SEARCH_PREFIX,
     _SEARCH_USERS,
-    _UPDATE_CLIENT,
-    _UPDATE_POOL,
     _UPDATE_USER,
     _USER_ALIASES,
     _USER_EXISTS,
@@ -89,11 +85,6 @@ _DELETE_POOL_BATCH = {
 class UsersMixin(PostgresBase):
     # --- pools ------------------------------------------------------------------------------------------
 
-    async def update_pool(self, pool: PoolRecord) -> PoolRecord:
-        params = (pool.name, _dumps(pool.settings), pool.created_at, pool.updated_at, pool.id, pool.version)
-        await _versioned_update(self, _UPDATE_POOL, params, "SELECT 1 FROM pools WHERE id = ?", (pool.id,), pool.id)
-        return replace(pool, version=pool.version + 1)
-
     async def delete_pool(self, pool_id: str) -> bool:
         """As the SQLite store's: the pool's token families and users first, in batches of one statement each, so
         that no transaction holds a large pool's rows (and the cascade's queue of them) for long; then the pool
@@ -104,22 +95,6 @@ class UsersMixin(PostgresBase):
         return await self._execute("DELETE FROM pools WHERE id = ?", (pool_id,)) > 0
 
     # --- clients ----------------------------------------------------------------------------------------
-
-    async def update_client(self, client: ClientRecord) -> ClientRecord:
-        params = (
-            client.name,
-            client.secret,
-            _dumps(client.settings),
-            client.created_at,
-            client.updated_at,
-            None if client.secrets is None else _dumps(client.secrets),
-            client.pool_id,
-            client.id,
-            client.version,
-        )
-        exists = "SELECT 1 FROM clients WHERE pool_id = ? AND id = ?"
-        await _versioned_update(self, _UPDATE_CLIENT, params, exists, (client.pool_id, client.id), client.id)
-        return replace(client, version=client.version + 1)
 
     async def delete_client(self, pool_id: str, client_id: str) -> bool:
         """SERIALIZABLE: a token family stored at the same time, whose transaction found the client, either
@@ -269,18 +244,6 @@ class UsersMixin(PostgresBase):
 
 # Functions rather than methods: the store's other parts have helpers of their own, and a method of the same name
 # in two of PostgresStore's bases would be one of them for all.
-
-
-async def _versioned_update(
-    store: PostgresBase, update: str, params: Params, exists: str, key: Params, name: str
-) -> None:
-    """A compare-and-set UPDATE (its WHERE clause checks the record's version); when it changed no row,
-    ``exists`` (a SELECT by ``key``) tells which error to raise: VersionConflict, or NotFound. (Concurrent
-    updates of one version: each UPDATE waits for the row, then checks the version the winner wrote.)"""
-    if await store._fetch(update, params):
-        return
-    found = await store._fetch(exists, key)
-    raise VersionConflict(name) if found else NotFound(name)
 
 
 async def _list_prefix(
