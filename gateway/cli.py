@@ -252,20 +252,16 @@ SHUTDOWN_SECONDS = 10.0
 # aiohttp's run_app, either of them for ever, until an orchestrator's SIGKILL. Its answer was given up at its
 # 5 s deadline already, so after this long the process exits all the same.
 EXIT_GRACE_SECONDS = 2.0
-# What a request line or one header may hold besides a token (its name, "Bearer ", a URL's other parameters).
-HEADER_SLACK_BYTES = 8192
-
-
 def _listen(app: web.Application, settings: Settings, sock: socket.socket | None = None) -> None:
     from aiohttp import web
 
-    from gateway.services.tokens import MAX_TOKEN_CHARS
+    from gateway.services.tokens import MAX_HEADER_BYTES
 
     loop = _loop_stopped_once_by_signals(app)
     # aiohttp reads a request line and a header of at most 8190 bytes by default, and answers 400 past them:
     # less than the tokens Gatehouse issues to a user in many groups, which come back in an Authorization
     # header (userInfo) or a URL (a logout's id_token_hint). Every worker listens through here.
-    limit = MAX_TOKEN_CHARS + HEADER_SLACK_BYTES
+    limit = MAX_HEADER_BYTES
     # Last of the cleanup (after the services' context, which aiohttp puts first): the store is closed by then.
     app.on_cleanup.append(_exit_within_grace)
     if sock is not None:  # --port 0: bound by serve(), which chose the port

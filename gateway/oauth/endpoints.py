@@ -48,8 +48,9 @@ from gateway.services.oauth import (
     end_session_request,
     error_description,
 )
+from gateway.services.tokens import MAX_HEADER_BYTES
 from gateway.settings import Settings
-from gateway.ui.render import cookie_name, csrf_ok, error_page, finish, found, page, secure_cookies
+from gateway.ui.render import cookie_name, csrf_ok, error_page, finish, found, page, secure_cookies, see_other
 from gateway.uris import iri_to_uri
 
 # Parameters that must not repeat (RFC 6749 §3.1, §3.2), with OpenID Connect Core §3.1.2.1's and
@@ -374,6 +375,8 @@ async def revoke(request: web.Request) -> web.Response:
 # Logout parameters, checked again as they were the first time.
 _ANSWER = "sign_out"
 _END_SESSION_FIELDS = ("client_id", "id_token_hint", "post_logout_redirect_uri", "state")
+# A request line's "GET " and " HTTP/1.1", and the room a proxy's longer path prefix may take.
+_REQUEST_LINE_SLACK = 1024
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -397,6 +400,13 @@ async def logout(request: web.Request) -> web.Response:
     except AuthorizationPageError as exc:
         return error_page(request, settings, exc.message)
     name = sso_cookie_name(pool.id, settings)
+    if request.method == "POST" and name not in request.cookies and _ANSWER not in values:
+        # A POST from an app on another site carries no SameSite=Lax cookie: the session it was sent to end is
+        # not in sight, and removing the browser's cookie would leave it alive in the store. The same request
+        # again as a GET (303, RFC 9110 §15.4.4) is a top-level navigation, which carries the cookie.
+        again = f"{base_path(request)}/logout?{urlencode(query)}"
+        if len(again) <= MAX_HEADER_BYTES - _REQUEST_LINE_SLACK:
+            return see_other(request, settings, again)
     session = await current_session(request, pool.id)
     if session is not None and end_session_request(query):
         if request.method == "POST" and _ANSWER in values:

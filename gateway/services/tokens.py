@@ -64,6 +64,11 @@ VERIFIED_CACHE_TOKEN_CHARS = 8192
 # most groups (100 per user, names of up to 128 characters), each with a role ARN of ordinary length, has ID and
 # access tokens of some 20-40 KB, which must still be accepted wherever Gatehouse takes its own tokens back.
 MAX_TOKEN_CHARS = 64 * 1024
+# What a request line or one header may hold besides a token (its name, "Bearer ", a URL's other parameters).
+HEADER_SLACK_BYTES = 8192
+# The longest request line or header the server reads (gateway/cli.py gives it to aiohttp, whose default of 8190
+# bytes is less than the tokens Gatehouse issues to a user in many groups).
+MAX_HEADER_BYTES = MAX_TOKEN_CHARS + HEADER_SLACK_BYTES
 
 
 # base64.urlsafe_b64encode's alphabet change, applied straight to binascii's output (two calls fewer per use:

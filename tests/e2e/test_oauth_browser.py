@@ -14,7 +14,7 @@ import pyotp
 import pytest
 import requests
 
-from tests.e2e.oauth_support import CALLBACK, make_user, pkce_pair, query_of
+from tests.e2e.oauth_support import CALLBACK, PASSWORD, make_user, pkce_pair, query_of
 from tests.support import GatehouseServer, MailServer, code_in
 
 # The committed screenshots are refreshed with GATEHOUSE_SCREENSHOTS=docs/screenshots; otherwise they go to a
@@ -181,5 +181,78 @@ def test_error_pages_render_in_the_browser(gatehouse: GatehouseServer, browser: 
         assert response is not None and response.status == 400
         assert page.get_by_role("heading", name="Something went wrong").is_visible()
         assert page.get_by_role("alert").inner_text()
+    finally:
+        context.close()
+
+
+# An app on another site whose sign-out button POSTs to the end_session_endpoint (RP-Initiated Logout 1.0 §2).
+# Plain http, which a pool allows only for localhost: Chromium holds up a form sent from an https page to an http
+# address. Another site than Gatehouse's 127.0.0.1, and answered by the browser context (no server listens).
+APP_SITE = "http://localhost:9"
+
+
+def test_a_cross_site_post_to_logout_ends_the_session(gatehouse: GatehouseServer, idp: Any, browser: Any) -> None:
+    """A cross-site POST carries no SameSite=Lax cookie, so the logout endpoint cannot see the session it was
+    sent to end (removing the browser's cookie would leave the session itself alive in the store, and a copy of
+    the cookie signed in). It sends the browser back to itself as a GET, a top-level navigation that does carry
+    the cookie: the session ends, and the browser comes to the app's post_logout_redirect_uri with its state."""
+    pool_id, client_id = _pool(idp, "browser-post-logout", mfa=False)
+    idp.update_user_pool_client(
+        UserPoolId=pool_id,
+        ClientId=client_id,
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email"],
+        CallbackURLs=[CALLBACK],
+        LogoutURLs=[f"{APP_SITE}/bye"],
+        SupportedIdentityProviders=["COGNITO"],
+    )
+    make_user(idp, pool_id, "gail", email="gail@example.com")
+    verifier, challenge = pkce_pair()
+    context = browser.new_context(viewport=VIEWPORT)
+    app = _App(context)
+    arrivals: list[str] = []
+
+    def app_site(route: Any) -> None:
+        arrivals.append(route.request.url)
+        if route.request.url.startswith(f"{APP_SITE}/bye"):
+            route.fulfill(status=200, content_type="text/html", body="<h1>Signed out</h1>")
+            return
+        form = (
+            f'<form method="post" action="{gatehouse.url}/{pool_id}/logout">'
+            f'<input type="hidden" name="id_token_hint" value="{tokens["id_token"]}">'
+            f'<input type="hidden" name="post_logout_redirect_uri" value="{APP_SITE}/bye">'
+            '<input type="hidden" name="state" value="see-you">'
+            "<button>Sign out</button></form>"
+        )
+        route.fulfill(status=200, content_type="text/html", body=form)
+
+    context.route(f"{APP_SITE}/**", app_site)
+    try:
+        page = context.new_page()
+        page.goto(_authorize_url(gatehouse, pool_id, client_id, challenge))
+        page.get_by_label("Username").fill("gail")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{CALLBACK}**")
+        tokens = _exchange(gatehouse, pool_id, client_id, app.callbacks[0], verifier)
+        sso = [c for c in context.cookies(gatehouse.url) if c["name"].startswith("gatehouse_sso")]
+        assert len(sso) == 1
+        page.goto(f"{APP_SITE}/account")
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_url(f"{APP_SITE}/bye**")
+        assert query_of(arrivals[-1]) == {"state": "see-you"}
+        # Signed out: the next authorization request is shown the sign-in page, not sent back with a code.
+        page.goto(_authorize_url(gatehouse, pool_id, client_id, challenge))
+        assert page.get_by_role("heading", name="Sign in").is_visible()
+        assert len(app.callbacks) == 1
+        # And the session is over in the store, not only gone from this browser: its cookie signs nobody in.
+        again = requests.get(
+            _authorize_url(gatehouse, pool_id, client_id, challenge),
+            cookies={sso[0]["name"]: sso[0]["value"]},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert again.status_code == 302 and "/login?rid=" in again.headers["Location"]
     finally:
         context.close()

@@ -24,7 +24,7 @@ The discovery document and the JWKS answer a CORS preflight.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import jwt
 import pytest
@@ -159,6 +159,33 @@ def test_logout_takes_post(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
     assert out.status_code == 302, out.text
     assert out.headers["Location"] == f"{LOGOUT}?state=bye"
     assert not _signed_in(browser, pool)
+
+
+def test_a_post_to_logout_without_the_cookie_comes_back_as_a_get(gatehouse: GatehouseServer, pool: OAuthPool) -> None:
+    """An app on another site that POSTs its sign-out form sends no SameSite=Lax session cookie with it: the
+    endpoint sends the browser back to itself as a GET (303), which carries the cookie, and the session ends
+    there. (tests/e2e/test_oauth_browser.py shows it in Chromium.)"""
+    browser, tokens = _sign_in(gatehouse, pool)
+    form = {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": LOGOUT, "state": "bye"}
+    bounced = requests.post(f"{pool.issuer}/logout", data=form, allow_redirects=False, timeout=10)
+    assert bounced.status_code == 303, bounced.text
+    location = bounced.headers["Location"]
+    assert urlsplit(location).path == f"/{pool.pool_id}/logout" and query_of(location) == form
+    assert _signed_in(browser, pool)  # nothing ended yet: no session was in sight
+    out = browser.get(location)
+    assert out.status_code == 302 and out.headers["Location"] == f"{LOGOUT}?state=bye"
+    assert not _signed_in(browser, pool)
+
+
+def test_a_cookieless_post_to_logout_too_long_for_a_url_is_answered_as_it_is(
+    gatehouse: GatehouseServer, pool: OAuthPool
+) -> None:
+    """Parameters that would not fit in a request line the server reads are not sent back in one: the POST is
+    answered where it is, as a browser without a session is (the way out, and no cookie)."""
+    form = {"post_logout_redirect_uri": LOGOUT, "state": "bye", "client_id": pool.public_id, "padding": "x" * 80_000}
+    out = requests.post(f"{pool.issuer}/logout", data=form, allow_redirects=False, timeout=10)
+    assert out.status_code == 302, out.text
+    assert out.headers["Location"] == f"{LOGOUT}?state=bye"
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
