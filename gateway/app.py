@@ -283,6 +283,8 @@ async def _close_services(services: Services) -> None:
         await services.triggers.invoker.close()
     if services.triggers.local is not None:
         await services.triggers.local.close()
+    if services.triggers.code_encryption is not None:
+        await services.triggers.code_encryption.close()
 
 
 def _tune_garbage_collector() -> None:

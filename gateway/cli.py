@@ -252,6 +252,8 @@ SHUTDOWN_SECONDS = 10.0
 # aiohttp's run_app, either of them for ever, until an orchestrator's SIGKILL. Its answer was given up at its
 # 5 s deadline already, so after this long the process exits all the same.
 EXIT_GRACE_SECONDS = 2.0
+
+
 def _listen(app: web.Application, settings: Settings, sock: socket.socket | None = None) -> None:
     from aiohttp import web
 

@@ -96,6 +96,7 @@ from gateway.errors import (
 )
 from gateway.services.cimd import DEFAULT_CACHE_SECONDS, MAX_CACHE_SECONDS, MIN_CACHE_SECONDS, check_pattern
 from gateway.services.container import Services
+from gateway.services.custom_sender import KmsSettings
 from gateway.services.log_delivery import log_delivery_configuration, set_log_delivery
 from gateway.services.messaging import check_address_header
 from gateway.services.passwords import Argon2Params, check_password_policy
@@ -374,6 +375,28 @@ class SmsWebhookConfig(_Model):
 _HandlerSpec = Annotated[str, StringConstraints(pattern=_HANDLER_PATTERN)]
 
 
+class KmsConfig(_Model):
+    """Where the codes given to user pools' custom sender triggers are encrypted under the pool's KMS key
+    (LambdaConfig.KMSKeyID): the AWS KMS API of this endpoint (AWS itself by default, or anything that speaks that
+    API), signed with these credentials (by default the AWS credentials of the environment)."""
+
+    endpoint_url: str | None = Field(
+        None, pattern=_URL_PATTERN, description="The KMS API endpoint (default: AWS's, for the key's region)."
+    )
+    region: str | None = Field(None, pattern=_REGION_PATTERN, description="Default: the key ARN's region.")
+    access_key_id: str | None = Field(None, pattern=_ACCESS_KEY_PATTERN)
+    secret_access_key: NonEmptySecret | None = Field(None, description='Use "${ENV_VAR}", never a literal.')
+
+    @model_validator(mode="after")
+    def _both_credentials(self) -> KmsConfig:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            issue = _Issue(
+                ("access_key_id",), "expected access_key_id and secret_access_key together", show_value=False
+            )
+            raise _invalid([issue])
+        return self
+
+
 class LambdaInvokeConfig(_Model):
     """Where user pools' Lambda triggers (LambdaConfig) are invoked: the AWS Lambda Invoke API of this endpoint
     (AWS itself by default, or anything that speaks that API), signed with these credentials (by default the
@@ -497,6 +520,7 @@ class ServerConfig(_Model):
     lambda_invoke: LambdaInvokeConfig | None = Field(
         None, alias="lambda", description="Where user pools' Lambda triggers are invoked."
     )
+    kms: KmsConfig | None = Field(None, description="Where custom sender triggers' codes are encrypted.")
     default_email_sender: EmailAddress | None = Field(None, description="From address of pools that set no email.from.")
     log: LogConfig | None = None
     rate_limits: RateLimitsConfig | None = None
@@ -1985,6 +2009,14 @@ def server_settings(config: GatehouseConfig, base: Settings) -> Settings:
                 Secret(invoke.secret_access_key.get_secret_value()) if invoke.secret_access_key is not None else None
             ),
             **({"max_concurrency": invoke.max_concurrency} if invoke.max_concurrency is not None else {}),
+        )
+    if server.kms is not None:
+        kms = server.kms
+        changes["kms"] = KmsSettings(
+            endpoint_url=kms.endpoint_url,
+            region=kms.region,
+            access_key_id=kms.access_key_id,
+            secret_access_key=Secret(kms.secret_access_key.get_secret_value()) if kms.secret_access_key else None,
         )
     if server.log is not None:
         if server.log.level is not None:

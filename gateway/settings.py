@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.services.code_limits import CodeSendLimitSettings
+from gateway.services.custom_sender import KmsSettings
 from gateway.services.front_door import FrontDoorApp
 from gateway.services.passwords import Argon2Params
 from gateway.services.ratelimit import RateLimitSettings
@@ -88,6 +89,8 @@ class Settings:
     sms_webhook: SmsWebhookSettings | None = None
     # Where user pools' Lambda triggers are invoked (config file server.lambda; gateway/services/triggers.py).
     lambda_invoke: LambdaSettings = field(default_factory=LambdaSettings)
+    # Where custom sender triggers' codes are encrypted (config file server.kms; gateway/services/custom_sender.py).
+    kms: KmsSettings = field(default_factory=KmsSettings)
     default_email_sender: str = "no-reply@verificationemail.com"
     max_body_bytes: int = 1024 * 1024
     config_path: Path | None = None

@@ -30,6 +30,7 @@ EXAMPLE_ENV = {
     "SMTP_PASSWORD": "smtp-password",
     "SMS_WEBHOOK_TOKEN": "sms-token",
     "LAMBDA_SECRET_ACCESS_KEY": "lambda-secret",
+    "KMS_SECRET_ACCESS_KEY": "kms-secret",
 }
 POOL = "us-east-1_Example01"
 WEB = "examplewebapp00000000000001"

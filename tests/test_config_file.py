@@ -24,6 +24,7 @@ from gateway.config_file import (
 from gateway.metrics import Metrics
 from gateway.secretbox import SecretBox
 from gateway.services.container import Services
+from gateway.services.custom_sender import KmsSettings
 from gateway.services.log_delivery import log_delivery_configuration
 from gateway.services.messaging import Messenger, OutboxSender
 from gateway.services.passwords import Argon2Params, PasswordHasher
@@ -38,6 +39,7 @@ EXAMPLE_ENV = {
     "SMTP_PASSWORD": "smtp-password-value-9012",
     "SMS_WEBHOOK_TOKEN": "sms-token-value-3456",
     "LAMBDA_SECRET_ACCESS_KEY": "lambda-secret-value-7890",
+    "KMS_SECRET_ACCESS_KEY": "kms-secret-value-1357",
 }
 
 Write = Callable[..., Path]
@@ -516,6 +518,12 @@ def test_server_settings_maps_every_value() -> None:
     assert settings.sms_webhook.url == "http://localhost:8080/sms"
     assert settings.sms_webhook.headers == {"Authorization": f"Bearer {EXAMPLE_ENV['SMS_WEBHOOK_TOKEN']}"}
     assert settings.default_email_sender == "Example <no-reply@example.com>"
+    assert settings.kms == KmsSettings(
+        endpoint_url="http://localhost:4566",
+        region="us-east-1",
+        access_key_id="AKIAIOSFODNN7EXAMPLE",
+        secret_access_key=Secret(EXAMPLE_ENV["KMS_SECRET_ACCESS_KEY"]),
+    )
     assert (settings.log_level, settings.log_json) == ("info", True)
     assert settings.config_path == Path("kept.yaml")  # not a server: key, kept from base
 

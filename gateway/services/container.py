@@ -14,6 +14,7 @@ from gateway.services.change_stamp import ChangeStamps
 from gateway.services.cimd import CimdService
 from gateway.services.code_limits import CodeSendLimiter
 from gateway.services.credentials import CredentialService
+from gateway.services.custom_sender import CodeEncryption
 from gateway.services.domains import DomainService
 from gateway.services.federation import FederationService
 from gateway.services.front_door import FrontDoorService
@@ -178,7 +179,9 @@ class Services:
             store, pools, hmac.new(code_key, b"gatehouse user session ids", hashlib.sha256).digest()
         )
         auth.sessions = sessions
-        triggers = TriggerService(AwsLambdaInvoker(settings.lambda_invoke), metrics=metrics)
+        triggers = TriggerService(
+            AwsLambdaInvoker(settings.lambda_invoke), metrics=metrics, code_encryption=CodeEncryption(settings.kms)
+        )
         hooks = HookRegistry(triggers=triggers)
         federation.hooks = hooks
         users.hooks = hooks

@@ -33,6 +33,7 @@ from gateway.errors import (
 )
 from gateway.ids import new_code
 from gateway.services.custom_message import AUTHENTICATION, CustomMessage, MessageTrigger, custom_message
+from gateway.services.custom_sender import has_custom_sender, send_by_function
 from gateway.services.messaging import email_parts, render_template
 from gateway.services.mfa import EMAIL_OTP, SMS_MFA
 from gateway.services.pools import PoolView
@@ -76,6 +77,10 @@ async def send_sign_in_code(
     :func:`sign_in_message` and the pool's CustomMessage function (CustomMessage_Authentication: "To send MFA
     code during authentication"); raises CodeDeliveryFailureException when it cannot be delivered, the
     trigger's errors when the function fails (custom_message.py)."""
+    if users.triggers is not None and has_custom_sender(users.triggers, pool, medium):
+        await send_by_function(users.triggers, pool, user, MessageTrigger(AUTHENTICATION), medium, code, destination)
+        users.count_code_sent(pool, medium, purpose)
+        return
     custom = await custom_message(users.triggers, pool, user, MessageTrigger(AUTHENTICATION), mediums=(medium,))
     subject, text, html = sign_in_message(pool, medium, code, user.username, custom)
     await users.send_text(pool, medium, destination, text, subject=subject, purpose=purpose, html=html)

@@ -30,6 +30,7 @@ from gateway.errors import (
 )
 from gateway.ids import new_client_id, new_client_secret, new_pool_id, sha256_hex
 from gateway.services.change_stamp import ChangeStamps
+from gateway.services.custom_sender import KMS_KEY_ARN
 from gateway.services.messaging import check_email_settings
 from gateway.services.schema import add_custom_attributes, build_schema, required_attributes
 from gateway.services.views import RecordView
@@ -525,6 +526,10 @@ _RUN_TRIGGERS = frozenset(
         "VerifyAuthChallengeResponse",
         # An InboundFederationLambdaType, whose LambdaVersion the service model holds to V1_0.
         "InboundFederation",
+        # The custom senders (gateway/services/custom_sender.py), and the KMS key their codes are encrypted under.
+        "CustomEmailSender",
+        "CustomSMSSender",
+        "KMSKeyID",
     }
 )
 
@@ -544,6 +549,7 @@ def _check_lambda_config(settings: dict[str, Any]) -> None:
             f"LambdaConfig: Gatehouse does not run the {', '.join(unsupported)} trigger"
             f"{'s' if len(unsupported) > 1 else ''} yet; leave {'them' if len(unsupported) > 1 else 'it'} out."
         )
+    _check_custom_senders(config)
     versioned = config.get("PreTokenGenerationConfig")
     legacy = config.get("PreTokenGeneration")
     if versioned:
@@ -559,6 +565,21 @@ def _check_lambda_config(settings: dict[str, Any]) -> None:
         config["PreTokenGeneration"] = versioned.get("LambdaArn")
     elif legacy:
         config["PreTokenGenerationConfig"] = {"LambdaVersion": "V1_0", "LambdaArn": legacy}
+
+
+def _check_custom_senders(config: Mapping[str, Any]) -> None:
+    """A custom sender needs the KMS key its codes are encrypted under ("KMSKeyID: The ARN of an KMS key. Amazon
+    Cognito uses the key to encrypt codes and temporary passwords sent to custom sender Lambda triggers"), as a key
+    ARN; its event version is V1_0, the only one there is."""
+    senders = [name for name in ("CustomEmailSender", "CustomSMSSender") if config.get(name)]
+    key = config.get("KMSKeyID")
+    if key and not KMS_KEY_ARN.match(str(key)):
+        raise InvalidParameterException("KMSKeyID must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>).")
+    if senders and not key:
+        raise InvalidParameterException(f"{senders[0]} needs a KMSKeyID to encrypt the codes it is sent.")
+    for name in senders:
+        if config[name].get("LambdaVersion") != "V1_0":
+            raise InvalidParameterException(f"{name}.LambdaVersion must be V1_0.")
 
 
 def _check_fixed_features(settings: Mapping[str, Any]) -> None:

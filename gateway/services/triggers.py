@@ -47,6 +47,7 @@ from gateway.errors import (
 
 if TYPE_CHECKING:
     from gateway.metrics import Metrics
+    from gateway.services.custom_sender import CodeEncryption
     from gateway.services.pools import PoolView
     from gateway.settings import Secret
 
@@ -637,12 +638,18 @@ class TriggerService:
     """Looks up a pool's trigger functions and invokes them."""
 
     def __init__(
-        self, invoker: LambdaInvoker | None, local: LocalFunctions | None = None, metrics: Metrics | None = None
+        self,
+        invoker: LambdaInvoker | None,
+        local: LocalFunctions | None = None,
+        metrics: Metrics | None = None,
+        code_encryption: CodeEncryption | None = None,
     ) -> None:
         self.invoker = invoker
         self.metrics = metrics
         # Functions that are Python handlers in this process (config file server.lambda.functions).
         self.local = local
+        # Seals the codes the custom sender triggers are given (custom_sender.py).
+        self.code_encryption = code_encryption
 
     @staticmethod
     def function(pool: PoolView, trigger: str) -> str | None:
@@ -663,9 +670,12 @@ class TriggerService:
         versioned = (pool.settings.get("LambdaConfig") or {}).get("PreTokenGenerationConfig") or {}
         return {"V2_0": "2", "V3_0": "3"}.get(str(versioned.get("LambdaVersion") or "V1_0"), "1")
 
-    async def invoke(self, pool: PoolView, trigger: str, event: dict[str, Any]) -> dict[str, Any]:
+    async def invoke(
+        self, pool: PoolView, trigger: str, event: dict[str, Any], *, answer_read: bool = True
+    ) -> dict[str, Any]:
         """Invoke the pool's ``trigger`` function with ``event``; its ``response`` (an object). The caller
-        checks that the pool has one (:meth:`function`)."""
+        checks that the pool has one (:meth:`function`). ``answer_read=False``: a trigger whose answer Cognito does
+        not read (the custom senders), {} whatever it returned."""
         arn = self.function(pool, trigger)
         assert arn is not None
         fields = {"pool": pool.id, "trigger": event.get("triggerSource"), "function": arn}
@@ -688,7 +698,7 @@ class TriggerService:
                 outcome = "invoke_error"
                 log.warning("trigger.invoke_failed", reason=exc.reason, **fields)
                 raise UnexpectedLambdaException(f"{trigger} invocation failed due to error {exc.reason}.") from exc
-            response = _response_of(answer)
+            response = _response_of(answer) if answer_read else {}
             if response is None:
                 log.warning("trigger.unrecognizable_output", **fields)
                 raise _invalid()

@@ -53,6 +53,7 @@ from gateway.services.custom_message import (
     MessageTrigger,
     custom_message,
 )
+from gateway.services.custom_sender import has_custom_sender, send_by_function
 from gateway.services.hooks import PRE_SIGN_UP_ADMIN_CREATE_USER, PRE_SIGN_UP_SIGN_UP, HookRegistry
 from gateway.services.log_delivery import export_notification_error
 from gateway.services.messaging import EmailMessage, Messenger, SmsMessage, email_parts, render_template
@@ -917,7 +918,7 @@ class UserService:
         except CodeDeliveryFailureException:
             export_notification_error(pool, "Email", purpose)
             raise
-        self._metrics.inc(self._metrics.codes_sent, pool=pool.id, medium="EMAIL", purpose=purpose)
+        self.count_code_sent(pool, "EMAIL", purpose)
 
     async def _send_sms(self, pool: PoolView, to: str, text: str, purpose: str) -> None:
         try:
@@ -925,7 +926,11 @@ class UserService:
         except CodeDeliveryFailureException:
             export_notification_error(pool, "SMS", purpose)
             raise
-        self._metrics.inc(self._metrics.codes_sent, pool=pool.id, medium="SMS", purpose=purpose)
+        self.count_code_sent(pool, "SMS", purpose)
+
+    def count_code_sent(self, pool: PoolView, medium: str, purpose: str) -> None:
+        """One message gone by ``medium`` (EMAIL or SMS), by Gatehouse or the pool's custom sender function."""
+        self._metrics.inc(self._metrics.codes_sent, pool=pool.id, medium=medium, purpose=purpose)
 
     async def limit_code_send(self, pool: PoolView, key: str, purpose: str) -> float | None:
         """Take one code from the user's send budget (code_limits), or raise the limit's error; the send's
@@ -968,9 +973,17 @@ class UserService:
         (numbers it cannot reach, a spending limit, a sandbox); refused first, it leaves nothing sent."""
         template = pool.admin_create_user_config.get("InviteMessageTemplate") or {}
         trigger = MessageTrigger(ADMIN_CREATE_USER, client_metadata=client_metadata)
-        custom = await custom_message(self.triggers, pool, user, trigger, mediums=mediums)
+        worded = [medium for medium in mediums if not has_custom_sender(self.triggers, pool, medium)]
+        custom = await custom_message(self.triggers, pool, user, trigger, mediums=worded) if worded else None
         # ["EMAIL", "EMAIL"] is one invitation, not two.
         for medium in sorted(dict.fromkeys(mediums), key=lambda medium: medium != "SMS"):
+            if self.triggers is not None and has_custom_sender(self.triggers, pool, medium):
+                address = user.attributes.get("email" if medium == "EMAIL" else "phone_number")
+                if address:
+                    await send_by_function(self.triggers, pool, user, trigger, medium, password, address)
+                    self.count_code_sent(pool, medium, "invitation")
+                continue
+            assert custom is not None  # asked for every medium without a custom sender
             if medium == "EMAIL" and user.attributes.get("email"):
                 text, html = email_parts(
                     custom.email or template.get("EmailMessage") or DEFAULT_INVITE_MESSAGE,
@@ -1148,6 +1161,11 @@ class UserService:
         template = pool.settings.get("VerificationMessageTemplate") or {}
         medium = "EMAIL" if attribute == "email" else "SMS"
         trigger = trigger or MessageTrigger(_CUSTOM_MESSAGE_SOURCES.get(purpose, UPDATE_USER_ATTRIBUTE))
+        if self.triggers is not None and has_custom_sender(self.triggers, pool, medium):
+            # The pool's own function sends it, link or not: it writes its own message (custom_sender.py).
+            await send_by_function(self.triggers, pool, user, trigger, medium, code, value)
+            self.count_code_sent(pool, medium, purpose)
+            return
         custom = await custom_message(
             self.triggers, pool, user, trigger, mediums=(medium,), link=medium == "EMAIL" and link is not None
         )

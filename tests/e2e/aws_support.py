@@ -4,14 +4,49 @@ write, and boto3 clients signed with temporary credentials."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 from botocore.config import Config
 
-from tests.support import REGION
+from tests.support import REGION, free_port
 
 ACCOUNT = "000000000000"
+
+
+@contextmanager
+def moto_server(log_dir: Path) -> Iterator[str]:
+    """A local stand-in for AWS's APIs (moto's server) on a free port, for as long as the block runs: its URL."""
+    executable = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+    if not Path(executable).exists():
+        pytest.skip("moto[server] is not installed")
+    port = free_port()
+    with (log_dir / "moto.log").open("wb") as log:
+        process = subprocess.Popen(
+            [executable, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    urllib.request.urlopen(url + "/moto-api/", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def aws_client(service: str, url: str, key: str, secret: str, token: str | None = None) -> Any:

@@ -4,19 +4,14 @@ locally) mints the credentials, and those credentials work against that AWS endp
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.aws_support import aws_client, oidc_trust
-from tests.support import REGION, GatehouseServer, free_port
+from tests.e2e.aws_support import aws_client, moto_server, oidc_trust
+from tests.support import REGION, GatehouseServer
 
 MOTO_ACCOUNT = "123456789012"
 MOTO_KEY = "AKIAGATEHOUSEMOTO01"
@@ -26,24 +21,8 @@ PASSWORD = "Correct-horse-1"
 
 @pytest.fixture(scope="module")
 def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    executable = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
-    if not Path(executable).exists():
-        pytest.skip("moto[server] is not installed")
-    port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    process = subprocess.Popen([executable, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    with moto_server(tmp_path_factory.mktemp("moto")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

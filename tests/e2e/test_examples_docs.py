@@ -153,6 +153,7 @@ CONFIG_FILES = {
         "SMTP_PASSWORD": "smtp-password",
         "SMS_WEBHOOK_TOKEN": "Bearer sms-token",
         "LAMBDA_SECRET_ACCESS_KEY": "lambda-secret",
+        "KMS_SECRET_ACCESS_KEY": "kms-secret",
     },
     "examples/broker/broker.yaml": {"APPLE_PRIVATE_KEY": ""},  # filled with a fresh key below
     "examples/triggers/triggers.yaml": {"PYTHONPATH": "examples/triggers"},  # its handlers, as its header says

@@ -297,6 +297,7 @@ EXAMPLE_SECRETS = {
     "SMTP_PASSWORD": "smtp-password-for-tests",
     "SMS_WEBHOOK_TOKEN": "sms-token-for-tests",
     "LAMBDA_SECRET_ACCESS_KEY": "lambda-secret-for-tests",
+    "KMS_SECRET_ACCESS_KEY": "kms-secret-for-tests",
 }
 
 
