@@ -873,6 +873,106 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def backup(args: argparse.Namespace) -> int:
+    return _one_line_errors("backup", _backup, args)
+
+
+# What a backup holds, by the names a data dir gives them: `gatehouse serve --data-dir BACKUP` serves it.
+BACKUP_DATABASE = "gatehouse.db"
+_BACKUP_KEPT_FILES = ("secret.key", "admin-credentials.json")
+
+
+def _backup(args: argparse.Namespace) -> int:
+    """A consistent copy of a SQLite store, taken while servers keep reading and writing it, with the files that
+    open it: the secret key its sealed secrets need and the admin credentials. The copy is SQLite's ``VACUUM
+    INTO`` (one read transaction: the database as of one moment, WAL included, and never a write lock), checked
+    with ``PRAGMA integrity_check`` and the secret key's check before it is reported. Copying the database file
+    alone while a server runs is not a backup: the latest writes live in its ``-wal`` file."""
+    settings = _settings_from_args(args)
+    if settings.database_url is not None:
+        raise UsageError(
+            "the store is a PostgreSQL database: back it up with PostgreSQL's own tools (pg_dump), and keep the "
+            "secret key (GATEHOUSE_SECRET_KEY or secret.key) with it"
+        )
+    _require_database(settings)
+    destination = Path(args.destination)
+    try:
+        if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
+            raise UsageError(f"{destination} is not an empty directory: a backup never overwrites anything")
+        made = not destination.exists()
+        destination.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot use {destination}: {exc.strerror or exc}") from None
+    try:
+        return _back_up_into(settings, destination)
+    except BaseException:
+        # Nothing half-made is left to be taken for a backup: the files written here go, and the directory if
+        # this made it.
+        for name in (BACKUP_DATABASE, *_BACKUP_KEPT_FILES):
+            (destination / name).unlink(missing_ok=True)
+        if made:
+            destination.rmdir()
+        raise
+
+
+def _back_up_into(settings: Settings, destination: Path) -> int:
+    import sqlite3
+
+    from gateway.secretbox import SecretBox, SecretBoxError
+
+    copy = destination / BACKUP_DATABASE
+    try:
+        source = sqlite3.connect(f"file:{Path(settings.database).resolve()}?mode=ro", uri=True, timeout=30)
+        try:
+            source.execute("VACUUM INTO ?", (str(copy),))
+        finally:
+            source.close()
+        os.chmod(copy, 0o600)
+        check = sqlite3.connect(copy)
+        try:
+            problems = [row[0] for row in check.execute("PRAGMA integrity_check")]
+            sealed = check.execute("SELECT value FROM meta WHERE key = ?", (KEY_CHECK_META,)).fetchone()
+            users = check.execute("SELECT count(*) FROM users").fetchone()[0]
+            pools = check.execute("SELECT count(*) FROM pools").fetchone()[0]
+        finally:
+            check.close()
+    except sqlite3.Error as exc:
+        raise UsageError(f"cannot copy the database {settings.database}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {copy}: {exc.strerror or exc}") from None
+    if problems != ["ok"]:
+        raise UsageError(f"the copy at {copy} failed its integrity check: {'; '.join(problems[:3])}")
+    copied = [BACKUP_DATABASE]
+    for name in _BACKUP_KEPT_FILES:
+        found = Path(settings.data_dir) / name
+        if name == "secret.key" and os.environ.get("GATEHOUSE_SECRET_KEY"):
+            continue  # the key the servers use is not in the data dir: the operator keeps it (printed below)
+        if found.is_file():
+            try:
+                fd = os.open(destination / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(found.read_bytes())
+            except OSError as exc:
+                raise UsageError(f"cannot copy {found}: {exc.strerror or exc}") from None
+            copied.append(name)
+    key_text = os.environ.get("GATEHOUSE_SECRET_KEY") or (
+        (destination / "secret.key").read_text().strip() if "secret.key" in copied else ""
+    )
+    if sealed is not None and key_text:
+        try:
+            if SecretBox(bytes.fromhex(key_text)).open(str(sealed[0]), aad=KEY_CHECK_META.encode()) != b"gatehouse":
+                raise SecretBoxError("not the key check")
+        except (ValueError, SecretBoxError):
+            raise UsageError(
+                "the secret key does not open the database's secrets: the backup would be of no use"
+            ) from None
+    print(f"backed up {settings.database} ({pools} user pools, {users} users) to {destination}: {', '.join(copied)}")
+    if "secret.key" not in copied:
+        print("the secret key is not in the backup (GATEHOUSE_SECRET_KEY): keep it with the backup, or it is useless")
+    print(f"restore: stop the servers, then serve with --data-dir {destination} (or copy its files into the data dir)")
+    return 0
+
+
 def _listening_options(args: argparse.Namespace) -> dict[str, object]:
     """``serve``'s ``--host``, ``--port``, ``--public-url`` and ``--workers`` as Settings fields, checked by the
     rules of the config file's ``server:`` section. They are checked here rather than by argparse, so that a
@@ -974,6 +1074,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --now: delete the earlier keys at once, so that every token they signed is refused",
     )
     rotate.set_defaults(handler=keys_rotate)
+
+    backup_parser = commands.add_parser(
+        "backup", help="copy the database, its secret key and admin credentials, while servers run"
+    )
+    config_option(backup_parser)
+    data_dir_option(backup_parser)
+    backup_parser.add_argument("destination", metavar="DIR", help="a new (or empty) directory for the copy")
+    backup_parser.set_defaults(handler=backup)
     return parser
 
 

@@ -14,6 +14,7 @@ from gateway.api.paging import page_key, page_offset, page_token
 from gateway.errors import (
     InvalidParameterException,
     NotAuthorizedException,
+    OperationNotEnabledException,
     ResourceNotFoundException,
     UnauthorizedException,
     UserNotFoundException,
@@ -1345,6 +1346,73 @@ async def ListUserImportJobs(call: Call) -> dict[str, Any]:
     if page.next_token:
         result["PaginationToken"] = page_token(call, page.next_token, pool_id)
     return result
+
+
+# --- point-in-time recovery and replicas ---------------------------------------------------------------------
+#
+# Not Gatehouse's: it keeps no history of its store to recover from, and one store (SQLite, or a PostgreSQL
+# database several servers share) serves every pool. Each operation finds its pool first (ResourceNotFoundException,
+# as every pool operation does), then answers OperationNotEnabledException, an error its model lists, saying what
+# to use instead, rather than UnknownOperationException.
+
+_NO_RECOVERY = (
+    "Point-in-time recovery is not available in Gatehouse: back the store up with `gatehouse backup` (PostgreSQL: "
+    "pg_dump) and restore it by serving the copy."
+)
+_NO_REPLICAS = (
+    "User pool replicas are not available in Gatehouse: run several servers on one PostgreSQL database "
+    "(GATEHOUSE_DATABASE_URL) to serve a pool from more than one place."
+)
+
+
+async def _not_enabled(call: Call, message: str) -> dict[str, Any]:
+    await pool_of(call)
+    raise OperationNotEnabledException(message)
+
+
+@operation
+async def InitiatePointInTimeRecovery(call: Call) -> dict[str, Any]:
+    return await _not_enabled(call, _NO_RECOVERY)
+
+
+@operation
+async def StartPointInTimeRecovery(call: Call) -> dict[str, Any]:
+    return await _not_enabled(call, _NO_RECOVERY)
+
+
+@operation
+async def DescribePointInTimeRecovery(call: Call) -> dict[str, Any]:
+    return await _not_enabled(call, _NO_RECOVERY)
+
+
+@operation
+async def ListPointInTimeRecoveries(call: Call) -> dict[str, Any]:
+    return await _not_enabled(call, _NO_RECOVERY)
+
+
+@operation
+async def CancelPointInTimeRecovery(call: Call) -> dict[str, Any]:
+    return await _not_enabled(call, _NO_RECOVERY)
+
+
+@operation
+async def CreateUserPoolReplica(call: Call) -> dict[str, Any]:
+    return await _not_enabled(call, _NO_REPLICAS)
+
+
+@operation
+async def ListUserPoolReplicas(call: Call) -> dict[str, Any]:
+    return await _not_enabled(call, _NO_REPLICAS)
+
+
+@operation
+async def UpdateUserPoolReplica(call: Call) -> dict[str, Any]:
+    return await _not_enabled(call, _NO_REPLICAS)
+
+
+@operation
+async def DeleteUserPoolReplica(call: Call) -> dict[str, Any]:
+    return await _not_enabled(call, _NO_REPLICAS)
 
 
 # The managed login branding and terms documents operations live in their own modules and register themselves
