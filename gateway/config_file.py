@@ -48,7 +48,7 @@ import re
 import types
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple, TypeAlias, Union, cast, get_args, get_origin
+from typing import Annotated, Any, Literal, NamedTuple, Self, TypeAlias, Union, cast, get_args, get_origin
 from urllib.parse import urlsplit
 
 import botocore.loaders
@@ -375,7 +375,23 @@ class SmsWebhookConfig(_Model):
 _HandlerSpec = Annotated[str, StringConstraints(pattern=_HANDLER_PATTERN)]
 
 
-class KmsConfig(_Model):
+class _AwsCredentialsConfig(_Model):
+    """An AWS API's key pair: both, or neither (then the AWS credentials of the environment)."""
+
+    access_key_id: str | None = Field(None, pattern=_ACCESS_KEY_PATTERN)
+    secret_access_key: NonEmptySecret | None = Field(None, description='Use "${ENV_VAR}", never a literal.')
+
+    @model_validator(mode="after")
+    def _both_credentials(self) -> Self:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            issue = _Issue(
+                ("access_key_id",), "expected access_key_id and secret_access_key together", show_value=False
+            )
+            raise _invalid([issue])
+        return self
+
+
+class KmsConfig(_AwsCredentialsConfig):
     """Where the codes given to user pools' custom sender triggers are encrypted under the pool's KMS key
     (LambdaConfig.KMSKeyID): the AWS KMS API of this endpoint (AWS itself by default, or anything that speaks that
     API), signed with these credentials (by default the AWS credentials of the environment)."""
@@ -384,20 +400,9 @@ class KmsConfig(_Model):
         None, pattern=_URL_PATTERN, description="The KMS API endpoint (default: AWS's, for the key's region)."
     )
     region: str | None = Field(None, pattern=_REGION_PATTERN, description="Default: the key ARN's region.")
-    access_key_id: str | None = Field(None, pattern=_ACCESS_KEY_PATTERN)
-    secret_access_key: NonEmptySecret | None = Field(None, description='Use "${ENV_VAR}", never a literal.')
-
-    @model_validator(mode="after")
-    def _both_credentials(self) -> KmsConfig:
-        if (self.access_key_id is None) != (self.secret_access_key is None):
-            issue = _Issue(
-                ("access_key_id",), "expected access_key_id and secret_access_key together", show_value=False
-            )
-            raise _invalid([issue])
-        return self
 
 
-class LambdaInvokeConfig(_Model):
+class LambdaInvokeConfig(_AwsCredentialsConfig):
     """Where user pools' Lambda triggers (LambdaConfig) are invoked: the AWS Lambda Invoke API of this endpoint
     (AWS itself by default, or anything that speaks that API), signed with these credentials (by default the
     AWS credentials of the environment)."""
@@ -406,22 +411,11 @@ class LambdaInvokeConfig(_Model):
         None, pattern=_URL_PATTERN, description="The Lambda API endpoint (default: AWS's, for the function's region)."
     )
     region: str | None = Field(None, pattern=_REGION_PATTERN, description="Default: the function ARN's region.")
-    access_key_id: str | None = Field(None, pattern=_ACCESS_KEY_PATTERN)
-    secret_access_key: NonEmptySecret | None = Field(None, description='Use "${ENV_VAR}", never a literal.')
     max_concurrency: int | None = Field(None, ge=1, le=1024, description="Invocations at once per process (32).")
     functions: dict[Annotated[str, StringConstraints(pattern=_FUNCTION_ARN_PATTERN)], _HandlerSpec] | None = Field(
         None,
         description='Function ARNs run as Python handlers in Gatehouse\'s process: {ARN: "package.module:handler"}.',
     )
-
-    @model_validator(mode="after")
-    def _both_credentials(self) -> LambdaInvokeConfig:
-        if (self.access_key_id is None) != (self.secret_access_key is None):
-            issue = _Issue(
-                ("access_key_id",), "expected access_key_id and secret_access_key together", show_value=False
-            )
-            raise _invalid([issue])
-        return self
 
 
 class LogConfig(_Model):

@@ -19,6 +19,17 @@ def functions() -> Iterator[FakeLambda]:
 
 
 @pytest.fixture(scope="module")
+def sms_gateway() -> Iterator[Any]:
+    """An SMS gateway (tests/e2e/test_delivery.py's SmsGateway) recording what Gatehouse's webhook sends it."""
+    from tests.e2e.test_delivery import SmsGateway
+
+    gateway = SmsGateway()
+    gateway.start()
+    yield gateway
+    gateway.stop()
+
+
+@pytest.fixture(scope="module")
 def mail() -> Iterator[MailServer]:
     server = MailServer()
     server.start()

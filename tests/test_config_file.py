@@ -539,6 +539,20 @@ def test_database_pool_size(write: Write) -> None:
         assert "server.database_pool_size" in str(refused.value)
 
 
+@pytest.mark.parametrize("section", ["lambda", "kms"])
+def test_an_aws_key_pair_is_given_whole_or_not_at_all(write: Write, section: str) -> None:
+    for half in ("access_key_id: AKIAIOSFODNN7EXAMPLE", 'secret_access_key: "${SECRET}"'):
+        with pytest.raises(ConfigError) as refused:
+            load_config(write(f"version: 1\nserver:\n  {section}:\n    {half}\n"), environ={"SECRET": "s3cret"})
+        assert f"server.{section}.access_key_id" in str(refused.value)
+        assert "expected access_key_id and secret_access_key together" in str(refused.value)
+        assert "s3cret" not in str(refused.value)
+    whole = f"version: 1\nserver:\n  {section}:\n    access_key_id: AKIAIOSFODNN7EXAMPLE\n    secret_access_key: x\n"
+    settings = server_settings(load_config(write(whole), environ={}), Settings())
+    endpoint = settings.kms if section == "kms" else settings.lambda_invoke
+    assert (endpoint.access_key_id, endpoint.secret_access_key) == ("AKIAIOSFODNN7EXAMPLE", Secret("x"))
+
+
 def test_server_settings_keeps_what_the_file_leaves_out(write: Write) -> None:
     path = write("version: 1\nserver:\n  argon2: {time_cost: 3}\n  log: {format: console}\n  database: x.db\n")
     base = Settings(port=1234, argon2=Argon2Params(memory_kib=4096))

@@ -1365,54 +1365,21 @@ _NO_REPLICAS = (
 )
 
 
-async def _not_enabled(call: Call, message: str) -> dict[str, Any]:
-    await pool_of(call)
-    raise OperationNotEnabledException(message)
+def _not_enabled(name: str, message: str) -> None:
+    async def refuse(call: Call) -> dict[str, Any]:
+        await pool_of(call)
+        raise OperationNotEnabledException(message)
+
+    refuse.__name__ = refuse.__qualname__ = name
+    operation(refuse)
 
 
-@operation
-async def InitiatePointInTimeRecovery(call: Call) -> dict[str, Any]:
-    return await _not_enabled(call, _NO_RECOVERY)
-
-
-@operation
-async def StartPointInTimeRecovery(call: Call) -> dict[str, Any]:
-    return await _not_enabled(call, _NO_RECOVERY)
-
-
-@operation
-async def DescribePointInTimeRecovery(call: Call) -> dict[str, Any]:
-    return await _not_enabled(call, _NO_RECOVERY)
-
-
-@operation
-async def ListPointInTimeRecoveries(call: Call) -> dict[str, Any]:
-    return await _not_enabled(call, _NO_RECOVERY)
-
-
-@operation
-async def CancelPointInTimeRecovery(call: Call) -> dict[str, Any]:
-    return await _not_enabled(call, _NO_RECOVERY)
-
-
-@operation
-async def CreateUserPoolReplica(call: Call) -> dict[str, Any]:
-    return await _not_enabled(call, _NO_REPLICAS)
-
-
-@operation
-async def ListUserPoolReplicas(call: Call) -> dict[str, Any]:
-    return await _not_enabled(call, _NO_REPLICAS)
-
-
-@operation
-async def UpdateUserPoolReplica(call: Call) -> dict[str, Any]:
-    return await _not_enabled(call, _NO_REPLICAS)
-
-
-@operation
-async def DeleteUserPoolReplica(call: Call) -> dict[str, Any]:
-    return await _not_enabled(call, _NO_REPLICAS)
+for _name in ("Initiate", "Start", "Describe", "Cancel"):
+    _not_enabled(f"{_name}PointInTimeRecovery", _NO_RECOVERY)
+_not_enabled("ListPointInTimeRecoveries", _NO_RECOVERY)
+for _name in ("Create", "Update", "Delete"):
+    _not_enabled(f"{_name}UserPoolReplica", _NO_REPLICAS)
+_not_enabled("ListUserPoolReplicas", _NO_REPLICAS)
 
 
 # The managed login branding and terms documents operations live in their own modules and register themselves

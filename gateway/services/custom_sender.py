@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Final
 import structlog
 
 from gateway.errors import CodeDeliveryFailureException
-from gateway.services.triggers import trigger_event, user_attributes
+from gateway.services.triggers import botocore_client, trigger_event, user_attributes
 
 if TYPE_CHECKING:
     from gateway.services.custom_message import MessageTrigger
@@ -86,28 +86,18 @@ class CodeEncryption:
         self._executor = ThreadPoolExecutor(max_workers=_KMS_THREADS, thread_name_prefix="kms")
 
     def _client(self, region: str) -> Any:
-        with self._lock:
+        with self._lock:  # called from the executor's threads
             client = self._clients.get(region)
             if client is None:
-                import botocore.session
-                from botocore.config import Config
-
-                settings = self.settings
-                secret = settings.secret_access_key.reveal() if settings.secret_access_key is not None else None
-                client = botocore.session.get_session().create_client(
+                client = self._clients[region] = botocore_client(
                     "kms",
-                    region_name=region,
-                    endpoint_url=settings.endpoint_url,
-                    aws_access_key_id=settings.access_key_id,
-                    aws_secret_access_key=secret,
-                    config=Config(
-                        retries={"max_attempts": 2, "mode": "standard"},
-                        connect_timeout=2.0,
-                        read_timeout=_KMS_SECONDS,
-                        max_pool_connections=_KMS_THREADS,
-                    ),
+                    region,
+                    self.settings,
+                    attempts=2,
+                    connect_timeout=2.0,
+                    read_timeout=_KMS_SECONDS,
+                    max_pool_connections=_KMS_THREADS,
                 )
-                self._clients[region] = client
             return client
 
     def _encrypt_now(self, key_arn: str, plaintext: bytes) -> bytes:

@@ -124,6 +124,48 @@ class LambdaSettings:
     max_concurrency: int = 32
 
 
+class AwsEndpoint(Protocol):
+    """Where an AWS API is called and with which credentials (None: botocore's defaults)."""
+
+    @property
+    def endpoint_url(self) -> str | None: ...
+    @property
+    def access_key_id(self) -> str | None: ...
+    @property
+    def secret_access_key(self) -> Secret | None: ...
+
+
+def botocore_client(
+    service: str,
+    region: str,
+    endpoint: AwsEndpoint,
+    *,
+    attempts: int,
+    connect_timeout: float,
+    read_timeout: float,
+    max_pool_connections: int,
+) -> Any:
+    """A botocore client of ``service`` in ``region`` at ``endpoint`` (SigV4 with its credentials, or the
+    environment's), with its own timeouts and connection pool, made once and used from worker threads."""
+    import botocore.session
+    from botocore.config import Config
+
+    secret = endpoint.secret_access_key.reveal() if endpoint.secret_access_key is not None else None
+    return botocore.session.get_session().create_client(
+        service,
+        region_name=region,
+        endpoint_url=endpoint.endpoint_url,
+        aws_access_key_id=endpoint.access_key_id,
+        aws_secret_access_key=secret,
+        config=Config(
+            retries={"max_attempts": attempts, "mode": "standard"},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_pool_connections=max_pool_connections,
+        ),
+    )
+
+
 class AwsLambdaInvoker:
     """The Lambda ``Invoke`` API through botocore (SigV4, retries off: a trigger has 5 seconds), one client per
     region, in threads of its own so that slow functions never hold the threads others use."""
@@ -140,25 +182,15 @@ class AwsLambdaInvoker:
     def _client(self, region: str) -> Any:
         client = self._clients.get(region)
         if client is None:
-            import botocore.session
-            from botocore.config import Config
-
-            settings = self.settings
-            secret = settings.secret_access_key.reveal() if settings.secret_access_key is not None else None
-            client = botocore.session.get_session().create_client(
+            client = self._clients[region] = botocore_client(
                 "lambda",
-                region_name=region,
-                endpoint_url=settings.endpoint_url,
-                aws_access_key_id=settings.access_key_id,
-                aws_secret_access_key=secret,
-                config=Config(
-                    retries={"max_attempts": 1, "mode": "standard"},
-                    connect_timeout=min(2.0, self.timeout_seconds),
-                    read_timeout=self.timeout_seconds,
-                    max_pool_connections=settings.max_concurrency,
-                ),
+                region,
+                self.settings,
+                attempts=1,
+                connect_timeout=min(2.0, self.timeout_seconds),
+                read_timeout=self.timeout_seconds,
+                max_pool_connections=self.settings.max_concurrency,
             )
-            self._clients[region] = client
         return client
 
     def _invoke_now(self, function_arn: str, payload: bytes) -> bytes:

@@ -69,14 +69,6 @@ def key_arn(kms_url: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def sms_gateway() -> Iterator[SmsGateway]:
-    gateway = SmsGateway()
-    gateway.start()
-    yield gateway
-    gateway.stop()
-
-
-@pytest.fixture(scope="module")
 def gatehouse(
     tmp_path_factory: pytest.TempPathFactory,
     mail: MailServer,

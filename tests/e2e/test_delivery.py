@@ -129,14 +129,6 @@ class SmsGateway:
 
 
 @pytest.fixture(scope="module")
-def sms_gateway() -> Iterator[SmsGateway]:
-    gateway = SmsGateway()
-    gateway.start()
-    yield gateway
-    gateway.stop()
-
-
-@pytest.fixture(scope="module")
 def sms_server(tmp_path_factory: pytest.TempPathFactory, sms_gateway: SmsGateway) -> Iterator[GatehouseServer]:
     config = f"""version: 1
 server:

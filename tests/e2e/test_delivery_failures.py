@@ -29,14 +29,6 @@ INVITE = "user {username} password [{####}]"
 
 
 @pytest.fixture(scope="module")
-def sms_gateway() -> Iterator[SmsGateway]:
-    gateway = SmsGateway()
-    gateway.start()
-    yield gateway
-    gateway.stop()
-
-
-@pytest.fixture(scope="module")
 def gatehouse(
     tmp_path_factory: pytest.TempPathFactory, mail: MailServer, sms_gateway: SmsGateway
 ) -> Iterator[GatehouseServer]:

@@ -18,11 +18,7 @@ import base64
 import json
 import re
 import secrets
-import shutil
-import subprocess
-import sys
 import time
-import urllib.request
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +35,7 @@ from saml2.saml import NAMEID_FORMAT_PERSISTENT, NameID
 from saml2.time_util import in_a_while
 from saml2.xmldsig import SIG_RSA_SHA256
 
-from tests.e2e.aws_support import ACCOUNT, aws_client, identity_trust
+from tests.e2e.aws_support import ACCOUNT, aws_client, identity_trust, moto_server
 from tests.e2e.federation_support import Flow, corp_details, saml_idp_for
 from tests.e2e.oauth_support import CALLBACK, LOGOUT, query_of
 from tests.fakes.oauth import FakeOIDC
@@ -47,7 +43,7 @@ from tests.fakes.saml import FakeSamlIdP, slo_of
 from tests.fakes.server import ThreadedApp
 from tests.oidc_fake import FakeOidcProvider
 from tests.saml_idp_fake import FakeAwsSamlIdP, aws_attributes
-from tests.support import REGION, GatehouseServer, free_port
+from tests.support import REGION, GatehouseServer
 
 TAGS_CLAIM = "https://aws.amazon.com/tags"
 MOTO_ACCOUNT = "123456789012"
@@ -61,24 +57,8 @@ ROOT = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
 
 @pytest.fixture(scope="module")
 def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    executable = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
-    if not Path(executable).exists():
-        pytest.skip("moto[server] is not installed")
-    port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    process = subprocess.Popen([executable, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    with moto_server(tmp_path_factory.mktemp("moto")) as url:
+        yield url
 
 
 class RecordingProxy(ThreadedApp):

@@ -23,14 +23,6 @@ DEVELOPER = {"EmailSendingAccount": "DEVELOPER", "From": "Acme <no-reply@acme.ex
 
 
 @pytest.fixture(scope="module")
-def sms_gateway() -> Iterator[SmsGateway]:
-    gateway = SmsGateway()
-    gateway.start()
-    yield gateway
-    gateway.stop()
-
-
-@pytest.fixture(scope="module")
 def gatehouse(
     tmp_path_factory: pytest.TempPathFactory, mail: MailServer, functions: FakeLambda, sms_gateway: SmsGateway
 ) -> Iterator[GatehouseServer]:
