@@ -120,6 +120,11 @@ def test_a_backup_taken_under_writes_serves_as_the_original(gatehouse: Gatehouse
         assert restored.client().admin_get_user(UserPoolId=pool_id, Username="busy-0")["Username"] == "busy-0"
     finally:
         restored.stop()
+    # A stopped server's data dir is backed up alike.
+    again = run_backup("--data-dir", str(backup_dir), str(tmp_path / "again"))
+    assert again.returncode == 0, again.stderr
+    with sqlite3.connect(tmp_path / "again" / "gatehouse.db") as copy:
+        assert copy.execute("SELECT count(*) FROM users").fetchone()[0] == copied_users
 
 
 def test_a_backup_never_overwrites_and_names_what_it_cannot_do(gatehouse: GatehouseServer, tmp_path: Path) -> None:
