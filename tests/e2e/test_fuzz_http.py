@@ -343,6 +343,7 @@ OAUTH_ROUTES: Final = (
     ("POST", "/oauth2/userInfo"),
     ("POST", "/oauth2/revoke"),
     ("GET", "/logout"),
+    ("POST", "/logout"),
 )
 PAGE_ROUTES: Final = (
     ("GET", "/login"),
