@@ -82,16 +82,24 @@ def start_url(app: FrontDoorApp, next_path: str) -> str:
     return f"{app.url}{PREFIX}/start?rd={quote(safe_next_path(next_path), safe='/')}"
 
 
-async def check(request: web.Request, app: FrontDoorApp) -> FrontDoorUser:
-    """The request's session checked for ``app`` (and counted); raises :class:`FrontDoorRefusal`."""
+# The query of nginx's second question about a request its auth_request already asked about (the documented
+# `@front_door` location): the answer is the same, and the request was counted the first time.
+_ASKED_AGAIN = "auth-request"
+
+
+async def check(request: web.Request, app: FrontDoorApp, *, counted: bool = True) -> FrontDoorUser:
+    """The request's session checked for ``app`` (and counted in the metrics unless ``counted`` is False);
+    raises :class:`FrontDoorRefusal`."""
     services = request.config_dict[SERVICES]
     try:
         user = await services.front_door.check(app, request.cookies.get(app.session_cookie))
     except FrontDoorRefusal as refusal:
-        outcome = "unauthenticated" if refusal.status == 401 else "forbidden"
-        services.metrics.inc(services.metrics.front_door_requests, app=app.name, outcome=outcome)
+        if counted:
+            outcome = "unauthenticated" if refusal.status == 401 else "forbidden"
+            services.metrics.inc(services.metrics.front_door_requests, app=app.name, outcome=outcome)
         raise
-    services.metrics.inc(services.metrics.front_door_requests, app=app.name, outcome="allowed")
+    if counted:
+        services.metrics.inc(services.metrics.front_door_requests, app=app.name, outcome="allowed")
     return user
 
 
@@ -122,7 +130,7 @@ async def forward_auth(request: web.Request) -> web.Response:
     if app is None:
         return _no_app()
     try:
-        user = await check(request, app)
+        user = await check(request, app, counted=request.query.get("after") != _ASKED_AGAIN)
     except FrontDoorRefusal as refusal:
         if refusal.status == 403:
             return forbidden_page(app)

@@ -244,6 +244,21 @@ def test_without_a_session_other_methods_get_401_and_the_check_is_not_reachable(
     assert len(upstream.requests) == before
 
 
+def _refused_count(server: GatehouseServer) -> float:
+    text = requests.get(f"{server.url}/metrics", timeout=10).text
+    line = 'gatehouse_front_door_requests_total{app="hello",outcome="unauthenticated"} '
+    return sum(float(row.removeprefix(line)) for row in text.splitlines() if row.startswith(line))
+
+
+def test_a_request_nginx_asks_about_twice_is_counted_once(nginx: str, server: GatehouseServer) -> None:
+    """nginx asks auth_request, then (its 401 sent to @front_door) forward-auth for the browser's answer: one
+    request of the browser, one in gatehouse_front_door_requests_total."""
+    before = _refused_count(server)
+    for path in ("/a", "/b", "/c"):
+        assert requests.get(f"{nginx}{path}", timeout=10, allow_redirects=False).status_code == 302
+    assert _refused_count(server) == before + 3
+
+
 def test_a_user_outside_the_allowed_groups_gets_403(nginx: str, server: GatehouseServer, upstream: EchoApp) -> None:
     visitor = Visitor(nginx, PASSWORD)
     before = len(upstream.requests)
