@@ -41,14 +41,21 @@ class Sender:
         self._lock = threading.Lock()
 
     def __call__(self, event: dict[str, Any], context: Any) -> None:
-        # Cognito's Python example: REQUIRE_ENCRYPT_ALLOW_DECRYPT, a KMS master key of the pool's key.
-        client = aws_encryption_sdk.EncryptionSDKClient(
-            commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT
-        )
+        # Cognito's Python example: REQUIRE_ENCRYPT_ALLOW_DECRYPT, a KMS master key of the pool's key; the SDK's
+        # default policy, which takes only messages with key commitment, reads the same code.
         key = KMSMasterKey(config=KMSMasterKeyConfig(key_id=self.key_arn, client=self.kms))
-        plaintext, _ = client.decrypt(source=base64.b64decode(event["request"]["code"]), key_provider=key)
+        message = base64.b64decode(event["request"]["code"])
+        codes = set()
+        for policy in (
+            CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT,
+            CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
+        ):
+            client = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=policy)
+            plaintext, _ = client.decrypt(source=message, key_provider=key)
+            codes.add(plaintext.decode())
+        (code,) = codes
         with self._lock:
-            self.sent.append((plaintext.decode(), event))
+            self.sent.append((code, event))
 
     def last(self, trigger_source: str) -> tuple[str, dict[str, Any]]:
         with self._lock:
