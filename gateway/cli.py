@@ -922,9 +922,10 @@ def _back_up_into(settings: Settings, destination: Path) -> int:
 
     copy = destination / BACKUP_DATABASE
     try:
-        source = sqlite3.connect(f"file:{Path(settings.database).resolve()}?mode=ro", uri=True, timeout=30)
+        # Read-only; as_uri() percent-encodes a path with "?" or "#" in it, which a file: URI would cut there.
+        source = sqlite3.connect(f"{Path(settings.database).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
         try:
-            source.execute("VACUUM INTO ?", (str(copy),))
+            source.execute("VACUUM INTO ?", (str(copy.resolve()),))  # absolute: never read as a file: URI
         finally:
             source.close()
         os.chmod(copy, 0o600)
