@@ -1956,6 +1956,17 @@ def _unknown_key(loc: Loc) -> str:
 # --- server settings and the JSON Schema --------------------------------------------------------------------
 
 
+def _aws_endpoint(config: KmsConfig | LambdaInvokeConfig) -> dict[str, Any]:
+    """An AWS API section's endpoint, region and key pair, as the settings hold them."""
+    secret = config.secret_access_key
+    return {
+        "endpoint_url": config.endpoint_url,
+        "region": config.region,
+        "access_key_id": config.access_key_id,
+        "secret_access_key": Secret(secret.get_secret_value()) if secret is not None else None,
+    }
+
+
 def server_settings(config: GatehouseConfig, base: Settings) -> Settings:
     """``base`` with the file's ``server:`` section applied (keys the file leaves out keep ``base``'s value)."""
     server = config.server
@@ -1995,23 +2006,12 @@ def server_settings(config: GatehouseConfig, base: Settings) -> Settings:
         )
     if server.lambda_invoke is not None:
         invoke = server.lambda_invoke
-        changes["lambda_invoke"] = LambdaSettings(
-            endpoint_url=invoke.endpoint_url,
-            region=invoke.region,
-            access_key_id=invoke.access_key_id,
-            secret_access_key=(
-                Secret(invoke.secret_access_key.get_secret_value()) if invoke.secret_access_key is not None else None
-            ),
-            **({"max_concurrency": invoke.max_concurrency} if invoke.max_concurrency is not None else {}),
-        )
+        endpoint = _aws_endpoint(invoke)
+        if invoke.max_concurrency is not None:
+            endpoint["max_concurrency"] = invoke.max_concurrency
+        changes["lambda_invoke"] = LambdaSettings(**endpoint)
     if server.kms is not None:
-        kms = server.kms
-        changes["kms"] = KmsSettings(
-            endpoint_url=kms.endpoint_url,
-            region=kms.region,
-            access_key_id=kms.access_key_id,
-            secret_access_key=Secret(kms.secret_access_key.get_secret_value()) if kms.secret_access_key else None,
-        )
+        changes["kms"] = KmsSettings(**_aws_endpoint(server.kms))
     if server.log is not None:
         if server.log.level is not None:
             changes["log_level"] = server.log.level
