@@ -122,6 +122,11 @@ def _senders(functions: FakeLambda, name: str, sender: Sender, key_arn: str, *me
     return config
 
 
+def _sign_up(public_idp: Any, client_id: str, username: str, **extra: Any) -> None:
+    email = [{"Name": "email", "Value": f"{username}@example.com"}]
+    public_idp.sign_up(ClientId=client_id, Username=username, Password=PASSWORD, UserAttributes=email, **extra)
+
+
 def _error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
     return exc.value.response["Error"]["Code"], exc.value.response["Error"]["Message"]
 
@@ -134,13 +139,7 @@ def test_sign_up_and_password_reset_codes_go_to_the_email_sender(
 ) -> None:
     config = _senders(functions, "email-sender", sender, key_arn, "CustomEmailSender")
     pool_id, client_id = _pool(idp, "email-sender", config, AutoVerifiedAttributes=["email"])
-    public_idp.sign_up(
-        ClientId=client_id,
-        Username="ines",
-        Password=PASSWORD,
-        UserAttributes=[{"Name": "email", "Value": "ines@example.com"}],
-        ClientMetadata={"campaign": "spring"},
-    )
+    _sign_up(public_idp, client_id, "ines", ClientMetadata={"campaign": "spring"})
     code, event = sender.last("CustomEmailSender_SignUp")
     assert event["version"] == "1" and event["userPoolId"] == pool_id and event["userName"] == "ines"
     assert event["callerContext"]["clientId"] == client_id
@@ -252,12 +251,7 @@ def test_a_medium_without_a_sender_is_still_sent_by_gatehouse(
 ) -> None:
     config = _senders(functions, "sms-only", sender, key_arn, "CustomSMSSender")
     _, client_id = _pool(idp, "sms-only", config, AutoVerifiedAttributes=["email"])
-    public_idp.sign_up(
-        ClientId=client_id,
-        Username="lea",
-        Password=PASSWORD,
-        UserAttributes=[{"Name": "email", "Value": "lea@example.com"}],
-    )
+    _sign_up(public_idp, client_id, "lea")
     assert mail.wait_for("lea@example.com")
     assert sender.sent == []
 
@@ -293,12 +287,7 @@ def test_a_key_kms_does_not_have_sends_nothing(
     config = _senders(functions, "keyless-sender", sender, missing, "CustomEmailSender")
     _, client_id = _pool(idp, "keyless-sender", config, AutoVerifiedAttributes=["email"])
     with pytest.raises(ClientError) as failed:
-        public_idp.sign_up(
-            ClientId=client_id,
-            Username="ned",
-            Password=PASSWORD,
-            UserAttributes=[{"Name": "email", "Value": "ned@example.com"}],
-        )
+        _sign_up(public_idp, client_id, "ned")
     assert _error(failed)[0] == "CodeDeliveryFailureException"
     assert sender.sent == []
 
