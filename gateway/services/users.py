@@ -1629,7 +1629,10 @@ class UserService:
             await self.global_sign_out(pool, user)
 
     async def delete(self, pool: PoolView, user: UserRecord) -> None:
-        await self._store.delete_user(pool.id, user.username_key)
+        """AdminDeleteUser and DeleteUser. Of concurrent deletions of one user only the first succeeds; the others
+        are told the user does not exist, as they would be a moment later."""
+        if not await self._store.delete_user(pool.id, user.username_key):
+            raise UserNotFoundException()
         log.info("user.deleted", pool=pool.id, username=user.username)
 
     async def global_sign_out(self, pool: PoolView, user: UserRecord) -> None:

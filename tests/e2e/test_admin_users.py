@@ -4,6 +4,7 @@ case sensitivity. The spec is Cognito's documented behaviour (botocore's cognito
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import re
 import uuid
@@ -371,6 +372,24 @@ def test_admin_get_user_and_delete_user(idp: Any, pool_id: str, client_id: str) 
         "NotAuthorizedException",
         "Incorrect username or password.",
     )
+
+
+def test_concurrent_deletions_of_one_user_succeed_once(idp: Any, pool_id: str) -> None:
+    """Ten AdminDeleteUser calls for one user at once: one deletes it, the others are told it does not exist (each
+    finds the user, then deletes; only one can have deleted it)."""
+    for round_ in range(3):
+        create_confirmed(idp, pool_id, f"raced-{round_}", {})
+        name = f"raced-{round_}"
+        with concurrent.futures.ThreadPoolExecutor(10) as threads:
+            calls = [threads.submit(idp.admin_delete_user, UserPoolId=pool_id, Username=name) for _ in range(10)]
+        outcomes = []
+        for call in calls:
+            try:
+                call.result()
+                outcomes.append("deleted")
+            except ClientError as exc:
+                outcomes.append(str(exc.response["Error"]["Code"]))
+        assert sorted(outcomes) == ["UserNotFoundException"] * 9 + ["deleted"]
 
 
 def test_unknown_pool_is_resource_not_found(idp: Any) -> None:
