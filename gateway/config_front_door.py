@@ -96,6 +96,10 @@ class FrontDoorAppConfig(_Model):
     upstream: str | None = Field(
         None, description="Where Gatehouse forwards the app's requests itself (none: a proxy in front asks it)."
     )
+    pass_tokens: bool = Field(
+        False,
+        description="Hand the app the session's ID and access tokens too (X-Gatehouse-Id-Token, -Access-Token).",
+    )
 
     @field_validator("url")
     @classmethod
@@ -125,6 +129,7 @@ class FrontDoorAppConfig(_Model):
             client_id=self.client_id,
             allowed_groups=tuple(self.allowed_groups),
             upstream=self.upstream,
+            pass_tokens=self.pass_tokens,
         )
 
 

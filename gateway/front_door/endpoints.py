@@ -87,12 +87,16 @@ def start_url(app: FrontDoorApp, next_path: str) -> str:
 _ASKED_AGAIN = "auth-request"
 
 
-async def check(request: web.Request, app: FrontDoorApp, *, counted: bool = True) -> FrontDoorUser:
-    """The request's session checked for ``app`` (and counted in the metrics unless ``counted`` is False);
-    raises :class:`FrontDoorRefusal`."""
+async def check(
+    request: web.Request, app: FrontDoorApp, *, counted: bool = True, with_tokens: bool = True
+) -> FrontDoorUser:
+    """The request's session checked for ``app`` (and counted in the metrics unless ``counted`` is False), with
+    the session's tokens when the app has pass_tokens, unless ``with_tokens`` is False; raises
+    :class:`FrontDoorRefusal`."""
     services = request.config_dict[SERVICES]
     try:
-        user = await services.front_door.check(app, request.cookies.get(app.session_cookie))
+        cookie = request.cookies.get(app.session_cookie)
+        user = await services.front_door.check(app, cookie, with_tokens=with_tokens)
     except FrontDoorRefusal as refusal:
         if counted:
             outcome = "unauthenticated" if refusal.status == 401 else "forbidden"
@@ -207,7 +211,8 @@ async def userinfo(request: web.Request) -> web.Response:
     if app is None:
         return _no_app()
     try:
-        user = await check(request, app)
+        # (A page's script is never handed the tokens: an injected script could take them elsewhere.)
+        user = await check(request, app, with_tokens=False)
     except FrontDoorRefusal as refusal:
         error = "not_signed_in" if refusal.status == 401 else "forbidden"
         return web.Response(

@@ -11,6 +11,12 @@ is told who the user is, with the user's groups as they are now, in request head
 The cookie is sealed (AES-256-GCM, :mod:`gateway.secretbox`) and bound to its app by the associated data; it
 holds the token family of the sign-in (its ``origin_jti``), the user's ``sub`` and the family's expiry, which is
 the refresh token's: the session lasts as long as the app client lets a sign-in last.
+
+An app may also be handed the session's tokens (``pass_tokens``): an ID and an access token of the sign-in's token
+family, made as a refresh of that family makes them (the pool's pre token generation trigger runs, with
+``TokenGeneration_RefreshTokens``), so the app can verify who the user is against the pool's JWKS or call APIs as
+the user. Each process keeps a session's tokens and makes them anew a few minutes before they expire, or at once
+when the user's attributes or groups have changed since.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import hmac
 import re
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,7 +42,7 @@ from gateway.secretbox import SecretBox, SecretBoxError
 if TYPE_CHECKING:  # the settings import this module: it must not load the services (nor prometheus_client)
     from gateway.services.oauth import OAuthService
     from gateway.services.tokens import TokenService
-    from gateway.storage.base import Store
+    from gateway.storage.base import GroupRecord, Store, TokenFamilyRecord, UserRecord
 
 log = structlog.get_logger("gateway.front_door")
 
@@ -50,6 +57,11 @@ MAX_PENDING_SIGN_INS = 4
 # The part of a sign-in's state that names its cookie: 16 of its 32 base64url characters (96 random bits).
 _SIGN_IN_TAG = re.compile(r"[A-Za-z0-9_-]{16}")
 _SESSION_VERSION = 1
+# pass_tokens: a session's tokens are made anew this long before the first of them expires (half their life
+# when that is shorter), so the app is never handed a token about to expire.
+RENEW_TOKENS_BEFORE_SECONDS = 300
+# pass_tokens: the sessions whose tokens one process keeps, the least recently used dropped first.
+MAX_KEPT_SESSION_TOKENS = 10_000
 # Printable ASCII but the backslash (refused before) and "%" kept as it is: a path already percent-encoded stays so.
 _URI_ASCII = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "\\")
 # The callback's parameters, each of which may be given once (RFC 6749 §3.1).
@@ -69,6 +81,8 @@ class FrontDoorApp:
     allowed_groups: tuple[str, ...] = ()
     # Where Gatehouse forwards the app's requests itself; None when a proxy in front asks Gatehouse instead.
     upstream: str | None = None
+    # Whether the app is handed the session's ID and access tokens too (X-Gatehouse-Id-Token, -Access-Token).
+    pass_tokens: bool = False
 
     @property
     def host(self) -> str:
@@ -108,6 +122,8 @@ class FrontDoorUser:
     email: str | None
     groups: tuple[str, ...]
     pool_id: str
+    # The session's ID and access tokens, for an app with pass_tokens (JWTs: nothing in them needs escaping).
+    tokens: tuple[str, str] | None = None
 
     def headers(self) -> dict[str, str]:
         """The identity headers (values made header-safe: no control characters)."""
@@ -118,7 +134,10 @@ class FrontDoorUser:
             "X-Gatehouse-Groups": ",".join(group_in_list(group) for group in self.groups),
             "X-Gatehouse-Pool": self.pool_id,
         }
-        return {name: _header_text(value) for name, value in values.items()}
+        headers = {name: _header_text(value) for name, value in values.items()}
+        if self.tokens is not None:
+            headers["X-Gatehouse-Id-Token"], headers["X-Gatehouse-Access-Token"] = self.tokens
+        return headers
 
 
 # What a group name keeps as it is in X-Gatehouse-Groups: printable ASCII but the list's separator and "%".
@@ -210,6 +229,9 @@ class FrontDoorService:
         self._store = store
         self._oauth = oauth
         self._tokens = tokens
+        # pass_tokens: origin_jti -> (what the tokens were made from, when to make them anew, id token, access
+        # token). (A page's requests that all find them stale at once each make a pair: a few signatures an hour.)
+        self._kept: OrderedDict[str, tuple[tuple[Any, ...], float, str, str]] = OrderedDict()
 
     # --- which app ------------------------------------------------------------------------------------------
 
@@ -324,9 +346,11 @@ class FrontDoorService:
 
     # --- every request --------------------------------------------------------------------------------------
 
-    async def check(self, app: FrontDoorApp, cookie: str | None) -> FrontDoorUser:
+    async def check(self, app: FrontDoorApp, cookie: str | None, *, with_tokens: bool = False) -> FrontDoorUser:
         """Who the session cookie belongs to, if the session still stands and the user may enter the app.
-        Raises :class:`FrontDoorRefusal`: 401 without a usable session, 403 for a user not allowed in."""
+        ``with_tokens``: with the session's tokens too, when the app has pass_tokens (for the app's requests,
+        never for what a page's script reads). Raises :class:`FrontDoorRefusal`: 401 without a usable session,
+        403 for a user not allowed in."""
         session = self._open(app, "session", cookie)
         if session is None or session.get("v") != _SESSION_VERSION:
             raise FrontDoorRefusal(401, "no session" if cookie is None else "unreadable session")
@@ -345,16 +369,69 @@ class FrontDoorService:
             raise FrontDoorRefusal(401, "user can no longer sign in")
         if user.tokens_valid_after and family.created_at < int(user.tokens_valid_after):
             raise FrontDoorRefusal(401, "signed out")
-        groups = tuple(g.name for g in await self._store.list_groups_for_user(app.pool_id, user.username_key))
+        records = await self._store.list_groups_for_user(app.pool_id, user.username_key)
+        groups = tuple(g.name for g in records)
         if app.allowed_groups and not set(app.allowed_groups) & set(groups):
             raise FrontDoorRefusal(403, "not in an allowed group")
+        tokens = await self._session_tokens(app, family, user, records) if with_tokens and app.pass_tokens else None
         return FrontDoorUser(
             sub=user.sub,
             username=user.username,
             email=user.attributes.get("email"),
             groups=groups,
             pool_id=app.pool_id,
+            tokens=tokens,
         )
+
+    async def _session_tokens(
+        self, app: FrontDoorApp, family: TokenFamilyRecord, user: UserRecord, groups: list[GroupRecord]
+    ) -> tuple[str, str]:
+        """The session's ID and access tokens: those this process made last for it, while they are fresh and the
+        user's attributes and groups are as they were then; else new ones."""
+        made_from = (user.version, user.updated_at, tuple((g.name, g.precedence, g.role_arn) for g in groups))
+        kept = self._kept.get(family.origin_jti)
+        if kept is not None and kept[0] == made_from and kept[1] > time.time():
+            self._kept.move_to_end(family.origin_jti)
+            return kept[2], kept[3]
+        id_token, access_token, renew_at = await self._make_tokens(app, family, user, groups)
+        self._kept[family.origin_jti] = (made_from, renew_at, id_token, access_token)
+        self._kept.move_to_end(family.origin_jti)
+        while len(self._kept) > MAX_KEPT_SESSION_TOKENS:
+            self._kept.popitem(last=False)
+        return id_token, access_token
+
+    async def _make_tokens(
+        self, app: FrontDoorApp, family: TokenFamilyRecord, user: UserRecord, groups: list[GroupRecord]
+    ) -> tuple[str, str, float]:
+        """New tokens of the session's family, as a refresh of it makes them: the sign-in's scopes (less any the
+        client has lost since), its auth_time and origin_jti, the pre token generation trigger. A user whose
+        password must be reset, or whom the trigger refuses, has no session."""
+        from gateway.services.auth import AuthContext
+        from gateway.services.tokens import b64url_decode
+        from gateway.services.users import RESET_REQUIRED
+
+        if user.status == RESET_REQUIRED:
+            raise FrontDoorRefusal(401, "password reset required")
+        try:
+            pool = await self._oauth.pools.get_pool(app.pool_id)
+            client = await self._oauth.find_client(app.client_id, app.pool_id)
+            allowed = client.settings.get("AllowedOAuthScopes") or ()
+            scopes = tuple(s for s in (family.scopes or ("openid",)) if s in allowed)
+            context = AuthContext(pool=pool, client=client, admin=False)
+            result = await self._oauth.auth.issue_tokens(
+                context, user, auth_time=int(family.auth_time), origin_jti=family.origin_jti, groups=groups,
+                scopes=scopes,
+            )  # fmt: skip
+        except GatehouseError as exc:
+            log.info("front_door.tokens_refused", app=app.name, pool=app.pool_id, sub=user.sub,
+                     reason=getattr(exc, "message", str(exc)))  # fmt: skip
+            raise FrontDoorRefusal(401, "tokens refused") from exc
+        assert result.tokens is not None
+        id_token, access_token = result.tokens.id_token, result.tokens.access_token
+        now = time.time()
+        expiry = min(int(orjson.loads(b64url_decode(token.split(".")[1]))["exp"]) for token in (id_token, access_token))
+        life = max(expiry - now, 0.0)
+        return id_token, access_token, now + life - min(RENEW_TOKENS_BEFORE_SECONDS, life / 2)
 
     async def sign_out(self, app: FrontDoorApp, cookie: str | None) -> str:
         """End the session (its token family revoked, so the sign-in's tokens end with it) and say where the

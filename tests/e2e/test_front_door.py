@@ -1,7 +1,8 @@
 """The front door (docs/front-door.md) with Gatehouse as the app's reverse proxy (``upstream``) and the
 forward-auth endpoints a proxy in front asks, over real HTTP: a browser-like client with a cookie jar signs in
 on the hosted UI and is let through to a real upstream app (tests/fakes/echo_app.py), which is told who the user
-is; what ends the sign-in (sign-out, GlobalSignOut, a disabled user, a group taken away) ends the session.
+is, and handed the session's tokens (``pass_tokens``); what ends the sign-in (sign-out, GlobalSignOut, a disabled
+user, a group taken away) ends the session.
 
 The app is served on ``localhost:<port>`` and Gatehouse's own pages on ``127.0.0.1:<port>``: one server, two
 hosts, as an app's host and the sign-in host are two in a deployment."""
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
 import requests
 
@@ -69,6 +71,7 @@ front_door:
       client_id: {CLIENT}
       allowed_groups: [staff]
       upstream: {upstream.url}
+      pass_tokens: true
 """)
     gatehouse.start()
     yield gatehouse
@@ -106,14 +109,66 @@ def test_a_browser_signs_in_and_reaches_the_app_as_the_user(server: GatehouseSer
     assert info["username"] == "alice" and info["groups"] == ["staff"] and info["email"] == "alice@example.com"
 
 
+def verified(server: GatehouseServer, token: str, token_use: str) -> dict[str, Any]:
+    """A token's claims, its signature checked against the pool's JWKS."""
+    keys = jwt.PyJWKClient(f"{server.url}/{POOL}/.well-known/jwks.json")
+    claims = jwt.decode(token, keys.get_signing_key_from_jwt(token).key, algorithms=["RS256"],
+                        issuer=f"{server.url}/{POOL}", options={"verify_aud": False})  # fmt: skip
+    assert claims["token_use"] == token_use
+    return dict(claims)
+
+
+def test_the_app_is_handed_the_sessions_tokens(server: GatehouseServer) -> None:
+    idp = server.client()
+    visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
+    headers = seen_headers(visitor.sign_in("/", "alice"))
+    id_claims = verified(server, headers["x-gatehouse-id-token"], "id")
+    access_claims = verified(server, headers["x-gatehouse-access-token"], "access")
+    assert id_claims["aud"] == CLIENT and access_claims["client_id"] == CLIENT
+    assert id_claims["sub"] == access_claims["sub"] == headers["x-gatehouse-sub"]
+    assert id_claims["cognito:username"] == "alice" and id_claims["email"] == "alice@example.com"
+    assert id_claims["cognito:groups"] == access_claims["cognito:groups"] == ["staff"]
+    # The sign-in's own family and scopes: the front door asked for openid alone.
+    assert id_claims["origin_jti"] == access_claims["origin_jti"]
+    assert access_claims["scope"] == "openid"
+    # A token the pool's userInfo endpoint takes, as any of the client's access tokens.
+    info = requests.get(f"{server.url}/{POOL}/oauth2/userInfo", timeout=10,
+                        headers={"Authorization": f"Bearer {headers['x-gatehouse-access-token']}"})  # fmt: skip
+    assert info.status_code == 200 and info.json()["sub"] == id_claims["sub"]
+    # Kept for the next requests of the session, not made anew for each.
+    again = seen_headers(visitor.get("/next"))
+    assert again["x-gatehouse-id-token"] == headers["x-gatehouse-id-token"]
+    # Made anew once the user has changed: the tokens say what the user is now.
+    idp.admin_add_user_to_group(UserPoolId=POOL, Username="alice", GroupName="visitors")
+    try:
+        changed = seen_headers(visitor.get("/next"))
+        assert verified(server, changed["x-gatehouse-id-token"], "id")["cognito:groups"] == ["staff", "visitors"]
+        assert verified(server, changed["x-gatehouse-access-token"], "access")["origin_jti"] == id_claims["origin_jti"]
+    finally:
+        idp.admin_remove_user_from_group(UserPoolId=POOL, Username="alice", GroupName="visitors")
+    # A proxy in front is handed them too; a page's script is not.
+    cookies = {c.name: str(c.value) for c in visitor.http.cookies if c.name == "gatehouse-session"}
+    asked = requests.get(f"{server.url}/_gatehouse/auth-request?app=wiki", cookies=cookies, timeout=10)
+    assert asked.status_code == 200
+    assert verified(server, asked.headers["X-Gatehouse-Id-Token"], "id")["cognito:groups"] == ["staff"]
+    info_page = visitor.get("/_gatehouse/userinfo")
+    assert info_page.status_code == 200 and "token" not in info_page.text.lower()
+    # Once the session ends, so does every token it was handed: revoked with its family.
+    visitor.get("/_gatehouse/sign_out")
+    revoked = requests.get(f"{server.url}/{POOL}/oauth2/userInfo", timeout=10,
+                           headers={"Authorization": f"Bearer {headers['x-gatehouse-access-token']}"})  # fmt: skip
+    assert revoked.status_code == 401
+
+
 def test_identity_headers_a_browser_sends_are_dropped(server: GatehouseServer) -> None:
     visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
     visitor.sign_in("/", "alice")
     forged = {"X-Gatehouse-Username": "root", "X-Gatehouse-Groups": "admins", "X-Gatehouse-Extra": "1",
-              "X-Forwarded-Host": "evil.example"}  # fmt: skip
+              "X-Forwarded-Host": "evil.example", "X-Gatehouse-Id-Token": "forged"}  # fmt: skip
     headers = seen_headers(visitor.get("/", headers=forged))
     assert headers["x-gatehouse-username"] == "alice"
     assert headers["x-gatehouse-groups"] == "staff"
+    assert headers["x-gatehouse-id-token"] != "forged"
     assert "x-gatehouse-extra" not in headers
     assert headers["x-forwarded-host"] == f"localhost:{server.port}"
 
