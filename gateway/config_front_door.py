@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from gateway.services.front_door import CALLBACK_PATH, FrontDoorApp
+from gateway.services.front_door import CALLBACK_PATH, PREFIX, FrontDoorApp
 
 __all__ = ["FrontDoorAppConfig", "FrontDoorConfig"]
 
@@ -100,6 +100,12 @@ class FrontDoorAppConfig(_Model):
         False,
         description="Hand the app the session's ID and access tokens too (X-Gatehouse-Id-Token, -Access-Token).",
     )
+    public_paths: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Paths let through without a session or identity headers (webhooks, health checks): "
+        "/hooks/ stands for everything under /hooks/, /healthz for itself alone.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -117,6 +123,23 @@ class FrontDoorAppConfig(_Model):
         _port(value)  # else every request to the app would fail on it
         return value.rstrip("/")
 
+    @field_validator("public_paths")
+    @classmethod
+    def _public_paths(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not value.startswith("/") or len(value) > 1024:
+                raise _expected(f"{value!r}: expected a path starting with /, up to 1024 characters")
+            # As FrontDoorApp.is_public reads a request's path: decoded, printable ASCII, no dot segments.
+            if any(c <= " " or c > "~" or c in "%?#;\\" for c in value):
+                raise _expected(f"{value!r}: expected printable ASCII without spaces, %, ?, #, ; or \\")
+            if any(segment in (".", "..") for segment in value.split("/")):
+                raise _expected(f"{value!r}: a path without . or .. segments")
+            if value == "/":
+                raise _expected("'/' would make every path public: leave the app out of front_door instead")
+            if value == PREFIX or value.startswith(PREFIX + "/"):
+                raise _expected(f"{value!r}: the front door's own endpoints are under {PREFIX}/")
+        return values
+
     @property
     def callback_url(self) -> str:
         return self.url + CALLBACK_PATH
@@ -130,6 +153,7 @@ class FrontDoorAppConfig(_Model):
             allowed_groups=tuple(self.allowed_groups),
             upstream=self.upstream,
             pass_tokens=self.pass_tokens,
+            public_paths=tuple(self.public_paths),
         )
 
 

@@ -97,7 +97,7 @@ class Metrics:
         self.front_door_requests = Counter(
             "gatehouse_front_door_requests",
             "Requests the front door checked for an app behind it, by app and outcome (allowed, unauthenticated, "
-            "forbidden).",
+            "forbidden, public: to one of the app's public paths).",
             ["app", "outcome"],
             registry=reg,
         )

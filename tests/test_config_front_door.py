@@ -124,3 +124,21 @@ def test_config_check_names_the_key_without_a_traceback(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "front_door.apps[0].url: expected a port number from 1 to 65535" in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("hooks/", "expected a path starting with /"),
+        ("/hooks/%2e%2e/", "expected printable ASCII without spaces, %, ?, #, ;"),
+        ("/a b", "expected printable ASCII without spaces"),
+        ("/hooks;x/", "expected printable ASCII without spaces"),
+        ("/hooks/../admin", "a path without . or .. segments"),
+        ("/", "'/' would make every path public"),
+        ("/_gatehouse/callback", "the front door's own endpoints are under /_gatehouse/"),
+    ],
+)
+def test_a_public_path_that_could_be_read_two_ways(tmp_path: Path, entry: str, message: str) -> None:
+    apps = (WIKI % "https://wiki.example.com").replace("}", f", public_paths: [{entry!r}]}}")
+    text = problems(tmp_path, apps)
+    assert f"front_door.apps[0].public_paths: {entry!r}" in text and message in text

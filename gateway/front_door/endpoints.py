@@ -118,10 +118,24 @@ def forbidden_page(app: FrontDoorApp) -> web.Response:
     )
 
 
+def _public(request: web.Request, app: FrontDoorApp, *, counted: bool = True) -> bool:
+    """Whether the request a proxy in front asks about (its ``X-Forwarded-Uri``) is to one of the app's public
+    paths, counted in the metrics if so (unless ``counted`` is False)."""
+    uri = request.headers.get("X-Forwarded-Uri")
+    if uri is None or not app.is_public(uri.split("?", 1)[0]):
+        return False
+    if counted:
+        services = request.config_dict[SERVICES]
+        services.metrics.inc(services.metrics.front_door_requests, app=app.name, outcome="public")
+    return True
+
+
 async def auth_request(request: web.Request) -> web.Response:
     app = app_of(request)
     if app is None:
         return web.Response(status=403, text="No front door app for this host.", headers=_NO_STORE)
+    if _public(request, app):
+        return web.Response(status=200, headers=_NO_STORE)
     try:
         user = await check(request, app)
     except FrontDoorRefusal as refusal:
@@ -133,8 +147,11 @@ async def forward_auth(request: web.Request) -> web.Response:
     app = app_of(request)
     if app is None:
         return _no_app()
+    counted = request.query.get("after") != _ASKED_AGAIN
+    if _public(request, app, counted=counted):
+        return web.Response(status=200, headers=_NO_STORE)
     try:
-        user = await check(request, app, counted=request.query.get("after") != _ASKED_AGAIN)
+        user = await check(request, app, counted=counted)
     except FrontDoorRefusal as refusal:
         if refusal.status == 403:
             return forbidden_page(app)

@@ -90,21 +90,25 @@ async def _body(request: web.Request) -> AsyncIterator[bytes]:
 
 async def forward(request: web.Request) -> web.StreamResponse:
     app = request.config_dict[endpoints.BOUND_APP]
-    try:
-        user = await endpoints.check(request, app)
-    except FrontDoorRefusal as refusal:
-        if refusal.status == 403:
-            return endpoints.forbidden_page(app)
-        if request.method in ("GET", "HEAD"):
-            location = endpoints.start_url(app, request.rel_url.raw_path_qs)
-            return web.Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
-        return web.Response(status=401, text="Sign-in required.", headers={"Cache-Control": "no-store"})
-    assert app.upstream is not None
     services = request.config_dict[SERVICES]
+    identity: dict[str, str] = {}
+    if app.is_public(request.rel_url.raw_path):
+        services.metrics.inc(services.metrics.front_door_requests, app=app.name, outcome="public")
+    else:
+        try:
+            identity = (await endpoints.check(request, app)).headers()
+        except FrontDoorRefusal as refusal:
+            if refusal.status == 403:
+                return endpoints.forbidden_page(app)
+            if request.method in ("GET", "HEAD"):
+                location = endpoints.start_url(app, request.rel_url.raw_path_qs)
+                return web.Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
+            return web.Response(status=401, text="Sign-in required.", headers={"Cache-Control": "no-store"})
+    assert app.upstream is not None
     client_address = services.rate_limits.address_of(request.remote, request.headers) or ""
     session = request.config_dict[_UPSTREAM]
     url = URL(app.upstream.rstrip("/") + request.rel_url.raw_path_qs, encoded=True)
-    headers = upstream_headers(request, app, user.headers(), client_address)
+    headers = upstream_headers(request, app, identity, client_address)
     if _is_websocket(request):
         return await _forward_websocket(request, app, session, url, headers)
     response: web.StreamResponse | None = None

@@ -30,7 +30,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import orjson
 import structlog
@@ -83,6 +83,9 @@ class FrontDoorApp:
     upstream: str | None = None
     # Whether the app is handed the session's ID and access tokens too (X-Gatehouse-Id-Token, -Access-Token).
     pass_tokens: bool = False
+    # Paths let through without a session and without identity headers (webhooks, health checks): a path ending
+    # in "/" stands for everything under it, any other for itself alone. See is_public.
+    public_paths: tuple[str, ...] = ()
 
     @property
     def host(self) -> str:
@@ -105,6 +108,29 @@ class FrontDoorApp:
     @property
     def sign_in_cookie_prefix(self) -> str:
         return "__Host-gatehouse-sign-in-" if self.secure else "gatehouse-sign-in-"
+
+    def is_public(self, raw_path: str) -> bool:
+        """Whether ``raw_path`` (as the request's line has it, not decoded, no query) is one of ``public_paths``.
+
+        Only a path that every server reads the same way is matched: servers differ on what ``/public/..%2fadmin``,
+        ``/public/..;/admin`` (Tomcat) or ``/public\\..\\admin`` name, and a path the front door took for
+        ``/public/...`` must not reach the app as ``/admin``. So a path with an encoded ``/``, ``\\`` or ``.``, a
+        ``;`` or ``\\``, a ``.`` or ``..`` segment, or a character beyond printable ASCII (encoded or not) is never
+        public: it needs a session, as every path not listed does."""
+        if not self.public_paths:
+            return False
+        lowered = raw_path.lower()
+        if any(part in lowered for part in ("%2f", "%5c", "%2e", ";", "\\")):
+            return False
+        try:
+            path = unquote(raw_path, errors="strict")
+        except UnicodeDecodeError:
+            return False
+        if not path.startswith("/") or not path.isascii() or any(c < " " or c in "\x7f;\\" for c in path):
+            return False
+        if any(segment in (".", "..") for segment in path.split("/")):
+            return False
+        return any(path == entry or (entry.endswith("/") and path.startswith(entry)) for entry in self.public_paths)
 
     def sign_in_cookie(self, state: str) -> str | None:
         """The cookie of the sign-in whose state is ``state``: one per sign-in, so that sign-ins begun in several

@@ -2,13 +2,15 @@
 forward-auth endpoints a proxy in front asks, over real HTTP: a browser-like client with a cookie jar signs in
 on the hosted UI and is let through to a real upstream app (tests/fakes/echo_app.py), which is told who the user
 is, and handed the session's tokens (``pass_tokens``); what ends the sign-in (sign-out, GlobalSignOut, a disabled
-user, a group taken away) ends the session.
+user, a group taken away) ends the session; its public paths reach the app without a session, and paths that
+servers could read another way do not.
 
 The app is served on ``localhost:<port>`` and Gatehouse's own pages on ``127.0.0.1:<port>``: one server, two
 hosts, as an app's host and the sign-in host are two in a deployment."""
 
 from __future__ import annotations
 
+import http.client
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,7 @@ front_door:
       allowed_groups: [staff]
       upstream: {upstream.url}
       pass_tokens: true
+      public_paths: [/hooks/, /healthz]
 """)
     gatehouse.start()
     yield gatehouse
@@ -158,6 +161,84 @@ def test_the_app_is_handed_the_sessions_tokens(server: GatehouseServer) -> None:
     revoked = requests.get(f"{server.url}/{POOL}/oauth2/userInfo", timeout=10,
                            headers={"Authorization": f"Bearer {headers['x-gatehouse-access-token']}"})  # fmt: skip
     assert revoked.status_code == 401
+
+
+def raw_get(server: GatehouseServer, target: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """A request whose target is sent as written (no client library normalizing dot segments or escapes)."""
+    connection = http.client.HTTPConnection("localhost", server.port, timeout=10)
+    try:
+        connection.putrequest("GET", target, skip_accept_encoding=True)
+        for name, value in (headers or {}).items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    finally:
+        connection.close()
+
+
+def test_public_paths_reach_the_app_without_a_session(server: GatehouseServer, upstream: EchoApp) -> None:
+    app = f"http://localhost:{server.port}"
+    forged = {"X-Gatehouse-Username": "root", "X-Gatehouse-Groups": "staff"}
+    health = requests.get(f"{app}/healthz?probe=1", headers=forged, timeout=10, allow_redirects=False)
+    assert health.json()["path_qs"] == "/healthz?probe=1"
+    assert not [name for name in seen_headers(health) if name.startswith("x-gatehouse-")]
+    hook = requests.post(f"{app}/hooks/build/42", data=b"payload", timeout=10, allow_redirects=False)
+    assert hook.json()["method"] == "POST" and hook.json()["body_head"] == "payload"
+    # A signed-in browser is told nothing there either: public paths carry no identity.
+    visitor = Visitor(app, PASSWORD)
+    visitor.sign_in("/", "alice")
+    assert not [name for name in seen_headers(visitor.get("/hooks/x")) if name.startswith("x-gatehouse-")]
+    # Only what is listed: /healthz itself, and what is under /hooks/.
+    for path in ("/healthz/x", "/healthzx", "/hooks", "/hooksx/a", "/HOOKS/a"):
+        assert requests.get(app + path, timeout=10, allow_redirects=False).status_code == 302, path
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/hooks/../admin",
+        "/hooks/./../admin",
+        "/hooks//../admin",
+        "/hooks/%2e%2e/admin",
+        "/hooks/%2E%2E/admin",
+        "/hooks/.%2e/admin",
+        "/hooks/..%2fadmin",
+        "/hooks/..%2Fadmin",
+        "/hooks/..;/admin",
+        "/hooks/%3b/../admin",
+        "/hooks\\..\\admin",
+        "/hooks/..%5cadmin",
+        "/hooks/%c0%ae%c0%ae/admin",
+        "/hooks/%ef%bc%8e%ef%bc%8e/admin",
+        "/hooks/%00/../admin",
+    ],
+)
+def test_a_public_path_read_another_way_needs_a_session(
+    server: GatehouseServer, upstream: EchoApp, target: str
+) -> None:
+    """Dot segments, encoded separators and dots, Tomcat's path parameters, overlong UTF-8 and full-width dots:
+    a path some server could take for another is not public, and never reaches the app without a session."""
+    before = len(upstream.requests)
+    status, _ = raw_get(server, target)
+    assert status in (302, 400), (target, status)
+    assert len(upstream.requests) == before
+    # Asked by a proxy in front about the same request: sign in first.
+    forwarded = {"X-Forwarded-Host": f"localhost:{server.port}", "X-Forwarded-Uri": target, "X-Forwarded-Method": "GET"}
+    asked = requests.get(f"{server.url}/_gatehouse/forward-auth", headers=forwarded, timeout=10, allow_redirects=False)
+    assert asked.status_code == 302 and "X-Gatehouse-Username" not in asked.headers
+
+
+def test_forward_auth_lets_public_paths_through(server: GatehouseServer) -> None:
+    forwarded = {"X-Forwarded-Host": f"localhost:{server.port}", "X-Forwarded-Uri": "/hooks/build?x=1",
+                 "X-Forwarded-Method": "POST", "X-Gatehouse-Username": "root"}  # fmt: skip
+    for url in (f"{server.url}/_gatehouse/forward-auth", f"{server.url}/_gatehouse/auth-request?app=wiki"):
+        allowed = requests.get(url, headers=forwarded, timeout=10, allow_redirects=False)
+        assert allowed.status_code == 200
+        assert not [name for name in allowed.headers if name.lower().startswith("x-gatehouse-")]
+    private = requests.get(f"{server.url}/_gatehouse/forward-auth", timeout=10, allow_redirects=False,
+                           headers={**forwarded, "X-Forwarded-Uri": "/wiki/hooks/build"})  # fmt: skip
+    assert private.status_code == 401
 
 
 def test_identity_headers_a_browser_sends_are_dropped(server: GatehouseServer) -> None:
