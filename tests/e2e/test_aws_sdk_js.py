@@ -6,8 +6,9 @@ pool's JWKS and ``POST /gatehouse/verify`` what the calls did. Covered:
 
 * cognito-idp signed by the SDK's own SigV4 signer with the admin credentials: CreateUserPool with a custom
   attribute, CreateUserPoolClient, AdminCreateUser, AdminGetUser (dates arrive as JS ``Date`` objects, the
-  custom attribute is there), groups, the SDK's paginators (``paginateListUsers``, ``paginateListUserPools``,
-  ``paginateListGroups``, ``paginateAdminListGroupsForUser``) over several pages, AdminInitiateAuth;
+  custom attribute is there), a non-ASCII attribute value and a ListUsers filter on it, groups, the SDK's
+  paginators (``paginateListUsers``, ``paginateListUserPools``, ``paginateListGroups``,
+  ``paginateAdminListGroupsForUser``) over several pages, AdminInitiateAuth;
 * the user operations a client without credentials sends unsigned, as an app in a browser does: InitiateAuth
   USER_PASSWORD_AUTH, GetUser, REFRESH_TOKEN_AUTH, GetTokensFromRefreshToken, GlobalSignOut, after which the
   tokens are refused;
@@ -19,8 +20,10 @@ pool's JWKS and ``POST /gatehouse/verify`` what the calls did. Covered:
   AWS_ENDPOINT_URL_STS, or the provider's ``clientConfig.endpoint``), ``fromWebToken``, the SDK's default
   credential chain from the same environment, and AssumeRoleWithWebIdentityCommand itself; GetCallerIdentity
   signed with the credentials names the assumed role Gatehouse issued, and Gatehouse's verifier accepts them
-  within the role's policy. Hostile: a tampered token (InvalidIdentityTokenException) and a role whose trust
-  policy does not name the token's audience (AccessDenied) reach the SDK as STS's errors.
+  within the role's policy (narrowed by a session policy the SDK sends). Hostile: a forged secret key
+  (SignatureDoesNotMatch), a web-identity session calling a cognito-idp admin operation, a tampered token
+  (InvalidIdentityTokenException) and a role whose trust policy does not name the token's audience
+  (AccessDenied) reach the SDK as STS's and Cognito's errors.
 
 ``fromCognitoIdentityPool`` is covered by tests/e2e/test_identity_js.py.
 """
@@ -233,6 +236,11 @@ def test_admin_operations_signed_by_the_sdk(sdk: SdkJs, idp: Any, gatehouse: Gat
     fetched = attributes(user)
     assert fetched["custom:tier"] == "gold" and fetched["email"] == "ada@sdk.example"
     assert fetched["sub"] == attributes(idp.admin_get_user(UserPoolId=pool_id, Username="ada"))["sub"]
+    # A body beyond ASCII, and characters that URI and form encodings treat apart, under the SDK's signature.
+    name = "Zoë Ada 日本 !*'()~ +&=%"
+    change = [{"Name": "name", "Value": name}]
+    sdk.ok("AdminUpdateUserAttributes", {"UserPoolId": pool_id, "Username": "ada", "UserAttributes": change})
+    assert attributes(idp.admin_get_user(UserPoolId=pool_id, Username="ada"))["name"] == name
 
     # Groups, and the SDK's paginators walking several pages of each list.
     groups = ["readers", "editors", "admins"]
@@ -258,6 +266,8 @@ def test_admin_operations_signed_by_the_sdk(sdk: SdkJs, idp: Any, gatehouse: Gat
     listed = [u["Username"] for page in pages for u in page["Users"]]
     assert sorted(listed) == sorted(usernames)  # each user once
     assert all(isinstance(js_date(u["UserCreateDate"]), datetime) for page in pages for u in page["Users"])
+    filtered = sdk.ok("ListUsers", {"UserPoolId": pool_id, "Filter": 'name ^= "Zoë"'})["Users"]
+    assert [(u["Username"], attributes(u, "Attributes")["name"]) for u in filtered] == [("ada", name)]
 
     for n in range(2):
         sdk.ok("CreateUserPool", {"PoolName": f"sdk-js-{n}"})
@@ -374,7 +384,7 @@ def test_errors_are_the_sdks_exception_classes(sdk: SdkJs, idp: Any, app: dict[s
         {"UserPoolId": pool_id, "Username": "bob", "UserAttributes": [{"Name": "custom:nope", "Value": "x"}]},
     )
     assert_refused(unknown_attribute, "InvalidParameterException", 400)
-    assert "custom:nope" in unknown_attribute["message"]
+    assert unknown_attribute["message"] == "Attribute does not exist in the schema: custom:nope"
 
     # Hostile signatures: each is refused before the operation runs.
     change = {"UserPoolId": pool_id, "Username": "bob", "UserAttributes": [{"Name": "custom:tier", "Value": "gold"}]}
@@ -508,6 +518,21 @@ def test_web_token_and_assume_role_with_web_identity(
     assert got["ok"] is True, got
     check_session(gatehouse, got["result"], "from-web-token")
 
+    # A session policy (JSON in the form body) and a session name with every punctuation mark STS allows.
+    narrow = {
+        **FILES_POLICY,
+        "Statement": [{**FILES_POLICY["Statement"][0], "Resource": "arn:aws:s3:::sdk-js-files/pub/*"}],
+    }
+    init = {**init, "roleSessionName": "a=b,c.d@e-f_g+h", "policy": json.dumps(narrow), "durationSeconds": 900}
+    got = sdk.call("webIdentity", provider="fromWebToken", init=init)
+    assert got["ok"] is True, got
+    narrowed = got["result"]["credentials"]
+    assert got["result"]["caller"]["Arn"].endswith("/sdk-js-back-end/a=b,c.d@e-f_g+h")
+    status, answer = verify(gatehouse, narrowed, "arn:aws:s3:::sdk-js-files/pub/report.pdf")
+    assert (status, answer["Allowed"]) == (200, True)
+    status, answer = verify(gatehouse, narrowed, "arn:aws:s3:::sdk-js-files/report.pdf")
+    assert (status, answer["Allowed"]) == (200, False)  # the role allows it; the session policy does not
+
     # The STS client's own command, sent unsigned as the SDK's model says, and its answer's shapes.
     assumed = sdk.ok(
         "AssumeRoleWithWebIdentity",
@@ -530,6 +555,10 @@ def test_web_token_and_assume_role_with_web_identity(
     assert caller["Arn"] == assumed["AssumedRoleUser"]["Arn"]
     forged = sdk.send("GetCallerIdentity", {}, service="sts", credentials={**session, "secretAccessKey": "x" * 40})
     assert_refused(forged, "SignatureDoesNotMatch", 403, service="sts", modeled="no")
+    # Only the admin keys sign cognito-idp calls: a web-identity session is no admin.
+    as_admin = sdk.send("AdminDeleteUser", {"UserPoolId": app["pool_id"], "Username": "bob"}, credentials=session)
+    assert_refused(as_admin, "UnrecognizedClientException", 403, modeled="no")
+    assert sdk.ok("AdminGetUser", {"UserPoolId": app["pool_id"], "Username": "bob"})["Username"] == "bob"
 
 
 def test_sts_refusals_reach_the_sdk(
@@ -570,11 +599,12 @@ def test_sts_refusals_reach_the_sdk(
         "AWS_REGION": REGION,
     }
     denied = sdk.call("webIdentity", provider="fromTokenFile", init={}, env=env)
-    assert_refused(denied, "AccessDenied", 403, service="nestedSts", modeled="no")
+    message = "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+    assert_refused(denied, "AccessDenied", 403, message, service="nestedSts", modeled="no")
     direct = sdk.send(
         "AssumeRoleWithWebIdentity",
         {"RoleArn": other, "RoleSessionName": "s1", "WebIdentityToken": token},
         service="sts",
         credentials=None,
     )
-    assert_refused(direct, "AccessDenied", 403, service="sts", modeled="no")
+    assert_refused(direct, "AccessDenied", 403, message, service="sts", modeled="no")
