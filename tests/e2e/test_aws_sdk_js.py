@@ -15,7 +15,8 @@ pool's JWKS and ``POST /gatehouse/verify`` what the calls did. Covered:
 * errors as the SDK's own exception classes (``instanceof NotAuthorizedException``, ``UserNotFoundException``,
   ``ResourceNotFoundException``, ``InvalidParameterException``) with Cognito's messages and HTTP status in
   ``$metadata``; a wrong secret key (InvalidSignatureException), an unknown key (UnrecognizedClientException)
-  and no signature at all (MissingAuthenticationTokenException), each 403 and changing nothing;
+  and no signature at all (MissingAuthenticationTokenException), each 403 and changing nothing; a signature
+  from a clock an hour behind, refused so that the SDK corrects its clock and retries;
 * STS: the web-identity credential providers ``fromTokenFile`` (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE and
   AWS_ENDPOINT_URL_STS, or the provider's ``clientConfig.endpoint``), ``fromWebToken``, the SDK's default
   credential chain from the same environment, and AssumeRoleWithWebIdentityCommand itself; GetCallerIdentity
@@ -112,9 +113,20 @@ class SdkJs:
         answer: dict[str, Any] = json.loads(line)
         return answer
 
-    def send(self, command: str, request: dict[str, Any], *, service: str = "idp", credentials: Any = ADMIN) -> Any:
-        """One command's answer (``credentials``: see the driver; None sends it without any)."""
-        return self.call("send", service=service, command=command, input=request, credentials=credentials)
+    def send(
+        self,
+        command: str,
+        request: dict[str, Any],
+        *,
+        service: str = "idp",
+        credentials: Any = ADMIN,
+        options: dict[str, Any] | None = None,
+    ) -> Any:
+        """One command's answer (``credentials``: see the driver, None sends it without any; ``options``: more
+        client configuration)."""
+        return self.call(
+            "send", service=service, command=command, input=request, credentials=credentials, options=options or {}
+        )
 
     def ok(self, command: str, request: dict[str, Any], **options: Any) -> Any:
         """The output of a command that must succeed."""
@@ -405,6 +417,19 @@ def test_errors_are_the_sdks_exception_classes(sdk: SdkJs, idp: Any, app: dict[s
     assert attributes(idp.admin_get_user(UserPoolId=pool_id, Username="bob"))["custom:tier"] == "silver"
     # Nor did any refusal above touch bob's sign-in.
     assert idp.admin_get_user(UserPoolId=pool_id, Username="bob")["UserStatus"] == "CONFIRMED"
+
+
+def test_the_sdk_corrects_its_clock_from_gatehouses_answer(sdk: SdkJs, app: dict[str, str]) -> None:
+    """A back end whose clock is an hour behind: Gatehouse refuses the stale signature as AWS does ("Signature
+    expired", with a Date header), and the SDK corrects its clock offset from that answer and retries."""
+    request = {"UserPoolId": app["pool_id"], "Username": "bob"}
+    behind = {"systemClockOffset": -3_600_000}
+    stale = sdk.send("AdminGetUser", request, options=behind)
+    assert_refused(stale, "InvalidSignatureException", 403, modeled="no")
+    assert stale["message"].startswith("Signature expired: ")
+    corrected = sdk.send("AdminGetUser", request, options={**behind, "maxAttempts": 2})
+    assert corrected["ok"] is True, corrected
+    assert corrected["result"]["$attempts"] == 2 and abs(corrected["result"]["$clockOffset"]) < 60_000
 
 
 # --- STS and the web-identity credential providers -------------------------------------------------------------

@@ -14,6 +14,8 @@
 //     {accessKeyId, secretAccessKey[, sessionToken]} for the SDK's own SigV4 signer, or null for a client with
 //     none at all (a provider that throws if asked), as an app in a browser has: the SDK must send the call
 //     unsigned; or "noSignature" for a client whose signer leaves every request unsigned.
+//     "options" (optional) adds to the client's configuration (maxAttempts, systemClockOffset); the result
+//     also has "$clockOffset", the client's systemClockOffset after the call.
 //   {"op": "paginate", "service", "endpoint", "credentials", "paginator", "input", "pageSize"}: every page the
 //     SDK's paginator of that name yields.
 //   {"op": "webIdentity", "provider": "fromTokenFile" | "fromWebToken", "init", "env", "endpoint"}: the
@@ -51,9 +53,9 @@ function unsigned() {
   throw new Error("this client has no credentials: the SDK asked for some to sign the call");
 }
 
-function client(service, endpoint, credentials) {
+function client(service, endpoint, credentials, options) {
   const { module, client: name } = packages[service];
-  const config = { region: REGION, endpoint, credentials: credentials ?? unsigned, maxAttempts: 1 };
+  const config = { region: REGION, endpoint, credentials: credentials ?? unsigned, maxAttempts: 1, ...options };
   if (credentials === "noSignature") {
     // A signer that leaves every request as it is: even an admin operation goes out unsigned.
     config.credentials = { accessKeyId: "unused", secretAccessKey: "unused" };
@@ -62,10 +64,12 @@ function client(service, endpoint, credentials) {
   return new module[name](config);
 }
 
-// What a back end would want from an answer: the output without its $metadata, the HTTP status and request id.
+// What a back end would want from an answer: the output without its $metadata, and of that the HTTP status,
+// the request id and how many attempts the SDK made.
 function output(answer) {
   const { $metadata, ...rest } = answer;
-  return { ...rest, $status: $metadata.httpStatusCode, $requestId: $metadata.requestId ?? null };
+  const { httpStatusCode, requestId, attempts } = $metadata;
+  return { ...rest, $status: httpStatusCode, $requestId: requestId ?? null, $attempts: attempts };
 }
 
 function errorClasses(error) {
@@ -108,7 +112,9 @@ async function run(request) {
   if (op === "send") {
     const Command = packages[service].module[`${request.command}Command`];
     if (typeof Command !== "function") throw new Error(`no such command: ${request.command}`);
-    return output(await client(service, endpoint, credentials).send(new Command(request.input)));
+    const sdk = client(service, endpoint, credentials, request.options);
+    const answer = output(await sdk.send(new Command(request.input)));
+    return { ...answer, $clockOffset: sdk.config.systemClockOffset };
   }
   if (op === "paginate") {
     const paginate = packages[service].module[request.paginator];
