@@ -191,18 +191,25 @@ def attributes(user: dict[str, Any], key: str = "UserAttributes") -> dict[str, s
     return {a["Name"]: a["Value"] for a in user[key]}
 
 
-def assert_refused(answer: dict[str, Any], name: str, status: int, message: str | None = None, **of: str) -> None:
-    """``answer`` is the SDK's exception ``name`` (an instance of that class of ``of["service"]``'s package,
-    when it has one, and of the package's service exception), with the HTTP status in its $metadata."""
+def assert_refused(
+    answer: dict[str, Any],
+    name: str,
+    status: int,
+    message: str | None = None,
+    *,
+    service: str = "idp",
+    modeled: bool = True,
+) -> None:
+    """``answer`` is the SDK's exception ``name`` with the HTTP status in its $metadata: an instance of the
+    service exception of ``service``'s package and, where the service's model names the error, of its class."""
     assert answer["ok"] is False, answer
     assert (answer["name"], answer["status"], answer["fault"]) == (name, status, "client"), answer
     assert answer["requestId"], answer  # from x-amzn-RequestId, or STS's <RequestId>
     if message is not None:
         assert answer["message"] == message, answer
-    service = of.get("service", "idp")
-    base = {"idp": "CognitoIdentityProviderServiceException"}.get(service, "STSServiceException")
+    base = "CognitoIdentityProviderServiceException" if service == "idp" else "STSServiceException"
     assert f"{service}.{base}" in answer["classes"], answer
-    if of.get("modeled", "yes") == "yes":
+    if modeled:
         assert f"{service}.{name}" in answer["classes"], answer
 
 
@@ -413,7 +420,7 @@ def test_errors_are_the_sdks_exception_classes(sdk: SdkJs, idp: Any, app: dict[s
             ("AdminDeleteUser", {"UserPoolId": pool_id, "Username": "bob"}),
         ):
             refused = sdk.send(command, request, credentials=credentials)
-            assert_refused(refused, name, 403, modeled="no")
+            assert_refused(refused, name, 403, modeled=False)
     assert attributes(idp.admin_get_user(UserPoolId=pool_id, Username="bob"))["custom:tier"] == "silver"
     # Nor did any refusal above touch bob's sign-in.
     assert idp.admin_get_user(UserPoolId=pool_id, Username="bob")["UserStatus"] == "CONFIRMED"
@@ -425,7 +432,7 @@ def test_the_sdk_corrects_its_clock_from_gatehouses_answer(sdk: SdkJs, app: dict
     request = {"UserPoolId": app["pool_id"], "Username": "bob"}
     behind = {"systemClockOffset": -3_600_000}
     stale = sdk.send("AdminGetUser", request, options=behind)
-    assert_refused(stale, "InvalidSignatureException", 403, modeled="no")
+    assert_refused(stale, "InvalidSignatureException", 403, modeled=False)
     assert stale["message"].startswith("Signature expired: ")
     corrected = sdk.send("AdminGetUser", request, options={**behind, "maxAttempts": 2})
     assert corrected["ok"] is True, corrected
@@ -579,10 +586,10 @@ def test_web_token_and_assume_role_with_web_identity(
     caller = sdk.ok("GetCallerIdentity", {}, service="sts", credentials=session)
     assert caller["Arn"] == assumed["AssumedRoleUser"]["Arn"]
     forged = sdk.send("GetCallerIdentity", {}, service="sts", credentials={**session, "secretAccessKey": "x" * 40})
-    assert_refused(forged, "SignatureDoesNotMatch", 403, service="sts", modeled="no")
+    assert_refused(forged, "SignatureDoesNotMatch", 403, service="sts", modeled=False)
     # Only the admin keys sign cognito-idp calls: a web-identity session is no admin.
     as_admin = sdk.send("AdminDeleteUser", {"UserPoolId": app["pool_id"], "Username": "bob"}, credentials=session)
-    assert_refused(as_admin, "UnrecognizedClientException", 403, modeled="no")
+    assert_refused(as_admin, "UnrecognizedClientException", 403, modeled=False)
     assert sdk.ok("AdminGetUser", {"UserPoolId": app["pool_id"], "Username": "bob"})["Username"] == "bob"
 
 
@@ -625,11 +632,11 @@ def test_sts_refusals_reach_the_sdk(
     }
     denied = sdk.call("webIdentity", provider="fromTokenFile", init={}, env=env)
     message = "Not authorized to perform sts:AssumeRoleWithWebIdentity"
-    assert_refused(denied, "AccessDenied", 403, message, service="nestedSts", modeled="no")
+    assert_refused(denied, "AccessDenied", 403, message, service="nestedSts", modeled=False)
     direct = sdk.send(
         "AssumeRoleWithWebIdentity",
         {"RoleArn": other, "RoleSessionName": "s1", "WebIdentityToken": token},
         service="sts",
         credentials=None,
     )
-    assert_refused(direct, "AccessDenied", 403, message, service="sts", modeled="no")
+    assert_refused(direct, "AccessDenied", 403, message, service="sts", modeled=False)
