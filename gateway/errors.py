@@ -315,6 +315,13 @@ class AccessDeniedException(GatehouseError):
     status = 403
 
 
+class SessionAccessDeniedException(GatehouseError):
+    """The AWS JSON wires' ``AccessDeniedException`` (an AWS common error, HTTP 400): a call signed with temporary
+    credentials whose role's policies (and session policy) do not allow it."""
+
+    type_name = "AccessDeniedException"
+
+
 class InvalidIdentityTokenException(GatehouseError):
     type_name = "InvalidIdentityToken"
 

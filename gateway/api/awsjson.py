@@ -2,16 +2,20 @@
 
 A request names its operation in ``X-Amz-Target: <TargetPrefix>.<Operation>``; the body is a JSON object
 checked against botocore's service model; operations the model marks as signed need a valid SigV4
-signature from the admin credentials. Errors are rendered here, and only here, as
-``{"__type": ..., "message": ...}`` with the error's status, so handlers never build error bodies.
+signature: from the admin credentials, which may do anything, or from temporary credentials Gatehouse issued
+(STS, identity pools), which may do what their role's policies allow, as on AWS ("Amazon Cognito evaluates
+Identity and Access Management (IAM) policies in requests for this API operation"). Errors are rendered here,
+and only here, as ``{"__type": ..., "message": ...}`` with the error's status, so handlers never build error
+bodies.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 import structlog
@@ -25,12 +29,15 @@ from gateway.errors import (
     RequestEntityTooLarge,
     ResourceNotFoundException,
     SerializationException,
+    SessionAccessDeniedException,
     UnknownOperationException,
     UnrecognizedClientException,
 )
 from gateway.ids import RequestIds
 from gateway.logging import bind_call, unbind_call
 from gateway.services.container import Services
+from gateway.services.credentials import CallerContext, security_token
+from gateway.services.policy import ContextValue
 from gateway.storage.base import NotFound
 
 log = structlog.get_logger("gateway.api")
@@ -51,9 +58,13 @@ class Call:
     request_id: str
     # The caller's User-Agent (a user session's DeviceType is described from it).
     user_agent: str | None = None
+    # Who signed with temporary credentials (their policies allowed the call); None for the admin keys.
+    caller: CallerContext | None = None
 
 
 Handler = Callable[[Call], Awaitable[dict[str, Any]]]
+# The ARNs a call acts on, for a temporary-credential session's policy check (every one must be allowed).
+ResourcesOf = Callable[[Services, str, Mapping[str, Any]], Awaitable[Sequence[str]]]
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,7 @@ class JsonService:
     wire: str
     signing_name: str
     request_ids: RequestIds = field(default_factory=RequestIds)
+    session_resources: ResourcesOf | None = None
 
 
 # Any web page may call the AWS wires with fetch(), as it may call Cognito's endpoints: the AWS SDKs for
@@ -142,6 +154,44 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         raise SerializationException("The request body cannot be decoded with its Content-Encoding.") from exc
 
 
+def is_temporary(signed: SignedRequest) -> bool:
+    """Whether the request carries a session token, in a header or (presigned) in the query, however its name
+    is percent-encoded there (the query is taken as sent)."""
+    if any(name.lower() == "x-amz-security-token" for name in signed.headers):
+        return True
+    return any(unquote(part.partition("=")[0]) == "X-Amz-Security-Token" for part in signed.query_string.split("&"))
+
+
+def request_keys(ctx: CallerContext, source_ip: str | None) -> dict[str, ContextValue]:
+    """The condition keys a call to Gatehouse's own API carries about itself, as AWS's calls do ("AWS global
+    condition context keys"): the Region it was signed for and the caller's address."""
+    keys: dict[str, ContextValue] = {"aws:RequestedRegion": ctx.region}
+    if source_ip:
+        keys["aws:SourceIp"] = source_ip
+    return keys
+
+
+async def authorize_session(
+    service: JsonService,
+    services: Services,
+    caller: CallerContext,
+    operation: str,
+    params: Mapping[str, Any],
+    source_ip: str | None,
+) -> None:
+    """Refuse a temporary-credential call that the session's role (and session policy) does not allow on every
+    resource it acts on: IAM's evaluation, action ``<service>:<Operation>``."""
+    action = f"{service.signing_name}:{operation}"
+    resources = await service.session_resources(services, operation, params) if service.session_resources else ["*"]
+    keys = request_keys(caller, source_ip)
+    for resource in resources:
+        if not services.credentials.is_allowed(caller, action, resource, keys):
+            raise SessionAccessDeniedException(
+                f"User: {caller.assumed_role_arn} is not authorized to perform: {action} on resource: {resource} "
+                f"because no identity-based policy allows the {action} action"
+            )
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
     if not body or body.isspace():  # isspace() is strip()'s test without the copy of the body
         return {}
@@ -169,26 +219,36 @@ async def handle(
         if not service.model.has_operation(operation) or operation not in service.operations:
             raise UnknownOperationException(f"Operation {operation or target} is not supported.")
         identity = None
+        caller = None
         if service.model.requires_signature(operation) or (
             service.model.signature_optional(operation) and _carries_signature(request)
         ):
-            identity = verify_sigv4(
-                signed_request(request, body),
-                services.admin_credentials.get,
-                expected_service=service.signing_name,
-                # A regional service: signed for the server's region (AWS: "Credential should be scoped to a
-                # valid region").
-                regions=(services.settings.region,),
-            )
-            if identity.security_token is not None:
-                # Only the admin keys sign on these wires, and a long-term key sent with a session token is
-                # refused, as AWS refuses it (and as the query wire does).
-                raise UnrecognizedClientException()
+            signed = signed_request(request, body)
+            # A regional service: signed for the server's region (AWS: "Credential should be scoped to a valid
+            # region").
+            regions = (services.settings.region,)
+            if is_temporary(signed):
+                caller = await services.credentials.verify_signed(
+                    signed, expected_service=service.signing_name, regions=regions
+                )
+                identity = SigV4Identity(caller.access_key_id, caller.region, caller.service, security_token(signed))
+            else:
+                identity = verify_sigv4(
+                    signed, services.admin_credentials.get, expected_service=service.signing_name, regions=regions
+                )
+                if identity.security_token is not None:
+                    # A long-term key sent with a session token is refused, as AWS refuses it (and as the query
+                    # wire does).
+                    raise UnrecognizedClientException()
         params = parse_json_object(body)
         source_ip = services.rate_limits.address_of(request.remote, request.headers)
         if identity is None:
             # Unsigned calls are throttled before any work, a malformed one included.
             services.rate_limits.check(operation, params, source_ip)
+        if caller is not None:
+            # Before the input is checked, as AWS authorizes first: a session learns nothing of a call it may
+            # not make.
+            await authorize_session(service, services, caller, operation, params, source_ip)
         service.model.validate_input(operation, params)
         call = Call(
             services=services,
@@ -198,6 +258,7 @@ async def handle(
             source_ip=source_ip,
             request_id=request_id,
             user_agent=request.headers.get("User-Agent"),
+            caller=caller,
         )
         result = await service.operations[operation](call)
         return json_response(result, request_id=request_id)

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 import botocore.loaders
@@ -43,7 +43,7 @@ import botocore.model
 import structlog
 from aiohttp import web
 
-from gateway.api.awsjson import CORS_HEADERS, read_body, signed_request
+from gateway.api.awsjson import CORS_HEADERS, is_temporary, read_body, request_keys, signed_request
 from gateway.api.model import ServiceModel
 from gateway.api.sigv4 import SignedRequest, verify_sigv4
 from gateway.errors import (
@@ -58,7 +58,6 @@ from gateway.errors import (
 from gateway.logging import bind_call, unbind_call
 from gateway.services.container import Services
 from gateway.services.credentials import CallerContext
-from gateway.services.policy import ContextValue
 
 log = structlog.get_logger("gateway.api")
 
@@ -390,23 +389,6 @@ def route(
     raise InvalidActionException(f"Could not find operation {action or '(none)'}.")
 
 
-def _is_temporary(signed: SignedRequest) -> bool:
-    """Whether the request carries a session token, in a header or (presigned) in the query, however its name
-    is percent-encoded there (the query is taken as sent)."""
-    if any(name.lower() == "x-amz-security-token" for name in signed.headers):
-        return True
-    return any(unquote(part.partition("=")[0]) == "X-Amz-Security-Token" for part in signed.query_string.split("&"))
-
-
-def request_keys(ctx: CallerContext, source_ip: str | None) -> dict[str, ContextValue]:
-    """The condition keys a call to Gatehouse's own API carries about itself, as AWS's calls do ("AWS global
-    condition context keys"): the Region it was signed for and the caller's address."""
-    keys: dict[str, ContextValue] = {"aws:RequestedRegion": ctx.region}
-    if source_ip:
-        keys["aws:SourceIp"] = source_ip
-    return keys
-
-
 async def authenticate(
     services: Services,
     service: QueryService,
@@ -417,7 +399,7 @@ async def authenticate(
 ) -> tuple[str | None, CallerContext | None]:
     """Admin credentials, or a temporary-credential session allowed to make this call (``source_ip``: the
     caller's address, ``aws:SourceIp`` of the session's policy check)."""
-    if _is_temporary(signed):
+    if is_temporary(signed):
         regions = service.signing_regions(services.settings.region)
         ctx = await services.credentials.verify_signed(signed, expected_service=service.name, regions=regions)
         if operation in service.open_to_sessions:

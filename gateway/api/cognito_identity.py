@@ -2,16 +2,21 @@
 
 Requests are checked against botocore's ``cognito-identity`` model before a handler runs, and the model
 decides which operations need a SigV4 signature: GetId, GetOpenIdToken, GetCredentialsForIdentity and
-UnlinkIdentity are unsigned (``authtype: none``), as an app calls them; the rest are admin operations.
+UnlinkIdentity are unsigned (``authtype: none``), as an app calls them; the rest are admin operations, signed with
+the admin keys or with temporary credentials whose role allows them.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 from gateway.api.awsjson import Call, Handler, JsonService
 from gateway.api.model import ServiceModel
 from gateway.api.paging import page_key, page_offset, page_token
+from gateway.errors import GatehouseError
+from gateway.services.container import Services
 from gateway.services.identity_pools import IdentityPoolView
 
 OPERATIONS: dict[str, Handler] = {}
@@ -28,7 +33,28 @@ def cognito_identity_service() -> JsonService:
         operations=OPERATIONS,
         wire="cognito-identity",
         signing_name="cognito-identity",
+        session_resources=_session_resources,
     )
+
+
+async def _session_resources(services: Services, operation: str, params: Mapping[str, Any]) -> list[str]:
+    """The ARNs a call signed with temporary credentials acts on, for its policy check: the identity pool it
+    names, the resource a tag operation names, or the pools of the identities it names (DescribeIdentity,
+    DeleteIdentities: each must be allowed); else "*" (CreateIdentityPool, ListIdentityPools)."""
+    pool_id = params.get("IdentityPoolId")
+    if isinstance(pool_id, str):
+        return [services.identity_pools.arn(pool_id)]
+    arn = params.get("ResourceArn")
+    if isinstance(arn, str):
+        return [arn]
+    named = params.get("IdentityIdsToDelete")
+    identity_ids = named if isinstance(named, list) else [params.get("IdentityId")]
+    pools: set[str] = set()
+    for identity_id in identity_ids[:60]:  # (the model's most: 60)
+        if isinstance(identity_id, str):
+            with contextlib.suppress(GatehouseError):  # unknown: nothing of it to allow or refuse
+                pools.add((await services.identities.identity(identity_id))[0].id)
+    return [services.identity_pools.arn(pool) for pool in sorted(pools)] or ["*"]
 
 
 def _limit(call: Call) -> int:

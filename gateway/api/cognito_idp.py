@@ -6,12 +6,14 @@ returns the response shape the model names. Errors are raised, never rendered he
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gateway.api.awsjson import Call, Handler, JsonService
 from gateway.api.model import ServiceModel
 from gateway.api.paging import page_key, page_offset, page_token
 from gateway.errors import (
+    GatehouseError,
     InvalidParameterException,
     NotAuthorizedException,
     OperationNotEnabledException,
@@ -20,6 +22,7 @@ from gateway.errors import (
     UserNotFoundException,
 )
 from gateway.services.auth import AuthContext
+from gateway.services.container import Services
 from gateway.services.groups import group_type
 from gateway.services.log_delivery import log_delivery_configuration, set_log_delivery
 from gateway.services.mfa_legacy import mfa_options
@@ -43,8 +46,32 @@ def operation(handler: Handler) -> Handler:
 
 def cognito_idp_service() -> JsonService:
     return JsonService(
-        model=ServiceModel.load("cognito-idp"), operations=OPERATIONS, wire="cognito-idp", signing_name="cognito-idp"
+        model=ServiceModel.load("cognito-idp"),
+        operations=OPERATIONS,
+        wire="cognito-idp",
+        signing_name="cognito-idp",
+        session_resources=_session_resources,
     )
+
+
+async def _session_resources(services: Services, operation: str, params: Mapping[str, Any]) -> list[str]:
+    """The ARN a call signed with temporary credentials acts on, for its policy check (the Service Authorization
+    Reference's resource types for Cognito user pools): the user pool it names, or the resource a tag operation
+    names, or the pool of the app client it names; else "*" (CreateUserPool, ListUserPools, a domain's
+    operations)."""
+    pool_id = params.get("UserPoolId")
+    if isinstance(pool_id, str):
+        return [services.pools.arn(pool_id)]
+    arn = params.get("ResourceArn")
+    if isinstance(arn, str):
+        return [arn]
+    client_id = params.get("ClientId")
+    if isinstance(client_id, str):
+        try:
+            return [services.pools.arn((await services.pools.find_client(client_id)).pool_id)]
+        except GatehouseError:
+            pass  # no such client: the call itself says so, if the session may make it at all
+    return ["*"]
 
 
 # --- helpers -----------------------------------------------------------------------------------------------

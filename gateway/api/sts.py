@@ -31,7 +31,8 @@ from typing import Any, Final
 
 import structlog
 
-from gateway.api.awsquery import GLOBAL_REGION, QueryCall, QueryHandler, QueryService, request_keys
+from gateway.api.awsjson import request_keys
+from gateway.api.awsquery import GLOBAL_REGION, QueryCall, QueryHandler, QueryService
 from gateway.errors import (
     AccessDeniedException,
     GatehouseError,

@@ -92,6 +92,7 @@ __all__ = [
     "CredentialService",
     "ExpiredSecurityToken",
     "TemporaryCredentials",
+    "security_token",
 ]
 
 MIN_DURATION_SECONDS: Final = 900
@@ -393,7 +394,7 @@ class CredentialService:
         Raises MissingAuthenticationToken / IncompleteSignature / InvalidSignature (bad or absent
         signature), UnrecognizedClient (no, altered or foreign session token; role deleted), ExpiredToken."""
         opened: dict[str, dict[str, Any]] = {}
-        token_of: dict[str, str | None] = {"token": _security_token(request)}
+        token_of: dict[str, str | None] = {"token": security_token(request)}
 
         def lookup(access_key_id: str) -> str | None:
             token = token_of["token"]
@@ -617,7 +618,8 @@ def _iso(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def _security_token(request: SignedRequest) -> str | None:
+def security_token(request: SignedRequest) -> str | None:
+    """X-Amz-Security-Token, from a header or (presigned) the query."""
     for name, value in request.headers.items():
         if name.lower() == "x-amz-security-token":
             return value

@@ -22,7 +22,8 @@ pool's JWKS and ``POST /gatehouse/verify`` what the calls did. Covered:
   credential chain from the same environment, and AssumeRoleWithWebIdentityCommand itself; GetCallerIdentity
   signed with the credentials names the assumed role Gatehouse issued, and Gatehouse's verifier accepts them
   within the role's policy (narrowed by a session policy the SDK sends). Hostile: a forged secret key
-  (SignatureDoesNotMatch), a web-identity session calling a cognito-idp admin operation, a tampered token
+  (SignatureDoesNotMatch), a web-identity session calling a cognito-idp admin operation its role does not allow
+  (AccessDeniedException; one it allows goes through), a tampered token
   (InvalidIdentityTokenException) and a role whose trust policy does not name the token's audience
   (AccessDenied) reach the SDK as STS's and Cognito's errors.
 
@@ -537,7 +538,7 @@ def test_web_identity_token_file(
 
 
 def test_web_token_and_assume_role_with_web_identity(
-    sdk: SdkJs, gatehouse: GatehouseServer, public_idp: Any, app: dict[str, str], role: str
+    sdk: SdkJs, gatehouse: GatehouseServer, iam: Any, public_idp: Any, app: dict[str, str], role: str
 ) -> None:
     token = id_token(public_idp, app)
     init = {
@@ -587,10 +588,26 @@ def test_web_token_and_assume_role_with_web_identity(
     assert caller["Arn"] == assumed["AssumedRoleUser"]["Arn"]
     forged = sdk.send("GetCallerIdentity", {}, service="sts", credentials={**session, "secretAccessKey": "x" * 40})
     assert_refused(forged, "SignatureDoesNotMatch", 403, service="sts", modeled=False)
-    # Only the admin keys sign cognito-idp calls: a web-identity session is no admin.
-    as_admin = sdk.send("AdminDeleteUser", {"UserPoolId": app["pool_id"], "Username": "bob"}, credentials=session)
-    assert_refused(as_admin, "UnrecognizedClientException", 403, modeled=False)
-    assert sdk.ok("AdminGetUser", {"UserPoolId": app["pool_id"], "Username": "bob"})["Username"] == "bob"
+    # cognito-idp's admin operations take the session for what its role allows: reading files alone, nothing.
+    bob = {"UserPoolId": app["pool_id"], "Username": "bob"}
+    as_admin = sdk.send("AdminDeleteUser", bob, credentials=session)
+    arn = f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{app['pool_id']}"
+    denied = (
+        f"User: {assumed['AssumedRoleUser']['Arn']} is not authorized to perform: cognito-idp:AdminDeleteUser on "
+        f"resource: {arn} because no identity-based policy allows the cognito-idp:AdminDeleteUser action"
+    )
+    assert_refused(as_admin, "AccessDeniedException", 400, denied, modeled=False)
+    assert sdk.ok("AdminGetUser", bob)["Username"] == "bob"
+    # Once the role may read the pool's users, the same session may; deleting them stays refused.
+    reading = {"Effect": "Allow", "Action": "cognito-idp:AdminGetUser", "Resource": arn}
+    iam.put_role_policy(RoleName="sdk-js-back-end", PolicyName="users",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [reading]}))  # fmt: skip
+    try:
+        assert sdk.ok("AdminGetUser", bob, credentials=session)["Username"] == "bob"
+        assert_refused(sdk.send("AdminDeleteUser", bob, credentials=session), "AccessDeniedException", 400,
+                       modeled=False)  # fmt: skip
+    finally:
+        iam.delete_role_policy(RoleName="sdk-js-back-end", PolicyName="users")
 
 
 def test_sts_refusals_reach_the_sdk(

@@ -1,0 +1,217 @@
+"""The admin operations of cognito-idp and cognito-identity signed with temporary credentials, as a back end on
+AWS calls them with its role's credentials: allowed by what the role's policies (and the session policy) allow,
+IAM's rules throughout, against the resource each call acts on (the user pool's or identity pool's ARN, "*" for
+CreateUserPool and ListUserPools); refused with AccessDeniedException before the input is looked at, changing
+nothing. boto3 clients signed with credentials from STS AssumeRole, against a real Gatehouse."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e.aws_support import ACCOUNT, aws_client
+from tests.support import REGION, GatehouseServer
+
+ROOT_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+
+
+def pool_arn(pool_id: str) -> str:
+    return f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{pool_id}"
+
+
+def identity_pool_arn(pool_id: str) -> str:
+    return f"arn:aws:cognito-identity:{REGION}:{ACCOUNT}:identitypool/{pool_id}"
+
+
+def refusal(call: Callable[[], Any]) -> tuple[str, str, int]:
+    with pytest.raises(ClientError) as caught:
+        call()
+    error = caught.value.response["Error"]
+    return str(error["Code"]), str(error["Message"]), int(caught.value.response["ResponseMetadata"]["HTTPStatusCode"])
+
+
+def session(gatehouse: GatehouseServer, role: str, statements: list[dict[str, Any]], **assume: Any) -> dict[str, str]:
+    """Credentials of a new session of a new role whose one inline policy is ``statements``."""
+    iam = gatehouse.client("iam")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=ROOT_TRUST)
+    policy = json.dumps({"Version": "2012-10-17", "Statement": statements})
+    iam.put_role_policy(RoleName=role, PolicyName="inline", PolicyDocument=policy)
+    answer = gatehouse.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role}", RoleSessionName="back-end", **assume
+    )
+    return dict(answer["Credentials"])
+
+
+def client_of(gatehouse: GatehouseServer, service: str, creds: dict[str, str]) -> Any:
+    return aws_client(service, gatehouse.url, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+
+
+@pytest.fixture(scope="module")
+def pools(idp: Any) -> tuple[str, str]:
+    """Two user pools, each with a user ``carol``."""
+    made = []
+    for name in ("ours", "theirs"):
+        pool_id = str(idp.create_user_pool(PoolName=name)["UserPool"]["Id"])
+        idp.admin_create_user(UserPoolId=pool_id, Username="carol", MessageAction="SUPPRESS")
+        made.append(pool_id)
+    return made[0], made[1]
+
+
+def test_a_role_may_do_what_its_policy_allows_on_its_pool(
+    gatehouse: GatehouseServer, idp: Any, pools: tuple[str, str]
+) -> None:
+    ours, theirs = pools
+    creds = session(
+        gatehouse,
+        "user-reader",
+        [
+            {
+                "Effect": "Allow",
+                "Action": ["cognito-idp:AdminGetUser", "cognito-idp:List*"],
+                "Resource": pool_arn(ours),
+            },
+            {"Effect": "Allow", "Action": "cognito-idp:Admin*", "Resource": pool_arn(ours)},
+            {"Effect": "Deny", "Action": "cognito-idp:AdminDeleteUser", "Resource": "*"},
+        ],
+    )
+    reader = client_of(gatehouse, "cognito-idp", creds)
+    assert reader.admin_get_user(UserPoolId=ours, Username="carol")["Username"] == "carol"
+    assert [u["Username"] for u in reader.list_users(UserPoolId=ours)["Users"]] == ["carol"]
+    reader.admin_update_user_attributes(
+        UserPoolId=ours, Username="carol", UserAttributes=[{"Name": "name", "Value": "Carol"}]
+    )
+    got = idp.admin_get_user(UserPoolId=ours, Username="carol")
+    assert {"Name": "name", "Value": "Carol"} in got["UserAttributes"]
+    role_session = f"arn:aws:sts::{ACCOUNT}:assumed-role/user-reader/back-end"
+    # Another pool: no statement allows it.
+    code, message, status = refusal(lambda: reader.admin_get_user(UserPoolId=theirs, Username="carol"))
+    assert (code, status) == ("AccessDeniedException", 400)
+    assert message == (
+        f"User: {role_session} is not authorized to perform: cognito-idp:AdminGetUser on resource: "
+        f"{pool_arn(theirs)} because no identity-based policy allows the cognito-idp:AdminGetUser action"
+    )
+    # An explicit deny wins over the Admin* allow; the user is still there.
+    code, message, _ = refusal(lambda: reader.admin_delete_user(UserPoolId=ours, Username="carol"))
+    assert code == "AccessDeniedException" and "cognito-idp:AdminDeleteUser" in message
+    assert idp.admin_get_user(UserPoolId=ours, Username="carol")["Username"] == "carol"
+    # Calls on no pool act on "*", which a pool's ARN does not cover.
+    assert refusal(lambda: reader.list_user_pools(MaxResults=10))[0] == "AccessDeniedException"
+    assert refusal(lambda: reader.create_user_pool(PoolName="not-mine"))[0] == "AccessDeniedException"
+    assert "not-mine" not in [p["Name"] for p in idp.list_user_pools(MaxResults=60)["UserPools"]]
+
+
+def test_a_refused_call_is_refused_before_its_input_is_read(gatehouse: GatehouseServer, pools: tuple[str, str]) -> None:
+    """A session may not learn from validation errors what it may not call: the policy comes first."""
+    creds = session(gatehouse, "nothing-allowed", [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}])
+    nobody = client_of(gatehouse, "cognito-idp", creds)
+    code, _, status = refusal(lambda: nobody.admin_get_user(UserPoolId=pools[0], Username="x" * 200))
+    assert (code, status) == ("AccessDeniedException", 400)
+    code, _, _ = refusal(lambda: nobody.admin_get_user(UserPoolId="not a pool id", Username="carol"))
+    assert code == "AccessDeniedException"
+
+
+def test_a_session_policy_narrows_the_role_and_wildcards_reach_every_pool(
+    gatehouse: GatehouseServer, idp: Any, pools: tuple[str, str]
+) -> None:
+    ours, theirs = pools
+    statements = [{"Effect": "Allow", "Action": "cognito-idp:*", "Resource": "*"}]
+    admin_like = client_of(gatehouse, "cognito-idp", session(gatehouse, "pool-admin", statements))
+    made = admin_like.create_user_pool(PoolName="made-by-a-role")["UserPool"]["Id"]
+    assert idp.describe_user_pool(UserPoolId=made)["UserPool"]["Name"] == "made-by-a-role"
+    assert admin_like.admin_get_user(UserPoolId=theirs, Username="carol")["Username"] == "carol"
+    admin_like.delete_user_pool(UserPoolId=made)
+    # The same role, narrowed by a session policy to reading users of one pool.
+    narrow = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "cognito-idp:AdminGetUser", "Resource": pool_arn(ours)}],
+        }
+    )
+    answer = gatehouse.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/pool-admin", RoleSessionName="narrow", Policy=narrow
+    )
+    narrowed = client_of(gatehouse, "cognito-idp", dict(answer["Credentials"]))
+    assert narrowed.admin_get_user(UserPoolId=ours, Username="carol")["Username"] == "carol"
+    assert refusal(lambda: narrowed.admin_get_user(UserPoolId=theirs, Username="carol"))[0] == "AccessDeniedException"
+    assert refusal(lambda: narrowed.list_users(UserPoolId=ours))[0] == "AccessDeniedException"
+    # A tag operation acts on the resource it names.
+    tagger = client_of(
+        gatehouse,
+        "cognito-idp",
+        session(
+            gatehouse, "tagger", [{"Effect": "Allow", "Action": "cognito-idp:TagResource", "Resource": pool_arn(ours)}]
+        ),
+    )
+    tagger.tag_resource(ResourceArn=pool_arn(ours), Tags={"team": "blue"})
+    assert idp.list_tags_for_resource(ResourceArn=pool_arn(ours))["Tags"] == {"team": "blue"}
+    assert refusal(lambda: tagger.tag_resource(ResourceArn=pool_arn(theirs), Tags={"team": "red"}))[0] == (
+        "AccessDeniedException"
+    )
+    assert idp.list_tags_for_resource(ResourceArn=pool_arn(theirs))["Tags"] == {}
+
+
+def test_forged_and_foreign_credentials_are_refused(
+    gatehouse: GatehouseServer, idp: Any, pools: tuple[str, str]
+) -> None:
+    ours = pools[0]
+    statements = [{"Effect": "Allow", "Action": "cognito-idp:*", "Resource": "*"}]
+    creds = session(gatehouse, "forged-target", statements)
+    forged = aws_client("cognito-idp", gatehouse.url, creds["AccessKeyId"], "x" * 40, creds["SessionToken"])
+    assert refusal(lambda: forged.admin_delete_user(UserPoolId=ours, Username="carol"))[:1] == (
+        "InvalidSignatureException",
+    )
+    token = creds["SessionToken"]
+    tampered = token[:20] + ("A" if token[20] != "A" else "B") + token[21:]
+    altered = aws_client("cognito-idp", gatehouse.url, creds["AccessKeyId"], creds["SecretAccessKey"], tampered)
+    assert refusal(lambda: altered.admin_delete_user(UserPoolId=ours, Username="carol"))[0] == (
+        "UnrecognizedClientException"
+    )
+    # The role deleted: its sessions end with it.
+    iam = gatehouse.client("iam")
+    iam.delete_role_policy(RoleName="forged-target", PolicyName="inline")
+    iam.delete_role(RoleName="forged-target")
+    gone = client_of(gatehouse, "cognito-idp", creds)
+    assert refusal(lambda: gone.admin_delete_user(UserPoolId=ours, Username="carol"))[0] == (
+        "UnrecognizedClientException"
+    )
+    assert idp.admin_get_user(UserPoolId=ours, Username="carol")["Username"] == "carol"
+
+
+def test_identity_pool_calls_act_on_the_pools_of_their_identities(gatehouse: GatehouseServer) -> None:
+    ci = gatehouse.client("cognito-identity")
+    public = gatehouse.client("cognito-identity", signed=False)
+    pool_ids, identities = [], []
+    for name in ("ours", "theirs"):
+        pool_id = ci.create_identity_pool(IdentityPoolName=name, AllowUnauthenticatedIdentities=True)["IdentityPoolId"]
+        pool_ids.append(pool_id)
+        identities.append(public.get_id(IdentityPoolId=pool_id)["IdentityId"])
+    ours, theirs = pool_ids
+    creds = session(
+        gatehouse,
+        "identity-admin",
+        [{"Effect": "Allow", "Action": "cognito-identity:*", "Resource": identity_pool_arn(ours)}],
+    )
+    scoped = client_of(gatehouse, "cognito-identity", creds)
+    assert scoped.describe_identity_pool(IdentityPoolId=ours)["IdentityPoolName"] == "ours"
+    assert scoped.describe_identity(IdentityId=identities[0])["IdentityId"] == identities[0]
+    code, message, _ = refusal(lambda: scoped.describe_identity(IdentityId=identities[1]))
+    assert code == "AccessDeniedException" and identity_pool_arn(theirs) in message
+    assert refusal(lambda: scoped.describe_identity_pool(IdentityPoolId=theirs))[0] == "AccessDeniedException"
+    # Deleting identities of both pools: refused whole, nothing deleted.
+    code, _, _ = refusal(lambda: scoped.delete_identities(IdentityIdsToDelete=identities))
+    assert code == "AccessDeniedException"
+    for identity in identities:
+        assert ci.describe_identity(IdentityId=identity)["IdentityId"] == identity
+    assert scoped.delete_identities(IdentityIdsToDelete=identities[:1])["UnprocessedIdentityIds"] == []
+    assert refusal(lambda: ci.describe_identity(IdentityId=identities[0]))[0] == "ResourceNotFoundException"
