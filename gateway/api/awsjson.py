@@ -171,6 +171,16 @@ def request_keys(ctx: CallerContext, source_ip: str | None) -> dict[str, Context
     return keys
 
 
+def refuse_guest(caller: CallerContext, action: str, resource: str) -> None:
+    """A guest's session (an identity pool's unauthenticated identity) makes none of Gatehouse's own signed calls,
+    whatever its role allows: AWS's scope-down of such sessions allows none of them (CallerContext.guest)."""
+    if caller.guest:
+        raise SessionAccessDeniedException(
+            f"User: {caller.assumed_role_arn} is not authorized to perform: {action} on resource: {resource} "
+            f"because no session policy allows the {action} action"
+        )
+
+
 async def authorize_session(
     service: JsonService,
     services: Services,
@@ -183,6 +193,7 @@ async def authorize_session(
     resource it acts on: IAM's evaluation, action ``<service>:<Operation>``."""
     action = f"{service.signing_name}:{operation}"
     resources = await service.session_resources(services, operation, params) if service.session_resources else ["*"]
+    refuse_guest(caller, action, resources[0])
     keys = request_keys(caller, source_ip)
     for resource in resources:
         if not services.credentials.is_allowed(caller, action, resource, keys):

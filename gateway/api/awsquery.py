@@ -405,6 +405,12 @@ async def authenticate(
         if operation in service.open_to_sessions:
             return None, ctx
         resource = await service.session_resource(services, operation, params) if service.session_resource else "*"
+        if ctx.guest:
+            action = f"{service.name}:{operation}"
+            raise AccessDeniedException(
+                f"User: {ctx.assumed_role_arn} is not authorized to perform: {action} on resource: {resource} "
+                f"because no session policy allows the {action} action"
+            )
         allowed = services.credentials.is_allowed(
             ctx, f"{service.name}:{operation}", resource, request_keys(ctx, source_ip)
         )

@@ -251,6 +251,12 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
     root = [f"arn:aws:iam::{account}:root", account]
     requested = {str(t["Key"]): str(t["Value"]) for t in p.get("Tags", [])}
     caller = call.caller
+    if caller is not None and caller.guest:
+        # A guest's session may not chain to a role that escapes its scope-down (CredentialService's guest).
+        raise AccessDeniedException(
+            f"User: {caller.assumed_role_arn} is not authorized to perform: sts:AssumeRole on resource: "
+            f"{p['RoleArn']} because no session policy allows the sts:AssumeRole action"
+        )
     transitive_keys = _request_transitive_keys(p.get("Tags", []), p.get("TransitiveTagKeys", []))
     # A chained session inherits the calling session's transitive tags, which the request may not override,
     # and passes them on in turn (STS API Reference, AssumeRole Tags and TransitiveTagKeys).

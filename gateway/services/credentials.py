@@ -154,6 +154,10 @@ class CallerContext:
     extra: dict[str, Any] = field(default_factory=dict)
     # Keys of principal_tags that pass on to a chained session (STS AssumeRole TransitiveTagKeys).
     transitive_tag_keys: tuple[str, ...] = ()
+    # A guest's session: an identity pool's unauthenticated identity (the enhanced flow). Whatever its role allows,
+    # it may not make Gatehouse's own signed calls (user pool and identity pool administration, IAM, role
+    # chaining): on AWS, Cognito scopes such sessions down to a short list of services, none of these.
+    guest: bool = False
 
     def transitive_tags(self) -> dict[str, str]:
         """The session tags a role assumed with these credentials inherits (IAM User Guide, "Chaining roles
@@ -220,8 +224,10 @@ class CredentialService:
         web_identity: WebIdentity | None = None,
         federation_keys: Mapping[str, ContextValue] | None = None,
         transitive_tag_keys: Sequence[str] = (),
+        guest: bool = False,
     ) -> TemporaryCredentials:
-        """Temporary credentials for ``role``. Raises ValidationError for an unknown role ARN,
+        """Temporary credentials for ``role``; ``guest``: for an identity pool's unauthenticated identity (see
+        CallerContext.guest). Raises ValidationError for an unknown role ARN,
         ValidationError for a duration outside 900..MaxSessionDuration, MalformedPolicyDocument and
         PackedPolicyTooLarge for a bad session policy."""
         if isinstance(role, str):
@@ -263,6 +269,8 @@ class CredentialService:
                 claims["tt"] = transitive
         if session_policy is not None:
             claims["pol"] = session_policy
+        if guest:
+            claims["g"] = 1
         federation: dict[str, ContextValue] = dict(federation_keys or {})
         if web_identity is not None:
             federation.update(web_identity.context_keys(self.account_id))
@@ -465,6 +473,7 @@ class CredentialService:
             region=identity.region,
             service=identity.service,
             transitive_tag_keys=tuple(claims.get("tt") or ()),
+            guest=claims.get("g") == 1,
         )
 
     # --- authorising ------------------------------------------------------------------------------------

@@ -183,6 +183,7 @@ class IdentityCredentials:
                 principal_tags=grant.principal_tags,
                 duration_seconds=min(SESSION_SECONDS, role.max_session_duration),
                 federation_keys=keys,
+                guest="unauthenticated" in grant.amr,
             )
         except (ValidationError, PackedPolicyTooLargeException, InvalidParameterValueException) as exc:
             # Session tags (from the pool's attribute map or a developer's PrincipalTags) beyond STS's limits or

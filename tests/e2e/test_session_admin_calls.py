@@ -2,7 +2,9 @@
 AWS calls them with its role's credentials: allowed by what the role's policies (and the session policy) allow,
 IAM's rules throughout, against the resource each call acts on (the user pool's or identity pool's ARN, "*" for
 CreateUserPool and ListUserPools); refused with AccessDeniedException before the input is looked at, changing
-nothing. boto3 clients signed with credentials from STS AssumeRole, against a real Gatehouse."""
+nothing. A guest's session (an identity pool's unauthenticated identity) makes none of these calls whatever its
+role allows, as AWS scopes such sessions down. boto3 clients signed with credentials from STS AssumeRole and
+GetCredentialsForIdentity, against a real Gatehouse."""
 
 from __future__ import annotations
 
@@ -11,6 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.e2e.aws_support import ACCOUNT, aws_client
@@ -215,3 +221,81 @@ def test_identity_pool_calls_act_on_the_pools_of_their_identities(gatehouse: Gat
         assert ci.describe_identity(IdentityId=identity)["IdentityId"] == identity
     assert scoped.delete_identities(IdentityIdsToDelete=identities[:1])["UnprocessedIdentityIds"] == []
     assert refusal(lambda: ci.describe_identity(IdentityId=identities[0]))[0] == "ResourceNotFoundException"
+
+
+def test_a_guest_session_makes_no_admin_call_whatever_its_role_allows(
+    gatehouse: GatehouseServer, idp: Any, pools: tuple[str, str]
+) -> None:
+    ours = pools[0]
+    ci = gatehouse.client("cognito-identity")
+    identity_pool = ci.create_identity_pool(IdentityPoolName="guests", AllowUnauthenticatedIdentities=True)
+    pool_id = identity_pool["IdentityPoolId"]
+    # One role for guests of the pool and for the account's own sessions, allowed everything.
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"},
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {"cognito-identity.amazonaws.com:aud": pool_id},
+                    "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "unauthenticated"},
+                },
+            },
+        ],
+    }
+    iam = gatehouse.client("iam")
+    role_arn = iam.create_role(RoleName="everything", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.put_role_policy(RoleName="everything", PolicyName="all", PolicyDocument=json.dumps(everything))
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"unauthenticated": role_arn})
+    public = gatehouse.client("cognito-identity", signed=False)
+    guest_id = public.get_id(IdentityPoolId=pool_id)["IdentityId"]
+    issued = public.get_credentials_for_identity(IdentityId=guest_id)["Credentials"]
+    guest = {"AccessKeyId": issued["AccessKeyId"], "SecretAccessKey": issued["SecretKey"],
+             "SessionToken": issued["SessionToken"]}  # fmt: skip
+    # The account's own session of the role may; the guest's may not, on any of Gatehouse's signed APIs.
+    own = client_of(gatehouse, "cognito-idp", session_of(gatehouse, role_arn))
+    assert own.admin_get_user(UserPoolId=ours, Username="carol")["Username"] == "carol"
+    guest_arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/everything/CognitoIdentityCredentials"
+    code, message, status = refusal(
+        lambda: client_of(gatehouse, "cognito-idp", guest).admin_get_user(UserPoolId=ours, Username="carol")
+    )
+    assert (code, status) == ("AccessDeniedException", 400)
+    assert message == (
+        f"User: {guest_arn} is not authorized to perform: cognito-idp:AdminGetUser on resource: {pool_arn(ours)} "
+        "because no session policy allows the cognito-idp:AdminGetUser action"
+    )
+    guest_ci = client_of(gatehouse, "cognito-identity", guest)
+    assert refusal(lambda: guest_ci.delete_identity_pool(IdentityPoolId=pool_id))[0] == "AccessDeniedException"
+    assert ci.describe_identity_pool(IdentityPoolId=pool_id)["IdentityPoolName"] == "guests"
+    assert refusal(lambda: client_of(gatehouse, "iam", guest).list_roles())[0] == "AccessDenied"
+    # Nor may it chain to a role without that limit.
+    chained = refusal(
+        lambda: client_of(gatehouse, "sts", guest).assume_role(RoleArn=role_arn, RoleSessionName="escape")
+    )
+    assert chained[0] == "AccessDenied" and "no session policy allows the sts:AssumeRole action" in chained[1]
+    # Who it is, and what its role allows elsewhere, it may still ask: its services' own calls are its role's.
+    assert client_of(gatehouse, "sts", guest).get_caller_identity()["Arn"] == guest_arn
+    assert verified_s3_get(gatehouse, guest)["Allowed"] is True
+
+
+def session_of(gatehouse: GatehouseServer, role_arn: str) -> dict[str, str]:
+    answer = gatehouse.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="account")
+    return dict(answer["Credentials"])
+
+
+def verified_s3_get(gatehouse: GatehouseServer, creds: dict[str, str]) -> dict[str, Any]:
+    """What Gatehouse's verifier says of an S3 GET signed with ``creds``."""
+    url = "https://files.example/report.pdf"
+    request = AWSRequest(method="GET", url=url)
+    key = Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    SigV4Auth(key, "s3", REGION).add_auth(request)
+    question = {"method": "GET", "url": url, "headers": {"Host": "files.example", **dict(request.headers.items())},
+                "body": "", "action": "s3:GetObject", "resource": "arn:aws:s3:::files/report.pdf"}  # fmt: skip
+    answer = requests.post(f"{gatehouse.url}/gatehouse/verify", json=question, timeout=10)
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
