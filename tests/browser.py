@@ -33,12 +33,14 @@ def chromium_path() -> str:
 
 
 @contextmanager
-def launch_chromium() -> Iterator[Any]:
-    """A Playwright ``Browser`` running the system Chromium headless."""
+def launch_chromium(extra_args: list[str] | None = None) -> Iterator[Any]:
+    """A Playwright ``Browser`` running the system Chromium headless, with ``extra_args`` after the usual flags."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=[*CHROMIUM_FLAGS, *(extra_args or [])]
+        )
         try:
             yield browser
         finally:
