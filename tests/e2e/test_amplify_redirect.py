@@ -63,14 +63,18 @@ import { fetchAuthSession, fetchUserAttributes, getCurrentUser, signInWithRedire
 import { Hub } from "aws-amplify/utils";
 
 const settings = window.APP_SETTINGS;
+// OAuth settings the test changed (configure below) hold for the tab's later pages too, as a build's would.
+const changed = JSON.parse(sessionStorage.getItem("oauth") ?? "{}");
 const events = [];
 const plain = (error) => ({ name: error?.name ?? null, message: String(error?.message ?? error) });
 Hub.listen("auth", ({ payload }) => {
-  events.push({ event: payload.event, error: payload.data?.error ? plain(payload.data.error) : null });
+  const error = payload.data?.error ? plain(payload.data.error) : null;
+  events.push({ event: payload.event, error, ...(payload.event === "customOAuthState" ? { data: payload.data } : {}) });
 });
 
-function configure(oauth = {}) {
+function configure(oauth = changed) {
   const origin = window.location.origin;
+  sessionStorage.setItem("oauth", JSON.stringify(oauth));
   Amplify.configure({
     Auth: {
       Cognito: {
@@ -355,10 +359,11 @@ class Tab:
     """One page of the app at ``origin``, and the navigations of its browser context (every address the
     browser went to, in order, redirects included)."""
 
-    def __init__(self, context: Any, origin: str, navigations: list[str]) -> None:
+    def __init__(self, context: Any, origin: str, navigations: list[str], host: str = DOMAIN) -> None:
         self.page = context.new_page()
         self.origin = origin
         self.navigations = navigations
+        self.host = host  # Amplify's oauth.domain
 
     def open(self, path: str = "/") -> None:
         self.page.goto(f"{self.origin}{path}")
@@ -371,12 +376,12 @@ class Tab:
 
     def start_sign_in(self, options: dict[str, Any] | None = None) -> None:
         """Amplify's signInWithRedirect: the page leaves for the hosted UI's authorization endpoint."""
-        with self.page.expect_request(lambda r: r.url.startswith(f"https://{DOMAIN}/oauth2/authorize")) as sent:
+        with self.page.expect_request(lambda r: r.url.startswith(f"https://{self.host}/oauth2/authorize")) as sent:
             self.page.evaluate("(options) => window.app.signIn(options)", options)
         self.authorize = sent.value.url
 
     def sign_in_on_the_form(self, username: str, password: str = PASSWORD) -> None:
-        self.page.wait_for_url(f"https://{DOMAIN}/login?**")
+        self.page.wait_for_url(f"https://{self.host}/login?**")
         self.page.get_by_label("Username").fill(username)
         self.page.get_by_label("Password").fill(password)
         self.page.get_by_role("button", name="Sign in").click()
@@ -535,6 +540,7 @@ def test_forged_state_and_a_replayed_code_are_refused(
         tab = Tab(context, app.url, navigations)
         tab.open()
         tab.start_sign_in()
+        tab.page.wait_for_url(f"https://{DOMAIN}/login?**")
         state = query_of(tab.authorize)["state"]
         # Bea's sign-in is under way when a page sends her browser to the app with Mallory's code.
         tab.page.goto(f"{app.url}/?{urlencode({'code': mallory_code, 'state': f'{state}x'})}")
@@ -594,5 +600,42 @@ def test_a_redirect_url_the_client_never_registered_gets_an_error_page(browser: 
         assert tab.page.get_by_role("heading", name="Something went wrong").is_visible()
         assert "redirect_uri is not registered" in tab.page.get_by_role("alert").inner_text()
         assert not [u for u in navigations if u.startswith(f"{app.url}/elsewhere/?")]
+    finally:
+        context.close()
+
+
+def test_the_public_url_as_amplifys_domain(
+    browser: Any, app: AppServer, spa: Spa, idp: Any, public_idp: Any, gatehouse: GatehouseServer
+) -> None:
+    """A pool without a domain of its own: Amplify's domain is Gatehouse's public URL, where the authorization
+    endpoint finds the pool by the client and every redirect stays on that origin."""
+    make_user(idp, spa.pool_id, "cy")
+    context = browser.new_context()
+    navigations = navigations_of(context)
+    try:
+        tab = Tab(context, app.url, navigations, host=PUBLIC_HOST)
+        tab.open()
+        tab.page.evaluate(f"() => window.app.configure({{domain: '{PUBLIC_HOST}'}})")
+        tab.start_sign_in({"customState": "/orders?page=2&sort=new"})
+        tab.sign_in_on_the_form("cy")
+        assert tab.finished() == {"event": "signInWithRedirect", "error": None}
+        # The state came back as it was sent, with the app's own part in it.
+        custom = tab.page.evaluate("() => window.app.events.find((e) => e.event === 'customOAuthState')")
+        assert custom == {"event": "customOAuthState", "error": None, "data": "/orders?page=2&sort=new"}
+        session = tab.call("session")
+        assert verified(gatehouse, spa, session["idToken"], "id")["cognito:username"] == "cy"
+        cookies = {c["name"]: c for c in context.cookies(PUBLIC)}
+        assert cookies[f"__Host-gatehouse_sso_{spa.pool_id}"]["secure"] is True
+        assert not context.cookies(f"https://{DOMAIN}")  # nothing of the pool's domain was visited
+        refresh_token = tab.page.evaluate("() => window.app.refreshToken()")
+
+        seen = len(navigations)
+        tab.page.evaluate("() => window.app.signOut()")
+        tab.page.wait_for_url(f"{app.url}/signed-out")
+        assert [u for u in navigations[seen:] if u.startswith(f"{PUBLIC}/logout?")]
+        assert refresh_refused(public_idp, spa, refresh_token)
+        assert f"__Host-gatehouse_sso_{spa.pool_id}" not in {c["name"] for c in context.cookies(PUBLIC)}
+        visited = {u.split("?")[0] for u in navigations if not u.startswith(app.url)}
+        assert visited == {f"{PUBLIC}/oauth2/authorize", f"{PUBLIC}/login", f"{PUBLIC}/logout"}
     finally:
         context.close()
