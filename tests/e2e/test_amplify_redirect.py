@@ -4,17 +4,19 @@ The app (a page of ``http://localhost:<port>``, Amplify bundled by esbuild, noth
 as for Cognito with a custom domain: ``loginWith.oauth.domain`` is the pool's custom domain, from which Amplify
 builds ``https://<domain>/oauth2/authorize``, ``/oauth2/token`` and ``/logout``, and ``userPoolEndpoint`` is
 Gatehouse's public URL. Both host names reach Gatehouse through a TLS-terminating front on loopback, as a
-deployment's proxy would (Chromium maps the names to it and trusts its certificate by its key), so the browser
-follows every redirect itself and enforces CORS on every cross-origin call, preflights included. Covered:
-``signInWithRedirect`` to the hosted sign-in page (username and password), the callback with the code and
-state, Amplify's PKCE code exchange from the app's origin, ``fetchAuthSession`` tokens checked against the
-pool's JWKS (issuer, audience, token use, the scopes asked for), ``getCurrentUser`` and ``fetchUserAttributes``
-with the hosted UI's access token; the hosted UI's cookies Secure, HttpOnly and ``__Host-`` on https; a second
-app in the same browser signed in by the session alone, with no form; ``signOut`` revoking the refresh token
-and going through ``/logout`` back to ``redirectSignOut``, after which a new sign-in asks for the password.
-Hostile: a callback with a forged state (Amplify refuses it and never presents the code), a used code presented
-again (refused, and the tokens of its first redemption revoked), and a redirect URL the client never registered
-(Gatehouse's error page, no redirect).
+deployment's proxy would (Chromium maps the names to it and trusts its certificate by its key), so no request is
+intercepted: the browser follows every redirect itself and enforces CORS on every cross-origin call, preflights
+included. Covered: ``signInWithRedirect`` to the hosted sign-in page (username and password), the callback with
+the code, state and issuer, Amplify's PKCE code exchange from the app's origin, ``fetchAuthSession`` tokens
+checked against the pool's JWKS (issuer, audience, token use, the scopes asked for) and refreshed with their
+scopes, ``getCurrentUser`` and ``fetchUserAttributes`` with the hosted UI's access token; the hosted UI's cookies
+Secure, HttpOnly, SameSite=Lax and ``__Host-`` on https; a second app in the same browser signed in by the
+session alone, with no form; ``signOut`` revoking the refresh token and going through ``/logout`` back to
+``redirectSignOut``, after which a silent sign-in gets ``login_required`` and a new sign-in asks for the
+password; and the same journey with the public URL itself as Amplify's domain, the app's custom state coming
+back as sent. Hostile: a callback with a forged state (Amplify refuses it and never presents the code), a used
+code presented again (refused, and the tokens of its first redemption revoked), and a redirect URL the client
+never registered (Gatehouse's error page, no redirect).
 """
 
 from __future__ import annotations
@@ -262,6 +264,18 @@ class Spa:
     client_id: str
 
 
+@pytest.fixture(scope="module", autouse=True)
+def modules() -> pathlib.Path:
+    """Chromium, node, aws-amplify and esbuild, looked for before any server starts (skips the module)."""
+    from tests.browser import chromium_path
+
+    try:
+        chromium_path()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    return js_modules()
+
+
 @pytest.fixture(scope="module")
 def gatehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatehouseServer]:
     """Gatehouse behind its https public URL."""
@@ -281,9 +295,8 @@ def front(gatehouse: GatehouseServer, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+def app(tmp_path_factory: pytest.TempPathFactory, modules: pathlib.Path) -> Iterator[AppServer]:
     """The app, bundled once for the module."""
-    modules = js_modules()
     directory = tmp_path_factory.mktemp("app")
     (directory / "app.js").write_text(APP_JS)
     bundled = subprocess.run(
@@ -304,12 +317,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
 @pytest.fixture(scope="module")
 def browser(front: TlsFront) -> Iterator[Any]:
     """Debian's Chromium, resolving both of Gatehouse's host names to the front and trusting its key."""
-    from tests.browser import chromium_path, launch_chromium
+    from tests.browser import launch_chromium
 
-    try:
-        chromium_path()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
     hosts = ", ".join(f"MAP {host}:443 127.0.0.1:{front.port}" for host in (PUBLIC_HOST, DOMAIN))
     flags = [f"--host-resolver-rules={hosts}", f"--ignore-certificate-errors-spki-list={front.spki}"]
     with launch_chromium(flags) as chromium:
@@ -498,7 +507,14 @@ def test_sign_in_with_redirect_single_sign_on_and_sign_out(
         tab.page.wait_for_function("() => window.app !== undefined")
         assert tab.call("session")["idToken"] is None
 
-        # The session really ended: the next sign-in asks for the password again.
+        # The session really ended: a silent sign-in (prompt=none) comes back with login_required (OpenID
+        # Connect Core §3.1.2.6), and the next sign-in asks for the password again.
+        tab.start_sign_in({"options": {"prompt": "NONE"}})
+        event = tab.finished()
+        assert event["event"] == "signInWithRedirect_failure" and event["error"]["name"] == "OAuthSignInException"
+        silent = query_of(tab.callbacks()[-1])
+        assert (silent["error"], silent["state"]) == ("login_required", query_of(tab.authorize)["state"])
+        assert tab.call("session")["idToken"] is None
         tab.start_sign_in()
         tab.page.wait_for_url(f"https://{DOMAIN}/login?**")
         assert tab.page.get_by_role("heading", name="Sign in").is_visible()
