@@ -860,8 +860,13 @@ class OAuthService:
         )
 
     async def end_sso(self, token: str | None) -> None:
+        """End the hosted-UI session behind a cookie (the logout endpoint, a SAML IdP's single logout). The
+        audit trail says so, as it said when the session began (``hosted_ui.signed_in``); a cookie that names
+        no session ends nothing and logs nothing."""
         if token and len(token) <= 256:
-            await self.store.take_oauth_record(SSO_KIND, sha256_hex(token))
+            ended = await self.store.take_oauth_record(SSO_KIND, sha256_hex(token))
+            if ended is not None:
+                log.info("hosted_ui.signed_out", pool=ended.pool_id, sub=ended.data.get("sub"))
 
     # --- tokens ------------------------------------------------------------------------------------------
 

@@ -503,6 +503,12 @@ def test_sign_in_with_redirect_single_sign_on_and_sign_out(
         [logout] = [u for u in navigations[seen:] if u.startswith(f"https://{DOMAIN}/logout")]
         assert query_of(logout) == {"client_id": spa.client_id, "logout_uri": f"{app.url}/signed-out"}
         assert refresh_refused(public_idp, spa, refresh_token)
+        # The audit trail has the session's end, as it has its start.
+        logged = [json.loads(line) for line in gatehouse.log_text().splitlines() if line.startswith("{")]
+        ended = [e for e in logged if e["event"] == "hosted_ui.signed_out" and e.get("sub") == access["sub"]]
+        assert [(e["pool"], e["logger"], bool(e.get("request_id"))) for e in ended] == [
+            (spa.pool_id, "gateway.oauth", True)
+        ]
         assert sso_name not in {c["name"] for c in context.cookies(f"https://{DOMAIN}")}
         tab.page.wait_for_function("() => window.app !== undefined")
         assert tab.call("session")["idToken"] is None
