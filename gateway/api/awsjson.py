@@ -24,6 +24,7 @@ from aiohttp import web
 from gateway.api.model import ServiceModel
 from gateway.api.sigv4 import SignedRequest, SigV4Identity, verify_sigv4
 from gateway.errors import (
+    ExpiredTokenException,
     GatehouseError,
     InternalErrorException,
     RequestEntityTooLarge,
@@ -36,7 +37,7 @@ from gateway.errors import (
 from gateway.ids import RequestIds
 from gateway.logging import bind_call, unbind_call
 from gateway.services.container import Services
-from gateway.services.credentials import CallerContext, security_token
+from gateway.services.credentials import CallerContext, ExpiredSecurityToken, security_token
 from gateway.services.policy import ContextValue
 from gateway.storage.base import NotFound
 
@@ -239,9 +240,13 @@ async def handle(
             # region").
             regions = (services.settings.region,)
             if is_temporary(signed):
-                caller = await services.credentials.verify_signed(
-                    signed, expected_service=service.signing_name, regions=regions
-                )
+                try:
+                    caller = await services.credentials.verify_signed(
+                        signed, expected_service=service.signing_name, regions=regions
+                    )
+                except ExpiredSecurityToken as expired:
+                    # The JSON wires' name for it (the query wires' is ExpiredToken).
+                    raise ExpiredTokenException(expired.message) from expired
                 identity = SigV4Identity(caller.access_key_id, caller.region, caller.service, security_token(signed))
             else:
                 identity = verify_sigv4(

@@ -8,7 +8,11 @@ GetCredentialsForIdentity, against a real Gatehouse."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +23,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from gateway.secretbox import SecretBox
 from tests.e2e.aws_support import ACCOUNT, aws_client
 from tests.support import REGION, GatehouseServer
 
@@ -192,6 +197,36 @@ def test_forged_and_foreign_credentials_are_refused(
         "UnrecognizedClientException"
     )
     assert idp.admin_get_user(UserPoolId=ours, Username="carol")["Username"] == "carol"
+
+
+def test_expired_credentials_are_refused_as_the_json_wires_refuse_them(
+    gatehouse: GatehouseServer, pools: tuple[str, str]
+) -> None:
+    """A session past its expiry: ``ExpiredTokenException`` on cognito-idp (STS and IAM say ``ExpiredToken``). The
+    test holds the server's secret key, so it can seal a session token that expired a minute ago."""
+    statements = [{"Effect": "Allow", "Action": "cognito-idp:*", "Resource": "*"}]
+    creds = session(gatehouse, "short-lived", statements)
+    key = bytes.fromhex((gatehouse.data_dir / "secret.key").read_text().strip())
+    sts_key = hmac.new(key, b"gatehouse sts credentials", hashlib.sha256).digest()
+    box = SecretBox(hmac.new(sts_key, b"gatehouse sts session tokens", hashlib.sha256).digest())
+    aad = creds["AccessKeyId"].encode()
+    claims = json.loads(zlib.decompress(box.open(creds["SessionToken"], aad=aad)))
+    assert claims["exp"] > time.time()  # (the sealing is understood: these are the session's own claims)
+    claims.update(iat=int(time.time()) - 3600, exp=int(time.time()) - 60)
+    expired = {**creds, "SessionToken": box.seal(zlib.compress(json.dumps(claims).encode()), aad=aad)}
+    code, message, status = refusal(
+        lambda: client_of(gatehouse, "cognito-idp", expired).admin_get_user(UserPoolId=pools[0], Username="carol")
+    )
+    assert (code, message, status) == (
+        "ExpiredTokenException",
+        "The security token included in the request is expired",
+        400,
+    )
+    assert refusal(lambda: client_of(gatehouse, "sts", expired).get_caller_identity())[:1] == ("ExpiredToken",)
+    # The same claims sealed again unexpired still work: it is the expiry that is refused.
+    claims.update(exp=int(time.time()) + 600)
+    fresh = {**creds, "SessionToken": box.seal(zlib.compress(json.dumps(claims).encode()), aad=aad)}
+    assert client_of(gatehouse, "cognito-idp", fresh).admin_get_user(UserPoolId=pools[0], Username="carol")
 
 
 def test_identity_pool_calls_act_on_the_pools_of_their_identities(gatehouse: GatehouseServer) -> None:
