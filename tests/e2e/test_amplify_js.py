@@ -18,13 +18,8 @@ Cognito's errors and change nothing.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import queue
 import re
-import shutil
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -40,80 +35,28 @@ from botocore.exceptions import ClientError
 
 from tests.e2e.aws_support import ACCOUNT, aws_client, identity_trust
 from tests.e2e.mfa_support import sms_code
+from tests.e2e.node_driver import NodeDriver, js_modules
 from tests.support import REGION, GatehouseServer, MailServer, body_text, code_in
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 DRIVER = pathlib.Path(__file__).resolve().parent / "js" / "amplify_driver.js"
 PASSWORD = "Correct-horse-1"
 NEW_PASSWORD = "Battery-staple-2"
 
 
-def amplify_modules() -> pathlib.Path:
-    """The node_modules folder holding aws-amplify; skips the test where it is not installed."""
-    js_dir = pathlib.Path(os.environ.get("GATEHOUSE_COGNITO_JS_DIR") or REPO / ".cache" / "js")
-    if not (js_dir / "node_modules" / "aws-amplify").is_dir():
-        pytest.skip(
-            f"aws-amplify is not installed in {js_dir}: run scripts/test.sh, or `npm install --no-save aws-amplify@6` "
-            "there (with the other packages scripts/test.sh names) and set GATEHOUSE_COGNITO_JS_DIR"
-        )
-    return js_dir / "node_modules"
-
-
-class Amplify:
+class Amplify(NodeDriver):
     """One node process running Amplify; :meth:`call` sends one aws-amplify/auth call and returns its answer."""
 
     def __init__(self, tmp_path: pathlib.Path) -> None:
-        node = shutil.which("node")
-        if node is None:
-            pytest.skip("node is not installed (scripts/test.sh installs it)")
-        modules = amplify_modules()
-        self.stderr_path = tmp_path / "amplify-stderr.txt"
-        self._stderr = self.stderr_path.open("w")
-        self.process = subprocess.Popen(
-            [node, str(DRIVER)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-            env={**os.environ, "NODE_PATH": str(modules)},
-        )
-        self._answers: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.startswith("@@"):  # anything else is Amplify's own console output
-                self._answers.put(line[2:])
-        self._answers.put("")
+        super().__init__(DRIVER, js_modules("aws-amplify"), tmp_path / "amplify-stderr.txt", timeout=60)
 
     def call(self, op: str, request: Any = None) -> dict[str, Any]:
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps({"op": op, "input": request}) + "\n")
-        self.process.stdin.flush()
-        try:
-            line = self._answers.get(timeout=60)
-        except queue.Empty:
-            raise AssertionError(f"Amplify gave no answer to {op}: {self.stderr_path.read_text()}") from None
-        assert line, f"node exited: {self.stderr_path.read_text()}"
-        answer: dict[str, Any] = json.loads(line)
-        return answer
+        return self.request({"op": op, "input": request})
 
     def ok(self, op: str, request: Any = None) -> Any:
         """The result of a call that must succeed."""
         answer = self.call(op, request)
         assert answer["ok"] is True, (op, answer)
         return answer["result"]
-
-    def close(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._stderr.close()
 
 
 @pytest.fixture

@@ -34,12 +34,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import pathlib
-import queue
-import shutil
-import subprocess
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,67 +47,26 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tests.e2e.aws_support import ACCOUNT, oidc_trust
+from tests.e2e.node_driver import NodeDriver, js_modules
 from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION, GatehouseServer
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 DRIVER = pathlib.Path(__file__).resolve().parent / "js" / "aws_sdk_driver.js"
 PACKAGES = ("client-cognito-identity-provider", "client-sts", "credential-providers", "nested-clients")
 PASSWORD = "Correct-horse-1"
 ADMIN = {"accessKeyId": ADMIN_KEY_ID, "secretAccessKey": ADMIN_SECRET}
 
 
-def sdk_modules() -> pathlib.Path:
-    """The node_modules folder holding the SDK's packages; skips the test where they are not installed."""
-    js_dir = pathlib.Path(os.environ.get("GATEHOUSE_COGNITO_JS_DIR") or REPO / ".cache" / "js")
-    missing = [name for name in PACKAGES if not (js_dir / "node_modules" / "@aws-sdk" / name).is_dir()]
-    if missing:
-        pytest.skip(
-            f"@aws-sdk/{', @aws-sdk/'.join(missing)} not installed in {js_dir}: run scripts/test.sh, or `npm install "
-            "--no-save` the packages it names there and set GATEHOUSE_COGNITO_JS_DIR"
-        )
-    return js_dir / "node_modules"
-
-
-class SdkJs:
+class SdkJs(NodeDriver):
     """One node process running the SDK; :meth:`call` sends it one request and returns its answer."""
 
     def __init__(self, log_dir: pathlib.Path, url: str) -> None:
-        node = shutil.which("node")
-        if node is None:
-            pytest.skip("node is not installed (scripts/test.sh installs it)")
-        modules = sdk_modules()
+        # (The SDK's NodeVersionSupportWarning lands in the stderr file.)
+        modules = js_modules(*(f"@aws-sdk/{name}" for name in PACKAGES))
+        super().__init__(DRIVER, modules, log_dir / "aws-sdk-js-stderr.txt", timeout=30)
         self.url = url
-        self.stderr_path = log_dir / "aws-sdk-js-stderr.txt"
-        self._stderr = self.stderr_path.open("w")
-        self.process = subprocess.Popen(
-            [node, str(DRIVER)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,  # the SDK's NodeVersionSupportWarning lands here
-            text=True,
-            env={**os.environ, "NODE_PATH": str(modules)},
-        )
-        self._answers: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.startswith("@@"):
-                self._answers.put(line[2:])
-        self._answers.put("")
 
     def call(self, op: str, **request: Any) -> dict[str, Any]:
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps({"op": op, "endpoint": self.url, **request}) + "\n")
-        self.process.stdin.flush()
-        try:
-            line = self._answers.get(timeout=30)
-        except queue.Empty:
-            raise AssertionError(f"the SDK gave no answer to {op}: {self.stderr_path.read_text()}") from None
-        assert line, f"node exited: {self.stderr_path.read_text()}"
-        answer: dict[str, Any] = json.loads(line)
-        return answer
+        return self.request({"op": op, "endpoint": self.url, **request})
 
     def send(
         self,
@@ -143,16 +97,6 @@ class SdkJs:
         assert answer["ok"] is True, (paginator, answer)
         pages: list[dict[str, Any]] = answer["result"]
         return pages
-
-    def close(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._stderr.close()
 
 
 @pytest.fixture(scope="module")
