@@ -21,6 +21,7 @@ the API is checked when a browser first signs in.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -123,6 +124,21 @@ class FrontDoorAppConfig(_Model):
         _port(value)  # else every request to the app would fail on it
         return value.rstrip("/")
 
+    bearer_clients: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="App clients of the pool whose users' access tokens (Authorization: Bearer) stand in for a "
+        "session, for scripts and services calling the app's API.",
+    )
+
+    @field_validator("bearer_clients")
+    @classmethod
+    def _bearer_clients(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.fullmatch(r"[\w+]{1,128}", value):
+                raise _expected(f"{value!r}: expected an app client id (1 to 128 letters, digits, _ or +)")
+        return values
+
     @field_validator("public_paths")
     @classmethod
     def _public_paths(cls, values: list[str]) -> list[str]:
@@ -154,6 +170,7 @@ class FrontDoorAppConfig(_Model):
             upstream=self.upstream,
             pass_tokens=self.pass_tokens,
             public_paths=tuple(self.public_paths),
+            bearer_clients=tuple(self.bearer_clients),
         )
 
 

@@ -142,3 +142,10 @@ def test_a_public_path_that_could_be_read_two_ways(tmp_path: Path, entry: str, m
     apps = (WIKI % "https://wiki.example.com").replace("}", f", public_paths: [{entry!r}]}}")
     text = problems(tmp_path, apps)
     assert f"front_door.apps[0].public_paths: {entry!r}" in text and message in text
+
+
+def test_bearer_clients_are_client_ids(tmp_path: Path) -> None:
+    apps = (WIKI % "https://wiki.example.com").replace("}", ", bearer_clients: ['ok_client+1', 'not a client']}")
+    text = problems(tmp_path, apps)
+    assert "front_door.apps[0].bearer_clients: 'not a client': expected an app client id" in text
+    assert "'ok_client+1': expected" not in text

@@ -91,12 +91,16 @@ async def check(
     request: web.Request, app: FrontDoorApp, *, counted: bool = True, with_tokens: bool = True
 ) -> FrontDoorUser:
     """The request's session checked for ``app`` (and counted in the metrics unless ``counted`` is False), with
-    the session's tokens when the app has pass_tokens, unless ``with_tokens`` is False; raises
-    :class:`FrontDoorRefusal`."""
+    the session's tokens when the app has pass_tokens, unless ``with_tokens`` is False; or, for an app with
+    bearer_clients, the access token a request without a session presents; raises :class:`FrontDoorRefusal`."""
     services = request.config_dict[SERVICES]
     try:
         cookie = request.cookies.get(app.session_cookie)
-        user = await services.front_door.check(app, cookie, with_tokens=with_tokens)
+        token = bearer_token(request) if cookie is None and app.bearer_clients else None
+        if token is not None:
+            user = await services.front_door.check_bearer(app, token)
+        else:
+            user = await services.front_door.check(app, cookie, with_tokens=with_tokens)
     except FrontDoorRefusal as refusal:
         if counted:
             outcome = "unauthenticated" if refusal.status == 401 else "forbidden"
@@ -105,6 +109,22 @@ async def check(
     if counted:
         services.metrics.inc(services.metrics.front_door_requests, app=app.name, outcome="allowed")
     return user
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The access token of ``Authorization: Bearer <token>`` (RFC 6750 §2.1; the scheme's name in any case), or
+    None when the request presents none."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def bearer_refused(refusal: FrontDoorRefusal) -> web.Response:
+    """A refused bearer request's answer (RFC 6750 §3): its status with the challenge, no page and no redirect."""
+    text = "Invalid access token." if refusal.status == 401 else "Not allowed."
+    return web.Response(
+        status=refusal.status, text=text, headers={"WWW-Authenticate": refusal.challenge(), **_NO_STORE}
+    )
 
 
 def forbidden_page(app: FrontDoorApp) -> web.Response:
@@ -139,6 +159,8 @@ async def auth_request(request: web.Request) -> web.Response:
     try:
         user = await check(request, app)
     except FrontDoorRefusal as refusal:
+        if refusal.bearer:
+            return bearer_refused(refusal)
         return web.Response(status=refusal.status, headers=_NO_STORE)
     return web.Response(status=200, headers={**user.headers(), **_NO_STORE})
 
@@ -153,6 +175,8 @@ async def forward_auth(request: web.Request) -> web.Response:
     try:
         user = await check(request, app, counted=counted)
     except FrontDoorRefusal as refusal:
+        if refusal.bearer:
+            return bearer_refused(refusal)
         if refusal.status == 403:
             return forbidden_page(app)
         method = request.headers.get("X-Forwarded-Method", "GET").upper()

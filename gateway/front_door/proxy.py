@@ -98,6 +98,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
         try:
             identity = (await endpoints.check(request, app)).headers()
         except FrontDoorRefusal as refusal:
+            if refusal.bearer:
+                return endpoints.bearer_refused(refusal)
             if refusal.status == 403:
                 return endpoints.forbidden_page(app)
             if request.method in ("GET", "HEAD"):

@@ -12,6 +12,10 @@ The cookie is sealed (AES-256-GCM, :mod:`gateway.secretbox`) and bound to its ap
 holds the token family of the sign-in (its ``origin_jti``), the user's ``sub`` and the family's expiry, which is
 the refresh token's: the session lasts as long as the app client lets a sign-in last.
 
+An app's API may also take access tokens instead of a session (``bearer_clients``, RFC 6750 §2.1): a script or
+another service sends ``Authorization: Bearer <access token>`` of one of the pool's app clients the app names, and
+the request goes through as the token's user, every check a session's request has made against the token.
+
 An app may also be handed the session's tokens (``pass_tokens``): an ID and an access token of the sign-in's token
 family, made as a refresh of that family makes them (the pool's pre token generation trigger runs, with
 ``TokenGeneration_RefreshTokens``), so the app can verify who the user is against the pool's JWKS or call APIs as
@@ -86,6 +90,8 @@ class FrontDoorApp:
     # Paths let through without a session and without identity headers (webhooks, health checks): a path ending
     # in "/" stands for everything under it, any other for itself alone. See is_public.
     public_paths: tuple[str, ...] = ()
+    # The app clients whose users' access tokens stand in for a session (Authorization: Bearer); none: no tokens.
+    bearer_clients: tuple[str, ...] = ()
 
     @property
     def host(self) -> str:
@@ -188,12 +194,19 @@ class SignedIn:
 
 class FrontDoorRefusal(Exception):
     """A request the front door does not let through. ``status``: 401 (no usable session: sign in) or 403
-    (signed in, not allowed)."""
+    (signed in, not allowed). ``bearer``: the request presented an access token (Authorization: Bearer), so the
+    answer is RFC 6750's (a 401 with ``WWW-Authenticate``, or a 403), never a sign-in page a script cannot use."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, *, bearer: bool = False) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.bearer = bearer
+
+    def challenge(self) -> str:
+        """The ``WWW-Authenticate`` value of a refused bearer request (RFC 6750 §3)."""
+        error = "invalid_token" if self.status == 401 else "insufficient_scope"
+        return f'Bearer error="{error}"'
 
 
 class SignInFailed(Exception):
@@ -407,6 +420,29 @@ class FrontDoorService:
             groups=groups,
             pool_id=app.pool_id,
             tokens=tokens,
+        )
+
+    async def check_bearer(self, app: FrontDoorApp, token: str) -> FrontDoorUser:
+        """Who an access token presented instead of a session speaks for (RFC 6750 §2.1), when it is a live access
+        token of the app's pool issued to one of ``bearer_clients``, its user may still sign in, and the user may
+        enter the app. Raises :class:`FrontDoorRefusal` (``bearer``): 401 for a token not taken, 403 for a user not
+        allowed in."""
+        try:
+            verified = await self._tokens.verify_access_token(token, required_scope=None)
+        except GatehouseError as exc:
+            raise FrontDoorRefusal(401, "invalid bearer token", bearer=True) from exc
+        if verified.pool_id != app.pool_id or verified.client_id not in app.bearer_clients:
+            raise FrontDoorRefusal(401, "bearer token of another client", bearer=True)
+        user = verified.user
+        if user is None or user.sub != verified.sub or not user.enabled:
+            raise FrontDoorRefusal(401, "user can no longer sign in", bearer=True)
+        if user.tokens_valid_after and int(verified.claims.get("iat", 0)) < int(user.tokens_valid_after):
+            raise FrontDoorRefusal(401, "signed out", bearer=True)
+        groups = tuple(g.name for g in await self._store.list_groups_for_user(app.pool_id, user.username_key))
+        if app.allowed_groups and not set(app.allowed_groups) & set(groups):
+            raise FrontDoorRefusal(403, "not in an allowed group", bearer=True)
+        return FrontDoorUser(
+            sub=user.sub, username=user.username, email=user.attributes.get("email"), groups=groups, pool_id=app.pool_id
         )
 
     async def _session_tokens(

@@ -2,8 +2,8 @@
 forward-auth endpoints a proxy in front asks, over real HTTP: a browser-like client with a cookie jar signs in
 on the hosted UI and is let through to a real upstream app (tests/fakes/echo_app.py), which is told who the user
 is, and handed the session's tokens (``pass_tokens``); what ends the sign-in (sign-out, GlobalSignOut, a disabled
-user, a group taken away) ends the session; its public paths reach the app without a session, and paths that
-servers could read another way do not.
+user, a group taken away) ends the session; a script's access token stands in for a session (``bearer_clients``);
+its public paths reach the app without a session, and paths that servers could read another way do not.
 
 The app is served on ``localhost:<port>`` and Gatehouse's own pages on ``127.0.0.1:<port>``: one server, two
 hosts, as an app's host and the sign-in host are two in a deployment."""
@@ -26,6 +26,8 @@ from tests.support import GatehouseServer
 
 POOL = "us-east-1_FrontDoor1"
 CLIENT = "frontdoorapp000000000001"
+CLI_CLIENT = "frontdoorcli000000000001"
+OTHER_CLIENT = "frontdoorother0000000001"
 PASSWORD = "Front-door-pass-1"
 
 
@@ -65,6 +67,12 @@ pools:
         allowed_oauth_scopes: [openid, email]
         callback_urls: ["{app_url}/_gatehouse/callback"]
         logout_urls: ["{app_url}/"]
+      - id: {CLI_CLIENT}
+        name: wiki-cli
+        explicit_auth_flows: [ALLOW_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH]
+      - id: {OTHER_CLIENT}
+        name: other-app
+        explicit_auth_flows: [ALLOW_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH]
 front_door:
   apps:
     - name: wiki
@@ -75,6 +83,7 @@ front_door:
       upstream: {upstream.url}
       pass_tokens: true
       public_paths: [/hooks/, /healthz]
+      bearer_clients: [{CLI_CLIENT}]
 """)
     gatehouse.start()
     yield gatehouse
@@ -239,6 +248,60 @@ def test_forward_auth_lets_public_paths_through(server: GatehouseServer) -> None
     private = requests.get(f"{server.url}/_gatehouse/forward-auth", timeout=10, allow_redirects=False,
                            headers={**forwarded, "X-Forwarded-Uri": "/wiki/hooks/build"})  # fmt: skip
     assert private.status_code == 401
+
+
+def access_token(server: GatehouseServer, client_id: str, username: str) -> str:
+    answer = server.client(signed=False).initiate_auth(
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD}
+    )
+    return str(answer["AuthenticationResult"]["AccessToken"])
+
+
+def test_an_access_token_stands_in_for_a_session(server: GatehouseServer, upstream: EchoApp) -> None:
+    """A script calls the app's API with ``Authorization: Bearer`` (RFC 6750 §2.1) and an access token of a client
+    the app names: let through as the token's user; anything else is a 401 or 403 with the challenge, never a
+    sign-in page."""
+    app = f"http://localhost:{server.port}"
+    token = access_token(server, CLI_CLIENT, "alice")
+    for scheme in ("Bearer", "bearer"):
+        sent = {"Authorization": f"{scheme} {token}", "X-Gatehouse-Username": "root"}
+        answer = requests.post(f"{app}/api/items", data=b"{}", headers=sent, timeout=10, allow_redirects=False)
+        headers = seen_headers(answer)
+        assert headers["x-gatehouse-username"] == "alice" and headers["x-gatehouse-groups"] == "staff"
+        assert headers["authorization"] == f"{scheme} {token}"  # the app may check it too
+    forwarded = {"X-Forwarded-Host": f"localhost:{server.port}", "X-Forwarded-Uri": "/api/items",
+                 "X-Forwarded-Method": "POST", "Authorization": f"Bearer {token}"}  # fmt: skip
+    asked = requests.get(f"{server.url}/_gatehouse/forward-auth", headers=forwarded, timeout=10, allow_redirects=False)
+    assert asked.status_code == 200 and asked.headers["X-Gatehouse-Username"] == "alice"
+
+    def refused(value: str, method: str = "GET") -> requests.Response:
+        before = len(upstream.requests)
+        answer = requests.request(method, f"{app}/api/items", headers={"Authorization": value}, timeout=10,
+                                  allow_redirects=False)  # fmt: skip
+        assert len(upstream.requests) == before
+        return answer
+
+    # Another client's token, an ID token, a tampered one, garbage: 401 with RFC 6750's challenge, even for a GET.
+    other = access_token(server, OTHER_CLIENT, "alice")
+    id_token = server.client(signed=False).initiate_auth(
+        ClientId=CLI_CLIENT, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD}
+    )["AuthenticationResult"]["IdToken"]
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    for value in (f"Bearer {other}", f"Bearer {id_token}", f"Bearer {tampered}", "Bearer not-a-token"):
+        answer = refused(value)
+        assert answer.status_code == 401, value
+        assert answer.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    # A user outside the allowed groups: 403 insufficient_scope, no page.
+    bob = refused(f"Bearer {access_token(server, CLI_CLIENT, 'bob')}", "POST")
+    assert bob.status_code == 403 and bob.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope"'
+    # What ends a sign-in's tokens ends what they open: signed out everywhere, the token is refused at once.
+    signed_out = access_token(server, CLI_CLIENT, "alice")
+    assert seen_headers(requests.get(f"{app}/x", headers={"Authorization": f"Bearer {signed_out}"}, timeout=10))
+    server.client(signed=False).global_sign_out(AccessToken=signed_out)
+    assert refused(f"Bearer {signed_out}").status_code == 401
+    # Basic credentials or no token at all are no bearer request: a GET is sent to sign in as ever.
+    basic = requests.get(f"{app}/x", headers={"Authorization": "Basic YTpi"}, timeout=10, allow_redirects=False)
+    assert basic.status_code == 302 and "/_gatehouse/start" in basic.headers["Location"]
 
 
 def test_identity_headers_a_browser_sends_are_dropped(server: GatehouseServer) -> None:
