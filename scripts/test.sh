@@ -41,11 +41,11 @@ if [ ! -d .cache/js/node_modules/amazon-cognito-identity-js ]; then
 fi
 # The AWS SDK for JavaScript v3: the identity pool credentials provider (tests/e2e/test_identity_js.py) and the
 # cognito-idp, STS and web-identity clients a Node back end uses (tests/e2e/test_aws_sdk_js.py); openid-client 6
-# (ESM, runs on Node 20+; tests/e2e/test_oauth_openid_client.py); AWS Amplify JS v6 (tests/e2e/test_amplify_js.py,
-# and bundled by esbuild into a single-page app for Chromium, tests/e2e/test_amplify_redirect.py, as is oidc-client-ts 3,
-# tests/e2e/test_oidc_client_ts.py); and axe-core 4,
-# the WCAG checker run on the hosted pages in Chromium (tests/e2e/test_hosted_a11y.py). One npm install with every
-# package: a --no-save install drops the packages an earlier one added.
+# (ESM, runs on Node 20+; tests/e2e/test_oauth_openid_client.py); AWS Amplify JS v6 (tests/e2e/test_amplify_js.py);
+# Amplify and oidc-client-ts 3 bundled by esbuild into single-page apps for Chromium
+# (tests/e2e/test_amplify_redirect.py, tests/e2e/test_oidc_client_ts.py); and axe-core 4, the WCAG checker run on
+# the hosted pages in Chromium (tests/e2e/test_hosted_a11y.py). One npm install with every package: a --no-save
+# install drops the packages an earlier one added.
 js_packages=(amazon-cognito-identity-js@6 @aws-sdk/credential-provider-cognito-identity@3
   @aws-sdk/client-cognito-identity@3 @aws-sdk/client-cognito-identity-provider@3 @aws-sdk/client-sts@3
   @aws-sdk/credential-providers@3 openid-client@6 aws-amplify@6 oidc-client-ts@3 esbuild@0.28 axe-core@4)
