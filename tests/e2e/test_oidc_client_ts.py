@@ -12,13 +12,16 @@ ID token checked here against the pool's JWKS (the library checks only its state
 preflighted cross-origin call); ``signinSilent`` by the refresh token grant (same subject, same ``auth_time``);
 ``revokeTokens`` at the discovery document's ``revocation_endpoint`` (RFC 7009), after which the refresh token
 is refused to the library, to the token endpoint and to InitiateAuth, and the access token to userInfo;
-``signoutRedirect`` at the ``end_session_endpoint`` (OpenID Connect RP-Initiated Logout 1.0: ``id_token_hint``,
-``client_id``, ``post_logout_redirect_uri`` one of the client's LogoutURLs, ``state`` passed back and checked by
-``signoutRedirectCallback``), after which a sign-in asks for the password again. Hostile: a callback with a
+``signoutRedirect`` at the ``end_session_endpoint`` (OpenID Connect RP-Initiated Logout 1.0: an
+``id_token_hint`` naming the session's user, so no question is asked, ``post_logout_redirect_uri`` one of the
+client's LogoutURLs, ``state`` passed back and checked by ``signoutRedirectCallback``), after which a sign-in
+asks for the password again. Hostile: a callback with a
 tampered state (refused by the library, the code never presented: its own PKCE verifier still redeems it), and
-``signinSilent`` without a refresh token (a hidden iframe with ``prompt=none``), which gets ``login_required``
-at once: the session cookie (SameSite=Lax) is not sent to a frame of another site, and nothing of the hosted
-pages is ever framed.
+an ID token whose nonce is not the one the library kept (refused, nothing kept). ``signinSilent`` without a
+refresh token (a hidden iframe with ``prompt=none``, answered by a redirect, never a framed page): signed in by
+the session for an app of Gatehouse's own site, ``login_required`` at once for one of another site (the session
+cookie is SameSite=Lax); and ``signoutRedirect`` with no ID token to show (``client_id``), which Gatehouse
+confirms with the user first.
 """
 
 from __future__ import annotations
@@ -107,6 +110,10 @@ window.app = {
                    .map(([, value]) => JSON.parse(value)),
 };
 """
+
+# The nonce kept for the pending sign-in, replaced (as if the callback answered another request than its own).
+REPLACE_NONCE = """(nonce) => Object.entries(localStorage).filter(([key]) => key.startsWith("oidc."))
+  .forEach(([key, value]) => localStorage.setItem(key, JSON.stringify({ ...JSON.parse(value), nonce })))"""
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>OIDC app</title>
 <script>window.APP_SETTINGS = {settings};</script><script type="module" src="/app.js"></script>
@@ -259,8 +266,8 @@ class Exchange:
 
 
 class Tab:
-    """One page of the app, and what its browser context did: every navigation (redirects included) and every
-    answered fetch to Gatehouse, with the Origin it carried."""
+    """One page of the app at ``origin``, and what it did: every navigation of its frames (redirects and the
+    library's hidden iframe included) and every answered fetch to Gatehouse."""
 
     def __init__(self, context: Any, app: AppServer, rp: Rp, origin: str | None = None) -> None:
         self.page = context.new_page()
@@ -268,8 +275,8 @@ class Tab:
         self.rp = rp
         self.navigations: list[str] = []
         self.fetches: list[Any] = []  # Playwright responses
-        context.on("request", self._request)
-        context.on("response", self._answered)
+        self.page.on("request", self._request)
+        self.page.on("response", self._answered)
 
     def _request(self, request: Any) -> None:
         if request.is_navigation_request():
@@ -446,9 +453,7 @@ def test_sign_in_refresh_revoke_and_sign_out(
         context.close()
 
 
-def test_a_tampered_state_is_refused_and_the_code_never_presented(
-    browser: Any, app: AppServer, rp: Rp, idp: Any, gatehouse: GatehouseServer
-) -> None:
+def test_a_tampered_state_or_nonce_is_refused(browser: Any, app: AppServer, rp: Rp, idp: Any) -> None:
     make_user(idp, rp, "bea")
     context = browser.new_context()
     try:
@@ -478,6 +483,17 @@ def test_a_tampered_state_is_refused_and_the_code_never_presented(
             timeout=10,
         )
         assert redeemed.status_code == 200, redeemed.text
+
+        # The ID token's nonce is the one Gatehouse was sent (signed in by the session now: no form); one the
+        # library did not keep for this request is refused after the code exchange, and nothing is kept.
+        tab.start_sign_in({"nonce": "sent-with-the-request"})
+        tab.page.wait_for_url(f"{app.url}/callback?**")
+        tab.page.wait_for_function("() => window.app !== undefined")
+        tab.page.evaluate(REPLACE_NONCE, "another-request")
+        refusal = tab.refused("callback")
+        assert refusal["message"] == "nonce in id_token does not match nonce in client storage"
+        assert tab.fetched("/oauth2/token", "POST")[-1].status == 200
+        assert tab.call("user") is None
     finally:
         context.close()
 
