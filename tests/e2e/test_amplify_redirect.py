@@ -26,15 +26,11 @@ import base64
 import datetime
 import hashlib
 import json
-import os
 import pathlib
-import shutil
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 
@@ -48,9 +44,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.e2e.oauth_support import pkce_pair, query_of
-from tests.support import GatehouseServer, free_port
+from tests.e2e.spa_support import AppServer, bundle, spa_modules
+from tests.support import GatehouseServer
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 PUBLIC_HOST = "auth.example.test"  # Gatehouse's public URL: the tokens' issuer and the user pool API
 DOMAIN = "login.example.test"  # the pool's custom domain: Amplify's oauth.domain
 PUBLIC = f"https://{PUBLIC_HOST}"
@@ -133,21 +129,6 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Amplify app</t
 DONE = "() => window.app && window.app.events.find((e) => e.event.startsWith('signInWithRedirect'))"
 
 
-def js_modules() -> pathlib.Path:
-    """The node_modules folder with aws-amplify and esbuild; skips the module where they are not installed."""
-    js_dir = pathlib.Path(os.environ.get("GATEHOUSE_COGNITO_JS_DIR") or REPO / ".cache" / "js")
-    modules = js_dir / "node_modules"
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed (scripts/test.sh installs it)")
-    if not (modules / "aws-amplify").is_dir() or not (modules / ".bin" / "esbuild").exists():
-        pytest.skip(
-            f"aws-amplify or esbuild is not installed in {js_dir}: run scripts/test.sh, or `npm install --no-save "
-            "aws-amplify@6 esbuild@0.28` there (with the other packages scripts/test.sh names) and set "
-            "GATEHOUSE_COGNITO_JS_DIR"
-        )
-    return modules
-
-
 class TlsFront:
     """A TLS-terminating front on loopback, as a deployment's proxy is: each connection's bytes, decrypted, go
     unchanged (Host header and all) to Gatehouse's plain HTTP port. Its certificate is self-signed for
@@ -220,44 +201,6 @@ class TlsFront:
             writer.close()
 
 
-class AppServer:
-    """The single-page app's origin: its page at every path but ``/app.js``, the Amplify bundle. It answers at
-    ``http://localhost:<port>`` and, as a second app of another origin, at ``http://127.0.0.1:<port>``."""
-
-    def __init__(self, bundle: bytes) -> None:
-        self.settings: dict[str, Any] = {}
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/app.js":
-                    body, kind = bundle, "text/javascript"
-                else:
-                    body, kind = PAGE.replace("{settings}", json.dumps(server.settings)).encode(), "text/html"
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        port = self._server.server_address[1]
-        self.url = f"http://localhost:{port}"
-        self.other_url = f"http://127.0.0.1:{port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @dataclass
 class Spa:
     pool_id: str
@@ -267,13 +210,7 @@ class Spa:
 @pytest.fixture(scope="module", autouse=True)
 def modules() -> pathlib.Path:
     """Chromium, node, aws-amplify and esbuild, looked for before any server starts (skips the module)."""
-    from tests.browser import chromium_path
-
-    try:
-        chromium_path()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    return js_modules()
+    return spa_modules("aws-amplify")
 
 
 @pytest.fixture(scope="module")
@@ -297,18 +234,7 @@ def front(gatehouse: GatehouseServer, tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory, modules: pathlib.Path) -> Iterator[AppServer]:
     """The app, bundled once for the module."""
-    directory = tmp_path_factory.mktemp("app")
-    (directory / "app.js").write_text(APP_JS)
-    bundled = subprocess.run(
-        [str(modules / ".bin" / "esbuild"), "app.js", "--bundle", "--format=esm", "--outfile=bundle.js"],
-        cwd=directory,
-        env={**os.environ, "NODE_PATH": str(modules)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert bundled.returncode == 0, bundled.stderr
-    server = AppServer((directory / "bundle.js").read_bytes())
+    server = AppServer(PAGE, bundle(APP_JS, tmp_path_factory.mktemp("app"), modules))
     server.start()
     yield server
     server.stop()

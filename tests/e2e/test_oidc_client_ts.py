@@ -28,15 +28,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import pathlib
-import shutil
-import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 
@@ -46,9 +41,9 @@ import requests
 from botocore.exceptions import ClientError
 
 from tests.e2e.oauth_support import query_of
-from tests.support import GatehouseServer, free_port
+from tests.e2e.spa_support import AppServer, bundle, spa_modules
+from tests.support import GatehouseServer
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 PASSWORD = "Oidc-Client-Pass-1!"
 SCOPE = "openid email profile"
 
@@ -120,60 +115,6 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>OIDC app</titl
 </head><body><h1>The app</h1></body></html>"""
 
 
-def js_modules() -> pathlib.Path:
-    """The node_modules folder with oidc-client-ts and esbuild; skips the module where they are not installed."""
-    js_dir = pathlib.Path(os.environ.get("GATEHOUSE_COGNITO_JS_DIR") or REPO / ".cache" / "js")
-    modules = js_dir / "node_modules"
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed (scripts/test.sh installs it)")
-    if not (modules / "oidc-client-ts").is_dir() or not (modules / ".bin" / "esbuild").exists():
-        pytest.skip(
-            f"oidc-client-ts or esbuild is not installed in {js_dir}: run scripts/test.sh, or `npm install "
-            "--no-save oidc-client-ts@3 esbuild@0.28` there (with the other packages scripts/test.sh names) and "
-            "set GATEHOUSE_COGNITO_JS_DIR"
-        )
-    return modules
-
-
-class AppServer:
-    """The single-page app's origin, ``http://localhost:<port>``: its page at every path but ``/app.js``. It
-    answers at ``http://127.0.0.1:<port>`` too: an origin of the same site as Gatehouse's (RFC 6265bis: the
-    site is the scheme and host, not the port), as an app at ``app.example.com`` is to ``auth.example.com``."""
-
-    def __init__(self, bundle: bytes) -> None:
-        self.settings: dict[str, Any] = {}
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/app.js":
-                    body, kind = bundle, "text/javascript"
-                else:
-                    body, kind = PAGE.replace("{settings}", json.dumps(server.settings)).encode(), "text/html"
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        port = self._server.server_address[1]
-        self.url = f"http://localhost:{port}"
-        self.same_site_url = f"http://127.0.0.1:{port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @dataclass
 class Rp:
     pool_id: str
@@ -184,13 +125,7 @@ class Rp:
 @pytest.fixture(scope="module", autouse=True)
 def modules() -> pathlib.Path:
     """Chromium, node, oidc-client-ts and esbuild, looked for before any server starts (skips the module)."""
-    from tests.browser import chromium_path
-
-    try:
-        chromium_path()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    return js_modules()
+    return spa_modules("oidc-client-ts")
 
 
 @pytest.fixture(scope="module")
@@ -205,18 +140,7 @@ def gatehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatehouseSer
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory, modules: pathlib.Path) -> Iterator[AppServer]:
     """The app, bundled once for the module."""
-    directory = tmp_path_factory.mktemp("app")
-    (directory / "app.js").write_text(APP_JS)
-    bundled = subprocess.run(
-        [str(modules / ".bin" / "esbuild"), "app.js", "--bundle", "--format=esm", "--outfile=bundle.js"],
-        cwd=directory,
-        env={**os.environ, "NODE_PATH": str(modules)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert bundled.returncode == 0, bundled.stderr
-    server = AppServer((directory / "bundle.js").read_bytes())
+    server = AppServer(PAGE, bundle(APP_JS, tmp_path_factory.mktemp("app"), modules))
     server.start()
     yield server
     server.stop()
@@ -234,8 +158,8 @@ def rp(idp: Any, gatehouse: GatehouseServer, app: AppServer) -> Rp:
         AllowedOAuthFlowsUserPoolClient=True,
         AllowedOAuthFlows=["code"],
         AllowedOAuthScopes=SCOPE.split(),
-        CallbackURLs=[f"{origin}/{path}" for origin in (app.url, app.same_site_url) for path in ("callback", "silent")],
-        LogoutURLs=[f"{app.url}/signed-out", f"{app.same_site_url}/signed-out"],
+        CallbackURLs=[f"{origin}/{path}" for origin in (app.url, app.other_url) for path in ("callback", "silent")],
+        LogoutURLs=[f"{app.url}/signed-out", f"{app.other_url}/signed-out"],
         SupportedIdentityProviders=["COGNITO"],
     )["UserPoolClient"]["ClientId"]
     issuer = f"{gatehouse.url}/{pool_id}"
@@ -510,7 +434,7 @@ def test_silent_sign_in_in_an_iframe_and_sign_out_without_an_id_token(
     make_user(idp, rp, "cy")
     context = browser.new_context()
     try:
-        same_site = Tab(context, app, rp, app.same_site_url)
+        same_site = Tab(context, app, rp, app.other_url)
         same_site.open()
         signed_in = same_site.sign_in("cy")
         same_site.call("forget")
@@ -519,7 +443,7 @@ def test_silent_sign_in_in_an_iframe_and_sign_out_without_an_id_token(
         [*_, silent, answer] = same_site.navigations
         asked = query_of(silent)
         assert silent.startswith(f"{rp.issuer}/oauth2/authorize?") and asked["prompt"] == "none"
-        assert answer.startswith(f"{app.same_site_url}/silent?") and query_of(answer)["state"] == asked["state"]
+        assert answer.startswith(f"{app.other_url}/silent?") and query_of(answer)["state"] == asked["state"]
         assert "code" in query_of(answer)
 
         tab = Tab(context, app, rp)
