@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.e2e.node_driver import js_modules
 from tests.support import free_port
@@ -88,3 +89,14 @@ class AppServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def refresh_refused(public_idp: Any, client_id: str, refresh_token: str) -> bool:
+    """Whether REFRESH_TOKEN_AUTH refuses ``refresh_token`` (NotAuthorizedException: revoked, or never issued)."""
+    try:
+        public_idp.initiate_auth(
+            ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh_token}
+        )
+    except ClientError as exc:
+        return bool(exc.response["Error"]["Code"] == "NotAuthorizedException")
+    return False

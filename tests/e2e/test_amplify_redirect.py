@@ -37,14 +37,13 @@ from urllib.parse import urlencode
 import jwt
 import pytest
 import requests
-from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.e2e.oauth_support import pkce_pair, query_of
-from tests.e2e.spa_support import AppServer, bundle, spa_modules
+from tests.e2e.spa_support import AppServer, bundle, refresh_refused, spa_modules
 from tests.support import GatehouseServer
 
 PUBLIC_HOST = "auth.example.test"  # Gatehouse's public URL: the tokens' issuer and the user pool API
@@ -354,16 +353,6 @@ def verified(gatehouse: GatehouseServer, spa: Spa, token: str, token_use: str) -
     return claims
 
 
-def refresh_refused(public_idp: Any, spa: Spa, refresh_token: str) -> bool:
-    try:
-        public_idp.initiate_auth(
-            ClientId=spa.client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh_token}
-        )
-    except ClientError as exc:
-        return bool(exc.response["Error"]["Code"] == "NotAuthorizedException")
-    return False
-
-
 def test_sign_in_with_redirect_single_sign_on_and_sign_out(
     browser: Any, app: AppServer, spa: Spa, idp: Any, public_idp: Any, gatehouse: GatehouseServer
 ) -> None:
@@ -422,13 +411,13 @@ def test_sign_in_with_redirect_single_sign_on_and_sign_out(
 
         # Sign-out: the refresh token revoked (RevokeToken), then /logout and back to redirectSignOut.
         refresh_token = tab.page.evaluate("() => window.app.refreshToken()")
-        assert refresh_token and not refresh_refused(public_idp, spa, refresh_token)
+        assert refresh_token and not refresh_refused(public_idp, spa.client_id, refresh_token)
         seen = len(navigations)
         tab.page.evaluate("() => window.app.signOut()")
         tab.page.wait_for_url(f"{app.url}/signed-out")
         [logout] = [u for u in navigations[seen:] if u.startswith(f"https://{DOMAIN}/logout")]
         assert query_of(logout) == {"client_id": spa.client_id, "logout_uri": f"{app.url}/signed-out"}
-        assert refresh_refused(public_idp, spa, refresh_token)
+        assert refresh_refused(public_idp, spa.client_id, refresh_token)
         # The audit trail has the session's end, as it has its start.
         logged = [json.loads(line) for line in gatehouse.log_text().splitlines() if line.startswith("{")]
         ended = [e for e in logged if e["event"] == "hosted_ui.signed_out" and e.get("sub") == access["sub"]]
@@ -518,7 +507,7 @@ def test_forged_state_and_a_replayed_code_are_refused(
         callback = tab.callbacks()[-1]
         used_code = query_of(callback)["code"]
         refresh_token = tab.page.evaluate("() => window.app.refreshToken()")
-        assert not refresh_refused(public_idp, spa, refresh_token)
+        assert not refresh_refused(public_idp, spa.client_id, refresh_token)
         other = Tab(context, app.other_url, navigations)
         other.open()
         other.start_sign_in({"options": {"prompt": "LOGIN"}})  # the form again, despite the session
@@ -529,7 +518,7 @@ def test_forged_state_and_a_replayed_code_are_refused(
         assert event["event"] == "signInWithRedirect_failure" and event["error"]["message"] == "invalid_grant"
         assert other.call("session")["idToken"] is None
         # RFC 9700 §4.2.4: a code used twice revokes what its first redemption issued.
-        assert refresh_refused(public_idp, spa, refresh_token)
+        assert refresh_refused(public_idp, spa.client_id, refresh_token)
     finally:
         context.close()
 
@@ -581,7 +570,7 @@ def test_the_public_url_as_amplifys_domain(
         tab.page.evaluate("() => window.app.signOut()")
         tab.page.wait_for_url(f"{app.url}/signed-out")
         assert [u for u in navigations[seen:] if u.startswith(f"{PUBLIC}/logout?")]
-        assert refresh_refused(public_idp, spa, refresh_token)
+        assert refresh_refused(public_idp, spa.client_id, refresh_token)
         assert f"__Host-gatehouse_sso_{spa.pool_id}" not in {c["name"] for c in context.cookies(PUBLIC)}
         visited = {u.split("?")[0] for u in navigations if not u.startswith(app.url)}
         assert visited == {f"{PUBLIC}/oauth2/authorize", f"{PUBLIC}/login", f"{PUBLIC}/logout"}

@@ -38,10 +38,9 @@ from urllib.parse import urlencode
 import jwt
 import pytest
 import requests
-from botocore.exceptions import ClientError
 
 from tests.e2e.oauth_support import query_of
-from tests.e2e.spa_support import AppServer, bundle, spa_modules
+from tests.e2e.spa_support import AppServer, bundle, refresh_refused, spa_modules
 from tests.support import GatehouseServer
 
 PASSWORD = "Oidc-Client-Pass-1!"
@@ -285,16 +284,6 @@ def verified_id_token(gatehouse: GatehouseServer, rp: Rp, token: str, access_tok
     return claims
 
 
-def refresh_refused(public_idp: Any, rp: Rp, refresh_token: str) -> bool:
-    try:
-        public_idp.initiate_auth(
-            ClientId=rp.client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh_token}
-        )
-    except ClientError as exc:
-        return bool(exc.response["Error"]["Code"] == "NotAuthorizedException")
-    return False
-
-
 def test_sign_in_refresh_revoke_and_sign_out(
     browser: Any, app: AppServer, rp: Rp, idp: Any, public_idp: Any, gatehouse: GatehouseServer
 ) -> None:
@@ -337,14 +326,14 @@ def test_sign_in_refresh_revoke_and_sign_out(
         assert refreshed["profile"]["sub"] == claims["sub"]
         assert not [u for u in tab.navigations if u.startswith(f"{rp.issuer}/oauth2/authorize?")][1:]
         refresh_token = refreshed["refresh_token"]
-        assert refresh_token and not refresh_refused(public_idp, rp, refresh_token)
+        assert refresh_token and not refresh_refused(public_idp, rp.client_id, refresh_token)
 
         # revokeTokens: RFC 7009 at the revocation_endpoint, the access token and the refresh token.
         before = tab.page.evaluate("() => window.app.stored()")
         tab.call("revoke")
         assert [e.status for e in tab.fetched("/oauth2/revoke", "POST")] == [200, 200]
         assert tab.call("user")["refresh_token"] is None
-        assert refresh_refused(public_idp, rp, refresh_token)
+        assert refresh_refused(public_idp, rp.client_id, refresh_token)
         grant = {"grant_type": "refresh_token", "client_id": rp.client_id, "refresh_token": refresh_token}
         answer = requests.post(f"{rp.issuer}/oauth2/token", data=grant, timeout=10)
         assert (answer.status_code, answer.json()["error"]) == (400, "invalid_grant")
