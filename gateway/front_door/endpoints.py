@@ -140,9 +140,10 @@ def forbidden_page(app: FrontDoorApp) -> web.Response:
 
 def _public(request: web.Request, app: FrontDoorApp, *, counted: bool = True) -> bool:
     """Whether the request a proxy in front asks about (its ``X-Forwarded-Uri``) is to one of the app's public
-    paths, counted in the metrics if so (unless ``counted`` is False)."""
-    uri = request.headers.get("X-Forwarded-Uri")
-    if uri is None or not app.is_public(uri.split("?", 1)[0]):
+    paths, counted in the metrics if so (unless ``counted`` is False). Sent more than once, it is no proxy's
+    own: a proxy that adds its value after the browser's must not have the browser's taken for it."""
+    uris = request.headers.getall("X-Forwarded-Uri", ())
+    if len(uris) != 1 or not app.is_public(uris[0].split("?", 1)[0]):
         return False
     if counted:
         services = request.config_dict[SERVICES]

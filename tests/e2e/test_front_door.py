@@ -248,6 +248,17 @@ def test_forward_auth_lets_public_paths_through(server: GatehouseServer) -> None
     private = requests.get(f"{server.url}/_gatehouse/forward-auth", timeout=10, allow_redirects=False,
                            headers={**forwarded, "X-Forwarded-Uri": "/wiki/hooks/build"})  # fmt: skip
     assert private.status_code == 401
+    # Sent twice (a proxy that adds its own after the browser's), whichever comes first: not public.
+    for uris in (("/hooks/build", "/admin"), ("/admin", "/hooks/build")):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            connection.putrequest("GET", "/_gatehouse/auth-request?app=wiki")
+            for uri in uris:
+                connection.putheader("X-Forwarded-Uri", uri)
+            connection.endheaders()
+            assert connection.getresponse().status == 401, uris
+        finally:
+            connection.close()
 
 
 def access_token(server: GatehouseServer, client_id: str, username: str) -> str:

@@ -10,6 +10,7 @@ an app's host and the sign-in host are two in a deployment."""
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import json
 import os
@@ -17,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -27,6 +28,7 @@ import requests
 import yaml
 
 from tests.e2e.front_door_support import Visitor, seen_headers
+from tests.e2e.oauth_support import Browser
 from tests.fakes.echo_app import EchoApp
 from tests.fakes.server import ThreadedApp
 from tests.support import GatehouseServer, free_port
@@ -42,6 +44,7 @@ EXAMPLE_UPSTREAM = "server 127.0.0.1:8000;"
 
 POOL = "us-east-1_FrontDoor"
 PASSWORD = "Front-door-Example-1"  # alice's in the example; the other users get the same
+OTHER_CLIENT = "otherexample0000000000001"
 IDENTITY = ("X-Gatehouse-Sub", "X-Gatehouse-Username", "X-Gatehouse-Email", "X-Gatehouse-Groups", "X-Gatehouse-Pool")
 
 pytestmark = pytest.mark.skipif(
@@ -61,8 +64,9 @@ def upstream() -> Iterator[EchoApp]:
 
 
 def gatehouse_config(app_url: str) -> str:
-    """The example's gatehouse.yaml with the app at ``app_url``, and two users more: bob, outside the allowed
-    group, and carol, in it but without an email address."""
+    """The example's gatehouse.yaml with the app at ``app_url``, and public paths; two users
+    more: bob, outside the allowed group, and carol, in it but without an email address; and a second app,
+    ``other``, that bob may enter, on another host of the same nginx port, with a public path of its own."""
     config = yaml.safe_load((EXAMPLE / "gatehouse.yaml").read_text())
     (pool,) = config["pools"]
     (client,) = pool["clients"]
@@ -71,8 +75,18 @@ def gatehouse_config(app_url: str) -> str:
     assert client["callback_urls"] == [f"{EXAMPLE_APP_URL}/_gatehouse/callback"]
     assert client["logout_urls"] == [f"{EXAMPLE_APP_URL}/"]
     app["url"] = app_url
+    app["public_paths"] = ["/hooks/", "/healthz"]
     client["callback_urls"] = [f"{app_url}/_gatehouse/callback"]
     client["logout_urls"] = [f"{app_url}/"]
+    other_url = app_url.replace("://localhost:", "://other.localhost:")
+    pool["clients"].append(
+        {"id": OTHER_CLIENT, "name": "other", "allowed_oauth_flows": ["code"], "allowed_oauth_scopes": ["openid"],
+         "callback_urls": [f"{other_url}/_gatehouse/callback"]}
+    )  # fmt: skip
+    config["front_door"]["apps"].append(
+        {"name": "other", "url": other_url, "user_pool": POOL, "client_id": OTHER_CLIENT,
+         "allowed_groups": ["visitors"], "public_paths": ["/admin/"]}
+    )  # fmt: skip
     pool["groups"].append({"name": "visitors"})
     pool["users"] += [
         {"username": "bob", "password": PASSWORD, "attributes": {"email": "bob@example.com"}, "groups": ["visitors"]},
@@ -241,6 +255,86 @@ def test_without_a_session_other_methods_get_401_and_the_check_is_not_reachable(
     assert head.status_code == 302 and head.headers["Location"].endswith("/_gatehouse/start?rd=/docs")
     # The subrequest's location is nginx's own: a browser asking for it is told there is nothing there.
     assert requests.get(f"{nginx}/_gatehouse/auth-request", timeout=10).status_code == 404
+    assert len(upstream.requests) == before
+
+
+def raw_status(nginx: str, target: str, headers: Sequence[tuple[str, str]] = ()) -> int:
+    """nginx's status for a GET of ``target`` sent as written (no client library normalizing it), with
+    ``headers`` (a Host among them replaces the app's)."""
+    parts = urlsplit(nginx)
+    connection = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=10)
+    try:
+        named_host = any(name.lower() == "host" for name, _ in headers)
+        connection.putrequest("GET", target, skip_host=True, skip_accept_encoding=True)
+        if not named_host:
+            connection.putheader("Host", parts.netloc)
+        for name, value in headers:
+            connection.putheader(name, value)
+        connection.endheaders()
+        answer = connection.getresponse()
+        answer.read()
+        return answer.status
+    finally:
+        connection.close()
+
+
+# Targets whose path some server reads as another than Gatehouse would (dot segments, plain or encoded, an encoded
+# slash, Tomcat's path parameters, a slash nginx merges, NUL), and one longer than nginx takes.
+READ_ANOTHER_WAY = ["/hooks/../admin", "/hooks/%2e%2e/admin", "/hooks/x/..%2f..%2fadmin", "/hooks/..%2fadmin",
+                    "/hooks/..;/admin", "//hooks/x", "/hooks/%00/x", "/hooks/x#/../../admin",
+                    "/hooks/" + "a" * 9000]  # fmt: skip
+
+
+def test_public_paths_reach_the_app_only_as_nginx_forwards_them(nginx: str, upstream: EchoApp) -> None:
+    """The example asks Gatehouse about $request_uri, the target nginx hands the app as it is: a public path is let
+    through, a target some server could read as another path is not, and neither is one the browser names in its
+    own X-Forwarded-Uri (which nginx would pass to the check unless it set that header itself)."""
+    before = len(upstream.requests)
+    forged = {"X-Gatehouse-Username": "root", "X-Gatehouse-Groups": "staff"}
+    hook = requests.post(f"{nginx}/hooks/build/42?x=1", data=b"payload", headers=forged, timeout=10)
+    assert hook.json()["path_qs"] == "/hooks/build/42?x=1" and hook.json()["body_head"] == "payload"
+    # Public paths carry no identity, nor anything the browser sent under its names.
+    assert not [name for name in seen_headers(hook) if name.startswith("x-gatehouse-")]
+    assert requests.get(f"{nginx}/healthz", timeout=10).json()["path_qs"] == "/healthz"
+    assert len(upstream.requests) == before + 2
+    for uri in ("/hooks/x", "/healthz"):
+        assert raw_status(nginx, "/admin", [("X-Forwarded-Uri", uri)]) == 302, uri
+        assert raw_status(nginx, "/admin", [("X-Forwarded-Uri", uri), ("X-Forwarded-Uri", uri)]) == 302, uri
+    for target in READ_ANOTHER_WAY:
+        assert raw_status(nginx, target) in (302, 400, 414), target[:40]
+    assert len(upstream.requests) == before + 2
+
+
+def other_session(server: GatehouseServer, host: str, username: str) -> str:
+    """A session cookie of the app ``other`` (on ``host``) for ``username``, signed in at Gatehouse's address with
+    other's host in the Host header, as a proxy in front of that app would route it."""
+    http = requests.Session()
+    start = http.get(f"{server.url}/_gatehouse/start", headers={"Host": host}, allow_redirects=False, timeout=10)
+    page = http.get(start.headers["Location"], timeout=10)
+    fields = {**Browser.form_fields(page), "username": username, "password": PASSWORD}
+    answer = http.post(f"{server.url}{Browser.form_action(page)}", data=fields, allow_redirects=False, timeout=10)
+    while answer.headers["Location"].startswith(server.url):
+        answer = http.get(answer.headers["Location"], allow_redirects=False, timeout=10)
+    callback = urlsplit(answer.headers["Location"])
+    assert callback.netloc == host, callback
+    done = http.get(f"{server.url}{callback.path}?{callback.query}", headers={"Host": host}, allow_redirects=False,
+                    timeout=10)  # fmt: skip
+    assert done.status_code == 302, done.text[:300]
+    return str(done.cookies["gatehouse-session"])
+
+
+def test_a_host_naming_another_app_opens_nothing_here(nginx: str, server: GatehouseServer, upstream: EchoApp) -> None:
+    """The example's server block is nginx's default for its port, so it also gets requests naming the host of
+    another app of the same Gatehouse. Its check names its own app: that app's sessions (bob may enter ``other``,
+    not this one) and public paths open nothing here."""
+    other = f"other.localhost:{urlsplit(nginx).port}"
+    bob = other_session(server, other, "bob")
+    asked = requests.get(f"{server.url}/_gatehouse/auth-request?app=other", cookies={"gatehouse-session": bob},
+                         timeout=10)  # fmt: skip
+    assert asked.status_code == 200 and asked.headers["X-Gatehouse-Username"] == "bob"
+    before = len(upstream.requests)
+    assert raw_status(nginx, "/", [("Host", other), ("Cookie", f"gatehouse-session={bob}")]) == 302
+    assert raw_status(nginx, "/admin/x", [("Host", other)]) == 302
     assert len(upstream.requests) == before
 
 
