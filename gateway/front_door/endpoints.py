@@ -13,7 +13,8 @@ Asked by a reverse proxy for every request to an app (the app named by ``?app=``
 Reached by the browser on the app's own host (the proxy routes ``/_gatehouse/`` there to Gatehouse):
 ``/_gatehouse/start?rd=<path>`` (to the hosted UI), ``/_gatehouse/callback`` (back from it, the session cookie
 set), ``/_gatehouse/sign_out`` (GET or POST), ``/_gatehouse/userinfo`` (the session's user as JSON, for a
-page's script) and the pages' stylesheet.
+page's script) and the pages' stylesheet. On the host of an app Gatehouse proxies itself (``upstream``) only
+these are served: no proxy asks the two above there, and a page's script must not read their answer.
 """
 
 from __future__ import annotations
@@ -174,7 +175,8 @@ async def forward_auth(request: web.Request) -> web.Response:
     if _public(request, app, counted=counted):
         return web.Response(status=200, headers=_NO_STORE)
     try:
-        user = await check(request, app, counted=counted)
+        # nginx's second question is answered to the browser itself: never with the session's tokens.
+        user = await check(request, app, counted=counted, with_tokens=counted)
     except FrontDoorRefusal as refusal:
         if refusal.bearer:
             return bearer_refused(refusal)
@@ -271,11 +273,17 @@ async def userinfo(request: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps(body), content_type="application/json", headers=_NO_STORE)
 
 
-def add_routes(app: web.Application) -> None:
-    """The endpoints, on Gatehouse's own app or on an app's reverse-proxy sub-application."""
+async def _not_for_browsers(request: web.Request) -> web.Response:
+    return message_page("Not found", "This address is for a proxy in front of the app, not for browsers.", status=404)
+
+
+def add_routes(app: web.Application, *, checks: bool = True) -> None:
+    """The endpoints, on Gatehouse's own app or on an app's reverse-proxy sub-application. ``checks``: whether the
+    endpoints a proxy in front asks are served; on an app's own host (``checks=False``) they are 404 pages, as no
+    proxy asks there and their answer, the identity with the session's tokens, is not for a page's script."""
     for path, handler in (("auth-request", auth_request), ("forward-auth", forward_auth)):
         # Whatever method the request being checked had (nginx's subrequest keeps it).
-        app.router.add_route("*", f"{PREFIX}/{path}", with_request_id(handler))
+        app.router.add_route("*", f"{PREFIX}/{path}", with_request_id(handler if checks else _not_for_browsers))
     app.router.add_get(f"{PREFIX}/start", with_request_id(start))
     app.router.add_get(CALLBACK_PATH, with_request_id(callback))
     app.router.add_get(f"{PREFIX}/sign_out", with_request_id(sign_out))

@@ -210,7 +210,7 @@ def proxy_app(app: FrontDoorApp) -> web.Application:
     """The sub-application served on ``app``'s host: the front door's endpoints, everything else forwarded."""
     sub = web.Application()
     sub[endpoints.BOUND_APP] = app
-    endpoints.add_routes(sub)
+    endpoints.add_routes(sub, checks=False)
 
     async def upstream_session(sub: web.Application) -> AsyncIterator[None]:
         # Bodies passed through as they come (no decompression), no cookie jar (the browser keeps its cookies).

@@ -172,6 +172,25 @@ def test_the_app_is_handed_the_sessions_tokens(server: GatehouseServer) -> None:
     assert revoked.status_code == 401
 
 
+def test_a_page_cannot_read_the_tokens(server: GatehouseServer, upstream: EchoApp) -> None:
+    """A page's script on the app's host can fetch the front door's endpoints there: the checks a proxy in front
+    asks, whose answer holds the tokens, are not served on the host of an app Gatehouse proxies itself."""
+    visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
+    visitor.sign_in("/", "alice")
+    before = len(upstream.requests)
+    for path in ("/_gatehouse/forward-auth", "/_gatehouse/auth-request", "/_gatehouse/auth-request?app=wiki"):
+        answer = visitor.get(path, headers={"X-Forwarded-Uri": "/", "X-Forwarded-Method": "GET"})
+        assert answer.status_code == 404, path
+        assert not [name for name in answer.headers if name.lower().startswith("x-gatehouse-")], path
+    assert len(upstream.requests) == before
+    # nginx's second question (its @front_door location) is answered to the browser: never with the tokens.
+    cookies = {c.name: str(c.value) for c in visitor.http.cookies if c.name == "gatehouse-session"}
+    again = requests.get(f"{server.url}/_gatehouse/forward-auth?after=auth-request&app=wiki", cookies=cookies,
+                         timeout=10, allow_redirects=False)  # fmt: skip
+    assert again.status_code == 200 and again.headers["X-Gatehouse-Username"] == "alice"
+    assert "X-Gatehouse-Id-Token" not in again.headers and "X-Gatehouse-Access-Token" not in again.headers
+
+
 def raw_get(server: GatehouseServer, target: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     """A request whose target is sent as written (no client library normalizing dot segments or escapes)."""
     connection = http.client.HTTPConnection("localhost", server.port, timeout=10)

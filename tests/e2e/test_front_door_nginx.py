@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
 import requests
 import yaml
@@ -64,7 +65,7 @@ def upstream() -> Iterator[EchoApp]:
 
 
 def gatehouse_config(app_url: str) -> str:
-    """The example's gatehouse.yaml with the app at ``app_url``, and public paths; two users
+    """The example's gatehouse.yaml with the app at ``app_url``, public paths and the session's tokens; two users
     more: bob, outside the allowed group, and carol, in it but without an email address; and a second app,
     ``other``, that bob may enter, on another host of the same nginx port, with a public path of its own."""
     config = yaml.safe_load((EXAMPLE / "gatehouse.yaml").read_text())
@@ -76,6 +77,7 @@ def gatehouse_config(app_url: str) -> str:
     assert client["logout_urls"] == [f"{EXAMPLE_APP_URL}/"]
     app["url"] = app_url
     app["public_paths"] = ["/hooks/", "/healthz"]
+    app["pass_tokens"] = True
     client["callback_urls"] = [f"{app_url}/_gatehouse/callback"]
     client["logout_urls"] = [f"{app_url}/"]
     other_url = app_url.replace("://localhost:", "://other.localhost:")
@@ -290,7 +292,7 @@ def test_public_paths_reach_the_app_only_as_nginx_forwards_them(nginx: str, upst
     through, a target some server could read as another path is not, and neither is one the browser names in its
     own X-Forwarded-Uri (which nginx would pass to the check unless it set that header itself)."""
     before = len(upstream.requests)
-    forged = {"X-Gatehouse-Username": "root", "X-Gatehouse-Groups": "staff"}
+    forged = {"X-Gatehouse-Username": "root", "X-Gatehouse-Id-Token": "forged", "X-Gatehouse-Access-Token": "forged"}
     hook = requests.post(f"{nginx}/hooks/build/42?x=1", data=b"payload", headers=forged, timeout=10)
     assert hook.json()["path_qs"] == "/hooks/build/42?x=1" and hook.json()["body_head"] == "payload"
     # Public paths carry no identity, nor anything the browser sent under its names.
@@ -336,6 +338,26 @@ def test_a_host_naming_another_app_opens_nothing_here(nginx: str, server: Gateho
     assert raw_status(nginx, "/", [("Host", other), ("Cookie", f"gatehouse-session={bob}")]) == 302
     assert raw_status(nginx, "/admin/x", [("Host", other)]) == 302
     assert len(upstream.requests) == before
+
+
+def test_the_app_is_handed_the_tokens_and_a_page_cannot_read_them(nginx: str, server: GatehouseServer) -> None:
+    visitor = Visitor(nginx, PASSWORD)
+    visitor.sign_in("/", "alice")
+    forged = {"X-Gatehouse-Id-Token": "forged", "X-Gatehouse-Access-Token": "forged"}
+    headers = seen_headers(visitor.get("/", headers=forged))
+    keys = jwt.PyJWKClient(f"{server.url}/{POOL}/.well-known/jwks.json")
+    for name, token_use in (("x-gatehouse-id-token", "id"), ("x-gatehouse-access-token", "access")):
+        token = headers[name]
+        claims = jwt.decode(token, keys.get_signing_key_from_jwt(token).key, algorithms=["RS256"],
+                            issuer=f"{server.url}/{POOL}", options={"verify_aud": False})  # fmt: skip
+        assert claims["token_use"] == token_use and claims["sub"] == headers["x-gatehouse-sub"]
+    # What a page's script can fetch on the app's host: never the tokens (nor the check that holds them).
+    for path in ("/_gatehouse/forward-auth", "/_gatehouse/auth-request"):
+        answer = visitor.get(path)
+        assert answer.status_code == 404, path
+        assert not [name for name in answer.headers if name.lower().startswith("x-gatehouse-")], path
+    info = visitor.get("/_gatehouse/userinfo")
+    assert info.json()["username"] == "alice" and "token" not in info.text.lower()
 
 
 def _refused_count(server: GatehouseServer) -> float:
