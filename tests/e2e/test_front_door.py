@@ -37,13 +37,8 @@ def upstream() -> Iterator[EchoApp]:
         yield app
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, upstream: EchoApp) -> Iterator[GatehouseServer]:
-    data_dir: Path = tmp_path_factory.mktemp("front-door") / "data"
-    gatehouse = GatehouseServer(data_dir, config="version: 1\n")
-    app_url = f"http://localhost:{gatehouse.port}"
-    assert gatehouse.config_path is not None
-    gatehouse.config_path.write_text(f"""
+def front_door_config(app_url: str, upstream_url: str) -> str:
+    return f"""
 version: 1
 pools:
   - id: {POOL}
@@ -80,11 +75,19 @@ front_door:
       user_pool: {POOL}
       client_id: {CLIENT}
       allowed_groups: [staff]
-      upstream: {upstream.url}
+      upstream: {upstream_url}
       pass_tokens: true
       public_paths: [/hooks/, /healthz]
       bearer_clients: [{CLI_CLIENT}]
-""")
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, upstream: EchoApp) -> Iterator[GatehouseServer]:
+    data_dir: Path = tmp_path_factory.mktemp("front-door") / "data"
+    gatehouse = GatehouseServer(data_dir, config="version: 1\n")
+    assert gatehouse.config_path is not None
+    gatehouse.config_path.write_text(front_door_config(f"http://localhost:{gatehouse.port}", upstream.url))
     gatehouse.start()
     yield gatehouse
     gatehouse.stop()
@@ -189,6 +192,32 @@ def test_a_page_cannot_read_the_tokens(server: GatehouseServer, upstream: EchoAp
                          timeout=10, allow_redirects=False)  # fmt: skip
     assert again.status_code == 200 and again.headers["X-Gatehouse-Username"] == "alice"
     assert "X-Gatehouse-Id-Token" not in again.headers and "X-Gatehouse-Access-Token" not in again.headers
+
+
+def test_a_sign_out_ends_the_tokens_every_worker_keeps(tmp_path: Path, upstream: EchoApp) -> None:
+    """``gatehouse serve --workers 2``: each process keeps a session's tokens for itself, but every request reads
+    the session in the shared store before they are handed on, so a sign-out on one worker ends them on all."""
+    gatehouse = GatehouseServer(tmp_path / "data", config="version: 1\n", workers=2)
+    assert gatehouse.config_path is not None
+    app = f"http://localhost:{gatehouse.port}"
+    gatehouse.config_path.write_text(front_door_config(app, upstream.url))
+    gatehouse.start()
+    try:
+        visitor = Visitor(app, PASSWORD)
+        visitor.sign_in("/", "alice")
+        cookies = {c.name: str(c.value) for c in visitor.http.cookies if c.name == "gatehouse-session"}
+
+        def on_a_new_connection() -> requests.Response:
+            # The kernel spreads new connections over the workers (SO_REUSEPORT).
+            return requests.get(f"{app}/x", cookies=cookies, headers={"Connection": "close"}, timeout=10,
+                                allow_redirects=False)  # fmt: skip
+
+        kept = {seen_headers(on_a_new_connection())["x-gatehouse-id-token"] for _ in range(16)}
+        assert len(kept) == 2  # one pair made and kept by each worker
+        visitor.get("/_gatehouse/sign_out")
+        assert [on_a_new_connection().status_code for _ in range(16)] == [302] * 16
+    finally:
+        gatehouse.stop()
 
 
 def raw_get(server: GatehouseServer, target: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
