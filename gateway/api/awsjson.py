@@ -193,7 +193,12 @@ async def authorize_session(
     """Refuse a temporary-credential call that the session's role (and session policy) does not allow on every
     resource it acts on: IAM's evaluation, action ``<service>:<Operation>``."""
     action = f"{service.signing_name}:{operation}"
-    resources = await service.session_resources(services, operation, params) if service.session_resources else ["*"]
+    # Only the members the handler will see name the resource: an unknown member (a UserPoolId on TagResource, an
+    # IdentityPoolId on DescribeIdentity) is dropped by validation, so the check must not be made against it while
+    # the call acts on what the known members name.
+    known = service.model.input_members(operation)
+    named = {key: value for key, value in params.items() if key in known}
+    resources = await service.session_resources(services, operation, named) if service.session_resources else ["*"]
     refuse_guest(caller, action, resources[0])
     keys = request_keys(caller, source_ip)
     for resource in resources:

@@ -831,6 +831,14 @@ class ServiceModel:
             names = self._errors[operation] = frozenset(str(shape.name) for shape in shapes)
         return names
 
+    def input_members(self, operation: str) -> frozenset[str]:
+        """The member names (as on the wire) of the operation's input shape: all a handler ever sees of a request,
+        since :meth:`validate_input` drops the rest."""
+        root = self._validators.get(operation)
+        if root is None:
+            root = self._compile(operation)
+        return root.names
+
     def validate_input(self, operation: str, params: object) -> None:
         """Check a decoded request body against the operation's input shape.
 

@@ -334,3 +334,67 @@ def verified_s3_get(gatehouse: GatehouseServer, creds: dict[str, str]) -> dict[s
     assert answer.status_code == 200, answer.text
     result: dict[str, Any] = answer.json()
     return result
+
+
+def signed_call(
+    gatehouse: GatehouseServer, service: str, operation: str, body: dict[str, Any], creds: dict[str, str]
+) -> tuple[int, dict[str, Any]]:
+    """A JSON-wire call signed with ``creds`` whose body is sent as given (boto3 would drop members the model
+    does not define)."""
+    prefix = {"cognito-idp": "AWSCognitoIdentityProviderService", "cognito-identity": "AWSCognitoIdentityService"}
+    headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"{prefix[service]}.{operation}"}
+    request = AWSRequest(method="POST", url=gatehouse.url + "/", data=json.dumps(body), headers=headers)
+    key = Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    SigV4Auth(key, service, REGION).add_auth(request)
+    answer = requests.post(gatehouse.url + "/", data=request.body, headers=dict(request.headers.items()), timeout=10)
+    return answer.status_code, answer.json()
+
+
+def test_a_member_the_operation_does_not_have_names_no_resource(
+    gatehouse: GatehouseServer, idp: Any, pools: tuple[str, str]
+) -> None:
+    """A member outside the operation's input shape is dropped before the handler runs, so it must not be what the
+    policy is checked against: a UserPoolId on TagResource, an IdentityPoolId on
+    DescribeIdentity or DeleteIdentities, naming the session's own pool while the call acts on another's."""
+    ours, theirs = pools
+    idp_creds = session(
+        gatehouse, "decoy-idp", [{"Effect": "Allow", "Action": "cognito-idp:*", "Resource": pool_arn(ours)}]
+    )
+    status, answer = signed_call(
+        gatehouse,
+        "cognito-idp",
+        "TagResource",
+        {"UserPoolId": ours, "ResourceArn": pool_arn(theirs), "Tags": {"owner": "mallory"}},
+        idp_creds,
+    )
+    assert (status, answer["__type"]) == (400, "AccessDeniedException") and pool_arn(theirs) in answer["message"]
+    assert idp.list_tags_for_resource(ResourceArn=pool_arn(theirs))["Tags"] == {}
+    # The same call on its own pool goes through: the refusal is the resource's, not the extra member's.
+    status, _ = signed_call(
+        gatehouse, "cognito-idp", "TagResource", {"UserPoolId": theirs, "ResourceArn": pool_arn(ours), "Tags": {}},
+        idp_creds,
+    )  # fmt: skip
+    assert status == 200
+    ci = gatehouse.client("cognito-identity")
+    public = gatehouse.client("cognito-identity", signed=False)
+    made = [
+        ci.create_identity_pool(IdentityPoolName=name, AllowUnauthenticatedIdentities=True)["IdentityPoolId"]
+        for name in ("decoy-ours", "decoy-theirs")
+    ]
+    victim = public.get_id(IdentityPoolId=made[1])["IdentityId"]
+    ci_creds = session(
+        gatehouse,
+        "decoy-identity",
+        [{"Effect": "Allow", "Action": "cognito-identity:*", "Resource": identity_pool_arn(made[0])}],
+    )
+    for operation, body in (
+        ("DescribeIdentity", {"IdentityId": victim}),
+        ("DeleteIdentities", {"IdentityIdsToDelete": [victim]}),
+        ("TagResource", {"ResourceArn": identity_pool_arn(made[1]), "Tags": {"owner": "mallory"}}),
+    ):
+        status, answer = signed_call(
+            gatehouse, "cognito-identity", operation, {"IdentityPoolId": made[0], **body}, ci_creds
+        )
+        assert (status, answer["__type"]) == (400, "AccessDeniedException"), (operation, answer)
+    assert ci.describe_identity(IdentityId=victim)["IdentityId"] == victim
+    assert ci.list_tags_for_resource(ResourceArn=identity_pool_arn(made[1]))["Tags"] == {}
