@@ -66,6 +66,8 @@ class Call:
 Handler = Callable[[Call], Awaitable[dict[str, Any]]]
 # The ARNs a call acts on, for a temporary-credential session's policy check (every one must be allowed).
 ResourcesOf = Callable[[Services, str, Mapping[str, Any]], Awaitable[Sequence[str]]]
+# The tags of the resource an ARN names ({} for "*" or one not found): its aws:ResourceTag/<key> condition keys.
+TagsOf = Callable[[Services, str], Awaitable[Mapping[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class JsonService:
     signing_name: str
     request_ids: RequestIds = field(default_factory=RequestIds)
     session_resources: ResourcesOf | None = None
+    resource_tags: TagsOf | None = None
 
 
 # Any web page may call the AWS wires with fetch(), as it may call Cognito's endpoints: the AWS SDKs for
@@ -172,6 +175,32 @@ def request_keys(ctx: CallerContext, source_ip: str | None) -> dict[str, Context
     return keys
 
 
+# The members that carry tags on Cognito's tag and pool operations: maps of tags a call sets (TagResource's Tags,
+# CreateUserPool's UserPoolTags ...) and UntagResource's list of keys.
+_TAG_MAPS = ("Tags", "UserPoolTags", "IdentityPoolTags")
+
+
+def request_tag_keys(params: Mapping[str, Any]) -> dict[str, ContextValue]:
+    """``aws:RequestTag/<key>`` and ``aws:TagKeys`` of a call that sets or removes tags, as the Service Authorization
+    Reference gives them for Cognito's TagResource, UntagResource, CreateUserPool and CreateIdentityPool: a Deny
+    naming them holds (a missing key would make its condition false, and the Deny fall away)."""
+    keys: dict[str, ContextValue] = {}
+    tag_keys: list[str] = []
+    for member in _TAG_MAPS:
+        tags = params.get(member)
+        if isinstance(tags, dict):
+            for key, value in tags.items():
+                if isinstance(key, str) and isinstance(value, str):
+                    keys[f"aws:RequestTag/{key}"] = value
+                    tag_keys.append(key)
+    removed = params.get("TagKeys")
+    if isinstance(removed, list):
+        tag_keys.extend(key for key in removed if isinstance(key, str))
+    if tag_keys:
+        keys["aws:TagKeys"] = tag_keys
+    return keys
+
+
 def refuse_guest(caller: CallerContext, action: str, resource: str) -> None:
     """A guest's session (an identity pool's unauthenticated identity) makes none of Gatehouse's own signed calls,
     whatever its role allows: AWS's scope-down of such sessions allows none of them (CallerContext.guest)."""
@@ -200,9 +229,15 @@ async def authorize_session(
     named = {key: value for key, value in params.items() if key in known}
     resources = await service.session_resources(services, operation, named) if service.session_resources else ["*"]
     refuse_guest(caller, action, resources[0])
-    keys = request_keys(caller, source_ip)
+    keys = {**request_keys(caller, source_ip), **request_tag_keys(named)}
     for resource in resources:
-        if not services.credentials.is_allowed(caller, action, resource, keys):
+        resource_keys = keys
+        if service.resource_tags is not None and resource != "*":
+            # The pool's own tags, for aws:ResourceTag/<key> ("you can constrain permissions for user pools based
+            # on specific tags or tag values", TagResource).
+            tags = await service.resource_tags(services, resource)
+            resource_keys = {**keys, **{f"aws:ResourceTag/{key}": value for key, value in tags.items()}}
+        if not services.credentials.is_allowed(caller, action, resource, resource_keys):
             raise SessionAccessDeniedException(
                 f"User: {caller.assumed_role_arn} is not authorized to perform: {action} on resource: {resource} "
                 f"because no identity-based policy allows the {action} action"

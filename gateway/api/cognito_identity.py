@@ -34,6 +34,7 @@ def cognito_identity_service() -> JsonService:
         wire="cognito-identity",
         signing_name="cognito-identity",
         session_resources=_session_resources,
+        resource_tags=_resource_tags,
     )
 
 
@@ -55,6 +56,14 @@ async def _session_resources(services: Services, operation: str, params: Mapping
             with contextlib.suppress(GatehouseError):  # unknown: nothing of it to allow or refuse
                 pools.add((await services.identities.identity(identity_id))[0].id)
     return [services.identity_pools.arn(pool) for pool in sorted(pools)] or ["*"]
+
+
+async def _resource_tags(services: Services, arn: str) -> Mapping[str, str]:
+    """The tags of the identity pool an ARN names, for aws:ResourceTag/<key>; none for an ARN that names none."""
+    try:
+        return (await services.identity_pools.get(services.identity_pools.pool_id_from_arn(arn))).tags
+    except GatehouseError:
+        return {}  # no such pool: the call itself says so
 
 
 def _limit(call: Call) -> int:

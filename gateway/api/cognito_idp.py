@@ -51,6 +51,7 @@ def cognito_idp_service() -> JsonService:
         wire="cognito-idp",
         signing_name="cognito-idp",
         session_resources=_session_resources,
+        resource_tags=_resource_tags,
     )
 
 
@@ -72,6 +73,18 @@ async def _session_resources(services: Services, operation: str, params: Mapping
         except GatehouseError:
             pass  # no such client: the call itself says so, if the session may make it at all
     return ["*"]
+
+
+async def _resource_tags(services: Services, arn: str) -> Mapping[str, str]:
+    """The tags of the user pool an ARN names, for aws:ResourceTag/<key>; none for an ARN that names none."""
+    pool_id = arn.rpartition(":userpool/")[2]
+    if not pool_id or arn != services.pools.arn(pool_id):
+        return {}
+    try:
+        pool = await services.pools.get_pool(pool_id)
+    except GatehouseError:
+        return {}  # no such pool: the call itself says so
+    return dict(pool.settings.get("UserPoolTags") or {})
 
 
 # --- helpers -----------------------------------------------------------------------------------------------

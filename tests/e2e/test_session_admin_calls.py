@@ -398,3 +398,70 @@ def test_a_member_the_operation_does_not_have_names_no_resource(
         assert (status, answer["__type"]) == (400, "AccessDeniedException"), (operation, answer)
     assert ci.describe_identity(IdentityId=victim)["IdentityId"] == victim
     assert ci.list_tags_for_resource(ResourceArn=identity_pool_arn(made[1]))["Tags"] == {}
+
+
+def test_a_deny_by_resource_or_request_tag_holds(gatehouse: GatehouseServer, idp: Any) -> None:
+    """Cognito's pools take ``aws:ResourceTag/<key>`` conditions ("In an IAM policy, you can constrain permissions
+    for user pools based on specific tags", TagResource), and tag operations ``aws:RequestTag/<key>`` and
+    ``aws:TagKeys``: a Deny that names them must hold, not fall away for want of the key."""
+    prod = str(idp.create_user_pool(PoolName="prod", UserPoolTags={"env": "prod"})["UserPool"]["Id"])
+    dev = str(idp.create_user_pool(PoolName="dev", UserPoolTags={"env": "dev"})["UserPool"]["Id"])
+    for pool_id in (prod, dev):
+        idp.admin_create_user(UserPoolId=pool_id, Username="dora", MessageAction="SUPPRESS")
+    creds = session(
+        gatehouse,
+        "not-prod",
+        [
+            {"Effect": "Allow", "Action": "cognito-idp:*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Action": "cognito-idp:*",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/env": "prod"}},
+            },
+            {
+                "Effect": "Deny",
+                "Action": ["cognito-idp:TagResource", "cognito-idp:UntagResource", "cognito-idp:CreateUserPool"],
+                "Resource": "*",
+                "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": ["env"]}},
+            },
+        ],
+    )
+    scoped = client_of(gatehouse, "cognito-idp", creds)
+    assert scoped.admin_get_user(UserPoolId=dev, Username="dora")["Username"] == "dora"
+    code, message, status = refusal(lambda: scoped.admin_delete_user(UserPoolId=prod, Username="dora"))
+    assert (code, status) == ("AccessDeniedException", 400) and pool_arn(prod) in message
+    assert idp.admin_get_user(UserPoolId=prod, Username="dora")["Username"] == "dora"
+    # Nor may it take the tag off (or move its own pool into prod), nor make a pool tagged with it.
+    assert refusal(lambda: scoped.untag_resource(ResourceArn=pool_arn(dev), TagKeys=["env"]))[0] == (
+        "AccessDeniedException"
+    )
+    assert refusal(lambda: scoped.tag_resource(ResourceArn=pool_arn(dev), Tags={"env": "prod"}))[0] == (
+        "AccessDeniedException"
+    )
+    assert refusal(lambda: scoped.create_user_pool(PoolName="sneaky", UserPoolTags={"env": "x"}))[0] == (
+        "AccessDeniedException"
+    )
+    scoped.tag_resource(ResourceArn=pool_arn(dev), Tags={"team": "blue"})
+    assert idp.list_tags_for_resource(ResourceArn=pool_arn(dev))["Tags"] == {"env": "dev", "team": "blue"}
+    # The same on an identity pool.
+    ci = gatehouse.client("cognito-identity")
+    made = ci.create_identity_pool(
+        IdentityPoolName="prod", AllowUnauthenticatedIdentities=False, IdentityPoolTags={"env": "prod"}
+    )["IdentityPoolId"]
+    identity_creds = session(
+        gatehouse,
+        "not-prod-identity",
+        [
+            {"Effect": "Allow", "Action": "cognito-identity:*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Action": "cognito-identity:*",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/env": "prod"}},
+            },
+        ],
+    )
+    identity_scoped = client_of(gatehouse, "cognito-identity", identity_creds)
+    assert refusal(lambda: identity_scoped.delete_identity_pool(IdentityPoolId=made))[0] == "AccessDeniedException"
+    assert ci.describe_identity_pool(IdentityPoolId=made)["IdentityPoolName"] == "prod"
