@@ -66,6 +66,8 @@ class Call:
 Handler = Callable[[Call], Awaitable[dict[str, Any]]]
 # The ARNs a call acts on, for a temporary-credential session's policy check (every one must be allowed).
 ResourcesOf = Callable[[Services, str, Mapping[str, Any]], Awaitable[Sequence[str]]]
+# The IAM roles a call hands to the service to assume later (iam:PassRole's resources) and the service's principal.
+RolesPassed = Callable[[str, Mapping[str, Any]], Sequence[str]]
 # The tags of the resource an ARN names ({} for "*" or one not found): its aws:ResourceTag/<key> condition keys.
 TagsOf = Callable[[Services, str], Awaitable[Mapping[str, str]]]
 
@@ -81,6 +83,9 @@ class JsonService:
     request_ids: RequestIds = field(default_factory=RequestIds)
     session_resources: ResourcesOf | None = None
     resource_tags: TagsOf | None = None
+    passed_roles: RolesPassed | None = None
+    # iam:PassedToService of the roles it is handed (the service principal that will assume them).
+    passed_to: str = ""
 
 
 # Any web page may call the AWS wires with fetch(), as it may call Cognito's endpoints: the AWS SDKs for
@@ -241,6 +246,17 @@ async def authorize_session(
             raise SessionAccessDeniedException(
                 f"User: {caller.assumed_role_arn} is not authorized to perform: {action} on resource: {resource} "
                 f"because no identity-based policy allows the {action} action"
+            )
+    # A role the call hands the service to assume for others (an identity pool's roles, a group's RoleArn) needs
+    # iam:PassRole on it, AWS's dependent action for these operations ("Grant a user permissions to pass a role to
+    # an AWS service", IAM User Guide): else a session could give its pools a role stronger than its own.
+    passed = service.passed_roles(operation, named) if service.passed_roles else ()
+    pass_keys = {**keys, "iam:PassedToService": service.passed_to}
+    for role_arn in passed:
+        if not services.credentials.is_allowed(caller, "iam:PassRole", role_arn, pass_keys):
+            raise SessionAccessDeniedException(
+                f"User: {caller.assumed_role_arn} is not authorized to perform: iam:PassRole on resource: {role_arn} "
+                "because no identity-based policy allows the iam:PassRole action"
             )
 
 

@@ -35,6 +35,8 @@ def cognito_identity_service() -> JsonService:
         signing_name="cognito-identity",
         session_resources=_session_resources,
         resource_tags=_resource_tags,
+        passed_roles=_passed_roles,
+        passed_to="cognito-identity.amazonaws.com",
     )
 
 
@@ -56,6 +58,23 @@ async def _session_resources(services: Services, operation: str, params: Mapping
             with contextlib.suppress(GatehouseError):  # unknown: nothing of it to allow or refuse
                 pools.add((await services.identities.identity(identity_id))[0].id)
     return [services.identity_pools.arn(pool) for pool in sorted(pools)] or ["*"]
+
+
+def _passed_roles(operation: str, params: Mapping[str, Any]) -> list[str]:
+    """The roles SetIdentityPoolRoles gives the pool: its default roles and every rule's RoleARN."""
+    if operation != "SetIdentityPoolRoles":
+        return []
+    roles = params.get("Roles")
+    found = [arn for arn in roles.values() if isinstance(arn, str)] if isinstance(roles, dict) else []
+    mappings = params.get("RoleMappings")
+    # Read before the input is validated: any member may be of any JSON type here.
+    for mapping in mappings.values() if isinstance(mappings, dict) else ():
+        config = mapping.get("RulesConfiguration") if isinstance(mapping, dict) else None
+        rules = config.get("Rules") if isinstance(config, dict) else None
+        for rule in rules if isinstance(rules, list) else ():
+            if isinstance(rule, dict) and isinstance(rule.get("RoleARN"), str):
+                found.append(rule["RoleARN"])
+    return sorted(set(found))
 
 
 async def _resource_tags(services: Services, arn: str) -> Mapping[str, str]:

@@ -52,6 +52,8 @@ def cognito_idp_service() -> JsonService:
         signing_name="cognito-idp",
         session_resources=_session_resources,
         resource_tags=_resource_tags,
+        passed_roles=_passed_roles,
+        passed_to="cognito-identity.amazonaws.com",
     )
 
 
@@ -73,6 +75,12 @@ async def _session_resources(services: Services, operation: str, params: Mapping
         except GatehouseError:
             pass  # no such client: the call itself says so, if the session may make it at all
     return ["*"]
+
+
+def _passed_roles(operation: str, params: Mapping[str, Any]) -> list[str]:
+    """The role a group is given (CreateGroup, UpdateGroup): identity pools hand it to the group's members."""
+    role = params.get("RoleArn") if operation in ("CreateGroup", "UpdateGroup") else None
+    return [role] if isinstance(role, str) else []
 
 
 async def _resource_tags(services: Services, arn: str) -> Mapping[str, str]:

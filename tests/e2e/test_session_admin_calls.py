@@ -465,3 +465,72 @@ def test_a_deny_by_resource_or_request_tag_holds(gatehouse: GatehouseServer, idp
     identity_scoped = client_of(gatehouse, "cognito-identity", identity_creds)
     assert refusal(lambda: identity_scoped.delete_identity_pool(IdentityPoolId=made))[0] == "AccessDeniedException"
     assert ci.describe_identity_pool(IdentityPoolId=made)["IdentityPoolName"] == "prod"
+
+
+def test_handing_a_pool_a_role_needs_iam_pass_role(gatehouse: GatehouseServer, idp: Any) -> None:
+    """SetIdentityPoolRoles and a group's RoleArn hand a role to Cognito to assume for others: AWS requires
+    ``iam:PassRole`` on it (the Service Authorization Reference's dependent action), so a session allowed to
+    administer its pools may not give them a stronger role than it was allowed to pass."""
+    iam = gatehouse.client("iam")
+    strong = iam.create_role(RoleName="strong", AssumeRolePolicyDocument=ROOT_TRUST)["Role"]["Arn"]
+    weak = iam.create_role(RoleName="weak", AssumeRolePolicyDocument=ROOT_TRUST)["Role"]["Arn"]
+    pool_id = gatehouse.client("cognito-identity").create_identity_pool(
+        IdentityPoolName="handed", AllowUnauthenticatedIdentities=True
+    )["IdentityPoolId"]
+    user_pool = str(idp.create_user_pool(PoolName="grouped")["UserPool"]["Id"])
+    creds = session(
+        gatehouse,
+        "pool-keeper",
+        [
+            {"Effect": "Allow", "Action": ["cognito-identity:*", "cognito-idp:*"], "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": weak,
+                "Condition": {"StringEquals": {"iam:PassedToService": "cognito-identity.amazonaws.com"}},
+            },
+        ],
+    )
+    keeper = client_of(gatehouse, "cognito-identity", creds)
+    code, message, status = refusal(
+        lambda: keeper.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"unauthenticated": strong})
+    )
+    assert (code, status) == ("AccessDeniedException", 400)
+    assert f"iam:PassRole on resource: {strong}" in message
+    rule = {"Claim": "sub", "MatchType": "Equals", "Value": "x", "RoleARN": strong}
+    mapping = {"Type": "Rules", "AmbiguousRoleResolution": "Deny", "RulesConfiguration": {"Rules": [rule]}}
+    ci = gatehouse.client("cognito-identity")
+    ci.update_identity_pool(
+        IdentityPoolId=pool_id, IdentityPoolName="handed", AllowUnauthenticatedIdentities=True,
+        SupportedLoginProviders={"accounts.google.com": "client"},
+    )  # fmt: skip
+    refused = refusal(
+        lambda: keeper.set_identity_pool_roles(
+            IdentityPoolId=pool_id, Roles={"unauthenticated": weak}, RoleMappings={"accounts.google.com": mapping}
+        )
+    )
+    assert refused[0] == "AccessDeniedException" and strong in refused[1]
+    assert ci.get_identity_pool_roles(IdentityPoolId=pool_id)["Roles"] == {}
+    keeper.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"unauthenticated": weak})
+    assert ci.get_identity_pool_roles(IdentityPoolId=pool_id)["Roles"] == {"unauthenticated": weak}
+    # A user pool group's role is passed the same way (its members' tokens name it for identity pools).
+    groups = client_of(gatehouse, "cognito-idp", creds)
+    assert refusal(lambda: groups.create_group(UserPoolId=user_pool, GroupName="admins", RoleArn=strong))[0] == (
+        "AccessDeniedException"
+    )
+    groups.create_group(UserPoolId=user_pool, GroupName="admins", RoleArn=weak)
+    assert refusal(lambda: groups.update_group(UserPoolId=user_pool, GroupName="admins", RoleArn=strong))[0] == (
+        "AccessDeniedException"
+    )
+    assert idp.get_group(UserPoolId=user_pool, GroupName="admins")["Group"]["RoleArn"] == weak
+    # What the check reads is read before the input is validated: members of the wrong JSON type are the model's
+    # to refuse (400), never a 500.
+    for service, operation, body in (
+        ("cognito-identity", "SetIdentityPoolRoles", {"IdentityPoolId": pool_id, "Roles": [strong],
+                                                      "RoleMappings": {"a": {"RulesConfiguration": [1]}}}),
+        ("cognito-idp", "CreateGroup", {"UserPoolId": user_pool, "GroupName": "g", "RoleArn": ["x"]}),
+        ("cognito-idp", "TagResource", {"ResourceArn": 5, "Tags": [], "UserPoolId": user_pool}),
+        ("cognito-idp", "UntagResource", {"ResourceArn": pool_arn(user_pool), "TagKeys": {"env": 1}}),
+    ):  # fmt: skip
+        status, answer = signed_call(gatehouse, service, operation, body, creds)
+        assert status == 400 and answer["__type"] != "InternalErrorException", (operation, answer)
