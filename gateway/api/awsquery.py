@@ -43,7 +43,7 @@ import botocore.model
 import structlog
 from aiohttp import web
 
-from gateway.api.awsjson import CORS_HEADERS, is_temporary, read_body, request_keys, signed_request
+from gateway.api.awsjson import CORS_HEADERS, TagsOf, is_temporary, read_body, request_keys, signed_request
 from gateway.api.model import ServiceModel
 from gateway.api.sigv4 import SignedRequest, verify_sigv4
 from gateway.errors import (
@@ -58,6 +58,7 @@ from gateway.errors import (
 from gateway.logging import bind_call, unbind_call
 from gateway.services.container import Services
 from gateway.services.credentials import CallerContext
+from gateway.services.policy import ContextValue
 
 log = structlog.get_logger("gateway.api")
 
@@ -107,6 +108,8 @@ class QueryService:
     # Operations a temporary-credential session may call when its policies allow "<name>:<Action>" (IAM);
     # STS's GetCallerIdentity needs no permission (AWS: "no permissions are required").
     session_resource: ResourceOf | None = None
+    # The tags of the resource an ARN names, for a session's aws:ResourceTag/<key> ({} for "*" or none found).
+    resource_tags: TagsOf | None = None
     open_to_sessions: frozenset[str] = frozenset()
     # The region a global endpoint is signed for (IAM; STS's global endpoint), accepted besides the server's own.
     global_region: str | None = None
@@ -389,6 +392,21 @@ def route(
     raise InvalidActionException(f"Could not find operation {action or '(none)'}.")
 
 
+def _request_tags(params: Mapping[str, Any]) -> dict[str, ContextValue]:
+    """``aws:RequestTag/<key>`` and ``aws:TagKeys`` of an IAM call that sets tags (``Tags``: a list of Key/Value)
+    or removes them (``TagKeys``), as IAM gives them for CreateRole, TagRole, UntagRole and the providers' own."""
+    keys: dict[str, ContextValue] = {}
+    tag_keys: list[str] = []
+    for tag in params.get("Tags") or ():
+        if isinstance(tag, Mapping) and isinstance(tag.get("Key"), str) and isinstance(tag.get("Value"), str):
+            keys[f"aws:RequestTag/{tag['Key']}"] = tag["Value"]
+            tag_keys.append(tag["Key"])
+    tag_keys.extend(key for key in params.get("TagKeys") or () if isinstance(key, str))
+    if tag_keys:
+        keys["aws:TagKeys"] = tag_keys
+    return keys
+
+
 async def authenticate(
     services: Services,
     service: QueryService,
@@ -411,9 +429,13 @@ async def authenticate(
                 f"User: {ctx.assumed_role_arn} is not authorized to perform: {action} on resource: {resource} "
                 f"because no session policy allows the {action} action"
             )
-        allowed = services.credentials.is_allowed(
-            ctx, f"{service.name}:{operation}", resource, request_keys(ctx, source_ip)
-        )
+        keys = {**request_keys(ctx, source_ip), **_request_tags(params)}
+        if service.resource_tags is not None and resource != "*":
+            # A role's or provider's own tags (IAM User Guide, "Controlling access to IAM resources": a Deny on
+            # aws:ResourceTag/<key> holds only if the key is there to test).
+            tags = await service.resource_tags(services, resource)
+            keys.update({f"aws:ResourceTag/{key}": value for key, value in tags.items()})
+        allowed = services.credentials.is_allowed(ctx, f"{service.name}:{operation}", resource, keys)
         if not allowed:
             raise AccessDeniedException(
                 f"User: {ctx.assumed_role_arn} is not authorized to perform: {service.name}:{operation} "

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from gateway.api.awsquery import GLOBAL_REGION, QueryCall, QueryHandler, QueryService
-from gateway.errors import InvalidInputException, NoSuchEntityException
+from gateway.errors import GatehouseError, InvalidInputException, NoSuchEntityException
 from gateway.services.container import Services
 from gateway.services.iam import DUPLICATE_TAG_KEYS_IGNORING_CASE, Role, oidc_provider_arn, provider_url
 
@@ -311,6 +311,28 @@ async def _resource(services: Services, operation: str, params: Mapping[str, Any
     return "*"
 
 
+async def _resource_tags(services: Services, arn: str) -> Mapping[str, str]:
+    """The tags of the role or provider an ARN names (aws:ResourceTag/<key>); none for one that does not exist
+    (yet: CreateRole's, whose tags are the request's)."""
+    if ":role/" in arn:
+        role = await services.iam.find_role_by_arn(arn)
+        return role.tags if role is not None else {}
+    try:
+        if ":oidc-provider/" in arn:
+            return (await services.iam.get_oidc_provider(arn)).tags
+        if ":saml-provider/" in arn:
+            return (await services.iam.get_saml_provider(arn)).tags
+    except GatehouseError:
+        pass  # none: the call itself says so
+    return {}
+
+
 def iam_service() -> QueryService:
     # IAM is global: AWS SDKs sign its calls for us-east-1 whatever their configured region.
-    return QueryService(name="iam", operations=OPERATIONS, session_resource=_resource, global_region=GLOBAL_REGION)
+    return QueryService(
+        name="iam",
+        operations=OPERATIONS,
+        session_resource=_resource,
+        resource_tags=_resource_tags,
+        global_region=GLOBAL_REGION,
+    )

@@ -534,3 +534,37 @@ def test_handing_a_pool_a_role_needs_iam_pass_role(gatehouse: GatehouseServer, i
     ):  # fmt: skip
         status, answer = signed_call(gatehouse, service, operation, body, creds)
         assert status == 400 and answer["__type"] != "InternalErrorException", (operation, answer)
+
+
+def test_iam_calls_see_the_roles_tags_and_the_tags_they_set(gatehouse: GatehouseServer) -> None:
+    """On IAM's wire too, a Deny by ``aws:ResourceTag`` (the role's own tags), ``aws:RequestTag`` or ``aws:TagKeys``
+    holds for a session: without the keys, its condition would be false and the Deny fall away."""
+    iam = gatehouse.client("iam")
+    tag = [{"Key": "protected", "Value": "yes"}]
+    iam.create_role(RoleName="guarded", AssumeRolePolicyDocument=ROOT_TRUST, Tags=tag)
+    iam.create_role(RoleName="ordinary", AssumeRolePolicyDocument=ROOT_TRUST)
+    statements = [
+        {"Effect": "Allow", "Action": "iam:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "iam:*", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/protected": "yes"}}},
+        {"Effect": "Deny", "Action": "iam:UntagRole", "Resource": "*",
+         "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": "protected"}}},
+        {"Effect": "Deny", "Action": ["iam:CreateRole", "iam:TagRole"], "Resource": "*",
+         "Condition": {"StringEquals": {"aws:RequestTag/protected": "yes"}}},
+    ]  # fmt: skip
+    admin = client_of(gatehouse, "iam", session(gatehouse, "iam-operator", statements))
+    s3 = {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [s3]})
+    admin.put_role_policy(RoleName="ordinary", PolicyName="p", PolicyDocument=policy)
+    code, message, _ = refusal(lambda: admin.put_role_policy(RoleName="guarded", PolicyName="p", PolicyDocument=policy))
+    assert code == "AccessDenied" and "iam:PutRolePolicy" in message
+    assert refusal(lambda: admin.delete_role(RoleName="guarded"))[0] == "AccessDenied"
+    assert iam.list_role_policies(RoleName="guarded")["PolicyNames"] == []
+    # Nor can it take the tag away, or hand the tag to a role of its own making.
+    assert refusal(lambda: admin.untag_role(RoleName="ordinary", TagKeys=["protected"]))[0] == "AccessDenied"
+    assert refusal(lambda: admin.tag_role(RoleName="ordinary", Tags=tag))[0] == "AccessDenied"
+    mine = refusal(lambda: admin.create_role(RoleName="mine", AssumeRolePolicyDocument=ROOT_TRUST, Tags=tag))
+    assert mine[0] == "AccessDenied"
+    admin.tag_role(RoleName="ordinary", Tags=[{"Key": "team", "Value": "blue"}])
+    assert iam.list_role_tags(RoleName="ordinary")["Tags"] == [{"Key": "team", "Value": "blue"}]
+    assert [t["Key"] for t in iam.list_role_tags(RoleName="guarded")["Tags"]] == ["protected"]
