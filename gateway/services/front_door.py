@@ -433,6 +433,13 @@ class FrontDoorService:
             raise FrontDoorRefusal(401, "invalid bearer token", bearer=True) from exc
         if verified.pool_id != app.pool_id or verified.client_id not in app.bearer_clients:
             raise FrontDoorRefusal(401, "bearer token of another client", bearer=True)
+        # A token derived by token exchange (RFC 8693) names the exchanging client: one of another client's sign-in
+        # is a listed client's in name only (the user never signed in to it), and one bound to an audience is for
+        # that audience alone (RFC 7519 §4.1.3: a party not named in "aud" must reject it), which the app is not.
+        if verified.family_client_id not in app.bearer_clients:
+            raise FrontDoorRefusal(401, "bearer token derived from another client's sign-in", bearer=True)
+        if verified.claims.get("aud", verified.client_id) != verified.client_id:
+            raise FrontDoorRefusal(401, "bearer token for another audience", bearer=True)
         user = verified.user
         if user is None or user.sub != verified.sub or not user.enabled:
             raise FrontDoorRefusal(401, "user can no longer sign in", bearer=True)

@@ -189,6 +189,9 @@ class VerifiedAccessToken:
     username_key: str
     # The user as read with the token's family (None if deleted since).
     user: UserRecord | None = None
+    # The app client of the token's sign-in (its family's): another than client_id for a token derived by token
+    # exchange from another client's sign-in (RFC 8693 impersonation).
+    family_client_id: str = ""
 
 
 TOKEN_USES = ("id", "access")
@@ -743,6 +746,7 @@ class TokenService:
             scopes=scopes,
             username_key=family.username_key,
             user=user,
+            family_client_id=family.client_id,
         )
 
 

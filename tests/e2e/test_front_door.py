@@ -10,6 +10,8 @@ hosts, as an app's host and the sign-in host are two in a deployment."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import http.client
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +30,13 @@ POOL = "us-east-1_FrontDoor1"
 CLIENT = "frontdoorapp000000000001"
 CLI_CLIENT = "frontdoorcli000000000001"
 OTHER_CLIENT = "frontdoorother0000000001"
+# Listed in bearer_clients as well: a script's client the tests delete, a machine client (client_credentials), and
+# a client of another pool of the same server.
+DELETED_CLIENT = "frontdoorcli000000000002"
+MACHINE_CLIENT = "frontdoormachine00000001"
+MACHINE_SECRET = "front-door-machine-secret-01"
+POOL_2 = "us-east-1_FrontDoor2"
+POOL_2_CLIENT = "frontdoorpool2cli0000001"
 PASSWORD = "Front-door-pass-1"
 
 
@@ -55,6 +64,9 @@ pools:
         password: {PASSWORD}
         attributes: {{email: bob@example.com}}
         groups: [visitors]
+      - username: carol
+        password: {PASSWORD}
+        groups: [staff]
     clients:
       - id: {CLIENT}
         name: wiki
@@ -68,6 +80,21 @@ pools:
       - id: {OTHER_CLIENT}
         name: other-app
         explicit_auth_flows: [ALLOW_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH]
+      - id: {DELETED_CLIENT}
+        name: wiki-cli-2
+        explicit_auth_flows: [ALLOW_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH]
+      - id: {MACHINE_CLIENT}
+        name: machine
+        secret: {MACHINE_SECRET}
+  - id: {POOL_2}
+    name: front-door-2
+    users:
+      - username: alice
+        password: {PASSWORD}
+    clients:
+      - id: {POOL_2_CLIENT}
+        name: pool-2-cli
+        explicit_auth_flows: [ALLOW_USER_PASSWORD_AUTH]
 front_door:
   apps:
     - name: wiki
@@ -78,7 +105,7 @@ front_door:
       upstream: {upstream_url}
       pass_tokens: true
       public_paths: [/hooks/, /healthz]
-      bearer_clients: [{CLI_CLIENT}]
+      bearer_clients: [{CLI_CLIENT}, {DELETED_CLIENT}, {MACHINE_CLIENT}, {POOL_2_CLIENT}]
 """
 
 
@@ -366,6 +393,102 @@ def test_an_access_token_stands_in_for_a_session(server: GatehouseServer, upstre
     # Basic credentials or no token at all are no bearer request: a GET is sent to sign in as ever.
     basic = requests.get(f"{app}/x", headers={"Authorization": "Basic YTpi"}, timeout=10, allow_redirects=False)
     assert basic.status_code == 302 and "/_gatehouse/start" in basic.headers["Location"]
+
+
+def test_tokens_not_of_a_listed_clients_sign_in_are_refused(server: GatehouseServer, upstream: EchoApp) -> None:
+    """A listed client's name on a token is not enough: a token derived by token exchange (RFC 8693) from another
+    client's sign-in, or bound to another audience, a client_credentials token, a token of another pool, forged
+    headers: 401 invalid_token, never let through."""
+    app = f"http://localhost:{server.port}"
+    idp, public = server.client(), server.client(signed=False)
+    flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    idp.update_user_pool_client(UserPoolId=POOL, ClientId=CLI_CLIENT,
+                                ExplicitAuthFlows=[*flows, "ALLOW_TOKEN_EXCHANGE_IMPERSONATION"])  # fmt: skip
+    try:
+        own, other = access_token(server, CLI_CLIENT, "alice"), access_token(server, OTHER_CLIENT, "alice")
+
+        def derived(subject: str, **kwargs: Any) -> str:
+            answer = public.get_derived_token(ClientId=CLI_CLIENT, SubjectToken=subject,
+                                              SubjectTokenType="ACCESS_TOKEN", RequestedTokenType="ACCESS_TOKEN",
+                                              **kwargs)  # fmt: skip
+            return str(answer["IssuedToken"])
+
+        # The client's own sign-in, narrowed by an exchange and bound to no other audience: still the script's.
+        for token in (derived(own), derived(own, Audiences=[CLI_CLIENT])):
+            assert seen_headers(requests.get(f"{app}/x", headers={"Authorization": f"Bearer {token}"}, timeout=10))
+        # The same exchange at the token endpoint (RFC 8693 §2.1), bound to another service.
+        exchanged = requests.post(f"{server.url}/oauth2/token", timeout=10, data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "client_id": CLI_CLIENT,
+            "subject_token": own, "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "audience": "https://billing.example.com"})  # fmt: skip
+        assert exchanged.status_code == 200, exchanged.text
+        refused = [derived(other), derived(own, Audiences=["https://billing.example.com"]),
+                   exchanged.json()["access_token"]]  # fmt: skip
+    finally:
+        idp.update_user_pool_client(UserPoolId=POOL, ClientId=CLI_CLIENT, ExplicitAuthFlows=flows)
+    # A machine's token names no user (and no sign-in): not taken though its client is listed.
+    api = "https://api.front-door.example"
+    idp.create_resource_server(UserPoolId=POOL, Identifier=api, Name="api",
+                               Scopes=[{"ScopeName": "read", "ScopeDescription": "read"}])  # fmt: skip
+    idp.update_user_pool_client(UserPoolId=POOL, ClientId=MACHINE_CLIENT, AllowedOAuthFlowsUserPoolClient=True,
+                                AllowedOAuthFlows=["client_credentials"],
+                                AllowedOAuthScopes=[f"{api}/read"])  # fmt: skip
+    machine = requests.post(f"{server.url}/oauth2/token", data={"grant_type": "client_credentials"},
+                            auth=(MACHINE_CLIENT, MACHINE_SECRET), timeout=10)  # fmt: skip
+    assert machine.status_code == 200, machine.text
+    # Another pool's token of a listed client, and its key's kid on this pool's claims.
+    elsewhere = public.initiate_auth(ClientId=POOL_2_CLIENT, AuthFlow="USER_PASSWORD_AUTH",
+                                     AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD})  # fmt: skip
+    elsewhere_token = str(elsewhere["AuthenticationResult"]["AccessToken"])
+    claims = jwt.decode(own, options={"verify_signature": False})
+    spliced = ".".join((elsewhere_token.split(".")[0], own.split(".")[1], elsewhere_token.split(".")[2]))
+    none = jwt.encode(claims, None, algorithm="none")
+    # HS256 keyed with the published JWKS (PyJWT itself refuses to sign so: hence by hand).
+    jwks = requests.get(f"{server.url}/{POOL}/.well-known/jwks.json", timeout=10).content
+    signing_input = jwt.encode(claims, None, algorithm="none").split(".")[1]
+    signing_input = jwt.utils.base64url_encode(b'{"alg":"HS256","typ":"JWT"}').decode() + "." + signing_input
+    mac = hmac.new(jwks, signing_input.encode(), hashlib.sha256).digest()
+    hs256 = signing_input + "." + jwt.utils.base64url_encode(mac).decode()
+    refused += [machine.json()["access_token"], elsewhere_token, spliced, none, hs256]
+    before = len(upstream.requests)
+    for token in refused:
+        answer = requests.get(f"{app}/x", headers={"Authorization": f"Bearer {token}"}, timeout=10,
+                              allow_redirects=False)  # fmt: skip
+        assert answer.status_code == 401 and answer.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert len(upstream.requests) == before
+
+
+def test_what_ends_a_sign_in_ends_its_bearer_tokens(server: GatehouseServer) -> None:
+    """RevokeToken of the refresh token, a disabled user, a user deleted and made again under the same name, a
+    deleted client: the token is refused at the next request."""
+    app = f"http://localhost:{server.port}"
+    idp, public = server.client(), server.client(signed=False)
+
+    def sign_in(client_id: str) -> dict[str, str]:
+        answer = public.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+                                      AuthParameters={"USERNAME": "carol", "PASSWORD": PASSWORD})  # fmt: skip
+        return dict(answer["AuthenticationResult"])
+
+    def status(token: str) -> int:
+        headers = {"Authorization": f"Bearer {token}"}
+        return requests.get(f"{app}/x", headers=headers, timeout=10, allow_redirects=False).status_code
+
+    revoked, disabled, deleted, of_deleted_client = (sign_in(c) for c in (CLI_CLIENT,) * 3 + (DELETED_CLIENT,))
+    assert {status(t["AccessToken"]) for t in (revoked, disabled, deleted, of_deleted_client)} == {200}
+    public.revoke_token(Token=revoked["RefreshToken"], ClientId=CLI_CLIENT)
+    assert status(revoked["AccessToken"]) == 401
+    idp.delete_user_pool_client(UserPoolId=POOL, ClientId=DELETED_CLIENT)
+    assert status(of_deleted_client["AccessToken"]) == 401
+    idp.admin_disable_user(UserPoolId=POOL, Username="carol")
+    assert status(disabled["AccessToken"]) == 401
+    idp.admin_enable_user(UserPoolId=POOL, Username="carol")
+    assert status(sign_in(CLI_CLIENT)["AccessToken"]) == 200
+    idp.admin_delete_user(UserPoolId=POOL, Username="carol")
+    idp.admin_create_user(UserPoolId=POOL, Username="carol", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=POOL, Username="carol", Password=PASSWORD, Permanent=True)
+    idp.admin_add_user_to_group(UserPoolId=POOL, Username="carol", GroupName="staff")
+    assert status(deleted["AccessToken"]) == 401
+    assert status(sign_in(CLI_CLIENT)["AccessToken"]) == 200
 
 
 def test_identity_headers_a_browser_sends_are_dropped(server: GatehouseServer) -> None:
