@@ -93,18 +93,20 @@ async def check(
 ) -> FrontDoorUser:
     """The request's session checked for ``app`` (and counted in the metrics unless ``counted`` is False), with
     the session's tokens when the app has pass_tokens, unless ``with_tokens`` is False; or, for an app with
-    bearer_clients, the access token a request without a session presents; raises :class:`FrontDoorRefusal`."""
+    bearer_clients, the access token the request presents; raises :class:`FrontDoorRefusal`."""
     services = request.config_dict[SERVICES]
     try:
-        cookie = request.cookies.get(app.session_cookie)
-        token = bearer_token(request) if cookie is None and app.bearer_clients else None
+        # A request presenting a token is judged by the token alone, whatever session cookie it also sends: the app
+        # is told the identity of the Authorization header it is handed, never a cookie's beside another's token.
+        token = bearer_token(request) if app.bearer_clients else None
         if token is not None:
             user = await services.front_door.check_bearer(app, token)
         else:
+            cookie = request.cookies.get(app.session_cookie)
             user = await services.front_door.check(app, cookie, with_tokens=with_tokens)
     except FrontDoorRefusal as refusal:
         if counted:
-            outcome = "unauthenticated" if refusal.status == 401 else "forbidden"
+            outcome = "forbidden" if refusal.status == 403 else "unauthenticated"
             services.metrics.inc(services.metrics.front_door_requests, app=app.name, outcome=outcome)
         raise
     if counted:
@@ -114,17 +116,23 @@ async def check(
 
 def bearer_token(request: web.Request) -> str | None:
     """The access token of ``Authorization: Bearer <token>`` (RFC 6750 §2.1; the scheme's name in any case), or
-    None when the request presents none."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    None when the request presents none. Only the header is read: a token in the query or a form body (§2.3, §2.2)
+    ends up in logs and histories, and is not taken. Authorization sent twice is malformed (RFC 9110 §5.3: it is
+    no list), refused with invalid_request: the app, handed both, could read another than the one checked."""
+    fields = request.headers.getall("Authorization", ())
+    if len(fields) > 1:
+        raise FrontDoorRefusal(400, "Authorization sent more than once", bearer=True)
+    scheme, _, token = (fields[0] if fields else "").partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
 
 
-def bearer_refused(refusal: FrontDoorRefusal) -> web.Response:
-    """A refused bearer request's answer (RFC 6750 §3): its status with the challenge, no page and no redirect."""
-    text = "Invalid access token." if refusal.status == 401 else "Not allowed."
+def bearer_refused(refusal: FrontDoorRefusal, *, status: int | None = None) -> web.Response:
+    """A refused bearer request's answer (RFC 6750 §3): its status (or ``status``) with the challenge, no page and
+    no redirect."""
+    text = {400: "Malformed request.", 401: "Invalid access token."}.get(refusal.status, "Not allowed.")
     return web.Response(
-        status=refusal.status, text=text, headers={"WWW-Authenticate": refusal.challenge(), **_NO_STORE}
+        status=status or refusal.status, text=text, headers={"WWW-Authenticate": refusal.challenge(), **_NO_STORE}
     )
 
 
@@ -162,7 +170,9 @@ async def auth_request(request: web.Request) -> web.Response:
         user = await check(request, app)
     except FrontDoorRefusal as refusal:
         if refusal.bearer:
-            return bearer_refused(refusal)
+            # nginx takes 401 and 403 alone (anything else is its 500): a malformed request's 400 is the answer of
+            # the second question, @front_door's.
+            return bearer_refused(refusal, status=403 if refusal.status == 403 else 401)
         return web.Response(status=refusal.status, headers=_NO_STORE)
     return web.Response(status=200, headers={**user.headers(), **_NO_STORE})
 
@@ -258,6 +268,8 @@ async def userinfo(request: web.Request) -> web.Response:
         # (A page's script is never handed the tokens: an injected script could take them elsewhere.)
         user = await check(request, app, with_tokens=False)
     except FrontDoorRefusal as refusal:
+        if refusal.bearer:
+            return bearer_refused(refusal)
         error = "not_signed_in" if refusal.status == 401 else "forbidden"
         return web.Response(
             status=refusal.status, body=orjson.dumps({"error": error}), content_type="application/json",

@@ -204,8 +204,9 @@ class FrontDoorRefusal(Exception):
         self.bearer = bearer
 
     def challenge(self) -> str:
-        """The ``WWW-Authenticate`` value of a refused bearer request (RFC 6750 §3)."""
-        error = "invalid_token" if self.status == 401 else "insufficient_scope"
+        """The ``WWW-Authenticate`` value of a refused bearer request (RFC 6750 §3.1: 400 invalid_request for a
+        malformed one, 401 invalid_token, 403 insufficient_scope)."""
+        error = {400: "invalid_request", 401: "invalid_token"}.get(self.status, "insufficient_scope")
         return f'Bearer error="{error}"'
 
 
