@@ -189,7 +189,12 @@ async def forward_auth(request: web.Request) -> web.Response:
         user = await check(request, app, counted=counted, with_tokens=counted)
     except FrontDoorRefusal as refusal:
         if refusal.bearer:
-            return bearer_refused(refusal)
+            answer = bearer_refused(refusal)
+            if not counted and refusal.status != 403:
+                # nginx hands the browser the challenge of auth_request's 401 itself (ngx_http_auth_request_module
+                # copies it): with this answer's, it would be there twice.
+                del answer.headers["WWW-Authenticate"]
+            return answer
         if refusal.status == 403:
             return forbidden_page(app)
         method = request.headers.get("X-Forwarded-Method", "GET").upper()

@@ -46,6 +46,7 @@ EXAMPLE_UPSTREAM = "server 127.0.0.1:8000;"
 POOL = "us-east-1_FrontDoor"
 PASSWORD = "Front-door-Example-1"  # alice's in the example; the other users get the same
 OTHER_CLIENT = "otherexample0000000000001"
+CLI_CLIENT = "cliexample000000000000001"  # a script's client, in the app's bearer_clients
 IDENTITY = ("X-Gatehouse-Sub", "X-Gatehouse-Username", "X-Gatehouse-Email", "X-Gatehouse-Groups", "X-Gatehouse-Pool")
 
 pytestmark = pytest.mark.skipif(
@@ -65,7 +66,8 @@ def upstream() -> Iterator[EchoApp]:
 
 
 def gatehouse_config(app_url: str) -> str:
-    """The example's gatehouse.yaml with the app at ``app_url``, public paths and the session's tokens; two users
+    """The example's gatehouse.yaml with the app at ``app_url``, public paths, the session's tokens and a script's
+    client whose access tokens stand in for a session; two users
     more: bob, outside the allowed group, and carol, in it but without an email address; and a second app,
     ``other``, that bob may enter, on another host of the same nginx port, with a public path of its own."""
     config = yaml.safe_load((EXAMPLE / "gatehouse.yaml").read_text())
@@ -78,6 +80,8 @@ def gatehouse_config(app_url: str) -> str:
     app["url"] = app_url
     app["public_paths"] = ["/hooks/", "/healthz"]
     app["pass_tokens"] = True
+    app["bearer_clients"] = [CLI_CLIENT]
+    pool["clients"].append({"id": CLI_CLIENT, "name": "cli", "explicit_auth_flows": ["ALLOW_USER_PASSWORD_AUTH"]})
     client["callback_urls"] = [f"{app_url}/_gatehouse/callback"]
     client["logout_urls"] = [f"{app_url}/"]
     other_url = app_url.replace("://localhost:", "://other.localhost:")
@@ -373,6 +377,38 @@ def test_a_request_nginx_asks_about_twice_is_counted_once(nginx: str, server: Ga
     for path in ("/a", "/b", "/c"):
         assert requests.get(f"{nginx}{path}", timeout=10, allow_redirects=False).status_code == 302
     assert _refused_count(server) == before + 3
+
+
+def test_a_scripts_access_token_through_nginx(nginx: str, server: GatehouseServer, upstream: EchoApp) -> None:
+    """bearer_clients behind nginx: the subrequest sees the Authorization header; a refusal reaches the script as
+    RFC 6750's answer through @front_door (its challenge once, never a redirect to sign in), counted once."""
+    public = server.client(signed=False)
+
+    def token(username: str) -> str:
+        answer = public.initiate_auth(ClientId=CLI_CLIENT, AuthFlow="USER_PASSWORD_AUTH",
+                                      AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD})  # fmt: skip
+        return str(answer["AuthenticationResult"]["AccessToken"])
+
+    alice = token("alice")
+    answer = requests.post(f"{nginx}/api/items", data=b"{}", headers={"Authorization": f"Bearer {alice}"}, timeout=10)
+    headers = seen_headers(answer)
+    assert headers["x-gatehouse-username"] == "alice" and headers["authorization"] == f"Bearer {alice}"
+    assert "x-gatehouse-access-token" not in headers
+    before, counted = len(upstream.requests), _refused_count(server)
+    for value, method, status, error in (
+        ("Bearer not-a-token", "GET", 401, "invalid_token"),
+        (f"Bearer {token('bob')}", "GET", 403, "insufficient_scope"),
+        ("Bearer not-a-token", "POST", 401, "invalid_token"),
+    ):
+        refused = requests.request(method, f"{nginx}/docs", headers={"Authorization": value}, timeout=10,
+                                   allow_redirects=False)  # fmt: skip
+        assert refused.status_code == status and "Location" not in refused.headers, (method, value[:20])
+        assert refused.raw.headers.getlist("WWW-Authenticate") == [f'Bearer error="{error}"']
+    # Authorization twice: refused (by nginx itself or by Gatehouse), never let through.
+    twice = [("Authorization", f"Bearer {alice}"), ("Authorization", "Bearer other")]
+    assert raw_status(nginx, "/docs", twice) == 400
+    assert len(upstream.requests) == before
+    assert _refused_count(server) - counted in (2, 3)  # the 400 too, unless nginx refused it before asking
 
 
 def test_a_user_outside_the_allowed_groups_gets_403(nginx: str, server: GatehouseServer, upstream: EchoApp) -> None:
