@@ -38,12 +38,11 @@ import jwt
 import pytest
 import requests
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from tests.e2e.oauth_support import pkce_pair, query_of
 from tests.e2e.spa_support import AppServer, bundle, refresh_refused, spa_modules
+from tests.fakes.certs import key_and_cert
 from tests.support import GatehouseServer
 
 PUBLIC_HOST = "auth.example.test"  # Gatehouse's public URL: the tokens' issuer and the user pool API
@@ -135,31 +134,13 @@ class TlsFront:
 
     def __init__(self, upstream_port: int, hosts: list[str], directory: pathlib.Path) -> None:
         self.upstream_port = upstream_port
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
-        now = datetime.datetime.now(datetime.UTC)
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
-            .sign(key, hashes.SHA256())
-        )
+        key_pem, cert_pem = key_and_cert(hosts[0], valid_until=datetime.timedelta(days=1), hosts=hosts)
         cert_path, key_path = directory / "front-cert.pem", directory / "front-key.pem"
-        cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        public_key = key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        self.spki = base64.b64encode(hashlib.sha256(public_key).digest()).decode()
+        cert_path.write_text(cert_pem)
+        key_path.write_text(key_pem)
+        public_key = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+        spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        self.spki = base64.b64encode(hashlib.sha256(spki).digest()).decode()
         self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._context.load_cert_chain(cert_path, key_path)
         self._loop = asyncio.new_event_loop()
