@@ -481,7 +481,7 @@ def test_factors_the_pool_does_not_allow_are_not_offered(
 
 def test_unknown_users(idp: Any, public_idp: Any, mail: MailServer, pool_id: str, client_id: str) -> None:
     # With PreventUserExistenceErrors: a selection of the pool's factors is offered (the same at every try; see
-    # tests/e2e/test_decoys_review.py), and every answer fails.
+    # tests/e2e/test_unknown_user_decoys.py), and every answer fails.
     select = user_auth(public_idp, client_id, USERNAME="nobody")
     assert select["ChallengeName"] == "SELECT_CHALLENGE"
     assert select["AvailableChallenges"][:2] == ["PASSWORD", "PASSWORD_SRP"]

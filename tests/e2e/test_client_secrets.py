@@ -38,7 +38,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.e2e.test_workers_review import Worker
+from tests.e2e.test_worker_consistency import Worker
 from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION, GatehouseServer
 
 PASSWORD = "Correct-horse-1"

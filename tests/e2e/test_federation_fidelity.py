@@ -1,4 +1,4 @@
-"""Federation fidelity under attack (second review), end to end against a real server and real upstreams.
+"""Federation fidelity under attack, end to end against a real server and real upstreams.
 
 SAML: every XML signature wrapping shape of "On Breaking SAML" (Somorovsky et al., 2012) built from a
 genuinely signed Response of pysaml2's IdP -- an unsigned Assertion before or after the signed one, ID

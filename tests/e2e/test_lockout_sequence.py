@@ -23,7 +23,7 @@ LOCK_SECONDS = 3.0
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatehouseServer]:
-    data_dir: Path = tmp_path_factory.mktemp("timing-review") / "data"
+    data_dir: Path = tmp_path_factory.mktemp("timing") / "data"
     gatehouse = GatehouseServer(data_dir)
     gatehouse.start()
     yield gatehouse

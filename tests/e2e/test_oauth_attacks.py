@@ -215,7 +215,7 @@ def _redeem_public(gatehouse: GatehouseServer, pool: OAuthPool, code: str, **ext
         pytest.param({"redirect_uri": CALLBACK, "code_verifier": "guess"}, id="another-verifier"),
         pytest.param({"redirect_uri": CALLBACK, "code_verifier": "short"}, id="malformed-verifier"),
         pytest.param({"redirect_uri": "http://localhost:8080/cb", "code_verifier": "right"}, id="another-uri"),
-        # (No redirect_uri where the request sent one is invalid_request and burns nothing: test_oidc_review.)
+        # (No redirect_uri where the request sent one is invalid_request and burns nothing: test_oidc_edges.)
     ],
 )
 def test_a_failed_redemption_by_the_codes_client_burns_the_code(

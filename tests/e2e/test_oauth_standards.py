@@ -31,24 +31,24 @@ from tests.support import GatehouseServer
 _DESCRIPTION = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]+")
 # {"alg": "none"} . {"redirect_uri": "https://evil.example"} . (no signature)
 UNSIGNED_REQUEST_OBJECT = "eyJhbGciOiJub25lIn0.eyJyZWRpcmVjdF91cmkiOiJodHRwczovL2V2aWwuZXhhbXBsZSJ9."
-DOMAIN_A = "review-a.auth.us-east-1.amazoncognito.com"
-DOMAIN_B = "review-b.auth.us-east-1.amazoncognito.com"
+DOMAIN_A = "site-a.auth.us-east-1.amazoncognito.com"
+DOMAIN_B = "site-b.auth.us-east-1.amazoncognito.com"
 
 
 @pytest.fixture(scope="module")
 def pool(gatehouse: GatehouseServer, idp: Any) -> OAuthPool:
-    created = make_pool(idp, gatehouse.url, "review-a")
+    created = make_pool(idp, gatehouse.url, "site-a")
     make_user(idp, created.pool_id, "alice")
-    idp.create_user_pool_domain(UserPoolId=created.pool_id, Domain="review-a")
+    idp.create_user_pool_domain(UserPoolId=created.pool_id, Domain="site-a")
     return created
 
 
 @pytest.fixture(scope="module")
 def other(gatehouse: GatehouseServer, idp: Any) -> OAuthPool:
     """A second pool on the same server: another tenant, with a user of its own."""
-    created = make_pool(idp, gatehouse.url, "review-b")
+    created = make_pool(idp, gatehouse.url, "site-b")
     make_user(idp, created.pool_id, "mallory", email="alice@example.com")
-    idp.create_user_pool_domain(UserPoolId=created.pool_id, Domain="review-b")
+    idp.create_user_pool_domain(UserPoolId=created.pool_id, Domain="site-b")
     return created
 
 

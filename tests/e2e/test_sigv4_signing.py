@@ -109,9 +109,9 @@ def _pool_exists(idp: Any, pool_id: str) -> bool:
 @pytest.fixture(scope="module")
 def session_credentials(gatehouse: GatehouseServer) -> dict[str, Any]:
     iam = gatehouse.client("iam")
-    iam.create_role(RoleName="sigv4-review", AssumeRolePolicyDocument=ROOT_TRUST)
+    iam.create_role(RoleName="sigv4-role", AssumeRolePolicyDocument=ROOT_TRUST)
     iam.put_role_policy(
-        RoleName="sigv4-review",
+        RoleName="sigv4-role",
         PolicyName="read",
         PolicyDocument=json.dumps(
             {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetRole", "Resource": "*"}]}
@@ -121,7 +121,7 @@ def session_credentials(gatehouse: GatehouseServer) -> dict[str, Any]:
     # A token whose length is a multiple of 4 has no unused bits; its claims compress to varying lengths.
     for attempt in range(40):
         creds: dict[str, Any] = sts.assume_role(
-            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/sigv4-review", RoleSessionName=f"s{attempt}"
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/sigv4-role", RoleSessionName=f"s{attempt}"
         )["Credentials"]
         if len(creds["SessionToken"]) % 4:
             return creds
@@ -238,7 +238,7 @@ def test_session_token_with_other_unused_bits_is_refused(
     creds = session_credentials
     token = creds["SessionToken"]
     sts = aws_client("sts", gatehouse.url, creds["AccessKeyId"], creds["SecretAccessKey"], token)
-    assert ":assumed-role/sigv4-review/" in sts.get_caller_identity()["Arn"]
+    assert ":assumed-role/sigv4-role/" in sts.get_caller_identity()["Arn"]
     unused = 4 if len(token) % 4 == 2 else 2  # the low bits of the last character no byte holds
     last = BASE64URL.index(token[-1])
     for low in range(1, 2**unused):

@@ -1,4 +1,4 @@
-"""Identity pools reviewed against Cognito's documented behaviour, through boto3 against a real server.
+"""Identity pools against Cognito's documented behaviour, through boto3 against a real server.
 
 The spec: the Amazon Cognito Federated Identities API reference and botocore's ``cognito-identity`` model, and
 the developer guide's "Identity pools authentication flow" (enhanced and basic), "Role-based access control"
@@ -31,7 +31,7 @@ from tests.e2e.test_identity_pools import (
 )
 from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION, GatehouseServer
 
-DEVELOPER = "login.review.app"
+DEVELOPER = "login.example.app"
 
 
 def error_of(call: Callable[[], Any]) -> tuple[str, str, int]:
@@ -71,7 +71,7 @@ def raw_public_ci(gatehouse: GatehouseServer) -> Any:
 
 @pytest.fixture(scope="module")
 def users(idp: Any, gatehouse: GatehouseServer) -> UserPool:
-    pool = make_user_pool(idp, gatehouse, "review-users")
+    pool = make_user_pool(idp, gatehouse, "doc-users")
     for name in ("amy", "ben", "cat", "dan", "eve", "fay", "gus", "hal"):
         make_user(idp, pool, name)
     return pool
@@ -99,7 +99,7 @@ def test_open_id_token_only_where_the_basic_flow_is_enabled(
     """GetOpenIdToken is the basic flow's first step: Cognito answers InvalidParameterException "Basic (classic)
     flow is not enabled, please use enhanced flow." for a pool without AllowClassicFlow, and "... not supported
     with RoleMappings ..." for a pool with role mappings (role-based access control is enhanced-flow only)."""
-    partners = make_user_pool(idp, gatehouse, "review-partners")
+    partners = make_user_pool(idp, gatehouse, "doc-partners")
     make_user(idp, partners, "pat")
     enhanced = ci.create_identity_pool(
         IdentityPoolName="enhanced only",
@@ -159,9 +159,9 @@ def test_role_mapping_is_not_side_stepped_with_an_open_id_token(
     )["IdentityPoolId"]
     arns = {
         name: iam.create_role(RoleName=name, AssumeRolePolicyDocument=identity_trust(pool_id))["Role"]["Arn"]
-        for name in ("review-default", "review-admins")
+        for name in ("doc-default", "doc-admins")
     }
-    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": arns["review-default"]})
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": arns["doc-default"]})
     ben = {users.key: id_token(idp, users, "ben")}
     identity = public_ci.get_id(IdentityPoolId=pool_id, Logins=ben)["IdentityId"]
     # An OpenID token taken while the pool mapped no roles (GetOpenIdToken is refused once it does).
@@ -169,7 +169,7 @@ def test_role_mapping_is_not_side_stepped_with_an_open_id_token(
     mapping_key = f"{users.aws_key}:{users.client_id}"
     ci.set_identity_pool_roles(
         IdentityPoolId=pool_id,
-        Roles={"authenticated": arns["review-default"]},
+        Roles={"authenticated": arns["doc-default"]},
         RoleMappings={mapping_key: {"Type": "Token", "AmbiguousRoleResolution": "Deny"}},
     )
     for logins in (ben, proof):
@@ -192,25 +192,25 @@ def test_role_mapping_is_not_side_stepped_with_an_open_id_token(
     # the rule's role cannot be asked for.
     ci.set_identity_pool_roles(
         IdentityPoolId=pool_id,
-        Roles={"authenticated": arns["review-default"]},
+        Roles={"authenticated": arns["doc-default"]},
         RoleMappings={
             mapping_key: {
                 "Type": "Rules",
                 "AmbiguousRoleResolution": "AuthenticatedRole",
                 "RulesConfiguration": {
-                    "Rules": [{"Claim": "sub", "MatchType": "NotEqual", "Value": "x", "RoleARN": arns["review-admins"]}]
+                    "Rules": [{"Claim": "sub", "MatchType": "NotEqual", "Value": "x", "RoleARN": arns["doc-admins"]}]
                 },
             }
         },
     )
     assert caller(gatehouse, public_ci.get_credentials_for_identity(IdentityId=identity, Logins=ben)["Credentials"])[
         "Arn"
-    ].endswith("/review-admins/CognitoIdentityCredentials")
+    ].endswith("/doc-admins/CognitoIdentityCredentials")
     by_proof = public_ci.get_credentials_for_identity(IdentityId=identity, Logins=proof)["Credentials"]
-    assert caller(gatehouse, by_proof)["Arn"].endswith("/review-default/CognitoIdentityCredentials")
+    assert caller(gatehouse, by_proof)["Arn"].endswith("/doc-default/CognitoIdentityCredentials")
     code, _, _ = error_of(
         lambda: public_ci.get_credentials_for_identity(
-            IdentityId=identity, Logins=proof, CustomRoleArn=arns["review-admins"]
+            IdentityId=identity, Logins=proof, CustomRoleArn=arns["doc-admins"]
         )
     )
     assert code == "NotAuthorizedException"
@@ -219,7 +219,7 @@ def test_role_mapping_is_not_side_stepped_with_an_open_id_token(
     answer = public_ci.get_credentials_for_identity(
         IdentityId=plain["IdentityId"], Logins={"cognito-identity.amazonaws.com": plain["Token"]}
     )
-    assert caller(gatehouse, answer["Credentials"])["Arn"].endswith("/review-default/CognitoIdentityCredentials")
+    assert caller(gatehouse, answer["Credentials"])["Arn"].endswith("/doc-default/CognitoIdentityCredentials")
 
 
 # --- logins ------------------------------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def test_one_bad_login_spoils_the_call(
 ) -> None:
     """Every login is checked before any counts: a valid login does not carry an invalid one (or one of a
     provider the pool does not list) into GetId or onto an identity."""
-    others = make_user_pool(idp, gatehouse, "review-others")
+    others = make_user_pool(idp, gatehouse, "doc-others")
     make_user(idp, others, "oli")
     pool_id = ci.create_identity_pool(
         IdentityPoolName="one bad login",
@@ -442,7 +442,7 @@ def test_developer_principal_tags_reach_the_session(
         IdentityPoolName="developer tags", AllowUnauthenticatedIdentities=False, DeveloperProviderName=DEVELOPER
     )["IdentityPoolId"]
     role = iam.create_role(
-        RoleName="review-developer-tags", AssumeRolePolicyDocument=identity_trust(pool_id, DEVELOPER, tag_session=True)
+        RoleName="doc-developer-tags", AssumeRolePolicyDocument=identity_trust(pool_id, DEVELOPER, tag_session=True)
     )["Role"]
     ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": role["Arn"]})
     tagged = ci.get_open_id_token_for_developer_identity(
@@ -499,7 +499,7 @@ def test_one_user_of_a_provider_per_identity(
     """A user pool answers to two names (Gatehouse's and AWS's). Two users' tokens under the two names are two
     users of one provider: never linked to one identity (that would let either reach the other's identity),
     whether the identity is new, found by one of them, or proved with its OpenID token."""
-    partners = make_user_pool(idp, gatehouse, "review-linking")
+    partners = make_user_pool(idp, gatehouse, "doc-linking")
     make_user(idp, partners, "pia")
     pool_id = ci.create_identity_pool(
         IdentityPoolName="one user per provider",

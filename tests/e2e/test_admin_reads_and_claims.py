@@ -1,4 +1,4 @@
-"""Review of the admin read and list operations and of the token claim shapes, against a running Gatehouse.
+"""The admin read and list operations and the token claim shapes, against a running Gatehouse.
 
 The spec: botocore's cognito-idp service model (shapes and types on the wire), Cognito's "Understanding the
 identity (ID) token", and OpenID Connect Core 1.0 §5.1 (standard claims and their JSON types).
@@ -42,7 +42,7 @@ def wire_body(idp: Any, operation: str, **params: Any) -> str:
 @pytest.fixture(scope="module")
 def pool_id(idp: Any) -> str:
     created = idp.create_user_pool(
-        PoolName="reads-review",
+        PoolName="reads-claims",
         Schema=[
             {"Name": "age", "AttributeDataType": "Number", "Mutable": True},
             {"Name": "vip", "AttributeDataType": "Boolean", "Mutable": True},

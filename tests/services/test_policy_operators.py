@@ -1,4 +1,4 @@
-"""Policy evaluation cases found in review: ``...IfExists`` with a set operator, ``NotPrincipal`` only with
+"""Policy evaluation cases: ``...IfExists`` with a set operator, ``NotPrincipal`` only with
 ``Deny`` (IAM User Guide, "IAM JSON policy elements: Condition operators" and "NotPrincipal")."""
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ LONG_CLIENT_IDS = 320
 def default_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatehouseServer]:
     """A server with the default limits (per address: burst 1000), one process, so that its RSS is the
     limiter's."""
-    server = GatehouseServer(tmp_path_factory.mktemp("limits-review") / "data")
+    server = GatehouseServer(tmp_path_factory.mktemp("limits") / "data")
     server.start()
     yield server
     server.stop()
@@ -41,7 +41,7 @@ def default_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatehou
 def tight_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatehouseServer]:
     """Buckets of one or two tokens that do not refill within a test; the peer is a trusted proxy, so each
     X-Forwarded-For address has its own bucket."""
-    data_dir: Path = tmp_path_factory.mktemp("limits-review-tight") / "data"
+    data_dir: Path = tmp_path_factory.mktemp("limits-tight") / "data"
     config = """version: 1
 server:
   rate_limits:

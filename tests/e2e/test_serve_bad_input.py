@@ -159,9 +159,9 @@ def secret_hash(username: str, client_id: str, client_secret: str) -> str:
 
 def test_logs_record_every_decision_and_no_secret(gatehouse: GatehouseServer, mail: MailServer) -> None:
     idp, public = gatehouse.client(), gatehouse.client(signed=False)
-    pool_id = idp.create_user_pool(
-        PoolName="log-review", AutoVerifiedAttributes=["email"], MfaConfiguration="OPTIONAL"
-    )["UserPool"]["Id"]
+    pool_id = idp.create_user_pool(PoolName="log-check", AutoVerifiedAttributes=["email"], MfaConfiguration="OPTIONAL")[
+        "UserPool"
+    ]["Id"]
     app = idp.create_user_pool_client(
         UserPoolId=pool_id,
         ClientName="log-app",

@@ -46,7 +46,7 @@ FLOWS = [
 
 @pytest.fixture(scope="module")
 def gatehouse(tmp_path_factory: pytest.TempPathFactory, mail: MailServer) -> Iterator[GatehouseServer]:
-    data_dir: Path = tmp_path_factory.mktemp("sign-in-s8-review") / "data"
+    data_dir: Path = tmp_path_factory.mktemp("sign-in-edges") / "data"
     server = GatehouseServer(data_dir, config=smtp_config(mail))
     server.extra_args = ["--public-url", origin_of(server)]
     server.start()
@@ -60,7 +60,7 @@ def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
 
 
 def new_pool(idp: Any, **request: Any) -> tuple[str, str]:
-    pool_id = str(idp.create_user_pool(PoolName=f"s8-{uuid.uuid4().hex[:8]}", **request)["UserPool"]["Id"])
+    pool_id = str(idp.create_user_pool(PoolName=f"{uuid.uuid4().hex[:8]}", **request)["UserPool"]["Id"])
     client = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=FLOWS)
     return pool_id, str(client["UserPoolClient"]["ClientId"])
 

@@ -102,7 +102,7 @@ iam:
     access_key_id: {MOTO_KEY}
     secret_access_key: "${{MOTO_SECRET}}"
 """
-    data_dir: Path = tmp_path_factory.mktemp("s8") / "data"
+    data_dir: Path = tmp_path_factory.mktemp("federation-sts") / "data"
     server = GatehouseServer(data_dir, config=config, extra_env={"MOTO_SECRET": MOTO_SECRET})
     server.start()
     yield server
@@ -173,7 +173,7 @@ def web_role(iam: Any, oidc: FakeOidcProvider) -> str:
     condition = {"StringEquals": {f"{oidc.name}:aud": "ext-app"}}
     return str(
         iam.create_role(
-            RoleName="web-tags-s8",
+            RoleName="web-tags",
             AssumeRolePolicyDocument=trust(federated, ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"], condition),
         )["Role"]["Arn"]
     )
@@ -211,9 +211,9 @@ def test_web_identity_tags_beyond_the_limits_name_the_limit(sts: Any, oidc: Fake
 @pytest.fixture(scope="module")
 def saml_setup(iam: Any) -> dict[str, Any]:
     idp = FakeAwsSamlIdP()
-    provider_arn = iam.create_saml_provider(Name="s8-corp", SAMLMetadataDocument=idp.metadata_xml())["SAMLProviderArn"]
+    provider_arn = iam.create_saml_provider(Name="corp", SAMLMetadataDocument=idp.metadata_xml())["SAMLProviderArn"]
     role_arn = iam.create_role(
-        RoleName="saml-s8",
+        RoleName="saml",
         AssumeRolePolicyDocument=trust({"Federated": provider_arn}, ["sts:AssumeRoleWithSAML", "sts:TagSession"]),
     )["Role"]["Arn"]
     return {"idp": idp, "provider_arn": provider_arn, "role_arn": role_arn}
@@ -255,10 +255,10 @@ def test_passthrough_forwards_transitive_tag_keys(
     pass on in a role chain; a passthrough role's session lives at AWS, so AWS STS must be told which they are."""
     aws_iam = aws_client("iam", moto_url, MOTO_KEY, MOTO_SECRET)
     aws_trust = trust({"AWS": f"arn:aws:iam::{MOTO_ACCOUNT}:root"}, ["sts:AssumeRole", "sts:TagSession"])
-    aws_role = aws_iam.create_role(RoleName="real-s8", AssumeRolePolicyDocument=aws_trust)["Role"]["Arn"]
+    aws_role = aws_iam.create_role(RoleName="real", AssumeRolePolicyDocument=aws_trust)["Role"]["Arn"]
     federated = {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{oidc.name}"}
     role_arn = iam.create_role(
-        RoleName="passthrough-s8",
+        RoleName="passthrough",
         AssumeRolePolicyDocument=trust(federated, ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"]),
         Tags=[{"Key": "gatehouse:aws-role-arn", "Value": aws_role}],
     )["Role"]["Arn"]
@@ -267,7 +267,7 @@ def test_passthrough_forwards_transitive_tag_keys(
     answer = sts.assume_role_with_web_identity(
         RoleArn=role_arn, RoleSessionName="chain", WebIdentityToken=oidc.token(**claim)
     )
-    assert answer["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{MOTO_ACCOUNT}:assumed-role/real-s8/chain"
+    assert answer["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{MOTO_ACCOUNT}:assumed-role/real/chain"
     sent = [r for r in aws_sts.requests[before:] if r.get("Action") == "AssumeRole"]
     assert len(sent) == 1
     tags = {sent[0][f"Tags.member.{i}.Key"]: sent[0][f"Tags.member.{i}.Value"] for i in (1, 2)}
@@ -276,7 +276,7 @@ def test_passthrough_forwards_transitive_tag_keys(
 
     # AssumeRole with the admin credentials: its TransitiveTagKeys reach AWS as they were asked for.
     iam.update_assume_role_policy(
-        RoleName="passthrough-s8", PolicyDocument=trust(ROOT, ["sts:AssumeRole", "sts:TagSession"])
+        RoleName="passthrough", PolicyDocument=trust(ROOT, ["sts:AssumeRole", "sts:TagSession"])
     )
     before = len(aws_sts.requests)
     gatehouse.client("sts").assume_role(
@@ -308,7 +308,7 @@ def corp() -> Iterator[FakeOIDC]:
 @pytest.fixture(scope="module")
 def pool_id(idp: Any) -> str:
     schema = [{"Name": "groups", "AttributeDataType": "String", "Mutable": True}]
-    return str(idp.create_user_pool(PoolName="s8-federation", Schema=schema)["UserPool"]["Id"])
+    return str(idp.create_user_pool(PoolName="federation", Schema=schema)["UserPool"]["Id"])
 
 
 @pytest.fixture(scope="module")
@@ -551,15 +551,15 @@ def test_developer_principal_tags_with_the_aws_prefix(gatehouse: GatehouseServer
     Cognito's answer to an STS refusal -- never an error type cognito-identity does not have."""
     ci = gatehouse.client("cognito-identity")
     public_ci = gatehouse.client("cognito-identity", signed=False)
-    developer = "login.s8.app"
+    developer = "login.hostile.app"
     pool_id = ci.create_identity_pool(
-        IdentityPoolName="s8 developer tags",
+        IdentityPoolName="developer tags",
         AllowUnauthenticatedIdentities=False,
         AllowClassicFlow=True,
         DeveloperProviderName=developer,
     )["IdentityPoolId"]
     role_arn = iam.create_role(
-        RoleName="s8-developer-tags", AssumeRolePolicyDocument=identity_trust(pool_id, developer, tag_session=True)
+        RoleName="developer-tags", AssumeRolePolicyDocument=identity_trust(pool_id, developer, tag_session=True)
     )["Role"]["Arn"]
     ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": role_arn})
     tagged = ci.get_open_id_token_for_developer_identity(
@@ -581,7 +581,7 @@ def test_packed_policy_size_is_reported_for_session_tags(
     """STS's PackedPolicySize: "the packed size of the session policies and session tags combined passed in the
     request" -- answered when only tags are passed too, and growing with them."""
     role = iam.create_role(
-        RoleName="packed-s8", AssumeRolePolicyDocument=trust(ROOT, ["sts:AssumeRole", "sts:TagSession"])
+        RoleName="packed", AssumeRolePolicyDocument=trust(ROOT, ["sts:AssumeRole", "sts:TagSession"])
     )["Role"]["Arn"]
     admin_sts = gatehouse.client("sts")
     plain = admin_sts.assume_role(RoleArn=role, RoleSessionName="plain")

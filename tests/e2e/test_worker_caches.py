@@ -6,7 +6,7 @@ gateway/services/change_stamp.py). A change that decides who is let in must hold
 a leaked key retired with ``gatehouse keys rotate --now --retire-old`` must not keep vouching for the tokens
 it signed, nor sign new ones, for another minute.
 
-Every test holds one kept-alive connection to each process (tests/e2e/test_workers_review.py's ``Worker``),
+Every test holds one kept-alive connection to each process (tests/e2e/test_worker_consistency.py's ``Worker``),
 lets both processes cache the old state, makes the change, and at once uses the old state through both.
 """
 
@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 
 from tests.e2e.federation_support import Flow, corp_details
 from tests.e2e.oauth_support import CALLBACK, Browser, pkce_pair, query_of
-from tests.e2e.test_workers_review import (
+from tests.e2e.test_worker_consistency import (
     IDENTITY,
     IDP,
     PASSWORD,
@@ -44,7 +44,7 @@ from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, GatehouseServer
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatehouseServer]:
-    server = GatehouseServer(tmp_path_factory.mktemp("cache-s9") / "data", workers=2)
+    server = GatehouseServer(tmp_path_factory.mktemp("cache") / "data", workers=2)
     server.start()
     yield server
     server.stop()

@@ -1,4 +1,4 @@
-"""Gaps closed against a real server, each checked as a Cognito client or a browser meets it.
+"""Documented behaviours, each checked against a real server as a Cognito client or a browser meets it.
 
 - ``identities`` (the federated identities the ID token's claim is made of) is written by federation alone:
   AdminUpdateUserAttributes, AdminDeleteUserAttributes and AdminCreateUser refuse it as Cognito does ("Cannot
@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 from tests.e2e.oauth_support import CALLBACK, Browser, pkce_pair
 from tests.support import GatehouseServer, MailServer
 
-PASSWORD = "Hardening-s10-Pass1"
+PASSWORD = "Documented-Pass1"
 FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
 GOOGLE = {
     "client_id": "123.apps.googleusercontent.com",
@@ -97,7 +97,7 @@ def png() -> bytes:
 
 @pytest.fixture(scope="module")
 def pool_id(idp: Any) -> str:
-    return str(idp.create_user_pool(PoolName="hardening-s10")["UserPool"]["Id"])
+    return str(idp.create_user_pool(PoolName="documented")["UserPool"]["Id"])
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +255,7 @@ def test_ui_customization_needs_a_domain(idp: Any) -> None:
         )
         answer = idp.get_ui_customization(UserPoolId=pool, **scope)["UICustomization"]
         assert "CSS" not in answer and "CSSVersion" not in answer
-    idp.create_user_pool_domain(UserPoolId=pool, Domain="hardening-s10-ui")
+    idp.create_user_pool_domain(UserPoolId=pool, Domain="documented-ui")
     assert idp.set_ui_customization(UserPoolId=pool, CSS=css)["UICustomization"]["CSS"] == css
     assert idp.get_ui_customization(UserPoolId=pool, ClientId=client)["UICustomization"]["CSS"] == css
 
@@ -368,7 +368,7 @@ def test_the_logo_names_the_application_it_stands_for(gatehouse: GatehouseServer
     made it decorative, and a screen reader user never learned whose sign-in page it was (WCAG 1.1.1). The alt is
     the app client's name and "logo"."""
     pool = idp.create_user_pool(PoolName="logo-alt")["UserPool"]["Id"]
-    idp.create_user_pool_domain(UserPoolId=pool, Domain="hardening-s10-logo")
+    idp.create_user_pool_domain(UserPoolId=pool, Domain="documented-logo")
     client = idp.create_user_pool_client(UserPoolId=pool, ClientName="Acme Portal", **OAUTH)["UserPoolClient"][
         "ClientId"
     ]

@@ -48,7 +48,7 @@ def pool(idp: Any) -> str:
     """A pool with typed custom attributes and no auto-verification (codes only on request)."""
     return str(
         idp.create_user_pool(
-            PoolName="review",
+            PoolName="hostile",
             Schema=[
                 {
                     "Name": "level",
@@ -442,7 +442,7 @@ def test_users_own_attribute_updates_cannot_send_codes_without_end(
 # --- attribute values --------------------------------------------------------------------------------------------
 
 
-# (An empty value is no number to refuse: it deletes the attribute, test_flows_s9_review.py.)
+# (An empty value is no number to refuse: it deletes the attribute, test_self_service_edges.py.)
 @pytest.mark.parametrize("value", ["nan", "NaN", "Infinity", "-inf", "1_0", " 5", "5 ", "\u0665", "0x5", "11", "0"])
 def test_number_attribute_refuses_what_is_not_a_number_in_range(idp: Any, pool: str, value: str) -> None:
     """A Number attribute holds a number within Min/MaxValue; NaN in particular compares false to both

@@ -22,8 +22,8 @@ _ALERT = re.compile(r'role="alert"[^>]*>([^<]*)<')
 
 @pytest.fixture(scope="module")
 def pool(gatehouse: GatehouseServer, idp: Any) -> OAuthPool:
-    created = make_pool(idp, gatehouse.url, "hosted-review")
-    idp.create_user_pool_domain(UserPoolId=created.pool_id, Domain="hosted-review-ui")  # for SetUICustomization
+    created = make_pool(idp, gatehouse.url, "hosted-hostile")
+    idp.create_user_pool_domain(UserPoolId=created.pool_id, Domain="hosted-hostile-ui")  # for SetUICustomization
     make_user(idp, created.pool_id, "alice")
     return created
 
@@ -245,7 +245,7 @@ def test_one_pools_session_cookie_signs_nobody_in_to_another(
 ) -> None:
     """The same username in two pools is two people: pool A's session token, sent under pool B's cookie name
     (on the shared host or under B's path), does not sign anyone in to B."""
-    other = make_pool(idp, gatehouse.url, "hosted-review-b")
+    other = make_pool(idp, gatehouse.url, "hosted-hostile-b")
     make_user(idp, other.pool_id, "alice")
     browser = Browser(gatehouse.url)
     assert browser.sign_in(browser.authorize_url(pool.secret_id), "alice").status_code == 303

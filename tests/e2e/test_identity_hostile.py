@@ -17,13 +17,13 @@ from tests.e2e.aws_support import identity_trust
 from tests.e2e.test_identity_pools import UserPool, claims_of, error_of, id_token, make_user, make_user_pool, provider
 from tests.support import GatehouseServer
 
-DEVELOPER = "login.s8.app"
+DEVELOPER = "login.hostile.app"
 PROOF = "cognito-identity.amazonaws.com"
 
 
 @pytest.fixture(scope="module")
 def users(idp: Any, gatehouse: GatehouseServer) -> UserPool:
-    pool = make_user_pool(idp, gatehouse, "s8-users")
+    pool = make_user_pool(idp, gatehouse, "users")
     for name in ("amy", "ann", "bea", "cal", "dot", "eli", "flo"):
         make_user(idp, pool, name)
     return pool
@@ -31,7 +31,7 @@ def users(idp: Any, gatehouse: GatehouseServer) -> UserPool:
 
 @pytest.fixture(scope="module")
 def partners(idp: Any, gatehouse: GatehouseServer) -> UserPool:
-    pool = make_user_pool(idp, gatehouse, "s8-partners")
+    pool = make_user_pool(idp, gatehouse, "partners")
     for name in ("pat", "pia", "pol", "pam"):
         make_user(idp, pool, name)
     return pool
@@ -75,11 +75,11 @@ def test_failed_credentials_call_links_no_login(
     creates an implicit link") only when the call succeeds: refused at the role (no authenticated role, a role
     mapping that denies, a CustomRoleArn not allowed) or at the trust policy, the identity keeps its logins and
     the new login is still new to the pool."""
-    pool_id = make_pool(ci, "s8 failed credentials", users, partners)
-    trusting = iam.create_role(RoleName="s8-trusting", AssumeRolePolicyDocument=identity_trust(pool_id))["Role"]["Arn"]
-    untrusting = iam.create_role(RoleName="s8-untrusting", AssumeRolePolicyDocument=identity_trust("us-east-1:x"))[
-        "Role"
-    ]["Arn"]
+    pool_id = make_pool(ci, "failed credentials", users, partners)
+    trusting = iam.create_role(RoleName="trusting", AssumeRolePolicyDocument=identity_trust(pool_id))["Role"]["Arn"]
+    untrusting = iam.create_role(RoleName="untrusting", AssumeRolePolicyDocument=identity_trust("us-east-1:x"))["Role"][
+        "Arn"
+    ]
     amy = {users.key: id_token(idp, users, "amy")}
     pat = {partners.key: id_token(idp, partners, "pat")}
     identity = public_ci.get_id(IdentityPoolId=pool_id, Logins=amy)["IdentityId"]
@@ -119,7 +119,7 @@ def test_failed_open_id_token_call_links_no_login(
     idp: Any, ci: Any, public_ci: Any, users: UserPool, partners: UserPool
 ) -> None:
     """GetOpenIdToken refused (the basic flow disabled, or a conflicting login) links none of the new logins."""
-    pool_id = make_pool(ci, "s8 failed open id token", users, partners)
+    pool_id = make_pool(ci, "failed open id token", users, partners)
     ann = {users.key: id_token(idp, users, "ann")}
     pol = {partners.key: id_token(idp, partners, "pol")}
     identity = public_ci.get_id(IdentityPoolId=pool_id, Logins=ann)["IdentityId"]
@@ -140,7 +140,7 @@ def test_unlink_identity_cannot_remove_a_developer_login(
     (GetOpenIdTokenForDeveloperIdentity, UnlinkDeveloperIdentity). The unsigned UnlinkIdentity, authorised by
     the Logins an app holds (its user pool token, or the identity's own OpenID token), must not unlink it:
     NotAuthorizedException, and nothing changes."""
-    pool_id = make_pool(ci, "s8 developer unlink", users, partners)
+    pool_id = make_pool(ci, "developer unlink", users, partners)
     dev = ci.get_open_id_token_for_developer_identity(
         IdentityPoolId=pool_id, Logins={DEVELOPER: "dev-cal", users.key: id_token(idp, users, "cal")}
     )
@@ -173,7 +173,7 @@ def test_unlink_identity_links_nothing(idp: Any, ci: Any, public_ci: Any, users:
     """UnlinkIdentity's Logins prove the identity; a login among them that is not linked to it is not linked by
     the call (only GetId, GetOpenIdToken and GetCredentialsForIdentity link), and logins that prove nothing
     (none linked to the identity) unlink nothing -- also on a guest identity."""
-    pool_id = make_pool(ci, "s8 unlink links nothing", users, partners)
+    pool_id = make_pool(ci, "unlink links nothing", users, partners)
     dot = {users.key: id_token(idp, users, "dot")}
     pia = {partners.key: id_token(idp, partners, "pia")}
     identity = public_ci.get_id(IdentityPoolId=pool_id, Logins=dot)["IdentityId"]
@@ -199,7 +199,7 @@ def test_developer_call_does_not_reopen_an_inaccessible_identity(
     unlinking the last developer user identifier (UnlinkDeveloperIdentity). GetOpenIdTokenForDeveloperIdentity
     naming such an identity is refused (NotAuthorizedException, as GetId, GetOpenIdToken and
     GetCredentialsForIdentity refuse it) and links nothing; the logins, new again, make a new identity."""
-    pool_id = make_pool(ci, "s8 inaccessible", users, partners)
+    pool_id = make_pool(ci, "inaccessible", users, partners)
     flo = {users.key: id_token(idp, users, "flo")}
     unlinked = public_ci.get_id(IdentityPoolId=pool_id, Logins=flo)["IdentityId"]
     public_ci.unlink_identity(IdentityId=unlinked, Logins=flo, LoginsToRemove=[users.key])
@@ -255,29 +255,29 @@ def test_developer_provider_name_is_no_login_provider_name(ci: Any, iam: Any) ->
     reach that developer user's identity with an unsigned GetId. CreateIdentityPool and UpdateIdentityPool refuse
     it (InvalidParameterException) and store nothing."""
     oidc = iam.create_open_id_connect_provider(
-        Url="https://login.s8.example", ClientIDList=["s8-app"], ThumbprintList=["0" * 40]
+        Url="https://login.hostile.example", ClientIDList=["app"], ThumbprintList=["0" * 40]
     )["OpenIDConnectProviderArn"]
     before = ci.list_identity_pools(MaxResults=60)["IdentityPools"]
     for name, extra in (
         ("accounts.google.com", {"SupportedLoginProviders": {"accounts.google.com": "app.example"}}),
         ("graph.facebook.com", {}),
         ("cognito-identity.amazonaws.com", {}),
-        ("login.s8.example", {"OpenIdConnectProviderARNs": [oidc]}),
+        ("login.hostile.example", {"OpenIdConnectProviderARNs": [oidc]}),
     ):
         code, message, status = error_of(
             lambda name=name, extra=extra: ci.create_identity_pool(
-                IdentityPoolName="s8 clash", AllowUnauthenticatedIdentities=False, DeveloperProviderName=name, **extra
+                IdentityPoolName="clash", AllowUnauthenticatedIdentities=False, DeveloperProviderName=name, **extra
             )
         )
         assert (code, status) == ("InvalidParameterException", 400), (name, message)
     assert ci.list_identity_pools(MaxResults=60)["IdentityPools"] == before
     # Nor may an update bring the two names together, whichever comes second.
-    base = {"IdentityPoolName": "s8 names", "AllowUnauthenticatedIdentities": False}
+    base = {"IdentityPoolName": "names", "AllowUnauthenticatedIdentities": False}
     pool_id = ci.create_identity_pool(**base, OpenIdConnectProviderARNs=[oidc])["IdentityPoolId"]
-    developer_pool = ci.create_identity_pool(**base, DeveloperProviderName="login.s8.example")["IdentityPoolId"]
+    developer_pool = ci.create_identity_pool(**base, DeveloperProviderName="login.hostile.example")["IdentityPoolId"]
     for identity_pool, settings in (
-        (pool_id, {"OpenIdConnectProviderARNs": [oidc], "DeveloperProviderName": "login.s8.example"}),
-        (developer_pool, {"OpenIdConnectProviderARNs": [oidc], "DeveloperProviderName": "login.s8.example"}),
+        (pool_id, {"OpenIdConnectProviderARNs": [oidc], "DeveloperProviderName": "login.hostile.example"}),
+        (developer_pool, {"OpenIdConnectProviderARNs": [oidc], "DeveloperProviderName": "login.hostile.example"}),
     ):
         described = pool_of(ci, identity_pool)
         code, _, _ = error_of(
@@ -295,7 +295,7 @@ def test_developer_link_conflicts_name_the_login_that_conflicts(
     """GetOpenIdTokenForDeveloperIdentity linking to an existing identity: DeveloperUserAlreadyRegisteredException
     when the developer user identifier is another identity's, ResourceConflictException ("a login which is
     already linked to another account") when a public login is -- and nothing is linked either way."""
-    pool_id = make_pool(ci, "s8 developer conflicts", users, partners)
+    pool_id = make_pool(ci, "developer conflicts", users, partners)
     make_user(idp, users, "gil")
     gil = {users.key: id_token(idp, users, "gil")}
     public = public_ci.get_id(IdentityPoolId=pool_id, Logins=gil)["IdentityId"]
@@ -323,7 +323,7 @@ def test_tags_only_through_the_pools_own_arn(ci: Any, users: UserPool, partners:
     """TagResource, UntagResource and ListTagsForResource name a pool by its ARN: an ARN of another account or
     region that ends in the pool's id is not that pool (ResourceNotFoundException), and its tags stay as they
     are -- as the user pools' tag operations answer."""
-    pool_id = make_pool(ci, "s8 tags", users, partners, IdentityPoolTags={"team": "core"})
+    pool_id = make_pool(ci, "tags", users, partners, IdentityPoolTags={"team": "core"})
     own = f"arn:aws:cognito-identity:us-east-1:000000000000:identitypool/{pool_id}"
     assert ci.list_tags_for_resource(ResourceArn=own)["Tags"] == {"team": "core"}
     for other, expected in (

@@ -1,4 +1,4 @@
-"""Review of the admin and read operations of the user pools API, member by member, against a running Gatehouse.
+"""The admin and read operations of the user pools API, member by member, against a running Gatehouse.
 
 The spec: botocore's cognito-idp service model (the shapes on the wire), Cognito's API reference (the defaults
 it applies and the members it reports), and what infrastructure tools that run against Cognito send and read
@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 from pycognito.aws_srp import generate_hash_device
 
-PASSWORD = "Admin-review-123!"
+PASSWORD = "Admin-check-123!"
 FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
 
 
@@ -30,7 +30,7 @@ def claims_of(token: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def pool_id(idp: Any) -> str:
-    return str(idp.create_user_pool(PoolName="admin-s9-review")["UserPool"]["Id"])
+    return str(idp.create_user_pool(PoolName="admin-members")["UserPool"]["Id"])
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_devices_name_the_last_address_used_as_cognito_does(idp: Any, public_idp
     AdminListDevices in Cognito's API reference); apps and Amplify's ``fetchDevices`` read that name. Gatehouse
     answered ``last_ip``, so the address never showed; now every device read names it as Cognito does."""
     pool_id = idp.create_user_pool(
-        PoolName="admin-s9-devices",
+        PoolName="admin-devices",
         DeviceConfiguration={"ChallengeRequiredOnNewDevice": False, "DeviceOnlyRememberedOnUserPrompt": False},
     )["UserPool"]["Id"]
     client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app", ExplicitAuthFlows=FLOWS)[
@@ -152,20 +152,20 @@ def test_a_pool_with_a_domain_is_not_deleted_until_the_domain_is(idp: Any) -> No
     deleted. It has a domain configured that should be deleted first." (what Terraform's and aws-nuke's users
     meet). Gatehouse deleted the pool and its hosted-UI domain with it. Now the pool, its domain and its clients
     stay until DeleteUserPoolDomain has run; then DeleteUserPool goes through."""
-    pool_id = idp.create_user_pool(PoolName="admin-s9-domain")["UserPool"]["Id"]
+    pool_id = idp.create_user_pool(PoolName="admin-domain")["UserPool"]["Id"]
     client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app")["UserPoolClient"]["ClientId"]
-    idp.create_user_pool_domain(UserPoolId=pool_id, Domain="admin-s9-kept")
+    idp.create_user_pool_domain(UserPoolId=pool_id, Domain="admin-kept")
     with pytest.raises(ClientError) as exc:
         idp.delete_user_pool(UserPoolId=pool_id)
     assert error_of(exc) == (
         "InvalidParameterException",
         "User pool cannot be deleted. It has a domain configured that should be deleted first.",
     )
-    assert idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["Domain"] == "admin-s9-kept"
-    assert idp.describe_user_pool_domain(Domain="admin-s9-kept")["DomainDescription"]["UserPoolId"] == pool_id
+    assert idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["Domain"] == "admin-kept"
+    assert idp.describe_user_pool_domain(Domain="admin-kept")["DomainDescription"]["UserPoolId"] == pool_id
     assert idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]["ClientName"]
 
-    idp.delete_user_pool_domain(UserPoolId=pool_id, Domain="admin-s9-kept")
+    idp.delete_user_pool_domain(UserPoolId=pool_id, Domain="admin-kept")
     idp.delete_user_pool(UserPoolId=pool_id)
     with pytest.raises(ClientError) as exc:
         idp.describe_user_pool(UserPoolId=pool_id)
@@ -180,21 +180,21 @@ def test_a_domain_reports_the_managed_login_version_it_was_given(idp: Any) -> No
     login), which both answer and DescribeUserPoolDomain reports. Gatehouse answered 1 whatever was asked, so a
     Terraform ``managed_login_version = 2`` never stopped planning a change. Now the version is kept as set (the
     pages served are the same), 1 when none is given, and a version that is neither is refused."""
-    pool_id = idp.create_user_pool(PoolName="admin-s9-login-version")["UserPool"]["Id"]
-    created = idp.create_user_pool_domain(UserPoolId=pool_id, Domain="admin-s9-v2", ManagedLoginVersion=2)
+    pool_id = idp.create_user_pool(PoolName="admin-login-version")["UserPool"]["Id"]
+    created = idp.create_user_pool_domain(UserPoolId=pool_id, Domain="admin-v2", ManagedLoginVersion=2)
     assert created["ManagedLoginVersion"] == 2
-    assert idp.describe_user_pool_domain(Domain="admin-s9-v2")["DomainDescription"]["ManagedLoginVersion"] == 2
-    updated = idp.update_user_pool_domain(UserPoolId=pool_id, Domain="admin-s9-v2", ManagedLoginVersion=1)
+    assert idp.describe_user_pool_domain(Domain="admin-v2")["DomainDescription"]["ManagedLoginVersion"] == 2
+    updated = idp.update_user_pool_domain(UserPoolId=pool_id, Domain="admin-v2", ManagedLoginVersion=1)
     assert updated["ManagedLoginVersion"] == 1
-    assert idp.describe_user_pool_domain(Domain="admin-s9-v2")["DomainDescription"]["ManagedLoginVersion"] == 1
+    assert idp.describe_user_pool_domain(Domain="admin-v2")["DomainDescription"]["ManagedLoginVersion"] == 1
     with pytest.raises(ClientError) as exc:
-        idp.update_user_pool_domain(UserPoolId=pool_id, Domain="admin-s9-v2", ManagedLoginVersion=3)
+        idp.update_user_pool_domain(UserPoolId=pool_id, Domain="admin-v2", ManagedLoginVersion=3)
     assert error_of(exc)[0] == "InvalidParameterException"
-    assert idp.describe_user_pool_domain(Domain="admin-s9-v2")["DomainDescription"]["ManagedLoginVersion"] == 1
+    assert idp.describe_user_pool_domain(Domain="admin-v2")["DomainDescription"]["ManagedLoginVersion"] == 1
 
-    other = idp.create_user_pool(PoolName="admin-s9-login-default")["UserPool"]["Id"]
-    assert idp.create_user_pool_domain(UserPoolId=other, Domain="admin-s9-v1")["ManagedLoginVersion"] == 1
-    assert idp.describe_user_pool_domain(Domain="admin-s9-v1")["DomainDescription"]["ManagedLoginVersion"] == 1
+    other = idp.create_user_pool(PoolName="admin-login-default")["UserPool"]["Id"]
+    assert idp.create_user_pool_domain(UserPoolId=other, Domain="admin-v1")["ManagedLoginVersion"] == 1
+    assert idp.describe_user_pool_domain(Domain="admin-v1")["DomainDescription"]["ManagedLoginVersion"] == 1
 
 
 # --- UI customization of a client that does not exist -------------------------------------------------------------
@@ -204,12 +204,12 @@ def test_get_ui_customization_of_an_unknown_client_is_not_found(idp: Any) -> Non
     """GetUICustomization names a ClientId that must be one of the pool's app clients (SetUICustomization refuses
     an unknown one with ResourceNotFoundException). Gatehouse answered the pool's customization under the made-up
     client's name; now it is ResourceNotFoundException, and a real client still gets the pool's CSS."""
-    pool_id = idp.create_user_pool(PoolName="admin-s9-ui")["UserPool"]["Id"]
+    pool_id = idp.create_user_pool(PoolName="admin-ui")["UserPool"]["Id"]
     client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app")["UserPoolClient"]["ClientId"]
-    other_pool = idp.create_user_pool(PoolName="admin-s9-ui-other")["UserPool"]["Id"]
+    other_pool = idp.create_user_pool(PoolName="admin-ui-other")["UserPool"]["Id"]
     foreign = idp.create_user_pool_client(UserPoolId=other_pool, ClientName="app")["UserPoolClient"]["ClientId"]
     css = ".banner-customizable {background-color: black;}"
-    idp.create_user_pool_domain(UserPoolId=pool_id, Domain="admin-s9-ui")  # SetUICustomization needs one
+    idp.create_user_pool_domain(UserPoolId=pool_id, Domain="admin-ui")  # SetUICustomization needs one
     idp.set_ui_customization(UserPoolId=pool_id, CSS=css)
     for unknown in ("ghostclient0000000000000", foreign):
         with pytest.raises(ClientError) as exc:
@@ -229,7 +229,7 @@ def test_admin_operations_find_a_user_by_sub_in_any_pool(idp: Any, aliases: list
     the ID token and call AdminGetUser, AdminUpdateUserAttributes, AdminAddUserToGroup ... with it. Gatehouse
     found a user by sub only in pools whose usernames are emails or phone numbers (UserNotFoundException
     elsewhere). Now every admin look-up takes the sub, and answers with the user's own username."""
-    pool_id = idp.create_user_pool(PoolName=f"admin-s9-sub-{len(aliases)}", AliasAttributes=aliases)["UserPool"]["Id"]
+    pool_id = idp.create_user_pool(PoolName=f"admin-sub-{len(aliases)}", AliasAttributes=aliases)["UserPool"]["Id"]
     created = idp.admin_create_user(
         UserPoolId=pool_id,
         Username="sol",
@@ -271,7 +271,7 @@ def test_describing_a_value_that_is_no_domain_is_refused(idp: Any, domain: str) 
 
 @pytest.mark.parametrize("domain", [" padded-prefix", "padded-prefix ", "auth.padded.example.com "])
 def test_a_domain_with_spaces_is_refused_and_not_created(idp: Any, domain: str) -> None:
-    pool_id = idp.create_user_pool(PoolName="admin-s9-padded")["UserPool"]["Id"]
+    pool_id = idp.create_user_pool(PoolName="admin-padded")["UserPool"]["Id"]
     with pytest.raises(ClientError) as exc:
         idp.create_user_pool_domain(UserPoolId=pool_id, Domain=domain)
     assert error_of(exc)[0] == "InvalidParameterException"

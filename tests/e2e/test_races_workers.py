@@ -40,7 +40,7 @@ from tests.e2e.oauth_support import make_pool as make_oauth_pool
 from tests.e2e.test_devices import confirm, device_srp, send_srp_a
 from tests.support import GatehouseServer, MailServer, code_in
 
-PASSWORD = "Races-review-Pass-1"
+PASSWORD = "Races-Pass-1"
 IDP = "AWSCognitoIdentityProviderService"
 MAX_CODE_ATTEMPTS = 5  # gateway/services/users.py
 ROUNDS = 4
@@ -49,7 +49,7 @@ BURST = 30
 
 @pytest.fixture(scope="module")
 def gatehouse(tmp_path_factory: pytest.TempPathFactory, mail: MailServer) -> Iterator[GatehouseServer]:
-    data_dir: Path = tmp_path_factory.mktemp("races-review") / "data"
+    data_dir: Path = tmp_path_factory.mktemp("races") / "data"
     # The per-user code send limit is not what these tests are about: set high enough for their rounds.
     config = f"""version: 1
 server:
@@ -165,7 +165,7 @@ def test_confirm_forgot_password_guesses_racing_the_right_one_stay_limited(
     gatehouse: GatehouseServer, idp: Any, mail: MailServer, pool: tuple[str, str]
 ) -> None:
     pool_id, client_id = pool
-    new_password = "Races-review-New-2"
+    new_password = "Races-New-2"
     for round_ in range(ROUNDS):
         username = f"forgot-{round_}"
         address = f"{username}@example.com"

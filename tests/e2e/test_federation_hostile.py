@@ -47,7 +47,7 @@ def corp() -> Iterator[FakeOIDC]:
 @pytest.fixture(scope="module")
 def pool_id(idp: Any) -> str:
     schema = [{"Name": "tenant", "AttributeDataType": "String", "Mutable": False}]
-    return str(idp.create_user_pool(PoolName="federation-review", Schema=schema)["UserPool"]["Id"])
+    return str(idp.create_user_pool(PoolName="federation-hostile", Schema=schema)["UserPool"]["Id"])
 
 
 @pytest.fixture(scope="module")

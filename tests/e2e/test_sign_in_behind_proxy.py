@@ -24,13 +24,13 @@ from tests.support import GatehouseServer, MailServer
 PASSWORD = "Correct-Horse-9"
 SECURITY = ("NotAuthorizedException", "Unable to login because of security reasons.")
 BLOCKED = "203.0.113.0/24"
-CONFIG_POOL = "us-east-1_ReviewCtx01"
+CONFIG_POOL = "us-east-1_ProxyCtx001"
 FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
 
 
 @pytest.fixture(scope="module")
 def gatehouse(tmp_path_factory: pytest.TempPathFactory, mail: MailServer) -> Iterator[GatehouseServer]:
-    data_dir: Path = tmp_path_factory.mktemp("sign-in-review") / "data"
+    data_dir: Path = tmp_path_factory.mktemp("sign-in-proxy") / "data"
     config = f"""version: 1
 server:
   smtp:
@@ -92,7 +92,7 @@ def test_hosted_login_believes_a_trusted_proxy_as_the_api_does(gatehouse: Gateho
     """A BlockedIPRangeList address behind the trusted proxy is refused on the hosted login page too: the page
     must take the caller's address from X-Forwarded-For exactly as the API does, or the block is a detour away."""
     pool = make_pool(
-        idp, gatehouse.url, f"review-{uuid.uuid4().hex[:6]}", UserPoolAddOns={"AdvancedSecurityMode": "ENFORCED"}
+        idp, gatehouse.url, f"proxy-{uuid.uuid4().hex[:6]}", UserPoolAddOns={"AdvancedSecurityMode": "ENFORCED"}
     )
     idp.update_user_pool_client(
         UserPoolId=pool.pool_id,

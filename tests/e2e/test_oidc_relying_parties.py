@@ -63,7 +63,7 @@ class Pool:
 @pytest.fixture(scope="module")
 def pool(gatehouse: GatehouseServer, idp: Any) -> Pool:
     pool_id = idp.create_user_pool(
-        PoolName="oidc-review",
+        PoolName="oidc-rp",
         Schema=[{"Name": "tier", "AttributeDataType": "String", "Mutable": True}],
     )["UserPool"]["Id"]
     client = idp.create_user_pool_client(

@@ -468,9 +468,7 @@ def test_trust_policy_with_not_principal_and_allow_is_refused(iam: Any) -> None:
 @pytest.fixture(scope="module")
 def saml_setup(gatehouse: GatehouseServer, iam: Any) -> dict[str, Any]:
     idp = FakeAwsSamlIdP()
-    provider_arn = iam.create_saml_provider(Name="review-corp", SAMLMetadataDocument=idp.metadata_xml())[
-        "SAMLProviderArn"
-    ]
+    provider_arn = iam.create_saml_provider(Name="corp-idp", SAMLMetadataDocument=idp.metadata_xml())["SAMLProviderArn"]
     trust = {
         "Version": "2012-10-17",
         "Statement": [
@@ -481,7 +479,7 @@ def saml_setup(gatehouse: GatehouseServer, iam: Any) -> dict[str, Any]:
             }
         ],
     }
-    role_arn = iam.create_role(RoleName="saml-review", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    role_arn = iam.create_role(RoleName="saml-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     return {"idp": idp, "provider_arn": provider_arn, "role_arn": role_arn}
 
 
@@ -517,7 +515,7 @@ def test_refused_saml_exchange_does_not_use_up_the_assertion(
     answer = sts.assume_role_with_saml(
         RoleArn=saml_setup["role_arn"], PrincipalArn=saml_setup["provider_arn"], SAMLAssertion=assertion
     )
-    assert answer["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/saml-review/ann"
+    assert answer["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/saml-role/ann"
     with pytest.raises(ClientError) as replayed:
         sts.assume_role_with_saml(
             RoleArn=saml_setup["role_arn"], PrincipalArn=saml_setup["provider_arn"], SAMLAssertion=assertion
@@ -564,7 +562,7 @@ def test_saml_session_name_and_session_tags_beyond_sts_limits(
     fine = idp.response(aws_attributes(role_arn, provider_arn, session="bea", **{"PrincipalTag:team": ["media"]}))
     creds = exchange(fine)["Credentials"]
     me = aws_client("sts", gatehouse.url, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
-    assert me.get_caller_identity()["Arn"].endswith(":assumed-role/saml-review/bea")
+    assert me.get_caller_identity()["Arn"].endswith(":assumed-role/saml-role/bea")
 
 
 # --- identity pools: a role mapping reads the claims of its own provider's token -------------------------------
@@ -890,7 +888,7 @@ def test_source_identity_needs_set_source_identity_in_the_trust_policy(
     saml_trust = _trust(
         {"Federated": provider_arn}, ["sts:AssumeRoleWithSAML", "sts:TagSession", "sts:SetSourceIdentity"]
     )
-    iam.update_assume_role_policy(RoleName="saml-review", PolicyDocument=saml_trust)
+    iam.update_assume_role_policy(RoleName="saml-role", PolicyDocument=saml_trust)
     answer = sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider_arn, SAMLAssertion=with_source)
     assert answer["SourceIdentity"] == "kim@corp.example"
     for bad in ("aws:admin", "has space", "x", "k" * 65):

@@ -1,4 +1,4 @@
-"""Groups, roles and identity pools reviewed together, through boto3 against a real server.
+"""Groups, roles and identity pools together, through boto3 against a real server.
 
 The spec: "Quotas in Amazon Cognito" (a user belongs to at most 100 groups, a group name has up to 128
 characters), the botocore models (cognito-identity's IdentityProviderToken takes up to 50,000 characters), the

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from tests.support import ADMIN_KEY_ID, ADMIN_SECRET, REGION, GatehouseServer, MailServer
 
-PASSWORD = "Review-pass-123"
+PASSWORD = "Hostile-pass-123"
 FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
 
 
@@ -654,7 +654,7 @@ def test_a_lower_plan_is_refused_while_the_pool_tracks_sessions(idp: Any) -> Non
     assert idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["UserPoolTier"] == "LITE"
 
 
-BUCKET = "arn:aws:s3:::pool-admin-review-logs"
+BUCKET = "arn:aws:s3:::pool-admin-logs"
 
 
 def test_a_lower_plan_is_refused_while_the_pool_exports_user_activity(idp: Any) -> None:

@@ -30,8 +30,8 @@ _HOSTILE = "javascript:document.title='ran:'+document.domain"
 
 @pytest.fixture(scope="module")
 def pool(gatehouse: GatehouseServer, idp: Any) -> OAuthPool:
-    created = make_pool(idp, gatehouse.url, "hosted-s8")
-    idp.create_user_pool_domain(UserPoolId=created.pool_id, Domain="hosted-s8-ui")  # for SetUICustomization
+    created = make_pool(idp, gatehouse.url, "hosted")
+    idp.create_user_pool_domain(UserPoolId=created.pool_id, Domain="hosted-ui")  # for SetUICustomization
     make_user(idp, created.pool_id, "alice")
     return created
 
@@ -163,7 +163,7 @@ def test_a_post_logout_state_too_long_is_refused_on_a_page(gatehouse: GatehouseS
 
 @pytest.fixture(scope="module")
 def saml_pool(idp: Any) -> str:
-    return str(idp.create_user_pool(PoolName="hosted-s8-saml")["UserPool"]["Id"])
+    return str(idp.create_user_pool(PoolName="hosted-saml")["UserPool"]["Id"])
 
 
 def _saml_idp(gatehouse: GatehouseServer, idp: Any, pool_id: str) -> FakeSamlIdP:
@@ -191,7 +191,7 @@ def test_saml_metadata_naming_a_script_is_refused(
 ) -> None:
     with _saml_idp(gatehouse, idp, saml_pool) as fake:
         metadata = fake.metadata_xml()
-    name = f"S8{endpoint.replace('/', '')}"
+    name = f"Saml{endpoint.replace('/', '')}"
     with pytest.raises(ClientError) as created:
         idp.create_identity_provider(
             UserPoolId=saml_pool, ProviderName=name, ProviderType="SAML",

@@ -35,7 +35,7 @@ def corp() -> Iterator[FakeOIDC]:
 
 @pytest.fixture(scope="module")
 def pool_id(idp: Any) -> str:
-    return str(idp.create_user_pool(PoolName="federation-s9")["UserPool"]["Id"])
+    return str(idp.create_user_pool(PoolName="federation")["UserPool"]["Id"])
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def test_a_case_insensitive_pool_names_federated_users_in_lower_case(
 ) -> None:
     # Cognito ("Mapping IdP attributes to profiles and tokens"): in a user pool whose usernames are case
     # insensitive, the whole <ProviderName>_<subject> user name is lower case, provider name included.
-    created = idp.create_user_pool(PoolName="federation-s9-folded", UsernameConfiguration={"CaseSensitive": False})
+    created = idp.create_user_pool(PoolName="federation-folded", UsernameConfiguration={"CaseSensitive": False})
     folded = str(created["UserPool"]["Id"])
     idp.create_identity_provider(
         UserPoolId=folded, ProviderName="Corp", ProviderType="OIDC", ProviderDetails=corp_details(corp),
@@ -150,13 +150,13 @@ def test_a_case_insensitive_pool_names_federated_users_in_lower_case(
 def test_a_corporate_email_finds_an_identifier_written_in_capitals(
     gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str
 ) -> None:
-    # Domain names are case-insensitive (RFC 4343): an identifier registered as "S9Corp.Example" is the domain
-    # of "ann@s9corp.example" on the sign-in page's corporate email form, as "ann@S9CORP.example" is.
-    idp.update_identity_provider(UserPoolId=pool_id, ProviderName="Corp", IdpIdentifiers=["S9Corp.Example"])
+    # Domain names are case-insensitive (RFC 4343): an identifier registered as "FoldCorp.Example" is the domain
+    # of "ann@foldcorp.example" on the sign-in page's corporate email form, as "ann@FOLDCORP.example" is.
+    idp.update_identity_provider(UserPoolId=pool_id, ProviderName="Corp", IdpIdentifiers=["FoldCorp.Example"])
     flow = Flow(gatehouse, client_id)
     first = flow.http.get(flow.authorize_url(), allow_redirects=False)
     rid = query_of(gatehouse.url + first.headers["Location"])["rid"]
-    for email in ("ann@s9corp.example", "ann@S9CORP.EXAMPLE"):
+    for email in ("ann@foldcorp.example", "ann@FOLDCORP.EXAMPLE"):
         chosen = flow.http.get(f"{gatehouse.url}/login/sso", params={"rid": rid, "email": email}, allow_redirects=False)
         assert chosen.status_code == 302, (email, chosen.text[:300])
         assert query_of(gatehouse.url + chosen.headers["Location"])["identity_provider"] == "Corp"

@@ -28,14 +28,14 @@ from botocore.exceptions import ClientError
 from tests.e2e.oauth_support import CALLBACK, Browser, pkce_pair
 from tests.support import GatehouseServer
 
-PASSWORD = "Workers-review-1"
+PASSWORD = "Workers-Pass-1"
 IDP = "AWSCognitoIdentityProviderService"
 IDENTITY = "AWSCognitoIdentityService"
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatehouseServer]:
-    server = GatehouseServer(tmp_path_factory.mktemp("workers-review") / "data", workers=2)
+    server = GatehouseServer(tmp_path_factory.mktemp("workers") / "data", workers=2)
     server.start()
     yield server
     server.stop()
