@@ -298,3 +298,9 @@ server:
     port: {mail.port}
 pools: []
 """
+
+
+def user_attributes(idp: Any, pool_id: str, username: str) -> dict[str, str]:
+    """AdminGetUser's attributes as a dict."""
+    user = idp.admin_get_user(UserPoolId=pool_id, Username=username)
+    return {a["Name"]: a["Value"] for a in user["UserAttributes"]}

@@ -36,7 +36,7 @@ from botocore.exceptions import ClientError
 from tests.e2e.aws_support import ACCOUNT, aws_client, identity_trust
 from tests.e2e.mfa_support import sms_code
 from tests.e2e.node_driver import NodeDriver, js_modules
-from tests.support import REGION, GatehouseServer, MailServer, body_text, code_in
+from tests.support import REGION, GatehouseServer, MailServer, body_text, code_in, user_attributes
 
 DRIVER = pathlib.Path(__file__).resolve().parent / "js" / "amplify_driver.js"
 PASSWORD = "Correct-horse-1"
@@ -104,11 +104,6 @@ def verified_id_token(gatehouse: GatehouseServer, pool_id: str, client_id: str, 
     )
 
 
-def attributes(idp: Any, pool_id: str, username: str) -> dict[str, str]:
-    user = idp.admin_get_user(UserPoolId=pool_id, Username=username)
-    return {a["Name"]: a["Value"] for a in user["UserAttributes"]}
-
-
 def test_sign_up_confirm_sign_in_attributes_and_global_sign_out(
     amplify: Amplify, gatehouse: GatehouseServer, mail: MailServer, idp: Any, public_idp: Any
 ) -> None:
@@ -159,7 +154,7 @@ def test_sign_up_confirm_sign_in_attributes_and_global_sign_out(
 
     updated = amplify.ok("updateUserAttributes", {"userAttributes": {"name": "Ada Lovelace"}})
     assert updated == {"name": {"isUpdated": True, "nextStep": {"updateAttributeStep": "DONE"}}}
-    assert attributes(idp, pool_id, "ada")["name"] == "Ada Lovelace"
+    assert user_attributes(idp, pool_id, "ada")["name"] == "Ada Lovelace"
 
     # Global sign-out revokes the tokens at Gatehouse, not just in Amplify's storage.
     refresh_token = amplify.ok("storedRefreshToken", {"clientId": client_id})
@@ -592,7 +587,7 @@ def test_temporary_password_changed_while_signing_in(
     assert (refused["ok"], refused["name"]) == (False, "CodeMismatchException")
     amplify.ok("confirmUserAttribute", {"userAttributeKey": "email", "confirmationCode": code})
     assert amplify.ok("fetchUserAttributes")["email"] == "jo@new.example"
-    assert attributes(idp, pool_id, "jo")["email_verified"] == "true"
+    assert user_attributes(idp, pool_id, "jo")["email_verified"] == "true"
 
     amplify.ok("deleteUser")
     with pytest.raises(ClientError) as gone:

@@ -28,7 +28,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from tests.e2e.oauth_support import CALLBACK, Browser, pkce_pair
-from tests.support import GatehouseServer, MailServer
+from tests.support import GatehouseServer, MailServer, user_attributes
 
 PASSWORD = "Documented-Pass1"
 FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
@@ -47,11 +47,6 @@ OAUTH = {
 
 def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
     return str(exc.value.response["Error"]["Code"]), str(exc.value.response["Error"]["Message"])
-
-
-def attributes(idp: Any, pool_id: str, username: str) -> dict[str, str]:
-    user = idp.admin_get_user(UserPoolId=pool_id, Username=username)
-    return {a["Name"]: a["Value"] for a in user["UserAttributes"]}
 
 
 def new_user(idp: Any, pool_id: str, username: str) -> None:
@@ -124,7 +119,7 @@ def test_an_administrator_cannot_write_identities(idp: Any, pool_id: str) -> Non
             UserPoolId=pool_id, Username="ida", UserAttributes=[{"Name": "identities", "Value": forged}]
         )
     assert error_of(exc) == message
-    assert "identities" not in attributes(idp, pool_id, "ida")
+    assert "identities" not in user_attributes(idp, pool_id, "ida")
     with pytest.raises(ClientError) as exc:
         idp.admin_create_user(
             UserPoolId=pool_id, Username="ivo", MessageAction="SUPPRESS",
@@ -149,7 +144,7 @@ def test_an_administrator_cannot_write_identities(idp: Any, pool_id: str) -> Non
             "ProviderAttributeValue": "g-1",
         },
     )
-    linked = json.loads(attributes(idp, pool_id, "ida")["identities"])
+    linked = json.loads(user_attributes(idp, pool_id, "ida")["identities"])
     assert [(e["providerName"], e["userId"]) for e in linked] == [("Google", "g-1")]
     for attempt in (
         lambda: idp.admin_delete_user_attributes(UserPoolId=pool_id, Username="ida", UserAttributeNames=["identities"]),
@@ -160,12 +155,12 @@ def test_an_administrator_cannot_write_identities(idp: Any, pool_id: str) -> Non
         with pytest.raises(ClientError) as exc:
             attempt()
         assert error_of(exc) == message
-    assert json.loads(attributes(idp, pool_id, "ida")["identities"]) == linked
+    assert json.loads(user_attributes(idp, pool_id, "ida")["identities"]) == linked
     # Other attributes are written as before.
     idp.admin_update_user_attributes(
         UserPoolId=pool_id, Username="ida", UserAttributes=[{"Name": "name", "Value": "Ida"}]
     )
-    assert attributes(idp, pool_id, "ida")["name"] == "Ida"
+    assert user_attributes(idp, pool_id, "ida")["name"] == "Ida"
 
 
 # --- RevokeToken -------------------------------------------------------------------------------------------------

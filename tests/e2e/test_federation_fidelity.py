@@ -35,7 +35,7 @@ from tests.e2e.oauth_support import CALLBACK, pkce_pair, query_of
 from tests.fakes.certs import cert_body, key_and_cert
 from tests.fakes.oauth import FakeFacebook, FakeOIDC, s256
 from tests.fakes.saml import FakeSamlIdP, encode
-from tests.support import GatehouseServer
+from tests.support import GatehouseServer, user_attributes
 
 SIGNATURE = re.compile(r"<ns2:Signature\b.*?</ns2:Signature>", re.S)
 ASSERTION = re.compile(r"<ns1:Assertion\b.*?</ns1:Assertion>", re.S)
@@ -403,7 +403,7 @@ def test_userinfo_is_asked_as_configured_and_string_booleans_are_read(
     corp.userinfo_methods.clear()
     assert "code" in corp_sign_in(gatehouse, client_id)
     assert corp.userinfo_methods == ["POST"]
-    mapped = attributes(idp, pool_id, "Corp_post-userinfo")
+    mapped = user_attributes(idp, pool_id, "Corp_post-userinfo")
     assert mapped["email"] == "post@corp.example" and mapped["email_verified"] == "true"
 
 
@@ -428,11 +428,6 @@ def test_an_access_token_of_another_type_is_not_used_as_a_bearer_token(
         corp.token_type = "Bearer"
 
 
-def attributes(idp: Any, pool_id: str, username: str) -> dict[str, str]:
-    user = idp.admin_get_user(UserPoolId=pool_id, Username=username)
-    return {a["Name"]: a["Value"] for a in user["UserAttributes"]}
-
-
 def test_a_saml_attribute_with_several_values_is_stored_as_cognito_writes_it(
     gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
 ) -> None:
@@ -441,11 +436,11 @@ def test_a_saml_attribute_with_several_values_is_stored_as_cognito_writes_it(
     several = {"email": ["multi@corp.example"], "groups": ["engineering", "corp-admins"]}
     xml = saml_idp.response_xml(None, name_id="multi@corp.example", attributes=several)
     assert "code" in post_unsolicited(gatehouse, client_id, encode(xml))
-    assert attributes(idp, pool_id, "Portal_multi@corp.example")["custom:groups"] == "[engineering, corp-admins]"
+    assert user_attributes(idp, pool_id, "Portal_multi@corp.example")["custom:groups"] == "[engineering, corp-admins]"
     one = {"email": ["single@corp.example"], "groups": ["engineering"]}
     xml = saml_idp.response_xml(None, name_id="single@corp.example", attributes=one)
     assert "code" in post_unsolicited(gatehouse, client_id, encode(xml))
-    assert attributes(idp, pool_id, "Portal_single@corp.example")["custom:groups"] == "engineering"
+    assert user_attributes(idp, pool_id, "Portal_single@corp.example")["custom:groups"] == "engineering"
 
 
 def test_a_subject_too_long_for_a_user_name_is_refused(

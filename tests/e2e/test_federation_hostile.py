@@ -29,12 +29,12 @@ import pytest
 import requests
 from aiohttp import web
 
-from tests.e2e.federation_support import Flow, corp_details, saml_idp_for, usernames
+from tests.e2e.federation_support import Flow, corp_details, federated_sign_in, saml_idp_for, usernames
 from tests.e2e.oauth_support import CALLBACK, pkce_pair, query_of
 from tests.fakes.oauth import FakeApple, FakeGoogle, FakeOIDC
 from tests.fakes.saml import FakeSamlIdP, decode, encode
 from tests.fakes.server import ThreadedApp
-from tests.support import GatehouseServer
+from tests.support import GatehouseServer, user_attributes
 
 
 @pytest.fixture(scope="module")
@@ -79,31 +79,18 @@ def client_id(idp: Any, pool_id: str, google: FakeGoogle, corp: FakeOIDC, saml_i
     return str(client["UserPoolClient"]["ClientId"])
 
 
-def sign_in(gatehouse: GatehouseServer, client_id: str, provider: str) -> dict[str, str]:
-    """One federated round trip; the query the client's redirect URI receives."""
-    response = Flow(gatehouse, client_id).run(Flow(gatehouse, client_id).authorize_url(identity_provider=provider))
-    assert response.status_code in (302, 303), response.text
-    assert response.headers["Location"].startswith(CALLBACK)
-    return query_of(response.headers["Location"])
-
-
-def attributes(idp: Any, pool_id: str, username: str) -> dict[str, str]:
-    user = idp.admin_get_user(UserPoolId=pool_id, Username=username)
-    return {a["Name"]: a["Value"] for a in user["UserAttributes"]}
-
-
 def test_a_disabled_federated_user_is_refused_and_left_unchanged(
     gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, google: FakeGoogle
 ) -> None:
     google.user = {**google.user, "sub": "disabled-ext-1", "name": "Ann Before"}
-    assert "code" in sign_in(gatehouse, client_id, "Google")
+    assert "code" in federated_sign_in(gatehouse, client_id, "Google")
     username = "Google_disabled-ext-1"
     idp.admin_disable_user(UserPoolId=pool_id, Username=username)
-    before = attributes(idp, pool_id, username)
+    before = user_attributes(idp, pool_id, username)
     google.user = {**google.user, "name": "Mallory After"}
-    answer = sign_in(gatehouse, client_id, "Google")
+    answer = federated_sign_in(gatehouse, client_id, "Google")
     assert "code" not in answer and answer["error"]
-    assert attributes(idp, pool_id, username) == before
+    assert user_attributes(idp, pool_id, username) == before
 
 
 def test_a_disabled_linked_native_user_is_refused_and_left_unchanged(
@@ -119,12 +106,12 @@ def test_a_disabled_linked_native_user_is_refused_and_left_unchanged(
         },
     )  # fmt: skip
     idp.admin_disable_user(UserPoolId=pool_id, Username="native-ann")
-    before = attributes(idp, pool_id, "native-ann")
+    before = user_attributes(idp, pool_id, "native-ann")
     users_before = usernames(idp, pool_id)
     google.user = {**google.user, "sub": "linked-1"}
-    answer = sign_in(gatehouse, client_id, "Google")
+    answer = federated_sign_in(gatehouse, client_id, "Google")
     assert "code" not in answer and answer["error"]
-    assert attributes(idp, pool_id, "native-ann") == before
+    assert user_attributes(idp, pool_id, "native-ann") == before
     assert usernames(idp, pool_id) == users_before
 
 
@@ -132,16 +119,16 @@ def test_an_immutable_mapped_attribute_is_not_overwritten(
     gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, corp: FakeOIDC
 ) -> None:
     corp.user = {**corp.user, "sub": "tenant-1", "tenant": "blue"}
-    assert "code" in sign_in(gatehouse, client_id, "Corp")
+    assert "code" in federated_sign_in(gatehouse, client_id, "Corp")
     username = "Corp_tenant-1"
-    assert attributes(idp, pool_id, username)["custom:tenant"] == "blue"
+    assert user_attributes(idp, pool_id, username)["custom:tenant"] == "blue"
     # The same value again: nothing to update, the sign-in goes through.
-    assert "code" in sign_in(gatehouse, client_id, "Corp")
+    assert "code" in federated_sign_in(gatehouse, client_id, "Corp")
     corp.user = {**corp.user, "email": "moved@corp.example", "tenant": "red"}
-    before = attributes(idp, pool_id, username)
-    answer = sign_in(gatehouse, client_id, "Corp")
+    before = user_attributes(idp, pool_id, username)
+    answer = federated_sign_in(gatehouse, client_id, "Corp")
     assert "code" not in answer and answer["error"]
-    assert attributes(idp, pool_id, username) == before
+    assert user_attributes(idp, pool_id, username) == before
     assert before["custom:tenant"] == "blue"
 
 
@@ -150,12 +137,12 @@ def test_an_id_token_authorized_for_another_client_is_refused(
 ) -> None:
     users_before = usernames(idp, pool_id)
     corp.user = {"sub": "azp-1", "email": "azp@corp.example", "tenant": "blue", "azp": "another-client"}
-    answer = sign_in(gatehouse, client_id, "Corp")
+    answer = federated_sign_in(gatehouse, client_id, "Corp")
     assert "code" not in answer and answer["error"] == "invalid_request"
     assert usernames(idp, pool_id) == users_before
     # Its own client id as azp is fine.
     corp.user = {**corp.user, "azp": corp.client_id}
-    assert "code" in sign_in(gatehouse, client_id, "Corp")
+    assert "code" in federated_sign_in(gatehouse, client_id, "Corp")
 
 
 def test_a_changed_upstream_email_does_not_inherit_the_old_verification(
@@ -164,17 +151,17 @@ def test_a_changed_upstream_email_does_not_inherit_the_old_verification(
     # Google's mapping here holds email but not email_verified: "by default, mapped email addresses are
     # unverified" (Cognito, "Mapping IdP attributes to profiles and tokens").
     google.user = {**google.user, "sub": "moving-1", "email": "first@gmail.example", "name": "Mo"}
-    assert "code" in sign_in(gatehouse, client_id, "Google")
+    assert "code" in federated_sign_in(gatehouse, client_id, "Google")
     username = "Google_moving-1"
     idp.admin_update_user_attributes(
         UserPoolId=pool_id, Username=username, UserAttributes=[{"Name": "email_verified", "Value": "true"}]
     )
     # The same address again keeps the verification it has.
-    assert "code" in sign_in(gatehouse, client_id, "Google")
-    assert attributes(idp, pool_id, username)["email_verified"] == "true"
+    assert "code" in federated_sign_in(gatehouse, client_id, "Google")
+    assert user_attributes(idp, pool_id, username)["email_verified"] == "true"
     google.user = {**google.user, "email": "victim@example.com"}
-    assert "code" in sign_in(gatehouse, client_id, "Google")
-    after = attributes(idp, pool_id, username)
+    assert "code" in federated_sign_in(gatehouse, client_id, "Google")
+    after = user_attributes(idp, pool_id, username)
     assert after["email"] == "victim@example.com"
     assert after.get("email_verified", "false") == "false"
 
@@ -337,7 +324,7 @@ def test_an_identity_linked_to_a_deleted_user_does_not_follow_its_username(
     code = query_of(response.headers["Location"])["code"]
     assert flow.tokens(code)["id_token"]
     assert "Google_orphan-1" in usernames(idp, pool_id)
-    assert "identities" not in attributes(idp, pool_id, "reused-name")
+    assert "identities" not in user_attributes(idp, pool_id, "reused-name")
 
 
 class OddTokenEndpoint(FakeOIDC):
@@ -432,11 +419,11 @@ def test_apples_unsigned_first_login_name_never_overwrites_a_user(
 
     assert "code" in apple_sign_in()
     username = f"SignInWithApple_{renaming_apple.user['sub']}"
-    assert attributes(idp, pool_id, username)["given_name"] == "Ann"
+    assert user_attributes(idp, pool_id, username)["given_name"] == "Ann"
     renaming_apple.first_name, renaming_apple.resend = "Mallory", True
     renaming_apple.user = {**renaming_apple.user, "email": "new@privaterelay.example"}
     assert "code" in apple_sign_in()
-    after = attributes(idp, pool_id, username)
+    after = user_attributes(idp, pool_id, username)
     assert after["given_name"] == "Ann"
     # What the signed ID token says still updates the user.
     assert after["email"] == "new@privaterelay.example"
@@ -462,21 +449,21 @@ def test_a_profile_answers_only_for_the_identity_it_was_made_for(
             SupportedIdentityProviders=["Corp", "CORP"],
         )["UserPoolClient"]["ClientId"]  # fmt: skip
         corp.user = {"sub": "1001", "email": "victim@corp.example", "email_verified": True}
-        assert "code" in sign_in(gatehouse, client, "Corp")
-        before = attributes(idp, pool, "corp_1001")
+        assert "code" in federated_sign_in(gatehouse, client, "Corp")
+        before = user_attributes(idp, pool, "corp_1001")
         other.user = {"sub": "1001", "email": "mallory@evil.example", "email_verified": True}
-        refused = sign_in(gatehouse, client, "CORP")
+        refused = federated_sign_in(gatehouse, client, "CORP")
         assert "code" not in refused and refused["error"] == "invalid_request"
-        assert attributes(idp, pool, "corp_1001") == before
+        assert user_attributes(idp, pool, "corp_1001") == before
         # A user an administrator named as a profile would be is no profile either.
         idp.admin_create_user(UserPoolId=pool, Username="corp_native-7", MessageAction="SUPPRESS")
         corp.user = {"sub": "native-7", "email": "mallory@evil.example", "email_verified": True}
-        refused = sign_in(gatehouse, client, "Corp")
+        refused = federated_sign_in(gatehouse, client, "Corp")
         assert "code" not in refused and refused["error"] == "invalid_request"
-        assert "email" not in attributes(idp, pool, "corp_native-7")
+        assert "email" not in user_attributes(idp, pool, "corp_native-7")
         # The identity the profile was made for still signs in.
         corp.user = {"sub": "1001", "email": "victim@corp.example", "email_verified": True}
-        assert "code" in sign_in(gatehouse, client, "Corp")
+        assert "code" in federated_sign_in(gatehouse, client, "Corp")
     assert usernames(idp, pool) == {"corp_1001", "corp_native-7"}
 
 
@@ -532,8 +519,8 @@ def test_a_mapping_may_write_only_what_the_app_client_may(
 
     corp.user = {"sub": "writer-1", "email": "writer@corp.example", "email_verified": True, "tenant": "red"}
     before = usernames(idp, pool_id)
-    refused = sign_in(gatehouse, client(["email"]), "Corp")  # custom:tenant is mapped too
+    refused = federated_sign_in(gatehouse, client(["email"]), "Corp")  # custom:tenant is mapped too
     assert "code" not in refused and refused["error"] == "invalid_request"
     assert usernames(idp, pool_id) == before
-    assert "code" in sign_in(gatehouse, client(["email", "custom:tenant"]), "Corp")
-    assert attributes(idp, pool_id, "Corp_writer-1")["custom:tenant"] == "red"
+    assert "code" in federated_sign_in(gatehouse, client(["email", "custom:tenant"]), "Corp")
+    assert user_attributes(idp, pool_id, "Corp_writer-1")["custom:tenant"] == "red"

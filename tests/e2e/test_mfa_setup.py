@@ -31,15 +31,10 @@ from tests.e2e.test_mfa_sms_email import (
     sign_in,
     tokens_of,
 )
-from tests.support import GatehouseServer, MailServer
+from tests.support import GatehouseServer, MailServer, user_attributes
 
 TOTP = {"Enabled": True}
 NOT_OFFERED = "is not enabled for this user pool."
-
-
-def attributes(idp: Any, pool_id: str, username: str) -> dict[str, str]:
-    user = idp.admin_get_user(UserPoolId=pool_id, Username=username)
-    return {a["Name"]: a["Value"] for a in user["UserAttributes"]}
 
 
 def setup_email(public_idp: Any, client_id: str, session: str, username: str, address: str) -> dict[str, Any]:
@@ -70,7 +65,7 @@ def test_email_mfa_is_set_up_while_signing_in(mail: MailServer, idp: Any, public
     }
     code = email_code(mail, address, 1)
     # Nothing is stored for the user before the code comes back.
-    assert "email" not in attributes(idp, pool_id, "uma")
+    assert "email" not in user_attributes(idp, pool_id, "uma")
     assert mfa_view(idp, pool_id, "uma") == (None, None)
     # The MFA_SETUP session was exchanged for the EMAIL_OTP one.
     with pytest.raises(ClientError) as old:
@@ -81,11 +76,11 @@ def test_email_mfa_is_set_up_while_signing_in(mail: MailServer, idp: Any, public
     with pytest.raises(ClientError) as wrong:
         answer(public_idp, client_id, "EMAIL_OTP", sent["Session"], "uma", EMAIL_OTP_CODE=not_the(code))
     assert error_of(wrong)[0] == "CodeMismatchException"
-    assert "email" not in attributes(idp, pool_id, "uma")
+    assert "email" not in user_attributes(idp, pool_id, "uma")
     tokens = tokens_of(answer(public_idp, client_id, "EMAIL_OTP", sent["Session"], "uma", EMAIL_OTP_CODE=code))
     me = public_idp.get_user(AccessToken=tokens["AccessToken"])
     assert me["UserMFASettingList"] == ["EMAIL_OTP"] and me["PreferredMfaSetting"] == "EMAIL_OTP"
-    stored = attributes(idp, pool_id, "uma")
+    stored = user_attributes(idp, pool_id, "uma")
     assert stored["email"] == address and stored["email_verified"] == "true"
 
     # Replayed: the session is spent.
@@ -132,7 +127,7 @@ def test_an_expired_setup_code_ends_the_setup(
         answer(public_idp, client_id, "EMAIL_OTP", sent["Session"], "ezra", EMAIL_OTP_CODE=code)
     assert error_of(gone)[0] == "NotAuthorizedException"
     # Nothing was set up: the next sign-in asks for MFA_SETUP again.
-    assert "email" not in attributes(idp, pool_id, "ezra")
+    assert "email" not in user_attributes(idp, pool_id, "ezra")
     assert mfa_view(idp, pool_id, "ezra") == (None, None)
     assert sign_in(public_idp, client_id, "ezra")["ChallengeName"] == "MFA_SETUP"
 
@@ -159,7 +154,7 @@ def test_another_users_session_cannot_set_up_email(
     with pytest.raises(ClientError) as swapped:
         answer(public_idp, client_id, "EMAIL_OTP", sent["Session"], "vera", EMAIL_OTP_CODE=code)
     assert error_of(swapped)[0] == "NotAuthorizedException"
-    assert "email" not in attributes(idp, pool_id, "walt") and "email" not in attributes(idp, pool_id, "vera")
+    assert "email" not in user_attributes(idp, pool_id, "walt") and "email" not in user_attributes(idp, pool_id, "vera")
     # A session of another client is refused too.
     other_client = idp.create_user_pool_client(
         UserPoolId=pool_id, ClientName="other", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
@@ -331,7 +326,7 @@ def test_an_address_the_user_already_has(mail: MailServer, idp: Any, public_idp:
         )
     )
     assert mfa_view(idp, pool_id, "cora") == (["EMAIL_OTP"], "EMAIL_OTP")
-    assert attributes(idp, pool_id, "cora")["email_verified"] == "true"
+    assert user_attributes(idp, pool_id, "cora")["email_verified"] == "true"
 
 
 def test_an_address_changed_while_the_code_was_out(
@@ -348,7 +343,7 @@ def test_an_address_changed_while_the_code_was_out(
     with pytest.raises(ClientError) as moved:
         answer(public_idp, client_id, "EMAIL_OTP", sent["Session"], "dina", EMAIL_OTP_CODE=code)
     assert error_of(moved)[0] == "NotAuthorizedException"
-    assert attributes(idp, pool_id, "dina")["email"] == "dina@work.example"
+    assert user_attributes(idp, pool_id, "dina")["email"] == "dina@work.example"
     assert mfa_view(idp, pool_id, "dina") == (None, None)
 
 

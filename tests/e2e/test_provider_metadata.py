@@ -36,8 +36,8 @@ from saml2.config import IdPConfig
 from saml2.server import Server
 from saml2.time_util import instant
 
-from tests.e2e.federation_support import Flow, corp_details, usernames
-from tests.e2e.oauth_support import CALLBACK, query_of
+from tests.e2e.federation_support import corp_details, federated_sign_in, usernames
+from tests.e2e.oauth_support import CALLBACK
 from tests.fakes.certs import cert_body, key_and_cert
 from tests.fakes.oauth import FakeOIDC
 from tests.fakes.saml import XMLSEC, FakeSamlIdP, sp_metadata
@@ -86,15 +86,6 @@ def support(idp: Any, pool_id: str, client_id: str, name: str) -> None:
         AllowedOAuthScopes=["openid", "email"], CallbackURLs=[CALLBACK],
         SupportedIdentityProviders=[*current["SupportedIdentityProviders"], name],
     )  # fmt: skip
-
-
-def sign_in(gatehouse: GatehouseServer, client_id: str, provider: str) -> dict[str, str]:
-    """One federated round trip; the query the client's redirect URI receives."""
-    flow = Flow(gatehouse, client_id)
-    response = flow.run(flow.authorize_url(identity_provider=provider))
-    assert response.status_code in (302, 303), response.text[:500]
-    assert response.headers["Location"].startswith(CALLBACK)
-    return query_of(response.headers["Location"])
 
 
 def at_once(count: int, action: Callable[[], dict[str, str]]) -> list[dict[str, str]]:
@@ -229,17 +220,17 @@ def test_a_rolled_signing_certificate_is_picked_up_without_a_restart(
 ) -> None:
     saml_provider(idp, pool_id, client_id, "Rolling", rolling)
     rolling.user["name_id"] = "roll-1@corp.example"
-    assert "code" in sign_in(gatehouse, client_id, "Rolling")
+    assert "code" in federated_sign_in(gatehouse, client_id, "Rolling")
     assert rolling.metadata_fetches == 1
     rolling.roll()
     time.sleep(RETRY_SECONDS + 0.2)
-    answer = sign_in(gatehouse, client_id, "Rolling")
+    answer = federated_sign_in(gatehouse, client_id, "Rolling")
     assert "code" in answer, answer
     assert rolling.metadata_fetches == 2
     # The old key is gone with the old metadata: a Response it signs is refused now.
     rolling.forger = rolling.server_with(*key_and_cert("old-key-again"))
     rolling.forging = True
-    assert "code" not in sign_in(gatehouse, client_id, "Rolling")
+    assert "code" not in federated_sign_in(gatehouse, client_id, "Rolling")
 
 
 def test_forged_responses_do_not_make_gatehouse_hammer_the_idp(
@@ -247,13 +238,13 @@ def test_forged_responses_do_not_make_gatehouse_hammer_the_idp(
 ) -> None:
     saml_provider(idp, pool_id, client_id, "Forged", rolling)
     rolling.user["name_id"] = "genuine-1@corp.example"
-    assert "code" in sign_in(gatehouse, client_id, "Forged")
+    assert "code" in federated_sign_in(gatehouse, client_id, "Forged")
     time.sleep(RETRY_SECONDS + 0.2)
     before_users, before_fetches = usernames(idp, pool_id), rolling.metadata_fetches
     rolling.forging = True
     rolling.user["name_id"] = "forged-1@corp.example"
     started = time.monotonic()
-    answers = at_once(6, lambda: sign_in(gatehouse, client_id, "Forged"))
+    answers = at_once(6, lambda: federated_sign_in(gatehouse, client_id, "Forged"))
     took = time.monotonic() - started
     assert all("code" not in answer and answer.get("error") for answer in answers), answers
     # One read for the whole burst (two if the burst outlasted the retry interval), never one per Response.
@@ -262,7 +253,7 @@ def test_forged_responses_do_not_make_gatehouse_hammer_the_idp(
     # And the genuine IdP still signs users in.
     rolling.forging = False
     rolling.user["name_id"] = "genuine-2@corp.example"
-    assert "code" in sign_in(gatehouse, client_id, "Forged")
+    assert "code" in federated_sign_in(gatehouse, client_id, "Forged")
 
 
 @pytest.mark.parametrize("mode", ["garbage", "error", "expired", "stale"])
@@ -272,15 +263,15 @@ def test_a_failed_refresh_keeps_the_old_metadata(
     name = f"Kept{mode.capitalize()}"
     saml_provider(idp, pool_id, client_id, name, rolling)
     rolling.user["name_id"] = f"kept-{mode}@corp.example"
-    assert "code" in sign_in(gatehouse, client_id, name)
+    assert "code" in federated_sign_in(gatehouse, client_id, name)
     rolling.metadata_mode = mode
     time.sleep(RETRY_SECONDS + 0.2)
     rolling.forging = True
     before = rolling.metadata_fetches
-    assert "code" not in sign_in(gatehouse, client_id, name)
+    assert "code" not in federated_sign_in(gatehouse, client_id, name)
     assert rolling.metadata_fetches == before + 1  # it was read, and refused
     rolling.forging = False
-    answer = sign_in(gatehouse, client_id, name)
+    answer = federated_sign_in(gatehouse, client_id, name)
     assert "code" in answer, answer
     assert rolling.metadata_fetches == before + 1
 
@@ -290,11 +281,11 @@ def test_metadata_is_read_again_when_it_is_old(
 ) -> None:
     saml_provider(idp, pool_id, client_id, "Periodic", rolling)
     rolling.user["name_id"] = "periodic@corp.example"
-    assert "code" in sign_in(gatehouse, client_id, "Periodic")
-    assert "code" in sign_in(gatehouse, client_id, "Periodic")
+    assert "code" in federated_sign_in(gatehouse, client_id, "Periodic")
+    assert "code" in federated_sign_in(gatehouse, client_id, "Periodic")
     assert rolling.metadata_fetches == 1
     time.sleep(REFRESH_SECONDS + 0.5)
-    assert "code" in sign_in(gatehouse, client_id, "Periodic")
+    assert "code" in federated_sign_in(gatehouse, client_id, "Periodic")
     assert rolling.metadata_fetches == 2
 
 
@@ -306,10 +297,10 @@ def test_metadata_is_read_again_before_its_valid_until(
     rolling.valid_for = 3.0
     saml_provider(idp, pool_id, client_id, "ValidUntil", rolling)
     rolling.user["name_id"] = "valid-until@corp.example"
-    assert "code" in sign_in(gatehouse, client_id, "ValidUntil")
+    assert "code" in federated_sign_in(gatehouse, client_id, "ValidUntil")
     assert rolling.metadata_fetches == 1
     time.sleep(3.3)  # past validUntil, well before the regular refresh interval
-    assert "code" in sign_in(gatehouse, client_id, "ValidUntil")
+    assert "code" in federated_sign_in(gatehouse, client_id, "ValidUntil")
     assert rolling.metadata_fetches == 2
 
 
@@ -425,11 +416,11 @@ def test_concurrent_sign_ins_with_a_rotated_kid_fetch_the_jwks_once(
 ) -> None:
     oidc_provider(idp, pool_id, client_id, "Rotating", rotating)
     rotating.user = {**rotating.user, "sub": "rot-1"}
-    assert "code" in sign_in(gatehouse, client_id, "Rotating")
+    assert "code" in federated_sign_in(gatehouse, client_id, "Rotating")
     assert rotating.jwks_fetches == 1
     rotating.key = jwk.JWK.generate(kty="RSA", size=2048, kid="fake-key-2")
     time.sleep(JWKS_RETRY_SECONDS + 0.2)
-    answers = at_once(6, lambda: sign_in(gatehouse, client_id, "Rotating"))
+    answers = at_once(6, lambda: federated_sign_in(gatehouse, client_id, "Rotating"))
     assert all("code" in answer for answer in answers), answers
     assert rotating.jwks_fetches == 2
 
@@ -439,13 +430,13 @@ def test_unknown_keys_refetch_the_jwks_at_most_once_per_interval(
 ) -> None:
     oidc_provider(idp, pool_id, client_id, "Unknown", rotating)
     rotating.user = {**rotating.user, "sub": "unknown-1"}
-    assert "code" in sign_in(gatehouse, client_id, "Unknown")
+    assert "code" in federated_sign_in(gatehouse, client_id, "Unknown")
     time.sleep(JWKS_RETRY_SECONDS + 0.2)
     before_users, before = usernames(idp, pool_id), rotating.jwks_fetches
     rotating.signing_key = jwk.JWK.generate(kty="RSA", size=2048, kid="nobody-knows")
     rotating.user = {**rotating.user, "sub": "unknown-2"}
     started = time.monotonic()
-    answers = [sign_in(gatehouse, client_id, "Unknown") for _ in range(4)]
+    answers = [federated_sign_in(gatehouse, client_id, "Unknown") for _ in range(4)]
     took = time.monotonic() - started
     assert all("code" not in answer and answer.get("error") for answer in answers), answers
     assert 1 <= rotating.jwks_fetches - before <= 1 + int(took // JWKS_RETRY_SECONDS)
@@ -457,7 +448,7 @@ def test_a_moved_jwks_uri_is_picked_up_from_discovery(
 ) -> None:
     oidc_provider(idp, pool_id, client_id, "Moving", rotating)
     rotating.user = {**rotating.user, "sub": "moving-1"}
-    assert "code" in sign_in(gatehouse, client_id, "Moving")
+    assert "code" in federated_sign_in(gatehouse, client_id, "Moving")
     assert rotating.discovery_fetches == 1
     # The issuer publishes a new key at a new JWKS URL; the old URL keeps the old key only.
     new_key = jwk.JWK.generate(kty="RSA", size=2048, kid="moved-key")
@@ -465,7 +456,7 @@ def test_a_moved_jwks_uri_is_picked_up_from_discovery(
     rotating.jwks_path_now = "/jwks2"
     rotating.signing_key = new_key
     time.sleep(RETRY_SECONDS + 0.2)
-    answer = sign_in(gatehouse, client_id, "Moving")
+    answer = federated_sign_in(gatehouse, client_id, "Moving")
     assert "code" in answer, answer
     assert rotating.discovery_fetches == 2
 
@@ -479,14 +470,14 @@ def test_a_failing_discovery_keeps_the_known_endpoints(
     name = f"Flaky{failure.capitalize()}"
     oidc_provider(idp, pool_id, client_id, name, rotating)
     rotating.user = {**rotating.user, "sub": f"flaky-{failure}"}
-    assert "code" in sign_in(gatehouse, client_id, name)
+    assert "code" in federated_sign_in(gatehouse, client_id, name)
     rotating.discovery_fails = failure
     time.sleep(REFRESH_SECONDS + 0.5)
-    answer = sign_in(gatehouse, client_id, name)
+    answer = federated_sign_in(gatehouse, client_id, name)
     assert "code" in answer, answer
     assert rotating.discovery_fetches == 2  # read again when old, refused, the known endpoints kept
     # Not asked again on every sign-in while it is down.
-    assert "code" in sign_in(gatehouse, client_id, name)
+    assert "code" in federated_sign_in(gatehouse, client_id, name)
     assert rotating.discovery_fetches == 2
 
 
@@ -495,5 +486,5 @@ def test_a_provider_whose_discovery_never_worked_is_an_error_not_a_500(
 ) -> None:
     rotating.discovery_fails = "error"
     oidc_provider(idp, pool_id, client_id, "Down", rotating)
-    answer = sign_in(gatehouse, client_id, "Down")
+    answer = federated_sign_in(gatehouse, client_id, "Down")
     assert "code" not in answer and answer.get("error"), answer
