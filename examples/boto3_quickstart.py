@@ -1,6 +1,6 @@
 """Gatehouse quick start with an unmodified boto3.
 
-Start Gatehouse (see README), then:
+Start Gatehouse (see README), install the examples' packages (``pip install -e '.[examples]'``), then:
 
     GATEHOUSE_URL=http://localhost:9229 python examples/boto3_quickstart.py
 

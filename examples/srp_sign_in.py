@@ -1,6 +1,6 @@
 """Secure Remote Password sign-in (USER_SRP_AUTH) with pycognito's ``AWSSRP``, unmodified, against Gatehouse.
 
-Start Gatehouse (see README), then:
+Start Gatehouse (see README), install the examples' packages (``pip install -e '.[examples]'``), then:
 
     GATEHOUSE_URL=http://localhost:9229 python examples/srp_sign_in.py
 

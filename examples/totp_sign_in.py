@@ -1,6 +1,6 @@
 """Sign-in with an authenticator app (TOTP, RFC 6238) through an unmodified boto3.
 
-Start Gatehouse (see README), then:
+Start Gatehouse (see README), install the examples' packages (``pip install -e '.[examples]'``), then:
 
     GATEHOUSE_URL=http://localhost:9229 python examples/totp_sign_in.py
 

@@ -35,7 +35,7 @@ Run it against ``gatehouse serve``:
    confirmation code there, through the SMTP server Gatehouse's config names, else to
    ``.gatehouse/outbox.jsonl``. (A pool that verifies no attribute sends no code: an administrator confirms
    its sign-ups with AdminConfirmSignUp.)
-3. Run this app::
+3. Run this app (its packages: ``pip install -e '.[examples]'``, authlib and httpx among them)::
 
        GATEHOUSE_ISSUER=http://127.0.0.1:9229/<pool id> CLIENT_ID=<client id> python examples/web_app/app.py
 
