@@ -1,16 +1,20 @@
 """What the examples and documents tell users to run, run as they say it against ``gatehouse serve`` on the
 embedded default (SQLite, keys and the outbox under the data dir): examples/boto3_quickstart.py and
 examples/srp_sign_in.py with ``GATEHOUSE_URL=http://localhost:<port>`` as their docstrings write it, the
-default issuer the examples' docs name, ``gatehouse config check`` on every config file shipped, and the
-metrics the Prometheus example and its Grafana dashboard read."""
+default issuer the examples' docs name, ``gatehouse config check`` on every config file shipped and on the
+config snippets of docs/federation.md (its PreSignUp hook run as written), the packages the examples import
+(the ``examples`` extra), and the metrics the Prometheus example and its Grafana dashboard read."""
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import json
 import os
 import re
 import subprocess
 import sys
+import tomllib
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,6 +210,121 @@ def test_broker_config_refuses_a_private_key_that_is_not_pem() -> None:
     assert result.returncode != 0
     assert "identity_providers[1]" in result.stdout + result.stderr
     assert "not a key" not in result.stdout + result.stderr and "Traceback" not in result.stderr
+
+
+# --- the config snippets of docs/federation.md ---------------------------------------------------------------
+
+FEDERATION_DOC = REPO / "docs" / "federation.md"
+
+
+def doc_blocks(path: Path, language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```$", path.read_text(), re.MULTILINE | re.DOTALL)
+
+
+def write_doc_hook(directory: Path) -> Path:
+    """The hook module docs/federation.md names (``mycompany.gatehouse_hooks:pre_sign_up``), holding the
+    function the document shows, as a user would save it."""
+    [hook] = [block for block in doc_blocks(FEDERATION_DOC, "python") if "def pre_sign_up" in block]
+    package = directory / "mycompany"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "gatehouse_hooks.py").write_text(hook)
+    return directory
+
+
+def test_federation_doc_pool_snippets_are_accepted_as_written(tmp_path: Path) -> None:
+    """Each whole-pool YAML snippet of docs/federation.md, put in a file after ``version: 1``, passes
+    ``gatehouse config check`` (a pool's required keys included), its hook importable as the document says."""
+    snippets = [block for block in doc_blocks(FEDERATION_DOC, "yaml") if block.startswith("pools:")]
+    assert len(snippets) == 2, snippets
+    hooks_dir = write_doc_hook(tmp_path / "hooks")
+    for number, snippet in enumerate(snippets):
+        path = tmp_path / f"snippet{number}.yaml"
+        path.write_text("version: 1\n" + snippet)
+        env = {"GOOGLE_CLIENT_SECRET": "google-secret", "PYTHONPATH": f"{REPO}{os.pathsep}{hooks_dir}"}
+        result = config_check(str(path), env)
+        assert result.returncode == 0, snippet + result.stdout + result.stderr
+        assert f"{path}: OK (1 pools)" in result.stdout, result.stdout
+
+
+def test_federation_doc_hook_refuses_and_verifies_as_documented(tmp_path: Path) -> None:
+    """The documented PreSignUp hook, served from the documented config: SignUp of an address outside
+    example.com is refused with the hook's message, and one inside gets a verified email."""
+    [snippet] = [block for block in doc_blocks(FEDERATION_DOC, "yaml") if "pre_sign_up:" in block]
+    hooks_dir = write_doc_hook(tmp_path / "hooks")
+    server = GatehouseServer(
+        tmp_path / "data", config="version: 1\n" + snippet, extra_env={"PYTHONPATH": f"{REPO}{os.pathsep}{hooks_dir}"}
+    )
+    server.start()
+    try:
+        admin = server.client()
+        pool_id = "us-east-1_Example01"
+        client_id = admin.create_user_pool_client(UserPoolId=pool_id, ClientName="app")["UserPoolClient"]["ClientId"]
+        app = boto3.client(
+            "cognito-idp",
+            endpoint_url=server.url,
+            region_name="us-east-1",
+            aws_access_key_id="unused",
+            aws_secret_access_key="unused",
+        )
+        with pytest.raises(app.exceptions.UserLambdaValidationException) as refused:
+            app.sign_up(
+                ClientId=client_id,
+                Username="bob",
+                Password="Correct-Horse-9",
+                UserAttributes=[{"Name": "email", "Value": "bob@elsewhere.example"}],
+            )
+        message = refused.value.response["Error"]["Message"]
+        assert message == "PreSignUp failed with error Only example.com accounts may sign up.", message
+        assert admin.list_users(UserPoolId=pool_id)["Users"] == []
+        app.sign_up(
+            ClientId=client_id,
+            Username="amy",
+            Password="Correct-Horse-9",
+            UserAttributes=[{"Name": "email", "Value": "amy@example.com"}],
+        )
+        attributes = admin.admin_get_user(UserPoolId=pool_id, Username="amy")["UserAttributes"]
+        assert {"Name": "email_verified", "Value": "true"} in attributes, attributes
+    finally:
+        server.stop()
+
+
+# --- what the examples import ---------------------------------------------------------------------------------
+
+
+def _requirement_names(requirements: list[str]) -> set[str]:
+    return {_normalized(re.match(r"[A-Za-z0-9._-]+", requirement).group(0)) for requirement in requirements}  # type: ignore[union-attr]
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_package_an_example_imports_comes_with_gatehouse_or_its_examples_extra() -> None:
+    """README: ``pip install -e '.[examples]'`` gives the examples what they import. Each third-party module an
+    example imports is from a distribution Gatehouse depends on, or one its ``examples`` extra names (boto3
+    arrives with aws-encryption-sdk too, but an example should not lean on another package's needs)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    provided = _requirement_names(project["dependencies"] + project["optional-dependencies"]["examples"])
+    distributions = importlib.metadata.packages_distributions()
+    missing: dict[str, set[str]] = {}
+    for source in EXAMPLES.rglob("*.py"):
+        local = {path.stem for path in source.parent.glob("*.py")}
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in local or top == "__future__":
+                    continue
+                names = {_normalized(name) for name in distributions.get(top, [top])}
+                if not names & provided:
+                    missing.setdefault(str(source.relative_to(REPO)), set()).add(top)
+    assert not missing, missing
 
 
 # --- the Prometheus example ---------------------------------------------------------------------------------
