@@ -39,8 +39,9 @@ Run it against ``gatehouse serve``:
 
        GATEHOUSE_ISSUER=http://127.0.0.1:9229/<pool id> CLIENT_ID=<client id> python examples/web_app/app.py
 
-   and open http://localhost:8000/. ``CLIENT_SECRET`` is used when the client has one; ``APP_URL`` and
-   ``PORT`` change where the app listens (the callback URL is ``APP_URL + "/callback"``).
+   and open http://localhost:8000/. ``CLIENT_SECRET`` is used when the client has one; ``PORT`` changes the
+   port the app listens on (always on 127.0.0.1), ``APP_URL`` the address browsers reach it at (default
+   ``http://localhost:<PORT>``; the callback URL is ``APP_URL + "/callback"``, which the client must list).
 """
 
 from __future__ import annotations
