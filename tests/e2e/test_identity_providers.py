@@ -251,6 +251,47 @@ def test_saml_metadata_file_and_signing_certificate(idp: Any, pool_id: str) -> N
     assert error_of(entity)[0] == "InvalidParameterException"
 
 
+def test_describe_shows_the_details_docs_federation_md_says_are_filled_in(idp: Any, pool_id: str) -> None:
+    """docs/federation.md's provider table: a MetadataURL's endpoints and an OIDC issuer's are read at sign-in,
+    so DescribeIdentityProvider shows only what was given; SAML endpoints come from the metadata alone (a given
+    one is not kept), and ActiveEncryptionCertificate comes with EncryptedResponses."""
+    saml = idp.create_identity_provider(
+        UserPoolId=pool_id,
+        ProviderName="ByUrl",
+        ProviderType="SAML",
+        ProviderDetails={
+            "MetadataURL": "https://idp.example/md",
+            "SSORedirectBindingURI": "https://elsewhere.example/",
+        },
+    )["IdentityProvider"]["ProviderDetails"]
+    assert saml == {"MetadataURL": "https://idp.example/md"}
+    encrypted = idp.update_identity_provider(
+        UserPoolId=pool_id, ProviderName="ByUrl", ProviderDetails={"EncryptedResponses": "true"}
+    )["IdentityProvider"]["ProviderDetails"]
+    certificate = idp.get_signing_certificate(UserPoolId=pool_id)["Certificate"]
+    assert encrypted["ActiveEncryptionCertificate"] == certificate
+    assert "SSORedirectBindingURI" not in encrypted
+    oidc = idp.create_identity_provider(
+        UserPoolId=pool_id,
+        ProviderName="Discovered",
+        ProviderType="OIDC",
+        ProviderDetails={
+            "client_id": "c",
+            "client_secret": "s",
+            "authorize_scopes": "openid",
+            "oidc_issuer": "https://issuer.example",
+            "attributes_request_method": "GET",
+            "token_url": "https://proxy.example/token",
+        },
+    )["IdentityProvider"]["ProviderDetails"]
+    assert oidc["token_url"] == "https://proxy.example/token"
+    assert not {"authorize_url", "jwks_uri", "attributes_url"} & set(oidc), oidc
+    described = idp.describe_identity_provider(UserPoolId=pool_id, ProviderName="Discovered")["IdentityProvider"]
+    assert described["ProviderDetails"] == oidc
+    for name in ("ByUrl", "Discovered"):
+        idp.delete_identity_provider(UserPoolId=pool_id, ProviderName=name)
+
+
 def test_list_pages_and_delete(idp: Any, pool_id: str) -> None:
     names = []
     token: dict[str, str] = {}
