@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,38 @@ def test_schema_still_refuses_what_no_reference_excuses() -> None:
     assert failing == {
         "server/port", "server/public_url", "server/smtp/port", "pools/0/clients/0/secret", "iam/roles/0/trust_policy",
     }  # fmt: skip
+
+
+def _schema_keys(node: Any, definitions: dict[str, Any], prefix: str = "") -> set[str]:
+    """Every key path the schema describes (``pools.identity_providers.private_key``), lists and maps looked
+    through."""
+    if not isinstance(node, dict):
+        return set()
+    if "$ref" in node:
+        return _schema_keys(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions, prefix)
+    found: set[str] = set()
+    for name, sub in node.get("properties", {}).items():
+        path = f"{prefix}.{name}" if prefix else name
+        found |= {path} | _schema_keys(sub, definitions, path)
+    for key in ("items", "additionalProperties"):
+        found |= _schema_keys(node.get(key), definitions, prefix)
+    for key in ("anyOf", "oneOf", "allOf"):
+        for sub in node.get(key, []):
+            found |= _schema_keys(sub, definitions, prefix)
+    return found
+
+
+def test_the_example_names_every_key_of_the_schema() -> None:
+    """README: ``config/gatehouse.example.yaml`` documents every key. Each key ``config/schema.json`` describes
+    is written in it, set or in a comment, so a reader finds every setting there."""
+    schema = json.loads((REPO / "config" / "schema.json").read_text())
+    definitions = schema.get("$defs", {})
+    text = (REPO / "config" / "gatehouse.example.yaml").read_text()
+    written = set(re.findall(r"^[\s#]*(?:- )?([A-Za-z_]\w*):", text, re.MULTILINE))
+    written |= set(re.findall(r"[{,]\s*([A-Za-z_]\w*):", text))
+    keys = _schema_keys(schema, definitions)
+    assert len(keys) > 200
+    assert sorted(k for k in keys if k.rsplit(".", 1)[-1] not in written) == []
 
 
 def test_committed_schema_allows_references() -> None:
