@@ -1936,6 +1936,11 @@ def _problems(exc: ValidationError) -> list[tuple[Loc, Problem]]:
         elif kind == "too_short" and ctx.get("min_length") == 1 and _target(loc).secret:
             # pydantic words a SecretStr's length as a list's ("at least 1 item(s)").
             problems.append((loc, Problem(_format_loc(loc), "expected a secret that is not empty, got an empty one")))
+        elif kind in ("too_short", "too_long") and _target(loc).secret:
+            # The same for a longer bound (a client secret's 24 to 64): a secret's length is in characters.
+            bound = f"at least {ctx.get('min_length')}" if kind == "too_short" else f"at most {ctx.get('max_length')}"
+            got = _show_at(loc, error.get("input"))
+            problems.append((loc, Problem(_format_loc(loc), f"expected {bound} characters, got {got}")))
         else:
             got = _show_at(loc, error.get("input"))
             problems.append((loc, Problem(_format_loc(loc), f"{_expectation(error)}, got {got}")))

@@ -1261,12 +1261,15 @@ def test_settings_that_would_fail_every_request_are_refused_at_load(write: Write
             clients:
               - {id: short, name: short, secret: "${SHORT}"}
               - {id: spaced, name: spaced, secret: "${SPACED}"}
+              - {id: long, name: long, secret: "${LONG}"}
         """
     )
-    lines = str(errors_of(path, {"SHORT": "abc", "SPACED": "has a space in the middle of it"})).splitlines()
+    env = {"SHORT": "abc", "SPACED": "has a space in the middle of it", "LONG": "x" * 65}
+    lines = str(errors_of(path, env)).splitlines()
     assert sorted(lines) == [
-        f"{path}: pools[0].clients[0].secret: expected at least 24 item(s), got a secret (not shown)",
+        f"{path}: pools[0].clients[0].secret: expected at least 24 characters, got a secret (not shown)",
         f"{path}: pools[0].clients[1].secret: expected a secret without white space, got a secret (not shown)",
+        f"{path}: pools[0].clients[2].secret: expected at most 64 characters, got a secret (not shown)",
         f"{path}: server.argon2.memory_kib: expected at least 8 KiB per lane (32 for parallelism 4), got 8",
         f"{path}: server.smtp.start_tls: expected use_tls or start_tls, not both (implicit TLS already encrypts the "
         "connection STARTTLS would upgrade), got True",
