@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 import requests
+import yaml
 
 from tests.e2e.front_door_support import Visitor, seen_headers
 from tests.fakes.echo_app import EchoApp
@@ -720,6 +722,54 @@ def test_forward_auth_answers_a_proxy_in_front(server: GatehouseServer) -> None:
     assert nginx.status_code == 401
     unknown = requests.get(f"{server.url}/_gatehouse/auth-request?app=nope", timeout=10, allow_redirects=False)
     assert unknown.status_code == 403
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def proxy_set_ups() -> dict[str, tuple[set[str], str]]:
+    """Each proxy set-up the documents give (docs/front-door.md, examples/front_door/): the identity headers it
+    hands the app from the check's answer (lower case), and its whole text (comments name the token headers)."""
+    doc = (REPO / "docs" / "front-door.md").read_text()
+    example = (REPO / "examples" / "front_door" / "README.md").read_text()
+    set_ups: dict[str, tuple[set[str], str]] = {}
+    for source, text in (("docs/front-door.md", doc), ("examples/front_door/README.md", example)):
+        for block in re.findall(r"^```[a-z]*\n(.*?)^```", text, re.MULTILINE | re.DOTALL):
+            if "auth_request " in block:
+                names = re.findall(r"^\s*proxy_set_header (X-Gatehouse-[\w-]+)", block, re.MULTILINE)
+                set_ups[f"{source}: nginx"] = ({n.lower() for n in names}, block)
+            elif "forwardAuth:" in block:
+                middleware = yaml.safe_load(block)["http"]["middlewares"]["gatehouse"]["forwardAuth"]
+                set_ups[f"{source}: Traefik"] = ({n.lower() for n in middleware["authResponseHeaders"]}, block)
+            elif "forward_auth " in block:
+                copied = re.search(r"^\s*copy_headers (.+)$", block, re.MULTILINE)
+                assert copied is not None, block
+                set_ups[f"{source}: Caddy"] = ({n.lower() for n in copied.group(1).split()}, block)
+    conf = (REPO / "examples" / "front_door" / "nginx.conf").read_text()
+    names = re.findall(r"^\s*proxy_set_header (X-Gatehouse-[\w-]+)", conf, re.MULTILINE)
+    set_ups["examples/front_door/nginx.conf"] = ({n.lower() for n in names}, conf)
+    return set_ups
+
+
+def test_every_documented_proxy_set_up_hands_the_app_every_header_of_the_check(server: GatehouseServer) -> None:
+    """nginx and Traefik replace only the headers they are told to copy from the check's answer and pass on what
+    the browser sent under any other name: a set-up that leaves one of the check's headers out lets a browser
+    choose that header's value. Each set-up the documents give copies every identity header a real check
+    answers, and names the token headers (pass_tokens) where it says how to add them."""
+    visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
+    visitor.sign_in("/", "alice")
+    cookies = {c.name: str(c.value) for c in visitor.http.cookies if c.name == "gatehouse-session"}
+    asked = requests.get(f"{server.url}/_gatehouse/auth-request?app=wiki", cookies=cookies, timeout=10)
+    assert asked.status_code == 200
+    answered = {name.lower() for name in asked.headers if name.lower().startswith("x-gatehouse-")}
+    tokens = {"x-gatehouse-id-token", "x-gatehouse-access-token"}
+    assert tokens < answered and "x-gatehouse-pool" in answered
+    set_ups = proxy_set_ups()
+    assert len(set_ups) == 6, sorted(set_ups)
+    for where, (copied, text) in set_ups.items():
+        assert answered - tokens <= copied, (where, sorted(answered - tokens - copied))
+        for name in tokens:
+            assert name in text.lower(), (where, name)
 
 
 def test_metrics_count_the_front_door(server: GatehouseServer) -> None:
