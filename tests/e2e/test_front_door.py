@@ -633,6 +633,9 @@ def test_a_user_outside_the_allowed_groups_is_refused(server: GatehouseServer, u
     answer = visitor.sign_in("/", "bob")
     assert answer.status_code == 403 and "only for members of: staff" in answer.text
     assert len(upstream.requests) == before
+    # A page's script is told why, in JSON, as docs/front-door.md says.
+    info = visitor.get("/_gatehouse/userinfo")
+    assert info.status_code == 403 and info.json() == {"error": "forbidden"}
     # Once in the group, the same session gets in: the groups are read on every request.
     idp = server.client()
     idp.admin_add_user_to_group(UserPoolId=POOL, Username="bob", GroupName="staff")
