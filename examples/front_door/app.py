@@ -2,7 +2,7 @@
 
 nginx (nginx.conf beside this file) lets a request through only once Gatehouse has signed the browser in, and
 tells this app who the user is in request headers: ``X-Gatehouse-Username``, ``X-Gatehouse-Email``,
-``X-Gatehouse-Groups`` (comma-separated), ``X-Gatehouse-Sub`` and ``X-Gatehouse-Pool``. The app trusts them
+``X-Gatehouse-Groups`` (comma-separated, each name percent-decoded), ``X-Gatehouse-Sub`` and ``X-Gatehouse-Pool``. The app trusts them
 because only nginx can reach it (it listens on 127.0.0.1) and nginx sets them itself, whatever a browser sends.
 
 Run it: ``python examples/front_door/app.py`` (listens on http://127.0.0.1:8000; ``PORT`` changes the port), then
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from html import escape
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -22,7 +23,8 @@ async def hello(request: web.Request) -> web.Response:
     if not username:
         # Only a request that did not come through nginx has no user: this app is not meant to be reached so.
         return web.Response(status=403, text="Open this app through nginx: http://localhost:8080/\n")
-    groups = [g for g in request.headers.get("X-Gatehouse-Groups", "").split(",") if g]
+    # Comma-separated; a comma, "%" or a character beyond ASCII inside a name is percent-encoded (UTF-8).
+    groups = [unquote(g) for g in request.headers.get("X-Gatehouse-Groups", "").split(",") if g]
     email = request.headers.get("X-Gatehouse-Email", "")
     items = "".join(f"<li>{escape(group)}</li>" for group in groups) or "<li>(none)</li>"
     page = f"""<!doctype html>

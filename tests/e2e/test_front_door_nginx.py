@@ -497,9 +497,11 @@ class ExampleApp(ThreadedApp):
 
 def test_the_example_app_greets_the_user_nginx_names() -> None:
     with ExampleApp() as app:
-        headers = {"X-Gatehouse-Username": "<alice>", "X-Gatehouse-Groups": "staff,editors"}
+        # As the front door writes the groups "staff", "R&D, Europe" and "Équipe" (docs/front-door.md).
+        headers = {"X-Gatehouse-Username": "<alice>", "X-Gatehouse-Groups": "staff,R&D%2C Europe,%C3%89quipe"}
         page = requests.get(f"{app.url}/", headers=headers, timeout=10)
         assert page.status_code == 200
-        assert "Hello, &lt;alice&gt;!" in page.text and "<li>staff</li><li>editors</li>" in page.text
+        assert "Hello, &lt;alice&gt;!" in page.text
+        assert "<li>staff</li><li>R&amp;D, Europe</li><li>Équipe</li>" in page.text, page.text
         assert 'href="/_gatehouse/sign_out"' in page.text
         assert requests.get(f"{app.url}/", timeout=10).status_code == 403
