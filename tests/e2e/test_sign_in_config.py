@@ -142,3 +142,32 @@ def test_a_restart_with_the_same_file_changes_nothing(gatehouse: GatehouseServer
     assert after["LastModifiedDate"] == before["LastModifiedDate"]
     assert after == before
     assert idp.describe_risk_configuration(UserPoolId=POOL_ID)["RiskConfiguration"] == risk_before
+
+
+@pytest.mark.parametrize(("declared", "mode_after"), [("", "OFF"), ("    mfa_configuration: OPTIONAL\n", "OPTIONAL")])
+def test_without_mfa_the_factors_set_through_the_api_stay_and_the_mode_is_the_files(
+    tmp_path: Path, declared: str, mode_after: str
+) -> None:
+    """docs/sign-in-security.md: a pool without `mfa` keeps the factors SetUserPoolMfaConfig set, but its mode is
+    the file's at each start, as every pool setting is (`mfa_configuration`, else OFF)."""
+    pool_id = "us-east-1_ApiFactors1"
+    server = GatehouseServer(
+        tmp_path / "data", config=f"version: 1\npools:\n  - id: {pool_id}\n    name: api\n{declared}"
+    )
+    server.start()
+    try:
+        server.client().set_user_pool_mfa_config(
+            UserPoolId=pool_id,
+            MfaConfiguration="OPTIONAL",
+            SoftwareTokenMfaConfiguration={"Enabled": True},
+            EmailMfaConfiguration={"Message": "Code {####}", "Subject": "Your code"},
+        )
+        server.stop()
+        server.start()
+        after = server.client().get_user_pool_mfa_config(UserPoolId=pool_id)
+        assert after["SoftwareTokenMfaConfiguration"] == {"Enabled": True}
+        assert after["EmailMfaConfiguration"] == {"Message": "Code {####}", "Subject": "Your code"}
+        assert after["MfaConfiguration"] == mode_after
+        assert server.client().describe_user_pool(UserPoolId=pool_id)["UserPool"]["MfaConfiguration"] == mode_after
+    finally:
+        server.stop()
