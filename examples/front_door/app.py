@@ -2,8 +2,9 @@
 
 nginx (nginx.conf beside this file) lets a request through only once Gatehouse has signed the browser in, and
 tells this app who the user is in request headers: ``X-Gatehouse-Username``, ``X-Gatehouse-Email``,
-``X-Gatehouse-Groups`` (comma-separated, each name percent-decoded), ``X-Gatehouse-Sub`` and ``X-Gatehouse-Pool``. The app trusts them
-because only nginx can reach it (it listens on 127.0.0.1) and nginx sets them itself, whatever a browser sends.
+``X-Gatehouse-Groups`` (comma-separated, each name percent-decoded), ``X-Gatehouse-Sub`` and
+``X-Gatehouse-Pool``. The app trusts them because only nginx can reach it (it listens on 127.0.0.1) and nginx
+sets them itself, whatever a browser sends.
 
 Run it: ``python examples/front_door/app.py`` (listens on http://127.0.0.1:8000; ``PORT`` changes the port), then
 open http://localhost:8080/ (nginx), not this port.
