@@ -627,6 +627,22 @@ def _warn_if_not_private(data_dir: Path) -> None:
         )
 
 
+def _check_front_door_hosts(settings: Settings) -> None:
+    """An app Gatehouse proxies itself (``upstream``) is served on its own host, before any route of Gatehouse's:
+    on the host of Gatehouse's own pages (the issuer's: --public-url, server.public_url, else the listen address)
+    it would take the hosted sign-in page too, and every sign-in would be sent to sign in again, in a loop. The
+    config file checks server.public_url when it names one; this is the address the server actually has."""
+    from gateway.config_front_door import origin_host
+
+    own = origin_host(settings.issuer_base)
+    for app in settings.front_door:
+        if app.upstream is not None and origin_host(app.url) == own:
+            raise UsageError(
+                f"front_door app {app.name}: its url {app.url} is the host of Gatehouse's own pages "
+                f"({settings.issuer_base}): give the app a host of its own, or Gatehouse another --public-url"
+            )
+
+
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings_from_args(args)
     if settings.port == 0 and settings.workers > 1:
@@ -638,6 +654,7 @@ def _serve(args: argparse.Namespace) -> int:
         # The port is chosen here, so that the log and the tokens' issuer name the one clients can reach.
         sock = _bind_a_free_port(settings.host)
         settings = replace(settings, port=int(sock.getsockname()[1]))
+    _check_front_door_hosts(settings)
     if settings.workers > 1:
         try:
             _make_data_dir(settings)  # private, before the metrics folder is made in it

@@ -3,6 +3,7 @@ key it names, when the file is loaded (``gatehouse config check`` and ``gatehous
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -149,3 +150,27 @@ def test_bearer_clients_are_client_ids(tmp_path: Path) -> None:
     text = problems(tmp_path, apps)
     assert "front_door.apps[0].bearer_clients: 'not a client': expected an app client id" in text
     assert "'ok_client+1': expected" not in text
+
+
+def test_serve_refuses_an_upstream_on_the_host_of_its_own_pages(tmp_path: Path) -> None:
+    """Without server.public_url, Gatehouse's pages are on its listen address: an app proxied there would take the
+    hosted sign-in page too, and every sign-in would loop back to itself. `gatehouse serve` says so and stops."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path = tmp_path / "gatehouse.yaml"
+    apps = WIKI.replace("}", ", upstream: 'http://127.0.0.1:8080'}") % f"http://127.0.0.1:{port}"
+    path.write_text("version: 1\nfront_door:\n  apps:\n" + apps)  # the pool and client: made through the API
+    load_config(path, environ={})  # the file alone names no address of Gatehouse's to compare with
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(path), "--port", str(port),
+         "--data-dir", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert (
+        f"gatehouse serve: front_door app wiki: its url http://127.0.0.1:{port} is the host of Gatehouse's own "
+        f"pages (http://127.0.0.1:{port})"
+    ) in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "data").exists()  # refused before anything was made
