@@ -10,10 +10,12 @@ an app's host and the sign-in host are two in a deployment."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import importlib.util
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -133,11 +135,19 @@ def _listening(port: int) -> bool:
 def nginx(
     tmp_path_factory: pytest.TempPathFactory, nginx_port: int, server: GatehouseServer, upstream: EchoApp
 ) -> Iterator[str]:
-    """nginx in the foreground with everything it writes (pid, logs, temporary files) under its own directory;
-    the app's URL as browsers use it."""
-    prefix = tmp_path_factory.mktemp("nginx")
+    """The example's nginx; the app's URL as browsers use it."""
+    with running_nginx(
+        tmp_path_factory.mktemp("nginx"), nginx_config(nginx_port, server.port, upstream.port), nginx_port
+    ):
+        yield f"http://localhost:{nginx_port}"
+
+
+@contextlib.contextmanager
+def running_nginx(prefix: Path, config: str, port: int) -> Iterator[None]:
+    """nginx in the foreground with ``config``, everything it writes (pid, logs, temporary files) under
+    ``prefix``, until the block ends."""
     conf = prefix / "nginx.conf"
-    conf.write_text(nginx_config(nginx_port, server.port, upstream.port))
+    conf.write_text(config)
     error_log = prefix / "error.log"
     # Run as root, nginx would start its workers as "nobody", who cannot enter pytest's private temp directory.
     directives = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
@@ -146,12 +156,12 @@ def nginx(
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 15
-        while not _listening(nginx_port):
+        while not _listening(port):
             if process.poll() is not None or time.monotonic() > deadline:
                 log = (prefix / "stdout.log").read_text() + (error_log.read_text() if error_log.exists() else "")
                 raise RuntimeError(f"nginx did not start:\n{log}")
             time.sleep(0.05)
-        yield f"http://localhost:{nginx_port}"
+        yield
     finally:
         process.terminate()
         try:
@@ -161,8 +171,8 @@ def nginx(
             process.wait()
 
 
-def sub_of(server: GatehouseServer, username: str) -> str:
-    user = server.client().admin_get_user(UserPoolId=POOL, Username=username)
+def sub_of(server: GatehouseServer, username: str, pool_id: str = POOL) -> str:
+    user = server.client().admin_get_user(UserPoolId=pool_id, Username=username)
     return str(next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub"))
 
 
@@ -505,3 +515,72 @@ def test_the_example_app_greets_the_user_nginx_names() -> None:
         assert "<li>staff</li><li>R&amp;D, Europe</li><li>Équipe</li>" in page.text, page.text
         assert 'href="/_gatehouse/sign_out"' in page.text
         assert requests.get(f"{app.url}/", timeout=10).status_code == 403
+
+
+def docs_nginx_config(listen_port: int, gatehouse_port: int, upstream_port: int) -> str:
+    """The server block docs/front-door.md shows ("Behind nginx"), as a reader would put it in an nginx.conf: in an
+    http { } of its own, served over plain HTTP on ``listen_port``, Gatehouse and the app at their ports."""
+    doc = (REPO / "docs" / "front-door.md").read_text()
+    (block,) = re.findall(r"^```nginx\n(.*?)^```", doc, re.MULTILINE | re.DOTALL)
+    for old, new in (
+        ("listen 443 ssl;", f"listen 127.0.0.1:{listen_port};"),
+        ("server_name wiki.example.com;", "server_name localhost;"),
+        ("http://127.0.0.1:9229", f"http://127.0.0.1:{gatehouse_port}"),
+        ("http://127.0.0.1:8080", f"http://127.0.0.1:{upstream_port}"),
+    ):
+        assert old in block, f"docs/front-door.md's nginx block has no {old!r}"
+        block = block.replace(old, new)
+    temp = " ".join(f"{kind}_temp_path {kind}_temp;" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    return f"pid nginx.pid;\nevents {{}}\nhttp {{\n    access_log access.log;\n    {temp}\n{block}}}\n"
+
+
+def test_the_nginx_block_of_the_docs_signs_in_and_out(tmp_path: Path, upstream: EchoApp) -> None:
+    """docs/front-door.md's own nginx block, with Gatehouse on its default issuer (the listen address, which the
+    block's proxy_pass names): the hosted sign-in page and /logout stay on Gatehouse's host (nginx's default
+    proxy_redirect would move them onto the app's, where every request asks to sign in again: a loop), the app is
+    told who the user is under every identity header's name, and sign-out ends the session."""
+    port = free_port()
+    app_url = f"http://localhost:{port}"
+    config = f"""version: 1
+pools:
+  - id: us-east-1_Example01
+    name: example
+    groups: [{{name: staff}}]
+    users:
+      - {{username: alice, password: {PASSWORD}, groups: [staff], attributes: {{email: alice@example.com}}}}
+    clients:
+      - id: wikiapp00000000000000001
+        name: wiki
+        allowed_oauth_flows: [code]
+        allowed_oauth_scopes: [openid]
+        callback_urls: ["{app_url}/_gatehouse/callback"]
+        logout_urls: ["{app_url}/"]
+front_door:
+  apps:
+    - {{name: wiki, url: "{app_url}", user_pool: us-east-1_Example01, client_id: wikiapp00000000000000001,
+        allowed_groups: [staff]}}
+"""
+    gatehouse = GatehouseServer(tmp_path / "data", config=config)
+    gatehouse.start()
+    try:
+        prefix = tmp_path / "nginx"
+        prefix.mkdir()
+        with running_nginx(prefix, docs_nginx_config(port, gatehouse.port, upstream.port), port):
+            visitor = Visitor(app_url, PASSWORD)
+            answer = visitor.sign_in("/docs?a=1&b=2", "alice")
+            assert answer.url == f"{app_url}/docs?a=1&b=2"
+            sent = {"X-Gatehouse-Pool": "us-east-1_Other", "X-Gatehouse-Username": "root"}
+            headers = seen_headers(visitor.get("/next", headers=sent))
+            assert {name: headers[name.lower()] for name in IDENTITY} == {
+                "X-Gatehouse-Sub": sub_of(gatehouse, "alice", "us-east-1_Example01"),
+                "X-Gatehouse-Username": "alice",
+                "X-Gatehouse-Email": "alice@example.com",
+                "X-Gatehouse-Groups": "staff",
+                "X-Gatehouse-Pool": "us-east-1_Example01",
+            }
+            signed_out = visitor.get("/_gatehouse/sign_out")
+            assert signed_out.status_code == 302
+            assert signed_out.headers["Location"].startswith(f"{gatehouse.url}/us-east-1_Example01/logout?")
+            assert visitor.get("/next").status_code == 302
+    finally:
+        gatehouse.stop()
