@@ -4,6 +4,7 @@ runs the example's own nginx.conf (only its three addresses changed) in front of
 example's gatehouse.yaml with the app's URL made nginx's and two more users. A browser-like client with a cookie
 jar, and headless Chromium, sign in on the hosted UI and reach the app, which is told who the user is; what the
 browser sends in the identity headers' names never reaches the app; sign-out and GlobalSignOut end the session.
+The shorter nginx block docs/front-door.md shows is run too, as a reader would copy it.
 
 The app is ``localhost:<nginx port>``; Gatehouse's own pages are ``127.0.0.1:<Gatehouse port>``: two hosts, as
 an app's host and the sign-in host are two in a deployment."""
