@@ -1,5 +1,7 @@
 """A client of the example file service: Gatehouse credentials from STS, requests signed with botocore.
 
+It imports boto3: ``pip install -e '.[examples]'``.
+
     GATEHOUSE_URL=http://localhost:9229 FILES_URL=http://localhost:8081 \
     ROLE_ARN=arn:aws:iam::000000000000:role/file-users \
     CLIENT_ID=... USERNAME=alice PASSWORD=... python examples/credentials_service/client.py

@@ -1,7 +1,8 @@
 """Lambda triggers with an unmodified boto3: a pool whose PreSignUp and PreTokenGeneration functions are the
 handlers in examples/triggers/handlers.py.
 
-Start Gatehouse with them (see README.md here), then:
+Start Gatehouse with them (see README.md here), install the examples' packages (``pip install -e '.[examples]'``),
+then:
 
     GATEHOUSE_URL=http://localhost:9229 python examples/triggers/demo.py
 
