@@ -295,6 +295,40 @@ def test_only_an_intact_session_cookie_of_this_app_opens_it(server: GatehouseSer
     assert auth.status_code == 401
 
 
+def test_a_query_naming_another_app_opens_nothing_on_this_host(server: GatehouseServer, alice: str) -> None:
+    """Caddy's forward_auth (``uri /_gatehouse/forward-auth``) keeps the browser's query on the check it asks, its
+    rewrite setting the path alone: ``?app=notes`` on a request to the wiki is the browser's word, and must not
+    have the check judge it by notes' sessions (a user of notes let through to the wiki as such)."""
+    notes = session_for(server, "notes")
+    wiki_host, notes_host = f"localhost:{server.port}", f"notes.localhost:{server.port}"
+
+    def asked(endpoint: str, query: str, host: str | None) -> requests.Response:
+        headers = {"X-Forwarded-Uri": f"/x?{query}", "X-Forwarded-Method": "GET"}
+        if host is not None:
+            headers["X-Forwarded-Host"] = host
+        return requests.get(f"{server.url}/_gatehouse/{endpoint}?{query}", headers=headers,
+                            cookies={"gatehouse-session": notes}, allow_redirects=False, timeout=10)  # fmt: skip
+
+    for endpoint in ("forward-auth", "auth-request"):
+        for query, host in (("app=notes", wiki_host), ("app=notes&app=wiki", wiki_host),
+                            ("app=wiki&app=notes", notes_host), ("app=notes&app=notes", notes_host)):  # fmt: skip
+            answer = asked(endpoint, query, host)
+            assert answer.status_code in (403, 404), (endpoint, query, answer.status_code)
+            assert not [name for name in answer.headers if name.lower().startswith("x-gatehouse-")], (endpoint, query)
+        # The query names the app where the host agrees or names none (nginx's set-up asks from its own address).
+        for host in (notes_host, None, f"elsewhere.example:{server.port}"):
+            answer = asked(endpoint, "app=notes", host)
+            assert answer.status_code == 200 and answer.headers["X-Gatehouse-Username"] == "alice", (endpoint, host)
+    # The same on the browser's endpoints of the wiki's host.
+    info = at(
+        server, "GET", f"{app_url(server, 'wiki')}/_gatehouse/userinfo?app=wiki", cookies={"gatehouse-session": alice}
+    )
+    assert info.status_code == 200 and info.json()["username"] == "alice"
+    info = requests.get(f"{server.url}/_gatehouse/userinfo?app=notes", headers={"X-Forwarded-Host": wiki_host},
+                        cookies={"gatehouse-session": notes}, timeout=10)  # fmt: skip
+    assert info.status_code == 404
+
+
 def test_a_deleted_user_or_app_client_ends_the_session(server: GatehouseServer) -> None:
     idp = server.client()
     idp.admin_create_user(UserPoolId=POOL, Username="carol", TemporaryPassword=PASSWORD, MessageAction="SUPPRESS")

@@ -343,15 +343,16 @@ def other_session(server: GatehouseServer, host: str, username: str) -> str:
 def test_a_host_naming_another_app_opens_nothing_here(nginx: str, server: GatehouseServer, upstream: EchoApp) -> None:
     """The example's server block is nginx's default for its port, so it also gets requests naming the host of
     another app of the same Gatehouse. Its check names its own app: that app's sessions (bob may enter ``other``,
-    not this one) and public paths open nothing here."""
+    not this one) and public paths open nothing here; and as the host contradicts the name, the browser is told
+    that no app is served there (a 404 page), not sent to sign in to this one."""
     other = f"other.localhost:{urlsplit(nginx).port}"
     bob = other_session(server, other, "bob")
     asked = requests.get(f"{server.url}/_gatehouse/auth-request?app=other", cookies={"gatehouse-session": bob},
                          timeout=10)  # fmt: skip
     assert asked.status_code == 200 and asked.headers["X-Gatehouse-Username"] == "bob"
     before = len(upstream.requests)
-    assert raw_status(nginx, "/", [("Host", other), ("Cookie", f"gatehouse-session={bob}")]) == 302
-    assert raw_status(nginx, "/admin/x", [("Host", other)]) == 302
+    assert raw_status(nginx, "/", [("Host", other), ("Cookie", f"gatehouse-session={bob}")]) == 404
+    assert raw_status(nginx, "/admin/x", [("Host", other)]) == 404
     assert len(upstream.requests) == before
 
 
