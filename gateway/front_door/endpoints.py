@@ -127,13 +127,22 @@ def bearer_token(request: web.Request) -> str | None:
     """The access token of ``Authorization: Bearer <token>`` (RFC 6750 §2.1; the scheme's name in any case), or
     None when the request presents none. Only the header is read: a token in the query or a form body (§2.3, §2.2)
     ends up in logs and histories, and is not taken. Authorization sent twice is malformed (RFC 9110 §5.3: it is
-    no list), refused with invalid_request: the app, handed both, could read another than the one checked."""
+    no list), refused with invalid_request: the app, handed both, could read another than the one checked.
+
+    The header is read as loosely as the app may read it: its bytes as latin-1 text (as WSGI and Node hand them
+    over), split at any whitespace (Django REST framework's and Flask-HTTPAuth's ``split()``), so that a tab or a
+    no-break space after ``Bearer`` cannot make the front door judge a session cookie while the app reads the
+    token. ``Bearer`` followed by several tokens is malformed (invalid_request)."""
     fields = request.headers.getall("Authorization", ())
     if len(fields) > 1:
         raise FrontDoorRefusal(400, "Authorization sent more than once", bearer=True)
-    scheme, _, token = (fields[0] if fields else "").partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
+    # aiohttp keeps bytes that are not UTF-8 as surrogates: back to the bytes, then each byte one character.
+    words = (fields[0] if fields else "").encode("utf-8", "surrogateescape").decode("latin-1").split()
+    if len(words) < 2 or words[0].lower() != "bearer":
+        return None  # no token an app could read either
+    if len(words) > 2:
+        raise FrontDoorRefusal(400, "more than one bearer token", bearer=True)
+    return words[1]
 
 
 def bearer_refused(refusal: FrontDoorRefusal, *, status: int | None = None) -> web.Response:

@@ -456,6 +456,40 @@ def test_a_bearer_token_decides_whatever_else_the_request_sends(server: Gatehous
     assert counts["unauthenticated"] - counted["unauthenticated"] == 3 + 1 + 1 + 1
 
 
+def test_a_bearer_token_the_app_would_read_is_the_one_judged(server: GatehouseServer, upstream: EchoApp) -> None:
+    """Apps read Authorization more loosely than RFC 6750's ``Bearer 1*SP token``: Django REST framework and
+    Flask-HTTPAuth split it at any whitespace (latin-1 text, as WSGI hands it over, so a no-break space byte is
+    one too). Whatever such an app would take for a bearer token is the token the request is judged by; so alice's
+    session beside bob's token, however spaced, is never let through as alice with bob's token."""
+    alice = access_token(server, CLI_CLIENT, "alice")
+    bob = access_token(server, CLI_CLIENT, "bob")
+    visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
+    visitor.sign_in("/", "alice")
+    session = next(str(c.value) for c in visitor.http.cookies if c.name == "gatehouse-session")
+    before = len(upstream.requests)
+    for value in (f"Bearer\t{bob}", f"bEaReR \t {bob}", f"\xa0Bearer\xa0{bob}", f"Bearer\x85{bob}"):
+        status, body = raw_get(server, "/x", [("Authorization", value), ("Cookie", f"gatehouse-session={session}")])
+        assert status == 403 and b"Not allowed" in body, (value, status, body[:200])
+        # The same as a proxy in front asks about it.
+        forwarded = [("X-Forwarded-Host", f"localhost:{server.port}"), ("X-Forwarded-Uri", "/x"),
+                     ("Authorization", value), ("Cookie", f"gatehouse-session={session}")]  # fmt: skip
+        asked = raw_get(server, "/_gatehouse/forward-auth", forwarded, host=f"127.0.0.1:{server.port}")
+        assert asked[0] == 403, (value, asked)
+    # "Bearer" with two tokens is no one token to judge: malformed, whatever session comes with it.
+    for value in (f"Bearer {alice} {bob}", f"Bearer\t{alice}\t{bob}"):
+        status, body = raw_get(server, "/x", [("Authorization", value), ("Cookie", f"gatehouse-session={session}")])
+        assert status == 400 and b"Malformed" in body, (value, status, body[:200])
+    # Bytes that are not a token at all (nor UTF-8): refused as a token, never a 500.
+    status, _ = raw_get(server, "/x", [("Authorization", "Bearer \xe9\xff.\x80")])
+    assert status == 401
+    assert len(upstream.requests) == before
+    # "Bearer" with no token at all is no token an app could read: the session decides.
+    assert seen_headers(visitor.get("/x", headers={"Authorization": "Bearer "}))["x-gatehouse-username"] == "alice"
+    # Spaced as apps read it, a good token still goes through as its user.
+    status, body = raw_get(server, "/x", [("Authorization", f"Bearer\t{alice}")])
+    assert status == 200 and b"x-gatehouse-username" in body.lower()
+
+
 def test_tokens_not_of_a_listed_clients_sign_in_are_refused(server: GatehouseServer, upstream: EchoApp) -> None:
     """A listed client's name on a token is not enough: a token derived by token exchange (RFC 8693) from another
     client's sign-in, or bound to another audience, a client_credentials token, a token of another pool, forged
