@@ -1,9 +1,11 @@
 """The reverse proxy Gatehouse runs itself for an app with an ``upstream``: every request to the app's host is
 checked (:func:`gateway.front_door.endpoints.check`) and, when the session lets it through, forwarded to the
 upstream with the identity headers, as a proxy in front would forward it (RFC 9110 §7.6: the hop-by-hop fields
-and those ``Connection`` names are not forwarded; ``X-Forwarded-For``, ``-Host`` and ``-Proto`` are set).
+and those ``Connection`` names are not forwarded; ``X-Forwarded-For``, ``-Host`` and ``-Proto``, ``X-Real-IP`` and
+RFC 7239's ``Forwarded`` are set).
 
-What a browser sends in the identity headers' names is dropped, so an upstream can trust them; so is the front
+What a browser sends in the identity headers' names, or in those of a proxy's (X-Forwarded-*, Forwarded,
+X-Real-IP, X-Original-URL), is dropped, so an upstream can trust them; so is the front
 door's own session cookie, which the app has no use for. Bodies stream both ways. Without a session, a GET or
 HEAD goes to the sign-in and comes back; another method gets 401. A WebSocket (RFC 6455) is relayed message by
 message once the session lets its handshake through; another Upgrade is not forwarded.
@@ -42,6 +44,11 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+# What a browser says of itself or of the request that apps may take as a proxy's word: RFC 7239's Forwarded
+# (read before X-Forwarded-* by Spring and others), X-Real-IP (set anew below), and the path overrides that IIS,
+# Symfony and Zend honoured (X-Original-URL, X-Rewrite-URL), which would have the app serve another path than the
+# one checked (a public path's request served as /admin). X-Forwarded-* and X-Gatehouse-* go by their prefix.
+_PROXY_FIELDS = frozenset({"forwarded", "x-real-ip", "x-original-url", "x-rewrite-url"})
 _UPSTREAM = web.AppKey("front_door_upstream", aiohttp.ClientSession)
 _CHUNK = 64 * 1024
 
@@ -69,7 +76,12 @@ def upstream_headers(
     headers: CIMultiDict[str] = CIMultiDict()
     for name, value in request.headers.items():
         lower = name.lower()
-        if lower in dropped or lower == "host" or lower.startswith("x-gatehouse-") or lower.startswith("x-forwarded-"):
+        if (
+            lower in dropped
+            or lower in _PROXY_FIELDS
+            or lower == "host"
+            or lower.startswith(("x-gatehouse-", "x-forwarded-"))
+        ):
             continue
         if lower == "cookie":
             value = _without_cookies(value, app)
@@ -77,10 +89,31 @@ def upstream_headers(
                 continue
         headers.add(name, value)
     headers.update(identity)
+    proto = "https" if app.secure else "http"
     headers["X-Forwarded-For"] = client_address
     headers["X-Forwarded-Host"] = app.host
-    headers["X-Forwarded-Proto"] = "https" if app.secure else "http"
+    headers["X-Forwarded-Proto"] = proto
+    headers["X-Real-IP"] = client_address
+    headers["Forwarded"] = forwarded(client_address, app.host, proto)
     return headers
+
+
+def forwarded(client_address: str, host: str, proto: str) -> str:
+    """RFC 7239's Forwarded element for the request: the client (``unknown`` when not known, §6.2; an IPv6
+    address bracketed and quoted, §6), the host it asked for and the scheme; a value that is no token quoted (§4)."""
+    node = f"[{client_address}]" if ":" in client_address else client_address or "unknown"
+    return ";".join(
+        f"{name}={_token_or_quoted(value)}" for name, value in (("for", node), ("host", host), ("proto", proto))
+    )
+
+
+_TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _token_or_quoted(value: str) -> str:
+    if value and all(c in _TCHAR for c in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 async def _body(request: web.Request) -> AsyncIterator[bytes]:

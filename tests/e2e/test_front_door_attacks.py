@@ -377,6 +377,25 @@ def test_hop_by_hop_and_listed_headers_are_not_forwarded(server: GatehouseServer
     assert seen.get("connection", "").lower() in ("", "keep-alive", "close")
 
 
+def test_what_the_browser_says_of_the_client_and_the_url_is_not_forwarded(server: GatehouseServer, alice: str) -> None:
+    """The upstream hears from Gatehouse alone who the client is and what it asked for: RFC 7239's Forwarded (read
+    before X-Forwarded-* by Spring's ForwardedHeaderFilter, Django's and Rails' proxies when trusted) and X-Real-IP
+    are Gatehouse's own, not the browser's; X-Original-URL and X-Rewrite-URL (which IIS, Symfony and Zend took for
+    the request's path) do not pass: the path the front door judged is the one the app serves."""
+    answer = raw(server, request_bytes(server, alice, b"GET /who HTTP/1.1",
+                                       b"Forwarded: for=10.0.0.1;host=admin.internal;proto=https",
+                                       b"Forwarded: for=10.0.0.2", b"X-Real-IP: 10.0.0.1", b"x-real-ip: 10.0.0.3",
+                                       b"X-Original-URL: /admin", b"X-Rewrite-URL: /admin"))  # fmt: skip
+    headers = _echoed(answer)["headers"]
+    seen = {name.lower(): value for name, value in headers}
+    assert [value for name, value in headers if name.lower() == "forwarded"] == [
+        f'for=127.0.0.1;host="localhost:{server.port}";proto=http'
+    ]
+    assert [value for name, value in headers if name.lower() == "x-real-ip"] == ["127.0.0.1"]
+    assert seen["x-forwarded-for"] == "127.0.0.1"
+    assert "x-original-url" not in seen and "x-rewrite-url" not in seen
+
+
 def _echoed(answer: bytes) -> dict[str, Any]:
     import json
 
