@@ -148,7 +148,8 @@ class FrontDoorAppConfig(_Model):
             # As FrontDoorApp.is_public reads a request's path: decoded, printable ASCII, no dot segments.
             if any(c <= " " or c > "~" or c in "%?#;\\" for c in value):
                 raise _expected(f"{value!r}: expected printable ASCII without spaces, %, ?, #, ; or \\")
-            if any(segment in (".", "..") for segment in value.split("/")):
+            # (Nor one of dots alone, which Windows reads as . or ..: no request would match it.)
+            if any(segment and not segment.strip(".") for segment in value.split("/")):
                 raise _expected(f"{value!r}: a path without . or .. segments")
             if value == "/":
                 raise _expected("'/' would make every path public: leave the app out of front_door instead")

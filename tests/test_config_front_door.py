@@ -135,6 +135,7 @@ def test_config_check_names_the_key_without_a_traceback(tmp_path: Path) -> None:
         ("/a b", "expected printable ASCII without spaces"),
         ("/hooks;x/", "expected printable ASCII without spaces"),
         ("/hooks/../admin", "a path without . or .. segments"),
+        ("/hooks/.../", "a path without . or .. segments"),
         ("/", "'/' would make every path public"),
         ("/_gatehouse/callback", "the front door's own endpoints are under /_gatehouse/"),
     ],

@@ -120,13 +120,15 @@ class FrontDoorApp:
 
         Only a path that every server reads the same way is matched: servers differ on what ``/public/..%2fadmin``,
         ``/public/..;/admin`` (Tomcat) or ``/public\\..\\admin`` name, and a path the front door took for
-        ``/public/...`` must not reach the app as ``/admin``. So a path with an encoded ``/``, ``\\`` or ``.``, a
-        ``;`` or ``\\``, a ``.`` or ``..`` segment, or a character beyond printable ASCII (encoded or not) is never
-        public: it needs a session, as every path not listed does."""
+        ``/public/...`` must not reach the app as ``/admin``. So a path with an encoded ``/``, ``\\``, ``.`` or ``%``
+        (a server that decodes twice reads ``%252e`` as ``.``), a ``;`` or ``\\``, a segment of dots and spaces
+        alone (``..``, and ``.. `` or ``...``, which Windows reads as ``..`` or ``.``: it drops a name's trailing dots
+        and spaces), or a character beyond printable ASCII (encoded or not) is never public: it needs a session, as
+        every path not listed does."""
         if not self.public_paths:
             return False
         lowered = raw_path.lower()
-        if any(part in lowered for part in ("%2f", "%5c", "%2e", ";", "\\")):
+        if any(part in lowered for part in ("%2f", "%5c", "%2e", "%25", ";", "\\")):
             return False
         try:
             path = unquote(raw_path, errors="strict")
@@ -134,7 +136,7 @@ class FrontDoorApp:
             return False
         if not path.startswith("/") or not path.isascii() or any(c < " " or c in "\x7f;\\" for c in path):
             return False
-        if any(segment in (".", "..") for segment in path.split("/")):
+        if any(segment and not segment.strip(". ") for segment in path.split("/")):
             return False
         return any(path == entry or (entry.endswith("/") and path.startswith(entry)) for entry in self.public_paths)
 

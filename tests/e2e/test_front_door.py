@@ -303,6 +303,15 @@ def test_public_paths_reach_the_app_without_a_session(server: GatehouseServer, u
         "/hooks/%c0%ae%c0%ae/admin",
         "/hooks/%ef%bc%8e%ef%bc%8e/admin",
         "/hooks/%00/../admin",
+        # Encoded once more (a server or framework that decodes twice), and what Windows reads as ".." or ".":
+        # a segment of dots and spaces, its trailing ones dropped.
+        "/hooks/%252e%252e/admin",
+        "/hooks/%252E%252E%252Fadmin",
+        "/hooks/x/%2500",
+        "/hooks/..%20/admin",
+        "/hooks/.%20/admin",
+        "/hooks/.../admin",
+        "/hooks/x/....",
         # Absolute-form (RFC 9112 §3.2.2): its authority names the host (here not the app's: a 404).
         "http://localhost/hooks/../admin",
         "http://evil.example/hooks/%2e%2e/admin",
@@ -312,7 +321,8 @@ def test_public_paths_reach_the_app_without_a_session(server: GatehouseServer, u
 def test_a_public_path_read_another_way_needs_a_session(
     server: GatehouseServer, upstream: EchoApp, target: str
 ) -> None:
-    """Dot segments, encoded separators and dots, Tomcat's path parameters, overlong UTF-8 and full-width dots:
+    """Dot segments, encoded separators and dots, Tomcat's path parameters, overlong UTF-8 and full-width dots,
+    double encoding (which Spring Security's StrictHttpFirewall refuses for the same reason), Windows' dots:
     a path some server could take for another is not public, and never reaches the app without a session. An
     absolute-form target names its host itself, and as an X-Forwarded-Uri is no path at all."""
     before = len(upstream.requests)
