@@ -272,10 +272,28 @@ async def callback(request: web.Request) -> web.Response:
     return _redirect(signed_in.next_path, [session, *done])
 
 
+def from_another_site(request: web.Request, app: FrontDoorApp) -> bool:
+    """Whether the browser says another origin's page made the request: ``Sec-Fetch-Site`` (Fetch Metadata, sent by
+    every current browser) other than ``same-origin`` or ``none`` (typed or bookmarked), else an ``Origin`` that is
+    not the app's (RFC 6454). A request that says neither (a script, an old browser) is not taken for one."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site.strip().lower() not in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    return origin is not None and origin.strip().lower() != app.url
+
+
 async def sign_out(request: web.Request) -> web.Response:
     app = app_of(request)
     if app is None:
         return _no_app()
+    if from_another_site(request, app):
+        # A page of another site (or a sibling subdomain, which SameSite=Lax does not keep out) must not sign the
+        # user out by sending the browser here: the user is asked, and the link on this page is the app's own.
+        return message_page(
+            "Sign out?", "Do you want to sign out of this app?", status=200, link=f"{PREFIX}/sign_out",
+            link_text="Sign out",
+        )  # fmt: skip
     services = request.config_dict[SERVICES]
     location = await services.front_door.sign_out(app, request.cookies.get(app.session_cookie))
     # 303: a POST's answer is fetched with GET (RFC 9110 §15.4.4).

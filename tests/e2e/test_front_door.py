@@ -732,6 +732,36 @@ def test_signing_out_ends_the_session_and_its_tokens(server: GatehouseServer) ->
     assert replay.get("/").status_code == 302
 
 
+def test_another_site_cannot_sign_the_user_out(server: GatehouseServer) -> None:
+    """A page of another site, or of a sibling subdomain (same-site, so SameSite=Lax lets the cookie come along even
+    with an image), sending the browser to /_gatehouse/sign_out: the user is asked first, the session kept. The
+    browser says where the request comes from in Sec-Fetch-Site (Fetch Metadata), or Origin for a POST."""
+    visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
+    visitor.sign_in("/", "alice")
+    elsewhere = [
+        ("GET", {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}),
+        ("GET", {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Dest": "image"}),
+        ("POST", {"Sec-Fetch-Site": "cross-site", "Origin": "http://evil.example"}),
+        ("POST", {"Origin": "http://evil.example"}),
+        ("POST", {"Origin": "null"}),
+    ]
+    for method, headers in elsewhere:
+        answer = visitor.http.request(method, f"{visitor.app}/_gatehouse/sign_out", headers=headers,
+                                      allow_redirects=False, timeout=10)  # fmt: skip
+        assert answer.status_code == 200 and 'href="/_gatehouse/sign_out"' in answer.text, (method, headers)
+        assert "Set-Cookie" not in answer.headers, (method, headers)
+        assert seen_headers(visitor.get("/still"))["x-gatehouse-username"] == "alice", (method, headers)
+    # The app's own page (same origin), a typed address (none), a POST from the app's origin: signed out.
+    for method, headers in (("GET", {"Sec-Fetch-Site": "same-origin"}), ("GET", {"Sec-Fetch-Site": "none"}),
+                            ("POST", {"Origin": visitor.app, "Sec-Fetch-Site": "same-origin"})):  # fmt: skip
+        answer = visitor.http.request(method, f"{visitor.app}/_gatehouse/sign_out", headers=headers,
+                                      allow_redirects=False, timeout=10)  # fmt: skip
+        assert answer.status_code in (302, 303), (method, headers)
+        assert visitor.get("/still").status_code == 302, (method, headers)
+        visitor.follow(answer)  # through the hosted UI's /logout, whose session ends too
+        visitor.sign_in("/", "alice")
+
+
 def test_global_sign_out_and_disabling_the_user_end_sessions(server: GatehouseServer) -> None:
     idp = server.client()
     visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)

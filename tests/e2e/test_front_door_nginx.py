@@ -496,6 +496,35 @@ def test_chromium_signs_in_through_nginx(nginx: str, server: GatehouseServer, br
         context.close()
 
 
+def test_another_site_sending_chromium_to_sign_out_only_asks(nginx: str, server: GatehouseServer, browser: Any) -> None:
+    """Chromium sent to /_gatehouse/sign_out by another site's page (Gatehouse's own host, 127.0.0.1, is another
+    site than localhost) says so (Sec-Fetch-Site: cross-site): the user is asked, and signed out by the page's link."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{nginx}/first")
+        page.get_by_label("Username").fill("alice")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{nginx}/first")
+        page.goto(f"{server.url}/health")
+        page.evaluate("target => { location.href = target }", f"{nginx}/_gatehouse/sign_out")
+        page.wait_for_url(f"{nginx}/_gatehouse/sign_out")
+        assert page.get_by_role("heading").inner_text() == "Sign out?"
+        page.goto(f"{nginx}/still")
+        assert json.loads(page.inner_text("body"))["path_qs"] == "/still"
+        # The page's own link is the app's: signed out, through the hosted UI's /logout, back to sign in.
+        page.goto(f"{server.url}/health")
+        page.evaluate("target => { location.href = target }", f"{nginx}/_gatehouse/sign_out")
+        page.wait_for_url(f"{nginx}/_gatehouse/sign_out")
+        page.get_by_role("link", name="Sign out").click()
+        page.wait_for_url(f"{server.url}/{POOL}/login**")
+        page.goto(f"{nginx}/after")
+        assert page.url.startswith(f"{server.url}/{POOL}/login"), page.url
+    finally:
+        context.close()
+
+
 class ExampleApp(ThreadedApp):
     """examples/front_door/app.py, served as its ``__main__`` serves it."""
 
