@@ -54,19 +54,17 @@ def app_of(request: web.Request) -> FrontDoorApp | None:
     ``?app=`` may be the browser's own word rather than the proxy's: Caddy's ``forward_auth`` keeps the query of
     the request it asks about (its ``uri`` sets the path alone), so ``https://wiki.example.com/x?app=blog`` would
     have the check judge a request to the wiki by the blog's sessions and public paths. So a name that the host
-    contradicts (the host is another app's), or given more than once, names no app."""
+    may contradict (:meth:`gateway.services.front_door.FrontDoorService.app_named`), or given more than once,
+    names no app."""
     bound = request.config_dict.get(BOUND_APP)
     if bound is not None:
         return bound
     front_door = request.config_dict[SERVICES].front_door
-    by_host = front_door.app_for_host(request.headers.get("X-Forwarded-Host") or request.host)
+    host = request.headers.get("X-Forwarded-Host") or request.host
     names = request.query.getall("app", ())
     if not names:
-        return by_host
-    named = front_door.app_named(names[0]) if len(names) == 1 else None
-    if named is None or (by_host is not None and by_host is not named):
-        return None
-    return named
+        return front_door.app_for_host(host)
+    return front_door.app_named(names[0], host=host) if len(names) == 1 else None
 
 
 def message_page(

@@ -227,6 +227,13 @@ def _header_text(value: str) -> str:
     return "".join(c if (c >= " " and c != "\x7f") or c == "\t" else "?" for c in value)
 
 
+def _hostname(host: str) -> str:
+    """The name of a Host value (its first entry, if a list): lower case, without the port or a trailing dot."""
+    host = host.split(",", 1)[0].strip().lower()
+    name = host[: host.find("]") + 1] if host.startswith("[") else host.rsplit(":", 1)[0]
+    return name.rstrip(".")
+
+
 def _s256(verifier: str) -> str:
     """PKCE's S256 challenge (RFC 7636 §4.2)."""
     from gateway.services.oauth import s256
@@ -266,6 +273,9 @@ class FrontDoorService:
         self.apps = tuple(apps)
         self._by_name = {app.name: app for app in self.apps}
         self._by_host = {app.host: app for app in self.apps}
+        self._by_hostname: dict[str, list[FrontDoorApp]] = {}
+        for app in self.apps:
+            self._by_hostname.setdefault(_hostname(app.host), []).append(app)
         # A key of its own, derived from the data dir's: a front-door cookie opens nowhere else.
         self._box = SecretBox(hmac.new(key, b"gatehouse front door sessions", hashlib.sha256).digest())
         self._store = store
@@ -277,8 +287,18 @@ class FrontDoorService:
 
     # --- which app ------------------------------------------------------------------------------------------
 
-    def app_named(self, name: str) -> FrontDoorApp | None:
-        return self._by_name.get(name)
+    def app_named(self, name: str, *, host: str | None = None) -> FrontDoorApp | None:
+        """The app named ``name``, unless ``host`` (the request's Host or X-Forwarded-Host) may be another app's:
+        it names another app, or names none exactly but has another app's host name (a proxy that picks a site by
+        the name alone, as Caddy does, passes on whatever port and case the browser wrote)."""
+        app = self._by_name.get(name)
+        if app is None or not host:
+            return app
+        exact = self.app_for_host(host)
+        if exact is not None:
+            return app if exact is app else None
+        others = self._by_hostname.get(_hostname(host), ())
+        return app if all(other is app for other in others) else None
 
     def app_for_host(self, host: str | None) -> FrontDoorApp | None:
         """The app served on ``host`` (a Host or X-Forwarded-Host value; its first entry when a chain of
