@@ -5,7 +5,8 @@ and those ``Connection`` names are not forwarded; ``X-Forwarded-For``, ``-Host``
 RFC 7239's ``Forwarded`` are set).
 
 What a browser sends in the identity headers' names, or in those of a proxy's (X-Forwarded-*, Forwarded,
-X-Real-IP, X-Original-URL), is dropped, so an upstream can trust them; so is the front
+X-Real-IP, X-Original-URL), is dropped, also spelt with underscores (one name to CGI and WSGI servers), so an
+upstream can trust them; so is the front
 door's own session cookie, which the app has no use for. Bodies stream both ways. Without a session, a GET or
 HEAD goes to the sign-in and comes back; another method gets 401. A WebSocket (RFC 6455) is relayed message by
 message once the session lets its handshake through; another Upgrade is not forwarded.
@@ -76,11 +77,13 @@ def upstream_headers(
     headers: CIMultiDict[str] = CIMultiDict()
     for name, value in request.headers.items():
         lower = name.lower()
+        # As CGI and WSGI servers read a name: "_" is "-" to them (X_Gatehouse_Groups is HTTP_X_GATEHOUSE_GROUPS).
+        read_as = lower.replace("_", "-")
         if (
             lower in dropped
-            or lower in _PROXY_FIELDS
+            or read_as in _PROXY_FIELDS
             or lower == "host"
-            or lower.startswith(("x-gatehouse-", "x-forwarded-"))
+            or read_as.startswith(("x-gatehouse-", "x-forwarded-"))
         ):
             continue
         if lower == "cookie":

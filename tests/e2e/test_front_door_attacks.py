@@ -399,6 +399,23 @@ def test_what_the_browser_says_of_the_client_and_the_url_is_not_forwarded(server
     assert "x-original-url" not in seen and "x-rewrite-url" not in seen
 
 
+def test_identity_headers_spelt_with_underscores_are_dropped(server: GatehouseServer, alice: str) -> None:
+    """CGI and the WSGI servers that follow it (wsgiref, gunicorn before 22, PHP) read ``X_Gatehouse_Groups`` as
+    ``X-Gatehouse-Groups`` (both HTTP_X_GATEHOUSE_GROUPS), joining the two with a comma: a browser's underscore
+    spelling would add its own groups to the user's. Dropped, as the dashed names are; so are a proxy's fields
+    spelt so."""
+    answer = raw(server, request_bytes(server, alice, b"GET /underscores HTTP/1.1", b"X_Gatehouse_Groups: admins",
+                                       b"x_gatehouse_username: root", b"X-Gatehouse_Sub: forged",
+                                       b"X_Forwarded_For: 10.6.6.6", b"X_Forwarded_Host: admin.internal",
+                                       b"X_Real_IP: 10.6.6.6", b"X_Original_URL: /admin"))  # fmt: skip
+    headers = _echoed(answer)["headers"]
+    names = {name.lower().replace("_", "-") for name, _ in headers}
+    assert [value for name, value in headers if name.lower().replace("_", "-") == "x-gatehouse-groups"] == ["staff"]
+    assert [value for name, value in headers if name.lower().replace("_", "-") == "x-gatehouse-username"] == ["alice"]
+    assert not [name for name, _ in headers if "_" in name], headers
+    assert "x-original-url" not in names
+
+
 def _echoed(answer: bytes) -> dict[str, Any]:
     import json
 
