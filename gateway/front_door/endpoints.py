@@ -281,13 +281,21 @@ def from_another_site(request: web.Request, app: FrontDoorApp) -> bool:
     return origin is not None and origin.strip().lower() != app.url
 
 
+def fetched_ahead(request: web.Request) -> bool:
+    """Whether the browser fetches the page ahead of a click that may never come: ``Sec-Purpose: prefetch``
+    (speculation rules, Fetch's "prefetch" purpose; with ``;prerender``) or the older ``Purpose: prefetch``."""
+    purpose = request.headers.get("Sec-Purpose") or request.headers.get("Purpose") or ""
+    return purpose.split(";", 1)[0].strip().lower() == "prefetch"
+
+
 async def sign_out(request: web.Request) -> web.Response:
     app = app_of(request)
     if app is None:
         return _no_app()
-    if from_another_site(request, app):
+    if from_another_site(request, app) or fetched_ahead(request):
         # A page of another site (or a sibling subdomain, which SameSite=Lax does not keep out) must not sign the
-        # user out by sending the browser here: the user is asked, and the link on this page is the app's own.
+        # user out by sending the browser here, nor a prefetch of the app's own link: the user is asked, and the
+        # link on this page is the app's own.
         return message_page(
             "Sign out?", "Do you want to sign out of this app?", status=200, link=f"{PREFIX}/sign_out",
             link_text="Sign out",

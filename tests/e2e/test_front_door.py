@@ -735,7 +735,8 @@ def test_signing_out_ends_the_session_and_its_tokens(server: GatehouseServer) ->
 def test_another_site_cannot_sign_the_user_out(server: GatehouseServer) -> None:
     """A page of another site, or of a sibling subdomain (same-site, so SameSite=Lax lets the cookie come along even
     with an image), sending the browser to /_gatehouse/sign_out: the user is asked first, the session kept. The
-    browser says where the request comes from in Sec-Fetch-Site (Fetch Metadata), or Origin for a POST."""
+    browser says where the request comes from in Sec-Fetch-Site (Fetch Metadata), or Origin for a POST; and that it
+    only fetches ahead in Sec-Purpose (or Purpose)."""
     visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
     visitor.sign_in("/", "alice")
     elsewhere = [
@@ -744,6 +745,10 @@ def test_another_site_cannot_sign_the_user_out(server: GatehouseServer) -> None:
         ("POST", {"Sec-Fetch-Site": "cross-site", "Origin": "http://evil.example"}),
         ("POST", {"Origin": "http://evil.example"}),
         ("POST", {"Origin": "null"}),
+        # The app's own link fetched ahead of a click (speculation rules, link prefetch): not the user's choice yet.
+        ("GET", {"Sec-Fetch-Site": "same-origin", "Sec-Purpose": "prefetch;prerender"}),
+        ("GET", {"Sec-Fetch-Site": "same-origin", "Sec-Purpose": "prefetch"}),
+        ("GET", {"Purpose": "prefetch"}),
     ]
     for method, headers in elsewhere:
         answer = visitor.http.request(method, f"{visitor.app}/_gatehouse/sign_out", headers=headers,
