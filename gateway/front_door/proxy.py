@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import structlog
@@ -124,9 +125,29 @@ async def _body(request: web.Request) -> AsyncIterator[bytes]:
         yield chunk
 
 
+def leaves_prefix(raw_path: str) -> bool:
+    """Whether a server could read ``raw_path``, after an upstream's path prefix, as a path outside it: a dot
+    segment (``..``, ``%2e%2e``; Tomcat's ``..;x``; ``.. `` and ``...``, which Windows reads as ``..`` and ``.``), an
+    encoded ``/`` or ``\\`` or a ``\\``, an encoded ``%`` (read by a server that decodes twice), or bytes that are not
+    UTF-8 (overlong dots, to an old decoder)."""
+    lowered = raw_path.lower()
+    if any(part in lowered for part in ("%2f", "%5c", "%25", "\\")):
+        return True
+    try:
+        path = unquote(raw_path, errors="strict")
+    except UnicodeDecodeError:
+        return True
+    return any(segment and not segment.split(";", 1)[0].strip(". ") for segment in path.split("/"))
+
+
 async def forward(request: web.Request) -> web.StreamResponse:
     app = request.config_dict[endpoints.BOUND_APP]
     services = request.config_dict[SERVICES]
+    assert app.upstream is not None
+    if urlsplit(app.upstream).path and leaves_prefix(request.rel_url.raw_path):
+        # The upstream's prefix scopes the app (another may be served beside it): a path its server could resolve
+        # to beside the prefix is not sent at all.
+        return endpoints.message_page("Bad request", "This address cannot be served.", status=400)
     identity: dict[str, str] = {}
     if app.is_public(request.rel_url.raw_path):
         services.metrics.inc(services.metrics.front_door_requests, app=app.name, outcome="public")
@@ -142,7 +163,6 @@ async def forward(request: web.Request) -> web.StreamResponse:
                 location = endpoints.start_url(app, request.rel_url.raw_path_qs)
                 return web.Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
             return web.Response(status=401, text="Sign-in required.", headers={"Cache-Control": "no-store"})
-    assert app.upstream is not None
     client_address = services.rate_limits.address_of(request.remote, request.headers) or ""
     session = request.config_dict[_UPSTREAM]
     url = URL(app.upstream.rstrip("/") + request.rel_url.raw_path_qs, encoded=True)

@@ -5,8 +5,8 @@ session cookies tampered with or taken to another app, requests that a proxy mus
 
 Three apps on one server, told apart by the Host header as a proxy in front would route them: ``wiki`` on
 ``localhost:<port>`` and ``notes`` on ``notes.localhost:<port>`` (both forwarded to a real upstream,
-tests/fakes/echo_app.py), ``down``, whose upstream nothing listens on, and ``gone``, whose client is deleted.
-Gatehouse's own pages are on ``127.0.0.1:<port>``."""
+tests/fakes/echo_app.py, notes under the upstream's ``/notes``), ``down``, whose upstream nothing listens on, and
+``gone``, whose client is deleted. Gatehouse's own pages are on ``127.0.0.1:<port>``."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, upstream: EchoApp) -> Itera
     port = gatehouse.port
     urls = {"wiki": f"http://localhost:{port}", "notes": f"http://notes.localhost:{port}",
             "down": f"http://down.localhost:{port}", "gone": f"http://gone.localhost:{port}"}  # fmt: skip
-    upstreams = {"wiki": upstream.url, "notes": upstream.url, "down": f"http://127.0.0.1:{free_port()}",
+    upstreams = {"wiki": upstream.url, "notes": f"{upstream.url}/notes", "down": f"http://127.0.0.1:{free_port()}",
                  "gone": upstream.url}  # fmt: skip
     clients = "\n".join(
         f"      - {{id: {CLIENTS[name]}, name: {name}, allowed_oauth_flows: [code], allowed_oauth_scopes: [openid],"
@@ -366,6 +366,25 @@ def test_paths_are_forwarded_unchanged(server: GatehouseServer, alice: str, path
     answer = raw(server, request_bytes(server, alice, b"GET " + path.encode() + b" HTTP/1.1"))
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
     assert f'"path_qs": "{path}"'.encode() in answer
+
+
+@pytest.mark.parametrize("path", ["/../admin", "/./../admin", "/x/../../admin", "/%2e%2e/admin", "/%2E./admin",
+                                  "/..%2fadmin", "/..;/admin", "/..%3b/admin", "/..\\admin", "/..%5cadmin",
+                                  "/%252e%252e/admin", "/.. /admin".replace(" ", "%20"), "/.../admin"])  # fmt: skip
+def test_a_path_cannot_leave_the_upstreams_prefix(server: GatehouseServer, upstream: EchoApp, path: str) -> None:
+    """notes' upstream is the echo app's /notes: a signed-in user of notes must not reach what the upstream's
+    server serves beside it (/admin) by a path it resolves (dot segments, encoded, Tomcat's ``..;``, Windows' ``\\``
+    and ``..%20``, a second decoding)."""
+    notes = session_for(server, "notes")
+    before = len(upstream.requests)
+    answer = raw(server, request_bytes(server, notes, b"GET " + path.encode() + b" HTTP/1.1").replace(
+        b"Host: localhost:", b"Host: notes.localhost:"))  # fmt: skip
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert len(upstream.requests) == before
+    # What stays under the prefix goes through as it is.
+    fine = raw(server, request_bytes(server, notes, b"GET /a/b.c/d..e?x=/../ HTTP/1.1").replace(
+        b"Host: localhost:", b"Host: notes.localhost:"))  # fmt: skip
+    assert _echoed(fine)["path_qs"] == "/notes/a/b.c/d..e?x=/../"
 
 
 def test_hop_by_hop_and_listed_headers_are_not_forwarded(server: GatehouseServer, alice: str) -> None:
