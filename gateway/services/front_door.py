@@ -431,6 +431,12 @@ class FrontDoorService:
             raise FrontDoorRefusal(401, "user can no longer sign in")
         if user.tokens_valid_after and family.created_at < int(user.tokens_valid_after):
             raise FrontDoorRefusal(401, "signed out")
+        from gateway.services.users import RESET_REQUIRED
+
+        if user.status == RESET_REQUIRED:
+            # Threat protection found the password leaked: no refresh of the family works any more
+            # (PasswordResetRequiredException), so the session, which lasts as long as one would, ends too.
+            raise FrontDoorRefusal(401, "password reset required")
         records = await self._store.list_groups_for_user(app.pool_id, user.username_key)
         groups = tuple(g.name for g in records)
         if app.allowed_groups and not set(app.allowed_groups) & set(groups):

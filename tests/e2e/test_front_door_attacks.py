@@ -350,6 +350,50 @@ def test_a_deleted_user_or_app_client_ends_the_session(server: GatehouseServer) 
     assert requests.get(start.headers["Location"], timeout=10).status_code in (400, 404)
 
 
+def test_a_user_made_to_reset_the_password_has_no_session(server: GatehouseServer) -> None:
+    """Threat protection that finds the password among leaked ones sets the user to RESET_REQUIRED at the next
+    sign-in attempt (the attacker's, say), without revoking anything: no refresh of the user's sign-ins works any
+    more (PasswordResetRequiredException), and nor does a session, which lasts only as long as a refresh would."""
+    idp = server.client()
+    leaked = "Password1"  # in zxcvbn's list of the most common leaked passwords
+
+    def hosted_sign_in() -> tuple[requests.Response, requests.Response]:
+        start = at(server, "GET", f"{app_url(server, 'wiki')}/_gatehouse/start")
+        hosted = requests.Session()
+        page = hosted.get(start.headers["Location"], timeout=10)
+        fields = {**Browser.form_fields(page), "username": "dave", "password": leaked}
+        answer = hosted.post(f"{server.url}{Browser.form_action(page)}", data=fields, allow_redirects=False,
+                             timeout=10)  # fmt: skip
+        while answer.headers.get("Location", "").startswith(server.url):
+            answer = hosted.get(answer.headers["Location"], allow_redirects=False, timeout=10)
+        return start, answer
+
+    policy = idp.describe_user_pool(UserPoolId=POOL)["UserPool"]["Policies"]
+    idp.update_user_pool(UserPoolId=POOL, Policies={"PasswordPolicy": {"MinimumLength": 8}},
+                         UserPoolAddOns={"AdvancedSecurityMode": "ENFORCED"})  # fmt: skip
+    try:
+        idp.admin_create_user(UserPoolId=POOL, Username="dave", MessageAction="SUPPRESS")
+        idp.admin_set_user_password(UserPoolId=POOL, Username="dave", Password=leaked, Permanent=True)
+        start, answer = hosted_sign_in()
+        done = finish(server, answer.headers["Location"], sign_in_cookie(start))
+        dave = set_cookie(done, "gatehouse-session")
+        assert dave is not None and get_as(server, "wiki", "/", dave).status_code == 200
+        idp.set_risk_configuration(UserPoolId=POOL, CompromisedCredentialsRiskConfiguration={
+            "EventFilter": ["SIGN_IN"], "Actions": {"EventAction": "BLOCK"}})  # fmt: skip
+        # Someone signs in with the leaked password: blocked, and dave must reset it.
+        _, blocked = hosted_sign_in()
+        assert not blocked.headers.get("Location", "").startswith(app_url(server, "wiki")), blocked.text[:300]
+        assert idp.admin_get_user(UserPoolId=POOL, Username="dave")["UserStatus"] == "RESET_REQUIRED"
+        assert get_as(server, "wiki", "/", dave).status_code == 302
+        assert get_as(server, "wiki", "/_gatehouse/userinfo", dave).status_code == 401
+        asked = requests.get(f"{server.url}/_gatehouse/forward-auth?app=wiki", cookies={"gatehouse-session": dave},
+                             allow_redirects=False, timeout=10)  # fmt: skip
+        assert asked.status_code == 302
+    finally:
+        idp.set_risk_configuration(UserPoolId=POOL)
+        idp.update_user_pool(UserPoolId=POOL, Policies=policy, UserPoolAddOns={"AdvancedSecurityMode": "OFF"})
+
+
 # --- the proxy -------------------------------------------------------------------------------------------
 
 
