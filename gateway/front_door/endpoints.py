@@ -60,7 +60,12 @@ def app_of(request: web.Request) -> FrontDoorApp | None:
     if bound is not None:
         return bound
     front_door = request.config_dict[SERVICES].front_door
-    host = request.headers.get("X-Forwarded-Host") or request.host
+    # Named twice, on two lines or in a list (a proxy that adds the host it was asked for to the browser's own),
+    # the forwarded host is no one host to go by.
+    forwarded = {h.strip().lower() for line in request.headers.getall("X-Forwarded-Host", ()) for h in line.split(",")}
+    if len(forwarded) > 1:
+        return None
+    host = forwarded.pop() if forwarded else request.host
     names = request.query.getall("app", ())
     if not names:
         return front_door.app_for_host(host)

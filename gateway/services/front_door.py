@@ -228,8 +228,8 @@ def _header_text(value: str) -> str:
 
 
 def _hostname(host: str) -> str:
-    """The name of a Host value (its first entry, if a list): lower case, without the port or a trailing dot."""
-    host = host.split(",", 1)[0].strip().lower()
+    """The name of a Host value: lower case, without the port or a trailing dot."""
+    host = host.strip().lower()
     name = host[: host.find("]") + 1] if host.startswith("[") else host.rsplit(":", 1)[0]
     return name.rstrip(".")
 
@@ -301,11 +301,10 @@ class FrontDoorService:
         return app if all(other is app for other in others) else None
 
     def app_for_host(self, host: str | None) -> FrontDoorApp | None:
-        """The app served on ``host`` (a Host or X-Forwarded-Host value; its first entry when a chain of
-        proxies listed several)."""
+        """The app served on ``host`` (a Host or X-Forwarded-Host value)."""
         if not host:
             return None
-        return self._by_host.get(host.split(",", 1)[0].strip().lower())
+        return self._by_host.get(host.strip().lower())
 
     # --- sign-in --------------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ tests/fakes/echo_app.py, notes under the upstream's ``/notes``), ``down``, whose
 
 from __future__ import annotations
 
+import http.client
 import re
 import socket
 import time
@@ -322,6 +323,24 @@ def test_a_query_naming_another_app_opens_nothing_on_this_host(server: Gatehouse
         for host in (notes_host, None, f"elsewhere.example:{server.port}"):
             answer = asked(endpoint, "app=notes", host)
             assert answer.status_code == 200 and answer.headers["X-Gatehouse-Username"] == "alice", (endpoint, host)
+    # X-Forwarded-Host naming two hosts (on two lines, or as a list: a proxy that adds the host it was asked for to
+    # the browser's own) is no one host to go by.
+    for forwarded in ([("X-Forwarded-Host", notes_host), ("X-Forwarded-Host", wiki_host)],
+                      [("X-Forwarded-Host", f"{notes_host}, {wiki_host}")]):  # fmt: skip
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            connection.putrequest("GET", "/_gatehouse/forward-auth")
+            for name, value in [*forwarded, ("Cookie", f"gatehouse-session={notes}"), ("X-Forwarded-Uri", "/x")]:
+                connection.putheader(name, value)
+            connection.endheaders()
+            answer = connection.getresponse()
+            assert answer.status == 404 and answer.getheader("X-Gatehouse-Username") is None, forwarded
+        finally:
+            connection.close()
+    # The same host named twice is that host.
+    same = requests.get(f"{server.url}/_gatehouse/forward-auth", cookies={"gatehouse-session": notes}, timeout=10,
+                        headers={"X-Forwarded-Host": f"{notes_host}, {notes_host.upper()}"})  # fmt: skip
+    assert same.status_code == 200 and same.headers["X-Gatehouse-Username"] == "alice"
     # The same on the browser's endpoints of the wiki's host.
     info = at(
         server, "GET", f"{app_url(server, 'wiki')}/_gatehouse/userinfo?app=wiki", cookies={"gatehouse-session": alice}
