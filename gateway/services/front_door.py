@@ -221,6 +221,14 @@ class SignInFailed(Exception):
         self.message = message
 
 
+def verified_email(user: UserRecord) -> str | None:
+    """The user's email address if it is verified (``email_verified``), else None: a user may set their own email
+    attribute to anyone's address (UpdateUserAttributes; it stays unverified until the code sent there is given
+    back), and an app that keys accounts on X-Gatehouse-Email must not take such a claim for the address."""
+    email = user.attributes.get("email")
+    return email if email and user.attributes.get("email_verified") == "true" else None
+
+
 def _header_text(value: str) -> str:
     """``value`` with the characters a header cannot carry (CR, LF, NUL and other controls) replaced: a user's
     own attributes must not add headers to the app's request."""
@@ -444,7 +452,7 @@ class FrontDoorService:
         return FrontDoorUser(
             sub=user.sub,
             username=user.username,
-            email=user.attributes.get("email"),
+            email=verified_email(user),
             groups=groups,
             pool_id=app.pool_id,
             tokens=tokens,
@@ -477,7 +485,7 @@ class FrontDoorService:
         if app.allowed_groups and not set(app.allowed_groups) & set(groups):
             raise FrontDoorRefusal(403, "not in an allowed group", bearer=True)
         return FrontDoorUser(
-            sub=user.sub, username=user.username, email=user.attributes.get("email"), groups=groups, pool_id=app.pool_id
+            sub=user.sub, username=user.username, email=verified_email(user), groups=groups, pool_id=app.pool_id
         )
 
     async def _session_tokens(

@@ -732,6 +732,37 @@ def test_signing_out_ends_the_session_and_its_tokens(server: GatehouseServer) ->
     assert replay.get("/").status_code == 302
 
 
+def test_an_email_the_user_has_not_verified_is_not_the_apps_to_trust(server: GatehouseServer) -> None:
+    """A user may set their own email attribute to anyone's (UpdateUserAttributes: it stays unverified until the code
+    sent there comes back). Apps key accounts on X-Gatehouse-Email (Grafana's auth proxy, for one), so only a verified
+    address is passed on, in the headers and in userinfo, as oauth2-proxy refuses unverified ones by default."""
+    idp = server.client()
+    visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
+    visitor.sign_in("/", "alice")
+    assert seen_headers(visitor.get("/"))["x-gatehouse-email"] == "alice@example.com"
+    token = access_token(server, CLI_CLIENT, "alice")
+    try:
+        server.client(signed=False).update_user_attributes(
+            AccessToken=token, UserAttributes=[{"Name": "email", "Value": "ceo@example.com"}]
+        )
+        user = idp.admin_get_user(UserPoolId=POOL, Username="alice")
+        attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+        assert attributes["email"] == "ceo@example.com" and attributes["email_verified"] == "false"
+        headers = seen_headers(visitor.get("/"))
+        assert headers["x-gatehouse-username"] == "alice" and headers.get("x-gatehouse-email", "") == ""
+        assert visitor.get("/_gatehouse/userinfo").json()["email"] is None
+        bearer = seen_headers(requests.get(f"http://localhost:{server.port}/x", timeout=10,
+                                           headers={"Authorization": f"Bearer {token}"}))  # fmt: skip
+        assert bearer.get("x-gatehouse-email", "") == ""
+        forwarded = requests.get(f"{server.url}/_gatehouse/auth-request?app=wiki", timeout=10,
+                                 cookies={c.name: str(c.value) for c in visitor.http.cookies})  # fmt: skip
+        assert forwarded.status_code == 200 and forwarded.headers["X-Gatehouse-Email"] == ""
+    finally:
+        idp.admin_update_user_attributes(UserPoolId=POOL, Username="alice", UserAttributes=[
+            {"Name": "email", "Value": "alice@example.com"}, {"Name": "email_verified", "Value": "true"}])  # fmt: skip
+    assert seen_headers(visitor.get("/"))["x-gatehouse-email"] == "alice@example.com"
+
+
 def test_another_site_cannot_sign_the_user_out(server: GatehouseServer) -> None:
     """A page of another site, or of a sibling subdomain (same-site, so SameSite=Lax lets the cookie come along even
     with an image), sending the browser to /_gatehouse/sign_out: the user is asked first, the session kept. The

@@ -68,11 +68,11 @@ pools:
     users:
       - username: alice
         password: {PASSWORD}
-        attributes: {{email: alice@example.com}}
+        attributes: {{email: alice@example.com, email_verified: "true"}}
         groups: [staff]
       - username: "jösé"
         password: {PASSWORD}
-        attributes: {{email: "jösé@example.com"}}
+        attributes: {{email: "jösé@example.com", email_verified: "true"}}
     clients:
 {clients}
 front_door:

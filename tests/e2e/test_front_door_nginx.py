@@ -582,7 +582,8 @@ pools:
     name: example
     groups: [{{name: staff}}]
     users:
-      - {{username: alice, password: {PASSWORD}, groups: [staff], attributes: {{email: alice@example.com}}}}
+      - {{username: alice, password: {PASSWORD}, groups: [staff],
+         attributes: {{email: alice@example.com, email_verified: "true"}}}}
     clients:
       - id: wikiapp00000000000000001
         name: wiki
