@@ -6,10 +6,10 @@ RFC 7239's ``Forwarded`` are set).
 
 What a browser sends in the identity headers' names, or in those of a proxy's (X-Forwarded-*, Forwarded,
 X-Real-IP, X-Original-URL), is dropped, also spelt with underscores (one name to CGI and WSGI servers), so an
-upstream can trust them; so is the front
-door's own session cookie, which the app has no use for. Bodies stream both ways. Without a session, a GET or
-HEAD goes to the sign-in and comes back; another method gets 401. A WebSocket (RFC 6455) is relayed message by
-message once the session lets its handshake through; another Upgrade is not forwarded.
+upstream can trust them; so is the front door's own session cookie, which the app has no use for. Bodies stream
+both ways. Without a session, a GET or HEAD goes to the sign-in and comes back; another method gets 401. A
+WebSocket (RFC 6455) is relayed message by message once the session lets its handshake through; another Upgrade
+is not forwarded. With a path in ``upstream``, a request path that could resolve to beside it is refused (400).
 """
 
 from __future__ import annotations
