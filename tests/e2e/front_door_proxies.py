@@ -42,6 +42,10 @@ FORGED = {
     "X-Gatehouse-Email": "root@example.com",
     "X-Gatehouse-Groups": "admins",
     "X-Gatehouse-Pool": "us-east-1_Other",
+    # Names Gatehouse sends only with pass_tokens, or never: the set-ups drop every X-Gatehouse-* a browser sends.
+    "X-Gatehouse-Id-Token": "forged.id.token",
+    "X-Gatehouse-Access-Token": "forged.access.token",
+    "X-Gatehouse-Role": "admin",
 }
 
 
@@ -147,12 +151,13 @@ def sub_of(server: GatehouseServer, username: str) -> str:
 
 def raw_answer(app: str, method: str, target: str, headers: Sequence[tuple[str, str]] = ()) -> http.client.HTTPResponse:
     """The proxy's answer to ``method target`` sent as written (no client library normalizing the target or
-    merging headers), with ``headers``; its body read."""
+    merging headers), with ``headers`` (a Host among them replaces the app's); its body read."""
     parts = urlsplit(app)
     connection = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=10)
     try:
         connection.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
-        connection.putheader("Host", parts.netloc)
+        if not any(name.lower() == "host" for name, _ in headers):
+            connection.putheader("Host", parts.netloc)
         for name, value in headers:
             connection.putheader(name, value)
         connection.endheaders()
@@ -215,6 +220,7 @@ def check_forged_identity_never_reaches_the_app(app: str, server: GatehouseServe
     assert headers["x-gatehouse-email"] == "alice@example.com"
     assert headers["x-gatehouse-groups"] == "staff"
     assert headers["x-gatehouse-pool"] == POOL
+    assert sorted(name for name in headers if name.startswith("x-gatehouse-")) == sorted(n.lower() for n in IDENTITY)
 
     carol = Visitor(app, PASSWORD)
     carol.sign_in("/", "carol")
@@ -223,9 +229,21 @@ def check_forged_identity_never_reaches_the_app(app: str, server: GatehouseServe
     assert headers["x-gatehouse-username"] == "carol" and headers["x-gatehouse-groups"] == "staff"
     # No X-Gatehouse-Email at all (nginx, Caddy) or Gatehouse's empty one (Traefik): never the browser's.
     assert headers.get("x-gatehouse-email", "") == "", headers["x-gatehouse-email"]
-    for name in IDENTITY:
+    for name in FORGED:
         values = [v for k, v in answer.json()["headers"] if k.lower() == name.lower()]
         assert len(values) <= 1 and FORGED[name] not in values, (name, values)
+
+
+def check_other_hosts_reach_nothing(app: str, upstream: EchoApp) -> None:
+    """The app's host in other letters is the app's (a session is needed); a host that is not the app's (without
+    the port, another port, with a trailing dot, another name) never reaches the app."""
+    port = urlsplit(app).port
+    assert raw_answer(app, "GET", "/x", [("Host", f"LOCALHOST:{port}")]).status == 302
+    before = len(upstream.requests)
+    for host in ("localhost", f"localhost:{port + 1}", f"localhost.:{port}", "evil.example", f"evil.example:{port}"):
+        answer = raw_answer(app, "GET", "/x", [("Host", host)])
+        assert answer.getheader("X-Upstream") is None, (host, answer.status)
+    assert len(upstream.requests) == before
 
 
 def check_other_methods_get_401(app: str, upstream: EchoApp) -> None:

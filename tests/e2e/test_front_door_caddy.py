@@ -94,6 +94,10 @@ def test_identity_headers_a_browser_sends_never_reach_the_app(
     proxies.check_forged_identity_never_reaches_the_app(app, server, upstream)
 
 
+def test_a_host_that_is_not_the_apps_reaches_nothing(app: str, upstream: EchoApp) -> None:
+    proxies.check_other_hosts_reach_nothing(app, upstream)
+
+
 def test_the_checks_are_not_served_on_the_apps_host(app: str, upstream: EchoApp) -> None:
     """The block's ``respond @checks 404``: a page's script on the app's host cannot read the check's answer."""
     visitor = proxies.Visitor(app, proxies.PASSWORD)
