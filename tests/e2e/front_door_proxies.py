@@ -66,6 +66,13 @@ def docs_block(opening: str) -> str:
     return str(block)
 
 
+def example_block(language: str) -> str:
+    """The one ``language`` block of examples/front_door/README.md (its commented Traefik or Caddy set-up)."""
+    text = (REPO / "examples" / "front_door" / "README.md").read_text()
+    (block,) = re.findall(rf"^```{language}\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+    return str(block)
+
+
 def substitute(block: str, replacements: Sequence[tuple[str, str]]) -> str:
     """``block`` with each address replaced (each must be there)."""
     for old, new in replacements:

@@ -873,7 +873,7 @@ def test_every_documented_proxy_set_up_hands_the_app_every_header_of_the_check(s
     """nginx and Traefik replace only the headers they are told to copy from the check's answer and pass on what
     the browser sent under any other name: a set-up that leaves one of the check's headers out lets a browser
     choose that header's value. Each set-up the documents give copies every identity header a real check
-    answers, and names the token headers (pass_tokens) where it says how to add them."""
+    answers, and the token headers (pass_tokens) too or names them where it says how to add them."""
     visitor = Visitor(f"http://localhost:{server.port}", PASSWORD)
     visitor.sign_in("/", "alice")
     cookies = {c.name: str(c.value) for c in visitor.http.cookies if c.name == "gatehouse-session"}

@@ -5,9 +5,11 @@ reader would copy it, with only its addresses changed, in front of Gatehouse and
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,18 +72,28 @@ def app(
         yield url
 
 
-def test_the_docs_block_is_valid_caddyfile(tmp_path: Path) -> None:
-    config = tmp_path / "Caddyfile"
-    config.write_text(caddyfile(8080, 9229, 8000))
+def adapted(caddyfile_text: str, directory: Path) -> Any:
+    """The JSON configuration Caddy makes of a Caddyfile (``caddy adapt``)."""
     assert CADDY is not None
+    config = directory / "Caddyfile"
+    config.write_text(caddyfile_text)
     result = subprocess.run(
-        [CADDY, "validate", "--config", str(config), "--adapter", "caddyfile"],
+        [CADDY, "adapt", "--config", str(config), "--adapter", "caddyfile"],
         capture_output=True,
         text=True,
         timeout=60,
-        env={"HOME": str(tmp_path)},
+        cwd=directory,
+        env={"HOME": str(directory)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_examples_caddy_set_up_is_the_docs(tmp_path: Path) -> None:
+    """examples/front_door/README.md's commented Caddyfile is Caddy's same configuration as the docs' block."""
+    docs = adapted(proxies.docs_block("# Caddy"), tmp_path)
+    assert adapted(proxies.example_block("caddyfile"), tmp_path) == docs
+    assert "/_gatehouse/forward-auth" in json.dumps(docs)
 
 
 def test_a_visitor_signs_in_through_caddy(app: str, server: GatehouseServer, upstream: EchoApp) -> None:
