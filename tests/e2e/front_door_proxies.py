@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import requests
 
 from tests.e2e.front_door_support import Visitor, seen_headers
@@ -83,8 +84,8 @@ def substitute(block: str, replacements: Sequence[tuple[str, str]]) -> str:
 
 def gatehouse_config(app_url: str) -> str:
     """The docs' pool, app client and app (``Setting up an app``), the app at ``app_url`` behind the proxy, with
-    public paths and a script's client in bearer_clients; alice in staff, bob in no group, carol in staff without
-    an email address."""
+    public paths, the session's tokens and a script's client in bearer_clients; alice in staff, bob in no group,
+    carol in staff without an email address."""
     return f"""version: 1
 pools:
   - id: {POOL}
@@ -109,6 +110,7 @@ front_door:
       user_pool: {POOL}
       client_id: {CLIENT}
       allowed_groups: [staff]
+      pass_tokens: true
       public_paths: [/hooks/, /healthz]
       bearer_clients: [{CLI_CLIENT}]
 """
@@ -227,7 +229,9 @@ def check_forged_identity_never_reaches_the_app(app: str, server: GatehouseServe
     assert headers["x-gatehouse-email"] == "alice@example.com"
     assert headers["x-gatehouse-groups"] == "staff"
     assert headers["x-gatehouse-pool"] == POOL
-    assert sorted(name for name in headers if name.startswith("x-gatehouse-")) == sorted(n.lower() for n in IDENTITY)
+    # Gatehouse's own (with pass_tokens, the tokens too, where the set-up copies them), none of the browser's.
+    assert "x-gatehouse-role" not in headers
+    assert not [name for name, value in FORGED.items() if headers.get(name.lower()) == value]
 
     carol = Visitor(app, PASSWORD)
     carol.sign_in("/", "carol")
@@ -251,6 +255,43 @@ def check_other_hosts_reach_nothing(app: str, upstream: EchoApp) -> None:
         answer = raw_answer(app, "GET", "/x", [("Host", host)])
         assert answer.getheader("X-Upstream") is None, (host, answer.status)
     assert len(upstream.requests) == before
+
+
+def check_the_checks_are_not_readable(app: str) -> None:
+    """The checks' answer (the identity and, with pass_tokens, the session's tokens) never reaches a signed-in
+    browser on the app's host, however the path is written."""
+    visitor = Visitor(app, PASSWORD)
+    visitor.sign_in("/", "alice")
+    cookie = next(f"gatehouse-session={c.value}" for c in visitor.http.cookies if c.name == "gatehouse-session")
+    for check in ("forward-auth", "auth-request"):
+        escaped = f"%{ord(check[0]):02x}{check[1:]}"
+        for target in (f"/_gatehouse/{check}", f"/_gatehouse/{check}?app=wiki", f"/_gatehouse//{check}",
+                       f"//_gatehouse/{check}", f"/_gatehouse/./{check}", f"/_gatehouse/x/../{check}",
+                       f"/_gatehouse/{escaped}", f"/_gatehouse%2F{check}", f"/%5Fgatehouse/{check}",
+                       f"/_gatehouse/{check.replace('-', '%2D')}", f"/_gatehouse/{check}/",
+                       f"/_gatehouse/{check.upper()}", f"/_gatehouse/{check};x"):  # fmt: skip
+            answer = raw_answer(app, "GET", target, [("Cookie", cookie)])
+            assert not [name for name in answer.headers if name.lower().startswith("x-gatehouse-")], target
+
+
+def check_the_tokens(app: str, server: GatehouseServer, *, handed: bool) -> None:
+    """pass_tokens: the app is handed the session's ID and access tokens (``handed``), verified against the pool's
+    JWKS, in place of what the browser sent; or, where the set-up as written copies no tokens, neither tokens nor
+    the browser's forgeries."""
+    visitor = Visitor(app, PASSWORD)
+    visitor.sign_in("/", "alice")
+    headers = seen_headers(visitor.get("/", headers=FORGED))
+    names = ("x-gatehouse-id-token", "x-gatehouse-access-token")
+    if not handed:
+        assert not [name for name in names if name in headers]
+        return
+    keys = jwt.PyJWKClient(f"{server.url}/{POOL}/.well-known/jwks.json")
+    for name, token_use in zip(names, ("id", "access"), strict=True):
+        token = headers[name]
+        claims = jwt.decode(token, keys.get_signing_key_from_jwt(token).key, algorithms=["RS256"],
+                            issuer=f"{server.url}/{POOL}", options={"verify_aud": False})  # fmt: skip
+        assert claims["token_use"] == token_use and claims["sub"] == headers["x-gatehouse-sub"]
+        assert claims["username" if token_use == "access" else "cognito:username"] == "alice"
 
 
 def check_other_methods_get_401(app: str, upstream: EchoApp) -> None:
@@ -312,6 +353,7 @@ def check_bearer_tokens(app: str, server: GatehouseServer, upstream: EchoApp) ->
     headers = seen_headers(answer)
     assert headers["x-gatehouse-username"] == "alice" and headers["x-gatehouse-sub"] == sub_of(server, "alice")
     assert headers["authorization"] == f"Bearer {alice}"
+    assert "x-gatehouse-access-token" not in headers and "x-gatehouse-id-token" not in headers
     before = len(upstream.requests)
     for value, method, status, error in (
         ("Bearer not-a-token", "GET", 401, "invalid_token"),

@@ -122,6 +122,16 @@ def test_the_checks_are_not_served_on_the_apps_host(app: str, upstream: EchoApp)
     assert len(upstream.requests) == before
 
 
+def test_the_checks_answer_is_never_readable_on_the_apps_host(app: str) -> None:
+    proxies.check_the_checks_are_not_readable(app)
+
+
+def test_pass_tokens(app: str, server: GatehouseServer) -> None:
+    """The block as written copies the identity headers only (its comment says how to add the tokens): the app
+    is handed no token, and none a browser sends."""
+    proxies.check_the_tokens(app, server, handed=False)
+
+
 def test_without_a_session_other_methods_get_401(app: str, upstream: EchoApp) -> None:
     proxies.check_other_methods_get_401(app, upstream)
 

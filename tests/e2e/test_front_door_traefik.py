@@ -111,6 +111,15 @@ def test_the_checks_answer_is_not_served_on_the_apps_host(app: str, upstream: Ec
         assert not [name for name in answer.headers if name.lower().startswith("x-gatehouse-")], path
 
 
+def test_the_checks_answer_is_never_readable_on_the_apps_host(app: str) -> None:
+    proxies.check_the_checks_are_not_readable(app)
+
+
+def test_pass_tokens(app: str, server: GatehouseServer) -> None:
+    """authResponseHeadersRegex copies the tokens with the identity."""
+    proxies.check_the_tokens(app, server, handed=True)
+
+
 def test_without_a_session_other_methods_get_401(app: str, upstream: EchoApp) -> None:
     proxies.check_other_methods_get_401(app, upstream)
 
