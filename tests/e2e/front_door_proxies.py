@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -398,3 +400,29 @@ def check_sign_out(app: str, server: GatehouseServer) -> None:
     visitor.sign_in("/", "alice")
     posted = visitor.http.post(f"{app}/_gatehouse/sign_out", allow_redirects=False, timeout=10)
     assert posted.status_code == 303 and visitor.get("/").status_code == 302
+
+
+def check_chromium_signs_in(app: str, server: GatehouseServer, browser: Any) -> None:
+    """Headless Chromium through the proxy: sent to the hosted sign-in page on Gatehouse's host, back to the path
+    it asked for with the user's identity, the session cookie HttpOnly on the app's host; signed out by a link."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{app}/reports?year=2026&q=all")
+        assert page.url.startswith(f"{server.url}/{POOL}/login"), page.url
+        page.get_by_label("Username").fill("alice")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{app}/reports?year=2026&q=all")
+        echo = json.loads(page.inner_text("body"))
+        assert echo["path_qs"] == "/reports?year=2026&q=all"
+        headers = {name.lower(): value for name, value in echo["headers"]}
+        assert headers["x-gatehouse-username"] == "alice" and headers["x-gatehouse-sub"] == sub_of(server, "alice")
+        cookies = {c["name"]: c for c in context.cookies()}
+        assert cookies["gatehouse-session"]["domain"] == "localhost" and cookies["gatehouse-session"]["httpOnly"]
+        page.goto(f"{app}/_gatehouse/sign_out")
+        # Through the pool's /logout (the hosted UI's session ends too) back to the app, which asks to sign in.
+        page.wait_for_url(f"{server.url}/{POOL}/login**")
+        assert "gatehouse-session" not in {c["name"] for c in context.cookies()}
+    finally:
+        context.close()

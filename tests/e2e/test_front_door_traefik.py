@@ -7,6 +7,7 @@ port and the file provider reading the docs' block. The checks are tests/e2e/fro
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -138,3 +139,7 @@ def test_a_user_outside_the_allowed_groups_gets_403(app: str, server: GatehouseS
 
 def test_signing_out_ends_the_session(app: str, server: GatehouseServer) -> None:
     proxies.check_sign_out(app, server)
+
+
+def test_chromium_signs_in_and_out_through_traefik(app: str, server: GatehouseServer, browser: Any) -> None:
+    proxies.check_chromium_signs_in(app, server, browser)
