@@ -210,6 +210,9 @@ def check_sign_in_round_trip(app: str, server: GatehouseServer, upstream: EchoAp
     again = visitor.http.post(f"{app}/api/items", data=b'{"a": 1}', allow_redirects=False, timeout=10)
     assert seen_headers(again)["x-gatehouse-username"] == "alice" and again.json()["body_head"] == '{"a": 1}'
     assert "app_cookie=from-upstream" in again.headers["Set-Cookie"]
+    # A large body reaches the app whole (the check is asked without it).
+    upload = visitor.http.put(f"{app}/files/big", data=b"x" * 3_000_000, allow_redirects=False, timeout=30)
+    assert seen_headers(upload)["x-gatehouse-username"] == "alice" and upload.json()["body_length"] == 3_000_000
     info = visitor.get("/_gatehouse/userinfo").json()
     assert info == {"sub": sub_of(server, "alice"), "username": "alice", "email": "alice@example.com",
                     "groups": ["staff"], "pool": POOL}  # fmt: skip
