@@ -27,6 +27,7 @@ import jwt
 import requests
 
 from tests.e2e.front_door_support import Visitor, seen_headers
+from tests.e2e.oauth_support import Browser
 from tests.fakes.echo_app import EchoApp
 from tests.support import GatehouseServer
 
@@ -37,6 +38,7 @@ DOCS = REPO / "docs" / "front-door.md"
 POOL = "us-east-1_Example01"
 CLIENT = "wikiapp00000000000000001"
 CLI_CLIENT = "wikicli0000000000000001"  # the docs' bearer_clients entry: a script's client
+OTHER_CLIENT = "otherapp0000000000000001"  # another app's client, of the same pool
 PASSWORD = "Front-door-Proxies-1"
 IDENTITY = ("X-Gatehouse-Sub", "X-Gatehouse-Username", "X-Gatehouse-Email", "X-Gatehouse-Groups", "X-Gatehouse-Pool")
 FORGED = {
@@ -89,17 +91,20 @@ def substitute(block: str, replacements: Sequence[tuple[str, str]]) -> str:
 
 def gatehouse_config(app_url: str) -> str:
     """The docs' pool, app client and app (``Setting up an app``), the app at ``app_url`` behind the proxy, with
-    public paths, the session's tokens and a script's client in bearer_clients; alice in staff, bob in no group,
-    carol in staff without an email address."""
+    public paths, the session's tokens and a script's client in bearer_clients; alice in staff, bob in visitors only,
+    carol in staff without an email address. A second app of the same Gatehouse, ``other`` (for visitors, on
+    another host the proxy does not serve), has a session of its own and a public path."""
+    other_url = app_url.replace("://localhost:", "://other.localhost:")
     return f"""version: 1
 pools:
   - id: {POOL}
     name: example
-    groups: [{{name: staff}}]
+    groups: [{{name: staff}}, {{name: visitors}}]
     users:
       - {{username: alice, password: {PASSWORD}, groups: [staff],
           attributes: {{email: alice@example.com, email_verified: "true"}}}}
-      - {{username: bob, password: {PASSWORD}, attributes: {{email: bob@example.com, email_verified: "true"}}}}
+      - {{username: bob, password: {PASSWORD}, groups: [visitors],
+          attributes: {{email: bob@example.com, email_verified: "true"}}}}
       - {{username: carol, password: {PASSWORD}, groups: [staff]}}
     clients:
       - id: {CLIENT}
@@ -109,6 +114,8 @@ pools:
         callback_urls: ["{app_url}/_gatehouse/callback"]
         logout_urls: ["{app_url}/"]
       - {{id: {CLI_CLIENT}, name: wiki-cli, explicit_auth_flows: [ALLOW_USER_PASSWORD_AUTH]}}
+      - {{id: {OTHER_CLIENT}, name: other, allowed_oauth_flows: [code], allowed_oauth_scopes: [openid],
+          callback_urls: ["{other_url}/_gatehouse/callback"]}}
 front_door:
   apps:
     - name: wiki
@@ -119,6 +126,8 @@ front_door:
       pass_tokens: true
       public_paths: [/hooks/, /healthz]
       bearer_clients: [{CLI_CLIENT}]
+    - {{name: other, url: "{other_url}", user_pool: {POOL}, client_id: {OTHER_CLIENT}, allowed_groups: [visitors],
+        public_paths: [/admin/]}}
 """
 
 
@@ -301,6 +310,41 @@ def check_the_tokens(app: str, server: GatehouseServer, *, handed: bool) -> None
                             issuer=f"{server.url}/{POOL}", options={"verify_aud": False})  # fmt: skip
         assert claims["token_use"] == token_use and claims["sub"] == headers["x-gatehouse-sub"]
         assert claims["username" if token_use == "access" else "cognito:username"] == "alice"
+
+
+def other_session(server: GatehouseServer, app: str, username: str) -> str:
+    """A session cookie of the app ``other`` for ``username``, signed in at Gatehouse's address with other's host
+    in the Host header, as a proxy in front of that app would route it."""
+    host = f"other.localhost:{urlsplit(app).port}"
+    http = requests.Session()
+    start = http.get(f"{server.url}/_gatehouse/start", headers={"Host": host}, allow_redirects=False, timeout=10)
+    page = http.get(start.headers["Location"], timeout=10)
+    fields = {**Browser.form_fields(page), "username": username, "password": PASSWORD}
+    answer = http.post(f"{server.url}{Browser.form_action(page)}", data=fields, allow_redirects=False, timeout=10)
+    while answer.headers["Location"].startswith(server.url):
+        answer = http.get(answer.headers["Location"], allow_redirects=False, timeout=10)
+    callback = urlsplit(answer.headers["Location"])
+    assert callback.netloc == host, callback
+    done = http.get(f"{server.url}{callback.path}?{callback.query}", headers={"Host": host}, allow_redirects=False,
+                    timeout=10)  # fmt: skip
+    assert done.status_code == 302, done.text[:300]
+    return str(done.cookies["gatehouse-session"])
+
+
+def check_another_apps_session_opens_nothing(app: str, server: GatehouseServer, upstream: EchoApp) -> None:
+    """A session of another app of the same Gatehouse (bob may enter ``other``, not this one), or that app's public
+    path, opens nothing here, even with the browser naming that app in the query (``?app=other``), which the
+    set-up's check does not take from the browser."""
+    bob = other_session(server, app, "bob")
+    asked = requests.get(f"{server.url}/_gatehouse/forward-auth?app=other", cookies={"gatehouse-session": bob},
+                         timeout=10, allow_redirects=False)  # fmt: skip
+    assert asked.status_code == 200 and asked.headers["X-Gatehouse-Username"] == "bob"
+    before = len(upstream.requests)
+    for target in ("/docs", "/docs?app=other", "/docs?app=other&app=other", "/admin/x?app=other"):
+        answer = raw_answer(app, "GET", target, [("Cookie", f"gatehouse-session={bob}")])
+        assert answer.status == 302, (target, answer.status)
+        assert answer.getheader("Location", "").startswith(f"{app}/_gatehouse/start?rd="), target
+    assert len(upstream.requests) == before
 
 
 def check_other_methods_get_401(app: str, upstream: EchoApp) -> None:

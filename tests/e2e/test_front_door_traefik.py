@@ -95,6 +95,10 @@ def test_identity_headers_a_browser_sends_never_reach_the_app(
     proxies.check_forged_identity_never_reaches_the_app(app, server, upstream)
 
 
+def test_another_apps_session_opens_nothing(app: str, server: GatehouseServer, upstream: EchoApp) -> None:
+    proxies.check_another_apps_session_opens_nothing(app, server, upstream)
+
+
 def test_a_host_that_is_not_the_apps_reaches_nothing(app: str, upstream: EchoApp) -> None:
     proxies.check_other_hosts_reach_nothing(app, upstream)
 
