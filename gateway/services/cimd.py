@@ -12,6 +12,7 @@ document is fetched from that very URL and used as its registration, on top of t
 * The document must be a JSON object whose ``client_id`` is the URL exactly (draft §4.1), with
   ``redirect_uris``; a public client only (``token_endpoint_auth_method`` ``none``; no ``client_secret``).
 * A grant is allowed only when both the app client and the document allow it; ``client_credentials`` never.
+  The token-exchange grant (RFC 8693) needs the app client's exchange flow and the grant in ``grant_types``.
   The client's scopes are the app client's, narrowed to the document's ``scope`` when it has one; its
   redirect URIs are the document's (exact match); identity providers and token validity are the app
   client's.
@@ -55,7 +56,7 @@ from gateway.errors import (
 )
 from gateway.metrics import Metrics
 from gateway.services.domains import check_redirect_uri
-from gateway.services.pools import ClientView, PoolService
+from gateway.services.pools import TOKEN_EXCHANGE_FLOWS, ClientView, PoolService
 from gateway.services.short_cache import ShortCache
 from gateway.storage.base import CimdDocumentRecord, CimdPolicyRecord, ClientRecord, NotFound, Store
 
@@ -80,6 +81,11 @@ CIMD_SETTING = "GatehouseCIMD"
 # The shared-secret and key methods a public CIMD client must not name (Cognito: public clients only).
 _PUBLIC_METHOD = "none"
 _MAX_REDIRECT_URIS = 100
+# RFC 8693 §2.1's grant type, as a document's grant_types names it.
+_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+# A document client's ExplicitAuthFlows when it may not exchange tokens: it signs no one in through the API (its
+# client_id is no ClientIdType), and an empty list would stand for the API's default flows.
+_NO_API_FLOWS = ["ALLOW_REFRESH_TOKEN_AUTH"]
 # CIMDPolicyIdType: what a caller-chosen (the config file's) policy id may be.
 _POLICY_ID = re.compile(r"[a-z0-9]{1,64}")
 
@@ -743,6 +749,10 @@ def client_view(app_client: ClientView, policy: CimdPolicyRecord, cached: CimdDo
         flows.append("implicit")
     settings["AllowedOAuthFlows"] = flows
     settings["AllowedOAuthFlowsUserPoolClient"] = bool(flows)
+    # The token-exchange grant like every other: the app client's exchange flows only when the document lists
+    # the grant. Its other flows are API sign-ins, never a document client's, and would grant it the admin scope.
+    exchange = [f for f in settings.get("ExplicitAuthFlows") or [] if f in TOKEN_EXCHANGE_FLOWS]
+    settings["ExplicitAuthFlows"] = (exchange if _EXCHANGE_GRANT in grant_types else []) or list(_NO_API_FLOWS)
     scopes = list(settings.get("AllowedOAuthScopes") or [])
     if isinstance(document.get("scope"), str):
         wanted = set(str(document["scope"]).split())

@@ -37,7 +37,16 @@ from cryptography.x509.oid import NameOID
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.services.cimd import public_address
-from tests.e2e.oauth_support import CALLBACK, Browser, OAuthPool, make_pool, make_user, pkce_pair, query_of
+from tests.e2e.oauth_support import (
+    CALLBACK,
+    PASSWORD,
+    Browser,
+    OAuthPool,
+    make_pool,
+    make_user,
+    pkce_pair,
+    query_of,
+)
 from tests.fakes.server import ThreadedApp
 from tests.support import GatehouseServer
 
@@ -675,6 +684,63 @@ def test_client_credentials_refused(
         gatehouse, pool, {"grant_type": "client_credentials", "client_id": url, "client_secret": "guess"}
     )
     assert with_secret.status_code == 401 and with_secret.json()["error"] == "invalid_client"
+
+
+EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_URN = "urn:ietf:params:oauth:token-type:access_token"
+
+
+def test_token_exchange_only_when_the_document_lists_the_grant(
+    idp: Any, public_idp: Any, gatehouse: GatehouseServer, pool: OAuthPool, docs: DocumentServer
+) -> None:
+    """RFC 8693's grant at the token endpoint: a document client has the app client's token exchange flows only
+    when its grant_types list the token-exchange grant, as for every other grant (the document is a
+    registration too). A confidential app client's flows never serve, unasked, a public client that holds no
+    secret; and the admin scope, which the API's sign-ins grant, is never the document client's to pass on."""
+    app = idp.create_user_pool_client(
+        UserPoolId=pool.pool_id,
+        ClientName="exchanging app",
+        GenerateSecret=True,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_TOKEN_EXCHANGE_IMPERSONATION"],
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        CallbackURLs=[CALLBACK],
+        AllowedOAuthScopes=["openid", "email"],
+        SupportedIdentityProviders=["COGNITO"],
+    )["UserPoolClient"]
+    signer = idp.create_user_pool_client(
+        UserPoolId=pool.pool_id, ClientName="api sign-in", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    idp.create_cimd_policy(
+        UserPoolId=pool.pool_id, ClientId=app["ClientId"], PolicyName="exchangers", URLPatterns=[f"{docs.url}/x/*"]
+    )
+    subject = public_idp.initiate_auth(
+        ClientId=signer, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD}
+    )["AuthenticationResult"]["AccessToken"]
+
+    def exchange(url: str) -> requests.Response:
+        form = {
+            "grant_type": EXCHANGE_GRANT,
+            "client_id": url,
+            "subject_token": subject,
+            "subject_token_type": ACCESS_URN,
+        }
+        return _token(gatehouse, pool, form)
+
+    unasked = exchange(docs.document("/x/code-only"))
+    assert (unasked.status_code, unasked.json().get("error")) == (400, "unauthorized_client"), unasked.text
+    asked = exchange(docs.document("/x/exchanger", grant_types=["authorization_code", EXCHANGE_GRANT]))
+    # Listed: the exchange runs, but alice's API sign-in had only the admin scope, which is not the document
+    # client's (its scopes are the app client's AllowedOAuthScopes).
+    assert (asked.status_code, asked.json().get("error")) == (400, "invalid_scope"), asked.text
+    # The app client itself, with its secret, may exchange the same token and pass the admin scope on.
+    own = requests.post(
+        f"{gatehouse.url}/{pool.pool_id}/oauth2/token",
+        data={"grant_type": EXCHANGE_GRANT, "subject_token": subject, "subject_token_type": ACCESS_URN},
+        auth=(app["ClientId"], app["ClientSecret"]),
+        timeout=15,
+    )
+    assert own.status_code == 200 and own.json()["scope"] == "aws.cognito.signin.user.admin", own.text
 
 
 def test_too_large_document(
