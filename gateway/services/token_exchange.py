@@ -26,9 +26,10 @@ What Gatehouse decides where Cognito's documentation is silent (docs/oauth.md sa
   of the Essentials and Plus plans).
 * ``aws.cognito.signin.user.admin`` counts as allowed for a client that signs users in through the API (any
   explicit auth flow other than the token exchange and client token flows), as InitiateAuth grants it there.
-* The audience may be anything but another app client of the pool (invalid_target): a token bound to that
-  client's id would pass as its own. A derived ID token names its client in ``azp`` when the audience is
-  another, and that client (not the audience) is the one an ID-token actor's ``act`` names.
+* The audience may be anything but another app client of the pool (invalid_target), a client ID metadata
+  document client's URL included: a token bound to that client's id would pass as its own. A derived ID token
+  names its client in ``azp`` when the audience is another, and that client (not the audience) is the one an
+  ID-token actor's ``act`` names.
 * A derived ID token carries the scopes granted in ``scope`` (a sign-in's ID token has none, and stands for its
   sign-in's scopes), so exchanging it again cannot widen them.
 * A token derived for a client ends when that client is deleted (DeleteUserPoolClient revokes only the token
@@ -56,6 +57,7 @@ from gateway.errors import (
 )
 from gateway.ids import new_jti
 from gateway.services.auth import AuthContext, AuthService
+from gateway.services.cimd import compile_pattern, is_metadata_url
 from gateway.services.live_scopes import live_scopes
 from gateway.services.pools import (
     CLIENT_TOKEN_FLOW,
@@ -289,9 +291,10 @@ class TokenExchangeService:
 
     async def _audience(self, pool: PoolView, client: ClientView, request: ExchangeRequest) -> str | None:
         """The issued token's ``aud``: a resource server of this pool, or any audience but another app client of
-        this pool. A token bound to another client's id would pass as that client's own (an identity pool or a
-        relying party that trusts the client by ``aud``): RFC 8693 §2.2.2 lets the server refuse a target it is
-        unwilling to issue for (invalid_target)."""
+        this pool (or a URL a CIMD policy of the pool admits: a document client's id). A token bound to another
+        client's id would pass as that client's own (an identity pool or a relying party that trusts the client
+        by ``aud``): RFC 8693 §2.2.2 lets the server refuse a target it is unwilling to issue for
+        (invalid_target)."""
         if request.resource is not None:
             if await self._pools.resource_scope_names(pool.id, request.resource) is None:
                 raise InvalidTargetError(f"Resource {request.resource} is not a resource server of this user pool.")
@@ -301,12 +304,20 @@ class TokenExchangeService:
                 other = await self._pools.find_client(request.audience)
             except ResourceNotFoundException:
                 other = None
-            if other is not None and other.pool_id == pool.id:
+            if (other is not None and other.pool_id == pool.id) or await self._document_client(pool, request.audience):
                 raise InvalidTargetError(
                     f"Audience {request.audience} is another app client of this user pool: a token can be issued "
                     "for the requesting app client's own audience only."
                 )
         return request.audience
+
+    async def _document_client(self, pool: PoolView, audience: str) -> bool:
+        """Whether ``audience`` is a client ID metadata document client's id in this pool: a URL one of its CIMD
+        policies admits (whether or not its document was ever fetched; none is fetched here)."""
+        if not is_metadata_url(audience):
+            return False
+        policies = await self._store.cimd_policies_for_matching(pool.id)
+        return any(compile_pattern(p).fullmatch(audience) for policy in policies for p in policy.url_patterns)
 
     async def _scopes(
         self, pool: PoolView, client: ClientView, subject: _Subject, request: ExchangeRequest

@@ -743,6 +743,56 @@ def test_token_exchange_only_when_the_document_lists_the_grant(
     assert own.status_code == 200 and own.json()["scope"] == "aws.cognito.signin.user.admin", own.text
 
 
+def test_a_document_clients_url_is_refused_as_an_exchange_audience(
+    idp: Any, public_idp: Any, gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
+) -> None:
+    """A token exchange may not bind a token to another client of the pool, and a URL a CIMD policy of the pool
+    admits is one: an ID token whose aud is that URL would pass as the document client's own (OpenID Connect
+    Core §3.1.3.7 has it check aud; azp only SHOULD be checked). Refused without fetching the document."""
+    app = idp.create_user_pool_client(
+        UserPoolId=pool.pool_id,
+        ClientName="audience chooser",
+        GenerateSecret=True,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_TOKEN_EXCHANGE_IMPERSONATION"],
+    )["UserPoolClient"]
+    signer = idp.create_user_pool_client(
+        UserPoolId=pool.pool_id, ClientName="api sign-in 2", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    subject = public_idp.initiate_auth(
+        ClientId=signer, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD}
+    )["AuthenticationResult"]["AccessToken"]
+    params = {
+        "ClientId": app["ClientId"],
+        "ClientSecret": app["ClientSecret"],
+        "SubjectToken": subject,
+        "SubjectTokenType": "ACCESS_TOKEN",
+        "RequestedTokenType": "ID_TOKEN",
+    }
+    victim = f"{docs.url}/clients/never-fetched-victim"
+    with pytest.raises(ClientError) as refused:
+        public_idp.get_derived_token(**params, Audiences=[victim])
+    assert _error(refused)[0] == "InvalidParameterException" and "another app client" in _error(refused)[1]
+    form = {
+        "grant_type": EXCHANGE_GRANT,
+        "subject_token": subject,
+        "subject_token_type": ACCESS_URN,
+        "requested_token_type": "urn:ietf:params:oauth:token-type:id_token",
+        "audience": victim,
+    }
+    answer = requests.post(
+        f"{gatehouse.url}/{pool.pool_id}/oauth2/token",
+        data=form,
+        auth=(app["ClientId"], app["ClientSecret"]),
+        timeout=15,
+    )
+    assert (answer.status_code, answer.json().get("error")) == (400, "invalid_target"), answer.text
+    assert docs.hits["/clients/never-fetched-victim"] == 0
+    # A URL no policy of the pool admits is only a name for the downstream service.
+    elsewhere = public_idp.get_derived_token(**params, Audiences=["https://downstream.example.com/api"])
+    claims = jwt.decode(elsewhere["IssuedToken"], options={"verify_signature": False})
+    assert claims["aud"] == "https://downstream.example.com/api" and claims["azp"] == app["ClientId"]
+
+
 def test_too_large_document(
     gatehouse: GatehouseServer, pool: OAuthPool, policy: dict[str, Any], docs: DocumentServer
 ) -> None:
