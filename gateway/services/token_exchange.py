@@ -30,6 +30,8 @@ What Gatehouse decides where Cognito's documentation is silent (docs/oauth.md sa
   document client's URL included: a token bound to that client's id would pass as its own. A derived ID token
   names its client in ``azp`` when the audience is another, and that client (not the audience) is the one an
   ID-token actor's ``act`` names.
+* An ID token is issued only when the scopes granted include ``openid`` or the admin scope: it carries the
+  user's attributes, which no other scope lets its holder read.
 * A derived ID token carries the scopes granted in ``scope`` (a sign-in's ID token has none, and stands for its
   sign-in's scopes), so exchanging it again cannot widen them.
 * A token derived for a client ends when that client is deleted (DeleteUserPoolClient revokes only the token
@@ -342,6 +344,12 @@ class TokenExchangeService:
             granted = [s for s in granted if s not in _WITH_OPENID]
         if not granted and request.requested_token_type == "ACCESS_TOKEN":
             raise ExchangeScopeError("The subject token has no scope that the app client is allowed.")
+        if request.requested_token_type == "ID_TOKEN" and not {"openid", ADMIN_SCOPE} & set(granted):
+            # An ID token carries the user's attributes: only for scopes that already read them (userInfo's
+            # openid, GetUser's admin scope). OpenID Connect Core §3.1.2.1: without openid, no ID token.
+            raise ExchangeScopeError(
+                "An ID token needs the openid scope (or aws.cognito.signin.user.admin) among the scopes granted."
+            )
         return tuple(granted)
 
     # --- the issued token ------------------------------------------------------------------------------

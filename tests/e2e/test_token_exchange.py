@@ -836,3 +836,46 @@ def test_derived_tokens_end_with_the_app_client_they_were_issued_to(
             "NotAuthorizedException",
             "The subject token has been revoked.",
         )
+
+
+def test_an_id_token_only_for_scopes_that_read_the_user(
+    gatehouse: GatehouseServer, public_idp: Any, setup: Setup, alice: dict[str, Any]
+) -> None:
+    """An ID token carries the user's attributes: it is issued only when the scopes granted already let the
+    token's holder read them (openid for userInfo, the admin scope for GetUser; OpenID Connect Core §3.1.2.1: no
+    openid, no ID token). The service client may have READ alone: an ID token would hand it alice's email."""
+    service = public_idp.get_client_token(ClientId=setup.service_id, Secret=setup.service_secret)
+    params = {
+        "ClientId": setup.service_id,
+        "ClientSecret": setup.service_secret,
+        "SubjectToken": alice["access_token"],
+        "SubjectTokenType": "ACCESS_TOKEN",
+        "ActorToken": service["ClientAuthenticationResult"]["AccessToken"],
+        "ActorTokenType": "ACCESS_TOKEN",
+    }
+    code, message = refused(public_idp.get_derived_token, **params, RequestedTokenType="ID_TOKEN")
+    assert code == "InvalidParameterException" and "openid" in message
+    # An access token with READ is the service's to have.
+    assert public_idp.get_derived_token(**params)["Scopes"] == [READ]
+    # At the token endpoint: invalid_scope.
+    answer = requests.post(
+        f"{gatehouse.url}/oauth2/token",
+        data={
+            "grant_type": GRANT,
+            "subject_token": alice["access_token"],
+            "subject_token_type": ACCESS_URN,
+            "actor_token": params["ActorToken"],
+            "actor_token_type": ACCESS_URN,
+            "requested_token_type": ID_URN,
+        },
+        auth=(setup.service_id, setup.service_secret),
+        timeout=10,
+    )
+    assert (answer.status_code, answer.json().get("error")) == (400, "invalid_scope"), answer.text
+    # The exchanger, whose scopes include openid, gets its ID token as before; asked for READ alone, it does not.
+    assert derive(public_idp, setup, alice["access_token"], RequestedTokenType="ID_TOKEN")["Scopes"][0] == "openid"
+    code, _ = refused(
+        public_idp.get_derived_token,
+        **_params(setup, alice["access_token"], RequestedTokenType="ID_TOKEN", Scopes=[READ]),
+    )
+    assert code == "InvalidParameterException"
