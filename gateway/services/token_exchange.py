@@ -30,6 +30,9 @@ What Gatehouse decides where Cognito's documentation is silent (docs/oauth.md sa
   document client's URL included: a token bound to that client's id would pass as its own. A derived ID token
   names its client in ``azp`` when the audience is another, and that client (not the audience) is the one an
   ID-token actor's ``act`` names.
+* A token bound to a resource server of the pool (a resource, or an audience that is its identifier) carries
+  one of its scopes at least (invalid_target): a client allowed none of them gets no token that server would
+  take as meant for it.
 * An ID token is issued only when the scopes granted include ``openid`` or the admin scope: it carries the
   user's attributes, which no other scope lets its holder read.
 * A derived ID token carries the scopes granted in ``scope`` (a sign-in's ID token has none, and stands for its
@@ -166,6 +169,7 @@ class TokenExchangeService:
             act = {**act, "act": subject.claims["act"]} if act is not None else subject.claims["act"]
         audience = await self._audience(pool, client, request)
         scopes = await self._scopes(pool, client, subject, request)
+        await self._check_target_scopes(pool, audience, scopes)
         derived = await self._sign(pool, client, subject, request.requested_token_type, scopes, audience, act)
         log.info(
             "token_exchange.issued",
@@ -312,6 +316,19 @@ class TokenExchangeService:
                     "for the requesting app client's own audience only."
                 )
         return request.audience
+
+    async def _check_target_scopes(self, pool: PoolView, audience: str | None, scopes: tuple[str, ...]) -> None:
+        """A token bound to a resource server of the pool (``Resources``, or an audience that is its identifier)
+        carries one of its scopes at least: else a client allowed none of them would hold a token that server
+        takes as meant for it by ``aud`` (RFC 8693 §2.2.2: invalid_target)."""
+        if audience is None:
+            return
+        names = await self._pools.resource_scope_names(pool.id, audience)
+        if names is not None and not any(f"{audience}/{name}" in scopes for name in names):
+            raise InvalidTargetError(
+                f"No scope of resource server {audience} can be granted: a token for it needs one of its scopes "
+                "that is in the subject token and allowed for the app client."
+            )
 
     async def _document_client(self, pool: PoolView, audience: str) -> bool:
         """Whether ``audience`` is a client ID metadata document client's id in this pool: a URL one of its CIMD

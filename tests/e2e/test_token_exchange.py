@@ -879,3 +879,33 @@ def test_an_id_token_only_for_scopes_that_read_the_user(
         **_params(setup, alice["access_token"], RequestedTokenType="ID_TOKEN", Scopes=[READ]),
     )
     assert code == "InvalidParameterException"
+
+
+def test_a_resource_server_target_needs_one_of_its_scopes(
+    idp: Any, gatehouse: GatehouseServer, public_idp: Any, setup: Setup, alice: dict[str, Any]
+) -> None:
+    """A token bound to a resource server (its identifier as ``aud``) carries at least one of that server's scopes:
+    a client allowed none of them never gets a token its API would take as meant for it (RFC 8693 §2.2.2:
+    invalid_target, a target the server is unwilling to issue for). An audience that is a resource server's
+    identifier is that resource server."""
+    other_api = "https://payroll.example.com"
+    idp.create_resource_server(
+        UserPoolId=setup.pool_id,
+        Identifier=other_api,
+        Name="payroll",
+        Scopes=[{"ScopeName": "pay", "ScopeDescription": "P"}],
+    )
+    for target in ({"Resources": [other_api]}, {"Audiences": [other_api]}):
+        code, message = refused(public_idp.get_derived_token, **_params(setup, alice["access_token"], **target))
+        assert code == "InvalidParameterException" and other_api in message, message
+    answer = exchange_form(
+        gatehouse, setup, subject_token=alice["access_token"], subject_token_type=ACCESS_URN, resource=other_api
+    )
+    assert (answer.status_code, answer.json().get("error")) == (400, "invalid_target"), answer.text
+    # The exchanger's own resource server, with its scope: bound to it, as before; narrowed to openid alone, not.
+    bound = derive(public_idp, setup, alice["access_token"], Audiences=[API])
+    assert verified(gatehouse, setup.pool_id, bound["IssuedToken"], audience=API)["scope"] == f"openid email {READ}"
+    code, _ = refused(
+        public_idp.get_derived_token, **_params(setup, alice["access_token"], Resources=[API], Scopes=["openid"])
+    )
+    assert code == "InvalidParameterException"
