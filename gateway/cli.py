@@ -151,6 +151,19 @@ def _check_worker_environment() -> None:
         threshold_from_env()
     except ValueError:
         raise UsageError(f"{SLOW_CALLBACK}: expected a number of seconds above 0 and below 60") from None
+    for name in PROVIDER_ENV_SECONDS:
+        if os.environ.get(name):
+            _env_seconds(name)
+
+
+# The identity providers' timings (providers/base.py, providers/oidc.py), read when their modules are imported:
+# a value that was not a number there was a traceback before any option was checked; one below 0, or nan, made
+# metadata never refresh, or an IdP fetched from on every sign-in.
+PROVIDER_ENV_SECONDS = (
+    "GATEHOUSE_METADATA_REFRESH_SECONDS",
+    "GATEHOUSE_METADATA_RETRY_SECONDS",
+    "GATEHOUSE_JWKS_RETRY_SECONDS",
+)
 
 
 # The Argon2id cost from the environment, as the config file's server.argon2 (which it overrides), e.g. for a

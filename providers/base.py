@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import math
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -43,8 +44,17 @@ UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=15)
 
 
 def seconds_setting(name: str, default: float) -> float:
+    """A number of seconds from the environment variable ``name``, else ``default``. Read when the module is
+    imported, which must not fail: a value that is not a finite number of seconds from 0 up gives ``default``
+    here, and ``gatehouse`` refuses it before it serves (gateway/cli.py, one line and exit status 1)."""
     value = os.environ.get(name)
-    return float(value) if value else default
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        return default
+    return seconds if 0 <= seconds < math.inf else default  # also refuses nan
 
 
 # Upstream metadata (SAML MetadataURL, OIDC discovery) is read again this often: Cognito's guide ("Adding SAML

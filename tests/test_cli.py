@@ -4,6 +4,7 @@ stderr and exit status 1 (README, "serve checks its options ..."), as the same v
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +12,13 @@ from pathlib import Path
 import pytest
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``gatehouse ARGS``; a serve that would start is cut off by the timeout (a test failure)."""
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``gatehouse ARGS`` (``env``: further environment variables); a serve that would start is cut off by the
+    timeout (a test failure)."""
     return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args], capture_output=True, text=True, timeout=20, check=False, cwd=cwd
-    )
+        [sys.executable, "-m", "gateway.cli", *args],
+        capture_output=True, text=True, timeout=20, check=False, cwd=cwd, env={**os.environ, **(env or {})},
+    )  # fmt: skip
 
 
 def assert_one_line(result: subprocess.CompletedProcess[str], *words: str) -> str:
@@ -101,3 +104,24 @@ def test_a_data_dir_whose_change_stamps_cannot_be_mapped_is_one_line(tmp_path: P
         run_cli("serve", "--data-dir", str(data), "--port", "0", cwd=tmp_path), "cannot use data dir"
     )
     assert "Is a directory" in line, line
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GATEHOUSE_METADATA_REFRESH_SECONDS", "6h"),
+        ("GATEHOUSE_METADATA_RETRY_SECONDS", "five"),
+        ("GATEHOUSE_JWKS_RETRY_SECONDS", "1s"),
+        ("GATEHOUSE_METADATA_REFRESH_SECONDS", "-60"),
+        ("GATEHOUSE_JWKS_RETRY_SECONDS", "nan"),
+    ],
+)
+def test_a_wrong_identity_provider_timing_is_one_line_and_exit_status_1(tmp_path: Path, name: str, value: str) -> None:
+    """The identity providers' timings are read when their modules are imported: a value that is not a number
+    was a traceback before any option was looked at; one below 0 or nan was taken, and metadata never
+    refreshed (or was fetched again on every sign-in)."""
+    data = tmp_path / "data"
+    result = run_cli("serve", "--data-dir", str(data), "--port", "0", cwd=tmp_path, env={name: value})
+    line = assert_one_line(result, f"gatehouse serve: {name}: expected a number of seconds", repr(value))
+    assert "Traceback" not in line
+    assert not data.exists()
