@@ -689,6 +689,14 @@ def _serve(args: argparse.Namespace) -> int:
             from prometheus_client import values
 
             values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    elif os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None) is not None:
+        # One process counts in its own memory. Left to a folder named by the environment (set for another
+        # program, or left over), its scrapes failed (500) until that folder existed, and then summed in whatever
+        # files it held: another server's counts, or an earlier run's.
+        if "prometheus_client.values" in sys.modules:
+            from prometheus_client import values
+
+            values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     from gateway.logging import configure_logging, get_logger
 
     configure_logging(json=settings.log_json, level=settings.log_level)

@@ -8,10 +8,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import requests
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.metrics import LATENCY_BUCKETS, Metrics
+from tests.support import GatehouseServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -174,3 +176,75 @@ def test_multiprocess_mode_sums_every_process(tmp_path: Path) -> None:
     assert found[key("gatehouse_sign_ups_total", pool="shared-pool")] == 2.0
     assert found[key("gatehouse_api_calls_total", wire="cognito-idp", operation="SignUp", outcome="success")] == 2.0
     assert found[key("gatehouse_request_duration_seconds_count", wire="cognito-idp", operation="SignUp")] == 2.0
+
+
+# --- a real server's /metrics --------------------------------------------------------------------------------
+
+
+def scrape(server: GatehouseServer) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """``GET /metrics`` on a fresh connection, parsed with prometheus_client's own text parser."""
+    reply = requests.get(f"{server.url}/metrics", headers={"Connection": "close"}, timeout=10)
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["Content-Type"] == CONTENT_TYPE_LATEST
+    return samples(reply.content)
+
+
+def list_pools(server: GatehouseServer, times: int) -> None:
+    """``times`` ListUserPools calls, each on a connection of its own (so that SO_REUSEPORT spreads them over
+    the workers: a kept-alive connection stays with one)."""
+    for _ in range(times):
+        client = server.client()
+        client.list_user_pools(MaxResults=10)
+        client.close()
+
+
+LIST_POOLS = ("gatehouse_api_calls_total", frozenset({("wire", "cognito-idp"), ("operation", "ListUserPools"),
+                                                      ("outcome", "success")}))  # fmt: skip
+
+
+def test_one_server_counts_alone_whatever_prometheus_multiproc_dir_says(tmp_path: Path) -> None:
+    """A lone server counts in its own memory: PROMETHEUS_MULTIPROC_DIR in its environment (set for another
+    program, or left over) made every scrape a 500 while that folder did not exist, and once it did, summed in
+    the files it held (another process's counts)."""
+    missing = tmp_path / "not-there"
+    server = GatehouseServer(tmp_path / "a", extra_env={"PROMETHEUS_MULTIPROC_DIR": str(missing)})
+    server.start()
+    try:
+        list_pools(server, 2)
+        assert scrape(server)[LIST_POOLS] == 2.0
+    finally:
+        server.stop()
+    assert not missing.exists()
+
+    other = tmp_path / "other-program"
+    other.mkdir()
+    run_python(WORKER, other)  # another process's counts: one sign-up in "shared-pool"
+    before = sorted(path.name for path in other.iterdir())
+    server = GatehouseServer(tmp_path / "b", extra_env={"PROMETHEUS_MULTIPROC_DIR": str(other)})
+    server.start()
+    try:
+        found = scrape(server)
+        assert key("gatehouse_sign_ups_total", pool="shared-pool") not in found
+        assert LIST_POOLS not in found
+    finally:
+        server.stop()
+    assert sorted(path.name for path in other.iterdir()) == before  # nor did the server write there
+
+
+def test_two_workers_scrapes_add_up_and_parse(tmp_path: Path) -> None:
+    """With ``--workers 2`` each process counts what it served, and every scrape, whichever worker answers it,
+    gives the sum of both; the exposition parses with prometheus_client's own text parser."""
+    server = GatehouseServer(tmp_path / "data", workers=2)
+    server.start()
+    try:
+        list_pools(server, 30)
+        folders = list((tmp_path / "data" / "prometheus").iterdir())
+        assert len(folders) == 1  # this server's, named by its pid
+        # Both workers served some of the calls: each wrote counters of its own.
+        assert len(list(folders[0].glob("counter_*.db"))) == 2
+        for _ in range(6):  # fresh connections: the scrapes are answered by either worker
+            assert scrape(server)[LIST_POOLS] == 30.0
+    finally:
+        server.stop()
+    assert server.process is not None and server.process.returncode == 0
+    assert not folders[0].exists()  # removed once the server stopped
