@@ -16,6 +16,7 @@ import socket
 import stat
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from multiprocessing.connection import wait
@@ -220,6 +221,10 @@ def _run_worker(settings: Settings, parent_pid: int | None = None, sock: socket.
         raise SystemExit(1) from None
 
 
+# How long the `serve` process of several workers waits for a stop signal of its own after a worker exited 0 (see
+# _serve): longer than a signal sent to every process of the server takes to reach each of them.
+STOP_SIGNAL_GRACE_SECONDS = 0.5
+
 # How often a worker checks that the `serve` process that started it is still there.
 PARENT_CHECK_SECONDS = 1.0
 
@@ -321,8 +326,14 @@ def _force_exit() -> None:
     os._exit(1)
 
 
-# The signals that stop a server gracefully.
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# The signals that stop a server gracefully. SIGHUP too: its default action killed the server outright (status
+# 129: requests in flight dropped, no orderly close of the store; with workers, the parent gone and its workers
+# stopping a second later). A terminal that hangs up sends it, and so may a supervisor's "reload": Gatehouse reads
+# its config file when it starts, so a restart is what applies a changed one. A server started with SIGHUP ignored
+# (nohup) is to outlive its terminal, and keeps it ignored.
+STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT) + (
+    () if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN else (signal.SIGHUP,)
+)
 
 
 class _ServerLoop(asyncio.SelectorEventLoop):
@@ -344,7 +355,7 @@ class _ServerLoop(asyncio.SelectorEventLoop):
 
 
 def _loop_stopped_once_by_signals(app: web.Application) -> asyncio.AbstractEventLoop:
-    """A server's event loop, on which SIGTERM and SIGINT begin one graceful stop (aiohttp's GracefulExit:
+    """A server's event loop, on which SIGTERM, SIGINT and SIGHUP (STOP_SIGNALS) begin one graceful stop (aiohttp's GracefulExit:
     the listener closes, requests in flight are answered) and later ones are ignored. A worker is often told
     twice: a terminal's Ctrl-C and systemd's KillMode=control-group signal every process of the server, and the
     parent passes the signal on as well; a lone server is told twice by a wrapper that passes a terminal's
@@ -353,15 +364,20 @@ def _loop_stopped_once_by_signals(app: web.Application) -> asyncio.AbstractEvent
     is done: cut short there, it left the store's thread answering a closed loop (a traceback on stderr)."""
     from aiohttp import web
 
+    from gateway.logging import get_logger
+
     loop = _ServerLoop()
     asyncio.set_event_loop(loop)
     state = {"started": False, "signalled": False, "stopping": False}
+    received: list[signal.Signals] = []
 
-    def graceful_exit() -> None:
+    def graceful_exit(signum: signal.Signals) -> None:
         state["signalled"] = True
+        received.append(signum)
         if not state["started"] or state["stopping"]:
             return
         state["stopping"] = True
+        get_logger("gateway.cli").info("gateway.stopping", signal=received[0].name)  # which one, for the operator
         # From here on the stop is under way and further signals change nothing: ignored by the process itself
         # (_ServerLoop puts "ignore" in place of these handlers), through the rest of the stop and the exit.
         for signum in STOP_SIGNALS:
@@ -371,11 +387,11 @@ def _loop_stopped_once_by_signals(app: web.Application) -> asyncio.AbstractEvent
     async def started(_app: web.Application) -> None:
         state["started"] = True  # after every cleanup_ctx has opened (they run first: appended at creation)
         if state["signalled"]:
-            loop.call_soon(graceful_exit)
+            loop.call_soon(graceful_exit, received[0])
 
     app.on_startup.append(started)
     for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, graceful_exit)
+        loop.add_signal_handler(signum, graceful_exit, signum)
     # A worker starts with these signals blocked (serve() blocks them before it forks): one sent since then is
     # delivered now, to the handlers above. Until they were installed its action was the default one, and a
     # worker that had not finished starting was killed (status -15: the server exited 1).
@@ -730,6 +746,7 @@ def _serve(args: argparse.Namespace) -> int:
         worker.start()
     # Workers not yet reaped (one leaves this list before it is joined): their pids are still theirs to signal.
     pending = list(workers)
+    stopping: list[int] = []  # the signal that began the stop, once one has
 
     def stop(signum: int, _frame: object) -> None:
         # Once: the workers stop once and ignore further signals, and so does this process from here on. This
@@ -740,23 +757,30 @@ def _serve(args: argparse.Namespace) -> int:
         # that was gone. The interpreter's exit then put back the default action, and the next signal killed the
         # server (status -15). Only workers not yet reaped are signalled, and nothing here reaps one.
         _ignore_late_stop_signals()
+        stopping.append(signum)
         for worker in list(pending):
             if worker.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker.pid, signal.SIGTERM)
+                    os.kill(worker.pid, signum)  # the same signal: each worker logs the one that stopped it
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
     signal.pthread_sigmask(signal.SIG_SETMASK, mask_before)  # a signal sent meanwhile is handled now, by stop()
     # A worker that fails (its config cannot be applied, say) stops the others: a server missing a worker
-    # would keep running with only part of its capacity and no sign of it but the log.
+    # would keep running with only part of its capacity and no sign of it but the log. So does one that stopped
+    # while the server was not stopping (a signal sent to that worker alone): it exits 0, and the server went on
+    # with one worker fewer and not a word in the log.
     failed = False
     while pending:
         ready = set(wait([worker.sentinel for worker in pending]))
         for worker in [worker for worker in pending if worker.sentinel in ready]:
             pending.remove(worker)
             worker.join()
-            if worker.exitcode != 0 and not failed:
+            if worker.exitcode == 0 and not stopping:
+                # A signal sent to every process of the server (a terminal's Ctrl-C, systemd) may reach a worker
+                # before this process: its handler runs within this pause, which it cuts short.
+                time.sleep(STOP_SIGNAL_GRACE_SECONDS)
+            if (worker.exitcode != 0 or not stopping) and not failed:
                 failed = True
                 # Said once, so that the exit status 1 a supervisor sees has its cause in the log.
                 log.error(
@@ -772,7 +796,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _ignore_late_stop_signals() -> None:
-    """Ignore SIGTERM and SIGINT from here on, in the ``serve`` process of several workers, whose stop has begun.
+    """Ignore SIGTERM, SIGINT and SIGHUP from here on, in the ``serve`` process of several workers, whose stop has begun.
     The interpreter's exit puts back the default action of any signal that has a Python handler (not of an ignored
     one), so a second signal (sent by systemd to every process of the server, or by a supervisor that sends it
     again) arriving while it exits killed it: exit status -15 instead of 0."""
@@ -829,7 +853,6 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     leaked; ``--retire-old`` (only with ``--now``) also deletes the earlier keys, so that their tokens are
     refused."""
     import math
-    import time
     from datetime import UTC, datetime
 
     from gateway.secretbox import SecretBox

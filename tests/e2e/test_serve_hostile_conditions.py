@@ -291,23 +291,74 @@ def test_a_stop_signal_that_reaches_the_workers_twice_still_stops_gracefully(tmp
         assert db.execute("SELECT count(*) FROM users").fetchone() == (40,)
 
 
-def test_a_worker_that_dies_stops_the_server_and_says_why(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "exit_code"),
+    [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGTERM, 0), (signal.SIGHUP, 0)],
+    ids=["killed", "stopped-alone-by-SIGTERM", "stopped-alone-by-SIGHUP"],
+)
+def test_a_worker_that_dies_stops_the_server_and_says_why(tmp_path: Path, signum: int, exit_code: int) -> None:
     # A server missing a worker would serve with part of its capacity and no sign of it; it exits instead, for
-    # its supervisor to restart, and the log says which worker died and how.
+    # its supervisor to restart, and the log says which worker died and how. A worker stopped gracefully by a
+    # signal sent to it alone exits 0: the server went on with one worker fewer, and not a word in the log.
     server = GatehouseServer(tmp_path / "data", workers=2)
     server.start()
     assert server.process is not None
     try:
         workers = worker_pids(server.process.pid)
         assert len(workers) == 2
-        os.kill(workers[0], signal.SIGKILL)
+        os.kill(workers[0], signum)
         assert server.process.wait(timeout=30) == 1
         time.sleep(0.2)
         assert not [pid for pid in workers if alive(pid)]
     finally:
         server.stop()
     events = [json.loads(line) for line in server.log_text().splitlines() if '"worker.exited"' in line]
-    assert [(e["pid"], e["exit_code"], e["level"]) for e in events] == [(workers[0], -signal.SIGKILL, "error")]
+    assert [(e["pid"], e["exit_code"], e["level"]) for e in events] == [(workers[0], exit_code, "error")]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sighup_stops_the_server_gracefully(tmp_path: Path, workers: int) -> None:
+    # A terminal that hangs up sends SIGHUP, and so may a supervisor's reload. Its default action killed every
+    # process outright (status 129, no orderly close of the store, requests in flight dropped); Gatehouse reads
+    # its config when it starts, so the signal stops it as SIGTERM does, and a restart reads the new config.
+    server = GatehouseServer(tmp_path / "data", workers=workers)
+    server.start()
+    assert server.process is not None
+    try:
+        pids = worker_pids(server.process.pid) if workers > 1 else [server.process.pid]
+        assert len(pids) == workers
+        os.kill(server.process.pid, signal.SIGHUP)
+        assert server.process.wait(timeout=30) == 0
+        assert not [pid for pid in pids if alive(pid)]
+    finally:
+        server.stop()
+    log = server.log_text()
+    assert "Traceback" not in log and '"worker.exited"' not in log, log
+    stopping = [json.loads(line) for line in log.splitlines() if '"gateway.stopping"' in line]
+    assert [event["signal"] for event in stopping] == ["SIGHUP"] * workers
+    assert not list((tmp_path / "data" / "prometheus").glob("*"))  # a stop, with its clean-up
+
+
+def test_a_server_started_with_sighup_ignored_keeps_serving_through_it(tmp_path: Path) -> None:
+    # nohup: the server is to outlive the terminal it was started from.
+    server = GatehouseServer(tmp_path / "data", workers=2)
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # inherited by the server, as nohup sets it
+    try:
+        server.start()
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    assert server.process is not None
+    try:
+        for pid in [server.process.pid, *worker_pids(server.process.pid)]:
+            os.kill(pid, signal.SIGHUP)
+        time.sleep(1)
+        assert server.process.poll() is None
+        assert len(worker_pids(server.process.pid)) == 2
+        with urllib.request.urlopen(f"{server.url}/health", timeout=10) as response:
+            assert response.status == 200
+    finally:
+        server.stop()
+    assert server.process.returncode == 0
 
 
 @pytest.mark.parametrize(
