@@ -319,6 +319,22 @@ def test_debug_log_holds_no_password_code_token_hash_or_signature(
         ClientId=client_id, ChallengeName="NEW_PASSWORD_REQUIRED", Session=challenge["Session"],
         ChallengeResponses={"USERNAME": invited, "NEW_PASSWORD": chosen, "SECRET_HASH": invited_digest},
     )  # fmt: skip
+    # A refresh, then a password reset by emailed code: a wrong code first, then the right one.
+    refreshed = public_idp.initiate_auth(
+        ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH",
+        AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"], "SECRET_HASH": digest},
+    )["AuthenticationResult"]  # fmt: skip
+    public_idp.forgot_password(ClientId=client_id, SecretHash=digest, Username=user)
+    reset_code = code_in(mail.wait_for(email, count=2))
+    reset_password, refused_password = "Pw-Reset-5555xx", "Pw-Refused-6666x"
+    with pytest.raises(ClientError):
+        public_idp.confirm_forgot_password(
+            ClientId=client_id, SecretHash=digest, Username=user, Password=refused_password,
+            ConfirmationCode="000000" if reset_code != "000000" else "111111",
+        )  # fmt: skip
+    public_idp.confirm_forgot_password(
+        ClientId=client_id, SecretHash=digest, Username=user, Password=reset_password, ConfirmationCode=reset_code
+    )
     # A refresh token, then the same one revoked and refused.
     public_idp.revoke_token(Token=tokens["RefreshToken"], ClientId=client_id, ClientSecret=client_secret)
     with pytest.raises(ClientError):
@@ -358,6 +374,9 @@ def test_debug_log_holds_no_password_code_token_hash_or_signature(
         "access token signature": tokens["AccessToken"].rsplit(".", 1)[1][:40],
         "admin secret key": ADMIN_SECRET, "temporary secret key": credentials["SecretKey"],
         "session token": credentials["SessionToken"][:60],
+        "reset code": f'"{reset_code}"', "reset password": reset_password, "refused password": refused_password,
+        "refreshed access token signature": refreshed["AccessToken"].rsplit(".", 1)[1][:40],
+        "refreshed id token signature": refreshed["IdToken"].rsplit(".", 1)[1][:40],
     }  # fmt: skip
     secrets.update({f"password hash {i}": value.rsplit("$", 1)[1] for i, value in enumerate(hashes)})
     for name, signatures in (("admin", admin_signatures), ("forged", forged_signatures), ("sts", sts_signatures)):
