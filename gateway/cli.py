@@ -1058,10 +1058,11 @@ def _listening_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _whole_number(option: str, text: str, low: int, high: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"{option}: expected a whole number from {low} to {high}, got {text!r}") from None
+    # ASCII digits only: int() also takes spaces, "_" between digits and other scripts' digits ("٣" is 3), and
+    # a port or a worker count the operator did not mean to give.
+    if re.fullmatch(r"-?[0-9]+", text, flags=re.ASCII) is None:
+        raise UsageError(f"{option}: expected a whole number from {low} to {high}, got {text!r}")
+    value = int(text)
     if not low <= value <= high:
         raise UsageError(f"{option}: expected {low} to {high}, got {value}")
     return value

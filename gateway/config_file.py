@@ -458,7 +458,10 @@ def issuer_url_problem(value: str) -> str | None:
 
     if re.fullmatch(_URL_PATTERN, value) is None:
         return "expected an http:// or https:// URL"
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # "Invalid IPv6 URL": a "[" without its "]", or what is between them not an IPv6 address
+        return "expected a host name, an IPv4 address or an IPv6 address in brackets"
     try:
         parts.port  # noqa: B018  # raises ValueError when it is not a port number
     except ValueError:

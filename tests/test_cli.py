@@ -41,6 +41,11 @@ def assert_one_line(result: subprocess.CompletedProcess[str], *words: str) -> st
         ("--port", "70000", "expected 0 to 65535, got 70000"),
         ("--port", "-1", "expected 0 to 65535, got -1"),
         ("--port", "http", "expected a whole number from 0 to 65535, got 'http'"),
+        ("--port", "\u0663", "expected a whole number from 0 to 65535, got '\u0663'"),  # ARABIC-INDIC DIGIT THREE
+        ("--port", "80_80", "expected a whole number from 0 to 65535, got '80_80'"),
+        ("--workers", " 2", "expected a whole number from 1 to 256, got ' 2'"),
+        ("--public-url", "http://[::1", "expected a host name, an IPv4 address or an IPv6 address in brackets"),
+        ("--public-url", "http://[example.com]", "expected a host name, an IPv4 address or an IPv6 address"),
         ("--public-url", "notaurl", "expected an http:// or https:// URL"),
         ("--public-url", "ftp://example.com", "expected an http:// or https:// URL"),
         ("--public-url", "http://x.example/?q=1", "expected no query (?) or fragment (#)"),
