@@ -891,7 +891,7 @@ def _keys_rotate(args: argparse.Namespace) -> int:
                 key_store, key_set, uses = IssuerKeyStore(store), IDENTITY_KEY_SET, ("id",)
             else:
                 if await store.get_pool(args.pool_id) is None:
-                    raise SystemExit(f"no user pool {args.pool_id}")
+                    raise UsageError(f"no user pool {args.pool_id}")
                 key_store, key_set, uses = store, args.pool_id, ("id", "access")
             # The same settings as `serve` reads, so the delay matches the servers' max-age and key cache.
             keys = SigningKeys(
@@ -1111,7 +1111,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_parser = commands.add_parser("config", help="config file tools")
     config_commands = config_parser.add_subparsers(dest="config_command", required=True)
     check = config_commands.add_parser("check", help="validate a config file")
-    check.add_argument("file")
+    check.add_argument("file", metavar="FILE", help="the YAML config file to validate (nothing is applied or served)")
     check.set_defaults(handler=config_check)
 
     keys_parser = commands.add_parser("keys", help="signing key tools")

@@ -88,6 +88,13 @@ def test_keys_rotate_offers_only_the_options_it_uses(tmp_path: Path) -> None:
         assert option in result.stdout, result.stdout
 
 
+def test_config_check_help_matches_the_readme_synopsis(tmp_path: Path) -> None:
+    result = run_cli("config", "check", "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert " ".join(result.stdout.split("\n\n")[0].split()) == "usage: gatehouse config check [-h] FILE"
+    assert "FILE        the YAML config file to validate" in result.stdout
+
+
 def test_serve_help_matches_the_readme_synopsis(tmp_path: Path) -> None:
     result = run_cli("serve", "--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
