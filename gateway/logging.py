@@ -6,8 +6,8 @@ calls (bound with :func:`bind_call`, the id sent as ``x-amzn-RequestId``), ``req
 endpoint (bound by :func:`with_request_id`, the id sent as ``x-amz-cognito-request-id``), and whatever was bound
 with ``structlog.contextvars.bind_contextvars``, so every authentication decision made while serving a request
 can be traced back to it. Lines that libraries write
-through the standard library's ``logging`` (aiohttp's access log, say) go through the same processors, so
-stderr stays one JSON object per line.
+through the standard library's ``logging`` (aiohttp's access log, say), and Python warnings (the ``py.warnings``
+logger), go through the same processors, so stderr stays one JSON object per line.
 """
 
 from __future__ import annotations
@@ -96,6 +96,9 @@ def configure_logging(*, json: bool = True, level: str = "info") -> None:
     handler.addFilter(_libraries_say_little)
     # force=True replaces earlier handlers, so calling this twice does not print every line twice.
     logging.basicConfig(handlers=[handler], level=level_number, force=True)
+    # Python warnings (a library's, a trigger function's, asyncio's "never awaited") as events of the py.warnings
+    # logger: printed as Python prints them, they were lines of plain text among the JSON ones.
+    logging.captureWarnings(True)
 
 
 class _BatchedStderr:

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.e2e.oauth_support import PASSWORD
+from tests.support import GatehouseServer
+
 SCRIPT = """
 import logging, pathlib, structlog
 from gateway.logging import configure_logging, get_logger
@@ -158,3 +161,44 @@ def test_every_route_but_the_aws_wires_binds_a_request_id(tmp_path: Path) -> Non
     assert len(routes) > 40
     unbound = [(method, path) for method, path, handler in routes if not binds_request_id(handler)]
     assert unbound == [("POST", "/"), ("GET", "/")]  # the AWS wires (the query wire also by GET)
+
+
+def test_a_python_warning_in_a_running_server_is_one_json_line(tmp_path: Path) -> None:
+    """A warning (``warnings.warn``) raised while serving, here by an in-process trigger function, went to stderr
+    as Python prints it: two lines of plain text among the JSON ones, which a log shipper parsing JSON drops or
+    chokes on. It is logged as an event of the ``py.warnings`` logger, one JSON line like any other."""
+    arn = "arn:aws:lambda:us-east-1:000000000000:function:warns"
+    config = f"""version: 1
+server:
+  lambda:
+    functions:
+      "{arn}": tests.e2e.trigger_handlers:warns
+pools:
+  - id: us-east-1_Warnings01
+    name: warnings
+    cognito:
+      LambdaConfig:
+        PreTokenGeneration: "{arn}"
+    clients:
+      - id: app
+        name: app
+        explicit_auth_flows: [ALLOW_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH]
+    users:
+      - {{username: alice, password: "{PASSWORD}"}}
+"""
+    server = GatehouseServer(tmp_path / "data", config=config)
+    server.start()
+    try:
+        idp = server.client()
+        client_id = idp.list_user_pool_clients(UserPoolId="us-east-1_Warnings01")["UserPoolClients"][0]["ClientId"]
+        answer = server.client(signed=False).initiate_auth(
+            ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD}
+        )
+        assert "IdToken" in answer["AuthenticationResult"]
+    finally:
+        server.stop()
+    lines = [line for line in server.log_text().splitlines() if line.strip()]
+    events = [json.loads(line) for line in lines]  # every line one JSON object
+    warned = [e for e in events if e.get("logger") == "py.warnings"]
+    assert len(warned) == 1 and "this trigger's library is out of date" in warned[0]["event"], lines
+    assert warned[0]["level"] == "warning"

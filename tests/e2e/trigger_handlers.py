@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import warnings
 from typing import Any
 
 
@@ -18,6 +19,12 @@ def pre_token(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "source": event["triggerSource"],
         }
     }
+    return event
+
+
+def warns(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Answers as asked, with a Python warning on the way (as a library it uses may give one)."""
+    warnings.warn("this trigger's library is out of date", UserWarning, stacklevel=1)
     return event
 
 
