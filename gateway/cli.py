@@ -437,6 +437,12 @@ def _bind_a_free_port(host: str) -> socket.socket:
     return sock
 
 
+def _os_error(exc: OSError) -> str:
+    """An OSError as a message names it: the file it was about (the data dir holds several), and the reason."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
 def _one_line_errors(command: str, run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """``run(args)``, with a bad config file or a usage problem said in one line on stderr (exit status 1)
     instead of a traceback."""
@@ -524,7 +530,7 @@ def _open_data_dir(settings: Settings) -> tuple[bytes, dict[str, str]]:
         _check_admin_credentials_file(settings)
         secrets = ensure_data_dir(settings)
     except OSError as exc:
-        raise UsageError(f"cannot use data dir {settings.data_dir}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot use data dir {settings.data_dir}: {_os_error(exc)}") from None
     except ValueError:  # bytes.fromhex on the key; its message would quote the key
         raise bad_key from None
     if len(secrets[0]) != 32:
@@ -693,11 +699,11 @@ def _serve(args: argparse.Namespace) -> int:
         # One folder per running server: a second `serve` on the same data dir must neither delete this one's
         # files nor have its values summed into this one's scrapes.
         metrics_dir = Path(settings.data_dir) / "prometheus" / str(os.getpid())
-        _remove_stale_metrics(metrics_dir.parent)
         try:
+            _remove_stale_metrics(metrics_dir.parent)  # lists the folder: one this user may not read was a traceback
             metrics_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UsageError(f"cannot use data dir {settings.data_dir}: {exc.strerror or exc}") from None
+            raise UsageError(f"cannot use data dir {settings.data_dir}: {_os_error(exc)}") from None
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         if "prometheus_client.values" in sys.modules:
             # Reading a config file (or the ConfigError import) has imported it already: choose again, before

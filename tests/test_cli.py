@@ -5,11 +5,14 @@ stderr and exit status 1 (README, "serve checks its options ..."), as the same v
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support import free_port
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -137,3 +140,44 @@ def test_a_wrong_identity_provider_timing_is_one_line_and_exit_status_1(tmp_path
     line = assert_one_line(result, f"gatehouse serve: {name}: expected a number of seconds", repr(value))
     assert "Traceback" not in line
     assert not data.exists()
+
+
+def unprivileged(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``gatehouse ARGS`` as a process that file permissions hold for: as root, without its capabilities
+    (util-linux's setpriv), which otherwise read and write any file whatever its mode."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("root reads any file, and setpriv is not installed to run without that power")
+        prefix = [setpriv, "--inh-caps=-all", "--bounding-set=-all"]
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "gateway.cli", *args],
+        capture_output=True, text=True, timeout=20, check=False, cwd=cwd,
+    )  # fmt: skip
+
+
+def test_a_metrics_folder_serve_may_not_read_is_one_line(tmp_path: Path) -> None:
+    """``--workers`` above 1 clears the metrics folders of servers no longer running: one it may not list (made by
+    another user, or a root shell) was a traceback."""
+    data = tmp_path / "data"
+    (data / "prometheus").mkdir(parents=True, mode=0o700)
+    (data / "prometheus").chmod(0)
+    try:
+        port = str(free_port())  # above 1023: a process without its capabilities may not listen below
+        result = unprivileged("serve", "--data-dir", str(data), "--port", port, "--workers", "2", cwd=tmp_path)
+    finally:
+        (data / "prometheus").chmod(0o700)
+    line = assert_one_line(result, f"gatehouse serve: cannot use data dir {data}: ", "Permission denied")
+    assert str(data / "prometheus") in line, line
+
+
+def test_a_secret_key_serve_may_not_read_is_named(tmp_path: Path) -> None:
+    """The data dir holds several files: the one that could not be read is named."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    key = data / "secret.key"
+    key.write_text("00" * 32)
+    key.chmod(0)
+    line = assert_one_line(unprivileged("serve", "--data-dir", str(data), "--port", "0", cwd=tmp_path))
+    assert line == f"gatehouse serve: cannot use data dir {data}: {key}: Permission denied", line
