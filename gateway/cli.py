@@ -355,10 +355,10 @@ class _ServerLoop(asyncio.SelectorEventLoop):
 
 
 def _loop_stopped_once_by_signals(app: web.Application) -> asyncio.AbstractEventLoop:
-    """A server's event loop, on which SIGTERM, SIGINT and SIGHUP (STOP_SIGNALS) begin one graceful stop (aiohttp's GracefulExit:
-    the listener closes, requests in flight are answered) and later ones are ignored. A worker is often told
-    twice: a terminal's Ctrl-C and systemd's KillMode=control-group signal every process of the server, and the
-    parent passes the signal on as well; a lone server is told twice by a wrapper that passes a terminal's
+    """A server's event loop, on which SIGTERM, SIGINT and SIGHUP (STOP_SIGNALS) begin one graceful stop (aiohttp's
+    GracefulExit: the listener closes, requests in flight are answered) and later ones are ignored. A worker is
+    often told twice: a terminal's Ctrl-C and systemd's KillMode=control-group signal every process of the server,
+    and the parent passes the signal on as well; a lone server is told twice by a wrapper that passes a terminal's
     Ctrl-C on, or a supervisor that repeats its SIGTERM. aiohttp's own handlers would raise again inside the
     stop and cut it short: requests dropped, and exit status 1. A signal during start-up takes effect once it
     is done: cut short there, it left the store's thread answering a closed loop (a traceback on stderr)."""
@@ -711,14 +711,14 @@ def _serve(args: argparse.Namespace) -> int:
             from prometheus_client import values
 
             values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
-    elif os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None) is not None:
+    elif os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None) is not None and "prometheus_client.values" in sys.modules:
         # One process counts in its own memory. Left to a folder named by the environment (set for another
-        # program, or left over), its scrapes failed (500) until that folder existed, and then summed in whatever
-        # files it held: another server's counts, or an earlier run's.
-        if "prometheus_client.values" in sys.modules:
-            from prometheus_client import values
+        # program, or left over), every API call failed (500: its counter had no folder to write in) until that
+        # folder existed, and then scrapes summed in whatever files it held: another server's counts, or an
+        # earlier run's. (The variable goes either way; the value store is chosen again if it was chosen.)
+        from prometheus_client import values
 
-            values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     from gateway.logging import configure_logging, get_logger
 
     configure_logging(json=settings.log_json, level=settings.log_level)
@@ -802,8 +802,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _ignore_late_stop_signals() -> None:
-    """Ignore SIGTERM, SIGINT and SIGHUP from here on, in the ``serve`` process of several workers, whose stop has begun.
-    The interpreter's exit puts back the default action of any signal that has a Python handler (not of an ignored
+    """Ignore the stop signals from here on, in the ``serve`` process of several workers, whose stop has begun. The
+    interpreter's exit puts back the default action of any signal that has a Python handler (not of an ignored
     one), so a second signal (sent by systemd to every process of the server, or by a supervisor that sends it
     again) arriving while it exits killed it: exit status -15 instead of 0."""
     for signum in STOP_SIGNALS:

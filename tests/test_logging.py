@@ -192,7 +192,9 @@ pools:
         idp = server.client()
         client_id = idp.list_user_pool_clients(UserPoolId="us-east-1_Warnings01")["UserPoolClients"][0]["ClientId"]
         answer = server.client(signed=False).initiate_auth(
-            ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD}
+            ClientId=client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD},
         )
         assert "IdToken" in answer["AuthenticationResult"]
     finally:
