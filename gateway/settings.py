@@ -40,9 +40,22 @@ class Secret:
 
 
 def postgres_url_problem(url: str) -> str | None:
-    """What is wrong with a database URL, or None (libpq's URI form: postgresql://user:password@host/database)."""
+    """What is wrong with a database URL, or None (libpq's URI form: postgresql://user:password@host/database,
+    with several ``host:port`` separated by commas; PostgreSQL's "Connection URIs"). The problem is said without
+    the URL, which holds a password: a port or a host the driver cannot read was a traceback."""
     if not url.startswith(("postgresql://", "postgres://")):
         return "expected a PostgreSQL URL (postgresql://user:password@host:port/database)"
+    hosts = url.partition("://")[2].partition("/")[0].partition("?")[0].rpartition("@")[2]
+    for host in hosts.split(","):
+        if host.startswith("["):
+            address, closed, port = host[1:].partition("]")
+            if not closed or not address or (port and not port.startswith(":")):
+                return "expected an IPv6 address in brackets ([::1]:5432) after the @"
+            port = port[1:]
+        else:
+            port = host.partition(":")[2]
+        if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+            return "expected a port number from 1 to 65535 after each host"
     return None
 
 
