@@ -105,6 +105,8 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         overrides["jwks_max_age_seconds"] = _env_seconds("GATEHOUSE_JWKS_MAX_AGE_SECONDS")
     if os.environ.get("GATEHOUSE_OAUTH_CODE_SECONDS"):
         overrides["oauth_code_seconds"] = _env_seconds("GATEHOUSE_OAUTH_CODE_SECONDS")
+        if not overrides["oauth_code_seconds"]:  # every authorization code expired as it was issued
+            raise UsageError("GATEHOUSE_OAUTH_CODE_SECONDS: expected a number of seconds above 0, got '0'")
     if os.environ.get("GATEHOUSE_SOCIAL_ENDPOINTS"):
         overrides["social_endpoints"] = os.environ["GATEHOUSE_SOCIAL_ENDPOINTS"]
     if os.environ.get("GATEHOUSE_USER_IMPORT_URL_SECONDS"):

@@ -106,6 +106,10 @@ def serve_with_env(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[st
 def test_bad_environment_number(tmp_path: Path) -> None:
     assert_refused(serve_with_env(tmp_path, GATEHOUSE_KEY_CACHE_SECONDS="soon"), "GATEHOUSE_KEY_CACHE_SECONDS")
     assert_refused(serve_with_env(tmp_path, GATEHOUSE_OAUTH_CODE_SECONDS="nan"), "GATEHOUSE_OAUTH_CODE_SECONDS")
+    # A code that lives 0 s has expired when the sign-in hands it to the app: no OAuth sign-in could finish.
+    zero = serve_with_env(tmp_path / "zero", GATEHOUSE_OAUTH_CODE_SECONDS="0")
+    assert_refused(zero, "GATEHOUSE_OAUTH_CODE_SECONDS: expected a number of seconds above 0")
+    assert not (tmp_path / "zero").exists()
 
 
 @pytest.mark.parametrize("key", ["abcd", "zz" * 32, "ab" * 33])
