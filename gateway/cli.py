@@ -88,6 +88,7 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         missing = next(name for name in ADMIN_ENV if name not in half_set)
         raise UsageError(f"{half_set[0]} is set but {missing} is not: set both, or neither")
     if env_creds is not None:
+        _check_admin_env(env_creds[0], env_creds[1].reveal())
         overrides["admin_access_key_id"], overrides["admin_secret_access_key"] = env_creds
     if os.environ.get("GATEHOUSE_DATABASE_URL"):
         problem = postgres_url_problem(os.environ["GATEHOUSE_DATABASE_URL"])
@@ -136,6 +137,23 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         overrides["argon2"] = argon2
     _check_worker_environment()
     return replace(settings, **overrides)  # type: ignore[arg-type]
+
+
+def _check_admin_env(key_id: str, secret: str) -> None:
+    """Refuse admin credentials no client could sign with: a key id with white space, "/" or "," in it (it is
+    sent in SigV4's ``Credential=<key id>/<date>/...``, which they cut), or either value with white space or a
+    control character at an end -- the newline a secret file mounted as a variable ends with. They were taken as
+    they were, and every admin call was refused without a word at start. The secret is never shown."""
+    if not (key_id.isascii() and key_id.isprintable()) or any(c in key_id for c in " /,"):
+        raise UsageError(
+            "GATEHOUSE_ADMIN_ACCESS_KEY_ID: expected printable ASCII without spaces, '/' or ',' (a file's newline?), "
+            f"got {key_id!r}"
+        )
+    if not secret.isprintable() or secret != secret.strip():
+        raise UsageError(
+            "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY: expected no control character, and no white space at either end "
+            "(a file's newline?)"
+        )
 
 
 def _check_worker_environment() -> None:

@@ -121,6 +121,27 @@ def test_bad_secret_key_is_named_not_shown(tmp_path: Path, key: str) -> None:
     assert_refused(serve_with_env(tmp_path), "secret.key", "64 hexadecimal digits")
 
 
+@pytest.mark.parametrize(
+    ("key_id", "secret", "named"),
+    [
+        ("AKIDEXAMPLE\n", "a-secret-to-hide", "GATEHOUSE_ADMIN_ACCESS_KEY_ID"),
+        ("AKID EXAMPLE", "a-secret-to-hide", "GATEHOUSE_ADMIN_ACCESS_KEY_ID"),
+        ("AKID/EXAMPLE", "a-secret-to-hide", "GATEHOUSE_ADMIN_ACCESS_KEY_ID"),
+        ("AKIDEXAMPLE", "a-secret-to-hide\n", "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY"),
+        ("AKIDEXAMPLE", " a-secret-to-hide", "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY"),
+    ],
+)
+def test_admin_credentials_no_client_could_sign_with(tmp_path: Path, key_id: str, secret: str, named: str) -> None:
+    # A secret file mounted as a variable ends with a newline: the server took it as it was, said nothing, and
+    # every admin call was refused (botocore cannot even send a header with the newline in it).
+    result = serve_with_env(
+        tmp_path / "data", GATEHOUSE_ADMIN_ACCESS_KEY_ID=key_id, GATEHOUSE_ADMIN_SECRET_ACCESS_KEY=secret
+    )
+    assert_refused(result, f"gatehouse serve: {named}: expected")
+    assert len(result.stderr.splitlines()) == 1 and "a-secret-to-hide" not in result.stderr, result.stderr
+    assert not (tmp_path / "data").exists()
+
+
 @pytest.mark.parametrize("given", ["GATEHOUSE_ADMIN_ACCESS_KEY_ID", "GATEHOUSE_ADMIN_SECRET_ACCESS_KEY"])
 def test_half_set_admin_credentials(tmp_path: Path, given: str) -> None:
     result = serve_with_env(tmp_path, **{given: "only-this-one-is-set"})
