@@ -332,6 +332,10 @@ def load_handler(spec: str) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ValueError(f"cannot import {module_name} ({exc})") from exc
+    except (Exception, SystemExit) as exc:
+        # The module's own code failed as it ran (a SyntaxError, a setting it reads at import, sys.exit()): the
+        # same config problem, said in one line, not a traceback at start (or a server that exits as it asked).
+        raise ValueError(f"cannot import {module_name} ({type(exc).__name__}: {exc})") from exc
     function = getattr(module, attribute, None)
     if not callable(function):
         raise ValueError(f"{spec} is not a callable")

@@ -5,6 +5,7 @@ same events and the same answers to their failures as functions reached through 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -221,6 +222,44 @@ pools: []
     assert checked.returncode == 1
     assert f"server.lambda.functions.{ARN.format('b')}: could not load the handler" in checked.stderr, checked.stderr
     assert ARN.format("a") not in checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("def handler(event, context:\n    return event\n", "SyntaxError"),
+        ("import os\nTABLE = os.environ['TRIGGER_TABLE']\nhandler = print\n", "KeyError"),
+        ("raise SystemExit(3)\n", "SystemExit"),
+    ],
+    ids=["syntax-error", "raises-at-import", "exits-at-import"],
+)
+def test_a_handler_module_that_fails_as_it_is_imported_is_one_line(tmp_path: Path, source: str, reason: str) -> None:
+    """A handler's module that does not import (a typo, a setting it reads at import that is not there) was a
+    traceback at start and in ``config check`` -- or, for one that calls sys.exit(), a server that exited as it
+    said -- where a missing module was one line naming the function."""
+    (tmp_path / "site_triggers.py").write_text(source)
+    path = tmp_path / "handlers.yaml"
+    path.write_text(
+        f"""version: 1
+server:
+  lambda:
+    functions:
+      "{ARN.format("site")}": site_triggers:handler
+pools: []
+"""
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", ".")])}
+    env.pop("TRIGGER_TABLE", None)
+    expected = f"{path}: server.lambda.functions.{ARN.format('site')}: could not load the handler site_triggers:handler"
+    for command in (["config", "check", str(path)], ["serve", "--config", str(path), "--data-dir", str(tmp_path / "d"),
+                                                      "--port", "0"]):  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", *command], capture_output=True, text=True, timeout=60, env=env
+        )
+        assert done.returncode == 1, done.stderr
+        plain = [line for line in done.stderr.splitlines() if not line.startswith("{")]  # serve also logs it
+        assert len(plain) == 1 and plain[0].startswith(expected) and reason in plain[0], done.stderr
+        assert "Traceback" not in done.stderr
 
 
 async def test_a_handler_that_cannot_be_loaded_is_a_config_problem(tmp_path: Path, services: Services) -> None:
