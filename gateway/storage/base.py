@@ -384,11 +384,17 @@ SEARCHABLE_USER_FIELDS = (
 )
 
 
+# The longest prefix list_users(where=...) takes, in bytes of UTF-8: ListUsers' Filter is at most 256 characters
+# (its value fewer), each at most four bytes, lower-cased too (str.lower makes no character longer than four).
+# A longer one is the caller's error (ValueError), in every backend alike.
+MAX_PREFIX_BYTES = 1024
+
+
 @dataclass(frozen=True)
 class UserSearch:
     """One ListUsers filter: users whose ``field`` (one of SEARCHABLE_USER_FIELDS) equals ``value``, or starts
-    with it when ``prefix``; with ``folded`` the field's lower-cased form (``str.lower``) is compared, and
-    ``value`` must be lower-cased already."""
+    with it when ``prefix`` (a ``value`` of at most MAX_PREFIX_BYTES then); with ``folded`` the field's
+    lower-cased form (``str.lower``) is compared, and ``value`` must be lower-cased already."""
 
     field: str
     value: str
@@ -512,7 +518,8 @@ class Store(Protocol):
     ) -> Page[UserRecord]:
         """Ordered by username_key; with ``where``, only the users it matches (found by an index, not a scan),
         a prefix's (``where.prefix``) ordered by the searched value, then username_key, so that a page costs its
-        length whatever the pool's size."""
+        length whatever the pool's size (values alike in their first MAX_PREFIX_BYTES bytes may come in any order
+        among themselves, each once: the PostgreSQL store's index keeps no more of a value)."""
         ...
 
     async def count_users(self, pool_id: str) -> int: ...

@@ -44,6 +44,7 @@ import orjson
 
 from gateway.services.change_stamp import ChangeStamps, user_slot
 from gateway.storage.base import (
+    MAX_PREFIX_BYTES,
     UNSTARTED_IMPORT_JOB_SECONDS,
     AlreadyExists,
     AuthEventRecord,
@@ -810,6 +811,12 @@ async def _affected(db: aiosqlite.Connection, sql: str, params: Params) -> int:
 def _check_limit(limit: int) -> None:
     if limit < 1:
         raise ValueError(f"limit must be at least 1, not {limit}")
+
+
+def _check_search(where: UserSearch) -> None:
+    """A prefix no longer than MAX_PREFIX_BYTES (the PostgreSQL store's index keeps no more of a value whole)."""
+    if where.prefix and len(where.value.encode("utf-8", "surrogatepass")) > MAX_PREFIX_BYTES:
+        raise ValueError(f"a prefix of at most {MAX_PREFIX_BYTES} bytes of UTF-8 is searched for")
 
 
 def _page(rows: Sequence[Row], limit: int, convert: Callable[[Row], T], key: Callable[[T], str]) -> Page[T]:
@@ -2459,6 +2466,7 @@ class SqliteStore(SharedQueries):
     ) -> Page[UserRecord]:
         if where is None:
             return await self._list_page(_LIST_USERS, (pool_id,), after, limit, _user, lambda u: u.username_key)
+        _check_search(where)
         column = "folded" if where.folded else "value"
         scope: tuple[str, ...] = (pool_id, where.field, where.value)
         kind = "equal"

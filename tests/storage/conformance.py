@@ -193,6 +193,16 @@ def make_device(device_key: str, username_key: str, pool_id: str = POOL, **chang
     return replace(device, **changes)
 
 
+def unrepeated(count: int, first: int, seed: int, span: int = 0xA000) -> str:
+    """``count`` characters from U+``first`` .. ``first + span``, in an order with no repeats a compressor could
+    use (a linear congruential walk): text as long in a store's index as it is in UTF-8."""
+    state, chars = seed, []
+    for _ in range(count):
+        state = (state * 1_103_515_245 + 12_345) % 2**31
+        chars.append(chr(first + (state >> 8) % span))
+    return "".join(chars)
+
+
 async def outcomes(calls: Sequence[Awaitable[T]]) -> list[T | BaseException]:
     """Run ``calls`` concurrently; each result or the exception it raised."""
     return await asyncio.gather(*calls, return_exceptions=True)
@@ -827,6 +837,89 @@ class StoreConformance:
         assert results.count(None) == 1
         assert all(isinstance(r, AlreadyExists) for r in results if r is not None)
         assert await store.count_users(POOL) == 1
+
+    # --- the longest values Cognito accepts ----------------------------------------------------------
+
+    async def test_attribute_values_of_the_longest_length_are_indexed_and_found(self, store: Store) -> None:
+        """A string attribute holds up to 2,048 characters (StringAttributeConstraints' MaxLength), and a
+        character up to four bytes of UTF-8: 8 kB in an alias (email, preferred_username) and in the search
+        index (name, ...). Such values are stored, unique, found by alias and by ListUsers' filters as short ones
+        are; two that differ only in their last character are two values."""
+        await store.create_pool(make_pool())
+        long_name = unrepeated(2047, 0x20000, 1) + "a"  # CJK ideographs (four bytes each), compressed by nothing
+        nick = unrepeated(2047, 0x20000, 2) + "n"
+        email = unrepeated(2000, 0x430, 3, span=32) + "@example.com"  # Cyrillic small letters: two bytes each
+        alice = make_user(
+            "alice",
+            attributes={"name": long_name, "email": email, "preferred_username": nick},
+            aliases={"email": email, "preferred_username": nick},
+        )
+        await store.create_user(alice)
+        assert await store.get_user(POOL, "alice") == alice
+        assert await store.get_user_by_alias(POOL, "preferred_username", nick) == alice
+        assert await store.get_user_by_alias(POOL, "email", email) == alice
+        # One character less or different at the end is another value.
+        assert await store.get_user_by_alias(POOL, "preferred_username", nick[:-1]) is None
+        assert await store.get_user_by_alias(POOL, "preferred_username", nick[:-1] + "m") is None
+        with pytest.raises(AlreadyExists) as taken:
+            await store.create_user(make_user("bob", aliases={"preferred_username": nick}))
+        assert taken.value.key == "alias:preferred_username"
+        with pytest.raises(AlreadyExists) as taken:
+            await store.create_user(make_user("bob"), free_aliases=[("email", email)])
+        assert taken.value.key == "username"
+        bob_nick = nick[:-1] + "m"
+        bob = make_user("bob", attributes={"name": long_name[:-1] + "b"}, aliases={"preferred_username": bob_nick})
+        await store.create_user(bob)
+        assert await store.get_user_by_alias(POOL, "preferred_username", bob_nick) == bob
+
+        async def found(where: UserSearch) -> list[str]:
+            return [u.username_key for u in (await store.list_users(POOL, None, 10, where=where)).items]
+
+        assert await found(UserSearch("name", long_name)) == ["alice"]
+        assert await found(UserSearch("name", long_name[:-1])) == []
+        assert await found(UserSearch("name", long_name[:-1] + "b")) == ["bob"]
+        # The longest prefix a filter holds (256 characters), as given and lower-cased. (Two values alike in their
+        # first MAX_PREFIX_BYTES bytes come in either order, each once.)
+        assert sorted(await found(UserSearch("name", long_name[:256], prefix=True))) == ["alice", "bob"]
+        assert await found(UserSearch("email", email[:256], prefix=True, folded=True)) == ["alice"]
+        assert await found(UserSearch("email", email, folded=True)) == ["alice"]
+        # Paged one by one, the prefix walk misses and repeats no one.
+        first = await store.list_users(POOL, None, 1, where=UserSearch("name", long_name[:256], prefix=True))
+        assert len(first.items) == 1 and first.next_token is not None
+        rest = await store.list_users(POOL, first.next_token, 1, where=UserSearch("name", long_name[:256], prefix=True))
+        assert len(rest.items) == 1 and rest.next_token is None
+        assert sorted(u.username_key for u in first.items + rest.items) == ["alice", "bob"]
+
+        # An update that moves the long alias frees it; one that keeps it keeps it taken.
+        current = await store.get_user(POOL, "alice")
+        assert current is not None
+        moved = await store.update_user(
+            replace(current, attributes={**current.attributes, "name": "short"}, aliases={"email": email})
+        )
+        assert await store.get_user_by_alias(POOL, "email", email) == moved
+        assert await store.get_user_by_alias(POOL, "preferred_username", nick) is None
+        assert await found(UserSearch("name", long_name)) == []
+        assert await found(UserSearch("name", "short")) == ["alice"]
+        carol = make_user("carol", aliases={"preferred_username": nick})
+        await store.create_user(carol)
+        assert await store.get_user_by_alias(POOL, "preferred_username", nick) == carol
+        with pytest.raises(AlreadyExists):
+            await store.update_user(replace(bob, aliases={"preferred_username": nick}))
+        assert await store.get_user(POOL, "bob") == bob
+        assert await store.delete_user(POOL, "alice") is True
+        await store.create_user(make_user("dave", aliases={"email": email}))
+        assert (await store.get_user_by_alias(POOL, "email", email) or bob).username_key == "dave"
+
+    async def test_a_prefix_longer_than_a_filter_can_hold_is_refused(self, store: Store) -> None:
+        """ListUsers' Filter is at most 256 characters, so a prefix at most 1,024 bytes of UTF-8 (lower-casing
+        never makes a character longer than four bytes): a longer one is a caller's error in every store."""
+        await store.create_pool(make_pool())
+        name = unrepeated(300, 0x20000, 4)
+        await store.create_user(make_user("alice", attributes={"name": name}))
+        longest = UserSearch("name", name[:256], prefix=True)
+        assert [u.username_key for u in (await store.list_users(POOL, None, 10, where=longest)).items] == ["alice"]
+        with pytest.raises(ValueError):
+            await store.list_users(POOL, None, 10, where=UserSearch("name", name[:257], prefix=True))
 
     # --- groups ---------------------------------------------------------------------------------------
 

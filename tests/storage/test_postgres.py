@@ -129,3 +129,60 @@ async def test_the_pool_size_bounds_a_processs_connections(
         await observer.close()
         await store.close()
     assert max(seen) == 3, seen
+
+
+async def test_long_alias_and_search_values_written_before_their_index_keys_are_found(
+    postgres: PostgresServer,
+) -> None:
+    """Migration 0002: values longer than the indexes keep whole (index_text), written whole by a store of schema
+    version 1 (short enough, or compressible enough, for the B-tree), are rewritten as the store now looks them
+    up: found by alias and by filter, still unique, and a prefix walk still finds them."""
+    import asyncpg
+
+    from gateway.storage.base import AlreadyExists, UserSearch
+    from gateway.storage.postgres._base import load_migrations, pg_sql
+    from gateway.storage.postgres._users import INDEX_BYTES, index_text
+    from gateway.storage.sqlite import _INSERT_USER, _user_params
+    from tests.storage.conformance import make_pool, make_user
+
+    dsn = postgres.create_database(f"t{next(_numbers)}")
+    conn = await asyncpg.connect(dsn)
+    try:
+        version, initial = load_migrations()[0]
+        await conn.execute(initial)
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        await conn.execute("INSERT INTO schema_migrations VALUES ($1, 0)", version)
+    finally:
+        await conn.close()
+    # 1,413 bytes, repetitive enough for the B-tree to take whole; byte 1,024 is inside a character.
+    email = "a" + "д" * 700 + "@example.com"
+    assert len(email.encode()) > INDEX_BYTES and len(email[:512].encode()) == INDEX_BYTES - 1
+    store = await PostgresStore.open(dsn)
+    try:
+        await store.create_pool(make_pool())
+    finally:
+        await store.close()
+    # As version 1 wrote a user: every value whole.
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("DELETE FROM schema_migrations WHERE version > 1")
+        user = make_user("alice", attributes={"email": email}, aliases={"email": email})
+        await conn.execute(pg_sql(_INSERT_USER), *_user_params(user))
+        await conn.execute("INSERT INTO user_aliases VALUES ($1, 'email', $2, 'alice')", user.pool_id, email)
+        await conn.execute("INSERT INTO user_search VALUES ($1, 'alice', 'email', $2, $2)", user.pool_id, email)
+    finally:
+        await conn.close()
+    store = await PostgresStore.open(dsn)
+    try:
+        assert await store._fetch("SELECT value FROM user_aliases", ()) == [(index_text(email),)]
+        assert await store.get_user_by_alias(user.pool_id, "email", email) == user
+        with pytest.raises(AlreadyExists):
+            await store.create_user(make_user("bob", aliases={"email": email}))
+        found = await store.list_users(user.pool_id, None, 10, where=UserSearch("email", email, folded=True))
+        assert [u.username_key for u in found.items] == ["alice"]
+        prefix = await store.list_users(user.pool_id, None, 10, where=UserSearch("email", "aд", prefix=True))
+        assert [u.username_key for u in prefix.items] == ["alice"]
+    finally:
+        await store.close()

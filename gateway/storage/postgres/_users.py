@@ -5,6 +5,7 @@ row converters are reused where the dialects agree; see :mod:`gateway.storage.po
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import TypeVar
@@ -12,6 +13,7 @@ from typing import TypeVar
 import asyncpg
 
 from gateway.storage.base import (
+    MAX_PREFIX_BYTES,
     AlreadyExists,
     GroupRecord,
     NotFound,
@@ -29,6 +31,7 @@ from gateway.storage.sqlite import (
     _DELETE_BATCH,
     _DELETE_CLIENT,
     _DELETE_SEARCH,
+    _GET_USER_BY_ALIAS,
     _GROUPS_FOR_USER,
     _INSERT_ALIAS,
     _INSERT_SEARCH,
@@ -46,6 +49,7 @@ from gateway.storage.sqlite import (
     GROUP_COLUMNS,
     USER_COLUMNS,
     _check_limit,
+    _check_search,
     _dumps,
     _group,
     _loads,
@@ -58,6 +62,32 @@ from gateway.storage.sqlite import (
 )
 
 T = TypeVar("T")
+
+# PostgreSQL's B-tree refuses an entry above 2,704 bytes (a third of a page, after compression, which text of many
+# different characters escapes); SQLite's has no such limit. An alias or a searchable attribute holds up to 2,048
+# characters (Cognito's MaxLength), 8 kB of UTF-8. So the alias and search indexes (user_aliases.value,
+# user_search.value and .folded) hold a longer value as index_text() has it (migration 0002 rewrote the rows
+# written before): its first INDEX_BYTES bytes, U+FFFF and the SHA-256 of the whole. Equal values have equal
+# keys and different ones different keys (no value of INDEX_BYTES or fewer holds U+FFFF and a digest after them),
+# and a prefix of at most INDEX_BYTES (every prefix list_users takes: MAX_PREFIX_BYTES) starts the key as it
+# starts the value. Only values sharing their first INDEX_BYTES bytes are ordered by digest among themselves.
+INDEX_BYTES = MAX_PREFIX_BYTES
+_LONG_VALUE = "\uffff"
+
+
+def index_text(value: str) -> str:
+    """``value`` as the alias and search indexes hold it (itself unless longer than INDEX_BYTES of UTF-8)."""
+    encoded = value.encode("utf-8", "surrogatepass")
+    if len(encoded) <= INDEX_BYTES:
+        return value
+    head = encoded[:INDEX_BYTES].decode("utf-8", "ignore")  # a character the cut splits is left out whole
+    return head + _LONG_VALUE + hashlib.sha256(encoded).hexdigest()
+
+
+def _search_rows(user: UserRecord) -> dict[str, tuple[str, str]]:
+    """The user's search index rows: field -> (value, folded), as index_text() keeps them."""
+    return {name: (index_text(value), index_text(value.lower())) for name, value in user_search_values(user).items()}
+
 
 # The user and the user's groups as one JSON array in list_groups_for_user's order, as the SQLite store's
 # _USER_WITH_GROUPS; PostgreSQL (before 16) wants an alias on a subquery in FROM, and json_agg over no rows is NULL
@@ -122,20 +152,23 @@ class UsersMixin(PostgresBase):
 
         async def work(conn: Connection) -> None:
             for attribute, value in free_aliases:
-                if await self._fetch(_ALIAS_HELD, (user.pool_id, attribute, value), conn):
+                if await self._fetch(_ALIAS_HELD, (user.pool_id, attribute, index_text(value)), conn):
                     raise AlreadyExists("username")
             await _check_free_usernames(self, conn, user, free_usernames)
             await self._insert_one(_INSERT_USER, _user_params(user), _USER_UNIQUE, "pool", conn)
             for attribute, value in sorted(user.aliases.items()):
-                await _insert_alias(self, conn, user.pool_id, attribute, value, user.username_key)
+                await _insert_alias(self, conn, user.pool_id, attribute, index_text(value), user.username_key)
             rows = [
-                (user.pool_id, user.username_key, name, value, value.lower())
-                for name, value in user_search_values(user).items()
+                (user.pool_id, user.username_key, name, value, folded)
+                for name, (value, folded) in _search_rows(user).items()
             ]
             if rows:
                 await conn.executemany(pg_sql(_INSERT_SEARCH), rows)
 
         await self._write(work)
+
+    async def get_user_by_alias(self, pool_id: str, attribute: str, value: str) -> UserRecord | None:
+        return await self._fetch_one(_GET_USER_BY_ALIAS, (pool_id, attribute, index_text(value)), _user)
 
     async def get_user_with_groups(
         self, pool_id: str, username_key: str
@@ -170,19 +203,20 @@ class UsersMixin(PostgresBase):
                 raise VersionConflict(user.username_key) if exists else NotFound(user.username_key)
             # Touch only the alias rows that change, so that an unchanged alias is never briefly free.
             stored = {str(attribute): str(value) for attribute, value in await self._fetch(_USER_ALIASES, key, conn)}
+            aliases = {attribute: index_text(value) for attribute, value in user.aliases.items()}
             for attribute, value in sorted(stored.items()):
-                if user.aliases.get(attribute) != value:
+                if aliases.get(attribute) != value:
                     await self._execute(_DELETE_ALIAS, (user.pool_id, attribute, value), conn)
-            for attribute, value in sorted(user.aliases.items()):
+            for attribute, value in sorted(aliases.items()):
                 if stored.get(attribute) != value:
                     await _insert_alias(self, conn, user.pool_id, attribute, value, user.username_key)
             # The search index likewise: only the fields that changed are written.
             indexed = {str(name): str(value) for name, value in await self._fetch(_USER_SEARCH_ROWS, key, conn)}
-            values = user_search_values(user)
+            values = _search_rows(user)
             for name in indexed.keys() - values.keys():
                 await self._execute(_DELETE_SEARCH, (*key, name), conn)
             changed = [
-                (*key, name, value, value.lower()) for name, value in values.items() if indexed.get(name) != value
+                (*key, name, value, folded) for name, (value, folded) in values.items() if indexed.get(name) != value
             ]
             if changed:
                 await conn.executemany(pg_sql(_PUT_SEARCH), changed)
@@ -208,8 +242,10 @@ class UsersMixin(PostgresBase):
     ) -> Page[UserRecord]:
         if where is None:
             return await self._list_page(_LIST_USERS, (pool_id,), after, limit, _user, lambda u: u.username_key)
+        _check_search(where)
         column = "folded" if where.folded else "value"
-        scope: tuple[str, ...] = (pool_id, where.field, where.value)
+        # A prefix is never longer than INDEX_BYTES: index_text() leaves it as it is.
+        scope: tuple[str, ...] = (pool_id, where.field, index_text(where.value))
         kind = "equal"
         if where.prefix:
             # The range's bound holds for PostgreSQL too: the columns are COLLATE "C" (code-point order).
