@@ -86,6 +86,7 @@ from gateway.storage.base import (
 )
 
 __all__ = [
+    "ID_POOL",
     "POOL",
     "T0",
     "StoreConformance",
@@ -94,12 +95,15 @@ __all__ = [
     "make_device",
     "make_family",
     "make_group",
+    "make_identity",
+    "make_identity_pool",
     "make_pool",
     "make_refresh",
     "make_session",
     "make_signing_key",
     "make_user",
     "outcomes",
+    "unrepeated",
 ]
 
 T = TypeVar("T")

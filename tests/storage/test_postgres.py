@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,15 @@ pytestmark = pytest.mark.skipif(
     postgres_binaries() is None, reason="PostgreSQL is not installed (scripts/test.sh installs Debian's postgresql)"
 )
 
-from gateway.storage.base import Store  # noqa: E402
+from gateway.storage.base import IdentityLogin, ProviderLinkRecord, Store  # noqa: E402
 from gateway.storage.postgres import PostgresStore  # noqa: E402
+from tests.storage.conformance import (  # noqa: E402
+    ID_POOL,
+    T0,
+    make_identity,
+    make_identity_pool,
+    make_user,
+)
 
 TEMPLATE = "gatehouse_template"
 _numbers = itertools.count(1)
@@ -75,6 +83,47 @@ async def test_text_with_a_nul_character_finds_nothing_and_is_not_stored(
         with pytest.raises(InvalidParameterException):
             await store.create_group(make_group("writers", description="line\x00break"))
         assert (await store.list_groups(POOL, None, 10)).items == []
+        # Inside a write's transaction too: a searchable attribute (written by its own statement), a look-up
+        # before an insert (which the failed statement aborted).
+        with pytest.raises(InvalidParameterException):
+            await store.create_user(make_user("alice", attributes={"name": "a\x00b"}))
+        assert await store.get_user(POOL, "alice") is None
+        await store.create_user(make_user("bob"))
+        bob = await store.get_user(POOL, "bob")
+        assert bob is not None
+        with pytest.raises(InvalidParameterException):
+            await store.update_user(replace(bob, attributes={"name": "a\x00b"}))
+        assert await store.get_user(POOL, "bob") == bob
+        await store.create_identity_pool(make_identity_pool())
+        with pytest.raises(InvalidParameterException):
+            await store.resolve_identity(make_identity("identity-1", [IdentityLogin("accounts.google.com", "a\x00")]))
+        assert await store.get_identity("identity-1") is None
+    finally:
+        await store.close()
+
+
+async def test_a_value_too_long_for_an_index_is_an_invalid_parameter(postgres: PostgresServer, migrated: str) -> None:
+    """An index entry holds 2,704 bytes at most. The alias and search indexes keep long values short (the
+    conformance suite stores Cognito's longest); a value a caller makes longer in another index (a linked
+    provider's attribute value, up to 131,072 characters in AdminLinkProviderForUser; an identity's login) is
+    refused as an invalid parameter, never the driver's error, and nothing of the write is stored."""
+    from gateway.errors import InvalidParameterException
+    from tests.storage.conformance import POOL, make_pool, unrepeated
+
+    store = await PostgresStore.open(postgres.create_database(f"t{next(_numbers)}", template=migrated))
+    long_value = unrepeated(4000, 0x20000, 5)
+    try:
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        link = ProviderLinkRecord(POOL, "Google", "Cognito_Subject", long_value, "alice", T0)
+        with pytest.raises(InvalidParameterException):
+            await store.put_provider_link(link)
+        assert await store.list_provider_links(POOL, "alice") == []
+        await store.create_identity_pool(make_identity_pool())
+        with pytest.raises(InvalidParameterException):
+            await store.resolve_identity(make_identity("identity-1", [IdentityLogin("login.example", long_value)]))
+        assert await store.get_identity("identity-1") is None
+        assert (await store.list_identities(ID_POOL, None, 10)).items == []
     finally:
         await store.close()
 

@@ -86,14 +86,28 @@ def translate(exc: asyncpg.IntegrityConstraintViolationError, unique: Mapping[st
 
 # PostgreSQL's text holds no NUL character (SQLite's does): a parameter with one fails the statement.
 _NOT_TEXT = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
+# program_limit_exceeded itself (its subclasses are statements too complex, which no input makes): an index entry
+# above the B-tree's 2,704 bytes. The alias and search indexes keep long values short (_users.index_text); a
+# value that a caller may make longer than that in another index is refused as too long to store.
+_TOO_LONG_STATE = "54000"
 
 
-def _no_such_text(sql: str, exc: Exception) -> list[Row]:
-    """A statement given text PostgreSQL cannot hold: a query finds nothing (no stored key holds such a
-    character); a write is refused as the invalid parameter it is."""
-    if sql.lstrip().upper().startswith("SELECT"):
+def _no_such_text(sql: str, exc: Exception, in_transaction: bool = False) -> list[Row]:
+    """A statement given text PostgreSQL cannot hold: a query by itself finds nothing (no stored key holds such a
+    character); a write is refused as the invalid parameter it is, as is a query inside a write's transaction
+    (which the failed statement has aborted)."""
+    if not in_transaction and sql.lstrip().upper().startswith("SELECT"):
         return []
     raise InvalidParameterException("Text with a NUL character cannot be stored.") from exc
+
+
+def _refusal(exc: Exception) -> InvalidParameterException | None:
+    """The invalid parameter a write's failure is (text PostgreSQL cannot hold, or cannot index), else None."""
+    if isinstance(exc, _NOT_TEXT):
+        return InvalidParameterException("Text with a NUL character cannot be stored.")
+    if isinstance(exc, asyncpg.ProgramLimitExceededError) and exc.sqlstate == _TOO_LONG_STATE:
+        return InvalidParameterException("A value is too long to be stored.")
+    return None
 
 
 def _status_count(status: str) -> int:
@@ -248,7 +262,9 @@ class PostgresBase(SharedQueries):
         try:
             return list(await (conn or self._pool).fetch(pg_sql(sql), *params))
         except _NOT_TEXT as exc:
-            return _no_such_text(sql, exc)
+            return _no_such_text(sql, exc, conn is not None)
+        except asyncpg.ProgramLimitExceededError as exc:
+            raise _refusal(exc) or exc from exc
 
     async def _versioned_update(self, update: str, params: Params, exists: str, key: Params, name: str) -> None:
         """A compare-and-set UPDATE (its WHERE clause checks the record's version); when it changed no row,
@@ -270,7 +286,9 @@ class PostgresBase(SharedQueries):
         try:
             return _status_count(await (conn or self._pool).execute(pg_sql(sql), *params))
         except _NOT_TEXT as exc:
-            return len(_no_such_text(sql, exc))
+            return len(_no_such_text(sql, exc, conn is not None))
+        except asyncpg.ProgramLimitExceededError as exc:
+            raise _refusal(exc) or exc from exc
 
     async def _insert_one(
         self, sql: str, params: Params, unique: Mapping[str, str], parent: str, conn: Connection | None = None
@@ -280,6 +298,8 @@ class PostgresBase(SharedQueries):
             await (conn or self._pool).execute(pg_sql(sql), *params)
         except _NOT_TEXT as exc:
             _no_such_text(sql, exc)
+        except asyncpg.ProgramLimitExceededError as exc:
+            raise _refusal(exc) or exc from exc
         except asyncpg.IntegrityConstraintViolationError as exc:
             error = translate(exc, unique, parent)
             if error is exc:
@@ -298,4 +318,7 @@ class PostgresBase(SharedQueries):
                     raise
                 # A short, growing, jittered pause: the transaction it met is most likely about to commit.
                 await asyncio.sleep(0.001 * (attempt + 1) * (1 + (time.monotonic_ns() % 7) / 7))
+            except (*_NOT_TEXT, asyncpg.ProgramLimitExceededError) as exc:
+                # A statement run on ``conn`` itself (executemany), not through the helpers above.
+                raise _refusal(exc) or exc from exc
         raise AssertionError("unreachable")
