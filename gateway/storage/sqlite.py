@@ -938,8 +938,14 @@ def _ui(r: Row) -> UICustomizationRecord:
     return UICustomizationRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
 
 
+def _seconds(value: float | None) -> float | None:
+    """A timestamp column as a float. SQLite keeps a whole-number REAL as an integer on disk, and an UPDATE's
+    RETURNING hands it back so (a SELECT converts it): float() makes the record the same whichever read it."""
+    return None if value is None else float(value)
+
+
 def _oauth(r: Row) -> OAuthRecord:
-    return OAuthRecord(r[0], r[1], r[2], r[3], r[4], _loads(r[5]), r[6], r[7], bool(r[8]))
+    return OAuthRecord(r[0], r[1], r[2], r[3], r[4], _loads(r[5]), float(r[6]), _seconds(r[7]), bool(r[8]))
 
 
 def _oauth_params(record: OAuthRecord) -> Params:
@@ -3258,17 +3264,17 @@ def _import_job(r: Row) -> UserImportJobRecord:
         role_arn=r[4],
         hashing_algorithm=r[5],
         status=r[6],
-        created_at=r[7],
-        url_expires_at=r[8],
-        started_at=r[9],
-        completed_at=r[10],
+        created_at=float(r[7]),
+        url_expires_at=float(r[8]),
+        started_at=_seconds(r[9]),
+        completed_at=_seconds(r[10]),
         imported_users=r[11],
         skipped_users=r[12],
         failed_users=r[13],
         completion_message=r[14],
         upload_id=r[15],
         upload_bytes=r[16],
-        heartbeat_at=r[17],
+        heartbeat_at=_seconds(r[17]),
     )
 
 
@@ -3504,8 +3510,8 @@ def _cimd_policy(r: Row) -> CimdPolicyRecord:
         name=r[3],
         cache_seconds=int(r[4]),
         url_patterns=list(_loads(r[5])),
-        created_at=r[6],
-        updated_at=r[7],
+        created_at=float(r[6]),
+        updated_at=float(r[7]),
     )
 
 

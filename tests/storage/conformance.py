@@ -1794,6 +1794,31 @@ class StoreConformance:
         assert await store.get_oauth_record_with_user("sso", "missing") is None
         assert await store.get_oauth_record_with_user("code", "s1") is None
 
+    async def test_timestamps_returned_by_an_update_are_floats_as_read(self, store: Store) -> None:
+        """A record an update returns is the record a read returns, timestamps floats (base.py's types) even when
+        whole seconds: SQLite keeps a whole-number REAL as an integer on disk, and hands it back so from an
+        UPDATE's RETURNING."""
+
+        def seconds(*values: float | None) -> list[str]:
+            return [type(value).__name__ for value in values]
+
+        await store.create_pool(make_pool())
+        await store.put_oauth_record(OAuthRecord("code", "h-1", POOL, "client-1", "alice", {}, T0 + 60))
+        for moment in (T0 + 1, T0 + 2):  # the first use, then a replay
+            used = await store.use_oauth_record("code", "h-1", moment)
+            assert used is not None
+            assert seconds(used[0].expires_at, used[0].used_at) == ["float", "float"]
+        await store.create_user_import_job(make_import_job("job-1", started_at=T0, heartbeat_at=T0))
+        job = await store.update_user_import_job(POOL, "job-1", statuses=["Created"], changes={"completed_at": T0})
+        assert job is not None and job == await store.get_user_import_job(POOL, "job-1")
+        times = (job.created_at, job.url_expires_at, job.started_at, job.completed_at, job.heartbeat_at)
+        assert seconds(*times) == ["float"] * 5
+        await store.create_cimd_policy(make_cimd_policy("policy-1"))
+        policy = await store.get_cimd_policy(POOL, "policy-1")
+        assert policy is not None
+        updated = await store.update_cimd_policy(replace(policy, name="renamed", updated_at=T0 + 5))
+        assert updated is not None and seconds(updated.created_at, updated.updated_at) == ["float", "float"]
+
     async def test_oauth_records_get_take_and_use_once(self, store: Store) -> None:
         await store.create_pool(make_pool())
         record = OAuthRecord("code", "h1", POOL, "client-1", "alice", {"scopes": ["openid"]}, T0 + 300)
