@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -67,11 +67,14 @@ from gateway.storage.base import (
     ManagedLoginBrandingRecord,
     NotFound,
     OAuthRecord,
+    OidcProviderRecord,
     PoolRecord,
     ProviderLinkRecord,
     RefreshTokenRecord,
     ResourceServerRecord,
     RiskConfigurationRecord,
+    RoleRecord,
+    SamlProviderRecord,
     SigningKeyRecord,
     Store,
     TermsRecord,
@@ -1511,8 +1514,6 @@ class StoreConformance:
     # --- IAM roles and OIDC providers -----------------------------------------------------------------
 
     async def test_roles_with_inline_policies(self, store: Store) -> None:
-        from gateway.storage.base import RoleRecord
-
         def role(name: str, role_id: str) -> RoleRecord:
             return RoleRecord(
                 name=name,
@@ -1571,8 +1572,6 @@ class StoreConformance:
         assert found is not None and found.policies == {}
 
     async def test_oidc_providers(self, store: Store) -> None:
-        from gateway.storage.base import OidcProviderRecord
-
         record = OidcProviderRecord(
             url="idp.example.com/tenant",
             issuer_url="https://idp.example.com/tenant",
@@ -2676,6 +2675,277 @@ class StoreConformance:
         assert await store.purge_expired(T0 + 9) >= 1
         assert await store.get_cimd_document("p0", old.url) is None
         assert await store.get_cimd_document("p0", new.url) == new
+
+    # --- what every backend answers alike: conflicts, expiry at the instant, races -------------------
+
+    async def test_each_taken_key_and_missing_parent_names_itself(self, store: Store) -> None:
+        """The AlreadyExists key and the NotFound name each create raises (services tell them apart: a taken
+        username from a taken alias, a client gone from a pool gone), for the second writer of a key and for a
+        record whose parent does not exist. None of those writes leaves a row."""
+        await store.create_pool(make_pool())
+        await store.create_client(make_client("client-1"))
+        await store.create_user(make_user("alice", aliases={"email": "alice@example.com"}))
+        await store.create_identity_pool(make_identity_pool())
+        link = ProviderLinkRecord(POOL, "Google", "Cognito_Subject", "g-1", "alice", T0)
+        event = AuthEventRecord(POOL, "alice", "event-1", T0, {})
+        role = RoleRecord("Admin", "admin", "AROA1", "/", "{}", None, 3600, {}, T0)
+        oidc = OidcProviderRecord("issuer.example", "https://issuer.example", [], [], {}, T0)
+        # (key, create, what is created first (None: made above), what then finds the key taken)
+        creates: list[tuple[str, Callable[[Any], Awaitable[Any]], Any, Any]] = [
+            ("id", store.create_pool, None, make_pool()),
+            ("id", store.create_client, None, make_client("client-1")),
+            ("username", store.create_user, None, make_user("alice")),
+            ("alias:email", store.create_user, None, make_user("bob", aliases={"email": "alice@example.com"})),
+            ("name", store.create_group, make_group("admins"), make_group("admins")),
+            ("domain", store.create_domain, DomainRecord("auth-1", POOL, {}, T0), DomainRecord("auth-1", POOL, {}, T0)),
+            (
+                "identifier",
+                store.create_resource_server,
+                ResourceServerRecord(POOL, "api", "api", [], T0, T0),
+                ResourceServerRecord(POOL, "api", "other", [], T0, T0),
+            ),
+            ("id", store.add_signing_key, make_signing_key("kid-1", T0), make_signing_key("kid-1", T0 + 1)),
+            (
+                "id",
+                store.add_issuer_signing_key,
+                make_signing_key("kid-1", T0, pool_id="key-set"),
+                make_signing_key("kid-1", T0, pool_id="key-set"),
+            ),
+            (
+                "id",
+                store.put_oauth_record,
+                OAuthRecord("code", "h-1", POOL, "client-1", "alice", {}, T0),
+                OAuthRecord("code", "h-1", POOL, "client-2", "bob", {}, T0),
+            ),
+            ("id", store.add_webauthn_credential, self._passkey("cred-1", "alice"), self._passkey("cred-1", "alice")),
+            ("device_key", store.create_device, make_device("device-1", "alice"), make_device("device-1", "alice")),
+            ("id", store.add_auth_event, event, event),
+            (
+                "name",
+                store.create_identity_provider,
+                make_identity_provider("Google"),
+                make_identity_provider("Google"),
+            ),
+            ("link", store.put_provider_link, link, replace(link, created_at=T0 + 1)),
+            (
+                "id",
+                store.put_federation_request,
+                FederationRequestRecord("state-1", POOL, "Google", {}, T0),
+                FederationRequestRecord("state-1", POOL, "Other", {}, T0),
+            ),
+            ("name", store.create_terms, make_terms("terms-1", "client-1"), make_terms("terms-2", "client-1")),
+            (
+                "client",
+                store.create_managed_login_branding,
+                make_branding("branding-1", "client-1"),
+                make_branding("branding-2", "client-1"),
+            ),
+            ("id", store.create_user_import_job, make_import_job("job-1"), make_import_job("job-1")),
+            ("id", store.create_cimd_policy, make_cimd_policy("policy-1"), make_cimd_policy("policy-1")),
+            ("name", store.create_role, role, replace(role, role_id="AROA2")),
+            ("id", store.create_role, None, replace(role, name="Other", name_key="other")),
+            ("url", store.create_oidc_provider, oidc, oidc),
+            (
+                "name",
+                store.create_saml_provider,
+                SamlProviderRecord("Idp", "<md/>", {}, T0, T0),
+                SamlProviderRecord("Idp", "<x/>", {}, T0, T0),
+            ),
+            ("id", store.create_identity_pool, None, make_identity_pool()),
+        ]
+        for key, create, first, second in creates:
+            if first is not None:
+                await create(first)
+            with pytest.raises(AlreadyExists) as taken:
+                await create(second)
+            assert (create.__name__, taken.value.key) == (create.__name__, key)
+        assert await store.get_terms(POOL, "terms-2") is None
+        assert await store.get_managed_login_branding(POOL, "branding-2") is None
+        assert await store.get_user(POOL, "bob") is None
+        assert await store.get_role("other") is None
+
+        missing: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            ("pool", lambda: store.create_client(make_client("client-9", pool_id=OTHER_POOL))),
+            ("pool", lambda: store.create_group(make_group("admins", pool_id=OTHER_POOL))),
+            ("pool", lambda: store.create_user(make_user("alice", pool_id=OTHER_POOL))),
+            ("pool", lambda: store.create_domain(DomainRecord("auth-9", OTHER_POOL, {}, T0))),
+            ("pool", lambda: store.add_signing_key(make_signing_key("kid-9", T0, pool_id=OTHER_POOL))),
+            ("pool", lambda: store.put_oauth_record(OAuthRecord("code", "h-9", OTHER_POOL, "c", "alice", {}, T0))),
+            ("pool", lambda: store.put_auth_session(make_session("s-9", "alice", pool_id=OTHER_POOL))),
+            ("pool", lambda: store.put_code(make_code("alice", pool_id=OTHER_POOL))),
+            ("pool", lambda: store.create_token_family(make_family("jti-9", "alice", pool_id=OTHER_POOL), None)),
+            ("client", lambda: store.create_token_family(make_family("jti-9", "alice"), None, app_client_id="gone")),
+            ("user", lambda: store.add_webauthn_credential(self._passkey("cred-9", "nobody"))),
+            ("user", lambda: store.create_device(make_device("device-9", "nobody"))),
+            ("user", lambda: store.add_auth_event(replace(event, event_id="event-9", username_key="nobody"))),
+            ("user", lambda: store.put_provider_link(replace(link, attribute_value="g-9", username_key="nobody"))),
+            ("client", lambda: store.create_terms(make_terms("terms-9", "gone"))),
+            ("client", lambda: store.create_managed_login_branding(make_branding("branding-9", "gone"))),
+            ("pool", lambda: store.create_user_import_job(make_import_job("job-9", pool_id=OTHER_POOL))),
+            ("job", lambda: store.add_user_import_chunk(POOL, "gone", "upload-1", 0, b"x")),
+            (
+                "policy",
+                lambda: store.put_cimd_document(CimdDocumentRecord("gone", "https://c.example.com/c", {}, T0, T0)),
+            ),
+            ("role", lambda: store.put_role_policy("gone", "policy", "{}")),
+            ("pool", lambda: store.resolve_identity(make_identity("identity-9", [], pool_id="us-east-1:gone"))),
+        ]
+        for name, call in missing:
+            with pytest.raises(NotFound) as gone:
+                await call()
+            assert str(gone.value) == name
+        assert await store.get_token_family("jti-9") is None
+        assert await store.get_identity("identity-9") is None
+
+    async def test_every_expiring_record_is_gone_at_its_expiry_instant(self, store: Store) -> None:
+        """expires_at is the first instant a record no longer counts: purge_expired(now) drops what expires at
+        ``now`` exactly, and keeps what expires a moment after; a single-use marker expiring at ``now`` no
+        longer refuses its key."""
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        now = T0 + 1000
+        for at, suffix in ((now, "due"), (now + 0.001, "kept")):
+            await store.put_code(make_code("alice", f"purpose-{suffix}", expires_at=at))
+            await store.put_auth_session(make_session(f"s-{suffix}", "alice", expires_at=at))
+            family = make_family(f"jti-{suffix}", "alice", expires_at=at)
+            await store.create_token_family(family, make_refresh(f"rt-{suffix}", family, expires_at=at))
+            await store.put_oauth_record(OAuthRecord("code", f"h-{suffix}", POOL, "client-1", "alice", {}, at))
+            assert await store.burn_code(UsedCodeRecord(f"used-{suffix}", None, at)) is True
+            await store.put_federation_request(FederationRequestRecord(f"state-{suffix}", POOL, "Google", {}, at))
+            assert await store.mark_assertion_seen(f"assertion-{suffix}", at) is True
+            assert await store.use_saml_assertion(f"saml-{suffix}", at, T0) is True
+        # A SAML assertion marker expiring now no longer refuses its key; one expiring after still does.
+        assert await store.use_saml_assertion("saml-due", now + 60, now) is True
+        assert await store.use_saml_assertion("saml-kept", now + 60, now) is False
+        assert await store.purge_expired(now) >= 8
+        assert await store.get_code(POOL, "alice", "purpose-due") is None
+        assert await store.get_code(POOL, "alice", "purpose-kept") is not None
+        assert await store.take_auth_session("s-due") is None
+        assert await store.take_auth_session("s-kept") is not None
+        assert await store.get_token_family("jti-due") is None and await store.get_refresh_token("rt-due") is None
+        assert await store.get_token_family("jti-kept") is not None
+        assert await store.get_refresh_token("rt-kept") is not None
+        assert await store.oauth_record_expiry("code", "h-due") is None
+        assert await store.oauth_record_expiry("code", "h-kept") == now + 0.001
+        assert await store.get_used_code("used-due") is None
+        assert await store.get_used_code("used-kept") is not None
+        assert await store.take_federation_request("state-due") is None
+        assert await store.take_federation_request("state-kept") is not None
+        assert await store.mark_assertion_seen("assertion-due", now + 60) is True
+        assert await store.mark_assertion_seen("assertion-kept", now + 60) is False
+        assert await store.burn_code(UsedCodeRecord("used-due", None, now + 60)) is True
+        assert await store.burn_code(UsedCodeRecord("used-kept", None, now + 60)) is False
+
+    async def test_concurrent_versioned_updates_of_clients_and_providers_have_one_winner(self, store: Store) -> None:
+        """update_client, update_identity_pool and update_identity_provider compare and set as update_pool does:
+        of racers holding one version, one writes and the others get VersionConflict."""
+        await store.create_pool(make_pool())
+        await store.create_client(make_client("client-1"))
+        await store.create_identity_pool(make_identity_pool())
+        await store.create_identity_provider(make_identity_provider("Google", idp_identifiers=["g"]))
+        client = await store.get_client("client-1")
+        identity_pool = await store.get_identity_pool(ID_POOL)
+        provider = await store.get_identity_provider(POOL, "Google")
+        assert client is not None and identity_pool is not None and provider is not None
+        races: list[tuple[Any, list[Any], Any]] = [
+            (store.update_client, [replace(client, name=f"n{i}") for i in range(RACERS)], store.get_client("client-1")),
+            (
+                store.update_identity_pool,
+                [replace(identity_pool, name=f"n{i}") for i in range(RACERS)],
+                store.get_identity_pool(ID_POOL),
+            ),
+            (
+                store.update_identity_provider,
+                [replace(provider, idp_identifiers=[f"id-{i}"]) for i in range(RACERS)],
+                store.get_identity_provider(POOL, "Google"),
+            ),
+        ]
+        for update, records, read in races:
+            results = await outcomes([update(record) for record in records])
+            winners = [r for r in results if not isinstance(r, BaseException)]
+            assert len(winners) == 1, results
+            assert all(isinstance(r, VersionConflict) for r in results if isinstance(r, BaseException))
+            assert await read == winners[0] and winners[0].version == 1
+        # The losers' identifiers were never taken: each is free for another provider.
+        won = (await store.get_identity_provider(POOL, "Google") or provider).idp_identifiers
+        lost = next(f"id-{i}" for i in range(RACERS) if [f"id-{i}"] != won)
+        await store.create_identity_provider(make_identity_provider("Other", idp_identifiers=[lost]))
+
+    async def test_racing_creates_of_one_key_have_one_winner_with_the_key_named(self, store: Store) -> None:
+        """Of racers creating one unique thing (a client's terms document of one name, a client's branding style,
+        a link of one upstream identity, a domain, a forgotten device key), exactly one succeeds; each other gets
+        the AlreadyExists its key names, or False."""
+        await store.create_pool(make_pool())
+        await store.create_client(make_client("client-1"))
+        await store.create_user(make_user("alice"))
+        await store.create_device(make_device("device-1", "alice"))
+        races: list[tuple[str, list[Awaitable[Any]]]] = [
+            ("name", [store.create_terms(make_terms(f"terms-{i}", "client-1")) for i in range(RACERS)]),
+            (
+                "client",
+                [store.create_managed_login_branding(make_branding(f"b-{i}", "client-1")) for i in range(RACERS)],
+            ),
+            (
+                "link",
+                [
+                    store.put_provider_link(
+                        ProviderLinkRecord(POOL, "Google", "Cognito_Subject", "g-1", "alice", T0 + i)
+                    )
+                    for i in range(RACERS)
+                ],
+            ),
+            ("domain", [store.create_domain(DomainRecord("auth-1", POOL, {"n": i}, T0)) for i in range(RACERS)]),
+        ]
+        for key, calls in races:
+            results = await outcomes(calls)
+            assert results.count(None) == 1, (key, results)
+            assert {r.key for r in results if isinstance(r, AlreadyExists)} == {key}
+            assert len([r for r in results if isinstance(r, AlreadyExists)]) == RACERS - 1
+        assert len(await store.list_client_terms(POOL, "client-1")) == 1
+        forgotten = await outcomes([store.forget_device(POOL, "device-1", T0 + i) for i in range(RACERS)])
+        assert forgotten.count(True) == 1 and forgotten.count(False) == RACERS - 1
+        revived = await outcomes([store.create_device(make_device("device-1", "alice")) for _ in range(RACERS)])
+        assert all(isinstance(r, AlreadyExists) and r.key == "forgotten" for r in revived)
+        assert await store.get_device(POOL, "device-1") is None
+
+    async def test_one_login_linked_by_racers_to_many_identities_goes_to_one(self, store: Store) -> None:
+        """link_logins of one login to different identities at once: one links it, the others get
+        AlreadyExists("login") and write nothing; find_identity_by_login names the one."""
+        await store.create_identity_pool(make_identity_pool())
+        for i in range(RACERS):
+            await store.resolve_identity(make_identity(f"identity-{i:02}", [IdentityLogin("own", f"s-{i}")]))
+        shared = IdentityLogin("accounts.google.com", "g-1")
+        results = await outcomes([store.link_logins(ID_POOL, f"identity-{i:02}", [shared], T0) for i in range(RACERS)])
+        winners = [r for r in results if isinstance(r, IdentityRecord)]
+        assert len(winners) == 1
+        assert all(isinstance(r, AlreadyExists) and r.key == "login" for r in results if r not in winners)
+        owner = await store.find_identity_by_login(ID_POOL, shared)
+        assert owner is not None and owner.id == winners[0].id and shared in owner.logins
+        for i in range(RACERS):
+            identity = await store.get_identity(f"identity-{i:02}")
+            assert identity is not None
+            assert (shared in identity.logins) == (identity.id == owner.id)
+
+    async def test_a_family_racing_its_clients_deletion_is_refused_or_revoked(self, store: Store) -> None:
+        """create_token_family(app_client_id=...) racing delete_client: every family either was refused
+        (NotFound("client")) or is stored revoked; none stored after the deletion is live."""
+        await store.create_pool(make_pool())
+        await store.create_user(make_user("alice"))
+        await store.create_client(make_client("client-2"))
+        families = [make_family(f"jti-{i:02}", "alice", client_id="client-2") for i in range(RACERS)]
+        calls: list[Awaitable[Any]] = [
+            store.create_token_family(f, make_refresh(f"rt-{f.origin_jti}", f), app_client_id="client-2")
+            for f in families
+        ]
+        calls.insert(RACERS // 2, store.delete_client(POOL, "client-2"))
+        results = await outcomes(calls)
+        assert True in results  # the deletion
+        for family, result in zip(families, [r for r in results if r is not True], strict=True):
+            stored = await store.get_token_family(family.origin_jti)
+            if isinstance(result, NotFound):
+                assert str(result) == "client" and stored is None
+            else:
+                assert result is None and stored is not None and stored.revoked
 
 
 def make_identity_provider(name: str, pool_id: str = POOL, **changes: Any) -> IdentityProviderRecord:
