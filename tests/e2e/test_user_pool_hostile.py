@@ -600,6 +600,26 @@ def test_list_users_username_filter_follows_the_pools_case_sensitivity(idp: Any)
     assert found(relaxed, 'username = "aLICE"') == {alice}
 
 
+def test_attribute_values_of_the_longest_length_are_kept_and_found(idp: Any) -> None:
+    """SchemaAttributeType: a string attribute holds up to 2,048 characters -- of any script, four bytes of UTF-8
+    each at most. A name and a preferred_username (an alias) that long, of characters no compressor shortens, are
+    stored and read back whole, found by a ListUsers prefix filter, and the alias stays unique (on PostgreSQL
+    too, whose index entries hold 2.7 kB)."""
+    pool_id = idp.create_user_pool(PoolName="long-values", AliasAttributes=["preferred_username"])["UserPool"]["Id"]
+    # CJK ideographs of Extension B (U+20000...), in an order with no repeats: 8 kB of UTF-8 each.
+    name = "".join(chr(0x20000 + (index * 7919) % 0xA000) for index in range(2048))
+    nickname = "".join(chr(0x20000 + (index * 104_729 + 17) % 0xA000) for index in range(2048))
+    alice = make_user(idp, pool_id, {"name": name, "preferred_username": nickname}, permanent=False)
+    assert stored(idp, pool_id, alice) == {**stored(idp, pool_id, alice), "name": name, "preferred_username": nickname}
+    found = idp.list_users(UserPoolId=pool_id, Filter=f'name ^= "{name[:200]}"')["Users"]
+    assert [u["Username"] for u in found] == [alice]
+    with pytest.raises(ClientError) as exc:
+        make_user(idp, pool_id, {"preferred_username": nickname}, permanent=False)
+    assert error_of(exc)[:2] == ("AliasExistsException", 400)
+    bob = make_user(idp, pool_id, {"preferred_username": nickname[:-1]}, permanent=False)
+    assert stored(idp, pool_id, bob)["preferred_username"] == nickname[:-1]
+
+
 def make_named(idp: Any, pool_id: str, username: str) -> str:
     idp.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS")
     return username
