@@ -1910,6 +1910,7 @@ class SharedQueries:
         )
 
     async def list_terms(self, pool_id: str, after_id: str | None, limit: int) -> list[TermsRecord]:
+        _check_limit(limit)  # SQLite reads a negative LIMIT as none, PostgreSQL refuses it
         rows = await self._fetch(
             f"SELECT {TERMS_COLUMNS} FROM terms WHERE pool_id = ? AND id > ? ORDER BY id LIMIT ?",
             (pool_id, after_id or "", limit),

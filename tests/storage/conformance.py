@@ -2421,6 +2421,33 @@ class StoreConformance:
         assert await store.list_terms(POOL, "t-4", 10) == []
         assert await store.list_terms(OTHER_POOL, None, 10) == []
 
+    async def test_every_listing_refuses_a_limit_below_one(self, store: Store) -> None:
+        """A page of no rows, or of "no limit" (SQLite's LIMIT -1), is a caller's error in every listing alike."""
+        await store.create_pool(make_pool())
+        listings: list[Callable[[int], Awaitable[Any]]] = [
+            lambda limit: store.list_pools(None, limit),
+            lambda limit: store.list_clients(POOL, None, limit),
+            lambda limit: store.list_users(POOL, None, limit),
+            lambda limit: store.list_users(POOL, None, limit, where=UserSearch("username", "a", prefix=True)),
+            lambda limit: store.list_groups(POOL, None, limit),
+            lambda limit: store.list_users_in_group(POOL, "admins", None, limit),
+            lambda limit: store.list_resource_servers(POOL, None, limit),
+            lambda limit: store.list_devices(POOL, "alice", None, limit),
+            lambda limit: store.list_auth_events(POOL, "alice", None, limit),
+            lambda limit: store.list_roles(None, limit),
+            lambda limit: store.list_identity_pools(None, limit),
+            lambda limit: store.list_identities(ID_POOL, None, limit),
+            lambda limit: store.list_identity_providers(POOL, None, limit),
+            lambda limit: store.list_terms(POOL, None, limit),
+            lambda limit: store.list_user_import_jobs(POOL, None, limit),
+            lambda limit: store.list_cimd_policies(POOL, None, limit),
+            lambda limit: store.list_cimd_documents("policy-1", None, limit),
+        ]
+        for listing in listings:
+            for limit in (0, -1):
+                with pytest.raises(ValueError):
+                    await listing(limit)
+
     async def test_terms_update_and_delete(self, store: Store) -> None:
         await store.create_pool(make_pool())
         await store.create_client(make_client("client-1"))
