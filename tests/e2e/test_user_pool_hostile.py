@@ -9,6 +9,7 @@ VerifyUserAttribute, ListUsers) and botocore's cognito-idp model for the error t
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable
 from email.message import Message
@@ -618,6 +619,23 @@ def test_attribute_values_of_the_longest_length_are_kept_and_found(idp: Any) -> 
     assert error_of(exc)[:2] == ("AliasExistsException", 400)
     bob = make_user(idp, pool_id, {"preferred_username": nickname[:-1]}, permanent=False)
     assert stored(idp, pool_id, bob)["preferred_username"] == nickname[:-1]
+
+
+def test_a_nul_character_in_a_searchable_attribute_is_kept_or_refused_never_a_fault(idp: Any) -> None:
+    """JSON carries U+0000 ("\\u0000") and AttributeType's Value has no pattern refusing it. SQLite keeps it;
+    PostgreSQL's text cannot hold it, and refuses it (README) as InvalidParameterException -- never an internal
+    error -- with no user written."""
+    pool_id = idp.create_user_pool(PoolName="nul-values")["UserPool"]["Id"]
+    username = unique("nul")
+    attributes = [{"Name": "name", "Value": "a\x00b"}]
+    if os.environ.get("GATEHOUSE_TEST_POSTGRES") == "1":
+        with pytest.raises(ClientError) as exc:
+            idp.admin_create_user(UserPoolId=pool_id, Username=username, UserAttributes=attributes)
+        assert error_of(exc)[:2] == ("InvalidParameterException", 400)
+        assert idp.list_users(UserPoolId=pool_id)["Users"] == []
+    else:
+        idp.admin_create_user(UserPoolId=pool_id, Username=username, UserAttributes=attributes)
+        assert stored(idp, pool_id, username)["name"] == "a\x00b"
 
 
 def make_named(idp: Any, pool_id: str, username: str) -> str:
