@@ -30,7 +30,9 @@ must still answer alike (each marked "pinned" below): key order is by code point
 "C"``), look-ups by key are exact (case folding is the services' job), revoking reports whether this call
 revoked, a retired signing key's ``retired_at`` is the new key's ``created_at``, update_group of a missing
 group raises NotFound as the versioned updates do, and creating a user inside a missing pool raises
-NotFound rather than leaking the driver's integrity error.
+NotFound rather than leaking the driver's integrity error. Values as long as Cognito allows (2,048 characters of
+four bytes in an alias or a searchable attribute) are kept, unique and found in every backend, whatever its
+index's entry limit; a record expiring at ``now`` is expired at ``now``; a timestamp reads back as a float.
 
 The concurrency tests fire N calls at one store with ``asyncio.gather``. Against one store instance they
 prove the invariant holds however a backend interleaves calls on its connection; backends that several
