@@ -2374,6 +2374,16 @@ class StoreConformance:
         assert results.count(False) == RACERS - 1
         assert await store.mark_assertion_seen("saml:_other", T0 + 300) is True
 
+    async def test_a_long_assertion_id_is_marked_once(self, store: Store) -> None:
+        """A SAML assertion's ID is the IdP's to choose: a marker of any length has one first use, and another
+        differing only at its end is another marker."""
+        key = "saml:sp:" + unrepeated(3000, 0x20000, 6)
+        assert await store.mark_assertion_seen(key, T0 + 60) is True
+        assert await store.mark_assertion_seen(key, T0 + 60) is False
+        assert await store.mark_assertion_seen(key[:-1] + "x", T0 + 60) is True
+        assert await store.purge_expired(T0 + 60) == 2
+        assert await store.mark_assertion_seen(key, T0 + 120) is True
+
     async def test_purge_drops_expired_federation_rows(self, store: Store) -> None:
         await store.create_pool(make_pool())
         await store.put_federation_request(FederationRequestRecord("old", POOL, "Google", {}, T0))

@@ -189,8 +189,7 @@ async def test_long_alias_and_search_values_written_before_their_index_keys_are_
     import asyncpg
 
     from gateway.storage.base import AlreadyExists, UserSearch
-    from gateway.storage.postgres._base import load_migrations, pg_sql
-    from gateway.storage.postgres._users import INDEX_BYTES, index_text
+    from gateway.storage.postgres._base import INDEX_BYTES, index_text, load_migrations, pg_sql
     from gateway.storage.sqlite import _INSERT_USER, _user_params
     from tests.storage.conformance import make_pool, make_user
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -26,7 +27,7 @@ import structlog
 # A write of text PostgreSQL cannot store is refused as every wire refuses an invalid parameter.
 from gateway.errors import InvalidParameterException
 from gateway.services.change_stamp import SLOT_COUNT
-from gateway.storage.base import AlreadyExists, NotFound, VersionConflict
+from gateway.storage.base import MAX_PREFIX_BYTES, AlreadyExists, NotFound, VersionConflict
 from gateway.storage.sqlite import SharedQueries
 
 log = structlog.get_logger("gateway.storage")
@@ -108,6 +109,28 @@ def _refusal(exc: Exception) -> InvalidParameterException | None:
     if isinstance(exc, asyncpg.ProgramLimitExceededError) and exc.sqlstate == _TOO_LONG_STATE:
         return InvalidParameterException("A value is too long to be stored.")
     return None
+
+
+# PostgreSQL's B-tree refuses an entry above 2,704 bytes (a third of a page, after compression, which text of many
+# different characters escapes); SQLite's has no such limit. An alias or a searchable attribute holds up to 2,048
+# characters (Cognito's MaxLength), 8 kB of UTF-8. So the alias and search indexes (user_aliases.value,
+# user_search.value and .folded; migration 0002 rewrote the rows written before) and the SAML replay markers
+# (seen_assertions.key, which holds an IdP's assertion ID) hold a longer value as index_text() has it: its first
+# INDEX_BYTES bytes, U+FFFF and the SHA-256 of the whole. Equal values have equal keys and different ones
+# different keys (no value of INDEX_BYTES or fewer holds U+FFFF and a digest after them), and a prefix of at most
+# INDEX_BYTES (every prefix list_users takes: MAX_PREFIX_BYTES) starts the key as it starts the value. Only values
+# sharing their first INDEX_BYTES bytes are ordered by digest among themselves.
+INDEX_BYTES = MAX_PREFIX_BYTES
+_LONG_VALUE = "\uffff"
+
+
+def index_text(value: str) -> str:
+    """``value`` as the indexes above hold it (itself unless longer than INDEX_BYTES of UTF-8)."""
+    encoded = value.encode("utf-8", "surrogatepass")
+    if len(encoded) <= INDEX_BYTES:
+        return value
+    head = encoded[:INDEX_BYTES].decode("utf-8", "ignore")  # a character the cut splits is left out whole
+    return head + _LONG_VALUE + hashlib.sha256(encoded).hexdigest()
 
 
 def _status_count(status: str) -> int:

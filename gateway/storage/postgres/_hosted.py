@@ -21,7 +21,7 @@ from gateway.storage.base import (
     UsedCodeRecord,
     VersionConflict,
 )
-from gateway.storage.postgres._base import Connection, PostgresBase, translate
+from gateway.storage.postgres._base import Connection, PostgresBase, index_text, translate
 from gateway.storage.sqlite import (
     _CLIENT_EXISTS,
     _CODE_MARKED,
@@ -113,6 +113,10 @@ class HostedMixin(PostgresBase):
         return bool(rows)
 
     # --- federation -------------------------------------------------------------------------------------
+
+    async def mark_assertion_seen(self, key: str, expires_at: float) -> bool:
+        """As the SQLite store's, under index_text(key): an assertion ID is the IdP's to choose, of any length."""
+        return await super().mark_assertion_seen(index_text(key), expires_at)
 
     async def create_identity_provider(self, provider: IdentityProviderRecord) -> None:
         async def create(conn: Connection) -> None:

@@ -5,7 +5,6 @@ row converters are reused where the dialects agree; see :mod:`gateway.storage.po
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import TypeVar
@@ -13,7 +12,6 @@ from typing import TypeVar
 import asyncpg
 
 from gateway.storage.base import (
-    MAX_PREFIX_BYTES,
     AlreadyExists,
     GroupRecord,
     NotFound,
@@ -23,7 +21,7 @@ from gateway.storage.base import (
     VersionConflict,
     user_search_values,
 )
-from gateway.storage.postgres._base import Connection, Params, PostgresBase, pg_sql, translate
+from gateway.storage.postgres._base import Connection, Params, PostgresBase, index_text, pg_sql, translate
 from gateway.storage.sqlite import (
     _ALIAS_HELD,
     _ALIAS_UNIQUE_COLUMNS,
@@ -62,26 +60,6 @@ from gateway.storage.sqlite import (
 )
 
 T = TypeVar("T")
-
-# PostgreSQL's B-tree refuses an entry above 2,704 bytes (a third of a page, after compression, which text of many
-# different characters escapes); SQLite's has no such limit. An alias or a searchable attribute holds up to 2,048
-# characters (Cognito's MaxLength), 8 kB of UTF-8. So the alias and search indexes (user_aliases.value,
-# user_search.value and .folded) hold a longer value as index_text() has it (migration 0002 rewrote the rows
-# written before): its first INDEX_BYTES bytes, U+FFFF and the SHA-256 of the whole. Equal values have equal
-# keys and different ones different keys (no value of INDEX_BYTES or fewer holds U+FFFF and a digest after them),
-# and a prefix of at most INDEX_BYTES (every prefix list_users takes: MAX_PREFIX_BYTES) starts the key as it
-# starts the value. Only values sharing their first INDEX_BYTES bytes are ordered by digest among themselves.
-INDEX_BYTES = MAX_PREFIX_BYTES
-_LONG_VALUE = "\uffff"
-
-
-def index_text(value: str) -> str:
-    """``value`` as the alias and search indexes hold it (itself unless longer than INDEX_BYTES of UTF-8)."""
-    encoded = value.encode("utf-8", "surrogatepass")
-    if len(encoded) <= INDEX_BYTES:
-        return value
-    head = encoded[:INDEX_BYTES].decode("utf-8", "ignore")  # a character the cut splits is left out whole
-    return head + _LONG_VALUE + hashlib.sha256(encoded).hexdigest()
 
 
 def _search_rows(user: UserRecord) -> dict[str, tuple[str, str]]:
