@@ -88,7 +88,7 @@ def translate(exc: asyncpg.IntegrityConstraintViolationError, unique: Mapping[st
 # PostgreSQL's text holds no NUL character (SQLite's does): a parameter with one fails the statement.
 _NOT_TEXT = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
 # program_limit_exceeded itself (its subclasses are statements too complex, which no input makes): an index entry
-# above the B-tree's 2,704 bytes. The alias and search indexes keep long values short (_users.index_text); a
+# above the B-tree's 2,704 bytes. The indexes index_text() serves keep long values short (below); a
 # value that a caller may make longer than that in another index is refused as too long to store.
 _TOO_LONG_STATE = "54000"
 
