@@ -207,6 +207,8 @@ async def test_long_alias_and_search_values_written_before_their_index_keys_are_
     # 1,413 bytes, repetitive enough for the B-tree to take whole; byte 1,024 is inside a character.
     email = "a" + "д" * 700 + "@example.com"
     assert len(email.encode()) > INDEX_BYTES and len(email[:512].encode()) == INDEX_BYTES - 1
+    name = "Ä" + "д" * 600  # its folded form differs; byte 1,024 is inside a character
+    assertion = "ab" + "\U0001f600" * 300  # byte 1,024 is the third of a four-byte character
     store = await PostgresStore.open(dsn)
     try:
         await store.create_pool(make_pool())
@@ -220,11 +222,27 @@ async def test_long_alias_and_search_values_written_before_their_index_keys_are_
         await conn.execute(pg_sql(_INSERT_USER), *_user_params(user))
         await conn.execute("INSERT INTO user_aliases VALUES ($1, 'email', $2, 'alice')", user.pool_id, email)
         await conn.execute("INSERT INTO user_search VALUES ($1, 'alice', 'email', $2, $2)", user.pool_id, email)
+        await conn.execute(
+            "INSERT INTO user_search VALUES ($1, 'alice', 'name', $2, $3)", user.pool_id, name, name.lower()
+        )
+        await conn.execute("INSERT INTO seen_assertions VALUES ($1, $2)", assertion, T0 + 60)
     finally:
         await conn.close()
     store = await PostgresStore.open(dsn)
     try:
         assert await store._fetch("SELECT value FROM user_aliases", ()) == [(index_text(email),)]
+        rows = await store._fetch(
+            "SELECT name, value, folded FROM user_search WHERE name <> 'username' ORDER BY name", ()
+        )
+        assert [tuple(r) for r in rows] == [
+            ("email", index_text(email), index_text(email)),
+            ("name", index_text(name), index_text(name.lower())),
+        ]
+        assert await store.mark_assertion_seen(assertion, T0 + 60) is False
+        for search in (UserSearch("name", name), UserSearch("name", name.lower(), folded=True)):
+            assert [u.username_key for u in (await store.list_users(user.pool_id, None, 10, where=search)).items] == [
+                "alice"
+            ]
         assert await store.get_user_by_alias(user.pool_id, "email", email) == user
         with pytest.raises(AlreadyExists):
             await store.create_user(make_user("bob", aliases={"email": email}))

@@ -1,29 +1,59 @@
 -- The alias and search indexes hold a value longer than 1,024 bytes of UTF-8 as index_text() in
--- gateway/storage/postgres/_users.py has it (its first 1,024 bytes, cut at a character, then U+FFFF and the
--- SHA-256 of the whole, in hex): PostgreSQL's B-tree refuses an entry above 2,704 bytes. Rows written before hold
--- such values whole (those short enough, or compressible enough, to be indexed); they are rewritten so, that
--- look-ups find them. No SQLite counterpart: SQLite's indexes keep values of any length whole.
+-- gateway/storage/postgres/_base.py has it: its first 1,024 bytes, cut before a character they would split, then
+-- U+FFFF and the SHA-256 of the whole, in hex (PostgreSQL's B-tree refuses an entry above 2,704 bytes). Rows
+-- written before hold such values whole (those short enough, or compressible enough, to be indexed); they are
+-- rewritten so, that look-ups find them. Plain statements (no function, which would need the TEMP or CREATE
+-- privilege): the cut backs off past at most three continuation bytes (10xxxxxx), a character being four bytes at
+-- most. No SQLite counterpart: SQLite's indexes keep values of any length whole.
 
-CREATE FUNCTION pg_temp.gatehouse_index_text(v TEXT) RETURNS TEXT LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-    b BYTEA := convert_to(v, 'UTF8');
-    n INTEGER := 1024;
-BEGIN
-    IF octet_length(b) <= 1024 THEN
-        RETURN v;
-    END IF;
-    -- Byte n (from 0) is the first one left out: while it continues a character, that character is left out.
-    WHILE n > 0 AND (get_byte(b, n) & 192) = 128 LOOP
-        n := n - 1;
-    END LOOP;
-    RETURN convert_from(substring(b FROM 1 FOR n), 'UTF8') || U&'\FFFF' || encode(sha256(b), 'hex');
-END
-$$;
+UPDATE user_aliases AS a
+SET value = convert_from(substring(k.b FROM 1 FOR k.n), 'UTF8') || U&'\FFFF' || encode(sha256(k.b), 'hex')
+FROM (
+    SELECT id, b, CASE
+        WHEN get_byte(b, 1024) & 192 <> 128 THEN 1024
+        WHEN get_byte(b, 1023) & 192 <> 128 THEN 1023
+        WHEN get_byte(b, 1022) & 192 <> 128 THEN 1022
+        ELSE 1021
+    END AS n
+    FROM (SELECT ctid AS id, convert_to(value, 'UTF8') AS b FROM user_aliases WHERE octet_length(value) > 1024) AS s
+) AS k
+WHERE a.ctid = k.id;
 
-UPDATE user_aliases SET value = pg_temp.gatehouse_index_text(value) WHERE octet_length(value) > 1024;
+UPDATE user_search AS u
+SET value = convert_from(substring(k.b FROM 1 FOR k.n), 'UTF8') || U&'\FFFF' || encode(sha256(k.b), 'hex')
+FROM (
+    SELECT id, b, CASE
+        WHEN get_byte(b, 1024) & 192 <> 128 THEN 1024
+        WHEN get_byte(b, 1023) & 192 <> 128 THEN 1023
+        WHEN get_byte(b, 1022) & 192 <> 128 THEN 1022
+        ELSE 1021
+    END AS n
+    FROM (SELECT ctid AS id, convert_to(value, 'UTF8') AS b FROM user_search WHERE octet_length(value) > 1024) AS s
+) AS k
+WHERE u.ctid = k.id;
 
-UPDATE user_search
-SET value = pg_temp.gatehouse_index_text(value), folded = pg_temp.gatehouse_index_text(folded)
-WHERE octet_length(value) > 1024 OR octet_length(folded) > 1024;
+UPDATE user_search AS u
+SET folded = convert_from(substring(k.b FROM 1 FOR k.n), 'UTF8') || U&'\FFFF' || encode(sha256(k.b), 'hex')
+FROM (
+    SELECT id, b, CASE
+        WHEN get_byte(b, 1024) & 192 <> 128 THEN 1024
+        WHEN get_byte(b, 1023) & 192 <> 128 THEN 1023
+        WHEN get_byte(b, 1022) & 192 <> 128 THEN 1022
+        ELSE 1021
+    END AS n
+    FROM (SELECT ctid AS id, convert_to(folded, 'UTF8') AS b FROM user_search WHERE octet_length(folded) > 1024) AS s
+) AS k
+WHERE u.ctid = k.id;
 
-DROP FUNCTION pg_temp.gatehouse_index_text(TEXT);
+UPDATE seen_assertions AS m
+SET key = convert_from(substring(k.b FROM 1 FOR k.n), 'UTF8') || U&'\FFFF' || encode(sha256(k.b), 'hex')
+FROM (
+    SELECT id, b, CASE
+        WHEN get_byte(b, 1024) & 192 <> 128 THEN 1024
+        WHEN get_byte(b, 1023) & 192 <> 128 THEN 1023
+        WHEN get_byte(b, 1022) & 192 <> 128 THEN 1022
+        ELSE 1021
+    END AS n
+    FROM (SELECT ctid AS id, convert_to(key, 'UTF8') AS b FROM seen_assertions WHERE octet_length(key) > 1024) AS s
+) AS k
+WHERE m.ctid = k.id;
