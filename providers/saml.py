@@ -424,7 +424,9 @@ class SAMLConnector(SamlConnector):
         if session_index:
             # Single logout names the IdP session it ends (SAML Profiles §4.4.4.1).
             claims["SessionIndex"] = session_index
-        issuer = response.issuer()
+        # The signed assertion's Issuer (checked above to be the IdP): the Response's may be absent when the
+        # Response itself is not signed (SAML Core §3.2.2, Profiles §4.1.4.2), and pysaml2 then reports "".
+        issuer = (assertion.issuer.text or "").strip()
         conditions = assertion.conditions
         expires_at = _epoch(conditions.not_on_or_after) if conditions is not None and conditions.not_on_or_after else 0
         # The id is remembered for as long as any part of the assertion would still be accepted: the bearer

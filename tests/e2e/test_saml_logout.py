@@ -249,3 +249,29 @@ def test_idp_initiated_logout_request_is_taken_once_across_pools(
     assert has_session(elsewhere)
     # Without a session of this IdP in the browser, the replay is refused all the same.
     assert requests.get(request_url, allow_redirects=False, timeout=10).status_code == 400
+
+
+def test_idp_initiated_logout_ends_a_session_whose_response_named_no_issuer(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    """A Response that is not itself signed may leave out its Issuer (SAML Core §3.2.2, Profiles §4.1.4.2):
+    the IdP is the signed assertion's Issuer, and the session remembers it, so the IdP's LogoutRequest still
+    ends the session (and the user's identities name the IdP)."""
+
+    def without_issuer(response: Any, assertion: Any) -> None:
+        response.issuer = None
+
+    saml_idp.response_options = {"edit": without_issuer}
+    try:
+        flow = signed_in(gatehouse, client_id)
+    finally:
+        saml_idp.response_options = {}
+    identities = next(
+        a["Value"]
+        for a in idp.admin_get_user(UserPoolId=pool_id, Username="CorpSLO_ann@corp.example")["UserAttributes"]
+        if a["Name"] == "identities"
+    )
+    assert saml_idp.entity_id in identities
+    response = flow.http.get(saml_idp.logout_request_url("ann@corp.example", None), allow_redirects=False)
+    assert response.status_code == 302 and response.headers["Location"].startswith(f"{saml_idp.url}/slo?")
+    assert not has_session(flow)

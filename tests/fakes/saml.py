@@ -92,6 +92,8 @@ class FakeSamlIdP(ThreadedApp):
         # How the LogoutResponse goes back: "redirect" (query-signed) or "post" (XML-signed, auto-posted form).
         self.logout_binding = "redirect"
         self.encrypt = False
+        # More of :meth:`response_xml`'s knobs for the Responses the SSO endpoints answer with.
+        self.response_options: dict[str, Any] = {}
         self._dir = tempfile.mkdtemp(prefix="fake-idp-")
         for name, text in (("idp.key", self.key_pem), ("idp.crt", self.cert_pem)):
             with open(os.path.join(self._dir, name), "w") as handle:
@@ -242,7 +244,7 @@ class FakeSamlIdP(ThreadedApp):
                 "force_authn": message.force_authn,
             }
         )
-        saml_response = self.response(message.id, encrypt=self.encrypt)
+        saml_response = self.response(message.id, encrypt=self.encrypt, **self.response_options)
         return web.Response(text=self.post_form(saml_response, relay_state), content_type="text/html")
 
     def post_form(self, saml_response: str, relay_state: str) -> str:
