@@ -54,7 +54,7 @@ from defusedxml import ElementTree as SafeElementTree
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, time_util
 from saml2.saml import NAMEID_FORMAT_UNSPECIFIED, NameID
 from saml2.samlp import STATUS_SUCCESS
-from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA256
+from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from providers.base import (
     METADATA_REFRESH_SECONDS,
@@ -81,7 +81,8 @@ CLOCK_SKEW_SECONDS = 60
 # for as long, so a replay is refused whether or not the IdP set a NotOnOrAfter.
 LOGOUT_REQUEST_SECONDS = 600
 MAX_SAML_RESPONSE_BYTES = 512 * 1024
-_SIG_ALGS = {"rsa-sha256": SIG_RSA_SHA256, "rsa-sha1": SIG_RSA_SHA1}
+# Cognito's one RequestSigningAlgorithm: requests are never signed with SHA-1 (a configured "rsa-sha1" is refused).
+_SIG_ALGS = {"rsa-sha256": SIG_RSA_SHA256}
 Binding = Literal["redirect", "post"]
 _BINDINGS = {"redirect": BINDING_HTTP_REDIRECT, "post": BINDING_HTTP_POST}
 _BOOLEAN_KEYS = ("IDPInit", "IDPSignout", "EncryptedResponses")
@@ -309,7 +310,8 @@ class SAMLConnector(SamlConnector):
     def _authn_request(self, metadata: str, relay_state: str, acs_url: str, force_authn: bool) -> SamlRequest:
         client = self._client(metadata, acs_url)
         idp = self._idp_entity_id(client)
-        sign_alg = _SIG_ALGS.get(self.details.get("RequestSigningAlgorithm", ""))
+        # rsa-sha256 whenever signing is asked for (a provider stored before "rsa-sha1" was refused included).
+        sign_alg = SIG_RSA_SHA256 if "RequestSigningAlgorithm" in self.details else None
         # Prefer HTTP-Redirect (Cognito's choice); HTTP-POST when that is all the IdP offers.
         binding: Literal["redirect", "post"] = "redirect"
         try:

@@ -249,6 +249,24 @@ def test_saml_metadata_file_and_signing_certificate(idp: Any, pool_id: str) -> N
             UserPoolId=pool_id, ProviderName="Xxe", ProviderType="SAML", ProviderDetails={"MetadataFile": xxe}
         )
     assert error_of(entity)[0] == "InvalidParameterException"
+    # Cognito signs requests with rsa-sha256 only: SHA-1 (or anything else) is refused, never used.
+    for algorithm in ("rsa-sha1", "RSA-SHA256", "none"):
+        with pytest.raises(ClientError) as weak:
+            idp.create_identity_provider(
+                UserPoolId=pool_id, ProviderName="Weak", ProviderType="SAML",
+                ProviderDetails={"MetadataFile": fake.metadata_xml(), "RequestSigningAlgorithm": algorithm},
+            )  # fmt: skip
+        assert error_of(weak) == (
+            "InvalidParameterException",
+            "ProviderDetails RequestSigningAlgorithm must be rsa-sha256.",
+        ), algorithm
+    with pytest.raises(ClientError) as weakened:
+        idp.update_identity_provider(
+            UserPoolId=pool_id, ProviderName="CorpSAML", ProviderDetails={"RequestSigningAlgorithm": "rsa-sha1"}
+        )
+    assert error_of(weakened)[0] == "InvalidParameterException"
+    described = idp.describe_identity_provider(UserPoolId=pool_id, ProviderName="CorpSAML")["IdentityProvider"]
+    assert described["ProviderDetails"]["RequestSigningAlgorithm"] == "rsa-sha256"
 
 
 def test_describe_shows_the_details_docs_federation_md_says_are_filled_in(idp: Any, pool_id: str) -> None:
