@@ -42,6 +42,9 @@ from providers.registry import connector_class
 SOCIAL_TYPES = frozenset({"Google", "Facebook", "SignInWithApple", "LoginWithAmazon"})
 MATCH_TYPES = ("equals", "contains", "starts-with", "regex")
 REGEX_TIMEOUT_SECONDS = 0.05
+# What every regex of one sign-in's rules may take together: an upstream decides how many values a claim has
+# (hundreds of SAML AttributeValues), and the rules run on the event loop.
+REGEX_BUDGET_SECONDS = 0.25
 MAX_GROUP_RULES = 100
 # Cognito's reserved name of the pool itself as a "provider" (AdminDisableProviderForUser).
 COGNITO_PROVIDER = "Cognito"
@@ -87,11 +90,24 @@ def check_group_rules(rules: Any) -> list[dict[str, str]]:
     return checked
 
 
-def rule_matches(rule: Mapping[str, str], claims: Mapping[str, Any]) -> bool:
-    """Whether any value of the rule's claim matches (a claim may be a string, a list, a bool or a number)."""
+class RegexBudget:
+    """The time left to one evaluation of a provider's rules for its regexes (:data:`REGEX_BUDGET_SECONDS`)."""
+
+    def __init__(self, seconds: float = REGEX_BUDGET_SECONDS) -> None:
+        self._deadline = time.monotonic() + seconds
+
+    def limit(self) -> float:
+        """The time the next regex may take: the per-value limit, or less when the budget is nearly spent."""
+        return min(REGEX_TIMEOUT_SECONDS, self._deadline - time.monotonic())
+
+
+def rule_matches(rule: Mapping[str, str], claims: Mapping[str, Any], budget: RegexBudget | None = None) -> bool:
+    """Whether any value of the rule's claim matches (a claim may be a string, a list, a bool or a number). A
+    regex is given at most REGEX_TIMEOUT_SECONDS per value, and no more than what is left of ``budget``."""
     raw = claims.get(rule["claim"])
     values = raw if isinstance(raw, list) else [raw]
     wanted, match = rule["value"], rule["match"]
+    budget = budget or RegexBudget()
     for value in values:
         if value is None or isinstance(value, dict):
             continue
@@ -103,8 +119,11 @@ def rule_matches(rule: Mapping[str, str], claims: Mapping[str, Any]) -> bool:
         if match == "starts-with" and text.startswith(wanted):
             return True
         if match == "regex":
+            limit = budget.limit()
+            if limit <= 0:
+                return False  # the budget is spent: what is left does not match, as a timed-out pattern does not
             try:
-                if regex.search(wanted, text, timeout=REGEX_TIMEOUT_SECONDS):
+                if regex.search(wanted, text, timeout=limit):
                     return True
             except TimeoutError:
                 continue  # a pathological pattern never stalls a sign-in; it simply does not match

@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from gateway.services.identity_providers import rule_matches
+from gateway.services.identity_providers import RegexBudget, rule_matches
 from gateway.services.quotas import MAX_GROUPS_PER_POOL, MAX_GROUPS_PER_USER
 from gateway.storage.base import AlreadyExists, GroupRecord, NotFound, Store, UserRecord, VersionConflict
 
@@ -63,7 +63,9 @@ def grants_of(user: UserRecord) -> dict[str, set[str]]:
 
 
 def matched_groups(rules: Iterable[Mapping[str, str]], claims: Mapping[str, Any]) -> set[str]:
-    return {rule["group"] for rule in rules if rule_matches(rule, claims)}
+    """The groups of the rules that match; their regexes share one time budget (however many values a claim has)."""
+    budget = RegexBudget()
+    return {rule["group"] for rule in rules if rule_matches(rule, claims, budget)}
 
 
 async def apply_rules(

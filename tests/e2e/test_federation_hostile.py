@@ -12,7 +12,8 @@
   redirects, never a 500, and make no user.
 * SAML: a comment inside the NameID does not truncate it (CVE-2017-11427 class); a bearer confirmation without
   NotOnOrAfter is refused (Profiles §4.1.4.2); a hanging metadata URL is given up on in bounded time; an
-  IdP-initiated RelayState cannot redirect off the client's callback URLs.
+  IdP-initiated RelayState cannot redirect off the client's callback URLs; hundreds of attribute values cannot
+  stretch a regex group rule's time limit.
 * Deleting a user drops the links to it.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -524,3 +526,43 @@ def test_a_mapping_may_write_only_what_the_app_client_may(
     assert usernames(idp, pool_id) == before
     assert "code" in federated_sign_in(gatehouse, client(["email", "custom:tenant"]), "Corp")
     assert user_attributes(idp, pool_id, "Corp_writer-1")["custom:tenant"] == "red"
+
+
+def test_many_attribute_values_cannot_stretch_a_regex_group_rule(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    """A group rule's regex runs under a time limit (docs/federation.md) -- for the sign-in as a whole, not per
+    value: an assertion listing hundreds of values that each make the pattern backtrack does not hold the
+    sign-in (nor the server, whose loop runs the rules) for values x limit. It signs in, matching nothing."""
+    idp.create_group(UserPoolId=pool_id, GroupName="backtrackers")
+    rule = {"claim": "groups", "match": "regex", "value": "^(a|aa)+$", "group": "backtrackers"}
+    idp.update_identity_provider(
+        UserPoolId=pool_id, ProviderName="Portal", ProviderDetails={"gatehouse_group_rules": json.dumps([rule])}
+    )
+    relay = urlencode(
+        {"response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK, "identity_provider": "Portal",
+         "scope": "openid email", "code_challenge": pkce_pair()[1], "code_challenge_method": "S256"}
+    )  # fmt: skip
+    values = ["a" * 40 + "b"] * 300
+    try:
+        started = time.monotonic()
+        response = requests.post(
+            f"{gatehouse.url}/saml2/idpresponse",
+            data={
+                "SAMLResponse": saml_idp.response(
+                    None, name_id="many@corp.example", attributes={"email": ["many@corp.example"], "groups": values}
+                ),
+                "RelayState": relay,
+            },
+            allow_redirects=False,
+            timeout=120,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        idp.update_identity_provider(
+            UserPoolId=pool_id, ProviderName="Portal", ProviderDetails={"gatehouse_group_rules": "[]"}
+        )
+    assert "code=" in response.headers.get("Location", ""), response.text
+    assert elapsed < 5, elapsed
+    groups = idp.admin_list_groups_for_user(UserPoolId=pool_id, Username="Portal_many@corp.example")["Groups"]
+    assert "backtrackers" not in [g["GroupName"] for g in groups]
