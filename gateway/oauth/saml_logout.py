@@ -9,7 +9,7 @@ from aiohttp import web
 
 from gateway.errors import AuthorizationPageError
 from gateway.logging import with_request_id
-from gateway.oauth.endpoints import routed_pool
+from gateway.oauth.endpoints import request_host, routed_pool
 from gateway.oauth.forms import oversized_form_page, read_form
 from gateway.oauth.wellknown import SERVICES
 from gateway.services.oauth import SsoSession
@@ -25,12 +25,20 @@ def saml_logout_service(request: web.Request) -> SamlLogoutService:
     return request.app[SERVICES].saml_logout
 
 
+async def _acs_url(request: web.Request) -> str:
+    """The SAML ACS URL of the host the request came to: a pool domain's (as its Host names it, the way sign-in
+    on that domain names it to the IdP), or Gatehouse's own. Its ``/saml2/logout`` is what the IdP sends there."""
+    services = request.app[SERVICES]
+    domain = await services.domains.served_domain(request_host(request), services.settings.region)
+    return services.federation.acs_url_for(domain)
+
+
 async def begin(request: web.Request, session: SsoSession | None, then: str) -> str | None:
     """Called by ``/logout`` once the local session has ended: the IdP's logout URL when the session came
     from a SAML IdP with IDPSignout, else None."""
     if session is None or not session.upstream:
         return None
-    return await saml_logout_service(request).begin(session, then)
+    return await saml_logout_service(request).begin(session, then, acs_url=await _acs_url(request))
 
 
 def _redirect(request: web.Request, location: str, *, status: int = 302) -> web.Response:
@@ -56,7 +64,8 @@ async def saml2_logout(request: web.Request) -> web.Response:
     logout = saml_logout_service(request)
     try:
         if "SAMLResponse" in params:
-            return _redirect(request, await logout.finish(params, binding=binding), status=_after(binding))
+            finished = await logout.finish(params, binding=binding, acs_url=await _acs_url(request))
+            return _redirect(request, finished, status=_after(binding))
         if "SAMLRequest" in params:
             sessions = []
             prefix = cookie_name(SSO_COOKIE_PREFIX, services.settings)
@@ -65,7 +74,9 @@ async def saml2_logout(request: web.Request) -> web.Response:
                     session = await services.oauth.sso_session(name[len(prefix) :], token)
                     if session is not None:
                         sessions.append((token, session))
-            outcome = await logout.idp_initiated(params, sessions, binding=binding, pool_id=await routed_pool(request))
+            outcome = await logout.idp_initiated(
+                params, sessions, binding=binding, pool_id=await routed_pool(request), acs_url=await _acs_url(request)
+            )
             response = _redirect(request, outcome.response_url, status=_after(binding))
             for pool_id in outcome.ended:
                 response.del_cookie(f"{prefix}{pool_id}", path="/", secure=secure_cookies(services.settings))

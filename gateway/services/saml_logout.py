@@ -85,10 +85,11 @@ class SamlLogoutService:
     async def _saml_connector(self, pool_id: str, name: str) -> SAMLConnector | None:
         return await _signout_connector(self._federation, pool_id, name)
 
-    async def begin(self, session: SsoSession, then: str) -> str | None:
+    async def begin(self, session: SsoSession, then: str, *, acs_url: str | None = None) -> str | None:
         """For a session signed in through a SAML IdP with IDPSignout: the IdP's logout URL carrying our
         LogoutRequest (the browser comes back to ``then`` afterwards). None when there is nothing to do
-        upstream, or the IdP cannot be reached (the local sign-out stands either way)."""
+        upstream, or the IdP cannot be reached (the local sign-out stands either way). ``acs_url``: the ACS of
+        the host ``/logout`` was called on (a pool domain's, or Gatehouse's own when None)."""
         upstream = session.upstream or {}
         if upstream.get("type") != "SAML" or not upstream.get("provider"):
             return None
@@ -102,7 +103,7 @@ class SamlLogoutService:
                 name_id_format=upstream.get("name_id_format"),
                 session_index=upstream.get("session_index"),
                 relay_state=relay_state,
-                acs_url=self._federation.acs_url,
+                acs_url=acs_url or self._federation.acs_url,
             )
         except UpstreamError as exc:
             log.warning("saml_logout.request_failed", pool=session.pool_id, reason=exc.reason)
@@ -123,8 +124,10 @@ class SamlLogoutService:
         log.info("saml_logout.sent", pool=session.pool_id, provider=upstream["provider"])
         return request.url
 
-    async def finish(self, params: Mapping[str, str], *, binding: Binding) -> str:
-        """The IdP's LogoutResponse: where the browser goes now (the ``logout_uri`` given to ``/logout``)."""
+    async def finish(self, params: Mapping[str, str], *, binding: Binding, acs_url: str | None = None) -> str:
+        """The IdP's LogoutResponse: where the browser goes now (the ``logout_uri`` given to ``/logout``).
+        ``acs_url``: the ACS beside the ``/saml2/logout`` it arrived at (a pool domain's, or Gatehouse's own when
+        None), whose logout endpoint its Destination must name."""
         relay_state = params.get("RelayState") or ""
         record = await self._store.take_oauth_record(LOGOUT_KIND, _hash(relay_state)) if relay_state else None
         if record is None or record.expires_at <= time.time():
@@ -137,7 +140,7 @@ class SamlLogoutService:
                 params,
                 binding=binding,
                 expected_request_id=str(record.data["request_id"]),
-                acs_url=self._federation.acs_url,
+                acs_url=acs_url or self._federation.acs_url,
             )
         except UpstreamError as exc:
             log.warning("saml_logout.response_refused", pool=record.pool_id, reason=exc.reason)
@@ -152,6 +155,7 @@ class SamlLogoutService:
         *,
         binding: Binding,
         pool_id: str | None = None,
+        acs_url: str | None = None,
     ) -> IdpLogout:
         """A LogoutRequest from an IdP, arriving with this browser's sessions (cookie value, session). The
         request is checked against the IdP of each session it could end; the first that verifies decides.
@@ -160,7 +164,9 @@ class SamlLogoutService:
         browser) still gets the IdP its answer, a signed LogoutResponse, as SAML Profiles §4.4.4.2 requires of
         a session participant: the IdP is then found among the IDPSignout SAML providers of ``pool_id`` (the
         pool the request was addressed to), of the pool whose SP entity ID the NameID's SPNameQualifier names, or
-        else of every pool (:class:`SignoutIndex`)."""
+        else of every pool (:class:`SignoutIndex`). ``acs_url`` as for :meth:`finish`: the request's Destination
+        must be the ``/saml2/logout`` it arrived at, a pool domain's or Gatehouse's own."""
+        acs_url = acs_url or self._federation.acs_url
         candidates = [
             (token, session)
             for token, session in sessions
@@ -172,7 +178,7 @@ class SamlLogoutService:
             if connector is None:
                 continue
             try:
-                info = await connector.handle_logout_request(params, binding=binding, acs_url=self._federation.acs_url)
+                info = await connector.handle_logout_request(params, binding=binding, acs_url=acs_url)
             except UpstreamError as exc:
                 log.warning("saml_logout.request_refused", pool=session.pool_id, reason=exc.reason)
                 continue
@@ -188,13 +194,13 @@ class SamlLogoutService:
                     ended.append(other.pool_id)
             log.info("saml_logout.idp_initiated", issuer=info.issuer, ended=len(ended))
             return IdpLogout(info.response_url, tuple(ended))
-        answered = await self._without_session(params, binding, pool_id)
+        answered = await self._without_session(params, binding, pool_id, acs_url)
         if answered is not None:
             return answered
         raise AuthorizationPageError("The sign-out request could not be verified.")
 
     async def _without_session(
-        self, params: Mapping[str, str], binding: Binding, pool_id: str | None
+        self, params: Mapping[str, str], binding: Binding, pool_id: str | None, acs_url: str
     ) -> IdpLogout | None:
         """An IdP-initiated LogoutRequest that no session of this browser verified: verified against the
         provider whose IdP says it sent it, and answered (nothing here to end). None if none verifies it."""
@@ -213,7 +219,7 @@ class SamlLogoutService:
             if connector is None:
                 continue
             try:
-                info = await connector.handle_logout_request(params, binding=binding, acs_url=self._federation.acs_url)
+                info = await connector.handle_logout_request(params, binding=binding, acs_url=acs_url)
             except UpstreamError as exc:
                 log.warning("saml_logout.request_refused", pool=pool, reason=exc.reason)
                 continue

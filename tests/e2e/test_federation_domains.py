@@ -26,7 +26,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from tests.e2e.federation_support import corp_details, usernames
-from tests.e2e.oauth_support import CALLBACK, pkce_pair, query_of
+from tests.e2e.oauth_support import CALLBACK, LOGOUT, pkce_pair, query_of
 from tests.fakes.oauth import FakeOIDC
 from tests.fakes.saml import FakeSamlIdP
 from tests.providers.conftest import form_fields
@@ -331,3 +331,64 @@ def test_a_prefix_under_another_name_never_names_the_acs(
     xml = zlib.decompress(base64.b64decode(saml_request), -15).decode()
     acs = re.search(r'AssertionConsumerServiceURL="([^"]+)"', xml)
     assert acs is not None and "attacker" not in acs.group(1) and acs.group(1).startswith(f"https://{OWN}/"), xml
+
+
+@pytest.fixture(scope="module")
+def slo_client_id(idp: Any, prefix_pool_id: str, saml_idp: FakeSamlIdP) -> str:
+    """A provider of the same IdP with single logout (IDPSignout), and a client with a sign-out URL."""
+    idp.create_identity_provider(
+        UserPoolId=prefix_pool_id, ProviderName="CorpSLO", ProviderType="SAML",
+        ProviderDetails={"MetadataURL": f"{saml_idp.url}/metadata", "RequestSigningAlgorithm": "rsa-sha256",
+                         "IDPSignout": "true"},
+        AttributeMapping={"email": "email"},
+    )  # fmt: skip
+    created = idp.create_user_pool_client(
+        UserPoolId=prefix_pool_id, ClientName="slo", AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email"], CallbackURLs=[CALLBACK],
+        LogoutURLs=[LOGOUT], SupportedIdentityProviders=["CorpSLO"],
+    )  # fmt: skip
+    return str(created["UserPoolClient"]["ClientId"])
+
+
+def _signed_in_on_the_prefix_domain(gatehouse: GatehouseServer, slo_client_id: str) -> Browser:
+    browser = Browser(gatehouse, slo_client_id)
+    done = browser.run(browser.authorize_url(PREFIX_HOST, identity_provider="CorpSLO"))
+    assert "code" in query_of(done.headers["Location"]), done.text
+    assert _has_session(browser)
+    return browser
+
+
+def _has_session(browser: Browser) -> bool:
+    """Whether the domain's hosted UI still knows the browser: a new authorization is answered at once."""
+    answer = browser.http.get(browser.authorize_url(PREFIX_HOST), allow_redirects=False)
+    return answer.headers.get("Location", "").startswith(CALLBACK)
+
+
+def test_idp_initiated_single_logout_on_a_prefix_domain(
+    gatehouse: GatehouseServer, slo_client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    """The IdP, configured with the domain's ACS, sends its LogoutRequest to the domain's ``/saml2/logout``
+    (its Destination): the session the browser holds there ends, and the IdP gets its signed answer."""
+    browser = _signed_in_on_the_prefix_domain(gatehouse, slo_client_id)
+    request_url = saml_idp.logout_request_url("ann@corp.example", None)
+    assert request_url.startswith(f"https://{PREFIX_HOST}/saml2/logout?")
+    answer = browser.http.get(request_url, allow_redirects=False)
+    assert answer.status_code == 302, answer.text
+    assert answer.headers["Location"].startswith(f"{saml_idp.url}/slo?")
+    assert not _has_session(browser)
+
+
+def test_sp_initiated_single_logout_on_a_prefix_domain(
+    gatehouse: GatehouseServer, slo_client_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    """``/logout`` on the domain: the IdP's LogoutResponse comes back to the domain's ``/saml2/logout`` (its
+    Destination), and the browser goes on to the app's sign-out URL."""
+    browser = _signed_in_on_the_prefix_domain(gatehouse, slo_client_id)
+    query = urlencode({"client_id": slo_client_id, "logout_uri": LOGOUT})
+    to_idp = browser.http.get(f"https://{PREFIX_HOST}/logout?{query}", allow_redirects=False)
+    assert to_idp.status_code == 302 and to_idp.headers["Location"].startswith(f"{saml_idp.url}/slo?")
+    back = requests.get(to_idp.headers["Location"], allow_redirects=False, timeout=10)
+    assert back.status_code == 302 and back.headers["Location"].startswith(f"https://{PREFIX_HOST}/saml2/logout?")
+    done = browser.http.get(back.headers["Location"], allow_redirects=False)
+    assert done.status_code == 302 and done.headers["Location"] == LOGOUT, done.text
+    assert not _has_session(browser)
