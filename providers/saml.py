@@ -113,7 +113,10 @@ class LogoutRequestInfo:
     issuer: str
     name_id: str
     session_indexes: tuple[str, ...]
-    response_url: str  # the signed LogoutResponse, HTTP-Redirect binding
+    # The signed LogoutResponse: in the URL (HTTP-Redirect binding), or, when the IdP's SingleLogoutService
+    # takes HTTP-POST only, in ``response_form``, which the browser posts to ``response_url``.
+    response_url: str
+    response_form: Mapping[str, str] | None = None
 
 
 def _flag(details: Mapping[str, str], key: str) -> bool:
@@ -642,24 +645,24 @@ class SAMLConnector(SamlConnector):
         if message.name_id is None or not (message.name_id.text or "").strip():
             raise UpstreamError("saml_logout_invalid", "no NameID")
         indexes = tuple((si.text or "").strip() for si in message.session_index or [] if si.text)
+        name_id = message.name_id.text.strip()
+        relay_state = params.get("RelayState", "")
+        answer_binding, destination = _logout_endpoint(client, idp)
+        location = str(destination.get("response_location") or destination["location"])
+        if answer_binding == BINDING_HTTP_POST:
+            # SAML Bindings §3.5.5.2: by POST the LogoutResponse carries an enveloped signature and its Destination.
+            signed = client.create_logout_response(
+                message, [BINDING_HTTP_POST], sign=True, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256
+            )
+            form = {"SAMLResponse": base64.b64encode(str(signed).encode()).decode()}
+            if relay_state:
+                form["RelayState"] = relay_state
+            return LogoutRequestInfo(issuer, name_id, indexes, location, form), str(message.id), expires_at
         response = client.create_logout_response(message, [BINDING_HTTP_REDIRECT], sign=False)
-        destination = client.metadata.single_logout_service(idp, BINDING_HTTP_REDIRECT, "idpsso")[0]
-        location = destination.get("response_location") or destination["location"]
         info = client.apply_binding(
-            BINDING_HTTP_REDIRECT,
-            str(response),
-            location,
-            params.get("RelayState", ""),
-            response=True,
-            sign=True,
-            sigalg=SIG_RSA_SHA256,
+            BINDING_HTTP_REDIRECT, str(response), location, relay_state, response=True, sign=True, sigalg=SIG_RSA_SHA256
         )
-        verified = LogoutRequestInfo(
-            issuer=issuer,
-            name_id=message.name_id.text.strip(),
-            session_indexes=indexes,
-            response_url=str(dict(info["headers"])["Location"]),
-        )
+        verified = LogoutRequestInfo(issuer, name_id, indexes, str(dict(info["headers"])["Location"]))
         return verified, str(message.id), expires_at
 
     async def sp_metadata(self, *, acs_url: str) -> str:
@@ -739,6 +742,19 @@ def _require_signed(client: Saml2Client, idp: str, params: Mapping[str, str], ki
         raise UpstreamError("saml_logout_signature", type(exc).__name__) from exc
     if not verified:
         raise UpstreamError("saml_logout_signature")
+
+
+def _logout_endpoint(client: Saml2Client, idp: str) -> tuple[str, Mapping[str, Any]]:
+    """Where the IdP takes our LogoutResponse: its SingleLogoutService by HTTP-Redirect, else by HTTP-POST (SAML
+    Profiles §4.4.3.5: either binding). UpstreamError when its metadata names neither."""
+    for binding in (BINDING_HTTP_REDIRECT, BINDING_HTTP_POST):
+        try:
+            found = client.metadata.single_logout_service(idp, binding, "idpsso")
+        except Exception:  # pysaml2 raises bare exceptions when the IdP offers no such endpoint
+            continue
+        if found:
+            return binding, found[0]
+    raise UpstreamError("saml_logout_no_endpoint", "the IdP's metadata names no SingleLogoutService")
 
 
 def _bearer_refusal(data: Any, acs_url: str, expected_request_id: str | None, now: float) -> UpstreamError | None:

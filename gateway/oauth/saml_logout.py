@@ -5,6 +5,9 @@ client request to answer)."""
 
 from __future__ import annotations
 
+import html
+from collections.abc import Mapping
+
 from aiohttp import web
 
 from gateway.errors import AuthorizationPageError
@@ -48,6 +51,27 @@ def _redirect(request: web.Request, location: str, *, status: int = 302) -> web.
     return response
 
 
+def _post_page(request: web.Request, url: str, form: Mapping[str, str]) -> web.Response:
+    """The IdP takes its answer by HTTP-POST only (SAML Bindings §3.5): a page that posts the signed
+    LogoutResponse there by itself (or by its button, without scripts)."""
+    inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in form.items())
+    body = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>Signing out</title></head>'
+        '<body onload="document.forms[0].submit()"><main>'
+        f'<form method="post" action="{html.escape(url)}">{inputs}'
+        "<h1>Signing out</h1><p>Taking you back to your organization's sign-in service.</p>"
+        "<noscript><button type=submit>Continue</button></noscript></form></main></body></html>"
+    )
+    response = web.Response(text=body, content_type="text/html")
+    finish(request, response, request.app[SERVICES].settings)
+    # As the SAML sign-in page: its one inline script, a form to the IdP's (http(s)) endpoint, nothing else.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; script-src 'unsafe-inline'; form-action *; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return response
+
+
 def _after(binding: Binding) -> int:
     """303 after a POST, so the browser GETs the next page (never re-POSTs); 302 otherwise."""
     return 303 if binding == "post" else 302
@@ -77,7 +101,10 @@ async def saml2_logout(request: web.Request) -> web.Response:
             outcome = await logout.idp_initiated(
                 params, sessions, binding=binding, pool_id=await routed_pool(request), acs_url=await _acs_url(request)
             )
-            response = _redirect(request, outcome.response_url, status=_after(binding))
+            if outcome.response_form is None:
+                response = _redirect(request, outcome.response_url, status=_after(binding))
+            else:
+                response = _post_page(request, outcome.response_url, outcome.response_form)
             for pool_id in outcome.ended:
                 response.del_cookie(f"{prefix}{pool_id}", path="/", secure=secure_cookies(services.settings))
             return response

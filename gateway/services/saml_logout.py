@@ -73,6 +73,7 @@ class IdpLogout:
 
     response_url: str
     ended: tuple[str, ...]  # pool ids
+    response_form: Mapping[str, str] | None = None  # posted to response_url (the IdP takes HTTP-POST only)
 
 
 class SamlLogoutService:
@@ -193,7 +194,7 @@ class SamlLogoutService:
                     await self._oauth.end_sso(other_token)
                     ended.append(other.pool_id)
             log.info("saml_logout.idp_initiated", issuer=info.issuer, ended=len(ended))
-            return IdpLogout(info.response_url, tuple(ended))
+            return IdpLogout(info.response_url, tuple(ended), info.response_form)
         answered = await self._without_session(params, binding, pool_id, acs_url)
         if answered is not None:
             return answered
@@ -224,7 +225,7 @@ class SamlLogoutService:
                 log.warning("saml_logout.request_refused", pool=pool, reason=exc.reason)
                 continue
             log.info("saml_logout.idp_initiated", issuer=info.issuer, ended=0)
-            return IdpLogout(info.response_url, ())
+            return IdpLogout(info.response_url, (), info.response_form)
         return None
 
 

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 
 from tests.e2e.federation_support import Flow, saml_idp_for
 from tests.e2e.oauth_support import CALLBACK, LOGOUT, query_of
@@ -275,3 +276,35 @@ def test_idp_initiated_logout_ends_a_session_whose_response_named_no_issuer(
     response = flow.http.get(saml_idp.logout_request_url("ann@corp.example", None), allow_redirects=False)
     assert response.status_code == 302 and response.headers["Location"].startswith(f"{saml_idp.url}/slo?")
     assert not has_session(flow)
+
+
+def test_idp_initiated_logout_is_answered_by_post_when_the_idp_takes_only_post(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, saml_idp: FakeSamlIdP
+) -> None:
+    """An IdP whose SingleLogoutService takes HTTP-POST only (SAML Profiles §4.4.3.5 allows either binding):
+    its LogoutRequest still ends the session, and the signed LogoutResponse is posted back to it by a page --
+    never a server error with the session left open."""
+    redirect_slo = f'Binding="{BINDING_HTTP_REDIRECT}" Location="{saml_idp.url}/slo"'
+    metadata = saml_idp.metadata_xml()
+    assert redirect_slo in metadata
+    idp.create_identity_provider(
+        UserPoolId=pool_id, ProviderName="CorpPostSLO", ProviderType="SAML",
+        ProviderDetails={"MetadataFile": metadata.replace(redirect_slo, redirect_slo.replace("Redirect", "POST")),
+                         "RequestSigningAlgorithm": "rsa-sha256", "IDPSignout": "true"},
+        AttributeMapping={"email": "email"},
+    )  # fmt: skip
+    client = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="post-slo", AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email"], CallbackURLs=[CALLBACK], SupportedIdentityProviders=["CorpPostSLO"],
+    )["UserPoolClient"]  # fmt: skip
+    flow = signed_in(gatehouse, str(client["ClientId"]), "CorpPostSLO")
+    page = flow.http.get(saml_idp.logout_request_url("ann@corp.example", None), allow_redirects=False)
+    assert page.status_code == 200 and "text/html" in page.headers["Content-Type"], page.text
+    assert not has_session(flow)
+    assert re.search(r'<form method="post" action="([^"]+)"', page.text)[1] == f"{saml_idp.url}/slo"  # type: ignore[index]
+    fields = form_fields(page.text)
+    assert fields["RelayState"] == "idp-relay"
+    answer = base64.b64decode(fields["SAMLResponse"]).decode()
+    assert "Signature" in answer and "urn:oasis:names:tc:SAML:2.0:status:Success" in answer
+    parsed = saml_idp.server.parse_logout_request_response(fields["SAMLResponse"], BINDING_HTTP_POST)
+    assert parsed is not None and parsed.response.signature is not None
