@@ -13,7 +13,8 @@
 * SAML: a comment inside the NameID does not truncate it (CVE-2017-11427 class); a bearer confirmation without
   NotOnOrAfter is refused (Profiles §4.1.4.2); a hanging metadata URL is given up on in bounded time; an
   IdP-initiated RelayState cannot redirect off the client's callback URLs; hundreds of attribute values cannot
-  stretch a regex group rule's time limit.
+  stretch a regex group rule's time limit; signature wrapping (the signed assertion in Extensions or in its
+  signature's Object, a forgery sharing its ID, a signed Response's assertion swapped) signs no one in.
 * Deleting a user drops the links to it.
 """
 
@@ -22,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
+from xml.etree import ElementTree
 
 import pytest
 import requests
@@ -566,3 +569,65 @@ def test_many_attribute_values_cannot_stretch_a_regex_group_rule(
     assert elapsed < 5, elapsed
     groups = idp.admin_list_groups_for_user(UserPoolId=pool_id, Username="Portal_many@corp.example")["Groups"]
     assert "backtrackers" not in [g["GroupName"] for g in groups]
+
+
+_SIGNATURE = re.compile(r"<([\w.-]+):Signature\b.*?</\1:Signature>", re.DOTALL)
+
+
+def _wrapped(saml_idp: FakeSamlIdP, shape: str) -> str:
+    """A genuine Response of xsw@corp.example rearranged (signature wrapping) so that an unsigned assertion of
+    boss@corp.example is what a careless reader would take, while the signed original still verifies."""
+    xml = saml_idp.response_xml(None, name_id="xsw@corp.example", sign_response=shape == "response-signed")
+    genuine = re.search(r"<([\w.-]+):Assertion .*</\1:Assertion>", xml, re.DOTALL)
+    protocol = re.search(r"<([\w.-]+):Response\b", xml)
+    assert genuine and protocol
+    original, ns = genuine.group(0), protocol.group(1)
+    signature = _SIGNATURE.search(original)
+    assert signature
+    original_id = re.search(r' ID="([^"]+)"', original)
+    assert original_id
+    forged = _SIGNATURE.sub("", original).replace("xsw@corp.example", "boss@corp.example")
+    if shape == "none":
+        return xml
+
+    def after_issuer(document: str, extra: str) -> str:  # the Response's Issuer, where Extensions may follow
+        return re.sub(r"(</[\w.-]+:Issuer>)", lambda m: m.group(1) + extra, document, count=1)
+
+    if shape == "original-in-extensions":
+        evil = xml.replace(original, forged.replace(original_id.group(1), "_forged"))
+        return after_issuer(evil, f"<{ns}:Extensions>{original}</{ns}:Extensions>")
+    if shape == "duplicate-id":  # the forgery keeps the original's ID and a copy of its signature
+        copied = original.replace("xsw@corp.example", "boss@corp.example")
+        return after_issuer(xml.replace(original, copied), f"<{ns}:Extensions>{original}</{ns}:Extensions>")
+    if shape == "original-in-signature-object":
+        ds = re.match(r"<([\w.-]+):", signature.group(0))
+        assert ds
+        holder = signature.group(0).replace(
+            f"</{ds.group(1)}:Signature>",
+            f"<{ds.group(1)}:Object>{original}</{ds.group(1)}:Object></{ds.group(1)}:Signature>",
+        )
+        return xml.replace(original, original.replace(signature.group(0), holder).replace(
+            "xsw@corp.example</", "boss@corp.example</", 1
+        ))  # fmt: skip
+    assert shape == "response-signed"  # a signed Response whose signed assertion is swapped for an unsigned one
+    return xml.replace(original, forged)
+
+
+@pytest.mark.parametrize(
+    "shape", ["original-in-extensions", "duplicate-id", "original-in-signature-object", "response-signed"]
+)
+def test_signature_wrapping_signs_no_one_in(
+    gatehouse: GatehouseServer, idp: Any, pool_id: str, client_id: str, saml_idp: FakeSamlIdP, shape: str
+) -> None:
+    """XML signature wrapping through the ACS: the signed assertion hidden in Extensions or in its own
+    signature's Object, a forgery sharing its ID, a signed Response with its assertion swapped -- refused, and
+    neither the forged user nor the genuine one is made."""
+    before = usernames(idp, pool_id)
+    wrapped = _wrapped(saml_idp, shape)
+    ElementTree.fromstring(wrapped)  # well-formed: refused for what it says, not for how it is written
+    answer = post_unsolicited(gatehouse, client_id, encode(wrapped))
+    assert "code" not in answer and answer["error"] == "invalid_request", answer
+    assert usernames(idp, pool_id) == before
+    # The same Response left as the IdP signed it signs its own user in.
+    assert "code" in post_unsolicited(gatehouse, client_id, encode(_wrapped(saml_idp, "none")))
+    assert usernames(idp, pool_id) - before == {"Portal_xsw@corp.example"} - before
