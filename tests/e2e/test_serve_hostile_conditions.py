@@ -291,6 +291,16 @@ def test_a_stop_signal_that_reaches_the_workers_twice_still_stops_gracefully(tmp
         assert db.execute("SELECT count(*) FROM users").fetchone() == (40,)
 
 
+def start_with_sighup(server: GatehouseServer, disposition: Any) -> None:
+    """Start ``server`` with SIGHUP's disposition set as given, whatever this test run's is: a server inherits it,
+    and a run started under nohup (SIGHUP ignored) would otherwise start every server ignoring it."""
+    before = signal.signal(signal.SIGHUP, disposition)
+    try:
+        server.start()
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
+
 @pytest.mark.parametrize(
     ("signum", "exit_code"),
     [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGTERM, 0), (signal.SIGHUP, 0)],
@@ -301,7 +311,7 @@ def test_a_worker_that_dies_stops_the_server_and_says_why(tmp_path: Path, signum
     # its supervisor to restart, and the log says which worker died and how. A worker stopped gracefully by a
     # signal sent to it alone exits 0: the server went on with one worker fewer, and not a word in the log.
     server = GatehouseServer(tmp_path / "data", workers=2)
-    server.start()
+    start_with_sighup(server, signal.SIG_DFL)
     assert server.process is not None
     try:
         workers = worker_pids(server.process.pid)
@@ -322,7 +332,7 @@ def test_sighup_stops_the_server_gracefully(tmp_path: Path, workers: int) -> Non
     # process outright (status 129, no orderly close of the store, requests in flight dropped); Gatehouse reads
     # its config when it starts, so the signal stops it as SIGTERM does, and a restart reads the new config.
     server = GatehouseServer(tmp_path / "data", workers=workers)
-    server.start()
+    start_with_sighup(server, signal.SIG_DFL)
     assert server.process is not None
     try:
         pids = worker_pids(server.process.pid) if workers > 1 else [server.process.pid]
@@ -342,11 +352,7 @@ def test_sighup_stops_the_server_gracefully(tmp_path: Path, workers: int) -> Non
 def test_a_server_started_with_sighup_ignored_keeps_serving_through_it(tmp_path: Path) -> None:
     # nohup: the server is to outlive the terminal it was started from.
     server = GatehouseServer(tmp_path / "data", workers=2)
-    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # inherited by the server, as nohup sets it
-    try:
-        server.start()
-    finally:
-        signal.signal(signal.SIGHUP, before)
+    start_with_sighup(server, signal.SIG_IGN)  # as nohup starts it
     assert server.process is not None
     try:
         for pid in [server.process.pid, *worker_pids(server.process.pid)]:
