@@ -26,7 +26,8 @@ def refused(path: Path) -> str:
     started = time.monotonic()
     with pytest.raises(ConfigError) as caught:
         load_config(path, environ={})
-    assert time.monotonic() - started < 5
+    # Unguarded, these take hours; 30 s leaves room for a loaded machine without hiding a blow-up.
+    assert time.monotonic() - started < 30
     return str(caught.value)
 
 
