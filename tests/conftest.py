@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,14 @@ import pytest
 from tests.fakes.lambda_service import FakeLambda
 from tests.fakes.oauth import FakeAmazon, FakeApple, FakeFacebook, FakeGoogle
 from tests.support import GatehouseServer, MailServer, smtp_config
+
+# Every `gatehouse serve` and CLI run the tests start is a new Python process that imports Gatehouse's modules.
+# Where PYTHONDONTWRITEBYTECODE is set, none of them finds a compiled module and each compiles Gatehouse's source
+# again: seconds of every server start. Their bytecode goes instead to a cache of its own outside the source tree
+# (PYTHONPYCACHEPREFIX), which each process reads and the first one writes.
+if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "gatehouse-test-pycache")
 
 
 @pytest.fixture(scope="module")
