@@ -192,6 +192,9 @@ class OIDCConnector(OAuth2Connector):
     def complete_details(cls, details: Mapping[str, str]) -> dict[str, str]:
         completed = super().complete_details(details)
         require(completed, "oidc_issuer")
+        # Discovery is read under it and every ID token's iss must equal it: an issuer that is no URL could never
+        # sign anyone in, so it is refused when the provider is made, as the other URLs are.
+        check_url(completed, "oidc_issuer")
         if "openid" not in completed["authorize_scopes"].replace(",", " ").split():
             raise ProviderConfigError("ProviderDetails authorize_scopes must include openid.")
         completed.setdefault("attributes_url_add_attributes", "false")

@@ -116,6 +116,17 @@ def test_duplicate_provider_and_wrong_social_name(idp: Any, pool_id: str) -> Non
             },
             "token_url",
         ),
+        (
+            # The issuer is where discovery is read and what every ID token's iss must equal.
+            {
+                "client_id": "a",
+                "client_secret": "b",
+                "authorize_scopes": "openid",
+                "attributes_request_method": "GET",
+                "oidc_issuer": "not a url",
+            },
+            "oidc_issuer",
+        ),
     ],
 )
 def test_oidc_details_are_validated(idp: Any, pool_id: str, details: dict[str, str], needle: str) -> None:
