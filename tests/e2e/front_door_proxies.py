@@ -26,8 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import requests
 
-from tests.e2e.front_door_support import Visitor, seen_headers
-from tests.e2e.oauth_support import Browser
+from tests.e2e.front_door_support import Visitor, other_session, seen_headers
 from tests.fakes.echo_app import EchoApp
 from tests.support import GatehouseServer
 
@@ -312,30 +311,11 @@ def check_the_tokens(app: str, server: GatehouseServer, *, handed: bool) -> None
         assert claims["username" if token_use == "access" else "cognito:username"] == "alice"
 
 
-def other_session(server: GatehouseServer, app: str, username: str) -> str:
-    """A session cookie of the app ``other`` for ``username``, signed in at Gatehouse's address with other's host
-    in the Host header, as a proxy in front of that app would route it."""
-    host = f"other.localhost:{urlsplit(app).port}"
-    http = requests.Session()
-    start = http.get(f"{server.url}/_gatehouse/start", headers={"Host": host}, allow_redirects=False, timeout=10)
-    page = http.get(start.headers["Location"], timeout=10)
-    fields = {**Browser.form_fields(page), "username": username, "password": PASSWORD}
-    answer = http.post(f"{server.url}{Browser.form_action(page)}", data=fields, allow_redirects=False, timeout=10)
-    while answer.headers["Location"].startswith(server.url):
-        answer = http.get(answer.headers["Location"], allow_redirects=False, timeout=10)
-    callback = urlsplit(answer.headers["Location"])
-    assert callback.netloc == host, callback
-    done = http.get(f"{server.url}{callback.path}?{callback.query}", headers={"Host": host}, allow_redirects=False,
-                    timeout=10)  # fmt: skip
-    assert done.status_code == 302, done.text[:300]
-    return str(done.cookies["gatehouse-session"])
-
-
 def check_another_apps_session_opens_nothing(app: str, server: GatehouseServer, upstream: EchoApp) -> None:
     """A session of another app of the same Gatehouse (bob may enter ``other``, not this one), or that app's public
     path, opens nothing here, even with the browser naming that app in the query (``?app=other``), which the
     set-up's check does not take from the browser."""
-    bob = other_session(server, app, "bob")
+    bob = other_session(server, f"other.localhost:{urlsplit(app).port}", "bob", PASSWORD)
     asked = requests.get(f"{server.url}/_gatehouse/forward-auth?app=other", cookies={"gatehouse-session": bob},
                          timeout=10, allow_redirects=False)  # fmt: skip
     assert asked.status_code == 200 and asked.headers["X-Gatehouse-Username"] == "bob"

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import requests
 
 from tests.e2e.oauth_support import Browser
+from tests.support import GatehouseServer
 
 
 class Visitor:
@@ -49,3 +50,21 @@ def seen_headers(response: requests.Response) -> dict[str, str]:
     assert response.status_code == 200, (response.status_code, response.text[:500])
     assert response.headers.get("X-Upstream") == "echo", response.headers
     return {name.lower(): value for name, value in response.json()["headers"]}
+
+
+def other_session(server: GatehouseServer, host: str, username: str, password: str) -> str:
+    """A session cookie of the app ``other`` (on ``host``) for ``username``, signed in at Gatehouse's address with
+    other's host in the Host header, as a proxy in front of that app would route it."""
+    http = requests.Session()
+    start = http.get(f"{server.url}/_gatehouse/start", headers={"Host": host}, allow_redirects=False, timeout=10)
+    page = http.get(start.headers["Location"], timeout=10)
+    fields = {**Browser.form_fields(page), "username": username, "password": password}
+    answer = http.post(f"{server.url}{Browser.form_action(page)}", data=fields, allow_redirects=False, timeout=10)
+    while answer.headers["Location"].startswith(server.url):
+        answer = http.get(answer.headers["Location"], allow_redirects=False, timeout=10)
+    callback = urlsplit(answer.headers["Location"])
+    assert callback.netloc == host, callback
+    done = http.get(f"{server.url}{callback.path}?{callback.query}", headers={"Host": host}, allow_redirects=False,
+                    timeout=10)  # fmt: skip
+    assert done.status_code == 302, done.text[:300]
+    return str(done.cookies["gatehouse-session"])

@@ -31,8 +31,7 @@ import pytest
 import requests
 import yaml
 
-from tests.e2e.front_door_support import Visitor, seen_headers
-from tests.e2e.oauth_support import Browser
+from tests.e2e.front_door_support import Visitor, other_session, seen_headers
 from tests.fakes.echo_app import EchoApp
 from tests.fakes.server import ThreadedApp
 from tests.support import GatehouseServer, free_port
@@ -326,31 +325,13 @@ def test_public_paths_reach_the_app_only_as_nginx_forwards_them(nginx: str, upst
     assert len(upstream.requests) == before + 2
 
 
-def other_session(server: GatehouseServer, host: str, username: str) -> str:
-    """A session cookie of the app ``other`` (on ``host``) for ``username``, signed in at Gatehouse's address with
-    other's host in the Host header, as a proxy in front of that app would route it."""
-    http = requests.Session()
-    start = http.get(f"{server.url}/_gatehouse/start", headers={"Host": host}, allow_redirects=False, timeout=10)
-    page = http.get(start.headers["Location"], timeout=10)
-    fields = {**Browser.form_fields(page), "username": username, "password": PASSWORD}
-    answer = http.post(f"{server.url}{Browser.form_action(page)}", data=fields, allow_redirects=False, timeout=10)
-    while answer.headers["Location"].startswith(server.url):
-        answer = http.get(answer.headers["Location"], allow_redirects=False, timeout=10)
-    callback = urlsplit(answer.headers["Location"])
-    assert callback.netloc == host, callback
-    done = http.get(f"{server.url}{callback.path}?{callback.query}", headers={"Host": host}, allow_redirects=False,
-                    timeout=10)  # fmt: skip
-    assert done.status_code == 302, done.text[:300]
-    return str(done.cookies["gatehouse-session"])
-
-
 def test_a_host_naming_another_app_opens_nothing_here(nginx: str, server: GatehouseServer, upstream: EchoApp) -> None:
     """The example's server block is nginx's default for its port, so it also gets requests naming the host of
     another app of the same Gatehouse. Its check names its own app: that app's sessions (bob may enter ``other``,
     not this one) and public paths open nothing here; and as the host contradicts the name, the browser is told
     that no app is served there (a 404 page), not sent to sign in to this one."""
     other = f"other.localhost:{urlsplit(nginx).port}"
-    bob = other_session(server, other, "bob")
+    bob = other_session(server, other, "bob", PASSWORD)
     asked = requests.get(f"{server.url}/_gatehouse/auth-request?app=other", cookies={"gatehouse-session": bob},
                          timeout=10)  # fmt: skip
     assert asked.status_code == 200 and asked.headers["X-Gatehouse-Username"] == "bob"
